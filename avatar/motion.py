@@ -1,0 +1,137 @@
+"""The motion space: one explicit, measured face state per video frame.
+
+Why explicit rather than a learned latent: no pretrained face auto-encoder can be
+downloaded here and there is no GPU (DESIGN.md, "Motion space and renderer").
+A motion frame is therefore what the bundled mediapipe FaceLandmarker measures:
+
+- head pose, 6 numbers (POSE_COLUMNS):
+    yaw, pitch, roll  degrees, from the landmarker's facial transformation matrix;
+                      0 = facing the camera. yaw > 0: the head turns to the
+                      viewer's right; pitch > 0: chin down; roll > 0: head tilts
+                      clockwise as seen by the viewer.
+    tx, ty            face-centre position in the image, as fractions of the image
+                      width / height measured from the image centre (-0.5 .. 0.5).
+    scale             face size: landmark bounding-box height / image height.
+- expression, the 52 ARKit-style blendshape coefficients in [0, 1], in the
+  landmarker's own order (BLENDSHAPE_COLUMNS), `_neutral` included so indices
+  match mediapipe's output one to one.
+
+Consumers that animate a *different* face (renderer, generator) use motion
+relative to a reference frame (the portrait's own, or a driver's rest pose),
+never absolute tx/ty/scale, which depend on camera framing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+POSE_COLUMNS: tuple[str, ...] = ("yaw", "pitch", "roll", "tx", "ty", "scale")
+
+BLENDSHAPE_COLUMNS: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
+    "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
+    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
+    "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
+    "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
+    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
+    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
+    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft",
+    "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft",
+    "noseSneerRight",
+)
+
+MOTION_COLUMNS: tuple[str, ...] = POSE_COLUMNS + BLENDSHAPE_COLUMNS
+MOTION_DIM: int = len(MOTION_COLUMNS)  # 58
+POSE_SLICE = slice(0, len(POSE_COLUMNS))
+EXPRESSION_SLICE = slice(len(POSE_COLUMNS), MOTION_DIM)
+DEFAULT_FPS: float = 25.0  # the paper's video rate (PAPER_NOTES.md)
+
+
+def column_index(name: str) -> int:
+    """Index of a named motion column; raises KeyError naming the unknown column."""
+    try:
+        return MOTION_COLUMNS.index(name)
+    except ValueError:
+        raise KeyError(f"unknown motion column {name!r}") from None
+
+
+def neutral_frame() -> np.ndarray:
+    """A frontal, expressionless motion frame (float32, MOTION_DIM)."""
+    frame = np.zeros(MOTION_DIM, dtype=np.float32)
+    frame[column_index("scale")] = 0.5
+    return frame
+
+
+@dataclass
+class MotionTrack:
+    """Motion frames sampled at `fps`, with a per-frame face-found mask.
+
+    Frames where no face was found are kept (so time stays aligned with audio)
+    and marked False in `found`; their values are not to be trusted.
+    """
+
+    data: np.ndarray  # (T, MOTION_DIM) float32
+    fps: float = DEFAULT_FPS
+    found: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (T,)
+    columns: tuple[str, ...] = MOTION_COLUMNS
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+        if self.data.ndim != 2 or self.data.shape[1] != len(self.columns):
+            raise ValueError(
+                f"motion data must be (frames, {len(self.columns)}), got {self.data.shape}"
+            )
+        if self.found.size == 0 and len(self.data):
+            self.found = np.ones(len(self.data), dtype=bool)
+        self.found = np.asarray(self.found, dtype=bool)
+        if self.found.shape != (len(self.data),):
+            raise ValueError(f"found mask must be ({len(self.data)},), got {self.found.shape}")
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.data) / self.fps
+
+    def column(self, name: str) -> np.ndarray:
+        """One named column over time, e.g. track.column("jawOpen")."""
+        return self.data[:, self.columns.index(name)]
+
+    @property
+    def pose(self) -> np.ndarray:
+        return self.data[:, POSE_SLICE]
+
+    @property
+    def expression(self) -> np.ndarray:
+        return self.data[:, EXPRESSION_SLICE]
+
+    def save(self, path: str | Path) -> None:
+        """Write an .npz holding data, fps, found mask and column names."""
+        np.savez_compressed(
+            Path(path), data=self.data, fps=np.float32(self.fps), found=self.found,
+            columns=np.array(self.columns),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> MotionTrack:
+        """Read a track written by `save`; a clear error if it is not one."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"motion track not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return cls(
+                    data=npz["data"], fps=float(npz["fps"]), found=npz["found"],
+                    columns=tuple(str(c) for c in npz["columns"]),
+                )
+        except (KeyError, ValueError, OSError) as error:
+            raise ValueError(f"{path} is not a motion track: {error}") from error

@@ -1,0 +1,50 @@
+"""`avatar-forcing` command line: one entry point, one sub-command per module.
+
+Each module in `pipelines.commands` exposes `register(subparsers)` which adds its
+sub-parser and sets `handler` (a callable taking the parsed namespace and
+returning an exit code). Discovering them keeps this file from becoming a shared
+bottleneck: a new command is a new module, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from pipelines import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every command module registered, sorted by name."""
+    parser = argparse.ArgumentParser(
+        prog="avatar-forcing",
+        description="A live, reactive talking head for a local voice agent.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run the chosen command; errors print one clear line."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as error:
+        print(f"avatar-forcing {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
