@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -157,3 +159,19 @@ def test_smoothing_reduces_jitter_and_never_crosses_gaps() -> None:
     assert smooth_track(track, 0.0) is track
     with pytest.raises(ValueError, match="smoothing"):
         smooth_track(track, 1.0)
+
+
+def test_analyze_command_writes_track_and_plot(driver_clip: DriverClip, tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    from pipelines.cli import main
+
+    out = tmp_path / "tracks" / "driver.npz"
+    assert main(["analyze", str(driver_clip.path), "--out", str(out), "--quiet"]) == 0
+    track = MotionTrack.load(out)
+    np.testing.assert_array_equal(track.found, ~driver_clip.blank)
+    png = imread(out.with_suffix(".png"))
+    assert png.shape[0] > 500 and png.shape[1] > 800
+    # the blank frames are shaded: some pixel columns of the plot are light grey
+    assert np.isclose(png[..., :3], 0.85, atol=0.01).all(axis=-1).any()
+    assert main(["analyze", str(driver_clip.path), "--out", str(tmp_path / "x.csv")]) == 1
