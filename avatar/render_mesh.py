@@ -1,0 +1,230 @@
+"""The render mesh: mediapipe's 478 landmarks plus rings that carry the whole head.
+
+Why a mesh of our own rather than mediapipe's tessellation alone: the face mesh
+stops at the face oval, but a head turn must also move hair, ears, hat and the
+neck edge (DESIGN.md), while the background must stay still. So the mesh is
+
+- the 478 face landmarks (3-D, mediapipe's z in pixels, negative = closer),
+- copies of the eye contours that only follow the head pose, so the eye-ball
+  texture stays put while the eyelid (the original contour) slides over it,
+- a "head" ring just outside the face oval and a "hair" ring further out that
+  move with the head (depth from an ellipsoid head model),
+- a fixed "background" ring and the image border, which never move,
+
+Delaunay-triangulated once on the portrait. Each frame only vertex positions
+change; `backward_map` rasterises the moved triangles back to front into a
+coarse grid of triangle ids and turns them into a per-pixel source coordinate
+map for `cv2.remap` (a piecewise-affine inverse warp, exact inside each
+triangle, so the mouth can open and eyelids can close without tearing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+# Landmark index sets of mediapipe's 478-point face mesh. "R" is the subject's
+# right side, which appears on the viewer's LEFT of an unmirrored photo.
+LIPS_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LIPS_LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+LIPS_UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+LIPS_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+MOUTH_CORNER_R, MOUTH_CORNER_L = 61, 291
+EYE_R_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
+EYE_R_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
+EYE_L_UPPER = (263, 466, 388, 387, 386, 385, 384, 398, 362)
+EYE_L_LOWER = (263, 249, 390, 373, 374, 380, 381, 382, 362)
+BROW_R = (70, 63, 105, 66, 107, 46, 53, 52, 65, 55)
+BROW_L = (300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
+IRIS_R = (468, 469, 470, 471, 472)
+IRIS_L = (473, 474, 475, 476, 477)
+FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
+    377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)
+NOSE_TIP, CHIN, FOREHEAD = 1, 152, 10
+N_LANDMARKS = 478
+
+RING_SAMPLES = 36  # points per ring: enough for a smooth head outline at 512 px
+BORDER_SAMPLES = 8  # points per image side
+
+
+def polygon(upper: tuple[int, ...], lower: tuple[int, ...]) -> list[int]:
+    """A closed contour from an upper and a lower chain that share their end points."""
+    return list(upper) + list(lower[-2:0:-1])
+
+
+MOUTH_POLYGON = polygon(LIPS_UPPER_INNER, LIPS_LOWER_INNER)
+EYE_R_POLYGON = polygon(EYE_R_UPPER, EYE_R_LOWER)
+EYE_L_POLYGON = polygon(EYE_L_UPPER, EYE_L_LOWER)
+
+
+@dataclass
+class RenderMesh:
+    """Vertices (N, 3) of the portrait and the triangles over them.
+
+    `kind` labels each vertex so pose and expressions know how to move it;
+    `tri_layer` pushes eye-ball and mouth-gap triangles behind the lids and lips
+    in the back-to-front order.
+    """
+
+    vertices: np.ndarray  # (N, 3) float32, image pixels; z negative = towards the camera
+    kind: np.ndarray  # (N,) int8, one of the KIND_* values
+    triangles: np.ndarray  # (T, 3) int32
+    tri_layer: np.ndarray  # (T,) float32 depth offset added when sorting
+    eye_copy_of: np.ndarray  # (E,) landmark index each eye-contour copy duplicates
+    size: int
+
+
+KIND_FACE, KIND_EYE_COPY, KIND_HEAD, KIND_HAIR, KIND_FIXED = 0, 1, 2, 3, 4
+
+
+def _ring(center: np.ndarray, oval: np.ndarray, factor: float, up_extra: float) -> np.ndarray:
+    """Face-oval points pushed out from `center` by `factor` (more upwards, for hair)."""
+    offsets = oval - center
+    stretch = np.full(len(oval), factor, dtype=np.float32)
+    upward = np.clip(-offsets[:, 1] / (np.abs(offsets[:, 1]).max() + 1e-6), 0.0, 1.0)
+    stretch += up_extra * upward
+    return center + offsets * stretch[:, None]
+
+
+def _resample_closed(points: np.ndarray, count: int) -> np.ndarray:
+    """`count` points evenly spaced along a closed polyline (smooth, evenly sized triangles)."""
+    closed = np.vstack([points, points[:1]])
+    seg = np.linalg.norm(np.diff(closed, axis=0), axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    targets = np.linspace(0.0, cum[-1], count, endpoint=False)
+    xs = np.interp(targets, cum, closed[:, 0])
+    ys = np.interp(targets, cum, closed[:, 1])
+    return np.stack([xs, ys], axis=1).astype(np.float32)
+
+
+def _inside(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
+    """Which of `points` (M, 2) lie strictly inside the polygon `contour`."""
+    poly = contour.astype(np.float32).reshape(-1, 1, 2)
+    return np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) > 0
+                     for x, y in points])
+
+
+def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
+    """Triangulate a portrait's landmarks (478, 3) plus head, hair and background rings."""
+    if landmarks.shape != (N_LANDMARKS, 3):
+        raise ValueError(f"landmarks must be ({N_LANDMARKS}, 3), got {landmarks.shape}")
+    lm = landmarks.astype(np.float32)
+    oval = lm[list(FACE_OVAL), :2]
+    center = oval.mean(axis=0)
+    face_h = float(np.ptp(oval[:, 1]))
+    # Rings: the head ring hugs the face (ears, hair at the temples, jaw line
+    # into the neck), the hair ring reaches the top of the hair or a hat; the
+    # background ring stays still so the warp fades out between them.
+    oval_smooth = _resample_closed(oval, RING_SAMPLES)
+    head = _ring(center, oval_smooth, 1.18, 0.12)
+    hair = _ring(center, oval_smooth, 1.45, 0.35)
+    background = _ring(center, oval_smooth, 1.9, 0.45)
+    side = np.linspace(0, size - 1, BORDER_SAMPLES + 1, dtype=np.float32)[:-1]
+    last = np.float32(size - 1)
+    border = np.concatenate([
+        np.stack([side, np.zeros_like(side)], 1), np.stack([np.full_like(side, last), side], 1),
+        np.stack([last - side, np.full_like(side, last)], 1),
+        np.stack([np.zeros_like(side), last - side], 1),
+    ])
+    # Keep only background ring points inside the image (a face near the edge).
+    background = background[np.all((background > 2) & (background < size - 3), axis=1)]
+
+    eye_copy_of = np.array(EYE_R_POLYGON + EYE_L_POLYGON, dtype=np.int32)
+    # Depth of the rings: an ellipsoid head centred behind the face oval, so the
+    # head outline turns with the face instead of staying glued to the background.
+    z_side = float(np.median(lm[list(FACE_OVAL), 2]))
+    ring_z = np.float32(z_side)
+    xy = np.concatenate([lm[:, :2], lm[eye_copy_of, :2], head, hair, background, border])
+    z = np.concatenate([
+        lm[:, 2], lm[eye_copy_of, 2], np.full(len(head), ring_z), np.full(len(hair), ring_z),
+        np.full(len(background) + len(border), ring_z + 4.0 * face_h),
+    ]).astype(np.float32)
+    kind = np.concatenate([
+        np.full(N_LANDMARKS, KIND_FACE), np.full(len(eye_copy_of), KIND_EYE_COPY),
+        np.full(len(head), KIND_HEAD), np.full(len(hair), KIND_HAIR),
+        np.full(len(background) + len(border), KIND_FIXED),
+    ]).astype(np.int8)
+
+    # Triangulate everything except the eye copies and the irises (the copies
+    # share positions with the contours; the iris points would split the eye
+    # ball into slivers that the lid cannot cover cleanly).
+    skip = set(IRIS_R + IRIS_L)
+    use = np.array([i for i in range(len(xy)) if kind[i] != KIND_EYE_COPY and i not in skip])
+    tri = use[Delaunay(xy[use].astype(np.float64)).simplices].astype(np.int32)
+    centroids = xy[tri].mean(axis=1)
+    layer = np.zeros(len(tri), dtype=np.float32)
+    # Triangles inside an eye: re-point them at the pose-only copies and draw them first.
+    offset = N_LANDMARKS
+    for contour in (EYE_R_POLYGON, EYE_L_POLYGON):
+        inside = _inside(centroids, lm[contour, :2])
+        remap = {lmk: offset + k for k, lmk in enumerate(contour)}
+        for t in np.flatnonzero(inside):
+            tri[t] = [remap.get(int(v), int(v)) for v in tri[t]]
+        layer[inside] = 1000.0
+        offset += len(contour)
+    layer[_inside(centroids, lm[MOUTH_POLYGON, :2])] = 1000.0
+    return RenderMesh(vertices=np.concatenate([xy, z[:, None]], axis=1).astype(np.float32),
+                      kind=kind, triangles=tri, tri_layer=layer, eye_copy_of=eye_copy_of,
+                      size=size)
+
+
+class BackwardMapper:
+    """Turns moved vertex positions into a `cv2.remap` source map, back to front.
+
+    The triangle-id raster runs on a grid `grid` times smaller than the output
+    (1/2 at 512 px): the map is affine inside each triangle, so bilinear
+    up-sampling of it is nearly exact and saves most of the per-pixel work.
+    """
+
+    def __init__(self, mesh: RenderMesh, grid_step: int = 2) -> None:
+        self.mesh = mesh
+        self.step = grid_step
+        self.grid = (mesh.size + grid_step - 1) // grid_step
+        g = self.grid
+        centers = (np.arange(g, dtype=np.float32) + 0.5) * grid_step - 0.5
+        self.gx, self.gy = np.meshgrid(centers, centers)  # (g, g) output pixel coordinates
+        self.ids = np.empty((g, g), dtype=np.int32)
+        self.src = mesh.vertices[:, :2].astype(np.float64)
+
+    def __call__(self, dst_xy: np.ndarray, dst_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Source maps (size, size) float32 x and y for vertices moved to `dst_xy`."""
+        mesh, step = self.mesh, self.step
+        tri = mesh.triangles
+        depth = dst_z[tri].mean(axis=1) + mesh.tri_layer
+        order = np.argsort(-depth, kind="stable")  # far (large z) first
+        # Fixed-point grid coordinates for fillConvexPoly (4 fractional bits).
+        grid_pts = np.round(((dst_xy + 0.5) / step - 0.5) * 16.0).astype(np.int32)[tri]
+        ids = self.ids
+        ids.fill(-1)
+        fill = cv2.fillConvexPoly
+        for t in order.tolist():
+            fill(ids, grid_pts[t], t, cv2.LINE_8, 4)
+        # Per-triangle affine dst -> src, from the 3x3 vertex systems.
+        d = dst_xy[tri].astype(np.float64)  # (T, 3, 2)
+        a = np.concatenate([d, np.ones((len(tri), 3, 1))], axis=2)  # (T, 3, 3)
+        det = np.linalg.det(a)
+        good = np.abs(det) > 1e-3
+        a[~good] = np.eye(3)
+        inv = np.linalg.inv(a)  # (T, 3, 3)
+        s = self.src[tri]  # (T, 3, 2)
+        coef = np.einsum("tij,tjk->tki", inv, s).astype(np.float32)  # (T, 2, 3)
+        coef[~good] = 0.0
+        coef[~good, :, 2] = s[~good].mean(axis=1)
+        covered = ids >= 0
+        idx = np.where(covered, ids, 0)
+        c = coef[idx]  # (g, g, 2, 3)
+        gx, gy = self.gx, self.gy
+        mx = c[..., 0, 0] * gx + c[..., 0, 1] * gy + c[..., 0, 2]
+        my = c[..., 1, 0] * gx + c[..., 1, 1] * gy + c[..., 1, 2]
+        mx = np.where(covered, mx, gx)
+        my = np.where(covered, my, gy)
+        if step == 1:
+            return mx, my
+        size = (mesh.size, mesh.size)
+        return (cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR),
+                cv2.resize(my, size, interpolation=cv2.INTER_LINEAR))

@@ -1,0 +1,113 @@
+"""The mouth interior drawn into the opening between the warped inner lips.
+
+Why a painted layer: a closed-mouth portrait has no pixels of the inside of
+the mouth, and stretching the thin line between the lips looks like a smear,
+which the landmarker does not read as an open mouth. Real mouths show a dark
+cavity, the upper teeth hanging from the upper lip and, when wide open, the
+lower teeth riding on the jaw. Each part is attached to the lip it moves with,
+so speech reads correctly at any head pose.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from avatar.render_mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
+
+CAVITY_RGB = np.array([52, 18, 22], np.float32)  # deep red-brown, not black: looks lit
+THROAT_RGB = np.array([22, 6, 8], np.float32)
+TEETH_RGB = np.array([196, 186, 168], np.float32)  # ivory in shadow, not paper white
+TONGUE_RGB = np.array([150, 62, 66], np.float32)
+SUBPIXEL_SHIFT = 3  # draw polygons with 1/8-pixel vertex precision
+MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
+
+
+def _poly(points: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    return np.round((points - offset) * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
+
+
+def inner_lip_gap(xy: np.ndarray) -> np.ndarray:
+    """Distance (px) between each upper inner-lip point and its lower partner."""
+    return np.linalg.norm(xy[list(LIPS_LOWER_INNER)] - xy[list(LIPS_UPPER_INNER)], axis=1)
+
+
+def draw_mouth(image: np.ndarray, xy: np.ndarray, iod_px: float,
+               rest_gap: np.ndarray | None = None, rest_width: float | None = None) -> None:
+    """Paint cavity, teeth and tongue inside the inner-lip opening of `image`, in place.
+
+    `xy` are the warped (N, 2) vertex positions whose first 478 rows are the
+    landmarks; `iod_px` sets the teeth size (inter-ocular distance in pixels).
+    `rest_gap` is the portrait's own inner-lip gap: only the opening beyond it
+    is painted, the portrait's real lip line is kept. `rest_width` (corner to
+    corner, px) hides the teeth when the lips gather (pucker, funnel: an "oo"
+    shows a dark hole, the teeth sit behind the pushed-out lips).
+    """
+    upper = xy[list(LIPS_UPPER_INNER)]
+    lower = xy[list(LIPS_LOWER_INNER)]
+    gap = np.linalg.norm(lower - upper, axis=1)
+    opening = gap - (rest_gap if rest_gap is not None else 0.0)
+    if opening.max() < MIN_OPENING_PX:
+        return
+    fade = float(np.clip((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0))
+    outline = np.vstack([upper, lower[-2:0:-1]])
+    h, w = image.shape[:2]
+    x0 = max(int(np.floor(outline[:, 0].min())) - 2, 0)
+    y0 = max(int(np.floor(outline[:, 1].min())) - 2, 0)
+    x1 = min(int(np.ceil(outline[:, 0].max())) + 3, w)
+    y1 = min(int(np.ceil(outline[:, 1].max())) + 3, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    off = np.array([x0, y0], np.float32)
+    bw, bh = x1 - x0, y1 - y0
+    mask = np.zeros((bh, bw), np.uint8)
+    cv2.fillPoly(mask, [_poly(outline, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
+
+    # Cavity: darker towards the throat (the middle of the opening).
+    layer = np.empty((bh, bw, 3), np.float32)
+    layer[:] = CAVITY_RGB
+    center = (upper[len(upper) // 2] + lower[len(lower) // 2]) / 2.0 - off
+    axes = (max(1, int(0.3 * np.ptp(outline[:, 0]))), max(1, int(0.35 * gap.max())))
+    throat = np.zeros((bh, bw), np.uint8)
+    cv2.ellipse(throat, (int(center[0]), int(center[1])), axes, 0, 0, 360, 255, -1)
+    throat_f = cv2.GaussianBlur(throat, (0, 0), max(1.0, 0.25 * gap.max()))[..., None] / 255.0
+    layer = layer * (1 - throat_f) + THROAT_RGB * throat_f
+
+    # Direction from each upper-lip point to its lower partner (works at any pose).
+    direction = (lower - upper) / np.maximum(gap[:, None], 1e-3)
+    n = len(upper)
+    span = np.linspace(-1.0, 1.0, n)
+    visible = np.clip(1.0 - (span / 0.8) ** 2, 0.0, 1.0)  # teeth fade out at the corners
+    if rest_width:
+        width = float(np.linalg.norm(upper[-1] - upper[0]))
+        visible = visible * float(np.clip((width / rest_width - 0.8) / 0.15, 0.0, 1.0))
+
+    # Tongue: a low mound on the jaw side, only once the mouth is well open.
+    if gap.max() > 0.12 * iod_px:
+        tongue_top = lower - direction * (0.45 * gap[:, None] * visible[:, None])
+        tongue = np.vstack([lower[1:-1], tongue_top[-2:0:-1]])
+        tmask = np.zeros((bh, bw), np.uint8)
+        cv2.fillPoly(tmask, [_poly(tongue, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
+        tf = cv2.GaussianBlur(tmask, (0, 0), 1.2)[..., None] / 255.0 * 0.8
+        layer = layer * (1 - tf) + TONGUE_RGB * tf
+
+    teeth = np.zeros((bh, bw), np.uint8)
+    upper_h = np.minimum(0.10 * iod_px, 0.7 * gap) * visible
+    upper_edge = upper + direction * upper_h[:, None]
+    cv2.fillPoly(teeth, [_poly(np.vstack([upper, upper_edge[::-1]]), off)], 255,
+                 cv2.LINE_AA, SUBPIXEL_SHIFT)
+    lower_h = np.clip(gap - 0.14 * iod_px, 0.0, 0.05 * iod_px) * visible
+    if lower_h.max() > 0.5:
+        lower_edge = lower - direction * lower_h[:, None]
+        cv2.fillPoly(teeth, [_poly(np.vstack([lower, lower_edge[::-1]]), off)], 255,
+                     cv2.LINE_AA, SUBPIXEL_SHIFT)
+    # Teeth get darker towards the corners and under the lip (shadow).
+    shade = np.interp(np.arange(bw) + x0, [outline[:, 0].min(), center[0] + x0,
+                                           outline[:, 0].max()], [0.55, 1.0, 0.55])
+    tf = teeth[..., None].astype(np.float32) / 255.0
+    layer = layer * (1 - tf) + (TEETH_RGB * shade[None, :, None]) * tf
+
+    # Composite inside the (slightly soft-edged) opening.
+    alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None].astype(np.float32) * (fade / 255.0)
+    roi = image[y0:y1, x0:x1].astype(np.float32)
+    image[y0:y1, x0:x1] = (roi * (1 - alpha) + layer * alpha).astype(np.uint8)

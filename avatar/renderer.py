@@ -1,0 +1,137 @@
+"""PortraitRenderer: a motion frame (avatar/motion.py) -> an RGB frame of the portrait.
+
+How a frame is made (all on one CPU thread, ~10 ms at 512 px):
+
+1. expression: commanded blendshapes, relative to the portrait's reference
+   motion, become actuator amplitudes (avatar/render_calibration.py) and move
+   the mesh vertices along hand-designed displacement fields
+   (avatar/render_expression.py);
+2. pose: the change of head rotation from the reference rotates the face mesh
+   in 3-D (landmark depth) about a pivot inside the head; head and hair rings
+   turn with it, the background ring and image border stay still
+   (avatar/render_mesh.py), then translation and scale are applied;
+3. warp: the moved mesh is rasterised back to front into an inverse map and
+   the portrait is resampled with `cv2.remap`;
+4. the mouth interior (cavity, teeth, tongue) is painted into the opening
+   between the inner lips (avatar/render_mouth.py).
+
+The renderer never uses torch and sets no global thread state; callers that
+need strictly one thread call `cv2.setNumThreads(1)` (bench/render.py does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from avatar.face_analysis import angles_to_rotation
+from avatar.motion import MOTION_DIM, column_index
+from avatar.render_calibration import Calibration, load_calibration
+from avatar.render_expression import ACTUATORS, ActuatorBasis
+from avatar.render_mesh import KIND_FIXED, BackwardMapper, build_mesh
+from avatar.render_mouth import draw_mouth, inner_lip_gap
+
+if TYPE_CHECKING:
+    from avatar.portrait import Portrait
+
+_YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
+_TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
+_FLIP = np.diag([1.0, -1.0, -1.0])  # camera space (y up, z to viewer) <-> image (y down, z away)
+MAX_ANGLE_DEG = 40.0  # beyond this a single-photo warp shows the hidden side of the head
+MAX_SHIFT = 0.25  # tx/ty change, fraction of the image
+SCALE_RANGE = (0.7, 1.4)
+
+
+class PortraitRenderer:
+    """Animates one portrait; `render(motion)` returns (size, size, 3) uint8 RGB.
+
+    `motion` is an absolute (58,) frame in the portrait's measurement frame:
+    rendering `portrait.reference_motion` returns (almost exactly) the portrait.
+    """
+
+    def __init__(self, portrait: Portrait, size: int = 512,
+                 calibration: Calibration | None = None) -> None:
+        if size not in (256, 512):
+            raise ValueError(f"render size must be 256 or 512, got {size}")
+        image = np.asarray(portrait.image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] != image.shape[1]:
+            raise ValueError(f"portrait image must be square (S, S, 3), got {image.shape}")
+        landmarks = np.asarray(portrait.landmarks, np.float32)
+        scale = size / image.shape[0]
+        if image.shape[0] != size:
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+            image = cv2.resize(image, (size, size), interpolation=interp)
+        self.size = size
+        self.image = np.ascontiguousarray(image, dtype=np.uint8)
+        self.reference = np.asarray(portrait.reference_motion, np.float32).copy()
+        if self.reference.shape != (MOTION_DIM,):
+            raise ValueError(f"reference motion must be ({MOTION_DIM},), "
+                             f"got {self.reference.shape}")
+        self.mesh = build_mesh(landmarks * scale, size)
+        self._mapper = BackwardMapper(self.mesh, grid_step=2 if size >= 512 else 1)
+        basis = ActuatorBasis(self.mesh)
+        self.frame = basis.frame
+        self._basis = basis.build().reshape(len(ACTUATORS), -1)  # (K, N*2)
+        self.calibration = calibration if calibration is not None else load_calibration()
+        verts = self.mesh.vertices
+        self._xy0 = verts[:, :2].astype(np.float32)
+        self._z0 = verts[:, 2].astype(np.float32)
+        self._moves = (self.mesh.kind != KIND_FIXED).astype(np.float32)
+        iod = self.frame.iod
+        # Pivot: between the ears at nose height (the depth of the face oval):
+        # measured, a deeper pivot makes the landmarker read less yaw, not more.
+        oval_depth = float(np.median(verts[:478, 2]))
+        pivot_xy = self.frame.origin + self.frame.ey * (0.55 * iod)
+        self._pivot = np.array([pivot_xy[0], pivot_xy[1], oval_depth], np.float32)
+        self._rest_gap = inner_lip_gap(self._xy0)
+        self._rest_width = float(np.linalg.norm(self._xy0[308] - self._xy0[78]))
+        self._ref_rotation = angles_to_rotation(
+            float(self.reference[_YAW]), float(self.reference[_PITCH]),
+            float(self.reference[_ROLL]))
+
+    def amplitudes(self, motion: np.ndarray) -> np.ndarray:
+        """Actuator amplitudes (K,) for a motion frame (calibrated, see render_calibration)."""
+        return self.calibration.amplitudes(motion, self.reference)
+
+    def vertices(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Moved vertex positions (N, 2) and depths (N,) for a motion frame."""
+        amps = self.amplitudes(motion)
+        disp = (amps @ self._basis).reshape(-1, 2)
+        xy = self._xy0 + disp
+        # Head rotation relative to the reference, in image axes.
+        gain = self.calibration.pose_gain
+        yaw = self.reference[_YAW] + gain[0] * (motion[_YAW] - self.reference[_YAW])
+        pitch = self.reference[_PITCH] + gain[1] * (motion[_PITCH] - self.reference[_PITCH])
+        roll = self.reference[_ROLL] + gain[2] * (motion[_ROLL] - self.reference[_ROLL])
+        target = angles_to_rotation(float(yaw), float(pitch), float(roll))
+        delta = _FLIP @ (target @ self._ref_rotation.T) @ _FLIP
+        pts = np.concatenate([xy, self._z0[:, None]], axis=1) - self._pivot
+        rotated = pts @ delta.T.astype(np.float32)
+        scale = float(np.clip(motion[_SCALE] / max(self.reference[_SCALE], 1e-3),
+                              *SCALE_RANGE))
+        shift = np.clip(motion[[_TX, _TY]] - self.reference[[_TX, _TY]], -MAX_SHIFT, MAX_SHIFT)
+        moved = rotated * scale + self._pivot
+        moved[:, :2] += shift * self.size
+        w = self._moves[:, None]
+        out = moved * w + np.concatenate([self._xy0, self._z0[:, None]], axis=1) * (1 - w)
+        return out[:, :2], out[:, 2]
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        """One (size, size, 3) uint8 RGB frame for an absolute (58,) motion frame."""
+        motion = np.asarray(motion, np.float32)
+        if motion.shape != (MOTION_DIM,):
+            raise ValueError(f"motion frame must be ({MOTION_DIM},), got {motion.shape}")
+        if not np.all(np.isfinite(motion)):
+            raise ValueError("motion frame contains NaN or infinite values")
+        motion = motion.copy()
+        for col in (_YAW, _PITCH, _ROLL):
+            delta = np.clip(motion[col] - self.reference[col], -MAX_ANGLE_DEG, MAX_ANGLE_DEG)
+            motion[col] = self.reference[col] + delta
+        xy, z = self.vertices(motion)
+        map_x, map_y = self._mapper(xy, z)
+        frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)
+        return frame
