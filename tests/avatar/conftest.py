@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from avatar.motion import column_index
 from avatar.portrait import Portrait, default_portrait_path, read_image
 from avatar.video_io import VideoWriter
 
@@ -97,6 +98,43 @@ def driver_clip(tmp_path_factory: pytest.TempPathFactory, portrait_rgb: np.ndarr
     blank[12:15] = True
     path = tmp_path_factory.mktemp("driver") / "driver.mp4"
     return write_driver_clip(path, portrait_rgb, roll, blank)
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    """A clip of the default portrait rendered from a scripted motion track."""
+
+    path: Path
+    motion: np.ndarray  # (frames, MOTION_DIM) absolute motion that was rendered
+    fps: float
+    size: int
+
+
+def scripted_motion(reference: np.ndarray, frames: int) -> np.ndarray:
+    """Reference motion plus a head turn, a nod and two mouth openings (not in phase)."""
+    t = np.linspace(0.0, 1.0, frames)
+    motion = np.repeat(reference[None, :].astype(np.float32), frames, axis=0)
+    motion[:, column_index("yaw")] += 20.0 * np.sin(2 * np.pi * t)
+    motion[:, column_index("pitch")] += 10.0 * np.sin(2 * np.pi * 1.5 * t + 1.0)
+    jaw = column_index("jawOpen")
+    motion[:, jaw] = np.clip(motion[:, jaw] + 0.6 * np.sin(2 * np.pi * 2 * t) ** 2, 0, 1)
+    return motion
+
+
+@pytest.fixture(scope="session")
+def rendered_driver_clip(tmp_path_factory: pytest.TempPathFactory) -> RenderedClip:
+    """50 frames at 25 fps, 256 px, rendered by avatar.renderer (skips until it exists)."""
+    renderer_module = pytest.importorskip("avatar.renderer", reason="renderer not available")
+    portrait = Portrait.default(256)
+    renderer = renderer_module.PortraitRenderer(portrait, size=256)
+    motion = scripted_motion(portrait.reference_motion, 50)
+    path = tmp_path_factory.mktemp("rendered") / "rendered_driver.mp4"
+    t = np.arange(2 * DRIVER_SAMPLE_RATE) / DRIVER_SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * DRIVER_TONE_HZ * t)).astype(np.float32)
+    with VideoWriter(path, DRIVER_FPS, 256, tone, DRIVER_SAMPLE_RATE) as writer:
+        for row in motion:
+            writer.write(renderer.render(row))
+    return RenderedClip(path=path, motion=motion, fps=DRIVER_FPS, size=256)
 
 
 @pytest.fixture()
