@@ -1,0 +1,155 @@
+"""Pipeline frames -> protocol v1 events (`user-started-speaking`, `bot-output`, ...).
+
+An observer sees every frame pushed anywhere in the pipeline without being in
+the data path, so it can report the user's turn (decided inside the user
+aggregator), the bot's speech (decided by the output transport) and errors
+(pushed upstream to the pipeline's source) from one place. It hands events to
+`EventSender`, a processor placed right before the output transport, which
+pushes them as urgent transport messages: one hop, never queued behind audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from loguru import logger
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    LLMFullResponseStartFrame,
+    MetricsFrame,
+    OutputTransportMessageUrgentFrame,
+    TranscriptionFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.metrics.metrics import ProcessingMetricsData, TTFBMetricsData
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pydantic import BaseModel
+
+from pipelines.protocol import (
+    BotOutput,
+    ErrorCode,
+    SimpleEvent,
+    UserTranscription,
+    error_event,
+)
+
+
+class EventSender(FrameProcessor):
+    """Injects protocol events just upstream of the output transport."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Pass everything through unchanged."""
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+
+    async def send_event(self, event: BaseModel | dict) -> None:
+        """Send one event to the client now (urgent: not queued behind audio)."""
+        message = event.model_dump(exclude_none=True) if isinstance(event, BaseModel) else event
+        await self.push_frame(OutputTransportMessageUrgentFrame(message=message))
+
+
+def classify_error(error: str) -> ErrorCode:
+    """Map a pipecat error message to a protocol error code."""
+    lowered = error.lower()
+    if "completion" in lowered or "llm" in lowered or "openai" in lowered:
+        return ErrorCode.LLM_UNAVAILABLE
+    return ErrorCode.INTERNAL
+
+
+class ProtocolEventObserver(BaseObserver):
+    """Turns the frames a client cares about into protocol events.
+
+    Args:
+        sender: where events go (the session's `EventSender`).
+        output_transport: the session's output transport; spoken text is reported
+            when it leaves the transport, i.e. after its audio was sent.
+        send_metrics: also send `metrics` events (ASR/LLM/TTS timings) for benchmarks.
+        on_event: optional hook called with every event (the server logs with it).
+    """
+
+    def __init__(
+        self,
+        *,
+        sender: EventSender,
+        output_transport: FrameProcessor,
+        send_metrics: bool = False,
+        on_event: Callable[[dict], None] | None = None,
+    ) -> None:
+        super().__init__(observe_every_push=True)
+        self._sender = sender
+        self._output = output_transport
+        self._send_metrics = send_metrics
+        self._on_event = on_event
+        self._bot_speaking = False
+        self._reply_pending = False  # an LLM reply started and has not finished speaking
+
+    async def _emit(self, event: BaseModel | dict) -> None:
+        message = event.model_dump(exclude_none=True) if isinstance(event, BaseModel) else event
+        if self._on_event is not None:
+            self._on_event(message)
+        await self._sender.send_event(message)
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        """Report each relevant frame exactly once."""
+        frame = data.frame
+        if isinstance(frame, TTSTextFrame):
+            # Spoken text: report when the output transport passes it on (its audio is out).
+            if data.source is self._output and data.direction == FrameDirection.DOWNSTREAM:
+                if frame.text.strip():
+                    await self._emit(BotOutput(text=frame.text.strip()))
+            return
+        if not data.first_push:
+            return
+        if (
+            getattr(frame, "broadcast_sibling_id", None) is not None
+            and data.direction != FrameDirection.DOWNSTREAM
+        ):
+            return  # broadcast frames are pushed both ways: report the downstream copy
+        await self._handle(frame)
+
+    async def _handle(self, frame: Frame) -> None:
+        if isinstance(frame, UserStartedSpeakingFrame):
+            await self._emit(SimpleEvent(type="user-started-speaking"))
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            await self._emit(SimpleEvent(type="user-stopped-speaking"))
+        elif isinstance(frame, TranscriptionFrame):
+            if frame.text.strip():
+                await self._emit(UserTranscription(text=frame.text.strip()))
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            self._reply_pending = True
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            if not self._bot_speaking:
+                self._bot_speaking = True
+                await self._emit(SimpleEvent(type="bot-started-speaking"))
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            if self._bot_speaking:
+                self._bot_speaking = False
+                self._reply_pending = False
+                await self._emit(SimpleEvent(type="bot-stopped-speaking"))
+        elif isinstance(frame, InterruptionFrame):
+            if self._bot_speaking or self._reply_pending:
+                self._reply_pending = False
+                await self._emit(SimpleEvent(type="bot-interrupted"))
+        elif isinstance(frame, ErrorFrame):
+            code = classify_error(frame.error)
+            logger.warning(f"pipeline error ({code.value}): {frame.error}")
+            await self._emit(error_event(code, frame.error, fatal=bool(frame.fatal)))
+        elif isinstance(frame, MetricsFrame) and self._send_metrics:
+            for item in frame.data:
+                if isinstance(item, TTFBMetricsData | ProcessingMetricsData) and item.value > 0:
+                    kind = "ttfb" if isinstance(item, TTFBMetricsData) else "processing"
+                    await self._emit(
+                        {
+                            "type": "metrics",
+                            "kind": kind,
+                            "processor": item.processor,
+                            "value_ms": round(item.value * 1000.0, 1),
+                        }
+                    )

