@@ -1,0 +1,1 @@
+"""Synthetic dyadic conversation corpus: speech, turn-taking, motion rules, dataset."""
