@@ -467,7 +467,7 @@ class ProtocolSession:
             self._bucket_secs + (now - self._bucket_time) * limits.max_audio_rate,
         )
         self._bucket_time = now
-        if secs > self._bucket_secs:
+        if secs > self._bucket_secs + 1e-6:  # tolerance: float sums of chunk lengths
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED.value,
                 f"audio arrives faster than {limits.max_audio_rate}x real time; "

@@ -115,7 +115,7 @@ class SessionRegistry:
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
         self.max_sessions = max_sessions
-        self.active: dict[str, Any] = {}  # session id -> PipelineTask (None during setup)
+        self.active: dict[str, Any] = {}  # session id -> VoiceSession (None during setup)
         self._ids = itertools.count(1)
 
     def reserve(self) -> str | None:
@@ -159,11 +159,11 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         # Graceful shutdown: end every live session so its websocket closes cleanly.
-        tasks = [task for task in registry.active.values() if task is not None]
-        if tasks:
-            logger.info(f"shutting down {len(tasks)} live session(s)")
+        voices = [voice for voice in registry.active.values() if voice is not None]
+        if voices:
+            logger.info(f"shutting down {len(voices)} live session(s)")
             await asyncio.gather(
-                *(task.cancel(reason="server shutdown") for task in tasks),
+                *(voice.task.cancel(reason="server shutdown") for voice in voices),
                 return_exceptions=True,
             )
 
@@ -299,7 +299,7 @@ async def _run_session(
         await _refuse(websocket, ErrorCode.INTERNAL, f"could not start a session: {error}",
                       CloseCode.INTERNAL)
         return
-    registry.active[session_id] = voice.task
+    registry.active[session_id] = voice
 
     @transport.event_handler("on_client_disconnected")
     async def _on_disconnected(_transport: Any, _ws: WebSocket) -> None:
@@ -405,3 +405,30 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicor
         log_level="info",
         lifespan="on",
     )
+
+
+async def run_server(settings: Any, *, config: ServerConfig | None = None,
+                     warm_up: bool = True) -> None:
+    """Load everything, serve until SIGINT/SIGTERM, then stop the embedded LLM.
+
+    uvicorn owns the signals: on SIGTERM it stops accepting, closes live
+    websockets and runs the app's shutdown, which cancels every session.
+    """
+    config = config or ServerConfig(
+        auth_token=settings.auth_token,
+        max_sessions=settings.max_sessions,
+        asr_language=settings.asr_language,
+    )
+    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
+    try:
+        app = create_app(runtime, config)
+        server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port, config.limits))
+        logger.info(
+            f"voice server on ws://{settings.host}:{settings.port}/ws "
+            f"(LLM {runtime.llm.model} at {runtime.llm.base_url}, "
+            f"auth {'on' if config.auth_token else 'off'}, max {config.max_sessions} sessions)"
+        )
+        await server.serve()
+    finally:
+        if llm_server is not None:
+            llm_server.stop()

@@ -1,0 +1,51 @@
+"""`avatar-forcing serve [--host --port]`: the voice server (protocol v1 on /ws)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `serve` sub-command."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the voice agent server (websocket /ws, health /healthz)",
+        description="Load the bundled speech models, start (or connect to) the LLM and "
+        "serve voice sessions over websockets with wire protocol v1 (docs/PROTOCOL.md). "
+        "Settings come from --config, AVATAR_FORCING_* env vars and these flags.",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="TOML/YAML settings file")
+    parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8765)")
+    parser.add_argument("--token", default=None,
+                        help="shared auth token clients must send (default: none)")
+    parser.add_argument("--max-sessions", type=int, default=None,
+                        help="concurrent conversations (default 2)")
+    parser.add_argument("--llm-base-url", default=None,
+                        help="OpenAI-compatible endpoint; default starts the embedded LLM")
+    parser.add_argument("--llm-model", default=None, help="model name at that endpoint")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="skip the start-up warm-up (first reply will be slower)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build settings, serve until interrupted."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from agent.settings import AgentSettings
+    from pipelines.server import run_server
+
+    settings = AgentSettings.load(
+        args.config,
+        host=args.host,
+        port=args.port,
+        auth_token=args.token,
+        max_sessions=args.max_sessions,
+        llm_base_url=args.llm_base_url,
+        llm_model=args.llm_model,
+    )
+    asyncio.run(run_server(settings, warm_up=not args.no_warm_up))
+    return 0

@@ -1,0 +1,117 @@
+"""The pipecat serializer for protocol v1 and the first-clause TTS aggregator (no models)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pipecat.frames.frames import (
+    InputAudioRawFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageUrgentFrame,
+)
+
+from pipelines.errors import ProtocolError
+from pipelines.protocol import MediaKind, ProtocolSession, decode_media, encode_media
+from pipelines.serializer import ProtocolV1Serializer
+from pipelines.voice_pipeline import FirstClauseAggregator
+
+
+def serializer_for(rate: int) -> tuple[ProtocolV1Serializer, list[ProtocolError]]:
+    session = ProtocolSession()
+    session.receive(json.dumps({"type": "hello", "protocol": 1, "audio_in": {"sample_rate": rate}}))
+    seen: list[ProtocolError] = []
+    return ProtocolV1Serializer(session, on_violation=seen.append), seen
+
+
+def tone(seconds: float, rate: int, freq: float = 440.0) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * freq * t) * 8000).astype(np.int16).tobytes()
+
+
+async def test_client_audio_becomes_input_frames_at_pipeline_rate() -> None:
+    serializer, _ = serializer_for(16000)
+    frame = await serializer.deserialize(encode_media(MediaKind.AUDIO, tone(0.02, 16000)))
+    assert isinstance(frame, InputAudioRawFrame)
+    assert frame.sample_rate == 16000 and len(frame.audio) == 640
+
+
+async def test_48k_client_audio_is_resampled_to_16k() -> None:
+    serializer, _ = serializer_for(48000)
+    total = 0
+    for _ in range(10):  # the stream resampler may hold back a few samples at first
+        frame = await serializer.deserialize(encode_media(MediaKind.AUDIO, tone(0.1, 48000)))
+        if frame is not None:
+            assert isinstance(frame, InputAudioRawFrame) and frame.sample_rate == 16000
+            total += len(frame.audio) // 2
+    assert abs(total - 16000) < 800  # 1 s in, ~1 s out (the resampler holds back < 50 ms)
+
+
+async def test_bad_input_becomes_an_error_event_not_an_exception() -> None:
+    serializer, seen = serializer_for(16000)
+    frame = await serializer.deserialize("{not json")
+    assert isinstance(frame, OutputTransportMessageUrgentFrame)
+    assert frame.message["type"] == "error" and frame.message["code"] == "malformed_message"
+    assert frame.message["fatal"] is False and len(seen) == 1
+    # and the error event is what goes on the wire
+    wire = await serializer.serialize(frame)
+    assert isinstance(wire, str) and json.loads(wire)["code"] == "malformed_message"
+
+
+async def test_ping_is_answered_with_pong() -> None:
+    serializer, _ = serializer_for(16000)
+    frame = await serializer.deserialize('{"type": "ping", "id": "abc"}')
+    assert isinstance(frame, OutputTransportMessageUrgentFrame)
+    assert frame.message == {"type": "pong", "id": "abc"}
+
+
+async def test_output_audio_carries_a_sample_clock() -> None:
+    serializer, _ = serializer_for(16000)
+    pcm = tone(0.5, 22050)
+    first = await serializer.serialize(OutputAudioRawFrame(pcm, sample_rate=22050, num_channels=1))
+    second = await serializer.serialize(OutputAudioRawFrame(pcm, sample_rate=22050, num_channels=1))
+    assert isinstance(first, bytes) and isinstance(second, bytes)
+    a, b = decode_media(first), decode_media(second)
+    assert a.kind is MediaKind.AUDIO and a.payload == pcm
+    assert (a.pts_us, b.pts_us) == (0, 500_000)
+    assert serializer.samples_sent == 2 * len(pcm) // 2
+
+
+async def test_only_protocol_events_reach_the_wire() -> None:
+    serializer, _ = serializer_for(16000)
+    rtvi = OutputTransportMessageUrgentFrame(message={"label": "rtvi-ai", "type": "bot-ready"})
+    assert await serializer.serialize(rtvi) is None
+    event = OutputTransportMessageUrgentFrame(message={"type": "bot-output", "text": "Hi."})
+    assert json.loads(await serializer.serialize(event) or "{}") == event.message
+
+
+async def collect(aggregator: FirstClauseAggregator, tokens: list[str]) -> list[str]:
+    out = []
+    for token in tokens:
+        async for aggregation in aggregator.aggregate(token):
+            out.append(aggregation.text)
+    tail = await aggregator.flush()
+    if tail is not None and tail.text:
+        out.append(tail.text)
+    return out
+
+
+@pytest.mark.parametrize(
+    "reply, chunks",
+    [
+        (
+            "We open at nine on weekdays, and at ten on Sunday. Parking is free.",
+            ["We open at nine on weekdays,", "and at ten on Sunday.", "Parking is free."],
+        ),
+        # a colon inside a time is not a clause end; short lead-ins are not split off
+        ("We open at 9:00 AM on Saturday.", ["We open at 9:00 AM on Saturday."]),
+        ("Yes, we do. Ask at the desk.", ["Yes, we do.", "Ask at the desk."]),
+    ],
+)
+async def test_first_clause_is_released_early_only_once(reply: str, chunks: list[str]) -> None:
+    aggregator = FirstClauseAggregator(min_words=4)
+    tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]  # LLM-like small tokens
+    assert await collect(aggregator, tokens) == chunks
+    # the next reply gets its first clause split again
+    assert (await collect(aggregator, tokens))[0] == chunks[0]
