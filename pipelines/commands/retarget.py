@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driver audio")
     parser.add_argument("--track-out", type=Path, default=None,
                         help="also save the portrait's motion track (.npz)")
+    parser.add_argument("--preview", type=Path, default=None,
+                        help="also save a PNG contact sheet: driver frames over avatar frames")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=run)
 
@@ -46,8 +48,25 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.track_out:
         result.portrait_track.save(args.track_out)
+    if args.preview:
+        save_preview(args.driver, result.out_path, args.preview)
     found = int(result.driver_track.found.sum())
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in result.timings_s.items())
     print(f"{result.out_path}: {result.frames} frames at {result.fps:g} fps "
           f"(driver face in {found}), audio {'kept' if result.has_audio else 'none'}; {timings}")
     return 0
+
+
+def save_preview(driver: Path, rendered: Path, png: Path, picks: int = 6) -> Path:
+    """Contact sheet of `picks` evenly spaced frames of the driver and the result."""
+    from avatar.track_plot import plot_frame_rows, sample_indices
+    from avatar.video_io import probe_video, read_video
+
+    info = probe_video(rendered)
+    wanted = set(sample_indices(info.frame_count, picks).tolist())
+    rows: dict[str, list] = {"driver": [], "avatar": []}
+    for label, video in (("driver", driver), ("avatar", rendered)):
+        frames, _fps, _audio = read_video(video, audio=False)
+        rows[label] = [frame for index, frame in enumerate(frames) if index in wanted]
+    times = [index / info.fps for index in sorted(wanted)]
+    return plot_frame_rows(rows, times, png, title=f"{driver.name} -> {rendered.name}")

@@ -53,7 +53,8 @@ def test_portrait_photo_is_measured_frontal_with_closed_mouth(portrait_rgb: np.n
     for angle in ("yaw", "pitch", "roll"):
         assert abs(motion[column_index(angle)]) < 10.0, angle
     assert abs(motion[column_index("tx")]) < 0.1
-    assert motion[column_index("scale")] == pytest.approx(face.face_height / height)
+    # scale is calibrated to the landmark-box height of a neutral frontal face
+    assert motion[column_index("scale")] == pytest.approx(face.face_height / height, rel=0.03)
     assert 0.2 < motion[column_index("scale")] < 0.5
     assert motion[column_index("jawOpen")] < 0.1
     assert np.all((face.blendshapes >= 0) & (face.blendshapes <= 1))
@@ -175,3 +176,21 @@ def test_analyze_command_writes_track_and_plot(driver_clip: DriverClip, tmp_path
     # the blank frames are shaded: some pixel columns of the plot are light grey
     assert np.isclose(png[..., :3], 0.85, atol=0.01).all(axis=-1).any()
     assert main(["analyze", str(driver_clip.path), "--out", str(tmp_path / "x.csv")]) == 1
+
+
+def test_opening_the_jaw_does_not_move_or_grow_the_head(default_portrait: object) -> None:
+    """tx/ty/scale use rigid landmarks: speech must not read as head motion."""
+    renderer_module = pytest.importorskip("avatar.renderer", reason="renderer not available")
+    renderer = renderer_module.PortraitRenderer(default_portrait, size=512)
+    closed = default_portrait.reference_motion.copy()  # type: ignore[attr-defined]
+    opened = closed.copy()
+    opened[column_index("jawOpen")] = 0.7
+    with FaceAnalyzer() as analyzer:
+        rest = analyzer.analyze(renderer.render(closed))
+        talking = analyzer.analyze(renderer.render(opened))
+    assert rest is not None and talking is not None
+    assert talking.motion[column_index("jawOpen")] > rest.motion[column_index("jawOpen")] + 0.2
+    assert talking.face_height > 1.05 * rest.face_height  # the plain box does grow ...
+    scale, ty = column_index("scale"), column_index("ty")
+    assert talking.motion[scale] == pytest.approx(rest.motion[scale], rel=0.03)  # ... scale not
+    assert abs(talking.motion[ty] - rest.motion[ty]) < 0.01
