@@ -39,6 +39,7 @@ class VideoInfo:
     height: int
     has_audio: bool
     duration_s: float
+    rotation: int = 0  # display rotation applied to decoded frames (deg, counter-clockwise)
 
 
 def _open(path: str | Path) -> Any:
@@ -70,11 +71,32 @@ def probe_video(path: str | Path) -> VideoInfo:
         elif container.duration is not None:
             duration_s = container.duration / av.time_base
         frame_count = int(stream.frames or round(duration_s * fps))
+        width, height = stream.codec_context.width, stream.codec_context.height
+        rotation = 0
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError:
+            first = None  # reported by read_video, which decodes for real
+        if first is not None:
+            rotation = _quarter_turns(first) * 90
+            if rotation % 180:
+                width, height = height, width
         return VideoInfo(
-            fps=fps, frame_count=frame_count, width=stream.codec_context.width,
-            height=stream.codec_context.height, has_audio=bool(container.streams.audio),
-            duration_s=duration_s,
+            fps=fps, frame_count=frame_count, width=width, height=height,
+            has_audio=bool(container.streams.audio), duration_s=duration_s,
+            rotation=rotation,
         )
+
+
+def _quarter_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns that display the frame upright.
+
+    Phones store portrait video landscape with a display-matrix rotation that
+    players apply; a face analysed unrotated lies on its side and is missed.
+    PyAV exposes the angle as `frame.rotation` (counter-clockwise degrees).
+    """
+    angle = getattr(frame, "rotation", 0) or 0
+    return int(round(float(angle) / 90.0)) % 4
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int] | None:
@@ -99,7 +121,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int] | None:
 
 
 def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """Decode the first video stream as (H, W, 3) uint8 RGB frames, lazily."""
+    """Decode the first video stream as upright (H, W, 3) uint8 RGB frames, lazily."""
     container = _open(path)
     try:
         if not container.streams.video:
@@ -108,7 +130,9 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+                turns = _quarter_turns(frame)
+                array = frame.to_ndarray(format="rgb24")
+                yield np.ascontiguousarray(np.rot90(array, turns)) if turns else array
         except av.error.FFmpegError as error:
             raise NotAVideoError(f"cannot decode the video of {path}: {error}") from error
     finally:

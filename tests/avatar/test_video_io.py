@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,20 @@ def test_unreadable_inputs_raise_clear_errors(tmp_path: Path, text_file: Path) -
         read_video(tmp_path / "missing.mp4")
     with pytest.raises(NotAVideoError, match="not a readable video|cannot decode"):
         read_video(text_file)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI (Debian ffmpeg)")
+def test_phone_rotation_is_applied(driver_clip: DriverClip, tmp_path: Path) -> None:
+    """A display-matrix rotation (phone portrait video) yields upright frames."""
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(
+        ["ffmpeg", "-y", "-loglevel", "error", "-i", str(driver_clip.path), "-c", "copy",
+         "-metadata:s:v:0", "rotate=90", str(rotated)],
+        check=True,
+    )
+    info = probe_video(rotated)
+    assert info.rotation == 90
+    plain = next(read_video(driver_clip.path, audio=False)[0])
+    upright = next(read_video(rotated, audio=False)[0])
+    # same pixels turned a quarter counter-clockwise, as ffmpeg's own autorotate shows them
+    np.testing.assert_array_equal(upright, np.rot90(plain, 1))
