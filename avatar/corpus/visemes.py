@@ -139,18 +139,31 @@ def phoneme_mouth(
     return smoothed
 
 
-def energy_mouth(energy_db: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """(T, MOTION_DIM) mouth offsets from frame energy (causal, one-pole smoothing).
+class EnergyMouth:
+    """Jaw from frame energy, one frame at a time (causal one-pole smoothing).
 
     Why this mapping: jaw opening follows loudness roughly log-linearly; -45 dBFS
-    (breath) -> closed, -10 dBFS (loud vowel) -> 0.45.
+    (breath) -> closed, -10 dBFS (loud vowel) -> 0.45. Opens faster than it closes.
     """
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+        self._smooth = 0.0
+
+    def step(self, energy_db: float) -> np.ndarray:
+        """Mouth offsets (MOTION_DIM,) for one frame."""
+        x = min(1.0, max(0.0, (energy_db + 45.0) / 35.0))
+        self._smooth += (0.7 if x > self._smooth else 0.5) * (x - self._smooth)
+        out = SHAPE_VECTORS["schwa"] * 0.3 * self._smooth * self.gain
+        out[_J] = 0.45 * self._smooth * self.gain
+        out[list(_LOWER)] = 0.25 * self._smooth * self.gain
+        return out
+
+
+def energy_mouth(energy_db: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """(T, MOTION_DIM) mouth offsets from frame energy: EnergyMouth over a whole track."""
+    mouth = EnergyMouth(gain)
     out = np.zeros((len(energy_db), MOTION_DIM), dtype=np.float32)
-    level = np.clip((energy_db + 45.0) / 35.0, 0.0, 1.0)
-    smooth = 0.0
-    for t, x in enumerate(level):
-        smooth += (0.7 if x > smooth else 0.5) * (x - smooth)
-        out[t] = SHAPE_VECTORS["schwa"] * 0.3 * smooth * gain
-        out[t, _J] = 0.45 * smooth * gain
-        out[t, list(_LOWER)] = 0.25 * smooth * gain
+    for t, e in enumerate(energy_db):
+        out[t] = mouth.step(float(e))
     return out

@@ -106,6 +106,10 @@ def read_wav(path: Path) -> np.ndarray:
 
 def save_dialogue(out_dir: Path, dialogue: Dialogue, extra_meta: dict[str, object]) -> None:
     """Write atomically: files go to a temp dir renamed into place, meta.json last."""
+    for role in ("a", "b"):  # never write a broken dialogue the trainer would choke on
+        if not (np.isfinite(dialogue.audio[role]).all()
+                and np.isfinite(dialogue.motion[role].data).all()):
+            raise ValueError(f"{out_dir.name}: non-finite audio or motion for role {role}")
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

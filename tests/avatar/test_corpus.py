@@ -188,3 +188,54 @@ def test_dataset_windows_roles_and_cache(corpus: Path) -> None:
         DyadicDataset(corpus, "nope")
     with pytest.raises(ValueError):
         DyadicDataset(corpus, "train", roles="c")
+
+
+def test_baseline_is_causal_deterministic_and_reactive(corpus: Path) -> None:
+    from avatar.baseline import RuleBaseline
+
+    d = _dir(corpus, "train", "t_piper")
+    meta = json.loads((d / "meta.json").read_text())
+    avatar_pcm, user_pcm = read_wav(d / "audio_b.wav"), read_wav(d / "audio_a.wav")
+    user_motion = MotionTrack.load(d / "motion_a.npz")
+    baseline = RuleBaseline(np.asarray(meta["reference_motion"]["b"], np.float32), seed=3)
+    first = baseline.run(avatar_pcm, user_pcm, user_motion)
+    second = baseline.run(avatar_pcm, user_pcm, user_motion)
+    assert np.array_equal(first.data, second.data)
+    # causal: changing the future of the inputs leaves the past unchanged
+    cut = 300
+    late_user = user_pcm.copy()
+    late_user[cut * SAMPLES_PER_FRAME:] = 0.0
+    altered = baseline.run(avatar_pcm, late_user, user_motion)
+    assert np.array_equal(altered.data[:cut], first.data[:cut])
+    # it reacts: backchannel nods at the partner's pauses, mouth follows its own audio
+    assert any(e["cause"] == "partner_pause" for e in baseline.events)
+    sync = lip_sync(first.column("jawOpen"), audio_envelope(avatar_pcm))
+    assert sync.correlation > 0.5 and abs(sync.lag_ms) <= 40.0
+
+
+def test_baseline_uses_piper_phonemes(synth: SpeechSynth) -> None:
+    from avatar.baseline import RuleBaseline
+
+    utt = synth.say("Maybe Bob can bring the map home, please?", PIPER)
+    pcm = utt.audio[: len(utt.audio) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME]
+    silence = np.zeros_like(pcm)
+    with_ph = RuleBaseline().run(pcm, silence, None, avatar_phonemes=utt.phonemes)
+    jaw = with_ph.column("jawOpen")
+    sync = lip_sync(jaw, audio_envelope(pcm), max_lag_ms=200)
+    assert sync.correlation > 0.5 and abs(sync.lag_ms) <= 40.0
+    closed = [column_index("mouthClose")]
+    assert with_ph.data[:, closed].max() > 0.1  # bilabials close the lips (energy cannot)
+    with pytest.raises(ValueError, match="640"):
+        RuleBaseline().step(pcm[:100], pcm[:100], None)
+
+
+def test_laughs_are_finite_rhythmic_bursts() -> None:
+    from avatar.corpus.signals import frame_energy_db
+    from avatar.corpus.speech import synth_laugh
+
+    for seed in range(50):
+        laugh = synth_laugh(np.random.default_rng(seed), 120.0, syllables=4)
+        assert np.isfinite(laugh.audio).all() and np.abs(laugh.audio).max() <= 1.0
+    energy = frame_energy_db(np.concatenate([laugh.audio, np.zeros(6400, np.float32)]))
+    loud = energy > energy.max() - 12
+    assert 3 <= np.sum(loud[1:] & ~loud[:-1]) + int(loud[0]) <= 6  # one burst per "ha"
