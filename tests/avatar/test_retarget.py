@@ -167,3 +167,21 @@ def test_rendered_turns_nods_and_speech_carry_over(
         # ... and the avatar moves with the driver
         assert np.corrcoef(driver_track.data[:, column],
                            avatar_track.data[:, column])[0, 1] > 0.8, name
+
+
+@pytest.mark.e2e
+def test_retarget_command(driver_clip: DriverClip, tmp_path: Path) -> None:
+    pytest.importorskip("avatar.renderer", reason="renderer not available")
+    from matplotlib.image import imread
+
+    from pipelines.cli import main
+
+    out, preview, track = tmp_path / "out.mp4", tmp_path / "sheet.png", tmp_path / "t.npz"
+    code = main(["retarget", "--driver", str(driver_clip.path), "--out", str(out), "--size",
+                 "256", "--preview", str(preview), "--track-out", str(track), "--quiet"])
+    assert code == 0
+    assert len(MotionTrack.load(track)) == driver_clip.frames
+    assert imread(preview).shape[1] > 1000  # six frames side by side
+    # bad input is one clear error line and exit code 1, not a traceback
+    assert main(["retarget", "--driver", str(driver_clip.path), "--portrait",
+                 str(driver_clip.path), "--out", str(out), "--quiet"]) == 1
