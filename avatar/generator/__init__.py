@@ -1,0 +1,20 @@
+"""Avatar Forcing motion generator: model, samplers, streaming engine, training.
+
+Public names are re-exported here; see docs/GENERATOR.md for the design.
+"""
+
+from avatar.generator.config import GeneratorConfig, TrainConfig
+from avatar.generator.kv_cache import KVCache
+from avatar.generator.model import MotionGenerator
+from avatar.generator.sampler import Guidance, sample_sequence
+from avatar.generator.streaming import StreamingGenerator
+
+__all__ = [
+    "GeneratorConfig",
+    "Guidance",
+    "KVCache",
+    "MotionGenerator",
+    "StreamingGenerator",
+    "TrainConfig",
+    "sample_sequence",
+]

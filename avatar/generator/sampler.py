@@ -1,0 +1,160 @@
+"""Stateless samplers for the causal motion generator (k-diffusion style).
+
+Flow matching (paper Sec. 3.3): x_t = t x1 + (1 - t) x0, t = 1 clean; Euler
+integrates dx/dt = v from noise at t = 0 to motion at t = 1. Diffusion forcing
+at inference: past blocks are clean (t = 1, in the KV cache), the current block
+is denoised, then one extra pass at t = 1 writes its keys/values to the cache.
+
+Classifier-free guidance with separate avatar-audio and user branches (paper
+Eq. 6, upstream defaults w_a = 2, w_u = 1), batched as three rows per sample:
+
+    v = v_none + w_a (v_audio - v_none) + w_u (v_full - v_audio)
+
+where `full` sees every condition, `audio` only the avatar audio (user audio and
+user motion dropped) and `none` nothing. w_a pushes lip sync, w_u reactivity.
+
+Everything here is a function of its arguments: no step counters or noise state
+(the streaming engine owns state; these functions can serve any number of streams).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from avatar.generator.kv_cache import KVCache
+from avatar.generator.model import MotionGenerator
+
+# drop masks of the three guidance branches: [avatar audio, user audio, user motion]
+BRANCH_DROPS = torch.tensor(
+    [[False, False, False], [False, True, True], [True, True, True]], dtype=torch.bool
+)
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance weights (paper / upstream code defaults)."""
+
+    avatar: float = 2.0  # w_a
+    user: float = 1.0  # w_u
+
+
+def branch_drop(batch: int, guidance: Guidance | None) -> torch.Tensor:
+    """Drop mask (rows, 3) for `batch` samples: 3 branches each if guided, else none."""
+    if guidance is None:
+        return torch.zeros(batch, 3, dtype=torch.bool)
+    return BRANCH_DROPS.repeat_interleave(batch, dim=0)  # rows ordered branch-major
+
+
+def euler_times(nfe: int) -> list[float]:
+    """Uniform Euler grid t_0 = 0 < ... < t_{nfe-1}, step 1/nfe (paper: 10 NFE)."""
+    if nfe <= 0:
+        raise ValueError(f"nfe must be positive, got {nfe}")
+    return [i / nfe for i in range(nfe)]
+
+
+def velocity(
+    model: MotionGenerator,
+    x: torch.Tensor,
+    t: float | torch.Tensor,
+    cond: torch.Tensor,
+    reference: torch.Tensor,
+    guidance: Guidance | None,
+    cond_valid: torch.Tensor | None = None,
+    cond_start: int = 0,
+    kv_cache: KVCache | None = None,
+) -> torch.Tensor:
+    """(Guided) velocity of x (B, T, M).
+
+    With guidance, cond and the cache hold 3B rows (branch-major, see
+    `branch_drop`); x and reference are repeated internally and the branches
+    combined. `t` is a float (whole x at one level) or a (B, T) tensor.
+    """
+    B, T, _ = x.shape
+    reps = 1 if guidance is None else 3
+    tt = torch.full((B, T), float(t)) if not isinstance(t, torch.Tensor) else t
+    v = model(
+        x.repeat(reps, 1, 1), tt.repeat(reps, 1), cond, reference.repeat(reps, 1),
+        cond_valid=cond_valid, cond_start=cond_start, kv_cache=kv_cache,
+    )
+    if guidance is None:
+        return v
+    v_full, v_audio, v_none = v.split(B, dim=0)
+    return v_none + guidance.avatar * (v_audio - v_none) + guidance.user * (v_full - v_audio)
+
+
+def denoise_block(
+    model: MotionGenerator,
+    noise: torch.Tensor,
+    cond: torch.Tensor,
+    reference: torch.Tensor,
+    kv_cache: KVCache,
+    nfe: int,
+    guidance: Guidance | None,
+    cond_valid: torch.Tensor | None = None,
+    cond_start: int = 0,
+) -> torch.Tensor:
+    """Euler-integrate one block from noise (B, n, M) given the cached clean past,
+    then refresh the cache with the clean block. Returns the clean block."""
+    x = noise
+    dt = 1.0 / nfe
+    for t in euler_times(nfe):
+        x = x + dt * velocity(
+            model, x, t, cond, reference, guidance, cond_valid, cond_start, kv_cache
+        )
+    refresh_cache(model, x, cond, reference, kv_cache, guidance, cond_valid, cond_start)
+    return x
+
+
+def refresh_cache(
+    model: MotionGenerator,
+    clean: torch.Tensor,
+    cond: torch.Tensor,
+    reference: torch.Tensor,
+    kv_cache: KVCache,
+    guidance: Guidance | None,
+    cond_valid: torch.Tensor | None = None,
+    cond_start: int = 0,
+) -> None:
+    """The extra pass at t = 1 that writes the clean block's keys/values (paper Sec. 3.4)."""
+    B, T, _ = clean.shape
+    reps = 1 if guidance is None else 3
+    model(
+        clean.repeat(reps, 1, 1), torch.ones(B * reps, T), cond, reference.repeat(reps, 1),
+        cond_valid=cond_valid, cond_start=cond_start, kv_cache=kv_cache, write_cache=True,
+    )
+
+
+@torch.no_grad()
+def sample_sequence(
+    model: MotionGenerator,
+    noise: torch.Tensor,
+    cond: torch.Tensor,
+    reference: torch.Tensor,
+    nfe: int,
+    guidance: Guidance | None,
+    cond_valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Uncached full-sequence causal sampling: the reference the streaming engine
+    must reproduce. Block by block, the WHOLE prefix is recomputed (past blocks
+    clean at t = 1, block-causal rolling-window mask) -- O(T^2), for tests/eval.
+
+    noise (B, T, M) with T a multiple of block_frames; cond (rows, >= T + lookahead, H)
+    aligned so cond frame i belongs to motion frame i. Returns clean (B, T, M).
+    """
+    B, T, M = noise.shape
+    n = model.cfg.block_frames
+    if T % n:
+        raise ValueError(f"sequence length {T} is not a multiple of block_frames {n}")
+    out = noise.new_zeros(B, 0, M)
+    for start in range(0, T, n):
+        x = noise[:, start : start + n]
+        dt = 1.0 / nfe
+        for t in euler_times(nfe):
+            seq = torch.cat([out, x], dim=1)
+            tt = torch.cat([torch.ones(B, start), torch.full((B, n), t)], dim=1)
+            v = velocity(model, seq, tt, cond, reference, guidance, cond_valid, 0, None)
+            x = x + dt * v[:, start:]
+        out = torch.cat([out, x], dim=1)
+    return out
