@@ -356,6 +356,35 @@ def smooth_track(track: MotionTrack, smoothing: float) -> MotionTrack:
                        columns=track.columns)
 
 
+class CausalSmoother:
+    """Per-frame exponential smoothing for live streams (webcam user motion).
+
+    The offline `smooth_track` looks ahead; a live stream cannot, so this is the
+    forward half only: y = s * y_prev + (1 - s) * x, which lags by about
+    s / (1 - s) frames (s = 0.3: under half a frame at 25 fps). A missing face
+    (None) resets it, so the first frame after a gap is taken as measured
+    instead of being dragged from where the face was before.
+    """
+
+    def __init__(self, smoothing: float = 0.3) -> None:
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        self.smoothing = smoothing
+        self._state: np.ndarray | None = None
+
+    def __call__(self, motion: np.ndarray | None) -> np.ndarray | None:
+        """The smoothed frame, or None (and a reset) when there is no face."""
+        if motion is None:
+            self._state = None
+            return None
+        frame = np.asarray(motion, dtype=np.float32)
+        if self._state is None:
+            self._state = frame.copy()
+        else:
+            self._state = self.smoothing * self._state + (1.0 - self.smoothing) * frame
+        return self._state.copy()
+
+
 def _found_runs(found: np.ndarray) -> Iterator[tuple[int, int]]:
     """(start, stop) of each maximal run of True values."""
     padded = np.concatenate([[False], found.astype(bool), [False]])
