@@ -104,3 +104,18 @@ def test_tiny_face_is_too_small(portrait_rgb: np.ndarray) -> None:
 def test_min_face_px_is_a_knob(portrait_rgb: np.ndarray) -> None:
     with pytest.raises(FaceTooSmallError, match="at least 400 px"):
         Portrait.load(portrait_rgb, min_face_px=400)
+
+
+def test_a_turned_smiling_portrait_keeps_its_own_reference(default_portrait: Portrait) -> None:
+    """A portrait that already turns and smiles: the reference motion says so."""
+    renderer_module = pytest.importorskip("avatar.renderer", reason="renderer not available")
+    renderer = renderer_module.PortraitRenderer(default_portrait, size=512)
+    motion = default_portrait.reference_motion.copy()
+    motion[column_index("yaw")] += 25.0
+    for name in ("mouthSmileLeft", "mouthSmileRight"):
+        motion[column_index(name)] = 0.8
+    turned = Portrait.load(renderer.render(motion), size=256)
+    reference = default_portrait.reference_motion
+    assert turned.reference_motion[column_index("yaw")] > reference[column_index("yaw")] + 8
+    smile = column_index("mouthSmileLeft")
+    assert turned.reference_motion[smile] > reference[smile] + 0.2
