@@ -181,8 +181,11 @@ class ActuatorBasis:
         lip_shape = np.where(near_mouth, 0.55 + 0.45 * self._lip_profile(), 1.0)
         d = np.zeros((self.n, 2))
         d[:, 1] = 0.5 * drop * np.where(below > 0.99, lip_shape, 1.0)
-        # The jaw also narrows a little as it swings down and back.
+        # The jaw narrows as it swings down and back, and the lip corners are
+        # drawn in: a wide lens-shaped opening with exposed teeth reads as a grin.
         d[:, 0] = -0.06 * drop * (uv[:, 0] - self.mouth_c[0])
+        corner_w = _gauss(uv, self.corner_l, 0.15, 0.15) + _gauss(uv, self.corner_r, 0.15, 0.15)
+        d[:, 0] -= 0.25 * corner_w * (uv[:, 0] - self.mouth_c[0])
         ring = self.ring & (uv[:, 1] > self.mouth_c[1] + 0.3)
         d[ring, 1] = 0.5 * 0.4
         return self._mask(d, ring=True)
@@ -285,7 +288,7 @@ class ActuatorBasis:
         line = np.interp(uv[:, 0], self.line_u, self.line_v)
         near = np.exp(-0.5 * ((uv[:, 1] - line) / 0.12) ** 2)
         below = self._below_mouth()
-        d[:, 1] += prof * near * (0.07 * below - 0.05 * (1 - below))
+        d[:, 1] += prof * near * (0.12 * below - 0.07 * (1 - below))
         return self._mask(d)
 
     def corner(self, side: str, du: float, dv: float, sigma: float = 0.25) -> np.ndarray:

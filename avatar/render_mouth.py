@@ -92,7 +92,7 @@ def draw_mouth(image: np.ndarray, xy: np.ndarray, iod_px: float,
         layer = layer * (1 - tf) + TONGUE_RGB * tf
 
     teeth = np.zeros((bh, bw), np.uint8)
-    upper_h = np.minimum(0.10 * iod_px, 0.7 * gap) * visible
+    upper_h = np.minimum(0.07 * iod_px, 0.45 * gap) * visible
     upper_edge = upper + direction * upper_h[:, None]
     cv2.fillPoly(teeth, [_poly(np.vstack([upper, upper_edge[::-1]]), off)], 255,
                  cv2.LINE_AA, SUBPIXEL_SHIFT)

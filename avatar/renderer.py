@@ -30,6 +30,7 @@ from avatar.face_analysis import angles_to_rotation
 from avatar.motion import MOTION_DIM, column_index
 from avatar.render_calibration import Calibration, load_calibration
 from avatar.render_expression import ACTUATORS, ActuatorBasis
+from avatar.render_eyes import EyelidPainter
 from avatar.render_mesh import KIND_FIXED, BackwardMapper, build_mesh
 from avatar.render_mouth import draw_mouth, inner_lip_gap
 
@@ -87,6 +88,7 @@ class PortraitRenderer:
         self._pivot = np.array([pivot_xy[0], pivot_xy[1], oval_depth], np.float32)
         self._rest_gap = inner_lip_gap(self._xy0)
         self._rest_width = float(np.linalg.norm(self._xy0[308] - self._xy0[78]))
+        self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
         self._ref_rotation = angles_to_rotation(
             float(self.reference[_YAW]), float(self.reference[_PITCH]),
             float(self.reference[_ROLL]))
@@ -95,9 +97,14 @@ class PortraitRenderer:
         """Actuator amplitudes (K,) for a motion frame (calibrated, see render_calibration)."""
         return self.calibration.amplitudes(motion, self.reference)
 
-    def vertices(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Moved vertex positions (N, 2) and depths (N,) for a motion frame."""
-        amps = self.amplitudes(motion)
+    def vertices(self, motion: np.ndarray,
+                 amps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Moved vertex positions (N, 2) and depths (N,) for a motion frame.
+
+        `amps` overrides the calibrated actuator amplitudes (calibration sweeps).
+        """
+        if amps is None:
+            amps = self.amplitudes(motion)
         disp = (amps @ self._basis).reshape(-1, 2)
         xy = self._xy0 + disp
         # Head rotation relative to the reference, in image axes.
@@ -129,9 +136,20 @@ class PortraitRenderer:
         for col in (_YAW, _PITCH, _ROLL):
             delta = np.clip(motion[col] - self.reference[col], -MAX_ANGLE_DEG, MAX_ANGLE_DEG)
             motion[col] = self.reference[col] + delta
-        xy, z = self.vertices(motion)
+        return self._draw(*self.vertices(motion))
+
+    def render_amplitudes(self, amps: np.ndarray, motion: np.ndarray) -> np.ndarray:
+        """Render raw actuator amplitudes (K,) at the pose of `motion` (for calibration)."""
+        amps = np.asarray(amps, np.float32)
+        if amps.shape != (len(ACTUATORS),):
+            raise ValueError(f"amplitudes must be ({len(ACTUATORS)},), got {amps.shape}")
+        return self._draw(*self.vertices(np.asarray(motion, np.float32), amps))
+
+    def _draw(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Warp the portrait to moved vertices and paint eyelids and mouth interior."""
         map_x, map_y = self._mapper(xy, z)
         frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+        self._eyelids.paint(frame, xy)
         draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)
         return frame
