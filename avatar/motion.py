@@ -9,9 +9,13 @@ A motion frame is therefore what the bundled mediapipe FaceLandmarker measures:
                       0 = facing the camera. yaw > 0: the head turns to the
                       viewer's right; pitch > 0: chin down; roll > 0: head tilts
                       clockwise as seen by the viewer.
-    tx, ty            face-centre position in the image, as fractions of the image
-                      width / height measured from the image centre (-0.5 .. 0.5).
-    scale             face size: landmark bounding-box height / image height.
+    tx, ty            head position in the image, as fractions of the image width /
+                      height measured from the image centre (-0.5 .. 0.5): the centre
+                      of landmarks that do not move with expression (eye corners,
+                      forehead-to-nose line, nose wings), so talking does not bob it.
+    scale             head size: the 3-D spread of those same stable landmarks,
+                      calibrated to equal landmark bounding-box height / image height
+                      for a neutral frontal face (the plain box grows with jawOpen).
 - expression, the 52 ARKit-style blendshape coefficients in [0, 1], in the
   landmarker's own order (BLENDSHAPE_COLUMNS), `_neutral` included so indices
   match mediapipe's output one to one.
