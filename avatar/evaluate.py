@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +50,7 @@ class Session:
     avatar_motion: np.ndarray  # (T, 58) real
     reference: np.ndarray  # (58,)
     avatar_pcm: np.ndarray  # 16 kHz float32
+    user_pcm: np.ndarray  # 16 kHz float32 (the rule baseline listens to it)
     avatar_speaking: np.ndarray  # (T,) bool
 
 
@@ -69,11 +69,14 @@ def load_sessions(corpus: str | Path, split: str = "test", max_seconds: float = 
             item = ds.dialogue(d, role)
             n = min(frames, len(item["avatar_motion"]))
             pcm = read_wav(ds.dialogues[d].path / f"audio_{role}.wav")
+            other = "b" if role == "a" else "a"
+            user_pcm = read_wav(ds.dialogues[d].path / f"audio_{other}.wav")
             sessions.append(Session(
                 name=f"{ds.dialogues[d].path.name}/{role}",
                 avatar_audio=item["avatar_audio"][:n], user_audio=item["user_audio"][:n],
                 user_motion=item["user_motion"][:n], avatar_motion=item["avatar_motion"][:n],
                 reference=item["reference_motion"], avatar_pcm=pcm[: n * 640],
+                user_pcm=user_pcm[: n * 640],
                 avatar_speaking=item["avatar_speaking"][:n],
             ))
     if not sessions:
@@ -97,18 +100,18 @@ def run_engine(engine: StreamingGenerator, session: Session) -> tuple[np.ndarray
 
 
 def baseline_generate(session: Session) -> np.ndarray | None:
-    """The rule-based baseline's motion for a session, or None if unavailable."""
+    """The rule-based baseline's motion for a session, or None if unavailable.
+
+    Note: it runs the very rules that animated the synthetic corpus (minus the
+    script's intents), so on this corpus it is close to an upper bound."""
     try:
-        from avatar import baseline  # the data engineer's module
+        from avatar.baseline import RuleBaseline  # the data engineer's module
     except ImportError:
         return None
-    fn: Callable[..., Any] | None = getattr(baseline, "generate", None)
-    if fn is None:
-        return None
-    motion = fn(avatar_audio=session.avatar_audio, user_audio=session.user_audio,
-                user_motion=session.user_motion, reference=session.reference,
-                avatar_pcm=session.avatar_pcm)
-    return np.asarray(motion, dtype=np.float32)[: len(session.avatar_audio)]
+    track = RuleBaseline(reference_motion=session.reference).run(
+        session.avatar_pcm, session.user_pcm, session.user_motion)
+    motion = np.asarray(track.data, dtype=np.float32)
+    return motion[: len(session.avatar_audio)]
 
 
 def evaluate_variants(
