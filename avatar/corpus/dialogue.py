@@ -23,7 +23,7 @@ from avatar.corpus.speech import SpeechSynth, Utterance, Voice, synth_laugh
 from avatar.corpus.visemes import energy_mouth, phoneme_mouth, resolve_phonemes
 from avatar.motion import MOTION_DIM, MotionTrack
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: resting faces with real-face squint/press/gaze values
 
 
 @dataclass

@@ -62,13 +62,22 @@ def persona_for(voice_id: str) -> tuple[np.ndarray, Style]:
         neutral[col] = resting_smile * (1 + 0.2 * (i - 0.5) * rng.normal())
     for col in BLINK:
         neutral[col] = rng.uniform(0.02, 0.10)
+    # resting values as mediapipe reads them on real still faces (e.g. the default
+    # portrait: eyeSquint ~0.6, mouthPress ~0.2, eyeLook* 0.02-0.17, browDown ~0.03)
+    squint = rng.uniform(0.05, 0.6)
     for col in EYE_SQUINT:
-        neutral[col] = rng.uniform(0.0, 0.08)
+        neutral[col] = squint * rng.uniform(0.85, 1.0)
     neutral[BROW_INNER] = rng.uniform(0.0, 0.1)
-    neutral[column_index("browDownLeft")] = neutral[column_index("browDownRight")] = rng.uniform(
-        0.0, 0.08
-    )
-    neutral[column_index("mouthClose")] = rng.uniform(0.0, 0.04)
+    for name in ("browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight"):
+        neutral[column_index(name)] = rng.uniform(0.0, 0.06)
+    press = rng.uniform(0.0, 0.22)
+    for name in ("mouthPressLeft", "mouthPressRight"):
+        neutral[column_index(name)] = press * rng.uniform(0.85, 1.0)
+    for name in ("mouthClose", "mouthRollLower", "mouthShrugLower"):
+        neutral[column_index(name)] = rng.uniform(0.0, 0.07)
+    for side in ("Left", "Right"):
+        for d in ("Down", "In", "Out", "Up"):
+            neutral[column_index(f"eyeLook{d}{side}")] = rng.uniform(0.01, 0.15)
     style = Style(
         expressiveness=float(rng.uniform(0.6, 1.4)),
         articulation=float(rng.uniform(0.8, 1.2)),
