@@ -175,7 +175,7 @@ def dpo_loss(
     diff_l = e_pol[B:] - e_ref[B:]
     loss = -F.logsigmoid(-beta * (diff_w - diff_l)).mean()
     acc = float(((diff_w - diff_l) < 0).float().mean())
-    margin = float((diff_l - diff_w).mean())
+    margin = float((diff_l - diff_w).detach().mean())
     return loss, {"dpo": float(loss.detach()), "dpo_acc": acc, "margin": margin}
 
 
