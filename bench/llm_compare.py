@@ -1,0 +1,247 @@
+"""Compare the bundled LLMs as the kiosk's brain: latency to speech and correctness.
+
+For each embedded model (SmolLM2-135M Q4_1, Qwen2.5-Coder-0.5B Q4_K_M) this starts
+the real embedded llama.cpp server with the kiosk persona + knowledge, then asks
+every question of bench/llm_questions.json `--repeats` times, each as a fresh
+conversation (system prompt + one user turn, as a kiosk visitor would), streaming.
+
+Measured per model: server start, the cold first request (the system prompt is
+evaluated once, then llama.cpp reuses its KV prefix), warm time to first token and
+to the end of the first sentence (what TTS can start speaking), decode tokens/s,
+answer length in words, and accuracy judged automatically by expected keywords.
+
+Usage: python bench/llm_compare.py [--models smollm2 qwen2.5-0.5b] [--repeats 3]
+       [--plot docs/llm_compare.png] [--raw /tmp/llm_compare_raw.json]
+The last stdout line is one JSON object with the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agent import (  # noqa: E402 - after the path tweak so the script runs from a clone
+    AgentSettings,
+    EmbeddedLLMServer,
+    ReplyTiming,
+    build_messages,
+    build_system_prompt,
+    make_client,
+    stream_reply,
+)
+
+QUESTIONS_FILE = Path(__file__).with_name("llm_questions.json")
+# A sentence is complete once its end mark is followed by whitespace: "2." may be "2.5".
+SENTENCE_END = re.compile(r"[.!?][\"')]?\s")
+MODELS = ("smollm2", "qwen2.5-0.5b")
+
+
+# --- judging ------------------------------------------------------------------------
+def _matches(pattern: str, text: str) -> bool:
+    """Regex `pattern` on word boundaries; `digits:NNN` compares digit runs only."""
+    if pattern.startswith("digits:"):
+        return pattern.removeprefix("digits:") in re.sub(r"\D", "", text)
+    return re.search(rf"(?<!\w)(?:{pattern})(?!\w)", text, flags=re.IGNORECASE) is not None
+
+
+def judge(question: dict[str, Any], answer: str, refusal_any_of: list[str]) -> bool:
+    """True when the answer holds every expected group and none of the forbidden phrases."""
+    text = answer.replace("\u2019", "'")
+    if any(_matches(p, text) for p in question.get("none_of", [])):
+        return False
+    if question["kind"] == "unknown":
+        return any(_matches(p, text) for p in refusal_any_of)
+    return all(any(_matches(p, text) for p in group) for group in question["all_of"])
+
+
+# --- measuring ----------------------------------------------------------------------
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def _ask(client: Any, model: str, settings: AgentSettings, system: str, q: str) -> dict:
+    timing = ReplyTiming()
+    first_sentence_s: float | None = None
+    started = time.perf_counter()
+    text = ""
+    async for delta in stream_reply(
+        client,
+        model=model,
+        messages=build_messages(system, q),
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        timing=timing,
+    ):
+        text += delta
+        if first_sentence_s is None and SENTENCE_END.search(text):
+            first_sentence_s = time.perf_counter() - started
+    if first_sentence_s is None:
+        first_sentence_s = timing.total_s  # a reply with no full stop is spoken whole
+    decode_s = timing.total_s - (timing.first_token_s or 0.0)
+    return {
+        "q": q,
+        "answer": text.strip(),
+        "ttft_s": timing.first_token_s if timing.first_token_s is not None else timing.total_s,
+        "first_sentence_s": first_sentence_s,
+        "total_s": timing.total_s,
+        "tokens": timing.chunks,
+        "tok_per_s": (timing.chunks - 1) / decode_s if timing.chunks > 1 and decode_s > 0 else None,
+        "words": len(text.split()),
+    }
+
+
+async def run_model(name: str, repeats: int, questions: list[dict], refusals: list[str]) -> dict:
+    """Start the embedded server for `name`, ask everything, stop it; return raw rows."""
+    settings = AgentSettings.load(llm_embedded_model=name)
+    system = build_system_prompt(settings)
+    server = EmbeddedLLMServer.from_settings(settings)  # Qwen's one-time join happens here
+    t0 = time.perf_counter()
+    async with server:
+        start_s = time.perf_counter() - t0
+        client = make_client(server.base_url, settings.llm_api_key, timeout_s=120)
+        cold = await _ask(client, server.model_alias, settings, system, "Hello!")
+        rows = []
+        bar = tqdm(total=repeats * len(questions), desc=name, file=sys.stderr)
+        for repeat in range(repeats):
+            for question in questions:
+                row = await _ask(client, server.model_alias, settings, system, question["q"])
+                row.update(repeat=repeat, kind=question["kind"])
+                row["correct"] = judge(question, row["answer"], refusals)
+                rows.append(row)
+                bar.update()
+        bar.close()
+        await client.close()
+    return {
+        "model": name,
+        "server_start_s": start_s,
+        "cold": cold,
+        "rows": rows,
+        "gguf": server.model_path.name,
+        "gguf_mb": server.model_path.stat().st_size / 2**20,
+    }
+
+
+def summarise(result: dict) -> dict:
+    """Medians and p95s of the warm requests, accuracy by question kind."""
+    rows = result["rows"]
+    ttft = [r["ttft_s"] for r in rows]
+    sentence = [r["first_sentence_s"] for r in rows]
+    rates = [r["tok_per_s"] for r in rows if r["tok_per_s"]]
+    facts = [r["correct"] for r in rows if r["kind"] == "fact"]
+    unknown = [r["correct"] for r in rows if r["kind"] == "unknown"]
+    return {
+        "gguf": result["gguf"],
+        "gguf_mb": round(result["gguf_mb"], 1),
+        "server_start_s": round(result["server_start_s"], 2),
+        "cold_first_token_s": round(result["cold"]["ttft_s"], 3),
+        "ttft_p50_s": round(_percentile(ttft, 0.5), 3),
+        "ttft_p95_s": round(_percentile(ttft, 0.95), 3),
+        "first_sentence_p50_s": round(_percentile(sentence, 0.5), 3),
+        "first_sentence_p95_s": round(_percentile(sentence, 0.95), 3),
+        "tokens_per_s_p50": round(statistics.median(rates), 1) if rates else None,
+        "words_p50": statistics.median([r["words"] for r in rows]),
+        "words_p95": _percentile([float(r["words"]) for r in rows], 0.95),
+        "fact_accuracy": round(sum(facts) / len(facts), 3) if facts else None,
+        "unknown_accuracy": round(sum(unknown) / len(unknown), 3) if unknown else None,
+        "overall_accuracy": round(sum(facts + unknown) / len(facts + unknown), 3),
+        "n_requests": len(rows),
+    }
+
+
+def plot(summary: dict[str, dict], path: Path) -> None:
+    """Two panels: latency to speech (p50 with p95 whisker) and accuracy by kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.38
+    for offset, key, label in (
+        (-width / 2, "ttft", "first token"),
+        (width / 2, "first_sentence", "first sentence"),
+    ):
+        p50 = [summary[n][f"{key}_p50_s"] for n in names]
+        p95 = [summary[n][f"{key}_p95_s"] for n in names]
+        xs = [i + offset for i in range(len(names))]
+        bars = left.bar(xs, p50, width, label=f"{label} p50")
+        left.errorbar(
+            xs,
+            p50,
+            yerr=[[0] * len(names), [b - a for a, b in zip(p50, p95, strict=True)]],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+        )
+        left.bar_label(bars, fmt="%.2f s", fontsize=8)
+    left.set_xticks(range(len(names)), names)
+    left.set_ylabel("seconds (warm prompt cache; whisker = p95)")
+    left.set_title("LLM latency to speech, 2-core CPU")
+    left.legend(fontsize=8)
+    for offset, key, label in (
+        (-width / 2, "fact_accuracy", "facts from knowledge"),
+        (width / 2, "unknown_accuracy", "says 'I don't know'"),
+    ):
+        values = [100 * (summary[n][key] or 0) for n in names]
+        bars = right.bar([i + offset for i in range(len(names))], values, width, label=label)
+        right.bar_label(bars, fmt="%.0f%%", fontsize=8)
+    right.set_xticks(range(len(names)), names)
+    right.set_ylim(0, 110)
+    right.set_ylabel("% correct (keyword judge)")
+    right.set_title("Kiosk answer accuracy")
+    right.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    """Run the comparison and print the summary JSON last."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--plot", type=Path, default=None, help="write a PNG chart here")
+    parser.add_argument("--raw", type=Path, default=None, help="write every answer here (JSON)")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    spec = json.loads(QUESTIONS_FILE.read_text(encoding="utf-8"))
+    results = [
+        asyncio.run(run_model(name, args.repeats, spec["questions"], spec["refusal_any_of"]))
+        for name in args.models
+    ]
+    summary = {result["model"]: summarise(result) for result in results}
+    if args.raw:
+        args.raw.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    if args.plot:
+        plot(summary, args.plot)
+    report = {
+        "bench": "llm_compare",
+        "questions": len(spec["questions"]),
+        "repeats": args.repeats,
+        "models": summary,
+    }
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

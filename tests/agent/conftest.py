@@ -1,0 +1,26 @@
+"""Shared fixtures for the agent tests: a clean environment and the real SmolLM2 server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from agent import EmbeddedLLMServer, smollm2_gguf
+
+
+@pytest.fixture(autouse=True)
+def _clean_agent_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read AVATAR_FORCING_* variables: a developer's shell must not leak in."""
+    for key in list(os.environ):
+        if key.startswith("AVATAR_FORCING_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def smollm2_server() -> Iterator[EmbeddedLLMServer]:
+    """One real embedded server on the bundled SmolLM2 (loads in about a second)."""
+    with EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="smollm2", n_ctx=1024) as server:
+        yield server

@@ -1,0 +1,153 @@
+"""The embedded llama.cpp server: really starts on the bundled SmolLM2, answers the
+`openai` client, and leaves no process behind however it ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from agent import (
+    AgentSettings,
+    EmbeddedLLMServer,
+    LLMServerError,
+    check_llm_endpoint,
+    complete_reply,
+    make_client,
+    resolve_llm_endpoint,
+    smollm2_gguf,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _process_gone(pid: int, within_s: float = 10.0) -> bool:
+    """True once `pid` no longer exists (zombies count as gone: they hold no memory)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status")
+        try:
+            state = next(
+                line for line in status.read_text().splitlines() if line.startswith("State:")
+            )
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            return True
+        if "zombie" in state:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_server_answers_a_chat_completion_and_stops() -> None:
+    server = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="kiosk-llm", n_ctx=512)
+    with server:
+        pid = server.pid
+        assert pid is not None and server.is_running
+        assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        models = [model.id for model in client.models.list().data]
+        assert models == ["kiosk-llm"]
+        reply = client.chat.completions.create(
+            model="kiosk-llm",
+            messages=[{"role": "user", "content": "Say hello in one short sentence."}],
+            max_tokens=16,
+            temperature=0.0,
+        )
+        text = reply.choices[0].message.content or ""
+        assert text.strip(), "the model produced no text"
+        assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 16
+    assert not server.is_running
+    assert _process_gone(pid)
+    server.stop()  # idempotent
+    server.stop()
+
+
+async def test_async_context_manager_streams_a_reply() -> None:
+    async with EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="s", n_ctx=512) as server:
+        pid = server.pid
+        assert pid is not None
+        await check_llm_endpoint(server.base_url, "unused")
+        client = make_client(server.base_url, "unused")
+        text = await complete_reply(
+            client,
+            model="s",
+            messages=[{"role": "user", "content": "Name a color."}],
+            max_tokens=8,
+            temperature=0.0,
+        )
+        await client.close()
+        assert text
+    assert _process_gone(pid)
+
+
+def test_a_broken_model_fails_fast_with_the_server_log(tmp_path: Path) -> None:
+    bogus = tmp_path / "broken.gguf"
+    bogus.write_bytes(b"GGUF" + os.urandom(4096))  # right magic, garbage inside
+    server = EmbeddedLLMServer(model_path=bogus, model_alias="x", startup_timeout_s=60)
+    with pytest.raises(LLMServerError, match="exited with code") as caught:
+        server.start()
+    assert "log ends with" in str(caught.value)
+    assert not server.is_running
+
+
+def test_constructor_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="GGUF model not found"):
+        EmbeddedLLMServer(model_path=tmp_path / "none.gguf", model_alias="x")
+    with pytest.raises(ValueError, match="n_ctx"):
+        EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="x", n_ctx=1)
+    with pytest.raises(LLMServerError, match="not been started"):
+        _ = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="x").base_url
+
+
+def test_resolve_uses_an_external_endpoint_without_starting_anything() -> None:
+    settings = AgentSettings.load(llm_base_url="http://10.1.2.3:8000/v1", llm_model="m")
+    endpoint = resolve_llm_endpoint(settings)
+    assert endpoint == ("http://10.1.2.3:8000/v1", settings.llm_api_key, "m", None)
+
+
+def test_resolve_starts_the_embedded_server_from_settings() -> None:
+    settings = AgentSettings.load(llm_embedded_model="smollm2", llm_context_tokens=512)
+    base_url, api_key, model, server = resolve_llm_endpoint(settings)
+    assert server is not None
+    try:
+        assert model == "smollm2" and base_url == server.base_url
+        assert server.n_ctx == 512
+        client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+        assert [m.id for m in client.models.list().data] == ["smollm2"]
+    finally:
+        server.stop()
+
+
+_CHILD_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    sys.path.insert(0, {root!r})
+    from agent import EmbeddedLLMServer, smollm2_gguf
+    server = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="x", n_ctx=256).start()
+    print(server.pid, flush=True)
+    if sys.argv[1] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)  # no atexit: the kernel's PDEATHSIG must act
+    # "exit": fall off the end without stop(); atexit must stop the server
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_no_orphan_when_the_owner_exits_or_is_killed(how: str) -> None:
+    owner = subprocess.run(
+        [sys.executable, "-c", _CHILD_SCRIPT.format(root=str(ROOT)), how],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    expected = -signal.SIGKILL if how == "kill" else 0
+    assert owner.returncode == expected, owner.stderr
+    server_pid = int(owner.stdout.split()[0])
+    assert _process_gone(server_pid), f"server {server_pid} outlived its owner ({how})"

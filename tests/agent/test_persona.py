@@ -1,0 +1,76 @@
+"""The kiosk system prompt: persona + operator knowledge, comments stripped, files validated;
+and (e2e) the default embedded model really answers from the knowledge file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agent import (
+    AgentSettings,
+    EmbeddedLLMServer,
+    build_messages,
+    build_system_prompt,
+    complete_reply,
+    make_client,
+)
+from agent.persona import KNOWLEDGE_HEADER, read_prompt_file
+
+
+def test_bundled_prompt_has_persona_then_knowledge_without_operator_comments() -> None:
+    prompt = build_system_prompt(AgentSettings.load())
+    persona_at = prompt.index("help kiosk")
+    knowledge_at = prompt.index(KNOWLEDGE_HEADER)
+    assert persona_at < knowledge_at
+    assert "Opening hours" in prompt[knowledge_at:]
+    assert "<!--" not in prompt and "Operators:" not in prompt
+    assert "don't know" in prompt  # the instruction not to invent answers
+
+
+def test_operator_files_replace_the_bundled_ones(tmp_path: Path) -> None:
+    persona = tmp_path / "persona.md"
+    persona.write_text("You are Ada, the museum's guide.\n<!-- draft v2 -->\n")
+    knowledge = tmp_path / "facts.md"
+    knowledge.write_text("The museum opens at 10 a.m.\n\n\n\nEntry is free on Fridays.\n")
+    settings = AgentSettings.load(persona_file=persona, knowledge_file=knowledge)
+    prompt = build_system_prompt(settings)
+    assert prompt == (
+        "You are Ada, the museum's guide.\n\n"
+        f"{KNOWLEDGE_HEADER}\nThe museum opens at 10 a.m.\n\nEntry is free on Fridays."
+    )
+
+
+def test_empty_or_missing_prompt_files_are_errors(tmp_path: Path) -> None:
+    only_comment = tmp_path / "empty.md"
+    only_comment.write_text("<!-- nothing yet -->\n")
+    with pytest.raises(ValueError, match="prompt file is empty"):
+        read_prompt_file(only_comment)
+    with pytest.raises(FileNotFoundError, match="prompt file not found"):
+        read_prompt_file(tmp_path / "gone.md")
+
+
+@pytest.mark.e2e
+async def test_default_embedded_model_answers_from_the_knowledge_file(tmp_path: Path) -> None:
+    """The operator's facts reach the model: change a fact and the answer follows it."""
+    knowledge = tmp_path / "facts.md"
+    knowledge.write_text(
+        "Store name: Tiny Tools.\nCustomer service phone: 555-0199.\n"
+        "Opening hours: every day from 7 a.m. to 11 p.m.\n"
+    )
+    settings = AgentSettings.load(knowledge_file=knowledge, llm_temperature=0.0)
+    async with EmbeddedLLMServer.from_settings(settings) as server:
+        client = make_client(server.base_url, settings.llm_api_key)
+        answer = await complete_reply(
+            client,
+            model=server.model_alias,
+            messages=build_messages(
+                build_system_prompt(settings), "What is the customer service phone number?"
+            ),
+            max_tokens=settings.llm_max_tokens,
+            temperature=0.0,
+        )
+        await client.close()
+    assert "5550199" in re.sub(r"\D", "", answer), answer
+    assert "*" not in answer and "#" not in answer, f"markdown in a spoken answer: {answer}"
