@@ -32,8 +32,9 @@ import torch
 from avatar.audio_features import FPS, compute_features
 from avatar.generator.checkpoint import load_generator
 from avatar.generator.sampler import Guidance
+from avatar.generator.soak import long_session, user_motion
 from avatar.generator.streaming import StreamingGenerator
-from avatar.motion import MOTION_DIM, POSE_SLICE, neutral_frame
+from avatar.motion import neutral_frame
 
 
 def speech_features(seconds: float) -> tuple[np.ndarray, np.ndarray]:
@@ -54,17 +55,6 @@ def speech_features(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     return avatar, user
 
 
-def user_motion(frames: int, seed: int = 0) -> np.ndarray:
-    """A listener's motion: neutral face with slow nods and sway (degrees)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames) / FPS
-    m = np.tile(neutral_frame(), (frames, 1))
-    m[:, 1] = 3.0 * np.sin(2 * np.pi * 0.4 * t) * (np.sin(2 * np.pi * 0.05 * t) > 0)
-    m[:, 0] = 4.0 * np.sin(2 * np.pi * 0.07 * t)
-    m[:, 6:] = np.clip(rng.normal(0.05, 0.02, (frames, MOTION_DIM - 6)), 0, 1)
-    return m.astype(np.float32)
-
-
 def time_blocks(engine: StreamingGenerator, a: np.ndarray, ua: np.ndarray, um: np.ndarray,
                 blocks: int, warmup: int = 10) -> list[float]:
     """Per-block wall time (ms) of `engine.step`, after warm-up blocks."""
@@ -77,42 +67,6 @@ def time_blocks(engine: StreamingGenerator, a: np.ndarray, ua: np.ndarray, um: n
         if k >= warmup:
             times.append(1000.0 * (time.perf_counter() - t0))
     return times
-
-
-def rss_mb() -> float:
-    """Current resident memory (Linux /proc), MiB."""
-    with open("/proc/self/statm") as handle:
-        pages = int(handle.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def long_session(engine: StreamingGenerator, a: np.ndarray, ua: np.ndarray, um: np.ndarray,
-                 frames: int = 15000) -> dict[str, float]:
-    """10 minutes through one engine: memory, cache, buffer and pose drift."""
-    n = engine.block_frames
-    out, rss, cache_max, buf_max = [], [], 0, 0
-    for k in range(frames // n):
-        s = (k * n) % (len(a) - n)
-        out.append(engine.step(a[s:s + n], ua[s:s + n], um[s:s + n]))
-        cache_max = max(cache_max, len(engine.cache))
-        buf_max = max(buf_max, engine.buffered_frames())
-        if k % 250 == 0:
-            rss.append(rss_mb())
-    motion = np.concatenate(out)
-    ref = engine.reference[0].numpy()
-    minute = int(60 * FPS)
-    first, last = motion[:2 * minute, POSE_SLICE], motion[-2 * minute:, POSE_SLICE]
-    return {
-        "long_frames": float(len(motion)),
-        "long_finite": float(np.isfinite(motion).all()),
-        "long_rss_growth_mb": float(rss[-1] - rss[1]),
-        "long_cache_frames_max": float(cache_max),
-        "long_buffer_frames_max": float(buf_max),
-        "long_pose_offset_first2min_deg": float(np.abs(first[:, :3].mean(0) - ref[:3]).max()),
-        "long_pose_offset_last2min_deg": float(np.abs(last[:, :3].mean(0) - ref[:3]).max()),
-        "long_pose_std_ratio_last_vs_first": float(last[:, :3].std() / max(first[:, :3].std(),
-                                                                            1e-6)),
-    }
 
 
 def main() -> None:
