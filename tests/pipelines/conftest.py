@@ -1,0 +1,233 @@
+"""Fixtures for the pipelines tests: real bundled models, a real embedded LLM, real servers.
+
+End-to-end tests start uvicorn on 127.0.0.1 with a free port in a background
+thread (its own event loop) and talk to it over a real websocket with the SDK.
+Speech is made with the bundled piper voice and judged by word error rate with
+the bundled whisper.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import soxr
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+}
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lowercase words without punctuation; small numbers as digits (whisper writes either)."""
+    text = text.lower().replace("a.m.", "am").replace("p.m.", "pm").replace("&", " and ")
+    words = re.findall(r"[a-z0-9']+", text)
+    return [_NUMBER_WORDS.get(word, word) for word in words]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance over words / reference length (1.0 if the reference is empty)."""
+    ref, hyp = normalize_words(reference), normalize_words(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[-1] / len(ref)
+
+
+@pytest.fixture(scope="session")
+def wer() -> Callable[[str, str], float]:
+    """The word error rate function."""
+    return word_error_rate
+
+
+# --------------------------------------------------------------------------- models
+
+
+@pytest.fixture(scope="session")
+def speech_models() -> Any:
+    """Bundled whisper tiny.en + piper joe, loaded once and warmed up."""
+    from pipelines.services import SpeechModels
+
+    models = SpeechModels.bundled()
+    models.warm_up()
+    return models
+
+
+@pytest.fixture(scope="session")
+def say(speech_models: Any) -> Callable[[str], bytes]:
+    """Speak text with the bundled piper voice: 16 kHz PCM s16le with 0.3 s of lead-in."""
+
+    def speak(text: str) -> bytes:
+        chunks = [chunk.audio_int16_array for chunk in speech_models.piper.synthesize(text)]
+        audio = np.concatenate(chunks).astype(np.float32)
+        audio16 = soxr.resample(audio, speech_models.tts_sample_rate, 16000)
+        lead = np.zeros(4800, dtype=np.float32)
+        return np.concatenate([lead, audio16]).clip(-32768, 32767).astype(np.int16).tobytes()
+
+    return speak
+
+
+@pytest.fixture(scope="session")
+def transcribe(speech_models: Any) -> Callable[[bytes, int], str]:
+    """Transcribe PCM s16le at any rate with the bundled whisper."""
+
+    def run(pcm: bytes, rate: int) -> str:
+        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        if rate != 16000:
+            audio = soxr.resample(audio, rate, 16000)
+        segments, _ = speech_models.whisper.transcribe(audio, beam_size=1, language="en")
+        return " ".join(segment.text.strip() for segment in segments)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def llm_endpoint() -> Iterator[Any]:
+    """The embedded llama.cpp server with the bundled SmolLM2 (the fast model)."""
+    from agent.bundled_models import smollm2_gguf
+    from agent.llm_server import EmbeddedLLMServer
+
+    server = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="smollm2", n_threads=2)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def runtime(speech_models: Any, llm_endpoint: Any) -> Any:
+    """Shared models + the embedded LLM + the default kiosk persona, LLM cache warmed."""
+    import asyncio
+
+    from agent.persona import build_system_prompt
+    from agent.settings import AgentSettings
+    from pipelines.server import VoiceRuntime
+    from pipelines.voice_pipeline import LLMParams
+
+    runtime = VoiceRuntime(
+        models=speech_models,
+        llm=LLMParams(base_url=llm_endpoint.base_url, model="smollm2", max_tokens=60,
+                      timeout_s=60.0),  # the shared CPU is often saturated
+        system_prompt=build_system_prompt(AgentSettings.load()),
+    )
+    asyncio.run(runtime.warm_up_llm())
+    return runtime
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    """A port the OS says is free now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server in a background thread."""
+
+    url: str
+    http: str
+    app: Any
+    server: Any
+    thread: threading.Thread
+
+    @property
+    def registry(self) -> Any:
+        """The app's live sessions."""
+        return self.app.state.registry
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for the thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+ServerFactory = Callable[..., RunningServer]
+
+
+@pytest.fixture(scope="session")
+def start_server() -> Iterator[ServerFactory]:
+    """Factory: start a server for a runtime and config; all are stopped at the end."""
+    import uvicorn
+
+    from pipelines.server import ServerConfig, create_app, uvicorn_config
+
+    started: list[RunningServer] = []
+
+    def start(runtime: Any, config: ServerConfig | None = None) -> RunningServer:
+        config = config or ServerConfig()
+        port = free_port()
+        app = create_app(runtime, config)
+        server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, config.limits))
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"test server on port {port} did not start")
+            time.sleep(0.02)
+        handle = RunningServer(f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}", app,
+                               server, thread)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def voice_server(runtime: Any, start_server: ServerFactory) -> RunningServer:
+    """The default server (no token, 2 sessions) on the real models and LLM."""
+    return start_server(runtime)
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """An OpenAI base URL whose server accepts connections and never answers (a hung LLM)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+                held.append(connection)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(timeout=2)
+    for connection in held:
+        connection.close()
+    listener.close()

@@ -1,0 +1,149 @@
+"""End to end over a real loopback websocket with the real bundled models and LLM.
+
+A spoken question (piper) is streamed at real-time pace like a microphone; the
+server must hear it, answer it, and the reply audio must say the reply text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.client import BotAudio, VoiceClient, talk, write_wav_pcm16
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = "What are the opening hours of the store on Sunday?"
+
+
+async def test_spoken_question_is_heard_answered_and_reply_is_intelligible(
+    voice_server: Any, say: Any, transcribe: Any, wer: Any
+) -> None:
+    async with await VoiceClient.connect(voice_server.url) as client:
+        assert client.welcome.audio_out.sample_rate == 22050
+        result = await talk(client, say(QUESTION), timeout_secs=90)
+
+    assert result.completed, f"no complete reply; events: {result.events}"
+    kinds = [event.type for event in result.events]  # type: ignore[attr-defined]
+    for kind in ("user-started-speaking", "user-transcription", "user-stopped-speaking",
+                 "bot-started-speaking", "bot-output", "bot-stopped-speaking"):
+        assert kind in kinds, f"missing {kind} in {kinds}"
+    assert kinds.index("user-started-speaking") < kinds.index("bot-started-speaking")
+
+    heard_wer = wer(QUESTION, result.transcript)
+    assert heard_wer < 0.3, f"heard {result.transcript!r} (WER {heard_wer:.2f})"
+
+    assert result.reply_text.strip(), "the bot said nothing"
+    reply_secs = len(result.audio) / 2 / result.sample_rate
+    assert reply_secs > 0.5
+    back = transcribe(bytes(result.audio), result.sample_rate)
+    reply_wer = wer(result.reply_text, back)
+    print(f"\nreply {result.reply_text!r} -> ASR {back!r}: WER {reply_wer:.2f}, "
+          f"voice-to-voice {result.voice_to_voice_ms:.0f} ms")
+    assert reply_wer < 0.3, f"reply {result.reply_text!r} transcribed as {back!r}"
+
+
+async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
+    voice_server: Any, say: Any
+) -> None:
+    question = say("Please tell me everything about delivery and returns and gift cards.")
+    interruption = say("Stop. Where is the restroom?")
+    client = await VoiceClient.connect(voice_server.url)
+    session_id = client.welcome.session_id
+    items: list[tuple[float, Any]] = []
+    first_audio = asyncio.Event()
+    second_answer_done = asyncio.Event()
+    barging = asyncio.Event()
+
+    async def listen() -> None:
+        heard_second = False
+        async for item in client.receive():
+            items.append((time.monotonic(), item))
+            kind = getattr(item, "type", "")
+            if isinstance(item, BotAudio):
+                first_audio.set()
+            elif kind == "user-transcription" and barging.is_set():
+                heard_second = True
+            elif kind == "bot-stopped-speaking" and heard_second:
+                second_answer_done.set()
+            elif kind == "closed":
+                second_answer_done.set()
+                return
+
+    async def mic_silence(until: asyncio.Event) -> None:
+        while not until.is_set():
+            await client.send_audio(bytes(640))
+            await asyncio.sleep(0.02)
+
+    listener = asyncio.create_task(listen())
+    await client.stream_pcm(question)
+    quiet = asyncio.create_task(mic_silence(first_audio))
+    await asyncio.wait_for(first_audio.wait(), timeout=90)
+    await quiet
+    await asyncio.sleep(0.6)  # let the bot talk a little
+    barging.set()
+    barge_at = time.monotonic() + 0.3  # `say` puts 0.3 s of silence before the speech
+    await client.stream_pcm(interruption)
+    quiet = asyncio.create_task(mic_silence(second_answer_done))
+    try:
+        await asyncio.wait_for(second_answer_done.wait(), timeout=90)
+    finally:
+        second_answer_done.set()
+        await quiet
+    voice = voice_server.registry.active[session_id]
+    messages = [dict(m) for m in voice.context.get_messages()]
+    await client.close()
+    listener.cancel()
+
+    kinds = [(t, getattr(item, "type", "")) for t, item in items]
+    print("\n" + " ".join(f"{k}@{t - barge_at:+.2f}" for t, k in kinds if k != "bot-audio"))
+    interrupted = [t for t, kind in kinds if kind == "bot-interrupted" and t > barge_at - 0.2]
+    assert interrupted, "the barge-in was not reported"
+    interrupted_at = interrupted[0]
+    heard = [t for t, kind in kinds if kind == "user-transcription" and t > barge_at]
+    assert heard, "the interruption was not transcribed"
+    old_audio = [t for t, kind in kinds if kind == "bot-audio" and t < heard[0]]
+    stop_ms = (old_audio[-1] - barge_at) * 1000
+    print(f"barge-in: first reply audio stopped {stop_ms:.0f} ms after speech onset")
+    # the old reply stops: no old audio after the interruption was announced
+    assert old_audio[-1] <= interrupted_at + 0.1
+
+    spoken_before = " ".join(
+        item.text for t, item in items
+        if getattr(item, "type", "") == "bot-output" and t <= interrupted_at
+    ).strip()
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    restroom = [i for i in users if "restroom" in str(messages[i]["content"]).lower()]
+    assert restroom, messages
+    before = [m for m in messages[: restroom[0]] if m["role"] == "assistant"]
+    kept = str(before[-1]["content"]).strip() if before else ""
+    assert kept == spoken_before, f"context kept {kept!r}, the client heard {spoken_before!r}"
+
+
+def test_talk_command_saves_the_reply(
+    voice_server: Any, say: Any, tmp_path: Path, transcribe: Any
+) -> None:
+    question = tmp_path / "question.wav"
+    write_wav_pcm16(question, say("Do you have free parking?"), 16000)
+    reply = tmp_path / "reply.wav"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "talk", "--wav", str(question), "--out",
+         str(reply), "--url", voice_server.url, "--timeout", "90"],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "user-transcription" in done.stdout and "bot-output" in done.stdout
+    assert "parking" in done.stdout.lower()
+    with wave.open(str(reply)) as wav:
+        rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+    assert rate == 22050 and len(frames) / 2 / rate > 0.5
+    assert transcribe(frames, rate).strip()
