@@ -1,0 +1,334 @@
+"""Voice-to-voice latency of the real pipeline over a real loopback websocket.
+
+Starts the voice server (bundled whisper tiny.en + piper joe + the embedded
+llama.cpp LLM, kiosk persona) on 127.0.0.1, then speaks kiosk questions made
+with piper to it through the client SDK at real-time pace, like a microphone.
+Per turn it measures on the CLIENT's clock:
+
+- voice_to_voice_ms: end of the user's speech -> first reply audio byte received
+
+and from the server's `metrics` events: asr_ms (whisper on the utterance),
+llm_first_token_ms, tts_first_audio_ms (piper, first chunk). With --barge-ins N
+it also interrupts N replies and measures barge_in_ms: speech onset of the
+interruption -> last audio byte of the interrupted reply.
+
+rss_mb_peak is the peak resident memory of this process (server + client) plus
+the llama.cpp server process, sampled every 100 ms.
+
+Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
+       [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 4]
+       [--max-tokens 96] [--no-warm-up] [--barge-ins 3] [--label NAME]
+The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tqdm import tqdm  # noqa: E402
+
+#: Kiosk questions as a visitor would say them (no commas: a pause would split the turn).
+QUESTIONS = (
+    "What time do you open on Saturday?",
+    "Where can I park my car?",
+    "Do you accept Apple Pay?",
+    "Where are the restrooms?",
+    "How long do I have to return something?",
+    "Is delivery free?",
+    "When do you close on Sunday?",
+    "Do you sell gift cards?",
+    "Where is the garden center?",
+    "What is the Wi-Fi network called?",
+    "Are you open on Christmas Day?",
+    "Where can I pick up my online order?",
+)
+INTERRUPTION = "Stop please. Where is the cafe?"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (None for no values)."""
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+class RssSampler(threading.Thread):
+    """Peak of the summed RSS of some processes."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = 0.0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, sum(rss_mb(pid) for pid in self.pids))
+            self._stop_event.wait(0.1)
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join(timeout=2)
+        return self.peak
+
+
+def speech_end_secs(pcm: bytes, rate: int) -> float:
+    """Where speech ends: the end of the last 20 ms frame above 5 % of the peak level."""
+    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    frame = rate // 50
+    n = len(audio) // frame
+    levels = np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
+    loud = np.nonzero(levels > 0.05 * levels.max())[0]
+    return float((loud[-1] + 1) * frame / rate)
+
+
+def synthesize(models: Any, text: str) -> bytes:
+    """Piper speech at 16 kHz with 0.3 s of lead-in silence."""
+    import soxr
+
+    chunks = [chunk.audio_int16_array for chunk in models.piper.synthesize(text)]
+    audio = np.concatenate(chunks).astype(np.float32)
+    audio16 = soxr.resample(audio, models.tts_sample_rate, 16000)
+    lead = np.zeros(4800, dtype=np.float32)
+    return np.concatenate([lead, audio16]).clip(-32768, 32767).astype(np.int16).tobytes()
+
+
+def start_server(runtime: Any, config: Any) -> tuple[str, Any, threading.Thread]:
+    """uvicorn in a background thread on a free port."""
+    import uvicorn
+
+    from pipelines.server import create_app, uvicorn_config
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    app = create_app(runtime, config)
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, config.limits))
+    server.config.log_level = "warning"
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    return f"ws://127.0.0.1:{port}/ws", server, thread
+
+
+async def barge_in(client: Any, question: bytes, interruption: bytes) -> float | None:
+    """Ask, interrupt 0.5 s into the reply; ms from interruption onset to the last old audio."""
+    from pipelines.client import BotAudio
+
+    first_audio = asyncio.Event()
+    audio_times: list[float] = []
+    heard_after: list[float] = []
+    barge_at: list[float] = []
+
+    async def listen() -> None:
+        async for item in client.receive():
+            if isinstance(item, BotAudio):
+                audio_times.append(item.received_at)
+                first_audio.set()
+            elif getattr(item, "type", "") == "user-transcription" and barge_at:
+                heard_after.append(time.monotonic())
+                return
+            elif getattr(item, "type", "") == "closed":
+                return
+
+    async def silence(until: asyncio.Event) -> None:
+        while not until.is_set():
+            await client.send_audio(bytes(640))
+            await asyncio.sleep(0.02)
+
+    listener = asyncio.create_task(listen())
+    await client.stream_pcm(question)
+    quiet = asyncio.create_task(silence(first_audio))
+    try:
+        await asyncio.wait_for(first_audio.wait(), timeout=120)
+    except TimeoutError:
+        listener.cancel()
+        return None
+    finally:
+        first_audio.set()
+        await quiet
+    await asyncio.sleep(0.5)
+    barge_at.append(time.monotonic() + 0.3)
+    await client.stream_pcm(interruption)
+    done = asyncio.Event()
+    quiet = asyncio.create_task(silence(done))
+    try:
+        await asyncio.wait_for(listener, timeout=120)
+    except TimeoutError:
+        pass
+    done.set()
+    await quiet
+    if not heard_after:
+        return None
+    old = [t for t in audio_times if t < heard_after[0]]
+    # let the second reply finish so the next measurement starts clean
+    return (old[-1] - barge_at[0]) * 1000.0 if old else None
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from agent.llm_server import aresolve_llm_endpoint
+    from agent.persona import build_system_prompt
+    from agent.settings import AgentSettings
+    from pipelines.client import VoiceClient, talk
+    from pipelines.server import ServerConfig, VoiceRuntime
+    from pipelines.services import SpeechModels
+    from pipelines.voice_pipeline import LLMParams, TurnParams
+
+    load1 = os.getloadavg()[0]
+    settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens)
+    started = time.perf_counter()
+    models = SpeechModels.bundled()
+    endpoint = await aresolve_llm_endpoint(settings)
+    sampler = RssSampler([os.getpid()] + ([endpoint.server.pid] if endpoint.server else []))
+    sampler.start()
+    try:
+        runtime = VoiceRuntime(
+            models=models,
+            llm=LLMParams(base_url=endpoint.base_url, model=endpoint.model,
+                          api_key=endpoint.api_key, max_tokens=args.max_tokens,
+                          temperature=settings.llm_temperature, timeout_s=120.0),
+            system_prompt=build_system_prompt(settings),
+        )
+        if not args.no_warm_up:
+            models.warm_up()
+            await runtime.warm_up_llm()
+        startup_s = time.perf_counter() - started
+        turn = TurnParams(vad_stop_secs=args.vad_stop, smart_turn_stop_secs=args.smart_turn_stop,
+                          first_clause_min_words=args.first_clause_words)
+        config = ServerConfig(turn=turn, send_metrics=True, max_sessions=2)
+        url, server, thread = start_server(runtime, config)
+        speech = [synthesize(models, q) for q in QUESTIONS]
+        rows: list[dict[str, Any]] = []
+        client = None
+        for i in tqdm(range(args.turns), desc="turns", file=sys.stderr):
+            if i % args.turns_per_session == 0:
+                if client is not None:
+                    await client.close()
+                client = await VoiceClient.connect(url, client_name="bench")
+            pcm = speech[i % len(speech)]
+            result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
+                                timeout_secs=120)
+            row = {
+                "question": QUESTIONS[i % len(QUESTIONS)],
+                "heard": result.transcript,
+                "reply": result.reply_text,
+                "completed": result.completed,
+                "voice_to_voice_ms": result.voice_to_voice_ms,
+                "asr_ms": next(iter(result.metrics("BundledWhisperSTTService", "processing")),
+                               None),
+                "llm_first_token_ms": next(iter(result.metrics("LocalOpenAILLMService", "ttfb")),
+                                           None),
+                "tts_first_audio_ms": next(iter(result.metrics("SharedPiperTTSService", "ttfb")),
+                                           None),
+            }
+            rows.append(row)
+            tqdm.write(f"turn {i}: v2v {row['voice_to_voice_ms'] or float('nan'):.0f} ms "
+                       f"asr {row['asr_ms']} llm {row['llm_first_token_ms']} "
+                       f"tts {row['tts_first_audio_ms']} | {row['reply'][:60]!r}", file=sys.stderr)
+            await asyncio.sleep(0.5)
+        barge_ms: list[float] = []
+        if args.barge_ins:
+            assert client is not None
+            await client.close()
+            interruption = synthesize(models, INTERRUPTION)
+            for i in tqdm(range(args.barge_ins), desc="barge-ins", file=sys.stderr):
+                client = await VoiceClient.connect(url, client_name="bench-barge")
+                value = await barge_in(client, speech[i % len(speech)], interruption)
+                await client.close()
+                if value is not None:
+                    barge_ms.append(value)
+                tqdm.write(f"barge-in {i}: {value}", file=sys.stderr)
+        elif client is not None:
+            await client.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    finally:
+        rss_peak = sampler.stop()
+        if endpoint.server is not None:
+            endpoint.server.stop()
+
+    def column(name: str) -> list[float]:
+        return [float(r[name]) for r in rows if r[name] is not None]
+
+    v2v = column("voice_to_voice_ms")
+    summary: dict[str, Any] = {
+        "label": args.label,
+        "model": args.model,
+        "turns": len(rows),
+        "answered": sum(1 for r in rows if r["completed"]),
+        "voice_to_voice_ms_p50": percentile(v2v, 50),
+        "voice_to_voice_ms_p95": percentile(v2v, 95),
+        "asr_ms_p50": percentile(column("asr_ms"), 50),
+        "llm_first_token_ms_p50": percentile(column("llm_first_token_ms"), 50),
+        "tts_first_audio_ms_p50": percentile(column("tts_first_audio_ms"), 50),
+        "barge_in_ms_p50": percentile(barge_ms, 50),
+        "barge_in_ms": [round(v) for v in barge_ms],
+        "rss_mb_peak": round(rss_peak, 1),
+        "startup_s": round(startup_s, 2),
+        "params": {
+            "vad_stop_secs": args.vad_stop,
+            "smart_turn_stop_secs": args.smart_turn_stop,
+            "first_clause_min_words": args.first_clause_words,
+            "max_tokens": args.max_tokens,
+            "warm_up": not args.no_warm_up,
+        },
+        "load_avg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)],
+        "voice_to_voice_ms": [round(v) for v in v2v],
+    }
+    summary["rows"] = rows
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=12)
+    parser.add_argument("--turns-per-session", type=int, default=4)
+    parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
+    parser.add_argument("--vad-stop", type=float, default=0.2)
+    parser.add_argument("--smart-turn-stop", type=float, default=1.0)
+    parser.add_argument("--first-clause-words", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--no-warm-up", action="store_true")
+    parser.add_argument("--barge-ins", type=int, default=3)
+    parser.add_argument("--label", default="tuned")
+    parser.add_argument("--raw", default=None, help="write per-turn rows as JSON here")
+    args = parser.parse_args()
+    if args.turns < 1:
+        parser.error("--turns must be >= 1")
+    summary = asyncio.run(measure(args))
+    rows = summary.pop("rows")
+    if args.raw:
+        Path(args.raw).write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
