@@ -123,3 +123,17 @@ class RuleBaseline:
             sl = slice(t * SAMPLES_PER_FRAME, (t + 1) * SAMPLES_PER_FRAME)
             out[t] = self.step(avatar_pcm[sl], user_pcm[sl], prev)
         return MotionTrack(out, fps=FPS)
+
+
+def corpus_phonemes(meta: dict[str, object], role: str) -> list[tuple[str, float, float]]:
+    """A corpus dialogue's phoneme timing for one role (absolute seconds; [] if none).
+
+    Corpus meta.json (generator_version >= 2) stores piper alignments per segment;
+    feed them to `RuleBaseline.run(..., avatar_phonemes=...)` for exact visemes.
+    """
+    segments = meta.get("segments", [])
+    if not isinstance(segments, list):
+        raise ValueError("meta['segments'] must be a list")
+    return [(str(ph), float(t0), float(t1)) for seg in segments if seg.get("speaker") == role
+            for ph, t0, t1 in seg.get("phonemes", [])]
+

@@ -189,8 +189,12 @@ def render_dialogue(dialogue_id: str, seed: int, voices: dict[str, Voice], targe
         "reference_motion": {r: personas[r][0].round(5).tolist() for r in "ab"},
         "style": {r: personas[r][1].to_dict() for r in "ab"},
         "turns": turns_meta,
+        # phonemes: piper alignments (symbol, t0, t1) in seconds from the dialogue
+        # start, so a baseline/evaluation can use the exact timing the corpus used
         "segments": [{"speaker": s.speaker, "kind": s.kind, "text": s.text,
-                      "t0": round(s.t0, 3), "t1": round(s.t1, 3), "turn": s.turn}
+                      "t0": round(s.t0, 3), "t1": round(s.t1, 3), "turn": s.turn,
+                      "phonemes": [[ph, round(s.t0 + a, 4), round(s.t0 + b, 4)]
+                                   for ph, a, b in s.utterance.phonemes]}
                      for s in segments],
         "events": {r: engines[r].events for r in "ab"},
         "timing": {r: ("phonemes" if voices[r].engine == "piper" else "energy") for r in "ab"},

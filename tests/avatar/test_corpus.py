@@ -239,3 +239,18 @@ def test_laughs_are_finite_rhythmic_bursts() -> None:
     energy = frame_energy_db(np.concatenate([laugh.audio, np.zeros(6400, np.float32)]))
     loud = energy > energy.max() - 12
     assert 3 <= np.sum(loud[1:] & ~loud[:-1]) + int(loud[0]) <= 6  # one burst per "ha"
+
+
+def test_meta_phonemes_drive_the_baseline_like_the_corpus(corpus: Path) -> None:
+    from avatar.baseline import RuleBaseline, corpus_phonemes
+
+    d = _dir(corpus, "train", "t_piper")
+    meta = json.loads((d / "meta.json").read_text())
+    phonemes = corpus_phonemes(meta, "a")  # role a speaks with piper
+    assert phonemes and all(t1 >= t0 for _, t0, t1 in phonemes)
+    assert corpus_phonemes(meta, "b") == []  # espeak has no timing
+    pcm_a, pcm_b = read_wav(d / "audio_a.wav"), read_wav(d / "audio_b.wav")
+    gen = RuleBaseline().run(pcm_a, pcm_b, MotionTrack.load(d / "motion_b.npz"), phonemes)
+    real = MotionTrack.load(d / "motion_a.npz")
+    jaw = column_index("jawOpen")
+    assert np.corrcoef(gen.data[:, jaw], real.data[:, jaw])[0, 1] > 0.9
