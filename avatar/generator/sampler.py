@@ -158,3 +158,53 @@ def sample_sequence(
             x = x + dt * v[:, start:]
         out = torch.cat([out, x], dim=1)
     return out
+
+
+@torch.no_grad()
+def sample_stream(
+    model: MotionGenerator,
+    avatar_audio: torch.Tensor,
+    user_audio: torch.Tensor,
+    user_motion: torch.Tensor,
+    reference: torch.Tensor,
+    nfe: int,
+    guidance: Guidance | None,
+    generator: torch.Generator | None = None,
+    use_user_motion: bool = True,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Many sessions at once, exactly as `StreamingGenerator` runs each of them
+    (same frame convention and KV-cached block loop), for fast evaluation.
+
+    Conditions (B, T, ·) with T a multiple of block_frames; returns absolute
+    motion (B, T, M) in the engine's output timing (output frame j shows input
+    frame j - lookahead). Why it exists: on a CPU a block step is per-operation
+    overhead, so B sessions in one batch cost little more than one.
+    """
+    cfg = model.cfg
+    B, T, _ = avatar_audio.shape
+    n, L, P = cfg.block_frames, cfg.lookahead, cfg.cond_past
+    if T % n:
+        raise ValueError(f"session length {T} is not a multiple of block_frames {n}")
+    reps = 1 if guidance is None else 3
+    drop = branch_drop(B, guidance)
+    if not use_user_motion:
+        drop[:, 2] = True
+
+    def pad(x: torch.Tensor) -> torch.Tensor:  # L pre-roll frames, then repeat per branch
+        return torch.cat([x.new_zeros(B, L, x.shape[2]), x], dim=1).repeat(reps, 1, 1)
+
+    valid = torch.cat([torch.zeros(L, dtype=torch.bool), torch.ones(T, dtype=torch.bool)])
+    cond = model.encode(pad(avatar_audio), pad(user_audio), pad(user_motion), valid, drop)
+    cache = KVCache(cfg.depth, cfg.cache_frames)
+    out = []
+    for s in range(0, T, n):
+        lo, hi = max(0, s - P), s + n + L
+        if noise is None:
+            x0 = torch.randn((B, n, reference.shape[-1]), generator=generator)
+        else:
+            x0 = noise[:, s : s + n]
+        z = denoise_block(model, x0, cond[:, lo:hi], reference, cache, nfe, guidance,
+                          valid[lo:hi], cond_start=s - lo)
+        out.append(model.denormalize(z, reference))
+    return torch.cat(out, dim=1)

@@ -21,7 +21,7 @@ from avatar.generator.checkpoint import export_checkpoint, load_generator, save_
 from avatar.generator.config import TrainConfig, load_pipeline
 from avatar.generator.model import block_causal_mask
 from avatar.generator.rope import Rope
-from avatar.generator.sampler import branch_drop, sample_sequence, velocity
+from avatar.generator.sampler import branch_drop, sample_sequence, sample_stream, velocity
 from avatar.generator.streaming import StreamingGenerator
 from avatar.motion import MOTION_DIM
 
@@ -87,6 +87,28 @@ def test_streamed_equals_full_sequence(nfe: int, guidance: Guidance | None) -> N
     assert np.abs(full).mean() > 0.1  # the comparison is not between zeros
     np.testing.assert_allclose(streamed, full, atol=2e-5, rtol=0)
     assert len(engine.cache) == model.cfg.cache_frames  # rolled, never grew
+
+
+def test_batched_sessions_equal_the_engine() -> None:
+    """`sample_stream` (evaluation: many sessions in one batch) reproduces the
+    engine session by session, incl. guidance and the no-user-motion ablation."""
+    model = _random_model()
+    for guidance, use_user_motion in ((None, True), (Guidance(), False)):
+        conds = [_conditions(40, seed=b) for b in range(3)]
+        refs = np.stack([np.full(MOTION_DIM, 0.1 * b, np.float32) for b in range(3)])
+        noise = torch.randn(3, 40, MOTION_DIM, generator=torch.Generator().manual_seed(4))
+        engine_out = []
+        for b in range(3):
+            eng = StreamingGenerator(model, refs[b], nfe=2, guidance=guidance,
+                                     use_user_motion=use_user_motion)
+            engine_out.append(np.concatenate([
+                eng.step(*(c[k:k + 5] for c in conds[b]), noise=noise[b, k:k + 5][None])
+                for k in range(0, 40, 5)]))
+
+        a, ua, um = (torch.from_numpy(np.stack([c[i] for c in conds])) for i in range(3))
+        batched = sample_stream(model, a, ua, um, torch.from_numpy(refs), 2,
+                                guidance, use_user_motion=use_user_motion, noise=noise)
+        np.testing.assert_allclose(batched.numpy(), np.stack(engine_out), atol=2e-5)
 
 
 def test_engine_accepts_any_chunking_and_reset_replays() -> None:
