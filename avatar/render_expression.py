@@ -46,6 +46,7 @@ from avatar.render_mesh import (
     RenderMesh,
 )
 
+SMILE_OUT, SMILE_UP = 0.05, 0.13  # face units at amplitude 1
 LID_SKIN = 0.16  # face units of skin above the upper lid that a blink pulls down
 
 ACTUATORS: tuple[str, ...] = (
@@ -144,7 +145,7 @@ class ActuatorBasis:
         for i in self.upper_lip:
             below[i] = 0.0
         for i in self.corners:
-            below[i] = 0.45
+            below[i] = 0.2
         return below
 
     def _lip_profile(self) -> np.ndarray:
@@ -185,7 +186,7 @@ class ActuatorBasis:
         # drawn in: a wide lens-shaped opening with exposed teeth reads as a grin.
         d[:, 0] = -0.06 * drop * (uv[:, 0] - self.mouth_c[0])
         corner_w = _gauss(uv, self.corner_l, 0.15, 0.15) + _gauss(uv, self.corner_r, 0.15, 0.15)
-        d[:, 0] -= 0.25 * corner_w * (uv[:, 0] - self.mouth_c[0])
+        d[:, 0] -= 0.12 * corner_w * (uv[:, 0] - self.mouth_c[0])
         ring = self.ring & (uv[:, 1] > self.mouth_c[1] + 0.3)
         d[ring, 1] = 0.5 * 0.4
         return self._mask(d, ring=True)
@@ -197,8 +198,10 @@ class ActuatorBasis:
         w = _gauss(self.uv, corner, 0.28, 0.28)
         cheek = _gauss(self.uv, corner + np.array([sign * 0.1, -0.4]), 0.3, 0.25)
         d = np.zeros((self.n, 2))
-        d[:, 0] = sign * 0.10 * w
-        d[:, 1] = -0.10 * w - 0.04 * cheek
+        # Mostly up, a little out: the landmarker reads a smile from the corner
+        # rising, and a vertical pull survives a pucker pulling the corner in.
+        d[:, 0] = sign * SMILE_OUT * w
+        d[:, 1] = -SMILE_UP * w - 0.04 * cheek
         return self._mask(d)
 
     def blink(self, side: str) -> np.ndarray:

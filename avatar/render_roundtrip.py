@@ -52,13 +52,18 @@ def _smooth_segments(rng: np.random.Generator, frames: int, peak: float,
 
 
 def mixed_track(reference: np.ndarray, frames: int = 200, seed: int = 0,
-                pose_deg: float = 0.0) -> np.ndarray:
+                pose_deg: float = 0.0, antagonists: bool = True) -> np.ndarray:
     """(frames, 58) absolute motion: the reference with random overlapping expressions.
 
     Left/right smiles and blinks move together with small differences, as they
-    do in real faces; every other key blendshape is independent, so jaw, smile,
-    pucker, funnel, blinks and brows overlap in all combinations. `pose_deg`
-    adds a slow random head motion of that amplitude.
+    do in real faces. Jaw, brows and blinks are independent of everything.
+    With `antagonists` (the default, how speech and reactions combine them),
+    the lips round one way at a time (pucker OR funnel: one articulator) and
+    rounding scales the smile down (orbicularis and zygomaticus pull the lip
+    corners in opposite directions; a face cannot do both fully), while they
+    still overlap partly. `antagonists=False` draws all eight independently:
+    a stress test with combinations no face makes. `pose_deg` adds a slow
+    random head motion of that amplitude.
     """
     rng = np.random.default_rng(seed)
     track = np.repeat(reference[None].astype(np.float32), frames, axis=0)
@@ -66,6 +71,14 @@ def mixed_track(reference: np.ndarray, frames: int = 200, seed: int = 0,
     for name in ("jawOpen", "browInnerUp", "mouthPucker", "mouthFunnel"):
         signals[name] = _smooth_segments(rng, frames, MIXED_MAX[name], 0.4)
     smile = _smooth_segments(rng, frames, MIXED_MAX["mouthSmileLeft"], 0.4)
+    if antagonists:
+        pucker, funnel = signals["mouthPucker"], signals["mouthFunnel"]
+        which = _smooth_segments(rng, frames, 1.0, 0.0) > 0.5
+        signals["mouthPucker"] = np.where(which, pucker, 0.25 * pucker)
+        signals["mouthFunnel"] = np.where(which, 0.25 * funnel, funnel)
+        rounding = np.maximum(signals["mouthPucker"] / MIXED_MAX["mouthPucker"],
+                              signals["mouthFunnel"] / MIXED_MAX["mouthFunnel"])
+        smile = smile * (1.0 - 0.75 * rounding)
     blink = _smooth_segments(rng, frames, MIXED_MAX["eyeBlinkLeft"], 0.5)
     for side in ("Left", "Right"):
         wobble = _smooth_segments(rng, frames, 0.15, 0.3)

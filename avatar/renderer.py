@@ -108,10 +108,10 @@ class PortraitRenderer:
         disp = (amps @ self._basis).reshape(-1, 2)
         xy = self._xy0 + disp
         # Head rotation relative to the reference, in image axes.
-        gain = self.calibration.pose_gain
-        yaw = self.reference[_YAW] + gain[0] * (motion[_YAW] - self.reference[_YAW])
-        pitch = self.reference[_PITCH] + gain[1] * (motion[_PITCH] - self.reference[_PITCH])
-        roll = self.reference[_ROLL] + gain[2] * (motion[_ROLL] - self.reference[_ROLL])
+        cal, ref = self.calibration, self.reference
+        yaw = ref[_YAW] + cal.pose_change(0, float(motion[_YAW] - ref[_YAW]))
+        pitch = ref[_PITCH] + cal.pose_change(1, float(motion[_PITCH] - ref[_PITCH]))
+        roll = ref[_ROLL] + cal.pose_change(2, float(motion[_ROLL] - ref[_ROLL]))
         target = angles_to_rotation(float(yaw), float(pitch), float(roll))
         delta = _FLIP @ (target @ self._ref_rotation.T) @ _FLIP
         pts = np.concatenate([xy, self._z0[:, None]], axis=1) - self._pivot

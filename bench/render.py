@@ -98,6 +98,53 @@ def plot_mixed(path: Path, commanded: np.ndarray, measured: np.ndarray, found: n
     plt.close(fig)
 
 
+EXPRESSION_SHEET: list[tuple[str, dict[str, float]]] = [
+    ("portrait (reference)", {}), ("jawOpen 0.3", {"jawOpen": 0.3}),
+    ("jawOpen 0.6", {"jawOpen": 0.6}), ("smile 0.7", {"mouthSmileLeft": 0.7,
+                                                      "mouthSmileRight": 0.7}),
+    ("smile 0.7 + jaw 0.4", {"mouthSmileLeft": 0.7, "mouthSmileRight": 0.7, "jawOpen": 0.4}),
+    ("blink 1.0", {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}),
+    ("left blink (wink) 1.0", {"eyeBlinkLeft": 1.0}),
+    ("browInnerUp 0.8", {"browInnerUp": 0.8}), ("mouthPucker 0.7", {"mouthPucker": 0.7}),
+    ("mouthFunnel 0.5", {"mouthFunnel": 0.5}),
+    ("frown + browDown", {"mouthFrownLeft": 0.6, "mouthFrownRight": 0.6,
+                          "browDownLeft": 0.6, "browDownRight": 0.6}),
+    ("eyeWide + jaw 0.5", {"eyeWideLeft": 0.8, "eyeWideRight": 0.8, "jawOpen": 0.5}),
+]
+POSE_SHEET: list[tuple[str, dict[str, float]]] = [
+    ("yaw -15", {"yaw": -15}), ("reference", {}), ("yaw +15", {"yaw": 15}),
+    ("yaw +25", {"yaw": 25}), ("pitch -15 (chin up)", {"pitch": -15}),
+    ("pitch +15 (chin down)", {"pitch": 15}), ("roll -15", {"roll": -15}),
+    ("roll +15", {"roll": 15}),
+    ("yaw +12 pitch +8 + smile", {"yaw": 12, "pitch": 8, "mouthSmileLeft": 0.6,
+                                   "mouthSmileRight": 0.6}),
+    ("yaw -12 roll +8 + jaw 0.5", {"yaw": -12, "roll": 8, "jawOpen": 0.5}),
+    ("pitch -10 + blink", {"pitch": -10, "eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}),
+    ("yaw +15 + pucker 0.7", {"yaw": 15, "mouthPucker": 0.7}),
+]
+
+
+def write_sheet(renderer: PortraitRenderer, items: list[tuple[str, dict[str, float]]],
+                path: Path, columns: int = 4, tile: int = 256) -> None:
+    """A labelled grid of rendered frames (PNG) for the docs and the README."""
+    tiles = []
+    for label, values in items:
+        motion = renderer.reference.copy()
+        for name, value in values.items():
+            col = column_index(name)
+            motion[col] = motion[col] + value if name in POSE_AXES else value
+        frame = cv2.resize(renderer.render(motion), (tile, tile), interpolation=cv2.INTER_AREA)
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        cv2.rectangle(frame, (0, 0), (tile, 20), (0, 0, 0), -1)
+        cv2.putText(frame, label, (5, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        tiles.append(frame)
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200, help="mixed-track length")
@@ -105,16 +152,22 @@ def main() -> int:
     parser.add_argument("--calibrate", action="store_true",
                         help="refit and save the calibration table before measuring")
     parser.add_argument("--plot", type=Path, default=None, help="write a round-trip PNG")
+    parser.add_argument("--sheets", type=Path, default=None,
+                        help="folder to write contact_sheet_{expressions,poses}.png into")
     args = parser.parse_args()
     cv2.setNumThreads(1)
 
     portrait = Portrait.default(512)
     if args.calibrate:
-        from avatar.render_calibration import fit_calibration
+        from avatar.render_calibration import calibrate
 
-        fit_calibration(portrait).save()
+        calibrate(portrait).save()
     renderer = PortraitRenderer(portrait, 512)
     ref = renderer.reference
+    if args.sheets:
+        args.sheets.mkdir(parents=True, exist_ok=True)
+        write_sheet(renderer, EXPRESSION_SHEET, args.sheets / "contact_sheet_expressions.png")
+        write_sheet(renderer, POSE_SHEET, args.sheets / "contact_sheet_poses.png")
     track = mixed_track(ref, args.frames, seed=args.seed)
 
     print("timing renders (one thread) ...", file=sys.stderr, flush=True)
