@@ -166,6 +166,7 @@ def test_plan_is_prefix_stable_and_splits_hold_out_voices() -> None:
 
 def test_dataset_windows_roles_and_cache(corpus: Path) -> None:
     ds = DyadicDataset(corpus, "train", window_frames=50)
+    ds.prepare(progress=False)
     frames = ds.dialogues[0].frames
     assert len(ds) == 2 * (frames // 50)
     item = ds[0]
