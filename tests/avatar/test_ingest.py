@@ -92,6 +92,8 @@ def test_ingested_motion_follows_the_driving_motion(ingested: Path, dialogue: Di
         for col, floor in (("jawOpen", 0.7), ("yaw", 0.8), ("mouthSmileLeft", 0.8),
                            ("browInnerUp", 0.75), ("eyeBlinkLeft", 0.45), ("pitch", 0.45)):
             i = column_index(col)
+            if driving[:, i].std() < (0.5 if col in ("yaw", "pitch") else 0.02):
+                continue  # nothing but jitter to follow in this short clip
             assert pcc(track.data[:, i], driving[:, i]) > floor, (clip, role, col)
 
 
