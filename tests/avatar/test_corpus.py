@@ -255,3 +255,16 @@ def test_meta_phonemes_drive_the_baseline_like_the_corpus(corpus: Path) -> None:
     real = MotionTrack.load(d / "motion_a.npz")
     jaw = column_index("jawOpen")
     assert np.corrcoef(gen.data[:, jaw], real.data[:, jaw])[0, 1] > 0.9
+
+
+def test_vad_ignores_a_noisy_room_but_hears_speech_over_it(synth: SpeechSynth) -> None:
+    from avatar.corpus.signals import frame_energy_db, vad
+
+    rng = np.random.default_rng(0)
+    speech = synth.say("Could you say that again, please?", ESPEAK2).audio * 0.8
+    noise = rng.normal(0, 10 ** (-35 / 20), 16000 * 6 + len(speech)).astype(np.float32)
+    mix = noise.copy()
+    mix[16000 * 5: 16000 * 5 + len(speech)] += speech
+    flags = vad(frame_energy_db(mix))
+    assert flags[: 5 * FPS].mean() < 0.05  # 5 s of room noise at -35 dBFS
+    assert flags[5 * FPS: 5 * FPS + len(speech) // SAMPLES_PER_FRAME].mean() > 0.5
