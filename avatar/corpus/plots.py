@@ -54,6 +54,7 @@ def plot_dialogue(dialogue_dir: Path, out_png: Path, start_s: float = 0.0,
                         ax.annotate("nod" if ev["cause"] == "partner_pause" else "",
                                     (ev["t"], ax.get_ylim()[1]), color=_COLORS[r], fontsize=7)
     axes[0].legend(loc="upper right", fontsize=8)
+    axes[-1].set_xlim(t[0], t[-1])
     axes[-1].set_xlabel("time (s); shading = who is speaking (darker: backchannel/laugh)")
     fig.suptitle(f"{meta['dialogue_id']} ({meta.get('split', '')}): speaker vs listener motion")
     fig.tight_layout()
