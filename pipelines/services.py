@@ -40,6 +40,7 @@ class ASRParams:
     compute_type: str = "int8"
     cpu_threads: int = 2
     no_speech_prob: float = 0.6  # drop segments whisper itself believes are not speech
+    max_compression_ratio: float = 2.4  # whisper's own loop detector threshold
 
 
 class _GreedyWhisper:
@@ -56,15 +57,26 @@ class _GreedyWhisper:
         self.supported_languages = model.supported_languages
 
     def transcribe(self, audio: np.ndarray, **kwargs: Any) -> tuple[Iterator[Any], Any]:
-        """Greedy, timestamp-free, context-free decoding (one utterance at a time)."""
-        return self._model.transcribe(
+        """One greedy pass, bounded in length, with looping output rejected.
+
+        Whisper's temperature fallback would retry noise up to 6 times (seconds of
+        CPU) only to hallucinate; greedy decoding on a hum instead loops ("mm, mm,
+        mm, ..."). So: one pass, at most ~8 tokens per second of audio, and a
+        segment whose text compresses too well (a loop) counts as no speech.
+        """
+        max_tokens = min(224, int(8 * len(audio) / 16000) + 16)
+        segments, info = self._model.transcribe(
             audio,
             beam_size=self._params.beam_size,
+            temperature=0.0,
+            max_new_tokens=max_tokens,
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,  # silero already cut the utterance
             **kwargs,
         )
+        kept = [s for s in segments if s.compression_ratio <= self._params.max_compression_ratio]
+        return iter(kept), info
 
 
 class SpeechModels:

@@ -220,6 +220,10 @@ def build_voice_pipeline(
         context,
         user_params=LLMUserAggregatorParams(
             user_turn_strategies=UserTurnStrategies(stop=[stop_strategy]),
+            # pipecat re-runs the LLM after a turn with no words if the turn "interrupted"
+            # the bot, and every VAD start counts as one: a cough as the first turn sent
+            # an empty context to the LLM. The client gets `empty_transcript` instead.
+            empty_user_turn=None,
         ),
     )
     events = EventSender(name="protocol-events")

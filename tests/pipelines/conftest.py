@@ -36,6 +36,7 @@ _NUMBER_WORDS = {
 def normalize_words(text: str) -> list[str]:
     """Lowercase words without punctuation; small numbers as digits (whisper writes either)."""
     text = text.lower().replace("a.m.", "am").replace("p.m.", "pm").replace("&", " and ")
+    text = re.sub(r"\b(where|what|it|that|there|here|who|how)'s\b", r"\1 is", text)
     words = re.findall(r"[a-z0-9']+", text)
     return [_NUMBER_WORDS.get(word, word) for word in words]
 
