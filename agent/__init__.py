@@ -18,6 +18,7 @@ from agent.llm_client import (
     complete_reply,
     make_client,
     stream_reply,
+    warm_up,
 )
 from agent.llm_server import (
     EmbeddedLLMServer,
@@ -52,5 +53,6 @@ __all__ = [
     "resolve_llm_endpoint",
     "smollm2_gguf",
     "stream_reply",
+    "warm_up",
     "whisper_model_dir",
 ]

@@ -128,7 +128,12 @@ class AgentSettings(BaseSettings):
         description="Embedded server n_ctx: persona+knowledge (~900 tokens) plus a few turns.",
     )
     llm_threads: int = Field(
-        default=2, ge=1, le=256, description="Embedded server CPU threads (the target has 2 cores)."
+        default=1,
+        ge=1,
+        le=256,
+        description="Embedded server CPU threads. 1, not 2, on the 2-core target: the avatar, "
+        "ASR and TTS share the cores, and when they are busy llama.cpp's threads spin-wait on "
+        "each other and collapse (measured 1.2 vs 21.6 tok/s; docs/LLM_CHOICE.md).",
     )
     llm_startup_timeout_s: float = Field(
         default=90.0, gt=0, description="How long the embedded server may take to load."

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import sys
@@ -40,6 +41,7 @@ from agent import (  # noqa: E402 - after the path tweak so the script runs from
     build_system_prompt,
     make_client,
     stream_reply,
+    warm_up,
 )
 
 QUESTIONS_FILE = Path(__file__).with_name("llm_questions.json")
@@ -106,16 +108,18 @@ async def _ask(client: Any, model: str, settings: AgentSettings, system: str, q:
     }
 
 
-async def run_model(name: str, repeats: int, questions: list[dict], refusals: list[str]) -> dict:
+async def run_model(
+    name: str, repeats: int, questions: list[dict], refusals: list[str], threads: int | None
+) -> dict:
     """Start the embedded server for `name`, ask everything, stop it; return raw rows."""
-    settings = AgentSettings.load(llm_embedded_model=name)
+    settings = AgentSettings.load(llm_embedded_model=name, llm_threads=threads)
     system = build_system_prompt(settings)
     server = EmbeddedLLMServer.from_settings(settings)  # Qwen's one-time join happens here
     t0 = time.perf_counter()
     async with server:
         start_s = time.perf_counter() - t0
         client = make_client(server.base_url, settings.llm_api_key, timeout_s=120)
-        cold = await _ask(client, server.model_alias, settings, system, "Hello!")
+        cold_s = await warm_up(client, model=server.model_alias, system_prompt=system)
         rows = []
         bar = tqdm(total=repeats * len(questions), desc=name, file=sys.stderr)
         for repeat in range(repeats):
@@ -130,7 +134,7 @@ async def run_model(name: str, repeats: int, questions: list[dict], refusals: li
     return {
         "model": name,
         "server_start_s": start_s,
-        "cold": cold,
+        "cold_s": cold_s,
         "rows": rows,
         "gguf": server.model_path.name,
         "gguf_mb": server.model_path.stat().st_size / 2**20,
@@ -149,7 +153,7 @@ def summarise(result: dict) -> dict:
         "gguf": result["gguf"],
         "gguf_mb": round(result["gguf_mb"], 1),
         "server_start_s": round(result["server_start_s"], 2),
-        "cold_first_token_s": round(result["cold"]["ttft_s"], 3),
+        "cold_first_token_s": round(result["cold_s"], 3),
         "ttft_p50_s": round(_percentile(ttft, 0.5), 3),
         "ttft_p95_s": round(_percentile(ttft, 0.95), 3),
         "first_sentence_p50_s": round(_percentile(sentence, 0.5), 3),
@@ -218,6 +222,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="default: AgentSettings")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG chart here")
     parser.add_argument("--raw", type=Path, default=None, help="write every answer here (JSON)")
     args = parser.parse_args()
@@ -225,7 +230,9 @@ def main() -> int:
         parser.error("--repeats must be >= 1")
     spec = json.loads(QUESTIONS_FILE.read_text(encoding="utf-8"))
     results = [
-        asyncio.run(run_model(name, args.repeats, spec["questions"], spec["refusal_any_of"]))
+        asyncio.run(
+            run_model(name, args.repeats, spec["questions"], spec["refusal_any_of"], args.threads)
+        )
         for name in args.models
     ]
     summary = {result["model"]: summarise(result) for result in results}
@@ -237,6 +244,8 @@ def main() -> int:
         "bench": "llm_compare",
         "questions": len(spec["questions"]),
         "repeats": args.repeats,
+        "threads": args.threads or AgentSettings.load().llm_threads,
+        "load_average_1m": os.getloadavg()[0],
         "models": summary,
     }
     print(json.dumps(report))

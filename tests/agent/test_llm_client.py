@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent import LLMEndpointError, build_messages, check_llm_endpoint
+from agent import LLMEndpointError, build_messages, check_llm_endpoint, make_client, warm_up
 from agent.llm_server import EmbeddedLLMServer, free_port
 
 
@@ -53,3 +53,17 @@ def test_build_messages_orders_system_history_user() -> None:
     assert messages[-1]["content"] == "Where is the cafe?"
     with pytest.raises(ValueError, match="must not be empty"):
         build_messages("You are a kiosk.", "   ")
+
+
+@pytest.mark.timeout(60)
+async def test_warm_up_evaluates_the_prompt_and_reports_a_dead_endpoint(
+    smollm2_server: EmbeddedLLMServer,
+) -> None:
+    client = make_client(smollm2_server.base_url, "key")
+    seconds = await warm_up(client, model="smollm2", system_prompt="You are a kiosk.")
+    await client.close()
+    assert seconds > 0.0
+    dead = make_client(f"http://127.0.0.1:{free_port()}/v1", "key", timeout_s=2.0)
+    with pytest.raises(LLMEndpointError, match="warm it up"):
+        await warm_up(dead, model="smollm2", system_prompt="You are a kiosk.")
+    await dead.close()
