@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     from agent.errors import AgentError
     from pipelines.errors import ServerError
 
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return asyncio.run(answer_wav(args) if args.wav is not None else serve_forever(args))
     except Terminated:
@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 if __name__ == "__main__":
     sys.exit(main())
