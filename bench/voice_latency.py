@@ -17,7 +17,7 @@ the llama.cpp server process, sampled every 100 ms.
 
 Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
        [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 4]
-       [--max-tokens 96] [--no-warm-up] [--barge-ins 3] [--label NAME]
+       [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--barge-ins 3] [--label NAME]
 The last stdout line is one JSON object.
 """
 
@@ -203,7 +203,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
     load1 = os.getloadavg()[0]
-    settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens)
+    settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
+                                  llm_threads=args.llm_threads)
     started = time.perf_counter()
     models = SpeechModels.bundled()
     endpoint = await aresolve_llm_endpoint(settings)
@@ -298,6 +299,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "smart_turn_stop_secs": args.smart_turn_stop,
             "first_clause_min_words": args.first_clause_words,
             "max_tokens": args.max_tokens,
+            "llm_threads": args.llm_threads,
             "warm_up": not args.no_warm_up,
         },
         "load_avg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)],
@@ -316,6 +318,8 @@ def main() -> None:
     parser.add_argument("--smart-turn-stop", type=float, default=1.0)
     parser.add_argument("--first-clause-words", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--llm-threads", type=int, default=1,
+                        help="llama.cpp threads (1: two spin-waiting threads collapse under load)")
     parser.add_argument("--no-warm-up", action="store_true")
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from pipelines.protocol import (
     BotOutput,
     ErrorCode,
+    MetricsEvent,
     SimpleEvent,
     UserTranscription,
     error_event,
@@ -146,10 +147,9 @@ class ProtocolEventObserver(BaseObserver):
                 if isinstance(item, TTFBMetricsData | ProcessingMetricsData) and item.value > 0:
                     kind = "ttfb" if isinstance(item, TTFBMetricsData) else "processing"
                     await self._emit(
-                        {
-                            "type": "metrics",
-                            "kind": kind,
-                            "processor": item.processor,
-                            "value_ms": round(item.value * 1000.0, 1),
-                        }
+                        MetricsEvent(
+                            kind=kind,
+                            processor=item.processor,
+                            value_ms=round(item.value * 1000.0, 1),
+                        )
                     )

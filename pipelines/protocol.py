@@ -201,8 +201,17 @@ class BotOutput(_Message):
     ts: float = Field(default_factory=time.time)
 
 
+class MetricsEvent(_Message):
+    """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks."""
+
+    type: Literal["metrics"] = "metrics"
+    kind: Literal["ttfb", "processing"]
+    processor: str
+    value_ms: float
+
+
 ServerMessage = Annotated[
-    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput,
+    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | MetricsEvent,
     Field(discriminator="type"),
 ]
 _SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)

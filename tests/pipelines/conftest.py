@@ -107,7 +107,9 @@ def llm_endpoint() -> Iterator[Any]:
     from agent.bundled_models import smollm2_gguf
     from agent.llm_server import EmbeddedLLMServer
 
-    server = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="smollm2", n_threads=2)
+    # one thread: llama.cpp's threads spin at barriers, and on a shared 2-core machine two
+    # of them were measured ~20x slower than one (see docs/LATENCY.md)
+    server = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="smollm2", n_threads=1)
     server.start()
     try:
         yield server
