@@ -160,7 +160,7 @@ def sample_sequence(
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample_stream(
     model: MotionGenerator,
     avatar_audio: torch.Tensor,
