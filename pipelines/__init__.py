@@ -1,0 +1,53 @@
+"""pipecat glue: wire protocol v1, voice pipeline, server, client SDK and the CLI.
+
+Public names are exported lazily so `avatar-forcing --help` (which imports this
+package) does not pay for pipecat, faster-whisper and piper:
+
+    from pipelines import VoiceClient, talk            # client SDK
+    from pipelines import build_voice_pipeline          # the pipeline builder
+    from pipelines import create_app, ServerConfig      # the server
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "VoiceClient": "pipelines.client",
+    "BotAudio": "pipelines.client",
+    "TalkResult": "pipelines.client",
+    "talk": "pipelines.client",
+    "read_wav_pcm16": "pipelines.client",
+    "write_wav_pcm16": "pipelines.client",
+    "PROTOCOL_VERSION": "pipelines.protocol",
+    "ProtocolSession": "pipelines.protocol",
+    "Limits": "pipelines.protocol",
+    "ErrorCode": "pipelines.protocol",
+    "CloseCode": "pipelines.protocol",
+    "ProtocolV1Serializer": "pipelines.serializer",
+    "SpeechModels": "pipelines.services",
+    "build_voice_pipeline": "pipelines.voice_pipeline",
+    "LLMParams": "pipelines.voice_pipeline",
+    "TurnParams": "pipelines.voice_pipeline",
+    "VoiceSession": "pipelines.voice_pipeline",
+    "create_app": "pipelines.server",
+    "run_server": "pipelines.server",
+    "ServerConfig": "pipelines.server",
+    "VoiceRuntime": "pipelines.server",
+    "ProtocolError": "pipelines.errors",
+    "PipelineError": "pipelines.errors",
+    "ClientError": "pipelines.errors",
+    "HandshakeError": "pipelines.errors",
+    "ServerError": "pipelines.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use of a public name."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

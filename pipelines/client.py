@@ -33,9 +33,11 @@ from pipelines.errors import ClientError, HandshakeError, ProtocolError
 from pipelines.protocol import (
     PROTOCOL_VERSION,
     AudioFormat,
+    BotOutput,
     ErrorEvent,
     Hello,
     MediaKind,
+    UserTranscription,
     Welcome,
     decode_media,
     encode_media,
@@ -275,14 +277,12 @@ class TalkResult:
     @property
     def transcript(self) -> str:
         """What the server heard (all `user-transcription` texts of this exchange)."""
-        return " ".join(
-            e.text for e in self.events if getattr(e, "type", "") == "user-transcription"
-        )
+        return " ".join(e.text for e in self.events if isinstance(e, UserTranscription))
 
     @property
     def reply_text(self) -> str:
         """What the bot said (all `bot-output` texts)."""
-        return " ".join(e.text for e in self.events if getattr(e, "type", "") == "bot-output")
+        return " ".join(e.text for e in self.events if isinstance(e, BotOutput))
 
     @property
     def voice_to_voice_ms(self) -> float | None:

@@ -145,10 +145,9 @@ class ProtocolEventObserver(BaseObserver):
         elif isinstance(frame, MetricsFrame) and self._send_metrics:
             for item in frame.data:
                 if isinstance(item, TTFBMetricsData | ProcessingMetricsData) and item.value > 0:
-                    kind = "ttfb" if isinstance(item, TTFBMetricsData) else "processing"
                     await self._emit(
                         MetricsEvent(
-                            kind=kind,
+                            kind="ttfb" if isinstance(item, TTFBMetricsData) else "processing",
                             processor=item.processor,
                             value_ms=round(item.value * 1000.0, 1),
                         )

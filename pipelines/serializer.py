@@ -28,7 +28,6 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 
 from pipelines.errors import ProtocolError
@@ -74,10 +73,6 @@ class ProtocolV1Serializer(FrameSerializer):
     def samples_sent(self) -> int:
         """Output audio samples sent so far (the stream clock in samples)."""
         return self._out_samples
-
-    async def setup(self, setup: FrameProcessorSetup) -> None:
-        """Nothing to prepare: the rates come from the handshake and each frame."""
-        await super().setup(setup)
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         """Audio -> binary message, protocol events -> JSON text, anything else -> nothing."""
