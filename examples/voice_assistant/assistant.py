@@ -50,9 +50,12 @@ TOOLS_ON_HINT = (
     "number, then tell them the status in one short sentence."
 )
 #: ...and when it is not, so the model neither promises a lookup nor invents a status.
+#: An exact sentence to say works far better with a 0.5B model than a rule to follow:
+#: told only "you cannot look up repairs", Qwen2.5-0.5B still answered "Yes, your bike is
+#: ready" to "Is my bike ready? Ticket 2177." in our checks; with this line it never did.
 TOOLS_OFF_HINT = (
-    "You cannot look up repairs right now: if a customer asks about their repair, "
-    "ask them to call the shop."
+    "If someone asks about a repair, a ticket number, or whether their bike is ready, "
+    "reply exactly: I can't check repairs from here, please call the shop."
 )
 
 _PROBE_QUESTION = "What is the status of my bike repair? My ticket number is 1042."

@@ -54,6 +54,8 @@ FACT_ANSWERS = ("65", "sixty-five", "sixty five")
 #: One sentence: a pause between two sentences can end the user's turn after the first.
 TICKET_QUESTION = "What is the status of my repair with ticket number 1042?"
 TICKET = "1042"
+#: Without the tool (embedded LLM) the assistant must send the customer to the shop.
+READY_QUESTION = "Is my bike ready yet?"
 
 
 # --------------------------------------------------------------------------- the tool
@@ -312,6 +314,7 @@ def test_spoken_question_is_answered_from_the_examples_own_knowledge(tmp_path: P
     pcm = _speak(FACT_QUESTION)
     with _run_example([], log) as url:
         result = asyncio.run(_ask(url, pcm))
+        no_tool = asyncio.run(_ask(url, _speak(READY_QUESTION)))
     output = log.read_text(errors="replace")
     assert "tool check_repair_status off" in output  # auto: the embedded LLM has no tools
 
@@ -324,6 +327,11 @@ def test_spoken_question_is_answered_from_the_examples_own_knowledge(tmp_path: P
           f"voice-to-voice {result.voice_to_voice_ms:.0f} ms")
     assert any(answer in reply for answer in FACT_ANSWERS), f"reply {result.reply_text!r}"
     assert len(result.audio) / 2 / result.sample_rate > 0.5, "the reply was not spoken"
+
+    # no tool here: a repair question gets the persona's fallback, not an invented status
+    assert no_tool.completed, f"no complete reply; events: {no_tool.events}"
+    print(f"heard {no_tool.transcript!r} -> reply {no_tool.reply_text!r}")
+    assert "call" in no_tool.reply_text.lower(), f"reply {no_tool.reply_text!r}"
 
 
 # --------------------------------------------------------------------------- e2e: the tool
