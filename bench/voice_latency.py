@@ -16,8 +16,11 @@ rss_mb_peak is the peak resident memory of this process (server + client) plus
 the llama.cpp server process, sampled every 100 ms.
 
 Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
-       [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 4]
+       [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 4]
+       [--first-phrase-words 6]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--barge-ins 3] [--label NAME]
+       [--raw rows.json]
+       python bench/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
 The last stdout line is one JSON object.
 """
 
@@ -99,14 +102,25 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-def speech_end_secs(pcm: bytes, rate: int) -> float:
-    """Where speech ends: the end of the last 20 ms frame above 5 % of the peak level."""
+def _loud_frames(pcm: bytes, rate: int) -> tuple[np.ndarray, int]:
+    """Indices of 20 ms frames above 5 % of the peak level, and the frame length."""
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     frame = rate // 50
     n = len(audio) // frame
     levels = np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
-    loud = np.nonzero(levels > 0.05 * levels.max())[0]
+    return np.nonzero(levels > 0.05 * levels.max())[0], frame
+
+
+def speech_end_secs(pcm: bytes, rate: int) -> float:
+    """Where speech ends: the end of the last loud 20 ms frame."""
+    loud, frame = _loud_frames(pcm, rate)
     return float((loud[-1] + 1) * frame / rate)
+
+
+def speech_start_secs(pcm: bytes, rate: int) -> float:
+    """Where speech starts: the start of the first loud 20 ms frame."""
+    loud, frame = _loud_frames(pcm, rate)
+    return float(loud[0] * frame / rate)
 
 
 def synthesize(models: Any, text: str) -> bytes:
@@ -176,7 +190,7 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
         first_audio.set()
         await quiet
     await asyncio.sleep(0.5)
-    barge_at.append(time.monotonic() + 0.3)
+    barge_at.append(time.monotonic() + speech_start_secs(interruption, 16000))
     await client.stream_pcm(interruption)
     done = asyncio.Event()
     quiet = asyncio.create_task(silence(done))
@@ -222,8 +236,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             models.warm_up()
             await runtime.warm_up_llm()
         startup_s = time.perf_counter() - started
-        turn = TurnParams(vad_stop_secs=args.vad_stop, smart_turn_stop_secs=args.smart_turn_stop,
-                          first_clause_min_words=args.first_clause_words)
+        turn = TurnParams(vad_start_secs=args.vad_start, vad_stop_secs=args.vad_stop,
+                          smart_turn_stop_secs=args.smart_turn_stop,
+                          first_clause_min_words=args.first_clause_words,
+                          first_phrase_words=args.first_phrase_words)
         config = ServerConfig(turn=turn, send_metrics=True, max_sessions=2)
         url, server, thread = start_server(runtime, config)
         speech = [synthesize(models, q) for q in QUESTIONS]
@@ -295,9 +311,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb_peak": round(rss_peak, 1),
         "startup_s": round(startup_s, 2),
         "params": {
+            "vad_start_secs": args.vad_start,
             "vad_stop_secs": args.vad_stop,
             "smart_turn_stop_secs": args.smart_turn_stop,
             "first_clause_min_words": args.first_clause_words,
+            "first_phrase_words": args.first_phrase_words,
             "max_tokens": args.max_tokens,
             "llm_threads": args.llm_threads,
             "warm_up": not args.no_warm_up,
@@ -309,14 +327,53 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def plot_comparison(raw_files: list[Path], out: Path) -> None:
+    """Box plot of voice-to-voice per variant + median ASR / LLM / TTS bars, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [json.loads(Path(f).read_text()) for f in raw_files]
+    labels = [f"{r['summary']['label']}\n{r['summary']['model']}" for r in runs]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    data = [[row["voice_to_voice_ms"] / 1000 for row in r["rows"] if row["voice_to_voice_ms"]]
+            for r in runs]
+    left.boxplot(data, showmeans=False)
+    left.set_xticks(range(1, len(labels) + 1), labels)
+    left.axhline(1.2, color="tab:green", linestyle="--", label="goal p50 1.2 s")
+    left.axhline(2.1, color="tab:red", linestyle=":", label="stock pipecat p50 ~2.1 s (quiet machine)")
+    left.set_ylabel("voice-to-voice (s)")
+    left.set_title("end of user speech -> first reply audio at the client")
+    left.legend(fontsize=8)
+    parts = ("asr_ms_p50", "llm_first_token_ms_p50", "tts_first_audio_ms_p50")
+    width = 0.8 / len(parts)
+    for k, part in enumerate(parts):
+        values = [(r["summary"].get(part) or 0) / 1000 for r in runs]
+        right.bar([i + k * width for i in range(len(runs))], values, width,
+                  label=part.replace("_ms_p50", ""))
+    right.set_xticks([i + width for i in range(len(runs))], labels)
+    right.set_ylabel("median (s)")
+    right.set_title("stage medians (server metrics)")
+    right.legend(fontsize=8)
+    loads = ", ".join(f"{r['summary']['label']}: {r['summary']['load_avg_1m']}" for r in runs)
+    fig.suptitle(f"voice latency on the shared 2-core CPU (1-min load avg start/end: {loads})",
+                 fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=12)
     parser.add_argument("--turns-per-session", type=int, default=4)
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
+    parser.add_argument("--vad-start", type=float, default=0.2)
     parser.add_argument("--vad-stop", type=float, default=0.2)
     parser.add_argument("--smart-turn-stop", type=float, default=1.0)
     parser.add_argument("--first-clause-words", type=int, default=4)
+    parser.add_argument("--first-phrase-words", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--llm-threads", type=int, default=1,
                         help="llama.cpp threads (1: two spin-waiting threads collapse under load)")
@@ -324,7 +381,17 @@ def main() -> None:
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")
     parser.add_argument("--raw", default=None, help="write per-turn rows as JSON here")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="with --compare: write a comparison PNG here and exit")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[],
+                        help="raw JSON files of earlier runs (--raw) to plot")
     args = parser.parse_args()
+    if args.plot is not None:
+        if not args.compare:
+            parser.error("--plot needs --compare RAW.json ...")
+        plot_comparison(args.compare, args.plot)
+        print(json.dumps({"plot": str(args.plot), "runs": [str(p) for p in args.compare]}))
+        return
     if args.turns < 1:
         parser.error("--turns must be >= 1")
     summary = asyncio.run(measure(args))

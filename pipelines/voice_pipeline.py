@@ -79,8 +79,10 @@ class TurnParams:
     #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
-    #: split the first clause of a reply off for TTS once it has this many words.
+    #: split the first clause of a reply off for TTS once it has this many words (0: off)...
     first_clause_min_words: int = 4
+    #: ...or, with no , ; : in sight, before a joining word after this many words (0: off).
+    first_phrase_words: int = 6
 
 
 @dataclass(frozen=True)
@@ -107,35 +109,62 @@ class VoiceSession:
 
 
 class FirstClauseAggregator(SimpleTextAggregator):
-    """Sentence aggregation that releases the first clause of each reply early.
+    """Sentence aggregation that releases the first phrase of each reply early.
 
-    The first audio of a reply waits for the first TTS chunk; a whole first
-    sentence of 15 words costs piper ~0.4 s more than its first clause. Only the
-    first chunk of a reply is split at , ; : (once long enough to sound natural);
-    later chunks stay whole sentences, synthesized while the first one plays.
+    The first audio of a reply waits for piper to synthesize the whole first TTS
+    chunk, and piper's cost grows with the chunk's length. So only the first
+    chunk of a reply is cut short: at , ; : once it has `min_words` words, or,
+    in a long sentence with no such mark, before a joining word ("in", "and",
+    "for", ...) once it has `phrase_words` words. Later chunks stay whole
+    sentences, synthesized while the first one plays.
     """
 
     _CLAUSE_MARKS = (",", ";", ":")
+    _JOINING_WORDS = frozenset(
+        "and but or so because in on at for with to from behind near next until "
+        "which where when while if after before by".split()
+    )
 
-    def __init__(self, *, min_words: int = 4, language: str | None = None) -> None:
-        """`min_words`: shortest first clause worth splitting off (avoids 'Well,')."""
+    def __init__(
+        self, *, min_words: int = 4, phrase_words: int = 6, language: str | None = None
+    ) -> None:
+        """`min_words`: shortest clause split at punctuation (avoids 'Well,');
+        `phrase_words`: shortest phrase split before a joining word (0 disables it)."""
         super().__init__(aggregation_type=TextType.SENTENCE, language=language)
         self._min_words = min_words
+        self._phrase_words = phrase_words
         self._first_chunk_pending = True
 
+    def _first_cut(self, buffered: str) -> int:
+        """Where to end the first chunk in `buffered` (0: not yet)."""
+        # a mark only ends a clause once the space after it has arrived ("9:00" is not one)
+        mark = max(buffered.rfind(m + " ") for m in self._CLAUSE_MARKS)
+        if mark > 0 and len(buffered[:mark].split()) >= self._min_words:
+            return mark + 1
+        if self._phrase_words > 0:
+            words = buffered.split(" ")
+            # the last word may still be growing ("in" -> "inside"): only whole words count
+            complete = words[:-1]
+            for i in range(self._phrase_words, len(complete)):
+                word = complete[i].lower().strip("\"'")
+                if word in self._JOINING_WORDS and len(" ".join(complete[:i]).split()) >= (
+                    self._phrase_words
+                ):
+                    return len(" ".join(words[:i]))
+        return 0
+
     async def aggregate(self, text: str) -> AsyncIterator[Aggregation]:
-        """Yield sentences, plus the first clause of the reply as soon as it is complete."""
+        """Yield sentences, plus the first phrase of the reply as soon as it is complete."""
         async for aggregation in super().aggregate(text):
             self._first_chunk_pending = False
             yield aggregation
         if self._first_chunk_pending and self._min_words > 0:
             buffered = self._text
-            # a mark only ends a clause once the space after it has arrived ("9:00" is not one)
-            cut = max(buffered.rfind(mark + " ") for mark in self._CLAUSE_MARKS)
-            if cut > 0 and len(buffered[:cut].split()) >= self._min_words:
-                self._text = buffered[cut + 1 :]
+            cut = self._first_cut(buffered)
+            if cut > 0:
+                self._text = buffered[cut:].lstrip(" ")
                 self._first_chunk_pending = False
-                yield Aggregation(text=buffered[: cut + 1].strip(), type=TextType.SENTENCE)
+                yield Aggregation(text=buffered[:cut].strip(), type=TextType.SENTENCE)
 
     async def flush(self) -> Aggregation | None:
         """End of reply: the next reply starts with a first clause again."""
@@ -207,7 +236,9 @@ def build_voice_pipeline(
     tts = SharedPiperTTSService(models=models)
     # pipecat hard-wires its sentence aggregator; swap in the first-clause variant.
     tts._text_aggregator = FirstClauseAggregator(
-        min_words=turn.first_clause_min_words, language=asr_language
+        min_words=turn.first_clause_min_words,
+        phrase_words=turn.first_phrase_words,
+        language=asr_language,
     )
 
     context = LLMContext()

@@ -233,3 +233,47 @@ async def test_empty_transcript_is_reported(voice_server: Any, hum: bytes) -> No
         assert [e.code for e in errors] == ["empty_transcript"]  # and nothing else went wrong
         assert not errors[0].fatal and "speech" in errors[0].message
         await still_serves(client)
+
+
+async def test_serve_command_serves_and_shuts_down_gracefully_on_sigterm(
+    llm_endpoint: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import sys
+
+    from agent.llm_server import free_port
+
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", AVATAR_FORCING_LLM_BASE_URL=llm_endpoint.base_url,
+               AVATAR_FORCING_LLM_MODEL="smollm2")
+    log = (tmp_path / "serve.log").open("w")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port), "--token", "t0k",
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.returncode is None, "serve exited; see its log in tmp_path"
+                await asyncio.sleep(0.2)
+        client = await VoiceClient.connect(f"ws://127.0.0.1:{port}/ws", token="t0k")
+        await still_serves(client)
+        process.send_signal(signal.SIGTERM)
+        closed = None
+        async for item in client.receive():
+            if isinstance(item, Closed):
+                closed = item
+                break
+        assert closed is not None and closed.code in (1000, 1001, 1012)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log.close()

@@ -107,6 +107,11 @@ async def collect(aggregator: FirstClauseAggregator, tokens: list[str]) -> list[
         # a colon inside a time is not a clause end; short lead-ins are not split off
         ("We open at 9:00 AM on Saturday.", ["We open at 9:00 AM on Saturday."]),
         ("Yes, we do. Ask at the desk.", ["Yes, we do.", "Ask at the desk."]),
+        # a long first sentence without commas is cut before a joining word
+        (
+            "Free parking is available for two hours in the garage behind the store.",
+            ["Free parking is available for two hours", "in the garage behind the store."],
+        ),
     ],
 )
 async def test_first_clause_is_released_early_only_once(reply: str, chunks: list[str]) -> None:
