@@ -407,6 +407,26 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicor
     )
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM a clean `SystemExit(0)` once uvicorn hands it back.
+
+    uvicorn captures SIGTERM for its graceful shutdown, then re-raises it against
+    the previous handler; with the default handler the process would die there,
+    before our `finally` stops the embedded LLM, and exit with -15. A
+    supervisor (systemd, docker) should see a clean exit after a clean shutdown.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise_exit(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _raise_exit)
+
+
 async def run_server(settings: Any, *, config: ServerConfig | None = None,
                      warm_up: bool = True) -> None:
     """Load everything, serve until SIGINT/SIGTERM, then stop the embedded LLM.
@@ -419,6 +439,7 @@ async def run_server(settings: Any, *, config: ServerConfig | None = None,
         max_sessions=settings.max_sessions,
         asr_language=settings.asr_language,
     )
+    _exit_cleanly_on_sigterm()
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     try:
         app = create_app(runtime, config)
