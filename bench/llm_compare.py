@@ -168,7 +168,7 @@ def summarise(result: dict) -> dict:
     }
 
 
-def plot(summary: dict[str, dict], path: Path) -> None:
+def plot(summary: dict[str, dict], path: Path, note: str = "") -> None:
     """Two panels: latency to speech (p50 with p95 whisker) and accuracy by kind."""
     import matplotlib
 
@@ -194,7 +194,7 @@ def plot(summary: dict[str, dict], path: Path) -> None:
             ecolor="black",
             capsize=4,
         )
-        left.bar_label(bars, fmt="%.2f s", fontsize=8)
+        left.bar_label(bars, fmt="%.2f s", fontsize=8, label_type="center")
     left.set_xticks(range(len(names)), names)
     left.set_ylabel("seconds (warm prompt cache; whisker = p95)")
     left.set_title("LLM latency to speech, 2-core CPU")
@@ -211,6 +211,8 @@ def plot(summary: dict[str, dict], path: Path) -> None:
     right.set_ylabel("% correct (keyword judge)")
     right.set_title("Kiosk answer accuracy")
     right.legend(fontsize=8, loc="lower right")
+    if note:
+        fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -238,14 +240,17 @@ def main() -> int:
     summary = {result["model"]: summarise(result) for result in results}
     if args.raw:
         args.raw.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    threads = args.threads or AgentSettings.load().llm_threads
+    load = os.getloadavg()[0]
     if args.plot:
-        plot(summary, args.plot)
+        note = f"{threads} llama.cpp thread(s); shared machine, 1-min load average {load:.1f}"
+        plot(summary, args.plot, note)
     report = {
         "bench": "llm_compare",
         "questions": len(spec["questions"]),
         "repeats": args.repeats,
-        "threads": args.threads or AgentSettings.load().llm_threads,
-        "load_average_1m": os.getloadavg()[0],
+        "threads": threads,
+        "load_average_1m": round(load, 2),
         "models": summary,
     }
     print(json.dumps(report))
