@@ -83,7 +83,7 @@ class EmbeddedLLMServer:
         model_path: Path,
         model_alias: str,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int = 1,
         n_batch: int = 512,
         host: str = "127.0.0.1",
         port: int | None = None,
