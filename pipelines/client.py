@@ -94,14 +94,32 @@ class VoiceClient:
         token: str | None = None,
         client_name: str = "avatar-forcing-sdk",
         open_timeout: float = 10.0,
+        busy_retry_secs: float = 0.0,
     ) -> VoiceClient:
         """Open the websocket, send `hello`, and wait for `welcome`.
+
+        With `busy_retry_secs` > 0 a `server_busy` refusal is retried every 0.5 s
+        for that long (a kiosk waits for a slot rather than failing).
 
         Raises:
             HandshakeError: the server answered with an error event (bad token,
                 busy, unsupported rate, ...) or did not answer.
             ClientError: the server cannot be reached.
         """
+        deadline = time.monotonic() + busy_retry_secs
+        while True:
+            try:
+                return await cls._connect_once(url, sample_rate, token, client_name, open_timeout)
+            except HandshakeError as error:
+                if error.code != "server_busy" or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(0.5)
+
+    @classmethod
+    async def _connect_once(
+        cls, url: str, sample_rate: int, token: str | None, client_name: str, open_timeout: float
+    ) -> VoiceClient:
+        """One connection attempt: websocket, `hello`, `welcome`."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
             connection = await ws_connect(

@@ -78,12 +78,13 @@ async def test_bad_handshake_gets_error_event_and_meaningful_close(
     reply, close_code = await raw_handshake(voice_server.url, first)
     assert reply["type"] == "error" and reply["code"] == code and reply["fatal"] is True
     assert close_code == close
-    async with await VoiceClient.connect(voice_server.url) as client:  # others still served
+    # others are still served
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as client:
         await still_serves(client)
 
 
 async def test_bad_messages_are_answered_and_the_session_goes_on(voice_server: Any) -> None:
-    async with await VoiceClient.connect(voice_server.url) as client:
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as client:
         cases = [
             ("{oops", "malformed_message"),
             ('{"type": "teleport"}', "unknown_message_type"),
@@ -102,7 +103,7 @@ async def test_bad_messages_are_answered_and_the_session_goes_on(voice_server: A
 
 
 async def test_audio_flood_is_rate_limited(voice_server: Any) -> None:
-    async with await VoiceClient.connect(voice_server.url) as client:
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as client:
         chunk = bytes(16000 * 2 // 10)  # 100 ms
         for _ in range(100):  # 10 s of audio sent at once
             await client.send_audio(chunk)
@@ -122,7 +123,9 @@ async def test_token_is_required_when_configured(runtime: Any, start_server: Any
         server.url, '{"type": "hello", "protocol": 1, "audio_in": {"sample_rate": 16000}}'
     )
     assert (reply["code"], close) == ("unauthorized", 1008)
-    async with await VoiceClient.connect(server.url, token="kiosk-secret") as client:
+    async with await VoiceClient.connect(
+        server.url, token="kiosk-secret", busy_retry_secs=60
+    ) as client:
         await still_serves(client)
     async with await VoiceClient.connect(f"{server.url}?token=kiosk-secret") as client:
         await still_serves(client)
@@ -149,14 +152,14 @@ async def test_second_client_is_refused_and_first_is_undisturbed(
             if (await http.get(f"{server.http}/healthz")).json()["sessions"] == 0:
                 break
             await asyncio.sleep(0.1)
-    async with await VoiceClient.connect(server.url) as again:
+    async with await VoiceClient.connect(server.url, busy_retry_secs=60) as again:
         await still_serves(again)
 
 
 async def test_client_vanishing_mid_utterance_frees_its_session(
     voice_server: Any, say: Any
 ) -> None:
-    client = await VoiceClient.connect(voice_server.url)
+    client = await VoiceClient.connect(voice_server.url, busy_retry_secs=60)
     session_id = client.welcome.session_id
     speech = say("I would like to ask about the opening hours and")
     await client.stream_pcm(speech[: len(speech) // 2])  # mid-word
@@ -167,7 +170,7 @@ async def test_client_vanishing_mid_utterance_frees_its_session(
             break
         await asyncio.sleep(0.1)
     assert session_id not in voice_server.registry.active
-    async with await VoiceClient.connect(voice_server.url) as other:
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as other:
         await still_serves(other)
 
 
@@ -221,7 +224,7 @@ def hum(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 async def test_empty_transcript_is_reported(voice_server: Any, hum: bytes) -> None:
-    async with await VoiceClient.connect(voice_server.url) as client:
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as client:
         await client.stream_pcm(hum)
         streaming = asyncio.create_task(client.stream_pcm(bytes(16000 * 2 * 4)))  # 4 s silence
         errors: list[ErrorEvent] = []

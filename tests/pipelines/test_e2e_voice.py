@@ -27,7 +27,7 @@ QUESTION = "What are the opening hours of the store on Sunday?"
 async def test_spoken_question_is_heard_answered_and_reply_is_intelligible(
     voice_server: Any, say: Any, transcribe: Any, wer: Any
 ) -> None:
-    async with await VoiceClient.connect(voice_server.url) as client:
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as client:
         assert client.welcome.audio_out.sample_rate == 22050
         result = await talk(client, say(QUESTION), timeout_secs=90)
 
@@ -56,7 +56,7 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
 ) -> None:
     question = say("Please tell me everything about delivery and returns and gift cards.")
     interruption = say("Stop. Where is the restroom?")
-    client = await VoiceClient.connect(voice_server.url)
+    client = await VoiceClient.connect(voice_server.url, busy_retry_secs=60)
     session_id = client.welcome.session_id
     items: list[tuple[float, Any]] = []
     first_audio = asyncio.Event()
