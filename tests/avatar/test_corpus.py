@@ -268,3 +268,14 @@ def test_vad_ignores_a_noisy_room_but_hears_speech_over_it(synth: SpeechSynth) -
     flags = vad(frame_energy_db(mix))
     assert flags[: 5 * FPS].mean() < 0.05  # 5 s of room noise at -35 dBFS
     assert flags[5 * FPS: 5 * FPS + len(speech) // SAMPLES_PER_FRAME].mean() > 0.5
+
+
+@pytest.mark.e2e
+def test_corpus_cli_writes_a_loadable_split(tmp_path: Path) -> None:
+    from pipelines.cli import main
+
+    assert main(["corpus", "--out", str(tmp_path), "--hours", "0.01", "--seed", "7",
+                 "--split", "train"]) == 0
+    ds = DyadicDataset(tmp_path, "train")
+    assert len(ds.dialogues) == 1 and len(ds) > 0
+    assert main(["corpus", "--out", str(tmp_path), "--hours", "-1"]) == 1  # clear error

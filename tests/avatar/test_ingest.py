@@ -136,3 +136,13 @@ def test_resample_track_is_linear_in_time() -> None:
     ok = out.found
     assert np.allclose(out.data[ok, 0], t25[ok] * 10.0, atol=0.2)
     assert not out.found.all()  # the missing source frame stays missing
+
+
+@pytest.mark.e2e
+def test_ingest_cli_resumes(ingested: Path, videos: Path, capsys: pytest.CaptureFixture[str]
+                            ) -> None:
+    from pipelines.cli import main
+
+    assert main(["ingest", str(videos), "--out", str(ingested), "--split", "test"]) == 0
+    assert "0 done, 2 already there, 0 failed" in capsys.readouterr().out
+    assert main(["ingest", str(videos / "nowhere"), "--out", str(ingested)]) == 1
