@@ -29,7 +29,7 @@ _BS_INDEX = {name: EXPRESSION_SLICE.start + i for i, name in enumerate(BLENDSHAP
 MAX_LOW_SLOPE = 3.0
 MAX_NEGATIVE = 1.0  # the most an expression of the portrait can be undone (amplitude)
 PRIOR_WEIGHT = 0.1  # readout inverse: pull towards the per-shape curve amplitudes
-FUNNEL_WEIGHT = 6.0  # readout inverse: weight of the funnel reading (see READOUT_WEIGHTS)
+READOUT_MEMBERS = 4  # networks averaged in the readout ensemble
 # A negative blink (eyes wider than the portrait's) is an eyeWide movement: the
 # blink field can only close the lid over the eye ball, not open it further.
 _NEGATIVE_TO = {"eyeBlinkLeft": "eyeWideLeft", "eyeBlinkRight": "eyeWideRight"}
@@ -70,21 +70,24 @@ class ReadoutModel:
     Gauss-Newton steps (numpy, ~0.2 ms), so commanded mixes read back as mixes.
     """
 
-    w1: np.ndarray  # (8, H)
-    b1: np.ndarray  # (H,)
-    w2: np.ndarray  # (H, 8)
-    b2: np.ndarray  # (8,)
+    w1: np.ndarray  # (E, 8, H): an ensemble of E networks, averaged
+    b1: np.ndarray  # (E, H)
+    w2: np.ndarray  # (E, H, 8)
+    b2: np.ndarray  # (E, 8)
     scale: np.ndarray  # (8,) amplitude normalisation
     lo: np.ndarray  # (8,) amplitude box
     hi: np.ndarray  # (8,)
     gain: np.ndarray  # (8,) readable change per commanded change (<1: saturating shape)
+    reach: np.ndarray  # (8,) highest reading seen in the fit (97th percentile)
 
     def predict(self, amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Readings (8,) and their Jacobian d readings / d amps (8, 8)."""
-        h = np.tanh((amps / self.scale) @ self.w1 + self.b1)
-        out = h @ self.w2 + self.b2
-        jac = (self.w2.T * (1.0 - h * h)) @ self.w1.T / self.scale  # (out, in)
-        return out, jac
+        x = amps / self.scale
+        h = np.tanh(np.einsum("i,eih->eh", x, self.w1) + self.b1)  # (E, H)
+        out = (np.einsum("eh,eho->eo", h, self.w2) + self.b2).mean(axis=0)
+        # d out_o / d x_i = mean_e sum_h w2[e,h,o] (1 - h^2) w1[e,i,h]
+        jac = np.einsum("eho,eh,eih->oi", self.w2, 1.0 - h * h, self.w1) / len(h)
+        return out, jac / self.scale
 
     def solve(self, target: np.ndarray, start: np.ndarray, iters: int = 8,
               prior: float = PRIOR_WEIGHT) -> np.ndarray:
@@ -97,23 +100,21 @@ class ReadoutModel:
         start = np.clip(start, self.lo, self.hi)
         amps = start.copy()
         eye = np.eye(len(amps))
-        weight = READOUT_WEIGHTS
         for _ in range(iters):
             out, jac = self.predict(amps)
-            wjac = jac * weight[:, None]
-            rhs = wjac.T @ (target - out) - prior * (amps - start)
-            step = np.linalg.solve(wjac.T @ jac + (prior + 1e-3) * eye, rhs)
+            rhs = jac.T @ (target - out) - prior * (amps - start)
+            step = np.linalg.solve(jac.T @ jac + (prior + 1e-3) * eye, rhs)
             amps = np.clip(amps + step, self.lo, self.hi)
         return amps
 
     def to_json(self) -> dict:
         return {k: np.round(getattr(self, k), 5).tolist()
-                for k in ("w1", "b1", "w2", "b2", "scale", "lo", "hi", "gain")}
+                for k in ("w1", "b1", "w2", "b2", "scale", "lo", "hi", "gain", "reach")}
 
     @classmethod
     def from_json(cls, data: dict) -> ReadoutModel:
         return cls(**{k: np.asarray(data[k], np.float64)
-                      for k in ("w1", "b1", "w2", "b2", "scale", "lo", "hi", "gain")})
+                      for k in ("w1", "b1", "w2", "b2", "scale", "lo", "hi", "gain", "reach")})
 
 
 @dataclass
@@ -176,6 +177,10 @@ class Calibration:
         cols = [_BS_INDEX[n] for n in READOUT_NAMES]
         rest, _ = model.predict(np.zeros(len(key)))
         target = rest + model.gain * (commanded[cols] - reference[cols])
+        # An unreachable target (a smile reading of 1.0) makes the least-squares
+        # compromise trade it against the other shapes and can lower the
+        # reading: aim at most for the highest reading the fit has seen.
+        target = np.minimum(target, model.reach)
         amps[key] = model.solve(target, amps[key])
 
     def to_json(self) -> dict:
@@ -214,6 +219,10 @@ def load_calibration(path: str | Path = CALIBRATION_PATH) -> Calibration:
 SWEEP_MAX = {"jawOpen": 1.0, "mouthSmileLeft": 2.0, "mouthSmileRight": 2.0,
              "eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0, "browInnerUp": 2.5,
              "mouthPucker": 1.0, "mouthFunnel": 1.6}
+# Largest amplitude the per-frame inverse may use, where lower than the sweep:
+# a one-sided smile at 2.0 reads LOWER than at 1.5 (the corner over-stretches),
+# a fall the readout model does not capture.
+SOLVE_MAX = {"mouthSmileLeft": 1.5, "mouthSmileRight": 1.5}
 SWEEP_STEPS = 11
 # Left and right smiles (and blinks) are swept together: faces do them together,
 # and each side raises the other's reading (a one-sided calibration overshoots
@@ -297,13 +306,6 @@ READOUT_NAMES: tuple[str, ...] = (
 )
 
 
-# Per-reading weights of the inverse. The landmarker only reads a funnel
-# together with a strong pucker (a rounded open mouth is read as both), so
-# "funnel without pucker" is infeasible; weighting the funnel up makes the
-# compromise express the funnel and accept the pucker it brings.
-READOUT_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, FUNNEL_WEIGHT])
-
-
 def random_amplitudes(rng: np.random.Generator, count: int) -> np.ndarray:
     """(count, len(READOUT_NAMES)) random amplitudes covering single shapes and mixes.
 
@@ -350,12 +352,34 @@ def collect_readout_samples(portrait, count: int, seed: int = 0, size: int = 512
     return amps[keep], readings[keep]
 
 
-def fit_readout(amps: np.ndarray, readings: np.ndarray, hidden: int = 48,
-                steps: int = 3000, seed: int = 0) -> ReadoutModel:
-    """Fit the readout network on (amplitudes, readings) samples (torch, one thread).
+def fit_readout(amps: np.ndarray, readings: np.ndarray, hidden: int = 64,
+                steps: int = 3000, members: int = READOUT_MEMBERS) -> ReadoutModel:
+    """Fit an ensemble of readout networks on (amplitudes, readings) samples.
 
+    Several networks from different initialisations, averaged: the landmarker's
+    switch-like readings make a single fit's inverse vary a lot from seed to
+    seed (mixed-track r moved by +-0.1); the average is steadier.
     torch is only used here, offline; the fitted weights are evaluated in numpy.
     """
+    nets = [_fit_one_readout(amps, readings, hidden, steps, seed) for seed in range(members)]
+    top = np.array([SWEEP_MAX[n] for n in READOUT_NAMES])
+    w1, b1, w2, b2 = (np.stack([net[i] for net in nets]) for i in range(4))
+    hi = np.array([SOLVE_MAX.get(n, SWEEP_MAX[n]) for n in READOUT_NAMES], np.float64)
+    model = ReadoutModel(w1=w1, b1=b1, w2=w2, b2=b2, scale=top.astype(np.float64),
+                         lo=np.full(len(top), -0.5), hi=hi,
+                         gain=np.ones(len(top)), reach=np.percentile(readings, 97, axis=0))
+    rest, _ = model.predict(np.zeros(len(top)))
+    reach = model.reach
+    # Shapes the landmarker never reads near 1 (eyes behind glasses, brows under
+    # a frame) get a proportional target: the reading follows the command
+    # linearly over the range it can reach.
+    model.gain = np.clip((reach - rest) / np.maximum(0.9 - rest, 1e-3), 0.05, 1.0)
+    return model
+
+
+def _fit_one_readout(amps: np.ndarray, readings: np.ndarray, hidden: int, steps: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One network (full-batch Adam, cosine schedule): (w1, b1, w2, b2) as float64."""
     import torch
 
     torch.set_num_threads(1)
@@ -363,8 +387,8 @@ def fit_readout(amps: np.ndarray, readings: np.ndarray, hidden: int = 48,
     top = np.array([SWEEP_MAX[n] for n in READOUT_NAMES])
     x = torch.tensor(amps / top, dtype=torch.float32)
     y = torch.tensor(readings, dtype=torch.float32)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.Tanh(),
-                              torch.nn.Linear(hidden, y.shape[1]))
+    first, second = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, y.shape[1])
+    net = torch.nn.Sequential(first, torch.nn.Tanh(), second)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for _ in range(steps):
@@ -373,18 +397,10 @@ def fit_readout(amps: np.ndarray, readings: np.ndarray, hidden: int = 48,
         loss.backward()
         opt.step()
         sched.step()
-    w1, b1 = net[0].weight.detach().numpy().T, net[0].bias.detach().numpy()
-    w2, b2 = net[2].weight.detach().numpy().T, net[2].bias.detach().numpy()
-    rest = np.tanh(b1) @ w2 + b2
-    reach = np.percentile(readings, 97, axis=0)
-    # Shapes the landmarker never reads near 1 (eyes behind glasses, brows under
-    # a frame) get a proportional target: the reading follows the command
-    # linearly over the range it can reach.
-    gain = np.clip((reach - rest) / np.maximum(0.9 - rest, 1e-3), 0.05, 1.0)
-    return ReadoutModel(w1=w1.astype(np.float64), b1=b1.astype(np.float64),
-                        w2=w2.astype(np.float64), b2=b2.astype(np.float64),
-                        scale=top.astype(np.float64), lo=np.full(len(top), -0.5),
-                        hi=top.astype(np.float64), gain=gain)
+    return (first.weight.detach().numpy().T.astype(np.float64),
+            first.bias.detach().numpy().astype(np.float64),
+            second.weight.detach().numpy().T.astype(np.float64),
+            second.bias.detach().numpy().astype(np.float64))
 
 
 # Readout training data of the shipped table: (seed, frames) runs of random mixes.

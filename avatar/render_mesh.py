@@ -92,14 +92,13 @@ def _ring(center: np.ndarray, oval: np.ndarray, factor: float, up_extra: float) 
 
 
 def _resample_closed(points: np.ndarray, count: int) -> np.ndarray:
-    """`count` points evenly spaced along a closed polyline (smooth, evenly sized triangles)."""
+    """`count` points evenly spaced (in x, y) along a closed polyline; all columns interpolated."""
     closed = np.vstack([points, points[:1]])
-    seg = np.linalg.norm(np.diff(closed, axis=0), axis=1)
+    seg = np.linalg.norm(np.diff(closed[:, :2], axis=0), axis=1)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     targets = np.linspace(0.0, cum[-1], count, endpoint=False)
-    xs = np.interp(targets, cum, closed[:, 0])
-    ys = np.interp(targets, cum, closed[:, 1])
-    return np.stack([xs, ys], axis=1).astype(np.float32)
+    cols = [np.interp(targets, cum, closed[:, c]) for c in range(points.shape[1])]
+    return np.stack(cols, axis=1).astype(np.float32)
 
 
 def _inside(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
@@ -120,7 +119,8 @@ def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
     # Rings: the head ring hugs the face (ears, hair at the temples, jaw line
     # into the neck), the hair ring reaches the top of the hair or a hat; the
     # background ring stays still so the warp fades out between them.
-    oval_smooth = _resample_closed(oval, RING_SAMPLES)
+    oval_3d = _resample_closed(lm[list(FACE_OVAL)], RING_SAMPLES)
+    oval_smooth = oval_3d[:, :2]
     head = _ring(center, oval_smooth, 1.18, 0.12)
     hair = _ring(center, oval_smooth, 1.45, 0.35)
     background = _ring(center, oval_smooth, 1.9, 0.45)
@@ -135,14 +135,16 @@ def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
     background = background[np.all((background > 2) & (background < size - 3), axis=1)]
 
     eye_copy_of = np.array(EYE_R_POLYGON + EYE_L_POLYGON, dtype=np.int32)
-    # Depth of the rings: an ellipsoid head centred behind the face oval, so the
-    # head outline turns with the face instead of staying glued to the background.
-    z_side = float(np.median(lm[list(FACE_OVAL), 2]))
-    ring_z = np.float32(z_side)
+    # Depth of the rings: each ring point takes the depth of the face-oval point
+    # it was pushed out from, so ears, temples and hair turn exactly like the
+    # face edge beside them (a single depth for the whole ring stretched a
+    # streaky band between the cheek and the ear on a turn).
+    ring_z = oval_3d[:, 2]
+    far = np.float32(float(lm[:, 2].max()) + 4.0 * face_h)
     xy = np.concatenate([lm[:, :2], lm[eye_copy_of, :2], head, hair, background, border])
     z = np.concatenate([
-        lm[:, 2], lm[eye_copy_of, 2], np.full(len(head), ring_z), np.full(len(hair), ring_z),
-        np.full(len(background) + len(border), ring_z + 4.0 * face_h),
+        lm[:, 2], lm[eye_copy_of, 2], ring_z, ring_z,
+        np.full(len(background) + len(border), far),
     ]).astype(np.float32)
     kind = np.concatenate([
         np.full(N_LANDMARKS, KIND_FACE), np.full(len(eye_copy_of), KIND_EYE_COPY),

@@ -17,10 +17,22 @@ from avatar.render_mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 
 CAVITY_RGB = np.array([52, 18, 22], np.float32)  # deep red-brown, not black: looks lit
 THROAT_RGB = np.array([22, 6, 8], np.float32)
-TEETH_RGB = np.array([196, 186, 168], np.float32)  # ivory in shadow, not paper white
+TEETH_RGB = np.array([214, 202, 180], np.float32)  # ivory in shadow, not paper white
 TONGUE_RGB = np.array([150, 62, 66], np.float32)
 SUBPIXEL_SHIFT = 3  # draw polygons with 1/8-pixel vertex precision
 MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
+TEETH_HIDE_BELOW = 0.7  # mouth width / rest width under which the teeth are hidden
+
+
+def _chaikin(points: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Corner-cutting subdivision of an open polyline (ends kept): a rounder lip line."""
+    for _ in range(rounds):
+        a, b = points[:-1], points[1:]
+        cut = np.empty((2 * len(a), 2), points.dtype)
+        cut[0::2] = 0.75 * a + 0.25 * b
+        cut[1::2] = 0.25 * a + 0.75 * b
+        points = np.vstack([points[:1], cut, points[-1:]])
+    return points
 
 
 def _poly(points: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -50,12 +62,12 @@ def draw_mouth(image: np.ndarray, xy: np.ndarray, iod_px: float,
     if opening.max() < MIN_OPENING_PX:
         return
     fade = float(np.clip((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0))
-    outline = np.vstack([upper, lower[-2:0:-1]])
+    outline = np.vstack([_chaikin(upper), _chaikin(lower)[-2:0:-1]])
     h, w = image.shape[:2]
-    x0 = max(int(np.floor(outline[:, 0].min())) - 2, 0)
-    y0 = max(int(np.floor(outline[:, 1].min())) - 2, 0)
-    x1 = min(int(np.ceil(outline[:, 0].max())) + 3, w)
-    y1 = min(int(np.ceil(outline[:, 1].max())) + 3, h)
+    x0 = max(int(np.floor(outline[:, 0].min())) - 4, 0)
+    y0 = max(int(np.floor(outline[:, 1].min())) - 4, 0)
+    x1 = min(int(np.ceil(outline[:, 0].max())) + 5, w)
+    y1 = min(int(np.ceil(outline[:, 1].max())) + 5, h)
     if x1 <= x0 or y1 <= y0:
         return
     off = np.array([x0, y0], np.float32)
@@ -73,41 +85,58 @@ def draw_mouth(image: np.ndarray, xy: np.ndarray, iod_px: float,
     throat_f = cv2.GaussianBlur(throat, (0, 0), max(1.0, 0.25 * gap.max()))[..., None] / 255.0
     layer = layer * (1 - throat_f) + THROAT_RGB * throat_f
 
-    # Direction from each upper-lip point to its lower partner (works at any pose).
+    # Teeth and tongue hang off the smoothed lip lines. Direction from each
+    # upper-lip point to its lower partner (works at any head pose).
+    width = float(np.linalg.norm(upper[-1] - upper[0]))
+    upper, lower = _chaikin(upper), _chaikin(lower)
+    gap = np.linalg.norm(lower - upper, axis=1)
     direction = (lower - upper) / np.maximum(gap[:, None], 1e-3)
     n = len(upper)
     span = np.linspace(-1.0, 1.0, n)
-    visible = np.clip(1.0 - (span / 0.8) ** 2, 0.0, 1.0)  # teeth fade out at the corners
+    visible = np.clip(1.0 - (span / 0.75) ** 2, 0.0, 1.0) ** 0.5  # teeth stop before corners
     if rest_width:
-        width = float(np.linalg.norm(upper[-1] - upper[0]))
-        visible = visible * float(np.clip((width / rest_width - 0.8) / 0.15, 0.0, 1.0))
+        narrow = (width / rest_width - TEETH_HIDE_BELOW) / 0.15
+        visible = visible * float(np.clip(narrow, 0.0, 1.0))
+
+    def band(edge: np.ndarray, height: np.ndarray, sign: float, target: np.ndarray) -> bool:
+        """Fill the strip between a lip line and its offset where it has height.
+
+        Zero-height stretches are left out: an anti-aliased polygon of zero
+        area still draws its outline, which would rim the mouth in tooth colour.
+        """
+        keep = np.flatnonzero(height > 0.3)
+        if len(keep) < 2:
+            return False
+        part = edge[keep[0]:keep[-1] + 1]
+        moved = part + sign * direction[keep[0]:keep[-1] + 1] * height[keep[0]:keep[-1] + 1,
+                                                                       None]
+        cv2.fillPoly(target, [_poly(np.vstack([part, moved[::-1]]), off)], 255, cv2.LINE_AA,
+                     SUBPIXEL_SHIFT)
+        return True
 
     # Tongue: a low mound on the jaw side, only once the mouth is well open.
     if gap.max() > 0.12 * iod_px:
-        tongue_top = lower - direction * (0.45 * gap[:, None] * visible[:, None])
-        tongue = np.vstack([lower[1:-1], tongue_top[-2:0:-1]])
         tmask = np.zeros((bh, bw), np.uint8)
-        cv2.fillPoly(tmask, [_poly(tongue, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
-        tf = cv2.GaussianBlur(tmask, (0, 0), 1.2)[..., None] / 255.0 * 0.8
-        layer = layer * (1 - tf) + TONGUE_RGB * tf
+        if band(lower, 0.45 * gap * visible, -1.0, tmask):
+            tf = cv2.GaussianBlur(tmask, (0, 0), 1.2)[..., None] / 255.0 * 0.8
+            layer = layer * (1 - tf) + TONGUE_RGB * tf
 
     teeth = np.zeros((bh, bw), np.uint8)
-    upper_h = np.minimum(0.07 * iod_px, 0.45 * gap) * visible
-    upper_edge = upper + direction * upper_h[:, None]
-    cv2.fillPoly(teeth, [_poly(np.vstack([upper, upper_edge[::-1]]), off)], 255,
-                 cv2.LINE_AA, SUBPIXEL_SHIFT)
-    lower_h = np.clip(gap - 0.14 * iod_px, 0.0, 0.05 * iod_px) * visible
-    if lower_h.max() > 0.5:
-        lower_edge = lower - direction * lower_h[:, None]
-        cv2.fillPoly(teeth, [_poly(np.vstack([lower, lower_edge[::-1]]), off)], 255,
-                     cv2.LINE_AA, SUBPIXEL_SHIFT)
+    band(upper, np.minimum(0.09 * iod_px, 0.55 * gap) * visible, 1.0, teeth)
+    lower_h = np.clip(gap - 0.2 * iod_px, 0.0, 0.05 * iod_px) * visible * (np.abs(span) < 0.6)
+    band(lower, lower_h, -1.0, teeth)
     # Teeth get darker towards the corners and under the lip (shadow).
     shade = np.interp(np.arange(bw) + x0, [outline[:, 0].min(), center[0] + x0,
                                            outline[:, 0].max()], [0.55, 1.0, 0.55])
-    tf = teeth[..., None].astype(np.float32) / 255.0
+    tf = cv2.GaussianBlur(teeth, (0, 0), 0.7)[..., None].astype(np.float32) / 255.0
     layer = layer * (1 - tf) + (TEETH_RGB * shade[None, :, None]) * tf
 
     # Composite inside the (slightly soft-edged) opening.
+    # Grow the opening a little over the inner lip edge: the stretched strip of
+    # the closed-lip line (often a pale highlight) would otherwise rim the mouth.
+    grow = max(1, int(round(0.015 * iod_px)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                      (2 * grow + 1, 2 * grow + 1)))
     alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None].astype(np.float32) * (fade / 255.0)
     roi = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = (roi * (1 - alpha) + layer * alpha).astype(np.uint8)

@@ -93,7 +93,8 @@ def mixed_track(reference: np.ndarray, frames: int = 200, seed: int = 0,
     return track
 
 
-def sweep_track(reference: np.ndarray, name: str, values: Sequence[float]) -> np.ndarray:
+def sweep_track(reference: np.ndarray, name: str,
+                values: Sequence[float] | np.ndarray) -> np.ndarray:
     """(len(values), 58): the reference with one column set (pose: offset) to each value."""
     track = np.repeat(reference[None].astype(np.float32), len(values), axis=0)
     col = column_index(name)

@@ -3,7 +3,8 @@
 Prints progress, then ONE JSON object as the last stdout line:
 render_fps_512 / render_fps_256 (one thread, median over a mixed track, with
 p95 ms), analyze_ms_p50 (landmarker, image mode, 512 px), the per-blendshape
-round-trip table on a mixed track (r, slope), single-actuator sweeps (range,
+round-trip table on a mixed track (r, slope; also on the independent "stress"
+track under blendshapes_independent), single-actuator sweeps (range,
 monotone), pose errors over +-15 degrees, roundtrip_r_min and pose_err_deg_max.
 
     python bench/render.py [--frames 200] [--seed 0] [--plot docs/roundtrip_mixed.png]
@@ -180,6 +181,10 @@ def main() -> int:
         print("mixed-track round trip ...", file=sys.stderr, flush=True)
         measured, found = measure_timed(renderer, track, analyzer, analyze_ms)
         table = mixed_table(track, measured, found)
+        print("independent (stress) mixed track ...", file=sys.stderr, flush=True)
+        stress = mixed_track(ref, args.frames, seed=args.seed, antagonists=False)
+        s_measured, s_found = measure_timed(renderer, stress, analyzer, analyze_ms)
+        stress_table = mixed_table(stress, s_measured, s_found)
         print("sweeps ...", file=sys.stderr, flush=True)
         sweeps = {}
         for name in KEY_BLENDSHAPES:
@@ -208,6 +213,7 @@ def main() -> int:
         "pose_err_deg_max": max(pose.values()),
         "pose_err_deg": pose,
         "blendshapes": table,
+        "blendshapes_independent": stress_table,
         "sweeps": sweeps,
     }
     print(json.dumps(result))
