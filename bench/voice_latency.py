@@ -342,7 +342,8 @@ def plot_comparison(raw_files: list[Path], out: Path) -> None:
     left.boxplot(data, showmeans=False)
     left.set_xticks(range(1, len(labels) + 1), labels)
     left.axhline(1.2, color="tab:green", linestyle="--", label="goal p50 1.2 s")
-    left.axhline(2.1, color="tab:red", linestyle=":", label="stock pipecat p50 ~2.1 s (quiet machine)")
+    left.axhline(2.1, color="tab:red", linestyle=":",
+                 label="stock pipecat p50 ~2.1 s (quiet machine)")
     left.set_ylabel("voice-to-voice (s)")
     left.set_title("end of user speech -> first reply audio at the client")
     left.legend(fontsize=8)

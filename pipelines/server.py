@@ -24,7 +24,7 @@ import hmac
 import itertools
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from loguru import logger
 from pipecat.pipeline.runner import PipelineRunner
+from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
@@ -53,7 +54,7 @@ from pipelines.protocol import (
 )
 from pipelines.serializer import ProtocolV1Serializer
 from pipelines.services import SpeechModels
-from pipelines.voice_pipeline import LLMParams, TurnParams, build_voice_pipeline
+from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, build_voice_pipeline
 
 #: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
 PIPELINE_INPUT_RATE = 16000
@@ -69,6 +70,11 @@ class ServerConfig:
     turn: TurnParams = field(default_factory=TurnParams)
     asr_language: str = "en"
     send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
+    #: builds the processors inserted between TTS and the transport, fresh for each
+    #: session (the avatar node, which then owns the output audio)
+    output_processors: Callable[[], Sequence[FrameProcessor]] | None = None
+    #: called with each new session before it runs (register LLM tools, add observers)
+    on_session: Callable[[VoiceSession], None] | None = None
 
 
 @dataclass
@@ -293,7 +299,10 @@ async def _run_session(
             asr_language=config.asr_language,
             send_metrics=config.send_metrics,
             audio_in_sample_rate=PIPELINE_INPUT_RATE,
+            output_processors=config.output_processors() if config.output_processors else (),
         )
+        if config.on_session is not None:
+            config.on_session(voice)
     except Exception as error:  # a session that cannot be built is refused, others unaffected
         log.exception(f"[{session_id}] could not build the pipeline")
         await _refuse(websocket, ErrorCode.INTERNAL, f"could not start a session: {error}",

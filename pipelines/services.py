@@ -171,7 +171,8 @@ class BundledWhisperSTTService(WhisperSTTService):
 
     def _load(self) -> None:
         """Use the shared model instead of loading (or downloading) one."""
-        self._model = _GreedyWhisper(self._shared_models.whisper, self._shared_models.asr)  # type: ignore[assignment]
+        models = self._shared_models
+        self._model = _GreedyWhisper(models.whisper, models.asr)  # type: ignore[assignment]
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         """Transcribe one utterance; an empty result becomes an `empty_transcript` event."""

@@ -147,3 +147,44 @@ def test_talk_command_saves_the_reply(
         rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
     assert rate == 22050 and len(frames) / 2 / rate > 0.5
     assert transcribe(frames, rate).strip()
+
+
+async def test_output_processors_see_the_tts_audio_and_sessions_are_announced(
+    runtime: Any, start_server: Any, say: Any
+) -> None:
+    """The avatar node's slot: a processor between TTS and transport gets the TTS audio."""
+    from pipecat.frames.frames import Frame, TTSAudioRawFrame
+    from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+    from pipelines.server import ServerConfig
+
+    class AudioTally(FrameProcessor):
+        """Counts TTS audio passing through (as the avatar node will consume it)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.samples = 0
+
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, TTSAudioRawFrame):
+                self.samples += len(frame.audio) // 2
+            await self.push_frame(frame, direction)
+
+    tallies: list[AudioTally] = []
+    sessions: list[Any] = []
+
+    def make() -> list[FrameProcessor]:
+        tallies.append(AudioTally())
+        return [tallies[-1]]
+
+    server = start_server(runtime, ServerConfig(output_processors=make, on_session=sessions.append))
+    async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
+        result = await talk(client, say("Is there a cafe in the store?"), timeout_secs=90)
+    assert result.completed
+    assert len(sessions) == 1 and sessions[0].context is not None
+    assert len(tallies) == 1 and tallies[0].samples > 0
+    # the client's audio is what went through the inserted processor (the transport
+    # only pads the last chunk of a reply to its chunk size, < 50 ms)
+    padding = len(result.audio) // 2 - tallies[0].samples
+    assert 0 <= padding < result.sample_rate // 20
