@@ -15,10 +15,10 @@ import numpy as np
 
 from avatar.render_mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 
-CAVITY_RGB = np.array([52, 18, 22], np.float32)  # deep red-brown, not black: looks lit
-THROAT_RGB = np.array([22, 6, 8], np.float32)
-TEETH_RGB = np.array([214, 202, 180], np.float32)  # ivory in shadow, not paper white
-TONGUE_RGB = np.array([150, 62, 66], np.float32)
+CAVITY_RGB = np.array([84, 26, 26], np.float32)  # deep red-brown, not black: looks lit
+THROAT_RGB = np.array([40, 10, 10], np.float32)
+TEETH_RGB = np.array([232, 214, 178], np.float32)  # ivory in shadow, not paper white
+TONGUE_RGB = np.array([176, 84, 80], np.float32)
 SUBPIXEL_SHIFT = 3  # draw polygons with 1/8-pixel vertex precision
 MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
 TEETH_HIDE_BELOW = 0.7  # mouth width / rest width under which the teeth are hidden
@@ -127,7 +127,7 @@ def draw_mouth(image: np.ndarray, xy: np.ndarray, iod_px: float,
     band(lower, lower_h, -1.0, teeth)
     # Teeth get darker towards the corners and under the lip (shadow).
     shade = np.interp(np.arange(bw) + x0, [outline[:, 0].min(), center[0] + x0,
-                                           outline[:, 0].max()], [0.55, 1.0, 0.55])
+                                           outline[:, 0].max()], [0.7, 1.0, 0.7])
     tf = cv2.GaussianBlur(teeth, (0, 0), 0.7)[..., None].astype(np.float32) / 255.0
     layer = layer * (1 - tf) + (TEETH_RGB * shade[None, :, None]) * tf
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 _YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
 _TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
 _FLIP = np.diag([1.0, -1.0, -1.0])  # camera space (y up, z to viewer) <-> image (y down, z away)
-MAX_ANGLE_DEG = 40.0  # beyond this a single-photo warp shows the hidden side of the head
+MAX_ANGLE_DEG = 35.0  # rendered rotation cap: beyond it a one-photo warp falls apart
 MAX_SHIFT = 0.25  # tx/ty change, fraction of the image
 SCALE_RANGE = (0.7, 1.4)
 
@@ -109,9 +109,10 @@ class PortraitRenderer:
         xy = self._xy0 + disp
         # Head rotation relative to the reference, in image axes.
         cal, ref = self.calibration, self.reference
-        yaw = ref[_YAW] + cal.pose_change(0, float(motion[_YAW] - ref[_YAW]))
-        pitch = ref[_PITCH] + cal.pose_change(1, float(motion[_PITCH] - ref[_PITCH]))
-        roll = ref[_ROLL] + cal.pose_change(2, float(motion[_ROLL] - ref[_ROLL]))
+        yaw, pitch, roll = (
+            ref[col] + np.clip(cal.pose_change(axis, float(motion[col] - ref[col])),
+                               -MAX_ANGLE_DEG, MAX_ANGLE_DEG)
+            for axis, col in enumerate((_YAW, _PITCH, _ROLL)))
         target = angles_to_rotation(float(yaw), float(pitch), float(roll))
         delta = _FLIP @ (target @ self._ref_rotation.T) @ _FLIP
         pts = np.concatenate([xy, self._z0[:, None]], axis=1) - self._pivot
@@ -132,10 +133,6 @@ class PortraitRenderer:
             raise ValueError(f"motion frame must be ({MOTION_DIM},), got {motion.shape}")
         if not np.all(np.isfinite(motion)):
             raise ValueError("motion frame contains NaN or infinite values")
-        motion = motion.copy()
-        for col in (_YAW, _PITCH, _ROLL):
-            delta = np.clip(motion[col] - self.reference[col], -MAX_ANGLE_DEG, MAX_ANGLE_DEG)
-            motion[col] = self.reference[col] + delta
         return self._draw(*self.vertices(motion))
 
     def render_amplitudes(self, amps: np.ndarray, motion: np.ndarray) -> np.ndarray:
