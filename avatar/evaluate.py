@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from avatar.generator.checkpoint import load_generator
-from avatar.generator.sampler import Guidance, sample_stream
+from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, sample_stream
 from avatar.motion import MOTION_DIM
 
 
@@ -36,6 +36,7 @@ class Variant:
     nfe: int = 10
     guidance: Guidance | None = None
     use_user_motion: bool = True
+    anchor: float = DEFAULT_ANCHOR
 
 
 @dataclass
@@ -112,7 +113,8 @@ def generate_batched(ckpt_path: Path, variant: Variant, sessions: list[Session],
     refs = torch.from_numpy(np.stack([s.reference for s in sessions]))
     out = sample_stream(ckpt.model, stack("avatar_audio"), stack("user_audio"),
                         stack("user_motion"), refs, variant.nfe, variant.guidance,
-                        torch.Generator().manual_seed(seed), variant.use_user_motion)
+                        torch.Generator().manual_seed(seed), variant.use_user_motion,
+                        anchor=variant.anchor)
     return [m[L:] for m in out.numpy()]  # output frame j shows input frame j - L
 
 

@@ -20,7 +20,7 @@ import torch
 
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
-from avatar.generator.sampler import Guidance, branch_drop, denoise_block
+from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, branch_drop, denoise_block
 from avatar.motion import MOTION_DIM
 
 
@@ -42,6 +42,7 @@ class StreamingGenerator:
         guidance: Guidance | None = None,
         seed: int = 0,
         use_user_motion: bool = True,
+        anchor: float = DEFAULT_ANCHOR,
     ) -> None:
         self.model = model.eval()
         self.cfg = model.cfg
@@ -49,6 +50,7 @@ class StreamingGenerator:
         self.guidance = guidance
         self.seed = seed
         self.use_user_motion = use_user_motion  # False: the "w/o user motion" ablation
+        self.anchor = anchor  # portrait anchor strength (sampler.anchor_pose)
         self.block_frames = self.cfg.block_frames
         self.latency_frames = self.cfg.lookahead
         self.reset(reference)
@@ -69,6 +71,7 @@ class StreamingGenerator:
         if not self.use_user_motion:
             self.drop[:, 2] = True
         self.cache = KVCache(self.cfg.depth, self.cfg.cache_frames)
+        self._history = torch.zeros(1, 0, MOTION_DIM)  # clean normalised frames in the cache
         # condition buffer in model frame indices; L pre-roll frames before the start
         L, F = self.cfg.lookahead, self.cfg.audio_dim
         self._a = torch.zeros(L, F)
@@ -136,7 +139,9 @@ class StreamingGenerator:
         if noise is None:
             noise = torch.randn((1, n, MOTION_DIM), generator=self.noise_gen)
         z = denoise_block(self.model, noise, cond, self.reference, self.cache, self.nfe,
-                          self.guidance, cond_valid, cond_start=s - lo)
+                          self.guidance, cond_valid, cond_start=s - lo,
+                          history=self._history, anchor=self.anchor)
+        self._history = torch.cat([self._history, z], dim=1)[:, -cfg.cache_frames:]
         self._next = s + n
         # keep only what the next block's windows can reach
         keep_from = max(self._buf_start, self._next - P - 2 * cfg.encoder_past)

@@ -21,7 +21,13 @@ from avatar.generator.checkpoint import export_checkpoint, load_generator, save_
 from avatar.generator.config import TrainConfig, load_pipeline
 from avatar.generator.model import block_causal_mask
 from avatar.generator.rope import Rope
-from avatar.generator.sampler import branch_drop, sample_sequence, sample_stream, velocity
+from avatar.generator.sampler import (
+    DEFAULT_ANCHOR,
+    branch_drop,
+    sample_sequence,
+    sample_stream,
+    velocity,
+)
 from avatar.generator.streaming import StreamingGenerator
 from avatar.motion import MOTION_DIM
 
@@ -62,7 +68,7 @@ def _full_reference(model: MotionGenerator, conds: tuple[np.ndarray, ...], noise
     with torch.no_grad():
         cond = model.encode(*(pad(c) for c in conds), valid, branch_drop(1, guidance))
         ref = torch.from_numpy(reference)[None]
-        z = sample_sequence(model, noise, cond, ref, nfe, guidance, valid)
+        z = sample_sequence(model, noise, cond, ref, nfe, guidance, valid, anchor=DEFAULT_ANCHOR)
         return model.denormalize(z, ref)[0].numpy()
 
 
