@@ -344,7 +344,9 @@ def plot_comparison(raw_files: list[Path], out: Path) -> None:
     left.axhline(1.2, color="tab:green", linestyle="--", label="goal p50 1.2 s")
     left.axhline(2.1, color="tab:red", linestyle=":",
                  label="stock pipecat p50 ~2.1 s (quiet machine)")
-    left.set_ylabel("voice-to-voice (s)")
+    left.set_yscale("log")  # one stalled turn must not flatten the rest
+    left.set_yticks([0.5, 1, 2, 5, 10, 20, 50], ["0.5", "1", "2", "5", "10", "20", "50"])
+    left.set_ylabel("voice-to-voice (s, log scale)")
     left.set_title("end of user speech -> first reply audio at the client")
     left.legend(fontsize=8)
     parts = ("asr_ms_p50", "llm_first_token_ms_p50", "tts_first_audio_ms_p50")
