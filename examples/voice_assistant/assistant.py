@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -150,34 +150,6 @@ async def decide_tools(mode: ToolMode, settings: AgentSettings, llm: LLMParams) 
     return await probe_tool_calls(llm)
 
 
-@contextlib.contextmanager
-def session_setup(configure: Callable[[VoiceSession], None]) -> Iterator[None]:
-    """Run `configure(session)` on every voice session the server builds, while active.
-
-    A stop-gap: `pipelines.server` has no per-session hook yet, so this wraps the
-    pipeline builder the server calls (and restores it on exit). Once the server
-    takes such a hook (asked for in issue #2), pass `configure` to it instead.
-    """
-    import pipelines.server as server_module
-
-    original = getattr(server_module, "build_voice_pipeline", None)
-    if original is None:
-        raise RuntimeError(
-            "pipelines.server no longer calls build_voice_pipeline; update session_setup()"
-        )
-
-    def build_and_configure(**kwargs: Any) -> VoiceSession:
-        session: VoiceSession = original(**kwargs)
-        configure(session)
-        return session
-
-    server_module.build_voice_pipeline = build_and_configure  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        server_module.build_voice_pipeline = original
-
-
 def add_shop_tools(session: VoiceSession) -> None:
     """The per-session step: give this session's LLM the repair-status tool."""
     register_tools(session.processors["llm"], session.context)  # type: ignore[arg-type]
@@ -225,32 +197,31 @@ async def running_assistant(
             auth_token=settings.auth_token,
             max_sessions=settings.max_sessions,
             asr_language=settings.asr_language,
+            on_session=add_shop_tools if support.enabled else None,
         )
         app = create_app(runtime, config)
         server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port, config.limits))
-        hook = session_setup(add_shop_tools) if support.enabled else contextlib.nullcontext()
-        with hook:
-            task = asyncio.create_task(server.serve(), name="voice-assistant-server")
-            try:
-                while not server.started:
-                    if task.done():
-                        await task  # re-raises why uvicorn could not start
-                        raise RuntimeError(
-                            f"the server did not start on {settings.host}:{settings.port} "
-                            "(port in use?)"
-                        )
-                    await asyncio.sleep(0.05)
-                yield RunningAssistant(
-                    url=f"ws://{settings.host}:{settings.port}/ws",
-                    tools=support,
-                    llm=runtime.llm,
-                    server=server,
-                    task=task,
-                )
-            finally:
-                server.should_exit = True
-                with contextlib.suppress(asyncio.CancelledError, SystemExit):
-                    await task
+        task = asyncio.create_task(server.serve(), name="voice-assistant-server")
+        try:
+            while not server.started:
+                if task.done():
+                    await task  # re-raises why uvicorn could not start
+                    raise RuntimeError(
+                        f"the server did not start on {settings.host}:{settings.port} "
+                        "(port in use?)"
+                    )
+                await asyncio.sleep(0.05)
+            yield RunningAssistant(
+                url=f"ws://{settings.host}:{settings.port}/ws",
+                tools=support,
+                llm=runtime.llm,
+                server=server,
+                task=task,
+            )
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await task
     finally:
         if llm_server is not None:
             await llm_server.astop()

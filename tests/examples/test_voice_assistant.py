@@ -185,15 +185,6 @@ async def test_tool_decision_modes() -> None:
         await assistant.decide_tools("sometimes", embedded, unused)  # type: ignore[arg-type]
 
 
-def test_session_setup_wraps_the_servers_builder_and_restores_it() -> None:
-    import pipelines.server as server_module
-
-    original = server_module.build_voice_pipeline
-    with assistant.session_setup(lambda session: None):
-        assert server_module.build_voice_pipeline is not original
-    assert server_module.build_voice_pipeline is original
-
-
 def test_bad_flags_fail_with_a_clear_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
