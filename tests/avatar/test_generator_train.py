@@ -103,3 +103,41 @@ def test_training_resumes_where_it_stopped(tiny_corpus: Path, tmp_path: Path) ->
     resumed.run()
     _, meta = read_header(tmp_path / "runs" / "teacher" / "final.safetensors")
     assert meta["step"] == 4
+
+
+@pytest.mark.e2e
+def test_shipped_student_is_closer_to_the_guided_teacher_than_one_teacher_step(
+    tiny_corpus: Path,
+) -> None:
+    """What distillation bought, block by block on unseen dialogue (clean real past,
+    same noise): the 1-NFE student lands closer to the teacher's 10-NFE guided
+    sample than the teacher itself does in one guided step."""
+    from avatar.generator.losses import sample_block_given_past
+    from avatar.generator.sampler import branch_drop
+    from avatar.generator.trainer import is_finite, make_batch, open_split
+
+    ship = Path(__file__).resolve().parents[2] / "avatar" / "checkpoints"
+    teacher = load_generator(ship / "generator.safetensors")
+    student = load_generator(ship / "generator_student.safetensors").model
+    cfg, guidance = teacher.model.cfg, teacher.guidance
+    assert guidance is not None
+    windows = open_split(tiny_corpus, "val", cfg.window_frames + cfg.lookahead, stride=5)
+    samples = [w for w in (windows[i] for i in range(len(windows))) if is_finite(w)][:16]
+    batch = make_batch(samples, teacher.model, cfg.window_frames)
+    B, P, n = len(samples), cfg.cache_frames, cfg.block_frames
+    past = batch.x1[:, :P]
+    noise = torch.randn((B, n, batch.x1.shape[2]), generator=torch.Generator().manual_seed(0))
+    noise = noise * teacher.model.active
+    rows = [batch.avatar_audio, batch.user_audio, batch.user_motion]
+    with torch.no_grad():
+        cond3 = teacher.model.encode(*(r.repeat(3, 1, 1) for r in rows),
+                                     drop=branch_drop(B, guidance))
+        target = sample_block_given_past(teacher.model, past, noise, cond3, batch.reference,
+                                         10, guidance)
+        one = sample_block_given_past(teacher.model, past, noise, cond3, batch.reference,
+                                      1, guidance)
+        cond = student.encode(*rows)
+        fast = sample_block_given_past(student, past, noise, cond, batch.reference, 1, None)
+    err_student = float((fast - target).abs().mean())
+    err_teacher_1 = float((one - target).abs().mean())
+    assert err_student < err_teacher_1, (err_student, err_teacher_1)
