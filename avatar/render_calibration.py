@@ -29,7 +29,8 @@ _BS_INDEX = {name: EXPRESSION_SLICE.start + i for i, name in enumerate(BLENDSHAP
 MAX_LOW_SLOPE = 3.0
 MAX_NEGATIVE = 1.0  # the most an expression of the portrait can be undone (amplitude)
 PRIOR_WEIGHT = 0.1  # readout inverse: pull towards the per-shape curve amplitudes
-READOUT_MEMBERS = 4  # networks averaged in the readout ensemble
+READOUT_MEMBERS = 8  # networks averaged in the readout ensemble
+POSE_SCALE_DEG = 15.0  # pose inputs of the readout model are degrees / this
 # A negative blink (eyes wider than the portrait's) is an eyeWide movement: the
 # blink field can only close the lid over the eye ball, not open it further.
 _NEGATIVE_TO = {"eyeBlinkLeft": "eyeWideLeft", "eyeBlinkRight": "eyeWideRight"}
@@ -80,17 +81,26 @@ class ReadoutModel:
     gain: np.ndarray  # (8,) readable change per commanded change (<1: saturating shape)
     reach: np.ndarray  # (8,) highest reading seen in the fit (97th percentile)
 
-    def predict(self, amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Readings (8,) and their Jacobian d readings / d amps (8, 8)."""
+    def predict(self, amps: np.ndarray,
+                pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Readings (8,) and their Jacobian d readings / d amps (8, 8).
+
+        `pose` is the commanded head-pose change (yaw, pitch, roll, degrees) for
+        models fitted with pose inputs (a turned face reads its far side lower).
+        """
+        k = len(self.scale)
         x = amps / self.scale
+        if self.w1.shape[1] > k:  # pose-aware model
+            p = np.zeros(self.w1.shape[1] - k) if pose is None else pose / POSE_SCALE_DEG
+            x = np.concatenate([x, np.clip(p, -1.5, 1.5)])
         h = np.tanh(np.einsum("i,eih->eh", x, self.w1) + self.b1)  # (E, H)
         out = (np.einsum("eh,eho->eo", h, self.w2) + self.b2).mean(axis=0)
-        # d out_o / d x_i = mean_e sum_h w2[e,h,o] (1 - h^2) w1[e,i,h]
-        jac = np.einsum("eho,eh,eih->oi", self.w2, 1.0 - h * h, self.w1) / len(h)
+        # d out_o / d x_i = mean_e sum_h w2[e,h,o] (1 - h^2) w1[e,i,h], amps only
+        jac = np.einsum("eho,eh,eih->oi", self.w2, 1.0 - h * h, self.w1[:, :k]) / len(h)
         return out, jac / self.scale
 
     def solve(self, target: np.ndarray, start: np.ndarray, iters: int = 8,
-              prior: float = PRIOR_WEIGHT) -> np.ndarray:
+              prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None) -> np.ndarray:
         """Amplitudes whose predicted readings are closest to `target` (box-constrained).
 
         Minimises |F(a) - target|^2 + prior * |a - start|^2: the prior keeps
@@ -101,7 +111,7 @@ class ReadoutModel:
         amps = start.copy()
         eye = np.eye(len(amps))
         for _ in range(iters):
-            out, jac = self.predict(amps)
+            out, jac = self.predict(amps, pose)
             rhs = jac.T @ (target - out) - prior * (amps - start)
             step = np.linalg.solve(jac.T @ jac + (prior + 1e-3) * eye, rhs)
             amps = np.clip(amps + step, self.lo, self.hi)
@@ -175,13 +185,14 @@ class Calibration:
         assert model is not None
         key = [self._index[n] for n in READOUT_NAMES]
         cols = [_BS_INDEX[n] for n in READOUT_NAMES]
+        pose = commanded[:3] - reference[:3]
         rest, _ = model.predict(np.zeros(len(key)))
         target = rest + model.gain * (commanded[cols] - reference[cols])
         # An unreachable target (a smile reading of 1.0) makes the least-squares
         # compromise trade it against the other shapes and can lower the
         # reading: aim at most for the highest reading the fit has seen.
         target = np.minimum(target, model.reach)
-        amps[key] = model.solve(target, amps[key])
+        amps[key] = model.solve(target, amps[key], pose=pose)
 
     def to_json(self) -> dict:
         return {
@@ -323,17 +334,28 @@ def random_amplitudes(rng: np.random.Generator, count: int) -> np.ndarray:
     return amps.astype(np.float32)
 
 
-def collect_readout_samples(portrait, count: int, seed: int = 0, size: int = 512,
-                            progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Render random amplitude mixes and measure them: (amps (n, 8), readings (n, 8))."""
+def collect_readout_samples(
+        portrait, count: int, seed: int = 0, size: int = 512, progress: bool = True,
+        pose_deg: float = 0.0, pose_gain: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render random amplitude mixes and measure them.
+
+    Returns (inputs (n, 8 + 3), readings (n, 8)): amplitudes then the commanded
+    head-pose change (yaw, pitch, roll, degrees; uniform in +-pose_deg, 0 for a
+    third of the samples), rendered with `pose_gain`.
+    """
     from avatar.face_analysis import FaceAnalyzer
     from avatar.renderer import PortraitRenderer
 
-    renderer = PortraitRenderer(portrait, size, calibration=Calibration())
+    gains = pose_gain if pose_gain is not None else np.ones((3, 2), np.float32)
+    renderer = PortraitRenderer(portrait, size, calibration=Calibration(pose_gain=gains))
     ref = renderer.reference
     index = {name: i for i, name in enumerate(ACTUATORS)}
     cols = [_BS_INDEX[n] for n in READOUT_NAMES]
-    amps = random_amplitudes(np.random.default_rng(seed), count)
+    rng = np.random.default_rng(seed)
+    amps = random_amplitudes(rng, count)
+    pose = rng.uniform(-pose_deg, pose_deg, (count, 3)).astype(np.float32)
+    pose[rng.random(count) < 1 / 3] = 0.0
     readings = np.full((count, len(cols)), np.nan, np.float32)
     iterator = range(count)
     if progress:
@@ -345,16 +367,21 @@ def collect_readout_samples(portrait, count: int, seed: int = 0, size: int = 512
             full = np.zeros(len(ACTUATORS), np.float32)
             for j, name in enumerate(READOUT_NAMES):
                 full[index[name]] = amps[i, j]
-            found = analyzer.analyze(renderer.render_amplitudes(full, ref))
+            motion = ref.copy()
+            motion[:3] += pose[i]
+            found = analyzer.analyze(renderer.render_amplitudes(full, motion))
             if found is not None:
                 readings[i] = found.motion[cols]
     keep = ~np.isnan(readings).any(axis=1)
-    return amps[keep], readings[keep]
+    return np.concatenate([amps, pose], axis=1)[keep], readings[keep]
 
 
 def fit_readout(amps: np.ndarray, readings: np.ndarray, hidden: int = 64,
                 steps: int = 3000, members: int = READOUT_MEMBERS) -> ReadoutModel:
-    """Fit an ensemble of readout networks on (amplitudes, readings) samples.
+    """Fit an ensemble of readout networks on (inputs, readings) samples.
+
+    `amps` holds the 8 amplitudes, optionally followed by the 3 pose inputs
+    (collect_readout_samples); a model fitted with them is pose-aware.
 
     Several networks from different initialisations, averaged: the landmarker's
     switch-like readings make a single fit's inverse vary a lot from seed to
@@ -385,7 +412,8 @@ def _fit_one_readout(amps: np.ndarray, readings: np.ndarray, hidden: int, steps:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     top = np.array([SWEEP_MAX[n] for n in READOUT_NAMES])
-    x = torch.tensor(amps / top, dtype=torch.float32)
+    scale = np.concatenate([top, np.full(amps.shape[1] - len(top), POSE_SCALE_DEG)])
+    x = torch.tensor(amps / scale, dtype=torch.float32)
     y = torch.tensor(readings, dtype=torch.float32)
     first, second = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, y.shape[1])
     net = torch.nn.Sequential(first, torch.nn.Tanh(), second)
@@ -403,21 +431,26 @@ def _fit_one_readout(amps: np.ndarray, readings: np.ndarray, hidden: int, steps:
             second.bias.detach().numpy().astype(np.float64))
 
 
-# Readout training data of the shipped table: (seed, frames) runs of random mixes.
-READOUT_RUNS: tuple[tuple[int, int], ...] = ((0, 2000), (1, 2500))
+# Readout training data of the shipped table: (seed, frames, head-pose range deg)
+# runs of random mixes, frontal and turned.
+READOUT_RUNS: tuple[tuple[int, int, float], ...] = (
+    (0, 2000, 0.0), (1, 2500, 0.0), (2, 2500, 15.0), (3, 2500, 15.0),
+)
 
 
-def calibrate(portrait, size: int = 512, runs: tuple[tuple[int, int], ...] = READOUT_RUNS,
+def calibrate(portrait, size: int = 512,
+              runs: tuple[tuple[int, int, float], ...] = READOUT_RUNS,
               progress: bool = True) -> Calibration:
-    """The full fit behind avatar/data/render_calibration.json (~6 min on one core).
+    """The full fit behind avatar/data/render_calibration.json (~10 min on one core).
 
     Per-shape curves and pose gains (fit_calibration), then the readout model
-    on random mixes (collect_readout_samples + fit_readout).
+    on random mixes at random head poses (collect_readout_samples + fit_readout).
     """
     calibration = fit_calibration(portrait, size, progress)
-    samples = [collect_readout_samples(portrait, count, seed, size, progress)
-               for seed, count in runs]
-    amps = np.concatenate([a for a, _ in samples])
+    samples = [collect_readout_samples(portrait, count, seed, size, progress, pose_deg,
+                                       calibration.pose_gain)
+               for seed, count, pose_deg in runs]
+    inputs = np.concatenate([a for a, _ in samples])
     readings = np.concatenate([r for _, r in samples])
-    calibration.readout = fit_readout(amps, readings)
+    calibration.readout = fit_readout(inputs, readings)
     return calibration

@@ -93,15 +93,29 @@ def mixed_track(reference: np.ndarray, frames: int = 200, seed: int = 0,
     return track
 
 
-def sweep_track(reference: np.ndarray, name: str,
-                values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """(len(values), 58): the reference with one column set (pose: offset) to each value."""
+# Shapes faces make with both sides at once: a smile or blink sweep moves both.
+PAIRED: dict[str, str] = {
+    "mouthSmileLeft": "mouthSmileRight", "mouthSmileRight": "mouthSmileLeft",
+    "eyeBlinkLeft": "eyeBlinkRight", "eyeBlinkRight": "eyeBlinkLeft",
+}
+
+
+def sweep_track(reference: np.ndarray, name: str, values: Sequence[float] | np.ndarray,
+                paired: bool = False) -> np.ndarray:
+    """(len(values), 58): the reference with one column set (pose: offset) to each value.
+
+    `paired` also sets the other side of a left/right pair (PAIRED) to the
+    same values: a symmetric smile or blink. One-sided sweeps read erratically
+    above ~0.5 (a one-sided smile over-stretches one corner).
+    """
     track = np.repeat(reference[None].astype(np.float32), len(values), axis=0)
     col = column_index(name)
     if name in POSE_AXES:
         track[:, col] += np.asarray(values, np.float32)
     else:
         track[:, col] = np.asarray(values, np.float32)
+        if paired and name in PAIRED:
+            track[:, column_index(PAIRED[name])] = np.asarray(values, np.float32)
     return track
 
 

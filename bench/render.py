@@ -33,6 +33,7 @@ from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render_roundtrip import (
     KEY_BLENDSHAPES,
+    PAIRED,
     POSE_AXES,
     SweepResult,
     mixed_table,
@@ -192,12 +193,17 @@ def main() -> int:
         stress_table = mixed_table(stress, s_measured, s_found)
         print("sweeps ...", file=sys.stderr, flush=True)
         sweeps = {}
+        one_sided = {}
         for name in KEY_BLENDSHAPES:
-            sw = sweep_track(ref, name, SWEEP_VALUES)
+            sw = sweep_track(ref, name, SWEEP_VALUES, paired=True)
             m, f = measure_timed(renderer, sw, analyzer, analyze_ms)
             res = SweepResult(name, SWEEP_VALUES, m[:, column_index(name)])
             sweeps[name] = {"measured": np.round(res.measured, 3).tolist(),
                             "range": round(res.measured_range, 3), "monotone": res.monotone}
+            if name in PAIRED:
+                sw = sweep_track(ref, name, SWEEP_VALUES)
+                m, f = measure_timed(renderer, sw, analyzer, analyze_ms)
+                one_sided[name] = np.round(m[:, column_index(name)], 3).tolist()
         base, _ = measure_timed(renderer, ref[None], analyzer, analyze_ms)
         pose = {}
         for axis in POSE_AXES:
@@ -223,6 +229,7 @@ def main() -> int:
         "blendshapes": table,
         "blendshapes_independent": stress_table,
         "sweeps": sweeps,
+        "sweeps_one_sided": one_sided,
     }
     print(json.dumps(result))
     return 0
