@@ -8,9 +8,17 @@ value into the amplitude that reads back as that value. Amplitudes are taken
 relative to the portrait's reference value, so a portrait that already smiles
 can smile more (positive amplitude) or stop smiling (negative amplitude).
 
-The table lives in avatar/data/render_calibration.json (fitted on the default
-portrait by `fit_calibration`, bench/render.py --calibrate); the geometry of the
-fields is in face units (IOD), so the same table carries to other portraits.
+Per-shape curves cannot see crosstalk (a jaw drop lowers the smile reading, a
+pucker cancels a smile), so the eight key shapes are then re-solved per frame
+against a readout model: small networks F(amplitudes, head pose) -> readings,
+fitted on thousands of measured renders of random mixes (ReadoutModel).
+Head-pose gains per axis and direction make a commanded turn read back as
+commanded (the landmarker under-reads a warped yaw).
+
+Everything lives in avatar/data/render_calibration.json, fitted on the default
+portrait by `calibrate` (bench/render.py --calibrate); the geometry of the
+fields is in face units (IOD), so the same table carries over, approximately,
+to other portraits.
 """
 
 from __future__ import annotations
