@@ -30,6 +30,9 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+# This machine's pip.conf names an extra index folder that may not exist; its
+# per-package "Location ... is ignored" warnings are noise, everything else shows.
+exec 2> >(grep -v "^WARNING: Location 'file:" >&2)
 # torch first and pinned: a loose torch pulls a multi-GB CUDA build.
 "${pip[@]}" "torch==2.13.0"
 # llama.cpp compiles from source once (~6 min on 2 cores; pip caches the wheel).
