@@ -22,6 +22,9 @@ from avatar.generator.model import MotionGenerator
 from avatar.generator.sampler import Guidance
 
 _OPT = "opt/"
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "generator_student.safetensors"  # CPU fast path
+FULL_CHECKPOINT = CHECKPOINT_DIR / "generator.safetensors"  # DPO teacher, 10 NFE + CFG
 
 
 @dataclass

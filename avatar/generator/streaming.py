@@ -15,6 +15,8 @@ generated from silence). Reaction latency = block + look-ahead + compute.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -54,6 +56,21 @@ class StreamingGenerator:
         self.block_frames = self.cfg.block_frames
         self.latency_frames = self.cfg.lookahead
         self.reset(reference)
+
+    @classmethod
+    def from_checkpoint(
+        cls, reference: np.ndarray, path: str | Path | None = None, *, seed: int = 0,
+        threads: int | None = 1,
+    ) -> StreamingGenerator:
+        """The engine on a shipped checkpoint, sampled as it was trained to be
+        (NFE and guidance from its metadata). Default: the 1-NFE student, the
+        CPU fast path. `threads` pins torch (one core is plenty: ~8 ms a block)."""
+        from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        ckpt = load_generator(path or DEFAULT_CHECKPOINT)
+        return cls(ckpt.model, reference, nfe=ckpt.nfe, guidance=ckpt.guidance, seed=seed)
 
     # ----------------------------------------------------------------- lifecycle
     def reset(self, reference: np.ndarray | None = None, seed: int | None = None) -> None:

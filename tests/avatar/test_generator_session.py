@@ -48,8 +48,9 @@ def reference() -> np.ndarray:
 def test_ten_minute_session_is_bounded_and_does_not_drift(
     speech: dict[str, np.ndarray], reference: np.ndarray
 ) -> None:
+    engine = StreamingGenerator.from_checkpoint(reference)  # the default: shipped student
     student = load_generator(CHECKPOINTS / "generator_student.safetensors")
-    engine = StreamingGenerator(student.model, reference, nfe=student.nfe)
+    assert engine.nfe == student.nfe == 1 and engine.guidance is None
     a, ua = speech["avatar"], speech["user"]
     stats = long_session(engine, a, ua, user_motion(len(a)), frames=15000)
     assert stats["long_frames"] == 15000 and stats["long_finite"] == 1.0
