@@ -194,7 +194,9 @@ class Calibration:
         key = [self._index[n] for n in READOUT_NAMES]
         cols = [_BS_INDEX[n] for n in READOUT_NAMES]
         pose = commanded[:3] - reference[:3]
-        rest, _ = model.predict(np.zeros(len(key)))
+        # Rest reading at this pose: a neutral command stays neutral under a
+        # turn (aiming at the frontal rest reading parted the lips on a turn).
+        rest, _ = model.predict(np.zeros(len(key)), pose)
         target = rest + model.gain * (commanded[cols] - reference[cols])
         # An unreachable target (a smile reading of 1.0) makes the least-squares
         # compromise trade it against the other shapes and can lower the

@@ -123,3 +123,13 @@ def test_less_smile_than_the_portrait_moves_corners_down(default_portrait: Portr
     for corner in (61, 291):
         assert xy[corner, 1] > rest_xy[corner, 1] + 0.5  # corners drop: the smile is undone
     assert np.allclose(rest_xy, smiling.mesh.vertices[:, :2], atol=1e-3)
+
+
+@pytest.mark.parametrize("axis", ["yaw", "pitch", "roll"])
+def test_a_neutral_face_stays_neutral_on_a_head_turn(renderer: PortraitRenderer,
+                                                     default_portrait: Portrait,
+                                                     axis: str) -> None:
+    """The pose-aware inverse must not part the lips or close the eyes on a turn."""
+    turned = _with(default_portrait.reference_motion, **{axis: 15.0})
+    amps = renderer.amplitudes(turned)
+    assert np.abs(amps).max() < 0.15, dict(zip(ACTUATORS, np.round(amps, 2), strict=True))
