@@ -39,6 +39,10 @@ MAX_NEGATIVE = 1.0  # the most an expression of the portrait can be undone (ampl
 PRIOR_WEIGHT = 0.1  # readout inverse: pull towards the per-shape curve amplitudes
 READOUT_MEMBERS = 8  # networks averaged in the readout ensemble
 POSE_SCALE_DEG = 15.0  # pose inputs of the readout model are degrees / this
+# Funnel amplitude allowed in the inverse: floor + per_command * commanded change
+# (see Calibration._solve_key_shapes: the jaw-funnel-pucker crosstalk).
+FUNNEL_CAP_FLOOR = 0.3
+FUNNEL_CAP_PER_COMMAND = 3.0
 # A negative blink (eyes wider than the portrait's) is an eyeWide movement: the
 # blink field can only close the lid over the eye ball, not open it further.
 _NEGATIVE_TO = {"eyeBlinkLeft": "eyeWideLeft", "eyeBlinkRight": "eyeWideRight"}
@@ -108,21 +112,24 @@ class ReadoutModel:
         return out, jac / self.scale
 
     def solve(self, target: np.ndarray, start: np.ndarray, iters: int = 8,
-              prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None) -> np.ndarray:
+              prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None,
+              hi: np.ndarray | None = None) -> np.ndarray:
         """Amplitudes whose predicted readings are closest to `target` (box-constrained).
 
         Minimises |F(a) - target|^2 + prior * |a - start|^2: the prior keeps
         shapes nobody asked for near their curve amplitude (0), so model error
-        of a few hundredths cannot open the mouth during a blink.
+        of a few hundredths cannot open the mouth during a blink. `hi` tightens
+        the upper amplitude box for this frame.
         """
-        start = np.clip(start, self.lo, self.hi)
+        hi = self.hi if hi is None else np.minimum(hi, self.hi)
+        start = np.clip(start, self.lo, hi)
         amps = start.copy()
         eye = np.eye(len(amps))
         for _ in range(iters):
             out, jac = self.predict(amps, pose)
             rhs = jac.T @ (target - out) - prior * (amps - start)
             step = np.linalg.solve(jac.T @ jac + (prior + 1e-3) * eye, rhs)
-            amps = np.clip(amps + step, self.lo, self.hi)
+            amps = np.clip(amps + step, self.lo, hi)
         return amps
 
     def to_json(self) -> dict:
@@ -202,7 +209,17 @@ class Calibration:
         # compromise trade it against the other shapes and can lower the
         # reading: aim at most for the highest reading the fit has seen.
         target = np.minimum(target, model.reach)
-        amps[key] = model.solve(target, amps[key], pose=pose)
+        # Lip rounding beyond what was commanded is the readout model's blind
+        # spot: it learned that a rounded open mouth reads as more jaw, so it
+        # used funnel amplitude to extend a saturated jaw (a funnel command of
+        # 0.1 already maps to amplitude ~1 on the curve), but a funnel plus a
+        # pucker closes the mouth for the landmarker (jawOpen 0.45 read 0.07).
+        # Cap the funnel amplitude in proportion to the commanded funnel.
+        hi = model.hi.copy()
+        funnel = READOUT_NAMES.index("mouthFunnel")
+        change = float(commanded[cols[funnel]] - reference[cols[funnel]])
+        hi[funnel] = min(hi[funnel], FUNNEL_CAP_FLOOR + FUNNEL_CAP_PER_COMMAND * max(change, 0.0))
+        amps[key] = model.solve(target, amps[key], pose=pose, hi=hi)
 
     def to_json(self) -> dict:
         return {
