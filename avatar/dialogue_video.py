@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from avatar.evaluate import Session
 from avatar.generator.streaming import StreamingGenerator
+from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
 from avatar.renderer import PortraitRenderer
 from avatar.retarget import transfer_frame
@@ -42,11 +43,16 @@ class DialogueVideo:
 
 
 def generate_avatar_motion(session: Session, checkpoint: Path | None = None,
-                           seed: int = 0) -> np.ndarray:
+                           seed: int = 0, *, smooth: bool = True) -> np.ndarray:
     """Stream the session through the generator block by block; (T, 58) motion.
 
-    The engine emits frame k once it has seen conditions up to k + look-ahead, so
-    the last few frames of a clip are held at the final generated frame.
+    The engine starts with `latency_frames` pre-roll frames of look-ahead, so its
+    output runs that many frames behind its input (a live avatar node delays the
+    audio by as much). Here the pre-roll frames are dropped so frame k of the
+    result belongs to frame k of the audio; the last frames of a clip, which would
+    need audio beyond its end, hold the final generated frame. With `smooth`, the
+    causal One-Euro filter of `avatar.motion_filter` removes the generator's
+    frame-to-frame jitter, as the live node does.
     """
     engine = StreamingGenerator.from_checkpoint(session.reference, checkpoint, seed=seed)
     out: list[np.ndarray] = []
@@ -56,6 +62,9 @@ def generate_avatar_motion(session: Session, checkpoint: Path | None = None,
         out.append(engine.step(session.avatar_audio[start:stop], session.user_audio[start:stop],
                                session.user_motion[start:stop]))
     motion = np.concatenate(out) if out else np.zeros((0, session.reference.shape[0]))
+    motion = motion[engine.latency_frames:]
+    if smooth:
+        motion = MotionFilter()(motion)
     total = len(session.avatar_audio)
     if len(motion) < total:
         pad = np.repeat(motion[-1:], total - len(motion), axis=0)
