@@ -309,6 +309,22 @@ class TalkResult:
             return None
         return (self.first_audio_at - self.speech_end_at) * 1000.0
 
+    def report(self, out: Path | None = None) -> int:
+        """Print what was heard and said (and save the reply audio to `out`).
+
+        The one summary both `avatar-forcing talk` and the examples print;
+        returns a process exit code: 0 when the bot finished its reply.
+        """
+        reply_secs = len(self.audio) / 2 / max(self.sample_rate, 1)
+        print(f"heard: {self.transcript!r}")
+        print(f"reply: {self.reply_text!r} ({reply_secs:.2f} s of audio)")
+        if self.voice_to_voice_ms is not None:
+            print(f"voice-to-voice: {self.voice_to_voice_ms:.0f} ms")
+        if out is not None and self.audio:
+            write_wav_pcm16(out, bytes(self.audio), self.sample_rate)
+            print(f"saved {out}")
+        return 0 if self.completed else 1
+
     def metrics(self, processor_prefix: str, kind: str) -> list[float]:
         """`metrics` event values (ms) whose processor name starts with `processor_prefix`."""
         return [

@@ -97,7 +97,6 @@ async def serve_forever(args: argparse.Namespace) -> int:
 async def answer_wav(args: argparse.Namespace) -> int:
     """Start the assistant on a free loopback port, speak `--wav` to it, print, stop."""
     from agent.llm_server import free_port
-    from pipelines.client import write_wav_pcm16
 
     settings = load_settings(
         args.config,
@@ -112,14 +111,7 @@ async def answer_wav(args: argparse.Namespace) -> int:
         print(f"tool check_repair_status: {'on' if running.tools.enabled else 'off'} "
               f"({running.tools.reason})", flush=True)
         result = await ask_once(running.url, args.wav, token=settings.auth_token)
-    print(f"heard: {result.transcript}")
-    print(f"reply: {result.reply_text}")
-    if result.voice_to_voice_ms is not None:
-        print(f"voice-to-voice: {result.voice_to_voice_ms:.0f} ms")
-    if args.out is not None and result.audio:
-        write_wav_pcm16(args.out, bytes(result.audio), result.sample_rate)
-        print(f"saved {args.out}")
-    return 0 if result.completed else 1
+    return result.report(args.out)
 
 
 def main(argv: list[str] | None = None) -> int:

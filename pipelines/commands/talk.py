@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _talk(args: argparse.Namespace) -> int:
-    from pipelines.client import BotAudio, VoiceClient, read_wav_pcm16, talk, write_wav_pcm16
+    from pipelines.client import BotAudio, VoiceClient, read_wav_pcm16, talk
     from pipelines.errors import ClientError
 
     pcm, rate = read_wav_pcm16(args.wav, target_rate=16000)
@@ -57,12 +57,4 @@ async def _talk(args: argparse.Namespace) -> int:
         print(f"session {client.welcome.session_id}: sending at {client.input_rate} Hz, "
               f"reply at {client.output_rate} Hz")
         result = await talk(client, pcm, timeout_secs=args.timeout, on_item=show)
-    reply_secs = len(result.audio) / 2 / max(result.sample_rate, 1)
-    print(f"heard: {result.transcript!r}")
-    print(f"reply: {result.reply_text!r} ({reply_secs:.2f} s of audio)")
-    if result.voice_to_voice_ms is not None:
-        print(f"voice-to-voice: {result.voice_to_voice_ms:.0f} ms")
-    if args.out is not None and result.audio:
-        write_wav_pcm16(args.out, bytes(result.audio), result.sample_rate)
-        print(f"saved {args.out}")
-    return 0 if result.completed else 1
+    return result.report(args.out)
