@@ -126,15 +126,19 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a TOML file: top-level training keys plus a [model] table."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"training config not found: {path}")
-        with path.open("rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as error:
-                raise ValueError(f"{path}: invalid TOML: {error}") from error
-        return cls.from_dict(data)
+        return cls.from_dict(_read_toml(path))
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    """A training config file as a dict; clear errors for a missing or broken file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    with path.open("rb") as handle:
+        try:
+            return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: invalid TOML: {error}") from error
 
 
 STAGES: tuple[str, ...] = ("teacher", "dpo", "student")
@@ -145,14 +149,7 @@ def load_pipeline(path: str | Path) -> list[TrainConfig]:
     per stage ([teacher], [dpo], [student]) overriding them. Each stage writes to
     <out_dir>/<stage> and starts from the previous stage's final checkpoint, so
     one command reproduces the shipped checkpoints."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
-    with path.open("rb") as handle:
-        try:
-            data = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{path}: invalid TOML: {error}") from error
+    data = _read_toml(path)
     shared = {k: v for k, v in data.items() if k not in STAGES}
     stages = [s for s in STAGES if s in data]
     if not stages:
