@@ -9,6 +9,8 @@ clean line) handle them without importing this module::
     ├── NotAVideoError(AvatarError, ValueError)      unreadable / no video stream
     ├── NoFaceError(AvatarError, ValueError)         the landmarker found no face
     ├── FaceTooSmallError(AvatarError, ValueError)   a face, but too few pixels
+    ├── UnknownPortraitError(AvatarError, KeyError)  no portrait of that name
+    ├── BadCameraFrameError(AvatarError, ValueError) a camera frame is not a decodable image
     └── MissingModelError(AvatarError, FileNotFoundError)
                                                      a bundled model file is absent
 """
@@ -34,6 +36,17 @@ class NoFaceError(AvatarError, ValueError):
 
 class FaceTooSmallError(AvatarError, ValueError):
     """A face was found but it is too small to animate without visible blur."""
+
+
+class UnknownPortraitError(AvatarError, KeyError):
+    """No portrait of the requested name in the operator's portrait folder."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else "unknown portrait"
+
+
+class BadCameraFrameError(AvatarError, ValueError):
+    """A live camera frame could not be decoded (not a JPEG, truncated, empty)."""
 
 
 class MissingModelError(AvatarError, FileNotFoundError):

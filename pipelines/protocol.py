@@ -1,4 +1,4 @@
-"""Wire protocol v1 between a voice client and the avatar-forcing server (no I/O).
+"""Wire protocol v2 (v1 still spoken) between a client and the avatar-forcing server (no I/O).
 
 docs/PROTOCOL.md is the normative description; this module is its executable
 form. It holds the typed messages, the binary media header, the limits, and
@@ -11,28 +11,33 @@ Summary:
 - Text messages are JSON objects with a `type` field (RTVI-style names).
 - Binary messages are media: a 12-byte little-endian header
   `kind:u8 flags:u8 reserved:u16 pts_us:u64` then the payload. Kind 1 is PCM
-  s16le mono audio at the sample rate fixed by the handshake; kind 2 is
-  reserved for video frames that will share the audio clock (pts_us).
-- The client opens with `hello` (protocol version + its audio format); the
-  server answers `welcome` (session id + the formats it will send) or an
-  `error` event and a close code.
+  s16le mono audio at the sample rate fixed by the handshake; kind 2 is one
+  JPEG frame of the avatar (server -> client) on the same clock as the audio;
+  kind 3 is a JPEG camera frame and kind 4 a motion vector the client measured
+  itself (client -> server, v2 with `video_in`); kind 5 uploads a portrait.
+- The client opens with `hello` (protocol version + its audio format, in v2
+  optionally `video_out`, `video_in`, `portrait`); the server answers `welcome`
+  (session id + the formats it will send) or an `error` event and a close code.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from pipelines.errors import ProtocolError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+#: Versions a server accepts: v1 clients keep working unchanged (audio only).
+SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
 
 #: Sample rates a client may send; the server resamples them to its ASR rate.
 SUPPORTED_INPUT_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -45,8 +50,16 @@ MEDIA_HEADER_SIZE = MEDIA_HEADER.size  # 12: keeps the PCM payload 2-byte aligne
 class MediaKind(IntEnum):
     """First byte of every binary message."""
 
-    AUDIO = 1  # PCM s16le mono at the negotiated rate
-    VIDEO = 2  # reserved: one encoded frame (server -> client), same clock as audio
+    AUDIO = 1  # PCM s16le mono at the negotiated rate (both directions)
+    VIDEO = 2  # one JPEG frame of the avatar (server -> client), same clock as audio
+    CAMERA = 3  # one JPEG frame of the user's camera (client -> server, v2 video_in)
+    MOTION = 4  # the user's face motion measured by the client (client -> server, v2)
+    PORTRAIT = 5  # a portrait image to animate, JPEG or PNG (client -> server, v2)
+
+
+#: `flags` bit of a MOTION message: set when a face was found (payload = motion),
+#: clear when not (empty payload: "no face this frame", not a zero vector).
+FLAG_FACE_FOUND = 0x01
 
 
 class CloseCode(IntEnum):
@@ -69,6 +82,10 @@ class ErrorCode(StrEnum):
     INVALID = "invalid_message"  # known type, wrong fields
     EXPECTED_BINARY = "expected_binary"  # audio sent as text
     BAD_MEDIA = "bad_media"  # binary too short, unknown kind, odd PCM length
+    BAD_CAMERA_FRAME = "bad_camera_frame"  # camera frame not a decodable JPEG, bad motion
+    VIDEO_IN_DISABLED = "video_in_disabled"  # camera/motion sent without hello.video_in
+    UNKNOWN_PORTRAIT = "unknown_portrait"  # no portrait of that name on the server
+    BAD_PORTRAIT = "bad_portrait"  # upload not an image, no face, face too small
     FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"  # audio arriving faster than real time allows
     HANDSHAKE_REQUIRED = "handshake_required"
@@ -85,8 +102,12 @@ class ErrorCode(StrEnum):
 class Limits:
     """Per-session bounds that keep one client from hurting the others."""
 
-    #: Largest binary or text message accepted (bytes). 64 KiB = 2 s of 16 kHz audio.
+    #: Largest audio or text message accepted (bytes). 64 KiB = 2 s of 16 kHz audio.
     max_message_bytes: int = 65536
+    #: Largest camera frame or portrait upload (bytes): a 640x480 JPEG is ~50 KiB.
+    max_image_bytes: int = 1_048_576
+    #: Camera frames per second a client may send; more are skipped unanalysed.
+    max_camera_fps: float = 25.0
     #: Audio may arrive at most this many times faster than real time (sustained)...
     max_audio_rate: float = 4.0
     #: ...after a burst allowance of this many seconds of audio.
@@ -98,6 +119,7 @@ class Limits:
         """The limits as sent in `welcome`."""
         return {
             "max_message_bytes": self.max_message_bytes,
+            "max_image_bytes": self.max_image_bytes,
             "max_audio_rate": self.max_audio_rate,
             "audio_burst_secs": self.audio_burst_secs,
         }
@@ -120,15 +142,50 @@ class AudioFormat(_Message):
     encoding: Literal["pcm_s16le"] = "pcm_s16le"
 
 
+#: Avatar video sizes a client may ask for (square frames).
+VIDEO_SIZES: tuple[int, ...] = (256, 384, 512)
+
+
+class VideoOutRequest(_Message):
+    """What avatar video a v2 client wants (`hello.video_out`)."""
+
+    size: int = Field(default=512, ge=256, le=512)  # square frame edge in pixels
+    fps: Literal[25] = 25
+    codec: Literal["jpeg"] = "jpeg"
+
+
+class VideoInOffer(_Message):
+    """What the client will send of its user's face (`hello.video_in`)."""
+
+    #: "camera": JPEG frames (kind 3) analysed by the server; "motion": the
+    #: client runs the face landmarker itself and sends motion vectors (kind 4).
+    kind: Literal["camera", "motion"] = "camera"
+
+
 class Hello(_Message):
-    """Client -> server, first message: protocol version and the client's audio format."""
+    """Client -> server, first message: protocol version and the client's formats."""
 
     type: Literal["hello"] = "hello"
     protocol: int
     audio_in: AudioFormat
     client: str | None = None
     token: str | None = None  # alternative to the Authorization header / ?token= query
-    video_out: bool = False  # reserved: ask for avatar video (ignored in v1)
+    #: v2: ask for avatar video; `true` means the defaults of `VideoOutRequest`.
+    video_out: VideoOutRequest | None = None
+    #: v2: the client will send its user's camera or motion.
+    video_in: VideoInOffer | None = None
+    #: v2: the portrait to animate, by name (see `GET /portraits`).
+    portrait: str | None = None
+
+    @field_validator("video_out", "video_in", mode="before")
+    @classmethod
+    def _true_means_defaults(cls, value: Any) -> Any:
+        """`true` asks for the defaults, `false`/absent for nothing."""
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
 
 
 class Ping(_Message):
@@ -138,8 +195,15 @@ class Ping(_Message):
     id: str | int | None = None
 
 
-ClientMessage = Annotated[Hello | Ping, Field(discriminator="type")]
-_CLIENT_ADAPTER: TypeAdapter[Hello | Ping] = TypeAdapter(ClientMessage)
+class SetPortrait(_Message):
+    """Client -> server (v2 video sessions): animate another portrait from now on."""
+
+    type: Literal["set-portrait"] = "set-portrait"
+    name: str = Field(min_length=1, max_length=128)
+
+
+ClientMessage = Annotated[Hello | Ping | SetPortrait, Field(discriminator="type")]
+_CLIENT_ADAPTER: TypeAdapter[Hello | Ping | SetPortrait] = TypeAdapter(ClientMessage)
 
 
 class Welcome(_Message):
@@ -150,7 +214,9 @@ class Welcome(_Message):
     session_id: str
     audio_in: AudioFormat
     audio_out: AudioFormat
-    video_out: dict[str, Any] | None = None  # reserved: video format once the avatar streams
+    #: v2 video sessions: the video actually sent (size, fps, codec, portrait,
+    #: camera analysis rate) as the server chose it to keep real time here.
+    video_out: dict[str, Any] | None = None
     limits: dict[str, float | int]
 
 
@@ -202,16 +268,27 @@ class BotOutput(_Message):
 
 
 class MetricsEvent(_Message):
-    """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks."""
+    """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks,
+    or (kind "avatar") the avatar node's counters in `values`."""
 
     type: Literal["metrics"] = "metrics"
-    kind: Literal["ttfb", "processing"]
+    kind: Literal["ttfb", "processing", "avatar"]
     processor: str
-    value_ms: float
+    value_ms: float = 0.0
+    values: dict[str, float | int | str] | None = None
+
+
+class PortraitEvent(_Message):
+    """Server -> client: the portrait now animated (after `hello.portrait`,
+    `set-portrait` or an upload)."""
+
+    type: Literal["portrait"] = "portrait"
+    name: str
 
 
 ServerMessage = Annotated[
-    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | MetricsEvent,
+    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | MetricsEvent
+    | PortraitEvent,
     Field(discriminator="type"),
 ]
 _SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
@@ -230,6 +307,7 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
         "user-transcription",
         "bot-output",
         "metrics",
+        "portrait",
     }
 )
 
@@ -267,13 +345,32 @@ class MediaChunk:
     kind: MediaKind
     pts_us: int
     payload: bytes
+    flags: int = 0
 
 
-def encode_media(kind: MediaKind, payload: bytes, pts_us: int = 0) -> bytes:
+def encode_media(kind: MediaKind, payload: bytes, pts_us: int = 0, flags: int = 0) -> bytes:
     """Header + payload as one binary message."""
     if pts_us < 0:
         raise ValueError(f"pts_us must be >= 0, got {pts_us}")
-    return MEDIA_HEADER.pack(int(kind), 0, 0, pts_us) + payload
+    return MEDIA_HEADER.pack(int(kind), flags, 0, pts_us) + payload
+
+
+#: Columns of a motion vector (kind 4): 6 pose values + 52 blendshapes, as
+#: `avatar.motion` defines them (a test keeps the two equal).
+MOTION_VECTOR_DIM = 58
+_MOTION_VECTOR = struct.Struct(f"<{MOTION_VECTOR_DIM}f")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_IMAGE_MAGIC = (_JPEG_MAGIC, b"\x89PNG\r\n\x1a\n")
+
+
+def encode_motion(motion: Sequence[float] | None, pts_us: int = 0) -> bytes:
+    """A kind-4 message: the user's motion, or None for "no face this frame"."""
+    if motion is None:
+        return encode_media(MediaKind.MOTION, b"", pts_us, 0)
+    values = [float(v) for v in motion]
+    if len(values) != MOTION_VECTOR_DIM:
+        raise ValueError(f"a motion vector has {MOTION_VECTOR_DIM} values, got {len(values)}")
+    return encode_media(MediaKind.MOTION, _MOTION_VECTOR.pack(*values), pts_us, FLAG_FACE_FOUND)
 
 
 def decode_media(data: bytes) -> MediaChunk:
@@ -289,7 +386,7 @@ def decode_media(data: bytes) -> MediaChunk:
             f"binary message of {len(data)} bytes is shorter than the "
             f"{MEDIA_HEADER_SIZE}-byte media header",
         )
-    kind, _flags, _reserved, pts_us = MEDIA_HEADER.unpack_from(data)
+    kind, flags, _reserved, pts_us = MEDIA_HEADER.unpack_from(data)
     try:
         media_kind = MediaKind(kind)
     except ValueError:
@@ -300,7 +397,7 @@ def decode_media(data: bytes) -> MediaChunk:
             ErrorCode.BAD_MEDIA.value,
             f"audio payload of {len(payload)} bytes is not whole 16-bit samples",
         )
-    return MediaChunk(media_kind, pts_us, payload)
+    return MediaChunk(media_kind, pts_us, payload, flags)
 
 
 # --------------------------------------------------------------------------- state machine
@@ -323,7 +420,30 @@ class AudioInput:
     pts_us: int
 
 
-Parsed = Hello | Ping | AudioInput
+@dataclass(frozen=True)
+class CameraInput:
+    """A JPEG frame of the user's camera (decoded and analysed by the avatar node)."""
+
+    jpeg: bytes
+    pts_us: int
+
+
+@dataclass(frozen=True)
+class MotionInput:
+    """The user's motion as the client measured it; None = no face this frame."""
+
+    motion: tuple[float, ...] | None
+    pts_us: int
+
+
+@dataclass(frozen=True)
+class PortraitUpload:
+    """An image the client wants animated (validated as a face by the server)."""
+
+    image: bytes
+
+
+Parsed = Hello | Ping | SetPortrait | AudioInput | CameraInput | MotionInput | PortraitUpload
 
 
 class ProtocolSession:
@@ -368,11 +488,16 @@ class ProtocolSession:
         """
         if self.state is SessionState.CLOSED:
             raise ProtocolError(ErrorCode.INVALID.value, "session is closed", fatal=True)
-        if len(data) > self.limits.max_message_bytes:
+        is_binary = isinstance(data, bytes | bytearray | memoryview)
+        is_image = is_binary and len(data) > 0 and data[0] in (MediaKind.CAMERA, MediaKind.PORTRAIT)
+        limit = self.limits.max_image_bytes if is_image else self.limits.max_message_bytes
+        if len(data) > limit:
+            hint = ("send smaller JPEGs (640x480 at quality 70 is ~40 KiB)" if is_image
+                    else "send audio in chunks of 20-100 ms")
+            name = "max_image_bytes" if is_image else "max_message_bytes"
             raise ProtocolError(
                 ErrorCode.FRAME_TOO_LARGE.value,
-                f"message of {len(data)} bytes exceeds max_message_bytes="
-                f"{self.limits.max_message_bytes}; send audio in chunks of 20-100 ms",
+                f"message of {len(data)} bytes exceeds {name}={limit}; {hint}",
             )
         if isinstance(data, bytes | bytearray | memoryview):
             return self._receive_binary(bytes(data))
@@ -400,7 +525,7 @@ class ProtocolSession:
                 "audio must be sent as binary messages (12-byte media header + PCM s16le), "
                 "not as text",
             )
-        if kind not in ("hello", "ping"):
+        if kind not in ("hello", "ping", "set-portrait"):
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE.value, f"unknown message type '{kind}'")
         if kind == "hello" and self.state is SessionState.AWAITING_HELLO:
             return self._receive_hello(obj)
@@ -417,10 +542,11 @@ class ProtocolSession:
 
     def _receive_hello(self, obj: dict[str, Any]) -> Hello:
         protocol = obj.get("protocol")
-        if protocol != PROTOCOL_VERSION:
+        if isinstance(protocol, bool) or protocol not in SUPPORTED_VERSIONS:
             raise ProtocolError(
                 ErrorCode.UNSUPPORTED_VERSION.value,
-                f"protocol {protocol!r} is not supported; this server speaks {PROTOCOL_VERSION}",
+                f"protocol {protocol!r} is not supported; this server speaks "
+                f"{', '.join(map(str, SUPPORTED_VERSIONS))}",
                 fatal=True,
             )
         audio_in = obj.get("audio_in")
@@ -441,6 +567,9 @@ class ProtocolSession:
             hello = Hello.model_validate(obj)
         except ValidationError as error:
             raise ProtocolError(ErrorCode.INVALID.value, _short(error), fatal=True) from None
+        if hello.protocol == 1:  # v1 reserved video_out and never sent video: ignore it
+            hello = hello.model_copy(update={"video_out": None, "video_in": None,
+                                             "portrait": None})
         self.hello = hello
         self.state = SessionState.OPEN
         self._bucket_time = self._clock()
@@ -448,7 +577,9 @@ class ProtocolSession:
 
     # -- binary
 
-    def _receive_binary(self, data: bytes) -> AudioInput:
+    def _receive_binary(
+        self, data: bytes
+    ) -> AudioInput | CameraInput | MotionInput | PortraitUpload:
         if self.state is SessionState.AWAITING_HELLO:
             raise ProtocolError(
                 ErrorCode.HANDSHAKE_REQUIRED.value,
@@ -456,12 +587,39 @@ class ProtocolSession:
                 fatal=True,
             )
         chunk = decode_media(data)
-        if chunk.kind is not MediaKind.AUDIO:
+        if chunk.kind is MediaKind.AUDIO:
+            self._charge(len(chunk.payload) / 2 / self.input_rate)
+            return AudioInput(chunk.payload, self.input_rate, chunk.pts_us)
+        if chunk.kind is MediaKind.VIDEO:
             raise ProtocolError(
-                ErrorCode.BAD_MEDIA.value, f"clients may only send audio, not {chunk.kind.name}"
+                ErrorCode.BAD_MEDIA.value,
+                "clients may not send avatar video (kind 2); camera frames are kind 3",
             )
-        self._charge(len(chunk.payload) / 2 / self.input_rate)
-        return AudioInput(chunk.payload, self.input_rate, chunk.pts_us)
+        assert self.hello is not None  # state OPEN
+        if chunk.kind is MediaKind.PORTRAIT:
+            if self.hello.video_out is None:
+                raise ProtocolError(
+                    ErrorCode.BAD_PORTRAIT.value,
+                    "a portrait upload needs a video session (hello.video_out, protocol 2)",
+                )
+            if not chunk.payload.startswith(_IMAGE_MAGIC):
+                raise ProtocolError(ErrorCode.BAD_PORTRAIT.value,
+                                    "a portrait upload must be a JPEG or PNG image")
+            return PortraitUpload(chunk.payload)
+        if self.hello.video_in is None:
+            raise ProtocolError(
+                ErrorCode.VIDEO_IN_DISABLED.value,
+                f"{chunk.kind.name.lower()} messages need hello.video_in (protocol 2); "
+                "this one was dropped",
+            )
+        if chunk.kind is MediaKind.CAMERA:
+            if not chunk.payload.startswith(_JPEG_MAGIC):
+                raise ProtocolError(
+                    ErrorCode.BAD_CAMERA_FRAME.value,
+                    "a camera frame must be one JPEG image (starts with FF D8 FF); dropped",
+                )
+            return CameraInput(chunk.payload, chunk.pts_us)
+        return MotionInput(_decode_motion(chunk), chunk.pts_us)
 
     def _charge(self, secs: float) -> None:
         """Token bucket: audio may come at most max_audio_rate x real time after a burst.
@@ -483,6 +641,25 @@ class ProtocolSession:
                 "chunk dropped, send at real-time pace",
             )
         self._bucket_secs -= secs
+
+
+def _decode_motion(chunk: MediaChunk) -> tuple[float, ...] | None:
+    """The motion of a kind-4 message, None for "no face"; raises on a bad payload."""
+    if not chunk.flags & FLAG_FACE_FOUND:
+        if chunk.payload:
+            raise ProtocolError(ErrorCode.BAD_CAMERA_FRAME.value,
+                                "a motion message without a face carries no payload")
+        return None
+    if len(chunk.payload) != _MOTION_VECTOR.size:
+        raise ProtocolError(
+            ErrorCode.BAD_CAMERA_FRAME.value,
+            f"a motion message carries {MOTION_VECTOR_DIM} float32 values "
+            f"({_MOTION_VECTOR.size} bytes), got {len(chunk.payload)} bytes",
+        )
+    values = _MOTION_VECTOR.unpack(chunk.payload)
+    if not all(math.isfinite(v) for v in values):
+        raise ProtocolError(ErrorCode.BAD_CAMERA_FRAME.value, "motion contains NaN or inf")
+    return values
 
 
 def _short(error: ValidationError) -> str:

@@ -142,9 +142,15 @@ class DualMotionEncoder(nn.Module):
         user_motion: torch.Tensor,
         valid: torch.Tensor,
         drop: torch.Tensor,
+        user_present: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Inputs (B, T, ·) already normalised; valid (T,); drop (B, 3) bool for
-        [avatar audio, user audio, user motion]. Returns (B, T, H)."""
+        [avatar audio, user audio, user motion]; `user_present` (T,) bool marks
+        frames where the user's face was seen (None: all). Returns (B, T, H).
+
+        A frame without a face takes the user-motion null embedding, the one
+        condition dropout trained for "no user motion": a missing face is a
+        missing condition, never a zero (neutral-looking) face."""
 
         def embed(x: torch.Tensor, null: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
             return torch.where(dropped[:, None, None], null, x)
@@ -152,6 +158,8 @@ class DualMotionEncoder(nn.Module):
         a = embed(self.avatar_in(avatar_audio), self.null_avatar, drop[:, 0])
         ua = embed(self.user_audio_in(user_audio), self.null_user_audio, drop[:, 1])
         um = embed(self.user_motion_in(user_motion), self.null_user_motion, drop[:, 2])
+        if user_present is not None:
+            um = torch.where(user_present[None, :, None], um, self.null_user_motion)
         um = um + self.user_attn(self.norm_u(um), self.norm_ua(ua), valid)
         um = um + self.user_mlp(self.norm_um(um))
         c = a + self.avatar_attn(self.norm_a(a), self.norm_u2(um), valid)
@@ -309,11 +317,13 @@ class MotionGenerator(nn.Module):
         user_motion: torch.Tensor,
         valid: torch.Tensor | None = None,
         drop: torch.Tensor | None = None,
+        user_present: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Raw per-frame conditions (B, T, ·) -> encoded condition (B, T, H).
 
         `valid` (T,) marks frames that exist (False: before the session start);
-        `drop` (B, 3) bool drops [avatar audio, user audio, user motion].
+        `drop` (B, 3) bool drops [avatar audio, user audio, user motion];
+        `user_present` (T,) bool marks frames where the user's face was seen.
         """
         B, T, _ = avatar_audio.shape
         if user_audio.shape[:2] != (B, T) or user_motion.shape[:2] != (B, T):
@@ -326,7 +336,7 @@ class MotionGenerator(nn.Module):
         if drop is None:
             drop = torch.zeros(B, 3, dtype=torch.bool)
         um = (user_motion - self.user_mean) / self.user_std * self.user_keep
-        return self.encoder(avatar_audio, user_audio, um, valid, drop)
+        return self.encoder(avatar_audio, user_audio, um, valid, drop, user_present)
 
     # --------------------------------------------------------------------- forward
     def forward(

@@ -11,6 +11,12 @@ input: the block returned by the k-th call of `step` (block-sized calls) covers
 input frames [k*n - L, (k+1)*n - L). The caller delays the avatar's audio by
 `latency_frames` to stay in sync (the first call's first L frames are pre-roll
 generated from silence). Reaction latency = block + look-ahead + compute.
+
+Live sessions use `step_window` instead: the caller hands the whole window of
+one block plus its look-ahead each time, and the look-ahead rows stay
+provisional until their own block is generated. The avatar's reply audio can
+then start at the very next block (TTS audio placed into frames the previous
+block only peeked at), instead of waiting `latency_frames` behind the input.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, branch_drop, denoise_block
@@ -70,6 +77,13 @@ class StreamingGenerator:
         if threads is not None:
             torch.set_num_threads(threads)
         ckpt = load_generator(path or DEFAULT_CHECKPOINT)
+        return cls.from_loaded(ckpt, reference, seed=seed)
+
+    @classmethod
+    def from_loaded(cls, ckpt: GeneratorCheckpoint, reference: np.ndarray, *,
+                    seed: int = 0) -> StreamingGenerator:
+        """An engine on an already loaded checkpoint: sessions of one server share
+        the model weights (inference only) and each keeps its own cache."""
         return cls(ckpt.model, reference, nfe=ckpt.nfe, guidance=ckpt.guidance, seed=seed)
 
     # ----------------------------------------------------------------- lifecycle
@@ -95,6 +109,7 @@ class StreamingGenerator:
         self._ua = torch.zeros(L, F)
         self._um = torch.zeros(L, MOTION_DIM)
         self._valid = torch.zeros(L, dtype=torch.bool)
+        self._present = torch.ones(L, dtype=torch.bool)  # user face seen at this frame
         self._buf_start = 0  # model index of buffer row 0
         self._next = 0  # model index of the next frame to generate
         self._rows = rows
@@ -126,6 +141,7 @@ class StreamingGenerator:
         self._ua = torch.cat([self._ua, ua])
         self._um = torch.cat([self._um, um])
         self._valid = torch.cat([self._valid, torch.ones(len(a), dtype=torch.bool)])
+        self._present = torch.cat([self._present, torch.ones(len(a), dtype=torch.bool)])
         blocks: list[torch.Tensor] = []
         n, L = self.block_frames, self.cfg.lookahead
         while self._next + n + L <= self._buf_start + len(self._a):
@@ -151,7 +167,7 @@ class StreamingGenerator:
             return x[i0:i1][None].expand(rows, -1, -1)
 
         cond = self.model.encode(rep(self._a), rep(self._ua), rep(self._um),
-                                 self._valid[i0:i1], self.drop)
+                                 self._valid[i0:i1], self.drop, self._present[i0:i1])
         cond_valid = self._valid[i0:i1]
         if noise is None:
             noise = torch.randn((1, n, MOTION_DIM), generator=self.noise_gen)
@@ -164,9 +180,48 @@ class StreamingGenerator:
         keep_from = max(self._buf_start, self._next - P - 2 * cfg.encoder_past)
         cut = keep_from - self._buf_start
         self._a, self._ua, self._um = self._a[cut:], self._ua[cut:], self._um[cut:]
-        self._valid = self._valid[cut:]
+        self._valid, self._present = self._valid[cut:], self._present[cut:]
         self._buf_start = keep_from
         return self.model.denormalize(z, self.reference)
+
+    @torch.inference_mode()
+    def step_window(
+        self,
+        avatar_audio: np.ndarray,
+        user_audio: np.ndarray,
+        user_motion: np.ndarray,
+        user_present: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Generate the next block from its window; returns (block_frames, 58).
+
+        Each argument holds the `block_frames + lookahead` frames starting at the
+        next frame to generate. Rows before the block's end are committed; the
+        look-ahead rows are only peeked at and are given again (possibly changed:
+        reply audio that arrived meanwhile) with the next window. `user_present`
+        (frames,) bool marks frames where the user's face was seen.
+        """
+        n, L = self.block_frames, self.cfg.lookahead
+        a = self._check(avatar_audio, self.cfg.audio_dim, "avatar_audio")
+        ua = self._check(user_audio, self.cfg.audio_dim, "user_audio")
+        um = self._check(user_motion, MOTION_DIM, "user_motion")
+        if not (len(a) == len(ua) == len(um) == n + L):
+            raise ValueError(
+                f"a window is {n + L} frames of each condition, got {len(a)} avatar audio, "
+                f"{len(ua)} user audio, {len(um)} user motion frames"
+            )
+        present = (torch.ones(n + L, dtype=torch.bool) if user_present is None
+                   else torch.from_numpy(np.asarray(user_present, dtype=bool).copy()))
+        if present.shape != (n + L,):
+            raise ValueError(f"user_present must be ({n + L},), got {tuple(present.shape)}")
+        keep = self._next - self._buf_start  # committed rows; the rest was look-ahead
+        self._a = torch.cat([self._a[:keep], a])
+        self._ua = torch.cat([self._ua[:keep], ua])
+        self._um = torch.cat([self._um[:keep], um])
+        self._valid = torch.cat([self._valid[:keep], torch.ones(n + L, dtype=torch.bool)])
+        self._present = torch.cat([self._present[:keep], present])
+        out = self._generate_block(None)[0]
+        self.frames_out += n
+        return out.numpy().astype(np.float32)
 
     @staticmethod
     def _check(x: np.ndarray, dim: int, name: str) -> torch.Tensor:

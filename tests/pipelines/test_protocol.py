@@ -89,7 +89,8 @@ def test_handshake_opens_session_and_records_rate() -> None:
 @pytest.mark.parametrize(
     "message, code",
     [
-        (hello(protocol=2), "unsupported_version"),
+        (hello(protocol=3), "unsupported_version"),
+        (hello(protocol=True), "unsupported_version"),
         (hello(rate=11025), "unsupported_sample_rate"),
         (hello(rate="16000"), "unsupported_sample_rate"),
         (json.dumps({"type": "hello", "protocol": 1, "audio_in": {}}), "unsupported_sample_rate"),

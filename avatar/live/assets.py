@@ -1,0 +1,216 @@
+"""What every live session of a server shares, prepared once: portraits, the
+generator checkpoint, and the measured cost of this machine.
+
+A portrait's analysis takes about a second and the checkpoint a few hundred
+milliseconds; sessions would otherwise pay both on every connection. The model
+weights are shared read-only (inference only); each session keeps its own KV
+cache, renderer and filters.
+
+Machines of one kind differ by about 2x in compute, so the costs that decide a
+session's render size and camera-analysis rate are measured here at start-up
+(`MachineCosts.measure`), not assumed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatar.errors import NotAnImageError, UnknownPortraitError
+from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
+from avatar.portrait import Portrait, default_portrait_path
+
+#: Image files a portrait folder may hold.
+PORTRAIT_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: Name of the built-in portrait (always available).
+DEFAULT_PORTRAIT = "grace_hopper"
+#: Render sizes the renderer supports natively; other sizes are resized from the next one up.
+NATIVE_SIZES = (256, 512)
+
+
+class PortraitLibrary:
+    """The operator's portraits by name: the built-in default plus every image
+    in `folder`; each is analysed on first use and cached (thread-safe)."""
+
+    def __init__(self, folder: Path | None = None, default: str = DEFAULT_PORTRAIT) -> None:
+        self._paths: dict[str, Path] = {DEFAULT_PORTRAIT: default_portrait_path()}
+        if folder is not None:
+            folder = Path(folder)
+            if not folder.is_dir():
+                raise FileNotFoundError(f"portrait folder {folder} does not exist")
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in PORTRAIT_SUFFIXES:
+                    self._paths[path.stem] = path
+        if default not in self._paths:
+            raise UnknownPortraitError(
+                f"default portrait {default!r} is not in the portrait folder "
+                f"(has: {', '.join(self.names())})")
+        self.default = default
+        self._loaded: dict[str, Portrait] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Every portrait a client may ask for."""
+        return sorted(self._paths)
+
+    def get(self, name: str | None = None) -> Portrait:
+        """The analysed portrait `name` (the default when None).
+
+        Raises:
+            UnknownPortraitError: no portrait of that name.
+            NoFaceError, FaceTooSmallError, NotAnImageError: the file is unusable.
+        """
+        name = name or self.default
+        if name not in self._paths:
+            raise UnknownPortraitError(
+                f"no portrait named {name!r}; available: {', '.join(self.names())}")
+        with self._lock:
+            if name not in self._loaded:
+                portrait = Portrait.load(self._paths[name])
+                portrait.name = name
+                self._loaded[name] = portrait
+            return self._loaded[name]
+
+
+def portrait_from_upload(data: bytes, name: str = "upload") -> Portrait:
+    """Decode and analyse an uploaded JPEG/PNG; raises an `AvatarError` naming the problem."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise NotAnImageError(f"the uploaded portrait ({len(data)} bytes) is not a "
+                              "decodable JPEG or PNG image")
+    portrait = Portrait.load(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    portrait.name = name
+    return portrait
+
+
+@dataclass(frozen=True)
+class MachineCosts:
+    """Milliseconds of one core, measured on this machine at start-up."""
+
+    render_ms: dict[int, float]  # per frame, by native render size
+    jpeg_ms: dict[int, float]  # per frame at quality 80, by size
+    block_ms: float  # one generator block (5 frames)
+    analysis_ms: float  # one 320x240 camera frame through the face landmarker
+
+    def block_cost_ms(self, size: int, camera_fps: float, frames: int = 5) -> float:
+        """CPU per 200 ms block: generator + render + JPEG per frame + camera analysis."""
+        native = native_size(size)
+        per_frame = self.render_ms[native] + self.jpeg_ms[native]
+        return self.block_ms + frames * per_frame + camera_fps * 0.2 * self.analysis_ms
+
+    @classmethod
+    def measure(cls, portrait: Portrait, checkpoint: GeneratorCheckpoint,
+                repeats: int = 8) -> MachineCosts:
+        """Time each part on the real models (about half a second); median of `repeats`."""
+        from avatar.audio_features import FEATURE_DIM
+        from avatar.face_analysis import FaceAnalyzer
+        from avatar.generator.streaming import StreamingGenerator
+        from avatar.motion import MOTION_DIM
+        from avatar.renderer import PortraitRenderer
+
+        def median_ms(run: Iterable[object]) -> float:
+            times = []
+            for _ in run:
+                times.append(time.perf_counter())
+            return float(np.median(np.diff(times))) * 1000.0
+
+        render_ms, jpeg_ms = {}, {}
+        motion = portrait.reference_motion
+        for size in NATIVE_SIZES:
+            renderer = PortraitRenderer(portrait, size)
+            frame = renderer.render(motion)
+            render_ms[size] = median_ms(renderer.render(motion) for _ in range(repeats + 1))
+            jpeg_ms[size] = median_ms(encode_jpeg(frame, 80) for _ in range(repeats + 1))
+        engine = StreamingGenerator.from_loaded(checkpoint, motion)
+        n = engine.block_frames + engine.cfg.lookahead
+        window = (np.zeros((n, FEATURE_DIM), np.float32), np.zeros((n, FEATURE_DIM), np.float32),
+                  np.tile(motion, (n, 1)).astype(np.float32))
+        assert window[2].shape[1] == MOTION_DIM
+        block_ms = median_ms(engine.step_window(*window) for _ in range(repeats + 1))
+        camera = cv2.resize(portrait.image, (320, 320))[40:280]
+        with FaceAnalyzer(mode="video") as analyzer:
+            analysis_ms = median_ms(analyzer.analyze(camera) for _ in range(repeats + 1))
+        return cls(render_ms=render_ms, jpeg_ms=jpeg_ms, block_ms=block_ms,
+                   analysis_ms=analysis_ms)
+
+
+@dataclass(frozen=True)
+class VideoChoice:
+    """What a session renders, chosen to keep real time with headroom."""
+
+    size: int
+    camera_fps: float
+    block_cost_ms: float  # estimated CPU per 200 ms block
+    reason: str
+
+
+#: Camera analysis rates tried in order (user motion changes slowly; 10 fps is plenty).
+CAMERA_RATES = (10.0, 5.0, 2.5)
+
+
+def choose_video(costs: MachineCosts, requested_size: int, *, camera: bool,
+                 budget_ms: float) -> VideoChoice:
+    """The largest size <= requested, then the highest camera rate, whose block
+    cost fits `budget_ms` of one core per 200 ms block; the cheapest otherwise."""
+    sizes = sorted({requested_size} | {s for s in NATIVE_SIZES if s < requested_size},
+                   reverse=True)
+    rates = CAMERA_RATES if camera else (0.0,)
+    for size in sizes:
+        for rate in rates:
+            cost = costs.block_cost_ms(size, rate)
+            if cost <= budget_ms:
+                why = ("as requested" if size == requested_size else
+                       f"{requested_size} px would cost "
+                       f"{costs.block_cost_ms(requested_size, rates[0]):.0f} ms a block")
+                return VideoChoice(size, rate, cost,
+                                   f"{why}; {cost:.0f} of {budget_ms:.0f} ms budget a block")
+    size, rate = min(sizes), rates[-1]
+    cost = costs.block_cost_ms(size, rate)
+    return VideoChoice(size, rate, cost, f"over budget: {cost:.0f} of {budget_ms:.0f} ms a "
+                                         "block even at the cheapest setting")
+
+
+def native_size(size: int) -> int:
+    """The renderer size a video size is rendered at (then resized down if needed)."""
+    return next(s for s in NATIVE_SIZES if s >= size) if size <= max(NATIVE_SIZES) else 512
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """RGB frame -> JPEG bytes (OpenCV, ~1.5 ms at 512 px)."""
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG frame")
+    return data.tobytes()
+
+
+@dataclass
+class AvatarAssets:
+    """Everything sessions share; build once per server with `load()`."""
+
+    portraits: PortraitLibrary
+    checkpoint: GeneratorCheckpoint
+    costs: MachineCosts
+    #: CPU a session may spend per 200 ms block (ms of one core): half a core,
+    #: so the voice pipeline keeps the other core and a burst never starves audio.
+    budget_ms: float = 100.0
+
+    @classmethod
+    def load(cls, *, portrait_dir: Path | None = None, default_portrait: str = DEFAULT_PORTRAIT,
+             checkpoint: Path | None = None, budget_ms: float = 100.0) -> AvatarAssets:
+        """Analyse the default portrait, load the generator, measure this machine."""
+        portraits = PortraitLibrary(portrait_dir, default_portrait)
+        ckpt = load_generator(checkpoint or DEFAULT_CHECKPOINT)
+        ckpt.model.eval()
+        costs = MachineCosts.measure(portraits.get(), ckpt)
+        return cls(portraits=portraits, checkpoint=ckpt, costs=costs, budget_ms=budget_ms)
+
+    def choose_video(self, requested_size: int, *, camera: bool) -> VideoChoice:
+        """The render size and camera rate for a new session on this machine."""
+        return choose_video(self.costs, requested_size, camera=camera, budget_ms=self.budget_ms)

@@ -1,0 +1,355 @@
+"""One live avatar conversation, with no transport: conditions in, A/V frames out.
+
+Like LiveKit's VideoGenerator, this knows nothing of pipecat or sockets, so the
+pipeline node, `converse`, the benches and the tests all drive the same code:
+
+    session = AvatarSession(portrait, checkpoint, output_rate=22050)
+    session.push_user_audio(mic_pcm16k)           # as it arrives, any chunking
+    session.push_user_motion(motion_or_None)      # latest camera measurement
+    session.push_avatar_audio(tts_pcm, 22050)     # the reply, faster than real time
+    for planned in session.next_block():          # 5 frames = 200 ms, every 200 ms
+        frame = session.render(planned)           # RGB + JPEG + its exact audio chunk
+    played_secs = session.clear()                 # barge-in
+
+The block clock (DESIGN.md, "The data path"). Frame k has pts k * 40 ms; the
+caller asks for the next block when it is due and plays each frame's audio with
+its image, so a frame and its audio are never separated. Always on: with no
+reply queued the avatar's own audio is silence and the face idles and listens.
+
+Why the reply costs no look-ahead wait. The generator looks `lookahead` frames
+into its conditions. The user's conditions only exist in real time, so the
+user's audio and motion are consumed a block at a time and placed after the
+previous block's look-ahead (the avatar sees the user about 7-9 frames late,
+the reaction latency). The reply's audio arrives from TTS much faster than real
+time, so it is placed at the very next frame to be generated: look-ahead rows
+stay provisional (`StreamingGenerator.step_window`) and a reply that arrives
+between two blocks simply replaces the silence the previous block peeked at.
+
+`clear()` drops the queued reply (audio and the frames it would have driven)
+but keeps the generator's KV cache and filters, so motion goes on with no jump.
+Pushes come from the event loop while `next_block`/`render` run in a worker
+thread; a lock guards the queues, and a block computed across a `clear()` is
+emitted silent so no stale reply audio leaves after the barge-in.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from avatar.audio_features import (
+    FEATURE_DIM,
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    CausalAudioFeaturizer,
+    compute_features,
+)
+from avatar.generator.checkpoint import GeneratorCheckpoint
+from avatar.generator.streaming import StreamingGenerator
+from avatar.live.assets import encode_jpeg, native_size
+from avatar.live.resample import StreamingResampler, as_float32
+from avatar.motion import MOTION_DIM
+from avatar.motion_filter import MotionFilter
+from avatar.portrait import Portrait
+from avatar.renderer import PortraitRenderer
+
+FPS = 25
+FRAME_US = 1_000_000 // FPS  # 40 ms
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Per-session choices (the node picks size from the machine's measured cost)."""
+
+    size: int = 512  # square video edge, 256..512
+    jpeg_quality: int = 80  # 0: no JPEG (offline renders keep only RGB)
+    seed: int = 0
+    smooth: bool = True  # causal One-Euro filter on generated motion (jitter)
+    #: a camera measurement stands for the user's face this long; after it, "no face"
+    motion_hold_secs: float = 0.3
+    #: user frames kept waiting beyond one block; older ones are dropped (bounded lag)
+    max_user_backlog: int = 3
+
+
+@dataclass(frozen=True)
+class PlannedFrame:
+    """One generated 40 ms frame before rendering: motion and its exact audio."""
+
+    index: int
+    pts_us: int
+    audio: bytes  # PCM s16le mono at the session's output rate, one frame long
+    motion: np.ndarray  # (58,) absolute motion in the portrait's frame
+    speaking: bool  # the audio holds reply speech (not padding silence)
+    #: reply samples output up to and including this frame (session-cumulative)
+    reply_position: int
+
+
+@dataclass(frozen=True)
+class AvatarFrame:
+    """A frame ready to send: image and audio share one pts."""
+
+    index: int
+    pts_us: int
+    audio: bytes
+    image: np.ndarray  # (size, size, 3) uint8 RGB
+    jpeg: bytes | None
+    motion: np.ndarray
+    speaking: bool
+    reply_position: int
+    repeated: bool = False  # the image of an earlier frame (rendering skipped under load)
+
+
+@dataclass
+class SessionStats:
+    """Counters a caller reports (metrics events, benches)."""
+
+    blocks: int = 0
+    frames: int = 0
+    speaking_frames: int = 0
+    user_frames_padded: int = 0  # user audio missing when its block was due: silence used
+    user_frames_dropped: int = 0  # user audio arriving in a burst beyond the backlog
+    cleared: int = 0
+    block_ms: deque[float] = field(default_factory=lambda: deque(maxlen=250))
+    render_ms: deque[float] = field(default_factory=lambda: deque(maxlen=250))
+
+
+class AvatarSession:
+    """The live avatar of one conversation (see the module docstring)."""
+
+    def __init__(self, portrait: Portrait, checkpoint: GeneratorCheckpoint, *,
+                 output_rate: int, options: SessionOptions | None = None) -> None:
+        self.options = options or SessionOptions()
+        if not 256 <= self.options.size <= 512:
+            raise ValueError(f"video size must be 256..512, got {self.options.size}")
+        if output_rate % FPS:
+            raise ValueError(f"output rate {output_rate} Hz is not a whole number of "
+                             f"samples per {1000 // FPS} ms frame")
+        self.output_rate = output_rate
+        self.samples_per_frame = output_rate // FPS
+        self._checkpoint = checkpoint
+        self._lock = threading.Lock()
+        self.stats = SessionStats()
+        # avatar reply: audio at the output rate (what is played) and at 16 kHz (features)
+        self._reply_out = bytearray()
+        self._reply_16k = np.zeros(0, np.float32)
+        self._to_16k = StreamingResampler(output_rate, SAMPLE_RATE)
+        self._to_out: dict[int, StreamingResampler] = {}
+        self._queued_total = 0  # reply samples ever queued (output rate), minus cleared
+        self._played_total = 0  # reply samples ever output
+        self._reply_played = 0  # of the current reply
+        self._generation = 0  # bumped by clear(): a block computed across it goes silent
+        # user side
+        self._user_in = CausalAudioFeaturizer()
+        self._user_resamplers: dict[int, StreamingResampler] = {}
+        self._user_rows: deque[tuple[np.ndarray, np.ndarray, bool]] = deque()
+        self._motion: np.ndarray | None = None
+        self._motion_at = -1e9
+        self._silence = compute_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
+        self._frame_index = 0
+        self._last_image: np.ndarray | None = None
+        self._last_jpeg: bytes | None = None
+        self.set_portrait(portrait)
+
+    # ------------------------------------------------------------------ portrait
+    def set_portrait(self, portrait: Portrait) -> None:
+        """Animate `portrait` from the next block on (a new identity: the motion
+        state restarts from its reference; the reply queue is kept)."""
+        renderer = PortraitRenderer(portrait, native_size(self.options.size))
+        engine = StreamingGenerator.from_loaded(self._checkpoint, portrait.reference_motion,
+                                                seed=self.options.seed)
+        with self._lock:
+            self.portrait = portrait
+            self._renderer = renderer
+            self._engine = engine
+            self._filter = MotionFilter(fps=FPS)
+            self._avatar_in = CausalAudioFeaturizer()
+            lookahead = engine.cfg.lookahead
+            self._user_window = [(self._silence, portrait.reference_motion, False)] * lookahead
+            self._reference_motion = portrait.reference_motion.astype(np.float32)
+
+    @property
+    def block_frames(self) -> int:
+        """Frames per generated block (5 = 200 ms)."""
+        return self._engine.block_frames
+
+    # -------------------------------------------------------------------- inputs
+    def push_avatar_audio(self, pcm: bytes | np.ndarray, sample_rate: int) -> None:
+        """Queue reply audio (PCM s16le bytes or an array) at any sample rate."""
+        audio = as_float32(pcm)
+        if sample_rate != self.output_rate:
+            resampler = self._to_out.setdefault(
+                sample_rate, StreamingResampler(sample_rate, self.output_rate))
+            audio = resampler.push(audio)
+        pcm16 = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        with self._lock:
+            self._reply_out.extend(pcm16.tobytes())
+            self._reply_16k = np.concatenate([self._reply_16k, self._to_16k.push(audio)])
+            self._queued_total += len(pcm16)
+
+    def end_of_reply(self) -> None:
+        """The reply's audio is complete: flush the resampler's tail into the queue."""
+        with self._lock:
+            self._reply_16k = np.concatenate([self._reply_16k, self._to_16k.flush()])
+
+    def push_user_audio(self, pcm: bytes | np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+        """The user's microphone, as it arrives (any chunking)."""
+        audio = as_float32(pcm)
+        if sample_rate != SAMPLE_RATE:
+            resampler = self._user_resamplers.setdefault(sample_rate,
+                                                         StreamingResampler(sample_rate))
+            audio = resampler.push(audio)
+        rows = self._user_in.push(audio)
+        if not len(rows):
+            return
+        with self._lock:
+            motion, present = self._current_motion()
+            for row in rows:
+                self._user_rows.append((row, motion, present))
+
+    def push_user_motion(self, motion: np.ndarray | None) -> None:
+        """The user's latest face measurement (58,), or None: no face in view."""
+        if motion is not None:
+            motion = np.asarray(motion, np.float32)
+            if motion.shape != (MOTION_DIM,) or not np.isfinite(motion).all():
+                raise ValueError(f"user motion must be ({MOTION_DIM},) finite, "
+                                 f"got {motion.shape}")
+        with self._lock:
+            self._motion = None if motion is None else motion.copy()
+            self._motion_at = time.monotonic()
+
+    def _current_motion(self) -> tuple[np.ndarray, bool]:
+        fresh = time.monotonic() - self._motion_at <= self.options.motion_hold_secs
+        if self._motion is not None and fresh:
+            return self._motion, True
+        return self._reference_motion, False
+
+    # ------------------------------------------------------------------- control
+    def clear(self) -> float:
+        """Barge-in: drop the queued reply; returns the seconds of it that were output."""
+        with self._lock:
+            played = self._reply_played / self.output_rate
+            self._reply_out.clear()
+            self._reply_16k = np.zeros(0, np.float32)
+            self._to_16k.reset()
+            self._queued_total = self._played_total
+            self._reply_played = 0
+            self._generation += 1
+            self.stats.cleared += 1
+        return played
+
+    @property
+    def queued_total(self) -> int:
+        """Reply samples queued so far (session-cumulative); a text frame that
+        arrives now belongs to the audio up to this position."""
+        with self._lock:
+            return self._queued_total
+
+    @property
+    def reply_pending_secs(self) -> float:
+        """Reply audio queued and not yet output."""
+        with self._lock:
+            return len(self._reply_out) / 2 / self.output_rate
+
+    # ---------------------------------------------------------------- generation
+    def next_block(self) -> list[PlannedFrame]:
+        """Generate the next 200 ms block: motion plus each frame's audio chunk."""
+        started = time.perf_counter()
+        n = self.block_frames
+        lookahead = self._engine.cfg.lookahead
+        spf = self.samples_per_frame
+        with self._lock:
+            generation = self._generation
+            window_16k = self._reply_16k[: (n + lookahead) * SAMPLES_PER_FRAME]
+            played_16k = self._reply_16k[: n * SAMPLES_PER_FRAME]
+            self._reply_16k = self._reply_16k[n * SAMPLES_PER_FRAME:]
+            out = bytes(self._reply_out[: n * spf * 2])
+            del self._reply_out[: n * spf * 2]
+            real = len(out) // 2
+            self._reply_played += real
+            self._played_total += real
+            position = self._played_total
+            new_rows = self._take_user_rows(n)
+            engine, renderer_filter = self._engine, self._filter
+        window_16k = _pad(window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
+        avatar = copy.deepcopy(self._avatar_in).push(window_16k)
+        self._avatar_in.push(_pad(played_16k, n * SAMPLES_PER_FRAME))
+        rows = self._user_window + new_rows
+        self._user_window = rows[-lookahead:]
+        user_audio = np.stack([r[0] for r in rows]).astype(np.float32)
+        user_motion = np.stack([r[1] for r in rows]).astype(np.float32)
+        present = np.array([r[2] for r in rows], dtype=bool)
+        motion = engine.step_window(avatar, user_audio, user_motion, present)
+        if self.options.smooth:
+            motion = renderer_filter(motion)
+        with self._lock:
+            stale = generation != self._generation
+        out = _pad_bytes(b"" if stale else out, n * spf * 2)
+        frames = []
+        for k in range(n):
+            chunk = out[k * spf * 2:(k + 1) * spf * 2]
+            speaking = not stale and real > k * spf
+            frames.append(PlannedFrame(
+                index=self._frame_index, pts_us=self._frame_index * FRAME_US, audio=chunk,
+                motion=motion[k], speaking=speaking,
+                reply_position=position - max(0, real - (k + 1) * spf)))
+            self._frame_index += 1
+        self.stats.blocks += 1
+        self.stats.frames += n
+        self.stats.speaking_frames += sum(f.speaking for f in frames)
+        self.stats.block_ms.append((time.perf_counter() - started) * 1000.0)
+        return frames
+
+    def _take_user_rows(self, n: int) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        """n user frames for the next block: silence where the mic fell behind,
+        the oldest dropped where a burst ran ahead (bounded reaction lag)."""
+        excess = len(self._user_rows) - n - self.options.max_user_backlog
+        for _ in range(max(0, excess)):
+            self._user_rows.popleft()
+            self.stats.user_frames_dropped += 1
+        rows = [self._user_rows.popleft() for _ in range(min(n, len(self._user_rows)))]
+        if len(rows) < n:
+            motion, present = self._current_motion()
+            self.stats.user_frames_padded += n - len(rows)
+            rows += [(self._silence, motion, present)] * (n - len(rows))
+        return rows
+
+    # ----------------------------------------------------------------- rendering
+    def render(self, frame: PlannedFrame, *, repeat: bool = False) -> AvatarFrame:
+        """Draw `frame` (or, with `repeat` and an earlier image, reuse that image
+        to save CPU: video may repeat under load, audio never breaks)."""
+        started = time.perf_counter()
+        if repeat and self._last_image is not None:
+            return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
+                               self._last_jpeg, frame.motion, frame.speaking,
+                               frame.reply_position, repeated=True)
+        image = self._renderer.render(frame.motion)
+        if image.shape[0] != self.options.size:
+            image = cv2.resize(image, (self.options.size, self.options.size),
+                               interpolation=cv2.INTER_AREA)
+        jpeg = encode_jpeg(image, self.options.jpeg_quality) if self.options.jpeg_quality else None
+        self._last_image, self._last_jpeg = image, jpeg
+        self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
+        return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
+                           frame.speaking, frame.reply_position)
+
+
+def _pad(audio: np.ndarray, length: int) -> np.ndarray:
+    """Zero-pad (or cut) float audio to `length` samples."""
+    if len(audio) >= length:
+        return audio[:length]
+    return np.concatenate([audio, np.zeros(length - len(audio), np.float32)])
+
+
+def _pad_bytes(pcm: bytes, length: int) -> bytes:
+    """Zero-pad PCM bytes to `length`."""
+    return pcm + bytes(length - len(pcm)) if len(pcm) < length else pcm[:length]
+
+
+__all__ = ["AvatarFrame", "AvatarSession", "FEATURE_DIM", "PlannedFrame", "SessionOptions",
+           "SessionStats"]
