@@ -155,6 +155,27 @@ class AgentSettings(BaseSettings):
     persona_file: Path = Field(default=DEFAULT_PERSONA_FILE)
     knowledge_file: Path = Field(default=DEFAULT_KNOWLEDGE_FILE)
 
+    # --- avatar -----------------------------------------------------------------
+    video: bool = Field(
+        default=True,
+        description="Serve the live avatar to clients whose hello asks for video "
+        "(voice-only clients are unaffected); off: every session is voice only.",
+    )
+    portrait_dir: Path | None = Field(
+        default=None,
+        description="Folder of portrait images (JPEG/PNG) clients may name; the built-in "
+        "grace_hopper is always available.",
+    )
+    default_portrait: str = Field(
+        default="grace_hopper", min_length=1,
+        description="Portrait used when a client names none (a file stem in portrait_dir).",
+    )
+    video_budget_ms: float = Field(
+        default=100.0, gt=0, le=200,
+        description="CPU a video session may spend per 200 ms block (ms of one core); the "
+        "render size and camera rate are chosen from this machine's measured costs to fit.",
+    )
+
     # --- server -----------------------------------------------------------------
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8765, ge=0, le=65535)

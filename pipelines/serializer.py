@@ -16,6 +16,7 @@ serializer starts in the OPEN state with the negotiated input rate. It:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from loguru import logger
@@ -34,14 +35,28 @@ from pipelines.errors import ProtocolError
 from pipelines.protocol import (
     SERVER_EVENT_TYPES,
     AudioInput,
+    CameraInput,
+    ErrorCode,
     Hello,
     MediaKind,
+    MotionInput,
     Ping,
     Pong,
+    PortraitUpload,
     ProtocolSession,
+    SetPortrait,
     encode_media,
     error_event,
 )
+from pipelines.video_wire import (
+    EncodedVideoFrame,
+    PortraitRequestFrame,
+    UserCameraFrame,
+    UserMotionFrame,
+)
+
+#: Shortest interval between two `rate_limited` events of one session (seconds).
+RATE_LIMITED_EVENT_SECS = 1.0
 
 
 class ProtocolV1Serializer(FrameSerializer):
@@ -53,6 +68,8 @@ class ProtocolV1Serializer(FrameSerializer):
         *,
         pipeline_input_rate: int = 16000,
         on_violation: Callable[[ProtocolError], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_video_delay_secs: float = 0.5,
     ) -> None:
         """Wrap an already-open `ProtocolSession`.
 
@@ -60,14 +77,23 @@ class ProtocolV1Serializer(FrameSerializer):
             session: the connection's protocol state (hello already received).
             pipeline_input_rate: the rate VAD/ASR run at; client audio is resampled to it.
             on_violation: called for each protocol error (the server counts/logs them).
+            clock: monotonic seconds, for `rate_limited` coalescing (injectable for tests).
+            max_video_delay_secs: avatar frames older than this when their turn to
+                be written comes are dropped (backpressure: video gives way first).
         """
         super().__init__()
         self._session = session
         self._pipeline_input_rate = pipeline_input_rate
         self._on_violation = on_violation
+        self._clock = clock
+        self._rate_dropped = 0  # chunks dropped since the last `rate_limited` event
+        self._rate_event_at: float | None = None  # when that event was sent
         self._resampler = create_stream_resampler()
         self._out_samples = 0  # samples sent this session: the pts clock
         self._out_rate = 0
+        self._max_video_delay_secs = max_video_delay_secs
+        self.video_sent = 0
+        self.video_dropped = 0  # late video frames dropped (backpressure)
 
     @property
     def samples_sent(self) -> int:
@@ -75,7 +101,10 @@ class ProtocolV1Serializer(FrameSerializer):
         return self._out_samples
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
-        """Audio -> binary message, protocol events -> JSON text, anything else -> nothing."""
+        """Audio and avatar video -> binary messages, protocol events -> JSON text,
+        anything else -> nothing."""
+        if isinstance(frame, EncodedVideoFrame):
+            return self._video_message(frame)
         if isinstance(frame, OutputAudioRawFrame):
             if not frame.audio:
                 return None
@@ -92,14 +121,35 @@ class ProtocolV1Serializer(FrameSerializer):
             return None  # the `bot-interrupted` event is sent by the event observer
         return None
 
+    def _video_message(self, frame: EncodedVideoFrame) -> bytes | None:
+        """A kind-2 message at the audio clock, or None when it is too late to show.
+
+        The frame was queued right before its own audio chunk, so the audio clock
+        here is that chunk's start. A frame that waited longer than
+        `max_video_delay_secs` (the socket is not draining) is dropped: video
+        gives way first, audio never.
+        """
+        if time.monotonic() - frame.created_at > self._max_video_delay_secs:
+            self.video_dropped += 1
+            return None
+        rate = self._out_rate or 1
+        pts_us = self._out_samples * 1_000_000 // rate if self._out_rate else 0
+        self.video_sent += 1
+        return encode_media(MediaKind.VIDEO, frame.jpeg, pts_us)
+
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Client message -> audio frame, a `pong`, or an `error` event for bad input."""
         try:
             parsed = self._session.receive(data)
         except ProtocolError as error:
-            logger.warning(f"protocol violation: {error}")
             if self._on_violation is not None:
                 self._on_violation(error)
+            if error.code == ErrorCode.RATE_LIMITED.value:
+                coalesced = self._coalesce_rate_limited(error)
+                if coalesced is None:
+                    return None  # counted; reported in the next event (one a second)
+                error = coalesced
+            logger.warning(f"protocol violation: {error}")
             event = error_event(error.code, error.detail, fatal=error.fatal)
             return OutputTransportMessageUrgentFrame(message=event.model_dump(exclude_none=True))
         if isinstance(parsed, AudioInput):
@@ -108,9 +158,38 @@ class ProtocolV1Serializer(FrameSerializer):
             return OutputTransportMessageUrgentFrame(
                 message=Pong(id=parsed.id).model_dump(exclude_none=True)
             )
+        if isinstance(parsed, CameraInput):
+            return UserCameraFrame(jpeg=parsed.jpeg, client_pts_us=parsed.pts_us)
+        if isinstance(parsed, MotionInput):
+            return UserMotionFrame(motion=parsed.motion, client_pts_us=parsed.pts_us)
+        if isinstance(parsed, PortraitUpload):
+            return PortraitRequestFrame(upload=parsed.image)
+        if isinstance(parsed, SetPortrait):
+            return PortraitRequestFrame(name=parsed.name)
         if isinstance(parsed, Hello):  # cannot happen once open; kept for completeness
             return None
         return None
+
+    def _coalesce_rate_limited(self, error: ProtocolError) -> ProtocolError | None:
+        """At most one `rate_limited` event a second, saying how many chunks were dropped.
+
+        A flooding client has every excess chunk dropped; one event per chunk
+        (562 in 10 s were seen) would flood the very socket the limit protects.
+        The first drop is reported at once; later ones are counted and reported
+        by the next event, at least `RATE_LIMITED_EVENT_SECS` after the previous.
+        """
+        self._rate_dropped += 1
+        now = self._clock()
+        if self._rate_event_at is not None and now - self._rate_event_at < RATE_LIMITED_EVENT_SECS:
+            return None
+        dropped, self._rate_dropped = self._rate_dropped, 0
+        self._rate_event_at = now
+        noun = "chunk" if dropped == 1 else "chunks"
+        return ProtocolError(
+            error.code,
+            f"{dropped} audio {noun} dropped since the last rate_limited event: {error.detail}",
+            fatal=error.fatal,
+        )
 
     async def _audio_frame(self, audio: AudioInput) -> InputAudioRawFrame | None:
         pcm = audio.pcm

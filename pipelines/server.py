@@ -25,8 +25,8 @@ import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -39,7 +39,9 @@ from pipecat.transports.websocket.fastapi import (
 )
 from starlette.websockets import WebSocketState
 
+from pipelines.avatar_node import AvatarNodeParams
 from pipelines.errors import ProtocolError, ServerError
+from pipelines.log_redaction import install_uvicorn_log_filters
 from pipelines.protocol import (
     PROTOCOL_VERSION,
     AudioFormat,
@@ -56,6 +58,9 @@ from pipelines.serializer import ProtocolV1Serializer
 from pipelines.services import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, build_voice_pipeline
 
+if TYPE_CHECKING:
+    from avatar.live import AvatarAssets
+
 #: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
 PIPELINE_INPUT_RATE = 16000
 
@@ -70,20 +75,38 @@ class ServerConfig:
     turn: TurnParams = field(default_factory=TurnParams)
     asr_language: str = "en"
     send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
-    #: builds the processors inserted between TTS and the transport, fresh for each
-    #: session (the avatar node, which then owns the output audio)
-    output_processors: Callable[[], Sequence[FrameProcessor]] | None = None
+    #: builds extra processors inserted between TTS and the transport, fresh for
+    #: each session, from that session's context (after the avatar node, if any)
+    session_processors: Callable[[SessionContext], Sequence[FrameProcessor]] | None = None
+    #: serve the live avatar to clients whose hello asks for video (when the
+    #: runtime has avatar assets); otherwise every session is voice only
+    video: bool = True
+    avatar_node: AvatarNodeParams = field(default_factory=AvatarNodeParams)
     #: called with each new session before it runs (register LLM tools, add observers)
     on_session: Callable[[VoiceSession], None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> ServerConfig:
+        """The server policy from `AgentSettings` (the one place fields are mapped)."""
+        values: dict[str, Any] = {
+            "auth_token": settings.auth_token,
+            "max_sessions": settings.max_sessions,
+            "asr_language": settings.asr_language,
+            "video": settings.video,
+        }
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass
 class VoiceRuntime:
-    """What every session shares: speech models, the LLM endpoint, the persona."""
+    """What every session shares: speech models, the LLM endpoint, the persona,
+    and (for video sessions) the avatar's portraits, checkpoint and measured costs."""
 
     models: SpeechModels
     llm: LLMParams
     system_prompt: str
+    avatar: AvatarAssets | None = None
 
     async def warm_up_llm(self) -> float:
         """Send one short request with the real system prompt; returns seconds.
@@ -112,6 +135,16 @@ class VoiceRuntime:
         finally:
             await client.close()
         return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a per-session factory may look at: who connected and what they asked."""
+
+    session_id: str
+    hello: Hello
+    runtime: VoiceRuntime
+    serializer: ProtocolV1Serializer
 
 
 class SessionRegistry:
@@ -177,6 +210,14 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
     app.state.registry = registry
     app.state.runtime = runtime
 
+    @app.get("/portraits")
+    async def portraits() -> dict[str, Any]:
+        """The portraits a client may name in `hello.portrait` / `set-portrait`."""
+        if runtime.avatar is None:
+            return {"portraits": [], "default": None}
+        library = runtime.avatar.portraits
+        return {"portraits": library.names(), "default": library.default}
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         """Liveness plus capacity, for load balancers and tests."""
@@ -219,6 +260,66 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
 
     return app
+
+
+@dataclass
+class AvatarStart:
+    """A video session's avatar: its processors, the `welcome.video_out` it
+    announces, and events to send right after `welcome` (e.g. unknown portrait)."""
+
+    processors: Sequence[FrameProcessor]
+    video_out: dict[str, Any] | None
+    notices: list[Any] = field(default_factory=list)
+
+
+def start_avatar(context: SessionContext, config: ServerConfig,
+                 websocket: WebSocket) -> AvatarStart | None:
+    """Build the avatar node for a session whose hello asked for video.
+
+    The render size and camera rate are chosen from this machine's measured
+    cost (`AvatarAssets.choose_video`); an unknown portrait falls back to the
+    default with a non-fatal `unknown_portrait` notice.
+    """
+    from avatar.errors import AvatarError
+    from avatar.live import AvatarSession, SessionOptions
+    from avatar.live.assets import portrait_from_upload
+    from pipelines.avatar_node import AvatarNode
+    from pipelines.video_wire import VideoWireAdapter
+
+    hello, assets = context.hello, context.runtime.avatar
+    if hello.video_out is None or assets is None or not config.video:
+        return None
+    notices: list[Any] = []
+    try:
+        portrait = assets.portraits.get(hello.portrait)
+    except AvatarError as error:
+        notices.append(error_event(ErrorCode.UNKNOWN_PORTRAIT,
+                                   f"{error}; using {assets.portraits.default!r}"))
+        portrait = assets.portraits.get()
+    camera = hello.video_in is not None and hello.video_in.kind == "camera"
+    choice = assets.choose_video(hello.video_out.size, camera=camera)
+    session = AvatarSession(portrait, assets.checkpoint,
+                            output_rate=context.runtime.models.tts_sample_rate,
+                            options=SessionOptions(size=choice.size))
+
+    def load_portrait(name: str | None, upload: bytes | None) -> Any:
+        if upload is not None:
+            return portrait_from_upload(upload, name=f"upload-{context.session_id}")
+        return assets.portraits.get(name)
+
+    serializer = context.serializer
+    node = AvatarNode(
+        session=session,
+        load_portrait=load_portrait,
+        params=replace(config.avatar_node, camera_fps=choice.camera_fps),
+        transport_stats=lambda: {"video_dropped": serializer.video_dropped},
+    )
+    video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
+                 "portrait": portrait.name, "camera_fps": choice.camera_fps,
+                 "render_size_reason": choice.reason}
+    logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
+                f"camera {choice.camera_fps:g} fps ({choice.reason})")
+    return AvatarStart([node, VideoWireAdapter()], video_out, notices)
 
 
 async def _handshake(
@@ -289,7 +390,13 @@ async def _run_session(
             allowed_origins=[],
         ),
     )
+    context = SessionContext(session_id, hello, runtime, serializer)
     try:
+        avatar = (start_avatar(context, config, websocket) if hello.video_out is not None
+                  else None)
+        processors = [] if avatar is None else list(avatar.processors)
+        if config.session_processors is not None:
+            processors += config.session_processors(context)
         voice = build_voice_pipeline(
             transport=transport,
             models=runtime.models,
@@ -299,7 +406,7 @@ async def _run_session(
             asr_language=config.asr_language,
             send_metrics=config.send_metrics,
             audio_in_sample_rate=PIPELINE_INPUT_RATE,
-            output_processors=config.output_processors() if config.output_processors else (),
+            output_processors=processors,
         )
         if config.on_session is not None:
             config.on_session(voice)
@@ -316,13 +423,17 @@ async def _run_session(
         await voice.task.cancel(reason="client disconnected")
 
     welcome = Welcome(
+        protocol=hello.protocol,
         session_id=session_id,
         audio_in=hello.audio_in,
         audio_out=AudioFormat(sample_rate=out_rate),
+        video_out=None if avatar is None else avatar.video_out,
         limits=config.limits.as_dict(),
     )
     try:
         await websocket.send_text(encode_message(welcome))
+        for notice in [] if avatar is None else avatar.notices:
+            await websocket.send_text(encode_message(notice))
     except (WebSocketDisconnect, RuntimeError):
         log.info(f"[{session_id}] client left before welcome")
         return
@@ -377,17 +488,12 @@ async def load_runtime(
         if endpoint.server is not None:
             endpoint.server.stop()
         raise ServerError(str(error)) from error
+    avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
     runtime = VoiceRuntime(
         models=models,
-        llm=LLMParams(
-            base_url=endpoint.base_url,
-            model=endpoint.model,
-            api_key=endpoint.api_key,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            timeout_s=settings.llm_request_timeout_s,
-        ),
+        llm=LLMParams.from_settings(settings, endpoint),
         system_prompt=build_system_prompt(settings),
+        avatar=avatar,
     )
     if warm_up:
         speech_secs = await asyncio.to_thread(models.warm_up)
@@ -396,18 +502,47 @@ async def load_runtime(
     return runtime, endpoint.server
 
 
+def load_avatar_assets(settings: Any) -> AvatarAssets:
+    """Portraits, generator and this machine's measured costs, once per server.
+
+    Raises:
+        ServerError: the portrait folder or the default portrait is unusable.
+    """
+    from avatar.errors import AvatarError
+    from avatar.live import AvatarAssets
+
+    try:
+        assets = AvatarAssets.load(portrait_dir=settings.portrait_dir,
+                                   default_portrait=settings.default_portrait,
+                                   budget_ms=settings.video_budget_ms)
+    except (AvatarError, FileNotFoundError) as error:
+        raise ServerError(f"cannot prepare the avatar: {error}") from error
+    costs = assets.costs
+    logger.info(f"avatar ready: portraits {assets.portraits.names()}, render "
+                f"{costs.render_ms[512]:.1f} ms at 512, block {costs.block_ms:.1f} ms, "
+                f"camera analysis {costs.analysis_ms:.1f} ms")
+    return assets
+
+
 def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Config:
     """uvicorn settings: websocket frames a little above our limit still reach us.
 
-    Frames up to 4x `max_message_bytes` are read and answered with a polite
+    Frames up to 4x `max_message_bytes` (2x `max_image_bytes` for camera frames
+    and portraits, whichever is larger) are read and answered with a polite
     `frame_too_large` event; only beyond that does the websocket layer close
-    the socket itself (1009), so a buggy client cannot make us buffer megabytes.
+    the socket itself (1009), so a buggy client cannot make us buffer more.
+
+    permessage-deflate is off: our media (PCM, JPEG) does not compress (zlib won
+    1 % on a JPEG frame for ~1 % of a core per video session), and without it
+    every size limit applies to the message exactly as the client sent it.
     """
+    install_uvicorn_log_filters()  # ?token= redacted, no traceback for a 1007
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        ws_max_size=4 * limits.max_message_bytes,
+        ws_max_size=max(4 * limits.max_message_bytes, 2 * limits.max_image_bytes),
+        ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=5,
@@ -443,11 +578,7 @@ async def run_server(settings: Any, *, config: ServerConfig | None = None,
     uvicorn owns the signals: on SIGTERM it stops accepting, closes live
     websockets and runs the app's shutdown, which cancels every session.
     """
-    config = config or ServerConfig(
-        auth_token=settings.auth_token,
-        max_sessions=settings.max_sessions,
-        asr_language=settings.asr_language,
-    )
+    config = config or ServerConfig.from_settings(settings)
     _exit_cleanly_on_sigterm()
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     try:

@@ -1,6 +1,7 @@
 """The one voice-pipeline builder: transport -> VAD -> whisper -> context -> LLM -> piper.
 
     transport.input()
+      -> InputSilenceFiller                missing client audio becomes silence (ends turns)
       -> VADProcessor (silero)             user speech start/stop, feeds barge-in
       -> BundledWhisperSTTService          one transcript per utterance (shared model)
       -> user context aggregator           smart-turn v3 decides the end of the turn
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
@@ -48,6 +50,7 @@ from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 
 from pipelines.events import EventSender, ProtocolEventObserver
+from pipelines.input_silence import InputSilenceFiller
 from pipelines.services import (
     BundledWhisperSTTService,
     LocalOpenAILLMService,
@@ -95,6 +98,13 @@ class LLMParams:
     max_tokens: int = 96
     temperature: float = 0.2
     timeout_s: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: Any, endpoint: Any) -> LLMParams:
+        """From `AgentSettings` and the resolved endpoint (the one place fields are mapped)."""
+        return cls(base_url=endpoint.base_url, model=endpoint.model, api_key=endpoint.api_key,
+                   max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+                   timeout_s=settings.llm_request_timeout_s)
 
 
 @dataclass
@@ -261,6 +271,7 @@ def build_voice_pipeline(
     pipeline = Pipeline(
         [
             transport.input(),
+            InputSilenceFiller(sample_rate=audio_in_sample_rate),  # a quiet client = silence
             vad,
             stt,
             aggregators.user(),

@@ -320,7 +320,7 @@ class AvatarSession:
         return rows
 
     # ----------------------------------------------------------------- rendering
-    def render(self, frame: PlannedFrame, *, repeat: bool = False) -> AvatarFrame:
+    def render(self, frame: PlannedFrame, repeat: bool = False) -> AvatarFrame:
         """Draw `frame` (or, with `repeat` and an earlier image, reuse that image
         to save CPU: video may repeat under load, audio never breaks)."""
         started = time.perf_counter()

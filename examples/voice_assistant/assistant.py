@@ -193,12 +193,8 @@ async def running_assistant(
             await asyncio.to_thread(runtime.models.warm_up)
             secs = await runtime.warm_up_llm()
             logger.info(f"LLM prompt cache warmed in {secs:.1f} s")
-        config = ServerConfig(
-            auth_token=settings.auth_token,
-            max_sessions=settings.max_sessions,
-            asr_language=settings.asr_language,
-            on_session=add_shop_tools if support.enabled else None,
-        )
+        config = ServerConfig.from_settings(
+            settings, on_session=add_shop_tools if support.enabled else None)
         app = create_app(runtime, config)
         server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port, config.limits))
         task = asyncio.create_task(server.serve(), name="voice-assistant-server")

@@ -137,6 +137,22 @@ def runtime(speech_models: Any, llm_endpoint: Any) -> Any:
     return runtime
 
 
+@pytest.fixture(scope="session")
+def avatar_assets() -> Any:
+    """The live avatar's shared assets: default portrait, shipped student, measured costs."""
+    from avatar.live import AvatarAssets
+
+    return AvatarAssets.load()
+
+
+@pytest.fixture(scope="session")
+def video_runtime(runtime: Any, avatar_assets: Any) -> Any:
+    """`runtime` plus the avatar assets: sessions whose hello asks for video get a face."""
+    import dataclasses
+
+    return dataclasses.replace(runtime, avatar=avatar_assets)
+
+
 # --------------------------------------------------------------------------- servers
 
 

@@ -149,7 +149,7 @@ def test_talk_command_saves_the_reply(
     assert transcribe(frames, rate).strip()
 
 
-async def test_output_processors_see_the_tts_audio_and_sessions_are_announced(
+async def test_session_processors_see_the_tts_audio_and_sessions_are_announced(
     runtime: Any, start_server: Any, say: Any
 ) -> None:
     """The avatar node's slot: a processor between TTS and transport gets the TTS audio."""
@@ -174,11 +174,13 @@ async def test_output_processors_see_the_tts_audio_and_sessions_are_announced(
     tallies: list[AudioTally] = []
     sessions: list[Any] = []
 
-    def make() -> list[FrameProcessor]:
+    def make(context: Any) -> list[FrameProcessor]:
+        assert context.hello.video_out is None and context.session_id
         tallies.append(AudioTally())
         return [tallies[-1]]
 
-    server = start_server(runtime, ServerConfig(output_processors=make, on_session=sessions.append))
+    server = start_server(runtime, ServerConfig(session_processors=make,
+                                                on_session=sessions.append))
     async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
         result = await talk(client, say("Is there a cafe in the store?"), timeout_secs=90)
     assert result.completed

@@ -1,0 +1,342 @@
+"""The avatar node: the live face inside the voice pipeline (pipecat FrameProcessor).
+
+Placed between TTS and the transport, it follows pipecat's own avatar services
+(Simli, HeyGen, Tavus): it consumes `TTSAudioRawFrame`s and never forwards
+them, and re-emits the audio it animated as `SpeechOutputAudioRawFrame`s, each
+right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
+
+- Always on: a block clock starts with the pipeline (never waits for the first
+  TTS audio, pipecat#4832). While the avatar is quiet its audio is silence, so
+  the transport's speaking detection (silence-aware for speech-stream frames)
+  makes `bot-started/stopped-speaking` follow the real speech, not the video.
+- User audio (`InputAudioRawFrame`, passed through) and the user's camera
+  (`UserCameraFrame`, analysed here in the session's worker thread, at most
+  `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
+  the generator, so listening reactions start with the user's voice (VAD
+  time), not with the transcript.
+- Text and control frames that arrive behind reply audio are held until that
+  audio has been emitted, so `bot-output` and the LLM context hold only what was
+  played. On `InterruptionFrame` the session drops its queued reply, the held
+  frames are dropped, and the generator keeps its KV cache (motion goes on).
+- Pacing: frame k is pushed `lead_secs` before t0 + k * 40 ms (a bounded
+  lead); when more than `rebase_secs` late the clock is rebased instead of
+  racing to catch up; when late by more than a frame, rendering is skipped and
+  the last image repeated (video repeats, audio never breaks). Counters go out
+  in `metrics` events (kind "avatar") every `stats_interval_secs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from loguru import logger
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputTransportMessageUrgentFrame,
+    SpeechOutputAudioRawFrame,
+    StartFrame,
+    SystemFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from avatar.errors import AvatarError
+from avatar.live import AvatarSession, CameraMotion, PlannedFrame
+from avatar.portrait import Portrait
+from pipelines.protocol import ErrorCode, MetricsEvent, PortraitEvent, error_event
+from pipelines.video_wire import (
+    AvatarImageFrame,
+    PortraitRequestFrame,
+    UserCameraFrame,
+    UserMotionFrame,
+)
+
+FRAME_SECS = 0.04
+
+
+@dataclass(frozen=True)
+class AvatarNodeParams:
+    """Pacing and analysis choices (defaults measured on a 2-core CPU)."""
+
+    #: frames are pushed this long before their time: covers one render and a
+    #: camera analysis queued in the same worker (~20 ms) plus scheduling jitter
+    lead_secs: float = 0.06
+    #: later than this, the clock is rebased (frames keep their spacing from now)
+    rebase_secs: float = 0.25
+    #: camera frames analysed per second (0: camera ignored)
+    camera_fps: float = 10.0
+    #: torch threads in this session's worker thread (OpenMP: per thread)
+    threads: int = 1
+    stats_interval_secs: float = 2.0
+
+
+#: Loads a portrait by name or from uploaded bytes (the server's portrait library).
+PortraitLoader = Callable[[str | None, bytes | None], Portrait]
+
+
+class AvatarNode(FrameProcessor):
+    """Drives one `AvatarSession` on the pipeline's clock (see module docstring)."""
+
+    def __init__(self, *, session: AvatarSession, load_portrait: PortraitLoader | None = None,
+                 params: AvatarNodeParams | None = None,
+                 transport_stats: Callable[[], dict[str, int]] | None = None,
+                 **kwargs: Any) -> None:
+        """`transport_stats` returns counters kept on the wire side (video dropped)."""
+        super().__init__(**kwargs)
+        self.session = session
+        self._load_portrait = load_portrait
+        self._params = params or AvatarNodeParams()
+        self._transport_stats = transport_stats
+        threads = self._params.threads
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="avatar",
+            initializer=_set_worker_threads, initargs=(threads,))
+        self._clock_task: asyncio.Task[None] | None = None
+        self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
+        self._emitted_position = 0
+        self._camera: CameraMotion | None = None
+        self._camera_waiting: UserCameraFrame | None = None
+        self._camera_busy = False
+        self._camera_last = -1e9
+        self._worker_cpu = 0.0
+        self._started_at = time.monotonic()
+        self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
+                         "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
+                         "camera_errors": 0, "interruptions": 0}
+        self.played_secs_at_interruption: list[float] = []
+
+    # ------------------------------------------------------------------ frames
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Consume TTS audio and camera input, hold text behind audio, pass the rest."""
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._start()
+        elif isinstance(frame, EndFrame | CancelFrame):
+            await self._stop()
+            while self._held:
+                await self.push_frame(self._held.popleft()[1])
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            played = self.session.clear()
+            self.played_secs_at_interruption.append(played)
+            self.counters["interruptions"] += 1
+            self._held.clear()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSAudioRawFrame):
+            self.session.push_avatar_audio(frame.audio, frame.sample_rate)
+        elif isinstance(frame, InputAudioRawFrame):
+            self.session.push_user_audio(frame.audio, frame.sample_rate)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserCameraFrame):
+            self._on_camera(frame)
+        elif isinstance(frame, UserMotionFrame):
+            motion = None if frame.motion is None else np.asarray(frame.motion, np.float32)
+            self.session.push_user_motion(motion)
+        elif isinstance(frame, PortraitRequestFrame):
+            self.create_task(self._switch_portrait(frame))
+        elif isinstance(frame, SystemFrame):
+            await self.push_frame(frame, direction)
+        else:
+            if isinstance(frame, TTSStoppedFrame):
+                self.session.end_of_reply()
+            await self._hold_or_push(frame)
+
+    async def _hold_or_push(self, frame: Frame) -> None:
+        """A frame that came behind reply audio waits until that audio is out."""
+        position = self.session.queued_total
+        if position > self._emitted_position or self._held:
+            self._held.append((position, frame))
+        else:
+            await self.push_frame(frame)
+
+    async def _release_held(self) -> None:
+        while self._held and self._held[0][0] <= self._emitted_position:
+            await self.push_frame(self._held.popleft()[1])
+
+    # ------------------------------------------------------------------- clock
+    def _start(self) -> None:
+        if self._clock_task is None:
+            self._started_at = time.monotonic()
+            self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
+
+    async def _stop(self) -> None:
+        """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
+        if self._clock_task is not None:
+            await self.cancel_task(self._clock_task)
+            self._clock_task = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._camera is not None:
+            camera, self._camera = self._camera, None
+            camera.close()
+
+    async def cleanup(self) -> None:
+        """Release the worker thread and the landmarker."""
+        await super().cleanup()
+        await self._stop()
+
+    async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn` in this session's worker thread, counting its CPU time."""
+        def timed() -> Any:
+            cpu = time.thread_time()
+            try:
+                return fn(*args)
+            finally:
+                self._worker_cpu += time.thread_time() - cpu
+        return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+
+    async def _run_clock(self) -> None:
+        """The block clock; a failure ends the session loudly (an error event and a
+        fatal ErrorFrame) rather than leaving a client with neither audio nor video."""
+        try:
+            await self._clock_loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported, not swallowed
+            logger.exception("avatar clock failed")
+            await self.push_error(f"avatar failed: {error}", exception=error, fatal=True)
+
+    async def _clock_loop(self) -> None:
+        """Generate, render and push one frame every 40 ms from connection start."""
+        params = self._params
+        t0 = time.monotonic() + params.lead_secs
+        pending: deque[PlannedFrame] = deque()
+        next_stats = time.monotonic() + params.stats_interval_secs
+        while True:
+            if not pending:
+                pending.extend(await self._in_worker(self.session.next_block))
+            planned = pending.popleft()
+            due = t0 + planned.index * FRAME_SECS
+            late = time.monotonic() - due
+            if late > params.rebase_secs:
+                t0 += late
+                due += late
+                self.counters["rebases"] += 1
+            repeat = late > FRAME_SECS
+            if late > 0:
+                self.counters["late_frames"] += 1
+            frame = await self._in_worker(self.session.render, planned, repeat)
+            self.counters["frames_repeated"] += int(frame.repeated)
+            wait = due - params.lead_secs - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            height, width = frame.image.shape[:2]
+            await self.push_frame(AvatarImageFrame(
+                image=frame.image.tobytes(), size=(width, height), format="RGB",
+                jpeg=frame.jpeg or b"", frame_index=frame.index))
+            await self.push_frame(SpeechOutputAudioRawFrame(
+                audio=frame.audio, sample_rate=self.session.output_rate, num_channels=1))
+            self.counters["frames_sent"] += 1
+            self._emitted_position = max(self._emitted_position, frame.reply_position)
+            await self._release_held()
+            if time.monotonic() >= next_stats:
+                next_stats += params.stats_interval_secs
+                await self._send_stats()
+
+    # ------------------------------------------------------------------ camera
+    def _on_camera(self, frame: UserCameraFrame) -> None:
+        """Analyse at most `camera_fps` frames a second; the newest waiting frame wins."""
+        if self._params.camera_fps <= 0:
+            self.counters["camera_skipped"] += 1
+            return
+        if self._camera_busy:
+            if self._camera_waiting is not None:
+                self.counters["camera_skipped"] += 1
+            self._camera_waiting = frame
+            return
+        if time.monotonic() - self._camera_last < 1.0 / self._params.camera_fps:
+            self.counters["camera_skipped"] += 1
+            return
+        self._camera_busy = True
+        self._camera_last = time.monotonic()
+        self.create_task(self._analyse(frame))
+
+    async def _analyse(self, frame: UserCameraFrame) -> None:
+        try:
+            while True:
+                if self._camera is None:
+                    self._camera = await self._in_worker(CameraMotion)
+                stamp = int((time.monotonic() - self._started_at) * 1000)
+                try:
+                    motion = await self._in_worker(self._camera.analyze_jpeg, frame.jpeg, stamp)
+                except AvatarError as error:
+                    self.counters["camera_errors"] += 1
+                    await self._send_event(error_event(ErrorCode.BAD_CAMERA_FRAME,
+                                                       f"{error}; dropped"))
+                else:
+                    self.session.push_user_motion(motion)
+                    self.counters["camera_analysed"] += 1
+                waiting, self._camera_waiting = self._camera_waiting, None
+                if waiting is None:
+                    return
+                frame = waiting
+                self._camera_last = time.monotonic()
+        finally:
+            self._camera_busy = False
+
+    # ---------------------------------------------------------------- portrait
+    async def _switch_portrait(self, request: PortraitRequestFrame) -> None:
+        """Load and validate the portrait off the event loop; answer event or error."""
+        if self._load_portrait is None:
+            await self._send_event(error_event(ErrorCode.UNKNOWN_PORTRAIT,
+                                               "this server does not switch portraits"))
+            return
+        try:
+            portrait = await self._in_worker(self._load_portrait, request.name, request.upload)
+            await self._in_worker(self.session.set_portrait, portrait)
+        except (AvatarError, KeyError, ValueError) as error:
+            code = (ErrorCode.UNKNOWN_PORTRAIT if request.name is not None
+                    else ErrorCode.BAD_PORTRAIT)
+            logger.info(f"portrait refused: {error}")
+            await self._send_event(error_event(code, f"{error}; the current portrait stays"))
+            return
+        await self._send_event(PortraitEvent(name=portrait.name))
+
+    # ------------------------------------------------------------------- stats
+    def stats(self) -> dict[str, float | int | str]:
+        """The counters reported in `metrics` events (and read by tests)."""
+        block_ms = list(self.session.stats.block_ms) or [0.0]
+        render_ms = list(self.session.stats.render_ms) or [0.0]
+        elapsed = max(1e-3, time.monotonic() - self._started_at)
+        values: dict[str, float | int | str] = dict(self.counters)
+        values.update({
+            "block_ms_p50": round(float(np.percentile(block_ms, 50)), 2),
+            "block_ms_p95": round(float(np.percentile(block_ms, 95)), 2),
+            "render_ms_p50": round(float(np.percentile(render_ms, 50)), 2),
+            "cpu_percent": round(100.0 * self._worker_cpu / elapsed, 1),
+            "render_size": self.session.options.size,
+            "user_frames_padded": self.session.stats.user_frames_padded,
+        })
+        if self._transport_stats is not None:
+            values.update(self._transport_stats())
+        return values
+
+    async def _send_stats(self) -> None:
+        await self._send_event(MetricsEvent(kind="avatar", processor="avatar",
+                                            values=self.stats()))
+
+    async def _send_event(self, event: Any) -> None:
+        await self.push_frame(OutputTransportMessageUrgentFrame(
+            message=event.model_dump(exclude_none=True)))
+
+
+def _set_worker_threads(threads: int) -> None:
+    """Worker initializer: torch's OpenMP thread count is per thread, so this
+    sets the session's own count without touching the rest of the process."""
+    import torch
+
+    torch.set_num_threads(threads)
