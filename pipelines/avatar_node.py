@@ -206,7 +206,7 @@ class AvatarNode(FrameProcessor):
             await self._clock_loop()
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - reported, not swallowed
+        except Exception as error:
             logger.exception("avatar clock failed")
             await self.push_error(f"avatar failed: {error}", exception=error, fatal=True)
 
