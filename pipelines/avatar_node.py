@@ -237,7 +237,8 @@ class AvatarNode(FrameProcessor):
             height, width = frame.image.shape[:2]
             await self.push_frame(AvatarImageFrame(
                 image=frame.image.tobytes(), size=(width, height), format="RGB",
-                jpeg=frame.jpeg or b"", frame_index=frame.index))
+                jpeg=frame.jpeg or b"", frame_index=frame.index,
+                user_frames=frame.user_frames))
             await self.push_frame(SpeechOutputAudioRawFrame(
                 audio=frame.audio, sample_rate=self.session.output_rate, num_channels=1))
             self.counters["frames_sent"] += 1

@@ -108,6 +108,9 @@ class BotVideo:
     jpeg: bytes
     pts_us: int
     received_at: float  # time.monotonic() when it arrived
+    #: user-audio frames (40 ms, mod 65536) the server had heard when it generated
+    #: this frame (header `aux`): reaction latency measured from the wire
+    user_frames: int = 0
 
     type: str = "bot-video"
 
@@ -163,7 +166,7 @@ def parse_item(
     now = time.monotonic() if received_at is None else received_at
     if chunk.kind is MediaKind.AUDIO:
         return BotAudio(chunk.payload, output_rate, chunk.pts_us, now)
-    return BotVideo(chunk.payload, chunk.pts_us, now)
+    return BotVideo(chunk.payload, chunk.pts_us, now, chunk.aux)
 
 
 # --------------------------------------------------------------------------- images

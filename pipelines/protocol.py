@@ -346,13 +346,18 @@ class MediaChunk:
     pts_us: int
     payload: bytes
     flags: int = 0
+    #: the header's u16 after `flags`: 0 except on video (kind 2), where it is the
+    #: number of 40 ms user-audio frames (mod 65536) the generator had heard when
+    #: it made this frame, so a client can measure reaction latency from the wire
+    aux: int = 0
 
 
-def encode_media(kind: MediaKind, payload: bytes, pts_us: int = 0, flags: int = 0) -> bytes:
-    """Header + payload as one binary message."""
+def encode_media(kind: MediaKind, payload: bytes, pts_us: int = 0, flags: int = 0,
+                 aux: int = 0) -> bytes:
+    """Header + payload as one binary message (`aux`: see `MediaChunk.aux`)."""
     if pts_us < 0:
         raise ValueError(f"pts_us must be >= 0, got {pts_us}")
-    return MEDIA_HEADER.pack(int(kind), flags, 0, pts_us) + payload
+    return MEDIA_HEADER.pack(int(kind), flags, aux & 0xFFFF, pts_us) + payload
 
 
 #: Columns of a motion vector (kind 4): 6 pose values + 52 blendshapes, as
@@ -386,7 +391,7 @@ def decode_media(data: bytes) -> MediaChunk:
             f"binary message of {len(data)} bytes is shorter than the "
             f"{MEDIA_HEADER_SIZE}-byte media header",
         )
-    kind, flags, _reserved, pts_us = MEDIA_HEADER.unpack_from(data)
+    kind, flags, aux, pts_us = MEDIA_HEADER.unpack_from(data)
     try:
         media_kind = MediaKind(kind)
     except ValueError:
@@ -397,7 +402,7 @@ def decode_media(data: bytes) -> MediaChunk:
             ErrorCode.BAD_MEDIA.value,
             f"audio payload of {len(payload)} bytes is not whole 16-bit samples",
         )
-    return MediaChunk(media_kind, pts_us, payload, flags)
+    return MediaChunk(media_kind, pts_us, payload, flags, aux)
 
 
 # --------------------------------------------------------------------------- state machine

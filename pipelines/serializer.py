@@ -135,7 +135,7 @@ class ProtocolV1Serializer(FrameSerializer):
         rate = self._out_rate or 1
         pts_us = self._out_samples * 1_000_000 // rate if self._out_rate else 0
         self.video_sent += 1
-        return encode_media(MediaKind.VIDEO, frame.jpeg, pts_us)
+        return encode_media(MediaKind.VIDEO, frame.jpeg, pts_us, aux=frame.user_frames)
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Client message -> audio frame, a `pong`, or an `error` event for bad input."""

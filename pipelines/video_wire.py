@@ -37,6 +37,7 @@ class AvatarImageFrame(OutputImageRawFrame):
 
     jpeg: bytes = b""
     frame_index: int = 0
+    user_frames: int = 0  # user-audio frames heard when it was generated
     created_at: float = field(default_factory=time.monotonic)
 
 
@@ -46,6 +47,7 @@ class EncodedVideoFrame(OutputTransportMessageFrame):
 
     jpeg: bytes = b""
     frame_index: int = 0
+    user_frames: int = 0
     created_at: float = 0.0
 
 
@@ -82,6 +84,6 @@ class VideoWireAdapter(FrameProcessor):
         if isinstance(frame, AvatarImageFrame) and direction == FrameDirection.DOWNSTREAM:
             await self.push_frame(EncodedVideoFrame(
                 message=None, jpeg=frame.jpeg, frame_index=frame.frame_index,
-                created_at=frame.created_at))
+                user_frames=frame.user_frames, created_at=frame.created_at))
             return
         await self.push_frame(frame, direction)

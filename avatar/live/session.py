@@ -88,6 +88,8 @@ class PlannedFrame:
     speaking: bool  # the audio holds reply speech (not padding silence)
     #: reply samples output up to and including this frame (session-cumulative)
     reply_position: int
+    #: user-audio frames (40 ms) heard when this frame was generated (reaction latency)
+    user_frames: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class AvatarFrame:
     motion: np.ndarray
     speaking: bool
     reply_position: int
+    user_frames: int = 0
     repeated: bool = False  # the image of an earlier frame (rendering skipped under load)
 
 
@@ -148,6 +151,7 @@ class AvatarSession:
         self._user_in = CausalAudioFeaturizer()
         self._user_resamplers: dict[int, StreamingResampler] = {}
         self._user_rows: deque[tuple[np.ndarray, np.ndarray, bool]] = deque()
+        self._user_heard = 0  # user frames taken from the queue (used or dropped)
         self._motion: np.ndarray | None = None
         self._motion_at = -1e9
         self._silence = compute_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
@@ -275,6 +279,7 @@ class AvatarSession:
             self._played_total += real
             position = self._played_total
             new_rows = self._take_user_rows(n)
+            user_frames = self._user_heard
             engine, renderer_filter = self._engine, self._filter
         window_16k = _pad(window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
         avatar = copy.deepcopy(self._avatar_in).push(window_16k)
@@ -297,7 +302,8 @@ class AvatarSession:
             frames.append(PlannedFrame(
                 index=self._frame_index, pts_us=self._frame_index * FRAME_US, audio=chunk,
                 motion=motion[k], speaking=speaking,
-                reply_position=position - max(0, real - (k + 1) * spf)))
+                reply_position=position - max(0, real - (k + 1) * spf),
+                user_frames=user_frames))
             self._frame_index += 1
         self.stats.blocks += 1
         self.stats.frames += n
@@ -312,7 +318,9 @@ class AvatarSession:
         for _ in range(max(0, excess)):
             self._user_rows.popleft()
             self.stats.user_frames_dropped += 1
+            self._user_heard += 1
         rows = [self._user_rows.popleft() for _ in range(min(n, len(self._user_rows)))]
+        self._user_heard += len(rows)
         if len(rows) < n:
             motion, present = self._current_motion()
             self.stats.user_frames_padded += n - len(rows)
@@ -327,7 +335,7 @@ class AvatarSession:
         if repeat and self._last_image is not None:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
                                self._last_jpeg, frame.motion, frame.speaking,
-                               frame.reply_position, repeated=True)
+                               frame.reply_position, frame.user_frames, repeated=True)
         image = self._renderer.render(frame.motion)
         if image.shape[0] != self.options.size:
             image = cv2.resize(image, (self.options.size, self.options.size),
@@ -336,7 +344,7 @@ class AvatarSession:
         self._last_image, self._last_jpeg = image, jpeg
         self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
-                           frame.speaking, frame.reply_position)
+                           frame.speaking, frame.reply_position, frame.user_frames)
 
 
 def _pad(audio: np.ndarray, length: int) -> np.ndarray:
