@@ -230,6 +230,8 @@ async def test_silence_fills_only_the_gaps_in_client_audio() -> None:
         ({**HELLO, "client": 42}, "invalid_message"),
         ({"type": "teleport"}, "unknown_message_type"),
         ({"type": "ping"}, "handshake_required"),
+        ({"type": "audio", "pcm": "AAAA"}, "expected_binary"),
+        ({**HELLO, "client": "x" * 70_000}, "frame_too_large"),
     ],
 )
 async def test_every_error_before_welcome_is_fatal_with_1002(
