@@ -9,6 +9,8 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   TTS audio, pipecat#4832). While the avatar is quiet its audio is silence, so
   the transport's speaking detection (silence-aware for speech-stream frames)
   makes `bot-started/stopped-speaking` follow the real speech, not the video.
+- VAD user-speech start/stop drive the session's listening cues (attention,
+  then a nod), so the face shows it listens from the first syllable.
 - User audio (`InputAudioRawFrame`, passed through) and the user's camera
   (`UserCameraFrame`, analysed here in the session's worker thread, at most
   `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
@@ -49,6 +51,8 @@ from pipecat.frames.frames import (
     SystemFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -141,6 +145,10 @@ class AvatarNode(FrameProcessor):
             self.session.push_avatar_audio(frame.audio, frame.sample_rate)
         elif isinstance(frame, InputAudioRawFrame):
             self.session.push_user_audio(frame.audio, frame.sample_rate)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame):
+            # listening cues at VAD time, not after the transcript
+            self.session.set_user_speaking(isinstance(frame, VADUserStartedSpeakingFrame))
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserCameraFrame):
             self._on_camera(frame)
@@ -297,10 +305,11 @@ class AvatarNode(FrameProcessor):
                                                "this server does not switch portraits"))
             return
         try:
-            portrait = await self._in_worker(self._load_portrait, request.name, request.upload)
+            portrait = await self._in_worker(self._load_portrait, request.portrait_name,
+                                             request.upload)
             await self._in_worker(self.session.set_portrait, portrait)
         except (AvatarError, KeyError, ValueError) as error:
-            code = (ErrorCode.UNKNOWN_PORTRAIT if request.name is not None
+            code = (ErrorCode.UNKNOWN_PORTRAIT if request.portrait_name is not None
                     else ErrorCode.BAD_PORTRAIT)
             logger.info(f"portrait refused: {error}")
             await self._send_event(error_event(code, f"{error}; the current portrait stays"))

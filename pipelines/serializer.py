@@ -165,7 +165,7 @@ class ProtocolV1Serializer(FrameSerializer):
         if isinstance(parsed, PortraitUpload):
             return PortraitRequestFrame(upload=parsed.image)
         if isinstance(parsed, SetPortrait):
-            return PortraitRequestFrame(name=parsed.name)
+            return PortraitRequestFrame(portrait_name=parsed.name)
         if isinstance(parsed, Hello):  # cannot happen once open; kept for completeness
             return None
         return None

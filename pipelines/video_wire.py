@@ -69,9 +69,9 @@ class UserMotionFrame(SystemFrame):
 
 @dataclass
 class PortraitRequestFrame(SystemFrame):
-    """Switch the avatar's portrait: by `name` (set-portrait) or an `upload` (kind 5)."""
+    """Switch the avatar's portrait: by `portrait_name` (set-portrait) or an `upload` (kind 5)."""
 
-    name: str | None = None
+    portrait_name: str | None = None  # (`name` is every Frame's own name)
     upload: bytes | None = None
 
 

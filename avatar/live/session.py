@@ -53,6 +53,7 @@ from avatar.audio_features import (
 from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.generator.streaming import StreamingGenerator
 from avatar.live.assets import encode_jpeg, native_size
+from avatar.live.listening import ListeningCues
 from avatar.live.resample import StreamingResampler, as_float32
 from avatar.motion import MOTION_DIM
 from avatar.motion_filter import MotionFilter
@@ -75,6 +76,8 @@ class SessionOptions:
     motion_hold_secs: float = 0.3
     #: user frames kept waiting beyond one block; older ones are dropped (bounded lag)
     max_user_backlog: int = 3
+    #: attention while the user speaks and a nod when they stop (avatar/live/listening.py)
+    listening_cues: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class AvatarSession:
         self._frame_index = 0
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
+        self._cues = ListeningCues()
         self.set_portrait(portrait)
 
     # ------------------------------------------------------------------ portrait
@@ -190,7 +194,7 @@ class AvatarSession:
             resampler = self._to_out.setdefault(
                 sample_rate, StreamingResampler(sample_rate, self.output_rate))
             audio = resampler.push(audio)
-        pcm16 = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        pcm16 = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)  # exact
         with self._lock:
             self._reply_out.extend(pcm16.tobytes())
             self._reply_16k = np.concatenate([self._reply_16k, self._to_16k.push(audio)])
@@ -232,6 +236,11 @@ class AvatarSession:
         if self._motion is not None and fresh:
             return self._motion, True
         return self._reference_motion, False
+
+    def set_user_speaking(self, speaking: bool) -> None:
+        """The user started (VAD) or stopped speaking: drives the listening cues."""
+        with self._lock:
+            self._cues.set_user_speaking(speaking)
 
     # ------------------------------------------------------------------- control
     def clear(self) -> float:
@@ -290,6 +299,9 @@ class AvatarSession:
         user_motion = np.stack([r[1] for r in rows]).astype(np.float32)
         present = np.array([r[2] for r in rows], dtype=bool)
         motion = engine.step_window(avatar, user_audio, user_motion, present)
+        if self.options.listening_cues:
+            with self._lock:
+                motion = motion + self._cues.offsets(n)
         if self.options.smooth:
             motion = renderer_filter(motion)
         with self._lock:

