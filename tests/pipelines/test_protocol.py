@@ -152,8 +152,92 @@ def test_audio_comes_back_with_the_negotiated_rate() -> None:
 
 def test_video_from_client_is_refused() -> None:
     session = open_session()
-    with pytest.raises(ProtocolError, match="only send audio"):
+    with pytest.raises(ProtocolError, match="may not send avatar video"):
         session.receive(encode_media(MediaKind.VIDEO, b"frame"))
+
+
+def open_video_session(video_in: str | None = "camera") -> ProtocolSession:
+    """A v2 session that asked for video (and offers camera or motion)."""
+    session = ProtocolSession()
+    message: dict[str, object] = {"type": "hello", "protocol": 2,
+                                  "audio_in": {"sample_rate": 16000}, "video_out": {"size": 384}}
+    if video_in is not None:
+        message["video_in"] = {"kind": video_in}
+    parsed = session.receive(json.dumps(message))
+    assert isinstance(parsed, Hello) and parsed.video_out is not None
+    assert parsed.video_out.size == 384
+    return session
+
+
+def test_v1_hello_ignores_video_fields_and_true_means_defaults() -> None:
+    v1 = ProtocolSession().receive(json.dumps(
+        {"type": "hello", "protocol": 1, "audio_in": {"sample_rate": 16000}, "video_out": True}))
+    assert isinstance(v1, Hello) and v1.video_out is None
+    v2 = ProtocolSession().receive(json.dumps(
+        {"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000}, "video_out": True,
+         "video_in": True, "portrait": "grace_hopper"}))
+    assert isinstance(v2, Hello) and v2.video_out is not None and v2.video_out.size == 512
+    assert v2.video_in is not None and v2.video_in.kind == "camera"
+    assert v2.portrait == "grace_hopper"
+
+
+def test_camera_frames_need_video_in_and_must_be_jpeg() -> None:
+    from pipelines.protocol import CameraInput
+
+    with pytest.raises(ProtocolError) as info:
+        open_session().receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xff..."))
+    assert info.value.code == "video_in_disabled" and not info.value.fatal
+    session = open_video_session()
+    parsed = session.receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xffjpeg", pts_us=40))
+    assert isinstance(parsed, CameraInput) and parsed.pts_us == 40
+    with pytest.raises(ProtocolError) as info:
+        session.receive(encode_media(MediaKind.CAMERA, b"\x89PNG\r\n\x1a\n..."))
+    assert info.value.code == "bad_camera_frame" and not info.value.fatal
+
+
+def test_camera_frames_have_their_own_size_limit() -> None:
+    session = open_video_session()
+    big_jpeg = b"\xff\xd8\xff" + bytes(200_000)  # over the audio limit, under the image one
+    assert session.receive(encode_media(MediaKind.CAMERA, big_jpeg)) is not None
+    with pytest.raises(ProtocolError) as info:
+        session.receive(encode_media(MediaKind.AUDIO, bytes(200_000)))
+    assert info.value.code == "frame_too_large"
+    with pytest.raises(ProtocolError, match="max_image_bytes"):
+        session.receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xff" + bytes(2_000_000)))
+
+
+def test_motion_vectors_round_trip_and_bad_ones_are_refused() -> None:
+    from avatar.motion import MOTION_DIM
+    from pipelines.protocol import MOTION_VECTOR_DIM, MotionInput, encode_motion
+
+    assert MOTION_VECTOR_DIM == MOTION_DIM
+    session = open_video_session("motion")
+    values = [float(i) / 10 for i in range(MOTION_DIM)]
+    parsed = session.receive(encode_motion(values, pts_us=80))
+    assert isinstance(parsed, MotionInput) and parsed.pts_us == 80
+    assert parsed.motion == pytest.approx(values)
+    no_face = session.receive(encode_motion(None))
+    assert isinstance(no_face, MotionInput) and no_face.motion is None
+    with pytest.raises(ProtocolError) as info:
+        session.receive(encode_media(MediaKind.MOTION, bytes(12), flags=1))
+    assert info.value.code == "bad_camera_frame"
+    with pytest.raises(ProtocolError, match="NaN"):
+        session.receive(encode_motion([float("nan")] * MOTION_DIM))
+
+
+def test_portrait_uploads_need_a_video_session_and_an_image() -> None:
+    from pipelines.protocol import PortraitUpload, SetPortrait
+
+    with pytest.raises(ProtocolError) as info:
+        open_session().receive(encode_media(MediaKind.PORTRAIT, b"\xff\xd8\xff"))
+    assert info.value.code == "bad_portrait"
+    session = open_video_session(None)
+    assert isinstance(session.receive(encode_media(MediaKind.PORTRAIT, b"\xff\xd8\xffx")),
+                      PortraitUpload)
+    with pytest.raises(ProtocolError, match="JPEG or PNG"):
+        session.receive(encode_media(MediaKind.PORTRAIT, b"GIF89a"))
+    switch = session.receive(json.dumps({"type": "set-portrait", "name": "astronaut"}))
+    assert isinstance(switch, SetPortrait) and switch.name == "astronaut"
 
 
 def test_rate_limit_bounds_the_input_queue() -> None:
