@@ -34,7 +34,7 @@ from shop_tools import REPAIR_STATUS_SCHEMA, TOOL_NAME, register_tools
 from agent.errors import LLMEndpointError
 from agent.llm_client import make_client
 from agent.persona import build_system_prompt
-from agent.settings import AgentSettings
+from agent.settings import AgentSettings, read_config_file
 from pipelines.client import TalkResult, VoiceClient, read_wav_pcm16, talk
 from pipelines.voice_pipeline import LLMParams, VoiceSession
 
@@ -70,8 +70,18 @@ class ToolSupport:
 
 
 def load_settings(config_file: Path | None = CONFIG_FILE, **overrides: Any) -> AgentSettings:
-    """`assistant.toml` (persona, knowledge, port), then AVATAR_FORCING_* env, then flags."""
-    return AgentSettings.load(config_file, **overrides)
+    """`assistant.toml` (persona, knowledge, port, portrait), then AVATAR_FORCING_* env,
+    then flags."""
+    settings = AgentSettings.load(config_file, **overrides)
+    folder = settings.portrait_dir
+    if config_file is None or folder is None or folder.is_absolute():
+        return settings
+    # AgentSettings resolves the persona/knowledge paths of a config file against its
+    # folder but not portrait_dir; do the same here so `portraits/` travels with the file.
+    written = read_config_file(Path(config_file)).get("portrait_dir")
+    if written is None or Path(written) != folder:
+        return settings  # relative, but from the environment or a flag: the cwd's
+    return settings.model_copy(update={"portrait_dir": Path(config_file).parent / folder})
 
 
 def assistant_system_prompt(settings: AgentSettings, *, tools_enabled: bool) -> str:

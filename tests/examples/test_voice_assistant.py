@@ -172,6 +172,26 @@ def test_example_settings_load_its_own_persona_knowledge_and_port() -> None:
     assert "<!--" not in prompt_on  # operator notes never reach the LLM
 
 
+def test_example_settings_give_the_avatar_its_own_portrait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from avatar.live import PortraitLibrary
+
+    monkeypatch.chdir(tmp_path)  # portraits/ is found beside assistant.toml, not in the cwd
+    settings = assistant.load_settings()
+    assert settings.video is True
+    assert settings.portrait_dir == EXAMPLE_DIR / "portraits"
+    assert settings.default_portrait == "astronaut"
+    library = PortraitLibrary(settings.portrait_dir, settings.default_portrait)
+    assert {"astronaut", "grace_hopper"} <= set(library.names())
+    portrait = library.get()  # the real landmarker finds one clear face in the photo
+    assert portrait.name == "astronaut"
+    assert portrait.measurement.face_height > 0.3 * portrait.size
+    # a relative folder given by the environment stays the cwd's
+    monkeypatch.setenv("AVATAR_FORCING_PORTRAIT_DIR", "elsewhere")
+    assert assistant.load_settings().portrait_dir == Path("elsewhere")
+
+
 async def test_tool_decision_modes() -> None:
     from pipelines.voice_pipeline import LLMParams
 
