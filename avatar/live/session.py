@@ -38,7 +38,7 @@ import copy
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -93,6 +93,8 @@ class PlannedFrame:
     reply_position: int
     #: user-audio frames (40 ms) heard when this frame was generated (reaction latency)
     user_frames: int = 0
+    #: the session's clear() count when generated: an older frame is stale (barge-in)
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -315,7 +317,7 @@ class AvatarSession:
                 index=self._frame_index, pts_us=self._frame_index * FRAME_US, audio=chunk,
                 motion=motion[k], speaking=speaking,
                 reply_position=position - max(0, real - (k + 1) * spf),
-                user_frames=user_frames))
+                user_frames=user_frames, generation=generation))
             self._frame_index += 1
         self.stats.blocks += 1
         self.stats.frames += n
@@ -342,8 +344,14 @@ class AvatarSession:
     # ----------------------------------------------------------------- rendering
     def render(self, frame: PlannedFrame, repeat: bool = False) -> AvatarFrame:
         """Draw `frame` (or, with `repeat` and an earlier image, reuse that image
-        to save CPU: video may repeat under load, audio never breaks)."""
+        to save CPU: video may repeat under load, audio never breaks). A frame
+        generated before the last `clear()` goes out silent on the last image."""
         started = time.perf_counter()
+        with self._lock:
+            stale = frame.generation != self._generation
+        if stale:  # generated before a barge-in: neither its audio nor its lips go out
+            frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False)
+            repeat = True
         if repeat and self._last_image is not None:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
                                self._last_jpeg, frame.motion, frame.speaking,
