@@ -6,6 +6,7 @@
       -> BundledWhisperSTTService          one transcript per utterance (shared model)
       -> user context aggregator           smart-turn v3 decides the end of the turn
       -> LocalOpenAILLMService             streamed reply, bounded timeout
+      -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
       -> SharedPiperTTSService             first clause / sentence at a time
       -> *output_processors                e.g. the avatar node (owns the output audio)
       -> EventSender                       protocol events, one hop before the wire
@@ -18,9 +19,11 @@ pipecat pushes a sentence's TTSTextFrame behind its audio, so the assistant
 aggregator (after the transport) only appends sentences whose audio was
 actually sent, and the context keeps only what was spoken.
 
-Later the avatar node is inserted with `output_processors`: it swallows
-TTSAudioRawFrames and re-emits audio + video frames on one clock, so nothing
-else here has to change.
+In a video session the avatar node (pipelines/avatar_node.py) and the video
+wire adapter come in as `output_processors`: the node swallows TTSAudioRawFrames
+and re-emits audio + video frames on one clock, and holds the text frames until
+their audio has been emitted, so the same rule holds with a face: the context
+keeps only what was played.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
+from pipecat.processors.aggregators.llm_text_processor import LLMTextProcessor
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.openai.llm import OpenAILLMService
@@ -244,11 +248,14 @@ def build_voice_pipeline(
         ),
     )
     tts = SharedPiperTTSService(models=models)
-    # pipecat hard-wires its sentence aggregator; swap in the first-clause variant.
-    tts._text_aggregator = FirstClauseAggregator(
-        min_words=turn.first_clause_min_words,
-        phrase_words=turn.first_phrase_words,
-        language=asr_language,
+    # The reply's text is cut before TTS by pipecat's public LLMTextProcessor with our
+    # first-clause aggregator; the TTS then speaks each AggregatedTextFrame as it comes.
+    text_cutter = LLMTextProcessor(
+        text_aggregator=FirstClauseAggregator(
+            min_words=turn.first_clause_min_words,
+            phrase_words=turn.first_phrase_words,
+            language=asr_language,
+        )
     )
 
     context = LLMContext()
@@ -276,6 +283,7 @@ def build_voice_pipeline(
             stt,
             aggregators.user(),
             llm_service,
+            text_cutter,
             tts,
             *output_processors,
             events,
