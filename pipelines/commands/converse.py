@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.errors import AgentError
     from agent.settings import AgentSettings
+    from avatar.errors import AvatarError
     from pipelines.converse import ConverseOptions, converse
 
     options = ConverseOptions(size=args.size, side_by_side=args.side_by_side,
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = converse(args.user_video, args.out, settings=settings, portrait=args.portrait,
                           reply_text=args.reply, checkpoint=args.checkpoint, options=options)
-    except AgentError as error:
+    except (AgentError, AvatarError) as error:  # the LLM, or a portrait name not in the folder
         print(f"avatar-forcing converse: error: {error}", file=sys.stderr)
         return 1
     print(result.summary())
