@@ -33,7 +33,9 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PERSONA_FILE = DATA_DIR / "kiosk_persona.md"
 DEFAULT_KNOWLEDGE_FILE = DATA_DIR / "kiosk_knowledge.md"
 
-_PATH_FIELDS = ("asr_model_path", "tts_voice_path", "persona_file", "knowledge_file")
+_PATH_FIELDS = (
+    "asr_model_path", "tts_voice_path", "persona_file", "knowledge_file", "portrait_dir",
+)
 
 # The parsed config file for the `load()` call in progress. A ContextVar (not a
 # class attribute) so concurrent loads in threads or tasks never see each other's file.

@@ -1,4 +1,4 @@
-"""pipecat glue: wire protocol v1, voice pipeline, server, client SDK and the CLI.
+"""pipecat glue: wire protocol v2, voice pipeline, avatar node, server, client SDK and CLI.
 
 Public names are exported lazily so `avatar-forcing --help` (which imports this
 package) does not pay for pipecat, faster-whisper and piper:
@@ -6,6 +6,7 @@ package) does not pay for pipecat, faster-whisper and piper:
     from pipelines import VoiceClient, talk            # client SDK
     from pipelines import build_voice_pipeline          # the pipeline builder
     from pipelines import create_app, ServerConfig      # the server
+    from pipelines import AvatarNode                    # the live avatar in a pipeline
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import Any
 _EXPORTS = {
     "VoiceClient": "pipelines.client",
     "BotAudio": "pipelines.client",
+    "BotVideo": "pipelines.client",
+    "AvatarNode": "pipelines.avatar_node",
+    "AvatarNodeParams": "pipelines.avatar_node",
+    "SessionContext": "pipelines.runtime",
     "TalkResult": "pipelines.client",
     "talk": "pipelines.client",
     "read_wav_pcm16": "pipelines.client",
@@ -33,8 +38,8 @@ _EXPORTS = {
     "VoiceSession": "pipelines.voice_pipeline",
     "create_app": "pipelines.server",
     "run_server": "pipelines.server",
-    "ServerConfig": "pipelines.server",
-    "VoiceRuntime": "pipelines.server",
+    "ServerConfig": "pipelines.runtime",
+    "VoiceRuntime": "pipelines.runtime",
     "ProtocolError": "pipelines.errors",
     "PipelineError": "pipelines.errors",
     "ClientError": "pipelines.errors",

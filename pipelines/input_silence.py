@@ -27,7 +27,7 @@ class InputSilenceFiller(FrameProcessor):
         self,
         *,
         sample_rate: int = 16000,
-        gap_secs: float = 0.1,
+        gap_secs: float = 0.3,
         chunk_secs: float = 0.02,
         **kwargs: Any,
     ) -> None:
@@ -35,8 +35,10 @@ class InputSilenceFiller(FrameProcessor):
 
         Args:
             sample_rate: the pipeline's input rate (what VAD and smart-turn expect).
-            gap_secs: how long audio may be missing before silence starts: above
-                network jitter, far below VAD's stop time.
+            gap_secs: how long audio may be missing before silence starts: well
+                above the arrival jitter of a loaded 2-core server (silence inserted
+                into a late utterance would cut it for whisper), and still ends a
+                turn within ~0.5 s of the client going quiet.
             chunk_secs: length of each silence frame (20 ms, like a microphone).
             **kwargs: passed to `FrameProcessor` (e.g. `name`).
         """

@@ -1,192 +1,35 @@
-"""The voice server: FastAPI app with `/healthz` and the protocol v1 websocket `/ws`.
+"""The composition root: models, LLM, avatar assets, the FastAPI app and uvicorn.
 
-One pipecat pipeline per connection; the speech models and the LLM endpoint
-are shared by all sessions (`VoiceRuntime`). The handshake is done here,
-before any pipeline exists, so a bad client costs nothing and is answered with
-an `error` event plus a close code that says why:
-
-    1002 protocol error   no/invalid `hello`, unsupported protocol version
-    1003 unsupported data `hello` asks for a sample rate we cannot take
-    1008 policy           wrong or missing token (when the server has one)
-    1011 internal         the session's pipeline failed
-    1013 try again later  every session slot is busy
-
-After the handshake, bad messages are answered with non-fatal `error` events
-by the serializer and dropped; faults inside one session (LLM down, empty
-transcript, client vanishing) never touch the others.
+Everything a server builds once lives here (`load_runtime`, `run_server`); the
+per-connection code is in pipelines/session.py and the shared types in
+pipelines/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
+docs/PROTOCOL.md), `/healthz`, `/portraits`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import itertools
-import secrets
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, WebSocket
 from loguru import logger
-from pipecat.pipeline.runner import PipelineRunner
-from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.transports.websocket.fastapi import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
-from starlette.websockets import WebSocketState
 
-from pipelines.avatar_node import AvatarNodeParams
-from pipelines.errors import ProtocolError, ServerError
+from pipelines.errors import ServerError
 from pipelines.log_redaction import install_uvicorn_log_filters
-from pipelines.protocol import (
-    PROTOCOL_VERSION,
-    AudioFormat,
-    CloseCode,
-    ErrorCode,
-    Hello,
-    Limits,
-    ProtocolSession,
-    Welcome,
-    encode_message,
-    error_event,
-)
-from pipelines.serializer import ProtocolV1Serializer
+from pipelines.protocol import PROTOCOL_VERSION, Limits
+from pipelines.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.services import SpeechModels
-from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, build_voice_pipeline
+from pipelines.session import SessionRegistry, serve_connection
+from pipelines.voice_pipeline import LLMParams
 
 if TYPE_CHECKING:
     from avatar.live import AvatarAssets
 
-#: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
-PIPELINE_INPUT_RATE = 16000
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Per-server policy (the models and LLM live in `VoiceRuntime`)."""
-
-    auth_token: str | None = None
-    max_sessions: int = 2
-    limits: Limits = field(default_factory=Limits)
-    turn: TurnParams = field(default_factory=TurnParams)
-    asr_language: str = "en"
-    send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
-    #: builds extra processors inserted between TTS and the transport, fresh for
-    #: each session, from that session's context (after the avatar node, if any)
-    session_processors: Callable[[SessionContext], Sequence[FrameProcessor]] | None = None
-    #: serve the live avatar to clients whose hello asks for video (when the
-    #: runtime has avatar assets); otherwise every session is voice only
-    video: bool = True
-    avatar_node: AvatarNodeParams = field(default_factory=AvatarNodeParams)
-    #: called with each new session before it runs (register LLM tools, add observers)
-    on_session: Callable[[VoiceSession], None] | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> ServerConfig:
-        """The server policy from `AgentSettings` (the one place fields are mapped)."""
-        values: dict[str, Any] = {
-            "auth_token": settings.auth_token,
-            "max_sessions": settings.max_sessions,
-            "asr_language": settings.asr_language,
-            "video": settings.video,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-@dataclass
-class VoiceRuntime:
-    """What every session shares: speech models, the LLM endpoint, the persona,
-    and (for video sessions) the avatar's portraits, checkpoint and measured costs."""
-
-    models: SpeechModels
-    llm: LLMParams
-    system_prompt: str
-    avatar: AvatarAssets | None = None
-
-    async def warm_up_llm(self) -> float:
-        """Send one short request with the real system prompt; returns seconds.
-
-        llama.cpp keeps the KV cache of the longest shared prompt prefix, so after
-        this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
-        are never evaluated again on a user's turn.
-        """
-        from openai import AsyncOpenAI
-
-        started = time.perf_counter()
-        client = AsyncOpenAI(
-            base_url=self.llm.base_url, api_key=self.llm.api_key, timeout=120.0, max_retries=0
-        )
-        try:
-            from pipelines.voice_pipeline import spoken_system_prompt
-
-            await client.chat.completions.create(
-                model=self.llm.model,
-                messages=[
-                    {"role": "system", "content": spoken_system_prompt(self.system_prompt)},
-                    {"role": "user", "content": "Hello."},
-                ],
-                max_tokens=1,
-            )
-        finally:
-            await client.close()
-        return time.perf_counter() - started
-
-
-@dataclass(frozen=True)
-class SessionContext:
-    """What a per-session factory may look at: who connected and what they asked."""
-
-    session_id: str
-    hello: Hello
-    runtime: VoiceRuntime
-    serializer: ProtocolV1Serializer
-
-
-class SessionRegistry:
-    """Bounded set of live sessions (checked and reserved without an await in between)."""
-
-    def __init__(self, max_sessions: int) -> None:
-        if max_sessions < 1:
-            raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
-        self.max_sessions = max_sessions
-        self.active: dict[str, Any] = {}  # session id -> VoiceSession (None during setup)
-        self._ids = itertools.count(1)
-
-    def reserve(self) -> str | None:
-        """A new session id, or None when every slot is taken."""
-        if len(self.active) >= self.max_sessions:
-            return None
-        session_id = f"s{next(self._ids)}-{secrets.token_hex(3)}"
-        self.active[session_id] = None
-        return session_id
-
-    def release(self, session_id: str) -> None:
-        """Free the slot (idempotent)."""
-        self.active.pop(session_id, None)
-
-
-def _token_from(websocket: WebSocket, hello: Hello | None) -> str | None:
-    """The client's token: `Authorization: Bearer`, `?token=`, or `hello.token`."""
-    header = websocket.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    query = websocket.query_params.get("token")
-    if query:
-        return query
-    return hello.token if hello is not None else None
-
-
-async def _refuse(websocket: WebSocket, code: ErrorCode | str, message: str, close: int) -> None:
-    """Send a fatal error event, then close with `close`; never raises."""
-    with contextlib.suppress(Exception):
-        await websocket.send_text(encode_message(error_event(code, message, fatal=True)))
-    with contextlib.suppress(Exception):
-        await websocket.close(code=close, reason=message[:120])
+__all__ = ["PIPELINE_INPUT_RATE", "ServerConfig", "SessionContext", "VoiceRuntime", "create_app",
+           "load_runtime", "run_server", "uvicorn_config"]
 
 
 def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> FastAPI:
@@ -231,228 +74,9 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
     @app.websocket("/ws")
     async def voice_socket(websocket: WebSocket) -> None:
         """One conversation: handshake, then a pipeline until either side leaves."""
-        await websocket.accept()
-        session = ProtocolSession(limits=config.limits)
-        hello = await _handshake(websocket, session, config.limits)
-        if hello is None:
-            return
-        if config.auth_token is not None:
-            token = _token_from(websocket, hello)
-            if token is None or not hmac.compare_digest(token, config.auth_token):
-                logger.warning("refused a client: bad or missing token")
-                await _refuse(websocket, ErrorCode.UNAUTHORIZED,
-                              "missing or wrong token", CloseCode.POLICY)
-                return
-        session_id = registry.reserve()
-        if session_id is None:
-            logger.warning(f"refused a client: all {registry.max_sessions} session slots busy")
-            await _refuse(
-                websocket,
-                ErrorCode.SERVER_BUSY,
-                f"all {registry.max_sessions} session slots are busy; try again later",
-                CloseCode.TRY_AGAIN_LATER,
-            )
-            return
-        try:
-            await _run_session(websocket, session, hello, session_id, runtime, config, registry)
-        finally:
-            registry.release(session_id)
-            logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
+        await serve_connection(websocket, runtime, config, registry)
 
     return app
-
-
-@dataclass
-class AvatarStart:
-    """A video session's avatar: its processors, the `welcome.video_out` it
-    announces, and events to send right after `welcome` (e.g. unknown portrait)."""
-
-    processors: Sequence[FrameProcessor]
-    video_out: dict[str, Any] | None
-    notices: list[Any] = field(default_factory=list)
-
-
-def start_avatar(context: SessionContext, config: ServerConfig,
-                 websocket: WebSocket) -> AvatarStart | None:
-    """Build the avatar node for a session whose hello asked for video.
-
-    The render size and camera rate are chosen from this machine's measured
-    cost (`AvatarAssets.choose_video`); an unknown portrait falls back to the
-    default with a non-fatal `unknown_portrait` notice.
-    """
-    from avatar.errors import AvatarError
-    from avatar.live import AvatarSession, SessionOptions
-    from avatar.live.assets import portrait_from_upload
-    from pipelines.avatar_node import AvatarNode
-    from pipelines.video_wire import VideoWireAdapter
-
-    hello, assets = context.hello, context.runtime.avatar
-    if hello.video_out is None or assets is None or not config.video:
-        return None
-    notices: list[Any] = []
-    try:
-        portrait = assets.portraits.get(hello.portrait)
-    except AvatarError as error:
-        notices.append(error_event(ErrorCode.UNKNOWN_PORTRAIT,
-                                   f"{error}; using {assets.portraits.default!r}"))
-        portrait = assets.portraits.get()
-    camera = hello.video_in is not None and hello.video_in.kind == "camera"
-    choice = assets.choose_video(hello.video_out.size, camera=camera)
-    session = AvatarSession(portrait, assets.checkpoint,
-                            output_rate=context.runtime.models.tts_sample_rate,
-                            options=SessionOptions(size=choice.size))
-
-    def load_portrait(name: str | None, upload: bytes | None) -> Any:
-        if upload is not None:
-            return portrait_from_upload(upload, name=f"upload-{context.session_id}")
-        return assets.portraits.get(name)
-
-    serializer = context.serializer
-    node = AvatarNode(
-        session=session,
-        load_portrait=load_portrait,
-        params=replace(config.avatar_node, camera_fps=choice.camera_fps),
-        transport_stats=lambda: {"video_dropped": serializer.video_dropped},
-    )
-    video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
-                 "portrait": portrait.name, "camera_fps": choice.camera_fps,
-                 "render_size_reason": choice.reason}
-    logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
-                f"camera {choice.camera_fps:g} fps ({choice.reason})")
-    return AvatarStart([node, VideoWireAdapter()], video_out, notices)
-
-
-async def _handshake(
-    websocket: WebSocket, session: ProtocolSession, limits: Limits
-) -> Hello | None:
-    """Wait for a valid `hello`; on any problem answer it, close, and return None."""
-    try:
-        message = await asyncio.wait_for(websocket.receive(), timeout=limits.hello_timeout_secs)
-    except TimeoutError:
-        await _refuse(websocket, ErrorCode.HANDSHAKE_REQUIRED,
-                      f"no hello within {limits.hello_timeout_secs:g} s", CloseCode.PROTOCOL_ERROR)
-        return None
-    if message.get("type") == "websocket.disconnect":
-        return None
-    data: str | bytes | None = message.get("text")
-    if data is None:
-        data = message.get("bytes")
-    if data is None:
-        await _refuse(websocket, ErrorCode.MALFORMED, "empty message", CloseCode.PROTOCOL_ERROR)
-        return None
-    try:
-        parsed = session.receive(data)
-    except ProtocolError as error:
-        close = (
-            CloseCode.UNSUPPORTED_DATA
-            if error.code == ErrorCode.UNSUPPORTED_SAMPLE_RATE.value
-            else CloseCode.PROTOCOL_ERROR
-        )
-        logger.warning(f"handshake refused: {error}")
-        await _refuse(websocket, error.code, error.detail, close)
-        return None
-    if not isinstance(parsed, Hello):
-        await _refuse(websocket, ErrorCode.HANDSHAKE_REQUIRED,
-                      "the first message must be 'hello'", CloseCode.PROTOCOL_ERROR)
-        return None
-    return parsed
-
-
-async def _run_session(
-    websocket: WebSocket,
-    session: ProtocolSession,
-    hello: Hello,
-    session_id: str,
-    runtime: VoiceRuntime,
-    config: ServerConfig,
-    registry: SessionRegistry,
-) -> None:
-    """Build this connection's pipeline, greet the client, run until it ends."""
-    log = logger.bind(session=session_id)
-    out_rate = runtime.models.tts_sample_rate
-    violations = 0
-
-    def count_violation(_error: ProtocolError) -> None:
-        nonlocal violations
-        violations += 1
-
-    serializer = ProtocolV1Serializer(
-        session, pipeline_input_rate=PIPELINE_INPUT_RATE, on_violation=count_violation
-    )
-    transport = FastAPIWebsocketTransport(
-        websocket,
-        FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            audio_in_sample_rate=PIPELINE_INPUT_RATE,
-            audio_out_sample_rate=out_rate,
-            serializer=serializer,
-            allowed_origins=[],
-        ),
-    )
-    context = SessionContext(session_id, hello, runtime, serializer)
-    try:
-        avatar = (start_avatar(context, config, websocket) if hello.video_out is not None
-                  else None)
-        processors = [] if avatar is None else list(avatar.processors)
-        if config.session_processors is not None:
-            processors += config.session_processors(context)
-        voice = build_voice_pipeline(
-            transport=transport,
-            models=runtime.models,
-            llm=runtime.llm,
-            system_prompt=runtime.system_prompt,
-            turn=config.turn,
-            asr_language=config.asr_language,
-            send_metrics=config.send_metrics,
-            audio_in_sample_rate=PIPELINE_INPUT_RATE,
-            output_processors=processors,
-        )
-        if config.on_session is not None:
-            config.on_session(voice)
-    except Exception as error:  # a session that cannot be built is refused, others unaffected
-        log.exception(f"[{session_id}] could not build the pipeline")
-        await _refuse(websocket, ErrorCode.INTERNAL, f"could not start a session: {error}",
-                      CloseCode.INTERNAL)
-        return
-    registry.active[session_id] = voice
-
-    @transport.event_handler("on_client_disconnected")
-    async def _on_disconnected(_transport: Any, _ws: WebSocket) -> None:
-        log.info(f"[{session_id}] client disconnected")
-        await voice.task.cancel(reason="client disconnected")
-
-    welcome = Welcome(
-        protocol=hello.protocol,
-        session_id=session_id,
-        audio_in=hello.audio_in,
-        audio_out=AudioFormat(sample_rate=out_rate),
-        video_out=None if avatar is None else avatar.video_out,
-        limits=config.limits.as_dict(),
-    )
-    try:
-        await websocket.send_text(encode_message(welcome))
-        for notice in [] if avatar is None else avatar.notices:
-            await websocket.send_text(encode_message(notice))
-    except (WebSocketDisconnect, RuntimeError):
-        log.info(f"[{session_id}] client left before welcome")
-        return
-    log.info(
-        f"[{session_id}] open: client={hello.client!r} in={hello.audio_in.sample_rate} Hz "
-        f"out={out_rate} Hz"
-    )
-    runner = PipelineRunner(handle_sigint=False, check_dangling_tasks=False)
-    try:
-        await runner.add_workers(voice.task)
-        await runner.run()
-    except Exception as error:  # one session's crash must not reach the others
-        log.exception(f"[{session_id}] pipeline failed")
-        if websocket.client_state == WebSocketState.CONNECTED:
-            await _refuse(websocket, ErrorCode.INTERNAL, f"pipeline failed: {error}",
-                          CloseCode.INTERNAL)
-    finally:
-        if violations:
-            log.info(f"[{session_id}] {violations} protocol violation(s) answered")
 
 
 async def load_runtime(

@@ -1,4 +1,4 @@
-"""`avatar-forcing serve [--host --port]`: the voice server (protocol v1 on /ws)."""
+"""`avatar-forcing serve [--host --port]`: the avatar agent server (protocol v2 on /ws)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `serve` sub-command."""
     parser = subparsers.add_parser(
         "serve",
-        help="run the voice agent server (websocket /ws, health /healthz)",
-        description="Load the bundled speech models, start (or connect to) the LLM and "
-        "serve voice sessions over websockets with wire protocol v1 (docs/PROTOCOL.md). "
-        "Settings come from --config, AVATAR_FORCING_* env vars and these flags.",
+        help="run the avatar agent server (websocket /ws, health /healthz)",
+        description="Load the bundled speech models, the avatar (portraits, generator) and "
+        "start (or connect to) the LLM, then serve conversations over websockets with wire "
+        "protocol v2 (docs/PROTOCOL.md): clients that ask for video get the live avatar, "
+        "others a voice. Settings come from --config, AVATAR_FORCING_* env vars and these flags.",
     )
     parser.add_argument("--config", type=Path, default=None, help="TOML/YAML settings file")
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
@@ -27,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--llm-base-url", default=None,
                         help="OpenAI-compatible endpoint; default starts the embedded LLM")
     parser.add_argument("--llm-model", default=None, help="model name at that endpoint")
+    parser.add_argument("--no-video", action="store_true",
+                        help="voice only: do not load the avatar, refuse no one (no video sent)")
+    parser.add_argument("--portrait-dir", type=Path, default=None,
+                        help="folder of portrait images clients may name (default: built-in)")
+    parser.add_argument("--portrait", default=None,
+                        help="default portrait: a file stem in --portrait-dir (grace_hopper)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="skip the start-up warm-up (first reply will be slower)")
     parser.set_defaults(handler=run)
@@ -46,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         llm_base_url=args.llm_base_url,
         llm_model=args.llm_model,
+        video=False if args.no_video else None,
+        portrait_dir=args.portrait_dir,
+        default_portrait=args.portrait,
     )
     asyncio.run(run_server(settings, warm_up=not args.no_warm_up))
     return 0

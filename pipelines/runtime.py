@@ -1,0 +1,109 @@
+"""What a voice server's sessions share and how they are configured (no I/O).
+
+`VoiceRuntime` holds the models, the LLM endpoint, the persona and the avatar's
+assets, built once by the composition root (pipelines/server.py); `ServerConfig`
+is the per-server policy; `SessionContext` is what a per-session factory sees.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipecat.processors.frame_processor import FrameProcessor
+
+from pipelines.avatar_node import AvatarNodeParams
+from pipelines.protocol import Hello, Limits
+from pipelines.serializer import ProtocolV1Serializer
+from pipelines.services import SpeechModels
+from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession
+
+if TYPE_CHECKING:
+    from avatar.live import AvatarAssets
+
+#: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
+PIPELINE_INPUT_RATE = 16000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Per-server policy (the models and LLM live in `VoiceRuntime`)."""
+
+    auth_token: str | None = None
+    max_sessions: int = 2
+    limits: Limits = field(default_factory=Limits)
+    turn: TurnParams = field(default_factory=TurnParams)
+    asr_language: str = "en"
+    send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
+    #: builds extra processors inserted between TTS and the transport, fresh for
+    #: each session, from that session's context (after the avatar node, if any)
+    session_processors: Callable[[SessionContext], Sequence[FrameProcessor]] | None = None
+    #: serve the live avatar to clients whose hello asks for video (when the
+    #: runtime has avatar assets); otherwise every session is voice only
+    video: bool = True
+    avatar_node: AvatarNodeParams = field(default_factory=AvatarNodeParams)
+    #: called with each new session before it runs (register LLM tools, add observers)
+    on_session: Callable[[VoiceSession], None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> ServerConfig:
+        """The server policy from `AgentSettings` (the one place fields are mapped)."""
+        values: dict[str, Any] = {
+            "auth_token": settings.auth_token,
+            "max_sessions": settings.max_sessions,
+            "asr_language": settings.asr_language,
+            "video": settings.video,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class VoiceRuntime:
+    """What every session shares: speech models, the LLM endpoint, the persona,
+    and (for video sessions) the avatar's portraits, checkpoint and measured costs."""
+
+    models: SpeechModels
+    llm: LLMParams
+    system_prompt: str
+    avatar: AvatarAssets | None = None
+
+    async def warm_up_llm(self) -> float:
+        """Send one short request with the real system prompt; returns seconds.
+
+        llama.cpp keeps the KV cache of the longest shared prompt prefix, so after
+        this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
+        are never evaluated again on a user's turn.
+        """
+        from openai import AsyncOpenAI
+
+        started = time.perf_counter()
+        client = AsyncOpenAI(
+            base_url=self.llm.base_url, api_key=self.llm.api_key, timeout=120.0, max_retries=0
+        )
+        try:
+            from pipelines.voice_pipeline import spoken_system_prompt
+
+            await client.chat.completions.create(
+                model=self.llm.model,
+                messages=[
+                    {"role": "system", "content": spoken_system_prompt(self.system_prompt)},
+                    {"role": "user", "content": "Hello."},
+                ],
+                max_tokens=1,
+            )
+        finally:
+            await client.close()
+        return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a per-session factory may look at: who connected and what they asked."""
+
+    session_id: str
+    hello: Hello
+    runtime: VoiceRuntime
+    serializer: ProtocolV1Serializer
