@@ -616,6 +616,24 @@ class VoiceClient:
             if item is not None:
                 yield item
 
+    async def wait_for_event(self, kind: str, within: float = 30.0) -> BaseModel:
+        """The next server event of type `kind`; media and other events are skipped.
+
+        Raises:
+            ClientError: the connection closed first.
+            TimeoutError: none came within `within` seconds.
+        """
+
+        async def wait() -> BaseModel:
+            async for item in self.receive():
+                if isinstance(item, Closed):
+                    raise ClientError(f"closed ({item.code}) while waiting for {kind}")
+                if isinstance(item, BaseModel) and getattr(item, "type", "") == kind:
+                    return item
+            raise ClientError(f"stream ended while waiting for {kind}")
+
+        return await asyncio.wait_for(wait(), within)
+
     async def close(self) -> None:
         """Close the websocket (idempotent)."""
         with contextlib.suppress(Exception):

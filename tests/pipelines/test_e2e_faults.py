@@ -29,23 +29,9 @@ from pipelines.voice_pipeline import LLMParams
 pytestmark = pytest.mark.e2e
 
 
-async def next_event(client: VoiceClient, kind: str, within: float = 30.0) -> Any:
-    """The next server event of type `kind` (audio and other events are skipped)."""
-
-    async def wait() -> Any:
-        async for item in client.receive():
-            if isinstance(item, Closed):
-                raise AssertionError(f"closed ({item.code}) while waiting for {kind}")
-            if getattr(item, "type", "") == kind:
-                return item
-        raise AssertionError(f"stream ended while waiting for {kind}")
-
-    return await asyncio.wait_for(wait(), within)
-
-
 async def still_serves(client: VoiceClient) -> None:
     await client.ping("alive")
-    pong = await next_event(client, "pong")
+    pong = await client.wait_for_event("pong")
     assert isinstance(pong, Pong) and pong.id == "alive"
 
 
@@ -95,7 +81,7 @@ async def test_bad_messages_are_answered_and_the_session_goes_on(voice_server: A
         ]
         for message, code in cases:
             await client.send_raw(message)
-            event = await next_event(client, "error")
+            event = await client.wait_for_event("error")
             assert isinstance(event, ErrorEvent)
             assert event.code == code and not event.fatal, event
             assert event.message  # a readable reason
@@ -107,7 +93,7 @@ async def test_audio_flood_is_rate_limited(voice_server: Any) -> None:
         chunk = bytes(16000 * 2 // 10)  # 100 ms
         for _ in range(100):  # 10 s of audio sent at once
             await client.send_audio(chunk)
-        event = await next_event(client, "error")
+        event = await client.wait_for_event("error")
         assert event.code == "rate_limited" and not event.fatal
         await still_serves(client)
 
@@ -230,7 +216,7 @@ async def test_empty_transcript_is_reported(voice_server: Any, hum: bytes) -> No
         errors: list[ErrorEvent] = []
         try:
             while not any(e.code == "empty_transcript" for e in errors):
-                errors.append(await next_event(client, "error", within=60))
+                errors.append(await client.wait_for_event("error", within=60))
         finally:
             streaming.cancel()
         assert [e.code for e in errors] == ["empty_transcript"]  # and nothing else went wrong

@@ -104,20 +104,6 @@ async def first_reply_and_close(url: str, first: str | bytes, *, text: bool | No
     return reply, rcvd.code if rcvd else None
 
 
-async def next_event(client: VoiceClient, kind: str, within: float = 30.0) -> Any:
-    """The next server event of type `kind` (audio and other events are skipped)."""
-
-    async def wait() -> Any:
-        async for item in client.receive():
-            if isinstance(item, Closed):
-                raise AssertionError(f"closed ({item.code}) while waiting for {kind}")
-            if getattr(item, "type", "") == kind:
-                return item
-        raise AssertionError(f"stream ended while waiting for {kind}")
-
-    return await asyncio.wait_for(wait(), within)
-
-
 def without_trailing_silence(pcm: bytes, threshold: int = 300) -> bytes:
     """`pcm` (s16le) cut right after its last sample louder than `threshold`."""
     loud = np.flatnonzero(np.abs(np.frombuffer(pcm, dtype=np.int16).astype(np.int32)) > threshold)
@@ -126,7 +112,7 @@ def without_trailing_silence(pcm: bytes, threshold: int = 300) -> bytes:
 
 async def still_serves(client: VoiceClient) -> None:
     await client.ping("alive")
-    pong = await next_event(client, "pong")
+    pong = await client.wait_for_event("pong")
     assert pong.id == "alive"
 
 
