@@ -243,3 +243,5 @@ async def test_two_video_sessions_stay_live_together(video_server: Any) -> None:
         got_a, got_b = await asyncio.gather(collect(a, 5.0), collect(b, 5.0))
     for got in (got_a, got_b):
         assert sum(isinstance(i, BotVideo) for i in got) >= 5.0 * 20
+        # idle video is not speech: the bot never "started speaking"
+        assert "bot-started-speaking" not in [getattr(i, "type", "") for i in got]
