@@ -386,6 +386,12 @@ class LiveSession:
                 "max_frame_gap_ms": round(float(gaps.max()), 1),
                 "user_frames_lead": max((v.user_frames - v.mic_frames for v in log.video),
                                         default=None),
+                # user frames sent but not yet in a generated frame: in-flight + the
+                # avatar's block quantisation (0-4) + any backlog kept by its queue
+                "user_frames_behind_p50": _p([v.mic_frames - v.user_frames
+                                              for v in log.video], 50),
+                "user_frames_behind_p95": _p([v.mic_frames - v.user_frames
+                                              for v in log.video], 95),
                 "avatar": log.avatar_stats(),
                 "welcome_video_out": self.client.video_out,
             })
