@@ -6,9 +6,10 @@ them, and re-emits the audio it animated as `SpeechOutputAudioRawFrame`s, each
 right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
 
 - Always on: a block clock starts with the pipeline (never waits for the first
-  TTS audio, pipecat#4832). While the avatar is quiet its audio is silence, so
-  the transport's speaking detection (silence-aware for speech-stream frames)
-  makes `bot-started/stopped-speaking` follow the real speech, not the video.
+  TTS audio, pipecat#4832). While the avatar is quiet its audio is silence sent
+  as speech-stream frames, which never make the bot "speak"; a reply's audio goes
+  out as TTS audio until its TTSStoppedFrame, so `bot-started/stopped-speaking`
+  follow the reply (not the idle video, not a pause between sentences).
 - VAD user-speech start/stop drive the session's listening cues (attention,
   then a nod), so the face shows it listens from the first syllable.
 - User audio (`InputAudioRawFrame`, passed through) and the user's camera
@@ -110,6 +111,8 @@ class AvatarNode(FrameProcessor):
         self._clock_task: asyncio.Task[None] | None = None
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
+        #: between a reply's first audio and its TTSStoppedFrame leaving the node
+        self._in_reply = False
         self._camera: CameraMotion | None = None
         self._camera_waiting: UserCameraFrame | None = None
         self._camera_busy = False
@@ -140,6 +143,7 @@ class AvatarNode(FrameProcessor):
             self.played_secs_at_interruption.append(played)
             self.counters["interruptions"] += 1
             self._held.clear()
+            self._in_reply = False
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):
             self.session.push_avatar_audio(frame.audio, frame.sample_rate)
@@ -174,7 +178,10 @@ class AvatarNode(FrameProcessor):
 
     async def _release_held(self) -> None:
         while self._held and self._held[0][0] <= self._emitted_position:
-            await self.push_frame(self._held.popleft()[1])
+            frame = self._held.popleft()[1]
+            if isinstance(frame, TTSStoppedFrame):
+                self._in_reply = False  # its audio is out: the transport ends the turn
+            await self.push_frame(frame)
 
     # ------------------------------------------------------------------- clock
     def _start(self) -> None:
@@ -247,7 +254,13 @@ class AvatarNode(FrameProcessor):
                 image=frame.image.tobytes(), size=(width, height), format="RGB",
                 jpeg=frame.jpeg or b"", frame_index=frame.index,
                 user_frames=frame.user_frames))
-            await self.push_frame(SpeechOutputAudioRawFrame(
+            # Within a reply the audio goes out as TTS audio, so the transport's
+            # speaking state ends with the reply's TTSStoppedFrame, not at a pause
+            # between sentences; outside a reply as speech-stream audio, whose
+            # silence never makes the bot "speak" (idle video is not speech).
+            self._in_reply = self._in_reply or frame.speaking
+            audio_type = TTSAudioRawFrame if self._in_reply else SpeechOutputAudioRawFrame
+            await self.push_frame(audio_type(
                 audio=frame.audio, sample_rate=self.session.output_rate, num_channels=1))
             self.counters["frames_sent"] += 1
             self._emitted_position = max(self._emitted_position, frame.reply_position)

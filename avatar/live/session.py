@@ -75,7 +75,7 @@ class SessionOptions:
     #: a camera measurement stands for the user's face this long; after it, "no face"
     motion_hold_secs: float = 0.3
     #: user frames kept waiting beyond one block; older ones are dropped (bounded lag)
-    max_user_backlog: int = 3
+    max_user_backlog: int = 2
     #: attention while the user speaks and a nod when they stop (avatar/live/listening.py)
     listening_cues: bool = True
 
@@ -157,6 +157,7 @@ class AvatarSession:
         self._user_resamplers: dict[int, StreamingResampler] = {}
         self._user_rows: deque[tuple[np.ndarray, np.ndarray, bool]] = deque()
         self._user_heard = 0  # user frames taken from the queue (used or dropped)
+        self._user_debt = 0  # frames padded with silence whose late audio is to be skipped
         self._motion: np.ndarray | None = None
         self._motion_at = -1e9
         self._silence = compute_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
@@ -327,7 +328,17 @@ class AvatarSession:
 
     def _take_user_rows(self, n: int) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """n user frames for the next block: silence where the mic fell behind,
-        the oldest dropped where a burst ran ahead (bounded reaction lag)."""
+        the oldest dropped where a burst ran ahead (bounded reaction lag).
+
+        Audio that arrives after its time was already filled with silence is
+        skipped (up to one block of it): consumed oldest first, it would
+        otherwise keep the avatar that much behind the user for good.
+        """
+        while self._user_debt > 0 and len(self._user_rows) > n:
+            self._user_rows.popleft()
+            self._user_debt -= 1
+            self.stats.user_frames_dropped += 1
+            self._user_heard += 1
         excess = len(self._user_rows) - n - self.options.max_user_backlog
         for _ in range(max(0, excess)):
             self._user_rows.popleft()
@@ -338,6 +349,7 @@ class AvatarSession:
         if len(rows) < n:
             motion, present = self._current_motion()
             self.stats.user_frames_padded += n - len(rows)
+            self._user_debt = min(n, self._user_debt + n - len(rows))
             rows += [(self._silence, motion, present)] * (n - len(rows))
         return rows
 

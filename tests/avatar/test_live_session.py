@@ -203,3 +203,18 @@ def test_video_choice_fits_the_budget() -> None:
     assert slow.size == 256 and slow.block_cost_ms <= 120.0
     worst = choose_video(costs, 512, camera=True, budget_ms=10.0)
     assert worst.size == 256 and "over budget" in worst.reason
+
+
+def test_late_user_audio_does_not_leave_a_lasting_lag(
+        default_portrait: Portrait, student: GeneratorCheckpoint) -> None:
+    session = make_session(default_portrait, student)
+    run_blocks(session, 2)
+    session.next_block()  # the mic stalls for a block: 5 frames padded with silence
+    assert session.stats.user_frames_padded == 5
+    session.push_user_audio(np.zeros(6400, np.int16), 16000)  # then 2 blocks arrive at once
+    session.next_block()
+    # the stalled block's late audio was skipped, not queued behind: nothing is left over
+    assert session.stats.user_frames_dropped == 5
+    session.push_user_audio(np.zeros(3200, np.int16), 16000)
+    session.next_block()
+    assert session.stats.user_frames_padded == 5  # in step again: no new padding
