@@ -76,7 +76,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -106,6 +107,9 @@ LONG_QUESTION = ("Please tell me about your opening hours and your return policy
                  "and your delivery options.")
 
 
+#: The server under test: its pid (None: this process, --in-process) for CPU and RSS.
+SERVER: dict[str, Any] = {"pid": None}
+
 # --------------------------------------------------------------------------- clocks
 
 
@@ -132,7 +136,8 @@ class CpuMark:
     @classmethod
     def now(cls, llm_pid: int | None) -> CpuMark:
         """The clocks now."""
-        return cls(time.monotonic(), cpu_secs(), cpu_secs(llm_pid) if llm_pid else 0.0)
+        return cls(time.monotonic(), cpu_secs(SERVER["pid"]),
+                   cpu_secs(llm_pid) if llm_pid else 0.0)
 
     def since(self, start: CpuMark) -> dict[str, float]:
         """CPU% (100 = one core) of this process and the LLM between `start` and here."""
@@ -838,7 +843,7 @@ async def phase_concurrent(bench: Bench, count: int, turns: int) -> dict[str, An
 
 async def phase_soak(bench: Bench, secs: float, every: float) -> dict[str, Any]:
     """One video session for `secs`: a question every `every` seconds; RSS and stalls."""
-    pid = os.getpid()
+    pid = SERVER["pid"] or os.getpid()
     session = await bench.open(True, "bench-live-soak")
     started = time.monotonic()
     rss = [(0.0, rss_mb(pid), rss_mb(bench.llm_pid) if bench.llm_pid else 0.0)]
@@ -1011,8 +1016,11 @@ def _goals(out: dict[str, Any], mode: str) -> dict[str, bool | None]:
 # --------------------------------------------------------------------------- main
 
 
-async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Start everything, run the chosen mode, analyse, return the summary."""
+async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Models, the embedded LLM, the avatar assets: the product's defaults, warmed up.
+
+    Returns (runtime, config, endpoint); the caller stops `endpoint.server`.
+    """
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
@@ -1021,18 +1029,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.services import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
-    if not args.verbose:
-        from loguru import logger
-
-        logger.remove()  # pipecat logs every frame at DEBUG: keep warnings only
-        logger.add(sys.stderr, level="WARNING")
-    t0 = time.monotonic()
-    load = [round(v, 2) for v in os.getloadavg()]
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
                                   llm_threads=args.llm_threads)
     models = SpeechModels.bundled()
     endpoint = await aresolve_llm_endpoint(settings)
-    llm_pid = endpoint.server.pid if endpoint.server is not None else None
     try:
         assets = await asyncio.to_thread(AvatarAssets.load)
         runtime = VoiceRuntime(
@@ -1045,9 +1045,120 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         models.warm_up()
         await runtime.warm_up_llm()
-        config = ServerConfig(turn=TurnParams(), send_metrics=True,
-                              max_sessions=max(2, args.sessions))
-        url, server, thread = start_server(runtime, config)
+    except BaseException:
+        if endpoint.server is not None:
+            endpoint.server.stop()
+        raise
+    config = ServerConfig(turn=TurnParams(), send_metrics=True, max_sessions=max(2, args.sessions))
+    return runtime, config, endpoint
+
+
+def _costs(assets: Any) -> dict[str, float]:
+    costs = assets.costs
+    return {"render_512": round(costs.render_ms[512], 2),
+            "render_256": round(costs.render_ms[256], 2),
+            "jpeg_512": round(costs.jpeg_ms[512], 2),
+            "block": round(costs.block_ms, 2),
+            "camera_analysis": round(costs.analysis_ms, 2)}
+
+
+def serve(args: argparse.Namespace) -> None:
+    """--serve-port: only the server, in this process; one JSON line once it listens."""
+    import signal
+
+    import uvicorn
+
+    from pipelines.server import create_app, uvicorn_config
+
+    async def run() -> None:
+        from loguru import logger
+
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
+        runtime, config, endpoint = await build_runtime(args)
+        try:
+            app = create_app(runtime, config)
+            server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", args.serve_port,
+                                                   config.limits))
+            server.config.log_level = "warning"
+            task = asyncio.create_task(server.serve())
+            while not server.started:
+                if task.done():
+                    await task
+                await asyncio.sleep(0.05)
+            llm_pid = endpoint.server.pid if endpoint.server is not None else None
+            print(json.dumps({"ready": True, "pid": os.getpid(), "llm_pid": llm_pid,
+                              "costs": _costs(runtime.avatar)}), flush=True)
+            await task
+        finally:
+            if endpoint.server is not None:
+                endpoint.server.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+@contextlib.asynccontextmanager
+async def server_under_test(args: argparse.Namespace) -> Any:
+    """Yields (url, llm_pid, costs): a server in its own process (default, as deployed:
+    the bench client's own work, decoding the camera clip and receiving video, must
+    not share the server's GIL), or in this process with --in-process."""
+    import subprocess
+
+    if args.in_process:
+        runtime, config, endpoint = await build_runtime(args)
+        try:
+            url, server, thread = start_server(runtime, config)
+            try:
+                yield url, (endpoint.server.pid if endpoint.server else None), \
+                    _costs(runtime.avatar)
+            finally:
+                server.should_exit = True
+                thread.join(timeout=10)
+        finally:
+            if endpoint.server is not None:
+                endpoint.server.stop()
+        return
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    command = [sys.executable, str(SCRIPT), "--serve-port", str(port),
+               "--model", args.model, "--max-tokens", str(args.max_tokens),
+               "--llm-threads", str(args.llm_threads), "--sessions", str(args.sessions)]
+    process = await asyncio.to_thread(subprocess.Popen, command, stdout=subprocess.PIPE,
+                                      text=True)
+    try:
+        assert process.stdout is not None
+        line = await asyncio.to_thread(process.stdout.readline)
+        if not line:
+            raise RuntimeError(f"the server process exited ({process.wait()}) before it was ready")
+        ready = json.loads(line)
+        SERVER["pid"] = ready["pid"]
+        yield f"ws://127.0.0.1:{port}/ws", ready["llm_pid"], ready["costs"]
+    finally:
+        process.terminate()
+        try:
+            await asyncio.to_thread(process.wait, 30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start everything, run the chosen mode, analyse, return the summary."""
+    from pipelines.services import SpeechModels
+
+    if not args.verbose:
+        from loguru import logger
+
+        logger.remove()  # pipecat logs every frame at DEBUG: keep warnings only
+        logger.add(sys.stderr, level="WARNING")
+    t0 = time.monotonic()
+    load = [round(v, 2) for v in os.getloadavg()]
+    async with server_under_test(args) as (url, llm_pid, costs):
+        models = SpeechModels.bundled()  # the client's piper speaks the questions
         with tempfile.TemporaryDirectory(prefix="bench_live_") as tmp:
             photo, camera_source = camera_photo(args.camera_photo)
             clip = None if args.no_camera else make_camera_clip(photo, Path(tmp))
@@ -1068,11 +1179,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 result = await phase_alternating(bench, args.turns, args.turns_per_session,
                                                  args.barge_ins)
             cpu_run = CpuMark.now(llm_pid).since(cpu0)
-        server.should_exit = True
-        thread.join(timeout=10)
-    finally:
-        if endpoint.server is not None:
-            endpoint.server.stop()
     windows = [t for t in result["turns"] if t.window is not None]
     lips = []
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):
@@ -1081,14 +1187,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         turn.row["av"] = {k: v for k, v in turn.av.items() if k not in ("curve", "series")}
         lips.append(turn.av)
     tag = args.tag or (mode if args.model == "qwen2.5-0.5b" else f"{mode}_{args.model}")
-    costs = assets.costs
     meta = {"tag": tag, "mode": mode, "t0": t0, "load_avg": load, "camera": camera_source,
-            "cpu_run": cpu_run, "startup_s": startup_s,
-            "costs": {"render_512": round(costs.render_ms[512], 2),
-                      "render_256": round(costs.render_ms[256], 2),
-                      "jpeg_512": round(costs.jpeg_ms[512], 2),
-                      "block": round(costs.block_ms, 2),
-                      "camera_analysis": round(costs.analysis_ms, 2)}}
+            "cpu_run": cpu_run, "startup_s": startup_s, "costs": costs,
+            "server": "in-process" if args.in_process else "own process"}
     summary = summarise(args, result, meta, lips)
     if lips and args.plot is not None:
         note = (f"{mode}, {args.model}, load avg {summary['load_avg_1m']}: "
@@ -1125,7 +1226,13 @@ def main() -> None:
                         help="lip-sync PNG (default mode: bench/results/live_av_sync.png)")
     parser.add_argument("--no-save", action="store_true", help="print only (development)")
     parser.add_argument("--verbose", action="store_true", help="keep pipecat's DEBUG log")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the server in this process (shares the client's GIL)")
+    parser.add_argument("--serve-port", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_port is not None:
+        serve(args)
+        return
     if args.turns is None:
         args.turns = 4 if args.sessions > 1 else 8
     if args.turns < 1 or args.sessions < 1 or args.soak < 0:

@@ -12,6 +12,9 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   follow the reply (not the idle video, not a pause between sentences).
 - VAD user-speech start/stop drive the session's listening cues (attention,
   then a nod), so the face shows it listens from the first syllable.
+- Between the end of the user's turn and the first reply audio, camera
+  analysis pauses (at most `thinking_camera_pause_secs`): that is when ASR, the
+  LLM and TTS are on the critical path of voice-to-voice.
 - User audio (`InputAudioRawFrame`, passed through) and the user's camera
   (`UserCameraFrame`, analysed here in the session's worker thread, at most
   `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
@@ -52,6 +55,7 @@ from pipecat.frames.frames import (
     SystemFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
+    UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -84,6 +88,9 @@ class AvatarNodeParams:
     camera_fps: float = 10.0
     #: torch threads in this session's worker thread (OpenMP: per thread)
     threads: int = 1
+    #: after the user's turn ends, camera analysis pauses until the reply starts (at
+    #: most this long): the face changes little then, and ASR, LLM and TTS need the CPU
+    thinking_camera_pause_secs: float = 3.0
     stats_interval_secs: float = 2.0
 
 
@@ -113,6 +120,9 @@ class AvatarNode(FrameProcessor):
         self._emitted_position = 0
         #: between a reply's first audio and its TTSStoppedFrame leaving the node
         self._in_reply = False
+        #: the user's turn ended and the reply has not started: whisper, the LLM and
+        #: piper are on the critical path, so the camera waits (monotonic deadline)
+        self._thinking_until = 0.0
         self._camera: CameraMotion | None = None
         self._camera_waiting: UserCameraFrame | None = None
         self._camera_busy = False
@@ -153,6 +163,9 @@ class AvatarNode(FrameProcessor):
         elif isinstance(frame, VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame):
             # listening cues at VAD time, not after the transcript
             self.session.set_user_speaking(isinstance(frame, VADUserStartedSpeakingFrame))
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._thinking_until = time.monotonic() + self._params.thinking_camera_pause_secs
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserCameraFrame):
             self._on_camera(frame)
@@ -259,6 +272,8 @@ class AvatarNode(FrameProcessor):
             # between sentences; outside a reply as speech-stream audio, whose
             # silence never makes the bot "speak" (idle video is not speech).
             self._in_reply = self._in_reply or frame.speaking
+            if frame.speaking:
+                self._thinking_until = 0.0
             audio_type = TTSAudioRawFrame if self._in_reply else SpeechOutputAudioRawFrame
             await self.push_frame(audio_type(
                 audio=frame.audio, sample_rate=self.session.output_rate, num_channels=1))
@@ -272,7 +287,7 @@ class AvatarNode(FrameProcessor):
     # ------------------------------------------------------------------ camera
     def _on_camera(self, frame: UserCameraFrame) -> None:
         """Analyse at most `camera_fps` frames a second; the newest waiting frame wins."""
-        if self._params.camera_fps <= 0:
+        if self._params.camera_fps <= 0 or time.monotonic() < self._thinking_until:
             self.counters["camera_skipped"] += 1
             return
         if self._camera_busy:
