@@ -26,12 +26,12 @@ FPS = 25.0
 #: Offset at full attention (motion-space units: degrees for pose, 0..1 blendshapes).
 ATTENTION = {
     "roll": 3.0,  # a listening head tilt
-    "pitch": 1.5,  # chin a little up
+    "pitch": -1.5,  # chin a little up (pitch > 0 is chin down, avatar/motion.py)
     "browInnerUp": 0.12,
     "eyeWideLeft": 0.10,
     "eyeWideRight": 0.10,
 }
-NOD_DEGREES = 4.0  # pitch dip of one nod (negative pitch is chin down)
+NOD_DEGREES = 4.0  # one nod: the chin goes down this far and back (pitch > 0 is down)
 NOD_SECS = 0.6
 ATTACK_SECS = 0.3
 RELEASE_SECS = 0.6
@@ -65,6 +65,6 @@ class ListeningCues:
             out[k] = self._level * self._attention_vector
             if self._nod_frame >= 0:
                 phase = self._nod_frame / (NOD_SECS * FPS)
-                out[k, self._pitch] -= NOD_DEGREES * math.sin(math.pi * phase)
+                out[k, self._pitch] += NOD_DEGREES * math.sin(math.pi * phase)
                 self._nod_frame = self._nod_frame + 1 if phase < 1.0 else -1
         return out
