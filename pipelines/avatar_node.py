@@ -24,6 +24,9 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   audio has been emitted, so `bot-output` and the LLM context hold only what was
   played. On `InterruptionFrame` the session drops its queued reply, the held
   frames are dropped, and the generator keeps its KV cache (motion goes on).
+- A reply that arrives while idle frames of the current block still wait is
+  not kept waiting for the next block boundary: those idle frames are skipped
+  (the clock moves up by as much), so the reply starts at the next frame.
 - Pacing: frame k is pushed `lead_secs` before t0 + k * 40 ms (a bounded
   lead); when more than `rebase_secs` late the clock is rebased instead of
   racing to catch up; when late by more than a frame, rendering is skipped and
@@ -130,6 +133,7 @@ class AvatarNode(FrameProcessor):
         self._worker_cpu = 0.0
         self._started_at = time.monotonic()
         self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
+                         "idle_frames_skipped": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
                          "camera_errors": 0, "interruptions": 0}
         self.played_secs_at_interruption: list[float] = []
@@ -245,6 +249,13 @@ class AvatarNode(FrameProcessor):
         pending: deque[PlannedFrame] = deque()
         next_stats = time.monotonic() + params.stats_interval_secs
         while True:
+            if pending and self._reply_waits_behind(pending):
+                # A reply arrived while idle frames of this block wait their turn: skip
+                # them (silence, idle motion) so the reply starts at the next frame,
+                # not at the next block boundary; the clock moves up to keep spacing.
+                t0 -= len(pending) * FRAME_SECS
+                self.counters["idle_frames_skipped"] += len(pending)
+                pending.clear()
             if not pending:
                 pending.extend(await self._in_worker(self.session.next_block))
             planned = pending.popleft()
@@ -283,6 +294,11 @@ class AvatarNode(FrameProcessor):
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
                 await self._send_stats()
+
+    def _reply_waits_behind(self, pending: deque[PlannedFrame]) -> bool:
+        """Reply audio is queued, no reply is playing, and the frames left are idle."""
+        return (not self._in_reply and self.session.reply_pending_secs > 0
+                and not any(frame.speaking for frame in pending))
 
     # ------------------------------------------------------------------ camera
     def _on_camera(self, frame: UserCameraFrame) -> None:
