@@ -136,7 +136,8 @@ class AvatarNode(FrameProcessor):
                          "idle_frames_skipped": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
                          "camera_errors": 0, "interruptions": 0}
-        self.played_secs_at_interruption: list[float] = []
+        #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
+        self.last_played_secs = 0.0
 
     # ------------------------------------------------------------------ frames
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -153,8 +154,7 @@ class AvatarNode(FrameProcessor):
                 await self.push_frame(self._held.popleft()[1])
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            played = self.session.clear()
-            self.played_secs_at_interruption.append(played)
+            self.last_played_secs = self.session.clear()
             self.counters["interruptions"] += 1
             self._held.clear()
             self._in_reply = False
@@ -373,6 +373,7 @@ class AvatarNode(FrameProcessor):
             "render_ms_p50": round(float(np.percentile(render_ms, 50)), 2),
             "cpu_percent": round(100.0 * self._worker_cpu / elapsed, 1),
             "render_size": self.session.options.size,
+            "last_reply_played_secs": round(self.last_played_secs, 2),
             "user_frames_padded": self.session.stats.user_frames_padded,
         })
         if self._transport_stats is not None:
