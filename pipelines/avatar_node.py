@@ -154,7 +154,9 @@ class AvatarNode(FrameProcessor):
                 await self.push_frame(self._held.popleft()[1])
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            self.last_played_secs = self.session.clear()
+            played = self.session.clear()
+            if played > 0:  # a reply was cut (not a user turn starting while idle)
+                self.last_played_secs = played
             self.counters["interruptions"] += 1
             self._held.clear()
             self._in_reply = False
