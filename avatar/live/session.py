@@ -292,7 +292,7 @@ class AvatarSession:
             position = self._played_total
             new_rows = self._take_user_rows(n)
             user_frames = self._user_heard
-            engine, renderer_filter = self._engine, self._filter
+            engine, motion_filter = self._engine, self._filter
         window_16k = _pad(window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
         avatar = copy.deepcopy(self._avatar_in).push(window_16k)
         self._avatar_in.push(_pad(played_16k, n * SAMPLES_PER_FRAME))
@@ -306,7 +306,7 @@ class AvatarSession:
             with self._lock:
                 motion = motion + self._cues.offsets(n)
         if self.options.smooth:
-            motion = renderer_filter(motion)
+            motion = motion_filter(motion)
         with self._lock:
             stale = generation != self._generation
         out = _pad_bytes(b"" if stale else out, n * spf * 2)
