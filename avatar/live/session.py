@@ -95,6 +95,8 @@ class PlannedFrame:
     user_frames: int = 0
     #: the session's clear() count when generated: an older frame is stale (barge-in)
     generation: int = 0
+    #: reply samples (output rate) in this frame's audio
+    reply_samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,8 @@ class AvatarSession:
 
     # ------------------------------------------------------------------- control
     def clear(self) -> float:
-        """Barge-in: drop the queued reply; returns the seconds of it that were output."""
+        """Barge-in: drop the queued reply; returns the seconds of it that were output
+        (rendered for sending: frames generated but not yet rendered do not count)."""
         with self._lock:
             played = self._reply_played / self.output_rate
             self._reply_out.clear()
@@ -287,7 +290,6 @@ class AvatarSession:
             out = bytes(self._reply_out[: n * spf * 2])
             del self._reply_out[: n * spf * 2]
             real = len(out) // 2
-            self._reply_played += real
             self._played_total += real
             position = self._played_total
             new_rows = self._take_user_rows(n)
@@ -318,7 +320,8 @@ class AvatarSession:
                 index=self._frame_index, pts_us=self._frame_index * FRAME_US, audio=chunk,
                 motion=motion[k], speaking=speaking,
                 reply_position=position - max(0, real - (k + 1) * spf),
-                user_frames=user_frames, generation=generation))
+                user_frames=user_frames, generation=generation,
+                reply_samples=0 if stale else min(spf, max(0, real - k * spf))))
             self._frame_index += 1
         self.stats.blocks += 1
         self.stats.frames += n
@@ -361,6 +364,8 @@ class AvatarSession:
         started = time.perf_counter()
         with self._lock:
             stale = frame.generation != self._generation
+            if not stale:  # what clear() reports: reply audio actually handed out
+                self._reply_played += frame.reply_samples
         if stale:  # generated before a barge-in: neither its audio nor its lips go out
             frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False)
             repeat = True
