@@ -70,7 +70,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -1037,9 +1037,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         assets = await asyncio.to_thread(AvatarAssets.load)
         runtime = VoiceRuntime(
             models=models,
-            llm=LLMParams(base_url=endpoint.base_url, model=endpoint.model,
-                          api_key=endpoint.api_key, max_tokens=args.max_tokens,
-                          temperature=settings.llm_temperature, timeout_s=120.0),
+            # the shared CPU can be saturated: a long timeout, not the product's 30 s
+            llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
             system_prompt=build_system_prompt(settings),
             avatar=assets,
         )

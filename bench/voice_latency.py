@@ -34,6 +34,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,9 +228,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     try:
         runtime = VoiceRuntime(
             models=models,
-            llm=LLMParams(base_url=endpoint.base_url, model=endpoint.model,
-                          api_key=endpoint.api_key, max_tokens=args.max_tokens,
-                          temperature=settings.llm_temperature, timeout_s=120.0),
+            # the shared CPU can be saturated: a long timeout, not the product's 30 s
+            llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
             system_prompt=build_system_prompt(settings),
         )
         if not args.no_warm_up:
