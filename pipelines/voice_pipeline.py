@@ -5,6 +5,7 @@
       -> VADProcessor (silero)             user speech start/stop, feeds barge-in
       -> BundledWhisperSTTService          one transcript per utterance (shared model)
       -> user context aggregator           smart-turn v3 decides the end of the turn
+      -> ContextWindow                     the last 16 messages: a long session fits the LLM
       -> LocalOpenAILLMService             streamed reply, bounded timeout
       -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
       -> SharedPiperTTSService             first clause / sentence at a time
@@ -53,6 +54,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 
+from pipelines.context_window import ContextWindow
 from pipelines.events import EventSender, ProtocolEventObserver
 from pipelines.input_silence import InputSilenceFiller
 from pipelines.services import (
@@ -90,6 +92,8 @@ class TurnParams:
     first_clause_min_words: int = 4
     #: ...or, with no , ; : in sight, before a joining word after this many words (0: off).
     first_phrase_words: int = 6
+    #: LLM context kept per session: the last this many messages (pipelines/context_window.py)
+    context_messages: int = 16
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,7 @@ def build_voice_pipeline(
             vad,
             stt,
             aggregators.user(),
+            ContextWindow(max_messages=turn.context_messages),
             llm_service,
             text_cutter,
             tts,

@@ -245,3 +245,39 @@ async def test_two_video_sessions_stay_live_together(video_server: Any) -> None:
         assert sum(isinstance(i, BotVideo) for i in got) >= 5.0 * 20
         # idle video is not speech: the bot never "started speaking"
         assert "bot-started-speaking" not in [getattr(i, "type", "") for i in got]
+
+
+async def test_listening_shows_at_vad_time_before_the_transcript(
+        video_server: Any, say: Callable[[str], bytes]) -> None:
+    """The head tilts toward the user while they speak (re-measured on the wire),
+    and it does so before the server has even transcribed them."""
+    roll = column_index("roll")
+    question = say("Hello, I would like to know where I can find the garden center, please.")
+    async with await VoiceClient.connect(video_server.url, video_out={"size": 256},
+                                         busy_retry_secs=60) as client:
+        items: list[tuple[float, Any]] = []
+
+        async def listen() -> None:
+            async for item in client.receive():
+                items.append((time.monotonic(), item))
+
+        listener = asyncio.create_task(listen())
+        started = time.monotonic()
+        await client.stream_pcm(bytes(16000 * 2 * 2))  # 2 s idle
+        speech_at = time.monotonic() + 0.3  # say() leads with 0.3 s of silence
+        await client.stream_pcm(question)
+        await client.stream_pcm(bytes(16000))
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    frames = [(t, i) for t, i in items if isinstance(i, BotVideo)]
+    transcript_at = next((t for t, i in items if getattr(i, "type", "") == "user-transcription"),
+                         time.monotonic())
+    with FaceAnalyzer(mode="video") as analyzer:
+        rolls = [(t, found.motion[roll]) for k, (t, frame) in enumerate(frames)
+                 if (found := analyzer.analyze(frame.rgb(), timestamp_ms=k * 40)) is not None]
+    idle = [r for t, r in rolls if started + 0.5 < t < started + 2.0]
+    listening = [r for t, r in rolls if speech_at + 0.8 < t < min(transcript_at, speech_at + 3.0)]
+    assert len(idle) > 20 and len(listening) > 20
+    # the cue is a 3-degree tilt; the renderer's readout and idle sway leave well over 1
+    assert abs(np.mean(listening) - np.mean(idle)) > 1.0, (np.mean(idle), np.mean(listening))

@@ -1,0 +1,55 @@
+"""A bounded LLM context: a long kiosk session must not outgrow the model's window.
+
+The embedded llama.cpp server holds 2,048 tokens; the persona and knowledge take
+about 900 of them (sent as the system instruction, not as a message), and every
+question and answer adds 30-60 more. Found by `bench/live.py --soak`: after
+about 45 turns in one session the prompt no longer fitted and every later turn
+got no answer. `ContextWindow`, placed between the user aggregator and the LLM,
+keeps the most recent messages (whole exchanges, starting at a user message)
+each time a context goes to the LLM, so a session can last all day.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipecat.frames.frames import Frame, LLMContextFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+
+def trim_context(context: LLMContext, max_messages: int) -> int:
+    """Keep the last `max_messages` messages, starting at a user turn; returns how many
+    were dropped. Never leaves an assistant or tool message without its question."""
+    messages = list(context.get_messages())
+    if len(messages) <= max_messages:
+        return 0
+    keep = messages[-max_messages:]
+    while keep and _role(keep[0]) != "user":
+        keep = keep[1:]
+    context.set_messages(keep)
+    return len(messages) - len(keep)
+
+
+def _role(message: Any) -> str | None:
+    """A message's role (provider-specific messages have none we can read)."""
+    return message.get("role") if isinstance(message, dict) else None
+
+
+class ContextWindow(FrameProcessor):
+    """Trims each context on its way to the LLM (see the module docstring)."""
+
+    def __init__(self, *, max_messages: int = 16, **kwargs: Any) -> None:
+        """`max_messages`: 16 = the last 8 exchanges, ~500 tokens on top of the persona."""
+        super().__init__(**kwargs)
+        if max_messages < 2:
+            raise ValueError(f"max_messages must be >= 2, got {max_messages}")
+        self.max_messages = max_messages
+        self.dropped = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Trim LLM contexts going downstream; pass everything on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            self.dropped += trim_context(frame.context, self.max_messages)
+        await self.push_frame(frame, direction)

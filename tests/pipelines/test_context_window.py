@@ -1,0 +1,35 @@
+"""The bounded LLM context (pipelines/context_window.py), on pipecat's real LLMContext."""
+
+from __future__ import annotations
+
+import pytest
+from pipecat.processors.aggregators.llm_context import LLMContext
+
+from pipelines.context_window import ContextWindow, trim_context
+
+
+def exchange(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"question {i}"},
+            {"role": "assistant", "content": f"answer {i}"}]
+
+
+def test_long_session_keeps_the_last_whole_exchanges() -> None:
+    context = LLMContext([m for i in range(50) for m in exchange(i)])
+    assert trim_context(context, 16) == 84
+    kept = context.get_messages()
+    assert len(kept) == 16 and kept[0] == {"role": "user", "content": "question 42"}
+    assert kept[-1] == {"role": "assistant", "content": "answer 49"}
+
+
+def test_never_starts_with_an_orphan_answer() -> None:
+    messages = [m for i in range(5) for m in exchange(i)] + [{"role": "user", "content": "q"}]
+    context = LLMContext(messages)
+    trim_context(context, 4)  # the last 4 would start with "answer 3"
+    assert [m["content"] for m in context.get_messages()] == ["question 4", "answer 4", "q"]
+
+
+def test_short_context_is_untouched() -> None:
+    context = LLMContext(exchange(0))
+    assert trim_context(context, 16) == 0 and len(context.get_messages()) == 2
+    with pytest.raises(ValueError):
+        ContextWindow(max_messages=1)
