@@ -862,6 +862,8 @@ async def phase_soak(bench: Bench, secs: float, every: float) -> dict[str, Any]:
             _log_turn(f"soak turn {i} at {elapsed:.0f} s (rss {rss[-1][1]:.0f} MB)", turn.row)
             bar.update(min(round(secs), round(elapsed)) - bar.n)
             i += 1
+            if elapsed >= secs:  # a slow turn ran past the end: no turns beyond it
+                break
         await asyncio.sleep(max(0.0, started + secs - time.monotonic()))
         bar.update(round(secs) - bar.n)
     finally:
