@@ -5,7 +5,7 @@
       -> VADProcessor (silero)             user speech start/stop, feeds barge-in
       -> BundledWhisperSTTService          one transcript per utterance (shared model)
       -> user context aggregator           smart-turn v3 decides the end of the turn
-      -> ContextWindow                     the last 16 messages: a long session fits the LLM
+      -> ContextWindow                     a bounded history: a long session fits the LLM
       -> LocalOpenAILLMService             streamed reply, bounded timeout
       -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
       -> SharedPiperTTSService             first clause / sentence at a time
@@ -92,8 +92,10 @@ class TurnParams:
     first_clause_min_words: int = 4
     #: ...or, with no , ; : in sight, before a joining word after this many words (0: off).
     first_phrase_words: int = 6
-    #: LLM context kept per session: the last this many messages (pipelines/context_window.py)
-    context_messages: int = 16
+    #: LLM history per session: past this many messages it is cut back to the last
+    #: `context_keep_messages` (in steps, so llama.cpp's prompt cache keeps working)
+    context_messages: int = 24
+    context_keep_messages: int = 8
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,8 @@ def build_voice_pipeline(
             vad,
             stt,
             aggregators.user(),
-            ContextWindow(max_messages=turn.context_messages),
+            ContextWindow(max_messages=turn.context_messages,
+                          keep_messages=turn.context_keep_messages),
             llm_service,
             text_cutter,
             tts,

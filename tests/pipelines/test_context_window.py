@@ -32,4 +32,20 @@ def test_short_context_is_untouched() -> None:
     context = LLMContext(exchange(0))
     assert trim_context(context, 16) == 0 and len(context.get_messages()) == 2
     with pytest.raises(ValueError):
-        ContextWindow(max_messages=1)
+        ContextWindow(max_messages=4, keep_messages=1)
+
+
+def test_trimming_in_steps_keeps_the_prefix_stable_between_cuts() -> None:
+    """llama.cpp's prompt cache needs an unchanged prefix: cut rarely, not every turn."""
+    context = LLMContext()
+    cuts = 0
+    for i in range(40):
+        context.add_messages(exchange(i))
+        before = [m["content"] for m in context.get_messages()]
+        cuts += trim_context(context, 24, 8) > 0
+        after = [m["content"] for m in context.get_messages()]
+        assert len(after) <= 24
+        if after[0] == before[0]:
+            continue
+        assert len(after) == 8  # a cut goes all the way down, then the history grows again
+    assert cuts == 40 // 8 - 1  # once every 8 exchanges after the first fill
