@@ -44,7 +44,6 @@ import cv2
 import numpy as np
 
 from avatar.audio_features import (
-    FEATURE_DIM,
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
     CausalAudioFeaturizer,
@@ -396,5 +395,5 @@ def _pad_bytes(pcm: bytes, length: int) -> bytes:
     return pcm + bytes(length - len(pcm)) if len(pcm) < length else pcm[:length]
 
 
-__all__ = ["AvatarFrame", "AvatarSession", "FEATURE_DIM", "PlannedFrame", "SessionOptions",
+__all__ = ["AvatarFrame", "AvatarSession", "PlannedFrame", "SessionOptions",
            "SessionStats"]
