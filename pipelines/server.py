@@ -3,7 +3,8 @@
 Everything a server builds once lives here (`load_runtime`, `run_server`); the
 per-connection code is in pipelines/session.py and the shared types in
 pipelines/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
-docs/PROTOCOL.md), `/healthz`, `/portraits`.
+docs/PROTOCOL.md), `/healthz`, `/portraits`, and the kiosk page: `/` with its
+ES modules under `/static/` (pipelines/web/, served as files: no build step, no CDN).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI, WebSocket
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from loguru import logger
 
 from pipelines.errors import ServerError
@@ -28,7 +32,10 @@ from pipelines.voice_pipeline import LLMParams
 if TYPE_CHECKING:
     from avatar.live import AvatarAssets
 
-__all__ = ["PIPELINE_INPUT_RATE", "ServerConfig", "SessionContext", "VoiceRuntime", "create_app",
+#: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
+WEB_DIR = Path(__file__).with_name("web")
+
+__all__ = ["WEB_DIR", "PIPELINE_INPUT_RATE", "ServerConfig", "SessionContext", "VoiceRuntime", "create_app",
            "load_runtime", "run_server", "uvicorn_config"]
 
 
@@ -52,6 +59,13 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
     app = FastAPI(title="avatar-forcing voice server", lifespan=lifespan)
     app.state.registry = registry
     app.state.runtime = runtime
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def kiosk_page() -> FileResponse:
+        """The kiosk page (`?portrait=`, `?token=`, `?size=`, `?camera=0`)."""
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/portraits")
     async def portraits() -> dict[str, Any]:

@@ -1,0 +1,413 @@
+// The browser SDK: one object that gives a web page a talking, listening avatar.
+//
+//   import { AvatarClient } from "/static/avatar-client.js";
+//   const client = new AvatarClient({ canvas: document.querySelector("canvas") });
+//   client.addEventListener("caption", (e) => console.log(e.detail.role, e.detail.text));
+//   button.onclick = () => client.start();   // from a click: browsers' autoplay policy
+//
+// It speaks wire protocol v2 (docs/PROTOCOL.md) over one websocket, sends the
+// microphone (16 kHz PCM16 from an AudioWorklet) and, if allowed, the camera
+// (small JPEGs), plays the reply through a jitter-buffered AudioWorklet, draws
+// avatar frames when that audio reaches their pts, and reconnects by itself.
+// docs/BROWSER_SDK.md documents it; avatar-client.d.ts types it.
+
+import { CameraSender } from "./camera.js";
+import { MicCapture } from "./mic.js";
+import { AudioPlayer } from "./player.js";
+import {
+  FATAL_CLOSE_CODES, Kind, audioSamples, encodeMedia, helloMessage, parseMedia, plainWords,
+} from "./protocol.js";
+import { FrameScheduler, percentile } from "./video.js";
+
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+const BUSY_RETRY_MS = 5000;
+
+/**
+ * @typedef {"idle"|"connecting"|"listening"|"thinking"|"speaking"|"error"|"stopped"} AvatarState
+ */
+
+/**
+ * @typedef {object} AvatarClientOptions
+ * @property {HTMLCanvasElement} canvas         where the avatar is drawn
+ * @property {string} [url]                     websocket URL (default: this page's server /ws)
+ * @property {string | null} [token]            the server's token, if it has one
+ * @property {string | null} [portrait]         a name from GET /portraits
+ * @property {number} [videoSize]               256..512 (default 512)
+ * @property {boolean} [camera]                 send the camera (default true; refusal is not fatal)
+ * @property {HTMLVideoElement | null} [selfView]  shows the visitor's camera (optional)
+ * @property {number} [cameraWidth]             JPEG width sent (default 320)
+ * @property {number} [cameraQuality]           JPEG quality 0..1 (default 0.7)
+ * @property {number} [jitterMs]                audio buffered before playing (default 80)
+ * @property {boolean} [reconnect]              reconnect after a drop or server restart (default true)
+ * @property {string} [clientName]              sent in hello for the server's logs
+ */
+
+export class AvatarClient extends EventTarget {
+  /** @param {AvatarClientOptions} options */
+  constructor(options) {
+    super();
+    if (!options || !options.canvas) throw new Error("AvatarClient needs a canvas");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.options = {
+      url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
+      camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.7, jitterMs: 80,
+      reconnect: true, clientName: "avatar-client.js/1.0", ...options,
+    };
+    /** @type {AvatarState} */
+    this.state = "idle";
+    /** @type {AudioContext | null} */ this.audio = null;
+    /** @type {MicCapture | null} */ this.mic = null;
+    /** @type {MediaStream | null} */ this.cameraStream = null;
+    /** @type {CameraSender | null} */ this.camera = null;
+    /** @type {AudioPlayer | null} */ this.player = null;
+    /** @type {WebSocket | null} */ this.ws = null;
+    /** @type {any} */ this.welcome = null;
+    this.frames = new FrameScheduler(this.options.canvas, () => (this.player ? this.player.clock() : null));
+    this.muted = false;
+    this.stopped = true;
+    this.attempt = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
+    this.lastAudioPtsUs = 0;
+    this.micSamplesSent = 0;
+    this.botSpeaking = false;
+    this.botLineOpen = false;
+    /** @type {number[]} */ this.voiceToVoiceMs = [];
+    this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
+                    captions: 0, errors: 0, sessions: 0 };
+    /** @type {any} */ this.serverMetrics = null;
+    /** @type {{code: string, message: string} | null} */ this.lastError = null;
+    // leaving or reloading the page ends the session on the server at once
+    this.onPageHide = () => { this.stop(); };
+  }
+
+  /**
+   * Open the microphone (and camera), then connect. Call it from a user gesture
+   * (a click or tap): browsers only start audio after one.
+   * @returns {Promise<void>} rejects when there is no usable microphone
+   */
+  async start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.setState("connecting");
+    this.audio = this.audio || new AudioContext({ latencyHint: "interactive" });
+    await this.audio.resume();
+    const base = new URL("./worklets/", import.meta.url);
+    await this.audio.audioWorklet.addModule(new URL("capture-processor.js", base));
+    await this.audio.audioWorklet.addModule(new URL("playback-processor.js", base));
+    let micStream;
+    try {
+      micStream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+      });
+    } catch (error) {
+      this.stopped = true;
+      this.notice("no_microphone", String(error), true);
+      this.setState("error");
+      throw error;
+    }
+    this.mic = new MicCapture(this.audio, micStream, (chunk) => this.sendAudio(chunk));
+    this.mic.setMuted(this.muted);
+    if (this.options.camera) {
+      try {
+        this.cameraStream = await navigator.mediaDevices.getUserMedia({
+          video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15 } },
+        });
+      } catch (error) {
+        this.cameraStream = null;
+        this.notice("no_camera", String(error), false);
+      }
+    }
+    if (this.cameraStream && this.options.selfView) {
+      this.options.selfView.srcObject = this.cameraStream;
+      this.options.selfView.muted = true;
+      this.options.selfView.play().catch(() => {});
+    }
+    addEventListener("pagehide", this.onPageHide);
+    this.connect();
+  }
+
+  /** End the conversation: close the socket, release the microphone and camera. */
+  async stop() {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    removeEventListener("pagehide", this.onPageHide);
+    this.closeSocket(1000, "stopped");
+    this.camera?.close();
+    this.camera = null;
+    this.cameraStream?.getTracks().forEach((track) => track.stop());
+    this.cameraStream = null;
+    this.mic?.close();
+    this.mic = null;
+    this.player?.close();
+    this.player = null;
+    this.frames.reset();
+    this.setState("stopped");
+  }
+
+  /** @param {boolean} muted  send silence instead of the microphone */
+  setMuted(muted) {
+    this.muted = muted;
+    this.mic?.setMuted(muted);
+    this.emit("mute", { muted });
+  }
+
+  /** @param {string} name  switch to another operator portrait (GET /portraits) */
+  setPortrait(name) {
+    this.sendJson({ type: "set-portrait", name });
+  }
+
+  /** @param {Blob} image  a JPEG or PNG face to animate instead */
+  async uploadPortrait(image) {
+    const payload = await image.arrayBuffer();
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeMedia(Kind.PORTRAIT, payload, 0));
+  }
+
+  /** Counters for dashboards and tests. */
+  get stats() {
+    const frames = this.frames;
+    const memory = /** @type {any} */ (performance).memory;
+    return {
+      state: this.state,
+      connected: !!this.welcome,
+      sessionId: this.welcome ? this.welcome.session_id : null,
+      videoSize: this.welcome && this.welcome.video_out ? this.welcome.video_out.width : null,
+      portrait: this.welcome && this.welcome.video_out ? this.welcome.video_out.portrait : null,
+      framesReceived: frames.received,
+      framesDrawn: frames.drawn,
+      framesLate: frames.late,
+      framesSkipped: frames.skipped,
+      framesDiscarded: frames.discarded,
+      framesQueued: frames.queue.length,
+      videoFps: frames.fps,
+      avOffsetMsP50: percentile(frames.offsets, 0.5),
+      avOffsetMsP95: percentile(frames.offsets.map(Math.abs), 0.95),
+      avOffsetSamples: frames.offsets.length,
+      ...(this.player ? this.player.counters : { playedSecs: 0, voicedSecs: 0, underruns: 0, skippedSecs: 0, bufferedMs: 0 }),
+      replyOnsets: this.player ? this.player.onsets.length : 0,
+      voiceToVoiceMs: [...this.voiceToVoiceMs],
+      cameraSent: this.camera ? this.camera.sent : 0,
+      cameraSkipped: this.camera ? this.camera.skipped : 0,
+      cameraBytes: this.camera ? this.camera.bytes : 0,
+      cameraOn: !!this.cameraStream,
+      muted: this.muted,
+      ...this.counts,
+      lastError: this.lastError,
+      server: this.serverMetrics,
+      heapBytes: memory ? memory.usedJSHeapSize : null,
+    };
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  connect() {
+    if (this.stopped) return;
+    const url = new URL(this.options.url);
+    if (this.options.token) url.searchParams.set("token", this.options.token);
+    this.setState("connecting");
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.welcome = null;
+    ws.onopen = () => {
+      ws.send(JSON.stringify(helloMessage({
+        inputRate: 16000, videoSize: this.options.videoSize, camera: !!this.cameraStream,
+        portrait: this.options.portrait, client: this.options.clientName,
+      })));
+    };
+    ws.onmessage = (event) => {
+      if (typeof event.data === "string") this.onEvent(JSON.parse(event.data));
+      else this.onMedia(event.data);
+    };
+    ws.onclose = (event) => this.onClose(ws, event);
+  }
+
+  /** @param {number} code @param {string} reason */
+  closeSocket(code, reason) {
+    const ws = this.ws;
+    this.ws = null;
+    this.welcome = null;
+    this.camera?.stop();
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(code, reason);
+  }
+
+  /** @param {WebSocket} ws @param {CloseEvent} event */
+  onClose(ws, event) {
+    if (ws !== this.ws && this.ws !== null) return; // an old socket
+    this.ws = null;
+    this.welcome = null;
+    this.camera?.stop();
+    this.botSpeaking = false;
+    this.emit("connection", { connected: false, code: event.code, reason: event.reason });
+    if (this.stopped) return;
+    if (FATAL_CLOSE_CODES.has(event.code) || !this.options.reconnect) {
+      const code = event.code === 1008 ? "unauthorized" : `close:${event.code}`;
+      this.notice(code, event.reason || plainWords(code), true);
+      this.stopped = true;
+      this.setState("error");
+      return;
+    }
+    let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
+    if (event.code === 1013) delay = BUSY_RETRY_MS;
+    const code = event.code === 1012 || event.code === 1013 ? `close:${event.code}` : "server_unreachable";
+    this.notice(code, plainWords(code), false);
+    this.attempt++;
+    this.counts.reconnects++;
+    this.setState("connecting");
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  /** @param {any} event */
+  onEvent(event) {
+    this.emit("event", event);
+    switch (event.type) {
+      case "welcome":
+        this.onWelcome(event);
+        break;
+      case "user-started-speaking":
+        if (this.state !== "speaking") this.setState("listening");
+        break;
+      case "user-transcription":
+        this.caption("user", event.text, event.final !== false);
+        break;
+      case "user-stopped-speaking":
+        this.setState("thinking");
+        break;
+      case "bot-started-speaking":
+        this.botSpeaking = true;
+        this.botLineOpen = false;
+        this.setState("speaking");
+        break;
+      case "bot-output":
+        this.caption("bot", event.text, true);
+        break;
+      case "bot-stopped-speaking":
+        this.endReply();
+        break;
+      case "bot-interrupted":
+        this.counts.interruptions++;
+        this.player?.flush();
+        this.frames.dropUntil(this.lastAudioPtsUs);
+        this.emit("interrupted", { at: performance.now() });
+        this.endReply();
+        break;
+      case "metrics":
+        if (event.kind === "avatar") this.serverMetrics = event.values;
+        break;
+      case "portrait":
+        this.emit("portrait", { name: event.name });
+        break;
+      case "error":
+        this.counts.errors++;
+        this.notice(event.code, event.message, !!event.fatal);
+        break;
+      default:
+        break; // unknown events are ignored (protocol: additions are not breaking)
+    }
+  }
+
+  /** @param {any} welcome */
+  onWelcome(welcome) {
+    this.welcome = welcome;
+    this.attempt = 0;
+    this.counts.sessions++;
+    this.lastAudioPtsUs = 0;
+    this.micSamplesSent = 0;
+    this.frames.reset(); // a new session starts a new clock
+    const rate = welcome.audio_out.sample_rate;
+    this.player?.close();
+    this.player = new AudioPlayer(/** @type {AudioContext} */ (this.audio), rate, { jitterMs: this.options.jitterMs });
+    const video = welcome.video_out;
+    if (this.cameraStream && video && video.camera_fps > 0) {
+      const fps = Math.max(10, Math.min(15, video.camera_fps));
+      const ws = /** @type {WebSocket} */ (this.ws);
+      this.camera?.stop();
+      const element = this.options.selfView || document.createElement("video");
+      this.camera = new CameraSender(this.cameraStream, element, (message) => this.sendBinary(message),
+        () => ws.bufferedAmount, { width: this.options.cameraWidth, quality: this.options.cameraQuality, fps });
+      this.camera.start();
+    }
+    this.setState(this.botSpeaking ? "speaking" : "listening");
+    this.emit("connection", { connected: true, welcome });
+  }
+
+  /** @param {ArrayBuffer} buffer */
+  onMedia(buffer) {
+    const message = parseMedia(buffer);
+    if (!message) return;
+    if (message.kind === Kind.AUDIO) {
+      this.counts.audioChunksReceived++;
+      this.lastAudioPtsUs = message.ptsUs;
+      this.player?.push(message.ptsUs, audioSamples(buffer));
+    } else if (message.kind === Kind.VIDEO) {
+      this.frames.push(message.ptsUs, new Uint8Array(buffer, 12));
+    }
+  }
+
+  endReply() {
+    if (this.botSpeaking && this.player) {
+      // voice-to-voice as the visitor lives it: reply onset heard minus the end of their speech
+      const onset = this.player.onsets.at(-1);
+      const spokeAt = this.mic ? this.mic.lastLoudAt : -Infinity;
+      if (onset !== undefined && onset > spokeAt && onset - spokeAt < 10000) {
+        this.voiceToVoiceMs.push(onset - spokeAt);
+      }
+    }
+    this.botSpeaking = false;
+    this.botLineOpen = false;
+    this.setState("listening");
+  }
+
+  // ------------------------------------------------------------------ outbound
+
+  /** @param {Int16Array} chunk */
+  sendAudio(chunk) {
+    if (!this.welcome) return;
+    const ptsUs = (this.micSamplesSent * 1e6) / 16000;
+    this.micSamplesSent += chunk.length;
+    if (this.sendBinary(encodeMedia(Kind.AUDIO, chunk, ptsUs))) this.counts.micChunksSent++;
+  }
+
+  /** @param {ArrayBuffer} message @returns {boolean} sent */
+  sendBinary(message) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(message);
+    return true;
+  }
+
+  /** @param {object} message */
+  sendJson(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  // ------------------------------------------------------------------ events out
+
+  /** @param {AvatarState} state */
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit("state", { state });
+  }
+
+  /** @param {"user"|"bot"} role @param {string} text @param {boolean} final */
+  caption(role, text, final) {
+    if (!text) return;
+    // a reply's sentences extend one bot line; each user utterance is its own line
+    const append = role === "bot" && this.botLineOpen;
+    if (role === "bot") this.botLineOpen = true;
+    this.counts.captions++;
+    this.emit("caption", { role, text, final, append });
+  }
+
+  /** @param {string} code @param {string} message @param {boolean} fatal */
+  notice(code, message, fatal) {
+    this.lastError = { code, message };
+    this.emit("notice", { code, message, fatal, text: plainWords(code, message) });
+  }
+
+  /** @param {string} type @param {object} detail */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

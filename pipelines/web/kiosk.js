@@ -1,0 +1,133 @@
+// The kiosk page: the AvatarClient plus what a visitor and an operator see.
+// Operator URL options: ?portrait=NAME  ?token=TOKEN  ?size=256..512  ?camera=0
+// Tests and benchmarks read `window.kiosk.stats()`.
+
+import { AvatarClient } from "./avatar-client.js";
+
+const STATE_WORDS = {
+  idle: "Tap to start", connecting: "Connecting...", listening: "Listening",
+  thinking: "Thinking...", speaking: "Speaking", error: "Something is wrong", stopped: "Stopped",
+};
+const MAX_CAPTIONS = 6;
+
+const params = new URLSearchParams(location.search);
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const canvas = /** @type {HTMLCanvasElement} */ ($("avatar"));
+const selfView = /** @type {HTMLVideoElement} */ ($("self-view"));
+const captions = $("captions");
+const notice = $("notice");
+const muteButton = /** @type {HTMLButtonElement} */ ($("mute"));
+const toggleButton = /** @type {HTMLButtonElement} */ ($("toggle"));
+const overlay = $("start-overlay");
+
+const client = new AvatarClient({
+  canvas,
+  selfView,
+  token: params.get("token"),
+  portrait: params.get("portrait"),
+  videoSize: Number(params.get("size")) || 512,
+  camera: params.get("camera") !== "0",
+  clientName: "kiosk-page/1.0",
+});
+
+/** @type {{t: number, type: string, detail?: any}[]} */
+const log = [];
+/** @param {string} type @param {any} [detail] */
+function record(type, detail) {
+  log.push({ t: performance.now(), type, detail });
+  if (log.length > 500) log.shift();
+}
+
+client.addEventListener("state", (event) => {
+  const { state } = /** @type {CustomEvent} */ (event).detail;
+  $("state").dataset.state = state;
+  $("state-text").textContent = /** @type {Record<string,string>} */ (STATE_WORDS)[state] || state;
+  if (state === "listening" || state === "speaking") hideNotice(false);
+  record("state", state);
+});
+
+/** @type {HTMLElement | null} */
+let interimLine = null;
+/** @type {HTMLElement | null} */
+let botLine = null;
+client.addEventListener("caption", (event) => {
+  const { role, text, final, append } = /** @type {CustomEvent} */ (event).detail;
+  record("caption", { role, text, final });
+  if (role === "bot" && append && botLine) {
+    botLine.textContent += ` ${text}`;
+  } else {
+    let line = role === "user" && interimLine ? interimLine : null;
+    if (!line) {
+      line = document.createElement("div");
+      captions.append(line);
+    }
+    line.className = `caption ${role}${final ? "" : " interim"}`;
+    line.textContent = text;
+    interimLine = role === "user" && !final ? line : null;
+    botLine = role === "bot" ? line : botLine;
+  }
+  while (captions.children.length > MAX_CAPTIONS) captions.firstElementChild?.remove();
+});
+
+client.addEventListener("notice", (event) => {
+  const { code, text, fatal } = /** @type {CustomEvent} */ (event).detail;
+  record("notice", { code, fatal });
+  showNotice(text, fatal || code === "no_microphone" || code === "unauthorized" ? "error" : "info");
+});
+client.addEventListener("interrupted", () => record("interrupted"));
+client.addEventListener("connection", (event) => record("connection", /** @type {CustomEvent} */ (event).detail.connected));
+client.addEventListener("event", (event) => {
+  const type = /** @type {CustomEvent} */ (event).detail.type;
+  if (type !== "metrics") record("server", type);
+});
+
+/** @param {string} text @param {"error"|"info"} kind */
+function showNotice(text, kind) {
+  notice.textContent = text;
+  notice.className = kind;
+  notice.hidden = false;
+}
+/** @param {boolean} errorsToo */
+function hideNotice(errorsToo) {
+  if (errorsToo || notice.className !== "error") notice.hidden = true;
+}
+
+async function start() {
+  overlay.hidden = true;
+  try {
+    await client.start();
+    muteButton.disabled = false;
+    toggleButton.textContent = "Stop";
+    selfView.hidden = !client.cameraStream;
+  } catch {
+    overlay.hidden = false; // no microphone: the notice says why; a tap retries
+  }
+}
+
+$("start").addEventListener("click", start);
+muteButton.addEventListener("click", () => {
+  client.setMuted(!client.muted);
+  muteButton.setAttribute("aria-pressed", String(client.muted));
+  muteButton.textContent = client.muted ? "Unmute" : "Mute";
+});
+toggleButton.addEventListener("click", async () => {
+  if (client.stopped) {
+    hideNotice(true);
+    await start();
+  } else {
+    await client.stop();
+    muteButton.disabled = true;
+    toggleButton.textContent = "Start";
+    selfView.hidden = true;
+  }
+});
+
+// For tests, benchmarks and an operator's console.
+Object.assign(window, {
+  kiosk: {
+    client,
+    log,
+    stats: () => ({ ...client.stats, captionLines: [...captions.children].map((line) => ({
+      role: line.classList.contains("user") ? "user" : "bot", text: line.textContent })) }),
+  },
+});

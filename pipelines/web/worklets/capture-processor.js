@@ -1,0 +1,71 @@
+// AudioWorklet: the microphone at whatever rate the browser opened it, out as
+// 16 kHz (or `targetRate`) PCM16 chunks of `chunkMs` posted to the main thread.
+//
+// Browsers often ignore a requested AudioContext rate (and a fake or USB mic
+// may run at 44.1 or 48 kHz), so we resample here. Downsampling needs a low-pass
+// before decimation or the 8-24 kHz band folds into speech as noise; a windowed
+// sinc evaluated at each output instant does both at once (about 1 % of a core).
+
+const HALF_WIDTH_ZEROS = 8; // sinc zero crossings on each side: ~60 dB stop band with Blackman
+
+class CaptureProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const opts = (options && options.processorOptions) || {};
+    this.targetRate = opts.targetRate || 16000;
+    this.chunkSamples = Math.round((this.targetRate * (opts.chunkMs || 20)) / 1000);
+    this.step = sampleRate / this.targetRate; // input samples per output sample
+    // cutoff as a fraction of the input Nyquist-normalised rate: 0.45 of the output rate
+    this.cutoff = Math.min(1, (0.9 * this.targetRate) / sampleRate);
+    this.halfWidth = Math.ceil(HALF_WIDTH_ZEROS / this.cutoff); // input samples
+    this.history = new Float32Array(0);
+    this.position = this.halfWidth; // next output instant, in input samples into `history`
+    this.chunk = new Int16Array(this.chunkSamples);
+    this.filled = 0;
+    this.muted = false;
+    this.port.onmessage = (event) => {
+      if (event.data && event.data.type === "mute") this.muted = !!event.data.muted;
+    };
+  }
+
+  kernel(t) {
+    // windowed sinc: cutoff * sinc(cutoff * t) * Blackman(t / halfWidth)
+    if (t === 0) return this.cutoff;
+    const x = Math.PI * this.cutoff * t;
+    const w = t / this.halfWidth;
+    if (w <= -1 || w >= 1) return 0;
+    const window = 0.42 + 0.5 * Math.cos(Math.PI * w) + 0.08 * Math.cos(2 * Math.PI * w);
+    return (this.cutoff * Math.sin(x) / x) * window;
+  }
+
+  process(inputs) {
+    const channel = inputs[0] && inputs[0][0];
+    if (!channel) return true;
+    const merged = new Float32Array(this.history.length + channel.length);
+    merged.set(this.history);
+    merged.set(channel, this.history.length);
+    let pos = this.position;
+    while (pos + this.halfWidth < merged.length) {
+      const centre = Math.floor(pos);
+      let acc = 0;
+      for (let i = centre - this.halfWidth + 1; i <= centre + this.halfWidth; i++) {
+        acc += merged[i] * this.kernel(pos - i);
+      }
+      const value = this.muted ? 0 : Math.max(-1, Math.min(1, acc));
+      this.chunk[this.filled++] = Math.round(value * 32767);
+      if (this.filled === this.chunkSamples) {
+        this.port.postMessage(this.chunk.buffer, [this.chunk.buffer]);
+        this.chunk = new Int16Array(this.chunkSamples);
+        this.filled = 0;
+      }
+      pos += this.step;
+    }
+    // keep what the next outputs' kernels still reach
+    const keepFrom = Math.max(0, Math.floor(pos) - this.halfWidth);
+    this.history = merged.slice(keepFrom);
+    this.position = pos - keepFrom;
+    return true;
+  }
+}
+
+registerProcessor("capture-processor", CaptureProcessor);
