@@ -21,6 +21,9 @@ import { FrameScheduler, percentile } from "./video.js";
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 const BUSY_RETRY_MS = 5000;
+// Speech said between the tap and the server's welcome is kept and sent on
+// connecting (the server accepts a 4 s burst), so a visitor's first words count.
+const PRE_WELCOME_AUDIO_SECS = 1.5;
 
 /**
  * @typedef {"idle"|"connecting"|"listening"|"thinking"|"speaking"|"error"|"stopped"} AvatarState
@@ -69,6 +72,7 @@ export class AvatarClient extends EventTarget {
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     this.lastAudioPtsUs = 0;
     this.micSamplesSent = 0;
+    /** @type {Int16Array[]} */ this.preWelcomeAudio = [];
     this.botSpeaking = false;
     this.botLineOpen = false;
     /** @type {number[]} */ this.voiceToVoiceMs = [];
@@ -328,6 +332,9 @@ export class AvatarClient extends EventTarget {
         () => ws.bufferedAmount, { width: this.options.cameraWidth, quality: this.options.cameraQuality, fps });
       this.camera.start();
     }
+    const early = this.preWelcomeAudio;
+    this.preWelcomeAudio = [];
+    for (const chunk of early) this.sendAudio(chunk);
     this.setState(this.botSpeaking ? "speaking" : "listening");
     this.emit("connection", { connected: true, welcome });
   }
@@ -363,7 +370,12 @@ export class AvatarClient extends EventTarget {
 
   /** @param {Int16Array} chunk */
   sendAudio(chunk) {
-    if (!this.welcome) return;
+    if (!this.welcome) {
+      this.preWelcomeAudio.push(chunk);
+      const limit = (PRE_WELCOME_AUDIO_SECS * 16000) / chunk.length;
+      while (this.preWelcomeAudio.length > limit) this.preWelcomeAudio.shift();
+      return;
+    }
     const ptsUs = (this.micSamplesSent * 1e6) / 16000;
     this.micSamplesSent += chunk.length;
     if (this.sendBinary(encodeMedia(Kind.AUDIO, chunk, ptsUs))) this.counts.micChunksSent++;

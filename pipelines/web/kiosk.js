@@ -1,5 +1,6 @@
 // The kiosk page: the AvatarClient plus what a visitor and an operator see.
 // Operator URL options: ?portrait=NAME  ?token=TOKEN  ?size=256..512  ?camera=0
+// ?video=0 (voice only: no face, for a comparison or a low-power screen)
 // Tests and benchmarks read `window.kiosk.stats()`.
 
 import { AvatarClient } from "./avatar-client.js";
@@ -25,7 +26,7 @@ const client = new AvatarClient({
   selfView,
   token: params.get("token"),
   portrait: params.get("portrait"),
-  videoSize: Number(params.get("size")) || 512,
+  videoSize: params.get("video") === "0" ? null : Number(params.get("size")) || 512,
   camera: params.get("camera") !== "0",
   clientName: "kiosk-page/1.0",
 });

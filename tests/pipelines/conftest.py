@@ -199,9 +199,10 @@ def start_server() -> Iterator[ServerFactory]:
 
     started: list[RunningServer] = []
 
-    def start(runtime: Any, config: ServerConfig | None = None) -> RunningServer:
+    def start(runtime: Any, config: ServerConfig | None = None, port: int | None = None
+              ) -> RunningServer:
         config = config or ServerConfig()
-        port = free_port()
+        port = port or free_port()
         app = create_app(runtime, config)
         server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, config.limits))
         thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
