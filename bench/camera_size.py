@@ -1,0 +1,293 @@
+"""What JPEG size is enough for the server's camera analysis (protocol kind 3)?
+
+A browser kiosk sends the visitor's webcam as JPEG frames; the server measures
+the face in each with `CameraMotion.analyze_jpeg` (avatar/live/camera.py:
+decode, shrink to at most `ANALYSIS_WIDTH` px, mediapipe FaceLandmarker in
+video mode, causal smoothing). This bench makes webcam-like 640x480 videos of
+real face photos (the default portrait, Grace Hopper, and the example
+assistant's astronaut) animated by our renderer with a scripted motion track
+(turns, nods, tilt, talking jaw, smile, blinks; tests/browser/media.py), in a
+room, at three distances (face height 0.45, 0.33 and 0.2 of the frame). Each
+frame is shrunk to each width (4:3) and JPEG-encoded at quality 0.6 and 0.8
+(OpenCV's libjpeg at 60 / 80, 4:2:0, as a canvas `toBlob('image/jpeg', q)`
+makes), then analysed as the server does, at `--fps` frames a second (the
+server's camera rate).
+
+Per configuration: face found rate, motion error against the 640 px q0.95
+analysis (mean absolute yaw/pitch/roll in degrees; mean absolute jawOpen,
+mouthSmileLeft/Right, eyeBlinkLeft/Right), the median analysis time per frame
+(decode + resize + landmarker + smoothing) and the mean bytes per frame. A row
+`640 uncapped` analyses the full 640 px frame (no shrink to 320), to show what
+the server's shrink itself costs in accuracy.
+
+Prints one JSON object as the last stdout line; writes bench/results/camera_size.json
+and bench/results/camera_size.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from avatar.live.camera import ANALYSIS_WIDTH, CameraMotion  # noqa: E402
+from avatar.motion import column_index  # noqa: E402
+from avatar.portrait import Portrait, default_portrait_path  # noqa: E402
+from tests.browser.media import WebcamScene, webcam_motion  # noqa: E402
+
+WIDTHS = (160, 240, 320, 400, 480, 640)
+QUALITIES = (0.6, 0.8)
+REFERENCE = (640, 0.95)
+FACE_FRACTIONS = (0.45, 0.33, 0.2)
+PHOTOS = {
+    "grace_hopper": default_portrait_path(),
+    "astronaut": ROOT / "examples" / "voice_assistant" / "portraits" / "astronaut.jpg",
+}
+POSE = {"yaw": column_index("yaw"), "pitch": column_index("pitch"), "roll": column_index("roll")}
+SHAPES = {
+    "jawOpen": (column_index("jawOpen"),),
+    "mouthSmile": (column_index("mouthSmileLeft"), column_index("mouthSmileRight")),
+    "eyeBlink": (column_index("eyeBlinkLeft"), column_index("eyeBlinkRight")),
+}
+RESULTS = ROOT / "bench" / "results"
+#: "Close to 640's": at most this much worse than 640 px at the same quality.
+CLOSE_POSE_DEG = 0.5
+CLOSE_SHAPE = 0.02
+
+
+def encode(frame: np.ndarray, width: int, quality: float) -> bytes:
+    """RGB frame -> JPEG `width` px wide (4:3), as a browser canvas would send it."""
+    height = width * 3 // 4
+    if frame.shape[1] != width:
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, int(round(quality * 100))])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def analyse(jpegs: list[bytes], fps: float, *, uncapped: bool = False
+            ) -> tuple[list[np.ndarray | None], list[float]]:
+    """The server's analysis of a frame sequence: motions (None = no face) and ms per frame."""
+    camera = CameraMotion()
+    motions: list[np.ndarray | None] = []
+    times: list[float] = []
+    try:
+        for index, data in enumerate(jpegs):
+            stamp = int(round(index * 1000.0 / fps))
+            start = time.perf_counter()
+            if uncapped:
+                bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                assert bgr is not None
+                motion = camera.analyze_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), stamp)
+            else:
+                motion = camera.analyze_jpeg(data, stamp)
+            times.append((time.perf_counter() - start) * 1000.0)
+            motions.append(motion)
+    finally:
+        camera.close()
+    return motions, times
+
+
+def errors(motions: list[np.ndarray | None], reference: list[np.ndarray | None]
+           ) -> dict[str, float | None]:
+    """Mean absolute differences on frames where both found a face."""
+    pairs = [(m, r) for m, r in zip(motions, reference, strict=True)
+             if m is not None and r is not None]
+    out: dict[str, float | None] = {}
+    if not pairs:
+        return {f"{name}_err": None for name in [*POSE, *SHAPES, "pose", "shapes"]}
+    a = np.stack([m for m, _ in pairs])
+    b = np.stack([r for _, r in pairs])
+    for name, col in POSE.items():
+        out[f"{name}_err"] = float(np.mean(np.abs(a[:, col] - b[:, col])))
+    for name, cols in SHAPES.items():
+        out[f"{name}_err"] = float(np.mean(np.abs(a[:, list(cols)] - b[:, list(cols)])))
+    out["pose_err"] = float(np.mean([out[f"{n}_err"] or 0.0 for n in POSE]))
+    out["shapes_err"] = float(np.mean([out[f"{n}_err"] or 0.0 for n in SHAPES]))
+    return out
+
+
+def run_scene(photo: str, portrait: Portrait, face_fraction: float, frames: int,
+              fps: float) -> list[dict[str, Any]]:
+    """Render one scene and analyse it at every width and quality."""
+    scene = WebcamScene(portrait, face_fraction=face_fraction, seed=sorted(PHOTOS).index(photo))
+    motion = webcam_motion(portrait.reference_motion, frames, fps, amplitude=1.6)
+    rgb = list(scene.frames(motion, fps))
+    name = f"{photo}_face{int(round(face_fraction * 100))}"
+    ref_jpegs = [encode(frame, *REFERENCE) for frame in rgb]
+    reference, ref_ms = analyse(ref_jpegs, fps)
+    configs: list[tuple[str, int, float, bool]] = [("ref", *REFERENCE, False),
+                                                    ("uncapped", 640, REFERENCE[1], True)]
+    configs += [("jpeg", w, q, False) for q in QUALITIES for w in WIDTHS]
+    rows = []
+    for kind, width, quality, uncapped in configs:
+        if kind == "ref":
+            jpegs, motions, ms = ref_jpegs, reference, ref_ms
+        else:
+            jpegs = ref_jpegs if uncapped else [encode(frame, width, quality) for frame in rgb]
+            motions, ms = analyse(jpegs, fps, uncapped=uncapped)
+        found = [m is not None for m in motions]
+        row: dict[str, Any] = {
+            "scene": name, "photo": photo, "face_fraction": face_fraction, "kind": kind,
+            "width": width, "height": width * 3 // 4, "quality": quality,
+            "found_rate": float(np.mean(found)),
+            "ms_p50": float(np.median(ms[1:])),  # the first frame pays the detector start-up
+            "bytes_mean": float(np.mean([len(j) for j in jpegs])),
+        }
+        row.update(errors(motions, reference))
+        rows.append(row)
+        print(f"{name:24s} {kind:8s} {width:4d} q{quality:.2f} found {row['found_rate']:.2f} "
+              f"pose {row['pose_err']:.2f} deg shapes {row['shapes_err']:.3f} "
+              f"{row['ms_p50']:.1f} ms {row['bytes_mean'] / 1000:.1f} kB", flush=True)
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (kind, width, quality): means over scenes, the worst found rate, and near/far."""
+    keys = sorted({(r["kind"], r["width"], r["quality"]) for r in rows},
+                  key=lambda k: (k[0] != "jpeg", k[2], k[1]))
+    out = []
+    for kind, width, quality in keys:
+        group = [r for r in rows if (r["kind"], r["width"], r["quality"]) == (kind, width, quality)]
+        entry: dict[str, Any] = {"kind": kind, "width": width, "quality": quality,
+                                 "found_min": min(r["found_rate"] for r in group)}
+        for subset, members in (("all", group),
+                                ("near", [r for r in group if r["face_fraction"] >= 0.3]),
+                                ("far", [r for r in group if r["face_fraction"] < 0.3])):
+            entry[f"found_{subset}"] = round(float(np.mean([r["found_rate"] for r in members])), 3)
+            for metric in ("pose_err", "shapes_err", *[f"{n}_err" for n in [*POSE, *SHAPES]]):
+                values = [r[metric] for r in members if r[metric] is not None]
+                entry[f"{metric}_{subset}" if subset != "all" else metric] = (
+                    round(float(np.mean(values)), 4) if values else None)
+        entry["ms_p50"] = round(float(np.median([r["ms_p50"] for r in group])), 2)
+        entry["bytes_mean"] = int(round(float(np.mean([r["bytes_mean"] for r in group]))))
+        out.append(entry)
+    return out
+
+
+def recommend(summary: list[dict[str, Any]], subset: str = "") -> dict[str, Any]:
+    """Smallest width, per quality, with every face found and errors close to 640's."""
+    suffix = f"_{subset}" if subset else ""
+    found_key = f"found_{subset}" if subset else "found_min"
+    picks: dict[str, Any] = {}
+    for quality in QUALITIES:
+        rows = {e["width"]: e for e in summary if e["kind"] == "jpeg" and e["quality"] == quality}
+        top = rows[max(WIDTHS)]
+        for width in WIDTHS:
+            e = rows[width]
+            if e[found_key] < 1.0 or e[f"pose_err{suffix}"] is None:
+                continue
+            if (e[f"pose_err{suffix}"] <= top[f"pose_err{suffix}"] + CLOSE_POSE_DEG
+                    and e[f"shapes_err{suffix}"] <= top[f"shapes_err{suffix}"] + CLOSE_SHAPE):
+                picks[f"q{quality}"] = width
+                break
+        else:
+            picks[f"q{quality}"] = None
+    return picks
+
+
+def plot(summary: list[dict[str, Any]], path: Path) -> None:
+    """Found rate, pose error, blendshape error and bytes against width."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    panels = (("found", "face found rate", None), ("pose_err", "pose error vs 640 q0.95 (deg)",
+              None), ("shapes_err", "blendshape error vs 640 q0.95", None),
+              ("bytes_mean", "bytes per frame", None))
+    for ax, (metric, title, _) in zip(axes, panels, strict=True):
+        for quality, style in zip(QUALITIES, ("--", "-"), strict=True):
+            rows = [e for e in summary if e["kind"] == "jpeg" and e["quality"] == quality]
+            widths = [e["width"] for e in rows]
+            if metric == "bytes_mean":
+                ax.plot(widths, [e[metric] for e in rows], style, marker="o", label=f"q{quality}")
+                continue
+            for subset, colour in (("near", "tab:blue"), ("far", "tab:red")):
+                key = f"found_{subset}" if metric == "found" else f"{metric}_{subset}"
+                values = [np.nan if e[key] is None else e[key] for e in rows]
+                ax.plot(widths, values, style, color=colour, marker="o",
+                        label=f"{subset} face, q{quality}")
+        uncapped = next((e for e in summary if e["kind"] == "uncapped"), None)
+        if uncapped is not None and metric in ("pose_err", "shapes_err"):
+            for subset, colour in (("near", "tab:blue"), ("far", "tab:red")):
+                ax.axhline(uncapped[f"{metric}_{subset}"], color=colour, lw=0.8, ls="-.",
+                           label=f"{subset}: 640 analysed unshrunk")
+        ax.axvline(ANALYSIS_WIDTH, color="grey", lw=0.8, ls=":")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("JPEG width (px, 4:3)")
+        ax.set_xticks(WIDTHS)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylim(0.8, 1.01)
+    fig.suptitle("camera JPEG size vs the server's face analysis (dotted: the server shrinks "
+                 f"frames to {ANALYSIS_WIDTH} px); near = face 0.33-0.45, far = 0.2 of the height",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=150, help="frames per scene")
+    parser.add_argument("--fps", type=float, default=10.0, help="analysis rate (server: 10)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "camera_size.json")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for photo, path in PHOTOS.items():
+        portrait = Portrait.load(path, 512)
+        for face_fraction in FACE_FRACTIONS:
+            rows += run_scene(photo, portrait, face_fraction, args.frames, args.fps)
+    summary = summarise(rows)
+    picks = recommend(summary)
+    near = recommend(summary, "near")
+    # the kiosk case (face 1/3 to 1/2 of the height) decides; q0.8 unless only q0.6 qualifies
+    quality = 0.8 if near.get("q0.8") is not None else 0.6
+    result = {
+        "bench": "camera_size",
+        "what": "JPEG width/quality sent as kind 3 vs CameraMotion.analyze_jpeg accuracy",
+        "frames_per_scene": args.frames, "analysis_fps": args.fps,
+        "scenes": sorted({r["scene"] for r in rows}),
+        "reference": {"width": REFERENCE[0], "quality": REFERENCE[1]},
+        "server_analysis_width": ANALYSIS_WIDTH,
+        "close_means": {"pose_deg_over_640": CLOSE_POSE_DEG, "shapes_over_640": CLOSE_SHAPE},
+        "recommended_rule": "smallest width with every face found and pose/blendshape errors "
+                            "within close_means of 640 px at the same quality, for a kiosk "
+                            "visitor (face 0.33-0.45 of the height)",
+        "recommended_width": near.get(f"q{quality}"),
+        "recommended_quality": quality,
+        "recommended_near_by_quality": near,
+        "recommended_all_distances_by_quality": picks,
+        "summary": summary,
+        "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                 for r in rows],
+        "wall_s": round(time.perf_counter() - started, 1),
+        "loadavg": [round(v, 2) for v in os.getloadavg()],
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    plot(summary, args.out.with_suffix(".png"))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
