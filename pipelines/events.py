@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from loguru import logger
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     ErrorFrame,
@@ -34,6 +35,7 @@ from pydantic import BaseModel
 
 from pipelines.protocol import (
     BotOutput,
+    BotTTSText,
     ErrorCode,
     MetricsEvent,
     SimpleEvent,
@@ -105,6 +107,12 @@ class ProtocolEventObserver(BaseObserver):
             if data.source is self._output and data.direction == FrameDirection.DOWNSTREAM:
                 if frame.text.strip():
                     await self._emit(BotOutput(text=frame.text.strip()))
+            return
+        if isinstance(frame, AggregatedTextFrame) and getattr(frame, "will_be_spoken", False):
+            # pipecat pushes a sentence's text right before its audio: live captions
+            if data.source is self._output and data.direction == FrameDirection.DOWNSTREAM:
+                if frame.text.strip():
+                    await self._emit(BotTTSText(text=frame.text.strip()))
             return
         if not data.first_push:
             return

@@ -267,6 +267,17 @@ class BotOutput(_Message):
     ts: float = Field(default_factory=time.time)
 
 
+class BotTTSText(_Message):
+    """Server -> client: a sentence (or first clause) the bot starts saying now,
+    sent right before its first audio (for live captions). `bot-output` follows
+    with the same text once its audio has been sent; only that text is in the
+    conversation context (a barge-in can cut a sentence announced here)."""
+
+    type: Literal["bot-tts-text"] = "bot-tts-text"
+    text: str
+    ts: float = Field(default_factory=time.time)
+
+
 class MetricsEvent(_Message):
     """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks,
     or (kind "avatar") the avatar node's counters in `values`."""
@@ -287,8 +298,8 @@ class PortraitEvent(_Message):
 
 
 ServerMessage = Annotated[
-    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | MetricsEvent
-    | PortraitEvent,
+    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
+    | MetricsEvent | PortraitEvent,
     Field(discriminator="type"),
 ]
 _SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
@@ -306,6 +317,7 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
         "bot-interrupted",
         "user-transcription",
         "bot-output",
+        "bot-tts-text",
         "metrics",
         "portrait",
     }

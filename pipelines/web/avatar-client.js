@@ -39,7 +39,7 @@ const PRE_WELCOME_AUDIO_SECS = 1.5;
  * @property {boolean} [camera]                 send the camera (default true; refusal is not fatal)
  * @property {HTMLVideoElement | null} [selfView]  shows the visitor's camera (optional)
  * @property {number} [cameraWidth]             JPEG width sent (default 320)
- * @property {number} [cameraQuality]           JPEG quality 0..1 (default 0.7)
+ * @property {number} [cameraQuality]           JPEG quality 0..1 (default 0.8)
  * @property {number} [jitterMs]                audio buffered before playing (default 80)
  * @property {boolean} [reconnect]              reconnect after a drop or server restart (default true)
  * @property {string} [clientName]              sent in hello for the server's logs
@@ -53,7 +53,7 @@ export class AvatarClient extends EventTarget {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.options = {
       url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
-      camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.7, jitterMs: 80,
+      camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.8, jitterMs: 80,
       reconnect: true, clientName: "avatar-client.js/1.0", ...options,
     };
     /** @type {AvatarState} */
@@ -75,6 +75,7 @@ export class AvatarClient extends EventTarget {
     /** @type {Int16Array[]} */ this.preWelcomeAudio = [];
     this.botSpeaking = false;
     this.botLineOpen = false;
+    this.liveBotText = false; // the server sends bot-tts-text (live captions)
     /** @type {number[]} */ this.voiceToVoiceMs = [];
     this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
                     captions: 0, errors: 0, sessions: 0 };
@@ -283,8 +284,14 @@ export class AvatarClient extends EventTarget {
         this.botLineOpen = false;
         this.setState("speaking");
         break;
-      case "bot-output":
+      case "bot-tts-text":
+        // a sentence the bot starts saying now: caption it as it is heard
+        this.liveBotText = true;
         this.caption("bot", event.text, true);
+        break;
+      case "bot-output":
+        // confirmed once its audio was sent; a caption only from servers without bot-tts-text
+        if (!this.liveBotText) this.caption("bot", event.text, true);
         break;
       case "bot-stopped-speaking":
         this.endReply();

@@ -22,7 +22,7 @@ export class CameraSender {
     this.send = send;
     this.bufferedAmount = bufferedAmount;
     this.width = options.width ?? 320;
-    this.quality = options.quality ?? 0.7;
+    this.quality = options.quality ?? 0.8;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024;
     this.fps = options.fps ?? 12;
     this.sent = 0;

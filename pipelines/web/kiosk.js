@@ -75,7 +75,10 @@ client.addEventListener("notice", (event) => {
   record("notice", { code, fatal });
   showNotice(text, fatal || code === "no_microphone" || code === "unauthorized" ? "error" : "info");
 });
-client.addEventListener("interrupted", () => record("interrupted"));
+client.addEventListener("interrupted", () => {
+  record("interrupted");
+  if (botLine && botLine === captions.lastElementChild) botLine.classList.add("cut");
+});
 client.addEventListener("connection", (event) => record("connection", /** @type {CustomEvent} */ (event).detail.connected));
 client.addEventListener("event", (event) => {
   const type = /** @type {CustomEvent} */ (event).detail.type;

@@ -37,6 +37,11 @@ async def test_spoken_question_is_heard_answered_and_reply_is_intelligible(
                  "bot-started-speaking", "bot-output", "bot-stopped-speaking"):
         assert kind in kinds, f"missing {kind} in {kinds}"
     assert kinds.index("user-started-speaking") < kinds.index("bot-started-speaking")
+    # live captions: each sentence announced (bot-tts-text) before its audio, then confirmed
+    announced = [e.text for e in result.events if getattr(e, "type", "") == "bot-tts-text"]
+    spoken = [e.text for e in result.events if getattr(e, "type", "") == "bot-output"]
+    assert announced[:len(spoken)] == spoken, (announced, spoken)
+    assert kinds.index("bot-tts-text") < kinds.index("bot-output")
 
     heard_wer = wer(QUESTION, result.transcript)
     assert heard_wer < 0.3, f"heard {result.transcript!r} (WER {heard_wer:.2f})"
