@@ -11,9 +11,14 @@ import sys
 sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
 PY
 
-# Debian tools the tests and the corpus generator use (espeak-ng voices, sox, ffmpeg).
+# Debian tools the tests and the corpus generator use (espeak-ng voices, sox, ffmpeg),
+# Chromium, the real browser the kiosk page is tested in (driven by pip Playwright:
+# never `playwright install`, which downloads a browser), and Node.js for the browser
+# SDK's unit tests. Each entry is command:package.
 need_apt=()
-for tool in espeak-ng sox ffmpeg; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
+for entry in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg chromium:chromium node:nodejs; do
+  command -v "${entry%%:*}" >/dev/null 2>&1 || need_apt+=("${entry##*:}")
+done
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"

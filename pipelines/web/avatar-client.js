@@ -406,6 +406,9 @@ export class AvatarClient extends EventTarget {
   setState(state) {
     if (state === this.state) return;
     this.state = state;
+    // Between the end of the visitor's turn and the reply the server skips camera
+    // frames for up to 3 s (its CPU goes to recognition, the LLM and TTS); so do we.
+    if (this.camera) this.camera.pausedUntil = state === "thinking" ? performance.now() + 3000 : 0;
     this.emit("state", { state });
   }
 

@@ -27,6 +27,8 @@ export class CameraSender {
     this.fps = options.fps ?? 12;
     this.sent = 0;
     this.skipped = 0;
+    this.pausedUntil = 0; // performance.now() until which frames are not sent
+    this.pausedTicks = 0;
     this.bytes = 0;
     this.busy = false;
     /** @type {OffscreenCanvas | null} */
@@ -53,6 +55,10 @@ export class CameraSender {
   async tick() {
     const video = this.video;
     if (this.busy || video.readyState < 2 || !video.videoWidth) return;
+    if (performance.now() < this.pausedUntil) {
+      this.pausedTicks++;
+      return;
+    }
     if (this.bufferedAmount() > this.maxBufferedBytes) {
       this.skipped++;
       return;

@@ -1,0 +1,136 @@
+// Types of the browser SDK (avatar-client.js). docs/BROWSER_SDK.md explains it.
+
+export type AvatarState =
+  | "idle" | "connecting" | "listening" | "thinking" | "speaking" | "error" | "stopped";
+
+export interface AvatarClientOptions {
+  /** Where the avatar is drawn. */
+  canvas: HTMLCanvasElement;
+  /** Websocket URL; default: ws(s)://<this page's host>/ws. */
+  url?: string;
+  /** The server's token, if it was started with one (sent as ?token=). */
+  token?: string | null;
+  /** A portrait name from GET /portraits; default: the server's. */
+  portrait?: string | null;
+  /** Square video edge 256..512 (default 512); null: a voice-only session. */
+  videoSize?: number | null;
+  /** Send the camera (default true); a refused camera is not fatal. */
+  camera?: boolean;
+  /** Shows the visitor's own camera (optional). */
+  selfView?: HTMLVideoElement | null;
+  /** JPEG width sent to the server (default 320: enough for its face analysis). */
+  cameraWidth?: number;
+  /** JPEG quality 0..1 (default 0.8). */
+  cameraQuality?: number;
+  /** Reply audio buffered before playback starts, ms (default 80). */
+  jitterMs?: number;
+  /** Reconnect after a drop or a server restart (default true). */
+  reconnect?: boolean;
+  /** A name for the server's logs. */
+  clientName?: string;
+}
+
+export interface CaptionDetail {
+  role: "user" | "bot";
+  text: string;
+  /** false: an interim user transcript that a later caption replaces. */
+  final: boolean;
+  /** true: a further sentence of the current bot reply (same caption line). */
+  append: boolean;
+}
+
+export interface NoticeDetail {
+  /** A protocol error code, "no_microphone", "no_camera", "server_unreachable" or "close:<code>". */
+  code: string;
+  /** What the server or the browser said. */
+  message: string;
+  /** Plain words for a visitor. */
+  text: string;
+  /** true: the client stopped (no microphone, wrong token, protocol mismatch). */
+  fatal: boolean;
+}
+
+export interface AvatarStats {
+  state: AvatarState;
+  connected: boolean;
+  sessionId: string | null;
+  videoSize: number | null;
+  portrait: string | null;
+  framesReceived: number;
+  framesDrawn: number;
+  /** Decoded after their time had passed (closed, never drawn). */
+  framesLate: number;
+  /** Overtaken by a newer due frame before being drawn (closed). */
+  framesSkipped: number;
+  /** Dropped by a barge-in. */
+  framesDiscarded: number;
+  framesQueued: number;
+  /** Frames drawn a second over the last 2 s. */
+  videoFps: number;
+  /** Audio clock at draw minus the drawn frame's pts (ms): median, and 95th percentile of |x|. */
+  avOffsetMsP50: number | null;
+  avOffsetMsP95: number | null;
+  avOffsetSamples: number;
+  playedSecs: number;
+  /** Reply audio played (not the silence between replies), counted by the playback worklet. */
+  voicedSecs: number;
+  underruns: number;
+  skippedSecs: number;
+  bufferedMs: number;
+  replyOnsets: number;
+  /** Per reply: its first audible audio minus the end of the visitor's speech (ms). */
+  voiceToVoiceMs: number[];
+  cameraSent: number;
+  cameraSkipped: number;
+  cameraBytes: number;
+  cameraOn: boolean;
+  muted: boolean;
+  micChunksSent: number;
+  audioChunksReceived: number;
+  interruptions: number;
+  reconnects: number;
+  captions: number;
+  errors: number;
+  /** Sessions opened (1 + successful reconnects). */
+  sessions: number;
+  lastError: { code: string; message: string } | null;
+  /** The server's latest avatar counters (metrics kind "avatar"). */
+  server: Record<string, number | string> | null;
+  /** performance.memory.usedJSHeapSize where the browser has it. */
+  heapBytes: number | null;
+}
+
+export interface AvatarClientEventMap {
+  state: CustomEvent<{ state: AvatarState }>;
+  caption: CustomEvent<CaptionDetail>;
+  notice: CustomEvent<NoticeDetail>;
+  interrupted: CustomEvent<{ at: number }>;
+  connection: CustomEvent<{ connected: boolean; welcome?: object; code?: number; reason?: string }>;
+  portrait: CustomEvent<{ name: string }>;
+  mute: CustomEvent<{ muted: boolean }>;
+  /** Every server event, as parsed JSON (docs/PROTOCOL.md). */
+  event: CustomEvent<{ type: string; [key: string]: unknown }>;
+}
+
+export class AvatarClient extends EventTarget {
+  constructor(options: AvatarClientOptions);
+  readonly state: AvatarState;
+  readonly muted: boolean;
+  readonly stopped: boolean;
+  readonly cameraStream: MediaStream | null;
+  readonly stats: AvatarStats;
+  /** Open the microphone (and camera), then connect. Call from a click or tap. */
+  start(): Promise<void>;
+  /** End the conversation and release the microphone and camera. */
+  stop(): Promise<void>;
+  /** Send silence instead of the microphone. */
+  setMuted(muted: boolean): void;
+  /** Switch to another operator portrait. */
+  setPortrait(name: string): void;
+  /** Animate this JPEG or PNG face instead. */
+  uploadPortrait(image: Blob): Promise<void>;
+  addEventListener<K extends keyof AvatarClientEventMap>(
+    type: K, listener: (event: AvatarClientEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null,
+                   options?: boolean | AddEventListenerOptions): void;
+}
