@@ -68,6 +68,7 @@ from avatar.errors import AvatarError
 from avatar.live import AvatarSession, CameraMotion, PlannedFrame
 from avatar.portrait import Portrait
 from pipelines.protocol import ErrorCode, MetricsEvent, PortraitEvent, error_event
+from pipelines.rate_gate import RateGate
 from pipelines.video_wire import (
     AvatarImageFrame,
     PortraitRequestFrame,
@@ -129,7 +130,7 @@ class AvatarNode(FrameProcessor):
         self._camera: CameraMotion | None = None
         self._camera_waiting: UserCameraFrame | None = None
         self._camera_busy = False
-        self._camera_last = -1e9
+        self._camera_gate: RateGate | None = None  # camera_fps, jitter-tolerant
         self._worker_cpu = 0.0
         self._started_at = time.monotonic()
         self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
@@ -313,11 +314,12 @@ class AvatarNode(FrameProcessor):
                 self.counters["camera_skipped"] += 1
             self._camera_waiting = frame
             return
-        if time.monotonic() - self._camera_last < 1.0 / self._params.camera_fps:
+        if self._camera_gate is None or self._camera_gate.period != 1.0 / self._params.camera_fps:
+            self._camera_gate = RateGate(self._params.camera_fps)
+        if not self._camera_gate.admit(time.monotonic()):
             self.counters["camera_skipped"] += 1
             return
         self._camera_busy = True
-        self._camera_last = time.monotonic()
         self.create_task(self._analyse(frame))
 
     async def _analyse(self, frame: UserCameraFrame) -> None:
@@ -338,8 +340,10 @@ class AvatarNode(FrameProcessor):
                 waiting, self._camera_waiting = self._camera_waiting, None
                 if waiting is None:
                     return
+                if self._camera_gate is not None and not self._camera_gate.admit(time.monotonic()):
+                    self.counters["camera_skipped"] += 1
+                    return
                 frame = waiting
-                self._camera_last = time.monotonic()
         finally:
             self._camera_busy = False
 

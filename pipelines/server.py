@@ -222,6 +222,7 @@ async def run_server(settings: Any, *, config: ServerConfig | None = None,
     try:
         app = create_app(runtime, config)
         server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port, config.limits))
+        logger.info(f"kiosk page on http://{settings.host}:{settings.port}/ (tap to start)")
         logger.info(
             f"voice server on ws://{settings.host}:{settings.port}/ws "
             f"(LLM {runtime.llm.model} at {runtime.llm.base_url}, "

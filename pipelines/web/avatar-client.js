@@ -24,6 +24,8 @@ const BUSY_RETRY_MS = 5000;
 // Speech said between the tap and the server's welcome is kept and sent on
 // connecting (the server accepts a 4 s burst), so a visitor's first words count.
 const PRE_WELCOME_AUDIO_SECS = 1.5;
+// A bot caption waits for its audio to be heard, but never longer than this.
+const CAPTION_MAX_WAIT_MS = 1500;
 
 /**
  * @typedef {"idle"|"connecting"|"listening"|"thinking"|"speaking"|"error"|"stopped"} AvatarState
@@ -71,6 +73,9 @@ export class AvatarClient extends EventTarget {
     this.attempt = 0;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     this.lastAudioPtsUs = 0;
+    this.audioEndPtsUs = 0; // end of the last audio received
+    /** @type {{ptsUs: number, deadline: number, text: string}[]} */ this.pendingBotCaptions = [];
+    /** @type {ReturnType<typeof setInterval> | null} */ this.captionTimer = null;
     this.micSamplesSent = 0;
     /** @type {Int16Array[]} */ this.preWelcomeAudio = [];
     this.botSpeaking = false;
@@ -128,6 +133,7 @@ export class AvatarClient extends EventTarget {
       this.options.selfView.play().catch(() => {});
     }
     addEventListener("pagehide", this.onPageHide);
+    this.captionTimer = setInterval(() => this.releaseCaptions(), 30);
     this.connect();
   }
 
@@ -136,6 +142,8 @@ export class AvatarClient extends EventTarget {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     removeEventListener("pagehide", this.onPageHide);
+    if (this.captionTimer) clearInterval(this.captionTimer);
+    this.pendingBotCaptions = [];
     this.closeSocket(1000, "stopped");
     this.camera?.close();
     this.camera = null;
@@ -285,9 +293,11 @@ export class AvatarClient extends EventTarget {
         this.setState("speaking");
         break;
       case "bot-tts-text":
-        // a sentence the bot starts saying now: caption it as it is heard
+        // A sentence whose audio comes next: caption it when that audio is heard,
+        // not when the text arrives (a jitter buffer earlier), so words and voice agree.
         this.liveBotText = true;
-        this.caption("bot", event.text, true);
+        this.pendingBotCaptions.push({ ptsUs: this.audioEndPtsUs, deadline: performance.now() + CAPTION_MAX_WAIT_MS,
+                                       text: event.text });
         break;
       case "bot-output":
         // confirmed once its audio was sent; a caption only from servers without bot-tts-text
@@ -298,6 +308,7 @@ export class AvatarClient extends EventTarget {
         break;
       case "bot-interrupted":
         this.counts.interruptions++;
+        this.pendingBotCaptions = []; // announced but never heard
         this.player?.flush();
         this.frames.dropUntil(this.lastAudioPtsUs);
         this.emit("interrupted", { at: performance.now() });
@@ -324,6 +335,8 @@ export class AvatarClient extends EventTarget {
     this.attempt = 0;
     this.counts.sessions++;
     this.lastAudioPtsUs = 0;
+    this.audioEndPtsUs = 0;
+    this.pendingBotCaptions = [];
     this.micSamplesSent = 0;
     this.frames.reset(); // a new session starts a new clock
     const rate = welcome.audio_out.sample_rate;
@@ -352,10 +365,24 @@ export class AvatarClient extends EventTarget {
     if (!message) return;
     if (message.kind === Kind.AUDIO) {
       this.counts.audioChunksReceived++;
+      const samples = audioSamples(buffer);
       this.lastAudioPtsUs = message.ptsUs;
-      this.player?.push(message.ptsUs, audioSamples(buffer));
+      this.audioEndPtsUs = message.ptsUs + (samples.length * 1e6) / (this.player ? this.player.inputRate : 22050);
+      this.player?.push(message.ptsUs, samples);
     } else if (message.kind === Kind.VIDEO) {
       this.frames.push(message.ptsUs, new Uint8Array(buffer, 12));
+    }
+  }
+
+  /** Show bot captions whose audio is being heard now. */
+  releaseCaptions() {
+    const heard = this.player ? this.player.clock() : null;
+    const now = performance.now();
+    while (this.pendingBotCaptions.length) {
+      const next = this.pendingBotCaptions[0];
+      if (now < next.deadline && (heard === null || heard * 1e6 < next.ptsUs)) break;
+      this.pendingBotCaptions.shift();
+      this.caption("bot", next.text, true);
     }
   }
 
@@ -369,7 +396,7 @@ export class AvatarClient extends EventTarget {
       }
     }
     this.botSpeaking = false;
-    this.botLineOpen = false;
+    // botLineOpen stays: the reply's last sentence may still be captioned as it is heard
     this.setState("listening");
   }
 
@@ -417,7 +444,7 @@ export class AvatarClient extends EventTarget {
     if (!text) return;
     // a reply's sentences extend one bot line; each user utterance is its own line
     const append = role === "bot" && this.botLineOpen;
-    if (role === "bot") this.botLineOpen = true;
+    this.botLineOpen = role === "bot";
     this.counts.captions++;
     this.emit("caption", { role, text, final, append });
   }

@@ -54,7 +54,7 @@ let botLine = null;
 client.addEventListener("caption", (event) => {
   const { role, text, final, append } = /** @type {CustomEvent} */ (event).detail;
   record("caption", { role, text, final });
-  if (role === "bot" && append && botLine) {
+  if (role === "bot" && append && botLine && botLine === captions.lastElementChild) {
     botLine.textContent += ` ${text}`;
   } else {
     let line = role === "user" && interimLine ? interimLine : null;

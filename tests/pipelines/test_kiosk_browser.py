@@ -211,6 +211,15 @@ async def test_kiosk_page_token_and_reconnect_after_server_restart(
         await wait_for(page, "window.kiosk.stats().framesDrawn > 10")
         assert (await page.evaluate("window.kiosk.stats()"))["portrait"] == "grace_hopper"
 
+        # the only session slot is taken: a second kiosk says so and keeps retrying
+        busy = await browser.new_page()
+        await busy.goto(f"{server.http}/?token=kiosk-secret")
+        await busy.click("#start")
+        await wait_for(busy, "window.kiosk.stats().reconnects >= 1")
+        assert "busy" in await busy.locator("#notice").inner_text()
+        assert (await busy.evaluate("window.kiosk.stats()"))["state"] == "connecting"
+        await busy.close()
+
         # the server restarts on the same port: the page reconnects by itself
         server.stop()
         await wait_for(page, "!window.kiosk.stats().connected")
