@@ -16,6 +16,7 @@ Everything is measured by the page itself, through `window.kiosk.stats()`:
   20 ms mic chunk above speech level before it (the end of the question as the
   page captured it). Measured with the face on and, in the same run, with
   `?video=0` (a voice-only session): the ratio is the face's cost;
+- CPU of Chromium, the server and the LLM server during each phase (% of one core);
 - the page's JS heap (after a forced GC, via the DevTools protocol) at the
   start of a soak and every 30 s to its end (default 10 min), with a question
   every 30 s; written as a plot.
@@ -71,6 +72,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_secs(pattern: str) -> float:
+    """CPU seconds (user + system) of every process whose command line matches `pattern`."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    total = 0
+    for pid in found.stdout.split():
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def healthz(http: str) -> dict[str, Any]:
@@ -135,22 +147,26 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
     async with kiosk_page(http, wav, y4m, "" if video else "?video=0") as page:
         first = None
         shot = False
+        cpu_start = (time.monotonic(), cpu_secs("chromium"), cpu_secs("avatar-forcing serve"),
+                     cpu_secs("llama_cpp.server"))
         with tqdm(total=int(seconds), desc=f"conversation ({label})", unit="s") as bar:
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < seconds:
                 now = await stats(page)
                 if first is None and now["connected"]:
                     first = now
-                if (screenshot and not shot and now["state"] == "speaking"
-                        and any(line["role"] == "bot" for line in now["captionLines"])
-                        and now["voicedSecs"] > 2.0):
-                    await asyncio.sleep(1.0)  # a few words into the answer
-                    await page.screenshot(path=str(screenshot))
+                if (screenshot and not shot and now["state"] == "speaking" and now["captionLines"]
+                        and now["captionLines"][-1]["role"] == "bot"):
+                    await page.screenshot(path=str(screenshot))  # mid-answer: its caption is up
                     shot = True
                 bar.update(int(elapsed) - bar.n)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.1 if screenshot and not shot else 0.5)
         last = await stats(page)
         log = await page.evaluate("window.kiosk.log")
+        wall = time.monotonic() - cpu_start[0]
+        cpu = {name: round(100 * (cpu_secs(pattern) - before) / wall, 1) for name, pattern, before in
+               (("chromium", "chromium", cpu_start[1]), ("server", "avatar-forcing serve", cpu_start[2]),
+                ("llm", "llama_cpp.server", cpu_start[3]))}
     assert first is not None, "the page never connected"
     span = (last["now"] - first["now"]) / 1000
     captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
@@ -170,6 +186,7 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
         "user_captions": [c["text"] for c in captions if c["role"] == "user"],
         "bot_captions": len([c for c in captions if c["role"] == "bot"]),
         "server_avatar": last["server"],
+        "cpu_percent_of_one_core": cpu,
     }
 
 
