@@ -8,6 +8,7 @@ clean line) handle them without importing this module::
     ├── NotAnImageError(AvatarError, ValueError)     unreadable / not an image
     ├── NotAVideoError(AvatarError, ValueError)      unreadable / no video stream
     ├── NoFaceError(AvatarError, ValueError)         the landmarker found no face
+    │   └── NoDominantFaceError                       several faces, none stands out
     ├── FaceTooSmallError(AvatarError, ValueError)   a face, but too few pixels
     ├── UnknownPortraitError(AvatarError, KeyError)  no portrait of that name
     ├── BadCameraFrameError(AvatarError, ValueError) a camera frame is not a decodable image
@@ -32,6 +33,11 @@ class NotAVideoError(AvatarError, ValueError):
 
 class NoFaceError(AvatarError, ValueError):
     """The face landmarker found no face where one is required."""
+
+
+class NoDominantFaceError(NoFaceError):
+    """Several faces (a group photo), or a face only found in a zoomed part: which
+    one to animate is ambiguous, and the fix is a crop, not a larger photo."""
 
 
 class FaceTooSmallError(AvatarError, ValueError):

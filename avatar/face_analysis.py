@@ -285,6 +285,18 @@ class FaceAnalyzer:
             return None
         return _largest_face(result, width, height)
 
+    def analyze_all(self, rgb: np.ndarray) -> list[FaceMeasurement]:
+        """Every face found (up to `num_faces`), largest first (image mode only)."""
+        if self._landmarker is None:
+            raise RuntimeError("FaceAnalyzer is closed")
+        if self.mode != "image":
+            raise ValueError("analyze_all needs mode='image'")
+        image = as_rgb_uint8(rgb)
+        height, width = image.shape[:2]
+        result = self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
+                                                        data=image))
+        return _faces(result, width, height)
+
     def close(self) -> None:
         """Release the native landmarker; safe to call twice."""
         if self._landmarker is not None:
@@ -302,9 +314,14 @@ class FaceAnalyzer:
 
 
 def _largest_face(result: Any, width: int, height: int) -> FaceMeasurement | None:
-    """Pick the face with the largest landmark box and convert it to pixels."""
-    best: FaceMeasurement | None = None
-    best_area = -1.0
+    """The face with the largest landmark box, in pixels."""
+    faces = _faces(result, width, height)
+    return faces[0] if faces else None
+
+
+def _faces(result: Any, width: int, height: int) -> list[FaceMeasurement]:
+    """Every face of a landmarker result in pixels, largest landmark box first."""
+    faces: list[tuple[float, FaceMeasurement]] = []
     for index, face in enumerate(result.face_landmarks):
         if len(face) < NUM_LANDMARKS:
             continue
@@ -312,9 +329,6 @@ def _largest_face(result: Any, width: int, height: int) -> FaceMeasurement | Non
         landmarks = normalised * np.array([width, height, width], np.float32)
         x0, y0 = (float(v) for v in landmarks[:, :2].min(axis=0))
         x1, y1 = (float(v) for v in landmarks[:, :2].max(axis=0))
-        area = (x1 - x0) * (y1 - y0)
-        if area <= best_area:
-            continue
         blendshapes = np.zeros(NUM_BLENDSHAPES, np.float32)
         if index < len(result.face_blendshapes):
             for slot, category in enumerate(result.face_blendshapes[index][:NUM_BLENDSHAPES]):
@@ -323,12 +337,12 @@ def _largest_face(result: Any, width: int, height: int) -> FaceMeasurement | Non
         if index < len(result.facial_transformation_matrixes):
             transform = np.asarray(result.facial_transformation_matrixes[index], np.float32)
         motion = motion_from_measurement(landmarks, blendshapes, transform, width, height)
-        best = FaceMeasurement(
+        faces.append(((x1 - x0) * (y1 - y0), FaceMeasurement(
             landmarks=landmarks, blendshapes=blendshapes, transform=transform, motion=motion,
             bbox=(x0, y0, x1, y1), image_size=(width, height),
-        )
-        best_area = area
-    return best
+        )))
+    faces.sort(key=lambda item: -item[0])
+    return [face for _, face in faces]
 
 
 def smooth_track(track: MotionTrack, smoothing: float) -> MotionTrack:

@@ -8,7 +8,8 @@ not neutral: one already smiles, another turns a little; motion transferred from
 a driver is added to this reference, never written over it (avatar/retarget.py).
 
 Input problems raise errors from avatar/errors.py that say what to fix: not an
-image / unreadable file, no face, or a face too small to animate without blur.
+image / unreadable file, no face, several faces with none standing out (a group
+photo: crop it), or a face too small to animate without blur.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from avatar.errors import FaceTooSmallError, NoFaceError, NotAnImageError
+from avatar.errors import FaceTooSmallError, NoDominantFaceError, NoFaceError, NotAnImageError
 from avatar.face_analysis import FaceAnalyzer, FaceMeasurement, as_rgb_uint8
 
 PortraitSize = Literal[256, 512]
@@ -35,6 +36,10 @@ HEAD_CENTRE_SHIFT = 0.1
 # Below this landmark-box height (source pixels) a 512 crop upsamples more than
 # 4x and the rendered face is visibly soft.
 MIN_FACE_PX = 64
+# A second face at least this fraction of the largest one's area makes the choice
+# of whom to animate ambiguous (two people side by side): ask for a crop.
+RIVAL_FACE_AREA = 0.5
+CROP_ADVICE = "crop the photo to one person's head and shoulders"
 
 
 def default_portrait_path() -> Path:
@@ -87,23 +92,53 @@ def head_crop_box(
     return left, top, left + side, top + side
 
 
-def crop_with_padding(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Crop `box`; parts outside the image repeat the border pixels.
+def fit_box_inside(box: tuple[int, int, int, int], width: int, height: int,
+                   max_shift: float = 0.08) -> tuple[int, int, int, int]:
+    """Slide a square crop (by up to `max_shift` of its side) to lie inside the photo.
 
-    Edge replication rather than black or mirroring: black makes a hard edge the
-    renderer would drag into view on a head turn, and a mirror can duplicate
-    facial features that confuse the landmarker.
+    A head near the photo's edge then needs no made-up pixels at all, at the
+    price of sitting a little off-centre in the crop; only what sliding cannot
+    cover (a photo smaller than the crop, a head cut by the frame) is filled.
+    """
+    x0, y0, x1, y1 = box
+    side = x1 - x0
+    limit = int(round(max_shift * side))
+
+    def slide(start: int, extent: int) -> int:
+        # inside the photo; a photo narrower than the crop: centred on it
+        wanted = (extent - side) // 2 if side > extent else min(max(start, 0), extent - side)
+        return start + max(-limit, min(limit, wanted - start))
+
+    left, top = slide(x0, width), slide(y0, height)
+    return left, top, left + side, top + side
+
+
+def crop_with_padding(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Crop `box`; parts outside the image are filled with a blurred mirror of it.
+
+    Repeating the edge pixels drew streaks along the frame in every frame; black
+    makes a hard edge a head turn drags into view. A mirror continues the texture
+    (hair, wall, clothes) and the blur, growing away from the photo's edge, keeps
+    mirrored detail (an ear, an eye) from reading as a second face.
     """
     height, width = image.shape[:2]
     x0, y0, x1, y1 = box
     pad_left, pad_top = max(0, -x0), max(0, -y0)
     pad_right, pad_bottom = max(0, x1 - width), max(0, y1 - height)
     inner = image[max(0, y0):min(height, y1), max(0, x0):min(width, x1)]
-    if pad_left or pad_top or pad_right or pad_bottom:
-        inner = cv2.copyMakeBorder(
-            inner, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REPLICATE
-        )
-    return np.ascontiguousarray(inner)
+    if not (pad_left or pad_top or pad_right or pad_bottom):
+        return np.ascontiguousarray(inner)
+    mirrored = cv2.copyMakeBorder(inner, pad_top, pad_bottom, pad_left, pad_right,
+                                  cv2.BORDER_REFLECT_101)
+    side = max(mirrored.shape[:2])
+    blurred = cv2.GaussianBlur(mirrored, (0, 0), sigmaX=max(3.0, side / 15))
+    # distance (px) outside the photo: 0 inside, growing into the filled band
+    outside = np.ones(mirrored.shape[:2], np.uint8)
+    outside[pad_top:pad_top + inner.shape[0], pad_left:pad_left + inner.shape[1]] = 0
+    distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+    weight = np.clip(distance / max(3.0, side / 20), 0.0, 1.0)[..., None]
+    filled = mirrored.astype(np.float32) * (1 - weight) + blurred.astype(np.float32) * weight
+    return np.ascontiguousarray(filled.round().astype(np.uint8))
 
 
 def _find_small_face(analyzer: FaceAnalyzer, image: np.ndarray) -> float | None:
@@ -124,6 +159,11 @@ def _find_small_face(analyzer: FaceAnalyzer, image: np.ndarray) -> float | None:
             if found is not None:
                 return found.face_height * tile / 512.0
     return None
+
+
+def _area(face: FaceMeasurement) -> float:
+    x0, y0, x1, y1 = face.bbox
+    return (x1 - x0) * (y1 - y0)
 
 
 @dataclass
@@ -160,24 +200,37 @@ class Portrait:
                 f"a portrait is an image path or an RGB array, got {type(source).__name__}"
             )
         with FaceAnalyzer(mode="image", num_faces=2) as analyzer:
-            found = analyzer.analyze(image)
+            faces = analyzer.analyze_all(image)
+            found = faces[0] if faces else None
             if found is None:
                 small = _find_small_face(analyzer, image)
-                if small is not None:
+                if small is not None and small < min_face_px:
                     raise FaceTooSmallError(
                         f"the face in {name} is about {small:.0f} px tall; a portrait "
                         f"needs at least {min_face_px} px (use a larger or closer photo)"
                     )
+                if small is not None:
+                    # big enough, yet invisible to the whole-picture pass: a crowd
+                    raise NoDominantFaceError(
+                        f"no single face stands out in {name} ({image.shape[1]}x"
+                        f"{image.shape[0]}): faces show only when zooming into part of it, "
+                        f"as in a group photo; {CROP_ADVICE}"
+                    )
                 raise NoFaceError(
                     f"no face found in {name} ({image.shape[1]}x{image.shape[0]}); use a "
                     "photo with one clearly visible, roughly frontal face"
+                )
+            if len(faces) > 1 and _area(faces[1]) >= RIVAL_FACE_AREA * _area(found):
+                raise NoDominantFaceError(
+                    f"{name} shows several faces of similar size, so which one to animate "
+                    f"is unclear; {CROP_ADVICE}"
                 )
             if found.face_height < min_face_px:
                 raise FaceTooSmallError(
                     f"the face in {name} is {found.face_height:.0f} px tall; a portrait "
                     f"needs at least {min_face_px} px (use a larger or closer photo)"
                 )
-            box = head_crop_box(found, margin)
+            box = fit_box_inside(head_crop_box(found, margin), image.shape[1], image.shape[0])
             crop = crop_with_padding(image, box)
             interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC
             crop = cv2.resize(crop, (size, size), interpolation=interpolation)

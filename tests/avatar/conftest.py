@@ -123,8 +123,8 @@ def scripted_motion(reference: np.ndarray, frames: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def rendered_driver_clip(tmp_path_factory: pytest.TempPathFactory) -> RenderedClip:
-    """50 frames at 25 fps, 256 px, rendered by avatar.renderer (skips until it exists)."""
-    renderer_module = pytest.importorskip("avatar.renderer", reason="renderer not available")
+    """50 frames at 25 fps, 256 px, rendered by avatar.renderer."""
+    import avatar.renderer as renderer_module
     portrait = Portrait.default(256)
     renderer = renderer_module.PortraitRenderer(portrait, size=256)
     motion = scripted_motion(portrait.reference_motion, 50)

@@ -124,7 +124,6 @@ def test_driver_without_any_face_is_an_error() -> None:
 
 @pytest.mark.e2e
 def test_retarget_video_end_to_end(driver_clip: DriverClip, tmp_path: Path) -> None:
-    pytest.importorskip("avatar.renderer", reason="renderer not merged yet")
     from avatar.portrait import default_portrait_path
     from avatar.retarget import retarget_video
     from avatar.video_io import read_video
@@ -171,7 +170,6 @@ def test_rendered_turns_nods_and_speech_carry_over(
 
 @pytest.mark.e2e
 def test_retarget_command(driver_clip: DriverClip, tmp_path: Path) -> None:
-    pytest.importorskip("avatar.renderer", reason="renderer not available")
     from matplotlib.image import imread
 
     from pipelines.cli import main

@@ -115,7 +115,7 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
         assert final["avOffsetMsP95"] is not None and final["avOffsetMsP95"] <= 60, final
 
         # the camera went out as JPEG frames; the mic as 20 ms chunks
-        assert final["cameraOn"] and final["cameraSent"] >= 5 * span_s, final
+        assert final["cameraOn"] and final["cameraSent"] >= 3 * span_s, final  # 10 fps, paused while thinking
         assert final["micChunksSent"] >= 40 * span_s, final
 
         # captions: the question, then a reply
