@@ -15,6 +15,10 @@ How a frame is made (all on one CPU thread, ~10 ms at 512 px):
 4. the mouth interior (cavity, teeth, tongue) is painted into the opening
    between the inner lips (avatar/render_mouth.py).
 
+Gaze (eyeLook*) is applied before all this, to the portrait itself: each iris
+is moved inside its eye opening (avatar/render_eyes.py, GazePainter), so the
+warp carries the new gaze through every pose and expression.
+
 The renderer never uses torch and sets no global thread state; callers that
 need strictly one thread call `cv2.setNumThreads(1)` (bench/render.py does).
 """
@@ -30,7 +34,7 @@ from avatar.face_analysis import angles_to_rotation
 from avatar.motion import MOTION_DIM, column_index
 from avatar.render_calibration import Calibration, load_calibration
 from avatar.render_expression import ACTUATORS, ActuatorBasis
-from avatar.render_eyes import EyelidPainter
+from avatar.render_eyes import EyelidPainter, GazePainter
 from avatar.render_mesh import KIND_FIXED, BackwardMapper, build_mesh
 from avatar.render_mouth import draw_mouth, inner_lip_gap
 
@@ -89,6 +93,9 @@ class PortraitRenderer:
         self._rest_gap = inner_lip_gap(self._xy0)
         self._rest_width = float(np.linalg.norm(self._xy0[308] - self._xy0[78]))
         self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
+        # gaze moves the irises in a working copy of the portrait, which the warp reads
+        self._gaze = GazePainter(self.image, self._xy0)
+        self._source = self.image.copy()
         self._ref_rotation = angles_to_rotation(
             float(self.reference[_YAW]), float(self.reference[_PITCH]),
             float(self.reference[_ROLL]))
@@ -133,6 +140,7 @@ class PortraitRenderer:
             raise ValueError(f"motion frame must be ({MOTION_DIM},), got {motion.shape}")
         if not np.all(np.isfinite(motion)):
             raise ValueError("motion frame contains NaN or infinite values")
+        self._gaze.paint(self._source, motion, self.reference)
         return self._draw(*self.vertices(motion))
 
     def render_amplitudes(self, amps: np.ndarray, motion: np.ndarray) -> np.ndarray:
@@ -140,12 +148,13 @@ class PortraitRenderer:
         amps = np.asarray(amps, np.float32)
         if amps.shape != (len(ACTUATORS),):
             raise ValueError(f"amplitudes must be ({len(ACTUATORS)},), got {amps.shape}")
+        self._gaze.paint(self._source, np.asarray(motion, np.float32), self.reference)
         return self._draw(*self.vertices(np.asarray(motion, np.float32), amps))
 
     def _draw(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Warp the portrait to moved vertices and paint eyelids and mouth interior."""
         map_x, map_y = self._mapper(xy, z)
-        frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR,
+        frame = cv2.remap(self._source, map_x, map_y, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
         self._eyelids.paint(frame, xy)
         draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)

@@ -52,6 +52,7 @@ from avatar.audio_features import (
 from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.generator.streaming import StreamingGenerator
 from avatar.live.assets import encode_jpeg, native_size
+from avatar.live.gaze import GazeFollower
 from avatar.live.listening import ListeningCues
 from avatar.live.resample import StreamingResampler, as_float32
 from avatar.motion import MOTION_DIM
@@ -77,6 +78,8 @@ class SessionOptions:
     max_user_backlog: int = 2
     #: attention while the user speaks and a nod when they stop (avatar/live/listening.py)
     listening_cues: bool = True
+    #: eyes (and a little of the head) turn toward the visitor's face (avatar/live/gaze.py)
+    mutual_gaze: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class AvatarSession:
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
         self._cues = ListeningCues()
+        self._gaze = GazeFollower()
         self.set_portrait(portrait)
 
     # ------------------------------------------------------------------ portrait
@@ -306,6 +310,11 @@ class AvatarSession:
         if self.options.listening_cues:
             with self._lock:
                 motion = motion + self._cues.offsets(n)
+        if self.options.mutual_gaze:
+            with self._lock:
+                visitor, seen = self._current_motion()
+                self._gaze.set_visitor(visitor if seen else None)
+                motion = motion + self._gaze.offsets(n)
         if self.options.smooth:
             motion = motion_filter(motion)
         with self._lock:
