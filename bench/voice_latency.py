@@ -239,7 +239,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         turn = TurnParams(vad_start_secs=args.vad_start, vad_stop_secs=args.vad_stop,
                           smart_turn_stop_secs=args.smart_turn_stop,
                           first_clause_min_words=args.first_clause_words,
-                          first_phrase_words=args.first_phrase_words)
+                          first_phrase_words=args.first_phrase_words,
+                          speculative_asr=not args.no_speculative_asr)
         config = ServerConfig(turn=turn, send_metrics=True, max_sessions=2)
         url, server, thread = start_server(runtime, config)
         speech = [synthesize(models, q) for q in QUESTIONS]
@@ -381,6 +382,8 @@ def main() -> None:
     parser.add_argument("--llm-threads", type=int, default=1,
                         help="llama.cpp threads (1: two spin-waiting threads collapse under load)")
     parser.add_argument("--no-warm-up", action="store_true")
+    parser.add_argument("--no-speculative-asr", action="store_true",
+                        help="transcribe only at the VAD's stop (pipecat's segmented whisper)")
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")
     parser.add_argument("--raw", default=None, help="write per-turn rows as JSON here")

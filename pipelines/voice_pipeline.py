@@ -63,6 +63,7 @@ from pipelines.services import (
     SharedPiperTTSService,
     SpeechModels,
 )
+from pipelines.speculative_stt import SpeculativeWhisperSTTService
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
@@ -85,6 +86,9 @@ class TurnParams:
     #: ...and this much silence ends an utterance (pipecat default 0.2 s).
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
+    #: transcribe at the first pause (80 ms), before the VAD's stop: the transcript is
+    #: ready sooner (pipelines/speculative_stt.py); False: pipecat's segmented whisper
+    speculative_asr: bool = True
     #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
@@ -241,7 +245,8 @@ def build_voice_pipeline(
             )
         )
     )
-    stt = BundledWhisperSTTService(models=models, language=asr_language)
+    stt = (SpeculativeWhisperSTTService(models=models, language=asr_language)
+           if turn.speculative_asr else BundledWhisperSTTService(models=models, language=asr_language))
     llm_service = LocalOpenAILLMService(
         timeout_s=llm.timeout_s,
         api_key=llm.api_key,
