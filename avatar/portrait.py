@@ -212,9 +212,10 @@ class Portrait:
                 if small is not None:
                     # big enough, yet invisible to the whole-picture pass: a crowd
                     raise NoDominantFaceError(
-                        f"no single face stands out in {name} ({image.shape[1]}x"
-                        f"{image.shape[0]}): faces show only when zooming into part of it, "
-                        f"as in a group photo; {CROP_ADVICE}"
+                        f"no clear face in the whole of {name} ({image.shape[1]}x"
+                        f"{image.shape[0]}): one shows only when zooming into part of it "
+                        f"(a group photo, a face in profile, or a person small in a large "
+                        f"scene); {CROP_ADVICE}, facing the camera"
                     )
                 raise NoFaceError(
                     f"no face found in {name} ({image.shape[1]}x{image.shape[0]}); use a "
