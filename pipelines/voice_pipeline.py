@@ -49,7 +49,6 @@ from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.transports.base_transport import BaseTransport
-from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
@@ -64,6 +63,7 @@ from pipelines.services import (
     SpeechModels,
 )
 from pipelines.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.turn_hold import HoldIncompleteTurnStopStrategy
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
@@ -89,6 +89,9 @@ class TurnParams:
     #: transcribe at the first pause (80 ms), before the VAD's stop: the transcript is
     #: ready sooner (pipelines/speculative_stt.py); False: pipecat's segmented whisper
     speculative_asr: bool = True
+    #: a turn whose transcript ends on "and", "with", a comma... is held this much
+    #: longer for the rest (pipelines/turn_hold.py; 0: off)
+    incomplete_hold_secs: float = 0.8
     #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
@@ -270,10 +273,11 @@ def build_voice_pipeline(
     )
 
     context = LLMContext()
-    stop_strategy = TurnAnalyzerUserTurnStopStrategy(
+    stop_strategy = HoldIncompleteTurnStopStrategy(
+        hold_secs=turn.incomplete_hold_secs,
         turn_analyzer=LocalSmartTurnAnalyzerV3(
             params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs)
-        )
+        ),
     )
     aggregators = LLMContextAggregatorPair(
         context,
