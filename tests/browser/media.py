@@ -20,7 +20,6 @@ tests are reproducible.
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -319,12 +318,8 @@ def write_fake_mic_wav(path: Path, segments: list[tuple[float, bytes | None]],
     point on the timeline. The track lasts until the end of the last segment
     plus `MIC_TAIL_SECONDS` (2 s) of silence, so the last turn ends.
     """
+    from pipelines.client import write_wav_pcm16
+
     track = mic_track(segments, rate)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(track.astype("<i2").tobytes())
-    return path
+    write_wav_pcm16(Path(path), track.astype("<i2").tobytes(), rate)
+    return Path(path)
