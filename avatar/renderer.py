@@ -96,6 +96,10 @@ class PortraitRenderer:
         # gaze moves the irises in a working copy of the portrait, which the warp reads
         self._gaze = GazePainter(self.image, self._xy0)
         self._source = self.image.copy()
+        # a black-and-white photo stays black and white: the painted mouth interior
+        # (cavity, teeth, tongue) has colours, which showed red on a grey face
+        spread = np.ptp(self.image.astype(np.int16), axis=2)
+        self._grey = bool(np.percentile(spread, 99) <= 6)
         self._ref_rotation = angles_to_rotation(
             float(self.reference[_YAW]), float(self.reference[_PITCH]),
             float(self.reference[_ROLL]))
@@ -158,4 +162,6 @@ class PortraitRenderer:
                           borderMode=cv2.BORDER_REPLICATE)
         self._eyelids.paint(frame, xy)
         draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)
+        if self._grey:
+            frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         return frame

@@ -75,6 +75,7 @@ def test_layout_lengths_and_meta(corpus: Path) -> None:
 def test_motion_in_real_face_ranges(corpus: Path) -> None:
     d = _dir(corpus, "train", "t_piper")
     meta = json.loads((d / "meta.json").read_text())
+    blinks, seconds = 0, 0.0
     for role in "ab":
         track = MotionTrack.load(d / f"motion_{role}.npz")
         assert track.expression.min() >= 0.0 and track.expression.max() <= 1.0
@@ -87,8 +88,11 @@ def test_motion_in_real_face_ranges(corpus: Path) -> None:
         assert 0.05 <= np.median(jaw[speaking]) <= 0.5
         assert np.median(jaw[~speaking]) < 0.05
         blink = track.column("eyeBlinkLeft")
-        onsets = np.sum((blink[1:] > 0.5) & (blink[:-1] <= 0.5))
-        assert 2.0 <= track.duration_s / max(onsets, 1) <= 8.0  # one every ~3-5 s
+        blinks += int(np.sum((blink[1:] > 0.5) & (blink[:-1] <= 0.5)))
+        seconds += track.duration_s
+    # one every ~3-5 s, pooled over both people: a single 26 s track drew 3 blinks
+    # (a random process: about 11 % likely per track at a 4 s mean)
+    assert 2.0 <= seconds / max(blinks, 1) <= 8.0
 
 
 def test_piper_mouth_is_in_sync_with_audio(corpus: Path) -> None:

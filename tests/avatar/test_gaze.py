@@ -1,4 +1,5 @@
-"""Gaze: irises moved by eyeLook* and read back by the landmarker; eyes toward the visitor.
+"""Gaze: irises moved by eyeLook* and read back by the landmarker; eyes toward the visitor
+(and a black-and-white portrait keeps a grey mouth).
 
 The renderer moves each iris inside its eye opening (avatar/render_eyes.py,
 GazePainter); the face landmarker re-measures eyeLook* on the rendered frames,
@@ -136,3 +137,16 @@ def test_the_live_avatar_turns_its_eyes_toward_the_visitor() -> None:
         return float(np.mean([horizontal(f.motion) for f in frames[-25:]]))
 
     assert mean_gaze(True) - mean_gaze(False) > 0.5
+
+
+def test_a_black_and_white_portrait_opens_a_grey_mouth() -> None:
+    import cv2
+
+    colour = Portrait.default(256)
+    grey_image = cv2.cvtColor(cv2.cvtColor(colour.image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    grey = Portrait.load(grey_image, 256)
+    motion = grey.reference_motion.copy()
+    motion[column_index("jawOpen")] += 0.6
+    frame = PortraitRenderer(grey, 256).render(motion).astype(np.int16)
+    assert np.ptp(frame, axis=2).max() <= 1  # no red cavity, no peach teeth
+    assert np.ptp(PortraitRenderer(colour, 256).render(motion).astype(np.int16), axis=2).max() > 30

@@ -155,7 +155,11 @@ def test_converse_listens_then_answers_with_its_mouth(
     # piper ends its audio with a little silence: the speech ends inside it
     assert user_clip.speech[1] - 0.4 <= result.speech[1] <= user_clip.speech[1] + 0.05
     assert result.speech[1] + 0.5 <= result.reply_start_secs <= result.speech[1] + 0.7
-    expected = np.ceil((result.reply_start_secs + result.reply.secs + 0.5) / 0.2) * 5
+    # in whole frames as the session counts them: piper's voice is randomised, and a
+    # float formula (secs / 0.2) disagreed with the frame count at block boundaries
+    reply_frames = -(-len(result.reply.pcm) // (result.sample_rate // 25))
+    tail_frames = round(0.5 * 25)
+    expected = -(-(round(result.reply_start_secs * 25) + reply_frames + tail_frames) // 5) * 5
     assert result.frames == expected
     assert result.clip_faces_found == result.clip_frames_analysed == user_clip.frames
     assert not result.warnings

