@@ -229,4 +229,27 @@ async def test_kiosk_page_token_and_reconnect_after_server_restart(
         drawn = (await page.evaluate("window.kiosk.stats()"))["framesDrawn"]
         await wait_for(page, f"window.kiosk.stats().framesDrawn > {drawn + 25}")
         assert healthz(restarted.http)["sessions"] == 1
+
+        # backpressure: with the socket "full", camera frames are skipped, not queued
+        await wait_for(page, "window.kiosk.stats().cameraSent > 0")
+        await page.evaluate("window.kiosk.client.camera.maxBufferedBytes = -1")
+        before = await page.evaluate("window.kiosk.stats()")
+        await asyncio.sleep(1.0)
+        after = await page.evaluate("window.kiosk.stats()")
+        assert after["cameraSent"] - before["cameraSent"] <= 1
+        assert after["cameraSkipped"] - before["cameraSkipped"] >= 5
+
+        # mute, then stop (the session ends on the server), then start again
+        await page.click("#mute")
+        assert (await page.evaluate("window.kiosk.stats()"))["muted"]
+        assert await page.locator("#mute").get_attribute("aria-pressed") == "true"
+        await page.click("#toggle")
+        await wait_for(page, "window.kiosk.stats().state === 'stopped'")
+        for _ in range(50):
+            if not healthz(restarted.http)["sessions"]:
+                break
+            await asyncio.sleep(0.1)
+        assert healthz(restarted.http)["sessions"] == 0
+        await page.click("#toggle")
+        await wait_for(page, "window.kiosk.stats().connected && window.kiosk.stats().sessions >= 3")
         assert not page.errors, page.errors
