@@ -55,7 +55,7 @@ async def test_a_single_utterance_uses_the_guess_made_at_its_pause(
 @pytest.mark.e2e
 async def test_speech_after_the_pause_discards_the_guess(
         speech_models: Any, say: Callable[[str], bytes], wer: Callable[[str, str], float]) -> None:
-    first, second = "I would like a coffee", "with oat milk please"
+    first, second = "I would like a coffee", "and a glass of water"
     frames: list[Frame] = [VADUserStartedSpeakingFrame()]
     frames += utterance(say(first), 0.15)  # a pause the level check sees, the VAD does not end
     frames += utterance(say(second), 0.2)
