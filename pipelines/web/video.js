@@ -16,7 +16,8 @@ export class FrameScheduler {
    */
   constructor(canvas, clock) {
     this.canvas = canvas;
-    this.context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d", { alpha: false }));
+    // desynchronized: frames go to the screen without waiting for the page compositor
+    this.context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d", { alpha: false, desynchronized: true }));
     this.clock = clock;
     /** @type {{pts: number, bitmap: ImageBitmap}[]} sorted by pts */
     this.queue = [];
