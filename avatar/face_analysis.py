@@ -143,6 +143,11 @@ class FaceMeasurement:
         """Landmark bounding-box height in pixels (forehead to chin)."""
         return self.bbox[3] - self.bbox[1]
 
+    @property
+    def area(self) -> float:
+        """Landmark bounding-box area in pixels (which face is the largest)."""
+        return (self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1])
+
 
 def rotation_to_angles(rotation: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees from a 3x3 rotation, conventions in module doc.
@@ -263,6 +268,16 @@ class FaceAnalyzer:
 
     def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceMeasurement | None:
         """Measure the largest face in an RGB image; None when there is none."""
+        faces = self._detect(rgb, timestamp_ms)
+        return faces[0] if faces else None
+
+    def analyze_all(self, rgb: np.ndarray) -> list[FaceMeasurement]:
+        """Every face found (up to `num_faces`), largest first (image mode only)."""
+        if self.mode != "image":
+            raise ValueError("analyze_all needs mode='image'")
+        return self._detect(rgb, None)
+
+    def _detect(self, rgb: np.ndarray, timestamp_ms: int | None) -> list[FaceMeasurement]:
         if self._landmarker is None:
             raise RuntimeError("FaceAnalyzer is closed")
         image = as_rgb_uint8(rgb)
@@ -281,20 +296,6 @@ class FaceAnalyzer:
                 )
             self._last_timestamp_ms = timestamp_ms
             result = self._landmarker.detect_for_video(mp_image, timestamp_ms)
-        if not result.face_landmarks:
-            return None
-        return _largest_face(result, width, height)
-
-    def analyze_all(self, rgb: np.ndarray) -> list[FaceMeasurement]:
-        """Every face found (up to `num_faces`), largest first (image mode only)."""
-        if self._landmarker is None:
-            raise RuntimeError("FaceAnalyzer is closed")
-        if self.mode != "image":
-            raise ValueError("analyze_all needs mode='image'")
-        image = as_rgb_uint8(rgb)
-        height, width = image.shape[:2]
-        result = self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
-                                                        data=image))
         return _faces(result, width, height)
 
     def close(self) -> None:
@@ -313,15 +314,9 @@ class FaceAnalyzer:
         self.close()
 
 
-def _largest_face(result: Any, width: int, height: int) -> FaceMeasurement | None:
-    """The face with the largest landmark box, in pixels."""
-    faces = _faces(result, width, height)
-    return faces[0] if faces else None
-
-
 def _faces(result: Any, width: int, height: int) -> list[FaceMeasurement]:
     """Every face of a landmarker result in pixels, largest landmark box first."""
-    faces: list[tuple[float, FaceMeasurement]] = []
+    faces: list[FaceMeasurement] = []
     for index, face in enumerate(result.face_landmarks):
         if len(face) < NUM_LANDMARKS:
             continue
@@ -337,12 +332,11 @@ def _faces(result: Any, width: int, height: int) -> list[FaceMeasurement]:
         if index < len(result.facial_transformation_matrixes):
             transform = np.asarray(result.facial_transformation_matrixes[index], np.float32)
         motion = motion_from_measurement(landmarks, blendshapes, transform, width, height)
-        faces.append(((x1 - x0) * (y1 - y0), FaceMeasurement(
+        faces.append(FaceMeasurement(
             landmarks=landmarks, blendshapes=blendshapes, transform=transform, motion=motion,
             bbox=(x0, y0, x1, y1), image_size=(width, height),
-        )))
-    faces.sort(key=lambda item: -item[0])
-    return [face for _, face in faces]
+        ))
+    return sorted(faces, key=lambda face: -face.area)
 
 
 def smooth_track(track: MotionTrack, smoothing: float) -> MotionTrack:

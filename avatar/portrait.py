@@ -161,11 +161,6 @@ def _find_small_face(analyzer: FaceAnalyzer, image: np.ndarray) -> float | None:
     return None
 
 
-def _area(face: FaceMeasurement) -> float:
-    x0, y0, x1, y1 = face.bbox
-    return (x1 - x0) * (y1 - y0)
-
-
 @dataclass
 class Portrait:
     """An avatar identity: a square head crop and what the landmarker measured in it."""
@@ -221,7 +216,7 @@ class Portrait:
                     f"no face found in {name} ({image.shape[1]}x{image.shape[0]}); use a "
                     "photo with one clearly visible, roughly frontal face"
                 )
-            if len(faces) > 1 and _area(faces[1]) >= RIVAL_FACE_AREA * _area(found):
+            if len(faces) > 1 and faces[1].area >= RIVAL_FACE_AREA * found.area:
                 raise NoDominantFaceError(
                     f"{name} shows several faces of similar size, so which one to animate "
                     f"is unclear; {CROP_ADVICE}"

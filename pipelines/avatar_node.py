@@ -130,7 +130,9 @@ class AvatarNode(FrameProcessor):
         self._camera: CameraMotion | None = None
         self._camera_waiting: UserCameraFrame | None = None
         self._camera_busy = False
-        self._camera_gate: RateGate | None = None  # camera_fps, jitter-tolerant
+        # camera_fps, jitter-tolerant (None: camera ignored)
+        self._camera_gate = (RateGate(self._params.camera_fps) if self._params.camera_fps > 0
+                             else None)
         self._worker_cpu = 0.0
         self._started_at = time.monotonic()
         self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
@@ -306,7 +308,7 @@ class AvatarNode(FrameProcessor):
     # ------------------------------------------------------------------ camera
     def _on_camera(self, frame: UserCameraFrame) -> None:
         """Analyse at most `camera_fps` frames a second; the newest waiting frame wins."""
-        if self._params.camera_fps <= 0 or time.monotonic() < self._thinking_until:
+        if time.monotonic() < self._thinking_until:
             self.counters["camera_skipped"] += 1
             return
         if self._camera_busy:
@@ -314,9 +316,7 @@ class AvatarNode(FrameProcessor):
                 self.counters["camera_skipped"] += 1
             self._camera_waiting = frame
             return
-        if self._camera_gate is None or self._camera_gate.period != 1.0 / self._params.camera_fps:
-            self._camera_gate = RateGate(self._params.camera_fps)
-        if not self._camera_gate.admit(time.monotonic()):
+        if self._camera_gate is None or not self._camera_gate.admit(time.monotonic()):
             self.counters["camera_skipped"] += 1
             return
         self._camera_busy = True

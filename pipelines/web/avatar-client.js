@@ -15,7 +15,7 @@ import { CameraSender } from "./camera.js";
 import { MicCapture } from "./mic.js";
 import { AudioPlayer } from "./player.js";
 import {
-  FATAL_CLOSE_CODES, Kind, audioSamples, encodeMedia, helloMessage, parseMedia, plainWords,
+  FATAL_CLOSE_CODES, Kind, audioSamples, closeNotice, encodeMedia, helloMessage, parseMedia, plainWords,
 } from "./protocol.js";
 import { FrameScheduler, percentile } from "./video.js";
 
@@ -253,7 +253,7 @@ export class AvatarClient extends EventTarget {
     this.emit("connection", { connected: false, code: event.code, reason: event.reason });
     if (this.stopped) return;
     if (FATAL_CLOSE_CODES.has(event.code) || !this.options.reconnect) {
-      const code = event.code === 1008 ? "unauthorized" : `close:${event.code}`;
+      const code = closeNotice(event.code);
       this.notice(code, event.reason || plainWords(code), true);
       this.stopped = true;
       this.setState("error");
@@ -261,7 +261,7 @@ export class AvatarClient extends EventTarget {
     }
     let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
     if (event.code === 1013) delay = BUSY_RETRY_MS;
-    const code = event.code === 1012 || event.code === 1013 ? `close:${event.code}` : "server_unreachable";
+    const code = event.code === 1012 || event.code === 1013 ? closeNotice(event.code) : "server_unreachable";
     this.notice(code, plainWords(code), false);
     this.attempt++;
     this.counts.reconnects++;

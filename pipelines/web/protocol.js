@@ -95,6 +95,17 @@ export function helloMessage({ inputRate, videoSize = 512, camera = false, portr
 export const FATAL_CLOSE_CODES = Object.freeze(new Set([1002, 1003, 1008]));
 
 /**
+ * The notice code for a websocket close: the error code it stands for when there
+ * is one, else "close:<n>".
+ * @param {number} closeCode
+ * @returns {string}
+ */
+export function closeNotice(closeCode) {
+  return { 1008: "unauthorized", 1013: "server_busy", 1006: "server_unreachable" }[closeCode]
+    || `close:${closeCode}`;
+}
+
+/**
  * Plain words for an error code or a close, for a kiosk visitor or an operator.
  * @param {string} code  an `error.code` or "close:<n>"
  * @param {string} [fallback]
@@ -114,8 +125,6 @@ export function plainWords(code, fallback = "") {
     no_camera: "Camera off: the assistant cannot see you, but you can still talk.",
     server_unreachable: "Cannot reach the assistant's server. Retrying...",
     "close:1012": "The server is restarting. Reconnecting...",
-    "close:1013": "The assistant is busy with other visitors. Trying again shortly...",
-    "close:1008": "This kiosk's access token was refused. Ask staff to check the ?token= link.",
   };
   return /** @type {Record<string, string>} */ (words)[code] || fallback || `Error: ${code}`;
 }

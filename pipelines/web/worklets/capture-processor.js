@@ -26,8 +26,12 @@ class CaptureProcessor extends AudioWorkletProcessor {
     for (let p = 0; p <= PHASES; p++) {
       for (let k = 0; k < taps; k++) this.table[p * taps + k] = this.kernel(p / PHASES + this.halfWidth - 1 - k);
     }
-    this.history = new Float32Array(0);
-    this.position = this.halfWidth; // next output instant, in input samples into `history`
+    // Input kept for the kernels, in one buffer allocated once: the audio thread runs
+    // every 128 samples, and garbage made there is collected in the middle of audio.
+    // It holds at most the kernel's reach plus one render quantum (any quantum size).
+    this.buffer = new Float32Array(2 * taps + Math.ceil(this.step) + 4096);
+    this.length = 0; // valid samples in `buffer`
+    this.position = this.halfWidth; // next output instant, in input samples into `buffer`
     this.chunk = new Int16Array(this.chunkSamples);
     this.filled = 0;
     this.muted = false;
@@ -49,12 +53,12 @@ class CaptureProcessor extends AudioWorkletProcessor {
   process(inputs) {
     const channel = inputs[0] && inputs[0][0];
     if (!channel) return true;
-    const merged = new Float32Array(this.history.length + channel.length);
-    merged.set(this.history);
-    merged.set(channel, this.history.length);
+    const merged = this.buffer;
+    merged.set(channel, this.length);
+    this.length += channel.length;
     const taps = 2 * this.halfWidth;
     let pos = this.position;
-    while (pos + this.halfWidth < merged.length) {
+    while (pos + this.halfWidth < this.length) {
       const centre = Math.floor(pos);
       const row = Math.round((pos - centre) * PHASES) * taps;
       const first = centre - this.halfWidth + 1;
@@ -71,7 +75,8 @@ class CaptureProcessor extends AudioWorkletProcessor {
     }
     // keep what the next outputs' kernels still reach
     const keepFrom = Math.max(0, Math.floor(pos) - this.halfWidth);
-    this.history = merged.slice(keepFrom);
+    merged.copyWithin(0, keepFrom, this.length);
+    this.length -= keepFrom;
     this.position = pos - keepFrom;
     return true;
   }
