@@ -7,6 +7,9 @@ Contract (the trainer consumes exactly this):
         avatar_audio     (W, FEATURE_DIM) float32  causal features of the avatar's channel
         user_audio       (W, FEATURE_DIM) float32  causal features of the partner's channel
         user_motion      (W, 58) float32           partner's motion (absolute, MotionTrack)
+        user_motion_rel  (W, 58) float32           the same relative to the partner's running
+                                                   baseline from the dialogue's start
+                                                   (avatar/generator/user_baseline.py)
         avatar_motion    (W, 58) float32           target motion (absolute)
         reference_motion (58,) float32             the avatar's neutral face
         avatar_speaking  (W,) bool                 energy VAD of the avatar's channel
@@ -35,9 +38,11 @@ import numpy as np
 from avatar.audio_features import FEATURE_DIM, SAMPLES_PER_FRAME, compute_features
 from avatar.corpus.signals import frame_energy_db, vad
 from avatar.corpus.writer import read_wav
+from avatar.generator.user_baseline import relative_user_motion
 from avatar.motion import MOTION_DIM, MotionTrack
 
 FEATURE_CACHE_VERSION = 1
+USER_REL_CACHE_VERSION = 1  # bump when avatar/generator/user_baseline.py's rates change
 _ROLES = {"both": ("a", "b"), "a": ("a",), "b": ("b",)}
 
 
@@ -107,12 +112,19 @@ class DyadicDataset:
                 _atomic_save(feat_path, feats)
                 _atomic_save(vad_path, speaking)
             track = MotionTrack.load(dlg.path / f"motion_{role}.npz")
+            rel_path = dlg.path / f"user_rel_v{USER_REL_CACHE_VERSION}_{role}.npy"
+            if rel_path.is_file():
+                relative = np.load(rel_path)
+            else:
+                relative = relative_user_motion(track.data, track.found)
+                _atomic_save(rel_path, relative)
             frames = min(dlg.frames, len(track), len(feats))
             if frames < dlg.frames:
                 dlg.frames = frames  # a short channel: windows past it are skipped below
             out[f"features_{role}"] = feats
             out[f"speaking_{role}"] = speaking
             out[f"motion_{role}"] = track.data
+            out[f"relative_{role}"] = relative
             out[f"found_{role}"] = track.found
             out[f"reference_{role}"] = self._reference(dlg, role, track, speaking)
         if len(self._cache) > 64:  # bound memory for multi-hour corpora
@@ -164,6 +176,7 @@ class DyadicDataset:
             "avatar_audio": s[f"features_{role}"][sl],
             "user_audio": s[f"features_{user}"][sl],
             "user_motion": s[f"motion_{user}"][sl],
+            "user_motion_rel": s[f"relative_{user}"][sl],
             "avatar_motion": s[f"motion_{role}"][sl],
             "reference_motion": s[f"reference_{role}"],
             "avatar_speaking": s[f"speaking_{role}"][sl],

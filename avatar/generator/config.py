@@ -38,6 +38,9 @@ class GeneratorConfig:
     window_frames: int = 50  # self-attention window incl. the current block; paper 50
     rope_base: float = 10000.0
     dropout: float = 0.0  # small data, short training: regularise with cond dropout only
+    # user motion read relative to the user's own running baseline (user_baseline.py),
+    # as the corpus rules read it; False: absolute values (checkpoints before issue 11)
+    user_relative: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads or self.hidden % self.encoder_heads:
@@ -78,7 +81,7 @@ class TrainConfig:
     stage: str = "teacher"  # teacher | dpo | student
     corpus: str = "data/corpus"
     out_dir: str = "runs/generator"
-    init_from: str = ""  # checkpoint to start from (dpo/student stages)
+    init_from: str = ""  # checkpoint to start from (dpo/student; optional warm start of a teacher)
     steps: int = 20000
     batch_size: int = 32
     lr: float = 3e-4  # higher than the paper's 1e-4: tiny model, short run
@@ -107,7 +110,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.stage not in ("teacher", "dpo", "student"):
             raise ValueError(f"stage must be teacher, dpo or student, got {self.stage!r}")
-        if self.stage != "teacher" and not self.init_from:
+        if self.stage != "teacher" and not self.init_from:  # a teacher may warm-start
             raise ValueError(f"stage {self.stage!r} needs init_from (a teacher checkpoint)")
         if self.student_steps not in (1, 2):
             raise ValueError(f"student_steps must be 1 or 2, got {self.student_steps}")

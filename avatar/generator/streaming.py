@@ -30,6 +30,7 @@ from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, branch_drop, denoise_block
+from avatar.generator.user_baseline import UserBaseline
 from avatar.motion import MOTION_DIM
 
 
@@ -114,6 +115,8 @@ class StreamingGenerator:
         self._next = 0  # model index of the next frame to generate
         self._rows = rows
         self.frames_out = 0
+        # models trained on baseline-relative user motion read it that way live too
+        self._user_baseline = UserBaseline() if self.cfg.user_relative else None
 
     # ---------------------------------------------------------------------- step
     @torch.inference_mode()  # cheaper than no_grad: no version counters
@@ -131,7 +134,7 @@ class StreamingGenerator:
         """
         a = self._check(avatar_audio, self.cfg.audio_dim, "avatar_audio")
         ua = self._check(user_audio, self.cfg.audio_dim, "user_audio")
-        um = self._check(user_motion, MOTION_DIM, "user_motion")
+        um = self._check(self._user_input(user_motion), MOTION_DIM, "user_motion")
         if not (len(a) == len(ua) == len(um)):
             raise ValueError(
                 f"condition lengths differ: {len(a)} avatar audio, {len(ua)} user audio, "
@@ -203,7 +206,8 @@ class StreamingGenerator:
         n, L = self.block_frames, self.cfg.lookahead
         a = self._check(avatar_audio, self.cfg.audio_dim, "avatar_audio")
         ua = self._check(user_audio, self.cfg.audio_dim, "user_audio")
-        um = self._check(user_motion, MOTION_DIM, "user_motion")
+        um = self._check(self._user_input(user_motion, user_present, commit=n),
+                         MOTION_DIM, "user_motion")
         if not (len(a) == len(ua) == len(um) == n + L):
             raise ValueError(
                 f"a window is {n + L} frames of each condition, got {len(a)} avatar audio, "
@@ -222,6 +226,23 @@ class StreamingGenerator:
         out = self._generate_block(None)[0]
         self.frames_out += n
         return out.numpy().astype(np.float32)
+
+    def _user_input(self, user_motion: np.ndarray, present: np.ndarray | None = None,
+                    commit: int | None = None) -> np.ndarray:
+        """User motion as the model reads it: absolute, or relative to the user's
+        running baseline (GeneratorConfig.user_relative). Only the first `commit`
+        rows (None: all) advance the baseline; the rest are look-ahead rows that
+        will be given again."""
+        if self._user_baseline is None:
+            return user_motion
+        motion = np.asarray(user_motion, dtype=np.float32)
+        if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
+            raise ValueError(f"user_motion must be (frames, {MOTION_DIM}), got {motion.shape}")
+        mask = None if present is None else np.asarray(present, dtype=bool)
+        k = len(motion) if commit is None else commit
+        head = self._user_baseline.apply(motion[:k], None if mask is None else mask[:k])
+        tail = self._user_baseline.peek(motion[k:], None if mask is None else mask[k:])
+        return np.concatenate([head, tail])
 
     @staticmethod
     def _check(x: np.ndarray, dim: int, name: str) -> torch.Tensor:

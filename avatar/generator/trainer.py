@@ -64,10 +64,16 @@ def open_split(corpus: str | Path, split: str, window_frames: int, stride: int |
     return dataset
 
 
-def compute_stats(dataset: WindowDataset, max_windows: int = 3000, seed: int = 0
-                  ) -> dict[str, torch.Tensor]:
+def user_key(relative: bool) -> str:
+    """The dataset key of the user motion a model reads (GeneratorConfig.user_relative)."""
+    return "user_motion_rel" if relative else "user_motion"
+
+
+def compute_stats(dataset: WindowDataset, max_windows: int = 3000, seed: int = 0,
+                  user_relative: bool = False) -> dict[str, torch.Tensor]:
     """Per-dimension statistics of motion relative to the reference, of the
-    reference itself and of user motion, from a sample of training windows."""
+    reference itself and of user motion (as the model reads it), from a sample
+    of training windows."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(dataset), size=min(max_windows, len(dataset)), replace=False)
     rel, refs, users = [], [], []
@@ -77,7 +83,7 @@ def compute_stats(dataset: WindowDataset, max_windows: int = 3000, seed: int = 0
             continue
         rel.append(s["avatar_motion"] - s["reference_motion"][None])
         refs.append(s["reference_motion"][None])
-        users.append(s["user_motion"])
+        users.append(s[user_key(user_relative)])
     rel_a, ref_a, user_a = (np.concatenate(x).astype(np.float64) for x in (rel, refs, users))
     motion_std = rel_a.std(0)
     active = motion_std > STAT_STD_FLOOR
@@ -110,7 +116,7 @@ def make_batch(samples: list[dict[str, np.ndarray]], model: MotionGenerator, fra
         x1=model.normalize(motion, reference),
         avatar_audio=stack("avatar_audio"),
         user_audio=stack("user_audio"),
-        user_motion=stack("user_motion"),
+        user_motion=stack(user_key(model.cfg.user_relative)),
         reference=reference,
     )
 
@@ -169,7 +175,12 @@ class Trainer:
         cfg = self.cfg
         if cfg.stage == "teacher":
             model = MotionGenerator(cfg.model)
-            model.set_stats(compute_stats(self.train_set, seed=cfg.seed))
+            if cfg.init_from:  # warm start: same architecture, fresh corpus statistics
+                weights = load_generator(cfg.init_from).model.state_dict()
+                model.load_state_dict(weights)
+                print(f"teacher warm-started from {cfg.init_from}")
+            model.set_stats(compute_stats(self.train_set, seed=cfg.seed,
+                                          user_relative=cfg.model.user_relative))
             return model, None, {}
         init = load_generator(cfg.init_from)
         frozen = init.model
