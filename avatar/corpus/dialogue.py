@@ -16,6 +16,7 @@ import numpy as np
 
 from avatar.audio_features import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from avatar.corpus.persona import persona_for
+from avatar.corpus.real_faces import RealFacePool, wear
 from avatar.corpus.rules import FrameInput, RuleEngine
 from avatar.corpus.script import BACKCHANNELS, plan_turns
 from avatar.corpus.signals import frame_energy_db
@@ -106,9 +107,16 @@ def _place_turns(rng: np.random.Generator, synth: SpeechSynth, voices: dict[str,
     return segments, turns_meta
 
 
+REAL_FACE_SHARE = 0.6  # share of dialogues whose partner wears a real face (with a pool)
+
+
 def render_dialogue(dialogue_id: str, seed: int, voices: dict[str, Voice], target_s: float,
-                    synth: SpeechSynth) -> Dialogue:
-    """Synthesise and animate a ~`target_s` second dialogue between voices a and b."""
+                    synth: SpeechSynth, real_faces: RealFacePool | None = None) -> Dialogue:
+    """Synthesise and animate a ~`target_s` second dialogue between voices a and b.
+
+    With `real_faces`, a seeded share of dialogues gives role b a real face
+    (avatar/corpus/real_faces.py) that role a's rules react to; its own random
+    stream leaves every other draw of the dialogue as it was."""
     if set(voices) != {"a", "b"}:
         raise ValueError(f"voices must have roles 'a' and 'b', got {sorted(voices)}")
     rng = np.random.default_rng(seed)
@@ -168,6 +176,11 @@ def render_dialogue(dialogue_id: str, seed: int, voices: dict[str, Voice], targe
         audio[r] = np.clip(clean[r] + noise, -1.0, 1.0)
         energy[r] = frame_energy_db(audio[r])
 
+    face_rng = np.random.default_rng([seed, 7])
+    overlay: np.ndarray | None = None
+    face_tracks: list[str] = []
+    if real_faces is not None and face_rng.random() < REAL_FACE_SHARE:
+        overlay, face_tracks = real_faces.overlay(face_rng, n_frames)
     engines = {r: RuleEngine(personas[r][0], personas[r][1],
                              np.random.default_rng([seed, ord(r)]), name=r) for r in "ab"}
     motion = {r: np.zeros((n_frames, MOTION_DIM), np.float32) for r in "ab"}
@@ -180,6 +193,8 @@ def render_dialogue(dialogue_id: str, seed: int, voices: dict[str, Voice], targe
                 own_stress=bool(stress[r][t]), own_smile_intent=float(smile[r][t]),
                 own_laugh=float(laugh[r][t]), own_question_end=bool(question_end[r][t]),
             ))
+            if r == "b" and overlay is not None:  # a sees this face from the next frame
+                motion[r][t] = wear(motion[r][t], overlay[t])
 
     meta: dict[str, object] = {
         "dialogue_id": dialogue_id, "seed": seed, "generator_version": GENERATOR_VERSION,
@@ -198,6 +213,7 @@ def render_dialogue(dialogue_id: str, seed: int, voices: dict[str, Voice], targe
                      for s in segments],
         "events": {r: engines[r].events for r in "ab"},
         "timing": {r: ("phonemes" if voices[r].engine == "piper" else "energy") for r in "ab"},
+        "real_face": {"role": "b", "tracks": face_tracks} if overlay is not None else None,
     }
     return Dialogue(audio=audio, motion={r: MotionTrack(motion[r], fps=FPS) for r in "ab"},
                     meta=meta)

@@ -25,6 +25,7 @@ import numpy as np
 
 from avatar.audio_features import SAMPLE_RATE
 from avatar.corpus.dialogue import Dialogue, render_dialogue
+from avatar.corpus.real_faces import RealFacePool
 from avatar.corpus.speech import SpeechSynth, Voice
 from avatar.corpus.voices import voice_pool
 
@@ -144,6 +145,7 @@ def _claim(lock: Path) -> bool:
 
 
 def generate(root: Path, specs: list[DialogueSpec], synth: SpeechSynth | None = None,
+             real_faces: RealFacePool | None = None,
              ) -> Iterator[tuple[DialogueSpec, float | None]]:
     """Render every spec not yet on disk; yields (spec, seconds written or None if skipped)."""
     synth = synth or SpeechSynth()
@@ -161,7 +163,8 @@ def generate(root: Path, specs: list[DialogueSpec], synth: SpeechSynth | None = 
                 yield spec, None
                 continue
             voices = {"a": spec.voices[0], "b": spec.voices[1]}
-            dialogue = render_dialogue(spec.dialogue_id, spec.seed, voices, spec.target_s, synth)
+            dialogue = render_dialogue(spec.dialogue_id, spec.seed, voices, spec.target_s, synth,
+                                       real_faces)
             save_dialogue(out, dialogue, {"split": spec.split, "index": spec.index})
             yield spec, float(dialogue.meta["duration_s"])  # type: ignore[arg-type]
         finally:

@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--seed", type=int, default=0, help="corpus seed")
     parser.add_argument("--split", choices=["train", "val", "test"], default=None,
                         help="only generate this split's dialogues")
+    parser.add_argument("--real-faces", type=Path, default=None, metavar="DIR",
+                        help="analysed real face tracks (*.npz from `avatar-forcing analyze`): "
+                             "a share of partners wear one (docs/CORPUS.md)")
     parser.set_defaults(handler=run)
 
 
@@ -33,16 +36,18 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tqdm import tqdm
 
+    from avatar.corpus.real_faces import RealFacePool
     from avatar.corpus.writer import generate, plan_corpus
 
     specs = plan_corpus(args.seed, args.hours)
     if args.split:
         specs = [s for s in specs if s.split == args.split]
+    real_faces = RealFacePool.from_dir(args.real_faces) if args.real_faces else None
     args.out.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     seconds = 0.0
     with tqdm(total=len(specs), unit="dlg", desc="corpus") as bar:
-        for spec, duration in generate(args.out, specs):
+        for spec, duration in generate(args.out, specs, real_faces=real_faces):
             if duration is None:
                 skipped += 1
             else:
