@@ -188,3 +188,43 @@ def plot_reactivity(results: dict[str, dict[str, float]],
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def render_listening_video(video: str | Path, start_s: float, session: ListeningSession,
+                           motion: np.ndarray, out: str | Path, size: int = 256) -> Path:
+    """Real user (the recorded video itself) | avatar (generated motion rendered
+    on the default portrait), with the user's speech as the sound track."""
+    import cv2
+
+    from avatar.motion_filter import MotionFilter
+    from avatar.portrait import Portrait
+    from avatar.renderer import PortraitRenderer
+    from avatar.retarget import transfer_frame
+    from avatar.video_io import VideoWriter, iter_frames, probe_video
+
+    portrait = Portrait.default(256)
+    renderer = PortraitRenderer(portrait, size=size)
+    smooth = MotionFilter()(motion)  # the live node's causal jitter filter
+    fps_in = probe_video(video).fps
+    frames_in = list(iter_frames(video))
+    first = int(round(start_s * fps_in))
+    # a square around the person's face (median position and size over the clip)
+    h, w = frames_in[0].shape[:2]
+    tx, ty, scale = np.median(session.user_motion[:, 3:6], axis=0)
+    side = int(min(h, w, max(64.0, 2.4 * float(scale) * h)))
+    cx = int(np.clip((0.5 + tx) * w, side / 2, w - side / 2))
+    cy = int(np.clip((0.5 + ty) * h, side / 2, h - side / 2))
+    out = Path(out)
+    with VideoWriter(out, FPS, (2 * size, size), audio=session.user_pcm,
+                     sample_rate=SAMPLE_RATE) as writer:
+        for k in range(len(smooth)):
+            src = frames_in[min(len(frames_in) - 1, first + int(k * fps_in / FPS))]
+            crop = src[cy - side // 2:cy + side // 2, cx - side // 2:cx + side // 2]
+            user = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+            avatar = renderer.render(transfer_frame(smooth[k], session.reference,
+                                                    portrait.reference_motion))
+            frame = np.concatenate([user, avatar], axis=1)
+            if session.user_speaking[k]:
+                cv2.rectangle(frame, (0, size - 6), (size, size), (40, 200, 60), -1)
+            writer.write(frame)
+    return out

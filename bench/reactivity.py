@@ -1,0 +1,122 @@
+"""Does the avatar react to a real person? Prints ONE JSON object (issue 11).
+
+    python bench/reactivity.py [--checkpoints avatar/checkpoints] [--compare DIR]
+                               [--video docs/reactivity_side_by_side.mp4]
+
+The user side is real and held out of all training and tuning: the face tracks
+of cache/real_faces/test (bench/real_faces.py: a person never trained on, a
+recording never trained on, the last minute of another), each with real
+recorded speech (LibriVox, a lecture, a meeting; bench/real_media.py) while the
+avatar listens. Variants, all in one run: the shipped student (the live path),
+the same without user motion (the ablation: reactions must vanish), the 10-NFE
+teacher with guidance, optionally the checkpoints of `--compare` (e.g. the
+previous release), and the rule baseline.
+
+Keys per variant (avatar/reactivity.py): smile_r (best lagged r, user smile ->
+avatar smile, over 0.3-1.2 s; goal >= 0.6), smile_lag_ms, pulse_peak (avatar
+smile change for a +0.5 smile pulse on the real face, same noise) and its time,
+nod_deg_after_pause vs nod_deg_random, brow_after_onset vs brow_random,
+yaw_std / pitch_std while listening. `real_people` holds the head-motion
+statistics of the real tracks themselves. Plot: docs/reactivity.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from real_faces import DEFAULT_OUT, build  # noqa: E402
+from real_media import wav16k  # noqa: E402
+
+from avatar.generator.checkpoint import load_generator  # noqa: E402
+from avatar.motion import column_index  # noqa: E402
+from avatar.portrait import Portrait  # noqa: E402
+from avatar.reactivity_eval import (  # noqa: E402
+    evaluate_reactivity,
+    generator_variant,
+    load_listening_sessions,
+    plot_reactivity,
+    render_listening_video,
+    rules_variant,
+)
+
+SPEECH = ("librivox_0870", "librivox_0880", "librivox_0890", "lecture", "librivox_0920",
+          "librivox_0930", "meeting_chan3")
+
+
+def real_people(sessions: list) -> dict[str, float]:
+    """Head motion of the real people in the held-out clips (they talk or pose:
+    an upper bound for a listener, who moves less)."""
+    yaw = np.concatenate([s.user_motion[:, column_index("yaw")] - s.user_motion[
+        :, column_index("yaw")].mean() for s in sessions])
+    pitch = np.concatenate([s.user_motion[:, column_index("pitch")] - s.user_motion[
+        :, column_index("pitch")].mean() for s in sessions])
+    return {"yaw_std": float(yaw.std()), "pitch_std": float(pitch.std())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=Path, default=ROOT / "avatar" / "checkpoints")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another checkpoints folder measured in the same run")
+    parser.add_argument("--no-teacher", action="store_true", help="skip the 10-NFE teacher")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "reactivity.png")
+    parser.add_argument("--video", type=Path, default=None,
+                        help="also render real user | avatar for the held-out person")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    build()
+    speech = [wav16k(name) for name in SPEECH]
+    reference = Portrait.default(256).reference_motion
+    sessions = load_listening_sessions(DEFAULT_OUT / "test", speech, reference)
+    student = args.checkpoints / "generator_student.safetensors"
+    variants = {
+        "student": generator_variant(student),
+        "student, no user motion": generator_variant(student, use_user_motion=False),
+    }
+    if not args.no_teacher:
+        variants["teacher 10-NFE"] = generator_variant(args.checkpoints / "generator.safetensors")
+    if args.compare:
+        variants["compare: student"] = generator_variant(
+            args.compare / "generator_student.safetensors")
+    variants["rules"] = rules_variant
+    started = time.monotonic()
+    results, curves = evaluate_reactivity(sessions, variants)
+    meta = load_generator(student).meta
+    out = {
+        "sessions": [{"name": s.name, "seconds": round(len(s.user_motion) / 25, 1)}
+                     for s in sessions],
+        "checkpoint": str(student.relative_to(ROOT) if student.is_relative_to(ROOT)
+                          else student),
+        "checkpoint_step": meta.get("step"),
+        "variants": results,
+        "real_people": real_people(sessions),
+        "seconds": round(time.monotonic() - started, 1),
+        "load_avg": list(os.getloadavg()),
+    }
+    plot_reactivity(results, curves, args.plot,
+                    "held-out real users: " + ", ".join(s.name for s in sessions))
+    if args.video:
+        held_out = next(s for s in sessions if s.name.startswith("wolfgang"))
+        from real_media import fetch_media
+
+        video = fetch_media(names=["wolfgang_langer"])["wolfgang_langer"]
+        motion = variants["student"](held_out)
+        render_listening_video(video, 0.0, held_out, motion, args.video)
+        out["video"] = str(args.video)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
