@@ -22,7 +22,7 @@ _EXPORTS = {
     "analyze_frames": "avatar.face_analysis",
     "Portrait": "avatar.portrait",
     "default_portrait_path": "avatar.portrait",
-    "PortraitRenderer": "avatar.renderer",
+    "PortraitRenderer": "avatar.render",
     "read_video": "avatar.video_io",
     "VideoWriter": "avatar.video_io",
     "retarget_video": "avatar.retarget",

@@ -26,7 +26,7 @@ from avatar.evaluate import Session
 from avatar.generator.streaming import StreamingGenerator
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
-from avatar.renderer import PortraitRenderer
+from avatar.render import PortraitRenderer
 from avatar.retarget import transfer_frame
 from avatar.video_io import VideoWriter
 

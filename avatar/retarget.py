@@ -136,7 +136,7 @@ def retarget_track(
 
 
 class FrameRenderer(Protocol):
-    """What retargeting needs from a renderer (avatar.renderer.PortraitRenderer)."""
+    """What retargeting needs from a renderer (avatar.render.PortraitRenderer)."""
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """(size, size, 3) uint8 RGB frame for one MOTION_DIM motion frame."""
@@ -157,12 +157,12 @@ class RetargetResult:
 
 
 def default_renderer_factory(portrait: Portrait, size: int) -> FrameRenderer:
-    """avatar.renderer.PortraitRenderer, imported late so everything else works without it."""
+    """avatar.render.PortraitRenderer, imported late so everything else works without it."""
     try:
-        from avatar.renderer import PortraitRenderer
+        from avatar.render import PortraitRenderer
     except ImportError as error:
         raise RuntimeError(
-            f"the portrait renderer (avatar.renderer.PortraitRenderer) is not available: {error}"
+            f"the portrait renderer (avatar.render.PortraitRenderer) is not available: {error}"
         ) from error
     renderer: FrameRenderer = PortraitRenderer(portrait, size=size)
     return renderer

@@ -727,7 +727,7 @@ def make_camera_clip(photo: np.ndarray, folder: Path, secs: float = 4.0) -> Path
     jaw), rendered by the avatar renderer and encoded like a webcam recording."""
     from avatar.motion import column_index
     from avatar.portrait import Portrait
-    from avatar.renderer import PortraitRenderer
+    from avatar.render import PortraitRenderer
     from avatar.video_io import VideoWriter
 
     portrait = Portrait.load(photo, 512)

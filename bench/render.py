@@ -42,8 +42,9 @@ import numpy as np
 from avatar.face_analysis import FaceAnalyzer
 from avatar.motion import column_index
 from avatar.portrait import Portrait
-from avatar.render_mesh import FACE_OVAL
-from avatar.render_roundtrip import (
+from avatar.render import PortraitRenderer
+from avatar.render.mesh import FACE_OVAL
+from avatar.render.roundtrip import (
     KEY_BLENDSHAPES,
     PAIRED,
     POSE_AXES,
@@ -53,7 +54,6 @@ from avatar.render_roundtrip import (
     pose_errors,
     sweep_track,
 )
-from avatar.renderer import PortraitRenderer
 
 SWEEP_VALUES = np.linspace(0.0, 1.0, 6)
 POSE_VALUES = np.array([-15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0])
@@ -273,7 +273,7 @@ def code_identity() -> dict[str, object]:
         except (OSError, subprocess.CalledProcessError):
             return None
 
-    files = sorted((ROOT / "avatar").glob("render*.py")) + [
+    files = sorted((ROOT / "avatar" / "render").glob("*.py")) + [
         ROOT / "avatar" / "data" / "render_calibration.json"]
     digest = hashlib.sha256()
     for path in files:
@@ -449,7 +449,7 @@ def quality_main(args: argparse.Namespace) -> int:
                     "reading of the render minus its reading of the rendered reference; "
                     "error = |measured - commanded|; ratio = measured / commanded; "
                     "yaw_warp_gain = rotation the renderer applies / commanded "
-                    "(render_calibration pose gains)",
+                    "(avatar/render/calibration.py pose gains)",
             "expressions": "smile and jawOpen columns: the portrait's reference value plus "
                            "the increment in the label, capped at 1; expression_readback "
                            "gives the commanded and the re-measured change",
@@ -496,7 +496,7 @@ def main() -> int:
 
     portrait = Portrait.default(512)
     if args.calibrate:
-        from avatar.render_calibration import calibrate
+        from avatar.render.calibration import calibrate
 
         calibrate(portrait).save()
     renderer = PortraitRenderer(portrait, 512)

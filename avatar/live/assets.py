@@ -126,7 +126,7 @@ class MachineCosts:
         from avatar.face_analysis import FaceAnalyzer
         from avatar.generator.streaming import StreamingGenerator
         from avatar.motion import MOTION_DIM
-        from avatar.renderer import PortraitRenderer
+        from avatar.render import PortraitRenderer
 
         def fastest_ms(run: Iterable[object]) -> float:
             # the fastest repeat: the machine's capacity, not the load of the moment

@@ -58,7 +58,7 @@ from avatar.live.resample import StreamingResampler, as_float32
 from avatar.motion import MOTION_DIM
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
-from avatar.renderer import PortraitRenderer
+from avatar.render import PortraitRenderer
 
 FPS = 25
 FRAME_US = 1_000_000 // FPS  # 40 ms

@@ -123,10 +123,10 @@ def scripted_motion(reference: np.ndarray, frames: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def rendered_driver_clip(tmp_path_factory: pytest.TempPathFactory) -> RenderedClip:
-    """50 frames at 25 fps, 256 px, rendered by avatar.renderer."""
-    import avatar.renderer as renderer_module
+    """50 frames at 25 fps, 256 px, rendered by avatar.render.PortraitRenderer."""
+    from avatar.render import PortraitRenderer
     portrait = Portrait.default(256)
-    renderer = renderer_module.PortraitRenderer(portrait, size=256)
+    renderer = PortraitRenderer(portrait, size=256)
     motion = scripted_motion(portrait.reference_motion, 50)
     path = tmp_path_factory.mktemp("rendered") / "rendered_driver.mp4"
     t = np.arange(2 * DRIVER_SAMPLE_RATE) / DRIVER_SAMPLE_RATE

@@ -181,8 +181,8 @@ def test_analyze_command_writes_track_and_plot(driver_clip: DriverClip, tmp_path
 
 def test_opening_the_jaw_does_not_move_or_grow_the_head(default_portrait: object) -> None:
     """tx/ty/scale use rigid landmarks: speech must not read as head motion."""
-    import avatar.renderer as renderer_module
-    renderer = renderer_module.PortraitRenderer(default_portrait, size=512)
+    from avatar.render import PortraitRenderer
+    renderer = PortraitRenderer(default_portrait, size=512)
     closed = default_portrait.reference_motion.copy()  # type: ignore[attr-defined]
     opened = closed.copy()
     opened[column_index("jawOpen")] = 0.7

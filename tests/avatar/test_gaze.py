@@ -1,7 +1,7 @@
 """Gaze: irises moved by eyeLook* and read back by the landmarker; eyes toward the visitor
 (and a black-and-white portrait keeps a grey mouth).
 
-The renderer moves each iris inside its eye opening (avatar/render_eyes.py,
+The renderer moves each iris inside its eye opening (avatar/render/eyes.py,
 GazePainter); the face landmarker re-measures eyeLook* on the rendered frames,
 on the default portrait and on the example assistant's (a different face,
 never tuned on). The live session turns the eyes toward the visitor's face
@@ -21,7 +21,7 @@ from avatar.live import AvatarSession, SessionOptions
 from avatar.live.gaze import GazeFollower
 from avatar.motion import column_index
 from avatar.portrait import Portrait
-from avatar.renderer import PortraitRenderer
+from avatar.render import PortraitRenderer
 
 ASTRONAUT = Path(__file__).parents[2] / "examples" / "voice_assistant" / "portraits" / "astronaut.jpg"
 OUT_R, IN_L = column_index("eyeLookOutRight"), column_index("eyeLookInLeft")

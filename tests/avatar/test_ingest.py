@@ -37,7 +37,7 @@ def dialogue() -> Dialogue:
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory, dialogue: Dialogue) -> Path:
     from avatar.portrait import Portrait
-    from avatar.renderer import PortraitRenderer
+    from avatar.render import PortraitRenderer
     from avatar.video_io import VideoWriter
 
     folder = tmp_path_factory.mktemp("videos")

@@ -122,8 +122,8 @@ def test_min_face_px_is_a_knob(portrait_rgb: np.ndarray) -> None:
 
 def test_a_turned_smiling_portrait_keeps_its_own_reference(default_portrait: Portrait) -> None:
     """A portrait that already turns and smiles: the reference motion says so."""
-    import avatar.renderer as renderer_module
-    renderer = renderer_module.PortraitRenderer(default_portrait, size=512)
+    from avatar.render import PortraitRenderer
+    renderer = PortraitRenderer(default_portrait, size=512)
     motion = default_portrait.reference_motion.copy()
     motion[column_index("yaw")] += 25.0
     for name in ("mouthSmileLeft", "mouthSmileRight"):

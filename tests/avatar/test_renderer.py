@@ -14,9 +14,9 @@ import pytest
 
 from avatar.motion import MOTION_DIM, column_index
 from avatar.portrait import Portrait
-from avatar.render_expression import ACTUATORS
-from avatar.render_mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
-from avatar.renderer import PortraitRenderer
+from avatar.render import PortraitRenderer
+from avatar.render.expression import ACTUATORS
+from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 from avatar.face_analysis import FaceAnalyzer
 from avatar.motion import column_index
 from avatar.portrait import Portrait
-from avatar.render_roundtrip import (
+from avatar.render import PortraitRenderer
+from avatar.render.roundtrip import (
     KEY_BLENDSHAPES,
     SweepResult,
     measure,
@@ -24,7 +25,6 @@ from avatar.render_roundtrip import (
     pose_errors,
     sweep_track,
 )
-from avatar.renderer import PortraitRenderer
 
 pytestmark = pytest.mark.e2e
 

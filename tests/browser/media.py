@@ -127,7 +127,7 @@ class WebcamScene:
 
     def __init__(self, portrait: Portrait, *, width: int = 640, height: int = 480,
                  face_fraction: float = 0.4, noise: float = 2.0, seed: int = 0) -> None:
-        from avatar.renderer import PortraitRenderer
+        from avatar.render import PortraitRenderer
 
         self.portrait = portrait
         self.width, self.height = width, height

@@ -49,7 +49,7 @@ def make_user_clip(path: Path, speech: np.ndarray, sample_rate: int, *,
     `face=False` writes grey frames instead (a camera pointed at a wall).
     """
     from avatar.portrait import Portrait
-    from avatar.renderer import PortraitRenderer
+    from avatar.render import PortraitRenderer
 
     audio = np.concatenate([np.zeros(int(LEAD_SECS * sample_rate), np.int16), speech,
                             np.zeros(int(TRAIL_SECS * sample_rate), np.int16)])

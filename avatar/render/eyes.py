@@ -13,7 +13,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avatar.render_mesh import EYE_L_LOWER, EYE_L_UPPER, EYE_R_LOWER, EYE_R_UPPER
+from avatar.motion import column_index
+from avatar.render.mesh import (
+    EYE_L_LOWER,
+    EYE_L_UPPER,
+    EYE_R_LOWER,
+    EYE_R_UPPER,
+    IRIS_L,
+    IRIS_R,
+)
 
 LASH_RGB = np.array([48, 30, 26], np.float32)
 SHIFT = 3  # 1/8 pixel vertex precision
@@ -99,9 +107,6 @@ class GazePainter:
     """
 
     def __init__(self, image: np.ndarray, xy: np.ndarray) -> None:
-        from avatar.motion import column_index
-        from avatar.render_mesh import IRIS_L, IRIS_R
-
         self.image = image
         self.eyes: list[dict] = []
         h, w = image.shape[:2]

@@ -3,20 +3,20 @@
 How a frame is made (all on one CPU thread, ~10 ms at 512 px):
 
 1. expression: commanded blendshapes, relative to the portrait's reference
-   motion, become actuator amplitudes (avatar/render_calibration.py) and move
+   motion, become actuator amplitudes (avatar/render/calibration.py) and move
    the mesh vertices along hand-designed displacement fields
-   (avatar/render_expression.py);
+   (avatar/render/expression.py);
 2. pose: the change of head rotation from the reference rotates the face mesh
    in 3-D (landmark depth) about a pivot inside the head; head and hair rings
    turn with it, the background ring and image border stay still
-   (avatar/render_mesh.py), then translation and scale are applied;
+   (avatar/render/mesh.py), then translation and scale are applied;
 3. warp: the moved mesh is rasterised back to front into an inverse map and
    the portrait is resampled with `cv2.remap`;
 4. the mouth interior (cavity, teeth, tongue) is painted into the opening
-   between the inner lips (avatar/render_mouth.py).
+   between the inner lips (avatar/render/mouth.py).
 
 Gaze (eyeLook*) is applied before all this, to the portrait itself: each iris
-is moved inside its eye opening (avatar/render_eyes.py, GazePainter), so the
+is moved inside its eye opening (avatar/render/eyes.py, GazePainter), so the
 warp carries the new gaze through every pose and expression.
 
 The renderer never uses torch and sets no global thread state; callers that
@@ -32,11 +32,11 @@ import numpy as np
 
 from avatar.face_analysis import angles_to_rotation
 from avatar.motion import MOTION_DIM, column_index
-from avatar.render_calibration import Calibration, load_calibration
-from avatar.render_expression import ACTUATORS, ActuatorBasis
-from avatar.render_eyes import EyelidPainter, GazePainter
-from avatar.render_mesh import KIND_FIXED, BackwardMapper, build_mesh
-from avatar.render_mouth import draw_mouth, inner_lip_gap
+from avatar.render.calibration import Calibration, load_calibration
+from avatar.render.expression import ACTUATORS, ActuatorBasis
+from avatar.render.eyes import EyelidPainter, GazePainter
+from avatar.render.mesh import KIND_FIXED, BackwardMapper, build_mesh
+from avatar.render.mouth import draw_mouth, inner_lip_gap
 
 if TYPE_CHECKING:
     from avatar.portrait import Portrait
@@ -105,7 +105,7 @@ class PortraitRenderer:
             float(self.reference[_ROLL]))
 
     def amplitudes(self, motion: np.ndarray) -> np.ndarray:
-        """Actuator amplitudes (K,) for a motion frame (calibrated, see render_calibration)."""
+        """Actuator amplitudes (K,) for a motion frame (calibrated: avatar/render/calibration.py)."""
         return self.calibration.amplitudes(motion, self.reference)
 
     def vertices(self, motion: np.ndarray,

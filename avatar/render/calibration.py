@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from avatar.motion import BLENDSHAPE_COLUMNS, EXPRESSION_SLICE, MOTION_DIM
-from avatar.render_expression import ACTUATORS
+from avatar.render.expression import ACTUATORS
 
-CALIBRATION_PATH = Path(__file__).parent / "data" / "render_calibration.json"
+CALIBRATION_PATH = Path(__file__).parent.parent / "data" / "render_calibration.json"
 _BS_INDEX = {name: EXPRESSION_SLICE.start + i for i, name in enumerate(BLENDSHAPE_COLUMNS)}
 MAX_LOW_SLOPE = 3.0
 MAX_NEGATIVE = 1.0  # the most an expression of the portrait can be undone (amplitude)
@@ -292,8 +292,8 @@ def fit_calibration(portrait, size: int = 512, progress: bool = True) -> Calibra
     about a minute on one core (renders + landmarker on ~110 frames).
     """
     from avatar.face_analysis import FaceAnalyzer
-    from avatar.render_roundtrip import POSE_AXES, measure, sweep_track
-    from avatar.renderer import PortraitRenderer
+    from avatar.render.renderer import PortraitRenderer
+    from avatar.render.roundtrip import POSE_AXES, measure, sweep_track
 
     renderer = PortraitRenderer(portrait, size, calibration=Calibration())
     ref = renderer.reference
@@ -372,7 +372,7 @@ def collect_readout_samples(
     third of the samples), rendered with `pose_gain`.
     """
     from avatar.face_analysis import FaceAnalyzer
-    from avatar.renderer import PortraitRenderer
+    from avatar.render.renderer import PortraitRenderer
 
     gains = pose_gain if pose_gain is not None else np.ones((3, 2), np.float32)
     renderer = PortraitRenderer(portrait, size, calibration=Calibration(pose_gain=gains))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avatar.render_mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
+from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 
 CAVITY_RGB = np.array([84, 26, 26], np.float32)  # deep red-brown, not black: looks lit
 THROAT_RGB = np.array([40, 10, 10], np.float32)

@@ -9,7 +9,7 @@ with as little crosstalk as possible into other blendshapes.
 Every field is designed in a canonical face frame built from the portrait's own
 landmarks: origin between the eye centres, u along the eye line (viewer's right),
 v down, unit = inter-ocular distance (IOD). Amplitude 1 is a large but natural
-movement; the calibration (avatar/render_calibration.py) maps commanded
+movement; the calibration (avatar/render/calibration.py) maps commanded
 blendshape values to amplitudes. Fields are linear in amplitude, so a frame's
 displacement is one (K,) @ (K, N*2) product.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avatar.render_mesh import (
+from avatar.render.mesh import (
     BROW_L,
     BROW_R,
     EYE_L_LOWER,
