@@ -9,7 +9,8 @@ MOTION_DIM per frame.
 Conventions (they define the motion space, see avatar/motion.py):
 - the transformation matrix maps the canonical face model into a right-handed
   camera space with x to the viewer's right, y up, z towards the viewer; its
-  rotation is decomposed intrinsically as R = Ry(yaw) @ Rx(pitch) @ Rz(-roll),
+  rotation is decomposed intrinsically as R = Ry(yaw) @ Rx(pitch) @ Rz(-roll)
+  (avatar.motion.rotation_to_angles),
   which makes yaw > 0 turn the face towards the viewer's right, pitch > 0 tip the
   chin down and roll > 0 tilt the head clockwise as the viewer sees it;
 - tx, ty, scale come from image-space landmarks (not from the matrix's metric
@@ -50,6 +51,7 @@ from avatar.motion import (
     MotionTrack,
     column_index,
     neutral_frame,
+    rotation_to_angles,
 )
 
 # Set AVATAR_NATIVE_LOGS=1 to see mediapipe's native start-up log lines.
@@ -147,34 +149,6 @@ class FaceMeasurement:
     def area(self) -> float:
         """Landmark bounding-box area in pixels (which face is the largest)."""
         return (self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1])
-
-
-def rotation_to_angles(rotation: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from a 3x3 rotation, conventions in module doc.
-
-    R = Ry(yaw) @ Rx(pitch) @ Rz(-roll): pitch = asin(-R[1,2]), yaw from row/col 0,2
-    and roll from R[1,0], R[1,1]. Near pitch = +-90 deg (never seen for a tracked
-    face) yaw and roll are not separable and roll is set to 0.
-    """
-    r = np.asarray(rotation, dtype=np.float64)
-    sin_pitch = float(np.clip(-r[1, 2], -1.0, 1.0))
-    pitch = np.arcsin(sin_pitch)
-    if abs(sin_pitch) < 0.9999:
-        yaw = np.arctan2(r[0, 2], r[2, 2])
-        z_angle = np.arctan2(r[1, 0], r[1, 1])
-    else:  # gimbal lock: fold everything into yaw
-        yaw = np.arctan2(-r[2, 0], r[0, 0])
-        z_angle = 0.0
-    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(-np.degrees(z_angle))
-
-
-def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Inverse of `rotation_to_angles` (degrees in, 3x3 float64 out)."""
-    y, p, z = np.radians([yaw, pitch, -roll])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
-    return ry @ rx @ rz
 
 
 def motion_from_measurement(

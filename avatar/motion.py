@@ -8,7 +8,11 @@ A motion frame is therefore what the bundled mediapipe FaceLandmarker measures:
     yaw, pitch, roll  degrees, from the landmarker's facial transformation matrix;
                       0 = facing the camera. yaw > 0: the head turns to the
                       viewer's right; pitch > 0: chin down; roll > 0: head tilts
-                      clockwise as seen by the viewer.
+                      clockwise as seen by the viewer. As a rotation of the
+                      face in a right-handed camera space (x to the viewer's
+                      right, y up, z towards the viewer):
+                      R = Ry(yaw) @ Rx(pitch) @ Rz(-roll)
+                      (angles_to_rotation / rotation_to_angles).
     tx, ty            head position in the image, as fractions of the image width /
                       height measured from the image centre (-0.5 .. 0.5): the centre
                       of landmarks that do not move with expression (eye corners,
@@ -63,6 +67,34 @@ def column_index(name: str) -> int:
         return MOTION_COLUMNS.index(name)
     except ValueError:
         raise KeyError(f"unknown motion column {name!r}") from None
+
+
+def rotation_to_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from a 3x3 rotation (camera space, module doc).
+
+    R = Ry(yaw) @ Rx(pitch) @ Rz(-roll): pitch = asin(-R[1,2]), yaw from row/col 0,2
+    and roll from R[1,0], R[1,1]. Near pitch = +-90 deg (never seen for a tracked
+    face) yaw and roll are not separable and roll is set to 0.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    sin_pitch = float(np.clip(-r[1, 2], -1.0, 1.0))
+    pitch = np.arcsin(sin_pitch)
+    if abs(sin_pitch) < 0.9999:
+        yaw = np.arctan2(r[0, 2], r[2, 2])
+        z_angle = np.arctan2(r[1, 0], r[1, 1])
+    else:  # gimbal lock: fold everything into yaw
+        yaw = np.arctan2(-r[2, 0], r[0, 0])
+        z_angle = 0.0
+    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(-np.degrees(z_angle))
+
+
+def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Inverse of `rotation_to_angles` (degrees in, 3x3 float64 out)."""
+    y, p, z = np.radians([yaw, pitch, -roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
+    return ry @ rx @ rz
 
 
 def neutral_frame() -> np.ndarray:

@@ -38,12 +38,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from avatar.errors import NoFaceError
-from avatar.face_analysis import angles_to_rotation, rotation_to_angles
 from avatar.motion import (
     EXPRESSION_SLICE,
     MOTION_DIM,
     MotionTrack,
+    angles_to_rotation,
     column_index,
+    rotation_to_angles,
 )
 
 if TYPE_CHECKING:

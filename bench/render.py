@@ -496,7 +496,7 @@ def main() -> int:
 
     portrait = Portrait.default(512)
     if args.calibrate:
-        from avatar.render.calibration import calibrate
+        from avatar.render.calibration_fit import calibrate
 
         calibrate(portrait).save()
     renderer = PortraitRenderer(portrait, 512)

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from avatar.face_analysis import angles_to_rotation
-from avatar.motion import MOTION_DIM, column_index
+from avatar.motion import MOTION_DIM, angles_to_rotation, column_index
 from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.expression import ACTUATORS, ActuatorBasis
 from avatar.render.eyes import EyelidPainter, GazePainter

@@ -15,9 +15,7 @@ from avatar.face_analysis import (
     FaceAnalyzer,
     analyze_frames,
     analyze_video,
-    angles_to_rotation,
     landmarker_model_path,
-    rotation_to_angles,
     smooth_track,
 )
 from avatar.motion import MOTION_DIM, MotionTrack, column_index
@@ -116,11 +114,6 @@ def test_video_mode_needs_increasing_timestamps(portrait_rgb: np.ndarray) -> Non
             analyzer.analyze(portrait_rgb, 40)
     with pytest.raises(RuntimeError, match="closed"):
         analyzer.analyze(portrait_rgb, 80)
-
-
-def test_angles_round_trip() -> None:
-    for angles in [(0.0, 0.0, 0.0), (25.0, -10.0, 5.0), (-40.0, 30.0, -20.0)]:
-        assert rotation_to_angles(angles_to_rotation(*angles)) == pytest.approx(angles, abs=1e-6)
 
 
 def test_analyze_video_follows_scripted_roll_and_marks_blank_frames(

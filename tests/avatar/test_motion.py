@@ -10,8 +10,10 @@ from avatar.motion import (
     MOTION_COLUMNS,
     MOTION_DIM,
     MotionTrack,
+    angles_to_rotation,
     column_index,
     neutral_frame,
+    rotation_to_angles,
 )
 
 
@@ -58,3 +60,8 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
         MotionTrack.load(tmp_path / "other.npz")
     with pytest.raises(FileNotFoundError):
         MotionTrack.load(tmp_path / "missing.npz")
+
+
+def test_angles_round_trip() -> None:
+    for angles in [(0.0, 0.0, 0.0), (25.0, -10.0, 5.0), (-40.0, 30.0, -20.0)]:
+        assert rotation_to_angles(angles_to_rotation(*angles)) == pytest.approx(angles, abs=1e-6)
