@@ -200,3 +200,9 @@ def lag_curve(session: ListeningSession, motion: np.ndarray) -> np.ndarray:
     user_smile = smile(session.user_motion)
     return lagged_correlation(user_smile - np.median(user_smile), smile(motion),
                               np.arange(0, int(2.0 * FPS) + 1))
+
+
+def nod_curve(session: ListeningSession, motion: np.ndarray) -> np.ndarray:
+    """Avatar head pitch around the user's pauses (-0.5 .. +1.5 s), for plots."""
+    return event_average(motion[:, PITCH], pause_events(session.user_speaking), FPS // 2,
+                         int(1.5 * FPS))

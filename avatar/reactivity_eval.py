@@ -32,6 +32,7 @@ from avatar.reactivity import (
     lag_curve,
     listening_session,
     measure,
+    nod_curve,
     smile_pulse_response,
 )
 
@@ -131,11 +132,12 @@ def evaluate_reactivity(sessions: list[ListeningSession], variants: dict[str, Va
     weights /= weights.sum()
     for name, variant in variants.items():
         per: list[dict[str, float]] = []
-        lag_rows, pulse_rows = [], []
+        lag_rows, pulse_rows, nod_rows = [], [], []
         for session in sessions:
             motion = variant(session)
             per.append(measure(session, motion))
             lag_rows.append(lag_curve(session, motion))
+            nod_rows.append(nod_curve(session, motion))
             if pulses:
                 response, stats = smile_pulse_response(variant, session)
                 pulse_rows.append(response)
@@ -149,7 +151,7 @@ def evaluate_reactivity(sessions: list[ListeningSession], variants: dict[str, Va
         row["smile_r"], row["smile_lag_ms"] = float(lag[best]), float(best / FPS * 1000.0)
         row["smile_r_sessions_min"] = float(min(p["smile_r"] for p in per))
         results[name] = row
-        curves[name] = {"lag": lag}
+        curves[name] = {"lag": lag, "nod": np.nanmean(nod_rows, axis=0)}
         if pulse_rows:
             curves[name]["pulse"] = np.nanmean(pulse_rows, axis=0)
     return results, curves
@@ -164,7 +166,7 @@ def plot_reactivity(results: dict[str, dict[str, float]],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
     for name, c in curves.items():
         lag = c["lag"]
         axes[0].plot(np.arange(len(lag)) / FPS, lag,
@@ -172,6 +174,9 @@ def plot_reactivity(results: dict[str, dict[str, float]],
         if "pulse" in c:
             p = c["pulse"]
             axes[1].plot((np.arange(len(p)) - FPS // 2) / FPS, p, label=name)
+        nod = c["nod"]
+        axes[2].plot((np.arange(len(nod)) - FPS // 2) / FPS, nod,
+                     label=f"{name} ({results[name]['nod_deg_after_pause']:.1f} deg)")
     axes[0].axvspan(0.3, 1.2, color="0.9", zorder=0, label="human lags")
     axes[0].set_xlabel("lag (s): avatar smile after user smile")
     axes[0].set_ylabel("correlation r")
@@ -180,6 +185,10 @@ def plot_reactivity(results: dict[str, dict[str, float]],
     axes[1].set_xlabel("time after the pulse onset (s)")
     axes[1].set_ylabel("avatar smile change")
     axes[1].set_title("causal probe: +0.5 smile pulse on the real face")
+    axes[2].axvline(0, color="0.5", lw=1)
+    axes[2].set_xlabel("time after the user's pause (s)")
+    axes[2].set_ylabel("avatar head pitch change (deg, > 0 chin down)")
+    axes[2].set_title("user pauses after >= 1 s of speech -> nod")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -198,7 +207,7 @@ def render_listening_video(video: str | Path, start_s: float, session: Listening
 
     from avatar.motion_filter import MotionFilter
     from avatar.portrait import Portrait
-    from avatar.renderer import PortraitRenderer
+    from avatar.render import PortraitRenderer
     from avatar.retarget import transfer_frame
     from avatar.video_io import VideoWriter, iter_frames, probe_video
 
@@ -227,4 +236,23 @@ def render_listening_video(video: str | Path, start_s: float, session: Listening
             if session.user_speaking[k]:
                 cv2.rectangle(frame, (0, size - 6), (size, size), (40, 200, 60), -1)
             writer.write(frame)
+    return out
+
+
+def corpus_listening_sessions(corpus: str | Path, split: str, max_seconds: float = 40.0,
+                              max_dialogues: int = 0) -> list[ListeningSession]:
+    """Corpus dialogues as reactivity sessions (both sides, the avatar's own speech
+    kept): the validation split is where user guidance is tuned, never the
+    held-out real clips."""
+    from avatar.corpus.signals import frame_energy_db, vad
+    from avatar.evaluate import load_sessions
+
+    out = []
+    for s in load_sessions(corpus, split, max_seconds, max_dialogues):
+        frames = len(s.user_motion)
+        pcm = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+        pcm[:min(len(pcm), len(s.user_pcm))] = s.user_pcm[:len(pcm)]
+        out.append(ListeningSession(s.name, s.user_motion, s.user_audio,
+                                    vad(frame_energy_db(pcm))[:frames], s.avatar_audio,
+                                    s.reference, pcm))
     return out
