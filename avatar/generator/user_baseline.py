@@ -16,7 +16,8 @@ rise over ~20 s, so a smile stands out for as long as it lasts and a resting
 face reads ~0. Head rotation: a symmetric ~4 s baseline, so a nod or a turn
 stands out and a camera placed off-axis does not. Frames without a face leave
 the baseline untouched (their output is zero; the model's null embedding stands
-in for them anyway).
+in for them anyway); after NEW_PERSON_S without a face the baseline is
+forgotten, because at a kiosk the next face is usually someone else.
 
 Causal and exactly streamable: `UserBaseline.apply` over a whole track equals
 frame-by-frame use with any chunking (tested), and `peek` transforms frames
@@ -32,6 +33,7 @@ from avatar.motion import MOTION_DIM, POSE_SLICE
 RISE_RATE = 0.002  # per frame: the baseline climbs to a held expression over ~20 s
 FALL_RATE = 0.05  # per frame: it follows a relaxing face within ~1 s (as the rules)
 POSE_RATE = 0.01  # per frame: head rotation relative to the last ~4 s
+NEW_PERSON_FRAMES = 75  # 3 s without a face: whoever comes next starts afresh
 
 
 class UserBaseline:
@@ -39,6 +41,7 @@ class UserBaseline:
 
     def __init__(self) -> None:
         self.base: np.ndarray | None = None
+        self.absent = 0  # consecutive frames without a face
         self._rise = np.full(MOTION_DIM, RISE_RATE, np.float32)
         self._fall = np.full(MOTION_DIM, FALL_RATE, np.float32)
         self._rise[POSE_SLICE] = self._fall[POSE_SLICE] = POSE_RATE
@@ -46,6 +49,7 @@ class UserBaseline:
     def reset(self) -> None:
         """Forget the user (a new session, or a new person in front of the camera)."""
         self.base = None
+        self.absent = 0
 
     def _step(self, base: np.ndarray | None, frame: np.ndarray) -> np.ndarray:
         if base is None:
@@ -61,14 +65,18 @@ class UserBaseline:
         if present is not None and len(present) != len(motion):
             raise ValueError(f"present has {len(present)} frames, motion {len(motion)}")
         out = np.zeros_like(motion)
-        base = self.base
+        base, absent = self.base, self.absent
         for t, frame in enumerate(motion):
             if present is not None and not present[t]:
+                absent += 1
+                if absent >= NEW_PERSON_FRAMES:
+                    base = None
                 continue
+            absent = 0
             base = self._step(base, frame)
             out[t] = frame - base
         if commit:
-            self.base = base
+            self.base, self.absent = base, absent
         return out
 
     def apply(self, motion: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:

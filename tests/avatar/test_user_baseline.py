@@ -38,6 +38,18 @@ def test_chunked_equals_whole_and_peek_commits_nothing() -> None:
     assert not whole[100:130].any()  # no face: no signal, baseline held
 
 
+def test_a_new_face_after_three_seconds_away_starts_afresh() -> None:
+    track = _track(300)
+    track[150:, SMILE] += 0.4  # the next visitor's resting face reads more smile
+    present = np.ones(300, bool)
+    present[100:150] = False
+    short = relative_user_motion(track, present)  # 2 s away: same person, smile stands out
+    present[70:150] = False
+    long = relative_user_motion(track, present)  # 3.2 s away: someone new
+    assert short[152, SMILE] > 0.3
+    assert abs(long[152, SMILE]) < 0.1
+
+
 def test_a_smile_stands_out_and_a_resting_offset_does_not() -> None:
     """A person whose resting face reads +0.25 smile gives the same relative
     signal once the baseline has settled; a smile on top stands out fully."""
