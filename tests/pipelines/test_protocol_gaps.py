@@ -262,11 +262,20 @@ async def _invalid_utf8_closes_1007(voice_server: Any) -> None:
 async def test_no_permessage_deflate_so_limits_apply_to_the_message_as_sent(
     voice_server: Any
 ) -> None:
-    async with ws_connect(voice_server.url, compression="deflate", max_size=None) as ws:
+    # the previous test's sessions may still be closing on a loaded machine: a
+    # server_busy answer is retried (as the SDK does), anything else fails
+    for _ in range(30):
+        ws = await ws_connect(voice_server.url, compression="deflate", max_size=None)
+        await ws.send(json.dumps(HELLO))
+        first = json.loads(await ws.recv())
+        if first.get("code") != "server_busy":
+            break
+        await ws.close()
+        await asyncio.sleep(1.0)
+    async with ws:
         assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers  # offered, declined
-        await ws.send(json.dumps(HELLO))
-        assert json.loads(await ws.recv())["type"] == "welcome"
+        assert first["type"] == "welcome", first
         # zeros would deflate to almost nothing: still refused by their real size
         await ws.send(encode_media(MediaKind.AUDIO, bytes(200_000)))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
