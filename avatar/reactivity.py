@@ -42,6 +42,7 @@ CHEEK_SQUINT = (column_index("cheekSquintLeft"), column_index("cheekSquintRight"
 BROW = (column_index("browInnerUp"), column_index("browOuterUpLeft"),
         column_index("browOuterUpRight"))
 YAW, PITCH = column_index("yaw"), column_index("pitch")
+HEAD_WINDOW_S = 5.0  # restlessness: head std inside 5 s windows (slow drift excluded)
 HUMAN_LAGS_S = (0.3, 1.2)  # a listener's smile answers 0.3-1.2 s after the speaker's
 SMILE_ONSET = 0.15  # user smile above their median that counts as a smile onset
 PAUSE_AFTER_TALK_S = 1.0
@@ -160,9 +161,31 @@ def measure(session: ListeningSession, motion: np.ndarray,
         "pauses": float(len(pauses)),
         "brow_after_onset": float(np.nanmax(attention[FPS // 2:])),
         "brow_random": float(np.nanmax(attention_random[FPS // 2:])),
-        "yaw_std": float(motion[:, YAW].std()),
-        "pitch_std": float(motion[:, PITCH].std()),
+        "yaw_std": window_std(motion[:, YAW]),
+        "pitch_std": window_std(motion[:, PITCH]),
     }
+
+
+def window_std(signal: np.ndarray, mask: np.ndarray | None = None,
+               window_s: float = HEAD_WINDOW_S) -> float:
+    """Mean standard deviation inside non-overlapping windows that lie wholly in
+    `mask` (all frames if None): how restless a head is, without its slow drift,
+    comparable between a whole listening session and a person's quiet stretches."""
+    n = int(window_s * FPS)
+    ok = np.ones(len(signal), bool) if mask is None else np.asarray(mask, bool)
+    stds = [float(signal[i:i + n].std()) for i in range(0, len(signal) - n + 1, n)
+            if ok[i:i + n].all()]
+    return float(np.mean(stds)) if stds else float("nan")
+
+
+def quiet_frames(motion: np.ndarray) -> np.ndarray:
+    """Frames where a real person is not talking: the jaw's 1 s rolling spread
+    stays low (a listener's stretches in a recording of someone who talks)."""
+    jaw = motion[:, column_index("jawOpen")]
+    n = FPS
+    padded = np.pad(jaw, (n // 2, n - n // 2 - 1), mode="edge")
+    spread = np.lib.stride_tricks.sliding_window_view(padded, n).std(axis=1)
+    return spread < 0.03
 
 
 def smile_pulses(motion: np.ndarray, amplitude: float = 0.5, every_s: float = 5.0,

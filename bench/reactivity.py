@@ -16,8 +16,8 @@ Keys per variant (avatar/reactivity.py): smile_r (best lagged r, user smile ->
 avatar smile, over 0.3-1.2 s; goal >= 0.6), smile_lag_ms, pulse_peak (avatar
 smile change for a +0.5 smile pulse on the real face, same noise) and its time,
 nod_deg_after_pause vs nod_deg_random, brow_after_onset vs brow_random,
-yaw_std / pitch_std while listening. `real_people` holds the head-motion
-statistics of the real tracks themselves. Plot: docs/reactivity.png.
+yaw_std / pitch_std while listening (mean std inside 5 s windows). `real_people`:
+the same measure on the held-out people themselves while they are not talking. Plot: docs/reactivity.png.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from real_media import wav16k  # noqa: E402
 from avatar.generator.checkpoint import load_generator  # noqa: E402
 from avatar.motion import column_index  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
+from avatar.reactivity import quiet_frames, window_std  # noqa: E402
 from avatar.reactivity_eval import (  # noqa: E402
     evaluate_reactivity,
     generator_variant,
@@ -55,13 +56,17 @@ SPEECH = ("librivox_0870", "librivox_0880", "librivox_0890", "lecture", "librivo
 
 
 def real_people(sessions: list) -> dict[str, float]:
-    """Head motion of the real people in the held-out clips (they talk or pose:
-    an upper bound for a listener, who moves less)."""
-    yaw = np.concatenate([s.user_motion[:, column_index("yaw")] - s.user_motion[
-        :, column_index("yaw")].mean() for s in sessions])
-    pitch = np.concatenate([s.user_motion[:, column_index("pitch")] - s.user_motion[
-        :, column_index("pitch")].mean() for s in sessions])
-    return {"yaw_std": float(yaw.std()), "pitch_std": float(pitch.std())}
+    """Head restlessness of the real people in the held-out clips while they do
+    not talk (jaw quiet for whole 5 s windows): the nearest thing to real
+    listeners these recordings hold; the same window measure as the avatar's."""
+    yaw, pitch, seconds = [], [], 0.0
+    for s in sessions:
+        quiet = quiet_frames(s.user_motion)
+        yaw.append(window_std(s.user_motion[:, column_index("yaw")], quiet))
+        pitch.append(window_std(s.user_motion[:, column_index("pitch")], quiet))
+        seconds += float(quiet.sum()) / 25
+    return {"quiet_yaw_std": float(np.nanmean(yaw)), "quiet_pitch_std": float(np.nanmean(pitch)),
+            "quiet_seconds": round(seconds, 1)}
 
 
 def main() -> int:

@@ -137,3 +137,17 @@ def test_rule_listener_smiles_back_at_a_human_lag_and_not_without_the_face() -> 
     response, stats = smile_pulse_response(rules_variant, session)
     assert stats["pulse_peak"] > 0.1 and stats["pulse_peak_ms"] > 300
     assert len(response) == 3 * FPS + FPS // 2
+
+
+def test_head_restlessness_ignores_slow_drift_and_talking_stretches() -> None:
+    from avatar.reactivity import quiet_frames, window_std
+
+    t = np.arange(1000) / FPS
+    drift = 10 * np.sin(2 * np.pi * t / 60)  # a 60 s sway: not restlessness
+    jitter = np.random.default_rng(0).normal(0, 1.0, 1000)
+    assert window_std(drift) < 1.0 < window_std(drift + jitter) < 1.3
+    face = np.zeros((1000, MOTION_DIM), np.float32)
+    face[500:, column_index("jawOpen")] = np.abs(np.sin(np.arange(500) * 1.3)) * 0.4  # talks
+    quiet = quiet_frames(face)
+    assert quiet[:480].all() and not quiet[520:].any()
+    assert np.isnan(window_std(jitter, np.zeros(1000, bool)))
