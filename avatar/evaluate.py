@@ -24,7 +24,6 @@ import torch
 
 from avatar.generator.checkpoint import load_generator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, sample_stream
-from avatar.generator.user_baseline import relative_user_motion
 from avatar.motion import MOTION_DIM
 
 
@@ -112,11 +111,8 @@ def generate_batched(ckpt_path: Path, variant: Variant, sessions: list[Session],
         return torch.from_numpy(np.stack([getattr(s, key)[:T] for s in sessions]))
 
     refs = torch.from_numpy(np.stack([s.reference for s in sessions]))
-    user = stack("user_motion")
-    if ckpt.model.cfg.user_relative:  # as the live engine reads it, from the session start
-        user = torch.from_numpy(np.stack([relative_user_motion(u) for u in user.numpy()]))
     out = sample_stream(ckpt.model, stack("avatar_audio"), stack("user_audio"),
-                        user, refs, variant.nfe, variant.guidance,
+                        stack("user_motion"), refs, variant.nfe, variant.guidance,
                         torch.Generator().manual_seed(seed), variant.use_user_motion,
                         anchor=variant.anchor)
     return [m[L:] for m in out.numpy()]  # output frame j shows input frame j - L

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from avatar.audio_features import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from avatar.corpus.signals import frame_energy_db, vad
+from avatar.evaluate import Session
 from avatar.generator.checkpoint import load_generator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, sample_stream
-from avatar.generator.user_baseline import relative_user_motion
 from avatar.motion import MotionTrack
 from avatar.reactivity import (
     ListeningSession,
@@ -88,15 +89,13 @@ def generator_variant(path: str | Path, nfe: int | None = None,
     def run(session: ListeningSession) -> np.ndarray:
         frames = len(session.user_motion)
         T = frames // n * n
-        user = session.user_motion[:T]
-        if model.cfg.user_relative:
-            user = relative_user_motion(user)
 
         def t(x: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(x[:T], np.float32))[None]
 
         with torch.inference_mode():
-            out = sample_stream(model, t(session.avatar_audio), t(session.user_audio), t(user),
+            out = sample_stream(model, t(session.avatar_audio), t(session.user_audio),
+                                t(session.user_motion),
                                 torch.from_numpy(session.reference)[None], steps, guide,
                                 torch.Generator().manual_seed(seed), use_user_motion,
                                 anchor=anchor)[0].numpy()
@@ -239,20 +238,13 @@ def render_listening_video(video: str | Path, start_s: float, session: Listening
     return out
 
 
-def corpus_listening_sessions(corpus: str | Path, split: str, max_seconds: float = 40.0,
-                              max_dialogues: int = 0) -> list[ListeningSession]:
-    """Corpus dialogues as reactivity sessions (both sides, the avatar's own speech
-    kept): the validation split is where user guidance is tuned, never the
-    held-out real clips."""
-    from avatar.corpus.signals import frame_energy_db, vad
-    from avatar.evaluate import load_sessions
-
-    out = []
-    for s in load_sessions(corpus, split, max_seconds, max_dialogues):
-        frames = len(s.user_motion)
-        pcm = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
-        pcm[:min(len(pcm), len(s.user_pcm))] = s.user_pcm[:len(pcm)]
-        out.append(ListeningSession(s.name, s.user_motion, s.user_audio,
-                                    vad(frame_energy_db(pcm))[:frames], s.avatar_audio,
-                                    s.reference, pcm))
-    return out
+def listening_from_corpus(session: Session) -> ListeningSession:
+    """A corpus dialogue side (`avatar.evaluate.Session`) as a reactivity session,
+    the avatar's own speech kept: the validation split is where user guidance is
+    tuned, never the held-out real clips."""
+    frames = len(session.user_motion)
+    pcm = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+    pcm[:min(len(pcm), len(session.user_pcm))] = session.user_pcm[:len(pcm)]
+    return ListeningSession(session.name, session.user_motion, session.user_audio,
+                            vad(frame_energy_db(pcm))[:frames], session.avatar_audio,
+                            session.reference, pcm)

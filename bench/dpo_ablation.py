@@ -34,9 +34,9 @@ from avatar.metrics import audio_envelope, lip_sync  # noqa: E402
 from avatar.motion import column_index  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
 from avatar.reactivity_eval import (  # noqa: E402
-    corpus_listening_sessions,
     evaluate_reactivity,
     generator_variant,
+    listening_from_corpus,
     load_listening_sessions,
 )
 
@@ -55,9 +55,10 @@ def main() -> int:
     real = load_listening_sessions(DEFAULT_OUT / "test", [wav16k(n) for n in SPEECH],
                                    Portrait.default(256).reference_motion)
     real_results, _ = evaluate_reactivity(real, variants)
-    test = corpus_listening_sessions(args.corpus, "test", 30.0, args.dialogues)
+    corpus_sessions = load_sessions(args.corpus, "test", 30.0, args.dialogues)
+    test = [listening_from_corpus(s) for s in corpus_sessions]
     test_results, _ = evaluate_reactivity(test, variants)
-    pcms = [s.avatar_pcm for s in load_sessions(args.corpus, "test", 30.0, args.dialogues)]
+    pcms = [s.avatar_pcm for s in corpus_sessions]
     for name, variant in variants.items():
         lips = [lip_sync(variant(s)[:, column_index("jawOpen")], audio_envelope(p)).correlation
                 for s, p in zip(test, pcms, strict=True)]

@@ -25,11 +25,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from avatar.evaluate import load_sessions  # noqa: E402
 from avatar.generator.sampler import Guidance  # noqa: E402
 from avatar.metrics import audio_envelope, lip_sync  # noqa: E402
 from avatar.motion import column_index  # noqa: E402
 from avatar.reactivity import measure, smile_pulse_response  # noqa: E402
-from avatar.reactivity_eval import corpus_listening_sessions, generator_variant  # noqa: E402
+from avatar.reactivity_eval import generator_variant, listening_from_corpus  # noqa: E402
 
 
 def main() -> int:
@@ -42,11 +43,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=40.0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sessions = corpus_listening_sessions(args.corpus, "val", args.seconds, args.dialogues)
-    from avatar.evaluate import load_sessions
-
-    pcms = [s.avatar_pcm for s in load_sessions(args.corpus, "val", args.seconds,
-                                                 args.dialogues)]
+    corpus_sessions = load_sessions(args.corpus, "val", args.seconds, args.dialogues)
+    sessions = [listening_from_corpus(s) for s in corpus_sessions]
+    pcms = [s.avatar_pcm for s in corpus_sessions]
     rows = {}
     started = time.monotonic()
     for wu in args.wu:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
+from avatar.generator.user_baseline import relative_user_motion
 
 # drop masks of the three guidance branches: [avatar audio, user audio, user motion]
 BRANCH_DROPS = torch.tensor(
@@ -209,12 +211,17 @@ def sample_stream(
     """Many sessions at once, exactly as `StreamingGenerator` runs each of them
     (same frame convention and KV-cached block loop), for fast evaluation.
 
-    Conditions (B, T, ·) with T a multiple of block_frames; returns absolute
-    motion (B, T, M) in the engine's output timing (output frame j shows input
-    frame j - lookahead). Why it exists: on a CPU a block step is per-operation
+    Conditions (B, T, ·) with T a multiple of block_frames, user motion absolute
+    as the engine takes it (read relative to each session's running baseline
+    when `cfg.user_relative`, as the engine does); returns absolute motion
+    (B, T, M) in the engine's output timing (output frame j shows input frame
+    j - lookahead). Why it exists: on a CPU a block step is per-operation
     overhead, so B sessions in one batch cost little more than one.
     """
     cfg = model.cfg
+    if cfg.user_relative:
+        user_motion = torch.from_numpy(np.stack(
+            [relative_user_motion(u) for u in user_motion.detach().numpy()]))
     B, T, _ = avatar_audio.shape
     n, L, P = cfg.block_frames, cfg.lookahead, cfg.cond_past
     if T % n:

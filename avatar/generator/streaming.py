@@ -235,9 +235,8 @@ class StreamingGenerator:
         will be given again."""
         if self._user_baseline is None:
             return user_motion
-        motion = np.asarray(user_motion, dtype=np.float32)
-        if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
-            raise ValueError(f"user_motion must be (frames, {MOTION_DIM}), got {motion.shape}")
+        # validate before the baseline sees it: a NaN frame would poison it for good
+        motion = self._check(user_motion, MOTION_DIM, "user_motion").numpy()
         mask = None if present is None else np.asarray(present, dtype=bool)
         k = len(motion) if commit is None else commit
         head = self._user_baseline.apply(motion[:k], None if mask is None else mask[:k])

@@ -4,6 +4,7 @@ offset invariance, and the engine reading it live exactly as in training."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from avatar.audio_features import FEATURE_DIM
@@ -66,8 +67,9 @@ def test_a_smile_stands_out_and_a_resting_offset_does_not() -> None:
 
 
 def test_engine_reads_relative_motion_as_training_and_evaluation_do() -> None:
-    """step(), step_window() and the batched sampler on `relative_user_motion`
-    give the same motion for a model trained on relative user motion."""
+    """step(), step_window() and the batched sampler (each converting absolute
+    user motion itself) give the same motion for a model trained on relative
+    user motion."""
     torch.manual_seed(0)
     model = MotionGenerator(SMALL)
     with torch.no_grad():
@@ -91,7 +93,7 @@ def test_engine_reads_relative_motion_as_training_and_evaluation_do() -> None:
         for k in range(0, frames - n + 1, n)])
     batched = sample_stream(
         model, torch.from_numpy(a[:frames])[None], torch.from_numpy(ua[:frames])[None],
-        torch.from_numpy(relative_user_motion(um[:frames]))[None], torch.from_numpy(ref)[None],
+        torch.from_numpy(um[:frames])[None], torch.from_numpy(ref)[None],
         2, None, torch.Generator().manual_seed(3))[0].numpy()
     np.testing.assert_allclose(by_step[:frames], batched, atol=2e-5)
     # step_window has no pre-roll (the live session's convention), so it is not
@@ -106,3 +108,17 @@ def test_engine_reads_relative_motion_as_training_and_evaluation_do() -> None:
     windowed2.step_window(a[:n + L], ua[:n + L], um[:n + L])
     assert probe._user_baseline is not None and windowed2._user_baseline is not None
     np.testing.assert_array_equal(probe._user_baseline.base, windowed2._user_baseline.base)
+
+
+def test_a_nan_frame_is_refused_before_it_reaches_the_baseline() -> None:
+    model = MotionGenerator(SMALL).eval()
+    engine = StreamingGenerator(model, np.zeros(MOTION_DIM, np.float32), nfe=1)
+    a = np.zeros((5, FEATURE_DIM), np.float32)
+    bad = _track(5)
+    bad[2, SMILE] = np.nan
+    engine.step(a, a, _track(5))
+    assert engine._user_baseline is not None
+    before = engine._user_baseline.base.copy()
+    with pytest.raises(ValueError, match="NaN"):
+        engine.step(a, a, bad)
+    np.testing.assert_array_equal(engine._user_baseline.base, before)
