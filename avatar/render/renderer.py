@@ -34,7 +34,17 @@ from avatar.motion import MOTION_DIM, angles_to_rotation, column_index
 from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.expression import ACTUATORS, ActuatorBasis
 from avatar.render.eyes import EyelidPainter, GazePainter
-from avatar.render.mesh import KIND_FIXED, BackwardMapper, build_mesh
+from avatar.render.layers import PortraitLayers, build_layers, compose
+from avatar.render.mesh import (
+    CHIN,
+    FACE_OVAL,
+    KIND_FIXED,
+    KIND_HAIR,
+    KIND_HEAD,
+    NOSE_TIP,
+    BackwardMapper,
+    build_mesh,
+)
 from avatar.render.mouth import draw_mouth, inner_lip_gap
 
 if TYPE_CHECKING:
@@ -46,6 +56,23 @@ _FLIP = np.diag([1.0, -1.0, -1.0])  # camera space (y up, z to viewer) <-> image
 MAX_ANGLE_DEG = 35.0  # rendered rotation cap: beyond it a one-photo warp falls apart
 MAX_SHIFT = 0.25  # tx/ty change, fraction of the image
 SCALE_RANGE = (0.7, 1.4)
+# The landmarker's z is flatter than a head from cheek to ear: rotating its
+# landmarks by the commanded yaw reads back at ~0.6-0.75x (measured on three
+# portraits at +-10 / +-20 deg), which is why yaw used to be rendered at
+# 1.6-1.9x. Stretching the depth by DEPTH_SCALE_X where it moves points
+# sideways (yaw) makes a turn rendered at the commanded angle read back at
+# ~1.0x, with the far side foreshortened and the near side whole. Up and down
+# (pitch) the landmark depth is about right (pitch read ~1.0-1.2x with it,
+# and 1.2-1.4x with the stretch), so the vertical image axis keeps it:
+# docs/renderer.md, "Turns with depth".
+DEPTH_SCALE_X = 1.5
+DEPTH_SCALE_Y = 1.25
+# How much of the head's motion the rings carry below the face: at the chin the
+# head ring (neck) keeps 1 - NECK_LAG and the hair ring (collar, shoulders)
+# 1 - SHOULDER_LAG of it, fading in from the nose down, so a turn or a roll
+# twists the neck but leaves the torso nearly still.
+NECK_LAG = 0.3
+SHOULDER_LAG = 0.75
 
 
 class PortraitRenderer:
@@ -56,7 +83,7 @@ class PortraitRenderer:
     """
 
     def __init__(self, portrait: Portrait, size: int = 512,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, layered: bool = True) -> None:
         if size not in (256, 512):
             raise ValueError(f"render size must be 256 or 512, got {size}")
         image = np.asarray(portrait.image)
@@ -81,20 +108,35 @@ class PortraitRenderer:
         self.calibration = calibration if calibration is not None else load_calibration()
         verts = self.mesh.vertices
         self._xy0 = verts[:, :2].astype(np.float32)
-        self._z0 = verts[:, 2].astype(np.float32)
-        self._moves = (self.mesh.kind != KIND_FIXED).astype(np.float32)
         iod = self.frame.iod
+        self._moves = self._move_weights()
         # Pivot: between the ears at nose height (the depth of the face oval):
         # measured, a deeper pivot makes the landmarker read less yaw, not more.
         oval_depth = float(np.median(verts[:478, 2]))
+        self._z0 = verts[:, 2].astype(np.float32)
+        self._z_rel = (self._z0 - oval_depth)[:, None]
+        # per image axis (x, y, depth): how much the depth is stretched where it
+        # feeds that axis under a rotation (DEPTH_SCALE_X, DEPTH_SCALE_Y)
+        self._depth_gain = np.array([DEPTH_SCALE_X, DEPTH_SCALE_Y, DEPTH_SCALE_X],
+                                    np.float32) - 1.0
         pivot_xy = self.frame.origin + self.frame.ey * (0.55 * iod)
         self._pivot = np.array([pivot_xy[0], pivot_xy[1], oval_depth], np.float32)
         self._rest_gap = inner_lip_gap(self._xy0)
         self._rest_width = float(np.linalg.norm(self._xy0[308] - self._xy0[78]))
         self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
-        # gaze moves the irises in a working copy of the portrait, which the warp reads
-        self._gaze = GazePainter(self.image, self._xy0)
-        self._source = self.image.copy()
+        # Layers (avatar/render/layers.py): the warp moves a matted person over a
+        # still, inpainted background plate; without them the whole photo is warped.
+        self.layers: PortraitLayers | None = None
+        if layered:
+            self.layers = build_layers(self.image, self._face_hull(), self._movable())
+            self._source = self.layers.source.copy()  # premultiplied RGBA
+            base = np.ascontiguousarray(self.layers.source[..., :3])
+        else:
+            self._source = self.image.copy()
+            base = self.image
+        # gaze moves the irises in the working copy of the portrait that the warp reads
+        self._gaze = GazePainter(base, self._xy0)
+        self._gaze_target = self._source[..., :3]
         # a black-and-white photo stays black and white: the painted mouth interior
         # (cavity, teeth, tongue) has colours, which showed red on a grey face
         spread = np.ptp(self.image.astype(np.int16), axis=2)
@@ -126,7 +168,8 @@ class PortraitRenderer:
         target = angles_to_rotation(float(yaw), float(pitch), float(roll))
         delta = _FLIP @ (target @ self._ref_rotation.T) @ _FLIP
         pts = np.concatenate([xy, self._z0[:, None]], axis=1) - self._pivot
-        rotated = pts @ delta.T.astype(np.float32)
+        delta = delta.astype(np.float32)
+        rotated = pts @ delta.T + self._z_rel * (self._depth_gain * delta[:, 2])
         scale = float(np.clip(motion[_SCALE] / max(self.reference[_SCALE], 1e-3),
                               *SCALE_RANGE))
         shift = np.clip(motion[[_TX, _TY]] - self.reference[[_TX, _TY]], -MAX_SHIFT, MAX_SHIFT)
@@ -143,7 +186,7 @@ class PortraitRenderer:
             raise ValueError(f"motion frame must be ({MOTION_DIM},), got {motion.shape}")
         if not np.all(np.isfinite(motion)):
             raise ValueError("motion frame contains NaN or infinite values")
-        self._gaze.paint(self._source, motion, self.reference)
+        self._gaze.paint(self._gaze_target, motion, self.reference)
         return self._draw(*self.vertices(motion))
 
     def render_amplitudes(self, amps: np.ndarray, motion: np.ndarray) -> np.ndarray:
@@ -151,7 +194,7 @@ class PortraitRenderer:
         amps = np.asarray(amps, np.float32)
         if amps.shape != (len(ACTUATORS),):
             raise ValueError(f"amplitudes must be ({len(ACTUATORS)},), got {amps.shape}")
-        self._gaze.paint(self._source, np.asarray(motion, np.float32), self.reference)
+        self._gaze.paint(self._gaze_target, np.asarray(motion, np.float32), self.reference)
         return self._draw(*self.vertices(np.asarray(motion, np.float32), amps))
 
     def _draw(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -159,8 +202,43 @@ class PortraitRenderer:
         map_x, map_y = self._mapper(xy, z)
         frame = cv2.remap(self._source, map_x, map_y, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+        if self.layers is not None:
+            frame = compose(frame, self.layers.plate)
         self._eyelids.paint(frame, xy)
         draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)
         if self._grey:
             frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         return frame
+
+    def _move_weights(self) -> np.ndarray:
+        """(N,) share of the head's motion each vertex follows (0 = background, 1 = face).
+
+        Face and eye vertices follow fully, the fixed ring and border not at all;
+        head and hair ring vertices less the further they lie below the nose
+        (NECK_LAG, SHOULDER_LAG), so the neck and shoulders lag behind the head.
+        """
+        kind = self.mesh.kind
+        weights = (kind != KIND_FIXED).astype(np.float32)
+        down = (self._xy0 - self.frame.origin) @ self.frame.ey
+        nose, chin = float(down[NOSE_TIP]), float(down[CHIN])
+        below = np.clip((down - nose) / max(chin - nose, 1.0), 0.0, 1.0)
+        weights[kind == KIND_HEAD] -= NECK_LAG * below[kind == KIND_HEAD]
+        weights[kind == KIND_HAIR] -= SHOULDER_LAG * below[kind == KIND_HAIR]
+        return weights
+
+    def _face_hull(self) -> np.ndarray:
+        """(S, S) bool: the face oval's hull, which is the person whatever the segmenter says."""
+        mask = np.zeros((self.size, self.size), np.uint8)
+        hull = cv2.convexHull(np.round(self._xy0[list(FACE_OVAL)]).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 1)
+        return mask.astype(bool)
+
+    def _movable(self) -> np.ndarray:
+        """(S, S) bool: pixels a pose can move (triangles with a vertex that is not fixed)."""
+        mesh = self.mesh
+        mask = np.zeros((self.size, self.size), np.uint8)
+        moving = (mesh.kind != KIND_FIXED)[mesh.triangles].any(axis=1)
+        for tri in mesh.triangles[moving]:
+            cv2.fillConvexPoly(mask, np.round(self._xy0[tri]).astype(np.int32), 1)
+        return mask.astype(bool)
+

@@ -1,0 +1,156 @@
+"""The layered portrait: a person matte, a clean background plate and matted colours.
+
+Why layers: a single photo warped as one sheet drags whatever lies next to the
+head (curtains, flags, walls) along with a turn, and rotates it with a roll.
+With layers, made once per portrait when the renderer is built,
+
+- the *matte* says which pixels belong to the person (a selfie-segmentation
+  network, refined against the image edges, united with the face itself so a
+  missed face can never be left behind);
+- the *plate* is the photo with the person inpainted away wherever the head
+  can move, so a turn reveals plausible background instead of a hole;
+- the *foreground* is the photo's colour with the plate's share removed at
+  the soft matte edge (premultiplied: I - (1 - alpha) * plate), so composing
+  it back over the plate returns the photo exactly, and a moved head carries
+  no fringe of the old background with it.
+
+Each frame then warps only the foreground and its matte (one 4-channel
+`cv2.remap`) and composes them over the still plate (`compose`).
+
+The segmentation network is mediapipe's selfie segmenter
+(`avatar/data/selfie_segmentation.tflite`, Apache-2.0, shipped inside the
+mediapipe 0.10.14 wheel on PyPI at mediapipe/modules/selfie_segmentation/,
+SHA-256 in SEGMENTER_SHA256); it runs through mediapipe's ImageSegmenter task,
+~5 ms once per portrait.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SEGMENTER_PATH = Path(__file__).resolve().parents[1] / "data" / "selfie_segmentation.tflite"
+SEGMENTER_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
+# Guided-filter refinement of the 256x256 network mask: radius in pixels of a
+# 512 image and the regulariser (on 0-1 intensities); small enough to follow
+# hair strands' edges, large enough not to cut the face along its shading.
+GUIDE_RADIUS = 6
+GUIDE_EPS = 1e-3
+# Pixels with matte above this are inpainted away in the plate (after growing
+# the hole by HOLE_GROW px, so no halo of hair survives in the plate).
+HOLE_ALPHA = 0.04
+HOLE_GROW = 4
+INPAINT_RADIUS = 5
+# The plate is inpainted at this resolution and only its hole upsampled: Telea
+# on a 512 px hole a third of the image wide takes seconds and smears as much.
+PLATE_WORK = 256
+
+
+@dataclass
+class PortraitLayers:
+    """What the renderer composes every frame; all at the render size."""
+
+    matte: np.ndarray  # (S, S) float32 in [0, 1]: the person
+    plate: np.ndarray  # (S, S, 3) uint8: the background with the moving person removed
+    source: np.ndarray  # (S, S, 4) uint8: premultiplied foreground RGB + matte * 255
+
+
+def segment_person(image: np.ndarray, model_path: Path = SEGMENTER_PATH) -> np.ndarray:
+    """(H, W) float32 person probability of an RGB uint8 image (mediapipe selfie segmenter)."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+    if digest != SEGMENTER_SHA256:
+        raise RuntimeError(f"{model_path} is not the shipped selfie segmenter "
+                           f"(sha256 {digest[:12]}..., expected {SEGMENTER_SHA256[:12]}...)")
+    options = vision.ImageSegmenterOptions(
+        base_options=BaseOptions(model_asset_path=str(model_path)),
+        output_confidence_masks=True, output_category_mask=False)
+    with vision.ImageSegmenter.create_from_options(options) as segmenter:
+        result = segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                            data=np.ascontiguousarray(image)))
+    mask = np.asarray(result.confidence_masks[0].numpy_view(), np.float32)
+    return np.clip(mask.reshape(image.shape[:2]), 0.0, 1.0)
+
+
+def refine_matte(image: np.ndarray, mask: np.ndarray, must_keep: np.ndarray) -> np.ndarray:
+    """The network mask snapped to the image's edges, with `must_keep` (the face) forced in.
+
+    The network sees a 256x256 copy, so its edge is a soft band a few pixels
+    wide; a guided filter with the photo as guide moves that band onto the
+    actual hair / shoulder edges.
+    """
+    guide = image.astype(np.float32) / 255.0
+    refined = cv2.ximgproc.guidedFilter(guide, mask.astype(np.float32), GUIDE_RADIUS, GUIDE_EPS)
+    refined = np.clip(refined, 0.0, 1.0)
+    return np.maximum(refined, must_keep.astype(np.float32))
+
+
+def inpaint_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The image with `hole` (bool) filled from its surroundings (OpenCV Telea, coarse to fine).
+
+    The fill is computed at PLATE_WORK px and upsampled, then a second Telea
+    pass at full size redoes a thin rim along the hole's edge so the plate
+    meets the untouched background without a seam. Outside the hole the
+    result is the image itself.
+    """
+    size = image.shape[0]
+    small = cv2.resize(image, (PLATE_WORK, PLATE_WORK), interpolation=cv2.INTER_AREA)
+    small_hole = cv2.resize(hole.astype(np.uint8) * 255, (PLATE_WORK, PLATE_WORK),
+                            interpolation=cv2.INTER_AREA)
+    small_hole = cv2.dilate((small_hole > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+    filled_small = cv2.inpaint(small, small_hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    filled = cv2.resize(filled_small, (size, size), interpolation=cv2.INTER_CUBIC)
+    plate = image.copy()
+    plate[hole] = filled[hole]
+    # thin rim: inpaint at full resolution where the hole meets the background
+    rim = hole & ~cv2.erode(hole.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    rimmed = cv2.inpaint(plate, rim.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    plate[rim] = rimmed[rim]
+    return plate
+
+
+def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
+                 model_path: Path = SEGMENTER_PATH) -> PortraitLayers:
+    """Matte, plate and premultiplied foreground of a square RGB portrait.
+
+    `face_hull` (S, S) bool: pixels that are certainly the person (the face
+    oval); `movable` (S, S) bool: where the warp can move anything (inside the
+    renderer's fixed background ring). The plate is inpainted only where the
+    person is and can move away: elsewhere it is the photo.
+    """
+    matte = refine_matte(image, segment_person(image, model_path), face_hull)
+    hole = (matte > HOLE_ALPHA) & movable
+    hole = cv2.dilate(hole.astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                (2 * HOLE_GROW + 1, 2 * HOLE_GROW + 1))) > 0
+    plate = inpaint_plate(image, hole)
+    img, back = image.astype(np.float32), plate.astype(np.float32)
+    # The least alpha that explains the photo over the plate with a foreground
+    # colour inside [0, 255] (I = a F + (1 - a) P): where the segmenter's soft
+    # edge says less, the photo could not be rebuilt at rest (measured: mean
+    # error 1.7 grey levels on the default portrait, its suit against the flag).
+    darker = (back - img) / np.maximum(back, 1.0)
+    brighter = (img - back) / np.maximum(255.0 - back, 1.0)
+    needed = np.clip(np.maximum(darker, brighter).max(axis=2), 0.0, 1.0)
+    matte = np.maximum(matte, needed)
+    alpha = matte[..., None]
+    # premultiplied foreground: whatever of the photo the plate does not explain
+    fg = np.clip(img - (1.0 - alpha) * back, 0.0, 255.0 * alpha)
+    source = np.concatenate([fg, 255.0 * alpha], axis=2)
+    return PortraitLayers(matte=matte, plate=plate,
+                          source=np.ascontiguousarray(np.round(source).astype(np.uint8)))
+
+
+def compose(warped: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """RGB frame: a warped premultiplied RGBA foreground over the still plate (uint8)."""
+    rgb = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
+    alpha = warped[..., 3]
+    inverse = cv2.cvtColor(cv2.bitwise_not(alpha), cv2.COLOR_GRAY2RGB)
+    behind = cv2.multiply(plate, inverse, scale=1.0 / 255.0)
+    return cv2.add(rgb, behind)
