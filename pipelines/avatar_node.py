@@ -24,6 +24,10 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   audio has been emitted, so `bot-output` and the LLM context hold only what was
   played. On `InterruptionFrame` the session drops its queued reply, the held
   frames are dropped, and the generator keeps its KV cache (motion goes on).
+- `ReplyPauseFrame` (a sound over the reply, pipelines/barge_in.py) silences
+  the reply from the next frame and keeps the rest queued; `ReplyResumeFrame`
+  plays it on. Meanwhile the face listens and the audio goes out as silent TTS
+  audio, so the bot's turn is paused, not ended.
 - A reply that arrives while idle frames of the current block still wait is
   not kept waiting for the next block boundary: those idle frames are skipped
   (the clock moves up by as much), so the reply starts at the next frame.
@@ -67,6 +71,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession, CameraMotion, PlannedFrame
 from avatar.portrait import Portrait
+from pipelines.barge_in import ReplyPauseFrame, ReplyResumeFrame
 from pipelines.protocol import ErrorCode, MetricsEvent, PortraitEvent, error_event
 from pipelines.rate_gate import RateGate
 from pipelines.video_wire import (
@@ -105,6 +110,10 @@ PortraitLoader = Callable[[str | None, bytes | None], Portrait]
 class AvatarNode(FrameProcessor):
     """Drives one `AvatarSession` on the pipeline's clock (see module docstring)."""
 
+    #: pauses and resumes the reply on ReplyPauseFrame / ReplyResumeFrame
+    #: (pipelines/barge_in.py), so a voice pipeline with it needs no ReplyPacer
+    handles_reply_pause = True
+
     def __init__(self, *, session: AvatarSession, load_portrait: PortraitLoader | None = None,
                  params: AvatarNodeParams | None = None,
                  transport_stats: Callable[[], dict[str, int]] | None = None,
@@ -138,7 +147,7 @@ class AvatarNode(FrameProcessor):
         self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
                          "idle_frames_skipped": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
-                         "camera_errors": 0, "interruptions": 0}
+                         "camera_errors": 0, "interruptions": 0, "reply_pauses": 0}
         #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
         self.last_played_secs = 0.0
 
@@ -163,6 +172,15 @@ class AvatarNode(FrameProcessor):
             self.counters["interruptions"] += 1
             self._held.clear()
             self._in_reply = False
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, ReplyPauseFrame):
+            # a sound over the reply: silent from the next frame, the rest kept
+            if self._in_reply:
+                self.session.pause_reply()
+                self.counters["reply_pauses"] += 1
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, ReplyResumeFrame):
+            self.session.resume_reply()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):
             self.session.push_avatar_audio(frame.audio, frame.sample_rate)
@@ -302,7 +320,8 @@ class AvatarNode(FrameProcessor):
 
     def _reply_waits_behind(self, pending: deque[PlannedFrame]) -> bool:
         """Reply audio is queued, no reply is playing, and the frames left are idle."""
-        return (not self._in_reply and self.session.reply_pending_secs > 0
+        return (not self._in_reply and not self.session.reply_paused
+                and self.session.reply_pending_secs > 0
                 and not any(frame.speaking for frame in pending))
 
     # ------------------------------------------------------------------ camera

@@ -29,6 +29,7 @@ from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 from piper import PiperVoice
 
+from pipelines.barge_in import NoWordsFrame
 from pipelines.protocol import ErrorCode, error_event
 
 
@@ -188,6 +189,7 @@ class BundledWhisperSTTService(WhisperSTTService):
                 f"heard {secs:.1f} s of speech but could not transcribe any words",
             )
             yield OutputTransportMessageUrgentFrame(message=event.model_dump())
+            yield NoWordsFrame()  # a reply paused for this sound may play on
 
 
 class SharedPiperTTSService(TTSService):

@@ -14,8 +14,11 @@
       -> transport.output()                paces audio at real time, drops it on barge-in
       -> assistant context aggregator      records only the text that was sent as audio
 
-Barge-in: VAD start while the bot talks starts a user turn, which broadcasts an
-InterruptionFrame; the output transport drops queued audio and the TTS/LLM stop.
+Barge-in (pipelines/barge_in.py): a VAD start while the bot talks pauses the
+reply (the avatar node, or ReplyPacer in a voice-only session, holds it); words
+in the transcript then broadcast an InterruptionFrame (the output drops queued
+audio and the TTS/LLM stop), while a backchannel, cough or laugh lets the reply
+play on. While the bot is silent a VAD start starts the turn at once.
 pipecat pushes a sentence's TTSTextFrame behind its audio, so the assistant
 aggregator (after the transport) only appends sentences whose audio was
 actually sent, and the context keeps only what was spoken.
@@ -49,13 +52,16 @@ from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.transports.base_transport import BaseTransport
+from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 
+from pipelines.barge_in import BackchannelTolerantStartStrategy
 from pipelines.context_window import ContextWindow
 from pipelines.events import EventSender, ProtocolEventObserver
 from pipelines.input_silence import InputSilenceFiller
+from pipelines.reply_pacer import ReplyPacer
 from pipelines.services import (
     BundledWhisperSTTService,
     LocalOpenAILLMService,
@@ -83,6 +89,13 @@ class TurnParams:
 
     #: silero: speech must last this long to count (filters clicks)...
     vad_start_secs: float = 0.2
+    #: while the bot speaks, a sound pauses the reply and only words interrupt it;
+    #: a backchannel, cough or laugh lets it play on (pipelines/barge_in.py).
+    #: False: pipecat's barge-in, every VAD start interrupts.
+    backchannel_barge_in: bool = True
+    #: ...a paused reply plays on when the STT finds no words (a cough) or at the
+    #: latest this long after the sound ends
+    barge_in_resume_secs: float = 3.0
     #: ...and this much silence ends an utterance (pipecat default 0.2 s).
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
@@ -133,6 +146,8 @@ class VoiceSession:
     events: EventSender
     observer: ProtocolEventObserver
     processors: dict[str, FrameProcessor] = field(default_factory=dict)
+    #: the backchannel-tolerant barge-in strategy (its counters), if on
+    barge_in: BackchannelTolerantStartStrategy | None = None
 
 
 class FirstClauseAggregator(SimpleTextAggregator):
@@ -279,16 +294,26 @@ def build_voice_pipeline(
             params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs)
         ),
     )
+    barge_in = (BackchannelTolerantStartStrategy(resume_after_secs=turn.barge_in_resume_secs)
+                if turn.backchannel_barge_in else None)
+    start_strategies: list[BaseUserTurnStartStrategy] | None = (
+        [barge_in] if barge_in is not None else None)
+    if turn.backchannel_barge_in and not any(
+            getattr(p, "handles_reply_pause", False) for p in output_processors):
+        output_processors = [ReplyPacer(), *output_processors]  # voice only: pace to pause
     aggregators = LLMContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(
-            user_turn_strategies=UserTurnStrategies(stop=[stop_strategy]),
+            user_turn_strategies=UserTurnStrategies(start=start_strategies,
+                                                    stop=[stop_strategy]),
             # pipecat re-runs the LLM after a turn with no words if the turn "interrupted"
             # the bot, and every VAD start counts as one: a cough as the first turn sent
             # an empty context to the LLM. The client gets `empty_transcript` instead.
             empty_user_turn=None,
         ),
     )
+    if barge_in is not None:
+        barge_in.attach(aggregators.user())
     events = EventSender(name="protocol-events")
     pipeline = Pipeline(
         [
@@ -331,4 +356,5 @@ def build_voice_pipeline(
         events=events,
         observer=observer,
         processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts},
+        barge_in=barge_in,
     )

@@ -127,6 +127,7 @@ class SessionStats:
     user_frames_padded: int = 0  # user audio missing when its block was due: silence used
     user_frames_dropped: int = 0  # user audio arriving in a burst beyond the backlog
     cleared: int = 0
+    pauses: int = 0
     block_ms: deque[float] = field(default_factory=lambda: deque(maxlen=250))
     render_ms: deque[float] = field(default_factory=lambda: deque(maxlen=250))
 
@@ -156,6 +157,11 @@ class AvatarSession:
         self._played_total = 0  # reply samples ever output
         self._reply_played = 0  # of the current reply
         self._generation = 0  # bumped by clear(): a block computed across it goes silent
+        self._paused = False  # pause_reply(): the reply waits, the face listens
+        self._last_rendered = -1  # index of the last frame handed to render()
+        #: the last block's reply audio, to give back what was not yet sent on a pause:
+        #: (generation, first frame index, output-rate bytes, 16 kHz samples)
+        self._last_block: tuple[int, int, bytes, np.ndarray] | None = None
         # user side
         self._user_in = CausalAudioFeaturizer()
         self._user_resamplers: dict[int, StreamingResampler] = {}
@@ -251,6 +257,44 @@ class AvatarSession:
             self._cues.set_user_speaking(speaking)
 
     # ------------------------------------------------------------------- control
+    def pause_reply(self) -> None:
+        """The user made a sound over the reply: stop it at the next frame, keep the rest.
+
+        Frames already planned but not yet rendered give their reply audio back
+        to the queue and go out silent (on the last image), so the reply resumes
+        at the first sample not played. Until `resume_reply` (or `clear`) the
+        blocks carry no reply audio: the face listens.
+        """
+        with self._lock:
+            if self._paused:
+                return
+            self._paused = True
+            self.stats.pauses += 1
+            block, self._last_block = self._last_block, None
+            if block is None or block[0] != self._generation:
+                return
+            _, first_index, out, samples_16k = block
+            first_unsent = max(0, self._last_rendered + 1 - first_index)  # frames sent
+            if first_unsent * self.samples_per_frame * 2 >= len(out):
+                return  # all of its reply audio is out already
+            back = out[first_unsent * self.samples_per_frame * 2:]
+            back_16k = samples_16k[first_unsent * SAMPLES_PER_FRAME:]
+            self._reply_out[:0] = back
+            self._reply_16k = np.concatenate([back_16k, self._reply_16k])
+            self._played_total -= len(back) // 2
+            self._generation += 1  # the planned frames go out silent
+
+    def resume_reply(self) -> None:
+        """It was a backchannel or a noise: the paused reply plays on."""
+        with self._lock:
+            self._paused = False
+
+    @property
+    def reply_paused(self) -> bool:
+        """True between `pause_reply` and `resume_reply`/`clear`."""
+        with self._lock:
+            return self._paused
+
     def clear(self) -> float:
         """Barge-in: drop the queued reply; returns the seconds of it that were output
         (rendered for sending: frames generated but not yet rendered do not count)."""
@@ -262,6 +306,8 @@ class AvatarSession:
             self._queued_total = self._played_total
             self._reply_played = 0
             self._generation += 1
+            self._paused = False
+            self._last_block = None
             self.stats.cleared += 1
         return played
 
@@ -287,12 +333,18 @@ class AvatarSession:
         spf = self.samples_per_frame
         with self._lock:
             generation = self._generation
-            window_16k = self._reply_16k[: (n + lookahead) * SAMPLES_PER_FRAME]
-            played_16k = self._reply_16k[: n * SAMPLES_PER_FRAME]
-            self._reply_16k = self._reply_16k[n * SAMPLES_PER_FRAME:]
-            out = bytes(self._reply_out[: n * spf * 2])
-            del self._reply_out[: n * spf * 2]
+            if self._paused:  # the reply waits in its queues; this block listens
+                window_16k = played_16k = np.zeros(0, np.float32)
+                out = b""
+            else:
+                window_16k = self._reply_16k[: (n + lookahead) * SAMPLES_PER_FRAME]
+                played_16k = self._reply_16k[: n * SAMPLES_PER_FRAME]
+                self._reply_16k = self._reply_16k[n * SAMPLES_PER_FRAME:]
+                out = bytes(self._reply_out[: n * spf * 2])
+                del self._reply_out[: n * spf * 2]
             real = len(out) // 2
+            self._last_block = ((generation, self._frame_index, out, played_16k) if real
+                                else None)
             self._played_total += real
             position = self._played_total
             new_rows = self._take_user_rows(n)
@@ -372,10 +424,13 @@ class AvatarSession:
         started = time.perf_counter()
         with self._lock:
             stale = frame.generation != self._generation
+            self._last_rendered = frame.index
             if not stale:  # what clear() reports: reply audio actually handed out
                 self._reply_played += frame.reply_samples
-        if stale:  # generated before a barge-in: neither its audio nor its lips go out
-            frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False)
+        if stale:  # planned before a barge-in or a pause: neither its audio nor its lips
+            # go out, and it does not count as played (reply_position 0)
+            frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
+                            reply_position=0)
             repeat = True
         if repeat and self._last_image is not None:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,

@@ -15,6 +15,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pipelines.client import BotAudio, VoiceClient, talk, write_wav_pcm16
@@ -69,7 +70,7 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
     barging = asyncio.Event()
 
     async def listen() -> None:
-        heard_second = False
+        heard_second = answering_second = False
         async for item in client.receive():
             items.append((time.monotonic(), item))
             kind = getattr(item, "type", "")
@@ -77,7 +78,9 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
                 first_audio.set()
             elif kind == "user-transcription" and barging.is_set():
                 heard_second = True
-            elif kind == "bot-stopped-speaking" and heard_second:
+            elif kind == "bot-started-speaking" and heard_second:
+                answering_second = True
+            elif kind == "bot-stopped-speaking" and answering_second:
                 second_answer_done.set()
             elif kind == "closed":
                 second_answer_done.set()
@@ -115,10 +118,14 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
     interrupted_at = interrupted[0]
     heard = [t for t, kind in kinds if kind == "user-transcription" and t > barge_at]
     assert heard, "the interruption was not transcribed"
-    old_audio = [t for t, kind in kinds if kind == "bot-audio" and t < heard[0]]
-    stop_ms = (old_audio[-1] - barge_at) * 1000
-    print(f"barge-in: first reply audio stopped {stop_ms:.0f} ms after speech onset")
+    # the reply pauses at the sound (silence goes on until the words interrupt it)
+    voiced = [t for t, item in items if isinstance(item, BotAudio) and t < heard[0]
+              and np.abs(np.frombuffer(item.pcm, np.int16)).max(initial=0) > 300]
+    stop_ms = (voiced[-1] - barge_at) * 1000
+    print(f"barge-in: first reply audio went silent {stop_ms:.0f} ms after speech onset")
+    assert voiced[-1] < barge_at + 1.0, "the reply did not pause at the interruption"
     # the old reply stops: no old audio after the interruption was announced
+    old_audio = [t for t, kind in kinds if kind == "bot-audio" and t < heard[0]]
     assert old_audio[-1] <= interrupted_at + 0.1
 
     spoken_before = " ".join(

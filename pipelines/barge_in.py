@@ -1,0 +1,234 @@
+"""Barge-in that a kiosk can live with: pause at once, interrupt only for words.
+
+pipecat interrupts the bot on every VAD start. At a kiosk that is wrong twice:
+a visitor's "mm-hm", a cough or a laugh cuts the reply off (and the bot then
+answers the noise), while real speech still has to wait for the VAD's start
+window before anything happens. LiveKit's agents answer this with a *false
+interruption* rule (pause the audio, resume it if no words follow); this
+module does the same with pipecat's own turn machinery:
+
+- While the bot speaks, a VAD start does not interrupt. It starts the user
+  turn *without* an interruption and sends `ReplyPauseFrame` downstream: the
+  output (the avatar node, or `ReplyPacer` in a voice-only session) stops
+  playing at the next 40 ms frame and keeps the rest of the reply.
+- The transcript decides. Words that are only a backchannel ("mm-hm",
+  "yeah", "okay", "go on", ...), or whisper's renderings of laughter and
+  coughs, are swallowed (the aggregation is reset, so the LLM never sees
+  them) and `ReplyResumeFrame` resumes the reply where it paused. Any other
+  words broadcast the interruption: the reply is dropped and the words become
+  the user's turn, as with pipecat's own barge-in.
+- No words at all (a cough whisper hears as nothing: the STT says so with
+  `NoWordsFrame`) resumes the reply at once; if neither words nor that signal
+  come, the reply plays on `resume_after_secs` after the VAD stop (a safety
+  net, long enough for whisper on a loaded 2-core CPU).
+
+While the bot is silent nothing changes: a VAD start starts the turn and
+interrupts whatever is being prepared, as pipecat does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    DataFrame,
+    Frame,
+    InterruptionFrame,
+    SystemFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.turns.types import ProcessFrameResult
+from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
+
+#: Words that acknowledge without taking the floor. A transcript made only of
+#: these (and of the phrases below) does not interrupt the bot.
+BACKCHANNEL_WORDS = frozenset({
+    "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "mmhm", "hm", "hmm", "hmmm", "uh-huh",
+    "uhhuh", "uh", "um", "umm", "ah", "aha", "oh", "ooh", "wow", "yeah", "yea", "yep", "yup",
+    "yes", "ok", "okay", "k", "right", "sure", "alright", "cool", "nice", "great", "fine",
+    "good", "true", "exactly", "indeed", "totally", "ha", "haha", "hahaha", "heh", "hehe",
+    "huh", "whoa", "gotcha", "thanks", "i", "see", "go", "on", "ahead", "for", "it", "got",
+    "makes", "sense", "sounds", "that's", "of", "course", "all",
+})
+#: Multi-word acknowledgements; their words are in BACKCHANNEL_WORDS, but only
+#: these combinations count (so "go for it" is a backchannel, "for" alone is not).
+BACKCHANNEL_PHRASES = (
+    "i see", "go on", "go ahead", "go for it", "got it", "makes sense", "sounds good",
+    "that's right", "that's great", "of course", "all right", "thank you", "thanks",
+)
+#: Words that may only appear inside a phrase above.
+_PHRASE_ONLY = frozenset({"i", "see", "go", "on", "ahead", "for", "it", "got", "makes",
+                          "sense", "sounds", "that's", "of", "course", "all"})
+#: whisper's renderings of non-speech: "(laughs)", "[coughing]", "*cough*", "♪".
+_NON_SPEECH = re.compile(r"\([^)]*\)|\[[^\]]*\]|\*[^*]*\*|♪")
+_WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*")
+
+
+def is_backchannel(text: str) -> bool:
+    """True if `text` is only an acknowledgement, laughter or a non-speech tag.
+
+    An empty transcript counts (nothing to answer). A single "no", "stop",
+    "wait" or any content word is real speech.
+    """
+    spoken = _NON_SPEECH.sub(" ", text.lower()).replace("’", "'")
+    words = _WORD.findall(spoken)
+    if not words:
+        return True
+    if any(word not in BACKCHANNEL_WORDS for word in words):
+        return False
+    if not any(word in _PHRASE_ONLY for word in words):
+        return True
+    # Remove the known phrases; what is left must be standalone backchannel words.
+    rest = " " + " ".join(words) + " "
+    for phrase in sorted(BACKCHANNEL_PHRASES, key=len, reverse=True):
+        rest = rest.replace(f" {phrase} ", " ")
+    return all(word not in _PHRASE_ONLY for word in rest.split())
+
+
+@dataclass
+class NoWordsFrame(DataFrame):
+    """The STT transcribed an utterance to nothing (a cough, a click, a laugh)."""
+
+
+@dataclass
+class ReplyPauseFrame(SystemFrame):
+    """The user made a sound over the reply: stop playing it, keep the rest."""
+
+
+@dataclass
+class ReplyResumeFrame(SystemFrame):
+    """It was a backchannel or a noise: play the paused reply on."""
+
+
+class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
+    """Start strategy: pause on sound, interrupt on words (see the module docstring).
+
+    Replaces pipecat's `VADUserTurnStartStrategy` and
+    `TranscriptionUserTurnStartStrategy` in the user aggregator.
+    """
+
+    def __init__(self, *, resume_after_secs: float = 3.0, **kwargs: Any) -> None:
+        """`resume_after_secs`: after the VAD stop, how long to wait for the STT's
+        verdict before a paused reply plays on anyway (whisper takes ~0.4 s on a
+        quiet 2-core CPU, 1-2.5 s under load)."""
+        super().__init__(**kwargs)
+        self._resume_after_secs = resume_after_secs
+        self._bot_speaking = False
+        #: the reply is paused for a sound whose transcript has not come yet
+        self._tentative = False
+        self._resume_task: asyncio.Task[None] | None = None
+        self.counters = {"paused": 0, "resumed": 0, "interrupted": 0, "backchannels": 0}
+        self._aggregator: FrameProcessor | None = None
+
+    def attach(self, aggregator: FrameProcessor) -> None:
+        """The user aggregator this strategy runs in: the interruption is pushed from
+        it directly. A strategy's own push/broadcast is queued behind the frame being
+        processed, so the turn's LLMContextFrame would overtake the interruption and
+        the interruption would cancel the answer to the very words that caused it."""
+        self._aggregator = aggregator
+
+    async def cleanup(self) -> None:
+        """Stop a pending resume timer."""
+        await super().cleanup()
+        await self._cancel_resume_timer()
+
+    async def process_frame(self, frame: Frame) -> ProcessFrameResult:
+        """Follow the bot's speaking state, VAD and transcripts."""
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            return await self._on_speech_start()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            if self._tentative:
+                await self._start_resume_timer()
+        elif isinstance(frame, TranscriptionFrame):
+            return await self._on_transcript(frame.text)
+        elif isinstance(frame, NoWordsFrame) and self._tentative:
+            logger.debug(f"{self}: no words in the sound: the reply plays on")
+            await self._cancel_resume_timer()
+            self._tentative = False
+            await self.trigger_reset_aggregation()
+            await self._resume()
+        return ProcessFrameResult.CONTINUE
+
+    async def _on_speech_start(self) -> ProcessFrameResult:
+        await self._cancel_resume_timer()
+        if self._tentative:
+            return ProcessFrameResult.STOP  # more sound while paused: still undecided
+        if not self._bot_speaking:
+            await self.trigger_user_turn_started()
+            return ProcessFrameResult.STOP
+        self._tentative = True
+        self.counters["paused"] += 1
+        await self.push_frame(ReplyPauseFrame())
+        await self.trigger_user_turn_started(enable_interruptions=False)
+        return ProcessFrameResult.STOP
+
+    async def _on_transcript(self, text: str) -> ProcessFrameResult:
+        if not self._tentative:
+            # A transcript with no VAD start (or after the pause was resolved):
+            # pipecat's TranscriptionUserTurnStartStrategy behaviour, unless it is a
+            # backchannel over a reply that is playing again.
+            if self._bot_speaking and is_backchannel(text):
+                self.counters["backchannels"] += 1
+                await self.trigger_reset_aggregation()
+                return ProcessFrameResult.STOP
+            if self._bot_speaking:
+                await self._interrupt(text)
+            else:
+                await self.trigger_user_turn_started()
+            return ProcessFrameResult.STOP
+        await self._cancel_resume_timer()
+        self._tentative = False
+        if is_backchannel(text):
+            logger.debug(f"{self}: backchannel {text!r}: the reply plays on")
+            self.counters["backchannels"] += 1
+            await self.trigger_reset_aggregation()
+            await self._resume()
+        else:
+            await self._interrupt(text)
+        return ProcessFrameResult.STOP
+
+    async def _interrupt(self, text: str) -> None:
+        logger.debug(f"{self}: words over the reply ({text!r}): interrupting")
+        self.counters["interrupted"] += 1
+        # the turn may have ended already (stop strategy timeout): start it again
+        await self.trigger_user_turn_started(enable_interruptions=False)
+        if self._aggregator is None:
+            raise RuntimeError(f"{self} is not attached to its user aggregator")
+        for direction in (FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM):
+            await self._aggregator.push_frame(InterruptionFrame(), direction)
+
+    async def _resume(self) -> None:
+        self.counters["resumed"] += 1
+        await self.push_frame(ReplyResumeFrame(), FrameDirection.DOWNSTREAM)
+
+    async def _start_resume_timer(self) -> None:
+        await self._cancel_resume_timer()
+        self._resume_task = self.task_manager.create_task(self._resume_later(),
+                                                          f"{self}::resume")
+
+    async def _cancel_resume_timer(self) -> None:
+        task, self._resume_task = self._resume_task, None
+        if task is not None and task is not asyncio.current_task():
+            await self.task_manager.cancel_task(task)
+
+    async def _resume_later(self) -> None:
+        await asyncio.sleep(self._resume_after_secs)
+        self._resume_task = None
+        if self._tentative:
+            logger.debug(f"{self}: no words after the sound: the reply plays on")
+            self._tentative = False
+            await self.trigger_reset_aggregation()
+            await self._resume()
