@@ -57,7 +57,7 @@ BACKCHANNEL_WORDS = frozenset({
     "yes", "ok", "okay", "k", "right", "sure", "alright", "cool", "nice", "great", "fine",
     "good", "true", "exactly", "indeed", "totally", "ha", "haha", "hahaha", "heh", "hehe",
     "huh", "whoa", "gotcha", "thanks", "i", "see", "go", "on", "ahead", "for", "it", "got",
-    "makes", "sense", "sounds", "that's", "of", "course", "all",
+    "makes", "sense", "sounds", "that's", "of", "course", "all", "thank", "you",
 })
 #: Multi-word acknowledgements; their words are in BACKCHANNEL_WORDS, but only
 #: these combinations count (so "go for it" is a backchannel, "for" alone is not).
@@ -67,7 +67,7 @@ BACKCHANNEL_PHRASES = (
 )
 #: Words that may only appear inside a phrase above.
 _PHRASE_ONLY = frozenset({"i", "see", "go", "on", "ahead", "for", "it", "got", "makes",
-                          "sense", "sounds", "that's", "of", "course", "all"})
+                          "sense", "sounds", "that's", "of", "course", "all", "thank", "you"})
 #: whisper's renderings of non-speech: "(laughs)", "[coughing]", "*cough*", "♪".
 _NON_SPEECH = re.compile(r"\([^)]*\)|\[[^\]]*\]|\*[^*]*\*|♪")
 _WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*")

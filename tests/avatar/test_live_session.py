@@ -220,3 +220,38 @@ def test_late_user_audio_does_not_leave_a_lasting_lag(
     session.push_user_audio(np.zeros(3200, np.int16), 16000)
     session.next_block()
     assert session.stats.user_frames_padded == 5  # in step again: no new padding
+
+
+def test_pause_keeps_the_unsent_reply_and_resume_plays_it_on_exactly(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    """A backchannel pauses the reply mid-block: the frames planned but not yet sent
+    go out silent, the listening blocks carry no reply, and after the resume the
+    reply goes on from the first sample not played: nothing lost, nothing twice."""
+    session = make_session(default_portrait, student)
+    run_blocks(session, 2)
+    reply = piper_speech("Delivery is free on orders over thirty dollars, and returns "
+                         "are accepted within thirty days.")
+    session.push_avatar_audio(reply, RATE)
+    session.end_of_reply()
+    sent: list = []
+    for _ in range(3):
+        sent += [session.render(f) for f in run_blocks(session, 1)]
+    block = run_blocks(session, 1)
+    sent += [session.render(f) for f in block[:2]]  # two frames out, three planned
+    session.pause_reply()
+    assert session.reply_paused
+    held = [session.render(f) for f in block[2:]]
+    assert not any(f.speaking or any(f.audio) for f in held)
+    listening = [session.render(f) for f in run_blocks(session, 4)]
+    assert not any(f.speaking or any(f.audio) for f in listening)
+    session.resume_reply()
+    blocks = int(np.ceil(len(reply) / RATE / 0.2)) + 2
+    rest = [session.render(f) for f in run_blocks(session, blocks)]
+    assert rest[0].speaking  # plays on at the next block
+    out = np.frombuffer(b"".join(f.audio for f in sent + rest), np.int16)
+    assert np.array_equal(out[: len(reply)], reply)
+    assert not out[len(reply):].any()
+    assert max(f.reply_position for f in held + listening) <= sent[-1].reply_position
+    assert rest[-1].reply_position == len(reply)
+    assert session.stats.pauses == 1

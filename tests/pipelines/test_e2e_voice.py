@@ -140,6 +140,73 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
     assert kept == spoken_before, f"context kept {kept!r}, the client heard {spoken_before!r}"
 
 
+async def test_a_backchannel_over_the_reply_pauses_it_and_it_plays_on(
+    voice_server: Any, say: Any
+) -> None:
+    """"Okay." while the bot talks: the reply pauses, is not interrupted, plays on
+    to its end, and the backchannel never reaches the LLM (no second answer)."""
+    question = say("Please tell me everything about delivery and returns and gift cards.")
+    backchannel = say("Okay.")
+    client = await VoiceClient.connect(voice_server.url, busy_retry_secs=60)
+    session_id = client.welcome.session_id
+    items: list[tuple[float, Any]] = []
+    first_audio = asyncio.Event()
+    reply_done = asyncio.Event()
+
+    async def listen() -> None:
+        async for item in client.receive():
+            items.append((time.monotonic(), item))
+            if isinstance(item, BotAudio):
+                first_audio.set()
+            elif getattr(item, "type", "") in ("bot-stopped-speaking", "closed"):
+                reply_done.set()
+
+    async def mic_silence(until: asyncio.Event) -> None:
+        while not until.is_set():
+            await client.send_audio(bytes(640))
+            await asyncio.sleep(0.02)
+
+    listener = asyncio.create_task(listen())
+    await client.stream_pcm(question)
+    quiet = asyncio.create_task(mic_silence(first_audio))
+    await asyncio.wait_for(first_audio.wait(), timeout=90)
+    await quiet
+    await asyncio.sleep(0.6)
+    sound_at = time.monotonic() + 0.3  # `say` leads with 0.3 s of silence
+    await client.stream_pcm(backchannel)
+    quiet = asyncio.create_task(mic_silence(reply_done))
+    try:
+        # the reply is over once the bot has stopped and nothing was heard for 3 s
+        # (piper's context ends between sentences when the LLM lags: a stop mid-reply)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            voiced_at = [t for t, item in items if isinstance(item, BotAudio)
+                         and np.abs(np.frombuffer(item.pcm, np.int16)).max(initial=0) > 300]
+            if reply_done.is_set() and voiced_at and time.monotonic() - voiced_at[-1] > 3.0:
+                break
+    finally:
+        reply_done.set()
+        await quiet
+    voice = voice_server.registry.active[session_id]
+    messages = [dict(m) for m in voice.context.get_messages()]
+    counters = dict(voice.barge_in.counters)
+    await client.close()
+    listener.cancel()
+
+    kinds = [(t, getattr(item, "type", "")) for t, item in items]
+    print("\n" + " ".join(f"{k}@{t - sound_at:+.2f}" for t, k in kinds if k != "bot-audio"))
+    print(f"barge-in counters: {counters}")
+    assert not [k for t, k in kinds if k == "bot-interrupted"], "a backchannel interrupted"
+    voiced = [t for t, item in items if isinstance(item, BotAudio)
+              and np.abs(np.frombuffer(item.pcm, np.int16)).max(initial=0) > 300]
+    assert any(t > sound_at + 1.5 for t in voiced), "the reply did not play on"
+    assert counters["paused"] >= 1 and counters["interrupted"] == 0
+    users = [str(m["content"]) for m in messages if m["role"] == "user"]
+    assert len(users) == 1 and "okay" not in users[0].lower(), messages
+    assert sum(m["role"] == "assistant" for m in messages) == 1, messages
+
+
 def test_talk_command_saves_the_reply(
     voice_server: Any, say: Any, tmp_path: Path, transcribe: Any
 ) -> None:
