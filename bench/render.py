@@ -10,12 +10,15 @@ monotone), pose errors over +-15 degrees, roundtrip_r_min and pose_err_deg_max.
     python bench/render.py [--frames 200] [--seed 0] [--plot docs/roundtrip_mixed.png]
     python bench/render.py --calibrate   # refit avatar/data/render_calibration.json first
     python bench/render.py --quality     # real portraits: background drift, pose, speed
+    python bench/render.py --quality --tag before   # ... written as render_quality_before*
 
 `--quality` measures the renderer on every portrait of bench/portraits.py
 (Grace Hopper plus public-domain / permissively licensed photos from pinned
-PyPI packages) and writes bench/results/render_quality.json, a contact sheet
-(render_quality_sheet.png) and the background mask it used
-(render_quality_mask.png); see `quality_main` for what is measured.
+PyPI packages) and writes bench/results/render_quality_<tag>.json (tag "after"
+by default; render_quality.json without a tag is the issue-10 "before",
+measured on 3cbedea), a contact sheet (render_quality_<tag>_sheet.png), a wider
+pose and expression grid (render_quality_<tag>_more.png) and the background mask
+it used (render_quality_<tag>_mask.png); see `quality_main` for what is measured.
 
 The machine is shared: speeds are medians and vary with contention.
 """
@@ -192,6 +195,16 @@ QUALITY_EXPRESSIONS: list[tuple[str, dict[str, float]]] = [
     ("jawOpen +0.6", {"jawOpen": 0.6}),
 ]
 QUALITY_SHEET = [("reference", {}), *DRIFT_POSES, *QUALITY_EXPRESSIONS]
+# A wider grid for looking at (docs/): larger turns, nods, the eyes, a pucker.
+QUALITY_MORE: list[tuple[str, dict[str, float]]] = [
+    ("yaw -20", {"yaw": -20}), ("yaw +20", {"yaw": 20}),
+    ("pitch -15 (chin up)", {"pitch": -15}), ("pitch +15 (chin down)", {"pitch": 15}),
+    ("yaw +12 pitch +8", {"yaw": 12, "pitch": 8}), ("yaw -12 roll +8", {"yaw": -12, "roll": 8}),
+    ("blink", {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}),
+    ("look left 0.6", {"eyeLookOutRight": 0.6, "eyeLookInLeft": 0.6}),
+    ("pucker 0.7", {"mouthPucker": 0.7}),
+    ("yaw +15 + smile", {"yaw": 15, "mouthSmileLeft": 0.7, "mouthSmileRight": 0.7}),
+]
 POSE_OFFSETS = (-20.0, -10.0, 10.0, 20.0)
 DRIFT_LEVELS = 12  # a background pixel "changed" when max |dRGB| > this (0-255 scale)
 HEAD_SCALE = 1.5  # face-oval hull scaled about its centre
@@ -288,11 +301,47 @@ def code_identity() -> dict[str, object]:
             "renderer_files": [str(p.relative_to(ROOT)) for p in files]}
 
 
+def layer_costs(portrait: Portrait, renderer: PortraitRenderer,
+                track: np.ndarray) -> dict[str, float] | None:
+    """What the layers cost: setup seconds and per-frame ms against the one-sheet warp.
+
+    Renders the same track with a renderer built without layers (same code
+    otherwise) and times `compose` alone; None for a renderer without layers
+    (the before code).
+    """
+    layers = getattr(renderer, "layers", None)
+    if layers is None:
+        return None
+    from avatar.render.layers import compose
+
+    t0 = time.perf_counter()
+    PortraitRenderer(portrait, 512)
+    setup_layered = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    flat = PortraitRenderer(portrait, 512, layered=False)
+    setup_flat = time.perf_counter() - t0
+    flat_wall, flat_cpu = render_times(flat, track)
+    wall, cpu = render_times(renderer, track)
+    compose_ms = []
+    for _ in range(50):
+        c0 = time.process_time()
+        compose(layers.source, layers.plate)
+        compose_ms.append((time.process_time() - c0) * 1e3)
+    return {"setup_s_layered": round(setup_layered, 3), "setup_s_flat": round(setup_flat, 3),
+            "render_cpu_ms_layered": round(float(np.median(cpu)), 2),
+            "render_cpu_ms_flat": round(float(np.median(flat_cpu)), 2),
+            "render_ms_layered": round(float(np.median(wall)), 2),
+            "render_ms_flat": round(float(np.median(flat_wall)), 2),
+            "compose_cpu_ms": round(float(np.median(compose_ms)), 3)}
+
+
 def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: int,
-                tile: int) -> tuple[dict, list[np.ndarray], np.ndarray, list[float], list[float]]:
+                tile: int) -> tuple[dict, list[np.ndarray], list[np.ndarray], np.ndarray,
+                                    list[float], list[float]]:
     """Everything --quality measures on one portrait.
 
-    Returns (result dict, contact-sheet tiles, mask overlay, wall ms, CPU ms).
+    Returns (result dict, contact-sheet tiles, wider-grid tiles, mask overlay,
+    wall ms, CPU ms).
     """
     portrait = Portrait.load(path, 512)
     renderer = PortraitRenderer(portrait, 512)
@@ -347,6 +396,9 @@ def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: in
     wall, cpu = render_times(renderer, track)
     sheet = [labelled_tile(frames[label], f"{name}: {label}" if label == "reference" else label,
                            tile) for label, _ in QUALITY_SHEET]
+    more = [sheet[0]] + [labelled_tile(renderer.render(with_values(ref, values)), label, tile)
+                         for label, values in QUALITY_MORE]
+    costs = layer_costs(portrait, renderer, track)
     errors = [p["err_deg_max"] for p in pose.values() if p["err_deg_max"] is not None]
     photo_mad = float(np.abs(ref_frame.astype(np.int16) - renderer.image.astype(np.int16)).mean())
     result = {
@@ -368,9 +420,24 @@ def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: in
         "face_found_rate": round(sum(found) / len(found), 3),
         "render_ms_512_p50": round(float(np.median(wall)), 2),
         "render_cpu_ms_512_p50": round(float(np.median(cpu)), 2),
+        "layer_costs": costs,
     }
     overlay = mask_overlay(ref_frame, frames["yaw +15"], head)
-    return result, sheet, overlay, wall, cpu
+    return result, sheet, more, overlay, wall, cpu
+
+
+BEFORE_AFTER_KEYS = ("background_drift_worst", "background_drift_max_per_portrait",
+                     "pose_err_deg_max", "pose_err_deg_max_per_portrait",
+                     "yaw_ratio_measured_over_commanded", "face_found_rate",
+                     "render_ms_512_p50", "render_cpu_ms_512_p50")
+
+
+def layer_cost_summary(per: dict[str, dict]) -> dict[str, float] | None:
+    """Median over portraits of each layer_costs figure (None for the before code)."""
+    costs = [r["layer_costs"] for r in per.values() if r.get("layer_costs")]
+    if not costs:
+        return None
+    return {k: round(float(np.median([c[k] for c in costs])), 3) for k in costs[0]}
 
 
 def quality_main(args: argparse.Namespace) -> int:
@@ -394,11 +461,11 @@ def quality_main(args: argparse.Namespace) -> int:
     results_dir = args.results
     results_dir.mkdir(parents=True, exist_ok=True)
     per: dict[str, dict] = {}
-    rows, overlays, wall_all, cpu_all = [], [], [], []
+    rows, more_rows, overlays, wall_all, cpu_all = [], [], [], [], []
     with FaceAnalyzer(mode="image") as analyzer:
         for name, path in paths.items():
             print(f"quality: {name} ...", file=sys.stderr, flush=True)
-            result, sheet, overlay, wall, cpu = quality_one(
+            result, sheet, more, overlay, wall, cpu = quality_one(
                 name, path, analyzer, args.timing_frames, args.tile)
             source = PORTRAIT_SOURCES[name]
             result["provenance"] = {"package": source.package, "version": source.version,
@@ -406,12 +473,16 @@ def quality_main(args: argparse.Namespace) -> int:
                                     "licence": source.licence}
             per[name] = result
             rows.append(np.hstack(sheet))
+            more_rows.append(np.hstack(more))
             overlays.append(cv2.resize(overlay, (256, 512), interpolation=cv2.INTER_AREA))
             wall_all += wall
             cpu_all += cpu
-    sheet_path = results_dir / "render_quality_sheet.png"
+    stem = f"render_quality_{args.tag}" if args.tag else "render_quality"
+    sheet_path = results_dir / f"{stem}_sheet.png"
     cv2.imwrite(str(sheet_path), np.vstack(rows))
-    mask_path = results_dir / "render_quality_mask.png"
+    more_path = results_dir / f"{stem}_more.png"
+    cv2.imwrite(str(more_path), np.vstack(more_rows))
+    mask_path = results_dir / f"{stem}_mask.png"
     cv2.imwrite(str(mask_path), cv2.cvtColor(np.hstack(overlays), cv2.COLOR_RGB2BGR))
 
     worst_name, worst_pose, worst = "", "", -1.0
@@ -440,6 +511,7 @@ def quality_main(args: argparse.Namespace) -> int:
         "render_cpu_ms_512_p50": round(float(np.median(cpu_all)), 2),
         "render_timing": f"one thread, {args.timing_frames} frames of mixed_track(seed 0) per "
                          "portrait after 3 warm-ups, medians over all portraits",
+        "layer_costs_median": layer_cost_summary(per),
         "load_average_start": [round(v, 2) for v in load_start],
         "load_average_end": [round(v, 2) for v in os.getloadavg()],
         "definitions": {
@@ -456,16 +528,28 @@ def quality_main(args: argparse.Namespace) -> int:
             "face_found_rate": "renders in which FaceAnalyzer finds a face, over every "
                                "render measured (reference, 4 drift poses, 2 expressions, "
                                "12 pose offsets per portrait)",
+            "layer_costs": "per portrait: setup seconds of a renderer with layers (matte, "
+                           "plate, foreground) and without; render ms (wall and CPU, one "
+                           "thread) of the same mixed track with and without layers; CPU ms "
+                           "of compose() alone; layer_costs_median = median over portraits",
         },
         "code": code_identity(),
         "outputs": {"contact_sheet": sheet_path.name, "mask_overlay": mask_path.name,
                     "sheet_columns": [label for label, _ in QUALITY_SHEET],
+                    "more_sheet": more_path.name,
+                    "more_columns": ["reference"] + [label for label, _ in QUALITY_MORE],
                     "mask_overlay_shows": "per portrait, top: the reference render with the "
                     "background tinted blue and the head region outlined green; bottom: the "
                     "yaw +15 render with the background pixels counted as changed in red"},
         "per_portrait": per,
     }
-    json_path = results_dir / "render_quality.json"
+    before_path = results_dir / "render_quality.json"
+    if args.tag and before_path.is_file():
+        before = json.loads(before_path.read_text())
+        summary["before"] = {"file": before_path.name,
+                             "git_head": before.get("code", {}).get("git_head"),
+                             **{k: before.get(k) for k in BEFORE_AFTER_KEYS}}
+    json_path = results_dir / f"{stem}.json"
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     return 0
@@ -489,6 +573,9 @@ def main() -> int:
     parser.add_argument("--timing-frames", type=int, default=100,
                         help="--quality: timed renders per portrait")
     parser.add_argument("--tile", type=int, default=192, help="--quality: sheet tile px")
+    parser.add_argument("--tag", default="after",
+                        help="--quality: output names render_quality_<tag>*; '' writes "
+                             "render_quality.json (the issue-10 before figures)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     if args.quality:

@@ -175,12 +175,36 @@ def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
                       size=size)
 
 
+SHARP_LANDMARKS = frozenset(LIPS_UPPER_INNER + LIPS_LOWER_INNER + LIPS_UPPER_OUTER
+                            + LIPS_LOWER_OUTER + EYE_R_UPPER + EYE_R_LOWER + EYE_L_UPPER
+                            + EYE_L_LOWER + IRIS_R + IRIS_L)
+SMOOTH_SIGMA_PX = 5.0  # output pixels: wider than a jaw-line triangle (~10 px at 512)
+
+
+def sharp_triangles(mesh: RenderMesh) -> np.ndarray:
+    """(T,) bool: triangles whose warp must stay exactly piecewise affine.
+
+    Eyes, lids, lips and the mouth and eye-ball layers open and close against
+    each other; smoothing the map across them would blur a lid or a lip edge.
+    """
+    sharp_vertex = np.zeros(len(mesh.vertices), bool)
+    sharp_vertex[list(SHARP_LANDMARKS)] = True
+    sharp_vertex[mesh.kind == KIND_EYE_COPY] = True
+    return sharp_vertex[mesh.triangles].any(axis=1) | (mesh.tri_layer > 0)
+
+
 class BackwardMapper:
     """Turns moved vertex positions into a `cv2.remap` source map, back to front.
 
     The triangle-id raster runs on a grid `grid` times smaller than the output
     (1/2 at 512 px): the map is affine inside each triangle, so bilinear
     up-sampling of it is nearly exact and saves most of the per-pixel work.
+
+    Outside eyes and lips the displacement is then smoothed (Gaussian,
+    SMOOTH_SIGMA_PX): piecewise-affine triangles stretched on a turn bend every
+    edge crossing them at each triangle border, and a row of thin triangles
+    along the jaw turned the cheek's outline into a saw-tooth. At rest the
+    displacement is zero, so the portrait is unchanged.
     """
 
     def __init__(self, mesh: RenderMesh, grid_step: int = 2) -> None:
@@ -192,6 +216,10 @@ class BackwardMapper:
         self.gx, self.gy = np.meshgrid(centers, centers)  # (g, g) output pixel coordinates
         self.ids = np.empty((g, g), dtype=np.int32)
         self.src = mesh.vertices[:, :2].astype(np.float64)
+        self.sharp = np.concatenate([sharp_triangles(mesh), [False]])  # index -1: uncovered
+        self.sigma = SMOOTH_SIGMA_PX / grid_step
+        reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
+        self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
 
     def __call__(self, dst_xy: np.ndarray, dst_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Source maps (size, size) float32 x and y for vertices moved to `dst_xy`."""
@@ -225,6 +253,12 @@ class BackwardMapper:
         my = c[..., 1, 0] * gx + c[..., 1, 1] * gy + c[..., 1, 2]
         mx = np.where(covered, mx, gx)
         my = np.where(covered, my, gy)
+        # smooth the displacement away from eyes and lips (see the class docstring)
+        sharp = cv2.dilate(self.sharp[ids].view(np.uint8), self.guard).view(bool)
+        sx = cv2.GaussianBlur(mx - gx, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
+        sy = cv2.GaussianBlur(my - gy, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
+        mx = np.where(sharp, mx, gx + sx)
+        my = np.where(sharp, my, gy + sy)
         if step == 1:
             return mx, my
         size = (mesh.size, mesh.size)

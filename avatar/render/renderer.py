@@ -40,7 +40,6 @@ from avatar.render.mesh import (
     FACE_OVAL,
     KIND_FIXED,
     KIND_HAIR,
-    KIND_HEAD,
     NOSE_TIP,
     BackwardMapper,
     build_mesh,
@@ -67,11 +66,11 @@ SCALE_RANGE = (0.7, 1.4)
 # docs/renderer.md, "Turns with depth".
 DEPTH_SCALE_X = 1.5
 DEPTH_SCALE_Y = 1.25
-# How much of the head's motion the rings carry below the face: at the chin the
-# head ring (neck) keeps 1 - NECK_LAG and the hair ring (collar, shoulders)
-# 1 - SHOULDER_LAG of it, fading in from the nose down, so a turn or a roll
-# twists the neck but leaves the torso nearly still.
-NECK_LAG = 0.3
+# How much of the head's motion the hair ring (collar, shoulders) loses below
+# the face: 1 - SHOULDER_LAG of it at the chin, fading in from the nose down,
+# so a turn or a roll twists the neck but leaves the torso nearly still. The
+# head ring (ears, jaw line, neck) follows fully: made to lag too, it was
+# overtaken by the jaw on a turn and the folded band showed as a saw-tooth.
 SHOULDER_LAG = 0.75
 
 
@@ -213,16 +212,15 @@ class PortraitRenderer:
     def _move_weights(self) -> np.ndarray:
         """(N,) share of the head's motion each vertex follows (0 = background, 1 = face).
 
-        Face and eye vertices follow fully, the fixed ring and border not at all;
-        head and hair ring vertices less the further they lie below the nose
-        (NECK_LAG, SHOULDER_LAG), so the neck and shoulders lag behind the head.
+        Face, eye and head-ring vertices follow fully, the fixed ring and border
+        not at all; hair-ring vertices less the further they lie below the nose
+        (SHOULDER_LAG), so the shoulders lag behind the head.
         """
         kind = self.mesh.kind
         weights = (kind != KIND_FIXED).astype(np.float32)
         down = (self._xy0 - self.frame.origin) @ self.frame.ey
         nose, chin = float(down[NOSE_TIP]), float(down[CHIN])
         below = np.clip((down - nose) / max(chin - nose, 1.0), 0.0, 1.0)
-        weights[kind == KIND_HEAD] -= NECK_LAG * below[kind == KIND_HEAD]
         weights[kind == KIND_HAIR] -= SHOULDER_LAG * below[kind == KIND_HAIR]
         return weights
 
