@@ -69,6 +69,7 @@ from pipelines.services import (
     SpeechModels,
 )
 from pipelines.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.turn_join import SplitTurnJoiner
 from pipelines.turn_hold import HoldIncompleteTurnStopStrategy
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
@@ -112,6 +113,9 @@ class TurnParams:
     first_clause_min_words: int = 4
     #: ...or, with no , ; : in sight, before a joining word after this many words (0: off).
     first_phrase_words: int = 6
+    #: a user turn starting this soon after the previous one ended continues it: both
+    #: become one user message (pipelines/turn_join.py; 0: off)
+    join_split_turn_secs: float = 1.5
     #: LLM history per session: past this many messages it is cut back to the last
     #: `context_keep_messages` (in steps, so llama.cpp's prompt cache keeps working)
     context_messages: int = 24
@@ -322,6 +326,9 @@ def build_voice_pipeline(
             vad,
             stt,
             aggregators.user(),
+            # a turn cut at a pause is joined back into one user message
+            *([SplitTurnJoiner(context, join_secs=turn.join_split_turn_secs)]
+              if turn.join_split_turn_secs > 0 else []),
             ContextWindow(max_messages=turn.context_messages,
                           keep_messages=turn.context_keep_messages),
             llm_service,

@@ -1,0 +1,89 @@
+"""Join a request that the end-of-turn cut in two back into one user message.
+
+"I need apples, ... bananas, and some milk": a pause longer than the VAD's
+silence and the turn hold ends the turn after "apples". The LLM starts on the
+first half, the user goes on, and their second half interrupts the answer to
+the first. Without this processor the context then reads
+
+    user: I need apples.   assistant: (a cut-off start, or nothing)   user: bananas, and some milk.
+
+and the bot answers the fragment. When the user starts speaking again within
+`join_secs` of their previous turn's end, this processor treats the new turn as
+the rest of the previous one: once it is pushed (its `LLMContextFrame`), the
+two user messages are joined into one and whatever the bot managed to say in
+between is dropped from the context, so the LLM answers the whole request once.
+A person who answers the bot, or asks something new, starts after the bot has
+spoken for a while (well past `join_secs`), and is never joined.
+
+Placed right after the user aggregator, on the shared `LLMContext`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    Frame,
+    LLMContextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+
+class SplitTurnJoiner(FrameProcessor):
+    """Joins a user turn that continues the previous one (see the module docstring)."""
+
+    def __init__(self, context: LLMContext, *, join_secs: float = 1.5, **kwargs: Any) -> None:
+        """`join_secs`: a turn starting this soon after the previous turn ended continues it."""
+        super().__init__(**kwargs)
+        self._context = context
+        self._join_secs = join_secs
+        self._last_turn_end: float | None = None
+        #: index in the context of the user message the current turn continues
+        self._continues: int | None = None
+        self.joined = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Watch turn boundaries; join on the continuing turn's context frame."""
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            if isinstance(frame, UserStartedSpeakingFrame):
+                self._on_turn_start()
+            elif isinstance(frame, UserStoppedSpeakingFrame):
+                self._last_turn_end = time.monotonic()
+            elif isinstance(frame, LLMContextFrame) and self._continues is not None:
+                self._join(self._continues)
+                self._continues = None
+        await self.push_frame(frame, direction)
+
+    def _on_turn_start(self) -> None:
+        self._continues = None
+        if self._last_turn_end is None:
+            return
+        if time.monotonic() - self._last_turn_end > self._join_secs:
+            return
+        messages = self._context.get_messages()
+        users = [i for i, m in enumerate(messages)
+                 if isinstance(m, dict) and m.get("role") == "user"
+                 and isinstance(m.get("content"), str)]
+        if users:
+            self._continues = users[-1]
+
+    def _join(self, anchor: int) -> None:
+        messages = list(self._context.get_messages())
+        last = messages[-1] if messages else None
+        if (anchor >= len(messages) - 1 or not isinstance(last, dict)
+                or last.get("role") != "user" or not isinstance(last.get("content"), str)):
+            return  # the continuing turn added no message of its own
+        first = messages[anchor]
+        assert isinstance(first, dict)
+        joined = f"{str(first['content']).rstrip()} {str(last['content']).lstrip()}".strip()
+        dropped = messages[anchor + 1:-1]
+        logger.debug(f"{self}: joined a split turn: {joined!r} (dropped {len(dropped)} "
+                     f"message(s) between the halves)")
+        self._context.set_messages([*messages[:anchor], {**first, "content": joined}])
+        self.joined += 1
