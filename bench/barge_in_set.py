@@ -156,6 +156,13 @@ RECORDINGS: dict[str, MediaSource] = {
         "speech", *_PS, "test/data/cards/003.wav",
         "00d283e46bc257ae479e4aa86593cadb541656eba1d19fc8abeece37f6a5a18b", 1.1, _PS_LICENCE,
         "'Seven of clubs.'"),
+    "praat_dont_yell": MediaSource(
+        "speech", "pypi", "praat-parselmouth", "0.4.7", "sdist",
+        "praat/test/fon/examples/sounds/cl_F1_2b_egg.wav",
+        "2bd5b945f4e214dd962b6b5c06d85b3771e02aabeb871684637dcd384336d103", 3.54,
+        "Praat's own test sound, in the praat-parselmouth sdist (GPL-3.0); the speaker is "
+        "not named: local benches only",
+        "read speech, 44.1 kHz: '... to the sky. Don't yell, be alert.'"),
     # hedgewars: the voices whose median F0 is nearest a normal voice (most are pitched up)
     "hw_laugh_default_pl": _hw("Default_pl", "Laugh",
                                "cd29c883585454bcca162f51b4665f05bfd0de27b7ee938baffa1a48936b054a",
@@ -316,6 +323,7 @@ CUTS: tuple[Cut, ...] = (
        "ami_tst00", 12.3, 15.2),
     _c("human_go_forward", "speech", "human", "Go forward ten meters.", "ps_goforward"),
     _c("human_go_somewhere", "speech", "human", "Go somewhere and do something.", "ps_something"),
+    _c("human_dont_yell", "speech", "human", "Don't yell, be alert.", "praat_dont_yell", 1.8),
     _c("human_ten_of_clubs", "speech", "human", "Ten of clubs.", "ps_cards_001"),
     _c("human_seven_of_clubs", "speech", "human", "Seven of clubs.", "ps_cards_003"),
     _c("human_ill_disposed", "speech", "human", "He was not an ill-disposed young man,",
