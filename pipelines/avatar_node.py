@@ -174,10 +174,10 @@ class AvatarNode(FrameProcessor):
             self._in_reply = False
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReplyPauseFrame):
-            # a sound over the reply: silent from the next frame, the rest kept
-            if self._in_reply:
-                self.session.pause_reply()
-                self.counters["reply_pauses"] += 1
+            # a sound over the reply: silent from the next frame, the rest kept (a
+            # reply not started yet waits; the face listens either way)
+            self.session.pause_reply()
+            self.counters["reply_pauses"] += 1
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReplyResumeFrame):
             self.session.resume_reply()

@@ -22,14 +22,19 @@ module does the same with pipecat's own turn machinery:
   come, the reply plays on `resume_after_secs` after the VAD stop (a safety
   net, long enough for whisper on a loaded 2-core CPU).
 
-While the bot is silent nothing changes: a VAD start starts the turn and
-interrupts whatever is being prepared, as pipecat does.
+The same holds while the bot is *thinking* (the user's turn has ended and no
+reply has played yet, at most `thinking_secs`): a cough or an "um" after a
+question must not cancel its answer. The pause then holds the reply back if it
+becomes ready meanwhile; words interrupt it (and pipelines/turn_join.py joins
+them to the question they continue). Otherwise, while the bot is idle, a VAD
+start starts the turn at once, as pipecat does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +47,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     SystemFrame,
     TranscriptionFrame,
+    UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -116,13 +122,17 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
     `TranscriptionUserTurnStartStrategy` in the user aggregator.
     """
 
-    def __init__(self, *, resume_after_secs: float = 3.0, **kwargs: Any) -> None:
+    def __init__(self, *, resume_after_secs: float = 3.0, thinking_secs: float = 8.0,
+                 **kwargs: Any) -> None:
         """`resume_after_secs`: after the VAD stop, how long to wait for the STT's
         verdict before a paused reply plays on anyway (whisper takes ~0.4 s on a
-        quiet 2-core CPU, 1-2.5 s under load)."""
+        quiet 2-core CPU, 1-2.5 s under load). `thinking_secs`: after the user's
+        turn ends, how long a reply counts as on its way."""
         super().__init__(**kwargs)
         self._resume_after_secs = resume_after_secs
+        self._thinking_secs = thinking_secs
         self._bot_speaking = False
+        self._turn_ended_at: float | None = None  # the user's last turn end, until a reply
         #: the reply is paused for a sound whose transcript has not come yet
         self._tentative = False
         self._resume_task: asyncio.Task[None] | None = None
@@ -145,8 +155,11 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         """Follow the bot's speaking state, VAD and transcripts."""
         if isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
+            self._turn_ended_at = None
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._turn_ended_at = time.monotonic()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             return await self._on_speech_start()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
@@ -166,7 +179,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         await self._cancel_resume_timer()
         if self._tentative:
             return ProcessFrameResult.STOP  # more sound while paused: still undecided
-        if not self._bot_speaking:
+        if not self._reply_active():
             await self.trigger_user_turn_started()
             return ProcessFrameResult.STOP
         self._tentative = True
@@ -180,11 +193,11 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
             # A transcript with no VAD start (or after the pause was resolved):
             # pipecat's TranscriptionUserTurnStartStrategy behaviour, unless it is a
             # backchannel over a reply that is playing again.
-            if self._bot_speaking and is_backchannel(text):
+            if self._reply_active() and is_backchannel(text):
                 self.counters["backchannels"] += 1
                 await self.trigger_reset_aggregation()
                 return ProcessFrameResult.STOP
-            if self._bot_speaking:
+            if self._reply_active():
                 await self._interrupt(text)
             else:
                 await self.trigger_user_turn_started()
@@ -199,6 +212,12 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         else:
             await self._interrupt(text)
         return ProcessFrameResult.STOP
+
+    def _reply_active(self) -> bool:
+        """The bot speaks, or a reply to the user's last turn is on its way."""
+        thinking = (self._turn_ended_at is not None
+                    and time.monotonic() - self._turn_ended_at < self._thinking_secs)
+        return self._bot_speaking or thinking
 
     async def _interrupt(self, text: str) -> None:
         logger.debug(f"{self}: words over the reply ({text!r}): interrupting")

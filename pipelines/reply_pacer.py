@@ -8,9 +8,10 @@ node (which already paces audio with its video clock) this processor sits
 between TTS and the transport and releases the reply in 40 ms chunks, at most
 `lead_secs` ahead of real time:
 
-- `ReplyPauseFrame`: chunks stop at once; silence goes out instead, as TTS
-  audio, so the transport still sees the bot speaking (its turn is paused, not
-  over) and nothing that was not heard is reported as spoken.
+- `ReplyPauseFrame`: chunks stop at once. Mid-reply, silence goes out instead,
+  as TTS audio, so the transport still sees the bot speaking (its turn is
+  paused, not over) and nothing that was not heard is reported as spoken; a
+  reply that was still being prepared is held back without a sound.
 - `ReplyResumeFrame`: the reply plays on from where it paused.
 - `InterruptionFrame`: the queued reply and the frames held behind it are dropped.
 
@@ -35,6 +36,7 @@ from pipecat.frames.frames import (
     StartFrame,
     SystemFrame,
     TTSAudioRawFrame,
+    TTSStoppedFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -60,6 +62,7 @@ class ReplyPacer(FrameProcessor):
         self._silence: TTSAudioRawFrame | None = None  # a chunk of zeros, while paused
         self._task: asyncio.Task[None] | None = None
         self._next_due = 0.0
+        self._mid_reply = False  # reply audio went out and its TTS context has not ended
         self.counters = {"pauses": 0, "resumes": 0, "silence_chunks": 0}
 
     @property
@@ -84,7 +87,7 @@ class ReplyPacer(FrameProcessor):
                     await self.push_frame(queued)
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReplyPauseFrame):
-            if self._queue and not self._paused:
+            if not self._paused:
                 self._paused = True
                 self.counters["pauses"] += 1
             await self.push_frame(frame, direction)
@@ -96,7 +99,8 @@ class ReplyPacer(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             self._queue.clear()
-            self._paused = False
+            self._paused = self._mid_reply = False
+            self._wake.set()
             await self.push_frame(frame, direction)
         elif isinstance(frame, SystemFrame):
             await self.push_frame(frame, direction)
@@ -130,6 +134,10 @@ class ReplyPacer(FrameProcessor):
             now = time.monotonic()
             if self._next_due < now:
                 self._next_due = now  # a new reply (or a late loop) starts from now
+            if self._paused and not self._mid_reply:
+                self._wake.clear()  # a reply not yet started waits, without a sound
+                await self._wake.wait()
+                continue
             if self._paused:
                 if self._silence is None:
                     self._silence = self._silence_like(self._queue)
@@ -139,9 +147,12 @@ class ReplyPacer(FrameProcessor):
             else:
                 frame = self._queue.popleft()
                 if not isinstance(frame, TTSAudioRawFrame):
+                    if isinstance(frame, TTSStoppedFrame):
+                        self._mid_reply = False
                     await self.push_frame(frame)
                     continue
                 self._silence = None
+                self._mid_reply = True
                 await self.push_frame(frame)
                 self._next_due += frame.num_frames / frame.sample_rate
             wait = self._next_due - self._lead - time.monotonic()

@@ -69,8 +69,8 @@ from pipelines.services import (
     SpeechModels,
 )
 from pipelines.speculative_stt import SpeculativeWhisperSTTService
-from pipelines.turn_join import SplitTurnJoiner
 from pipelines.turn_hold import HoldIncompleteTurnStopStrategy
+from pipelines.turn_join import SplitTurnJoiner
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
