@@ -303,7 +303,8 @@ def code_identity() -> dict[str, object]:
 
 def layer_costs(portrait: Portrait, renderer: PortraitRenderer,
                 track: np.ndarray) -> dict[str, float] | None:
-    """What the layers cost: setup seconds and per-frame ms against the one-sheet warp.
+    """What the layers cost: setup seconds (plate cache cleared) and per-frame ms against
+    the one-sheet warp.
 
     Renders the same track with a renderer built without layers (same code
     otherwise) and times `compose` alone; None for a renderer without layers
@@ -312,8 +313,9 @@ def layer_costs(portrait: Portrait, renderer: PortraitRenderer,
     layers = getattr(renderer, "layers", None)
     if layers is None:
         return None
-    from avatar.render.layers import compose
+    from avatar.render.layers import clear_plate_cache, compose
 
+    clear_plate_cache()
     t0 = time.perf_counter()
     PortraitRenderer(portrait, 512)
     setup_layered = time.perf_counter() - t0

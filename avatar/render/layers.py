@@ -41,13 +41,24 @@ SEGMENTER_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd146
 GUIDE_RADIUS = 6
 GUIDE_EPS = 1e-3
 # Pixels with matte above this are inpainted away in the plate (after growing
-# the hole by HOLE_GROW px, so no halo of hair survives in the plate).
+# the hole by HOLE_GROW px, so no halo of hair survives in the plate) ...
 HOLE_ALPHA = 0.04
-HOLE_GROW = 4
-INPAINT_RADIUS = 5
-# The plate is inpainted at this resolution and only its hole upsampled: Telea
-# on a 512 px hole a third of the image wide takes seconds and smears as much.
-PLATE_WORK = 256
+HOLE_GROW = 2
+# ... but the plate takes the fill fully only where the matte reaches
+# PLATE_FULL_ALPHA and keeps the photo in proportion below it. A plate that
+# differed from the photo all over the soft edge forced that edge (old
+# background included) into the foreground, and it travelled with the head as
+# a visible ring of the old background.
+PLATE_FULL_ALPHA = 0.5
+# The plate is filled by OpenCV's shift-map inpainting (xphoto), which copies
+# patches of the surrounding background (curtain folds, flag stripes) into the
+# hole, at PLATE_WORK px and up-sampled: ~1-3 s once per portrait (~25-90 s at
+# 512 px). Telea's diffusion, tried first, filled a head-sized hole with a
+# radial smear that showed as a blurred star wherever a turn revealed it.
+PLATE_WORK = 192
+RIM_RADIUS = 3  # a full-resolution Telea pass this wide hides the up-sampled seam
+_PLATE_CACHE: dict[bytes, np.ndarray] = {}  # the same portrait is often built twice
+_PLATE_CACHE_SIZE = 8
 
 
 @dataclass
@@ -92,27 +103,43 @@ def refine_matte(image: np.ndarray, mask: np.ndarray, must_keep: np.ndarray) -> 
 
 
 def inpaint_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The image with `hole` (bool) filled from its surroundings (OpenCV Telea, coarse to fine).
+    """The image with `hole` (bool) filled from its surroundings; outside the hole, the image.
 
-    The fill is computed at PLATE_WORK px and upsampled, then a second Telea
-    pass at full size redoes a thin rim along the hole's edge so the plate
-    meets the untouched background without a seam. Outside the hole the
-    result is the image itself.
+    Shift-map inpainting (cv2.xphoto) at PLATE_WORK px in Lab, up-sampled into
+    the hole, then a thin Telea pass at full size along the hole's edge so the
+    plate meets the untouched background without a seam. Cached by content:
+    renderers of the same portrait (tests, a restarted session) share it.
     """
+    key = hashlib.sha1(image.tobytes() + np.packbits(hole).tobytes()).digest()
+    if key in _PLATE_CACHE:
+        return _PLATE_CACHE[key].copy()
     size = image.shape[0]
     small = cv2.resize(image, (PLATE_WORK, PLATE_WORK), interpolation=cv2.INTER_AREA)
     small_hole = cv2.resize(hole.astype(np.uint8) * 255, (PLATE_WORK, PLATE_WORK),
                             interpolation=cv2.INTER_AREA)
     small_hole = cv2.dilate((small_hole > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
-    filled_small = cv2.inpaint(small, small_hole, INPAINT_RADIUS, cv2.INPAINT_TELEA)
-    filled = cv2.resize(filled_small, (size, size), interpolation=cv2.INTER_CUBIC)
+    known = np.where(small_hole > 0, 0, 255).astype(np.uint8)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
+    filled_lab = np.zeros_like(lab)
+    cv2.xphoto.inpaint(lab, known, filled_lab, cv2.xphoto.INPAINT_SHIFTMAP)
+    filled = cv2.resize(cv2.cvtColor(filled_lab, cv2.COLOR_Lab2RGB), (size, size),
+                        interpolation=cv2.INTER_CUBIC)
     plate = image.copy()
     plate[hole] = filled[hole]
     # thin rim: inpaint at full resolution where the hole meets the background
-    rim = hole & ~cv2.erode(hole.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    rimmed = cv2.inpaint(plate, rim.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    grow = 2 * RIM_RADIUS + 1
+    rim = hole & ~cv2.erode(hole.astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
+    rimmed = cv2.inpaint(plate, rim.astype(np.uint8), RIM_RADIUS, cv2.INPAINT_TELEA)
     plate[rim] = rimmed[rim]
+    if len(_PLATE_CACHE) >= _PLATE_CACHE_SIZE:
+        _PLATE_CACHE.pop(next(iter(_PLATE_CACHE)))
+    _PLATE_CACHE[key] = plate.copy()
     return plate
+
+
+def clear_plate_cache() -> None:
+    """Forget cached plates (benchmarks timing the setup of a portrait seen before)."""
+    _PLATE_CACHE.clear()
 
 
 def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
@@ -129,7 +156,9 @@ def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
     hole = cv2.dilate(hole.astype(np.uint8),
                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                 (2 * HOLE_GROW + 1, 2 * HOLE_GROW + 1))) > 0
-    plate = inpaint_plate(image, hole)
+    filled = inpaint_plate(image, hole)
+    share = np.where(hole, np.clip(matte / PLATE_FULL_ALPHA, 0.0, 1.0), 0.0)[..., None]
+    plate = np.round(image + share * (filled.astype(np.float32) - image)).astype(np.uint8)
     img, back = image.astype(np.float32), plate.astype(np.float32)
     # The least alpha that explains the photo over the plate with a foreground
     # colour inside [0, 255] (I = a F + (1 - a) P): where the segmenter's soft

@@ -178,19 +178,30 @@ def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
 SHARP_LANDMARKS = frozenset(LIPS_UPPER_INNER + LIPS_LOWER_INNER + LIPS_UPPER_OUTER
                             + LIPS_LOWER_OUTER + EYE_R_UPPER + EYE_R_LOWER + EYE_L_UPPER
                             + EYE_L_LOWER + IRIS_R + IRIS_L)
+OUTLINE_HOPS = 1  # smoothed band: the oval, the rings and one triangle further in
 SMOOTH_SIGMA_PX = 5.0  # output pixels: wider than a jaw-line triangle (~10 px at 512)
 
 
 def sharp_triangles(mesh: RenderMesh) -> np.ndarray:
     """(T,) bool: triangles whose warp must stay exactly piecewise affine.
 
-    Eyes, lids, lips and the mouth and eye-ball layers open and close against
-    each other; smoothing the map across them would blur a lid or a lip edge.
+    Only the outline of the head is smoothed: triangles touching the face oval,
+    the head and hair rings or a landmark next to them (OUTLINE_HOPS), away
+    from eyes and lips. Inside the face the
+    expressions were calibrated on the exact affine warp (smoothing it there
+    moved the landmarker's blink reading), and eyes, lids, lips and the mouth
+    and eye-ball layers open and close against each other.
     """
+    outline = np.zeros(len(mesh.vertices), bool)
+    outline[list(FACE_OVAL)] = True
+    outline[(mesh.kind == KIND_HEAD) | (mesh.kind == KIND_HAIR)] = True
+    for _ in range(OUTLINE_HOPS):  # the jaw's thin triangles reach one landmark further in
+        outline[mesh.triangles[outline[mesh.triangles].any(axis=1)].ravel()] = True
     sharp_vertex = np.zeros(len(mesh.vertices), bool)
     sharp_vertex[list(SHARP_LANDMARKS)] = True
     sharp_vertex[mesh.kind == KIND_EYE_COPY] = True
-    return sharp_vertex[mesh.triangles].any(axis=1) | (mesh.tri_layer > 0)
+    smooth = outline[mesh.triangles].any(axis=1)
+    return ~smooth | sharp_vertex[mesh.triangles].any(axis=1) | (mesh.tri_layer > 0)
 
 
 class BackwardMapper:
@@ -200,11 +211,11 @@ class BackwardMapper:
     (1/2 at 512 px): the map is affine inside each triangle, so bilinear
     up-sampling of it is nearly exact and saves most of the per-pixel work.
 
-    Outside eyes and lips the displacement is then smoothed (Gaussian,
-    SMOOTH_SIGMA_PX): piecewise-affine triangles stretched on a turn bend every
-    edge crossing them at each triangle border, and a row of thin triangles
-    along the jaw turned the cheek's outline into a saw-tooth. At rest the
-    displacement is zero, so the portrait is unchanged.
+    Along the head's outline (sharp_triangles) the displacement is then
+    smoothed (Gaussian, SMOOTH_SIGMA_PX): piecewise-affine triangles stretched
+    on a turn bend every edge crossing them at each triangle border, and a row
+    of thin triangles along the jaw turned the cheek's outline into a
+    saw-tooth. At rest the displacement is zero, so the portrait is unchanged.
     """
 
     def __init__(self, mesh: RenderMesh, grid_step: int = 2) -> None:

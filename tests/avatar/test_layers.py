@@ -114,28 +114,30 @@ def test_segmenter_refuses_another_model_file(tmp_path: Path) -> None:
         segment_person(np.zeros((64, 64, 3), np.uint8), fake)
 
 
-def _kinkiness(renderer: PortraitRenderer, smooth: bool) -> float:
-    """99th percentile of |d2 map_x / dx2| (px/px^2) over the left cheek and jaw on a
-    20 degree turn: piecewise-affine triangles kink every line at their borders
-    (the saw-tooth along the jaw), a smooth warp bends it gradually."""
+def _kinks(renderer: PortraitRenderer, yaw: float) -> tuple[float, float]:
+    """99th percentile of |d2 map_x / dx2| (px/px^2) over the smoothed outline band of a
+    turn, (smoothed, exact piecewise affine): affine triangles kink every line at their
+    borders (the saw-tooth along a turned jaw), a smooth warp bends it gradually."""
     from avatar.render.mesh import BackwardMapper
 
-    mapper = BackwardMapper(renderer.mesh, grid_step=2)
-    if not smooth:
-        mapper.sharp[:] = True  # every triangle exactly piecewise affine (the old warp)
-    xy, z = renderer.vertices(_turned(renderer.reference, "yaw", 20.0))
-    map_x, _ = mapper(xy, z)
-    verts = renderer.mesh.vertices
-    top, bottom = int(verts[234, 1]), int(verts[58, 1])  # cheek bone to jaw angle
-    left, right = int(verts[234, 0]) - 20, int(verts[61, 0]) - 10  # ear side to mouth corner
-    patch = map_x[top:bottom, left:right].astype(np.float64)
-    return float(np.percentile(np.abs(np.diff(patch, 2, axis=1)), 99))
+    smooth, affine = BackwardMapper(renderer.mesh), BackwardMapper(renderer.mesh)
+    affine.sharp[:] = True  # every triangle exactly piecewise affine (the old warp)
+    xy, z = renderer.vertices(_turned(renderer.reference, "yaw", yaw))
+    map_s, map_a = smooth(xy, z)[0], affine(xy, z)[0]
+    # the cells smooth() smoothed, well inside the band (grid -> pixels)
+    band = ~cv2.dilate(smooth.sharp[smooth.ids].view(np.uint8), smooth.guard).view(bool)
+    band = cv2.erode(band.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    band = np.repeat(np.repeat(band, smooth.step, 0), smooth.step, 1)[:, 1:-1]
+    bent = [float(np.percentile(np.abs(np.diff(m.astype(np.float64), 2, axis=1))[band], 99))
+            for m in (map_s, map_a)]
+    return bent[0], bent[1]
 
 
-def test_turned_jaw_line_is_smooth(layered: PortraitRenderer) -> None:
-    """No saw-tooth: the jaw outline on a 20 degree turn bends smoothly."""
-    smooth, affine = _kinkiness(layered, True), _kinkiness(layered, False)
-    assert smooth < 0.5 * affine
+@pytest.mark.parametrize("yaw", [20.0, -20.0])
+def test_turned_outline_is_smooth(layered: PortraitRenderer, yaw: float) -> None:
+    """No saw-tooth: along the head's outline a 20 degree turn bends lines smoothly."""
+    smooth, affine = _kinks(layered, yaw)
+    assert smooth < 0.7 * affine  # measured 0.25 and 0.31 against 0.50 px/px^2
 
 
 def test_smoothing_leaves_the_rest_pose_exact(layered: PortraitRenderer) -> None:
