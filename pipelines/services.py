@@ -42,6 +42,11 @@ class ASRParams:
     cpu_threads: int = 2
     no_speech_prob: float = 0.6  # drop segments whisper itself believes are not speech
     max_compression_ratio: float = 2.4  # whisper's own loop detector threshold
+    #: the encoder sees the utterance plus 2 s, at least this long, instead of whisper's
+    #: fixed 30 s window (0: always 30 s). The encoder is most of whisper's time on a
+    #: short question: 20 s halves it with no word lost on our test clips; 10-15 s are
+    #: 3-6x faster but misheard "delivery" as "the library" (bench/asr_window.py).
+    encoder_min_secs: float = 20.0
 
 
 class _GreedyWhisper:
@@ -80,6 +85,37 @@ class _GreedyWhisper:
         return iter(kept), info
 
 
+def fit_encoder_window(model: WhisperModel, min_secs: float, margin_secs: float = 2.0) -> None:
+    """Make `model` encode only the utterance (plus a margin), not a padded 30 s.
+
+    faster-whisper pads every segment's log-mel features with exact zeros to 3,000
+    frames; CTranslate2's encoder accepts shorter input, and its cost grows with
+    the length (10 s: about a fifth of 30 s). Real log-mel columns are never all
+    zero, so the padding is found exactly and cut, keeping at least `min_secs`.
+    """
+    model.encode = _FittedEncoder(model.encode, int(min_secs * 100),  # type: ignore[method-assign]
+                                  int(margin_secs * 100))
+
+
+class _FittedEncoder:
+    """`WhisperModel.encode` on the features without their zero padding (see above)."""
+
+    def __init__(self, full_encode: Any, min_frames: int, margin_frames: int) -> None:
+        self._full_encode = full_encode
+        self._min_frames = min_frames
+        self._margin = margin_frames
+        self.last_frames = 0  # what the encoder got last time (tests, benches)
+
+    def __call__(self, features: np.ndarray) -> Any:
+        batch = features if features.ndim == 3 else features[None]
+        columns = np.flatnonzero(np.abs(batch).max(axis=(0, 1)) > 0)
+        content = int(columns[-1]) + 1 if len(columns) else 0
+        frames = min(batch.shape[-1],
+                     max(self._min_frames, -(-content // 100) * 100 + self._margin))
+        self.last_frames = frames
+        return self._full_encode(np.ascontiguousarray(batch[..., :frames]))
+
+
 class SpeechModels:
     """Whisper + piper loaded once per process and shared by every session."""
 
@@ -105,6 +141,8 @@ class SpeechModels:
             compute_type=self.asr.compute_type,
             cpu_threads=self.asr.cpu_threads,
         )
+        if self.asr.encoder_min_secs > 0:
+            fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
         self.piper = PiperVoice.load(piper_model, config_path=piper_config)
         self.load_secs = time.perf_counter() - started
         logger.info(f"speech models loaded in {self.load_secs:.2f} s")

@@ -1,0 +1,36 @@
+"""Whisper encodes the utterance, not a padded 30 s (pipelines.services.fit_encoder_window),
+on the bundled tiny.en and real piper speech."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+from agent.bundled_models import whisper_model_dir
+from pipelines.services import ASRParams, _GreedyWhisper
+
+
+def test_the_encoder_sees_the_utterance_and_hears_the_same_words(
+        speech_models: Any, say: Callable[[str], bytes]) -> None:
+    asr = speech_models.asr
+    assert asr.encoder_min_secs == ASRParams().encoder_min_secs > 0
+    fitted = _GreedyWhisper(speech_models.whisper, asr)
+    whole = _GreedyWhisper(WhisperModel(str(whisper_model_dir()), device="cpu",
+                                        compute_type=asr.compute_type, cpu_threads=1), asr)
+    gap = np.zeros(6 * 16000, np.float32)
+    short = np.frombuffer(say("Do you sell gift cards?"), np.int16).astype(np.float32) / 32768
+    long = np.concatenate([short, gap, short, gap, short])  # over encoder_min_secs - 2 s
+    for audio in (short, long):
+        heard = [" ".join(s.text.strip() for s in model.transcribe(audio, language="en")[0])
+                 for model in (fitted, whole)]
+        if audio is short:
+            assert heard[0] == heard[1], heard
+        # (on the long clip the 30 s window dropped one of the three: not asserted)
+        assert heard[0].lower().count("gift cards") == (1 if audio is short else 3), heard
+        # faster-whisper pads to 3,000 frames; the encoder got the utterance + 2 s,
+        # at least encoder_min_secs
+        expected = max(asr.encoder_min_secs * 100, int(np.ceil(len(audio) / 16000)) * 100 + 200)
+        assert speech_models.whisper.encode.last_frames == min(3000, expected) < 3000
