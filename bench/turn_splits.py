@@ -12,6 +12,15 @@ costs on requests that end cleanly (voice-to-voice on the control questions).
 Prints one JSON object (last line); writes bench/results/turn_splits.json.
 
     .venv/bin/python bench/turn_splits.py [--pauses 0.6 1.0]
+
+`--real` streams real recorded speech instead (bench/real_media.py: the five
+LibriVox sentences, the meeting and lecture speech cut at its longer silences):
+each clip is one utterance with the speaker's own pauses inside it. A split is
+a turn end before the clip's speech is over (`premature_turn_ends`: the share
+of clips split); `joined` counts split clips that still reached the LLM as one
+user message (pipelines/turn_join.py). Writes bench/results/turn_splits_real.json.
+
+    .venv/bin/python bench/turn_splits.py --real
 """
 
 from __future__ import annotations
@@ -107,6 +116,104 @@ async def run_variant(models: Any, runtime: Any, hold_secs: float, pauses: list[
             "control_v2v_ms": controls}
 
 
+#: (recording, start s, end s): utterances with the speaker's own pauses inside
+REAL_UTTERANCES = [
+    ("librivox_0870", 0.0, None), ("librivox_0880", 0.0, None), ("librivox_0890", 0.0, None),
+    ("librivox_0920", 0.0, None), ("librivox_0930", 0.0, None),
+    ("meeting_chan3", 0.0, 5.1), ("meeting_chan3", 5.1, 10.6),
+    ("lecture", 0.0, 9.0), ("lecture", 9.0, 18.0), ("lecture", 18.0, 27.0),
+]
+
+
+def internal_pauses(pcm: bytes) -> list[float]:
+    """Silences (>= 0.2 s, 20 ms frames 30 dB under the loudest) inside the speech."""
+    audio = np.frombuffer(pcm, np.int16).astype(np.float64)
+    frames = audio[: len(audio) // 320 * 320].reshape(-1, 320)
+    rms = np.sqrt((frames ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms > rms.max() / 31.6)
+    gaps = np.diff(loud) * 0.02
+    return [round(float(g), 2) for g in gaps if g >= 0.2]
+
+
+async def run_real(url: str, pcm: bytes, sessions: list[Any]) -> dict[str, Any]:
+    """One recorded utterance: turn ends before its end, and what reached the context."""
+    from pipelines.client import VoiceClient
+
+    events: list[tuple[float, str]] = []
+    async with await VoiceClient.connect(url, busy_retry_secs=60) as client:
+        async def listen() -> None:
+            async for item in client.receive():
+                if hasattr(item, "type"):
+                    events.append((time.monotonic(), item.type))
+
+        listener = asyncio.create_task(listen())
+        started = time.monotonic()
+        await client.stream_pcm(pcm)
+        speech_end = started + speech_end_secs(pcm, RATE)
+        await client.stream_pcm(bytes(int(6.0 * RATE) * 2))
+        messages = [dict(m) for m in sessions[-1].context.get_messages()]
+        listener.cancel()
+    stops = [t for t, kind in events if kind == "user-stopped-speaking"]
+    users = [str(m["content"]) for m in messages if m.get("role") == "user"]
+    splits = sum(1 for t in stops if t < speech_end - 0.05)
+    return {"splits": splits, "turn_ends": len(stops), "user_messages": len(users),
+            "joined": bool(splits and len(users) == 1), "heard": users}
+
+
+async def main_real(args: argparse.Namespace) -> dict[str, Any]:
+    """Premature turn ends on real recordings (see the module docstring)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from real_media import speech_clips
+
+    from agent.llm_server import aresolve_llm_endpoint
+    from agent.persona import build_system_prompt
+    from agent.settings import AgentSettings
+    from pipelines.server import ServerConfig, VoiceRuntime
+    from pipelines.services import SpeechModels
+    from pipelines.voice_pipeline import LLMParams
+
+    wavs = {path.stem: path for path in speech_clips()}
+    settings = AgentSettings.load()
+    models = SpeechModels.bundled()
+    endpoint = await aresolve_llm_endpoint(settings)
+    rows = []
+    try:
+        runtime = VoiceRuntime(models=models,
+                               llm=replace(LLMParams.from_settings(settings, endpoint),
+                                           timeout_s=120.0),
+                               system_prompt=build_system_prompt(settings))
+        models.warm_up()
+        await runtime.warm_up_llm()
+        load = os.getloadavg()
+        sessions: list[Any] = []
+        url, server, thread = start_server(runtime, ServerConfig(max_sessions=2,
+                                                                 on_session=sessions.append))
+        try:
+            import soundfile
+
+            for name, start, end in REAL_UTTERANCES:
+                audio, rate = soundfile.read(str(wavs[name]), dtype="int16")
+                assert rate == RATE, (name, rate)
+                piece = audio[int(start * RATE): None if end is None else int(end * RATE)]
+                pcm = np.concatenate([np.zeros(int(0.3 * RATE), np.int16), piece]).tobytes()
+                result = await run_real(url, pcm, sessions)
+                rows.append({"clip": f"{name}[{start}:{end}]", "pauses_s": internal_pauses(pcm),
+                             **result})
+                print(f"real: {rows[-1]}", file=sys.stderr)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        if endpoint.server is not None:
+            endpoint.server.stop()
+    split = [r for r in rows if r["splits"]]
+    return {"utterances": len(rows), "with_internal_pauses": sum(bool(r["pauses_s"]) for r in rows),
+            "premature_turn_ends": round(len(split) / len(rows), 3),
+            "split_joined": sum(r["joined"] for r in split), "split": len(split),
+            "rows": rows, "load_avg_start": [round(x, 2) for x in load],
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()]}
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
@@ -138,9 +245,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pauses", type=float, nargs="+", default=[0.6, 1.0])
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "turn_splits.json")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--real", action="store_true", help="real recordings (see above)")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if arguments.real:
+        real = asyncio.run(main_real(arguments))
+        out = arguments.out or ROOT / "bench" / "results" / "turn_splits_real.json"
+        out.write_text(json.dumps(real, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in real.items() if k != "rows"}))
+        raise SystemExit(0)
+    arguments.out = arguments.out or ROOT / "bench" / "results" / "turn_splits.json"
     output = asyncio.run(main(arguments))
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps({k: v for k, v in output.items() if k != "variants"}

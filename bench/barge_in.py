@@ -1,0 +1,273 @@
+"""Barge-in on recorded sounds: which ones stop the bot, and how fast real speech does.
+
+Two servers share one runtime (the bundled whisper, piper, the embedded LLM):
+`pipecat` (every VAD start interrupts: pipecat's own barge-in) and `ours`
+(pipelines/barge_in.py: a sound pauses the reply, words interrupt it, a
+backchannel / cough / laugh lets it play on). For every clip of the labelled
+set (bench/barge_in_set.py: human backchannels and speech cut from real
+recordings, acted coughs and laughs, a few TTS ones), alternating the two
+servers clip by clip so both see the same machine state:
+
+1. a fresh session asks a question with a long answer;
+2. 0.6 s into the reply audio the clip is streamed at real-time pace;
+3. the client then sends silence until the reply is interrupted, or for 6 s.
+
+Every clip is scaled to the loudness of the spoken question (the RMS of its
+voiced frames), as a microphone's gain control would: the meeting recordings
+are quiet (AMI peaks at 0.08) and would otherwise never reach the VAD.
+
+Per clip, on the client's clock:
+- interrupted: a `bot-interrupted` event came after the clip started;
+- stop_ms: clip onset (first loud 20 ms) -> the last voiced chunk of the reply
+  before it fell silent (a pause or an interruption; the avatar and the pacer
+  send silence, so "silent" is judged by level, not by the absence of audio);
+- resumed: voiced reply audio came again after that silence, with no interruption.
+
+Summary per server: false_interruptions (share of clips that should not
+interrupt but did), missed_interruptions (speech clips that did not),
+barge_in_ms_p50 (stop_ms over speech clips), pause_ms_p50 (stop_ms over the
+others, ours only: how long a backchannel silences the bot is in resume_ms).
+
+Usage: python bench/barge_in.py [--labels speech backchannel ...] [--limit N] [--every N]
+       [--servers pipecat ours] [--vad-start 0.2] [--out bench/results/barge_in.json]
+The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from barge_in_set import barge_in_clips  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from voice_latency import percentile, speech_start_secs, start_server, synthesize  # noqa: E402
+
+QUESTION = "Please tell me everything about delivery and returns and gift cards."
+VOICED = 300  # int16 peak above which a received chunk is speech, not the pacer's silence
+
+
+async def run_clip(url: str, question: bytes, clip: bytes) -> dict[str, Any]:
+    """One session: ask, play `clip` over the reply, watch what the bot does."""
+    from pipelines.client import BotAudio, VoiceClient
+
+    client = await VoiceClient.connect(url, client_name="bench-barge-in", busy_retry_secs=60)
+    items: list[tuple[float, Any]] = []
+    first_audio = asyncio.Event()
+    ended = asyncio.Event()
+    clip_started: list[float] = []
+
+    async def listen() -> None:
+        async for item in client.receive():
+            now = time.monotonic()
+            items.append((now, item))
+            kind = getattr(item, "type", "")
+            if isinstance(item, BotAudio):
+                first_audio.set()
+            elif clip_started and kind in ("bot-interrupted", "closed"):
+                await asyncio.sleep(1.0)  # let the last old audio arrive
+                ended.set()
+                return
+
+    async def silence(until: asyncio.Event) -> None:
+        while not until.is_set():
+            await client.send_audio(bytes(640))
+            await asyncio.sleep(0.02)
+
+    listener = asyncio.create_task(listen())
+    try:
+        await client.stream_pcm(question)
+        quiet = asyncio.create_task(silence(first_audio))
+        try:
+            await asyncio.wait_for(first_audio.wait(), timeout=120)
+        finally:
+            first_audio.set()
+            await quiet
+        await asyncio.sleep(0.6)
+        clip_started.append(time.monotonic())
+        onset = clip_started[0] + speech_start_secs(clip, 16000)
+        await client.stream_pcm(clip)
+        quiet = asyncio.create_task(silence(ended))
+        try:
+            # over: interrupted, or 6 s after the clip (a pause resumes sooner)
+            await asyncio.wait_for(ended.wait(), timeout=6.0)
+        except TimeoutError:
+            pass
+        finally:
+            ended.set()
+            await quiet
+    finally:
+        listener.cancel()
+        await client.close()
+
+    kinds = [(t, getattr(item, "type", "")) for t, item in items]
+    interrupted = any(k == "bot-interrupted" and t >= clip_started[0] for t, k in kinds)
+    voiced = [t for t, item in items if isinstance(item, BotAudio)
+              and np.abs(np.frombuffer(item.pcm, np.int16)).max(initial=0) > VOICED]
+    after = [t for t in voiced if t >= onset]
+    # the first silence of >= 0.2 s in the voiced chunks after the onset (or their end)
+    stop_at = after[-1] if after else None
+    for a, b in zip(after, after[1:], strict=False):
+        if b - a >= 0.2:
+            stop_at = a
+            break
+    resumed_at = next((t for t in after if stop_at is not None and t > stop_at + 0.2), None)
+    return {
+        "interrupted": interrupted,
+        "stop_ms": None if stop_at is None else round((stop_at - onset) * 1000.0),
+        "resumed": bool(resumed_at is not None and not interrupted),
+        "resume_ms": (None if resumed_at is None or stop_at is None
+                      else round((resumed_at - stop_at) * 1000.0)),
+        "transcripts": [getattr(i, "text", "") for _, i in items
+                        if getattr(i, "type", "") == "user-transcription"],
+    }
+
+
+def _voiced_rms(pcm: bytes) -> float:
+    """RMS over the 20 ms frames within 30 dB of the loudest (the speech, not the pauses)."""
+    audio = np.frombuffer(pcm, np.int16).astype(np.float64)
+    frames = audio[: len(audio) // 320 * 320].reshape(-1, 320)
+    rms = np.sqrt((frames ** 2).mean(axis=1))
+    return float(np.sqrt((rms[rms > rms.max() / 31.6] ** 2).mean()))
+
+
+def _scaled(pcm: bytes, level: float) -> bytes:
+    """`pcm` at voiced RMS `level` (peaks clipped at full scale)."""
+    audio = np.frombuffer(pcm, np.int16).astype(np.float64)
+    gain = level / max(_voiced_rms(pcm), 1.0)
+    return np.clip(audio * gain, -32768, 32767).astype(np.int16).tobytes()
+
+
+def summarise(rows: list[dict[str, Any]], server: str) -> dict[str, Any]:
+    """False/missed interruption shares and stop times for one server."""
+    mine = [r for r in rows if r["server"] == server]
+    speech = [r for r in mine if r["should_interrupt"]]
+    other = [r for r in mine if not r["should_interrupt"]]
+    by_label: dict[str, dict[str, int]] = {}
+    for r in mine:
+        entry = by_label.setdefault(r["label"], {"clips": 0, "interrupted": 0})
+        entry["clips"] += 1
+        entry["interrupted"] += int(r["interrupted"])
+    stops = [float(r["stop_ms"]) for r in speech
+             if r["stop_ms"] is not None and r["interrupted"]]
+    pauses = [float(r["stop_ms"]) for r in other if r["stop_ms"] is not None and r["resumed"]]
+    return {
+        "clips": len(mine),
+        "false_interruptions": (round(sum(r["interrupted"] for r in other) / len(other), 3)
+                                if other else None),
+        "false_interruptions_human": _share([r for r in other if r["source"] == "human"]),
+        "missed_interruptions": (round(sum(not r["interrupted"] for r in speech) / len(speech), 3)
+                                 if speech else None),
+        "missed_interruptions_human": _share([r for r in speech if r["source"] == "human"],
+                                             missed=True),
+        "barge_in_ms_p50": percentile(stops, 50),
+        "barge_in_ms_p95": percentile(stops, 95),
+        "backchannel_pause_ms_p50": percentile(pauses, 50),
+        "resumed_share": (round(sum(r["resumed"] for r in other) / len(other), 3)
+                          if other else None),
+        "by_label": by_label,
+    }
+
+
+def _share(rows: list[dict[str, Any]], missed: bool = False) -> float | None:
+    if not rows:
+        return None
+    hits = sum((not r["interrupted"]) if missed else r["interrupted"] for r in rows)
+    return round(hits / len(rows), 3)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from agent.llm_server import aresolve_llm_endpoint
+    from agent.persona import build_system_prompt
+    from agent.settings import AgentSettings
+    from pipelines.server import ServerConfig, VoiceRuntime
+    from pipelines.services import SpeechModels
+    from pipelines.voice_pipeline import LLMParams, TurnParams
+
+    clips = [c for c in barge_in_clips() if not args.labels or c.label in args.labels]
+    if args.every > 1:  # a stratified subset: every n-th clip of each label
+        clips = [c for label in dict.fromkeys(c.label for c in clips)
+                 for c in [c for c in clips if c.label == label][:: args.every]]
+    if args.limit:
+        clips = clips[: args.limit]
+    load_start = os.getloadavg()
+    settings = AgentSettings.load()
+    models = SpeechModels.bundled()
+    endpoint = await aresolve_llm_endpoint(settings)
+    try:
+        runtime = VoiceRuntime(
+            models=models,
+            llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
+            system_prompt=build_system_prompt(settings),
+        )
+        models.warm_up()
+        await runtime.warm_up_llm()
+        turns = {
+            "pipecat": TurnParams(backchannel_barge_in=False, vad_start_secs=args.vad_start),
+            "ours": TurnParams(backchannel_barge_in=True, vad_start_secs=args.vad_start),
+        }
+        servers = {name: start_server(runtime, ServerConfig(turn=turns[name], max_sessions=2))
+                   for name in args.servers}
+        question = synthesize(models, QUESTION)
+        level = _voiced_rms(question)
+        rows: list[dict[str, Any]] = []
+        for clip in tqdm(clips, desc="clips", file=sys.stderr):
+            for name in args.servers:
+                url = servers[name][0]
+                result = await run_clip(url, question, _scaled(clip.pcm, level))
+                row = {"server": name, "clip": clip.name, "label": clip.label,
+                       "source": clip.source, "text": clip.text,
+                       "should_interrupt": clip.should_interrupt, **result}
+                rows.append(row)
+                tqdm.write(f"{name:8s} {clip.label:11s} {clip.name:28s} "
+                           f"interrupted={result['interrupted']!s:5s} "
+                           f"stop={result['stop_ms']} resumed={result['resumed']} "
+                           f"heard={result['transcripts']}", file=sys.stderr)
+        for _, server, thread in servers.values():
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        if endpoint.server is not None:
+            endpoint.server.stop()
+    return {
+        "question": QUESTION,
+        "vad_start_secs": args.vad_start,
+        "load_avg_start": [round(v, 2) for v in load_start],
+        "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+        "summary": {name: summarise(rows, name) for name in args.servers},
+        "rows": rows,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", nargs="*", default=None)
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--every", type=int, default=1, help="every n-th clip of each label")
+    parser.add_argument("--servers", nargs="+", default=["pipecat", "ours"],
+                        choices=["pipecat", "ours"])
+    parser.add_argument("--vad-start", type=float, default=0.2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    result = asyncio.run(measure(args))
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result["summary"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
