@@ -17,6 +17,12 @@ With layers, made once per portrait when the renderer is built,
 Each frame then warps only the foreground and its matte (one 4-channel
 `cv2.remap`) and composes them over the still plate (`compose`).
 
+The good plate (shift-map inpainting) takes 1.5-3 s, too long to hold up a
+session's start or a portrait switch, so the renderer starts with a quick
+Telea plate and `PLATES` (a PortraitPlates) makes the shift-map one on a
+background thread, one portrait at a time, shared by every renderer of the
+same picture; the renderer swaps it in when it is ready.
+
 The segmentation network is mediapipe's selfie segmenter
 (`avatar/data/selfie_segmentation.tflite`, Apache-2.0, shipped inside the
 mediapipe 0.10.14 wheel on PyPI at mediapipe/modules/selfie_segmentation/,
@@ -27,6 +33,9 @@ SHA-256 in SEGMENTER_SHA256); it runs through mediapipe's ImageSegmenter task,
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +66,8 @@ PLATE_FULL_ALPHA = 0.5
 # radial smear that showed as a blurred star wherever a turn revealed it.
 PLATE_WORK = 192
 RIM_RADIUS = 3  # a full-resolution Telea pass this wide hides the up-sampled seam
-_PLATE_CACHE: dict[bytes, np.ndarray] = {}  # the same portrait is often built twice
-_PLATE_CACHE_SIZE = 8
+QUICK_RADIUS = 5  # Telea radius of the quick plate
+PLATES_KEPT = 8  # shift-map plates kept per process (the same portrait is often rebuilt)
 
 
 @dataclass
@@ -102,49 +111,95 @@ def refine_matte(image: np.ndarray, mask: np.ndarray, must_keep: np.ndarray) -> 
     return np.maximum(refined, must_keep.astype(np.float32))
 
 
+def quick_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`hole` (bool) filled by OpenCV Telea at PLATE_WORK px (~0.05 s): the stand-in
+    until the shift-map plate is ready, a smooth smear of the surrounding colours."""
+    size = image.shape[0]
+    small, small_hole = _small(image, hole)
+    filled = cv2.resize(cv2.inpaint(small, small_hole, QUICK_RADIUS, cv2.INPAINT_TELEA),
+                        (size, size), interpolation=cv2.INTER_CUBIC)
+    return _finish(image, hole, filled)
+
+
 def inpaint_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """The image with `hole` (bool) filled from its surroundings; outside the hole, the image.
 
     Shift-map inpainting (cv2.xphoto) at PLATE_WORK px in Lab, up-sampled into
     the hole, then a thin Telea pass at full size along the hole's edge so the
-    plate meets the untouched background without a seam. Cached by content:
-    renderers of the same portrait (tests, a restarted session) share it.
+    plate meets the untouched background without a seam.
     """
-    key = hashlib.sha1(image.tobytes() + np.packbits(hole).tobytes()).digest()
-    if key in _PLATE_CACHE:
-        return _PLATE_CACHE[key].copy()
     size = image.shape[0]
-    small = cv2.resize(image, (PLATE_WORK, PLATE_WORK), interpolation=cv2.INTER_AREA)
-    small_hole = cv2.resize(hole.astype(np.uint8) * 255, (PLATE_WORK, PLATE_WORK),
-                            interpolation=cv2.INTER_AREA)
-    small_hole = cv2.dilate((small_hole > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+    small, small_hole = _small(image, hole)
     known = np.where(small_hole > 0, 0, 255).astype(np.uint8)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
     filled_lab = np.zeros_like(lab)
     cv2.xphoto.inpaint(lab, known, filled_lab, cv2.xphoto.INPAINT_SHIFTMAP)
     filled = cv2.resize(cv2.cvtColor(filled_lab, cv2.COLOR_Lab2RGB), (size, size),
                         interpolation=cv2.INTER_CUBIC)
+    return _finish(image, hole, filled)
+
+
+def _small(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image and its hole (uint8, grown by a pixel) at PLATE_WORK px."""
+    small = cv2.resize(image, (PLATE_WORK, PLATE_WORK), interpolation=cv2.INTER_AREA)
+    small_hole = cv2.resize(hole.astype(np.uint8) * 255, (PLATE_WORK, PLATE_WORK),
+                            interpolation=cv2.INTER_AREA)
+    return small, cv2.dilate((small_hole > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+
+
+def _finish(image: np.ndarray, hole: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """The photo with the up-sampled fill in its hole and a full-resolution Telea rim."""
     plate = image.copy()
     plate[hole] = filled[hole]
-    # thin rim: inpaint at full resolution where the hole meets the background
     grow = 2 * RIM_RADIUS + 1
     rim = hole & ~cv2.erode(hole.astype(np.uint8), np.ones((grow, grow), np.uint8)).astype(bool)
     rimmed = cv2.inpaint(plate, rim.astype(np.uint8), RIM_RADIUS, cv2.INPAINT_TELEA)
     plate[rim] = rimmed[rim]
-    if len(_PLATE_CACHE) >= _PLATE_CACHE_SIZE:
-        _PLATE_CACHE.pop(next(iter(_PLATE_CACHE)))
-    _PLATE_CACHE[key] = plate.copy()
     return plate
 
 
-def clear_plate_cache() -> None:
-    """Forget cached plates (benchmarks timing the setup of a portrait seen before)."""
-    _PLATE_CACHE.clear()
+class PortraitPlates:
+    """Shift-map plates made on one background thread, shared by content.
+
+    `request(image, hole)` returns a future of the plate; renderers of the same
+    picture (tests, a restarted session, the two render sizes' costs) share it.
+    One worker thread: a plate at a time, so it never takes both cores.
+    """
+
+    def __init__(self, kept: int = PLATES_KEPT) -> None:
+        self._kept = kept
+        self._lock = threading.Lock()
+        self._futures: dict[bytes, Future[np.ndarray]] = {}
+        self._executor: ThreadPoolExecutor | None = None
+
+    def request(self, image: np.ndarray, hole: np.ndarray) -> Future[np.ndarray]:
+        """The (possibly finished) future of the shift-map plate of `image` and `hole`."""
+        key = hashlib.sha1(image.tobytes() + np.packbits(hole).tobytes()).digest()
+        with self._lock:
+            future = self._futures.get(key)
+            if future is None or (future.done() and future.exception() is not None):
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="portrait-plate")
+                future = self._executor.submit(inpaint_plate, image.copy(), hole.copy())
+                self._futures[key] = future
+                done = [k for k, f in self._futures.items() if f.done()]
+                for old in done[: max(0, len(self._futures) - self._kept)]:
+                    del self._futures[old]
+            return future
+
+    def clear(self) -> None:
+        """Forget finished plates (benchmarks timing the setup of a portrait seen before)."""
+        with self._lock:
+            self._futures = {k: f for k, f in self._futures.items() if not f.done()}
 
 
-def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
-                 model_path: Path = SEGMENTER_PATH) -> PortraitLayers:
-    """Matte, plate and premultiplied foreground of a square RGB portrait.
+PLATES = PortraitPlates()
+
+
+def person_matte(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
+                 model_path: Path = SEGMENTER_PATH) -> tuple[np.ndarray, np.ndarray]:
+    """(matte, hole) of a square RGB portrait: the refined person matte and the
+    pixels (bool) the plate must inpaint.
 
     `face_hull` (S, S) bool: pixels that are certainly the person (the face
     oval); `movable` (S, S) bool: where the warp can move anything (inside the
@@ -153,10 +208,13 @@ def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
     """
     matte = refine_matte(image, segment_person(image, model_path), face_hull)
     hole = (matte > HOLE_ALPHA) & movable
-    hole = cv2.dilate(hole.astype(np.uint8),
-                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                (2 * HOLE_GROW + 1, 2 * HOLE_GROW + 1))) > 0
-    filled = inpaint_plate(image, hole)
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HOLE_GROW + 1, 2 * HOLE_GROW + 1))
+    return matte, cv2.dilate(hole.astype(np.uint8), grow) > 0
+
+
+def layers_over(image: np.ndarray, matte: np.ndarray, hole: np.ndarray,
+                filled: np.ndarray) -> PortraitLayers:
+    """The layers of `image` given its matte, the hole and a plate filling the hole."""
     share = np.where(hole, np.clip(matte / PLATE_FULL_ALPHA, 0.0, 1.0), 0.0)[..., None]
     plate = np.round(image + share * (filled.astype(np.float32) - image)).astype(np.uint8)
     img, back = image.astype(np.float32), plate.astype(np.float32)
@@ -174,6 +232,16 @@ def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
     source = np.concatenate([fg, 255.0 * alpha], axis=2)
     return PortraitLayers(matte=matte, plate=plate,
                           source=np.ascontiguousarray(np.round(source).astype(np.uint8)))
+
+
+def build_layers(image: np.ndarray, face_hull: np.ndarray, movable: np.ndarray,
+                 model_path: Path = SEGMENTER_PATH,
+                 fill: Callable[[np.ndarray, np.ndarray], np.ndarray] = inpaint_plate,
+                 ) -> PortraitLayers:
+    """Matte, plate and premultiplied foreground of a square RGB portrait, at once
+    (person_matte, then `fill` for the plate: shift-map by default)."""
+    matte, hole = person_matte(image, face_hull, movable, model_path)
+    return layers_over(image, matte, hole, fill(image, hole))
 
 
 def compose(warped: np.ndarray, plate: np.ndarray) -> np.ndarray:

@@ -25,6 +25,10 @@ need strictly one thread call `cv2.setNumThreads(1)` (bench/render.py does).
 
 from __future__ import annotations
 
+import threading
+import warnings
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
@@ -34,7 +38,14 @@ from avatar.motion import MOTION_DIM, angles_to_rotation, column_index
 from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.expression import ACTUATORS, ActuatorBasis
 from avatar.render.eyes import EyelidPainter, GazePainter
-from avatar.render.layers import PortraitLayers, build_layers, compose
+from avatar.render.layers import (
+    PLATES,
+    PortraitLayers,
+    compose,
+    layers_over,
+    person_matte,
+    quick_plate,
+)
 from avatar.render.mesh import (
     CHIN,
     FACE_OVAL,
@@ -72,6 +83,15 @@ DEPTH_SCALE_Y = 1.25
 # head ring (ears, jaw line, neck) follows fully: made to lag too, it was
 # overtaken by the jaw on a turn and the folded band showed as a saw-tooth.
 SHOULDER_LAG = 0.75
+
+
+@dataclass(frozen=True)
+class _Canvas:
+    """What a frame reads, swapped as one when the good plate arrives."""
+
+    source: np.ndarray  # (S, S, 4) premultiplied RGBA, or (S, S, 3) without layers
+    layers: PortraitLayers | None
+    gaze: GazePainter
 
 
 class PortraitRenderer:
@@ -125,17 +145,17 @@ class PortraitRenderer:
         self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
         # Layers (avatar/render/layers.py): the warp moves a matted person over a
         # still, inpainted background plate; without them the whole photo is warped.
-        self.layers: PortraitLayers | None = None
+        # A quick Telea plate now; the shift-map plate from a background thread.
+        self.plate_ready = threading.Event()
         if layered:
-            self.layers = build_layers(self.image, self._face_hull(), self._movable())
-            self._source = self.layers.source.copy()  # premultiplied RGBA
-            base = np.ascontiguousarray(self.layers.source[..., :3])
+            matte, hole = person_matte(self.image, self._face_hull(), self._movable())
+            self._canvas = self._make_canvas(
+                layers_over(self.image, matte, hole, quick_plate(self.image, hole)))
+            PLATES.request(self.image, hole).add_done_callback(
+                lambda done: self._take_plate(done, matte, hole))
         else:
-            self._source = self.image.copy()
-            base = self.image
-        # gaze moves the irises in the working copy of the portrait that the warp reads
-        self._gaze = GazePainter(base, self._xy0)
-        self._gaze_target = self._source[..., :3]
+            self._canvas = self._make_canvas(None)
+            self.plate_ready.set()
         # a black-and-white photo stays black and white: the painted mouth interior
         # (cavity, teeth, tongue) has colours, which showed red on a grey face
         spread = np.ptp(self.image.astype(np.int16), axis=2)
@@ -185,24 +205,60 @@ class PortraitRenderer:
             raise ValueError(f"motion frame must be ({MOTION_DIM},), got {motion.shape}")
         if not np.all(np.isfinite(motion)):
             raise ValueError("motion frame contains NaN or infinite values")
-        self._gaze.paint(self._gaze_target, motion, self.reference)
-        return self._draw(*self.vertices(motion))
+        canvas = self._canvas
+        canvas.gaze.paint(canvas.source[..., :3], motion, self.reference)
+        return self._draw(*self.vertices(motion), canvas)
 
     def render_amplitudes(self, amps: np.ndarray, motion: np.ndarray) -> np.ndarray:
         """Render raw actuator amplitudes (K,) at the pose of `motion` (for calibration)."""
         amps = np.asarray(amps, np.float32)
         if amps.shape != (len(ACTUATORS),):
             raise ValueError(f"amplitudes must be ({len(ACTUATORS)},), got {amps.shape}")
-        self._gaze.paint(self._gaze_target, np.asarray(motion, np.float32), self.reference)
-        return self._draw(*self.vertices(np.asarray(motion, np.float32), amps))
+        canvas = self._canvas
+        canvas.gaze.paint(canvas.source[..., :3], np.asarray(motion, np.float32), self.reference)
+        return self._draw(*self.vertices(np.asarray(motion, np.float32), amps), canvas)
 
-    def _draw(self, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
+    @property
+    def layers(self) -> PortraitLayers | None:
+        """The layers frames are composed from now (None: the one-sheet warp)."""
+        return self._canvas.layers
+
+    @property
+    def gaze(self) -> GazePainter:
+        """The gaze painter frames use now (its eye boxes bound what gaze can change)."""
+        return self._canvas.gaze
+
+    def wait_for_plate(self, timeout: float | None = None) -> bool:
+        """Block until the shift-map plate is in use (benches, tests); False on timeout."""
+        return self.plate_ready.wait(timeout)
+
+    def _make_canvas(self, layers: PortraitLayers | None) -> _Canvas:
+        """A working copy of the source (gaze paints into it) with its gaze painter."""
+        source = (layers.source if layers is not None else self.image).copy()
+        # gaze moves the irises in the working copy of the portrait that the warp reads
+        gaze = GazePainter(np.ascontiguousarray(source[..., :3]), self._xy0)
+        return _Canvas(source=source, layers=layers, gaze=gaze)
+
+    def _take_plate(self, done: Future[np.ndarray], matte: np.ndarray,
+                    hole: np.ndarray) -> None:
+        """Swap in the shift-map plate (runs on the plate thread, or at once if cached)."""
+        error = done.exception()
+        if error is not None:  # keep the quick plate: a failed inpaint must not stop frames
+            warnings.warn(f"portrait plate inpainting failed, keeping the quick plate: {error!r}",
+                          RuntimeWarning, stacklevel=1)
+            self.plate_ready.set()
+            return
+        plate = done.result()
+        self._canvas = self._make_canvas(layers_over(self.image, matte, hole, plate))
+        self.plate_ready.set()
+
+    def _draw(self, xy: np.ndarray, z: np.ndarray, canvas: _Canvas) -> np.ndarray:
         """Warp the portrait to moved vertices and paint eyelids and mouth interior."""
         map_x, map_y = self._mapper(xy, z)
-        frame = cv2.remap(self._source, map_x, map_y, cv2.INTER_LINEAR,
+        frame = cv2.remap(canvas.source, map_x, map_y, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-        if self.layers is not None:
-            frame = compose(frame, self.layers.plate)
+        if canvas.layers is not None:
+            frame = compose(frame, canvas.layers.plate)
         self._eyelids.paint(frame, xy)
         draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)
         if self._grey:

@@ -55,7 +55,9 @@ def gaze(reference: np.ndarray, value: float, axis: str) -> np.ndarray:
 @pytest.fixture(scope="module", params=["default", "astronaut"])
 def renderer(request: pytest.FixtureRequest) -> PortraitRenderer:
     portrait = Portrait.default(512) if request.param == "default" else Portrait.load(ASTRONAUT, 512)
-    return PortraitRenderer(portrait, 512)
+    renderer = PortraitRenderer(portrait, 512)
+    renderer.wait_for_plate()  # frames compared across calls: the final plate throughout
+    return renderer
 
 
 def sweep(renderer: PortraitRenderer, axis: str) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +100,7 @@ def test_gaze_changes_only_the_eyes(renderer: PortraitRenderer) -> None:
     changed = np.abs(still.astype(int) - looking.astype(int)).max(axis=2) > 0
     ys, xs = np.nonzero(changed)
     assert len(ys) > 20  # the irises moved
-    boxes = [eye["box"] for eye in renderer._gaze.eyes]
+    boxes = [eye["box"] for eye in renderer.gaze.eyes]
     inside = np.zeros_like(changed)
     for x0, y0, x1, y1 in boxes:
         inside[y0:y1, x0:x1] = True

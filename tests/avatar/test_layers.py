@@ -23,7 +23,9 @@ from avatar.render.mesh import FACE_OVAL
 
 @pytest.fixture(scope="module")
 def layered(default_portrait: Portrait) -> PortraitRenderer:
-    return PortraitRenderer(default_portrait, size=512)
+    renderer = PortraitRenderer(default_portrait, size=512)
+    assert renderer.wait_for_plate(timeout=120)
+    return renderer
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +152,33 @@ def test_smoothing_leaves_the_rest_pose_exact(layered: PortraitRenderer) -> None
     inner = (slice(1, -1), slice(1, -1))  # the half-res grid's up-sampling shifts the rim 0.5 px
     assert np.abs(map_x - grid[None, :])[inner].max() < 0.05
     assert np.abs(map_y - grid[:, None])[inner].max() < 0.05
+
+
+def test_renderer_draws_at_once_and_takes_the_good_plate_later(
+        default_portrait: Portrait) -> None:
+    """The shift-map plate (seconds) is made on a thread: a new portrait draws at once
+    with the quick Telea plate, then swaps in the shift-map one."""
+    from avatar.render.layers import (
+        PLATE_FULL_ALPHA,
+        PLATES,
+        inpaint_plate,
+        person_matte,
+        quick_plate,
+    )
+
+    PLATES.clear()
+    renderer = PortraitRenderer(default_portrait, size=512)
+    first = renderer.render(renderer.reference)  # draws before the plate is made
+    assert np.abs(first.astype(np.int16) - renderer.image.astype(np.int16)).mean() < 1.0
+    assert renderer.wait_for_plate(timeout=120)
+    layers = renderer.layers
+    assert layers is not None
+    matte, hole = person_matte(renderer.image, renderer._face_hull(), renderer._movable())
+    quick, good = quick_plate(renderer.image, hole), inpaint_plate(renderer.image, hole)
+    assert np.abs(good.astype(np.int16) - quick.astype(np.int16))[hole].mean() > 5
+    # the plate in use is the shift-map one (blended with the photo at the soft edge)
+    inner = hole & (matte >= PLATE_FULL_ALPHA)
+    assert np.array_equal(layers.plate[inner], good[inner])
+    again = renderer.render(renderer.reference)  # and the photo is still the photo
+    assert np.abs(again.astype(np.int16) - renderer.image.astype(np.int16)).mean() < 1.0
+

@@ -21,7 +21,9 @@ from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 
 @pytest.fixture(scope="module")
 def renderer(default_portrait: Portrait) -> PortraitRenderer:
-    return PortraitRenderer(default_portrait, size=512)
+    renderer = PortraitRenderer(default_portrait, size=512)
+    renderer.wait_for_plate()  # frames compared across calls: the final plate throughout
+    return renderer
 
 
 def _with(reference: np.ndarray, **values: float) -> np.ndarray:

@@ -51,7 +51,9 @@ MAX_POSE_ERR_DEG = 3.0
 
 @pytest.fixture(scope="module")
 def renderer(default_portrait: Portrait) -> PortraitRenderer:
-    return PortraitRenderer(default_portrait, size=512)
+    renderer = PortraitRenderer(default_portrait, size=512)
+    renderer.wait_for_plate()  # the final (shift-map) plate throughout the module
+    return renderer
 
 
 @pytest.fixture(scope="module")
