@@ -6,6 +6,8 @@ torch. See docs/renderer.md for the design and the round-trip numbers.
 
 Modules (dependencies go down the list, never up):
 
+- layers.py: the layered portrait (person matte, inpainted background plate, premultiplied
+  foreground), made once per portrait, and the per-frame compose;
 - mesh.py: the render mesh (landmarks + head, hair and background rings) and the backward warp;
 - expression.py: hand-designed actuator displacement fields in face units;
 - eyes.py: eyelid painting and gaze (irises moved inside the eye openings);

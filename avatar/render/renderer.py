@@ -6,14 +6,18 @@ How a frame is made (all on one CPU thread, ~10 ms at 512 px):
    motion, become actuator amplitudes (avatar/render/calibration.py) and move
    the mesh vertices along hand-designed displacement fields
    (avatar/render/expression.py);
-2. pose: the change of head rotation from the reference rotates the face mesh
-   in 3-D (landmark depth) about a pivot inside the head; head and hair rings
-   turn with it, the background ring and image border stay still
-   (avatar/render/mesh.py), then translation and scale are applied;
-3. warp: the moved mesh is rasterised back to front into an inverse map and
-   the portrait is resampled with `cv2.remap`;
-4. the mouth interior (cavity, teeth, tongue) is painted into the opening
-   between the inner lips (avatar/render/mouth.py).
+2. pose: the change of head rotation from the reference, at the commanded
+   angle, rotates the face mesh in 3-D (landmark depth, stretched: DEPTH_SCALE_X
+   and _Y) about a pivot inside the head; head and hair rings turn with it (the
+   hair ring less below the nose), the background ring and image border stay
+   still (avatar/render/mesh.py), then translation and scale are applied;
+3. warp: the moved mesh is rasterised back to front into an inverse map
+   (smoothed along the head's outline) and the portrait's foreground layer
+   (premultiplied RGBA) is resampled with `cv2.remap`;
+4. compose: the warped foreground goes over the still background plate
+   (avatar/render/layers.py), so a turn reveals background instead of dragging it;
+5. the eyelids and the mouth interior (cavity, teeth, tongue) are painted in
+   (avatar/render/eyes.py, avatar/render/mouth.py).
 
 Gaze (eyeLook*) is applied before all this, to the portrait itself: each iris
 is moved inside its eye opening (avatar/render/eyes.py, GazePainter), so the
@@ -71,7 +75,8 @@ SCALE_RANGE = (0.7, 1.4)
 # portraits at +-10 / +-20 deg), which is why yaw used to be rendered at
 # 1.6-1.9x. Stretching the depth by DEPTH_SCALE_X where it moves points
 # sideways (yaw) makes a turn rendered at the commanded angle read back at
-# ~1.0x, with the far side foreshortened and the near side whole. Up and down
+# ~1.0x; the far side foreshortens and the near side widens as on a real
+# head, instead of both stretching like a flat card turned too far. Up and down
 # (pitch) the landmark depth is about right (pitch read ~1.0-1.2x with it,
 # and 1.2-1.4x with the stretch), so the vertical image axis keeps it:
 # docs/renderer.md, "Turns with depth".
