@@ -88,8 +88,9 @@ def spoken_system_prompt(system_prompt: str) -> str:
 class TurnParams:
     """Turn-taking timings; each default is chosen for latency (see docs/LATENCY.md)."""
 
-    #: silero: speech must last this long to count (filters clicks)...
-    vad_start_secs: float = 0.2
+    #: silero: speech must last this long to count. 0.1 s (pipecat: 0.2): a false start
+    #: only pauses the reply now, and a short "Wait." was missed at 0.2 (bench/barge_in.py)...
+    vad_start_secs: float = 0.1
     #: while the bot speaks, a sound pauses the reply and only words interrupt it;
     #: a backchannel, cough or laugh lets it play on (pipelines/barge_in.py).
     #: False: pipecat's barge-in, every VAD start interrupts.

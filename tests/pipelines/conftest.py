@@ -39,7 +39,7 @@ def normalize_words(text: str) -> list[str]:
     text = re.sub(r"\b(where|what|it|that|there|here|who|how)'s\b", r"\1 is", text)
     # times as the LLM writes them ("9:01am") and as whisper hears them ("901 AM")
     text = re.sub(r"(\d)[:.](\d)", r"\1\2", text)  # also "9.00 am"
-    text = re.sub(r"(?<=\d)-(?=\d)", "", text)  # whisper's "9-0-0 am" for "9:00 AM"
+    text = re.sub(r"(?<=\d)[- ](?=\d)", "", text)  # whisper's "9-0-0 am" or "9 0 0 am" for "9:00"
     text = re.sub(r"(\d)(am|pm)\b", r"\1 \2", text)
     words = re.findall(r"[a-z0-9']+", text)
     return [_NUMBER_WORDS.get(word, word) for word in words]
