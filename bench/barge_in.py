@@ -218,6 +218,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         turns = {
             "pipecat": TurnParams(backchannel_barge_in=False, vad_start_secs=args.vad_start),
             "ours": TurnParams(backchannel_barge_in=True, vad_start_secs=args.vad_start),
+            # a false start only pauses now: how much does a shorter VAD start buy?
+            "ours_vad010": TurnParams(backchannel_barge_in=True, vad_start_secs=0.1),
         }
         servers = {name: start_server(runtime, ServerConfig(turn=turns[name], max_sessions=2))
                    for name in args.servers}
@@ -258,7 +260,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--every", type=int, default=1, help="every n-th clip of each label")
     parser.add_argument("--servers", nargs="+", default=["pipecat", "ours"],
-                        choices=["pipecat", "ours"])
+                        choices=["pipecat", "ours", "ours_vad010"])
     parser.add_argument("--vad-start", type=float, default=0.2)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
