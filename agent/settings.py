@@ -143,6 +143,20 @@ class AgentSettings(BaseSettings):
     llm_request_timeout_s: float = Field(
         default=30.0, gt=0, description="Per-request timeout for the openai client."
     )
+    llm_retrieval: bool = Field(
+        default=True,
+        description="Match each message against the knowledge file; one no fact is about "
+        "(off-topic, or a store question the file does not answer) gets a fixed 'I can "
+        "help with the store' reply without the LLM (docs/LLM_CHOICE.md).",
+    )
+    llm_retrieval_facts: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="With llm_retrieval, add this many matching facts after each store "
+        "question. 1 answers ~3 more of 41 fact questions right but adds ~0.5 s to the "
+        "first token on a loaded 2-core machine, so it is off by default.",
+    )
 
     # --- speech -----------------------------------------------------------------
     asr_model_path: Path | None = Field(

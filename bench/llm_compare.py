@@ -25,6 +25,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +59,23 @@ def _matches(pattern: str, text: str) -> bool:
     return re.search(rf"(?<!\w)(?:{pattern})(?!\w)", text, flags=re.IGNORECASE) is not None
 
 
-def judge(question: dict[str, Any], answer: str, refusal_any_of: list[str]) -> bool:
-    """True when the answer holds every expected group and none of the forbidden phrases."""
+def judge(
+    question: dict[str, Any],
+    answer: str,
+    refusal_any_of: list[str],
+    redirect_any_of: Sequence[str] = (),
+) -> bool:
+    """True when the answer holds every expected group and none of the forbidden phrases.
+
+    An `unknown` question needs a refusal; an `offtopic` one a refusal or a
+    redirect to the store (and, through `none_of`, no parroting)."""
     text = answer.replace("\u2019", "'")
-    if any(_matches(p, text) for p in question.get("none_of", [])):
+    if not text.strip() or any(_matches(p, text) for p in question.get("none_of", [])):
         return False
     if question["kind"] == "unknown":
         return any(_matches(p, text) for p in refusal_any_of)
+    if question["kind"] == "offtopic":
+        return any(_matches(p, text) for p in [*refusal_any_of, *redirect_any_of])
     return all(any(_matches(p, text) for p in group) for group in question["all_of"])
 
 
@@ -109,7 +120,12 @@ async def _ask(client: Any, model: str, settings: AgentSettings, system: str, q:
 
 
 async def run_model(
-    name: str, repeats: int, questions: list[dict], refusals: list[str], threads: int | None
+    name: str,
+    repeats: int,
+    questions: list[dict],
+    refusals: list[str],
+    threads: int | None,
+    redirects: Sequence[str] = (),
 ) -> dict:
     """Start the embedded server for `name`, ask everything, stop it; return raw rows."""
     settings = AgentSettings.load(llm_embedded_model=name, llm_threads=threads)
@@ -126,7 +142,7 @@ async def run_model(
             for question in questions:
                 row = await _ask(client, server.model_alias, settings, system, question["q"])
                 row.update(repeat=repeat, kind=question["kind"])
-                row["correct"] = judge(question, row["answer"], refusals)
+                row["correct"] = judge(question, row["answer"], refusals, redirects)
                 rows.append(row)
                 bar.update()
         bar.close()
@@ -149,6 +165,7 @@ def summarise(result: dict) -> dict:
     rates = [r["tok_per_s"] for r in rows if r["tok_per_s"]]
     facts = [r["correct"] for r in rows if r["kind"] == "fact"]
     unknown = [r["correct"] for r in rows if r["kind"] == "unknown"]
+    offtopic = [r["correct"] for r in rows if r["kind"] == "offtopic"]
     return {
         "gguf": result["gguf"],
         "gguf_mb": round(result["gguf_mb"], 1),
@@ -163,6 +180,7 @@ def summarise(result: dict) -> dict:
         "words_p95": _percentile([float(r["words"]) for r in rows], 0.95),
         "fact_accuracy": round(sum(facts) / len(facts), 3) if facts else None,
         "unknown_accuracy": round(sum(unknown) / len(unknown), 3) if unknown else None,
+        "offtopic_accuracy": round(sum(offtopic) / len(offtopic), 3) if offtopic else None,
         "overall_accuracy": round(sum(facts + unknown) / len(facts + unknown), 3),
         "n_requests": len(rows),
     }
@@ -233,7 +251,8 @@ def main() -> int:
     spec = json.loads(QUESTIONS_FILE.read_text(encoding="utf-8"))
     results = [
         asyncio.run(
-            run_model(name, args.repeats, spec["questions"], spec["refusal_any_of"], args.threads)
+            run_model(name, args.repeats, spec["questions"], spec["refusal_any_of"], args.threads,
+                      spec.get("redirect_any_of", []))
         )
         for name in args.models
     ]

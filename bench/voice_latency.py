@@ -209,6 +209,7 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from agent.knowledge_retrieval import KnowledgeIndex
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
@@ -231,6 +232,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             # the shared CPU can be saturated: a long timeout, not the product's 30 s
             llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
             system_prompt=build_system_prompt(settings),
+            # as the server: a fixed reply off-topic, store facts after questions if set
+            knowledge=(KnowledgeIndex.from_file(settings.knowledge_file,
+                                                note_facts=settings.llm_retrieval_facts)
+                       if settings.llm_retrieval else None),
         )
         if not args.no_warm_up:
             models.warm_up()

@@ -21,6 +21,7 @@ from pipelines.services import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession
 
 if TYPE_CHECKING:
+    from agent.knowledge_retrieval import KnowledgeIndex
     from avatar.live import AvatarAssets
 
 #: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
@@ -69,6 +70,9 @@ class VoiceRuntime:
     llm: LLMParams
     system_prompt: str
     avatar: AvatarAssets | None = None
+    #: per-turn routing by the store facts (pipelines/knowledge_injector.py);
+    #: None: every message goes to the LLM with the system prompt alone
+    knowledge: KnowledgeIndex | None = None
 
     async def warm_up_llm(self) -> float:
         """Send one short request with the real system prompt; returns seconds.

@@ -107,6 +107,7 @@ async def load_runtime(
         ServerError: the LLM endpoint is unreachable or a model is missing.
     """
     from agent.errors import AgentError
+    from agent.knowledge_retrieval import KnowledgeIndex
     from agent.llm_client import check_llm_endpoint
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
@@ -127,11 +128,15 @@ async def load_runtime(
             endpoint.server.stop()
         raise ServerError(str(error)) from error
     avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
+    knowledge = (KnowledgeIndex.from_file(settings.knowledge_file,
+                                          note_facts=settings.llm_retrieval_facts)
+                 if settings.llm_retrieval else None)
     runtime = VoiceRuntime(
         models=models,
         llm=LLMParams.from_settings(settings, endpoint),
         system_prompt=build_system_prompt(settings),
         avatar=avatar,
+        knowledge=knowledge,
     )
     if warm_up:
         speech_secs = await asyncio.to_thread(models.warm_up)

@@ -259,6 +259,7 @@ async def _run_session(
             models=runtime.models,
             llm=runtime.llm,
             system_prompt=runtime.system_prompt,
+            knowledge=runtime.knowledge,
             turn=config.turn,
             asr_language=config.asr_language,
             send_metrics=config.send_metrics,

@@ -6,6 +6,7 @@
       -> BundledWhisperSTTService          one transcript per utterance (shared model)
       -> user context aggregator           smart-turn v3 decides the end of the turn
       -> ContextWindow                     a bounded history: a long session fits the LLM
+      -> KnowledgeInjector (optional)      off-topic: a fixed reply, no LLM; store facts if set
       -> LocalOpenAILLMService             streamed reply, bounded timeout
       -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
       -> SharedPiperTTSService             first clause / sentence at a time
@@ -57,10 +58,12 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 
+from agent.knowledge_retrieval import KnowledgeIndex
 from pipelines.barge_in import BackchannelTolerantStartStrategy
 from pipelines.context_window import ContextWindow
 from pipelines.events import EventSender, ProtocolEventObserver
 from pipelines.input_silence import InputSilenceFiller
+from pipelines.knowledge_injector import KnowledgeInjector
 from pipelines.reply_pacer import ReplyPacer
 from pipelines.services import (
     BundledWhisperSTTService,
@@ -241,6 +244,7 @@ def build_voice_pipeline(
     send_metrics: bool = False,
     on_event: Callable[[dict], None] | None = None,
     audio_in_sample_rate: int = 16000,
+    knowledge: KnowledgeIndex | None = None,
 ) -> VoiceSession:
     """Assemble one session's pipeline around `transport` (one per connection).
 
@@ -257,6 +261,9 @@ def build_voice_pipeline(
         on_event: hook called with every protocol event sent (for logs and tests).
         audio_in_sample_rate: rate of the pipeline's input audio (the serializer
             resamples client audio to it; silero and smart-turn need 16 kHz).
+        knowledge: if given, a message no store fact is about gets a fixed reply
+            without the LLM, and with `note_facts` each store question's request
+            carries its facts after it, not the history (pipelines/knowledge_injector.py).
     """
     turn = turn or TurnParams()
     vad = VADProcessor(
@@ -332,6 +339,7 @@ def build_voice_pipeline(
               if turn.join_split_turn_secs > 0 else []),
             ContextWindow(max_messages=turn.context_messages,
                           keep_messages=turn.context_keep_messages),
+            *([KnowledgeInjector(index=knowledge)] if knowledge is not None else []),
             llm_service,
             text_cutter,
             tts,

@@ -1,0 +1,290 @@
+"""Per-turn retrieval: which store facts a visitor's message is about, if any.
+
+The kiosk's small embedded model (Qwen2.5-0.5B) reads all of `kiosk_knowledge.md`
+in its system prompt and still tells jokes, answers "what's two plus two", repeats
+"I am a banana" when asked to and invents a sofa price. Told "no store fact covers
+this" next to the message, it still did, and sometimes read the instruction aloud
+(docs/LLM_CHOICE.md). So `plan_turn` decides per message:
+- a message no fact is about (and not small talk) gets `OUTSIDE_REPLY`, a fixed
+  "I can help with the store" sentence, without the LLM: right every time, and
+  instant;
+- a store question goes to the LLM, optionally with its best fact in a short note
+  after it (`note_facts`; off by default: +3 of 41 fact answers right for ~0.5 s
+  more to the first token on a loaded 2-core machine);
+- small talk ("Hi there.", "Thanks, bye.") goes to the LLM as it is.
+
+The knowledge file is split into facts: a line starting with a label ("Parking:")
+starts a fact, other lines continue it, and each sentence is one entry carrying
+its label. Entries are scored against the message with BM25 (Robertson & Zaragoza
+2009, "The Probabilistic Relevance Framework: BM25 and Beyond", eq. 3.26) over
+lightly stemmed words, with a small table mapping visitor words to the
+knowledge's ("bathroom" -> "restroom", "amex" -> "american express"). No model,
+microseconds per message.
+
+A note goes after the question (never into the system prompt), so llama.cpp's
+cached persona prefix stays valid from turn to turn.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.persona import read_prompt_file
+
+#: BM25's usual constants: term-frequency saturation and length normalisation.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+_LABEL = re.compile(r"^[A-Z][\w&' -]{0,40}:\s")
+_WORD = re.compile(r"[a-z0-9]+")
+# A sentence ends at . ! ? before a capital ("9 a.m. to 8 p.m." stays whole).
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+# Words that carry no topic. "store", "maple", "main" name the store itself and so
+# match everything; question words and pronouns match nothing useful; "cost" and
+# "price" alone do not say what about ("How much is a sofa?" is not about delivery).
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at for from by with about into over under
+    is are was were be been being am do does did doing have has had having can could
+    will would shall should may might must i me my mine you your yours we us our ours
+    it its they them their he she his her this that these those there here what which
+    who whom whose when where why how much many any some all each every no not yes
+    please tell know want need like get got just also still ok okay hi hello hey thanks help
+    thank so than then too very really there s t d ll m re ve
+    store stores shop maple main home sam
+    cost costs price prices expensive""".split()
+)
+
+# Visitor words -> the words the knowledge file uses (after stemming). Applied to
+# questions and facts alike, so an operator's own wording keeps working.
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "bathroom": ("restroom",), "toilet": ("restroom",), "washroom": ("restroom",),
+    "loo": ("restroom",), "lavatory": ("restroom",), "wc": ("restroom",),
+    "restroom": ("restroom",),
+    "open": ("hour",), "close": ("hour",), "closing": ("hour",), "opening": ("hour",),
+    "hour": ("hour",), "weekend": ("saturday", "sunday"),
+    "holiday": ("holiday",), "christmas": ("holiday", "christma"), "xmas": ("holiday",),
+    "year": ("holiday", "year"),
+    "park": ("parking",), "parking": ("parking",), "garage": ("parking", "garage"),
+    "return": ("return",), "refund": ("return", "refund"), "exchange": ("return",),
+    "receipt": ("receipt", "return"),
+    "pay": ("payment",), "payment": ("payment",), "card": ("card", "payment"),
+    "credit": ("credit", "payment"), "debit": ("payment",), "amex": ("american", "express"),
+    "cheque": ("check",), "cash": ("cash", "payment"), "visa": ("visa", "payment"),
+    "mastercard": ("mastercard", "payment"),
+    "voucher": ("gift",), "gift": ("gift",),
+    "deliver": ("delivery",), "delivery": ("delivery",), "shipping": ("delivery",),
+    "ship": ("delivery",),
+    "pickup": ("pickup",), "pick": ("pickup",), "collect": ("pickup",),
+    "online": ("online", "pickup"),
+    "coffee": ("cafe", "coffee"), "food": ("cafe",), "eat": ("cafe",), "drink": ("cafe",),
+    "lunch": ("cafe",), "snack": ("cafe",), "hungry": ("cafe",), "sandwich": ("cafe",),
+    "caf": ("cafe",), "cafe": ("cafe",), "cafeteria": ("cafe",), "restaurant": ("cafe",),
+    "phone": ("phone",), "call": ("phone",), "telephone": ("phone",), "email": ("email",),
+    "contact": ("phone", "email"), "number": ("phone",),
+    "loyalty": ("loyalty",), "reward": ("loyalty",), "point": ("loyalty",),
+    "member": ("loyalty",), "membership": ("loyalty",), "cashback": ("loyalty",),
+    "competitor": ("price", "match"), "cheaper": ("price", "match"),
+    "wifi": ("wifi",), "internet": ("wifi",), "network": ("wifi",), "password": ("wifi",),
+    "sofa": ("furniture",), "couch": ("furniture",), "chair": ("furniture",),
+    "table": ("furniture",), "bed": ("furniture", "mattress"),
+    "lamp": ("lighting",), "light": ("lighting",), "bulb": ("lighting",),
+    "towel": ("bath",), "shower": ("bath",), "pan": ("kitchen",), "pot": ("kitchen",),
+    "cookware": ("kitchen",), "plant": ("garden",), "flower": ("garden",),
+    "patio": ("garden",), "outdoor": ("garden",),
+    "lost": ("lost",), "forgot": ("lost",), "left": ("lost",), "missing": ("lost",),
+    "dog": ("pet",), "cat": ("pet",), "pet": ("pet",), "animal": ("pet", "animal"),
+    "puppy": ("pet",),
+    "address": ("address",), "located": ("address",), "location": ("address",),
+    "direction": ("address",), "bus": ("address", "bus"),
+}
+
+
+def _stem(word: str) -> str:
+    """A light plural/verb-ending stemmer: enough to meet "restrooms" with "restroom"."""
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + replacement
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """The index terms of `text`: lower-cased, stemmed, stopwords out, synonyms in."""
+    text = text.lower().replace("wi-fi", "wifi").replace("e-mail", "email")
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        if word in _STOPWORDS:
+            continue
+        stem = _stem(word)
+        if stem in _STOPWORDS:
+            continue
+        out.extend(_SYNONYMS.get(stem, _SYNONYMS.get(word, (stem,))))
+    return out
+
+
+def split_facts(knowledge: str) -> list[str]:
+    """One string per fact sentence, each starting with its fact's label.
+
+    A labelled line ("Returns: ...") and the unlabelled lines after it form one
+    fact; its sentences become separate entries, so a question about opened
+    mattresses gets that sentence (~15 tokens), not the whole returns policy.
+    """
+    blocks: list[str] = []
+    for line in knowledge.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if blocks and not _LABEL.match(line):
+            blocks[-1] = f"{blocks[-1]} {line}"
+        else:
+            blocks.append(line)
+    facts: list[str] = []
+    for block in blocks:
+        label = _LABEL.match(block)
+        for sentence in _SENTENCE_BREAK.split(block):
+            if label and not _LABEL.match(sentence):
+                sentence = f"{label.group(0)}{sentence}"
+            facts.append(sentence)
+    return facts
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The facts chosen for one question, best first, with their BM25 scores."""
+
+    facts: tuple[str, ...]
+    scores: tuple[float, ...]
+
+    @property
+    def found(self) -> bool:
+        """True when at least one fact is about the question."""
+        return bool(self.facts)
+
+
+class KnowledgeIndex:
+    """BM25 over the facts of one knowledge file (see the module docstring)."""
+
+    def __init__(
+        self,
+        facts: list[str],
+        *,
+        top_k: int = 2,
+        note_facts: int = 0,
+        min_match: float = 0.5,
+        relative_cut: float = 0.6,
+    ) -> None:
+        """`top_k`: most facts `retrieve` returns; `note_facts`: most of them `plan_turn`
+        puts after a store question (0: none, the default: each fact is ~15-30 prompt
+        tokens on every turn, +0.4-0.5 s to the first token on a loaded 2-core machine);
+        `min_match`: a fact scoring below this share of one shared word found in no
+        other fact is not about the question (a word in half the facts scores ~0.1
+        of that); `relative_cut`: facts below this share of the best score are
+        dropped (they are noise)."""
+        if not facts:
+            raise ValueError("a knowledge index needs at least one fact")
+        if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
+            raise ValueError("need top_k >= 1, note_facts >= 0, min_match >= 0 and "
+                             "0 <= relative_cut <= 1")
+        self.facts = list(facts)
+        self.top_k = top_k
+        self.note_facts = note_facts
+        self.relative_cut = relative_cut
+        self._docs = [Counter(terms(fact)) for fact in self.facts]
+        self._lengths = [sum(doc.values()) for doc in self._docs]
+        self._mean_length = sum(self._lengths) / len(self._lengths) or 1.0
+        df: Counter[str] = Counter()
+        for doc in self._docs:
+            df.update(doc.keys())
+        n = len(self._docs)
+        # BM25's idf with the +1 inside the log, so it never goes negative.
+        self._idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
+        # a word only one fact has, at tf 1 in a fact of mean length, scores its idf
+        self.min_score = min_match * math.log(1 + (n - 0.5) / 1.5)
+
+    @classmethod
+    def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
+        """Index an operator's knowledge file (HTML comments dropped, as for the prompt)."""
+        return cls(split_facts(read_prompt_file(path)), **kwargs)
+
+    def score(self, question: str) -> list[float]:
+        """The BM25 score of every fact for `question` (one per fact, in file order)."""
+        query = Counter(terms(question))
+        scores = []
+        for doc, length in zip(self._docs, self._lengths, strict=True):
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * length / self._mean_length)
+            total = 0.0
+            for term in query:  # each query term once: repeats in speech are not emphasis
+                tf = doc.get(term, 0)
+                if tf:
+                    total += self._idf[term] * tf * (BM25_K1 + 1) / (tf + norm)
+            scores.append(total)
+        return scores
+
+    def retrieve(self, question: str) -> Retrieved:
+        """Up to `top_k` facts about `question`, best first; none when nothing scores."""
+        scores = self.score(question)
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: self.top_k]
+        best = scores[ranked[0]]
+        if best < self.min_score:
+            return Retrieved(facts=(), scores=())
+        kept = [i for i in ranked if scores[i] >= self.relative_cut * best]
+        return Retrieved(
+            facts=tuple(self.facts[i] for i in kept),
+            scores=tuple(round(scores[i], 3) for i in kept),
+        )
+
+
+#: Read after a question the store facts answer; every token of it is read on every
+#: such turn (~15 ms each on a loaded 2-core machine), so it is the facts and no more.
+FACTS_NOTE = "Store facts for this question: {facts}"
+#: Said, without asking the LLM, to a message no store fact is about. The 0.5B model
+#: told "no fact covers this" still told jokes, invented prices and read the
+#: instruction aloud; a fixed answer is right every time and needs no LLM time.
+OUTSIDE_REPLY = (
+    "Sorry, I don't know that. I can help with questions about the store, like opening "
+    "hours, returns or delivery."
+)
+# Messages made only of these words are small talk: the LLM answers them as before.
+_SMALL_TALK = frozenset(
+    """hi hello hey hiya morning afternoon evening good great nice fine cool ok okay
+    thanks thank thx cheers you bye goodbye see later care have day night there sam
+    yes no yeah yep nope sure alright right please welcome how are doing well oh ah
+    um uh hmm so much very lot all""".split()
+)
+
+
+def is_small_talk(message: str) -> bool:
+    """A greeting, thanks or goodbye ("Hi there.", "Thanks, bye."): no facts needed."""
+    words = _WORD.findall(message.lower())
+    return bool(words) and all(word in _SMALL_TALK for word in words)
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """How to answer one message: ask the LLM (with `note` after it, if any), or say
+    `reply` without the LLM."""
+
+    note: dict[str, str] | None = None
+    reply: str | None = None
+
+
+def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
+    """Facts found: the LLM answers, with up to `index.note_facts` of them after the
+    question. Small talk: the LLM answers as it is. Anything else is outside the store
+    facts: `OUTSIDE_REPLY`, without the LLM."""
+    retrieved = index.retrieve(message)
+    if retrieved.found:
+        if index.note_facts == 0:
+            return TurnPlan()
+        facts = " ".join(retrieved.facts[: index.note_facts])
+        return TurnPlan(note={"role": "system", "content": FACTS_NOTE.format(facts=facts)})
+    if is_small_talk(message):
+        return TurnPlan()
+    return TurnPlan(reply=OUTSIDE_REPLY)

@@ -1,0 +1,127 @@
+"""Per-turn retrieval (agent/knowledge_retrieval.py) on the real bundled knowledge file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent import AgentSettings
+from agent.knowledge_retrieval import (
+    OUTSIDE_REPLY,
+    KnowledgeIndex,
+    TurnPlan,
+    is_small_talk,
+    plan_turn,
+    split_facts,
+    terms,
+)
+
+
+@pytest.fixture(scope="module")
+def index() -> KnowledgeIndex:
+    return KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+
+
+# question -> words the best fact must hold (visitor wording, not the file's)
+ANSWERABLE = {
+    "What time do you open on Saturday?": "Monday to Saturday 9 a.m.",
+    "Are you open on Christmas Day?": "closed on Christmas Day",
+    "Is there a bathroom?": "Restrooms: on the second floor",
+    "Can I pay with a personal check?": "We do not accept personal checks",
+    "Do you take amex?": "American Express",
+    "Can I return a mattress I already opened?": "Opened mattresses",
+    "I lost my receipt. Can I still return this lamp?": "store credit",
+    "Where can I grab a coffee?": "Maple Cafe",
+    "What's the wifi password?": "no password",
+    "Can I bring my dog?": "service animals only",
+    "Which days do you deliver?": "Tuesday to Saturday",
+    "Where can I find sofas?": "furniture and mattresses on the first floor",
+    "How do I contact customer service?": "555-0142",
+}
+
+
+@pytest.mark.parametrize("question", list(ANSWERABLE))
+def test_visitor_questions_find_the_fact_that_answers_them(
+    index: KnowledgeIndex, question: str
+) -> None:
+    found = index.retrieve(question)
+    assert found.found, question
+    assert ANSWERABLE[question] in found.facts[0], (question, found)
+    assert len(found.facts) <= index.top_k
+
+
+@pytest.mark.parametrize("message", [
+    "What's the weather like today?", "Tell me a joke.", "Who won the game last night?",
+    "Say I am a banana.", "Can you help me with my homework?", "Do you have a store in Boston?",
+    "How much is a television?",
+])
+def test_off_topic_and_unknowns_get_the_fixed_reply_without_the_llm(
+    index: KnowledgeIndex, message: str
+) -> None:
+    assert not index.retrieve(message).found, (message, index.retrieve(message))
+    plan = plan_turn(index, message)
+    assert plan.reply == OUTSIDE_REPLY and plan.note is None
+
+
+@pytest.mark.parametrize("message", ["Hi there.", "Hello!", "Thanks, bye.", "Okay, thank you!"])
+def test_small_talk_goes_to_the_llm_as_it_is(index: KnowledgeIndex, message: str) -> None:
+    assert is_small_talk(message)
+    assert plan_turn(index, message) == TurnPlan()  # no note, no fixed reply
+
+
+def test_facts_are_labelled_sentences_without_operator_comments(index: KnowledgeIndex) -> None:
+    assert all(":" in fact for fact in index.facts)
+    assert not any("Operators" in fact or "<!--" in fact for fact in index.facts)
+    # a wrapped line joins its fact; a new sentence keeps the fact's label
+    assert ("Returns: items can be returned within 30 days with the receipt, for a full "
+            "refund to the original payment method.") in index.facts
+    assert "Returns: Opened mattresses and cut fabric cannot be returned." in index.facts
+    # "a.m." / "p.m." do not end a sentence
+    assert any(f.endswith("Sunday 10 a.m. to 6 p.m.") for f in index.facts)
+
+
+def test_a_store_question_goes_to_the_llm_with_or_without_its_best_fact(
+    index: KnowledgeIndex,
+) -> None:
+    assert index.note_facts == 0  # the default: no per-turn tokens (docs/LLM_CHOICE.md)
+    assert plan_turn(index, "Can I pay with a personal check?") == TurnPlan()
+    with_facts = KnowledgeIndex(index.facts, note_facts=1)
+    plan = plan_turn(with_facts, "Can I pay with a personal check?")
+    assert plan.reply is None and plan.note is not None
+    assert plan.note["role"] == "system"
+    assert "We do not accept personal checks" in plan.note["content"]
+    assert len(plan.note["content"].split()) < 25  # read on every turn: keep it short
+    assert not is_small_talk("Where is the cafe?") and not is_small_talk("")
+    with pytest.raises(ValueError):
+        KnowledgeIndex(index.facts, note_facts=-1)
+
+
+def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:
+    facts = tmp_path / "museum.md"
+    facts.write_text("<!-- draft -->\nTickets: adults 12 dollars,\nchildren free.\n"
+                     "Cloakroom: in the basement. Umbrellas are kept there too.\n")
+    assert split_facts(facts.read_text()) == [
+        "<!-- draft -->", "Tickets: adults 12 dollars, children free.",
+        "Cloakroom: in the basement.", "Cloakroom: Umbrellas are kept there too.",
+    ]  # split_facts itself keeps comments; from_file drops them
+    museum = KnowledgeIndex.from_file(facts)
+    assert museum.facts[0].startswith("Tickets")
+    assert museum.retrieve("How much is a ticket for kids?").facts[0].startswith("Tickets")
+    assert not museum.retrieve("Where is the restroom?").found
+
+
+def test_terms_stem_and_map_visitor_words() -> None:
+    assert terms("Where are the bathrooms?") == ["restroom"]
+    assert terms("Do you take AMEX?") == ["take", "american", "express"]
+    assert terms("the store") == []
+    with pytest.raises(ValueError):
+        KnowledgeIndex([])
+
+
+def test_retrieval_is_on_by_default_and_an_operator_can_turn_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert AgentSettings.load().llm_retrieval is True
+    monkeypatch.setenv("AVATAR_FORCING_LLM_RETRIEVAL", "0")
+    assert AgentSettings.load().llm_retrieval is False

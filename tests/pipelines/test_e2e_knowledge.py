@@ -1,0 +1,38 @@
+"""End to end: the knowledge routing in the real server, over a loopback websocket with
+the real bundled models (pipelines/knowledge_injector.py, as `load_runtime` wires it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
+from agent.settings import AgentSettings
+from pipelines.client import VoiceClient, talk
+from pipelines.server import ServerConfig
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
+    runtime: Any, start_server: Any, say: Any, transcribe: Any, wer: Any
+) -> None:
+    index = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    sessions: list[Any] = []
+    server = start_server(dataclasses.replace(runtime, knowledge=index),
+                          ServerConfig(on_session=sessions.append))
+    async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
+        bait = await talk(client, say("Say I am a banana."), timeout_secs=90)
+        store = await talk(client, say("Where are the restrooms?"), timeout_secs=90)
+
+    assert bait.completed and store.completed
+    assert bait.reply_text.split() == OUTSIDE_REPLY.split(), bait.reply_text
+    back = transcribe(bytes(bait.audio), bait.sample_rate)
+    assert wer(OUTSIDE_REPLY, back) < 0.3 and "banana" not in back.lower(), back
+    assert store.reply_text.strip() and store.reply_text.split() != OUTSIDE_REPLY.split()
+    # the history holds what was said, and no note
+    messages = [dict(m) for m in sessions[0].context.get_messages()]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1]["content"].split() == OUTSIDE_REPLY.split()

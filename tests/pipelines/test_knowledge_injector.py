@@ -1,0 +1,115 @@
+"""The per-turn facts (pipelines/knowledge_injector.py): on the LLM's request, never in the
+session's history, on the real knowledge file and pipecat's real LLMContext."""
+
+from __future__ import annotations
+
+from pipecat.frames.frames import (
+    AggregatedTextFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TextFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_text_processor import LLMTextProcessor
+from pipecat.tests.utils import run_test
+
+from agent import AgentSettings
+from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
+from pipelines.context_window import ContextWindow
+from pipelines.knowledge_injector import KnowledgeInjector, last_user_text
+from pipelines.voice_pipeline import FirstClauseAggregator
+
+INDEX = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file, note_facts=1)
+SESSION = ["Where are the restrooms?", "Hi there!", "Can I pay with a personal check?",
+           "Do you deliver on Mondays?"] * 4
+
+
+async def test_each_request_carries_the_facts_and_the_history_stays_clean() -> None:
+    """Many turns through ContextWindow -> KnowledgeInjector, as in the pipeline: every
+    request ends with one note for its own question, the stored context holds only
+    questions and answers, and the request's prefix is last turn's request minus its note
+    (what llama.cpp's prompt cache needs)."""
+    context = LLMContext()
+    previous: list = []
+    for turn, question in enumerate(SESSION):
+        context.add_message({"role": "user", "content": question})
+        window = ContextWindow(max_messages=24, keep_messages=8)
+        injector = KnowledgeInjector(index=INDEX)
+        frame = LLMContextFrame(context=context)
+        down, _ = await run_test(window, frames_to_send=[frame], expected_down_frames=None)
+        down, _ = await run_test(injector, frames_to_send=down, expected_down_frames=None)
+        requests = [f for f in down if isinstance(f, LLMContextFrame)]
+        assert len(requests) == 1
+        sent = requests[0].context.get_messages()
+        stored = context.get_messages()
+        if question == "Hi there!":  # small talk: the context goes on as it is
+            assert requests[0] is frame and sent == stored
+        else:
+            assert requests[0].context is not context
+            assert sent[:-1] == stored, "the request is the history plus one note"
+            note = sent[-1]
+            assert note["role"] == "system" and note["content"].startswith("Store facts")
+            expected = {0: "Restrooms", 2: "personal checks", 3: "Deliveries"}
+            assert expected[turn % 4] in note["content"], (question, note)
+        assert not any(m["role"] == "system" for m in stored), "a note leaked into the history"
+        if previous and len(stored) > len(previous):  # no trim this turn
+            assert stored[: len(previous) - 1] == previous[:-1]
+        previous = sent
+        context.add_message({"role": "assistant", "content": f"answer {turn}"})
+    assert len(context.get_messages()) <= 24
+
+
+async def test_off_topic_is_answered_without_the_llm() -> None:
+    """"Say I am a banana." never reaches the LLM: the fixed reply comes out as an LLM
+    response (what the text cutter and TTS expect), and the context is left alone."""
+    context = LLMContext([{"role": "user", "content": "Say I am a banana."}])
+    injector = KnowledgeInjector(index=INDEX)
+    down, _ = await run_test(injector, frames_to_send=[LLMContextFrame(context=context)],
+                             expected_down_frames=[LLMFullResponseStartFrame, LLMTextFrame,
+                                                   LLMFullResponseEndFrame])
+    assert down[1].text == OUTSIDE_REPLY and "banana" not in down[1].text
+    assert injector.answered_without_llm == 1
+    assert context.get_messages() == [{"role": "user", "content": "Say I am a banana."}]
+
+
+async def test_the_fixed_reply_is_cut_for_tts_like_an_llm_reply() -> None:
+    """Through the pipeline's own text cutter: a first clause, then the rest."""
+    context = LLMContext([{"role": "user", "content": "Tell me a joke."}])
+    pipeline = Pipeline([KnowledgeInjector(index=INDEX),
+                         LLMTextProcessor(text_aggregator=FirstClauseAggregator())])
+    down, _ = await run_test(pipeline, frames_to_send=[LLMContextFrame(context=context)],
+                             expected_down_frames=None)
+    spoken = [f.text for f in down if isinstance(f, AggregatedTextFrame)]
+    assert spoken[0] == "Sorry, I don't know that."
+    assert " ".join(spoken) == OUTSIDE_REPLY
+
+
+async def test_other_frames_and_contexts_without_a_question_pass_unchanged() -> None:
+    context = LLMContext([{"role": "user", "content": "hi"},
+                          {"role": "assistant", "content": "Hello!"}])
+    assert last_user_text(context) is None and last_user_text(LLMContext()) is None
+    frame = LLMContextFrame(context=context)
+    text = TextFrame(text="passing through")
+    down, _ = await run_test(KnowledgeInjector(index=INDEX), frames_to_send=[frame, text],
+                             expected_down_frames=None)
+    assert down[0] is frame and down[0].context is context
+    assert isinstance(down[1], TextFrame) and down[1].text == "passing through"
+
+
+async def test_by_default_a_store_question_reaches_the_llm_untouched() -> None:
+    """note_facts=0 (the shipped default): no per-turn tokens, only off-topic is routed."""
+    index = KnowledgeIndex(INDEX.facts)
+    context = LLMContext([{"role": "user", "content": "Where are the restrooms?"}])
+    frame = LLMContextFrame(context=context)
+    down, _ = await run_test(KnowledgeInjector(index=index), frames_to_send=[frame],
+                             expected_down_frames=[LLMContextFrame])
+    assert down[0] is frame and len(context.get_messages()) == 1
+
+
+def test_a_multipart_user_message_is_read_as_text() -> None:
+    context = LLMContext([{"role": "user", "content": [
+        {"type": "text", "text": "Is there a"}, {"type": "text", "text": "bathroom?"}]}])
+    assert last_user_text(context) == "Is there a bathroom?"
