@@ -193,7 +193,7 @@ class KnowledgeIndex:
             raise ValueError("need top_k >= 1, note_facts >= 0, min_match >= 0 and "
                              "0 <= relative_cut <= 1")
         self.facts = list(facts)
-        self.top_k = top_k
+        self.top_k = max(top_k, note_facts)  # a note never wants more than is retrieved
         self.note_facts = note_facts
         self.relative_cut = relative_cut
         self._docs = [Counter(terms(fact)) for fact in self.facts]

@@ -93,6 +93,7 @@ def test_a_store_question_goes_to_the_llm_with_or_without_its_best_fact(
     assert "We do not accept personal checks" in plan.note["content"]
     assert len(plan.note["content"].split()) < 25  # read on every turn: keep it short
     assert not is_small_talk("Where is the cafe?") and not is_small_talk("")
+    assert KnowledgeIndex(index.facts, note_facts=4).top_k == 4
     with pytest.raises(ValueError):
         KnowledgeIndex(index.facts, note_facts=-1)
 
