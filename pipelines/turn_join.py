@@ -85,5 +85,6 @@ class SplitTurnJoiner(FrameProcessor):
         dropped = messages[anchor + 1:-1]
         logger.debug(f"{self}: joined a split turn: {joined!r} (dropped {len(dropped)} "
                      f"message(s) between the halves)")
-        self._context.set_messages([*messages[:anchor], {**first, "content": joined}])
+        merged: Any = {**first, "content": joined}  # the same message type, new text
+        self._context.set_messages([*messages[:anchor], merged])
         self.joined += 1
