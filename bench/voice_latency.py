@@ -222,7 +222,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
                                   llm_threads=args.llm_threads)
     started = time.perf_counter()
-    models = SpeechModels.bundled()
+    from pipelines.services import ASRParams
+
+    models = SpeechModels.bundled(asr=ASRParams(encoder_min_secs=args.encoder_min_secs))
     endpoint = await aresolve_llm_endpoint(settings)
     sampler = RssSampler([os.getpid()] + ([endpoint.server.pid] if endpoint.server else []))
     sampler.start()
@@ -325,6 +327,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "max_tokens": args.max_tokens,
             "llm_threads": args.llm_threads,
             "warm_up": not args.no_warm_up,
+            "encoder_min_secs": args.encoder_min_secs,
         },
         "load_avg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)],
         "voice_to_voice_ms": [round(v) for v in v2v],
@@ -387,6 +390,8 @@ def main() -> None:
     parser.add_argument("--llm-threads", type=int, default=1,
                         help="llama.cpp threads (1: two spin-waiting threads collapse under load)")
     parser.add_argument("--no-warm-up", action="store_true")
+    parser.add_argument("--encoder-min-secs", type=float, default=20.0,
+                        help="whisper's encoder window floor (0: the full 30 s)")
     parser.add_argument("--no-speculative-asr", action="store_true",
                         help="transcribe only at the VAD's stop (pipecat's segmented whisper)")
     parser.add_argument("--barge-ins", type=int, default=3)
