@@ -138,6 +138,9 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         self._resume_task: asyncio.Task[None] | None = None
         self.counters = {"paused": 0, "resumed": 0, "interrupted": 0, "backchannels": 0}
         self._aggregator: FrameProcessor | None = None
+        #: set when the assistant aggregator has written the interrupted reply's
+        #: spoken part to the context (see `assistant_turn_stopped`)
+        self._assistant_stopped = asyncio.Event()
 
     def attach(self, aggregator: FrameProcessor) -> None:
         """The user aggregator this strategy runs in: the interruption is pushed from
@@ -226,8 +229,23 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         await self.trigger_user_turn_started(enable_interruptions=False)
         if self._aggregator is None:
             raise RuntimeError(f"{self} is not attached to its user aggregator")
+        speaking = self._bot_speaking
+        self._assistant_stopped.clear()
         for direction in (FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM):
             await self._aggregator.push_frame(InterruptionFrame(), direction)
+        if speaking:
+            # The words are pushed as the user's message right after this returns.
+            # pipecat interrupts at the VAD start, long before; here the spoken part
+            # of the cut reply must reach the context first, or the context reads
+            # [question, interruption, cut reply] (and a joined turn would drop it).
+            try:
+                await asyncio.wait_for(self._assistant_stopped.wait(), timeout=0.5)
+            except TimeoutError:
+                logger.warning(f"{self}: the cut reply was not recorded within 0.5 s")
+
+    def assistant_turn_stopped(self) -> None:
+        """Called by the assistant aggregator's `on_assistant_turn_stopped` handler."""
+        self._assistant_stopped.set()
 
     async def _resume(self) -> None:
         self.counters["resumed"] += 1

@@ -326,6 +326,10 @@ def build_voice_pipeline(
     )
     if barge_in is not None:
         barge_in.attach(aggregators.user())
+
+        @aggregators.assistant().event_handler("on_assistant_turn_stopped")
+        async def _reply_recorded(_aggregator: Any, _message: Any) -> None:
+            barge_in.assistant_turn_stopped()
     events = EventSender(name="protocol-events")
     pipeline = Pipeline(
         [

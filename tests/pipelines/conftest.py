@@ -93,13 +93,22 @@ def say(speech_models: Any) -> Callable[[str], bytes]:
 
 @pytest.fixture(scope="session")
 def transcribe(speech_models: Any) -> Callable[[bytes, int], str]:
-    """Transcribe PCM s16le at any rate with the bundled whisper."""
+    """Transcribe PCM s16le at any rate with the bundled whisper, as a measuring
+    instrument: whisper's full 30 s window (the product fits the window to the
+    utterance; on a reply with seconds of silence around it that made tiny.en add
+    "I'm sorry, I'm sorry." once in a while)."""
+    from faster_whisper import WhisperModel
+
+    from agent.bundled_models import whisper_model_dir
+
+    model = WhisperModel(str(whisper_model_dir()), device="cpu",
+                         compute_type=speech_models.asr.compute_type, cpu_threads=2)
 
     def run(pcm: bytes, rate: int) -> str:
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         if rate != 16000:
             audio = soxr.resample(audio, rate, 16000)
-        segments, _ = speech_models.whisper.transcribe(audio, beam_size=1, language="en")
+        segments, _ = model.transcribe(audio, beam_size=1, language="en")
         return " ".join(segment.text.strip() for segment in segments)
 
     return run
