@@ -285,7 +285,9 @@ export class AvatarClient extends EventTarget {
         this.caption("user", event.text, event.final !== false);
         break;
       case "user-stopped-speaking":
-        this.setState("thinking");
+        // over a reply this was a backchannel or the start of a barge-in: the reply is
+        // paused, then plays on or is interrupted (bot-interrupted), so it stays "speaking"
+        if (!this.botSpeaking) this.setState("thinking");
         break;
       case "bot-started-speaking":
         this.botSpeaking = true;

@@ -140,3 +140,22 @@ test("a backlog beyond the maximum is skipped so latency cannot grow for good", 
   assert.ok(clock().skipped > 0);
   assert.ok(clock().bufferedMs <= 640, `${clock().bufferedMs} ms still buffered`);
 });
+
+test("a backchannel over the reply keeps the state 'speaking'; a barge-in ends it", async () => {
+  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
+  globalThis.requestAnimationFrame ??= () => 0;  // the frame scheduler's loop: not run here
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const canvas = { getContext: () => ({}) };
+  const client = new AvatarClient({ canvas });
+  const states = [];
+  client.addEventListener("state", (event) => states.push(event.detail.state));
+  client.onEvent({ type: "bot-started-speaking" });
+  client.onEvent({ type: "user-started-speaking" });  // "okay": the server pauses the reply
+  client.onEvent({ type: "user-stopped-speaking" });  // ...and plays it on
+  assert.equal(client.state, "speaking");
+  client.onEvent({ type: "user-started-speaking" });  // "stop, where is the cafe?"
+  client.onEvent({ type: "bot-interrupted" });
+  client.onEvent({ type: "user-stopped-speaking" });
+  assert.equal(client.state, "thinking");
+  assert.deepEqual(states, ["speaking", "listening", "thinking"]);
+});
