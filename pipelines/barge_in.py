@@ -71,6 +71,7 @@ BACKCHANNEL_PHRASES = (
     "i see", "go on", "go ahead", "go for it", "got it", "makes sense", "sounds good",
     "that's right", "that's great", "of course", "all right", "thank you", "thanks",
 )
+_PHRASES_LONGEST_FIRST = sorted(BACKCHANNEL_PHRASES, key=len, reverse=True)
 #: Words that may only appear inside a phrase above.
 _PHRASE_ONLY = frozenset({"i", "see", "go", "on", "ahead", "for", "it", "got", "makes",
                           "sense", "sounds", "that's", "of", "course", "all", "thank", "you"})
@@ -95,7 +96,7 @@ def is_backchannel(text: str) -> bool:
         return True
     # Remove the known phrases; what is left must be standalone backchannel words.
     rest = " " + " ".join(words) + " "
-    for phrase in sorted(BACKCHANNEL_PHRASES, key=len, reverse=True):
+    for phrase in _PHRASES_LONGEST_FIRST:
         rest = rest.replace(f" {phrase} ", " ")
     return all(word not in _PHRASE_ONLY for word in rest.split())
 
@@ -171,11 +172,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         elif isinstance(frame, TranscriptionFrame):
             return await self._on_transcript(frame.text)
         elif isinstance(frame, NoWordsFrame) and self._tentative:
-            logger.debug(f"{self}: no words in the sound: the reply plays on")
-            await self._cancel_resume_timer()
-            self._tentative = False
-            await self.trigger_reset_aggregation()
-            await self._resume()
+            await self._play_on("no words in the sound")
         return ProcessFrameResult.CONTINUE
 
     async def _on_speech_start(self) -> ProcessFrameResult:
@@ -192,28 +189,21 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         return ProcessFrameResult.STOP
 
     async def _on_transcript(self, text: str) -> ProcessFrameResult:
-        if not self._tentative:
-            # A transcript with no VAD start (or after the pause was resolved):
-            # pipecat's TranscriptionUserTurnStartStrategy behaviour, unless it is a
-            # backchannel over a reply that is playing again.
-            if self._reply_active() and is_backchannel(text):
-                self.counters["backchannels"] += 1
-                await self.trigger_reset_aggregation()
-                return ProcessFrameResult.STOP
-            if self._reply_active():
-                await self._interrupt(text)
-            else:
-                await self.trigger_user_turn_started()
-            return ProcessFrameResult.STOP
-        await self._cancel_resume_timer()
-        self._tentative = False
-        if is_backchannel(text):
-            logger.debug(f"{self}: backchannel {text!r}: the reply plays on")
+        # Without a pause pending (no VAD start, or the pause was resolved already),
+        # words while no reply is active start the turn, as pipecat's
+        # TranscriptionUserTurnStartStrategy does.
+        if not self._tentative and not self._reply_active():
+            await self.trigger_user_turn_started()
+        elif not is_backchannel(text):
+            self._tentative = False
+            await self._cancel_resume_timer()
+            await self._interrupt(text)
+        elif self._tentative:
+            self.counters["backchannels"] += 1
+            await self._play_on(f"backchannel {text!r}")
+        else:  # a backchannel over a reply that is playing again
             self.counters["backchannels"] += 1
             await self.trigger_reset_aggregation()
-            await self._resume()
-        else:
-            await self._interrupt(text)
         return ProcessFrameResult.STOP
 
     def _reply_active(self) -> bool:
@@ -247,7 +237,12 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         """Called by the assistant aggregator's `on_assistant_turn_stopped` handler."""
         self._assistant_stopped.set()
 
-    async def _resume(self) -> None:
+    async def _play_on(self, why: str) -> None:
+        """The paused sound was not words: forget it and resume the reply."""
+        logger.debug(f"{self}: {why}: the reply plays on")
+        await self._cancel_resume_timer()
+        self._tentative = False
+        await self.trigger_reset_aggregation()
         self.counters["resumed"] += 1
         await self.push_frame(ReplyResumeFrame(), FrameDirection.DOWNSTREAM)
 
@@ -265,7 +260,4 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         await asyncio.sleep(self._resume_after_secs)
         self._resume_task = None
         if self._tentative:
-            logger.debug(f"{self}: no words after the sound: the reply plays on")
-            self._tentative = False
-            await self.trigger_reset_aggregation()
-            await self._resume()
+            await self._play_on(f"no verdict {self._resume_after_secs} s after the sound")
