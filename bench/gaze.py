@@ -26,50 +26,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from avatar.face_analysis import FaceAnalyzer  # noqa: E402
-from avatar.motion import column_index  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
 from avatar.render import PortraitRenderer  # noqa: E402
-
-OUT_R, IN_L = column_index("eyeLookOutRight"), column_index("eyeLookInLeft")
-IN_R, OUT_L = column_index("eyeLookInRight"), column_index("eyeLookOutLeft")
-UP = (column_index("eyeLookUpRight"), column_index("eyeLookUpLeft"))
-DOWN = (column_index("eyeLookDownRight"), column_index("eyeLookDownLeft"))
-
-
-def reading(motion: np.ndarray, axis: str) -> float:
-    """Horizontal: > 0 both irises toward image left; vertical: > 0 both down."""
-    if axis == "h":
-        return float(motion[OUT_R] + motion[IN_L] - motion[IN_R] - motion[OUT_L])
-    return float(motion[DOWN[0]] + motion[DOWN[1]] - motion[UP[0]] - motion[UP[1]])
-
-
-def turned(reference: np.ndarray, value: float, axis: str) -> np.ndarray:
-    """`reference` with both eyes turned by `value` (signed) along `axis`."""
-    motion = reference.copy()
-    if axis == "h":
-        columns = (OUT_R, IN_L) if value > 0 else (IN_R, OUT_L)
-    else:
-        columns = DOWN if value > 0 else UP
-    for column in columns:
-        motion[column] += abs(value)
-    return motion
+from avatar.render.roundtrip import gaze_sweep  # noqa: E402
 
 
 def sweep(renderer: PortraitRenderer, analyzer: FaceAnalyzer, axis: str) -> dict[str, float]:
     """r and slope of measured against commanded gaze change along `axis`."""
-    ref = renderer.reference
-    base = analyzer.analyze(renderer.render(ref))
-    if base is None:
-        raise RuntimeError("no face found in the rendered reference")
-    commanded, measured = [], []
-    for value in np.linspace(-0.7, 0.7, 8):
-        motion = turned(ref, float(value), axis)
-        found = analyzer.analyze(renderer.render(motion))
-        if found is None:
-            continue
-        commanded.append(reading(motion, axis) - reading(ref, axis))
-        measured.append(reading(found.motion, axis) - reading(base.motion, axis))
-    c, m = np.array(commanded), np.array(measured)
+    c, m = gaze_sweep(renderer.render, renderer.reference, analyzer, axis)
     return {"r": round(float(np.corrcoef(c, m)[0, 1]), 3),
             "slope": round(float(np.polyfit(c, m, 1)[0]), 3), "found": len(c)}
 

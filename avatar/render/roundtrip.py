@@ -190,3 +190,52 @@ def pose_errors(commanded: np.ndarray, measured: np.ndarray, found: np.ndarray,
         got = measured[found, col] - measured_reference[col]
         errors[axis] = round(float(np.abs(got - want).max()), 2)
     return errors
+
+
+# --------------------------------------------------------------------- gaze
+_OUT_R, _IN_L = column_index("eyeLookOutRight"), column_index("eyeLookInLeft")
+_IN_R, _OUT_L = column_index("eyeLookInRight"), column_index("eyeLookOutLeft")
+_UP = (column_index("eyeLookUpRight"), column_index("eyeLookUpLeft"))
+_DOWN = (column_index("eyeLookDownRight"), column_index("eyeLookDownLeft"))
+#: both eyes turned by these amounts, one axis at a time
+GAZE_VALUES = tuple(float(v) for v in np.linspace(-0.7, 0.7, 8))
+
+
+def gaze_reading(motion: np.ndarray, axis: str) -> float:
+    """Both eyes' gaze along `axis` as one number: "h" > 0 irises toward image
+    left, "v" > 0 irises down (the sum of that axis's four eyeLook columns)."""
+    m = motion
+    if axis == "h":
+        return float(m[_OUT_R] + m[_IN_L] - m[_IN_R] - m[_OUT_L])
+    return float(m[_DOWN[0]] + m[_DOWN[1]] - m[_UP[0]] - m[_UP[1]])
+
+
+def turned_gaze(reference: np.ndarray, value: float, axis: str) -> np.ndarray:
+    """`reference` with both eyes turned by `value` (signed) along `axis`."""
+    motion = reference.copy()
+    if axis == "h":
+        columns = (_OUT_R, _IN_L) if value > 0 else (_IN_R, _OUT_L)
+    else:
+        columns = _DOWN if value > 0 else _UP
+    for column in columns:
+        motion[column] += abs(value)
+    return motion
+
+
+def gaze_sweep(render, reference: np.ndarray, analyzer: FaceAnalyzer, axis: str,
+               values: Sequence[float] = GAZE_VALUES,
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(commanded, re-measured) gaze changes from the rendered reference, both eyes
+    together along `axis`; frames where no face is found are left out."""
+    base = analyzer.analyze(render(reference))
+    if base is None:
+        raise RuntimeError("no face found in the rendered reference")
+    commanded, measured = [], []
+    for value in values:
+        motion = turned_gaze(reference, float(value), axis)
+        found = analyzer.analyze(render(motion))
+        if found is None:
+            continue
+        commanded.append(gaze_reading(motion, axis) - gaze_reading(reference, axis))
+        measured.append(gaze_reading(found.motion, axis) - gaze_reading(base.motion, axis))
+    return np.array(commanded), np.array(measured)

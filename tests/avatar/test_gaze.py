@@ -22,34 +22,19 @@ from avatar.live.gaze import GazeFollower
 from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
+from avatar.render.roundtrip import gaze_reading, gaze_sweep, turned_gaze
 
 ASTRONAUT = Path(__file__).parents[2] / "examples" / "voice_assistant" / "portraits" / "astronaut.jpg"
-OUT_R, IN_L = column_index("eyeLookOutRight"), column_index("eyeLookInLeft")
-IN_R, OUT_L = column_index("eyeLookInRight"), column_index("eyeLookOutLeft")
-UP = (column_index("eyeLookUpRight"), column_index("eyeLookUpLeft"))
-DOWN = (column_index("eyeLookDownRight"), column_index("eyeLookDownLeft"))
 
 
 def horizontal(m: np.ndarray) -> float:
     """> 0: both irises toward image left."""
-    return float(m[OUT_R] + m[IN_L] - m[IN_R] - m[OUT_L])
-
-
-def vertical(m: np.ndarray) -> float:
-    """> 0: both irises down."""
-    return float(m[DOWN[0]] + m[DOWN[1]] - m[UP[0]] - m[UP[1]])
+    return gaze_reading(m, "h")
 
 
 def gaze(reference: np.ndarray, value: float, axis: str) -> np.ndarray:
     """`reference` with both eyes turned by `value` (signed) along `axis`."""
-    m = reference.copy()
-    if axis == "h":
-        columns = (OUT_R, IN_L) if value > 0 else (IN_R, OUT_L)
-    else:
-        columns = DOWN if value > 0 else UP
-    for column in columns:
-        m[column] += abs(value)
-    return m
+    return turned_gaze(reference, value, axis)
 
 
 @pytest.fixture(scope="module", params=["default", "astronaut"])
@@ -61,20 +46,11 @@ def renderer(request: pytest.FixtureRequest) -> PortraitRenderer:
 
 
 def sweep(renderer: PortraitRenderer, axis: str) -> tuple[np.ndarray, np.ndarray]:
-    """(commanded, re-measured) gaze changes over -0.7..0.7."""
-    read = horizontal if axis == "h" else vertical
-    ref = renderer.reference
-    commanded, measured = [], []
+    """(commanded, re-measured) gaze changes over -0.7..0.7, every frame found."""
     with FaceAnalyzer(mode="image") as analyzer:
-        base = analyzer.analyze(renderer.render(ref))
-        assert base is not None
-        for value in np.linspace(-0.7, 0.7, 8):
-            motion = gaze(ref, float(value), axis)
-            found = analyzer.analyze(renderer.render(motion))
-            assert found is not None
-            commanded.append(read(motion) - read(ref))
-            measured.append(read(found.motion) - read(base.motion))
-    return np.array(commanded), np.array(measured)
+        commanded, measured = gaze_sweep(renderer.render, renderer.reference, analyzer, axis)
+    assert len(commanded) == 8, "a face was lost in a gaze render"
+    return commanded, measured
 
 
 def test_horizontal_gaze_reads_back(renderer: PortraitRenderer) -> None:
