@@ -82,15 +82,10 @@ async def run_clip(url: str, question: bytes, clip: bytes) -> dict[str, Any]:
                 ended.set()
                 return
 
-    async def silence(until: asyncio.Event) -> None:
-        while not until.is_set():
-            await client.send_audio(bytes(640))
-            await asyncio.sleep(0.02)
-
     listener = asyncio.create_task(listen())
     try:
         await client.stream_pcm(question)
-        quiet = asyncio.create_task(silence(first_audio))
+        quiet = asyncio.create_task(client.send_silence_until(first_audio))
         try:
             await asyncio.wait_for(first_audio.wait(), timeout=120)
         finally:
@@ -100,7 +95,7 @@ async def run_clip(url: str, question: bytes, clip: bytes) -> dict[str, Any]:
         clip_started.append(time.monotonic())
         onset = clip_started[0] + speech_start_secs(clip, 16000)
         await client.stream_pcm(clip)
-        quiet = asyncio.create_task(silence(ended))
+        quiet = asyncio.create_task(client.send_silence_until(ended))
         try:
             # over: interrupted, or 6 s after the clip (a pause resumes sooner)
             await asyncio.wait_for(ended.wait(), timeout=6.0)

@@ -174,14 +174,9 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
             elif getattr(item, "type", "") == "closed":
                 return
 
-    async def silence(until: asyncio.Event) -> None:
-        while not until.is_set():
-            await client.send_audio(bytes(640))
-            await asyncio.sleep(0.02)
-
     listener = asyncio.create_task(listen())
     await client.stream_pcm(question)
-    quiet = asyncio.create_task(silence(first_audio))
+    quiet = asyncio.create_task(client.send_silence_until(first_audio))
     try:
         await asyncio.wait_for(first_audio.wait(), timeout=120)
     except TimeoutError:
@@ -194,7 +189,7 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
     barge_at.append(time.monotonic() + speech_start_secs(interruption, 16000))
     await client.stream_pcm(interruption)
     done = asyncio.Event()
-    quiet = asyncio.create_task(silence(done))
+    quiet = asyncio.create_task(client.send_silence_until(done))
     try:
         await asyncio.wait_for(listener, timeout=120)
     except TimeoutError:

@@ -602,6 +602,19 @@ class VoiceClient:
                     await asyncio.sleep(delay)
         return time.monotonic()
 
+    async def send_silence_until(self, done: asyncio.Event, *, timeout_secs: float = 3600.0,
+                                 chunk_ms: int = 20) -> None:
+        """Keep the "microphone" open with silence, paced at real time, until `done`
+        is set (or `timeout_secs`): the server hears barge-in and turn ends from a
+        mic that keeps sending, as a browser's does (docs/PROTOCOL.md, "Audio")."""
+        chunk = bytes(self.input_rate * chunk_ms // 1000 * 2)
+        deadline = time.monotonic() + timeout_secs
+        next_at = time.monotonic()
+        while not done.is_set() and time.monotonic() < deadline:
+            await self.send_audio(chunk)
+            next_at += chunk_ms / 1000
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
     async def receive(self) -> AsyncIterator[ServerItem]:
         """Yield server events (pydantic models), `BotAudio` and `BotVideo` until the
         socket closes (then one `Closed`). Unknown events and media kinds are skipped."""
@@ -947,7 +960,6 @@ async def talk(
     continuous = client.video_out is not None  # the server sends audio all the time
     result = TalkResult(sample_rate=client.output_rate, video_out=client.video_out)
     rate = client.input_rate
-    silence_chunk = bytes(rate * 2 // 50)  # 20 ms
     done = asyncio.Event()
 
     async def speak() -> None:
@@ -956,12 +968,7 @@ async def talk(
         end = len(pcm) / 2 / rate if speech_end_secs is None else speech_end_secs
         result.speech_end_at = started + end
         # keep the "mic" open with silence until the reply is over
-        deadline = time.monotonic() + timeout_secs
-        next_at = time.monotonic()
-        while not done.is_set() and time.monotonic() < deadline:
-            await client.send_audio(silence_chunk)
-            next_at += 0.02
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await client.send_silence_until(done, timeout_secs=timeout_secs)
 
     async def listen() -> None:
         bot_spoke = False

@@ -86,21 +86,16 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
                 second_answer_done.set()
                 return
 
-    async def mic_silence(until: asyncio.Event) -> None:
-        while not until.is_set():
-            await client.send_audio(bytes(640))
-            await asyncio.sleep(0.02)
-
     listener = asyncio.create_task(listen())
     await client.stream_pcm(question)
-    quiet = asyncio.create_task(mic_silence(first_audio))
+    quiet = asyncio.create_task(client.send_silence_until(first_audio))
     await asyncio.wait_for(first_audio.wait(), timeout=90)
     await quiet
     await asyncio.sleep(0.6)  # let the bot talk a little
     barging.set()
     barge_at = time.monotonic() + 0.3  # `say` puts 0.3 s of silence before the speech
     await client.stream_pcm(interruption)
-    quiet = asyncio.create_task(mic_silence(second_answer_done))
+    quiet = asyncio.create_task(client.send_silence_until(second_answer_done))
     try:
         await asyncio.wait_for(second_answer_done.wait(), timeout=90)
     finally:
@@ -161,20 +156,15 @@ async def test_a_backchannel_over_the_reply_pauses_it_and_it_plays_on(
             elif getattr(item, "type", "") in ("bot-stopped-speaking", "closed"):
                 reply_done.set()
 
-    async def mic_silence(until: asyncio.Event) -> None:
-        while not until.is_set():
-            await client.send_audio(bytes(640))
-            await asyncio.sleep(0.02)
-
     listener = asyncio.create_task(listen())
     await client.stream_pcm(question)
-    quiet = asyncio.create_task(mic_silence(first_audio))
+    quiet = asyncio.create_task(client.send_silence_until(first_audio))
     await asyncio.wait_for(first_audio.wait(), timeout=90)
     await quiet
     await asyncio.sleep(0.6)
     sound_at = time.monotonic() + 0.3  # `say` leads with 0.3 s of silence
     await client.stream_pcm(backchannel)
-    quiet = asyncio.create_task(mic_silence(reply_done))
+    quiet = asyncio.create_task(client.send_silence_until(reply_done))
     try:
         # the reply is over once the bot has stopped and nothing was heard for 3 s
         # (piper's context ends between sentences when the LLM lags: a stop mid-reply)
