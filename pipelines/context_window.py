@@ -47,10 +47,13 @@ class ContextWindow(FrameProcessor):
     """Trims each context on its way to the LLM (see the module docstring)."""
 
     def __init__(self, *, max_messages: int = 24, keep_messages: int = 8,
-                 **kwargs: Any) -> None:
+                 context: LLMContext | None = None, **kwargs: Any) -> None:
         """Past `max_messages` (24: 12 exchanges, ~300-700 tokens beside the ~900 of
-        the persona) the history is cut back to the last `keep_messages`."""
+        the persona) the history is cut back to the last `keep_messages`.
+        `context`: the session's own context, trimmed alike when a speculative
+        request (a provisional copy, pipelines/speculative_turn.py) is trimmed."""
         super().__init__(**kwargs)
+        self._context = context
         if not 2 <= keep_messages <= max_messages:
             raise ValueError(f"need 2 <= keep_messages <= max_messages, got {keep_messages}, "
                              f"{max_messages}")
@@ -62,5 +65,10 @@ class ContextWindow(FrameProcessor):
         """Trim LLM contexts going downstream; pass everything on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
-            self.dropped += trim_context(frame.context, self.max_messages, self.keep_messages)
+            dropped = trim_context(frame.context, self.max_messages, self.keep_messages)
+            self.dropped += dropped
+            if dropped and frame.speculation and self._context is not None:
+                # the copy is the session's messages plus the guess: drop the same ones, so
+                # a kept speculation leaves the history as a normal turn would have
+                self._context.set_messages(list(self._context.get_messages())[dropped:])
         await self.push_frame(frame, direction)

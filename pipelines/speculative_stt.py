@@ -14,6 +14,13 @@ away and the whole utterance is transcribed as before. The text is the same
 The level check is relative to the utterance's own loudness, so a quiet
 speaker and a loud one pause alike; it only decides *when* to guess, never
 what was said, so a wrong guess costs CPU, not words.
+
+With `eager_end_of_turn`, a guess that is ready while the VAD still waits is
+also announced as pipecat's `EagerTranscriptionFrame`: the turn strategy
+(pipelines/speculative_turn.py) starts the LLM on it, and pipecat's speculation
+gate holds the reply until the turn really ends. If the user goes on, an
+`EagerEndOfTurnCancelFrame` withdraws it (the LLM stops, nothing was said, the
+context never saw it).
 """
 
 from __future__ import annotations
@@ -25,12 +32,16 @@ from typing import Any
 import numpy as np
 from loguru import logger
 from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
+    EagerTranscriptionFrame,
     Frame,
     InputAudioRawFrame,
+    TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.utils.time import time_now_iso8601
 
 from pipelines.services import BundledWhisperSTTService
 
@@ -45,13 +56,21 @@ SPEECH_LEVEL = 0.02
 class SpeculativeWhisperSTTService(BundledWhisperSTTService):
     """`BundledWhisperSTTService` that guesses at the first pause (see the module doc)."""
 
-    def __init__(self, *, speculate_after_secs: float = 0.08, **kwargs: Any) -> None:
+    def __init__(self, *, speculate_after_secs: float = 0.08, eager_end_of_turn: bool = False,
+                 **kwargs: Any) -> None:
+        """`speculate_after_secs`: quiet that starts a guess; `eager_end_of_turn`: announce
+        a guess that is ready before the VAD's stop, so the LLM can start on it."""
         super().__init__(**kwargs)
         self._speculate_after = speculate_after_secs
+        self._eager = eager_end_of_turn
+        self._eager_pending = False  # an EagerTranscriptionFrame is out, not yet resolved
+        self._generation = 0  # counts pauses: a guess of an older pause is never announced
         self._reset_speculation()
-        self.speculation_counts = {"started": 0, "used": 0, "discarded": 0}
+        self.speculation_counts = {"started": 0, "used": 0, "discarded": 0,
+                                   "eager": 0, "eager_withdrawn": 0}
 
     def _reset_speculation(self) -> None:
+        self._generation += 1
         self._loudest = 0.0
         self._quiet_samples = 0
         self._guess: asyncio.Task[list[Frame]] | None = None
@@ -62,10 +81,14 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
         """Reset per utterance, decide whether the guess stands when the VAD stops."""
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._reset_speculation()
+            await self._withdraw_eager()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._use_guess = self._guess is not None and not self._guess_stale
             if self._guess is not None and self._guess_stale:
                 self.speculation_counts["discarded"] += 1
+            if not self._use_guess:
+                await self._withdraw_eager()  # the committed text will not be the guess
+            self._eager_pending = False  # resolved by the transcript that follows
         await super().process_frame(frame, direction)
 
     async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection) -> None:
@@ -80,6 +103,7 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
             self._quiet_samples = 0
             if self._guess is not None:
                 self._guess_stale = True  # the user went on: the snapshot is a prefix
+                await self._withdraw_eager()
             return
         if self._loudest < SPEECH_LEVEL:
             return  # the VAD's lead-in before the first word: nothing to guess yet
@@ -87,12 +111,30 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
         pause = self._quiet_samples >= self._speculate_after * self.sample_rate
         if pause and (self._guess is None or (self._guess_stale and self._guess.done())):
             pcm = bytes(self._audio_buffer) + self._trailing_silence()
-            self._guess = self.create_task(self._transcribe(pcm), name="speculative-stt")
+            self._guess = self.create_task(self._transcribe(pcm, self._generation),
+                                           name="speculative-stt")
             self._guess_stale = False
             self.speculation_counts["started"] += 1
 
-    async def _transcribe(self, pcm: bytes) -> list[Frame]:
-        return [frame async for frame in BundledWhisperSTTService.run_stt(self, pcm)]
+    async def _transcribe(self, pcm: bytes, generation: int) -> list[Frame]:
+        frames = [frame async for frame in BundledWhisperSTTService.run_stt(self, pcm)]
+        heard = [f for f in frames if isinstance(f, TranscriptionFrame)]
+        text = " ".join(f.text.strip() for f in heard).strip()
+        # still inside the same pause, and the VAD has not ended the utterance yet
+        if (self._eager and text and generation == self._generation and self._user_speaking
+                and not self._guess_stale and not self._eager_pending):
+            self._eager_pending = True
+            self.speculation_counts["eager"] += 1
+            await self.push_frame(EagerTranscriptionFrame(
+                text, self._user_id, time_now_iso8601(), heard[0].language))
+        return frames
+
+    async def _withdraw_eager(self) -> None:
+        """The user went on after an announced guess: the reply started on it must go."""
+        if self._eager_pending:
+            self._eager_pending = False
+            self.speculation_counts["eager_withdrawn"] += 1
+            await self.push_frame(EagerEndOfTurnCancelFrame())
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         """The guess when it stands, else a normal transcription of the whole utterance."""

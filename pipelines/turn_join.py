@@ -55,10 +55,17 @@ class SplitTurnJoiner(FrameProcessor):
                 self._on_turn_start()
             elif isinstance(frame, UserStoppedSpeakingFrame):
                 self._last_turn_end = time.monotonic()
-            elif isinstance(frame, LLMContextFrame) and self._continues is not None:
+            elif (isinstance(frame, LLMContextFrame) and self._continues is not None
+                  and not frame.speculation):
                 self._join(self._continues)
                 self._continues = None
         await self.push_frame(frame, direction)
+
+    @property
+    def continuing(self) -> bool:
+        """True while the current turn continues the previous one (it will be joined:
+        a reply started on this turn's words alone would answer a fragment)."""
+        return self._continues is not None
 
     def _on_turn_start(self) -> None:
         self._continues = None
