@@ -49,3 +49,19 @@ def test_trimming_in_steps_keeps_the_prefix_stable_between_cuts() -> None:
             continue
         assert len(after) == 8  # a cut goes all the way down, then the history grows again
     assert cuts == 40 // 8 - 1  # once every 8 exchanges after the first fill
+
+
+async def test_a_speculative_copy_trims_the_session_context_alike() -> None:
+    """A kept speculation sends no real request: the session's own history must be
+    cut as the copy was, or it grows unbounded and the prompt cache misses."""
+    from pipecat.frames.frames import LLMContextFrame
+    from pipecat.tests.utils import run_test
+
+    session = LLMContext([m for i in range(12) for m in exchange(i)])
+    copy = LLMContext([*session.get_messages(), {"role": "user", "content": "guess"}])
+    window = ContextWindow(max_messages=24, keep_messages=8, context=session)
+    down, _ = await run_test(window, frames_to_send=[LLMContextFrame(copy, speculation=True)],
+                             expected_down_frames=[LLMContextFrame])
+    sent = down[0].context.get_messages()  # type: ignore[attr-defined]
+    assert sent[-1] == {"role": "user", "content": "guess"} and len(sent) <= 8
+    assert session.get_messages() == sent[:-1]
