@@ -84,6 +84,7 @@ class EmbeddedLLMServer:
         model_alias: str,
         n_ctx: int = 2048,
         n_threads: int = 1,
+        n_threads_batch: int | None = None,
         n_batch: int = 512,
         host: str = "127.0.0.1",
         port: int | None = None,
@@ -93,14 +94,16 @@ class EmbeddedLLMServer:
         model_path = Path(model_path)
         if not model_path.is_file():
             raise FileNotFoundError(f"GGUF model not found: {model_path}")
-        if n_ctx < 64 or n_threads < 1 or n_batch < 1:
-            raise ValueError("n_ctx must be >= 64, n_threads and n_batch >= 1")
+        n_threads_batch = n_threads if n_threads_batch is None else n_threads_batch
+        if n_ctx < 64 or n_threads < 1 or n_threads_batch < 1 or n_batch < 1:
+            raise ValueError("n_ctx must be >= 64, n_threads, n_threads_batch and n_batch >= 1")
         if startup_timeout_s <= 0:
             raise ValueError("startup_timeout_s must be positive")
         self.model_path = model_path
         self.model_alias = model_alias
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.n_threads_batch = n_threads_batch
         self.n_batch = n_batch
         self.host = host
         self._requested_port = port
@@ -123,6 +126,7 @@ class EmbeddedLLMServer:
             model_alias=settings.llm_model or name,
             n_ctx=settings.llm_context_tokens,
             n_threads=settings.llm_threads,
+            n_threads_batch=settings.llm_batch_threads,
             startup_timeout_s=settings.llm_startup_timeout_s,
         )
 
@@ -155,7 +159,7 @@ class EmbeddedLLMServer:
             "--n_batch": str(self.n_batch),
             "--n_ubatch": str(self.n_batch),
             "--n_threads": str(self.n_threads),
-            "--n_threads_batch": str(self.n_threads),
+            "--n_threads_batch": str(self.n_threads_batch),
             "--use_mlock": "false",
             "--logits_all": "false",
             "--interrupt_requests": "false",
@@ -186,7 +190,8 @@ class EmbeddedLLMServer:
             self._log = tempfile.NamedTemporaryFile(  # closed in stop()
                 prefix="avatar-forcing-llm-", suffix=".log", delete=False
             )
-            env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(self.n_threads))
+            threads = max(self.n_threads, self.n_threads_batch)
+            env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(threads))
             self._process = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,

@@ -137,6 +137,14 @@ class AgentSettings(BaseSettings):
         "ASR and TTS share the cores, and when they are busy llama.cpp's threads spin-wait on "
         "each other and collapse (measured 1.2 vs 21.6 tok/s; docs/LLM_CHOICE.md).",
     )
+    llm_batch_threads: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="Embedded server threads for reading the prompt (the first token). 2: a "
+        "turn's prompt is read while whisper and piper are idle, and 2 threads read it ~1.8x "
+        "faster; generation keeps `llm_threads` (docs/LATENCY.md).",
+    )
     llm_startup_timeout_s: float = Field(
         default=90.0, gt=0, description="How long the embedded server may take to load."
     )

@@ -290,7 +290,9 @@ class SessionLog:
         """(index, time) of the first event of type `kind` at index >= start, time >= after."""
         for i in range(start, len(self.events)):
             at, event = self.events[i]
-            if getattr(event, "type", "") == kind and at >= after:
+            # a live caption (`final: false`) is not what was heard
+            if (getattr(event, "type", "") == kind and at >= after
+                    and getattr(event, "final", True)):
                 return i, at
         return None
 
@@ -454,7 +456,8 @@ def _metric(log: SessionLog, start: int, prefix: str, kind: str) -> float | None
 
 
 def _texts(log: SessionLog, start: int, kind: str) -> str:
-    return " ".join(e.text for _, e in log.events[start:] if getattr(e, "type", "") == kind)
+    return " ".join(e.text for _, e in log.events[start:]
+                    if getattr(e, "type", "") == kind and getattr(e, "final", True))
 
 
 async def run_turn(session: LiveSession, spoken: Spoken, *, limit_secs: float,
@@ -1032,7 +1035,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
-                                  llm_threads=args.llm_threads)
+                                  llm_threads=args.llm_threads,
+                                  llm_batch_threads=args.llm_batch_threads)
     models = SpeechModels.bundled()
     endpoint = await aresolve_llm_endpoint(settings)
     try:
@@ -1050,7 +1054,11 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         if endpoint.server is not None:
             endpoint.server.stop()
         raise
-    config = ServerConfig(turn=TurnParams(), send_metrics=True, max_sessions=max(2, args.sessions))
+    turn = TurnParams()
+    if args.first_phrase_words is not None:  # an A/B of the first TTS chunk's length
+        turn = replace(turn, first_phrase_words=args.first_phrase_words,
+                       first_clause_min_words=args.first_phrase_words)
+    config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions))
     return runtime, config, endpoint
 
 
@@ -1128,7 +1136,10 @@ async def server_under_test(args: argparse.Namespace) -> Any:
         port = int(sock.getsockname()[1])
     command = [sys.executable, str(SCRIPT), "--serve-port", str(port),
                "--model", args.model, "--max-tokens", str(args.max_tokens),
-               "--llm-threads", str(args.llm_threads), "--sessions", str(args.sessions)]
+               "--llm-threads", str(args.llm_threads), "--sessions", str(args.sessions),
+               "--llm-batch-threads", str(args.llm_batch_threads),
+               *([] if args.first_phrase_words is None
+                 else ["--first-phrase-words", str(args.first_phrase_words)])]
     process = await asyncio.to_thread(subprocess.Popen, command, stdout=subprocess.PIPE,
                                       text=True)
     try:
@@ -1218,6 +1229,10 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--llm-threads", type=int, default=1)
+    parser.add_argument("--llm-batch-threads", type=int, default=2,
+                        help="llama.cpp threads reading the prompt (the product's default: 2)")
+    parser.add_argument("--first-phrase-words", type=int, default=None,
+                        help="first TTS chunk's minimum words (default: TurnParams')")
     parser.add_argument("--size", type=int, default=512, help="video size asked in hello")
     parser.add_argument("--camera-photo", type=Path, default=None,
                         help="photo of the user's face (default: skimage's astronaut)")

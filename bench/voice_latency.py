@@ -16,8 +16,8 @@ rss_mb_peak is the peak resident memory of this process (server + client) plus
 the llama.cpp server process, sampled every 100 ms.
 
 Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
-       [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 4]
-       [--first-phrase-words 6]
+       [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 3]
+       [--first-phrase-words 3] [--llm-batch-threads 2]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--barge-ins 3] [--label NAME]
        [--raw rows.json]
        python bench/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
@@ -168,7 +168,8 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
             if isinstance(item, BotAudio):
                 audio_times.append(item.received_at)
                 first_audio.set()
-            elif getattr(item, "type", "") == "user-transcription" and barge_at:
+            elif (getattr(item, "type", "") == "user-transcription" and barge_at
+                  and getattr(item, "final", True)):
                 heard_after.append(time.monotonic())
                 return
             elif getattr(item, "type", "") == "closed":
@@ -203,6 +204,73 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
     return (old[-1] - barge_at[0]) * 1000.0 if old else None
 
 
+class StageTimeline:
+    """Per-turn stage times on this process's clock (server and client share it).
+
+    An observer added to every session (`ServerConfig.on_session`) notes when each
+    stage first acts: the VAD's stop, the transcript, the end of the turn (the
+    user aggregator's context), the LLM's first text, the first text and audio
+    of the TTS, and the first reply audio handed to the transport. `stages()`
+    gives them in ms after the user's speech ended, so a turn's 1.5 s is split
+    into the parts that can be attacked.
+    """
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[float, str]] = []
+
+    def observer(self, session: Any) -> Any:
+        """A fresh pipecat observer for one session."""
+        from pipecat.frames.frames import (
+            LLMContextFrame,
+            LLMTextFrame,
+            OutputAudioRawFrame,
+            TranscriptionFrame,
+            TTSAudioRawFrame,
+            VADUserStoppedSpeakingFrame,
+        )
+        from pipecat.observers.base_observer import BaseObserver, FramePushed
+        from pipecat.processors.frame_processor import FrameDirection
+
+        stt, llm, tts = (session.processors[k] for k in ("stt", "llm", "tts"))
+        marks = self.marks
+
+        class _Observer(BaseObserver):
+            async def on_push_frame(self, data: FramePushed) -> None:
+                frame, now = data.frame, time.monotonic()
+                if data.direction != FrameDirection.DOWNSTREAM:
+                    return
+                if isinstance(frame, VADUserStoppedSpeakingFrame) and data.destination is stt:
+                    marks.append((now, "vad_stop"))
+                elif isinstance(frame, TranscriptionFrame) and data.source is stt:
+                    marks.append((now, "transcript"))
+                elif isinstance(frame, LLMContextFrame) and data.destination is llm:
+                    marks.append((now, "llm_request"))
+                elif isinstance(frame, LLMTextFrame) and data.source is llm:
+                    marks.append((now, "llm_first_text"))
+                elif data.destination is tts and type(frame).__name__ in (
+                        "AggregatedTextFrame", "TTSSpeakFrame"):
+                    marks.append((now, "tts_text"))
+                elif isinstance(frame, TTSAudioRawFrame) and data.source is tts:
+                    marks.append((now, "tts_audio"))
+                elif (isinstance(frame, OutputAudioRawFrame)
+                      and type(data.destination).__name__.endswith("OutputTransport")
+                      and frame.audio.strip(b"\x00")):
+                    marks.append((now, "wire_audio"))
+
+        return _Observer()
+
+    def stages(self, speech_end_at: float, first_audio_at: float | None) -> dict[str, float]:
+        """First time of each stage in (speech end - 0.3 s, first audio], ms after the end."""
+        until = (first_audio_at or speech_end_at + 30.0) + 0.05
+        out: dict[str, float] = {}
+        for at, name in self.marks:
+            if speech_end_at - 0.3 < at <= until and name not in out:
+                out[name] = round((at - speech_end_at) * 1000.0, 1)
+        if first_audio_at is not None:
+            out["client_audio"] = round((first_audio_at - speech_end_at) * 1000.0, 1)
+        return out
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from agent.knowledge_retrieval import KnowledgeIndex
     from agent.llm_server import aresolve_llm_endpoint
@@ -215,7 +283,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     load1 = os.getloadavg()[0]
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
-                                  llm_threads=args.llm_threads)
+                                  llm_threads=args.llm_threads,
+                                  llm_batch_threads=args.llm_batch_threads)
     started = time.perf_counter()
     from pipelines.services import ASRParams
 
@@ -242,8 +311,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                           smart_turn_stop_secs=args.smart_turn_stop,
                           first_clause_min_words=args.first_clause_words,
                           first_phrase_words=args.first_phrase_words,
-                          speculative_asr=not args.no_speculative_asr)
-        config = ServerConfig(turn=turn, send_metrics=True, max_sessions=2)
+                          speculative_asr=not args.no_speculative_asr,
+                          eager_reply=not args.no_eager_reply)
+        timeline = StageTimeline()
+        sessions: list[Any] = []
+
+        def on_session(voice: Any) -> None:
+            sessions.append(voice)
+            voice.task.add_observer(timeline.observer(voice))
+
+        config = ServerConfig(turn=turn, send_metrics=True, max_sessions=2,
+                              on_session=on_session)
         url, server, thread = start_server(runtime, config)
         speech = [synthesize(models, q) for q in QUESTIONS]
         rows: list[dict[str, Any]] = []
@@ -268,11 +346,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                            None),
                 "tts_first_audio_ms": next(iter(result.metrics("SharedPiperTTSService", "ttfb")),
                                            None),
+                "stages_ms": (timeline.stages(result.speech_end_at, result.first_audio_at)
+                              if result.speech_end_at is not None else {}),
             }
             rows.append(row)
             tqdm.write(f"turn {i}: v2v {row['voice_to_voice_ms'] or float('nan'):.0f} ms "
-                       f"asr {row['asr_ms']} llm {row['llm_first_token_ms']} "
-                       f"tts {row['tts_first_audio_ms']} | {row['reply'][:60]!r}", file=sys.stderr)
+                       f"stages {row['stages_ms']} | {row['reply'][:60]!r}", file=sys.stderr)
             await asyncio.sleep(0.5)
         barge_ms: list[float] = []
         if args.barge_ins:
@@ -290,6 +369,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await client.close()
         server.should_exit = True
         thread.join(timeout=10)
+        speculation: dict[str, int] = {}
+        for voice in sessions:  # first-pause guesses and the replies started on them
+            counts = [getattr(voice.processors["stt"], "speculation_counts", {}),
+                      getattr(voice.turn_stop, "speculations", {})]
+            for key, value in ((f"{i}_{k}", v) for i, c in zip(("stt", "turn"), counts, strict=True)
+                               for k, v in c.items()):
+                speculation[key] = speculation.get(key, 0) + value
     finally:
         rss_peak = sampler.stop()
         if endpoint.server is not None:
@@ -299,6 +385,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         return [float(r[name]) for r in rows if r[name] is not None]
 
     v2v = column("voice_to_voice_ms")
+    stage_names = sorted({name for r in rows for name in r["stages_ms"]},
+                         key=lambda n: percentile([r["stages_ms"][n] for r in rows
+                                                   if n in r["stages_ms"]], 50) or 0.0)
     summary: dict[str, Any] = {
         "label": args.label,
         "model": args.model,
@@ -309,6 +398,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "asr_ms_p50": percentile(column("asr_ms"), 50),
         "llm_first_token_ms_p50": percentile(column("llm_first_token_ms"), 50),
         "tts_first_audio_ms_p50": percentile(column("tts_first_audio_ms"), 50),
+        "stages_ms_p50": {n: percentile([r["stages_ms"][n] for r in rows
+                                          if n in r["stages_ms"]], 50) for n in stage_names},
         "barge_in_ms_p50": percentile(barge_ms, 50),
         "barge_in_ms": [round(v) for v in barge_ms],
         "rss_mb_peak": round(rss_peak, 1),
@@ -321,9 +412,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "first_phrase_words": args.first_phrase_words,
             "max_tokens": args.max_tokens,
             "llm_threads": args.llm_threads,
+            "llm_batch_threads": args.llm_batch_threads,
             "warm_up": not args.no_warm_up,
             "encoder_min_secs": args.encoder_min_secs,
+            "speculative_asr": not args.no_speculative_asr,
+            "eager_reply": not args.no_eager_reply,
         },
+        "speculation": speculation,
         "load_avg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)],
         "voice_to_voice_ms": [round(v) for v in v2v],
     }
@@ -376,11 +471,13 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=12)
     parser.add_argument("--turns-per-session", type=int, default=4)
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
-    parser.add_argument("--vad-start", type=float, default=0.2)
+    parser.add_argument("--vad-start", type=float, default=0.1)
     parser.add_argument("--vad-stop", type=float, default=0.2)
     parser.add_argument("--smart-turn-stop", type=float, default=1.0)
-    parser.add_argument("--first-clause-words", type=int, default=4)
-    parser.add_argument("--first-phrase-words", type=int, default=6)
+    parser.add_argument("--first-clause-words", type=int, default=3)
+    parser.add_argument("--first-phrase-words", type=int, default=3)
+    parser.add_argument("--llm-batch-threads", type=int, default=2,
+                        help="llama.cpp threads reading the prompt")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--llm-threads", type=int, default=1,
                         help="llama.cpp threads (1: two spin-waiting threads collapse under load)")
@@ -389,6 +486,8 @@ def main() -> None:
                         help="whisper's encoder window floor (0: the full 30 s)")
     parser.add_argument("--no-speculative-asr", action="store_true",
                         help="transcribe only at the VAD's stop (pipecat's segmented whisper)")
+    parser.add_argument("--no-eager-reply", action="store_true",
+                        help="start the reply only at the turn's end, not at the first pause")
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")
     parser.add_argument("--raw", default=None, help="write per-turn rows as JSON here")

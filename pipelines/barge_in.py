@@ -212,6 +212,12 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
                     and time.monotonic() - self._turn_ended_at < self._thinking_secs)
         return self._bot_speaking or thinking
 
+    @property
+    def reply_active(self) -> bool:
+        """The bot speaks or is about to: a guess at the user's first pause is then not
+        answered early (its words decide interruption first; pipelines/speculative_turn.py)."""
+        return self._reply_active()
+
     async def _interrupt(self, text: str) -> None:
         logger.debug(f"{self}: words over the reply ({text!r}): interrupting")
         self.counters["interrupted"] += 1

@@ -770,8 +770,10 @@ class TalkResult:
 
     @property
     def transcript(self) -> str:
-        """What the server heard (all `user-transcription` texts of this exchange)."""
-        return " ".join(e.text for e in self.events if isinstance(e, UserTranscription))
+        """What the server heard (the final `user-transcription` texts of this exchange;
+        the live captions before them are left out)."""
+        return " ".join(e.text for e in self.events
+                        if isinstance(e, UserTranscription) and e.final)
 
     @property
     def reply_text(self) -> str:

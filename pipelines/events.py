@@ -19,6 +19,7 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     ErrorFrame,
     Frame,
+    InterimTranscriptionFrame,
     InterruptionFrame,
     LLMFullResponseStartFrame,
     MetricsFrame,
@@ -131,6 +132,9 @@ class ProtocolEventObserver(BaseObserver):
         elif isinstance(frame, TranscriptionFrame):
             if frame.text.strip():
                 await self._emit(UserTranscription(text=frame.text.strip()))
+        elif isinstance(frame, InterimTranscriptionFrame):
+            if frame.text.strip():  # the utterance so far (pipelines/speculative_stt.py)
+                await self._emit(UserTranscription(text=frame.text.strip(), final=False))
         elif isinstance(frame, LLMFullResponseStartFrame):
             self._reply_pending = True
         elif isinstance(frame, BotStartedSpeakingFrame):

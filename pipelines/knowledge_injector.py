@@ -26,11 +26,15 @@ from __future__ import annotations
 from typing import Any
 
 from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
     Frame,
+    InterruptionFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -69,6 +73,8 @@ class KnowledgeInjector(FrameProcessor):
         self.index = index
         #: replies given without the LLM (for logs and tests)
         self.answered_without_llm = 0
+        #: the fixed reply to a speculative request, said if its turn ends as guessed
+        self._held_reply: str | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Plan each downstream `LLMContextFrame` (note, as is, or a fixed reply);
@@ -77,13 +83,24 @@ class KnowledgeInjector(FrameProcessor):
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             question = last_user_text(frame.context)
             plan = plan_turn(self.index, question) if question is not None else None
-            # a speculative inference must not reach the user: it goes to the LLM as is
-            if plan is not None and plan.reply is not None and not frame.speculation:
-                await self._say(plan.reply)
+            if plan is not None and plan.reply is not None:
+                if frame.speculation:
+                    # the turn may not be over: say it once it ends (pipelines/speculative_turn.py)
+                    self._held_reply = plan.reply
+                else:
+                    await self._say(plan.reply)
                 return
             if plan is not None and plan.note is not None:
                 frame = LLMContextFrame(context=with_note(frame.context, plan.note),
                                         speculation=frame.speculation)
+        elif isinstance(frame, UserStoppedSpeakingFrame) and self._held_reply is not None:
+            reply, self._held_reply = self._held_reply, None
+            await self.push_frame(frame, direction)
+            await self._say(reply)  # the speculated turn ended as guessed
+            return
+        elif isinstance(frame, (EagerEndOfTurnCancelFrame, InterruptionFrame,
+                                UserStartedSpeakingFrame)):
+            self._held_reply = None  # the guess was withdrawn, or a new turn began
         await self.push_frame(frame, direction)
 
     async def _say(self, text: str) -> None:

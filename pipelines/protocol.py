@@ -250,7 +250,8 @@ class SimpleEvent(_Message):
 
 
 class UserTranscription(_Message):
-    """Server -> client: what the server heard the user say (one final per turn)."""
+    """Server -> client: what the server heard the user say: the utterance so far at its
+    pauses (`final` False, live captions), then the final transcript once per utterance."""
 
     type: Literal["user-transcription"] = "user-transcription"
     text: str

@@ -15,6 +15,10 @@ The level check is relative to the utterance's own loudness, so a quiet
 speaker and a loud one pause alike; it only decides *when* to guess, never
 what was said, so a wrong guess costs CPU, not words.
 
+Every guess made while the user is still inside the utterance also goes out as
+an `InterimTranscriptionFrame` (the client's `user-transcription` with
+`final: false`): live captions at each pause, at no extra cost.
+
 With `eager_end_of_turn`, a guess that is ready while the VAD still waits is
 also announced as pipecat's `EagerTranscriptionFrame`: the turn strategy
 (pipelines/speculative_turn.py) starts the LLM on it, and pipecat's speculation
@@ -36,6 +40,7 @@ from pipecat.frames.frames import (
     EagerTranscriptionFrame,
     Frame,
     InputAudioRawFrame,
+    InterimTranscriptionFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -120,6 +125,10 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
         frames = [frame async for frame in BundledWhisperSTTService.run_stt(self, pcm)]
         heard = [f for f in frames if isinstance(f, TranscriptionFrame)]
         text = " ".join(f.text.strip() for f in heard).strip()
+        if text and generation == self._generation and self._user_speaking:
+            # the utterance so far, while it lasts: the client's live caption (final: false)
+            await self.push_frame(InterimTranscriptionFrame(
+                text, self._user_id, time_now_iso8601(), heard[0].language))
         # still inside the same pause, and the VAD has not ended the utterance yet
         if (self._eager and text and generation == self._generation and self._user_speaking
                 and not self._guess_stale and not self._eager_pending):

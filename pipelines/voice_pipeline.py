@@ -72,6 +72,7 @@ from pipelines.services import (
     SpeechModels,
 )
 from pipelines.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.speculative_turn import SpeculativeTurnStopStrategy
 from pipelines.turn_hold import HoldIncompleteTurnStopStrategy
 from pipelines.turn_join import SplitTurnJoiner
 
@@ -107,6 +108,10 @@ class TurnParams:
     #: transcribe at the first pause (80 ms), before the VAD's stop: the transcript is
     #: ready sooner (pipelines/speculative_stt.py); False: pipecat's segmented whisper
     speculative_asr: bool = True
+    #: ...and start the reply on that transcript while the VAD and smart-turn still
+    #: decide; it is held until the turn ends and dropped if the user goes on
+    #: (pipelines/speculative_turn.py; needs `speculative_asr`)
+    eager_reply: bool = True
     #: a turn whose transcript ends on "and", "with", a comma... is held this much
     #: longer for the rest (pipelines/turn_hold.py; 0: off)
     incomplete_hold_secs: float = 0.8
@@ -114,9 +119,11 @@ class TurnParams:
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
     #: split the first clause of a reply off for TTS once it has this many words (0: off)...
-    first_clause_min_words: int = 4
+    first_clause_min_words: int = 3
     #: ...or, with no , ; : in sight, before a joining word after this many words (0: off).
-    first_phrase_words: int = 6
+    #: 3 (was 6): Qwen 0.5B writes ~13 tokens/s on one thread, so each word the first
+    #: chunk waits for costs ~75 ms before piper can start (docs/LATENCY.md).
+    first_phrase_words: int = 3
     #: a user turn starting this soon after the previous one ended continues it: both
     #: become one user message (pipelines/turn_join.py; 0: off)
     join_split_turn_secs: float = 1.5
@@ -156,6 +163,8 @@ class VoiceSession:
     processors: dict[str, FrameProcessor] = field(default_factory=dict)
     #: the backchannel-tolerant barge-in strategy (its counters), if on
     barge_in: BackchannelTolerantStartStrategy | None = None
+    #: the end-of-turn strategy (its hold and speculation counters)
+    turn_stop: HoldIncompleteTurnStopStrategy | None = None
 
 
 class FirstClauseAggregator(SimpleTextAggregator):
@@ -176,7 +185,7 @@ class FirstClauseAggregator(SimpleTextAggregator):
     )
 
     def __init__(
-        self, *, min_words: int = 4, phrase_words: int = 6, language: str | None = None
+        self, *, min_words: int = 3, phrase_words: int = 3, language: str | None = None
     ) -> None:
         """`min_words`: shortest clause split at punctuation (avoids 'Well,');
         `phrase_words`: shortest phrase split before a joining word (0 disables it)."""
@@ -275,7 +284,9 @@ def build_voice_pipeline(
             )
         )
     )
-    stt = (SpeculativeWhisperSTTService(models=models, language=asr_language)
+    eager = turn.speculative_asr and turn.eager_reply
+    stt = (SpeculativeWhisperSTTService(models=models, language=asr_language,
+                                        eager_end_of_turn=eager)
            if turn.speculative_asr else BundledWhisperSTTService(models=models, language=asr_language))
     llm_service = LocalOpenAILLMService(
         timeout_s=llm.timeout_s,
@@ -300,14 +311,26 @@ def build_voice_pipeline(
     )
 
     context = LLMContext()
-    stop_strategy = HoldIncompleteTurnStopStrategy(
-        hold_secs=turn.incomplete_hold_secs,
-        turn_analyzer=LocalSmartTurnAnalyzerV3(
-            params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs)
-        ),
-    )
+    # a turn cut at a pause is joined back into one user message
+    joiner = (SplitTurnJoiner(context, join_secs=turn.join_split_turn_secs)
+              if turn.join_split_turn_secs > 0 else None)
+    smart_turn = LocalSmartTurnAnalyzerV3(
+        params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs))
     barge_in = (BackchannelTolerantStartStrategy(resume_after_secs=turn.barge_in_resume_secs)
                 if turn.backchannel_barge_in else None)
+
+    def may_speculate() -> bool:
+        # a turn that continues the previous one is answered once it is joined; words
+        # over a reply first decide whether they interrupt it
+        return not ((joiner is not None and joiner.continuing)
+                    or (barge_in is not None and barge_in.reply_active))
+
+    stop_strategy = (
+        SpeculativeTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
+                                    turn_analyzer=smart_turn, may_speculate=may_speculate)
+        if eager else
+        HoldIncompleteTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
+                                       turn_analyzer=smart_turn))
     start_strategies: list[BaseUserTurnStartStrategy] | None = (
         [barge_in] if barge_in is not None else None)
     if turn.backchannel_barge_in and not any(
@@ -338,11 +361,9 @@ def build_voice_pipeline(
             vad,
             stt,
             aggregators.user(),
-            # a turn cut at a pause is joined back into one user message
-            *([SplitTurnJoiner(context, join_secs=turn.join_split_turn_secs)]
-              if turn.join_split_turn_secs > 0 else []),
+            *([joiner] if joiner is not None else []),
             ContextWindow(max_messages=turn.context_messages,
-                          keep_messages=turn.context_keep_messages),
+                          keep_messages=turn.context_keep_messages, context=context),
             *([KnowledgeInjector(index=knowledge)] if knowledge is not None else []),
             llm_service,
             text_cutter,
@@ -376,5 +397,6 @@ def build_voice_pipeline(
         events=events,
         observer=observer,
         processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts},
+        turn_stop=stop_strategy,
         barge_in=barge_in,
     )

@@ -271,7 +271,8 @@ async def test_listening_shows_at_vad_time_before_the_transcript(
         with contextlib.suppress(asyncio.CancelledError):
             await listener
     frames = [(t, i) for t, i in items if isinstance(i, BotVideo)]
-    transcript_at = next((t for t, i in items if getattr(i, "type", "") == "user-transcription"),
+    transcript_at = next((t for t, i in items if getattr(i, "type", "") == "user-transcription"
+                          and getattr(i, "final", True)),
                          time.monotonic())
     with FaceAnalyzer(mode="video") as analyzer:
         rolls = [(t, found.motion[roll]) for k, (t, frame) in enumerate(frames)

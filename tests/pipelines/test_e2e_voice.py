@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from pipelines.client import BotAudio, VoiceClient, talk, write_wav_pcm16
+from pipelines.protocol import UserTranscription
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +77,7 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
             kind = getattr(item, "type", "")
             if isinstance(item, BotAudio):
                 first_audio.set()
-            elif kind == "user-transcription" and barging.is_set():
+            elif kind == "user-transcription" and item.final and barging.is_set():
                 heard_second = True
             elif kind == "bot-started-speaking" and heard_second:
                 answering_second = True
@@ -111,7 +112,8 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
     interrupted = [t for t, kind in kinds if kind == "bot-interrupted" and t > barge_at - 0.2]
     assert interrupted, "the barge-in was not reported"
     interrupted_at = interrupted[0]
-    heard = [t for t, kind in kinds if kind == "user-transcription" and t > barge_at]
+    heard = [t for t, item in items if isinstance(item, UserTranscription) and item.final
+             and t > barge_at]
     assert heard, "the interruption was not transcribed"
     # the reply pauses at the sound (silence goes on until the words interrupt it)
     voiced = [t for t, item in items if isinstance(item, BotAudio) and t < heard[0]

@@ -363,7 +363,7 @@ async def test_turn_ends_when_the_client_stops_sending_audio(
                 if isinstance(item, BotAudio):
                     kind = "bot-audio"
                 seen.setdefault(kind, time.monotonic())
-                if isinstance(item, UserTranscription):
+                if isinstance(item, UserTranscription) and item.final:
                     transcript.append(item.text)
                 if "bot-audio" in seen and "bot-started-speaking" in seen:
                     return

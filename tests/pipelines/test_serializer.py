@@ -115,8 +115,26 @@ async def collect(aggregator: FirstClauseAggregator, tokens: list[str]) -> list[
     ],
 )
 async def test_first_clause_is_released_early_only_once(reply: str, chunks: list[str]) -> None:
-    aggregator = FirstClauseAggregator(min_words=4)
+    aggregator = FirstClauseAggregator(min_words=4, phrase_words=6)
     tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]  # LLM-like small tokens
     assert await collect(aggregator, tokens) == chunks
     # the next reply gets its first clause split again
     assert (await collect(aggregator, tokens))[0] == chunks[0]
+
+
+@pytest.mark.parametrize(
+    "reply, first",
+    [
+        # the defaults: a short first phrase, cut before a joining word after 3 words
+        ("The store opens on Saturday at 9 a.m.", "The store opens"),
+        ("You can park your car in the garage behind the store.", "You can park your car"),
+        ("Yes, we are open on Christmas Day.", "Yes, we are open"),
+        # nothing to cut at: the whole (short) sentence
+        ("We do not accept personal checks.", "We do not accept personal checks."),
+    ],
+)
+async def test_the_default_first_chunk_is_a_short_phrase(reply: str, first: str) -> None:
+    tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]
+    chunks = await collect(FirstClauseAggregator(), tokens)
+    assert chunks[0] == first
+    assert " ".join(chunks) == reply  # nothing lost or doubled at the cut
