@@ -138,12 +138,13 @@ class AgentSettings(BaseSettings):
         "each other and collapse (measured 1.2 vs 21.6 tok/s; docs/LLM_CHOICE.md).",
     )
     llm_batch_threads: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=256,
-        description="Embedded server threads for reading the prompt (the first token). 2: a "
-        "turn's prompt is read while whisper and piper are idle, and 2 threads read it ~1.8x "
-        "faster; generation keeps `llm_threads` (docs/LATENCY.md).",
+        description="Embedded server threads for reading the prompt (the first token). 2 "
+        "read it ~1.8x faster on a quiet machine (voice-to-voice p50 -70 ms), but a reply "
+        "started at the user's pause reads it while whisper may run: one first token took "
+        "1.4 s and p95 grew 0.26 s (docs/LATENCY.md). 2 on a machine with spare cores.",
     )
     llm_startup_timeout_s: float = Field(
         default=90.0, gt=0, description="How long the embedded server may take to load."

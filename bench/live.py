@@ -1229,8 +1229,8 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--llm-threads", type=int, default=1)
-    parser.add_argument("--llm-batch-threads", type=int, default=2,
-                        help="llama.cpp threads reading the prompt (the product's default: 2)")
+    parser.add_argument("--llm-batch-threads", type=int, default=1,
+                        help="llama.cpp threads reading the prompt (the product's default: 1)")
     parser.add_argument("--first-phrase-words", type=int, default=None,
                         help="first TTS chunk's minimum words (default: TurnParams')")
     parser.add_argument("--size", type=int, default=512, help="video size asked in hello")

@@ -17,7 +17,7 @@ the llama.cpp server process, sampled every 100 ms.
 
 Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
        [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 3]
-       [--first-phrase-words 3] [--llm-batch-threads 2]
+       [--first-phrase-words 3] [--llm-batch-threads 1]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--barge-ins 3] [--label NAME]
        [--raw rows.json]
        python bench/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
@@ -476,7 +476,7 @@ def main() -> None:
     parser.add_argument("--smart-turn-stop", type=float, default=1.0)
     parser.add_argument("--first-clause-words", type=int, default=3)
     parser.add_argument("--first-phrase-words", type=int, default=3)
-    parser.add_argument("--llm-batch-threads", type=int, default=2,
+    parser.add_argument("--llm-batch-threads", type=int, default=1,
                         help="llama.cpp threads reading the prompt")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--llm-threads", type=int, default=1,

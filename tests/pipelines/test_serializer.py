@@ -127,7 +127,8 @@ async def test_first_clause_is_released_early_only_once(reply: str, chunks: list
     [
         # the defaults: a short first phrase, cut before a joining word after 3 words
         ("The store opens on Saturday at 9 a.m.", "The store opens"),
-        ("You can park your car in the garage behind the store.", "You can park your car"),
+        ("You can park your car in the garage behind the store.", "You can park"),
+        ("You have to return something within 30 days.", "You have to return something"),
         ("Yes, we are open on Christmas Day.", "Yes, we are open"),
         # nothing to cut at: the whole (short) sentence
         ("We do not accept personal checks.", "We do not accept personal checks."),
