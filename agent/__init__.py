@@ -19,6 +19,7 @@ from agent.llm_client import (
     make_client,
     stream_reply,
     warm_up,
+    warm_up_notes,
 )
 from agent.llm_server import (
     EmbeddedLLMServer,
@@ -54,5 +55,6 @@ __all__ = [
     "smollm2_gguf",
     "stream_reply",
     "warm_up",
+    "warm_up_notes",
     "whisper_model_dir",
 ]

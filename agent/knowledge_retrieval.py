@@ -8,10 +8,18 @@ this" next to the message, it still did, and sometimes read the instruction alou
 - a message no fact is about (and not small talk) gets `OUTSIDE_REPLY`, a fixed
   "I can help with the store" sentence, without the LLM: right every time, and
   instant;
-- a store question goes to the LLM, optionally with its best fact in a short note
-  after it (`note_facts`; off by default: +3 of 41 fact answers right for ~0.5 s
-  more to the first token on a loaded 2-core machine);
+- a store question goes to the LLM, the session's first one with its best fact
+  written in front of it on a line of its own ("Store fact: Pets: no pets, except
+  service animals..."; `note_facts`, default 1; `first_note`);
 - small talk ("Hi there.", "Thanks, bye.") goes to the LLM as it is.
+
+Where the fact goes decides what it costs. One thread of the 0.5B model reads
+~60-130 prompt tokens/s on this 2-core machine, so a ~20-token fact read on the
+turn costs 0.15-0.4 s before the first token. In front of a question that opens
+the conversation, the fact ends a prefix that does not depend on the question
+(system prompt + fact), so the embedded server's prompt-state cache
+(`EmbeddedLLMServer(prompt_cache_mb=...)`) restores it instead of reading it;
+`notes` lists every note so start-up can read each once (docs/LLM_CHOICE.md).
 
 The knowledge file is split into facts: a line starting with a label ("Parking:")
 starts a fact, other lines continue it, and each sentence is one entry carrying
@@ -21,8 +29,6 @@ lightly stemmed words, with a small table mapping visitor words to the
 knowledge's ("bathroom" -> "restroom", "amex" -> "american express"). No model,
 microseconds per message.
 
-A note goes after the question (never into the system prompt), so llama.cpp's
-cached persona prefix stays valid from turn to turn.
 """
 
 from __future__ import annotations
@@ -176,17 +182,17 @@ class KnowledgeIndex:
         facts: list[str],
         *,
         top_k: int = 2,
-        note_facts: int = 0,
+        note_facts: int = 1,
         min_match: float = 0.5,
         relative_cut: float = 0.6,
     ) -> None:
         """`top_k`: most facts `retrieve` returns; `note_facts`: most of them `plan_turn`
-        puts after a store question (0: none, the default: each fact is ~15-30 prompt
-        tokens on every turn, +0.4-0.5 s to the first token on a loaded 2-core machine);
-        `min_match`: a fact scoring below this share of one shared word found in no
-        other fact is not about the question (a word in half the facts scores ~0.1
-        of that); `relative_cut`: facts below this share of the best score are
-        dropped (they are noise)."""
+        writes in front of a store question (0: none; 1, the default, is the one whose
+        note `notes()` lists for the prompt cache; more facts make notes the cache has
+        not seen, read on the turn at ~10 ms a token); `min_match`: a fact scoring
+        below this share of one shared word found in no other fact is not about the
+        question (a word in half the facts scores ~0.1 of that); `relative_cut`:
+        facts below this share of the best score are dropped (they are noise)."""
         if not facts:
             raise ValueError("a knowledge index needs at least one fact")
         if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
@@ -241,9 +247,10 @@ class KnowledgeIndex:
         )
 
 
-#: Read after a question the store facts answer; every token of it is read on every
-#: such turn (~15 ms each on a loaded 2-core machine), so it is the facts and no more.
-FACTS_NOTE = "Store facts for this question: {facts}"
+#: Written in front of a store question, in the visitor's message. It must end the
+#: prefix that llama.cpp's prompt cache restores, so it ends in a newline (the question
+#: then starts a new token whatever it is) and holds nothing from the question.
+FACTS_NOTE = "Store fact: {facts}\n"
 #: Said, without asking the LLM, to a message no store fact is about. The 0.5B model
 #: told "no fact covers this" still told jokes, invented prices and read the
 #: instruction aloud; a fixed answer is right every time and needs no LLM time.
@@ -268,23 +275,59 @@ def is_small_talk(message: str) -> bool:
 
 @dataclass(frozen=True)
 class TurnPlan:
-    """How to answer one message: ask the LLM (with `note` after it, if any), or say
-    `reply` without the LLM."""
+    """How to answer one message: ask the LLM (with `note` written in front of the
+    message, if any), or say `reply` without the LLM."""
 
-    note: dict[str, str] | None = None
+    note: str | None = None
     reply: str | None = None
+
+    def message(self, text: str) -> str:
+        """The user message the LLM reads: `note` + `text` (just `text` without a note)."""
+        return f"{self.note}{text}" if self.note else text
 
 
 def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
-    """Facts found: the LLM answers, with up to `index.note_facts` of them after the
-    question. Small talk: the LLM answers as it is. Anything else is outside the store
-    facts: `OUTSIDE_REPLY`, without the LLM."""
+    """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
+    the question. Small talk: the LLM answers as it is. Anything else is outside the
+    store facts: `OUTSIDE_REPLY`, without the LLM."""
     retrieved = index.retrieve(message)
     if retrieved.found:
         if index.note_facts == 0:
             return TurnPlan()
         facts = " ".join(retrieved.facts[: index.note_facts])
-        return TurnPlan(note={"role": "system", "content": FACTS_NOTE.format(facts=facts)})
+        return TurnPlan(note=FACTS_NOTE.format(facts=facts))
     if is_small_talk(message):
         return TurnPlan()
     return TurnPlan(reply=OUTSIDE_REPLY)
+
+
+def first_note(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:
+    """`messages` (chat messages, oldest first) with `plan_turn`'s note written in front
+    of the first user message that gets one; None when none does.
+
+    Only the first: when it opens the conversation, system prompt + note is a prefix
+    the prompt cache holds (see the module docstring); written again on every later
+    request, it keeps the prefix those requests share with the last one.
+    """
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):  # a message in parts: its text parts
+            content = " ".join(part.get("text", "") for part in content
+                               if isinstance(part, dict) and part.get("type") == "text")
+        if not isinstance(content, str) or not content.strip():
+            continue
+        plan = plan_turn(index, content)
+        if plan.note is not None:
+            return [*messages[:i], {"role": "user", "content": plan.message(content)},
+                    *messages[i + 1:]]
+    return None
+
+
+def notes(index: KnowledgeIndex) -> list[str]:
+    """Every one-fact note `plan_turn` can write, for warming llama.cpp's prompt cache
+    at start-up (a note of several facts is cached the first time it is used)."""
+    if index.note_facts == 0:
+        return []
+    return [FACTS_NOTE.format(facts=fact) for fact in index.facts]

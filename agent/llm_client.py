@@ -158,14 +158,28 @@ async def warm_up(client: openai.AsyncOpenAI, *, model: str, system_prompt: str)
     seconds of prompt processing (persona + knowledge, ~600 tokens on 2 cores) from
     the first answer to start-up. Returns the seconds it took.
     """
+    return await warm_up_notes(client, model=model, system_prompt=system_prompt, notes=[""])
+
+
+async def warm_up_notes(client: openai.AsyncOpenAI, *, model: str, system_prompt: str,
+                        notes: Sequence[str]) -> float:
+    """Evaluate the system prompt + each note that may open a user message, once each.
+
+    With the server's prompt-state cache (`EmbeddedLLMServer(prompt_cache_mb=...)`)
+    llama.cpp saves the state after every request and restores the longest saved
+    prefix of a new one, so a visitor's question behind a warmed note ("Store fact:
+    ...") reads only the question (agent/knowledge_retrieval.py). Without the cache
+    only the last note stays warm. Returns the seconds it took.
+    """
     started = time.perf_counter()
     try:
-        await client.chat.completions.create(
-            model=model,
-            messages=build_messages(system_prompt, "Hello"),
-            max_tokens=1,
-            temperature=0.0,
-        )
+        for note in notes:
+            await client.chat.completions.create(
+                model=model,
+                messages=build_messages(system_prompt, f"{note}Hello"),
+                max_tokens=1,
+                temperature=0.0,
+            )
     except openai.APIConnectionError as error:
         raise LLMEndpointError(f"cannot reach the LLM to warm it up: {error}") from error
     except openai.APIStatusError as error:

@@ -159,12 +159,21 @@ class AgentSettings(BaseSettings):
         "help with the store' reply without the LLM (docs/LLM_CHOICE.md).",
     )
     llm_retrieval_facts: int = Field(
-        default=0,
+        default=1,
         ge=0,
         le=5,
-        description="With llm_retrieval, add this many matching facts after each store "
-        "question. 1 answers ~3 more of 41 fact questions right but adds ~0.5 s to the "
-        "first token on a loaded 2-core machine, so it is off by default.",
+        description="With llm_retrieval, write this many matching facts in front of the "
+        "session's first store question. 1: the prompt cache holds every one-fact note, so "
+        "the fact costs no first-token time (docs/LLM_CHOICE.md); 0: none.",
+    )
+    llm_prompt_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        le=65536,
+        description="Embedded server: llama.cpp's saved prompt states (8 MB of KV each for "
+        "the kiosk prompt; llama-cpp-python also keeps a 19 MB logits copy per state at "
+        "n_batch 32, so ~0.8 GB at most), restored instead of re-read: system prompt + each "
+        "fact note (docs/LLM_CHOICE.md). 0: only the last prompt is reused.",
     )
 
     # --- speech -----------------------------------------------------------------

@@ -1,32 +1,41 @@
-"""Is the kiosk right, and how soon does it start speaking: the shipped prompt vs retrieval.
+"""Is the kiosk right, and how soon does it start speaking: prompt configurations compared.
 
-One embedded llama.cpp server (the product's default model and settings), two
+Embedded llama.cpp servers (the product's default model and threads), several
 prompt configurations, asked in turn in ONE run so they share the machine's state:
 
 - `shipped`: what the voice pipeline sent before retrieval: the spoken-style
   persona + the whole knowledge file as the system prompt, the question as the
   user message;
-- `retrieval`: the same system prompt (so the same cached prefix), and
-  `agent.knowledge_retrieval.plan_turn` per message, as `pipelines.knowledge_injector`
-  does live: the facts about the question in a short system message after it; small
-  talk as it is; anything no fact is about answered with a fixed sentence, no LLM.
+- `retrieval`: the default before the fact notes: the same system prompt and
+  `agent.knowledge_retrieval.plan_turn` per message: anything no fact is about
+  answered with a fixed sentence, no LLM; small talk and store questions as they are;
+- `retrieval_facts`: that, plus the best fact in a system message after the
+  question, read on the turn (the old `llm_retrieval_facts=1`);
+- `knowledge`: `retrieval` with today's knowledge file (restrictions written as
+  answers: "Pets: no pets, except service animals");
+- `fact_note`: the default now, as `pipelines.knowledge_injector` sends it: today's
+  knowledge file, the best fact in front of the session's first store question,
+  on the server as it ships (prompt-state cache, every note warmed at start-up).
+
+The first three read the knowledge file as it was (bench/kiosk_knowledge_before.md).
+Each configuration whose system prompt differs gets its own server (idle while
+another answers), so a switch costs no cache miss.
 
 Every question of bench/llm_questions.json (facts, unknowns, off-topic; tune and
 held-out splits) is asked `--repeats` times as a fresh one-turn conversation and
 judged by bench/llm_compare.py's keyword judge. Configurations alternate every
-`--block` questions (default: every question; they share the system prompt, so
-switching costs no cache miss).
+`--block` questions (default: every question).
 
-Then a scripted session per configuration replays several turns the way the
-pipeline does: the history holds only questions and answers, the note rides on
-the latest request only. Its first tokens show whether llama.cpp still reuses the
-cached prefix (a miss re-reads ~900 tokens: several seconds, not tenths).
+Then two scripted sessions per configuration (one opened by small talk, one by a
+store question) replay several turns the way the pipeline does: the history holds
+only questions and answers. Their first tokens show whether llama.cpp still reuses
+the cached prefix (a miss re-reads ~900 tokens: several seconds, not tenths).
 
 Latency is reported over all turns and over the turns the LLM answered (`llm_*`):
 a fixed reply takes microseconds, which would flatter the first.
 
-Usage: .venv/bin/python bench/kiosk_answers.py [--repeats 2] [--configs shipped retrieval]
-       [--raw bench/results/kiosk_answers_raw.json]
+Usage: .venv/bin/python bench/kiosk_answers.py [--repeats 2] [--configs retrieval fact_note]
+       [--split tune|heldout|all] [--raw bench/results/kiosk_answers_raw.json]
 The last stdout line is one JSON object; it is also written to bench/results/kiosk_answers.json.
 """
 
@@ -34,10 +43,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +67,16 @@ from agent import (  # noqa: E402 - after the path tweak so the script runs from
     make_client,
     stream_reply,
     warm_up,
+    warm_up_notes,
 )
-from agent.knowledge_retrieval import KnowledgeIndex, TurnPlan, plan_turn  # noqa: E402
+from agent.knowledge_retrieval import KnowledgeIndex, first_note, notes, plan_turn  # noqa: E402
 from bench.llm_compare import QUESTIONS_FILE, SENTENCE_END, _percentile, judge  # noqa: E402
 from pipelines.voice_pipeline import spoken_system_prompt  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "kiosk_answers.json"
+#: agent/data/kiosk_knowledge.md as it was before its restrictions were written as
+#: answers ("Pets: service animals only."): the baseline configurations read it
+KNOWLEDGE_BEFORE = ROOT / "bench" / "kiosk_knowledge_before.md"
 #: A visitor's session for the cache check: facts, a follow-up, an unknown, off-topic.
 SESSION = (
     "Hi there.",
@@ -77,34 +92,74 @@ SESSION = (
 Messages = list[dict[str, str]]
 
 
+#: Store facts after the question, as `llm_retrieval_facts=1` sent them before the
+#: prompt-state cache (kept to measure what a note read on the turn costs).
+NOTE_AFTER = "Store facts for this question: {facts}"
+
+
 @dataclass(frozen=True)
 class Config:
     """A prompt configuration: the (cached) system prompt and, with retrieval, the plan
-    for each message (a note after it, or a fixed reply without the LLM)."""
+    for each message (a fixed reply without the LLM, or the LLM with the session's first
+    store question noted), the server that answers and where a note goes."""
 
     system: str
-    plan: Callable[[str], TurnPlan] | None = None
+    index: KnowledgeIndex | None = None
+    #: "cached": the server as it ships now (prompt-state cache, warmed notes); any other
+    #: name: one as shipped before the fact notes (n_batch 512, only the last prompt
+    #: reused). Configurations with different system prompts need different servers, or
+    #: every switch re-reads a system prompt.
+    server: str = "plain"
+    #: the note as a system message after the question (the old llm_retrieval_facts=1)
+    note_after: bool = False
 
     def request(self, history: Messages, question: str) -> tuple[Messages, str | None]:
         """(the messages the pipeline would send, or the reply it would say instead)."""
-        request = [{"role": "system", "content": self.system}, *history,
-                   {"role": "user", "content": question}]
-        plan = self.plan(question) if self.plan else TurnPlan()
-        return ([*request, plan.note] if plan.note else request), plan.reply
+        messages = [*history, {"role": "user", "content": question}]
+        if self.index is None:
+            return [{"role": "system", "content": self.system}, *messages], None
+        plan = plan_turn(self.index, question)
+        if plan.reply is not None:
+            return [], plan.reply
+        if self.note_after:
+            facts = self.index.retrieve(question).facts[:1]
+            messages.append({"role": "system", "content": NOTE_AFTER.format(facts=facts[0])})
+        else:  # what pipelines/knowledge_injector.py sends
+            messages = first_note(self.index, messages) or messages
+        return [{"role": "system", "content": self.system}, *messages], None
 
 
 def configs(settings: AgentSettings) -> dict[str, Config]:
     """Every configuration the bench knows, by name."""
-    index = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=0)
-    with_facts = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1)
+    before = settings.model_copy(update={"knowledge_file": KNOWLEDGE_BEFORE})
+    full_before = spoken_system_prompt(build_system_prompt(before))
     full = spoken_system_prompt(build_system_prompt(settings))
+    plain_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=0)
+    noted_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=1)
+    plain = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=0)
+    noted = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1)
     return {
-        "shipped": Config(system=full),
-        # the default: fixed reply when no fact matches, the LLM as before otherwise
-        "retrieval": Config(system=full, plan=lambda q: plan_turn(index, q)),
-        # AVATAR_FORCING_LLM_RETRIEVAL_FACTS=1: the best fact after each store question
-        "retrieval_facts": Config(system=full, plan=lambda q: plan_turn(with_facts, q)),
+        "shipped": Config(system=full_before),
+        # the default before the notes: fixed reply when no fact matches, else the LLM
+        "retrieval": Config(system=full_before, index=plain_before),
+        # ...with the best fact after each store question, read on the turn (the old setting)
+        "retrieval_facts": Config(system=full_before, index=noted_before, note_after=True),
+        # the knowledge file with its restrictions written as answers, no note
+        "knowledge": Config(system=full, index=plain, server="plain, new knowledge"),
+        # the default: that file, and the best fact in front of the first store question,
+        # restored from the prompt-state cache
+        "fact_note": Config(system=full, index=noted, server="cached"),
     }
+
+
+def start_server(kind: str, settings: AgentSettings) -> EmbeddedLLMServer:
+    """The embedded server as the product starts it ("cached") or as it did before the
+    fact notes (any other kind: a 512-token batch, no prompt-state cache)."""
+    if kind == "cached":
+        return EmbeddedLLMServer.from_settings(settings)
+    server = EmbeddedLLMServer.from_settings(settings.model_copy(update={"llm_prompt_cache_mb": 0}))
+    server.n_batch = 512
+    return server
 
 
 async def ask(client: Any, model: str, settings: AgentSettings, config: Config,
@@ -112,7 +167,7 @@ async def ask(client: Any, model: str, settings: AgentSettings, config: Config,
     """One turn: the answer, first token, first sentence (a fixed reply costs no LLM time)."""
     started = time.perf_counter()
     messages, reply = config.request(history, question)
-    if reply is not None:
+    if reply is not None:  # answered without the LLM
         spent = time.perf_counter() - started
         return {"answer": reply, "ttft_s": spent, "first_sentence_s": spent, "total_s": spent,
                 "words": len(reply.split()), "llm": False}
@@ -173,22 +228,62 @@ def summarise(rows: list[dict], sessions: list[dict]) -> dict:
     return out
 
 
+def rss_mb(pid: int | None) -> int | None:
+    """Resident memory of a process, MB (Linux)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+            return next(round(int(line.split()[1]) / 1024) for line in status
+                        if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def note_tokens(server: EmbeddedLLMServer, index: KnowledgeIndex) -> dict[str, float]:
+    """Prompt tokens of the notes (llama.cpp's tokenizer): what a note read on the turn
+    costs, and what the prompt-state cache saves."""
+    def count(text: str) -> int:
+        request = urllib.request.Request(
+            server.base_url.removesuffix("/v1") + "/extras/tokenize",
+            data=json.dumps({"input": text}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return len(json.loads(reply.read())["tokens"])
+    before = [count(note) for note in notes(index)]
+    after = [count(NOTE_AFTER.format(facts=fact)) + 5 for fact in index.facts]  # + its turn marks
+    return {"note_tokens_mean": round(sum(before) / len(before), 1), "note_tokens_max": max(before),
+            "note_after_tokens_mean": round(sum(after) / len(after), 1)}
+
+
 async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: AgentSettings,
               block: int = 1) -> tuple[dict, dict]:
-    """Ask everything with each configuration on one server, alternating every `block`
-    questions so they share the machine's state; return (summary, raw)."""
+    """Ask everything with each configuration, alternating every `block` questions so they
+    share the machine's state (a server per kind, idle while the other answers); return
+    (summary, raw)."""
     rows: dict[str, list[dict]] = {name: [] for name in chosen}
     sessions: dict[str, list[dict]] = {name: [] for name in chosen}
     questions = spec["questions"]
     cold: dict[str, float] = {}
-    async with EmbeddedLLMServer.from_settings(settings) as server:
-        client = make_client(server.base_url, settings.llm_api_key, timeout_s=120)
-        model = server.model_alias
-        bar = tqdm(total=len(chosen) * (repeats * len(questions) + len(SESSION)),
+    extra: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        servers: dict[str, EmbeddedLLMServer] = {}
+        clients: dict[str, Any] = {}
+        for kind in dict.fromkeys(config.server for config in chosen.values()):
+            servers[kind] = await stack.enter_async_context(start_server(kind, settings))
+            clients[kind] = make_client(servers[kind].base_url, settings.llm_api_key, timeout_s=120)
+            stack.push_async_callback(clients[kind].close)
+        for config in chosen.values():
+            client, model = clients[config.server], servers[config.server].model_alias
+            if config.server == "cached" and config.index is not None:
+                # start-up, as pipelines/runtime.py does it: the system prompt and every note
+                extra["notes_warm_up_s"] = round(await warm_up_notes(
+                    client, model=model, system_prompt=config.system,
+                    notes=["", *notes(config.index)]), 2)
+                extra.update(note_tokens(servers[config.server], config.index))
+        bar = tqdm(total=len(chosen) * (repeats * len(questions) + 2 * len(SESSION) - 1),
                    file=sys.stderr)
         for repeat in range(repeats):
             for start in range(0, len(questions), block):
                 for name, config in chosen.items():
+                    client, model = clients[config.server], servers[config.server].model_alias
                     # each block starts on its own system prompt: free when it is the same
                     # prompt as the last block's, one cache miss when it is not
                     cold[name] = await warm_up(client, model=model, system_prompt=config.system)
@@ -200,21 +295,27 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Age
                                                spec.get("redirect_any_of", []))
                         rows[name].append(row)
                         bar.update()
-        for name, config in chosen.items():
-            await warm_up(client, model=model, system_prompt=config.system)
-            history: Messages = []
-            for turn, question in enumerate(SESSION):
-                row = await ask(client, model, settings, config, history, question)
-                row.update(q=question, turn=turn)
-                sessions[name].append(row)
-                # the pipeline stores only what was said: the question and the spoken answer
-                history += [{"role": "user", "content": question},
-                            {"role": "assistant", "content": row["answer"]}]
-                bar.update()
+        # two sessions: one opened by small talk, one by a store question
+        for session, script in enumerate((SESSION, SESSION[1:])):
+            for name, config in chosen.items():
+                client, model = clients[config.server], servers[config.server].model_alias
+                await warm_up(client, model=model, system_prompt=config.system)
+                history: Messages = []
+                for turn, question in enumerate(script):
+                    row = await ask(client, model, settings, config, history, question)
+                    row.update(q=question, turn=turn, session=session)
+                    sessions[name].append(row)
+                    # the pipeline stores only what was said: the question and the spoken answer
+                    history += [{"role": "user", "content": question},
+                                {"role": "assistant", "content": row["answer"]}]
+                    bar.update()
         bar.close()
-        await client.close()
-    summary = {name: {"system_prompt_warm_up_s": round(cold[name], 2),
+        for kind, server in servers.items():  # the saved prompt states live in the server
+            extra[f"server_rss_mb_{kind}"] = rss_mb(server.pid)
+    summary = {name: {"server": chosen[name].server,
+                      "system_prompt_warm_up_s": round(cold[name], 2),
                       **summarise(rows[name], sessions[name])} for name in chosen}
+    summary["prompt_cache"] = extra
     return summary, {"rows": rows, "sessions": sessions}
 
 
@@ -241,8 +342,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--configs", nargs="+",
-                        default=["shipped", "retrieval", "retrieval_facts"],
-                        choices=["shipped", "retrieval", "retrieval_facts"])
+                        default=["retrieval", "knowledge", "fact_note"],
+                        choices=["shipped", "retrieval", "retrieval_facts", "knowledge",
+                                 "fact_note"])
     parser.add_argument("--block", type=int, default=1,
                         help="questions per configuration before switching (1: alternate "
                         "every question; raise it for configurations with different system "
@@ -267,10 +369,15 @@ def main() -> int:
     summary, raw = asyncio.run(run({n: known[n] for n in args.configs}, args.repeats, spec,
                                    settings, args.block))
     load_after = os.getloadavg()
+    cache = summary.pop("prompt_cache")
     report = {
         "bench": "kiosk_answers",
         "model": settings.llm_embedded_model,
         "threads": settings.llm_threads,
+        "batch_threads": getattr(settings, "llm_batch_threads", settings.llm_threads),
+        "n_batch": {"plain": 512, "cached": EmbeddedLLMServer.from_settings(settings).n_batch},
+        "prompt_cache_mb": settings.llm_prompt_cache_mb,
+        "prompt_cache": cache,
         "questions": len(spec["questions"]),
         "repeats": args.repeats,
         "split": args.split,

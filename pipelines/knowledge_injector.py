@@ -1,24 +1,31 @@
-"""The store facts for the user's latest message, on the LLM's request and nowhere else.
+"""The store facts for the user's message, on the LLM's request and nowhere else.
 
 `KnowledgeInjector` sits between `ContextWindow` and the LLM and follows
 `agent.knowledge_retrieval.plan_turn` for each context going to the LLM whose
 last message is the user's:
-- a store question: the context goes on untouched, or, with `note_facts` > 0
-  (AVATAR_FORCING_LLM_RETRIEVAL_FACTS), as a *copy* with one system message
-  appended: the best facts about that question;
-- small talk ("Hi there."): the context goes on untouched;
+- a store question: the context goes on as a *copy* in which the session's first
+  store question has its best fact written in front of it, on a line of its own
+  ("Store fact: Pets: no pets, except service animals..."); later questions go
+  as they are;
+- small talk ("Hi there."): the same;
 - anything else (off-topic, or a store question the facts do not cover): the LLM
   is not asked; the processor answers with `OUTSIDE_REPLY` itself, as an LLM
   response (start, text, end), so the text cutter, TTS and the assistant
   aggregator treat it like any reply. The 0.5B model, asked, told jokes,
   invented prices and repeated "I am a banana" (docs/LLM_CHOICE.md).
 
-Why a copy and why at the end:
+Why a copy, and why only the first store question:
 - the session's `LLMContext` is shared with the aggregators and keeps only what
-  was said, so the history stays clean and does not grow by a note every turn;
-- llama.cpp reuses the cached prompt up to the first changed token: the system
-  prompt and the history come first and are the same as last turn, so only the
-  latest exchange and the note are read on each turn.
+  was said, so the history stays clean;
+- llama.cpp reuses the cached prompt up to the first changed token. When the
+  first store question opens the session, system prompt + note is a prefix that
+  does not depend on the question; the server's prompt-state cache (warmed with
+  every note at start-up) restores it and the turn reads only the question: the
+  fact costs no first-token time. A note behind earlier turns follows a history
+  no cache has seen and is read on the turn (~10 ms a token, 0.1-0.3 s a fact):
+  paid once when small talk came first, and not at all for later questions. The
+  note is written again on later requests, at the same place, so the prefix they
+  share with the last request stays whole.
 """
 
 from __future__ import annotations
@@ -39,13 +46,17 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from agent.knowledge_retrieval import KnowledgeIndex, plan_turn
+from agent.knowledge_retrieval import KnowledgeIndex, first_note, plan_turn
 
 
 def last_user_text(context: LLMContext) -> str | None:
     """The text of the context's last message if the user sent it (plain or in parts)."""
     messages = context.get_messages()
-    message = messages[-1] if messages else None
+    return _text(messages[-1]) if messages else None
+
+
+def _text(message: Any) -> str | None:
+    """A user message's text (plain or in parts); None for anything else."""
     if not isinstance(message, dict) or message.get("role") != "user":
         return None
     content = message.get("content")
@@ -55,17 +66,18 @@ def last_user_text(context: LLMContext) -> str | None:
     return content if isinstance(content, str) and content.strip() else None
 
 
-def with_note(context: LLMContext, note: dict[str, str]) -> LLMContext:
-    """A new context: `context`'s messages, then `note` (`context` is left as it was)."""
-    return LLMContext(
-        messages=[*context.get_messages(), note],  # type: ignore[list-item]
-        tools=context.tools,
-        tool_choice=context.tool_choice,
-    )
+def with_first_note(context: LLMContext, index: KnowledgeIndex) -> LLMContext:
+    """`context` itself when none of its user messages gets a note, else a new context
+    whose first user message that does has its note in front (`agent.knowledge_retrieval.
+    first_note`; `context` is left as it was)."""
+    messages = first_note(index, context.get_messages())
+    if messages is None:
+        return context
+    return LLMContext(messages=messages, tools=context.tools, tool_choice=context.tool_choice)
 
 
 class KnowledgeInjector(FrameProcessor):
-    """Adds the retrieved facts to each LLM request (see the module docstring)."""
+    """Routes each LLM request by the store facts (see the module docstring)."""
 
     def __init__(self, *, index: KnowledgeIndex, **kwargs: Any) -> None:
         """`index`: the knowledge file's facts (one per server, shared by sessions)."""
@@ -77,8 +89,8 @@ class KnowledgeInjector(FrameProcessor):
         self._held_reply: str | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Plan each downstream `LLMContextFrame` (note, as is, or a fixed reply);
-        pass everything else on."""
+        """Plan each downstream `LLMContextFrame` (a fixed reply, or the context with
+        its first store question's note); pass everything else on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             question = last_user_text(frame.context)
@@ -90,9 +102,10 @@ class KnowledgeInjector(FrameProcessor):
                 else:
                     await self._say(plan.reply)
                 return
-            if plan is not None and plan.note is not None:
-                frame = LLMContextFrame(context=with_note(frame.context, plan.note),
-                                        speculation=frame.speculation)
+            if plan is not None:
+                noted = with_first_note(frame.context, self.index)
+                if noted is not frame.context:
+                    frame = LLMContextFrame(context=noted, speculation=frame.speculation)
         elif isinstance(frame, UserStoppedSpeakingFrame) and self._held_reply is not None:
             reply, self._held_reply = self._held_reply, None
             await self.push_frame(frame, direction)

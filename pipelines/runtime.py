@@ -75,28 +75,29 @@ class VoiceRuntime:
     knowledge: KnowledgeIndex | None = None
 
     async def warm_up_llm(self) -> float:
-        """Send one short request with the real system prompt; returns seconds.
+        """Send one short request with the real system prompt, then one per fact note
+        the knowledge index can write; returns seconds.
 
         llama.cpp keeps the KV cache of the longest shared prompt prefix, so after
         this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
-        are never evaluated again on a user's turn.
+        are never evaluated again on a user's turn; with the embedded server's
+        prompt-state cache, neither is the fact in front of an opening question
+        (agent/knowledge_retrieval.py).
         """
         from openai import AsyncOpenAI
+
+        from agent.knowledge_retrieval import notes
+        from agent.llm_client import warm_up_notes
+        from pipelines.voice_pipeline import spoken_system_prompt
 
         started = time.perf_counter()
         client = AsyncOpenAI(
             base_url=self.llm.base_url, api_key=self.llm.api_key, timeout=120.0, max_retries=0
         )
         try:
-            from pipelines.voice_pipeline import spoken_system_prompt
-
-            await client.chat.completions.create(
-                model=self.llm.model,
-                messages=[
-                    {"role": "system", "content": spoken_system_prompt(self.system_prompt)},
-                    {"role": "user", "content": "Hello."},
-                ],
-                max_tokens=1,
+            await warm_up_notes(
+                client, model=self.llm.model, system_prompt=spoken_system_prompt(self.system_prompt),
+                notes=["", *(notes(self.knowledge) if self.knowledge is not None else [])],
             )
         finally:
             await client.close()

@@ -11,7 +11,9 @@ from agent.knowledge_retrieval import (
     OUTSIDE_REPLY,
     KnowledgeIndex,
     TurnPlan,
+    first_note,
     is_small_talk,
+    notes,
     plan_turn,
     split_facts,
     terms,
@@ -26,15 +28,15 @@ def index() -> KnowledgeIndex:
 # question -> words the best fact must hold (visitor wording, not the file's)
 ANSWERABLE = {
     "What time do you open on Saturday?": "Monday to Saturday 9 a.m.",
-    "Are you open on Christmas Day?": "closed on Christmas Day",
+    "Are you open on Christmas Day?": "not open on Christmas Day",
     "Is there a bathroom?": "Restrooms: on the second floor",
-    "Can I pay with a personal check?": "We do not accept personal checks",
+    "Can I pay with a personal check?": "no, we do not accept personal checks",
     "Do you take amex?": "American Express",
     "Can I return a mattress I already opened?": "Opened mattresses",
     "I lost my receipt. Can I still return this lamp?": "store credit",
     "Where can I grab a coffee?": "Maple Cafe",
     "What's the wifi password?": "no password",
-    "Can I bring my dog?": "service animals only",
+    "Can I bring my dog?": "only service animals",
     "Which days do you deliver?": "Tuesday to Saturday",
     "Where can I find sofas?": "furniture and mattresses on the first floor",
     "How do I contact customer service?": "555-0142",
@@ -76,26 +78,68 @@ def test_facts_are_labelled_sentences_without_operator_comments(index: Knowledge
     # a wrapped line joins its fact; a new sentence keeps the fact's label
     assert ("Returns: items can be returned within 30 days with the receipt, for a full "
             "refund to the original payment method.") in index.facts
-    assert "Returns: Opened mattresses and cut fabric cannot be returned." in index.facts
+    assert "Without a receipt: no refund, store credit only." in index.facts  # its own label
+    assert "Opened mattresses and cut fabric: no, they cannot be returned." in index.facts
     # "a.m." / "p.m." do not end a sentence
     assert any(f.endswith("Sunday 10 a.m. to 6 p.m.") for f in index.facts)
 
 
-def test_a_store_question_goes_to_the_llm_with_or_without_its_best_fact(
+def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
     index: KnowledgeIndex,
 ) -> None:
-    assert index.note_facts == 0  # the default: no per-turn tokens (docs/LLM_CHOICE.md)
-    assert plan_turn(index, "Can I pay with a personal check?") == TurnPlan()
-    with_facts = KnowledgeIndex(index.facts, note_facts=1)
-    plan = plan_turn(with_facts, "Can I pay with a personal check?")
+    assert index.note_facts == 1  # the default: cached, so free (docs/LLM_CHOICE.md)
+    plan = plan_turn(index, "Can I pay with a personal check?")
     assert plan.reply is None and plan.note is not None
-    assert plan.note["role"] == "system"
-    assert "We do not accept personal checks" in plan.note["content"]
-    assert len(plan.note["content"].split()) < 25  # read on every turn: keep it short
+    assert "no, we do not accept personal checks" in plan.note
+    # the note ends the cached prefix: a line of its own, then the question as asked
+    assert plan.note.endswith("\n") and plan.note.startswith("Store fact: ")
+    assert plan.message("Can I pay?") == f"{plan.note}Can I pay?"
+    assert plan_turn(KnowledgeIndex(index.facts, note_facts=0),
+                     "Can I pay with a personal check?") == TurnPlan()
+    assert TurnPlan().message("Hi.") == "Hi."
     assert not is_small_talk("Where is the cafe?") and not is_small_talk("")
     assert KnowledgeIndex(index.facts, note_facts=4).top_k == 4
     with pytest.raises(ValueError):
         KnowledgeIndex(index.facts, note_facts=-1)
+
+
+def test_every_one_fact_note_is_listed_for_the_prompt_cache(index: KnowledgeIndex) -> None:
+    listed = notes(index)
+    assert len(listed) == len(index.facts) and len(set(listed)) == len(listed)
+    for question in ANSWERABLE:
+        assert plan_turn(index, question).note in listed, question
+    assert notes(KnowledgeIndex(index.facts, note_facts=0)) == []
+
+
+def test_only_the_first_store_question_of_a_conversation_is_noted(
+    index: KnowledgeIndex,
+) -> None:
+    """Written in front of the first store question, again on every later request, so
+    each request starts with the one before it (what llama.cpp's prompt cache needs)."""
+    turns = ["Hi there.", "Where are the restrooms?", "And the cafe?",
+             "Can I pay with a personal check?"]
+    history: list[dict] = []
+    previous: list[dict] = []
+    for turn, question in enumerate(turns):
+        history.append({"role": "user", "content": question})
+        sent = first_note(index, history)
+        if turn == 0:
+            assert sent is None  # small talk only: nothing to note
+            sent = list(history)
+        else:
+            assert sent is not None
+            noted = [m for m in sent if m["content"].startswith("Store fact: ")]
+            assert len(noted) == 1 and noted[0]["content"].endswith("\nWhere are the restrooms?")
+            assert "Restrooms" in noted[0]["content"]
+            assert history[2]["content"] == "Where are the restrooms?"  # left as it was
+        assert sent[: len(previous)] == previous, "a request must start with the one before"
+        previous = sent
+        history.append({"role": "assistant", "content": f"answer {turn}"})
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Is there a"},
+                                          {"type": "text", "text": "bathroom?"}]}]
+    noted_parts = first_note(index, parts)
+    assert noted_parts is not None
+    assert noted_parts[0]["content"].endswith("\nIs there a bathroom?")
 
 
 def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:

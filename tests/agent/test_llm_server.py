@@ -18,11 +18,16 @@ from agent import (
     AgentSettings,
     EmbeddedLLMServer,
     LLMServerError,
+    ReplyTiming,
+    build_messages,
     check_llm_endpoint,
     complete_reply,
     make_client,
     resolve_llm_endpoint,
     smollm2_gguf,
+    stream_reply,
+    warm_up,
+    warm_up_notes,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +92,41 @@ async def test_async_context_manager_streams_a_reply() -> None:
     assert _process_gone(pid)
 
 
+async def _first_token_s(client: openai.AsyncOpenAI, system: str, user: str) -> float:
+    timing = ReplyTiming()
+    async for _ in stream_reply(client, model="s", messages=build_messages(system, user),
+                                max_tokens=2, temperature=0.0, timing=timing):
+        pass
+    assert timing.first_token_s is not None
+    return timing.first_token_s
+
+
+async def test_the_prompt_cache_restores_a_warmed_note_instead_of_reading_it() -> None:
+    """A note warmed at start-up (system prompt + note, then other requests in between)
+    is restored from the prompt-state cache: a question behind it answers as fast as one
+    with no note, while a note the cache has not seen is read on the turn."""
+    system = "You are a helpful kiosk. Answer in one short sentence."
+    facts = ["garden center outside by entrance C", "cafe on the second floor",
+             "lost and found at the service desk"]
+    long_notes = [f"Store fact: {fact}. " + " ".join(f"Aisle {i} holds item {i}." for i in range(40))
+                  + "\n" for fact in facts]
+    server = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="s", n_ctx=1024,
+                               prompt_cache_mb=64)
+    assert "--cache" in server.command() and "--cache" not in EmbeddedLLMServer(
+        model_path=smollm2_gguf(), model_alias="s").command()
+    async with server:
+        client = make_client(server.base_url, "unused", timeout_s=120)
+        # the first two notes are warmed; the live KV then holds the second, not the first
+        await warm_up_notes(client, model="s", system_prompt=system, notes=long_notes[:2])
+        await warm_up(client, model="s", system_prompt=system)
+        plain = min([await _first_token_s(client, system, f"Where is it? ({i})") for i in range(2)])
+        cached = await _first_token_s(client, system, long_notes[0] + "Where is it?")
+        unseen = await _first_token_s(client, system, long_notes[2] + "Where is it?")
+        await client.close()
+    # ~330 note tokens: read, they cost SmolLM2 tenths of a second on one thread
+    assert cached < plain + 0.5 * (unseen - plain), (plain, cached, unseen)
+
+
 def test_a_broken_model_fails_fast_with_the_server_log(tmp_path: Path) -> None:
     bogus = tmp_path / "broken.gguf"
     bogus.write_bytes(b"GGUF" + os.urandom(4096))  # right magic, garbage inside
@@ -102,6 +142,8 @@ def test_constructor_rejects_bad_input(tmp_path: Path) -> None:
         EmbeddedLLMServer(model_path=tmp_path / "none.gguf", model_alias="x")
     with pytest.raises(ValueError, match="n_ctx"):
         EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="x", n_ctx=1)
+    with pytest.raises(ValueError, match="prompt_cache_mb"):
+        EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="x", prompt_cache_mb=-1)
     with pytest.raises(LLMServerError, match="not been started"):
         _ = EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="x").base_url
 
@@ -119,6 +161,7 @@ def test_resolve_starts_the_embedded_server_from_settings() -> None:
     try:
         assert model == "smollm2" and base_url == server.base_url
         assert server.n_ctx == 512
+        assert server.prompt_cache_mb == settings.llm_prompt_cache_mb > 0
         client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
         assert [m.id for m in client.models.list().data] == ["smollm2"]
     finally:

@@ -1,5 +1,6 @@
-"""The per-turn facts (pipelines/knowledge_injector.py): on the LLM's request, never in the
-session's history, on the real knowledge file and pipecat's real LLMContext."""
+"""The per-turn facts (pipelines/knowledge_injector.py): on the LLM's request, in front of
+the first store question, never in the session's history; on the real knowledge file and
+pipecat's real LLMContext."""
 
 from __future__ import annotations
 
@@ -22,16 +23,16 @@ from pipelines.context_window import ContextWindow
 from pipelines.knowledge_injector import KnowledgeInjector, last_user_text
 from pipelines.voice_pipeline import FirstClauseAggregator
 
-INDEX = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file, note_facts=1)
+INDEX = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
 SESSION = ["Where are the restrooms?", "Hi there!", "Can I pay with a personal check?",
            "Do you deliver on Mondays?"] * 4
 
 
-async def test_each_request_carries_the_facts_and_the_history_stays_clean() -> None:
+async def test_the_first_store_question_carries_its_fact_and_the_history_stays_clean() -> None:
     """Many turns through ContextWindow -> KnowledgeInjector, as in the pipeline: every
-    request ends with one note for its own question, the stored context holds only
-    questions and answers, and the request's prefix is last turn's request minus its note
-    (what llama.cpp's prompt cache needs)."""
+    request has the best fact in front of the session's first store question, the stored
+    context holds only questions and answers, and each request starts with the one
+    before it (what llama.cpp's prompt cache needs) until the window trims."""
     context = LLMContext()
     previous: list = []
     for turn, question in enumerate(SESSION):
@@ -45,21 +46,28 @@ async def test_each_request_carries_the_facts_and_the_history_stays_clean() -> N
         assert len(requests) == 1
         sent = requests[0].context.get_messages()
         stored = context.get_messages()
-        if question == "Hi there!":  # small talk: the context goes on as it is
-            assert requests[0] is frame and sent == stored
-        else:
-            assert requests[0].context is not context
-            assert sent[:-1] == stored, "the request is the history plus one note"
-            note = sent[-1]
-            assert note["role"] == "system" and note["content"].startswith("Store facts")
-            expected = {0: "Restrooms", 2: "personal checks", 3: "Deliveries"}
-            assert expected[turn % 4] in note["content"], (question, note)
-        assert not any(m["role"] == "system" for m in stored), "a note leaked into the history"
+        assert requests[0].context is not context  # a copy: the history stays as said
+        noted = [i for i, m in enumerate(sent) if m["content"] != stored[i]["content"]]
+        first_store = next(i for i, m in enumerate(stored)
+                           if m["role"] == "user" and m["content"] != "Hi there!")
+        assert noted == [first_store], (turn, sent)
+        assert sent[first_store]["content"].startswith("Store fact: ")
+        assert sent[first_store]["content"].endswith("\n" + stored[first_store]["content"])
+        assert len(sent) == len(stored)
+        assert not any("Store fact" in str(m["content"]) for m in stored), "a note leaked"
         if previous and len(stored) > len(previous):  # no trim this turn
-            assert stored[: len(previous) - 1] == previous[:-1]
+            assert sent[: len(previous)] == previous, "the request must extend the last one"
         previous = sent
         context.add_message({"role": "assistant", "content": f"answer {turn}"})
     assert len(context.get_messages()) <= 24
+
+
+async def test_a_conversation_opened_by_small_talk_goes_as_it_is() -> None:
+    context = LLMContext([{"role": "user", "content": "Hi there!"}])
+    frame = LLMContextFrame(context=context)
+    down, _ = await run_test(KnowledgeInjector(index=INDEX), frames_to_send=[frame],
+                             expected_down_frames=[LLMContextFrame])
+    assert down[0] is frame
 
 
 async def test_off_topic_is_answered_without_the_llm() -> None:
@@ -99,9 +107,9 @@ async def test_other_frames_and_contexts_without_a_question_pass_unchanged() -> 
     assert isinstance(down[1], TextFrame) and down[1].text == "passing through"
 
 
-async def test_by_default_a_store_question_reaches_the_llm_untouched() -> None:
-    """note_facts=0 (the shipped default): no per-turn tokens, only off-topic is routed."""
-    index = KnowledgeIndex(INDEX.facts)
+async def test_without_notes_a_store_question_reaches_the_llm_untouched() -> None:
+    """note_facts=0 (llm_retrieval_facts=0): only off-topic is routed."""
+    index = KnowledgeIndex(INDEX.facts, note_facts=0)
     context = LLMContext([{"role": "user", "content": "Where are the restrooms?"}])
     frame = LLMContextFrame(context=context)
     down, _ = await run_test(KnowledgeInjector(index=index), frames_to_send=[frame],
