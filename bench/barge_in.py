@@ -27,9 +27,19 @@ Summary per server: false_interruptions (share of clips that should not
 interrupt but did), missed_interruptions (speech clips that did not),
 barge_in_ms_p50 (stop_ms over speech clips), pause_ms_p50 (stop_ms over the
 others, ours only: how long a backchannel silences the bot is in resume_ms).
+false_pauses (ours only, from the session's barge-in strategy): the share of the
+clips that should not interrupt that paused the reply at all (a quick pause or
+a VAD one), and false_pause_gap_ms_mean, the mean silence such a clip put into a
+reply that then played on (a pause that resumes is still heard). quick: how
+many quick pauses (pipelines/speech_onset.py) the VAD confirmed or not.
+
+Variants: `pipecat`, `ours` (VAD start --vad-start), `ours_vad010` (VAD start
+0.1 s), `ours_quick` (VAD start 0.1 s and the quick pause on silero's window
+score, `TurnParams.quick_pause_secs`); `ours*` without "quick" have it off.
 
 Usage: python bench/barge_in.py [--labels speech backchannel ...] [--limit N] [--every N]
-       [--servers pipecat ours] [--vad-start 0.2] [--out bench/results/barge_in.json]
+       [--servers pipecat ours ours_vad010 ours_quick] [--vad-start 0.2]
+       [--quick-pause 0.3] [--noise-db -60] [--out bench/results/barge_in.json]
 The last stdout line is one JSON object.
 """
 
@@ -60,11 +70,32 @@ QUESTION = "Please tell me everything about delivery and returns and gift cards.
 VOICED = 300  # int16 peak above which a received chunk is speech, not the pacer's silence
 
 
-async def run_clip(url: str, question: bytes, clip: bytes) -> dict[str, Any]:
+def noisy_microphone(client: Any, level_db: float, seed: int = 0) -> None:
+    """Add a white noise floor at `level_db` dBFS (RMS) to everything `client` sends.
+
+    A real microphone is never digitally silent, and pipecat's VAD gates on a
+    smoothed loudness that climbs from 0 after digital zeros: with zeros around
+    the clip the VAD start comes later than it would from a real microphone.
+    """
+    send = client.send_audio
+    rng = np.random.default_rng(seed)
+    sigma = 32768.0 * 10.0 ** (level_db / 20.0)
+
+    async def send_with_noise(chunk: bytes) -> None:
+        audio = np.frombuffer(chunk, np.int16) + rng.normal(0.0, sigma, len(chunk) // 2)
+        await send(np.clip(audio, -32768, 32767).astype(np.int16).tobytes())
+
+    setattr(client, "send_audio", send_with_noise)  # noqa: B010  (an instance, not the class)
+
+
+async def run_clip(url: str, question: bytes, clip: bytes,
+                   noise_db: float | None = None) -> dict[str, Any]:
     """One session: ask, play `clip` over the reply, watch what the bot does."""
     from pipelines.client import BotAudio, VoiceClient
 
     client = await VoiceClient.connect(url, client_name="bench-barge-in", busy_retry_secs=60)
+    if noise_db is not None:
+        noisy_microphone(client, noise_db)
     items: list[tuple[float, Any]] = []
     first_audio = asyncio.Event()
     ended = asyncio.Event()
@@ -147,7 +178,7 @@ def _scaled(pcm: bytes, level: float) -> bytes:
 
 
 def summarise(rows: list[dict[str, Any]], server: str) -> dict[str, Any]:
-    """False/missed interruption shares and stop times for one server."""
+    """False/missed interruption shares, pauses and stop times for one server."""
     mine = [r for r in rows if r["server"] == server]
     speech = [r for r in mine if r["should_interrupt"]]
     other = [r for r in mine if not r["should_interrupt"]]
@@ -173,7 +204,30 @@ def summarise(rows: list[dict[str, Any]], server: str) -> dict[str, Any]:
         "backchannel_pause_ms_p50": percentile(pauses, 50),
         "resumed_share": (round(sum(r["resumed"] for r in other) / len(other), 3)
                           if other else None),
+        **_pauses(mine, other),
+        "load1_mean": round(float(np.mean([r["load1"] for r in mine])), 2) if mine else None,
         "by_label": by_label,
+    }
+
+
+def _pauses(mine: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, Any]:
+    """false_pauses and the gaps they left, quick pauses confirmed or not (ours only)."""
+    if not other or other[0]["counters"] is None:
+        return {"false_pauses": None}
+    paused = [r for r in other
+              if r["counters"]["paused"] + r["counters"]["quick_paused"] > 0]
+    played_on = [r for r in paused if not r["interrupted"]]
+    quick = {key: sum(r["counters"][f"quick_{key}"] for r in mine)
+             for key in ("paused", "confirmed", "resumed")}
+    return {
+        "false_pauses": round(len(paused) / len(other), 3),
+        "false_pauses_quick_only": round(sum(
+            r["counters"]["paused"] == 0 for r in paused) / len(other), 3),
+        "false_pause_gap_ms_mean": (round(float(np.mean([r["pause_gap_ms"] for r in played_on])))
+                                    if played_on else None),
+        "false_pause_gap_ms_max": (max(r["pause_gap_ms"] for r in played_on)
+                                   if played_on else None),
+        "quick": quick,
     }
 
 
@@ -182,6 +236,34 @@ def _share(rows: list[dict[str, Any]], missed: bool = False) -> float | None:
         return None
     hits = sum((not r["interrupted"]) if missed else r["interrupted"] for r in rows)
     return round(hits / len(rows), 3)
+
+
+def tap_cost(windows: int = 3000) -> dict[str, float]:
+    """CPU per 32 ms window: silero as pipecat runs it, and with the onset tap (its
+    score kept, one RMS), alternating on the same speech-like noise; microseconds."""
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+
+    from pipelines.speech_onset import OnsetDetector, WindowTapSileroVAD
+
+    plain, tapped = SileroVADAnalyzer(), WindowTapSileroVAD()
+    detector = OnsetDetector()
+    for analyzer in (plain, tapped):
+        analyzer.set_sample_rate(16000)
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((windows, 512)) * 3000).astype(np.int16)
+    spent = {"silero_us": 0.0, "silero_with_tap_us": 0.0}
+    for window in audio:
+        buffer = window.tobytes()
+        t0 = time.perf_counter()
+        plain.voice_confidence(buffer)
+        t1 = time.perf_counter()
+        tapped.voice_confidence(buffer)
+        for scored in tapped.take_windows():
+            detector.feed(scored)
+        t2 = time.perf_counter()
+        spent["silero_us"] += t1 - t0
+        spent["silero_with_tap_us"] += t2 - t1
+    return {key: round(value / windows * 1e6, 1) for key, value in spent.items()}
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -214,25 +296,46 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "pipecat": TurnParams(backchannel_barge_in=False, vad_start_secs=args.vad_start),
             "ours": TurnParams(backchannel_barge_in=True, vad_start_secs=args.vad_start),
             # a false start only pauses now: how much does a shorter VAD start buy?
-            "ours_vad010": TurnParams(backchannel_barge_in=True, vad_start_secs=0.1),
+            "ours_vad010": TurnParams(backchannel_barge_in=True, vad_start_secs=0.1,
+                                      quick_pause_secs=0.0),
+            # ...and silero's window score pauses the reply before the VAD commits
+            "ours_quick": TurnParams(backchannel_barge_in=True, vad_start_secs=0.1,
+                                     quick_pause_secs=args.quick_pause),
         }
-        servers = {name: start_server(runtime, ServerConfig(turn=turns[name], max_sessions=2))
-                   for name in args.servers}
+        turns["ours"] = replace(turns["ours"], quick_pause_secs=0.0)
+        sessions: dict[str, list[Any]] = {name: [] for name in args.servers}
+        servers = {name: start_server(runtime, ServerConfig(
+            turn=turns[name], max_sessions=2, on_session=sessions[name].append))
+            for name in args.servers}
         question = synthesize(models, QUESTION)
         level = _voiced_rms(question)
         rows: list[dict[str, Any]] = []
         for clip in tqdm(clips, desc="clips", file=sys.stderr):
             for name in args.servers:
                 url = servers[name][0]
-                result = await run_clip(url, question, _scaled(clip.pcm, level))
+                before = len(sessions[name])
+                result = await run_clip(url, question, _scaled(clip.pcm, level),
+                                        noise_db=args.noise_db)
+                strategy = (sessions[name][-1].barge_in if len(sessions[name]) > before
+                            else None)
                 row = {"server": name, "clip": clip.name, "label": clip.label,
                        "source": clip.source, "text": clip.text,
-                       "should_interrupt": clip.should_interrupt, **result}
+                       "should_interrupt": clip.should_interrupt,
+                       "load1": round(os.getloadavg()[0], 2), **result,
+                       "counters": None if strategy is None else dict(strategy.counters),
+                       "pause_gap_ms": (None if strategy is None
+                                        else round(sum(strategy.pause_gaps) * 1000.0))}
                 rows.append(row)
                 tqdm.write(f"{name:8s} {clip.label:11s} {clip.name:28s} "
                            f"interrupted={result['interrupted']!s:5s} "
                            f"stop={result['stop_ms']} resumed={result['resumed']} "
+                           f"gap={row['pause_gap_ms']} "
                            f"heard={result['transcripts']}", file=sys.stderr)
+            if args.out is not None:  # a run cut short keeps its rows
+                partial = args.out.with_suffix(".partial.jsonl")
+                with partial.open("a") as out:
+                    for row in rows[-len(args.servers):]:
+                        out.write(json.dumps(row) + "\n")
         for _, server, thread in servers.values():
             server.should_exit = True
             thread.join(timeout=10)
@@ -242,6 +345,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "question": QUESTION,
         "vad_start_secs": args.vad_start,
+        "quick_pause_secs": args.quick_pause,
+        "noise_db": args.noise_db,
+        "onset_tap_cost": tap_cost(),
         "load_avg_start": [round(v, 2) for v in load_start],
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],
         "summary": {name: summarise(rows, name) for name in args.servers},
@@ -255,8 +361,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--every", type=int, default=1, help="every n-th clip of each label")
     parser.add_argument("--servers", nargs="+", default=["pipecat", "ours"],
-                        choices=["pipecat", "ours", "ours_vad010"])
+                        choices=["pipecat", "ours", "ours_vad010", "ours_quick"])
     parser.add_argument("--vad-start", type=float, default=0.2)
+    parser.add_argument("--quick-pause", type=float, default=0.3,
+                        help="ours_quick: seconds a quick pause waits for the VAD to confirm")
+    parser.add_argument("--noise-db", type=float, default=None,
+                        help="a microphone noise floor (dBFS RMS) under all the client sends")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     result = asyncio.run(measure(args))

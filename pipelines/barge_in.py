@@ -22,6 +22,14 @@ module does the same with pipecat's own turn machinery:
   come, the reply plays on `resume_after_secs` after the VAD stop (a safety
   net, long enough for whisper on a loaded 2-core CPU).
 
+A quicker pause (`quick_pause_secs` > 0): the VAD start comes ~260 ms after the
+onset of speech, most of the barge-in time. pipelines/speech_onset.py raises
+`SpeechOnsetFrame` from silero's score of single windows (~70 ms after the
+onset); while a reply is active it pauses the reply at once, and if the VAD
+does not confirm a start within `quick_pause_secs` the reply plays on (a click
+costs a short gap, never a stop). A confirmed start then goes the way above.
+Nothing is announced to the client until the VAD confirms.
+
 The same holds while the bot is *thinking* (the user's turn has ended and no
 reply has played yet, at most `thinking_secs`): a cough or an "um" after a
 question must not cancel its answer. The pause then holds the reply back if it
@@ -54,6 +62,8 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
+
+from pipelines.speech_onset import SpeechOnsetFrame
 
 #: Words that acknowledge without taking the floor. A transcript made only of
 #: these (and of the phrases below) does not interrupt the bot.
@@ -124,20 +134,29 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
     """
 
     def __init__(self, *, resume_after_secs: float = 3.0, thinking_secs: float = 8.0,
-                 **kwargs: Any) -> None:
+                 quick_pause_secs: float = 0.0, **kwargs: Any) -> None:
         """`resume_after_secs`: after the VAD stop, how long to wait for the STT's
         verdict before a paused reply plays on anyway (whisper takes ~0.4 s on a
         quiet 2-core CPU, 1-2.5 s under load). `thinking_secs`: after the user's
-        turn ends, how long a reply counts as on its way."""
+        turn ends, how long a reply counts as on its way. `quick_pause_secs`:
+        pause on `SpeechOnsetFrame` and play on if the VAD has not confirmed a
+        start this long after it (0: onsets are ignored, the VAD start pauses)."""
         super().__init__(**kwargs)
         self._resume_after_secs = resume_after_secs
         self._thinking_secs = thinking_secs
+        self._quick_pause_secs = quick_pause_secs
         self._bot_speaking = False
         self._turn_ended_at: float | None = None  # the user's last turn end, until a reply
         #: the reply is paused for a sound whose transcript has not come yet
         self._tentative = False
         self._resume_task: asyncio.Task[None] | None = None
-        self.counters = {"paused": 0, "resumed": 0, "interrupted": 0, "backchannels": 0}
+        #: the reply is paused on a speech onset the VAD has not confirmed yet
+        self._quick: asyncio.Task[None] | None = None
+        self.counters = {"paused": 0, "resumed": 0, "interrupted": 0, "backchannels": 0,
+                         "quick_paused": 0, "quick_confirmed": 0, "quick_resumed": 0}
+        #: seconds each pause held a reply that then played on (what a listener hears)
+        self.pause_gaps: list[float] = []
+        self._paused_at: float | None = None
         self._aggregator: FrameProcessor | None = None
         #: set when the assistant aggregator has written the interrupted reply's
         #: spoken part to the context (see `assistant_turn_stopped`)
@@ -154,6 +173,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         """Stop a pending resume timer."""
         await super().cleanup()
         await self._cancel_resume_timer()
+        await self._end_quick_pause()
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         """Follow the bot's speaking state, VAD and transcripts."""
@@ -164,7 +184,11 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
             self._bot_speaking = False
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._turn_ended_at = time.monotonic()
+        elif isinstance(frame, SpeechOnsetFrame):
+            await self._on_onset()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
+            if await self._end_quick_pause():
+                self.counters["quick_confirmed"] += 1
             return await self._on_speech_start()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             if self._tentative:
@@ -180,13 +204,53 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         if self._tentative:
             return ProcessFrameResult.STOP  # more sound while paused: still undecided
         if not self._reply_active():
+            self._paused_at = None  # a quick pause over a reply that has ended since
             await self.trigger_user_turn_started()
             return ProcessFrameResult.STOP
         self._tentative = True
         self.counters["paused"] += 1
-        await self.push_frame(ReplyPauseFrame())
+        await self._pause()
         await self.trigger_user_turn_started(enable_interruptions=False)
         return ProcessFrameResult.STOP
+
+    async def _on_onset(self) -> None:
+        """Maybe speech: pause now, unless the VAD already holds the sound."""
+        if (self._quick_pause_secs <= 0 or self._tentative or self._quick is not None
+                or not self._reply_active()):
+            return
+        self.counters["quick_paused"] += 1
+        await self._pause()
+        self._quick = self.task_manager.create_task(self._quick_resume_later(),
+                                                    f"{self}::quick-resume")
+
+    async def _quick_resume_later(self) -> None:
+        await asyncio.sleep(self._quick_pause_secs)
+        self._quick = None
+        if not self._tentative:
+            logger.debug(f"{self}: no VAD start {self._quick_pause_secs} s after an onset: "
+                         "the reply plays on")
+            self.counters["quick_resumed"] += 1
+            await self._resume()
+
+    async def _end_quick_pause(self) -> bool:
+        """Stop waiting for the VAD's confirmation; True if a quick pause was pending."""
+        task, self._quick = self._quick, None
+        if task is None:
+            return False
+        if task is not asyncio.current_task():
+            await self.task_manager.cancel_task(task)
+        return True
+
+    async def _pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+        await self.push_frame(ReplyPauseFrame())
+
+    async def _resume(self) -> None:
+        if self._paused_at is not None:
+            self.pause_gaps.append(time.monotonic() - self._paused_at)
+            self._paused_at = None
+        await self.push_frame(ReplyResumeFrame(), FrameDirection.DOWNSTREAM)
 
     async def _on_transcript(self, text: str) -> ProcessFrameResult:
         # Without a pause pending (no VAD start, or the pause was resolved already),
@@ -221,6 +285,8 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
     async def _interrupt(self, text: str) -> None:
         logger.debug(f"{self}: words over the reply ({text!r}): interrupting")
         self.counters["interrupted"] += 1
+        self._paused_at = None
+        await self._end_quick_pause()
         # the turn may have ended already (stop strategy timeout): start it again
         await self.trigger_user_turn_started(enable_interruptions=False)
         if self._aggregator is None:
@@ -250,7 +316,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         self._tentative = False
         await self.trigger_reset_aggregation()
         self.counters["resumed"] += 1
-        await self.push_frame(ReplyResumeFrame(), FrameDirection.DOWNSTREAM)
+        await self._resume()
 
     async def _start_resume_timer(self) -> None:
         await self._cancel_resume_timer()

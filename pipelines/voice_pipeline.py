@@ -16,7 +16,8 @@
       -> assistant context aggregator      records only the text that was sent as audio
 
 Barge-in (pipelines/barge_in.py): a VAD start while the bot talks pauses the
-reply (the avatar node, or ReplyPacer in a voice-only session, holds it); words
+reply (sooner: silero's score of one window, unless the VAD does not confirm it:
+pipelines/speech_onset.py; the avatar node, or ReplyPacer, holds it); words
 in the transcript then broadcast an InterruptionFrame (the output drops queued
 audio and the TTS/LLM stop), while a backchannel, cough or laugh lets the reply
 play on. While the bot is silent a VAD start starts the turn at once.
@@ -73,6 +74,7 @@ from pipelines.services import (
 )
 from pipelines.speculative_stt import SpeculativeWhisperSTTService
 from pipelines.speculative_turn import SpeculativeTurnStopStrategy
+from pipelines.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
 from pipelines.turn_hold import HoldIncompleteTurnStopStrategy
 from pipelines.turn_join import SplitTurnJoiner
 
@@ -102,6 +104,9 @@ class TurnParams:
     #: ...a paused reply plays on when the STT finds no words (a cough) or at the
     #: latest this long after the sound ends
     barge_in_resume_secs: float = 3.0
+    #: ...and silero's score of single windows pauses the reply before the VAD commits;
+    #: unconfirmed by a VAD start within this long, it plays on (pipelines/speech_onset.py; 0: off)
+    quick_pause_secs: float = 0.3
     #: ...and this much silence ends an utterance (pipecat default 0.2 s).
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
@@ -279,15 +284,11 @@ def build_voice_pipeline(
             carries its facts after it, not the history (pipelines/knowledge_injector.py).
     """
     turn = turn or TurnParams()
-    vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(
-            params=VADParams(
-                confidence=turn.vad_confidence,
-                start_secs=turn.vad_start_secs,
-                stop_secs=turn.vad_stop_secs,
-            )
-        )
-    )
+    vad_params = VADParams(confidence=turn.vad_confidence, start_secs=turn.vad_start_secs,
+                           stop_secs=turn.vad_stop_secs)
+    quick_pause = turn.backchannel_barge_in and turn.quick_pause_secs > 0
+    vad = (OnsetVADProcessor(vad_analyzer=WindowTapSileroVAD(params=vad_params)) if quick_pause
+           else VADProcessor(vad_analyzer=SileroVADAnalyzer(params=vad_params)))
     eager = turn.speculative_asr and turn.eager_reply
     stt = (SpeculativeWhisperSTTService(models=models, language=asr_language,
                                         eager_end_of_turn=eager)
@@ -320,7 +321,8 @@ def build_voice_pipeline(
               if turn.join_split_turn_secs > 0 else None)
     smart_turn = LocalSmartTurnAnalyzerV3(
         params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs))
-    barge_in = (BackchannelTolerantStartStrategy(resume_after_secs=turn.barge_in_resume_secs)
+    barge_in = (BackchannelTolerantStartStrategy(resume_after_secs=turn.barge_in_resume_secs,
+                                                 quick_pause_secs=turn.quick_pause_secs)
                 if turn.backchannel_barge_in else None)
 
     def may_speculate() -> bool:
