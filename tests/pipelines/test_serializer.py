@@ -115,7 +115,7 @@ async def collect(aggregator: FirstClauseAggregator, tokens: list[str]) -> list[
     ],
 )
 async def test_first_clause_is_released_early_only_once(reply: str, chunks: list[str]) -> None:
-    aggregator = FirstClauseAggregator(min_words=4, phrase_words=6)
+    aggregator = FirstClauseAggregator(min_words=4, phrase_words=6, growth=0)
     tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]  # LLM-like small tokens
     assert await collect(aggregator, tokens) == chunks
     # the next reply gets its first clause split again
@@ -139,3 +139,15 @@ async def test_the_default_first_chunk_is_a_short_phrase(reply: str, first: str)
     chunks = await collect(FirstClauseAggregator(), tokens)
     assert chunks[0] == first
     assert " ".join(chunks) == reply  # nothing lost or doubled at the cut
+
+
+async def test_later_chunks_grow_so_each_is_ready_before_the_one_before_ends() -> None:
+    """3 words, then a clause or a phrase at least twice as long, then whole sentences;
+    never a cut between two joining words ("next to | the cafe")."""
+    reply = ("You have to return the item within 30 days with the receipt, for a full refund "
+             "to the original payment method. The restrooms are next to the cafe.")
+    tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]
+    chunks = await collect(FirstClauseAggregator(), tokens)
+    assert chunks == ["You have to return", "the item within 30 days with the receipt,",
+                      "for a full refund to the original payment method.",
+                      "The restrooms are next to the cafe."], chunks
