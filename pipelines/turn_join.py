@@ -13,7 +13,10 @@ the rest of the previous one: once it is pushed (its `LLMContextFrame`), the
 two user messages are joined into one and whatever the bot managed to say in
 between is dropped from the context, so the LLM answers the whole request once.
 A person who answers the bot, or asks something new, starts after the bot has
-spoken for a while (well past `join_secs`), and is never joined.
+spoken for a while (well past `join_secs`), and is never joined. Since replies
+start within ~1 s, a barge-in can come inside `join_secs` too: a turn that starts
+after the bot has already spoken for `heard_reply_secs` is an answer to what was
+heard, not the rest of the request, and is not joined either.
 
 Placed right after the user aggregator, on the shared `LLMContext`.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 from loguru import logger
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
     Frame,
     LLMContextFrame,
     UserStartedSpeakingFrame,
@@ -37,12 +41,16 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 class SplitTurnJoiner(FrameProcessor):
     """Joins a user turn that continues the previous one (see the module docstring)."""
 
-    def __init__(self, context: LLMContext, *, join_secs: float = 1.5, **kwargs: Any) -> None:
-        """`join_secs`: a turn starting this soon after the previous turn ended continues it."""
+    def __init__(self, context: LLMContext, *, join_secs: float = 1.5,
+                 heard_reply_secs: float = 0.6, **kwargs: Any) -> None:
+        """`join_secs`: a turn starting this soon after the previous turn ended continues
+        it, unless the bot's reply had been playing for `heard_reply_secs` by then."""
         super().__init__(**kwargs)
         self._context = context
         self._join_secs = join_secs
+        self._heard_reply_secs = heard_reply_secs
         self._last_turn_end: float | None = None
+        self._bot_started_at: float | None = None  # the reply to the last turn began
         #: index in the context of the user message the current turn continues
         self._continues: int | None = None
         self.joined = 0
@@ -50,11 +58,14 @@ class SplitTurnJoiner(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Watch turn boundaries; join on the continuing turn's context frame."""
         await super().process_frame(frame, direction)
+        if isinstance(frame, BotStartedSpeakingFrame) and self._bot_started_at is None:
+            self._bot_started_at = time.monotonic()  # pushed upstream by the output
         if direction == FrameDirection.DOWNSTREAM:
             if isinstance(frame, UserStartedSpeakingFrame):
                 self._on_turn_start()
             elif isinstance(frame, UserStoppedSpeakingFrame):
                 self._last_turn_end = time.monotonic()
+                self._bot_started_at = None
             elif (isinstance(frame, LLMContextFrame) and self._continues is not None
                   and not frame.speculation):
                 self._join(self._continues)
@@ -71,8 +82,12 @@ class SplitTurnJoiner(FrameProcessor):
         self._continues = None
         if self._last_turn_end is None:
             return
-        if time.monotonic() - self._last_turn_end > self._join_secs:
+        now = time.monotonic()
+        if now - self._last_turn_end > self._join_secs:
             return
+        if self._bot_started_at is not None and now - self._bot_started_at > (
+                self._heard_reply_secs):
+            return  # the user heard the reply: an interruption or an answer, not the rest
         messages = self._context.get_messages()
         users = [i for i, m in enumerate(messages)
                  if isinstance(m, dict) and m.get("role") == "user"

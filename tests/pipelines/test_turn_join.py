@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
     Frame,
     LLMContextFrame,
     UserStartedSpeakingFrame,
@@ -37,7 +38,8 @@ class AddsTurn(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def _two_turns(join_secs: float, gap_secs: float, reply: str) -> list:
+async def _two_turns(join_secs: float, gap_secs: float, reply: str,
+                     bot_spoke_secs: float | None = None) -> list:
     context = LLMContext()
     joiner = SplitTurnJoiner(context, join_secs=join_secs)
     adder = AddsTurn(context, ["I need apples,", "bananas and some milk."], reply)
@@ -47,7 +49,13 @@ async def _two_turns(join_secs: float, gap_secs: float, reply: str) -> list:
               LLMContextFrame(context=context)]
     await run_test(Pipeline([adder, joiner]), frames_to_send=frames,
                    expected_down_frames=None)
-    await asyncio.sleep(gap_secs)
+    if bot_spoke_secs is not None:  # the reply starts playing, the user comes in later
+        await run_test(Pipeline([adder, joiner]), frames_to_send=[BotStartedSpeakingFrame()],
+                       frames_to_send_direction=FrameDirection.UPSTREAM,
+                       expected_down_frames=None, expected_up_frames=None)
+        await asyncio.sleep(bot_spoke_secs)
+    else:
+        await asyncio.sleep(gap_secs)
     frames = [UserStartedSpeakingFrame(), UserStoppedSpeakingFrame(),
               LLMContextFrame(context=context)]
     # a fresh run keeps the joiner's memory of the first turn's end
@@ -63,4 +71,12 @@ async def test_a_turn_that_starts_right_after_the_last_one_continues_it() -> Non
 
 async def test_a_turn_after_the_window_is_a_new_turn() -> None:
     messages = await _two_turns(join_secs=0.1, gap_secs=0.3, reply="Apples are in aisle")
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+
+
+async def test_a_turn_after_the_reply_was_heard_is_not_joined() -> None:
+    """Inside the window, but the bot had been speaking for 0.8 s: a barge-in or an
+    answer to what was said, so the cut reply and both questions stay apart."""
+    messages = await _two_turns(join_secs=1.5, gap_secs=0.0, reply="Apples are in aisle",
+                                bot_spoke_secs=0.8)
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
