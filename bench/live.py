@@ -790,7 +790,12 @@ async def phase_alternating(bench: Bench, turns: int, per_session: int,
         session = await bench.open(video, "bench-live-video" if video else "bench-live-voice")
         try:
             await asyncio.sleep(bench.idle_secs)
-            for i in range(first, min(turns, first + per_session)):
+            block = list(range(first, min(turns, first + per_session)))
+            # the same questions, but the voice-only session asks them in another order:
+            # llama.cpp's saved prompt states (llm_prompt_cache_mb) would otherwise hand
+            # the second session the first one's whole conversation as a cache hit
+            order = block if video else block[1:] + block[:1]
+            for i in order:
                 turn = await run_turn(session, bench.questions[i % len(bench.questions)],
                                       limit_secs=bench.timeout, keep_window=video)
                 turns_out.append(turn)
