@@ -170,10 +170,11 @@ class AgentSettings(BaseSettings):
         default=256,
         ge=0,
         le=65536,
-        description="Embedded server: llama.cpp's saved prompt states (8 MB of KV each for "
-        "the kiosk prompt; llama-cpp-python also keeps a 19 MB logits copy per state at "
-        "n_batch 32, so ~0.8 GB at most), restored instead of re-read: system prompt + each "
-        "fact note (docs/LLM_CHOICE.md). 0: only the last prompt is reused.",
+        description="Embedded server: llama.cpp's saved prompt states (the cap counts their "
+        "8 MB of KV each; llama-cpp-python also keeps a 19 MB logits copy per state at "
+        "n_batch 32: measured +1.45 GB resident), restored instead of re-read: system prompt "
+        "+ each fact note (docs/LLM_CHOICE.md). 0: only the last prompt is reused, and a "
+        "note costs ~0.3 s on the turn.",
     )
 
     # --- speech -----------------------------------------------------------------
