@@ -302,8 +302,9 @@ def build_voice_pipeline(
         audio_in_sample_rate: rate of the pipeline's input audio (the serializer
             resamples client audio to it; silero and smart-turn need 16 kHz).
         knowledge: if given, a message no store fact is about gets a fixed reply
-            without the LLM, and with `note_facts` each store question's request
-            carries its facts after it, not the history (pipelines/knowledge_injector.py).
+            without the LLM, and with `note_facts` the session's first store question
+            goes to the LLM with its best fact in front of it, in a copy of the
+            context, never in the history (pipelines/knowledge_injector.py).
     """
     turn = turn or TurnParams()
     vad_params = VADParams(confidence=turn.vad_confidence, start_secs=turn.vad_start_secs,
