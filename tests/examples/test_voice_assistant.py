@@ -402,8 +402,11 @@ class ScriptedToolEndpoint:
                     else "I could not find that ticket.")
             yield self._chunk({"role": "assistant", "content": text})
             yield self._chunk({}, "stop")
-        elif body.get("tools") and last["role"] == "user" and re.search(r"\d", str(last)):
-            said = " ".join(re.findall(r"\d+", str(last["content"])))
+        elif body.get("tools") and last["role"] == "user" and re.search(
+                r"\d", str(last["content"]).splitlines()[-1]):
+            # the customer's words are the last line: a store fact may stand in front of the
+            # session's first question (pipelines/knowledge_injector.py), with its own digits
+            said = " ".join(re.findall(r"\d+", str(last["content"]).splitlines()[-1]))
             name = body["tools"][0]["function"]["name"]
             arguments = {"ticket_number": said}
             if not self.streams_tool_calls:
