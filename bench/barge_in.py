@@ -115,26 +115,13 @@ async def run_clip(url: str, question: bytes, clip: bytes,
 
     listener = asyncio.create_task(listen())
     try:
-        await client.stream_pcm(question)
-        quiet = asyncio.create_task(client.send_silence_until(first_audio))
-        try:
-            await asyncio.wait_for(first_audio.wait(), timeout=120)
-        finally:
-            first_audio.set()
-            await quiet
+        if not await client.speak_until(question, first_audio, timeout_secs=120):
+            raise TimeoutError("no reply audio within 120 s")
         await asyncio.sleep(0.6)
         clip_started.append(time.monotonic())
         onset = clip_started[0] + speech_start_secs(clip, 16000)
-        await client.stream_pcm(clip)
-        quiet = asyncio.create_task(client.send_silence_until(ended))
-        try:
-            # over: interrupted, or 6 s after the clip (a pause resumes sooner)
-            await asyncio.wait_for(ended.wait(), timeout=6.0)
-        except TimeoutError:
-            pass
-        finally:
-            ended.set()
-            await quiet
+        # over: interrupted, or 6 s after the clip (a pause resumes sooner)
+        await client.speak_until(clip, ended, timeout_secs=6.0)
     finally:
         listener.cancel()
         await client.close()

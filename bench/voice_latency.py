@@ -155,7 +155,8 @@ def start_server(runtime: Any, config: Any) -> tuple[str, Any, threading.Thread]
 
 
 async def barge_in(client: Any, question: bytes, interruption: bytes) -> float | None:
-    """Ask, interrupt 0.5 s into the reply; ms from interruption onset to the last old audio."""
+    """Ask, interrupt 0.5 s into the reply; ms from interruption onset to the last voiced
+    old audio (a paused reply is sent on as silence)."""
     from pipelines.client import BotAudio
 
     first_audio = asyncio.Event()
@@ -166,7 +167,9 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
     async def listen() -> None:
         async for item in client.receive():
             if isinstance(item, BotAudio):
-                audio_times.append(item.received_at)
+                # a paused reply goes on as silence: only voiced audio is the old reply
+                if np.abs(np.frombuffer(item.pcm, np.int16)).max(initial=0) > 300:
+                    audio_times.append(item.received_at)
                 first_audio.set()
             elif (getattr(item, "type", "") == "user-transcription" and barge_at
                   and getattr(item, "final", True)):
@@ -176,16 +179,9 @@ async def barge_in(client: Any, question: bytes, interruption: bytes) -> float |
                 return
 
     listener = asyncio.create_task(listen())
-    await client.stream_pcm(question)
-    quiet = asyncio.create_task(client.send_silence_until(first_audio))
-    try:
-        await asyncio.wait_for(first_audio.wait(), timeout=120)
-    except TimeoutError:
+    if not await client.speak_until(question, first_audio, timeout_secs=120):
         listener.cancel()
         return None
-    finally:
-        first_audio.set()
-        await quiet
     await asyncio.sleep(0.5)
     barge_at.append(time.monotonic() + speech_start_secs(interruption, 16000))
     await client.stream_pcm(interruption)

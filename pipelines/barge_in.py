@@ -203,7 +203,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         await self._cancel_resume_timer()
         if self._tentative:
             return ProcessFrameResult.STOP  # more sound while paused: still undecided
-        if not self._reply_active():
+        if not self.reply_active:
             self._paused_at = None  # a quick pause over a reply that has ended since
             await self.trigger_user_turn_started()
             return ProcessFrameResult.STOP
@@ -216,7 +216,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
     async def _on_onset(self) -> None:
         """Maybe speech: pause now, unless the VAD already holds the sound."""
         if (self._quick_pause_secs <= 0 or self._tentative or self._quick is not None
-                or not self._reply_active()):
+                or not self.reply_active):
             return
         self.counters["quick_paused"] += 1
         await self._pause()
@@ -256,7 +256,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         # Without a pause pending (no VAD start, or the pause was resolved already),
         # words while no reply is active start the turn, as pipecat's
         # TranscriptionUserTurnStartStrategy does.
-        if not self._tentative and not self._reply_active():
+        if not self._tentative and not self.reply_active:
             await self.trigger_user_turn_started()
         elif not is_backchannel(text):
             self._tentative = False
@@ -270,17 +270,14 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
             await self.trigger_reset_aggregation()
         return ProcessFrameResult.STOP
 
-    def _reply_active(self) -> bool:
-        """The bot speaks, or a reply to the user's last turn is on its way."""
+    @property
+    def reply_active(self) -> bool:
+        """The bot speaks, or a reply to the user's last turn is on its way (then a
+        guess at the user's first pause is not answered early either: its words decide
+        interruption first; pipelines/speculative_turn.py)."""
         thinking = (self._turn_ended_at is not None
                     and time.monotonic() - self._turn_ended_at < self._thinking_secs)
         return self._bot_speaking or thinking
-
-    @property
-    def reply_active(self) -> bool:
-        """The bot speaks or is about to: a guess at the user's first pause is then not
-        answered early (its words decide interruption first; pipelines/speculative_turn.py)."""
-        return self._reply_active()
 
     async def _interrupt(self, text: str) -> None:
         logger.debug(f"{self}: words over the reply ({text!r}): interrupting")

@@ -615,6 +615,14 @@ class VoiceClient:
             next_at += chunk_ms / 1000
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
+    async def speak_until(self, pcm: bytes, done: asyncio.Event, *,
+                          timeout_secs: float = 60.0) -> bool:
+        """Speak `pcm` like a live mic, then keep it open with silence until `done` is
+        set (a reply's first audio, its end...); False if `timeout_secs` passed first."""
+        await self.stream_pcm(pcm)
+        await self.send_silence_until(done, timeout_secs=timeout_secs)
+        return done.is_set()
+
     async def receive(self) -> AsyncIterator[ServerItem]:
         """Yield server events (pydantic models), `BotAudio` and `BotVideo` until the
         socket closes (then one `Closed`). Unknown events and media kinds are skipped."""

@@ -154,10 +154,7 @@ async def test_a_short_sound_over_a_served_reply_costs_a_short_gap_and_no_event(
                 first_audio.set()
 
     listener = asyncio.create_task(listen())
-    await client.stream_pcm(question)
-    quiet = asyncio.create_task(client.send_silence_until(first_audio))
-    await asyncio.wait_for(first_audio.wait(), timeout=90)
-    await quiet
+    assert await client.speak_until(question, first_audio, timeout_secs=90), "no reply audio"
     await asyncio.sleep(0.6)
     sound_at = time.monotonic()
     await client.stream_pcm(wait[:1600].tobytes())

@@ -88,10 +88,7 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
                 return
 
     listener = asyncio.create_task(listen())
-    await client.stream_pcm(question)
-    quiet = asyncio.create_task(client.send_silence_until(first_audio))
-    await asyncio.wait_for(first_audio.wait(), timeout=90)
-    await quiet
+    assert await client.speak_until(question, first_audio, timeout_secs=90), "no reply audio"
     await asyncio.sleep(0.6)  # let the bot talk a little
     barging.set()
     barge_at = time.monotonic() + 0.3  # `say` puts 0.3 s of silence before the speech
@@ -159,10 +156,7 @@ async def test_a_backchannel_over_the_reply_pauses_it_and_it_plays_on(
                 reply_done.set()
 
     listener = asyncio.create_task(listen())
-    await client.stream_pcm(question)
-    quiet = asyncio.create_task(client.send_silence_until(first_audio))
-    await asyncio.wait_for(first_audio.wait(), timeout=90)
-    await quiet
+    assert await client.speak_until(question, first_audio, timeout_secs=90), "no reply audio"
     await asyncio.sleep(0.6)
     sound_at = time.monotonic() + 0.3  # `say` leads with 0.3 s of silence
     await client.stream_pcm(backchannel)
