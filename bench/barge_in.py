@@ -36,9 +36,12 @@ many quick pauses (pipelines/speech_onset.py) the VAD confirmed or not.
 Variants: `pipecat`, `ours` (VAD start --vad-start), `ours_vad010` (VAD start
 0.1 s), `ours_quick` (VAD start 0.1 s and the quick pause on silero's window
 score, `TurnParams.quick_pause_secs`); `ours*` without "quick" have it off.
+`ours`, `ours_vad010` and `ours_quick` let words whisper deems a failed decode
+play the reply on (pipelines/transcript_confidence.py); `ours_quick_anywords`
+is `ours_quick` with any words interrupting, as before that.
 
 Usage: python bench/barge_in.py [--labels speech backchannel ...] [--limit N] [--every N]
-       [--servers pipecat ours ours_vad010 ours_quick] [--vad-start 0.2]
+       [--servers pipecat ours ours_vad010 ours_quick ours_quick_anywords] [--vad-start 0.2]
        [--quick-pause 0.3] [--noise-db -60] [--out bench/results/barge_in.json]
 The last stdout line is one JSON object.
 """
@@ -290,6 +293,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                      quick_pause_secs=args.quick_pause),
         }
         turns["ours"] = replace(turns["ours"], quick_pause_secs=0.0)
+        # the quick pause, with any words interrupting (before whisper's confidence was used)
+        turns["ours_quick_anywords"] = replace(turns["ours_quick"], unsure_words_interrupt=True)
         sessions: dict[str, list[Any]] = {name: [] for name in args.servers}
         servers = {name: start_server(runtime, ServerConfig(
             turn=turns[name], max_sessions=2, on_session=sessions[name].append))
@@ -348,7 +353,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--every", type=int, default=1, help="every n-th clip of each label")
     parser.add_argument("--servers", nargs="+", default=["pipecat", "ours"],
-                        choices=["pipecat", "ours", "ours_vad010", "ours_quick"])
+                        choices=["pipecat", "ours", "ours_vad010", "ours_quick",
+                                 "ours_quick_anywords"])
     parser.add_argument("--vad-start", type=float, default=0.2)
     parser.add_argument("--quick-pause", type=float, default=0.3,
                         help="ours_quick: seconds a quick pause waits for the VAD to confirm")

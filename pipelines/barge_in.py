@@ -14,7 +14,10 @@ module does the same with pipecat's own turn machinery:
 - The transcript decides. Words that are only a backchannel ("mm-hm",
   "yeah", "okay", "go on", ...), or whisper's renderings of laughter and
   coughs, are swallowed (the aggregation is reset, so the LLM never sees
-  them) and `ReplyResumeFrame` resumes the reply where it paused. Any other
+  them) and `ReplyResumeFrame` resumes the reply where it paused. So are
+  words whisper itself deems a failed decode (mean token log-probability
+  below -1.0: "I'm so sorry." for an acted laugh; see
+  pipelines/transcript_confidence.py). Any other
   words broadcast the interruption: the reply is dropped and the words become
   the user's turn, as with pipecat's own barge-in.
 - No words at all (a cough whisper hears as nothing: the STT says so with
@@ -64,6 +67,7 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 
 from pipelines.speech_onset import SpeechOnsetFrame
+from pipelines.transcript_confidence import failed_decode
 
 #: Words that acknowledge without taking the floor. A transcript made only of
 #: these (and of the phrases below) does not interrupt the bot.
@@ -88,6 +92,10 @@ _PHRASE_ONLY = frozenset({"i", "see", "go", "on", "ahead", "for", "it", "got", "
 #: whisper's renderings of non-speech: "(laughs)", "[coughing]", "*cough*", "♪".
 _NON_SPEECH = re.compile(r"\([^)]*\)|\[[^\]]*\]|\*[^*]*\*|♪")
 _WORD = re.compile(r"[a-z]+(?:['-][a-z]+)*")
+#: whisper's spelling of a laugh as one made-up word: "hahaha", "hehehe",
+#: "daaahhahhahh" (two or more h/vowel beats, at most one other letter in front;
+#: no English word has that shape)
+_LAUGHTER = re.compile(r"[a-z]?(?:h*[aeiou]+h+){2,}[aeiou]*")
 
 
 def is_backchannel(text: str) -> bool:
@@ -97,7 +105,7 @@ def is_backchannel(text: str) -> bool:
     "wait" or any content word is real speech.
     """
     spoken = _NON_SPEECH.sub(" ", text.lower()).replace("’", "'")
-    words = _WORD.findall(spoken)
+    words = [word for word in _WORD.findall(spoken) if not _LAUGHTER.fullmatch(word)]
     if not words:
         return True
     if any(word not in BACKCHANNEL_WORDS for word in words):
@@ -134,17 +142,21 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
     """
 
     def __init__(self, *, resume_after_secs: float = 3.0, thinking_secs: float = 8.0,
-                 quick_pause_secs: float = 0.0, **kwargs: Any) -> None:
+                 quick_pause_secs: float = 0.0, unsure_words_interrupt: bool = False,
+                 **kwargs: Any) -> None:
         """`resume_after_secs`: after the VAD stop, how long to wait for the STT's
         verdict before a paused reply plays on anyway (whisper takes ~0.4 s on a
         quiet 2-core CPU, 1-2.5 s under load). `thinking_secs`: after the user's
         turn ends, how long a reply counts as on its way. `quick_pause_secs`:
         pause on `SpeechOnsetFrame` and play on if the VAD has not confirmed a
-        start this long after it (0: onsets are ignored, the VAD start pauses)."""
+        start this long after it (0: onsets are ignored, the VAD start pauses).
+        `unsure_words_interrupt`: words whisper deems a failed decode interrupt like
+        any others (default: they are taken for a laugh or a noise)."""
         super().__init__(**kwargs)
         self._resume_after_secs = resume_after_secs
         self._thinking_secs = thinking_secs
         self._quick_pause_secs = quick_pause_secs
+        self._unsure_words_interrupt = unsure_words_interrupt
         self._bot_speaking = False
         self._turn_ended_at: float | None = None  # the user's last turn end, until a reply
         #: the reply is paused for a sound whose transcript has not come yet
@@ -153,6 +165,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         #: the reply is paused on a speech onset the VAD has not confirmed yet
         self._quick: asyncio.Task[None] | None = None
         self.counters = {"paused": 0, "resumed": 0, "interrupted": 0, "backchannels": 0,
+                         "unsure": 0,
                          "quick_paused": 0, "quick_confirmed": 0, "quick_resumed": 0}
         #: seconds each pause held a reply that then played on (what a listener hears)
         self.pause_gaps: list[float] = []
@@ -194,7 +207,8 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
             if self._tentative:
                 await self._start_resume_timer()
         elif isinstance(frame, TranscriptionFrame):
-            return await self._on_transcript(frame.text)
+            unsure = not self._unsure_words_interrupt and failed_decode(frame.result)
+            return await self._on_transcript(frame.text, unsure=unsure)
         elif isinstance(frame, NoWordsFrame) and self._tentative:
             await self._play_on("no words in the sound")
         return ProcessFrameResult.CONTINUE
@@ -252,19 +266,21 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
             self._paused_at = None
         await self.push_frame(ReplyResumeFrame(), FrameDirection.DOWNSTREAM)
 
-    async def _on_transcript(self, text: str) -> ProcessFrameResult:
+    async def _on_transcript(self, text: str, *, unsure: bool = False) -> ProcessFrameResult:
+        """`unsure`: whisper deemed the decode failed (pipelines/transcript_confidence.py);
+        over a reply such words are taken for a laugh or a noise, not an interruption."""
         # Without a pause pending (no VAD start, or the pause was resolved already),
         # words while no reply is active start the turn, as pipecat's
         # TranscriptionUserTurnStartStrategy does.
         if not self._tentative and not self.reply_active:
             await self.trigger_user_turn_started()
-        elif not is_backchannel(text):
+        elif not unsure and not is_backchannel(text):
             self._tentative = False
             await self._cancel_resume_timer()
             await self._interrupt(text)
         elif self._tentative:
-            self.counters["backchannels"] += 1
-            await self._play_on(f"backchannel {text!r}")
+            self.counters["unsure" if unsure else "backchannels"] += 1
+            await self._play_on(f"{'unsure words' if unsure else 'backchannel'} {text!r}")
         else:  # a backchannel over a reply that is playing again
             self.counters["backchannels"] += 1
             await self.trigger_reset_aggregation()

@@ -22,7 +22,12 @@ import onnxruntime
 from faster_whisper import WhisperModel
 from loguru import logger
 from openai import AsyncOpenAI
-from pipecat.frames.frames import ErrorFrame, Frame, OutputTransportMessageUrgentFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    OutputTransportMessageUrgentFrame,
+    TranscriptionFrame,
+)
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
@@ -32,6 +37,7 @@ from piper import PiperVoice
 
 from pipelines.barge_in import NoWordsFrame
 from pipelines.protocol import ErrorCode, error_event
+from pipelines.transcript_confidence import WhisperConfidence, collect_segments, record_segments
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class _GreedyWhisper:
             **kwargs,
         )
         kept = [s for s in segments if s.compression_ratio <= self._params.max_compression_ratio]
+        # the segments pipecat will turn into text: how sure whisper was of them
+        record_segments(s for s in kept if s.no_speech_prob < self._params.no_speech_prob)
         return iter(kept), info
 
 
@@ -230,10 +238,17 @@ class BundledWhisperSTTService(WhisperSTTService):
         self._model = _GreedyWhisper(models.whisper, models.asr)  # type: ignore[assignment]
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
-        """Transcribe one utterance; an empty result becomes an `empty_transcript` event."""
+        """Transcribe one utterance; an empty result becomes an `empty_transcript` event.
+
+        The transcript carries whisper's confidence in `result` (a
+        `WhisperConfidence`): the barge-in verdict ignores failed decodes.
+        """
         produced = False
+        segments = collect_segments()
         async for frame in super().run_stt(audio):
             produced = True
+            if isinstance(frame, TranscriptionFrame):
+                frame.result = WhisperConfidence.of(segments)
             yield frame
         if not produced:
             secs = len(audio) / 2 / self.sample_rate

@@ -107,6 +107,10 @@ class TurnParams:
     #: ...and silero's score of single windows pauses the reply before the VAD commits;
     #: unconfirmed by a VAD start within this long, it plays on (pipelines/speech_onset.py; 0: off)
     quick_pause_secs: float = 0.3
+    #: ...and words whisper deems a failed decode (mean token log-probability below
+    #: -1.0, as it makes of a laugh: "I'm so sorry.") interrupt too (False: they let
+    #: the reply play on; pipelines/transcript_confidence.py)
+    unsure_words_interrupt: bool = False
     #: ...and this much silence ends an utterance (pipecat default 0.2 s).
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
@@ -345,7 +349,8 @@ def build_voice_pipeline(
     smart_turn = LocalSmartTurnAnalyzerV3(
         params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs))
     barge_in = (BackchannelTolerantStartStrategy(resume_after_secs=turn.barge_in_resume_secs,
-                                                 quick_pause_secs=turn.quick_pause_secs)
+                                                 quick_pause_secs=turn.quick_pause_secs,
+                                                 unsure_words_interrupt=turn.unsure_words_interrupt)
                 if turn.backchannel_barge_in else None)
 
     def may_speculate() -> bool:

@@ -25,3 +25,13 @@ def test_acknowledgements_laughter_and_non_speech_tags_are_backchannels(text: st
 ])
 def test_requests_and_content_words_interrupt(text: str) -> None:
     assert not is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["Daaahhahhahhahhahh", "hahaha", "Hehehe!", "Ahahah, haha."])
+def test_whisper_spellings_of_a_laugh_are_backchannels(text: str) -> None:
+    assert is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["Had.", "Nah.", "Ohio?", "Aha, stop.", "Behave."])
+def test_words_shaped_like_laughter_but_english_interrupt(text: str) -> None:
+    assert not is_backchannel(text)
