@@ -46,6 +46,7 @@ FACE_OVAL = (
     377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )
 NOSE_TIP, CHIN, FOREHEAD = 1, 152, 10
+UPPER_LIP_TOP = 0  # the upper lip's outer edge on the midline
 N_LANDMARKS = 478
 
 RING_SAMPLES = 36  # points per ring: enough for a smooth head outline at 512 px
@@ -180,6 +181,9 @@ SHARP_LANDMARKS = frozenset(LIPS_UPPER_INNER + LIPS_LOWER_INNER + LIPS_UPPER_OUT
                             + EYE_L_LOWER + IRIS_R + IRIS_L)
 OUTLINE_HOPS = 1  # smoothed band: the oval, the rings and one triangle further in
 SMOOTH_SIGMA_PX = 5.0  # output pixels: wider than a jaw-line triangle (~10 px at 512)
+# source pixels two neighbouring grid cells may jump apart, beyond the grid
+# step itself, before the map counts as folded there (BackwardMapper)
+FOLD_JUMP_PX = 3.0
 
 
 def sharp_triangles(mesh: RenderMesh) -> np.ndarray:
@@ -216,6 +220,20 @@ class BackwardMapper:
     on a turn bend every edge crossing them at each triangle border, and a row
     of thin triangles along the jaw turned the cheek's outline into a
     saw-tooth. At rest the displacement is zero, so the portrait is unchanged.
+
+    Folds: where a nearer surface covers a farther one (the nose over the far
+    cheek on a turn), neighbouring grid cells map to source points far apart,
+    and bilinear up-sampling between them sampled the photo along the line
+    joining them, which crosses the nose's shaded side: a thin dark line along
+    the nose. So wherever two neighbouring cells of the exact map jump by more
+    than FOLD_JUMP_PX in the source, the full-resolution pixels around them
+    get the affine map of the triangle on top of them (`pixel_ids`) instead, clamped to
+    that triangle's part of the photo (a pixel centre just outside a sliver
+    triangle would otherwise extrapolate far off: bright dots in a crease).
+    Only folds in the skin above the mouth are mended (the nose and the cheeks
+    beside it), not the lips, chin, lids or the mouth and eye layers (edges the
+    mouth shapes, jawOpen and blinks were calibrated with); away from folds
+    the map is what it was (docs/nose_fold_before_after.png).
     """
 
     def __init__(self, mesh: RenderMesh, grid_step: int = 2) -> None:
@@ -226,11 +244,47 @@ class BackwardMapper:
         centers = (np.arange(g, dtype=np.float32) + 0.5) * grid_step - 0.5
         self.gx, self.gy = np.meshgrid(centers, centers)  # (g, g) output pixel coordinates
         self.ids = np.empty((g, g), dtype=np.int32)
+        self._near_fold = np.ones((3, 3), np.uint8)
         self.src = mesh.vertices[:, :2].astype(np.float64)
+        corners = self.src[mesh.triangles]  # (T, 3, 2)
+        self.src_lo = (corners.min(axis=1) - 0.5).astype(np.float32)  # (T, 2)
+        self.src_hi = (corners.max(axis=1) + 0.5).astype(np.float32)
         self.sharp = np.concatenate([sharp_triangles(mesh), [False]])  # index -1: uncovered
+        # where folds are mended: the skin above the mouth (the nose and the
+        # cheeks beside it), not the eye copies, the mouth and eye layers, the
+        # lips or the chin, whose edges the mouth shapes, jawOpen and blinks
+        # were calibrated with
+        xy0 = mesh.vertices[:, :2].astype(np.float64)
+        down = xy0[CHIN] - xy0[FOREHEAD]
+        above_mouth = (xy0 - xy0[UPPER_LIP_TOP]) @ down < 0.0
+        above_mouth[mesh.kind == KIND_EYE_COPY] = False
+        skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer == 0)
+        self.foldable = self.sharp & np.concatenate([skin, [False]])
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
         self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+
+    def pixel_ids(self, dst_xy: np.ndarray, dst_z: np.ndarray,
+                  window: tuple[int, int, int, int] | None = None,
+                  order: np.ndarray | None = None) -> np.ndarray:
+        """int32 ids of the triangle on top at every output pixel (-1: none),
+        rasterised at full resolution in the same order as the grid, over
+        `window` = (y0, y1, x0, x1) (default: the whole frame, (size, size)).
+        The map needs it only around folds (_fix_folds). `order`: the drawing
+        order, far to near, if already known."""
+        mesh = self.mesh
+        y0, y1, x0, x1 = window if window is not None else (0, mesh.size, 0, mesh.size)
+        if order is None:
+            depth = dst_z[mesh.triangles].mean(axis=1) + mesh.tri_layer
+            order = np.argsort(-depth, kind="stable")
+        corners = dst_xy[mesh.triangles[order]]  # (T, 3, 2), drawing order
+        lo, hi = corners.min(axis=1), corners.max(axis=1)
+        hit = (hi[:, 0] >= x0 - 1) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0 - 1) & (lo[:, 1] <= y1)
+        pts = np.round((corners[hit] - np.array([x0, y0], np.float32)) * 16.0).astype(np.int32)
+        ids = np.full((y1 - y0, x1 - x0), -1, np.int32)
+        for t, p in zip(order[hit].tolist(), pts, strict=True):
+            cv2.fillConvexPoly(ids, p, t, cv2.LINE_8, 4)
+        return ids
 
     def __call__(self, dst_xy: np.ndarray, dst_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Source maps (size, size) float32 x and y for vertices moved to `dst_xy`."""
@@ -273,5 +327,56 @@ class BackwardMapper:
         if step == 1:
             return mx, my
         size = (mesh.size, mesh.size)
-        return (cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR),
-                cv2.resize(my, size, interpolation=cv2.INTER_LINEAR))
+        full_x = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)
+        full_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)
+        self._fix_folds(full_x, full_y, mx, my, coef, dst_xy, dst_z, order)
+        return full_x, full_y
+
+    def _fix_folds(self, full_x: np.ndarray, full_y: np.ndarray, mx: np.ndarray,
+                   my: np.ndarray, coef: np.ndarray, dst_xy: np.ndarray,
+                   dst_z: np.ndarray, order: np.ndarray) -> None:
+        """Exact per-pixel maps, in place, around folds of the unsmoothed warp.
+
+        Only frames with a fold pay for a full-resolution raster, of the
+        window around the folds; the grid raster, and the map away from
+        folds, stay as they were.
+        """
+        # skin on both sides (the nose over the cheek); the smoothed outline is
+        # continuous already
+        sheet = self.foldable[self.ids]
+        limit = FOLD_JUMP_PX + self.step  # beyond a grid step's own span
+        fold = np.zeros(mx.shape, bool)
+        for axis in (0, 1):
+            jump = np.abs(np.diff(mx, axis=axis)) + np.abs(np.diff(my, axis=axis))
+            if axis == 0:
+                pair = (jump > limit) & sheet[1:] & sheet[:-1]
+                fold[1:] |= pair
+                fold[:-1] |= pair
+            else:
+                pair = (jump > limit) & sheet[:, 1:] & sheet[:, :-1]
+                fold[:, 1:] |= pair
+                fold[:, :-1] |= pair
+        if not fold.any():
+            return
+        # the pixels whose bilinear weights reach a fold cell: each such cell's
+        # step x step block of output pixels (the cell nearest to them)
+        near = cv2.dilate(fold.view(np.uint8), self._near_fold)
+        cy, cx = np.nonzero(near)
+        offsets = np.arange(self.step)
+        size = self.mesh.size
+        ys = (cy[:, None, None] * self.step + offsets[None, :, None]).repeat(self.step, 2).ravel()
+        xs = (cx[:, None, None] * self.step + offsets[None, None, :]).repeat(self.step, 1).ravel()
+        inside = (ys < size) & (xs < size)
+        ys, xs = ys[inside], xs[inside]
+        y0, x0 = int(ys.min()), int(xs.min())
+        window = (y0, int(ys.max()) + 1, x0, int(xs.max()) + 1)  # only where folds are
+        t = self.pixel_ids(dst_xy, dst_z, window, order)[ys - y0, xs - x0]
+        keep = t >= 0
+        ys, xs, t = ys[keep], xs[keep], t[keep]
+        c = coef[t]  # (P, 2, 3)
+        fx, fy = xs.astype(np.float32), ys.astype(np.float32)
+        # A pixel centre just outside a sliver triangle extrapolates its affine
+        # map far off; keep every sample on the triangle's own part of the photo.
+        lo, hi = self.src_lo[t], self.src_hi[t]
+        full_x[ys, xs] = np.clip(c[:, 0, 0] * fx + c[:, 0, 1] * fy + c[:, 0, 2], lo[:, 0], hi[:, 0])
+        full_y[ys, xs] = np.clip(c[:, 1, 0] * fx + c[:, 1, 1] * fy + c[:, 1, 2], lo[:, 1], hi[:, 1])
