@@ -37,10 +37,7 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import sys
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread, numpy's BLAS included
@@ -51,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2
 import numpy as np
 
-from avatar.face_analysis import FaceAnalyzer, landmarker_model_path
+from avatar.face_analysis import FaceAnalyzer, canonical_face_model
 from avatar.motion import angles_to_rotation, column_index, rotation_to_angles
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
@@ -61,53 +58,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OFFSETS = (-20.0, -10.0, 10.0, 20.0)
 _YAW, _PITCH = column_index("yaw"), column_index("pitch")
 _IMAGE_TO_CAMERA = np.array([1.0, -1.0, -1.0])  # image (y down, z away) -> camera axes
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(field number, wire type, value) of one protobuf message, no schema needed."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            value, i = buf[i:i + size], i + size
-        elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
-        elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return result, i
-
-
-def canonical_face_model() -> np.ndarray:
-    """(468, 3) mediapipe's canonical metric face (cm; y up, z towards the viewer).
-
-    GeometryPipelineMetadata.canonical_mesh (field 1) is a Mesh3d whose
-    vertex_buffer (field 3) holds x, y, z, u, v per vertex.
-    """
-    with zipfile.ZipFile(landmarker_model_path()) as bundle:
-        meta = bundle.read("geometry_pipeline_metadata_landmarks.binarypb")
-    mesh = next(value for number, _, value in _fields(meta)
-                if number == 1 and isinstance(value, bytes))
-    floats = [struct.unpack("<f", value)[0] for number, _, value in _fields(mesh)
-              if number == 3 and isinstance(value, bytes)]
-    return np.asarray(floats, np.float64).reshape(-1, 5)[:, :3]
 
 
 def procrustes_pitch(points: np.ndarray, model: np.ndarray) -> float:
