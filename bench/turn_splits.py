@@ -5,9 +5,11 @@ a silent pause between them ("I'd like a coffee and" [pause] "a croissant").
 Each is streamed at real-time pace to the real voice server (whisper, smart-turn,
 the embedded LLM); a *split* is a `user-stopped-speaking` event during a pause:
 the server ended the turn before the user had finished. Variants run in the same
-process one after the other: pipecat's smart-turn alone, and with the hold on
-words that promise more (pipelines/turn_hold.py). Also the extra wait the hold
-costs on requests that end cleanly (voice-to-voice on the control questions).
+process one after the other (`VARIANTS`): pipecat's smart-turn alone, with one
+0.8 s hold on words that promise more (the last release), and the default: 0.8 s,
+and 1.6 s after a word no sentence ends on (pipelines/turn_hold.py). Also the
+extra wait the hold costs on requests that end cleanly (voice-to-voice on the
+control questions).
 
 Prints one JSON object (last line); writes bench/results/turn_splits.json.
 
@@ -18,7 +20,9 @@ LibriVox sentences, the meeting and lecture speech cut at its longer silences):
 each clip is one utterance with the speaker's own pauses inside it. A split is
 a turn end before the clip's speech is over (`premature_turn_ends`: the share
 of clips split); `joined` counts split clips that still reached the LLM as one
-user message (pipelines/turn_join.py). Writes bench/results/turn_splits_real.json.
+user message (pipelines/turn_join.py); `split_after` is what the server had
+heard when it ended the turn. The last release's hold and the default, one after
+the other. Writes bench/results/turn_splits_real.json.
 
     .venv/bin/python bench/turn_splits.py --real
 """
@@ -88,12 +92,14 @@ async def run_request(url: str, pieces: list[bytes], pause: float) -> dict[str, 
             "v2v_ms": round((first_audio[0] - end_of_speech) * 1000) if first_audio else None}
 
 
-async def run_variant(models: Any, runtime: Any, hold_secs: float, pauses: list[float]
-                      ) -> dict[str, Any]:
+async def run_variant(models: Any, runtime: Any, hold_secs: float, unfinished_hold_secs: float,
+                      pauses: list[float]) -> dict[str, Any]:
     from pipelines.server import ServerConfig
     from pipelines.voice_pipeline import TurnParams
 
-    config = ServerConfig(turn=TurnParams(incomplete_hold_secs=hold_secs), max_sessions=2)
+    config = ServerConfig(turn=TurnParams(incomplete_hold_secs=hold_secs,
+                                          unfinished_hold_secs=unfinished_hold_secs),
+                          max_sessions=2)
     url, server, thread = start_server(runtime, config)
     try:
         rows = []
@@ -102,7 +108,8 @@ async def run_variant(models: Any, runtime: Any, hold_secs: float, pauses: list[
                 pcm = [synthesize(models, text) for text in pieces]
                 result = await run_request(url, pcm, pause)
                 rows.append({"request": " | ".join(pieces), "pause": pause, **result})
-                print(f"hold {hold_secs}: pause {pause} {rows[-1]}", file=sys.stderr)
+                print(f"hold {hold_secs}/{unfinished_hold_secs}: pause {pause} {rows[-1]}",
+                      file=sys.stderr)
         controls = []
         for text in CONTROLS:
             result = await run_request(url, [synthesize(models, text)], 0.0)
@@ -111,12 +118,23 @@ async def run_variant(models: Any, runtime: Any, hold_secs: float, pauses: list[
         server.should_exit = True
         thread.join(timeout=10)
     split = [r for r in rows if r["splits"]]
-    return {"hold_secs": hold_secs, "requests": len(rows), "split_requests": len(split),
+    return {"hold_secs": hold_secs, "unfinished_hold_secs": unfinished_hold_secs,
+            "variant": variant_name(hold_secs, unfinished_hold_secs),
+            "requests": len(rows), "split_requests": len(split),
             "split_rate": round(len(split) / len(rows), 3), "rows": rows,
             "control_v2v_ms": controls}
 
 
 #: (recording, start s, end s): utterances with the speaker's own pauses inside
+#: (incomplete_hold_secs, unfinished_hold_secs): no hold; one 0.8 s hold (the last
+#: release); the default, 0.8 s and 1.6 s after a word no sentence ends on
+VARIANTS = [(0.0, 0.0), (0.8, 0.8), (0.8, 1.6)]
+
+
+def variant_name(hold_secs: float, unfinished_hold_secs: float) -> str:
+    return f"hold {hold_secs}/{unfinished_hold_secs}"
+
+
 REAL_UTTERANCES = [
     ("librivox_0870", 0.0, None), ("librivox_0880", 0.0, None), ("librivox_0890", 0.0, None),
     ("librivox_0920", 0.0, None), ("librivox_0930", 0.0, None),
@@ -140,11 +158,17 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any]) -> dict[str, Any]:
     from pipelines.client import VoiceClient
 
     events: list[tuple[float, str]] = []
+    heard_before: list[str] = []  # the final transcript so far, at each turn end
     async with await VoiceClient.connect(url, busy_retry_secs=60) as client:
         async def listen() -> None:
+            text = ""
             async for item in client.receive():
                 if hasattr(item, "type"):
                     events.append((time.monotonic(), item.type))
+                if getattr(item, "type", "") == "user-transcription" and item.final:
+                    text = f"{text} {item.text}".strip()
+                if getattr(item, "type", "") == "user-stopped-speaking":
+                    heard_before.append(text)
 
         listener = asyncio.create_task(listen())
         started = time.monotonic()
@@ -155,9 +179,12 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any]) -> dict[str, Any]:
         listener.cancel()
     stops = [t for t, kind in events if kind == "user-stopped-speaking"]
     users = [str(m["content"]) for m in messages if m.get("role") == "user"]
-    splits = sum(1 for t in stops if t < speech_end - 0.05)
-    return {"splits": splits, "turn_ends": len(stops), "user_messages": len(users),
-            "joined": bool(splits and len(users) == 1), "heard": users}
+    early = [i for i, t in enumerate(stops) if t < speech_end - 0.05]
+    return {"splits": len(early), "turn_ends": len(stops), "user_messages": len(users),
+            "joined": bool(early and len(users) == 1), "heard": users,
+            # what the server had heard when it ended the turn early, and how early
+            "split_after": [heard_before[i] if i < len(heard_before) else None for i in early],
+            "split_secs_before_end": [round(speech_end - stops[i], 2) for i in early]}
 
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,7 +197,7 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     from agent.settings import AgentSettings
     from pipelines.server import ServerConfig, VoiceRuntime
     from pipelines.services import SpeechModels
-    from pipelines.voice_pipeline import LLMParams
+    from pipelines.voice_pipeline import LLMParams, TurnParams
 
     wavs = {path.stem: path for path in speech_clips()}
     settings = AgentSettings.load()
@@ -185,31 +212,41 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
         models.warm_up()
         await runtime.warm_up_llm()
         load = os.getloadavg()
-        sessions: list[Any] = []
-        url, server, thread = start_server(runtime, ServerConfig(max_sessions=2,
-                                                                 on_session=sessions.append))
-        try:
-            import soundfile
+        import soundfile
 
-            for name, start, end in REAL_UTTERANCES:
-                audio, rate = soundfile.read(str(wavs[name]), dtype="int16")
-                assert rate == RATE, (name, rate)
-                piece = audio[int(start * RATE): None if end is None else int(end * RATE)]
-                pcm = np.concatenate([np.zeros(int(0.3 * RATE), np.int16), piece]).tobytes()
-                result = await run_real(url, pcm, sessions)
-                rows.append({"clip": f"{name}[{start}:{end}]", "pauses_s": internal_pauses(pcm),
-                             **result})
-                print(f"real: {rows[-1]}", file=sys.stderr)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        for hold, unfinished in VARIANTS[1:]:  # the last release, then the default
+            sessions: list[Any] = []
+            turn = TurnParams(incomplete_hold_secs=hold, unfinished_hold_secs=unfinished)
+            url, server, thread = start_server(runtime, ServerConfig(
+                turn=turn, max_sessions=2, on_session=sessions.append))
+            try:
+                for name, start, end in REAL_UTTERANCES:
+                    audio, rate = soundfile.read(str(wavs[name]), dtype="int16")
+                    assert rate == RATE, (name, rate)
+                    piece = audio[int(start * RATE): None if end is None else int(end * RATE)]
+                    pcm = np.concatenate([np.zeros(int(0.3 * RATE), np.int16), piece]).tobytes()
+                    result = await run_real(url, pcm, sessions)
+                    rows.append({"variant": variant_name(hold, unfinished),
+                                 "clip": f"{name}[{start}:{end}]",
+                                 "pauses_s": internal_pauses(pcm), **result})
+                    print(f"real: {rows[-1]}", file=sys.stderr)
+            finally:
+                server.should_exit = True
+                thread.join(timeout=10)
     finally:
         if endpoint.server is not None:
             endpoint.server.stop()
-    split = [r for r in rows if r["splits"]]
-    return {"utterances": len(rows), "with_internal_pauses": sum(bool(r["pauses_s"]) for r in rows),
-            "premature_turn_ends": round(len(split) / len(rows), 3),
-            "split_joined": sum(r["joined"] for r in split), "split": len(split),
+    summary = {}
+    for hold, unfinished in VARIANTS[1:]:
+        name = variant_name(hold, unfinished)
+        mine = [r for r in rows if r["variant"] == name]
+        split = [r for r in mine if r["splits"]]
+        summary[name] = {"premature_turn_ends": round(len(split) / len(mine), 3),
+                         "split": len(split), "split_joined": sum(r["joined"] for r in split)}
+    default = summary[variant_name(*VARIANTS[-1])]
+    return {"utterances": len(REAL_UTTERANCES),
+            "with_internal_pauses": sum(bool(r["pauses_s"]) for r in rows) // len(summary),
+            **default, "variants": summary,
             "rows": rows, "load_avg_start": [round(x, 2) for x in load],
             "load_avg_end": [round(x, 2) for x in os.getloadavg()]}
 
@@ -232,13 +269,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         models.warm_up()
         await runtime.warm_up_llm()
         load = os.getloadavg()
-        variants = [await run_variant(models, runtime, hold, args.pauses) for hold in (0.0, 0.8)]
+        variants = [await run_variant(models, runtime, hold, unfinished, args.pauses)
+                    for hold, unfinished in VARIANTS]
     finally:
         if endpoint.server is not None:
             endpoint.server.stop()
     return {"variants": variants, "pauses": args.pauses, "load_avg_start": [round(x, 2) for x in load],
             "load_avg_end": [round(x, 2) for x in os.getloadavg()],
-            "control_v2v_ms_median": {str(v["hold_secs"]): float(np.median([x for x in v["control_v2v_ms"] if x]))
+            "control_v2v_ms_median": {v["variant"]: float(np.median([x for x in v["control_v2v_ms"] if x]))
                                       for v in variants}}
 
 
@@ -259,4 +297,4 @@ if __name__ == "__main__":
     output = asyncio.run(main(arguments))
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps({k: v for k, v in output.items() if k != "variants"}
-                     | {"split_rate": {str(v["hold_secs"]): v["split_rate"] for v in output["variants"]}}))
+                     | {"split_rate": {v["variant"]: v["split_rate"] for v in output["variants"]}}))

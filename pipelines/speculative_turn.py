@@ -45,7 +45,7 @@ class SpeculativeTurnStopStrategy(HoldIncompleteTurnStopStrategy):
         """`may_speculate`: asked before each speculation (None: always);
         `speculation_timeout_secs`: an unresolved speculation is withdrawn after
         this long, so a reply can never stay held (longer than the hold plus
-        smart-turn's fallback, ~1.8 s)."""
+        smart-turn's fallback, ~2.6 s)."""
         super().__init__(**kwargs)
         self._may_speculate = may_speculate
         self._timeout_secs = speculation_timeout_secs

@@ -7,6 +7,15 @@ interrupted by the rest. When the transcript ends that way, the end of the
 turn is held for `hold_secs` more: if the user goes on, it is one turn; if not,
 the answer comes `hold_secs` later than it would have. Turns that end on a
 complete-looking word cost nothing.
+
+Two tiers: a word no English sentence ends on ("the", "about", "and": however
+whisper punctuates it) is held `unfinished_hold_secs` (1.6 s); a word or mark
+that often but not always goes on ("is", a comma) `hold_secs` (0.8 s). Real
+speakers pause longer than 0.8 s mid-sentence: "we had a long discussion
+about. [1.3 s] how easy..." (AMI meeting, bench/turn_splits.py --real), and
+piper requests with a 1.0 s pause after "where the" or "for my" split at
+0.8 s. LiveKit's agents wait up to 6 s when their turn model says the
+sentence is unfinished; 1.6 s is what a turn that really ends on "the" costs.
 """
 
 from __future__ import annotations
@@ -35,27 +44,36 @@ OPEN_ENDED_WORDS = frozenset({
 _TRAILING_MARKS = (",", ";", ":", "...", "\u2026", "-", "\u2014")
 
 
+def cannot_end_here(text: str) -> bool:
+    """True when a transcript ends on a word no sentence ends on ("...about the.")."""
+    text = text.strip().lower()
+    if not text or text.endswith(("?", "!")):
+        return False
+    words = re.findall(r"[a-z']+", text)
+    return bool(words) and words[-1] in CONTINUATION_WORDS
+
+
 def sounds_unfinished(text: str) -> bool:
     """True when a transcript ends on a comma or on a word that promises more."""
     text = text.strip().lower()
     if not text or text.endswith(("?", "!")):
         return False
-    if text.endswith(_TRAILING_MARKS):
+    if text.endswith(_TRAILING_MARKS) or cannot_end_here(text):
         return True
     words = re.findall(r"[a-z']+", text)
-    if not words:
-        return False
-    if words[-1] in CONTINUATION_WORDS:
-        return True
-    return words[-1] in OPEN_ENDED_WORDS and not text.endswith(".")
+    return bool(words) and words[-1] in OPEN_ENDED_WORDS and not text.endswith(".")
 
 
 class HoldIncompleteTurnStopStrategy(TurnAnalyzerUserTurnStopStrategy):
     """pipecat's smart-turn stop strategy, holding turns whose text sounds unfinished."""
 
-    def __init__(self, *, hold_secs: float = 0.8, **kwargs: Any) -> None:
+    def __init__(self, *, hold_secs: float = 0.8, unfinished_hold_secs: float = 1.6,
+                 **kwargs: Any) -> None:
+        """`hold_secs`: the hold after a word or mark that often goes on (0: no hold);
+        `unfinished_hold_secs`: after one no sentence ends on (module doc)."""
         super().__init__(**kwargs)
         self._hold_secs = hold_secs
+        self._unfinished_hold_secs = max(hold_secs, unfinished_hold_secs) if hold_secs > 0 else 0.0
         self._hold_task: asyncio.Task[None] | None = None
         self._held = False  # the hold ran out: end the turn normally now
         self.holds = {"held": 0, "continued": 0}
@@ -65,13 +83,16 @@ class HoldIncompleteTurnStopStrategy(TurnAnalyzerUserTurnStopStrategy):
                 and sounds_unfinished(self._text)):
             if self._hold_task is None:
                 self.holds["held"] += 1
-                self._hold_task = self.task_manager.create_task(self._hold(), f"{self}::hold")
+                secs = (self._unfinished_hold_secs if cannot_end_here(self._text)
+                        else self._hold_secs)
+                self._hold_task = self.task_manager.create_task(self._hold(secs),
+                                                                f"{self}::hold")
             return
         await super()._maybe_trigger_user_turn_stopped()
 
-    async def _hold(self) -> None:
+    async def _hold(self, secs: float) -> None:
         try:
-            await asyncio.sleep(self._hold_secs)
+            await asyncio.sleep(secs)
         except asyncio.CancelledError:
             return
         finally:

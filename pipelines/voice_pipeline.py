@@ -121,9 +121,12 @@ class TurnParams:
     #: decide; it is held until the turn ends and dropped if the user goes on
     #: (pipelines/speculative_turn.py; needs `speculative_asr`)
     eager_reply: bool = True
-    #: a turn whose transcript ends on "and", "with", a comma... is held this much
+    #: a turn whose transcript ends on "is", "so", a comma... is held this much
     #: longer for the rest (pipelines/turn_hold.py; 0: off)
     incomplete_hold_secs: float = 0.8
+    #: ...and one that ends on a word no sentence ends on ("the", "and", "about")
+    #: this much (at least `incomplete_hold_secs`)
+    unfinished_hold_secs: float = 1.6
     #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
@@ -361,9 +364,11 @@ def build_voice_pipeline(
 
     stop_strategy = (
         SpeculativeTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
+                                    unfinished_hold_secs=turn.unfinished_hold_secs,
                                     turn_analyzer=smart_turn, may_speculate=may_speculate)
         if eager else
         HoldIncompleteTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
+                                       unfinished_hold_secs=turn.unfinished_hold_secs,
                                        turn_analyzer=smart_turn))
     start_strategies: list[BaseUserTurnStartStrategy] | None = (
         [barge_in] if barge_in is not None else None)

@@ -1,10 +1,16 @@
-"""Which transcripts sound unfinished (the turn-end hold of pipelines/turn_hold.py)."""
+"""Which transcripts sound unfinished, and the turn-end hold that follows (pipelines/turn_hold.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from pipelines.turn_hold import sounds_unfinished
+from pipelines.client import VoiceClient
+from pipelines.turn_hold import cannot_end_here, sounds_unfinished
 
 
 @pytest.mark.parametrize("text", [
@@ -22,3 +28,53 @@ def test_promising_more(text: str) -> None:
 ])
 def test_complete_looking(text: str) -> None:
     assert not sounds_unfinished(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Could you tell me where the", "We had a long discussion about.", "I'd like a coffee and.",
+    "I'm looking for a present for my",
+])
+def test_words_no_sentence_ends_on_get_the_long_hold(text: str) -> None:
+    assert cannot_end_here(text) and sounds_unfinished(text)
+
+
+@pytest.mark.parametrize("text", ["My order number is", "I need apples,", "So", "Thank you."])
+def test_words_that_often_go_on_get_the_short_hold(text: str) -> None:
+    assert not cannot_end_here(text)
+
+
+@pytest.mark.e2e
+async def test_a_long_pause_after_with_is_one_turn(
+        voice_server: Any, say: Callable[[str], bytes]) -> None:
+    """piper says "I want to buy a sofa with" (whisper: "...a sofa with."), pauses
+    1.2 s, longer than the 0.8 s hold that such pauses outlasted
+    (bench/results/turn_splits*.json), then "a footrest.". The server ends the turn
+    once, after the whole request, and the LLM gets both pieces in one message."""
+    first, second = say("I want to buy a sofa with"), say("a footrest.")[9600:]  # no lead-in
+    pcm = first + bytes(int(1.2 * 16000) * 2) + second
+    stops: list[float] = []
+    async with await VoiceClient.connect(voice_server.url, busy_retry_secs=60) as client:
+        session = voice_server.registry.active[client.welcome.session_id]
+
+        async def listen() -> None:
+            async for item in client.receive():
+                if getattr(item, "type", "") == "user-stopped-speaking":
+                    stops.append(time.monotonic())
+
+        listener = asyncio.create_task(listen())
+        started = time.monotonic()
+        await client.stream_pcm(pcm)
+        speech_end = started + len(pcm) / 32000
+        await client.stream_pcm(bytes(int(3.0 * 16000) * 2))
+        users = [str(dict(m)["content"]) for m in session.context.get_messages()
+                 if dict(m)["role"] == "user"]
+        listener.cancel()
+    pause_end = speech_end - len(second) / 32000
+    print(f"\nturn ends {[round(t - speech_end, 2) for t in stops]} s after the speech, "
+          f"{[round(t - pause_end, 2) for t in stops]} s after the pause; "
+          f"user messages {users}")
+    assert stops and all(t > speech_end for t in stops), "the turn ended inside the pause"
+    # one message with both pieces (tiny.en spells the second, after 1.2 s of silence
+    # inside the utterance, in odd ways: "I've foot rest.", "F-O-T-R-S-")
+    assert len(users) == 1 and "sofa with" in users[0].lower(), users
+    assert len(users[0].lower().split("sofa with", 1)[1].split()) >= 1, users
