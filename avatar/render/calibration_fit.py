@@ -237,13 +237,21 @@ READOUT_RUNS: tuple[tuple[int, int, float], ...] = (
 
 def calibrate(portrait: Portrait, size: int = 512,
               runs: tuple[tuple[int, int, float], ...] = READOUT_RUNS,
-              progress: bool = True) -> Calibration:
+              progress: bool = True, base: Calibration | None = None,
+              refit_curves: tuple[str, ...] = ()) -> Calibration:
     """The full fit behind avatar/data/render_calibration.json (~10 min on one core).
 
     Per-shape curves and pose gains (fit_calibration), then the readout model
     on random mixes at random head poses (collect_readout_samples + fit_readout).
+    With `base`, its pose gains and curves are kept but for `refit_curves`
+    (what a changed actuator needs, e.g. bench/funnel_actuator.py: only the
+    mouthFunnel curve and the readout model, the hand-set pitch gains kept).
     """
     calibration = fit_calibration(portrait, size, progress)
+    if base is not None:
+        curves = dict(base.curves)
+        curves.update({name: calibration.curves[name] for name in refit_curves})
+        calibration = Calibration(curves=curves, pose_gain=base.pose_gain.copy())
     samples = [collect_readout_samples(portrait, count, seed, size, progress, pose_deg,
                                        calibration.pose_gain)
                for seed, count, pose_deg in runs]
