@@ -42,6 +42,7 @@ from pipelines.protocol import (
     encode_media,
 )
 from pipelines.serializer import ProtocolV1Serializer
+from pipelines.voice_pipeline import TurnParams
 
 HELLO = {"type": "hello", "protocol": 1, "audio_in": {"sample_rate": 16000}}
 
@@ -375,7 +376,11 @@ async def test_turn_ends_when_the_client_stops_sending_audio(
         # what is checked is that the turn ends; tiny.en on piper's (randomised) voice
         # sometimes hears "you close and" as "you're closing." (WER 0.3)
         assert wer(question, " ".join(transcript)) <= 0.35, transcript
-        # the turn ended without more audio (0.7 s / 1.3 s here; 1.5 s / 6.5 s unfilled)
+        # the turn ended without more audio (unfilled: 1.5 s / 6.5 s). The second ends on
+        # "and", so smart-turn's silence fallback and the 1.6 s hold after a word no
+        # sentence ends on both apply (~2.1-3.1 s seen; 1.3 s with the old 0.8 s hold)
+        turn = TurnParams()
+        limit = turn.smart_turn_stop_secs + turn.unfinished_hold_secs + 1.0
         ended_after = seen["user-stopped-speaking"] - speech_end
-        assert ended_after < 3.0, (ended_after, seen)
+        assert ended_after < limit, (ended_after, limit, seen)
         await still_serves(client)
