@@ -331,11 +331,11 @@ def test_spoken_question_is_answered_from_the_examples_own_knowledge(tmp_path: P
 
     assert result.completed, f"no complete reply; events: {result.events}"
     heard = _words(result.transcript)
-    # whisper tiny.en hears piper's "basic" as "basset" now and then (seen in 3 of ~8
-    # runs, with and without video): the reply check below is what matters
+    # whisper tiny.en hears piper's "basic" as "basset" or "bass it" now and then (seen
+    # in 3 of ~8 runs, with and without video): the reply check below is what matters
     for word in ("how", "much", "tune", "cost"):
         assert word in heard, f"heard {result.transcript!r}"
-    assert "basic" in heard or "basset" in heard, f"heard {result.transcript!r}"
+    assert any(word.startswith("bas") for word in heard), f"heard {result.transcript!r}"
     reply = result.reply_text.lower()
     print(f"\nheard {result.transcript!r} -> reply {result.reply_text!r}, "
           f"voice-to-voice {result.voice_to_voice_ms:.0f} ms")
