@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from avatar.motion import MOTION_DIM, angles_to_rotation, column_index
-from avatar.render.calibration import Calibration, load_calibration
+from avatar.render.calibration import Calibration
 from avatar.render.expression import ACTUATORS, ActuatorBasis
 from avatar.render.eyes import EyelidPainter, GazePainter
 from avatar.render.layers import (
@@ -60,6 +60,7 @@ from avatar.render.mesh import (
     build_mesh,
 )
 from avatar.render.mouth import draw_mouth, inner_lip_gap
+from avatar.render.portrait_calibration import calibration_for
 
 if TYPE_CHECKING:
     from avatar.portrait import Portrait
@@ -129,7 +130,10 @@ class PortraitRenderer:
         basis = ActuatorBasis(self.mesh)
         self.frame = basis.frame
         self._basis = basis.build().reshape(len(ACTUATORS), -1)  # (K, N*2)
-        self.calibration = calibration if calibration is not None else load_calibration()
+        # The portrait's own table once `avatar-forcing calibrate` has fitted it
+        # (avatar/render/portrait_calibration.py), else the shipped one.
+        self.calibration = (calibration if calibration is not None
+                            else calibration_for(portrait))
         verts = self.mesh.vertices
         self._xy0 = verts[:, :2].astype(np.float32)
         iod = self.frame.iod

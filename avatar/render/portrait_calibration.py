@@ -1,0 +1,100 @@
+"""A calibration fitted on the portrait itself, computed once and cached on disk.
+
+The shipped table (avatar/data/render_calibration.json) is fitted on the
+default portrait; on other faces the landmarker reads jaw, smiles and pucker
+differently (a portrait that already smiles, a beard), and the readout model's
+crosstalk is grace_hopper's. `fit_portrait_calibration` refits the per-shape
+curves and the readout model on the portrait itself with a reduced recipe
+(RECIPE_RUNS: 2,000 measured renders instead of 9,500; the hand-set pose
+gains are kept) and saves it under the cache dir, keyed by the portrait's
+pixels and RECIPE_VERSION. `calibration_for(portrait)` returns it when it
+exists, else the shipped table: the renderer uses that by default, so nothing
+waits for a fit. Measured (bench/portrait_calibration.py, docs/renderer.md
+"A calibration per portrait"): held-out mixed-track r on the portraits the
+shipped table fits worst.
+
+    avatar-forcing calibrate PORTRAIT     # 2,110 measured renders + the fit; progress bars
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from avatar.render.calibration import Calibration, load_calibration
+
+if TYPE_CHECKING:
+    from avatar.portrait import Portrait
+
+#: Bump when the fit changes (actuators, recipe, readout model): old tables are ignored.
+RECIPE_VERSION = 1
+#: Readout samples: (seed, frames, head-pose range deg), frontal then turned.
+RECIPE_RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0))
+FIT_SIZE = 512  # render size the fit measures at (the shipped table's too)
+
+
+def cache_dir() -> Path:
+    """`$AVATAR_FORCING_CACHE_DIR`, else `$XDG_CACHE_HOME/avatar-forcing`, else
+    `~/.cache/avatar-forcing` (as agent/bundled_models.py), + `/calibrations`."""
+    explicit = os.environ.get("AVATAR_FORCING_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser() / "calibrations"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "avatar-forcing" / "calibrations"
+
+
+def portrait_key(portrait: Portrait) -> str:
+    """Content key: the portrait crop's pixels (any size) and the recipe version."""
+    image = np.ascontiguousarray(portrait.image, np.uint8)
+    digest = hashlib.sha256(f"{image.shape}".encode() + image.tobytes()).hexdigest()
+    return f"{digest[:20]}-r{RECIPE_VERSION}"
+
+
+def cached_path(portrait: Portrait, folder: Path | None = None) -> Path:
+    """Where the portrait's own table is (or will be) stored."""
+    return (folder if folder is not None else cache_dir()) / f"{portrait_key(portrait)}.json"
+
+
+def calibration_for(portrait: Portrait, folder: Path | None = None) -> Calibration:
+    """The portrait's own table when it has been fitted, else the shipped one."""
+    path = cached_path(portrait, folder)
+    if path.is_file():
+        try:
+            return load_calibration(path)
+        except (ValueError, OSError):
+            pass  # a torn or foreign file: fall back, a refit overwrites it
+    return load_calibration()
+
+
+def fit_portrait_calibration(portrait: Portrait, folder: Path | None = None,
+                             runs: tuple[tuple[int, int, float], ...] = RECIPE_RUNS,
+                             progress: bool = True, members: int | None = None,
+                             steps: int = 3000) -> Path:
+    """Fit the portrait's own curves and readout model and cache them; returns the path.
+
+    Curves (every calibrated actuator swept alone, ~110 renders) then the
+    readout ensemble on `runs` of random mixes (calibration_fit). Pose gains
+    stay the shipped, hand-set ones. `members` / `steps` shrink the ensemble
+    for tests.
+    """
+    from avatar.render import calibration_fit
+
+    shipped = load_calibration()
+    fitted = calibration_fit.fit_calibration(portrait, FIT_SIZE, progress=False)
+    table = Calibration(curves=fitted.curves, pose_gain=shipped.pose_gain.copy())
+    samples = [calibration_fit.collect_readout_samples(portrait, count, seed, FIT_SIZE, progress,
+                                                       pose_deg, table.pose_gain)
+               for seed, count, pose_deg in runs]
+    table.readout = calibration_fit.fit_readout(
+        np.concatenate([a for a, _ in samples]), np.concatenate([r for _, r in samples]),
+        steps=steps, members=members or calibration_fit.READOUT_MEMBERS)
+    path = cached_path(portrait, folder)
+    tmp = path.with_suffix(".tmp")
+    table.save(tmp)
+    tmp.replace(path)  # atomic: a reader never sees half a table
+    return path
