@@ -43,7 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "cache" / "portrait_calibration"
 RESULTS = ROOT / "bench" / "results"
 # Reduced readout recipe: (seed, frames, head-pose range deg), frontal and turned.
-RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0))
+RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0),
+                                           # --more: 4,000 mixes (runs 2, 3 added)
+                                           (1, 1000, 0.0), (3, 1000, 15.0))
+BASE_RUNS = 2  # the recipe (avatar/render/portrait_calibration.py RECIPE_RUNS)
 HELD_OUT_SEEDS = "3,4,6,7"
 
 
@@ -62,13 +65,16 @@ def main() -> int:
     parser.add_argument("run", nargs="?", type=int, default=0, help="samples: index into RUNS")
     parser.add_argument("--seeds", default=HELD_OUT_SEEDS, help="measure: mixed-track seeds")
     parser.add_argument("--shipped", action="store_true", help="measure: the shipped table")
+    parser.add_argument("--more", action="store_true",
+                        help="fit / measure: the readout on all of RUNS (4,000 mixes)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     from avatar.render.calibration import Calibration, load_calibration
 
     work = WORK / args.portrait
     work.mkdir(parents=True, exist_ok=True)
-    curves_path, table_path = work / "curves.json", work / "render_calibration.json"
+    curves_path = work / "curves.json"
+    table_path = work / ("render_calibration_more.json" if args.more else "render_calibration.json")
     times_path = work / "times.json"
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
     start = time.perf_counter()
@@ -83,7 +89,8 @@ def main() -> int:
         np.savez(work / f"samples{args.run}.npz", inputs=inputs, readings=readings)
     elif args.step == "fit":
         table = load_calibration(curves_path)
-        runs = [np.load(work / f"samples{k}.npz") for k in range(len(RUNS))]
+        runs = [np.load(work / f"samples{k}.npz")
+                for k in range(len(RUNS) if args.more else BASE_RUNS)]
         table.readout = calibration_fit.fit_readout(
             np.concatenate([r["inputs"] for r in runs]),
             np.concatenate([r["readings"] for r in runs]))
@@ -91,7 +98,8 @@ def main() -> int:
     elif args.step == "measure":
         import render as bench_render
 
-        tag = f"percal_{'shipped' if args.shipped else 'own'}_{args.portrait}"
+        which = "shipped" if args.shipped else "own_more" if args.more else "own"
+        tag = f"percal_{which}_{args.portrait}"
         sys.argv = ["render.py", "--portraits", "--seeds", args.seeds, "--tag", tag,
                     "--only", args.portrait, "--results", str(work)]
         if not args.shipped:
@@ -100,6 +108,7 @@ def main() -> int:
     else:
         return summary()
     key = args.step if args.step != "samples" else f"samples{args.run}"
+    key += "_more" if args.more and args.step == "fit" else ""
     times[key] = {"seconds": round(time.perf_counter() - start, 1),
                   "load_average": [round(v, 2) for v in os.getloadavg()]}
     times_path.write_text(json.dumps(times, indent=1) + "\n")
@@ -108,12 +117,13 @@ def main() -> int:
 
 def summary() -> int:
     """Shipped vs own fit, held-out seeds, per portrait -> bench/results/portrait_calibration.json."""
-    out: dict[str, object] = {"recipe": {"readout_runs": RUNS, "curves": "all refitted",
+    out: dict[str, object] = {"recipe": {"readout_runs": RUNS[:BASE_RUNS],
+                                         "readout_runs_more": RUNS, "curves": "all refitted",
                                          "pose_gain": "shipped (hand-set)"},
                               "seeds": HELD_OUT_SEEDS, "portraits": {}}
     for work in sorted(p for p in WORK.iterdir() if p.is_dir()):
         entry: dict[str, object] = {}
-        for which in ("shipped", "own"):
+        for which in ("shipped", "own", "own_more"):
             path = work / f"render_roundtrip_portraits_percal_{which}_{work.name}.json"
             if path.is_file():
                 data = json.loads(path.read_text())
@@ -121,13 +131,20 @@ def summary() -> int:
                                 "r_per_seed": data["per_portrait"][work.name]["r_per_seed"],
                                 "load_average": [data["load_average_start"],
                                                  data["load_average_end"]]}
+        # Diagnostic tables tried by hand (bench/render.py --calibration, tag percal_diag_*)
+        for path in sorted(work.glob("render_roundtrip_portraits_percal_diag_*.json")):
+            data = json.loads(path.read_text())
+            entry.setdefault("diagnostics", {})[path.stem] = {  # type: ignore[union-attr]
+                "calibration": Path(data["calibration"]).name,
+                "r": data["r_per_portrait"][work.name],
+                "load_average": [data["load_average_start"], data["load_average_end"]]}
         times_path = work / "times.json"
         if times_path.is_file():
             entry["fit_times"] = json.loads(times_path.read_text())
         out["portraits"][work.name] = entry  # type: ignore[index]
     path = RESULTS / "portrait_calibration.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps({n: {w: e.get(w, {}).get("r") for w in ("shipped", "own")}
+    print(json.dumps({n: {w: e.get(w, {}).get("r") for w in ("shipped", "own", "own_more")}
                       for n, e in out["portraits"].items()}, indent=1))  # type: ignore[union-attr]
     return 0
 
