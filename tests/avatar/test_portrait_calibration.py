@@ -58,6 +58,7 @@ def test_own_fit_is_cached_and_reads_jaw_and_smile_back(tmp_path: Path) -> None:
             r[label] = mixed_table(track, measured, found)
     gains = {k: r["own"][k]["r"] - r["shipped"][k]["r"]
              for k in ("jawOpen", "mouthSmileLeft", "mouthSmileRight")}
-    # Measured with the full recipe: jaw 0.07 -> 0.89, smiles 0.35 -> 0.86 (seed 3).
-    assert max(gains.values()) > 0.2, (gains, r)
+    # Seed 3, full recipe: jaw 0.07 -> 0.89, smiles 0.35 -> 0.86; this small fit:
+    # jaw 0.07 -> 0.94 (gains 0.87 / 0.51 / 0.53).
+    assert max(gains.values()) > 0.4, (gains, r)
     assert r["own"]["eyeBlinkLeft"]["r"] > 0.85  # what read well still does
