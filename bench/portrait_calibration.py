@@ -17,6 +17,12 @@ cache/portrait_calibration/<portrait>/):
     python bench/portrait_calibration.py measure eileen_collins      # per-portrait table
     python bench/portrait_calibration.py measure eileen_collins --shipped
     python bench/portrait_calibration.py summary   # -> bench/results/portrait_calibration.json
+
+`samples NAME 2` / `3` then `fit NAME --more` / `measure NAME --more`: the readout
+on 4,000 mixes (luis_pedro_coelho's jaw: no change). Tables tried by hand and
+measured with `bench/render.py --portraits --calibration T --results
+cache/portrait_calibration/NAME --tag percal_diag_<what>_NAME` land in the
+summary's `diagnostics`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -117,12 +124,13 @@ def main() -> int:
 
 def summary() -> int:
     """Shipped vs own fit, held-out seeds, per portrait -> bench/results/portrait_calibration.json."""
-    out: dict[str, object] = {"recipe": {"readout_runs": RUNS[:BASE_RUNS],
-                                         "readout_runs_more": RUNS, "curves": "all refitted",
-                                         "pose_gain": "shipped (hand-set)"},
-                              "seeds": HELD_OUT_SEEDS, "portraits": {}}
+    portraits: dict[str, dict[str, Any]] = {}
+    out: dict[str, Any] = {"recipe": {"readout_runs": RUNS[:BASE_RUNS],
+                                      "readout_runs_more": RUNS, "curves": "all refitted",
+                                      "pose_gain": "shipped (hand-set)"},
+                           "seeds": HELD_OUT_SEEDS, "portraits": portraits}
     for work in sorted(p for p in WORK.iterdir() if p.is_dir()):
-        entry: dict[str, object] = {}
+        entry: dict[str, Any] = {}
         for which in ("shipped", "own", "own_more"):
             path = work / f"render_roundtrip_portraits_percal_{which}_{work.name}.json"
             if path.is_file():
@@ -134,18 +142,18 @@ def summary() -> int:
         # Diagnostic tables tried by hand (bench/render.py --calibration, tag percal_diag_*)
         for path in sorted(work.glob("render_roundtrip_portraits_percal_diag_*.json")):
             data = json.loads(path.read_text())
-            entry.setdefault("diagnostics", {})[path.stem] = {  # type: ignore[union-attr]
+            entry.setdefault("diagnostics", {})[path.stem] = {
                 "calibration": Path(data["calibration"]).name,
                 "r": data["r_per_portrait"][work.name],
                 "load_average": [data["load_average_start"], data["load_average_end"]]}
         times_path = work / "times.json"
         if times_path.is_file():
             entry["fit_times"] = json.loads(times_path.read_text())
-        out["portraits"][work.name] = entry  # type: ignore[index]
+        portraits[work.name] = entry
     path = RESULTS / "portrait_calibration.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({n: {w: e.get(w, {}).get("r") for w in ("shipped", "own", "own_more")}
-                      for n, e in out["portraits"].items()}, indent=1))  # type: ignore[union-attr]
+                      for n, e in portraits.items()}, indent=1))
     return 0
 
 
