@@ -44,13 +44,7 @@ YAWS = (-20.0, -10.0, 10.0, 20.0)
 
 def off_own_triangle(mapper, xy: np.ndarray, z: np.ndarray) -> int:
     """Unsmoothed-warp pixels sampling > 2 px outside their triangle's source box."""
-    map_x, map_y = mapper(xy, z)
-    ids = mapper.pixel_ids(xy, z)
-    sharp = mapper.sharp[ids] & (ids >= 0)
-    t = ids[sharp]
-    off_x = np.maximum(mapper.src_lo[t, 0] - map_x[sharp], map_x[sharp] - mapper.src_hi[t, 0])
-    off_y = np.maximum(mapper.src_lo[t, 1] - map_y[sharp], map_y[sharp] - mapper.src_hi[t, 1])
-    return int((np.maximum(off_x, off_y) > 2.0).sum())
+    return mapper.pixels_off_own_triangle(xy, z, tolerance_px=2.0)
 
 
 def folds_and_pose() -> dict:

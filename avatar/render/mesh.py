@@ -286,6 +286,20 @@ class BackwardMapper:
             cv2.fillConvexPoly(ids, p, t, cv2.LINE_8, 4)
         return ids
 
+    def pixels_off_own_triangle(self, dst_xy: np.ndarray, dst_z: np.ndarray,
+                                tolerance_px: float = 2.0) -> int:
+        """How many pixels of the unsmoothed warp sample the photo more than
+        `tolerance_px` outside the source box of the triangle drawn there: the
+        measure of a fold sampling the wrong surface (a dark line along the nose).
+        A diagnostic for tests and bench/nose_fold.py; it renders the map again."""
+        map_x, map_y = self(dst_xy, dst_z)
+        ids = self.pixel_ids(dst_xy, dst_z)
+        sharp = self.sharp[ids] & (ids >= 0)
+        t = ids[sharp]
+        off_x = np.maximum(self.src_lo[t, 0] - map_x[sharp], map_x[sharp] - self.src_hi[t, 0])
+        off_y = np.maximum(self.src_lo[t, 1] - map_y[sharp], map_y[sharp] - self.src_hi[t, 1])
+        return int((np.maximum(off_x, off_y) > tolerance_px).sum())
+
     def __call__(self, dst_xy: np.ndarray, dst_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Source maps (size, size) float32 x and y for vertices moved to `dst_xy`."""
         mesh, step = self.mesh, self.step

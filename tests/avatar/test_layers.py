@@ -191,13 +191,7 @@ def _off_own_triangle(mapper: object, xy: np.ndarray, z: np.ndarray) -> int:
     from avatar.render.mesh import BackwardMapper
 
     assert isinstance(mapper, BackwardMapper)
-    map_x, map_y = mapper(xy, z)
-    ids = mapper.pixel_ids(xy, z)
-    sharp = mapper.sharp[ids] & (ids >= 0)
-    t = ids[sharp]
-    off_x = np.maximum(mapper.src_lo[t, 0] - map_x[sharp], map_x[sharp] - mapper.src_hi[t, 0])
-    off_y = np.maximum(mapper.src_lo[t, 1] - map_y[sharp], map_y[sharp] - mapper.src_hi[t, 1])
-    return int((np.maximum(off_x, off_y) > 2.0).sum())
+    return mapper.pixels_off_own_triangle(xy, z)
 
 
 @pytest.mark.parametrize("yaw", [20.0, -20.0])
