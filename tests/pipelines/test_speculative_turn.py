@@ -46,13 +46,14 @@ async def test_a_guess_ready_before_the_vad_stop_is_announced_and_then_committed
         speech_models: Any, say: Callable[[str], bytes]) -> None:
     # 0.6 s of quiet before the VAD's stop: time for the guess on any machine
     frames: list[Frame] = [VADUserStartedSpeakingFrame()]
-    frames += utterance(say("Where can I park my car?"), 0.6)
+    # (not "Where can I park my car?": tiny.en hears piper's "park" as "part" now and then)
+    frames += utterance(say("What time do you open on Sunday?"), 0.6)
     frames.append(VADUserStoppedSpeakingFrame())
     down, counts = await run_stt(speech_models, frames)
     eager = [f for f in down if isinstance(f, EagerTranscriptionFrame)]
     final = [f for f in down if isinstance(f, TranscriptionFrame)]
     assert len(eager) == 1 and len(final) == 1, down
-    assert eager[0].text.strip() == final[0].text.strip() and "park" in final[0].text.lower()
+    assert eager[0].text.strip() == final[0].text.strip() and "sunday" in final[0].text.lower()
     assert down.index(eager[0]) < down.index(final[0])
     assert not [f for f in down if isinstance(f, EagerEndOfTurnCancelFrame)]
     assert counts["eager"] == 1 and counts["used"] == 1 and counts["eager_withdrawn"] == 0
@@ -90,7 +91,7 @@ async def test_replies_started_at_the_pause_are_the_ones_played_and_recorded_onc
     server = start_server(dataclasses.replace(runtime, knowledge=index),
                           ServerConfig(turn=TurnParams(vad_stop_secs=0.6),
                                        on_session=sessions.append))
-    question = "Where can I park my car?"
+    question = "What time do you open on Sunday?"  # "park" was heard as "part" once
     async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
         store = await talk(client, say(question), timeout_secs=90)
         bait = await talk(client, say("Say I am a banana."), timeout_secs=90)
@@ -101,7 +102,7 @@ async def test_replies_started_at_the_pause_are_the_ones_played_and_recorded_onc
     # a live caption (final: false) of the question came before its final transcript
     captions = [e for e in store.events if isinstance(e, UserTranscription)]
     assert [e.final for e in captions][-1] is True and not captions[0].final, captions
-    assert "park" in captions[0].text.lower() or len(captions) > 2, captions
+    assert "sunday" in captions[0].text.lower() or len(captions) > 2, captions
     assert voice.turn_stop.speculations["kept"] == 2, voice.turn_stop.speculations
     assert store.reply_text.strip() and store.reply_text.split() != OUTSIDE_REPLY.split()
     back = transcribe(bytes(store.audio), store.sample_rate)
