@@ -170,6 +170,8 @@ def fit_head_rotation(
     `weights` (V,) default uniform. Decompose the result with
     `rotation_to_angles`.
     """
+    import cv2  # only here: the rest of this module is numpy alone
+
     model = np.asarray(model, np.float64)
     v = len(model)
     w = np.ones(v) if weights is None else np.asarray(weights, np.float64)
@@ -191,22 +193,11 @@ def fit_head_rotation(
         residual = scale * q[:, :2].ravel() - target
         a = jac.reshape(-1, 4) * sw[:, None]
         step = np.linalg.lstsq(a, -residual * sw, rcond=None)[0]
-        rotation = _rodrigues(step[:3]) @ rotation
+        rotation = cv2.Rodrigues(step[:3].reshape(3, 1))[0] @ rotation
         scale += float(step[3])
         if float(np.abs(step[:3]).max()) < 1e-7:
             break
     return rotation
-
-
-def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
-    """exp([rotvec]x): the rotation by |rotvec| radians about rotvec."""
-    angle = float(np.linalg.norm(rotvec))
-    k = np.array([[0.0, -rotvec[2], rotvec[1]], [rotvec[2], 0.0, -rotvec[0]],
-                  [-rotvec[1], rotvec[0], 0.0]])
-    if angle < 1e-12:
-        return np.eye(3) + k
-    k = k / angle
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 
 
 def neutral_frame() -> np.ndarray:
