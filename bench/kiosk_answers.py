@@ -203,7 +203,7 @@ def summarise(rows: list[dict], sessions: list[dict]) -> dict:
         return round(sum(picked) / len(picked), 3) if picked else None
 
     out: dict[str, Any] = {}
-    for split in ("tune", "heldout", "all"):
+    for split in ("tune", "heldout", "fresh", "all"):
         def in_split(r: dict, split: str = split) -> bool:
             return split == "all" or r["split"] == split
         out[split] = {
@@ -349,7 +349,7 @@ def main() -> int:
                         help="questions per configuration before switching (1: alternate "
                         "every question; raise it for configurations with different system "
                         "prompts, each switch re-reads the prompt)")
-    parser.add_argument("--split", choices=["tune", "heldout", "all"], default="all")
+    parser.add_argument("--split", choices=["tune", "heldout", "fresh", "all"], default="all")
     parser.add_argument("--raw", type=Path, default=None, help="write every answer here (JSON)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rejudge", type=Path, default=None,
