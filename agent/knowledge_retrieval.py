@@ -38,9 +38,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.persona import read_prompt_file
+from agent.question_shape import asks_for_amount, is_yes_no_question, spoken_fact, states_amount
+
+if TYPE_CHECKING:
+    from agent.settings import AgentSettings
 
 #: BM25's usual constants: term-frequency saturation and length normalisation.
 BM25_K1 = 1.2
@@ -185,6 +189,7 @@ class KnowledgeIndex:
         note_facts: int = 1,
         min_match: float = 0.5,
         relative_cut: float = 0.6,
+        answer_rules: bool = True,
     ) -> None:
         """`top_k`: most facts `retrieve` returns; `note_facts`: most of them `plan_turn`
         writes in front of a store question (0: none; 1, the default, is the one whose
@@ -192,7 +197,10 @@ class KnowledgeIndex:
         not seen, read on the turn at ~10 ms a token); `min_match`: a fact scoring
         below this share of one shared word found in no other fact is not about the
         question (a word in half the facts scores ~0.1 of that); `relative_cut`:
-        facts below this share of the best score are dropped (they are noise)."""
+        facts below this share of the best score are dropped (they are noise);
+        `answer_rules`: `plan_turn` answers a yes/no store question with its best fact's
+        own words and an amount no fact states with `UNKNOWN_AMOUNT_REPLY`, both without
+        the LLM (agent/question_shape.py)."""
         if not facts:
             raise ValueError("a knowledge index needs at least one fact")
         if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
@@ -202,6 +210,7 @@ class KnowledgeIndex:
         self.top_k = max(top_k, note_facts)  # a note never wants more than is retrieved
         self.note_facts = note_facts
         self.relative_cut = relative_cut
+        self.answer_rules = answer_rules
         self._docs = [Counter(terms(fact)) for fact in self.facts]
         self._lengths = [sum(doc.values()) for doc in self._docs]
         self._mean_length = sum(self._lengths) / len(self._lengths) or 1.0
@@ -218,6 +227,15 @@ class KnowledgeIndex:
     def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
         """Index an operator's knowledge file (HTML comments dropped, as for the prompt)."""
         return cls(split_facts(read_prompt_file(path)), **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: AgentSettings) -> KnowledgeIndex | None:
+        """The index the product routes with (`llm_retrieval*`, `llm_answer_rules`); None
+        when retrieval is off. The server and the benches build it here, alike."""
+        if not settings.llm_retrieval:
+            return None
+        return cls.from_file(settings.knowledge_file, note_facts=settings.llm_retrieval_facts,
+                             answer_rules=settings.llm_answer_rules)
 
     def score(self, question: str) -> list[float]:
         """The BM25 score of every fact for `question` (one per fact, in file order)."""
@@ -258,6 +276,9 @@ OUTSIDE_REPLY = (
     "Sorry, I don't know that. I can help with questions about the store, like opening "
     "hours, returns or delivery."
 )
+#: Said to a store question that asks for an amount no fact states ("How much is a
+#: sofa?"): asked, the model invented prices next to the departments fact.
+UNKNOWN_AMOUNT_REPLY = "Sorry, I don't know that. A member of staff can tell you."
 # Messages made only of these words are small talk: the LLM answers them as before.
 _SMALL_TALK = frozenset(
     """hi hello hey hiya morning afternoon evening good great nice fine cool ok okay
@@ -286,15 +307,36 @@ class TurnPlan:
         return f"{self.note}{text}" if self.note else text
 
 
+def names_topic(message: str, fact: str) -> bool:
+    """True when the message names the fact's topic, its label ("Can I bring my dog?"
+    and "Pets: ..."). A fact is spoken as the answer only then: "Is my bike ready yet?"
+    shares only "ready" with "Full overhaul: Ready in three days.", which is about
+    something else (the bike shop example's file)."""
+    label = _LABEL.match(fact)
+    return label is not None and bool(set(terms(label.group(0))) & set(terms(message)))
+
+
 def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
     """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
-    the question. Small talk: the LLM answers as it is. Anything else is outside the
-    store facts: `OUTSIDE_REPLY`, without the LLM."""
+    the question; with `index.answer_rules` (agent/question_shape.py) an amount no fact
+    states gets `UNKNOWN_AMOUNT_REPLY`, and a yes/no question that names its best fact's
+    topic gets that fact, spoken. Small talk: the LLM answers as it is. Anything else is outside
+    the store facts: `OUTSIDE_REPLY`, without the LLM."""
     retrieved = index.retrieve(message)
     if retrieved.found:
+        facts_found = list(retrieved.facts)
+        if index.answer_rules and asks_for_amount(message):
+            # only a fact that states an amount answers "how much" ("Deliveries happen
+            # Tuesday to Saturday." outscores the delivery price: it is shorter)
+            facts_found = [fact for fact in facts_found if states_amount(fact)]
+            if not facts_found:
+                return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
+        if (index.answer_rules and is_yes_no_question(message)
+                and names_topic(message, facts_found[0])):
+            return TurnPlan(reply=spoken_fact(facts_found[0]))
         if index.note_facts == 0:
             return TurnPlan()
-        facts = " ".join(retrieved.facts[: index.note_facts])
+        facts = " ".join(facts_found[: index.note_facts])
         return TurnPlan(note=FACTS_NOTE.format(facts=facts))
     if is_small_talk(message):
         return TurnPlan()

@@ -166,6 +166,13 @@ class AgentSettings(BaseSettings):
         "session's first store question. 1: the prompt cache holds every one-fact note, so "
         "the fact costs no first-token time (docs/LLM_CHOICE.md); 0: none.",
     )
+    llm_answer_rules: bool = Field(
+        default=True,
+        description="With llm_retrieval, answer a yes/no store question with its best "
+        "fact's own words, and a question for an amount no fact states ('How much is a "
+        "sofa?') with 'I don't know', both without the LLM: the 0.5B model answered 'Yes' "
+        "next to facts that say no, and invented prices (docs/LLM_CHOICE.md).",
+    )
     llm_prompt_cache_mb: int = Field(
         default=256,
         ge=0,

@@ -13,9 +13,12 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
   question, read on the turn (the old `llm_retrieval_facts=1`);
 - `knowledge`: `retrieval` with today's knowledge file (restrictions written as
   answers: "Pets: no pets, except service animals");
-- `fact_note`: the default now, as `pipelines.knowledge_injector` sends it: today's
-  knowledge file, the best fact in front of the session's first store question,
-  on the server as it ships (prompt-state cache, every note warmed at start-up).
+- `fact_note`: the default before the answer rules: today's knowledge file, the best
+  fact in front of the session's first store question, on the server as it ships
+  (prompt-state cache, every note warmed at start-up);
+- `answer_rules`: the default now, as `pipelines.knowledge_injector` sends it:
+  `fact_note`, with a yes/no store question answered by its fact's own words and an
+  amount no fact states by "I don't know", without the LLM (agent/question_shape.py).
 
 The first three read the knowledge file as it was (bench/kiosk_knowledge_before.md).
 Each configuration whose system prompt differs gets its own server (idle while
@@ -34,8 +37,8 @@ the cached prefix (a miss re-reads ~900 tokens: several seconds, not tenths).
 Latency is reported over all turns and over the turns the LLM answered (`llm_*`):
 a fixed reply takes microseconds, which would flatter the first.
 
-Usage: .venv/bin/python bench/kiosk_answers.py [--repeats 2] [--configs retrieval fact_note]
-       [--split tune|heldout|all] [--raw bench/results/kiosk_answers_raw.json]
+Usage: .venv/bin/python bench/kiosk_answers.py [--repeats 2] [--configs fact_note answer_rules]
+       [--split tune|heldout|fresh|all] [--raw bench/results/kiosk_answers_raw.json]
 The last stdout line is one JSON object; it is also written to bench/results/kiosk_answers.json.
 """
 
@@ -134,10 +137,12 @@ def configs(settings: AgentSettings) -> dict[str, Config]:
     before = settings.model_copy(update={"knowledge_file": KNOWLEDGE_BEFORE})
     full_before = spoken_system_prompt(build_system_prompt(before))
     full = spoken_system_prompt(build_system_prompt(settings))
-    plain_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=0)
-    noted_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=1)
-    plain = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=0)
-    noted = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1)
+    # the earlier configurations route without the answer rules (agent/question_shape.py)
+    plain_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=0, answer_rules=False)
+    noted_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=1, answer_rules=False)
+    plain = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=0, answer_rules=False)
+    noted = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1, answer_rules=False)
+    ruled = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1, answer_rules=True)
     return {
         "shipped": Config(system=full_before),
         # the default before the notes: fixed reply when no fact matches, else the LLM
@@ -149,6 +154,9 @@ def configs(settings: AgentSettings) -> dict[str, Config]:
         # the default: that file, and the best fact in front of the first store question,
         # restored from the prompt-state cache
         "fact_note": Config(system=full, index=noted, server="cached"),
+        # the default now: that, with yes/no questions answered by their fact's own words
+        # and amounts no fact states by "I don't know", without the LLM
+        "answer_rules": Config(system=full, index=ruled, server="cached"),
     }
 
 
@@ -342,9 +350,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--configs", nargs="+",
-                        default=["retrieval", "knowledge", "fact_note"],
+                        default=["fact_note", "answer_rules"],
                         choices=["shipped", "retrieval", "retrieval_facts", "knowledge",
-                                 "fact_note"])
+                                 "fact_note", "answer_rules"])
     parser.add_argument("--block", type=int, default=1,
                         help="questions per configuration before switching (1: alternate "
                         "every question; raise it for configurations with different system "

@@ -295,9 +295,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
             system_prompt=build_system_prompt(settings),
             # as the server: a fixed reply off-topic, store facts after questions if set
-            knowledge=(KnowledgeIndex.from_file(settings.knowledge_file,
-                                                note_facts=settings.llm_retrieval_facts)
-                       if settings.llm_retrieval else None),
+            knowledge=KnowledgeIndex.from_settings(settings),
         )
         if not args.no_warm_up:
             models.warm_up()

@@ -128,9 +128,7 @@ async def load_runtime(
             endpoint.server.stop()
         raise ServerError(str(error)) from error
     avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
-    knowledge = (KnowledgeIndex.from_file(settings.knowledge_file,
-                                          note_facts=settings.llm_retrieval_facts)
-                 if settings.llm_retrieval else None)
+    knowledge = KnowledgeIndex.from_settings(settings)
     runtime = VoiceRuntime(
         models=models,
         llm=LLMParams.from_settings(settings, endpoint),

@@ -88,14 +88,19 @@ def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
     index: KnowledgeIndex,
 ) -> None:
     assert index.note_facts == 1  # the default: cached, so free (docs/LLM_CHOICE.md)
-    plan = plan_turn(index, "Can I pay with a personal check?")
+    plan = plan_turn(index, "Which cards do you accept?")
+    assert plan.reply is None and plan.note is not None
+    assert "we accept cash, Visa, Mastercard" in plan.note
+    # without the answer rules a yes/no question goes to the LLM the same way
+    plan = plan_turn(KnowledgeIndex(index.facts, answer_rules=False),
+                     "Can I pay with a personal check?")
     assert plan.reply is None and plan.note is not None
     assert "no, we do not accept personal checks" in plan.note
     # the note ends the cached prefix: a line of its own, then the question as asked
     assert plan.note.endswith("\n") and plan.note.startswith("Store fact: ")
     assert plan.message("Can I pay?") == f"{plan.note}Can I pay?"
     assert plan_turn(KnowledgeIndex(index.facts, note_facts=0),
-                     "Can I pay with a personal check?") == TurnPlan()
+                     "Which cards do you accept?") == TurnPlan()
     assert TurnPlan().message("Hi.") == "Hi."
     assert not is_small_talk("Where is the cafe?") and not is_small_talk("")
     assert KnowledgeIndex(index.facts, note_facts=4).top_k == 4
@@ -106,8 +111,9 @@ def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
 def test_every_one_fact_note_is_listed_for_the_prompt_cache(index: KnowledgeIndex) -> None:
     listed = notes(index)
     assert len(listed) == len(index.facts) and len(set(listed)) == len(listed)
+    routed_to_llm = KnowledgeIndex(index.facts, answer_rules=False)  # yes/no ones too
     for question in ANSWERABLE:
-        assert plan_turn(index, question).note in listed, question
+        assert plan_turn(routed_to_llm, question).note in listed, question
     assert notes(KnowledgeIndex(index.facts, note_facts=0)) == []
 
 
@@ -135,11 +141,11 @@ def test_only_the_first_store_question_of_a_conversation_is_noted(
         assert sent[: len(previous)] == previous, "a request must start with the one before"
         previous = sent
         history.append({"role": "assistant", "content": f"answer {turn}"})
-    parts = [{"role": "user", "content": [{"type": "text", "text": "Is there a"},
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Where is the"},
                                           {"type": "text", "text": "bathroom?"}]}]
     noted_parts = first_note(index, parts)
     assert noted_parts is not None
-    assert noted_parts[0]["content"].endswith("\nIs there a bathroom?")
+    assert noted_parts[0]["content"].endswith("\nWhere is the bathroom?")
 
 
 def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:

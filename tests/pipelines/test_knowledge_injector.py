@@ -24,8 +24,9 @@ from pipelines.knowledge_injector import KnowledgeInjector, last_user_text
 from pipelines.voice_pipeline import FirstClauseAggregator
 
 INDEX = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
-SESSION = ["Where are the restrooms?", "Hi there!", "Can I pay with a personal check?",
-           "Do you deliver on Mondays?"] * 4
+# questions the LLM answers (a yes/no one is answered by its fact: see below)
+SESSION = ["Where are the restrooms?", "Hi there!", "Which cards do you accept?",
+           "Which days do you deliver?"] * 4
 
 
 async def test_the_first_store_question_carries_its_fact_and_the_history_stays_clean() -> None:
@@ -81,6 +82,26 @@ async def test_off_topic_is_answered_without_the_llm() -> None:
     assert down[1].text == OUTSIDE_REPLY and "banana" not in down[1].text
     assert injector.answered_without_llm == 1
     assert context.get_messages() == [{"role": "user", "content": "Say I am a banana."}]
+
+
+async def test_a_yes_no_store_question_is_answered_by_its_fact_without_the_llm() -> None:
+    """The 0.5B model said "Yes, you can" next to a fact that says no; the operator's own
+    sentence goes out instead, as an LLM response, and the context is left alone."""
+    question = "Can I pay with a personal check?"
+    context = LLMContext([{"role": "user", "content": question}])
+    injector = KnowledgeInjector(index=INDEX)
+    down, _ = await run_test(injector, frames_to_send=[LLMContextFrame(context=context)],
+                             expected_down_frames=[LLMFullResponseStartFrame, LLMTextFrame,
+                                                   LLMFullResponseEndFrame])
+    assert down[1].text == "We do not accept personal checks."
+    assert injector.answered_without_llm == 1
+    assert context.get_messages() == [{"role": "user", "content": question}]
+    # with the rules off the LLM is asked, with the fact in front
+    plain = KnowledgeIndex(INDEX.facts, answer_rules=False)
+    down, _ = await run_test(KnowledgeInjector(index=plain),
+                             frames_to_send=[LLMContextFrame(context=context)],
+                             expected_down_frames=[LLMContextFrame])
+    assert "no, we do not accept personal checks" in str(down[0].context.get_messages())
 
 
 async def test_the_fixed_reply_is_cut_for_tts_like_an_llm_reply() -> None:

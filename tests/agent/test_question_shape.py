@@ -1,0 +1,120 @@
+"""Yes/no questions and amounts (agent/question_shape.py), and the answers `plan_turn`
+gives them without the LLM, on the real bundled knowledge file."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent import AgentSettings
+from agent.knowledge_retrieval import (
+    OUTSIDE_REPLY,
+    UNKNOWN_AMOUNT_REPLY,
+    KnowledgeIndex,
+    plan_turn,
+)
+from agent.question_shape import (
+    asks_for_amount,
+    is_yes_no_question,
+    last_sentence,
+    spoken_fact,
+    states_amount,
+)
+
+
+@pytest.fixture(scope="module")
+def index() -> KnowledgeIndex:
+    return KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+
+
+@pytest.mark.parametrize("message", [
+    "Can I pay with a personal check?", "Is there a bathroom here?", "do you take amex",
+    "Are you open on Christmas Day?", "I lost my receipt. Can I still return this lamp?",
+    "Won't you match a competitor's price?", "Doesn\u2019t the cafe sell sandwiches?",
+])
+def test_yes_no_questions_are_recognised(message: str) -> None:
+    assert is_yes_no_question(message), message
+
+
+@pytest.mark.parametrize("message", [
+    "Where are the restrooms?", "What time do you open on Saturday?", "How much is a sofa?",
+    "Tell me a joke.", "Can I pay? Where is the checkout?", "", "Canada has good stores.",
+])
+def test_other_messages_are_not(message: str) -> None:
+    assert not is_yes_no_question(message), message
+
+
+def test_the_last_sentence_carries_the_question() -> None:
+    assert last_sentence("I lost my receipt. Can I still return this lamp?") == (
+        "Can I still return this lamp?")
+    assert last_sentence("Hello...") == "Hello..."
+
+
+def test_amounts_asked_and_stated() -> None:
+    for asked in ("How much does delivery cost?", "What's the price of a gift card?",
+                  "Is there a fee for delivery?", "how expensive is parking"):
+        assert asks_for_amount(asked), asked
+    for other in ("Will you match a competitor's price?", "Where is the cafe?"):
+        assert not asks_for_amount(other), other
+    assert states_amount("Parking: free parking for 2 hours.")
+    assert states_amount("Loyalty program: members get five percent back.")
+    assert not states_amount("Departments: furniture and mattresses on the first floor.")
+
+
+def test_facts_are_spoken_without_a_yes_no_that_could_contradict_the_question() -> None:
+    # "Is the store closed on Christmas?" -> a leading "No" would read as "it is open"
+    assert spoken_fact("Holidays: no, we are not open on Christmas Day; the store is closed.") \
+        == "We are not open on Christmas Day; the store is closed."
+    # the label names what "they" are: kept
+    assert spoken_fact("Opened mattresses and cut fabric: no, they cannot be returned.") == (
+        "Opened mattresses and cut fabric: they cannot be returned.")
+    assert spoken_fact("Restrooms: on the second floor,\n next to the cafe.") == (
+        "Restrooms: on the second floor, next to the cafe.")
+    assert spoken_fact("no label, as it is.") == "no label, as it is."
+
+
+@pytest.mark.parametrize(("question", "said"), [
+    ("Can I pay with a personal check?", "We do not accept personal checks."),
+    ("Is the store closed on Christmas?", "the store is closed"),
+    ("Can I bring my dog into the store?", "except service animals"),
+    ("Do you deliver on Mondays?", "Tuesday to Saturday"),
+    ("I lost my receipt. Can I still return this lamp?", "store credit only"),
+])
+def test_a_yes_no_store_question_is_answered_by_its_fact_without_the_llm(
+    index: KnowledgeIndex, question: str, said: str
+) -> None:
+    plan = plan_turn(index, question)
+    assert plan.note is None and plan.reply is not None, (question, plan)
+    assert said in plan.reply, (question, plan.reply)
+    assert not plan.reply.lower().startswith(("yes", "no,")), plan.reply
+
+
+def test_an_amount_is_answered_only_from_a_fact_that_states_one(index: KnowledgeIndex) -> None:
+    # the departments fact (furniture) is about a sofa, but states no price
+    assert plan_turn(index, "How much does a sofa cost?").reply == UNKNOWN_AMOUNT_REPLY
+    # "Deliveries happen Tuesday to Saturday." outscores the price: the price is noted
+    delivery = plan_turn(index, "How much does delivery cost?")
+    assert delivery.reply is None and delivery.note is not None
+    assert "49 dollars" in delivery.note
+    # off the store's facts altogether: the outside reply, as before
+    assert plan_turn(index, "How much is a television?").reply == OUTSIDE_REPLY
+
+
+def test_without_the_rules_both_go_to_the_llm(index: KnowledgeIndex) -> None:
+    plain = KnowledgeIndex(index.facts, answer_rules=False)
+    for question in ("Can I pay with a personal check?", "How much does a sofa cost?"):
+        plan = plan_turn(plain, question)
+        assert plan.reply is None and plan.note is not None, question
+
+
+def test_the_rules_are_on_by_default_and_an_operator_can_turn_them_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = AgentSettings.load()
+    assert settings.llm_answer_rules is True
+    built = KnowledgeIndex.from_settings(settings)
+    assert built is not None and built.answer_rules
+    monkeypatch.setenv("AVATAR_FORCING_LLM_ANSWER_RULES", "0")
+    built = KnowledgeIndex.from_settings(AgentSettings.load())
+    assert built is not None and not built.answer_rules
+    monkeypatch.setenv("AVATAR_FORCING_LLM_RETRIEVAL", "0")
+    assert KnowledgeIndex.from_settings(AgentSettings.load()) is None
