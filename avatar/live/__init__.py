@@ -1,11 +1,13 @@
 """The live avatar, transport-free: one `AvatarSession` per conversation, the
-assets all sessions share, camera analysis and a streaming resampler.
+assets all sessions share (with the background fit of each new portrait's
+render calibration), camera analysis and a streaming resampler.
 
 Knows nothing of pipecat: the pipeline node (pipelines/avatar_node.py), the
 `converse` command and the benches drive the same session code.
 """
 
 from avatar.live.assets import AvatarAssets, MachineCosts, PortraitLibrary, VideoChoice
+from avatar.live.calibrator import CalibrationEvent, FitRecipe, PortraitCalibrator
 from avatar.live.camera import CameraMotion
 from avatar.live.resample import StreamingResampler
 from avatar.live.session import AvatarFrame, AvatarSession, PlannedFrame, SessionOptions
@@ -14,9 +16,12 @@ __all__ = [
     "AvatarAssets",
     "AvatarFrame",
     "AvatarSession",
+    "CalibrationEvent",
     "CameraMotion",
+    "FitRecipe",
     "MachineCosts",
     "PlannedFrame",
+    "PortraitCalibrator",
     "PortraitLibrary",
     "SessionOptions",
     "StreamingResampler",

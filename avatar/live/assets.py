@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from avatar.errors import NotAnImageError, UnknownPortraitError
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
+from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
 from avatar.portrait import Portrait, default_portrait_path
 
 #: Image files a portrait folder may hold.
@@ -216,16 +217,35 @@ class AvatarAssets:
     #: CPU a session may spend per 200 ms block (ms of one core): half a core,
     #: so the voice pipeline keeps the other core and a burst never starves audio.
     budget_ms: float = 100.0
+    #: fits each shown portrait's own render calibration in the background
+    #: (avatar/live/calibrator.py); None: portraits keep the table they have
+    calibrator: PortraitCalibrator | None = None
 
     @classmethod
     def load(cls, *, portrait_dir: Path | None = None, default_portrait: str = DEFAULT_PORTRAIT,
-             checkpoint: Path | None = None, budget_ms: float = 100.0) -> AvatarAssets:
-        """Analyse the default portrait, load the generator, measure this machine."""
+             checkpoint: Path | None = None, budget_ms: float = 100.0,
+             calibrate: bool = False,
+             on_calibration: Callable[[CalibrationEvent], None] | None = None) -> AvatarAssets:
+        """Analyse the default portrait, load the generator, measure this machine.
+
+        `calibrate`: start the background calibrator and queue the start-up portrait
+        (nothing to fit when it is the built-in default); `on_calibration` hears
+        its events (the server logs them). Off unless asked (the server asks, per
+        its `calibrate_portraits` setting): tests and benches must not start fits."""
         portraits = PortraitLibrary(portrait_dir, default_portrait)
         ckpt = load_generator(checkpoint or DEFAULT_CHECKPOINT)
         ckpt.model.eval()
         costs = MachineCosts.measure(portraits.get(), ckpt)
-        return cls(portraits=portraits, checkpoint=ckpt, costs=costs, budget_ms=budget_ms)
+        calibrator = PortraitCalibrator(on_event=on_calibration) if calibrate else None
+        if calibrator is not None:
+            calibrator.request(portraits.get())
+        return cls(portraits=portraits, checkpoint=ckpt, costs=costs, budget_ms=budget_ms,
+                   calibrator=calibrator)
+
+    def close(self) -> None:
+        """Stop a running background fit (server shutdown); safe twice."""
+        if self.calibrator is not None:
+            self.calibrator.close()
 
     def choose_video(self, requested_size: int, *, camera: bool) -> VideoChoice:
         """The render size and camera rate for a new session on this machine."""

@@ -30,6 +30,11 @@ but keeps the generator's KV cache and filters, so motion goes on with no jump.
 Pushes come from the event loop while `next_block`/`render` run in a worker
 thread; a lock guards the queues, and a block computed across a `clear()` is
 emitted silent so no stale reply audio leaves after the barge-in.
+
+A portrait's own render calibration. With the server's `PortraitCalibrator`,
+every portrait the session shows is queued for a background fit and rendered
+with the shipped table meanwhile; `render` checks before each drawn frame and
+switches to the portrait's own table from the frame after it lands.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -58,7 +64,11 @@ from avatar.live.resample import StreamingResampler, as_float32
 from avatar.motion import MOTION_DIM
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
-from avatar.render import PortraitRenderer
+from avatar.render import Calibration, PortraitRenderer
+from avatar.render.portrait_calibration import calibration_for, portrait_key
+
+if TYPE_CHECKING:
+    from avatar.live.calibrator import PortraitCalibrator
 
 FPS = 25
 FRAME_US = 1_000_000 // FPS  # 40 ms
@@ -136,7 +146,11 @@ class AvatarSession:
     """The live avatar of one conversation (see the module docstring)."""
 
     def __init__(self, portrait: Portrait, checkpoint: GeneratorCheckpoint, *,
-                 output_rate: int, options: SessionOptions | None = None) -> None:
+                 output_rate: int, options: SessionOptions | None = None,
+                 calibrator: PortraitCalibrator | None = None) -> None:
+        """`calibrator`: the server's background fits (avatar/live/calibrator.py); each
+        portrait shown is queued, and its own table is used from the frame after it
+        lands. None: the cached table or the shipped one, as the renderer finds it."""
         self.options = options or SessionOptions()
         if not 256 <= self.options.size <= 512:
             raise ValueError(f"video size must be 256..512, got {self.options.size}")
@@ -146,6 +160,9 @@ class AvatarSession:
         self.output_rate = output_rate
         self.samples_per_frame = output_rate // FPS
         self._checkpoint = checkpoint
+        self._calibrator = calibrator
+        #: the portrait's key while its own table may still land (render() asks)
+        self._awaiting_table: str | None = None
         self._lock = threading.Lock()
         self.stats = SessionStats()
         # avatar reply: audio at the output rate (what is played) and at 16 kHz (features)
@@ -181,13 +198,23 @@ class AvatarSession:
     # ------------------------------------------------------------------ portrait
     def set_portrait(self, portrait: Portrait) -> None:
         """Animate `portrait` from the next block on (a new identity: the motion
-        state restarts from its reference; the reply queue is kept)."""
-        renderer = PortraitRenderer(portrait, native_size(self.options.size))
+        state restarts from its reference; the reply queue is kept).
+
+        With a calibrator, a portrait without its own table is queued for a fit
+        first, then the renderer is built with whatever table exists now: one
+        that lands in between is read from disk, a later one by `render`."""
+        awaiting, table = None, None
+        if self._calibrator is not None:
+            if self._calibrator.request(portrait):
+                awaiting = portrait_key(portrait)
+            table = calibration_for(portrait, self._calibrator.folder)
+        renderer = PortraitRenderer(portrait, native_size(self.options.size), calibration=table)
         engine = StreamingGenerator.from_loaded(self._checkpoint, portrait.reference_motion,
                                                 seed=self.options.seed)
         with self._lock:
             self.portrait = portrait
             self._renderer = renderer
+            self._awaiting_table = awaiting
             self._engine = engine
             self._filter = MotionFilter(fps=FPS)
             self._avatar_in = CausalAudioFeaturizer()
@@ -436,7 +463,7 @@ class AvatarSession:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
                                self._last_jpeg, frame.motion, frame.speaking,
                                frame.reply_position, frame.user_frames, repeated=True)
-        image = self._renderer.render(frame.motion)
+        image = self._current_renderer().render(frame.motion)
         if image.shape[0] != self.options.size:
             image = cv2.resize(image, (self.options.size, self.options.size),
                                interpolation=cv2.INTER_AREA)
@@ -445,6 +472,36 @@ class AvatarSession:
         self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
                            frame.speaking, frame.reply_position, frame.user_frames)
+
+
+    def _current_renderer(self) -> PortraitRenderer:
+        """The renderer, switched to the portrait's own table if it landed since the
+        last frame: the swap happens here, between two frames, and never waits."""
+        with self._lock:
+            renderer, key = self._renderer, self._awaiting_table
+        if key is None or self._calibrator is None:
+            return renderer
+        if self._calibrator.status(key) in ("queued", "fitting"):
+            return renderer
+        table = self._calibrator.landed(key)  # set before the status leaves "fitting"
+        if table is not None:
+            renderer.set_calibration(table)
+        with self._lock:  # landed, failed or not needed: nothing more to wait for
+            if self._awaiting_table == key:
+                self._awaiting_table = None
+        return renderer
+
+    @property
+    def calibration(self) -> Calibration:
+        """The render calibration in use (the portrait's own, or the shipped table)."""
+        with self._lock:
+            return self._renderer.calibration
+
+    @property
+    def awaiting_calibration(self) -> bool:
+        """True while the portrait's own table is being fitted (the shipped one is used)."""
+        with self._lock:
+            return self._awaiting_table is not None
 
 
 def _pad(audio: np.ndarray, length: int) -> np.ndarray:

@@ -18,6 +18,7 @@ shipped table fits worst.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -60,6 +61,21 @@ def cached_path(portrait: Portrait, folder: Path | None = None) -> Path:
     return (folder if folder is not None else cache_dir()) / f"{portrait_key(portrait)}.json"
 
 
+@functools.lru_cache(maxsize=2)
+def _default_key(size: int) -> str:
+    from avatar.portrait import Portrait
+
+    return portrait_key(Portrait.default(size))  # type: ignore[arg-type]
+
+
+def is_default_portrait(portrait: Portrait) -> bool:
+    """True for the default portrait's crop: the shipped table is its own fit, so it
+    never needs (and must never get) a table of its own. By pixels, not by name or
+    path: a portrait folder may hold any file named grace_hopper. The first call
+    per size analyses the default portrait (about a second)."""
+    return portrait_key(portrait) == _default_key(portrait.size)
+
+
 def calibration_for(portrait: Portrait, folder: Path | None = None) -> Calibration:
     """The portrait's own table when it has been fitted, else the shipped one."""
     path = cached_path(portrait, folder)
@@ -84,6 +100,9 @@ def fit_portrait_calibration(portrait: Portrait, folder: Path | None = None,
     """
     from avatar.render import calibration_fit
 
+    if not runs or any(count <= 0 for _, count, _ in runs):
+        # before the curves' minute of renders, not after it
+        raise ValueError(f"the readout fit needs runs of at least one sample, got {runs!r}")
     shipped = load_calibration()
     fitted = calibration_fit.fit_calibration(portrait, FIT_SIZE, progress=False)
     table = Calibration(curves=fitted.curves, pose_gain=shipped.pose_gain.copy())

@@ -173,6 +173,12 @@ class PortraitRenderer:
             float(self.reference[_YAW]), float(self.reference[_PITCH]),
             float(self.reference[_ROLL]))
 
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Use `calibration` from the next frame on (a portrait's own table that landed
+        while it was shown: avatar/live/calibrator.py). One attribute swap, and
+        `vertices` reads the table once per frame, so a frame never mixes two."""
+        self.calibration = calibration
+
     def amplitudes(self, motion: np.ndarray) -> np.ndarray:
         """Actuator amplitudes (K,) for a motion frame (calibrated: avatar/render/calibration.py)."""
         return self.calibration.amplitudes(motion, self.reference)
