@@ -217,6 +217,13 @@ class AgentSettings(BaseSettings):
         description="CPU a video session may spend per 200 ms block (ms of one core); the "
         "render size and camera rate are chosen from this machine's measured costs to fit.",
     )
+    calibrate_portraits: bool = Field(
+        default=True,
+        description="Fit each portrait a session shows (library or upload) its own render "
+        "calibration in one background process at nice 19, one portrait at a time (about "
+        "a minute of a core each, cached on disk); sessions switch to it when it lands. "
+        "Off: portraits keep the shipped table unless `avatar-forcing calibrate` ran.",
+    )
 
     # --- server -----------------------------------------------------------------
     host: str = Field(default="127.0.0.1", min_length=1)

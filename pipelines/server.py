@@ -30,7 +30,7 @@ from pipelines.session import SessionRegistry, serve_connection
 from pipelines.voice_pipeline import LLMParams
 
 if TYPE_CHECKING:
-    from avatar.live import AvatarAssets
+    from avatar.live import AvatarAssets, CalibrationEvent
 
 #: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
 WEB_DIR = Path(__file__).with_name("web")
@@ -155,7 +155,9 @@ def load_avatar_assets(settings: Any) -> AvatarAssets:
     try:
         assets = AvatarAssets.load(portrait_dir=settings.portrait_dir,
                                    default_portrait=settings.default_portrait,
-                                   budget_ms=settings.video_budget_ms)
+                                   budget_ms=settings.video_budget_ms,
+                                   calibrate=settings.calibrate_portraits,
+                                   on_calibration=log_calibration)
     except (AvatarError, FileNotFoundError) as error:
         raise ServerError(f"cannot prepare the avatar: {error}") from error
     costs = assets.costs
@@ -163,6 +165,19 @@ def load_avatar_assets(settings: Any) -> AvatarAssets:
                 f"{costs.render_ms[512]:.1f} ms at 512, block {costs.block_ms:.1f} ms, "
                 f"camera analysis {costs.analysis_ms:.1f} ms")
     return assets
+
+
+def log_calibration(event: CalibrationEvent) -> None:
+    """A background portrait fit's progress in the server log (a failure is a
+    warning: the portrait keeps the shipped table, nothing else changes)."""
+    name = f"portrait {event.name!r} ({event.key})"
+    if event.status == "failed":
+        logger.warning(f"{name}: calibration failed after {event.secs:.0f} s, keeping the "
+                       f"shipped table: {event.detail}")
+    elif event.status == "ready":
+        logger.info(f"{name}: own calibration ready in {event.secs:.0f} s ({event.detail})")
+    elif event.status == "fitting":
+        logger.info(f"{name}: fitting its own calibration in the background (nice 19)")
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Config:
@@ -233,5 +248,7 @@ async def run_server(settings: Any, *, config: ServerConfig | None = None,
         )
         await server.serve()
     finally:
+        if runtime.avatar is not None:
+            runtime.avatar.close()  # a background portrait fit ends with the server
         if llm_server is not None:
             llm_server.stop()

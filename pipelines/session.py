@@ -157,7 +157,8 @@ def start_avatar(context: SessionContext, config: ServerConfig,
     choice = assets.choose_video(hello.video_out.size, camera=camera)
     session = AvatarSession(portrait, assets.checkpoint,
                             output_rate=context.runtime.models.tts_sample_rate,
-                            options=SessionOptions(size=choice.size))
+                            options=SessionOptions(size=choice.size),
+                            calibrator=assets.calibrator)
 
     def load_portrait(name: str | None, upload: bytes | None) -> Any:
         if upload is not None:

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of portrait images clients may name (default: built-in)")
     parser.add_argument("--portrait", default=None,
                         help="default portrait: a file stem in --portrait-dir (grace_hopper)")
+    parser.add_argument("--no-calibrate-portraits", action="store_true",
+                        help="do not fit new portraits' own render calibration in the "
+                        "background (default: each portrait shown is fitted once, at nice 19)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="skip the start-up warm-up (first reply will be slower)")
     parser.set_defaults(handler=run)
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         video=False if args.no_video else None,
         portrait_dir=args.portrait_dir,
         default_portrait=args.portrait,
+        calibrate_portraits=False if args.no_calibrate_portraits else None,
     )
     asyncio.run(run_server(settings, warm_up=not args.no_warm_up))
     return 0

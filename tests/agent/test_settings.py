@@ -114,3 +114,12 @@ def test_settings_are_immutable() -> None:
     settings = AgentSettings.load()
     with pytest.raises(ValidationError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_background_portrait_calibration_is_on_unless_turned_off(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert AgentSettings.load().calibrate_portraits
+    monkeypatch.setenv("AVATAR_FORCING_CALIBRATE_PORTRAITS", "false")
+    assert not AgentSettings.load().calibrate_portraits
+    assert AgentSettings.load(calibrate_portraits=None).calibrate_portraits is False  # unset flag
