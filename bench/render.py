@@ -606,11 +606,17 @@ def portraits_main(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from portraits import PORTRAIT_SOURCES, fetch_portraits
 
-    from avatar.render.calibration import load_calibration
+    from avatar.render.calibration import CALIBRATION_PATH, load_calibration
 
     load_start = os.getloadavg()
     paths = fetch_portraits(args.portrait_cache)
-    calibration = load_calibration(args.calibration) if args.calibration else None
+    # Pinned: without it each renderer would take the portrait's own table from the
+    # user's cache dir when `avatar-forcing calibrate` (or a server) fitted one, and
+    # the figures labelled "shipped" would be that table's.
+    table_path = args.calibration or CALIBRATION_PATH
+    if not table_path.is_file():  # load_calibration would fall back to identity curves
+        raise FileNotFoundError(f"calibration table not found: {table_path}")
+    calibration = load_calibration(table_path)
     per: dict[str, dict[str, Any]] = {}
     sheet_rows = []
     with FaceAnalyzer(mode="image") as analyzer:
@@ -657,7 +663,8 @@ def portraits_main(args: argparse.Namespace) -> int:
     summary = {
         "mode": "roundtrip_portraits", "tag": args.tag,
         "seeds": args.seeds or str(args.seed), "frames": args.frames,
-        "calibration": str(args.calibration) if args.calibration else "shipped",
+        "calibration": str(args.calibration) if args.calibration else
+                       "shipped (avatar/data/render_calibration.json) on every portrait",
         "code": code_identity(),
         "load_average_start": [round(v, 2) for v in load_start],
         "load_average_end": [round(v, 2) for v in os.getloadavg()],
@@ -702,7 +709,9 @@ def main() -> int:
                         help="mixed-track round trip and sweeps on every portrait of "
                              "bench/portraits.py (render_roundtrip_portraits_<tag>.json)")
     parser.add_argument("--calibration", type=Path, default=None,
-                        help="--portraits: evaluate this calibration table, not the shipped one")
+                        help="--portraits: evaluate this calibration table on every portrait "
+                             "(default: the shipped one, never a per-portrait table from the "
+                             "cache dir)")
     parser.add_argument("--seeds", default="",
                         help="--portraits: comma-separated mixed-track seeds (default --seed)")
     parser.add_argument("--only", default="",
