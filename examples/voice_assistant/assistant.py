@@ -229,6 +229,8 @@ async def running_assistant(
             with contextlib.suppress(asyncio.CancelledError, SystemExit):
                 await task
     finally:
+        if runtime.avatar is not None:
+            runtime.avatar.close()  # a background portrait fit ends with the server
         if llm_server is not None:
             await llm_server.astop()
 
