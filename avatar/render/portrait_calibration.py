@@ -14,6 +14,9 @@ waits for a fit. Measured (bench/portrait_calibration.py, docs/renderer.md
 shipped table fits worst.
 
     avatar-forcing calibrate PORTRAIT     # 2,110 measured renders + the fit; progress bars
+
+The server does the same by itself for every portrait a session shows, in a
+background process at nice 19 (avatar/live/calibrator.py).
 """
 
 from __future__ import annotations
