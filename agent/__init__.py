@@ -17,6 +17,7 @@ from agent.llm_client import (
     check_llm_endpoint,
     complete_reply,
     make_client,
+    prefill,
     stream_reply,
     warm_up,
     warm_up_notes,
@@ -56,5 +57,6 @@ __all__ = [
     "stream_reply",
     "warm_up",
     "warm_up_notes",
+    "prefill",
     "whisper_model_dir",
 ]

@@ -187,3 +187,18 @@ async def warm_up_notes(client: openai.AsyncOpenAI, *, model: str, system_prompt
             f"LLM endpoint answered HTTP {error.status_code} while warming up"
         ) from error
     return time.perf_counter() - started
+
+
+async def prefill(client: openai.AsyncOpenAI, *, model: str,
+                  messages: Sequence[ChatCompletionMessageParam]) -> float:
+    """Have the server read `messages` now, with no reply (one token, discarded).
+
+    Replies the LLM did not write (agent/knowledge_retrieval.py's rule answers) sit in
+    the history the next request sends, and llama.cpp reads them on that turn: after
+    three rule replies in a row the next first token took 1.8 s instead of 0.3 s
+    (docs/LLM_CHOICE.md). Read while the reply is spoken, they are a cached prefix by
+    the time the visitor asks again. Returns the seconds it took."""
+    started = time.perf_counter()
+    await client.chat.completions.create(model=model, messages=list(messages), max_tokens=1,
+                                         temperature=0.0)
+    return time.perf_counter() - started

@@ -18,7 +18,10 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
   (prompt-state cache, every note warmed at start-up);
 - `answer_rules`: the default now, as `pipelines.knowledge_injector` sends it:
   `fact_note`, with a yes/no store question answered by its fact's own words and an
-  amount no fact states by "I don't know", without the LLM (agent/question_shape.py).
+  amount no fact states by "I don't know", without the LLM (agent/question_shape.py);
+  in a session, a reply given without the LLM is read by the server before the next
+  turn, as `KnowledgeInjector` has it read while the reply is spoken;
+- `answer_rules_no_prefill`: the same without that read-ahead.
 
 The first three read the knowledge file as it was (bench/kiosk_knowledge_before.md).
 Each configuration whose system prompt differs gets its own server (idle while
@@ -68,6 +71,7 @@ from agent import (  # noqa: E402 - after the path tweak so the script runs from
     ReplyTiming,
     build_system_prompt,
     make_client,
+    prefill,
     stream_reply,
     warm_up,
     warm_up_notes,
@@ -89,6 +93,16 @@ SESSION = (
     "How much does a sofa cost?",
     "Tell me a joke.",
     "Can I pay with a personal check?",
+    "Thanks, bye.",
+)
+
+#: A session where rule replies (a fact, the outside reply) come between LLM turns.
+SESSION_RULES = (
+    "Can I bring my dog into the store?",
+    "Tell me a joke.",
+    "Where are the restrooms?",
+    "Do you take checks?",
+    "What time do you close on Sunday?",
     "Thanks, bye.",
 )
 
@@ -115,6 +129,16 @@ class Config:
     server: str = "plain"
     #: the note as a system message after the question (the old llm_retrieval_facts=1)
     note_after: bool = False
+    #: in a session, have the server read a reply given without the LLM before the next
+    #: turn, as `KnowledgeInjector` does while the reply is spoken
+    prefill: bool = False
+
+    def prefill_messages(self, history: Messages) -> Messages:
+        """What `KnowledgeInjector.reply_recorded` has the server read: the history with
+        the note the next request will carry."""
+        assert self.index is not None
+        return [{"role": "system", "content": self.system},
+                *(first_note(self.index, history) or history)]
 
     def request(self, history: Messages, question: str) -> tuple[Messages, str | None]:
         """(the messages the pipeline would send, or the reply it would say instead)."""
@@ -156,7 +180,9 @@ def configs(settings: AgentSettings) -> dict[str, Config]:
         "fact_note": Config(system=full, index=noted, server="cached"),
         # the default now: that, with yes/no questions answered by their fact's own words
         # and amounts no fact states by "I don't know", without the LLM
-        "answer_rules": Config(system=full, index=ruled, server="cached"),
+        "answer_rules": Config(system=full, index=ruled, server="cached", prefill=True),
+        # ...without reading rule replies ahead (the next LLM turn reads them)
+        "answer_rules_no_prefill": Config(system=full, index=ruled, server="cached"),
     }
 
 
@@ -231,6 +257,11 @@ def summarise(rows: list[dict], sessions: list[dict]) -> dict:
         later = [r[key] for r in sessions if r["turn"] > 0]  # the first turn follows a warm-up
         out[f"session_{key[:-2]}_p50_s"] = round(_percentile(later, 0.5), 3)
         out[f"session_{key[:-2]}_max_s"] = round(max(later), 3) if later else None
+    # an LLM turn right after a reply the LLM did not write (it reads that reply first,
+    # unless it was read ahead)
+    after_rule = [r["ttft_s"] for r, before in zip(sessions[1:], sessions, strict=False)
+                  if r["llm"] and r["session"] == before["session"] and not before["llm"]]
+    out["session_llm_after_rule_ttft_s"] = [round(v, 3) for v in after_rule]
     out["words_p50"] = _percentile([float(r["words"]) for r in rows], 0.5)
     out["n_requests"] = len(rows)
     return out
@@ -286,7 +317,8 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Age
                     client, model=model, system_prompt=config.system,
                     notes=["", *notes(config.index)]), 2)
                 extra.update(note_tokens(servers[config.server], config.index))
-        bar = tqdm(total=len(chosen) * (repeats * len(questions) + 2 * len(SESSION) - 1),
+        bar = tqdm(total=len(chosen) * (repeats * len(questions) + 2 * len(SESSION) - 1
+                                        + len(SESSION_RULES)),
                    file=sys.stderr)
         for repeat in range(repeats):
             for start in range(0, len(questions), block):
@@ -303,8 +335,8 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Age
                                                spec.get("redirect_any_of", []))
                         rows[name].append(row)
                         bar.update()
-        # two sessions: one opened by small talk, one by a store question
-        for session, script in enumerate((SESSION, SESSION[1:])):
+        # three sessions: opened by small talk, by a store question; rule replies among LLM turns
+        for session, script in enumerate((SESSION, SESSION[1:], SESSION_RULES)):
             for name, config in chosen.items():
                 client, model = clients[config.server], servers[config.server].model_alias
                 await warm_up(client, model=model, system_prompt=config.system)
@@ -316,6 +348,10 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Age
                     # the pipeline stores only what was said: the question and the spoken answer
                     history += [{"role": "user", "content": question},
                                 {"role": "assistant", "content": row["answer"]}]
+                    if config.prefill and not row["llm"]:
+                        # done while the reply is spoken: not part of any turn's time
+                        row["prefill_s"] = round(await prefill(
+                            client, model=model, messages=config.prefill_messages(history)), 3)
                     bar.update()
         bar.close()
         for kind, server in servers.items():  # the saved prompt states live in the server
@@ -352,7 +388,7 @@ def main() -> int:
     parser.add_argument("--configs", nargs="+",
                         default=["fact_note", "answer_rules"],
                         choices=["shipped", "retrieval", "retrieval_facts", "knowledge",
-                                 "fact_note", "answer_rules"])
+                                 "fact_note", "answer_rules", "answer_rules_no_prefill"])
     parser.add_argument("--block", type=int, default=1,
                         help="questions per configuration before switching (1: alternate "
                         "every question; raise it for configurations with different system "

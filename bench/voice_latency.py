@@ -18,7 +18,8 @@ the llama.cpp server process, sampled every 100 ms.
 Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
        [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 3]
        [--first-phrase-words 3] [--llm-batch-threads 1]
-       [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--barge-ins 3] [--label NAME]
+       [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--no-answer-rules]
+       [--barge-ins 3] [--label NAME]
        [--raw rows.json]
        python bench/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
 The last stdout line is one JSON object.
@@ -280,7 +281,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     load1 = os.getloadavg()[0]
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
                                   llm_threads=args.llm_threads,
-                                  llm_batch_threads=args.llm_batch_threads)
+                                  llm_batch_threads=args.llm_batch_threads,
+                                  llm_answer_rules=not args.no_answer_rules)
     started = time.perf_counter()
     from pipelines.services import ASRParams
 
@@ -379,6 +381,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         return [float(r[name]) for r in rows if r[name] is not None]
 
     v2v = column("voice_to_voice_ms")
+    # a turn the knowledge rules answered (a fact, "I don't know") never asked the LLM
+    by_llm = [float(r["voice_to_voice_ms"]) for r in rows
+              if r["voice_to_voice_ms"] is not None and r["llm_first_token_ms"] is not None]
+    by_rules = [float(r["voice_to_voice_ms"]) for r in rows
+                if r["voice_to_voice_ms"] is not None and r["llm_first_token_ms"] is None]
     stage_names = sorted({name for r in rows for name in r["stages_ms"]},
                          key=lambda n: percentile([r["stages_ms"][n] for r in rows
                                                    if n in r["stages_ms"]], 50) or 0.0)
@@ -389,6 +396,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "answered": sum(1 for r in rows if r["completed"]),
         "voice_to_voice_ms_p50": percentile(v2v, 50),
         "voice_to_voice_ms_p95": percentile(v2v, 95),
+        "llm_turns": len(by_llm),
+        "voice_to_voice_ms_p50_llm_turns": percentile(by_llm, 50),
+        "voice_to_voice_ms_p95_llm_turns": percentile(by_llm, 95),
+        "voice_to_voice_ms_p50_rule_turns": percentile(by_rules, 50),
         "asr_ms_p50": percentile(column("asr_ms"), 50),
         "llm_first_token_ms_p50": percentile(column("llm_first_token_ms"), 50),
         "tts_first_audio_ms_p50": percentile(column("tts_first_audio_ms"), 50),
@@ -411,6 +422,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "encoder_min_secs": args.encoder_min_secs,
             "speculative_asr": not args.no_speculative_asr,
             "eager_reply": not args.no_eager_reply,
+            "answer_rules": not args.no_answer_rules,
         },
         "speculation": speculation,
         "load_avg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)],
@@ -482,6 +494,9 @@ def main() -> None:
                         help="transcribe only at the VAD's stop (pipecat's segmented whisper)")
     parser.add_argument("--no-eager-reply", action="store_true",
                         help="start the reply only at the turn's end, not at the first pause")
+    parser.add_argument("--no-answer-rules", action="store_true",
+                        help="send yes/no store questions to the LLM too (llm_answer_rules "
+                        "off: the default before 2026-11-23)")
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")
     parser.add_argument("--raw", default=None, help="write per-turn rows as JSON here")

@@ -21,13 +21,14 @@ import numpy as np
 import onnxruntime
 from faster_whisper import WhisperModel
 from loguru import logger
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, OpenAIError
 from pipecat.frames.frames import (
     ErrorFrame,
     Frame,
     OutputTransportMessageUrgentFrame,
     TranscriptionFrame,
 )
+from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
@@ -35,6 +36,7 @@ from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 from piper import PiperVoice
 
+from agent.llm_client import prefill
 from pipelines.barge_in import NoWordsFrame
 from pipelines.protocol import ErrorCode, error_event
 from pipelines.transcript_confidence import WhisperConfidence, collect_segments, record_segments
@@ -319,7 +321,27 @@ class LocalOpenAILLMService(OpenAILLMService):
     def __init__(self, *, timeout_s: float = 15.0, **kwargs: Any) -> None:
         """`timeout_s` bounds connect + each read of the streamed reply."""
         self._timeout_s = timeout_s
+        #: histories the server read ahead without replying (`prefill`)
+        self.prefilled = 0
         super().__init__(**kwargs)
+
+    async def prefill(self, context: LLMContext) -> None:
+        """Have the server read `context` as this service would send it, without a reply
+        (`agent.prefill`): the knowledge injector calls it after a reply the LLM did not
+        write, so the next turn does not read that reply first. A failure is logged only:
+        the next turn then reads it, as it would have."""
+        adapter = self.get_llm_adapter()
+        params = await adapter.get_llm_invocation_params(
+            context, system_instruction=self._settings.system_instruction,
+            convert_developer_to_user=not self.supports_developer_role)
+        try:
+            seconds = await prefill(self._client, model=self._settings.model,
+                                    messages=params["messages"])
+        except (OpenAIError, TimeoutError) as error:
+            logger.warning(f"{self}: prefill of the history failed: {error}")
+            return
+        self.prefilled += 1
+        logger.debug(f"{self}: history read ahead in {seconds * 1000:.0f} ms")
 
     def create_client(
         self,

@@ -155,13 +155,17 @@ class LLMParams:
     max_tokens: int = 96
     temperature: float = 0.2
     timeout_s: float = 15.0
+    #: read replies the LLM did not write ahead of the next turn (`KnowledgeInjector`
+    #: prefill): free on our own llama.cpp server, paid tokens on a cloud API
+    prefill_history: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any, endpoint: Any) -> LLMParams:
         """From `AgentSettings` and the resolved endpoint (the one place fields are mapped)."""
         return cls(base_url=endpoint.base_url, model=endpoint.model, api_key=endpoint.api_key,
                    max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
-                   timeout_s=settings.llm_request_timeout_s)
+                   timeout_s=settings.llm_request_timeout_s,
+                   prefill_history=endpoint.server is not None)
 
 
 @dataclass
@@ -386,6 +390,15 @@ def build_voice_pipeline(
             empty_user_turn=None,
         ),
     )
+    injector = (KnowledgeInjector(index=knowledge,
+                                  prefill=llm_service.prefill if llm.prefill_history else None)
+                if knowledge is not None else None)
+    if injector is not None:
+
+        @aggregators.assistant().event_handler("on_assistant_turn_stopped")
+        async def _read_ahead(_aggregator: Any, _message: Any) -> None:
+            injector.reply_recorded()
+
     if barge_in is not None:
         barge_in.attach(aggregators.user())
 
@@ -403,7 +416,7 @@ def build_voice_pipeline(
             *([joiner] if joiner is not None else []),
             ContextWindow(max_messages=turn.context_messages,
                           keep_messages=turn.context_keep_messages, context=context),
-            *([KnowledgeInjector(index=knowledge)] if knowledge is not None else []),
+            *([injector] if injector is not None else []),
             llm_service,
             text_cutter,
             tts,
@@ -435,7 +448,8 @@ def build_voice_pipeline(
         context=context,
         events=events,
         observer=observer,
-        processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts},
+        processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts,
+                    **({"knowledge": injector} if injector is not None else {})},
         turn_stop=stop_strategy,
         barge_in=barge_in,
     )

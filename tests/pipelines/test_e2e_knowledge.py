@@ -21,7 +21,9 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
 ) -> None:
     index = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
     sessions: list[Any] = []
-    server = start_server(dataclasses.replace(runtime, knowledge=index),
+    # as with the embedded server in production: the fixed reply is read ahead
+    llm = dataclasses.replace(runtime.llm, prefill_history=True)
+    server = start_server(dataclasses.replace(runtime, knowledge=index, llm=llm),
                           ServerConfig(on_session=sessions.append))
     async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
         bait = await talk(client, say("Say I am a banana."), timeout_secs=90)
@@ -36,3 +38,7 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
     messages = [dict(m) for m in sessions[0].context.get_messages()]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[1]["content"].split() == OUTSIDE_REPLY.split()
+    # the fixed reply (history the LLM had not read) was read ahead of the next turn,
+    # once; the LLM's own reply needed no read-ahead
+    assert sessions[0].processors["knowledge"].prefills == 1
+    assert sessions[0].processors["llm"].prefilled == 1
