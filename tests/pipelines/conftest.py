@@ -79,14 +79,14 @@ def speech_models() -> Any:
 
 @pytest.fixture(scope="session")
 def say(speech_models: Any) -> Callable[[str], bytes]:
-    """Speak text with the bundled piper voice: 16 kHz PCM s16le with 0.3 s of lead-in."""
+    """Speak text with the bundled piper voice: 16 kHz PCM s16le with 0.3 s of lead-in.
+
+    Without piper's sampled noise (tests/speech.py), so the same text is the same
+    audio in every run and whisper hears the same words in it."""
+    from tests.speech import piper_pcm16k
 
     def speak(text: str) -> bytes:
-        chunks = [chunk.audio_int16_array for chunk in speech_models.piper.synthesize(text)]
-        audio = np.concatenate(chunks).astype(np.float32)
-        audio16 = soxr.resample(audio, speech_models.tts_sample_rate, 16000)
-        lead = np.zeros(4800, dtype=np.float32)
-        return np.concatenate([lead, audio16]).clip(-32768, 32767).astype(np.int16).tobytes()
+        return piper_pcm16k(speech_models.piper, text)
 
     return speak
 

@@ -75,10 +75,12 @@ def make_user_clip(path: Path, speech: np.ndarray, sample_rate: int, *,
 
 @pytest.fixture(scope="module")
 def question_speech(speech_models: Any) -> np.ndarray:
-    """The question, spoken by the bundled piper voice (int16 at 22,050 Hz)."""
-    from pipelines.converse import synthesize
+    """The question, spoken by the bundled piper voice (int16 at 22,050 Hz), the same
+    samples on every run (without piper's sampled noise, tests/speech.py; the
+    reply is the product's own piper speech and keeps its natural variety)."""
+    from tests.speech import piper_int16
 
-    return synthesize(speech_models, QUESTION)
+    return piper_int16(speech_models.piper, QUESTION)
 
 
 @pytest.fixture(scope="module")
