@@ -96,7 +96,13 @@ def transcribe(speech_models: Any) -> Callable[[bytes, int], str]:
     """Transcribe PCM s16le at any rate with the bundled whisper, as a measuring
     instrument: whisper's full 30 s window (the product fits the window to the
     utterance; on a reply with seconds of silence around it that made tiny.en add
-    "I'm sorry, I'm sorry." once in a while)."""
+    "I'm sorry, I'm sorry." once in a while).
+
+    Greedy at temperature 0 only, as the product decodes: whisper's default
+    temperature fallback re-decodes a doubtful segment by sampling from an
+    unseeded generator, and then the same audio reads differently on every call
+    (an acted laugh gave 6 different transcripts in 6 calls, the greedy pass one).
+    An instrument has to give the same reading for the same audio."""
     from faster_whisper import WhisperModel
 
     from agent.bundled_models import whisper_model_dir
@@ -108,7 +114,7 @@ def transcribe(speech_models: Any) -> Callable[[bytes, int], str]:
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         if rate != 16000:
             audio = soxr.resample(audio, rate, 16000)
-        segments, _ = model.transcribe(audio, beam_size=1, language="en")
+        segments, _ = model.transcribe(audio, beam_size=1, language="en", temperature=0.0)
         return " ".join(segment.text.strip() for segment in segments)
 
     return run
