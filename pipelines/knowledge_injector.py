@@ -87,14 +87,19 @@ class KnowledgeInjector(FrameProcessor):
 
     def __init__(self, *, index: KnowledgeIndex,
                  prefill: Callable[[LLMContext], Awaitable[None]] | None = None,
-                 **kwargs: Any) -> None:
+                 context: LLMContext | None = None, **kwargs: Any) -> None:
         """`index`: the knowledge file's facts (one per server, shared by sessions);
         `prefill`: has the LLM server read a context without replying
         (`LocalOpenAILLMService.prefill`), called by `reply_recorded` after a reply given
-        without the LLM; None: the next turn reads such replies itself."""
+        without the LLM; None: the next turn reads such replies itself; `context`: the
+        session's context, the one the aggregators write the reply into (a request at
+        the user's first pause carries a provisional copy, which never gets the reply)."""
         super().__init__(**kwargs)
         self.index = index
         self._prefill = prefill
+        self._session_context = context
+        #: the messages of the last prefill (for logs and tests)
+        self.prefilled_messages: list[Any] = []
         #: replies given without the LLM, and history prefills sent (for logs and tests)
         self.answered_without_llm = 0
         self.prefills = 0
@@ -141,12 +146,14 @@ class KnowledgeInjector(FrameProcessor):
         part it has never read: read it now, while the reply is spoken, with the note
         the next request will carry, so that request starts with a cached prefix. At
         most one prefill per reply; none when the LLM answered (it has read it all)."""
-        if not self._llm_behind or self._prefill is None or self._context is None:
+        context = self._session_context or self._context
+        if not self._llm_behind or self._prefill is None or context is None:
             return
         self._llm_behind = False
         self.prefills += 1
-        self.create_task(self._prefill(with_first_note(self._context, self.index)),
-                         name="knowledge-prefill")
+        noted = with_first_note(context, self.index)
+        self.prefilled_messages = list(noted.get_messages())
+        self.create_task(self._prefill(noted), name="knowledge-prefill")
 
     async def _say(self, text: str) -> None:
         """A reply in the LLM's own frames, so everything downstream treats it as one."""

@@ -391,7 +391,8 @@ def build_voice_pipeline(
         ),
     )
     injector = (KnowledgeInjector(index=knowledge,
-                                  prefill=llm_service.prefill if llm.prefill_history else None)
+                                  prefill=llm_service.prefill if llm.prefill_history else None,
+                                  context=context)
                 if knowledge is not None else None)
     if injector is not None:
 

@@ -40,5 +40,9 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
     assert messages[1]["content"].split() == OUTSIDE_REPLY.split()
     # the fixed reply (history the LLM had not read) was read ahead of the next turn,
     # once; the LLM's own reply needed no read-ahead
-    assert sessions[0].processors["knowledge"].prefills == 1
+    injector = sessions[0].processors["knowledge"]
+    assert injector.prefills == 1
     assert sessions[0].processors["llm"].prefilled == 1
+    # what was read ahead is the stored history, the fixed reply included
+    assert [m["role"] for m in injector.prefilled_messages] == ["user", "assistant"]
+    assert injector.prefilled_messages[1]["content"].split() == OUTSIDE_REPLY.split()
