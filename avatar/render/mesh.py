@@ -69,7 +69,9 @@ class RenderMesh:
 
     `kind` labels each vertex so pose and expressions know how to move it;
     `tri_layer` pushes eye-ball and mouth-gap triangles behind the lids and lips
-    in the back-to-front order.
+    in the back-to-front order (LAYER_BEHIND); on a mesh triangulated at a
+    `layout`, the head and hair rings get a smaller push (a face height) so
+    they stay behind the face (build_mesh).
     """
 
     vertices: np.ndarray  # (N, 3) float32, image pixels; z negative = towards the camera
@@ -81,6 +83,7 @@ class RenderMesh:
 
 
 KIND_FACE, KIND_EYE_COPY, KIND_HEAD, KIND_HAIR, KIND_FIXED = 0, 1, 2, 3, 4
+LAYER_BEHIND = 1000.0  # tri_layer of the eye-ball and mouth-gap triangles
 
 
 def _ring(center: np.ndarray, oval: np.ndarray, factor: float, up_extra: float) -> np.ndarray:
@@ -92,10 +95,18 @@ def _ring(center: np.ndarray, oval: np.ndarray, factor: float, up_extra: float) 
     return center + offsets * stretch[:, None]
 
 
-def _resample_closed(points: np.ndarray, count: int) -> np.ndarray:
-    """`count` points evenly spaced (in x, y) along a closed polyline; all columns interpolated."""
+def _resample_closed(points: np.ndarray, count: int,
+                     along: np.ndarray | None = None) -> np.ndarray:
+    """`count` points evenly spaced (in x, y) along a closed polyline; all columns interpolated.
+
+    With `along` (same rows as `points`), the spacing is measured on `along`
+    and `points` are interpolated at the same places (a ring laid out on
+    another pose of the same oval, point for point).
+    """
+    ref = points if along is None else along
     closed = np.vstack([points, points[:1]])
-    seg = np.linalg.norm(np.diff(closed[:, :2], axis=0), axis=1)
+    ref_closed = np.vstack([ref, ref[:1]])
+    seg = np.linalg.norm(np.diff(ref_closed[:, :2], axis=0), axis=1)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     targets = np.linspace(0.0, cum[-1], count, endpoint=False)
     cols = [np.interp(targets, cum, closed[:, c]) for c in range(points.shape[1])]
@@ -109,8 +120,19 @@ def _inside(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
                      for x, y in points])
 
 
-def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
-    """Triangulate a portrait's landmarks (478, 3) plus head, hair and background rings."""
+def build_mesh(landmarks: np.ndarray, size: int,
+               layout: np.ndarray | None = None) -> RenderMesh:
+    """Triangulate a portrait's landmarks (478, 3) plus head, hair and background rings.
+
+    `layout` (478, 2), optional: where to place the landmarks for the
+    triangulation only (the vertices keep their photo positions; the rings are
+    laid out around the layout's oval, point for point). A head turned in its
+    photo squeezes its far side: a Delaunay triangulation of the squeezed points
+    joins points that are not neighbours on the face (even cheek points to the
+    background ring), and turned back to the camera those triangles overlap and
+    fold into spikes. The renderer passes the landmarks turned to face the
+    camera (PortraitRenderer, LAYOUT_MIN_YAW_DEG).
+    """
     if landmarks.shape != (N_LANDMARKS, 3):
         raise ValueError(f"landmarks must be ({N_LANDMARKS}, 3), got {landmarks.shape}")
     lm = landmarks.astype(np.float32)
@@ -133,7 +155,8 @@ def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
         np.stack([np.zeros_like(side), last - side], 1),
     ])
     # Keep only background ring points inside the image (a face near the edge).
-    background = background[np.all((background > 2) & (background < size - 3), axis=1)]
+    in_image = np.all((background > 2) & (background < size - 3), axis=1)
+    background = background[in_image]
 
     eye_copy_of = np.array(EYE_R_POLYGON + EYE_L_POLYGON, dtype=np.int32)
     # Depth of the rings: each ring point takes the depth of the face-oval point
@@ -158,19 +181,38 @@ def build_mesh(landmarks: np.ndarray, size: int) -> RenderMesh:
     # ball into slivers that the lid cannot cover cleanly).
     skip = set(IRIS_R + IRIS_L)
     use = np.array([i for i in range(len(xy)) if kind[i] != KIND_EYE_COPY and i not in skip])
-    tri = use[Delaunay(xy[use].astype(np.float64)).simplices].astype(np.int32)
-    centroids = xy[tri].mean(axis=1)
+    at = xy
+    if layout is not None:
+        face = np.asarray(layout, np.float32)
+        if face.shape != (N_LANDMARKS, 2):
+            raise ValueError(f"layout must be ({N_LANDMARKS}, 2), got {face.shape}")
+        oval_at = _resample_closed(face[list(FACE_OVAL)], RING_SAMPLES,
+                                   along=lm[list(FACE_OVAL), :2])
+        center_at = face[list(FACE_OVAL)].mean(axis=0)
+        at = np.concatenate([
+            face, face[eye_copy_of], _ring(center_at, oval_at, 1.18, 0.12),
+            _ring(center_at, oval_at, 1.45, 0.35),
+            _ring(center_at, oval_at, 1.9, 0.45)[in_image], border]).astype(np.float32)
+    tri = use[Delaunay(at[use].astype(np.float64)).simplices].astype(np.int32)
+    centroids = at[tri].mean(axis=1)
     layer = np.zeros(len(tri), dtype=np.float32)
     # Triangles inside an eye: re-point them at the pose-only copies and draw them first.
     offset = N_LANDMARKS
     for contour in (EYE_R_POLYGON, EYE_L_POLYGON):
-        inside = _inside(centroids, lm[contour, :2])
+        inside = _inside(centroids, at[contour])
         remap = {lmk: offset + k for k, lmk in enumerate(contour)}
         for t in np.flatnonzero(inside):
             tri[t] = [remap.get(int(v), int(v)) for v in tri[t]]
-        layer[inside] = 1000.0
+        layer[inside] = LAYER_BEHIND
         offset += len(contour)
-    layer[_inside(centroids, lm[MOUTH_POLYGON, :2])] = 1000.0
+    layer[_inside(centroids, at[MOUTH_POLYGON])] = LAYER_BEHIND
+    if layout is not None:
+        # The rings are flat at the depth of the oval point they were pushed out
+        # from, and lie further out: turning a squeezed far side towards the
+        # camera brings them forward faster than the oval, and they were drawn
+        # over the cheek (background-coloured patches). Behind the face they go.
+        ring = np.isin(kind, (KIND_HEAD, KIND_HAIR))[tri].any(axis=1)
+        layer[ring & (layer == 0)] = face_h
     return RenderMesh(vertices=np.concatenate([xy, z[:, None]], axis=1).astype(np.float32),
                       kind=kind, triangles=tri, tri_layer=layer, eye_copy_of=eye_copy_of,
                       size=size)
@@ -205,7 +247,7 @@ def sharp_triangles(mesh: RenderMesh) -> np.ndarray:
     sharp_vertex[list(SHARP_LANDMARKS)] = True
     sharp_vertex[mesh.kind == KIND_EYE_COPY] = True
     smooth = outline[mesh.triangles].any(axis=1)
-    return ~smooth | sharp_vertex[mesh.triangles].any(axis=1) | (mesh.tri_layer > 0)
+    return ~smooth | sharp_vertex[mesh.triangles].any(axis=1) | (mesh.tri_layer >= LAYER_BEHIND)
 
 
 class BackwardMapper:
@@ -258,7 +300,7 @@ class BackwardMapper:
         down = xy0[CHIN] - xy0[FOREHEAD]
         above_mouth = (xy0 - xy0[UPPER_LIP_TOP]) @ down < 0.0
         above_mouth[mesh.kind == KIND_EYE_COPY] = False
-        skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer == 0)
+        skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer < LAYER_BEHIND)
         self.foldable = self.sharp & np.concatenate([skin, [False]])
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1

@@ -55,10 +55,12 @@ from avatar.render.mesh import (
     FACE_OVAL,
     KIND_FIXED,
     KIND_HAIR,
+    N_LANDMARKS,
     NOSE_TIP,
     BackwardMapper,
     build_mesh,
 )
+from avatar.render.mirror import MirrorFill
 from avatar.render.mouth import draw_mouth, inner_lip_gap
 from avatar.render.portrait_calibration import calibration_for
 
@@ -89,6 +91,12 @@ DEPTH_SCALE_Y = 1.25
 # head ring (ears, jaw line, neck) follows fully: made to lag too, it was
 # overtaken by the jaw on a turn and the folded band showed as a saw-tooth.
 SHOULDER_LAG = 0.75
+# A photo turned further than this is triangulated as if it faced the camera
+# (build_mesh's `layout`): its far side is squeezed, and a Delaunay
+# triangulation of the squeezed points folded into spikes when turned back
+# (docs/renderer.md, "Mirrored fill"). Frontal photos keep the triangulation
+# the calibration was fitted with.
+LAYOUT_MIN_YAW_DEG = 8.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,8 @@ class PortraitRenderer:
     """
 
     def __init__(self, portrait: Portrait, size: int = 512,
-                 calibration: Calibration | None = None, layered: bool = True) -> None:
+                 calibration: Calibration | None = None, layered: bool = True,
+                 mirror_fill: bool = False) -> None:
         if size not in (256, 512):
             raise ValueError(f"render size must be 256 or 512, got {size}")
         image = np.asarray(portrait.image)
@@ -126,7 +135,6 @@ class PortraitRenderer:
             raise ValueError(f"reference motion must be ({MOTION_DIM},), "
                              f"got {self.reference.shape}")
         self.mesh = build_mesh(landmarks * scale, size)
-        self._mapper = BackwardMapper(self.mesh, grid_step=2 if size >= 512 else 1)
         basis = ActuatorBasis(self.mesh)
         self.frame = basis.frame
         self._basis = basis.build().reshape(len(ACTUATORS), -1)  # (K, N*2)
@@ -149,6 +157,19 @@ class PortraitRenderer:
                                     np.float32) - 1.0
         pivot_xy = self.frame.origin + self.frame.ey * (0.55 * iod)
         self._pivot = np.array([pivot_xy[0], pivot_xy[1], oval_depth], np.float32)
+        self._ref_rotation = angles_to_rotation(
+            float(self.reference[_YAW]), float(self.reference[_PITCH]),
+            float(self.reference[_ROLL]))
+        if mirror_fill and abs(float(self.reference[_YAW])) > LAYOUT_MIN_YAW_DEG:
+            # a head turned in its photo: triangulate it as if it faced the camera
+            # (build_mesh's `layout`); the vertices and everything above are unchanged
+            self.mesh = build_mesh(landmarks * scale, size, layout=self._frontal_layout())
+        self._mapper = BackwardMapper(self.mesh, grid_step=2 if size >= 512 else 1)
+        # skin the photo sees nearly edge-on, textured from the other cheek
+        # (avatar/render/mirror.py). Opt-in: its effect on pose read-back and the
+        # round trip of turned portraits is not measured yet (docs/renderer.md,
+        # "Mirrored fill")
+        self._mirror = MirrorFill(self.mesh, self._mapper) if mirror_fill else None
         self._rest_gap = inner_lip_gap(self._xy0)
         self._rest_width = float(np.linalg.norm(self._xy0[308] - self._xy0[78]))
         self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
@@ -169,9 +190,6 @@ class PortraitRenderer:
         # (cavity, teeth, tongue) has colours, which showed red on a grey face
         spread = np.ptp(self.image.astype(np.int16), axis=2)
         self._grey = bool(np.percentile(spread, 99) <= 6)
-        self._ref_rotation = angles_to_rotation(
-            float(self.reference[_YAW]), float(self.reference[_PITCH]),
-            float(self.reference[_ROLL]))
 
     def set_calibration(self, calibration: Calibration) -> None:
         """Use `calibration` from the next frame on (a portrait's own table that landed
@@ -272,6 +290,8 @@ class PortraitRenderer:
         map_x, map_y = self._mapper(xy, z)
         frame = cv2.remap(canvas.source, map_x, map_y, cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+        if self._mirror is not None:
+            self._mirror.blend(frame, canvas.source, xy)
         if canvas.layers is not None:
             frame = compose(frame, canvas.layers.plate)
         self._eyelids.paint(frame, xy)
@@ -279,6 +299,16 @@ class PortraitRenderer:
         if self._grey:
             frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         return frame
+
+    def _frontal_layout(self) -> np.ndarray:
+        """(478, 2) the landmarks with the photo's yaw turned away (pitch and roll kept),
+        as `vertices` turns them: where to triangulate a head turned in its photo."""
+        ref = self.reference
+        target = angles_to_rotation(0.0, float(ref[_PITCH]), float(ref[_ROLL]))
+        delta = (_FLIP @ (target @ self._ref_rotation.T) @ _FLIP).astype(np.float32)
+        pts = self.mesh.vertices - self._pivot
+        moved = pts @ delta.T + self._z_rel * (self._depth_gain * delta[:, 2]) + self._pivot
+        return moved[:N_LANDMARKS, :2]
 
     def _move_weights(self) -> np.ndarray:
         """(N,) share of the head's motion each vertex follows (0 = background, 1 = face).
