@@ -13,7 +13,7 @@
 
 import { CameraSender } from "./camera.js";
 import { MicCapture } from "./mic.js";
-import { AudioPlayer } from "./player.js";
+import { AudioPlayer, firstOnsetAfter } from "./player.js";
 import {
   FATAL_CLOSE_CODES, Kind, audioSamples, closeNotice, encodeMedia, helloMessage, parseMedia, plainWords,
 } from "./protocol.js";
@@ -391,9 +391,9 @@ export class AvatarClient extends EventTarget {
   endReply() {
     if (this.botSpeaking && this.player) {
       // voice-to-voice as the visitor lives it: reply onset heard minus the end of their speech
-      const onset = this.player.onsets.at(-1);
       const spokeAt = this.mic ? this.mic.lastLoudAt : -Infinity;
-      if (onset !== undefined && onset > spokeAt && onset - spokeAt < 10000) {
+      const onset = firstOnsetAfter(this.player.onsets, spokeAt);
+      if (onset !== undefined && onset - spokeAt < 10000) {
         this.voiceToVoiceMs.push(onset - spokeAt);
       }
     }

@@ -88,3 +88,16 @@ export class AudioPlayer {
     this.node.disconnect();
   }
 }
+
+/**
+ * The reply's first audible moment after the visitor's speech ended: the first
+ * onset later than `spokeAt`, or undefined. Not the last onset: a reply with a
+ * pause of more than 300 ms between two sentences has a second onset, and
+ * counting from it would add that whole first sentence to voice-to-voice.
+ * @param {number[]} onsets  performance.now() of reply onsets, ascending
+ * @param {number} spokeAt    performance.now() of the last loud mic chunk
+ * @returns {number | undefined}
+ */
+export function firstOnsetAfter(onsets, spokeAt) {
+  return onsets.find((onset) => onset > spokeAt);
+}

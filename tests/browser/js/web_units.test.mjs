@@ -159,3 +159,13 @@ test("a backchannel over the reply keeps the state 'speaking'; a barge-in ends i
   assert.equal(client.state, "thinking");
   assert.deepEqual(states, ["speaking", "listening", "thinking"]);
 });
+
+test("voice-to-voice counts from the reply's first onset, not from a later sentence's", async () => {
+  const { firstOnsetAfter } = await import("../../../pipelines/web/player.js");
+  // the last question's reply at 1000 ms; this question ends at 5000 ms; its reply
+  // is heard at 6200 ms, and again at 7900 ms after a 400 ms pause between sentences
+  const onsets = [1000, 6200, 7900];
+  assert.equal(firstOnsetAfter(onsets, 5000), 6200);
+  assert.equal(firstOnsetAfter(onsets, 8000), undefined); // not answered (yet)
+  assert.equal(firstOnsetAfter([], 5000), undefined);
+});
