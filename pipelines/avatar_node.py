@@ -12,9 +12,11 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   follow the reply (not the idle video, not a pause between sentences).
 - VAD user-speech start/stop drive the session's listening cues (attention,
   then a nod), so the face shows it listens from the first syllable.
-- Between the end of the user's turn and the first reply audio, camera
+- From the VAD's stop (the user paused) to the first reply audio, camera
   analysis pauses (at most `thinking_camera_pause_secs`): that is when ASR, the
-  LLM and TTS are on the critical path of voice-to-voice.
+  LLM and TTS are on the critical path of voice-to-voice, and the early reply
+  starts at that pause, before the turn's end. The VAD's next start resumes it
+  at once: the face never stops listening while the user speaks.
 - User audio (`InputAudioRawFrame`, passed through) and the user's camera
   (`UserCameraFrame`, analysed here in the session's worker thread, at most
   `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
@@ -97,8 +99,9 @@ class AvatarNodeParams:
     camera_fps: float = 10.0
     #: torch threads in this session's worker thread (OpenMP: per thread)
     threads: int = 1
-    #: after the user's turn ends, camera analysis pauses until the reply starts (at
-    #: most this long): the face changes little then, and ASR, LLM and TTS need the CPU
+    #: from the user's pause (VAD stop) or turn end, camera analysis pauses until the
+    #: reply starts (at most this long): the face changes little then, and ASR, LLM
+    #: and TTS need the CPU
     thinking_camera_pause_secs: float = 3.0
     stats_interval_secs: float = 2.0
 
@@ -133,8 +136,9 @@ class AvatarNode(FrameProcessor):
         self._emitted_position = 0
         #: between a reply's first audio and its TTSStoppedFrame leaving the node
         self._in_reply = False
-        #: the user's turn ended and the reply has not started: whisper, the LLM and
-        #: piper are on the critical path, so the camera waits (monotonic deadline)
+        #: the user paused or their turn ended and the reply has not started: whisper,
+        #: the LLM and piper are on the critical path, so the camera waits (monotonic
+        #: deadline; 0 while the user speaks)
         self._thinking_until = 0.0
         self._camera: CameraMotion | None = None
         self._camera_waiting: UserCameraFrame | None = None
@@ -189,7 +193,12 @@ class AvatarNode(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame):
             # listening cues at VAD time, not after the transcript
-            self.session.set_user_speaking(isinstance(frame, VADUserStartedSpeakingFrame))
+            speaking = isinstance(frame, VADUserStartedSpeakingFrame)
+            self.session.set_user_speaking(speaking)
+            # the user paused: whisper (and the early reply) start now, so the camera
+            # waits; they speak again: watch them again
+            self._thinking_until = (0.0 if speaking else
+                                    time.monotonic() + self._params.thinking_camera_pause_secs)
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._thinking_until = time.monotonic() + self._params.thinking_camera_pause_secs

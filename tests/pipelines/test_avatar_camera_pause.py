@@ -1,0 +1,59 @@
+"""The avatar node gives the CPU to the reply path from the user's pause, and listens again
+as soon as they speak.
+
+Camera analysis (JPEG decode + face landmarker, ~10 ms a frame) shares the
+2 cores with whisper, the LLM and piper. From the VAD's stop (where the early
+reply starts, pipelines/speculative_turn.py) until the reply's first audio it
+waits; the VAD's next start resumes it at once, so the face keeps reacting to
+a user who goes on talking. Real avatar session (shipped student, default
+portrait), real landmarker, real webcam-like frames of a face.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import pytest
+from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.tests.utils import SleepFrame, run_test
+
+from tests.browser.media import webcam_clip
+
+pytestmark = pytest.mark.e2e
+
+GAP_SECS = 0.4  # between camera frames: well above the 10 fps gate's spacing
+
+
+@pytest.fixture(scope="module")
+def camera_jpegs() -> list[bytes]:
+    """A few webcam frames of a real face, as the browser sends them (320 px JPEG)."""
+    frames = webcam_clip(0.4, width=320, height=240, fps=10.0)
+    return [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes() for f in frames]
+
+
+async def test_camera_pauses_from_the_users_pause_and_resumes_when_they_speak(
+        avatar_assets: Any, camera_jpegs: list[bytes]) -> None:
+    from avatar.live import AvatarSession
+    from pipelines.avatar_node import AvatarNode
+    from pipelines.video_wire import UserCameraFrame
+
+    session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
+                            output_rate=22050)
+    node = AvatarNode(session=session)
+
+    def camera(i: int) -> list[Any]:
+        return [UserCameraFrame(jpeg=camera_jpegs[i % len(camera_jpegs)]), SleepFrame(GAP_SECS)]
+
+    frames: list[Any] = [VADUserStartedSpeakingFrame(), *camera(0),
+                         SleepFrame(1.5),  # the landmarker loads with the first frame
+                         *camera(1)]
+    frames += [VADUserStoppedSpeakingFrame(), *camera(2), *camera(3)]  # the user paused
+    frames += [VADUserStartedSpeakingFrame(), *camera(4), *camera(5), SleepFrame(0.5)]
+    await run_test(node, frames_to_send=frames, expected_down_frames=None)
+
+    # 2 analysed while they speak, 2 skipped in the pause (no turn end, no reply
+    # yet), 2 analysed again once they speak (before: all 6 analysed)
+    counts = {k: node.counters[k] for k in ("camera_analysed", "camera_skipped", "camera_errors")}
+    assert counts == {"camera_analysed": 4, "camera_skipped": 2, "camera_errors": 0}, counts
+    assert node.session.stats.block_ms, "the avatar's clock did not run"
