@@ -282,7 +282,7 @@ def split_turns(log: list[dict[str, Any]], origin_epoch_ms: float,
                 cpu: CpuSampler) -> list[dict[str, Any]]:
     """The probe's log -> one row per reply heard: stage times after the end of speech."""
     ends = sorted(entry["t"] for entry in log if entry["type"] == "speech-end")
-    rows = []
+    rows: list[dict[str, Any]] = []
     heard = [entry for entry in log if entry["type"] == "heard"]
     for onset in heard:
         i = bisect.bisect_left(ends, onset["t"]) - 1
@@ -397,8 +397,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             for n, variant in enumerate(tqdm(plan, desc="sessions")):
                 order = [QUESTIONS[(n * args.turns + i) % len(QUESTIONS)] for i in range(args.turns)]
-                wav = write_fake_mic_wav(folder / f"mic{n}.wav", [
-                    (FIRST_QUESTION_SECS + i * TURN_GAP_SECS, speech[q]) for i, q in enumerate(order)])
+                segments: list[tuple[float, bytes | None]] = [
+                    (FIRST_QUESTION_SECS + i * TURN_GAP_SECS, speech[q]) for i, q in enumerate(order)]
+                wav = write_fake_mic_wav(folder / f"mic{n}.wav", segments)
                 server, query = VARIANTS[variant]
                 result = await session(servers[server][0], wav, y4m, query, seconds,
                                        samplers[server], variant)
