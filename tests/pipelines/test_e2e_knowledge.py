@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
+from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex, plan_turn
 from agent.settings import AgentSettings
 from pipelines.client import VoiceClient, talk
 from pipelines.server import ServerConfig
@@ -46,3 +46,24 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
     # what was read ahead is the stored history, the fixed reply included
     assert [m["role"] for m in injector.prefilled_messages] == ["user", "assistant"]
     assert injector.prefilled_messages[1]["content"].split() == OUTSIDE_REPLY.split()
+
+
+async def test_a_spoken_yes_no_question_is_answered_by_its_fact(
+    runtime: Any, start_server: Any, say: Any, transcribe: Any
+) -> None:
+    """The answer rules in the real server: "Can I bring my dog into the store?" is
+    answered by the pets fact's own words, without the LLM, and spoken."""
+    index = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    expected = plan_turn(index, "Can I bring my dog into the store?").reply
+    assert expected is not None and "service animals" in expected
+    sessions: list[Any] = []
+    server = start_server(dataclasses.replace(runtime, knowledge=index),
+                          ServerConfig(on_session=sessions.append))
+    async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
+        dog = await talk(client, say("Can I bring my dog into the store?"), timeout_secs=90)
+
+    assert dog.completed
+    assert "dog" in dog.transcript.lower(), dog.transcript
+    assert dog.reply_text.split() == expected.split(), dog.reply_text
+    assert "service animals" in transcribe(bytes(dog.audio), dog.sample_rate).lower()
+    assert sessions[0].processors["knowledge"].answered_without_llm == 1
