@@ -12,6 +12,7 @@ monotone), pose errors over +-15 degrees, roundtrip_r_min and pose_err_deg_max.
     python bench/render.py --quality     # real portraits: background drift, pose, speed
     python bench/render.py --quality --tag before   # ... written as render_quality_before*
     python bench/render.py --portraits --tag before  # mixed-track r on all six portraits
+    python bench/render.py --quality --mirror-fill both  # fill off vs on, one run
 
 `--quality` measures the renderer on every portrait of bench/portraits.py
 (Grace Hopper plus public-domain / permissively licensed photos from pinned
@@ -20,6 +21,11 @@ by default; render_quality.json without a tag is the issue-10 "before",
 measured on 3cbedea), a contact sheet (render_quality_<tag>_sheet.png), a wider
 pose and expression grid (render_quality_<tag>_more.png) and the background mask
 it used (render_quality_<tag>_mask.png); see `quality_main` for what is measured.
+`--mirror-fill off|on` measures the renderer with PortraitRenderer's mirror_fill
+set so (default: whatever the product ships); `--mirror-fill both` measures
+both in one run, each portrait with the fill off and then on, timed frame by
+frame in alternation so both see the same machine load, and writes
+render_quality_mirror_fill.json with both summaries and their differences.
 
 The machine is shared: speeds are medians and vary with contention.
 """
@@ -345,16 +351,50 @@ def layer_costs(portrait: Portrait, renderer: PortraitRenderer,
             "compose_cpu_ms": round(float(np.median(compose_ms)), 3)}
 
 
+def mirror_fill_default() -> bool:
+    """Whether the product renders with the mirrored fill (PortraitRenderer's default)."""
+    import inspect
+
+    return bool(inspect.signature(PortraitRenderer).parameters["mirror_fill"].default)
+
+
+def paired_times(renderers: list[PortraitRenderer],
+                 track: np.ndarray) -> list[tuple[list[float], list[float]]]:
+    """Wall and CPU ms per renderer, rendering each row with every renderer in turn.
+
+    Alternating frame by frame puts the renderers under the same load from the
+    other jobs on the shared machine, so their difference is fair even when
+    the load is not steady.
+    """
+    for row in track[:3]:
+        for renderer in renderers:
+            renderer.render(row)
+    out: list[tuple[list[float], list[float]]] = [([], []) for _ in renderers]
+    for row in track:
+        for renderer, (wall, cpu) in zip(renderers, out, strict=True):
+            t0, c0 = time.perf_counter(), time.process_time()
+            renderer.render(row)
+            wall.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
+    return out
+
+
 def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: int,
-                tile: int) -> tuple[dict, list[np.ndarray], list[np.ndarray], np.ndarray,
-                                    list[float], list[float]]:
+                tile: int, mirror_fill: bool | None = None, with_costs: bool = True,
+                ) -> tuple[dict, list[np.ndarray], list[np.ndarray], np.ndarray,
+                           list[float], list[float], PortraitRenderer]:
     """Everything --quality measures on one portrait.
 
+    `mirror_fill`: PortraitRenderer's switch (None: its default). `with_costs`:
+    also time the renderer and measure layer_costs (a second and third
+    renderer); off when comparing the fill, which does not change the layers
+    and is timed by the caller (paired_times).
     Returns (result dict, contact-sheet tiles, wider-grid tiles, mask overlay,
-    wall ms, CPU ms).
+    wall ms, CPU ms, the renderer).
     """
     portrait = Portrait.load(path, 512)
-    renderer = PortraitRenderer(portrait, 512)
+    fill = mirror_fill_default() if mirror_fill is None else mirror_fill
+    renderer = PortraitRenderer(portrait, 512, mirror_fill=fill)
     if hasattr(renderer, "wait_for_plate"):  # the layered renderer: measure its final plate
         renderer.wait_for_plate()
     ref = renderer.reference
@@ -405,16 +445,19 @@ def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: in
         pose[axis] = {"err_deg_max": max(errors) if errors else None, "offsets": rows}
     yaw_ratios = [r["ratio"] for r in pose["yaw"]["offsets"] if r.get("ratio") is not None]
     track = mixed_track(ref, timing_frames, seed=0)
-    wall, cpu = render_times(renderer, track)
+    # timed here unless the caller times renderers side by side (paired_times)
+    wall, cpu = render_times(renderer, track) if with_costs else ([float("nan")], [float("nan")])
     sheet = [labelled_tile(frames[label], f"{name}: {label}" if label == "reference" else label,
                            tile) for label, _ in QUALITY_SHEET]
     more = [sheet[0]] + [labelled_tile(renderer.render(with_values(ref, values)), label, tile)
                          for label, values in QUALITY_MORE]
-    costs = layer_costs(portrait, renderer, track)
+    costs = layer_costs(portrait, renderer, track) if with_costs else None
     errors = [p["err_deg_max"] for p in pose.values() if p["err_deg_max"] is not None]
     photo_mad = float(np.abs(ref_frame.astype(np.int16) - renderer.image.astype(np.int16)).mean())
     result = {
         "source": str(path.name),
+        "mirror_fill": fill,
+        "mirror_triangles_weight_over_half": mirror_counts(renderer, ref),
         "reference_pose_deg": {a: round(float(ref[column_index(a)]), 1) for a in POSE_AXES},
         "reference_found": base is not None,
         "reference_vs_photo_mad": round(photo_mad, 2),
@@ -435,7 +478,19 @@ def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: in
         "layer_costs": costs,
     }
     overlay = mask_overlay(ref_frame, frames["yaw +15"], head)
-    return result, sheet, more, overlay, wall, cpu
+    return result, sheet, more, overlay, wall, cpu, renderer
+
+
+def mirror_counts(renderer: PortraitRenderer, ref: np.ndarray) -> dict[str, int] | None:
+    """Triangles the mirrored fill takes (weight > 0.5) at yaw -20/-15/+15/+20 (None: off)."""
+    fill = getattr(renderer, "_mirror", None)
+    if fill is None:
+        return None
+    counts = {}
+    for yaw in (-20, -15, 15, 20):
+        xy, _ = renderer.vertices(with_values(ref, {"yaw": yaw}))
+        counts[f"yaw {yaw:+d}"] = int((fill.triangle_weights(xy) > 0.5).sum())
+    return counts
 
 
 BEFORE_AFTER_KEYS = ("background_drift_worst", "background_drift_max_per_portrait",
@@ -452,51 +507,10 @@ def layer_cost_summary(per: dict[str, dict]) -> dict[str, float] | None:
     return {k: round(float(np.median([c[k] for c in costs])), 3) for k in costs[0]}
 
 
-def quality_main(args: argparse.Namespace) -> int:
-    """Measure today's renderer on every portrait of bench/portraits.py.
-
-    Per portrait (512 px renders, poses added to the portrait's own reference):
-    background drift at yaw +-15 and roll +-10 (HEAD_REGION_DEFINITION), pose
-    error of commanded yaw / pitch / roll offsets of -20, -10, +10, +20 degrees
-    against what FaceAnalyzer re-measures (relative to the rendered reference
-    frame's measurement) with the measured/commanded yaw ratio, the face-found
-    rate over every rendered frame, and the render time on one thread
-    (cv2.setNumThreads(1), BLAS threads 1; no torch at render time). Writes the
-    JSON, a contact sheet (rows: portraits; columns: QUALITY_SHEET) and the
-    mask overlay into `args.results`.
-    """
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from portraits import PORTRAIT_SOURCES, fetch_portraits
-
-    load_start = os.getloadavg()
-    paths = fetch_portraits(args.portrait_cache)
-    results_dir = args.results
-    results_dir.mkdir(parents=True, exist_ok=True)
-    per: dict[str, dict] = {}
-    rows, more_rows, overlays, wall_all, cpu_all = [], [], [], [], []
-    with FaceAnalyzer(mode="image") as analyzer:
-        for name, path in paths.items():
-            print(f"quality: {name} ...", file=sys.stderr, flush=True)
-            result, sheet, more, overlay, wall, cpu = quality_one(
-                name, path, analyzer, args.timing_frames, args.tile)
-            source = PORTRAIT_SOURCES[name]
-            result["provenance"] = {"package": source.package, "version": source.version,
-                                    "dist": source.dist, "member": source.member,
-                                    "licence": source.licence}
-            per[name] = result
-            rows.append(np.hstack(sheet))
-            more_rows.append(np.hstack(more))
-            overlays.append(cv2.resize(overlay, (256, 512), interpolation=cv2.INTER_AREA))
-            wall_all += wall
-            cpu_all += cpu
-    stem = f"render_quality_{args.tag}" if args.tag else "render_quality"
-    sheet_path = results_dir / f"{stem}_sheet.png"
-    cv2.imwrite(str(sheet_path), np.vstack(rows))
-    more_path = results_dir / f"{stem}_more.png"
-    cv2.imwrite(str(more_path), np.vstack(more_rows))
-    mask_path = results_dir / f"{stem}_mask.png"
-    cv2.imwrite(str(mask_path), cv2.cvtColor(np.hstack(overlays), cv2.COLOR_RGB2BGR))
-
+def quality_summary(per: dict[str, dict], wall_all: list[float], cpu_all: list[float],
+                    timing_frames: int, load_start: tuple[float, ...],
+                    outputs: dict[str, Any]) -> dict[str, Any]:
+    """The --quality summary over portraits (per: quality_one results by name)."""
     worst_name, worst_pose, worst = "", "", -1.0
     for name, result in per.items():
         for pose_label, value in result["background_drift"].items():
@@ -505,8 +519,9 @@ def quality_main(args: argparse.Namespace) -> int:
     pose_errs = [r["pose_err_deg_max"] for r in per.values() if r["pose_err_deg_max"] is not None]
     yaw_ratios = [v for r in per.values() for v in r["yaw_ratio_measured_over_commanded"]]
     frames = sum(r["frames"] for r in per.values())
-    summary = {
+    return {
         "mode": "quality",
+        "mirror_fill": sorted({r["mirror_fill"] for r in per.values()}),
         "portraits": list(per),
         "background_drift_worst": {"pct": worst, "portrait": worst_name, "pose": worst_pose},
         "background_drift_max_per_portrait": {n: r["background_drift_max"]
@@ -521,7 +536,7 @@ def quality_main(args: argparse.Namespace) -> int:
         "render_ms_512_p50": round(float(np.median(wall_all)), 2),
         "render_ms_512_p95": round(float(np.percentile(wall_all, 95)), 2),
         "render_cpu_ms_512_p50": round(float(np.median(cpu_all)), 2),
-        "render_timing": f"one thread, {args.timing_frames} frames of mixed_track(seed 0) per "
+        "render_timing": f"one thread, {timing_frames} frames of mixed_track(seed 0) per "
                          "portrait after 3 warm-ups, medians over all portraits",
         "layer_costs_median": layer_cost_summary(per),
         "load_average_start": [round(v, 2) for v in load_start],
@@ -546,27 +561,157 @@ def quality_main(args: argparse.Namespace) -> int:
                            "render ms (wall and CPU, one "
                            "thread) of the same mixed track with and without layers; CPU ms "
                            "of compose() alone; layer_costs_median = median over portraits",
+            "mirror_triangles_weight_over_half": "per portrait with the fill on: triangles "
+                                                 "the mirrored fill takes with weight > 0.5 "
+                                                 "at yaw -20/-15/+15/+20",
         },
         "code": code_identity(),
-        "outputs": {"contact_sheet": sheet_path.name, "mask_overlay": mask_path.name,
-                    "sheet_columns": [label for label, _ in QUALITY_SHEET],
-                    "more_sheet": more_path.name,
-                    "more_columns": ["reference"] + [label for label, _ in QUALITY_MORE],
-                    "mask_overlay_shows": "per portrait, top: the reference render with the "
-                    "background tinted blue and the head region outlined green; bottom: the "
-                    "yaw +15 render with the background pixels counted as changed in red"},
+        "outputs": outputs,
         "per_portrait": per,
     }
-    before_path = results_dir / "render_quality.json"
-    if args.tag and before_path.is_file():
-        before = json.loads(before_path.read_text())
-        summary["before"] = {"file": before_path.name,
-                             "git_head": before.get("code", {}).get("git_head"),
-                             **{k: before.get(k) for k in BEFORE_AFTER_KEYS}}
+
+
+def write_quality_sheets(results_dir: Path, stem: str, rows: list[np.ndarray],
+                         more_rows: list[np.ndarray],
+                         overlays: list[np.ndarray]) -> dict[str, Any]:
+    """Write the contact sheet, the wider grid and the mask overlay; their names."""
+    sheet_path = results_dir / f"{stem}_sheet.png"
+    cv2.imwrite(str(sheet_path), np.vstack(rows))
+    more_path = results_dir / f"{stem}_more.png"
+    cv2.imwrite(str(more_path), np.vstack(more_rows))
+    mask_path = results_dir / f"{stem}_mask.png"
+    cv2.imwrite(str(mask_path), cv2.cvtColor(np.hstack(overlays), cv2.COLOR_RGB2BGR))
+    return {"contact_sheet": sheet_path.name, "mask_overlay": mask_path.name,
+            "sheet_columns": [label for label, _ in QUALITY_SHEET],
+            "more_sheet": more_path.name,
+            "more_columns": ["reference"] + [label for label, _ in QUALITY_MORE],
+            "mask_overlay_shows": "per portrait, top: the reference render with the "
+            "background tinted blue and the head region outlined green; bottom: the "
+            "yaw +15 render with the background pixels counted as changed in red"}
+
+
+def quality_main(args: argparse.Namespace) -> int:
+    """Measure today's renderer on every portrait of bench/portraits.py.
+
+    Per portrait (512 px renders, poses added to the portrait's own reference):
+    background drift at yaw +-15 and roll +-10 (HEAD_REGION_DEFINITION), pose
+    error of commanded yaw / pitch / roll offsets of -20, -10, +10, +20 degrees
+    against what FaceAnalyzer re-measures (relative to the rendered reference
+    frame's measurement) with the measured/commanded yaw ratio, the face-found
+    rate over every rendered frame, and the render time on one thread
+    (cv2.setNumThreads(1), BLAS threads 1; no torch at render time). Writes the
+    JSON, a contact sheet (rows: portraits; columns: QUALITY_SHEET) and the
+    mask overlay into `args.results`.
+
+    `--mirror-fill both`: every portrait is measured with the fill off and on
+    (layer costs skipped), and the two renderers are timed on the same track
+    frame by frame in alternation (paired_times); one JSON holds both
+    summaries and on - off differences.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from portraits import PORTRAIT_SOURCES, fetch_portraits
+
+    load_start = os.getloadavg()
+    paths = fetch_portraits(args.portrait_cache)
+    results_dir = args.results
+    results_dir.mkdir(parents=True, exist_ok=True)
+    fills = {"off": [False], "on": [True], "both": [False, True],
+             "default": [mirror_fill_default()]}[args.mirror_fill]
+    compare = len(fills) > 1
+    per: dict[bool, dict[str, dict]] = {f: {} for f in fills}
+    rows: dict[bool, list] = {f: [] for f in fills}
+    more_rows: dict[bool, list] = {f: [] for f in fills}
+    overlays: dict[bool, list] = {f: [] for f in fills}
+    wall_all: dict[bool, list[float]] = {f: [] for f in fills}
+    cpu_all: dict[bool, list[float]] = {f: [] for f in fills}
+    with FaceAnalyzer(mode="image") as analyzer:
+        for name, path in paths.items():
+            source = PORTRAIT_SOURCES[name]
+            renderers = []
+            for fill in fills:
+                print(f"quality: {name} (mirror_fill={fill}) ...", file=sys.stderr, flush=True)
+                result, sheet, more, overlay, wall, cpu, renderer = quality_one(
+                    name, path, analyzer, args.timing_frames, args.tile, mirror_fill=fill,
+                    with_costs=not compare)
+                result["provenance"] = {"package": source.package, "version": source.version,
+                                        "dist": source.dist, "member": source.member,
+                                        "licence": source.licence}
+                per[fill][name] = result
+                rows[fill].append(np.hstack(sheet))
+                more_rows[fill].append(np.hstack(more))
+                overlays[fill].append(cv2.resize(overlay, (256, 512),
+                                                 interpolation=cv2.INTER_AREA))
+                renderers.append(renderer)
+                if not compare:
+                    wall_all[fill] += wall
+                    cpu_all[fill] += cpu
+            if compare:  # time both on the same track, frame by frame in alternation
+                track = mixed_track(renderers[0].reference, args.timing_frames, seed=0)
+                for fill, (wall, cpu) in zip(fills, paired_times(renderers, track),
+                                             strict=True):
+                    per[fill][name]["render_ms_512_p50"] = round(float(np.median(wall)), 2)
+                    per[fill][name]["render_cpu_ms_512_p50"] = round(float(np.median(cpu)), 2)
+                    wall_all[fill] += wall
+                    cpu_all[fill] += cpu
+    stem = f"render_quality_{args.tag}" if args.tag else "render_quality"
+    if compare:
+        stem = "render_quality_mirror_fill"
+    summaries = {}
+    for fill in fills:
+        fill_stem = f"{stem}_{'on' if fill else 'off'}" if compare else stem
+        outputs = write_quality_sheets(results_dir, fill_stem, rows[fill], more_rows[fill],
+                                       overlays[fill])
+        summaries[fill] = quality_summary(per[fill], wall_all[fill], cpu_all[fill],
+                                          args.timing_frames, load_start, outputs)
+    if compare:
+        off, on = summaries[False], summaries[True]
+        summary: dict[str, Any] = {
+            "mode": "quality_mirror_fill",
+            "timing": "each portrait's fill-off and fill-on renderers rendered the same "
+                      f"{args.timing_frames}-frame mixed track alternately, frame by frame",
+            "on_minus_off": mirror_fill_deltas(off, on),
+            "load_average_start": [round(v, 2) for v in load_start],
+            "load_average_end": [round(v, 2) for v in os.getloadavg()],
+            "off": off, "on": on,
+        }
+    else:
+        summary = summaries[fills[0]]
+        before_path = results_dir / "render_quality.json"
+        if args.tag and before_path.is_file():
+            before = json.loads(before_path.read_text())
+            summary["before"] = {"file": before_path.name,
+                                 "git_head": before.get("code", {}).get("git_head"),
+                                 **{k: before.get(k) for k in BEFORE_AFTER_KEYS}}
     json_path = results_dir / f"{stem}.json"
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     return 0
+
+
+def mirror_fill_deltas(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
+    """On - off of the headline figures, overall and per portrait."""
+    def diff(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(b - a, 2)
+
+    per = {}
+    for name, r_on in on["per_portrait"].items():
+        r_off = off["per_portrait"][name]
+        per[name] = {
+            "pose_err_deg": {a: diff(r_off["pose_err_deg"][a], r_on["pose_err_deg"][a])
+                             for a in r_on["pose_err_deg"]},
+            "background_drift_max": diff(r_off["background_drift_max"],
+                                         r_on["background_drift_max"]),
+            "face_found": r_on["face_found"] - r_off["face_found"],
+            "render_ms_512_p50": diff(r_off["render_ms_512_p50"], r_on["render_ms_512_p50"]),
+            "render_cpu_ms_512_p50": diff(r_off["render_cpu_ms_512_p50"],
+                                          r_on["render_cpu_ms_512_p50"]),
+        }
+    return {k: diff(off[k], on[k]) for k in ("pose_err_deg_max", "face_found_rate",
+                                             "render_ms_512_p50", "render_ms_512_p95",
+                                             "render_cpu_ms_512_p50")} | {
+        "background_drift_worst_pct": diff(off["background_drift_worst"]["pct"],
+                                           on["background_drift_worst"]["pct"]),
+        "per_portrait": per}
 
 
 # ----------------------------------------------------------------------------
@@ -702,6 +847,11 @@ def main() -> int:
     parser.add_argument("--timing-frames", type=int, default=100,
                         help="--quality: timed renders per portrait")
     parser.add_argument("--tile", type=int, default=192, help="--quality: sheet tile px")
+    parser.add_argument("--mirror-fill", choices=("default", "off", "on", "both"),
+                        default="default",
+                        help="--quality: PortraitRenderer's mirror_fill (default: what the "
+                             "product ships); both: off and on in one run, timed in "
+                             "alternation (render_quality_mirror_fill.json)")
     parser.add_argument("--tag", default="after",
                         help="--quality: output names render_quality_<tag>*; '' writes "
                              "render_quality.json (the issue-10 before figures)")

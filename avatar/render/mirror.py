@@ -47,6 +47,8 @@ from avatar.render.mesh import (
     EYE_L_POLYGON,
     EYE_R_POLYGON,
     KIND_FACE,
+    KIND_HAIR,
+    KIND_HEAD,
     LAYER_BEHIND,
     LIPS_LOWER_OUTER,
     LIPS_UPPER_OUTER,
@@ -122,6 +124,25 @@ def mirrorable_triangles(mesh: RenderMesh) -> np.ndarray:
     return ok & ~keep[tri].any(axis=1)
 
 
+def outline_triangles(mesh: RenderMesh) -> np.ndarray:
+    """(T,) bool: triangles between the face oval and the head and hair rings.
+
+    They have no mirror of their own (ring points have no pair), but on the
+    far side they carry the same squeezed strip of photo as the cheek beside
+    them; kept on their own texture, that strip showed as a light seam along
+    the outline of a mirrored cheek (joe_biden, docs/renderer.md). The fill
+    extends its nearest cheek triangle's mirror map over them instead.
+    """
+    tri = mesh.triangles
+    ring = np.isin(mesh.kind, (KIND_HEAD, KIND_HAIR))
+    face = (mesh.kind == KIND_FACE) & (np.arange(len(mesh.kind)) < N_CANONICAL)
+    keep = np.zeros(len(mesh.kind), bool)
+    keep[:N_CANONICAL] = kept_landmarks()
+    allowed = face | ring
+    return (ring[tri].any(axis=1) & allowed[tri].all(axis=1) & ~keep[tri].any(axis=1)
+            & (mesh.tri_layer < LAYER_BEHIND))
+
+
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below lo, 1 above hi, smoothstep between (no visible switch as a head turns)."""
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
@@ -163,8 +184,12 @@ class MirrorFill:
         self.mirror_src = src[pairs[tri]]  # (C, 3, 2): the flip is in the vertex order
         self.own_edges = _edges(self.own_src)
         self.mirror_edges = _edges(self.mirror_src)
-        self.ok_cell = np.zeros(len(mesh.triangles) + 1, bool)  # index -1: uncovered
-        self.ok_cell[self.cand] = True
+        # cells the mirror may be blended into: the mirrorable skin, and the
+        # outline band beside it, which borrows its nearest cheek cell's map
+        self.mapped_cell = np.zeros(len(mesh.triangles) + 1, bool)  # index -1: uncovered
+        self.mapped_cell[self.cand] = True
+        self.ok_cell = self.mapped_cell.copy()
+        self.ok_cell[:-1] |= outline_triangles(mesh)
         step = mapper.step
         self.seam_cells = SEAM_PX / step
         reach = 2 * int(np.ceil(0.5 * self.seam_cells)) + 1
@@ -229,6 +254,23 @@ class MirrorFill:
         table_c = np.zeros((len(self.mesh.triangles) + 1, 2, 3), np.float32)
         table_c[self.cand] = coef
         c = table_c[win_ids]
+        unmapped = ~self.mapped_cell[win_ids] & (w > 0)
+        if unmapped.any():
+            # the outline band: the nearest mirrorable cell's affine map, extended
+            # (it samples the photo just beyond the other cheek's outline)
+            c = c.copy()
+            src = (~self.mapped_cell[win_ids]).view(np.uint8)
+            _, labels = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3,
+                                                        labelType=cv2.DIST_LABEL_PIXEL)
+            zy, zx = np.nonzero(src == 0)
+            if len(zy):
+                at = np.zeros((int(labels.max()) + 1, 2), np.intp)
+                at[labels[zy, zx]] = np.stack([zy, zx], axis=1)
+                uy, ux = np.nonzero(unmapped)
+                near = at[labels[uy, ux]]
+                c[uy, ux] = c[near[:, 0], near[:, 1]]
+            else:
+                w = np.zeros_like(w)
         gx, gy = mapper.gx[y0:y1, x0:x1], mapper.gy[y0:y1, x0:x1]
         mx = c[..., 0, 0] * gx + c[..., 0, 1] * gy + c[..., 0, 2]
         my = c[..., 1, 0] * gx + c[..., 1, 1] * gy + c[..., 1, 2]
