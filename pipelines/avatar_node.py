@@ -16,7 +16,8 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   analysis pauses (at most `thinking_camera_pause_secs`): that is when ASR, the
   LLM and TTS are on the critical path of voice-to-voice, and the early reply
   starts at that pause, before the turn's end. The VAD's next start resumes it
-  at once: the face never stops listening while the user speaks.
+  at once: the face never stops listening while the user speaks. In that window
+  one frame in `thinking_frame_stride` is drawn and the others repeat it.
 - User audio (`InputAudioRawFrame`, passed through) and the user's camera
   (`UserCameraFrame`, analysed here in the session's worker thread, at most
   `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
@@ -103,6 +104,10 @@ class AvatarNodeParams:
     #: reply starts (at most this long): the face changes little then, and ASR, LLM
     #: and TTS need the CPU
     thinking_camera_pause_secs: float = 3.0
+    #: in the same window the face only idles: draw one frame in this many and repeat
+    #: the last image in between (the renderer and JPEG take ~30 % of a core at 25 fps,
+    #: beside the one LLM thread writing the reply's first phrase); 1: draw every frame
+    thinking_frame_stride: int = 2
     stats_interval_secs: float = 2.0
 
 
@@ -297,7 +302,7 @@ class AvatarNode(FrameProcessor):
                 t0 += late
                 due += late
                 self.counters["rebases"] += 1
-            repeat = late > FRAME_SECS
+            repeat = late > FRAME_SECS or self._thinking_repeat(planned)
             if late > 0:
                 self.counters["late_frames"] += 1
             frame = await self._in_worker(self.session.render, planned, repeat)
@@ -326,6 +331,14 @@ class AvatarNode(FrameProcessor):
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
                 await self._send_stats()
+
+    def _thinking_repeat(self, planned: PlannedFrame) -> bool:
+        """True for a frame that may repeat the last image because the reply is being
+        thought up (camera paused, nothing spoken): the CPU goes to ASR, the LLM and
+        TTS, which decide when the reply is heard."""
+        stride = self._params.thinking_frame_stride
+        return (stride > 1 and not planned.speaking and planned.index % stride != 0
+                and time.monotonic() < self._thinking_until)
 
     def _reply_waits_behind(self, pending: deque[PlannedFrame]) -> bool:
         """Reply audio is queued, no reply is playing, and the frames left are idle."""

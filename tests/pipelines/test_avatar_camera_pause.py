@@ -57,3 +57,30 @@ async def test_camera_pauses_from_the_users_pause_and_resumes_when_they_speak(
     counts = {k: node.counters[k] for k in ("camera_analysed", "camera_skipped", "camera_errors")}
     assert counts == {"camera_analysed": 4, "camera_skipped": 2, "camera_errors": 0}, counts
     assert node.session.stats.block_ms, "the avatar's clock did not run"
+
+
+async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
+        avatar_assets: Any) -> None:
+    """From the user's pause to the reply's first audio the face only idles: one frame in
+    two is drawn, the other repeats it (the CPU goes to whisper, the LLM and piper);
+    while the user speaks every frame is drawn."""
+    from avatar.live import AvatarSession
+    from pipelines.avatar_node import AvatarNode
+
+    async def repeated_while(*frames: Any, secs: float) -> tuple[int, int]:
+        session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
+                                output_rate=22050)
+        node = AvatarNode(session=session)
+        await run_test(node, frames_to_send=[*frames, SleepFrame(secs)],
+                       expected_down_frames=None)
+        return node.counters["frames_repeated"], node.counters["frames_sent"]
+
+    speaking_repeated, speaking_sent = await repeated_while(VADUserStartedSpeakingFrame(),
+                                                            secs=1.2)
+    thinking_repeated, thinking_sent = await repeated_while(
+        VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(), secs=1.2)
+    assert speaking_sent >= 20 and thinking_sent >= 20, (speaking_sent, thinking_sent)
+    # late frames may repeat under load in both; thinking adds every other frame
+    assert thinking_repeated >= thinking_sent // 2 - 1, (thinking_repeated, thinking_sent)
+    assert thinking_repeated >= speaking_repeated + thinking_sent // 3, (
+        speaking_repeated, thinking_repeated)
