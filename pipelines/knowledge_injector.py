@@ -35,7 +35,7 @@ server to read without replying (`prefill`), while the reply is being spoken.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pipecat.frames.frames import (
@@ -86,7 +86,7 @@ class KnowledgeInjector(FrameProcessor):
     """Routes each LLM request by the store facts (see the module docstring)."""
 
     def __init__(self, *, index: KnowledgeIndex,
-                 prefill: Callable[[LLMContext], Awaitable[None]] | None = None,
+                 prefill: Callable[[LLMContext], Coroutine[Any, Any, None]] | None = None,
                  context: LLMContext | None = None, **kwargs: Any) -> None:
         """`index`: the knowledge file's facts (one per server, shared by sessions);
         `prefill`: has the LLM server read a context without replying

@@ -29,11 +29,13 @@ from pipecat.frames.frames import (
     TranscriptionFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.openai.base_llm import OpenAILLMSettings
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
+from pipecat.utils.types import assert_given
 from piper import PiperVoice
 
 from agent.llm_client import prefill
@@ -330,12 +332,13 @@ class LocalOpenAILLMService(OpenAILLMService):
         (`agent.prefill`): the knowledge injector calls it after a reply the LLM did not
         write, so the next turn does not read that reply first. A failure is logged only:
         the next turn then reads it, as it would have."""
+        settings: OpenAILLMSettings = self._settings
         adapter = self.get_llm_adapter()
         params = await adapter.get_llm_invocation_params(
-            context, system_instruction=self._settings.system_instruction,
+            context, system_instruction=assert_given(settings.system_instruction),
             convert_developer_to_user=not self.supports_developer_role)
         try:
-            seconds = await prefill(self._client, model=self._settings.model,
+            seconds = await prefill(self._client, model=str(settings.model),
                                     messages=params["messages"])
         except (OpenAIError, TimeoutError) as error:
             logger.warning(f"{self}: prefill of the history failed: {error}")
