@@ -1031,6 +1031,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
     Returns (runtime, config, endpoint); the caller stops `endpoint.server`.
     """
+    from agent.knowledge_retrieval import KnowledgeIndex
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
@@ -1052,6 +1053,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
             llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
             system_prompt=build_system_prompt(settings),
             avatar=assets,
+            # the product's knowledge routing (fixed replies, fact notes, answer rules)
+            knowledge=KnowledgeIndex.from_settings(settings),
         )
         models.warm_up()
         await runtime.warm_up_llm()
