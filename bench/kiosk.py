@@ -91,6 +91,22 @@ def healthz(http: str) -> dict[str, Any]:
         return dict(json.load(response))
 
 
+def wait_until_healthy(process: subprocess.Popen, http: str, log_name: str,
+                       timeout_s: float = 300.0) -> None:
+    """Poll /healthz until the server answers; raise (naming its log) if it exits or
+    does not come up in `timeout_s` (the first start joins the LLM and loads models)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited; see {log_name}")
+        with contextlib.suppress(OSError):
+            healthz(http)
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start; see {log_name}")
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def product_server(port: int) -> Any:
     """`avatar-forcing serve` on embedded defaults, in its own process."""
@@ -100,16 +116,7 @@ def product_server(port: int) -> Any:
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     http = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited; see {log.name}")
-            with contextlib.suppress(OSError):
-                healthz(http)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.5)
+        wait_until_healthy(process, http, log.name)
         yield http
     finally:
         process.terminate()

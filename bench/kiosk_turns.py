@@ -61,7 +61,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tqdm import tqdm  # noqa: E402
 
-from bench.kiosk import free_port, healthz  # noqa: E402
+from bench.kiosk import free_port, wait_until_healthy  # noqa: E402
 from bench.voice_latency import QUESTIONS  # noqa: E402
 from tests.browser.chromium import launch_chromium, media_args  # noqa: E402
 from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav  # noqa: E402
@@ -257,16 +257,7 @@ def product_server(port: int, root: Path = ROOT) -> Any:
                                stdout=log, stderr=subprocess.STDOUT)
     http = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited; see {log.name}")
-            with contextlib.suppress(OSError):
-                healthz(http)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.5)
+        wait_until_healthy(process, http, log.name)
         yield http, process.pid
     finally:
         process.terminate()
