@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.persona import read_prompt_file
-from agent.question_shape import asks_for_amount, is_yes_no_question, spoken_fact, states_amount
+from agent.question_shape import asks_for_amount, is_yes_no_question, states_amount
 
 if TYPE_CHECKING:
     from agent.settings import AgentSettings
@@ -305,6 +305,30 @@ class TurnPlan:
     def message(self, text: str) -> str:
         """The user message the LLM reads: `note` + `text` (just `text` without a note)."""
         return f"{self.note}{text}" if self.note else text
+
+
+# A fact's answer that starts with a yes/no word, and one with a subject of its own.
+_YES_NO = re.compile(r"^(?:no|yes),\s+", re.IGNORECASE)
+_OWN_SUBJECT = re.compile(r"^(?:we|you|there)\b", re.IGNORECASE)
+
+
+def spoken_fact(fact: str) -> str:
+    """A knowledge-file sentence as the kiosk says it in answer to a yes/no question.
+
+    The yes/no word is dropped: "Holidays: no, we are not open on Christmas Day" is
+    right for "Are you open on Christmas?" and reads as a contradiction after "Is the
+    store closed on Christmas?"; the statement itself is right after either. The
+    label is dropped when what follows has a subject of its own ("We do not accept
+    personal checks."), and kept when it names what the rest is about ("Opened
+    mattresses and cut fabric: they cannot be returned.")."""
+    text = " ".join(fact.split())
+    label = _LABEL.match(text)
+    if label is None:
+        return text
+    rest, answered = _YES_NO.subn("", text[label.end():].lstrip(), count=1)
+    if answered and _OWN_SUBJECT.match(rest):
+        return rest[0].upper() + rest[1:]
+    return f"{label.group(0).rstrip()} {rest}"
 
 
 def names_topic(message: str, fact: str) -> bool:

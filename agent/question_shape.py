@@ -6,7 +6,7 @@ Two facts about the kiosk's 0.5B model decide how a store question is answered
   question ("Store fact: Personal checks: no, we do not accept personal
   checks."), it still answered "Yes, you can pay with a personal check": 13 of
   its 24 wrong fact answers began with "Yes". A yes/no question is answered by
-  the operator's own sentence instead (`spoken_fact`);
+  the operator's own sentence instead (`agent.knowledge_retrieval.spoken_fact`);
 - **amounts**: asked "How much does a sofa cost?", it read the departments fact
   (furniture on the first floor) and invented "$10". A question that asks for an
   amount is answerable only by a fact that states one (`states_amount`).
@@ -38,11 +38,6 @@ _STATES_AMOUNT = re.compile(
     r"seven|eight|nine|ten|twenty|fifty|hundred|thousand)\b",
     re.IGNORECASE,
 )
-# "Label: no, we do not..." -> the label and the yes/no word, parsed for speaking.
-_LABELLED = re.compile(r"^(?P<label>[A-Z][\w&' -]{0,40}):\s+(?P<rest>.+)$", re.DOTALL)
-_YES_NO = re.compile(r"^(?:no|yes),\s+", re.IGNORECASE)
-# A rest that is a whole sentence of its own once "no," is gone ("we do not accept...").
-_OWN_SUBJECT = re.compile(r"^(?:we|you|there)\b", re.IGNORECASE)
 
 
 def last_sentence(message: str) -> str:
@@ -66,22 +61,3 @@ def states_amount(fact: str) -> bool:
     """True when a fact states an amount (a number, "free", dollars, percent)."""
     return _STATES_AMOUNT.search(fact) is not None
 
-
-def spoken_fact(fact: str) -> str:
-    """A knowledge-file sentence as the kiosk says it in answer to a yes/no question.
-
-    The yes/no word is dropped: "Holidays: no, we are not open on Christmas Day" is
-    right for "Are you open on Christmas?" and reads as a contradiction after "Is the
-    store closed on Christmas?"; the statement itself is right after either. The
-    label is dropped when what follows has a subject of its own ("We do not accept
-    personal checks."), and kept when it names what the rest is about ("Opened
-    mattresses and cut fabric: they cannot be returned.")."""
-    text = " ".join(fact.split())
-    labelled = _LABELLED.match(text)
-    if labelled is None:
-        return text
-    label, rest = labelled.group("label"), labelled.group("rest")
-    stripped, answered = _YES_NO.subn("", rest, count=1)
-    if answered and _OWN_SUBJECT.match(stripped):
-        return stripped[0].upper() + stripped[1:]
-    return f"{label}: {stripped}"

@@ -105,8 +105,7 @@ class KnowledgeInjector(FrameProcessor):
         self.prefills = 0
         #: the fixed reply to a speculative request, said if its turn ends as guessed
         self._held_reply: str | None = None
-        #: the session's context, and whether it holds a reply the LLM has not read
-        self._context: LLMContext | None = None
+        #: whether the session's context holds a reply the LLM has not read
         self._llm_behind = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -114,7 +113,6 @@ class KnowledgeInjector(FrameProcessor):
         its first store question's note); pass everything else on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
-            self._context = frame.context
             question = last_user_text(frame.context)
             plan = plan_turn(self.index, question) if question is not None else None
             if plan is not None and plan.reply is not None:
@@ -146,7 +144,7 @@ class KnowledgeInjector(FrameProcessor):
         part it has never read: read it now, while the reply is spoken, with the note
         the next request will carry, so that request starts with a cached prefix. At
         most one prefill per reply; none when the LLM answered (it has read it all)."""
-        context = self._session_context or self._context
+        context = self._session_context
         if not self._llm_behind or self._prefill is None or context is None:
             return
         self._llm_behind = False

@@ -11,12 +11,12 @@ from agent.knowledge_retrieval import (
     UNKNOWN_AMOUNT_REPLY,
     KnowledgeIndex,
     plan_turn,
+    spoken_fact,
 )
 from agent.question_shape import (
     asks_for_amount,
     is_yes_no_question,
     last_sentence,
-    spoken_fact,
     states_amount,
 )
 
