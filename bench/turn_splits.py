@@ -15,16 +15,26 @@ Prints one JSON object (last line); writes bench/results/turn_splits.json.
 
     .venv/bin/python bench/turn_splits.py [--pauses 0.6 1.0]
 
-`--real` streams real recorded speech instead (bench/real_media.py: the five
-LibriVox sentences, the meeting and lecture speech cut at its longer silences):
-each clip is one utterance with the speaker's own pauses inside it. A split is
-a turn end before the clip's speech is over (`premature_turn_ends`: the share
-of clips split); `joined` counts split clips that still reached the LLM as one
-user message (pipelines/turn_join.py); `split_after` is what the server had
-heard when it ended the turn. The last release's hold and the default, one after
-the other. Writes bench/results/turn_splits_real.json.
+`--real` streams real recorded speech instead: the first 10 clips
+(`REAL_UTTERANCES`, bench/real_media.py: the five LibriVox sentences, two
+meeting utterances, three 9 s stretches of a lecture), then the 21 utterances
+that bench/paused_utterances.py's fixed rule keeps (one speaker, >= 2 s, a
+0.3-1.5 s pause inside: AMI meetings, the rest of the lecture and meeting, a
+vlog, a Praat sentence); 31 clips. Each is one utterance with the speaker's own
+pauses inside it. A split is a turn end before the clip's speech is over (the
+later of its last loud frame and, where known, its last silero speech window);
+`premature_turn_ends` is the share of clips split, with its 95 % Wilson
+interval; `pause_split_rate` the share of the rule's pauses (0.3-1.5 s) after
+which a turn ended early. `joined` counts split clips that still reached the
+LLM as one user message (pipelines/turn_join.py); `split_after` is what the
+server had heard when it ended the turn, `split_at_s` when (from the clip's
+start). The last release's hold and the default run on two servers in one
+process, clip by clip in turn (who goes first alternates), so both see the same
+machine; each row records the 1-minute load. Writes
+bench/results/turn_splits_real_large.json (`--original`: the first 10 only,
+bench/results/turn_splits_real.json).
 
-    .venv/bin/python bench/turn_splits.py --real
+    .venv/bin/python bench/turn_splits.py --real [--original]
 """
 
 from __future__ import annotations
@@ -153,8 +163,14 @@ def internal_pauses(pcm: bytes) -> list[float]:
     return [round(float(g), 2) for g in gaps if g >= 0.2]
 
 
-async def run_real(url: str, pcm: bytes, sessions: list[Any]) -> dict[str, Any]:
-    """One recorded utterance: turn ends before its end, and what reached the context."""
+async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: float | None = None,
+                   lead_s: float = 0.0) -> dict[str, Any]:
+    """One recorded utterance: turn ends before its end, and what reached the context.
+
+    `speech_end_s`: where the speech ends in `pcm` when the caller knows it (the
+    later of it and the loud-frame estimate counts); `lead_s`: silence before
+    the recording in `pcm` (turn-end times are reported from the recording's start).
+    """
     from pipelines.client import VoiceClient
 
     events: list[tuple[float, str]] = []
@@ -173,7 +189,7 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any]) -> dict[str, Any]:
         listener = asyncio.create_task(listen())
         started = time.monotonic()
         await client.stream_pcm(pcm)
-        speech_end = started + speech_end_secs(pcm, RATE)
+        speech_end = started + max(speech_end_secs(pcm, RATE), speech_end_s or 0.0)
         await client.stream_pcm(bytes(int(6.0 * RATE) * 2))
         messages = [dict(m) for m in sessions[-1].context.get_messages()]
         listener.cancel()
@@ -184,14 +200,77 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any]) -> dict[str, Any]:
             "joined": bool(early and len(users) == 1), "heard": users,
             # what the server had heard when it ended the turn early, and how early
             "split_after": [heard_before[i] if i < len(heard_before) else None for i in early],
-            "split_secs_before_end": [round(speech_end - stops[i], 2) for i in early]}
+            "split_secs_before_end": [round(speech_end - stops[i], 2) for i in early],
+            "split_at_s": [round(stops[i] - started - lead_s, 2) for i in early]}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a share k / n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(float(max(0.0, centre - half)), 3), round(float(min(1.0, centre + half)), 3))
+
+
+def real_clips(original_only: bool) -> list[dict[str, Any]]:
+    """The clips of `--real`: REAL_UTTERANCES, then (unless `original_only`) every
+    utterance bench/paused_utterances.py's rule keeps; each with its 16 kHz int16
+    audio, where it comes from and its pauses by that rule."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import soundfile
+    from paused_utterances import (
+        CUT_S,
+        PAUSE_S,
+        paused_utterances,
+        source_of,
+        speech_scores,
+        utterances_in,
+    )
+    from real_media import speech_clips
+
+    wavs = {path.stem: path for path in speech_clips()}
+    clips = []
+    for name, start, end in REAL_UTTERANCES:
+        audio, rate = soundfile.read(str(wavs[name]), dtype="int16")
+        assert rate == RATE, (name, rate)
+        piece = audio[int(start * RATE): None if end is None else int(end * RATE)]
+        # the rule's pauses, for the first 10 as for the rest (the clip scored alone)
+        found = utterances_in(speech_scores(piece), 0.0, len(piece) / RATE)
+        pauses = [(round(at, 3), round(length, 3)) for _, _, gaps in found
+                  for at, length in gaps if PAUSE_S <= length < CUT_S]
+        source = source_of(name)
+        clips.append({"clip": f"{name}[{start}:{end}]", "set": "first 10", "audio": piece,
+                      "from": f"{source.package}=={source.version} {source.member}",
+                      "start": start, "end": end if end is not None else len(audio) / RATE,
+                      "speaker": "", "speech_end_s": found[-1][1] if found else None,
+                      "rule_pauses": pauses})
+    if not original_only:
+        for utterance in paused_utterances():
+            source = source_of(utterance.recording)
+            clips.append({"clip": utterance.name, "set": "rule", "audio": utterance.audio(),
+                          "from": f"{source.package}=={source.version} {source.member}",
+                          "start": utterance.start, "end": utterance.end,
+                          "speaker": utterance.speaker, "speech_end_s": utterance.speech_end,
+                          "rule_pauses": [list(p) for p in utterance.pauses]})
+    return clips
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    split = [r for r in rows if r["splits"]]
+    pauses = sum(len(r["rule_pauses"]) for r in rows)
+    cut_pauses = sum(len(r["split_pauses"]) for r in rows)
+    return {"premature_turn_ends": round(len(split) / len(rows), 3) if rows else None,
+            "split": len(split), "clips": len(rows), "interval_95": wilson(len(split), len(rows)),
+            "split_joined": sum(r["joined"] for r in split),
+            # the same per pause: pauses (by the rule) at which a turn ended early
+            "pauses": pauses, "pauses_split": cut_pauses,
+            "pause_split_rate": round(cut_pauses / pauses, 3) if pauses else None}
 
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     """Premature turn ends on real recordings (see the module docstring)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from real_media import speech_clips
-
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
@@ -199,11 +278,14 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.services import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
-    wavs = {path.stem: path for path in speech_clips()}
+    clips = real_clips(args.original)
+    lead = 0.3
     settings = AgentSettings.load()
     models = SpeechModels.bundled()
     endpoint = await aresolve_llm_endpoint(settings)
     rows = []
+    variants = VARIANTS[1:]  # the last release, then the default
+    servers = []
     try:
         runtime = VoiceRuntime(models=models,
                                llm=replace(LLMParams.from_settings(settings, endpoint),
@@ -212,43 +294,53 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
         models.warm_up()
         await runtime.warm_up_llm()
         load = os.getloadavg()
-        import soundfile
-
-        for hold, unfinished in VARIANTS[1:]:  # the last release, then the default
+        for hold, unfinished in variants:  # one server per variant, clip by clip in turn
             sessions: list[Any] = []
             turn = TurnParams(incomplete_hold_secs=hold, unfinished_hold_secs=unfinished)
             url, server, thread = start_server(runtime, ServerConfig(
                 turn=turn, max_sessions=2, on_session=sessions.append))
-            try:
-                for name, start, end in REAL_UTTERANCES:
-                    audio, rate = soundfile.read(str(wavs[name]), dtype="int16")
-                    assert rate == RATE, (name, rate)
-                    piece = audio[int(start * RATE): None if end is None else int(end * RATE)]
-                    pcm = np.concatenate([np.zeros(int(0.3 * RATE), np.int16), piece]).tobytes()
-                    result = await run_real(url, pcm, sessions)
-                    rows.append({"variant": variant_name(hold, unfinished),
-                                 "clip": f"{name}[{start}:{end}]",
-                                 "pauses_s": internal_pauses(pcm), **result})
-                    print(f"real: {rows[-1]}", file=sys.stderr)
-            finally:
-                server.should_exit = True
-                thread.join(timeout=10)
+            servers.append((variant_name(hold, unfinished), url, server, thread, sessions))
+        for index, clip in enumerate(clips):
+            order = servers if index % 2 == 0 else servers[::-1]  # alternate who goes first
+            for variant, url, _, _, sessions in order:
+                pcm = np.concatenate([np.zeros(int(lead * RATE), np.int16), clip["audio"]])
+                speech_end = (None if clip["speech_end_s"] is None
+                              else lead + clip["speech_end_s"])
+                result = await run_real(url, pcm.tobytes(), sessions, speech_end, lead)
+                # the rule's pause that each early turn end followed (the last one begun)
+                split_pauses = sorted({max((i for i, (at, _) in enumerate(clip["rule_pauses"])
+                                            if at <= t), default=-1)
+                                       for t in result["split_at_s"]} - {-1})
+                rows.append({"variant": variant, "clip": clip["clip"], "set": clip["set"],
+                             "from": clip["from"], "start": clip["start"],
+                             "end": round(clip["end"], 3), "speaker": clip["speaker"],
+                             "pauses_s": internal_pauses(pcm.tobytes()),
+                             "rule_pauses": clip["rule_pauses"], **result,
+                             "split_pauses": split_pauses,
+                             "load_1m": round(os.getloadavg()[0], 2)})
+                print(f"real: {rows[-1]}", file=sys.stderr, flush=True)
     finally:
+        for _, _, server, thread, _ in servers:
+            server.should_exit = True
+            thread.join(timeout=10)
         if endpoint.server is not None:
             endpoint.server.stop()
     summary = {}
-    for hold, unfinished in VARIANTS[1:]:
+    for hold, unfinished in variants:
         name = variant_name(hold, unfinished)
         mine = [r for r in rows if r["variant"] == name]
-        split = [r for r in mine if r["splits"]]
-        summary[name] = {"premature_turn_ends": round(len(split) / len(mine), 3),
-                         "split": len(split), "split_joined": sum(r["joined"] for r in split)}
+        summary[name] = _summary(mine) | {
+            "by_set": {s: _summary([r for r in mine if r["set"] == s])
+                       for s in dict.fromkeys(r["set"] for r in mine)}}
     default = summary[variant_name(*VARIANTS[-1])]
-    return {"utterances": len(REAL_UTTERANCES),
-            "with_internal_pauses": sum(bool(r["pauses_s"]) for r in rows) // len(summary),
-            **default, "variants": summary,
+    loads = [r["load_1m"] for r in rows]
+    return {"utterances": len(clips),
+            "with_internal_pauses": sum(bool(c["rule_pauses"]) for c in clips),
+            **{k: v for k, v in default.items() if k != "by_set"}, "variants": summary,
             "rows": rows, "load_avg_start": [round(x, 2) for x in load],
-            "load_avg_end": [round(x, 2) for x in os.getloadavg()]}
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+            "load_1m_during": {"min": min(loads), "median": float(np.median(loads)),
+                               "max": max(loads)} if loads else None}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -285,11 +377,14 @@ if __name__ == "__main__":
     parser.add_argument("--pauses", type=float, nargs="+", default=[0.6, 1.0])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--real", action="store_true", help="real recordings (see above)")
+    parser.add_argument("--original", action="store_true",
+                        help="with --real: only the first 10 clips (REAL_UTTERANCES)")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if arguments.real:
         real = asyncio.run(main_real(arguments))
-        out = arguments.out or ROOT / "bench" / "results" / "turn_splits_real.json"
+        out = arguments.out or ROOT / "bench" / "results" / (
+            "turn_splits_real.json" if arguments.original else "turn_splits_real_large.json")
         out.write_text(json.dumps(real, indent=2) + "\n")
         print(json.dumps({k: v for k, v in real.items() if k != "rows"}))
         raise SystemExit(0)
