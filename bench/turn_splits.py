@@ -24,8 +24,8 @@ vlog, a Praat sentence); 31 clips. Each is one utterance with the speaker's own
 pauses inside it. A split is a turn end before the clip's speech is over (the
 later of its last loud frame and, where known, its last silero speech window);
 `premature_turn_ends` is the share of clips split, with its 95 % Wilson
-interval; `pause_split_rate` the share of the rule's pauses (0.3-1.5 s) after
-which a turn ended early. `joined` counts split clips that still reached the
+interval; `pause_split_rate` the share of the rule's pauses (0.3-1.5 s) in
+which a turn ended early (`splits_elsewhere`: early turn ends in no such pause). `joined` counts split clips that still reached the
 LLM as one user message (pipelines/turn_join.py); `split_after` is what the
 server had heard when it ended the turn, `split_at_s` when (from the clip's
 start). The last release's hold and the default run on two servers in one
@@ -257,6 +257,23 @@ def real_clips(original_only: bool) -> list[dict[str, Any]]:
     return clips
 
 
+def pauses_split(pauses: list[Any], split_at_s: list[float], slack_s: float = 0.3
+                 ) -> tuple[list[int], int]:
+    """Which of the rule's pauses ((start, length) s) a turn ended in, and how many early
+    turn ends fell in none of them (a pause the rule does not count: under 0.3 s by
+    silero at 0.5, where the server's VAD at 0.7 heard silence). A turn end belongs
+    to a pause from its start to `slack_s` after its end (the event's way to the client)."""
+    hit: set[int] = set()
+    elsewhere = 0
+    for t in split_at_s:
+        inside = [i for i, (at, length) in enumerate(pauses) if at <= t <= at + length + slack_s]
+        if inside:
+            hit.add(inside[-1])
+        else:
+            elsewhere += 1
+    return sorted(hit), elsewhere
+
+
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     split = [r for r in rows if r["splits"]]
     pauses = sum(len(r["rule_pauses"]) for r in rows)
@@ -266,7 +283,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "split_joined": sum(r["joined"] for r in split),
             # the same per pause: pauses (by the rule) at which a turn ended early
             "pauses": pauses, "pauses_split": cut_pauses,
-            "pause_split_rate": round(cut_pauses / pauses, 3) if pauses else None}
+            "pause_split_rate": round(cut_pauses / pauses, 3) if pauses else None,
+            "splits_elsewhere": sum(r["splits_elsewhere"] for r in rows)}
 
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
@@ -307,16 +325,13 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
                 speech_end = (None if clip["speech_end_s"] is None
                               else lead + clip["speech_end_s"])
                 result = await run_real(url, pcm.tobytes(), sessions, speech_end, lead)
-                # the rule's pause that each early turn end followed (the last one begun)
-                split_pauses = sorted({max((i for i, (at, _) in enumerate(clip["rule_pauses"])
-                                            if at <= t), default=-1)
-                                       for t in result["split_at_s"]} - {-1})
+                split_pauses, elsewhere = pauses_split(clip["rule_pauses"], result["split_at_s"])
                 rows.append({"variant": variant, "clip": clip["clip"], "set": clip["set"],
                              "from": clip["from"], "start": clip["start"],
                              "end": round(clip["end"], 3), "speaker": clip["speaker"],
                              "pauses_s": internal_pauses(pcm.tobytes()),
                              "rule_pauses": clip["rule_pauses"], **result,
-                             "split_pauses": split_pauses,
+                             "split_pauses": split_pauses, "splits_elsewhere": elsewhere,
                              "load_1m": round(os.getloadavg()[0], 2)})
                 print(f"real: {rows[-1]}", file=sys.stderr, flush=True)
     finally:
