@@ -993,6 +993,8 @@ def summarise(args: argparse.Namespace, result: dict[str, Any], meta: dict[str, 
     out["load_avg"] = meta["load_avg"]
     out["load_avg_1m"] = [meta["load_avg"][0], round(os.getloadavg()[0], 2)]
     out["camera"] = meta["camera"]
+    out["llm_batch_threads"] = meta["llm_batch_threads"]
+    out["avatar_nice"] = meta["avatar_nice"]
     out["machine_costs_ms"] = meta["costs"]
     out["welcome_video_out"] = next((s["welcome_video_out"] for s in video_sessions), None)
     out["startup_s"] = meta["startup_s"]
@@ -1036,6 +1038,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
     from avatar.live import AvatarAssets
+    from pipelines.avatar_node import AvatarNodeParams
     from pipelines.server import ServerConfig, VoiceRuntime
     from pipelines.services import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
@@ -1066,7 +1069,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if args.first_phrase_words is not None:  # an A/B of the first TTS chunk's length
         turn = replace(turn, first_phrase_words=args.first_phrase_words,
                        first_clause_min_words=args.first_phrase_words)
-    config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions))
+    config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions),
+                          avatar_node=AvatarNodeParams(worker_nice=args.avatar_nice))
     return runtime, config, endpoint
 
 
@@ -1146,6 +1150,7 @@ async def server_under_test(args: argparse.Namespace) -> Any:
                "--model", args.model, "--max-tokens", str(args.max_tokens),
                "--llm-threads", str(args.llm_threads), "--sessions", str(args.sessions),
                "--llm-batch-threads", str(args.llm_batch_threads),
+               "--avatar-nice", str(args.avatar_nice),
                *([] if args.first_phrase_words is None
                  else ["--first-phrase-words", str(args.first_phrase_words)])]
     process = await asyncio.to_thread(subprocess.Popen, command, stdout=subprocess.PIPE,
@@ -1209,7 +1214,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     tag = args.tag or (mode if args.model == "qwen2.5-0.5b" else f"{mode}_{args.model}")
     meta = {"tag": tag, "mode": mode, "t0": t0, "load_avg": load, "camera": camera_source,
             "cpu_run": cpu_run, "startup_s": startup_s, "costs": costs,
-            "server": "in-process" if args.in_process else "own process"}
+            "server": "in-process" if args.in_process else "own process",
+            "llm_batch_threads": args.llm_batch_threads, "avatar_nice": args.avatar_nice}
     summary = summarise(args, result, meta, lips)
     if lips and args.plot is not None:
         note = (f"{mode}, {args.model}, load avg {summary['load_avg_1m']}: "
@@ -1224,6 +1230,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    from pipelines.avatar_node import AvatarNodeParams
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=None,
                         help="questions per kind of session (default 8; 4 with --sessions)")
@@ -1241,6 +1249,8 @@ def main() -> None:
                         help="llama.cpp threads reading the prompt (the product's default: 1)")
     parser.add_argument("--first-phrase-words", type=int, default=None,
                         help="first TTS chunk's minimum words (default: TurnParams')")
+    parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice,
+                        help="the avatar worker thread's nice value (AvatarNodeParams)")
     parser.add_argument("--size", type=int, default=512, help="video size asked in hello")
     parser.add_argument("--camera-photo", type=Path, default=None,
                         help="photo of the user's face (default: skimage's astronaut)")

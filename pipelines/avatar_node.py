@@ -44,6 +44,8 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -108,6 +110,11 @@ class AvatarNodeParams:
     #: the last image in between (the renderer and JPEG take ~30 % of a core at 25 fps,
     #: beside the one LLM thread writing the reply's first phrase); 1: draw every frame
     thinking_frame_stride: int = 2
+    #: the worker thread's nice value is raised by this (Linux: per thread). Above 0
+    #: the session's renders yield the CPU to whisper, the LLM server and piper when
+    #: all of them want both cores at once (the end of a turn), and take what is
+    #: left otherwise; a render that comes late repeats the last image
+    worker_nice: int = 10
     stats_interval_secs: float = 2.0
 
 
@@ -135,7 +142,7 @@ class AvatarNode(FrameProcessor):
         threads = self._params.threads
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="avatar",
-            initializer=_set_worker_threads, initargs=(threads,))
+            initializer=_init_worker, initargs=(threads, self._params.worker_nice))
         self._clock_task: asyncio.Task[None] | None = None
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
@@ -436,9 +443,18 @@ class AvatarNode(FrameProcessor):
             message=event.model_dump(exclude_none=True)))
 
 
-def _set_worker_threads(threads: int) -> None:
+def _init_worker(threads: int, nice: int) -> None:
     """Worker initializer: torch's OpenMP thread count is per thread, so this
-    sets the session's own count without touching the rest of the process."""
+    sets the session's own count without touching the rest of the process; and
+    lowers this thread's CPU priority by `nice` (Linux schedules threads, so the
+    rest of the process keeps its own)."""
     import torch
 
     torch.set_num_threads(threads)
+    if nice > 0 and hasattr(os, "setpriority"):
+        thread_id = threading.get_native_id()
+        try:
+            current = os.getpriority(os.PRIO_PROCESS, thread_id)
+            os.setpriority(os.PRIO_PROCESS, thread_id, min(19, current + nice))
+        except OSError as error:  # not Linux-like, or a sandbox that forbids it
+            logger.warning(f"avatar worker: could not lower its priority by {nice}: {error}")

@@ -84,3 +84,30 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
     assert thinking_repeated >= thinking_sent // 2 - 1, (thinking_repeated, thinking_sent)
     assert thinking_repeated >= speaking_repeated + thinking_sent // 3, (
         speaking_repeated, thinking_repeated)
+
+
+async def test_the_worker_thread_yields_the_cpu_by_its_nice_value(avatar_assets: Any) -> None:
+    """The session's renders run at a lower priority than the rest of the process (whisper,
+    piper, the event loop), so at the end of a turn the reply path gets the cores first.
+    Linux schedules threads, so only the worker's own nice value changes."""
+    import os
+    import threading
+
+    from avatar.live import AvatarSession
+    from pipelines.avatar_node import AvatarNode, AvatarNodeParams
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no setpriority on this OS: thread priorities are not adjustable")
+    session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
+                            output_rate=22050)
+    node = AvatarNode(session=session, params=AvatarNodeParams(worker_nice=5))
+    try:
+        def own_nice() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        process_nice = own_nice()
+        worker_nice = await node._in_worker(own_nice)
+        assert worker_nice == min(19, process_nice + 5)
+        assert own_nice() == process_nice, "the event loop's thread kept its priority"
+    finally:
+        await node.cleanup()
