@@ -138,8 +138,8 @@ class EmbeddedLLMServer:
             model_path=embedded_gguf(name, cache_dir),
             model_alias=settings.llm_model or name,
             n_ctx=settings.llm_context_tokens,
-            n_threads=settings.llm_threads,
-            n_threads_batch=settings.llm_batch_threads,
+            n_threads=settings.llm_thread_count(),
+            n_threads_batch=settings.llm_batch_thread_count(),
             prompt_cache_mb=settings.llm_prompt_cache_mb,
             startup_timeout_s=settings.llm_startup_timeout_s,
         )

@@ -14,6 +14,7 @@ resolved against the file's folder, so a config and its persona travel together.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -129,22 +130,24 @@ class AgentSettings(BaseSettings):
         le=32768,
         description="Embedded server n_ctx: persona+knowledge (~900 tokens) plus a few turns.",
     )
-    llm_threads: int = Field(
-        default=1,
+    llm_threads: int | None = Field(
+        default=None,
         ge=1,
         le=256,
-        description="Embedded server CPU threads. 1, not 2, on the 2-core target: the avatar, "
-        "ASR and TTS share the cores, and when they are busy llama.cpp's threads spin-wait on "
-        "each other and collapse (measured 1.2 vs 21.6 tok/s; docs/LLM_CHOICE.md).",
+        description="Embedded server CPU threads; unset: 1 when the server serves the avatar, "
+        "2 when it is voice only (`video` off) on a machine with 2 or more cores "
+        "(`llm_thread_count`). With the face on, the renders share the cores, and llama.cpp's "
+        "two threads, waiting for each other at every layer, lose more than they gain: "
+        "voice-to-voice p50 1.05 s against 0.96 s with 1 (bench/results/live_llm2_nice10.json); "
+        "voice only, 2 threads answer at 0.71-0.77 s against 0.88-0.93 s (docs/LATENCY.md).",
     )
-    llm_batch_threads: int = Field(
-        default=1,
+    llm_batch_threads: int | None = Field(
+        default=None,
         ge=1,
         le=256,
-        description="Embedded server threads for reading the prompt (the first token). 2 "
-        "read it ~1.8x faster on a quiet machine (voice-to-voice p50 -70 ms), but a reply "
-        "started at the user's pause reads it while whisper may run: one first token took "
-        "1.4 s and p95 grew 0.26 s (docs/LATENCY.md). 2 on a machine with spare cores.",
+        description="Embedded server threads for reading the prompt (the first token); unset: "
+        "as many as `llm_threads`. A second reading thread alone, with the face on, was within "
+        "the noise (docs/LATENCY.md).",
     )
     llm_startup_timeout_s: float = Field(
         default=90.0, gt=0, description="How long the embedded server may take to load."
@@ -324,3 +327,16 @@ class AgentSettings(BaseSettings):
     def uses_embedded_llm(self) -> bool:
         """True when the agent must start its own llama.cpp server."""
         return self.llm_base_url is None
+
+    def llm_thread_count(self) -> int:
+        """The embedded server's threads: `llm_threads` if set; else 2 for a voice-only
+        server on 2+ cores, where nothing else needs the cores while the LLM writes, and 1
+        with the avatar on, whose renders would keep taking one of two threads away."""
+        if self.llm_threads is not None:
+            return self.llm_threads
+        return 2 if not self.video and (os.cpu_count() or 1) >= 2 else 1
+
+    def llm_batch_thread_count(self) -> int:
+        """The embedded server's prompt-reading threads: `llm_batch_threads` if set, else
+        as many as it writes with."""
+        return self.llm_batch_threads or self.llm_thread_count()

@@ -417,8 +417,8 @@ def main() -> int:
     report = {
         "bench": "kiosk_answers",
         "model": settings.llm_embedded_model,
-        "threads": settings.llm_threads,
-        "batch_threads": getattr(settings, "llm_batch_threads", settings.llm_threads),
+        "threads": settings.llm_thread_count(),
+        "batch_threads": settings.llm_batch_thread_count(),
         "n_batch": {"plain": 512, "cached": EmbeddedLLMServer.from_settings(settings).n_batch},
         "prompt_cache_mb": settings.llm_prompt_cache_mb,
         "prompt_cache": cache,

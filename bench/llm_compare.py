@@ -259,7 +259,7 @@ def main() -> int:
     summary = {result["model"]: summarise(result) for result in results}
     if args.raw:
         args.raw.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    threads = args.threads or AgentSettings.load().llm_threads
+    threads = args.threads or AgentSettings.load().llm_thread_count()
     load = os.getloadavg()[0]
     if args.plot:
         note = f"{threads} llama.cpp thread(s); shared machine, 1-min load average {load:.1f}"

@@ -123,3 +123,28 @@ def test_background_portrait_calibration_is_on_unless_turned_off(
     monkeypatch.setenv("AVATAR_FORCING_CALIBRATE_PORTRAITS", "false")
     assert not AgentSettings.load().calibrate_portraits
     assert AgentSettings.load(calibrate_portraits=None).calibrate_portraits is False  # unset flag
+
+
+def test_llm_threads_follow_the_avatar_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One LLM thread beside the avatar's renders, two on a voice-only server with two
+    cores; a value set by the operator always wins, and the prompt is read with as many
+    threads as the reply is written unless that is set too."""
+    from agent.llm_server import EmbeddedLLMServer
+
+    monkeypatch.setattr("agent.settings.os.cpu_count", lambda: 2)
+    with_face = AgentSettings.load()
+    voice_only = AgentSettings.load(video=False)
+    assert (with_face.llm_thread_count(), with_face.llm_batch_thread_count()) == (1, 1)
+    assert (voice_only.llm_thread_count(), voice_only.llm_batch_thread_count()) == (2, 2)
+    server = EmbeddedLLMServer.from_settings(voice_only)
+    assert (server.n_threads, server.n_threads_batch) == (2, 2)
+    command = server.command()
+    assert command[command.index("--n_threads") + 1] == "2"
+    assert command[command.index("--n_threads_batch") + 1] == "2"
+
+    monkeypatch.setattr("agent.settings.os.cpu_count", lambda: 1)
+    assert AgentSettings.load(video=False).llm_thread_count() == 1
+
+    monkeypatch.setenv("AVATAR_FORCING_LLM_THREADS", "3")
+    chosen = AgentSettings.load(video=False, llm_batch_threads=1)
+    assert (chosen.llm_thread_count(), chosen.llm_batch_thread_count()) == (3, 1)
