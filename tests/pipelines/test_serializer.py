@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -86,6 +87,23 @@ async def test_only_protocol_events_reach_the_wire() -> None:
     assert json.loads(await serializer.serialize(event) or "{}") == event.message
 
 
+@pytest.fixture(scope="module")
+def llm_tokens() -> Callable[[str], list[str]]:
+    """Text cut into the pieces the embedded LLM streams: its own tokenizer's tokens
+    (the real Qwen vocabulary, loaded without weights)."""
+    from llama_cpp import Llama
+
+    from agent.bundled_models import embedded_gguf
+
+    vocab = Llama(model_path=str(embedded_gguf("qwen2.5-0.5b")), vocab_only=True, verbose=False)
+
+    def pieces(text: str) -> list[str]:
+        ids = vocab.tokenize(text.encode(), add_bos=False)
+        return [vocab.detokenize([i]).decode("utf-8") for i in ids]
+
+    return pieces
+
+
 async def collect(aggregator: FirstClauseAggregator, tokens: list[str]) -> list[str]:
     out = []
     for token in tokens:
@@ -134,8 +152,9 @@ async def test_first_clause_is_released_early_only_once(reply: str, chunks: list
         ("We do not accept personal checks.", "We do not accept personal checks."),
     ],
 )
-async def test_the_default_first_chunk_is_a_short_phrase(reply: str, first: str) -> None:
-    tokens = [reply[i : i + 3] for i in range(0, len(reply), 3)]
+async def test_the_default_first_chunk_is_a_short_phrase(
+        reply: str, first: str, llm_tokens: Callable[[str], list[str]]) -> None:
+    tokens = llm_tokens(reply)
     chunks = await collect(FirstClauseAggregator(), tokens)
     assert chunks[0] == first
     assert " ".join(chunks) == reply  # nothing lost or doubled at the cut
@@ -151,3 +170,24 @@ async def test_later_chunks_grow_so_each_is_ready_before_the_one_before_ends() -
     assert chunks == ["You have to return", "the item within 30 days with the receipt,",
                       "for a full refund to the original payment method.",
                       "The restrooms are next to the cafe."], chunks
+
+
+async def test_a_joining_word_that_came_as_a_whole_token_ends_the_first_phrase_at_once(
+        llm_tokens: Callable[[str], list[str]]) -> None:
+    """Tokens as the LLM writes them: once " on" has come as a token of its own, the first
+    phrase goes out without waiting for the next token (its word cannot grow: the
+    tokenizer writes "once" or "only" as tokens of their own). A capitalised or glued
+    piece ("To" of "Toilets", which the tokenizer does split so) is never taken for one."""
+    tokens = llm_tokens("The store opens on Sunday at 10 a.m.")
+    assert tokens[:4] == ["The", " store", " opens", " on"]
+    aggregator = FirstClauseAggregator()
+    released: list[str] = []
+    for token in tokens[:4]:
+        released += [a.text async for a in aggregator.aggregate(token)]
+    assert released == ["The store opens"]
+
+    tokens = llm_tokens("You can find Toilets near the entrance.")
+    assert " To" in tokens  # the tokenizer does split this word after a joining word
+    chunks = await collect(FirstClauseAggregator(), tokens)
+    assert chunks[0] == "You can find Toilets", chunks
+    assert " ".join(chunks) == "You can find Toilets near the entrance."
