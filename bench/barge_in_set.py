@@ -494,8 +494,9 @@ def barge_in_clips(cache_dir: Path = DEFAULT_CACHE,
     return clips
 
 
-def _transcripts(clips: list[BargeInClip]) -> dict[str, str]:
-    """What the bundled whisper hears in each clip (a check that a cut holds what it says)."""
+def whisper_transcripts(pcm_by_name: dict[str, np.ndarray]) -> dict[str, str]:
+    """What the bundled whisper hears in each named 16 kHz int16 clip (a check that a
+    cut holds what it says; bench/paused_utterances.py uses it too)."""
     from faster_whisper import WhisperModel
 
     from agent.bundled_models import whisper_model_dir
@@ -503,10 +504,10 @@ def _transcripts(clips: list[BargeInClip]) -> dict[str, str]:
     model = WhisperModel(str(whisper_model_dir()), device="cpu", compute_type="int8",
                          cpu_threads=1)
     heard = {}
-    for clip in clips:
-        audio = np.frombuffer(clip.pcm, dtype="<i2").astype(np.float32) / 32768.0
-        segments, _ = model.transcribe(audio, language="en", beam_size=5)
-        heard[clip.name] = " ".join(s.text.strip() for s in segments)
+    for name, pcm in pcm_by_name.items():
+        segments, _ = model.transcribe(pcm.astype(np.float32) / 32768.0, language="en",
+                                       beam_size=5)
+        heard[name] = " ".join(s.text.strip() for s in segments)
     return heard
 
 
@@ -519,7 +520,8 @@ def main() -> int:
                         help="also run the bundled whisper on every clip")
     args = parser.parse_args()
     clips = barge_in_clips(args.cache, args.media_cache, include_tts=not args.no_tts)
-    heard = _transcripts(clips) if args.transcribe else {}
+    heard = (whisper_transcripts({c.name: np.frombuffer(c.pcm, dtype="<i2") for c in clips})
+             if args.transcribe else {})
     rows = []
     for clip in clips:
         cut = next(c for c in CUTS if c.name == clip.name)

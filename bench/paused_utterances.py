@@ -203,7 +203,7 @@ def source_of(name: str) -> MediaSource:
 
 def recording_audio(name: str, media_cache: Path = real_media.DEFAULT_CACHE) -> np.ndarray:
     """A recording as 16 kHz mono int16 (converted once by real_media)."""
-    sources = real_media.MEDIA_SOURCES if name in real_media.MEDIA_SOURCES else SOURCES
+    sources = {name: source_of(name)}
     with wave.open(str(real_media.wav16k(name, media_cache, sources)), "rb") as wav:
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
 
@@ -324,22 +324,6 @@ def paused_utterances(media_cache: Path = real_media.DEFAULT_CACHE) -> list[Paus
     return kept
 
 
-def _transcribe(clips: list[PausedUtterance], media_cache: Path) -> dict[str, str]:
-    """What the bundled whisper hears in each clip (to say what the set holds)."""
-    from faster_whisper import WhisperModel
-
-    from agent.bundled_models import whisper_model_dir
-
-    model = WhisperModel(str(whisper_model_dir()), device="cpu", compute_type="int8",
-                         cpu_threads=1)
-    heard = {}
-    for clip in clips:
-        audio = clip.audio(media_cache).astype(np.float32) / 32768.0
-        segments, _ = model.transcribe(audio, language="en", beam_size=5)
-        heard[clip.name] = " ".join(s.text.strip() for s in segments)
-    return heard
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media-cache", type=Path, default=real_media.DEFAULT_CACHE)
@@ -347,7 +331,8 @@ def main() -> int:
                         help="also run the bundled whisper on every clip")
     args = parser.parse_args()
     clips = paused_utterances(args.media_cache)
-    heard = _transcribe(clips, args.media_cache) if args.transcribe else {}
+    heard = (barge_in_set.whisper_transcripts(
+        {clip.name: clip.audio(args.media_cache) for clip in clips}) if args.transcribe else {})
     rows = []
     for clip in clips:
         source = source_of(clip.recording)
