@@ -108,13 +108,15 @@ async def run_request(url: str, pieces: list[bytes], pause: float) -> dict[str, 
 
 
 async def run_variant(models: Any, runtime: Any, hold_secs: float, unfinished_hold_secs: float,
-                      pauses: list[float]) -> dict[str, Any]:
+                      uncertain_hold_secs: float, pauses: list[float]) -> dict[str, Any]:
     from pipelines.server import ServerConfig
     from pipelines.voice_pipeline import TurnParams
 
     config = ServerConfig(turn=TurnParams(incomplete_hold_secs=hold_secs,
-                                          unfinished_hold_secs=unfinished_hold_secs),
+                                          unfinished_hold_secs=unfinished_hold_secs,
+                                          uncertain_hold_secs=uncertain_hold_secs),
                           max_sessions=2)
+    name = variant_name(hold_secs, unfinished_hold_secs, uncertain_hold_secs)
     url, server, thread = start_server(runtime, config)
     try:
         rows = []
@@ -123,8 +125,7 @@ async def run_variant(models: Any, runtime: Any, hold_secs: float, unfinished_ho
                 pcm = [synthesize(models, text) for text in pieces]
                 result = await run_request(url, pcm, pause)
                 rows.append({"request": " | ".join(pieces), "pause": pause, **result})
-                print(f"hold {hold_secs}/{unfinished_hold_secs}: pause {pause} {rows[-1]}",
-                      file=sys.stderr)
+                print(f"{name}: pause {pause} {rows[-1]}", file=sys.stderr)
         controls = []
         for text in CONTROLS:
             result = await run_request(url, [synthesize(models, text)], 0.0)
@@ -134,20 +135,24 @@ async def run_variant(models: Any, runtime: Any, hold_secs: float, unfinished_ho
         thread.join(timeout=10)
     split = [r for r in rows if r["splits"]]
     return {"hold_secs": hold_secs, "unfinished_hold_secs": unfinished_hold_secs,
-            "variant": variant_name(hold_secs, unfinished_hold_secs),
+            "uncertain_hold_secs": uncertain_hold_secs, "variant": name,
             "requests": len(rows), "split_requests": len(split),
             "split_rate": round(len(split) / len(rows), 3), "rows": rows,
             "control_v2v_ms": controls}
 
 
-#: (recording, start s, end s): utterances with the speaker's own pauses inside
-#: (incomplete_hold_secs, unfinished_hold_secs): no hold; one 0.8 s hold (the last
-#: release); the default, 0.8 s and 1.6 s after a word no sentence ends on
-VARIANTS = [(0.0, 0.0), (0.8, 0.8), (0.8, 1.6)]
+#: (incomplete_hold_secs, unfinished_hold_secs, uncertain_hold_secs): no hold; one
+#: 0.8 s hold (two releases ago); 0.8 s and 1.6 s after a word no sentence ends on
+#: (the last release); the default, which also holds 0.8 s after a transcript with
+#: no closing mark or from a decode whisper deems failed
+VARIANTS = [(0.0, 0.0, 0.0), (0.8, 0.8, 0.0), (0.8, 1.6, 0.0), (0.8, 1.6, 0.8)]
 
 
-def variant_name(hold_secs: float, unfinished_hold_secs: float) -> str:
-    return f"hold {hold_secs}/{unfinished_hold_secs}"
+def variant_name(hold_secs: float, unfinished_hold_secs: float,
+                 uncertain_hold_secs: float = 0.0) -> str:
+    """'hold 0.8/1.6' as in earlier results; '/0.8' added for the uncertain-end hold."""
+    name = f"hold {hold_secs}/{unfinished_hold_secs}"
+    return f"{name}/{uncertain_hold_secs}" if uncertain_hold_secs else name
 
 
 REAL_UTTERANCES = [
@@ -201,7 +206,10 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
     stops = [t for t, kind in events if kind == "user-stopped-speaking"]
     users = [str(m["content"]) for m in messages if m.get("role") == "user"]
     early = [i for i, t in enumerate(stops) if t < speech_end - 0.05]
+    final = [t for t in stops if t >= speech_end - 0.05]
     return {"splits": len(early), "turn_ends": len(stops), "user_messages": len(users),
+            # when the turn ended after the speech did: what the holds cost a clean end
+            "end_ms": round((final[0] - speech_end) * 1000) if final else None,
             "joined": bool(early and len(users) == 1), "heard": users,
             # what the server had heard when it ended the turn early, and how early
             "split_after": [heard_before[i] if i < len(heard_before) else None for i in early],
@@ -289,7 +297,17 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             # the same per pause: pauses (by the rule) at which a turn ended early
             "pauses": pauses, "pauses_split": cut_pauses,
             "pause_split_rate": round(cut_pauses / pauses, 3) if pauses else None,
-            "splits_elsewhere": sum(r["splits_elsewhere"] for r in rows)}
+            "splits_elsewhere": sum(r["splits_elsewhere"] for r in rows),
+            # the turn end after the end of speech, over clips that were not split
+            "end_ms_p50_whole_clips": _median([r.get("end_ms") for r in rows if not r["splits"]]),
+            "end_ms_max_whole_clips": max((r["end_ms"] for r in rows
+                                           if not r["splits"] and r.get("end_ms") is not None),
+                                          default=None)}
+
+
+def _median(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.median(present)) if present else None
 
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
@@ -307,7 +325,7 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     models = SpeechModels.bundled()
     endpoint = await aresolve_llm_endpoint(settings)
     rows = []
-    variants = VARIANTS[1:]  # the last release, then the default
+    variants = VARIANTS[-2:]  # the last release, then the default
     servers = []
     try:
         runtime = VoiceRuntime(models=models,
@@ -317,12 +335,14 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
         models.warm_up()
         await runtime.warm_up_llm()
         load = os.getloadavg()
-        for hold, unfinished in variants:  # one server per variant, clip by clip in turn
+        for hold, unfinished, uncertain in variants:  # one server each, clip by clip in turn
             sessions: list[Any] = []
-            turn = TurnParams(incomplete_hold_secs=hold, unfinished_hold_secs=unfinished)
+            turn = TurnParams(incomplete_hold_secs=hold, unfinished_hold_secs=unfinished,
+                              uncertain_hold_secs=uncertain)
             url, server, thread = start_server(runtime, ServerConfig(
                 turn=turn, max_sessions=2, on_session=sessions.append))
-            servers.append((variant_name(hold, unfinished), url, server, thread, sessions))
+            servers.append((variant_name(hold, unfinished, uncertain), url, server, thread,
+                            sessions))
         for index, clip in enumerate(clips):
             order = servers if index % 2 == 0 else servers[::-1]  # alternate who goes first
             for variant, url, _, _, sessions in order:
@@ -346,8 +366,8 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
         if endpoint.server is not None:
             endpoint.server.stop()
     summary = {}
-    for hold, unfinished in variants:
-        name = variant_name(hold, unfinished)
+    for hold_secs in variants:
+        name = variant_name(*hold_secs)
         mine = [r for r in rows if r["variant"] == name]
         summary[name] = _summary(mine) | {
             "by_set": {s: _summary([r for r in mine if r["set"] == s])
@@ -381,8 +401,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         models.warm_up()
         await runtime.warm_up_llm()
         load = os.getloadavg()
-        variants = [await run_variant(models, runtime, hold, unfinished, args.pauses)
-                    for hold, unfinished in VARIANTS]
+        variants = [await run_variant(models, runtime, *variant, args.pauses)
+                    for variant in VARIANTS]
     finally:
         if endpoint.server is not None:
             endpoint.server.stop()

@@ -16,6 +16,17 @@ about. [1.3 s] how easy..." (AMI meeting, bench/turn_splits.py --real), and
 piper requests with a 1.0 s pause after "where the" or "for my" split at
 0.8 s. LiveKit's agents wait up to 6 s when their turn model says the
 sentence is unfinished; 1.6 s is what a turn that really ends on "the" costs.
+
+A third case, `uncertain_hold_secs` (0.8 s): the words themselves say nothing, but
+the transcript is not one to end a turn on. Whisper closes a sentence it heard
+whole with a mark ("." "?" "!"); a transcript with none ("...you'll find that
+there's a project") was cut off mid-thought or misheard. And whisper itself calls
+a decode *failed* when its mean token log-probability is below -1.0
+(pipelines/transcript_confidence.py): far-field mumbling it turned into "Ebenezer.
+At the miswais.", or a hallucination. On 31 real paused utterances
+(bench/turn_splits.py --real) these were 4 of the 13 turns cut in two. Both
+thresholds are whisper's own, not fitted; what they cost a clean turn is
+measured in docs/LATENCY.md.
 """
 
 from __future__ import annotations
@@ -24,9 +35,12 @@ import asyncio
 import re
 from typing import Any
 
+from pipecat.frames.frames import TranscriptionFrame
 from pipecat.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
     TurnAnalyzerUserTurnStopStrategy,
 )
+
+from pipelines.transcript_confidence import failed_decode
 
 #: last words after which English speakers almost always go on, whatever
 #: punctuation whisper put after them ("...for the." is still unfinished)
@@ -64,27 +78,52 @@ def sounds_unfinished(text: str) -> bool:
     return bool(words) and words[-1] in OPEN_ENDED_WORDS and not text.endswith(".")
 
 
+def unmarked(text: str) -> bool:
+    """True when a transcript has words but no closing mark (. ? ! or an ellipsis
+    character whisper uses): whisper did not hear a sentence end."""
+    text = text.strip().rstrip("\"')\u201d\u2019")
+    return bool(re.search(r"[A-Za-z0-9]", text)) and not text.endswith((".", "?", "!"))
+
+
 class HoldIncompleteTurnStopStrategy(TurnAnalyzerUserTurnStopStrategy):
     """pipecat's smart-turn stop strategy, holding turns whose text sounds unfinished."""
 
     def __init__(self, *, hold_secs: float = 0.8, unfinished_hold_secs: float = 1.6,
-                 **kwargs: Any) -> None:
+                 uncertain_hold_secs: float = 0.0, **kwargs: Any) -> None:
         """`hold_secs`: the hold after a word or mark that often goes on (0: no hold);
-        `unfinished_hold_secs`: after one no sentence ends on (module doc)."""
+        `unfinished_hold_secs`: after one no sentence ends on; `uncertain_hold_secs`:
+        after a transcript without a closing mark or from a failed decode (0: no
+        hold; module doc)."""
         super().__init__(**kwargs)
         self._hold_secs = hold_secs
         self._unfinished_hold_secs = max(hold_secs, unfinished_hold_secs) if hold_secs > 0 else 0.0
+        self._uncertain_hold_secs = uncertain_hold_secs
         self._hold_task: asyncio.Task[None] | None = None
         self._held = False  # the hold ran out: end the turn normally now
-        self.holds = {"held": 0, "continued": 0}
+        self._failed_decode = False  # whisper deemed the last transcript's decode failed
+        self.holds = {"held": 0, "continued": 0, "uncertain": 0}
+
+    def hold_secs_for(self, text: str, failed: bool = False) -> float:
+        """How much longer a turn that smart-turn calls complete waits for more words,
+        given its transcript and whether whisper deemed that decode failed (0: none)."""
+        if self._hold_secs > 0 and sounds_unfinished(text):
+            return self._unfinished_hold_secs if cannot_end_here(text) else self._hold_secs
+        if self._uncertain_hold_secs > 0 and (failed or unmarked(text)):
+            return self._uncertain_hold_secs
+        return 0.0
+
+    async def _handle_transcription(self, frame: TranscriptionFrame) -> None:
+        self._failed_decode = failed_decode(frame.result)
+        await super()._handle_transcription(frame)
 
     async def _maybe_trigger_user_turn_stopped(self) -> None:
-        if (self._hold_secs > 0 and not self._held and self._turn_complete and self._text
-                and sounds_unfinished(self._text)):
+        secs = (self.hold_secs_for(self._text, self._failed_decode)
+                if not self._held and self._turn_complete and self._text else 0.0)
+        if secs > 0:
             if self._hold_task is None:
                 self.holds["held"] += 1
-                secs = (self._unfinished_hold_secs if cannot_end_here(self._text)
-                        else self._hold_secs)
+                if not sounds_unfinished(self._text):
+                    self.holds["uncertain"] += 1
                 self._hold_task = self.task_manager.create_task(self._hold(secs),
                                                                 f"{self}::hold")
             return

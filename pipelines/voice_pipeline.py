@@ -127,6 +127,9 @@ class TurnParams:
     #: ...and one that ends on a word no sentence ends on ("the", "and", "about")
     #: this much (at least `incomplete_hold_secs`)
     unfinished_hold_secs: float = 1.6
+    #: ...and one whose transcript has no closing mark, or that whisper deems a failed
+    #: decode (mean token log-probability below -1.0), this much (0: off)
+    uncertain_hold_secs: float = 0.8
     #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
@@ -376,10 +379,12 @@ def build_voice_pipeline(
     stop_strategy = (
         SpeculativeTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
                                     unfinished_hold_secs=turn.unfinished_hold_secs,
+                                    uncertain_hold_secs=turn.uncertain_hold_secs,
                                     turn_analyzer=smart_turn, may_speculate=may_speculate)
         if eager else
         HoldIncompleteTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
                                        unfinished_hold_secs=turn.unfinished_hold_secs,
+                                       uncertain_hold_secs=turn.uncertain_hold_secs,
                                        turn_analyzer=smart_turn))
     start_strategies: list[BaseUserTurnStartStrategy] | None = (
         [barge_in] if barge_in is not None else None)

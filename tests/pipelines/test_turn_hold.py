@@ -8,9 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 
 from pipelines.client import VoiceClient
-from pipelines.turn_hold import cannot_end_here, sounds_unfinished
+from pipelines.transcript_confidence import WhisperConfidence
+from pipelines.turn_hold import (
+    HoldIncompleteTurnStopStrategy,
+    cannot_end_here,
+    sounds_unfinished,
+    unmarked,
+)
+from pipelines.voice_pipeline import TurnParams
 
 
 @pytest.mark.parametrize("text", [
@@ -41,6 +49,55 @@ def test_words_no_sentence_ends_on_get_the_long_hold(text: str) -> None:
 @pytest.mark.parametrize("text", ["My order number is", "I need apples,", "So", "Thank you."])
 def test_words_that_often_go_on_get_the_short_hold(text: str) -> None:
     assert not cannot_end_here(text)
+
+
+@pytest.mark.parametrize("text", [
+    "No, on the desktop you'll find that there's a project", "once the tick melts",
+    "is delivery free", "I want the blue one \u201d",
+])
+def test_transcripts_whisper_did_not_close_are_unmarked(text: str) -> None:
+    assert unmarked(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Where are the toilets?", "Two coffees.", "Thanks!", "He said \"yes.\"", "Well\u2026.", "",
+    "...",
+])
+def test_closed_or_empty_transcripts_are_not_unmarked(text: str) -> None:
+    assert not unmarked(text)
+
+
+def strategy(**kwargs: float) -> HoldIncompleteTurnStopStrategy:
+    """The hold strategy with the product's default hold lengths (real smart-turn)."""
+    turn = TurnParams()
+    return HoldIncompleteTurnStopStrategy(
+        turn_analyzer=LocalSmartTurnAnalyzerV3(),
+        **({"hold_secs": turn.incomplete_hold_secs,
+            "unfinished_hold_secs": turn.unfinished_hold_secs,
+            "uncertain_hold_secs": turn.uncertain_hold_secs} | kwargs))
+
+
+def test_an_uncertain_end_waits_the_short_hold_and_words_keep_their_tiers() -> None:
+    hold = strategy()
+    short, long_ = TurnParams().incomplete_hold_secs, TurnParams().unfinished_hold_secs
+    assert hold.hold_secs_for("Where are the toilets?") == 0.0
+    assert hold.hold_secs_for("Two coffees.") == 0.0
+    assert hold.hold_secs_for("is delivery free") == TurnParams().uncertain_hold_secs
+    # whisper's own failed decode (mean log-probability -1.3) of a closed sentence
+    failed = WhisperConfidence(avg_logprob=-1.3, tokens=9).failed
+    assert hold.hold_secs_for("Ebenezer. At the miswais.", failed) == TurnParams().uncertain_hold_secs
+    assert hold.hold_secs_for("Ebenezer. At the miswais.",
+                              WhisperConfidence(avg_logprob=-0.4, tokens=9).failed) == 0.0
+    # the word tiers come first and keep their lengths
+    assert hold.hold_secs_for("I'd like a coffee and") == long_
+    assert hold.hold_secs_for("My order number is") == short
+
+
+def test_the_uncertain_hold_can_be_switched_off() -> None:
+    hold = strategy(uncertain_hold_secs=0.0)
+    assert hold.hold_secs_for("is delivery free") == 0.0
+    assert hold.hold_secs_for("Ebenezer.", True) == 0.0
+    assert hold.hold_secs_for("I'd like a coffee and") == TurnParams().unfinished_hold_secs
 
 
 @pytest.mark.e2e
