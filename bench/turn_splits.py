@@ -36,10 +36,11 @@ bench/results/turn_splits_real.json).
 
     .venv/bin/python bench/turn_splits.py --real [--original]
 
-Last run (31 clips, load 0.6-1.3): premature_turn_ends 13 of 31 = 0.42 (95 %
-0.26-0.59) with the default hold, 14 of 31 with the last release's; 12 of the
-13 split clips joined. Causes and what would fix them: docs/LATENCY.md,
-"Premature turn ends on 31 real utterances".
+Last run (31 clips, load 0.4-1.4): premature_turn_ends 9 of 31 = 0.29 (95 %
+0.16-0.47) with the default (the word tiers plus the hold where whisper did not
+hear a sentence end), 13 of 31 with the word tiers alone; 8 of the 9 split clips
+joined. `end_ms`: when the turn ended after the speech. Causes and what would fix
+them: docs/LATENCY.md, "A hold where whisper did not hear a sentence end".
 """
 
 from __future__ import annotations
