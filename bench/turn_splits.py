@@ -186,12 +186,16 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
 
     events: list[tuple[float, str]] = []
     heard_before: list[str] = []  # the final transcript so far, at each turn end
+    spoken: list[tuple[float, float]] = []  # (arrival, seconds) of bot audio that is not silence
     async with await VoiceClient.connect(url, busy_retry_secs=60) as client:
         async def listen() -> None:
             text = ""
             async for item in client.receive():
                 if hasattr(item, "type"):
                     events.append((time.monotonic(), item.type))
+                if getattr(item, "type", "") == "bot-audio" and item.pcm and np.abs(
+                        np.frombuffer(item.pcm, np.int16)).max() >= AUDIBLE_PEAK:
+                    spoken.append((item.received_at, item.duration_secs))
                 if getattr(item, "type", "") == "user-transcription" and item.final:
                     text = f"{text} {item.text}".strip()
                 if getattr(item, "type", "") == "user-stopped-speaking":
@@ -208,7 +212,11 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
     users = [str(m["content"]) for m in messages if m.get("role") == "user"]
     early = [i for i, t in enumerate(stops) if t < speech_end - 0.05]
     final = [t for t in stops if t >= speech_end - 0.05]
+    # the bot talking while the user was still mid-utterance: what a split sounds like
+    into_pause = sum(secs for at, secs in spoken if at < speech_end - 0.05)
     return {"splits": len(early), "turn_ends": len(stops), "user_messages": len(users),
+            "bot_spoke_before_end": into_pause > 0,
+            "bot_audio_secs_before_end": round(into_pause, 2),
             # when the turn ended after the speech did: what the holds cost a clean end
             "end_ms": round((final[0] - speech_end) * 1000) if final else None,
             "joined": bool(early and len(users) == 1), "heard": users,
@@ -216,6 +224,10 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
             "split_after": [heard_before[i] if i < len(heard_before) else None for i in early],
             "split_secs_before_end": [round(speech_end - stops[i], 2) for i in early],
             "split_at_s": [round(stops[i] - started - lead_s, 2) for i in early]}
+
+
+#: a bot-audio chunk with a sample this loud (of 32767) is speech, not the pacer's silence
+AUDIBLE_PEAK = 500
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -299,6 +311,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "pauses": pauses, "pauses_split": cut_pauses,
             "pause_split_rate": round(cut_pauses / pauses, 3) if pauses else None,
             "splits_elsewhere": sum(r["splits_elsewhere"] for r in rows),
+            # clips in which the bot's voice reached the client before the speaker was done
+            "bot_spoke_into_utterance": sum(bool(r.get("bot_spoke_before_end")) for r in rows),
             # the turn end after the end of speech, over clips that were not split
             "end_ms_p50_whole_clips": _median([r.get("end_ms") for r in rows if not r["splits"]]),
             "end_ms_max_whole_clips": max((r["end_ms"] for r in rows
