@@ -79,8 +79,9 @@ def sounds_unfinished(text: str) -> bool:
 
 
 def unmarked(text: str) -> bool:
-    """True when a transcript has words but no closing mark (. ? ! or an ellipsis
-    character whisper uses): whisper did not hear a sentence end."""
+    """True when a transcript has words but does not end on . ? or ! (closing quotes
+    and brackets aside): whisper did not hear a sentence end. A trailing ellipsis
+    counts as unmarked here; `sounds_unfinished` already holds it as a trailing mark."""
     text = text.strip().rstrip("\"')\u201d\u2019")
     return bool(re.search(r"[A-Za-z0-9]", text)) and not text.endswith((".", "?", "!"))
 
