@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Literal
 from avatar.render.portrait_calibration import (
     RECIPE_RUNS,
     cache_dir,
-    cached_path,
     is_default_portrait,
+    key_path,
     portrait_key,
 )
 
@@ -121,7 +121,7 @@ class PortraitCalibrator:
             status = self._status.get(key)
             if status is not None:
                 return status in ("queued", "fitting")
-            if cached_path(portrait, self.folder).is_file():
+            if key_path(key, self.folder).is_file():
                 return False  # `calibration_for` reads it when the renderer is built
             self._status[key] = "queued"
             self._queue.append((key, portrait))
@@ -187,7 +187,7 @@ class PortraitCalibrator:
         if is_default_portrait(portrait):
             self._finish(key, portrait.name, "not needed", "the shipped table is its own fit")
             return
-        path = cached_path(portrait, self.folder)
+        path = key_path(key, self.folder)
         if path.is_file():  # fitted meanwhile by another process (the CLI)
             self._finish(key, portrait.name, "ready", str(path), table_at=path)
             return
