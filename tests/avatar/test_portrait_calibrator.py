@@ -29,7 +29,7 @@ from avatar.live import (
 )
 from avatar.portrait import Portrait
 from avatar.render.calibration import load_calibration
-from avatar.render.portrait_calibration import cached_path, portrait_key
+from avatar.render.portrait_calibration import cached_path, key_path, portrait_key
 
 pytestmark = pytest.mark.e2e
 
@@ -99,6 +99,24 @@ def test_a_background_fit_lands_and_the_live_session_switches_to_it(
     finally:
         calibrator.close()
         calibrator.close()  # safe twice
+
+
+def test_a_portrait_with_a_table_on_disk_is_not_queued(tmp_path: Path,
+                                                       astronaut: Portrait) -> None:
+    """A table fitted earlier (say by `avatar-forcing calibrate`) is found by the key
+    the request already computed: nothing is queued, nothing lands here."""
+    key = portrait_key(astronaut)
+    assert key_path(key, tmp_path) == cached_path(astronaut, tmp_path)
+    key_path(key, tmp_path).write_text(
+        (Path(__file__).resolve().parents[2] / "avatar" / "data"
+         / "render_calibration.json").read_text())
+    calibrator = PortraitCalibrator(tmp_path, recipe=SMALL)
+    try:
+        assert not calibrator.request(astronaut)
+        assert not calibrator.request(astronaut)  # asked again: still nothing to wait for
+        assert calibrator.landed(key) is None  # nothing fitted here; the renderer reads the file
+    finally:
+        calibrator.close()
 
 
 def test_the_default_portrait_keeps_the_shipped_table(tmp_path: Path) -> None:
