@@ -46,8 +46,6 @@ from avatar.portrait import Portrait  # noqa: E402
 from avatar.render import PortraitRenderer  # noqa: E402
 from avatar.render.roundtrip import POSE_AXES  # noqa: E402
 
-POSE_OFFSETS = (-20.0, -10.0, 10.0, 20.0)  # as bench/render.py --quality
-
 
 def readings(analyzer: FaceAnalyzer, frame: np.ndarray, copies: int, sigma: float,
              seed: int) -> tuple[np.ndarray | None, np.ndarray]:
@@ -73,6 +71,8 @@ def readings(analyzer: FaceAnalyzer, frame: np.ndarray, copies: int, sigma: floa
 def measure_portrait(name: str, path: Path, analyzer: FaceAnalyzer, copies: int,
                      sigma: float) -> dict[str, Any]:
     """Clean and perturbed read-backs of every pose offset, fill off and on."""
+    from render import POSE_OFFSETS  # bench/render.py --quality's offsets
+
     portrait = Portrait.load(path, 512)
     out: dict[str, Any] = {}
     for fill in (False, True):

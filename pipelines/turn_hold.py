@@ -107,23 +107,29 @@ class HoldIncompleteTurnStopStrategy(TurnAnalyzerUserTurnStopStrategy):
     def hold_secs_for(self, text: str, failed: bool = False) -> float:
         """How much longer a turn that smart-turn calls complete waits for more words,
         given its transcript and whether whisper deemed that decode failed (0: none)."""
+        return self._hold_for(text, failed)[0]
+
+    def _hold_for(self, text: str, failed: bool) -> tuple[float, str]:
+        """The hold and its reason: "words" (the word tiers), "uncertain", or "" (none)."""
         if self._hold_secs > 0 and sounds_unfinished(text):
-            return self._unfinished_hold_secs if cannot_end_here(text) else self._hold_secs
+            return (self._unfinished_hold_secs if cannot_end_here(text) else self._hold_secs,
+                    "words")
         if self._uncertain_hold_secs > 0 and (failed or unmarked(text)):
-            return self._uncertain_hold_secs
-        return 0.0
+            return self._uncertain_hold_secs, "uncertain"
+        return 0.0, ""
 
     async def _handle_transcription(self, frame: TranscriptionFrame) -> None:
         self._failed_decode = failed_decode(frame.result)
         await super()._handle_transcription(frame)
 
     async def _maybe_trigger_user_turn_stopped(self) -> None:
-        secs = (self.hold_secs_for(self._text, self._failed_decode)
-                if not self._held and self._turn_complete and self._text else 0.0)
+        secs, reason = (self._hold_for(self._text, self._failed_decode)
+                        if not self._held and self._turn_complete and self._text
+                        else (0.0, ""))
         if secs > 0:
             if self._hold_task is None:
                 self.holds["held"] += 1
-                if not sounds_unfinished(self._text):
+                if reason == "uncertain":
                     self.holds["uncertain"] += 1
                 self._hold_task = self.task_manager.create_task(self._hold(secs),
                                                                 f"{self}::hold")
