@@ -87,6 +87,9 @@ from pipelines.video_wire import (
 )
 
 FRAME_SECS = 0.04
+#: how long a stopping session waits for its worker's job in flight (a render or a
+#: camera analysis, tens of ms) before it gives up closing the landmarker
+WORKER_STOP_SECS = 5.0
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,17 @@ class AvatarNode(FrameProcessor):
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._camera is not None:
             camera, self._camera = self._camera, None
+            # The worker may be inside camera.analyze: closing mediapipe's landmarker
+            # under a running detection crashed the whole server process (a segfault
+            # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
+            # is done; a worker that never finishes keeps it (the process lives on).
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True),
+                                       WORKER_STOP_SECS)
+            except TimeoutError:
+                logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
+                               "its face landmarker is left open")
+                return
             camera.close()
 
     async def cleanup(self) -> None:

@@ -111,3 +111,34 @@ async def test_the_worker_thread_yields_the_cpu_by_its_nice_value(avatar_assets:
         assert own_nice() == process_nice, "the event loop's thread kept its priority"
     finally:
         await node.cleanup()
+
+
+async def test_stopping_waits_for_a_camera_analysis_in_flight(avatar_assets: Any) -> None:
+    """A session that ends while its worker is analysing a camera frame closes the
+    landmarker only after that analysis: closing it under a running detection killed
+    the whole server with a segfault (CI, the kiosk browser test)."""
+    import asyncio
+    import time
+
+    from avatar.live import AvatarSession
+    from avatar.live.camera import CameraMotion
+    from pipelines.avatar_node import AvatarNode
+
+    session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
+                            output_rate=22050)
+    node = AvatarNode(session=session)
+    camera = await node._in_worker(CameraMotion)
+    node._camera = camera
+    face = webcam_clip(0.1, width=320, height=240, fps=10.0)[0]  # a real face, RGB
+
+    def slow_analysis() -> Any:
+        time.sleep(0.3)  # the session ends meanwhile
+        return camera.analyze_rgb(face, 1)
+
+    job = asyncio.ensure_future(node._in_worker(slow_analysis))
+    await asyncio.sleep(0.05)
+    await node.cleanup()
+    motion = await job  # it ran to its end on an open landmarker
+    assert motion is not None and motion.shape == (58,)
+    with pytest.raises(RuntimeError, match="closed"):  # and was closed after it
+        camera.analyze_rgb(face, 2)
