@@ -53,6 +53,7 @@ from avatar.face_analysis import FaceAnalyzer
 from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
+from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.mesh import FACE_OVAL
 from avatar.render.roundtrip import (
     KEY_BLENDSHAPES,
@@ -379,12 +380,41 @@ def paired_times(renderers: list[PortraitRenderer],
     return out
 
 
+def quality_table(portrait: Portrait, tables: str) -> tuple[Calibration, str]:
+    """The calibration table --quality renders `portrait` with, and what it is.
+
+    `shipped`: the shipped table on every portrait. `cached`: what a renderer picks
+    by itself (the portrait's own table if the cache dir holds one, else the
+    shipped one). `own`: what a `serve` session shows once the portrait's own table
+    has landed (fitted here first when the cache dir has none: ~70 s of one core).
+    The default portrait always gets the shipped table, which is its own fit.
+    """
+    from avatar.render.portrait_calibration import (
+        cached_path,
+        fit_portrait_calibration,
+        is_default_portrait,
+    )
+
+    if tables == "shipped" or is_default_portrait(portrait):
+        return load_calibration(), "shipped"
+    path = cached_path(portrait)
+    if tables == "own" and not path.is_file():
+        print("quality: fitting the portrait's own table (avatar-forcing calibrate) ...",
+              file=sys.stderr, flush=True)
+        fit_portrait_calibration(portrait)
+    if path.is_file():
+        return load_calibration(path), f"own ({path.name})"
+    return load_calibration(), "shipped (no own table in the cache dir)"
+
+
 def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: int,
                 tile: int, mirror_fill: bool | None = None, with_costs: bool = True,
+                tables: str = "cached",
                 ) -> tuple[dict, list[np.ndarray], list[np.ndarray], np.ndarray,
                            list[float], list[float], PortraitRenderer]:
     """Everything --quality measures on one portrait.
 
+    `tables`: which calibration table (quality_table).
     `mirror_fill`: PortraitRenderer's switch (None: its default). `with_costs`:
     also time the renderer and measure layer_costs (a second and third
     renderer); off when comparing the fill, which does not change the layers
@@ -394,7 +424,8 @@ def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: in
     """
     portrait = Portrait.load(path, 512)
     fill = mirror_fill_default() if mirror_fill is None else mirror_fill
-    renderer = PortraitRenderer(portrait, 512, mirror_fill=fill)
+    table, table_label = quality_table(portrait, tables)
+    renderer = PortraitRenderer(portrait, 512, mirror_fill=fill, calibration=table)
     if hasattr(renderer, "wait_for_plate"):  # the layered renderer: measure its final plate
         renderer.wait_for_plate()
     ref = renderer.reference
@@ -456,6 +487,8 @@ def quality_one(name: str, path: Path, analyzer: FaceAnalyzer, timing_frames: in
     photo_mad = float(np.abs(ref_frame.astype(np.int16) - renderer.image.astype(np.int16)).mean())
     result = {
         "source": str(path.name),
+        "calibration": table_label,
+        "pose_gain": np.round(table.pose_gain, 3).tolist(),
         "mirror_fill": fill,
         "mirror_triangles_weight_over_half": mirror_counts(renderer, ref),
         "reference_pose_deg": {a: round(float(ref[column_index(a)]), 1) for a in POSE_AXES},
@@ -632,7 +665,7 @@ def quality_main(args: argparse.Namespace) -> int:
                 print(f"quality: {name} (mirror_fill={fill}) ...", file=sys.stderr, flush=True)
                 result, sheet, more, overlay, wall, cpu, renderer = quality_one(
                     name, path, analyzer, args.timing_frames, args.tile, mirror_fill=fill,
-                    with_costs=not compare)
+                    with_costs=not compare, tables=args.tables)
                 result["provenance"] = {"package": source.package, "version": source.version,
                                         "dist": source.dist, "member": source.member,
                                         "licence": source.licence}
@@ -751,7 +784,7 @@ def portraits_main(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from portraits import PORTRAIT_SOURCES, fetch_portraits
 
-    from avatar.render.calibration import CALIBRATION_PATH, load_calibration
+    from avatar.render.calibration import CALIBRATION_PATH
 
     load_start = os.getloadavg()
     paths = fetch_portraits(args.portrait_cache)
@@ -852,6 +885,11 @@ def main() -> int:
                         help="--quality: PortraitRenderer's mirror_fill (default: what the "
                              "product ships); both: off and on in one run, timed in "
                              "alternation (render_quality_mirror_fill.json)")
+    parser.add_argument("--tables", choices=("cached", "shipped", "own"), default="cached",
+                        help="--quality: calibration table per portrait: cached (what a "
+                             "renderer picks by itself), shipped (the default portrait's on "
+                             "all), own (each portrait's own fit, as a serve session shows "
+                             "it once fitted; fitted first if missing)")
     parser.add_argument("--tag", default="after",
                         help="--quality: output names render_quality_<tag>*; '' writes "
                              "render_quality.json (the issue-10 before figures)")

@@ -5,8 +5,9 @@ default portrait; on other faces the landmarker reads jaw, smiles and pucker
 differently (a portrait that already smiles, a beard), and the readout model's
 crosstalk is grace_hopper's. `fit_portrait_calibration` refits the per-shape
 curves and the readout model on the portrait itself with a reduced recipe
-(RECIPE_RUNS: 2,000 measured renders instead of 9,500; the hand-set pose
-gains are kept) and saves it under the cache dir, keyed by the portrait's
+(RECIPE_RUNS: 2,000 measured renders instead of 9,500) and the pitch
+gains (FITTED_POSE_AXES: the landmarker reads the same nod 0.7-1.2x on
+different faces), and saves it under the cache dir, keyed by the portrait's
 pixels and RECIPE_VERSION. `calibration_for(portrait)` returns it when it
 exists, else the shipped table: the renderer uses that by default, so nothing
 waits for a fit. Measured (bench/portrait_calibration.py, docs/renderer.md
@@ -35,10 +36,17 @@ if TYPE_CHECKING:
     from avatar.portrait import Portrait
 
 #: Bump when the fit changes (actuators, recipe, readout model): old tables are ignored.
-RECIPE_VERSION = 1
+#: 2: the pitch gains are the portrait's own.
+RECIPE_VERSION = 2
 #: Readout samples: (seed, frames, head-pose range deg), frontal then turned.
 RECIPE_RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0))
 FIT_SIZE = 512  # render size the fit measures at (the shipped table's too)
+# Pose axes whose gains are fitted on the portrait itself. Yaw is drawn at the
+# commanded size (the depth stretch, docs/renderer.md "Turns with depth") and
+# reads back at 0.99x median, roll reads back within 0.6 degrees everywhere; a
+# nod reads 0.7-1.2x depending on the face (docs/renderer.md "Why one pitch gain
+# does not fit every portrait"), so pitch gets the portrait's own gain.
+FITTED_POSE_AXES: tuple[str, ...] = ("pitch",)
 
 
 def cache_dir() -> Path:
@@ -102,12 +110,15 @@ def fit_portrait_calibration(portrait: Portrait, folder: Path | None = None,
                              steps: int = 3000) -> Path:
     """Fit the portrait's own curves and readout model and cache them; returns the path.
 
-    Curves (every calibrated actuator swept alone, ~110 renders) then the
-    readout ensemble on `runs` of random mixes (calibration_fit). Pose gains
-    stay the shipped, hand-set ones. `members` / `steps` shrink the ensemble
-    for tests.
+    Curves (every calibrated actuator swept alone, ~110 renders), the pitch
+    gains (FITTED_POSE_AXES, ~24 renders at offsets the quality bench does not
+    measure), then the readout ensemble on `runs` of random mixes, rendered with
+    those gains (calibration_fit). Yaw and roll keep the shipped gains.
+    `members` / `steps` shrink the ensemble for tests.
     """
+    from avatar.face_analysis import FaceAnalyzer
     from avatar.render import calibration_fit
+    from avatar.render.renderer import PortraitRenderer
 
     if not runs or any(count <= 0 for _, count, _ in runs):
         # before the curves' minute of renders, not after it
@@ -115,6 +126,12 @@ def fit_portrait_calibration(portrait: Portrait, folder: Path | None = None,
     shipped = load_calibration()
     fitted = calibration_fit.fit_calibration(portrait, FIT_SIZE, progress=False)
     table = Calibration(curves=fitted.curves, pose_gain=shipped.pose_gain.copy())
+    with FaceAnalyzer(mode="image") as analyzer:
+        renderer = PortraitRenderer(portrait, FIT_SIZE, calibration=table)
+        renderer.wait_for_plate()  # measure the picture sessions will show
+        table.pose_gain = calibration_fit.fit_pose_gains(
+            renderer, analyzer, axes=FITTED_POSE_AXES, start=table.pose_gain,
+            progress=progress)
     samples = [calibration_fit.collect_readout_samples(portrait, count, seed, FIT_SIZE, progress,
                                                        pose_deg, table.pose_gain)
                for seed, count, pose_deg in runs]

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate",
         help="fit the renderer's calibration on a portrait (once; cached on disk)",
         description="Sweep and re-measure the portrait's renders, fit its own per-shape "
-        "curves and readout model (avatar/render/portrait_calibration.py) and cache them "
+        "curves, nod (pitch) gains and readout model (avatar/render/portrait_calibration.py) "
+        "and cache them "
         "under the cache dir, keyed by the portrait's pixels. Renderers of that portrait "
         "use the table from then on; until then they use the shipped one. A few "
         "minutes on one core.",
