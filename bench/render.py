@@ -803,7 +803,11 @@ def portraits_main(args: argparse.Namespace) -> int:
                 continue
             print(f"round trip on {name} ...", file=sys.stderr, flush=True)
             portrait = Portrait.load(paths[name], 512)
-            renderer = PortraitRenderer(portrait, 512, calibration=calibration)
+            table_label = str(table_path)
+            own_table = calibration
+            if args.tables == "own":  # each portrait's own fit, as a session shows it
+                own_table, table_label = quality_table(portrait, "own")
+            renderer = PortraitRenderer(portrait, 512, calibration=own_table)
             renderer.wait_for_plate()
             ref = renderer.reference
             seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [args.seed]
@@ -824,7 +828,7 @@ def portraits_main(args: argparse.Namespace) -> int:
                                  "monotone": res.monotone, "found": int(f.sum())}
             mean_r = {k: round(float(np.mean([t[k]["r"] for t in tables.values()])), 3)
                       for k in KEY_BLENDSHAPES}
-            per[name] = {"mixed_found": found_frames, "mixed_frames": len(seeds) * args.frames,
+            per[name] = {"calibration": table_label, "mixed_found": found_frames, "mixed_frames": len(seeds) * args.frames,
                          "r": mean_r, "r_per_seed": {s: {k: v["r"] for k, v in t.items()}
                                                      for s, t in tables.items()},
                          "roundtrip_r_min": min(mean_r.values()),
@@ -841,8 +845,10 @@ def portraits_main(args: argparse.Namespace) -> int:
     summary = {
         "mode": "roundtrip_portraits", "tag": args.tag,
         "seeds": args.seeds or str(args.seed), "frames": args.frames,
-        "calibration": str(args.calibration) if args.calibration else
-                       "shipped (avatar/data/render_calibration.json) on every portrait",
+        "calibration": "--tables own: each portrait's own table (per_portrait[...]"
+                       "['calibration']), the default portrait the shipped one"
+                       if args.tables == "own" else str(args.calibration) if args.calibration
+                       else "shipped (avatar/data/render_calibration.json) on every portrait",
         "code": code_identity(),
         "load_average_start": [round(v, 2) for v in load_start],
         "load_average_end": [round(v, 2) for v in os.getloadavg()],
@@ -889,7 +895,8 @@ def main() -> int:
                         help="--quality: calibration table per portrait: cached (what a "
                              "renderer picks by itself), shipped (the default portrait's on "
                              "all), own (each portrait's own fit, as a serve session shows "
-                             "it once fitted; fitted first if missing)")
+                             "it once fitted; fitted first if missing); --portraits: own "
+                             "replaces --calibration")
     parser.add_argument("--tag", default="after",
                         help="--quality: output names render_quality_<tag>*; '' writes "
                              "render_quality.json (the issue-10 before figures)")
