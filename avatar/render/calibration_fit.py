@@ -105,6 +105,7 @@ def fit_calibration(portrait: Portrait, size: int = 512, progress: bool = True) 
                                progress=progress)
     return Calibration(curves=curves, pose_gain=gains)
 
+
 #: Offsets (deg, each direction) a portrait's own pose gain is fitted on: none of
 #: them is one of the +-10 / +-20 that `bench/render.py --quality` measures.
 GAIN_OFFSETS: tuple[float, ...] = (6.0, 12.0, 18.0)
@@ -126,6 +127,9 @@ def fit_pose_gains(renderer: PortraitRenderer, analyzer: FaceAnalyzer,
     0.74x at 10 degrees and 0.83x at 20). Axes not in `axes` keep `start`
     (default 1). The renderer's own table is restored afterwards.
     """
+    if rounds < 1 or not offsets:
+        raise ValueError(f"fit_pose_gains needs rounds >= 1 and offsets, got {rounds}, "
+                         f"{offsets!r}")
     gains = (np.ones((3, 2), np.float32) if start is None
              else np.array(start, np.float32).reshape(3, 2))
     ref = renderer.reference

@@ -3,7 +3,8 @@
 A real, small fit (300 measured mixes, two readout networks) on eileen_collins,
 one of the portraits the shipped table fits worst (docs/renderer.md, "A
 calibration per portrait"); then the cache round trip and the mixed-track
-round trip on a seed the fit never saw. The photo is the example assistant's
+round trip on a seed the fit never saw, and its own nod gains on nods it
+was not fitted at. The photo is the example assistant's
 astronaut (examples/voice_assistant/portraits/astronaut.jpg: skimage's NASA
 portrait of Eileen Collins, in the repository), so a fresh clone runs it.
 """
