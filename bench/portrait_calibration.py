@@ -4,7 +4,10 @@ The shipped calibration (curves + readout model) is fitted on grace_hopper only;
 on eileen_collins and barack_obama jaw, smiles and pucker read back poorly.
 This script refits the per-shape curves and the readout model on the portrait
 itself with a reduced sample count (`RUNS`, 2,000 renders instead of 9,500; the
-hand-set pose gains are kept, `calibrate(base=shipped, refit_curves=all)`), then
+hand-set pose gains are kept, `calibrate(base=shipped, refit_curves=all)`; the
+product's fit, `fit_portrait_calibration`, also fits the portrait's own pitch
+gains since RECIPE_VERSION 2: `bench/render.py --portraits --tables own`
+measures those tables), then
 runs bench/render.py's per-portrait round trip on mixed-track seeds the fit
 never saw (3, 4, 6, 7; the readout samples are random mixes, not mixed tracks).
 
