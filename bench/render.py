@@ -803,11 +803,11 @@ def portraits_main(args: argparse.Namespace) -> int:
                 continue
             print(f"round trip on {name} ...", file=sys.stderr, flush=True)
             portrait = Portrait.load(paths[name], 512)
-            table_label = str(table_path)
-            own_table = calibration
-            if args.tables == "own":  # each portrait's own fit, as a session shows it
-                own_table, table_label = quality_table(portrait, "own")
-            renderer = PortraitRenderer(portrait, 512, calibration=own_table)
+            # --tables own: each portrait's own fit, as a session shows it
+            portrait_table, table_label = (quality_table(portrait, "own")
+                                           if args.tables == "own"
+                                           else (calibration, str(table_path)))
+            renderer = PortraitRenderer(portrait, 512, calibration=portrait_table)
             renderer.wait_for_plate()
             ref = renderer.reference
             seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [args.seed]
@@ -828,7 +828,8 @@ def portraits_main(args: argparse.Namespace) -> int:
                                  "monotone": res.monotone, "found": int(f.sum())}
             mean_r = {k: round(float(np.mean([t[k]["r"] for t in tables.values()])), 3)
                       for k in KEY_BLENDSHAPES}
-            per[name] = {"calibration": table_label, "mixed_found": found_frames, "mixed_frames": len(seeds) * args.frames,
+            per[name] = {"calibration": table_label, "mixed_found": found_frames,
+                         "mixed_frames": len(seeds) * args.frames,
                          "r": mean_r, "r_per_seed": {s: {k: v["r"] for k, v in t.items()}
                                                      for s, t in tables.items()},
                          "roundtrip_r_min": min(mean_r.values()),

@@ -69,11 +69,14 @@ def _inverse_curve(amplitudes: np.ndarray, measured: np.ndarray) -> Curve:
     return Curve(x=[round(float(v), 4) for v in x], y=[round(float(v), 4) for v in y])
 
 
-def fit_calibration(portrait: Portrait, size: int = 512, progress: bool = True) -> Calibration:
+def fit_calibration(portrait: Portrait, size: int = 512, progress: bool = True,
+                    pose_axes: tuple[str, ...] = POSE_AXES) -> Calibration:
     """Sweep each calibrated actuator and the head pose, fit curves and pose gains.
 
     Runs on one portrait (the default one for the shipped table); the fit takes
-    about a minute on one core (renders + landmarker on ~110 frames).
+    about a minute on one core (renders + landmarker on ~110 frames). Axes not in
+    `pose_axes` are not swept and keep a gain of 1 (a caller that fits or keeps
+    its own gains passes ()).
     """
     renderer = PortraitRenderer(portrait, size, calibration=Calibration())
     ref = renderer.reference
@@ -101,8 +104,8 @@ def fit_calibration(portrait: Portrait, size: int = 512, progress: bool = True) 
             curves[name] = _inverse_curve(amps, values)
             if progress:
                 print(f"calibrate {name}: {np.round(values, 2).tolist()}", flush=True)
-        gains = fit_pose_gains(renderer, analyzer, offsets=(5.0, 10.0, 15.0), rounds=1,
-                               progress=progress)
+        gains = fit_pose_gains(renderer, analyzer, axes=pose_axes, offsets=(5.0, 10.0, 15.0),
+                               rounds=1, progress=progress)
     return Calibration(curves=curves, pose_gain=gains)
 
 
@@ -132,6 +135,8 @@ def fit_pose_gains(renderer: PortraitRenderer, analyzer: FaceAnalyzer,
                          f"{offsets!r}")
     gains = (np.ones((3, 2), np.float32) if start is None
              else np.array(start, np.float32).reshape(3, 2))
+    if not axes:
+        return gains
     ref = renderer.reference
     base, found = measure(renderer.render, ref[None], analyzer)
     if not found[0]:

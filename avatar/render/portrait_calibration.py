@@ -124,7 +124,9 @@ def fit_portrait_calibration(portrait: Portrait, folder: Path | None = None,
         # before the curves' minute of renders, not after it
         raise ValueError(f"the readout fit needs runs of at least one sample, got {runs!r}")
     shipped = load_calibration()
-    fitted = calibration_fit.fit_calibration(portrait, FIT_SIZE, progress=False)
+    # curves only: the pose gains are the shipped ones but for FITTED_POSE_AXES, fitted
+    # below on the final plate and at the table's own gains
+    fitted = calibration_fit.fit_calibration(portrait, FIT_SIZE, progress=False, pose_axes=())
     table = Calibration(curves=fitted.curves, pose_gain=shipped.pose_gain.copy())
     with FaceAnalyzer(mode="image") as analyzer:
         renderer = PortraitRenderer(portrait, FIT_SIZE, calibration=table)
