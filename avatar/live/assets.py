@@ -6,9 +6,12 @@ milliseconds; sessions would otherwise pay both on every connection. The model
 weights are shared read-only (inference only); each session keeps its own KV
 cache, renderer and filters.
 
-Machines of one kind differ by about 2x in compute, so the costs that decide a
-session's render size and camera-analysis rate are measured here at start-up
-(`MachineCosts.measure`), not assumed.
+Machines of one kind differ by about 2x in compute, so the costs that decide
+where a session starts (render size, camera-analysis rate) are measured here at
+start-up (`MachineCosts.measure`), not assumed. That start is never a ceiling:
+a probe taken under load underestimates the machine, so each session's governor
+(avatar/live/quality.py) moves its level with the load it meets while it runs,
+and the same live measure decides admission (avatar/live/capacity.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import numpy as np
 from avatar.errors import NotAnImageError, UnknownPortraitError
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
 from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
+from avatar.live.capacity import CapacityBoard
+from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
 from avatar.portrait import Portrait, default_portrait_path
 
 #: Image files a portrait folder may hold.
@@ -99,7 +104,7 @@ class MachineCosts:
     block_ms: float  # one generator block (5 frames)
     analysis_ms: float  # one 320x240 camera frame through the face landmarker
 
-    def block_cost_ms(self, size: int, camera_fps: float, frames: int = 5) -> float:
+    def block_cost_ms(self, size: int, camera_fps: float, frames: float = 5) -> float:
         """CPU per 200 ms block: generator + render + JPEG per frame + camera analysis."""
         native = native_size(size)
         per_frame = self.render_ms[native] + self.jpeg_ms[native]
@@ -159,38 +164,45 @@ class MachineCosts:
 
 @dataclass(frozen=True)
 class VideoChoice:
-    """What a session renders, chosen to keep real time with headroom."""
+    """Where a session starts on its quality ladder (a starting point, never a
+    ceiling: the session's governor climbs back up when there is headroom)."""
 
     size: int
     camera_fps: float
     block_cost_ms: float  # estimated CPU per 200 ms block
     reason: str
+    level: int = 0  # index on `ladder` (0: as requested)
+    ladder: tuple[QualityLevel, ...] = ()
 
 
-#: Camera analysis rates tried in order (user motion changes slowly; 10 fps is plenty).
-CAMERA_RATES = (10.0, 5.0, 2.5)
+def level_cost_ms(costs: MachineCosts, level: QualityLevel) -> float:
+    """CPU per 200 ms block at `level` (frames drawn: 5 / draw_stride)."""
+    return costs.block_cost_ms(level.size, level.camera_fps, frames=5 / level.draw_stride)
 
 
 def choose_video(costs: MachineCosts, requested_size: int, *, camera: bool,
                  budget_ms: float) -> VideoChoice:
-    """The largest size <= requested, then the highest camera rate, whose block
-    cost fits `budget_ms` of one core per 200 ms block; the cheapest otherwise."""
-    sizes = sorted({requested_size} | {s for s in NATIVE_SIZES if s < requested_size},
-                   reverse=True)
-    rates = CAMERA_RATES if camera else (0.0,)
-    for size in sizes:
-        for rate in rates:
-            cost = costs.block_cost_ms(size, rate)
-            if cost <= budget_ms:
-                why = ("as requested" if size == requested_size else
-                       f"{requested_size} px would cost "
-                       f"{costs.block_cost_ms(requested_size, rates[0]):.0f} ms a block")
-                return VideoChoice(size, rate, cost,
-                                   f"{why}; {cost:.0f} of {budget_ms:.0f} ms budget a block")
-    size, rate = min(sizes), rates[-1]
-    cost = costs.block_cost_ms(size, rate)
-    return VideoChoice(size, rate, cost, f"over budget: {cost:.0f} of {budget_ms:.0f} ms a "
-                                         "block even at the cheapest setting")
+    """The best level of the session's quality ladder (every frame drawn) whose
+    block cost fits `budget_ms` of one core per 200 ms block; the cheapest such
+    level otherwise. From the start-up probe, so only a starting point."""
+    ladder = quality_ladder(requested_size, camera=camera)
+    drawn = [i for i, level in enumerate(ladder) if level.draw_stride == 1]
+    for index in drawn:
+        level = ladder[index]
+        cost = level_cost_ms(costs, level)
+        if cost <= budget_ms:
+            why = ("as requested" if index == 0 else
+                   f"{requested_size} px would cost {level_cost_ms(costs, ladder[0]):.0f} ms a block")
+            return VideoChoice(level.size, level.camera_fps, cost,
+                               f"{why}; {cost:.0f} of {budget_ms:.0f} ms budget a block",
+                               index, tuple(ladder))
+    index = drawn[-1]
+    level = ladder[index]
+    cost = level_cost_ms(costs, level)
+    return VideoChoice(level.size, level.camera_fps, cost,
+                       f"over budget: {cost:.0f} of {budget_ms:.0f} ms a block even at the "
+                       "cheapest setting; a starting point, raised as soon as the machine "
+                       "has headroom", index, tuple(ladder))
 
 
 def native_size(size: int) -> int:
@@ -220,6 +232,13 @@ class AvatarAssets:
     #: fits each shown portrait's own render calibration in the background
     #: (avatar/live/calibrator.py); None: portraits keep the table they have
     calibrator: PortraitCalibrator | None = None
+    #: the live sessions' measured load, turned into slots (admission, /healthz)
+    capacity: CapacityBoard | None = None
+
+    def __post_init__(self) -> None:
+        if self.capacity is None:
+            floor = level_cost_ms(self.costs, QualityLevel(FLOOR_SIZE, FLOOR_CAMERA_FPS))
+            self.capacity = CapacityBoard(floor / 200.0)
 
     @classmethod
     def load(cls, *, portrait_dir: Path | None = None, default_portrait: str = DEFAULT_PORTRAIT,

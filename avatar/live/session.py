@@ -214,6 +214,7 @@ class AvatarSession:
         with self._lock:
             self.portrait = portrait
             self._renderer = renderer
+            self._renderers = {renderer.size: renderer}
             self._awaiting_table = awaiting
             self._engine = engine
             self._filter = MotionFilter(fps=FPS)
@@ -221,6 +222,31 @@ class AvatarSession:
             lookahead = engine.cfg.lookahead
             self._user_window = [(self._silence, portrait.reference_motion, False)] * lookahead
             self._reference_motion = portrait.reference_motion.astype(np.float32)
+
+    def set_size(self, size: int) -> None:
+        """Send frames of `size` px from the next drawn frame on (the quality
+        governor's step; audio and motion are untouched).
+
+        A renderer per native size is built once and kept, so stepping back and
+        forth costs one renderer build (run it in the worker thread, like render).
+        """
+        if not 256 <= size <= 512:
+            raise ValueError(f"video size must be 256..512, got {size}")
+        native = native_size(size)
+        with self._lock:
+            current, renderer = self._renderer, self._renderers.get(native)
+            portrait = self.portrait
+        if renderer is None:
+            renderer = PortraitRenderer(portrait, native, calibration=current.calibration)
+        elif renderer.calibration is not current.calibration:
+            renderer.set_calibration(current.calibration)  # the portrait's own table landed
+        with self._lock:
+            if self.portrait is not portrait:  # the portrait changed meanwhile: its size wins
+                return
+            self._renderers[native] = renderer
+            self._renderer = renderer
+            self.options = replace(self.options, size=size)
+            self._last_image = self._last_jpeg = None  # never repeat an image of the old size
 
     @property
     def block_frames(self) -> int:

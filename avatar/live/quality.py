@@ -1,0 +1,289 @@
+"""Video quality that follows the machine while a session runs, both ways.
+
+A kiosk shares its two cores with a browser, updates and other sessions, and
+machines of one kind differ by 2x, so a quality chosen once (the start-up
+probe, `choose_video`) is only a starting point. While the session runs its
+node reports how long the avatar's worker was busy (wall time, which includes
+the time it waited for a core) and which frames came late; `QualityGovernor`
+turns that into a level of a `quality_ladder`:
+
+- **down** when the worker is busy more than `down_busy` of real time, or
+  frames come late, sustained over `down_secs`: straight to the first level
+  whose predicted load fits `target_busy` (predicted from the probe's cost
+  ratios between levels, which do not depend on the load of the moment);
+- **up** when a better level's predicted load stays under `up_busy` for
+  `up_secs` with no late frame: straight to the best such level.
+- samples taken while the reply is being thought up count neither way: then
+  the node draws half the frames, pauses the camera and yields its thread to
+  the speech models (pipelines/avatar_node.py), so they say little of what the
+  level costs, and late frames there are by design.
+- **no flapping**: a step up that has to be taken back within `flap_secs`
+  doubles the hold before the next step up (up to `max_up_secs`).
+
+The ladder steps down in the order that costs the visitor least for the CPU it
+frees (ms of one core per 200 ms block on the 2-core machine of
+docs/LIVE_AVATAR.md; `MachineCosts.block_cost_ms` prices each level):
+
+1. camera analysis 10 -> 5 a second (~10 ms a block): the visitor's face
+   changes slowly; 5 measurements a second still feed every generator block;
+2. render size 512 -> 256 px (~25-30 ms a block, the largest saving): the face
+   is drawn softer, its motion, lips and timing are untouched;
+3. camera 5 -> 2.5 a second (~5 ms): reactions to the face lag ~0.2 s more;
+4. draw every second frame and repeat the image in between (~7 ms at 256 px):
+   motion looks choppier (12.5 images a second), the audio is never touched.
+
+Audio is never on the ladder: a frame whose image repeats still carries its
+own 40 ms of audio, so the reply plays on unbroken at every level.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+#: Frames per second on the wire (the audio clock); a level only changes how
+#: many of them are freshly drawn.
+WIRE_FPS = 25
+#: The floor a session must keep for admission (DESIGN.md, issue 26): 256 px,
+#: every frame drawn, the camera at 5 a second (when it has a camera).
+FLOOR_SIZE = 256
+FLOOR_CAMERA_FPS = 5.0
+
+
+@dataclass(frozen=True)
+class QualityLevel:
+    """One rung of the ladder: what the session draws and analyses."""
+
+    size: int  # square frame edge, px
+    camera_fps: float  # camera frames analysed a second (0: no camera)
+    draw_stride: int = 1  # 1: every frame drawn; n: one in n, the others repeat it
+
+    @property
+    def drawn_fps(self) -> float:
+        """Distinct images a second."""
+        return WIRE_FPS / self.draw_stride
+
+    def describe(self) -> str:
+        """`512 px, camera 10/s, 25 images/s` for logs and reasons."""
+        camera = f"camera {self.camera_fps:g}/s" if self.camera_fps else "no camera"
+        return f"{self.size} px, {camera}, {self.drawn_fps:g} images/s"
+
+
+def quality_ladder(requested_size: int, *, camera: bool) -> list[QualityLevel]:
+    """The levels from what the client asked for (index 0) to the cheapest.
+
+    Sizes between 256 and 512 are rendered at 512 and resized, so they cost what
+    512 costs: the step below any size above 256 is 256 itself.
+    """
+    if not 256 <= requested_size <= 512:
+        raise ValueError(f"video size must be 256..512, got {requested_size}")
+    sizes = [requested_size] if requested_size == FLOOR_SIZE else [requested_size, FLOOR_SIZE]
+    if not camera:
+        levels = [QualityLevel(size, 0.0) for size in sizes]
+        return [*levels, QualityLevel(FLOOR_SIZE, 0.0, draw_stride=2)]
+    levels = [QualityLevel(sizes[0], 10.0), QualityLevel(sizes[0], 5.0)]
+    if len(sizes) > 1:
+        levels.append(QualityLevel(FLOOR_SIZE, 5.0))
+    levels += [QualityLevel(FLOOR_SIZE, 2.5), QualityLevel(FLOOR_SIZE, 2.5, draw_stride=2)]
+    return levels
+
+
+def floor_index(ladder: list[QualityLevel]) -> int:
+    """The cheapest level that still keeps the admission floor (see FLOOR_*)."""
+    camera = any(level.camera_fps for level in ladder)
+    for index in range(len(ladder) - 1, -1, -1):
+        level = ladder[index]
+        if level.draw_stride == 1 and (not camera or level.camera_fps >= FLOOR_CAMERA_FPS):
+            return index
+    return 0
+
+
+@dataclass(frozen=True)
+class GovernorParams:
+    """Thresholds on the worker's busy share of real time (1.0 = never idle)."""
+
+    #: above this (or with late frames) sustained over `down_secs`: step down
+    down_busy: float = 0.8
+    #: late frames above this share of the window also step down
+    down_late: float = 0.1
+    down_secs: float = 1.0
+    #: after a step down, the load the new level is predicted to run at
+    target_busy: float = 0.6
+    #: a better level is taken when its predicted load stays under this
+    up_busy: float = 0.5
+    up_secs: float = 3.0
+    #: a step up taken back within this long doubles `up_secs` (up to max_up_secs)
+    flap_secs: float = 10.0
+    max_up_secs: float = 30.0
+    #: the load is measured over this long (samples older are forgotten)
+    window_secs: float = 2.0
+    #: a session's first seconds are not measured: building its renderer, the
+    #: portrait's background plate and the pipeline's start make them slower than
+    #: what the level costs (it stepped down then climbed back in every session)
+    warmup_secs: float = 4.0
+
+
+@dataclass(frozen=True)
+class QualityChange:
+    """A decision: the new level and why, for the client event and the logs."""
+
+    level: int
+    quality: QualityLevel
+    previous: int
+    direction: Literal["down", "up"]
+    reason: str
+    busy: float  # the measured load that decided it
+
+
+@dataclass
+class _Sample:
+    at: float
+    busy_secs: float
+    frames: int
+    late: int
+    thinking: bool
+
+
+class QualityGovernor:
+    """Decides the session's level from its measured load (see module docstring).
+
+    `cost_ms(level)` prices a level in ms of one core per 200 ms block (the
+    probe's `MachineCosts.block_cost_ms`); only ratios between levels are used,
+    so a probe taken under load still predicts the right steps.
+    """
+
+    def __init__(self, ladder: list[QualityLevel], cost_ms: Callable[[QualityLevel], float], *,
+                 start: int = 0, params: GovernorParams | None = None, now: float = 0.0) -> None:
+        if not ladder:
+            raise ValueError("the quality ladder is empty")
+        if not 0 <= start < len(ladder):
+            raise ValueError(f"start level {start} is not on a ladder of {len(ladder)}")
+        self.ladder = ladder
+        self.params = params or GovernorParams()
+        self.level = start
+        self._costs = [max(1e-3, cost_ms(level)) for level in ladder]
+        self._samples: deque[_Sample] = deque()
+        self._warm_at = now + self.params.warmup_secs
+        self._changed_at = now
+        self._up_at: float | None = None  # when the last step up was taken
+        self._up_secs = self.params.up_secs
+        self._floor_load: float | None = None
+        self.changes = 0
+
+    @property
+    def quality(self) -> QualityLevel:
+        """The level in force."""
+        return self.ladder[self.level]
+
+    # ---------------------------------------------------------------- measure
+    def observe(self, now: float, *, busy_secs: float, frames: int = 1, late: int = 0,
+                thinking: bool = False) -> None:
+        """Record `busy_secs` of worker wall time spent since the last call on
+        `frames` frames, `late` of which came late (ignored while warming up)."""
+        if now < self._warm_at:
+            return
+        self._samples.append(_Sample(now, busy_secs, frames, late, thinking))
+        horizon = now - max(self.params.window_secs, self._up_secs)
+        while self._samples and self._samples[0].at < horizon:
+            self._samples.popleft()
+
+    def busy(self, now: float, secs: float | None = None, *, thinking: bool | None = None
+             ) -> float:
+        """The worker's busy share of real time over the last `secs` (window_secs),
+        optionally only over samples taken while thinking (or not)."""
+        secs = self.params.window_secs if secs is None else secs
+        picked = [s for s in self._samples if s.at >= now - secs
+                  and (thinking is None or s.thinking == thinking)]
+        if not picked:
+            return 0.0
+        frames = sum(s.frames for s in picked)
+        return sum(s.busy_secs for s in picked) / max(1e-6, frames / WIRE_FPS)
+
+    def measured(self, now: float) -> bool:
+        """True once the level in force has been measured for half a window."""
+        return bool(self._samples) and now - self._samples[0].at >= 0.5 * self.params.window_secs
+
+    def steady_busy(self, now: float) -> float:
+        """The load over the window outside thinking windows (when the reply is
+        thought up the node draws less), or over all of it if it was all thinking."""
+        if any(not s.thinking for s in self._samples if s.at >= now - self.params.window_secs):
+            return self.busy(now, thinking=False)
+        return self.busy(now)
+
+    def late_share(self, now: float, secs: float | None = None, *,
+                   thinking: bool | None = None) -> float:
+        """Share of frames that came late over the last `secs` (optionally only
+        those taken while thinking, or not)."""
+        secs = self.params.window_secs if secs is None else secs
+        picked = [s for s in self._samples if s.at >= now - secs
+                  and (thinking is None or s.thinking == thinking)]
+        frames = sum(s.frames for s in picked)
+        return sum(s.late for s in picked) / frames if frames else 0.0
+
+    def load_at(self, level: int, busy: float) -> float:
+        """`busy` measured at the current level, predicted at `level`."""
+        return busy * self._costs[level] / self._costs[self.level]
+
+    def floor_load(self, now: float) -> float | None:
+        """This session's load (share of a core) if it ran at the floor level: from
+        the level in force once measured, else from the measure that decided the
+        last change (None: never measured yet)."""
+        if self.measured(now):
+            self._floor_load = self.load_at(floor_index(self.ladder), self.steady_busy(now))
+        return self._floor_load
+
+    # ---------------------------------------------------------------- decide
+    def decide(self, now: float) -> QualityChange | None:
+        """A change of level, or None; call once a frame or once a block.
+
+        Only samples taken outside thinking windows count either way: while the
+        reply is thought up the node draws less and yields its thread to the
+        speech models, so those frames say little of what the level costs."""
+        p = self.params
+        since = now - max(self._changed_at, self._warm_at)
+        steady = [s for s in self._samples if not s.thinking]
+        if (since >= p.down_secs and steady and now - steady[0].at >= 0.9 * p.down_secs
+                and self.level < len(self.ladder) - 1):
+            busy = self.busy(now, p.down_secs, thinking=False)
+            late = self.late_share(now, p.down_secs, thinking=False)
+            if busy > p.down_busy or late > p.down_late:
+                lower = next((i for i in range(self.level + 1, len(self.ladder))
+                              if self.load_at(i, busy) <= p.target_busy), len(self.ladder) - 1)
+                why = (f"{late:.0%} of frames late" if late > p.down_late else
+                       f"the avatar's worker was busy {busy:.0%} of real time")
+                return self._change(now, lower, "down", why, busy)
+        if self.level == 0 or since < self._up_secs:
+            return None
+        span = [s for s in steady if s.at >= now - self._up_secs]
+        if not span or now - span[0].at < 0.6 * self._up_secs or any(s.late for s in span):
+            return None
+        busy = self.busy(now, self._up_secs, thinking=False)
+        target = next((i for i in range(self.level) if self.load_at(i, busy) <= p.up_busy), None)
+        if target is None:
+            return None
+        why = (f"headroom: the worker was busy {busy:.0%} of real time, "
+               f"{self.load_at(target, busy):.0%} predicted at the new level")
+        return self._change(now, target, "up", why, busy)
+
+    def _change(self, now: float, target: int, direction: Literal["down", "up"], why: str,
+                busy: float) -> QualityChange:
+        if direction == "down" and self._up_at is not None and now - self._up_at < self.params.flap_secs:
+            self._up_secs = min(self.params.max_up_secs, 2 * self._up_secs)  # it flapped
+        elif direction == "up":
+            if self._up_at is not None and now - self._up_at > 3 * self.params.max_up_secs:
+                self._up_secs = self.params.up_secs  # stable for long: forgive
+            self._up_at = now
+        self._floor_load = self.load_at(floor_index(self.ladder), busy)  # before it moves
+        previous, self.level = self.level, target
+        self._changed_at = now
+        self._samples.clear()  # the old level's load says nothing of the new one
+        self.changes += 1
+        quality = self.ladder[target]
+        return QualityChange(target, quality, previous, direction,
+                             f"{why}: {quality.describe()}", busy)
+
+
+__all__ = ["FLOOR_CAMERA_FPS", "FLOOR_SIZE", "GovernorParams", "QualityChange",
+           "QualityGovernor", "QualityLevel", "floor_index", "quality_ladder"]

@@ -1,0 +1,148 @@
+"""The quality governor and the capacity board, driven by measured-load samples.
+
+The samples are what a node reports (worker wall time per frame, late frames),
+written out on a synthetic clock, so each decision is checked exactly and
+independently of this machine's speed. The node that feeds them for real is
+tested end to end in tests/pipelines/test_e2e_adapt.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from avatar.live.capacity import CapacityBoard
+from avatar.live.quality import (
+    GovernorParams,
+    QualityGovernor,
+    QualityLevel,
+    floor_index,
+    quality_ladder,
+)
+
+FRAME = 0.04
+#: decisions from the first sample on (the warm-up is tested on its own)
+PARAMS = GovernorParams(warmup_secs=0.0)
+
+
+def cost_ms(level: QualityLevel) -> float:
+    """A 2-core machine's prices (ms of one core per 200 ms block), as the probe gives."""
+    render = {512: 9.0, 256: 3.0}[level.size]
+    return 8.0 + 5 / level.draw_stride * render + level.camera_fps * 0.2 * 10.0
+
+
+def feed(governor: QualityGovernor, start: float, secs: float, busy: float, *,
+         late: bool = False, thinking: bool = False) -> tuple[float, list[int]]:
+    """Frames for `secs` whose worker is busy `busy` of real time; returns the end
+    time and the levels the governor moved to (decided once a block)."""
+    now, moves = start, []
+    for k in range(round(secs / FRAME)):
+        now += FRAME
+        governor.observe(now, busy_secs=busy * FRAME, late=int(late), thinking=thinking)
+        if k % 5 == 4 and (change := governor.decide(now)) is not None:
+            moves.append(change.level)
+    return now, moves
+
+
+def test_the_ladder_steps_camera_then_size_then_drawn_frames() -> None:
+    ladder = quality_ladder(512, camera=True)
+    assert ladder[0] == QualityLevel(512, 10.0)
+    assert [(q.size, q.camera_fps, q.draw_stride) for q in ladder] == [
+        (512, 10.0, 1), (512, 5.0, 1), (256, 5.0, 1), (256, 2.5, 1), (256, 2.5, 2)]
+    assert ladder[floor_index(ladder)] == QualityLevel(256, 5.0)
+    costs = [cost_ms(q) for q in ladder]
+    assert costs == sorted(costs, reverse=True)  # every step down frees CPU
+    assert [q.size for q in quality_ladder(256, camera=False)] == [256, 256]
+    assert quality_ladder(384, camera=False)[1].size == 256
+    with pytest.raises(ValueError, match="256..512"):
+        quality_ladder(640, camera=True)
+
+
+def test_sustained_load_steps_down_to_the_level_that_fits() -> None:
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, params=PARAMS, now=0.0)
+    now, moves = feed(governor, 0.0, 0.6, busy=1.2)
+    assert moves == []  # not yet sustained over down_secs
+    now, moves = feed(governor, now, 1.0, busy=1.2)
+    # 1.2 at 75 ms a block: 512/5 (65 ms) predicts 1.04, 256/5 (33 ms) 0.53 <= 0.6
+    assert moves == [2] and governor.quality == QualityLevel(256, 5.0)
+
+
+def test_late_frames_step_down_even_when_the_worker_looks_idle() -> None:
+    governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, params=PARAMS, now=0.0)
+    _, moves = feed(governor, 0.0, 1.5, busy=0.3, late=True)
+    assert moves and moves[0] >= 1
+
+
+def test_a_short_burst_changes_nothing() -> None:
+    governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, params=PARAMS, now=0.0)
+    now, _ = feed(governor, 0.0, 2.0, busy=0.3)
+    now, moves = feed(governor, now, 0.2, busy=2.0)  # a 200 ms stall
+    now, more = feed(governor, now, 2.0, busy=0.3)
+    assert moves == [] and more == [] and governor.level == 0
+
+
+def test_a_start_taken_under_load_climbs_back_to_what_was_asked() -> None:
+    """The start-up probe only sets a starting point: with headroom the session
+    returns to the requested size and camera rate in one step."""
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, start=len(ladder) - 1, params=PARAMS, now=0.0)
+    now, moves = feed(governor, 0.0, 2.0, busy=0.1)
+    assert moves == []  # up needs up_secs (3 s) of headroom
+    now, moves = feed(governor, now, 1.5, busy=0.1)
+    assert moves == [0] and governor.quality == QualityLevel(512, 10.0)
+
+
+def test_thinking_windows_are_not_taken_for_headroom() -> None:
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, start=3, params=PARAMS, now=0.0)
+    _, moves = feed(governor, 0.0, 5.0, busy=0.1, thinking=True)
+    assert moves == [] and governor.level == 3
+
+
+def test_no_step_up_while_frames_are_late_and_flapping_lengthens_the_hold() -> None:
+    params = PARAMS
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, start=2, params=params, now=0.0)
+    now, moves = feed(governor, 0.0, 4.0, busy=0.1, late=True)
+    assert 0 not in moves  # late frames are no headroom
+    governor = QualityGovernor(ladder, cost_ms, start=2, params=params, now=0.0)
+    now, moves = feed(governor, 0.0, 3.2, busy=0.1)
+    assert moves == [0]
+    now, moves = feed(governor, now, 1.2, busy=1.5)  # the step up did not hold
+    assert moves and governor.level > 0
+    # the next step up now needs twice the headroom time
+    now, moves = feed(governor, now, params.up_secs + 0.4, busy=0.05)
+    assert moves == []
+    now, moves = feed(governor, now, params.up_secs, busy=0.05)
+    assert moves == [0]
+
+
+def test_the_first_seconds_of_a_session_are_not_measured() -> None:
+    """Building the renderer and the pipeline's start make the first frames late:
+    that is no reason to step down, nor a measure of what the session costs."""
+    governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, now=0.0)
+    now, moves = feed(governor, 0.0, GovernorParams().warmup_secs, busy=2.0, late=True)
+    assert moves == [] and governor.floor_load(now) is None
+    now, moves = feed(governor, now, 2.0, busy=0.3)
+    assert moves == [] and governor.level == 0 and governor.floor_load(now) is not None
+
+
+def test_capacity_admits_while_the_floor_fits_and_refuses_with_a_reason() -> None:
+    ladder = quality_ladder(512, camera=True)
+    board = CapacityBoard(probe_floor_cores=0.2, cores=2.0)  # 1 core for avatars
+    assert board.admit("a", now=0.0)[0]  # alone: always (it adapts)
+    first = QualityGovernor(ladder, cost_ms, params=PARAMS, now=0.0)
+    board.register("a", first)
+    feed(first, 0.0, 2.0, busy=0.35)  # 512/10 at 0.35 -> 0.15 of a core at the floor
+    report = board.report(now=2.0)
+    assert report.sessions == 1 and report.floor_load == pytest.approx(0.154, abs=0.01)
+    assert report.slots == 5
+    ok, _ = board.admit("b", now=2.0)
+    assert ok and board.report(now=2.0).sessions == 2  # b holds its place while starting
+    # the machine gets busy: a's worker waits for a core, its floor cost grows
+    board.unregister("b")
+    feed(first, 2.0, 2.0, busy=1.9)
+    ok, reason = board.admit("c", now=4.0)
+    assert not ok and "capacity" in reason and "try again later" in reason
+    board.unregister("a")
+    assert board.report(now=4.0).sessions == 0 and board.admit("d", now=4.0)[0]
