@@ -218,7 +218,16 @@ class AgentSettings(BaseSettings):
     video_budget_ms: float = Field(
         default=100.0, gt=0, le=200,
         description="CPU a video session may spend per 200 ms block (ms of one core); the "
-        "render size and camera rate are chosen from this machine's measured costs to fit.",
+        "render size and camera rate a session STARTS with are chosen from this machine's "
+        "costs, measured at start-up, to fit.",
+    )
+    adapt_video: bool = Field(
+        default=True,
+        description="Each video session adapts while it runs: when its frames run late it "
+        "steps down (camera rate, then size, then images drawn; never audio) and back up "
+        "when the machine has headroom, telling the client each time (`video-quality`); "
+        "the same live measure admits or refuses new video sessions (close 1013). Off: a "
+        "session keeps its start-up choice and only max_sessions limits admission.",
     )
     calibrate_portraits: bool = Field(
         default=True,
@@ -233,7 +242,9 @@ class AgentSettings(BaseSettings):
     port: int = Field(default=8765, ge=0, le=65535)
     auth_token: str | None = Field(default=None, description="Bearer token clients must send.")
     max_sessions: int = Field(
-        default=2, ge=1, le=64, description="Concurrent conversations (2 CPU cores)."
+        default=2, ge=1, le=64,
+        description="Concurrent conversations at most (2 CPU cores: both share one LLM); "
+        "video sessions are also admitted only while the machine's live capacity allows.",
     )
 
     @classmethod

@@ -39,6 +39,13 @@ right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
   racing to catch up; when late by more than a frame, rendering is skipped and
   the last image repeated (video repeats, audio never breaks). Counters go out
   in `metrics` events (kind "avatar") every `stats_interval_secs`.
+- Adapting (with a `QualityGovernor`, avatar/live/quality.py): every frame
+  reports the worker's wall time and whether it came late; once a block the
+  governor may move the session's level (camera rate, render size, images
+  drawn; never audio), down when the machine is busy and back up when it has
+  headroom. The camera rate changes at once, the size from the next drawn
+  frame, and the client hears of each change in a `video-quality` event. The
+  same measure, on the server's `CapacityBoard`, decides admission.
 """
 
 from __future__ import annotations
@@ -75,9 +82,17 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession, CameraMotion, PlannedFrame
+from avatar.live.capacity import CapacityBoard
+from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.portrait import Portrait
 from pipelines.barge_in import ReplyPauseFrame, ReplyResumeFrame
-from pipelines.protocol import ErrorCode, MetricsEvent, PortraitEvent, error_event
+from pipelines.protocol import (
+    ErrorCode,
+    MetricsEvent,
+    PortraitEvent,
+    VideoQualityEvent,
+    error_event,
+)
 from pipelines.rate_gate import RateGate
 from pipelines.video_wire import (
     AvatarImageFrame,
@@ -113,10 +128,13 @@ class AvatarNodeParams:
     #: the last image in between (the renderer and JPEG take ~30 % of a core at 25 fps,
     #: beside the one LLM thread writing the reply's first phrase); 1: draw every frame
     thinking_frame_stride: int = 2
-    #: the worker thread's nice value is raised by this (Linux: per thread). Above 0
-    #: the session's renders yield the CPU to whisper, the LLM server and piper when
-    #: all of them want both cores at once (the end of a turn), and take what is
-    #: left otherwise; a render that comes late repeats the last image
+    #: while the reply is thought up (the window above) the session's jobs run on a
+    #: second worker thread whose nice value is raised by this (Linux: per thread):
+    #: there the renders yield the CPU to whisper, the LLM server and piper, which
+    #: decide when the reply is heard. Outside that window they run at the default
+    #: priority: a worker niced all the time got a tenth of a core beside two busy
+    #: neighbours and fell to a few images a second (bench/adapt.py). Only one job
+    #: runs at a time either way; 0: one thread, never niced
     worker_nice: int = 10
     stats_interval_secs: float = 2.0
 
@@ -135,17 +153,39 @@ class AvatarNode(FrameProcessor):
     def __init__(self, *, session: AvatarSession, load_portrait: PortraitLoader | None = None,
                  params: AvatarNodeParams | None = None,
                  transport_stats: Callable[[], dict[str, int]] | None = None,
+                 governor: QualityGovernor | None = None,
+                 capacity: CapacityBoard | None = None, session_key: str = "",
                  **kwargs: Any) -> None:
-        """`transport_stats` returns counters kept on the wire side (video dropped)."""
+        """`transport_stats` returns counters kept on the wire side (video dropped).
+
+        `governor`: adapts the session's quality to the load it meets (size,
+        camera rate, images drawn; avatar/live/quality.py), each change sent to
+        the client as a `video-quality` event; None: the quality stays as built.
+        `capacity`: the server's board of live loads, where this session reports
+        under `session_key` while it runs (admission, /healthz)."""
         super().__init__(**kwargs)
         self.session = session
+        self.governor = governor
+        self._capacity = capacity
+        self._session_key = session_key
+        #: worker wall time (s) spent so far, and at the last governor sample
+        self._worker_busy = 0.0
+        self._busy_seen = 0.0
+        #: draw one frame in this many (the governor's level); the others repeat it
+        self._draw_stride = 1 if governor is None else governor.quality.draw_stride
         self._load_portrait = load_portrait
         self._params = params or AvatarNodeParams()
         self._transport_stats = transport_stats
         threads = self._params.threads
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="avatar",
+            initializer=_init_worker, initargs=(threads, 0))
+        #: the thread jobs run on while the reply is thought up (None: worker_nice 0)
+        self._yielding = (ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="avatar-yield",
             initializer=_init_worker, initargs=(threads, self._params.worker_nice))
+            if self._params.worker_nice > 0 else None)
+        self._job_lock = threading.Lock()  # one job at a time across the two threads
         self._clock_task: asyncio.Task[None] | None = None
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
@@ -166,7 +206,8 @@ class AvatarNode(FrameProcessor):
         self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
                          "idle_frames_skipped": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
-                         "camera_errors": 0, "interruptions": 0, "reply_pauses": 0}
+                         "camera_errors": 0, "interruptions": 0, "reply_pauses": 0,
+                         "quality_changes": 0}
         #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
         self.last_played_secs = 0.0
 
@@ -251,23 +292,32 @@ class AvatarNode(FrameProcessor):
     def _start(self) -> None:
         if self._clock_task is None:
             self._started_at = time.monotonic()
+            if self._capacity is not None and self.governor is not None:
+                self._capacity.register(self._session_key, self.governor)
             self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
 
     async def _stop(self) -> None:
         """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
+        if self._capacity is not None:
+            self._capacity.unregister(self._session_key)
         if self._clock_task is not None:
             await self.cancel_task(self._clock_task)
             self._clock_task = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        executors = [e for e in (self._executor, self._yielding) if e is not None]
+        for executor in executors:
+            executor.shutdown(wait=False, cancel_futures=True)
         if self._camera is not None:
             camera, self._camera = self._camera, None
             # The worker may be inside camera.analyze: closing mediapipe's landmarker
             # under a running detection crashed the whole server process (a segfault
             # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
             # is done; a worker that never finishes keeps it (the process lives on).
+            def wait_for_workers() -> None:
+                for executor in executors:
+                    executor.shutdown(wait=True)
+
             try:
-                await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True),
-                                       WORKER_STOP_SECS)
+                await asyncio.wait_for(asyncio.to_thread(wait_for_workers), WORKER_STOP_SECS)
             except TimeoutError:
                 logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
                                "its face landmarker is left open")
@@ -280,14 +330,21 @@ class AvatarNode(FrameProcessor):
         await self._stop()
 
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run `fn` in this session's worker thread, counting its CPU time."""
+        """Run `fn` in this session's worker thread (the niced one while the reply is
+        thought up), counting its CPU time and its wall time (what the governor
+        adapts on: on a busy machine a job waits for a core, and that wait is what
+        makes frames late)."""
         def timed() -> Any:
-            cpu = time.thread_time()
-            try:
-                return fn(*args)
-            finally:
-                self._worker_cpu += time.thread_time() - cpu
-        return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+            with self._job_lock:
+                cpu, wall = time.thread_time(), time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    self._worker_cpu += time.thread_time() - cpu
+                    self._worker_busy += time.perf_counter() - wall
+        thinking = self._yielding is not None and time.monotonic() < self._thinking_until
+        executor = self._yielding if thinking and self._yielding is not None else self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
     async def _run_clock(self) -> None:
         """The block clock; a failure ends the session loudly (an error event and a
@@ -323,7 +380,8 @@ class AvatarNode(FrameProcessor):
                 t0 += late
                 due += late
                 self.counters["rebases"] += 1
-            repeat = late > FRAME_SECS or self._thinking_repeat(planned)
+            repeat = (late > FRAME_SECS or self._thinking_repeat(planned)
+                      or planned.index % self._draw_stride != 0)
             if late > 0:
                 self.counters["late_frames"] += 1
             frame = await self._in_worker(self.session.render, planned, repeat)
@@ -349,9 +407,41 @@ class AvatarNode(FrameProcessor):
             self.counters["frames_sent"] += 1
             self._emitted_position = max(self._emitted_position, frame.reply_position)
             await self._release_held()
+            if self.governor is not None:
+                await self._adapt(late > 0)
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
                 await self._send_stats()
+
+    # ------------------------------------------------------------- adaptation
+    async def _adapt(self, late: bool) -> None:
+        """One frame's sample to the governor; at block ends, apply its decision."""
+        assert self.governor is not None
+        now = time.monotonic()
+        busy, self._busy_seen = self._worker_busy - self._busy_seen, self._worker_busy
+        self.governor.observe(now, busy_secs=busy, late=int(late),
+                              thinking=now < self._thinking_until)
+        if self.counters["frames_sent"] % 5 == 0:
+            change = self.governor.decide(now)
+            if change is not None:
+                await self._apply(change)
+
+    async def _apply(self, change: QualityChange) -> None:
+        """Take a new level: camera rate at once, size from the next drawn frame
+        (renderer built in the worker), and tell the client."""
+        quality = change.quality
+        self._camera_gate = RateGate(quality.camera_fps) if quality.camera_fps > 0 else None
+        self._draw_stride = quality.draw_stride
+        if quality.size != self.session.options.size:
+            await self._in_worker(self.session.set_size, quality.size)
+        self.counters["quality_changes"] += 1
+        assert self.governor is not None
+        logger.info(f"avatar quality {change.direction} to level {change.level}: {change.reason}")
+        await self._send_event(VideoQualityEvent(
+            width=quality.size, height=quality.size, drawn_fps=quality.drawn_fps,
+            camera_fps=quality.camera_fps, level=change.level,
+            levels=len(self.governor.ladder), direction=change.direction,
+            reason=change.reason))
 
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:
         """True for a frame that may repeat the last image because the reply is being
@@ -444,6 +534,15 @@ class AvatarNode(FrameProcessor):
             "last_reply_played_secs": round(self.last_played_secs, 2),
             "user_frames_padded": self.session.stats.user_frames_padded,
         })
+        if self.governor is not None:
+            now = time.monotonic()
+            quality = self.governor.quality
+            values.update({
+                "quality_level": self.governor.level,
+                "camera_fps": quality.camera_fps,
+                "drawn_fps": quality.drawn_fps,
+                "busy_percent": round(100.0 * self.governor.busy(now), 1),
+            })
         if self._transport_stats is not None:
             values.update(self._transport_stats())
         return values

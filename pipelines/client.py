@@ -60,6 +60,7 @@ from pipelines.protocol import (
     UserTranscription,
     VideoInOffer,
     VideoOutRequest,
+    VideoQualityEvent,
     Welcome,
     decode_media,
     encode_media,
@@ -263,6 +264,8 @@ class VoiceClient:
         self.hello = hello
         self._pts_samples = 0
         self._media_clock_start: float | None = None  # monotonic time of the first media sent
+        #: The server's last `video-quality` change (None: the welcome's quality holds).
+        self.video_quality: VideoQualityEvent | None = None
 
     @classmethod
     async def connect(
@@ -367,9 +370,17 @@ class VoiceClient:
 
     @property
     def video_out(self) -> dict[str, Any] | None:
-        """The avatar video the server sends (`welcome.video_out`: width, height, fps,
-        codec, portrait, camera_fps, ...), or None in an audio-only session."""
-        return self.welcome.video_out
+        """The avatar video the server sends now (`welcome.video_out`: width, height,
+        fps, codec, portrait, camera_fps, ...; width, height, camera_fps, drawn_fps
+        and quality_level as the last `video-quality` event changed them), or None
+        in an audio-only session."""
+        video_out = self.welcome.video_out
+        if video_out is None or self.video_quality is None:
+            return video_out
+        quality = self.video_quality
+        return {**video_out, "width": quality.width, "height": quality.height,
+                "camera_fps": quality.camera_fps, "drawn_fps": quality.drawn_fps,
+                "quality_level": quality.level}
 
     @property
     def video_fps(self) -> float:
@@ -634,6 +645,8 @@ class VoiceClient:
                 yield Closed(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
                 return
             item = parse_item(data, output_rate=self.output_rate)
+            if isinstance(item, VideoQualityEvent):
+                self.video_quality = item  # frames may change size from now on
             if item is not None:
                 yield item
 
@@ -871,7 +884,11 @@ class TalkResult:
             raise ValueError("no avatar video was received: connect with video_out=True "
                              "to get some (or save the audio with write_wav_pcm16)")
         first = schedule[0].rgb()
-        height, width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2  # encoders want even
+        # the server may change the frame size mid-session (`video-quality`): the file
+        # takes the size asked for, and frames of another size are resized to it
+        edge = int((self.video_out or {}).get("requested_size") or first.shape[1])
+        height, width = (edge, edge) if first.shape[0] == first.shape[1] else first.shape[:2]
+        height, width = height // 2 * 2, width // 2 * 2  # encoders want even
         audio = np.frombuffer(bytes(self.audio), dtype=np.int16) if self.audio else None
         previous: BotVideo | None = None
         image = first

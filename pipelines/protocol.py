@@ -298,9 +298,32 @@ class PortraitEvent(_Message):
     name: str
 
 
+class VideoQualityEvent(_Message):
+    """Server -> client (v2 video sessions): the avatar's video quality changed
+    while the session runs (the machine got busier, or has headroom again).
+
+    Frames from the next video message on are `width` x `height`; `drawn_fps` of
+    the 25 frames a second are freshly drawn (the others repeat the last image);
+    the server analyses `camera_fps` camera frames a second (0: reactions to the
+    visitor's face are paused). Audio is never changed. `level` 0 is what the
+    client asked for, `levels - 1` the cheapest."""
+
+    type: Literal["video-quality"] = "video-quality"
+    width: int
+    height: int
+    fps: int = 25
+    drawn_fps: float
+    camera_fps: float
+    level: int
+    levels: int
+    direction: Literal["down", "up"]
+    reason: str
+    ts: float = Field(default_factory=time.time)
+
+
 ServerMessage = Annotated[
     Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
-    | MetricsEvent | PortraitEvent,
+    | MetricsEvent | PortraitEvent | VideoQualityEvent,
     Field(discriminator="type"),
 ]
 _SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
@@ -321,6 +344,7 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
         "bot-tts-text",
         "metrics",
         "portrait",
+        "video-quality",
     }
 )
 

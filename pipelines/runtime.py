@@ -45,6 +45,9 @@ class ServerConfig:
     #: runtime has avatar assets); otherwise every session is voice only
     video: bool = True
     avatar_node: AvatarNodeParams = field(default_factory=AvatarNodeParams)
+    #: each video session adapts its quality to the load it meets while it runs
+    #: (avatar/live/quality.py); False: it keeps the start-up probe's choice
+    adapt_quality: bool = True
     #: called with each new session before it runs (register LLM tools, add observers)
     on_session: Callable[[VoiceSession], None] | None = None
 
@@ -56,6 +59,7 @@ class ServerConfig:
             "max_sessions": settings.max_sessions,
             "asr_language": settings.asr_language,
             "video": settings.video,
+            "adapt_quality": settings.adapt_video,
         }
         values.update(overrides)
         return cls(**values)

@@ -77,13 +77,18 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        """Liveness plus capacity, for load balancers and tests."""
-        return {
+        """Liveness plus capacity, for load balancers and tests: `video` is the
+        machine's live capacity for avatar sessions (avatar/live/capacity.py):
+        slots still free at the floor quality, and each session's quality level."""
+        health: dict[str, Any] = {
             "status": "ok",
             "protocol": PROTOCOL_VERSION,
             "sessions": len(registry.active),
             "max_sessions": registry.max_sessions,
         }
+        if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
+            health["video"] = runtime.avatar.capacity.report().as_dict()
+        return health
 
     @app.websocket("/ws")
     async def voice_socket(websocket: WebSocket) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import itertools
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -112,11 +113,33 @@ async def serve_connection(websocket: WebSocket, runtime: VoiceRuntime, config: 
             CloseCode.TRY_AGAIN_LATER,
         )
         return
+    refusal = _video_refusal(hello, session_id, runtime, config)
+    if refusal is not None:
+        registry.release(session_id)
+        logger.warning(f"refused a video client: {refusal}")
+        await _refuse(websocket, ErrorCode.SERVER_BUSY, refusal, CloseCode.TRY_AGAIN_LATER)
+        return
     try:
         await _run_session(websocket, session, hello, session_id, runtime, config, registry)
     finally:
         registry.release(session_id)
+        if runtime.avatar is not None and runtime.avatar.capacity is not None:
+            runtime.avatar.capacity.unregister(session_id)
         logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
+
+
+def _video_refusal(hello: Hello, session_id: str, runtime: VoiceRuntime,
+                   config: ServerConfig) -> str | None:
+    """Why a video session cannot be taken now (the machine's live capacity,
+    avatar/live/capacity.py), or None. An admitted session holds its place on
+    the board from here (no await in between), so two clients cannot both take
+    the last slot."""
+    assets = runtime.avatar
+    if (hello.video_out is None or assets is None or assets.capacity is None
+            or not config.video or not config.adapt_quality):
+        return None
+    admitted, reason = assets.capacity.admit(session_id)
+    return None if admitted else reason
 
 
 @dataclass
@@ -139,7 +162,8 @@ def start_avatar(context: SessionContext, config: ServerConfig,
     """
     from avatar.errors import AvatarError
     from avatar.live import AvatarSession, SessionOptions
-    from avatar.live.assets import portrait_from_upload
+    from avatar.live.assets import level_cost_ms, portrait_from_upload
+    from avatar.live.quality import QualityGovernor
     from pipelines.avatar_node import AvatarNode
     from pipelines.video_wire import VideoWireAdapter
 
@@ -166,15 +190,21 @@ def start_avatar(context: SessionContext, config: ServerConfig,
         return assets.portraits.get(name)
 
     serializer = context.serializer
+    governor = (QualityGovernor(list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
+                                start=choice.level, now=time.monotonic())
+                if config.adapt_quality else None)
     node = AvatarNode(
         session=session,
         load_portrait=load_portrait,
         params=replace(config.avatar_node, camera_fps=choice.camera_fps),
         transport_stats=lambda: {"video_dropped": serializer.video_dropped},
+        governor=governor, capacity=assets.capacity, session_key=context.session_id,
     )
     video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
                  "portrait": portrait.name, "camera_fps": choice.camera_fps,
-                 "render_size_reason": choice.reason}
+                 "render_size_reason": choice.reason, "requested_size": hello.video_out.size,
+                 "quality_level": choice.level, "quality_levels": len(choice.ladder),
+                 "adaptive": governor is not None}
     logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
                 f"camera {choice.camera_fps:g} fps ({choice.reason})")
     return AvatarStart([node, VideoWireAdapter()], video_out, notices)
