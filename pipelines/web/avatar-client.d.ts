@@ -50,11 +50,41 @@ export interface NoticeDetail {
   fatal: boolean;
 }
 
+/**
+ * The video quality in force (protocol `video-quality` event, or `welcome.video_out`
+ * before any change). The server lowers it when its CPU is busy and raises
+ * it back when there is headroom; audio is never touched.
+ */
+export interface VideoQuality {
+  /** Px of the video frames sent from now on (frames already queued may be of the old size). */
+  width: number;
+  height: number;
+  /** Video messages a second (25). */
+  fps: number;
+  /** Distinct images a second; below `fps` the server repeats some images. */
+  drawnFps: number;
+  /** Camera frames the server analyses a second; 0: reactions to the visitor's face are paused. */
+  cameraFps: number;
+  /** 0 = the quality asked for, up to `levels - 1` = the cheapest (the welcome's `quality_level` at first). */
+  level: number;
+  /** How many levels the server has (the welcome's `quality_levels`); null from a server that does not say. */
+  levels: number | null;
+  /** Of the last change; null before any. */
+  direction: "down" | "up" | null;
+  /** The server's words for the last change (before any: why it chose the welcome's size). */
+  reason: string;
+  /** Server wall clock of the last change (Unix seconds); null before any. */
+  ts: number | null;
+}
+
 export interface AvatarStats {
   state: AvatarState;
   connected: boolean;
   sessionId: string | null;
+  /** Edge of the video frames the server sends now (follows video-quality); null: voice only. */
   videoSize: number | null;
+  /** The video quality in force; null in a voice-only session or when not connected. */
+  videoQuality: VideoQuality | null;
   portrait: string | null;
   framesReceived: number;
   framesDrawn: number;
@@ -93,6 +123,8 @@ export interface AvatarStats {
   errors: number;
   /** Sessions opened (1 + successful reconnects). */
   sessions: number;
+  /** video-quality events received (over all sessions). */
+  qualityChanges: number;
   lastError: { code: string; message: string } | null;
   /** The server's latest avatar counters (metrics kind "avatar"). */
   server: Record<string, number | string> | null;
@@ -108,6 +140,8 @@ export interface AvatarClientEventMap {
   connection: CustomEvent<{ connected: boolean; welcome?: object; code?: number; reason?: string }>;
   portrait: CustomEvent<{ name: string }>;
   mute: CustomEvent<{ muted: boolean }>;
+  /** The server changed the video quality; the SDK has already followed (camera rate). */
+  "video-quality": CustomEvent<VideoQuality>;
   /** Every server event, as parsed JSON (docs/PROTOCOL.md). */
   event: CustomEvent<{ type: string; [key: string]: unknown }>;
 }

@@ -9,13 +9,17 @@
 // microphone (16 kHz PCM16 from an AudioWorklet) and, if allowed, the camera
 // (small JPEGs), plays the reply through a jitter-buffered AudioWorklet, draws
 // avatar frames when that audio reaches their pts, and reconnects by itself.
+// When the server changes the video quality mid-session (video-quality events:
+// frame size, drawn rate, camera rate), it follows: frames are drawn at their own
+// size, the camera is sent at the rate the server analyses, and apps are told.
 // docs/BROWSER_SDK.md documents it; avatar-client.d.ts types it.
 
 import { CameraSender } from "./camera.js";
 import { MicCapture } from "./mic.js";
 import { AudioPlayer, firstOnsetAfter } from "./player.js";
 import {
-  FATAL_CLOSE_CODES, Kind, audioSamples, closeNotice, encodeMedia, helloMessage, parseMedia, plainWords,
+  FATAL_CLOSE_CODES, Kind, audioSamples, cameraSendFps, closeNotice, encodeMedia, helloMessage, parseMedia,
+  parseVideoQuality, plainWords, welcomeVideoQuality,
 } from "./protocol.js";
 import { FrameScheduler, percentile } from "./video.js";
 
@@ -67,6 +71,7 @@ export class AvatarClient extends EventTarget {
     /** @type {AudioPlayer | null} */ this.player = null;
     /** @type {WebSocket | null} */ this.ws = null;
     /** @type {any} */ this.welcome = null;
+    /** @type {import("./protocol.js").VideoQuality | null} */ this.videoQuality = null;
     this.frames = new FrameScheduler(this.options.canvas, () => (this.player ? this.player.clock() : null));
     this.muted = false;
     this.stopped = true;
@@ -83,7 +88,7 @@ export class AvatarClient extends EventTarget {
     this.liveBotText = false; // the server sends bot-tts-text (live captions)
     /** @type {number[]} */ this.voiceToVoiceMs = [];
     this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
-                    captions: 0, errors: 0, sessions: 0 };
+                    captions: 0, errors: 0, sessions: 0, qualityChanges: 0 };
     /** @type {any} */ this.serverMetrics = null;
     /** @type {{code: string, message: string} | null} */ this.lastError = null;
     // leaving or reloading the page ends the session on the server at once
@@ -179,11 +184,13 @@ export class AvatarClient extends EventTarget {
   get stats() {
     const frames = this.frames;
     const memory = /** @type {any} */ (performance).memory;
+    const quality = this.welcome ? this.videoQuality : null;
     return {
       state: this.state,
       connected: !!this.welcome,
       sessionId: this.welcome ? this.welcome.session_id : null,
-      videoSize: this.welcome && this.welcome.video_out ? this.welcome.video_out.width : null,
+      videoSize: quality ? quality.width : null, // the latest announced; queued frames may be older
+      videoQuality: quality ? { ...quality } : null,
       portrait: this.welcome && this.welcome.video_out ? this.welcome.video_out.portrait : null,
       framesReceived: frames.received,
       framesDrawn: frames.drawn,
@@ -322,6 +329,9 @@ export class AvatarClient extends EventTarget {
       case "portrait":
         this.emit("portrait", { name: event.name });
         break;
+      case "video-quality":
+        this.onVideoQuality(event);
+        break;
       case "error":
         this.counts.errors++;
         this.notice(event.code, event.message, !!event.fatal);
@@ -345,8 +355,9 @@ export class AvatarClient extends EventTarget {
     this.player?.close();
     this.player = new AudioPlayer(/** @type {AudioContext} */ (this.audio), rate, { jitterMs: this.options.jitterMs });
     const video = welcome.video_out;
-    if (this.cameraStream && video && video.camera_fps > 0) {
-      const fps = Math.max(10, Math.min(15, video.camera_fps));
+    this.videoQuality = welcomeVideoQuality(video);
+    if (this.cameraStream && this.videoQuality && video.camera_fps > 0) {
+      const fps = cameraSendFps(this.videoQuality);
       const ws = /** @type {WebSocket} */ (this.ws);
       this.camera?.stop();
       const element = this.options.selfView || document.createElement("video");
@@ -359,6 +370,23 @@ export class AvatarClient extends EventTarget {
     for (const chunk of early) this.sendAudio(chunk);
     this.setState(this.botSpeaking ? "speaking" : "listening");
     this.emit("connection", { connected: true, welcome });
+  }
+
+  /**
+   * The server changed the video quality. Frames of the new size need nothing:
+   * each is drawn at its own decoded size (frames already queued keep the old one)
+   * and CSS gives the canvas its displayed size. The camera follows the rate the
+   * server now analyses (cameraSendFps: never below CAMERA_MIN_FPS, so it can
+   * step back up).
+   * @param {any} event
+   */
+  onVideoQuality(event) {
+    const quality = parseVideoQuality(event, this.videoQuality);
+    if (!quality) return; // no usable frame size: ignored like any malformed addition
+    this.videoQuality = quality;
+    this.counts.qualityChanges++;
+    this.camera?.setFps(cameraSendFps(quality));
+    this.emit("video-quality", { ...quality });
   }
 
   /** @param {ArrayBuffer} buffer */

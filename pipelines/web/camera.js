@@ -7,6 +7,7 @@ import { Kind, encodeMedia } from "./protocol.js";
  * sends them as JPEG (kind 3). A frame is skipped, not queued, when the socket
  * is backed up (`bufferedAmount`) or the previous one is still encoding: the
  * server only wants the newest face, and audio must never wait behind video.
+ * `setFps` changes the rate live (the server analyses fewer frames when busy).
  */
 export class CameraSender {
   /**
@@ -50,6 +51,20 @@ export class CameraSender {
   stop() {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * Send `fps` frames a second from now on; a running sender restarts its timer,
+   * so the new rate holds from the next frame (a stopped one keeps it for start()).
+   * @param {number} fps  > 0
+   */
+  setFps(fps) {
+    if (!(fps > 0)) throw new RangeError(`camera fps must be > 0, got ${fps}`);
+    if (fps === this.fps) return;
+    this.fps = fps;
+    if (!this.timer) return;
+    this.stop();
+    this.timer = setInterval(() => this.tick(), 1000 / this.fps);
   }
 
   async tick() {

@@ -81,11 +81,33 @@ client.addEventListener("interrupted", () => {
   record("interrupted");
   if (botLine && botLine === captions.lastElementChild) botLine.classList.add("cut");
 });
-client.addEventListener("connection", (event) => record("connection", /** @type {CustomEvent} */ (event).detail.connected));
+client.addEventListener("connection", (event) => {
+  record("connection", /** @type {CustomEvent} */ (event).detail.connected);
+  showQuality(client.stats.videoQuality);
+});
+// The server may change the frame size (512 <-> 256 px) and rates mid-session: the
+// canvas keeps its displayed size (kiosk.css), so only the face's tooltip changes.
+client.addEventListener("video-quality", (event) => {
+  const quality = /** @type {CustomEvent} */ (event).detail;
+  record("quality", { width: quality.width, level: quality.level, direction: quality.direction });
+  showQuality(quality);
+});
 client.addEventListener("event", (event) => {
   const type = /** @type {CustomEvent} */ (event).detail.type;
   if (type !== "metrics") record("server", type);
 });
+
+/**
+ * The video quality as the face's tooltip: for an operator with a mouse, out of a
+ * visitor's way and of the layout.
+ * @param {any} quality  client.stats.videoQuality (null: voice only or disconnected)
+ */
+function showQuality(quality) {
+  canvas.title = !quality ? ""
+    : `Video ${quality.width} px, ${quality.drawnFps} images/s, camera ${quality.cameraFps} fps`
+      + (quality.level ? ` (lowered, level ${quality.level}${quality.levels ? ` of ${quality.levels - 1}` : ""})` : "")
+      + (quality.reason ? `: ${quality.reason}` : "");
+}
 
 /** @param {string} text @param {"error"|"info"} kind */
 function showNotice(text, kind) {

@@ -1,4 +1,5 @@
-// Wire protocol v2 in the browser: the binary media header and the hello message.
+// Wire protocol v2 in the browser: the binary media header, the hello message and
+// the events the SDK reads fields of (video-quality).
 // docs/PROTOCOL.md is the normative description; pipelines/protocol.py the
 // server's side. Pure functions (no DOM, no socket) so Node can test them.
 
@@ -89,6 +90,105 @@ export function helloMessage({ inputRate, videoSize = 512, camera = false, portr
   if (camera) hello.video_in = { kind: "camera" };
   if (portrait) hello.portrait = portrait;
   return hello;
+}
+
+/** Camera frames a second the SDK sends at most (the camera opens at 15 fps). */
+export const CAMERA_MAX_FPS = 15;
+/** Camera frames a second the SDK sends at least at the quality asked for (level 0). */
+export const CAMERA_FULL_FPS = 10;
+/**
+ * Camera frames a second the SDK sends at least when the server lowered the
+ * quality, even when it analyses none (`camera_fps` 0): a trickle, so the server
+ * has a face the moment it resumes.
+ */
+export const CAMERA_MIN_FPS = 2;
+
+/**
+ * How fast to send the camera for the video quality in force. At the quality
+ * asked for (level 0), the server's `camera_fps` within 10..15 fps, as the SDK
+ * always has. Lowered (level > 0: the server is busy), about the rate it now
+ * analyses (its jitter-tolerant gate takes a sender running at exactly that rate;
+ * frames beyond it would be skipped unread, costing the kiosk CPU and bandwidth),
+ * never below CAMERA_MIN_FPS, also when it pauses the analysis (`camera_fps` 0).
+ * @param {{cameraFps: number, level: number}} quality  see `VideoQuality`
+ * @returns {number}
+ */
+export function cameraSendFps({ cameraFps, level }) {
+  if (!(cameraFps > 0)) return CAMERA_MIN_FPS; // 0: paused; absent or NaN: the same
+  const floor = level > 0 ? CAMERA_MIN_FPS : CAMERA_FULL_FPS;
+  return Math.min(CAMERA_MAX_FPS, Math.max(floor, cameraFps));
+}
+
+/**
+ * @typedef {object} VideoQuality
+ * @property {number} width       px of the video frames sent from now on
+ * @property {number} height
+ * @property {number} fps         video messages a second (25)
+ * @property {number} drawnFps    distinct images a second (below fps: some repeated)
+ * @property {number} cameraFps   camera frames the server analyses a second (0: paused)
+ * @property {number} level       0 = the quality asked for, up to levels - 1 = the cheapest
+ * @property {number | null} levels  how many levels the server has (null: it does not say)
+ * @property {"down" | "up" | null} direction  of the last change (null: none yet)
+ * @property {string} reason      the server's words for the last change (or for its first choice)
+ * @property {number | null} ts   server wall clock of the last change (Unix seconds)
+ */
+
+/** @param {unknown} value @returns {value is number} */
+const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
+
+/**
+ * The quality a video session starts at, from `welcome.video_out` (the server may
+ * already start below level 0: `quality_level` of `quality_levels`).
+ * @param {any} videoOut
+ * @returns {VideoQuality | null} null in a voice-only session
+ */
+export function welcomeVideoQuality(videoOut) {
+  if (!videoOut || !isNumber(videoOut.width)) return null;
+  const fps = isNumber(videoOut.fps) ? videoOut.fps : 25;
+  return {
+    width: videoOut.width,
+    height: isNumber(videoOut.height) ? videoOut.height : videoOut.width,
+    fps,
+    drawnFps: isNumber(videoOut.drawn_fps) ? videoOut.drawn_fps : fps,
+    cameraFps: isNumber(videoOut.camera_fps) ? videoOut.camera_fps : 0,
+    level: isNumber(videoOut.quality_level) ? videoOut.quality_level : 0,
+    levels: isNumber(videoOut.quality_levels) && videoOut.quality_levels > 0 ? videoOut.quality_levels : null,
+    direction: null,
+    reason: typeof videoOut.render_size_reason === "string" ? videoOut.render_size_reason : "",
+    ts: null,
+  };
+}
+
+/**
+ * A `video-quality` event (the server changed the frame size, the drawn rate or
+ * the camera rate mid-session) as the quality now in force. Fields the event
+ * leaves out keep their `previous` value.
+ * @param {any} event     the parsed JSON event
+ * @param {VideoQuality | null} [previous]  the quality before it
+ * @returns {VideoQuality | null} null when the event has no usable frame size (ignore it)
+ */
+export function parseVideoQuality(event, previous = null) {
+  if (!event || event.type !== "video-quality") return null;
+  const before = previous
+    || { width: 0, height: 0, fps: 25, drawnFps: 25, cameraFps: 0, level: 0, levels: null };
+  /** @param {string} key @param {number} fallback @returns {number} */
+  const field = (key, fallback) => (isNumber(event[key]) && event[key] >= 0 ? event[key] : fallback);
+  const width = field("width", before.width);
+  if (!(width > 0)) return null;
+  // a new width without a height: square frames (the protocol's only shape)
+  const height = field("height", isNumber(event.width) ? width : before.height) || width;
+  return {
+    width,
+    height,
+    fps: field("fps", before.fps),
+    drawnFps: field("drawn_fps", before.drawnFps),
+    cameraFps: field("camera_fps", before.cameraFps),
+    level: field("level", before.level),
+    levels: isNumber(event.levels) && event.levels > 0 ? event.levels : before.levels,
+    direction: event.direction === "down" || event.direction === "up" ? event.direction : null,
+    reason: typeof event.reason === "string" ? event.reason : "",
+    ts: isNumber(event.ts) ? event.ts : null,
+  };
 }
 
 /** Close codes after which reconnecting cannot help (docs/PROTOCOL.md, Close codes). */

@@ -1,9 +1,12 @@
 """The browser SDK's pure parts under Node's test runner (tests/browser/js/).
 
-The protocol header, the microphone resampler (rate, level, pitch, aliasing)
-and the playback worklet's clock, jitter buffer, flush and backlog skip run in
-Node with the globals an AudioWorklet has; the whole page runs in real Chromium
-in tests/pipelines/test_kiosk_browser.py.
+The protocol header, the microphone resampler (rate, level, pitch, aliasing),
+the playback worklet's clock, jitter buffer, flush and backlog skip, and how the
+client follows `video-quality` events (parsing, its event and stats, the camera
+sender's rate changed live, on mocked timers) run in Node with the globals an
+AudioWorklet has; the whole page runs in real Chromium in
+tests/pipelines/test_kiosk_browser.py, its layout under frame-size changes in
+tests/browser/test_kiosk_layout.py.
 """
 
 from __future__ import annotations

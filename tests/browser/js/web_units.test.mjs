@@ -1,13 +1,18 @@
 // Unit tests of the browser SDK's pure parts, run by Node (node --test): the
-// protocol header, the microphone resampler and the playback clock. The page as a
-// whole is tested in real Chromium (tests/pipelines/test_kiosk_browser.py).
+// protocol header, the microphone resampler, the playback clock and how the client
+// follows the server's video-quality changes. The page as a whole is tested in real
+// Chromium (tests/pipelines/test_kiosk_browser.py; its layout under frame-size
+// changes in tests/browser/test_kiosk_layout.py).
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { mock, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { loadProcessor } from "./worklet_harness.mjs";
-import { HEADER_BYTES, Kind, audioSamples, encodeMedia, helloMessage, parseMedia, plainWords }
-  from "../../../pipelines/web/protocol.js";
+import { CameraSender } from "../../../pipelines/web/camera.js";
+import {
+  CAMERA_MIN_FPS, HEADER_BYTES, Kind, audioSamples, cameraSendFps, encodeMedia, helloMessage, parseMedia,
+  parseVideoQuality, plainWords, welcomeVideoQuality,
+} from "../../../pipelines/web/protocol.js";
 
 const web = (name) => fileURLToPath(new URL(`../../../pipelines/web/${name}`, import.meta.url));
 
@@ -168,4 +173,169 @@ test("voice-to-voice counts from the reply's first onset, not from a later sente
   assert.equal(firstOnsetAfter(onsets, 5000), 6200);
   assert.equal(firstOnsetAfter(onsets, 8000), undefined); // not answered (yet)
   assert.equal(firstOnsetAfter([], 5000), undefined);
+});
+
+// ------------------------------------------------------------------ video quality
+
+const WELCOME_VIDEO = { width: 512, height: 512, fps: 25, codec: "jpeg", portrait: "grace_hopper",
+                        camera_fps: 10.0, render_size_reason: "as requested; 61 of 100 ms budget a block",
+                        requested_size: 512, quality_level: 0, quality_levels: 6, adaptive: true };
+const DOWN = { type: "video-quality", width: 256, height: 256, fps: 25, drawn_fps: 12.5, camera_fps: 2.5,
+               level: 3, levels: 6, direction: "down",
+               reason: "frames running late: the avatar's worker was busy 93 % of real time", ts: 1763900000.1 };
+const UP = { type: "video-quality", width: 512, height: 512, fps: 25, drawn_fps: 25.0, camera_fps: 10.0,
+             level: 0, levels: 6, direction: "up", reason: "headroom: busy 41 % of real time", ts: 1763900030.5 };
+
+test("video-quality parses into the quality in force; the welcome's choice is where it starts", () => {
+  const start = welcomeVideoQuality(WELCOME_VIDEO);
+  assert.deepEqual(start, { width: 512, height: 512, fps: 25, drawnFps: 25, cameraFps: 10, level: 0, levels: 6,
+                            direction: null, reason: "as requested; 61 of 100 ms budget a block", ts: null });
+  assert.equal(welcomeVideoQuality(undefined), null, "a voice-only session has no video quality");
+  // a busy server may start below the quality asked for; an older one does not say
+  const late = welcomeVideoQuality({ ...WELCOME_VIDEO, width: 256, height: 256, camera_fps: 5, quality_level: 2 });
+  assert.deepEqual([late.width, late.cameraFps, late.level, late.levels], [256, 5, 2, 6]);
+  const older = welcomeVideoQuality({ width: 384, height: 384, fps: 25, codec: "jpeg", camera_fps: 10 });
+  assert.deepEqual([older.width, older.level, older.levels, older.reason], [384, 0, null, ""]);
+
+  const down = parseVideoQuality(DOWN, start);
+  assert.deepEqual(down, { width: 256, height: 256, fps: 25, drawnFps: 12.5, cameraFps: 2.5, level: 3, levels: 6,
+                           direction: "down", reason: DOWN.reason, ts: 1763900000.1 });
+  assert.deepEqual(parseVideoQuality(UP, down),
+                   { width: 512, height: 512, fps: 25, drawnFps: 25, cameraFps: 10, level: 0, levels: 6,
+                     direction: "up", reason: UP.reason, ts: 1763900030.5 });
+
+  // camera_fps 0 (reactions paused) is a value, not a missing field
+  assert.equal(parseVideoQuality({ ...DOWN, camera_fps: 0 }, start).cameraFps, 0);
+  // fields left out (or not numbers) keep their previous value; a new width alone means a square
+  const partial = parseVideoQuality({ type: "video-quality", width: 384, camera_fps: "fast", direction: "sideways" },
+                                    down);
+  assert.deepEqual([partial.width, partial.height, partial.cameraFps, partial.drawnFps, partial.level],
+                   [384, 384, 2.5, 12.5, 3]);
+  assert.equal(partial.direction, null);
+  // nothing usable: ignored by the client
+  assert.equal(parseVideoQuality({ type: "video-quality", camera_fps: 5 }), null, "no frame size known");
+  assert.equal(parseVideoQuality({ ...DOWN, width: 0 }, null), null);
+  assert.equal(parseVideoQuality({ ...DOWN, width: -256 }, null), null);
+  assert.equal(parseVideoQuality({ ...DOWN, type: "metrics" }, start), null);
+});
+
+test("lowered, the camera follows the server's analysis rate, never below a trickle it can resume from", () => {
+  const lowered = (cameraFps) => cameraSendFps({ cameraFps, level: 2 });
+  assert.equal(lowered(10), 10);
+  assert.equal(lowered(2.5), 2.5);
+  assert.equal(lowered(1), CAMERA_MIN_FPS, "never below 2 fps while the server analyses some");
+  assert.equal(lowered(0), CAMERA_MIN_FPS, "paused: still sent, so the server can resume");
+  assert.equal(lowered(undefined), CAMERA_MIN_FPS);
+  assert.equal(lowered(25), 15, "no more than the camera is opened at");
+  // at the quality asked for (level 0): 10..15 fps, as the SDK always sent
+  assert.deepEqual([2.5, 10, 12, 25].map((cameraFps) => cameraSendFps({ cameraFps, level: 0 })), [10, 10, 12, 15]);
+});
+
+/** A camera that is ready to grab, and a socket so backed up that every tick is skipped (and counted). */
+function fakeCamera() {
+  const stream = { getTracks: () => [] };
+  const video = { srcObject: null, readyState: 4, videoWidth: 640, videoHeight: 480, play: async () => {} };
+  return { stream, video };
+}
+
+test("a running camera sender changes its rate live; a stopped one keeps the rate for start()", () => {
+  mock.timers.enable({ apis: ["setInterval"] });
+  try {
+    const { stream, video } = fakeCamera();
+    const sender = new CameraSender(stream, video, () => assert.fail("sent through a full socket"), () => Infinity,
+                                    { fps: 10 });
+    sender.start();
+    mock.timers.tick(1000);
+    assert.equal(sender.skipped, 10);
+    sender.setFps(2.5);
+    mock.timers.tick(2000);
+    assert.equal(sender.skipped - 10, 5, "2.5 grabs a second after setFps(2.5)");
+    sender.setFps(10);
+    mock.timers.tick(1000);
+    assert.equal(sender.skipped - 15, 10);
+    sender.stop();
+    sender.setFps(2);
+    mock.timers.tick(1000);
+    assert.equal(sender.skipped, 25, "a stopped sender stays stopped");
+    sender.start();
+    mock.timers.tick(1000);
+    assert.equal(sender.skipped - 25, 2);
+    sender.stop();
+    assert.throws(() => sender.setFps(0), RangeError);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test("the client follows video-quality: event out, stats, camera rate; bad events are ignored", async () => {
+  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
+  globalThis.requestAnimationFrame ??= () => 0;
+  // the browser objects a welcome touches: the playback worklet's node and a socket
+  globalThis.AudioWorkletNode ??= class {
+    constructor() { this.port = { postMessage() {}, onmessage: null }; }
+    connect() {}
+    disconnect() {}
+  };
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const { stream, video } = fakeCamera();
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) }, selfView: video });
+  client.audio = { destination: {} };
+  client.cameraStream = stream;
+  client.ws = { bufferedAmount: Infinity };
+  const announced = [];
+  client.addEventListener("video-quality", (event) => announced.push(event.detail));
+  const raw = [];
+  client.addEventListener("event", (event) => raw.push(event.detail.type));
+
+  mock.timers.enable({ apis: ["setInterval"] });
+  try {
+    client.onEvent({ type: "welcome", protocol: 2, session_id: "s1-test",
+                     audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" }, video_out: WELCOME_VIDEO });
+    assert.equal(client.stats.videoSize, 512);
+    assert.equal(client.stats.videoQuality.level, 0);
+    assert.equal(client.stats.videoQuality.reason, WELCOME_VIDEO.render_size_reason);
+    assert.equal(client.camera.fps, 10);
+    assert.equal(announced.length, 0, "the welcome is not a change");
+
+    client.onEvent(DOWN);
+    assert.equal(announced.length, 1);
+    assert.deepEqual(announced[0], parseVideoQuality(DOWN, welcomeVideoQuality(WELCOME_VIDEO)));
+    const stats = client.stats;
+    assert.equal(stats.videoSize, 256, "videoSize follows the latest width");
+    assert.deepEqual(stats.videoQuality, announced[0]);
+    assert.equal(stats.qualityChanges, 1);
+    assert.equal(client.camera.fps, 2.5);
+    const before = client.camera.skipped;
+    mock.timers.tick(2000);
+    assert.equal(client.camera.skipped - before, 5, "the running camera grabs at the new rate");
+
+    client.onEvent({ ...DOWN, camera_fps: 0, level: 5, reason: "still late" });
+    assert.equal(client.stats.videoQuality.cameraFps, 0);
+    assert.equal(client.camera.fps, CAMERA_MIN_FPS, "paused analysis: a trickle is still sent");
+
+    client.onEvent(UP);
+    assert.equal(client.stats.videoSize, 512);
+    assert.equal(client.stats.videoQuality.direction, "up");
+    assert.equal(client.camera.fps, 10);
+
+    // an event without a usable size cannot be the quality in force: no announcement, no throw
+    client.videoQuality = null;
+    client.onEvent({ type: "video-quality", camera_fps: 5 });
+    assert.equal(announced.length, 3);
+    assert.equal(client.camera.fps, 10);
+    assert.equal(raw.filter((type) => type === "video-quality").length, 4, "every raw event still goes out");
+
+    // a busy server may start the next session already lowered: the camera starts at its rate
+    client.onEvent({ type: "welcome", protocol: 2, session_id: "s2-test",
+                     audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" },
+                     video_out: { ...WELCOME_VIDEO, width: 256, height: 256, camera_fps: 2.5, quality_level: 3 } });
+    assert.deepEqual([client.stats.videoSize, client.stats.videoQuality.level, client.camera.fps], [256, 3, 2.5]);
+
+    client.welcome = null; // disconnected: no quality to report
+    assert.equal(client.stats.videoQuality, null);
+    assert.equal(client.stats.videoSize, null);
+  } finally {
+    client.camera?.stop();
+    mock.timers.reset();
+  }
 });
