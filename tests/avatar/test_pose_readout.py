@@ -8,6 +8,7 @@ bench/results/pose_readout.json and docs/renderer.md (issue 10).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from avatar.motion import (
 )
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
+from avatar.render.calibration import load_calibration
 
 TURNS = ((0.0, 0.0, 0.0), (18.0, -12.0, 6.0), (-25.0, 15.0, -10.0), (5.0, 22.0, 3.0))
 
@@ -72,11 +74,25 @@ def test_fit_is_robust_to_pixel_noise() -> None:
 _AXES = {"yaw": 0, "pitch": 1, "roll": 2}
 
 
+# Sub-pixel shifts (px) of the head, on both image axes: a 3x3 grid a third of a
+# pixel apart, for read-outs that must not hinge on one frame's landmarker noise.
+_SHIFTS_PX = (-1.0 / 3.0, 0.0, 1.0 / 3.0)
+
+
 @pytest.fixture(scope="module")
-def sweep(default_portrait: Portrait) -> dict[str, FaceMeasurement]:
-    """The default portrait rendered at its reference and +-20 deg on each axis, measured."""
-    renderer = PortraitRenderer(default_portrait, size=512)
+def renderer(default_portrait: Portrait) -> PortraitRenderer:
+    """The default portrait at 512 px with the shipped table (its own fit), drawn over
+    its final (shift-map) plate from the first frame on. What a frame looks like must
+    depend neither on the user's cache dir (calibration_for would take a table found
+    there) nor on how fast the plate thread finished (it shares both cores)."""
+    renderer = PortraitRenderer(default_portrait, size=512, calibration=load_calibration())
     renderer.wait_for_plate()
+    return renderer
+
+
+@pytest.fixture(scope="module")
+def sweep(renderer: PortraitRenderer) -> dict[str, FaceMeasurement]:
+    """The default portrait rendered at its reference and +-20 deg on each axis, measured."""
     ref = renderer.reference
     out: dict[str, FaceMeasurement] = {}
     with FaceAnalyzer(mode="image") as analyzer:
@@ -122,11 +138,71 @@ def test_fit_reads_a_rendered_turn_with_its_sign_and_roughly_its_size(
     assert 0.7 < change / offset < 1.35, f"{axis} {offset:+.0f}: read {change:+.1f}"
 
 
-def test_fit_keeps_the_other_axes_still_on_a_roll(sweep: dict[str, FaceMeasurement]) -> None:
-    """An in-plane roll barely leaks into pitch; into yaw by about roll * sin(pitch
-    offset): the fit sees this photo 7 deg more chin-down, so 20 deg of roll about
-    the camera axis decomposes with ~2.4 deg of yaw (Euler angles, not an error of
-    the fitted rotation)."""
-    for offset in (-20.0, 20.0):
-        change = _fit(sweep[f"roll{offset:+.0f}"]) - _fit(sweep["none+0"])
-        assert abs(change[0]) < 3.0 and abs(change[1]) < 1.0
+def _drawn_change(renderer: PortraitRenderer, axis: str, offset: float) -> np.ndarray:
+    """The rotation (3x3, camera axes) the renderer draws for `offset` deg on `axis` from
+    its reference: the motion space's angles there, through the calibration's pose
+    gain, times the reference rotation's inverse (as PortraitRenderer.vertices)."""
+    ref = renderer.reference
+    angles = [float(ref[column_index(name)]) for name in _AXES]
+    start = angles_to_rotation(*angles)
+    angles[_AXES[axis]] += renderer.calibration.pose_change(_AXES[axis], offset)
+    return angles_to_rotation(*angles) @ start.T
+
+
+def _fitted(renderer: PortraitRenderer, analyzer: FaceAnalyzer, motion: np.ndarray) -> np.ndarray:
+    """The rotation (3x3, camera axes) the fit reads on the render of `motion`."""
+    measured = analyzer.analyze(renderer.render(motion))
+    assert measured is not None, f"no face at roll {motion[column_index('roll')]:+.1f}"
+    return fit_head_rotation(measured.landmarks, canonical_face_model())
+
+
+@pytest.fixture(scope="module")
+def roll_residuals(renderer: PortraitRenderer) -> dict[float, np.ndarray]:
+    """Per roll offset (+-20 deg), (9, 3): how far the rotation change the fit reads is
+    from the one drawn, as rotation vectors in degrees (camera axes: x right, y up,
+    z to the viewer), one per sub-pixel shift of the head (_SHIFTS_PX squared); each
+    rolled frame is compared with the rest frame at the same shift."""
+    tx, ty, roll = column_index("tx"), column_index("ty"), column_index("roll")
+    drawn = {offset: _drawn_change(renderer, "roll", offset) for offset in (-20.0, 20.0)}
+    out: dict[float, list[np.ndarray]] = {offset: [] for offset in drawn}
+    with FaceAnalyzer(mode="image") as analyzer:
+        for dy in _SHIFTS_PX:
+            for dx in _SHIFTS_PX:
+                shifted = renderer.reference.copy()
+                shifted[tx] += dx / renderer.size
+                shifted[ty] += dy / renderer.size
+                rest = _fitted(renderer, analyzer, shifted)
+                for offset, change in drawn.items():
+                    rolled = shifted.copy()
+                    rolled[roll] += offset
+                    error = _fitted(renderer, analyzer, rolled) @ rest.T @ change.T
+                    out[offset].append(np.degrees(cv2.Rodrigues(error)[0].ravel()))
+    return {offset: np.array(rows) for offset, rows in out.items()}
+
+
+def test_fit_keeps_the_other_axes_still_on_a_roll(roll_residuals: dict[float, np.ndarray]
+                                                  ) -> None:
+    """A rendered roll reads as that roll, turned off its axis by under 1.5 degrees.
+
+    Compared as rotations, not as Euler angles: a roll about a head tipped chin-down
+    decomposes with yaw of about roll * sin(tip), which is no error. The renderer
+    rolls about the axis of the reference's matrix read-out, which the fit sees
+    7.2 deg more chin-down: 20 deg of roll reads as ~2.5 deg of Euler yaw before any
+    error. On top comes the landmarker's own off-axis error on a tilted face: the
+    rest frame rotated rigidly in the image plane (a perfect roll) reads 0.6-1.0 deg
+    off-axis (median), i.e. 3.2 deg of Euler yaw at +-20.
+
+    Medians over the 3x3 sub-pixel shifts: a single frame's read-out moves by up to
+    +-0.5 deg of yaw and +-1 deg of pitch for a quarter-pixel shift or +-1 grey level
+    of noise, so a one-frame bound that close to the reading held or not by details
+    that small, which differ between machines (the old bound, Euler yaw < 3.0 on one
+    frame: 3.37 on a fresh 2-core AVX2 machine, under 3.0 in the developers' CI,
+    3.37 to the digit here whatever the cache or load). Measured here: 0.07-0.23 deg at -20
+    and 0.90-1.13 at +20 over six phases of the grid (single frames up to 1.7); a roll
+    that leaks a tenth of itself into yaw or pitch (2 deg at 20) reads above the bound.
+    """
+    for offset, residuals in roll_residuals.items():
+        median = np.median(residuals, axis=0)
+        off_axis = float(np.hypot(median[0], median[1]))
+        assert off_axis < 1.5, (f"roll {offset:+.0f}: read {off_axis:.2f} deg off its axis "
+                                f"(median residual {np.round(median, 2)} deg)")

@@ -389,7 +389,8 @@ async def test_stream_video_file_samples_the_clip_at_real_time_pace(
         elapsed = asyncio.get_running_loop().time() - started
         await asyncio.sleep(0.2)
     assert sent == 5  # 10 frames at 25 fps sampled at 12.5 fps: every second one
-    assert elapsed == pytest.approx(4 / 12.5, abs=0.15)  # paced, not sent in a burst
+    # paced, not sent in a burst (a busy machine can only make it slower)
+    assert elapsed >= 0.8 * 4 / 12.5
     frames = peer.of(CameraInput)
     assert len(frames) == 5 and not peer.errors
     assert BotVideo(frames[0].jpeg, 0, 0.0).rgb().shape == (120, 160, 3)
