@@ -542,6 +542,10 @@ class AvatarNode(FrameProcessor):
                 "camera_fps": quality.camera_fps,
                 "drawn_fps": quality.drawn_fps,
                 "busy_percent": round(100.0 * self.governor.busy(now), 1),
+                # what the quality the client asked for would cost now (the governor's
+                # prediction: it climbs back when this is under its up_busy)
+                "asked_busy_percent": round(
+                    100.0 * self.governor.load_at(0, self.governor.steady_busy(now)), 1),
             })
         if self._transport_stats is not None:
             values.update(self._transport_stats())

@@ -146,3 +146,21 @@ def test_capacity_admits_while_the_floor_fits_and_refuses_with_a_reason() -> Non
     assert not ok and "capacity" in reason and "try again later" in reason
     board.unregister("a")
     assert board.report(now=4.0).sessions == 0 and board.admit("d", now=4.0)[0]
+
+
+def test_a_step_up_that_costs_more_than_the_probe_said_is_learned() -> None:
+    """In the live server a level can cost twice what the probe's ratio predicts:
+    the governor keeps the ratio it measured, so it does not try the same step
+    again at the same load, and takes it once the load has really fallen."""
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, start=4, params=PARAMS, now=0.0)
+    now, moves = feed(governor, 0.0, 3.2, busy=0.41)
+    assert moves == [3]  # the probe predicts 0.41 * 28 / 20.5 = 0.56
+    now, moves = feed(governor, now, 1.2, busy=0.87)  # but it costs 0.87
+    assert moves == [4]
+    now, moves = feed(governor, now, 30.0, busy=0.41)  # the same load: no new try
+    assert moves == [] and governor.level == 4
+    now, moves = feed(governor, now, 4.0, busy=0.25)  # the load fell: 0.25 * 2.12 = 0.53
+    # ...and the levels beyond the learned step are priced up by the same misreading
+    # (x1.55): 256 px with the camera at 5/s, 0.62; never straight to 512 px (1.19)
+    assert moves and moves[0] in (2, 3)

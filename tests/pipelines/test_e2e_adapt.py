@@ -46,15 +46,16 @@ def healthz(http: str) -> dict[str, Any]:
 class Session:
     """A v2 client with the camera on: mic silence and camera frames in, items out."""
 
-    def __init__(self, client: VoiceClient, camera_jpeg: bytes) -> None:
+    def __init__(self, client: VoiceClient, camera_jpeg: bytes | None) -> None:
         self.client = client
         self.items: list[tuple[float, Any]] = []
         self._camera = camera_jpeg
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Session:
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._mic()),
-                       asyncio.create_task(self._cam())]
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._mic())]
+        if self._camera is not None:
+            self._tasks.append(asyncio.create_task(self._cam()))
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -75,6 +76,7 @@ class Session:
             await self.client.stream_pcm(bytes(16000 * 2))  # 1 s of silence, paced
 
     async def _cam(self) -> None:
+        assert self._camera is not None
         while True:  # 10 frames a second, like the kiosk page
             await self.client.send_camera_jpeg(self._camera)
             await asyncio.sleep(0.1)
@@ -115,49 +117,54 @@ async def refused_while_full(server: Any, assets: Any) -> None:
     assert refused.value.code == "server_busy" and "capacity" in str(refused.value), refused.value
 
 
-def busy_elsewhere(session: Session, assets: Any, levels: int) -> None:
+def busy_elsewhere(session: Session, ladder: list[Any]) -> None:
     """Skip loudly when the machine stayed too busy for the requested quality after
     the test's hog stopped (another job, or `--cpu-hog` on a slow machine): the
     governor was right not to climb. Returns when it should have climbed."""
-    from avatar.live.assets import level_cost_ms
-    from avatar.live.quality import GovernorParams, quality_ladder
+    from avatar.live.quality import GovernorParams
 
     stats = [i.values for _, i in session.items
              if getattr(i, "type", "") == "metrics" and i.kind == "avatar"]
-    if not stats or "busy_percent" not in stats[-1]:
+    if not stats or "asked_busy_percent" not in stats[-1]:
         return
     last = stats[-1]
-    ladder = quality_ladder(512, camera=True)
-    assert len(ladder) == levels
-    ratio = (level_cost_ms(assets.costs, ladder[0])
-             / level_cost_ms(assets.costs, ladder[int(last["quality_level"])]))
-    needed = float(last["busy_percent"]) / 100 * ratio
+    needed = float(last["asked_busy_percent"]) / 100  # the governor's own prediction
     if needed > GovernorParams().up_busy:
         pytest.skip(f"SKIPPED LOUDLY: after the hog stopped this machine stayed too busy for "
-                    f"512 px with the camera at 10/s (load average {load_average():.1f}; the "
+                    f"{ladder[0].describe()} (load average {load_average():.1f}; the "
                     f"avatar's worker busy {last['busy_percent']}% at level "
-                    f"{last['quality_level']}, {needed:.0%} predicted at 512 px): the "
+                    f"{last['quality_level']}, {needed:.0%} predicted as asked): the "
                     "session was right not to climb, so the climb back was NOT tested here")
 
 
+@pytest.mark.parametrize(("size", "camera"), [(512, True), (256, False)],
+                         ids=["512px-camera", "256px-no-camera"])
 async def test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops(
-        video_runtime: Any, start_server: Any) -> None:
+        video_runtime: Any, start_server: Any, size: int, camera: bool) -> None:
+    """512 px with the camera is what the issue asks for; 256 px without a camera
+    is a ladder a 3x slower machine (render ~20 ms a frame in the live server)
+    can climb back up too, so the climb is tested on every machine."""
     from avatar.live import AvatarAssets
     from avatar.live.assets import encode_jpeg
+    from avatar.live.quality import quality_ladder
     from pipelines.server import ServerConfig
 
+    ladder = quality_ladder(size, camera=camera)
+    asked, cheapest = ladder[0], ladder[-1]
     face = read_image(default_portrait_path())[40:560, 40:560]
-    camera_jpeg = encode_jpeg(cv2.resize(face, (320, 320)), 80)
+    camera_jpeg = encode_jpeg(cv2.resize(face, (320, 320)), 80) if camera else None
     hog = CpuHog(HOG_CORES).start()
     try:
         assets = await asyncio.to_thread(AvatarAssets.load)  # probed under the hog
         server = start_server(dataclasses.replace(video_runtime, avatar=assets),
                               ServerConfig(max_sessions=2))
-        async with await VoiceClient.connect(server.url, video_out={"size": 512},
-                                             video_in="camera", busy_retry_secs=60) as client:
+        async with await VoiceClient.connect(server.url, video_out={"size": size},
+                                             video_in="camera" if camera else None,
+                                             busy_retry_secs=60) as client:
             welcome = client.video_out
-            assert welcome is not None and welcome["adaptive"] and welcome["requested_size"] == 512
+            assert welcome is not None and welcome["adaptive"] and welcome["requested_size"] == size
             levels = int(welcome["quality_levels"])
+            assert levels == len(ladder)
             async with Session(client, camera_jpeg) as session:
 
                 def at_cheapest() -> bool:
@@ -167,15 +174,16 @@ async def test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops(
 
                 await session.wait_until(at_cheapest, "the cheapest level under the hog")
                 cheapest_at = time.monotonic()
-                assert client.video_out is not None
-                assert (client.video_out["width"], client.video_out["camera_fps"]) == (256, 2.5)
+                now = client.video_out
+                assert now is not None
+                assert (now["width"], now["camera_fps"]) == (cheapest.size, cheapest.camera_fps)
                 health = healthz(server.http)
                 assert health["video"]["levels"] == [levels - 1], health
-                # frames sent from here on are 256 px (one already queued may be larger)
+                # frames sent from here on are of the cheapest size (one queued may be larger)
                 await session.wait_until(lambda: len(session.frames(cheapest_at + 1.0)) >= 5,
                                          "frames at the cheapest level")
-                assert {f.rgb().shape for f in session.frames(cheapest_at + 1.0)[:5]} == {
-                    (256, 256, 3)}
+                assert {f.rgb().shape[:2] for f in session.frames(cheapest_at + 1.0)[:5]} == {
+                    (cheapest.size, cheapest.size)}
                 await refused_while_full(server, assets)
 
                 hog.stop()
@@ -185,18 +193,19 @@ async def test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops(
                         lambda: bool(client.video_quality) and client.video_quality.level == 0,
                         "the requested quality after the hog stopped")
                 except AssertionError:
-                    busy_elsewhere(session, assets, levels)
+                    busy_elsewhere(session, ladder)
                     raise
                 back_at = time.monotonic()
                 up = session.qualities(quiet_at)
                 assert up and up[-1].direction == "up" and "headroom" in up[-1].reason
-                assert (up[-1].width, up[-1].camera_fps, up[-1].drawn_fps) == (512, 10.0, 25.0)
+                assert (up[-1].width, up[-1].camera_fps, up[-1].drawn_fps) == (
+                    asked.size, asked.camera_fps, asked.drawn_fps)
                 await session.wait_until(lambda: len(session.frames(back_at + 1.0)) >= 10,
                                          "frames at the requested size")
             frames = session.frames(back_at + 1.0)[:10]
     finally:
         hog.stop()
-    assert {f.rgb().shape for f in frames} == {(512, 512, 3)}
+    assert {f.rgb().shape for f in frames} == {(asked.size, asked.size, 3)}
     with FaceAnalyzer(mode="image") as analyzer:
         assert all(analyzer.analyze(f.rgb()) is not None for f in frames[::3])
     # every change was told: the events name a size, a camera rate and a reason
