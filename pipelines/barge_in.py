@@ -306,8 +306,13 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
             raise RuntimeError(f"{self} is not attached to its user aggregator")
         speaking = self._bot_speaking
         self._assistant_stopped.clear()
-        for direction in (FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM):
-            await self._aggregator.push_frame(InterruptionFrame(), direction)
+        # One interruption sent both ways, marked as broadcast siblings as pipecat's
+        # `broadcast_frame` does: observers then see one interruption, not two (two
+        # unrelated frames sent the client two `bot-interrupted` events; issue 27).
+        downstream, upstream = InterruptionFrame(), InterruptionFrame()
+        downstream.broadcast_sibling_id, upstream.broadcast_sibling_id = upstream.id, downstream.id
+        await self._aggregator.push_frame(downstream, FrameDirection.DOWNSTREAM)
+        await self._aggregator.push_frame(upstream, FrameDirection.UPSTREAM)
         if speaking:
             # The words are pushed as the user's message right after this returns.
             # pipecat interrupts at the VAD start, long before; here the spoken part

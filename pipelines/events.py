@@ -10,6 +10,7 @@ pushes them as urgent transport messages: one hop, never queued behind audio.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from loguru import logger
@@ -93,12 +94,24 @@ class ProtocolEventObserver(BaseObserver):
         self._on_event = on_event
         self._bot_speaking = False
         self._reply_pending = False  # an LLM reply started and has not finished speaking
+        #: `bot-interrupted` was sent for the current reply: one event per interruption,
+        #: however many InterruptionFrames the pipeline carries for it (issue 27)
+        self._interrupted = False
+        #: `bot-tts-text` of a sentence that left the output transport while no reply
+        #: audio was flowing: sent once its audio starts (see `on_push_frame`)
+        self._pending_tts_text: list[BotTTSText] = []
 
     async def _emit(self, event: BaseModel | dict) -> None:
         message = event.model_dump(exclude_none=True) if isinstance(event, BaseModel) else event
         if self._on_event is not None:
             self._on_event(message)
         await self._sender.send_event(message)
+
+    async def _flush_tts_text(self) -> None:
+        """Send the captions held until their audio started, in order."""
+        pending, self._pending_tts_text = self._pending_tts_text, []
+        for event in pending:
+            await self._emit(event.model_copy(update={"ts": time.time()}))
 
     async def on_push_frame(self, data: FramePushed) -> None:
         """Report each relevant frame exactly once."""
@@ -107,13 +120,23 @@ class ProtocolEventObserver(BaseObserver):
             # Spoken text: report when the output transport passes it on (its audio is out).
             if data.source is self._output and data.direction == FrameDirection.DOWNSTREAM:
                 if frame.text.strip():
+                    await self._flush_tts_text()  # its caption never comes after it
                     await self._emit(BotOutput(text=frame.text.strip()))
             return
         if isinstance(frame, AggregatedTextFrame) and getattr(frame, "will_be_spoken", False):
-            # pipecat pushes a sentence's text right before its audio: live captions
+            # A sentence's text for live captions. The TTS pushes it before synthesizing
+            # it, and the pacer or avatar node before it lets it pass while no reply
+            # audio is queued, so the first sentence of a reply left the transport
+            # 0.25-0.7 s before its audio (issue 27). While reply audio flows, the
+            # transport passes it on right after the audio before it, i.e. right
+            # before its own; otherwise it waits for `bot-started-speaking`.
             if data.source is self._output and data.direction == FrameDirection.DOWNSTREAM:
                 if frame.text.strip():
-                    await self._emit(BotTTSText(text=frame.text.strip()))
+                    event = BotTTSText(text=frame.text.strip())
+                    if self._bot_speaking:
+                        await self._emit(event)
+                    else:
+                        self._pending_tts_text.append(event)
             return
         if not data.first_push:
             return
@@ -137,18 +160,23 @@ class ProtocolEventObserver(BaseObserver):
                 await self._emit(UserTranscription(text=frame.text.strip(), final=False))
         elif isinstance(frame, LLMFullResponseStartFrame):
             self._reply_pending = True
+            self._interrupted = False
         elif isinstance(frame, BotStartedSpeakingFrame):
             if not self._bot_speaking:
                 self._bot_speaking = True
+                self._interrupted = False
                 await self._emit(SimpleEvent(type="bot-started-speaking"))
+                await self._flush_tts_text()
         elif isinstance(frame, BotStoppedSpeakingFrame):
             if self._bot_speaking:
                 self._bot_speaking = False
                 self._reply_pending = False
                 await self._emit(SimpleEvent(type="bot-stopped-speaking"))
         elif isinstance(frame, InterruptionFrame):
-            if self._bot_speaking or self._reply_pending:
+            self._pending_tts_text.clear()  # those sentences will never be spoken
+            if (self._bot_speaking or self._reply_pending) and not self._interrupted:
                 self._reply_pending = False
+                self._interrupted = True
                 await self._emit(SimpleEvent(type="bot-interrupted"))
         elif isinstance(frame, ErrorFrame):
             code = classify_error(frame.error)
