@@ -25,7 +25,7 @@ from pipelines.errors import ServerError
 from pipelines.log_redaction import install_uvicorn_log_filters
 from pipelines.protocol import PROTOCOL_VERSION, Limits
 from pipelines.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
-from pipelines.services import SpeechModels
+from pipelines.services import NO_WORDS, SpeechModels
 from pipelines.session import SessionRegistry, serve_connection
 from pipelines.voice_pipeline import LLMParams
 
@@ -85,6 +85,9 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             "protocol": PROTOCOL_VERSION,
             "sessions": len(registry.active),
             "max_sessions": registry.max_sessions,
+            # sounds without words (laughs, coughs) since start: not errors, not
+            # sent to the visitor, counted for the operator (pipelines/services.py)
+            "no_words_sounds": NO_WORDS.sounds,
         }
         if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
             health["video"] = runtime.avatar.capacity.report().as_dict()

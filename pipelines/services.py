@@ -25,7 +25,6 @@ from openai import AsyncOpenAI, OpenAIError
 from pipecat.frames.frames import (
     ErrorFrame,
     Frame,
-    OutputTransportMessageUrgentFrame,
     TranscriptionFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -40,7 +39,6 @@ from piper import PiperVoice
 
 from agent.llm_client import prefill
 from pipelines.barge_in import NoWordsFrame
-from pipelines.protocol import ErrorCode, error_event
 from pipelines.transcript_confidence import WhisperConfidence, collect_segments, record_segments
 
 
@@ -216,12 +214,37 @@ class SpeechModels:
         return time.perf_counter() - started
 
 
+@dataclass
+class NoWordsCounter:
+    """Sounds the VAD took for speech but whisper found no words in (laughs, coughs,
+    breaths, a door), counted for the operator (`GET /healthz`, `no_words_sounds`).
+
+    They are not errors and the visitor is told nothing: a laugh over a reply
+    lets the reply play on, and before issue 27 each one sent the visitor an
+    `empty_transcript` error (sometimes two for one laugh). A count that climbs
+    fast still tells the operator that the room is noisy or the VAD too eager.
+    """
+
+    sounds: int = 0
+    secs: float = 0.0
+
+    def add(self, secs: float) -> None:
+        """Count one sound of `secs` seconds."""
+        self.sounds += 1
+        self.secs += secs
+
+
+#: Every session's no-word sounds since the process started (one server a process).
+NO_WORDS = NoWordsCounter()
+
+
 class BundledWhisperSTTService(WhisperSTTService):
     """pipecat's segmented whisper service on a shared, already-loaded model.
 
-    Also reports an utterance that decodes to nothing as a non-fatal
-    `empty_transcript` error event, so a client knows its speech was heard but not
-    understood instead of waiting for an answer that never comes.
+    An utterance that decodes to nothing is a sound without words (a laugh, a
+    cough): it is logged and counted (`NO_WORDS`), and a `NoWordsFrame` lets a
+    reply paused for it play on; the client is sent nothing, since a visitor's
+    laugh is not an error (issue 27).
     """
 
     def __init__(self, *, models: SpeechModels, language: str = "en", **kwargs: Any) -> None:
@@ -242,7 +265,7 @@ class BundledWhisperSTTService(WhisperSTTService):
         self._model = _GreedyWhisper(models.whisper, models.asr)  # type: ignore[assignment]
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
-        """Transcribe one utterance; an empty result becomes an `empty_transcript` event.
+        """Transcribe one utterance; an empty result is counted and signalled downstream.
 
         The transcript carries whisper's confidence in `result` (a
         `WhisperConfidence`): the barge-in verdict ignores failed decodes.
@@ -256,12 +279,8 @@ class BundledWhisperSTTService(WhisperSTTService):
             yield frame
         if not produced:
             secs = len(audio) / 2 / self.sample_rate
-            logger.warning(f"{self}: {secs:.2f} s of speech transcribed to nothing")
-            event = error_event(
-                ErrorCode.EMPTY_TRANSCRIPT,
-                f"heard {secs:.1f} s of speech but could not transcribe any words",
-            )
-            yield OutputTransportMessageUrgentFrame(message=event.model_dump())
+            NO_WORDS.add(secs)
+            logger.info(f"{self}: a sound of {secs:.2f} s without words (laugh, cough, noise)")
             yield NoWordsFrame()  # a reply paused for this sound may play on
 
 
