@@ -23,10 +23,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from loguru import logger
 from pipecat.pipeline.runner import PipelineRunner
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.transports.websocket.fastapi import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from starlette.websockets import WebSocketState
 
 from pipelines.errors import ProtocolError
@@ -44,6 +41,7 @@ from pipelines.protocol import (
 from pipelines.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.serializer import ProtocolV1Serializer
 from pipelines.voice_pipeline import build_voice_pipeline
+from pipelines.ws_transport import ProtocolWebsocketTransport
 
 
 class SessionRegistry:
@@ -267,7 +265,7 @@ async def _run_session(
     serializer = ProtocolV1Serializer(
         session, pipeline_input_rate=PIPELINE_INPUT_RATE, on_violation=count_violation
     )
-    transport = FastAPIWebsocketTransport(
+    transport = ProtocolWebsocketTransport(  # 40 ms audio messages (rate // 25 samples)
         websocket,
         FastAPIWebsocketParams(
             audio_in_enabled=True,

@@ -398,7 +398,7 @@ def build_voice_pipeline(
                                                     stop=[stop_strategy]),
             # pipecat re-runs the LLM after a turn with no words if the turn "interrupted"
             # the bot, and every VAD start counts as one: a cough as the first turn sent
-            # an empty context to the LLM. The client gets `empty_transcript` instead.
+            # an empty context to the LLM. A sound without words is only counted (NO_WORDS).
             empty_user_turn=None,
         ),
     )
