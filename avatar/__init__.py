@@ -36,6 +36,7 @@ _EXPORTS = {
     "NotAVideoError": "avatar.errors",
     "NoFaceError": "avatar.errors",
     "FaceTooSmallError": "avatar.errors",
+    "FaceCutOffError": "avatar.errors",
     "MissingModelError": "avatar.errors",
 }
 

@@ -10,6 +10,7 @@ clean line) handle them without importing this module::
     ├── NoFaceError(AvatarError, ValueError)         the landmarker found no face
     │   └── NoDominantFaceError                       several faces, none stands out
     ├── FaceTooSmallError(AvatarError, ValueError)   a face, but too few pixels
+    ├── FaceCutOffError(AvatarError, ValueError)     the face runs past the image edge
     ├── UnknownPortraitError(AvatarError, KeyError)  no portrait of that name
     ├── BadCameraFrameError(AvatarError, ValueError) a camera frame is not a decodable image
     └── MissingModelError(AvatarError, FileNotFoundError)
@@ -42,6 +43,10 @@ class NoDominantFaceError(NoFaceError):
 
 class FaceTooSmallError(AvatarError, ValueError):
     """A face was found but it is too small to animate without visible blur."""
+
+
+class FaceCutOffError(AvatarError, ValueError):
+    """The portrait's face runs past the image's edge (part of the head is missing)."""
 
 
 class UnknownPortraitError(AvatarError, KeyError):

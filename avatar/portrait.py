@@ -21,7 +21,13 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from avatar.errors import FaceTooSmallError, NoDominantFaceError, NoFaceError, NotAnImageError
+from avatar.errors import (
+    FaceCutOffError,
+    FaceTooSmallError,
+    NoDominantFaceError,
+    NoFaceError,
+    NotAnImageError,
+)
 from avatar.face_analysis import FaceAnalyzer, FaceMeasurement, as_rgb_uint8
 
 PortraitSize = Literal[256, 512]
@@ -36,6 +42,11 @@ HEAD_CENTRE_SHIFT = 0.1
 # Below this landmark-box height (source pixels) a 512 crop upsamples more than
 # 4x and the rendered face is visibly soft.
 MIN_FACE_PX = 64
+# A visitor's upload (wire protocol kind 5) must do better: at least this landmark-box
+# height in the uploaded image, so the 512 px video's head crop (2 face heights) is
+# upsampled at most 2x, and the whole landmark box inside the image. Operators' own
+# portraits keep MIN_FACE_PX: they are chosen and checked by a person.
+UPLOAD_MIN_FACE_PX = 128
 # A second face at least this fraction of the largest one's area makes the choice
 # of whom to animate ambiguous (two people side by side): ask for a crop.
 RIVAL_FACE_AREA = 0.5
@@ -141,6 +152,17 @@ def crop_with_padding(image: np.ndarray, box: tuple[int, int, int, int]) -> np.n
     return np.ascontiguousarray(filled.round().astype(np.uint8))
 
 
+def _check_whole_face(face: FaceMeasurement, width: int, height: int, name: str) -> None:
+    """Raise FaceCutOffError if the face's landmark box is not inside the image."""
+    x0, y0, x1, y1 = face.bbox
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise FaceCutOffError(
+            f"the face in {name} runs past the edge of the {width}x{height} image "
+            f"(face box {x0:.0f},{y0:.0f} to {x1:.0f},{y1:.0f}); use a photo with the "
+            "whole head inside the picture"
+        )
+
+
 def _find_small_face(analyzer: FaceAnalyzer, image: np.ndarray) -> float | None:
     """Height (source px) of a face only visible when zoomed in, else None.
 
@@ -178,11 +200,16 @@ class Portrait:
     def load(
         cls, source: str | Path | np.ndarray, size: PortraitSize = 512, *,
         min_face_px: int = MIN_FACE_PX, margin: float = HEAD_MARGIN,
+        require_whole_face: bool = False,
     ) -> Portrait:
         """Load a portrait from an image file or an (H, W, 3) RGB array.
 
-        Raises FileNotFoundError, NotAnImageError, NoFaceError or FaceTooSmallError
-        with a message saying what to change.
+        `require_whole_face`: refuse a face whose landmark box runs past the image's
+        edge (the face landmarker extrapolates a cut face, and the crop pads it with
+        a smeared border that the avatar then animates).
+
+        Raises FileNotFoundError, NotAnImageError, NoFaceError, FaceTooSmallError or
+        FaceCutOffError with a message saying what to change.
         """
         if size not in PORTRAIT_SIZES:
             raise ValueError(f"portrait size must be one of {PORTRAIT_SIZES}, got {size}")
@@ -226,6 +253,8 @@ class Portrait:
                     f"the face in {name} is {found.face_height:.0f} px tall; a portrait "
                     f"needs at least {min_face_px} px (use a larger or closer photo)"
                 )
+            if require_whole_face:
+                _check_whole_face(found, image.shape[1], image.shape[0], name)
             box = fit_box_inside(head_crop_box(found, margin), image.shape[1], image.shape[0])
             crop = crop_with_padding(image, box)
             interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC

@@ -49,7 +49,7 @@ from pipelines.protocol import (
     MEDIA_HEADER_SIZE,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
-    AudioFormat,
+    AudioInFormat,
     BotOutput,
     ErrorEvent,
     Hello,
@@ -692,7 +692,7 @@ def _build_hello(
         raise ValueError("video_out, video_in and portrait need protocol 2")
     return Hello(
         protocol=protocol,
-        audio_in=AudioFormat(sample_rate=sample_rate),
+        audio_in=AudioInFormat(sample_rate=sample_rate),
         client=client_name,
         video_out=request,
         video_in=None if video_in is None else VideoInOffer.model_validate({"kind": video_in}),

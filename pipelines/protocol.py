@@ -94,7 +94,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     SERVER_BUSY = "server_busy"
     LLM_UNAVAILABLE = "llm_unavailable"
-    EMPTY_TRANSCRIPT = "empty_transcript"
+    EMPTY_TRANSCRIPT = "empty_transcript"  # no longer sent (a sound without words is no error)
     INTERNAL = "internal_error"
 
 
@@ -106,8 +106,13 @@ class Limits:
     max_message_bytes: int = 65536
     #: Largest camera frame or portrait upload (bytes): a 640x480 JPEG is ~50 KiB.
     max_image_bytes: int = 1_048_576
-    #: Camera frames per second a client may send; more are skipped unanalysed.
+    #: Camera (kind 3) and motion (kind 4) messages per second a client may send,
+    #: sustained, the two kinds counted together; more are dropped on arrival
+    #: (`rate_limited`), before any decoding, so one flooding client cannot take
+    #: the event loop and CPU the other sessions' video needs.
     max_camera_fps: float = 25.0
+    #: ...after a burst allowance of this many messages (a browser's timers bunch up).
+    camera_burst_frames: int = 10
     #: Audio may arrive at most this many times faster than real time (sustained)...
     max_audio_rate: float = 4.0
     #: ...after a burst allowance of this many seconds of audio.
@@ -122,6 +127,8 @@ class Limits:
             "max_image_bytes": self.max_image_bytes,
             "max_audio_rate": self.max_audio_rate,
             "audio_burst_secs": self.audio_burst_secs,
+            "max_camera_fps": self.max_camera_fps,
+            "camera_burst_frames": self.camera_burst_frames,
         }
 
 
@@ -129,9 +136,24 @@ class Limits:
 
 
 class _Message(BaseModel):
-    """Base of every JSON message: unknown fields are ignored for forward compatibility."""
+    """Base of every server -> client message: a client ignores unknown fields, so the
+    server may add optional fields without a new protocol version."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _ClientMessage(BaseModel):
+    """Base of every client -> server message: strict types, unknown fields refused.
+
+    A client message goes to a server that speaks only versions it knows, so an
+    unknown field cannot be a newer feature this server should skip: it is a typo
+    (`"video_output"`, `"sample-rate"`) or a field of another product, and
+    ignoring it silently gives the client a session it did not ask for. Likewise
+    `"size": "512"` is a client bug best named at once (issue 27). New client
+    fields therefore come with a new protocol version (docs/PROTOCOL.md, Versioning).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class AudioFormat(_Message):
@@ -142,11 +164,18 @@ class AudioFormat(_Message):
     encoding: Literal["pcm_s16le"] = "pcm_s16le"
 
 
+class AudioInFormat(AudioFormat):
+    """`hello.audio_in`: an `AudioFormat` held to the client-message rules
+    (strict types, no unknown fields), since it is what the client will send."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
 #: Avatar video sizes a client may ask for (square frames).
 VIDEO_SIZES: tuple[int, ...] = (256, 384, 512)
 
 
-class VideoOutRequest(_Message):
+class VideoOutRequest(_ClientMessage):
     """What avatar video a v2 client wants (`hello.video_out`)."""
 
     size: int = Field(default=512, ge=256, le=512)  # square frame edge in pixels
@@ -154,7 +183,7 @@ class VideoOutRequest(_Message):
     codec: Literal["jpeg"] = "jpeg"
 
 
-class VideoInOffer(_Message):
+class VideoInOffer(_ClientMessage):
     """What the client will send of its user's face (`hello.video_in`)."""
 
     #: "camera": JPEG frames (kind 3) analysed by the server; "motion": the
@@ -162,12 +191,12 @@ class VideoInOffer(_Message):
     kind: Literal["camera", "motion"] = "camera"
 
 
-class Hello(_Message):
+class Hello(_ClientMessage):
     """Client -> server, first message: protocol version and the client's formats."""
 
     type: Literal["hello"] = "hello"
     protocol: int
-    audio_in: AudioFormat
+    audio_in: AudioInFormat
     client: str | None = None
     token: str | None = None  # alternative to the Authorization header / ?token= query
     #: v2: ask for avatar video; `true` means the defaults of `VideoOutRequest`.
@@ -187,15 +216,24 @@ class Hello(_Message):
             return None
         return value
 
+    @field_validator("audio_in", mode="before")
+    @classmethod
+    def _plain_audio_format(cls, value: Any) -> Any:
+        """Accept an `AudioFormat` built in Python (the client SDK does) as its fields;
+        strict mode would otherwise refuse an instance of the parent class."""
+        if isinstance(value, AudioFormat) and not isinstance(value, AudioInFormat):
+            return value.model_dump()
+        return value
 
-class Ping(_Message):
+
+class Ping(_ClientMessage):
     """Client -> server keep-alive; answered by `pong` with the same id."""
 
     type: Literal["ping"] = "ping"
     id: str | int | None = None
 
 
-class SetPortrait(_Message):
+class SetPortrait(_ClientMessage):
     """Client -> server (v2 video sessions): animate another portrait from now on."""
 
     type: Literal["set-portrait"] = "set-portrait"
@@ -485,6 +523,19 @@ class PortraitUpload:
     image: bytes
 
 
+class RateLimitedError(ProtocolError):
+    """`rate_limited`: one message dropped because its stream arrives too fast.
+
+    `unit` names what was dropped ("audio chunk", "camera frame", "motion
+    message"), so the serializer can coalesce the events per stream and say how
+    many of which were dropped.
+    """
+
+    def __init__(self, unit: str, message: str) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED.value, message)
+        self.unit = unit
+
+
 Parsed = Hello | Ping | SetPortrait | AudioInput | CameraInput | MotionInput | PortraitUpload
 
 
@@ -510,6 +561,8 @@ class ProtocolSession:
         self._clock = clock
         self._bucket_secs = self.limits.audio_burst_secs  # token bucket of audio seconds
         self._bucket_time = clock()
+        self._face_tokens = float(self.limits.camera_burst_frames)  # camera + motion bucket
+        self._face_time = clock()
 
     @property
     def input_rate(self) -> int:
@@ -614,7 +667,7 @@ class ProtocolSession:
                                              "portrait": None})
         self.hello = hello
         self.state = SessionState.OPEN
-        self._bucket_time = self._clock()
+        self._bucket_time = self._face_time = self._clock()
         return hello
 
     # -- binary
@@ -654,6 +707,7 @@ class ProtocolSession:
                 f"{chunk.kind.name.lower()} messages need hello.video_in (protocol 2); "
                 "this one was dropped",
             )
+        self._charge_face(chunk.kind)
         if chunk.kind is MediaKind.CAMERA:
             if not chunk.payload.startswith(_JPEG_MAGIC):
                 raise ProtocolError(
@@ -677,12 +731,37 @@ class ProtocolSession:
         )
         self._bucket_time = now
         if secs > self._bucket_secs + 1e-6:  # tolerance: float sums of chunk lengths
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED.value,
+            raise RateLimitedError(
+                "audio chunk",
                 f"audio arrives faster than {limits.max_audio_rate}x real time; "
                 "chunk dropped, send at real-time pace",
             )
         self._bucket_secs -= secs
+
+    def _charge_face(self, kind: MediaKind) -> None:
+        """Token bucket of camera and motion messages: `max_camera_fps` a second after
+        a burst of `camera_burst_frames`.
+
+        Checked on the header alone, before the payload is looked at: a flood
+        (250 frames a second were seen) is dropped here at the cost of a few
+        arithmetic operations, instead of reaching the pipeline and the JPEG
+        decoder and slowing every other session's video.
+        """
+        now = self._clock()
+        limits = self.limits
+        self._face_tokens = min(
+            float(limits.camera_burst_frames),
+            self._face_tokens + (now - self._face_time) * limits.max_camera_fps,
+        )
+        self._face_time = now
+        if self._face_tokens < 1.0 - 1e-9:
+            unit = "camera frame" if kind is MediaKind.CAMERA else "motion message"
+            raise RateLimitedError(
+                unit,
+                f"camera and motion messages arrive faster than {limits.max_camera_fps:g} "
+                "a second; dropped, send at most that many",
+            )
+        self._face_tokens -= 1.0
 
 
 def _decode_motion(chunk: MediaChunk) -> tuple[float, ...] | None:

@@ -44,6 +44,7 @@ from pipelines.protocol import (
     Pong,
     PortraitUpload,
     ProtocolSession,
+    RateLimitedError,
     SetPortrait,
     encode_media,
     error_event,
@@ -86,8 +87,11 @@ class ProtocolV1Serializer(FrameSerializer):
         self._pipeline_input_rate = pipeline_input_rate
         self._on_violation = on_violation
         self._clock = clock
-        self._rate_dropped = 0  # chunks dropped since the last `rate_limited` event
-        self._rate_event_at: float | None = None  # when that event was sent
+        # per dropped unit ("audio chunk", "camera frame", ...): drops since the last
+        # `rate_limited` event about it, and when that event was sent
+        self._rate_dropped: dict[str, int] = {}
+        self._rate_event_at: dict[str, float] = {}
+        self.rate_limited_total: dict[str, int] = {}  # every drop of this session, per unit
         self._resampler = create_stream_resampler()
         self._out_samples = 0  # samples sent this session: the pts clock
         self._out_rate = 0
@@ -171,23 +175,29 @@ class ProtocolV1Serializer(FrameSerializer):
         return None
 
     def _coalesce_rate_limited(self, error: ProtocolError) -> ProtocolError | None:
-        """At most one `rate_limited` event a second, saying how many chunks were dropped.
+        """At most one `rate_limited` event a second per stream, saying how many
+        messages were dropped.
 
-        A flooding client has every excess chunk dropped; one event per chunk
+        A flooding client has every excess message dropped; one event per message
         (562 in 10 s were seen) would flood the very socket the limit protects.
         The first drop is reported at once; later ones are counted and reported
         by the next event, at least `RATE_LIMITED_EVENT_SECS` after the previous.
+        Audio and camera/motion are coalesced apart so a camera flood never hides
+        that audio is being dropped too.
         """
-        self._rate_dropped += 1
+        unit = error.unit if isinstance(error, RateLimitedError) else "message"
+        self._rate_dropped[unit] = self._rate_dropped.get(unit, 0) + 1
+        self.rate_limited_total[unit] = self.rate_limited_total.get(unit, 0) + 1
         now = self._clock()
-        if self._rate_event_at is not None and now - self._rate_event_at < RATE_LIMITED_EVENT_SECS:
+        last = self._rate_event_at.get(unit)
+        if last is not None and now - last < RATE_LIMITED_EVENT_SECS:
             return None
-        dropped, self._rate_dropped = self._rate_dropped, 0
-        self._rate_event_at = now
-        noun = "chunk" if dropped == 1 else "chunks"
+        dropped, self._rate_dropped[unit] = self._rate_dropped[unit], 0
+        self._rate_event_at[unit] = now
+        noun = unit if dropped == 1 else f"{unit}s"
         return ProtocolError(
             error.code,
-            f"{dropped} audio {noun} dropped since the last rate_limited event: {error.detail}",
+            f"{dropped} {noun} dropped since the last rate_limited event: {error.detail}",
             fatal=error.fatal,
         )
 

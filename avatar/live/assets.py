@@ -30,7 +30,7 @@ from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint,
 from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
 from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
-from avatar.portrait import Portrait, default_portrait_path
+from avatar.portrait import UPLOAD_MIN_FACE_PX, Portrait, default_portrait_path
 
 #: Image files a portrait folder may hold.
 PORTRAIT_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -90,7 +90,10 @@ def portrait_from_upload(data: bytes, name: str = "upload") -> Portrait:
     if image is None:
         raise NotAnImageError(f"the uploaded portrait ({len(data)} bytes) is not a "
                               "decodable JPEG or PNG image")
-    portrait = Portrait.load(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    # a visitor's upload is held to a stated bar (docs/PROTOCOL.md, Portraits): the
+    # face at least UPLOAD_MIN_FACE_PX tall and wholly inside the image
+    portrait = Portrait.load(cv2.cvtColor(image, cv2.COLOR_BGR2RGB),
+                             min_face_px=UPLOAD_MIN_FACE_PX, require_whole_face=True)
     portrait.name = name
     return portrait
 

@@ -28,7 +28,7 @@ const client = new AvatarClient({
   portrait: params.get("portrait"),
   // the server takes 256..512 (anything else would refuse the session)
   videoSize: params.get("video") === "0" ? null
-    : Math.min(512, Math.max(256, Number(params.get("size")) || 512)),
+    : Math.round(Math.min(512, Math.max(256, Number(params.get("size")) || 512))),
   camera: params.get("camera") !== "0",
   clientName: "kiosk-page/1.0",
 });
