@@ -92,6 +92,8 @@ export interface AvatarStats {
   framesLate: number;
   /** Overtaken by a newer due frame before being drawn (closed). */
   framesSkipped: number;
+  /** Frames whose JPEG repeated the one before (the server drew less): not decoded, the image stays. */
+  framesRepeated: number;
   /** Dropped by a barge-in. */
   framesDiscarded: number;
   framesQueued: number;

@@ -196,6 +196,7 @@ export class AvatarClient extends EventTarget {
       framesDrawn: frames.drawn,
       framesLate: frames.late,
       framesSkipped: frames.skipped,
+      framesRepeated: frames.repeats,
       framesDiscarded: frames.discarded,
       framesQueued: frames.queue.length,
       videoFps: frames.fps,

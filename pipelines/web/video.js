@@ -27,6 +27,9 @@ export class FrameScheduler {
     this.late = 0; // decoded after their time had passed
     this.skipped = 0; // overtaken in the queue by a newer due frame
     this.discarded = 0; // dropped by a barge-in flush
+    this.repeats = 0; // the same JPEG as the frame before: not decoded, the image stays
+    /** @type {Uint8Array | null} the last JPEG taken (to spot a repeated image) */
+    this.previous = null;
     this.lastDrawnPts = -Infinity;
     /** @type {number[]} */
     this.offsets = []; // ms: audio clock at draw minus frame pts
@@ -45,6 +48,14 @@ export class FrameScheduler {
   async push(ptsUs, jpeg) {
     this.received++;
     const pts = ptsUs / 1e6;
+    // The server repeats the last image when it draws less (a busy machine, or while
+    // the reply is thought up): the same bytes. Decoding and drawing them again would
+    // show nothing new and take CPU from the LLM on a shared machine.
+    if (this.previous && sameBytes(this.previous, jpeg)) {
+      this.repeats++;
+      return;
+    }
+    this.previous = jpeg;
     let bitmap;
     try {
       bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }));
@@ -57,6 +68,7 @@ export class FrameScheduler {
     if (!this.running || pts <= this.lastDrawnPts || (now !== null && pts < now - 0.08)) {
       bitmap.close();
       this.late++;
+      if (this.previous === jpeg) this.previous = null; // never shown: its repeat must be
       return;
     }
     let index = this.queue.length;
@@ -74,6 +86,7 @@ export class FrameScheduler {
    */
   dropUntil(ptsUs) {
     const pts = ptsUs / 1e6;
+    this.previous = null;
     while (this.queue.length && this.queue[0].pts <= pts) {
       this.queue.shift()?.bitmap.close();
       this.discarded++;
@@ -82,6 +95,7 @@ export class FrameScheduler {
 
   /** Forget everything (a new connection starts a new clock). */
   reset() {
+    this.previous = null;
     for (const frame of this.queue) frame.bitmap.close();
     this.queue = [];
     this.lastDrawnPts = -Infinity;
@@ -138,4 +152,15 @@ export function percentile(values, q) {
   if (!values.length) return null;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/**
+ * Whether two JPEG payloads are the same bytes (a repeated image).
+ * @param {Uint8Array} a
+ * @param {Uint8Array} b
+ */
+export function sameBytes(a, b) {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = a.byteLength - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }

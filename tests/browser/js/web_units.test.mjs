@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 
 import { loadProcessor } from "./worklet_harness.mjs";
 import { CameraSender } from "../../../pipelines/web/camera.js";
+import { sameBytes } from "../../../pipelines/web/video.js";
 import {
   CAMERA_MIN_FPS, HEADER_BYTES, Kind, audioSamples, cameraSendFps, encodeMedia, helloMessage, parseMedia,
   parseVideoQuality, plainWords, welcomeVideoQuality,
@@ -338,4 +339,16 @@ test("the client follows video-quality: event out, stats, camera rate; bad event
     client.camera?.stop();
     mock.timers.reset();
   }
+});
+
+test("a repeated image is spotted by its bytes, so the page neither decodes nor draws it", () => {
+  const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3, 0xff, 0xd9]);
+  // the server sends the very same JPEG again: as a view into another message buffer
+  const message = new Uint8Array(12 + jpeg.length);
+  message.set(jpeg, 12);
+  assert.ok(sameBytes(jpeg, message.subarray(12)));
+  const changed = jpeg.slice();
+  changed[4] = 9;
+  assert.ok(!sameBytes(jpeg, changed));
+  assert.ok(!sameBytes(jpeg, jpeg.subarray(0, 7)));
 });
