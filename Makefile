@@ -1,7 +1,7 @@
 # Two commands from a fresh clone:
 #   make run   - set up (idempotent) and run the avatar agent server on embedded defaults
 #   make test  - set up (idempotent) and run lint, type checks and the test suite
-.PHONY: setup run test test-fast bench
+.PHONY: setup run test test-fast test-loaded bench
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE := 1
@@ -16,6 +16,11 @@ test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/python -m pytest
+
+# the e2e and browser tests again with one core held by a busy loop (tests/load.py):
+# behaviour must hold on a busy machine (CI runs it after `make test`)
+test-loaded: setup
+	$(VENV)/python -m pytest -m e2e --cpu-hog 1 -rs
 
 test-fast: setup
 	$(VENV)/python -m pytest -m "not e2e"
