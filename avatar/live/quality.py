@@ -123,6 +123,9 @@ class GovernorParams:
     #: portrait's background plate and the pipeline's start make them slower than
     #: what the level costs (it stepped down then climbed back in every session)
     warmup_secs: float = 4.0
+    #: samples in this long after a change are not measured either: a size seen for
+    #: the first time builds its renderer in the worker, which stalls a few frames
+    settle_secs: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class QualityGovernor:
         self._costs = [max(1e-3, cost_ms(level)) for level in ladder]
         self._samples: deque[_Sample] = deque()
         self._warm_at = now + self.params.warmup_secs
+        self._settle_until = now  # after a change: its stall is not measured
         self._changed_at = now
         self._up_at: float | None = None  # when the last step up was taken
         self._up_secs = self.params.up_secs
@@ -186,7 +190,7 @@ class QualityGovernor:
                 thinking: bool = False) -> None:
         """Record `busy_secs` of worker wall time spent since the last call on
         `frames` frames, `late` of which came late (ignored while warming up)."""
-        if now < self._warm_at:
+        if now < self._warm_at or now < self._settle_until:
             return
         self._samples.append(_Sample(now, busy_secs, frames, late, thinking))
         horizon = now - max(self.params.window_secs, self._up_secs)
@@ -310,6 +314,7 @@ class QualityGovernor:
         previous, self.level = self.level, target
         self._moved = (previous, busy)
         self._changed_at = now
+        self._settle_until = now + self.params.settle_secs
         self._samples.clear()  # the old level's load says nothing of the new one
         self.changes += 1
         quality = self.ladder[target]

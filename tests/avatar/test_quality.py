@@ -20,8 +20,8 @@ from avatar.live.quality import (
 )
 
 FRAME = 0.04
-#: decisions from the first sample on (the warm-up is tested on its own)
-PARAMS = GovernorParams(warmup_secs=0.0)
+#: decisions from the first sample on (warm-up and settling are tested on their own)
+PARAMS = GovernorParams(warmup_secs=0.0, settle_secs=0.0)
 
 
 def cost_ms(level: QualityLevel) -> float:
@@ -125,6 +125,19 @@ def test_the_first_seconds_of_a_session_are_not_measured() -> None:
     assert moves == [] and governor.floor_load(now) is None
     now, moves = feed(governor, now, 2.0, busy=0.3)
     assert moves == [] and governor.level == 0 and governor.floor_load(now) is not None
+
+
+def test_the_stall_right_after_a_change_is_not_taken_for_the_new_levels_cost() -> None:
+    """A size seen for the first time builds its renderer in the worker: the frames
+    right after the change come late, and that says nothing of the new level."""
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, params=GovernorParams(warmup_secs=0.0),
+                               start=3, now=0.0)
+    now, moves = feed(governor, 0.0, 3.0, busy=0.1)  # up at the last block of it
+    assert moves == [0]
+    now, moves = feed(governor, now, GovernorParams().settle_secs, busy=3.0, late=True)
+    now, more = feed(governor, now, 2.0, busy=0.3)
+    assert moves == [] and more == [] and governor.level == 0
 
 
 def test_capacity_admits_while_the_floor_fits_and_refuses_with_a_reason() -> None:
