@@ -81,6 +81,17 @@ FEED_FRAME = """async ([b64, boxes]) => {
 }"""
 
 
+REPEAT_FRAME = """async (b64) => {
+  const { Kind, encodeMedia } = await import("/static/protocol.js");
+  const client = window.kiosk.client;
+  const before = client.frames.repeats;
+  window.layoutClockUs += 40000;
+  client.onMedia(encodeMedia(Kind.VIDEO, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)),
+                             window.layoutClockUs));
+  return client.frames.repeats - before;
+}"""
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Chromium's path; a loud skip when the Debian package is missing."""
@@ -122,14 +133,15 @@ def serve_kiosk_files() -> Iterator[str]:
         thread.join(5)
 
 
-def face_jpeg(size: int) -> str:
-    """The default portrait (a real photo) as a square JPEG of `size` px, base64."""
+def face_jpeg(size: int, quality: int = 80) -> str:
+    """The default portrait (a real photo) as a square JPEG of `size` px, base64
+    (another `quality` gives other bytes: the page skips a repeated image)."""
     image = Image.open(default_portrait_path()).convert("RGB")
     edge = min(image.size)
     left, top = (image.width - edge) // 2, (image.height - edge) // 2
     square = image.crop((left, top, left + edge, top + edge)).resize((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    square.save(out, format="JPEG", quality=80)
+    square.save(out, format="JPEG", quality=quality)
     return base64.b64encode(out.getvalue()).decode("ascii")
 
 
@@ -141,7 +153,9 @@ def png_pixels(png: bytes) -> np.ndarray:
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}x{v[1]}")
 async def test_kiosk_layout_holds_when_frames_switch_between_512_and_256_px(
         chromium: str, viewport: tuple[int, int]) -> None:
-    big, small = face_jpeg(512), face_jpeg(256)
+    bigs = [face_jpeg(512, quality) for quality in (78, 80, 82, 84)]
+    smalls = [face_jpeg(256, quality) for quality in (78, 80, 82, 84)]
+    big, small = bigs[-1], smalls[-1]
     with serve_kiosk_files() as http_url:
         async with launch_chromium([], executable=chromium) as browser:
             page = await browser.new_page(viewport=viewport)
@@ -155,19 +169,24 @@ async def test_kiosk_layout_holds_when_frames_switch_between_512_and_256_px(
                 assert step["backing"] == [size, size], f"drawn at {step['backing']}, not its own size"
                 return step
 
-            steps = [await feed(big, 512) for _ in range(3)]
+            steps = [await feed(jpeg, 512) for jpeg in bigs[:3]]
             shot_big = await page.locator("#avatar").screenshot()
 
             await page.evaluate("(event) => window.kiosk.client.onEvent(event)", DOWN)
             steps.append(await feed(big, 512))  # sent before the change: still 512 px
-            steps += [await feed(small, 256) for _ in range(3)]
+            steps += [await feed(jpeg, 256) for jpeg in smalls[:3]]
             shot_small = await page.locator("#avatar").screenshot()
             assert "256 px" in steps[-1]["title"] and DOWN["reason"] in steps[-1]["title"], steps[-1]
 
             await page.evaluate("(event) => window.kiosk.client.onEvent(event)", UP)
             steps.append(await feed(small, 256))
-            steps += [await feed(big, 512) for _ in range(3)]
+            steps += [await feed(jpeg, 512) for jpeg in bigs[:3]]
             assert "512 px" in steps[-1]["title"] and "lowered" not in steps[-1]["title"], steps[-1]
+
+            # the same image sent again (the server repeats it when it draws less) is
+            # neither decoded nor drawn: the face stays as it is
+            repeats = await page.evaluate(REPEAT_FRAME, bigs[2])
+            assert repeats == 1, f"a repeated image was counted {repeats} times"
 
             # nothing on the page moved or changed size, at any frame
             first = steps[0]["boxes"]
