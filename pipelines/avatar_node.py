@@ -56,7 +56,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,7 @@ from avatar.errors import AvatarError
 from avatar.live import AvatarSession, CameraMotion, PlannedFrame
 from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import QualityChange, QualityGovernor
+from avatar.live.workers import WORKERS
 from avatar.portrait import Portrait
 from pipelines.barge_in import ReplyPauseFrame, ReplyResumeFrame
 from pipelines.protocol import (
@@ -177,14 +179,19 @@ class AvatarNode(FrameProcessor):
         self._params = params or AvatarNodeParams()
         self._transport_stats = transport_stats
         threads = self._params.threads
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="avatar",
-            initializer=_init_worker, initargs=(threads, 0))
+        # Borrowed from the process's pool and given back by _stop, not built per
+        # session: a new thread per session left its malloc arena behind, 4-15 MB
+        # of RSS a session (issue 27; avatar/live/workers.py).
+        self._executor: ThreadPoolExecutor | None = WORKERS.acquire(
+            "avatar", _init_worker, (threads, 0))
         #: the thread jobs run on while the reply is thought up (None: worker_nice 0)
-        self._yielding = (ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="avatar-yield",
-            initializer=_init_worker, initargs=(threads, self._params.worker_nice))
+        self._yielding: ThreadPoolExecutor | None = (WORKERS.acquire(
+            "avatar-yield", _init_worker, (threads, self._params.worker_nice))
             if self._params.worker_nice > 0 else None)
+        #: jobs submitted and not finished (cancelled or waited for by _stop)
+        self._jobs: set[Future[Any]] = set()
+        self._jobs_lock = threading.Lock()
+        self._stopping = False
         self._job_lock = threading.Lock()  # one job at a time across the two threads
         self._clock_task: asyncio.Task[None] | None = None
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
@@ -203,7 +210,8 @@ class AvatarNode(FrameProcessor):
                              else None)
         self._worker_cpu = 0.0
         self._started_at = time.monotonic()
-        self.counters = {"frames_sent": 0, "frames_repeated": 0, "late_frames": 0,
+        self.counters = {"frames_sent": 0, "frames_repeated": 0, "frames_repeated_late": 0,
+                         "late_frames": 0,
                          "idle_frames_skipped": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
                          "camera_errors": 0, "interruptions": 0, "reply_pauses": 0,
@@ -297,32 +305,44 @@ class AvatarNode(FrameProcessor):
             self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
 
     async def _stop(self) -> None:
-        """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
+        """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it).
+
+        The worker threads go back to the process's pool once idle (queued jobs
+        cancelled, the running one finished): reused by the next session, they
+        keep their malloc arenas instead of leaving them behind (issue 27)."""
+        self._stopping = True  # no new jobs from here (_in_worker refuses them)
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
         if self._clock_task is not None:
             await self.cancel_task(self._clock_task)
             self._clock_task = None
         executors = [e for e in (self._executor, self._yielding) if e is not None]
-        for executor in executors:
-            executor.shutdown(wait=False, cancel_futures=True)
+        if not executors:
+            return
+        self._executor = self._yielding = None
+        with self._jobs_lock:
+            jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()  # queued ones; a running job cannot be cancelled
+        running = [job for job in jobs if not job.done()]
+        # The worker may be inside camera.analyze: closing mediapipe's landmarker
+        # under a running detection crashed the whole server process (a segfault
+        # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
+        # is done; a worker that never finishes keeps it (the process lives on),
+        # and its thread is shut down rather than lent to another session.
+        if running:
+            _, not_done = await asyncio.to_thread(wait_futures, running, WORKER_STOP_SECS)
+            if not_done:
+                logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
+                               "its thread is dropped and its face landmarker left open")
+                for executor in executors:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                return
         if self._camera is not None:
             camera, self._camera = self._camera, None
-            # The worker may be inside camera.analyze: closing mediapipe's landmarker
-            # under a running detection crashed the whole server process (a segfault
-            # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
-            # is done; a worker that never finishes keeps it (the process lives on).
-            def wait_for_workers() -> None:
-                for executor in executors:
-                    executor.shutdown(wait=True)
-
-            try:
-                await asyncio.wait_for(asyncio.to_thread(wait_for_workers), WORKER_STOP_SECS)
-            except TimeoutError:
-                logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
-                               "its face landmarker is left open")
-                return
             camera.close()
+        for executor in executors:
+            WORKERS.release(executor)
 
     async def cleanup(self) -> None:
         """Release the worker thread and the landmarker."""
@@ -344,7 +364,20 @@ class AvatarNode(FrameProcessor):
                     self._worker_busy += time.perf_counter() - wall
         thinking = self._yielding is not None and time.monotonic() < self._thinking_until
         executor = self._yielding if thinking and self._yielding is not None else self._executor
-        return await asyncio.get_running_loop().run_in_executor(executor, timed)
+        if executor is None or self._stopping:
+            # its threads are back in the pool, maybe another session's by now
+            raise RuntimeError("the avatar node is stopped: no new worker jobs")
+        job = executor.submit(timed)
+        with self._jobs_lock:
+            self._jobs.add(job)
+        # dropped when the job ends, not when the caller stops waiting: a cancelled
+        # caller leaves a running job that _stop must still wait for
+        job.add_done_callback(self._job_done)
+        return await asyncio.wrap_future(job)
+
+    def _job_done(self, job: Future[Any]) -> None:
+        with self._jobs_lock:  # runs in the worker thread
+            self._jobs.discard(job)
 
     async def _run_clock(self) -> None:
         """The block clock; a failure ends the session loudly (an error event and a
@@ -380,12 +413,15 @@ class AvatarNode(FrameProcessor):
                 t0 += late
                 due += late
                 self.counters["rebases"] += 1
-            repeat = (late > FRAME_SECS or self._thinking_repeat(planned)
-                      or planned.index % self._draw_stride != 0)
+            # repeat the last image: by choice (the reply is thought up, or the level
+            # draws one image in n), or because rendering is too late to be on time
+            chosen = self._thinking_repeat(planned) or planned.index % self._draw_stride != 0
+            repeat = chosen or late > FRAME_SECS
             if late > 0:
                 self.counters["late_frames"] += 1
             frame = await self._in_worker(self.session.render, planned, repeat)
             self.counters["frames_repeated"] += int(frame.repeated)
+            self.counters["frames_repeated_late"] += int(frame.repeated and not chosen)
             wait = due - params.lead_secs - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)

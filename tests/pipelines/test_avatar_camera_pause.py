@@ -68,30 +68,37 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
     from pipelines.avatar_node import AvatarNode
 
     async def repeated_while(*frames: Any, secs: float) -> tuple[int, int]:
+        """(images repeated by choice, frames sent): repeats of frames rendered too
+        late to be on time are left out, so a busy machine changes neither count's
+        meaning."""
         session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                                 output_rate=22050)
         node = AvatarNode(session=session)
         await run_test(node, frames_to_send=[*frames, SleepFrame(secs)],
                        expected_down_frames=None)
-        return node.counters["frames_repeated"], node.counters["frames_sent"]
+        counters = node.counters
+        return counters["frames_repeated"] - counters["frames_repeated_late"], \
+            counters["frames_sent"]
 
     speaking_repeated, speaking_sent = await repeated_while(VADUserStartedSpeakingFrame(),
-                                                            secs=1.2)
+                                                            secs=2.0)
     thinking_repeated, thinking_sent = await repeated_while(
-        VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(), secs=1.2)
-    assert speaking_sent >= 20 and thinking_sent >= 20, (speaking_sent, thinking_sent)
-    # late frames may repeat under load in both; thinking adds every other frame
+        VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(), secs=2.0)
+    assert speaking_sent >= 6 and thinking_sent >= 6, (speaking_sent, thinking_sent)
+    assert speaking_repeated == 0, (speaking_repeated, speaking_sent)  # every frame drawn
+    # thinking: every other frame repeats the one before
     assert thinking_repeated >= thinking_sent // 2 - 1, (thinking_repeated, thinking_sent)
-    assert thinking_repeated >= speaking_repeated + thinking_sent // 3, (
-        speaking_repeated, thinking_repeated)
 
 
-async def test_the_worker_thread_yields_the_cpu_by_its_nice_value(avatar_assets: Any) -> None:
-    """The session's renders run at a lower priority than the rest of the process (whisper,
-    piper, the event loop), so at the end of a turn the reply path gets the cores first.
-    Linux schedules threads, so only the worker's own nice value changes."""
+async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_thought_up(
+        avatar_assets: Any) -> None:
+    """While the reply is thought up the session's jobs run at a lower priority than
+    the rest of the process (whisper, piper, the event loop), so the reply path gets
+    the cores first; otherwise at the default one, so a busy neighbour cannot starve
+    the face. Linux schedules threads, so only the worker's own nice value changes."""
     import os
     import threading
+    import time
 
     from avatar.live import AvatarSession
     from pipelines.avatar_node import AvatarNode, AvatarNodeParams
@@ -106,8 +113,11 @@ async def test_the_worker_thread_yields_the_cpu_by_its_nice_value(avatar_assets:
             return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
         process_nice = own_nice()
-        worker_nice = await node._in_worker(own_nice)
-        assert worker_nice == min(19, process_nice + 5)
+        assert await node._in_worker(own_nice) == process_nice  # listening, speaking
+        node._thinking_until = time.monotonic() + 5.0  # the user paused: the reply is thought up
+        assert await node._in_worker(own_nice) == min(19, process_nice + 5)
+        node._thinking_until = 0.0  # the user speaks again (or the reply starts)
+        assert await node._in_worker(own_nice) == process_nice
         assert own_nice() == process_nice, "the event loop's thread kept its priority"
     finally:
         await node.cleanup()
