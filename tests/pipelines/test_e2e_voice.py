@@ -107,7 +107,13 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
     kinds = [(t, getattr(item, "type", "")) for t, item in items]
     print("\n" + " ".join(f"{k}@{t - barge_at:+.2f}" for t, k in kinds if k != "bot-audio"))
     interrupted = [t for t, kind in kinds if kind == "bot-interrupted" and t > barge_at - 0.2]
-    assert len(interrupted) == 1, f"one bot-interrupted per interruption, got {interrupted}"
+    assert interrupted, "no bot-interrupted"
+    # one per interruption: never two with nothing between them (each used to come
+    # twice within 1 ms). A second one after a new turn is right: the interruption,
+    # split into two turns on a busy machine, supersedes the reply to its first half
+    turn_events = [k for _, k in kinds if k not in ("bot-audio", "metrics")]
+    for before, after in zip(turn_events, turn_events[1:], strict=False):
+        assert (before, after) != ("bot-interrupted", "bot-interrupted"), turn_events
     interrupted_at = interrupted[0]
     heard = [t for t, item in items if isinstance(item, UserTranscription) and item.final
              and t > barge_at]
