@@ -56,8 +56,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +83,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession, CameraMotion, PlannedFrame
 from avatar.live.capacity import CapacityBoard
+from avatar.live.memory import release_free_memory
 from avatar.live.quality import QualityChange, QualityGovernor
-from avatar.live.workers import WORKERS
 from avatar.portrait import Portrait
 from pipelines.barge_in import ReplyPauseFrame, ReplyResumeFrame
 from pipelines.protocol import (
@@ -104,6 +103,9 @@ from pipelines.video_wire import (
 )
 
 FRAME_SECS = 0.04
+#: frames this late (s) stop the session's jobs from yielding the CPU while the
+#: reply is thought up: the face must not freeze for the LLM's sake
+BEHIND_SECS = 0.08
 #: how long a stopping session waits for its worker's job in flight (a render or a
 #: camera analysis, tens of ms) before it gives up closing the landmarker
 WORKER_STOP_SECS = 5.0
@@ -179,21 +181,19 @@ class AvatarNode(FrameProcessor):
         self._params = params or AvatarNodeParams()
         self._transport_stats = transport_stats
         threads = self._params.threads
-        # Borrowed from the process's pool and given back by _stop, not built per
-        # session: a new thread per session left its malloc arena behind, 4-15 MB
-        # of RSS a session (issue 27; avatar/live/workers.py).
-        self._executor: ThreadPoolExecutor | None = WORKERS.acquire(
-            "avatar", _init_worker, (threads, 0))
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="avatar",
+            initializer=_init_worker, initargs=(threads, 0))
         #: the thread jobs run on while the reply is thought up (None: worker_nice 0)
-        self._yielding: ThreadPoolExecutor | None = (WORKERS.acquire(
-            "avatar-yield", _init_worker, (threads, self._params.worker_nice))
+        self._yielding = (ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="avatar-yield",
+            initializer=_init_worker, initargs=(threads, self._params.worker_nice))
             if self._params.worker_nice > 0 else None)
-        #: jobs submitted and not finished (cancelled or waited for by _stop)
-        self._jobs: set[Future[Any]] = set()
-        self._jobs_lock = threading.Lock()
-        self._stopping = False
         self._job_lock = threading.Lock()  # one job at a time across the two threads
+        #: the clock is more than `BEHIND_SECS` behind: jobs stop yielding (see _in_worker)
+        self._behind = False
         self._clock_task: asyncio.Task[None] | None = None
+        self._memory_released = False
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
         #: between a reply's first audio and its TTSStoppedFrame leaving the node
@@ -305,44 +305,37 @@ class AvatarNode(FrameProcessor):
             self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
 
     async def _stop(self) -> None:
-        """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it).
-
-        The worker threads go back to the process's pool once idle (queued jobs
-        cancelled, the running one finished): reused by the next session, they
-        keep their malloc arenas instead of leaving them behind (issue 27)."""
-        self._stopping = True  # no new jobs from here (_in_worker refuses them)
+        """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
         if self._clock_task is not None:
             await self.cancel_task(self._clock_task)
             self._clock_task = None
         executors = [e for e in (self._executor, self._yielding) if e is not None]
-        if not executors:
-            return
-        self._executor = self._yielding = None
-        with self._jobs_lock:
-            jobs = list(self._jobs)
-        for job in jobs:
-            job.cancel()  # queued ones; a running job cannot be cancelled
-        running = [job for job in jobs if not job.done()]
-        # The worker may be inside camera.analyze: closing mediapipe's landmarker
-        # under a running detection crashed the whole server process (a segfault
-        # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
-        # is done; a worker that never finishes keeps it (the process lives on),
-        # and its thread is shut down rather than lent to another session.
-        if running:
-            _, not_done = await asyncio.to_thread(wait_futures, running, WORKER_STOP_SECS)
-            if not_done:
-                logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
-                               "its thread is dropped and its face landmarker left open")
-                for executor in executors:
-                    executor.shutdown(wait=False, cancel_futures=True)
-                return
+        for executor in executors:
+            executor.shutdown(wait=False, cancel_futures=True)
         if self._camera is not None:
             camera, self._camera = self._camera, None
+            # The worker may be inside camera.analyze: closing mediapipe's landmarker
+            # under a running detection crashed the whole server process (a segfault
+            # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
+            # is done; a worker that never finishes keeps it (the process lives on).
+            def wait_for_workers() -> None:
+                for executor in executors:
+                    executor.shutdown(wait=True)
+
+            try:
+                await asyncio.wait_for(asyncio.to_thread(wait_for_workers), WORKER_STOP_SECS)
+            except TimeoutError:
+                logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
+                               "its face landmarker is left open")
+                return
             camera.close()
-        for executor in executors:
-            WORKERS.release(executor)
+        if not self._memory_released:  # once: EndFrame/CancelFrame and cleanup both stop
+            self._memory_released = True
+            # what the session freed goes back to the OS now, not when glibc gets round
+            # to it (an idle kiosk's RSS says what it holds; avatar/live/memory.py, issue 27)
+            await asyncio.to_thread(release_free_memory)
 
     async def cleanup(self) -> None:
         """Release the worker thread and the landmarker."""
@@ -362,22 +355,13 @@ class AvatarNode(FrameProcessor):
                 finally:
                     self._worker_cpu += time.thread_time() - cpu
                     self._worker_busy += time.perf_counter() - wall
-        thinking = self._yielding is not None and time.monotonic() < self._thinking_until
+        # yield only while the clock keeps time: beside busy neighbours the niced thread
+        # got almost no CPU and the face froze for up to a second (bench/adapt.py), so
+        # once frames fall behind the jobs run at the default priority again
+        thinking = (self._yielding is not None and not self._behind
+                    and time.monotonic() < self._thinking_until)
         executor = self._yielding if thinking and self._yielding is not None else self._executor
-        if executor is None or self._stopping:
-            # its threads are back in the pool, maybe another session's by now
-            raise RuntimeError("the avatar node is stopped: no new worker jobs")
-        job = executor.submit(timed)
-        with self._jobs_lock:
-            self._jobs.add(job)
-        # dropped when the job ends, not when the caller stops waiting: a cancelled
-        # caller leaves a running job that _stop must still wait for
-        job.add_done_callback(self._job_done)
-        return await asyncio.wrap_future(job)
-
-    def _job_done(self, job: Future[Any]) -> None:
-        with self._jobs_lock:  # runs in the worker thread
-            self._jobs.discard(job)
+        return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
     async def _run_clock(self) -> None:
         """The block clock; a failure ends the session loudly (an error event and a
@@ -409,6 +393,7 @@ class AvatarNode(FrameProcessor):
             planned = pending.popleft()
             due = t0 + planned.index * FRAME_SECS
             late = time.monotonic() - due
+            self._behind = late > BEHIND_SECS
             if late > params.rebase_secs:
                 t0 += late
                 due += late
@@ -444,14 +429,20 @@ class AvatarNode(FrameProcessor):
             self._emitted_position = max(self._emitted_position, frame.reply_position)
             await self._release_held()
             if self.governor is not None:
-                await self._adapt(late > 0)
+                await self._adapt(frame.repeated and not chosen)
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
                 await self._send_stats()
 
     # ------------------------------------------------------------- adaptation
     async def _adapt(self, late: bool) -> None:
-        """One frame's sample to the governor; at block ends, apply its decision."""
+        """One frame's sample to the governor; at block ends, apply its decision.
+
+        `late`: the frame's image had to be repeated because rendering it would have
+        been too late (more than a frame behind), the degradation a viewer sees. A
+        frame merely pushed after its planned lead is not counted: the client's
+        jitter buffer hides it, and counting it stepped a quiet 2-core machine down
+        to 12.5 images a second (35 % of frames "late" by a few ms at 256 px)."""
         assert self.governor is not None
         now = time.monotonic()
         busy, self._busy_seen = self._worker_busy - self._busy_seen, self._worker_busy

@@ -244,7 +244,7 @@ class QualityGovernor:
         return probe
 
     def _learn(self, now: float) -> None:
-        """Once the level taken at the last change is measured, keep the measured
+        """Once the level taken at the last step up is measured, keep the measured
         load ratio to the level it came from. The probe prices a frame alone; in
         the live server the renders also wait for the interpreter and the other
         threads, so a step up can cost twice what the probe says (measured: 41 %
@@ -256,7 +256,10 @@ class QualityGovernor:
         self._moved = None
         busy_now = self.steady_busy(now)
         if busy_before > 0.05 and busy_now > 0.05:
-            ratio = busy_now / busy_before
+            # a better level never costs less than the probe says (one noisy measure
+            # once predicted a step up at 45 % from 58 %)
+            probe = self._costs[self.level] / self._costs[previous]
+            ratio = max(probe, busy_now / busy_before)
             self._learned[(previous, self.level)] = ratio
             self._learned[(self.level, previous)] = 1.0 / ratio
 
@@ -312,7 +315,9 @@ class QualityGovernor:
             self._up_at = now
         self._floor_load = self.load_at(floor_index(self.ladder), busy)  # before it moves
         previous, self.level = self.level, target
-        self._moved = (previous, busy)
+        # only a step up teaches: its cost was predicted and is now measured; a step
+        # down is often decided by late frames from the turn's work, not by the level
+        self._moved = (previous, busy) if direction == "up" else None
         self._changed_at = now
         self._settle_until = now + self.params.settle_secs
         self._samples.clear()  # the old level's load says nothing of the new one

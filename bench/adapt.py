@@ -1,0 +1,248 @@
+"""Adapting under load: one live video session through quiet, a hog on one core,
+a hog on two, and quiet again (issue 26; figures in docs/LIVE_AVATAR.md, "Adapting").
+
+The real server (bench/live.py's, in its own process, the product's defaults)
+serves one v2 client with the camera on (a real face clip) for the whole run;
+busy-loop processes at the default priority (tests/load.py) take one, then two
+cores, then stop. Each phase asks `--turns` spoken questions. Per phase, from
+the client's side (names as in the JSON):
+
+- fps (video messages / s of audio received), distinct_fps (images that differ
+  from the one before), frame_interval_ms_p95 and max_gap_ms (arrival times);
+- sizes and camera_fps: what the server announced (`welcome`, `video-quality`),
+  and quality_changes; voice_to_voice_ms_p50; av_offset_ms (jawOpen re-measured
+  on the received frames against the received audio, bench/live.py).
+- recovery_secs: from the hog's stop to the session back at the quiet phase's
+  level (the last `video-quality` "up"), and distinct_fps in the 10 s after it.
+
+Goals: fps >= 20 in every phase, no gap over 500 ms, the quiet figures back
+within 10 s. Last stdout line: one JSON object (also bench/results/adapt_TAG.json),
+and the timeline plot docs/adapt.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tqdm import tqdm  # noqa: E402
+
+from bench import live  # noqa: E402
+from bench.voice_latency import QUESTIONS, percentile  # noqa: E402
+from tests.load import CpuHog, load_average  # noqa: E402
+
+PHASES = (("quiet", 0), ("hog_1_core", 1), ("hog_2_cores", 2), ("quiet_after", 0))
+
+
+def quality_timeline(session: live.LiveSession) -> list[tuple[float, dict[str, Any]]]:
+    """(arrival time, quality) from the welcome on: size, camera_fps, drawn_fps, level."""
+    welcome = session.client.welcome.video_out or {}
+    first = session.log.video[0].at if session.log.video else time.monotonic()
+    out = [(first, {"size": welcome.get("width"), "camera_fps": welcome.get("camera_fps"),
+                    "drawn_fps": 25.0, "level": welcome.get("quality_level", 0)})]
+    for at, event in session.log.events:
+        if getattr(event, "type", "") == "video-quality":
+            out.append((at, {"size": event.width, "camera_fps": event.camera_fps,
+                             "drawn_fps": event.drawn_fps, "level": event.level,
+                             "direction": event.direction, "reason": event.reason}))
+    return out
+
+
+def phase_figures(session: live.LiveSession, start: float, end: float,
+                  turns: list[live.Turn]) -> dict[str, Any]:
+    """Delivery, quality and latency figures of one phase (arrivals in [start, end))."""
+    log = session.log
+    audio = [a for a in log.audio if start <= a.at < end]
+    video = [v for v in log.video if start <= v.at < end]
+    audio_secs = sum(a.samples for a in audio) / log.output_rate
+    gaps = np.diff([v.at for v in video]) * 1000 if len(video) > 1 else np.zeros(1)
+    timeline = quality_timeline(session)
+    before = [q for at, q in timeline if at < start][-1:]
+    inside = [q for at, q in timeline if start <= at < end]
+    quality = before + inside
+    lips = [t.av for t in turns if t.av and "curve" in t.av]
+    v2v = [t.row["voice_to_voice_ms"] for t in turns if t.row.get("voice_to_voice_ms")]
+    return {
+        "secs": round(end - start, 1),
+        "fps": round(len(video) / max(audio_secs, 1e-6), 2),
+        "distinct_fps": round(sum(not v.repeated for v in video) / max(audio_secs, 1e-6), 2),
+        "frame_interval_ms_p95": round(float(np.percentile(gaps, 95)), 1),
+        "max_gap_ms": round(float(gaps.max()), 1),
+        "sizes": sorted({q["size"] for q in quality}),
+        "camera_fps": sorted({q["camera_fps"] for q in quality}),
+        "level_at_end": quality[-1]["level"] if quality else None,
+        "quality_changes": len(inside),
+        "voice_to_voice_ms_p50": percentile(v2v, 50) if v2v else None,
+        "turns": len(turns),
+        "av_offset_ms": live.pooled_lip_sync(lips)["av_offset_ms"] if lips else None,
+        "load_avg_end": round(load_average(), 2),
+    }
+
+
+def recovery(session: live.LiveSession, quiet_level: int, hog_stop: float) -> dict[str, Any]:
+    """Seconds from the hog's stop to the quiet phase's level, and what followed."""
+    timeline = quality_timeline(session)
+    at_stop = [q for at, q in timeline if at < hog_stop][-1:]
+    if at_stop and at_stop[0]["level"] <= quiet_level:
+        back: float | None = hog_stop  # the hog never pushed it below the quiet level
+    else:
+        back = next((at for at, q in timeline if at >= hog_stop and q["level"] <= quiet_level),
+                    None)
+    if back is None:
+        return {"recovery_secs": None}
+    after = [v for v in session.log.video if back <= v.at < back + 10.0]
+    audio = [a for a in session.log.audio if back <= a.at < back + 10.0]
+    secs = sum(a.samples for a in audio) / session.log.output_rate
+    return {"recovery_secs": round(back - hog_stop, 1),
+            "distinct_fps_10s_after": round(sum(not v.repeated for v in after)
+                                            / max(secs, 1e-6), 2)}
+
+
+def plot(session: live.LiveSession, bounds: list[tuple[str, float, float]], out: Path,
+         note: str) -> None:
+    """Per second: images and messages received, the size and camera rate in force."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = bounds[0][1]
+    edges = np.arange(t0, bounds[-1][2] + 1.0, 1.0)
+    video = session.log.video
+    arrivals = np.array([v.at for v in video])
+    distinct = np.array([v.at for v in video if not v.repeated])
+    timeline = quality_timeline(session)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    top.plot(edges[:-1] - t0, np.histogram(arrivals, edges)[0], label="video messages / s")
+    top.plot(edges[:-1] - t0, np.histogram(distinct, edges)[0], label="distinct images / s")
+    top.axhline(20, color="grey", ls=":", label="goal 20 fps")
+    top.set_ylabel("per second")
+    top.legend(loc="lower left", fontsize=8)
+    steps = [(at - t0, q) for at, q in timeline] + [(edges[-1] - t0, timeline[-1][1])]
+    xs = [x for x, _ in steps]
+    bottom.step(xs, [q["size"] for _, q in steps], where="post", label="frame size (px)")
+    ax2 = bottom.twinx()
+    ax2.step(xs, [q["camera_fps"] for _, q in steps], where="post", color="C1",
+             label="camera analysed / s")
+    bottom.set_ylabel("px")
+    ax2.set_ylabel("camera / s")
+    bottom.set_xlabel("seconds")
+    for axis in (top, bottom):
+        for k, (name, start, end) in enumerate(bounds):
+            axis.axvspan(start - t0, end - t0, color="C3", alpha=0.05 * (k in (1, 2)) + 0.02 * (k == 2))
+            if axis is top:
+                axis.text(start - t0 + 1, 1, name, fontsize=8)
+    fig.suptitle(f"Adapting under load: one session, 512 px asked\n{note}", fontsize=9)
+    fig.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from loguru import logger
+
+    from pipelines.services import SpeechModels
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    server_args = argparse.Namespace(
+        in_process=False, model=args.model, max_tokens=96, llm_threads=1, sessions=1,
+        llm_batch_threads=1, avatar_nice=args.avatar_nice, first_phrase_words=None)
+    async with live.server_under_test(server_args) as (url, llm_pid, costs):
+        models = SpeechModels.bundled()
+        with tempfile.TemporaryDirectory(prefix="bench_adapt_") as tmp:
+            photo, camera_source = live.camera_photo(None)
+            bench = live.Bench(url=url, questions=[live.Spoken.make(models, q) for q in QUESTIONS],
+                               interruption=live.Spoken.make(models, "Stop."),
+                               long_question=live.Spoken.make(models, QUESTIONS[0]),
+                               camera_clip=live.make_camera_clip(photo, Path(tmp)),
+                               size=512, llm_pid=llm_pid)
+            session = await bench.open(True, "bench-adapt")
+            phases, bounds, turns_by_phase = {}, [], {}
+            hog, q = CpuHog(0), 0
+            bar = tqdm(total=len(PHASES) * args.turns, desc="turns", file=sys.stderr)
+            try:
+                for name, cores in PHASES:
+                    hog.stop()
+                    hog = CpuHog(cores).start()
+                    start = time.monotonic()
+                    turns = []
+                    for _ in range(args.turns):
+                        await asyncio.sleep(args.idle_secs)
+                        turn = await live.run_turn(session, bench.questions[q % len(QUESTIONS)],
+                                                   limit_secs=120.0, keep_window=True)
+                        q += 1
+                        turns.append(turn)
+                        bar.update()
+                    await asyncio.sleep(max(0.0, start + args.phase_secs - time.monotonic()))
+                    bounds.append((name, start, time.monotonic()))
+                    turns_by_phase[name] = turns
+            finally:
+                hog.stop()
+                bar.close()
+                await session.close()
+    for name, turns in turns_by_phase.items():
+        for turn in tqdm(turns, desc=f"lip sync {name}", file=sys.stderr):
+            if turn.window is not None:
+                turn.av = live.lip_sync(turn.window)
+    for name, start, end in bounds:
+        phases[name] = phase_figures(session, start, end, turns_by_phase[name])
+    hog_stop = bounds[3][1]
+    phases["quiet_after"].update(recovery(session, int(phases["quiet"]["level_at_end"] or 0),
+                                          hog_stop))
+    goals = {
+        "fps_ge_20_every_phase": all(p["fps"] >= 20 for p in phases.values()),
+        "distinct_fps_ge_20_every_phase": all(p["distinct_fps"] >= 20 for p in phases.values()),
+        "no_gap_over_500ms": all(p["max_gap_ms"] <= 500 for p in phases.values()),
+        "quiet_back_within_10s": (phases["quiet_after"].get("recovery_secs") is not None
+                                  and phases["quiet_after"]["recovery_secs"] <= 10.0),
+    }
+    note = (f"{args.model}, load avg at start {load_start[0]}, costs probed at start: "
+            f"{costs}")
+    plot(session, bounds, args.plot, note)
+    return {"tag": args.tag, "load_avg_start": load_start, "model": args.model,
+            "camera": camera_source, "costs": costs, "phases": phases, "goals": goals,
+            "quality_timeline": [(round(at - bounds[0][1], 1), qv)
+                                 for at, qv in quality_timeline(session)],
+            "plot": str(args.plot.relative_to(ROOT) if ROOT in args.plot.parents
+                        else args.plot)}
+
+
+def main() -> None:
+    from pipelines.avatar_node import AvatarNodeParams
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=3, help="questions per phase")
+    parser.add_argument("--phase-secs", type=float, default=40.0,
+                        help="each phase lasts at least this long")
+    parser.add_argument("--idle-secs", type=float, default=3.0)
+    parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
+    parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice)
+    parser.add_argument("--tag", default="default")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")
+    args = parser.parse_args()
+    summary = asyncio.run(measure(args))
+    out = ROOT / "bench" / "results" / f"adapt_{args.tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
