@@ -40,6 +40,18 @@ def chromium_executable() -> str | None:
     return None
 
 
+def chromium_or_skip(what: str) -> str:
+    """Chromium's path, or a loud skip naming `what` was not tested (the Debian
+    package is the one external tool a browser test may lack)."""
+    path = chromium_executable()
+    if path is None:
+        import pytest
+
+        pytest.skip(f"SKIPPED LOUDLY: Chromium is not installed, so {what} was NOT tested "
+                    "in a browser. Run `make setup` as root (apt-get install chromium).")
+    return path
+
+
 def media_args(*, mic_wav: Path | None, camera_y4m: Path | None, fake_ui: bool = True,
                mic_loop: bool = False) -> list[str]:
     """Flags for fake capture devices fed from files (a default tone/pattern when None).

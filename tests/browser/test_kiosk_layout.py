@@ -33,7 +33,7 @@ from PIL import Image
 
 import pipelines
 from avatar.portrait import default_portrait_path
-from tests.browser.chromium import chromium_executable, launch_chromium
+from tests.browser.chromium import chromium_or_skip, launch_chromium
 
 WEB_DIR = Path(pipelines.__file__).with_name("web")
 
@@ -95,11 +95,7 @@ REPEAT_FRAME = """async (b64) => {
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Chromium's path; a loud skip when the Debian package is missing."""
-    path = chromium_executable()
-    if path is None:
-        pytest.skip("SKIPPED LOUDLY: Chromium is not installed, so the kiosk layout was NOT tested "
-                    "in a browser. Run `make setup` as root (apt-get install chromium).")
-    return path
+    return chromium_or_skip("the kiosk layout")
 
 
 class KioskFiles(http.server.SimpleHTTPRequestHandler):

@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from avatar.face_analysis import FaceAnalyzer
-from tests.browser.chromium import chromium_executable, launch_chromium, media_args
+from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
 from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav
 
 pytestmark = pytest.mark.e2e
@@ -41,11 +41,7 @@ BARGE_IN_AFTER = 5.5  # s after the question ends: inside the reply on a loaded 
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Chromium's path; a loud skip when the Debian package is missing."""
-    path = chromium_executable()
-    if path is None:
-        pytest.skip("SKIPPED LOUDLY: Chromium is not installed, so the kiosk page was NOT tested "
-                    "in a browser. Run `make setup` as root (apt-get install chromium).")
-    return path
+    return chromium_or_skip("the kiosk page")
 
 
 @pytest.fixture(scope="module")
