@@ -1,37 +1,51 @@
-"""Keep a long-running live-avatar process from growing session after session (glibc).
+"""Keep a long-running live-avatar server from growing session after session (glibc).
 
 Why (issue 27). A kiosk server's RSS grew 4-15 MB with every short video session
-and never came back, though nothing was left alive: after 30 sessions
-tracemalloc's diff from session 10 to 30 was under 1 MB of Python objects, one
-`AvatarSession` and no `CameraMotion` were alive (objgraph), and threads and
-open files stayed flat. /proc/PID/smaps put the whole growth in glibc's
-per-thread malloc arenas (the anonymous 64 MiB heaps: 270 -> 343 MB from
-session 10 to 26, the main heap and every other mapping unchanged).
+and never came back, though nothing was left alive: tracemalloc's diff from
+session 10 to 30 was under 1 MB of Python objects, one `AvatarSession` and no
+`CameraMotion` were alive after 31 sessions (objgraph), and threads and open
+files stayed flat. /proc/PID/smaps put the whole growth in glibc's per-thread
+malloc arenas (the anonymous 64 MiB heaps: 270 -> 343 MB from session 10 to 26;
+the main heap and every other mapping unchanged).
 
-The cause is glibc's *dynamic* mmap threshold. Blocks of 128 KiB and more start
-out as their own mmap, given back to the OS when freed; but the first time such
-a block is freed, glibc raises the threshold to its size (up to 32 MiB). A
-live session frees large blocks all the time (RGB frames of 0.2-0.8 MB,
-JPEGs, the renderer's and the generator's per-session tables, mediapipe's
-tensors), so from then on those come out of the arena heaps. Freed, they
-leave holes between long-lived blocks, and a non-main arena's heap only
-shrinks from its top: every session leaves its high-water mark behind, in
-whichever arenas its threads used. Measured in one process (in-process server,
-30 sessions with a camera, RSS from session 10 on): default 2.5-4 MB a session;
-`MALLOC_ARENA_MAX=2` flat (but it has to be set before the process starts);
-`mallopt(M_ARENA_MAX)` at run time no effect (the arenas exist by then);
-reusing the worker threads no effect; `malloc_trim` after each session about
-half; a fixed threshold 0.2-0.7 MB a session and flattening.
+glibc gives threads their own arenas, up to 8 per core, and a live server has
+many threads that allocate large, short-lived blocks (frames of 0.2-3 MB in the
+avatar worker and the event loop, JPEGs, the per-session renderer and generator
+tables, mediapipe's tensors, websocket buffers). Once glibc's dynamic mmap
+threshold has risen (it does at the first large free), those blocks come out of
+the arenas' heaps; freed, they leave holes between long-lived blocks, and a
+non-main arena's heap only shrinks from its top, so each arena keeps the
+high-water mark of whatever sessions passed through it. Measured in one process
+(in-process server, short sessions with a camera, RSS from session 10 on):
 
-So `pin_mmap_threshold` fixes the threshold at glibc's own initial value: large
-blocks stay mmaps, freed back at once, whatever was freed before. It takes
-effect at once for every thread and arena, so calling it when the live avatar
-starts (not only at process start) is enough. `release_free_memory` gives the
-pages that a finished session freed back to the OS (glibc's `malloc_trim`),
-so an idle server's RSS says what it really holds.
+- default: 2.5-4 MB a session, no sign of levelling off;
+- one thread pair per session reused across sessions: no change;
+- `malloc_trim(0)` after each session: about half;
+- `MALLOC_ARENA_MAX=2` in the environment: flat (and 130 MB lower from the start);
+- `mallopt(M_ARENA_MAX, 2)` after the models had loaded: no effect (glibc fixes
+  its arena limit once more than 8 arenas exist);
+- `mallopt(M_ARENA_MAX, 2)` before any thread allocates, plus `malloc_trim`
+  after each session: flat, about 720 MB against the default's 1 GB;
+- a fixed mmap threshold (128 KiB to 4 MiB) plus the trim: flat too, but every
+  large block becomes an mmap: 1800-4300 page faults and +5-12 ms per 512 px
+  frame (18 ms without), on a machine whose budget is 40 ms a frame.
 
-Both are no-ops off glibc (musl, macOS) and when the user set glibc's own
-environment variable for the threshold (their choice wins).
+So `limit_malloc_arenas` caps the arenas at 2 (glibc's documented setting for
+memory-bound servers; on this 2-core machine at most two threads run at once
+anyway, so they rarely wait for an arena's lock), and has to run before the
+process's threads first allocate: `pipelines/__init__.py` calls it, the first
+thing any server process imports. `release_free_memory` gives back the pages a
+finished session freed (`malloc_trim`), so an idle kiosk's RSS says what it holds.
+
+The other, larger half of issue 27 was not the allocator: an ended session's
+pipeline is a web of reference cycles that Python's full collection frees only
+rarely in a big process (those figures were taken with a `gc.collect()` after
+each session); the avatar node collects after each session
+(pipelines/avatar_node.py, `_collect_ended_session`), then calls
+`release_free_memory`.
+
+Both are no-ops off glibc (musl, macOS), and an operator's own MALLOC_ARENA_MAX
+wins over the cap.
 """
 
 from __future__ import annotations
@@ -46,12 +60,12 @@ import threading
 from loguru import logger
 
 #: mallopt parameter number (glibc malloc.h)
-M_MMAP_THRESHOLD = -3
-#: glibc's own initial threshold (DEFAULT_MMAP_THRESHOLD_MIN): only its rise is stopped
-MMAP_THRESHOLD_BYTES = 128 * 1024
+M_ARENA_MAX = -8
+#: arenas for the whole process (glibc's default: 8 per core)
+ARENA_MAX = 2
 
 _lock = threading.Lock()
-_pinned = False
+_limited = False
 
 
 @functools.cache
@@ -65,20 +79,21 @@ def _glibc() -> ctypes.CDLL | None:
         return None
 
 
-def pin_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Fix glibc's mmap threshold (which also stops its dynamic rise); once per
-    process. True when the threshold is pinned (now or before)."""
-    global _pinned
+def limit_malloc_arenas(arenas: int = ARENA_MAX) -> bool:
+    """Cap glibc's malloc arenas for this process; once. True when the cap is set
+    (now or before). Effective only before more than 8 arenas exist (glibc then
+    fixes its limit), so call it before the process starts its threads."""
+    global _limited
     with _lock:
-        if _pinned:
+        if _limited:
             return True
         libc = _glibc()
-        if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        if libc is None or "MALLOC_ARENA_MAX" in os.environ:
             return False
-        _pinned = bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold)))
-        if not _pinned:
-            logger.warning("mallopt(M_MMAP_THRESHOLD) failed: RSS may grow with each session")
-        return _pinned
+        _limited = bool(libc.mallopt(M_ARENA_MAX, int(arenas)))
+        if not _limited:
+            logger.warning("mallopt(M_ARENA_MAX) failed: RSS may grow with each session")
+        return _limited
 
 
 def release_free_memory() -> bool:

@@ -14,6 +14,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from avatar.memory import limit_malloc_arenas
+
+# Before any thread allocates: a server process imports this package first, and
+# glibc's default of 8 malloc arenas per core left 2.5-4 MB of RSS behind with
+# every video session (issue 27; avatar/memory.py). A no-op off glibc.
+limit_malloc_arenas()
+
 _EXPORTS = {
     "VoiceClient": "pipelines.client",
     "BotAudio": "pipelines.client",

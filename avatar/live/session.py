@@ -60,7 +60,6 @@ from avatar.generator.streaming import StreamingGenerator
 from avatar.live.assets import encode_jpeg, native_size
 from avatar.live.gaze import GazeFollower
 from avatar.live.listening import ListeningCues
-from avatar.live.memory import pin_mmap_threshold
 from avatar.live.resample import StreamingResampler, as_float32
 from avatar.motion import MOTION_DIM
 from avatar.motion_filter import MotionFilter
@@ -152,10 +151,6 @@ class AvatarSession:
         """`calibrator`: the server's background fits (avatar/live/calibrator.py); each
         portrait shown is queued, and its own table is used from the frame after it
         lands. None: the cached table or the shipped one, as the renderer finds it."""
-        # Large buffers (frames, JPEGs, per-session tables) as their own mmaps, given
-        # back when freed: else each session left RSS behind in glibc's arenas
-        # (issue 27; avatar/live/memory.py). Once per process; no-op off glibc.
-        pin_mmap_threshold()
         self.options = options or SessionOptions()
         if not 256 <= self.options.size <= 512:
             raise ValueError(f"video size must be 256..512, got {self.options.size}")

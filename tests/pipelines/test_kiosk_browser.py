@@ -29,6 +29,7 @@ from PIL import Image
 from avatar.face_analysis import FaceAnalyzer
 from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
 from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from tests.load import busy_machine_skip
 
 pytestmark = pytest.mark.e2e
 
@@ -143,6 +144,10 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
         def voiced_at(t: float) -> float:
             return float(max((h["voicedSecs"] for h in history if h["now"] <= t), default=0.0))
 
+        if voiced_at(t_int) - voiced_at(t_int - 1000) <= 0.2:
+            # the mic file's barge-in comes at a fixed time: a reply that had ended (or
+            # not begun) by then leaves nothing to interrupt on a machine this busy
+            busy_machine_skip("a reply playing when the recorded barge-in came")
         assert voiced_at(t_int) - voiced_at(t_int - 1000) > 0.2, "the reply was not playing"
         after = voiced_at(t_int + 1500) - voiced_at(t_int + 250)
         assert after < 0.05, f"{after:.2f} s of reply audio played after the barge-in"

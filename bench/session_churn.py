@@ -1,0 +1,230 @@
+"""Memory across many short video sessions: does the server give back what a session took?
+
+A kiosk serves hundreds of short conversations a day without a restart (issue 27),
+so a few MB left behind per session is gigabytes a week. This starts the real
+server in its own process (bench/live.py's `server_under_test`: the product's
+defaults, the embedded LLM, the avatar) and runs `--sessions` short v2 video
+sessions one after the other at a steady rate (one starts every `--every`
+seconds): each connects with video_out (and a camera clip unless --no-camera),
+asks one kiosk question spoken by the bundled piper voice, waits for the reply
+(its first audio with --first-audio), and disconnects. After each session the
+server's RSS, open fds and threads are read from /proc/PID.
+
+With `--base-root DIR` the same run is made first against the server code in DIR
+(e.g. a copy of the tree before a fix) and then against this tree, one after the
+other with the same N, so old and new are compared on the same machine load.
+
+JSON (last stdout line; also bench/results/session_churn_TAG.json), per variant:
+rss_mb_start/end, rss_growth_mb_per_100_sessions (a least-squares slope of RSS
+from the end of session `--warm-up` on, goal <= 5; `_endpoints`: last minus
+that one), fds/threads at start and end, RSS every 10 sessions, replies heard,
+the load average. Plot: RSS against sessions (bench/results/session_churn_TAG.png).
+
+    python bench/session_churn.py [--sessions 200] [--every 12] [--model smollm2]
+        [--base-root /tmp/base] [--first-audio] [--no-camera] [--tag NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tqdm import tqdm  # noqa: E402
+
+import bench.live as live  # noqa: E402
+from bench.live import LiveSession, Spoken, camera_photo, make_camera_clip  # noqa: E402
+from bench.voice_latency import QUESTIONS, rss_mb  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+GOAL_MB_PER_100 = 5.0
+
+
+def proc_status(pid: int) -> dict[str, float]:
+    """RSS (MiB), threads and open fds of a process, read from /proc (the server's
+    own view: what a kiosk's monitoring sees)."""
+    threads = 0
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    return {"rss_mb": round(rss_mb(pid), 1), "threads": threads,
+            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+
+
+async def one_session(url: str, spoken: Spoken, clip: Path | None, args: argparse.Namespace,
+                      llm_pid: int | None, name: str) -> bool:
+    """Connect with video, ask, wait for the reply (or its first audio), leave.
+    True when reply audio was heard."""
+    session = await LiveSession.open(url, video=True, camera_clip=clip, size=args.size,
+                                     name=name, llm_pid=llm_pid)
+    log = session.log
+    try:
+        e0 = len(log.events)
+        asked_at = time.monotonic()
+        await session.mic.say(spoken.pcm)
+        heard = await log.wait_for(lambda: log.first_loud_after(0, asked_at), args.limit)
+        if heard is not None and not args.first_audio:
+            await log.wait_for(lambda: log.reply_done(e0, quiet_secs=1.0), args.limit)
+        return heard is not None
+    finally:
+        await session.close()
+
+
+async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
+                clip: Path | None) -> dict[str, Any]:
+    """One server (this tree's or --base-root's), `args.sessions` sessions; the figures."""
+    live.SERVER["pid"] = None
+    # what bench/live.py's server_under_test passes on to the server process (its
+    # --sessions is the server's slots: one session at a time here)
+    server_args = argparse.Namespace(
+        **{**vars(args), "sessions": 1, "in_process": False, "llm_threads": 1,
+           "llm_batch_threads": 1, "first_phrase_words": None, "avatar_nice": args.avatar_nice})
+    async with live.server_under_test(server_args) as (url, llm_pid, _costs):
+        pid = live.SERVER["pid"]
+        start = proc_status(pid)
+        rss: list[float] = []
+        heard = 0
+        started = time.monotonic()
+        bar = tqdm(total=args.sessions, desc=f"sessions ({label})", file=sys.stderr)
+        for i in range(args.sessions):
+            await asyncio.sleep(max(0.0, started + i * args.every - time.monotonic()))
+            heard += await one_session(url, spoken[i % len(spoken)], clip, args, llm_pid,
+                                       f"churn-{label}-{i}")
+            await asyncio.sleep(args.settle)  # the server tears the session down
+            rss.append(rss_mb(pid))
+            bar.set_postfix(rss_mb=round(rss[-1]), heard=heard)
+            bar.update()
+        bar.close()
+        end = proc_status(pid)
+    after = np.asarray(rss[max(0, args.warm_up - 1):])  # from the end of session warm_up
+    slope = (float(np.polyfit(np.arange(len(after)), after, 1)[0]) * 100
+             if len(after) >= 2 else None)  # least squares: robust to one noisy reading
+    endpoints = (float(after[-1] - after[0]) * 100 / (len(after) - 1)
+                 if len(after) >= 2 else None)
+    return {
+        "label": label, "sessions": args.sessions, "replies_heard": heard,
+        "secs": round(time.monotonic() - started, 1),
+        "rss_mb_start": start["rss_mb"], "rss_mb_end": end["rss_mb"],
+        "rss_mb_after_warm_up": round(rss[args.warm_up - 1], 1)
+        if len(rss) >= args.warm_up > 0 else None,
+        "rss_growth_mb_per_100_sessions": None if slope is None else round(slope, 1),
+        "rss_growth_mb_per_100_sessions_endpoints": None if endpoints is None
+        else round(endpoints, 1),
+        "goal_met": None if slope is None else slope <= GOAL_MB_PER_100,
+        "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+        "fds_start": start["fds"], "fds_end": end["fds"],
+        "threads_start": start["threads"], "threads_end": end["threads"],
+        "rss_mb_every_10": [round(v, 1) for v in rss[9::10]],
+        "rss_mb": [round(v, 1) for v in rss],
+    }
+
+
+def plot(runs: list[dict[str, Any]], out: Path, note: str) -> None:
+    """RSS after each session, one line per server variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for run in runs:
+        ax.plot(np.arange(1, len(run["rss_mb"]) + 1), run["rss_mb"],
+                label=f"{run['label']}: {run['rss_growth_mb_per_100_sessions']} MB / 100 sessions")
+    ax.axvline(runs[0].get("warm_up", 20), color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("sessions")
+    ax.set_ylabel("server RSS (MiB)")
+    ax.set_title("Server memory across short video sessions", fontsize=11)
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, note, fontsize=7, color="grey")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Speech and camera clip once, then each server variant in turn."""
+    from loguru import logger
+
+    from pipelines.services import SpeechModels
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    load = [round(v, 2) for v in os.getloadavg()]
+    models = SpeechModels.bundled()  # the client's piper speaks the questions
+    spoken = [Spoken.make(models, q) for q in QUESTIONS]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench_churn_") as tmp:
+        clip = None if args.no_camera else make_camera_clip(camera_photo(None)[0], Path(tmp))
+        variants = [("new", live.SCRIPT)]
+        if args.base_root is not None:
+            variants.insert(0, ("base", args.base_root.resolve() / "bench" / "live.py"))
+        own_script = live.SCRIPT
+        for label, script in variants:
+            live.SCRIPT = script  # server_under_test starts `python SCRIPT --serve-port`
+            try:
+                runs.append(await churn(args, label, spoken, clip) | {"warm_up": args.warm_up})
+            finally:
+                live.SCRIPT = own_script
+    return {"tag": args.tag, "model": args.model, "camera": not args.no_camera,
+            "every_s": args.every, "first_audio_only": args.first_audio,
+            "load_avg_start": load, "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+            "goal_mb_per_100_sessions": GOAL_MB_PER_100, "runs": runs}
+
+
+def main() -> None:
+    from pipelines.avatar_node import AvatarNodeParams
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--every", type=float, default=12.0,
+                        help="a session starts every this many seconds (steady rate)")
+    parser.add_argument("--warm-up", type=int, default=20,
+                        help="sessions left out of the growth slope (caches filling)")
+    parser.add_argument("--settle", type=float, default=1.0,
+                        help="seconds after a disconnect before RSS is read")
+    parser.add_argument("--limit", type=float, default=60.0, help="seconds to wait for a reply")
+    parser.add_argument("--first-audio", action="store_true",
+                        help="leave at the reply's first audio, not its end")
+    parser.add_argument("--no-camera", action="store_true")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--base-root", type=Path, default=None,
+                        help="also run the server from this tree first (the code before a fix)")
+    parser.add_argument("--tag", default=None)
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    if args.sessions < 2 or args.every < 0 or args.warm_up < 0:
+        parser.error("--sessions must be >= 2, --every and --warm-up >= 0")
+    args.avatar_nice = AvatarNodeParams().worker_nice
+    args.tag = args.tag or (f"n{args.sessions}" if args.model == "qwen2.5-0.5b"
+                            else f"n{args.sessions}_{args.model}")
+    summary = asyncio.run(measure(args))
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        note = (f"{args.model}, camera {not args.no_camera}, a session every {args.every} s, "
+                f"load avg {summary['load_avg_start']} -> {summary['load_avg_end']}")
+        png = RESULTS / f"session_churn_{args.tag}.png"
+        plot(summary["runs"], png, note)
+        summary["plot"] = str(png.relative_to(ROOT))
+        (RESULTS / f"session_churn_{args.tag}.json").write_text(json.dumps(summary, indent=1))
+    for run in summary["runs"]:
+        run.pop("rss_mb")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
