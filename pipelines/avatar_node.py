@@ -600,8 +600,10 @@ def _collect_ended_session() -> None:
     ended session stayed resident: +10 MB a session in the e2e test, +30 MB
     with 512 px and a spoken question in bench/session_churn.py; with a
     collection after each session, flat. Runs on the event loop, once per
-    ended session: 0.4-1 s measured on this 2-core machine under a load of 8,
-    a hitch for any other live session (see the report on issue 27)."""
+    ended session: 0.4-1 s on a 2-core machine under a load of 8 while every
+    object was tracked, which is why the server freezes what it loaded before
+    serving (`gc.freeze()` in pipelines/server.py, load_runtime) so that this
+    scans only what sessions made."""
     started = time.perf_counter()
     found = gc.collect()
     release_free_memory()

@@ -178,7 +178,6 @@ class QualityGovernor:
         self._learned: dict[tuple[int, int], float] = {}
         #: (level left, its load) at the last change, until the new level is measured
         self._moved: tuple[int, float] | None = None
-        self.changes = 0
 
     @property
     def quality(self) -> QualityLevel:
@@ -321,7 +320,6 @@ class QualityGovernor:
         self._changed_at = now
         self._settle_until = now + self.params.settle_secs
         self._samples.clear()  # the old level's load says nothing of the new one
-        self.changes += 1
         quality = self.ladder[target]
         return QualityChange(target, quality, previous, direction,
                              f"{why}: {quality.describe()}", busy)
