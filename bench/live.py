@@ -1087,9 +1087,7 @@ def serve(args: argparse.Namespace) -> None:
     """--serve-port: only the server, in this process; one JSON line once it listens."""
     import signal
 
-    import uvicorn
-
-    from pipelines.server import create_app, uvicorn_config
+    from pipelines.server import create_app, make_server
 
     async def run() -> None:
         from loguru import logger
@@ -1099,8 +1097,7 @@ def serve(args: argparse.Namespace) -> None:
         runtime, config, endpoint = await build_runtime(args)
         try:
             app = create_app(runtime, config)
-            server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", args.serve_port,
-                                                   config.limits))
+            server = make_server(app, "127.0.0.1", args.serve_port, config.limits)
             server.config.log_level = "warning"
             task = asyncio.create_task(server.serve())
             while not server.started:

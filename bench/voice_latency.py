@@ -138,15 +138,14 @@ def synthesize(models: Any, text: str) -> bytes:
 
 def start_server(runtime: Any, config: Any) -> tuple[str, Any, threading.Thread]:
     """uvicorn in a background thread on a free port."""
-    import uvicorn
 
-    from pipelines.server import create_app, uvicorn_config
+    from pipelines.server import create_app, make_server
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     app = create_app(runtime, config)
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, config.limits))
+    server = make_server(app, "127.0.0.1", port, config.limits)
     server.config.log_level = "warning"
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pipecat.processors.frame_processor import FrameProcessor
 
 from pipelines.avatar_node import AvatarNodeParams
+from pipelines.outbox import SessionOutbox
 from pipelines.protocol import Hello, Limits
 from pipelines.serializer import ProtocolV1Serializer
 from pipelines.services import SpeechModels
@@ -116,3 +117,5 @@ class SessionContext:
     hello: Hello
     runtime: VoiceRuntime
     serializer: ProtocolV1Serializer
+    #: the connection's outbox (its `video_dropped` counts frames the socket could not take)
+    outbox: SessionOutbox | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,14 @@ if TYPE_CHECKING:
 WEB_DIR = Path(__file__).with_name("web")
 
 __all__ = ["WEB_DIR", "PIPELINE_INPUT_RATE", "ServerConfig", "SessionContext", "VoiceRuntime", "create_app",
-           "load_runtime", "run_server", "uvicorn_config"]
+           "load_runtime", "make_server", "run_server", "uvicorn_config"]
+
+#: Kernel send buffer asked for each connection (Linux doubles it: 256 KB, about
+#: 8 frames of 512 px video). Loopback's autotuned default grows to 4 MB, 5 s of
+#: video: a client that stopped reading then met 5 s of stale frames before the
+#: outbox (pipelines/outbox.py) could drop any. 256 KB still carries 2.5 MB/s
+#: at 100 ms round trip, three times a 512 px session's stream.
+SEND_BUFFER_BYTES = 128 * 1024
 
 
 def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> FastAPI:
@@ -221,6 +229,27 @@ def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicor
     )
 
 
+class BoundedSendBufferServer(uvicorn.Server):
+    """uvicorn whose listening sockets carry `SEND_BUFFER_BYTES`.
+
+    An accepted TCP socket inherits the listener's send buffer on Linux, and
+    uvicorn hands the app no socket, so the listener is where it can be set.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then bound the send buffer of what it listens on."""
+        await super().startup(sockets)
+        for server in self.servers:
+            for listener in server.sockets:
+                with contextlib.suppress(OSError):
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+
+def make_server(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Server:
+    """The uvicorn server every entry point runs (`uvicorn_config`, bounded send buffers)."""
+    return BoundedSendBufferServer(uvicorn_config(app, host, port, limits))
+
+
 def _exit_cleanly_on_sigterm() -> None:
     """Make SIGTERM a clean `SystemExit(0)` once uvicorn hands it back.
 
@@ -253,7 +282,7 @@ async def run_server(settings: Any, *, config: ServerConfig | None = None,
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     try:
         app = create_app(runtime, config)
-        server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port, config.limits))
+        server = make_server(app, settings.host, settings.port, config.limits)
         logger.info(f"kiosk page on http://{settings.host}:{settings.port}/ (tap to start)")
         logger.info(
             f"voice server on ws://{settings.host}:{settings.port}/ws "

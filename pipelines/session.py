@@ -187,7 +187,7 @@ def start_avatar(context: SessionContext, config: ServerConfig,
             return portrait_from_upload(upload, name=f"upload-{context.session_id}")
         return assets.portraits.get(name)
 
-    serializer = context.serializer
+    serializer, outbox = context.serializer, context.outbox
     governor = (QualityGovernor(list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
                                 start=choice.level, now=time.monotonic())
                 if config.adapt_quality else None)
@@ -195,7 +195,8 @@ def start_avatar(context: SessionContext, config: ServerConfig,
         session=session,
         load_portrait=load_portrait,
         params=replace(config.avatar_node, camera_fps=choice.camera_fps),
-        transport_stats=lambda: {"video_dropped": serializer.video_dropped},
+        transport_stats=lambda: {"video_dropped": serializer.video_dropped + (
+            outbox.video_dropped if outbox is not None else 0)},
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
     )
     video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
@@ -276,7 +277,7 @@ async def _run_session(
             allowed_origins=[],
         ),
     )
-    context = SessionContext(session_id, hello, runtime, serializer)
+    context = SessionContext(session_id, hello, runtime, serializer, transport.outbox)
     try:
         avatar = (start_avatar(context, config, websocket) if hello.video_out is not None
                   else None)

@@ -189,9 +189,8 @@ async def running_assistant(
     Raises:
         pipelines.errors.ServerError: a model is missing or the LLM is unreachable.
     """
-    import uvicorn
 
-    from pipelines.server import ServerConfig, create_app, load_runtime, uvicorn_config
+    from pipelines.server import ServerConfig, create_app, load_runtime, make_server
 
     # warm_up=False: the prompt is final only once tools are decided; we warm up below.
     runtime, llm_server = await load_runtime(settings=settings, warm_up=False)
@@ -206,7 +205,7 @@ async def running_assistant(
         config = ServerConfig.from_settings(
             settings, on_session=add_shop_tools if support.enabled else None)
         app = create_app(runtime, config)
-        server = uvicorn.Server(uvicorn_config(app, settings.host, settings.port, config.limits))
+        server = make_server(app, settings.host, settings.port, config.limits)
         task = asyncio.create_task(server.serve(), name="voice-assistant-server")
         try:
             while not server.started:

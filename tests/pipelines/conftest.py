@@ -209,9 +209,8 @@ ServerFactory = Callable[..., RunningServer]
 @pytest.fixture(scope="session")
 def start_server() -> Iterator[ServerFactory]:
     """Factory: start a server for a runtime and config; all are stopped at the end."""
-    import uvicorn
 
-    from pipelines.server import ServerConfig, create_app, uvicorn_config
+    from pipelines.server import ServerConfig, create_app, make_server
 
     started: list[RunningServer] = []
 
@@ -220,7 +219,7 @@ def start_server() -> Iterator[ServerFactory]:
         config = config or ServerConfig()
         port = port or free_port()
         app = create_app(runtime, config)
-        server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, config.limits))
+        server = make_server(app, "127.0.0.1", port, config.limits)
         thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
