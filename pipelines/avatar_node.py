@@ -197,6 +197,9 @@ class AvatarNode(FrameProcessor):
         self._behind = False
         self._clock_task: asyncio.Task[None] | None = None
         self._memory_released = False
+        #: set when the session stops: camera frames still in the pipeline are ignored
+        #: (their analysis would meet a worker pool that is shut down)
+        self._stopped = False
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
         #: between a reply's first audio and its TTSStoppedFrame leaving the node
@@ -309,6 +312,7 @@ class AvatarNode(FrameProcessor):
 
     async def _stop(self) -> None:
         """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
+        self._stopped = True
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
         if self._clock_task is not None:
@@ -489,6 +493,8 @@ class AvatarNode(FrameProcessor):
     # ------------------------------------------------------------------ camera
     def _on_camera(self, frame: UserCameraFrame) -> None:
         """Analyse at most `camera_fps` frames a second; the newest waiting frame wins."""
+        if self._stopped:
+            return
         if time.monotonic() < self._thinking_until:
             self.counters["camera_skipped"] += 1
             return
@@ -525,6 +531,11 @@ class AvatarNode(FrameProcessor):
                     self.counters["camera_skipped"] += 1
                     return
                 frame = waiting
+        except RuntimeError:
+            if not self._stopped:
+                raise
+            # the session ended while this frame waited for the worker pool, which is
+            # shut down now ("cannot schedule new futures after shutdown"): nothing lost
         finally:
             self._camera_busy = False
 
