@@ -13,25 +13,15 @@ start pts of its frame's audio.
 
 Its client sends through a `SessionOutbox` (pipelines/outbox.py): a client
 that stops reading no longer stalls the session, and video gives way first.
-
-Audio is paced by a `PlaybackClock` that catches up after a hitch. pipecat's
-pacing restarts its clock whenever it finds itself late, so every event-loop
-hitch on a busy machine became a lag that never came back: under load one
-session delivered 28.5 s of audio in 31.8 s, with gaps up to 0.72 s inside a
-reply (issue 27). Anchored to the first message, a late clock sends what is
-overdue at once and the client's jitter buffer is refilled.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from fastapi import WebSocket
 from loguru import logger
-from pipecat.frames.frames import Frame, InterruptionFrame
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketCallbacks,
     FastAPIWebsocketClient,
@@ -44,33 +34,6 @@ from pipelines.outbox import Message, OutboxLimits, SessionOutbox
 
 #: How long a closing session waits for its queued messages to reach the client.
 FLUSH_SECS = 1.0
-#: Behind by more than this, the playback clock restarts instead of catching up:
-#: the audio stopped (between replies, after an interruption), it did not lag.
-CATCH_UP_SECS = 1.0
-
-
-class PlaybackClock:
-    """When the next audio message may be written: one `interval` after the last,
-    on a clock anchored at the first, so time lost to a hitch is made up."""
-
-    def __init__(self, interval: float, catch_up_secs: float = CATCH_UP_SECS) -> None:
-        """`interval`: one message's duration (s)."""
-        self.interval = interval
-        self._catch_up_secs = catch_up_secs
-        self._next: float | None = None
-
-    def reset(self) -> None:
-        """Forget the anchor (an interruption: the next message starts a new stream)."""
-        self._next = None
-
-    def delay(self, now: float) -> float:
-        """Seconds to wait before writing a message at `now` (0 when it is overdue);
-        the message then counts as written."""
-        if self._next is None or now - self._next > self._catch_up_secs:
-            self._next = now
-        wait = max(0.0, self._next - now)
-        self._next += self.interval
-        return wait
 
 #: Audio messages a second on the wire: one per avatar video frame (25 fps).
 AUDIO_MESSAGES_PER_SEC = 25
@@ -96,19 +59,6 @@ class FrameAlignedOutputTransport(FastAPIWebsocketOutputTransport):
             # pipecat paces its writes at one chunk's duration (bytes / rate / 2 for
             # mono s16, its own formula): recompute it for the new chunk
             self._send_interval = (self.audio_chunk_size / self.sample_rate) / 2  # type: ignore[assignment]
-        self._playback = PlaybackClock(float(self._send_interval))
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """pipecat's handling; an interruption also restarts the playback clock."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InterruptionFrame):
-            self._playback.reset()
-
-    async def _write_audio_sleep(self) -> None:
-        """Wait for the next message's slot on the playback clock (never lagging behind it)."""
-        wait = self._playback.delay(time.monotonic())
-        if wait > 0:
-            await asyncio.sleep(wait)
 
 
 class OutboxWebsocketClient(FastAPIWebsocketClient):

@@ -45,7 +45,7 @@ from pipelines.protocol import (
     encode_motion,
 )
 from pipelines.serializer import ProtocolV1Serializer
-from pipelines.ws_transport import PlaybackClock, frame_samples
+from pipelines.ws_transport import frame_samples
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(200)  # passes the magic check; the avatar node decodes
 V2_CAMERA = {"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000},
@@ -221,30 +221,6 @@ class Events:
     @property
     def types(self) -> list[str]:
         return [m["type"] for m in self.sent]
-
-
-def test_audio_pacing_makes_up_a_hitch_instead_of_keeping_the_lag() -> None:
-    """Under load one session delivered 28.5 s of audio in 31.8 s: pipecat's pacing
-    restarted its clock after every hitch. Anchored at the first message, messages
-    overdue after a hitch go at once until the clock is caught up."""
-    clock = PlaybackClock(0.04)
-    assert clock.delay(10.0) == 0.0  # the first message goes at once
-    assert clock.delay(10.0) == pytest.approx(0.04)  # then one every 40 ms
-    # a 0.5 s hitch: the messages due in it are written without waiting, then pace resumes
-    waits = [clock.delay(10.54) for _ in range(16)]
-    assert waits[:12] == [0.0] * 12 and all(w > 0 for w in waits[13:])
-    # each message keeps the slot it had before the hitch: no lag is left behind
-    assert waits == pytest.approx([max(0.0, 10.08 + 0.04 * k - 10.54) for k in range(16)])
-
-
-def test_audio_pacing_restarts_after_silence_and_after_an_interruption() -> None:
-    clock = PlaybackClock(0.04, catch_up_secs=1.0)
-    for _ in range(5):
-        clock.delay(0.0)
-    assert clock.delay(30.0) == 0.0  # a new reply 30 s later: no burst of 30 s
-    assert clock.delay(30.0) == pytest.approx(0.04)
-    clock.reset()  # an interruption: the next message starts a new stream
-    assert clock.delay(30.0) == 0.0
 
 
 async def test_one_bot_interrupted_per_interruption() -> None:
