@@ -1070,7 +1070,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         turn = replace(turn, first_phrase_words=args.first_phrase_words,
                        first_clause_min_words=args.first_phrase_words)
     config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions),
-                          avatar_node=AvatarNodeParams(worker_nice=args.avatar_nice))
+                          avatar_node=AvatarNodeParams(worker_nice=args.avatar_nice),
+                          adapt_quality=not getattr(args, "no_adapt", False))
     return runtime, config, endpoint
 
 
@@ -1148,6 +1149,7 @@ async def server_under_test(args: argparse.Namespace) -> Any:
                "--llm-threads", str(args.llm_threads), "--sessions", str(args.sessions),
                "--llm-batch-threads", str(args.llm_batch_threads),
                "--avatar-nice", str(args.avatar_nice),
+               *(["--no-adapt"] if getattr(args, "no_adapt", False) else []),
                *([] if args.first_phrase_words is None
                  else ["--first-phrase-words", str(args.first_phrase_words)])]
     process = await asyncio.to_thread(subprocess.Popen, command, stdout=subprocess.PIPE,
@@ -1249,6 +1251,8 @@ def main() -> None:
     parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice,
                         help="the avatar worker thread's nice value (AvatarNodeParams)")
     parser.add_argument("--size", type=int, default=512, help="video size asked in hello")
+    parser.add_argument("--no-adapt", action="store_true",
+                        help="fixed video quality, no admission by capacity (ServerConfig)")
     parser.add_argument("--camera-photo", type=Path, default=None,
                         help="photo of the user's face (default: skimage's astronaut)")
     parser.add_argument("--no-camera", action="store_true")

@@ -250,6 +250,46 @@ async def test_bad_video_input_is_answered_while_another_session_stays_live(
     assert len(distinct_images(got)) > 1
 
 
+async def test_a_camera_flood_is_rate_limited_in_its_own_session_only(
+        two_session_server: Any) -> None:
+    """PROTOCOL.md, Limits: camera frames beyond 25 a second are dropped on arrival with
+    coalesced `rate_limited` events (one a second at most, with the count). A flood
+    of 250 a second is answered in the flooding session only: it stays open, and
+    the other session gets no such event and its face never stalls."""
+    import cv2
+
+    from avatar.portrait import default_portrait_path, read_image
+    from pipelines.protocol import MediaKind, encode_media
+
+    face = cv2.resize(read_image(default_portrait_path()), (160, 160))
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    assert ok
+    async with await VoiceClient.connect(two_session_server.url, video_out={"size": 256},
+                                         busy_retry_secs=60) as healthy:
+        healthy_items = asyncio.create_task(collect(healthy, 8.0))
+        async with await VoiceClient.connect(two_session_server.url, video_out={"size": 256},
+                                             video_in="camera", busy_retry_secs=60) as flood:
+            flood_items = asyncio.create_task(collect(flood, 6.0))
+            start, sent = time.monotonic(), 0
+            while time.monotonic() - start < 4.0:  # 250 frames a second for 4 s
+                await flood.send_raw(encode_media(MediaKind.CAMERA, jpeg.tobytes()))
+                sent += 1
+                await asyncio.sleep(max(0.0, start + sent / 250 - time.monotonic()))
+            items = await flood_items
+        got = await healthy_items
+    limited = [i for i in items if getattr(i, "code", "") == "rate_limited"]
+    assert limited and not any(getattr(i, "fatal", False) for i in items)
+    dropped = sum(int(i.message.split()[0]) for i in limited)
+    # at most 25 a second plus a burst of 10 got through; the rest was counted (the
+    # count of the last second may still be pending when the session closes)
+    assert dropped >= sent - (25 * 5 + 10) - 250, (dropped, sent)
+    assert len(limited) <= 7  # coalesced: about one a second, not one per frame
+    assert video_follows_audio(items)  # the flooding session itself kept its face
+    assert not [i for i in got if getattr(i, "code", "") == "rate_limited"]
+    assert video_follows_audio(got, max_gap=75)  # the other session never stalled
+    assert len(distinct_images(got)) > 1
+
+
 async def test_portraits_are_listed_switched_and_uploaded(video_server: Any) -> None:
     import json
     import urllib.request
