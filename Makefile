@@ -15,6 +15,7 @@ run: setup
 test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
+	$(VENV)/lint-imports
 	$(VENV)/python -m pytest --durations=15
 
 # the live-server e2e and browser tests again with one core held by a busy loop

@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -55,8 +56,6 @@ def read_config_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             data: Any = tomllib.load(handle)
     elif suffix in (".yaml", ".yml"):
-        import yaml  # PyYAML arrives with llama-cpp-python[server]; only needed here
-
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     else:
         raise ValueError(f"config file {path} must end in .toml, .yaml or .yml")

@@ -33,6 +33,7 @@ the float32 results are bit-identical whatever the chunking (tested).
 from __future__ import annotations
 
 import numpy as np
+import soxr
 
 SAMPLE_RATE: int = 16000
 FPS: int = 25
@@ -205,6 +206,4 @@ def to_16k(pcm: np.ndarray, sr: int) -> np.ndarray:
         raise ValueError(f"pcm must be (samples,) or (samples, channels), got {audio.shape}")
     if sr == SAMPLE_RATE:
         return np.ascontiguousarray(audio, dtype=np.float32)
-    import soxr  # local import: only needed when resampling
-
     return np.asarray(soxr.resample(audio, sr, SAMPLE_RATE), dtype=np.float32)

@@ -27,6 +27,7 @@ from avatar.generator.streaming import StreamingGenerator
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
+from avatar.render.portrait_calibration import calibration_for
 from avatar.retarget import transfer_frame
 from avatar.video_io import VideoWriter
 
@@ -95,8 +96,8 @@ def render_dialogue_video(
         )
     crop_size: Literal[256, 512] = 512 if portrait.size >= 512 else 256
     mirrored = Portrait.load(np.ascontiguousarray(portrait.image[:, ::-1]), size=crop_size)
-    user_renderer = PortraitRenderer(mirrored, size=size)
-    avatar_renderer = PortraitRenderer(portrait, size=size)
+    user_renderer = PortraitRenderer(mirrored, size=size, calibration=calibration_for(mirrored))
+    avatar_renderer = PortraitRenderer(portrait, size=size, calibration=calibration_for(portrait))
     user_speaking = _speaking_from_audio(session.user_pcm, len(avatar_motion))
     samples = len(avatar_motion) * 640
     mix = _pad(session.avatar_pcm, samples) + _pad(session.user_pcm, samples)

@@ -10,7 +10,7 @@ split concatenated (SID and FD are distribution measures).
 Variants: the full model (DPO teacher, 10 NFE, CFG), without user motion (same
 model, user-motion condition dropped at inference: our ablation does not retrain),
 without DPO (the teacher before DPO), the distilled student (1 NFE, no CFG) and
-the rule-based baseline when `avatar.baseline` is available.
+the rule-based baseline (avatar/baseline.py).
 """
 
 from __future__ import annotations
@@ -21,10 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from avatar.baseline import RuleBaseline
+from avatar.corpus.dataset import DyadicDataset
 from avatar.generator.checkpoint import load_generator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, sample_stream
-from avatar.motion import MOTION_DIM
+from avatar.media_utils import read_wav
+from avatar.metrics import evaluate
+from avatar.motion import MOTION_DIM, column_index
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,6 @@ class Session:
 def load_sessions(corpus: str | Path, split: str = "test", max_seconds: float = 60.0,
                   max_dialogues: int = 0) -> list[Session]:
     """Whole dialogues of a split, both roles, cut to `max_seconds` each."""
-    from avatar.corpus.dataset import DyadicDataset
-    from avatar.corpus.writer import read_wav
-
     ds = DyadicDataset(corpus, split, window_frames=50, roles="both")
     frames = int(max_seconds * 25)
     sessions: list[Session] = []
@@ -84,15 +86,11 @@ def load_sessions(corpus: str | Path, split: str = "test", max_seconds: float = 
     return sessions
 
 
-def baseline_generate(session: Session) -> np.ndarray | None:
-    """The rule-based baseline's motion for a session, or None if unavailable.
+def baseline_generate(session: Session) -> np.ndarray:
+    """The rule-based baseline's motion for a session.
 
     Note: it runs the very rules that animated the synthetic corpus (minus the
     script's intents), so on this corpus it is close to an upper bound."""
-    try:
-        from avatar.baseline import RuleBaseline  # the data engineer's module
-    except ImportError:
-        return None
     track = RuleBaseline(reference_motion=session.reference).run(
         session.avatar_pcm, session.user_pcm, session.user_motion)
     motion = np.asarray(track.data, dtype=np.float32)
@@ -123,19 +121,12 @@ def evaluate_variants(
     progress: bool = True,
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
     """Metrics per variant and the generated tracks (for plots)."""
-    from tqdm import tqdm
-
-    from avatar.metrics import evaluate
-
     torch.set_num_threads(threads)
     results: dict[str, dict[str, float]] = {}
     tracks: dict[str, list[np.ndarray]] = {}
     for variant in tqdm(variants, desc="variants", disable=not progress):
         if variant.checkpoint is None:
-            generated = [baseline_generate(s) for s in sessions]
-            if any(g is None for g in generated):
-                continue
-            gen_all = [g for g in generated if g is not None]
+            gen_all = [baseline_generate(s) for s in sessions]
         else:
             gen_all = generate_batched(variant.checkpoint, variant, sessions, seed)
         tracks[variant.name] = gen_all
@@ -196,6 +187,8 @@ def markdown_table(results: dict[str, dict[str, float]]) -> str:
 
 def plot_metrics(results: dict[str, dict[str, float]], path: Path) -> None:
     """Bar charts of the main metrics per variant."""
+    # pyplot only when drawing: choosing the Agg backend is process-wide, must come
+    # before pyplot loads, and pyplot costs about a second to import
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,8 +225,6 @@ def plot_example(session: Session, tracks: dict[str, np.ndarray], path: Path,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from avatar.motion import column_index
 
     n = min(int(seconds * 25), len(session.avatar_motion))
     t = np.arange(n) / 25.0

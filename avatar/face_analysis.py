@@ -46,6 +46,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from avatar.errors import MissingModelError, NotAnImageError
 from avatar.motion import (  # noqa: F401  (the last three: re-exported, they lived here)
@@ -57,6 +58,7 @@ from avatar.motion import (  # noqa: F401  (the last three: re-exported, they li
     motion_from_measurement,
     neutral_frame,
 )
+from avatar.video_io import probe_video, read_video
 
 # Set AVATAR_NATIVE_LOGS=1 to see mediapipe's native start-up log lines.
 NATIVE_LOGS_ENV = "AVATAR_NATIVE_LOGS"
@@ -247,7 +249,7 @@ class FaceAnalyzer:
         if num_faces < 1:
             raise ValueError(f"num_faces must be >= 1, got {num_faces}")
         model_path = landmarker_model_path()
-        import mediapipe as mp  # imported late: heavy, and only needed here
+        import mediapipe as mp  # imported late: a heavy ML import, only needed here
         from mediapipe.tasks.python import BaseOptions, vision
 
         self._mp = mp
@@ -416,8 +418,6 @@ def analyze_frames(
     found: list[bool] = []
     iterator: Iterable[np.ndarray] = frames
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(frames, total=total, unit="frame", desc="analysing faces")
     with FaceAnalyzer(mode="video", num_faces=2) as analyzer:
         for index, frame in enumerate(iterator):
@@ -438,8 +438,6 @@ def analyze_video(
     path: str | Path, *, smoothing: float = 0.0, progress: bool = False
 ) -> MotionTrack:
     """Motion track of a video file (any container PyAV/ffmpeg decodes)."""
-    from avatar.video_io import probe_video, read_video
-
     frames, fps, _audio = read_video(path, audio=False)
     total = probe_video(path).frame_count if progress else None
     return analyze_frames(frames, fps, smoothing=smoothing, progress=progress, total=total)

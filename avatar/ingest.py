@@ -27,12 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+from tqdm import tqdm
 
 from avatar.audio_features import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, to_16k
 from avatar.corpus.signals import frame_energy_db, vad
-from avatar.corpus.writer import write_wav
+from avatar.face_analysis import FaceAnalyzer, analyze_video, smooth_track
+from avatar.media_utils import resample_track, write_wav
 from avatar.motion import MOTION_DIM, MotionTrack, column_index, neutral_frame
+from avatar.video_io import probe_video, read_audio, read_video
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v")
 _JAW = column_index("jawOpen")
@@ -69,32 +73,11 @@ def find_clips(directory: str | Path) -> list[ClipSource]:
     return sorted(clips, key=lambda c: c.clip_id)
 
 
-def resample_track(track: MotionTrack, n_frames: int, fps: float = FPS) -> MotionTrack:
-    """Resample a track to `fps` with `n_frames` frames (linear in time within found runs)."""
-    if len(track) == 0:
-        raise ValueError("cannot resample an empty motion track")
-    pos = np.arange(n_frames) * (track.fps / fps)
-    lo = np.clip(np.floor(pos).astype(int), 0, len(track) - 1)
-    hi = np.clip(lo + 1, 0, len(track) - 1)
-    w = np.clip(pos - lo, 0.0, 1.0)  # (n,)
-    both = track.found[lo] & track.found[hi]
-    nearest = np.where(w < 0.5, lo, hi)
-    data = np.where(both[:, None], (1 - w[:, None]) * track.data[lo] + w[:, None] * track.data[hi],
-                    track.data[nearest])
-    found = np.where(both, True, track.found[nearest])
-    return MotionTrack(data.astype(np.float32), fps=fps, found=found.astype(bool))
-
-
 def _analyse_halves(path: Path, smoothing: float, progress: bool) -> tuple[MotionTrack, ...]:
     """Motion of the left and right halves of every frame, one analyzer per half."""
-    from avatar.face_analysis import FaceAnalyzer, smooth_track
-    from avatar.video_io import probe_video, read_video
-
     frames, fps, _ = read_video(path, audio=False)
     iterator: Any = frames
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(frames, total=probe_video(path).frame_count, unit="frame",
                         desc=f"faces {path.name}", leave=False)
     rows: list[list[np.ndarray]] = [[], []]
@@ -120,8 +103,6 @@ def _analyse_halves(path: Path, smoothing: float, progress: bool) -> tuple[Motio
 
 def _read_channels(path: Path) -> tuple[np.ndarray, int] | None:
     """All audio channels as (samples, channels) float32 at the file's rate; None if silent."""
-    import av
-
     with av.open(str(path)) as container:
         if not container.streams.audio:
             return None
@@ -179,9 +160,6 @@ def _reference(track: MotionTrack, speaking: np.ndarray) -> np.ndarray:
 def ingest_clip(clip: ClipSource, out_root: str | Path, split: str = "train",
                 smoothing: float = 0.3, progress: bool = False) -> dict[str, Any]:
     """Analyse one conversation and write it in the corpus layout; returns its meta."""
-    from avatar.face_analysis import analyze_video
-    from avatar.video_io import read_audio
-
     out_dir = Path(out_root) / split / clip.clip_id
     audio16: list[np.ndarray]
     if clip.layout == "paired":

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 POSE_COLUMNS: tuple[str, ...] = ("yaw", "pitch", "roll", "tx", "ty", "scale")
@@ -170,8 +171,6 @@ def fit_head_rotation(
     `weights` (V,) default uniform. Decompose the result with
     `rotation_to_angles`.
     """
-    import cv2  # only here: the rest of this module is numpy alone
-
     model = np.asarray(model, np.float64)
     v = len(model)
     w = np.ones(v) if weights is None else np.asarray(weights, np.float64)

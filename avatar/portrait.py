@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import cv2
+import matplotlib
 import numpy as np
 
 from avatar.errors import (
@@ -55,8 +56,6 @@ CROP_ADVICE = "crop the photo to one person's head and shoulders"
 
 def default_portrait_path() -> Path:
     """matplotlib's public-domain Grace Hopper photo: always installed, neutral face."""
-    import matplotlib
-
     path = Path(matplotlib.get_data_path()) / "sample_data" / DEFAULT_PORTRAIT_NAME
     if not path.is_file():
         raise FileNotFoundError(

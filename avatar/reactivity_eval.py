@@ -18,15 +18,20 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from avatar.audio_features import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from avatar.baseline import RuleBaseline
 from avatar.corpus.signals import frame_energy_db, vad
 from avatar.evaluate import Session
 from avatar.generator.checkpoint import load_generator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, sample_stream
+from avatar.media_utils import resample_track
 from avatar.motion import MotionTrack
+from avatar.motion_filter import MotionFilter
+from avatar.portrait import Portrait
 from avatar.reactivity import (
     ListeningSession,
     Variant,
@@ -36,6 +41,9 @@ from avatar.reactivity import (
     nod_curve,
     smile_pulse_response,
 )
+from avatar.render import PortraitRenderer
+from avatar.retarget import transfer_frame
+from avatar.video_io import VideoWriter, iter_frames, probe_video
 
 PAUSE_S = 1.5
 
@@ -66,8 +74,6 @@ def load_listening_sessions(face_dir: str | Path, speech: list[Path],
     for k, path in enumerate(tracks):
         track = MotionTrack.load(path)
         if track.fps != FPS:
-            from avatar.ingest import resample_track
-
             track = resample_track(track, int(len(track) * FPS / track.fps), FPS)
         order = speech[k % len(speech):] + speech[:k % len(speech)]
         sessions.append(listening_session(path.stem, track.data, read_speech(order),
@@ -108,8 +114,6 @@ def generator_variant(path: str | Path, nfe: int | None = None,
 
 def rules_variant(session: ListeningSession) -> np.ndarray:
     """The rule baseline (the corpus's listener rules, driven live)."""
-    from avatar.baseline import RuleBaseline
-
     frames = len(session.user_motion)
     pcm_frames = frames * SAMPLES_PER_FRAME
     user_pcm = session.user_pcm if session.user_pcm is not None else np.zeros(pcm_frames)
@@ -160,6 +164,8 @@ def plot_reactivity(results: dict[str, dict[str, float]],
                     curves: dict[str, dict[str, np.ndarray]], path: Path,
                     title: str = "") -> None:
     """Lag curves (user smile -> avatar smile) and smile-pulse responses per variant."""
+    # pyplot only when drawing: choosing the Agg backend is process-wide, must come
+    # before pyplot loads, and pyplot costs about a second to import
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,14 +208,6 @@ def render_listening_video(video: str | Path, start_s: float, session: Listening
                            motion: np.ndarray, out: str | Path, size: int = 256) -> Path:
     """Real user (the recorded video itself) | avatar (generated motion rendered
     on the default portrait), with the user's speech as the sound track."""
-    import cv2
-
-    from avatar.motion_filter import MotionFilter
-    from avatar.portrait import Portrait
-    from avatar.render import PortraitRenderer
-    from avatar.retarget import transfer_frame
-    from avatar.video_io import VideoWriter, iter_frames, probe_video
-
     portrait = Portrait.default(256)
     renderer = PortraitRenderer(portrait, size=size)
     smooth = MotionFilter()(motion)  # the live node's causal jitter filter

@@ -29,15 +29,18 @@ jumping to an invented pose.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+from tqdm import tqdm
 
 from avatar.errors import NoFaceError
+from avatar.face_analysis import analyze_video
 from avatar.motion import (
     EXPRESSION_SLICE,
     MOTION_DIM,
@@ -46,9 +49,10 @@ from avatar.motion import (
     column_index,
     rotation_to_angles,
 )
-
-if TYPE_CHECKING:
-    from avatar.portrait import Portrait
+from avatar.portrait import Portrait
+from avatar.render import PortraitRenderer
+from avatar.render.portrait_calibration import calibration_for
+from avatar.video_io import VideoWriter, probe_video, read_audio
 
 _YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
 _TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
@@ -158,14 +162,10 @@ class RetargetResult:
 
 
 def default_renderer_factory(portrait: Portrait, size: int) -> FrameRenderer:
-    """avatar.render.PortraitRenderer, imported late so everything else works without it."""
-    try:
-        from avatar.render import PortraitRenderer
-    except ImportError as error:
-        raise RuntimeError(
-            f"the portrait renderer (avatar.render.PortraitRenderer) is not available: {error}"
-        ) from error
-    renderer: FrameRenderer = PortraitRenderer(portrait, size=size)
+    """avatar.render.PortraitRenderer with the portrait's own calibration table when
+    one has been fitted (`avatar-forcing calibrate`), else the shipped one."""
+    renderer: FrameRenderer = PortraitRenderer(portrait, size=size,
+                                               calibration=calibration_for(portrait))
     return renderer
 
 
@@ -180,12 +180,6 @@ def retarget_video(
     Analysis runs first over the whole driver (the rest pose needs every frame),
     then frames are rendered and encoded one by one, so memory stays flat.
     """
-    import time
-
-    from avatar.face_analysis import analyze_video
-    from avatar.portrait import Portrait
-    from avatar.video_io import probe_video, read_audio
-
     timings: dict[str, float] = {}
     start = time.perf_counter()
     portrait = Portrait.load(portrait_source, size=size)
@@ -213,13 +207,9 @@ def _render_to_file(
     renderer: FrameRenderer, track: MotionTrack, out_path: Path, size: int,
     audio: tuple[np.ndarray, int] | None, progress: bool,
 ) -> None:
-    from avatar.video_io import VideoWriter
-
     samples, sample_rate = audio if audio is not None else (None, 16_000)
     rows: Iterator[np.ndarray] | np.ndarray = track.data
     if progress:
-        from tqdm import tqdm
-
         rows = tqdm(track.data, total=len(track), unit="frame", desc="rendering")
     with VideoWriter(out_path, track.fps, size, samples, sample_rate) as writer:
         for row in rows:

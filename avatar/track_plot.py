@@ -31,6 +31,8 @@ def _shade_missing(axis: object, times: np.ndarray, found: np.ndarray, step: flo
 
 def plot_track(track: MotionTrack, path: str | Path, title: str = "") -> Path:
     """Write the track's PNG to `path` (parent folders created) and return the path."""
+    # pyplot only when drawing: choosing the Agg backend is process-wide, must come
+    # before pyplot loads, and pyplot costs about a second to import
     import matplotlib
 
     matplotlib.use("Agg")

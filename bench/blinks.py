@@ -31,6 +31,7 @@ from avatar.face_analysis import FaceAnalyzer  # noqa: E402
 from avatar.motion import column_index  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
 from avatar.render import PortraitRenderer  # noqa: E402
+from avatar.render.portrait_calibration import calibration_for  # noqa: E402
 
 BLINK_L, BLINK_R = column_index("eyeBlinkLeft"), column_index("eyeBlinkRight")
 AMPLITUDES = (0.0, 0.5, 0.8, 1.0)
@@ -45,7 +46,7 @@ def main() -> int:
     with FaceAnalyzer(mode="image") as analyzer:
         for name, path in fetch_portraits().items():
             portrait = Portrait.load(path, 512)
-            renderer = PortraitRenderer(portrait, 512)
+            renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
             rows = []
             for amp in AMPLITUDES:
                 motion = portrait.reference_motion.copy()

@@ -43,6 +43,7 @@ from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.expression import ACTUATORS, ActuatorBasis, _gauss
+from avatar.render.portrait_calibration import calibration_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAITS = ("grace_hopper", "barack_obama", "eileen_collins")
@@ -111,7 +112,9 @@ def main() -> int:
     with FaceAnalyzer(mode="image") as analyzer:
         for name in PORTRAITS:
             print(f"funnel probe: {name} ...", file=sys.stderr, flush=True)
-            rows = probe(PortraitRenderer(Portrait.load(paths[name], 512), 512), analyzer)
+            portrait = Portrait.load(paths[name], 512)
+            rows = probe(PortraitRenderer(portrait, 512, calibration=calibration_for(portrait)),
+                         analyzer)
             read = [r for r in rows if "mouthFunnel" in r]
             best = max(read, key=lambda r: float(r["mouthFunnel"]))  # type: ignore[arg-type]
             lean = [r for r in read if float(r["mouthPucker"]) < 0.3]  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from avatar.face_analysis import FaceAnalyzer  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
 from avatar.render import PortraitRenderer  # noqa: E402
+from avatar.render.portrait_calibration import calibration_for  # noqa: E402
 from avatar.render.roundtrip import gaze_sweep  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def main() -> int:
     per: dict[str, dict[str, dict[str, float]]] = {}
     with FaceAnalyzer(mode="image") as analyzer:
         for name, portrait in portraits.items():
-            renderer = PortraitRenderer(portrait, 512)
+            renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
             renderer.wait_for_plate()
             per[name] = {axis: sweep(renderer, analyzer, axis) for axis in ("h", "v")}
             print(f"{name}: {per[name]}", file=sys.stderr)

@@ -731,10 +731,11 @@ def make_camera_clip(photo: np.ndarray, folder: Path, secs: float = 4.0) -> Path
     from avatar.motion import column_index
     from avatar.portrait import Portrait
     from avatar.render import PortraitRenderer
+    from avatar.render.portrait_calibration import calibration_for
     from avatar.video_io import VideoWriter
 
     portrait = Portrait.load(photo, 512)
-    renderer = PortraitRenderer(portrait, 512)
+    renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
     frames = round(secs * 25)
     t = np.arange(frames) / 25.0
     path = folder / "user_camera.mp4"

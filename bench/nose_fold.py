@@ -56,12 +56,14 @@ def folds_and_pose() -> dict:
     from avatar.portrait import Portrait
     from avatar.render import PortraitRenderer
     from avatar.render.mesh import BackwardMapper
+    from avatar.render.portrait_calibration import calibration_for
 
     per: dict[str, dict] = {}
     with FaceAnalyzer(mode="image") as analyzer:
         for name, path in fetch_portraits(DEFAULT_CACHE).items():
             print(f"nose fold: {name}", file=sys.stderr, flush=True)
-            renderer = PortraitRenderer(Portrait.load(path, 512), 512)
+            portrait = Portrait.load(path, 512)
+            renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
             renderer.wait_for_plate()
             ref = renderer.reference
             folds = {}
@@ -111,6 +113,7 @@ def timing(before_commit: str) -> dict:
     from avatar.portrait import Portrait
     from avatar.render import PortraitRenderer
     from avatar.render.mesh import BackwardMapper
+    from avatar.render.portrait_calibration import calibration_for
     from avatar.render.roundtrip import mixed_track
 
     old_mapper = _mapper_from(before_commit)
@@ -118,7 +121,8 @@ def timing(before_commit: str) -> dict:
     out: dict[str, object] = {}
     renderers = []
     for _, path in fetch_portraits(DEFAULT_CACHE).items():
-        renderer = PortraitRenderer(Portrait.load(path, 512), 512)
+        portrait = Portrait.load(path, 512)
+        renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
         renderer.wait_for_plate()
         renderers.append(renderer)
     for label, cls in (("before", old_mapper), ("after", BackwardMapper)):

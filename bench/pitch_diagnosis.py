@@ -53,6 +53,7 @@ from avatar.motion import angles_to_rotation, column_index, rotation_to_angles
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.mesh import FACE_OVAL, NOSE_TIP
+from avatar.render.portrait_calibration import calibration_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFSETS = (-20.0, -10.0, 10.0, 20.0)
@@ -146,7 +147,7 @@ def main() -> int:
         for name, path in fetch_portraits(DEFAULT_CACHE).items():
             print(f"pitch diagnosis: {name} ...", file=sys.stderr, flush=True)
             portrait = Portrait.load(path, 512)
-            renderer = PortraitRenderer(portrait, 512)
+            renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
             renderer.wait_for_plate()
             ref = renderer.reference
             ref_yaw = float(ref[_YAW])

@@ -44,6 +44,7 @@ from avatar.face_analysis import FaceAnalyzer  # noqa: E402
 from avatar.motion import column_index  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
 from avatar.render import PortraitRenderer  # noqa: E402
+from avatar.render.portrait_calibration import calibration_for  # noqa: E402
 from avatar.render.roundtrip import POSE_AXES  # noqa: E402
 
 
@@ -76,7 +77,8 @@ def measure_portrait(name: str, path: Path, analyzer: FaceAnalyzer, copies: int,
     portrait = Portrait.load(path, 512)
     out: dict[str, Any] = {}
     for fill in (False, True):
-        renderer = PortraitRenderer(portrait, 512, mirror_fill=fill)
+        renderer = PortraitRenderer(portrait, 512, mirror_fill=fill,
+                                    calibration=calibration_for(portrait))
         renderer.wait_for_plate()
         ref = renderer.reference
         base_clean, base_noisy = readings(analyzer, renderer.render(ref), copies, sigma, 0)

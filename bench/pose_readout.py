@@ -53,13 +53,15 @@ def collect_renders() -> None:
     from avatar.face_analysis import FaceAnalyzer
     from avatar.portrait import Portrait
     from avatar.render import PortraitRenderer
+    from avatar.render.portrait_calibration import calibration_for
 
     cv2.setNumThreads(1)
     CACHE.mkdir(parents=True, exist_ok=True)
     with FaceAnalyzer(mode="image") as analyzer:
         for name, path in fetch_portraits(DEFAULT_CACHE).items():
             print(f"renders: {name}", file=sys.stderr, flush=True)
-            renderer = PortraitRenderer(Portrait.load(path, 512), 512)
+            portrait = Portrait.load(path, 512)
+            renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
             renderer.wait_for_plate()
             ref = renderer.reference
             labels, landmarks, matrices, vertices = [], [], [], []

@@ -38,6 +38,7 @@ from avatar.motion import column_index  # noqa: E402
 from avatar.portrait import Portrait  # noqa: E402
 from avatar.render import PortraitRenderer  # noqa: E402
 from avatar.render.expression import ACTUATORS  # noqa: E402
+from avatar.render.portrait_calibration import calibration_for  # noqa: E402
 
 PORTRAITS = ("grace_hopper", "barack_obama", "eileen_collins")
 AMPLITUDES = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
@@ -73,7 +74,8 @@ def main() -> int:
     rows = []
     with FaceAnalyzer(mode="image") as analyzer:
         for name in PORTRAITS:
-            renderer = PortraitRenderer(Portrait.load(paths[name], 512), 512)
+            portrait = Portrait.load(paths[name], 512)
+            renderer = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
             renderer.wait_for_plate()
             ref = renderer.reference
             base = analyzer.analyze(renderer.render(ref))

@@ -55,6 +55,7 @@ from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.mesh import FACE_OVAL
+from avatar.render.portrait_calibration import calibration_for
 from avatar.render.roundtrip import (
     KEY_BLENDSHAPES,
     PAIRED,
@@ -329,12 +330,12 @@ def layer_costs(portrait: Portrait, renderer: PortraitRenderer,
 
     PLATES.clear()
     t0 = time.perf_counter()
-    fresh = PortraitRenderer(portrait, 512)
+    fresh = PortraitRenderer(portrait, 512, calibration=calibration_for(portrait))
     setup_layered = time.perf_counter() - t0
     fresh.wait_for_plate()
     plate_ready = time.perf_counter() - t0
     t0 = time.perf_counter()
-    flat = PortraitRenderer(portrait, 512, layered=False)
+    flat = PortraitRenderer(portrait, 512, layered=False, calibration=calibration_for(portrait))
     setup_flat = time.perf_counter() - t0
     flat_wall, flat_cpu = render_times(flat, track)
     wall, cpu = render_times(renderer, track)
@@ -383,9 +384,9 @@ def paired_times(renderers: list[PortraitRenderer],
 def quality_table(portrait: Portrait, tables: str) -> tuple[Calibration, str]:
     """The calibration table --quality renders `portrait` with, and what it is.
 
-    `shipped`: the shipped table on every portrait. `cached`: what a renderer picks
-    by itself (the portrait's own table if the cache dir holds one, else the
-    shipped one). `own`: what a `serve` session shows once the portrait's own table
+    `shipped`: the shipped table on every portrait. `cached`: what
+    `calibration_for` picks (the portrait's own table if the cache dir holds one,
+    else the shipped one). `own`: what a `serve` session shows once the portrait's own table
     has landed (fitted here first when the cache dir has none: ~70 s of one core).
     The default portrait always gets the shipped table, which is its own fit.
     """

@@ -9,7 +9,7 @@ Contract (the trainer consumes exactly this):
         user_motion      (W, 58) float32           partner's motion (absolute, MotionTrack)
         user_motion_rel  (W, 58) float32           the same relative to the partner's running
                                                    baseline from the dialogue's start
-                                                   (avatar/generator/user_baseline.py)
+                                                   (avatar/user_baseline.py)
         avatar_motion    (W, 58) float32           target motion (absolute)
         reference_motion (58,) float32             the avatar's neutral face
         avatar_speaking  (W,) bool                 energy VAD of the avatar's channel
@@ -34,15 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from avatar.audio_features import FEATURE_DIM, SAMPLES_PER_FRAME, compute_features
 from avatar.corpus.signals import frame_energy_db, vad
-from avatar.corpus.writer import read_wav
-from avatar.generator.user_baseline import relative_user_motion
+from avatar.media_utils import read_wav
 from avatar.motion import MOTION_DIM, MotionTrack
+from avatar.user_baseline import relative_user_motion
 
 FEATURE_CACHE_VERSION = 1
-USER_REL_CACHE_VERSION = 1  # bump when avatar/generator/user_baseline.py's rates change
+USER_REL_CACHE_VERSION = 1  # bump when avatar/user_baseline.py's rates change
 _ROLES = {"both": ("a", "b"), "a": ("a",), "b": ("b",)}
 
 
@@ -156,8 +157,6 @@ class DyadicDataset:
         """
         indices = range(len(self.dialogues))
         if progress:
-            from tqdm import tqdm
-
             indices = tqdm(indices, unit="dlg", desc=f"features {self.split}")
         for d in indices:
             self._signals(d)

@@ -23,6 +23,8 @@ _COLORS = {"a": "tab:blue", "b": "tab:orange"}
 def plot_dialogue(dialogue_dir: Path, out_png: Path, start_s: float = 0.0,
                   length_s: float = 40.0) -> Path:
     """Speaker/listener jawOpen, smile, pitch, blink over time with turns shaded."""
+    # pyplot only when drawing: choosing the Agg backend is process-wide, must come
+    # before pyplot loads, and pyplot costs about a second to import
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.audio_features import FPS
+from avatar.media_utils import resample_track
 from avatar.motion import BLENDSHAPE_COLUMNS, MOTION_COLUMNS, MOTION_DIM, MotionTrack
 
 # jaw and lips: these follow the partner's own speech, never another recording
@@ -94,8 +95,6 @@ class RealFacePool:
         for path in paths:
             track = MotionTrack.load(path)
             if track.fps != FPS:
-                from avatar.ingest import resample_track
-
                 track = resample_track(track, int(len(track) * FPS / track.fps), FPS)
             motion = track.data[track.found].astype(np.float32)
             if len(motion):

@@ -16,18 +16,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from avatar.audio_features import SAMPLE_RATE
 from avatar.corpus.dialogue import Dialogue, render_dialogue
 from avatar.corpus.real_faces import RealFacePool
 from avatar.corpus.speech import SpeechSynth, Voice
 from avatar.corpus.voices import voice_pool
+from avatar.media_utils import write_wav
 
 # 16 of every 20 dialogues train, 2 val, 2 test (80/10/10)
 _SPLIT_CYCLE = ("train",) * 16 + ("val", "val", "test", "test")
@@ -84,25 +83,6 @@ def dialogue_dir(root: Path, spec: DialogueSpec) -> Path:
 
 def is_done(root: Path, spec: DialogueSpec) -> bool:
     return (dialogue_dir(root, spec) / "meta.json").is_file()
-
-
-def write_wav(path: Path, pcm: np.ndarray) -> None:
-    """float32 [-1, 1] mono 16 kHz -> 16-bit PCM wav."""
-    data = (np.clip(pcm, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(data.tobytes())
-
-
-def read_wav(path: Path) -> np.ndarray:
-    """16-bit mono 16 kHz wav -> float32; raises ValueError on any other format."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getnchannels() != 1 or wav.getsampwidth() != 2 or wav.getframerate() != SAMPLE_RATE:
-            raise ValueError(f"{path}: expected 16-bit mono {SAMPLE_RATE} Hz wav")
-        raw = wav.readframes(wav.getnframes())
-    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
 
 
 def save_dialogue(out_dir: Path, dialogue: Dialogue, extra_meta: dict[str, object]) -> None:

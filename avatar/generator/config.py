@@ -38,7 +38,7 @@ class GeneratorConfig:
     window_frames: int = 50  # self-attention window incl. the current block; paper 50
     rope_base: float = 10000.0
     dropout: float = 0.0  # small data, short training: regularise with cond dropout only
-    # user motion read relative to the user's own running baseline (user_baseline.py),
+    # user motion read relative to the user's own running baseline (avatar/user_baseline.py),
     # as the corpus rules read it; False: absolute values (checkpoints before issue 11)
     user_relative: bool = False
 

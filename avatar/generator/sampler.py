@@ -26,7 +26,7 @@ import torch
 
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
-from avatar.generator.user_baseline import relative_user_motion
+from avatar.user_baseline import relative_user_motion
 
 # drop masks of the three guidance branches: [avatar audio, user audio, user motion]
 BRANCH_DROPS = torch.tensor(

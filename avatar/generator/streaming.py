@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatar.generator.checkpoint import GeneratorCheckpoint
+from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
 from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, branch_drop, denoise_block
-from avatar.generator.user_baseline import UserBaseline
 from avatar.motion import MOTION_DIM
+from avatar.user_baseline import UserBaseline
 
 
 class StreamingGenerator:
@@ -73,8 +73,6 @@ class StreamingGenerator:
         """The engine on a shipped checkpoint, sampled as it was trained to be
         (NFE and guidance from its metadata). Default: the 1-NFE student, the
         CPU fast path. `threads` pins torch (one core is plenty: ~8 ms a block)."""
-        from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
-
         if threads is not None:
             torch.set_num_threads(threads)
         ckpt = load_generator(path or DEFAULT_CHECKPOINT)

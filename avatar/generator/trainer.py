@@ -19,7 +19,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from avatar.corpus.dataset import DyadicDataset
 from avatar.generator.checkpoint import (
     load_generator,
     load_optimizer_state,
@@ -52,8 +54,6 @@ def open_split(corpus: str | Path, split: str, window_frames: int, stride: int |
     """The corpus split as fixed-length windows (both roles: every dialogue trains
     the avatar as either speaker). A small stride gives overlapping windows, i.e.
     random crops, which matters with an hour of data."""
-    from avatar.corpus.dataset import DyadicDataset  # the data engineer's module
-
     root = Path(corpus)
     if not root.is_dir():
         raise FileNotFoundError(f"corpus folder not found: {root}")
@@ -314,6 +314,8 @@ class Trainer:
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str) -> None:
     """Loss curves (train, validation, and DPO accuracy when present) as a PNG."""
+    # pyplot only when drawing: choosing the Agg backend is process-wide, must come
+    # before pyplot loads, and pyplot costs about a second to import
     import matplotlib
 
     matplotlib.use("Agg")
@@ -347,7 +349,5 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str) -> Non
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool) -> Any:
-    from tqdm import tqdm
-
     return tqdm(total=total, initial=initial, desc=desc, disable=not enabled,
                 mininterval=5.0, dynamic_ncols=True)

@@ -19,18 +19,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
+from avatar.audio_features import FEATURE_DIM
 from avatar.errors import NotAnImageError, UnknownPortraitError
+from avatar.face_analysis import FaceAnalyzer
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
+from avatar.generator.streaming import StreamingGenerator
 from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
 from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
+from avatar.motion import MOTION_DIM
 from avatar.portrait import UPLOAD_MIN_FACE_PX, Portrait, default_portrait_path
+from avatar.render import PortraitRenderer
+from avatar.render.portrait_calibration import calibration_for
 
 #: Image files a portrait folder may hold.
 PORTRAIT_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -118,11 +126,8 @@ class MachineCosts:
                 repeats: int = 8) -> MachineCosts:
         """Time each part on the real models (about half a second), the fastest of
         `repeats`, in a thread of its own with one torch thread, as a session runs."""
-        from concurrent.futures import ThreadPoolExecutor
 
         def one_thread() -> None:
-            import torch
-
             torch.set_num_threads(1)  # OpenMP: this worker thread only
 
         with ThreadPoolExecutor(1, initializer=one_thread) as pool:
@@ -131,12 +136,6 @@ class MachineCosts:
     @classmethod
     def _measure(cls, portrait: Portrait, checkpoint: GeneratorCheckpoint,
                  repeats: int) -> MachineCosts:
-        from avatar.audio_features import FEATURE_DIM
-        from avatar.face_analysis import FaceAnalyzer
-        from avatar.generator.streaming import StreamingGenerator
-        from avatar.motion import MOTION_DIM
-        from avatar.render import PortraitRenderer
-
         def fastest_ms(run: Iterable[object]) -> float:
             # the fastest repeat: the machine's capacity, not the load of the moment
             # (the LLM loading beside it once made a median read 10x too slow)
@@ -147,8 +146,9 @@ class MachineCosts:
 
         render_ms, jpeg_ms = {}, {}
         motion = portrait.reference_motion
+        table = calibration_for(portrait)
         for size in NATIVE_SIZES:
-            renderer = PortraitRenderer(portrait, size)
+            renderer = PortraitRenderer(portrait, size, calibration=table)
             frame = renderer.render(motion)
             render_ms[size] = fastest_ms(renderer.render(motion) for _ in range(repeats + 1))
             jpeg_ms[size] = fastest_ms(encode_jpeg(frame, 80) for _ in range(repeats + 1))

@@ -38,22 +38,23 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+import cv2
+import torch
+
+from avatar.portrait import Portrait
+from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.portrait_calibration import (
     RECIPE_RUNS,
     cache_dir,
+    fit_portrait_calibration,
     is_default_portrait,
     key_path,
     portrait_key,
 )
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
-    from avatar.portrait import Portrait
-    from avatar.render.calibration import Calibration
 
 _log = logging.getLogger(__name__)
 
@@ -228,8 +229,6 @@ class PortraitCalibrator:
                 secs: float = 0.0, table_at: Path | None = None) -> None:
         """Record the outcome (the table loaded once, before sessions can see it)."""
         if table_at is not None:
-            from avatar.render.calibration import load_calibration
-
             try:
                 self._landed[key] = load_calibration(table_at)
             except (ValueError, OSError) as error:
@@ -246,13 +245,8 @@ def fit_in_worker(portrait: Portrait, folder: str, recipe: FitRecipe,
     text through `report` (with exit code 1), success as nothing (exit code 0)."""
     _lower_priority(0)  # also when started by something other than PortraitCalibrator
     try:
-        import cv2
-        import torch
-
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        from avatar.render.portrait_calibration import fit_portrait_calibration
-
         fit_portrait_calibration(portrait, Path(folder), runs=recipe.runs, progress=False,
                                  members=recipe.members, steps=recipe.steps)
     except BaseException:

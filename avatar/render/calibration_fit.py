@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
 from avatar.face_analysis import FaceAnalyzer
 from avatar.render.calibration import (
@@ -206,8 +207,6 @@ def collect_readout_samples(
     readings = np.full((count, len(cols)), np.nan, np.float32)
     iterator = range(count)
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(iterator, desc="readout samples", unit="frame")
     with FaceAnalyzer(mode="image") as analyzer:
         for i in iterator:
@@ -254,6 +253,8 @@ def fit_readout(amps: np.ndarray, readings: np.ndarray, hidden: int = 64,
 def _fit_one_readout(amps: np.ndarray, readings: np.ndarray, hidden: int, steps: int,
                      seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One network (full-batch Adam, cosine schedule): (w1, b1, w2, b2) as float64."""
+    # torch only here, on the fitting path: the render package stays torch-free, and
+    # importing portrait_calibration for its table lookup must not load torch
     import torch
 
     torch.set_num_threads(1)

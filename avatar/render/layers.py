@@ -81,6 +81,7 @@ class PortraitLayers:
 
 def segment_person(image: np.ndarray, model_path: Path = SEGMENTER_PATH) -> np.ndarray:
     """(H, W) float32 person probability of an RGB uint8 image (mediapipe selfie segmenter)."""
+    # mediapipe only here: a heavy ML import (about a second), needed once per portrait
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 

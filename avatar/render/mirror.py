@@ -43,6 +43,7 @@ import functools
 import cv2
 import numpy as np
 
+from avatar.face_analysis import canonical_face_model
 from avatar.render.mesh import (
     EYE_L_POLYGON,
     EYE_R_POLYGON,
@@ -80,8 +81,6 @@ def mirror_pairs() -> np.ndarray:
     From mediapipe's canonical face model (avatar.face_analysis), which is
     exactly symmetric: the nearest vertex to each vertex mirrored in x.
     """
-    from avatar.face_analysis import canonical_face_model
-
     model = canonical_face_model()
     flipped = model * np.array([-1.0, 1.0, 1.0])
     dist = np.linalg.norm(model[:, None, :] - flipped[None, :, :], axis=2)
@@ -102,8 +101,6 @@ def _near_polygon(points: np.ndarray, contour: np.ndarray, margin: float) -> np.
 @functools.cache
 def kept_landmarks() -> np.ndarray:
     """(468,) bool: landmarks of the eyes, lips and nose, which keep their own texture."""
-    from avatar.face_analysis import canonical_face_model
-
     xy = canonical_face_model()[:, :2]
     keep = (np.abs(xy[:, 0]) < NOSE_HALF_WIDTH_CM) & (xy[:, 1] > NOSE_Y_CM[0]) & (
         xy[:, 1] < NOSE_Y_CM[1])

@@ -9,10 +9,10 @@ curves and the readout model on the portrait itself with a reduced recipe
 gains (FITTED_POSE_AXES: the landmarker reads the same nod 0.7-1.2x on
 different faces), and saves it under the cache dir, keyed by the portrait's
 pixels and RECIPE_VERSION. `calibration_for(portrait)` returns it when it
-exists, else the shipped table: the renderer uses that by default, so nothing
-waits for a fit. Measured (bench/portrait_calibration.py, docs/renderer.md
-"A calibration per portrait"): held-out mixed-track r on the portraits the
-shipped table fits worst.
+exists, else the shipped table: whoever builds a renderer hands it that table
+(the renderer never looks in this cache itself), so nothing waits for a fit.
+Measured (bench/portrait_calibration.py, docs/renderer.md "A calibration per
+portrait"): held-out mixed-track r on the portraits the shipped table fits worst.
 
     avatar-forcing calibrate PORTRAIT     # 2,110 measured renders + the fit; progress bars
 
@@ -26,14 +26,14 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from avatar.face_analysis import FaceAnalyzer
+from avatar.portrait import Portrait
+from avatar.render import calibration_fit
 from avatar.render.calibration import Calibration, load_calibration
-
-if TYPE_CHECKING:
-    from avatar.portrait import Portrait
+from avatar.render.renderer import PortraitRenderer
 
 #: Bump when the fit changes (actuators, recipe, readout model): old tables are ignored.
 #: 2: the pitch gains are the portrait's own.
@@ -80,8 +80,6 @@ def key_path(key: str, folder: Path | None = None) -> Path:
 
 @functools.lru_cache(maxsize=2)
 def _default_key(size: int) -> str:
-    from avatar.portrait import Portrait
-
     return portrait_key(Portrait.default(size))  # type: ignore[arg-type]
 
 
@@ -116,10 +114,6 @@ def fit_portrait_calibration(portrait: Portrait, folder: Path | None = None,
     those gains (calibration_fit). Yaw and roll keep the shipped gains.
     `members` / `steps` shrink the ensemble for tests.
     """
-    from avatar.face_analysis import FaceAnalyzer
-    from avatar.render import calibration_fit
-    from avatar.render.renderer import PortraitRenderer
-
     if not runs or any(count <= 0 for _, count, _ in runs):
         # before the curves' minute of renders, not after it
         raise ValueError(f"the readout fit needs runs of at least one sample, got {runs!r}")

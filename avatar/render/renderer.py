@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from avatar.motion import MOTION_DIM, angles_to_rotation, column_index
-from avatar.render.calibration import Calibration
+from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.expression import ACTUATORS, ActuatorBasis
 from avatar.render.eyes import EyelidPainter, GazePainter
 from avatar.render.layers import (
@@ -62,7 +62,6 @@ from avatar.render.mesh import (
 )
 from avatar.render.mirror import MirrorFill
 from avatar.render.mouth import draw_mouth, inner_lip_gap
-from avatar.render.portrait_calibration import calibration_for
 
 if TYPE_CHECKING:
     from avatar.portrait import Portrait
@@ -113,6 +112,12 @@ class PortraitRenderer:
 
     `motion` is an absolute (58,) frame in the portrait's measurement frame:
     rendering `portrait.reference_motion` returns (almost exactly) the portrait.
+
+    `calibration` is the table to render with, chosen by the caller: the
+    portrait's own (`calibration_for(portrait)`, avatar/render/portrait_calibration.py)
+    once one has been fitted, or None for the shipped table. The renderer does not
+    look it up itself: the fitter that makes those tables renders with this class,
+    so the dependency goes one way.
     """
 
     def __init__(self, portrait: Portrait, size: int = 512,
@@ -138,10 +143,7 @@ class PortraitRenderer:
         basis = ActuatorBasis(self.mesh)
         self.frame = basis.frame
         self._basis = basis.build().reshape(len(ACTUATORS), -1)  # (K, N*2)
-        # The portrait's own table once `avatar-forcing calibrate` has fitted it
-        # (avatar/render/portrait_calibration.py), else the shipped one.
-        self.calibration = (calibration if calibration is not None
-                            else calibration_for(portrait))
+        self.calibration = calibration if calibration is not None else load_calibration()
         verts = self.mesh.vertices
         self._xy0 = verts[:, :2].astype(np.float32)
         iod = self.frame.iod

@@ -17,7 +17,8 @@ from avatar.corpus.rules import FrameInput, RuleEngine
 from avatar.corpus.signals import VAD_ON_DB, frame_energy_db
 from avatar.corpus.speech import SpeechSynth, Voice
 from avatar.corpus.voices import SPLITS, voice_pool
-from avatar.corpus.writer import DialogueSpec, generate, plan_corpus, read_wav
+from avatar.corpus.writer import DialogueSpec, generate, plan_corpus
+from avatar.media_utils import read_wav
 from avatar.metrics import audio_envelope, lip_sync
 from avatar.motion import MOTION_DIM, MotionTrack, column_index
 

@@ -18,8 +18,8 @@ from avatar.audio_features import FPS, SAMPLES_PER_FRAME
 from avatar.corpus.dataset import DyadicDataset
 from avatar.corpus.dialogue import Dialogue, render_dialogue
 from avatar.corpus.speech import SpeechSynth, Voice
-from avatar.corpus.writer import read_wav
-from avatar.ingest import find_clips, ingest_directory, resample_track
+from avatar.ingest import find_clips, ingest_directory
+from avatar.media_utils import read_wav
 from avatar.metrics import pcc
 from avatar.motion import MOTION_DIM, MotionTrack, column_index
 
@@ -123,19 +123,6 @@ def test_ingested_data_loads_through_dyadic_dataset(ingested: Path, videos: Path
     # resumable: a second run skips everything
     again = [s for _, s in ingest_directory(videos, ingested, "test")]
     assert again == ["skipped", "skipped"]
-
-
-def test_resample_track_is_linear_in_time() -> None:
-    t30 = np.arange(60) / 30.0
-    data = np.zeros((60, MOTION_DIM), np.float32)
-    data[:, 0] = t30 * 10.0  # yaw ramps 10 deg/s
-    found = np.ones(60, bool)
-    found[30] = False
-    out = resample_track(MotionTrack(data, fps=30.0, found=found), 50)
-    t25 = np.arange(50) / 25.0
-    ok = out.found
-    assert np.allclose(out.data[ok, 0], t25[ok] * 10.0, atol=0.2)
-    assert not out.found.all()  # the missing source frame stays missing
 
 
 @pytest.mark.e2e

@@ -11,8 +11,8 @@ from avatar.audio_features import FEATURE_DIM
 from avatar.generator import GeneratorConfig, MotionGenerator
 from avatar.generator.sampler import sample_stream
 from avatar.generator.streaming import StreamingGenerator
-from avatar.generator.user_baseline import UserBaseline, relative_user_motion
 from avatar.motion import MOTION_DIM, column_index
+from avatar.user_baseline import UserBaseline, relative_user_motion
 
 SMILE = column_index("mouthSmileLeft")
 SMALL = GeneratorConfig(hidden=64, depth=2, heads=2, encoder_heads=2, window_frames=20,

@@ -22,6 +22,10 @@ forgotten, because at a kiosk the next face is usually someone else.
 Causal and exactly streamable: `UserBaseline.apply` over a whole track equals
 frame-by-frame use with any chunking (tested), and `peek` transforms frames
 without committing them (the live engine's provisional look-ahead rows).
+
+It sits beside motion.py, not in avatar/generator/: the streaming engine and the
+corpus dataset (which caches the same input for training) both use it, and the
+data side must not import the model package (the trainer imports the data).
 """
 
 from __future__ import annotations
