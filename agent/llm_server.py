@@ -1,5 +1,9 @@
 """The embedded LLM: `python -m llama_cpp.server` as a supervised subprocess.
 
+It runs through agent/llama_cpp_server.py, which is llama-cpp-python's server plus
+one route that reads the next token's probabilities (the end-of-turn reading of
+agent/turn_end_text.py); every other route and flag is the stock server's.
+
 Why a subprocess and not `llama_cpp.Llama` in-process: the server speaks the
 OpenAI API, so the pipeline uses the same `openai` client for the embedded model
 and for any external endpoint; llama.cpp's long C calls never hold our event loop
@@ -182,7 +186,8 @@ class EmbeddedLLMServer:
         if self.prompt_cache_mb:
             flags |= {"--cache": "true", "--cache_type": "ram",
                       "--cache_size": str(self.prompt_cache_mb << 20)}
-        return [self.python, "-m", "llama_cpp.server", *(x for kv in flags.items() for x in kv)]
+        return [self.python, "-m", "agent.llama_cpp_server",
+                *(x for kv in flags.items() for x in kv)]
 
     def log_tail(self, max_chars: int = 2000) -> str:
         """The last lines the server wrote (stdout+stderr), for error messages."""

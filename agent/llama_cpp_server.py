@@ -1,0 +1,108 @@
+"""The embedded server's entry point: llama-cpp-python's server plus one route.
+
+`python -m agent.llama_cpp_server <the flags of python -m llama_cpp.server>`.
+
+Why a route of our own: the end of a visitor's turn is read from the LLM's
+probability of its end-of-message token after their words (agent/turn_end_text.py).
+llama-cpp-python returns log-probabilities only when the model keeps the logits of
+*every* position (`logits_all`), which costs n_ctx x vocab floats (1.2 GB for Qwen's
+151,936 tokens at n_ctx 2048) and an output-layer pass per prompt token. Only the
+last position's logits are needed, and llama.cpp computes them anyway.
+
+`POST /extras/next-token` with `{"prompts": [str, ...], "tokens": [str, ...], "top": int}`
+evaluates each prompt in turn on the live model, reusing the longest prefix already
+in its KV cache (the persona and history a reply just read, or the prompt before),
+and answers, for each, the log-probability of each of `tokens` (each one token of
+the vocabulary, special tokens allowed) as the next token, plus the `top` likeliest.
+Prompts that extend each other cost only their new tokens: "what they said" and
+"what they said." in one request read the mark alone the second time. The route
+holds the server's request lock, so it queues with completions like any request;
+the KV state it leaves behind is the last prompt, which is the prefix of the reply
+a finished turn asks for next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, HTTPException
+from llama_cpp.server import app as server_app
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+
+class NextTokenRequest(BaseModel):
+    """What to score: raw prompts (the chat template already applied) and tokens."""
+
+    prompts: list[str] = Field(min_length=1, max_length=8)
+    tokens: list[str] = Field(default_factory=list, max_length=64)
+    top: int = Field(default=0, ge=0, le=64)
+    model: str | None = None
+
+
+class NextToken(BaseModel):
+    """Natural-log probabilities of the token after one prompt; `cached` of its
+    `prompt_tokens` were already in the KV cache."""
+
+    logprobs: dict[str, float]
+    top: list[tuple[str, float]]
+    prompt_tokens: int
+    cached: int
+
+
+class NextTokenResponse(BaseModel):
+    """One `NextToken` per prompt, in order."""
+
+    results: list[NextToken]
+
+
+def next_token_logprobs(llama: Any, request: NextTokenRequest) -> NextTokenResponse:
+    """Each prompt in turn (see the module docstring)."""
+    ids: dict[str, int] = {}
+    for text in request.tokens:
+        found = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if len(found) != 1:
+            raise HTTPException(status_code=400, detail=f"{text!r} is not one token")
+        ids[text] = found[0]
+    return NextTokenResponse(results=[_next_token(llama, prompt, ids, request.top)
+                                      for prompt in request.prompts])
+
+
+def _next_token(llama: Any, prompt: str, ids: dict[str, int], top: int) -> NextToken:
+    """Evaluate the prompt past the cached prefix; log-softmax of the last position."""
+    tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    if not tokens or len(tokens) >= llama.n_ctx():
+        raise HTTPException(status_code=400, detail="empty prompt, or longer than the context")
+    # the longest prefix llama.cpp still holds; at least the last token is evaluated,
+    # since only an evaluated position has logits
+    cached = min(llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1)
+    llama.n_tokens = cached
+    llama.eval(tokens[cached:])
+    row = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
+    logits = row.astype(np.float64)
+    logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+    best = np.argsort(-logprobs)[:top]
+    return NextToken(
+        logprobs={text: float(logprobs[i]) for text, i in ids.items()},
+        top=[(llama.detokenize([int(i)], special=True).decode("utf-8", "replace"),
+              float(logprobs[i])) for i in best],
+        prompt_tokens=len(tokens), cached=cached)
+
+
+#: the server's own dependency: its request lock, held for the whole request
+_LLAMA = Depends(server_app.get_llama_proxy)
+
+
+@server_app.router.post("/extras/next-token", tags=["Extras"],
+                        dependencies=[Depends(server_app.authenticate)])
+async def next_token(request: NextTokenRequest, llama_proxy: Any = _LLAMA) -> NextTokenResponse:
+    """The route (see the module docstring); llama.cpp's C calls run off the loop."""
+    llama = llama_proxy(request.model)
+    return await run_in_threadpool(next_token_logprobs, llama, request)
+
+
+if __name__ == "__main__":
+    from llama_cpp.server.__main__ import main
+
+    main()
