@@ -34,7 +34,14 @@ machine; each row records the 1-minute load. Writes
 bench/results/turn_splits_real_large.json (`--original`: the first 10 only,
 bench/results/turn_splits_real.json).
 
-    .venv/bin/python bench/turn_splits.py --real [--original]
+    .venv/bin/python bench/turn_splits.py --real [--original] [--semantic]
+
+`--semantic` compares the default (the old detector) with the default plus the LLM's
+end-of-turn reading (`TurnParams.semantic_turn`, pipelines/semantic_turn.py) instead
+of the last release, writing bench/results/turn_end_real.json; each row then records
+the readings (verdict, p_end, p_close) and their cost, and the summary
+`voice_heard_before_done`, the share of clips in which the bot's voice reached the
+speaker before they were done. The offline sweep of the same clips is bench/turn_end.py.
 
 Last run (31 clips, load 0.4-1.4): premature_turn_ends 9 of 31 = 0.29 (95 %
 0.16-0.47) with the default (the word tiers plus the hold where whisper did not
@@ -60,7 +67,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.voice_latency import speech_end_secs, start_server, synthesize  # noqa: E402
+from bench.voice_latency import (  # noqa: E402
+    QUESTIONS,
+    speech_end_secs,
+    start_server,
+    synthesize,
+)
 
 #: pieces of one request; the pause goes between them
 REQUESTS = [
@@ -150,10 +162,16 @@ VARIANTS = [(0.0, 0.0, 0.0), (0.8, 0.8, 0.0), (0.8, 1.6, 0.0), (0.8, 1.6, 0.8)]
 
 
 def variant_name(hold_secs: float, unfinished_hold_secs: float,
-                 uncertain_hold_secs: float = 0.0) -> str:
-    """'hold 0.8/1.6' as in earlier results; '/0.8' added for the uncertain-end hold."""
+                 uncertain_hold_secs: float = 0.0, semantic: bool = False) -> str:
+    """'hold 0.8/1.6' as in earlier results; '/0.8' added for the uncertain-end hold,
+    ' + semantic' for the LLM's reading."""
     name = f"hold {hold_secs}/{unfinished_hold_secs}"
-    return f"{name}/{uncertain_hold_secs}" if uncertain_hold_secs else name
+    name = f"{name}/{uncertain_hold_secs}" if uncertain_hold_secs else name
+    return f"{name} + semantic" if semantic else name
+
+
+#: the default word tiers plus the LLM's end-of-turn reading (`--semantic`)
+SEMANTIC = (*VARIANTS[-1], True)
 
 
 REAL_UTTERANCES = [
@@ -207,6 +225,8 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
         speech_end = started + max(speech_end_secs(pcm, RATE), speech_end_s or 0.0)
         await client.stream_pcm(bytes(int(6.0 * RATE) * 2))
         messages = [dict(m) for m in sessions[-1].context.get_messages()]
+        stop = sessions[-1].turn_stop
+        readings = stop.readings if stop is not None else None
         listener.cancel()
     stops = [t for t, kind in events if kind == "user-stopped-speaking"]
     users = [str(m["content"]) for m in messages if m.get("role") == "user"]
@@ -223,7 +243,12 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
             # what the server had heard when it ended the turn early, and how early
             "split_after": [heard_before[i] if i < len(heard_before) else None for i in early],
             "split_secs_before_end": [round(speech_end - stops[i], 2) for i in early],
-            "split_at_s": [round(stops[i] - started - lead_s, 2) for i in early]}
+            "split_at_s": [round(stops[i] - started - lead_s, 2) for i in early],
+            # the LLM's readings of this clip's turns (text, verdict, p_end, p_close), their
+            # cost (s, tokens read) and counts; None with the reading off
+            "readings": None if readings is None else {
+                "verdicts": readings.verdicts, "costs": [[round(s, 3), n] for s, n in readings.costs],
+                "counts": readings.counts, "holds": dict(stop.holds)}}
 
 
 #: a bot-audio chunk with a sample this loud (of 32767) is speech, not the pacer's silence
@@ -313,6 +338,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "splits_elsewhere": sum(r["splits_elsewhere"] for r in rows),
             # clips in which the bot's voice reached the client before the speaker was done
             "bot_spoke_into_utterance": sum(bool(r.get("bot_spoke_before_end")) for r in rows),
+            "voice_heard_before_done": round(sum(bool(r.get("bot_spoke_before_end"))
+                                                 for r in rows) / len(rows), 3) if rows else None,
             # the turn end after the end of speech, over clips that were not split
             "end_ms_p50_whole_clips": _median([r.get("end_ms") for r in rows if not r["splits"]]),
             "end_ms_max_whole_clips": max((r["end_ms"] for r in rows
@@ -340,7 +367,9 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     models = SpeechModels.bundled()
     endpoint = await aresolve_llm_endpoint(settings)
     rows = []
-    variants = VARIANTS[-2:]  # the last release, then the default
+    questions: list[dict[str, Any]] = []
+    # the last release, then the default; or the default, then the default + semantic
+    variants: list[tuple[Any, ...]] = [VARIANTS[-1], SEMANTIC] if args.semantic else VARIANTS[-2:]
     servers = []
     try:
         runtime = VoiceRuntime(models=models,
@@ -350,14 +379,14 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
         models.warm_up()
         await runtime.warm_up_llm()
         load = os.getloadavg()
-        for hold, unfinished, uncertain in variants:  # one server each, clip by clip in turn
+        for variant in variants:  # one server each, clip by clip in turn
+            hold, unfinished, uncertain, *semantic = variant
             sessions: list[Any] = []
             turn = TurnParams(incomplete_hold_secs=hold, unfinished_hold_secs=unfinished,
-                              uncertain_hold_secs=uncertain)
+                              uncertain_hold_secs=uncertain, semantic_turn=bool(semantic))
             url, server, thread = start_server(runtime, ServerConfig(
                 turn=turn, max_sessions=2, on_session=sessions.append))
-            servers.append((variant_name(hold, unfinished, uncertain), url, server, thread,
-                            sessions))
+            servers.append((variant_name(*variant), url, server, thread, sessions))
         for index, clip in enumerate(clips):
             order = servers if index % 2 == 0 else servers[::-1]  # alternate who goes first
             for variant, url, _, _, sessions in order:
@@ -374,6 +403,14 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
                              "split_pauses": split_pauses, "splits_elsewhere": elsewhere,
                              "load_1m": round(os.getloadavg()[0], 2)})
                 print(f"real: {rows[-1]}", file=sys.stderr, flush=True)
+        if args.semantic:  # complete questions: what the reading costs a clean turn end
+            for index, text in enumerate([*QUESTIONS, *CONTROLS]):
+                question = synthesize(models, text)
+                for variant, url, *_ in (servers if index % 2 == 0 else servers[::-1]):
+                    result = await run_request(url, [question], 0.0)
+                    questions.append({"variant": variant, "question": text, **result,
+                                      "load_1m": round(os.getloadavg()[0], 2)})
+                    print(f"question: {questions[-1]}", file=sys.stderr, flush=True)
     finally:
         for _, _, server, thread, _ in servers:
             server.should_exit = True
@@ -384,15 +421,18 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     for hold_secs in variants:
         name = variant_name(*hold_secs)
         mine = [r for r in rows if r["variant"] == name]
+        asked = [q["v2v_ms"] for q in questions if q["variant"] == name]
         summary[name] = _summary(mine) | {
             "by_set": {s: _summary([r for r in mine if r["set"] == s])
-                       for s in dict.fromkeys(r["set"] for r in mine)}}
-    default = summary[variant_name(*VARIANTS[-1])]
+                       for s in dict.fromkeys(r["set"] for r in mine)}} | ({
+            "question_v2v_ms_p50": _median(asked), "questions_asked": len(asked),
+            "questions_answered": sum(v is not None for v in asked)} if asked else {})
+    default = summary[variant_name(*variants[-1])]
     loads = [r["load_1m"] for r in rows]
     return {"utterances": len(clips),
             "with_internal_pauses": sum(bool(c["rule_pauses"]) for c in clips),
             **{k: v for k, v in default.items() if k != "by_set"}, "variants": summary,
-            "rows": rows, "load_avg_start": [round(x, 2) for x in load],
+            "rows": rows, "questions": questions, "load_avg_start": [round(x, 2) for x in load],
             "load_avg_end": [round(x, 2) for x in os.getloadavg()],
             "load_1m_during": {"min": min(loads), "median": float(np.median(loads)),
                                "max": max(loads)} if loads else None}
@@ -434,11 +474,14 @@ if __name__ == "__main__":
     parser.add_argument("--real", action="store_true", help="real recordings (see above)")
     parser.add_argument("--original", action="store_true",
                         help="with --real: only the first 10 clips (REAL_UTTERANCES)")
+    parser.add_argument("--semantic", action="store_true",
+                        help="with --real: the default against the default + the LLM's reading")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if arguments.real:
         real = asyncio.run(main_real(arguments))
         out = arguments.out or ROOT / "bench" / "results" / (
+            "turn_end_real.json" if arguments.semantic else
             "turn_splits_real.json" if arguments.original else "turn_splits_real_large.json")
         out.write_text(json.dumps(real, indent=2) + "\n")
         print(json.dumps({k: v for k, v in real.items() if k != "rows"}))

@@ -27,6 +27,13 @@ At the miswais.", or a hallucination. On 31 real paused utterances
 (bench/turn_splits.py --real) these were 4 of the 13 turns cut in two. Both
 thresholds are whisper's own, not fitted; what they cost a clean turn is
 measured in docs/LATENCY.md.
+
+With `readings` (pipelines/semantic_turn.py), the LLM's verdict on the whole
+turn's words adds its own hold (`SemanticHolds`): the longer of it and the word
+tiers' hold is waited, so the text model only ever keeps a turn open longer. A
+transcript ending in "?" waits for neither. A reading not back when smart-turn
+calls the turn complete is waited for up to `SemanticHolds.wait_secs`; after that
+the word tiers decide alone.
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ import asyncio
 import re
 from typing import Any
 
-from pipecat.frames.frames import TranscriptionFrame
+from pipecat.frames.frames import Frame, InterimTranscriptionFrame, TranscriptionFrame
+from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop.turn_analyzer_user_turn_stop_strategy import (
     TurnAnalyzerUserTurnStopStrategy,
 )
 
+from pipelines.semantic_turn import SemanticHolds, TurnReadings
 from pipelines.transcript_confidence import failed_decode
 
 #: last words after which English speakers almost always go on, whatever
@@ -90,19 +99,30 @@ class HoldIncompleteTurnStopStrategy(TurnAnalyzerUserTurnStopStrategy):
     """pipecat's smart-turn stop strategy, holding turns whose text sounds unfinished."""
 
     def __init__(self, *, hold_secs: float = 0.8, unfinished_hold_secs: float = 1.6,
-                 uncertain_hold_secs: float = 0.0, **kwargs: Any) -> None:
+                 uncertain_hold_secs: float = 0.0, readings: TurnReadings | None = None,
+                 semantic: SemanticHolds | None = None, **kwargs: Any) -> None:
         """`hold_secs`: the hold after a word or mark that often goes on (0: no hold);
         `unfinished_hold_secs`: after one no sentence ends on; `uncertain_hold_secs`:
         after a transcript without a closing mark or from a failed decode (0: no
-        hold; module doc)."""
+        hold); `readings`: the LLM's end-of-turn readings, held by `semantic`
+        (None: words only; module doc)."""
         super().__init__(**kwargs)
+        self._readings = readings
+        self._semantic = semantic or SemanticHolds()
+        self._segments: list[str] = []  # the turn's committed transcripts so far
         self._hold_secs = hold_secs
         self._unfinished_hold_secs = max(hold_secs, unfinished_hold_secs) if hold_secs > 0 else 0.0
         self._uncertain_hold_secs = uncertain_hold_secs
         self._hold_task: asyncio.Task[None] | None = None
         self._held = False  # the hold ran out: end the turn normally now
         self._failed_decode = False  # whisper deemed the last transcript's decode failed
-        self.holds = {"held": 0, "continued": 0, "uncertain": 0}
+        self.holds = {"held": 0, "continued": 0, "uncertain": 0, "semantic": 0,
+                      "semantic_fallback": 0}
+
+    @property
+    def readings(self) -> TurnReadings | None:
+        """The LLM's end-of-turn readings (their counts and costs), if on."""
+        return self._readings
 
     def hold_secs_for(self, text: str, failed: bool = False) -> float:
         """How much longer a turn that smart-turn calls complete waits for more words,
@@ -118,33 +138,99 @@ class HoldIncompleteTurnStopStrategy(TurnAnalyzerUserTurnStopStrategy):
             return self._uncertain_hold_secs, "uncertain"
         return 0.0, ""
 
+    def _turn_text(self, latest: str = "") -> str:
+        """The turn's words: its committed transcripts, then `latest` (a guess)."""
+        return " ".join(t for t in (*self._segments, latest.strip()) if t)
+
+    def _start_reading(self, text: str) -> None:
+        # a question never waits for its reading, so it is not read: the eager reply
+        # started on the same words then has the LLM server to itself
+        if self._readings is not None and not text.rstrip().endswith("?"):
+            self._readings.start(text, self.task_manager.create_task)
+
+    async def process_frame(self, frame: Frame) -> ProcessFrameResult:
+        """Start the LLM's reading on the guess at the first pause (module doc)."""
+        if isinstance(frame, InterimTranscriptionFrame) and frame.text.strip():
+            self._start_reading(self._turn_text(frame.text))
+        return await super().process_frame(frame)
+
     async def _handle_transcription(self, frame: TranscriptionFrame) -> None:
         self._failed_decode = failed_decode(frame.result)
+        if frame.text.strip():
+            self._segments.append(frame.text.strip())
+            self._start_reading(self._turn_text())
         await super()._handle_transcription(frame)
 
+    def _semantic_hold(self, reading_secs: float | None) -> tuple[float, str]:
+        """The longer of the word tiers' hold and the reading's (None: no reading)."""
+        secs, reason = self._hold_for(self._text, self._failed_decode)
+        if reading_secs is not None and reading_secs > secs:
+            return reading_secs, "semantic"
+        return secs, reason
+
     async def _maybe_trigger_user_turn_stopped(self) -> None:
-        secs, reason = (self._hold_for(self._text, self._failed_decode)
-                        if not self._held and self._turn_complete and self._text
-                        else (0.0, ""))
+        if self._held or not (self._turn_complete and self._text):
+            await super()._maybe_trigger_user_turn_stopped()
+            return
+        if self._hold_task is not None:
+            return  # a hold (or the wait for a reading) is already running
+        text = self._turn_text()
+        if self._readings is not None and not text.rstrip().endswith("?"):
+            reading = self._readings.ready(text)
+            if reading is None:  # not back yet: wait for it off the frame path
+                self._hold_task = self.task_manager.create_task(
+                    self._read_then_hold(text), f"{self}::read-then-hold")
+                return
+            secs, reason = self._semantic_hold(self._semantic.for_reading(reading))
+        else:
+            secs, reason = self._hold_for(self._text, self._failed_decode)
         if secs > 0:
-            if self._hold_task is None:
-                self.holds["held"] += 1
-                if reason == "uncertain":
-                    self.holds["uncertain"] += 1
-                self._hold_task = self.task_manager.create_task(self._hold(secs),
-                                                                f"{self}::hold")
+            self._count_hold(reason)
+            self._hold_task = self.task_manager.create_task(self._hold(secs), f"{self}::hold")
             return
         await super()._maybe_trigger_user_turn_stopped()
 
+    def _count_hold(self, reason: str) -> None:
+        self.holds["held"] += 1
+        if reason in ("uncertain", "semantic"):
+            self.holds[reason] += 1
+
+    async def _read_then_hold(self, text: str) -> None:
+        """Wait (bounded) for the reading of `text`, then hold as it says."""
+        assert self._readings is not None
+        reading = await self._readings.wait(text, self._semantic.wait_secs)
+        if reading is None:
+            self.holds["semantic_fallback"] += 1
+        secs, reason = self._semantic_hold(
+            None if reading is None else self._semantic.for_reading(reading))
+        if secs > 0:
+            self._count_hold(reason)
+        await self._hold(secs)
+
     async def _hold(self, secs: float) -> None:
         try:
-            await asyncio.sleep(secs)
+            if secs > 0:
+                await asyncio.sleep(secs)
         except asyncio.CancelledError:
             return
         finally:
             self._hold_task = None
         self._held = True
         await super()._maybe_trigger_user_turn_stopped()
+
+    async def cleanup(self) -> None:
+        """The session ended: close the readings' connections too."""
+        await super().cleanup()
+        if self._readings is not None:
+            await self._readings.aclose()
+
+    async def _reset(self) -> None:
+        """A turn boundary: forget its words and their readings."""
+        self._segments = []
+        if self._readings is not None:
+            for task in self._readings.clear():
+                await self.task_manager.cancel_task(task)
+        await super()._reset()
 
     async def _discard_pending_end_of_turn(self) -> None:
         """The user spoke again (or a turn boundary): drop the hold too."""

@@ -5,6 +5,7 @@
       -> VADProcessor (silero)             user speech start/stop, feeds barge-in
       -> BundledWhisperSTTService          one transcript per utterance (shared model)
       -> user context aggregator           smart-turn v3 decides the end of the turn
+                                           (+ the LLM reads the words: semantic_turn)
       -> ContextWindow                     a bounded history: a long session fits the LLM
       -> KnowledgeInjector (optional)      off-topic: a fixed reply, no LLM; store facts if set
       -> LocalOpenAILLMService             streamed reply, bounded timeout
@@ -34,7 +35,7 @@ keeps only what was played.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,12 +61,14 @@ from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 
 from agent.knowledge_retrieval import KnowledgeIndex
+from agent.turn_end_text import TurnEndReader
 from pipelines.barge_in import BackchannelTolerantStartStrategy
 from pipelines.context_window import ContextWindow
 from pipelines.events import EventSender, ProtocolEventObserver
 from pipelines.input_silence import InputSilenceFiller
 from pipelines.knowledge_injector import KnowledgeInjector
 from pipelines.reply_pacer import ReplyPacer
+from pipelines.semantic_turn import SemanticHolds, TurnReadings
 from pipelines.services import (
     BundledWhisperSTTService,
     LocalOpenAILLMService,
@@ -130,6 +133,17 @@ class TurnParams:
     #: ...and one whose transcript has no closing mark, or that whisper deems a failed
     #: decode (mean token log-probability below -1.0), this much (0: off)
     uncertain_hold_secs: float = 0.8
+    #: read the end of the turn in the words too: the bundled LLM's probability that the
+    #: visitor's message ends after them, read during the VAD's silence on the
+    #: speculative transcript (pipelines/semantic_turn.py; needs the embedded server's
+    #: /extras/next-token route: with another endpoint the word tiers decide alone)
+    semantic_turn: bool = False
+    #: ...hold this much longer when the LLM expects more after a statement...
+    semantic_unsure_hold_secs: float = 1.0
+    #: ...and this much when the words cannot end a sentence ("about the, um")
+    semantic_unfinished_hold_secs: float = 2.0
+    #: ...waiting at most this long after smart-turn's "complete" for a reading
+    semantic_wait_secs: float = 0.6
     #: smart-turn fallback: if the model judges the turn unfinished, end it anyway
     #: after this much silence (pipecat's 3 s made some finished questions wait 3 s).
     smart_turn_stop_secs: float = 1.0
@@ -328,6 +342,7 @@ def build_voice_pipeline(
             context, never in the history (pipelines/knowledge_injector.py).
     """
     turn = turn or TurnParams()
+    spoken_prompt = spoken_system_prompt(system_prompt)
     vad_params = VADParams(confidence=turn.vad_confidence, start_secs=turn.vad_start_secs,
                            stop_secs=turn.vad_stop_secs)
     quick_pause = turn.backchannel_barge_in and turn.quick_pause_secs > 0
@@ -343,7 +358,7 @@ def build_voice_pipeline(
         base_url=llm.base_url,
         settings=OpenAILLMService.Settings(
             model=llm.model,
-            system_instruction=spoken_system_prompt(system_prompt),
+            system_instruction=spoken_prompt,
             max_tokens=llm.max_tokens,
             temperature=llm.temperature,
         ),
@@ -376,16 +391,23 @@ def build_voice_pipeline(
         return not ((joiner is not None and joiner.continuing)
                     or (barge_in is not None and barge_in.reply_active))
 
-    stop_strategy = (
-        SpeculativeTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
-                                    unfinished_hold_secs=turn.unfinished_hold_secs,
-                                    uncertain_hold_secs=turn.uncertain_hold_secs,
-                                    turn_analyzer=smart_turn, may_speculate=may_speculate)
-        if eager else
-        HoldIncompleteTurnStopStrategy(hold_secs=turn.incomplete_hold_secs,
-                                       unfinished_hold_secs=turn.unfinished_hold_secs,
-                                       uncertain_hold_secs=turn.uncertain_hold_secs,
-                                       turn_analyzer=smart_turn))
+    def history() -> list[Mapping[str, Any]]:
+        # what the reply will send before the visitor's words: the reading shares its prefix
+        return [{"role": "system", "content": spoken_prompt},
+                *(dict(m) for m in context.get_messages() if isinstance(m, dict))]
+
+    readings = (TurnReadings(reader=TurnEndReader(base_url=llm.base_url, api_key=llm.api_key),
+                             messages=history)
+                if turn.semantic_turn else None)
+    holds: dict[str, Any] = dict(
+        hold_secs=turn.incomplete_hold_secs, unfinished_hold_secs=turn.unfinished_hold_secs,
+        uncertain_hold_secs=turn.uncertain_hold_secs, turn_analyzer=smart_turn,
+        readings=readings,
+        semantic=SemanticHolds(unsure_secs=turn.semantic_unsure_hold_secs,
+                               unfinished_secs=turn.semantic_unfinished_hold_secs,
+                               wait_secs=turn.semantic_wait_secs))
+    stop_strategy = (SpeculativeTurnStopStrategy(may_speculate=may_speculate, **holds) if eager
+                     else HoldIncompleteTurnStopStrategy(**holds))
     start_strategies: list[BaseUserTurnStartStrategy] | None = (
         [barge_in] if barge_in is not None else None)
     if turn.backchannel_barge_in and not any(
