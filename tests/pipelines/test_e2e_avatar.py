@@ -365,7 +365,9 @@ async def test_listening_shows_at_vad_time_before_the_transcript(
                  if (found := analyzer.analyze(frame.rgb(), timestamp_ms=k * 40)) is not None]
     idle = [r for t, r in rolls if started + 0.5 < t < started + 2.0]
     listening = [r for t, r in rolls if speech_at + 0.6 < t < speech_at + 2.5]
-    assert len(idle) > 20 and len(listening) > 20
+    # enough faces to average (a count, not a frame rate: a busy machine sends fewer
+    # frames a wall second, and 19 of an asked 20 in 1.5 s once turned CI red)
+    assert len(idle) >= 8 and len(listening) >= 8, (len(idle), len(listening))
     # the cue is a 3-degree tilt; the renderer's readout and idle sway leave well over 1
     rest = float(np.mean(idle))
     assert abs(np.mean(listening) - rest) > 1.0, (rest, np.mean(listening))
