@@ -65,9 +65,10 @@ def proc_status(pid: int) -> dict[str, float]:
 
 
 async def one_session(url: str, spoken: Spoken, clip: Path | None, args: argparse.Namespace,
-                      llm_pid: int | None, name: str) -> bool:
+                      llm_pid: int | None, name: str) -> tuple[bool, int | None]:
     """Connect with video, ask, wait for the reply (or its first audio), leave.
-    True when reply audio was heard."""
+    (reply audio heard, the video size the session ended at): a size not seen
+    before builds a renderer, one suspect for a step in RSS."""
     session = await LiveSession.open(url, video=True, camera_clip=clip, size=args.size,
                                      name=name, llm_pid=llm_pid)
     log = session.log
@@ -78,7 +79,8 @@ async def one_session(url: str, spoken: Spoken, clip: Path | None, args: argpars
         heard = await log.wait_for(lambda: log.first_loud_after(0, asked_at), args.limit)
         if heard is not None and not args.first_audio:
             await log.wait_for(lambda: log.reply_done(e0, quiet_secs=1.0), args.limit)
-        return heard is not None
+        video_out = session.client.video_out
+        return heard is not None, None if video_out is None else int(video_out["width"])
     finally:
         await session.close()
 
@@ -96,13 +98,16 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         pid = live.SERVER["pid"]
         start = proc_status(pid)
         rss: list[float] = []
+        sizes: list[int | None] = []
         heard = 0
         started = time.monotonic()
         bar = tqdm(total=args.sessions, desc=f"sessions ({label})", file=sys.stderr)
         for i in range(args.sessions):
             await asyncio.sleep(max(0.0, started + i * args.every - time.monotonic()))
-            heard += await one_session(url, spoken[i % len(spoken)], clip, args, llm_pid,
-                                       f"churn-{label}-{i}")
+            replied, size = await one_session(url, spoken[i % len(spoken)], clip, args,
+                                              llm_pid, f"churn-{label}-{i}")
+            heard += replied
+            sizes.append(size)
             await asyncio.sleep(args.settle)  # the server tears the session down
             rss.append(rss_mb(pid))
             bar.set_postfix(rss_mb=round(rss[-1]), heard=heard)
@@ -129,6 +134,7 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         "threads_start": start["threads"], "threads_end": end["threads"],
         "rss_mb_every_10": [round(v, 1) for v in rss[9::10]],
         "rss_mb": [round(v, 1) for v in rss],
+        "video_size_at_end": sizes,
     }
 
 

@@ -70,7 +70,6 @@ class ProtocolV1Serializer(FrameSerializer):
         pipeline_input_rate: int = 16000,
         on_violation: Callable[[ProtocolError], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        max_video_delay_secs: float = 0.5,
     ) -> None:
         """Wrap an already-open `ProtocolSession`.
 
@@ -79,8 +78,6 @@ class ProtocolV1Serializer(FrameSerializer):
             pipeline_input_rate: the rate VAD/ASR run at; client audio is resampled to it.
             on_violation: called for each protocol error (the server counts/logs them).
             clock: monotonic seconds, for `rate_limited` coalescing (injectable for tests).
-            max_video_delay_secs: avatar frames older than this when their turn to
-                be written comes are dropped (backpressure: video gives way first).
         """
         super().__init__()
         self._session = session
@@ -95,9 +92,9 @@ class ProtocolV1Serializer(FrameSerializer):
         self._resampler = create_stream_resampler()
         self._out_samples = 0  # samples sent this session: the pts clock
         self._out_rate = 0
-        self._max_video_delay_secs = max_video_delay_secs
+        self._last_video_pts_us: int | None = None
         self.video_sent = 0
-        self.video_dropped = 0  # late video frames dropped (backpressure)
+        self.video_dropped = 0  # a second image for one pts, not sent
 
     @property
     def samples_sent(self) -> int:
@@ -126,18 +123,24 @@ class ProtocolV1Serializer(FrameSerializer):
         return None
 
     def _video_message(self, frame: EncodedVideoFrame) -> bytes | None:
-        """A kind-2 message at the audio clock, or None when it is too late to show.
+        """A kind-2 message at the audio clock, or None when its 40 ms already has one.
 
         The frame was queued right before its own audio chunk, so the audio clock
-        here is that chunk's start. A frame that waited longer than
-        `max_video_delay_secs` (the socket is not draining) is dropped: video
-        gives way first, audio never.
+        here is that chunk's start. A frame that comes late is still sent: its
+        audio is exactly as late (they share one queue), and the face would freeze
+        for nothing. Backpressure from a client that does not read is the
+        outbox's to handle (pipelines/outbox.py: video gives way first there).
         """
-        if time.monotonic() - frame.created_at > self._max_video_delay_secs:
-            self.video_dropped += 1
-            return None
         rate = self._out_rate or 1
         pts_us = self._out_samples * 1_000_000 // rate if self._out_rate else 0
+        if self._last_video_pts_us is not None and pts_us <= self._last_video_pts_us:
+            # a second image for the same 40 ms of audio: the audio chunk the first
+            # one came with never went out (pipecat holds a partial chunk back, or
+            # dropped it on an interruption). One audio message is one video frame
+            # (PROTOCOL.md), so the frame already sent stands for this pts.
+            self.video_dropped += 1
+            return None
+        self._last_video_pts_us = pts_us
         self.video_sent += 1
         return encode_media(MediaKind.VIDEO, frame.jpeg, pts_us, aux=frame.user_frames)
 

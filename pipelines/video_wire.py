@@ -13,8 +13,7 @@ chunk the avatar node emitted right after the image.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipecat.frames.frames import (
     Frame,
@@ -32,13 +31,11 @@ class AvatarImageFrame(OutputImageRawFrame):
     Parameters:
         jpeg: the same image encoded (in the avatar's worker thread).
         frame_index: the avatar session's frame number (pts = index * 40 ms).
-        created_at: time.monotonic() when it was pushed (late video is dropped).
     """
 
     jpeg: bytes = b""
     frame_index: int = 0
     user_frames: int = 0  # user-audio frames heard when it was generated
-    created_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -48,7 +45,6 @@ class EncodedVideoFrame(OutputTransportMessageFrame):
     jpeg: bytes = b""
     frame_index: int = 0
     user_frames: int = 0
-    created_at: float = 0.0
 
 
 @dataclass
@@ -84,6 +80,6 @@ class VideoWireAdapter(FrameProcessor):
         if isinstance(frame, AvatarImageFrame) and direction == FrameDirection.DOWNSTREAM:
             await self.push_frame(EncodedVideoFrame(
                 message=None, jpeg=frame.jpeg, frame_index=frame.frame_index,
-                user_frames=frame.user_frames, created_at=frame.created_at))
+                user_frames=frame.user_frames))
             return
         await self.push_frame(frame, direction)

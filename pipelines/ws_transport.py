@@ -70,8 +70,9 @@ class OutboxWebsocketClient(FastAPIWebsocketClient):
     """
 
     def __init__(self, websocket: WebSocket, callbacks: FastAPIWebsocketCallbacks,
-                 *, limits: OutboxLimits | None = None, ws_close_timeout: float = 5.0) -> None:
-        """The outbox ends the session (as a client disconnect) when it overflows."""
+                 *, limits: OutboxLimits | None = None, ws_close_timeout: float) -> None:
+        """The outbox ends the session (as a client disconnect) when it overflows;
+        `ws_close_timeout` is the transport's own setting (pipecat's params)."""
         super().__init__(websocket, callbacks, ws_close_timeout=ws_close_timeout)
         self.outbox = SessionOutbox(self._send_now, limits=limits, on_overflow=self._give_up)
 

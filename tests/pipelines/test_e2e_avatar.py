@@ -99,6 +99,12 @@ def jaw_track(frames: list[BotVideo]) -> np.ndarray:
     return out
 
 
+def new_images(frames: list[BotVideo]) -> list[BotVideo]:
+    """The frames whose image differs from the frame before (repeats left out)."""
+    return [f for before, f in zip([None, *frames], frames, strict=False)
+            if before is None or bytes(f.jpeg) != bytes(before.jpeg)]
+
+
 def envelope_at(audio: bytes, rate: int, start_pts_us: int, frames: list[BotVideo]) -> np.ndarray:
     """RMS of the received audio over each frame's 40 ms, on the shared pts clock."""
     pcm = np.frombuffer(bytes(audio), np.int16).astype(np.float32) / 32768.0
@@ -129,10 +135,15 @@ async def test_video_session_streams_a_face_that_lip_syncs_on_the_wire(
     pts = np.array([f.pts_us for f in frames])
     assert (np.diff(pts) > 0).all()
     assert np.diff(pts).max() <= 1_000_000  # never a second of the stream without a frame
-    # a face is in the frames, and its jaw follows the reply's voice
-    jaw = jaw_track(frames)
+    # a face is in the frames, and the jaw of each image drawn follows the reply's
+    # voice at its pts. Only new images count: a repeat (the server catching up on
+    # a busy machine) holds an older mouth over newer audio, and how many there are
+    # is the machine's speed (bench/live.py measures r over every frame)
+    drawn = new_images(frames)
+    assert len(drawn) > 25, f"{len(drawn)} new images in {len(frames)} frames"
+    jaw = jaw_track(drawn)
     assert np.isfinite(jaw).mean() > 0.95
-    env = envelope_at(result.audio, result.sample_rate, result.audio_start_pts_us or 0, frames)
+    env = envelope_at(result.audio, result.sample_rate, result.audio_start_pts_us or 0, drawn)
     ok = np.isfinite(jaw)
     r = np.corrcoef(jaw[ok], env[ok])[0, 1]
     assert r >= 0.5, f"jawOpen vs reply envelope r={r:.2f}"

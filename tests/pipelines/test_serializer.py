@@ -16,6 +16,7 @@ from pipecat.frames.frames import (
 from pipelines.errors import ProtocolError
 from pipelines.protocol import MediaKind, ProtocolSession, decode_media, encode_media
 from pipelines.serializer import ProtocolV1Serializer
+from pipelines.video_wire import EncodedVideoFrame
 from pipelines.voice_pipeline import FirstClauseAggregator
 
 
@@ -77,6 +78,23 @@ async def test_output_audio_carries_a_sample_clock() -> None:
     assert a.kind is MediaKind.AUDIO and a.payload == pcm
     assert (a.pts_us, b.pts_us) == (0, 500_000)
     assert serializer.samples_sent == 2 * len(pcm) // 2
+
+
+async def test_one_video_message_per_audio_message() -> None:
+    # a second image before the next audio chunk (its own chunk never went out)
+    # would give two video messages one pts: the first stands, the second is counted
+    serializer, _ = serializer_for(16000)
+    chunk = OutputAudioRawFrame(tone(0.04, 22050), sample_rate=22050, num_channels=1)
+
+    def image(jpeg: bytes) -> EncodedVideoFrame:
+        return EncodedVideoFrame(message=None, jpeg=jpeg)
+
+    wire = [await serializer.serialize(frame)
+            for frame in (chunk, image(b"a"), image(b"b"), chunk, image(b"c"), chunk)]
+    sent = [decode_media(m) for m in wire if isinstance(m, bytes)]
+    video = [(m.payload, m.pts_us) for m in sent if m.kind is MediaKind.VIDEO]
+    assert video == [(b"a", 40_000), (b"c", 80_000)]
+    assert (serializer.video_sent, serializer.video_dropped) == (2, 1)
 
 
 async def test_only_protocol_events_reach_the_wire() -> None:
