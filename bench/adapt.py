@@ -156,7 +156,7 @@ def plot(session: live.LiveSession, bounds: list[tuple[str, float, float]], out:
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from loguru import logger
 
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
@@ -225,7 +225,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.avatar_node import AvatarNodeParams
+    from pipelines.face.avatar_node import AvatarNodeParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=3, help="questions per phase")

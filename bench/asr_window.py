@@ -2,7 +2,7 @@
 
 faster-whisper pads every utterance to 30 s before the encoder, so a 2 s
 question costs as much as a 30 s one (~380 ms of the voice-to-voice budget on
-a quiet 2-core machine). `pipelines.services.fit_encoder_window` cuts the
+a quiet 2-core machine). `pipelines.speech.models.fit_encoder_window` cuts the
 padding (ASRParams.encoder_min_secs). This bench transcribes the same clips
 with both, alternating clip by clip in one process, and reports:
 
@@ -73,13 +73,13 @@ def main() -> int:
 
     import soundfile
 
-    from pipelines.services import ASRParams, SpeechModels, _GreedyWhisper
+    from pipelines.speech.models import ASRParams, GreedyWhisper, SpeechModels
 
     load_start = os.getloadavg()
     models = SpeechModels.bundled(asr=ASRParams(encoder_min_secs=args.min_secs))
     full = SpeechModels.bundled(asr=ASRParams(encoder_min_secs=0.0))
-    variants = {"window_30s": _GreedyWhisper(full.whisper, full.asr),
-                "fitted": _GreedyWhisper(models.whisper, models.asr)}
+    variants = {"window_30s": GreedyWhisper(full.whisper, full.asr),
+                "fitted": GreedyWhisper(models.whisper, models.asr)}
 
     clips: list[dict[str, Any]] = []
     for question in QUESTIONS:

@@ -2,7 +2,7 @@
 
 Two servers share one runtime (the bundled whisper, piper, the embedded LLM):
 `pipecat` (every VAD start interrupts: pipecat's own barge-in) and `ours`
-(pipelines/barge_in.py: a sound pauses the reply, words interrupt it, a
+(pipelines/turns/barge_in.py: a sound pauses the reply, words interrupt it, a
 backchannel / cough / laugh lets it play on). For every clip of the labelled
 set (bench/barge_in_set.py: human backchannels and speech cut from real
 recordings, acted coughs and laughs, a few TTS ones), alternating the two
@@ -31,13 +31,13 @@ false_pauses (ours only, from the session's barge-in strategy): the share of the
 clips that should not interrupt that paused the reply at all (a quick pause or
 a VAD one), and false_pause_gap_ms_mean, the mean silence such a clip put into a
 reply that then played on (a pause that resumes is still heard). quick: how
-many quick pauses (pipelines/speech_onset.py) the VAD confirmed or not.
+many quick pauses (pipelines/turns/speech_onset.py) the VAD confirmed or not.
 
 Variants: `pipecat`, `ours` (VAD start --vad-start), `ours_vad010` (VAD start
 0.1 s), `ours_quick` (VAD start 0.1 s and the quick pause on silero's window
 score, `TurnParams.quick_pause_secs`); `ours*` without "quick" have it off.
 `ours`, `ours_vad010` and `ours_quick` let words whisper deems a failed decode
-play the reply on (pipelines/transcript_confidence.py); `ours_quick_anywords`
+play the reply on (pipelines/speech/transcript_confidence.py); `ours_quick_anywords`
 is `ours_quick` with any words interrupting, as before that.
 
 Usage: python bench/barge_in.py [--labels speech backchannel ...] [--limit N] [--every N]
@@ -94,7 +94,8 @@ def noisy_microphone(client: Any, level_db: float, seed: int = 0) -> None:
 async def run_clip(url: str, question: bytes, clip: bytes,
                    noise_db: float | None = None) -> dict[str, Any]:
     """One session: ask, play `clip` over the reply, watch what the bot does."""
-    from pipelines.client import BotAudio, VoiceClient
+    from sdk.client import VoiceClient
+    from sdk.connection import BotAudio
 
     client = await VoiceClient.connect(url, client_name="bench-barge-in", busy_retry_secs=60)
     if noise_db is not None:
@@ -233,7 +234,7 @@ def tap_cost(windows: int = 3000) -> dict[str, float]:
     score kept, one RMS), alternating on the same speech-like noise; microseconds."""
     from pipecat.audio.vad.silero import SileroVADAnalyzer
 
-    from pipelines.speech_onset import OnsetDetector, WindowTapSileroVAD
+    from pipelines.turns.speech_onset import OnsetDetector, WindowTapSileroVAD
 
     plain, tapped = SileroVADAnalyzer(), WindowTapSileroVAD()
     detector = OnsetDetector()
@@ -260,8 +261,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server import ServerConfig, VoiceRuntime
-    from pipelines.services import SpeechModels
+    from pipelines.server.app import ServerConfig, VoiceRuntime
+    from pipelines.speech.models import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
     clips = [c for c in barge_in_clips() if not args.labels or c.label in args.labels]

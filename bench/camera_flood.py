@@ -64,7 +64,7 @@ async def flooding_session(url: str, size: int, jpeg: bytes, schedule: list[tupl
     and counts its own video messages per phase and the camera frames the server dropped."""
     from websockets.asyncio.client import connect
 
-    from pipelines.protocol import MediaKind, decode_media, encode_media
+    from sdk.protocol import MediaKind, decode_media, encode_media
 
     hello = {"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000},
              "video_out": {"size": size}, "video_in": {"kind": "camera"}}
@@ -152,7 +152,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.avatar_node import AvatarNodeParams
+    from pipelines.face.avatar_node import AvatarNodeParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phase-secs", type=float, default=15.0)

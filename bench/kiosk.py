@@ -263,7 +263,7 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     models = SpeechModels.bundled()
     folder = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))

@@ -16,7 +16,7 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
 - `fact_note`: the default before the answer rules: today's knowledge file, the best
   fact in front of the session's first store question, on the server as it ships
   (prompt-state cache, every note warmed at start-up);
-- `answer_rules`: the default now, as `pipelines.knowledge_injector` sends it:
+- `answer_rules`: the default now, as `pipelines.turns.knowledge_injector` sends it:
   `fact_note`, with a yes/no store question answered by its fact's own words and an
   amount no fact states by "I don't know", without the LLM (agent/question_shape.py);
   in a session, a reply given without the LLM is read by the server before the next
@@ -151,7 +151,7 @@ class Config:
         if self.note_after:
             facts = self.index.retrieve(question).facts[:1]
             messages.append({"role": "system", "content": NOTE_AFTER.format(facts=facts[0])})
-        else:  # what pipelines/knowledge_injector.py sends
+        else:  # what pipelines/turns/knowledge_injector.py sends
             messages = first_note(self.index, messages) or messages
         return [{"role": "system", "content": self.system}, *messages], None
 
@@ -312,7 +312,7 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Age
         for config in chosen.values():
             client, model = clients[config.server], servers[config.server].model_alias
             if config.server == "cached" and config.index is not None:
-                # start-up, as pipelines/runtime.py does it: the system prompt and every note
+                # start-up, as pipelines/server/runtime.py does it: the system prompt and every note
                 extra["notes_warm_up_s"] = round(await warm_up_notes(
                     client, model=model, system_prompt=config.system,
                     notes=["", *notes(config.index)]), 2)

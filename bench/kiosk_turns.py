@@ -361,7 +361,7 @@ def summarise(sessions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     models = SpeechModels.bundled()
     folder = Path(tempfile.mkdtemp(prefix="kiosk-turns-"))

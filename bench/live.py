@@ -248,7 +248,7 @@ class SessionLog:
 
     async def run(self, client: Any) -> None:
         """Receive until the socket closes."""
-        from pipelines.client import BotAudio, BotVideo, Closed
+        from sdk.connection import BotAudio, BotVideo, Closed
 
         async for item in client.receive():
             if isinstance(item, BotAudio):
@@ -356,7 +356,7 @@ class LiveSession:
     async def open(cls, url: str, *, video: bool, camera_clip: Path | None, size: int,
                    name: str, llm_pid: int | None) -> LiveSession:
         """Connect (waiting for a free slot) and start streaming at once."""
-        from pipelines.client import VoiceClient
+        from sdk.client import VoiceClient
 
         client = await VoiceClient.connect(
             url, client_name=name, busy_retry_secs=30.0,
@@ -1039,9 +1039,9 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
     from avatar.live import AvatarAssets
-    from pipelines.avatar_node import AvatarNodeParams
-    from pipelines.server import ServerConfig, VoiceRuntime
-    from pipelines.services import SpeechModels
+    from pipelines.face.avatar_node import AvatarNodeParams
+    from pipelines.server.app import ServerConfig, VoiceRuntime
+    from pipelines.speech.models import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
@@ -1089,7 +1089,7 @@ def serve(args: argparse.Namespace) -> None:
     """--serve-port: only the server, in this process; one JSON line once it listens."""
     import signal
 
-    from pipelines.server import create_app, make_server
+    from pipelines.server.app import create_app, make_server
 
     async def run() -> None:
         from loguru import logger
@@ -1173,7 +1173,7 @@ async def server_under_test(args: argparse.Namespace) -> Any:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start everything, run the chosen mode, analyse, return the summary."""
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     if not args.verbose:
         from loguru import logger
@@ -1230,7 +1230,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.avatar_node import AvatarNodeParams
+    from pipelines.face.avatar_node import AvatarNodeParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=None,

@@ -164,7 +164,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Speech and camera clip once, then each server variant in turn."""
     from loguru import logger
 
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
@@ -191,7 +191,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.avatar_node import AvatarNodeParams
+    from pipelines.face.avatar_node import AvatarNodeParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=200)

@@ -16,7 +16,7 @@ is the wait. Detectors, each swept over its own waits:
 - `smart_turn`: `a` when smart-turn says complete (p >= 0.5), else its 1.0 s fallback
   (pipecat's; `TurnParams.smart_turn_stop_secs`);
 - `words` (the shipped default): smart-turn, then the word tiers' holds
-  (pipelines/turn_hold.py: 0.8 / 1.6 s, 0.8 s after an unmarked transcript);
+  (pipelines/turns/turn_hold.py: 0.8 / 1.6 s, 0.8 s after an unmarked transcript);
 - `semantic` (new): the longer of the word tiers' hold and the reading's: `b` after
   "unsure", `c` after "unfinished", none after "done" or a question mark.
 
@@ -116,8 +116,8 @@ async def read_points(points: list[dict[str, Any]], models: Any) -> None:
 
 
 def word_hold(text: str) -> float:
-    """The shipped word tiers' hold (pipelines/turn_hold.py defaults)."""
-    from pipelines.turn_hold import cannot_end_here, sounds_unfinished, unmarked
+    """The shipped word tiers' hold (pipelines/turns/turn_hold.py defaults)."""
+    from pipelines.turns.turn_hold import cannot_end_here, sounds_unfinished, unmarked
 
     if sounds_unfinished(text):
         return 1.6 if cannot_end_here(text) else 0.8
@@ -206,7 +206,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 async def main() -> dict[str, Any]:
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     models = SpeechModels.bundled()
     load = os.getloadavg()

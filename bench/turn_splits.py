@@ -7,7 +7,7 @@ the embedded LLM); a *split* is a `user-stopped-speaking` event during a pause:
 the server ended the turn before the user had finished. Variants run in the same
 process one after the other (`VARIANTS`): pipecat's smart-turn alone, with one
 0.8 s hold on words that promise more (the last release), and the default: 0.8 s,
-and 1.6 s after a word no sentence ends on (pipelines/turn_hold.py). Also the
+and 1.6 s after a word no sentence ends on (pipelines/turns/turn_hold.py). Also the
 extra wait the hold costs on requests that end cleanly (voice-to-voice on the
 control questions).
 
@@ -26,7 +26,7 @@ later of its last loud frame and, where known, its last silero speech window);
 `premature_turn_ends` is the share of clips split, with its 95 % Wilson
 interval; `pause_split_rate` the share of the rule's pauses (0.3-1.5 s) in
 which a turn ended early (`splits_elsewhere`: early turn ends in no such pause). `joined` counts split clips that still reached the
-LLM as one user message (pipelines/turn_join.py); `split_after` is what the
+LLM as one user message (pipelines/turns/turn_join.py); `split_after` is what the
 server had heard when it ended the turn, `split_at_s` when (from the clip's
 start). The last release's hold and the default run on two servers in one
 process, clip by clip in turn (who goes first alternates), so both see the same
@@ -37,7 +37,7 @@ bench/results/turn_splits_real.json).
     .venv/bin/python bench/turn_splits.py --real [--original] [--semantic]
 
 `--semantic` compares the default (the old detector) with the default plus the LLM's
-end-of-turn reading (`TurnParams.semantic_turn`, pipelines/semantic_turn.py) instead
+end-of-turn reading (`TurnParams.semantic_turn`, pipelines/turns/semantic_turn.py) instead
 of the last release, writing bench/results/turn_end_real.json; each row then records
 the readings (verdict, p_end, p_close) and their cost, and the summary
 `voice_heard_before_done`, the share of clips in which the bot's voice reached the
@@ -89,7 +89,8 @@ RATE = 16000
 
 async def run_request(url: str, pieces: list[bytes], pause: float) -> dict[str, Any]:
     """Stream the pieces with pauses; when each turn ended and when the reply came."""
-    from pipelines.client import BotAudio, VoiceClient
+    from sdk.client import VoiceClient
+    from sdk.connection import BotAudio
 
     events: list[tuple[float, str]] = []
     piece_starts: list[float] = []
@@ -122,7 +123,7 @@ async def run_request(url: str, pieces: list[bytes], pause: float) -> dict[str, 
 
 async def run_variant(models: Any, runtime: Any, hold_secs: float, unfinished_hold_secs: float,
                       uncertain_hold_secs: float, pauses: list[float]) -> dict[str, Any]:
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
     from pipelines.voice_pipeline import TurnParams
 
     config = ServerConfig(turn=TurnParams(incomplete_hold_secs=hold_secs,
@@ -200,7 +201,7 @@ async def run_real(url: str, pcm: bytes, sessions: list[Any], speech_end_s: floa
     later of it and the loud-frame estimate counts); `lead_s`: silence before
     the recording in `pcm` (turn-end times are reported from the recording's start).
     """
-    from pipelines.client import VoiceClient
+    from sdk.client import VoiceClient
 
     events: list[tuple[float, str]] = []
     heard_before: list[str] = []  # the final transcript so far, at each turn end
@@ -357,8 +358,8 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server import ServerConfig, VoiceRuntime
-    from pipelines.services import SpeechModels
+    from pipelines.server.app import ServerConfig, VoiceRuntime
+    from pipelines.speech.models import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
 
     clips = real_clips(args.original)
@@ -442,8 +443,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server import VoiceRuntime
-    from pipelines.services import SpeechModels
+    from pipelines.server.app import VoiceRuntime
+    from pipelines.speech.models import SpeechModels
     from pipelines.voice_pipeline import LLMParams
 
     settings = AgentSettings.load()

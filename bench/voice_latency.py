@@ -139,7 +139,7 @@ def synthesize(models: Any, text: str) -> bytes:
 def start_server(runtime: Any, config: Any) -> tuple[str, Any, threading.Thread]:
     """uvicorn in a background thread on a free port."""
 
-    from pipelines.server import create_app, make_server
+    from pipelines.server.app import create_app, make_server
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,7 +157,7 @@ def start_server(runtime: Any, config: Any) -> tuple[str, Any, threading.Thread]
 async def barge_in(client: Any, question: bytes, interruption: bytes) -> float | None:
     """Ask, interrupt 0.5 s into the reply; ms from interruption onset to the last voiced
     old audio (a paused reply is sent on as silence)."""
-    from pipelines.client import BotAudio
+    from sdk.connection import BotAudio
 
     first_audio = asyncio.Event()
     audio_times: list[float] = []
@@ -272,10 +272,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.client import VoiceClient, talk
-    from pipelines.server import ServerConfig, VoiceRuntime
-    from pipelines.services import SpeechModels
+    from pipelines.server.app import ServerConfig, VoiceRuntime
+    from pipelines.speech.models import SpeechModels
     from pipelines.voice_pipeline import LLMParams, TurnParams
+    from sdk.client import VoiceClient
+    from sdk.talk import talk
 
     load1 = os.getloadavg()[0]
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
@@ -283,7 +284,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                   llm_batch_threads=args.llm_batch_threads,
                                   llm_answer_rules=not args.no_answer_rules)
     started = time.perf_counter()
-    from pipelines.services import ASRParams
+    from pipelines.speech.models import ASRParams
 
     models = SpeechModels.bundled(asr=ASRParams(encoder_min_secs=args.encoder_min_secs))
     endpoint = await aresolve_llm_endpoint(settings)

@@ -59,7 +59,7 @@ from avatar.video_io import VideoInfo, VideoWriter, iter_frames, probe_video, re
 
 if TYPE_CHECKING:
     from agent.settings import AgentSettings
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
 FPS = 25
 FRAME_SECS = 1.0 / FPS
@@ -379,7 +379,7 @@ def converse(
     generator = load_generator(checkpoint or DEFAULT_CHECKPOINT)
     generator.model.eval()
     if models is None:
-        from pipelines.services import SpeechModels
+        from pipelines.speech.models import SpeechModels
 
         models = SpeechModels.bundled(asr_model_path=settings.asr_model_path,
                                       tts_voice_path=settings.tts_voice_path)

@@ -16,9 +16,9 @@
       -> transport.output()                paces audio at real time, drops it on barge-in
       -> assistant context aggregator      records only the text that was sent as audio
 
-Barge-in (pipelines/barge_in.py): a VAD start while the bot talks pauses the
+Barge-in (pipelines/turns/barge_in.py): a VAD start while the bot talks pauses the
 reply (sooner: silero's score of one window, unless the VAD does not confirm it:
-pipelines/speech_onset.py; the avatar node, or ReplyPacer, holds it); words
+pipelines/turns/speech_onset.py; the avatar node, or ReplyPacer, holds it); words
 in the transcript then broadcast an InterruptionFrame (the output drops queued
 audio and the TTS/LLM stop), while a backchannel, cough or laugh lets the reply
 play on. While the bot is silent a VAD start starts the turn at once.
@@ -26,7 +26,7 @@ pipecat pushes a sentence's TTSTextFrame behind its audio, so the assistant
 aggregator (after the transport) only appends sentences whose audio was
 actually sent, and the context keeps only what was spoken.
 
-In a video session the avatar node (pipelines/avatar_node.py) and the video
+In a video session the avatar node (pipelines/face/avatar_node.py) and the video
 wire adapter come in as `output_processors`: the node swallows TTSAudioRawFrames
 and re-emits audio + video frames on one clock, and holds the text frames until
 their audio has been emitted, so the same rule holds with a face: the context
@@ -35,7 +35,7 @@ keeps only what was played.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,29 +57,26 @@ from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
-from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
-from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 
 from agent.knowledge_retrieval import KnowledgeIndex
 from agent.turn_end_text import TurnEndReader
-from pipelines.barge_in import BackchannelTolerantStartStrategy
-from pipelines.context_window import ContextWindow
-from pipelines.events import EventSender, ProtocolEventObserver
-from pipelines.input_silence import InputSilenceFiller
-from pipelines.knowledge_injector import KnowledgeInjector
-from pipelines.reply_pacer import ReplyPacer
-from pipelines.semantic_turn import SemanticHolds, TurnReadings
-from pipelines.services import (
-    BundledWhisperSTTService,
-    LocalOpenAILLMService,
-    SharedPiperTTSService,
-    SpeechModels,
-)
-from pipelines.speculative_stt import SpeculativeWhisperSTTService
-from pipelines.speculative_turn import SpeculativeTurnStopStrategy
-from pipelines.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
-from pipelines.turn_hold import HoldIncompleteTurnStopStrategy
-from pipelines.turn_join import SplitTurnJoiner
+from pipelines.speech.first_clause import FirstClauseAggregator
+from pipelines.speech.llm import LocalOpenAILLMService
+from pipelines.speech.models import SpeechModels
+from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.speech.stt import BundledWhisperSTTService
+from pipelines.speech.tts import SharedPiperTTSService
+from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
+from pipelines.turns.context_window import ContextWindow
+from pipelines.turns.input_silence import InputSilenceFiller
+from pipelines.turns.knowledge_injector import KnowledgeInjector
+from pipelines.turns.reply_pacer import ReplyPacer
+from pipelines.turns.semantic_turn import SemanticHolds, TurnReadings
+from pipelines.turns.speculative_turn import SpeculativeTurnStopStrategy
+from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
+from pipelines.turns.turn_hold import HoldIncompleteTurnStopStrategy
+from pipelines.turns.turn_join import SplitTurnJoiner
+from pipelines.wire.events import EventSender, ProtocolEventObserver
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
@@ -101,31 +98,31 @@ class TurnParams:
     #: only pauses the reply now, and a short "Wait." was missed at 0.2 (bench/barge_in.py)...
     vad_start_secs: float = 0.1
     #: while the bot speaks, a sound pauses the reply and only words interrupt it;
-    #: a backchannel, cough or laugh lets it play on (pipelines/barge_in.py).
+    #: a backchannel, cough or laugh lets it play on (pipelines/turns/barge_in.py).
     #: False: pipecat's barge-in, every VAD start interrupts.
     backchannel_barge_in: bool = True
     #: ...a paused reply plays on when the STT finds no words (a cough) or at the
     #: latest this long after the sound ends
     barge_in_resume_secs: float = 3.0
     #: ...and silero's score of single windows pauses the reply before the VAD commits;
-    #: unconfirmed by a VAD start within this long, it plays on (pipelines/speech_onset.py; 0: off)
+    #: unconfirmed by a VAD start within this long, it plays on (pipelines/turns/speech_onset.py; 0: off)
     quick_pause_secs: float = 0.3
     #: ...and words whisper deems a failed decode (mean token log-probability below
     #: -1.0, as it makes of a laugh: "I'm so sorry.") interrupt too (False: they let
-    #: the reply play on; pipelines/transcript_confidence.py)
+    #: the reply play on; pipelines/speech/transcript_confidence.py)
     unsure_words_interrupt: bool = False
     #: ...and this much silence ends an utterance (pipecat default 0.2 s).
     vad_stop_secs: float = 0.2
     vad_confidence: float = 0.7
     #: transcribe at the first pause (80 ms), before the VAD's stop: the transcript is
-    #: ready sooner (pipelines/speculative_stt.py); False: pipecat's segmented whisper
+    #: ready sooner (pipelines/speech/speculative_stt.py); False: pipecat's segmented whisper
     speculative_asr: bool = True
     #: ...and start the reply on that transcript while the VAD and smart-turn still
     #: decide; it is held until the turn ends and dropped if the user goes on
-    #: (pipelines/speculative_turn.py; needs `speculative_asr`)
+    #: (pipelines/turns/speculative_turn.py; needs `speculative_asr`)
     eager_reply: bool = True
     #: a turn whose transcript ends on "is", "so", a comma... is held this much
-    #: longer for the rest (pipelines/turn_hold.py; 0: off)
+    #: longer for the rest (pipelines/turns/turn_hold.py; 0: off)
     incomplete_hold_secs: float = 0.8
     #: ...and one that ends on a word no sentence ends on ("the", "and", "about")
     #: this much (at least `incomplete_hold_secs`)
@@ -135,7 +132,7 @@ class TurnParams:
     uncertain_hold_secs: float = 0.8
     #: read the end of the turn in the words too: the bundled LLM's probability that the
     #: visitor's message ends after them, read during the VAD's silence on the
-    #: speculative transcript (pipelines/semantic_turn.py; needs the embedded server's
+    #: speculative transcript (pipelines/turns/semantic_turn.py; needs the embedded server's
     #: /extras/next-token route: with another endpoint the word tiers decide alone)
     semantic_turn: bool = False
     #: ...hold this much longer when the LLM expects more after a statement...
@@ -154,7 +151,7 @@ class TurnParams:
     #: chunk waits for costs ~75 ms before piper can start (docs/LATENCY.md).
     first_phrase_words: int = 3
     #: a user turn starting this soon after the previous one ended continues it: both
-    #: become one user message (pipelines/turn_join.py; 0: off)
+    #: become one user message (pipelines/turns/turn_join.py; 0: off)
     join_split_turn_secs: float = 1.5
     #: LLM history per session: past this many messages it is cut back to the last
     #: `context_keep_messages` (in steps, so llama.cpp's prompt cache keeps working)
@@ -200,113 +197,6 @@ class VoiceSession:
     turn_stop: HoldIncompleteTurnStopStrategy | None = None
 
 
-class FirstClauseAggregator(SimpleTextAggregator):
-    """Sentence aggregation that releases the first phrase of each reply early.
-
-    The first audio of a reply waits for piper to synthesize the whole first TTS
-    chunk, and piper's cost grows with the chunk's length. So the first chunk of
-    a reply is cut short: at , ; : once it has `min_words` words, or, in a long
-    sentence with no such mark, before a joining word ("in", "and", "for", ...)
-    once it has `phrase_words` words. Later chunks are cut the same way, but each
-    at least `growth` times as long as the one before: a chunk must be written
-    (the LLM: ~10 words/s) and synthesized while the one before plays (~3
-    words/s), so 3 words, then 6 or more, then 12 or more, then whole sentences.
-    With whole sentences after a 3-word start, the avatar once went 1.8 s silent.
-    """
-
-    _CLAUSE_MARKS = (",", ";", ":")
-    #: words that start a new phrase: the first chunk may end before them. Determiners
-    #: count too ("You can pick up | your online order"): a verb phrase's object is a
-    #: place where a speaker may pause, and without them 7-word chunks were common.
-    _JOINING_WORDS = frozenset(
-        "and but or so because in on at for with to from behind near next until "
-        "which where when while if after before by within about over under into of through "
-        "the a an your my our their this that these those".split()
-    )
-
-    def __init__(
-        self, *, min_words: int = 3, phrase_words: int = 3, growth: float = 2.0,
-        language: str | None = None
-    ) -> None:
-        """`min_words`: shortest first clause split at punctuation (avoids 'Well,');
-        `phrase_words`: shortest first phrase split before a joining word (0 disables
-        it); `growth`: a later chunk is cut only once it has this many times the words
-        of the chunk before it (0: later chunks are whole sentences)."""
-        super().__init__(aggregation_type=TextType.SENTENCE, language=language)
-        self._min_words = min_words
-        self._phrase_words = phrase_words
-        self._growth = growth
-        self._first_chunk_pending = True
-        self._last_chunk_words = 0
-        self._last_token = ""  # the text of the last aggregate() call: one LLM token
-
-    def _cut(self, buffered: str, clause_words: int, phrase_words: int) -> int:
-        """Where to end a chunk in `buffered` (0: not yet)."""
-        # a mark only ends a clause once the space after it has arrived ("9:00" is not one)
-        mark = max(buffered.rfind(m + " ") for m in self._CLAUSE_MARKS)
-        if clause_words > 0 and mark > 0 and len(buffered[:mark].split()) >= clause_words:
-            return mark + 1
-        if phrase_words > 0:
-            words = buffered.split(" ")
-            # the last word may still be growing ("in" -> "inside"): only whole words count.
-            # A joining word that came as one whole lowercase token is whole: the LLM's
-            # tokenizer writes the longer words that start with one ("inside", "today",
-            # "sofa") as tokens of their own, so waiting for the next token would cost a
-            # token (~66 ms) for nothing (docs/LATENCY.md, "The first phrase one token sooner")
-            whole_token = words[-1] in self._JOINING_WORDS and self._last_token == f" {words[-1]}"
-            complete = words if whole_token else words[:-1]
-            for i in range(phrase_words, len(complete)):
-                word, before = (w.lower().strip("\"',;:") for w in complete[i - 1:i + 1][::-1])
-                # not between two joining words ("next to | the cafe" is no boundary)
-                if (word in self._JOINING_WORDS and before not in self._JOINING_WORDS
-                        and len(" ".join(complete[:i]).split()) >= phrase_words):
-                    return len(" ".join(words[:i]))
-        return 0
-
-    async def aggregate(self, text: str) -> AsyncIterator[Aggregation]:
-        """Yield sentences, plus a phrase of a long one as soon as it is complete."""
-        self._last_token = text
-        async for aggregation in super().aggregate(text):
-            self._first_chunk_pending = False
-            self._last_chunk_words = len(aggregation.text.split())
-            yield aggregation
-        if self._first_chunk_pending:
-            if self._min_words <= 0:
-                return
-            cut = self._cut(self._text, self._min_words, self._phrase_words)
-        elif self._growth > 0 and self._last_chunk_words > 0:
-            # a clause ends at a mark one word longer than the chunk before; a phrase
-            # needs `growth` times its words
-            cut = self._cut(self._text, max(self._min_words, self._last_chunk_words + 1),
-                            max(self._min_words, round(self._growth * self._last_chunk_words)))
-        else:
-            return
-        if cut > 0:
-            chunk = self._text[:cut].strip()
-            self._text = self._text[cut:].lstrip(" ")
-            self._first_chunk_pending = False
-            self._last_chunk_words = len(chunk.split())
-            yield Aggregation(text=chunk, type=TextType.SENTENCE)
-
-    async def flush(self) -> Aggregation | None:
-        """End of reply: the next reply starts with a first clause again."""
-        self._first_chunk_pending = True
-        self._last_chunk_words = 0
-        return await super().flush()
-
-    async def reset(self) -> None:
-        """Cleared: the next reply starts with a first clause again."""
-        self._first_chunk_pending = True
-        self._last_chunk_words = 0
-        await super().reset()
-
-    async def handle_interruption(self) -> None:
-        """Interrupted: the next reply starts with a first clause again."""
-        self._first_chunk_pending = True
-        self._last_chunk_words = 0
-        await super().handle_interruption()
-
-
 def build_voice_pipeline(
     *,
     transport: BaseTransport,
@@ -339,7 +229,7 @@ def build_voice_pipeline(
         knowledge: if given, a message no store fact is about gets a fixed reply
             without the LLM, and with `note_facts` the session's first store question
             goes to the LLM with its best fact in front of it, in a copy of the
-            context, never in the history (pipelines/knowledge_injector.py).
+            context, never in the history (pipelines/turns/knowledge_injector.py).
     """
     turn = turn or TurnParams()
     spoken_prompt = spoken_system_prompt(system_prompt)

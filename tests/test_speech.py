@@ -54,7 +54,7 @@ def test_the_pipelines_voice_says_the_same_bytes(voice: PiperVoice) -> None:
     """The pipelines tests speak with `SpeechModels`' shared voice (the `say` fixture):
     pinned to the same thread count, it is the same audio as `load_test_voice`. If
     this fails, a change to `SpeechModels`' tts_threads changed the tests' speech."""
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     shared = SpeechModels.bundled().piper
     assert piper_pcm16k(shared, SENTENCE) == piper_pcm16k(voice, SENTENCE)

@@ -3,9 +3,9 @@
 What is specific to this assistant lives in three files beside this one:
 `persona.md` (how it speaks), `knowledge.md` (what it knows) and `shop_tools.py`
 (what it can look up). Everything else is the framework: `AgentSettings` loads
-`assistant.toml`, `pipelines.server.load_runtime` loads the bundled speech models and
+`assistant.toml`, `pipelines.server.app.load_runtime` loads the bundled speech models and
 starts (or connects to) the LLM, `create_app` serves protocol v1 over websockets,
-and `pipelines.client` speaks to it.
+and the `sdk` client speaks to it.
 
 Tools are used only where they work. pipecat streams every chat request, and a tool
 call is only useful when the endpoint streams it back as OpenAI `tool_calls`.
@@ -35,8 +35,8 @@ from agent.errors import LLMEndpointError
 from agent.llm_client import make_client
 from agent.persona import build_system_prompt
 from agent.settings import AgentSettings, read_config_file
-from pipelines.client import TalkResult, VoiceClient, read_wav_pcm16, talk
 from pipelines.voice_pipeline import LLMParams, VoiceSession
+from sdk import TalkResult, VoiceClient, read_wav_pcm16, talk
 
 EXAMPLE_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = EXAMPLE_DIR / "assistant.toml"
@@ -187,10 +187,10 @@ async def running_assistant(
     """Load models and LLM, decide on tools, serve `ws://host:port/ws` until the block ends.
 
     Raises:
-        pipelines.errors.ServerError: a model is missing or the LLM is unreachable.
+        pipelines.server.errors.ServerError: a model is missing or the LLM is unreachable.
     """
 
-    from pipelines.server import ServerConfig, create_app, load_runtime, make_server
+    from pipelines.server.app import ServerConfig, create_app, load_runtime, make_server
 
     # warm_up=False: the prompt is final only once tools are decided; we warm up below.
     runtime, llm_server = await load_runtime(settings=settings, warm_up=False)

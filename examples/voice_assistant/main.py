@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from agent.errors import AgentError
-    from pipelines.errors import ServerError
+    from pipelines.server.errors import ServerError
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipelines.protocol import VIDEO_SIZES
+from sdk.protocol import VIDEO_SIZES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     """Build settings, serve until interrupted."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.settings import AgentSettings
-    from pipelines.server import run_server
+    from pipelines.server.app import run_server
 
     settings = AgentSettings.load(
         args.config,

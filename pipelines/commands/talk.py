@@ -14,7 +14,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from pipelines.protocol import VIDEO_SIZES
+from sdk.protocol import VIDEO_SIZES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,9 +54,12 @@ def wants_video(args: argparse.Namespace) -> bool:
 
 
 async def _talk(args: argparse.Namespace) -> int:
-    from pipelines.client import BotAudio, BotVideo, VoiceClient, read_wav_pcm16, talk
-    from pipelines.errors import ClientError
-    from pipelines.protocol import VideoOutRequest
+    from sdk.client import VoiceClient
+    from sdk.connection import BotAudio, BotVideo
+    from sdk.errors import ClientError
+    from sdk.media import read_wav_pcm16
+    from sdk.protocol import VideoOutRequest
+    from sdk.talk import talk
 
     pcm, rate = read_wav_pcm16(args.wav, target_rate=16000)
     print(f"question: {args.wav} ({len(pcm) / 2 / rate:.2f} s)")

@@ -31,7 +31,7 @@ from avatar.motion import column_index
 from avatar.portrait import Portrait
 
 if TYPE_CHECKING:
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
 #: Sample rate of the PCM `speak` returns and `write_fake_mic_wav` takes.
 SPEECH_RATE = 16_000
@@ -315,7 +315,7 @@ def write_fake_mic_wav(path: Path, segments: list[tuple[float, bytes | None]],
     point on the timeline. The track lasts until the end of the last segment
     plus `MIC_TAIL_SECONDS` (2 s) of silence, so the last turn ends.
     """
-    from pipelines.client import write_wav_pcm16
+    from sdk.media import write_wav_pcm16
 
     track = mic_track(segments, rate)
     write_wav_pcm16(Path(path), track.astype("<i2").tobytes(), rate)

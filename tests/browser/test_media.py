@@ -12,7 +12,7 @@ import pytest
 
 from avatar.live.assets import encode_jpeg
 from avatar.live.camera import CameraMotion
-from pipelines.services import SpeechModels
+from pipelines.speech.models import SpeechModels
 from tests.browser.media import (
     MIC_TAIL_SECONDS,
     ping_pong,

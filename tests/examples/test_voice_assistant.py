@@ -121,7 +121,7 @@ def test_register_tools_gives_a_real_llm_service_the_handler_and_the_context_the
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.services.openai.llm import OpenAILLMService
 
-    from pipelines.services import LocalOpenAILLMService
+    from pipelines.speech.llm import LocalOpenAILLMService
 
     llm = LocalOpenAILLMService(
         api_key="sk-no-key-required",
@@ -314,7 +314,8 @@ def _run_example(args: list[str], log: Path, *, start_timeout_s: float = 300.0) 
 
 
 async def _ask(url: str, pcm: bytes) -> Any:
-    from pipelines.client import VoiceClient, talk
+    from sdk.client import VoiceClient
+    from sdk.talk import talk
 
     async with await VoiceClient.connect(url, client_name="test-voice-assistant") as client:
         return await talk(client, pcm, timeout_secs=180)
@@ -410,7 +411,7 @@ class ScriptedToolEndpoint:
         elif body.get("tools") and last["role"] == "user" and re.search(
                 r"\d", str(last["content"]).splitlines()[-1]):
             # the customer's words are the last line: a store fact may stand in front of the
-            # session's first question (pipelines/knowledge_injector.py), with its own digits
+            # session's first question (pipelines/turns/knowledge_injector.py), with its own digits
             said = " ".join(re.findall(r"\d+", str(last["content"]).splitlines()[-1]))
             name = body["tools"][0]["function"]["name"]
             arguments = {"ticket_number": said}

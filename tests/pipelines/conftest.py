@@ -70,7 +70,7 @@ def wer() -> Callable[[str, str], float]:
 @pytest.fixture(scope="session")
 def speech_models() -> Any:
     """Bundled whisper tiny.en + piper joe, loaded once and warmed up."""
-    from pipelines.services import SpeechModels
+    from pipelines.speech.models import SpeechModels
 
     models = SpeechModels.bundled()
     models.warm_up()
@@ -143,7 +143,7 @@ def runtime(speech_models: Any, llm_endpoint: Any) -> Any:
 
     from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server import VoiceRuntime
+    from pipelines.server.app import VoiceRuntime
     from pipelines.voice_pipeline import LLMParams
 
     runtime = VoiceRuntime(
@@ -210,7 +210,7 @@ ServerFactory = Callable[..., RunningServer]
 def start_server() -> Iterator[ServerFactory]:
     """Factory: start a server for a runtime and config; all are stopped at the end."""
 
-    from pipelines.server import ServerConfig, create_app, make_server
+    from pipelines.server.app import ServerConfig, create_app, make_server
 
     started: list[RunningServer] = []
 

@@ -1,4 +1,4 @@
-"""Whisper encodes the utterance, not a padded 30 s (pipelines.services.fit_encoder_window),
+"""Whisper encodes the utterance, not a padded 30 s (pipelines.speech.models.fit_encoder_window),
 on the bundled tiny.en and real piper speech."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from agent.bundled_models import whisper_model_dir
-from pipelines.services import ASRParams, _GreedyWhisper
+from pipelines.speech.models import ASRParams, GreedyWhisper
 
 QUESTIONS = ["Do you sell gift cards?", "Where can I park my car?", "Is there a cafe?",
              "When do you close on Sunday?", "Do you accept Apple Pay?",
@@ -23,8 +23,8 @@ def test_the_encoder_sees_the_utterance_and_hears_the_same_words(
 ) -> None:
     asr = speech_models.asr
     assert asr.encoder_min_secs == ASRParams().encoder_min_secs > 0
-    fitted = _GreedyWhisper(speech_models.whisper, asr)
-    whole = _GreedyWhisper(WhisperModel(str(whisper_model_dir()), device="cpu",
+    fitted = GreedyWhisper(speech_models.whisper, asr)
+    whole = GreedyWhisper(WhisperModel(str(whisper_model_dir()), device="cpu",
                                         compute_type=asr.compute_type, cpu_threads=1), asr)
     speech = [np.frombuffer(say(q), np.int16).astype(np.float32) / 32768 for q in QUESTIONS]
     short = speech[0]

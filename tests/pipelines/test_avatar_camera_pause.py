@@ -3,7 +3,7 @@ as soon as they speak.
 
 Camera analysis (JPEG decode + face landmarker, ~10 ms a frame) shares the
 2 cores with whisper, the LLM and piper. From the VAD's stop (where the early
-reply starts, pipelines/speculative_turn.py) until the reply's first audio it
+reply starts, pipelines/turns/speculative_turn.py) until the reply's first audio it
 waits; the VAD's next start resumes it at once, so the face keeps reacting to
 a user who goes on talking. Real avatar session (shipped student, default
 portrait), real landmarker, real webcam-like frames of a face.
@@ -35,8 +35,8 @@ def camera_jpegs() -> list[bytes]:
 async def test_camera_pauses_from_the_users_pause_and_resumes_when_they_speak(
         avatar_assets: Any, camera_jpegs: list[bytes]) -> None:
     from avatar.live import AvatarSession
-    from pipelines.avatar_node import AvatarNode
-    from pipelines.video_wire import UserCameraFrame
+    from pipelines.face.avatar_node import AvatarNode
+    from pipelines.wire.frames import UserCameraFrame
 
     session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                             output_rate=22050)
@@ -65,7 +65,7 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
     two is drawn, the other repeats it (the CPU goes to whisper, the LLM and piper);
     while the user speaks every frame is drawn."""
     from avatar.live import AvatarSession
-    from pipelines.avatar_node import AvatarNode
+    from pipelines.face.avatar_node import AvatarNode
 
     async def repeated_while(*frames: Any, secs: float) -> tuple[int, int]:
         """(images repeated by choice, frames sent): repeats of frames rendered too
@@ -101,7 +101,7 @@ async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_th
     import time
 
     from avatar.live import AvatarSession
-    from pipelines.avatar_node import AvatarNode, AvatarNodeParams
+    from pipelines.face.avatar_node import AvatarNode, AvatarNodeParams
 
     if not hasattr(os, "setpriority"):
         pytest.skip("no setpriority on this OS: thread priorities are not adjustable")
@@ -132,7 +132,7 @@ async def test_stopping_waits_for_a_camera_analysis_in_flight(avatar_assets: Any
 
     from avatar.live import AvatarSession
     from avatar.live.camera import CameraMotion
-    from pipelines.avatar_node import AvatarNode
+    from pipelines.face.avatar_node import AvatarNode
 
     session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                             output_rate=22050)

@@ -1,10 +1,10 @@
-"""Which words over a reply count as a backchannel (pipelines/barge_in.py)."""
+"""Which words over a reply count as a backchannel (pipelines/turns/barge_in.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.barge_in import is_backchannel
+from pipelines.turns.barge_in import is_backchannel
 
 
 @pytest.mark.parametrize("text", [

@@ -1,4 +1,4 @@
-"""The quick pause (pipelines/speech_onset.py + barge_in.py): silero's window score pauses
+"""The quick pause (pipelines/turns/speech_onset.py + barge_in.py): silero's window score pauses
 the reply before the VAD commits, and an onset the VAD does not confirm plays the reply on.
 
 Real silero (pipecat's analyzer, tapped), pipecat's user aggregator with our start
@@ -33,9 +33,11 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from pipelines.barge_in import BackchannelTolerantStartStrategy, ReplyPauseFrame, ReplyResumeFrame
-from pipelines.client import BotAudio, VoiceClient
-from pipelines.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
+from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
+from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
+from pipelines.wire.frames import ReplyPauseFrame, ReplyResumeFrame
+from sdk.client import VoiceClient
+from sdk.connection import BotAudio
 
 CHUNK = 640  # 20 ms at 16 kHz, in bytes
 QUICK_PAUSE_SECS = 0.3

@@ -24,33 +24,29 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from avatar.portrait import default_portrait_path, read_image
 from avatar.video_io import VideoWriter, iter_frames, probe_video, read_audio
-from pipelines.client import (
-    BotAudio,
-    BotVideo,
-    TalkResult,
-    VoiceClient,
-    _build_hello,
-    encode_camera_jpeg,
-    parse_item,
-    talk,
-)
-from pipelines.errors import ProtocolError
-from pipelines.protocol import (
-    AudioFormat,
+from pipelines.wire.protocol import (
     AudioInput,
     CameraInput,
-    Hello,
-    Limits,
-    MediaKind,
     MotionInput,
     Parsed,
     PortraitUpload,
     ProtocolSession,
+)
+from sdk.client import VoiceClient
+from sdk.connection import BotAudio, BotVideo, _build_hello, parse_item
+from sdk.errors import ProtocolError
+from sdk.images import encode_camera_jpeg
+from sdk.protocol import (
+    AudioFormat,
+    Hello,
+    Limits,
+    MediaKind,
     SetPortrait,
     Welcome,
     encode_media,
     encode_message,
 )
+from sdk.talk import TalkResult, talk
 
 RATE_OUT = 22050
 CHUNK = 882  # samples of bot audio per 40 ms video frame at 22,050 Hz

@@ -1,11 +1,11 @@
-"""The bounded LLM context (pipelines/context_window.py), on pipecat's real LLMContext."""
+"""The bounded LLM context (pipelines/turns/context_window.py), on pipecat's real LLMContext."""
 
 from __future__ import annotations
 
 import pytest
 from pipecat.processors.aggregators.llm_context import LLMContext
 
-from pipelines.context_window import ContextWindow, trim_context
+from pipelines.turns.context_window import ContextWindow, trim_context
 
 
 def exchange(i: int) -> list[dict[str, str]]:

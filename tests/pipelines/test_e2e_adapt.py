@@ -25,8 +25,9 @@ import pytest
 
 from avatar.face_analysis import FaceAnalyzer
 from avatar.portrait import default_portrait_path, read_image
-from pipelines.client import BotVideo, Closed, VoiceClient
-from pipelines.protocol import VideoQualityEvent
+from sdk.client import VoiceClient
+from sdk.connection import BotVideo, Closed
+from sdk.protocol import VideoQualityEvent
 from tests.load import CpuHog, load_average
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +106,7 @@ async def refused_while_full(server: Any, assets: Any) -> None:
     """With no slot left on /healthz, a second video client is refused with 1013
     and a reason naming the machine's capacity (the same live measure); with a
     slot left (a machine fast enough to hold two even under the hog) it is taken."""
-    from pipelines.errors import HandshakeError
+    from sdk.errors import HandshakeError
 
     slots = healthz(server.http)["video"]["slots"]
     if slots >= 1:
@@ -147,7 +148,7 @@ async def test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops(
     from avatar.live import AvatarAssets
     from avatar.live.assets import encode_jpeg
     from avatar.live.quality import quality_ladder
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     ladder = quality_ladder(size, camera=camera)
     asked, cheapest = ladder[0], ladder[-1]

@@ -19,7 +19,9 @@ import pytest
 
 from avatar.face_analysis import FaceAnalyzer
 from avatar.motion import column_index
-from pipelines.client import BotAudio, BotVideo, Closed, VoiceClient, talk
+from sdk.client import VoiceClient
+from sdk.connection import BotAudio, BotVideo, Closed
+from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +31,7 @@ JAW = column_index("jawOpen")
 @pytest.fixture(scope="module")
 def video_server(video_runtime: Any, start_server: Any) -> Any:
     """A server whose sessions get the live avatar when they ask for video."""
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     return start_server(video_runtime, ServerConfig(max_sessions=3))
 
@@ -40,7 +42,7 @@ def two_session_server(video_runtime: Any, start_server: Any) -> Any:
     need two at once check that sessions do not disturb each other, and on a busy
     machine the live capacity would (rightly) refuse the second one. Admission by
     capacity is tested in test_e2e_adapt.py."""
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     return start_server(video_runtime, ServerConfig(max_sessions=3, adapt_quality=False))
 
@@ -166,7 +168,7 @@ async def test_voice_only_clients_get_no_video(video_server: Any) -> None:
 
 async def test_barge_in_stops_reply_audio_and_video_at_once_and_motion_goes_on(
         video_runtime: Any, start_server: Any, say: Callable[[str], bytes]) -> None:
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     sessions: list[Any] = []
     server = start_server(video_runtime, ServerConfig(on_session=sessions.append))
@@ -227,7 +229,7 @@ async def test_barge_in_stops_reply_audio_and_video_at_once_and_motion_goes_on(
 async def test_bad_video_input_is_answered_while_another_session_stays_live(
         two_session_server: Any) -> None:
     video_server = two_session_server
-    from pipelines.protocol import MediaKind, encode_media
+    from sdk.protocol import MediaKind, encode_media
 
     async with await VoiceClient.connect(video_server.url, video_out={"size": 256},
                                          busy_retry_secs=60) as healthy:
@@ -270,7 +272,7 @@ async def test_a_camera_flood_is_rate_limited_in_its_own_session_only(
     import cv2
 
     from avatar.portrait import default_portrait_path, read_image
-    from pipelines.protocol import MediaKind, encode_media
+    from sdk.protocol import MediaKind, encode_media
 
     face = cv2.resize(read_image(default_portrait_path()), (160, 160))
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
@@ -391,7 +393,7 @@ async def test_a_backchannel_pauses_the_avatar_reply_and_it_plays_on(
         video_runtime: Any, start_server: Any, say: Callable[[str], bytes]) -> None:
     """"Mm-hm." over the avatar's reply: the voice pauses (the face goes on), no
     interruption, the reply plays on, and no second answer is started."""
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     sessions: list[Any] = []
     server = start_server(video_runtime, ServerConfig(on_session=sessions.append))

@@ -20,11 +20,13 @@ import soxr
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from pipelines.client import Closed, VoiceClient, talk
-from pipelines.errors import HandshakeError
-from pipelines.protocol import ErrorEvent, MediaKind, Pong, encode_media
-from pipelines.server import ServerConfig, VoiceRuntime
+from pipelines.server.app import ServerConfig, VoiceRuntime
 from pipelines.voice_pipeline import LLMParams
+from sdk.client import VoiceClient
+from sdk.connection import Closed
+from sdk.errors import HandshakeError
+from sdk.protocol import ErrorEvent, MediaKind, Pong, encode_media
+from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """End to end: the knowledge routing in the real server, over a loopback websocket with
-the real bundled models (pipelines/knowledge_injector.py, as `load_runtime` wires it)."""
+the real bundled models (pipelines/turns/knowledge_injector.py, as `load_runtime` wires it)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 
 from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex, plan_turn
 from agent.settings import AgentSettings
-from pipelines.client import VoiceClient, talk
-from pipelines.server import ServerConfig
+from pipelines.server.app import ServerConfig
+from sdk.client import VoiceClient
+from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e
 

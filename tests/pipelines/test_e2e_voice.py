@@ -18,8 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipelines.client import BotAudio, VoiceClient, talk, write_wav_pcm16
-from pipelines.protocol import UserTranscription
+from sdk.client import VoiceClient
+from sdk.connection import BotAudio
+from sdk.media import write_wav_pcm16
+from sdk.protocol import UserTranscription
+from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e
 
@@ -227,7 +230,7 @@ async def test_session_processors_see_the_tts_audio_and_sessions_are_announced(
     from pipecat.frames.frames import Frame, TTSAudioRawFrame
     from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     class AudioTally(FrameProcessor):
         """Counts TTS audio passing through (as the avatar node will consume it)."""

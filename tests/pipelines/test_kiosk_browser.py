@@ -62,7 +62,7 @@ def kiosk_media(tmp_path_factory: pytest.TempPathFactory, speech_models: Any
 @pytest.fixture(scope="module")
 def kiosk_server(video_runtime: Any, start_server: Any) -> Any:
     """The real server with the avatar, serving the page."""
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     return start_server(video_runtime, ServerConfig(max_sessions=2))
 
@@ -216,7 +216,7 @@ async def test_kiosk_page_without_camera_or_microphone_says_so(chromium: str, ki
 
 async def test_kiosk_page_token_and_reconnect_after_server_restart(
         chromium: str, video_runtime: Any, start_server: Any) -> None:
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     config = ServerConfig(max_sessions=1, auth_token="kiosk-secret")
     server = start_server(video_runtime, config)

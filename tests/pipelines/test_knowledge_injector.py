@@ -1,4 +1,4 @@
-"""The per-turn facts (pipelines/knowledge_injector.py): on the LLM's request, in front of
+"""The per-turn facts (pipelines/turns/knowledge_injector.py): on the LLM's request, in front of
 the first store question, never in the session's history; on the real knowledge file and
 pipecat's real LLMContext."""
 
@@ -19,9 +19,9 @@ from pipecat.tests.utils import run_test
 
 from agent import AgentSettings
 from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
-from pipelines.context_window import ContextWindow
-from pipelines.knowledge_injector import KnowledgeInjector, last_user_text
-from pipelines.voice_pipeline import FirstClauseAggregator
+from pipelines.speech.first_clause import FirstClauseAggregator
+from pipelines.turns.context_window import ContextWindow
+from pipelines.turns.knowledge_injector import KnowledgeInjector, last_user_text
 
 INDEX = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
 # questions the LLM answers (a yes/no one is answered by its fact: see below)

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from pipelines.outbox import OutboxLimits, SessionOutbox, is_video_message
-from pipelines.protocol import MediaKind, decode_media, encode_media
-from pipelines.server import ServerConfig
+from pipelines.server.app import ServerConfig
+from pipelines.wire.outbox import OutboxLimits, SessionOutbox, is_video_message
+from sdk.protocol import MediaKind, decode_media, encode_media
 
 
 class Socket:

@@ -7,21 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.errors import ProtocolError
-from pipelines.protocol import (
+from pipelines.wire.protocol import AudioInput, ProtocolSession, SessionState
+from sdk.errors import ProtocolError
+from sdk.protocol import (
     MEDIA_HEADER_SIZE,
     PROTOCOL_VERSION,
     SERVER_EVENT_TYPES,
     AudioFormat,
-    AudioInput,
     BotOutput,
     ErrorEvent,
     Hello,
     Limits,
     MediaKind,
     Ping,
-    ProtocolSession,
-    SessionState,
     Welcome,
     decode_media,
     encode_media,
@@ -182,7 +180,7 @@ def test_v1_hello_ignores_video_fields_and_true_means_defaults() -> None:
 
 
 def test_camera_frames_need_video_in_and_must_be_jpeg() -> None:
-    from pipelines.protocol import CameraInput
+    from pipelines.wire.protocol import CameraInput
 
     with pytest.raises(ProtocolError) as info:
         open_session().receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xff..."))
@@ -208,7 +206,8 @@ def test_camera_frames_have_their_own_size_limit() -> None:
 
 def test_motion_vectors_round_trip_and_bad_ones_are_refused() -> None:
     from avatar.motion import MOTION_DIM
-    from pipelines.protocol import MOTION_VECTOR_DIM, MotionInput, encode_motion
+    from pipelines.wire.protocol import MotionInput
+    from sdk.protocol import MOTION_VECTOR_DIM, encode_motion
 
     assert MOTION_VECTOR_DIM == MOTION_DIM
     session = open_video_session("motion")
@@ -226,7 +225,8 @@ def test_motion_vectors_round_trip_and_bad_ones_are_refused() -> None:
 
 
 def test_portrait_uploads_need_a_video_session_and_an_image() -> None:
-    from pipelines.protocol import PortraitUpload, SetPortrait
+    from pipelines.wire.protocol import PortraitUpload
+    from sdk.protocol import SetPortrait
 
     with pytest.raises(ProtocolError) as info:
         open_session().receive(encode_media(MediaKind.PORTRAIT, b"\xff\xd8\xff"))

@@ -25,24 +25,20 @@ from pipecat.tests.utils import SleepFrame, run_test
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from pipelines.client import BotAudio, Closed, VoiceClient
-from pipelines.errors import ProtocolError
-from pipelines.input_silence import InputSilenceFiller
-from pipelines.log_redaction import (
+from pipelines.server.log_redaction import (
     InvalidUtf8Filter,
     TokenRedactionFilter,
     install_uvicorn_log_filters,
     redact_tokens,
 )
-from pipelines.protocol import (
-    Limits,
-    MediaKind,
-    ProtocolSession,
-    UserTranscription,
-    encode_media,
-)
-from pipelines.serializer import ProtocolV1Serializer
+from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.voice_pipeline import TurnParams
+from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.serializer import ProtocolV1Serializer
+from sdk.client import VoiceClient
+from sdk.connection import BotAudio, Closed
+from sdk.errors import ProtocolError
+from sdk.protocol import Limits, MediaKind, UserTranscription, encode_media
 
 HELLO = {"type": "hello", "protocol": 1, "audio_in": {"sample_rate": 16000}}
 
@@ -297,7 +293,7 @@ async def test_no_permessage_deflate_so_limits_apply_to_the_message_as_sent(
 async def test_token_sent_as_query_is_not_logged(runtime: Any, start_server: Any) -> None:
     import httpx
 
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     server = start_server(runtime, ServerConfig(auth_token="SECRET-k10sk", max_sessions=2))
     with capture_uvicorn_logs() as uvicorn_logs:

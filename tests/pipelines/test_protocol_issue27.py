@@ -32,20 +32,14 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from avatar.errors import FaceCutOffError, FaceTooSmallError
 from avatar.live.assets import portrait_from_upload
 from avatar.portrait import UPLOAD_MIN_FACE_PX, default_portrait_path
-from pipelines.client import BotAudio, VoiceClient
-from pipelines.errors import ProtocolError
-from pipelines.events import EventSender, ProtocolEventObserver
-from pipelines.protocol import (
-    CameraInput,
-    Hello,
-    Limits,
-    MediaKind,
-    ProtocolSession,
-    encode_media,
-    encode_motion,
-)
-from pipelines.serializer import ProtocolV1Serializer
-from pipelines.ws_transport import frame_samples
+from pipelines.wire.events import EventSender, ProtocolEventObserver
+from pipelines.wire.protocol import CameraInput, ProtocolSession
+from pipelines.wire.serializer import ProtocolV1Serializer
+from pipelines.wire.ws_transport import frame_samples
+from sdk.client import VoiceClient
+from sdk.connection import BotAudio
+from sdk.errors import ProtocolError
+from sdk.protocol import Hello, Limits, MediaKind, encode_media, encode_motion
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(200)  # passes the magic check; the avatar node decodes
 V2_CAMERA = {"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000},
@@ -227,7 +221,7 @@ async def test_one_bot_interrupted_per_interruption() -> None:
     events = Events()
     await events.push(LLMFullResponseStartFrame())
     await events.push(BotStartedSpeakingFrame())
-    # the barge-in sends one interruption both ways (pipelines/barge_in.py) and other
+    # the barge-in sends one interruption both ways (pipelines/turns/barge_in.py) and other
     # processors may push their own: the client hears of it once
     down, up = InterruptionFrame(), InterruptionFrame()
     down.broadcast_sibling_id, up.broadcast_sibling_id = up.id, down.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.rate_gate import RateGate
+from pipelines.face.rate_gate import RateGate
 
 
 def admitted_per_second(send_fps: float, gate_fps: float, jitter_s: float, seconds: float = 60.0) -> float:

@@ -1,4 +1,4 @@
-"""The end of a turn read in the words (pipelines/semantic_turn.py), end to end.
+"""The end of a turn read in the words (pipelines/turns/semantic_turn.py), end to end.
 
 A real server on the real models with the kiosk's LLM (Qwen2.5-0.5B on the
 embedded llama.cpp server, which reads the turn end too), and a real paused
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipelines.client import VoiceClient
 from pipelines.voice_pipeline import TurnParams
+from sdk.client import VoiceClient
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000
@@ -57,7 +57,7 @@ def qwen_runtime(runtime: Any) -> Iterator[Any]:
 @pytest.mark.e2e
 async def test_a_real_paused_utterance_is_answered_once_after_its_end(
         qwen_runtime: Any, start_server: Any, paused_clip: tuple[bytes, float]) -> None:
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     sessions: list[Any] = []
     server = start_server(qwen_runtime, ServerConfig(turn=TurnParams(semantic_turn=True),

@@ -13,11 +13,12 @@ from pipecat.frames.frames import (
     OutputTransportMessageUrgentFrame,
 )
 
-from pipelines.errors import ProtocolError
-from pipelines.protocol import MediaKind, ProtocolSession, decode_media, encode_media
-from pipelines.serializer import ProtocolV1Serializer
-from pipelines.video_wire import EncodedVideoFrame
-from pipelines.voice_pipeline import FirstClauseAggregator
+from pipelines.speech.first_clause import FirstClauseAggregator
+from pipelines.wire.frames import EncodedVideoFrame
+from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.serializer import ProtocolV1Serializer
+from sdk.errors import ProtocolError
+from sdk.protocol import MediaKind, decode_media, encode_media
 
 
 def serializer_for(rate: int) -> tuple[ProtocolV1Serializer, list[ProtocolError]]:

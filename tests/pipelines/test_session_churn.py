@@ -20,7 +20,8 @@ from typing import Any
 import cv2
 import pytest
 
-from pipelines.client import BotVideo, Closed, VoiceClient
+from sdk.client import VoiceClient
+from sdk.connection import BotVideo, Closed
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +48,7 @@ def rss_mb() -> float:
 def churn_server(video_runtime: Any, start_server: Any) -> Any:
     """A video server admitting by `max_sessions` alone (one session at a time
     here; a busy machine must not turn this into a capacity test)."""
-    from pipelines.server import ServerConfig
+    from pipelines.server.app import ServerConfig
 
     return start_server(video_runtime, ServerConfig(max_sessions=2, adapt_quality=False))
 

@@ -16,7 +16,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
-from pipelines.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
 
 CHUNK = 640  # 20 ms at 16 kHz, in bytes
 

@@ -25,11 +25,12 @@ from pipecat.tests.utils import run_test
 
 from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
 from agent.settings import AgentSettings
-from pipelines.client import VoiceClient, talk
-from pipelines.protocol import UserTranscription
-from pipelines.server import ServerConfig
-from pipelines.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.server.app import ServerConfig
+from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
 from pipelines.voice_pipeline import TurnParams
+from sdk.client import VoiceClient
+from sdk.protocol import UserTranscription
+from sdk.talk import talk
 from tests.load import busy_machine_skip
 from tests.pipelines.test_speculative_stt import utterance
 

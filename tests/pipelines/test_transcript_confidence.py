@@ -1,5 +1,5 @@
 """Whisper's confidence on the transcript, and the barge-in verdict that uses it
-(pipelines/transcript_confidence.py, pipelines/barge_in.py).
+(pipelines/speech/transcript_confidence.py, pipelines/turns/barge_in.py).
 
 Real whisper on real piper speech, and the same speech played backwards:
 speech-like sound without words, which whisper turns into words it is unsure
@@ -32,10 +32,11 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from pipelines.barge_in import BackchannelTolerantStartStrategy, ReplyPauseFrame, ReplyResumeFrame
-from pipelines.services import BundledWhisperSTTService
-from pipelines.speculative_stt import SpeculativeWhisperSTTService
-from pipelines.transcript_confidence import WhisperConfidence
+from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.speech.stt import BundledWhisperSTTService
+from pipelines.speech.transcript_confidence import WhisperConfidence
+from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
+from pipelines.wire.frames import ReplyPauseFrame, ReplyResumeFrame
 
 CHUNK = 640  # 20 ms at 16 kHz, in bytes
 SPEECH = ("What time do you open on Sunday?", "I would like a coffee and a croissant.")

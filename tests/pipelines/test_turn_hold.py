@@ -1,4 +1,4 @@
-"""Which transcripts sound unfinished, and the turn-end hold that follows (pipelines/turn_hold.py)."""
+"""Which transcripts sound unfinished, and the turn-end hold that follows (pipelines/turns/turn_hold.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 
-from pipelines.client import VoiceClient
-from pipelines.transcript_confidence import WhisperConfidence
-from pipelines.turn_hold import (
+from pipelines.speech.transcript_confidence import WhisperConfidence
+from pipelines.turns.turn_hold import (
     HoldIncompleteTurnStopStrategy,
     cannot_end_here,
     sounds_unfinished,
     unmarked,
 )
 from pipelines.voice_pipeline import TurnParams
+from sdk.client import VoiceClient
 
 
 @pytest.mark.parametrize("text", [

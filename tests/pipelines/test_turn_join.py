@@ -1,4 +1,4 @@
-"""A request cut in two at a pause is joined back (pipelines/turn_join.py), on pipecat's
+"""A request cut in two at a pause is joined back (pipelines/turns/turn_join.py), on pipecat's
 real LLMContext and frames."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import run_test
 
-from pipelines.turn_join import SplitTurnJoiner
+from pipelines.turns.turn_join import SplitTurnJoiner
 
 
 class AddsTurn(FrameProcessor):

@@ -1,0 +1,634 @@
+"""The avatar node: the live face inside the voice pipeline (pipecat FrameProcessor).
+
+Placed between TTS and the transport, it follows pipecat's own avatar services
+(Simli, HeyGen, Tavus): it consumes `TTSAudioRawFrame`s and never forwards
+them, and re-emits the audio it animated as `SpeechOutputAudioRawFrame`s, each
+right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
+
+- Always on: a block clock starts with the pipeline (never waits for the first
+  TTS audio, pipecat#4832). While the avatar is quiet its audio is silence sent
+  as speech-stream frames, which never make the bot "speak"; a reply's audio goes
+  out as TTS audio until its TTSStoppedFrame, so `bot-started/stopped-speaking`
+  follow the reply (not the idle video, not a pause between sentences).
+- VAD user-speech start/stop drive the session's listening cues (attention,
+  then a nod), so the face shows it listens from the first syllable.
+- From the VAD's stop (the user paused) to the first reply audio, camera
+  analysis pauses (at most `thinking_camera_pause_secs`): that is when ASR, the
+  LLM and TTS are on the critical path of voice-to-voice, and the early reply
+  starts at that pause, before the turn's end. The VAD's next start resumes it
+  at once: the face never stops listening while the user speaks. In that window
+  one frame in `thinking_frame_stride` is drawn and the others repeat it.
+- User audio (`InputAudioRawFrame`, passed through) and the user's camera
+  (`UserCameraFrame`, analysed here in the session's worker thread, at most
+  `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
+  the generator, so listening reactions start with the user's voice (VAD
+  time), not with the transcript.
+- Text and control frames that arrive behind reply audio are held until that
+  audio has been emitted, so `bot-output` and the LLM context hold only what was
+  played. On `InterruptionFrame` the session drops its queued reply, the held
+  frames are dropped, and the generator keeps its KV cache (motion goes on).
+- `ReplyPauseFrame` (a sound over the reply, pipelines/turns/barge_in.py) silences
+  the reply from the next frame and keeps the rest queued; `ReplyResumeFrame`
+  plays it on. Meanwhile the face listens and the audio goes out as silent TTS
+  audio, so the bot's turn is paused, not ended.
+- A reply that arrives while idle frames of the current block still wait is
+  not kept waiting for the next block boundary: those idle frames are skipped
+  (the clock moves up by as much), so the reply starts at the next frame.
+- Pacing: frame k is pushed `lead_secs` before t0 + k * 40 ms (a bounded
+  lead); when more than `rebase_secs` late the clock is rebased instead of
+  racing to catch up; when late by more than a frame, rendering is skipped and
+  the last image repeated (video repeats, audio never breaks). Counters go out
+  in `metrics` events (kind "avatar") every `stats_interval_secs`.
+- Adapting (with a `QualityGovernor`, avatar/live/quality.py): every frame
+  reports the worker's wall time and whether it came late; once a block the
+  governor may move the session's level (camera rate, render size, images
+  drawn; never audio), down when the machine is busy and back up when it has
+  headroom. The camera rate changes at once, the size from the next drawn
+  frame, and the client hears of each change in a `video-quality` event. The
+  same measure, on the server's `CapacityBoard`, decides admission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from loguru import logger
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputTransportMessageUrgentFrame,
+    SpeechOutputAudioRawFrame,
+    StartFrame,
+    SystemFrame,
+    TTSAudioRawFrame,
+    TTSStoppedFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from avatar.errors import AvatarError
+from avatar.live import AvatarSession, CameraMotion, PlannedFrame
+from avatar.live.capacity import CapacityBoard
+from avatar.live.quality import QualityChange, QualityGovernor
+from avatar.memory import release_free_memory
+from avatar.portrait import Portrait
+from pipelines.face.rate_gate import RateGate
+from pipelines.wire.frames import (
+    AvatarImageFrame,
+    PortraitRequestFrame,
+    ReplyPauseFrame,
+    ReplyResumeFrame,
+    UserCameraFrame,
+    UserMotionFrame,
+)
+from sdk.protocol import ErrorCode, MetricsEvent, PortraitEvent, VideoQualityEvent, error_event
+
+FRAME_SECS = 0.04
+#: frames this late (s) stop the session's jobs from yielding the CPU while the
+#: reply is thought up: the face must not freeze for the LLM's sake
+BEHIND_SECS = 0.08
+#: how long a stopping session waits for its worker's job in flight (a render or a
+#: camera analysis, tens of ms) before it gives up closing the landmarker
+WORKER_STOP_SECS = 5.0
+#: after a session's `_stop`, when its pipeline is torn down: its cycles are collected
+COLLECT_AFTER_SECS = 1.0
+
+
+@dataclass(frozen=True)
+class AvatarNodeParams:
+    """Pacing and analysis choices (defaults measured on a 2-core CPU)."""
+
+    #: frames are pushed this long before their time: covers one render and a
+    #: camera analysis queued in the same worker (~20 ms) plus scheduling jitter
+    lead_secs: float = 0.06
+    #: later than this, the clock is rebased (frames keep their spacing from now)
+    rebase_secs: float = 0.25
+    #: camera frames analysed per second (0: camera ignored)
+    camera_fps: float = 10.0
+    #: torch threads in this session's worker thread (OpenMP: per thread)
+    threads: int = 1
+    #: from the user's pause (VAD stop) or turn end, camera analysis pauses until the
+    #: reply starts (at most this long): the face changes little then, and ASR, LLM
+    #: and TTS need the CPU
+    thinking_camera_pause_secs: float = 3.0
+    #: in the same window the face only idles: draw one frame in this many and repeat
+    #: the last image in between (the renderer and JPEG take ~30 % of a core at 25 fps,
+    #: beside the one LLM thread writing the reply's first phrase); 1: draw every frame
+    thinking_frame_stride: int = 2
+    #: while the reply is thought up (the window above) the session's jobs run on a
+    #: second worker thread whose nice value is raised by this (Linux: per thread):
+    #: there the renders yield the CPU to whisper, the LLM server and piper, which
+    #: decide when the reply is heard. Outside that window they run at the default
+    #: priority: a worker niced all the time got a tenth of a core beside two busy
+    #: neighbours and fell to a few images a second (bench/adapt.py). Only one job
+    #: runs at a time either way; 0: one thread, never niced
+    worker_nice: int = 10
+    stats_interval_secs: float = 2.0
+
+
+#: Loads a portrait by name or from uploaded bytes (the server's portrait library).
+PortraitLoader = Callable[[str | None, bytes | None], Portrait]
+
+
+class AvatarNode(FrameProcessor):
+    """Drives one `AvatarSession` on the pipeline's clock (see module docstring)."""
+
+    #: pauses and resumes the reply on ReplyPauseFrame / ReplyResumeFrame
+    #: (pipelines/turns/barge_in.py), so a voice pipeline with it needs no ReplyPacer
+    handles_reply_pause = True
+
+    def __init__(self, *, session: AvatarSession, load_portrait: PortraitLoader | None = None,
+                 params: AvatarNodeParams | None = None,
+                 transport_stats: Callable[[], dict[str, int]] | None = None,
+                 governor: QualityGovernor | None = None,
+                 capacity: CapacityBoard | None = None, session_key: str = "",
+                 **kwargs: Any) -> None:
+        """`transport_stats` returns counters kept on the wire side (video dropped).
+
+        `governor`: adapts the session's quality to the load it meets (size,
+        camera rate, images drawn; avatar/live/quality.py), each change sent to
+        the client as a `video-quality` event; None: the quality stays as built.
+        `capacity`: the server's board of live loads, where this session reports
+        under `session_key` while it runs (admission, /healthz)."""
+        super().__init__(**kwargs)
+        self.session = session
+        self.governor = governor
+        self._capacity = capacity
+        self._session_key = session_key
+        #: worker wall time (s) spent so far, and at the last governor sample
+        self._worker_busy = 0.0
+        self._busy_seen = 0.0
+        #: draw one frame in this many (the governor's level); the others repeat it
+        self._draw_stride = 1 if governor is None else governor.quality.draw_stride
+        self._load_portrait = load_portrait
+        self._params = params or AvatarNodeParams()
+        self._transport_stats = transport_stats
+        threads = self._params.threads
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="avatar",
+            initializer=_init_worker, initargs=(threads, 0))
+        #: the thread jobs run on while the reply is thought up (None: worker_nice 0)
+        self._yielding = (ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="avatar-yield",
+            initializer=_init_worker, initargs=(threads, self._params.worker_nice))
+            if self._params.worker_nice > 0 else None)
+        self._job_lock = threading.Lock()  # one job at a time across the two threads
+        #: the clock is more than `BEHIND_SECS` behind: jobs stop yielding (see _in_worker)
+        self._behind = False
+        self._clock_task: asyncio.Task[None] | None = None
+        self._memory_released = False
+        #: set when the session stops: camera frames still in the pipeline are ignored
+        #: (their analysis would meet a worker pool that is shut down)
+        self._stopped = False
+        self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
+        self._emitted_position = 0
+        #: between a reply's first audio and its TTSStoppedFrame leaving the node
+        self._in_reply = False
+        #: the user paused or their turn ended and the reply has not started: whisper,
+        #: the LLM and piper are on the critical path, so the camera waits (monotonic
+        #: deadline; 0 while the user speaks)
+        self._thinking_until = 0.0
+        self._camera: CameraMotion | None = None
+        self._camera_waiting: UserCameraFrame | None = None
+        self._camera_busy = False
+        # camera_fps, jitter-tolerant (None: camera ignored)
+        self._camera_gate = (RateGate(self._params.camera_fps) if self._params.camera_fps > 0
+                             else None)
+        self._worker_cpu = 0.0
+        self._started_at = time.monotonic()
+        self.counters = {"frames_sent": 0, "frames_repeated": 0, "frames_repeated_late": 0,
+                         "late_frames": 0,
+                         "idle_frames_skipped": 0,
+                         "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
+                         "camera_errors": 0, "interruptions": 0, "reply_pauses": 0,
+                         "quality_changes": 0}
+        #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
+        self.last_played_secs = 0.0
+
+    # ------------------------------------------------------------------ frames
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Consume TTS audio and camera input, hold text behind audio, pass the rest."""
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._start()
+        elif isinstance(frame, EndFrame | CancelFrame):
+            await self._stop()
+            while self._held:
+                await self.push_frame(self._held.popleft()[1])
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            played = self.session.clear()
+            if played > 0:  # a reply was cut (not a user turn starting while idle)
+                self.last_played_secs = played
+            self.counters["interruptions"] += 1
+            self._held.clear()
+            self._in_reply = False
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, ReplyPauseFrame):
+            # a sound over the reply: silent from the next frame, the rest kept (a
+            # reply not started yet waits; the face listens either way)
+            self.session.pause_reply()
+            self.counters["reply_pauses"] += 1
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, ReplyResumeFrame):
+            self.session.resume_reply()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, TTSAudioRawFrame):
+            self.session.push_avatar_audio(frame.audio, frame.sample_rate)
+        elif isinstance(frame, InputAudioRawFrame):
+            self.session.push_user_audio(frame.audio, frame.sample_rate)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame):
+            # listening cues at VAD time, not after the transcript
+            speaking = isinstance(frame, VADUserStartedSpeakingFrame)
+            self.session.set_user_speaking(speaking)
+            # the user paused: whisper (and the early reply) start now, so the camera
+            # waits; they speak again: watch them again
+            self._thinking_until = (0.0 if speaking else
+                                    time.monotonic() + self._params.thinking_camera_pause_secs)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._thinking_until = time.monotonic() + self._params.thinking_camera_pause_secs
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserCameraFrame):
+            self._on_camera(frame)
+        elif isinstance(frame, UserMotionFrame):
+            motion = None if frame.motion is None else np.asarray(frame.motion, np.float32)
+            self.session.push_user_motion(motion)
+        elif isinstance(frame, PortraitRequestFrame):
+            self.create_task(self._switch_portrait(frame))
+        elif isinstance(frame, SystemFrame):
+            await self.push_frame(frame, direction)
+        else:
+            if isinstance(frame, TTSStoppedFrame):
+                self.session.end_of_reply()
+            await self._hold_or_push(frame)
+
+    async def _hold_or_push(self, frame: Frame) -> None:
+        """A frame that came behind reply audio waits until that audio is out."""
+        position = self.session.queued_total
+        if position > self._emitted_position or self._held:
+            self._held.append((position, frame))
+        else:
+            await self.push_frame(frame)
+
+    async def _release_held(self) -> None:
+        while self._held and self._held[0][0] <= self._emitted_position:
+            frame = self._held.popleft()[1]
+            if isinstance(frame, TTSStoppedFrame):
+                self._in_reply = False  # its audio is out: the transport ends the turn
+            await self.push_frame(frame)
+
+    # ------------------------------------------------------------------- clock
+    def _start(self) -> None:
+        if self._clock_task is None:
+            self._started_at = time.monotonic()
+            if self._capacity is not None and self.governor is not None:
+                self._capacity.register(self._session_key, self.governor)
+            self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
+
+    async def _stop(self) -> None:
+        """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
+        self._stopped = True
+        if self._capacity is not None:
+            self._capacity.unregister(self._session_key)
+        if self._clock_task is not None:
+            await self.cancel_task(self._clock_task)
+            self._clock_task = None
+        executors = [e for e in (self._executor, self._yielding) if e is not None]
+        for executor in executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+        if self._camera is not None:
+            camera, self._camera = self._camera, None
+            # The worker may be inside camera.analyze: closing mediapipe's landmarker
+            # under a running detection crashed the whole server process (a segfault
+            # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
+            # is done; a worker that never finishes keeps it (the process lives on).
+            def wait_for_workers() -> None:
+                for executor in executors:
+                    executor.shutdown(wait=True)
+
+            try:
+                await asyncio.wait_for(asyncio.to_thread(wait_for_workers), WORKER_STOP_SECS)
+            except TimeoutError:
+                logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
+                               "its face landmarker is left open")
+                return
+            camera.close()
+        if not self._memory_released:  # once: EndFrame/CancelFrame and cleanup both stop
+            self._memory_released = True
+            # once the session's pipeline is torn down (issue 27; _collect_ended_session)
+            asyncio.get_running_loop().call_later(COLLECT_AFTER_SECS, _collect_ended_session)
+
+    async def cleanup(self) -> None:
+        """Release the worker thread and the landmarker."""
+        await super().cleanup()
+        await self._stop()
+
+    async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn` in this session's worker thread (the niced one while the reply is
+        thought up), counting its CPU time and its wall time (what the governor
+        adapts on: on a busy machine a job waits for a core, and that wait is what
+        makes frames late)."""
+        def timed() -> Any:
+            with self._job_lock:
+                cpu, wall = time.thread_time(), time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    self._worker_cpu += time.thread_time() - cpu
+                    self._worker_busy += time.perf_counter() - wall
+        # yield only while the clock keeps time: beside busy neighbours the niced thread
+        # got almost no CPU and the face froze for up to a second (bench/adapt.py), so
+        # once frames fall behind the jobs run at the default priority again
+        thinking = (self._yielding is not None and not self._behind
+                    and time.monotonic() < self._thinking_until)
+        executor = self._yielding if thinking and self._yielding is not None else self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, timed)
+
+    async def _run_clock(self) -> None:
+        """The block clock; a failure ends the session loudly (an error event and a
+        fatal ErrorFrame) rather than leaving a client with neither audio nor video."""
+        try:
+            await self._clock_loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.exception("avatar clock failed")
+            await self.push_error(f"avatar failed: {error}", exception=error, fatal=True)
+
+    async def _clock_loop(self) -> None:
+        """Generate, render and push one frame every 40 ms from connection start."""
+        params = self._params
+        t0 = time.monotonic() + params.lead_secs
+        pending: deque[PlannedFrame] = deque()
+        next_stats = time.monotonic() + params.stats_interval_secs
+        while True:
+            if pending and self._reply_waits_behind(pending):
+                # A reply arrived while idle frames of this block wait their turn: skip
+                # them (silence, idle motion) so the reply starts at the next frame,
+                # not at the next block boundary; the clock moves up to keep spacing.
+                t0 -= len(pending) * FRAME_SECS
+                self.counters["idle_frames_skipped"] += len(pending)
+                pending.clear()
+            if not pending:
+                pending.extend(await self._in_worker(self.session.next_block))
+            planned = pending.popleft()
+            due = t0 + planned.index * FRAME_SECS
+            late = time.monotonic() - due
+            self._behind = late > BEHIND_SECS
+            if late > params.rebase_secs:
+                t0 += late
+                due += late
+                self.counters["rebases"] += 1
+            # repeat the last image: by choice (the reply is thought up, or the level
+            # draws one image in n), or because rendering is too late to be on time
+            chosen = self._thinking_repeat(planned) or planned.index % self._draw_stride != 0
+            repeat = chosen or late > FRAME_SECS
+            if late > 0:
+                self.counters["late_frames"] += 1
+            frame = await self._in_worker(self.session.render, planned, repeat)
+            self.counters["frames_repeated"] += int(frame.repeated)
+            self.counters["frames_repeated_late"] += int(frame.repeated and not chosen)
+            wait = due - params.lead_secs - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            height, width = frame.image.shape[:2]
+            await self.push_frame(AvatarImageFrame(
+                image=frame.image.tobytes(), size=(width, height), format="RGB",
+                jpeg=frame.jpeg or b"", frame_index=frame.index,
+                user_frames=frame.user_frames))
+            # Within a reply the audio goes out as TTS audio, so the transport's
+            # speaking state ends with the reply's TTSStoppedFrame, not at a pause
+            # between sentences; outside a reply as speech-stream audio, whose
+            # silence never makes the bot "speak" (idle video is not speech).
+            self._in_reply = self._in_reply or frame.speaking
+            if frame.speaking:
+                self._thinking_until = 0.0
+            audio_type = TTSAudioRawFrame if self._in_reply else SpeechOutputAudioRawFrame
+            await self.push_frame(audio_type(
+                audio=frame.audio, sample_rate=self.session.output_rate, num_channels=1))
+            self.counters["frames_sent"] += 1
+            self._emitted_position = max(self._emitted_position, frame.reply_position)
+            await self._release_held()
+            if self.governor is not None:
+                await self._adapt(frame.repeated and not chosen)
+            if time.monotonic() >= next_stats:
+                next_stats += params.stats_interval_secs
+                await self._send_stats()
+
+    # ------------------------------------------------------------- adaptation
+    async def _adapt(self, late: bool) -> None:
+        """One frame's sample to the governor; at block ends, apply its decision.
+
+        `late`: the frame's image had to be repeated because rendering it would have
+        been too late (more than a frame behind), the degradation a viewer sees. A
+        frame merely pushed after its planned lead is not counted: the client's
+        jitter buffer hides it, and counting it stepped a quiet 2-core machine down
+        to 12.5 images a second (35 % of frames "late" by a few ms at 256 px)."""
+        assert self.governor is not None
+        now = time.monotonic()
+        busy, self._busy_seen = self._worker_busy - self._busy_seen, self._worker_busy
+        self.governor.observe(now, busy_secs=busy, late=int(late),
+                              thinking=now < self._thinking_until)
+        if self.counters["frames_sent"] % 5 == 0:
+            change = self.governor.decide(now)
+            if change is not None:
+                await self._apply(change)
+
+    async def _apply(self, change: QualityChange) -> None:
+        """Take a new level: camera rate at once, size from the next drawn frame
+        (renderer built in the worker), and tell the client."""
+        quality = change.quality
+        self._camera_gate = RateGate(quality.camera_fps) if quality.camera_fps > 0 else None
+        self._draw_stride = quality.draw_stride
+        if quality.size != self.session.options.size:
+            await self._in_worker(self.session.set_size, quality.size)
+        self.counters["quality_changes"] += 1
+        assert self.governor is not None
+        logger.info(f"avatar quality {change.direction} to level {change.level}: {change.reason}")
+        await self._send_event(VideoQualityEvent(
+            width=quality.size, height=quality.size, drawn_fps=quality.drawn_fps,
+            camera_fps=quality.camera_fps, level=change.level,
+            levels=len(self.governor.ladder), direction=change.direction,
+            reason=change.reason))
+
+    def _thinking_repeat(self, planned: PlannedFrame) -> bool:
+        """True for a frame that may repeat the last image because the reply is being
+        thought up (camera paused, nothing spoken): the CPU goes to ASR, the LLM and
+        TTS, which decide when the reply is heard."""
+        stride = self._params.thinking_frame_stride
+        return (stride > 1 and not planned.speaking and planned.index % stride != 0
+                and time.monotonic() < self._thinking_until)
+
+    def _reply_waits_behind(self, pending: deque[PlannedFrame]) -> bool:
+        """Reply audio is queued, no reply is playing, and the frames left are idle."""
+        return (not self._in_reply and not self.session.reply_paused
+                and self.session.reply_pending_secs > 0
+                and not any(frame.speaking for frame in pending))
+
+    # ------------------------------------------------------------------ camera
+    def _on_camera(self, frame: UserCameraFrame) -> None:
+        """Analyse at most `camera_fps` frames a second; the newest waiting frame wins."""
+        if self._stopped:
+            return
+        if time.monotonic() < self._thinking_until:
+            self.counters["camera_skipped"] += 1
+            return
+        if self._camera_busy:
+            if self._camera_waiting is not None:
+                self.counters["camera_skipped"] += 1
+            self._camera_waiting = frame
+            return
+        if self._camera_gate is None or not self._camera_gate.admit(time.monotonic()):
+            self.counters["camera_skipped"] += 1
+            return
+        self._camera_busy = True
+        self.create_task(self._analyse(frame))
+
+    async def _analyse(self, frame: UserCameraFrame) -> None:
+        try:
+            while True:
+                if self._camera is None:
+                    self._camera = await self._in_worker(CameraMotion)
+                stamp = int((time.monotonic() - self._started_at) * 1000)
+                try:
+                    motion = await self._in_worker(self._camera.analyze_jpeg, frame.jpeg, stamp)
+                except AvatarError as error:
+                    self.counters["camera_errors"] += 1
+                    await self._send_event(error_event(ErrorCode.BAD_CAMERA_FRAME,
+                                                       f"{error}; dropped"))
+                else:
+                    self.session.push_user_motion(motion)
+                    self.counters["camera_analysed"] += 1
+                waiting, self._camera_waiting = self._camera_waiting, None
+                if waiting is None:
+                    return
+                if self._camera_gate is not None and not self._camera_gate.admit(time.monotonic()):
+                    self.counters["camera_skipped"] += 1
+                    return
+                frame = waiting
+        except RuntimeError:
+            if not self._stopped:
+                raise
+            # the session ended while this frame waited for the worker pool, which is
+            # shut down now ("cannot schedule new futures after shutdown"): nothing lost
+        finally:
+            self._camera_busy = False
+
+    # ---------------------------------------------------------------- portrait
+    async def _switch_portrait(self, request: PortraitRequestFrame) -> None:
+        """Load and validate the portrait off the event loop; answer event or error."""
+        if self._load_portrait is None:
+            await self._send_event(error_event(ErrorCode.UNKNOWN_PORTRAIT,
+                                               "this server does not switch portraits"))
+            return
+        try:
+            portrait = await self._in_worker(self._load_portrait, request.portrait_name,
+                                             request.upload)
+            await self._in_worker(self.session.set_portrait, portrait)
+        except (AvatarError, KeyError, ValueError) as error:
+            code = (ErrorCode.UNKNOWN_PORTRAIT if request.portrait_name is not None
+                    else ErrorCode.BAD_PORTRAIT)
+            logger.info(f"portrait refused: {error}")
+            await self._send_event(error_event(code, f"{error}; the current portrait stays"))
+            return
+        await self._send_event(PortraitEvent(name=portrait.name))
+
+    # ------------------------------------------------------------------- stats
+    def stats(self) -> dict[str, float | int | str]:
+        """The counters reported in `metrics` events (and read by tests)."""
+        block_ms = list(self.session.stats.block_ms) or [0.0]
+        render_ms = list(self.session.stats.render_ms) or [0.0]
+        elapsed = max(1e-3, time.monotonic() - self._started_at)
+        values: dict[str, float | int | str] = dict(self.counters)
+        values.update({
+            "block_ms_p50": round(float(np.percentile(block_ms, 50)), 2),
+            "block_ms_p95": round(float(np.percentile(block_ms, 95)), 2),
+            "render_ms_p50": round(float(np.percentile(render_ms, 50)), 2),
+            "cpu_percent": round(100.0 * self._worker_cpu / elapsed, 1),
+            "render_size": self.session.options.size,
+            "last_reply_played_secs": round(self.last_played_secs, 2),
+            "user_frames_padded": self.session.stats.user_frames_padded,
+        })
+        if self.governor is not None:
+            now = time.monotonic()
+            quality = self.governor.quality
+            values.update({
+                "quality_level": self.governor.level,
+                "camera_fps": quality.camera_fps,
+                "drawn_fps": quality.drawn_fps,
+                "busy_percent": round(100.0 * self.governor.busy(now), 1),
+                # what the quality the client asked for would cost now (the governor's
+                # prediction: it climbs back when this is under its up_busy)
+                "asked_busy_percent": round(
+                    100.0 * self.governor.load_at(0, self.governor.steady_busy(now)), 1),
+            })
+        if self._transport_stats is not None:
+            values.update(self._transport_stats())
+        return values
+
+    async def _send_stats(self) -> None:
+        await self._send_event(MetricsEvent(kind="avatar", processor="avatar",
+                                            values=self.stats()))
+
+    async def _send_event(self, event: Any) -> None:
+        await self.push_frame(OutputTransportMessageUrgentFrame(
+            message=event.model_dump(exclude_none=True)))
+
+
+def _collect_ended_session() -> None:
+    """A full garbage collection, then the freed pages back to the OS.
+
+    Why (issue 27): an ended session's pipeline (pipecat processors and their
+    queued frames, this node, its session and renderers, the transport) is a
+    web of reference cycles, which only a full collection frees; Python runs
+    one when the long-lived objects have grown by a quarter, and a server
+    holds about a million of them (models, modules), so it ran rarely and every
+    ended session stayed resident: +10 MB a session in the e2e test, +30 MB
+    with 512 px and a spoken question in bench/session_churn.py; with a
+    collection after each session, flat. Runs on the event loop, once per
+    ended session: 0.4-1 s on a 2-core machine under a load of 8 while every
+    object was tracked, which is why the server freezes what it loaded before
+    serving (`gc.freeze()` in pipelines/server/app.py, load_runtime) so that this
+    scans only what sessions made."""
+    started = time.perf_counter()
+    found = gc.collect()
+    release_free_memory()
+    logger.debug(f"after a session: {found} objects collected in "
+                 f"{(time.perf_counter() - started) * 1000:.0f} ms")
+
+
+def _init_worker(threads: int, nice: int) -> None:
+    """Worker initializer: torch's OpenMP thread count is per thread, so this
+    sets the session's own count without touching the rest of the process; and
+    lowers this thread's CPU priority by `nice` (Linux schedules threads, so the
+    rest of the process keeps its own)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    if nice > 0 and hasattr(os, "setpriority"):
+        thread_id = threading.get_native_id()
+        try:
+            current = os.getpriority(os.PRIO_PROCESS, thread_id)
+            os.setpriority(os.PRIO_PROCESS, thread_id, min(19, current + nice))
+        except OSError as error:  # not Linux-like, or a sandbox that forbids it
+            logger.warning(f"avatar worker: could not lower its priority by {nice}: {error}")

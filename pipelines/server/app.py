@@ -1,0 +1,298 @@
+"""The composition root: models, LLM, avatar assets, the FastAPI app and uvicorn.
+
+Everything a server builds once lives here (`load_runtime`, `run_server`); the
+per-connection code is in pipelines/server/session.py and the shared types in
+pipelines/server/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
+docs/PROTOCOL.md), `/healthz`, `/portraits`, and the kiosk page: `/` with its
+ES modules under `/static/` (pipelines/web/, served as files: no build step, no CDN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from loguru import logger
+
+from pipelines.server.errors import ServerError
+from pipelines.server.log_redaction import install_uvicorn_log_filters
+from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
+from pipelines.server.session import SessionRegistry, serve_connection
+from pipelines.speech.models import SpeechModels
+from pipelines.speech.stt import NO_WORDS
+from pipelines.voice_pipeline import LLMParams
+from sdk.protocol import PROTOCOL_VERSION, Limits
+
+if TYPE_CHECKING:
+    from avatar.live import AvatarAssets, CalibrationEvent
+
+#: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
+WEB_DIR = Path(__file__).parents[1] / "web"  # pipelines/web
+
+__all__ = ["WEB_DIR", "PIPELINE_INPUT_RATE", "ServerConfig", "SessionContext", "VoiceRuntime", "create_app",
+           "load_runtime", "make_server", "run_server", "uvicorn_config"]
+
+#: Kernel send buffer asked for each connection (Linux doubles it: 256 KB, about
+#: 8 frames of 512 px video). Loopback's autotuned default grows to 4 MB, 5 s of
+#: video: a client that stopped reading then met 5 s of stale frames before the
+#: outbox (pipelines/wire/outbox.py) could drop any. 256 KB still carries 2.5 MB/s
+#: at 100 ms round trip, three times a 512 px session's stream.
+SEND_BUFFER_BYTES = 128 * 1024
+
+
+def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> FastAPI:
+    """The FastAPI app serving `runtime` under `config`."""
+    config = config or ServerConfig()
+    registry = SessionRegistry(config.max_sessions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Graceful shutdown: end every live session so its websocket closes cleanly.
+        voices = [voice for voice in registry.active.values() if voice is not None]
+        if voices:
+            logger.info(f"shutting down {len(voices)} live session(s)")
+            await asyncio.gather(
+                *(voice.task.cancel(reason="server shutdown") for voice in voices),
+                return_exceptions=True,
+            )
+
+    app = FastAPI(title="avatar-forcing voice server", lifespan=lifespan)
+    app.state.registry = registry
+    app.state.runtime = runtime
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def kiosk_page() -> FileResponse:
+        """The kiosk page (`?portrait=`, `?token=`, `?size=`, `?camera=0`)."""
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/portraits")
+    async def portraits() -> dict[str, Any]:
+        """The portraits a client may name in `hello.portrait` / `set-portrait`."""
+        if runtime.avatar is None:
+            return {"portraits": [], "default": None}
+        library = runtime.avatar.portraits
+        return {"portraits": library.names(), "default": library.default}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness plus capacity, for load balancers and tests: `video` is the
+        machine's live capacity for avatar sessions (avatar/live/capacity.py):
+        slots still free at the floor quality, and each session's quality level."""
+        health: dict[str, Any] = {
+            "status": "ok",
+            "protocol": PROTOCOL_VERSION,
+            "sessions": len(registry.active),
+            "max_sessions": registry.max_sessions,
+            # sounds without words (laughs, coughs) since start: not errors, not
+            # sent to the visitor, counted for the operator (pipelines/speech/stt.py)
+            "no_words_sounds": NO_WORDS.sounds,
+        }
+        if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
+            health["video"] = runtime.avatar.capacity.report().as_dict()
+        return health
+
+    @app.websocket("/ws")
+    async def voice_socket(websocket: WebSocket) -> None:
+        """One conversation: handshake, then a pipeline until either side leaves."""
+        await serve_connection(websocket, runtime, config, registry)
+
+    return app
+
+
+async def load_runtime(
+    *,
+    settings: Any,
+    warm_up: bool = True,
+) -> tuple[VoiceRuntime, Any]:
+    """Models + LLM endpoint + persona from `AgentSettings`; returns (runtime, llm_server).
+
+    The caller stops `llm_server` (an `EmbeddedLLMServer`, or None for an
+    external endpoint) when it is done.
+
+    Raises:
+        ServerError: the LLM endpoint is unreachable or a model is missing.
+    """
+    from agent.errors import AgentError
+    from agent.knowledge_retrieval import KnowledgeIndex
+    from agent.llm_client import check_llm_endpoint
+    from agent.llm_server import aresolve_llm_endpoint
+    from agent.persona import build_system_prompt
+
+    try:
+        models = await asyncio.to_thread(
+            SpeechModels.bundled,
+            asr_model_path=settings.asr_model_path,
+            tts_voice_path=settings.tts_voice_path,
+        )
+        endpoint = await aresolve_llm_endpoint(settings)
+    except AgentError as error:
+        raise ServerError(str(error)) from error
+    try:
+        await check_llm_endpoint(endpoint.base_url, endpoint.api_key)
+    except AgentError as error:
+        if endpoint.server is not None:
+            endpoint.server.stop()
+        raise ServerError(str(error)) from error
+    avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
+    knowledge = KnowledgeIndex.from_settings(settings)
+    runtime = VoiceRuntime(
+        models=models,
+        llm=LLMParams.from_settings(settings, endpoint),
+        system_prompt=build_system_prompt(settings),
+        avatar=avatar,
+        knowledge=knowledge,
+    )
+    if warm_up:
+        speech_secs = await asyncio.to_thread(models.warm_up)
+        llm_secs = await runtime.warm_up_llm()
+        logger.info(f"warm-up: speech {speech_secs:.2f} s, LLM prompt cache {llm_secs:.2f} s")
+    # Everything loaded so far (models, portraits, ~a million objects) lives as long as
+    # the server: out of the collector's sight, a full collection (the avatar node runs
+    # one when a session ends, avatar/memory.py) scans only what sessions made. Over
+    # all of them it took 0.4-1.0 s on the event loop, a hitch for the other sessions.
+    gc.freeze()
+    return runtime, endpoint.server
+
+
+def load_avatar_assets(settings: Any) -> AvatarAssets:
+    """Portraits, generator and this machine's measured costs, once per server.
+
+    Raises:
+        ServerError: the portrait folder or the default portrait is unusable.
+    """
+    from avatar.errors import AvatarError
+    from avatar.live import AvatarAssets
+
+    try:
+        assets = AvatarAssets.load(portrait_dir=settings.portrait_dir,
+                                   default_portrait=settings.default_portrait,
+                                   budget_ms=settings.video_budget_ms,
+                                   calibrate=settings.calibrate_portraits,
+                                   on_calibration=log_calibration)
+    except (AvatarError, FileNotFoundError) as error:
+        raise ServerError(f"cannot prepare the avatar: {error}") from error
+    costs = assets.costs
+    logger.info(f"avatar ready: portraits {assets.portraits.names()}, render "
+                f"{costs.render_ms[512]:.1f} ms at 512, block {costs.block_ms:.1f} ms, "
+                f"camera analysis {costs.analysis_ms:.1f} ms")
+    return assets
+
+
+def log_calibration(event: CalibrationEvent) -> None:
+    """A background portrait fit's progress in the server log (a failure is a
+    warning: the portrait keeps the shipped table, nothing else changes)."""
+    name = f"portrait {event.name!r} ({event.key})"
+    if event.status == "failed":
+        logger.warning(f"{name}: calibration failed after {event.secs:.0f} s, keeping the "
+                       f"shipped table: {event.detail}")
+    elif event.status == "ready":
+        logger.info(f"{name}: own calibration ready in {event.secs:.0f} s ({event.detail})")
+    elif event.status == "fitting":
+        logger.info(f"{name}: fitting its own calibration in the background (nice 19)")
+
+
+def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Config:
+    """uvicorn settings: websocket frames a little above our limit still reach us.
+
+    Frames up to 4x `max_message_bytes` (2x `max_image_bytes` for camera frames
+    and portraits, whichever is larger) are read and answered with a polite
+    `frame_too_large` event; only beyond that does the websocket layer close
+    the socket itself (1009), so a buggy client cannot make us buffer more.
+
+    permessage-deflate is off: our media (PCM, JPEG) does not compress (zlib won
+    1 % on a JPEG frame for ~1 % of a core per video session), and without it
+    every size limit applies to the message exactly as the client sent it.
+    """
+    install_uvicorn_log_filters()  # ?token= redacted, no traceback for a 1007
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws_max_size=max(4 * limits.max_message_bytes, 2 * limits.max_image_bytes),
+        ws_per_message_deflate=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+        lifespan="on",
+    )
+
+
+class BoundedSendBufferServer(uvicorn.Server):
+    """uvicorn whose listening sockets carry `SEND_BUFFER_BYTES`.
+
+    An accepted TCP socket inherits the listener's send buffer on Linux, and
+    uvicorn hands the app no socket, so the listener is where it can be set.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as uvicorn does, then bound the send buffer of what it listens on."""
+        await super().startup(sockets)
+        for server in self.servers:
+            for listener in server.sockets:
+                with contextlib.suppress(OSError):
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+
+def make_server(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Server:
+    """The uvicorn server every entry point runs (`uvicorn_config`, bounded send buffers)."""
+    return BoundedSendBufferServer(uvicorn_config(app, host, port, limits))
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM a clean `SystemExit(0)` once uvicorn hands it back.
+
+    uvicorn captures SIGTERM for its graceful shutdown, then re-raises it against
+    the previous handler; with the default handler the process would die there,
+    before our `finally` stops the embedded LLM, and exit with -15. A
+    supervisor (systemd, docker) should see a clean exit after a clean shutdown.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise_exit(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _raise_exit)
+
+
+async def run_server(settings: Any, *, config: ServerConfig | None = None,
+                     warm_up: bool = True) -> None:
+    """Load everything, serve until SIGINT/SIGTERM, then stop the embedded LLM.
+
+    uvicorn owns the signals: on SIGTERM it stops accepting, closes live
+    websockets and runs the app's shutdown, which cancels every session.
+    """
+    config = config or ServerConfig.from_settings(settings)
+    _exit_cleanly_on_sigterm()
+    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
+    try:
+        app = create_app(runtime, config)
+        server = make_server(app, settings.host, settings.port, config.limits)
+        logger.info(f"kiosk page on http://{settings.host}:{settings.port}/ (tap to start)")
+        logger.info(
+            f"voice server on ws://{settings.host}:{settings.port}/ws "
+            f"(LLM {runtime.llm.model} at {runtime.llm.base_url}, "
+            f"auth {'on' if config.auth_token else 'off'}, max {config.max_sessions} sessions)"
+        )
+        await server.serve()
+    finally:
+        if runtime.avatar is not None:
+            runtime.avatar.close()  # a background portrait fit ends with the server
+        if llm_server is not None:
+            llm_server.stop()

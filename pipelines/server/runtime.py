@@ -1,0 +1,121 @@
+"""What a voice server's sessions share and how they are configured (no I/O).
+
+`VoiceRuntime` holds the models, the LLM endpoint, the persona and the avatar's
+assets, built once by the composition root (pipelines/server/app.py); `ServerConfig`
+is the per-server policy; `SessionContext` is what a per-session factory sees.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipecat.processors.frame_processor import FrameProcessor
+
+from pipelines.face.avatar_node import AvatarNodeParams
+from pipelines.speech.models import SpeechModels
+from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession
+from pipelines.wire.outbox import SessionOutbox
+from pipelines.wire.serializer import ProtocolV1Serializer
+from sdk.protocol import Hello, Limits
+
+if TYPE_CHECKING:
+    from agent.knowledge_retrieval import KnowledgeIndex
+    from avatar.live import AvatarAssets
+
+#: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
+PIPELINE_INPUT_RATE = 16000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Per-server policy (the models and LLM live in `VoiceRuntime`)."""
+
+    auth_token: str | None = None
+    max_sessions: int = 2
+    limits: Limits = field(default_factory=Limits)
+    turn: TurnParams = field(default_factory=TurnParams)
+    asr_language: str = "en"
+    send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
+    #: builds extra processors inserted between TTS and the transport, fresh for
+    #: each session, from that session's context (after the avatar node, if any)
+    session_processors: Callable[[SessionContext], Sequence[FrameProcessor]] | None = None
+    #: serve the live avatar to clients whose hello asks for video (when the
+    #: runtime has avatar assets); otherwise every session is voice only
+    video: bool = True
+    avatar_node: AvatarNodeParams = field(default_factory=AvatarNodeParams)
+    #: each video session adapts its quality to the load it meets while it runs
+    #: (avatar/live/quality.py); False: it keeps the start-up probe's choice
+    adapt_quality: bool = True
+    #: called with each new session before it runs (register LLM tools, add observers)
+    on_session: Callable[[VoiceSession], None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> ServerConfig:
+        """The server policy from `AgentSettings` (the one place fields are mapped)."""
+        values: dict[str, Any] = {
+            "auth_token": settings.auth_token,
+            "max_sessions": settings.max_sessions,
+            "asr_language": settings.asr_language,
+            "video": settings.video,
+            "adapt_quality": settings.adapt_video,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class VoiceRuntime:
+    """What every session shares: speech models, the LLM endpoint, the persona,
+    and (for video sessions) the avatar's portraits, checkpoint and measured costs."""
+
+    models: SpeechModels
+    llm: LLMParams
+    system_prompt: str
+    avatar: AvatarAssets | None = None
+    #: per-turn routing by the store facts (pipelines/turns/knowledge_injector.py);
+    #: None: every message goes to the LLM with the system prompt alone
+    knowledge: KnowledgeIndex | None = None
+
+    async def warm_up_llm(self) -> float:
+        """Send one short request with the real system prompt, then one per fact note
+        the knowledge index can write; returns seconds.
+
+        llama.cpp keeps the KV cache of the longest shared prompt prefix, so after
+        this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
+        are never evaluated again on a user's turn; with the embedded server's
+        prompt-state cache, neither is the fact in front of an opening question
+        (agent/knowledge_retrieval.py).
+        """
+        from openai import AsyncOpenAI
+
+        from agent.knowledge_retrieval import notes
+        from agent.llm_client import warm_up_notes
+        from pipelines.voice_pipeline import spoken_system_prompt
+
+        started = time.perf_counter()
+        client = AsyncOpenAI(
+            base_url=self.llm.base_url, api_key=self.llm.api_key, timeout=120.0, max_retries=0
+        )
+        try:
+            await warm_up_notes(
+                client, model=self.llm.model, system_prompt=spoken_system_prompt(self.system_prompt),
+                notes=["", *(notes(self.knowledge) if self.knowledge is not None else [])],
+            )
+        finally:
+            await client.close()
+        return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a per-session factory may look at: who connected and what they asked."""
+
+    session_id: str
+    hello: Hello
+    runtime: VoiceRuntime
+    serializer: ProtocolV1Serializer
+    #: the connection's outbox (its `video_dropped` counts frames the socket could not take)
+    outbox: SessionOutbox | None = None

@@ -1,0 +1,343 @@
+"""Per-connection code: the handshake, admission, and one session's pipeline.
+
+The handshake is done before any pipeline exists, so a bad client costs
+nothing and is answered with an `error` event plus a close code that says why
+(docs/PROTOCOL.md). A video session (hello.video_out) gets the avatar node,
+sized to this machine's measured cost; every other session is voice only.
+Faults inside one session never touch the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from loguru import logger
+from pipecat.pipeline.runner import PipelineRunner
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
+from starlette.websockets import WebSocketState
+
+from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
+from pipelines.voice_pipeline import build_voice_pipeline
+from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.serializer import ProtocolV1Serializer
+from pipelines.wire.ws_transport import ProtocolWebsocketTransport
+from sdk.errors import ProtocolError
+from sdk.protocol import (
+    AudioFormat,
+    CloseCode,
+    ErrorCode,
+    Hello,
+    Limits,
+    Welcome,
+    encode_message,
+    error_event,
+)
+
+
+class SessionRegistry:
+    """Bounded set of live sessions (checked and reserved without an await in between)."""
+
+    def __init__(self, max_sessions: int) -> None:
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
+        self.max_sessions = max_sessions
+        self.active: dict[str, Any] = {}  # session id -> VoiceSession (None during setup)
+        self._ids = itertools.count(1)
+
+    def reserve(self) -> str | None:
+        """A new session id, or None when every slot is taken."""
+        if len(self.active) >= self.max_sessions:
+            return None
+        session_id = f"s{next(self._ids)}-{secrets.token_hex(3)}"
+        self.active[session_id] = None
+        return session_id
+
+    def release(self, session_id: str) -> None:
+        """Free the slot (idempotent)."""
+        self.active.pop(session_id, None)
+
+
+def _token_from(websocket: WebSocket, hello: Hello | None) -> str | None:
+    """The client's token: `Authorization: Bearer`, `?token=`, or `hello.token`."""
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    query = websocket.query_params.get("token")
+    if query:
+        return query
+    return hello.token if hello is not None else None
+
+
+async def _refuse(websocket: WebSocket, code: ErrorCode | str, message: str, close: int) -> None:
+    """Send a fatal error event, then close with `close`; never raises."""
+    with contextlib.suppress(Exception):
+        await websocket.send_text(encode_message(error_event(code, message, fatal=True)))
+    with contextlib.suppress(Exception):
+        await websocket.close(code=close, reason=message[:120])
+
+
+async def serve_connection(websocket: WebSocket, runtime: VoiceRuntime, config: ServerConfig,
+                           registry: SessionRegistry) -> None:
+    """One conversation: handshake, auth, a slot, then a pipeline until either side leaves."""
+    await websocket.accept()
+    session = ProtocolSession(limits=config.limits)
+    hello = await _handshake(websocket, session, config.limits)
+    if hello is None:
+        return
+    if config.auth_token is not None:
+        token = _token_from(websocket, hello)
+        if token is None or not hmac.compare_digest(token, config.auth_token):
+            logger.warning("refused a client: bad or missing token")
+            await _refuse(websocket, ErrorCode.UNAUTHORIZED,
+                          "missing or wrong token", CloseCode.POLICY)
+            return
+    session_id = registry.reserve()
+    if session_id is None:
+        logger.warning(f"refused a client: all {registry.max_sessions} session slots busy")
+        await _refuse(
+            websocket,
+            ErrorCode.SERVER_BUSY,
+            f"all {registry.max_sessions} session slots are busy; try again later",
+            CloseCode.TRY_AGAIN_LATER,
+        )
+        return
+    refusal = _video_refusal(hello, session_id, runtime, config)
+    if refusal is not None:
+        registry.release(session_id)
+        logger.warning(f"refused a video client: {refusal}")
+        await _refuse(websocket, ErrorCode.SERVER_BUSY, refusal, CloseCode.TRY_AGAIN_LATER)
+        return
+    try:
+        await _run_session(websocket, session, hello, session_id, runtime, config, registry)
+    finally:
+        registry.release(session_id)
+        if runtime.avatar is not None and runtime.avatar.capacity is not None:
+            runtime.avatar.capacity.unregister(session_id)
+        logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
+
+
+def _video_refusal(hello: Hello, session_id: str, runtime: VoiceRuntime,
+                   config: ServerConfig) -> str | None:
+    """Why a video session cannot be taken now (the machine's live capacity,
+    avatar/live/capacity.py), or None. An admitted session holds its place on
+    the board from here (no await in between), so two clients cannot both take
+    the last slot."""
+    assets = runtime.avatar
+    if (hello.video_out is None or assets is None or assets.capacity is None
+            or not config.video or not config.adapt_quality):
+        return None
+    admitted, reason = assets.capacity.admit(session_id)
+    return None if admitted else reason
+
+
+@dataclass
+class AvatarStart:
+    """A video session's avatar: its processors, the `welcome.video_out` it
+    announces, and events to send right after `welcome` (e.g. unknown portrait)."""
+
+    processors: Sequence[FrameProcessor]
+    video_out: dict[str, Any] | None
+    notices: list[Any] = field(default_factory=list)
+
+
+def start_avatar(context: SessionContext, config: ServerConfig,
+                 websocket: WebSocket) -> AvatarStart | None:
+    """Build the avatar node for a session whose hello asked for video.
+
+    The render size and camera rate are chosen from this machine's measured
+    cost (`AvatarAssets.choose_video`); an unknown portrait falls back to the
+    default with a non-fatal `unknown_portrait` notice.
+    """
+    from avatar.errors import AvatarError
+    from avatar.live import AvatarSession, SessionOptions
+    from avatar.live.assets import level_cost_ms, portrait_from_upload
+    from avatar.live.quality import QualityGovernor
+    from pipelines.face.avatar_node import AvatarNode
+    from pipelines.face.video_wire import VideoWireAdapter
+
+    hello, assets = context.hello, context.runtime.avatar
+    if hello.video_out is None or assets is None or not config.video:
+        return None
+    notices: list[Any] = []
+    try:
+        portrait = assets.portraits.get(hello.portrait)
+    except AvatarError as error:
+        notices.append(error_event(ErrorCode.UNKNOWN_PORTRAIT,
+                                   f"{error}; using {assets.portraits.default!r}"))
+        portrait = assets.portraits.get()
+    camera = hello.video_in is not None and hello.video_in.kind == "camera"
+    choice = assets.choose_video(hello.video_out.size, camera=camera)
+    session = AvatarSession(portrait, assets.checkpoint,
+                            output_rate=context.runtime.models.tts_sample_rate,
+                            options=SessionOptions(size=choice.size),
+                            calibrator=assets.calibrator)
+
+    def load_portrait(name: str | None, upload: bytes | None) -> Any:
+        if upload is not None:
+            return portrait_from_upload(upload, name=f"upload-{context.session_id}")
+        return assets.portraits.get(name)
+
+    serializer, outbox = context.serializer, context.outbox
+    governor = (QualityGovernor(list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
+                                start=choice.level, now=time.monotonic())
+                if config.adapt_quality else None)
+    node = AvatarNode(
+        session=session,
+        load_portrait=load_portrait,
+        params=replace(config.avatar_node, camera_fps=choice.camera_fps),
+        transport_stats=lambda: {"video_dropped": serializer.video_dropped + (
+            outbox.video_dropped if outbox is not None else 0)},
+        governor=governor, capacity=assets.capacity, session_key=context.session_id,
+    )
+    video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
+                 "portrait": portrait.name, "camera_fps": choice.camera_fps,
+                 "render_size_reason": choice.reason, "requested_size": hello.video_out.size,
+                 "quality_level": choice.level, "quality_levels": len(choice.ladder),
+                 "adaptive": governor is not None}
+    logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
+                f"camera {choice.camera_fps:g} fps ({choice.reason})")
+    return AvatarStart([node, VideoWireAdapter()], video_out, notices)
+
+
+async def _handshake(
+    websocket: WebSocket, session: ProtocolSession, limits: Limits
+) -> Hello | None:
+    """Wait for a valid `hello`; on any problem answer it, close, and return None."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), timeout=limits.hello_timeout_secs)
+    except TimeoutError:
+        await _refuse(websocket, ErrorCode.HANDSHAKE_REQUIRED,
+                      f"no hello within {limits.hello_timeout_secs:g} s", CloseCode.PROTOCOL_ERROR)
+        return None
+    if message.get("type") == "websocket.disconnect":
+        return None
+    data: str | bytes | None = message.get("text")
+    if data is None:
+        data = message.get("bytes")
+    if data is None:
+        await _refuse(websocket, ErrorCode.MALFORMED, "empty message", CloseCode.PROTOCOL_ERROR)
+        return None
+    try:
+        parsed = session.receive(data)
+    except ProtocolError as error:
+        close = (
+            CloseCode.UNSUPPORTED_DATA
+            if error.code == ErrorCode.UNSUPPORTED_SAMPLE_RATE.value
+            else CloseCode.PROTOCOL_ERROR
+        )
+        logger.warning(f"handshake refused: {error}")
+        await _refuse(websocket, error.code, error.detail, close)
+        return None
+    if not isinstance(parsed, Hello):
+        await _refuse(websocket, ErrorCode.HANDSHAKE_REQUIRED,
+                      "the first message must be 'hello'", CloseCode.PROTOCOL_ERROR)
+        return None
+    return parsed
+
+
+async def _run_session(
+    websocket: WebSocket,
+    session: ProtocolSession,
+    hello: Hello,
+    session_id: str,
+    runtime: VoiceRuntime,
+    config: ServerConfig,
+    registry: SessionRegistry,
+) -> None:
+    """Build this connection's pipeline, greet the client, run until it ends."""
+    log = logger.bind(session=session_id)
+    out_rate = runtime.models.tts_sample_rate
+    violations = 0
+
+    def count_violation(_error: ProtocolError) -> None:
+        nonlocal violations
+        violations += 1
+
+    serializer = ProtocolV1Serializer(
+        session, pipeline_input_rate=PIPELINE_INPUT_RATE, on_violation=count_violation
+    )
+    transport = ProtocolWebsocketTransport(  # 40 ms audio messages (rate // 25 samples)
+        websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            audio_in_sample_rate=PIPELINE_INPUT_RATE,
+            audio_out_sample_rate=out_rate,
+            serializer=serializer,
+            allowed_origins=[],
+        ),
+    )
+    context = SessionContext(session_id, hello, runtime, serializer, transport.outbox)
+    try:
+        avatar = (start_avatar(context, config, websocket) if hello.video_out is not None
+                  else None)
+        processors = [] if avatar is None else list(avatar.processors)
+        if config.session_processors is not None:
+            processors += config.session_processors(context)
+        voice = build_voice_pipeline(
+            transport=transport,
+            models=runtime.models,
+            llm=runtime.llm,
+            system_prompt=runtime.system_prompt,
+            knowledge=runtime.knowledge,
+            turn=config.turn,
+            asr_language=config.asr_language,
+            send_metrics=config.send_metrics,
+            audio_in_sample_rate=PIPELINE_INPUT_RATE,
+            output_processors=processors,
+        )
+        if config.on_session is not None:
+            config.on_session(voice)
+    except Exception as error:  # a session that cannot be built is refused, others unaffected
+        log.exception(f"[{session_id}] could not build the pipeline")
+        await _refuse(websocket, ErrorCode.INTERNAL, f"could not start a session: {error}",
+                      CloseCode.INTERNAL)
+        return
+    registry.active[session_id] = voice
+
+    @transport.event_handler("on_client_disconnected")
+    async def _on_disconnected(_transport: Any, _ws: WebSocket) -> None:
+        log.info(f"[{session_id}] client disconnected")
+        await voice.task.cancel(reason="client disconnected")
+
+    welcome = Welcome(
+        protocol=hello.protocol,
+        session_id=session_id,
+        audio_in=hello.audio_in,
+        audio_out=AudioFormat(sample_rate=out_rate),
+        video_out=None if avatar is None else avatar.video_out,
+        limits=config.limits.as_dict(),
+    )
+    try:
+        await websocket.send_text(encode_message(welcome))
+        for notice in [] if avatar is None else avatar.notices:
+            await websocket.send_text(encode_message(notice))
+    except (WebSocketDisconnect, RuntimeError):
+        log.info(f"[{session_id}] client left before welcome")
+        return
+    log.info(
+        f"[{session_id}] open: client={hello.client!r} in={hello.audio_in.sample_rate} Hz "
+        f"out={out_rate} Hz"
+    )
+    runner = PipelineRunner(handle_sigint=False, check_dangling_tasks=False)
+    try:
+        await runner.add_workers(voice.task)
+        await runner.run()
+    except Exception as error:  # one session's crash must not reach the others
+        log.exception(f"[{session_id}] pipeline failed")
+        if websocket.client_state == WebSocketState.CONNECTED:
+            await _refuse(websocket, ErrorCode.INTERNAL, f"pipeline failed: {error}",
+                          CloseCode.INTERNAL)
+    finally:
+        if violations:
+            log.info(f"[{session_id}] {violations} protocol violation(s) answered")

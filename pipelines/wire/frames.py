@@ -1,0 +1,90 @@
+"""Every custom pipecat frame of the voice pipeline, in the order they travel.
+
+Speech in (turns/): `SpeechOnsetFrame` (silero's score of one window says
+speech may have started, turns/speech_onset.py), `NoWordsFrame` (whisper heard
+nothing in an utterance, speech/stt.py), `ReplyPauseFrame` / `ReplyResumeFrame`
+(barge-in holds the reply and lets it play on, turns/barge_in.py).
+
+The face (face/): `UserCameraFrame`, `UserMotionFrame` and `PortraitRequestFrame`
+come from the client (wire/serializer.py) to the avatar node; the node emits
+`AvatarImageFrame`s, which face/video_wire.py re-wraps as `EncodedVideoFrame`s
+for the serializer to write behind their audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipecat.frames.frames import (
+    DataFrame,
+    OutputImageRawFrame,
+    OutputTransportMessageFrame,
+    SystemFrame,
+)
+
+
+@dataclass
+class SpeechOnsetFrame(SystemFrame):
+    """Speech may have started (silero's window score), before the VAD commits."""
+
+
+@dataclass
+class NoWordsFrame(DataFrame):
+    """The STT transcribed an utterance to nothing (a cough, a click, a laugh)."""
+
+
+@dataclass
+class ReplyPauseFrame(SystemFrame):
+    """The user made a sound over the reply: stop playing it, keep the rest."""
+
+
+@dataclass
+class ReplyResumeFrame(SystemFrame):
+    """It was a backchannel or a noise: play the paused reply on."""
+
+
+@dataclass
+class AvatarImageFrame(OutputImageRawFrame):
+    """An avatar frame: RGB for pipecat consumers, plus the JPEG the wire carries.
+
+    Parameters:
+        jpeg: the same image encoded (in the avatar's worker thread).
+        frame_index: the avatar session's frame number (pts = index * 40 ms).
+    """
+
+    jpeg: bytes = b""
+    frame_index: int = 0
+    user_frames: int = 0  # user-audio frames heard when it was generated
+
+
+@dataclass
+class EncodedVideoFrame(OutputTransportMessageFrame):
+    """One JPEG avatar frame queued behind the audio that precedes it."""
+
+    jpeg: bytes = b""
+    frame_index: int = 0
+    user_frames: int = 0
+
+
+@dataclass
+class UserCameraFrame(SystemFrame):
+    """A JPEG from the user's camera (client kind 3), on its way to the avatar node."""
+
+    jpeg: bytes = b""
+    client_pts_us: int = 0
+
+
+@dataclass
+class UserMotionFrame(SystemFrame):
+    """The user's motion measured by the client (kind 4); None = no face this frame."""
+
+    motion: tuple[float, ...] | None = None
+    client_pts_us: int = 0
+
+
+@dataclass
+class PortraitRequestFrame(SystemFrame):
+    """Switch the avatar's portrait: by `portrait_name` (set-portrait) or an `upload` (kind 5)."""
+
+    portrait_name: str | None = None  # (`name` is every Frame's own name)
+    upload: bytes | None = None

@@ -1,0 +1,71 @@
+"""Async Python client SDK for wire protocol v2 (docs/PROTOCOL.md; v1 servers' audio works too).
+
+    async with await VoiceClient.connect("ws://127.0.0.1:8765/ws") as client:
+        asyncio.create_task(client.stream_pcm(pcm16k))      # your mic, in real time
+        async for item in client.receive():                 # events and bot audio
+            if isinstance(item, BotAudio): play(item.pcm)
+            elif item.type == "bot-output": print(item.text)
+
+With the live avatar (protocol v2) the server also sends one JPEG per 40 ms,
+each carrying the pts of the audio chunk it belongs to, and reads the user's
+camera:
+
+    client = await VoiceClient.connect(url, video_out={"size": 512}, video_in="camera")
+    asyncio.create_task(client.stream_webcam())             # or stream_video_file(path)
+    async for item in client.receive():
+        if isinstance(item, BotVideo): show(item.rgb(), at=item.pts_us)
+
+`talk()` does a whole question -> answer exchange from a WAV file (used by
+`avatar-forcing talk`, the end-to-end tests and bench/voice_latency.py) and
+times it on the client's own clock; `TalkResult.save_av()` muxes the received
+audio and video into an mp4.
+
+The modules, from the wire up:
+
+    sdk.errors       ProtocolError, ClientError, HandshakeError (shared with the server)
+    sdk.protocol     the wire protocol's messages, media header and limits (pydantic only)
+    sdk.images       JPEG codecs (OpenCV, on first use)
+    sdk.connection   VoiceConnection: the protocol core (websockets; no avatar, no pipecat)
+    sdk.media        camera frames from a video file (avatar.video_io), WAV in and out
+    sdk.client       VoiceClient: the connection plus camera sources (video file, webcam)
+    sdk.talk         talk() and TalkResult: one scripted exchange, measured
+
+Public names are exported lazily, so `import sdk` costs nothing, and heavy
+imports (OpenCV, PyAV) happen inside the functions that need them, so an
+audio-only client pays nothing for video support.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "VoiceClient": "sdk.client",
+    "VoiceConnection": "sdk.connection",
+    "BotAudio": "sdk.connection",
+    "BotVideo": "sdk.connection",
+    "Closed": "sdk.connection",
+    "TalkResult": "sdk.talk",
+    "talk": "sdk.talk",
+    "read_wav_pcm16": "sdk.media",
+    "write_wav_pcm16": "sdk.media",
+    "PROTOCOL_VERSION": "sdk.protocol",
+    "Limits": "sdk.protocol",
+    "ErrorCode": "sdk.protocol",
+    "CloseCode": "sdk.protocol",
+    "ProtocolError": "sdk.errors",
+    "PipelineError": "sdk.errors",
+    "ClientError": "sdk.errors",
+    "HandshakeError": "sdk.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use of a public name."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sdk' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,497 @@
+"""Wire protocol v2 (v1 still spoken) between a client and the avatar-forcing server (no I/O).
+
+docs/PROTOCOL.md is the normative description; this module is its executable
+form. It holds the typed messages, the binary media header and the limits,
+pure pydantic and struct, so the server (pipelines.wire), the pipecat serializer
+and the client SDK share one schema and one parser and tests need no network.
+The server's state machine for one connection, `ProtocolSession`, is
+pipelines/wire/protocol.py.
+
+Summary:
+- Text messages are JSON objects with a `type` field (RTVI-style names).
+- Binary messages are media: a 12-byte little-endian header
+  `kind:u8 flags:u8 reserved:u16 pts_us:u64` then the payload. Kind 1 is PCM
+  s16le mono audio at the sample rate fixed by the handshake; kind 2 is one
+  JPEG frame of the avatar (server -> client) on the same clock as the audio;
+  kind 3 is a JPEG camera frame and kind 4 a motion vector the client measured
+  itself (client -> server, v2 with `video_in`); kind 5 uploads a portrait.
+- The client opens with `hello` (protocol version + its audio format, in v2
+  optionally `video_out`, `video_in`, `portrait`); the server answers `welcome`
+  (session id + the formats it will send) or an `error` event and a close code.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from sdk.errors import ProtocolError
+
+PROTOCOL_VERSION = 2
+#: Versions a server accepts: v1 clients keep working unchanged (audio only).
+SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
+
+#: Sample rates a client may send; the server resamples them to its ASR rate.
+SUPPORTED_INPUT_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+#: Binary media header: kind, flags, reserved, pts in microseconds (little-endian).
+MEDIA_HEADER = struct.Struct("<BBHQ")
+MEDIA_HEADER_SIZE = MEDIA_HEADER.size  # 12: keeps the PCM payload 2-byte aligned for Int16Array
+
+
+class MediaKind(IntEnum):
+    """First byte of every binary message."""
+
+    AUDIO = 1  # PCM s16le mono at the negotiated rate (both directions)
+    VIDEO = 2  # one JPEG frame of the avatar (server -> client), same clock as audio
+    CAMERA = 3  # one JPEG frame of the user's camera (client -> server, v2 video_in)
+    MOTION = 4  # the user's face motion measured by the client (client -> server, v2)
+    PORTRAIT = 5  # a portrait image to animate, JPEG or PNG (client -> server, v2)
+
+
+#: `flags` bit of a MOTION message: set when a face was found (payload = motion),
+#: clear when not (empty payload: "no face this frame", not a zero vector).
+FLAG_FACE_FOUND = 0x01
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes the server uses, each with one meaning."""
+
+    NORMAL = 1000  # session ended normally (client left or server shut down)
+    GOING_AWAY = 1001  # server shutting down
+    PROTOCOL_ERROR = 1002  # handshake broken: no/invalid hello, unsupported version
+    UNSUPPORTED_DATA = 1003  # handshake asked for a format we cannot take (sample rate)
+    POLICY = 1008  # authentication failed
+    INTERNAL = 1011  # the server failed (models, pipeline crash)
+    TRY_AGAIN_LATER = 1013  # all session slots are busy
+
+
+class ErrorCode(StrEnum):
+    """Stable `code` values of the `error` event (clients switch on these)."""
+
+    MALFORMED = "malformed_message"  # text that is not a JSON object with a `type`
+    UNKNOWN_TYPE = "unknown_message_type"
+    INVALID = "invalid_message"  # known type, wrong fields
+    EXPECTED_BINARY = "expected_binary"  # audio sent as text
+    BAD_MEDIA = "bad_media"  # binary too short, unknown kind, odd PCM length
+    BAD_CAMERA_FRAME = "bad_camera_frame"  # camera frame not a decodable JPEG, bad motion
+    VIDEO_IN_DISABLED = "video_in_disabled"  # camera/motion sent without hello.video_in
+    UNKNOWN_PORTRAIT = "unknown_portrait"  # no portrait of that name on the server
+    BAD_PORTRAIT = "bad_portrait"  # upload not an image, no face, face too small
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"  # audio arriving faster than real time allows
+    HANDSHAKE_REQUIRED = "handshake_required"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"
+    UNAUTHORIZED = "unauthorized"
+    SERVER_BUSY = "server_busy"
+    LLM_UNAVAILABLE = "llm_unavailable"
+    EMPTY_TRANSCRIPT = "empty_transcript"  # no longer sent (a sound without words is no error)
+    INTERNAL = "internal_error"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-session bounds that keep one client from hurting the others."""
+
+    #: Largest audio or text message accepted (bytes). 64 KiB = 2 s of 16 kHz audio.
+    max_message_bytes: int = 65536
+    #: Largest camera frame or portrait upload (bytes): a 640x480 JPEG is ~50 KiB.
+    max_image_bytes: int = 1_048_576
+    #: Camera (kind 3) and motion (kind 4) messages per second a client may send,
+    #: sustained, the two kinds counted together; more are dropped on arrival
+    #: (`rate_limited`), before any decoding, so one flooding client cannot take
+    #: the event loop and CPU the other sessions' video needs.
+    max_camera_fps: float = 25.0
+    #: ...after a burst allowance of this many messages (a browser's timers bunch up).
+    camera_burst_frames: int = 10
+    #: Audio may arrive at most this many times faster than real time (sustained)...
+    max_audio_rate: float = 4.0
+    #: ...after a burst allowance of this many seconds of audio.
+    audio_burst_secs: float = 4.0
+    #: Seconds the server waits for `hello` before closing.
+    hello_timeout_secs: float = 10.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The limits as sent in `welcome`."""
+        return {
+            "max_message_bytes": self.max_message_bytes,
+            "max_image_bytes": self.max_image_bytes,
+            "max_audio_rate": self.max_audio_rate,
+            "audio_burst_secs": self.audio_burst_secs,
+            "max_camera_fps": self.max_camera_fps,
+            "camera_burst_frames": self.camera_burst_frames,
+        }
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class _Message(BaseModel):
+    """Base of every server -> client message: a client ignores unknown fields, so the
+    server may add optional fields without a new protocol version."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _ClientMessage(BaseModel):
+    """Base of every client -> server message: strict types, unknown fields refused.
+
+    A client message goes to a server that speaks only versions it knows, so an
+    unknown field cannot be a newer feature this server should skip: it is a typo
+    (`"video_output"`, `"sample-rate"`) or a field of another product, and
+    ignoring it silently gives the client a session it did not ask for. Likewise
+    `"size": "512"` is a client bug best named at once (issue 27). New client
+    fields therefore come with a new protocol version (docs/PROTOCOL.md, Versioning).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AudioFormat(_Message):
+    """PCM format of one direction of audio."""
+
+    sample_rate: int = Field(gt=0)
+    channels: Literal[1] = 1
+    encoding: Literal["pcm_s16le"] = "pcm_s16le"
+
+
+class AudioInFormat(AudioFormat):
+    """`hello.audio_in`: an `AudioFormat` held to the client-message rules
+    (strict types, no unknown fields), since it is what the client will send."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+#: Avatar video sizes a client may ask for (square frames).
+VIDEO_SIZES: tuple[int, ...] = (256, 384, 512)
+
+
+class VideoOutRequest(_ClientMessage):
+    """What avatar video a v2 client wants (`hello.video_out`)."""
+
+    size: int = Field(default=512, ge=256, le=512)  # square frame edge in pixels
+    fps: Literal[25] = 25
+    codec: Literal["jpeg"] = "jpeg"
+
+
+class VideoInOffer(_ClientMessage):
+    """What the client will send of its user's face (`hello.video_in`)."""
+
+    #: "camera": JPEG frames (kind 3) analysed by the server; "motion": the
+    #: client runs the face landmarker itself and sends motion vectors (kind 4).
+    kind: Literal["camera", "motion"] = "camera"
+
+
+class Hello(_ClientMessage):
+    """Client -> server, first message: protocol version and the client's formats."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int
+    audio_in: AudioInFormat
+    client: str | None = None
+    token: str | None = None  # alternative to the Authorization header / ?token= query
+    #: v2: ask for avatar video; `true` means the defaults of `VideoOutRequest`.
+    video_out: VideoOutRequest | None = None
+    #: v2: the client will send its user's camera or motion.
+    video_in: VideoInOffer | None = None
+    #: v2: the portrait to animate, by name (see `GET /portraits`).
+    portrait: str | None = None
+
+    @field_validator("video_out", "video_in", mode="before")
+    @classmethod
+    def _true_means_defaults(cls, value: Any) -> Any:
+        """`true` asks for the defaults, `false`/absent for nothing."""
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @field_validator("audio_in", mode="before")
+    @classmethod
+    def _plain_audio_format(cls, value: Any) -> Any:
+        """Accept an `AudioFormat` built in Python (the client SDK does) as its fields;
+        strict mode would otherwise refuse an instance of the parent class."""
+        if isinstance(value, AudioFormat) and not isinstance(value, AudioInFormat):
+            return value.model_dump()
+        return value
+
+
+class Ping(_ClientMessage):
+    """Client -> server keep-alive; answered by `pong` with the same id."""
+
+    type: Literal["ping"] = "ping"
+    id: str | int | None = None
+
+
+class SetPortrait(_ClientMessage):
+    """Client -> server (v2 video sessions): animate another portrait from now on."""
+
+    type: Literal["set-portrait"] = "set-portrait"
+    name: str = Field(min_length=1, max_length=128)
+
+
+ClientMessage = Annotated[Hello | Ping | SetPortrait, Field(discriminator="type")]
+
+
+class Welcome(_Message):
+    """Server -> client answer to `hello`: the session and the formats in use."""
+
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    session_id: str
+    audio_in: AudioFormat
+    audio_out: AudioFormat
+    #: v2 video sessions: the video actually sent (size, fps, codec, portrait,
+    #: camera analysis rate) as the server chose it to keep real time here.
+    video_out: dict[str, Any] | None = None
+    limits: dict[str, float | int]
+
+
+class Pong(_Message):
+    """Server -> client answer to `ping`."""
+
+    type: Literal["pong"] = "pong"
+    id: str | int | None = None
+
+
+class ErrorEvent(_Message):
+    """Server -> client: something went wrong; `fatal` means the socket closes next."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+class SimpleEvent(_Message):
+    """Server -> client event with no payload beyond its timestamp."""
+
+    type: Literal[
+        "user-started-speaking",
+        "user-stopped-speaking",
+        "bot-started-speaking",
+        "bot-stopped-speaking",
+        "bot-interrupted",
+    ]
+    ts: float = Field(default_factory=time.time)
+
+
+class UserTranscription(_Message):
+    """Server -> client: what the server heard the user say: the utterance so far at its
+    pauses (`final` False, live captions), then the final transcript once per utterance."""
+
+    type: Literal["user-transcription"] = "user-transcription"
+    text: str
+    final: bool = True
+    ts: float = Field(default_factory=time.time)
+
+
+class BotOutput(_Message):
+    """Server -> client: text the bot has spoken (sent as its audio is sent)."""
+
+    type: Literal["bot-output"] = "bot-output"
+    text: str
+    spoken: bool = True
+    ts: float = Field(default_factory=time.time)
+
+
+class BotTTSText(_Message):
+    """Server -> client: a sentence (or first clause) the bot starts saying now,
+    sent right before its first audio (for live captions). `bot-output` follows
+    with the same text once its audio has been sent; only that text is in the
+    conversation context (a barge-in can cut a sentence announced here)."""
+
+    type: Literal["bot-tts-text"] = "bot-tts-text"
+    text: str
+    ts: float = Field(default_factory=time.time)
+
+
+class MetricsEvent(_Message):
+    """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks,
+    or (kind "avatar") the avatar node's counters in `values`."""
+
+    type: Literal["metrics"] = "metrics"
+    kind: Literal["ttfb", "processing", "avatar"]
+    processor: str
+    value_ms: float = 0.0
+    values: dict[str, float | int | str] | None = None
+
+
+class PortraitEvent(_Message):
+    """Server -> client: the portrait now animated (after `hello.portrait`,
+    `set-portrait` or an upload)."""
+
+    type: Literal["portrait"] = "portrait"
+    name: str
+
+
+class VideoQualityEvent(_Message):
+    """Server -> client (v2 video sessions): the avatar's video quality changed
+    while the session runs (the machine got busier, or has headroom again).
+
+    Frames from the next video message on are `width` x `height`; `drawn_fps` of
+    the 25 frames a second are freshly drawn (the others repeat the last image);
+    the server analyses `camera_fps` camera frames a second (0: reactions to the
+    visitor's face are paused). Audio is never changed. `level` 0 is what the
+    client asked for, `levels - 1` the cheapest."""
+
+    type: Literal["video-quality"] = "video-quality"
+    width: int
+    height: int
+    fps: int = 25
+    drawn_fps: float
+    camera_fps: float
+    level: int
+    levels: int
+    direction: Literal["down", "up"]
+    reason: str
+    ts: float = Field(default_factory=time.time)
+
+
+ServerMessage = Annotated[
+    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
+    | MetricsEvent | PortraitEvent | VideoQualityEvent,
+    Field(discriminator="type"),
+]
+_SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+
+#: Every server -> client event type, for clients and the serializer's allow-list.
+SERVER_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "welcome",
+        "pong",
+        "error",
+        "user-started-speaking",
+        "user-stopped-speaking",
+        "bot-started-speaking",
+        "bot-stopped-speaking",
+        "bot-interrupted",
+        "user-transcription",
+        "bot-output",
+        "bot-tts-text",
+        "metrics",
+        "portrait",
+        "video-quality",
+    }
+)
+
+
+def error_event(code: ErrorCode | str, message: str, *, fatal: bool = False) -> ErrorEvent:
+    """Build an `error` event from a code (enum or string)."""
+    value = code.value if isinstance(code, ErrorCode) else code
+    return ErrorEvent(code=value, message=message, fatal=fatal)
+
+
+def encode_message(message: BaseModel) -> str:
+    """A message as the compact JSON text sent on the wire."""
+    return message.model_dump_json(exclude_none=True)
+
+
+def parse_server_message(text: str) -> BaseModel:
+    """Parse a server -> client text message (used by clients).
+
+    Raises:
+        ProtocolError: if the text is not JSON or not a known server message.
+    """
+    try:
+        return _SERVER_ADAPTER.validate_json(text)
+    except ValidationError as error:
+        raise ProtocolError(ErrorCode.INVALID.value, f"bad server message: {error}") from error
+
+
+# --------------------------------------------------------------------------- media
+
+
+@dataclass(frozen=True)
+class MediaChunk:
+    """One decoded binary message."""
+
+    kind: MediaKind
+    pts_us: int
+    payload: bytes
+    flags: int = 0
+    #: the header's u16 after `flags`: 0 except on video (kind 2), where it is the
+    #: number of 40 ms user-audio frames (mod 65536) the generator had heard when
+    #: it made this frame, so a client can measure reaction latency from the wire
+    aux: int = 0
+
+
+def encode_media(kind: MediaKind, payload: bytes, pts_us: int = 0, flags: int = 0,
+                 aux: int = 0) -> bytes:
+    """Header + payload as one binary message (`aux`: see `MediaChunk.aux`)."""
+    if pts_us < 0:
+        raise ValueError(f"pts_us must be >= 0, got {pts_us}")
+    return MEDIA_HEADER.pack(int(kind), flags, aux & 0xFFFF, pts_us) + payload
+
+
+#: Columns of a motion vector (kind 4): 6 pose values + 52 blendshapes, as
+#: `avatar.motion` defines them (a test keeps the two equal).
+MOTION_VECTOR_DIM = 58
+_MOTION_VECTOR = struct.Struct(f"<{MOTION_VECTOR_DIM}f")
+JPEG_MAGIC = b"\xff\xd8\xff"
+IMAGE_MAGIC = (JPEG_MAGIC, b"\x89PNG\r\n\x1a\n")
+
+
+def encode_motion(motion: Sequence[float] | None, pts_us: int = 0) -> bytes:
+    """A kind-4 message: the user's motion, or None for "no face this frame"."""
+    if motion is None:
+        return encode_media(MediaKind.MOTION, b"", pts_us, 0)
+    values = [float(v) for v in motion]
+    if len(values) != MOTION_VECTOR_DIM:
+        raise ValueError(f"a motion vector has {MOTION_VECTOR_DIM} values, got {len(values)}")
+    return encode_media(MediaKind.MOTION, _MOTION_VECTOR.pack(*values), pts_us, FLAG_FACE_FOUND)
+
+
+def decode_media(data: bytes) -> MediaChunk:
+    """Split a binary message into header fields and payload.
+
+    Raises:
+        ProtocolError: (code bad_media) if the header is short, the kind is unknown
+            or an audio payload is not whole 16-bit samples.
+    """
+    if len(data) < MEDIA_HEADER_SIZE:
+        raise ProtocolError(
+            ErrorCode.BAD_MEDIA.value,
+            f"binary message of {len(data)} bytes is shorter than the "
+            f"{MEDIA_HEADER_SIZE}-byte media header",
+        )
+    kind, flags, aux, pts_us = MEDIA_HEADER.unpack_from(data)
+    try:
+        media_kind = MediaKind(kind)
+    except ValueError:
+        raise ProtocolError(ErrorCode.BAD_MEDIA.value, f"unknown media kind {kind}") from None
+    payload = bytes(data[MEDIA_HEADER_SIZE:])
+    if media_kind is MediaKind.AUDIO and len(payload) % 2:
+        raise ProtocolError(
+            ErrorCode.BAD_MEDIA.value,
+            f"audio payload of {len(payload)} bytes is not whole 16-bit samples",
+        )
+    return MediaChunk(media_kind, pts_us, payload, flags, aux)
+
+
+def decode_motion(chunk: MediaChunk) -> tuple[float, ...] | None:
+    """The motion of a kind-4 message, None for "no face"; raises on a bad payload."""
+    if not chunk.flags & FLAG_FACE_FOUND:
+        if chunk.payload:
+            raise ProtocolError(ErrorCode.BAD_CAMERA_FRAME.value,
+                                "a motion message without a face carries no payload")
+        return None
+    if len(chunk.payload) != _MOTION_VECTOR.size:
+        raise ProtocolError(
+            ErrorCode.BAD_CAMERA_FRAME.value,
+            f"a motion message carries {MOTION_VECTOR_DIM} float32 values "
+            f"({_MOTION_VECTOR.size} bytes), got {len(chunk.payload)} bytes",
+        )
+    values = _MOTION_VECTOR.unpack(chunk.payload)
+    if not all(math.isfinite(v) for v in values):
+        raise ProtocolError(ErrorCode.BAD_CAMERA_FRAME.value, "motion contains NaN or inf")
+    return values
