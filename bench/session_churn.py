@@ -191,7 +191,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.avatar_node import AvatarNodeParams
+    from pipelines.face.avatar_node import COLLECT_AFTER_SECS, AvatarNodeParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=200)
@@ -199,8 +199,10 @@ def main() -> None:
                         help="a session starts every this many seconds (steady rate)")
     parser.add_argument("--warm-up", type=int, default=20,
                         help="sessions left out of the growth slope (caches filling)")
-    parser.add_argument("--settle", type=float, default=1.0,
-                        help="seconds after a disconnect before RSS is read")
+    parser.add_argument("--settle", type=float, default=COLLECT_AFTER_SECS + 2.0,
+                        help="seconds after a disconnect before RSS is read: after the "
+                             "node's collection of the ended session (it starts "
+                             f"{COLLECT_AFTER_SECS} s after, and takes up to ~1 s)")
     parser.add_argument("--limit", type=float, default=60.0, help="seconds to wait for a reply")
     parser.add_argument("--first-audio", action="store_true",
                         help="leave at the reply's first audio, not its end")
