@@ -1,6 +1,6 @@
 """Suite-wide options: `--cpu-hog N` runs the selected tests with N cores held by
 busy loops (tests/load.py), the CI check that behaviour holds on a busy machine
-(`make test-loaded`: the e2e and browser tests with one core taken)."""
+(`make test` runs the face and voice e2e tests with one core taken; `make test-loaded` that part alone)."""
 
 from __future__ import annotations
 
