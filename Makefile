@@ -1,7 +1,7 @@
 # Two commands from a fresh clone:
 #   make run   - set up (idempotent) and run the avatar agent server on embedded defaults
 #   make test  - set up (idempotent) and run lint, type checks and the test suite
-.PHONY: setup run test test-fast test-loaded test-loaded-all bench
+.PHONY: setup run test test-fast test-loaded test-loaded-all test-release bench
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE := 1
@@ -19,12 +19,16 @@ run: setup
 # barge-in needs a core to spare and skips loudly under the hog.
 LOADED_TESTS := tests/pipelines/test_e2e_avatar.py tests/pipelines/test_e2e_voice.py
 LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_with_face_captions_and_barge_in
+# The 512 px climb-back (100 s, and on a 2-core machine it mostly skips loudly: the
+# machine stays too busy after the hog for 512 px) runs in `make test-release`; the
+# 256 px ladder, which every machine can climb, stays in `make test`.
+RELEASE_ONLY := tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera]
 
 test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
-	$(VENV)/python -m pytest --durations=15 $(addprefix --ignore=,$(LOADED_TESTS))
+	$(VENV)/python -m pytest --durations=15 $(addprefix --ignore=,$(LOADED_TESTS)) '--deselect=$(RELEASE_ONLY)'
 	$(VENV)/python -m pytest --cpu-hog 1 -rs --durations=10 $(LOADED_TESTS) $(LOADED_ALSO)
 
 # only the loaded part of `make test`
@@ -34,6 +38,10 @@ test-loaded: setup
 # every e2e test with one core held (before a release)
 test-loaded-all: setup
 	$(VENV)/python -m pytest -m e2e --cpu-hog 1 -rs
+
+# before a release: what `make test` leaves out for time
+test-release: setup
+	$(VENV)/python -m pytest -rs '$(RELEASE_ONLY)'
 
 test-fast: setup
 	$(VENV)/python -m pytest -m "not e2e"
