@@ -1,4 +1,4 @@
-"""Evaluation metrics for generated avatar motion (PAPER_NOTES.md "Metrics, precisely").
+"""Evaluation metrics for generated avatar motion (the Avatar Forcing paper's metrics).
 
 Notation: x = user motion, y = real avatar motion, y_hat = generated avatar motion,
 each (frames, 58) in the MotionTrack column order; "pose" = the 6 pose columns,

@@ -59,7 +59,7 @@ MOTION_COLUMNS: tuple[str, ...] = POSE_COLUMNS + BLENDSHAPE_COLUMNS
 MOTION_DIM: int = len(MOTION_COLUMNS)  # 58
 POSE_SLICE = slice(0, len(POSE_COLUMNS))
 EXPRESSION_SLICE = slice(len(POSE_COLUMNS), MOTION_DIM)
-DEFAULT_FPS: float = 25.0  # the paper's video rate (PAPER_NOTES.md)
+DEFAULT_FPS: float = 25.0  # the Avatar Forcing paper's video rate
 
 
 def column_index(name: str) -> int:

@@ -4,7 +4,7 @@ One dataclass for the architecture (`GeneratorConfig`, saved inside every
 checkpoint so a checkpoint rebuilds its own model) and one for training
 (`TrainConfig`, read from a TOML file by `avatar-forcing train`).
 
-Why these sizes (PAPER_NOTES.md, "The upstream generator's cost"): at small
+Why these sizes (the upstream generator is 8 blocks x 1024 wide, ~150M params): at small
 widths the CPU cost is per-operation overhead, not FLOPs, so the paper's 8 x 1024
 model (150M params) becomes 4 x 128 (about 1.6M); blocks of 5 frames (200 ms)
 instead of 10 keep the reaction latency under 300 ms.

@@ -4,7 +4,7 @@ Why window-relative: RoPE scores depend only on the distance between query and
 key, so rotating every frame by its index *inside the current attention window*
 (0 .. window_frames-1) gives the same attention as absolute positions, but the
 angles never grow. A public streaming port of Avatar Forcing overflowed after
-~41 s because it kept absolute positions (PAPER_NOTES.md); here a 10-hour session
+~41 s because it kept absolute positions; here a 10-hour session
 uses exactly the same angles as a 2-second one. The KV cache therefore stores
 keys *unrotated* and rotates them by their window slot at attention time.
 """

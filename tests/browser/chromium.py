@@ -19,7 +19,7 @@ from typing import Any
 #: Where the Debian package puts it; overridable for other systems.
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "/usr/bin/chromium")
 
-#: Headless as root, and nothing that reaches the internet (../shared/TESTING.md).
+#: Headless as root, and nothing that reaches the internet (fake mic and camera come from files).
 BASE_ARGS = (
     "--no-sandbox",
     "--disable-gpu",
