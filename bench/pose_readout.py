@@ -1,7 +1,7 @@
 """Head-pose read-out: mediapipe's transformation matrix against a fit of its canonical model.
 
 Issue 10: pitch read back from rendered nods is off by up to 3.7 degrees and the
-diagnosis (bench/pitch_diagnosis.py) put the compression in the read-out. This
+diagnosis (pitch_diagnosis, retired: docs/history/retired_bench.md) put the compression in the read-out. This
 bench compares two read-outs computed from the SAME landmarker output, so the
 comparison is paired:
 

@@ -295,7 +295,7 @@ def calibrate(portrait: Portrait, size: int = 512,
     Per-shape curves and pose gains (fit_calibration), then the readout model
     on random mixes at random head poses (collect_readout_samples + fit_readout).
     With `base`, its pose gains and curves are kept but for `refit_curves`
-    (what a changed actuator needs, e.g. bench/funnel_actuator.py: only the
+    (what a changed actuator needs, e.g. the retired funnel_actuator bench: only the
     mouthFunnel curve and the readout model, the hand-set pitch gains kept).
     """
     calibration = fit_calibration(portrait, size, progress)

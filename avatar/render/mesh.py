@@ -333,7 +333,7 @@ class BackwardMapper:
         """How many pixels of the unsmoothed warp sample the photo more than
         `tolerance_px` outside the source box of the triangle drawn there: the
         measure of a fold sampling the wrong surface (a dark line along the nose).
-        A diagnostic for tests and bench/nose_fold.py; it renders the map again."""
+        A diagnostic for tests (and the retired nose_fold bench); it renders the map again."""
         map_x, map_y = self(dst_xy, dst_z)
         ids = self.pixel_ids(dst_xy, dst_z)
         sharp = self.sharp[ids] & (ids >= 0)
