@@ -43,22 +43,28 @@ def test_wildcard_any_port_becomes_loopback_and_others_stay() -> None:
     assert loopback.loopback_address("10.0.0.5:9000") == "10.0.0.5:9000"
 
 
-def test_replica_grpc_server_listens_on_loopback_only() -> None:
+async def test_replica_grpc_server_listens_on_loopback_only() -> None:
+    # async: grpc.aio builds its server on the running loop. A sync test only found
+    # one when an earlier test in the same run had left it set (CI's order did not).
     from ray.serve._private import replica
 
     original = replica.add_port_to_grpc_server
     unpatched = grpc.aio.server()
-    wildcard_port = original(unpatched, "[::]:0")
-    assert _listen_addresses(wildcard_port) & {"::", "0.0.0.0"}, "Serve's own bind is a wildcard"
-    loopback.bind_replica_grpc_to_loopback()
-    loopback.bind_replica_grpc_to_loopback()  # idempotent: wraps once
+    servers = [unpatched]
     try:
+        wildcard_port = original(unpatched, "[::]:0")
+        assert _listen_addresses(wildcard_port) & {"::", "0.0.0.0"}, "Serve's own bind is a wildcard"
+        loopback.bind_replica_grpc_to_loopback()
+        loopback.bind_replica_grpc_to_loopback()  # idempotent: wraps once
         server = grpc.aio.server()
+        servers.append(server)
         port = replica.add_port_to_grpc_server(server, "[::]:0")
         assert port > 0
         assert _listen_addresses(port) == {"127.0.0.1"}
     finally:
         replica.add_port_to_grpc_server = original
+        for each in servers:
+            await each.stop(None)
 
 
 def test_replica_runtime_env_names_the_hook() -> None:
