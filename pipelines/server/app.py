@@ -145,7 +145,12 @@ async def load_runtime(
         if endpoint.server is not None:
             endpoint.server.stop()
         raise ServerError(str(error)) from error
-    avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
+    try:
+        avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
+    except ServerError:
+        if endpoint.server is not None:  # the caller gets no handle to stop it
+            endpoint.server.stop()
+        raise
     knowledge = KnowledgeIndex.from_settings(settings)
     runtime = VoiceRuntime(
         models=models,
