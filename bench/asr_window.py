@@ -31,14 +31,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from barge_in_set import barge_in_clips  # noqa: E402
-from real_media import speech_clips  # noqa: E402
-from voice_latency import QUESTIONS, percentile, synthesize  # noqa: E402
+from benchkit.barge_in_set import barge_in_clips
+from benchkit.real_media import speech_clips
+from benchkit.stats import percentile
+from benchkit.voice import QUESTIONS, synthesize
 
 #: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/real_media.py
 LIBRIVOX_TEXT = {

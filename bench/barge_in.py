@@ -60,14 +60,14 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from barge_in_set import barge_in_clips  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-from voice_latency import percentile, speech_start_secs, start_server, synthesize  # noqa: E402
+from tqdm import tqdm
+
+from benchkit.barge_in_set import barge_in_clips
+from benchkit.server import start_server
+from benchkit.stats import percentile
+from benchkit.voice import speech_start_secs, synthesize
 
 QUESTION = "Please tell me everything about delivery and returns and gift cards."
 VOICED = 300  # int16 peak above which a received chunk is speech, not the pacer's silence

@@ -30,22 +30,20 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from avatar.live.camera import ANALYSIS_WIDTH, CameraMotion  # noqa: E402
-from avatar.motion import column_index  # noqa: E402
-from avatar.portrait import Portrait, default_portrait_path  # noqa: E402
-from tests.browser.media import WebcamScene, webcam_motion  # noqa: E402
+from avatar.live.camera import ANALYSIS_WIDTH, CameraMotion
+from avatar.motion import column_index
+from avatar.portrait import Portrait, default_portrait_path
+from benchkit.browser_media import WebcamScene, webcam_motion
+from benchkit.paths import RESULTS, ROOT
 
 WIDTHS = (160, 240, 320, 400, 480, 640)
 QUALITIES = (0.6, 0.8)
@@ -61,7 +59,6 @@ SHAPES = {
     "mouthSmile": (column_index("mouthSmileLeft"), column_index("mouthSmileRight")),
     "eyeBlink": (column_index("eyeBlinkLeft"), column_index("eyeBlinkRight")),
 }
-RESULTS = ROOT / "bench" / "results"
 #: "Close to 640's": at most this much worse than 640 px at the same quality.
 CLOSE_POSE_DEG = 0.5
 CLOSE_SHAPE = 0.02

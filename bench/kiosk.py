@@ -35,25 +35,21 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tqdm import tqdm  # noqa: E402
-
-from tests.browser.chromium import launch_chromium, media_args  # noqa: E402
-from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav  # noqa: E402
+from benchkit.browser import launch_chromium, media_args
+from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from benchkit.kiosk_server import free_port, wait_until_healthy
+from benchkit.paths import ROOT
+from benchkit.stats import pct
 
 QUESTIONS = [
     "What time do you open on Sunday?",
@@ -67,13 +63,6 @@ TURN_GAP_SECS = 24.0  # question to question: room for a long answer on a slow m
 RESULTS = ROOT / "bench" / "results"
 
 
-def free_port() -> int:
-    """A port the OS says is free now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cpu_secs(pattern: str) -> float:
     """CPU seconds (user + system) of every process whose command line matches `pattern`."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
@@ -83,28 +72,6 @@ def cpu_secs(pattern: str) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def healthz(http: str) -> dict[str, Any]:
-    """The server's /healthz."""
-    with urllib.request.urlopen(f"{http}/healthz", timeout=5) as response:
-        return dict(json.load(response))
-
-
-def wait_until_healthy(process: subprocess.Popen, http: str, log_name: str,
-                       timeout_s: float = 300.0) -> None:
-    """Poll /healthz until the server answers; raise (naming its log) if it exits or
-    does not come up in `timeout_s` (the first start joins the LLM and loads models)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited; see {log_name}")
-        with contextlib.suppress(OSError):
-            healthz(http)
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start; see {log_name}")
-        time.sleep(0.5)
 
 
 @contextlib.contextmanager
@@ -256,10 +223,6 @@ def plot_heap(samples: list[list[float]], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
-
-
-def pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

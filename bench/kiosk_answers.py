@@ -62,10 +62,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from agent import (  # noqa: E402 - after the path tweak so the script runs from a clone
+from agent import (
     AgentSettings,
     EmbeddedLLMServer,
     ReplyTiming,
@@ -76,9 +73,11 @@ from agent import (  # noqa: E402 - after the path tweak so the script runs from
     warm_up,
     warm_up_notes,
 )
-from agent.knowledge_retrieval import KnowledgeIndex, first_note, notes, plan_turn  # noqa: E402
-from bench.llm_compare import QUESTIONS_FILE, SENTENCE_END, _percentile, judge  # noqa: E402
-from pipelines.voice_pipeline import spoken_system_prompt  # noqa: E402
+from agent.knowledge_retrieval import KnowledgeIndex, first_note, notes, plan_turn
+from benchkit.llm_answers import QUESTIONS_FILE, SENTENCE_END, judge
+from benchkit.paths import ROOT
+from benchkit.stats import nearest_rank
+from pipelines.voice_pipeline import spoken_system_prompt
 
 RESULTS = ROOT / "bench" / "results" / "kiosk_answers.json"
 #: agent/data/kiosk_knowledge.md as it was before its restrictions were written as
@@ -249,20 +248,20 @@ def summarise(rows: list[dict], sessions: list[dict]) -> dict:
     out["share_answered_without_llm"] = round(1 - len(asked) / len(rows), 3)
     for key in ("ttft_s", "first_sentence_s"):
         values = [r[key] for r in rows]
-        out[f"{key[:-2]}_p50_s"] = round(_percentile(values, 0.5), 3)
-        out[f"{key[:-2]}_p95_s"] = round(_percentile(values, 0.95), 3)
+        out[f"{key[:-2]}_p50_s"] = round(nearest_rank(values, 0.5), 3)
+        out[f"{key[:-2]}_p95_s"] = round(nearest_rank(values, 0.95), 3)
         # the same over the turns the LLM answered (a fixed reply takes microseconds)
-        out[f"llm_{key[:-2]}_p50_s"] = round(_percentile([r[key] for r in asked], 0.5), 3)
-        out[f"llm_{key[:-2]}_p95_s"] = round(_percentile([r[key] for r in asked], 0.95), 3)
+        out[f"llm_{key[:-2]}_p50_s"] = round(nearest_rank([r[key] for r in asked], 0.5), 3)
+        out[f"llm_{key[:-2]}_p95_s"] = round(nearest_rank([r[key] for r in asked], 0.95), 3)
         later = [r[key] for r in sessions if r["turn"] > 0]  # the first turn follows a warm-up
-        out[f"session_{key[:-2]}_p50_s"] = round(_percentile(later, 0.5), 3)
+        out[f"session_{key[:-2]}_p50_s"] = round(nearest_rank(later, 0.5), 3)
         out[f"session_{key[:-2]}_max_s"] = round(max(later), 3) if later else None
     # an LLM turn right after a reply the LLM did not write (it reads that reply first,
     # unless it was read ahead)
     after_rule = [r["ttft_s"] for r, before in zip(sessions[1:], sessions, strict=False)
                   if r["llm"] and r["session"] == before["session"] and not before["llm"]]
     out["session_llm_after_rule_ttft_s"] = [round(v, 3) for v in after_rule]
-    out["words_p50"] = _percentile([float(r["words"]) for r in rows], 0.5)
+    out["words_p50"] = nearest_rank([float(r["words"]) for r in rows], 0.5)
     out["n_requests"] = len(rows)
     return out
 

