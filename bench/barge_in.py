@@ -258,12 +258,10 @@ def tap_cost(windows: int = 3000) -> dict[str, float]:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server.app import ServerConfig, VoiceRuntime
-    from pipelines.speech.models import SpeechModels
-    from pipelines.voice_pipeline import LLMParams, TurnParams
+    from benchkit.runtime import bench_runtime, voice_only
+    from pipelines.server.app import ServerConfig
+    from pipelines.voice_pipeline import TurnParams
 
     clips = [c for c in barge_in_clips() if not args.labels or c.label in args.labels]
     if args.every > 1:  # a stratified subset: every n-th clip of each label
@@ -272,17 +270,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     if args.limit:
         clips = clips[: args.limit]
     load_start = os.getloadavg()
-    settings = AgentSettings.load()
-    models = SpeechModels.bundled()
-    endpoint = await aresolve_llm_endpoint(settings)
+    # the server's runtime, voice only, no knowledge routing (the reply is a long one)
+    runtime, llm_server = await bench_runtime(voice_only(AgentSettings.load(), knowledge=False))
+    models = runtime.models
     try:
-        runtime = VoiceRuntime(
-            models=models,
-            llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
-            system_prompt=build_system_prompt(settings),
-        )
-        models.warm_up()
-        await runtime.warm_up_llm()
         turns = {
             "pipecat": TurnParams(backchannel_barge_in=False, vad_start_secs=args.vad_start),
             "ours": TurnParams(backchannel_barge_in=True, vad_start_secs=args.vad_start),
@@ -333,8 +324,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             server.should_exit = True
             thread.join(timeout=10)
     finally:
-        if endpoint.server is not None:
-            endpoint.server.stop()
+        if llm_server is not None:
+            llm_server.stop()
     return {
         "question": QUESTION,
         "vad_start_secs": args.vad_start,

@@ -57,7 +57,6 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,30 +84,22 @@ from benchkit.voice import QUESTIONS, synthesize
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     """Premature turn ends on real recordings (see the module docstring)."""
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server.app import ServerConfig, VoiceRuntime
-    from pipelines.speech.models import SpeechModels
-    from pipelines.voice_pipeline import LLMParams, TurnParams
+    from benchkit.runtime import bench_runtime, voice_only
+    from pipelines.server.app import ServerConfig
+    from pipelines.voice_pipeline import TurnParams
 
     clips = real_clips(args.original)
     lead = 0.3
-    settings = AgentSettings.load()
-    models = SpeechModels.bundled()
-    endpoint = await aresolve_llm_endpoint(settings)
+    # the server's runtime, voice only, no knowledge routing (as these figures always had)
+    runtime, llm_server = await bench_runtime(voice_only(AgentSettings.load(), knowledge=False))
+    models = runtime.models
     rows = []
     questions: list[dict[str, Any]] = []
     # the last release, then the default; or the default, then the default + semantic
     variants: list[tuple[Any, ...]] = [VARIANTS[-1], SEMANTIC] if args.semantic else VARIANTS[-2:]
     servers = []
     try:
-        runtime = VoiceRuntime(models=models,
-                               llm=replace(LLMParams.from_settings(settings, endpoint),
-                                           timeout_s=120.0),
-                               system_prompt=build_system_prompt(settings))
-        models.warm_up()
-        await runtime.warm_up_llm()
         load = os.getloadavg()
         for variant in variants:  # one server each, clip by clip in turn
             hold, unfinished, uncertain, *semantic = variant
@@ -146,8 +137,8 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
         for _, _, server, thread, _ in servers:
             server.should_exit = True
             thread.join(timeout=10)
-        if endpoint.server is not None:
-            endpoint.server.stop()
+        if llm_server is not None:
+            llm_server.stop()
     summary = {}
     for hold_secs in variants:
         name = variant_name(*hold_secs)
@@ -170,28 +161,18 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server.app import VoiceRuntime
-    from pipelines.speech.models import SpeechModels
-    from pipelines.voice_pipeline import LLMParams
+    from benchkit.runtime import bench_runtime, voice_only
 
-    settings = AgentSettings.load()
-    models = SpeechModels.bundled()
-    endpoint = await aresolve_llm_endpoint(settings)
+    runtime, llm_server = await bench_runtime(voice_only(AgentSettings.load(), knowledge=False))
+    models = runtime.models
     try:
-        runtime = VoiceRuntime(models=models,
-                               llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
-                               system_prompt=build_system_prompt(settings))
-        models.warm_up()
-        await runtime.warm_up_llm()
         load = os.getloadavg()
         variants = [await run_variant(models, runtime, *variant, args.pauses)
                     for variant in VARIANTS]
     finally:
-        if endpoint.server is not None:
-            endpoint.server.stop()
+        if llm_server is not None:
+            llm_server.stop()
     return {"variants": variants, "pauses": args.pauses, "load_avg_start": [round(x, 2) for x in load],
             "load_avg_end": [round(x, 2) for x in os.getloadavg()],
             "control_v2v_ms_median": {v["variant"]: float(np.median([x for x in v["control_v2v_ms"] if x]))

@@ -35,7 +35,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +50,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.knowledge_retrieval import KnowledgeIndex
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from pipelines.server.app import ServerConfig, VoiceRuntime
-    from pipelines.speech.models import SpeechModels
-    from pipelines.voice_pipeline import LLMParams, TurnParams
+    from benchkit.runtime import bench_runtime, voice_only
+    from pipelines.server.app import ServerConfig
+    from pipelines.speech.models import ASRParams
+    from pipelines.voice_pipeline import TurnParams
     from sdk.client import VoiceClient
     from sdk.talk import talk
 
@@ -67,21 +64,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                   llm_batch_threads=args.llm_batch_threads,
                                   llm_answer_rules=not args.no_answer_rules)
     started = time.perf_counter()
-    from pipelines.speech.models import ASRParams
-
-    models = SpeechModels.bundled(asr=ASRParams(encoder_min_secs=args.encoder_min_secs))
-    endpoint = await aresolve_llm_endpoint(settings)
-    sampler = RssSampler([os.getpid()] + ([endpoint.server.pid] if endpoint.server else []))
+    # the server's runtime, voice only; as the server: a fixed reply off-topic, store
+    # facts after questions if set. Warmed up below, with the RSS sampler running.
+    runtime, llm_server = await bench_runtime(
+        voice_only(settings), warm_up=False,
+        asr=ASRParams(encoder_min_secs=args.encoder_min_secs))
+    models = runtime.models
+    sampler = RssSampler([os.getpid()] + ([llm_server.pid] if llm_server else []))
     sampler.start()
     try:
-        runtime = VoiceRuntime(
-            models=models,
-            # the shared CPU can be saturated: a long timeout, not the product's 30 s
-            llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
-            system_prompt=build_system_prompt(settings),
-            # as the server: a fixed reply off-topic, store facts after questions if set
-            knowledge=KnowledgeIndex.from_settings(settings),
-        )
         if not args.no_warm_up:
             models.warm_up()
             await runtime.warm_up_llm()
@@ -157,8 +148,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 speculation[key] = speculation.get(key, 0) + value
     finally:
         rss_peak = sampler.stop()
-        if endpoint.server is not None:
-            endpoint.server.stop()
+        if llm_server is not None:
+            llm_server.stop()
     return summarise(args, rows, barge_ms, rss_peak=rss_peak, startup_s=startup_s,
                      speculation=speculation, load1=load1)
 

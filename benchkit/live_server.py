@@ -28,42 +28,25 @@ LIVE_SCRIPT = ROOT / "bench" / "live.py"
 
 
 async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Models, the embedded LLM, the avatar assets: the product's defaults, warmed up.
+    """Models, the embedded LLM, the avatar assets: the product's defaults, warmed up
+    (`pipelines.server.app.load_runtime` through benchkit/runtime.py; portraits keep
+    the shipped calibration: no background fit takes CPU during a run).
 
-    Returns (runtime, config, endpoint); the caller stops `endpoint.server`.
+    Returns (runtime, config, llm_server); the caller stops `llm_server` (None for an
+    external endpoint).
     """
-    from agent.knowledge_retrieval import KnowledgeIndex
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
     from agent.settings import AgentSettings
-    from avatar.live import AvatarAssets
+    from benchkit.runtime import bench_runtime
     from pipelines.face.avatar_node import AvatarNodeParams
-    from pipelines.server.app import ServerConfig, VoiceRuntime
-    from pipelines.speech.models import SpeechModels
-    from pipelines.voice_pipeline import LLMParams, TurnParams
+    from pipelines.server.app import ServerConfig
+    from pipelines.voice_pipeline import TurnParams
 
     settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
                                   llm_threads=args.llm_threads,
-                                  llm_batch_threads=args.llm_batch_threads)
-    models = SpeechModels.bundled()
-    endpoint = await aresolve_llm_endpoint(settings)
-    try:
-        assets = await asyncio.to_thread(AvatarAssets.load)
-        runtime = VoiceRuntime(
-            models=models,
-            # the shared CPU can be saturated: a long timeout, not the product's 30 s
-            llm=replace(LLMParams.from_settings(settings, endpoint), timeout_s=120.0),
-            system_prompt=build_system_prompt(settings),
-            avatar=assets,
-            # the product's knowledge routing (fixed replies, fact notes, answer rules)
-            knowledge=KnowledgeIndex.from_settings(settings),
-        )
-        models.warm_up()
-        await runtime.warm_up_llm()
-    except BaseException:
-        if endpoint.server is not None:
-            endpoint.server.stop()
-        raise
+                                  llm_batch_threads=args.llm_batch_threads,
+                                  calibrate_portraits=False)
+    # the product's knowledge routing (fixed replies, fact notes, answer rules) included
+    runtime, llm_server = await bench_runtime(settings)
     turn = TurnParams()
     if args.first_phrase_words is not None:  # an A/B of the first TTS chunk's length
         turn = replace(turn, first_phrase_words=args.first_phrase_words,
@@ -71,7 +54,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions),
                           avatar_node=AvatarNodeParams(worker_nice=args.avatar_nice),
                           adapt_quality=not getattr(args, "no_adapt", False))
-    return runtime, config, endpoint
+    return runtime, config, llm_server
 
 
 def machine_costs(assets: Any) -> dict[str, float]:
@@ -94,7 +77,7 @@ def serve(args: argparse.Namespace) -> None:
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")
-        runtime, config, endpoint = await build_runtime(args)
+        runtime, config, llm_server = await build_runtime(args)
         try:
             app = create_app(runtime, config)
             server = make_server(app, "127.0.0.1", args.serve_port, config.limits)
@@ -104,13 +87,13 @@ def serve(args: argparse.Namespace) -> None:
                 if task.done():
                     await task
                 await asyncio.sleep(0.05)
-            llm_pid = endpoint.server.pid if endpoint.server is not None else None
+            llm_pid = llm_server.pid if llm_server is not None else None
             print(json.dumps({"ready": True, "pid": os.getpid(), "llm_pid": llm_pid,
                               "costs": machine_costs(runtime.avatar)}), flush=True)
             await task
         finally:
-            if endpoint.server is not None:
-                endpoint.server.stop()
+            if llm_server is not None:
+                llm_server.stop()
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with contextlib.suppress(KeyboardInterrupt):
@@ -126,18 +109,18 @@ async def server_under_test(args: argparse.Namespace,
     import subprocess
 
     if args.in_process:
-        runtime, config, endpoint = await build_runtime(args)
+        runtime, config, llm_server = await build_runtime(args)
         try:
             url, server, thread = start_server(runtime, config)
             try:
-                yield url, (endpoint.server.pid if endpoint.server else None), \
+                yield url, (llm_server.pid if llm_server else None), \
                     machine_costs(runtime.avatar)
             finally:
                 server.should_exit = True
                 thread.join(timeout=10)
         finally:
-            if endpoint.server is not None:
-                endpoint.server.stop()
+            if llm_server is not None:
+                llm_server.stop()
         return
     import socket
 
