@@ -1,4 +1,6 @@
-"""Adapting under load: one live video session through quiet, a hog on one core,
+"""Figure: bench/results/adapt_<tag>.json and docs/adapt.png, one live session adapting under load.
+
+Adapting under load: one live video session through quiet, a hog on one core,
 a hog on two, and quiet again (issue 26; figures in docs/LIVE_AVATAR.md, "Adapting").
 
 The real server (bench/live.py's, in its own process, the product's defaults)

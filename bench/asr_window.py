@@ -1,4 +1,6 @@
-"""Whisper's encoder window: the whole 30 s, or the utterance plus 2 s (at least 20 s).
+"""Figure: whisper's encoder window, speed and words (JSON; --out bench/results/asr_window.json).
+
+Whisper's encoder window: the whole 30 s, or the utterance plus 2 s (at least 20 s).
 
 faster-whisper pads every utterance to 30 s before the encoder, so a 2 s
 question costs as much as a 30 s one (~380 ms of the voice-to-voice budget on

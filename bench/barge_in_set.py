@@ -1,4 +1,4 @@
-"""Lists the labelled barge-in clips (JSON on stdout; no figure): the table of bench/BARGE_IN_SET.md.
+"""Figure: none; lists the labelled barge-in clips: the table of bench/BARGE_IN_SET.md.
 
 Builds the clips that are missing (cut from recordings in pinned packages, plus
 piper lines; benchkit/barge_in_set.py) and prints each clip's label, source,

@@ -1,4 +1,6 @@
-"""Are blinks even on every portrait? Prints ONE JSON object (issue 10).
+"""Figure: blinks on every portrait (JSON on stdout; --sheet docs/blink_sheet.png).
+
+Are blinks even on every portrait? Prints ONE JSON object (issue 10).
 
     python bench/blinks.py [--sheet docs/blink_sheet.png]
 

@@ -1,4 +1,6 @@
-"""Is one session's camera flood isolated from the others? (issue 27)
+"""Figure: bench/results/camera_flood_<tag>.json, one session's camera flood against the others.
+
+Is one session's camera flood isolated from the others? (issue 27)
 
 An independent client sent 250 camera frames a second: the flooding session fell
 to 9 fps and the OTHER session's video fell too. Since then camera and motion

@@ -1,4 +1,6 @@
-"""The clean DPO ablation (issue 11): DPO vs diffusion forcing only, same start,
+"""Figure: the DPO ablation's reactivity and lip sync (JSON on stdout; issue 11).
+
+The clean DPO ablation (issue 11): DPO vs diffusion forcing only, same start,
 same steps, batch and learning rate. Prints ONE JSON object.
 
     python bench/dpo_ablation.py --dpo runs/generator_rf/dpo/final.safetensors \\

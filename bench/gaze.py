@@ -1,4 +1,6 @@
-"""Gaze read-back on every portrait: eyeLook* commanded, the iris moved, re-measured.
+"""Figure: gaze read-back on every portrait (JSON; --out bench/results/gaze.json, docs/renderer.md).
+
+Gaze read-back on every portrait: eyeLook* commanded, the iris moved, re-measured.
 
 Issue 10 asks for the round trip of eyeLook* on every portrait, not only on the
 two of tests/avatar/test_gaze.py. For the real portraits of bench/portraits.py

@@ -1,4 +1,6 @@
-"""Where the face's extra voice-to-voice time goes in the browser: one turn, stage by stage.
+"""Figure: bench/results/kiosk_turns.json, the face's extra voice-to-voice time in the browser by stage.
+
+Where the face's extra voice-to-voice time goes in the browser: one turn, stage by stage.
 
 bench/kiosk.py measured, in headless Chromium on the kiosk page, 2.05 s
 voice-to-voice with the face against 1.43 s voice only, while over the Python

@@ -1,4 +1,6 @@
-"""What the llama.cpp build buys: prompt reading and token writing, build against build.
+"""Figure: bench/results/llm_build.json, what the llama.cpp build buys (prompt reading, token writing).
+
+What the llama.cpp build buys: prompt reading and token writing, build against build.
 
 llama-cpp-python compiles llama.cpp from source at setup. A portable build uses
 AVX2 only; a build for the CPU it runs on (`-march=native`) also uses AVX-512

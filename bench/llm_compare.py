@@ -1,4 +1,6 @@
-"""Compare the bundled LLMs as the kiosk's brain: latency to speech and correctness.
+"""Figure: the bundled LLMs compared (JSON on stdout; --plot docs/llm_compare.png).
+
+Compare the bundled LLMs as the kiosk's brain: latency to speech and correctness.
 
 For each embedded model (SmolLM2-135M Q4_1, Qwen2.5-Coder-0.5B Q4_K_M) this starts
 the real embedded llama.cpp server with the kiosk persona + knowledge, then asks

@@ -1,4 +1,4 @@
-"""Lists the real paused utterances of bench/turn_splits.py --real (JSON on stdout; no figure).
+"""Figure: none; lists the real paused utterances of bench/turn_splits.py --real.
 
 THE RULE that picks them, written before any turn was measured on them, is in
 benchkit/paused_utterances.py; this prints every utterance it keeps with its

@@ -1,4 +1,6 @@
-"""A calibration fitted on each portrait itself, measured on held-out seeds (issue 10).
+"""Figure: bench/results/portrait_calibration.json, each portrait's own calibration on held-out seeds.
+
+A calibration fitted on each portrait itself, measured on held-out seeds (issue 10).
 
 The shipped calibration (curves + readout model) is fitted on grace_hopper only;
 on eileen_collins and barack_obama jaw, smiles and pucker read back poorly.

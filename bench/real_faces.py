@@ -1,4 +1,4 @@
-"""Writes the real face tracks cache/real_faces/{train,test}/*.npz and prints their list (JSON).
+"""Figure: none; writes the real face tracks cache/real_faces/{train,test}/*.npz and prints their list (JSON).
 
 No figure: the train pool feeds `avatar-forcing corpus --real-faces`, the test pool
 the held-out users of bench/reactivity.py (docs/reactivity.png). The split and the

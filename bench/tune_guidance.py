@@ -1,4 +1,6 @@
-"""Tune user guidance w_u on VALIDATION reactivity; prints ONE JSON object.
+"""Figure: user guidance w_u against validation reactivity (JSON on stdout).
+
+Tune user guidance w_u on VALIDATION reactivity; prints ONE JSON object.
 
     python bench/tune_guidance.py --checkpoint runs/generator_rf/dpo/final.safetensors
                                   [--corpus data/corpus_rf] [--wu 1 2 3]

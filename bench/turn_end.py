@@ -1,4 +1,6 @@
-"""Turn-end detectors side by side, offline: false cut-offs against response delay.
+"""Figure: bench/results/turn_end_offline.json and docs/turn_end_curve.png, turn-end detectors offline.
+
+Turn-end detectors side by side, offline: false cut-offs against response delay.
 
 The same decision points for every detector: each pause inside the 31 real paused
 utterances of bench/turn_splits.py --real (bench/paused_utterances.py's rule,

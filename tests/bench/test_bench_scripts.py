@@ -32,6 +32,9 @@ def test_bench_script_imports_and_has_a_docstring(script: Path) -> None:
     finally:
         sys.modules.pop(name, None)
     assert (module.__doc__ or "").strip(), f"{script.name} has no docstring saying what it measures"
+    # issue 24: the first line names the figure (or file) it produces, or says "none"
+    assert module.__doc__.startswith("Figure: "), (
+        f"{script.name}'s docstring does not start with 'Figure: ' and what it produces")
     runs = callable(getattr(module, "main", None)) or '__name__ == "__main__"' in script.read_text()
     assert runs, f"{script.name} has nothing to run"
 
