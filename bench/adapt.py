@@ -1,4 +1,6 @@
-"""Adapting under load: one live video session through quiet, a hog on one core,
+"""Figure: bench/results/adapt_<tag>.json and docs/adapt.png, one live session adapting under load.
+
+Adapting under load: one live video session through quiet, a hog on one core,
 a hog on two, and quiet again (issue 26; figures in docs/LIVE_AVATAR.md, "Adapting").
 
 The real server (bench/live.py's, in its own process, the product's defaults)
@@ -34,20 +36,25 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from bench import live  # noqa: E402
-from bench.voice_latency import QUESTIONS, percentile  # noqa: E402
-from tests.load import CpuHog, load_average  # noqa: E402
+from benchkit.av_sync import lip_sync, pooled_lip_sync
+from benchkit.camera import camera_photo, make_camera_clip
+from benchkit.live_client import LiveSession
+from benchkit.live_phases import Bench
+from benchkit.live_server import server_under_test
+from benchkit.live_turns import Spoken, Turn, run_turn
+from benchkit.load import CpuHog, load_average
+from benchkit.paths import RESULTS, ROOT
+from benchkit.stats import percentile
+from benchkit.voice import QUESTIONS
 
 PHASES = (("quiet", 0), ("hog_1_core", 1), ("hog_2_cores", 2), ("quiet_after", 0))
 
 
-def quality_timeline(session: live.LiveSession) -> list[tuple[float, dict[str, Any]]]:
+def quality_timeline(session: LiveSession) -> list[tuple[float, dict[str, Any]]]:
     """(arrival time, quality) from the welcome on: size, camera_fps, drawn_fps, level."""
     welcome = session.client.welcome.video_out or {}
     first = session.log.video[0].at if session.log.video else time.monotonic()
@@ -61,8 +68,8 @@ def quality_timeline(session: live.LiveSession) -> list[tuple[float, dict[str, A
     return out
 
 
-def phase_figures(session: live.LiveSession, start: float, end: float,
-                  turns: list[live.Turn]) -> dict[str, Any]:
+def phase_figures(session: LiveSession, start: float, end: float,
+                  turns: list[Turn]) -> dict[str, Any]:
     """Delivery, quality and latency figures of one phase (arrivals in [start, end))."""
     log = session.log
     audio = [a for a in log.audio if start <= a.at < end]
@@ -87,12 +94,12 @@ def phase_figures(session: live.LiveSession, start: float, end: float,
         "quality_changes": len(inside),
         "voice_to_voice_ms_p50": percentile(v2v, 50) if v2v else None,
         "turns": len(turns),
-        "av_offset_ms": live.pooled_lip_sync(lips)["av_offset_ms"] if lips else None,
+        "av_offset_ms": pooled_lip_sync(lips)["av_offset_ms"] if lips else None,
         "load_avg_end": round(load_average(), 2),
     }
 
 
-def recovery(session: live.LiveSession, quiet_level: int, hog_stop: float) -> dict[str, Any]:
+def recovery(session: LiveSession, quiet_level: int, hog_stop: float) -> dict[str, Any]:
     """Seconds from the hog's stop to the quiet phase's level, and what followed."""
     timeline = quality_timeline(session)
     at_stop = [q for at, q in timeline if at < hog_stop][-1:]
@@ -111,7 +118,7 @@ def recovery(session: live.LiveSession, quiet_level: int, hog_stop: float) -> di
                                             / max(secs, 1e-6), 2)}
 
 
-def plot(session: live.LiveSession, bounds: list[tuple[str, float, float]], out: Path,
+def plot(session: LiveSession, bounds: list[tuple[str, float, float]], out: Path,
          note: str) -> None:
     """Per second: images and messages received, the size and camera rate in force."""
     import matplotlib
@@ -164,14 +171,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     server_args = argparse.Namespace(
         in_process=False, model=args.model, max_tokens=96, llm_threads=1, sessions=1,
         llm_batch_threads=1, avatar_nice=args.avatar_nice, first_phrase_words=None)
-    async with live.server_under_test(server_args) as (url, llm_pid, costs):
+    async with server_under_test(server_args) as (url, llm_pid, costs):
         models = SpeechModels.bundled()
         with tempfile.TemporaryDirectory(prefix="bench_adapt_") as tmp:
-            photo, camera_source = live.camera_photo(None)
-            bench = live.Bench(url=url, questions=[live.Spoken.make(models, q) for q in QUESTIONS],
-                               interruption=live.Spoken.make(models, "Stop."),
-                               long_question=live.Spoken.make(models, QUESTIONS[0]),
-                               camera_clip=live.make_camera_clip(photo, Path(tmp)),
+            photo, camera_source = camera_photo(None)
+            bench = Bench(url=url, questions=[Spoken.make(models, q) for q in QUESTIONS],
+                               interruption=Spoken.make(models, "Stop."),
+                               long_question=Spoken.make(models, QUESTIONS[0]),
+                               camera_clip=make_camera_clip(photo, Path(tmp)),
                                size=512, llm_pid=llm_pid)
             session = await bench.open(True, "bench-adapt")
             phases, bounds, turns_by_phase = {}, [], {}
@@ -185,7 +192,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     turns = []
                     for _ in range(args.turns):
                         await asyncio.sleep(args.idle_secs)
-                        turn = await live.run_turn(session, bench.questions[q % len(QUESTIONS)],
+                        turn = await run_turn(session, bench.questions[q % len(QUESTIONS)],
                                                    limit_secs=120.0, keep_window=True)
                         q += 1
                         turns.append(turn)
@@ -200,7 +207,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     for name, turns in turns_by_phase.items():
         for turn in tqdm(turns, desc=f"lip sync {name}", file=sys.stderr):
             if turn.window is not None:
-                turn.av = live.lip_sync(turn.window)
+                turn.av = lip_sync(turn.window)
     for name, start, end in bounds:
         phases[name] = phase_figures(session, start, end, turns_by_phase[name])
     hog_stop = bounds[3][1]
@@ -238,7 +245,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")
     args = parser.parse_args()
     summary = asyncio.run(measure(args))
-    out = ROOT / "bench" / "results" / f"adapt_{args.tag}.json"
+    out = RESULTS / f"adapt_{args.tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary))

@@ -1,4 +1,6 @@
-"""Face-analysis speed: ms per frame of the bundled FaceLandmarker at 256 and 512 px.
+"""Figure: face-analysis speed (JSON on stdout, docs/RESULTS.md): ms per frame of the landmarker.
+
+Face-analysis speed: ms per frame of the bundled FaceLandmarker at 256 and 512 px.
 
 Frames are the real default portrait moved by a scripted tilt and drift (as a
 webcam user would), pre-rendered so only analysis is timed. Reports wall-clock

@@ -1,4 +1,6 @@
-"""Whisper's encoder window: the whole 30 s, or the utterance plus 2 s (at least 20 s).
+"""Figure: whisper's encoder window, speed and words (JSON; --out bench/results/asr_window.json).
+
+Whisper's encoder window: the whole 30 s, or the utterance plus 2 s (at least 20 s).
 
 faster-whisper pads every utterance to 30 s before the encoder, so a 2 s
 question costs as much as a 30 s one (~380 ms of the voice-to-voice budget on
@@ -31,14 +33,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from barge_in_set import barge_in_clips  # noqa: E402
-from real_media import speech_clips  # noqa: E402
-from voice_latency import QUESTIONS, percentile, synthesize  # noqa: E402
+from benchkit.barge_in_set import barge_in_clips
+from benchkit.real_media import speech_clips
+from benchkit.stats import percentile
+from benchkit.voice import QUESTIONS, synthesize
 
 #: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/real_media.py
 LIBRIVOX_TEXT = {

@@ -1,4 +1,6 @@
-"""Are blinks even on every portrait? Prints ONE JSON object (issue 10).
+"""Figure: blinks on every portrait (JSON on stdout; --sheet docs/blink_sheet.png).
+
+Are blinks even on every portrait? Prints ONE JSON object (issue 10).
 
     python bench/blinks.py [--sheet docs/blink_sheet.png]
 
@@ -16,22 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from portraits import fetch_portraits  # noqa: E402
-
-from avatar.face_analysis import FaceAnalyzer  # noqa: E402
-from avatar.motion import column_index  # noqa: E402
-from avatar.portrait import Portrait  # noqa: E402
-from avatar.render import PortraitRenderer  # noqa: E402
-from avatar.render.portrait_calibration import calibration_for  # noqa: E402
+from avatar.face_analysis import FaceAnalyzer
+from avatar.motion import column_index
+from avatar.portrait import Portrait
+from avatar.render import PortraitRenderer
+from avatar.render.portrait_calibration import calibration_for
+from benchkit.paths import ROOT
+from benchkit.portraits import fetch_portraits
 
 BLINK_L, BLINK_R = column_index("eyeBlinkLeft"), column_index("eyeBlinkRight")
 AMPLITUDES = (0.0, 0.5, 0.8, 1.0)

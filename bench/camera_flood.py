@@ -1,4 +1,6 @@
-"""Is one session's camera flood isolated from the others? (issue 27)
+"""Figure: bench/results/camera_flood_<tag>.json, one session's camera flood against the others.
+
+Is one session's camera flood isolated from the others? (issue 27)
 
 An independent client sent 250 camera frames a second: the flooding session fell
 to 9 fps and the OTHER session's video fell too. Since then camera and motion
@@ -36,14 +38,13 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import bench.live as live  # noqa: E402
-from bench.live import LiveSession, camera_photo, make_camera_clip  # noqa: E402
+from benchkit.camera import camera_photo, make_camera_clip
+from benchkit.live_client import LiveSession
+from benchkit.live_server import server_under_test
+from benchkit.paths import RESULTS
 
-RESULTS = ROOT / "bench" / "results"
 PHASES = ("steady", "flood", "steady_again")
 
 
@@ -120,7 +121,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     assert ok
     with tempfile.TemporaryDirectory(prefix="bench_flood_") as tmp:
         clip = make_camera_clip(photo, Path(tmp))
-        async with live.server_under_test(args) as (url, llm_pid, _costs):
+        async with server_under_test(args) as (url, llm_pid, _costs):
             b = await LiveSession.open(url, video=True, camera_clip=clip, size=args.size,
                                        name="steady", llm_pid=llm_pid)
             try:

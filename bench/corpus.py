@@ -1,4 +1,6 @@
-"""Benchmark the data side: audio features, corpus rendering, the rule baseline.
+"""Figure: the data side's speed (JSON on stdout): audio features, corpus rendering, the baseline.
+
+Benchmark the data side: audio features, corpus rendering, the rule baseline.
 
 Prints one JSON object (last stdout line). Medians over repeats; the machine is
 shared, so compare numbers from the same run only.

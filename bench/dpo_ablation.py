@@ -1,4 +1,6 @@
-"""The clean DPO ablation (issue 11): DPO vs diffusion forcing only, same start,
+"""Figure: the DPO ablation's reactivity and lip sync (JSON on stdout; issue 11).
+
+The clean DPO ablation (issue 11): DPO vs diffusion forcing only, same start,
 same steps, batch and learning rate. Prints ONE JSON object.
 
     python bench/dpo_ablation.py --dpo runs/generator_rf/dpo/final.safetensors \\
@@ -15,30 +17,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from reactivity import SPEECH  # noqa: E402
-from real_faces import DEFAULT_OUT  # noqa: E402
-from real_media import wav16k  # noqa: E402
-
-from avatar.evaluate import load_sessions  # noqa: E402
-from avatar.generator.sampler import Guidance  # noqa: E402
-from avatar.metrics import audio_envelope, lip_sync  # noqa: E402
-from avatar.motion import column_index  # noqa: E402
-from avatar.portrait import Portrait  # noqa: E402
-from avatar.reactivity_eval import (  # noqa: E402
+from avatar.evaluate import load_sessions
+from avatar.generator.sampler import Guidance
+from avatar.metrics import audio_envelope, lip_sync
+from avatar.motion import column_index
+from avatar.portrait import Portrait
+from avatar.reactivity_eval import (
     evaluate_reactivity,
     generator_variant,
     listening_from_corpus,
     load_listening_sessions,
 )
+from benchkit.paths import ROOT
+from benchkit.real_faces import DEFAULT_OUT, SPEECH
+from benchkit.real_media import wav16k
 
 
 def main() -> int:

@@ -1,4 +1,6 @@
-"""Gaze read-back on every portrait: eyeLook* commanded, the iris moved, re-measured.
+"""Figure: gaze read-back on every portrait (JSON; --out bench/results/gaze.json, docs/renderer.md).
+
+Gaze read-back on every portrait: eyeLook* commanded, the iris moved, re-measured.
 
 Issue 10 asks for the round trip of eyeLook* on every portrait, not only on the
 two of tests/avatar/test_gaze.py. For the real portraits of bench/portraits.py
@@ -21,15 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from avatar.face_analysis import FaceAnalyzer  # noqa: E402
-from avatar.portrait import Portrait  # noqa: E402
-from avatar.render import PortraitRenderer  # noqa: E402
-from avatar.render.portrait_calibration import calibration_for  # noqa: E402
-from avatar.render.roundtrip import gaze_sweep  # noqa: E402
+from avatar.face_analysis import FaceAnalyzer
+from avatar.portrait import Portrait
+from avatar.render import PortraitRenderer
+from avatar.render.portrait_calibration import calibration_for
+from avatar.render.roundtrip import gaze_sweep
+from benchkit.portraits import fetch_portraits
 
 
 def sweep(renderer: PortraitRenderer, analyzer: FaceAnalyzer, axis: str) -> dict[str, float]:
@@ -44,7 +43,6 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     import cv2
-    from portraits import fetch_portraits
 
     cv2.setNumThreads(1)
     load_start = os.getloadavg()

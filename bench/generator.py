@@ -1,4 +1,6 @@
-"""Benchmark the streaming motion generator on one CPU core; prints ONE JSON object.
+"""Figure: the streaming motion generator's speed on one core (JSON on stdout, docs/RESULTS.md).
+
+Benchmark the streaming motion generator on one CPU core; prints ONE JSON object.
 
     python bench/generator.py [--checkpoints avatar/checkpoints] [--blocks 150]
                               [--threads 1] [--long]

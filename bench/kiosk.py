@@ -1,9 +1,10 @@
-"""The kiosk page measured in real headless Chromium against `avatar-forcing serve`.
+"""Figure: bench/results/kiosk.json, kiosk_heap.png and docs/kiosk.png: the kiosk page in real
+headless Chromium against `avatar-forcing serve`.
 
 The server runs in its own process on the product's embedded defaults (what
 `make run` serves); Chromium opens its page at `/` with a fake microphone
 (questions spoken by the bundled piper voice, placed on a silent track) and a
-fake camera (a real face animated by our renderer, tests/browser/media.py).
+fake camera (a real face animated by our renderer, benchkit/browser_media.py).
 Everything is measured by the page itself, through `window.kiosk.stats()`:
 
 - browser_video_fps: avatar frames drawn on the canvas per second (whole run);
@@ -35,25 +36,20 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tqdm import tqdm  # noqa: E402
-
-from tests.browser.chromium import launch_chromium, media_args  # noqa: E402
-from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav  # noqa: E402
+from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from benchkit.kiosk_page import cpu_secs, kiosk_page, plot_heap, soak, stats
+from benchkit.kiosk_server import free_port, wait_until_healthy
+from benchkit.paths import ROOT
+from benchkit.stats import pct
 
 QUESTIONS = [
     "What time do you open on Sunday?",
@@ -65,46 +61,6 @@ QUESTIONS = [
 ]
 TURN_GAP_SECS = 24.0  # question to question: room for a long answer on a slow machine
 RESULTS = ROOT / "bench" / "results"
-
-
-def free_port() -> int:
-    """A port the OS says is free now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_secs(pattern: str) -> float:
-    """CPU seconds (user + system) of every process whose command line matches `pattern`."""
-    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
-    total = 0
-    for pid in found.stdout.split():
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def healthz(http: str) -> dict[str, Any]:
-    """The server's /healthz."""
-    with urllib.request.urlopen(f"{http}/healthz", timeout=5) as response:
-        return dict(json.load(response))
-
-
-def wait_until_healthy(process: subprocess.Popen, http: str, log_name: str,
-                       timeout_s: float = 300.0) -> None:
-    """Poll /healthz until the server answers; raise (naming its log) if it exits or
-    does not come up in `timeout_s` (the first start joins the LLM and loads models)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited; see {log_name}")
-        with contextlib.suppress(OSError):
-            healthz(http)
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not start; see {log_name}")
-        time.sleep(0.5)
 
 
 @contextlib.contextmanager
@@ -128,22 +84,6 @@ def product_server(port: int) -> Any:
 def mic_timeline(models: Any, questions: list[str], start: float = 1.5) -> list[tuple[float, bytes]]:
     """Questions spaced TURN_GAP_SECS apart on a silent track."""
     return [(start + i * TURN_GAP_SECS, speak(models, text)) for i, text in enumerate(questions)]
-
-
-@contextlib.asynccontextmanager
-async def kiosk_page(http: str, wav: Path, y4m: Path, query: str = "", loop: bool = False
-                     ) -> AsyncIterator[Any]:
-    """Chromium on the kiosk page, started (the tap done)."""
-    async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m, mic_loop=loop)) as browser:
-        page = await browser.new_page()
-        await page.goto(f"{http}/{query}")
-        await page.click("#start")
-        yield page
-
-
-async def stats(page: Any) -> dict[str, Any]:
-    """The page's counters plus its clock."""
-    return dict(await page.evaluate("({now: performance.now(), ...window.kiosk.stats()})"))
 
 
 async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
@@ -195,71 +135,6 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
         "server_avatar": last["server"],
         "cpu_percent_of_one_core": cpu,
     }
-
-
-async def soak(http: str, wav: Path, y4m: Path, seconds: float) -> dict[str, Any]:
-    """The page open for `seconds` with a question every 30 s; its heap after GC every 30 s."""
-    async with kiosk_page(http, wav, y4m, loop=True) as page:
-        cdp = await page.context.new_cdp_session(page)
-
-        async def heap_mb() -> float:
-            await cdp.send("HeapProfiler.collectGarbage")
-            usage = await cdp.send("Runtime.getHeapUsage")
-            return float(usage["usedSize"]) / 2**20
-
-        await asyncio.sleep(5)  # connected, first frames drawn
-        samples = [(0.0, await heap_mb())]
-        first = await stats(page)
-        start = time.monotonic()
-        with tqdm(total=int(seconds), desc="soak", unit="s") as bar:
-            while (elapsed := time.monotonic() - start) < seconds:
-                await asyncio.sleep(min(30.0, seconds - elapsed))
-                samples.append((time.monotonic() - start, await heap_mb()))
-                bar.update(int(time.monotonic() - start) - bar.n)
-        last = await stats(page)
-        dom_nodes = await page.evaluate("document.getElementsByTagName('*').length")
-    times = np.array([t for t, _ in samples])
-    heap = np.array([h for _, h in samples])
-    half = times >= times[-1] / 2
-    slope = float(np.polyfit(times[half] / 60, heap[half], 1)[0]) if half.sum() >= 3 else None
-    span = (last["now"] - first["now"]) / 1000
-    return {
-        "secs": round(float(times[-1]), 1),
-        "heap_mb_start": round(float(heap[0]), 2),
-        "heap_mb_end": round(float(heap[-1]), 2),
-        "heap_mb_max": round(float(heap.max()), 2),
-        "heap_mb_per_min_second_half": None if slope is None else round(slope, 3),
-        "heap_samples": [[round(float(t)), round(float(h), 2)] for t, h in samples],
-        "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2),
-        "turns_answered": len(last["voiceToVoiceMs"]),
-        "dom_nodes_end": dom_nodes,
-        "frames_queued_end": last["framesQueued"],
-    }
-
-
-def plot_heap(samples: list[list[float]], out: Path) -> None:
-    """Heap over the soak."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = [s[0] / 60 for s in samples]
-    h = [s[1] for s in samples]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot(t, h, marker="o")
-    ax.set_xlabel("minutes with the page open (a question every 30 s)")
-    ax.set_ylabel("JS heap after GC (MB)")
-    ax.set_ylim(0, max(h) * 1.3)
-    ax.grid(alpha=0.3)
-    ax.set_title("Kiosk page memory in Chromium")
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-
-
-def pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

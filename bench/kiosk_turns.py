@@ -1,4 +1,6 @@
-"""Where the face's extra voice-to-voice time goes in the browser: one turn, stage by stage.
+"""Figure: bench/results/kiosk_turns.json, the face's extra voice-to-voice time in the browser by stage.
+
+Where the face's extra voice-to-voice time goes in the browser: one turn, stage by stage.
 
 bench/kiosk.py measured, in headless Chromium on the kiosk page, 2.05 s
 voice-to-voice with the face against 1.43 s voice only, while over the Python
@@ -41,204 +43,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchkit.browser import launch_chromium, media_args
+from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from benchkit.kiosk_probe import PROBE_JS, split_turns
+from benchkit.kiosk_server import free_port, wait_until_healthy
+from benchkit.paths import RESULTS, ROOT
+from benchkit.proc_cpu import CpuSampler
+from benchkit.stats import pct
+from benchkit.voice import QUESTIONS
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from tqdm import tqdm  # noqa: E402
-
-from bench.kiosk import free_port, wait_until_healthy  # noqa: E402
-from bench.voice_latency import QUESTIONS  # noqa: E402
-from tests.browser.chromium import launch_chromium, media_args  # noqa: E402
-from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 #: variant -> (server, page query); the "base" server runs from --base-root
 VARIANTS = {"face": ("main", ""), "face_base": ("base", ""), "face_nocam": ("main", "?camera=0"),
             "voice": ("main", "?video=0")}
 FIRST_QUESTION_SECS = 3.0  # the page connects and the avatar's first frames arrive first
 TURN_GAP_SECS = 15.0  # question to question: a kiosk answer is 2-8 s
-SAMPLE_SECS = 0.05
 STAGES = ("user_stopped", "transcript", "tts_text", "bot_started", "audio_in", "heard")
-
-#: Listens to the page's socket and playback worklet (added before the page's scripts).
-PROBE_JS = r"""
-(() => {
-  const log = [];
-  window.__probe = log;
-  const now = () => performance.now();
-  let lastReport = null, lastVoicedAt = -Infinity, lastVoicedIn = -Infinity;
-  let loud = false, lastLoudSend = -Infinity;
-  const EVENTS = new Set(["user-stopped-speaking", "user-transcription", "bot-started-speaking",
-                          "bot-tts-text", "bot-interrupted"]);
-  const NativeSocket = window.WebSocket;
-  class ProbeSocket extends NativeSocket {
-    constructor(...args) {
-      super(...args);
-      this.addEventListener("message", (event) => {
-        const t = now();
-        if (typeof event.data === "string") {
-          let message;
-          try { message = JSON.parse(event.data); } catch { return; }
-          if (EVENTS.has(message.type)) log.push({ t, type: message.type, final: message.final !== false });
-          return;
-        }
-        const data = event.data;
-        if (!(data instanceof ArrayBuffer) || data.byteLength <= 12 || new DataView(data).getUint8(0) !== 1) return;
-        const samples = new Int16Array(data, 12, (data.byteLength - 12) >> 1);
-        let voiced = false;
-        for (let i = 0; i < samples.length; i++) if (samples[i] > 4 || samples[i] < -4) { voiced = true; break; }
-        if (!voiced) return;
-        if (t - lastVoicedIn > 300) {
-          log.push({ t, type: "audio-in", queuedMs: lastReport ? lastReport.bufferedMs : null,
-                     playing: lastReport ? lastReport.playing : null });
-        }
-        lastVoicedIn = t;
-      });
-    }
-    send(data) {
-      if (data instanceof ArrayBuffer && data.byteLength > 12 && new DataView(data).getUint8(0) === 1) {
-        const samples = new Int16Array(data, 12, (data.byteLength - 12) >> 1);
-        let sum = 0;
-        for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
-        const level = Math.sqrt(sum / Math.max(1, samples.length)) / 32768;
-        if (level > 0.02) { loud = true; lastLoudSend = now(); }  // as mic.js: lastLoudAt
-        else if (loud) { loud = false; log.push({ t: lastLoudSend, type: "speech-end" }); }
-      }
-      return super.send(data);
-    }
-  }
-  window.WebSocket = ProbeSocket;
-  const NativeNode = window.AudioWorkletNode;
-  window.AudioWorkletNode = class extends NativeNode {
-    constructor(context, name, options) {
-      super(context, name, options);
-      if (name !== "playback-processor") return;
-      this.port.addEventListener("message", (event) => {
-        const report = event.data;
-        if (lastReport && report.voiced > lastReport.voiced) {
-          const t = now();
-          if (t - lastVoicedAt > 300) log.push({ t, type: "heard", queuedMs: report.bufferedMs });
-          lastVoicedAt = t;
-        }
-        lastReport = report;
-      });
-    }
-  };
-})();
-"""
-
-
-# --------------------------------------------------------------------------- CPU
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (not `pid` itself)."""
-    out, todo = [], [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def proc_cpu(pids: list[int]) -> float:
-    """User + system CPU seconds of `pids` (gone ones count 0)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-class CpuSampler:
-    """Cumulative CPU seconds of process groups every 50 ms, on the wall clock.
-
-    Groups: the server process, its LLM child, and Chromium (every process this
-    bench started other than the server). Chromium's processes change as pages
-    open, so the groups are re-read every second.
-    """
-
-    def __init__(self, server_pid: int, other_servers: list[int]) -> None:
-        self.server_pid = server_pid
-        self.other_servers = other_servers
-        self.times: list[float] = []
-        self.values: dict[str, list[float]] = {"server": [], "llm": [], "chromium": []}
-        self._base: dict[str, float] = {"chromium": 0.0}
-        self._seen_chromium: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _groups(self) -> dict[str, list[int]]:
-        server_tree = {self.server_pid, *descendants(self.server_pid)}
-        for pid in self.other_servers:
-            server_tree |= {pid, *descendants(pid)}
-        mine = [p for p in descendants(os.getpid()) if p not in server_tree]
-        llm = [p for p in descendants(self.server_pid)
-               if "llama_cpp" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
-        return {"server": [self.server_pid], "llm": llm, "chromium": mine}
-
-    def _run(self) -> None:
-        groups, refreshed = self._groups(), time.monotonic()
-        while not self._stop.wait(SAMPLE_SECS):
-            if time.monotonic() - refreshed > 1.0:
-                with contextlib.suppress(OSError):
-                    groups, refreshed = self._groups(), time.monotonic()
-            self.times.append(time.time())
-            self.values["server"].append(proc_cpu(groups["server"]))
-            self.values["llm"].append(proc_cpu(groups["llm"]))
-            # Chromium processes come and go with pages: count each one's growth only
-            total = 0.0
-            for pid in groups["chromium"]:
-                value = proc_cpu([pid])
-                previous = self._seen_chromium.get(pid)
-                if previous is not None and value >= previous:
-                    self._base["chromium"] += value - previous
-                self._seen_chromium[pid] = value
-            total = self._base["chromium"]
-            self.values["chromium"].append(total)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def percent(self, start: float, end: float) -> dict[str, float | None]:
-        """% of one core each group used between two wall-clock times."""
-        out: dict[str, float | None] = {}
-        if end - start < 0.1 or not self.times:
-            return {name: None for name in self.values}
-        for name, values in self.values.items():
-            used = np.interp(end, self.times, values) - np.interp(start, self.times, values)
-            out[name] = round(100.0 * float(used) / (end - start), 1)
-        return out
-
 
 # --------------------------------------------------------------------------- server
 
@@ -247,7 +79,7 @@ class CpuSampler:
 def product_server(port: int, root: Path = ROOT) -> Any:
     """`avatar-forcing serve` on its defaults in its own process: (http, pid).
 
-    `python -m` puts `root` first on sys.path, so its `pipelines/` package (and
+    `python -m` puts `root` first on the import path, so its `pipelines/` package (and
     the page it serves) is the one run; the rest comes from this checkout.
     """
     log = tempfile.NamedTemporaryFile("w", prefix="kiosk-turns-serve-", suffix=".log", delete=False)
@@ -267,45 +99,6 @@ def product_server(port: int, root: Path = ROOT) -> Any:
 
 
 # --------------------------------------------------------------------------- one session
-
-
-def split_turns(log: list[dict[str, Any]], origin_epoch_ms: float,
-                cpu: CpuSampler) -> list[dict[str, Any]]:
-    """The probe's log -> one row per reply heard: stage times after the end of speech."""
-    ends = sorted(entry["t"] for entry in log if entry["type"] == "speech-end")
-    rows: list[dict[str, Any]] = []
-    heard = [entry for entry in log if entry["type"] == "heard"]
-    for onset in heard:
-        i = bisect.bisect_left(ends, onset["t"]) - 1
-        if i < 0 or onset["t"] - ends[i] > 10_000:
-            continue
-        end = ends[i]
-        if rows and rows[-1]["_end"] == end:
-            continue  # a second onset in one reply (a pause between sentences)
-        row: dict[str, Any] = {"_end": end}
-
-        def first(kind: str, final_only: bool = False, _end: float = end,
-                  _onset: float = onset["t"]) -> dict[str, Any] | None:
-            return next((e for e in log if e["type"] == kind and _end < e["t"] <= _onset + 1
-                         and (e.get("final", True) or not final_only)), None)
-
-        marks = {"user_stopped": first("user-stopped-speaking"),
-                 "transcript": first("user-transcription", final_only=True),
-                 "tts_text": first("bot-tts-text"), "bot_started": first("bot-started-speaking"),
-                 "audio_in": first("audio-in"), "heard": onset}
-        row["stages_ms"] = {k: round(v["t"] - end, 1) for k, v in marks.items() if v is not None}
-        audio_in = marks["audio_in"]
-        row["queued_ms_at_audio_in"] = (None if audio_in is None or audio_in["queuedMs"] is None
-                                        else round(audio_in["queuedMs"], 1))
-        row["voice_to_voice_ms"] = row["stages_ms"]["heard"]
-        start_epoch = (origin_epoch_ms + end) / 1000
-        end_epoch = (origin_epoch_ms + onset["t"]) / 1000
-        row["cpu_percent_speech_end_to_heard"] = cpu.percent(start_epoch, end_epoch)
-        row["cpu_percent_last_second_of_speech"] = cpu.percent(start_epoch - 1.0, start_epoch)
-        rows.append(row)
-    for row in rows:
-        del row["_end"]
-    return rows
 
 
 async def session(http: str, wav: Path, y4m: Path, query: str, seconds: float,
@@ -330,10 +123,6 @@ async def session(http: str, wav: Path, y4m: Path, query: str, seconds: float,
             "clock_skew_ms": round(skew, 2), "underruns": stats["underruns"],
             "camera_sent": stats["cameraSent"], "frames_drawn": stats["framesDrawn"],
             "server_avatar": stats["server"]}
-
-
-def pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 def summarise(sessions: list[dict[str, Any]]) -> dict[str, Any]:

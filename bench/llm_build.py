@@ -1,4 +1,6 @@
-"""What the llama.cpp build buys: prompt reading and token writing, build against build.
+"""Figure: bench/results/llm_build.json, what the llama.cpp build buys (prompt reading, token writing).
+
+What the llama.cpp build buys: prompt reading and token writing, build against build.
 
 llama-cpp-python compiles llama.cpp from source at setup. A portable build uses
 AVX2 only; a build for the CPU it runs on (`-march=native`) also uses AVX-512
@@ -36,8 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchkit.paths import RESULTS
 
 TURNS = [
     ("Opening hours", "What time do you open on Sunday?"),
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternate the builds this many times (A B A B ...)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_build.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "llm_build.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

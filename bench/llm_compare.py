@@ -1,4 +1,6 @@
-"""Compare the bundled LLMs as the kiosk's brain: latency to speech and correctness.
+"""Figure: the bundled LLMs compared (JSON on stdout; --plot docs/llm_compare.png).
+
+Compare the bundled LLMs as the kiosk's brain: latency to speech and correctness.
 
 For each embedded model (SmolLM2-135M Q4_1, Qwen2.5-Coder-0.5B Q4_K_M) this starts
 the real embedded llama.cpp server with the kiosk persona + knowledge, then asks
@@ -21,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -31,10 +32,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from agent import (  # noqa: E402 - after the path tweak so the script runs from a clone
+from agent import (
     AgentSettings,
     EmbeddedLLMServer,
     ReplyTiming,
@@ -44,50 +42,13 @@ from agent import (  # noqa: E402 - after the path tweak so the script runs from
     stream_reply,
     warm_up,
 )
+from benchkit.llm_answers import QUESTIONS_FILE, SENTENCE_END, judge
+from benchkit.stats import nearest_rank
 
-QUESTIONS_FILE = Path(__file__).with_name("llm_questions.json")
-# A sentence is complete once its end mark is followed by whitespace: "2." may be "2.5".
-SENTENCE_END = re.compile(r"[.!?][\"')]?\s")
 MODELS = ("smollm2", "qwen2.5-0.5b")
 
 
-# --- judging ------------------------------------------------------------------------
-def _matches(pattern: str, text: str) -> bool:
-    """Regex `pattern` on word boundaries; `digits:NNN` compares digit runs only."""
-    if pattern.startswith("digits:"):
-        return pattern.removeprefix("digits:") in re.sub(r"\D", "", text)
-    return re.search(rf"(?<!\w)(?:{pattern})(?!\w)", text, flags=re.IGNORECASE) is not None
-
-
-def judge(
-    question: dict[str, Any],
-    answer: str,
-    refusal_any_of: list[str],
-    redirect_any_of: Sequence[str] = (),
-) -> bool:
-    """True when the answer holds every expected group and none of the forbidden phrases.
-
-    An `unknown` question needs a refusal; an `offtopic` one a refusal or a
-    redirect to the store (and, through `none_of`, no parroting)."""
-    text = answer.replace("\u2019", "'")
-    if not text.strip() or any(_matches(p, text) for p in question.get("none_of", [])):
-        return False
-    if question["kind"] == "unknown":
-        return any(_matches(p, text) for p in refusal_any_of)
-    if question["kind"] == "offtopic":
-        return any(_matches(p, text) for p in [*refusal_any_of, *redirect_any_of])
-    return all(any(_matches(p, text) for p in group) for group in question["all_of"])
-
-
 # --- measuring ----------------------------------------------------------------------
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 async def _ask(client: Any, model: str, settings: AgentSettings, system: str, q: str) -> dict:
     timing = ReplyTiming()
     first_sentence_s: float | None = None
@@ -171,13 +132,13 @@ def summarise(result: dict) -> dict:
         "gguf_mb": round(result["gguf_mb"], 1),
         "server_start_s": round(result["server_start_s"], 2),
         "cold_first_token_s": round(result["cold_s"], 3),
-        "ttft_p50_s": round(_percentile(ttft, 0.5), 3),
-        "ttft_p95_s": round(_percentile(ttft, 0.95), 3),
-        "first_sentence_p50_s": round(_percentile(sentence, 0.5), 3),
-        "first_sentence_p95_s": round(_percentile(sentence, 0.95), 3),
+        "ttft_p50_s": round(nearest_rank(ttft, 0.5), 3),
+        "ttft_p95_s": round(nearest_rank(ttft, 0.95), 3),
+        "first_sentence_p50_s": round(nearest_rank(sentence, 0.5), 3),
+        "first_sentence_p95_s": round(nearest_rank(sentence, 0.95), 3),
         "tokens_per_s_p50": round(statistics.median(rates), 1) if rates else None,
         "words_p50": statistics.median([r["words"] for r in rows]),
-        "words_p95": _percentile([float(r["words"]) for r in rows], 0.95),
+        "words_p95": nearest_rank([float(r["words"]) for r in rows], 0.95),
         "fact_accuracy": round(sum(facts) / len(facts), 3) if facts else None,
         "unknown_accuracy": round(sum(unknown) / len(unknown), 3) if unknown else None,
         "offtopic_accuracy": round(sum(offtopic) / len(offtopic), 3) if offtopic else None,

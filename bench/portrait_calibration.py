@@ -1,4 +1,6 @@
-"""A calibration fitted on each portrait itself, measured on held-out seeds (issue 10).
+"""Figure: bench/results/portrait_calibration.json, each portrait's own calibration on held-out seeds.
+
+A calibration fitted on each portrait itself, measured on held-out seeds (issue 10).
 
 The shipped calibration (curves + readout model) is fitted on grace_hopper only;
 on eileen_collins and barack_obama jaw, smiles and pucker read back poorly.
@@ -41,17 +43,14 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import cv2
 import numpy as np
 
 from avatar.render import calibration_fit
+from benchkit.paths import RESULTS, ROOT
+from benchkit.portraits import fetch_portraits
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "cache" / "portrait_calibration"
-RESULTS = ROOT / "bench" / "results"
 # Reduced readout recipe: (seed, frames, head-pose range deg), frontal and turned.
 RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0),
                                            # --more: 4,000 mixes (runs 2, 3 added)
@@ -61,7 +60,6 @@ HELD_OUT_SEEDS = "3,4,6,7"
 
 
 def load_portrait(name: str):
-    from portraits import fetch_portraits
 
     from avatar.portrait import Portrait
 
@@ -106,15 +104,17 @@ def main() -> int:
             np.concatenate([r["readings"] for r in runs]))
         table.save(table_path)
     elif args.step == "measure":
-        import render as bench_render
+        import subprocess
 
         which = "shipped" if args.shipped else "own_more" if args.more else "own"
         tag = f"percal_{which}_{args.portrait}"
-        sys.argv = ["render.py", "--portraits", "--seeds", args.seeds, "--tag", tag,
-                    "--only", args.portrait, "--results", str(work)]
+        # bench/render.py --portraits measures it (a script of its own: run, not imported)
+        command = [sys.executable, str(ROOT / "bench" / "render.py"), "--portraits",
+                   "--seeds", args.seeds, "--tag", tag, "--only", args.portrait,
+                   "--results", str(work)]
         if not args.shipped:
-            sys.argv += ["--calibration", str(table_path)]
-        return bench_render.main()
+            command += ["--calibration", str(table_path)]
+        return subprocess.call(command)
     else:
         return summary()
     key = args.step if args.step != "samples" else f"samples{args.run}"

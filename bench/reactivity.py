@@ -1,4 +1,6 @@
-"""Does the avatar react to a real person? Prints ONE JSON object (issue 11).
+"""Figure: the avatar's reactions to real people (JSON on stdout) and docs/reactivity.png.
+
+Does the avatar react to a real person? Prints ONE JSON object (issue 11).
 
     python bench/reactivity.py [--checkpoints avatar/checkpoints] [--compare DIR]
                                [--video docs/reactivity_side_by_side.mp4]
@@ -25,24 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from real_faces import DEFAULT_OUT, build  # noqa: E402
-from real_media import wav16k  # noqa: E402
-
-from avatar.generator.checkpoint import load_generator  # noqa: E402
-from avatar.motion import column_index  # noqa: E402
-from avatar.portrait import Portrait  # noqa: E402
-from avatar.reactivity import quiet_frames, window_std  # noqa: E402
-from avatar.reactivity_eval import (  # noqa: E402
+from avatar.generator.checkpoint import load_generator
+from avatar.motion import column_index
+from avatar.portrait import Portrait
+from avatar.reactivity import quiet_frames, window_std
+from avatar.reactivity_eval import (
     evaluate_reactivity,
     generator_variant,
     load_listening_sessions,
@@ -50,9 +45,9 @@ from avatar.reactivity_eval import (  # noqa: E402
     render_listening_video,
     rules_variant,
 )
-
-SPEECH = ("librivox_0870", "librivox_0880", "librivox_0890", "lecture", "librivox_0920",
-          "librivox_0930", "meeting_chan3")
+from benchkit.paths import ROOT
+from benchkit.real_faces import DEFAULT_OUT, SPEECH, build
+from benchkit.real_media import fetch_media, wav16k
 
 
 def real_people(sessions: list) -> dict[str, float]:
@@ -113,8 +108,6 @@ def main() -> int:
                     "held-out real users: " + ", ".join(s.name for s in sessions))
     if args.video:
         held_out = next(s for s in sessions if s.name.startswith("wolfgang"))
-        from real_media import fetch_media
-
         video = fetch_media(names=["wolfgang_langer"])["wolfgang_langer"]
         motion = variants["student"](held_out)
         render_listening_video(video, 0.0, held_out, motion, args.video)

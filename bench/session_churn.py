@@ -1,4 +1,6 @@
-"""Memory across many short video sessions: does the server give back what a session took?
+"""Figure: bench/results/session_churn_<tag>.json and .png, server memory across many sessions.
+
+Memory across many short video sessions: does the server give back what a session took?
 
 A kiosk serves hundreds of short conversations a day without a restart (issue 27),
 so a few MB left behind per session is gigabytes a week. This starts the real
@@ -38,17 +40,19 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-import bench.live as live  # noqa: E402
-from bench.live import LiveSession, Spoken, camera_photo, make_camera_clip  # noqa: E402
-from bench.voice_latency import QUESTIONS, rss_mb  # noqa: E402
+from benchkit import clocks
+from benchkit.camera import camera_photo, make_camera_clip
+from benchkit.clocks import rss_mb
+from benchkit.live_client import LiveSession
+from benchkit.live_server import LIVE_SCRIPT, server_under_test
+from benchkit.live_turns import Spoken
+from benchkit.paths import RESULTS, ROOT
+from benchkit.voice import QUESTIONS
 
-RESULTS = ROOT / "bench" / "results"
 GOAL_MB_PER_100 = 5.0
 
 
@@ -86,16 +90,17 @@ async def one_session(url: str, spoken: Spoken, clip: Path | None, args: argpars
 
 
 async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
-                clip: Path | None) -> dict[str, Any]:
-    """One server (this tree's or --base-root's), `args.sessions` sessions; the figures."""
-    live.SERVER["pid"] = None
+                clip: Path | None, script: Path = LIVE_SCRIPT) -> dict[str, Any]:
+    """One server (this tree's or --base-root's: `script` is the live.py whose
+    `--serve-port` runs it), `args.sessions` sessions; the figures."""
+    clocks.SERVER["pid"] = None
     # what bench/live.py's server_under_test passes on to the server process (its
     # --sessions is the server's slots: one session at a time here)
     server_args = argparse.Namespace(
         **{**vars(args), "sessions": 1, "in_process": False, "llm_threads": 1,
            "llm_batch_threads": 1, "first_phrase_words": None, "avatar_nice": args.avatar_nice})
-    async with live.server_under_test(server_args) as (url, llm_pid, _costs):
-        pid = live.SERVER["pid"]
+    async with server_under_test(server_args, script) as (url, llm_pid, _costs):
+        pid = clocks.SERVER["pid"]
         start = proc_status(pid)
         rss: list[float] = []
         sizes: list[int | None] = []
@@ -174,16 +179,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench_churn_") as tmp:
         clip = None if args.no_camera else make_camera_clip(camera_photo(None)[0], Path(tmp))
-        variants = [("new", live.SCRIPT)]
+        variants = [("new", LIVE_SCRIPT)]
         if args.base_root is not None:
             variants.insert(0, ("base", args.base_root.resolve() / "bench" / "live.py"))
-        own_script = live.SCRIPT
-        for label, script in variants:
-            live.SCRIPT = script  # server_under_test starts `python SCRIPT --serve-port`
-            try:
-                runs.append(await churn(args, label, spoken, clip) | {"warm_up": args.warm_up})
-            finally:
-                live.SCRIPT = own_script
+        for label, script in variants:  # server_under_test starts `python SCRIPT --serve-port`
+            runs.append(await churn(args, label, spoken, clip, script) | {"warm_up": args.warm_up})
     return {"tag": args.tag, "model": args.model, "camera": not args.no_camera,
             "every_s": args.every, "first_audio_only": args.first_audio,
             "load_avg_start": load, "load_avg_end": [round(v, 2) for v in os.getloadavg()],

@@ -1,4 +1,6 @@
-"""Tune user guidance w_u on VALIDATION reactivity; prints ONE JSON object.
+"""Figure: user guidance w_u against validation reactivity (JSON on stdout).
+
+Tune user guidance w_u on VALIDATION reactivity; prints ONE JSON object.
 
     python bench/tune_guidance.py --checkpoint runs/generator_rf/dpo/final.safetensors
                                   [--corpus data/corpus_rf] [--wu 1 2 3]
@@ -22,15 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from avatar.evaluate import load_sessions  # noqa: E402
-from avatar.generator.sampler import Guidance  # noqa: E402
-from avatar.metrics import audio_envelope, lip_sync  # noqa: E402
-from avatar.motion import column_index  # noqa: E402
-from avatar.reactivity import measure, smile_pulse_response  # noqa: E402
-from avatar.reactivity_eval import generator_variant, listening_from_corpus  # noqa: E402
+from avatar.evaluate import load_sessions
+from avatar.generator.sampler import Guidance
+from avatar.metrics import audio_envelope, lip_sync
+from avatar.motion import column_index
+from avatar.reactivity import measure, smile_pulse_response
+from avatar.reactivity_eval import generator_variant, listening_from_corpus
+from benchkit.paths import ROOT
 
 
 def main() -> int:

@@ -1,4 +1,6 @@
-"""Turn-end detectors side by side, offline: false cut-offs against response delay.
+"""Figure: bench/results/turn_end_offline.json and docs/turn_end_curve.png, turn-end detectors offline.
+
+Turn-end detectors side by side, offline: false cut-offs against response delay.
 
 The same decision points for every detector: each pause inside the 31 real paused
 utterances of bench/turn_splits.py --real (bench/paused_utterances.py's rule,
@@ -44,11 +46,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.turn_splits import real_clips  # noqa: E402
-from bench.voice_latency import QUESTIONS, speech_end_secs, synthesize  # noqa: E402
+from benchkit.paths import RESULTS, ROOT
+from benchkit.turn_splits import real_clips
+from benchkit.voice import QUESTIONS, speech_end_secs, synthesize
 
 RATE = 16000
 FALLBACK_S = 1.0  # smart-turn's fallback in the pipeline (TurnParams.smart_turn_stop_secs)
@@ -228,7 +228,7 @@ async def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    saved = ROOT / "bench" / "results" / "turn_end_offline.json"
+    saved = RESULTS / "turn_end_offline.json"
     if "--again" in sys.argv:  # the sweep again on the saved readings (no models)
         output = json.loads(saved.read_text())
         output["detectors"] = sweep(output["points"])

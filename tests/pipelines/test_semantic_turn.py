@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +31,7 @@ RATE = 16000
 def paused_clip() -> tuple[bytes, float]:
     """`ami_trn06[0:3.528]` (bench/paused_utterances.py) after 0.3 s of silence, and
     where its speech ends (s): the rule's silero end, as the bench counts it."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from paused_utterances import paused_utterances
+    from benchkit.paused_utterances import paused_utterances
 
     clip = next(u for u in paused_utterances() if u.name.startswith("ami_trn06[0:"))
     lead = np.zeros(int(0.3 * RATE), np.int16)

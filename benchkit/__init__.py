@@ -1,0 +1,10 @@
+"""The library under bench/: what the bench scripts share, so each script stays a thin
+`main()` that says which figure it produces (issue 24).
+
+Why a package: the scripts used to import one another by editing sys.path, and the
+shared code (a live microphone and session log, A/V analysis, plots, the real-media
+fetchers, the runtime builder) hid in 1,000-line scripts. Installed with the project
+(pyproject's packages), so `from benchkit.x import y` works from any directory and
+nothing edits sys.path. Nothing in agent/, avatar/, pipelines/ or sdk/ imports it
+(an import-linter contract); tests may.
+"""

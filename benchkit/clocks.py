@@ -1,0 +1,85 @@
+"""Memory and CPU clocks of the processes under test.
+
+Why here: the live benches start the server in its own process and read its RSS
+and CPU from /proc, alongside the llama.cpp child; one reading for all of them.
+`SERVER["pid"]` is the server process under test (None: this process), set by
+`benchkit.live_server.server_under_test`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The server under test: its pid (None: this process, --in-process) for CPU and RSS.
+SERVER: dict[str, Any] = {"pid": None}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+class RssSampler(threading.Thread):
+    """Peak of the summed RSS of some processes."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = 0.0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, sum(rss_mb(pid) for pid in self.pids))
+            self._stop_event.wait(0.1)
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join(timeout=2)
+        return self.peak
+
+
+def cpu_secs(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one when None; 0 if gone)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMark:
+    """Wall and CPU clocks at one instant, to turn intervals into CPU percentages."""
+
+    wall: float
+    process: float
+    llm: float
+
+    @classmethod
+    def now(cls, llm_pid: int | None) -> CpuMark:
+        """The clocks now."""
+        return cls(time.monotonic(), cpu_secs(SERVER["pid"]),
+                   cpu_secs(llm_pid) if llm_pid else 0.0)
+
+    def since(self, start: CpuMark) -> dict[str, float]:
+        """CPU% (100 = one core) of this process and the LLM between `start` and here."""
+        wall = max(1e-6, self.wall - start.wall)
+        return {"process_cpu_percent": round(100 * (self.process - start.process) / wall, 1),
+                "llm_cpu_percent": round(100 * (self.llm - start.llm) / wall, 1),
+                "secs": round(wall, 1)}

@@ -1,0 +1,113 @@
+"""CPU of process trees read from /proc: a process's descendants, their CPU seconds,
+and a sampler of groups (server, LLM, Chromium) every 50 ms.
+
+Why here: the browser benches must tell the server's CPU from Chromium's and the
+LLM's while a turn is answered; the sampler is their clock for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_SECS = 0.05
+
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (not `pid` itself)."""
+    out, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def proc_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of `pids` (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler:
+    """Cumulative CPU seconds of process groups every 50 ms, on the wall clock.
+
+    Groups: the server process, its LLM child, and Chromium (every process this
+    bench started other than the server). Chromium's processes change as pages
+    open, so the groups are re-read every second.
+    """
+
+    def __init__(self, server_pid: int, other_servers: list[int]) -> None:
+        self.server_pid = server_pid
+        self.other_servers = other_servers
+        self.times: list[float] = []
+        self.values: dict[str, list[float]] = {"server": [], "llm": [], "chromium": []}
+        self._base: dict[str, float] = {"chromium": 0.0}
+        self._seen_chromium: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _groups(self) -> dict[str, list[int]]:
+        server_tree = {self.server_pid, *descendants(self.server_pid)}
+        for pid in self.other_servers:
+            server_tree |= {pid, *descendants(pid)}
+        mine = [p for p in descendants(os.getpid()) if p not in server_tree]
+        llm = [p for p in descendants(self.server_pid)
+               if "llama_cpp" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+        return {"server": [self.server_pid], "llm": llm, "chromium": mine}
+
+    def _run(self) -> None:
+        groups, refreshed = self._groups(), time.monotonic()
+        while not self._stop.wait(SAMPLE_SECS):
+            if time.monotonic() - refreshed > 1.0:
+                with contextlib.suppress(OSError):
+                    groups, refreshed = self._groups(), time.monotonic()
+            self.times.append(time.time())
+            self.values["server"].append(proc_cpu(groups["server"]))
+            self.values["llm"].append(proc_cpu(groups["llm"]))
+            # Chromium processes come and go with pages: count each one's growth only
+            total = 0.0
+            for pid in groups["chromium"]:
+                value = proc_cpu([pid])
+                previous = self._seen_chromium.get(pid)
+                if previous is not None and value >= previous:
+                    self._base["chromium"] += value - previous
+                self._seen_chromium[pid] = value
+            total = self._base["chromium"]
+            self.values["chromium"].append(total)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def percent(self, start: float, end: float) -> dict[str, float | None]:
+        """% of one core each group used between two wall-clock times."""
+        out: dict[str, float | None] = {}
+        if end - start < 0.1 or not self.times:
+            return {name: None for name in self.values}
+        for name, values in self.values.items():
+            used = np.interp(end, self.times, values) - np.interp(start, self.times, values)
+            out[name] = round(100.0 * float(used) / (end - start), 1)
+        return out

@@ -1,0 +1,70 @@
+"""Every bench script still imports, and says what it measures.
+
+Why: bench/ scripts run by hand, so a moved or renamed module breaks them silently
+until someone wants a figure (issue 24's "every bench that is kept still runs").
+This imports each one as a module (its `main` is not run) in this one process.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+SCRIPTS = sorted(BENCH.glob("*.py"))
+
+
+def test_there_are_bench_scripts() -> None:
+    assert len(SCRIPTS) > 20
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
+def test_bench_script_imports_and_has_a_docstring(script: Path) -> None:
+    name = f"_bench_{script.stem}"
+    spec = importlib.util.spec_from_file_location(name, script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    assert (module.__doc__ or "").strip(), f"{script.name} has no docstring saying what it measures"
+    # issue 24: the first line names the figure (or file) it produces, or says "none"
+    assert module.__doc__.startswith("Figure: "), (
+        f"{script.name}'s docstring does not start with 'Figure: ' and what it produces")
+    runs = callable(getattr(module, "main", None)) or '__name__ == "__main__"' in script.read_text()
+    assert runs, f"{script.name} has nothing to run"
+
+
+#: The other bench scripts as importable names (`import live`, `from bench.live import ...`).
+BENCH_NAMES = {path.stem for path in SCRIPTS}
+
+
+def _imported_modules(script: Path) -> list[str]:
+    """Every module a script imports, at any depth (inside functions too)."""
+    import ast
+
+    names: list[str] = []
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+            if node.module == "bench":  # `from bench import live`
+                names += [f"bench.{alias.name}" for alias in node.names]
+    return names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
+def test_bench_script_imports_only_packages(script: Path) -> None:
+    """Why: issue 24. Shared code lives in benchkit/ (installed with the project), so a
+    script neither edits sys.path nor imports another script or the tests."""
+    assert "sys.path" not in script.read_text(), f"{script.name} edits sys.path"
+    for module in _imported_modules(script):
+        top = module.split(".")[0]
+        assert top != "tests", f"{script.name} imports {module}: move it into benchkit/"
+        assert top != "bench" and top not in BENCH_NAMES, (
+            f"{script.name} imports the bench script {module}: move it into benchkit/")
