@@ -37,7 +37,7 @@ import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -46,9 +46,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.settings import LLMSettings, PersonaSettings
-
-if TYPE_CHECKING:
-    from sdk.protocol import Limits
+from sdk.protocol import Limits
 
 ENV_PREFIX = "AVATAR_FORCING_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -312,12 +310,14 @@ class LimitsSettings(_Section):
 
     def params(self) -> Limits:
         """The `Limits` the server enforces and announces."""
-        from sdk.protocol import Limits
-
         return section_params(Limits, self)
 
 
 # ----------------------------------------------------------------------------- the file
+
+
+class SettingsError(ValueError):
+    """The environment names a setting that does not exist (a typo or an old name)."""
 
 
 #: Fields holding paths, per section: relative ones in a config file are the file's.
@@ -423,7 +423,7 @@ class Settings(BaseSettings):
         the env var or config file beneath it.
 
         Raises:
-            ValueError: an `AVATAR_FORCING_*` variable names no setting (a typo, or a
+            SettingsError: an `AVATAR_FORCING_*` variable names no setting (a typo, or a
                 name from before the sections, e.g. `AVATAR_FORCING_PORT`).
             pydantic.ValidationError: a value is invalid (the message names the field).
         """
@@ -448,7 +448,8 @@ def _sections() -> dict[str, type[BaseModel]]:
     sections: dict[str, type[BaseModel]] = {}
     for name, field in Settings.model_fields.items():
         model = field.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"Settings.{name} must be a section (a pydantic model)")
         sections[name] = model
     return sections
 
@@ -480,7 +481,7 @@ def check_env_names(environ: Mapping[str, str]) -> None:
         elif section in sections:
             problems.append(f"{key}: section {section!r} has no field {field!r}")
     if problems:
-        raise ValueError("unknown settings in the environment (docs/CONFIG.md lists them): "
+        raise SettingsError("unknown settings in the environment (docs/CONFIG.md lists them): "
                          + "; ".join(problems))
 
 

@@ -120,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from agent.errors import AgentError
     from pipelines.server.errors import ServerError
+    from pipelines.settings import SettingsError
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return asyncio.run(answer_wav(args) if args.wav is not None else serve_forever(args))
     except Terminated:
         return 0
-    except (ValidationError, ServerError, AgentError, FileNotFoundError) as error:
+    except (ValidationError, SettingsError, ServerError, AgentError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

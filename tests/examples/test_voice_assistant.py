@@ -216,7 +216,7 @@ def test_bad_flags_fail_with_a_clear_message(
     assert "WAV file not found" in capsys.readouterr().err
     # an external endpoint needs a model name: refused before anything loads
     assert main.main(["--llm-base-url", "http://127.0.0.1:9/v1"]) == 2
-    assert "llm_model" in capsys.readouterr().err
+    assert "llm.model must name the model" in capsys.readouterr().err
     assert main.main(["--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err
 

@@ -20,6 +20,7 @@ from pipelines.settings import (
     LimitsSettings,
     ServerSettings,
     Settings,
+    SettingsError,
     TurnSettings,
     reference_table,
 )
@@ -107,11 +108,12 @@ def test_old_or_misspelt_env_names_are_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AVATAR_FORCING_CACHE_DIR", "/tmp/x")  # not a setting: left alone
     assert Settings.load().server.port == 8765
     monkeypatch.setenv("AVATAR_FORCING_PORT", "9000")
-    with pytest.raises(ValueError, match="AVATAR_FORCING_PORT is now AVATAR_FORCING_SERVER_PORT"):
+    with pytest.raises(SettingsError,
+                       match="AVATAR_FORCING_PORT is now AVATAR_FORCING_SERVER_PORT"):
         Settings.load()
     monkeypatch.delenv("AVATAR_FORCING_PORT")
     monkeypatch.setenv("AVATAR_FORCING_TURNS_SEMANTIC", "1")
-    with pytest.raises(ValueError, match="section 'turns' has no field 'semantic'"):
+    with pytest.raises(SettingsError, match="section 'turns' has no field 'semantic'"):
         Settings.load()
 
 
