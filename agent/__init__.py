@@ -29,16 +29,17 @@ from agent.llm_server import (
     resolve_llm_endpoint,
 )
 from agent.persona import build_system_prompt, compose_system_prompt, read_prompt_file
-from agent.settings import AgentSettings
+from agent.settings import LLMSettings, PersonaSettings
 
 __all__ = [
     "AgentError",
-    "AgentSettings",
     "EmbeddedLLMServer",
     "LLMEndpoint",
     "LLMEndpointError",
     "LLMServerError",
+    "LLMSettings",
     "MissingModelError",
+    "PersonaSettings",
     "PiperVoicePaths",
     "ReplyTiming",
     "aresolve_llm_endpoint",

@@ -44,7 +44,7 @@ from agent.persona import read_prompt_file
 from agent.question_shape import asks_for_amount, is_yes_no_question, states_amount
 
 if TYPE_CHECKING:
-    from agent.settings import AgentSettings
+    from agent.settings import LLMSettings, PersonaSettings
 
 #: BM25's usual constants: term-frequency saturation and length normalisation.
 BM25_K1 = 1.2
@@ -229,13 +229,14 @@ class KnowledgeIndex:
         return cls(split_facts(read_prompt_file(path)), **kwargs)
 
     @classmethod
-    def from_settings(cls, settings: AgentSettings) -> KnowledgeIndex | None:
-        """The index the product routes with (`llm_retrieval*`, `llm_answer_rules`); None
-        when retrieval is off. The server and the benches build it here, alike."""
-        if not settings.llm_retrieval:
+    def from_settings(cls, llm: LLMSettings, persona: PersonaSettings) -> KnowledgeIndex | None:
+        """The index the product routes with (`llm.retrieval*`, `llm.answer_rules`) over
+        `persona.knowledge_file`; None when retrieval is off. The server and the benches
+        build it here, alike."""
+        if not llm.retrieval:
             return None
-        return cls.from_file(settings.knowledge_file, note_facts=settings.llm_retrieval_facts,
-                             answer_rules=settings.llm_answer_rules)
+        return cls.from_file(persona.knowledge_file, note_facts=llm.retrieval_facts,
+                             answer_rules=llm.answer_rules)
 
     def score(self, question: str) -> list[float]:
         """The BM25 score of every fact for `question` (one per fact, in file order)."""

@@ -39,7 +39,7 @@ from typing import IO, NamedTuple
 
 from agent.bundled_models import EmbeddedModelName, embedded_gguf
 from agent.errors import LLMServerError
-from agent.settings import AgentSettings
+from agent.settings import LLMSettings
 
 _LIVE_SERVERS: weakref.WeakSet[EmbeddedLLMServer] = weakref.WeakSet()
 _PR_SET_PDEATHSIG = 1
@@ -134,18 +134,19 @@ class EmbeddedLLMServer:
     # --- construction -----------------------------------------------------------
     @classmethod
     def from_settings(
-        cls, settings: AgentSettings, *, cache_dir: Path | None = None
+        cls, llm: LLMSettings, *, video: bool = True, cache_dir: Path | None = None
     ) -> EmbeddedLLMServer:
-        """A server for `settings.llm_embedded_model` with the settings' context and threads."""
-        name: EmbeddedModelName = settings.llm_embedded_model
+        """A server for `llm.embedded_model` with the settings' context and threads
+        (`video`: the server also renders the avatar, which sets the default threads)."""
+        name: EmbeddedModelName = llm.embedded_model
         return cls(
             model_path=embedded_gguf(name, cache_dir),
-            model_alias=settings.llm_model or name,
-            n_ctx=settings.llm_context_tokens,
-            n_threads=settings.llm_thread_count(),
-            n_threads_batch=settings.llm_batch_thread_count(),
-            prompt_cache_mb=settings.llm_prompt_cache_mb,
-            startup_timeout_s=settings.llm_startup_timeout_s,
+            model_alias=llm.model or name,
+            n_ctx=llm.context_tokens,
+            n_threads=llm.thread_count(video=video),
+            n_threads_batch=llm.batch_thread_count(video=video),
+            prompt_cache_mb=llm.prompt_cache_mb,
+            startup_timeout_s=llm.startup_timeout_s,
         )
 
     # --- properties -------------------------------------------------------------
@@ -331,25 +332,28 @@ class LLMEndpoint(NamedTuple):
     server: EmbeddedLLMServer | None
 
 
-def resolve_llm_endpoint(settings: AgentSettings, *, cache_dir: Path | None = None) -> LLMEndpoint:
-    """Use the configured endpoint, or start the embedded server (the caller stops it).
+def resolve_llm_endpoint(
+    llm: LLMSettings, *, video: bool = True, cache_dir: Path | None = None
+) -> LLMEndpoint:
+    """Use the configured endpoint, or start the embedded server (the caller stops it;
+    `video` as for `EmbeddedLLMServer.from_settings`).
 
     Returns `(base_url, api_key, model, server_or_None)`; blocks while a server loads.
     """
-    if settings.llm_base_url is not None:
-        return LLMEndpoint(settings.llm_base_url, settings.llm_api_key, settings.llm_model, None)
-    server = EmbeddedLLMServer.from_settings(settings, cache_dir=cache_dir).start()
-    return LLMEndpoint(server.base_url, settings.llm_api_key, server.model_alias, server)
+    if llm.base_url is not None:
+        return LLMEndpoint(llm.base_url, llm.api_key, llm.model, None)
+    server = EmbeddedLLMServer.from_settings(llm, video=video, cache_dir=cache_dir).start()
+    return LLMEndpoint(server.base_url, llm.api_key, server.model_alias, server)
 
 
 async def aresolve_llm_endpoint(
-    settings: AgentSettings, *, cache_dir: Path | None = None
+    llm: LLMSettings, *, video: bool = True, cache_dir: Path | None = None
 ) -> LLMEndpoint:
     """Async `resolve_llm_endpoint` (the Qwen join and model load run off the loop)."""
-    if settings.llm_base_url is not None:
-        return LLMEndpoint(settings.llm_base_url, settings.llm_api_key, settings.llm_model, None)
-    if settings.llm_embedded_model == "qwen2.5-0.5b":
+    if llm.base_url is not None:
+        return LLMEndpoint(llm.base_url, llm.api_key, llm.model, None)
+    if llm.embedded_model == "qwen2.5-0.5b":
         # The one-time join copies ~480 MB: keep it off the event loop.
-        await asyncio.to_thread(embedded_gguf, settings.llm_embedded_model, cache_dir)
-    server = await EmbeddedLLMServer.from_settings(settings, cache_dir=cache_dir).astart()
-    return LLMEndpoint(server.base_url, settings.llm_api_key, server.model_alias, server)
+        await asyncio.to_thread(embedded_gguf, llm.embedded_model, cache_dir)
+    server = await EmbeddedLLMServer.from_settings(llm, video=video, cache_dir=cache_dir).astart()
+    return LLMEndpoint(server.base_url, llm.api_key, server.model_alias, server)

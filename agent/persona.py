@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.settings import AgentSettings
+    from agent.settings import PersonaSettings
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -38,8 +38,8 @@ def compose_system_prompt(persona: str, knowledge: str) -> str:
     return f"{persona.strip()}\n\n{KNOWLEDGE_HEADER}\n{knowledge.strip()}"
 
 
-def build_system_prompt(settings: AgentSettings) -> str:
-    """The system prompt for `settings.persona_file` + `settings.knowledge_file`."""
+def build_system_prompt(persona: PersonaSettings) -> str:
+    """The system prompt for `persona.persona_file` + `persona.knowledge_file`."""
     return compose_system_prompt(
-        read_prompt_file(settings.persona_file), read_prompt_file(settings.knowledge_file)
+        read_prompt_file(persona.persona_file), read_prompt_file(persona.knowledge_file)
     )

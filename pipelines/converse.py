@@ -58,7 +58,7 @@ from avatar.portrait import Portrait
 from avatar.video_io import VideoInfo, VideoWriter, iter_frames, probe_video, read_audio
 
 if TYPE_CHECKING:
-    from agent.settings import AgentSettings
+    from pipelines.settings import Settings
     from pipelines.speech.models import SpeechModels
 
 FPS = 25
@@ -232,7 +232,7 @@ def synthesize(models: SpeechModels, text: str) -> np.ndarray:
     return np.concatenate(chunks).astype(np.int16)
 
 
-def ask_llm(settings: AgentSettings, transcript: str) -> tuple[str, str]:
+def ask_llm(settings: Settings, transcript: str) -> tuple[str, str]:
     """The LLM's spoken-style answer to `transcript`; returns (text, which LLM answered).
 
     The endpoint is the settings' one, or the embedded llama.cpp server started
@@ -250,8 +250,8 @@ def ask_llm(settings: AgentSettings, transcript: str) -> tuple[str, str]:
     from agent.persona import build_system_prompt
     from pipelines.voice_pipeline import spoken_system_prompt
 
-    system_prompt = spoken_system_prompt(build_system_prompt(settings))
-    endpoint = resolve_llm_endpoint(settings)
+    system_prompt = spoken_system_prompt(build_system_prompt(settings.persona))
+    endpoint = resolve_llm_endpoint(settings.llm, video=settings.avatar.video)
     where = (f"the embedded LLM ({endpoint.model}) at {endpoint.base_url}"
              if endpoint.server is not None else
              f"LLM endpoint {endpoint.base_url} (model {endpoint.model or '?'})")
@@ -259,11 +259,11 @@ def ask_llm(settings: AgentSettings, transcript: str) -> tuple[str, str]:
     async def answer() -> str:
         await check_llm_endpoint(endpoint.base_url, endpoint.api_key)
         client = make_client(endpoint.base_url, endpoint.api_key,
-                             timeout_s=settings.llm_request_timeout_s)
+                             timeout_s=settings.llm.request_timeout_s)
         try:
             return await complete_reply(
                 client, model=endpoint.model, messages=build_messages(system_prompt, transcript),
-                max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature)
+                max_tokens=settings.llm.max_tokens, temperature=settings.llm.temperature)
         except LLMEndpointError as error:
             raise LLMEndpointError(f"{where}: {error}") from error
         finally:
@@ -335,7 +335,7 @@ class ConverseResult:
 
 
 def converse(
-    user_video: str | Path, out: str | Path, *, settings: AgentSettings | None = None,
+    user_video: str | Path, out: str | Path, *, settings: Settings | None = None,
     portrait: Portrait | str | Path | None = None, reply_text: str | None = None,
     checkpoint: str | Path | None = None, models: SpeechModels | None = None,
     options: ConverseOptions | None = None,
@@ -343,14 +343,13 @@ def converse(
     """Run `user_video` through a live avatar session offline; write `out` and a sheet.
 
     `portrait`: a loaded Portrait, an image path, or None for the settings'
-    default portrait (`portrait_dir` / `default_portrait`). `reply_text` skips
+    default portrait (`avatar.portrait_dir` / `avatar.default_portrait`). `reply_text` skips
     the LLM. `models` reuses already loaded speech models.
 
     Raises:
         FileNotFoundError, ValueError: the clip, portrait or output is unusable.
         agent.errors.AgentError: the LLM could not answer (named in the message).
     """
-    from agent.settings import AgentSettings
     from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
     from avatar.live import PortraitLibrary
 
@@ -369,27 +368,31 @@ def converse(
     if speech is None and reply_text is None:
         raise ValueError(f"no speech in the audio of {clip.path}: nothing to answer "
                          "(give --reply TEXT to make the avatar speak anyway)")
-    settings = settings or AgentSettings.load()
+    if settings is None:
+        from pipelines.settings import Settings
+
+        settings = Settings.load()
     if isinstance(portrait, Portrait):
         face = portrait
     elif portrait is not None:
         face = Portrait.load(portrait)
     else:
-        face = PortraitLibrary(settings.portrait_dir, settings.default_portrait).get()
+        face = PortraitLibrary(settings.avatar.portrait_dir, settings.avatar.default_portrait).get()
     generator = load_generator(checkpoint or DEFAULT_CHECKPOINT)
     generator.model.eval()
     if models is None:
-        from pipelines.speech.models import SpeechModels
+        from pipelines.speech.models import ASRParams, SpeechModels
 
-        models = SpeechModels.bundled(asr_model_path=settings.asr_model_path,
-                                      tts_voice_path=settings.tts_voice_path)
+        models = SpeechModels.bundled(asr_model_path=settings.asr.model_path,
+                                      tts_voice_path=settings.tts.voice_path,
+                                      asr=ASRParams.from_section(settings.asr))
     timings["load"] = time.perf_counter() - started
 
     # the turn: what the user said, the answer, its speech
     started = time.perf_counter()
     heard_until = speech[1] + 0.3 if speech else clip.duration_secs
     utterance = clip.audio[: int(heard_until * clip.sample_rate)]
-    transcript = transcribe(models, to_16k(utterance, clip.sample_rate), settings.asr_language)
+    transcript = transcribe(models, to_16k(utterance, clip.sample_rate), settings.asr.language)
     report(f"heard: {transcript!r}")
     timings["asr"] = time.perf_counter() - started
     if reply_text is None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
@@ -60,6 +60,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from agent.knowledge_retrieval import KnowledgeIndex
 from agent.turn_end_text import TurnEndReader
+from pipelines.settings import section_params
 from pipelines.speech.first_clause import FirstClauseAggregator
 from pipelines.speech.llm import LocalOpenAILLMService
 from pipelines.speech.models import SpeechModels
@@ -77,6 +78,10 @@ from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
 from pipelines.turns.turn_hold import HoldIncompleteTurnStopStrategy
 from pipelines.turns.turn_join import SplitTurnJoiner
 from pipelines.wire.events import EventSender, ProtocolEventObserver
+
+if TYPE_CHECKING:
+    from agent.llm_server import LLMEndpoint
+    from pipelines.settings import Settings, TurnSettings
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
@@ -158,6 +163,11 @@ class TurnParams:
     context_messages: int = 24
     context_keep_messages: int = 8
 
+    @classmethod
+    def from_section(cls, turns: TurnSettings) -> TurnParams:
+        """From the settings' `[turns]` section (its fields are these)."""
+        return section_params(cls, turns)
+
 
 @dataclass(frozen=True)
 class LLMParams:
@@ -174,11 +184,12 @@ class LLMParams:
     prefill_history: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Any, endpoint: Any) -> LLMParams:
-        """From `AgentSettings` and the resolved endpoint (the one place fields are mapped)."""
+    def from_settings(cls, settings: Settings, endpoint: LLMEndpoint) -> LLMParams:
+        """From the settings tree and the resolved endpoint (the one place fields are mapped)."""
+        llm = settings.llm
         return cls(base_url=endpoint.base_url, model=endpoint.model, api_key=endpoint.api_key,
-                   max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
-                   timeout_s=settings.llm_request_timeout_s,
+                   max_tokens=llm.max_tokens, temperature=llm.temperature,
+                   timeout_s=llm.request_timeout_s,
                    prefill_history=endpoint.server is not None)
 
 

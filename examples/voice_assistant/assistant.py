@@ -2,9 +2,9 @@
 
 What is specific to this assistant lives in three files beside this one:
 `persona.md` (how it speaks), `knowledge.md` (what it knows) and `shop_tools.py`
-(what it can look up). Everything else is the framework: `AgentSettings` loads
-`assistant.toml`, `pipelines.server.app.load_runtime` loads the bundled speech models and
-starts (or connects to) the LLM, `create_app` serves protocol v1 over websockets,
+(what it can look up). Everything else is the framework: `pipelines.settings.Settings`
+loads `assistant.toml`, `pipelines.server.app.load_runtime` loads the bundled speech
+models and starts (or connects to) the LLM, `create_app` serves protocol v1 over websockets,
 and the `sdk` client speaks to it.
 
 Tools are used only where they work. pipecat streams every chat request, and a tool
@@ -34,7 +34,7 @@ from shop_tools import REPAIR_STATUS_SCHEMA, TOOL_NAME, register_tools
 from agent.errors import LLMEndpointError
 from agent.llm_client import make_client
 from agent.persona import build_system_prompt
-from agent.settings import AgentSettings, read_config_file
+from pipelines.settings import Settings
 from pipelines.voice_pipeline import LLMParams, VoiceSession
 from sdk import TalkResult, VoiceClient, read_wav_pcm16, talk
 
@@ -69,25 +69,19 @@ class ToolSupport:
     reason: str
 
 
-def load_settings(config_file: Path | None = CONFIG_FILE, **overrides: Any) -> AgentSettings:
+def load_settings(
+    config_file: Path | None = CONFIG_FILE, **overrides: dict[str, Any] | None
+) -> Settings:
     """`assistant.toml` (persona, knowledge, port, portrait), then AVATAR_FORCING_* env,
-    then flags."""
-    settings = AgentSettings.load(config_file, **overrides)
-    folder = settings.portrait_dir
-    if config_file is None or folder is None or folder.is_absolute():
-        return settings
-    # AgentSettings resolves the persona/knowledge paths of a config file against its
-    # folder but not portrait_dir; do the same here so `portraits/` travels with the file.
-    written = read_config_file(Path(config_file)).get("portrait_dir")
-    if written is None or Path(written) != folder:
-        return settings  # relative, but from the environment or a flag: the cwd's
-    return settings.model_copy(update={"portrait_dir": Path(config_file).parent / folder})
+    then flags (`overrides` per section, e.g. `server={"port": 8767}`). The file's
+    relative paths (persona, knowledge, `portraits/`) are its folder's."""
+    return Settings.load(config_file, **overrides)
 
 
-def assistant_system_prompt(settings: AgentSettings, *, tools_enabled: bool) -> str:
+def assistant_system_prompt(settings: Settings, *, tools_enabled: bool) -> str:
     """Persona + knowledge from the settings' files, plus the line matching the tool state."""
     hint = TOOLS_ON_HINT if tools_enabled else TOOLS_OFF_HINT
-    return f"{build_system_prompt(settings)}\n\n{hint}"
+    return f"{build_system_prompt(settings.persona)}\n\n{hint}"
 
 
 async def probe_tool_calls(llm: LLMParams, *, timeout_s: float = 60.0) -> ToolSupport:
@@ -143,7 +137,7 @@ async def probe_tool_calls(llm: LLMParams, *, timeout_s: float = 60.0) -> ToolSu
     return ToolSupport(False, "the model answered the probe without calling the tool")
 
 
-async def decide_tools(mode: ToolMode, settings: AgentSettings, llm: LLMParams) -> ToolSupport:
+async def decide_tools(mode: ToolMode, settings: Settings, llm: LLMParams) -> ToolSupport:
     """Resolve `--tools auto|on|off` into a decision with a reason."""
     if mode == "off":
         return ToolSupport(False, "turned off (--tools off)")
@@ -151,7 +145,7 @@ async def decide_tools(mode: ToolMode, settings: AgentSettings, llm: LLMParams) 
         return ToolSupport(True, "forced on (--tools on)")
     if mode != "auto":
         raise ValueError(f"tools mode must be one of {TOOL_MODES}, got {mode!r}")
-    if settings.uses_embedded_llm:
+    if settings.llm.uses_embedded_llm:
         return ToolSupport(
             False,
             "the embedded llama-cpp-python server cannot stream tool calls; "
@@ -182,7 +176,7 @@ class RunningAssistant:
 
 @contextlib.asynccontextmanager
 async def running_assistant(
-    settings: AgentSettings, *, tools: ToolMode = "auto", warm_up: bool = True
+    settings: Settings, *, tools: ToolMode = "auto", warm_up: bool = True
 ) -> AsyncIterator[RunningAssistant]:
     """Load models and LLM, decide on tools, serve `ws://host:port/ws` until the block ends.
 
@@ -205,19 +199,20 @@ async def running_assistant(
         config = ServerConfig.from_settings(
             settings, on_session=add_shop_tools if support.enabled else None)
         app = create_app(runtime, config)
-        server = make_server(app, settings.host, settings.port, config.limits)
+        host, port = settings.server.host, settings.server.port
+        server = make_server(app, host, port, config.limits)
         task = asyncio.create_task(server.serve(), name="voice-assistant-server")
         try:
             while not server.started:
                 if task.done():
                     await task  # re-raises why uvicorn could not start
                     raise RuntimeError(
-                        f"the server did not start on {settings.host}:{settings.port} "
+                        f"the server did not start on {host}:{port} "
                         "(port in use?)"
                     )
                 await asyncio.sleep(0.05)
             yield RunningAssistant(
-                url=f"ws://{settings.host}:{settings.port}/ws",
+                url=f"ws://{host}:{port}/ws",
                 tools=support,
                 llm=runtime.llm,
                 server=server,

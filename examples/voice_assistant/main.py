@@ -77,11 +77,9 @@ async def serve_forever(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C / SIGTERM."""
     settings = load_settings(
         args.config,
-        host=args.host,
-        port=args.port,
-        llm_base_url=args.llm_base_url,
-        llm_model=args.llm_model,
-        llm_embedded_model=args.embedded_model,
+        server={"host": args.host, "port": args.port},
+        llm={"base_url": args.llm_base_url, "model": args.llm_model,
+             "embedded_model": args.embedded_model},
     )
     async with running_assistant(settings, tools=args.tools,
                                  warm_up=not args.no_warm_up) as running:
@@ -100,17 +98,15 @@ async def answer_wav(args: argparse.Namespace) -> int:
 
     settings = load_settings(
         args.config,
-        host="127.0.0.1",
-        port=args.port or free_port(),
-        llm_base_url=args.llm_base_url,
-        llm_model=args.llm_model,
-        llm_embedded_model=args.embedded_model,
+        server={"host": "127.0.0.1", "port": args.port or free_port()},
+        llm={"base_url": args.llm_base_url, "model": args.llm_model,
+             "embedded_model": args.embedded_model},
     )
     async with running_assistant(settings, tools=args.tools,
                                  warm_up=not args.no_warm_up) as running:
         print(f"tool check_repair_status: {'on' if running.tools.enabled else 'off'} "
               f"({running.tools.reason})", flush=True)
-        result = await ask_once(running.url, args.wav, token=settings.auth_token)
+        result = await ask_once(running.url, args.wav, token=settings.server.auth_token)
     return result.report(args.out)
 
 
@@ -124,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from agent.errors import AgentError
     from pipelines.server.errors import ServerError
+    from pipelines.settings import SettingsError
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return asyncio.run(answer_wav(args) if args.wav is not None else serve_forever(args))
     except Terminated:
         return 0
-    except (ValidationError, ServerError, AgentError, FileNotFoundError) as error:
+    except (ValidationError, SettingsError, ServerError, AgentError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

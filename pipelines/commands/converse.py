@@ -55,15 +55,15 @@ def run(args: argparse.Namespace) -> int:
     """Converse once and print a summary; exit 1 with one line when the LLM fails."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.errors import AgentError
-    from agent.settings import AgentSettings
     from avatar.errors import AvatarError
     from pipelines.converse import ConverseOptions, converse
+    from pipelines.settings import Settings
 
     options = ConverseOptions(size=args.size, side_by_side=args.side_by_side,
                               turn_gap_secs=args.turn_gap, seed=args.seed,
                               progress=not args.quiet)
-    settings = AgentSettings.load(args.config, llm_base_url=args.llm_base_url,
-                                  llm_model=args.llm_model)
+    settings = Settings.load(args.config,
+                             llm={"base_url": args.llm_base_url, "model": args.llm_model})
     try:
         result = converse(args.user_video, args.out, settings=settings, portrait=args.portrait,
                           reply_text=args.reply, checkpoint=args.checkpoint, options=options)

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load the bundled speech models, the avatar (portraits, generator) and "
         "start (or connect to) the LLM, then serve conversations over websockets with wire "
         "protocol v2 (docs/PROTOCOL.md): clients that ask for video get the live avatar, "
-        "others a voice. Settings come from --config, AVATAR_FORCING_* env vars and these flags.",
+        "others a voice. Settings come from --config, AVATAR_FORCING_* env vars and these flags "
+        "(every setting: docs/CONFIG.md).",
     )
     parser.add_argument("--config", type=Path, default=None, help="TOML/YAML settings file")
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
@@ -45,21 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build settings, serve until interrupted."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from agent.settings import AgentSettings
     from pipelines.server.app import run_server
+    from pipelines.settings import Settings
 
-    settings = AgentSettings.load(
+    settings = Settings.load(
         args.config,
-        host=args.host,
-        port=args.port,
-        auth_token=args.token,
-        max_sessions=args.max_sessions,
-        llm_base_url=args.llm_base_url,
-        llm_model=args.llm_model,
-        video=False if args.no_video else None,
-        portrait_dir=args.portrait_dir,
-        default_portrait=args.portrait,
-        calibrate_portraits=False if args.no_calibrate_portraits else None,
+        server={"host": args.host, "port": args.port, "auth_token": args.token,
+                "max_sessions": args.max_sessions},
+        llm={"base_url": args.llm_base_url, "model": args.llm_model},
+        avatar={"video": False if args.no_video else None, "portrait_dir": args.portrait_dir,
+                "default_portrait": args.portrait,
+                "calibrate_portraits": False if args.no_calibrate_portraits else None},
     )
     asyncio.run(run_server(settings, warm_up=not args.no_warm_up))
     return 0

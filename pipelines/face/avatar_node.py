@@ -59,7 +59,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from loguru import logger
@@ -88,6 +88,7 @@ from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.memory import release_free_memory
 from avatar.portrait import Portrait
 from pipelines.face.rate_gate import RateGate
+from pipelines.settings import section_params
 from pipelines.wire.frames import (
     AvatarImageFrame,
     PortraitRequestFrame,
@@ -97,6 +98,9 @@ from pipelines.wire.frames import (
     UserMotionFrame,
 )
 from sdk.protocol import ErrorCode, MetricsEvent, PortraitEvent, VideoQualityEvent, error_event
+
+if TYPE_CHECKING:
+    from pipelines.settings import AvatarSettings
 
 FRAME_SECS = 0.04
 #: frames this late (s) stop the session's jobs from yielding the CPU while the
@@ -139,6 +143,11 @@ class AvatarNodeParams:
     #: runs at a time either way; 0: one thread, never niced
     worker_nice: int = 10
     stats_interval_secs: float = 2.0
+
+    @classmethod
+    def from_section(cls, avatar: AvatarSettings) -> AvatarNodeParams:
+        """From the settings' `[avatar]` section (its pacing fields are these)."""
+        return section_params(cls, avatar)
 
 
 #: Loads a portrait by name or from uploaded bytes (the server's portrait library).

@@ -27,13 +27,15 @@ from pipelines.server.errors import ServerError
 from pipelines.server.log_redaction import install_uvicorn_log_filters
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
-from pipelines.speech.models import SpeechModels
+from pipelines.speech.models import ASRParams, SpeechModels
 from pipelines.speech.stt import NO_WORDS
 from pipelines.voice_pipeline import LLMParams
 from sdk.protocol import PROTOCOL_VERSION, Limits
 
 if TYPE_CHECKING:
+    from agent.llm_server import EmbeddedLLMServer
     from avatar.live import AvatarAssets, CalibrationEvent
+    from pipelines.settings import AvatarSettings, Settings
 
 #: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
 WEB_DIR = Path(__file__).parents[1] / "web"  # pipelines/web
@@ -113,10 +115,10 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
 
 async def load_runtime(
     *,
-    settings: Any,
+    settings: Settings,
     warm_up: bool = True,
-) -> tuple[VoiceRuntime, Any]:
-    """Models + LLM endpoint + persona from `AgentSettings`; returns (runtime, llm_server).
+) -> tuple[VoiceRuntime, EmbeddedLLMServer | None]:
+    """Models + LLM endpoint + persona from the settings; returns (runtime, llm_server).
 
     The caller stops `llm_server` (an `EmbeddedLLMServer`, or None for an
     external endpoint) when it is done.
@@ -133,10 +135,11 @@ async def load_runtime(
     try:
         models = await asyncio.to_thread(
             SpeechModels.bundled,
-            asr_model_path=settings.asr_model_path,
-            tts_voice_path=settings.tts_voice_path,
+            asr_model_path=settings.asr.model_path,
+            tts_voice_path=settings.tts.voice_path,
+            asr=ASRParams.from_section(settings.asr),
         )
-        endpoint = await aresolve_llm_endpoint(settings)
+        endpoint = await aresolve_llm_endpoint(settings.llm, video=settings.avatar.video)
     except AgentError as error:
         raise ServerError(str(error)) from error
     try:
@@ -146,16 +149,17 @@ async def load_runtime(
             endpoint.server.stop()
         raise ServerError(str(error)) from error
     try:
-        avatar = await asyncio.to_thread(load_avatar_assets, settings) if settings.video else None
+        avatar = (await asyncio.to_thread(load_avatar_assets, settings.avatar)
+                  if settings.avatar.video else None)
     except ServerError:
         if endpoint.server is not None:  # the caller gets no handle to stop it
             endpoint.server.stop()
         raise
-    knowledge = KnowledgeIndex.from_settings(settings)
+    knowledge = KnowledgeIndex.from_settings(settings.llm, settings.persona)
     runtime = VoiceRuntime(
         models=models,
         llm=LLMParams.from_settings(settings, endpoint),
-        system_prompt=build_system_prompt(settings),
+        system_prompt=build_system_prompt(settings.persona),
         avatar=avatar,
         knowledge=knowledge,
     )
@@ -171,7 +175,7 @@ async def load_runtime(
     return runtime, endpoint.server
 
 
-def load_avatar_assets(settings: Any) -> AvatarAssets:
+def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
     """Portraits, generator and this machine's measured costs, once per server.
 
     Raises:
@@ -181,10 +185,10 @@ def load_avatar_assets(settings: Any) -> AvatarAssets:
     from avatar.live import AvatarAssets
 
     try:
-        assets = AvatarAssets.load(portrait_dir=settings.portrait_dir,
-                                   default_portrait=settings.default_portrait,
-                                   budget_ms=settings.video_budget_ms,
-                                   calibrate=settings.calibrate_portraits,
+        assets = AvatarAssets.load(portrait_dir=avatar.portrait_dir,
+                                   default_portrait=avatar.default_portrait,
+                                   budget_ms=avatar.video_budget_ms,
+                                   calibrate=avatar.calibrate_portraits,
                                    on_calibration=log_calibration)
     except (AvatarError, FileNotFoundError) as error:
         raise ServerError(f"cannot prepare the avatar: {error}") from error
@@ -276,7 +280,7 @@ def _exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _raise_exit)
 
 
-async def run_server(settings: Any, *, config: ServerConfig | None = None,
+async def run_server(settings: Settings, *, config: ServerConfig | None = None,
                      warm_up: bool = True) -> None:
     """Load everything, serve until SIGINT/SIGTERM, then stop the embedded LLM.
 
@@ -288,10 +292,11 @@ async def run_server(settings: Any, *, config: ServerConfig | None = None,
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     try:
         app = create_app(runtime, config)
-        server = make_server(app, settings.host, settings.port, config.limits)
-        logger.info(f"kiosk page on http://{settings.host}:{settings.port}/ (tap to start)")
+        host, port = settings.server.host, settings.server.port
+        server = make_server(app, host, port, config.limits)
+        logger.info(f"kiosk page on http://{host}:{port}/ (tap to start)")
         logger.info(
-            f"voice server on ws://{settings.host}:{settings.port}/ws "
+            f"voice server on ws://{host}:{port}/ws "
             f"(LLM {runtime.llm.model} at {runtime.llm.base_url}, "
             f"auth {'on' if config.auth_token else 'off'}, max {config.max_sessions} sessions)"
         )

@@ -24,6 +24,7 @@ from sdk.protocol import Hello, Limits
 if TYPE_CHECKING:
     from agent.knowledge_retrieval import KnowledgeIndex
     from avatar.live import AvatarAssets
+    from pipelines.settings import Settings
 
 #: The pipeline's input rate: silero VAD and smart-turn run at 16 kHz.
 PIPELINE_INPUT_RATE = 16000
@@ -53,14 +54,18 @@ class ServerConfig:
     on_session: Callable[[VoiceSession], None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> ServerConfig:
-        """The server policy from `AgentSettings` (the one place fields are mapped)."""
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ServerConfig:
+        """The server policy from the settings tree (the one place fields are mapped);
+        `overrides` set the fields no file can hold (callbacks)."""
         values: dict[str, Any] = {
-            "auth_token": settings.auth_token,
-            "max_sessions": settings.max_sessions,
-            "asr_language": settings.asr_language,
-            "video": settings.video,
-            "adapt_quality": settings.adapt_video,
+            "auth_token": settings.server.auth_token,
+            "max_sessions": settings.server.max_sessions,
+            "limits": settings.limits.params(),
+            "turn": TurnParams.from_section(settings.turns),
+            "asr_language": settings.asr.language,
+            "video": settings.avatar.video,
+            "avatar_node": AvatarNodeParams.from_section(settings.avatar),
+            "adapt_quality": settings.avatar.adapt_video,
         }
         values.update(overrides)
         return cls(**values)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime
@@ -23,7 +23,11 @@ from faster_whisper import WhisperModel
 from loguru import logger
 from piper import PiperVoice
 
+from pipelines.settings import section_params
 from pipelines.speech.transcript_confidence import record_segments
+
+if TYPE_CHECKING:
+    from pipelines.settings import ASRSettings
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ class ASRParams:
     #: short question: 20 s halves it with no word lost on our test clips; 10-15 s are
     #: 3-6x faster but misheard "delivery" as "the library" (bench/asr_window.py).
     encoder_min_secs: float = 20.0
+
+    @classmethod
+    def from_section(cls, asr: ASRSettings) -> ASRParams:
+        """From the settings' `[asr]` section (its decoding fields are these)."""
+        return section_params(cls, asr)
 
 
 class GreedyWhisper:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import AgentSettings
+from agent import PersonaSettings
 from agent.knowledge_retrieval import (
     OUTSIDE_REPLY,
     KnowledgeIndex,
@@ -22,7 +22,7 @@ from agent.knowledge_retrieval import (
 
 @pytest.fixture(scope="module")
 def index() -> KnowledgeIndex:
-    return KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
 
 
 # question -> words the best fact must hold (visitor wording, not the file's)
@@ -173,6 +173,8 @@ def test_terms_stem_and_map_visitor_words() -> None:
 def test_retrieval_is_on_by_default_and_an_operator_can_turn_it_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert AgentSettings.load().llm_retrieval is True
+    from pipelines.settings import Settings
+
+    assert Settings.load().llm.retrieval is True
     monkeypatch.setenv("AVATAR_FORCING_LLM_RETRIEVAL", "0")
-    assert AgentSettings.load().llm_retrieval is False
+    assert Settings.load().llm.retrieval is False

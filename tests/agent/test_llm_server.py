@@ -15,9 +15,9 @@ import openai
 import pytest
 
 from agent import (
-    AgentSettings,
     EmbeddedLLMServer,
     LLMServerError,
+    LLMSettings,
     ReplyTiming,
     build_messages,
     check_llm_endpoint,
@@ -149,19 +149,19 @@ def test_constructor_rejects_bad_input(tmp_path: Path) -> None:
 
 
 def test_resolve_uses_an_external_endpoint_without_starting_anything() -> None:
-    settings = AgentSettings.load(llm_base_url="http://10.1.2.3:8000/v1", llm_model="m")
-    endpoint = resolve_llm_endpoint(settings)
-    assert endpoint == ("http://10.1.2.3:8000/v1", settings.llm_api_key, "m", None)
+    llm = LLMSettings(base_url="http://10.1.2.3:8000/v1", model="m")
+    endpoint = resolve_llm_endpoint(llm)
+    assert endpoint == ("http://10.1.2.3:8000/v1", llm.api_key, "m", None)
 
 
 def test_resolve_starts_the_embedded_server_from_settings() -> None:
-    settings = AgentSettings.load(llm_embedded_model="smollm2", llm_context_tokens=512)
-    base_url, api_key, model, server = resolve_llm_endpoint(settings)
+    llm = LLMSettings(embedded_model="smollm2", context_tokens=512)
+    base_url, api_key, model, server = resolve_llm_endpoint(llm)
     assert server is not None
     try:
         assert model == "smollm2" and base_url == server.base_url
         assert server.n_ctx == 512
-        assert server.prompt_cache_mb == settings.llm_prompt_cache_mb > 0
+        assert server.prompt_cache_mb == llm.prompt_cache_mb > 0
         client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
         assert [m.id for m in client.models.list().data] == ["smollm2"]
     finally:

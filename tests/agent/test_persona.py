@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent import (
-    AgentSettings,
     EmbeddedLLMServer,
+    LLMSettings,
+    PersonaSettings,
     build_messages,
     build_system_prompt,
     complete_reply,
@@ -20,7 +21,7 @@ from agent.persona import KNOWLEDGE_HEADER, read_prompt_file
 
 
 def test_bundled_prompt_has_persona_then_knowledge_without_operator_comments() -> None:
-    prompt = build_system_prompt(AgentSettings.load())
+    prompt = build_system_prompt(PersonaSettings())
     persona_at = prompt.index("help kiosk")
     knowledge_at = prompt.index(KNOWLEDGE_HEADER)
     assert persona_at < knowledge_at
@@ -34,8 +35,7 @@ def test_operator_files_replace_the_bundled_ones(tmp_path: Path) -> None:
     persona.write_text("You are Ada, the museum's guide.\n<!-- draft v2 -->\n")
     knowledge = tmp_path / "facts.md"
     knowledge.write_text("The museum opens at 10 a.m.\n\n\n\nEntry is free on Fridays.\n")
-    settings = AgentSettings.load(persona_file=persona, knowledge_file=knowledge)
-    prompt = build_system_prompt(settings)
+    prompt = build_system_prompt(PersonaSettings(persona_file=persona, knowledge_file=knowledge))
     assert prompt == (
         "You are Ada, the museum's guide.\n\n"
         f"{KNOWLEDGE_HEADER}\nThe museum opens at 10 a.m.\n\nEntry is free on Fridays."
@@ -59,16 +59,16 @@ async def test_default_embedded_model_answers_from_the_knowledge_file(tmp_path: 
         "Store name: Tiny Tools.\nCustomer service phone: 555-0199.\n"
         "Opening hours: every day from 7 a.m. to 11 p.m.\n"
     )
-    settings = AgentSettings.load(knowledge_file=knowledge, llm_temperature=0.0)
-    async with EmbeddedLLMServer.from_settings(settings) as server:
-        client = make_client(server.base_url, settings.llm_api_key)
+    llm, persona = LLMSettings(temperature=0.0), PersonaSettings(knowledge_file=knowledge)
+    async with EmbeddedLLMServer.from_settings(llm) as server:
+        client = make_client(server.base_url, llm.api_key)
         answer = await complete_reply(
             client,
             model=server.model_alias,
             messages=build_messages(
-                build_system_prompt(settings), "What is the customer service phone number?"
+                build_system_prompt(persona), "What is the customer service phone number?"
             ),
-            max_tokens=settings.llm_max_tokens,
+            max_tokens=llm.max_tokens,
             temperature=0.0,
         )
         await client.close()

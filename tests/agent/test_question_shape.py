@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent import AgentSettings
+from agent import LLMSettings, PersonaSettings
 from agent.knowledge_retrieval import (
     OUTSIDE_REPLY,
     UNKNOWN_AMOUNT_REPLY,
@@ -23,7 +23,7 @@ from agent.question_shape import (
 
 @pytest.fixture(scope="module")
 def index() -> KnowledgeIndex:
-    return KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
 
 
 @pytest.mark.parametrize("message", [
@@ -109,12 +109,14 @@ def test_without_the_rules_both_go_to_the_llm(index: KnowledgeIndex) -> None:
 def test_the_rules_are_on_by_default_and_an_operator_can_turn_them_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = AgentSettings.load()
-    assert settings.llm_answer_rules is True
-    built = KnowledgeIndex.from_settings(settings)
+    from pipelines.settings import Settings
+
+    settings = Settings.load()
+    assert settings.llm.answer_rules is True
+    built = KnowledgeIndex.from_settings(settings.llm, settings.persona)
     assert built is not None and built.answer_rules
     monkeypatch.setenv("AVATAR_FORCING_LLM_ANSWER_RULES", "0")
-    built = KnowledgeIndex.from_settings(AgentSettings.load())
+    settings = Settings.load()
+    built = KnowledgeIndex.from_settings(settings.llm, settings.persona)
     assert built is not None and not built.answer_rules
-    monkeypatch.setenv("AVATAR_FORCING_LLM_RETRIEVAL", "0")
-    assert KnowledgeIndex.from_settings(AgentSettings.load()) is None
+    assert KnowledgeIndex.from_settings(LLMSettings(retrieval=False), PersonaSettings()) is None

@@ -18,7 +18,7 @@ import pytest
 from agent.bundled_models import qwen_gguf
 from agent.llm_server import EmbeddedLLMServer
 from agent.persona import build_system_prompt
-from agent.settings import AgentSettings
+from agent.settings import PersonaSettings
 from agent.turn_end_text import (
     TurnEndReader,
     TurnEndReading,
@@ -59,7 +59,7 @@ def system() -> list[dict[str, Any]]:
     from pipelines.voice_pipeline import spoken_system_prompt
 
     return [{"role": "system",
-             "content": spoken_system_prompt(build_system_prompt(AgentSettings.load()))}]
+             "content": spoken_system_prompt(build_system_prompt(PersonaSettings()))}]
 
 
 def read_all(server: EmbeddedLLMServer, messages: list[dict[str, Any]],

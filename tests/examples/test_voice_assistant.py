@@ -161,9 +161,9 @@ async def test_handler_returns_the_lookup_through_pipecats_result_callback() -> 
 
 def test_example_settings_load_its_own_persona_knowledge_and_port() -> None:
     settings = assistant.load_settings()
-    assert settings.persona_file == EXAMPLE_DIR / "persona.md"
-    assert settings.knowledge_file == EXAMPLE_DIR / "knowledge.md"
-    assert settings.port == 8766
+    assert settings.persona.persona_file == EXAMPLE_DIR / "persona.md"
+    assert settings.persona.knowledge_file == EXAMPLE_DIR / "knowledge.md"
+    assert settings.server.port == 8766
     prompt_on = assistant.assistant_system_prompt(settings, tools_enabled=True)
     prompt_off = assistant.assistant_system_prompt(settings, tools_enabled=False)
     assert "Riverside Cycles" in prompt_on and "Basic tune-up: 65 dollars" in prompt_on
@@ -178,17 +178,17 @@ def test_example_settings_give_the_avatar_its_own_portrait(
 
     monkeypatch.chdir(tmp_path)  # portraits/ is found beside assistant.toml, not in the cwd
     settings = assistant.load_settings()
-    assert settings.video is True
-    assert settings.portrait_dir == EXAMPLE_DIR / "portraits"
-    assert settings.default_portrait == "astronaut"
-    library = PortraitLibrary(settings.portrait_dir, settings.default_portrait)
+    assert settings.avatar.video is True
+    assert settings.avatar.portrait_dir == EXAMPLE_DIR / "portraits"
+    assert settings.avatar.default_portrait == "astronaut"
+    library = PortraitLibrary(settings.avatar.portrait_dir, settings.avatar.default_portrait)
     assert {"astronaut", "grace_hopper"} <= set(library.names())
     portrait = library.get()  # the real landmarker finds one clear face in the photo
     assert portrait.name == "astronaut"
     assert portrait.measurement.face_height > 0.3 * portrait.size
     # a relative folder given by the environment stays the cwd's
-    monkeypatch.setenv("AVATAR_FORCING_PORTRAIT_DIR", "elsewhere")
-    assert assistant.load_settings().portrait_dir == Path("elsewhere")
+    monkeypatch.setenv("AVATAR_FORCING_AVATAR_PORTRAIT_DIR", "elsewhere")
+    assert assistant.load_settings().avatar.portrait_dir == Path("elsewhere")
 
 
 async def test_tool_decision_modes() -> None:
@@ -216,7 +216,7 @@ def test_bad_flags_fail_with_a_clear_message(
     assert "WAV file not found" in capsys.readouterr().err
     # an external endpoint needs a model name: refused before anything loads
     assert main.main(["--llm-base-url", "http://127.0.0.1:9/v1"]) == 2
-    assert "llm_model" in capsys.readouterr().err
+    assert "llm.model must name the model" in capsys.readouterr().err
     assert main.main(["--port", "70000"]) == 2
     assert "port" in capsys.readouterr().err
 

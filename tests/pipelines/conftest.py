@@ -142,7 +142,7 @@ def runtime(speech_models: Any, llm_endpoint: Any) -> Any:
     import asyncio
 
     from agent.persona import build_system_prompt
-    from agent.settings import AgentSettings
+    from agent.settings import PersonaSettings
     from pipelines.server.app import VoiceRuntime
     from pipelines.voice_pipeline import LLMParams
 
@@ -150,7 +150,7 @@ def runtime(speech_models: Any, llm_endpoint: Any) -> Any:
         models=speech_models,
         llm=LLMParams(base_url=llm_endpoint.base_url, model="smollm2", max_tokens=60,
                       timeout_s=60.0),  # the shared CPU is often saturated
-        system_prompt=build_system_prompt(AgentSettings.load()),
+        system_prompt=build_system_prompt(PersonaSettings()),
     )
     asyncio.run(runtime.warm_up_llm())
     return runtime

@@ -126,11 +126,11 @@ def test_bad_clips_are_named(tmp_path: Path) -> None:
 def test_a_dead_llm_endpoint_is_named(tmp_path: Path) -> None:
     from agent.errors import LLMEndpointError
     from agent.llm_server import free_port
-    from agent.settings import AgentSettings
     from pipelines.converse import ask_llm
+    from pipelines.settings import Settings
 
     url = f"http://127.0.0.1:{free_port()}/v1"
-    settings = AgentSettings.load(llm_base_url=url, llm_model="nobody")
+    settings = Settings.load(llm={"base_url": url, "model": "nobody"})
     with pytest.raises(LLMEndpointError, match=url.replace(".", r"\.")):
         ask_llm(settings, "What time do you open?")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex, plan_turn
-from agent.settings import AgentSettings
+from agent.settings import PersonaSettings
 from pipelines.server.app import ServerConfig
 from sdk.client import VoiceClient
 from sdk.talk import talk
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
     runtime: Any, start_server: Any, say: Any, transcribe: Any, wer: Any
 ) -> None:
-    index = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
     sessions: list[Any] = []
     # as with the embedded server in production: the fixed reply is read ahead
     llm = dataclasses.replace(runtime.llm, prefill_history=True)
@@ -54,7 +54,7 @@ async def test_a_spoken_yes_no_question_is_answered_by_its_fact(
 ) -> None:
     """The answer rules in the real server: "Can I bring my dog into the store?" is
     answered by the pets fact's own words, without the LLM, and spoken."""
-    index = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
     expected = plan_turn(index, "Can I bring my dog into the store?").reply
     assert expected is not None and "service animals" in expected
     sessions: list[Any] = []

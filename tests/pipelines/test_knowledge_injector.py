@@ -17,13 +17,13 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_text_processor import LLMTextProcessor
 from pipecat.tests.utils import run_test
 
-from agent import AgentSettings
+from agent import PersonaSettings
 from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
 from pipelines.speech.first_clause import FirstClauseAggregator
 from pipelines.turns.context_window import ContextWindow
 from pipelines.turns.knowledge_injector import KnowledgeInjector, last_user_text
 
-INDEX = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+INDEX = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
 # questions the LLM answers (a yes/no one is answered by its fact: see below)
 SESSION = ["Where are the restrooms?", "Hi there!", "Which cards do you accept?",
            "Which days do you deliver?"] * 4

@@ -24,7 +24,7 @@ from pipecat.frames.frames import (
 from pipecat.tests.utils import run_test
 
 from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
-from agent.settings import AgentSettings
+from agent.settings import PersonaSettings
 from pipelines.server.app import ServerConfig
 from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
 from pipelines.voice_pipeline import TurnParams
@@ -89,7 +89,7 @@ async def test_replies_started_at_the_pause_are_the_ones_played_and_recorded_onc
         wer: Callable[[str, str], float], transcribe: Any) -> None:
     """A store question (the LLM's reply) and parrot bait (the fixed store reply,
     held by the knowledge injector until the turn ends), both speculated."""
-    index = KnowledgeIndex.from_file(AgentSettings.load().knowledge_file)
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
     sessions: list[Any] = []
     # the VAD waits 1.0 s, so the first-pause guess (whisper on the words so far) is
     # announced before it even on a slow, busy machine: at 0.6 s a quiet fresh-clone

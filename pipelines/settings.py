@@ -1,0 +1,585 @@
+"""The one configuration tree of avatar-forcing: `Settings`, loaded from four layers.
+
+Highest first:
+
+1. explicit overrides (CLI flags) passed to `Settings.load(...)`, one mapping per
+   section: `Settings.load(path, server={"port": 8766}, llm={"model": None})`
+   (None values are dropped: a flag left unset must not mask what is beneath it),
+2. environment variables `AVATAR_FORCING_<SECTION>_<FIELD>`, e.g.
+   `AVATAR_FORCING_LLM_BASE_URL` (llm.base_url), `AVATAR_FORCING_SERVER_PORT`,
+   `AVATAR_FORCING_TURNS_SEMANTIC_TURN`,
+3. a TOML or YAML config file given to `Settings.load(config_file)`, holding the
+   sections as tables (`[server]`, `[llm]`, `[turns]`, ...),
+4. the defaults of the sections below.
+
+Relative paths inside a config file are resolved against the file's folder, so a
+config and its persona travel together. The frozen runtime dataclasses the code
+uses are built from their sections (`TurnParams.from_section(settings.turns)`,
+`AvatarNodeParams.from_section`, `ASRParams.from_section`, `LimitsSettings.params()`);
+the sections' defaults are the dataclasses' own (tests/pipelines/test_settings.py
+holds them equal field by field). Every field is listed in docs/CONFIG.md, which
+`python -m pipelines.settings --reference > docs/CONFIG.md` writes.
+
+This module sits at the composition root (pipelines/): `agent` owns its sections
+(`agent.settings.LLMSettings`, `PersonaSettings`) and never sees the whole tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import os
+import sys
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agent.settings import LLMSettings, PersonaSettings
+from sdk.protocol import Limits
+
+ENV_PREFIX = "AVATAR_FORCING_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The parsed config file for the `load()` call in progress. A ContextVar (not a
+# class attribute) so concurrent loads in threads or tasks never see each other's file.
+_CONFIG_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar(
+    "avatar_forcing_config_file", default=None
+)
+
+
+class _Section(BaseModel):
+    """A table of the config tree: unknown keys are errors, values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+_Params = TypeVar("_Params")
+
+
+def section_params(cls: type[_Params], section: BaseModel) -> _Params:
+    """The runtime dataclass `cls` (`TurnParams`, ...) from the section's fields of the
+    same names; every field of `cls` must be a field of the section."""
+    assert dataclasses.is_dataclass(cls)
+    return cls(**{field.name: getattr(section, field.name) for field in dataclasses.fields(cls)})
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+class ServerSettings(_Section):
+    """Where the server listens and whom it admits (`[server]`)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Bind address.")
+    port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0: any free one).")
+    auth_token: str | None = Field(default=None, description="Bearer token clients must send.")
+    max_sessions: int = Field(
+        default=2, ge=1, le=64,
+        description="Concurrent conversations at most (2 CPU cores: both share one LLM); "
+        "video sessions are also admitted only while the machine's live capacity allows.",
+    )
+
+
+class ASRSettings(_Section):
+    """Speech recognition: the faster-whisper model and how it decodes (`[asr]`)."""
+
+    model_path: Path | None = Field(
+        default=None, description="faster-whisper model folder; None = bundled tiny.en."
+    )
+    language: str = Field(default="en", min_length=2, max_length=8,
+                          description="Language whisper transcribes.")
+    beam_size: int = Field(default=1, ge=1, le=16,
+                           description="1: greedy; tiny.en gives the same text on clean "
+                           "speech, ~2x faster.")
+    compute_type: str = Field(default="int8", min_length=1,
+                              description="CTranslate2 compute type of the model.")
+    cpu_threads: int = Field(default=2, ge=0, le=256, description="whisper's CPU threads.")
+    no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0,
+                                  description="Drop segments whisper itself believes are "
+                                  "not speech with this probability or more.")
+    max_compression_ratio: float = Field(default=2.4, gt=0,
+                                         description="whisper's own loop detector threshold.")
+    encoder_min_secs: float = Field(
+        default=20.0, ge=0,
+        description="The encoder sees the utterance plus 2 s, at least this long, instead of "
+        "whisper's fixed 30 s window (0: always 30 s); 10-15 s misheard words "
+        "(bench/asr_window.py).",
+    )
+
+    @field_validator("model_path")
+    @classmethod
+    def _check_model_path(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = Path(value).expanduser()
+        if not (value / "model.bin").is_file():
+            raise ValueError(
+                f"asr.model_path must be a faster-whisper (CTranslate2) folder with model.bin: "
+                f"{value}"
+            )
+        return value
+
+
+class TTSSettings(_Section):
+    """Speech synthesis (`[tts]`)."""
+
+    voice_path: Path | None = Field(
+        default=None, description="piper .onnx voice (config .onnx.json beside it); None = joe."
+    )
+
+    @field_validator("voice_path")
+    @classmethod
+    def _check_voice_path(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = Path(value).expanduser()
+        if value.suffix != ".onnx" or not value.is_file():
+            raise ValueError(f"tts.voice_path must be an existing piper .onnx voice: {value}")
+        config = value.with_name(value.name + ".json")
+        if not config.is_file():
+            raise ValueError(f"piper voice config not found beside the voice: {config}")
+        return value
+
+
+class TurnSettings(_Section):
+    """Turn-taking timings (`[turns]`); each default is chosen for latency
+    (docs/LATENCY.md; the fields of `pipelines.voice_pipeline.TurnParams`)."""
+
+    vad_start_secs: float = Field(
+        default=0.1, gt=0, description="silero: speech must last this long to count (pipecat: "
+        "0.2 s, which missed a short 'Wait.'; bench/barge_in.py).")
+    backchannel_barge_in: bool = Field(
+        default=True, description="While the bot speaks, a sound pauses the reply and only "
+        "words interrupt it; a backchannel, cough or laugh lets it play on. Off: every VAD "
+        "start interrupts (pipecat's barge-in).")
+    barge_in_resume_secs: float = Field(
+        default=3.0, ge=0, description="A paused reply plays on when the STT finds no words, "
+        "or at the latest this long after the sound ends.")
+    quick_pause_secs: float = Field(
+        default=0.3, ge=0, description="silero's score of single windows pauses the reply "
+        "before the VAD commits; unconfirmed by a VAD start within this long, it plays on "
+        "(0: off).")
+    unsure_words_interrupt: bool = Field(
+        default=False, description="Words whisper deems a failed decode (as it makes of a "
+        "laugh) interrupt the reply too; off: they let it play on.")
+    vad_stop_secs: float = Field(
+        default=0.2, gt=0, description="This much silence ends an utterance (pipecat: 0.2 s).")
+    vad_confidence: float = Field(
+        default=0.7, gt=0, le=1, description="silero's speech confidence threshold.")
+    speculative_asr: bool = Field(
+        default=True, description="Transcribe at the first pause (80 ms), before the VAD's "
+        "stop; off: pipecat's segmented whisper.")
+    eager_reply: bool = Field(
+        default=True, description="Start the reply on the speculative transcript while the "
+        "VAD and smart-turn still decide; held until the turn ends, dropped if the user goes "
+        "on (needs `speculative_asr`).")
+    incomplete_hold_secs: float = Field(
+        default=0.8, ge=0, description="A turn whose transcript ends on 'is', 'so', a comma... "
+        "is held this much longer for the rest (0: off).")
+    unfinished_hold_secs: float = Field(
+        default=1.6, ge=0, description="...and one that ends on a word no sentence ends on "
+        "('the', 'and') this much (at least `incomplete_hold_secs`).")
+    uncertain_hold_secs: float = Field(
+        default=0.8, ge=0, description="...and one with no closing mark, or a failed decode, "
+        "this much (0: off).")
+    semantic_turn: bool = Field(
+        default=False, description="Read the end of the turn in the words too: the bundled "
+        "LLM's probability that the message ends there (needs the embedded server).")
+    semantic_unsure_hold_secs: float = Field(
+        default=1.0, ge=0, description="With `semantic_turn`: hold this much longer when the "
+        "LLM expects more after a statement...")
+    semantic_unfinished_hold_secs: float = Field(
+        default=2.0, ge=0, description="...and this much when the words cannot end a sentence.")
+    semantic_wait_secs: float = Field(
+        default=0.6, ge=0, description="...waiting at most this long after smart-turn's "
+        "'complete' for a reading.")
+    smart_turn_stop_secs: float = Field(
+        default=1.0, gt=0, description="smart-turn fallback: a turn the model judges "
+        "unfinished ends anyway after this much silence.")
+    first_clause_min_words: int = Field(
+        default=3, ge=0, description="Split the first clause of a reply off for TTS once it "
+        "has this many words (0: off)...")
+    first_phrase_words: int = Field(
+        default=3, ge=0, description="...or, with no , ; : in sight, before a joining word "
+        "after this many words (0: off).")
+    join_split_turn_secs: float = Field(
+        default=1.5, ge=0, description="A user turn starting this soon after the previous one "
+        "ended continues it: both become one user message (0: off).")
+    context_messages: int = Field(
+        default=24, ge=2, description="LLM history per session: past this many messages it "
+        "is cut back to the last `context_keep_messages`...")
+    context_keep_messages: int = Field(
+        default=8, ge=0, description="...in steps, so llama.cpp's prompt cache keeps working.")
+
+
+class AvatarSettings(_Section):
+    """The live avatar: portraits, video budget, and each session's pacing (`[avatar]`)."""
+
+    video: bool = Field(
+        default=True,
+        description="Serve the live avatar to clients whose hello asks for video "
+        "(voice-only clients are unaffected); off: every session is voice only.",
+    )
+    portrait_dir: Path | None = Field(
+        default=None,
+        description="Folder of portrait images (JPEG/PNG) clients may name; the built-in "
+        "grace_hopper is always available.",
+    )
+    default_portrait: str = Field(
+        default="grace_hopper", min_length=1,
+        description="Portrait used when a client names none (a file stem in portrait_dir).",
+    )
+    video_budget_ms: float = Field(
+        default=100.0, gt=0, le=200,
+        description="CPU a video session may spend per 200 ms block (ms of one core); the "
+        "render size and camera rate a session STARTS with are chosen from this machine's "
+        "costs, measured at start-up, to fit.",
+    )
+    adapt_video: bool = Field(
+        default=True,
+        description="Each video session adapts while it runs: when its frames run late it "
+        "steps down (camera rate, then size, then images drawn; never audio) and back up "
+        "when the machine has headroom, telling the client each time (`video-quality`); "
+        "the same live measure admits or refuses new video sessions (close 1013). Off: a "
+        "session keeps its start-up choice and only max_sessions limits admission.",
+    )
+    calibrate_portraits: bool = Field(
+        default=True,
+        description="Fit each portrait a session shows (library or upload) its own render "
+        "calibration in one background process at nice 19, one portrait at a time (about "
+        "a minute of a core each, cached on disk); sessions switch to it when it lands. "
+        "Off: portraits keep the shipped table unless `avatar-forcing calibrate` ran.",
+    )
+    # --- each session's pacing (the fields of pipelines.face.avatar_node.AvatarNodeParams)
+    lead_secs: float = Field(
+        default=0.06, ge=0, description="Frames are pushed this long before their time: one "
+        "render and a camera analysis (~20 ms) plus scheduling jitter.")
+    rebase_secs: float = Field(
+        default=0.25, gt=0, description="Later than this, the clock is rebased (frames keep "
+        "their spacing from now).")
+    camera_fps: float = Field(
+        default=10.0, ge=0, description="Camera frames analysed per second (0: camera ignored).")
+    threads: int = Field(
+        default=1, ge=1, le=256, description="torch threads in a session's worker thread.")
+    thinking_camera_pause_secs: float = Field(
+        default=3.0, ge=0, description="From the user's pause or turn end, camera analysis "
+        "pauses until the reply starts, at most this long: ASR, LLM and TTS need the CPU.")
+    thinking_frame_stride: int = Field(
+        default=2, ge=1, description="In the same window the face only idles: draw one frame "
+        "in this many and repeat the last image in between (1: every frame).")
+    worker_nice: int = Field(
+        default=10, ge=0, le=19, description="In that window the session's jobs run on a "
+        "second worker thread niced by this (Linux), yielding the CPU to whisper, the LLM and "
+        "piper (0: one thread, never niced).")
+    stats_interval_secs: float = Field(
+        default=2.0, gt=0, description="Seconds between a session's render statistics.")
+
+
+class LimitsSettings(_Section):
+    """Per-session bounds that keep one client from hurting the others (`[limits]`;
+    the fields of `sdk.protocol.Limits`, sent to clients in `welcome`)."""
+
+    max_message_bytes: int = Field(
+        default=65536, ge=1024, description="Largest audio or text message accepted (bytes); "
+        "64 KiB = 2 s of 16 kHz audio.")
+    max_image_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest camera frame or portrait upload "
+        "(bytes): a 640x480 JPEG is ~50 KiB.")
+    max_camera_fps: float = Field(
+        default=25.0, gt=0, description="Camera and motion messages per second a client may "
+        "send, sustained, the two counted together; more are dropped on arrival.")
+    camera_burst_frames: int = Field(
+        default=10, ge=1, description="...after a burst allowance of this many messages.")
+    max_audio_rate: float = Field(
+        default=4.0, gt=0, description="Audio may arrive at most this many times faster than "
+        "real time (sustained)...")
+    audio_burst_secs: float = Field(
+        default=4.0, gt=0, description="...after a burst allowance of this many seconds of audio.")
+    hello_timeout_secs: float = Field(
+        default=10.0, gt=0, description="Seconds the server waits for `hello` before closing.")
+
+    def params(self) -> Limits:
+        """The `Limits` the server enforces and announces."""
+        return section_params(Limits, self)
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+class SettingsError(ValueError):
+    """The environment names a setting that does not exist (a typo or an old name)."""
+
+
+#: Fields holding paths, per section: relative ones in a config file are the file's.
+_PATH_FIELDS: dict[str, tuple[str, ...]] = {
+    "asr": ("model_path",),
+    "tts": ("voice_path",),
+    "persona": ("persona_file", "knowledge_file"),
+    "avatar": ("portrait_dir",),
+}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a `.toml`, `.yaml` or `.yml` config file into its sections, with relative
+    paths resolved against the file's folder."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        with path.open("rb") as handle:
+            data: Any = tomllib.load(handle)
+    elif suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    else:
+        raise ValueError(f"config file {path} must end in .toml, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a table of settings at its top level")
+    resolved = dict(data)
+    for section, keys in _PATH_FIELDS.items():
+        table = resolved.get(section)
+        if not isinstance(table, dict):
+            continue
+        table = dict(table)
+        for key in keys:
+            value = table.get(key)
+            if isinstance(value, str) and value:
+                candidate = Path(value).expanduser()
+                table[key] = candidate if candidate.is_absolute() else path.parent / candidate
+        resolved[section] = table
+    return resolved
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Feeds the config file of the current `load()` call as the lowest non-default layer."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        data = _CONFIG_FILE_DATA.get() or {}
+        return data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_CONFIG_FILE_DATA.get() or {})
+
+
+# ----------------------------------------------------------------------------- the tree
+
+
+class Settings(BaseSettings):
+    """Everything a user may tune, in sections; see the module docstring for the layers."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings,
+                                   description="Where the server listens and whom it admits.")
+    llm: LLMSettings = Field(default_factory=LLMSettings,
+                             description="The LLM endpoint and how the agent asks it.")
+    persona: PersonaSettings = Field(default_factory=PersonaSettings,
+                                     description="Who the agent is and what it knows.")
+    asr: ASRSettings = Field(default_factory=ASRSettings, description="Speech recognition.")
+    tts: TTSSettings = Field(default_factory=TTSSettings, description="Speech synthesis.")
+    turns: TurnSettings = Field(default_factory=TurnSettings, description="Turn-taking.")
+    avatar: AvatarSettings = Field(default_factory=AvatarSettings,
+                                   description="The live avatar.")
+    limits: LimitsSettings = Field(default_factory=LimitsSettings,
+                                   description="Per-session bounds.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order the layers: overrides > env > config file (> field defaults)."""
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @classmethod
+    def load(
+        cls, config_file: Path | None = None, **overrides: Mapping[str, Any] | None
+    ) -> Settings:
+        """Build settings from defaults, an optional config file, env vars and overrides.
+
+        `overrides` map a section to its fields, e.g. `server={"port": 8766}`. Values
+        that are None are dropped: an argparse flag that was not given must not mask
+        the env var or config file beneath it.
+
+        Raises:
+            SettingsError: an `AVATAR_FORCING_*` variable names no setting (a typo, or a
+                name from before the sections, e.g. `AVATAR_FORCING_PORT`).
+            pydantic.ValidationError: a value is invalid (the message names the field).
+        """
+        check_env_names(os.environ)
+        data = read_config_file(Path(config_file)) if config_file is not None else None
+        layer: dict[str, Any] = {}
+        for section, values in overrides.items():
+            if values is None:
+                continue
+            kept = {key: value for key, value in dict(values).items() if value is not None}
+            if kept:
+                layer[section] = kept
+        token = _CONFIG_FILE_DATA.set(data)
+        try:
+            return cls(**layer)
+        finally:
+            _CONFIG_FILE_DATA.reset(token)
+
+
+def _sections() -> dict[str, type[BaseModel]]:
+    """Each section's name and model, in the tree's order."""
+    sections: dict[str, type[BaseModel]] = {}
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"Settings.{name} must be a section (a pydantic model)")
+        sections[name] = model
+    return sections
+
+
+def env_name(section: str, field: str) -> str:
+    """The environment variable that sets `section.field`."""
+    return f"{ENV_PREFIX}{section}_{field}".upper()
+
+
+def check_env_names(environ: Mapping[str, str]) -> None:
+    """Refuse `AVATAR_FORCING_*` variables that look like settings but set none.
+
+    Settings read only the variables they know, so a misspelt one, or one named as
+    before the sections (`AVATAR_FORCING_PORT`, now `AVATAR_FORCING_SERVER_PORT`),
+    would be ignored without a word. Variables that name no section and no field
+    (`AVATAR_FORCING_CACHE_DIR`) belong to other parts and are left alone."""
+    sections = _sections()
+    problems = []
+    for key in sorted(environ):
+        if not key.upper().startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX):].lower()
+        section, _, field = rest.partition("_")
+        if section in sections and field in sections[section].model_fields:
+            continue
+        homes = [name for name, model in sections.items() if rest in model.model_fields]
+        if homes:
+            problems.append(f"{key} is now {' or '.join(env_name(h, rest) for h in homes)}")
+        elif section in sections:
+            problems.append(f"{key}: section {section!r} has no field {field!r}")
+    if problems:
+        raise SettingsError("unknown settings in the environment (docs/CONFIG.md lists them): "
+                         + "; ".join(problems))
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def _type_name(annotation: Any) -> str:
+    """A field's type as a reader writes it: `int`, `str or none`, `"a" or "b"`."""
+    if annotation is None or annotation is type(None):
+        return "none"
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " or ".join(f'"{value}"' for value in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(annotation))
+    return "path" if annotation is Path else getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(field: FieldInfo) -> str:
+    """A field's default as it would be written in a config file (paths from the repo)."""
+    value = field.get_default(call_default_factory=True)
+    if value is PydanticUndefined or value is None:
+        return "unset"
+    if isinstance(value, Path):
+        return str(value.relative_to(REPO_ROOT)) if value.is_relative_to(REPO_ROOT) else str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def reference_table() -> str:
+    """docs/CONFIG.md: every setting, one row each (section, field, env var, type,
+    default, description)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `python -m pipelines.settings --reference > docs/CONFIG.md`;",
+        "     tests/pipelines/test_settings.py fails when this file is out of date. -->",
+        "",
+        "Every setting of avatar-forcing lives in one tree, `pipelines.settings.Settings`,",
+        "loaded from four layers, highest first: command-line flags, environment variables,",
+        "a TOML or YAML file (`--config`), the defaults below. A file holds the sections as",
+        "tables; relative paths in it are resolved against the file's folder:",
+        "",
+        "```toml",
+        "[server]",
+        "port = 8766",
+        "",
+        "[llm]",
+        'base_url = "http://127.0.0.1:11434/v1"',
+        'model = "qwen2.5:0.5b"',
+        "",
+        "[turns]",
+        "semantic_turn = true",
+        "```",
+        "",
+        "Each field is also set by its environment variable, `AVATAR_FORCING_<SECTION>_<FIELD>`",
+        "(booleans: `true`/`false` or `1`/`0`). An `AVATAR_FORCING_` variable that names a",
+        "section or a field but no setting is refused at start-up.",
+        "",
+    ]
+    for section, model in _sections().items():
+        lines += [
+            f"## `[{section}]`",
+            "",
+            _cell(" ".join(inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].split())),
+            "",
+            "| section | field | env var | type | default | description |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, field in model.model_fields.items():
+            lines.append(
+                f"| `{section}` | `{name}` | `{env_name(section, name)}` | {_cell(_type_name(field.annotation))} "
+                f"| `{_cell(_default_text(field))}` | {_cell(field.description or '')} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.settings --reference`: print docs/CONFIG.md."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.settings",
+                                     description="The settings reference (docs/CONFIG.md).")
+    parser.add_argument("--reference", action="store_true",
+                        help="print the reference table of every setting (markdown)")
+    args = parser.parse_args(argv)
+    if not args.reference:
+        parser.print_help()
+        return 2
+    sys.stdout.write(reference_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
