@@ -237,7 +237,7 @@ class AvatarSettings(_Section):
     )
     default_portrait: str = Field(
         default="grace_hopper", min_length=1,
-        description="Portrait used when a client names none (a file stem in portrait_dir).",
+        description="Portrait used when a client names none (a file stem in `portrait_dir`).",
     )
     video_budget_ms: float = Field(
         default=100.0, gt=0, le=200,
@@ -251,7 +251,7 @@ class AvatarSettings(_Section):
         "steps down (camera rate, then size, then images drawn; never audio) and back up "
         "when the machine has headroom, telling the client each time (`video-quality`); "
         "the same live measure admits or refuses new video sessions (close 1013). Off: a "
-        "session keeps its start-up choice and only max_sessions limits admission.",
+        "session keeps its start-up choice and only server.max_sessions limits admission.",
     )
     calibrate_portraits: bool = Field(
         default=True,
