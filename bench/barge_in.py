@@ -70,9 +70,9 @@ from benchkit.voice import synthesize
 
 QUESTION = "Please tell me everything about delivery and returns and gift cards."
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.settings import AgentSettings
     from benchkit.runtime import bench_runtime, voice_only
     from pipelines.server.app import ServerConfig
+    from pipelines.settings import Settings
     from pipelines.voice_pipeline import TurnParams
 
     clips = [c for c in barge_in_clips() if not args.labels or c.label in args.labels]
@@ -83,7 +83,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         clips = clips[: args.limit]
     load_start = os.getloadavg()
     # the server's runtime, voice only, no knowledge routing (the reply is a long one)
-    runtime, llm_server = await bench_runtime(voice_only(AgentSettings.load(), knowledge=False))
+    runtime, llm_server = await bench_runtime(voice_only(Settings.load(), knowledge=False))
     models = runtime.models
     try:
         turns = {

@@ -61,7 +61,6 @@ from typing import Any
 from tqdm import tqdm
 
 from agent import (
-    AgentSettings,
     EmbeddedLLMServer,
     make_client,
     prefill,
@@ -83,11 +82,12 @@ from benchkit.kiosk_answers import (
 )
 from benchkit.llm_answers import QUESTIONS_FILE, judge
 from benchkit.paths import ROOT
+from pipelines.settings import Settings
 
 RESULTS = ROOT / "bench" / "results" / "kiosk_answers.json"
 
 
-async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: AgentSettings,
+async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Settings,
               block: int = 1) -> tuple[dict, dict]:
     """Ask everything with each configuration, alternating every `block` questions so they
     share the machine's state (a server per kind, idle while the other answers); return
@@ -102,7 +102,7 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Age
         clients: dict[str, Any] = {}
         for kind in dict.fromkeys(config.server for config in chosen.values()):
             servers[kind] = await stack.enter_async_context(start_server(kind, settings))
-            clients[kind] = make_client(servers[kind].base_url, settings.llm_api_key, timeout_s=120)
+            clients[kind] = make_client(servers[kind].base_url, settings.llm.api_key, timeout_s=120)
             stack.push_async_callback(clients[kind].close)
         for config in chosen.values():
             client, model = clients[config.server], servers[config.server].model_alias
@@ -202,7 +202,7 @@ def main() -> int:
         return rejudge(args.rejudge, args.out, spec)
     spec["questions"] = [q for q in spec["questions"]
                          if args.split == "all" or q["split"] == args.split]
-    settings = AgentSettings.load()
+    settings = Settings.load()
     known = configs(settings)
     load_before = os.getloadavg()
     summary, raw = asyncio.run(run({n: known[n] for n in args.configs}, args.repeats, spec,
@@ -211,11 +211,11 @@ def main() -> int:
     cache = summary.pop("prompt_cache")
     report = {
         "bench": "kiosk_answers",
-        "model": settings.llm_embedded_model,
-        "threads": settings.llm_thread_count(),
-        "batch_threads": settings.llm_batch_thread_count(),
+        "model": settings.llm.embedded_model,
+        "threads": settings.llm.thread_count(),
+        "batch_threads": settings.llm.batch_thread_count(),
         "n_batch": {"plain": 512, "cached": EmbeddedLLMServer.from_settings(settings).n_batch},
-        "prompt_cache_mb": settings.llm_prompt_cache_mb,
+        "prompt_cache_mb": settings.llm.prompt_cache_mb,
         "prompt_cache": cache,
         "questions": len(spec["questions"]),
         "repeats": args.repeats,

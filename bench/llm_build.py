@@ -55,11 +55,11 @@ def measure_here(model: str, threads: int, batch: int, repeats: int,
 
     from agent.bundled_models import embedded_gguf
     from agent.persona import build_system_prompt
-    from agent.settings import AgentSettings
+    from pipelines.settings import Settings
 
-    settings = AgentSettings()
-    system = build_system_prompt(settings)
-    llm = Llama(model_path=gguf or str(embedded_gguf(model)), n_ctx=settings.llm_context_tokens,
+    settings = Settings()
+    system = build_system_prompt(settings.persona)
+    llm = Llama(model_path=gguf or str(embedded_gguf(model)), n_ctx=settings.llm.context_tokens,
                 n_threads=threads, n_threads_batch=threads, n_batch=batch, n_ubatch=batch,
                 verbose=False)
     head = f"<|im_start|>system\n{system}<|im_end|>\n"

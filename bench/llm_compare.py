@@ -33,7 +33,6 @@ from typing import Any
 from tqdm import tqdm
 
 from agent import (
-    AgentSettings,
     EmbeddedLLMServer,
     ReplyTiming,
     build_messages,
@@ -44,12 +43,13 @@ from agent import (
 )
 from benchkit.llm_answers import QUESTIONS_FILE, SENTENCE_END, judge
 from benchkit.stats import nearest_rank
+from pipelines.settings import Settings
 
 MODELS = ("smollm2", "qwen2.5-0.5b")
 
 
 # --- measuring ----------------------------------------------------------------------
-async def _ask(client: Any, model: str, settings: AgentSettings, system: str, q: str) -> dict:
+async def _ask(client: Any, model: str, settings: Settings, system: str, q: str) -> dict:
     timing = ReplyTiming()
     first_sentence_s: float | None = None
     started = time.perf_counter()
@@ -58,8 +58,8 @@ async def _ask(client: Any, model: str, settings: AgentSettings, system: str, q:
         client,
         model=model,
         messages=build_messages(system, q),
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
+        max_tokens=settings.llm.max_tokens,
+        temperature=settings.llm.temperature,
         timing=timing,
     ):
         text += delta
@@ -89,13 +89,13 @@ async def run_model(
     redirects: Sequence[str] = (),
 ) -> dict:
     """Start the embedded server for `name`, ask everything, stop it; return raw rows."""
-    settings = AgentSettings.load(llm_embedded_model=name, llm_threads=threads)
-    system = build_system_prompt(settings)
-    server = EmbeddedLLMServer.from_settings(settings)  # Qwen's one-time join happens here
+    settings = Settings.load(llm={"embedded_model": name, "threads": threads})
+    system = build_system_prompt(settings.persona)
+    server = EmbeddedLLMServer.from_settings(settings.llm)  # Qwen's one-time join happens here
     t0 = time.perf_counter()
     async with server:
         start_s = time.perf_counter() - t0
-        client = make_client(server.base_url, settings.llm_api_key, timeout_s=120)
+        client = make_client(server.base_url, settings.llm.api_key, timeout_s=120)
         cold_s = await warm_up(client, model=server.model_alias, system_prompt=system)
         rows = []
         bar = tqdm(total=repeats * len(questions), desc=name, file=sys.stderr)
@@ -203,7 +203,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="default: AgentSettings")
+    parser.add_argument("--threads", type=int, default=None, help="default: the settings' llm.threads")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG chart here")
     parser.add_argument("--raw", type=Path, default=None, help="write every answer here (JSON)")
     args = parser.parse_args()
@@ -220,7 +220,7 @@ def main() -> int:
     summary = {result["model"]: summarise(result) for result in results}
     if args.raw:
         args.raw.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    threads = args.threads or AgentSettings.load().llm_thread_count()
+    threads = args.threads or Settings.load().llm.thread_count()
     load = os.getloadavg()[0]
     if args.plot:
         note = f"{threads} llama.cpp thread(s); shared machine, 1-min load average {load:.1f}"

@@ -83,14 +83,14 @@ async def read_points(points: list[dict[str, Any]], models: Any) -> None:
     from agent.llm_client import make_client, warm_up
     from agent.llm_server import aresolve_llm_endpoint
     from agent.persona import build_system_prompt
-    from agent.settings import AgentSettings
     from agent.turn_end_text import TurnEndReader
+    from pipelines.settings import Settings
     from pipelines.voice_pipeline import spoken_system_prompt
 
-    settings = AgentSettings.load()
-    system = spoken_system_prompt(build_system_prompt(settings))
+    settings = Settings.load()
+    system = spoken_system_prompt(build_system_prompt(settings.persona))
     smart_turn = LocalSmartTurnAnalyzerV3()
-    endpoint = await aresolve_llm_endpoint(settings)
+    endpoint = await aresolve_llm_endpoint(settings.llm)
     try:
         client = make_client(endpoint.base_url, endpoint.api_key, timeout_s=600.0)
         await warm_up(client, model=endpoint.model, system_prompt=system)

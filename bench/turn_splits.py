@@ -84,15 +84,15 @@ from benchkit.voice import QUESTIONS, synthesize
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     """Premature turn ends on real recordings (see the module docstring)."""
-    from agent.settings import AgentSettings
     from benchkit.runtime import bench_runtime, voice_only
     from pipelines.server.app import ServerConfig
+    from pipelines.settings import Settings
     from pipelines.voice_pipeline import TurnParams
 
     clips = real_clips(args.original)
     lead = 0.3
     # the server's runtime, voice only, no knowledge routing (as these figures always had)
-    runtime, llm_server = await bench_runtime(voice_only(AgentSettings.load(), knowledge=False))
+    runtime, llm_server = await bench_runtime(voice_only(Settings.load(), knowledge=False))
     models = runtime.models
     rows = []
     questions: list[dict[str, Any]] = []
@@ -161,10 +161,10 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.settings import AgentSettings
     from benchkit.runtime import bench_runtime, voice_only
+    from pipelines.settings import Settings
 
-    runtime, llm_server = await bench_runtime(voice_only(AgentSettings.load(), knowledge=False))
+    runtime, llm_server = await bench_runtime(voice_only(Settings.load(), knowledge=False))
     models = runtime.models
     try:
         load = os.getloadavg()

@@ -50,19 +50,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.settings import AgentSettings
     from benchkit.runtime import bench_runtime, voice_only
     from pipelines.server.app import ServerConfig
+    from pipelines.settings import Settings
     from pipelines.speech.models import ASRParams
     from pipelines.voice_pipeline import TurnParams
     from sdk.client import VoiceClient
     from sdk.talk import talk
 
     load1 = os.getloadavg()[0]
-    settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
-                                  llm_threads=args.llm_threads,
-                                  llm_batch_threads=args.llm_batch_threads,
-                                  llm_answer_rules=not args.no_answer_rules)
+    settings = Settings.load(llm={"embedded_model": args.model, "max_tokens": args.max_tokens,
+                                  "threads": args.llm_threads,
+                                  "batch_threads": args.llm_batch_threads,
+                                  "answer_rules": not args.no_answer_rules})
     started = time.perf_counter()
     # the server's runtime, voice only; as the server: a fixed reply off-topic, store
     # facts after questions if set. Warmed up below, with the RSS sampler running.

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent import (
-    AgentSettings,
     EmbeddedLLMServer,
     ReplyTiming,
     build_system_prompt,
@@ -25,6 +24,7 @@ from agent.knowledge_retrieval import KnowledgeIndex, first_note, notes, plan_tu
 from benchkit.llm_answers import SENTENCE_END
 from benchkit.paths import ROOT
 from benchkit.stats import nearest_rank
+from pipelines.settings import Settings
 from pipelines.voice_pipeline import spoken_system_prompt
 
 #: agent/data/kiosk_knowledge.md as it was before its restrictions were written as
@@ -102,17 +102,17 @@ class Config:
         return [{"role": "system", "content": self.system}, *messages], None
 
 
-def configs(settings: AgentSettings) -> dict[str, Config]:
+def configs(settings: Settings) -> dict[str, Config]:
     """Every configuration the bench knows, by name."""
-    before = settings.model_copy(update={"knowledge_file": KNOWLEDGE_BEFORE})
+    before = settings.persona.model_copy(update={"knowledge_file": KNOWLEDGE_BEFORE})
     full_before = spoken_system_prompt(build_system_prompt(before))
-    full = spoken_system_prompt(build_system_prompt(settings))
+    full = spoken_system_prompt(build_system_prompt(settings.persona))
     # the earlier configurations route without the answer rules (agent/question_shape.py)
     plain_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=0, answer_rules=False)
     noted_before = KnowledgeIndex.from_file(KNOWLEDGE_BEFORE, note_facts=1, answer_rules=False)
-    plain = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=0, answer_rules=False)
-    noted = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1, answer_rules=False)
-    ruled = KnowledgeIndex.from_file(settings.knowledge_file, note_facts=1, answer_rules=True)
+    plain = KnowledgeIndex.from_file(settings.persona.knowledge_file, note_facts=0, answer_rules=False)
+    noted = KnowledgeIndex.from_file(settings.persona.knowledge_file, note_facts=1, answer_rules=False)
+    ruled = KnowledgeIndex.from_file(settings.persona.knowledge_file, note_facts=1, answer_rules=True)
     return {
         "shipped": Config(system=full_before),
         # the default before the notes: fixed reply when no fact matches, else the LLM
@@ -132,17 +132,17 @@ def configs(settings: AgentSettings) -> dict[str, Config]:
     }
 
 
-def start_server(kind: str, settings: AgentSettings) -> EmbeddedLLMServer:
+def start_server(kind: str, settings: Settings) -> EmbeddedLLMServer:
     """The embedded server as the product starts it ("cached") or as it did before the
     fact notes (any other kind: a 512-token batch, no prompt-state cache)."""
     if kind == "cached":
-        return EmbeddedLLMServer.from_settings(settings)
-    server = EmbeddedLLMServer.from_settings(settings.model_copy(update={"llm_prompt_cache_mb": 0}))
+        return EmbeddedLLMServer.from_settings(settings.llm)
+    server = EmbeddedLLMServer.from_settings(settings.llm.model_copy(update={"prompt_cache_mb": 0}))
     server.n_batch = 512
     return server
 
 
-async def ask(client: Any, model: str, settings: AgentSettings, config: Config,
+async def ask(client: Any, model: str, settings: Settings, config: Config,
               history: Messages, question: str) -> dict:
     """One turn: the answer, first token, first sentence (a fixed reply costs no LLM time)."""
     started = time.perf_counter()
@@ -156,8 +156,8 @@ async def ask(client: Any, model: str, settings: AgentSettings, config: Config,
     text = ""
     requested = time.perf_counter()
     async for delta in stream_reply(client, model=model, messages=messages,  # type: ignore[arg-type]
-                                    max_tokens=settings.llm_max_tokens,
-                                    temperature=settings.llm_temperature, timing=timing):
+                                    max_tokens=settings.llm.max_tokens,
+                                    temperature=settings.llm.temperature, timing=timing):
         text += delta
         if first_sentence_s is None and SENTENCE_END.search(text):
             first_sentence_s = time.perf_counter() - started

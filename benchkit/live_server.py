@@ -35,16 +35,16 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     Returns (runtime, config, llm_server); the caller stops `llm_server` (None for an
     external endpoint).
     """
-    from agent.settings import AgentSettings
     from benchkit.runtime import bench_runtime
     from pipelines.face.avatar_node import AvatarNodeParams
     from pipelines.server.app import ServerConfig
+    from pipelines.settings import Settings
     from pipelines.voice_pipeline import TurnParams
 
-    settings = AgentSettings.load(llm_embedded_model=args.model, llm_max_tokens=args.max_tokens,
-                                  llm_threads=args.llm_threads,
-                                  llm_batch_threads=args.llm_batch_threads,
-                                  calibrate_portraits=False)
+    settings = Settings.load(llm={"embedded_model": args.model, "max_tokens": args.max_tokens,
+                                  "threads": args.llm_threads,
+                                  "batch_threads": args.llm_batch_threads},
+                             avatar={"calibrate_portraits": False})
     # the product's knowledge routing (fixed replies, fact notes, answer rules) included
     runtime, llm_server = await bench_runtime(settings)
     turn = TurnParams()

@@ -11,7 +11,7 @@ these:
   shared 2-core CPU itself, and a turn that times out measures nothing;
 - `voice_only`: the voice benches run without the avatar. `load_runtime` loads it
   when `settings.video`, and video off would also give the embedded LLM 2 threads
-  on 2 cores (`AgentSettings.llm_thread_count`), so the thread counts the settings
+  on 2 cores (`LLMSettings.thread_count`), so the thread counts the settings
   resolved to with the face on are kept: the figures on record were measured so.
   The barge-in and turn-split benches also leave the knowledge routing out, as
   they always have (their replies are long free answers, not store facts);
@@ -28,26 +28,28 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.settings import AgentSettings
     from pipelines.server.runtime import VoiceRuntime
+    from pipelines.settings import Settings
     from pipelines.speech.models import ASRParams
 
-#: The benches' LLM request timeout (the product's is `llm_request_timeout_s`, 30 s).
+#: The benches' LLM request timeout (the product's is `llm.request_timeout_s`, 30 s).
 BENCH_LLM_TIMEOUT_S = 120.0
 
 
-def voice_only(settings: AgentSettings, *, knowledge: bool = True) -> AgentSettings:
+def voice_only(settings: Settings, *, knowledge: bool = True) -> Settings:
     """`settings` without the avatar, on the LLM threads `settings` resolved to;
     `knowledge=False` also turns the knowledge routing off (no `KnowledgeIndex`)."""
-    update: dict[str, Any] = {"video": False,
-                              "llm_threads": settings.llm_thread_count(),
-                              "llm_batch_threads": settings.llm_batch_thread_count()}
+    video = settings.avatar.video
+    llm: dict[str, Any] = {"threads": settings.llm.thread_count(video=video),
+                           "batch_threads": settings.llm.batch_thread_count(video=video)}
     if not knowledge:
-        update["llm_retrieval"] = False
-    return settings.model_copy(update=update)
+        llm["retrieval"] = False
+    return settings.model_copy(update={
+        "avatar": settings.avatar.model_copy(update={"video": False}),
+        "llm": settings.llm.model_copy(update=llm)})
 
 
-async def bench_runtime(settings: AgentSettings, *, warm_up: bool = True,
+async def bench_runtime(settings: Settings, *, warm_up: bool = True,
                         asr: ASRParams | None = None) -> tuple[VoiceRuntime, Any]:
     """(runtime, llm_server) as `load_runtime` makes them, with the bench's LLM timeout.
 
@@ -65,7 +67,7 @@ async def bench_runtime(settings: AgentSettings, *, warm_up: bool = True,
     return replace(runtime, llm=llm), llm_server
 
 
-async def _runtime_with_asr(settings: AgentSettings, asr: ASRParams, *,
+async def _runtime_with_asr(settings: Settings, asr: ASRParams, *,
                             warm_up: bool) -> tuple[VoiceRuntime, Any]:
     """`load_runtime`'s parts, with speech models loaded with `asr` (voice only)."""
     from agent.knowledge_retrieval import KnowledgeIndex
@@ -75,14 +77,14 @@ async def _runtime_with_asr(settings: AgentSettings, asr: ASRParams, *,
     from pipelines.speech.models import SpeechModels
     from pipelines.voice_pipeline import LLMParams
 
-    if settings.video:
+    if settings.avatar.video:
         raise ValueError("other ASR options are for a voice-only runtime (voice_only(settings))")
-    models = await asyncio.to_thread(SpeechModels.bundled, asr_model_path=settings.asr_model_path,
-                                     tts_voice_path=settings.tts_voice_path, asr=asr)
-    endpoint = await aresolve_llm_endpoint(settings)
+    models = await asyncio.to_thread(SpeechModels.bundled, asr_model_path=settings.asr.model_path,
+                                     tts_voice_path=settings.tts.voice_path, asr=asr)
+    endpoint = await aresolve_llm_endpoint(settings.llm, video=False)
     runtime = VoiceRuntime(models=models, llm=LLMParams.from_settings(settings, endpoint),
-                           system_prompt=build_system_prompt(settings),
-                           knowledge=KnowledgeIndex.from_settings(settings))
+                           system_prompt=build_system_prompt(settings.persona),
+                           knowledge=KnowledgeIndex.from_settings(settings.llm, settings.persona))
     if warm_up:
         models.warm_up()
         await runtime.warm_up_llm()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import AgentSettings
 from pipelines.server.app import load_runtime
 from pipelines.server.errors import ServerError
+from pipelines.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +35,9 @@ def llm_server_children() -> set[int]:
 
 
 async def test_an_avatar_that_cannot_load_stops_the_llm_server_it_started() -> None:
-    settings = AgentSettings.load(llm_embedded_model="smollm2", video=True,
-                                  default_portrait="nobody_by_this_name",
-                                  calibrate_portraits=False)
+    settings = Settings.load(llm={"embedded_model": "smollm2"},
+                             avatar={"video": True, "default_portrait": "nobody_by_this_name",
+                                     "calibrate_portraits": False})
     before = llm_server_children()
     with pytest.raises(ServerError, match="nobody_by_this_name"):
         await load_runtime(settings=settings, warm_up=False)
