@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 import socket
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from loguru import logger
 
+from agent.errors import AgentError
+from agent.knowledge_retrieval import KnowledgeIndex
+from agent.llm_client import check_llm_endpoint
+from agent.llm_server import aresolve_llm_endpoint
+from agent.persona import build_system_prompt
 from pipelines.server.errors import ServerError
 from pipelines.server.log_redaction import install_uvicorn_log_filters
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
@@ -126,12 +133,6 @@ async def load_runtime(
     Raises:
         ServerError: the LLM endpoint is unreachable or a model is missing.
     """
-    from agent.errors import AgentError
-    from agent.knowledge_retrieval import KnowledgeIndex
-    from agent.llm_client import check_llm_endpoint
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
-
     try:
         models = await asyncio.to_thread(
             SpeechModels.bundled,
@@ -268,9 +269,6 @@ def _exit_cleanly_on_sigterm() -> None:
     before our `finally` stops the embedded LLM, and exit with -15. A
     supervisor (systemd, docker) should see a clean exit after a clean shutdown.
     """
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return
 

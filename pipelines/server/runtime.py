@@ -12,17 +12,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openai import AsyncOpenAI
 from pipecat.processors.frame_processor import FrameProcessor
 
+from agent.knowledge_retrieval import KnowledgeIndex, notes
+from agent.llm_client import warm_up_notes
 from pipelines.face.avatar_node import AvatarNodeParams
 from pipelines.speech.models import SpeechModels
-from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession
+from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
 from pipelines.wire.outbox import SessionOutbox
 from pipelines.wire.serializer import ProtocolV1Serializer
 from sdk.protocol import Hello, Limits
 
 if TYPE_CHECKING:
-    from agent.knowledge_retrieval import KnowledgeIndex
     from avatar.live import AvatarAssets
     from pipelines.settings import Settings
 
@@ -94,12 +96,6 @@ class VoiceRuntime:
         prompt-state cache, neither is the fact in front of an opening question
         (agent/knowledge_retrieval.py).
         """
-        from openai import AsyncOpenAI
-
-        from agent.knowledge_retrieval import notes
-        from agent.llm_client import warm_up_notes
-        from pipelines.voice_pipeline import spoken_system_prompt
-
         started = time.perf_counter()
         client = AsyncOpenAI(
             base_url=self.llm.base_url, api_key=self.llm.api_key, timeout=120.0, max_retries=0
