@@ -26,6 +26,12 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from starlette.websockets import WebSocketState
 
+from avatar.errors import AvatarError
+from avatar.live import AvatarSession, SessionOptions
+from avatar.live.assets import level_cost_ms, portrait_from_upload
+from avatar.live.quality import QualityGovernor
+from pipelines.face.avatar_node import AvatarNode
+from pipelines.face.video_wire import VideoWireAdapter
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.voice_pipeline import build_voice_pipeline
 from pipelines.wire.protocol import ProtocolSession
@@ -158,13 +164,6 @@ def start_avatar(context: SessionContext, config: ServerConfig,
     cost (`AvatarAssets.choose_video`); an unknown portrait falls back to the
     default with a non-fatal `unknown_portrait` notice.
     """
-    from avatar.errors import AvatarError
-    from avatar.live import AvatarSession, SessionOptions
-    from avatar.live.assets import level_cost_ms, portrait_from_upload
-    from avatar.live.quality import QualityGovernor
-    from pipelines.face.avatar_node import AvatarNode
-    from pipelines.face.video_wire import VideoWireAdapter
-
     hello, assets = context.hello, context.runtime.avatar
     if hello.video_out is None or assets is None or not config.video:
         return None
