@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
@@ -631,8 +632,6 @@ def _init_worker(threads: int, nice: int) -> None:
     sets the session's own count without touching the rest of the process; and
     lowers this thread's CPU priority by `nice` (Linux schedules threads, so the
     rest of the process keeps its own)."""
-    import torch
-
     torch.set_num_threads(threads)
     if nice > 0 and hasattr(os, "setpriority"):
         thread_id = threading.get_native_id()

