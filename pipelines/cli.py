@@ -1,9 +1,11 @@
 """`avatar-forcing` command line: one entry point, one sub-command per module.
 
-Each module in `pipelines.commands` exposes `register(subparsers)` which adds its
-sub-parser and sets `handler` (a callable taking the parsed namespace and
-returning an exit code). Discovering them keeps this file from becoming a shared
-bottleneck: a new command is a new module, nothing else.
+Each module in `pipelines.commands` (serving and talking: the product) and in
+`avatar.commands` (the face's model and data tooling, next to the code it drives)
+exposes `register(subparsers)` which adds its sub-parser and sets `handler` (a
+callable taking the parsed namespace and returning an exit code). Discovering them
+keeps this file from becoming a shared bottleneck: a new command is a new module,
+nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from pipelines import commands
+from avatar import commands as avatar_commands
+from pipelines import commands as pipeline_commands
+
+#: where the sub-command modules live
+COMMAND_PACKAGES = (pipeline_commands, avatar_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="A live, reactive talking head for a local voice agent.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
-        module.register(subparsers)
+    found = sorted((info.name, package.__name__) for package in COMMAND_PACKAGES
+                   for info in pkgutil.iter_modules(package.__path__))
+    for name, package_name in found:
+        importlib.import_module(f"{package_name}.{name}").register(subparsers)
     return parser
 
 
