@@ -51,6 +51,9 @@ from benchkit.paths import RESULTS, ROOT
 from benchkit.stats import percentile
 from benchkit.voice import QUESTIONS
 
+#: the node's counters that say what its quality governor saw
+GOVERNOR_KEYS = ("quality_level", "busy_percent", "asked_busy_percent", "late_frames",
+                 "frames_sent", "quality_changes")
 PHASES = (("quiet", 0), ("hog_1_core", 1), ("hog_2_cores", 2), ("quiet_after", 0))
 
 
@@ -227,6 +230,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "camera": camera_source, "costs": costs, "phases": phases, "goals": goals,
             "quality_timeline": [(round(at - bounds[0][1], 1), qv)
                                  for at, qv in quality_timeline(session)],
+            # the governor's inputs every 2 s: why a step was, or was not, taken
+            "governor_trace": [(round(at - bounds[0][1], 1), values) for at, values in
+                               session.log.avatar_trace(GOVERNOR_KEYS)],
             "plot": str(args.plot.relative_to(ROOT) if ROOT in args.plot.parents
                         else args.plot)}
 

@@ -207,6 +207,13 @@ class SessionLog:
                 return dict(event.values or {})
         return None
 
+    def avatar_trace(self, keys: tuple[str, ...]) -> list[tuple[float, dict[str, Any]]]:
+        """(arrival, the named counters) of every `metrics` event of kind "avatar": what
+        the node's quality governor saw (busy share, late frames, level) over time."""
+        return [(at, {key: (event.values or {}).get(key) for key in keys})
+                for at, event in self.events
+                if getattr(event, "type", "") == "metrics" and getattr(event, "kind", "") == "avatar"]
+
     def drop_payloads(self) -> None:
         """Forget PCM and JPEG bytes received so far (turn windows keep copies)."""
         for a in self.audio:
