@@ -116,7 +116,12 @@ class GovernorParams:
     up_secs: float = 3.0
     #: a step up taken back within this long doubles `up_secs` (up to max_up_secs)
     flap_secs: float = 10.0
-    max_up_secs: float = 30.0
+    #: 10 s: once a busy neighbour has gone, the session is back at its requested
+    #: quality within the longest hold of frames without a late one. At 30 s, after
+    #: three flaps under a 1-core hog, the climb came 14.6 s after the hog stopped in
+    #: one run and not within the 40 s of quiet in another (bench/adapt.py,
+    #: adapt_nov24*.json); under a lasting hog a try costs 1-6 s of a late level
+    max_up_secs: float = 10.0
     #: the load is measured over this long (samples older are forgotten)
     window_secs: float = 2.0
     #: a session's first seconds are not measured: building its renderer, the

@@ -177,3 +177,26 @@ def test_a_step_up_that_costs_more_than_the_probe_said_is_learned() -> None:
     # ...and the levels beyond the learned step are priced up by the same misreading
     # (x1.55): 256 px with the camera at 5/s, 0.62; never straight to 512 px (1.19)
     assert moves and moves[0] in (2, 3)
+
+
+def test_after_flapping_the_session_is_back_within_the_longest_hold_once_the_load_goes() -> None:
+    """A neighbour that made every step up fail lengthens the hold, but never past
+    `max_up_secs`: once it leaves, the requested quality is back that soon (the
+    bench saw the climb come 14.6 s after a hog stopped, and in another run not
+    within 40 s, when the hold could grow to 30 s)."""
+    params = GovernorParams(warmup_secs=0.0)  # the stall after a change is not measured
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, start=1, params=params, now=0.0)
+    now = 0.0
+    for _ in range(5):  # each step up meets late frames at once (a hog on a core, at
+        # the same busy share): taken back within flap_secs, the hold doubles each time
+        climbed_by = now + 31.5  # long enough for any hold
+        while governor.level != 0 and now < climbed_by:
+            now, _ = feed(governor, now, 0.2, busy=0.3)
+        assert governor.level == 0
+        now, moves = feed(governor, now, 2.5, busy=0.35, late=True)
+        assert moves == [1]
+    # the neighbour leaves: the requested level is back within 10 s (bench/adapt.py's
+    # goal) and the settle after the last change; with a 30 s cap no move came here
+    now, moves = feed(governor, now, 10.0 + params.settle_secs + 0.5, busy=0.2)
+    assert moves == [0] and governor.level == 0
