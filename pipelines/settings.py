@@ -317,7 +317,8 @@ class LimitsSettings(_Section):
 
 
 class SettingsError(ValueError):
-    """The environment names a setting that does not exist (a typo or an old name)."""
+    """The environment or a config file names a setting that does not exist (a typo,
+    or a name from before the sections)."""
 
 
 #: Fields holding paths, per section: relative ones in a config file are the file's.
@@ -345,6 +346,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"config file {path} must end in .toml, .yaml or .yml")
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a table of settings at its top level")
+    check_file_keys(path, data)
     resolved = dict(data)
     for section, keys in _PATH_FIELDS.items():
         table = resolved.get(section)
@@ -459,6 +461,33 @@ def env_name(section: str, field: str) -> str:
     return f"{ENV_PREFIX}{section}_{field}".upper()
 
 
+def sections_holding(field: str) -> list[str]:
+    """The sections that have a field of this name (how a flat, pre-sections name
+    is told where it lives now)."""
+    return [name for name, model in _sections().items() if field in model.model_fields]
+
+
+def check_file_keys(path: Path, data: Mapping[str, Any]) -> None:
+    """Refuse a config file's top-level key that is no section, naming the section a
+    flat (pre-sections) key belongs in: `port = 8766` is now `[server] port = 8766`.
+
+    Raises:
+        SettingsError: a key that is no section (pydantic alone would only say "extra
+            inputs are not permitted").
+    """
+    sections = _sections()
+    problems = []
+    for key in data:
+        if key in sections:
+            continue
+        homes = sections_holding(str(key))
+        problems.append(f"`{key}` belongs under [{'] or ['.join(homes)}]" if homes
+                        else f"`{key}` is no section (sections: {', '.join(sections)})")
+    if problems:
+        raise SettingsError(f"config file {path}: settings live in sections since the settings "
+                         f"tree (docs/CONFIG.md): " + "; ".join(problems))
+
+
 def check_env_names(environ: Mapping[str, str]) -> None:
     """Refuse `AVATAR_FORCING_*` variables that look like settings but set none.
 
@@ -475,7 +504,7 @@ def check_env_names(environ: Mapping[str, str]) -> None:
         section, _, field = rest.partition("_")
         if section in sections and field in sections[section].model_fields:
             continue
-        homes = [name for name, model in sections.items() if rest in model.model_fields]
+        homes = sections_holding(rest)
         if homes:
             problems.append(f"{key} is now {' or '.join(env_name(h, rest) for h in homes)}")
         elif section in sections:

@@ -176,9 +176,13 @@ def test_config_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.toml, \.yaml or \.yml"):
         Settings.load(ini)
     flat = tmp_path / "flat.toml"
-    flat.write_text("port = 1\n")  # the layout before the sections
-    with pytest.raises(ValidationError, match="port"):
+    flat.write_text("port = 1\n")  # the layout before the sections: told where it lives
+    with pytest.raises(ValueError, match=r"`port` belongs under \[server\]"):
         Settings.load(flat)
+    old_table = tmp_path / "old.toml"
+    old_table.write_text("[agent]\nllm_model = 'x'\n")
+    with pytest.raises(ValueError, match="`agent` is no section"):
+        Settings.load(old_table)
     typo = tmp_path / "typo.toml"
     typo.write_text("[server]\nprot = 1\n")
     with pytest.raises(ValidationError, match="prot"):
