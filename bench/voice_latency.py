@@ -53,7 +53,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from benchkit.runtime import bench_runtime, voice_only
     from pipelines.server.app import ServerConfig
     from pipelines.settings import Settings
-    from pipelines.speech.models import ASRParams
     from pipelines.voice_pipeline import TurnParams
     from sdk.client import VoiceClient
     from sdk.talk import talk
@@ -62,13 +61,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings.load(llm={"embedded_model": args.model, "max_tokens": args.max_tokens,
                                   "threads": args.llm_threads,
                                   "batch_threads": args.llm_batch_threads,
-                                  "answer_rules": not args.no_answer_rules})
+                                  "answer_rules": not args.no_answer_rules},
+                             asr={"encoder_min_secs": args.encoder_min_secs})
     started = time.perf_counter()
     # the server's runtime, voice only; as the server: a fixed reply off-topic, store
     # facts after questions if set. Warmed up below, with the RSS sampler running.
-    runtime, llm_server = await bench_runtime(
-        voice_only(settings), warm_up=False,
-        asr=ASRParams(encoder_min_secs=args.encoder_min_secs))
+    runtime, llm_server = await bench_runtime(voice_only(settings), warm_up=False)
     models = runtime.models
     sampler = RssSampler([os.getpid()] + ([llm_server.pid] if llm_server else []))
     sampler.start()

@@ -4,33 +4,27 @@ Why: the benches that run the server in this process (bench/voice_latency.py,
 barge_in.py, turn_splits.py, and bench/live.py's server process) used to build
 `VoiceRuntime(` by hand, each a little differently from the server. They now call
 `pipelines.server.app.load_runtime`, the one root `avatar-forcing serve` uses, so a
-bench measures what ships. Three things it cannot express are kept here, and only
+bench measures what ships. Two things it cannot express are kept here, and only
 these:
 
 - the LLM request timeout is 120 s, not the product's 30 s: a bench saturates the
   shared 2-core CPU itself, and a turn that times out measures nothing;
 - `voice_only`: the voice benches run without the avatar. `load_runtime` loads it
-  when `settings.video`, and video off would also give the embedded LLM 2 threads
+  when `settings.avatar.video`, and video off would also give the embedded LLM 2 threads
   on 2 cores (`LLMSettings.thread_count`), so the thread counts the settings
   resolved to with the face on are kept: the figures on record were measured so.
   The barge-in and turn-split benches also leave the knowledge routing out, as
-  they always have (their replies are long free answers, not store facts);
-- `asr`: whisper decoding options other than the product's
-  (bench/voice_latency.py --encoder-min-secs). The encoder window is fixed when
-  whisper loads and `load_runtime` loads the bundled models with the default
-  `ASRParams`, so with other options the same parts are put together here.
+  they always have (their replies are long free answers, not store facts).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipelines.server.runtime import VoiceRuntime
     from pipelines.settings import Settings
-    from pipelines.speech.models import ASRParams
 
 #: The benches' LLM request timeout (the product's is `llm.request_timeout_s`, 30 s).
 BENCH_LLM_TIMEOUT_S = 120.0
@@ -49,43 +43,13 @@ def voice_only(settings: Settings, *, knowledge: bool = True) -> Settings:
         "llm": settings.llm.model_copy(update=llm)})
 
 
-async def bench_runtime(settings: Settings, *, warm_up: bool = True,
-                        asr: ASRParams | None = None) -> tuple[VoiceRuntime, Any]:
-    """(runtime, llm_server) as `load_runtime` makes them, with the bench's LLM timeout.
-
-    The caller stops `llm_server` (None for an external endpoint). `asr` other than
-    the default loads whisper with those options (see the module docstring).
-    """
+async def bench_runtime(settings: Settings, *, warm_up: bool = True
+                        ) -> tuple[VoiceRuntime, Any]:
+    """(runtime, llm_server) as `load_runtime` makes them, with the bench's LLM timeout
+    (whisper's decoding options come from `settings.asr`). The caller stops
+    `llm_server` (None for an external endpoint)."""
     from pipelines.server.app import load_runtime
-    from pipelines.speech.models import ASRParams
 
-    if asr is None or asr == ASRParams():
-        runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
-    else:
-        runtime, llm_server = await _runtime_with_asr(settings, asr, warm_up=warm_up)
+    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     llm = replace(runtime.llm, timeout_s=BENCH_LLM_TIMEOUT_S)
     return replace(runtime, llm=llm), llm_server
-
-
-async def _runtime_with_asr(settings: Settings, asr: ASRParams, *,
-                            warm_up: bool) -> tuple[VoiceRuntime, Any]:
-    """`load_runtime`'s parts, with speech models loaded with `asr` (voice only)."""
-    from agent.knowledge_retrieval import KnowledgeIndex
-    from agent.llm_server import aresolve_llm_endpoint
-    from agent.persona import build_system_prompt
-    from pipelines.server.runtime import VoiceRuntime
-    from pipelines.speech.models import SpeechModels
-    from pipelines.voice_pipeline import LLMParams
-
-    if settings.avatar.video:
-        raise ValueError("other ASR options are for a voice-only runtime (voice_only(settings))")
-    models = await asyncio.to_thread(SpeechModels.bundled, asr_model_path=settings.asr.model_path,
-                                     tts_voice_path=settings.tts.voice_path, asr=asr)
-    endpoint = await aresolve_llm_endpoint(settings.llm, video=False)
-    runtime = VoiceRuntime(models=models, llm=LLMParams.from_settings(settings, endpoint),
-                           system_prompt=build_system_prompt(settings.persona),
-                           knowledge=KnowledgeIndex.from_settings(settings.llm, settings.persona))
-    if warm_up:
-        models.warm_up()
-        await runtime.warm_up_llm()
-    return runtime, endpoint.server
