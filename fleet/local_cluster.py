@@ -21,6 +21,8 @@ from typing import Any
 from fleet import loopback
 
 KIOSK_RESOURCE = "kiosk"
+#: the head carries the shared LLM pool (fleet/llm_pool.py) and Serve's proxy
+LLM_RESOURCE = "llm"
 FAST_HEALTH_CHECK: dict[str, Any] = {
     "health_check_period_ms": 500,
     "health_check_timeout_ms": 500,
@@ -78,6 +80,7 @@ def local_fleet(workers: int = 2, cpus_per_node: int = 1, temp_dir: str | None =
         "node_ip_address": loopback.LOOPBACK,
         "dashboard_host": loopback.LOOPBACK,
         "include_dashboard": False,
+        "resources": {LLM_RESOURCE: 1},
         "_system_config": FAST_HEALTH_CHECK,
     }
     if temp_dir is not None:

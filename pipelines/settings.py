@@ -34,7 +34,7 @@ import sys
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
@@ -330,9 +330,10 @@ _PATH_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path, other_tables: Collection[str] = ()) -> dict[str, Any]:
     """Parse a `.toml`, `.yaml` or `.yml` config file into its sections, with relative
-    paths resolved against the file's folder."""
+    paths resolved against the file's folder. `other_tables` are top-level tables
+    another reader of the same file owns (the fleet's `[fleet]`): they are left out."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
@@ -346,6 +347,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"config file {path} must end in .toml, .yaml or .yml")
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a table of settings at its top level")
+    data = {key: value for key, value in data.items() if key not in other_tables}
     check_file_keys(path, data)
     resolved = dict(data)
     for section, keys in _PATH_FIELDS.items():
@@ -416,7 +418,8 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(
-        cls, config_file: Path | None = None, **overrides: Mapping[str, Any] | None
+        cls, config_file: Path | None = None, *, other_tables: Collection[str] = (),
+        **overrides: Mapping[str, Any] | None,
     ) -> Settings:
         """Build settings from defaults, an optional config file, env vars and overrides.
 
@@ -430,7 +433,8 @@ class Settings(BaseSettings):
             pydantic.ValidationError: a value is invalid (the message names the field).
         """
         check_env_names(os.environ)
-        data = read_config_file(Path(config_file)) if config_file is not None else None
+        data = (read_config_file(Path(config_file), other_tables)
+                if config_file is not None else None)
         layer: dict[str, Any] = {}
         for section, values in overrides.items():
             if values is None:

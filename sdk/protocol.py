@@ -270,6 +270,8 @@ class ErrorEvent(_Message):
     code: str
     message: str
     fatal: bool = False
+    #: with `server_busy`: seconds after which a new try may find a free slot
+    retry_after_s: float | None = None
 
 
 class SimpleEvent(_Message):
@@ -385,10 +387,11 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
 )
 
 
-def error_event(code: ErrorCode | str, message: str, *, fatal: bool = False) -> ErrorEvent:
+def error_event(code: ErrorCode | str, message: str, *, fatal: bool = False,
+                retry_after_s: float | None = None) -> ErrorEvent:
     """Build an `error` event from a code (enum or string)."""
     value = code.value if isinstance(code, ErrorCode) else code
-    return ErrorEvent(code=value, message=message, fatal=fatal)
+    return ErrorEvent(code=value, message=message, fatal=fatal, retry_after_s=retry_after_s)
 
 
 def encode_message(message: BaseModel) -> str:

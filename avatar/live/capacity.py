@@ -55,11 +55,17 @@ class CapacityBoard:
         """`probe_floor_cores`: one session's floor cost from the start-up probe,
         used until a running session has measured its own."""
         cores = float(cores if cores is not None else (os.cpu_count() or 1))
+        self._reserve = reserve_cores
         self.capacity = max(0.5, cores - reserve_cores)
         self._probe_floor = probe_floor_cores
         self._governors: dict[str, QualityGovernor] = {}
         self._pending: set[str] = set()  # admitted, not yet running
         self._lock = threading.Lock()
+
+    def for_cores(self, cores: float) -> CapacityBoard:
+        """A new, empty board for a machine whose avatars and voice share `cores`
+        cores (a fleet machine's Ray CPUs, not every core the host has)."""
+        return CapacityBoard(self._probe_floor, cores=cores, reserve_cores=self._reserve)
 
     def register(self, key: str, governor: QualityGovernor) -> None:
         """A session started adapting."""

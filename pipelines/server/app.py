@@ -108,6 +108,9 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             # sounds without words (laughs, coughs) since start: not errors, not
             # sent to the visitor, counted for the operator (pipelines/speech/stt.py)
             "no_words_sounds": NO_WORDS.sounds,
+            # turn response p50 and video images/s over the last minutes
+            # (pipelines/server/stats.py)
+            "recent": registry.stats.report(),
         }
         if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
             health["video"] = runtime.avatar.capacity.report().as_dict()

@@ -52,6 +52,8 @@ class ServerConfig:
     #: each video session adapts its quality to the load it meets while it runs
     #: (avatar/live/quality.py); False: it keeps the start-up probe's choice
     adapt_quality: bool = True
+    #: the `retry_after_s` a `server_busy` refusal carries (close 1013)
+    busy_retry_after_s: float = 5.0
     #: called with each new session before it runs (register LLM tools, add observers)
     on_session: Callable[[VoiceSession], None] | None = None
 

@@ -33,6 +33,7 @@ from avatar.live.quality import QualityGovernor
 from pipelines.face.avatar_node import AvatarNode
 from pipelines.face.video_wire import VideoWireAdapter
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
+from pipelines.server.stats import ServerStats
 from pipelines.voice_pipeline import build_voice_pipeline
 from pipelines.wire.protocol import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
@@ -58,6 +59,7 @@ class SessionRegistry:
             raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
         self.max_sessions = max_sessions
         self.active: dict[str, Any] = {}  # session id -> VoiceSession (None during setup)
+        self.stats = ServerStats()  # what the sessions delivered lately (/healthz)
         self._ids = itertools.count(1)
 
     def reserve(self) -> str | None:
@@ -84,10 +86,12 @@ def _token_from(websocket: WebSocket, hello: Hello | None) -> str | None:
     return hello.token if hello is not None else None
 
 
-async def _refuse(websocket: WebSocket, code: ErrorCode | str, message: str, close: int) -> None:
+async def _refuse(websocket: WebSocket, code: ErrorCode | str, message: str, close: int,
+                  retry_after_s: float | None = None) -> None:
     """Send a fatal error event, then close with `close`; never raises."""
     with contextlib.suppress(Exception):
-        await websocket.send_text(encode_message(error_event(code, message, fatal=True)))
+        await websocket.send_text(encode_message(
+            error_event(code, message, fatal=True, retry_after_s=retry_after_s)))
     with contextlib.suppress(Exception):
         await websocket.close(code=close, reason=message[:120])
 
@@ -113,20 +117,24 @@ async def serve_connection(websocket: WebSocket, runtime: VoiceRuntime, config: 
         await _refuse(
             websocket,
             ErrorCode.SERVER_BUSY,
-            f"all {registry.max_sessions} session slots are busy; try again later",
+            f"all {registry.max_sessions} session slots are busy; "
+            f"try again in {config.busy_retry_after_s:g} s",
             CloseCode.TRY_AGAIN_LATER,
+            retry_after_s=config.busy_retry_after_s,
         )
         return
     refusal = _video_refusal(hello, session_id, runtime, config)
     if refusal is not None:
         registry.release(session_id)
         logger.warning(f"refused a video client: {refusal}")
-        await _refuse(websocket, ErrorCode.SERVER_BUSY, refusal, CloseCode.TRY_AGAIN_LATER)
+        await _refuse(websocket, ErrorCode.SERVER_BUSY, refusal, CloseCode.TRY_AGAIN_LATER,
+                      retry_after_s=config.busy_retry_after_s)
         return
     try:
         await _run_session(websocket, session, hello, session_id, runtime, config, registry)
     finally:
         registry.release(session_id)
+        registry.stats.end(session_id)
         if runtime.avatar is not None and runtime.avatar.capacity is not None:
             runtime.avatar.capacity.unregister(session_id)
         logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
@@ -294,7 +302,9 @@ async def _run_session(
             send_metrics=config.send_metrics,
             audio_in_sample_rate=PIPELINE_INPUT_RATE,
             output_processors=processors,
+            on_event=registry.stats.listener(session_id),
         )
+        registry.stats.track_video(session_id, serializer)
         if config.on_session is not None:
             config.on_session(voice)
     except Exception as error:  # a session that cannot be built is refused, others unaffected

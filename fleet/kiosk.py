@@ -1,0 +1,246 @@
+"""One kiosk machine in the fleet: the single-machine server, as a Ray Serve replica.
+
+Each replica wraps the product's own composition root (`load_runtime` + `create_app`,
+pipelines/server/app.py) instead of copying it, so a fleet machine serves exactly
+what `avatar-forcing serve` serves: the kiosk page, `/ws`, `/healthz`, `/portraits`.
+It is reachable two ways, both answered by the same app and the same sessions:
+
+* through Ray Serve's proxy, the fleet's one public door (Serve picks the replica:
+  `fleet.router.FreeSlotsRouter` ranks machines by the free slots they report);
+* on a direct port on its own machine (`direct_url`), which `GET /fleet/session`
+  hands out: media then takes no extra hop (bench/fleet.py measures both).
+
+Admission stays where it is measured: the machine's live capacity board
+(avatar/live/capacity.py), sized to this node's Ray CPUs, refuses a session it
+cannot hold with 1013 and `retry_after_s`. What Serve and the front door read is
+this replica's routing stats (`record_routing_stats`), polled by Serve itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from typing import Any
+
+import psutil
+import ray
+from loguru import logger
+from ray import serve
+from ray.serve.config import RequestRouterConfig
+from ray.util import metrics
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from fleet import loopback
+from fleet.settings import FleetSettings
+from pipelines.server.app import create_app, load_runtime, make_server
+from pipelines.server.runtime import ServerConfig
+from pipelines.settings import Settings
+from sdk.protocol import CloseCode, ErrorCode, encode_message, error_event
+
+#: the Serve application and deployment names (replica actors are named after them)
+KIOSK_APP = "kiosk"
+KIOSK_DEPLOYMENT = "KioskReplica"
+
+
+class SessionGate:
+    """ASGI wrapper: while the machine drains, a new `/ws` gets 1013 and a reason."""
+
+    def __init__(self, app: ASGIApp, replica: KioskReplica) -> None:
+        self.app = app
+        self.replica = replica
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse new conversations on a draining machine; pass everything else on."""
+        if scope["type"] == "websocket" and str(scope.get("path", "")).endswith("/ws"):
+            refusal = self.replica.refusal()
+            if refusal is not None:
+                websocket = WebSocket(scope, receive, send)
+                await websocket.accept()
+                with contextlib.suppress(Exception):
+                    await websocket.send_text(encode_message(error_event(
+                        ErrorCode.SERVER_BUSY, refusal, fatal=True,
+                        retry_after_s=self.replica.fleet.retry_after_secs)))
+                    await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason=refusal[:120])
+                return
+        await self.app(scope, receive, send)
+
+
+@serve.ingress()
+class KioskReplica:
+    """The avatar agent server on one machine, admitted and placed by Ray Serve."""
+
+    async def __init__(self, settings_data: dict[str, Any], fleet_data: dict[str, Any],
+                       llm_pool: Any | None) -> None:
+        settings = Settings.model_validate(settings_data)
+        self.fleet = FleetSettings.model_validate(fleet_data)
+        context = ray.get_runtime_context()
+        self.node_id: str = context.get_node_id()
+        self.node_ip: str = ray.util.get_node_ip_address()
+        self.cpus = _node_cpus(self.node_id)
+        if llm_pool is not None:  # the shared pool: one endpoint for this machine's sessions
+            endpoint = await llm_pool.endpoint.remote()
+            settings = settings.model_copy(update={"llm": settings.llm.model_copy(
+                update={"base_url": endpoint["base_url"], "model": endpoint["model"]})})
+        self.runtime, self.llm_server = await load_runtime(settings=settings)
+        if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
+            # this machine's share of cores, not every core of the host
+            self.runtime.avatar.capacity = self.runtime.avatar.capacity.for_cores(self.cpus)
+        self.config = ServerConfig.from_settings(
+            settings, max_sessions=self.fleet.max_sessions_per_machine,
+            busy_retry_after_s=self.fleet.retry_after_secs)
+        self.server_app = create_app(self.runtime, self.config)
+        self.registry = self.server_app.state.registry
+        self.started = time.monotonic()
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # the first call only starts the count
+        self._direct, self._direct_task, self.direct_url = await self._start_direct_door()
+        self._gauges = _Gauges(self.node_id)
+        logger.info(f"kiosk machine {self.node_id[:8]} ready: {self.cpus:g} CPU(s), direct door "
+                    f"{self.direct_url}, LLM {self.runtime.llm.base_url}")
+
+    def __serve_build_asgi_app__(self) -> ASGIApp:
+        """The product's app behind the drain gate (Serve calls this after __init__)."""
+        return SessionGate(self.server_app, self)
+
+    async def _start_direct_door(self) -> tuple[Any, asyncio.Task[None], str]:
+        """This machine's own uvicorn on the same app (no proxy hop for media)."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.node_ip, self.fleet.direct_port))
+        port = listener.getsockname()[1]
+        server = make_server(SessionGate(self.server_app, self), self.node_ip, port, self.config.limits)
+        server.config.lifespan = "off"  # Serve runs the app's lifespan once
+        task = asyncio.create_task(server.serve(sockets=[listener]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if task.done():
+            raise RuntimeError(f"the direct door on {self.node_ip}:{port} did not start")
+        return server, task, f"ws://{self.node_ip}:{port}"
+
+    # ------------------------------------------------------------ what Serve reads
+
+    def draining(self) -> bool:
+        """Ray is draining this machine (`fleet drain`, or the autoscaler taking it back)."""
+        try:
+            from ray._private.state import state
+            return self.node_id in state.get_draining_nodes()
+        except Exception:  # noqa: BLE001 - the GCS is briefly unreachable: not draining
+            return False
+
+    def refusal(self) -> str | None:
+        """Why this machine takes no new conversation now, or None."""
+        if self.draining():
+            return ("this machine is being drained for maintenance; "
+                    f"try again in {self.fleet.retry_after_secs:g} s (another machine will answer)")
+        return None
+
+    def status(self) -> dict[str, Any]:
+        """Sessions, measured slots, CPU, images/s and turn response p50 of this machine."""
+        sessions = len(self.registry.active)
+        draining = self.draining()
+        video: dict[str, Any] = {}
+        slots = self.fleet.max_sessions_per_machine - sessions
+        if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
+            video = self.runtime.avatar.capacity.report().as_dict()
+            measured = int(video["slots"]) if sessions else max(1, int(video["slots"]))
+            slots = min(slots, measured)
+        recent = self.registry.stats.report()
+        return {
+            "node_id": self.node_id,
+            "node_ip": self.node_ip,
+            "direct_url": self.direct_url,
+            "cpus": self.cpus,
+            "sessions": sessions,
+            "free": 0 if draining else max(0, slots),
+            "draining": draining,
+            "cpu_percent": round(self._process.cpu_percent(None), 1),
+            "video_fps": recent["video_fps"],
+            "response_p50_ms": recent["response_p50_ms"],
+            "turns": recent["turns"],
+            "capacity": video,
+            "uptime_secs": round(time.monotonic() - self.started, 1),
+        }
+
+    def record_routing_stats(self) -> dict[str, Any]:
+        """What Serve's router (and `/fleet`) sees of this machine, every second."""
+        status = self.status()
+        self._gauges.publish(status)
+        return status
+
+    def check_health(self) -> None:
+        """Serve replaces the replica if its direct door has stopped."""
+        if self._direct_task.done():
+            raise RuntimeError("the kiosk machine's direct door has stopped")
+
+    async def __del__(self) -> None:
+        """Stop the direct door and the avatar's background work (Serve's shutdown;
+        also after a failed start, so every attribute may be missing)."""
+        direct = getattr(self, "_direct", None)
+        if direct is not None:
+            direct.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._direct_task, timeout=10)
+        runtime = getattr(self, "runtime", None)
+        if runtime is not None and runtime.avatar is not None:
+            runtime.avatar.close()
+        if getattr(self, "llm_server", None) is not None:
+            self.llm_server.stop()
+
+
+class _Gauges:
+    """The machine's figures as Prometheus gauges, exported by Ray's metrics agent
+    (tagged with the node id: on one host every node has the same address)."""
+
+    def __init__(self, node_id: str) -> None:
+        tags = {"node_id": node_id}
+        self.gauges = {
+            name: metrics.Gauge(f"kiosk_{name}", description=text, tag_keys=("node_id",))
+            for name, text in (("sessions", "live conversations"),
+                               ("free_slots", "conversations this machine can still take"),
+                               ("video_fps", "avatar images sent per second, all sessions"),
+                               ("response_p50_ms", "turn response p50, last minutes"))
+        }
+        for gauge in self.gauges.values():
+            gauge.set_default_tags(tags)
+
+    def publish(self, status: dict[str, Any]) -> None:
+        """Set every gauge from a `status()` snapshot."""
+        values = {"sessions": status["sessions"], "free_slots": status["free"],
+                  "video_fps": status["video_fps"],
+                  "response_p50_ms": status["response_p50_ms"] or 0}
+        for name, value in values.items():
+            self.gauges[name].set(float(value))
+
+
+def _node_cpus(node_id: str) -> float:
+    """The CPUs Ray gives this node (`--num-cpus`): what its sessions may use."""
+    for node in ray.nodes():
+        if node.get("NodeID") == node_id:
+            return float(node.get("Resources", {}).get("CPU", 1.0))
+    return float(psutil.cpu_count() or 1)
+
+
+def kiosk_deployment(settings: Settings, fleet: FleetSettings, llm_pool: Any | None) -> Any:
+    """The bound kiosk application: one replica per machine with the kiosk resource."""
+    deployment = serve.deployment(
+        KioskReplica,
+        name=KIOSK_DEPLOYMENT,
+        num_replicas=fleet.kiosk_machines,
+        max_replicas_per_node=1,
+        # a full machine still takes the handshake, to answer it with 1013 and a reason
+        max_ongoing_requests=fleet.max_sessions_per_machine + 2,
+        health_check_period_s=2.0,
+        health_check_timeout_s=10.0,
+        graceful_shutdown_timeout_s=fleet.drain_timeout_secs,
+        request_router_config=RequestRouterConfig(
+            request_router_class="fleet.router:FreeSlotsRouter",
+            request_routing_stats_period_s=1.0,
+            request_routing_stats_timeout_s=5.0,
+        ),
+        ray_actor_options={"num_cpus": 0, "resources": {fleet.kiosk_resource: 1},
+                           "runtime_env": loopback.replica_runtime_env()},
+    )
+    return deployment.bind(settings.model_dump(mode="python"), fleet.model_dump(), llm_pool)

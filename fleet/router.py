@@ -1,0 +1,62 @@
+"""Serve's request router for kiosk machines: the one with most free slots first.
+
+Serve's default router (power of two choices on queue length) sees each open
+websocket as one ongoing request, so it spreads connections but knows nothing of
+what a machine can hold. Ours ranks by the `free` slots each replica reports in
+its routing stats (fleet/kiosk.py, from its live capacity measure; Serve polls them
+every second). Connections routed since the last poll are counted against the
+machine so two quick connects do not both land on it.
+
+A machine reporting no free slot is still ranked, last: a full fleet must answer
+the visitor with 1013 and a reason, which only a replica can send.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ray.serve.request_router import (
+    FIFOMixin,
+    PendingRequest,
+    ReplicaID,
+    RequestRouter,
+    RunningReplica,
+)
+
+#: a connection routed within this many seconds is not yet in the machine's stats
+ROUTED_MEMORY_SECS = 2.0
+
+
+class FreeSlotsRouter(FIFOMixin, RequestRouter):
+    """Rank kiosk replicas by free slots (measured), minus connections just sent there."""
+
+    def initialize_state(self, **kwargs: Any) -> None:
+        """Serve calls this once; the recent-routing memory starts empty."""
+        self._routed: dict[ReplicaID, list[float]] = {}
+
+    def free(self, replica: RunningReplica, now: float) -> float:
+        """Slots the replica reported free, less what was routed to it since."""
+        stats = replica.routing_stats or {}
+        recent = [t for t in self._routed.get(replica.replica_id, []) if now - t < ROUTED_MEMORY_SECS]
+        self._routed[replica.replica_id] = recent
+        free = float(stats.get("free", 1))  # no stats yet: a fresh machine has room
+        return free - len(recent)
+
+    async def choose_replicas(
+        self,
+        candidate_replicas: list[RunningReplica],
+        pending_request: PendingRequest | None = None,
+    ) -> list[list[RunningReplica]]:
+        """Machines with room, most room first; then the full ones (they answer 1013)."""
+        now = time.monotonic()
+        scored = sorted(((self.free(r, now), r) for r in candidate_replicas),
+                        key=lambda pair: pair[0], reverse=True)
+        with_room = [[replica] for free, replica in scored if free > 0]
+        full = [replica for free, replica in scored if free <= 0]
+        return with_room + ([full] if full else [])
+
+    def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID,
+                          result: Any) -> None:
+        """Remember the connection until the machine's own stats include it."""
+        self._routed.setdefault(replica_id, []).append(time.monotonic())

@@ -1,0 +1,77 @@
+"""The fleet's own settings: the `[fleet]` table of a fleet config file.
+
+A fleet config is the one machine's config (docs/CONFIG.md: `[server]`, `[llm]`,
+`[avatar]` ...) plus a `[fleet]` table; every kiosk machine runs those settings, and
+the `[fleet]` table says how many machines, where the public door is and how the
+shared LLM is scaled. Keeping it a separate table keeps `pipelines/` unaware of Ray.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.settings import Settings
+
+FLEET_TABLE = "fleet"
+
+
+class FleetSettings(BaseModel):
+    """How the fleet is laid out (`[fleet]` in the config file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="Public address of the front door "
+                      "(Ray Serve's proxy); the only port kiosks and clients reach.")
+    port: int = Field(default=8765, ge=1, le=65535, description="Public port of the front door.")
+    kiosk_machines: int = Field(default=1, ge=1, description="Kiosk replicas: one per machine "
+                                "that carries the `kiosk` resource (`ray start --resources`).")
+    kiosk_resource: str = Field(default="kiosk", description="Ray resource a kiosk machine has.")
+    direct_port: int = Field(default=0, ge=0, le=65535,
+                             description="Port of each machine's direct media door "
+                             "(0: any free one; set it to open exactly that port in a firewall).")
+    llm_replicas: int = Field(default=1, ge=0, description="Embedded LLM servers in the shared "
+                              "pool (0: every machine uses [llm] base_url, an external endpoint).")
+    llm_resource: str = Field(default="llm", description="Ray resource an LLM machine has.")
+    llm_cpus: float = Field(default=1.0, gt=0, description="CPUs one LLM replica reserves.")
+    max_sessions_per_machine: int = Field(
+        default=16, ge=1, le=64,
+        description="A ceiling only: each machine admits what its live capacity "
+        "measure allows (avatar/live/capacity.py), never more than this.")
+    retry_after_secs: float = Field(default=5.0, gt=0,
+                                    description="`retry_after_s` a full fleet's 1013 carries.")
+    drain_timeout_secs: float = Field(default=600.0, gt=0,
+                                      description="`fleet drain` waits this long for live "
+                                      "sessions before it releases the machine anyway.")
+
+
+def load_fleet_config(path: Path | None) -> tuple[FleetSettings, Settings]:
+    """The `[fleet]` table and the per-machine `Settings` from one file (or defaults).
+
+    Raises:
+        FileNotFoundError, ValueError: as `pipelines.settings.read_config_file`.
+        pydantic.ValidationError: a `[fleet]` value is invalid (the message names it).
+    """
+    if path is None:
+        return FleetSettings(), Settings.load()
+    table = _fleet_table(Path(path))
+    return FleetSettings(**table), Settings.load(Path(path), other_tables=(FLEET_TABLE,))
+
+
+def _fleet_table(path: Path) -> dict[str, Any]:
+    """The file's `[fleet]` table ({} when it has none)."""
+    if path.suffix.lower() != ".toml":
+        raise ValueError(f"a fleet config must be a .toml file, got {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"fleet config not found: {path}")
+    with path.open("rb") as handle:
+        table = tomllib.load(handle).get(FLEET_TABLE, {})
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: `{FLEET_TABLE}` must be a table ([fleet])")
+    return table
+
+
+__all__ = ["FLEET_TABLE", "FleetSettings", "load_fleet_config"]
