@@ -42,7 +42,7 @@ async def machine_statuses() -> list[dict[str, Any]]:
         try:
             actor = ray.get_actor(name, namespace="serve")
             return await asyncio.wait_for(actor.record_routing_stats.remote(), STATS_TIMEOUT_SECS)
-        except Exception:  # noqa: BLE001 - dead, starting or stopping: not a machine to use
+        except Exception:  # dead, starting or stopping: not a machine to use
             return None
 
     answers = await asyncio.gather(*(ask(name) for name in names))
@@ -96,7 +96,7 @@ class FleetFront:
 
 def front_deployment(fleet: FleetSettings) -> Any:
     """The bound front-door application."""
-    return serve.deployment(FleetFront, name="FleetFront", num_replicas=1,
-                            ray_actor_options={"num_cpus": 0,
-                                               "runtime_env": loopback.replica_runtime_env()},
-                            ).bind(fleet.model_dump())
+    deployment = serve.deployment(FleetFront).options(  # type: ignore[attr-defined]
+        name="FleetFront", num_replicas=1,
+        ray_actor_options={"num_cpus": 0, "runtime_env": loopback.replica_runtime_env()})
+    return deployment.bind(fleet.model_dump())

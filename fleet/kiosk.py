@@ -60,6 +60,8 @@ class SessionGate:
                 websocket = WebSocket(scope, receive, send)
                 await websocket.accept()
                 with contextlib.suppress(Exception):
+                    # answer the client's hello, as every refusal does (docs/PROTOCOL.md)
+                    await asyncio.wait_for(websocket.receive(), timeout=5.0)
                     await websocket.send_text(encode_message(error_event(
                         ErrorCode.SERVER_BUSY, refusal, fatal=True,
                         retry_after_s=self.replica.fleet.retry_after_secs)))
@@ -72,8 +74,9 @@ class SessionGate:
 class KioskReplica:
     """The avatar agent server on one machine, admitted and placed by Ray Serve."""
 
-    async def __init__(self, settings_data: dict[str, Any], fleet_data: dict[str, Any],
-                       llm_pool: Any | None) -> None:
+    async def __init__(  # type: ignore[misc]  # Serve awaits it
+            self, settings_data: dict[str, Any], fleet_data: dict[str, Any],
+            llm_pool: Any | None) -> None:
         settings = Settings.model_validate(settings_data)
         self.fleet = FleetSettings.model_validate(fleet_data)
         context = ray.get_runtime_context()
@@ -114,9 +117,11 @@ class KioskReplica:
         server = make_server(SessionGate(self.server_app, self), self.node_ip, port, self.config.limits)
         server.config.lifespan = "off"  # Serve runs the app's lifespan once
         task = asyncio.create_task(server.serve(sockets=[listener]))
-        while not server.started and not task.done():
+        for _ in range(600):  # 30 s at most
+            if server.started or task.done():
+                break
             await asyncio.sleep(0.05)
-        if task.done():
+        if not server.started:
             raise RuntimeError(f"the direct door on {self.node_ip}:{port} did not start")
         return server, task, f"ws://{self.node_ip}:{port}"
 
@@ -124,10 +129,10 @@ class KioskReplica:
 
     def draining(self) -> bool:
         """Ray is draining this machine (`fleet drain`, or the autoscaler taking it back)."""
-        try:
-            from ray._private.state import state
-            return self.node_id in state.get_draining_nodes()
-        except Exception:  # noqa: BLE001 - the GCS is briefly unreachable: not draining
+        try:  # what Serve's controller reads too (cluster_node_info_cache)
+            gcs = ray._private.worker.global_worker.gcs_client  # type: ignore[attr-defined]
+            return self.node_id in gcs.get_draining_nodes(timeout=2)
+        except Exception:  # the GCS is briefly unreachable: not draining
             return False
 
     def refusal(self) -> str | None:
@@ -144,8 +149,9 @@ class KioskReplica:
         video: dict[str, Any] = {}
         slots = self.fleet.max_sessions_per_machine - sessions
         if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
-            video = self.runtime.avatar.capacity.report().as_dict()
-            measured = int(video["slots"]) if sessions else max(1, int(video["slots"]))
+            report = self.runtime.avatar.capacity.report()
+            video = report.as_dict()
+            measured = report.slots if sessions else max(1, report.slots)
             slots = min(slots, measured)
         recent = self.registry.stats.report()
         return {
@@ -161,6 +167,7 @@ class KioskReplica:
             "response_p50_ms": recent["response_p50_ms"],
             "turns": recent["turns"],
             "capacity": video,
+            "llm": {"base_url": self.runtime.llm.base_url, "model": self.runtime.llm.model},
             "uptime_secs": round(time.monotonic() - self.started, 1),
         }
 
@@ -186,8 +193,9 @@ class KioskReplica:
         runtime = getattr(self, "runtime", None)
         if runtime is not None and runtime.avatar is not None:
             runtime.avatar.close()
-        if getattr(self, "llm_server", None) is not None:
-            self.llm_server.stop()
+        llm_server = getattr(self, "llm_server", None)
+        if llm_server is not None:
+            llm_server.stop()
 
 
 class _Gauges:
@@ -225,8 +233,7 @@ def _node_cpus(node_id: str) -> float:
 
 def kiosk_deployment(settings: Settings, fleet: FleetSettings, llm_pool: Any | None) -> Any:
     """The bound kiosk application: one replica per machine with the kiosk resource."""
-    deployment = serve.deployment(
-        KioskReplica,
+    deployment = serve.deployment(KioskReplica).options(  # type: ignore[attr-defined]
         name=KIOSK_DEPLOYMENT,
         num_replicas=fleet.kiosk_machines,
         max_replicas_per_node=1,
@@ -235,10 +242,10 @@ def kiosk_deployment(settings: Settings, fleet: FleetSettings, llm_pool: Any | N
         health_check_period_s=2.0,
         health_check_timeout_s=10.0,
         graceful_shutdown_timeout_s=fleet.drain_timeout_secs,
-        request_router_config=RequestRouterConfig(
-            request_router_class="fleet.router:FreeSlotsRouter",
-            request_routing_stats_period_s=1.0,
-            request_routing_stats_timeout_s=5.0,
+        request_router_config=RequestRouterConfig(  # type: ignore[arg-type]
+            request_router_class="fleet.router:FreeSlotsRouter",  # type: ignore[arg-type]
+            request_routing_stats_period_s=1.0,  # type: ignore[arg-type]
+            request_routing_stats_timeout_s=5.0,  # type: ignore[arg-type]
         ),
         ray_actor_options={"num_cpus": 0, "resources": {fleet.kiosk_resource: 1},
                            "runtime_env": loopback.replica_runtime_env()},

@@ -27,7 +27,7 @@ from pipelines.settings import Settings
 class LLMReplica:
     """One embedded llama.cpp server on this replica's machine (not the public port)."""
 
-    async def __init__(self, settings_data: dict[str, Any], threads: int) -> None:
+    async def __init__(self, settings_data: dict[str, Any], threads: int) -> None:  # type: ignore[misc]  # Serve awaits it
         settings = Settings.model_validate(settings_data)
         llm = settings.llm.model_copy(update={"threads": threads, "batch_threads": threads})
         server = EmbeddedLLMServer.from_settings(llm, video=False)
@@ -52,8 +52,7 @@ class LLMReplica:
 
 def llm_deployment(settings: Settings, *, replicas: int, cpus: float, resource: str) -> Any:
     """The bound LLM pool application: `replicas` servers, each on a machine with `resource`."""
-    deployment = serve.deployment(
-        LLMReplica,
+    deployment = serve.deployment(LLMReplica).options(  # type: ignore[attr-defined]
         name="llm",
         num_replicas=replicas,
         max_ongoing_requests=64,  # endpoint() calls only; tokens go straight to llama.cpp

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class LocalFleet:
 
     cluster: Any
     workers: list[Any] = field(default_factory=list)
+    #: workers killed by `kill_worker`: what is left of them is stopped at the end
+    killed: list[Any] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -52,6 +55,21 @@ class LocalFleet:
         self.workers.append(node)
         self.cluster.wait_for_nodes()
         return node
+
+    def kill_worker(self, node: Any) -> None:
+        """kill -9 a worker node's raylet, as a machine that dies, and reap it.
+
+        Reaping matters on one host: the test process is the raylet's parent, and an
+        unreaped zombie raylet looks alive to its workers, which then keep serving
+        (docs/FLEET.md). On a real machine init reaps it."""
+        from ray._private import ray_constants
+
+        process = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        self.cluster.worker_nodes.discard(node)  # dead: no longer waited for
+        self.workers.remove(node)
+        self.killed.append(node)
 
     def remove_worker(self, node: Any) -> None:
         """Stop a worker node at once (its processes are killed, not drained)."""
@@ -95,4 +113,6 @@ def local_fleet(workers: int = 2, cpus_per_node: int = 1, temp_dir: str | None =
     finally:
         if ray.is_initialized():
             ray.shutdown()
+        for node in fleet.killed:  # its log monitor and agents, if any outlived the raylet
+            node.kill_all_processes(check_alive=False, allow_graceful=False)
         cluster.shutdown()

@@ -15,12 +15,16 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from avatar import commands as avatar_commands
 from pipelines import commands as pipeline_commands
 
 #: where the sub-command modules live
 COMMAND_PACKAGES = (pipeline_commands, avatar_commands)
+#: installed packages add commands here (the fleet's `fleet`): `register(subparsers)`
+#: functions, so nothing in pipelines/ imports what sits on top of it
+PLUGIN_GROUP = "avatar_forcing.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    for info in pkgutil.iter_modules(package.__path__))
     for name, package_name in found:
         importlib.import_module(f"{package_name}.{name}").register(subparsers)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        plugin.load()(subparsers)
     return parser
 
 

@@ -260,7 +260,7 @@ class VoiceConnection:
         message = parse_server_message(reply) if isinstance(reply, str) else None
         if isinstance(message, ErrorEvent):
             await connection.close()
-            raise HandshakeError(message.code, message.message)
+            raise HandshakeError(message.code, message.message, message.retry_after_s)
         if not isinstance(message, Welcome):
             await connection.close()
             raise HandshakeError("no_welcome", f"expected welcome, got {reply!r:.200}")

@@ -46,6 +46,9 @@ class ClientError(PipelineError):
 class HandshakeError(ClientError):
     """The server answered `hello` with an error event, or not at all."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after_s: float | None = None) -> None:
         self.code = code
+        self.message = message
+        #: with `server_busy`: when the server suggests trying again
+        self.retry_after_s = retry_after_s
         super().__init__(f"handshake refused ({code}): {message}")

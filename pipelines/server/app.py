@@ -24,6 +24,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from loguru import logger
+from starlette.types import ASGIApp
 
 from agent.errors import AgentError
 from agent.knowledge_retrieval import KnowledgeIndex
@@ -214,7 +215,7 @@ def log_calibration(event: CalibrationEvent) -> None:
         logger.info(f"{name}: fitting its own calibration in the background (nice 19)")
 
 
-def uvicorn_config(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits) -> uvicorn.Config:
     """uvicorn settings: websocket frames a little above our limit still reach us.
 
     Frames up to 4x `max_message_bytes` (2x `max_image_bytes` for camera frames
@@ -257,7 +258,7 @@ class BoundedSendBufferServer(uvicorn.Server):
                     listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
 
-def make_server(app: FastAPI, host: str, port: int, limits: Limits) -> uvicorn.Server:
+def make_server(app: ASGIApp, host: str, port: int, limits: Limits) -> uvicorn.Server:
     """The uvicorn server every entry point runs (`uvicorn_config`, bounded send buffers)."""
     return BoundedSendBufferServer(uvicorn_config(app, host, port, limits))
 

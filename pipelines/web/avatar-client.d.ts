@@ -40,7 +40,7 @@ export interface CaptionDetail {
 }
 
 export interface NoticeDetail {
-  /** A protocol error code, "no_microphone", "no_camera", "server_unreachable" or "close:<code>". */
+  /** A protocol error code, "no_microphone", "no_camera", "server_unreachable", "session_restarted" (a new session after one was cut off: it remembers nothing) or "close:<code>". */
   code: string;
   /** What the server or the browser said. */
   message: string;

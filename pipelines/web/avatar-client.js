@@ -76,6 +76,8 @@ export class AvatarClient extends EventTarget {
     this.muted = false;
     this.stopped = true;
     this.attempt = 0;
+    /** a session was cut: the next welcome tells the visitor it starts afresh */
+    this.lostSession = false;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     this.lastAudioPtsUs = 0;
     this.audioEndPtsUs = 0; // end of the last audio received
@@ -254,6 +256,9 @@ export class AvatarClient extends EventTarget {
   /** @param {WebSocket} ws @param {CloseEvent} event */
   onClose(ws, event) {
     if (ws !== this.ws && this.ws !== null) return; // an old socket
+    // a conversation was cut (its machine died, or a restart): the next session is a
+    // fresh one that remembers nothing, and the visitor is told so when it starts
+    if (this.welcome !== null && !this.stopped) this.lostSession = true;
     this.ws = null;
     this.welcome = null;
     this.camera?.stop();
@@ -345,6 +350,10 @@ export class AvatarClient extends EventTarget {
   /** @param {any} welcome */
   onWelcome(welcome) {
     this.welcome = welcome;
+    if (this.lostSession) {
+      this.lostSession = false;
+      this.notice("session_restarted", plainWords("session_restarted"), false);
+    }
     this.attempt = 0;
     this.counts.sessions++;
     this.lastAudioPtsUs = 0;

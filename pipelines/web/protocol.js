@@ -225,6 +225,8 @@ export function plainWords(code, fallback = "") {
     no_microphone: "No microphone: allow the microphone (or plug one in) to talk to the assistant.",
     no_camera: "Camera off: the assistant cannot see you, but you can still talk.",
     server_unreachable: "Cannot reach the assistant's server. Retrying...",
+    session_restarted: "We were cut off and reconnected. The assistant does not remember " +
+      "what was said before: please ask again.",
     "close:1012": "The server is restarting. Reconnecting...",
   };
   return /** @type {Record<string, string>} */ (words)[code] || fallback || `Error: ${code}`;

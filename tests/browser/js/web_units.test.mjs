@@ -352,3 +352,39 @@ test("a repeated image is spotted by its bytes, so the page neither decodes nor 
   assert.ok(!sameBytes(jpeg, changed));
   assert.ok(!sameBytes(jpeg, jpeg.subarray(0, 7)));
 });
+
+test("a session cut off mid-conversation: the next welcome says it starts afresh, once", async () => {
+  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
+  globalThis.requestAnimationFrame ??= () => 0;
+  globalThis.AudioWorkletNode ??= class {
+    constructor() { this.port = { postMessage() {}, onmessage: null }; }
+    connect() {}
+    disconnect() {}
+  };
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) } });
+  client.audio = { destination: {} };
+  client.stopped = false;  // as start() leaves it
+  const notices = [];
+  client.addEventListener("notice", (event) => notices.push(event.detail));
+  const welcome = { type: "welcome", protocol: 2, session_id: "s1-a",
+                    audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" } };
+  mock.timers.enable({ apis: ["setTimeout"] });  // the reconnect is scheduled, not run
+  try {
+    const socket = {};
+    client.ws = socket;
+    client.onEvent(welcome);
+    assert.equal(notices.length, 0, "a first session is not a restart");
+    client.onClose(socket, { code: 1006, reason: "" });  // its machine died
+    assert.deepEqual(notices.map((n) => n.code), ["server_unreachable"]);
+    client.ws = {};
+    client.onEvent({ ...welcome, session_id: "s2-b" });  // the reconnect's fresh session
+    assert.deepEqual(notices.map((n) => n.code), ["server_unreachable", "session_restarted"]);
+    assert.match(notices[1].text, /does not remember/);
+    client.onEvent({ ...welcome, session_id: "s3-c" });
+    assert.equal(notices.length, 2, "told once, not on every later welcome");
+  } finally {
+    mock.timers.reset();
+    client.player?.close();
+  }
+});

@@ -1,0 +1,79 @@
+"""The fleet's pure parts: the config file's [fleet] table and the free-slots router."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+from fleet.router import FreeSlotsRouter
+from fleet.settings import FleetSettings, load_fleet_config
+from pipelines.settings import SettingsError
+
+
+def test_a_fleet_file_is_the_machine_settings_plus_a_fleet_table(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.toml"
+    config.write_text('[server]\nauth_token = "s3cret"\n[llm]\nembedded_model = "smollm2"\n'
+                      "[fleet]\nport = 8800\nkiosk_machines = 3\nllm_replicas = 2\n")
+    fleet, settings = load_fleet_config(config)
+    assert (fleet.port, fleet.kiosk_machines, fleet.llm_replicas) == (8800, 3, 2)
+    assert settings.server.auth_token == "s3cret"
+    assert settings.llm.embedded_model == "smollm2"
+    assert load_fleet_config(None)[0] == FleetSettings()
+
+
+def test_fleet_file_mistakes_are_named(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[fleet]\nkiosk_machine = 3\n")
+    with pytest.raises(pydantic.ValidationError, match="kiosk_machine"):
+        load_fleet_config(typo)
+    flat = tmp_path / "flat.toml"
+    flat.write_text("port = 8766\n[fleet]\nport = 8800\n")
+    with pytest.raises(SettingsError, match=r"\[server\]"):
+        load_fleet_config(flat)
+    with pytest.raises(FileNotFoundError):
+        load_fleet_config(tmp_path / "missing.toml")
+
+
+@dataclass
+class Replica:
+    """What the router reads of a Serve replica: its id and its routing stats."""
+
+    replica_id: str
+    routing_stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _router() -> FreeSlotsRouter:
+    router = FreeSlotsRouter.__new__(FreeSlotsRouter)  # no Serve controller here
+    router.initialize_state()
+    return router
+
+
+def test_the_machine_with_most_room_comes_first_and_full_ones_last() -> None:
+    router = _router()
+    a, b, c = Replica("a", {"free": 1}), Replica("b", {"free": 3}), Replica("c", {"free": 0})
+    ranks = asyncio.run(router.choose_replicas([a, b, c]))  # type: ignore[list-item]
+    assert [[r.replica_id for r in rank] for rank in ranks] == [["b"], ["a"], ["c"]]
+
+
+def test_connections_routed_since_the_last_stats_count_against_a_machine() -> None:
+    router = _router()
+    a, b = Replica("a", {"free": 2}), Replica("b", {"free": 1})
+    for _ in range(2):  # two quick connects, before the machines report again
+        first = asyncio.run(router.choose_replicas([a, b]))[0][0]  # type: ignore[list-item]
+        router.on_request_routed(None, first.replica_id, None)  # type: ignore[arg-type]
+    ranks = asyncio.run(router.choose_replicas([a, b]))  # type: ignore[list-item]
+    # a had 2 and took both: b (1 free) is now the only one with room
+    assert [r.replica_id for r in ranks[0]] == ["b"]
+    assert [r.replica_id for r in ranks[-1]] == ["a"]
+
+
+def test_a_draining_or_full_fleet_still_routes_so_a_machine_can_answer_1013() -> None:
+    router = _router()
+    ranks = asyncio.run(router.choose_replicas(  # type: ignore[list-item]
+        [Replica("a", {"free": 0}), Replica("b", {"free": 0, "draining": True})]))
+    assert len(ranks) == 1 and {r.replica_id for r in ranks[0]} == {"a", "b"}
