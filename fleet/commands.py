@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "up":
         return _up(args)
     if args.action == "status":
-        from fleet.front import machine_statuses, summarize
+        from fleet.machines import machine_statuses, summarize
 
         machines = asyncio.run(machine_statuses())
         print(json.dumps({"totals": summarize(machines), "machines": machines}, indent=2))

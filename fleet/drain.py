@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import ray
 from ray.core.generated import autoscaler_pb2
 
-from fleet.front import machine_statuses
+from fleet.machines import machine_statuses
 
 #: how often the drain looks at the machine's live sessions
 POLL_SECS = 1.0

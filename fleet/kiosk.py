@@ -20,40 +20,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from typing import Any
 
-import psutil
 import ray
 from loguru import logger
 from ray import serve
 from ray.serve.config import RequestRouterConfig
 from ray.util import metrics
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fleet import loopback
+from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, machine_statuses
 from fleet.settings import FleetSettings
 from pipelines.server.app import create_app, load_runtime, make_server
 from pipelines.server.runtime import ServerConfig
 from pipelines.settings import Settings
 from sdk.protocol import CloseCode, ErrorCode, encode_message, error_event
 
-#: the Serve application and deployment names (replica actors are named after them)
-KIOSK_APP = "kiosk"
-KIOSK_DEPLOYMENT = "KioskReplica"
-
 
 class SessionGate:
-    """ASGI wrapper: while the machine drains, a new `/ws` gets 1013 and a reason."""
+    """ASGI wrapper of the product's app on a fleet machine.
+
+    * `GET /session` (where a client opens its conversation) answers the direct door
+      of the machine with most room (`[fleet] direct_media`), or 503 with
+      `retry_after_s` when every machine is full; without direct media, `/ws` here.
+    * While the machine drains, a new `/ws` gets 1013 and a reason.
+    """
 
     def __init__(self, app: ASGIApp, replica: KioskReplica) -> None:
         self.app = app
         self.replica = replica
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse new conversations on a draining machine; pass everything else on."""
+        """Answer `/session`; refuse new conversations on a draining machine; pass
+        everything else on."""
+        if (scope["type"] == "http" and scope.get("method") == "GET"
+                and str(scope.get("path", "")).endswith("/session")):
+            await self.session_door()(scope, receive, send)
+            return
         if scope["type"] == "websocket" and str(scope.get("path", "")).endswith("/ws"):
             refusal = self.replica.refusal()
             if refusal is not None:
@@ -68,6 +77,26 @@ class SessionGate:
                     await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason=refusal[:120])
                 return
         await self.app(scope, receive, send)
+
+    def session_door(self) -> ASGIApp:
+        """The `/session` answer: where the next conversation should open."""
+        fleet = self.replica.fleet
+        if not fleet.direct_media:
+            return JSONResponse({"ws_url": "/ws", "node_id": None})
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            best = choose_machine(await machine_statuses())
+            if best is None:
+                response = JSONResponse(
+                    {"full": True, "retry_after_s": fleet.retry_after_secs,
+                     "message": "every kiosk machine is at its capacity; try again shortly"},
+                    status_code=503, headers={"Retry-After": f"{fleet.retry_after_secs:g}"})
+            else:
+                response = JSONResponse({"ws_url": f"{best['direct_url']}/ws",
+                                         "node_id": best["node_id"], "free": best["free"]})
+            await response(scope, receive, send)
+
+        return answer
 
 
 @serve.ingress()
@@ -97,8 +126,7 @@ class KioskReplica:
         self.server_app = create_app(self.runtime, self.config)
         self.registry = self.server_app.state.registry
         self.started = time.monotonic()
-        self._process = psutil.Process()
-        self._process.cpu_percent(None)  # the first call only starts the count
+        self._cpu_mark = (time.monotonic(), time.process_time())
         self._direct, self._direct_task, self.direct_url = await self._start_direct_door()
         self._gauges = _Gauges(self.node_id)
         logger.info(f"kiosk machine {self.node_id[:8]} ready: {self.cpus:g} CPU(s), direct door "
@@ -162,7 +190,7 @@ class KioskReplica:
             "sessions": sessions,
             "free": 0 if draining else max(0, slots),
             "draining": draining,
-            "cpu_percent": round(self._process.cpu_percent(None), 1),
+            "cpu_percent": self._cpu_percent(),
             "video_fps": recent["video_fps"],
             "response_p50_ms": recent["response_p50_ms"],
             "turns": recent["turns"],
@@ -170,6 +198,14 @@ class KioskReplica:
             "llm": {"base_url": self.runtime.llm.base_url, "model": self.runtime.llm.model},
             "uptime_secs": round(time.monotonic() - self.started, 1),
         }
+
+    def _cpu_percent(self) -> float:
+        """This machine's server process CPU since the last status (100 = one core;
+        the llama.cpp and portrait-fit processes are not in it)."""
+        wall, cpu = time.monotonic(), time.process_time()
+        last_wall, last_cpu = self._cpu_mark
+        self._cpu_mark = (wall, cpu)
+        return round(100.0 * (cpu - last_cpu) / max(wall - last_wall, 1e-3), 1)
 
     def record_routing_stats(self) -> dict[str, Any]:
         """What Serve's router (and `/fleet`) sees of this machine, every second."""
@@ -228,7 +264,7 @@ def _node_cpus(node_id: str) -> float:
     for node in ray.nodes():
         if node.get("NodeID") == node_id:
             return float(node.get("Resources", {}).get("CPU", 1.0))
-    return float(psutil.cpu_count() or 1)
+    return float(os.cpu_count() or 1)
 
 
 def kiosk_deployment(settings: Settings, fleet: FleetSettings, llm_pool: Any | None) -> Any:

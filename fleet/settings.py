@@ -30,6 +30,10 @@ class FleetSettings(BaseModel):
     kiosk_machines: int = Field(default=1, ge=1, description="Kiosk replicas: one per machine "
                                 "that carries the `kiosk` resource (`ray start --resources`).")
     kiosk_resource: str = Field(default="kiosk", description="Ray resource a kiosk machine has.")
+    direct_media: bool = Field(default=True, description="`GET /session` hands a client the "
+                               "direct door of the machine with most room (media skip the "
+                               "proxy hop: bench/kiosk_fleet.py); False: everything goes through "
+                               "the public door.")
     direct_port: int = Field(default=0, ge=0, le=65535,
                              description="Port of each machine's direct media door "
                              "(0: any free one; set it to open exactly that port in a firewall).")

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +170,36 @@ def _video_out_request(
     raise ValueError(f"video_out must be a VideoOutRequest, a dict or a bool, got {value!r}")
 
 
+async def session_url(server_url: str, http_timeout: float = 10.0) -> str:
+    """Where a server (or a kiosk fleet's public door) wants the next conversation:
+    `GET {server_url}/session`, as a websocket URL.
+
+    Raises:
+        HandshakeError: `server_busy` (with `retry_after_s`) when every machine is full.
+        ClientError: the server cannot be reached or gave no usable answer.
+    """
+    door = server_url.rstrip("/") + "/session"
+
+    def ask() -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(door, timeout=http_timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    try:
+        status, body = await asyncio.to_thread(ask)
+    except (OSError, ValueError) as error:
+        raise ClientError(f"cannot ask {door} where to connect: {error}") from error
+    if status == 503 and body.get("full"):
+        raise HandshakeError("server_busy", str(body.get("message", "every machine is full")),
+                             body.get("retry_after_s"))
+    if status != 200 or not isinstance(body.get("ws_url"), str):
+        raise ClientError(f"{door} answered {status} {body!r:.200}")
+    absolute = urllib.parse.urljoin(door, body["ws_url"])
+    return absolute.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
 class VoiceConnection:
     """One protocol session (v2, or v1 on request): the protocol core of `VoiceClient`.
 
@@ -209,7 +243,10 @@ class VoiceConnection:
         for that long (a kiosk waits for a slot rather than failing).
 
         Args:
-            url: the server's websocket URL (ws://host:port/ws).
+            url: the server's websocket URL (ws://host:port/ws), or its HTTP address
+                (http://host:port): then `GET /session` says where to open the
+                conversation (`/ws` on one machine, a machine's direct address in a
+                kiosk fleet; a full fleet counts as `server_busy`).
             sample_rate: rate of the PCM this client will send.
             token: auth token, sent as `Authorization: Bearer`.
             client_name: shown in the server's logs.
@@ -233,7 +270,9 @@ class VoiceConnection:
         deadline = time.monotonic() + busy_retry_secs
         while True:
             try:
-                return await cls._connect_once(url, hello, token, open_timeout)
+                ws_url = (await session_url(url, open_timeout)
+                          if url.startswith(("http://", "https://")) else url)
+                return await cls._connect_once(ws_url, hello, token, open_timeout)
             except HandshakeError as error:
                 if error.code != "server_busy" or time.monotonic() >= deadline:
                     raise

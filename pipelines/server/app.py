@@ -4,7 +4,8 @@ Everything a server builds once lives here (`load_runtime`, `run_server`); the
 per-connection code is in pipelines/server/session.py and the shared types in
 pipelines/server/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
 docs/PROTOCOL.md), `/healthz`, `/portraits`, and the kiosk page: `/` with its
-ES modules under `/static/` (pipelines/web/, served as files: no build step, no CDN).
+ES modules under `/static/` (pipelines/web/, served as files: no build step, no CDN),
+and `/session` (where to open a conversation: `/ws` on one machine).
 """
 
 from __future__ import annotations
@@ -95,6 +96,13 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             return {"portraits": [], "default": None}
         library = runtime.avatar.portraits
         return {"portraits": library.names(), "default": library.default}
+
+    @app.get("/session")
+    async def session_door() -> dict[str, Any]:
+        """Where a client opens its conversation: `/ws` here. A kiosk fleet answers
+        the direct address of the machine with most room instead (docs/FLEET.md),
+        so a client that asks first works with one machine and with many."""
+        return {"ws_url": "/ws", "node_id": None}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

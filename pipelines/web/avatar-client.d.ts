@@ -8,6 +8,13 @@ export interface AvatarClientOptions {
   canvas: HTMLCanvasElement;
   /** Websocket URL; default: ws(s)://<this page's host>/ws. */
   url?: string;
+  /**
+   * Asked before each connection where to open it (`GET /session`: `/ws` on one machine,
+   * the direct address of the machine with most room in a kiosk fleet, or 503 with
+   * `retry_after_s` when every machine is full); default: this page's server /session
+   * when `url` is not given, else none.
+   */
+  sessionUrl?: string | null;
   /** The server's token, if it was started with one (sent as ?token=). */
   token?: string | null;
   /** A portrait name from GET /portraits; default: the server's. */

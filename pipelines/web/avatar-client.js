@@ -39,6 +39,10 @@ const CAPTION_MAX_WAIT_MS = 1500;
  * @typedef {object} AvatarClientOptions
  * @property {HTMLCanvasElement} canvas         where the avatar is drawn
  * @property {string} [url]                     websocket URL (default: this page's server /ws)
+ * @property {string | null} [sessionUrl]        asked before each connection where to open it
+ *                                               (`GET /session`: `/ws` on one machine, a machine's
+ *                                               direct door in a fleet); default: this page's
+ *                                               server /session when `url` is not given, else none
  * @property {string | null} [token]            the server's token, if it has one
  * @property {string | null} [portrait]         a name from GET /portraits
  * @property {number} [videoSize]               256..512 (default 512)
@@ -51,6 +55,34 @@ const CAPTION_MAX_WAIT_MS = 1500;
  * @property {string} [clientName]              sent in hello for the server's logs
  */
 
+/**
+ * Ask a server (or a fleet's public door) where to open the next conversation.
+ * `/session` answers `{"ws_url"}` (relative to the door, or a machine's own address),
+ * or 503 `{"full": true, "retry_after_s"}`; anything else (an older server, a network
+ * error) falls back to `fallbackUrl`.
+ * @param {string} sessionUrl @param {string} fallbackUrl
+ * @returns {Promise<{url: string, full?: false} | {full: true, retryAfterMs: number, message: string}>}
+ */
+export async function sessionDoor(sessionUrl, fallbackUrl) {
+  try {
+    const response = await fetch(sessionUrl, { cache: "no-store" });
+    const body = await response.json();
+    if (response.status === 503 && body.full) {
+      return { full: true, retryAfterMs: 1000 * (body.retry_after_s || 5),
+               message: body.message || "every machine is busy" };
+    }
+    if (response.ok && typeof body.ws_url === "string") {
+      const url = new URL(body.ws_url, sessionUrl);
+      if (url.protocol === "http:") url.protocol = "ws:";
+      if (url.protocol === "https:") url.protocol = "wss:";
+      return { url: url.toString() };
+    }
+  } catch (_error) {
+    // no /session here: the plain address
+  }
+  return { url: fallbackUrl };
+}
+
 export class AvatarClient extends EventTarget {
   /** @param {AvatarClientOptions} options */
   constructor(options) {
@@ -60,7 +92,9 @@ export class AvatarClient extends EventTarget {
     this.options = {
       url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
       camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.8, jitterMs: 80,
-      reconnect: true, clientName: "avatar-client.js/1.0", ...options,
+      reconnect: true, clientName: "avatar-client.js/1.0",
+      sessionUrl: options && options.url ? null : `${location.protocol}//${location.host}/session`,
+      ...options,
     };
     /** @type {AvatarState} */
     this.state = "idle";
@@ -78,6 +112,8 @@ export class AvatarClient extends EventTarget {
     this.attempt = 0;
     /** a session was cut: the next welcome tells the visitor it starts afresh */
     this.lostSession = false;
+    /** @type {number | null} the last `server_busy` refusal's `retry_after_s`, in ms */
+    this.busyRetryMs = null;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     this.lastAudioPtsUs = 0;
     this.audioEndPtsUs = 0; // end of the last audio received
@@ -224,7 +260,26 @@ export class AvatarClient extends EventTarget {
 
   connect() {
     if (this.stopped) return;
-    const url = new URL(this.options.url);
+    if (!this.options.sessionUrl) {
+      this.openSocket(this.options.url);
+      return;
+    }
+    this.setState("connecting");
+    sessionDoor(this.options.sessionUrl, this.options.url).then((door) => {
+      if (this.stopped) return;
+      if (door.full) {  // a full fleet: say so, and ask again when it suggests
+        this.notice("server_busy", door.message, false);
+        this.retryTimer = setTimeout(() => this.connect(), door.retryAfterMs);
+        return;
+      }
+      this.openSocket(door.url);
+    });
+  }
+
+  /** @param {string} wsUrl */
+  openSocket(wsUrl) {
+    if (this.stopped) return;
+    const url = new URL(wsUrl);
     if (this.options.token) url.searchParams.set("token", this.options.token);
     this.setState("connecting");
     const ws = new WebSocket(url);
@@ -273,7 +328,8 @@ export class AvatarClient extends EventTarget {
       return;
     }
     let delay = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)];
-    if (event.code === 1013) delay = BUSY_RETRY_MS;
+    if (event.code === 1013) delay = this.busyRetryMs ?? BUSY_RETRY_MS;
+    this.busyRetryMs = null;
     const code = event.code === 1012 || event.code === 1013 ? closeNotice(event.code) : "server_unreachable";
     this.notice(code, plainWords(code), false);
     this.attempt++;
@@ -340,6 +396,8 @@ export class AvatarClient extends EventTarget {
         break;
       case "error":
         this.counts.errors++;
+        // a busy server (or a full fleet) says when to try again: the 1013 close waits that long
+        if (event.code === "server_busy" && event.retry_after_s > 0) this.busyRetryMs = 1000 * event.retry_after_s;
         this.notice(event.code, event.message, !!event.fatal);
         break;
       default:

@@ -32,13 +32,14 @@ from fleet import loopback
 from fleet.local_cluster import LocalFleet, local_fleet
 from fleet.settings import FleetSettings
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed
+from sdk.connection import BotVideo, Closed, session_url
 from sdk.errors import HandshakeError
 from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e
 
 QUESTION = "What are your opening hours on Sunday?"
+TOKEN = "fleet-test-token"
 
 
 def _free_port() -> int:
@@ -85,7 +86,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
     try:
         with local_fleet(workers=2, temp_dir=str(temp_dir)) as cluster:
             settings = Settings.load(llm={"embedded_model": "smollm2"},
-                                     avatar={"calibrate_portraits": False})
+                                     avatar={"calibrate_portraits": False},
+                                     server={"auth_token": TOKEN})
             start_fleet(FleetSettings(port=port, kiosk_machines=2, llm_replicas=1,
                                       max_sessions_per_machine=1, retry_after_secs=3.0,
                                       drain_timeout_secs=120.0), settings)
@@ -103,9 +105,9 @@ def say() -> Callable[[str], bytes]:
     return lambda text: piper_pcm16k(piper, text)
 
 
-async def _connect(url: str, retry: float = 0.0) -> VoiceClient:
+async def _connect(url: str, retry: float = 0.0, token: str | None = TOKEN) -> VoiceClient:
     return await VoiceClient.connect(url, video_out={"size": 256}, busy_retry_secs=retry,
-                                     open_timeout=30.0)
+                                     open_timeout=30.0, token=token)
 
 
 async def _frames_until_closed(client: VoiceClient, seconds: float
@@ -128,7 +130,15 @@ async def _frames_until_closed(client: VoiceClient, seconds: float
     return arrivals, closed
 
 
-def test_the_fleet_listens_on_loopback_only(fleet: RunningFleet) -> None:
+async def test_the_token_gates_both_doors(fleet: RunningFleet) -> None:
+    direct = fleet.status()["machines"][0]["direct_url"] + "/ws"
+    for url in (fleet.ws_url, direct):
+        with pytest.raises(HandshakeError) as refused:
+            await _connect(url, token=None)
+        assert refused.value.code == "unauthorized"
+
+
+def test_the_fleet_listens_and_talks_on_loopback_only(fleet: RunningFleet) -> None:
     status = fleet.status()
     assert status["totals"]["machines"] == 2
     for machine in status["machines"]:
@@ -136,10 +146,17 @@ def test_the_fleet_listens_on_loopback_only(fleet: RunningFleet) -> None:
         assert machine["capacity"]["capacity_cores"] > 0  # measured on the machine
         assert machine["capacity"]["per_session_cores"] > 0
     ours = _process_tree(os.getpid())
-    listening = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
-    outside = [line for line in listening.splitlines()
-               if any(f"pid={pid}," in line for pid in ours)
-               and not line.split()[3].startswith(("127.", "[::ffff:127."))]
+    # listening sockets (-l) and every TCP connection, of this test's process tree
+    # (the cluster's processes are its children): the local address column, and for
+    # connections the peer's too, must be loopback
+    outside = []
+    for flags, columns in (("-Htlnp", (3,)), ("-Htnp", (3, 4))):
+        table = subprocess.run(["ss", flags], capture_output=True, text=True).stdout
+        for line in table.splitlines():
+            fields = line.split()
+            if any(f"pid={pid}," in line for pid in ours) and not all(
+                    fields[c].startswith(("127.", "[::ffff:127.")) for c in columns):
+                outside.append(line)
     assert not outside, "\n".join(outside)
 
 
@@ -153,6 +170,10 @@ async def test_two_clients_land_on_two_machines_and_both_get_a_face_and_a_reply(
             await _connect(fleet.ws_url)
         assert refused.value.code == "server_busy"
         assert refused.value.retry_after_s == 3.0
+        # ... and so is one that asks the door where to connect (the SDKs' default)
+        with pytest.raises(HandshakeError) as full:
+            await _connect(fleet.base)
+        assert full.value.code == "server_busy" and full.value.retry_after_s == 3.0
         results = await asyncio.gather(talk(a, question, timeout_secs=120),
                                        talk(b, question, timeout_secs=120))
     for result in results:
@@ -181,10 +202,13 @@ async def test_a_killed_machine_closes_its_session_only_and_the_client_reconnect
         after_kill = [t for t in a_frames if t >= killed_at - 1.0]
         gaps = [later - earlier for earlier, later in zip(after_kill, after_kill[1:], strict=False)]
         assert after_kill and max(gaps) < 1.0, f"largest frame gap {max(gaps):.2f} s"
-    # the client reconnects (busy until the surviving machine's slot is free again)
-    # and lands on the surviving machine with a fresh session that answers
+    # the client reconnects as the SDKs do, asking the door where (busy until the
+    # surviving machine's slot is free again): the survivor's direct door, a fresh
+    # session that answers
     await fleet.wait_for(lambda s: s["totals"]["machines"] == 1 and s["totals"]["free"] >= 1)
-    async with await _connect(fleet.ws_url, retry=30.0) as again:
+    survivor = next(m["direct_url"] for m in fleet.status()["machines"])
+    assert await session_url(fleet.base) == f"{survivor}/ws"
+    async with await _connect(fleet.base, retry=30.0) as again:
         assert fleet.sessions_by_node() == {a_node: 1}
         result = await talk(again, say(QUESTION), timeout_secs=120)
     assert result.completed and result.reply_text
@@ -203,7 +227,10 @@ async def test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes(
         draining = asyncio.create_task(drain(node, timeout_secs=120))
         await fleet.wait_for(lambda s: any(m["node_id"] == node and m["draining"]
                                      for m in s["machines"]))
-        # a new visitor goes to the other machine, never the drained one
+        # a new visitor goes to the other machine, never the drained one (through the
+        # proxy here; the session door is checked below)
+        other = next(m["direct_url"] for m in fleet.status()["machines"] if m["node_id"] != node)
+        assert await session_url(fleet.base) == f"{other}/ws"
         async with await _connect(fleet.ws_url) as newcomer:
             sessions = fleet.sessions_by_node()
             assert sessions[node] == 1 and sum(sessions.values()) == 2
@@ -222,8 +249,17 @@ async def test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes(
 
 
 def _process_tree(root: int) -> set[int]:
-    """`root` and every process below it."""
-    import psutil
-
-    parent = psutil.Process(root)
-    return {root, *(child.pid for child in parent.children(recursive=True))}
+    """`root` and every process below it (read from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return tree

@@ -388,3 +388,48 @@ test("a session cut off mid-conversation: the next welcome says it starts afresh
     client.player?.close();
   }
 });
+
+test("a busy refusal's retry_after_s sets when the client tries again", async () => {
+  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
+  globalThis.requestAnimationFrame ??= () => 0;
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) } });
+  client.stopped = false;
+  const delays = [];
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = (fn, ms) => { delays.push(ms); return 0; };
+  try {
+    const socket = {};
+    client.ws = socket;
+    client.onEvent({ type: "error", code: "server_busy", message: "fleet full", fatal: true,
+                     retry_after_s: 3 });
+    client.onClose(socket, { code: 1013, reason: "fleet full" });
+    client.ws = socket;
+    client.onClose(socket, { code: 1013, reason: "busy" });  // no hint this time: the default
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  assert.deepEqual(delays, [3000, 5000]);
+});
+
+test("the session door: a fleet's machine address, a full fleet's wait, or the plain address", async () => {
+  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
+  const { sessionDoor } = await import("../../../pipelines/web/avatar-client.js");
+  const realFetch = globalThis.fetch;
+  const answer = (status, body) => async () => ({ status, ok: status < 300, json: async () => body });
+  try {
+    globalThis.fetch = answer(200, { ws_url: "/ws", node_id: null });  // one machine
+    assert.deepEqual(await sessionDoor("https://kiosk.test/session", "wss://x/ws"),
+                     { url: "wss://kiosk.test/ws" });
+    globalThis.fetch = answer(200, { ws_url: "ws://10.0.0.7:8790/ws", node_id: "ab" });  // a fleet
+    assert.deepEqual(await sessionDoor("http://door/session", "ws://door/ws"),
+                     { url: "ws://10.0.0.7:8790/ws" });
+    globalThis.fetch = answer(503, { full: true, retry_after_s: 3, message: "full" });
+    assert.deepEqual(await sessionDoor("http://door/session", "ws://door/ws"),
+                     { full: true, retryAfterMs: 3000, message: "full" });
+    globalThis.fetch = async () => { throw new TypeError("network"); };  // an older server
+    assert.deepEqual(await sessionDoor("http://door/session", "ws://door/ws"), { url: "ws://door/ws" });
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+});

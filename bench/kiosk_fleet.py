@@ -1,4 +1,4 @@
-"""Figure: bench/results/fleet_<tag>.json, the kiosk fleet on a 3-node Ray cluster on this host.
+"""Figure: bench/results/kiosk_fleet_<tag>.json, the kiosk fleet on a 3-node Ray cluster on this host.
 
 The kiosk fleet (fleet/, issue 23) measured in one run, all on loopback: a head
 (Serve's proxy, the shared LLM pool) and `--workers` kiosk nodes of one CPU each,
@@ -15,10 +15,14 @@ every kiosk machine running the product's own server (fleet/kiosk.py).
 4. a machine killed (raylet, kill -9) under a live session: time to the close, and
    to a new session's first frame through the public door (goal <= 5 s).
 
-    python bench/fleet.py [--workers 2] [--turns 6] [--llm-concurrency 4]
+    python bench/kiosk_fleet.py [--workers 2] [--turns 6] [--llm-concurrency 4]
         [--model qwen2.5-0.5b] [--tag NAME]
 
-JSON (last stdout line; also bench/results/fleet_TAG.json), with the load average.
+Named kiosk_fleet, not fleet: a script bench/fleet.py run as `python bench/fleet.py`
+would shadow the `fleet` package it measures (the script's folder comes first on
+the import path).
+
+JSON (last stdout line; also bench/results/kiosk_fleet_TAG.json), with the load average.
 """
 
 from __future__ import annotations
@@ -167,12 +171,12 @@ def main() -> int:
         deploy = start_fleet(fleet, settings)
         door = FleetDoor(f"http://{loopback.LOOPBACK}:{port}")
         results = asyncio.run(measure(door, cluster, args, settings))
-    report = {"bench": "fleet", "tag": args.tag, "workers": args.workers,
+    report = {"bench": "kiosk_fleet", "tag": args.tag, "workers": args.workers,
               "cpus_per_node": 1, "model": args.model, "load_average_start": load_at_start,
               "load_average_end": load_average(), "deploy_secs": deploy["deploy_secs"],
               "wall_secs": round(time.monotonic() - started, 1), **results}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    Path(RESULTS / f"fleet_{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(RESULTS / f"kiosk_fleet_{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report))
     return 0
 

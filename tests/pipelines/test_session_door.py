@@ -1,0 +1,38 @@
+"""`GET /session`: where a client opens its conversation (one machine: its own /ws).
+
+A client that asks first works the same with one machine and with a kiosk fleet,
+whose public door answers a machine's direct address instead (tests/fleet/).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+from sdk.client import VoiceClient
+from sdk.connection import session_url
+from sdk.errors import ClientError
+
+pytestmark = pytest.mark.e2e
+
+
+def _http(server: Any) -> str:
+    return server.url.replace("ws://", "http://").removesuffix("/ws")
+
+
+async def test_one_machine_answers_its_own_websocket(voice_server: Any) -> None:
+    base = _http(voice_server)
+    with urllib.request.urlopen(f"{base}/session", timeout=10) as response:
+        assert json.loads(response.read()) == {"ws_url": "/ws", "node_id": None}
+    assert await session_url(base) == voice_server.url
+    # the SDK given the HTTP address asks the door, then opens the conversation there
+    async with await VoiceClient.connect(base) as client:
+        assert client.welcome.session_id
+
+
+async def test_an_unreachable_door_is_a_clear_client_error() -> None:
+    with pytest.raises(ClientError, match="cannot ask http://127.0.0.1:9/session"):
+        await session_url("http://127.0.0.1:9", http_timeout=2.0)
