@@ -22,7 +22,8 @@ Named kiosk_fleet, not fleet: a script bench/fleet.py run as `python bench/fleet
 would shadow the `fleet` package it measures (the script's folder comes first on
 the import path).
 
-JSON (last stdout line; also bench/results/kiosk_fleet_TAG.json), with the load average.
+JSON (last stdout line; also bench/results/kiosk_fleet_TAG.json), with the load average;
+plot: bench/results/kiosk_fleet_TAG.png.
 """
 
 from __future__ import annotations
@@ -153,6 +154,40 @@ async def measure(door: FleetDoor, cluster: Any, args: argparse.Namespace,
     return out
 
 
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Two panels: voice-to-voice through the door against direct, and the LLM
+    replica's first token against concurrent requests (with the 500 ms line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    media = report["media"]
+    paths = ["direct", "proxy"]
+    left.bar([0, 1], [media["voice_to_voice_p50_ms"][p] or 0 for p in paths], width=0.4,
+             label="p50")
+    left.bar([0.4, 1.4], [media["voice_to_voice_p95_ms"][p] or 0 for p in paths], width=0.4,
+             label="p95")
+    left.set_xticks([0.2, 1.2], ["direct door", "through the proxy"])
+    left.set_ylabel("voice to voice (ms)")
+    left.set_title(f"same machine, {media['turn_pairs']} question pairs "
+                   f"(p50 ratio {media['voice_to_voice_ratio_p50']})")
+    left.legend()
+    tokens = report["llm_replica"]["first_token_by_concurrency"]
+    counts = sorted(int(n) for n in tokens)
+    right.plot(counts, [tokens[str(n)]["max_ms"] for n in counts], "o-", label="slowest")
+    right.plot(counts, [tokens[str(n)]["p50_ms"] for n in counts], "s--", label="median")
+    right.axhline(500, color="grey", linestyle=":", label="500 ms")
+    right.set_xlabel("concurrent requests to one LLM replica (1 CPU)")
+    right.set_ylabel("first token (ms)")
+    right.set_title(report["llm_replica"]["model"])
+    right.legend()
+    figure.suptitle(f"kiosk fleet on one host, load {report['load_average_start']:.1f}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -160,7 +195,12 @@ def main() -> int:
     parser.add_argument("--llm-concurrency", type=int, default=4)
     parser.add_argument("--model", default="qwen2.5-0.5b", help="the LLM pool's model")
     parser.add_argument("--tag", default="run")
+    parser.add_argument("--plot-only", type=Path, default=None,
+                        help="redraw the plot of a saved JSON, measure nothing")
     args = parser.parse_args()
+    if args.plot_only is not None:
+        plot(json.loads(args.plot_only.read_text()), args.plot_only.with_suffix(".png"))
+        return 0
     load_at_start = load_average()
     port = _free_port()
     settings = Settings.load(llm={"embedded_model": args.model},
@@ -177,6 +217,7 @@ def main() -> int:
               "wall_secs": round(time.monotonic() - started, 1), **results}
     RESULTS.mkdir(parents=True, exist_ok=True)
     Path(RESULTS / f"kiosk_fleet_{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, RESULTS / f"kiosk_fleet_{args.tag}.png")
     print(json.dumps(report))
     return 0
 

@@ -99,9 +99,10 @@ def _up_local(args: argparse.Namespace) -> int:
     fleet, settings = load_fleet_config(args.config)
     fleet = fleet.model_copy(update={"kiosk_machines": args.local})
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with local_fleet(workers=args.local) as _cluster:
         info: dict[str, Any] = start_fleet(fleet, settings)
+        # after ray.init, which installs its own SIGTERM handler: stop cleanly instead
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(json.dumps(info), flush=True)
         try:
             while not stop.wait(1.0):

@@ -24,8 +24,9 @@ FRONT_PREFIX = "/fleet"
 
 def front_app() -> FastAPI:
     """The FastAPI app of the status page (built on the replica, at start)."""
-    app = FastAPI(title="avatar-forcing fleet")
+    app = FastAPI(title="avatar-forcing fleet", redirect_slashes=False)
 
+    @app.get("")
     @app.get("/")
     async def fleet_status() -> dict[str, Any]:
         machines = await machine_statuses()

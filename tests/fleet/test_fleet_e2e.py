@@ -182,6 +182,37 @@ async def test_two_clients_land_on_two_machines_and_both_get_a_face_and_a_reply(
         assert "sunday" in result.transcript.lower()
 
 
+async def test_the_kiosk_page_on_the_public_url_talks_through_a_machines_direct_door(
+        fleet: RunningFleet, tmp_path: Path) -> None:
+    from pipelines.speech.models import SpeechModels
+    from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
+    from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav
+
+    chromium = chromium_or_skip("the kiosk page through the fleet")
+    await fleet.wait_for(lambda s: s["totals"]["sessions"] == 0)
+    wav = write_fake_mic_wav(tmp_path / "mic.wav",
+                             [(3.0, speak(SpeechModels.bundled(), QUESTION)), (14.0, None)])
+    y4m = write_fake_camera_y4m(tmp_path / "camera.y4m", seconds=2.0)
+    async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m), executable=chromium
+                               ) as browser:
+        page = await browser.new_page()
+        await page.goto(f"{fleet.base}/?token={TOKEN}&size=256")
+        await page.click("#start")
+        deadline = time.monotonic() + 90
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            stats = await page.evaluate("window.kiosk.stats()")
+            if any(line["role"] == "bot" for line in stats["captionLines"]) and stats["connected"]:
+                break
+            await asyncio.sleep(0.5)
+        socket_url = await page.evaluate("window.kiosk.client.ws && window.kiosk.client.ws.url")
+        machines = fleet.status()["machines"]
+    # one public URL for the page; the conversation itself on a machine's own door
+    assert stats["connected"] and stats["framesDrawn"] > 25, stats
+    assert any(line["role"] == "bot" for line in stats["captionLines"]), stats["captionLines"]
+    assert socket_url.split("?")[0] in {f"{m['direct_url']}/ws" for m in machines}, socket_url
+
+
 async def test_a_killed_machine_closes_its_session_only_and_the_client_reconnects(
         fleet: RunningFleet, say: Callable[[str], bytes]) -> None:
     await fleet.wait_for(lambda s: s["totals"]["sessions"] == 0)  # the last test's have ended

@@ -77,3 +77,12 @@ def test_a_draining_or_full_fleet_still_routes_so_a_machine_can_answer_1013() ->
     ranks = asyncio.run(router.choose_replicas(  # type: ignore[list-item]
         [Replica("a", {"free": 0}), Replica("b", {"free": 0, "draining": True})]))
     assert len(ranks) == 1 and {r.replica_id for r in ranks[0]} == {"a", "b"}
+
+
+def test_the_fleet_command_is_found_through_its_entry_point() -> None:
+    from pipelines.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["fleet", "drain", "4f2a", "--timeout", "30"])
+    assert (args.command, args.action, args.node, args.timeout) == ("fleet", "drain", "4f2a", 30.0)
+    assert parser.parse_args(["fleet", "up", "--local", "2"]).local == 2
