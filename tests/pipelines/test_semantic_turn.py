@@ -22,9 +22,16 @@ import pytest
 
 from pipelines.voice_pipeline import TurnParams
 from sdk.client import VoiceClient
+from sdk.connection import BotAudio, BotVideo
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000
+
+
+def _voiced(pcm: bytes) -> bool:
+    """Louder than the silence a video session streams while the avatar listens."""
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > 200.0
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +46,15 @@ def paused_clip() -> tuple[bytes, float]:
 
 
 @pytest.fixture(scope="module")
-def qwen_runtime(runtime: Any) -> Iterator[Any]:
-    """`runtime` with the kiosk's own LLM: the reading needs the model that answers."""
+def qwen_runtime(video_runtime: Any) -> Iterator[Any]:
+    """`video_runtime` with the kiosk's own LLM: the reading needs the model that answers."""
     from agent.bundled_models import qwen_gguf
     from agent.llm_server import EmbeddedLLMServer
 
     with EmbeddedLLMServer(model_path=qwen_gguf(), model_alias="qwen", n_threads=1) as server:
-        llm = dataclasses.replace(runtime.llm, base_url=server.base_url, model="qwen",
+        llm = dataclasses.replace(video_runtime.llm, base_url=server.base_url, model="qwen",
                                   timeout_s=120.0)
-        qwen = dataclasses.replace(runtime, llm=llm)
+        qwen = dataclasses.replace(video_runtime, llm=llm)
         asyncio.run(qwen.warm_up_llm())
         yield qwen
 
@@ -63,7 +70,10 @@ async def test_a_real_paused_utterance_is_answered_once_after_its_end(
     pcm, speech_end_s = paused_clip
     stops: list[float] = []
     replies: list[float] = []
-    async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
+    voiced: list[float] = []  # arrival of each reply audio chunk louder than silence
+    frames: list[tuple[float, bytes]] = []
+    async with await VoiceClient.connect(server.url, busy_retry_secs=60,
+                                         video_out={"size": 256}) as client:
         async def listen() -> None:
             async for item in client.receive():
                 kind = getattr(item, "type", "")
@@ -71,6 +81,10 @@ async def test_a_real_paused_utterance_is_answered_once_after_its_end(
                     stops.append(time.monotonic())
                 elif kind == "bot-started-speaking":
                     replies.append(time.monotonic())
+                elif isinstance(item, BotAudio) and _voiced(item.pcm):
+                    voiced.append(item.received_at)
+                elif isinstance(item, BotVideo):
+                    frames.append((item.received_at, item.jpeg))
 
         listener = asyncio.create_task(listen())
         started = time.monotonic()
@@ -88,6 +102,13 @@ async def test_a_real_paused_utterance_is_answered_once_after_its_end(
     # one turn, ended after the speech, answered once
     assert len(stops) == 1 and stops[0] > started + speech_end_s, "the turn ended mid-utterance"
     assert len(replies) == 1
+    # while the decision was pending (the pause and after) the face listened: no reply
+    # audio before the speech was over, and the images kept changing
+    speech_over = started + speech_end_s
+    assert not [t for t in voiced if t < speech_over], "reply audio during the utterance"
+    assert replies[0] > speech_over
+    during = [jpeg for t, jpeg in frames if started + 1.0 <= t <= speech_over]
+    assert len(during) >= 10 and len(set(during)) > 1, "the face froze while it listened"
     # both halves in the one transcript: "five years." and what came after the pause
     assert len(users) == 1, users
     words = users[0].lower()
