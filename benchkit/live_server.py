@@ -47,7 +47,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
                              avatar={"calibrate_portraits": False})
     # the product's knowledge routing (fixed replies, fact notes, answer rules) included
     runtime, llm_server = await bench_runtime(settings)
-    turn = TurnParams()
+    # the settings' turn-taking (AVATAR_FORCING_TURNS_* applies, e.g. SEMANTIC_TURN)
+    turn = TurnParams.from_section(settings.turns)
     if args.first_phrase_words is not None:  # an A/B of the first TTS chunk's length
         turn = replace(turn, first_phrase_words=args.first_phrase_words,
                        first_clause_min_words=args.first_phrase_words)

@@ -213,6 +213,30 @@ async def test_the_kiosk_page_on_the_public_url_talks_through_a_machines_direct_
     assert socket_url.split("?")[0] in {f"{m['direct_url']}/ws" for m in machines}, socket_url
 
 
+async def test_each_machine_exports_its_figures_as_prometheus_metrics(fleet: RunningFleet) -> None:
+    import ray
+
+    ports = {node["NodeID"]: node["MetricsExportPort"] for node in ray.nodes() if node["Alive"]}
+    for machine in fleet.status()["machines"]:
+        url = f"http://{loopback.LOOPBACK}:{ports[machine['node_id']]}/metrics"
+        wanted = f'node_id="{machine["node_id"]}"'
+        deadline, lines = time.monotonic() + 60, []
+        while time.monotonic() < deadline:  # Ray exports every few seconds
+            text = await asyncio.to_thread(_read, url)
+            lines = [line for line in text.splitlines()
+                     if line.startswith("ray_kiosk_free_slots") and wanted in line]
+            if lines:
+                break
+            await asyncio.sleep(2.0)
+        assert lines, f"no ray_kiosk_free_slots for {machine['node_id'][:8]} at {url}"
+        assert float(lines[0].rsplit(" ", 1)[1]) == machine["free"]
+
+
+def _read(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return str(response.read().decode())
+
+
 async def test_a_killed_machine_closes_its_session_only_and_the_client_reconnects(
         fleet: RunningFleet, say: Callable[[str], bytes]) -> None:
     await fleet.wait_for(lambda s: s["totals"]["sessions"] == 0)  # the last test's have ended
