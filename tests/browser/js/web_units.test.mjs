@@ -17,6 +17,18 @@ import {
 
 const web = (name) => fileURLToPath(new URL(`../../../pipelines/web/${name}`, import.meta.url));
 
+/** The browser objects a client's welcome touches, for Node: a location, a frame
+ * scheduler that never runs, and the playback worklet's node. */
+function browserGlobals() {
+  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
+  globalThis.requestAnimationFrame ??= () => 0;
+  globalThis.AudioWorkletNode ??= class {
+    constructor() { this.port = { postMessage() {}, onmessage: null }; }
+    connect() {}
+    disconnect() {}
+  };
+}
+
 test("media header round-trips kind, pts and an aligned PCM payload", () => {
   const pcm = new Int16Array([1, -2, 32767, -32768]);
   const message = encodeMedia(Kind.AUDIO, pcm, 1_234_567);
@@ -269,14 +281,7 @@ test("a running camera sender changes its rate live; a stopped one keeps the rat
 });
 
 test("the client follows video-quality: event out, stats, camera rate; bad events are ignored", async () => {
-  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
-  globalThis.requestAnimationFrame ??= () => 0;
-  // the browser objects a welcome touches: the playback worklet's node and a socket
-  globalThis.AudioWorkletNode ??= class {
-    constructor() { this.port = { postMessage() {}, onmessage: null }; }
-    connect() {}
-    disconnect() {}
-  };
+  browserGlobals();
   const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
   const { stream, video } = fakeCamera();
   const client = new AvatarClient({ canvas: { getContext: () => ({}) }, selfView: video });
@@ -354,13 +359,7 @@ test("a repeated image is spotted by its bytes, so the page neither decodes nor 
 });
 
 test("a session cut off mid-conversation: the next welcome says it starts afresh, once", async () => {
-  globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
-  globalThis.requestAnimationFrame ??= () => 0;
-  globalThis.AudioWorkletNode ??= class {
-    constructor() { this.port = { postMessage() {}, onmessage: null }; }
-    connect() {}
-    disconnect() {}
-  };
+  browserGlobals();
   const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
   const client = new AvatarClient({ canvas: { getContext: () => ({}) } });
   client.audio = { destination: {} };
