@@ -216,20 +216,23 @@ async def test_the_kiosk_page_on_the_public_url_talks_through_a_machines_direct_
 async def test_each_machine_exports_its_figures_as_prometheus_metrics(fleet: RunningFleet) -> None:
     import ray
 
+    await fleet.wait_for(lambda s: s["totals"]["sessions"] == 0)  # figures that hold still
     ports = {node["NodeID"]: node["MetricsExportPort"] for node in ray.nodes() if node["Alive"]}
     for machine in fleet.status()["machines"]:
         url = f"http://{loopback.LOOPBACK}:{ports[machine['node_id']]}/metrics"
         wanted = f'node_id="{machine["node_id"]}"'
-        deadline, lines = time.monotonic() + 60, []
-        while time.monotonic() < deadline:  # Ray exports every few seconds
+        exported: list[float] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # Ray exports every few seconds, so it lags
             text = await asyncio.to_thread(_read, url)
-            lines = [line for line in text.splitlines()
-                     if line.startswith("ray_kiosk_free_slots") and wanted in line]
-            if lines:
+            exported = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                        if line.startswith("ray_kiosk_free_slots") and wanted in line]
+            if exported == [machine["free"]]:
                 break
             await asyncio.sleep(2.0)
-        assert lines, f"no ray_kiosk_free_slots for {machine['node_id'][:8]} at {url}"
-        assert float(lines[0].rsplit(" ", 1)[1]) == machine["free"]
+        assert exported == [machine["free"]], (
+            f"ray_kiosk_free_slots of {machine['node_id'][:8]} at {url}: {exported}, "
+            f"/fleet says {machine['free']}")
 
 
 def _read(url: str) -> str:
