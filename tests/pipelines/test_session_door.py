@@ -6,6 +6,7 @@ whose public door answers a machine's direct address instead (tests/fleet/).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from typing import Any
@@ -19,14 +20,19 @@ from sdk.errors import ClientError
 pytestmark = pytest.mark.e2e
 
 
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _http(server: Any) -> str:
     return server.url.replace("ws://", "http://").removesuffix("/ws")
 
 
 async def test_one_machine_answers_its_own_websocket(voice_server: Any) -> None:
     base = _http(voice_server)
-    with urllib.request.urlopen(f"{base}/session", timeout=10) as response:
-        assert json.loads(response.read()) == {"ws_url": "/ws", "node_id": None}
+    answer = await asyncio.to_thread(_get_json, f"{base}/session")
+    assert answer == {"ws_url": "/ws", "node_id": None}
     assert await session_url(base) == voice_server.url
     # the SDK given the HTTP address asks the door, then opens the conversation there
     async with await VoiceClient.connect(base) as client:
