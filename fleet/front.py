@@ -16,7 +16,6 @@ from ray import serve
 
 from fleet import loopback
 from fleet.machines import machine_statuses, summarize
-from fleet.settings import FleetSettings
 
 FRONT_APP = "front"
 FRONT_PREFIX = "/fleet"
@@ -44,7 +43,7 @@ class FleetFront:
         return front_app()
 
 
-def front_deployment(fleet: FleetSettings) -> Any:
+def front_deployment() -> Any:
     """The bound status-page application."""
     deployment = serve.deployment(FleetFront).options(  # type: ignore[attr-defined]
         name="FleetFront", num_replicas=1,

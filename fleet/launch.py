@@ -34,7 +34,7 @@ def start_fleet(fleet: FleetSettings, settings: Settings) -> dict[str, Any]:
     llm_pool = (llm_deployment(settings, replicas=fleet.llm_replicas, cpus=fleet.llm_cpus,
                                resource=fleet.llm_resource)
                 if fleet.llm_replicas > 0 else None)
-    serve.run(front_deployment(fleet), name=FRONT_APP, route_prefix=FRONT_PREFIX)
+    serve.run(front_deployment(), name=FRONT_APP, route_prefix=FRONT_PREFIX)
     serve.run(kiosk_deployment(settings, fleet, llm_pool), name=KIOSK_APP, route_prefix="/")
     return {"deploy_secs": round(time.monotonic() - started, 1),
             "public_url": f"http://{fleet.host}:{fleet.port}/"}
