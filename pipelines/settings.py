@@ -215,6 +215,10 @@ class TurnSettings(_Section):
     join_split_turn_secs: float = Field(
         default=1.5, ge=0, description="A user turn starting this soon after the previous one "
         "ended continues it: both become one user message (0: off).")
+    reply_margin_secs: float = Field(
+        default=0.15, ge=0, description="A reply starts only once this much of the visitor's "
+        "audio past the turn end was heard: one who goes straight on pauses it before a "
+        "sound (0: off).")
     context_messages: int = Field(
         default=24, ge=2, description="LLM history per session: past this many messages it "
         "is cut back to the last `context_keep_messages`...")

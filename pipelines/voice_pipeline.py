@@ -11,6 +11,7 @@
       -> LocalOpenAILLMService             streamed reply, bounded timeout
       -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
       -> SharedPiperTTSService             first clause / sentence at a time
+      -> ReplyStartMargin                  a reply starts once the visitor did not go on
       -> *output_processors                e.g. the avatar node (owns the output audio)
       -> EventSender                       protocol events, one hop before the wire
       -> transport.output()                paces audio at real time, drops it on barge-in
@@ -71,6 +72,7 @@ from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
 from pipelines.turns.context_window import ContextWindow
 from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.turns.knowledge_injector import KnowledgeInjector
+from pipelines.turns.reply_margin import ReplyStartMargin
 from pipelines.turns.reply_pacer import ReplyPacer
 from pipelines.turns.semantic_turn import SemanticHolds, TurnReadings
 from pipelines.turns.speculative_turn import SpeculativeTurnStopStrategy
@@ -158,6 +160,10 @@ class TurnParams:
     #: a user turn starting this soon after the previous one ended continues it: both
     #: become one user message (pipelines/turns/turn_join.py; 0: off)
     join_split_turn_secs: float = 1.5
+    #: a reply starts only once this much of the visitor's audio past the turn end was
+    #: heard, so a visitor who goes straight on pauses it before a sound
+    #: (pipelines/turns/reply_margin.py; 0: off)
+    reply_margin_secs: float = 0.15
     #: LLM history per session: past this many messages it is cut back to the last
     #: `context_keep_messages` (in steps, so llama.cpp's prompt cache keeps working)
     context_messages: int = 24
@@ -314,6 +320,10 @@ def build_voice_pipeline(
     if turn.backchannel_barge_in and not any(
             getattr(p, "handles_reply_pause", False) for p in output_processors):
         output_processors = [ReplyPacer(), *output_processors]  # voice only: pace to pause
+    margin = (ReplyStartMargin(margin_secs=turn.reply_margin_secs)
+              if turn.reply_margin_secs > 0 else None)
+    if margin is not None:
+        output_processors = [margin, *output_processors]
     aggregators = LLMContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(
@@ -385,7 +395,8 @@ def build_voice_pipeline(
         events=events,
         observer=observer,
         processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts,
-                    **({"knowledge": injector} if injector is not None else {})},
+                    **({"knowledge": injector} if injector is not None else {}),
+                    **({"reply_margin": margin} if margin is not None else {})},
         turn_stop=stop_strategy,
         barge_in=barge_in,
     )
