@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -117,6 +118,10 @@ class KioskReplica:
             settings = settings.model_copy(update={"llm": settings.llm.model_copy(
                 update={"base_url": endpoint["base_url"], "model": endpoint["model"]})})
         self.runtime, self.llm_server = await load_runtime(settings=settings)
+        if llm_pool is not None:
+            # the pool's servers are this product's own: their /extras/next-token route
+            # reads the end of a turn ("auto" semantic turn end, TurnParams.semantic_turn)
+            self.runtime.llm = dataclasses.replace(self.runtime.llm, embedded=True)
         if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
             # this machine's share of cores, not every core of the host
             self.runtime.avatar.capacity = self.runtime.avatar.capacity.for_cores(self.cpus)

@@ -37,7 +37,7 @@ import typing
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -192,9 +192,10 @@ class TurnSettings(_Section):
     uncertain_hold_secs: float = Field(
         default=0.8, ge=0, description="...and one with no closing mark, or a failed decode, "
         "this much (0: off).")
-    semantic_turn: bool = Field(
-        default=False, description="Read the end of the turn in the words too: the bundled "
-        "LLM's probability that the message ends there (needs the embedded server).")
+    semantic_turn: bool | Literal["auto"] = Field(
+        default="auto", description="Read the end of the turn in the words too: the LLM's "
+        "probability that the message ends there. \"auto\": on with the embedded server "
+        "(its /extras/next-token route), off with another endpoint.")
     semantic_unsure_hold_secs: float = Field(
         default=1.0, ge=0, description="With `semantic_turn`: hold this much longer when the "
         "LLM expects more after a statement...")

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
@@ -140,8 +140,9 @@ class TurnParams:
     #: read the end of the turn in the words too: the bundled LLM's probability that the
     #: visitor's message ends after them, read during the VAD's silence on the
     #: speculative transcript (pipelines/turns/semantic_turn.py; needs the embedded server's
-    #: /extras/next-token route: with another endpoint the word tiers decide alone)
-    semantic_turn: bool = False
+    #: /extras/next-token route). "auto": on when the LLM is the embedded server
+    #: (`LLMParams.embedded`), off with another endpoint, where the word tiers decide alone
+    semantic_turn: bool | Literal["auto"] = "auto"
     #: ...hold this much longer when the LLM expects more after a statement...
     semantic_unsure_hold_secs: float = 1.0
     #: ...and this much when the words cannot end a sentence ("about the, um")
@@ -188,6 +189,9 @@ class LLMParams:
     #: read replies the LLM did not write ahead of the next turn (`KnowledgeInjector`
     #: prefill): free on our own llama.cpp server, paid tokens on a cloud API
     prefill_history: bool = False
+    #: the endpoint is this product's own llama.cpp server (agent/llama_cpp_server.py):
+    #: its /extras/next-token route reads the end of a turn (`TurnParams.semantic_turn`)
+    embedded: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, endpoint: LLMEndpoint) -> LLMParams:
@@ -196,7 +200,8 @@ class LLMParams:
         return cls(base_url=endpoint.base_url, model=endpoint.model, api_key=endpoint.api_key,
                    max_tokens=llm.max_tokens, temperature=llm.temperature,
                    timeout_s=llm.request_timeout_s,
-                   prefill_history=endpoint.server is not None)
+                   prefill_history=endpoint.server is not None,
+                   embedded=endpoint.server is not None)
 
 
 @dataclass
@@ -212,6 +217,13 @@ class VoiceSession:
     barge_in: BackchannelTolerantStartStrategy | None = None
     #: the end-of-turn strategy (its hold and speculation counters)
     turn_stop: HoldIncompleteTurnStopStrategy | None = None
+
+
+def reads_words(turn: TurnParams, llm: LLMParams) -> bool:
+    """Whether the end of a turn is read in the words too (`TurnParams.semantic_turn`):
+    "auto" only where the route exists, so another endpoint is never sent the visitor's
+    words for a reading it cannot make."""
+    return turn.semantic_turn is True or (turn.semantic_turn == "auto" and llm.embedded)
 
 
 def build_voice_pipeline(
@@ -305,7 +317,7 @@ def build_voice_pipeline(
 
     readings = (TurnReadings(reader=TurnEndReader(base_url=llm.base_url, api_key=llm.api_key),
                              messages=history)
-                if turn.semantic_turn else None)
+                if reads_words(turn, llm) else None)
     holds: dict[str, Any] = dict(
         hold_secs=turn.incomplete_hold_secs, unfinished_hold_secs=turn.unfinished_hold_secs,
         uncertain_hold_secs=turn.uncertain_hold_secs, turn_analyzer=smart_turn,
