@@ -193,9 +193,11 @@ class TurnSettings(_Section):
         default=0.8, ge=0, description="...and one with no closing mark, or a failed decode, "
         "this much (0: off).")
     semantic_turn: bool | Literal["auto"] = Field(
-        default="auto", description="Read the end of the turn in the words too: the LLM's "
-        "probability that the message ends there. \"auto\": on with the embedded server "
-        "(its /extras/next-token route), off with another endpoint.")
+        default=False, description="Read the end of the turn in the words too: the LLM's "
+        "probability that the message ends there. Off by default: the bundled Qwen 0.5B "
+        "reads most complete statements as unsure and holds them 1-2 s (docs/LATENCY.md). "
+        "\"auto\": on with the embedded server (its /extras/next-token route), off with "
+        "another endpoint.")
     semantic_unsure_hold_secs: float = Field(
         default=1.0, ge=0, description="With `semantic_turn`: hold this much longer when the "
         "LLM expects more after a statement...")

@@ -141,8 +141,9 @@ class TurnParams:
     #: visitor's message ends after them, read during the VAD's silence on the
     #: speculative transcript (pipelines/turns/semantic_turn.py; needs the embedded server's
     #: /extras/next-token route). "auto": on when the LLM is the embedded server
-    #: (`LLMParams.embedded`), off with another endpoint, where the word tiers decide alone
-    semantic_turn: bool | Literal["auto"] = "auto"
+    #: (`LLMParams.embedded`), off with another endpoint, where the word tiers decide alone.
+    #: Off by default: Qwen 0.5B reads most complete statements as "unsure" (+1 s)
+    semantic_turn: bool | Literal["auto"] = False
     #: ...hold this much longer when the LLM expects more after a statement...
     semantic_unsure_hold_secs: float = 1.0
     #: ...and this much when the words cannot end a sentence ("about the, um")

@@ -45,7 +45,7 @@ def test_defaults() -> None:
     assert settings.persona.knowledge_file == DEFAULT_KNOWLEDGE_FILE
     assert settings.asr.model_path is None and settings.tts.voice_path is None
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8765)
-    assert settings.avatar.video and settings.turns.semantic_turn == "auto"
+    assert settings.avatar.video and settings.turns.semantic_turn is False
 
 
 def test_semantic_turn_auto_reads_words_only_from_the_embedded_server() -> None:
@@ -55,8 +55,7 @@ def test_semantic_turn_auto_reads_words_only_from_the_embedded_server() -> None:
 
     ours = LLMParams(base_url="http://127.0.0.1:8080/v1", model="qwen", embedded=True)
     theirs = LLMParams(base_url="https://api.example.com/v1", model="gpt")
-    auto = TurnParams()
-    assert auto.semantic_turn == "auto"
+    auto = TurnParams(semantic_turn="auto")
     assert reads_words(auto, ours) and not reads_words(auto, theirs)
     assert reads_words(TurnParams(semantic_turn=True), theirs)
     assert not reads_words(TurnParams(semantic_turn=False), ours)
