@@ -34,7 +34,11 @@ machine; each row records the 1-minute load. Writes
 bench/results/turn_splits_real_large.json (`--original`: the first 10 only,
 bench/results/turn_splits_real.json).
 
-    .venv/bin/python bench/turn_splits.py --real [--original] [--semantic]
+    .venv/bin/python bench/turn_splits.py --real [--original] [--semantic] [--held-out]
+
+`--held-out` runs the same on the held-out clips instead (benchkit/held_out_media.py:
+recordings found after every hold was chosen, reported and never tuned on), without
+the questions, writing bench/results/turn_end_held_out.json.
 
 `--semantic` compares the default (the old detector) with the default plus the LLM's
 end-of-turn reading (`TurnParams.semantic_turn`, pipelines/turns/semantic_turn.py) instead
@@ -89,7 +93,7 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.settings import Settings
     from pipelines.voice_pipeline import TurnParams
 
-    clips = real_clips(args.original)
+    clips = real_clips(args.original, held_out=args.held_out)
     lead = 0.3
     # the server's runtime, voice only, no knowledge routing (as these figures always had)
     runtime, llm_server = await bench_runtime(voice_only(Settings.load(), knowledge=False))
@@ -125,7 +129,7 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
                              "split_pauses": split_pauses, "splits_elsewhere": elsewhere,
                              "load_1m": round(os.getloadavg()[0], 2)})
                 print(f"real: {rows[-1]}", file=sys.stderr, flush=True)
-        if args.semantic:  # complete questions: what the reading costs a clean turn end
+        if args.semantic and not args.held_out:  # complete questions: what a reading costs
             for index, text in enumerate([*QUESTIONS, *CONTROLS]):
                 question = synthesize(models, text)
                 for variant, url, *_ in (servers if index % 2 == 0 else servers[::-1]):
@@ -188,11 +192,14 @@ if __name__ == "__main__":
                         help="with --real: only the first 10 clips (REAL_UTTERANCES)")
     parser.add_argument("--semantic", action="store_true",
                         help="with --real: the default against the default + the LLM's reading")
+    parser.add_argument("--held-out", action="store_true",
+                        help="with --real: the held-out clips only (never tuned on), no questions")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if arguments.real:
         real = asyncio.run(main_real(arguments))
         out = arguments.out or ROOT / "bench" / "results" / (
+            "turn_end_held_out.json" if arguments.held_out else
             "turn_end_real.json" if arguments.semantic else
             "turn_splits_real.json" if arguments.original else "turn_splits_real_large.json")
         out.write_text(json.dumps(real, indent=2) + "\n")

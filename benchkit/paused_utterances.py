@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from benchkit import barge_in_set, real_media
+from benchkit.held_out_media import HELD_OUT_LIST, HELD_OUT_SOURCES
 from benchkit.real_media import MediaSource
 
 ROOT = real_media.ROOT
@@ -193,7 +194,7 @@ class PausedUtterance:
 
 
 def source_of(name: str) -> MediaSource:
-    return real_media.MEDIA_SOURCES.get(name) or SOURCES[name]
+    return real_media.MEDIA_SOURCES.get(name) or SOURCES.get(name) or HELD_OUT_SOURCES[name]
 
 
 def recording_audio(name: str, media_cache: Path = real_media.DEFAULT_CACHE) -> np.ndarray:
@@ -295,9 +296,20 @@ def utterances_in(scores: np.ndarray, start: float, end: float
 
 def paused_utterances(media_cache: Path = real_media.DEFAULT_CACHE) -> list[PausedUtterance]:
     """Every utterance THE RULE keeps (module doc), in RECORDING_LIST order."""
-    turns = speaker_turns(media_cache)
+    return _kept(RECORDING_LIST, speaker_turns(media_cache), media_cache)
+
+
+def held_out_utterances(media_cache: Path = real_media.DEFAULT_CACHE) -> list[PausedUtterance]:
+    """Every utterance THE RULE keeps in the held-out recordings (benchkit/held_out_media.py):
+    reported, never tuned on."""
+    return _kept(tuple((name, 0.0, None) for name in HELD_OUT_LIST), {}, media_cache)
+
+
+def _kept(recordings: tuple[tuple[str, float, str | None], ...],
+          turns: dict[str, list[tuple[float, float, str]]],
+          media_cache: Path) -> list[PausedUtterance]:
     kept = []
-    for name, offset, uri in RECORDING_LIST:
+    for name, offset, uri in recordings:
         audio = recording_audio(name, media_cache)
         duration = len(audio) / SAMPLE_RATE
         scores = speech_scores(audio)

