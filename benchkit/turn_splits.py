@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchkit.server import start_server
 from benchkit.voice import speech_end_secs, synthesize
+
+if TYPE_CHECKING:  # imported where used: the rule's modules read media caches
+    from benchkit.paused_utterances import PausedUtterance
+    from benchkit.real_media import MediaSource
 
 #: pieces of one request; the pause goes between them
 REQUESTS = [
@@ -254,7 +258,8 @@ def real_clips(original_only: bool, held_out: bool = False) -> list[dict[str, An
     return clips
 
 
-def _rule_clip(utterance: Any, set_name: str, source: Any) -> dict[str, Any]:
+def _rule_clip(utterance: PausedUtterance, set_name: str, source: MediaSource
+               ) -> dict[str, Any]:
     """One utterance the rule kept, as `real_clips` lists it."""
     return {"clip": utterance.name, "set": set_name, "audio": utterance.audio(),
             "from": f"{source.package}=={source.version} {source.member}",

@@ -66,11 +66,6 @@ class ReplyStartMargin(FrameProcessor):
         self.held_secs: list[float] = []
         self.counters = {"turn_ends": 0, "delayed": 0, "withdrawn": 0, "timed_out": 0}
 
-    @property
-    def running(self) -> bool:
-        """True while the margin after a turn end is still being counted."""
-        return self._open_at is not None
-
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Count the visitor's audio after a turn end; hold downstream frames meanwhile."""
         await super().process_frame(frame, direction)
