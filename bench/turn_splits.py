@@ -35,6 +35,8 @@ bench/results/turn_splits_real_large.json (`--original`: the first 10 only,
 bench/results/turn_splits_real.json).
 
     .venv/bin/python bench/turn_splits.py --real [--original] [--semantic] [--held-out]
+    .venv/bin/python bench/turn_splits.py --plot bench/results/turn_end_real_margin.json \
+        bench/results/turn_end_held_out.json     # docs/turn_end_sets.png
 
 `--held-out` runs the same on the held-out clips instead (benchkit/held_out_media.py:
 recordings found after every hold was chosen, reported and never tuned on), without
@@ -76,6 +78,7 @@ from benchkit.turn_splits import (
     internal_pauses,
     median_or_none,
     pauses_split,
+    plot_detectors,
     real_clips,
     run_real,
     run_request,
@@ -194,8 +197,15 @@ if __name__ == "__main__":
                         help="with --real: the default against the default + the LLM's reading")
     parser.add_argument("--held-out", action="store_true",
                         help="with --real: the held-out clips only (never tuned on), no questions")
+    parser.add_argument("--plot", nargs="+", type=Path, metavar="RESULT_JSON",
+                        help="only draw docs/turn_end_sets.png from --real --semantic results")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if arguments.plot:
+        plot_detectors({path.stem: json.loads(path.read_text()) for path in arguments.plot},
+                       ROOT / "docs" / "turn_end_sets.png")
+        print(json.dumps({"plot": "docs/turn_end_sets.png"}))
+        raise SystemExit(0)
     if arguments.real:
         real = asyncio.run(main_real(arguments))
         out = arguments.out or ROOT / "bench" / "results" / (

@@ -310,3 +310,33 @@ def split_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def median_or_none(values: list[Any]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.median(present)) if present else None
+
+
+def plot_detectors(results: dict[str, dict[str, Any]], path: Any) -> None:
+    """Bars of premature turn ends and voice heard before done, per detector, for each
+    clip set (`results`: a set's label -> a `--real --semantic` result JSON)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = (("premature_turn_ends", "turn ended early"),
+                ("voice_heard_before_done", "bot heard before done"))
+    fig, axes = plt.subplots(1, len(measures), figsize=(10, 3.8), sharey=True)
+    for axis, (key, title) in zip(axes, measures, strict=True):
+        for offset, label in enumerate(results):
+            variants = results[label]["variants"]
+            xs = [i + 0.8 * offset / len(results) for i in range(len(variants))]
+            values = [v[key] for v in variants.values()]
+            bars = axis.bar(xs, values, width=0.8 / len(results),
+                            label=f"{label} ({results[label]['utterances']} clips)")
+            axis.bar_label(bars, fmt="%.2f", fontsize=8)
+        names = list(next(iter(results.values()))["variants"])
+        axis.set_xticks([i + 0.4 - 0.4 / len(results) for i in range(len(names))],
+                        ["word holds" if "semantic" not in n else "+ LLM reading" for n in names])
+        axis.set_title(title)
+    axes[0].set_ylabel("share of clips")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
