@@ -27,6 +27,31 @@ QUESTIONS = (
     "Are you open on Christmas Day?",
     "Where can I pick up my online order?",
 )
+#: What a visitor says to the kiosk that is not a question: answers to the bot, thanks,
+#: what they came for. Each is a whole turn; with the LLM's reading alone each waited
+#: 1-2 s (docs/LATENCY.md). Only ever used to judge the turn-end reader, never to fit it.
+STATEMENTS = (
+    "Yes, please.",
+    "No, thank you.",
+    "Thanks, that's all.",
+    "I'm looking for the garden center.",
+    "The receipt says the twelfth.",
+    "My name is Ada Lovelace.",
+    "I need help with my order.",
+    "I'd like to return these shoes.",
+    "That's great, thanks.",
+    "Okay.",
+    "I bought it last week.",
+    "I want to speak to a manager.",
+    "My order number is four five six.",
+    "It's a blue jacket, size medium.",
+    "I lost my wallet somewhere in the store.",
+    "No, that's everything.",
+    "Sure, go ahead.",
+    "I'll pay by card.",
+    "The lamp is broken.",
+    "Hello.",
+)
 INTERRUPTION = "Stop please. Where is the cafe?"
 
 
