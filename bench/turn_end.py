@@ -6,7 +6,9 @@ The same decision points for every detector: each pause inside the 31 real pause
 utterances of bench/turn_splits.py --real (bench/paused_utterances.py's rule,
 0.3-1.5 s; the speaker goes on after it: a turn end there is a *false cut-off*),
 and each utterance's end, plus the ends of the kiosk's complete questions
-(bench/voice_latency.py's QUESTIONS, spoken by piper). At each point the audio so
+and statements (benchkit/voice.py's QUESTIONS and STATEMENTS, spoken by piper),
+and the same for the held-out clips (`--held-out` of bench/turn_splits.py; their
+false cut-offs reported apart and never used to choose). At each point the audio so
 far goes to smart-turn v3 (its probability), the bundled whisper (greedy,
 temperature 0; the whole clip so far) and the LLM's reading of that transcript
 (agent/turn_end_text.py on the embedded server, persona in front, as live). A
@@ -17,9 +19,11 @@ is the wait. Detectors, each swept over its own waits:
 - `silence`: one wait for every point;
 - `smart_turn`: `a` when smart-turn says complete (p >= 0.5), else its 1.0 s fallback
   (pipecat's; `TurnParams.smart_turn_stop_secs`);
-- `words` (the shipped default): smart-turn, then the word tiers' holds
+- `words` (the default before the reading): smart-turn, then the word tiers' holds
   (pipelines/turns/turn_hold.py: 0.8 / 1.6 s, 0.8 s after an unmarked transcript);
-- `semantic` (new): the longer of the word tiers' hold and the reading's: `b` after
+- `reader`: the same, with the verdict of a text classifier fitted here on written
+  dialogue (benchkit/turn_end_combiner.py; tried, not shipped) in place of the LLM's;
+- `semantic` (the shipped default): the longer of the word tiers' hold and the reading's: `b` after
   "unsure", `c` after "unfinished", none after "done" or a question mark.
 
 Per detector: the false cut-off rate at a response budget of 300 and 600 ms (the
@@ -48,19 +52,21 @@ import numpy as np
 
 from benchkit.paths import RESULTS, ROOT
 from benchkit.turn_splits import real_clips
-from benchkit.voice import QUESTIONS, speech_end_secs, synthesize
+from benchkit.voice import QUESTIONS, STATEMENTS, speech_end_secs, synthesize
 
 RATE = 16000
 FALLBACK_S = 1.0  # smart-turn's fallback in the pipeline (TurnParams.smart_turn_stop_secs)
 WAITS = [round(x, 2) for x in np.arange(0.2, 2.01, 0.1)]
 #: each detector's shipped setting: the VAD's 0.2 s stop, and the TurnParams holds
-DEFAULTS = {"silence": (0.2,), "smart_turn": (0.2,), "words": (0.2,), "semantic": (0.2, 1.0, 2.0)}
+DEFAULTS = {"silence": (0.2,), "smart_turn": (0.2,), "words": (0.2,), "semantic": (0.2, 0.5, 2.0),
+            "reader": (0.2, 0.5, 2.0)}
 
 
 def decision_points(models: Any) -> list[dict[str, Any]]:
     """(audio so far, kind, pause length) for every pause and end; see the module doc."""
     points = []
-    for clip in real_clips(original_only=False):
+    clips = real_clips(original_only=False) + real_clips(original_only=False, held_out=True)
+    for clip in clips:
         audio = clip["audio"]
         for at, length in clip["rule_pauses"]:
             points.append({"clip": clip["clip"], "set": clip["set"], "kind": "pause",
@@ -68,11 +74,12 @@ def decision_points(models: Any) -> list[dict[str, Any]]:
         end = clip["speech_end_s"] or len(audio) / RATE
         points.append({"clip": clip["clip"], "set": clip["set"], "kind": "end", "length": None,
                        "audio": audio[: int(end * RATE)]})
-    for question in QUESTIONS:
-        pcm = synthesize(models, question)
-        audio = np.frombuffer(pcm, np.int16)[: int(speech_end_secs(pcm, RATE) * RATE)]
-        points.append({"clip": question, "set": "kiosk", "kind": "end", "length": None,
-                       "audio": audio})
+    for kiosk_set, texts in (("kiosk", QUESTIONS), ("kiosk statements", STATEMENTS)):
+        for text in texts:
+            pcm = synthesize(models, text)
+            audio = np.frombuffer(pcm, np.int16)[: int(speech_end_secs(pcm, RATE) * RATE)]
+            points.append({"clip": text, "set": kiosk_set, "kind": "end", "length": None,
+                           "audio": audio})
     return points
 
 
@@ -115,6 +122,17 @@ async def read_points(points: list[dict[str, Any]], models: Any) -> None:
             endpoint.server.stop()
 
 
+def combiner_state(point: dict[str, Any]) -> str:
+    """The verdict of the text classifier tried and not shipped (benchkit/turn_end_combiner.py)."""
+    from benchkit.turn_end_combiner import load_model
+
+    model = load_model()
+    p_done = model.p_done(point["text"], point["p_end"], point["p_close"])
+    if p_done >= model.done_above:
+        return "done"
+    return "unfinished" if p_done < model.unfinished_below else "unsure"
+
+
 def word_hold(text: str) -> float:
     """The shipped word tiers' hold (pipelines/turns/turn_hold.py defaults)."""
     from pipelines.turns.turn_hold import cannot_end_here, sounds_unfinished, unmarked
@@ -139,28 +157,49 @@ def detectors() -> dict[str, tuple[list[tuple[float, ...]], Callable[..., float]
             hold = max(hold, {"done": 0.0, "unsure": b, "unfinished": c}[p["state"]])
         return smart_turn_wait(p, a) + hold
 
+    def reader(p: dict[str, Any], a: float, b: float, c: float) -> float:
+        hold = word_hold(p["text"])
+        if p.get("state") and not p["text"].rstrip().endswith("?"):
+            hold = max(hold, {"done": 0.0, "unsure": b, "unfinished": c}[combiner_state(p)])
+        return smart_turn_wait(p, a) + hold
+
     holds = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]  # the defaults 1.0 / 2.0 among them
     return {"silence": ([(w,) for w in WAITS], lambda p, w: w),
             "smart_turn": ([(w,) for w in WAITS], smart_turn_wait),
             "words": ([(w,) for w in WAITS], words),
-            "semantic": (list(itertools.product(WAITS[:5], holds, holds)), semantic)}
+            "semantic": (list(itertools.product(WAITS[:5], holds, holds)), semantic),
+            "reader": (list(itertools.product(WAITS[:5], holds, holds)), reader)}
+
+
+def _cut_share(pauses: list[dict[str, Any]], waits: dict[int, float]) -> float:
+    """The share of `pauses` a detector's waits cut (NaN for none)."""
+    if not pauses:
+        return float("nan")
+    return round(float(np.mean([waits[id(p)] < p["length"] for p in pauses])), 3)
 
 
 def sweep(points: list[dict[str, Any]]) -> dict[str, Any]:
     """Every detector's curve, and the eot-bench-style figures read off it."""
     pauses = [p for p in points if p["kind"] == "pause"]
+    tuned = [p for p in pauses if p["set"] != "held out"]
+    held_out = [p for p in pauses if p["set"] == "held out"]
     ends = [p for p in points if p["kind"] == "end"]
     out: dict[str, Any] = {}
     for name, (grid, wait) in detectors().items():
         curve: list[dict[str, Any]] = []
         for params in grid:
-            cut = float(np.mean([wait(p, *params) < p["length"] for p in pauses]))
-            delays = [wait(p, *params) for p in ends]
-            kiosk = [wait(p, *params) for p in ends if p["set"] == "kiosk"]
-            curve.append({"params": params, "false_cutoff": round(cut, 3),
+            waits = {id(p): wait(p, *params) for p in points}
+            delays = [waits[id(p)] for p in ends]
+            statements = [waits[id(p)] for p in ends if p["set"] == "kiosk statements"]
+            curve.append({"params": params, "false_cutoff": _cut_share(tuned, waits),
+                          "false_cutoff_held_out": _cut_share(held_out, waits),
                           "median_delay_s": float(np.median(delays)),
                           "p90_delay_s": round(float(np.percentile(delays, 90)), 2),
-                          "kiosk_median_delay_s": float(np.median(kiosk))})
+                          "kiosk_median_delay_s": float(np.median(
+                              [waits[id(p)] for p in ends if p["set"] == "kiosk"])),
+                          "statement_median_delay_s": float(np.median(statements or [np.nan])),
+                          "statement_mean_delay_s": round(float(np.mean(statements or [np.nan])),
+                                                          3)})
         out[name] = {
             # the budget holds for the complete questions' median wait (eot-bench's
             # "response budget" on finished turns); the real clips' ends are reported
@@ -168,6 +207,11 @@ def sweep(points: list[dict[str, Any]]) -> dict[str, Any]:
             **{f"false_cutoff_at_{ms}ms": min(
                 (c["false_cutoff"] for c in curve if c["kiosk_median_delay_s"] <= ms / 1000),
                 default=None) for ms in (300, 600)},
+            # the same budget held for the kiosk's statements too ("Yes, please.")
+            **{f"false_cutoff_at_{ms}ms_statements_too": min(
+                (c["false_cutoff"] for c in curve
+                 if max(c["kiosk_median_delay_s"], c["statement_median_delay_s"]) <= ms / 1000),
+                default=None) for ms in (300, 600, 1000)},
             "kiosk_median_delay_at_5pct_false_cutoff_s": min(
                 (c["kiosk_median_delay_s"] for c in curve if c["false_cutoff"] <= 0.05),
                 default=None),
@@ -180,27 +224,36 @@ def sweep(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """Each detector's lower envelope: false cut-offs against the median delay."""
+    """Each detector's lower envelope: false cut-offs (tuned pauses solid, held-out
+    dashed) against the median wait after complete questions, and after statements."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, detector in result["detectors"].items():
-        by_delay: dict[float, float] = {}
-        for c in detector["curve"]:
-            d = c["kiosk_median_delay_s"]
-            by_delay[d] = min(by_delay.get(d, 1.0), c["false_cutoff"])
-        xs = sorted(by_delay)
-        ys = np.minimum.accumulate([by_delay[x] for x in xs])
-        ax.step([x * 1000 for x in xs], ys, where="post", label=name)
-    for ms in (300, 600):
-        ax.axvline(ms, color="grey", lw=0.6, ls=":")
-    ax.set_xlabel("median wait at the end of a complete question (ms of silence)")
-    ax.set_ylabel("false cut-offs (share of pauses cut)")
-    ax.set_title(f"Turn-end detectors on {result['pauses']} real pauses, {result['ends']} ends")
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.2), sharey=True)
+    for ax, delay, what in ((axes[0], "kiosk_median_delay_s", "question"),
+                            (axes[1], "statement_median_delay_s", "statement")):
+        for index, (name, detector) in enumerate(result["detectors"].items()):
+            colour = f"C{index}"
+            for cut, style in (("false_cutoff", "-"), ("false_cutoff_held_out", "--")):
+                by_delay: dict[float, float] = {}
+                for c in detector["curve"]:
+                    if c.get(cut) is None or c.get(delay) is None:
+                        continue
+                    by_delay[c[delay]] = min(by_delay.get(c[delay], 1.0), c[cut])
+                if not by_delay:
+                    continue
+                xs = sorted(by_delay)
+                ys = np.minimum.accumulate([by_delay[x] for x in xs])
+                ax.step([x * 1000 for x in xs], ys, where="post", color=colour, ls=style,
+                        label=name if style == "-" else None)
+        for ms in (300, 600):
+            ax.axvline(ms, color="grey", lw=0.6, ls=":")
+        ax.set_xlabel(f"median wait at the end of a complete kiosk {what} (ms)")
+    axes[0].set_ylabel("false cut-offs (share of pauses cut)")
+    axes[0].legend(title="solid: tuned clips, dashed: held out", fontsize=8, title_fontsize=8)
+    fig.suptitle(f"Turn-end detectors on {result['pauses']} real pauses, {result['ends']} ends")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -124,7 +124,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     corpus = labelled_texts()
     clips = [p for p in json.loads((RESULTS / "turn_end_offline.json").read_text())["points"]
-             if p.get("text") and p["set"] != "kiosk"]
+             if p.get("text") and not p["set"].startswith("kiosk")]
     kiosk = list(QUESTIONS) + list(STATEMENTS)
     readings = read_all([t.text for t in corpus] + kiosk + [p["text"] for p in clips],
                         args.threads)

@@ -42,9 +42,11 @@ bench/results/turn_splits_real.json).
 recordings found after every hold was chosen, reported and never tuned on), without
 the questions, writing bench/results/turn_end_held_out.json.
 
-`--semantic` compares the default (the old detector) with the default plus the LLM's
-end-of-turn reading (`TurnParams.semantic_turn`, pipelines/turns/semantic_turn.py) instead
-of the last release, writing bench/results/turn_end_real.json; each row then records
+`--semantic` compares the word holds alone (`semantic_turn = false`, the default until
+issue 25) with the same plus the LLM's end-of-turn reading (`TurnParams.semantic_turn`,
+pipelines/turns/semantic_turn.py; the shipped default), and asks both the kiosk's
+questions and statements (benchkit/voice.py), instead of the last release, writing
+bench/results/turn_end_real.json; each row then records
 the readings (verdict, p_end, p_close) and their cost, and the summary
 `voice_heard_before_done`, the share of clips in which the bot's voice reached the
 speaker before they were done. The offline sweep of the same clips is bench/turn_end.py.
@@ -86,7 +88,7 @@ from benchkit.turn_splits import (
     split_summary,
     variant_name,
 )
-from benchkit.voice import QUESTIONS, synthesize
+from benchkit.voice import QUESTIONS, STATEMENTS, synthesize
 
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:
@@ -133,11 +135,14 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
                              "load_1m": round(os.getloadavg()[0], 2)})
                 print(f"real: {rows[-1]}", file=sys.stderr, flush=True)
         if args.semantic and not args.held_out:  # complete questions: what a reading costs
-            for index, text in enumerate([*QUESTIONS, *CONTROLS]):
+            kinds = {**{t: "question" for t in [*QUESTIONS, *CONTROLS]},
+                     **{t: "statement" for t in STATEMENTS}}
+            for index, text in enumerate(kinds):
                 question = synthesize(models, text)
                 for variant, url, *_ in (servers if index % 2 == 0 else servers[::-1]):
                     result = await run_request(url, [question], 0.0)
-                    questions.append({"variant": variant, "question": text, **result,
+                    questions.append({"variant": variant, "question": text,
+                                      "kind": kinds[text], **result,
                                       "load_1m": round(os.getloadavg()[0], 2)})
                     print(f"question: {questions[-1]}", file=sys.stderr, flush=True)
     finally:
@@ -150,12 +155,17 @@ async def main_real(args: argparse.Namespace) -> dict[str, Any]:
     for hold_secs in variants:
         name = variant_name(*hold_secs)
         mine = [r for r in rows if r["variant"] == name]
-        asked = [q["v2v_ms"] for q in questions if q["variant"] == name]
+        asked = [q["v2v_ms"] for q in questions
+                 if q["variant"] == name and q["kind"] == "question"]
+        stated = [q["v2v_ms"] for q in questions
+                  if q["variant"] == name and q["kind"] == "statement"]
         summary[name] = split_summary(mine) | {
             "by_set": {s: split_summary([r for r in mine if r["set"] == s])
                        for s in dict.fromkeys(r["set"] for r in mine)}} | ({
             "question_v2v_ms_p50": median_or_none(asked), "questions_asked": len(asked),
-            "questions_answered": sum(v is not None for v in asked)} if asked else {})
+            "questions_answered": sum(v is not None for v in asked),
+            "statement_v2v_ms_p50": median_or_none(stated), "statements_said": len(stated),
+            "statements_answered": sum(v is not None for v in stated)} if asked else {})
     default = summary[variant_name(*variants[-1])]
     loads = [r["load_1m"] for r in rows]
     return {"utterances": len(clips),

@@ -193,14 +193,14 @@ class TurnSettings(_Section):
         default=0.8, ge=0, description="...and one with no closing mark, or a failed decode, "
         "this much (0: off).")
     semantic_turn: bool | Literal["auto"] = Field(
-        default=False, description="Read the end of the turn in the words too: the LLM's "
-        "probability that the message ends there. Off by default: the bundled Qwen 0.5B "
-        "reads most complete statements as unsure and holds them 1-2 s (docs/LATENCY.md). "
-        "\"auto\": on with the embedded server (its /extras/next-token route), off with "
-        "another endpoint.")
+        default="auto", description="Read the end of the turn in the words too: the LLM's "
+        "probability that the message ends there (docs/LATENCY.md). \"auto\" (default): on "
+        "with the embedded server (its /extras/next-token route), off with another "
+        "endpoint; true: on (the endpoint must have the route); false: the word tiers alone.")
     semantic_unsure_hold_secs: float = Field(
-        default=1.0, ge=0, description="With `semantic_turn`: hold this much longer when the "
-        "LLM expects more after a statement...")
+        default=0.5, ge=0, description="With `semantic_turn`: hold this much longer when the "
+        "LLM expects more after a statement (most statements: the bundled Qwen 0.5B reads "
+        "\"Yes, please.\" so too)...")
     semantic_unfinished_hold_secs: float = Field(
         default=2.0, ge=0, description="...and this much when the words cannot end a sentence.")
     semantic_wait_secs: float = Field(

@@ -142,10 +142,11 @@ class TurnParams:
     #: speculative transcript (pipelines/turns/semantic_turn.py; needs the embedded server's
     #: /extras/next-token route). "auto": on when the LLM is the embedded server
     #: (`LLMParams.embedded`), off with another endpoint, where the word tiers decide alone.
-    #: Off by default: Qwen 0.5B reads most complete statements as "unsure" (+1 s)
-    semantic_turn: bool | Literal["auto"] = False
-    #: ...hold this much longer when the LLM expects more after a statement...
-    semantic_unsure_hold_secs: float = 1.0
+    semantic_turn: bool | Literal["auto"] = "auto"
+    #: ...hold this much longer when the LLM expects more after a statement (Qwen 0.5B
+    #: reads most complete statements so: 0.5 s, not 1.0, keeps nearly all of the gain on
+    #: the held-out clips at half the cost to "Yes, please."; docs/LATENCY.md)...
+    semantic_unsure_hold_secs: float = 0.5
     #: ...and this much when the words cannot end a sentence ("about the, um")
     semantic_unfinished_hold_secs: float = 2.0
     #: ...waiting at most this long after smart-turn's "complete" for a reading

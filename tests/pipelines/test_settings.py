@@ -45,7 +45,7 @@ def test_defaults() -> None:
     assert settings.persona.knowledge_file == DEFAULT_KNOWLEDGE_FILE
     assert settings.asr.model_path is None and settings.tts.voice_path is None
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8765)
-    assert settings.avatar.video and settings.turns.semantic_turn is False
+    assert settings.avatar.video and settings.turns.semantic_turn == "auto"
 
 
 def test_semantic_turn_auto_reads_words_only_from_the_embedded_server() -> None:
