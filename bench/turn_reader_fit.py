@@ -1,4 +1,4 @@
-"""Fit: bench/results/turn_end_combiner.json, a text classifier for the turn end (issue 25).
+"""Figure: bench/results/turn_end_combiner.json and docs/turn_end_reader.png, a text classifier for the turn end (issue 25; not shipped).
 
 Reads every text of benchkit/turn_text_corpus.py (written dialogue turns, finished,
 and cuts inside them, unfinished) with the LLM exactly as the live reader does (the
