@@ -122,17 +122,6 @@ async def read_points(points: list[dict[str, Any]], models: Any) -> None:
             endpoint.server.stop()
 
 
-def combiner_state(point: dict[str, Any]) -> str:
-    """The verdict of the text classifier tried and not shipped (benchkit/turn_end_combiner.py)."""
-    from benchkit.turn_end_combiner import load_model
-
-    model = load_model()
-    p_done = model.p_done(point["text"], point["p_end"], point["p_close"])
-    if p_done >= model.done_above:
-        return "done"
-    return "unfinished" if p_done < model.unfinished_below else "unsure"
-
-
 def word_hold(text: str) -> float:
     """The shipped word tiers' hold (pipelines/turns/turn_hold.py defaults)."""
     from pipelines.turns.turn_hold import cannot_end_here, sounds_unfinished, unmarked
@@ -146,29 +135,42 @@ def smart_turn_wait(point: dict[str, Any], a: float) -> float:
     return a if point["p_turn"] >= 0.5 else max(a, FALLBACK_S)
 
 
+def reading_wait(verdict_of: Callable[[dict[str, Any]], str]) -> Callable[..., float]:
+    """A detector that reads words: smart-turn, then the longer of the word tiers' hold
+    and the verdict's (`b` after "unsure", `c` after "unfinished", none after "done" or
+    a question mark). `verdict_of`: the LLM's (`semantic`) or the classifier's (`reader`)."""
+    def wait(p: dict[str, Any], a: float, b: float, c: float) -> float:
+        hold = word_hold(p["text"])
+        if p.get("state") and not p["text"].rstrip().endswith("?"):
+            hold = max(hold, {"done": 0.0, "unsure": b, "unfinished": c}[verdict_of(p)])
+        return smart_turn_wait(p, a) + hold
+
+    return wait
+
+
 def detectors() -> dict[str, tuple[list[tuple[float, ...]], Callable[..., float]]]:
     """name -> (parameter grid, wait(point, *params))."""
     def words(p: dict[str, Any], a: float) -> float:
         return smart_turn_wait(p, a) + word_hold(p["text"])
 
-    def semantic(p: dict[str, Any], a: float, b: float, c: float) -> float:
-        hold = word_hold(p["text"])
-        if p.get("state") and not p["text"].rstrip().endswith("?"):
-            hold = max(hold, {"done": 0.0, "unsure": b, "unfinished": c}[p["state"]])
-        return smart_turn_wait(p, a) + hold
+    from benchkit.turn_end_combiner import load_model
 
-    def reader(p: dict[str, Any], a: float, b: float, c: float) -> float:
-        hold = word_hold(p["text"])
-        if p.get("state") and not p["text"].rstrip().endswith("?"):
-            hold = max(hold, {"done": 0.0, "unsure": b, "unfinished": c}[combiner_state(p)])
-        return smart_turn_wait(p, a) + hold
+    combiner = load_model()
+    combined: dict[int, str] = {}  # each point's verdict, computed once for the whole grid
+
+    def combiner_verdict(p: dict[str, Any]) -> str:
+        if id(p) not in combined:
+            combined[id(p)] = combiner.state(p["text"], p["p_end"], p["p_close"])
+        return combined[id(p)]
 
     holds = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]  # the defaults 1.0 / 2.0 among them
     return {"silence": ([(w,) for w in WAITS], lambda p, w: w),
             "smart_turn": ([(w,) for w in WAITS], smart_turn_wait),
             "words": ([(w,) for w in WAITS], words),
-            "semantic": (list(itertools.product(WAITS[:5], holds, holds)), semantic),
-            "reader": (list(itertools.product(WAITS[:5], holds, holds)), reader)}
+            "semantic": (list(itertools.product(WAITS[:5], holds, holds)),
+                         reading_wait(lambda p: p["state"])),
+            "reader": (list(itertools.product(WAITS[:5], holds, holds)),
+                       reading_wait(combiner_verdict))}
 
 
 def _cut_share(pauses: list[dict[str, Any]], waits: dict[int, float]) -> float:

@@ -104,12 +104,7 @@ def states(model: TurnEndModel | None, items: list[tuple[str, float, float]]) ->
         from agent.turn_end_text import split_final_mark
         return [verdict(pe, pc, question=split_final_mark(t)[1].startswith("?"),
                         thresholds=TurnEndThresholds()) for t, pe, pc in items]
-    out = []
-    for text, pe, pc in items:
-        p = model.p_done(text, pe, pc)
-        out.append("done" if p >= model.done_above else
-                   "unfinished" if p < model.unfinished_below else "unsure")
-    return out
+    return [model.state(text, pe, pc) for text, pe, pc in items]
 
 
 def shares(found: list[str]) -> dict[str, float]:

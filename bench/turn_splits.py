@@ -35,7 +35,7 @@ bench/results/turn_splits_real_large.json (`--original`: the first 10 only,
 bench/results/turn_splits_real.json).
 
     .venv/bin/python bench/turn_splits.py --real [--original] [--semantic] [--held-out]
-    .venv/bin/python bench/turn_splits.py --plot bench/results/turn_end_real_margin.json \
+    .venv/bin/python bench/turn_splits.py --plot bench/results/turn_end_real.json \
         bench/results/turn_end_held_out.json     # docs/turn_end_sets.png
 
 `--held-out` runs the same on the held-out clips instead (benchkit/held_out_media.py:

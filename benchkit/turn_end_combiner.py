@@ -74,6 +74,14 @@ class TurnEndModel:
                                                   strict=True))
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
+    def state(self, text: str, p_end: float, p_close: float) -> str:
+        """The three-way verdict the LLM's reading gives ("done", "unsure", "unfinished"),
+        from this model's probability and thresholds."""
+        p_done = self.p_done(text, p_end, p_close)
+        if p_done >= self.done_above:
+            return "done"
+        return "unfinished" if p_done < self.unfinished_below else "unsure"
+
     def to_json(self, path: Path, **provenance: object) -> None:
         """Write the weights, with what they were fitted on and how they scored."""
         path.write_text(json.dumps({

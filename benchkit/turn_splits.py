@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -312,7 +313,7 @@ def median_or_none(values: list[Any]) -> float | None:
     return float(np.median(present)) if present else None
 
 
-def plot_detectors(results: dict[str, dict[str, Any]], path: Any) -> None:
+def plot_detectors(results: dict[str, dict[str, Any]], path: Path) -> None:
     """Bars of premature turn ends and voice heard before done, per detector, for each
     clip set (`results`: a set's label -> a `--real --semantic` result JSON)."""
     import matplotlib

@@ -23,7 +23,6 @@ statements (benchkit/voice.py) and the real clips (bench/turn_splits.py --real,
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Literal
 
 import yaml
 
+from agent.turn_end_text import split_final_mark
 from benchkit.real_media import DEFAULT_CACHE, MediaSource, Release, fetch_media
 from benchkit.voice import QUESTIONS, STATEMENTS
 
@@ -70,7 +70,6 @@ DIALOGUE_SOURCES: dict[str, MediaSource] = {
 Split = Literal["train", "test"]
 #: the endings whisper writes at a pause, cycled over the cuts
 _CUT_ENDINGS = (".", "...", "", ".", ",")
-_FINAL_MARK = re.compile(r"[.?!\u2026]$")
 MAX_WORDS = 30
 CUTS_PER_TURN = 2
 
@@ -130,7 +129,7 @@ def labelled_texts(cache_dir: Path = DEFAULT_CACHE) -> list[LabelledText]:
             key = conversation[0]
             split = split_of(key)
             for turn in filter(_usable, conversation):
-                whole = turn if _FINAL_MARK.search(turn) else turn + "."
+                whole = turn if split_final_mark(turn)[1] else turn + "."
                 seen.setdefault(whole, LabelledText(whole, True, key, split))
                 words = turn.split()
                 for cut in _cuts(turn, len(words)):
