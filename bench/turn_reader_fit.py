@@ -199,7 +199,7 @@ def plot(model: TurnEndModel, readings: dict[str, tuple[float, float]],
     ax.axvline(model.unfinished_below, color="red", lw=0.8, label="unfinished below")
     ax.set_yticks(range(len(groups)), list(groups))
     ax.set_xlabel("P(the visitor is done), the fitted combiner of the LLM readings and marks")
-    ax.set_title("Text classifier (not shipped): fitted on written dialogue, judged on speech")
+    ax.set_title("Text classifier (not shipped): written dialogue against speech")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
