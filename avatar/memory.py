@@ -41,7 +41,7 @@ The other, larger half of issue 27 was not the allocator: an ended session's
 pipeline is a web of reference cycles that Python's full collection frees only
 rarely in a big process (those figures were taken with a `gc.collect()` after
 each session); the avatar node collects after each session
-(pipelines/face/avatar_node.py, `_collect_ended_session`), then calls
+(pipelines/face/video_service.py, `_collect_ended_session`), then calls
 `release_free_memory`.
 
 Both are no-ops off glibc (musl, macOS), and an operator's own MALLOC_ARENA_MAX

@@ -191,7 +191,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.avatar_node import COLLECT_AFTER_SECS, AvatarNodeParams
+    from pipelines.face.video_service import COLLECT_AFTER_SECS, AvatarNodeParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=200)

@@ -21,20 +21,13 @@ package) does not pay for pipecat, faster-whisper and piper:
     from sdk import VoiceClient, talk                   # client SDK (also from pipelines)
     from pipelines import build_voice_pipeline          # the pipeline builder
     from pipelines import create_app, ServerConfig      # the server
-    from pipelines import AvatarNode                    # the live avatar in a pipeline
+    from pipelines import AvatarForcingVideoService     # the live face in any pipecat pipeline
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
-
-from avatar.memory import limit_malloc_arenas
-
-# Before any thread allocates: a server process imports this package first, and
-# glibc's default of 8 malloc arenas per core left 2.5-4 MB of RSS behind with
-# every video session (issue 27; avatar/memory.py). A no-op off glibc.
-limit_malloc_arenas()
 
 _EXPORTS = {
     # the client SDK lives in the top-level `sdk` package (import it from there:
@@ -58,8 +51,9 @@ _EXPORTS = {
     "ProtocolSession": "pipelines.wire.protocol",
     "ProtocolV1Serializer": "pipelines.wire.serializer",
     "SpeechModels": "pipelines.speech.models",
-    "AvatarNode": "pipelines.face.avatar_node",
-    "AvatarNodeParams": "pipelines.face.avatar_node",
+    "AvatarForcingVideoService": "pipelines.face.video_service",
+    "AvatarNode": "pipelines.face.video_service",  # the service's former name
+    "AvatarNodeParams": "pipelines.face.video_service",
     "build_voice_pipeline": "pipelines.voice_pipeline",
     "LLMParams": "pipelines.voice_pipeline",
     "TurnParams": "pipelines.voice_pipeline",

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from avatar import commands as avatar_commands
+from avatar.memory import limit_malloc_arenas
 from pipelines import commands as pipeline_commands
 
 #: where the sub-command modules live
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen command; errors print one clear line."""
+    # the command line is a server's entry point (serve, the fleet): cap glibc's malloc
+    # arenas before any thread allocates (issue 27; avatar/memory.py). Importing our
+    # packages as a library changes nothing of the process.
+    limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

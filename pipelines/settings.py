@@ -246,6 +246,12 @@ class AvatarSettings(_Section):
         default="grace_hopper", min_length=1,
         description="Portrait used when a client names none (a file stem in `portrait_dir`).",
     )
+    size: int = Field(
+        default=512, ge=256, le=512,
+        description="Video edge (px) a session asks for when nothing else asks (the pipecat "
+        "service; websocket clients ask in hello): it may start lower on a slow machine "
+        "and climbs back when there is headroom.",
+    )
     video_budget_ms: float = Field(
         default=100.0, gt=0, le=200,
         description="CPU a video session may spend per 200 ms block (ms of one core); the "
@@ -267,7 +273,7 @@ class AvatarSettings(_Section):
         "a minute of a core each, cached on disk); sessions switch to it when it lands. "
         "Off: portraits keep the shipped table unless `avatar-forcing calibrate` ran.",
     )
-    # --- each session's pacing (the fields of pipelines.face.avatar_node.AvatarNodeParams)
+    # --- each session's pacing (the fields of pipelines.face.video_service.AvatarNodeParams)
     lead_secs: float = Field(
         default=0.06, ge=0, description="Frames are pushed this long before their time: one "
         "render and a camera analysis (~20 ms) plus scheduling jitter.")

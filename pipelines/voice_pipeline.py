@@ -27,7 +27,7 @@ pipecat pushes a sentence's TTSTextFrame behind its audio, so the assistant
 aggregator (after the transport) only appends sentences whose audio was
 actually sent, and the context keeps only what was spoken.
 
-In a video session the avatar node (pipelines/face/avatar_node.py) and the video
+In a video session the avatar node (pipelines/face/video_service.py) and the video
 wire adapter come in as `output_processors`: the node swallows TTSAudioRawFrames
 and re-emits audio + video frames on one clock, and holds the text frames until
 their audio has been emitted, so the same rule holds with a face: the context
@@ -45,7 +45,7 @@ from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnal
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.task import PipelineParams, PipelineTask
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
@@ -210,7 +210,7 @@ class LLMParams:
 class VoiceSession:
     """What `build_voice_pipeline` made: the task to run and the parts worth reaching."""
 
-    task: PipelineTask
+    task: PipelineWorker
     context: LLMContext
     events: EventSender
     observer: ProtocolEventObserver
@@ -392,7 +392,7 @@ def build_voice_pipeline(
         send_metrics=send_metrics,
         on_event=on_event,
     )
-    task = PipelineTask(
+    task = PipelineWorker(
         pipeline,
         params=PipelineParams(
             audio_in_sample_rate=audio_in_sample_rate,

@@ -1,4 +1,4 @@
-"""The user's camera -> user motion, one JPEG at a time (for a live session).
+"""The user's camera -> user motion, one frame (JPEG or raw pixels) at a time.
 
 The analyser runs in the session's worker thread; the caller keeps at most one
 frame waiting (the newest) and skips the rest, so a client sending 25 fps to a
@@ -30,6 +30,36 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+#: Raw pixel layouts a transport may hand over, as (channels, order to RGB).
+_RAW_LAYOUTS: dict[str, tuple[int, tuple[int, int, int]]] = {
+    "RGB": (3, (0, 1, 2)), "BGR": (3, (2, 1, 0)),
+    "RGBA": (4, (0, 1, 2)), "BGRA": (4, (2, 1, 0)), "RGBX": (4, (0, 1, 2)),
+}
+
+
+def raw_to_rgb(data: bytes, size: tuple[int, int], layout: str | None) -> np.ndarray:
+    """Raw camera pixels (`size` = (width, height), `layout` RGB/BGR/RGBA/BGRA, as
+    video transports deliver them) -> (H, W, 3) uint8 RGB at most ANALYSIS_WIDTH wide.
+
+    Raises:
+        BadCameraFrameError: an unknown layout, or bytes that do not fill the size.
+    """
+    width, height = size
+    name = (layout or "RGB").upper()
+    if name not in _RAW_LAYOUTS:
+        raise BadCameraFrameError(f"camera frame layout {layout!r} is not one of "
+                                  f"{', '.join(_RAW_LAYOUTS)}")
+    channels, order = _RAW_LAYOUTS[name]
+    if width <= 0 or height <= 0 or len(data) != width * height * channels:
+        raise BadCameraFrameError(f"camera frame of {len(data)} bytes does not hold "
+                                  f"{width}x{height} {name} pixels")
+    image = np.frombuffer(data, np.uint8).reshape(height, width, channels)[..., list(order)]
+    if width > ANALYSIS_WIDTH:
+        shrunk = max(1, round(height * ANALYSIS_WIDTH / width))
+        return cv2.resize(image, (ANALYSIS_WIDTH, shrunk), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image)
+
+
 class CameraMotion:
     """Measures the user's face in camera frames (not thread-safe: one worker)."""
 
@@ -48,6 +78,15 @@ class CameraMotion:
         """
         rgb = decode_jpeg(data)
         return self.analyze_rgb(rgb, timestamp_ms)
+
+    def analyze_raw(self, data: bytes, size: tuple[int, int], layout: str | None,
+                    timestamp_ms: int) -> np.ndarray | None:
+        """As `analyze_jpeg`, for raw pixels as a video transport delivers them.
+
+        Raises:
+            BadCameraFrameError: the bytes do not hold an image of that size and layout.
+        """
+        return self.analyze_rgb(raw_to_rgb(data, size, layout), timestamp_ms)
 
     def analyze_rgb(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray | None:
         """As `analyze_jpeg`, for an already decoded RGB frame."""

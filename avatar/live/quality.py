@@ -15,7 +15,7 @@ turns that into a level of a `quality_ladder`:
   `up_secs` with no late frame: straight to the best such level.
 - samples taken while the reply is being thought up count neither way: then
   the node draws half the frames, pauses the camera and yields its thread to
-  the speech models (pipelines/face/avatar_node.py), so they say little of what the
+  the speech models (pipelines/face/video_service.py), so they say little of what the
   level costs, and late frames there are by design.
 - **no flapping**: a step up that has to be taken back within `flap_secs`
   doubles the hold before the next step up (up to `max_up_secs`).

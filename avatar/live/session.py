@@ -365,6 +365,13 @@ class AvatarSession:
         return played
 
     @property
+    def generation(self) -> int:
+        """Bumped by `clear()` and `pause_reply()`: a frame planned under an older
+        generation must not play its reply audio."""
+        with self._lock:
+            return self._generation
+
+    @property
     def queued_total(self) -> int:
         """Reply samples queued so far (session-cumulative); a text frame that
         arrives now belongs to the audio up to this position."""

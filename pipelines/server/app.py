@@ -34,6 +34,7 @@ from agent.llm_server import aresolve_llm_endpoint
 from agent.persona import build_system_prompt
 from avatar.errors import AvatarError
 from avatar.live import AvatarAssets, CalibrationEvent
+from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
 from pipelines.server.log_redaction import install_uvicorn_log_filters
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
@@ -146,6 +147,10 @@ async def load_runtime(
     Raises:
         ServerError: the LLM endpoint is unreachable or a model is missing.
     """
+    # A server, before its threads allocate: glibc's default of 8 malloc arenas per
+    # core left 2.5-4 MB of RSS behind with every video session (issue 27;
+    # avatar/memory.py). A library leaves the allocator alone; a no-op off glibc.
+    limit_malloc_arenas()
     try:
         models = await asyncio.to_thread(
             SpeechModels.bundled,

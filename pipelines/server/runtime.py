@@ -17,7 +17,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
-from pipelines.face.avatar_node import AvatarNodeParams
+from pipelines.face.video_service import AvatarNodeParams
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
 from pipelines.wire.outbox import SessionOutbox

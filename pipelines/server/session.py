@@ -21,16 +21,16 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from loguru import logger
-from pipecat.pipeline.runner import PipelineRunner
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
+from pipecat.workers.runner import WorkerRunner
 from starlette.websockets import WebSocketState
 
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession, SessionOptions
 from avatar.live.assets import level_cost_ms, portrait_from_upload
 from avatar.live.quality import QualityGovernor
-from pipelines.face.avatar_node import AvatarNode
+from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.face.video_wire import VideoWireAdapter
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
@@ -198,13 +198,15 @@ def start_avatar(context: SessionContext, config: ServerConfig,
     governor = (QualityGovernor(list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
                                 start=choice.level, now=time.monotonic())
                 if config.adapt_quality else None)
-    node = AvatarNode(
+    node = AvatarForcingVideoService(
         session=session,
         load_portrait=load_portrait,
         params=replace(config.avatar_node, camera_fps=choice.camera_fps),
         transport_stats=lambda: {"video_dropped": serializer.video_dropped + (
             outbox.video_dropped if outbox is not None else 0)},
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
+        # our protocol's events go to our own clients; a server returns memory after each
+        send_metrics=True, send_events=True, release_memory_after=True,
     )
     video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
                  "portrait": portrait.name, "camera_fps": choice.camera_fps,
@@ -338,7 +340,7 @@ async def _run_session(
         f"[{session_id}] open: client={hello.client!r} in={hello.audio_in.sample_rate} Hz "
         f"out={out_rate} Hz"
     )
-    runner = PipelineRunner(handle_sigint=False, check_dangling_tasks=False)
+    runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
     try:
         await runner.add_workers(voice.task)
         await runner.run()

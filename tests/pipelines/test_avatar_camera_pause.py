@@ -35,12 +35,12 @@ def camera_jpegs() -> list[bytes]:
 async def test_camera_pauses_from_the_users_pause_and_resumes_when_they_speak(
         avatar_assets: Any, camera_jpegs: list[bytes]) -> None:
     from avatar.live import AvatarSession
-    from pipelines.face.avatar_node import AvatarNode
+    from pipelines.face.video_service import AvatarForcingVideoService
     from pipelines.wire.frames import UserCameraFrame
 
     session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                             output_rate=22050)
-    node = AvatarNode(session=session)
+    node = AvatarForcingVideoService(session=session)
 
     def camera(i: int) -> list[Any]:
         return [UserCameraFrame(jpeg=camera_jpegs[i % len(camera_jpegs)]), SleepFrame(GAP_SECS)]
@@ -65,7 +65,7 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
     two is drawn, the other repeats it (the CPU goes to whisper, the LLM and piper);
     while the user speaks every frame is drawn."""
     from avatar.live import AvatarSession
-    from pipelines.face.avatar_node import AvatarNode
+    from pipelines.face.video_service import AvatarForcingVideoService
 
     async def repeated_while(*frames: Any, secs: float) -> tuple[int, int]:
         """(images repeated by choice, frames sent): repeats of frames rendered too
@@ -73,7 +73,7 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
         meaning."""
         session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                                 output_rate=22050)
-        node = AvatarNode(session=session)
+        node = AvatarForcingVideoService(session=session)
         await run_test(node, frames_to_send=[*frames, SleepFrame(secs)],
                        expected_down_frames=None)
         counters = node.counters
@@ -101,13 +101,13 @@ async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_th
     import time
 
     from avatar.live import AvatarSession
-    from pipelines.face.avatar_node import AvatarNode, AvatarNodeParams
+    from pipelines.face.video_service import AvatarForcingVideoService, AvatarNodeParams
 
     if not hasattr(os, "setpriority"):
         pytest.skip("no setpriority on this OS: thread priorities are not adjustable")
     session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                             output_rate=22050)
-    node = AvatarNode(session=session, params=AvatarNodeParams(worker_nice=5))
+    node = AvatarForcingVideoService(session=session, params=AvatarNodeParams(worker_nice=5))
     try:
         def own_nice() -> int:
             return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -132,11 +132,11 @@ async def test_stopping_waits_for_a_camera_analysis_in_flight(avatar_assets: Any
 
     from avatar.live import AvatarSession
     from avatar.live.camera import CameraMotion
-    from pipelines.face.avatar_node import AvatarNode
+    from pipelines.face.video_service import AvatarForcingVideoService
 
     session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
                             output_rate=22050)
-    node = AvatarNode(session=session)
+    node = AvatarForcingVideoService(session=session)
     camera = await node._in_worker(CameraMotion)
     node._camera = camera
     face = webcam_clip(0.1, width=320, height=240, fps=10.0)[0]  # a real face, RGB

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from agent.settings import DEFAULT_KNOWLEDGE_FILE
-from pipelines.face.avatar_node import AvatarNodeParams
+from pipelines.face.video_service import AvatarNodeParams
 from pipelines.server.runtime import ServerConfig
 from pipelines.settings import (
     ASRSettings,

@@ -1,51 +1,62 @@
-"""The avatar node: the live face inside the voice pipeline (pipecat FrameProcessor).
+"""`AvatarForcingVideoService`: the live face as a pipecat video service.
 
-Placed between TTS and the transport, it follows pipecat's own avatar services
-(Simli, HeyGen, Tavus): it consumes `TTSAudioRawFrame`s and never forwards
-them, and re-emits the audio it animated as `SpeechOutputAudioRawFrame`s, each
-right after the `AvatarImageFrame` (an `OutputImageRawFrame`) of the same 40 ms.
+Drop it where pipecat's own video services sit (Simli, Tavus, HeyGen), between
+TTS and the output transport:
+
+    Pipeline([transport.input(), stt, user_aggregator, llm, tts,
+              AvatarForcingVideoService(), transport.output(), assistant_aggregator])
+
+It loads the generator and builds its session itself on `StartFrame` (the
+bundled portrait unless `portrait=` names another), runs on the CPU, needs no
+API key, and frees its session on `EndFrame` / `CancelFrame`. Like Simli it
+consumes `TTSAudioRawFrame`s and never forwards them: it re-emits the audio it
+animated, each 40 ms chunk right after the `OutputImageRawFrame` (RGB) of the
+same 40 ms, so a transport that plays both keeps the lips on the voice.
 
 - Always on: a block clock starts with the pipeline (never waits for the first
   TTS audio, pipecat#4832). While the avatar is quiet its audio is silence sent
   as speech-stream frames, which never make the bot "speak"; a reply's audio goes
   out as TTS audio until its TTSStoppedFrame, so `bot-started/stopped-speaking`
   follow the reply (not the idle video, not a pause between sentences).
-- VAD user-speech start/stop drive the session's listening cues (attention,
-  then a nod), so the face shows it listens from the first syllable.
+- It listens: VAD and user-turn start/stop drive the session's listening cues
+  (attention, then a nod) from the first syllable; the user's audio
+  (`InputAudioRawFrame`) and camera (`InputImageRawFrame` / `UserImageRawFrame`
+  from any pipecat transport with `video_in_enabled`, or our websocket's JPEG
+  `UserCameraFrame`, analysed in the session's worker thread at most
+  `camera_fps` a second, newest frame wins) feed the generator: it smiles back
+  and meets the user's gaze. All input frames pass on unchanged.
 - From the VAD's stop (the user paused) to the first reply audio, camera
   analysis pauses (at most `thinking_camera_pause_secs`): that is when ASR, the
-  LLM and TTS are on the critical path of voice-to-voice, and the early reply
-  starts at that pause, before the turn's end. The VAD's next start resumes it
-  at once: the face never stops listening while the user speaks. In that window
-  one frame in `thinking_frame_stride` is drawn and the others repeat it.
-- User audio (`InputAudioRawFrame`, passed through) and the user's camera
-  (`UserCameraFrame`, analysed here in the session's worker thread, at most
-  `camera_fps` a second, newest frame wins) or motion (`UserMotionFrame`) feed
-  the generator, so listening reactions start with the user's voice (VAD
-  time), not with the transcript.
+  LLM and TTS are on the critical path of voice-to-voice. The VAD's next start
+  resumes it at once. In that window one frame in `thinking_frame_stride` is
+  drawn and the others repeat it.
 - Text and control frames that arrive behind reply audio are held until that
-  audio has been emitted, so `bot-output` and the LLM context hold only what was
-  played. On `InterruptionFrame` the session drops its queued reply, the held
-  frames are dropped, and the generator keeps its KV cache (motion goes on).
+  audio has been emitted, so the LLM context holds only what was played.
+- Interruption is a handshake, not a flag: on `InterruptionFrame` the session
+  drops its queued reply and the held frames, and a frame drawn before the
+  interruption but not yet pushed goes out silent; no reply audio follows, so
+  the output transport's bot-speaking state ends (`BotStoppedSpeakingFrame`) and
+  stays ended until the next reply's audio. The generator keeps its KV cache
+  (motion goes on). `last_played_secs` says how much of the cut reply was heard.
 - `ReplyPauseFrame` (a sound over the reply, pipelines/turns/barge_in.py) silences
   the reply from the next frame and keeps the rest queued; `ReplyResumeFrame`
-  plays it on. Meanwhile the face listens and the audio goes out as silent TTS
-  audio, so the bot's turn is paused, not ended.
+  plays it on.
 - A reply that arrives while idle frames of the current block still wait is
-  not kept waiting for the next block boundary: those idle frames are skipped
-  (the clock moves up by as much), so the reply starts at the next frame.
+  not kept waiting for the next block boundary: those idle frames are skipped.
 - Pacing: frame k is pushed `lead_secs` before t0 + k * 40 ms (a bounded
   lead); when more than `rebase_secs` late the clock is rebased instead of
   racing to catch up; when late by more than a frame, rendering is skipped and
-  the last image repeated (video repeats, audio never breaks). Counters go out
-  in `metrics` events (kind "avatar") every `stats_interval_secs`.
+  the last image repeated (video repeats, audio never breaks).
 - Adapting (with a `QualityGovernor`, avatar/live/quality.py): every frame
   reports the worker's wall time and whether it came late; once a block the
   governor may move the session's level (camera rate, render size, images
-  drawn; never audio), down when the machine is busy and back up when it has
-  headroom. The camera rate changes at once, the size from the next drawn
-  frame, and the client hears of each change in a `video-quality` event. The
-  same measure, on the server's `CapacityBoard`, decides admission.
+  drawn; never audio). Transports scale images to their `video_out_width` x
+  `video_out_height`, so a size step never changes the track.
+- Quiet by default, as a library should be: it sends no transport messages (our
+  protocol's `metrics`, `video-quality` and `error` events are opt-in through
+  `send_metrics` / `send_events`, which our own server turns on), and it runs no
+  garbage collection or allocator trim unless `release_memory_after` asks.
+  `counters` and `stats()` are always readable.
 """
 
 from __future__ import annotations
@@ -55,11 +66,13 @@ import gc
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +82,7 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InputAudioRawFrame,
+    InputImageRawFrame,
     InterruptionFrame,
     OutputTransportMessageUrgentFrame,
     SpeechOutputAudioRawFrame,
@@ -76,20 +90,24 @@ from pipecat.frames.frames import (
     SystemFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
+    UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from pipecat.services.ai_service import AIService
+from pipecat.services.settings import ServiceSettings
 
 from avatar.errors import AvatarError
-from avatar.live import AvatarSession, CameraMotion, PlannedFrame
+from avatar.live import AvatarAssets, AvatarSession, CameraMotion, PlannedFrame, SessionOptions
+from avatar.live.assets import level_cost_ms
 from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.memory import release_free_memory
 from avatar.portrait import Portrait
 from pipelines.face.rate_gate import RateGate
-from pipelines.settings import section_params
+from pipelines.settings import AvatarSettings, section_params
 from pipelines.wire.frames import (
     AvatarImageFrame,
     PortraitRequestFrame,
@@ -100,9 +118,6 @@ from pipelines.wire.frames import (
 )
 from sdk.protocol import ErrorCode, MetricsEvent, PortraitEvent, VideoQualityEvent, error_event
 
-if TYPE_CHECKING:
-    from pipelines.settings import AvatarSettings
-
 FRAME_SECS = 0.04
 #: frames this late (s) stop the session's jobs from yielding the CPU while the
 #: reply is thought up: the face must not freeze for the LLM's sake
@@ -110,7 +125,7 @@ BEHIND_SECS = 0.08
 #: how long a stopping session waits for its worker's job in flight (a render or a
 #: camera analysis, tens of ms) before it gives up closing the landmarker
 WORKER_STOP_SECS = 5.0
-#: after a session's `_stop`, when its pipeline is torn down: its cycles are collected
+#: after a session's `_shutdown`, when its pipeline is torn down: its cycles are collected
 COLLECT_AFTER_SECS = 1.0
 
 
@@ -154,29 +169,115 @@ class AvatarNodeParams:
 #: Loads a portrait by name or from uploaded bytes (the server's portrait library).
 PortraitLoader = Callable[[str | None, bytes | None], Portrait]
 
+#: Assets loaded by services that were given none, shared while any of them lives
+#: (the generator's weights, the analysed portraits, this machine's measured
+#: costs: a few seconds to build), keyed by what they were loaded from.
+_SHARED_ASSETS: weakref.WeakValueDictionary[tuple[str, str], AvatarAssets] = (
+    weakref.WeakValueDictionary())
+_SHARED_LOCK = threading.Lock()
 
-class AvatarNode(FrameProcessor):
-    """Drives one `AvatarSession` on the pipeline's clock (see module docstring)."""
+
+def shared_assets(settings: AvatarSettings) -> AvatarAssets:
+    """The assets for `settings` (portrait folder, default portrait, budget), loaded
+    once per process while any service holds them (blocking: call in a thread)."""
+    key = (str(settings.portrait_dir or ""), settings.default_portrait)
+    with _SHARED_LOCK:
+        assets = _SHARED_ASSETS.get(key)
+        if assets is None:
+            assets = AvatarAssets.load(portrait_dir=settings.portrait_dir,
+                                       default_portrait=settings.default_portrait,
+                                       budget_ms=settings.video_budget_ms)
+            _SHARED_ASSETS[key] = assets
+        return assets
+
+
+def resolve_portrait(portrait: str | Path | Portrait | None, assets: AvatarAssets) -> Portrait:
+    """A portrait from a bundled (or portrait-folder) name, an image path, or as given.
+
+    Raises:
+        UnknownPortraitError: a name that is neither a known portrait nor a file.
+        NoFaceError, FaceTooSmallError, NotAnImageError: the image is unusable.
+    """
+    if portrait is None:
+        return assets.portraits.get()
+    if isinstance(portrait, Portrait):
+        return portrait
+    path = Path(portrait)
+    if isinstance(portrait, Path) or path.suffix or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"portrait image {path} does not exist")
+        loaded = Portrait.load(path)
+        loaded.name = path.stem
+        return loaded
+    return assets.portraits.get(str(portrait))
+
+
+class AvatarForcingVideoService(AIService):
+    """The live, listening face of a pipecat voice agent (see the module docstring)."""
+
+    #: the settings section that configures it (`AvatarForcingVideoService.Settings(size=384)`)
+    Settings = AvatarSettings
 
     #: pauses and resumes the reply on ReplyPauseFrame / ReplyResumeFrame
     #: (pipelines/turns/barge_in.py), so a voice pipeline with it needs no ReplyPacer
     handles_reply_pause = True
 
-    def __init__(self, *, session: AvatarSession, load_portrait: PortraitLoader | None = None,
+    def __init__(self, *, portrait: str | Path | Portrait | None = None,
+                 settings: AvatarSettings | None = None,
+                 assets: AvatarAssets | None = None,
+                 session: AvatarSession | None = None,
+                 load_portrait: PortraitLoader | None = None,
                  params: AvatarNodeParams | None = None,
                  transport_stats: Callable[[], dict[str, int]] | None = None,
                  governor: QualityGovernor | None = None,
                  capacity: CapacityBoard | None = None, session_key: str = "",
+                 jpeg_quality: int = 0,
+                 send_metrics: bool = False, send_events: bool = False,
+                 release_memory_after: bool = False,
                  **kwargs: Any) -> None:
-        """`transport_stats` returns counters kept on the wire side (video dropped).
+        """Everything is optional; with no argument it shows the bundled portrait.
 
-        `governor`: adapts the session's quality to the load it meets (size,
-        camera rate, images drawn; avatar/live/quality.py), each change sent to
-        the client as a `video-quality` event; None: the quality stays as built.
-        `capacity`: the server's board of live loads, where this session reports
-        under `session_key` while it runs (admission, /healthz)."""
-        super().__init__(**kwargs)
-        self.session = session
+        Args:
+            portrait: a bundled name (`grace_hopper`), a name in `settings.portrait_dir`,
+                an image path, or a loaded `Portrait`; None: `settings.default_portrait`.
+            settings: the `[avatar]` section of our settings tree (size, camera rate,
+                pacing, portraits, adapting); None: its defaults.
+            assets: generator, portraits and machine costs shared by a server's
+                sessions; None: loaded on `StartFrame`, shared with the other services
+                of this process while any lives.
+            session: a session built by the caller (its output rate must be the
+                transport's); None: built on `StartFrame` at the transport's rate.
+            load_portrait: loads portraits that clients ask for by name or upload
+                (`PortraitRequestFrame`, our websocket); None: such requests are refused.
+            params: pacing (defaults: from `settings`).
+            transport_stats: counters kept on the wire side, merged into `stats()`.
+            governor: adapts quality to the load it meets; None with `settings.adapt_video`:
+                one is built from the measured costs when the session is.
+            capacity: the server's board of live loads (admission, /healthz), where this
+                session reports under `session_key` while it runs.
+            session_key: this session's name on `capacity`.
+            jpeg_quality: also JPEG-encode each image (our websocket sends JPEG);
+                0: RGB only, as pipecat transports take it.
+            send_metrics: push our protocol's `metrics` events every
+                `stats_interval_secs` as transport messages.
+            send_events: push `video-quality`, `portrait` and `error` events.
+            release_memory_after: after the session, collect its cycles and return
+                freed pages to the OS (a long-running server wants it).
+            **kwargs: passed to pipecat's `AIService` (name, ...).
+        """
+        super().__init__(settings=ServiceSettings(model="avatar-forcing"), **kwargs)
+        self.avatar_settings = settings or AvatarSettings()
+        if session is not None and not 256 <= session.options.size <= 512:
+            raise ValueError(f"video size must be 256..512, got {session.options.size}")
+        self._portrait_choice = portrait
+        self._assets = assets
+        self._jpeg_quality = jpeg_quality
+        self._send_metrics = send_metrics
+        self._send_events = send_events
+        self._release_memory_after = release_memory_after
+        self._session: AvatarSession | None = session
+        #: the pipeline's audio output rate (from `setup`)
+        self._out_rate = session.output_rate if session is not None else 24000
         self.governor = governor
         self._capacity = capacity
         self._session_key = session_key
@@ -186,7 +287,7 @@ class AvatarNode(FrameProcessor):
         #: draw one frame in this many (the governor's level); the others repeat it
         self._draw_stride = 1 if governor is None else governor.quality.draw_stride
         self._load_portrait = load_portrait
-        self._params = params or AvatarNodeParams()
+        self._params = params or AvatarNodeParams.from_section(self.avatar_settings)
         self._transport_stats = transport_stats
         threads = self._params.threads
         self._executor = ThreadPoolExecutor(
@@ -205,16 +306,18 @@ class AvatarNode(FrameProcessor):
         #: set when the session stops: camera frames still in the pipeline are ignored
         #: (their analysis would meet a worker pool that is shut down)
         self._stopped = False
+        #: the face could not be built (bad portrait, missing model): frames pass through
+        self.failed: str | None = None
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
-        #: between a reply's first audio and its TTSStoppedFrame leaving the node
+        #: between a reply's first audio and its TTSStoppedFrame leaving the service
         self._in_reply = False
         #: the user paused or their turn ended and the reply has not started: whisper,
         #: the LLM and piper are on the critical path, so the camera waits (monotonic
         #: deadline; 0 while the user speaks)
         self._thinking_until = 0.0
         self._camera: CameraMotion | None = None
-        self._camera_waiting: UserCameraFrame | None = None
+        self._camera_waiting: UserCameraFrame | InputImageRawFrame | None = None
         self._camera_busy = False
         # camera_fps, jitter-tolerant (None: camera ignored)
         self._camera_gate = (RateGate(self._params.camera_fps) if self._params.camera_fps > 0
@@ -223,34 +326,102 @@ class AvatarNode(FrameProcessor):
         self._started_at = time.monotonic()
         self.counters = {"frames_sent": 0, "frames_repeated": 0, "frames_repeated_late": 0,
                          "late_frames": 0,
-                         "idle_frames_skipped": 0,
+                         "idle_frames_skipped": 0, "stale_frames_silenced": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
                          "camera_errors": 0, "interruptions": 0, "reply_pauses": 0,
                          "quality_changes": 0}
         #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
         self.last_played_secs = 0.0
 
+    @property
+    def session(self) -> AvatarSession:
+        """The live session (built on `StartFrame` unless one was given)."""
+        if self._session is None:
+            raise RuntimeError("the avatar session is built on StartFrame; the pipeline "
+                               "has not started it yet")
+        return self._session
+
+    @property
+    def ready(self) -> bool:
+        """True once the session exists and the face is running."""
+        return self._session is not None and self.failed is None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        """Note the pipeline's output rate: the session's audio goes out at it, so the
+        transport plays it as it is."""
+        await super().setup(setup)
+        self._out_rate = setup.audio_out_sample_rate
+
+    async def start(self, frame: StartFrame) -> None:
+        """Build the session (if not given) at the pipeline's output rate, off the loop."""
+        await super().start(frame)
+        if self._session is None:
+            rate = self._out_rate
+            try:
+                self._session = await asyncio.to_thread(self._build_session, rate)
+            except (AvatarError, OSError, ValueError, KeyError, ImportError) as error:
+                self.failed = f"the avatar could not start: {error}"
+                logger.error(self.failed)
+                await self.push_error(self.failed, exception=error,
+                                      force_treat_as_permanent=False)
+                return
+        self._start_clock()
+
+    def _build_session(self, output_rate: int) -> AvatarSession:
+        """Assets (shared), the portrait, the session and its governor (blocking)."""
+        settings = self.avatar_settings
+        assets = self._assets or shared_assets(settings)
+        self._assets = assets  # held while this service lives
+        portrait = resolve_portrait(self._portrait_choice, assets)
+        choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
+        if self.governor is None and settings.adapt_video:
+            self.governor = QualityGovernor(
+                list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
+                start=choice.level, now=time.monotonic())
+            self._draw_stride = self.governor.quality.draw_stride
+            if self._camera_gate is not None and choice.camera_fps > 0:
+                self._camera_gate = RateGate(min(self._params.camera_fps, choice.camera_fps))
+        logger.info(f"avatar: {portrait.name} at {choice.size} px, {output_rate} Hz audio "
+                    f"({choice.reason})")
+        return AvatarSession(portrait, assets.checkpoint, output_rate=output_rate,
+                             options=SessionOptions(size=choice.size,
+                                                    jpeg_quality=self._jpeg_quality),
+                             calibrator=assets.calibrator)
+
+    async def stop(self, frame: EndFrame) -> None:
+        """End of the conversation: stop the clock, free the session."""
+        await super().stop(frame)
+        await self._shutdown()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        """Cancelled: stop at once."""
+        await super().cancel(frame)
+        await self._shutdown()
+
+    async def cleanup(self) -> None:
+        """Release the worker thread and the landmarker."""
+        await super().cleanup()
+        await self._shutdown()
+
     # ------------------------------------------------------------------ frames
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Consume TTS audio and camera input, hold text behind audio, pass the rest."""
-        await super().process_frame(frame, direction)
+        await super().process_frame(frame, direction)  # start / stop / cancel
         if direction == FrameDirection.UPSTREAM:
             await self.push_frame(frame, direction)
         elif isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
-            self._start()
         elif isinstance(frame, EndFrame | CancelFrame):
-            await self._stop()
             while self._held:
                 await self.push_frame(self._held.popleft()[1])
             await self.push_frame(frame, direction)
+        elif not self.ready:
+            # no face (it failed to start): the voice goes on without it
+            if not isinstance(frame, UserCameraFrame | UserMotionFrame):
+                await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
-            played = self.session.clear()
-            if played > 0:  # a reply was cut (not a user turn starting while idle)
-                self.last_played_secs = played
-            self.counters["interruptions"] += 1
-            self._held.clear()
-            self._in_reply = False
+            await self._interrupt()
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReplyPauseFrame):
             # a sound over the reply: silent from the next frame, the rest kept (a
@@ -262,24 +433,28 @@ class AvatarNode(FrameProcessor):
             self.session.resume_reply()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):
-            self.session.push_avatar_audio(frame.audio, frame.sample_rate)
+            self.session.push_avatar_audio(_mono(frame.audio, frame.num_channels),
+                                           frame.sample_rate)
         elif isinstance(frame, InputAudioRawFrame):
-            self.session.push_user_audio(frame.audio, frame.sample_rate)
+            self.session.push_user_audio(_mono(frame.audio, frame.num_channels),
+                                         frame.sample_rate)
             await self.push_frame(frame, direction)
-        elif isinstance(frame, VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame):
-            # listening cues at VAD time, not after the transcript
-            speaking = isinstance(frame, VADUserStartedSpeakingFrame)
-            self.session.set_user_speaking(speaking)
-            # the user paused: whisper (and the early reply) start now, so the camera
-            # waits; they speak again: watch them again
-            self._thinking_until = (0.0 if speaking else
-                                    time.monotonic() + self._params.thinking_camera_pause_secs)
+        elif isinstance(frame, VADUserStartedSpeakingFrame | UserStartedSpeakingFrame):
+            # listening cues at VAD time, not after the transcript; watch them again
+            self.session.set_user_speaking(True)
+            self._thinking_until = 0.0
             await self.push_frame(frame, direction)
-        elif isinstance(frame, UserStoppedSpeakingFrame):
+        elif isinstance(frame, VADUserStoppedSpeakingFrame | UserStoppedSpeakingFrame):
+            # the user paused or their turn ended: whisper (and the early reply) start
+            # now, so the camera waits
+            self.session.set_user_speaking(False)
             self._thinking_until = time.monotonic() + self._params.thinking_camera_pause_secs
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserCameraFrame):
             self._on_camera(frame)
+        elif isinstance(frame, InputImageRawFrame):  # UserImageRawFrame too
+            self._on_camera(frame)
+            await self.push_frame(frame, direction)  # a vision LLM may want it too
         elif isinstance(frame, UserMotionFrame):
             motion = None if frame.motion is None else np.asarray(frame.motion, np.float32)
             self.session.push_user_motion(motion)
@@ -291,6 +466,20 @@ class AvatarNode(FrameProcessor):
             if isinstance(frame, TTSStoppedFrame):
                 self.session.end_of_reply()
             await self._hold_or_push(frame)
+
+    async def _interrupt(self) -> None:
+        """Drop the reply: queued audio, held frames, and the bot's speaking state.
+
+        The frame the clock is drawing now was planned before the clear: the
+        session renders it silent, and `_clock_loop` checks the generation again
+        right before pushing, so no reply audio follows the interruption and the
+        transport's bot-speaking state, ended by the interruption, stays ended."""
+        played = self.session.clear()
+        if played > 0:  # a reply was cut (not a user turn starting while idle)
+            self.last_played_secs = played
+        self.counters["interruptions"] += 1
+        self._held.clear()
+        self._in_reply = False
 
     async def _hold_or_push(self, frame: Frame) -> None:
         """A frame that came behind reply audio waits until that audio is out."""
@@ -308,14 +497,14 @@ class AvatarNode(FrameProcessor):
             await self.push_frame(frame)
 
     # ------------------------------------------------------------------- clock
-    def _start(self) -> None:
+    def _start_clock(self) -> None:
         if self._clock_task is None:
             self._started_at = time.monotonic()
             if self._capacity is not None and self.governor is not None:
                 self._capacity.register(self._session_key, self.governor)
             self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
 
-    async def _stop(self) -> None:
+    async def _shutdown(self) -> None:
         """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
         self._stopped = True
         if self._capacity is not None:
@@ -343,15 +532,10 @@ class AvatarNode(FrameProcessor):
                                "its face landmarker is left open")
                 return
             camera.close()
-        if not self._memory_released:  # once: EndFrame/CancelFrame and cleanup both stop
-            self._memory_released = True
+        if self._release_memory_after and not self._memory_released:
+            self._memory_released = True  # once: EndFrame/CancelFrame and cleanup both stop
             # once the session's pipeline is torn down (issue 27; _collect_ended_session)
             asyncio.get_running_loop().call_later(COLLECT_AFTER_SECS, _collect_ended_session)
-
-    async def cleanup(self) -> None:
-        """Release the worker thread and the landmarker."""
-        await super().cleanup()
-        await self._stop()
 
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn` in this session's worker thread (the niced one while the reply is
@@ -375,19 +559,25 @@ class AvatarNode(FrameProcessor):
         return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
     async def _run_clock(self) -> None:
-        """The block clock; a failure ends the session loudly (an error event and a
-        fatal ErrorFrame) rather than leaving a client with neither audio nor video."""
+        """The block clock; a failure ends the face loudly (an error event and an
+        ErrorFrame that marks this service unusable, so the pipeline's policy ends
+        the session) rather than leaving a client with neither audio nor video."""
         try:
             await self._clock_loop()
         except asyncio.CancelledError:
             raise
         except Exception as error:
             logger.exception("avatar clock failed")
-            await self.push_error(f"avatar failed: {error}", exception=error, fatal=True)
+            if self._send_events:
+                await self._send_event(error_event(ErrorCode.INTERNAL,
+                                                   f"the avatar failed: {error}", fatal=True))
+            await self.push_error(f"avatar failed: {error}", exception=error,
+                                  force_treat_as_permanent=True)
 
     async def _clock_loop(self) -> None:
         """Generate, render and push one frame every 40 ms from connection start."""
         params = self._params
+        session = self.session
         t0 = time.monotonic() + params.lead_secs
         pending: deque[PlannedFrame] = deque()
         next_stats = time.monotonic() + params.stats_interval_secs
@@ -400,7 +590,7 @@ class AvatarNode(FrameProcessor):
                 self.counters["idle_frames_skipped"] += len(pending)
                 pending.clear()
             if not pending:
-                pending.extend(await self._in_worker(self.session.next_block))
+                pending.extend(await self._in_worker(session.next_block))
             planned = pending.popleft()
             due = t0 + planned.index * FRAME_SECS
             late = time.monotonic() - due
@@ -415,12 +605,19 @@ class AvatarNode(FrameProcessor):
             repeat = chosen or late > FRAME_SECS
             if late > 0:
                 self.counters["late_frames"] += 1
-            frame = await self._in_worker(self.session.render, planned, repeat)
+            frame = await self._in_worker(session.render, planned, repeat)
             self.counters["frames_repeated"] += int(frame.repeated)
             self.counters["frames_repeated_late"] += int(frame.repeated and not chosen)
             wait = due - params.lead_secs - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            audio, speaking = frame.audio, frame.speaking
+            if speaking and planned.generation != session.generation:
+                # drawn before an interruption that came while it waited to go out:
+                # its reply audio must not follow the interruption (pipecat would see
+                # the bot start speaking again, and never stop)
+                audio, speaking = bytes(len(audio)), False
+                self.counters["stale_frames_silenced"] += 1
             height, width = frame.image.shape[:2]
             await self.push_frame(AvatarImageFrame(
                 image=frame.image.tobytes(), size=(width, height), format="RGB",
@@ -430,12 +627,12 @@ class AvatarNode(FrameProcessor):
             # speaking state ends with the reply's TTSStoppedFrame, not at a pause
             # between sentences; outside a reply as speech-stream audio, whose
             # silence never makes the bot "speak" (idle video is not speech).
-            self._in_reply = self._in_reply or frame.speaking
-            if frame.speaking:
+            self._in_reply = self._in_reply or speaking
+            if speaking:
                 self._thinking_until = 0.0
             audio_type = TTSAudioRawFrame if self._in_reply else SpeechOutputAudioRawFrame
             await self.push_frame(audio_type(
-                audio=frame.audio, sample_rate=self.session.output_rate, num_channels=1))
+                audio=audio, sample_rate=session.output_rate, num_channels=1))
             self.counters["frames_sent"] += 1
             self._emitted_position = max(self._emitted_position, frame.reply_position)
             await self._release_held()
@@ -443,7 +640,8 @@ class AvatarNode(FrameProcessor):
                 await self._adapt(frame.repeated and not chosen)
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
-                await self._send_stats()
+                if self._send_metrics:
+                    await self._send_stats()
 
     # ------------------------------------------------------------- adaptation
     async def _adapt(self, late: bool) -> None:
@@ -496,7 +694,7 @@ class AvatarNode(FrameProcessor):
                 and not any(frame.speaking for frame in pending))
 
     # ------------------------------------------------------------------ camera
-    def _on_camera(self, frame: UserCameraFrame) -> None:
+    def _on_camera(self, frame: UserCameraFrame | InputImageRawFrame) -> None:
         """Analyse at most `camera_fps` frames a second; the newest waiting frame wins."""
         if self._stopped:
             return
@@ -514,16 +712,23 @@ class AvatarNode(FrameProcessor):
         self._camera_busy = True
         self.create_task(self._analyse(frame))
 
-    async def _analyse(self, frame: UserCameraFrame) -> None:
+    async def _analyse(self, frame: UserCameraFrame | InputImageRawFrame) -> None:
         try:
             while True:
                 if self._camera is None:
                     self._camera = await self._in_worker(CameraMotion)
                 stamp = int((time.monotonic() - self._started_at) * 1000)
                 try:
-                    motion = await self._in_worker(self._camera.analyze_jpeg, frame.jpeg, stamp)
+                    if isinstance(frame, UserCameraFrame):
+                        motion = await self._in_worker(self._camera.analyze_jpeg, frame.jpeg,
+                                                       stamp)
+                    else:  # a pipecat transport's camera: raw pixels
+                        motion = await self._in_worker(self._camera.analyze_raw, frame.image,
+                                                       frame.size, frame.format, stamp)
                 except AvatarError as error:
                     self.counters["camera_errors"] += 1
+                    if self.counters["camera_errors"] == 1:
+                        logger.warning(f"avatar: a camera frame was refused: {error}")
                     await self._send_event(error_event(ErrorCode.BAD_CAMERA_FRAME,
                                                        f"{error}; dropped"))
                 else:
@@ -566,6 +771,8 @@ class AvatarNode(FrameProcessor):
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, float | int | str]:
         """The counters reported in `metrics` events (and read by tests)."""
+        if self._session is None:
+            return dict(self.counters)
         block_ms = list(self.session.stats.block_ms) or [0.0]
         render_ms = list(self.session.stats.render_ms) or [0.0]
         elapsed = max(1e-3, time.monotonic() - self._started_at)
@@ -601,6 +808,9 @@ class AvatarNode(FrameProcessor):
                                             values=self.stats()))
 
     async def _send_event(self, event: Any) -> None:
+        """Our protocol's events, as urgent transport messages, when asked for."""
+        if not (self._send_events or isinstance(event, MetricsEvent)):
+            return
         await self.push_frame(OutputTransportMessageUrgentFrame(
             message=event.model_dump(exclude_none=True)))
 
@@ -640,3 +850,14 @@ def _init_worker(threads: int, nice: int) -> None:
             os.setpriority(os.PRIO_PROCESS, thread_id, min(19, current + nice))
         except OSError as error:  # not Linux-like, or a sandbox that forbids it
             logger.warning(f"avatar worker: could not lower its priority by {nice}: {error}")
+
+
+def _mono(pcm: bytes, channels: int) -> bytes:
+    """Interleaved s16le PCM -> its first channel (TTS services are mono; some are not)."""
+    if channels <= 1:
+        return pcm
+    return np.frombuffer(pcm, np.int16)[::channels].tobytes()
+
+
+#: The name this service had before it was a pipecat video service (kept for old imports).
+AvatarNode = AvatarForcingVideoService

@@ -1,0 +1,297 @@
+"""`AvatarForcingVideoService` inside a pipecat `Pipeline`, in front of a real output
+transport (a `BaseOutputTransport` subclass that plays to memory in real time, as a
+device or a WebRTC track would), as a pipecat developer would use it.
+
+Real models throughout: the shipped generator and default portrait, piper speech
+as the TTS frames, mediapipe on the output images (mouth opening) and on the
+camera frames. Behaviour only: images come out, the mouth moves with the speech,
+an interruption leaves no reply audio and ends pipecat's bot-speaking state, the
+user's camera from a pipecat transport (`UserImageRawFrame`) is analysed, and
+TTS audio at any rate comes out at the transport's rate with its length kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    UserImageRawFrame,
+    VADUserStartedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+from pipecat.workers.runner import WorkerRunner
+
+from pipelines import AvatarForcingVideoService
+
+pytestmark = pytest.mark.e2e
+
+OUT_RATE = 24000  # the transport's rate: TTS audio at other rates must come out at this one
+SIZE = 256  # small: the test is about behaviour, and 256 px is cheap on a busy CI machine
+
+
+@dataclass
+class Played:
+    """What the transport played, each item with the monotonic time it was written."""
+
+    audio: list[tuple[float, bytes]] = field(default_factory=list)
+    images: list[tuple[float, OutputImageRawFrame]] = field(default_factory=list)
+
+
+class MemoryOutputTransport(BaseOutputTransport):
+    """pipecat's own output path (MediaSender: chunking, live video queue, bot-speaking
+    state) ending in memory; audio is written at real-time pace like a sound card."""
+
+    def __init__(self, params: TransportParams, played: Played) -> None:
+        super().__init__(params)
+        self.played = played
+        self._audio_clock = 0.0
+
+    async def start(self, frame: StartFrame) -> None:
+        """Ready as soon as started (no device to open)."""
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """Record the chunk and take as long as it plays."""
+        now = time.monotonic()
+        self._audio_clock = max(self._audio_clock, now)
+        self.played.audio.append((now, frame.audio))
+        self._audio_clock += len(frame.audio) / 2 / frame.sample_rate
+        await asyncio.sleep(max(0.0, self._audio_clock - time.monotonic()))
+        return True
+
+    async def write_video_frame(self, frame: OutputImageRawFrame) -> bool:
+        """Record the image."""
+        self.played.images.append((time.monotonic(), frame))
+        return True
+
+
+class BotStateRecorder(FrameProcessor):
+    """After the transport: the bot-speaking frames it pushes, with their times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[float, str]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Note bot started / stopped speaking; pass everything on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, BotStartedSpeakingFrame | BotStoppedSpeakingFrame):
+            self.events.append((time.monotonic(), type(frame).__name__))
+        await self.push_frame(frame, direction)
+
+
+@dataclass
+class Run:
+    """A pipeline with the service: feed it frames, then read what was played."""
+
+    service: AvatarForcingVideoService
+    worker: PipelineWorker
+    played: Played
+    bot: BotStateRecorder
+    runner_task: asyncio.Task[None]
+
+    async def send(self, *frames: Frame) -> None:
+        await self.worker.queue_frames(list(frames))
+
+    async def speak(self, pcm: np.ndarray, rate: int, chunk_secs: float = 0.1) -> None:
+        """A TTS reply: started, audio in chunks as a TTS service streams it, stopped."""
+        step = int(rate * chunk_secs)
+        await self.send(TTSStartedFrame(), *(
+            TTSAudioRawFrame(audio=pcm[i:i + step].tobytes(), sample_rate=rate, num_channels=1)
+            for i in range(0, len(pcm), step)), TTSStoppedFrame())
+
+    async def end(self) -> None:
+        await self.worker.queue_frame(EndFrame())
+        await asyncio.wait_for(self.runner_task, 30)
+
+
+async def start_run(avatar_assets: Any, *, camera: bool = False) -> Run:
+    played = Played()
+    transport = MemoryOutputTransport(TransportParams(
+        audio_out_enabled=True, audio_out_sample_rate=OUT_RATE,
+        video_out_enabled=True, video_out_is_live=True,
+        video_out_width=SIZE, video_out_height=SIZE, video_out_framerate=25), played)
+    settings = AvatarForcingVideoService.Settings(size=SIZE, adapt_video=False,
+                                                  camera_fps=10.0 if camera else 0.0)
+    service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
+    bot = BotStateRecorder()
+    worker = PipelineWorker(Pipeline([service, transport, bot]),
+                            params=PipelineParams(audio_out_sample_rate=OUT_RATE),
+                            enable_rtvi=False, idle_timeout_secs=None)
+    runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    deadline = time.monotonic() + 60
+    while not played.images:  # the face is built on StartFrame, then idles
+        assert time.monotonic() < deadline, "no image within 60 s of the start"
+        assert not task.done(), task
+        await asyncio.sleep(0.05)
+    return Run(service, worker, played, bot, task)
+
+
+@pytest.fixture(scope="module")
+def piper_reply() -> tuple[np.ndarray, int]:
+    """A spoken reply by the bundled piper voice (int16, its own 22,050 Hz)."""
+    from benchkit.speech import load_test_voice, piper_int16
+
+    voice = load_test_voice()
+    text = "Hello there! The garden centre is at the back, past the paint aisle. " \
+           "It opens at nine every morning."
+    return piper_int16(voice, text), voice.config.sample_rate
+
+
+def mouth_openings(images: list[OutputImageRawFrame]) -> np.ndarray:
+    """jawOpen of each image, measured by the same face landmarker the avatar uses."""
+    from avatar.face_analysis import FaceAnalyzer
+    from avatar.motion import BLENDSHAPE_COLUMNS
+
+    jaw = BLENDSHAPE_COLUMNS.index("jawOpen")
+    values = []
+    with FaceAnalyzer(mode="image") as analyzer:
+        for frame in images:
+            width, height = frame.size
+            rgb = np.frombuffer(frame.image, np.uint8).reshape(height, width, 3)
+            found = analyzer.analyze(rgb)
+            values.append(np.nan if found is None else float(found.blendshapes[jaw]))
+    return np.asarray(values, np.float64)
+
+
+def loud(audio: bytes) -> bool:
+    return bool(np.abs(np.frombuffer(audio, np.int16)).max(initial=0) > 300)
+
+
+async def test_the_face_speaks_with_the_reply_through_a_pipecat_output_transport(
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+    pcm, rate = piper_reply
+    run = await start_run(avatar_assets)
+    await asyncio.sleep(1.0)  # idle video before anyone speaks
+    idle_images = len(run.played.images)
+    spoken_at = time.monotonic()
+    await run.speak(pcm, rate)
+    await asyncio.sleep(len(pcm) / rate + 1.5)
+    await run.end()
+
+    assert idle_images >= 10, f"only {idle_images} idle images in the first second"
+    images = [(t, f) for t, f in run.played.images if t >= spoken_at]
+    assert all(f.format == "RGB" and f.size == (SIZE, SIZE) for _, f in images)
+    # the reply's audio came out at the transport's rate, all of it
+    voiced = sum(len(a) // 2 for _, a in run.played.audio if loud(a)) / OUT_RATE
+    assert voiced >= 0.6 * len(pcm) / rate, (voiced, len(pcm) / rate)
+    # the mouth moves with the speech: wider while the audio is loud than in its pauses
+    sample = images[::2]
+    openings = mouth_openings([f for _, f in sample])
+    audio_times = np.array([t for t, _ in run.played.audio])
+    loud_at = np.array([loud(a) for _, a in run.played.audio])
+    speaking = np.array([loud_at[max(0, np.searchsorted(audio_times, t) - 1)] for t, _ in sample])
+    found = ~np.isnan(openings)
+    assert found.mean() > 0.9, "the landmarker lost the avatar's face"
+    talking, quiet = openings[found & speaking], openings[found & ~speaking]
+    assert len(talking) >= 10 and len(quiet) >= 5, (len(talking), len(quiet))
+    assert np.median(talking) > np.median(quiet) + 0.05, (np.median(talking), np.median(quiet))
+    # pipecat's bot state followed the reply: started, then stopped after it ended
+    names = [name for _, name in run.bot.events]
+    assert names[:2] == ["BotStartedSpeakingFrame", "BotStoppedSpeakingFrame"], names
+
+
+async def test_an_interruption_leaves_no_reply_audio_and_ends_bot_speaking(
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+    pcm, rate = piper_reply
+    run = await start_run(avatar_assets)
+    await run.speak(pcm, rate)
+    deadline = time.monotonic() + 20
+    while not any(name == "BotStartedSpeakingFrame" for _, name in run.bot.events):
+        assert time.monotonic() < deadline, "the reply never started"
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(1.0)  # mid-reply
+    await run.send(VADUserStartedSpeakingFrame(), InterruptionFrame())
+    interrupted_at = time.monotonic()
+    await asyncio.sleep(3.0)
+    second_reply_at = time.monotonic()
+    await run.speak(pcm[: rate], rate)  # the next reply: one second of it
+    await asyncio.sleep(3.0)
+    await run.end()
+
+    # what was in flight when the interruption landed may finish (one audio chunk the
+    # transport was writing); after that, nothing of the cut reply is heard
+    after = [audio for t, audio in run.played.audio
+             if interrupted_at + 0.1 < t < second_reply_at]
+    assert after, "the face stopped sending audio after the interruption"
+    assert not any(loud(audio) for audio in after), "reply audio went out after the interruption"
+    # pipecat's bot-speaking state ended with the interruption and stayed ended
+    # until the next reply, which started and ended it again
+    cut = [name for t, name in run.bot.events if interrupted_at - 0.05 <= t < second_reply_at]
+    assert cut and cut[-1] == "BotStoppedSpeakingFrame", run.bot.events
+    assert "BotStartedSpeakingFrame" not in [
+        name for t, name in run.bot.events if interrupted_at + 0.2 < t < second_reply_at], \
+        run.bot.events
+    later = [name for t, name in run.bot.events if t >= second_reply_at]
+    assert later[:2] == ["BotStartedSpeakingFrame", "BotStoppedSpeakingFrame"], run.bot.events
+    assert run.service.counters["interruptions"] == 1
+    assert run.service.last_played_secs > 0.5
+
+
+async def test_the_users_camera_from_a_pipecat_transport_is_analysed(
+        avatar_assets: Any) -> None:
+    from tests.browser.media import webcam_clip
+
+    frames = webcam_clip(1.6, width=640, height=480, fps=10.0)
+    run = await start_run(avatar_assets, camera=True)
+    for rgb in frames:  # as SmallWebRTC and Daily deliver the camera: raw RGB
+        await run.send(UserImageRawFrame(image=rgb.tobytes(), size=(640, 480), format="RGB",
+                                         user_id="visitor"))
+        await asyncio.sleep(0.1)
+    # a frame that does not hold its size is refused, counted, and nothing breaks
+    await run.send(UserImageRawFrame(image=b"\0" * 100, size=(640, 480), format="RGB"))
+    await asyncio.sleep(1.0)
+    await run.end()
+    counters = run.service.counters
+    assert counters["camera_analysed"] >= 5, counters
+    assert counters["camera_errors"] == 1, counters
+
+
+@pytest.mark.parametrize("tts_rate", [16000, 22050, 24000, 44100, 48000])
+async def test_tts_audio_at_any_rate_comes_out_whole_at_the_transports_rate(
+        avatar_assets: Any, tts_rate: int) -> None:
+    """A 1 s tone at the TTS service's rate is 1 s of audio at the transport's rate."""
+    from pipecat.tests.utils import SleepFrame, run_test
+
+    from avatar.live import AvatarSession
+
+    session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
+                            output_rate=OUT_RATE)
+    service = AvatarForcingVideoService(session=session, settings=AvatarForcingVideoService
+                                        .Settings(camera_fps=0.0, adapt_video=False))
+    t = np.arange(tts_rate) / tts_rate
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+    down, _ = await run_test(service, frames_to_send=[
+        TTSStartedFrame(),
+        *(TTSAudioRawFrame(audio=tone[i:i + tts_rate // 10].tobytes(), sample_rate=tts_rate,
+                           num_channels=1) for i in range(0, tts_rate, tts_rate // 10)),
+        TTSStoppedFrame(), SleepFrame(2.0)], expected_down_frames=None)
+    audio = [f for f in down if isinstance(f, OutputAudioRawFrame)]
+    assert audio and all(f.sample_rate == OUT_RATE for f in audio)
+    reply = [f for f in audio if isinstance(f, TTSAudioRawFrame)]
+    samples = sum(len(f.audio) // 2 for f in reply if loud(f.audio))
+    assert abs(samples - OUT_RATE) <= OUT_RATE // 25 + 64, samples  # within one frame
+    assert any(isinstance(f, OutputImageRawFrame) for f in down)
