@@ -347,7 +347,7 @@ class AvatarForcingVideoService(AIService):
         return self._session is not None and self.failed is None
 
     # ------------------------------------------------------------------ lifecycle
-    async def setup(self, setup: FrameProcessorSetup) -> None:
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         """Note the pipeline's output rate: the session's audio goes out at it, so the
         transport plays it as it is."""
         await super().setup(setup)
