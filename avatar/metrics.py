@@ -121,7 +121,7 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
     mu_r, mu_g = real.mean(axis=0), generated.mean(axis=0)
     s_r = np.atleast_2d(np.cov(real, rowvar=False))
     s_g = np.atleast_2d(np.cov(generated, rowvar=False))
-    covmean, _ = linalg.sqrtm(s_r @ s_g, disp=False)
+    covmean = linalg.sqrtm(s_r @ s_g)
     if not np.isfinite(covmean).all():  # near-singular products: regularise, as usual for FD
         eps = np.eye(len(s_r)) * 1e-6
         covmean = linalg.sqrtm((s_r + eps) @ (s_g + eps))

@@ -70,7 +70,8 @@ def test_far_cheek_samples_a_well_sampled_photo_region(turned_portrait: Portrait
     taken = visible & (w > 0.5)
     assert taken.sum() >= 20
     corners = xy[renderer.mesh.triangles[fill.cand[taken]]].astype(np.float64)
-    area = 0.5 * np.abs(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
+    edge1, edge2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    area = 0.5 * np.abs(edge1[:, 0] * edge2[:, 1] - edge1[:, 1] * edge2[:, 0])  # 2-D cross
     own_mean = float(np.average(own[taken], weights=area))
     blended = float(np.average((1 - w[taken]) * own[taken] + w[taken] * mirror[taken],
                                weights=area))

@@ -14,33 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
 from pipecat.frames.frames import (
-    BotStartedSpeakingFrame,
-    BotStoppedSpeakingFrame,
-    EndFrame,
-    Frame,
     InterruptionFrame,
     OutputAudioRawFrame,
     OutputImageRawFrame,
-    StartFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
     UserImageRawFrame,
     VADUserStartedSpeakingFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.base_output import BaseOutputTransport
-from pipecat.transports.base_transport import TransportParams
-from pipecat.workers.runner import WorkerRunner
 
+from benchkit.pipecat_sink import FaceRun, loud, mouth_openings, start_face_run
 from pipelines import AvatarForcingVideoService
 
 pytestmark = pytest.mark.e2e
@@ -49,105 +38,11 @@ OUT_RATE = 24000  # the transport's rate: TTS audio at other rates must come out
 SIZE = 256  # small: the test is about behaviour, and 256 px is cheap on a busy CI machine
 
 
-@dataclass
-class Played:
-    """What the transport played, each item with the monotonic time it was written."""
-
-    audio: list[tuple[float, bytes]] = field(default_factory=list)
-    images: list[tuple[float, OutputImageRawFrame]] = field(default_factory=list)
-
-
-class MemoryOutputTransport(BaseOutputTransport):
-    """pipecat's own output path (MediaSender: chunking, live video queue, bot-speaking
-    state) ending in memory; audio is written at real-time pace like a sound card."""
-
-    def __init__(self, params: TransportParams, played: Played) -> None:
-        super().__init__(params)
-        self.played = played
-        self._audio_clock = 0.0
-
-    async def start(self, frame: StartFrame) -> None:
-        """Ready as soon as started (no device to open)."""
-        await super().start(frame)
-        await self.set_transport_ready(frame)
-
-    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
-        """Record the chunk and take as long as it plays."""
-        now = time.monotonic()
-        self._audio_clock = max(self._audio_clock, now)
-        self.played.audio.append((now, frame.audio))
-        self._audio_clock += len(frame.audio) / 2 / frame.sample_rate
-        await asyncio.sleep(max(0.0, self._audio_clock - time.monotonic()))
-        return True
-
-    async def write_video_frame(self, frame: OutputImageRawFrame) -> bool:
-        """Record the image."""
-        self.played.images.append((time.monotonic(), frame))
-        return True
-
-
-class BotStateRecorder(FrameProcessor):
-    """After the transport: the bot-speaking frames it pushes, with their times."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[tuple[float, str]] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Note bot started / stopped speaking; pass everything on."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, BotStartedSpeakingFrame | BotStoppedSpeakingFrame):
-            self.events.append((time.monotonic(), type(frame).__name__))
-        await self.push_frame(frame, direction)
-
-
-@dataclass
-class Run:
-    """A pipeline with the service: feed it frames, then read what was played."""
-
-    service: AvatarForcingVideoService
-    worker: PipelineWorker
-    played: Played
-    bot: BotStateRecorder
-    runner_task: asyncio.Task[None]
-
-    async def send(self, *frames: Frame) -> None:
-        await self.worker.queue_frames(list(frames))
-
-    async def speak(self, pcm: np.ndarray, rate: int, chunk_secs: float = 0.1) -> None:
-        """A TTS reply: started, audio in chunks as a TTS service streams it, stopped."""
-        step = int(rate * chunk_secs)
-        await self.send(TTSStartedFrame(), *(
-            TTSAudioRawFrame(audio=pcm[i:i + step].tobytes(), sample_rate=rate, num_channels=1)
-            for i in range(0, len(pcm), step)), TTSStoppedFrame())
-
-    async def end(self) -> None:
-        await self.worker.queue_frame(EndFrame())
-        await asyncio.wait_for(self.runner_task, 30)
-
-
-async def start_run(avatar_assets: Any, *, camera: bool = False) -> Run:
-    played = Played()
-    transport = MemoryOutputTransport(TransportParams(
-        audio_out_enabled=True, audio_out_sample_rate=OUT_RATE,
-        video_out_enabled=True, video_out_is_live=True,
-        video_out_width=SIZE, video_out_height=SIZE, video_out_framerate=25), played)
+async def start_run(avatar_assets: Any, *, camera: bool = False) -> FaceRun:
     settings = AvatarForcingVideoService.Settings(size=SIZE, adapt_video=False,
                                                   camera_fps=10.0 if camera else 0.0)
     service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
-    bot = BotStateRecorder()
-    worker = PipelineWorker(Pipeline([service, transport, bot]),
-                            params=PipelineParams(audio_out_sample_rate=OUT_RATE),
-                            enable_rtvi=False, idle_timeout_secs=None)
-    runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
-    await runner.add_workers(worker)
-    task = asyncio.create_task(runner.run())
-    deadline = time.monotonic() + 60
-    while not played.images:  # the face is built on StartFrame, then idles
-        assert time.monotonic() < deadline, "no image within 60 s of the start"
-        assert not task.done(), task
-        await asyncio.sleep(0.05)
-    return Run(service, worker, played, bot, task)
+    return await start_face_run(service, out_rate=OUT_RATE, size=SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -159,26 +54,6 @@ def piper_reply() -> tuple[np.ndarray, int]:
     text = "Hello there! The garden centre is at the back, past the paint aisle. " \
            "It opens at nine every morning."
     return piper_int16(voice, text), voice.config.sample_rate
-
-
-def mouth_openings(images: list[OutputImageRawFrame]) -> np.ndarray:
-    """jawOpen of each image, measured by the same face landmarker the avatar uses."""
-    from avatar.face_analysis import FaceAnalyzer
-    from avatar.motion import BLENDSHAPE_COLUMNS
-
-    jaw = BLENDSHAPE_COLUMNS.index("jawOpen")
-    values = []
-    with FaceAnalyzer(mode="image") as analyzer:
-        for frame in images:
-            width, height = frame.size
-            rgb = np.frombuffer(frame.image, np.uint8).reshape(height, width, 3)
-            found = analyzer.analyze(rgb)
-            values.append(np.nan if found is None else float(found.blendshapes[jaw]))
-    return np.asarray(values, np.float64)
-
-
-def loud(audio: bytes) -> bool:
-    return bool(np.abs(np.frombuffer(audio, np.int16)).max(initial=0) > 300)
 
 
 async def test_the_face_speaks_with_the_reply_through_a_pipecat_output_transport(
@@ -247,8 +122,8 @@ async def test_an_interruption_leaves_no_reply_audio_and_ends_bot_speaking(
         run.bot.events
     later = [name for t, name in run.bot.events if t >= second_reply_at]
     assert later[:2] == ["BotStartedSpeakingFrame", "BotStoppedSpeakingFrame"], run.bot.events
-    assert run.service.counters["interruptions"] == 1
-    assert run.service.last_played_secs > 0.5
+    assert run.face.counters["interruptions"] == 1
+    assert run.face.last_played_secs > 0.5
 
 
 async def test_the_users_camera_from_a_pipecat_transport_is_analysed(
@@ -265,7 +140,7 @@ async def test_the_users_camera_from_a_pipecat_transport_is_analysed(
     await run.send(UserImageRawFrame(image=b"\0" * 100, size=(640, 480), format="RGB"))
     await asyncio.sleep(1.0)
     await run.end()
-    counters = run.service.counters
+    counters = run.face.counters
     assert counters["camera_analysed"] >= 5, counters
     assert counters["camera_errors"] == 1, counters
 

@@ -1,0 +1,161 @@
+"""A pipecat output transport that plays to memory, and a pipeline around a face.
+
+`MemoryOutputTransport` is pipecat's own output path (`BaseOutputTransport` and its
+MediaSender: audio chunking, the live video queue, the bot-speaking state) ending
+in lists instead of a device: audio is written at real-time pace, as a sound card
+or a WebRTC track takes it, so what it records is what a pipecat transport would
+play and when. The tests of `AvatarForcingVideoService` and bench/video_service.py
+drive the service through it, as a pipecat developer's app would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+from pipecat.workers.runner import WorkerRunner
+
+
+@dataclass
+class Played:
+    """What the transport played, each item with the monotonic time it was written."""
+
+    audio: list[tuple[float, bytes]] = field(default_factory=list)
+    images: list[tuple[float, OutputImageRawFrame]] = field(default_factory=list)
+
+
+class MemoryOutputTransport(BaseOutputTransport):
+    """pipecat's output path ending in memory; audio takes as long as it plays."""
+
+    def __init__(self, params: TransportParams, played: Played) -> None:
+        super().__init__(params)
+        self.played = played
+        self._audio_clock = 0.0
+
+    async def start(self, frame: StartFrame) -> None:
+        """Ready as soon as started (no device to open)."""
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """Record the chunk and take as long as it plays."""
+        now = time.monotonic()
+        self._audio_clock = max(self._audio_clock, now)
+        self.played.audio.append((now, frame.audio))
+        self._audio_clock += len(frame.audio) / 2 / frame.sample_rate
+        await asyncio.sleep(max(0.0, self._audio_clock - time.monotonic()))
+        return True
+
+    async def write_video_frame(self, frame: OutputImageRawFrame) -> bool:
+        """Record the image."""
+        self.played.images.append((time.monotonic(), frame))
+        return True
+
+
+class BotStateRecorder(FrameProcessor):
+    """After the transport: the bot-speaking frames it pushes, with their times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[float, str]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Note bot started / stopped speaking; pass everything on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, BotStartedSpeakingFrame | BotStoppedSpeakingFrame):
+            self.events.append((time.monotonic(), type(frame).__name__))
+        await self.push_frame(frame, direction)
+
+
+@dataclass
+class FaceRun:
+    """A running pipeline `[face, MemoryOutputTransport, BotStateRecorder]`."""
+
+    face: FrameProcessor
+    worker: PipelineWorker
+    played: Played
+    bot: BotStateRecorder
+    runner_task: asyncio.Task[None]
+
+    async def send(self, *frames: Frame) -> None:
+        """Queue frames at the pipeline's start (as the processors before the face would)."""
+        await self.worker.queue_frames(list(frames))
+
+    async def speak(self, pcm: np.ndarray, rate: int, chunk_secs: float = 0.1) -> None:
+        """A TTS reply: started, int16 audio in chunks as a TTS service streams it, stopped."""
+        step = int(rate * chunk_secs)
+        await self.send(TTSStartedFrame(), *(
+            TTSAudioRawFrame(audio=pcm[i:i + step].tobytes(), sample_rate=rate, num_channels=1)
+            for i in range(0, len(pcm), step)), TTSStoppedFrame())
+
+    async def end(self, timeout_secs: float = 30.0) -> None:
+        """End the pipeline gracefully and wait for it."""
+        await self.worker.queue_frame(EndFrame())
+        await asyncio.wait_for(self.runner_task, timeout_secs)
+
+
+async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
+                         first_image_timeout_secs: float = 60.0) -> FaceRun:
+    """Run `face` in front of a memory transport at `out_rate` Hz and `size` px; returns
+    once the first image was played (the face builds its session on StartFrame)."""
+    played = Played()
+    transport = MemoryOutputTransport(TransportParams(
+        audio_out_enabled=True, audio_out_sample_rate=out_rate,
+        video_out_enabled=True, video_out_is_live=True,
+        video_out_width=size, video_out_height=size, video_out_framerate=25), played)
+    bot = BotStateRecorder()
+    worker = PipelineWorker(Pipeline([face, transport, bot]),
+                            params=PipelineParams(audio_out_sample_rate=out_rate),
+                            enable_rtvi=False, idle_timeout_secs=None)
+    runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    deadline = time.monotonic() + first_image_timeout_secs
+    while not played.images:
+        if task.done():
+            raise RuntimeError(f"the pipeline ended before its first image: {task}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no image within {first_image_timeout_secs:g} s of the start")
+        await asyncio.sleep(0.05)
+    return FaceRun(face, worker, played, bot, task)
+
+
+def loud(audio: bytes, level: int = 300) -> bool:
+    """True when a chunk of s16le audio holds sound (not silence or dither)."""
+    return bool(np.abs(np.frombuffer(audio, np.int16)).max(initial=0) > level)
+
+
+def mouth_openings(images: list[OutputImageRawFrame]) -> np.ndarray:
+    """jawOpen of each RGB image, measured by the landmarker the avatar itself uses
+    (NaN where it finds no face)."""
+    from avatar.face_analysis import FaceAnalyzer
+    from avatar.motion import BLENDSHAPE_COLUMNS
+
+    jaw = BLENDSHAPE_COLUMNS.index("jawOpen")
+    values = []
+    with FaceAnalyzer(mode="image") as analyzer:
+        for frame in images:
+            width, height = frame.size
+            rgb = np.frombuffer(frame.image, np.uint8).reshape(height, width, 3)
+            found = analyzer.analyze(rgb)
+            values.append(np.nan if found is None else float(found.blendshapes[jaw]))
+    return np.asarray(values, np.float64)
