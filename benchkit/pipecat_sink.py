@@ -57,12 +57,16 @@ class MemoryOutputTransport(BaseOutputTransport):
         await self.set_transport_ready(frame)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
-        """Record the chunk and take as long as it plays."""
-        now = time.monotonic()
-        self._audio_clock = max(self._audio_clock, now)
-        self.played.audio.append((now, frame.audio))
-        self._audio_clock += len(frame.audio) / 2 / frame.sample_rate
-        await asyncio.sleep(max(0.0, self._audio_clock - time.monotonic()))
+        """Queue the chunk on a device clock that never drifts, recording when it starts
+        to play; return once no more than one chunk waits (a sound card's buffer).
+
+        A writer that comes late finds the device idle (an underrun: it played
+        silence), and the chunk starts now; one that comes early waits its turn."""
+        duration = len(frame.audio) / 2 / frame.sample_rate
+        self._audio_clock = max(self._audio_clock, time.monotonic())
+        self.played.audio.append((self._audio_clock, frame.audio))
+        self._audio_clock += duration
+        await asyncio.sleep(max(0.0, self._audio_clock - duration - time.monotonic()))
         return True
 
     async def write_video_frame(self, frame: OutputImageRawFrame) -> bool:
