@@ -294,6 +294,11 @@ class AvatarSettings(_Section):
         default=10, ge=0, le=19, description="In that window the session's jobs run on a "
         "second worker thread niced by this (Linux), yielding the CPU to whisper, the LLM and "
         "piper (0: one thread, never niced).")
+    image_lead_frames: int = Field(
+        default=1, ge=0, le=5, description="Each image is pushed this many frames (40 ms) "
+        "ahead of its own audio: pipecat's live video output draws an image one frame after "
+        "it arrives. Our websocket server always uses 0 (it stamps images with the audio "
+        "clock).")
     stats_interval_secs: float = Field(
         default=2.0, gt=0, description="Seconds between a session's render statistics.")
 

@@ -100,7 +100,14 @@ from pipecat.services.ai_service import AIService
 from pipecat.services.settings import ServiceSettings
 
 from avatar.errors import AvatarError
-from avatar.live import AvatarAssets, AvatarSession, CameraMotion, PlannedFrame, SessionOptions
+from avatar.live import (
+    AvatarAssets,
+    AvatarFrame,
+    AvatarSession,
+    CameraMotion,
+    PlannedFrame,
+    SessionOptions,
+)
 from avatar.live.assets import level_cost_ms
 from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import QualityChange, QualityGovernor
@@ -159,6 +166,13 @@ class AvatarNodeParams:
     #: runs at a time either way; 0: one thread, never niced
     worker_nice: int = 10
     stats_interval_secs: float = 2.0
+    #: each image is pushed this many frames (40 ms) ahead of its own audio. pipecat's
+    #: output transports with `video_out_is_live` draw an image one frame after it
+    #: arrives (their video clock) and start its audio as soon as it arrives, so 1
+    #: puts the two together (measured: image 43 ms behind its audio with 0, within
+    #: 10 ms with 1; bench/video_service.py). Our websocket stamps an image with the
+    #: audio clock where it is queued: 0 there (the server sets it).
+    image_lead_frames: int = 1
 
     @classmethod
     def from_section(cls, avatar: AvatarSettings) -> AvatarNodeParams:
@@ -575,11 +589,17 @@ class AvatarForcingVideoService(AIService):
                                   force_treat_as_permanent=True)
 
     async def _clock_loop(self) -> None:
-        """Generate, render and push one frame every 40 ms from connection start."""
+        """Generate, render and push one frame every 40 ms from connection start.
+
+        Frame k's image goes out `image_lead_frames` ahead of its audio: each tick
+        pushes image k, then the audio of frame k - lead (its time is now)."""
         params = self._params
         session = self.session
-        t0 = time.monotonic() + params.lead_secs
+        lead_secs = params.image_lead_frames * FRAME_SECS
+        t0 = time.monotonic() + params.lead_secs + lead_secs
         pending: deque[PlannedFrame] = deque()
+        #: frames whose image is out and whose audio waits its tick: (planned, frame)
+        audio_due: deque[tuple[PlannedFrame, AvatarFrame]] = deque()
         next_stats = time.monotonic() + params.stats_interval_secs
         while True:
             if pending and self._reply_waits_behind(pending):
@@ -592,12 +612,14 @@ class AvatarForcingVideoService(AIService):
             if not pending:
                 pending.extend(await self._in_worker(session.next_block))
             planned = pending.popleft()
-            due = t0 + planned.index * FRAME_SECS
-            late = time.monotonic() - due
+            due = t0 + planned.index * FRAME_SECS  # when this frame's audio is pushed
+            image_due = due - lead_secs
+            late = time.monotonic() - image_due
             self._behind = late > BEHIND_SECS
             if late > params.rebase_secs:
                 t0 += late
                 due += late
+                image_due += late
                 self.counters["rebases"] += 1
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
@@ -608,40 +630,47 @@ class AvatarForcingVideoService(AIService):
             frame = await self._in_worker(session.render, planned, repeat)
             self.counters["frames_repeated"] += int(frame.repeated)
             self.counters["frames_repeated_late"] += int(frame.repeated and not chosen)
-            wait = due - params.lead_secs - time.monotonic()
+            wait = image_due - params.lead_secs - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            audio, speaking = frame.audio, frame.speaking
-            if speaking and planned.generation != session.generation:
-                # drawn before an interruption that came while it waited to go out:
-                # its reply audio must not follow the interruption (pipecat would see
-                # the bot start speaking again, and never stop)
-                audio, speaking = bytes(len(audio)), False
-                self.counters["stale_frames_silenced"] += 1
             height, width = frame.image.shape[:2]
             await self.push_frame(AvatarImageFrame(
                 image=frame.image.tobytes(), size=(width, height), format="RGB",
                 jpeg=frame.jpeg or b"", frame_index=frame.index,
                 user_frames=frame.user_frames))
-            # Within a reply the audio goes out as TTS audio, so the transport's
-            # speaking state ends with the reply's TTSStoppedFrame, not at a pause
-            # between sentences; outside a reply as speech-stream audio, whose
-            # silence never makes the bot "speak" (idle video is not speech).
-            self._in_reply = self._in_reply or speaking
-            if speaking:
-                self._thinking_until = 0.0
-            audio_type = TTSAudioRawFrame if self._in_reply else SpeechOutputAudioRawFrame
-            await self.push_frame(audio_type(
-                audio=audio, sample_rate=session.output_rate, num_channels=1))
-            self.counters["frames_sent"] += 1
-            self._emitted_position = max(self._emitted_position, frame.reply_position)
-            await self._release_held()
+            audio_due.append((planned, frame))
+            while len(audio_due) > params.image_lead_frames:
+                await self._push_audio(*audio_due.popleft())
             if self.governor is not None:
                 await self._adapt(frame.repeated and not chosen)
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
                 if self._send_metrics:
                     await self._send_stats()
+
+    async def _push_audio(self, planned: PlannedFrame, frame: AvatarFrame) -> None:
+        """A frame's 40 ms of audio, then the text and control frames held behind it."""
+        session = self.session
+        audio, speaking = frame.audio, frame.speaking
+        if speaking and planned.generation != session.generation:
+            # drawn before an interruption that came while it waited to go out: its
+            # reply audio must not follow the interruption (pipecat would see the bot
+            # start speaking again, and never stop)
+            audio, speaking = bytes(len(audio)), False
+            self.counters["stale_frames_silenced"] += 1
+        # Within a reply the audio goes out as TTS audio, so the transport's speaking
+        # state ends with the reply's TTSStoppedFrame, not at a pause between
+        # sentences; outside a reply as speech-stream audio, whose silence never makes
+        # the bot "speak" (idle video is not speech).
+        self._in_reply = self._in_reply or speaking
+        if speaking:
+            self._thinking_until = 0.0
+        audio_type = TTSAudioRawFrame if self._in_reply else SpeechOutputAudioRawFrame
+        await self.push_frame(audio_type(audio=audio, sample_rate=session.output_rate,
+                                         num_channels=1))
+        self.counters["frames_sent"] += 1
+        self._emitted_position = max(self._emitted_position, frame.reply_position)
+        await self._release_held()
 
     # ------------------------------------------------------------- adaptation
     async def _adapt(self, late: bool) -> None:

@@ -201,7 +201,10 @@ def start_avatar(context: SessionContext, config: ServerConfig,
     node = AvatarForcingVideoService(
         session=session,
         load_portrait=load_portrait,
-        params=replace(config.avatar_node, camera_fps=choice.camera_fps),
+        # image_lead_frames 0: the wire stamps each image with the audio clock where it
+        # is queued, so it must be queued right before its own audio
+        params=replace(config.avatar_node, camera_fps=choice.camera_fps,
+                       image_lead_frames=0),
         transport_stats=lambda: {"video_dropped": serializer.video_dropped + (
             outbox.video_dropped if outbox is not None else 0)},
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
