@@ -11,8 +11,9 @@ SmallWebRTC delivers a webcam. Variants, in one run, each on the same reply:
 - 512 px with the camera, 256 px with the camera, 512 px without it.
 
 Per variant:
-- start_secs: StartFrame to the first image (the first variant loads the
-  generator, the portrait and measures the machine; the others share them);
+- start_secs: StartFrame to the first image (an untimed warm-up session runs
+  first and loads the generator, the portrait and measures the machine; the
+  variants share them, as the sessions of one process do);
 - images_per_sec and distinct_images_per_sec written by the transport, gap_ms_p95
   and gap_ms_max between written images;
 - cpu_percent: this process's CPU over the variant's wall time, % of one core
@@ -163,6 +164,10 @@ async def measure(idle_secs: float) -> dict[str, Any]:
     voice = load_test_voice()
     reply = (piper_int16(voice, REPLY), voice.config.sample_rate)
     webcam = webcam_clip(2.0, width=640, height=480, fps=15.0)
+    # the first session of a process pays torch's, mediapipe's and the allocator's
+    # warm-up (100 % of a core against 50 % for the same variant run again): one
+    # untimed session first, so every variant is measured warm
+    await run_variant("warm-up", 512, True, reply, webcam, 1.0)
     rows = []
     for name, size, camera in VARIANTS:
         rows.append(await run_variant(name, size, camera, reply, webcam, idle_secs))

@@ -170,3 +170,26 @@ async def test_tts_audio_at_any_rate_comes_out_whole_at_the_transports_rate(
     samples = sum(len(f.audio) // 2 for f in reply if loud(f.audio))
     assert abs(samples - OUT_RATE) <= OUT_RATE // 25 + 64, samples  # within one frame
     assert any(isinstance(f, OutputImageRawFrame) for f in down)
+
+
+async def test_a_portrait_without_a_face_is_a_clear_error_and_the_voice_goes_on(
+        avatar_assets: Any, tmp_path: Any) -> None:
+    """A bad portrait fails the face, not the pipeline: an ErrorFrame names the problem
+    and the TTS audio reaches the transport as it came."""
+    import cv2
+    from pipecat.frames.frames import ErrorFrame
+    from pipecat.tests.utils import SleepFrame, run_test
+
+    noise = np.random.default_rng(0).integers(0, 255, (400, 400, 3), dtype=np.uint8)
+    path = tmp_path / "wall.png"
+    cv2.imwrite(str(path), noise)
+    service = AvatarForcingVideoService(portrait=path, assets=avatar_assets)
+    tts = TTSAudioRawFrame(audio=bytes(4800), sample_rate=24000, num_channels=1)
+    down, up = await run_test(service, frames_to_send=[TTSStartedFrame(), tts, TTSStoppedFrame(),
+                                                       SleepFrame(0.3)],
+                              expected_down_frames=None, expected_up_frames=None)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and "face" in errors[0].error.lower(), errors
+    assert service.failed is not None and not service.ready
+    assert any(f is tts for f in down), "the TTS audio did not pass on"
+    assert not any(isinstance(f, OutputImageRawFrame) for f in down)
