@@ -19,10 +19,17 @@ Prompts that extend each other cost only their new tokens: "what they said" and
 holds the server's request lock, so it queues with completions like any request;
 the KV state it leaves behind is the last prompt, which is the prefix of the reply
 a finished turn asks for next.
+
+And one fix: chat messages in OpenAI's `developer` role are read as `system`
+messages (`DeveloperRoleAsSystem`). pipecat writes its own notes to the LLM in that
+role (after a turn without words that interrupted the bot, for one), and
+llama-cpp-python's server refuses the whole request with a 500, so a stock
+`OpenAILLMService` pointed at this server lost that reply.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -30,6 +37,7 @@ from fastapi import Depends, HTTPException
 from llama_cpp.server import app as server_app
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class NextTokenRequest(BaseModel):
@@ -102,7 +110,74 @@ async def next_token(request: NextTokenRequest, llama_proxy: Any = _LLAMA) -> Ne
     return await run_in_threadpool(next_token_logprobs, llama, request)
 
 
-if __name__ == "__main__":
-    from llama_cpp.server.__main__ import main
+def developer_as_system(body: bytes) -> bytes:
+    """A chat request's JSON with every `developer` message in the `system` role
+    (unchanged bytes when there is none, or when it is not a chat request)."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return body
+    messages = request.get("messages") if isinstance(request, dict) else None
+    if not isinstance(messages, list):
+        return body
+    changed = False
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "developer":
+            message["role"] = "system"
+            changed = True
+    return json.dumps(request).encode("utf-8") if changed else body
 
-    main()
+
+class DeveloperRoleAsSystem:
+    """ASGI middleware: chat completion requests get `developer_as_system` applied
+    to their body before llama-cpp-python's server validates it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (scope["type"] == "http" and scope["method"] == "POST"
+                and scope["path"].endswith("/chat/completions")):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left before its body came
+                await self.app(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = developer_as_system(b"".join(chunks))
+        headers = [(name, value) for name, value in scope["headers"]
+                   if name.lower() != b"content-length"]
+        scope = dict(scope, headers=[*headers, (b"content-length", str(len(body)).encode())])
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # the disconnect a streamed reply listens for
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(settings: Any = None, server_settings: Any = None,
+               model_settings: Any = None) -> Any:
+    """llama-cpp-python's app (same arguments) with `DeveloperRoleAsSystem` in front of it."""
+    app = _create_stock_app(settings, server_settings, model_settings)
+    app.add_middleware(DeveloperRoleAsSystem)
+    return app
+
+
+_create_stock_app = server_app.create_app
+
+
+if __name__ == "__main__":
+    import llama_cpp.server.__main__ as stock_main
+
+    stock_main.create_app = create_app  # its main() builds the app with this name
+    stock_main.main()

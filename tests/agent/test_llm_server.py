@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,10 +69,34 @@ def test_server_answers_a_chat_completion_and_stops() -> None:
         text = reply.choices[0].message.content or ""
         assert text.strip(), "the model produced no text"
         assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 16
+        # pipecat's own notes to the LLM come in OpenAI's "developer" role, which
+        # llama-cpp-python refused with a 500: the server reads them as system notes
+        noted = client.chat.completions.create(
+            model="kiosk-llm",
+            messages=[{"role": "user", "content": "Say hello."},
+                      {"role": "developer", "content": "Answer in one short sentence."}],
+            max_tokens=16,
+            temperature=0.0,
+        )
+        assert (noted.choices[0].message.content or "").strip()
     assert not server.is_running
     assert _process_gone(pid)
     server.stop()  # idempotent
     server.stop()
+
+
+def test_developer_messages_are_rewritten_as_system_messages_and_nothing_else() -> None:
+    from agent.llama_cpp_server import developer_as_system
+
+    body = json.dumps({"model": "m", "messages": [
+        {"role": "system", "content": "a"}, {"role": "developer", "content": "b"},
+        {"role": "user", "content": "c"}]}).encode()
+    assert [m["role"] for m in json.loads(developer_as_system(body))["messages"]] == [
+        "system", "system", "user"]
+    plain = json.dumps({"messages": [{"role": "user", "content": "developer"}]}).encode()
+    assert developer_as_system(plain) is plain  # untouched bytes
+    assert developer_as_system(b"not json") == b"not json"
+    assert developer_as_system(b'{"prompt": "x"}') == b'{"prompt": "x"}'
 
 
 async def test_async_context_manager_streams_a_reply() -> None:
