@@ -1,0 +1,287 @@
+"""The pipecat WebRTC example (examples/pipecat_webrtc), run as a user runs it.
+
+`python examples/pipecat_webrtc/main.py --port N` runs in a subprocess on the real
+bundled models (embedded Qwen, whisper tiny.en, piper joe, the face). The test is
+the browser: a real WebRTC peer (aiortc) that signals as pipecat's prebuilt client
+does, sends a microphone (a spoken question by the bundled piper voice, 48 kHz as
+browsers send it) and a camera (a webcam-like clip of a real face), and records the
+bot's audio and video tracks. It checks behaviour, never speed:
+
+* the prebuilt client is served (`/` redirects to `/client/`, which is HTML), and
+  the trickle-ICE route answers for a known peer and refuses an unknown one;
+* 512x512 video arrives before anyone speaks (idle video) and while the bot speaks;
+* the bot answers aloud: its audio, transcribed by the bundled whisper, has words
+  about the question (Sunday opening hours are in the example's system prompt) and
+  most of the words the LLM wrote;
+* pipecat's RTVI events on the data channel: bot-ready, the question heard, the bot
+  speaking once, after the user (never for the idle video), then stopping;
+* the face talks: mediapipe's jawOpen on the received images is wider while the
+  reply is loud than on the idle face before the question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN = REPO / "examples" / "pipecat_webrtc" / "main.py"
+QUESTION = "What time do you open on Sunday?"
+#: words of a reply about Sunday's opening time (the prompt says 10 am to 4 pm)
+ANSWER_WORDS = {"sunday", "sundays", "open", "opens", "opening", "ten", "10", "am", "four",
+                "4", "pm", "hours", "closed"}
+LOUD = 300  # int16 peak above which a 20 ms chunk holds sound, not silence or codec noise
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (the embedded llama.cpp server), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+@contextlib.contextmanager
+def _running_example(log: Path, start_timeout_s: float = 240.0) -> Iterator[str]:
+    """The example on a free loopback port until its page answers; yields its base URL.
+
+    Stopped with SIGTERM (uvicorn's shutdown hangs up the peers and stops the
+    embedded LLM), then its process group is killed whatever happened."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}  # embedded LLM
+    # every DeprecationWarning shown once in the log, where the test looks for the
+    # example's own lines (pipecat raises its own under an "always" filter, which an
+    # "error" filter here could not turn into an exception)
+    env.update(HF_HUB_OFFLINE="1", PYTHONWARNINGS="default::DeprecationWarning")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(MAIN), "--port", str(port)], stdout=out,
+            stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"example exited with {process.returncode}:\n"
+                            f"{log.read_text(errors='replace')[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"example not up after {start_timeout_s:.0f} s:\n"
+                            f"{log.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/client/", timeout=2):
+                    break
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.25)
+        children = _children(process.pid)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        children = children or _children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of its group
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in children:  # the LLM server runs in a session of its own
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                pytest.fail(f"the example left its child {pid} running")
+
+
+def _question_48k() -> np.ndarray:
+    """The question in the bundled piper voice, resampled to 48 kHz (a browser's mic)."""
+    import soxr
+
+    from benchkit.speech import load_test_voice, piper_int16
+
+    voice = load_test_voice()
+    pcm = piper_int16(voice, QUESTION).astype(np.float32)
+    return soxr.resample(pcm, voice.config.sample_rate, 48_000).clip(
+        -32768, 32767).astype(np.int16)
+
+
+def _transcribe(audio: np.ndarray, rate: int) -> str:
+    """What the bundled whisper hears in int16 mono `audio`."""
+    import soxr
+    from faster_whisper import WhisperModel
+
+    from agent.bundled_models import whisper_model_dir
+
+    model = WhisperModel(str(whisper_model_dir()), device="cpu", compute_type="int8",
+                         cpu_threads=2)
+    audio16 = soxr.resample(audio.astype(np.float32) / 32768, rate, 16_000)
+    segments, _ = model.transcribe(audio16, language="en", beam_size=1)
+    return " ".join(segment.text.strip() for segment in segments)
+
+
+def _jaw_openings(images: list[np.ndarray]) -> np.ndarray:
+    """mediapipe's jawOpen on each RGB image (NaN where no face is found)."""
+    from avatar.face_analysis import FaceAnalyzer
+    from avatar.motion import BLENDSHAPE_COLUMNS
+
+    jaw = BLENDSHAPE_COLUMNS.index("jawOpen")
+    values = []
+    with FaceAnalyzer(mode="image") as analyzer:
+        for rgb in images:
+            found = analyzer.analyze(np.ascontiguousarray(rgb))
+            values.append(np.nan if found is None else float(found.blendshapes[jaw]))
+    return np.asarray(values, np.float64)
+
+
+async def _wait_for(condition: Callable[[], object], what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout_s:.0f} s"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.timeout(400)
+async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> None:
+    from benchkit.browser_media import webcam_clip
+    from tests.examples.webrtc_peer import CameraTrack, connect
+
+    question = _question_48k()
+    # a real face as a webcam sends it (small: the machine encodes and decodes VP8 on
+    # both sides of the call, beside the models)
+    camera = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
+    log = tmp_path / "example.log"
+    with _running_example(log) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            root = await http.get("/")
+            page = await http.get("/client/")
+            unknown = await http.patch("/api/offer", json={"pc_id": "nobody", "candidates": []})
+        peer = await connect(base_url, camera, keep_every=3)
+        try:
+            received = peer.received
+            await _wait_for(lambda: len(received.video) >= 40, "40 idle video frames", 120)
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                patched = await http.patch("/api/offer", json={"pc_id": peer.pc_id,
+                                                               "candidates": []})
+            asked_at = time.monotonic()
+            peer.mic.say(question)
+            await _wait_for(lambda: peer.mic.spoken, "the question sent", 30)
+            asked_end = peer.mic.spoken[0][1]
+
+            def loud_times() -> list[float]:
+                return [t for t, a in received.audio
+                        if t > asked_end and np.abs(a).max(initial=0) > LOUD]
+
+            await _wait_for(loud_times, "reply audio", 120)
+            # the reply is over once 3 s pass without sound (or after 30 s of it)
+            reply_start = loud_times()[0]
+            await _wait_for(lambda: time.monotonic() - loud_times()[-1] > 3.0
+                            or time.monotonic() - reply_start > 30, "the reply's end", 60)
+        finally:
+            await peer.close()
+
+    log_text = log.read_text(errors="replace")
+    deprecated = re.findall(r"examples/pipecat_webrtc/\S+:\d+: DeprecationWarning.*", log_text)
+    assert not deprecated, f"the example uses deprecated APIs: {deprecated}"
+    assert root.status_code in (302, 307) and root.headers["location"] == "/client/"
+    assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:200]
+    assert unknown.status_code == 404
+    assert patched.status_code == 200, patched.text
+
+    # video: 512x512 from the start, before anyone spoke, and while the bot spoke
+    sizes = {(w, h) for _, w, h in received.video}
+    assert sizes == {(512, 512)}, sizes
+    idle = [t for t, _, _ in received.video if t < asked_at]
+    reply_end = loud_times()[-1]
+    during = [t for t, _, _ in received.video if reply_start <= t <= reply_end]
+    assert len(idle) >= 40, f"{len(idle)} idle frames"
+    assert len(during) >= 10, f"{len(during)} frames while the bot spoke"
+
+    # the reply: spoken, and about the question
+    reply = np.concatenate([a for t, a in received.audio
+                            if reply_start - 0.5 <= t <= reply_end + 0.5])
+    heard = _transcribe(reply, received.audio_rate)
+    words = set(re.findall(r"[a-z0-9]+", heard.lower()))
+    video_times = np.array([t for t, _, _ in received.video])
+    fps = (len(video_times) - 1) / max(1e-3, video_times[-1] - video_times[0])
+    print(f"\nreply heard as {heard!r} ({len(reply) / received.audio_rate:.1f} s); "
+          f"video {fps:.1f} frames/s received, {len(idle)} before the question, "
+          f"{len(during)} during the reply; reply began "
+          f"{reply_start - asked_end:.1f} s after the question ended")
+    assert len(words) >= 2, f"the reply was {heard!r}\n{log_text[-2000:]}"
+    assert words & ANSWER_WORDS, f"the reply {heard!r} is not about Sunday's hours"
+
+    # pipecat's own events on the data channel (what the prebuilt client shows): the
+    # bot was ready, heard the question, and spoke once, after the user (idle video
+    # and its silence never count as the bot speaking), and stopped
+    events = [m.get("type") for m in received.messages]
+    said = " ".join(m["data"]["text"] for m in received.messages
+                    if m.get("type") == "user-transcription" and m["data"].get("final"))
+    written = " ".join(m["data"]["text"] for m in received.messages
+                       if m.get("type") == "bot-transcription")
+    print(f"the bot heard {said!r} and wrote {written!r}")
+    assert "bot-ready" in events, events
+    assert "sunday" in said.lower(), f"the bot heard {said!r}"
+    speaking = [e for e in events if e in ("user-started-speaking", "bot-started-speaking",
+                                           "bot-stopped-speaking")]
+    assert speaking[0] == "user-started-speaking", speaking
+    assert "bot-started-speaking" in speaking and speaking[-1] == "bot-stopped-speaking", speaking
+    # what was played is what the LLM wrote
+    written_words = re.findall(r"[a-z0-9]+", written.lower())
+    played = sum(word in words for word in written_words) / max(1, len(written_words))
+    assert played >= 0.5, f"heard {heard!r}, but the LLM wrote {written!r}"
+
+    # the face talked: its jaw followed the reply's loudness. Video and audio reach an
+    # aiortc peer on their own clocks (a browser lines them up with RTCP; aiortc does
+    # not), so the video's delay against the audio here is found by correlation first
+    idle_jaw = _jaw_openings([rgb for t, rgb in received.images if t < asked_at])
+    reply_images = [(t, rgb) for t, rgb in received.images if t >= reply_start - 1.0]
+    jaw_times = np.array([t for t, _ in reply_images])
+    jaw = _jaw_openings([rgb for _, rgb in reply_images])
+    audio_times = np.array([t for t, _ in received.audio])
+    level = np.array([float(np.abs(a).max(initial=0) > LOUD) for _, a in received.audio])
+    found = ~np.isnan(jaw)
+    assert found.mean() > 0.9 and np.isfinite(idle_jaw).mean() > 0.9, "the face was lost"
+    lag, corr = max(((lag, float(np.corrcoef(np.interp(jaw_times[found] - lag, audio_times,
+                                                           level), jaw[found])[0, 1]))
+                     for lag in np.arange(-1.0, 3.0, 0.04)), key=lambda pair: pair[1])
+    talking = jaw[found][np.interp(jaw_times[found] - lag, audio_times, level) > 0.5]
+    print(f"jawOpen idle median {np.nanmedian(idle_jaw):.3f}, talking median "
+          f"{np.median(talking):.3f} ({len(talking)} images); jaw follows loudness with "
+          f"r {corr:.2f} at a video delay of {lag * 1000:+.0f} ms")
+    assert corr > 0.3, f"the jaw did not follow the reply (best r {corr:.2f})"
+    assert len(talking) >= 10, f"{len(talking)} images while the reply was loud"
+    assert np.median(talking) > np.nanmedian(idle_jaw) + 0.05, (
+        np.median(talking), np.nanmedian(idle_jaw))
