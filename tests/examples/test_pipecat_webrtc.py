@@ -7,8 +7,9 @@ does, sends a microphone (a spoken question by the bundled piper voice, 48 kHz a
 browsers send it) and a camera (a webcam-like clip of a real face), and records the
 bot's audio and video tracks. It checks behaviour, never speed:
 
-* the prebuilt client is served (`/` redirects to `/client/`, which is HTML), and
-  the trickle-ICE route answers for a known peer and refuses an unknown one;
+* the prebuilt client is served (`/` redirects to `/client/`, which is HTML), the
+  trickle-ICE route answers for a known peer and refuses an unknown one, and an
+  offer without SDP is refused;
 * 512x512 video arrives before anyone speaks (idle video) and while the bot speaks;
 * the bot answers aloud: its audio, transcribed by the bundled whisper, has words
   about the question (Sunday opening hours are in the example's system prompt) and
@@ -188,6 +189,7 @@ async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> N
             root = await http.get("/")
             page = await http.get("/client/")
             unknown = await http.patch("/api/offer", json={"pc_id": "nobody", "candidates": []})
+            no_sdp = await http.post("/api/offer", json={"type": "offer"})
         peer = await connect(base_url, camera, keep_every=3)
         try:
             received = peer.received
@@ -218,6 +220,7 @@ async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> N
     assert root.status_code in (302, 307) and root.headers["location"] == "/client/"
     assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:200]
     assert unknown.status_code == 404
+    assert no_sdp.status_code == 422  # the offer route reads pipecat's SmallWebRTCRequest
     assert patched.status_code == 200, patched.text
 
     # video: 512x512 from the start, before anyone spoke, and while the bot spoke
