@@ -80,7 +80,10 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
         base_url=llm_endpoint.base_url,
         api_key=llm_endpoint.api_key,
         settings=OpenAILLMService.Settings(
-            model=llm_endpoint.model, system_instruction=SYSTEM_PROMPT, max_tokens=80
+            model=llm_endpoint.model,
+            system_instruction=SYSTEM_PROMPT,
+            max_tokens=80,
+            temperature=0.0,  # a shop's assistant repeats its facts
         ),
     )
 
