@@ -1,5 +1,7 @@
 """The pipecat WebRTC example (examples/pipecat_webrtc), run as a user runs it.
 
+A fast test calls the signalling routes in-process, before any model loads. The
+end-to-end test (`e2e`) runs the example as a user does:
 `python examples/pipecat_webrtc/main.py --port N` runs in a subprocess on the real
 bundled models (embedded Qwen, whisper tiny.en, piper joe, the face). The test is
 the browser: a real WebRTC peer (aiortc) that signals as pipecat's prebuilt client
@@ -15,7 +17,8 @@ bot's audio and video tracks. It checks behaviour, never speed:
   about the question (Sunday opening hours are in the example's system prompt) and
   most of the words the LLM wrote;
 * pipecat's RTVI events on the data channel: bot-ready, the question heard, the bot
-  speaking once, after the user (never for the idle video), then stopping;
+  speaking once (one reply, one turn), after the user (never for the idle video),
+  then stopping;
 * the face talks: mediapipe's jawOpen on the received images follows the reply's
   loudness (at the video's delay behind the audio, found by correlation), wider
   while the reply is loud than on the idle face before the question.
@@ -40,8 +43,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
-pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "examples" / "pipecat_webrtc" / "main.py"
@@ -189,6 +190,29 @@ async def _wait_for(condition: Callable[[], object], what: str, timeout_s: float
         await asyncio.sleep(0.1)
 
 
+def test_the_signalling_routes_answer_before_any_model_loads() -> None:
+    """The routes the prebuilt client calls, without the lifespan (no LLM, no peer)."""
+    import importlib.util
+
+    from starlette.testclient import TestClient
+
+    spec = importlib.util.spec_from_file_location("pipecat_webrtc_main", MAIN)
+    assert spec is not None and spec.loader is not None
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    client = TestClient(main.create_app())  # not entered: the lifespan does not run
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/client/"
+    assert "<html" in client.get("/client/").text.lower()
+    session = client.post("/start", json={"transport": "webrtc"}).json()
+    assert set(session) == {"sessionId"}  # no ICE servers: nothing to reach outside
+    assert client.patch("/api/offer", json={"pc_id": "x", "candidates": []}).status_code == 404
+    assert client.patch(f"/sessions/{session['sessionId']}/api/offer",
+                        json={"pc_id": "x", "candidates": []}).status_code == 404
+    assert client.post("/api/offer", json={"type": "offer"}).status_code == 422
+
+
+@pytest.mark.e2e
 @pytest.mark.timeout(400)
 async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> None:
     from benchkit.browser_media import webcam_clip
@@ -267,7 +291,8 @@ async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> N
     speaking = [e for e in events if e in ("user-started-speaking", "bot-started-speaking",
                                            "bot-stopped-speaking")]
     assert speaking[0] == "user-started-speaking", speaking
-    assert "bot-started-speaking" in speaking and speaking[-1] == "bot-stopped-speaking", speaking
+    assert speaking.count("bot-started-speaking") == 1, speaking  # one reply, one turn
+    assert speaking[-1] == "bot-stopped-speaking", speaking
 
     # the reply: spoken, and about the question
     reply = np.concatenate([a for t, a in received.audio
