@@ -156,6 +156,12 @@ class LegacyMouth:
         self.rest_gap = inner_lip_gap(xy0)
         self.rest_width = float(np.linalg.norm(xy0[308] - xy0[78]))
 
-    def paint(self, image: np.ndarray, xy: np.ndarray, amps: np.ndarray) -> None:
-        """Paint into `image` in place (`amps` unused: the old mouth read only the lips)."""
+    def anchors(self, amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """No teeth anchors (the old mouth hung its teeth from the lips): one dummy point."""
+        return np.zeros((1, 2), np.float32), np.zeros(1, np.float32)
+
+    def paint(self, image: np.ndarray, xy: np.ndarray, anchors: np.ndarray,
+              rounding: float = 0.0) -> None:
+        """Paint into `image` in place (`anchors`, `rounding` unused: the old mouth read
+        only the inner lips)."""
         draw_mouth(image, xy, self.iod, self.rest_gap, self.rest_width)

@@ -44,6 +44,16 @@ POSE_SCALE_DEG = 15.0  # pose inputs of the readout model are degrees / this
 # (see Calibration._solve_key_shapes: the jaw-funnel-pucker crosstalk).
 FUNNEL_CAP_FLOOR = 0.3
 FUNNEL_CAP_PER_COMMAND = 3.0
+# Rounded lips inside a natural shape (issue 35). Asked for a funnel reading, the
+# inverse opened the jaw far beyond its command and saturated pucker and funnel
+# together (funnel 0.5 + pucker 0.4 became jaw 0.6, pucker 1.0, funnel 1.3): the
+# corners closed to 0.17 of their width, a vertical slit opened and the skin folded.
+# Under a funnel the jaw's amplitude stays within ROUNDED_JAW_GAIN x its own curve's
+# + ROUNDED_JAW_EXTRA (fading in over the first ROUNDED_FROM of funnel command), and
+# `cap_rounding` keeps the corners at least 1 - GATHER_MAX of their resting distance.
+ROUNDED_JAW_GAIN, ROUNDED_JAW_EXTRA = 1.6, 0.08
+ROUNDED_FROM = 0.15
+GATHER_MAX = 0.4
 # A negative blink (eyes wider than the portrait's) is an eyeWide movement: the
 # blink field can only close the lid over the eye ball, not open it further.
 _NEGATIVE_TO = {"eyeBlinkLeft": "eyeWideLeft", "eyeBlinkRight": "eyeWideRight"}
@@ -172,8 +182,14 @@ class Calibration:
         """The rotation (deg) to render so that a commanded change `delta` reads back."""
         return float(self.pose_gain[axis, 1 if delta > 0 else 0] * delta)
 
-    def amplitudes(self, motion: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """(K,) actuator amplitudes for an absolute motion frame and a reference frame."""
+    def amplitudes(self, motion: np.ndarray, reference: np.ndarray,
+                   narrowing: np.ndarray | None = None) -> np.ndarray:
+        """(K,) actuator amplitudes for an absolute motion frame and a reference frame.
+
+        `narrowing` (pucker, funnel): the share of the mouth's width one unit of each
+        takes away on this face; with it the inverse keeps the lips' rounding inside
+        GATHER_MAX (see `cap_rounding`), and finds the rest of the mix around it.
+        """
         if motion.shape != (MOTION_DIM,) or reference.shape != (MOTION_DIM,):
             raise ValueError(f"motion and reference must be ({MOTION_DIM},)")
         amps = np.zeros(len(ACTUATORS), np.float64)
@@ -186,7 +202,7 @@ class Calibration:
             cmd, ref = float(commanded[col]), float(reference[col])
             amps[k] = (curve(cmd) - curve(ref)) if curve is not None else (cmd - ref)
         if self.readout is not None:
-            self._solve_key_shapes(amps, commanded, reference)
+            self._solve_key_shapes(amps, commanded, reference, narrowing)
         for src, dst in _NEGATIVE_TO.items():
             i, j = self._index[src], self._index[dst]
             if amps[i] < 0:
@@ -195,7 +211,7 @@ class Calibration:
         return amps.astype(np.float32)
 
     def _solve_key_shapes(self, amps: np.ndarray, commanded: np.ndarray,
-                          reference: np.ndarray) -> None:
+                          reference: np.ndarray, narrowing: np.ndarray | None = None) -> None:
         """Replace the key shapes' curve amplitudes by the readout-model inverse, in place.
 
         The target is the model's reading at rest plus the commanded change
@@ -225,6 +241,22 @@ class Calibration:
         funnel = READOUT_NAMES.index("mouthFunnel")
         change = float(commanded[cols[funnel]] - reference[cols[funnel]])
         hi[funnel] = min(hi[funnel], FUNNEL_CAP_FLOOR + FUNNEL_CAP_PER_COMMAND * max(change, 0.0))
+        # under a funnel the jaw stays near what its own command asks for (a pucker
+        # may still open it further: that is how a puckered open mouth reads as open)
+        jaw = READOUT_NAMES.index("jawOpen")
+        slack = 1.0 - min(max(change, 0.0) / ROUNDED_FROM, 1.0)  # 1: no funnel, no cap
+        own = max(float(amps[key[jaw]]), 0.0)  # the jaw curve's amplitude
+        hi[jaw] = min(hi[jaw], ROUNDED_JAW_GAIN * own + ROUNDED_JAW_EXTRA
+                      + slack * float(model.hi[jaw]))
+        if narrowing is not None:
+            # the corners' budget GATHER_MAX, split between pucker and funnel as commanded
+            pucker = READOUT_NAMES.index("mouthPucker")
+            ask_p = max(float(commanded[cols[pucker]] - reference[cols[pucker]]), 0.0)
+            share = (ask_p + 0.05) / (ask_p + max(change, 0.0) + 0.1)
+            for index, part, per_unit in ((pucker, share, narrowing[0]),
+                                          (funnel, 1.0 - share, narrowing[1])):
+                if per_unit > 1e-6:
+                    hi[index] = min(hi[index], GATHER_MAX * part / float(per_unit))
         amps[key] = model.solve(target, amps[key], pose=pose, hi=hi)
 
     def to_json(self) -> dict:
@@ -237,6 +269,24 @@ class Calibration:
     def save(self, path: str | Path = CALIBRATION_PATH) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def cap_rounding(amps: np.ndarray, narrowing: np.ndarray) -> np.ndarray:
+    """Scale pucker and funnel down together so that the corners keep at least
+    1 - GATHER_MAX of their resting distance (issue 35: no slit, no skin folds).
+
+    `narrowing` is (pucker, funnel): how much of the mouth's width one unit of each
+    amplitude takes away (a portrait's own geometry, from its actuator basis). Only
+    positive amplitudes gather; a negative one (undoing the portrait's own pucker)
+    is left alone. Returns a copy.
+    """
+    out = np.asarray(amps, np.float32).copy()
+    index = [ACTUATORS.index("mouthPucker"), ACTUATORS.index("mouthFunnel")]
+    gathering = np.maximum(out[index], 0.0)
+    shrink = float(np.maximum(np.asarray(narrowing, np.float64), 0.0) @ gathering)
+    if shrink > GATHER_MAX:
+        out[index] = np.where(out[index] > 0, out[index] * (GATHER_MAX / shrink), out[index])
+    return out
 
 
 def load_calibration(path: str | Path = CALIBRATION_PATH) -> Calibration:

@@ -16,8 +16,9 @@ How a frame is made (all on one CPU thread, ~10 ms at 512 px):
    (premultiplied RGBA) is resampled with `cv2.remap`;
 4. compose: the warped foreground goes over the still background plate
    (avatar/render/layers.py), so a turn reveals background instead of dragging it;
-5. the eyelids and the mouth interior (cavity, teeth, tongue) are painted in
-   (avatar/render/eyes.py, avatar/render/mouth.py).
+5. the eyelids and the mouth interior are painted in (avatar/render/eyes.py,
+   avatar/render/mouth.py): the teeth are posed with the head (the upper arch)
+   and the jaw (the lower arch), set back behind the lips, which clip them.
 
 Gaze (eyeLook*) is applied before all this, to the portrait itself: each iris
 is moved inside its eye opening (avatar/render/eyes.py, GazePainter), so the
@@ -39,7 +40,7 @@ import cv2
 import numpy as np
 
 from avatar.motion import MOTION_DIM, angles_to_rotation, column_index
-from avatar.render.calibration import Calibration, load_calibration
+from avatar.render.calibration import Calibration, cap_rounding, load_calibration
 from avatar.render.expression import ACTUATORS, ActuatorBasis
 from avatar.render.eyes import EyelidPainter, GazePainter
 from avatar.render.layers import (
@@ -55,13 +56,15 @@ from avatar.render.mesh import (
     FACE_OVAL,
     KIND_FIXED,
     KIND_HAIR,
+    MOUTH_CORNER_L,
+    MOUTH_CORNER_R,
     N_LANDMARKS,
     NOSE_TIP,
     BackwardMapper,
     build_mesh,
 )
 from avatar.render.mirror import MirrorFill
-from avatar.render.mouth import draw_mouth, inner_lip_gap
+from avatar.render.mouth import MouthPainter
 
 if TYPE_CHECKING:
     from avatar.portrait import Portrait
@@ -173,8 +176,19 @@ class PortraitRenderer:
         # read-back moves by up to 0.7 deg either way on the two portraits it
         # changes, mean error down (docs/renderer.md, "Mirrored fill")
         self._mirror = MirrorFill(self.mesh, self._mapper) if mirror_fill else None
-        self._rest_gap = inner_lip_gap(self._xy0)
-        self._rest_width = float(np.linalg.norm(self._xy0[308] - self._xy0[78]))
+        # the mouth interior (avatar/render/mouth.py): teeth posed with the skull and
+        # the jaw, colours from the portrait's lips
+        self.mouth = MouthPainter(self.image, self._xy0, self._z0, self.frame.origin,
+                                  self.frame.ex, self.frame.ey, iod,
+                                  self._basis.reshape(len(ACTUATORS), -1, 2))
+        self._rounding = [ACTUATORS.index("mouthPucker"), ACTUATORS.index("mouthFunnel")]
+        # share of the mouth's width (corner to corner) one unit of pucker / funnel takes away
+        fields = self._basis.reshape(len(ACTUATORS), -1, 2)
+        width = self._xy0[MOUTH_CORNER_L] - self._xy0[MOUTH_CORNER_R]
+        unit = width / max(float(np.linalg.norm(width)), 1e-6)
+        self._narrowing = np.array([
+            -float((fields[k, MOUTH_CORNER_L] - fields[k, MOUTH_CORNER_R]) @ unit)
+            / max(float(np.linalg.norm(width)), 1e-6) for k in self._rounding])
         self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
         # Layers (avatar/render/layers.py): the warp moves a matted person over a
         # still, inpainted background plate; without them the whole photo is warped.
@@ -201,8 +215,10 @@ class PortraitRenderer:
         self.calibration = calibration
 
     def amplitudes(self, motion: np.ndarray) -> np.ndarray:
-        """Actuator amplitudes (K,) for a motion frame (calibrated: avatar/render/calibration.py)."""
-        return self.calibration.amplitudes(motion, self.reference)
+        """Actuator amplitudes (K,) for a motion frame (calibrated: avatar/render/calibration.py),
+        with lip rounding capped to this face's natural range (`cap_rounding`)."""
+        amps = self.calibration.amplitudes(motion, self.reference, self._narrowing)
+        return cap_rounding(amps, self._narrowing)
 
     def vertices(self, motion: np.ndarray,
                  amps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -213,26 +229,45 @@ class PortraitRenderer:
         if amps is None:
             amps = self.amplitudes(motion)
         disp = (amps @ self._basis).reshape(-1, 2)
-        xy = self._xy0 + disp
-        # Head rotation relative to the reference, in image axes.
+        pose = self._pose(motion)
+        moved = self._posed(self._xy0 + disp, self._z0, self._z_rel, pose)
+        w = self._moves[:, None]
+        out = moved * w + np.concatenate([self._xy0, self._z0[:, None]], axis=1) * (1 - w)
+        return out[:, :2], out[:, 2]
+
+    def _pose(self, motion: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """The head's rotation relative to the reference (image axes), scale and shift."""
         cal, ref = self.calibration, self.reference
         yaw, pitch, roll = (
             ref[col] + np.clip(cal.pose_change(axis, float(motion[col] - ref[col])),
                                -MAX_ANGLE_DEG, MAX_ANGLE_DEG)
             for axis, col in enumerate((_YAW, _PITCH, _ROLL)))
         target = angles_to_rotation(float(yaw), float(pitch), float(roll))
-        delta = _FLIP @ (target @ self._ref_rotation.T) @ _FLIP
-        pts = np.concatenate([xy, self._z0[:, None]], axis=1) - self._pivot
-        delta = delta.astype(np.float32)
-        rotated = pts @ delta.T + self._z_rel * (self._depth_gain * delta[:, 2])
+        delta = (_FLIP @ (target @ self._ref_rotation.T) @ _FLIP).astype(np.float32)
         scale = float(np.clip(motion[_SCALE] / max(self.reference[_SCALE], 1e-3),
                               *SCALE_RANGE))
         shift = np.clip(motion[[_TX, _TY]] - self.reference[[_TX, _TY]], -MAX_SHIFT, MAX_SHIFT)
+        return delta, scale, shift
+
+    def _posed(self, xy: np.ndarray, z: np.ndarray, z_rel: np.ndarray,
+               pose: tuple[np.ndarray, float, np.ndarray]) -> np.ndarray:
+        """(N, 3) points at `xy` (N, 2), depth `z` turned, scaled and shifted by `pose`;
+        `z_rel` (N, 1) is their depth from the face oval's, which the turn stretches."""
+        delta, scale, shift = pose
+        pts = np.concatenate([xy, z[:, None]], axis=1) - self._pivot
+        rotated = pts @ delta.T + z_rel * (self._depth_gain * delta[:, 2])
         moved = rotated * scale + self._pivot
         moved[:, :2] += shift * self.size
-        w = self._moves[:, None]
-        out = moved * w + np.concatenate([self._xy0, self._z0[:, None]], axis=1) * (1 - w)
-        return out[:, :2], out[:, 2]
+        return moved
+
+    def mouth_anchors(self, motion: np.ndarray, amps: np.ndarray | None = None) -> np.ndarray:
+        """(M, 2) the mouth painter's teeth anchors posed for a motion frame: the skull's
+        (upper teeth, head pose only) and the jaw's (lower teeth, also the jaw actuators)."""
+        if amps is None:
+            amps = self.amplitudes(motion)
+        xy, z = self.mouth.anchors(amps)
+        z_rel = (z - self._pivot[2])[:, None]
+        return self._posed(xy, z, z_rel, self._pose(motion))[:, :2]
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """One (size, size, 3) uint8 RGB frame for an absolute (58,) motion frame."""
@@ -243,7 +278,8 @@ class PortraitRenderer:
             raise ValueError("motion frame contains NaN or infinite values")
         canvas = self._canvas
         canvas.gaze.paint(canvas.source[..., :3], motion, self.reference)
-        return self._draw(*self.vertices(motion), canvas)
+        amps = self.amplitudes(motion)
+        return self._draw(*self.vertices(motion, amps), canvas, motion, amps)
 
     def render_amplitudes(self, amps: np.ndarray, motion: np.ndarray) -> np.ndarray:
         """Render raw actuator amplitudes (K,) at the pose of `motion` (for calibration)."""
@@ -251,8 +287,9 @@ class PortraitRenderer:
         if amps.shape != (len(ACTUATORS),):
             raise ValueError(f"amplitudes must be ({len(ACTUATORS)},), got {amps.shape}")
         canvas = self._canvas
-        canvas.gaze.paint(canvas.source[..., :3], np.asarray(motion, np.float32), self.reference)
-        return self._draw(*self.vertices(np.asarray(motion, np.float32), amps), canvas)
+        motion = np.asarray(motion, np.float32)
+        canvas.gaze.paint(canvas.source[..., :3], motion, self.reference)
+        return self._draw(*self.vertices(motion, amps), canvas, motion, amps)
 
     @property
     def layers(self) -> PortraitLayers | None:
@@ -288,7 +325,8 @@ class PortraitRenderer:
         self._canvas = self._make_canvas(layers_over(self.image, matte, hole, plate))
         self.plate_ready.set()
 
-    def _draw(self, xy: np.ndarray, z: np.ndarray, canvas: _Canvas) -> np.ndarray:
+    def _draw(self, xy: np.ndarray, z: np.ndarray, canvas: _Canvas, motion: np.ndarray,
+              amps: np.ndarray) -> np.ndarray:
         """Warp the portrait to moved vertices and paint eyelids and mouth interior."""
         map_x, map_y = self._mapper(xy, z)
         frame = cv2.remap(canvas.source, map_x, map_y, cv2.INTER_LINEAR,
@@ -298,7 +336,8 @@ class PortraitRenderer:
         if canvas.layers is not None:
             frame = compose(frame, canvas.layers.plate)
         self._eyelids.paint(frame, xy)
-        draw_mouth(frame, xy, self.frame.iod, self._rest_gap, self._rest_width)
+        self.mouth.paint(frame, xy, self.mouth_anchors(motion, amps),
+                         float(np.clip(amps[self._rounding].sum(), 0.0, 1.0)))
         if self._grey:
             frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         return frame
