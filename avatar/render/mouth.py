@@ -117,6 +117,11 @@ _N_UPPER, _N_LOWER = 2 * len(UPPER_TEETH) - 1, 2 * len(LOWER_TEETH) - 1
 #: each tooth boundary, the lower arch's, and the jaw's frame points (last three).
 UPPER_ANCHORS = slice(3, 3 + _N_UPPER)
 LOWER_ANCHORS = slice(3 + _N_UPPER, 3 + _N_UPPER + _N_LOWER)
+#: ... then the inner lips where the portrait has them (upper, then lower): posed with
+#: the head alone they give the lip gap a head pose makes by itself (a chin-up
+#: foreshortens and parts the lips of a photo), which is not an opening to paint
+_N_LIPS = len(LIPS_UPPER_INNER) + len(LIPS_LOWER_INNER)
+REST_LIPS = slice(3 + _N_UPPER + _N_LOWER, 3 + _N_UPPER + _N_LOWER + _N_LIPS)
 JAW_LANDMARK = 18  # below the lower lip, above the chin: moves with the jaw only
 SKIN_LANDMARKS = (200, 206, 426)  # chin, cheeks beside the mouth: where skin is sampled
 
@@ -294,10 +299,11 @@ class MouthPainter:
         uvd = np.vstack([frame_pts, upper, lower])  # (3 + 2 * arch points, 3)
         xy = self._origin + (uvd[:, :1] * ex + uvd[:, 1:2] * ey) * self.iod
         z = lip_depth + teeth_depth + uvd[:, 2] * self.iod
-        self._anchor_xy = xy.astype(np.float32)
-        self._anchor_z = z.astype(np.float32)
+        lips = list(LIPS_UPPER_INNER) + list(LIPS_LOWER_INNER)
+        self._anchor_xy = np.vstack([xy, xy0[lips]]).astype(np.float32)
+        self._anchor_z = np.concatenate([z, z0[lips]]).astype(np.float32)
         # lower-arch anchors (and a copy of the frame, last) follow the jaw
-        self._jaw = np.zeros(len(xy) + 3, bool)
+        self._jaw = np.zeros(len(self._anchor_xy) + 3, bool)
         self._jaw[LOWER_ANCHORS] = True
         self._jaw[-3:] = True
         self._anchor_xy = np.vstack([self._anchor_xy, self._anchor_xy[:3]])
@@ -324,7 +330,11 @@ class MouthPainter:
         """
         upper_lip = xy[list(LIPS_UPPER_INNER)].astype(np.float64)
         lower_lip = xy[list(LIPS_LOWER_INNER)].astype(np.float64)
-        opening = np.linalg.norm(lower_lip - upper_lip, axis=1) - self.rest_gap
+        rest = np.asarray(anchors, np.float64)[REST_LIPS]
+        rest_gap = np.linalg.norm(rest[len(LIPS_UPPER_INNER):] - rest[:len(LIPS_UPPER_INNER)],
+                                  axis=1)
+        opening = np.linalg.norm(lower_lip - upper_lip, axis=1) - np.maximum(self.rest_gap,
+                                                                           rest_gap)
         if opening.max() < MIN_OPENING_PX:
             return
         fade = float(np.clip((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0))
