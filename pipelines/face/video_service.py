@@ -374,9 +374,12 @@ class AvatarForcingVideoService(AIService):
             rate = self._out_rate
             try:
                 self._session = await asyncio.to_thread(self._build_session, rate)
-            except (AvatarError, OSError, ValueError, KeyError, ImportError) as error:
+            except Exception as error:  # a face that cannot start never stops the voice
                 self.failed = f"the avatar could not start: {error}"
-                logger.error(self.failed)
+                if isinstance(error, (AvatarError, OSError, ValueError, KeyError, ImportError)):
+                    logger.error(self.failed)  # bad input or a missing file: the message says it
+                else:  # a defect: keep the traceback
+                    logger.exception(self.failed)
                 await self.push_error(self.failed, exception=error,
                                       force_treat_as_permanent=False)
                 return

@@ -210,3 +210,34 @@ def test_nose_over_the_cheek_samples_only_the_nose(layered: PortraitRenderer,
     before = _off_own_triangle(old, xy, z)
     assert before > 50  # the line: 130 pixels at +20, 99 at -20
     assert _off_own_triangle(BackwardMapper(layered.mesh), xy, z) < 0.25 * before
+
+
+
+def test_without_opencv_contrib_the_matte_and_plate_still_come(
+        layered: PortraitRenderer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another OpenCV build may own `cv2/` in someone else's app (pipecat-ai[webrtc]'s
+    headless one: docs/PACKAGING.md). Without contrib's functions the layers still
+    come: the matte close to contrib's (a box-filter guided filter), the plate with
+    the head removed (Telea)."""
+    from avatar.render import layers
+
+    image = layered.image
+    mask = segment_person(image)
+    keep = np.zeros(mask.shape, bool)
+    with_contrib = layers.refine_matte(image, mask, keep)
+    assert layers._has_contrib("ximgproc", "guidedFilter")  # make setup reinstalls contrib
+    monkeypatch.delattr(cv2.ximgproc, "guidedFilter")
+    monkeypatch.delattr(cv2.xphoto, "inpaint")
+    assert not layers._has_contrib("ximgproc", "guidedFilter")
+    without = layers.refine_matte(image, mask, keep)
+    assert without.shape == with_contrib.shape and 0.0 <= without.min() <= without.max() <= 1.0
+    # the two agree but for the soft edge band
+    assert float(np.abs(without - with_contrib).mean()) < 0.02
+    oval = np.round(layered.mesh.vertices[list(FACE_OVAL), :2]).astype(np.int32)
+    face = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(oval), 1)
+    plate = layers.inpaint_plate(image, face.astype(bool))
+    changed = np.abs(plate.astype(np.int16) - image.astype(np.int16)).max(axis=2) > 30
+    assert changed[face.astype(bool)].mean() > 0.6  # the face smeared away (contrib: 0.8+)
+    outside = cv2.dilate(face, np.ones((9, 9), np.uint8)) == 0
+    assert np.array_equal(plate[outside], image[outside])

@@ -1,0 +1,41 @@
+"""avatar-forcing as a library: the live face for your own pipecat app.
+
+    from avatar_forcing import AvatarForcingVideoService
+
+    Pipeline([transport.input(), stt, user_aggregator, llm, tts,
+              AvatarForcingVideoService(), transport.output(), assistant_aggregator])
+
+The installed wheel puts every package under this one name (`avatar_forcing.avatar`,
+`avatar_forcing.pipelines`, `avatar_forcing.sdk`, `avatar_forcing.agent`,
+`avatar_forcing.fleet`), because distributions on PyPI already own the bare names;
+this module is its root (docs/PACKAGING.md). In the repository's editable install
+the packages stay at the top (`from pipelines import ...`) and this module is a
+facade, so the import line above is the same in both.
+
+Exported lazily: `import avatar_forcing` costs nothing; the service's first use
+loads pipecat, torch and the renderer.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Module paths are rewritten under `avatar_forcing.` when the wheel is built
+# (build_backend/avatar_forcing_build/rewrite.py).
+_EXPORTS = {
+    "AvatarForcingVideoService": "pipelines.face.video_service",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use of a public name.
+
+    Any other name is an AttributeError, so `from avatar_forcing import avatar` in
+    the wheel falls through to importing the subpackage."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'avatar_forcing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
