@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +45,7 @@ from tqdm import tqdm
 
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
 from benchkit.kiosk_page import cpu_secs, kiosk_page, plot_heap, soak, stats
-from benchkit.kiosk_server import free_port, wait_until_healthy
+from benchkit.kiosk_server import free_port, product_server
 from benchkit.paths import ROOT
 from benchkit.stats import pct
 
@@ -63,22 +61,6 @@ TURN_GAP_SECS = 24.0  # question to question: room for a long answer on a slow m
 RESULTS = ROOT / "bench" / "results"
 
 
-@contextlib.contextmanager
-def product_server(port: int) -> Any:
-    """`avatar-forcing serve` on embedded defaults, in its own process."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    log = tempfile.NamedTemporaryFile("w", prefix="kiosk-serve-", suffix=".log", delete=False)
-    process = subprocess.Popen([str(ROOT / ".venv/bin/avatar-forcing"), "serve", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    http = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, http, log.name)
-        yield http
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-        log.close()
 
 
 def mic_timeline(models: Any, questions: list[str], start: float = 1.5) -> list[tuple[float, bytes]]:
@@ -151,7 +133,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     del models
     port = free_port()
     load_before = os.getloadavg()
-    with product_server(port) as http:
+    with product_server(port) as (http, _pid):
         face = await conversation(http, wav, y4m, args.turns, video=True,
                                   screenshot=ROOT / "docs" / "kiosk.png")
         voice = await conversation(http, wav, y4m, args.turns, video=False, screenshot=None)

@@ -46,7 +46,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,8 +57,8 @@ from tqdm import tqdm
 from benchkit.browser import launch_chromium, media_args
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
 from benchkit.kiosk_probe import PROBE_JS, split_turns
-from benchkit.kiosk_server import free_port, wait_until_healthy
-from benchkit.paths import RESULTS, ROOT
+from benchkit.kiosk_server import free_port, product_server
+from benchkit.paths import RESULTS
 from benchkit.proc_cpu import CpuSampler
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
@@ -75,27 +74,6 @@ STAGES = ("user_stopped", "transcript", "tts_text", "bot_started", "audio_in", "
 # --------------------------------------------------------------------------- server
 
 
-@contextlib.contextmanager
-def product_server(port: int, root: Path = ROOT) -> Any:
-    """`avatar-forcing serve` on its defaults in its own process: (http, pid).
-
-    `python -m` puts `root` first on the import path, so its `pipelines/` package (and
-    the page it serves) is the one run; the rest comes from this checkout.
-    """
-    log = tempfile.NamedTemporaryFile("w", prefix="kiosk-turns-serve-", suffix=".log", delete=False)
-    process = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-m", "pipelines.cli", "serve",
-                                "--port", str(port)],
-                               cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                               stdout=log, stderr=subprocess.STDOUT)
-    http = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, http, log.name)
-        yield http, process.pid
-    finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-        log.close()
 
 
 # --------------------------------------------------------------------------- one session

@@ -1,19 +1,25 @@
-"""Waiting for a product server started in its own process (`avatar-forcing serve`).
+"""A product server in its own process (`avatar-forcing serve`), and waiting for it.
 
-Why here: bench/kiosk.py and bench/kiosk_turns.py both start the shipped server
-as a kiosk runs it and drive the page in Chromium; they need a free port and to
-know when the server answers /healthz (or why it did not).
+Why here: bench/kiosk.py, bench/kiosk_turns.py and bench/webrtc_kiosk.py all start
+the shipped server as a kiosk runs it and drive the page in Chromium; they need a
+free port and to know when the server answers /healthz (or why it did not).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+from benchkit.paths import ROOT
 
 
 def free_port() -> int:
@@ -43,3 +49,26 @@ def wait_until_healthy(process: subprocess.Popen, http: str, log_name: str,
         if time.monotonic() > deadline:
             raise RuntimeError(f"server did not start; see {log_name}")
         time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def product_server(port: int, root: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """`avatar-forcing serve` on its defaults in its own process: (http, pid).
+
+    `python -m` puts `root` first on the import path, so its `pipelines/` package (and
+    the page it serves) is the one run; the rest comes from this checkout.
+    """
+    log = tempfile.NamedTemporaryFile("w", prefix="kiosk-serve-", suffix=".log", delete=False)
+    process = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-m", "pipelines.cli", "serve",
+                                "--port", str(port)],
+                               cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               stdout=log, stderr=subprocess.STDOUT)
+    http = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(process, http, log.name)
+        yield http, process.pid
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+        log.close()

@@ -3,7 +3,8 @@
 Everything a server builds once lives here (`load_runtime`, `run_server`); the
 per-connection code is in pipelines/server/session.py and the shared types in
 pipelines/server/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
-docs/PROTOCOL.md), `/healthz`, `/portraits`, and the kiosk page: `/` with its
+docs/PROTOCOL.md), `/api/offer` (the same sessions over pipecat's WebRTC transport,
+pipelines/server/webrtc_door.py), `/healthz`, `/portraits`, and the kiosk page: `/` with its
 ES modules under `/static/` (pipelines/web/, served as files: no build step, no CDN),
 and `/session` (where to open a conversation: `/ws` on one machine).
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from loguru import logger
@@ -39,6 +40,7 @@ from pipelines.server.errors import ServerError
 from pipelines.server.log_redaction import install_uvicorn_log_filters
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
+from pipelines.server.webrtc_door import WebRTCDoor
 from pipelines.speech.models import ASRParams, SpeechModels
 from pipelines.speech.stt import NO_WORDS
 from pipelines.voice_pipeline import LLMParams
@@ -70,6 +72,7 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await webrtc.close()  # hangs up every WebRTC peer: their sessions end
         # Graceful shutdown: end every live session so its websocket closes cleanly.
         voices = [voice for voice in registry.active.values() if voice is not None]
         if voices:
@@ -79,6 +82,7 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
                 return_exceptions=True,
             )
 
+    webrtc = WebRTCDoor(runtime, config, registry)
     app = FastAPI(title="avatar-forcing voice server", lifespan=lifespan)
     app.state.registry = registry
     app.state.runtime = runtime
@@ -131,7 +135,29 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
         """One conversation: handshake, then a pipeline until either side leaves."""
         await serve_connection(websocket, runtime, config, registry)
 
+    @app.post("/api/offer")
+    async def webrtc_offer(request: Request) -> dict[str, Any]:
+        """One conversation over pipecat's WebRTC transport: an SDP offer in, the
+        answer out (pipelines/server/webrtc_door.py; the kiosk page's ?transport=webrtc)."""
+        return await webrtc.offer(await _json_body(request),
+                                  request.headers.get("authorization"))
+
+    @app.patch("/api/offer")
+    async def webrtc_ice(request: Request) -> dict[str, str]:
+        """ICE candidates a WebRTC peer found after its offer."""
+        return await webrtc.patch(await _json_body(request))
+
     return app
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON, or a 400 that says it is not JSON."""
+    try:
+        return await request.json()
+    except ValueError as error:
+        raise HTTPException(status_code=400, detail={
+            "type": "error", "code": "malformed", "message": f"not JSON: {error}",
+            "fatal": True}) from error
 
 
 async def load_runtime(

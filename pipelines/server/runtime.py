@@ -119,6 +119,7 @@ class SessionContext:
     session_id: str
     hello: Hello
     runtime: VoiceRuntime
-    serializer: ProtocolV1Serializer
+    #: our websocket's serializer; None for a session on pipecat's WebRTC transport
+    serializer: ProtocolV1Serializer | None = None
     #: the connection's outbox (its `video_dropped` counts frames the socket could not take)
     outbox: SessionOutbox | None = None

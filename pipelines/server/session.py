@@ -15,7 +15,7 @@ import hmac
 import itertools
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +35,7 @@ from pipelines.face.video_wire import VideoWireAdapter
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
 from pipelines.voice_pipeline import build_voice_pipeline
+from pipelines.wire.outbox import SessionOutbox
 from pipelines.wire.protocol import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from pipelines.wire.ws_transport import ProtocolWebsocketTransport
@@ -123,7 +124,7 @@ async def serve_connection(websocket: WebSocket, runtime: VoiceRuntime, config: 
             retry_after_s=config.busy_retry_after_s,
         )
         return
-    refusal = _video_refusal(hello, session_id, runtime, config)
+    refusal = video_refusal(hello, session_id, runtime, config)
     if refusal is not None:
         registry.release(session_id)
         logger.warning(f"refused a video client: {refusal}")
@@ -140,7 +141,7 @@ async def serve_connection(websocket: WebSocket, runtime: VoiceRuntime, config: 
         logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
 
 
-def _video_refusal(hello: Hello, session_id: str, runtime: VoiceRuntime,
+def video_refusal(hello: Hello, session_id: str, runtime: VoiceRuntime,
                    config: ServerConfig) -> str | None:
     """Why a video session cannot be taken now (the machine's live capacity,
     avatar/live/capacity.py), or None. An admitted session holds its place on
@@ -164,13 +165,23 @@ class AvatarStart:
     notices: list[Any] = field(default_factory=list)
 
 
-def start_avatar(context: SessionContext, config: ServerConfig,
-                 websocket: WebSocket) -> AvatarStart | None:
+def start_avatar(context: SessionContext, config: ServerConfig, *,
+                 image_lead_frames: int = 0) -> AvatarStart | None:
     """Build the avatar node for a session whose hello asked for video.
 
     The render size and camera rate are chosen from this machine's measured
     cost (`AvatarAssets.choose_video`); an unknown portrait falls back to the
-    default with a non-fatal `unknown_portrait` notice.
+    default with a non-fatal `unknown_portrait` notice. Our websocket and
+    pipecat's WebRTC transport (pipelines/server/webrtc_door.py) both take the
+    face from here: one code path.
+
+    Args:
+        context: the session (its hello says what it asked for).
+        config: the server's policy.
+        image_lead_frames: 0 on our websocket, which stamps each image with the
+            audio clock where it is queued, so it must be queued right before its
+            own audio; 1 on a pipecat transport that paces live video by itself
+            (`AvatarNodeParams.image_lead_frames`).
     """
     hello, assets = context.hello, context.runtime.avatar
     if hello.video_out is None or assets is None or not config.video:
@@ -201,12 +212,9 @@ def start_avatar(context: SessionContext, config: ServerConfig,
     node = AvatarForcingVideoService(
         session=session,
         load_portrait=load_portrait,
-        # image_lead_frames 0: the wire stamps each image with the audio clock where it
-        # is queued, so it must be queued right before its own audio
         params=replace(config.avatar_node, camera_fps=choice.camera_fps,
-                       image_lead_frames=0),
-        transport_stats=lambda: {"video_dropped": serializer.video_dropped + (
-            outbox.video_dropped if outbox is not None else 0)},
+                       image_lead_frames=image_lead_frames),
+        transport_stats=None if serializer is None else _wire_drops(serializer, outbox),
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
         # our protocol's events go to our own clients; a server returns memory after each
         send_metrics=True, send_events=True, release_memory_after=True,
@@ -218,7 +226,16 @@ def start_avatar(context: SessionContext, config: ServerConfig,
                  "adaptive": governor is not None}
     logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
                 f"camera {choice.camera_fps:g} fps ({choice.reason})")
-    return AvatarStart([node, VideoWireAdapter()], video_out, notices)
+    # our websocket needs its images as wire frames; pipecat's transports take them as they are
+    wire = [VideoWireAdapter()] if serializer is not None else []
+    return AvatarStart([node, *wire], video_out, notices)
+
+
+def _wire_drops(serializer: ProtocolV1Serializer,
+                outbox: SessionOutbox | None) -> Callable[[], dict[str, int]]:
+    """The images our websocket dropped (serializer and outbox), for the node's stats."""
+    return lambda: {"video_dropped": serializer.video_dropped + (
+        outbox.video_dropped if outbox is not None else 0)}
 
 
 async def _handshake(
@@ -291,7 +308,7 @@ async def _run_session(
     )
     context = SessionContext(session_id, hello, runtime, serializer, transport.outbox)
     try:
-        avatar = (start_avatar(context, config, websocket) if hello.video_out is not None
+        avatar = (start_avatar(context, config) if hello.video_out is not None
                   else None)
         processors = [] if avatar is None else list(avatar.processors)
         if config.session_processors is not None:

@@ -1,9 +1,14 @@
 // The kiosk page: the AvatarClient plus what a visitor and an operator see.
 // Operator URL options: ?portrait=NAME  ?token=TOKEN  ?size=256..512  ?camera=0
 // ?video=0 (voice only: no face, for a comparison or a low-power screen)
-// Tests and benchmarks read `window.kiosk.stats()`.
+// ?transport=webrtc (pipecat's WebRTC transport instead of our websocket: the face
+// and voice as WebRTC tracks, for kiosks on Wi-Fi; webrtc-client.js)
+// Tests and benchmarks read `window.kiosk.stats()`; `window.kiosk.probe(box)` starts
+// measuring the heard voice and a box of the face (media-probe.js, bench/webrtc_kiosk.py).
 
 import { AvatarClient } from "./avatar-client.js";
+import { AudioLevels, FaceWatcher } from "./media-probe.js";
+import { WebRTCAvatarClient } from "./webrtc-client.js";
 
 const STATE_WORDS = {
   idle: "Tap to start", connecting: "Connecting...", listening: "Listening",
@@ -21,8 +26,12 @@ const muteButton = /** @type {HTMLButtonElement} */ ($("mute"));
 const toggleButton = /** @type {HTMLButtonElement} */ ($("toggle"));
 const overlay = $("start-overlay");
 
-const client = new AvatarClient({
-  canvas,
+const webrtc = params.get("transport") === "webrtc";
+const videoElement = /** @type {HTMLVideoElement} */ ($("avatar-video"));
+const face = webrtc ? videoElement : canvas;
+canvas.hidden = webrtc;
+videoElement.hidden = !webrtc;
+const options = {
   selfView,
   token: params.get("token"),
   portrait: params.get("portrait"),
@@ -30,8 +39,10 @@ const client = new AvatarClient({
   videoSize: params.get("video") === "0" ? null
     : Math.round(Math.min(512, Math.max(256, Number(params.get("size")) || 512))),
   camera: params.get("camera") !== "0",
-  clientName: "kiosk-page/1.0",
-});
+  clientName: webrtc ? "kiosk-page-webrtc/1.0" : "kiosk-page/1.0",
+};
+const client = webrtc ? new WebRTCAvatarClient({ ...options, video: videoElement })
+  : new AvatarClient({ ...options, canvas });
 
 /** @type {{t: number, type: string, detail?: any}[]} */
 const log = [];
@@ -83,7 +94,7 @@ client.addEventListener("interrupted", () => {
 });
 client.addEventListener("connection", (event) => {
   record("connection", /** @type {CustomEvent} */ (event).detail.connected);
-  showQuality(client.stats.videoQuality);
+  showQuality(/** @type {any} */ (client.stats).videoQuality);
 });
 // The server may change the frame size (512 <-> 256 px) and rates mid-session: the
 // canvas keeps its displayed size (kiosk.css), so only the face's tooltip changes.
@@ -103,7 +114,7 @@ client.addEventListener("event", (event) => {
  * @param {any} quality  client.stats.videoQuality (null: voice only or disconnected)
  */
 function showQuality(quality) {
-  canvas.title = !quality ? ""
+  face.title = !quality ? ""
     : `Video ${quality.width} px, ${quality.drawnFps} images/s, camera ${quality.cameraFps} fps`
       + (quality.level ? ` (lowered, level ${quality.level}${quality.levels ? ` of ${quality.levels - 1}` : ""})` : "")
       + (quality.reason ? `: ${quality.reason}` : "");
@@ -150,11 +161,50 @@ toggleButton.addEventListener("click", async () => {
   }
 });
 
+/** @type {{levels: AudioLevels | null, face: FaceWatcher | null}} */
+const probe = { levels: null, face: null };
+
+/**
+ * Start measuring what the visitor hears and sees (benchmarks): the heard voice's
+ * level and how much `box` of the face changes (media-probe.js). Call it once the
+ * session is connected; `probeTrace()` returns what was measured.
+ * @param {{x: number, y: number, w: number, h: number}} box  fractions of the face image
+ */
+async function startProbe(box) {
+  probe.levels?.close();
+  if (client instanceof WebRTCAvatarClient) {
+    probe.levels = client.heard;
+  } else if (client.player && client.audio) {
+    await client.audio.audioWorklet.addModule(new URL("./worklets/level-processor.js", import.meta.url));
+    probe.levels = new AudioLevels(client.audio, client.player.node);
+  }
+  if (!probe.levels) throw new Error("no audio is playing yet");
+  probe.levels.envelope = [];
+  probe.levels.recording = true;
+  probe.face?.stop();
+  probe.face = new FaceWatcher(face);
+  probe.face.start(box);
+}
+
+/** Captures the face as the visitor sees it now, as a PNG data URL. */
+function faceImage() {
+  const copy = document.createElement("canvas");
+  copy.width = webrtc ? videoElement.videoWidth : canvas.width;
+  copy.height = webrtc ? videoElement.videoHeight : canvas.height;
+  /** @type {CanvasRenderingContext2D} */ (copy.getContext("2d")).drawImage(face, 0, 0);
+  return copy.toDataURL("image/png");
+}
+
 // For tests, benchmarks and an operator's console.
 Object.assign(window, {
   kiosk: {
     client,
     log,
+    transport: webrtc ? "webrtc" : "websocket",
+    faceImage,
+    probe: startProbe,
+    probeTrace: () => ({ audio: probe.levels ? probe.levels.envelope : [],
+                         video: probe.face ? probe.face.samples : [] }),
     stats: () => ({ ...client.stats, captionLines: [...captions.children].map((line) => ({
       role: line.classList.contains("user") ? "user" : "bot", text: line.textContent })) }),
   },

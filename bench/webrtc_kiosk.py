@@ -1,0 +1,263 @@
+"""Figure: bench/results/webrtc_kiosk.json and webrtc_kiosk.png: the kiosk page over
+pipecat's WebRTC transport against the same page over our websocket, in one run, both
+in real headless Chromium against one `avatar-forcing serve`.
+
+Chromium opens the kiosk page at `/` (websocket) and at `/?transport=webrtc`
+(SmallWebRTCTransport: mic, camera, face and voice as WebRTC tracks, events on the
+data channel) with the same fake microphone (questions spoken by the bundled piper
+voice) and the same fake camera (a real face animated by our renderer). Each
+transport holds the same conversation; which goes first alternates by round
+(`--rounds`), so neither always meets a warmer machine. Measured by the page:
+
+- video_fps: images shown a second (WebRTC: frames the <video> presented,
+  requestVideoFrameCallback; websocket: distinct images drawn on the canvas);
+- frame_gap_ms_max: the longest wait between two of them;
+- voice_to_voice_ms_p50: the reply heard (voiced audio after 300 ms of quiet, at
+  the page's output) minus the last loud 20 ms of the visitor's question (the
+  page's microphone), per turn;
+- av_offset_ms: p95 of |lag| over the replies, where the lag is the one that best
+  correlates the mouth as shown (a box round the lips, found by our face
+  landmarker on the page's own image) with the voice as played
+  (benchkit/page_lip_sync.py); the same method on both transports. The websocket
+  page's own pts measure (audio clock minus the drawn frame's pts) is kept
+  beside it as `av_offset_ms_pts`;
+- cpu_per_session: the server process's CPU (% of one core) during the conversation.
+
+Prints one JSON object (last line) with the load average; writes it and a plot.
+
+    .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from benchkit.kiosk_page import cpu_secs, kiosk_page, stats
+from benchkit.kiosk_server import free_port, product_server
+from benchkit.page_lip_sync import page_lip_sync
+from benchkit.paths import RESULTS
+from benchkit.stats import pct
+from benchkit.voice import QUESTIONS
+
+TURN_GAP_SECS = 22.0  # question to question: room for an answer on a slow machine
+FIRST_QUESTION_SECS = 8.0  # into the mic file: after either transport has connected
+CONNECT_TIMEOUT_SECS = 60.0
+TRANSPORTS = {"websocket": "", "webrtc": "?transport=webrtc"}
+# mediapipe face mesh: mouth corners, upper lip top, lower lip bottom, chin
+LEFT_CORNER, RIGHT_CORNER, UPPER_LIP, LOWER_LIP, CHIN = 61, 291, 0, 17, 152
+
+
+def mouth_box(png: bytes) -> dict[str, float]:
+    """The box round the lips (and where the jaw drops to), as fractions of the image."""
+    from avatar.face_analysis import FaceAnalyzer
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    with FaceAnalyzer(mode="image") as analyzer:
+        face = analyzer.analyze(rgb)
+    if face is None:
+        raise RuntimeError("no face in the page's image of the avatar")
+    points = face.landmarks[:, :2]
+    height, width = rgb.shape[:2]
+    left, right = points[LEFT_CORNER, 0], points[RIGHT_CORNER, 0]
+    margin = 0.15 * (right - left)
+    top = points[UPPER_LIP, 1] - margin
+    bottom = (points[LOWER_LIP, 1] + points[CHIN, 1]) / 2
+    return {"x": float((left - margin) / width), "y": float(top / height),
+            "w": float((right - left + 2 * margin) / width), "h": float((bottom - top) / height)}
+
+
+async def face_png(page: Any) -> bytes:
+    url = await page.evaluate("window.kiosk.faceImage()")
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+async def wait_for_face(page: Any) -> dict[str, Any]:
+    """Stats once the session is up and the face is being shown."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_SECS
+    while time.monotonic() < deadline:
+        now = await stats(page)
+        if now["connected"] and now["framesDrawn"] > 10:
+            return now
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the {await page.evaluate('window.kiosk.transport')} page never showed "
+                       f"the face: {await stats(page)}")
+
+
+async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transport: str,
+                       seconds: float) -> dict[str, Any]:
+    """One conversation through the page on `transport`; what the page measured."""
+    async with kiosk_page(http, wav, y4m, TRANSPORTS[transport]) as page:
+        first = await wait_for_face(page)
+        await asyncio.sleep(0.5)
+        box = mouth_box(await face_png(page))
+        await page.evaluate("(box) => window.kiosk.probe(box)", box)
+        started_at, server_cpu_start = time.monotonic(), _proc_cpu(server_pid)
+        chromium_cpu_start = cpu_secs("chromium")
+        with tqdm(total=int(seconds), desc=f"conversation over {transport}", unit="s") as bar:
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < seconds:
+                bar.update(int(elapsed) - bar.n)
+                await asyncio.sleep(0.5)
+        last = await stats(page)
+        trace = await page.evaluate("window.kiosk.probeTrace()")
+        log = await page.evaluate("window.kiosk.log")
+        wall = time.monotonic() - started_at
+        server_cpu = 100 * (_proc_cpu(server_pid) - server_cpu_start) / wall
+        chromium_cpu = 100 * (cpu_secs("chromium") - chromium_cpu_start) / wall
+    span = (last["now"] - first["now"]) / 1000
+    sync = page_lip_sync(trace)
+    captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
+    v2v = [round(v) for v in last["voiceToVoiceMs"]]
+    return {
+        "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2),
+        "voice_to_voice_ms_p50": pct(v2v, 50),
+        "voice_to_voice_ms": v2v,
+        "av_offset_ms": sync["abs_lag_ms_p95"],
+        "av_lag_ms_p50": sync["lag_ms_p50"],
+        "av_offset_ms_pts": last.get("avOffsetMsP95"),
+        "lip_sync": sync,
+        "frame_gap_ms_max": _gap_max(last, trace),
+        "cpu_per_session": round(server_cpu, 1),
+        "cpu_chromium": round(chromium_cpu, 1),
+        "mouth_box": {k: round(v, 3) for k, v in box.items()},
+        "user_captions": [c["text"] for c in captions if c["role"] == "user"],
+        "bot_captions": len([c for c in captions if c["role"] == "bot"]),
+        "errors": last.get("errors"),
+        "reconnects": last.get("reconnects"),
+        "trace": trace,
+    }
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of `pid` and its threads (its children, the LLM server, are apart)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _gap_max(last: dict[str, Any], trace: dict[str, Any]) -> float | None:
+    """The longest wait between two images shown (the WebRTC page times every presented
+    frame; on the websocket page, the face watcher sees every new image)."""
+    if last.get("frameGapMsMax") is not None:
+        return round(float(last["frameGapMsMax"]), 1)
+    times = [t for t, _ in trace.get("video") or []]
+    return round(float(np.max(np.diff(times))), 1) if len(times) > 1 else None
+
+
+def plot(result: dict[str, Any], out: Path) -> None:
+    """The voice and the mouth of one reply on each transport, and the figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 1, figsize=(10, 6.5))
+    for axis, name in zip(axes, ("websocket", "webrtc"), strict=True):
+        run = result[name]
+        audio = np.asarray(run["trace"]["audio"] or [[0, 0]], float)
+        video = np.asarray(run["trace"]["video"] or [[0, 0, 0]], float)
+        per_reply = run["lip_sync"]["per_reply"]
+        t0 = audio[np.argmax(audio[:, 1] > 0.01), 0] if len(audio) else 0
+        window = (audio[:, 0] >= t0 - 500) & (audio[:, 0] <= t0 + 5000)
+        axis.plot((audio[window, 0] - t0) / 1000, audio[window, 1] / max(1e-6, audio[window, 1].max()),
+                  color="tab:blue", lw=0.8, label="voice heard (RMS)")
+        shown = (video[:, 0] >= t0 - 500) & (video[:, 0] <= t0 + 5000)
+        axis.step((video[shown, 0] - t0) / 1000, video[shown, 1] / max(1e-6, video[shown, 1].max()),
+                  where="post", color="tab:red", lw=1.0, label="mouth shown (opening)")
+        axis.set_title(f"{name}: {run['video_fps']} images/s, v2v p50 {run['voice_to_voice_ms_p50']} ms, "
+                       f"lag p50 {run['av_lag_ms_p50']} ms over {len(per_reply)} replies", fontsize=10)
+        axis.set_xlabel("s from the first reply's onset")
+        axis.legend(loc="upper right", fontsize=8)
+    figure.suptitle(f"kiosk page in Chromium: WebRTC / websocket v2v = {result['webrtc_over_websocket_v2v']}")
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+
+
+def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one transport as one: medians of rates, all turns and replies pooled."""
+    v2v = [v for run in runs for v in run["voice_to_voice_ms"]]
+    lags = [r for run in runs for r in run["lip_sync"]["per_reply"] if r["r"] >= 0.3]
+    merged = dict(runs[0])
+    merged.update({
+        "video_fps": round(float(np.median([r["video_fps"] for r in runs])), 2),
+        "voice_to_voice_ms": v2v,
+        "voice_to_voice_ms_p50": pct(v2v, 50),
+        "av_offset_ms": pct([abs(r["lag_ms"]) for r in lags], 95),
+        "av_lag_ms_p50": pct([r["lag_ms"] for r in lags], 50),
+        "frame_gap_ms_max": max((r["frame_gap_ms_max"] or 0) for r in runs),
+        "cpu_per_session": round(float(np.median([r["cpu_per_session"] for r in runs])), 1),
+        "rounds": len(runs),
+    })
+    return merged
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    from pipelines.speech.models import SpeechModels
+
+    models = SpeechModels.bundled()
+    folder = Path(tempfile.mkdtemp(prefix="webrtc-kiosk-"))
+    questions = (QUESTIONS * 10)[: args.turns]
+    wav = write_fake_mic_wav(folder / "mic.wav", [
+        (FIRST_QUESTION_SECS + i * TURN_GAP_SECS, speak(models, text))
+        for i, text in enumerate(questions)])
+    y4m = write_fake_camera_y4m(folder / "camera.y4m", seconds=4.0)
+    del models
+    seconds = FIRST_QUESTION_SECS + args.turns * TURN_GAP_SECS - 4
+    load_before = os.getloadavg()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRANSPORTS}
+    with product_server(free_port()) as (http, pid):
+        for round_index in range(args.rounds):
+            order = list(TRANSPORTS) if round_index % 2 == 0 else list(reversed(TRANSPORTS))
+            for name in order:
+                runs[name].append(await conversation(http, pid, wav, y4m, name, seconds))
+    websocket, webrtc = _merge(runs["websocket"]), _merge(runs["webrtc"])
+    ratio = (round(webrtc["voice_to_voice_ms_p50"] / websocket["voice_to_voice_ms_p50"], 3)
+             if webrtc["voice_to_voice_ms_p50"] and websocket["voice_to_voice_ms_p50"] else None)
+    result: dict[str, Any] = {
+        "websocket": websocket,
+        "webrtc": webrtc,
+        "webrtc_over_websocket_v2v": ratio,
+        "turns": args.turns,
+        "rounds": args.rounds,
+        "load_avg_before": [round(x, 2) for x in load_before],
+        "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "goals": {
+            "fps_ge_24": {name: run["video_fps"] >= 24 for name, run in
+                          (("websocket", websocket), ("webrtc", webrtc))},
+            "av_within_40ms": {name: run["av_offset_ms"] is not None and run["av_offset_ms"] <= 40
+                               for name, run in (("websocket", websocket), ("webrtc", webrtc))},
+            "v2v_ratio_le_1_05": ratio is not None and ratio <= 1.05,
+        },
+    }
+    plot(result, args.out.with_suffix(".png"))
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--turns", type=int, default=4, help="questions per conversation")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="conversations per transport (the order alternates by round)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
+    arguments = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    output = asyncio.run(main(arguments))
+    for name in TRANSPORTS:  # the traces are for the plot; the JSON keeps the figures
+        output[name].pop("trace", None)
+    arguments.out.write_text(json.dumps(output, indent=2) + "\n")
+    print(json.dumps(output))

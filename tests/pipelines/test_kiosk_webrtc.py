@@ -1,0 +1,198 @@
+"""The kiosk page over pipecat's WebRTC transport, in real headless Chromium.
+
+The same server as the websocket kiosk (`/api/offer` beside `/ws`,
+pipelines/server/webrtc_door.py), the same page at `/?transport=webrtc`, the same
+fake microphone (a question spoken by the bundled piper voice) and camera (a real
+face animated by our renderer). The browser sends mic and camera as WebRTC tracks
+and gets the face and the voice back as tracks. What is asserted is what a visitor
+meets, read through the page (`window.kiosk.stats()`, captions, a screenshot of the
+<video>), plus the face's own counters, which travel on the data channel:
+
+- the face plays as video before anyone speaks and never freezes for 3 s;
+- the question is heard (its caption) and answered aloud (a reply's voice reaches
+  the page's audio graph, so voice-to-voice is measured) with a bot caption;
+- the camera track reaches the face: its counters say frames were analysed;
+- a malformed offer is refused with our protocol's error and the server goes on;
+- hanging up frees the server's session slot.
+
+Behaviour only, never speed: bench/webrtc_kiosk.py measures it. Chromium missing
+is the one reason to skip (the skip says so loudly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatar.face_analysis import FaceAnalyzer
+from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
+from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = "Can you tell me about your store and what you sell?"
+QUESTION_AT = 4.0  # s into the fake mic file: after the peer connection is up
+LISTEN_SECS = 30.0  # the question, then room for the reply on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Chromium's path; a loud skip when the Debian package is missing."""
+    return chromium_or_skip("the kiosk page over WebRTC")
+
+
+@pytest.fixture(scope="module")
+def webrtc_media(tmp_path_factory: pytest.TempPathFactory, speech_models: Any) -> tuple[Path, Path]:
+    """(mic WAV, camera Y4M): one question."""
+    folder = tmp_path_factory.mktemp("webrtc_media")
+    wav = write_fake_mic_wav(folder / "mic.wav", [(QUESTION_AT, speak(speech_models, QUESTION))])
+    return wav, write_fake_camera_y4m(folder / "camera.y4m", seconds=4.0)
+
+
+@pytest.fixture(scope="module")
+def kiosk_server(video_runtime: Any, start_server: Any) -> Any:
+    """The real server with the avatar, serving the page and `/api/offer`."""
+    from pipelines.server.app import ServerConfig
+
+    return start_server(video_runtime, ServerConfig(max_sessions=2))
+
+
+def healthz(http: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{http}/healthz", timeout=5) as response:
+        return dict(json.load(response))
+
+
+def post_offer(http: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST `body` to /api/offer: (status, JSON answer)."""
+    request = urllib.request.Request(f"{http}/api/offer", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(json.load(response))
+    except urllib.error.HTTPError as error:
+        return error.code, dict(json.load(error))
+
+
+def faces_in_png(png: bytes) -> int:
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    with FaceAnalyzer(mode="image") as analyzer:
+        return 0 if analyzer.analyze(rgb) is None else 1
+
+
+def froze(history: list[dict[str, Any]], counter: str, seconds: float = 3.0) -> list[float]:
+    """Page times at which `counter` then stood still for `seconds` or more."""
+    spans = []
+    for i, start in enumerate(history):
+        end = next((h for h in history[i + 1:] if h["now"] - start["now"] >= seconds * 1000), None)
+        if end is not None and end[counter] == start[counter]:
+            spans.append(start["now"])
+    return spans
+
+
+async def test_kiosk_page_over_webrtc_converses_with_the_face(
+        chromium: str, kiosk_server: Any, webrtc_media: tuple[Path, Path],
+        wer: Callable[[str, str], float]) -> None:
+    wav, y4m = webrtc_media
+    async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m), executable=chromium) as browser:
+        page = await browser.new_page()
+        await page.goto(f"{kiosk_server.http}/?transport=webrtc")
+        assert await page.evaluate("window.kiosk.transport") == "webrtc"
+        await page.click("#start")
+        history = []
+        end = time.monotonic() + LISTEN_SECS
+        while time.monotonic() < end:
+            history.append(await page.evaluate("({now: performance.now(), ...window.kiosk.stats()})"))
+            await asyncio.sleep(0.2)
+        video_png = await page.locator("#avatar-video").screenshot()
+        log = await page.evaluate("window.kiosk.log")
+        final = history[-1]
+        timeline = [(round(entry["t"]), entry["type"], entry.get("detail")) for entry in log]
+
+        # the face as a WebRTC video track: presented frames, from before the question
+        # on, never frozen for 3 s, a face on the <video>
+        connected = [h for h in history if h["connected"]]
+        assert connected, f"the page never connected over WebRTC: {final} {timeline}"
+        assert connected[0]["now"] - history[0]["now"] < QUESTION_AT * 1000, "connected too late"
+        assert final["videoSize"] in (256, 512), final
+        assert froze(connected, "framesDrawn") == [], f"the face froze for 3 s: {final}"
+        assert final["framesDrawn"] > 25, final
+        assert faces_in_png(video_png) == 1, "no face in the <video> screenshot"
+
+        # the question heard, a reply captioned and its voice heard on the page
+        captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
+        first_bot = next((i for i, c in enumerate(captions) if c["role"] == "bot"), None)
+        assert first_bot is not None, f"no reply caption: {timeline}"
+        heard = " ".join(c["text"] for c in captions[:first_bot] if c["role"] == "user" and c["final"])
+        assert wer(QUESTION, heard) <= 0.4, captions
+        assert final["replyOnsets"] >= 1, f"no reply voice reached the page: {final}"
+        assert final["voiceToVoiceMs"], f"voice-to-voice not measured: {final}"
+
+        # the camera track reached the face: its counters (a `metrics` event on the
+        # data channel) say frames were analysed
+        face = final["faceMetrics"]
+        assert face is not None, f"no face metrics on the data channel: {final}"
+        assert face["camera_analysed"] > 0, face
+        assert face["frames_sent"] > 25, face
+        assert not page.errors, page.errors
+
+        # one session on the server while the page is open; none after it leaves
+        assert healthz(kiosk_server.http)["sessions"] == 1
+        await page.goto("about:blank")
+        for _ in range(100):  # 10 s: pipecat notices a peer gone within 3 s of pings
+            if not healthz(kiosk_server.http)["sessions"]:
+                break
+            await asyncio.sleep(0.1)
+        assert healthz(kiosk_server.http)["sessions"] == 0
+
+
+def test_a_malformed_offer_is_refused_and_the_server_goes_on(kiosk_server: Any) -> None:
+    status, answer = post_offer(kiosk_server.http, b"{not json")
+    assert status == 400 and answer["detail"]["code"] == "malformed", answer
+    status, answer = post_offer(kiosk_server.http, json.dumps({"type": "offer"}).encode())
+    assert status == 400 and "SDP" in answer["detail"]["message"], answer
+    status, answer = post_offer(kiosk_server.http, json.dumps(
+        {"type": "offer", "sdp": "v=0\r\nnot an sdp\r\n"}).encode())
+    assert status == 400 and "no audio section" in answer["detail"]["message"], answer
+    status, answer = post_offer(kiosk_server.http, json.dumps(
+        {"type": "offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+         "request_data": {"size": 9000}}).encode())
+    assert status == 400 and "size" in answer["detail"]["message"], answer
+    health = healthz(kiosk_server.http)
+    assert health["sessions"] == 0, health
+
+
+async def test_a_peer_that_never_connects_gives_its_slot_back(
+        kiosk_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An offer answered, then nothing (the peer went away before ICE): the session
+    ends by itself at the connect deadline instead of holding a slot for good."""
+    from aiortc import RTCPeerConnection
+
+    from pipelines.server import webrtc_door
+
+    monkeypatch.setattr(webrtc_door, "CONNECT_SECS", 2.0)
+    peer = RTCPeerConnection()
+    peer.addTransceiver("audio", direction="sendrecv")
+    peer.addTransceiver("video", direction="recvonly")
+    await peer.setLocalDescription(await peer.createOffer())
+    body = json.dumps({"type": "offer", "sdp": peer.localDescription.sdp,
+                       "request_data": {"video": False}}).encode()
+    await peer.close()
+    status, answer = await asyncio.to_thread(post_offer, kiosk_server.http, body)
+    assert status == 200 and answer["session_id"], answer
+    assert healthz(kiosk_server.http)["sessions"] == 1
+    for _ in range(100):  # 10 s
+        if not healthz(kiosk_server.http)["sessions"]:
+            break
+        await asyncio.sleep(0.1)
+    assert healthz(kiosk_server.http)["sessions"] == 0
