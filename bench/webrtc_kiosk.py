@@ -115,6 +115,9 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         last = await stats(page)
         trace = await page.evaluate("window.kiosk.probeTrace()")
         log = await page.evaluate("window.kiosk.log")
+        # the browser's own receive delays (WebRTC: jitter buffers per track)
+        receiver = await page.evaluate(
+            "window.kiosk.client.receiveStats ? window.kiosk.client.receiveStats() : null")
         wall = time.monotonic() - started_at
         server_cpu = 100 * (_proc_cpu(server_pid) - server_cpu_start) / wall
         chromium_cpu = 100 * (cpu_secs("chromium") - chromium_cpu_start) / wall
@@ -136,6 +139,8 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "mouth_box": {k: round(v, 3) for k, v in box.items()},
         "user_captions": [c["text"] for c in captions if c["role"] == "user"],
         "bot_captions": len([c for c in captions if c["role"] == "bot"]),
+        "receiver": receiver,
+        "playback": last.get("playback"),
         "errors": last.get("errors"),
         "reconnects": last.get("reconnects"),
         "trace": trace,
@@ -153,7 +158,7 @@ def _gap_max(last: dict[str, Any], trace: dict[str, Any]) -> float | None:
     frame; on the websocket page, the face watcher sees every new image)."""
     if last.get("frameGapMsMax") is not None:
         return round(float(last["frameGapMsMax"]), 1)
-    times = [t for t, _ in trace.get("video") or []]
+    times = [sample[0] for sample in trace.get("video") or []]
     return round(float(np.max(np.diff(times))), 1) if len(times) > 1 else None
 
 

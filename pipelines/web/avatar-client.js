@@ -238,6 +238,7 @@ export class AvatarClient extends EventTarget {
       framesDiscarded: frames.discarded,
       framesQueued: frames.queue.length,
       videoFps: frames.fps,
+      frameGapMsMax: frames.drawn > 1 ? frames.gapMaxMs : null,
       avOffsetMsP50: percentile(frames.offsets, 0.5),
       avOffsetMsP95: percentile(frames.offsets.map(Math.abs), 0.95),
       avOffsetSamples: frames.offsets.length,

@@ -35,6 +35,9 @@ export class FrameScheduler {
     this.offsets = []; // ms: audio clock at draw minus frame pts
     /** @type {number[]} */
     this.drawTimes = []; // performance.now() of recent draws, for the frame rate
+    /** @type {number | null} */
+    this.lastDrawAt = null;
+    this.gapMaxMs = 0; // the longest wait between two images drawn
     this.running = true;
     this.loop = this.loop.bind(this);
     requestAnimationFrame(this.loop);
@@ -126,6 +129,8 @@ export class FrameScheduler {
     this.lastDrawnPts = frame.pts;
     this.offsets.push((now - frame.pts) * 1000);
     if (this.offsets.length > KEEP_OFFSETS) this.offsets.shift();
+    if (this.lastDrawAt !== null) this.gapMaxMs = Math.max(this.gapMaxMs, timestamp - this.lastDrawAt);
+    this.lastDrawAt = timestamp;
     this.drawTimes.push(timestamp);
     while (this.drawTimes.length && this.drawTimes[0] < timestamp - 2000) this.drawTimes.shift();
   }

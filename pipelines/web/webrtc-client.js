@@ -144,6 +144,10 @@ export class WebRTCAvatarClient extends EventTarget {
       videoFps: span > 0 ? (this.frameTimes.length - 1) / span : 0,
       frameGapMsMax: gaps.length ? Math.max(...gaps) : null,
       frameGapMsP95: percentile(gaps, 0.95),
+      // the compositor's own count: frames shown and dropped (late) by the <video>
+      playback: this.options.video.getVideoPlaybackQuality
+        ? (({ totalVideoFrames, droppedVideoFrames }) => ({ totalVideoFrames, droppedVideoFrames }))(
+          this.options.video.getVideoPlaybackQuality()) : null,
       replyOnsets: this.heard ? this.heard.onsets.length : 0,
       voiceToVoiceMs: [...this.voiceToVoiceMs],
       cameraOn: !!this.cameraStream,
@@ -287,7 +291,9 @@ export class WebRTCAvatarClient extends EventTarget {
     if (!("requestVideoFrameCallback" in video)) return;
     /** @type {VideoFrameRequestCallback} */
     const onFrame = (_now, metadata) => {
-      this.framesPresented++;
+      // presentedFrames counts every frame handed to the compositor, also those
+      // presented between two callbacks (a callback comes at most once a render step)
+      this.framesPresented = metadata.presentedFrames;
       this.frameTimes.push(metadata.expectedDisplayTime);
       if (this.frameTimes.length > 30000) this.frameTimes.shift();
       if (!this.stopped) video.requestVideoFrameCallback(onFrame);

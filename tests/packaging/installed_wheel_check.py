@@ -121,7 +121,7 @@ def main() -> int:
     import cv2
 
     report["cv2"] = {"version": cv2.__version__, "owner": cv2_owner(),
-                     "contrib": hasattr(cv2, "ximgproc") and hasattr(cv2, "xphoto"),
+                     "contrib": hasattr(getattr(cv2, "ximgproc", None), "guidedFilter"),
                      "installed": {d: importlib.metadata.version(d) for d in OPENCV
                                    if importlib.util.find_spec("cv2") and _installed(d)}}
     report["pipecat_yuv_error"] = round(pipecat_camera_conversion_error(), 2)
