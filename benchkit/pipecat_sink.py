@@ -118,14 +118,18 @@ class FaceRun:
 
 
 async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
-                         first_image_timeout_secs: float = 60.0) -> FaceRun:
+                         first_image_timeout_secs: float = 60.0, video_live: bool = True,
+                         video_framerate: int = 25) -> FaceRun:
     """Run `face` in front of a memory transport at `out_rate` Hz and `size` px; returns
-    once the first image was played (the face builds its session on StartFrame)."""
+    once the first image was played (the face builds its session on StartFrame).
+    `video_live=False`: the transport redraws its current image at `video_framerate`
+    (the face's images then travel with the audio: `images_sync_with_audio`)."""
     played = Played()
     transport = MemoryOutputTransport(TransportParams(
         audio_out_enabled=True, audio_out_sample_rate=out_rate,
-        video_out_enabled=True, video_out_is_live=True,
-        video_out_width=size, video_out_height=size, video_out_framerate=25), played)
+        video_out_enabled=True, video_out_is_live=video_live,
+        video_out_width=size, video_out_height=size, video_out_framerate=video_framerate),
+        played)
     bot = BotStateRecorder()
     worker = PipelineWorker(Pipeline([face, transport, bot]),
                             params=PipelineParams(audio_out_sample_rate=out_rate),

@@ -299,6 +299,11 @@ class AvatarSettings(_Section):
         "ahead of its own audio: pipecat's live video output draws an image one frame after "
         "it arrives. Our websocket server always uses 0 (it stamps images with the audio "
         "clock).")
+    images_sync_with_audio: bool = Field(
+        default=False, description="Release each image only once the transport has "
+        "written the audio queued before it (pipecat's sync_with_audio; with "
+        "video_out_is_live=False and image_lead_frames=0), for a transport whose audio path "
+        "buffers more than its video path. Our server's WebRTC door sets it.")
     stats_interval_secs: float = Field(
         default=2.0, gt=0, description="Seconds between a session's render statistics.")
 

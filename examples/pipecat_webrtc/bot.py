@@ -57,10 +57,12 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
             video_in_enabled=True,
             video_in_sources={"camera": VideoInSourceParams(framerate=10)},
             video_out_enabled=True,
-            video_out_is_live=True,
+            # over WebRTC the face's images travel behind their audio (below) and the
+            # transport redraws the current one 30 times a second (docs/PIPECAT.md)
+            video_out_is_live=False,
             video_out_width=512,
             video_out_height=512,
-            video_out_framerate=25,  # the face draws 25 images a second
+            video_out_framerate=30,
         ),
     )
 
@@ -100,7 +102,9 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
             user_aggregator,
             llm,
             tts,
-            AvatarForcingVideoService(),  # TTS audio in, lip-synced video and audio out
+            # TTS audio in, lip-synced video and audio out
+            AvatarForcingVideoService(settings=AvatarForcingVideoService.Settings(
+                images_sync_with_audio=True, image_lead_frames=0)),
             transport.output(),
             assistant_aggregator,
         ]

@@ -173,6 +173,12 @@ class AvatarNodeParams:
     #: 10 ms with 1; bench/video_service.py). Our websocket stamps an image with the
     #: audio clock where it is queued: 0 there (the server sets it).
     image_lead_frames: int = 1
+    #: release each image only once the transport has written the audio queued before
+    #: it (pipecat's `OutputImageRawFrame.sync_with_audio`; pair it with
+    #: `video_out_is_live=False` and `image_lead_frames=0`). For a transport whose
+    #: audio path buffers more than its video path, where a live image would go out
+    #: ahead of its own audio: pipecat's SmallWebRTC (docs/PIPECAT.md)
+    images_sync_with_audio: bool = False
 
     @classmethod
     def from_section(cls, avatar: AvatarSettings) -> AvatarNodeParams:
@@ -637,10 +643,12 @@ class AvatarForcingVideoService(AIService):
             if wait > 0:
                 await asyncio.sleep(wait)
             height, width = frame.image.shape[:2]
-            await self.push_frame(AvatarImageFrame(
+            image = AvatarImageFrame(
                 image=frame.image.tobytes(), size=(width, height), format="RGB",
                 jpeg=frame.jpeg or b"", frame_index=frame.index,
-                user_frames=frame.user_frames))
+                user_frames=frame.user_frames)
+            image.sync_with_audio = params.images_sync_with_audio
+            await self.push_frame(image)
             audio_due.append((planned, frame))
             while len(audio_due) > params.image_lead_frames:
                 await self._push_audio(*audio_due.popleft())

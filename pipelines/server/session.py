@@ -166,7 +166,8 @@ class AvatarStart:
 
 
 def start_avatar(context: SessionContext, config: ServerConfig, *,
-                 image_lead_frames: int = 0) -> AvatarStart | None:
+                 image_lead_frames: int = 0,
+                 images_sync_with_audio: bool = False) -> AvatarStart | None:
     """Build the avatar node for a session whose hello asked for video.
 
     The render size and camera rate are chosen from this machine's measured
@@ -182,6 +183,8 @@ def start_avatar(context: SessionContext, config: ServerConfig, *,
             audio clock where it is queued, so it must be queued right before its
             own audio; 1 on a pipecat transport that paces live video by itself
             (`AvatarNodeParams.image_lead_frames`).
+        images_sync_with_audio: release each image behind the audio queued before it
+            (`AvatarNodeParams.images_sync_with_audio`; pipecat's WebRTC transport).
     """
     hello, assets = context.hello, context.runtime.avatar
     if hello.video_out is None or assets is None or not config.video:
@@ -213,7 +216,8 @@ def start_avatar(context: SessionContext, config: ServerConfig, *,
         session=session,
         load_portrait=load_portrait,
         params=replace(config.avatar_node, camera_fps=choice.camera_fps,
-                       image_lead_frames=image_lead_frames),
+                       image_lead_frames=image_lead_frames,
+                       images_sync_with_audio=images_sync_with_audio),
         transport_stats=None if serializer is None else _wire_drops(serializer, outbox),
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
         # our protocol's events go to our own clients; a server returns memory after each

@@ -57,6 +57,13 @@ from sdk.protocol import AudioInFormat, ErrorCode, Hello, VideoInOffer, VideoOut
 #: pipecat's transport draws the camera at this rate at most; the face analyses
 #: fewer (its `camera_fps`), newest frame first
 CAMERA_IN_FPS = 15
+#: images travel behind the audio queued before them (pipecat's sync_with_audio), and the
+#: transport redraws its current image at this rate: pipecat's WebRTC audio path holds
+#: the reply's audio ~100 ms longer than its live video path, so live images showed the
+#: mouth 130-210 ms ahead of the voice in Chromium; with them 40-140 ms (bench/webrtc_kiosk.py,
+#: docs/PIPECAT.md). 30, not 25: the redraw loop sleeps a frame after each draw and a
+#: busy event loop oversleeps by ~5 ms (25 gave 21.6 images/s, 30 gives 24.5)
+WEBRTC_VIDEO_FPS = 30
 #: how long a shutdown waits for the sessions of hung-up peers to end
 STOP_SECS = 10.0
 #: a peer answered but never connected (no ICE path, or an offer aiortc took but no
@@ -150,7 +157,8 @@ class WebRTCDoor:
 
         async def start_session(connection: SmallWebRTCConnection) -> None:
             started["connection"] = connection
-            avatar = start_avatar(context, self.config, image_lead_frames=1)
+            avatar = start_avatar(context, self.config, image_lead_frames=0,
+                                  images_sync_with_audio=True)
             started["avatar"] = avatar
             task = asyncio.create_task(self._run(context, connection, avatar),
                                        name=f"webrtc-session-{session_id}")
@@ -238,12 +246,13 @@ class WebRTCDoor:
                     video_in_enabled=camera,
                     video_in_sources={"camera": VideoInSourceParams(framerate=CAMERA_IN_FPS)},
                     video_out_enabled=avatar is not None,
-                    # one image per 40 ms, paced by the transport; the face steps its
-                    # render size under load and the transport scales to this size
-                    video_out_is_live=True,
+                    # the current image redrawn at WEBRTC_VIDEO_FPS, each new one released
+                    # behind its audio; the face steps its render size under load and the
+                    # transport scales to this size
+                    video_out_is_live=False,
                     video_out_width=size or 512,
                     video_out_height=size or 512,
-                    video_out_framerate=25,
+                    video_out_framerate=WEBRTC_VIDEO_FPS,
                 ),
             )
             processors = [] if avatar is None else list(avatar.processors)

@@ -38,11 +38,19 @@ OUT_RATE = 24000  # the transport's rate: TTS audio at other rates must come out
 SIZE = 256  # small: the test is about behaviour, and 256 px is cheap on a busy CI machine
 
 
-async def start_run(avatar_assets: Any, *, camera: bool = False) -> FaceRun:
-    settings = AvatarForcingVideoService.Settings(size=SIZE, adapt_video=False,
-                                                  camera_fps=10.0 if camera else 0.0)
+async def start_run(avatar_assets: Any, *, camera: bool = False,
+                    images_with_audio: bool = False) -> FaceRun:
+    """The service in front of the memory transport. `images_with_audio`: the pacing our
+    WebRTC door uses (each image released behind the audio before it, a transport
+    redrawing its current image at 26 fps) instead of pipecat's live video."""
+    settings = AvatarForcingVideoService.Settings(
+        size=SIZE, adapt_video=False, camera_fps=10.0 if camera else 0.0,
+        images_sync_with_audio=images_with_audio,
+        image_lead_frames=0 if images_with_audio else 1)
     service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
-    return await start_face_run(service, out_rate=OUT_RATE, size=SIZE)
+    return await start_face_run(service, out_rate=OUT_RATE, size=SIZE,
+                                video_live=not images_with_audio,
+                                video_framerate=30 if images_with_audio else 25)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +64,11 @@ def piper_reply() -> tuple[np.ndarray, int]:
     return piper_int16(voice, text), voice.config.sample_rate
 
 
+@pytest.mark.parametrize("images_with_audio", [False, True], ids=["live-video", "images-with-audio"])
 async def test_the_face_speaks_with_the_reply_through_a_pipecat_output_transport(
-        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int], images_with_audio: bool) -> None:
     pcm, rate = piper_reply
-    run = await start_run(avatar_assets)
+    run = await start_run(avatar_assets, images_with_audio=images_with_audio)
     await asyncio.sleep(1.0)  # idle video before anyone speaks
     idle_images = len(run.played.images)
     spoken_at = time.monotonic()
