@@ -34,7 +34,7 @@ from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.face.video_wire import VideoWireAdapter
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
-from pipelines.voice_pipeline import build_voice_pipeline
+from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline
 from pipelines.wire.outbox import SessionOutbox
 from pipelines.wire.protocol import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
@@ -134,11 +134,43 @@ async def serve_connection(websocket: WebSocket, runtime: VoiceRuntime, config: 
     try:
         await _run_session(websocket, session, hello, session_id, runtime, config, registry)
     finally:
-        registry.release(session_id)
-        registry.stats.end(session_id)
-        if runtime.avatar is not None and runtime.avatar.capacity is not None:
-            runtime.avatar.capacity.unregister(session_id)
+        end_session(registry, runtime, session_id)
         logger.info(f"[{session_id}] ended; {len(registry.active)} session(s) live")
+
+
+def end_session(registry: SessionRegistry, runtime: VoiceRuntime, session_id: str) -> None:
+    """Give a session's slot, its stats and its share of the video capacity back
+    (our websocket and the WebRTC door, whatever ended the session)."""
+    registry.release(session_id)
+    registry.stats.end(session_id)
+    if runtime.avatar is not None and runtime.avatar.capacity is not None:
+        runtime.avatar.capacity.unregister(session_id)
+
+
+def build_session_pipeline(context: SessionContext, transport: Any, config: ServerConfig,
+                           registry: SessionRegistry, avatar: AvatarStart | None) -> VoiceSession:
+    """A session's voice pipeline on `transport`, with its face and the server's own
+    per-session processors: one recipe for our websocket and the WebRTC door."""
+    runtime, session_id = context.runtime, context.session_id
+    processors = [] if avatar is None else list(avatar.processors)
+    if config.session_processors is not None:
+        processors += config.session_processors(context)
+    voice = build_voice_pipeline(
+        transport=transport,
+        models=runtime.models,
+        llm=runtime.llm,
+        system_prompt=runtime.system_prompt,
+        knowledge=runtime.knowledge,
+        turn=config.turn,
+        asr_language=config.asr_language,
+        send_metrics=config.send_metrics,
+        audio_in_sample_rate=PIPELINE_INPUT_RATE,
+        output_processors=processors,
+        on_event=registry.stats.listener(session_id),
+    )
+    if config.on_session is not None:
+        config.on_session(voice)
+    return voice
 
 
 def video_refusal(hello: Hello, session_id: str, runtime: VoiceRuntime,
@@ -314,25 +346,8 @@ async def _run_session(
     try:
         avatar = (start_avatar(context, config) if hello.video_out is not None
                   else None)
-        processors = [] if avatar is None else list(avatar.processors)
-        if config.session_processors is not None:
-            processors += config.session_processors(context)
-        voice = build_voice_pipeline(
-            transport=transport,
-            models=runtime.models,
-            llm=runtime.llm,
-            system_prompt=runtime.system_prompt,
-            knowledge=runtime.knowledge,
-            turn=config.turn,
-            asr_language=config.asr_language,
-            send_metrics=config.send_metrics,
-            audio_in_sample_rate=PIPELINE_INPUT_RATE,
-            output_processors=processors,
-            on_event=registry.stats.listener(session_id),
-        )
+        voice = build_session_pipeline(context, transport, config, registry, avatar)
         registry.stats.track_video(session_id, serializer)
-        if config.on_session is not None:
-            config.on_session(voice)
     except Exception as error:  # a session that cannot be built is refused, others unaffected
         log.exception(f"[{session_id}] could not build the pipeline")
         await _refuse(websocket, ErrorCode.INTERNAL, f"could not start a session: {error}",

@@ -48,10 +48,11 @@ from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionC
 from pipelines.server.session import (
     AvatarStart,
     SessionRegistry,
+    build_session_pipeline,
+    end_session,
     start_avatar,
     video_refusal,
 )
-from pipelines.voice_pipeline import build_voice_pipeline
 from sdk.protocol import AudioInFormat, ErrorCode, Hello, VideoInOffer, VideoOutRequest, error_event
 
 #: pipecat's transport draws the camera at this rate at most; the face analyses
@@ -224,16 +225,12 @@ class WebRTCDoor:
                         retry_after_s=retry)
 
     def _end(self, session_id: str) -> None:
-        self.registry.release(session_id)
-        self.registry.stats.end(session_id)
-        avatar = self.runtime.avatar
-        if avatar is not None and avatar.capacity is not None:
-            avatar.capacity.unregister(session_id)
+        end_session(self.registry, self.runtime, session_id)
 
     async def _run(self, context: SessionContext, connection: SmallWebRTCConnection,
                    avatar: AvatarStart | None) -> None:
         """One peer's conversation, until it hangs up (its slot freed whatever happens)."""
-        session_id, runtime, config = context.session_id, self.runtime, self.config
+        session_id, config = context.session_id, self.config
         log = logger.bind(session=session_id)
         try:
             size = avatar.video_out["width"] if avatar is not None and avatar.video_out else 0
@@ -255,17 +252,7 @@ class WebRTCDoor:
                     video_out_framerate=WEBRTC_VIDEO_FPS,
                 ),
             )
-            processors = [] if avatar is None else list(avatar.processors)
-            if config.session_processors is not None:
-                processors += config.session_processors(context)
-            voice = build_voice_pipeline(
-                transport=transport, models=runtime.models, llm=runtime.llm,
-                system_prompt=runtime.system_prompt, knowledge=runtime.knowledge,
-                turn=config.turn, asr_language=config.asr_language,
-                send_metrics=config.send_metrics, audio_in_sample_rate=PIPELINE_INPUT_RATE,
-                output_processors=processors, on_event=self.registry.stats.listener(session_id))
-            if config.on_session is not None:
-                config.on_session(voice)
+            voice = build_session_pipeline(context, transport, config, self.registry, avatar)
             self.registry.active[session_id] = voice
 
             connected = asyncio.Event()
