@@ -15,6 +15,7 @@
 // docs/BROWSER_SDK.md documents it; avatar-client.d.ts types it.
 
 import { CameraSender } from "./camera.js";
+import { ConversationEvents } from "./conversation.js";
 import { MicCapture } from "./mic.js";
 import { AudioPlayer, firstOnsetAfter } from "./player.js";
 import {
@@ -83,7 +84,7 @@ export async function sessionDoor(sessionUrl, fallbackUrl) {
   return { url: fallbackUrl };
 }
 
-export class AvatarClient extends EventTarget {
+export class AvatarClient extends ConversationEvents {
   /** @param {AvatarClientOptions} options */
   constructor(options) {
     super();
@@ -530,32 +531,11 @@ export class AvatarClient extends EventTarget {
 
   /** @param {AvatarState} state */
   setState(state) {
-    if (state === this.state) return;
-    this.state = state;
     // Between the end of the visitor's turn and the reply the server skips camera
     // frames for up to 3 s (its CPU goes to recognition, the LLM and TTS); so do we.
-    if (this.camera) this.camera.pausedUntil = state === "thinking" ? performance.now() + 3000 : 0;
-    this.emit("state", { state });
-  }
-
-  /** @param {"user"|"bot"} role @param {string} text @param {boolean} final */
-  caption(role, text, final) {
-    if (!text) return;
-    // a reply's sentences extend one bot line; each user utterance is its own line
-    const append = role === "bot" && this.botLineOpen;
-    this.botLineOpen = role === "bot";
-    this.counts.captions++;
-    this.emit("caption", { role, text, final, append });
-  }
-
-  /** @param {string} code @param {string} message @param {boolean} fatal */
-  notice(code, message, fatal) {
-    this.lastError = { code, message };
-    this.emit("notice", { code, message, fatal, text: plainWords(code, message) });
-  }
-
-  /** @param {string} type @param {object} detail */
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    if (this.camera && state !== this.state) {
+      this.camera.pausedUntil = state === "thinking" ? performance.now() + 3000 : 0;
+    }
+    super.setState(state);
   }
 }

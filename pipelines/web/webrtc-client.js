@@ -14,6 +14,7 @@
 // (pipelines/server/webrtc_door.py). It emits the events AvatarClient emits
 // (state, caption, notice, interrupted, connection) and reconnects by itself.
 
+import { ConversationEvents } from "./conversation.js";
 import { MicCapture } from "./mic.js";
 import { AudioLevels } from "./media-probe.js";
 import { plainWords } from "./protocol.js";
@@ -23,7 +24,7 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 const PING_MS = 1000; // pipecat takes a peer whose pings stop for 3 s as gone
 const ICE_GATHER_MS = 2000; // on a LAN or loopback every host candidate is known by then
 
-export class WebRTCAvatarClient extends EventTarget {
+export class WebRTCAvatarClient extends ConversationEvents {
   /**
    * @param {{video: HTMLVideoElement, offerUrl?: string, token?: string | null,
    *          portrait?: string | null, videoSize?: number | null, camera?: boolean,
@@ -397,35 +398,6 @@ export class WebRTCAvatarClient extends EventTarget {
     }
     this.botSpeaking = false;
     this.setState("listening");
-  }
-
-  // ------------------------------------------------------------------ events out
-
-  /** @param {string} state */
-  setState(state) {
-    if (state === this.state) return;
-    this.state = state;
-    this.emit("state", { state });
-  }
-
-  /** @param {"user"|"bot"} role @param {string} text @param {boolean} final */
-  caption(role, text, final) {
-    if (!text) return;
-    const append = role === "bot" && this.botLineOpen;
-    this.botLineOpen = role === "bot";
-    this.counts.captions++;
-    this.emit("caption", { role, text, final, append });
-  }
-
-  /** @param {string} code @param {string} message @param {boolean} fatal */
-  notice(code, message, fatal) {
-    this.lastError = { code, message };
-    this.emit("notice", { code, message, fatal, text: plainWords(code, message) });
-  }
-
-  /** @param {string} type @param {object} detail */
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 
