@@ -24,7 +24,8 @@ from avatar.corpus.speech import SpeechSynth, Utterance, Voice, synth_laugh
 from avatar.corpus.visemes import energy_mouth, phoneme_mouth, resolve_phonemes
 from avatar.motion import MOTION_DIM, MotionTrack
 
-GENERATOR_VERSION = 2  # 2: resting faces with real-face squint/press/gaze values
+GENERATOR_VERSION = 3  # 2: resting faces with real-face squint/press/gaze values;
+# 3: espeak turns get visemes from espeak's phoneme events (rounded lips), not loudness
 
 
 @dataclass
@@ -212,7 +213,7 @@ def render_dialogue(dialogue_id: str, seed: int, voices: dict[str, Voice], targe
                                    for ph, a, b in s.utterance.phonemes]}
                      for s in segments],
         "events": {r: engines[r].events for r in "ab"},
-        "timing": {r: ("phonemes" if voices[r].engine == "piper" else "energy") for r in "ab"},
+        "timing": {r: "phonemes" for r in "ab"},
         "real_face": {"role": "b", "tracks": face_tracks} if overlay is not None else None,
     }
     return Dialogue(audio=audio, motion={r: MotionTrack(motion[r], fps=FPS) for r in "ab"},

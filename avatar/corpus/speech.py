@@ -2,24 +2,23 @@
 
 Why two engines: piper's bundled voice is the one the avatar speaks with in
 production, and its phoneme alignments give exact viseme timing; espeak-ng adds
-dozens of voices and accents (variety, and held-out voices for val/test) but no
-timing, so its mouth motion is derived from the audio energy instead.
+dozens of voices and accents (variety, and held-out voices for val/test), and its
+library reports when each phoneme is spoken (avatar/corpus/espeak_lib.py), so its
+turns get visemes too: rounded lips on /u/ and /o/ (corpus version 3; before it
+espeak mouths followed the loudness alone and never rounded).
 Laughs are synthesised procedurally (voiced "ha" bursts), since neither TTS
 engine laughs convincingly.
 """
 
 from __future__ import annotations
 
-import io
-import shutil
-import subprocess
-import wave
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from avatar.audio_features import SAMPLE_RATE, to_16k
+from avatar.corpus.espeak_lib import speak, timed_symbols
 
 
 @dataclass(frozen=True)
@@ -106,18 +105,11 @@ class SpeechSynth:
         return Utterance(audio=audio, text=text, kind=kind, phonemes=phonemes)
 
     def _say_espeak(self, text: str, voice: Voice, kind: str) -> Utterance:
-        if shutil.which("espeak-ng") is None:
-            raise FileNotFoundError("espeak-ng not found: apt-get install espeak-ng")
-        raw = subprocess.run(
-            ["espeak-ng", "-v", voice.name, "-s", str(voice.speed), "-p", str(voice.pitch),
-             "--stdout", text],
-            capture_output=True, check=True,
-        ).stdout
-        with wave.open(io.BytesIO(raw)) as wav:
-            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-            audio = to_16k(pcm, wav.getframerate())
+        speech = speak(text, voice.name, voice.speed, voice.pitch)
+        audio = to_16k(speech.audio, speech.sample_rate)
         peak = float(np.abs(audio).max()) or 1.0
-        return Utterance(audio=(audio / peak * 0.9).astype(np.float32), text=text, kind=kind)
+        return Utterance(audio=(audio / peak * 0.9).astype(np.float32), text=text, kind=kind,
+                         phonemes=timed_symbols(speech))
 
 
 def synth_laugh(rng: np.random.Generator, f0_hz: float, syllables: int | None = None) -> Utterance:

@@ -15,7 +15,7 @@ from avatar.corpus.dialogue import render_dialogue
 from avatar.corpus.persona import default_style, persona_for
 from avatar.corpus.rules import FrameInput, RuleEngine
 from avatar.corpus.signals import VAD_ON_DB, frame_energy_db
-from avatar.corpus.speech import SpeechSynth, Voice
+from avatar.corpus.speech import SpeechSynth, Utterance, Voice
 from avatar.corpus.voices import SPLITS, voice_pool
 from avatar.corpus.writer import DialogueSpec, generate, plan_corpus
 from avatar.media_utils import read_wav
@@ -256,7 +256,8 @@ def test_meta_phonemes_drive_the_baseline_like_the_corpus(corpus: Path) -> None:
     meta = json.loads((d / "meta.json").read_text())
     phonemes = corpus_phonemes(meta, "a")  # role a speaks with piper
     assert phonemes and all(t1 >= t0 for _, t0, t1 in phonemes)
-    assert corpus_phonemes(meta, "b") == []  # espeak has no timing
+    espeak = corpus_phonemes(meta, "b")  # espeak's timing comes from its library's events
+    assert espeak and all(t1 >= t0 for _, t0, t1 in espeak)
     pcm_a, pcm_b = read_wav(d / "audio_a.wav"), read_wav(d / "audio_b.wav")
     gen = RuleBaseline().run(pcm_a, pcm_b, MotionTrack.load(d / "motion_b.npz"), phonemes)
     real = MotionTrack.load(d / "motion_a.npz")
@@ -286,3 +287,36 @@ def test_corpus_cli_writes_a_loadable_split(tmp_path: Path) -> None:
     ds = DyadicDataset(tmp_path, "train")
     assert len(ds.dialogues) == 1 and len(ds) > 0
     assert main(["corpus", "--out", str(tmp_path), "--hours", "-1"]) == 1  # clear error
+
+
+def test_espeak_speech_has_phoneme_timing_that_rounds_the_lips(synth: SpeechSynth) -> None:
+    """espeak turns get visemes from the library's phoneme events (issue 35): rounded
+    vowels round the lips as piper's do, spread ones do not, and the spans tile the audio."""
+    from avatar.corpus.visemes import phoneme_mouth, resolve_phonemes
+
+    rounded = synth.say("Who knew you would go to the zoo?", ESPEAK2)
+    spread = synth.say("Please see if Steve can meet me.", ESPEAK2)
+    for utterance in (rounded, spread):
+        assert utterance.phonemes, "espeak gave no phoneme timing"
+        starts = [t0 for _, t0, _ in utterance.phonemes]
+        assert starts == sorted(starts)
+        assert utterance.phonemes[-1][2] <= utterance.duration_s + 1e-3  # 22.05 -> 16 kHz
+        assert utterance.phonemes[-1][2] > 0.8 * utterance.duration_s, "timing stops early"
+    funnel, pucker = column_index("mouthFunnel"), column_index("mouthPucker")
+
+    def rounding(utterance: Utterance) -> float:
+        spans, _ = resolve_phonemes(utterance.phonemes)
+        frames = int(utterance.duration_s * FPS) + 1
+        mouth = phoneme_mouth(spans, frames)
+        return float((mouth[:, funnel] + mouth[:, pucker]).mean())
+
+    assert rounding(rounded) > 3 * rounding(spread), (rounding(rounded), rounding(spread))
+    # and in a dialogue, an espeak speaker's mouth now comes from its phonemes
+    dialogue = render_dialogue("v_rounding", 5, {"a": ESPEAK2, "b": ESPEAK}, 8.0, synth)
+    assert dialogue.meta["timing"] == {"a": "phonemes", "b": "phonemes"}
+    assert any(seg["phonemes"] for seg in dialogue.meta["segments"] if seg["kind"] == "speech")
+
+
+def test_espeak_refuses_an_unknown_voice(synth: SpeechSynth) -> None:
+    with pytest.raises(ValueError, match="no voice"):
+        synth.say("Hello there.", Voice(id="espeak:nope", engine="espeak", name="xx-nope"))
