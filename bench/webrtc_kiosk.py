@@ -7,14 +7,19 @@ Chromium opens the kiosk page at `/` (websocket) and at `/?transport=webrtc`
 data channel) with the same fake microphone (questions spoken by the bundled piper
 voice) and the same fake camera (a real face animated by our renderer). Each
 transport holds the same conversation; which goes first alternates by round
-(`--rounds`), so neither always meets a warmer machine. Measured by the page:
+(`--rounds`), so neither always meets a warmer machine. The LLM answers at
+temperature 0, so both transports speak the same replies and the voice-to-voice
+ratio measures the transports, not the answers. `--compare-lipsync` adds a third
+conversation over WebRTC with the page's lip sync off (`?lipsync=0`: the browser's
+own A/V sync only), in the same run. Measured by the page:
 
 - video_fps: images shown a second (WebRTC: frames the <video> presented,
   requestVideoFrameCallback; websocket: distinct images drawn on the canvas);
 - frame_gap_ms_max: the longest wait between two of them;
 - voice_to_voice_ms_p50: the reply heard (voiced audio after 300 ms of quiet, at
   the page's output) minus the last loud 20 ms of the visitor's question (the
-  page's microphone), per turn;
+  page's microphone), per turn; `v2v_parts_ms_p50` splits it where the server's
+  events arrive (user-stopped-speaking, bot-started-speaking): input, server, output;
 - av_offset_ms: p95 of |lag| over the replies, where the lag is the one that best
   correlates the mouth as shown (a box round the lips, found by our face
   landmarker on the page's own image) with the voice as played
@@ -25,15 +30,13 @@ transport holds the same conversation; which goes first alternates by round
 
 Prints one JSON object (last line) with the load average; writes it and a plot.
 
-    .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1]
+    .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1] [--compare-lipsync]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import io
 import json
 import os
 import tempfile
@@ -42,13 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
 from benchkit.kiosk_page import cpu_secs, kiosk_page, stats
 from benchkit.kiosk_server import free_port, product_server
-from benchkit.page_lip_sync import page_lip_sync
+from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
 from benchkit.paths import RESULTS
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
@@ -57,34 +59,10 @@ TURN_GAP_SECS = 22.0  # question to question: room for an answer on a slow machi
 FIRST_QUESTION_SECS = 8.0  # into the mic file: after either transport has connected
 CONNECT_TIMEOUT_SECS = 60.0
 TRANSPORTS = {"websocket": "", "webrtc": "?transport=webrtc"}
-# mediapipe face mesh: mouth corners, upper lip top, lower lip bottom, chin
-LEFT_CORNER, RIGHT_CORNER, UPPER_LIP, LOWER_LIP, CHIN = 61, 291, 0, 17, 152
-
-
-def mouth_box(png: bytes) -> dict[str, float]:
-    """The box round the lips (and where the jaw drops to), as fractions of the image."""
-    from avatar.face_analysis import FaceAnalyzer
-
-    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-    with FaceAnalyzer(mode="image") as analyzer:
-        face = analyzer.analyze(rgb)
-    if face is None:
-        raise RuntimeError("no face in the page's image of the avatar")
-    points = face.landmarks[:, :2]
-    height, width = rgb.shape[:2]
-    left, right = points[LEFT_CORNER, 0], points[RIGHT_CORNER, 0]
-    margin = 0.15 * (right - left)
-    top = points[UPPER_LIP, 1] - margin
-    bottom = (points[LOWER_LIP, 1] + points[CHIN, 1]) / 2
-    return {"x": float((left - margin) / width), "y": float(top / height),
-            "w": float((right - left + 2 * margin) / width), "h": float((bottom - top) / height)}
-
-
-async def face_png(page: Any) -> bytes:
-    url = await page.evaluate("window.kiosk.faceImage()")
-    return base64.b64decode(url.split(",", 1)[1])
-
-
+#: the page over WebRTC with its lip sync off (pipelines/web/lip-sync.js), for --compare-lipsync
+UNSYNCED = {"webrtc_browser_sync": "?transport=webrtc&lipsync=0"}
+#: both transports must speak the same replies for their voice-to-voice to compare
+LLM_TEMPERATURE = "0"
 async def wait_for_face(page: Any) -> dict[str, Any]:
     """Stats once the session is up and the face is being shown."""
     deadline = time.monotonic() + CONNECT_TIMEOUT_SECS
@@ -100,7 +78,7 @@ async def wait_for_face(page: Any) -> dict[str, Any]:
 async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transport: str,
                        seconds: float) -> dict[str, Any]:
     """One conversation through the page on `transport`; what the page measured."""
-    async with kiosk_page(http, wav, y4m, TRANSPORTS[transport]) as page:
+    async with kiosk_page(http, wav, y4m, {**TRANSPORTS, **UNSYNCED}[transport]) as page:
         first = await wait_for_face(page)
         await asyncio.sleep(0.5)
         box = mouth_box(await face_png(page))
@@ -129,6 +107,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2),
         "voice_to_voice_ms_p50": pct(v2v, 50),
         "voice_to_voice_ms": v2v,
+        "turn_parts": last.get("turnParts") or [],
         "av_offset_ms": sync["abs_lag_ms_p95"],
         "av_lag_ms_p50": sync["lag_ms_p50"],
         "av_offset_ms_pts": last.get("avOffsetMsP95"),
@@ -141,6 +120,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "bot_captions": len([c for c in captions if c["role"] == "bot"]),
         "receiver": receiver,
         "playback": last.get("playback"),
+        "lip_sync_follower": last.get("lipSync"),
         "errors": last.get("errors"),
         "reconnects": last.get("reconnects"),
         "trace": trace,
@@ -195,12 +175,16 @@ def plot(result: dict[str, Any], out: Path) -> None:
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Rounds of one transport as one: medians of rates, all turns and replies pooled."""
     v2v = [v for run in runs for v in run["voice_to_voice_ms"]]
+    parts = [part for run in runs for part in run["turn_parts"]]
     lags = [r for run in runs for r in run["lip_sync"]["per_reply"] if r["r"] >= 0.3]
     merged = dict(runs[0])
     merged.update({
         "video_fps": round(float(np.median([r["video_fps"] for r in runs])), 2),
         "voice_to_voice_ms": v2v,
         "voice_to_voice_ms_p50": pct(v2v, 50),
+        "turn_parts": parts,
+        "v2v_parts_ms_p50": {name: pct([p[name] for p in parts if p[name] is not None], 50)
+                             for name in ("input", "server", "output")},
         "av_offset_ms": pct([abs(r["lag_ms"]) for r in lags], 95),
         "av_lag_ms_p50": pct([r["lag_ms"] for r in lags], 50),
         "frame_gap_ms_max": max((r["frame_gap_ms_max"] or 0) for r in runs),
@@ -223,10 +207,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     del models
     seconds = FIRST_QUESTION_SECS + args.turns * TURN_GAP_SECS - 4
     load_before = os.getloadavg()
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRANSPORTS}
+    names = [*TRANSPORTS, *(UNSYNCED if args.compare_lipsync else {})]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    os.environ["AVATAR_FORCING_LLM_TEMPERATURE"] = LLM_TEMPERATURE
     with product_server(free_port()) as (http, pid):
         for round_index in range(args.rounds):
-            order = list(TRANSPORTS) if round_index % 2 == 0 else list(reversed(TRANSPORTS))
+            order = names if round_index % 2 == 0 else list(reversed(names))
             for name in order:
                 runs[name].append(await conversation(http, pid, wav, y4m, name, seconds))
     websocket, webrtc = _merge(runs["websocket"]), _merge(runs["webrtc"])
@@ -236,6 +222,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "websocket": websocket,
         "webrtc": webrtc,
         "webrtc_over_websocket_v2v": ratio,
+        # the same turn on both transports (same question, same answer at temperature 0)
+        "webrtc_minus_websocket_v2v_ms_paired_p50": pct(
+            [a - b for a, b in zip(webrtc["voice_to_voice_ms"], websocket["voice_to_voice_ms"],
+                                   strict=False)], 50)
+        if len(webrtc["voice_to_voice_ms"]) == len(websocket["voice_to_voice_ms"]) else None,
+        **({name: _merge(runs[name]) for name in UNSYNCED} if args.compare_lipsync else {}),
+        "llm_temperature": float(LLM_TEMPERATURE),
         "turns": args.turns,
         "rounds": args.rounds,
         "load_avg_before": [round(x, 2) for x in load_before],
@@ -258,11 +251,14 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=4, help="questions per conversation")
     parser.add_argument("--rounds", type=int, default=1,
                         help="conversations per transport (the order alternates by round)")
+    parser.add_argument("--compare-lipsync", action="store_true",
+                        help="also hold the conversation over WebRTC with the page's lip sync off")
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
-    for name in TRANSPORTS:  # the traces are for the plot; the JSON keeps the figures
-        output[name].pop("trace", None)
+    for name in [*TRANSPORTS, *UNSYNCED]:  # the traces are for the plot; the JSON keeps figures
+        if name in output:
+            output[name].pop("trace", None)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps(output))

@@ -14,10 +14,13 @@ voice). It includes the generator's own timing, the same on both transports.
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from benchkit.stats import pct
 
@@ -105,3 +108,32 @@ def page_lip_sync(trace: dict[str, Any]) -> dict[str, Any]:
         "video_samples": len(video),
         "audio_samples": len(audio),
     }
+
+
+# mediapipe face mesh: mouth corners, upper lip top, lower lip bottom, chin
+LEFT_CORNER, RIGHT_CORNER, UPPER_LIP, LOWER_LIP, CHIN = 61, 291, 0, 17, 152
+
+
+def mouth_box(png: bytes) -> dict[str, float]:
+    """The box round the lips (and where the jaw drops to), as fractions of the image."""
+    from avatar.face_analysis import FaceAnalyzer
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    with FaceAnalyzer(mode="image") as analyzer:
+        face = analyzer.analyze(rgb)
+    if face is None:
+        raise RuntimeError("no face in the page's image of the avatar")
+    points = face.landmarks[:, :2]
+    height, width = rgb.shape[:2]
+    left, right = points[LEFT_CORNER, 0], points[RIGHT_CORNER, 0]
+    margin = 0.15 * (right - left)
+    top = points[UPPER_LIP, 1] - margin
+    bottom = (points[LOWER_LIP, 1] + points[CHIN, 1]) / 2
+    return {"x": float((left - margin) / width), "y": float(top / height),
+            "w": float((right - left + 2 * margin) / width), "h": float((bottom - top) / height)}
+
+
+async def face_png(page: Any) -> bytes:
+    """The face as the kiosk page shows it now (a PNG of its canvas or <video>)."""
+    url = await page.evaluate("window.kiosk.faceImage()")
+    return base64.b64decode(url.split(",", 1)[1])

@@ -119,6 +119,10 @@ export interface AvatarStats {
   replyOnsets: number;
   /** Per reply: its first audible audio minus the end of the visitor's speech (ms). */
   voiceToVoiceMs: number[];
+  /** Per reply, where its voice-to-voice went (ms): the visitor's last loud sound to the
+   *  server's user-stopped-speaking event (input), to bot-started-speaking (server), to
+   *  the reply heard (output); null where an event was not seen. */
+  turnParts: { v2v: number; input: number | null; server: number | null; output: number | null }[];
   cameraSent: number;
   cameraSkipped: number;
   cameraBytes: number;

@@ -125,7 +125,6 @@ export class AvatarClient extends ConversationEvents {
     this.botSpeaking = false;
     this.botLineOpen = false;
     this.liveBotText = false; // the server sends bot-tts-text (live captions)
-    /** @type {number[]} */ this.voiceToVoiceMs = [];
     this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
                     captions: 0, errors: 0, sessions: 0, qualityChanges: 0 };
     /** @type {any} */ this.serverMetrics = null;
@@ -246,6 +245,7 @@ export class AvatarClient extends ConversationEvents {
       ...(this.player ? this.player.counters : { playedSecs: 0, voicedSecs: 0, underruns: 0, skippedSecs: 0, bufferedMs: 0 }),
       replyOnsets: this.player ? this.player.onsets.length : 0,
       voiceToVoiceMs: [...this.voiceToVoiceMs],
+      turnParts: [...this.turnParts],
       cameraSent: this.camera ? this.camera.sent : 0,
       cameraSkipped: this.camera ? this.camera.skipped : 0,
       cameraBytes: this.camera ? this.camera.bytes : 0,
@@ -344,6 +344,7 @@ export class AvatarClient extends ConversationEvents {
 
   /** @param {any} event */
   onEvent(event) {
+    this.noteEvent(event);
     this.emit("event", event);
     switch (event.type) {
       case "welcome":
@@ -491,9 +492,7 @@ export class AvatarClient extends ConversationEvents {
       // voice-to-voice as the visitor lives it: reply onset heard minus the end of their speech
       const spokeAt = this.mic ? this.mic.lastLoudAt : -Infinity;
       const onset = firstOnsetAfter(this.player.onsets, spokeAt);
-      if (onset !== undefined && onset - spokeAt < 10000) {
-        this.voiceToVoiceMs.push(onset - spokeAt);
-      }
+      if (onset !== undefined) this.recordTurn(spokeAt, onset);
     }
     this.botSpeaking = false;
     // botLineOpen stays: the reply's last sentence may still be captioned as it is heard

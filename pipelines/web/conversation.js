@@ -12,6 +12,45 @@ export class ConversationEvents extends EventTarget {
     this.botLineOpen = false;
     /** @type {{code: string, message: string} | null} */ this.lastError = null;
     /** @type {{captions: number} & Record<string, number>} */ this.counts = { captions: 0 };
+    /** @type {number[]} voice-to-voice per answered turn (ms) */ this.voiceToVoiceMs = [];
+    /**
+     * Where each turn's voice-to-voice went (ms, on this page's clock): `input`, the
+     * visitor's last loud sound to the server's user-stopped-speaking event; `server`,
+     * from there to bot-started-speaking (the reply's first audio written out); `output`,
+     * from there to the reply heard. Events arrive on a channel beside the media (the
+     * websocket itself, or WebRTC's data channel), so the parts show which side of the
+     * server a transport adds its time to.
+     * @type {{v2v: number, input: number | null, server: number | null, output: number | null}[]}
+     */
+    this.turnParts = [];
+    /** @type {Record<string, number[]>} arrival times of the events that split a turn */
+    this.eventTimes = { "user-stopped-speaking": [], "bot-started-speaking": [] };
+  }
+
+  /** Note when a protocol event arrived (call first in onEvent). @param {{type: string}} event */
+  noteEvent(event) {
+    const times = this.eventTimes[event.type];
+    if (!times) return;
+    times.push(performance.now());
+    if (times.length > 200) times.shift();
+  }
+
+  /**
+   * One answered turn: the visitor's last loud sound and the reply's onset as heard.
+   * @param {number} spokeAt @param {number} heardAt
+   */
+  recordTurn(spokeAt, heardAt) {
+    const v2v = heardAt - spokeAt;
+    if (!(v2v >= 0 && v2v < 10000)) return;
+    this.voiceToVoiceMs.push(v2v);
+    const stopped = this.eventTimes["user-stopped-speaking"].find((t) => t > spokeAt && t < heardAt);
+    const started = this.eventTimes["bot-started-speaking"].find((t) => t > (stopped ?? spokeAt) && t <= heardAt);
+    this.turnParts.push({
+      v2v,
+      input: stopped === undefined ? null : stopped - spokeAt,
+      server: stopped === undefined || started === undefined ? null : started - stopped,
+      output: started === undefined ? null : heardAt - started,
+    });
   }
 
   /** @param {string} state */

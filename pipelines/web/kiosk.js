@@ -3,6 +3,7 @@
 // ?video=0 (voice only: no face, for a comparison or a low-power screen)
 // ?transport=webrtc (pipecat's WebRTC transport instead of our websocket: the face
 // and voice as WebRTC tracks, for kiosks on Wi-Fi; webrtc-client.js)
+// ?lipsync=0 (WebRTC: leave the video's delay to the browser; for comparisons, lip-sync.js)
 // Tests and benchmarks read `window.kiosk.stats()`; `window.kiosk.probe(box)` starts
 // measuring the heard voice and a box of the face (media-probe.js, bench/webrtc_kiosk.py).
 
@@ -39,6 +40,7 @@ const options = {
   videoSize: params.get("video") === "0" ? null
     : Math.round(Math.min(512, Math.max(256, Number(params.get("size")) || 512))),
   camera: params.get("camera") !== "0",
+  followVoice: params.get("lipsync") !== "0",
   clientName: webrtc ? "kiosk-page-webrtc/1.0" : "kiosk-page/1.0",
 };
 const client = webrtc ? new WebRTCAvatarClient({ ...options, video: videoElement })

@@ -6,15 +6,17 @@
 //   button.onclick = () => client.start();
 //
 // The microphone and camera go out as WebRTC tracks (Opus, VP8) and the face and
-// voice come back as tracks: the browser's jitter buffer, congestion control and
-// lip sync do the work our websocket page does by hand, which is what a kiosk on
-// shop Wi-Fi needs. Our protocol's events (captions, speaking, errors) arrive as
-// the same JSON on the data channel. Signalling is pipecat's: the SDP offer is
+// voice come back as tracks: the browser's jitter buffers and congestion control do
+// the work our websocket page does by hand, which is what a kiosk on shop Wi-Fi
+// needs. Lip sync is ours: the video is held as long as the browser holds the voice
+// (lip-sync.js; `followVoice: false` leaves it to the browser). Our protocol's
+// events (captions, speaking, errors) arrive as the same JSON on the data channel. Signalling is pipecat's: the SDP offer is
 // POSTed to /api/offer with what a websocket hello says in `request_data`
 // (pipelines/server/webrtc_door.py). It emits the events AvatarClient emits
 // (state, caption, notice, interrupted, connection) and reconnects by itself.
 
 import { ConversationEvents } from "./conversation.js";
+import { VideoFollowsVoice } from "./lip-sync.js";
 import { MicCapture } from "./mic.js";
 import { AudioLevels } from "./media-probe.js";
 import { plainWords } from "./protocol.js";
@@ -28,7 +30,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
   /**
    * @param {{video: HTMLVideoElement, offerUrl?: string, token?: string | null,
    *          portrait?: string | null, videoSize?: number | null, camera?: boolean,
-   *          selfView?: HTMLVideoElement | null, reconnect?: boolean, clientName?: string}} options
+   *          selfView?: HTMLVideoElement | null, reconnect?: boolean, clientName?: string,
+   *          followVoice?: boolean}} options
    *   videoSize null: a voice-only session (no face)
    */
   constructor(options) {
@@ -37,6 +40,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     this.options = {
       offerUrl: `${location.protocol}//${location.host}/api/offer`, token: null, portrait: null,
       videoSize: 512, camera: true, selfView: null, reconnect: true, clientName: "webrtc-client.js/1.0",
+      followVoice: true,
       ...options,
     };
     /** @type {string} */ this.state = "idle";
@@ -56,7 +60,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
     this.lostSession = false;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     /** @type {ReturnType<typeof setInterval> | null} */ this.pingTimer = null;
-    /** @type {number[]} */ this.voiceToVoiceMs = [];
+    /** @type {VideoFollowsVoice | null} holds the face's video as long as the voice (lip-sync.js) */
+    this.lipSync = null;
     /** @type {number[]} presentation times (ms) of the face's video frames */
     this.frameTimes = [];
     this.framesPresented = 0;
@@ -151,11 +156,14 @@ export class WebRTCAvatarClient extends ConversationEvents {
           this.options.video.getVideoPlaybackQuality()) : null,
       replyOnsets: this.heard ? this.heard.onsets.length : 0,
       voiceToVoiceMs: [...this.voiceToVoiceMs],
+      turnParts: [...this.turnParts],
       cameraOn: !!this.cameraStream,
       muted: this.muted,
       ...this.counts,
       lastError: this.lastError,
       faceMetrics: this.faceMetrics,
+      lipSync: this.lipSync ? { voiceDelayMs: this.lipSync.voiceDelayMs, videoTargetMs: this.lipSync.targetMs,
+                                updates: this.lipSync.updates, unsupported: this.lipSync.unsupported } : null,
     };
   }
 
@@ -272,6 +280,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
     const state = pc.connectionState;
     if (state === "connected") {
       this.attempt = 0;
+      this.lipSync?.stop();
+      this.lipSync = this.options.followVoice ? new VideoFollowsVoice(pc, this.audio) : null;
       this.counts.sessions++;
       if (this.lostSession) {
         this.lostSession = false;
@@ -305,6 +315,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
   hangUp() {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
+    this.lipSync?.stop();
+    this.lipSync = null;
     const pc = this.pc;
     this.pc = null;
     this.session = null;
@@ -347,6 +359,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
 
   /** @param {any} event  one of our protocol's events (docs/PROTOCOL.md) */
   onEvent(event) {
+    this.noteEvent(event);
     this.emit("event", event);
     switch (event.type) {
       case "user-started-speaking":
@@ -394,7 +407,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
       // voice-to-voice as the visitor lives it: the reply heard minus the end of their speech
       const spokeAt = this.mic.lastLoudAt;
       const onset = this.heard.onsets.find((t) => t > spokeAt);
-      if (onset !== undefined && onset - spokeAt < 10000) this.voiceToVoiceMs.push(onset - spokeAt);
+      if (onset !== undefined) this.recordTurn(spokeAt, onset);
     }
     this.botSpeaking = false;
     this.setState("listening");

@@ -12,6 +12,8 @@ meets, read through the page (`window.kiosk.stats()`, captions, a screenshot of 
 - the question is heard (its caption) and answered aloud (a reply's voice reaches
   the page's audio graph, so voice-to-voice is measured) with a bot caption;
 - the camera track reaches the face: its counters say frames were analysed;
+- the page's lip sync read the voice's delay and held the video to match it
+  (a video jitter-buffer target set from the audio's, pipelines/web/lip-sync.js);
 - a malformed offer is refused with our protocol's error and the server goes on;
 - hanging up frees the server's session slot.
 
@@ -137,6 +139,15 @@ async def test_kiosk_page_over_webrtc_converses_with_the_face(
         assert wer(QUESTION, heard) <= 0.4, captions
         assert final["replyOnsets"] >= 1, f"no reply voice reached the page: {final}"
         assert final["voiceToVoiceMs"], f"voice-to-voice not measured: {final}"
+        assert len(final["turnParts"]) == len(final["voiceToVoiceMs"]), final
+        assert final["turnParts"][0]["output"] is not None, f"bot-started-speaking not seen: {final}"
+
+        # lip sync: the voice's delay was read and the video's target follows it
+        lip_sync = final["lipSync"]
+        assert lip_sync is not None and not lip_sync["unsupported"], final
+        assert lip_sync["voiceDelayMs"] is not None and lip_sync["voiceDelayMs"] > 0, lip_sync
+        assert lip_sync["updates"] >= 1 and lip_sync["videoTargetMs"] >= round(
+            lip_sync["voiceDelayMs"] / 10) * 10 - 10, lip_sync
 
         # the camera track reached the face: its counters (a `metrics` event on the
         # data channel) say frames were analysed

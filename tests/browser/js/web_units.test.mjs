@@ -432,3 +432,46 @@ test("the session door: a fleet's machine address, a full fleet's wait, or the p
     globalThis.fetch = realFetch;
   }
 });
+
+test("a turn's voice-to-voice splits at the server's events: input, server, output", async () => {
+  const { ConversationEvents } = await import("../../../pipelines/web/conversation.js");
+  const events = new ConversationEvents();
+  // the events of an earlier turn, and a late stop that belongs to no turn, are not this one's
+  events.eventTimes["user-stopped-speaking"].push(100, 1300, 5000);
+  events.eventTimes["bot-started-speaking"].push(200, 1900);
+  events.recordTurn(1000, 2100);
+  assert.deepEqual(events.voiceToVoiceMs, [1100]);
+  assert.deepEqual(events.turnParts, [{ v2v: 1100, input: 300, server: 600, output: 200 }]);
+  // no events seen (an older server): the whole is kept, the parts are unknown
+  const bare = new ConversationEvents();
+  bare.recordTurn(0, 900);
+  assert.deepEqual(bare.turnParts, [{ v2v: 900, input: null, server: null, output: null }]);
+  // a reply heard before the visitor stopped, or 10 s later, is no turn's answer
+  bare.recordTurn(500, 400);
+  bare.recordTurn(0, 20000);
+  assert.deepEqual(bare.voiceToVoiceMs, [900]);
+});
+
+test("noteEvent keeps the arrival times of the events that split a turn, and only those", async () => {
+  const { ConversationEvents } = await import("../../../pipelines/web/conversation.js");
+  const events = new ConversationEvents();
+  events.noteEvent({ type: "bot-started-speaking" });
+  events.noteEvent({ type: "user-transcription" });
+  assert.equal(events.eventTimes["bot-started-speaking"].length, 1);
+  assert.equal(Object.keys(events.eventTimes).length, 2);
+});
+
+test("lip sync over WebRTC: the video's target follows the voice's jitter-buffer delay", async () => {
+  const { intervalDelayMs, videoTargetMs, MAX_TARGET_MS } = await import("../../../pipelines/web/lip-sync.js");
+  // 48 000 samples emitted in the interval, each having waited 90 ms (4320 s summed)
+  const before = { jitterBufferDelay: 1000, jitterBufferEmittedCount: 96000 };
+  const now = { jitterBufferDelay: 5320, jitterBufferEmittedCount: 144000 };
+  assert.ok(Math.abs(intervalDelayMs(now, before) - 90) < 1e-9);
+  assert.equal(intervalDelayMs(now, now), null, "nothing played: no reading");
+  assert.ok(Math.abs(intervalDelayMs(now, null) - 1000 * 5320 / 144000) < 1e-9, "the first reading: since the start");
+  // the voice's delay plus its output latency, in 10 ms steps, within 0..MAX_TARGET_MS
+  assert.equal(videoTargetMs(90, 12), 100);
+  assert.equal(videoTargetMs(87, 0), 90);
+  assert.equal(videoTargetMs(-20, -5), 0);
+  assert.equal(videoTargetMs(5000, 0), MAX_TARGET_MS);
+});
