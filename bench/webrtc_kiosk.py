@@ -30,7 +30,7 @@ own A/V sync only), in the same run. Measured by the page:
 
 Prints one JSON object (last line) with the load average; writes it and a plot.
 
-    .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1] [--compare-lipsync]
+    .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1] [--size 512] [--compare-lipsync]
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ async def wait_for_face(page: Any) -> dict[str, Any]:
 
 
 async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transport: str,
-                       seconds: float) -> dict[str, Any]:
+                       seconds: float, size: int) -> dict[str, Any]:
     """One conversation through the page on `transport`; what the page measured."""
-    async with kiosk_page(http, wav, y4m, {**TRANSPORTS, **UNSYNCED}[transport]) as page:
+    query = {**TRANSPORTS, **UNSYNCED}[transport]
+    query += f"{'&' if query else '?'}size={size}"
+    async with kiosk_page(http, wav, y4m, query) as page:
         first = await wait_for_face(page)
         await asyncio.sleep(0.5)
         box = mouth_box(await face_png(page))
@@ -214,7 +216,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         for round_index in range(args.rounds):
             order = names if round_index % 2 == 0 else list(reversed(names))
             for name in order:
-                runs[name].append(await conversation(http, pid, wav, y4m, name, seconds))
+                runs[name].append(await conversation(http, pid, wav, y4m, name, seconds, args.size))
     websocket, webrtc = _merge(runs["websocket"]), _merge(runs["webrtc"])
     ratio = (round(webrtc["voice_to_voice_ms_p50"] / websocket["voice_to_voice_ms_p50"], 3)
              if webrtc["voice_to_voice_ms_p50"] and websocket["voice_to_voice_ms_p50"] else None)
@@ -229,6 +231,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if len(webrtc["voice_to_voice_ms"]) == len(websocket["voice_to_voice_ms"]) else None,
         **({name: _merge(runs[name]) for name in UNSYNCED} if args.compare_lipsync else {}),
         "llm_temperature": float(LLM_TEMPERATURE),
+        "size_asked": args.size,
         "turns": args.turns,
         "rounds": args.rounds,
         "load_avg_before": [round(x, 2) for x in load_before],
@@ -251,6 +254,8 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=4, help="questions per conversation")
     parser.add_argument("--rounds", type=int, default=1,
                         help="conversations per transport (the order alternates by round)")
+    parser.add_argument("--size", type=int, default=512,
+                        help="the face's size the page asks for (the server may step it down)")
     parser.add_argument("--compare-lipsync", action="store_true",
                         help="also hold the conversation over WebRTC with the page's lip sync off")
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
