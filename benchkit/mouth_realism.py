@@ -463,8 +463,10 @@ def real_summary(real: RealMouths) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- rounding
-def rounding_figures(seeds: Iterable[int] = (0, 1)) -> dict[str, Any]:
-    """Funnel + pucker of the shipped student on piper speech, rounded vs spread vowels."""
+def rounding_figures(seeds: Iterable[int] = (0, 1),
+                     checkpoint: Path | None = None) -> dict[str, Any]:
+    """Funnel + pucker of a generator (default: the shipped student) on piper speech,
+    rounded vs spread vowels."""
     import torch
 
     from avatar.audio_features import FPS, SAMPLES_PER_FRAME, compute_features
@@ -477,7 +479,7 @@ def rounding_figures(seeds: Iterable[int] = (0, 1)) -> dict[str, Any]:
     funnel, pucker = column_index("mouthFunnel"), column_index("mouthPucker")
     reference = Portrait.default(256).reference_motion
     synth, voice = SpeechSynth(), Voice(id="piper:joe", engine="piper")
-    engine = StreamingGenerator.from_checkpoint(reference, seed=0)
+    engine = StreamingGenerator.from_checkpoint(reference, checkpoint, seed=0)
     tail = compute_features(np.zeros(12 * SAMPLES_PER_FRAME, np.float32))
     got: dict[str, list[float]] = {"rounded": [], "spread": [], "corpus_rounded": [],
                                    "corpus_spread": [], "all": []}
