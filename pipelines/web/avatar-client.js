@@ -122,8 +122,6 @@ export class AvatarClient extends ConversationEvents {
     /** @type {ReturnType<typeof setInterval> | null} */ this.captionTimer = null;
     this.micSamplesSent = 0;
     /** @type {Int16Array[]} */ this.preWelcomeAudio = [];
-    this.botSpeaking = false;
-    this.botLineOpen = false;
     this.liveBotText = false; // the server sends bot-tts-text (live captions)
     this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
                     captions: 0, errors: 0, sessions: 0, qualityChanges: 0 };
@@ -344,27 +342,10 @@ export class AvatarClient extends ConversationEvents {
 
   /** @param {any} event */
   onEvent(event) {
-    this.noteEvent(event);
-    this.emit("event", event);
+    if (this.takeTurnEvent(event)) return;
     switch (event.type) {
       case "welcome":
         this.onWelcome(event);
-        break;
-      case "user-started-speaking":
-        if (this.state !== "speaking") this.setState("listening");
-        break;
-      case "user-transcription":
-        this.caption("user", event.text, event.final !== false);
-        break;
-      case "user-stopped-speaking":
-        // over a reply this was a backchannel or the start of a barge-in: the reply is
-        // paused, then plays on or is interrupted (bot-interrupted), so it stays "speaking"
-        if (!this.botSpeaking) this.setState("thinking");
-        break;
-      case "bot-started-speaking":
-        this.botSpeaking = true;
-        this.botLineOpen = false;
-        this.setState("speaking");
         break;
       case "bot-tts-text":
         // A sentence whose audio comes next: caption it when that audio is heard,

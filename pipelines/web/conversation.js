@@ -10,6 +10,8 @@ export class ConversationEvents extends EventTarget {
     /** @type {string} */ this.state = "idle";
     /** the bot's caption line is open: a reply's sentences extend it */
     this.botLineOpen = false;
+    /** between bot-started-speaking and the reply's end (bot-stopped-speaking or an interruption) */
+    this.botSpeaking = false;
     /** @type {{code: string, message: string} | null} */ this.lastError = null;
     /** @type {{captions: number} & Record<string, number>} */ this.counts = { captions: 0 };
     /** @type {number[]} voice-to-voice per answered turn (ms) */ this.voiceToVoiceMs = [];
@@ -27,7 +29,38 @@ export class ConversationEvents extends EventTarget {
     this.eventTimes = { "user-stopped-speaking": [], "bot-started-speaking": [] };
   }
 
-  /** Note when a protocol event arrived (call first in onEvent). @param {{type: string}} event */
+  /**
+   * What both clients do first with one of our protocol's events: note when it
+   * arrived, re-emit it as an `event`, and move the conversation on at the turn events.
+   * @param {any} event
+   * @returns {boolean} true for a turn event (the client has nothing left to do with it)
+   */
+  takeTurnEvent(event) {
+    this.noteEvent(event);
+    this.emit("event", event);
+    switch (event.type) {
+      case "user-started-speaking":
+        if (this.state !== "speaking") this.setState("listening");
+        return true;
+      case "user-transcription":
+        this.caption("user", event.text, event.final !== false);
+        return true;
+      case "user-stopped-speaking":
+        // over a reply this was a backchannel or the start of a barge-in: the reply is
+        // paused, then plays on or is interrupted (bot-interrupted), so it stays "speaking"
+        if (!this.botSpeaking) this.setState("thinking");
+        return true;
+      case "bot-started-speaking":
+        this.botSpeaking = true;
+        this.botLineOpen = false;
+        this.setState("speaking");
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Note when a protocol event arrived. @param {{type: string}} event */
   noteEvent(event) {
     const times = this.eventTimes[event.type];
     if (!times) return;

@@ -55,8 +55,6 @@ export class WebRTCAvatarClient extends ConversationEvents {
     this.stopped = true;
     this.muted = false;
     this.attempt = 0;
-    this.botSpeaking = false;
-    this.botLineOpen = false;
     this.lostSession = false;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     /** @type {ReturnType<typeof setInterval> | null} */ this.pingTimer = null;
@@ -359,23 +357,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
 
   /** @param {any} event  one of our protocol's events (docs/PROTOCOL.md) */
   onEvent(event) {
-    this.noteEvent(event);
-    this.emit("event", event);
+    if (this.takeTurnEvent(event)) return;
     switch (event.type) {
-      case "user-started-speaking":
-        if (this.state !== "speaking") this.setState("listening");
-        break;
-      case "user-transcription":
-        this.caption("user", event.text, event.final !== false);
-        break;
-      case "user-stopped-speaking":
-        if (!this.botSpeaking) this.setState("thinking");
-        break;
-      case "bot-started-speaking":
-        this.botSpeaking = true;
-        this.botLineOpen = false;
-        this.setState("speaking");
-        break;
       case "bot-tts-text": // a sentence whose audio is going out now: the track carries it at once
         this.caption("bot", event.text, true);
         break;

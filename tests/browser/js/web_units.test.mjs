@@ -475,3 +475,24 @@ test("lip sync over WebRTC: the video's target follows the voice's jitter-buffer
   assert.equal(videoTargetMs(-20, -5), 0);
   assert.equal(videoTargetMs(5000, 0), MAX_TARGET_MS);
 });
+
+test("both clients' turn events move the conversation the same way (takeTurnEvent)", async () => {
+  const { ConversationEvents } = await import("../../../pipelines/web/conversation.js");
+  const events = new ConversationEvents();
+  const seen = [];
+  events.addEventListener("event", (e) => seen.push(e.detail.type));
+  assert.equal(events.takeTurnEvent({ type: "user-started-speaking" }), true);
+  assert.equal(events.state, "listening");
+  assert.equal(events.takeTurnEvent({ type: "user-stopped-speaking" }), true);
+  assert.equal(events.state, "thinking");
+  assert.equal(events.takeTurnEvent({ type: "bot-started-speaking" }), true);
+  assert.equal(events.state, "speaking");
+  assert.equal(events.botSpeaking, true);
+  // a backchannel over the reply leaves it speaking
+  events.takeTurnEvent({ type: "user-stopped-speaking" });
+  assert.equal(events.state, "speaking");
+  assert.equal(events.takeTurnEvent({ type: "metrics" }), false, "not a turn event: the client's own");
+  assert.deepEqual(seen, ["user-started-speaking", "user-stopped-speaking", "bot-started-speaking",
+    "user-stopped-speaking", "metrics"]);
+  assert.equal(events.eventTimes["bot-started-speaking"].length, 1);
+});
