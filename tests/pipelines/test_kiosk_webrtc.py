@@ -48,8 +48,8 @@ QUESTION_AT = 4.0  # s into the fake mic file: after the peer connection is up
 LISTEN_SECS = 30.0  # the question, then room for the reply on a busy 2-core machine
 #: a reply still being spoken then is heard out (voice-to-voice is counted at its end)
 REPLY_END_SECS = 40.0
-#: a peer that left frees its slot within pipecat's 3 s of missed pings
-SLOT_FREED_SECS = 10.0
+#: a peer that left frees its slot after pipecat's 3 s of missed pings (longer on a busy machine)
+SLOT_FREED_SECS = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,9 @@ async def test_kiosk_page_over_webrtc_converses_with_the_face(
         lip_sync = final["lipSync"]
         assert lip_sync is not None and not lip_sync["unsupported"], final
         assert lip_sync["voiceDelayMs"] is not None and lip_sync["voiceDelayMs"] > 0, lip_sync
-        assert lip_sync["updates"] >= 1 and lip_sync["videoTargetMs"] >= round(
-            lip_sync["voiceDelayMs"] / 10) * 10 - 10, lip_sync
+        # the target follows the voice, up to its cap (lip-sync.js MAX_TARGET_MS, 1 s)
+        assert lip_sync["updates"] >= 1 and lip_sync["videoTargetMs"] >= min(
+            1000, round(lip_sync["voiceDelayMs"] / 10) * 10 - 10), lip_sync
 
         # the camera track reached the face: its counters (a `metrics` event on the
         # data channel) say frames were analysed
