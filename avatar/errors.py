@@ -62,3 +62,13 @@ class BadCameraFrameError(AvatarError, ValueError):
 
 class MissingModelError(AvatarError, FileNotFoundError):
     """A model that must ship inside an installed package cannot be found."""
+
+
+class FaceWorkerLost(AvatarError, RuntimeError):
+    """A session's face worker process died or stopped answering (a crash in native
+    code, a kill, a hang): the session takes a fresh worker."""
+
+
+class FaceWorkerFailed(AvatarError, RuntimeError):
+    """An unexpected exception inside a face worker process (its traceback is in the
+    message): the worker is replaced, as for a crash."""

@@ -273,6 +273,23 @@ class AvatarSettings(_Section):
         "a minute of a core each, cached on disk); sessions switch to it when it lands. "
         "Off: portraits keep the shipped table unless `avatar-forcing calibrate` ran.",
     )
+    face_process: bool = Field(
+        default=True,
+        description="Run each video session's face (generator, renderer, camera analysis) "
+        "in a worker process of its own: it does not share the voice pipeline's GIL, its "
+        "memory goes back to the system when it exits, and a crash in it restarts that "
+        "face alone. Off: faces run in the server's process (tests, one-session demos).",
+    )
+    warm_face_workers: int = Field(
+        default=2, ge=0, le=64,
+        description="Face worker processes kept started and primed with the default "
+        "portrait before sessions arrive (each ~1 s of a core to start, ~200 MB idle).",
+    )
+    face_worker_sessions: int = Field(
+        default=1, ge=1,
+        description="Sessions a face worker serves before it exits and a fresh one takes "
+        "its place (1: every session's memory goes back to the system when it ends).",
+    )
     # --- each session's pacing (the fields of pipelines.face.video_service.AvatarNodeParams)
     lead_secs: float = Field(
         default=0.06, ge=0, description="Frames are pushed this long before their time: one "

@@ -94,6 +94,8 @@ class ErrorCode(StrEnum):
     SERVER_BUSY = "server_busy"
     LLM_UNAVAILABLE = "llm_unavailable"
     EMPTY_TRANSCRIPT = "empty_transcript"  # no longer sent (a sound without words is no error)
+    #: the face's worker process was lost (a crash) and replaced; the video goes on
+    AVATAR_RESTARTED = "avatar_restarted"
     INTERNAL = "internal_error"
 
 

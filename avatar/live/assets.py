@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -34,18 +35,20 @@ from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint,
 from avatar.generator.streaming import StreamingGenerator
 from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
 from avatar.live.capacity import CapacityBoard
+from avatar.live.imaging import NATIVE_SIZES, encode_jpeg, native_size
 from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
 from avatar.motion import MOTION_DIM
 from avatar.portrait import UPLOAD_MIN_FACE_PX, Portrait, default_portrait_path
 from avatar.render import PortraitRenderer
 from avatar.render.portrait_calibration import calibration_for
 
+if TYPE_CHECKING:
+    from avatar.live.face_pool import FaceWorkerPool
+
 #: Image files a portrait folder may hold.
 PORTRAIT_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Name of the built-in portrait (always available).
 DEFAULT_PORTRAIT = "grace_hopper"
-#: Render sizes the renderer supports natively; other sizes are resized from the next one up.
-NATIVE_SIZES = (256, 512)
 
 
 class PortraitLibrary:
@@ -208,20 +211,6 @@ def choose_video(costs: MachineCosts, requested_size: int, *, camera: bool,
                        "has headroom", index, tuple(ladder))
 
 
-def native_size(size: int) -> int:
-    """The renderer size a video size is rendered at (then resized down if needed)."""
-    return next(s for s in NATIVE_SIZES if s >= size) if size <= max(NATIVE_SIZES) else 512
-
-
-def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    """RGB frame -> JPEG bytes (OpenCV, ~1.5 ms at 512 px)."""
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG frame")
-    return data.tobytes()
-
-
 @dataclass
 class AvatarAssets:
     """Everything sessions share; build once per server with `load()`."""
@@ -237,6 +226,9 @@ class AvatarAssets:
     calibrator: PortraitCalibrator | None = None
     #: the live sessions' measured load, turned into slots (admission, /healthz)
     capacity: CapacityBoard | None = None
+    #: warm face worker processes, one per live session (avatar/live/face_pool.py);
+    #: None: sessions run their face in the server's own process
+    faces: FaceWorkerPool | None = None
 
     def __post_init__(self) -> None:
         if self.capacity is None:
@@ -247,27 +239,42 @@ class AvatarAssets:
     def load(cls, *, portrait_dir: Path | None = None, default_portrait: str = DEFAULT_PORTRAIT,
              checkpoint: Path | None = None, budget_ms: float = 100.0,
              calibrate: bool = False,
-             on_calibration: Callable[[CalibrationEvent], None] | None = None) -> AvatarAssets:
+             on_calibration: Callable[[CalibrationEvent], None] | None = None,
+             face_workers: int | None = None, face_worker_sessions: int = 1,
+             face_threads: int = 1) -> AvatarAssets:
         """Analyse the default portrait, load the generator, measure this machine.
 
         `calibrate`: start the background calibrator and queue the start-up portrait
         (nothing to fit when it is the built-in default); `on_calibration` hears
         its events (the server logs them). Off unless asked (the server asks, per
-        its `calibrate_portraits` setting): tests and benches must not start fits."""
+        its `calibrate_portraits` setting): tests and benches must not start fits.
+
+        `face_workers`: run each session's face in a worker process, this many kept
+        warm (primed with the default portrait); each serves `face_worker_sessions`
+        sessions, then exits. None: faces run in this process."""
         portraits = PortraitLibrary(portrait_dir, default_portrait)
         ckpt = load_generator(checkpoint or DEFAULT_CHECKPOINT)
         ckpt.model.eval()
         costs = MachineCosts.measure(portraits.get(), ckpt)
+        faces = None
+        if face_workers is not None:
+            from avatar.live.face_pool import FaceWorkerPool  # it imports this module
+
+            faces = FaceWorkerPool(checkpoint or DEFAULT_CHECKPOINT, warm=face_workers,
+                                   sessions_per_worker=face_worker_sessions,
+                                   threads=face_threads, prime=portraits.get())
         calibrator = PortraitCalibrator(on_event=on_calibration) if calibrate else None
         if calibrator is not None:
             calibrator.request(portraits.get())
         return cls(portraits=portraits, checkpoint=ckpt, costs=costs, budget_ms=budget_ms,
-                   calibrator=calibrator)
+                   calibrator=calibrator, faces=faces)
 
     def close(self) -> None:
-        """Stop a running background fit (server shutdown); safe twice."""
+        """Stop a running background fit and the face workers (server shutdown); safe twice."""
         if self.calibrator is not None:
             self.calibrator.close()
+        if self.faces is not None:
+            self.faces.close()
 
     def choose_video(self, requested_size: int, *, camera: bool) -> VideoChoice:
         """The render size and camera rate for a new session on this machine."""

@@ -99,6 +99,11 @@ class CameraMotion:
         self.faces += 1
         return self._smoother(found.motion)
 
+    def reset(self) -> None:
+        """Forget the last face (a new session on a warm landmarker): the next frame is
+        taken as measured, not smoothed toward the last one."""
+        self._smoother(None)
+
     def close(self) -> None:
         """Free the landmarker (safe twice)."""
         self._analyzer.close()

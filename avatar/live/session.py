@@ -31,6 +31,11 @@ Pushes come from the event loop while `next_block`/`render` run in a worker
 thread; a lock guards the queues, and a block computed across a `clear()` is
 emitted silent so no stale reply audio leaves after the barge-in.
 
+The heavy steps (the generator, the renderer, the camera analysis) go to a
+`FaceBackend` (avatar/live/face.py): in this thread (`LocalFace`, the default)
+or in a worker process of their own (`WorkerFace`, avatar/live/face_pool.py,
+what servers use). Everything else here is the same either way.
+
 A portrait's own render calibration. With the server's `PortraitCalibrator`,
 every portrait the session shows is queued for a background fit and rendered
 with the shipped table meanwhile; `render` checks before each drawn frame and
@@ -46,7 +51,6 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from avatar.audio_features import (
@@ -56,15 +60,14 @@ from avatar.audio_features import (
     compute_features,
 )
 from avatar.generator.checkpoint import GeneratorCheckpoint
-from avatar.generator.streaming import StreamingGenerator
-from avatar.live.assets import encode_jpeg, native_size
+from avatar.live.face import FaceBackend, FaceShape, LocalFace
 from avatar.live.gaze import GazeFollower
 from avatar.live.listening import ListeningCues
 from avatar.live.resample import StreamingResampler, as_float32
 from avatar.motion import MOTION_DIM
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
-from avatar.render import Calibration, PortraitRenderer
+from avatar.render import Calibration
 from avatar.render.portrait_calibration import calibration_for, portrait_key
 
 if TYPE_CHECKING:
@@ -145,12 +148,16 @@ class SessionStats:
 class AvatarSession:
     """The live avatar of one conversation (see the module docstring)."""
 
-    def __init__(self, portrait: Portrait, checkpoint: GeneratorCheckpoint, *,
+    def __init__(self, portrait: Portrait, checkpoint: GeneratorCheckpoint | None, *,
                  output_rate: int, options: SessionOptions | None = None,
-                 calibrator: PortraitCalibrator | None = None) -> None:
+                 calibrator: PortraitCalibrator | None = None,
+                 face: FaceBackend | None = None) -> None:
         """`calibrator`: the server's background fits (avatar/live/calibrator.py); each
         portrait shown is queued, and its own table is used from the frame after it
-        lands. None: the cached table or the shipped one, as the renderer finds it."""
+        lands. None: the cached table or the shipped one, as the renderer finds it.
+
+        `face`: where the generator, renderer and camera analysis run (a `WorkerFace`
+        for a worker process); None: a `LocalFace` on `checkpoint`, in this thread."""
         self.options = options or SessionOptions()
         if not 256 <= self.options.size <= 512:
             raise ValueError(f"video size must be 256..512, got {self.options.size}")
@@ -159,7 +166,11 @@ class AvatarSession:
                              f"samples per {1000 // FPS} ms frame")
         self.output_rate = output_rate
         self.samples_per_frame = output_rate // FPS
-        self._checkpoint = checkpoint
+        if face is None:
+            if checkpoint is None:
+                raise ValueError("an AvatarSession needs a checkpoint or a face backend")
+            face = LocalFace(checkpoint)
+        self._face: FaceBackend = face
         self._calibrator = calibrator
         #: the portrait's key while its own table may still land (render() asks)
         self._awaiting_table: str | None = None
@@ -208,18 +219,14 @@ class AvatarSession:
             if self._calibrator.request(portrait):
                 awaiting = portrait_key(portrait)
             table = calibration_for(portrait, self._calibrator.folder)
-        renderer = PortraitRenderer(portrait, native_size(self.options.size), calibration=table)
-        engine = StreamingGenerator.from_loaded(self._checkpoint, portrait.reference_motion,
-                                                seed=self.options.seed)
+        shape = self._face.start(portrait, self.options.size, table, self.options.seed)
         with self._lock:
             self.portrait = portrait
-            self._renderer = renderer
-            self._renderers = {renderer.size: renderer}
             self._awaiting_table = awaiting
-            self._engine = engine
+            self._shape: FaceShape = shape
             self._filter = MotionFilter(fps=FPS)
             self._avatar_in = CausalAudioFeaturizer()
-            lookahead = engine.cfg.lookahead
+            lookahead = shape.lookahead
             self._user_window = [(self._silence, portrait.reference_motion, False)] * lookahead
             self._reference_motion = portrait.reference_motion.astype(np.float32)
 
@@ -232,26 +239,15 @@ class AvatarSession:
         """
         if not 256 <= size <= 512:
             raise ValueError(f"video size must be 256..512, got {size}")
-        native = native_size(size)
+        self._face.set_size(size)
         with self._lock:
-            current, renderer = self._renderer, self._renderers.get(native)
-            portrait = self.portrait
-        if renderer is None:
-            renderer = PortraitRenderer(portrait, native, calibration=current.calibration)
-        elif renderer.calibration is not current.calibration:
-            renderer.set_calibration(current.calibration)  # the portrait's own table landed
-        with self._lock:
-            if self.portrait is not portrait:  # the portrait changed meanwhile: its size wins
-                return
-            self._renderers[native] = renderer
-            self._renderer = renderer
             self.options = replace(self.options, size=size)
             self._last_image = self._last_jpeg = None  # never repeat an image of the old size
 
     @property
     def block_frames(self) -> int:
         """Frames per generated block (5 = 200 ms)."""
-        return self._engine.block_frames
+        return self._shape.block_frames
 
     # -------------------------------------------------------------------- inputs
     def push_avatar_audio(self, pcm: bytes | np.ndarray, sample_rate: int) -> None:
@@ -389,7 +385,7 @@ class AvatarSession:
         """Generate the next 200 ms block: motion plus each frame's audio chunk."""
         started = time.perf_counter()
         n = self.block_frames
-        lookahead = self._engine.cfg.lookahead
+        lookahead = self._shape.lookahead
         spf = self.samples_per_frame
         with self._lock:
             generation = self._generation
@@ -409,7 +405,7 @@ class AvatarSession:
             position = self._played_total
             new_rows = self._take_user_rows(n)
             user_frames = self._user_heard
-            engine, motion_filter = self._engine, self._filter
+            motion_filter = self._filter
         window_16k = _pad(window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
         avatar = copy.deepcopy(self._avatar_in).push(window_16k)
         self._avatar_in.push(_pad(played_16k, n * SAMPLES_PER_FRAME))
@@ -418,7 +414,7 @@ class AvatarSession:
         user_audio = np.stack([r[0] for r in rows]).astype(np.float32)
         user_motion = np.stack([r[1] for r in rows]).astype(np.float32)
         present = np.array([r[2] for r in rows], dtype=bool)
-        motion = engine.step_window(avatar, user_audio, user_motion, present)
+        motion = self._face.step(avatar, user_audio, user_motion, present)
         if self.options.listening_cues:
             with self._lock:
                 motion = motion + self._cues.offsets(n)
@@ -496,39 +492,60 @@ class AvatarSession:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
                                self._last_jpeg, frame.motion, frame.speaking,
                                frame.reply_position, frame.user_frames, repeated=True)
-        image = self._current_renderer().render(frame.motion)
-        if image.shape[0] != self.options.size:
-            image = cv2.resize(image, (self.options.size, self.options.size),
-                               interpolation=cv2.INTER_AREA)
-        jpeg = encode_jpeg(image, self.options.jpeg_quality) if self.options.jpeg_quality else None
+        self._take_landed_table()
+        options = self.options
+        drawn = self._face.draw(frame.motion, options.size, options.jpeg_quality)
+        image, jpeg = drawn.image, drawn.jpeg
         self._last_image, self._last_jpeg = image, jpeg
         self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
                            frame.speaking, frame.reply_position, frame.user_frames)
 
 
-    def _current_renderer(self) -> PortraitRenderer:
-        """The renderer, switched to the portrait's own table if it landed since the
-        last frame: the swap happens here, between two frames, and never waits."""
+    def _take_landed_table(self) -> None:
+        """Switch to the portrait's own table if it landed since the last frame: the
+        swap happens here, between two frames, and never waits."""
         with self._lock:
-            renderer, key = self._renderer, self._awaiting_table
+            key = self._awaiting_table
         if key is None or self._calibrator is None:
-            return renderer
+            return
         if self._calibrator.status(key) in ("queued", "fitting"):
-            return renderer
+            return
         table = self._calibrator.landed(key)  # set before the status leaves "fitting"
         if table is not None:
-            renderer.set_calibration(table)
+            self._face.set_calibration(table)
         with self._lock:  # landed, failed or not needed: nothing more to wait for
             if self._awaiting_table == key:
                 self._awaiting_table = None
-        return renderer
+
+    # ------------------------------------------------------------------- camera
+    def analyze_camera_jpeg(self, data: bytes, timestamp_ms: int) -> np.ndarray | None:
+        """The user's face motion in a JPEG camera frame (None: no face), measured
+        where the face runs. Call it in the worker thread, like `render`.
+
+        Raises:
+            BadCameraFrameError: the bytes are not a decodable image.
+        """
+        return self._face.analyze_jpeg(data, timestamp_ms)
+
+    def analyze_camera_rgb(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray | None:
+        """As `analyze_camera_jpeg`, for a decoded RGB frame."""
+        return self._face.analyze_rgb(rgb, timestamp_ms)
+
+    @property
+    def face(self) -> FaceBackend:
+        """Where the generator, the renderer and the camera analysis run."""
+        return self._face
+
+    def close(self) -> None:
+        """Free the face (its worker goes back to its pool); call once the worker
+        thread is idle. Safe twice."""
+        self._face.close()
 
     @property
     def calibration(self) -> Calibration:
         """The render calibration in use (the portrait's own, or the shipped table)."""
-        with self._lock:
-            return self._renderer.calibration
+        return self._face.calibration()
 
     @property
     def awaiting_calibration(self) -> bool:

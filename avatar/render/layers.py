@@ -224,6 +224,22 @@ class PortraitPlates:
                     del self._futures[old]
             return future
 
+    def finished(self) -> dict[bytes, np.ndarray]:
+        """The plates made so far, by key: handed to a new face worker process
+        (`seed`), so it does not spend seconds of a core making them again."""
+        with self._lock:
+            futures = dict(self._futures)
+        return {key: future.result() for key, future in futures.items()
+                if future.done() and future.exception() is None}
+
+    def seed(self, plates: dict[bytes, np.ndarray]) -> None:
+        """Take plates made elsewhere (`finished` of another process)."""
+        with self._lock:
+            for key, plate in plates.items():
+                future: Future[np.ndarray] = Future()
+                future.set_result(plate)
+                self._futures[key] = future
+
     def clear(self) -> None:
         """Forget finished plates (benchmarks timing the setup of a portrait seen before)."""
         with self._lock:

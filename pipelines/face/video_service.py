@@ -104,12 +104,13 @@ from avatar.live import (
     AvatarAssets,
     AvatarFrame,
     AvatarSession,
-    CameraMotion,
     PlannedFrame,
     SessionOptions,
 )
 from avatar.live.assets import level_cost_ms
+from avatar.live.camera import raw_to_rgb
 from avatar.live.capacity import CapacityBoard
+from avatar.live.face_pool import WorkerFace
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.memory import release_free_memory
 from avatar.portrait import Portrait
@@ -192,7 +193,7 @@ PortraitLoader = Callable[[str | None, bytes | None], Portrait]
 #: Assets loaded by services that were given none, shared while any of them lives
 #: (the generator's weights, the analysed portraits, this machine's measured
 #: costs: a few seconds to build), keyed by what they were loaded from.
-_SHARED_ASSETS: weakref.WeakValueDictionary[tuple[str, str], AvatarAssets] = (
+_SHARED_ASSETS: weakref.WeakValueDictionary[tuple[str, str, bool], AvatarAssets] = (
     weakref.WeakValueDictionary())
 _SHARED_LOCK = threading.Lock()
 
@@ -200,13 +201,19 @@ _SHARED_LOCK = threading.Lock()
 def shared_assets(settings: AvatarSettings) -> AvatarAssets:
     """The assets for `settings` (portrait folder, default portrait, budget), loaded
     once per process while any service holds them (blocking: call in a thread)."""
-    key = (str(settings.portrait_dir or ""), settings.default_portrait)
+    key = (str(settings.portrait_dir or ""), settings.default_portrait,
+           settings.face_process)
     with _SHARED_LOCK:
         assets = _SHARED_ASSETS.get(key)
         if assets is None:
-            assets = AvatarAssets.load(portrait_dir=settings.portrait_dir,
-                                       default_portrait=settings.default_portrait,
-                                       budget_ms=settings.video_budget_ms)
+            assets = AvatarAssets.load(
+                portrait_dir=settings.portrait_dir, default_portrait=settings.default_portrait,
+                budget_ms=settings.video_budget_ms,
+                face_workers=settings.warm_face_workers if settings.face_process else None,
+                face_worker_sessions=settings.face_worker_sessions,
+                face_threads=settings.threads)
+            if assets.faces is not None:  # the workers end when the last service lets go
+                weakref.finalize(assets, assets.faces.close)
             _SHARED_ASSETS[key] = assets
         return assets
 
@@ -323,6 +330,7 @@ class AvatarForcingVideoService(AIService):
         self._behind = False
         self._clock_task: asyncio.Task[None] | None = None
         self._memory_released = False
+        self._face_closed = False
         #: set when the session stops: camera frames still in the pipeline are ignored
         #: (their analysis would meet a worker pool that is shut down)
         self._stopped = False
@@ -336,7 +344,6 @@ class AvatarForcingVideoService(AIService):
         #: the LLM and piper are on the critical path, so the camera waits (monotonic
         #: deadline; 0 while the user speaks)
         self._thinking_until = 0.0
-        self._camera: CameraMotion | None = None
         self._camera_waiting: UserCameraFrame | InputImageRawFrame | None = None
         self._camera_busy = False
         # camera_fps, jitter-tolerant (None: camera ignored)
@@ -349,7 +356,7 @@ class AvatarForcingVideoService(AIService):
                          "idle_frames_skipped": 0, "stale_frames_silenced": 0,
                          "rebases": 0, "camera_analysed": 0, "camera_skipped": 0,
                          "camera_errors": 0, "interruptions": 0, "reply_pauses": 0,
-                         "quality_changes": 0}
+                         "quality_changes": 0, "face_restarts": 0}
         #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
         self.last_played_secs = 0.0
 
@@ -389,6 +396,14 @@ class AvatarForcingVideoService(AIService):
                 await self.push_error(self.failed, exception=error,
                                       force_treat_as_permanent=False)
                 return
+        face = self.session.face
+        if isinstance(face, WorkerFace) and face.on_restart is None:
+            loop = asyncio.get_running_loop()
+
+            def on_restart(reason: str) -> None:  # called in the worker thread
+                loop.call_soon_threadsafe(self._face_restarted, reason)
+
+            face.on_restart = on_restart
         self._start_clock()
 
     def _build_session(self, output_rate: int) -> AvatarSession:
@@ -405,12 +420,30 @@ class AvatarForcingVideoService(AIService):
             self._draw_stride = self.governor.quality.draw_stride
             if self._camera_gate is not None and choice.camera_fps > 0:
                 self._camera_gate = RateGate(min(self._params.camera_fps, choice.camera_fps))
-        logger.info(f"avatar: {portrait.name} at {choice.size} px, {output_rate} Hz audio "
-                    f"({choice.reason})")
-        return AvatarSession(portrait, assets.checkpoint, output_rate=output_rate,
-                             options=SessionOptions(size=choice.size,
-                                                    jpeg_quality=self._jpeg_quality),
-                             calibrator=assets.calibrator)
+        # the face in a worker process of its own, when the assets keep a pool
+        face = WorkerFace(assets.faces) if assets.faces is not None else None
+        where = "in a worker process" if face is not None else "in this process"
+        logger.info(f"avatar: {portrait.name} at {choice.size} px, {output_rate} Hz audio, "
+                    f"{where} ({choice.reason})")
+        try:
+            return AvatarSession(portrait, assets.checkpoint, output_rate=output_rate,
+                                 options=SessionOptions(size=choice.size,
+                                                        jpeg_quality=self._jpeg_quality),
+                                 calibrator=assets.calibrator, face=face)
+        except BaseException:
+            if face is not None:
+                face.close()
+            raise
+
+    def _face_restarted(self, reason: str) -> None:
+        """The face's worker was lost and replaced (on the event loop): count it and
+        tell the client; the video goes on from the fresh worker."""
+        self.counters["face_restarts"] += 1
+        logger.warning(f"avatar: the face worker was replaced: {reason}")
+        if not self._stopped:
+            self.create_task(self._send_event(error_event(
+                ErrorCode.AVATAR_RESTARTED,
+                "the avatar's face process stopped and was restarted; the video goes on")))
 
     async def stop(self, frame: EndFrame) -> None:
         """End of the conversation: stop the clock, free the session."""
@@ -538,23 +571,25 @@ class AvatarForcingVideoService(AIService):
         executors = [e for e in (self._executor, self._yielding) if e is not None]
         for executor in executors:
             executor.shutdown(wait=False, cancel_futures=True)
-        if self._camera is not None:
-            camera, self._camera = self._camera, None
-            # The worker may be inside camera.analyze: closing mediapipe's landmarker
+        if self._session is not None and not self._face_closed:
+            self._face_closed = True
+            session = self._session
+            # The worker thread may be inside a job: closing mediapipe's landmarker
             # under a running detection crashed the whole server process (a segfault
-            # in CI, tests/pipelines/test_kiosk_browser.py). Close it once the worker
-            # is done; a worker that never finishes keeps it (the process lives on).
-            def wait_for_workers() -> None:
+            # in CI, tests/pipelines/test_kiosk_browser.py), and a worker process must
+            # not go back to its pool mid-request. Close the face once the thread is
+            # done; one that never finishes keeps it (the process lives on).
+            def close_when_idle() -> None:
                 for executor in executors:
                     executor.shutdown(wait=True)
+                session.close()
 
             try:
-                await asyncio.wait_for(asyncio.to_thread(wait_for_workers), WORKER_STOP_SECS)
+                await asyncio.wait_for(asyncio.to_thread(close_when_idle), WORKER_STOP_SECS)
             except TimeoutError:
                 logger.warning(f"avatar worker still busy after {WORKER_STOP_SECS} s: "
-                               "its face landmarker is left open")
+                               "its face is left open")
                 return
-            camera.close()
         if self._release_memory_after and not self._memory_released:
             self._memory_released = True  # once: EndFrame/CancelFrame and cleanup both stop
             # once the session's pipeline is torn down (issue 27; _collect_ended_session)
@@ -752,19 +787,22 @@ class AvatarForcingVideoService(AIService):
         self._camera_busy = True
         self.create_task(self._analyse(frame))
 
+    def _analyse_raw(self, frame: InputImageRawFrame, stamp: int) -> np.ndarray | None:
+        """A transport's raw camera frame: checked and shrunk here, measured where the
+        face runs (in the worker thread)."""
+        return self.session.analyze_camera_rgb(raw_to_rgb(frame.image, frame.size, frame.format),
+                                               stamp)
+
     async def _analyse(self, frame: UserCameraFrame | InputImageRawFrame) -> None:
         try:
             while True:
-                if self._camera is None:
-                    self._camera = await self._in_worker(CameraMotion)
                 stamp = int((time.monotonic() - self._started_at) * 1000)
                 try:
                     if isinstance(frame, UserCameraFrame):
-                        motion = await self._in_worker(self._camera.analyze_jpeg, frame.jpeg,
-                                                       stamp)
+                        motion = await self._in_worker(self.session.analyze_camera_jpeg,
+                                                       frame.jpeg, stamp)
                     else:  # a pipecat transport's camera: raw pixels
-                        motion = await self._in_worker(self._camera.analyze_raw, frame.image,
-                                                       frame.size, frame.format, stamp)
+                        motion = await self._in_worker(self._analyse_raw, frame, stamp)
                 except AvatarError as error:
                     self.counters["camera_errors"] += 1
                     if self.counters["camera_errors"] == 1:
@@ -816,12 +854,19 @@ class AvatarForcingVideoService(AIService):
         block_ms = list(self.session.stats.block_ms) or [0.0]
         render_ms = list(self.session.stats.render_ms) or [0.0]
         elapsed = max(1e-3, time.monotonic() - self._started_at)
+        face = self.session.face
+        face_cpu = face.cpu_secs if isinstance(face, WorkerFace) else 0.0
         values: dict[str, float | int | str] = dict(self.counters)
+        if isinstance(face, WorkerFace):  # what the hand-over to the worker process costs
+            hops = face.hop_ms() or [0.0]
+            values["face_process"] = 1
+            values["face_pid"] = face.pid or 0
+            values["hop_ms_p95"] = round(float(np.percentile(hops, 95)), 2)
         values.update({
             "block_ms_p50": round(float(np.percentile(block_ms, 50)), 2),
             "block_ms_p95": round(float(np.percentile(block_ms, 95)), 2),
             "render_ms_p50": round(float(np.percentile(render_ms, 50)), 2),
-            "cpu_percent": round(100.0 * self._worker_cpu / elapsed, 1),
+            "cpu_percent": round(100.0 * (self._worker_cpu + face_cpu) / elapsed, 1),
             "render_size": self.session.options.size,
             "last_reply_played_secs": round(self.last_played_secs, 2),
             "user_frames_padded": self.session.stats.user_frames_padded,

@@ -231,7 +231,11 @@ def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
                                    default_portrait=avatar.default_portrait,
                                    budget_ms=avatar.video_budget_ms,
                                    calibrate=avatar.calibrate_portraits,
-                                   on_calibration=log_calibration)
+                                   on_calibration=log_calibration,
+                                   face_workers=(avatar.warm_face_workers
+                                                 if avatar.face_process else None),
+                                   face_worker_sessions=avatar.face_worker_sessions,
+                                   face_threads=avatar.threads)
     except (AvatarError, FileNotFoundError) as error:
         raise ServerError(f"cannot prepare the avatar: {error}") from error
     costs = assets.costs

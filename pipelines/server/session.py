@@ -29,6 +29,7 @@ from starlette.websockets import WebSocketState
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession, SessionOptions
 from avatar.live.assets import level_cost_ms, portrait_from_upload
+from avatar.live.face_pool import WorkerFace
 from avatar.live.quality import QualityGovernor
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.face.video_wire import VideoWireAdapter
@@ -197,7 +198,7 @@ class AvatarStart:
     notices: list[Any] = field(default_factory=list)
 
 
-def start_avatar(context: SessionContext, config: ServerConfig, *,
+async def start_avatar(context: SessionContext, config: ServerConfig, *,
                  image_lead_frames: int = 0,
                  images_sync_with_audio: bool = False) -> AvatarStart | None:
     """Build the avatar node for a session whose hello asked for video.
@@ -230,10 +231,18 @@ def start_avatar(context: SessionContext, config: ServerConfig, *,
         portrait = assets.portraits.get()
     camera = hello.video_in is not None and hello.video_in.kind == "camera"
     choice = assets.choose_video(hello.video_out.size, camera=camera)
-    session = AvatarSession(portrait, assets.checkpoint,
-                            output_rate=context.runtime.models.tts_sample_rate,
-                            options=SessionOptions(size=choice.size),
-                            calibrator=assets.calibrator)
+    # built off the event loop: it takes a face worker from the pool (or, without one,
+    # builds the renderer here: a few hundred ms the other sessions must not wait)
+    face = WorkerFace(assets.faces) if assets.faces is not None else None
+    try:
+        session = await asyncio.to_thread(
+            AvatarSession, portrait, assets.checkpoint,
+            output_rate=context.runtime.models.tts_sample_rate,
+            options=SessionOptions(size=choice.size), calibrator=assets.calibrator, face=face)
+    except BaseException:
+        if face is not None:
+            face.close()  # its worker goes back to the pool
+        raise
 
     def load_portrait(name: str | None, upload: bytes | None) -> Any:
         if upload is not None:
@@ -344,7 +353,7 @@ async def _run_session(
     )
     context = SessionContext(session_id, hello, runtime, serializer, transport.outbox)
     try:
-        avatar = (start_avatar(context, config) if hello.video_out is not None
+        avatar = (await start_avatar(context, config) if hello.video_out is not None
                   else None)
         voice = build_session_pipeline(context, transport, config, registry, avatar)
         registry.stats.track_video(session_id, serializer)

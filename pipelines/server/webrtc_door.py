@@ -158,7 +158,7 @@ class WebRTCDoor:
 
         async def start_session(connection: SmallWebRTCConnection) -> None:
             started["connection"] = connection
-            avatar = start_avatar(context, self.config, image_lead_frames=0,
+            avatar = await start_avatar(context, self.config, image_lead_frames=0,
                                   images_sync_with_audio=True)
             started["avatar"] = avatar
             task = asyncio.create_task(self._run(context, connection, avatar),

@@ -157,11 +157,15 @@ def runtime(speech_models: Any, llm_endpoint: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def avatar_assets() -> Any:
-    """The live avatar's shared assets: default portrait, shipped student, measured costs."""
+def avatar_assets() -> Iterator[Any]:
+    """The live avatar's shared assets: default portrait, shipped student, measured
+    costs, and two warm face worker processes (the server's default: the e2e tests
+    run the product's path, each session's face in a worker of its own)."""
     from avatar.live import AvatarAssets
 
-    return AvatarAssets.load()
+    assets = AvatarAssets.load(face_workers=2)
+    yield assets
+    assets.close()
 
 
 @pytest.fixture(scope="session")

@@ -131,19 +131,18 @@ async def test_stopping_waits_for_a_camera_analysis_in_flight(avatar_assets: Any
     import time
 
     from avatar.live import AvatarSession
-    from avatar.live.camera import CameraMotion
     from pipelines.face.video_service import AvatarForcingVideoService
 
     session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
-                            output_rate=22050)
+                            output_rate=22050)  # its face in this process: a LocalFace
     node = AvatarForcingVideoService(session=session)
-    camera = await node._in_worker(CameraMotion)
-    node._camera = camera
     face = webcam_clip(0.1, width=320, height=240, fps=10.0)[0]  # a real face, RGB
+    await node._in_worker(session.analyze_camera_rgb, face, 0)  # builds the landmarker
+    camera = session.face._camera  # type: ignore[attr-defined]
 
     def slow_analysis() -> Any:
         time.sleep(0.3)  # the session ends meanwhile
-        return camera.analyze_rgb(face, 1)
+        return session.analyze_camera_rgb(face, 1)
 
     job = asyncio.ensure_future(node._in_worker(slow_analysis))
     await asyncio.sleep(0.05)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -342,6 +344,49 @@ async def test_two_video_sessions_stay_live_together(two_session_server: Any) ->
         assert len(distinct_images(got)) > 1  # a live face, not one image repeated
         # idle video is not speech: the bot never "started speaking"
         assert "bot-started-speaking" not in [getattr(i, "type", "") for i in got]
+
+
+def latest_avatar_metrics(items: list[Any]) -> dict[str, Any]:
+    """The values of the last `metrics` event of kind avatar among `items`."""
+    found = [i.values for i in items
+             if getattr(i, "type", "") == "metrics" and getattr(i, "kind", "") == "avatar"]
+    assert found, "no avatar metrics event arrived"
+    return dict(found[-1])
+
+
+async def test_a_killed_face_worker_is_replaced_and_the_other_session_never_notices(
+        two_session_server: Any) -> None:
+    """Issue 36: each session's face runs in a worker process; kill -9 of one gives
+    that session an `avatar_restarted` error event (not fatal) and a fresh worker,
+    its video goes on, and the other session keeps its worker and its frames."""
+    video_server = two_session_server
+    async with await VoiceClient.connect(video_server.url, video_out={"size": 256},
+                                         busy_retry_secs=60) as hit, \
+            await VoiceClient.connect(video_server.url, video_out={"size": 256},
+                                      busy_retry_secs=60) as other:
+        before_hit, before_other = await asyncio.gather(collect(hit, 3.0), collect(other, 3.0))
+        hit_pid = latest_avatar_metrics(before_hit)["face_pid"]
+        other_pid = latest_avatar_metrics(before_other)["face_pid"]
+        assert hit_pid and other_pid and hit_pid != other_pid
+        other_items = asyncio.create_task(collect(other, 8.0))
+        os.kill(hit_pid, signal.SIGKILL)
+        after = await collect(hit, 8.0)
+        got_other = await other_items
+    errors = [i for i in after if getattr(i, "type", "") == "error"]
+    assert [e.code for e in errors] == ["avatar_restarted"], errors
+    assert not errors[0].fatal
+    # the video went on: frames followed the audio, and the face moved after the error
+    assert video_follows_audio(after, max_gap=75)
+    at = after.index(errors[0])
+    assert len(distinct_images(after[at:])) > 1, "the face froze after its worker died"
+    values = latest_avatar_metrics(after)
+    assert values["face_restarts"] == 1 and values["face_pid"] not in (0, hit_pid)
+    # the other session: never an error, the same worker, frames all along
+    assert not [i for i in got_other if getattr(i, "type", "") == "error"]
+    assert latest_avatar_metrics(got_other)["face_pid"] == other_pid
+    assert latest_avatar_metrics(got_other)["face_restarts"] == 0
+    assert video_follows_audio(got_other)
+    assert len(distinct_images(got_other)) > 1
 
 
 async def test_listening_shows_at_vad_time_before_the_transcript(
