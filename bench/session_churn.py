@@ -10,7 +10,10 @@ sessions one after the other at a steady rate (one starts every `--every`
 seconds): each connects with video_out (and a camera clip unless --no-camera),
 asks one kiosk question spoken by the bundled piper voice, waits for the reply
 (its first audio with --first-audio), and disconnects. After each session the
-server's RSS, open fds and threads are read from /proc/PID.
+server's RSS, open fds and threads are read from /proc/PID, and the PSS of the
+server with every process below it (its fork server and face workers, issue 36:
+each page counted once). `--face-process both` runs the faces in the server's
+process, then in workers, one after the other.
 
 With `--base-root DIR` the same run is made first against the server code in DIR
 (e.g. a copy of the tree before a fix) and then against this tree, one after the
@@ -19,7 +22,7 @@ other with the same N, so old and new are compared on the same machine load.
 JSON (last stdout line; also bench/results/session_churn_TAG.json), per variant:
 rss_mb_start/end, rss_growth_mb_per_100_sessions (a least-squares slope of RSS
 from the end of session `--warm-up` on, goal <= 5; `_endpoints`: last minus
-that one), fds/threads at start and end, RSS every 10 sessions, replies heard,
+that one; tree_pss_growth_mb_per_100_sessions: the same for the process tree), fds/threads at start and end, RSS every 10 sessions, replies heard,
 the load average. Plot: RSS against sessions (bench/results/session_churn_TAG.png).
 
     python bench/session_churn.py [--sessions 200] [--every 12] [--model smollm2]
@@ -46,7 +49,7 @@ from tqdm import tqdm
 
 from benchkit import clocks
 from benchkit.camera import camera_photo, make_camera_clip
-from benchkit.clocks import rss_mb
+from benchkit.clocks import rss_mb, tree_pss_mb
 from benchkit.live_client import LiveSession
 from benchkit.live_server import LIVE_SCRIPT, server_under_test
 from benchkit.live_turns import Spoken
@@ -54,6 +57,8 @@ from benchkit.paths import RESULTS, ROOT
 from benchkit.voice import QUESTIONS
 
 GOAL_MB_PER_100 = 5.0
+#: the setting that puts each session's face in a worker process (issue 36)
+FACE_PROCESS_ENV = "AVATAR_FORCING_AVATAR_FACE_PROCESS"
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -103,6 +108,7 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         pid = clocks.SERVER["pid"]
         start = proc_status(pid)
         rss: list[float] = []
+        tree: list[float] = []
         sizes: list[int | None] = []
         heard = 0
         started = time.monotonic()
@@ -115,6 +121,7 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
             sizes.append(size)
             await asyncio.sleep(args.settle)  # the server tears the session down
             rss.append(rss_mb(pid))
+            tree.append(tree_pss_mb(pid))
             bar.set_postfix(rss_mb=round(rss[-1]), heard=heard)
             bar.update()
         bar.close()
@@ -122,6 +129,9 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
     after = np.asarray(rss[max(0, args.warm_up - 1):])  # from the end of session warm_up
     slope = (float(np.polyfit(np.arange(len(after)), after, 1)[0]) * 100
              if len(after) >= 2 else None)  # least squares: robust to one noisy reading
+    tree_after = np.asarray(tree[max(0, args.warm_up - 1):])
+    tree_slope = (float(np.polyfit(np.arange(len(tree_after)), tree_after, 1)[0]) * 100
+                  if len(tree_after) >= 2 else None)
     endpoints = (float(after[-1] - after[0]) * 100 / (len(after) - 1)
                  if len(after) >= 2 else None)
     return {
@@ -134,6 +144,12 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         "rss_growth_mb_per_100_sessions_endpoints": None if endpoints is None
         else round(endpoints, 1),
         "goal_met": None if slope is None else slope <= GOAL_MB_PER_100,
+        # the server with its fork server and face workers, each page counted once
+        "tree_pss_mb_start": round(tree[0], 1) if tree else None,
+        "tree_pss_mb_end": round(tree[-1], 1) if tree else None,
+        "tree_pss_growth_mb_per_100_sessions": None if tree_slope is None
+        else round(tree_slope, 1),
+        "tree_goal_met": None if tree_slope is None else tree_slope <= GOAL_MB_PER_100,
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],
         "fds_start": start["fds"], "fds_end": end["fds"],
         "threads_start": start["threads"], "threads_end": end["threads"],
@@ -179,11 +195,24 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench_churn_") as tmp:
         clip = None if args.no_camera else make_camera_clip(camera_photo(None)[0], Path(tmp))
-        variants = [("new", LIVE_SCRIPT)]
+        variants = [("new", LIVE_SCRIPT, None)]
         if args.base_root is not None:
-            variants.insert(0, ("base", args.base_root.resolve() / "bench" / "live.py"))
-        for label, script in variants:  # server_under_test starts `python SCRIPT --serve-port`
+            variants.insert(0, ("base", args.base_root.resolve() / "bench" / "live.py", None))
+        if args.face_process == "both":  # issue 36: in the server's process, then in workers
+            variants = [("face in process", LIVE_SCRIPT, "false"),
+                        ("face in workers", LIVE_SCRIPT, "true")]
+        elif args.face_process != "default":
+            variants = [(label, script, "true" if args.face_process == "on" else "false")
+                        for label, script, _ in variants]
+        for label, script, face_process in variants:
+            # server_under_test starts `python SCRIPT --serve-port`, which reads the settings
+            # from the environment it inherits
+            if face_process is None:
+                os.environ.pop(FACE_PROCESS_ENV, None)
+            else:
+                os.environ[FACE_PROCESS_ENV] = face_process
             runs.append(await churn(args, label, spoken, clip, script) | {"warm_up": args.warm_up})
+        os.environ.pop(FACE_PROCESS_ENV, None)
     return {"tag": args.tag, "model": args.model, "camera": not args.no_camera,
             "every_s": args.every, "first_audio_only": args.first_audio,
             "load_avg_start": load, "load_avg_end": [round(v, 2) for v in os.getloadavg()],
@@ -212,6 +241,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--base-root", type=Path, default=None,
                         help="also run the server from this tree first (the code before a fix)")
+    parser.add_argument("--face-process", choices=["default", "on", "off", "both"],
+                        default="default", help="faces in worker processes or in the "
+                        "server's (both: one run each, in process first)")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()

@@ -19,6 +19,46 @@ from typing import Any
 SERVER: dict[str, Any] = {"pid": None}
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, their children...), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # the command name may hold spaces: the parent pid follows its ")"
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of a process in MiB: its private pages plus its share of
+    pages it shares (forked workers share the fork server's torch), so the sum over a
+    process tree counts each page once. 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_pss_mb(pid: int) -> float:
+    """PSS (MiB) of `pid` and every process below it: a server with its fork server
+    and face workers."""
+    return sum(pss_mb(p) for p in [pid, *descendants(pid)])
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MiB (0 if it is gone)."""
     try:
