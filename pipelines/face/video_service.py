@@ -614,6 +614,9 @@ class AvatarForcingVideoService(AIService):
         thinking = (self._yielding is not None and not self._behind
                     and time.monotonic() < self._thinking_until)
         executor = self._yielding if thinking and self._yielding is not None else self._executor
+        face = self._session.face if self._session is not None else None
+        if isinstance(face, WorkerFace):  # the face's own process yields the same way
+            face.yielding = thinking
         return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
     async def _run_clock(self) -> None:
