@@ -259,8 +259,6 @@ class WorkerFace:
         #: workers replaced after a loss, and why the last one was
         self.restarts = 0
         self.last_loss = ""
-        #: the next requests run on the worker's low-priority thread (`FaceWorker.yielding`)
-        self.yielding = False
         self._cpu_done = 0.0  # CPU seconds of the workers this face has let go
         self._hops: deque[float] = deque(maxlen=500)
 
@@ -341,12 +339,10 @@ class WorkerFace:
     def _request(self, run: Callable[[FaceWorker], T]) -> T:
         """Run a request; after a lost or failed worker, replace it and retry once."""
         worker = self.worker
-        worker.yielding = self.yielding
         try:
             result = run(worker)
         except (FaceWorkerLost, FaceWorkerFailed) as error:
             self._replace(worker, error)
-            self.worker.yielding = self.yielding
             result = run(self.worker)
         if worker.last_call is not None:
             self._hops.append(worker.last_call.hop_ms)

@@ -23,13 +23,11 @@ are started and handed out by `FaceWorkerPool` (avatar/live/face_pool.py).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -57,9 +55,6 @@ CALL_TIMEOUT_SECS = 20.0
 READY_TIMEOUT_SECS = 60.0
 #: An error's traceback is cut to this many characters.
 MAX_TRACE_CHARS = 4000
-#: The worker's second thread runs at this much lower priority (nice): requests
-#: marked `yielding` run there, while the pipeline's process works out a reply.
-YIELD_NICE = 10
 
 
 class FrameRing:
@@ -132,10 +127,6 @@ class FaceWorker:
         self.cpu_secs = 0.0
         #: the last request's costs
         self.last_call: CallTimes | None = None
-        #: run the next requests on the worker's low-priority thread (`YIELD_NICE`):
-        #: whisper, the LLM and piper, which decide when a reply is heard, get the
-        #: cores first. Set while the reply is thought up (the video service does).
-        self.yielding = False
         self.started_at = time.monotonic()
 
     @classmethod
@@ -197,7 +188,7 @@ class FaceWorker:
         with self._lock:
             started = time.perf_counter()
             try:
-                self._conn.send((method, args, self.yielding))
+                self._conn.send((method, args))
             except (OSError, ValueError) as error:  # broken pipe: it is gone
                 raise FaceWorkerLost(f"the face worker (pid {self.pid}) is gone: "
                                      f"{error}") from error
@@ -263,7 +254,7 @@ class FaceWorker:
         if self.process.is_alive():
             try:
                 with self._lock:
-                    self._conn.send(("exit", (), False))
+                    self._conn.send(("exit", ()))
             except (OSError, ValueError):
                 pass
             self.process.join(timeout)
@@ -347,52 +338,28 @@ def serve(conn: Connection, ring_name: str, checkpoint: str, threads: int,
         conn.send(("failed", f"{type(error).__name__}: {error}"))
         ring.close()
         return
-    # Two threads, one request at a time: the normal one, and one whose nice value is
-    # raised once by YIELD_NICE (Linux schedules threads, and raising a nice value
-    # needs no privilege, where lowering it back would)
-    normal = ThreadPoolExecutor(1, initializer=_init_thread, initargs=(threads, 0))
-    low = ThreadPoolExecutor(1, initializer=_init_thread, initargs=(threads, YIELD_NICE))
     conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            method, args, yielding = conn.recv()
-        except (EOFError, OSError):
-            break
-        if method == "exit":
-            break
-        conn.send((low if yielding else normal).submit(_answer, worker, method, args).result())
-    normal.shutdown()
-    low.shutdown()
+    with torch.inference_mode():
+        while True:
+            try:
+                method, args = conn.recv()
+            except (EOFError, OSError):
+                break
+            if method == "exit":
+                break
+            started, cpu = time.perf_counter(), time.thread_time()
+            try:
+                result = worker.handler(method)(*args)
+            except AvatarError as error:  # refused on purpose: the caller's problem
+                conn.send(("refused", error))
+            except Exception as error:
+                trace = traceback.format_exc()[-MAX_TRACE_CHARS:]
+                conn.send(("failed", f"{type(error).__name__}: {error}\n{trace}"))
+            else:
+                conn.send(("ok", result, time.thread_time() - cpu,
+                           (time.perf_counter() - started) * 1000.0))
     worker.face.close()
     ring.close()
-
-
-def _init_thread(threads: int, nice: int) -> None:
-    """torch's thread count is per thread; the nice value too, on Linux."""
-    import torch
-
-    torch.set_num_threads(threads)
-    if nice > 0 and hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):  # a platform that refuses: normal priority
-            thread_id = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, thread_id,
-                           min(19, os.getpriority(os.PRIO_PROCESS, thread_id) + nice))
-
-
-def _answer(worker: _WorkerFace, method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Run one request; its answer for the pipe (never raises)."""
-    import torch
-
-    started, cpu = time.perf_counter(), time.thread_time()
-    try:
-        with torch.inference_mode():
-            result = worker.handler(method)(*args)
-    except AvatarError as error:  # refused on purpose: the caller's problem
-        return ("refused", error)
-    except Exception as error:
-        trace = traceback.format_exc()[-MAX_TRACE_CHARS:]
-        return ("failed", f"{type(error).__name__}: {error}\n{trace}")
-    return ("ok", result, time.thread_time() - cpu, (time.perf_counter() - started) * 1000.0)
 
 
 __all__ = ["CallTimes", "FaceWorker", "FrameRing", "serve"]

@@ -209,7 +209,12 @@ def shared_assets(settings: AvatarSettings) -> AvatarAssets:
             assets = AvatarAssets.load(
                 portrait_dir=settings.portrait_dir, default_portrait=settings.default_portrait,
                 budget_ms=settings.video_budget_ms,
-                face_workers=settings.warm_face_workers if settings.face_process else None,
+                # a pipecat app's own service keeps its face in process unless asked:
+                # a cold pool (fork server, plates, a primed worker: 10-15 s on 2 cores)
+                # outlasted pipecat's wait for StartFrame (examples/pipecat_webrtc)
+                face_workers=(settings.warm_face_workers
+                              if settings.face_process and "face_process" in settings.model_fields_set
+                              else None),
                 face_worker_sessions=settings.face_worker_sessions,
                 face_threads=settings.threads)
             if assets.faces is not None:  # the workers end when the last service lets go
@@ -614,9 +619,6 @@ class AvatarForcingVideoService(AIService):
         thinking = (self._yielding is not None and not self._behind
                     and time.monotonic() < self._thinking_until)
         executor = self._yielding if thinking and self._yielding is not None else self._executor
-        face = self._session.face if self._session is not None else None
-        if isinstance(face, WorkerFace):  # the face's own process yields the same way
-            face.yielding = thinking
         return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
     async def _run_clock(self) -> None:
