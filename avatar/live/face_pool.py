@@ -241,6 +241,18 @@ def prime_plates(portrait: Portrait, sizes: tuple[int, ...] = (512, 256),
     return PLATES.finished()
 
 
+def with_worker_face(pool: FaceWorkerPool | None, build: Callable[[WorkerFace | None], T]) -> T:
+    """`build(face)` with a fresh `WorkerFace` on `pool` (None: no pool, the face runs
+    in process); if the build fails, the face's worker goes back to the pool."""
+    face = WorkerFace(pool) if pool is not None else None
+    try:
+        return build(face)
+    except BaseException:
+        if face is not None:
+            face.close()
+        raise
+
+
 class WorkerFace:
     """A session's `FaceBackend` in a pooled worker process (see the module docstring)."""
 
@@ -366,4 +378,4 @@ class WorkerFace:
             self.on_restart(reason)
 
 
-__all__ = ["FaceWorkerPool", "PoolCounters", "WorkerFace"]
+__all__ = ["FaceWorkerPool", "PoolCounters", "WorkerFace", "with_worker_face"]

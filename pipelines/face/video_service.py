@@ -110,7 +110,7 @@ from avatar.live import (
 from avatar.live.assets import level_cost_ms
 from avatar.live.camera import raw_to_rgb
 from avatar.live.capacity import CapacityBoard
-from avatar.live.face_pool import WorkerFace
+from avatar.live.face_pool import WorkerFace, with_worker_face
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.memory import release_free_memory
 from avatar.portrait import Portrait
@@ -426,19 +426,13 @@ class AvatarForcingVideoService(AIService):
             if self._camera_gate is not None and choice.camera_fps > 0:
                 self._camera_gate = RateGate(min(self._params.camera_fps, choice.camera_fps))
         # the face in a worker process of its own, when the assets keep a pool
-        face = WorkerFace(assets.faces) if assets.faces is not None else None
-        where = "in a worker process" if face is not None else "in this process"
+        where = "in a worker process" if assets.faces is not None else "in this process"
         logger.info(f"avatar: {portrait.name} at {choice.size} px, {output_rate} Hz audio, "
                     f"{where} ({choice.reason})")
-        try:
-            return AvatarSession(portrait, assets.checkpoint, output_rate=output_rate,
-                                 options=SessionOptions(size=choice.size,
-                                                        jpeg_quality=self._jpeg_quality),
-                                 calibrator=assets.calibrator, face=face)
-        except BaseException:
-            if face is not None:
-                face.close()
-            raise
+        return with_worker_face(assets.faces, lambda face: AvatarSession(
+            portrait, assets.checkpoint, output_rate=output_rate,
+            options=SessionOptions(size=choice.size, jpeg_quality=self._jpeg_quality),
+            calibrator=assets.calibrator, face=face))
 
     def _face_restarted(self, reason: str) -> None:
         """The face's worker was lost and replaced (on the event loop): count it and

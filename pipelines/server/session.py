@@ -29,7 +29,7 @@ from starlette.websockets import WebSocketState
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession, SessionOptions
 from avatar.live.assets import level_cost_ms, portrait_from_upload
-from avatar.live.face_pool import WorkerFace
+from avatar.live.face_pool import with_worker_face
 from avatar.live.quality import QualityGovernor
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.face.video_wire import VideoWireAdapter
@@ -233,16 +233,9 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
     choice = assets.choose_video(hello.video_out.size, camera=camera)
     # built off the event loop: it takes a face worker from the pool (or, without one,
     # builds the renderer here: a few hundred ms the other sessions must not wait)
-    face = WorkerFace(assets.faces) if assets.faces is not None else None
-    try:
-        session = await asyncio.to_thread(
-            AvatarSession, portrait, assets.checkpoint,
-            output_rate=context.runtime.models.tts_sample_rate,
-            options=SessionOptions(size=choice.size), calibrator=assets.calibrator, face=face)
-    except BaseException:
-        if face is not None:
-            face.close()  # its worker goes back to the pool
-        raise
+    session = await asyncio.to_thread(with_worker_face, assets.faces, lambda face: AvatarSession(
+        portrait, assets.checkpoint, output_rate=context.runtime.models.tts_sample_rate,
+        options=SessionOptions(size=choice.size), calibrator=assets.calibrator, face=face))
 
     def load_portrait(name: str | None, upload: bytes | None) -> Any:
         if upload is not None:
