@@ -211,6 +211,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 os.environ.pop(FACE_PROCESS_ENV, None)
             else:
                 os.environ[FACE_PROCESS_ENV] = face_process
+            # the base's packages come first: an editable install would otherwise
+            # import this tree's under the base's live.py
+            if script != LIVE_SCRIPT:
+                os.environ["PYTHONPATH"] = str(script.parent.parent)
+            else:
+                os.environ.pop("PYTHONPATH", None)
             runs.append(await churn(args, label, spoken, clip, script) | {"warm_up": args.warm_up})
         os.environ.pop(FACE_PROCESS_ENV, None)
     return {"tag": args.tag, "model": args.model, "camera": not args.no_camera,

@@ -60,6 +60,17 @@ def test_the_pipelines_voice_says_the_same_bytes(voice: PiperVoice) -> None:
     assert piper_pcm16k(shared, SENTENCE) == piper_pcm16k(voice, SENTENCE)
 
 
+def test_the_servers_voice_keeps_no_memory_arena() -> None:
+    """onnxruntime's CPU arena keeps the high-water mark of the longest sentence
+    so far, and a kiosk server's RSS grew with it in steps (issue 36): the
+    server's piper session runs without it, on the pinned threads."""
+    from pipelines.speech.models import SpeechModels
+
+    options = SpeechModels.bundled().piper.session.get_session_options()
+    assert options.enable_cpu_mem_arena is False
+    assert options.intra_op_num_threads == 2
+
+
 def test_no_audio_is_a_clear_error(voice: PiperVoice) -> None:
     with pytest.raises(ValueError, match="no audio"):
         piper_int16(voice, "")

@@ -121,6 +121,26 @@ class _FittedEncoder:
         return self._full_encode(np.ascontiguousarray(batch[..., :frames]))
 
 
+def piper_session_options(threads: int) -> onnxruntime.SessionOptions:
+    """onnxruntime options for piper: `threads` that never spin-wait (0: one a
+    core) and no CPU memory arena.
+
+    Why no arena (issue 36): onnxruntime's arena keeps the high-water mark of
+    every tensor it ever served and grows in steps at the longest sentence so
+    far; a kiosk server's RSS rose with it (771 -> 895 MB over 40 syntheses of
+    5-60 words, in steps). Without the arena, and with the freed pages given
+    back after each session (avatar/memory.py), the same 40 stayed flat at about
+    300 MB; a short phrase took as long (65.1 vs 64.8 ms), a long sentence 5-9 %
+    longer (noisy), a price paid once per sentence, not per frame."""
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    if threads > 0:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class SpeechModels:
     """Whisper + piper loaded once per process and shared by every session."""
 
@@ -156,13 +176,9 @@ class SpeechModels:
         if self.asr.encoder_min_secs > 0:
             fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
         self.piper = PiperVoice.load(piper_model, config_path=piper_config)
-        if tts_threads > 0:
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = tts_threads
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self.piper.session = onnxruntime.InferenceSession(
-                str(piper_model), sess_options=options, providers=["CPUExecutionProvider"])
+        self.piper.session = onnxruntime.InferenceSession(
+            str(piper_model), sess_options=piper_session_options(tts_threads),
+            providers=["CPUExecutionProvider"])
         self.load_secs = time.perf_counter() - started
         logger.info(f"speech models loaded in {self.load_secs:.2f} s")
 
