@@ -305,6 +305,13 @@ class BackwardMapper:
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
         self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+        # each triangle's photo corner 0 and its two edges from it (the affine's
+        # target side never moves), and its centre for degenerate triangles
+        src_corners = self.src[mesh.triangles]  # (T, 3, 2)
+        self._src0 = src_corners[:, 0]
+        self._src_edge1 = src_corners[:, 1] - src_corners[:, 0]
+        self._src_edge2 = src_corners[:, 2] - src_corners[:, 0]
+        self._src_centre = src_corners.mean(axis=1)
 
     def pixel_ids(self, dst_xy: np.ndarray, dst_z: np.ndarray,
                   window: tuple[int, int, int, int] | None = None,
@@ -355,41 +362,63 @@ class BackwardMapper:
         fill = cv2.fillConvexPoly
         for t in order.tolist():
             fill(ids, grid_pts[t], t, cv2.LINE_8, 4)
-        # Per-triangle affine dst -> src, from the 3x3 vertex systems.
-        d = dst_xy[tri].astype(np.float64)  # (T, 3, 2)
-        a = np.concatenate([d, np.ones((len(tri), 3, 1))], axis=2)  # (T, 3, 3)
-        det = np.linalg.det(a)
-        good = np.abs(det) > 1e-3
-        a[~good] = np.eye(3)
-        inv = np.linalg.inv(a)  # (T, 3, 3)
-        s = self.src[tri]  # (T, 3, 2)
-        coef = np.einsum("tij,tjk->tki", inv, s).astype(np.float32)  # (T, 2, 3)
-        coef[~good] = 0.0
-        coef[~good, :, 2] = s[~good].mean(axis=1)
-        covered = ids >= 0
-        idx = np.where(covered, ids, 0)
-        c = coef[idx]  # (g, g, 2, 3)
+        shift = self.displacement_affines(dst_xy)
+        # the displacement map, gathered per coefficient (a (g, g, 2, 3) gather
+        # of the whole table cost more than the arithmetic); uncovered cells
+        # (-1) take the last, all-zero row: no displacement
         gx, gy = self.gx, self.gy
-        mx = c[..., 0, 0] * gx + c[..., 0, 1] * gy + c[..., 0, 2]
-        my = c[..., 1, 0] * gx + c[..., 1, 1] * gy + c[..., 1, 2]
-        mx = np.where(covered, mx, gx)
-        my = np.where(covered, my, gy)
+        ax, bx, cx, ay, by, cy = (c.take(ids) for c in shift)
+        dx = ax * gx + bx * gy + cx
+        dy = ay * gx + by * gy + cy
         # smooth the displacement away from eyes and lips (see the class docstring)
-        sharp = cv2.dilate(self.sharp[ids].view(np.uint8), self.guard).view(bool)
-        sx = cv2.GaussianBlur(mx - gx, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
-        sy = cv2.GaussianBlur(my - gy, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
-        mx = np.where(sharp, mx, gx + sx)
-        my = np.where(sharp, my, gy + sy)
+        sharp = cv2.dilate(self.sharp.take(ids).view(np.uint8), self.guard).view(bool)
+        sx = cv2.GaussianBlur(dx, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
+        sy = cv2.GaussianBlur(dy, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
+        np.copyto(sx, dx, where=sharp)
+        np.copyto(sy, dy, where=sharp)
+        mx, my = gx + sx, gy + sy
         if step == 1:
             return mx, my
         size = (mesh.size, mesh.size)
         full_x = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)
         full_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)
-        self._fix_folds(full_x, full_y, mx, my, coef, dst_xy, dst_z, order)
+        self._fix_folds(full_x, full_y, mx, my, shift, dst_xy, dst_z, order)
         return full_x, full_y
 
+    def displacement_affines(self, dst_xy: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Each triangle's affine map from output pixel to photo point, as a
+        displacement: src - p = (ax x + bx y + cx, ay x + by y + cy), six float32
+        arrays of T + 1 (the last, zero, for uncovered pixels).
+
+        Closed form from the triangle's two edges (2x2 inverse), not a batched
+        3x3 inverse and einsum: the same map at a quarter of the cost. A
+        degenerate triangle (|det| <= 1e-3 px^2, squashed flat) maps to the
+        centre of its photo triangle."""
+        d = dst_xy[self.mesh.triangles].astype(np.float64)  # (T, 3, 2)
+        d0 = d[:, 0]
+        e1, e2 = d[:, 1] - d0, d[:, 2] - d0
+        det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        good = np.abs(det) > 1e-3
+        inv_det = np.where(good, 1.0 / np.where(good, det, 1.0), 0.0)
+        # inverse of the edge matrix [e1 e2] (edges as columns)
+        i00, i01 = e2[:, 1] * inv_det, -e2[:, 0] * inv_det
+        i10, i11 = -e1[:, 1] * inv_det, e1[:, 0] * inv_det
+        f1, f2 = self._src_edge1, self._src_edge2
+        m00 = f1[:, 0] * i00 + f2[:, 0] * i10
+        m01 = f1[:, 0] * i01 + f2[:, 0] * i11
+        m10 = f1[:, 1] * i00 + f2[:, 1] * i10
+        m11 = f1[:, 1] * i01 + f2[:, 1] * i11
+        cx = np.where(good, self._src0[:, 0] - m00 * d0[:, 0] - m01 * d0[:, 1],
+                      self._src_centre[:, 0])
+        cy = np.where(good, self._src0[:, 1] - m10 * d0[:, 0] - m11 * d0[:, 1],
+                      self._src_centre[:, 1])
+        # a degenerate triangle's map is the constant centre: its displacement
+        # is centre - p, i.e. -1 on the diagonal (m is 0 there)
+        columns = (m00 - 1.0, m01, cx, m10, m11 - 1.0, cy)
+        return tuple(np.append(c, 0.0).astype(np.float32) for c in columns)
+
     def _fix_folds(self, full_x: np.ndarray, full_y: np.ndarray, mx: np.ndarray,
-                   my: np.ndarray, coef: np.ndarray, dst_xy: np.ndarray,
+                   my: np.ndarray, shift: tuple[np.ndarray, ...], dst_xy: np.ndarray,
                    dst_z: np.ndarray, order: np.ndarray) -> None:
         """Exact per-pixel maps, in place, around folds of the unsmoothed warp.
 
@@ -429,10 +458,10 @@ class BackwardMapper:
         t = self.pixel_ids(dst_xy, dst_z, window, order)[ys - y0, xs - x0]
         keep = t >= 0
         ys, xs, t = ys[keep], xs[keep], t[keep]
-        c = coef[t]  # (P, 2, 3)
+        ax, bx, cx, ay, by, cy = (c[t] for c in shift)
         fx, fy = xs.astype(np.float32), ys.astype(np.float32)
         # A pixel centre just outside a sliver triangle extrapolates its affine
         # map far off; keep every sample on the triangle's own part of the photo.
         lo, hi = self.src_lo[t], self.src_hi[t]
-        full_x[ys, xs] = np.clip(c[:, 0, 0] * fx + c[:, 0, 1] * fy + c[:, 0, 2], lo[:, 0], hi[:, 0])
-        full_y[ys, xs] = np.clip(c[:, 1, 0] * fx + c[:, 1, 1] * fy + c[:, 1, 2], lo[:, 1], hi[:, 1])
+        full_x[ys, xs] = np.clip(fx + ax * fx + bx * fy + cx, lo[:, 0], hi[:, 0])
+        full_y[ys, xs] = np.clip(fy + ay * fx + by * fy + cy, lo[:, 1], hi[:, 1])
