@@ -272,6 +272,10 @@ class WorkerFace:
         self.restarts = 0
         self.last_loss = ""
         self._cpu_done = 0.0  # CPU seconds of the workers this face has let go
+        #: wall seconds the workers spent on this face's requests, measured in the
+        #: worker: what the session's level costs on this machine, waits for a core
+        #: included, without the pipe or the server process's own waits
+        self.work_secs = 0.0
         self._hops: deque[float] = deque(maxlen=500)
 
     @property
@@ -355,9 +359,11 @@ class WorkerFace:
             result = run(worker)
         except (FaceWorkerLost, FaceWorkerFailed) as error:
             self._replace(worker, error)
-            result = run(self.worker)
+            worker = self.worker
+            result = run(worker)
         if worker.last_call is not None:
             self._hops.append(worker.last_call.hop_ms)
+            self.work_secs += worker.last_call.work_ms / 1000.0
         return result
 
     def _replace(self, lost: FaceWorker, error: Exception) -> None:

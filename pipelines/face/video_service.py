@@ -598,15 +598,28 @@ class AvatarForcingVideoService(AIService):
         """Run `fn` in this session's worker thread (the niced one while the reply is
         thought up), counting its CPU time and its wall time (what the governor
         adapts on: on a busy machine a job waits for a core, and that wait is what
-        makes frames late)."""
+        makes frames late).
+
+        With the face in a worker process the wall time is the worker's own (issue
+        36): seen from here it also held the pipe and this thread's wait for the
+        pipeline's interpreter lock, which the level's cost does not change: the
+        governor stepped a quiet machine down to its lowest level, "busy 90 %" at
+        256 px and 25 images/s where the probe's costs add up to about 40 %
+        (bench/results/adapt_face_in_workers.json). Frames that still come late
+        step it down."""
+        face = self.session.face if self._session is not None else None
+        worker_face = face if isinstance(face, WorkerFace) else None
+
         def timed() -> Any:
             with self._job_lock:
                 cpu, wall = time.thread_time(), time.perf_counter()
+                work = worker_face.work_secs if worker_face is not None else 0.0
                 try:
                     return fn(*args)
                 finally:
                     self._worker_cpu += time.thread_time() - cpu
-                    self._worker_busy += time.perf_counter() - wall
+                    self._worker_busy += (worker_face.work_secs - work if worker_face is not None
+                                          else time.perf_counter() - wall)
         # yield only while the clock keeps time: beside busy neighbours the niced thread
         # got almost no CPU and the face froze for up to a second (bench/adapt.py), so
         # once frames fall behind the jobs run at the default priority again

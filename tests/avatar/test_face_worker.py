@@ -71,6 +71,9 @@ def test_a_worker_draws_what_the_in_process_face_draws(pool: FaceWorkerPool,
             assert np.abs(a.image.astype(int) - b.image.astype(int)).mean() < 1.0
         assert theirs[-1].jpeg and theirs[-1].jpeg[:2] == b"\xff\xd8"
         assert max(face.hop_ms()) >= 0.0 and face.cpu_secs > 0
+        # the governor's load is the worker's own time on the requests: at least
+        # the CPU it spent on them
+        assert face.work_secs >= face.cpu_secs * 0.9
     finally:
         here.close()
         there.close()
