@@ -17,6 +17,10 @@ the client's side (names as in the JSON):
 - recovery_secs: from the hog's stop to the session back at the quiet phase's
   level (the last `video-quality` "up"), and distinct_fps in the 10 s after it.
 
+The placement experiment (issue 36): `--llm-nice N` nices the embedded LLM
+server's threads by N, `--face-nice N` the face workers', `--face-cpu K` pins the face workers to core K
+(benchkit/placement.py); the JSON says which under "placement".
+
 Goals: fps >= 20 in every phase, no gap over 500 ms, the quiet figures back
 within 10 s. Last stdout line: one JSON object (also bench/results/adapt_TAG.json),
 and the timeline plot docs/adapt.png.
@@ -42,12 +46,14 @@ from tqdm import tqdm
 
 from benchkit.av_sync import lip_sync, pooled_lip_sync
 from benchkit.camera import camera_photo, make_camera_clip
+from benchkit.clocks import SERVER
 from benchkit.live_client import LiveSession
 from benchkit.live_phases import Bench
 from benchkit.live_server import server_under_test
 from benchkit.live_turns import Spoken, Turn, run_turn
 from benchkit.load import CpuHog, load_average
 from benchkit.paths import RESULTS, ROOT
+from benchkit.placement import Placement
 from benchkit.stats import percentile
 from benchkit.voice import QUESTIONS
 
@@ -174,7 +180,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     server_args = argparse.Namespace(
         in_process=False, model=args.model, max_tokens=96, llm_threads=1, sessions=1,
         llm_batch_threads=1, avatar_nice=args.avatar_nice, first_phrase_words=None)
-    async with server_under_test(server_args) as (url, llm_pid, costs):
+    placement = Placement(llm_nice=args.llm_nice, face_nice=args.face_nice,
+                          face_cpu=args.face_cpu)
+    async with (server_under_test(server_args) as (url, llm_pid, costs),
+                placement.kept(SERVER["pid"], llm_pid)):
         models = SpeechModels.bundled()
         with tempfile.TemporaryDirectory(prefix="bench_adapt_") as tmp:
             photo, camera_source = camera_photo(None)
@@ -226,7 +235,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     note = (f"{args.model}, load avg at start {load_start[0]}, costs probed at start: "
             f"{costs}")
     plot(session, bounds, args.plot, note)
-    return {"tag": args.tag, "load_avg_start": load_start, "model": args.model,
+    return {"tag": args.tag, "load_avg_start": load_start,
+            "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+            "placement": placement.label, "model": args.model,
             "camera": camera_source, "costs": costs, "phases": phases, "goals": goals,
             "quality_timeline": [(round(at - bounds[0][1], 1), qv)
                                  for at, qv in quality_timeline(session)],
@@ -247,6 +258,12 @@ def main() -> None:
     parser.add_argument("--idle-secs", type=float, default=3.0)
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
     parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice)
+    parser.add_argument("--llm-nice", type=int, default=0,
+                        help="nice the embedded LLM server by this (the placement experiment)")
+    parser.add_argument("--face-nice", type=int, default=0,
+                        help="nice the face workers by this (the placement experiment)")
+    parser.add_argument("--face-cpu", type=int, default=None,
+                        help="pin the face workers to this core (the placement experiment)")
     parser.add_argument("--tag", default="default")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")
     args = parser.parse_args()

@@ -27,6 +27,7 @@ to bench/results/kiosk.json, the heap plot to bench/results/kiosk_heap.png and
 a screenshot of the page mid-answer to docs/kiosk.png.
 
     .venv/bin/python bench/kiosk.py [--turns 5] [--soak-secs 600]
+        [--llm-nice N] [--face-nice N] [--face-cpu K]   # benchkit/placement.py
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_
 from benchkit.kiosk_page import cpu_secs, kiosk_page, plot_heap, soak, stats
 from benchkit.kiosk_server import free_port, product_server
 from benchkit.paths import ROOT
+from benchkit.placement import Placement, embedded_llm_pid
 from benchkit.stats import pct
 
 QUESTIONS = [
@@ -133,12 +135,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     del models
     port = free_port()
     load_before = os.getloadavg()
-    with product_server(port) as (http, _pid):
-        face = await conversation(http, wav, y4m, args.turns, video=True,
-                                  screenshot=ROOT / "docs" / "kiosk.png")
-        voice = await conversation(http, wav, y4m, args.turns, video=False, screenshot=None)
-        load_after_conversations = os.getloadavg()
-        soaked = await soak(http, soak_wav, y4m, args.soak_secs) if args.soak_secs > 0 else None
+    placement = Placement(llm_nice=args.llm_nice, face_nice=args.face_nice,
+                          face_cpu=args.face_cpu)
+    with product_server(port) as (http, pid):
+        async with placement.kept(pid, embedded_llm_pid(pid)):
+            face = await conversation(http, wav, y4m, args.turns, video=True,
+                                      screenshot=ROOT / "docs" / "kiosk.png")
+            voice = await conversation(http, wav, y4m, args.turns, video=False,
+                                       screenshot=None)
+            load_after_conversations = os.getloadavg()
+            soaked = (await soak(http, soak_wav, y4m, args.soak_secs) if args.soak_secs > 0
+                      else None)
     v2v_face, v2v_voice = face["voice_to_voice_ms"], voice["voice_to_voice_ms"]
     result: dict[str, Any] = {
         "browser_video_fps": face["video_fps"],
@@ -159,6 +166,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "load_avg_after_conversations": [round(x, 2) for x in load_after_conversations],
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(),
+        "placement": placement.label,
         "goals": {
             "fps_ge_24": face["video_fps"] is not None and face["video_fps"] >= 24,
             "abs_offset_le_40ms": face["av_offset_ms_p95_abs"] is not None
@@ -177,6 +185,12 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=5, help="questions per conversation phase")
     parser.add_argument("--soak-secs", type=float, default=600.0, help="0: no soak")
     parser.add_argument("--out", type=Path, default=RESULTS / "kiosk.json")
+    parser.add_argument("--llm-nice", type=int, default=0,
+                        help="nice the embedded LLM server by this (issue 36's placement experiment)")
+    parser.add_argument("--face-nice", type=int, default=0,
+                        help="nice the face workers by this (the placement experiment)")
+    parser.add_argument("--face-cpu", type=int, default=None,
+                        help="pin the face workers to this core (the placement experiment)")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
