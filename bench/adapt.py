@@ -53,7 +53,7 @@ from benchkit.live_server import server_under_test
 from benchkit.live_turns import Spoken, Turn, run_turn
 from benchkit.load import CpuHog, load_average
 from benchkit.paths import RESULTS, ROOT
-from benchkit.placement import Placement
+from benchkit.placement import add_placement_arguments, placement_from
 from benchkit.stats import percentile
 from benchkit.voice import QUESTIONS
 
@@ -180,8 +180,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     server_args = argparse.Namespace(
         in_process=False, model=args.model, max_tokens=96, llm_threads=1, sessions=1,
         llm_batch_threads=1, avatar_nice=args.avatar_nice, first_phrase_words=None)
-    placement = Placement(llm_nice=args.llm_nice, face_nice=args.face_nice,
-                          face_cpu=args.face_cpu)
+    placement = placement_from(args)
     async with (server_under_test(server_args) as (url, llm_pid, costs),
                 placement.kept(SERVER["pid"], llm_pid)):
         models = SpeechModels.bundled()
@@ -258,12 +257,7 @@ def main() -> None:
     parser.add_argument("--idle-secs", type=float, default=3.0)
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
     parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice)
-    parser.add_argument("--llm-nice", type=int, default=0,
-                        help="nice the embedded LLM server by this (the placement experiment)")
-    parser.add_argument("--face-nice", type=int, default=0,
-                        help="nice the face workers by this (the placement experiment)")
-    parser.add_argument("--face-cpu", type=int, default=None,
-                        help="pin the face workers to this core (the placement experiment)")
+    add_placement_arguments(parser)
     parser.add_argument("--tag", default="default")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")
     args = parser.parse_args()

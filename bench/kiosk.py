@@ -48,7 +48,7 @@ from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_
 from benchkit.kiosk_page import cpu_secs, kiosk_page, plot_heap, soak, stats
 from benchkit.kiosk_server import free_port, product_server
 from benchkit.paths import ROOT
-from benchkit.placement import Placement, embedded_llm_pid
+from benchkit.placement import add_placement_arguments, embedded_llm_pid, placement_from
 from benchkit.stats import pct
 
 QUESTIONS = [
@@ -135,8 +135,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     del models
     port = free_port()
     load_before = os.getloadavg()
-    placement = Placement(llm_nice=args.llm_nice, face_nice=args.face_nice,
-                          face_cpu=args.face_cpu)
+    placement = placement_from(args)
     with product_server(port) as (http, pid):
         async with placement.kept(pid, embedded_llm_pid(pid)):
             face = await conversation(http, wav, y4m, args.turns, video=True,
@@ -185,12 +184,7 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=5, help="questions per conversation phase")
     parser.add_argument("--soak-secs", type=float, default=600.0, help="0: no soak")
     parser.add_argument("--out", type=Path, default=RESULTS / "kiosk.json")
-    parser.add_argument("--llm-nice", type=int, default=0,
-                        help="nice the embedded LLM server by this (issue 36's placement experiment)")
-    parser.add_argument("--face-nice", type=int, default=0,
-                        help="nice the face workers by this (the placement experiment)")
-    parser.add_argument("--face-cpu", type=int, default=None,
-                        help="pin the face workers to this core (the placement experiment)")
+    add_placement_arguments(parser)
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))

@@ -11,6 +11,7 @@ workers come and go (a fresh one for each session, another after a crash).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -102,3 +103,18 @@ class Placement:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
+    """--llm-nice, --face-nice and --face-cpu, for a bench that runs the server."""
+    parser.add_argument("--llm-nice", type=int, default=0,
+                        help="nice the embedded LLM server by this (the placement experiment)")
+    parser.add_argument("--face-nice", type=int, default=0,
+                        help="nice the face workers by this (the placement experiment)")
+    parser.add_argument("--face-cpu", type=int, default=None,
+                        help="pin the face workers to this core (the placement experiment)")
+
+
+def placement_from(args: argparse.Namespace) -> Placement:
+    """The placement `add_placement_arguments`' flags ask for."""
+    return Placement(llm_nice=args.llm_nice, face_nice=args.face_nice, face_cpu=args.face_cpu)
