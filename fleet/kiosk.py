@@ -37,7 +37,7 @@ from starlette.websockets import WebSocket
 
 from fleet import loopback
 from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, machine_statuses
-from fleet.settings import FleetSettings
+from fleet.settings import FleetSettings, direct_host
 from pipelines.server.app import create_app, load_runtime, make_server
 from pipelines.server.runtime import ServerConfig
 from pipelines.settings import Settings
@@ -107,7 +107,7 @@ class KioskReplica:
     async def __init__(  # type: ignore[misc]  # Serve awaits it
             self, settings_data: dict[str, Any], fleet_data: dict[str, Any],
             llm_pool: Any | None) -> None:
-        settings = Settings.model_validate(settings_data)
+        settings = Settings.model_validate(settings_data)  # TLS files checked on this machine
         self.fleet = FleetSettings.model_validate(fleet_data)
         context = ray.get_runtime_context()
         self.node_id: str = context.get_node_id()
@@ -125,6 +125,7 @@ class KioskReplica:
         if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
             # this machine's share of cores, not every core of the host
             self.runtime.avatar.capacity = self.runtime.avatar.capacity.for_cores(self.cpus)
+        self.settings = settings
         self.config = ServerConfig.from_settings(
             settings, max_sessions=self.fleet.max_sessions_per_machine,
             busy_retry_after_s=self.fleet.retry_after_secs)
@@ -142,12 +143,15 @@ class KioskReplica:
         return SessionGate(self.server_app, self)
 
     async def _start_direct_door(self) -> tuple[Any, asyncio.Task[None], str]:
-        """This machine's own uvicorn on the same app (no proxy hop for media)."""
+        """This machine's own uvicorn on the same app (no proxy hop for media): `wss://`
+        with this machine's certificate when `[server]` has one, else `ws://`."""
+        tls = self.settings.server.tls()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.node_ip, self.fleet.direct_port))
         port = listener.getsockname()[1]
-        server = make_server(SessionGate(self.server_app, self), self.node_ip, port, self.config.limits)
+        server = make_server(SessionGate(self.server_app, self), self.node_ip, port,
+                             self.config.limits, tls)
         server.config.lifespan = "off"  # Serve runs the app's lifespan once
         task = asyncio.create_task(server.serve(sockets=[listener]))
         for _ in range(600):  # 30 s at most
@@ -156,7 +160,9 @@ class KioskReplica:
             await asyncio.sleep(0.05)
         if not server.started:
             raise RuntimeError(f"the direct door on {self.node_ip}:{port} did not start")
-        return server, task, f"ws://{self.node_ip}:{port}"
+        host = direct_host(self.fleet.direct_host, node_ip=self.node_ip,
+                           hostname=socket.gethostname(), fqdn=socket.getfqdn())
+        return server, task, f"{'wss' if tls is not None else 'ws'}://{host}:{port}"
 
     # ------------------------------------------------------------ what Serve reads
 

@@ -29,15 +29,19 @@ def start_fleet(fleet: FleetSettings, settings: Settings) -> dict[str, Any]:
     first when the cluster is one host (fleet.loopback).
     """
     started = time.monotonic()
+    tls = settings.server.tls()  # the head's certificate: the public door speaks https, wss
     serve.start(proxy_location=ProxyLocation.HeadOnly,
-                http_options=HTTPOptions(host=fleet.host, port=fleet.port))
+                http_options=HTTPOptions(
+                    host=fleet.host, port=fleet.port,
+                    ssl_certfile=str(tls.cert_file) if tls is not None else None,
+                    ssl_keyfile=str(tls.key_file) if tls is not None else None))
     llm_pool = (llm_deployment(settings, replicas=fleet.llm_replicas, cpus=fleet.llm_cpus,
                                resource=fleet.llm_resource)
                 if fleet.llm_replicas > 0 else None)
     serve.run(front_deployment(), name=FRONT_APP, route_prefix=FRONT_PREFIX)
     serve.run(kiosk_deployment(settings, fleet, llm_pool), name=KIOSK_APP, route_prefix="/")
     return {"deploy_secs": round(time.monotonic() - started, 1),
-            "public_url": f"http://{fleet.host}:{fleet.port}/"}
+            "public_url": f"{'https' if tls is not None else 'http'}://{fleet.host}:{fleet.port}/"}
 
 
 def stop_fleet() -> None:

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.settings import Settings
 
@@ -37,6 +37,12 @@ class FleetSettings(BaseModel):
     direct_port: int = Field(default=0, ge=0, le=65535,
                              description="Port of each machine's direct media door "
                              "(0: any free one; set it to open exactly that port in a firewall).")
+    direct_host: str = Field(
+        default="{node_ip}", min_length=1,
+        description="Host name in each direct door's URL (what `GET /session` hands out), "
+        "filled in on each machine: `{node_ip}` its Ray address, `{hostname}`, `{fqdn}`. With "
+        "TLS ([server] tls_cert_file) the machine's certificate must name it: `{fqdn}` with "
+        "a certificate per machine, `{hostname}.kiosks.example.com` with a wildcard one.")
     llm_replicas: int = Field(default=1, ge=0, description="Embedded LLM servers in the shared "
                               "pool (0: every machine uses [llm] base_url, an external endpoint).")
     llm_resource: str = Field(default="llm", description="Ray resource an LLM machine has.")
@@ -50,6 +56,26 @@ class FleetSettings(BaseModel):
     drain_timeout_secs: float = Field(default=600.0, gt=0,
                                       description="`fleet drain` waits this long for live "
                                       "sessions before it releases the machine anyway.")
+
+    @field_validator("direct_host")
+    @classmethod
+    def _check_direct_host(cls, value: str) -> str:
+        try:
+            direct_host(value, node_ip="10.0.0.1", hostname="kiosk", fqdn="kiosk.example.com")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"fleet.direct_host {value!r} may hold only {{node_ip}}, "
+                             f"{{hostname}} and {{fqdn}}: {error!r}") from None
+        return value
+
+
+def direct_host(template: str, *, node_ip: str, hostname: str, fqdn: str) -> str:
+    """`[fleet] direct_host` filled in for one machine.
+
+    Raises:
+        KeyError, IndexError, ValueError: the template names another placeholder, or is
+            not a valid format string.
+    """
+    return template.format(node_ip=node_ip, hostname=hostname, fqdn=fqdn)
 
 
 def load_fleet_config(path: Path | None) -> tuple[FleetSettings, Settings]:
@@ -78,4 +104,4 @@ def _fleet_table(path: Path) -> dict[str, Any]:
     return table
 
 
-__all__ = ["FLEET_TABLE", "FleetSettings", "load_fleet_config"]
+__all__ = ["FLEET_TABLE", "FleetSettings", "direct_host", "load_fleet_config"]

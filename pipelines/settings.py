@@ -40,12 +40,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.settings import LLMSettings, PersonaSettings
+from pipelines.tls import TLSFiles, check_tls_files
 from sdk.protocol import Limits
 
 ENV_PREFIX = "AVATAR_FORCING_"
@@ -88,6 +89,29 @@ class ServerSettings(_Section):
         description="Concurrent conversations at most (2 CPU cores: both share one LLM); "
         "video sessions are also admitted only while the machine's live capacity allows.",
     )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="TLS certificate chain, PEM (Let's Encrypt: fullchain.pem). With "
+        "tls_key_file every door of this machine speaks https:// and wss:// (the server, a "
+        "fleet's public door and direct doors); an https page may not open ws:// "
+        "(docs/FLEET.md). Checked at start-up. None: plain http and ws.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        description="The certificate's private key, PEM (Let's Encrypt: privkey.pem); must "
+        "belong to tls_cert_file (checked at start-up).",
+    )
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> ServerSettings:
+        """Both TLS files or neither, readable PEM, the key the certificate's own: a clear
+        error now rather than a failed handshake on the first connection."""
+        check_tls_files(self.tls_cert_file, self.tls_key_file)
+        return self
+
+    def tls(self) -> TLSFiles | None:
+        """The TLS pair the doors serve with, or None (plain http and ws)."""
+        return check_tls_files(self.tls_cert_file, self.tls_key_file)
 
 
 class ASRSettings(_Section):
@@ -363,6 +387,7 @@ class SettingsError(ValueError):
 
 #: Fields holding paths, per section: relative ones in a config file are the file's.
 _PATH_FIELDS: dict[str, tuple[str, ...]] = {
+    "server": ("tls_cert_file", "tls_key_file"),
     "asr": ("model_path",),
     "tts": ("voice_path",),
     "persona": ("persona_file", "knowledge_file"),

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -170,9 +171,11 @@ def _video_out_request(
     raise ValueError(f"video_out must be a VideoOutRequest, a dict or a bool, got {value!r}")
 
 
-async def session_url(server_url: str, http_timeout: float = 10.0) -> str:
+async def session_url(server_url: str, http_timeout: float = 10.0,
+                      ssl_context: ssl.SSLContext | None = None) -> str:
     """Where a server (or a kiosk fleet's public door) wants the next conversation:
-    `GET {server_url}/session`, as a websocket URL.
+    `GET {server_url}/session`, as a websocket URL (`wss://` from an https door,
+    or when a fleet's doors have TLS).
 
     Raises:
         HandshakeError: `server_busy` (with `retry_after_s`) when every machine is full.
@@ -182,7 +185,8 @@ async def session_url(server_url: str, http_timeout: float = 10.0) -> str:
 
     def ask() -> tuple[int, dict[str, Any]]:
         try:
-            with urllib.request.urlopen(door, timeout=http_timeout) as response:
+            with urllib.request.urlopen(door, timeout=http_timeout,
+                                        context=ssl_context) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
@@ -236,6 +240,7 @@ class VoiceConnection:
         video_out: VideoOutRequest | dict[str, Any] | bool | None = None,
         video_in: Literal["camera", "motion"] | None = None,
         portrait: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> Self:
         """Open the websocket, send `hello`, and wait for `welcome`.
 
@@ -259,6 +264,9 @@ class VoiceConnection:
             video_in: "camera" to send JPEG camera frames, "motion" to send motion
                 vectors measured on the client; None: neither.
             portrait: name of the server portrait to animate (see `GET /portraits`).
+            ssl_context: how to check the server's certificate on `https://` and
+                `wss://` (e.g. `ssl.create_default_context(cafile="lab-cert.pem")` for
+                a self-signed one); None: the system's trusted authorities.
 
         Raises:
             ValueError: a bad argument (video with protocol 1, unknown video_in, ...).
@@ -270,9 +278,9 @@ class VoiceConnection:
         deadline = time.monotonic() + busy_retry_secs
         while True:
             try:
-                ws_url = (await session_url(url, open_timeout)
+                ws_url = (await session_url(url, open_timeout, ssl_context)
                           if url.startswith(("http://", "https://")) else url)
-                return await cls._connect_once(ws_url, hello, token, open_timeout)
+                return await cls._connect_once(ws_url, hello, token, open_timeout, ssl_context)
             except HandshakeError as error:
                 if error.code != "server_busy" or time.monotonic() >= deadline:
                     raise
@@ -280,13 +288,16 @@ class VoiceConnection:
 
     @classmethod
     async def _connect_once(
-        cls, url: str, hello: Hello, token: str | None, open_timeout: float
+        cls, url: str, hello: Hello, token: str | None, open_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> Self:
         """One connection attempt: websocket, `hello`, `welcome`."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        tls = ssl_context if url.startswith("wss://") else None  # ws:// refuses a context
         try:
             connection = await ws_connect(
-                url, additional_headers=headers, open_timeout=open_timeout, max_size=2**22
+                url, additional_headers=headers, open_timeout=open_timeout, max_size=2**22,
+                ssl=tls,
             )
         except (OSError, TimeoutError) as error:
             raise ClientError(f"cannot connect to {url}: {error}") from error

@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default 8765)")
     parser.add_argument("--token", default=None,
                         help="shared auth token clients must send (default: none)")
+    parser.add_argument("--tls-cert", type=Path, default=None,
+                        help="TLS certificate chain, PEM (Let's Encrypt: fullchain.pem): serve "
+                        "https:// and wss:// (with --tls-key; docs/FLEET.md)")
+    parser.add_argument("--tls-key", type=Path, default=None,
+                        help="the certificate's private key, PEM (Let's Encrypt: privkey.pem)")
     parser.add_argument("--max-sessions", type=int, default=None,
                         help="concurrent conversations (default 2)")
     parser.add_argument("--llm-base-url", default=None,
@@ -52,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.load(
         args.config,
         server={"host": args.host, "port": args.port, "auth_token": args.token,
-                "max_sessions": args.max_sessions},
+                "max_sessions": args.max_sessions, "tls_cert_file": args.tls_cert,
+                "tls_key_file": args.tls_key},
         llm={"base_url": args.llm_base_url, "model": args.llm_model},
         avatar={"video": False if args.no_video else None, "portrait_dir": args.portrait_dir,
                 "default_portrait": args.portrait,

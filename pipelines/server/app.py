@@ -43,6 +43,7 @@ from pipelines.server.session import SessionRegistry, serve_connection
 from pipelines.server.webrtc_door import WebRTCDoor
 from pipelines.speech.models import ASRParams, SpeechModels
 from pipelines.speech.stt import NO_WORDS
+from pipelines.tls import TLSFiles
 from pipelines.voice_pipeline import LLMParams
 from sdk.protocol import PROTOCOL_VERSION, Limits
 
@@ -258,7 +259,8 @@ def log_calibration(event: CalibrationEvent) -> None:
         logger.info(f"{name}: fitting its own calibration in the background (nice 19)")
 
 
-def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits,
+                   tls: TLSFiles | None = None) -> uvicorn.Config:
     """uvicorn settings: websocket frames a little above our limit still reach us.
 
     Frames up to 4x `max_message_bytes` (2x `max_image_bytes` for camera frames
@@ -269,6 +271,8 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits) -> uvicor
     permessage-deflate is off: our media (PCM, JPEG) does not compress (zlib won
     1 % on a JPEG frame for ~1 % of a core per video session), and without it
     every size limit applies to the message exactly as the client sent it.
+
+    With `tls` (pipelines/tls.py) the same port speaks https and wss only.
     """
     install_uvicorn_log_filters()  # ?token= redacted, no traceback for a 1007
     return uvicorn.Config(
@@ -282,6 +286,8 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits) -> uvicor
         timeout_graceful_shutdown=5,
         log_level="info",
         lifespan="on",
+        ssl_certfile=str(tls.cert_file) if tls is not None else None,
+        ssl_keyfile=str(tls.key_file) if tls is not None else None,
     )
 
 
@@ -301,9 +307,11 @@ class BoundedSendBufferServer(uvicorn.Server):
                     listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
 
-def make_server(app: ASGIApp, host: str, port: int, limits: Limits) -> uvicorn.Server:
-    """The uvicorn server every entry point runs (`uvicorn_config`, bounded send buffers)."""
-    return BoundedSendBufferServer(uvicorn_config(app, host, port, limits))
+def make_server(app: ASGIApp, host: str, port: int, limits: Limits,
+                tls: TLSFiles | None = None) -> uvicorn.Server:
+    """The uvicorn server every entry point runs (`uvicorn_config`, bounded send buffers;
+    https and wss with `tls`)."""
+    return BoundedSendBufferServer(uvicorn_config(app, host, port, limits, tls))
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -335,11 +343,12 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     try:
         app = create_app(runtime, config)
-        host, port = settings.server.host, settings.server.port
-        server = make_server(app, host, port, config.limits)
-        logger.info(f"kiosk page on http://{host}:{port}/ (tap to start)")
+        host, port, tls = settings.server.host, settings.server.port, settings.server.tls()
+        server = make_server(app, host, port, config.limits, tls)
+        http, ws = ("https", "wss") if tls is not None else ("http", "ws")
+        logger.info(f"kiosk page on {http}://{host}:{port}/ (tap to start)")
         logger.info(
-            f"voice server on ws://{host}:{port}/ws "
+            f"voice server on {ws}://{host}:{port}/ws "
             f"(LLM {runtime.llm.model} at {runtime.llm.base_url}, "
             f"auth {'on' if config.auth_token else 'off'}, max {config.max_sessions} sessions)"
         )

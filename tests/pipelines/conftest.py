@@ -215,15 +215,16 @@ def start_server() -> Iterator[ServerFactory]:
     """Factory: start a server for a runtime and config; all are stopped at the end."""
 
     from pipelines.server.app import ServerConfig, create_app, make_server
+    from pipelines.tls import TLSFiles
 
     started: list[RunningServer] = []
 
-    def start(runtime: Any, config: ServerConfig | None = None, port: int | None = None
-              ) -> RunningServer:
+    def start(runtime: Any, config: ServerConfig | None = None, port: int | None = None,
+              tls: TLSFiles | None = None) -> RunningServer:
         config = config or ServerConfig()
         port = port or free_port()
         app = create_app(runtime, config)
-        server = make_server(app, "127.0.0.1", port, config.limits)
+        server = make_server(app, "127.0.0.1", port, config.limits, tls)
         thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
@@ -231,7 +232,8 @@ def start_server() -> Iterator[ServerFactory]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError(f"test server on port {port} did not start")
             time.sleep(0.02)
-        handle = RunningServer(f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}", app,
+        ws, http = ("wss", "https") if tls is not None else ("ws", "http")
+        handle = RunningServer(f"{ws}://127.0.0.1:{port}/ws", f"{http}://127.0.0.1:{port}", app,
                                server, thread)
         started.append(handle)
         return handle
