@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 
 from sdk.errors import ClientError, HandshakeError, ProtocolError
 from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, decode_jpeg, encode_camera_jpeg
@@ -301,6 +301,10 @@ class VoiceConnection:
             )
         except (OSError, TimeoutError) as error:
             raise ClientError(f"cannot connect to {url}: {error}") from error
+        except InvalidHandshake as error:  # no websocket answered there
+            hint = (" (a server with TLS answers only wss://)"
+                    if isinstance(error, InvalidMessage) and url.startswith("ws://") else "")
+            raise ClientError(f"cannot connect to {url}: {error}{hint}") from error
         try:
             await connection.send(encode_message(hello))
             reply = await asyncio.wait_for(connection.recv(), timeout=open_timeout)
