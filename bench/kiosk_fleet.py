@@ -36,7 +36,7 @@ import socket
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # fleet.loopback.prepare_environment()'s flag, before Ray is imported anywhere
@@ -65,6 +65,9 @@ from fleet.launch import start_fleet
 from fleet.local_cluster import local_fleet
 from fleet.settings import FleetSettings
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _free_port() -> int:
@@ -154,9 +157,10 @@ async def measure(door: FleetDoor, cluster: Any, args: argparse.Namespace,
     return out
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
+def plot(report: dict[str, Any], path: Path) -> Figure:
     """Two panels: voice-to-voice through the door against direct, and the LLM
-    replica's first token against concurrent requests (with the 500 ms line)."""
+    replica's first token against concurrent requests (with the 500 ms line).
+    Returns the figure (saved to `path`), for a caller that reads what it drew."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,10 +178,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left.set_title(f"same machine, {media['turn_pairs']} question pairs "
                    f"(p50 ratio {media['voice_to_voice_ratio_p50']})")
     left.legend()
-    tokens = report["llm_replica"]["first_token_by_concurrency"]
-    counts = sorted(int(n) for n in tokens)
-    right.plot(counts, [tokens[str(n)]["max_ms"] for n in counts], "o-", label="slowest")
-    right.plot(counts, [tokens[str(n)]["p50_ms"] for n in counts], "s--", label="median")
+    # keyed by int in the measured report, by str once read back from its JSON
+    tokens = {int(n): t for n, t in report["llm_replica"]["first_token_by_concurrency"].items()}
+    counts = sorted(tokens)
+    right.plot(counts, [tokens[n]["max_ms"] for n in counts], "o-", label="slowest")
+    right.plot(counts, [tokens[n]["p50_ms"] for n in counts], "s--", label="median")
     right.axhline(500, color="grey", linestyle=":", label="500 ms")
     right.set_xlabel("concurrent requests to one LLM replica (1 CPU)")
     right.set_ylabel("first token (ms)")
@@ -186,6 +191,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     figure.suptitle(f"kiosk fleet on one host, load {report['load_average_start']:.1f}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return figure
 
 
 def main() -> int:
