@@ -45,6 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from benchkit.clocks import tree_cpu_secs
 from benchkit.kiosk_page import cpu_secs, kiosk_page, plot_heap, soak, stats
 from benchkit.kiosk_server import free_port, product_server
 from benchkit.paths import ROOT
@@ -71,15 +72,22 @@ def mic_timeline(models: Any, questions: list[str], start: float = 1.5) -> list[
 
 
 async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
-                       screenshot: Path | None) -> dict[str, Any]:
-    """`turns` questions through the page; what the page measured."""
+                       screenshot: Path | None, server_pid: int) -> dict[str, Any]:
+    """`turns` questions through the page; what the page measured, and the CPU of
+    Chromium, the server with its face workers, and the LLM server."""
     seconds = turns * TURN_GAP_SECS + 2
     label = "face on" if video else "voice only"
     async with kiosk_page(http, wav, y4m, "" if video else "?video=0") as page:
         first = None
         shot = False
-        cpu_start = (time.monotonic(), cpu_secs("chromium"), cpu_secs("avatar-forcing serve"),
-                     cpu_secs("llama_cpp.server"))
+        llm_pid = embedded_llm_pid(server_pid)
+        llm_tree = (llm_pid,) if llm_pid else ()
+
+        def clocks() -> tuple[float, float, float, float]:
+            return (time.monotonic(), cpu_secs("chromium"), tree_cpu_secs(server_pid, llm_tree),
+                    tree_cpu_secs(llm_pid) if llm_pid else 0.0)
+
+        cpu_start = clocks()
         with tqdm(total=int(seconds), desc=f"conversation ({label})", unit="s") as bar:
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < seconds:
@@ -94,10 +102,10 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
                 await asyncio.sleep(0.1 if screenshot and not shot else 0.5)
         last = await stats(page)
         log = await page.evaluate("window.kiosk.log")
-        wall = time.monotonic() - cpu_start[0]
-        cpu = {name: round(100 * (cpu_secs(pattern) - before) / wall, 1) for name, pattern, before in
-               (("chromium", "chromium", cpu_start[1]), ("server", "avatar-forcing serve", cpu_start[2]),
-                ("llm", "llama_cpp.server", cpu_start[3]))}
+        cpu_end = clocks()
+        wall = cpu_end[0] - cpu_start[0]
+        cpu = {name: round(100 * (end - begin) / wall, 1) for name, begin, end in
+               zip(("chromium", "server_and_faces", "llm"), cpu_start[1:], cpu_end[1:], strict=True)}
     assert first is not None, "the page never connected"
     span = (last["now"] - first["now"]) / 1000
     captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
@@ -108,6 +116,10 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
         "av_offset_ms_p95_abs": last["avOffsetMsP95"],
         "av_offset_samples": last["avOffsetSamples"],
         "voice_to_voice_ms": [round(v) for v in last["voiceToVoiceMs"]],
+        # each turn split at the server's events: input (last loud mic chunk to
+        # user-stopped-speaking), server (to bot-started-speaking), output (to heard)
+        "turn_parts": last.get("turnParts") or [],
+        "turn_parts_ms_p50": parts_p50(last.get("turnParts") or []),
         "frames": {k: last[k] for k in ("framesReceived", "framesDrawn", "framesLate",
                                         "framesSkipped", "framesDiscarded")},
         "audio": {"voiced_secs": round(last["voicedSecs"], 2), "underruns": last["underruns"],
@@ -119,6 +131,15 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
         "server_avatar": last["server"],
         "cpu_percent_of_one_core": cpu,
     }
+
+
+def parts_p50(parts: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Median of each part of voice-to-voice over the turns that have it."""
+    medians: dict[str, float | None] = {}
+    for name in ("input", "server", "output"):
+        values = [float(part[name]) for part in parts if part.get(name) is not None]
+        medians[name] = round(float(np.median(values))) if values else None
+    return medians
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,9 +160,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with product_server(port) as (http, pid):
         async with placement.kept(pid, embedded_llm_pid(pid)):
             face = await conversation(http, wav, y4m, args.turns, video=True,
-                                      screenshot=ROOT / "docs" / "kiosk.png")
+                                      screenshot=ROOT / "docs" / "kiosk.png", server_pid=pid)
             voice = await conversation(http, wav, y4m, args.turns, video=False,
-                                       screenshot=None)
+                                       screenshot=None, server_pid=pid)
             load_after_conversations = os.getloadavg()
             soaked = (await soak(http, soak_wav, y4m, args.soak_secs) if args.soak_secs > 0
                       else None)
@@ -155,6 +176,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "browser_voice_to_voice_ms_p50_voice_only": pct(v2v_voice, 50),
         "face_over_voice_only_v2v_ratio": (round(float(np.median(v2v_face) / np.median(v2v_voice)), 2)
                                            if v2v_face and v2v_voice else None),
+        "turn_parts_ms_p50_face": face["turn_parts_ms_p50"],
+        "turn_parts_ms_p50_voice_only": voice["turn_parts_ms_p50"],
         "heap_mb_start": soaked["heap_mb_start"] if soaked else None,
         "heap_mb_after_soak": soaked["heap_mb_end"] if soaked else None,
         "soak_secs": soaked["secs"] if soaked else 0,

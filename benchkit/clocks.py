@@ -103,6 +103,25 @@ def cpu_secs(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_secs(pid: int, skip: tuple[int, ...] = ()) -> float:
+    """CPU seconds of `pid` and every live process below it, with what their exited
+    children used (the fork server's reaped face workers), leaving out the subtrees
+    rooted at `skip` (the LLM server, reported apart). 0 if `pid` is gone."""
+    total = 0
+    skipped = set(skip)
+    for skipped_pid in skip:
+        skipped.update(descendants(skipped_pid))
+    for member in [pid, *descendants(pid)]:
+        if member in skipped:
+            continue
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class CpuMark:
     """Wall and CPU clocks at one instant, to turn intervals into CPU percentages."""
