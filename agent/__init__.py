@@ -22,6 +22,7 @@ from agent.llm_client import (
     warm_up,
     warm_up_notes,
 )
+from agent.llm_endpoints import ChatEndpoint, EndpointResolver, FixedEndpoint, PoolEndpoint
 from agent.llm_server import (
     EmbeddedLLMServer,
     LLMEndpoint,
@@ -33,6 +34,10 @@ from agent.settings import LLMSettings, PersonaSettings
 
 __all__ = [
     "AgentError",
+    "ChatEndpoint",
+    "EndpointResolver",
+    "FixedEndpoint",
+    "PoolEndpoint",
     "EmbeddedLLMServer",
     "LLMEndpoint",
     "LLMEndpointError",

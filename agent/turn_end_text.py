@@ -37,9 +37,12 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+
+if TYPE_CHECKING:
+    from agent.llm_endpoints import EndpointResolver
 
 #: the end of a ChatML message; both bundled models (Qwen2.5, SmolLM2) use ChatML
 END_OF_MESSAGE = "<|im_end|>"
@@ -105,18 +108,27 @@ def verdict(p_end: float, p_close: float, *, question: bool = False,
 class TurnEndReader:
     """Reads transcripts against one llama.cpp server (agent/llama_cpp_server.py).
 
-    One instance per endpoint; `aclose()` closes its HTTP connection pool."""
+    One instance per session; `aclose()` closes its HTTP connection pool."""
 
     def __init__(self, *, base_url: str, api_key: str = "sk-no-key-required",
                  timeout_s: float = 5.0,
-                 thresholds: TurnEndThresholds = TurnEndThresholds()) -> None:
+                 thresholds: TurnEndThresholds = TurnEndThresholds(),
+                 follow: EndpointResolver | None = None) -> None:
         """`base_url`: the OpenAI base URL of the embedded server (its /v1 is dropped:
-        the route is one of the server's extras); `timeout_s`: per request."""
-        root = base_url.rstrip("/").removesuffix("/v1")
-        self._url = f"{root}/extras/next-token"
+        the route is one of the server's extras); `timeout_s`: per request; `follow`:
+        read on the endpoint the replies go to now (a fleet's pool moves after a
+        replica dies), `base_url` until it has one."""
+        self._base_url = base_url
+        self._follow = follow
         self._client = httpx.AsyncClient(timeout=timeout_s,
                                          headers={"Authorization": f"Bearer {api_key}"})
         self.thresholds = thresholds
+
+    @property
+    def _url(self) -> str:
+        current = self._follow.current if self._follow is not None else None
+        base_url = current.base_url if current is not None else self._base_url
+        return f"{base_url.rstrip('/').removesuffix('/v1')}/extras/next-token"
 
     async def read(self, text: str, messages: Sequence[Mapping[str, Any]] = ()
                    ) -> TurnEndReading:

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from fleet import loopback
+from fleet.llm_pool import pool_endpoints
 from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, machine_statuses
 from fleet.settings import FleetSettings, direct_host
 from pipelines.server.app import create_app, load_runtime, make_server
@@ -113,15 +114,18 @@ class KioskReplica:
         self.node_id: str = context.get_node_id()
         self.node_ip: str = ray.util.get_node_ip_address()
         self.cpus = _node_cpus(self.node_id)
-        if llm_pool is not None:  # the shared pool: one endpoint for this machine's sessions
+        if llm_pool is not None:  # the shared pool: an endpoint to start with (and warm up)
             endpoint = await llm_pool.endpoint.remote()
             settings = settings.model_copy(update={"llm": settings.llm.model_copy(
                 update={"base_url": endpoint["base_url"], "model": endpoint["model"]})})
         self.runtime, self.llm_server = await load_runtime(settings=settings)
         if llm_pool is not None:
             # the pool's servers are this product's own: their /extras/next-token route
-            # reads the end of a turn ("auto" semantic turn end, TurnParams.semantic_turn)
-            self.runtime.llm = dataclasses.replace(self.runtime.llm, embedded=True)
+            # reads the end of a turn ("auto" semantic turn end, TurnParams.semantic_turn);
+            # every turn asks the machine's resolver, which leaves a dead replica
+            self.runtime.llm = dataclasses.replace(
+                self.runtime.llm, embedded=True,
+                endpoints=pool_endpoints(llm_pool, api_key=settings.llm.api_key))
         if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
             # this machine's share of cores, not every core of the host
             self.runtime.avatar.capacity = self.runtime.avatar.capacity.for_cores(self.cpus)
@@ -206,9 +210,20 @@ class KioskReplica:
             "response_p50_ms": recent["response_p50_ms"],
             "turns": recent["turns"],
             "capacity": video,
-            "llm": {"base_url": self.runtime.llm.base_url, "model": self.runtime.llm.model},
+            "llm": self._llm_status(),
             "uptime_secs": round(time.monotonic() - self.started, 1),
         }
+
+    def _llm_status(self) -> dict[str, Any]:
+        """The LLM endpoint in use now, and its failed turns and failovers (a soak
+        counts them per fault)."""
+        llm = self.runtime.llm
+        resolver = llm.endpoints
+        current = resolver.current if resolver is not None else None
+        return {"base_url": current.base_url if current is not None else llm.base_url,
+                "model": current.model if current is not None else llm.model,
+                "failed_turns": resolver.failures if resolver is not None else 0,
+                "failovers": resolver.failovers if resolver is not None else 0}
 
     def _cpu_percent(self) -> float:
         """This machine's server process CPU since the last status (100 = one core;

@@ -5,20 +5,26 @@ second session doubles voice-to-voice (3.6 s). In a fleet the LLM is scaled apar
 from the faces: `[fleet] llm_replicas` replicas on machines with the `llm` resource,
 each running the same `agent.llm_server.EmbeddedLLMServer` a single kiosk runs.
 
-Media never passes through Ray here either: a kiosk machine asks the pool once, at
-start, for an endpoint (Serve's router picks the least-busy replica), then streams
-tokens straight from that llama.cpp server over HTTP on the private network.
+Media never passes through Ray here either: a kiosk machine asks the pool for an
+endpoint (Serve's router picks the replica), then streams tokens straight from that
+llama.cpp server over HTTP on the private network. It keeps that endpoint while it
+answers; after a failed turn it asks again and takes only an endpoint that answers
+(`pool_endpoints`, agent/llm_endpoints.py): when a replica dies, the machine's next
+turn goes to a live one (issue 37).
 An external endpoint (vLLM, Ollama, OpenAI) is `[llm] base_url` with `llm_replicas = 0`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import ray
 from ray import serve
 
+from agent.errors import LLMServerError
+from agent.llm_endpoints import PoolEndpoint
 from agent.llm_server import EmbeddedLLMServer
 from fleet import loopback
 from pipelines.settings import Settings
@@ -37,7 +43,14 @@ class LLMReplica:
         self.model = self.server.model_alias
 
     def endpoint(self) -> dict[str, str]:
-        """`base_url` (ends in /v1) and `model` of this replica's server."""
+        """`base_url` (ends in /v1) and `model` of this replica's server.
+
+        Raises:
+            LLMServerError: the server has died and Serve's health check has not
+                replaced this replica yet: the caller asks again (another replica).
+        """
+        if not self.server.is_running:
+            raise LLMServerError("this replica's LLM server has exited; ask another")
         return {"base_url": self.server.base_url, "model": self.model,
                 "node_id": ray.get_runtime_context().get_node_id()}
 
@@ -61,3 +74,14 @@ def llm_deployment(settings: Settings, *, replicas: int, cpus: float, resource: 
                            "runtime_env": loopback.replica_runtime_env()},
     )
     return deployment.bind(settings.model_dump(mode="python"), max(1, round(cpus)))
+
+
+def pool_endpoints(pool: Any, *, api_key: str) -> PoolEndpoint:
+    """The endpoint resolver a kiosk machine's sessions share: the pool's Serve handle
+    (`pool.endpoint.remote()`) asked at the first turn and after a failed one."""
+
+    async def ask() -> Mapping[str, str]:
+        answer: Mapping[str, str] = await pool.endpoint.remote()
+        return answer
+
+    return PoolEndpoint(ask, api_key=api_key)

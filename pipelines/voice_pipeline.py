@@ -82,6 +82,7 @@ from pipelines.turns.turn_join import SplitTurnJoiner
 from pipelines.wire.events import EventSender, ProtocolEventObserver
 
 if TYPE_CHECKING:
+    from agent.llm_endpoints import EndpointResolver
     from agent.llm_server import LLMEndpoint
     from pipelines.settings import Settings, TurnSettings
 
@@ -194,6 +195,9 @@ class LLMParams:
     #: the endpoint is this product's own llama.cpp server (agent/llama_cpp_server.py):
     #: its /extras/next-token route reads the end of a turn (`TurnParams.semantic_turn`)
     embedded: bool = False
+    #: where each turn goes (agent/llm_endpoints.py): a fleet's LLM pool, shared by
+    #: the machine's sessions; None: `base_url`, fixed
+    endpoints: EndpointResolver | None = field(default=None, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, endpoint: LLMEndpoint) -> LLMParams:
@@ -275,6 +279,7 @@ def build_voice_pipeline(
            if turn.speculative_asr else BundledWhisperSTTService(models=models, language=asr_language))
     llm_service = LocalOpenAILLMService(
         timeout_s=llm.timeout_s,
+        endpoints=llm.endpoints,
         api_key=llm.api_key,
         base_url=llm.base_url,
         settings=OpenAILLMService.Settings(
@@ -317,7 +322,8 @@ def build_voice_pipeline(
         return [{"role": "system", "content": spoken_prompt},
                 *(dict(m) for m in context.get_messages() if isinstance(m, dict))]
 
-    readings = (TurnReadings(reader=TurnEndReader(base_url=llm.base_url, api_key=llm.api_key),
+    readings = (TurnReadings(reader=TurnEndReader(base_url=llm.base_url, api_key=llm.api_key,
+                                                 follow=llm.endpoints),
                              messages=history)
                 if reads_words(turn, llm) else None)
     holds: dict[str, Any] = dict(

@@ -216,7 +216,8 @@ export function plainWords(code, fallback = "") {
   const words = {
     server_busy: "The assistant is busy with other visitors. Trying again shortly...",
     unauthorized: "This kiosk's access token was refused. Ask staff to check the ?token= link.",
-    llm_unavailable: "The assistant cannot think right now (its language model is offline).",
+    // the server also speaks an apology (pipelines/speech/llm.py): the visitor may ask again
+    llm_unavailable: "Sorry, the assistant lost its train of thought. Please ask again.",
     empty_transcript: "Sorry, I did not catch that. Please say it again.",
     unknown_portrait: "That face is not available; showing the default one.",
     bad_portrait: "That picture cannot be used as a face.",
