@@ -307,7 +307,8 @@ class AvatarSettings(_Section):
     warm_face_workers: int = Field(
         default=2, ge=0, le=64,
         description="Face worker processes kept started and primed with the default "
-        "portrait before sessions arrive (each ~1 s of a core to start, ~200 MB idle).",
+        "portrait before sessions arrive (each ~1 s of a core to start, ~200 MB idle); "
+        "never more than the video sessions the machine's measured capacity admits.",
     )
     face_worker_sessions: int = Field(
         default=1, ge=1,

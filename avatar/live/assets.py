@@ -34,7 +34,7 @@ from avatar.face_analysis import FaceAnalyzer
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
 from avatar.generator.streaming import StreamingGenerator
 from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
-from avatar.live.capacity import CapacityBoard
+from avatar.live.capacity import CapacityBoard, warm_workers_for
 from avatar.live.imaging import NATIVE_SIZES, encode_jpeg, native_size
 from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
 from avatar.motion import MOTION_DIM
@@ -181,6 +181,13 @@ class VideoChoice:
     ladder: tuple[QualityLevel, ...] = ()
 
 
+def floor_capacity(costs: MachineCosts) -> CapacityBoard:
+    """This machine's admission board, priced by the probe's cost of one session at
+    the floor level until running sessions measure their own."""
+    floor = level_cost_ms(costs, QualityLevel(FLOOR_SIZE, FLOOR_CAMERA_FPS))
+    return CapacityBoard(floor / 200.0)
+
+
 def level_cost_ms(costs: MachineCosts, level: QualityLevel) -> float:
     """CPU per 200 ms block at `level` (frames drawn: 5 / draw_stride)."""
     return costs.block_cost_ms(level.size, level.camera_fps, frames=5 / level.draw_stride)
@@ -232,8 +239,7 @@ class AvatarAssets:
 
     def __post_init__(self) -> None:
         if self.capacity is None:
-            floor = level_cost_ms(self.costs, QualityLevel(FLOOR_SIZE, FLOOR_CAMERA_FPS))
-            self.capacity = CapacityBoard(floor / 200.0)
+            self.capacity = floor_capacity(self.costs)
 
     @classmethod
     def load(cls, *, portrait_dir: Path | None = None, default_portrait: str = DEFAULT_PORTRAIT,
@@ -256,18 +262,22 @@ class AvatarAssets:
         ckpt = load_generator(checkpoint or DEFAULT_CHECKPOINT)
         ckpt.model.eval()
         costs = MachineCosts.measure(portraits.get(), ckpt)
+        capacity = floor_capacity(costs)
         faces = None
         if face_workers is not None:
             from avatar.live.face_pool import FaceWorkerPool  # it imports this module
 
-            faces = FaceWorkerPool(checkpoint or DEFAULT_CHECKPOINT, warm=face_workers,
+            # sized by the machine's measured capacity: no more warm workers than the
+            # sessions it would admit
+            faces = FaceWorkerPool(checkpoint or DEFAULT_CHECKPOINT,
+                                   warm=warm_workers_for(face_workers, capacity),
                                    sessions_per_worker=face_worker_sessions,
                                    threads=face_threads, prime=portraits.get())
         calibrator = PortraitCalibrator(on_event=on_calibration) if calibrate else None
         if calibrator is not None:
             calibrator.request(portraits.get())
         return cls(portraits=portraits, checkpoint=ckpt, costs=costs, budget_ms=budget_ms,
-                   calibrator=calibrator, faces=faces)
+                   calibrator=calibrator, capacity=capacity, faces=faces)
 
     def close(self) -> None:
         """Stop a running background fit and the face workers (server shutdown); safe twice."""

@@ -114,4 +114,14 @@ class CapacityBoard:
                        "images/s); try again later")
 
 
-__all__ = ["CapacityBoard", "CapacityReport", "VOICE_RESERVE_CORES"]
+def warm_workers_for(asked: int, board: CapacityBoard) -> int:
+    """How many face workers to keep warm: what the settings ask, but never more than
+    the sessions this machine can take at the floor (at least one when any are
+    asked). Each idle worker holds ~200 MB and ~1 s of a core to start; a worker
+    kept for a session the machine would refuse is memory spent on nothing."""
+    if asked <= 0:
+        return 0
+    return min(asked, max(1, board.report().slots))
+
+
+__all__ = ["CapacityBoard", "CapacityReport", "VOICE_RESERVE_CORES", "warm_workers_for"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.live.capacity import CapacityBoard
+from avatar.live.capacity import CapacityBoard, warm_workers_for
 from avatar.live.quality import (
     GovernorParams,
     QualityGovernor,
@@ -159,6 +159,15 @@ def test_capacity_admits_while_the_floor_fits_and_refuses_with_a_reason() -> Non
     assert not ok and "capacity" in reason and "try again later" in reason
     board.unregister("a")
     assert board.report(now=4.0).sessions == 0 and board.admit("d", now=4.0)[0]
+
+
+def test_warm_face_workers_never_outnumber_the_sessions_the_machine_admits() -> None:
+    roomy = CapacityBoard(probe_floor_cores=0.2, cores=2.0)  # 1 core for avatars: 5 slots
+    assert warm_workers_for(2, roomy) == 2  # what the settings ask, when it fits
+    assert warm_workers_for(64, roomy) == 5  # never more than the slots
+    assert warm_workers_for(0, roomy) == 0  # none asked: none kept
+    tight = CapacityBoard(probe_floor_cores=0.8, cores=1.0)  # 0.5 core: no full slot
+    assert warm_workers_for(2, tight) == 1  # one still: a lone session always gets in
 
 
 def test_a_step_up_that_costs_more_than_the_probe_said_is_learned() -> None:
