@@ -111,11 +111,14 @@ class PoolEndpoint:
             pool of one replica is being restarted: its model loads for seconds).
         probe_timeout_s: `GET /models` must answer within this to count as alive.
         retry_secs: pause between two asks that found no live endpoint.
+        initial: the endpoint to start with (the one the machine warmed up), else
+            the first turn asks the pool.
     """
 
     def __init__(self, ask: Callable[[], Awaitable[PoolAnswer]], *,
                  api_key: str = "sk-no-key-required", find_secs: float = 10.0,
-                 probe_timeout_s: float = 1.0, retry_secs: float = 0.2) -> None:
+                 probe_timeout_s: float = 1.0, retry_secs: float = 0.2,
+                 initial: ChatEndpoint | None = None) -> None:
         if find_secs <= 0 or probe_timeout_s <= 0 or retry_secs < 0:
             raise ValueError("find_secs and probe_timeout_s must be positive, "
                              "retry_secs >= 0")
@@ -124,7 +127,7 @@ class PoolEndpoint:
         self.find_secs = find_secs
         self.probe_timeout_s = probe_timeout_s
         self.retry_secs = retry_secs
-        self._current: ChatEndpoint | None = None
+        self._current: ChatEndpoint | None = initial
         self._last: ChatEndpoint | None = None  # the one before a failure, for the log
         self._lock = asyncio.Lock()
         #: turns reported failed

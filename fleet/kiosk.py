@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from agent.llm_endpoints import ChatEndpoint
 from fleet import loopback
 from fleet.llm_pool import pool_endpoints
 from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, machine_statuses
@@ -125,7 +126,10 @@ class KioskReplica:
             # every turn asks the machine's resolver, which leaves a dead replica
             self.runtime.llm = dataclasses.replace(
                 self.runtime.llm, embedded=True,
-                endpoints=pool_endpoints(llm_pool, api_key=settings.llm.api_key))
+                endpoints=pool_endpoints(llm_pool, api_key=settings.llm.api_key,
+                                         initial=ChatEndpoint(self.runtime.llm.base_url,
+                                                              self.runtime.llm.model,
+                                                              self.runtime.llm.api_key)))
         if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
             # this machine's share of cores, not every core of the host
             self.runtime.avatar.capacity = self.runtime.avatar.capacity.for_cores(self.cpus)
@@ -215,14 +219,16 @@ class KioskReplica:
         }
 
     def _llm_status(self) -> dict[str, Any]:
-        """The LLM endpoint in use now, and its failed turns and failovers (a soak
-        counts them per fault)."""
+        """The LLM endpoint in use now, the LLM requests that failed on this machine
+        (a turn refused and sent on to a live replica counts, though its visitor heard
+        nothing of it) and the failovers. A visitor's failed turns are the
+        `llm_unavailable` events each session gets (what a soak counts per fault)."""
         llm = self.runtime.llm
         resolver = llm.endpoints
         current = resolver.current if resolver is not None else None
         return {"base_url": current.base_url if current is not None else llm.base_url,
                 "model": current.model if current is not None else llm.model,
-                "failed_turns": resolver.failures if resolver is not None else 0,
+                "failures": resolver.failures if resolver is not None else 0,
                 "failovers": resolver.failovers if resolver is not None else 0}
 
     def _cpu_percent(self) -> float:

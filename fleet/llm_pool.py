@@ -24,7 +24,7 @@ import ray
 from ray import serve
 
 from agent.errors import LLMServerError
-from agent.llm_endpoints import PoolEndpoint
+from agent.llm_endpoints import ChatEndpoint, PoolEndpoint
 from agent.llm_server import EmbeddedLLMServer
 from fleet import loopback
 from pipelines.settings import Settings
@@ -76,12 +76,14 @@ def llm_deployment(settings: Settings, *, replicas: int, cpus: float, resource: 
     return deployment.bind(settings.model_dump(mode="python"), max(1, round(cpus)))
 
 
-def pool_endpoints(pool: Any, *, api_key: str) -> PoolEndpoint:
-    """The endpoint resolver a kiosk machine's sessions share: the pool's Serve handle
-    (`pool.endpoint.remote()`) asked at the first turn and after a failed one."""
+def pool_endpoints(pool: Any, *, api_key: str, initial: ChatEndpoint | None = None
+                   ) -> PoolEndpoint:
+    """The endpoint resolver a kiosk machine's sessions share: `initial` (the endpoint
+    the machine warmed up) until a turn fails on it, then the pool's Serve handle
+    (`pool.endpoint.remote()`) asked for a live one."""
 
     async def ask() -> Mapping[str, str]:
         answer: Mapping[str, str] = await pool.endpoint.remote()
         return answer
 
-    return PoolEndpoint(ask, api_key=api_key)
+    return PoolEndpoint(ask, api_key=api_key, initial=initial)
