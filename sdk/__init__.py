@@ -25,6 +25,7 @@ The modules, from the wire up:
     sdk.errors       ProtocolError, ClientError, HandshakeError (shared with the server)
     sdk.protocol     the wire protocol's messages, media header and limits (pydantic only)
     sdk.images       JPEG codecs (OpenCV, on first use)
+    sdk.reconnect    ReconnectPolicy, SessionRestarted: when and how soon to reconnect (no I/O)
     sdk.connection   VoiceConnection: the protocol core (websockets; no avatar, no pipecat)
     sdk.media        camera frames from a video file (avatar.video_io), WAV in and out
     sdk.client       VoiceClient: the connection plus camera sources (video file, webcam)
@@ -46,6 +47,8 @@ _EXPORTS = {
     "BotAudio": "sdk.connection",
     "BotVideo": "sdk.connection",
     "Closed": "sdk.connection",
+    "ReconnectPolicy": "sdk.reconnect",
+    "SessionRestarted": "sdk.reconnect",
     "TalkResult": "sdk.talk",
     "talk": "sdk.talk",
     "read_wav_pcm16": "sdk.media",

@@ -53,6 +53,13 @@ from sdk.protocol import (
     encode_motion,
     parse_server_message,
 )
+from sdk.reconnect import (
+    FATAL_HANDSHAKE_CODES,
+    ReconnectPolicy,
+    SessionRestarted,
+    may_reconnect,
+    reconnect_policy,
+)
 
 #: Frame rate of the avatar video when `welcome.video_out` does not say (protocol v2: 25).
 DEFAULT_VIDEO_FPS = 25.0
@@ -115,7 +122,7 @@ class Closed:
     type: str = "closed"
 
 
-ServerItem = BaseModel | BotAudio | BotVideo | Closed
+ServerItem = BaseModel | BotAudio | BotVideo | Closed | SessionRestarted
 
 
 def parse_item(
@@ -225,6 +232,15 @@ class VoiceConnection:
         self._media_clock_start: float | None = None  # monotonic time of the first media sent
         #: The server's last `video-quality` change (None: the welcome's quality holds).
         self.video_quality: VideoQualityEvent | None = None
+        #: how `receive()` reconnects after a drop (None: it yields `Closed`); set by `connect()`
+        self.reconnect_policy: ReconnectPolicy | None = None
+        self._door: _Door | None = None  # where and how `connect()` opened the session
+        self._closing = False  # close() was called: a drop is ours, not one to repair
+        self._closed_for_good = False  # receive() yielded Closed: sends raise again
+        #: sessions restarted after a drop (each one a `SessionRestarted` from `receive()`)
+        self.reconnects = 0
+        #: messages not sent because the connection was down and being reopened
+        self.dropped_sends = 0
 
     @classmethod
     async def connect(
@@ -241,11 +257,17 @@ class VoiceConnection:
         video_in: Literal["camera", "motion"] | None = None,
         portrait: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        reconnect: ReconnectPolicy | bool | None = False,
     ) -> Self:
         """Open the websocket, send `hello`, and wait for `welcome`.
 
         With `busy_retry_secs` > 0 a `server_busy` refusal is retried every 0.5 s
         for that long (a kiosk waits for a slot rather than failing).
+
+        With `reconnect` a connection that drops is opened again by `receive()`,
+        with back-off (`sdk.reconnect.ReconnectPolicy`), and `receive()` yields a
+        `SessionRestarted` instead of `Closed`: the new session remembers nothing.
+        Off by default: scripts, tests and benches want to see the close.
 
         Args:
             url: the server's websocket URL (ws://host:port/ws), or its HTTP address
@@ -267,6 +289,8 @@ class VoiceConnection:
             ssl_context: how to check the server's certificate on `https://` and
                 `wss://` (e.g. `ssl.create_default_context(cafile="lab-cert.pem")` for
                 a self-signed one); None: the system's trusted authorities.
+            reconnect: True for the browser SDK's back-off (0.5, 1, 2, 4, 5 s, with
+                jitter, 10 attempts), a `ReconnectPolicy` for another, False: off.
 
         Raises:
             ValueError: a bad argument (video with protocol 1, unknown video_in, ...).
@@ -275,16 +299,76 @@ class VoiceConnection:
             ClientError: the server cannot be reached.
         """
         hello = _build_hello(protocol, sample_rate, client_name, video_out, video_in, portrait)
+        door = _Door(url, token, open_timeout, ssl_context)
+        policy = reconnect_policy(reconnect)
         deadline = time.monotonic() + busy_retry_secs
         while True:
             try:
-                ws_url = (await session_url(url, open_timeout, ssl_context)
-                          if url.startswith(("http://", "https://")) else url)
-                return await cls._connect_once(ws_url, hello, token, open_timeout, ssl_context)
+                client = await cls._connect_door(door, hello)
+                break
             except HandshakeError as error:
                 if error.code != "server_busy" or time.monotonic() >= deadline:
                     raise
             await asyncio.sleep(0.5)
+        client.reconnect_policy, client._door = policy, door
+        return client
+
+    @classmethod
+    async def _connect_door(cls, door: _Door, hello: Hello) -> Self:
+        """One attempt at `door`: an HTTP address asks `GET /session` where first."""
+        url = door.url
+        ws_url = (await session_url(url, door.open_timeout, door.ssl_context)
+                  if url.startswith(("http://", "https://")) else url)
+        return await cls._connect_once(ws_url, hello, door.token, door.open_timeout,
+                                       door.ssl_context)
+
+    async def _reopen(self, code: int | None, reason: str) -> SessionRestarted | None:
+        """After a drop: connect again with the same `hello`, with the policy's back-off;
+        the new session's item, or None when the policy gives up (or cannot help)."""
+        policy, door, hello = self.reconnect_policy, self._door, self.hello
+        if policy is None or door is None or hello is None or not may_reconnect(code):
+            return None
+        dropped_at = time.monotonic()
+        previous = self.welcome.session_id
+        attempt = 0
+        wait = policy.delay_secs(0)
+        while True:
+            await asyncio.sleep(wait)
+            if self._closing:
+                return None
+            attempt += 1
+            try:
+                fresh = await self._connect_door(door, hello)
+            except HandshakeError as error:
+                if error.code in FATAL_HANDSHAKE_CODES or policy.gives_up_after(attempt):
+                    return None
+                busy = error.code == "server_busy" and error.retry_after_s
+                wait = float(error.retry_after_s or 0) if busy else policy.delay_secs(attempt)
+                continue
+            except ClientError:  # nothing answers yet (a restart, a dead machine)
+                if policy.gives_up_after(attempt):
+                    return None
+                wait = policy.delay_secs(attempt)
+                continue
+            if self._closing:
+                await fresh.close()
+                return None
+            self._ws, self.welcome = fresh._ws, fresh.welcome
+            self._pts_samples, self._media_clock_start, self.video_quality = 0, None, None
+            self.reconnects += 1
+            return SessionRestarted(previous_session_id=previous, session_id=self.welcome.session_id,
+                                    code=code, reason=reason, attempts=attempt,
+                                    downtime_secs=time.monotonic() - dropped_at)
+
+    async def _send(self, data: str | bytes) -> None:
+        """Send one message; while a dropped connection is being reopened, drop it
+        (a live mic's audio of those seconds is gone anyway) and count it."""
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed:
+            if self.reconnect_policy is None or self._closing or self._closed_for_good:
+                raise
+            self.dropped_sends += 1
 
     @classmethod
     async def _connect_once(
@@ -302,7 +386,7 @@ class VoiceConnection:
         except (OSError, TimeoutError) as error:
             raise ClientError(f"cannot connect to {url}: {error}") from error
         except InvalidHandshake as error:  # no websocket answered there
-            hint = (" (a server with TLS answers only wss://)"
+            hint = (" (if the server has TLS, it answers only wss://)"
                     if isinstance(error, InvalidMessage) and url.startswith("ws://") else "")
             raise ClientError(f"cannot connect to {url}: {error}{hint}") from error
         try:
@@ -381,15 +465,15 @@ class VoiceConnection:
             self._media_clock_start = time.monotonic()
         pts_us = self._pts_samples * 1_000_000 // self.input_rate
         self._pts_samples += len(pcm) // 2
-        await self._ws.send(encode_media(MediaKind.AUDIO, pcm, pts_us))
+        await self._send(encode_media(MediaKind.AUDIO, pcm, pts_us))
 
     async def send_raw(self, data: str | bytes) -> None:
         """Send an arbitrary message (tests use it to check the server's error handling)."""
-        await self._ws.send(data)
+        await self._send(data)
 
     async def ping(self, ping_id: str | int | None = None) -> None:
         """Send a protocol `ping`; the server answers `pong`."""
-        await self._ws.send(encode_message(_Ping(id=ping_id)))
+        await self._send(encode_message(_Ping(id=ping_id)))
 
     # -- the user's face (protocol v2, hello.video_in)
 
@@ -405,7 +489,7 @@ class VoiceConnection:
             raise ValueError("a camera frame must be one JPEG image (starts with FF D8 FF)")
         self._check_image_size(len(jpeg), "camera frame")
         pts = self.media_clock_us() if pts_us is None else pts_us
-        await self._ws.send(encode_media(MediaKind.CAMERA, bytes(jpeg), pts))
+        await self._send(encode_media(MediaKind.CAMERA, bytes(jpeg), pts))
 
     async def send_camera_frame(
         self,
@@ -433,7 +517,7 @@ class VoiceConnection:
         if values is not None and not np.isfinite(values).all():
             raise ValueError("a motion vector must not contain NaN or inf")
         pts = self.media_clock_us() if pts_us is None else pts_us
-        await self._ws.send(encode_motion(None if values is None else values.tolist(), pts))
+        await self._send(encode_motion(None if values is None else values.tolist(), pts))
 
     # -- the portrait (protocol v2, hello.video_out)
 
@@ -453,13 +537,13 @@ class VoiceConnection:
         if not data.startswith((_JPEG_MAGIC, _PNG_MAGIC)):
             raise ValueError("a portrait upload must be a JPEG or PNG image")
         self._check_image_size(len(data), "portrait")
-        await self._ws.send(encode_media(MediaKind.PORTRAIT, data))
+        await self._send(encode_media(MediaKind.PORTRAIT, data))
 
     async def set_portrait(self, name: str) -> None:
         """Animate the server's portrait `name` from now on; answered by a `portrait`
         event, or an `error` (`unknown_portrait`)."""
         self._require_video_out("set_portrait")
-        await self._ws.send(encode_message(SetPortrait(name=name)))
+        await self._send(encode_message(SetPortrait(name=name)))
 
     def _require_video_in(self, what: str) -> None:
         if self.hello is not None and self.hello.video_in is None:
@@ -520,14 +604,25 @@ class VoiceConnection:
 
     async def receive(self) -> AsyncIterator[ServerItem]:
         """Yield server events (pydantic models), `BotAudio` and `BotVideo` until the
-        socket closes (then one `Closed`). Unknown events and media kinds are skipped."""
+        socket closes (then one `Closed`). Unknown events and media kinds are skipped.
+
+        With `connect(reconnect=...)` a drop is repaired here: the connection opens a
+        new session and this yields a `SessionRestarted`, then goes on with the new
+        session's items; `Closed` only once the policy gives up, after a close that
+        reconnecting cannot help (a refused token...) or after `close()`."""
         while True:
             try:
                 data = await self._ws.recv()
             except ConnectionClosed as closed:
                 rcvd = closed.rcvd
-                yield Closed(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
-                return
+                code, reason = (rcvd.code, rcvd.reason) if rcvd else (None, "")
+                restarted = None if self._closing else await self._reopen(code, reason)
+                if restarted is None:
+                    self._closed_for_good = True
+                    yield Closed(code, reason)
+                    return
+                yield restarted
+                continue
             item = parse_item(data, output_rate=self.output_rate)
             if isinstance(item, VideoQualityEvent):
                 self.video_quality = item  # frames may change size from now on
@@ -553,9 +648,20 @@ class VoiceConnection:
         return await asyncio.wait_for(wait(), within)
 
     async def close(self) -> None:
-        """Close the websocket (idempotent)."""
+        """Close the websocket (idempotent); a reconnection under way stops."""
+        self._closing = True
         with contextlib.suppress(Exception):
             await self._ws.close()
+
+@dataclass(frozen=True)
+class _Door:
+    """Where `connect()` opened the session, kept to open the next one after a drop."""
+
+    url: str
+    token: str | None
+    open_timeout: float
+    ssl_context: ssl.SSLContext | None
+
 
 def _build_hello(
     protocol: int,

@@ -25,6 +25,7 @@ from sdk.client import VoiceClient
 from sdk.connection import DEFAULT_VIDEO_FPS, BotAudio, BotVideo, Closed
 from sdk.media import DEFAULT_CAMERA_FPS, write_wav_pcm16
 from sdk.protocol import BotOutput, ErrorEvent, PortraitEvent, UserTranscription
+from sdk.reconnect import SessionRestarted
 
 
 @dataclass
@@ -43,6 +44,9 @@ class TalkResult:
     audio_start_pts_us: int | None = None
     #: `welcome.video_out` of the session (None: audio only).
     video_out: dict[str, Any] | None = None
+    #: the connection dropped and a new session took over (`connect(reconnect=...)`):
+    #: this exchange was cut, the new session never heard the question
+    restarted: SessionRestarted | None = None
 
     @property
     def transcript(self) -> str:
@@ -272,6 +276,9 @@ async def talk(
                     break
                 continue
             if isinstance(item, Closed):
+                break
+            if isinstance(item, SessionRestarted):
+                result.restarted = item
                 break
             result.events.append(item)
             kind = getattr(item, "type", "")
