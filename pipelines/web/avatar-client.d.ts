@@ -145,6 +145,19 @@ export interface AvatarStats {
   heapBytes: number | null;
 }
 
+export interface SessionRestartedDetail {
+  /** The session that was cut, and the new one (it remembers nothing of the old). */
+  previousSessionId: string | null;
+  sessionId: string | null;
+  /** The websocket close code of the cut (1006: dropped without one); null over WebRTC. */
+  code: number | null;
+  reason: string;
+  /** Connection attempts it took (1: the first reconnect worked). */
+  attempts: number;
+  /** From the cut to the new session. */
+  downtimeMs: number | null;
+}
+
 export interface AvatarClientEventMap {
   state: CustomEvent<{ state: AvatarState }>;
   caption: CustomEvent<CaptionDetail>;
@@ -155,6 +168,8 @@ export interface AvatarClientEventMap {
   mute: CustomEvent<{ muted: boolean }>;
   /** The server changed the video quality; the SDK has already followed (camera rate). */
   "video-quality": CustomEvent<VideoQuality>;
+  /** The conversation was cut and a new session started: it remembers nothing (the Python SDK's `SessionRestarted`). */
+  "session-restarted": CustomEvent<SessionRestartedDetail>;
   /** Every server event, as parsed JSON (docs/PROTOCOL.md). */
   event: CustomEvent<{ type: string; [key: string]: unknown }>;
 }

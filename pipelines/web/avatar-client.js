@@ -113,6 +113,8 @@ export class AvatarClient extends ConversationEvents {
     this.attempt = 0;
     /** a session was cut: the next welcome tells the visitor it starts afresh */
     this.lostSession = false;
+    /** @type {{sessionId: string, code: number, reason: string, at: number} | null} the cut */
+    this.cut = null;
     /** @type {number | null} the last `server_busy` refusal's `retry_after_s`, in ms */
     this.busyRetryMs = null;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
@@ -313,7 +315,11 @@ export class AvatarClient extends ConversationEvents {
     if (ws !== this.ws && this.ws !== null) return; // an old socket
     // a conversation was cut (its machine died, or a restart): the next session is a
     // fresh one that remembers nothing, and the visitor is told so when it starts
-    if (this.welcome !== null && !this.stopped) this.lostSession = true;
+    if (this.welcome !== null && !this.stopped) {
+      this.lostSession = true;
+      this.cut = { sessionId: this.welcome.session_id, code: event.code, reason: event.reason,
+                   at: performance.now() };
+    }
     this.ws = null;
     this.welcome = null;
     this.camera?.stop();
@@ -395,6 +401,14 @@ export class AvatarClient extends ConversationEvents {
     if (this.lostSession) {
       this.lostSession = false;
       this.notice("session_restarted", plainWords("session_restarted"), false);
+      // the same event as the Python SDK's SessionRestarted (sdk/reconnect.py)
+      const cut = this.cut;
+      this.cut = null;
+      this.emit("session-restarted", {
+        previousSessionId: cut ? cut.sessionId : null, sessionId: welcome.session_id,
+        code: cut ? cut.code : null, reason: cut ? cut.reason : "", attempts: this.attempt,
+        downtimeMs: cut ? Math.round(performance.now() - cut.at) : null,
+      });
     }
     this.attempt = 0;
     this.counts.sessions++;

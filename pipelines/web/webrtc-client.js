@@ -56,6 +56,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
     this.muted = false;
     this.attempt = 0;
     this.lostSession = false;
+    /** @type {{sessionId: string, reason: string, at: number} | null} the cut, until reconnected */
+    this.cut = null;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
     /** @type {ReturnType<typeof setInterval> | null} */ this.pingTimer = null;
     /** @type {VideoFollowsVoice | null} holds the face's video as long as the voice (lip-sync.js) */
@@ -277,6 +279,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     if (pc !== this.pc) return;
     const state = pc.connectionState;
     if (state === "connected") {
+      const attempts = this.attempt;
       this.attempt = 0;
       this.lipSync?.stop();
       this.lipSync = this.options.followVoice ? new VideoFollowsVoice(pc, this.audio) : null;
@@ -284,11 +287,23 @@ export class WebRTCAvatarClient extends ConversationEvents {
       if (this.lostSession) {
         this.lostSession = false;
         this.notice("session_restarted", plainWords("session_restarted"), false);
+        // the same event as avatar-client.js's and the Python SDK's SessionRestarted
+        const cut = this.cut;
+        this.cut = null;
+        this.emit("session-restarted", {
+          previousSessionId: cut ? cut.sessionId : null,
+          sessionId: this.session ? this.session.session_id : null,
+          code: null, reason: cut ? cut.reason : "", attempts,
+          downtimeMs: cut ? Math.round(performance.now() - cut.at) : null,
+        });
       }
       this.setState(this.botSpeaking ? "speaking" : "listening");
       this.emit("connection", { connected: true, welcome: this.session });
     } else if (state === "failed" || state === "closed" || state === "disconnected") {
-      if (this.session) this.lostSession = true;
+      if (this.session) {
+        this.lostSession = true;
+        this.cut = { sessionId: this.session.session_id, reason: state, at: performance.now() };
+      }
       this.emit("connection", { connected: false, code: 0, reason: state });
       this.retry(pc, "server_unreachable", `the connection is ${state}`);
     }

@@ -366,6 +366,8 @@ test("a session cut off mid-conversation: the next welcome says it starts afresh
   client.stopped = false;  // as start() leaves it
   const notices = [];
   client.addEventListener("notice", (event) => notices.push(event.detail));
+  const restarts = [];
+  client.addEventListener("session-restarted", (event) => restarts.push(event.detail));
   const welcome = { type: "welcome", protocol: 2, session_id: "s1-a",
                     audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" } };
   mock.timers.enable({ apis: ["setTimeout"] });  // the reconnect is scheduled, not run
@@ -380,8 +382,16 @@ test("a session cut off mid-conversation: the next welcome says it starts afresh
     client.onEvent({ ...welcome, session_id: "s2-b" });  // the reconnect's fresh session
     assert.deepEqual(notices.map((n) => n.code), ["server_unreachable", "session_restarted"]);
     assert.match(notices[1].text, /does not remember/);
+    // the named event, as the Python SDK's SessionRestarted
+    assert.equal(restarts.length, 1);
+    assert.equal(restarts[0].previousSessionId, "s1-a");
+    assert.equal(restarts[0].sessionId, "s2-b");
+    assert.equal(restarts[0].code, 1006);
+    assert.equal(restarts[0].attempts, 1);
+    assert.ok(restarts[0].downtimeMs >= 0);
     client.onEvent({ ...welcome, session_id: "s3-c" });
     assert.equal(notices.length, 2, "told once, not on every later welcome");
+    assert.equal(restarts.length, 1);
   } finally {
     mock.timers.reset();
     client.player?.close();
