@@ -11,9 +11,12 @@ One run, the real models, the bundled portrait, one session at a time:
   what the hand-over costs the pipeline's process);
 - hop_ms_p50/p95 (worker only): each request's wall time minus the worker's own
   time on it, the added latency of the hop (goal: p95 under 5 ms);
-- crash (worker only, `--crashes` times, one warm worker spare as the server keeps):
-  kill -9 of the session's worker mid-reply, then the time to the next drawn frame
-  (video_back_secs, goal <= 2) and whether the reply's audio went on;
+- crash (worker only, `--crashes` times, two warm workers as the server keeps, and
+  another session on its own worker drawing 25 frames a second at 256 px): kill -9
+  of the session's worker mid-reply, then the time to the next drawn frame
+  (video_back_secs, goal <= 2), whether the reply's audio went on, and the other
+  session's largest frame gap around the crash (other_session_gap_ms_max; 40 ms is
+  no gap at all);
 - worker_start_secs: a worker's start from the fork server to primed and ready.
 
 The load average is recorded at start and end: run it with nothing else running.
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -74,8 +78,45 @@ def draw_frames(session: AvatarSession, frames: int, label: str) -> dict[str, An
             "parent_cpu_ms_per_frame": round(cpu_ms, 2)}
 
 
-def crash_once(pool: FaceWorkerPool, portrait: Portrait) -> dict[str, Any]:
-    """kill -9 of a session's worker mid-reply; the time until its next frame is drawn."""
+class PacedSession(threading.Thread):
+    """Another session on its own worker, drawing 25 frames a second as a live one
+    does (a long reply queued): when each frame was done, to see whether a
+    neighbour's crash reaches it."""
+
+    def __init__(self, pool: FaceWorkerPool, portrait: Portrait) -> None:
+        super().__init__(daemon=True)
+        self.face = WorkerFace(pool)
+        self.session = AvatarSession(portrait, None, output_rate=RATE, face=self.face,
+                                     options=SessionOptions(size=256, jpeg_quality=80))
+        self.session.push_avatar_audio(reply_tone(120.0), RATE)
+        self.done_at: list[float] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        while not self._stop_event.is_set():
+            for frame in self.session.next_block():
+                self.session.render(frame)
+                self.done_at.append(time.perf_counter())
+                wait = start + len(self.done_at) * 0.04 - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+
+    def largest_gap_ms(self, since: float, until: float) -> float:
+        """The longest wait between two of its frames done in [since, until]."""
+        times = [t for t in self.done_at if since <= t <= until]
+        return round(float(np.max(np.diff(times))) * 1000, 1) if len(times) > 1 else float("nan")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+        self.session.close()
+
+
+def crash_once(pool: FaceWorkerPool, portrait: Portrait, other: PacedSession) -> dict[str, Any]:
+    """kill -9 of a session's worker mid-reply; the time until its next frame is drawn,
+    and the other session's largest frame gap from 1 s before the kill to 1 s after
+    the video came back."""
     pool.wait_warm(120)
     face = WorkerFace(pool)
     session = AvatarSession(portrait, None, output_rate=RATE, face=face,
@@ -84,6 +125,7 @@ def crash_once(pool: FaceWorkerPool, portrait: Portrait) -> dict[str, Any]:
         session.push_avatar_audio(reply_tone(4.0), RATE)
         for frame in session.next_block():
             session.render(frame)
+        time.sleep(1.0)
         lost = face.pid
         assert lost is not None
         os.kill(lost, signal.SIGKILL)
@@ -91,8 +133,12 @@ def crash_once(pool: FaceWorkerPool, portrait: Portrait) -> dict[str, Any]:
         planned = session.next_block()
         session.render(planned[0])
         back = time.perf_counter() - killed
+        time.sleep(1.0)
         return {"video_back_secs": round(back, 3), "restarts": face.restarts,
-                "reply_went_on": bool(planned[0].speaking), "new_pid": face.pid != lost}
+                "reply_went_on": bool(planned[0].speaking), "new_pid": face.pid != lost,
+                "other_session_gap_ms_max": other.largest_gap_ms(killed - 1.0,
+                                                                 killed + back + 1.0),
+                "other_session_same_worker": other.face.restarts == 0}
     finally:
         session.close()
 
@@ -134,11 +180,24 @@ def main() -> None:
         result["worker_start_secs"] = round(time.perf_counter() - started, 2)
         pool.release(spare)
         pool.release(cold)
-        result["crashes"] = [crash_once(pool, portrait) for _ in range(args.crashes)]
+    finally:
+        pool.close()
+    # the crashes beside another live session, with two warm workers as the server keeps
+    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=2, prime=portrait)
+    try:
+        pool.wait_warm(180)
+        other = PacedSession(pool, portrait)
+        other.start()
+        try:
+            result["crashes"] = [crash_once(pool, portrait, other) for _ in range(args.crashes)]
+        finally:
+            other.stop()
     finally:
         pool.close()
     backs = [c["video_back_secs"] for c in result["crashes"]]
     result["video_back_secs_max"] = max(backs) if backs else None
+    result["other_session_gap_ms_max"] = max(
+        (c["other_session_gap_ms_max"] for c in result["crashes"]), default=None)
     result["worker_vs_in_process_frame_ms_p50"] = round(
         result["worker"]["frame_ms_p50"] / result["in_process"]["frame_ms_p50"], 2)
     result["load_average_end"] = load_average()
