@@ -165,7 +165,9 @@ class PoolEndpoint:
         async with httpx.AsyncClient(timeout=self.probe_timeout_s) as http:
             while True:
                 try:
-                    answer = await self._ask()
+                    # bounded: a pool whose head is unreachable must not hold the turn
+                    left = max(deadline - time.monotonic(), self.probe_timeout_s)
+                    answer = await asyncio.wait_for(self._ask(), timeout=left)
                     candidate = ChatEndpoint(base_url=str(answer["base_url"]),
                                              model=str(answer["model"]), api_key=self._api_key)
                 except Exception as error:  # the pool itself is briefly unreachable

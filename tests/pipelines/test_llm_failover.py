@@ -16,6 +16,7 @@ killed while it writes a reply:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -34,8 +35,6 @@ from agent.errors import LLMEndpointError
 from agent.llm_endpoints import ChatEndpoint, FixedEndpoint, PoolEndpoint
 from agent.llm_server import free_port
 from pipelines.speech.llm import APOLOGY, LocalOpenAILLMService
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -99,6 +98,7 @@ class KillOnFirstWords(BaseObserver):
             os.kill(self.server.pid, signal.SIGKILL)
 
 
+@pytest.mark.e2e
 async def test_a_replica_stopped_between_turns_costs_no_turn(
         replicas: list[EmbeddedLLMServer]) -> None:
     first, second = replicas
@@ -119,6 +119,7 @@ async def test_a_replica_stopped_between_turns_costs_no_turn(
     assert (llm.failed_turns, pool.failures, pool.failovers) == (0, 1, 1)
 
 
+@pytest.mark.e2e
 async def test_a_replica_killed_mid_reply_fails_that_turn_politely_and_the_next_is_answered(
         replicas: list[EmbeddedLLMServer]) -> None:
     first, second = replicas
@@ -139,6 +140,7 @@ async def test_a_replica_killed_mid_reply_fails_that_turn_politely_and_the_next_
     assert (llm.failed_turns, pool.failovers) == (1, 1)
 
 
+@pytest.mark.e2e
 async def test_a_pool_with_no_live_replica_fails_the_turn_politely(
         replicas: list[EmbeddedLLMServer]) -> None:
     pool = PoolEndpoint(round_robin(replicas), find_secs=1.0)
@@ -165,6 +167,21 @@ async def test_a_fixed_endpoint_that_is_down_fails_the_turn_politely_and_stays()
         assert [f for f in up if isinstance(f, ErrorFrame)]
         assert (llm.failed_turns, fixed.failures, fixed.failovers) == (number, number, 0)
         assert fixed.current == dead
+
+
+async def test_a_pool_that_never_answers_fails_the_search_within_its_bound() -> None:
+    """A pool asked while its head is unreachable (a Serve handle call that hangs):
+    the turn gets an error, and with it the apology, not endless silence."""
+
+    async def ask() -> Mapping[str, str]:
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+    pool = PoolEndpoint(ask, find_secs=0.5)
+    with pytest.raises(LLMEndpointError, match="no live LLM endpoint.*the pool"):
+        await pool.endpoint()
+    text, up = await turn(service(pool), "Where can I buy milk?")
+    assert text.strip() == APOLOGY and [f for f in up if isinstance(f, ErrorFrame)]
 
 
 def test_bad_pool_timings_are_refused() -> None:
