@@ -69,6 +69,9 @@ class Session:
     gap_max_ms: float = 0.0
     #: (time, ms) of every interval over `BIG_GAP_MS`, for the plot
     big_gaps: list[tuple[float, float]] = field(default_factory=list)
+    #: `server_busy` answers the client got before this session opened: a reconnect
+    #: that waited for a free slot (a full fleet that lost a machine) rather than a door
+    busy_before: int = 0
 
 
 #: frame intervals above this are kept with their time (25 images/s: 40 ms each)
@@ -125,6 +128,7 @@ def summarize(sessions: list[Session], faults: list[Fault], incidents: list[Inci
         back = after[0].first_frame if after else None
         reconnects.append({
             "slot": session.slot, "fault": fault, "lost_at": round(t, 1),
+            "busy_refusals": after[0].busy_before if after else None,
             "from_fault_secs": (None if back is None or fault is None
                                 else round(back - faults[fault].start, 2)),
             "from_loss_secs": None if back is None else round(back - t, 2),
@@ -153,6 +157,8 @@ def summarize(sessions: list[Session], faults: list[Fault], incidents: list[Inci
                    for x in stray_turns]
     unfinished = [r for r in reconnects if r["from_loss_secs"] is None]
     from_fault = [r["from_fault_secs"] for r in reconnects if r["from_fault_secs"] is not None]
+    free_slot = [r["from_fault_secs"] for r in reconnects
+                 if r["from_fault_secs"] is not None and not r["busy_refusals"]]
     return {
         "sessions_started": len(started),
         "sessions_completed": sum(s.outcome == "completed" for s in started),
@@ -164,6 +170,9 @@ def summarize(sessions: list[Session], faults: list[Fault], incidents: list[Inci
         "reconnects": reconnects,
         "reconnects_never_back": len(unfinished),
         "reconnect_secs_max": max(from_fault) if from_fault else None,
+        # the same where the door had a free slot at once (no `server_busy` in between)
+        "reconnect_secs_max_free_slot": max(free_slot) if free_slot else None,
+        "reconnects_waited_for_a_slot": sum(bool(r["busy_refusals"]) for r in reconnects),
         "turns_ok": sum(s.turns_ok for s in started),
         "failed_turns": failed_turns,
         "failed_turns_per_fault_max": max((int(f["per_session_max"]) for f in failed_turns),

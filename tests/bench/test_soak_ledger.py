@@ -34,7 +34,7 @@ def _timeline() -> list[Session]:
         Session(1, "B", opened=251.0, first_frame=251.5, ended=304.0, outcome="lost",
                 reason="frozen", gap_max_ms=3000.0),
         Session(1, "C", opened=304.5, first_frame=312.0, outcome="running",
-                failed_turns=[600.0], gap_max_ms=90.0),
+                failed_turns=[600.0], gap_max_ms=90.0, busy_before=14),
         # lost on C with no fault there: an error
         Session(0, "C", opened=161.0, first_frame=161.5, ended=400.0, outcome="lost",
                 reason="closed 1011", gap_max_ms=80.0),
@@ -62,6 +62,9 @@ def test_reconnect_is_timed_from_the_fault_to_the_next_face_frame() -> None:
     assert by_lost_at[304.0]["from_fault_secs"] == pytest.approx(12.0)
     assert by_lost_at[400.0]["fault"] is None  # no fault: no figure from a fault
     assert out["reconnect_secs_max"] == pytest.approx(12.0)
+    # after the cut the client waited for a free slot (14 busy answers): left out here
+    assert out["reconnect_secs_max_free_slot"] == pytest.approx(3.0)
+    assert out["reconnects_waited_for_a_slot"] == 1
 
 
 def test_failed_turns_count_per_session_per_fault_and_strays_are_errors() -> None:
