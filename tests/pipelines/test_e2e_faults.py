@@ -170,29 +170,35 @@ def _runtime_with_llm(runtime: VoiceRuntime, base_url: str, timeout_s: float) ->
     )
 
 
-async def _llm_fault(server: Any, say: Any) -> None:
+async def _llm_fault(server: Any, say: Any, wer: Any, transcribe: Any) -> None:
+    from pipelines.speech.llm import APOLOGY
+
     async with await VoiceClient.connect(server.url) as client:
-        result = await talk(client, say("What time do you close today?"), timeout_secs=25)
+        result = await talk(client, say("What time do you close today?"), timeout_secs=40)
         errors = [e for e in result.events if isinstance(e, ErrorEvent)]
         assert errors, f"no error event: {result.events}"
         assert errors[0].code == "llm_unavailable" and not errors[0].fatal
         assert result.transcript  # the user was still heard
+        # ... and heard why no answer came, never silence (issue 37)
+        assert result.completed and APOLOGY in result.reply_text, result.reply_text
+        assert wer(APOLOGY, transcribe(bytes(result.audio), result.sample_rate)) < 0.3
         await still_serves(client)
 
 
 async def test_llm_endpoint_down_is_reported_and_session_survives(
-    runtime: Any, start_server: Any, say: Any
+    runtime: Any, start_server: Any, say: Any, wer: Any, transcribe: Any
 ) -> None:
     from agent.llm_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    await _llm_fault(start_server(_runtime_with_llm(runtime, dead, 5.0)), say)
+    await _llm_fault(start_server(_runtime_with_llm(runtime, dead, 5.0)), say, wer, transcribe)
 
 
 async def test_llm_endpoint_hanging_times_out_and_session_survives(
-    runtime: Any, start_server: Any, say: Any, black_hole: str
+    runtime: Any, start_server: Any, say: Any, black_hole: str, wer: Any, transcribe: Any
 ) -> None:
-    await _llm_fault(start_server(_runtime_with_llm(runtime, black_hole, 2.0)), say)
+    await _llm_fault(start_server(_runtime_with_llm(runtime, black_hole, 2.0)), say, wer,
+                     transcribe)
 
 
 @pytest.fixture(scope="module")
