@@ -38,7 +38,7 @@ from starlette.websockets import WebSocket
 from agent.llm_endpoints import ChatEndpoint
 from fleet import loopback
 from fleet.llm_pool import pool_endpoints
-from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, machine_statuses
+from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, gcs_call, machine_statuses
 from fleet.settings import FleetSettings, direct_host
 from pipelines.server.app import create_app, load_runtime, make_server
 from pipelines.server.runtime import ServerConfig
@@ -88,7 +88,13 @@ class SessionGate:
             return JSONResponse({"ws_url": "/ws", "node_id": None})
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-            best = choose_machine(await machine_statuses())
+            machines = await machine_statuses()
+            if not machines:  # the GCS did not answer (the head is down): this machine
+                response = JSONResponse({"ws_url": f"{self.replica.direct_url}/ws",
+                                         "node_id": self.replica.node_id})
+                await response(scope, receive, send)
+                return
+            best = choose_machine(machines)
             if best is None:
                 response = JSONResponse(
                     {"full": True, "retry_after_s": fleet.retry_after_secs,
@@ -141,6 +147,8 @@ class KioskReplica:
         self.registry = self.server_app.state.registry
         self.started = time.monotonic()
         self._cpu_mark = (time.monotonic(), time.process_time())
+        self._draining = False
+        self._drain_task = asyncio.create_task(self._watch_drain())
         self._direct, self._direct_task, self.direct_url = await self._start_direct_door()
         self._gauges = _Gauges(self.node_id)
         logger.info(f"kiosk machine {self.node_id[:8]} ready: {self.cpus:g} CPU(s), direct door "
@@ -175,12 +183,22 @@ class KioskReplica:
     # ------------------------------------------------------------ what Serve reads
 
     def draining(self) -> bool:
-        """Ray is draining this machine (`fleet drain`, or the autoscaler taking it back)."""
-        try:  # what Serve's controller reads too (cluster_node_info_cache)
+        """Ray is draining this machine (`fleet drain`, or the autoscaler taking it back),
+        as last read by `_watch_drain` (at most a second old)."""
+        return self._draining
+
+    async def _watch_drain(self) -> None:
+        """Read Ray's drain state every second, off the event loop: the read is a GCS
+        call, which blocks up to a minute while the GCS is down (the head died), and
+        this machine's sessions run on this loop (bench/fleet_head.py)."""
+        def read() -> bool:  # what Serve's controller reads too (cluster_node_info_cache)
             gcs = ray._private.worker.global_worker.gcs_client  # type: ignore[attr-defined]
             return self.node_id in gcs.get_draining_nodes(timeout=2)
-        except Exception:  # the GCS is briefly unreachable: not draining
-            return False
+
+        while True:
+            with contextlib.suppress(Exception):  # the GCS is unreachable: as last read
+                self._draining = await gcs_call(read, within=60.0)
+            await asyncio.sleep(1.0)
 
     def refusal(self) -> str | None:
         """Why this machine takes no new conversation now, or None."""
@@ -253,6 +271,9 @@ class KioskReplica:
     async def __del__(self) -> None:
         """Stop the direct door and the avatar's background work (Serve's shutdown;
         also after a failed start, so every attribute may be missing)."""
+        drain_task = getattr(self, "_drain_task", None)
+        if drain_task is not None:
+            drain_task.cancel()
         direct = getattr(self, "_direct", None)
         if direct is not None:
             direct.should_exit = True

@@ -30,7 +30,8 @@ def start_fleet(fleet: FleetSettings, settings: Settings) -> dict[str, Any]:
     """
     started = time.monotonic()
     tls = settings.server.tls()  # the head's certificate: the public door speaks https, wss
-    serve.start(proxy_location=ProxyLocation.HeadOnly,
+    proxies = ProxyLocation.EveryNode if fleet.proxies == "every_node" else ProxyLocation.HeadOnly
+    serve.start(proxy_location=proxies,
                 http_options=HTTPOptions(
                     host=fleet.host, port=fleet.port,
                     ssl_certfile=str(tls.cert_file) if tls is not None else None,

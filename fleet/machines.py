@@ -8,7 +8,9 @@ and finds by the names it gives them. No registry of ours.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import ray
 
@@ -19,16 +21,38 @@ KIOSK_DEPLOYMENT = "KioskReplica"
 KIOSK_ACTOR_PREFIX = f"SERVE_REPLICA::{KIOSK_APP}#{KIOSK_DEPLOYMENT}#"
 STATS_TIMEOUT_SECS = 3.0
 
+#: Ray's GCS lookups block their thread, up to a minute while the GCS is down (the
+#: head died: bench/fleet_head.py); on a kiosk machine's event loop that froze
+#: every live session's face. One thread of their own: a dead GCS holds it alone.
+_GCS_CALLS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-gcs")
+_T = TypeVar("_T")
+
+
+async def gcs_call(call: Callable[[], _T], within: float = STATS_TIMEOUT_SECS) -> _T:
+    """`call()` (a blocking GCS lookup) off the event loop, given up after `within` s.
+
+    Raises:
+        TimeoutError: the GCS did not answer in time (the call goes on in its thread).
+        Exception: whatever the call raised.
+    """
+    loop = asyncio.get_running_loop()
+    return await asyncio.wait_for(loop.run_in_executor(_GCS_CALLS, call), within)
+
 
 async def machine_statuses() -> list[dict[str, Any]]:
-    """Every live kiosk replica's status (a replica that does not answer is left out)."""
-    names = [actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
+    """Every live kiosk replica's status (a replica that does not answer is left out;
+    none when the GCS does not answer)."""
+    try:
+        actors = await gcs_call(lambda: ray.util.list_named_actors(all_namespaces=True))
+    except Exception:  # the GCS is down or slow: no machine can be found now
+        return []
+    names = [actor["name"] for actor in actors
              if actor.get("namespace") == "serve"
              and str(actor.get("name", "")).startswith(KIOSK_ACTOR_PREFIX)]
 
     async def ask(name: str) -> dict[str, Any] | None:
         try:
-            actor = ray.get_actor(name, namespace="serve")
+            actor = await gcs_call(lambda: ray.get_actor(name, namespace="serve"))
             return await asyncio.wait_for(actor.record_routing_stats.remote(), STATS_TIMEOUT_SECS)
         except Exception:  # dead, starting or stopping: not a machine to use
             return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,6 +27,11 @@ class FleetSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Public address of the front door "
                       "(Ray Serve's proxy); the only port kiosks and clients reach.")
     port: int = Field(default=8765, ge=1, le=65535, description="Public port of the front door.")
+    proxies: Literal["head", "every_node"] = Field(
+        default="head", description="Where Serve's proxy (the public door) runs: on the head "
+        "only, or on every node with a replica, each on `host`:`port` behind your load "
+        "balancer, so the door outlives the head (docs/FLEET.md, \"The head\"). `every_node` "
+        "needs one address per node: not on a one-host cluster.")
     kiosk_machines: int = Field(default=1, ge=1, description="Kiosk replicas: one per machine "
                                 "that carries the `kiosk` resource (`ray start --resources`).")
     kiosk_resource: str = Field(default="kiosk", description="Ray resource a kiosk machine has.")
