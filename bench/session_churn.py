@@ -109,6 +109,7 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         start = proc_status(pid)
         rss: list[float] = []
         tree: list[float] = []
+        faces: list[float] = []  # the tree less the LLM server: the server and its workers
         sizes: list[int | None] = []
         heard = 0
         started = time.monotonic()
@@ -122,6 +123,7 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
             await asyncio.sleep(args.settle)  # the server tears the session down
             rss.append(rss_mb(pid))
             tree.append(tree_pss_mb(pid))
+            faces.append(tree_pss_mb(pid, skip=(llm_pid,)) if llm_pid else tree[-1])
             bar.set_postfix(rss_mb=round(rss[-1]), heard=heard)
             bar.update()
         bar.close()
@@ -129,9 +131,8 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
     after = np.asarray(rss[max(0, args.warm_up - 1):])  # from the end of session warm_up
     slope = (float(np.polyfit(np.arange(len(after)), after, 1)[0]) * 100
              if len(after) >= 2 else None)  # least squares: robust to one noisy reading
-    tree_after = np.asarray(tree[max(0, args.warm_up - 1):])
-    tree_slope = (float(np.polyfit(np.arange(len(tree_after)), tree_after, 1)[0]) * 100
-                  if len(tree_after) >= 2 else None)
+    tree_slope = slope_per_100(tree, args.warm_up)
+    faces_slope = slope_per_100(faces, args.warm_up)
     endpoints = (float(after[-1] - after[0]) * 100 / (len(after) - 1)
                  if len(after) >= 2 else None)
     return {
@@ -150,6 +151,16 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         "tree_pss_growth_mb_per_100_sessions": None if tree_slope is None
         else round(tree_slope, 1),
         "tree_goal_met": None if tree_slope is None else tree_slope <= GOAL_MB_PER_100,
+        # the issue's measure: the pipeline process plus its fork server and face
+        # workers, without the LLM server (whose prompt cache is the LLM's own)
+        "server_and_workers_pss_mb_start": round(faces[0], 1) if faces else None,
+        "server_and_workers_pss_mb_end": round(faces[-1], 1) if faces else None,
+        "server_and_workers_pss_growth_mb_per_100_sessions": None if faces_slope is None
+        else round(faces_slope, 1),
+        "server_and_workers_goal_met": None if faces_slope is None
+        else faces_slope <= GOAL_MB_PER_100,
+        "tree_pss_mb": [round(v, 1) for v in tree],
+        "server_and_workers_pss_mb": [round(v, 1) for v in faces],
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],
         "fds_start": start["fds"], "fds_end": end["fds"],
         "threads_start": start["threads"], "threads_end": end["threads"],
@@ -157,6 +168,12 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         "rss_mb": [round(v, 1) for v in rss],
         "video_size_at_end": sizes,
     }
+
+
+def slope_per_100(series: list[float], warm_up: int) -> float | None:
+    """Least-squares growth in MB per 100 sessions from the end of session `warm_up`."""
+    after = np.asarray(series[max(0, warm_up - 1):])
+    return float(np.polyfit(np.arange(len(after)), after, 1)[0]) * 100 if len(after) >= 2 else None
 
 
 def plot(runs: list[dict[str, Any]], out: Path, note: str) -> None:

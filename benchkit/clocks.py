@@ -53,10 +53,13 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
-def tree_pss_mb(pid: int) -> float:
+def tree_pss_mb(pid: int, skip: tuple[int, ...] = ()) -> float:
     """PSS (MiB) of `pid` and every process below it: a server with its fork server
-    and face workers."""
-    return sum(pss_mb(p) for p in [pid, *descendants(pid)])
+    and face workers, leaving out the subtrees rooted at `skip` (the LLM server)."""
+    skipped = set(skip)
+    for skipped_pid in skip:
+        skipped.update(descendants(skipped_pid))
+    return sum(pss_mb(p) for p in [pid, *descendants(pid)] if p not in skipped)
 
 
 def rss_mb(pid: int) -> float:
