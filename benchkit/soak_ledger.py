@@ -13,9 +13,10 @@ The rules:
 * a session's reconnect is the time from the fault's start (and from the loss the
   client saw) to the first face frame of the next session of the same client;
 * a failed turn (an `llm_unavailable` apology, or no whole reply on a session that
-  stayed up) belongs to the last fault started before it, if that fault ended at
-  most `turn_grace` before; failed turns per fault are counted per session (goal
-  <= 1 per session per fault); a failed turn no fault explains is an error;
+  stayed up), timed when it was seen failing, belongs to the last fault started
+  before that, if that fault ended at most `turn_grace` before; failed turns per
+  fault are counted per session (goal <= 1 per session per fault); a failed turn
+  no fault explains is an error;
 * a session is untouched when no node fault hit its node while it was live: its
   largest frame gap is the one held to < 1 s;
 * RSS growth is a least-squares slope per node life, after its warm-up.
@@ -63,7 +64,8 @@ class Session:
     outcome: str = "running"
     reason: str = ""
     turns_ok: int = 0
-    #: start times of turns that failed while the session stayed up
+    #: when turns that failed while the session stayed up were seen failing (their end:
+    #: a turn started a moment before a fault fails of that fault)
     failed_turns: list[float] = field(default_factory=list)
     #: largest interval between two face frames (ms)
     gap_max_ms: float = 0.0

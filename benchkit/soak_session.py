@@ -120,15 +120,14 @@ async def _conversation(client: VoiceClient, watch: _Watch, questions: Sequence[
     for turn in range(turns):
         if watch.closed is not None:
             return
-        started = clock()
         result = await talk(client, questions[(first + turn) % len(questions)],
                             timeout_secs=45.0, on_item=watch.item)
         if watch.closed is not None:
             return  # lost mid-turn: booked as a lost session, not a failed turn
         failed = not result.completed or any(
             isinstance(e, ErrorEvent) and e.code == LLM_FAILED for e in result.events)
-        if failed:
-            watch.session.failed_turns.append(started)
+        if failed:  # booked when seen: a turn started just before a fault fails of it
+            watch.session.failed_turns.append(clock())
         else:
             watch.session.turns_ok += 1
         await watch.read(client, 1.0)

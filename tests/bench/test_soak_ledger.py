@@ -72,6 +72,10 @@ def test_failed_turns_count_per_session_per_fault_and_strays_are_errors() -> Non
     llm = out["failed_turns"][1]
     assert (llm["kind"], llm["total"], llm["per_session_max"]) == ("llm_kill", 2, 2)
     assert out["failed_turns_per_fault_max"] == 2
+    # seen failing inside the worker kill's window, but after the LLM kill: the LLM's
+    late = _timeline()
+    late[2].failed_turns = [200.5, 205.0, 230.0]
+    assert summarize(late, FAULTS, [])["failed_turns"][1]["total"] == 3
     whats = [u["what"] for u in out["unexpected"]]
     assert "a turn failed with no fault" in whats  # the turn at 600 s
 
