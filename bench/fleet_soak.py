@@ -5,8 +5,8 @@ head with Serve's proxy and one LLM replica, `--workers` kiosk nodes of one CPU)
 client per free slot the machines advertise at the start, each holding a scripted
 conversation (`--turns` questions spoken by the bundled piper voice, real v2 SDK
 clients, 256 px face) and starting the next as soon as one ends, for `--minutes`.
-The clients reconnect in their own loop (benchkit/soak_session.py): the SDK has no
-reconnect yet. A session with no face frame for `--stall-secs` counts as lost.
+The clients reconnect in their own loop (benchkit/soak_session.py says why not the
+SDK's). A session with no face frame for `--stall-secs` counts as lost.
 
 Faults (benchkit/fleet_faults.py, schedule scaled by `--fault-every` minutes):
 a worker node killed (kill -9 of its raylet) and a fresh one started every period;

@@ -1,10 +1,12 @@
 """One client slot of a soak: a scripted spoken conversation, again and again, that
 reconnects through the fleet's door whenever its session ends or is lost.
 
-Why the bench does its own reconnect: the Python SDK has no reconnect of its own
-yet (issue 37 adds one); this loop does what the browser SDK does (ask `/session`
-again at once, then every 0.5 s while the fleet is busy or unreachable) and books
-every session, turn and failure in the soak's ledger (benchkit/soak_ledger.py).
+Why the bench does its own reconnect: it was written before the SDK's
+`connect(reconnect=...)` landed (926cdc1), and that one reopens after a close,
+which a frozen machine never sends (websockets' keepalive notices after 20-40 s);
+the ledger also wants each session booked apart. This loop asks `/session` again
+at once, then every 0.5 s while the fleet is busy or unreachable, and books every
+session, turn and failure in the soak's ledger (benchkit/soak_ledger.py).
 
 A frozen machine (a cut network) sends neither frames nor a close, so a session
 with no face frame for `stall_secs` counts as lost and the client moves on, as a
