@@ -57,7 +57,7 @@ from benchkit.fleet_probe import FleetDoor
 from benchkit.load import load_average
 from benchkit.node_rss import NodeRss
 from benchkit.paths import RESULTS
-from benchkit.soak_ledger import Fault, rss_growth, summarize, touched
+from benchkit.soak_ledger import Fault, soak_rss_growth, summarize, touched
 from benchkit.soak_plot import plot
 from benchkit.soak_session import NodeDirectory, SlotBooks, SoakClock, client_slot
 from benchkit.speech import load_test_voice, piper_pcm16k
@@ -164,7 +164,8 @@ def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, A
         thread.join()
         rss.stop()
     summary = summarize(books.sessions, faults, books.incidents)
-    growth = rss_growth(rss.samples, warmup=args.warmup_min * 60.0, min_span=120.0)
+    growth = soak_rss_growth(rss.samples, box.get("samples", []),
+                             [dataclasses.asdict(f) for f in faults], args.warmup_min * 60.0)
     return {
         "clients": clients, "soak_secs": round(clock(), 1),
         "fault_schedule": [{"kind": f.kind, "start": round(f.start, 1), "end": round(f.end, 1),
@@ -202,7 +203,20 @@ def main() -> int:
     parser.add_argument("--tag", default="run")
     parser.add_argument("--plot-only", type=Path, default=None,
                         help="redraw the plot of a saved JSON, measure nothing")
+    parser.add_argument("--reanalyse-rss", type=Path, default=None,
+                        help="recompute a saved JSON's RSS growth (sessions held apart), replot")
     args = parser.parse_args()
+    if args.reanalyse_rss is not None:
+        report = json.loads(args.reanalyse_rss.read_text())
+        growth = soak_rss_growth(report["rss_samples"], report["fleet_samples"],
+                                 report["faults"], args.warmup_min * 60.0)
+        report.setdefault("rss_growth_as_run", report["rss_growth"])
+        report.setdefault("rss_growth_mb_per_hour_max_as_run", report["rss_growth_mb_per_hour_max"])
+        report["rss_growth"] = growth
+        report["rss_growth_mb_per_hour_max"] = max((g["mb_per_hour"] for g in growth.values()),
+                                                   default=None)
+        args.reanalyse_rss.write_text(json.dumps(report, indent=2) + "\n")
+        args.plot_only = args.reanalyse_rss
     if args.plot_only is not None:
         plot(json.loads(args.plot_only.read_text()), args.plot_only.with_suffix(".png"))
         return 0

@@ -19,14 +19,18 @@ The rules:
   no fault explains is an error;
 * a session is untouched when no node fault hit its node while it was live: its
   largest frame gap is the one held to < 1 s;
-* RSS growth is a least-squares slope per node life, after its warm-up.
+* RSS growth is a least-squares slope per node life, after its warm-up, with the
+  node's live sessions held apart when they are known.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 #: fault kinds that take a node (and its sessions) away; an LLM kill does not
 NODE_FAULTS = ("worker_kill", "net_cut")
@@ -189,28 +193,81 @@ def summarize(sessions: list[Session], faults: list[Fault], incidents: list[Inci
     }
 
 
-def rss_growth(samples: list[tuple[float, str, float]], warmup: float, min_span: float
+def _live_sessions(series: list[tuple[float, float]], t: float) -> float | None:
+    """The reading of `series` (time, sessions) nearest `t`, if one is within 15 s."""
+    if not series:
+        return None
+    near = min(series, key=lambda point: abs(point[0] - t))
+    return near[1] if abs(near[0] - t) <= 15.0 else None
+
+
+def rss_growth(samples: list[tuple[float, str, float]], warmup: float, min_span: float,
+               sessions: Mapping[str, list[tuple[float, float]]] | None = None,
+               restarts: Mapping[str, list[float]] | None = None,
                ) -> dict[str, dict[str, float]]:
     """Per node life (`samples`: time, node, MB), the RSS slope in MB/hour after `warmup`
-    seconds from its first sample; lives with less than `min_span` s after it are left out.
+    seconds from the life's first sample; lives with less than `min_span` s after it
+    are left out.
 
     Why per life: a killed worker comes back as a new node with a fresh RSS, so a fit
-    over one slot's whole line would read the restart as a leak (or hide one).
+    over one slot's whole line would read the restart as a leak (or hide one). A node
+    whose big process was restarted in place (the head when its LLM replica is
+    killed) starts a new life at each time in `restarts[node]` ("head@375").
+
+    Why with the node's live sessions (`sessions[node]`: time, count) when given: a
+    kiosk machine's RSS steps by hundreds of MB as each session opens and closes, so
+    over a worker's few minutes of life a plain slope reads the last session's open or
+    close as a leak; the fit is then MB ~ a + b t + c sessions, and b is the growth at a
+    steady load (c, `mb_per_session`, is reported too).
     """
     lives: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for t, node, mb in samples:
-        lives[node].append((t, mb))
+        cuts = [r for r in (restarts or {}).get(node, []) if r <= t]
+        lives[f"{node}@{max(cuts):.0f}" if cuts else node].append((t, mb))
     out: dict[str, dict[str, float]] = {}
-    for node, points in lives.items():
+    for life, points in lives.items():
+        node = life.split("@")[0]
         born = points[0][0]
         kept = [(t, mb) for t, mb in points if t >= born + warmup]
         if len(kept) < 3 or kept[-1][0] - kept[0][0] < min_span:
             continue
-        n = len(kept)
-        mean_t = sum(t for t, _ in kept) / n
-        mean_mb = sum(mb for _, mb in kept) / n
-        var = sum((t - mean_t) ** 2 for t, _ in kept)
-        slope = sum((t - mean_t) * (mb - mean_mb) for t, mb in kept) / var  # MB per second
-        out[node] = {"mb_per_hour": round(slope * 3600.0, 1), "span_secs": round(kept[-1][0]
-                     - kept[0][0]), "mb_first": round(kept[0][1]), "mb_last": round(kept[-1][1])}
+        series = (sessions or {}).get(node) or []
+        # with the sessions: only the readings /fleet also saw (not a frozen node's)
+        known = [(t, mb, n) for t, mb in kept
+                 if (n := _live_sessions(series, t)) is not None]
+        if len(known) >= 3 and known[-1][0] - known[0][0] >= min_span \
+                and len({n for _, _, n in known}) > 1:
+            rows = [[1.0, t / 3600.0, n] for t, _, n in known]
+            values = [mb for _, mb, _ in known]
+        else:
+            rows = [[1.0, t / 3600.0] for t, _ in kept]
+            values = [mb for _, mb in kept]
+        coefficients = np.linalg.lstsq(np.array(rows), np.array(values), rcond=None)[0]
+        out[life] = {"mb_per_hour": round(float(coefficients[1]), 1),
+                     "span_secs": round(kept[-1][0] - kept[0][0]),
+                     "mb_first": round(kept[0][1]), "mb_last": round(kept[-1][1])}
+        if len(coefficients) > 2:
+            out[life]["mb_per_session"] = round(float(coefficients[2]), 1)
     return out
+
+
+#: a node life shorter than this after its warm-up gives no growth figure
+RSS_MIN_SPAN_SECS = 300.0
+
+
+def soak_rss_growth(rss_samples: list[tuple[float, str, float]],
+                    fleet_samples: list[dict[str, Any]], faults: list[dict[str, Any]],
+                    warmup: float) -> dict[str, dict[str, float]]:
+    """`rss_growth` from a soak report's parts: each worker's live sessions from the
+    `/fleet` samples (the head's: the fleet's total), and a new head life at each LLM
+    kill (its replica reloads the model)."""
+    sessions: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for sample in fleet_samples:
+        machines = sample["machines"]
+        sessions["head"].append((sample["t"], float(sum(m["sessions"] for m in machines))))
+        for machine in machines:
+            sessions[f"worker {machine['node_id'][:6]}"].append((sample["t"],
+                                                                  float(machine["sessions"])))
+    restarts = {"head": [f["start"] for f in faults if f["kind"] == "llm_kill"]}
+    return rss_growth([(t, node, mb) for t, node, mb in rss_samples], warmup,
+                      RSS_MIN_SPAN_SECS, sessions, restarts)

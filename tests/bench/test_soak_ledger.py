@@ -11,7 +11,15 @@ from __future__ import annotations
 import pytest
 
 from benchkit.fleet_faults import plan_faults
-from benchkit.soak_ledger import Fault, Incident, Session, rss_growth, summarize, touched
+from benchkit.soak_ledger import (
+    Fault,
+    Incident,
+    Session,
+    rss_growth,
+    soak_rss_growth,
+    summarize,
+    touched,
+)
 
 FAULTS = [
     Fault("worker_kill", "A", start=100.0, end=102.0, recovered=150.0),
@@ -105,6 +113,27 @@ def test_rss_growth_is_fitted_after_each_node_lives_warm_up() -> None:
     assert growth["head"]["mb_per_hour"] == pytest.approx(10.0, abs=0.1)
     assert growth["worker aa"]["mb_per_hour"] == pytest.approx(0.0, abs=0.1)
     assert "worker bb" not in growth
+
+
+def test_rss_growth_holds_live_sessions_apart_and_splits_lives_at_restarts() -> None:
+    # a worker whose RSS is 2000 MB + 500 per live session, with no growth: the last
+    # minutes hold more sessions, which a plain slope reads as a leak
+    counts = [1 if t < 400 else 2 for t in range(0, 600, 10)]
+    samples = [(float(t), "worker aaaaaa", 2000.0 + 500.0 * n)
+               for t, n in zip(range(0, 600, 10), counts, strict=True)]
+    plain = rss_growth(samples, warmup=0.0, min_span=120.0)
+    assert plain["worker aaaaaa"]["mb_per_hour"] > 1000
+    fleet = [{"t": float(t), "machines": [{"node_id": "aa" * 28, "sessions": n}]}
+             for t, n in zip(range(0, 600, 10), counts, strict=True)]
+    held = soak_rss_growth(samples, fleet, [], warmup=0.0)
+    assert held["worker aaaaaa"]["mb_per_hour"] == pytest.approx(0.0, abs=1.0)
+    assert held["worker aaaaaa"]["mb_per_session"] == pytest.approx(500.0, abs=1.0)
+    # the head drops at the LLM kill and reloads: a new life from there
+    head = [(float(t), "head", 3000.0 if t < 300 else 1500.0 + min(t - 300, 100) * 10)
+            for t in range(0, 1200, 10)]
+    growth = soak_rss_growth(head, [], [{"kind": "llm_kill", "start": 300.0}], warmup=120.0)
+    assert set(growth) == {"head@300"}  # the first life: 180 s after warm-up, too short
+    assert growth["head@300"]["mb_per_hour"] == pytest.approx(0.0, abs=1.0)
 
 
 def test_fault_schedule_fits_each_fault_into_a_short_run() -> None:
