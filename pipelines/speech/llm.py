@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import httpx
 import openai
 from loguru import logger
 from openai import AsyncOpenAI, AsyncStream, OpenAIError
@@ -23,6 +24,14 @@ from agent.llm_endpoints import ChatEndpoint, EndpointResolver, FixedEndpoint
 #: the visitor hears why nothing (more) comes and what to do, never silence. The
 #: client also gets the `llm_unavailable` error event (docs/PROTOCOL.md).
 APOLOGY = "Sorry, I lost my train of thought there. Could you ask me that again?"
+
+
+def endpoint_failure(error: BaseException) -> bool:
+    """Whether `error` says the endpoint failed (unreachable, reset mid-reply, timed
+    out, a server error), not the request (a 4xx: another replica would refuse it too)."""
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code >= 500
+    return isinstance(error, openai.APIConnectionError | httpx.TransportError | TimeoutError)
 
 
 class LocalOpenAILLMService(OpenAILLMService):
@@ -112,7 +121,7 @@ class LocalOpenAILLMService(OpenAILLMService):
         except Exception as error:
             self.failed_turns += 1
             if self._turn_endpoint is not None:
-                if not self._turn_reported:
+                if not self._turn_reported and endpoint_failure(error):
                     await self._endpoints.failed(self._turn_endpoint, error)
             else:
                 logger.warning(f"{self}: the turn found no LLM endpoint: {error!r}")

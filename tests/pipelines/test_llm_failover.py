@@ -23,6 +23,8 @@ import signal
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import httpx
+import openai
 import pytest
 from pipecat.frames.frames import ErrorFrame, Frame, LLMContextFrame, LLMTextFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
@@ -34,7 +36,7 @@ from agent import EmbeddedLLMServer, smollm2_gguf
 from agent.errors import LLMEndpointError
 from agent.llm_endpoints import ChatEndpoint, FixedEndpoint, PoolEndpoint
 from agent.llm_server import free_port
-from pipelines.speech.llm import APOLOGY, LocalOpenAILLMService
+from pipelines.speech.llm import APOLOGY, LocalOpenAILLMService, endpoint_failure
 
 
 @pytest.fixture
@@ -182,6 +184,23 @@ async def test_a_pool_that_never_answers_fails_the_search_within_its_bound() -> 
         await pool.endpoint()
     text, up = await turn(service(pool), "Where can I buy milk?")
     assert text.strip() == APOLOGY and [f for f in up if isinstance(f, ErrorFrame)]
+
+
+def test_only_a_failing_endpoint_sends_the_next_turn_elsewhere() -> None:
+    """Unreachable, reset, timed out, a server error: the endpoint failed. A 4xx is the
+    request's fault (another replica would refuse it too): the pool stays put."""
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+
+    def status(code: int) -> openai.APIStatusError:
+        return openai.APIStatusError(f"HTTP {code}", response=httpx.Response(code, request=request),
+                                     body=None)
+
+    assert endpoint_failure(openai.APIConnectionError(request=request))
+    assert endpoint_failure(openai.APITimeoutError(request=request))
+    assert endpoint_failure(httpx.RemoteProtocolError("peer closed", request=request))
+    assert endpoint_failure(status(500)) and endpoint_failure(status(503))
+    assert not endpoint_failure(status(400)) and not endpoint_failure(status(404))
+    assert not endpoint_failure(ValueError("a bug of ours is not the replica's"))
 
 
 def test_bad_pool_timings_are_refused() -> None:
