@@ -75,7 +75,9 @@ async def measure(cluster: Any, door: str, args: argparse.Namespace,
     async def restart() -> None:
         await asyncio.sleep(args.restart_after)
         started = time.monotonic()
-        await asyncio.to_thread(restart_head, cluster, head_args)
+        # on the main thread (Ray sets signal handlers when a node starts): the
+        # timeline's probes wait meanwhile
+        restart_head(cluster, head_args)
         restarted.update(at_secs=round(started - killed_at, 1),
                          took_secs=round(time.monotonic() - started, 1))
 
