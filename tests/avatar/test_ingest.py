@@ -94,9 +94,11 @@ def test_ingested_motion_follows_the_driving_motion(ingested: Path, dialogue: Di
         # render -> encode -> measure round trip: strong on big signals, weaker on
         # ~1.5 deg of pitch and on 4-frame blinks (measured 0.59-0.74 and 0.61-0.83
         # while the frames' plate depended on timing; with the final plate from the
-        # first frame, deterministic, the talk clip's left blink reads 0.447)
+        # first frame, the talk clip's left blink reads 0.447). The landmarker's
+        # readings still differ a little from run to run and from CPU to CPU: the
+        # talk clip's brows read 0.734-0.738 on a faster 2-core host, so 0.65
         for col, floor in (("jawOpen", 0.7), ("yaw", 0.8), ("mouthSmileLeft", 0.8),
-                           ("browInnerUp", 0.75), ("eyeBlinkLeft", 0.4), ("pitch", 0.45)):
+                           ("browInnerUp", 0.65), ("eyeBlinkLeft", 0.4), ("pitch", 0.45)):
             i = column_index(col)
             if driving[:, i].std() < (0.5 if col in ("yaw", "pitch") else 0.02):
                 continue  # nothing but jitter to follow in this short clip
