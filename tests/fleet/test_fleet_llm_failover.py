@@ -53,6 +53,12 @@ def _fleet_status(base: str) -> dict[str, Any]:
         return dict(json.loads(response.read()))
 
 
+def _port(url: str) -> int:
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
 def _llm_server_pids(port: int) -> list[int]:
     """The llama.cpp server processes listening on `port` (agent/llm_server.py's command)."""
     pids = []
@@ -107,8 +113,7 @@ async def test_the_turn_after_a_replica_dies_is_answered_by_another(
         llm = _fleet_status(fleet_base)["machines"][0]["llm"]
         dead_url = llm["base_url"]
         assert llm["failovers"] == 0
-        dead_port = urllib.parse.urlsplit(dead_url).port
-        assert dead_port is not None
+        dead_port = _port(dead_url)
         pids = _llm_server_pids(dead_port)
         assert len(pids) == 1, f"no single llama.cpp process serves {dead_url}: {pids}"
         os.kill(pids[0], signal.SIGKILL)
@@ -129,6 +134,9 @@ async def test_the_turn_after_a_replica_dies_is_answered_by_another(
     for reply in failed_turns:
         assert "Sorry, I lost my train of thought" in reply, reply
     assert APOLOGY.startswith("Sorry, I lost my train of thought")
-    # the machine left the dead replica for the live one, once
-    assert llm["base_url"] != dead_url
-    assert llm["failovers"] == 1 and llm["failures"] >= 1, llm
+    # the machine noticed the death and left the dead process for a live one (the other
+    # replica; Serve's replacement could get the freed port again: the process tells)
+    serving = _llm_server_pids(_port(llm["base_url"]))
+    assert len(serving) == 1 and serving != pids, (llm, serving, pids)
+    assert llm["failures"] >= 1 and llm["failovers"] <= 1, llm
+
