@@ -23,9 +23,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import multiprocessing
+import os
 import threading
 from dataclasses import dataclass
-from multiprocessing.pool import Pool
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -187,27 +188,62 @@ def timed_symbols(speech: EspeakSpeech) -> list[tuple[str, float, float]]:
     return spans
 
 
-_POOL_LOCK = threading.Lock()
-_POOL: Pool | None = None
+#: one synthesis at a time, as the library's global state wants
+_SPEAK_LOCK = threading.Lock()
 
 
-def _synth_in_fresh_process(text: str, voice: str, speed: int, pitch: int) -> EspeakSpeech:
-    return EspeakLibrary.get().synth(text, voice, speed, pitch)
+def _close_inherited_descriptors(keep: int) -> None:
+    """Close every descriptor a forked child inherited but stdio and `keep`.
+
+    A child forked while another thread of the parent had a pipe open (a
+    `subprocess` reading `ldconfig -p` for `ctypes.util.find_library`, say) holds
+    that pipe's write end: the parent's read then never sees its end of file, and
+    the two processes wait on each other for good. A fresh-clone CI run hung so in
+    tests/avatar/test_corpus.py, when the pool this replaced forked its next worker
+    from a background thread at any moment."""
+    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+    os.closerange(3, keep)
+    os.closerange(keep + 1, max(keep + 1, int(top)))
+
+
+def _synth_in_child(answer: Connection, text: str, voice: str, speed: int, pitch: int) -> None:
+    """The forked child: one synthesis, its result (or its error) sent back."""
+    _close_inherited_descriptors(answer.fileno())
+    try:
+        result: tuple[str, Any] = ("ok", EspeakLibrary.get().synth(text, voice, speed, pitch))
+    except Exception as error:  # handed to the parent, which raises it
+        result = ("error", error)
+    answer.send(result)
+    answer.close()
 
 
 def speak(text: str, voice: str, speed: int, pitch: int) -> EspeakSpeech:
     """`EspeakLibrary.synth` in a process of its own, so the result depends only on
     the arguments (see the module docstring). The caller never loads the library.
+    The child is forked here, in the caller's thread, and closes what it inherited
+    (`_close_inherited_descriptors`).
 
     Raises:
         ValueError: empty text, or a voice espeak-ng does not know.
         FileNotFoundError: the espeak-ng library is not installed.
+        RuntimeError: the child died without an answer.
     """
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            # fork: the child needs only this module, already imported; one task per
-            # child, so every utterance meets a library as the first synthesis does
-            _POOL = multiprocessing.get_context("fork").Pool(1, maxtasksperchild=1)
-        pool = _POOL
-    return pool.apply(_synth_in_fresh_process, (text, voice, speed, pitch))
+    context = multiprocessing.get_context("fork")  # the child needs only this module
+    with _SPEAK_LOCK:
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_synth_in_child, args=(sender, text, voice, speed, pitch),
+                                daemon=True, name="espeak-synth")
+        child.start()
+        sender.close()
+        try:
+            kind, value = receiver.recv()
+        except EOFError:
+            child.join()
+            raise RuntimeError(f"the espeak-ng synthesis process ended without an answer "
+                               f"(exit code {child.exitcode})") from None
+        finally:
+            receiver.close()
+        child.join()
+    if kind == "error":
+        raise value
+    return value  # type: ignore[no-any-return]
