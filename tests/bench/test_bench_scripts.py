@@ -6,11 +6,11 @@ This imports each one as a module (its `main` is not run) in this one process.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.bench.scripts import load_script
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = sorted(BENCH.glob("*.py"))
@@ -22,15 +22,7 @@ def test_there_are_bench_scripts() -> None:
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
 def test_bench_script_imports_and_has_a_docstring(script: Path) -> None:
-    name = f"_bench_{script.stem}"
-    spec = importlib.util.spec_from_file_location(name, script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
+    module = load_script(script, f"_bench_{script.stem}")
     assert (module.__doc__ or "").strip(), f"{script.name} has no docstring saying what it measures"
     # issue 24: the first line names the figure (or file) it produces, or says "none"
     assert module.__doc__.startswith("Figure: "), (

@@ -7,14 +7,14 @@ in `KeyError: '1'` after writing its JSON (issue 37).
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.bench.scripts import load_script
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 #: a report the bench wrote (3-node loopback cluster, 2026-11-24 run)
@@ -24,16 +24,7 @@ SAVED = BENCH / "results" / "kiosk_fleet_nov24.json"
 @pytest.fixture(scope="module")
 def kiosk_fleet() -> ModuleType:
     """The bench script as a module (its `main` is not run)."""
-    name = "_bench_kiosk_fleet_plot"
-    spec = importlib.util.spec_from_file_location(name, BENCH / "kiosk_fleet.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
+    return load_script(BENCH / "kiosk_fleet.py", "_bench_kiosk_fleet_plot")
 
 
 def _as_measured(report: dict[str, Any]) -> dict[str, Any]:
