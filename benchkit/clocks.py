@@ -53,13 +53,18 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
-def tree_pss_mb(pid: int, skip: tuple[int, ...] = ()) -> float:
-    """PSS (MiB) of `pid` and every process below it: a server with its fork server
-    and face workers, leaving out the subtrees rooted at `skip` (the LLM server)."""
+def tree_members(pid: int, skip: tuple[int, ...] = ()) -> list[int]:
+    """`pid` and every live process below it, less the subtrees rooted at `skip`."""
     skipped = set(skip)
     for skipped_pid in skip:
         skipped.update(descendants(skipped_pid))
-    return sum(pss_mb(p) for p in [pid, *descendants(pid)] if p not in skipped)
+    return [member for member in [pid, *descendants(pid)] if member not in skipped]
+
+
+def tree_pss_mb(pid: int, skip: tuple[int, ...] = ()) -> float:
+    """PSS (MiB) of `pid` and every process below it: a server with its fork server
+    and face workers, leaving out the subtrees rooted at `skip` (the LLM server)."""
+    return sum(pss_mb(member) for member in tree_members(pid, skip))
 
 
 def rss_mb(pid: int) -> float:
@@ -111,12 +116,7 @@ def tree_cpu_secs(pid: int, skip: tuple[int, ...] = ()) -> float:
     children used (the fork server's reaped face workers), leaving out the subtrees
     rooted at `skip` (the LLM server, reported apart). 0 if `pid` is gone."""
     total = 0
-    skipped = set(skip)
-    for skipped_pid in skip:
-        skipped.update(descendants(skipped_pid))
-    for member in [pid, *descendants(pid)]:
-        if member in skipped:
-            continue
+    for member in tree_members(pid, skip):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
