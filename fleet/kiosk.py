@@ -24,6 +24,7 @@ import dataclasses
 import os
 import socket
 import time
+import urllib.parse
 from typing import Any
 
 import ray
@@ -38,7 +39,13 @@ from starlette.websockets import WebSocket
 from agent.llm_endpoints import ChatEndpoint
 from fleet import loopback
 from fleet.llm_pool import pool_endpoints
-from fleet.machines import KIOSK_DEPLOYMENT, choose_machine, gcs_call, machine_statuses
+from fleet.machines import (
+    KIOSK_DEPLOYMENT,
+    choose_machine,
+    gcs_call,
+    machine_statuses,
+    reserve_slots,
+)
 from fleet.settings import FleetSettings, direct_host
 from pipelines.server.app import create_app, load_runtime, make_server
 from pipelines.server.runtime import ServerConfig
@@ -51,7 +58,9 @@ class SessionGate:
 
     * `GET /session` (where a client opens its conversation) answers the direct door
       of the machine with most room (`[fleet] direct_media`), or 503 with
-      `retry_after_s` when every machine is full; without direct media, `/ws` here.
+      `retry_after_s` when every machine is full (for a new visitor: when no more than
+      `[fleet] failover_reserve_slots` are free; `?resume=1`, a client back after a
+      drop, may take those); without direct media, `/ws` here.
     * While the machine drains, a new `/ws` gets 1013 and a reason.
     """
 
@@ -94,7 +103,11 @@ class SessionGate:
                                          "node_id": self.replica.node_id})
                 await response(scope, receive, send)
                 return
-            best = choose_machine(machines)
+            query = urllib.parse.parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+            resuming = query.get("resume", ["0"])[-1] in ("1", "true")
+            best = choose_machine(
+                machines, reserve=reserve_slots(machines, fleet.failover_reserve_slots),
+                resuming=resuming)
             if best is None:
                 response = JSONResponse(
                     {"full": True, "retry_after_s": fleet.retry_after_secs,

@@ -20,6 +20,10 @@ KIOSK_DEPLOYMENT = "KioskReplica"
 #: Serve names each replica actor `SERVE_REPLICA::<app>#<deployment>#<id>`
 KIOSK_ACTOR_PREFIX = f"SERVE_REPLICA::{KIOSK_APP}#{KIOSK_DEPLOYMENT}#"
 STATS_TIMEOUT_SECS = 3.0
+#: a machine that does not give its stats this fast is left out of `/session`'s
+#: choice: a frozen one (its network cut) never answers, and a client that lost its
+#: session there waits on this before it is sent elsewhere (bench/fleet_soak.py)
+ASK_TIMEOUT_SECS = 1.5
 
 #: Ray's GCS lookups block their thread, up to a minute while the GCS is down (the
 #: head died: bench/fleet_head.py); on a kiosk machine's event loop that froze
@@ -53,7 +57,7 @@ async def machine_statuses() -> list[dict[str, Any]]:
     async def ask(name: str) -> dict[str, Any] | None:
         try:
             actor = await gcs_call(lambda: ray.get_actor(name, namespace="serve"))
-            return await asyncio.wait_for(actor.record_routing_stats.remote(), STATS_TIMEOUT_SECS)
+            return await asyncio.wait_for(actor.record_routing_stats.remote(), ASK_TIMEOUT_SECS)
         except Exception:  # dead, starting or stopping: not a machine to use
             return None
 
@@ -70,7 +74,24 @@ def summarize(machines: list[dict[str, Any]]) -> dict[str, Any]:
             "video_fps": round(sum(m["video_fps"] for m in machines), 1)}
 
 
-def choose_machine(machines: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The machine with most free slots (the router's rule), or None when all are full."""
+def reserve_slots(machines: list[dict[str, Any]], setting: int | str) -> int:
+    """The slots `[fleet] failover_reserve_slots` keeps free now: the number, or for
+    `"one_machine"` what the largest live machine holds (sessions plus free slots)."""
+    if setting == "one_machine":
+        return max((int(m["sessions"]) + int(m["free"]) for m in machines), default=0)
+    return int(setting)
+
+
+def choose_machine(machines: list[dict[str, Any]], *, reserve: int = 0,
+                   resuming: bool = False) -> dict[str, Any] | None:
+    """The machine with most free slots (the router's rule; of equals, the one with
+    fewest sessions), or None when all are full.
+
+    `reserve` slots of the fleet are kept for clients `resuming` after a drop (their
+    machine died): a new visitor counts the fleet full while no more are free.
+    """
     with_room = [m for m in machines if m["free"] > 0 and not m["draining"]]
-    return max(with_room, key=lambda m: m["free"]) if with_room else None
+    if not resuming and sum(m["free"] for m in with_room) <= reserve:
+        return None
+    # a tie goes to the machine with fewer sessions: a machine's death then cuts fewer
+    return max(with_room, key=lambda m: (m["free"], -m.get("sessions", 0))) if with_room else None

@@ -1,4 +1,5 @@
-"""Serve's request router for kiosk machines: the one with most free slots first.
+"""Serve's request router for kiosk machines: the one with most free slots first
+(of equals, the one with fewest sessions).
 
 Serve's default router (power of two choices on queue length) sees each open
 websocket as one ongoing request, so it spreads connections but knows nothing of
@@ -43,6 +44,12 @@ class FreeSlotsRouter(FIFOMixin, RequestRouter):
         free = float(stats.get("free", 1))  # no stats yet: a fresh machine has room
         return free - len(recent)
 
+    @staticmethod
+    def sessions(replica: RunningReplica) -> float:
+        """The replica's live sessions as last reported (of machines with the same room,
+        the emptier one goes first: a machine's death then cuts fewer visitors)."""
+        return float((replica.routing_stats or {}).get("sessions", 0))
+
     async def choose_replicas(
         self,
         candidate_replicas: list[RunningReplica],
@@ -51,7 +58,7 @@ class FreeSlotsRouter(FIFOMixin, RequestRouter):
         """Machines with room, most room first; then the full ones (they answer 1013)."""
         now = time.monotonic()
         scored = sorted(((self.free(r, now), r) for r in candidate_replicas),
-                        key=lambda pair: pair[0], reverse=True)
+                        key=lambda pair: (pair[0], -self.sessions(pair[1])), reverse=True)
         with_room = [[replica] for free, replica in scored if free > 0]
         full = [replica for free, replica in scored if free <= 0]
         return with_room + ([full] if full else [])

@@ -56,11 +56,29 @@ class FleetSettings(BaseModel):
         default=16, ge=1, le=64,
         description="A ceiling only: each machine admits what its live capacity "
         "measure allows (avatar/live/capacity.py), never more than this.")
+    failover_reserve_slots: int | Literal["one_machine"] = Field(
+        default=0,
+        description="Slots `GET /session` keeps free for visitors whose machine died: a new "
+        "visitor is told the fleet is full while no more than this many slots are free, a "
+        "client coming back after a drop (`/session?resume=1`, as both SDKs ask) may take "
+        "them. `\"one_machine\"`: as many as the largest live machine holds (its sessions "
+        "plus its free slots, measured), the N+1 that lets a dead machine's kiosks have a "
+        "face again in seconds instead of waiting for its replacement (docs/FLEET.md, "
+        "\"Spare slots\"). 0: none. Clients that open `/ws` on the public door directly "
+        "are not held back by it.")
     retry_after_secs: float = Field(default=5.0, gt=0,
                                     description="`retry_after_s` a full fleet's 1013 carries.")
     drain_timeout_secs: float = Field(default=600.0, gt=0,
                                       description="`fleet drain` waits this long for live "
                                       "sessions before it releases the machine anyway.")
+
+    @field_validator("failover_reserve_slots")
+    @classmethod
+    def _check_reserve(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"fleet.failover_reserve_slots must be >= 0 or \"one_machine\", "
+                             f"got {value}")
+        return value
 
     @field_validator("direct_host")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from fleet.machines import choose_machine, reserve_slots
 from fleet.router import FreeSlotsRouter
 from fleet.settings import FleetSettings, load_fleet_config
 from pipelines.settings import SettingsError
@@ -77,6 +78,52 @@ def test_a_draining_or_full_fleet_still_routes_so_a_machine_can_answer_1013() ->
     ranks = asyncio.run(router.choose_replicas(  # type: ignore[list-item]
         [Replica("a", {"free": 0}), Replica("b", {"free": 0, "draining": True})]))
     assert len(ranks) == 1 and {r.replica_id for r in ranks[0]} == {"a", "b"}
+
+
+def test_of_machines_with_equal_room_the_emptier_one_goes_first() -> None:
+    machines = [{"node_id": "a", "sessions": 1, "free": 1, "draining": False},
+                {"node_id": "b", "sessions": 0, "free": 1, "draining": False}]
+    assert choose_machine(machines)["node_id"] == "b"
+    router = _router()
+    a, b = Replica("a", {"free": 1, "sessions": 1}), Replica("b", {"free": 1, "sessions": 0})
+    ranks = asyncio.run(router.choose_replicas([a, b]))  # type: ignore[list-item]
+    assert [[r.replica_id for r in rank] for rank in ranks] == [["b"], ["a"]]
+
+
+def test_spare_slots_are_kept_for_clients_back_after_a_drop() -> None:
+    machines = [{"node_id": "a", "free": 1, "draining": False},
+                {"node_id": "b", "free": 2, "draining": False},
+                {"node_id": "c", "free": 5, "draining": True}]
+    assert choose_machine(machines)["node_id"] == "b"  # most room; a draining one never
+    assert choose_machine(machines, reserve=2)["node_id"] == "b"  # 3 free, 2 kept
+    assert choose_machine(machines, reserve=3) is None  # a new visitor: full
+    assert choose_machine(machines, reserve=3, resuming=True)["node_id"] == "b"
+    full = [{"node_id": "a", "free": 0, "draining": False}]
+    assert choose_machine(full, resuming=True) is None  # no slot at all: full for everyone
+
+
+def test_one_machines_reserve_is_what_the_largest_live_machine_holds() -> None:
+    machines = [{"node_id": "a", "sessions": 1, "free": 0, "draining": False},
+                {"node_id": "b", "sessions": 0, "free": 2, "draining": False},
+                {"node_id": "c", "sessions": 0, "free": 1, "draining": False}]
+    assert reserve_slots(machines, "one_machine") == 2 and reserve_slots(machines, 1) == 1
+    assert reserve_slots([], "one_machine") == 0
+    # 3 free, 2 kept: one more visitor; then 2 free: only a client back after a drop
+    assert choose_machine(machines, reserve=2)["node_id"] == "b"
+    machines[1] |= {"sessions": 1, "free": 1}
+    assert choose_machine(machines, reserve=reserve_slots(machines, "one_machine")) is None
+    assert choose_machine(machines, reserve=2, resuming=True) is not None
+
+
+def test_a_reserve_is_a_fleet_setting_that_cannot_be_negative(tmp_path: Path) -> None:
+    assert FleetSettings().failover_reserve_slots == 0
+    assert FleetSettings(failover_reserve_slots=2).failover_reserve_slots == 2
+    config = tmp_path / "fleet.toml"
+    config.write_text('[fleet]\nfailover_reserve_slots = "one_machine"\n')
+    assert load_fleet_config(config)[0].failover_reserve_slots == "one_machine"
+    for bad in (-1, "two_machines"):
+        with pytest.raises(pydantic.ValidationError, match="failover_reserve_slots"):
+            FleetSettings(failover_reserve_slots=bad)
 
 
 def test_the_fleet_command_is_found_through_its_entry_point() -> None:
