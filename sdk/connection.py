@@ -179,16 +179,20 @@ def _video_out_request(
 
 
 async def session_url(server_url: str, http_timeout: float = 10.0,
-                      ssl_context: ssl.SSLContext | None = None) -> str:
+                      ssl_context: ssl.SSLContext | None = None, *,
+                      resuming: bool = False) -> str:
     """Where a server (or a kiosk fleet's public door) wants the next conversation:
     `GET {server_url}/session`, as a websocket URL (`wss://` from an https door,
     or when a fleet's doors have TLS).
+
+    `resuming`: this client lost its session (its machine died) and is coming back;
+    a fleet may give it a slot it keeps for that (`[fleet] failover_reserve_slots`).
 
     Raises:
         HandshakeError: `server_busy` (with `retry_after_s`) when every machine is full.
         ClientError: the server cannot be reached or gave no usable answer.
     """
-    door = server_url.rstrip("/") + "/session"
+    door = server_url.rstrip("/") + "/session" + ("?resume=1" if resuming else "")
 
     def ask() -> tuple[int, dict[str, Any]]:
         try:
@@ -314,10 +318,11 @@ class VoiceConnection:
         return client
 
     @classmethod
-    async def _connect_door(cls, door: _Door, hello: Hello) -> Self:
-        """One attempt at `door`: an HTTP address asks `GET /session` where first."""
+    async def _connect_door(cls, door: _Door, hello: Hello, resuming: bool = False) -> Self:
+        """One attempt at `door`: an HTTP address asks `GET /session` where first
+        (`resuming`: after a drop, which a fleet may give a spare slot)."""
         url = door.url
-        ws_url = (await session_url(url, door.open_timeout, door.ssl_context)
+        ws_url = (await session_url(url, door.open_timeout, door.ssl_context, resuming=resuming)
                   if url.startswith(("http://", "https://")) else url)
         return await cls._connect_once(ws_url, hello, door.token, door.open_timeout,
                                        door.ssl_context)
@@ -338,7 +343,7 @@ class VoiceConnection:
                 return None
             attempt += 1
             try:
-                fresh = await self._connect_door(door, hello)
+                fresh = await self._connect_door(door, hello, resuming=True)
             except HandshakeError as error:
                 if error.code in FATAL_HANDSHAKE_CODES or policy.gives_up_after(attempt):
                     return None
@@ -611,11 +616,18 @@ class VoiceConnection:
         session's items; `Closed` only once the policy gives up, after a close that
         reconnecting cannot help (a refused token...) or after `close()`."""
         while True:
+            stall = self._stall_secs()
             try:
-                data = await self._ws.recv()
-            except ConnectionClosed as closed:
-                rcvd = closed.rcvd
-                code, reason = (rcvd.code, rcvd.reason) if rcvd else (None, "")
+                # cancelling recv() loses nothing (websockets' asyncio API)
+                data = await (asyncio.wait_for(self._ws.recv(), stall) if stall
+                              else self._ws.recv())
+            except (ConnectionClosed, TimeoutError) as ended:
+                if isinstance(ended, TimeoutError):  # frozen peer: no data and no close
+                    self._ws.transport.abort()
+                    code, reason = None, f"no data for {stall:g} s"
+                else:
+                    rcvd = ended.rcvd
+                    code, reason = (rcvd.code, rcvd.reason) if rcvd else (None, "")
                 restarted = None if self._closing else await self._reopen(code, reason)
                 if restarted is None:
                     self._closed_for_good = True
@@ -628,6 +640,16 @@ class VoiceConnection:
                 self.video_quality = item  # frames may change size from now on
             if item is not None:
                 yield item
+
+    def _stall_secs(self) -> float:
+        """How long `receive()` waits for the next message before it counts the
+        connection as dropped: the policy's `stall_secs` for a session with the live
+        face (which streams without pause), else 0 (forever: an audio-only server
+        may say nothing between turns)."""
+        policy = self.reconnect_policy
+        if policy is None or self._closing or self.hello is None or self.hello.video_out is None:
+            return 0.0
+        return policy.stall_secs
 
     async def wait_for_event(self, kind: str, within: float = 30.0) -> BaseModel:
         """The next server event of type `kind`; media and other events are skipped.

@@ -42,6 +42,11 @@ class ReconnectPolicy:
         jitter: each wait is moved by a random fraction in [-jitter, +jitter] of itself.
         max_attempts: give up after this many failed attempts in a row (then
             `receive()` yields the `Closed` of the drop); 0: never give up.
+        stall_secs: a session with the live face (`video_out`) that receives nothing
+            for this long counts as dropped and is reopened. The face streams ~25
+            images a second, so silence means a frozen machine or a cut network,
+            which send no close: without this the socket's keepalive notices after
+            20-40 s. 0: wait for the socket.
     """
 
     first_delay_secs: float = 0.5
@@ -49,6 +54,7 @@ class ReconnectPolicy:
     max_delay_secs: float = 5.0
     jitter: float = 0.2
     max_attempts: int = 10
+    stall_secs: float = 3.0
 
     def __post_init__(self) -> None:
         if self.first_delay_secs < 0 or self.max_delay_secs < self.first_delay_secs:
@@ -58,6 +64,8 @@ class ReconnectPolicy:
             raise ValueError(f"reconnect factor must be >= 1, got {self.factor}")
         if not 0 <= self.jitter < 1:
             raise ValueError(f"reconnect jitter must be in [0, 1), got {self.jitter}")
+        if self.stall_secs < 0:
+            raise ValueError(f"stall_secs must be >= 0 (0: off), got {self.stall_secs}")
         if self.max_attempts < 0:
             raise ValueError(f"max_attempts must be >= 0 (0: forever), got {self.max_attempts}")
 

@@ -26,6 +26,10 @@ import { FrameScheduler, percentile } from "./video.js";
 
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 const BUSY_RETRY_MS = 5000;
+// The live face streams ~25 images a second: this long with nothing from the server
+// means a frozen machine or a cut network, which send no close (the socket would
+// notice after 20-40 s). The Python SDK's ReconnectPolicy.stall_secs is the same.
+const STALL_MS = 3000;
 // Speech said between the tap and the server's welcome is kept and sent on
 // connecting (the server accepts a 4 s burst), so a visitor's first words count.
 const PRE_WELCOME_AUDIO_SECS = 1.5;
@@ -118,6 +122,8 @@ export class AvatarClient extends ConversationEvents {
     /** @type {number | null} the last `server_busy` refusal's `retry_after_s`, in ms */
     this.busyRetryMs = null;
     /** @type {ReturnType<typeof setTimeout> | null} */ this.retryTimer = null;
+    /** @type {ReturnType<typeof setInterval> | null} */ this.stallTimer = null;
+    this.lastMessageAt = 0; // performance.now() of the server's last message
     this.lastAudioPtsUs = 0;
     this.audioEndPtsUs = 0; // end of the last audio received
     /** @type {{ptsUs: number, deadline: number, text: string}[]} */ this.pendingBotCaptions = [];
@@ -184,6 +190,8 @@ export class AvatarClient extends ConversationEvents {
   async stop() {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.stallTimer) clearInterval(this.stallTimer);
+    this.stallTimer = null;
     removeEventListener("pagehide", this.onPageHide);
     if (this.captionTimer) clearInterval(this.captionTimer);
     this.pendingBotCaptions = [];
@@ -267,7 +275,10 @@ export class AvatarClient extends ConversationEvents {
       return;
     }
     this.setState("connecting");
-    sessionDoor(this.options.sessionUrl, this.options.url).then((door) => {
+    // back after a drop: a fleet may give this client a slot it keeps spare for that
+    const door = new URL(this.options.sessionUrl, location.href);
+    if (this.lostSession) door.searchParams.set("resume", "1");
+    sessionDoor(door.toString(), this.options.url).then((door) => {
       if (this.stopped) return;
       if (door.full) {  // a full fleet: say so, and ask again when it suggests
         this.notice("server_busy", door.message, false);
@@ -295,10 +306,23 @@ export class AvatarClient extends ConversationEvents {
       })));
     };
     ws.onmessage = (event) => {
+      this.lastMessageAt = performance.now();
       if (typeof event.data === "string") this.onEvent(JSON.parse(event.data));
       else this.onMedia(event.data);
     };
     ws.onclose = (event) => this.onClose(ws, event);
+  }
+
+  /** A session that stopped receiving (a frozen machine, a cut network) is a drop:
+   * the socket is let go and the session reopened as after a close. */
+  checkStall() {
+    const ws = this.ws;
+    if (!ws || this.welcome === null || this.stopped || !this.welcome.video_out) return;
+    if (performance.now() - this.lastMessageAt < STALL_MS) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.close();
+    this.onClose(ws, /** @type {CloseEvent} */ ({ code: 1006, reason: `no data for ${STALL_MS / 1000} s` }));
   }
 
   /** @param {number} code @param {string} reason */
@@ -398,6 +422,10 @@ export class AvatarClient extends ConversationEvents {
   /** @param {any} welcome */
   onWelcome(welcome) {
     this.welcome = welcome;
+    this.lastMessageAt = performance.now();
+    if (welcome.video_out && this.stallTimer === null) {
+      this.stallTimer = setInterval(() => this.checkStall(), 500);
+    }
     if (this.lostSession) {
       this.lostSession = false;
       this.notice("session_restarted", plainWords("session_restarted"), false);

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from sdk.client import VoiceClient
-from sdk.connection import Closed
+from sdk.connection import BotVideo, Closed
 from sdk.reconnect import ReconnectPolicy, SessionRestarted, may_reconnect, reconnect_policy
 from sdk.talk import talk
 
@@ -37,6 +37,7 @@ class CuttableRelay:
         self.listen_port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._frozen: set[int] = set()
         self.connections = 0
 
     async def start(self) -> CuttableRelay:
@@ -50,17 +51,26 @@ class CuttableRelay:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        number = self.connections
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
         self._writers |= {writer, up_writer}
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await source.read(65536):
+                    if number in self._frozen:  # a frozen machine: nothing, and no close
+                        await asyncio.Event().wait()
                     sink.write(data)
                     await sink.drain()
             sink.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def freeze(self) -> None:
+        """Every connection open now stops carrying data both ways, and stays open
+        (a machine whose processes froze, or whose network was cut in the middle);
+        new connections flow."""
+        self._frozen.update(range(1, self.connections + 1))
 
     def cut(self) -> None:
         for writer in self._writers:
@@ -181,6 +191,30 @@ async def test_a_restarted_server_gets_the_client_back(
         assert restarted.attempts >= 2 and restarted.downtime_secs >= 1.0
         result = await talk(client, say("What time do you close today?"), timeout_secs=90)
         assert result.completed and result.reply_text
+
+
+@pytest.mark.e2e
+async def test_a_frozen_face_session_counts_as_dropped_and_is_reopened(
+        video_runtime: Any, start_server: Any) -> None:
+    server = start_server(video_runtime)
+    relay = await CuttableRelay(int(server.http.rsplit(":", 1)[1])).start()
+    try:
+        policy = ReconnectPolicy(first_delay_secs=0.2, max_delay_secs=1.0, max_attempts=30,
+                                 stall_secs=2.0)
+        async with await VoiceClient.connect(relay.url, reconnect=policy, busy_retry_secs=60,
+                                             video_out={"size": 256}) as client:
+            first_session = client.welcome.session_id
+            await _until(client, (BotVideo,))  # the face streams
+            relay.freeze()  # no data and no close: only the stall can tell
+            restarted = await _until(client, (SessionRestarted, Closed), within=30)
+            assert isinstance(restarted, SessionRestarted), restarted
+            assert restarted.previous_session_id == first_session != restarted.session_id
+            assert restarted.code is None and restarted.reason == "no data for 2 s"
+            assert relay.connections == 2
+            frame = await _until(client, (BotVideo,))  # the new session has a face
+            assert frame.rgb().shape[0] == 256
+    finally:
+        await relay.close()
 
 
 @pytest.mark.e2e

@@ -398,6 +398,55 @@ test("a session cut off mid-conversation: the next welcome says it starts afresh
   }
 });
 
+test("a face that stops arriving is a drop: the socket is let go and the door asked with resume=1", async () => {
+  browserGlobals();
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) } });
+  client.audio = { destination: {} };
+  client.stopped = false;
+  const asked = [];
+  const opened = [];
+  const realFetch = globalThis.fetch;
+  const realWebSocket = globalThis.WebSocket;
+  globalThis.fetch = async (url) => {
+    asked.push(String(url));
+    return { ok: true, status: 200, json: async () => ({ ws_url: "ws://machine-b:9001/ws" }) };
+  };
+  globalThis.WebSocket = class { constructor(url) { opened.push(String(url)); } };
+  globalThis.WebSocket.OPEN = 1;
+  const restarts = [];
+  client.addEventListener("session-restarted", (event) => restarts.push(event.detail));
+  mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  try {
+    let closed = 0;
+    const socket = { readyState: 1, close() { closed++; } };
+    client.ws = socket;
+    client.onEvent({ type: "welcome", protocol: 2, session_id: "s1-a", video_out: { size: 256 },
+                     audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" } });
+    assert.notEqual(client.stallTimer, null, "a face session is watched");
+    client.checkStall();
+    assert.equal(closed, 0, "frames arrived just now: no drop");
+    client.lastMessageAt = performance.now() - 3500;  // nothing for 3.5 s: a frozen machine
+    client.checkStall();
+    assert.equal(closed, 1, "the silent socket is let go");
+    assert.equal(socket.onclose, null);
+    assert.equal(client.ws, null);
+    assert.equal(client.cut.reason, "no data for 3 s");
+    mock.timers.tick(600);  // the first reconnect (0.5 s) asks the door where to go
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(asked, ["http://kiosk.test/session?resume=1"]);
+    assert.deepEqual(opened, ["ws://machine-b:9001/ws"]);  // where the door sent it
+  } finally {
+    globalThis.fetch = realFetch;
+    globalThis.WebSocket = realWebSocket;
+    mock.timers.reset();
+    client.stopped = true;
+    if (client.stallTimer) clearInterval(client.stallTimer);
+    if (client.retryTimer) clearTimeout(client.retryTimer);
+    client.player?.close();
+  }
+});
+
 test("a busy refusal's retry_after_s sets when the client tries again", async () => {
   globalThis.location ??= { protocol: "http:", host: "kiosk.test" };
   globalThis.requestAnimationFrame ??= () => 0;
