@@ -1,8 +1,12 @@
 """Figure: bench/results/fleet_soak_<tag>.json and .png, the kiosk fleet under steady load with faults on a schedule.
 
-A 3-node loopback cluster as bench/kiosk_fleet.py starts it (fleet.local_cluster: a
-head with Serve's proxy and one LLM replica, `--workers` kiosk nodes of one CPU), one
-client per free slot the machines advertise at the start, each holding a scripted
+A loopback cluster as bench/kiosk_fleet.py starts it (fleet.local_cluster: a head with
+Serve's proxy and one LLM replica, `--workers` kiosk nodes of one CPU, each taking at
+most `--max-per-machine` sessions). The fleet keeps one machine's slots spare for
+clients whose machine died (`[fleet] failover_reserve_slots`, `--reserve-slots`): the
+N+1 a store chain runs, without which a dead machine's kiosks wait for its replacement
+(~35 s). One client per free slot the machines advertise at the start less that
+reserve, each holding a scripted
 conversation (`--turns` questions spoken by the bundled piper voice, real v2 SDK
 clients, 256 px face) and starting the next as soon as one ends, for `--minutes`.
 The clients reconnect in their own loop (benchkit/soak_session.py says why not the
@@ -57,7 +61,7 @@ from benchkit.fleet_probe import FleetDoor
 from benchkit.load import load_average
 from benchkit.node_rss import NodeRss
 from benchkit.paths import RESULTS
-from benchkit.soak_ledger import Fault, soak_rss_growth, summarize, touched
+from benchkit.soak_ledger import Fault, process_growth, soak_rss_growth, summarize, touched
 from benchkit.soak_plot import plot
 from benchkit.soak_session import NodeDirectory, SlotBooks, SoakClock, client_slot
 from benchkit.speech import load_test_voice, piper_pcm16k
@@ -65,6 +69,7 @@ from benchkit.voice import QUESTIONS
 from fleet import loopback
 from fleet.launch import start_fleet
 from fleet.local_cluster import local_fleet
+from fleet.machines import reserve_slots
 from fleet.settings import FleetSettings
 from pipelines.settings import Settings
 
@@ -149,7 +154,10 @@ async def drive(door: FleetDoor, args: argparse.Namespace, clients: int, clock: 
 def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, Any]:
     """The clients (their own thread and event loop), the faults (this thread) and the
     RSS sampler for `--minutes`; the books at the end."""
-    clients = args.sessions or int(door.status()["totals"]["free"])
+    machines = door.status()["machines"]
+    free = sum(int(m["free"]) for m in machines)
+    reserve = reserve_slots(machines, args.reserve_slots)
+    clients = args.sessions or max(1, free - reserve)
     plan = plan_faults(args.minutes, args.fault_every, args.cut_secs)
     books, faults, box = SlotBooks(), [], {}
     clock = SoakClock()
@@ -167,7 +175,9 @@ def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, A
     growth = soak_rss_growth(rss.samples, box.get("samples", []),
                              [dataclasses.asdict(f) for f in faults], args.warmup_min * 60.0)
     return {
-        "clients": clients, "soak_secs": round(clock(), 1),
+        "clients": clients, "free_at_start": free, "reserve_at_start": reserve,
+        "free_per_machine_at_start": [int(m["free"]) for m in machines],
+        "soak_secs": round(clock(), 1),
         "fault_schedule": [{"kind": f.kind, "start": round(f.start, 1), "end": round(f.end, 1),
                             "recovered": None if f.recovered is None else round(f.recovered, 1),
                             "target": f.target if f.kind == "llm_kill" else f.target[:12],
@@ -179,6 +189,7 @@ def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, A
         "rss_growth_mb_per_hour_max": max((g["mb_per_hour"] for g in growth.values()),
                                           default=None),
         "rss_samples": [(round(t, 1), node, round(mb)) for t, node, mb in rss.samples],
+        "head_processes": process_growth(rss.head_processes, args.warmup_min * 60.0),
         "fleet_samples": box.get("samples", []),
         "sessions": [dataclasses.asdict(s) | {"touched": touched(s, faults)}
                      for s in books.sessions],
@@ -191,8 +202,14 @@ def main() -> int:
     parser.add_argument("--fault-every", type=float, default=5.0,
                         help="minutes between worker kills (the other faults scale with it)")
     parser.add_argument("--cut-secs", type=float, default=30.0, help="the network cut's length")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--sessions", type=int, default=0, help="clients (0: the free slots)")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--max-per-machine", type=int, default=2,
+                        help="[fleet] max_sessions_per_machine: most sessions one machine takes")
+    parser.add_argument("--reserve-slots", default="one_machine",
+                        help="[fleet] failover_reserve_slots, kept for clients back after a "
+                        "drop: a number, or one_machine (what the largest machine holds)")
+    parser.add_argument("--sessions", type=int, default=0,
+                        help="clients (0: the free slots less the reserve)")
     parser.add_argument("--turns", type=int, default=3, help="questions per conversation")
     parser.add_argument("--stall-secs", type=float, default=3.0,
                         help="no face frame this long: the session counts as lost")
@@ -206,6 +223,8 @@ def main() -> int:
     parser.add_argument("--reanalyse-rss", type=Path, default=None,
                         help="recompute a saved JSON's RSS growth (sessions held apart), replot")
     args = parser.parse_args()
+    if args.reserve_slots != "one_machine":
+        args.reserve_slots = int(args.reserve_slots)
     if args.reanalyse_rss is not None:
         report = json.loads(args.reanalyse_rss.read_text())
         growth = soak_rss_growth(report["rss_samples"], report["fleet_samples"],
@@ -224,7 +243,9 @@ def main() -> int:
     port = _free_port()
     settings = Settings.load(llm={"embedded_model": args.model},
                              avatar={"calibrate_portraits": False})
-    fleet = FleetSettings(port=port, kiosk_machines=args.workers, llm_replicas=1)
+    fleet = FleetSettings(port=port, kiosk_machines=args.workers, llm_replicas=1,
+                          max_sessions_per_machine=args.max_per_machine,
+                          failover_reserve_slots=args.reserve_slots)
     started = time.monotonic()
     with local_fleet(workers=args.workers, temp_dir=f"/tmp/rfsoak-{os.getpid()}") as cluster:
         deploy = start_fleet(fleet, settings)
@@ -234,6 +255,7 @@ def main() -> int:
     report = {"bench": "fleet_soak", "tag": args.tag, "minutes": args.minutes,
               "fault_every_min": args.fault_every, "cut_secs": args.cut_secs,
               "workers": args.workers, "cpus_per_node": 1, "turns": args.turns,
+              "max_per_machine": args.max_per_machine, "reserve_slots": args.reserve_slots,
               "stall_secs": args.stall_secs, "model": args.model,
               **{key: summary[key] for key in GOAL_KEYS},
               "load_average_start": load_at_start, "load_average_end": load_average(),

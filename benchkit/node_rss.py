@@ -32,6 +32,17 @@ def rss_mb(pids: list[int]) -> float:
     return total_kb / 1024.0
 
 
+def rss_by_process(pids: list[int]) -> dict[str, float]:
+    """VmRSS in MB of each of `pids` that is alive, keyed `name:pid` (the process
+    name as the kernel has it: `raylet`, `gcs_server`, `ray::ServeRepli`, `llama-server`)."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            out[f"{name}:{pid}"] = rss_mb([pid])
+    return {label: mb for label, mb in out.items() if mb > 0}
+
+
 def node_label(node: Any, head: Any) -> str:
     """`head`, or `worker <first 6 hex of the node id>`: one label per node life."""
     return "head" if node is head else f"worker {node.node_id[:6]}"
@@ -49,6 +60,8 @@ class NodeRss:
         self.clock = clock
         self.every = every
         self.samples: list[tuple[float, str, float]] = []
+        #: the head's processes one by one (time, {`name:pid`: MB}): which of them grows
+        self.head_processes: list[tuple[float, dict[str, float]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="node-rss", daemon=True)
 
@@ -58,7 +71,10 @@ class NodeRss:
         for node in [head, *list(self.cluster.workers)]:
             pids = node_pids(node)
             if pids:
-                self.samples.append((self.clock(), node_label(node, head), rss_mb(pids)))
+                t = self.clock()
+                self.samples.append((t, node_label(node, head), rss_mb(pids)))
+                if node is head:
+                    self.head_processes.append((t, rss_by_process(pids)))
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):

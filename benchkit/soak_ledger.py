@@ -271,3 +271,24 @@ def soak_rss_growth(rss_samples: list[tuple[float, str, float]],
     restarts = {"head": [f["start"] for f in faults if f["kind"] == "llm_kill"]}
     return rss_growth([(t, node, mb) for t, node, mb in rss_samples], warmup,
                       RSS_MIN_SPAN_SECS, sessions, restarts)
+
+
+def process_growth(samples: list[tuple[float, dict[str, float]]], warmup: float,
+                   top: int = 8) -> list[dict[str, Any]]:
+    """Which processes of a node grew: for each `name:pid` seen at the first reading
+    after `warmup` s and at the last, its MB then and now, largest change first (the
+    `top` of them). A process that died or was born in between (a killed LLM replica
+    and its successor) is listed with the reading it has."""
+    kept = [(t, procs) for t, procs in samples if t >= (samples[0][0] + warmup if samples else 0)]
+    if not kept:
+        return []
+    (t0, first), (t1, last) = kept[0], kept[-1]
+    rows: list[dict[str, Any]] = []
+    for label in sorted(set(first) | set(last)):
+        before, after = first.get(label), last.get(label)
+        change = (after or 0.0) - (before or 0.0)
+        rows.append({"process": label, "mb_first": None if before is None else round(before),
+                     "mb_last": None if after is None else round(after),
+                     "mb_change": round(change), "from_secs": round(t0), "to_secs": round(t1)})
+    rows.sort(key=lambda row: abs(int(row["mb_change"])), reverse=True)
+    return rows[:top]

@@ -5,7 +5,8 @@ Why the bench does its own reconnect: it was written before the SDK's
 `connect(reconnect=...)` landed (926cdc1), and that one reopens after a close,
 which a frozen machine never sends (websockets' keepalive notices after 20-40 s);
 the ledger also wants each session booked apart. This loop asks `/session` again
-at once, then every 0.5 s while the fleet is busy or unreachable, and books every
+at once (`?resume=1` after a lost session, as both SDKs do, so the fleet's spare slots
+take it), then every 0.5 s while the fleet is busy or unreachable, and books every
 session, turn and failure in the soak's ledger (benchkit/soak_ledger.py).
 
 A frozen machine (a cut network) sends neither frames nor a close, so a session
@@ -135,12 +136,13 @@ async def _conversation(client: VoiceClient, watch: _Watch, questions: Sequence[
         await watch.read(client, 1.0)
 
 
-async def _open(door_http: str, slot: int, clock: SoakClock, books: SlotBooks
-                ) -> tuple[VoiceClient, str] | bool:
-    """One attempt at a session through the door's `/session`; after a refusal, True
-    when it was `server_busy` (the fleet is full), else False."""
+async def _open(door_http: str, slot: int, clock: SoakClock, books: SlotBooks,
+                resuming: bool) -> tuple[VoiceClient, str] | bool:
+    """One attempt at a session through the door's `/session` (`resuming`: after a lost
+    session, as the SDKs ask, which may take the fleet's spare slots); after a refusal,
+    True when it was `server_busy` (the fleet is full), else False."""
     try:
-        url = await session_url(door_http, http_timeout=5.0)
+        url = await session_url(door_http, http_timeout=5.0, resuming=resuming)
         client = await VoiceClient.connect(url, video_out={"size": 256}, open_timeout=5.0)
         return client, url
     except HandshakeError as error:
@@ -157,10 +159,10 @@ async def client_slot(slot: int, door: FleetDoor, questions: Sequence[bytes], *,
                       clock: SoakClock, stop: asyncio.Event, books: SlotBooks,
                       nodes: NodeDirectory, stall_secs: float = 3.0) -> None:
     """Conversations of `turns` questions in a row until `stop`; every session booked."""
-    first, busy = slot * turns, 0
+    first, busy, resuming = slot * turns, 0, False
     while not stop.is_set():
         opened = clock()
-        attempt = await _open(door.base, slot, clock, books)
+        attempt = await _open(door.base, slot, clock, books, resuming)
         if isinstance(attempt, bool):
             busy += attempt
             await asyncio.sleep(0.5)
@@ -197,6 +199,7 @@ async def client_slot(slot: int, door: FleetDoor, questions: Sequence[bytes], *,
         if session.first_frame is None and session.outcome != "running":
             books.incidents.append(Incident(session.ended, slot,
                                             f"no face frame before the end: {session.reason}"))
+        resuming = session.outcome == "lost"
         closing = asyncio.create_task(client.close())  # a frozen peer never answers the close
         books.closing.add(closing)
         closing.add_done_callback(books.closing.discard)

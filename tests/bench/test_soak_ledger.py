@@ -15,6 +15,7 @@ from benchkit.soak_ledger import (
     Fault,
     Incident,
     Session,
+    process_growth,
     rss_growth,
     soak_rss_growth,
     summarize,
@@ -134,6 +135,20 @@ def test_rss_growth_holds_live_sessions_apart_and_splits_lives_at_restarts() -> 
     growth = soak_rss_growth(head, [], [{"kind": "llm_kill", "start": 300.0}], warmup=120.0)
     assert set(growth) == {"head@300"}  # the first life: 180 s after warm-up, too short
     assert growth["head@300"]["mb_per_hour"] == pytest.approx(0.0, abs=1.0)
+
+
+def test_process_growth_names_the_process_that_grew_after_warm_up() -> None:
+    samples = [(0.0, {"llama:7": 100.0, "raylet:2": 50.0}),
+               (200.0, {"llama:7": 900.0, "raylet:2": 51.0}),  # warm-up: not counted
+               (400.0, {"llama:7": 1000.0, "raylet:2": 52.0, "python:9": 30.0}),
+               (600.0, {"llama:7": 1600.0, "raylet:2": 52.0, "python:9": 30.0})]
+    rows = process_growth(samples, warmup=180.0)
+    assert rows[0] == {"process": "llama:7", "mb_first": 900, "mb_last": 1600, "mb_change": 700,
+                       "from_secs": 200, "to_secs": 600}
+    born = next(row for row in rows if row["process"] == "python:9")
+    assert born["mb_first"] is None and born["mb_change"] == 30  # born after warm-up
+    assert process_growth([], warmup=180.0) == []
+    assert len(process_growth(samples, warmup=0.0, top=1)) == 1
 
 
 def test_fault_schedule_fits_each_fault_into_a_short_run() -> None:
