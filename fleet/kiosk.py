@@ -179,8 +179,9 @@ class KioskReplica:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.node_ip, self.fleet.direct_port))
         port = listener.getsockname()[1]
+        # Serve's log handlers are the replica's: uvicorn's dictConfig would close them
         server = make_server(SessionGate(self.server_app, self), self.node_ip, port,
-                             self.config.limits, tls)
+                             self.config.limits, tls, own_logging=False)
         server.config.lifespan = "off"  # Serve runs the app's lifespan once
         task = asyncio.create_task(server.serve(sockets=[listener]))
         for _ in range(600):  # 30 s at most

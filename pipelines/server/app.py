@@ -260,7 +260,7 @@ def log_calibration(event: CalibrationEvent) -> None:
 
 
 def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits,
-                   tls: TLSFiles | None = None) -> uvicorn.Config:
+                   tls: TLSFiles | None = None, own_logging: bool = True) -> uvicorn.Config:
     """uvicorn settings: websocket frames a little above our limit still reach us.
 
     Frames up to 4x `max_message_bytes` (2x `max_image_bytes` for camera frames
@@ -273,6 +273,13 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits,
     every size limit applies to the message exactly as the client sent it.
 
     With `tls` (pipelines/tls.py) the same port speaks https and wss only.
+
+    `own_logging=False` leaves the process's logging as it is: uvicorn's own logging
+    setup (`logging.config.dictConfig`) closes every handler the process has, which
+    inside a Ray Serve replica (a fleet machine's direct door) closed Serve's log
+    handlers, and after a head restart Serve could not recover the replica
+    (`get_component_logger_file_path`: `'NoneType' object has no attribute
+    'baseFilename'`), so it stopped it and its live sessions (docs/FLEET.md, "The head").
     """
     install_uvicorn_log_filters()  # ?token= redacted, no traceback for a 1007
     return uvicorn.Config(
@@ -288,6 +295,7 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits,
         lifespan="on",
         ssl_certfile=str(tls.cert_file) if tls is not None else None,
         ssl_keyfile=str(tls.key_file) if tls is not None else None,
+        log_config=uvicorn.config.LOGGING_CONFIG if own_logging else None,
     )
 
 
@@ -308,10 +316,11 @@ class BoundedSendBufferServer(uvicorn.Server):
 
 
 def make_server(app: ASGIApp, host: str, port: int, limits: Limits,
-                tls: TLSFiles | None = None) -> uvicorn.Server:
+                tls: TLSFiles | None = None, own_logging: bool = True) -> uvicorn.Server:
     """The uvicorn server every entry point runs (`uvicorn_config`, bounded send buffers;
-    https and wss with `tls`)."""
-    return BoundedSendBufferServer(uvicorn_config(app, host, port, limits, tls))
+    https and wss with `tls`; `own_logging=False` inside a process whose logging is
+    someone else's, a Ray Serve replica)."""
+    return BoundedSendBufferServer(uvicorn_config(app, host, port, limits, tls, own_logging))
 
 
 def _exit_cleanly_on_sigterm() -> None:
