@@ -93,16 +93,6 @@ def kill_worker(cluster: Any, node: Any) -> Any:
     return cluster.add_worker()
 
 
-def _forget(cluster: Any, node: Any) -> None:
-    """A node whose raylet exited on its own: out of the cluster's books, its other
-    processes stopped (what `LocalFleet.kill_worker` does after its kill)."""
-    cluster.cluster.worker_nodes.discard(node)
-    if node in cluster.workers:
-        cluster.workers.remove(node)
-    cluster.killed.append(node)
-    node.kill_all_processes(check_alive=False, allow_graceful=False)
-
-
 def cut_network(cluster: Any, node: Any, secs: float) -> tuple[Any, str]:
     """Freeze the node `secs` (SIGSTOP), thaw it (SIGCONT); if Ray declared it dead
     meanwhile, its raylet exits: reap it and start a replacement.
@@ -126,7 +116,7 @@ def cut_network(cluster: Any, node: Any, secs: float) -> tuple[Any, str]:
         time.sleep(0.5)
     if raylet.poll() is None:
         return node, f"{len(pids)} processes frozen {secs:.0f} s; the node came back"
-    _forget(cluster, node)
+    cluster.forget_dead_worker(node)
     return cluster.add_worker(), (f"{len(pids)} processes frozen {secs:.0f} s; the raylet exited "
                                   f"when thawed (code {raylet.returncode}), node replaced")
 

@@ -48,7 +48,11 @@ class LocalFleet:
         return str(self.cluster.address)
 
     def add_worker(self, cpus: int = 1) -> Any:
-        """Start one more worker node with a kiosk slot; returns Ray's node handle."""
+        """Start one more worker node with a kiosk slot; returns Ray's node handle.
+
+        Call it from the main thread: Ray's node start installs signal handlers,
+        which Python allows only there (bench/fleet_soak.py injects its faults from
+        the main thread for that reason)."""
         node = self.cluster.add_node(
             num_cpus=cpus, node_ip_address=loopback.LOOPBACK, resources={KIOSK_RESOURCE: 1}
         )
@@ -70,6 +74,16 @@ class LocalFleet:
         self.cluster.worker_nodes.discard(node)  # dead: no longer waited for
         self.workers.remove(node)
         self.killed.append(node)
+
+    def forget_dead_worker(self, node: Any) -> None:
+        """A worker whose raylet exited on its own (Ray declared it dead while it was
+        cut off): out of the books, its other processes stopped, as `kill_worker`
+        leaves a killed one."""
+        self.cluster.worker_nodes.discard(node)
+        if node in self.workers:
+            self.workers.remove(node)
+        self.killed.append(node)
+        node.kill_all_processes(check_alive=False, allow_graceful=False)
 
     def remove_worker(self, node: Any) -> None:
         """Stop a worker node at once (its processes are killed, not drained)."""

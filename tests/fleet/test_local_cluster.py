@@ -52,6 +52,29 @@ def test_a_removed_worker_leaves_the_cluster(fleet: LocalFleet) -> None:
     assert slots == [0.0, 1.0, 1.0]
 
 
+def test_a_worker_whose_raylet_died_on_its_own_is_forgotten_and_stopped(
+        fleet: LocalFleet) -> None:
+    import os
+    import signal
+
+    from ray._common.test_utils import wait_for_condition
+    from ray._private import ray_constants
+
+    node = fleet.workers[0]
+    raylet = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process
+    others = [info.process for kind, infos in node.all_processes.items()
+              if kind != ray_constants.PROCESS_TYPE_RAYLET for info in infos
+              if info.process is not None and info.process.poll() is None]
+    os.kill(raylet.pid, signal.SIGKILL)  # not through kill_worker: as a raylet that exits
+    raylet.wait(timeout=10)
+    fleet.forget_dead_worker(node)
+    assert node not in fleet.workers and node in fleet.killed
+    assert all(process.poll() is not None for process in others)
+    wait_for_condition(lambda: len(_alive()) == 2, timeout=60)
+    fleet.add_worker()  # later tests in this module see two kiosk nodes again
+    assert len(fleet.workers) == 2
+
+
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="workers=0"), local_fleet(workers=0):
         pass
