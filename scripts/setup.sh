@@ -14,9 +14,11 @@ PY
 # Debian tools the tests and the corpus generator use (espeak-ng voices, sox, ffmpeg),
 # Chromium, the real browser the kiosk page is tested in (driven by pip Playwright:
 # never `playwright install`, which downloads a browser), and Node.js for the browser
-# SDK's unit tests. Each entry is command:package.
+# SDK's unit tests, and redis-server for the fleet's GCS fault tolerance on loopback
+# (bench/fleet_head.py --mode redis). Each entry is command:package.
 need_apt=()
-for entry in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg chromium:chromium node:nodejs; do
+for entry in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg chromium:chromium node:nodejs \
+             redis-server:redis-server; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || need_apt+=("${entry##*:}")
 done
 if ((${#need_apt[@]})); then
