@@ -85,6 +85,8 @@ class Watched:
     name: str
     connection: VoiceConnection
     frames: list[float] = field(default_factory=list)
+    #: each frame's pts (µs, the server's media clock), beside its arrival in `frames`
+    pts_us: list[int] = field(default_factory=list)
     closed_at: float | None = None
     close: str | None = None
 
@@ -92,7 +94,8 @@ class Watched:
         """Read until the server closes (or the task is cancelled)."""
         async for item in self.connection.receive():
             if isinstance(item, BotVideo):
-                self.frames.append(time.monotonic())
+                self.frames.append(item.received_at)
+                self.pts_us.append(item.pts_us)
             elif isinstance(item, Closed):
                 self.closed_at = time.monotonic()
                 self.close = f"{item.code} {item.reason}"[:120]
@@ -101,12 +104,23 @@ class Watched:
     def summary(self, killed_at: float) -> dict[str, Any]:
         """Frames before/after the kill, the last frame and the close, from the kill."""
         after = [t - killed_at for t in self.frames if t >= killed_at]
-        gaps = [b - a for a, b in zip(self.frames, self.frames[1:], strict=False)
-                if b >= killed_at]
+        gaps = [(b - a, i) for i, (a, b) in enumerate(zip(self.frames, self.frames[1:],
+                                                          strict=False)) if b >= killed_at]
+        gap, i = max(gaps) if gaps else (None, 0)
         return {
             "frames_after_kill": len(after),
             "last_frame_secs": round(after[-1], 2) if after else None,
-            "largest_gap_after_kill_secs": round(max(gaps), 2) if gaps else None,
+            "largest_gap_after_kill_secs": None if gap is None else round(gap, 2),
+            # where it began, and how far the server's media clock moved across it:
+            # about the gap when the server paused its sessions (its frames carry on
+            # from where it resumed), about 0.04 s when this client was the one held
+            # up (the frames were waiting in its socket)
+            "largest_gap_began_secs": None if gap is None else round(self.frames[i] - killed_at, 2),
+            "largest_gap_pts_secs": None if gap is None
+            else round((self.pts_us[i + 1] - self.pts_us[i]) / 1e6, 2),
+            # frames that came within 0.2 s after it: a burst is a backlog let go at once
+            "frames_in_200ms_after_gap": 0 if gap is None
+            else sum(1 for t in self.frames[i + 1:] if t - self.frames[i + 1] <= 0.2),
             "closed_secs": None if self.closed_at is None else round(self.closed_at - killed_at, 2),
             "close": self.close,
         }
