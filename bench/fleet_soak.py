@@ -174,6 +174,8 @@ def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, A
     summary = summarize(books.sessions, faults, books.incidents)
     growth = soak_rss_growth(rss.samples, box.get("samples", []),
                              [dataclasses.asdict(f) for f in faults], args.warmup_min * 60.0)
+    pss_growth = soak_rss_growth(rss.pss_samples, box.get("samples", []),
+                                 [dataclasses.asdict(f) for f in faults], args.warmup_min * 60.0)
     return {
         "clients": clients, "free_at_start": free, "reserve_at_start": reserve,
         "free_per_machine_at_start": [int(m["free"]) for m in machines],
@@ -189,7 +191,13 @@ def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, A
         "rss_growth_mb_per_hour_max": max((g["mb_per_hour"] for g in growth.values()),
                                           default=None),
         "rss_samples": [(round(t, 1), node, round(mb)) for t, node, mb in rss.samples],
-        "head_processes": process_growth(rss.head_processes, args.warmup_min * 60.0),
+        "pss_growth": pss_growth,
+        "pss_growth_mb_per_hour_max": max((g["mb_per_hour"] for g in pss_growth.values()),
+                                          default=None),
+        "pss_samples": [(round(t, 1), node, round(mb)) for t, node, mb in rss.pss_samples],
+        "processes_growth": {node: process_growth(
+            [(t, procs) for t, label, procs in rss.processes if label == node],
+            args.warmup_min * 60.0) for node in sorted({label for _, label, _ in rss.processes})},
         "fleet_samples": box.get("samples", []),
         "sessions": [dataclasses.asdict(s) | {"touched": touched(s, faults)}
                      for s in books.sessions],
@@ -265,7 +273,8 @@ def main() -> int:
     Path(RESULTS / f"fleet_soak_{args.tag}.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(report, RESULTS / f"fleet_soak_{args.tag}.png")
     last = {key: report[key] for key in ("bench", "tag", "minutes", "clients", *GOAL_KEYS,
-                                          "rss_growth_mb_per_hour_max", "fault_schedule",
+                                          "rss_growth_mb_per_hour_max",
+                                          "pss_growth_mb_per_hour_max", "fault_schedule",
                                           "load_average_start", "load_average_end")}
     last |= {k: summary[k] for k in ("sessions_started", "sessions_completed", "sessions_lost",
                                      "reconnect_secs_max_free_slot")}

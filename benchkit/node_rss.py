@@ -3,9 +3,12 @@
 Why per node and summed over its process tree: a leak in a fleet machine shows in
 whichever process holds the sessions (the kiosk replica), the models it loads, or the
 llama.cpp child of the LLM replica; a node's total is what its machine would run out
-of. Shared pages (the same torch libraries in two workers) count in each process, so
-the level is above what the machine really uses; the slope over time is the figure
-(goal: flat after warm-up), and a leak moves it all the same.
+of. Shared pages (the same torch libraries in two workers) count in each process's RSS,
+so the RSS level is above what the machine really uses, and it also rises when a
+process merely touches more of the pages it shares (a forked face worker reading
+the fork server's torch): a slope that is no leak. PSS (each shared page divided
+among its sharers) is sampled beside it, per process too, so a growth can be
+pinned on the process that holds it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchkit.clocks import pss_mb
 from benchkit.fleet_faults import node_pids
 
 
@@ -32,14 +36,14 @@ def rss_mb(pids: list[int]) -> float:
     return total_kb / 1024.0
 
 
-def rss_by_process(pids: list[int]) -> dict[str, float]:
-    """VmRSS in MB of each of `pids` that is alive, keyed `name:pid` (the process
-    name as the kernel has it: `raylet`, `gcs_server`, `ray::ServeRepli`, `llama-server`)."""
+def pss_by_process(pids: list[int]) -> dict[str, float]:
+    """PSS in MB of each of `pids` that is alive, keyed `name:pid` (the process name
+    as the kernel has it: `raylet`, `gcs_server`, `ray::ServeRepli`, `python`)."""
     out: dict[str, float] = {}
     for pid in pids:
         with contextlib.suppress(OSError, ValueError):
             name = Path(f"/proc/{pid}/comm").read_text().strip()
-            out[f"{name}:{pid}"] = rss_mb([pid])
+            out[f"{name}:{pid}"] = pss_mb(pid)
     return {label: mb for label, mb in out.items() if mb > 0}
 
 
@@ -60,8 +64,11 @@ class NodeRss:
         self.clock = clock
         self.every = every
         self.samples: list[tuple[float, str, float]] = []
-        #: the head's processes one by one (time, {`name:pid`: MB}): which of them grows
-        self.head_processes: list[tuple[float, dict[str, float]]] = []
+        #: the same nodes' PSS (time, node label, MB): shared pages counted once
+        self.pss_samples: list[tuple[float, str, float]] = []
+        #: each node's processes one by one, PSS (time, node label, {`name:pid`: MB}):
+        #: which of them grows
+        self.processes: list[tuple[float, str, dict[str, float]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="node-rss", daemon=True)
 
@@ -71,10 +78,11 @@ class NodeRss:
         for node in [head, *list(self.cluster.workers)]:
             pids = node_pids(node)
             if pids:
-                t = self.clock()
-                self.samples.append((t, node_label(node, head), rss_mb(pids)))
-                if node is head:
-                    self.head_processes.append((t, rss_by_process(pids)))
+                t, label = self.clock(), node_label(node, head)
+                self.samples.append((t, label, rss_mb(pids)))
+                by_process = pss_by_process(pids)
+                self.pss_samples.append((t, label, sum(by_process.values())))
+                self.processes.append((t, label, by_process))
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):

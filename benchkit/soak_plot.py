@@ -71,16 +71,18 @@ def plot(report: dict[str, Any], path: Path) -> Figure:
                      f"{summary['frame_gap_ms_max_untouched']} ms", fontsize=9)
     middle.legend(fontsize=7, loc="upper left")
 
+    # PSS where the soak has it (shared pages counted once), else RSS
+    kind = "pss" if report.get("pss_samples") else "rss"
     lives: dict[str, list[tuple[float, float]]] = {}
-    for t, node, mb in report["rss_samples"]:
+    for t, node, mb in report[f"{kind}_samples"]:
         lives.setdefault(node, []).append((t, mb))
     for node, points in lives.items():
         bottom.plot([t * minutes for t, _ in points], [mb for _, mb in points],
                     lw=2 if node == "head" else 1.2, label=node)
-    bottom.set_ylabel("RSS per node (MB)")
+    bottom.set_ylabel(f"{kind.upper()} per node (MB)")
     bottom.set_xlabel("minutes into the soak")
-    bottom.set_title(f"growth after warm-up, max {report['rss_growth_mb_per_hour_max']} MB/h",
-                     fontsize=9)
+    bottom.set_title(f"{kind.upper()} growth after warm-up, max "
+                     f"{report[f'{kind}_growth_mb_per_hour_max']} MB/h", fontsize=9)
     bottom.legend(fontsize=7, ncol=4, loc="lower right")
     figure.suptitle(f"fleet soak, {report['minutes']:g} min, faults every "
                     f"{report['fault_every_min']:g} min; load {report['load_average_start']:.1f}"
