@@ -204,6 +204,15 @@ def soak(cluster: Any, door: FleetDoor, args: argparse.Namespace) -> dict[str, A
     }
 
 
+def _reserve(value: str) -> int | str:
+    """`--reserve-slots`: `one_machine` or a whole number >= 0."""
+    if value == "one_machine":
+        return value
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"a number >= 0 or one_machine, got {value!r}")
+    return int(value)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="length of the soak")
@@ -213,7 +222,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--max-per-machine", type=int, default=2,
                         help="[fleet] max_sessions_per_machine: most sessions one machine takes")
-    parser.add_argument("--reserve-slots", default="one_machine",
+    parser.add_argument("--reserve-slots", default="one_machine", type=_reserve,
                         help="[fleet] failover_reserve_slots, kept for clients back after a "
                         "drop: a number, or one_machine (what the largest machine holds)")
     parser.add_argument("--sessions", type=int, default=0,
@@ -231,8 +240,6 @@ def main() -> int:
     parser.add_argument("--reanalyse-rss", type=Path, default=None,
                         help="recompute a saved JSON's RSS growth (sessions held apart), replot")
     args = parser.parse_args()
-    if args.reserve_slots != "one_machine":
-        args.reserve_slots = int(args.reserve_slots)
     if args.reanalyse_rss is not None:
         report = json.loads(args.reanalyse_rss.read_text())
         growth = soak_rss_growth(report["rss_samples"], report["fleet_samples"],

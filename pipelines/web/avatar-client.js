@@ -276,9 +276,9 @@ export class AvatarClient extends ConversationEvents {
     }
     this.setState("connecting");
     // back after a drop: a fleet may give this client a slot it keeps spare for that
-    const door = new URL(this.options.sessionUrl, location.href);
-    if (this.lostSession) door.searchParams.set("resume", "1");
-    sessionDoor(door.toString(), this.options.url).then((door) => {
+    const sessionUrl = new URL(this.options.sessionUrl, location.href);
+    if (this.lostSession) sessionUrl.searchParams.set("resume", "1");
+    sessionDoor(sessionUrl.toString(), this.options.url).then((door) => {
       if (this.stopped) return;
       if (door.full) {  // a full fleet: say so, and ask again when it suggests
         this.notice("server_busy", door.message, false);
