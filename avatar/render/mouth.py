@@ -103,6 +103,12 @@ TEETH_SKIN_FLOOR = 0.9  # teeth luma at least this share of the skin's (dark lip
 TONGUE_TONE = (0.9, 1.1, 1.0)
 CAVITY_TONE = (0.7, 1.5, 1.1)
 THROAT_TONE = (0.05, 2.0, 1.2)
+DEEP_FROM = 0.3  # the throat starts this share of the half-height in from the lips ...
+DEEP_FROM_WIDE = 0.0  # ... and this share when the mouth is wide open
+WIDE_SHADE_THROAT = 0.4  # share of the throat's colour in the shade of a wide-open mouth
+TEXTURE_AMP = 0.08  # the grain's contrast (share of the colour)
+TEXTURE_CELLS = 100.0  # grain cells per IOD
+SHADE_TONE = (0.15, 0.8, 0.5)  # (L, a*, b* of the lips') the lips' shadow darkens toward
 GUM_TONE = (0.9, 1.0, 0.8)
 # A photo showing its teeth (an open smile) gives its own teeth colour: when its
 # opening at rest holds this many pixels whose brightest 30 % are this much
@@ -146,6 +152,17 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def _surface_texture(size: int = 64, seed: int = 35) -> np.ndarray:
+    """A fixed, tileable field of soft grain (mean 0, std 1): the mouth's wet,
+    uneven surfaces are not flat paint. Seeded, so every session looks the same."""
+    noise = np.random.default_rng(seed).standard_normal((size, size)).astype(np.float32)
+    noise = cv2.GaussianBlur(np.tile(noise, (3, 3)), (0, 0), 0.8)[size:2 * size, size:2 * size]
+    return (noise - noise.mean()) / max(float(noise.std()), 1e-6)
+
+
+_TEXTURE = _surface_texture()
+
+
 def inner_lip_gap(xy: np.ndarray) -> np.ndarray:
     """Distance (px) between each upper inner-lip point and its lower partner."""
     return np.linalg.norm(xy[list(LIPS_LOWER_INNER)] - xy[list(LIPS_UPPER_INNER)], axis=1)
@@ -177,6 +194,24 @@ def _toned(lips_rgb: np.ndarray, tone: tuple[float, float, float],
     return rgb.astype(np.float32)
 
 
+def _lab_toned(lips_rgb: np.ndarray, tone: tuple[float, float, float]) -> np.ndarray:
+    """An RGB colour with `tone` = (L ratio, a* share, b* share) of the lips' Lab colour.
+
+    Unlike `_toned` the chroma is set after the lightness, so a dark shade keeps the
+    share of the lips' redness asked for (as far as the RGB gamut allows) on light
+    and dark lips alike.
+    """
+    l_ratio, a_share, b_share = tone
+    lab = _lab(lips_rgb)
+    for shrink in (1.0, 0.8, 0.6, 0.4, 0.2, 0.0):  # pull the chroma in until it fits
+        out_lab = np.array([l_ratio * lab[0], shrink * a_share * lab[1],
+                            shrink * b_share * lab[2]], np.float32)
+        rgb = cv2.cvtColor(out_lab.reshape(1, 1, 3), cv2.COLOR_Lab2RGB).reshape(3)
+        if rgb.min() >= 0.0 and rgb.max() <= 1.0:
+            break
+    return (np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class MouthPalette:
     """The mouth's colours (RGB, 0-255 float32), made once from the portrait's lips."""
@@ -186,6 +221,7 @@ class MouthPalette:
     tongue: np.ndarray
     cavity: np.ndarray
     throat: np.ndarray
+    shade: np.ndarray
     gum: np.ndarray
 
     @classmethod
@@ -212,7 +248,8 @@ class MouthPalette:
             teeth = np.minimum(mixed * luma, 255.0).astype(np.float32)
         return cls(lips=lips, teeth=teeth,
                    tongue=_toned(lips, TONGUE_TONE), cavity=_toned(lips, CAVITY_TONE),
-                   throat=_toned(lips, THROAT_TONE), gum=_toned(lips, GUM_TONE))
+                   throat=_toned(lips, THROAT_TONE), shade=_lab_toned(lips, SHADE_TONE),
+                   gum=_toned(lips, GUM_TONE))
 
     @classmethod
     def sample(cls, image: np.ndarray, landmarks: np.ndarray) -> MouthPalette:
@@ -374,7 +411,10 @@ class MouthPainter:
         half = max(float(np.ptp(lip_up_uv[:, 0])) / 2.0, 1e-3)
         centre_u = float(lip_up_uv[:, 0].min()) + half
         side = np.abs(u - centre_u) / half  # 0 at the centre, 1 at the corners
-        deep = (0.55 * _smoothstep((dist / height_px - 0.3) / 0.7)
+        # a wide mouth shows more of the dark back: the throat starts nearer the lips
+        wide = float(_smoothstep(np.array((float(opening.max()) / ppu - 0.08) / 0.15)))
+        deep_from = DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide
+        deep = (0.55 * _smoothstep((dist / height_px - deep_from) / (1.0 - deep_from))
                 + 0.45 * _smoothstep((side - 0.3) / 0.6))[..., None]
         colour = pal.cavity * (1.0 - deep) + pal.throat * deep
 
@@ -393,6 +433,14 @@ class MouthPainter:
         tongue_rgb = pal.tongue * (back * groove + glint)[..., None]
         colour = colour + (tongue_rgb - colour) * tongue_a[..., None]
 
+        # grain on the soft tissue, fixed to the skull (moves with the head, never
+        # shimmers): a wet, uneven inside is not flat paint; the teeth stay smooth
+        size = _TEXTURE.shape[0]
+        grain = cv2.remap(_TEXTURE, np.mod(u * TEXTURE_CELLS, size).astype(np.float32),
+                          np.mod(v * TEXTURE_CELLS, size).astype(np.float32),
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        colour = colour * (1.0 + TEXTURE_AMP * grain * (1.0 - 0.6 * deep[..., 0]))[..., None]
+
         # lower teeth (jaw), then upper teeth (skull) in front of them; when the lips
         # gather (the inner mouth narrows) they push forward and the teeth sink into
         # the shade behind them: an "oo" is a dark hole
@@ -401,7 +449,9 @@ class MouthPainter:
                                      / GATHER_OVER, 0.0, 1.0))
         shown = 1.0 - gather
         lower_rgb, lower_a = self._teeth(uj, vj, lo_pts, ppu, upper=False)
-        colour = colour + (lower_rgb * LOWER_DIM - colour) * (shown * lower_a)[..., None]
+        # dimmed toward the warm shade, not to grey (grey next to red reads as green)
+        lower_rgb = lower_rgb * LOWER_DIM + pal.shade * (1.0 - LOWER_DIM)
+        colour = colour + (lower_rgb - colour) * (shown * lower_a)[..., None]
         upper_rgb, upper_a = self._teeth(u, v, up_pts, ppu, upper=True)
         colour = colour + (upper_rgb - colour) * (shown * upper_a)[..., None]
 
@@ -413,13 +463,18 @@ class MouthPainter:
         light = light * (1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5))
         band = max(BAND_MIN_PX, BAND_WIDTH * ppu)
         light = light * (1.0 - BAND_DARK * np.exp(-((dist / band) ** 2)))
+        # a narrow opening lets in less light; a wide one shows the dark back, so its
+        # shade leans to the throat
         open_units = float(opening.max()) / ppu
-        forward = max(float(np.clip(rounding, 0.0, 1.0)), gather)
-        light = light * (1.0 - ROUNDED_DIM * forward) \
-            * (0.85 + 0.15 * float(_smoothstep(np.array(open_units / 0.12))))
-        # shadows go toward the throat's dark red, not to black: a mouth's shade is red
+        shade_rgb = pal.shade + (pal.throat - pal.shade) * (WIDE_SHADE_THROAT * wide)
+        light = light * (0.85 + 0.15 * float(_smoothstep(np.array(open_units / 0.12))))
+        # shadows go toward a dark red, not to black: a mouth's shade is red
         light = light[..., None]
-        colour = colour * light + pal.throat * (1.0 - light)
+        colour = colour * light + shade_rgb * (1.0 - light)
+        # lips pushed forward hide the light: an "oo" is a dark (red) hole
+        forward = max(float(np.clip(rounding, 0.0, 1.0)), gather)
+        dim = 1.0 - ROUNDED_DIM * forward
+        colour = colour * dim + shade_rgb * (1.0 - dim)
 
         alpha = (mask.astype(np.float32) * (fade / 255.0))[..., None]
         roi = image[y0:y1, x0:x1].astype(np.float32)

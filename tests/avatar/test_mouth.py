@@ -144,7 +144,7 @@ def test_palette_of_a_black_and_white_photo_is_grey(default_portrait: Portrait) 
     grey = cv2.cvtColor(cv2.cvtColor(default_portrait.image, cv2.COLOR_RGB2GRAY),
                         cv2.COLOR_GRAY2RGB)
     palette = MouthPalette.sample(grey, default_portrait.landmarks)
-    for name in ("teeth", "tongue", "cavity", "throat", "gum"):
+    for name in ("teeth", "tongue", "cavity", "throat", "shade", "gum"):
         colour = getattr(palette, name)
         assert np.ptp(colour) <= 1.0, (name, colour)
 
@@ -218,3 +218,56 @@ def test_an_oo_is_a_dark_hole(renderer: PortraitRenderer) -> None:
     rounded = interior_luma(_with(ref, jawOpen=0.25, mouthFunnel=0.5, mouthPucker=0.6))
     spread = interior_luma(_with(ref, jawOpen=0.25))
     assert rounded < 0.8 * spread
+
+
+@pytest.mark.parametrize("lips_rgb", [(205, 120, 110), (120, 60, 55), (90, 50, 45)])
+def test_the_shade_is_dark_red_on_light_and_dark_lips(lips_rgb: tuple[int, int, int]) -> None:
+    """A real mouth's shadows stay red (the darkest fifth of a real open mouth keeps
+    ~0.8 of the lips' a*): the shade keeps the asked share of the lips' redness
+    whatever their lightness, where scaling an RGB colour down would lose it."""
+    from avatar.render.mouth import SHADE_TONE
+
+    palette = MouthPalette.from_lips(np.array(lips_rgb, np.float32))
+
+    def lab(rgb: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor((rgb / 255.0).astype(np.float32).reshape(1, 1, 3),
+                            cv2.COLOR_RGB2Lab).reshape(3)
+
+    lips, shade = lab(palette.lips), lab(palette.shade)
+    assert shade[0] == pytest.approx(SHADE_TONE[0] * lips[0], abs=1.0)
+    assert shade[1] / lips[1] == pytest.approx(SHADE_TONE[1], abs=0.1)
+    assert shade[0] < 0.3 * lips[0]  # dark: it is a shadow
+
+
+def test_soft_tissue_has_grain_fixed_to_the_head_and_teeth_stay_smooth(
+        renderer: PortraitRenderer) -> None:
+    """The inside of the mouth is not flat paint, and its grain belongs to the face:
+    the same pose paints the same pixels (no shimmer from frame to frame)."""
+    from avatar.render import mouth
+
+    motion = _with(renderer.reference, jawOpen=0.6)
+    first, again = renderer.render(motion), renderer.render(motion)
+    assert np.array_equal(first, again)
+    saved = mouth.TEXTURE_AMP
+    try:
+        mouth.TEXTURE_AMP = 0.0
+        flat = renderer.render(motion)
+    finally:
+        mouth.TEXTURE_AMP = saved
+    changed = np.abs(first.astype(np.int16) - flat.astype(np.int16)).max(axis=2) > 0
+    assert changed.sum() > 50  # the tongue and the cavity have grain
+    row = _teeth_row(renderer, motion)
+    flat_row = _teeth_row_of(renderer, motion, flat)
+    # the teeth do not (only their soft edges and gaps let the tissue show through)
+    assert np.median(np.abs(row - flat_row)) <= 0.5
+
+
+def _teeth_row_of(renderer: PortraitRenderer, motion: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """`_teeth_row` read from an already rendered frame."""
+    xy, _ = renderer.vertices(motion)
+    upper = renderer.mouth_anchors(motion)[UPPER_ANCHORS]
+    edge = upper[len(upper) // 2]
+    y = int(round(0.5 * xy[13, 1] + 0.5 * edge[1]))
+    half = 0.3 * renderer.frame.iod
+    x0, x1 = int(round(xy[13, 0] - half)), int(round(xy[13, 0] + half))
+    return frame[y, x0:x1].astype(np.float64) @ LUMA
