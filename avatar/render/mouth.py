@@ -155,9 +155,10 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 def _surface_texture(size: int = 64, seed: int = 35) -> np.ndarray:
     """A fixed, tileable field of soft grain (mean 0, std 1): the mouth's wet,
     uneven surfaces are not flat paint. Seeded, so every session looks the same."""
-    noise = np.random.default_rng(seed).standard_normal((size, size)).astype(np.float32)
-    noise = cv2.GaussianBlur(np.tile(noise, (3, 3)), (0, 0), 0.8)[size:2 * size, size:2 * size]
-    return (noise - noise.mean()) / max(float(noise.std()), 1e-6)
+    white = np.random.default_rng(seed).standard_normal((size, size)).astype(np.float32)
+    # blurred as a 3x3 tiling and cut from the middle: the field wraps without a seam
+    grain = cv2.GaussianBlur(np.tile(white, (3, 3)), (0, 0), 0.8)[size:2 * size, size:2 * size]
+    return ((grain - grain.mean()) / max(float(grain.std()), 1e-6)).astype(np.float32)
 
 
 _TEXTURE = _surface_texture()
