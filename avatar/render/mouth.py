@@ -200,16 +200,14 @@ def _lab_toned(lips_rgb: np.ndarray, tone: tuple[float, float, float]) -> np.nda
 
     Unlike `_toned` the chroma is set after the lightness, so a dark shade keeps the
     share of the lips' redness asked for (as far as the RGB gamut allows) on light
-    and dark lips alike.
+    and dark lips alike: scaling an RGB colour down to that darkness keeps 0.1-0.5.
     """
     l_ratio, a_share, b_share = tone
     lab = _lab(lips_rgb)
-    for shrink in (1.0, 0.8, 0.6, 0.4, 0.2, 0.0):  # pull the chroma in until it fits
-        out_lab = np.array([l_ratio * lab[0], shrink * a_share * lab[1],
-                            shrink * b_share * lab[2]], np.float32)
-        rgb = cv2.cvtColor(out_lab.reshape(1, 1, 3), cv2.COLOR_Lab2RGB).reshape(3)
-        if rgb.min() >= 0.0 and rgb.max() <= 1.0:
-            break
+    out_lab = np.array([l_ratio * lab[0], a_share * lab[1], b_share * lab[2]], np.float32)
+    # a dark, saturated Lab colour can lie outside RGB: OpenCV clips it per channel,
+    # which leaves the darkest red RGB has at that lightness
+    rgb = cv2.cvtColor(out_lab.reshape(1, 1, 3), cv2.COLOR_Lab2RGB).reshape(3)
     return (np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.float32)
 
 
@@ -461,7 +459,6 @@ class MouthPainter:
         lip_v = np.interp(u, lip_up_uv[order, 0], lip_up_uv[order, 1])
         below = np.maximum(v - lip_v, 0.0)
         light = 1.0 - SHADOW_UNDER_LIP * np.exp(-below / SHADOW_FALLOFF)
-        light = light * (1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5))
         band = max(BAND_MIN_PX, BAND_WIDTH * ppu)
         light = light * (1.0 - BAND_DARK * np.exp(-((dist / band) ** 2)))
         # a narrow opening lets in less light; a wide one shows the dark back, so its
@@ -472,6 +469,10 @@ class MouthPainter:
         # shadows go toward a dark red, not to black: a mouth's shade is red
         light = light[..., None]
         colour = colour * light + shade_rgb * (1.0 - light)
+        # the corners are deep and dark (the landmarker, like an eye, finds the
+        # mouth's corners by them)
+        corner = (1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5))[..., None]
+        colour = colour * corner + pal.throat * (1.0 - corner)
         # lips pushed forward hide the light: an "oo" is a dark (red) hole
         forward = max(float(np.clip(rounding, 0.0, 1.0)), gather)
         dim = 1.0 - ROUNDED_DIM * forward

@@ -35,10 +35,11 @@ MIXED_FRAMES = 200
 # natural shape (the corners keep >= 60 % of their width), and this portrait's
 # funnel reads only with the saturated pucker that budget forbids (measured 0.05).
 # Issue 35's mouth also moved the left smile from 0.87 to 0.84 (jaw 0.90 -> 0.965,
-# pucker 0.88 -> 0.90).
+# pucker 0.88 -> 0.90); its red shade (shadows toward a dark red, not black) to
+# 0.822 on this seed (mean of seeds 0-3: 0.857 -> 0.849; pucker 0.852 -> 0.864).
 MIN_R = {
     "jawOpen": 0.93,
-    "mouthSmileLeft": 0.82,
+    "mouthSmileLeft": 0.80,
     "mouthSmileRight": 0.87,
     "eyeBlinkLeft": 0.93,
     "eyeBlinkRight": 0.93,
