@@ -1,17 +1,18 @@
-"""Figure: bench/results/rounding_corpus.json and rounding_corpus.png: does corpus
-version 3 (espeak turns with visemes, issue 35) teach the generator to round its lips?
+"""Figure: bench/results/rounding_corpus.json / rounding_release.json and their PNGs:
+does corpus version 3 (espeak turns with visemes, issue 35) teach the generator to
+round its lips?
 
 The same measure as bench/mouth_realism.py's rounding figures (funnel + pucker of the
 generator's motion on piper's own speech, on /u ʊ w o ɔ/ frames against /i ɪ e ɛ/
-frames), for each checkpoint named, in one run: the shipped teacher against a teacher
-warm-started from it and trained on a corpus generated with the espeak fix. A probe,
-not a release: the shipped checkpoints change only after the full corpus and the three
-stages are retrained (configs/generator.toml).
+frames, and how far the jaw opens while speaking), for each checkpoint named, in one
+run. `rounding_corpus.json` was the probe (a teacher warm-started for 16 minutes on a
+2.3 h corpus v3); `rounding_release.json` compares the shipped checkpoints, retrained
+on the full corpus v3, with the previous release's (saved before the export):
 
-    avatar-forcing corpus --out data/corpus_v3 --hours 1 --seed 0
-    avatar-forcing train --stage teacher --corpus data/corpus_v3 --max-minutes 15
-    python bench/rounding_corpus.py --checkpoint shipped=avatar/checkpoints/generator_nodpo.safetensors \\
-        --checkpoint v3=runs/generator_rf/teacher/last.safetensors
+    git show 95330ed:avatar/checkpoints/generator_student.safetensors > /tmp/prev_student.safetensors
+    python bench/rounding_corpus.py --out bench/results/rounding_release.json \\
+        --checkpoint previous_student=/tmp/prev_student.safetensors \\
+        --checkpoint v3_student=avatar/checkpoints/generator_student.safetensors
 """
 
 from __future__ import annotations
