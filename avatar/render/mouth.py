@@ -411,7 +411,8 @@ class MouthPainter:
         centre_u = float(lip_up_uv[:, 0].min()) + half
         side = np.abs(u - centre_u) / half  # 0 at the centre, 1 at the corners
         # a wide mouth shows more of the dark back: the throat starts nearer the lips
-        wide = float(_smoothstep(np.array((float(opening.max()) / ppu - 0.08) / 0.15)))
+        open_units = float(opening.max()) / ppu  # the opening's height, face units
+        wide = float(_smoothstep(np.array((open_units - 0.08) / 0.15)))
         deep_from = DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide
         deep = (0.55 * _smoothstep((dist / height_px - deep_from) / (1.0 - deep_from))
                 + 0.45 * _smoothstep((side - 0.3) / 0.6))[..., None]
@@ -463,7 +464,6 @@ class MouthPainter:
         light = light * (1.0 - BAND_DARK * np.exp(-((dist / band) ** 2)))
         # a narrow opening lets in less light; a wide one shows the dark back, so its
         # shade leans to the throat
-        open_units = float(opening.max()) / ppu
         shade_rgb = pal.shade + (pal.throat - pal.shade) * (WIDE_SHADE_THROAT * wide)
         light = light * (0.85 + 0.15 * float(_smoothstep(np.array(open_units / 0.12))))
         # shadows go toward a dark red, not to black: a mouth's shade is red
