@@ -37,7 +37,8 @@ mean |gap|; `mean_abs_iqr_max` is the worst of those, `max_abs_iqr` the worst
 single statistic. Goals (issue 35): mean |gap| <= 0.7, none beyond 1.5.
 
 Rounding. The shipped student generator, sampled as a live session samples it
-(StreamingGenerator + the causal MotionFilter), speaks `ROUNDING_TEXT` with the
+(StreamingGenerator + the causal MotionFilter, its output realigned by the
+look-ahead's latency as a live session plays it), speaks `ROUNDING_TEXT` with the
 bundled piper voice; piper's phoneme timings label each 40 ms frame.
 rounded_mean is the mean mouthFunnel + mouthPucker over /u ʊ w o ɔ/ frames,
 rounded_over_spread that over the mean on spread vowels /i ɪ e ɛ/. The same
@@ -493,7 +494,10 @@ def rounding_figures(seeds: Iterable[int] = (0, 1),
         corpus = phoneme_mouth(spans, len(feats))
         for seed in seeds:
             engine.reset(reference, seed=seed)
+            # step() runs latency_frames (the look-ahead) behind its input: output
+            # frame j shows input frame j - latency_frames (StreamingGenerator's docstring)
             motion = MotionFilter(fps=FPS)(engine.step(feats, silence, user))
+            motion = motion[engine.latency_frames:]
             rounding = motion[:, funnel] + motion[:, pucker]
             got["all"] += rounding[: len(feats) - len(tail)].tolist()
             for cls, t0, t1 in spans:
