@@ -45,6 +45,8 @@ def plot(result: dict[str, Any], out: Path) -> None:
         axis.text(i, figures["rounded_mean"], f"x{figures['rounded_over_spread']}",
                   ha="center", va="bottom")
     axis.axhline(0.2, color="grey", ls="--", lw=0.8, label="goal: rounded mean 0.2")
+    top = max(f["rounded_mean"] for f in result["checkpoints"].values())
+    axis.set_ylim(0, max(0.25, top) * 1.3)  # room for the legend above the bars
     axis.set_xticks(range(len(names)), names)
     axis.set_ylabel("funnel + pucker (generator, piper speech)")
     axis.legend(fontsize=8)

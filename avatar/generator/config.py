@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from avatar.motion import MOTION_DIM
+from avatar.motion import MOTION_COLUMNS, MOTION_DIM
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,18 @@ class TrainConfig:
     teacher_nfe: int = 10
     guidance_avatar: float = 2.0  # w_a, paper/code default
     guidance_user: float = 1.0  # w_u
+    # loss weight per motion column by name (avatar/motion.py), default 1: issue 35's
+    # retrain weights mouthFunnel and mouthPucker, which are a small, sparse share of
+    # the 58 columns the L1 averages over, so the model learned to half-round every vowel
+    column_weights: dict[str, float] = field(default_factory=dict)
     model: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.column_weights) - set(MOTION_COLUMNS))
+        if unknown:
+            raise ValueError(f"column_weights: unknown motion columns {unknown}")
+        if any(not w > 0 for w in self.column_weights.values()):
+            raise ValueError(f"column_weights must be positive, got {self.column_weights}")
         if self.stage not in ("teacher", "dpo", "student"):
             raise ValueError(f"stage must be teacher, dpo or student, got {self.stage!r}")
         if self.stage != "teacher" and not self.init_from:  # a teacher may warm-start

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
 from avatar.generator.sampler import Guidance, branch_drop, euler_times, velocity
+from avatar.motion import MOTION_DIM, column_index
 
 
 @dataclass
@@ -58,10 +59,25 @@ def condition_dropout(
     return torch.rand(batch, 3, generator=generator) < p
 
 
-def _masked_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean |pred - target| over frames with weight (B, T) and active dims (M,)."""
+def _masked_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+               columns: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |pred - target| over frames with weight (B, T) and active dims (M,);
+    `columns` (M,) weighs each motion column (None: all 1)."""
     err = (pred - target).abs() * weight[..., None]
+    if columns is not None:
+        err = err * columns
     return err.sum() / (weight.sum() * pred.shape[-1]).clamp_min(1.0)
+
+
+def column_weight_vector(weights: dict[str, float]) -> torch.Tensor | None:
+    """(M,) loss weights from {column name: weight}; None when there are none,
+    so the default losses stay bit-identical to the unweighted ones."""
+    if not weights:
+        return None
+    vector = torch.ones(MOTION_DIM)
+    for name, weight in weights.items():
+        vector[column_index(name)] = float(weight)
+    return vector
 
 
 def diffusion_forcing_loss(
@@ -70,10 +86,12 @@ def diffusion_forcing_loss(
     cond_dropout: float,
     clean_history_prob: float,
     generator: torch.Generator | None = None,
+    columns: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """L_DF: L1 flow matching with per-block noise levels (paper Eq. 3).
 
     x_t = t x1 + (1 - t) x0, target x1 - x0; blocks at t = 1 are context only.
+    `columns` (M,): per-column loss weights (`column_weight_vector`).
     """
     B, T, M = batch.x1.shape
     n = model.cfg.block_frames
@@ -84,7 +102,7 @@ def diffusion_forcing_loss(
     cond = batch.encode(model, condition_dropout(B, cond_dropout, generator))
     v = model(xt, t, cond, batch.reference)
     weight = (t < 1.0).float()
-    loss = _masked_l1(v * model.active, (batch.x1 - x0) * model.active, weight)
+    loss = _masked_l1(v * model.active, (batch.x1 - x0) * model.active, weight, columns)
     loss = loss * M / model.active.sum().clamp_min(1)  # mean over active dims only
     return loss, {"df": float(loss.detach())}
 
@@ -187,6 +205,7 @@ def distillation_loss(
     teacher_nfe: int,
     guidance: Guidance,
     generator: torch.Generator | None = None,
+    columns: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Guidance + step distillation: the student, with NO guidance branches and
     `student_steps` Euler steps, regresses the teacher's guided `teacher_nfe`-step
@@ -213,6 +232,6 @@ def distillation_loss(
         seq = torch.cat([past, x], dim=1)
         tt = torch.cat([torch.ones(B, start), torch.full((B, n), t)], dim=1)
         x = x + dt * student(seq, tt, cond, batch.reference)[:, start:]
-    loss = _masked_l1(x * student.active, target, torch.ones(B, n))
+    loss = _masked_l1(x * student.active, target, torch.ones(B, n), columns)
     loss = loss * M / student.active.sum().clamp_min(1)
     return loss, {"distill": float(loss.detach())}

@@ -31,6 +31,7 @@ from avatar.generator.checkpoint import (
 from avatar.generator.config import TrainConfig
 from avatar.generator.losses import (
     Batch,
+    column_weight_vector,
     diffusion_forcing_loss,
     distillation_loss,
     dpo_loss,
@@ -164,6 +165,7 @@ class Trainer:
         self.train_set = open_split(cfg.corpus, "train", window, stride=cfg.model.block_frames)
         self.val_set = open_split(cfg.corpus, "val", window)
         self.model, self.frozen, self.start_meta = self._build_models()
+        self.columns = column_weight_vector(cfg.column_weights)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay)
         self.step = 0
@@ -207,20 +209,20 @@ class Trainer:
 
     # ------------------------------------------------------------------- losses
     def _loss(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        cfg = self.cfg
+        cfg, columns = self.cfg, self.columns
         if cfg.stage == "teacher":
             return diffusion_forcing_loss(self.model, batch, cfg.cond_dropout,
-                                          cfg.clean_history_prob, gen)
+                                          cfg.clean_history_prob, gen, columns)
         assert self.frozen is not None
         if cfg.stage == "dpo":
             l_df, logs = diffusion_forcing_loss(self.model, batch, cfg.cond_dropout,
-                                                cfg.clean_history_prob, gen)
+                                                cfg.clean_history_prob, gen, columns)
             l_dpo, logs2 = dpo_loss(self.model, self.frozen, batch, cfg.dpo_beta,
                                     cfg.loser_nfe, gen)
             return l_df + cfg.dpo_weight * l_dpo, {**logs, **logs2}
         guidance = Guidance(cfg.guidance_avatar, cfg.guidance_user)
         return distillation_loss(self.model, self.frozen, batch, cfg.student_steps,
-                                 cfg.teacher_nfe, guidance, gen)
+                                 cfg.teacher_nfe, guidance, gen, columns)
 
     @torch.no_grad()
     def validate(self, n_batches: int = 4) -> float:

@@ -19,6 +19,7 @@ from avatar.audio_features import FEATURE_DIM
 from avatar.generator import GeneratorConfig, Guidance, KVCache, MotionGenerator
 from avatar.generator.checkpoint import export_checkpoint, load_generator, save_checkpoint
 from avatar.generator.config import TrainConfig, load_pipeline
+from avatar.generator.losses import Batch, column_weight_vector, diffusion_forcing_loss
 from avatar.generator.model import block_causal_mask
 from avatar.generator.rope import Rope
 from avatar.generator.sampler import (
@@ -29,7 +30,7 @@ from avatar.generator.sampler import (
     velocity,
 )
 from avatar.generator.streaming import StreamingGenerator
-from avatar.motion import MOTION_DIM
+from avatar.motion import MOTION_DIM, column_index
 
 REPO = Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)  # tiny tensors: more threads only add contention on 2 cores
@@ -234,6 +235,38 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         TrainConfig.from_dict({"stepz": 3})
     with pytest.raises(ValueError, match="init_from"):
         TrainConfig(stage="dpo")
+    with pytest.raises(ValueError, match="mouthFunel"):
+        TrainConfig(column_weights={"mouthFunel": 4.0})
+    with pytest.raises(ValueError, match="positive"):
+        TrainConfig(column_weights={"mouthFunnel": 0.0})
+
+
+def test_column_weights_scale_only_their_columns() -> None:
+    """A column weight multiplies that column's share of the teacher loss and
+    nothing else: the same batch and noise with mouthFunnel x4 adds exactly 3x
+    the funnel column's own error (the issue-35 retrain leans on this)."""
+    torch.manual_seed(0)
+    model = _random_model()
+    B, T = 2, model.cfg.window_frames
+    Tc = T + model.cfg.lookahead
+    a, ua, um = (torch.from_numpy(x) for x in _conditions(Tc))
+    batch = Batch(x1=torch.randn(B, T, MOTION_DIM) * model.active,
+                  avatar_audio=a[None].repeat(B, 1, 1), user_audio=ua[None].repeat(B, 1, 1),
+                  user_motion=um[None].repeat(B, 1, 1), reference=torch.zeros(B, MOTION_DIM))
+    funnel = column_index("mouthFunnel")
+    only_funnel = torch.zeros(MOTION_DIM)
+    only_funnel[funnel] = 1.0
+
+    def loss(columns: torch.Tensor | None) -> float:
+        return float(diffusion_forcing_loss(model, batch, 0.0, 0.5,
+                                            torch.Generator().manual_seed(3), columns)[0])
+
+    assert column_weight_vector({}) is None
+    weighted = column_weight_vector({"mouthFunnel": 4.0})
+    assert weighted is not None and weighted[funnel] == 4.0 and weighted.sum() == MOTION_DIM + 3
+    plain, funnel_part = loss(None), loss(only_funnel)
+    assert funnel_part > 0
+    assert loss(weighted) == pytest.approx(plain + 3 * funnel_part, rel=1e-5)
 
 
 def test_shipped_pipeline_config_chains_the_stages() -> None:

@@ -32,6 +32,7 @@ threads = 1
 log_every = 1
 ckpt_every = 2
 val_every = 2
+column_weights = {{ mouthFunnel = 2.0, mouthPucker = 2.0 }}
 [model]
 hidden = 32
 depth = 1
