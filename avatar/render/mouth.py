@@ -77,9 +77,12 @@ LOWER_EDGE_BELOW_LIPS = 0.02  # lower incisal edge (behind the upper teeth at re
 SMILE_ARC = 0.12  # the incisal edges rise toward the back: v -= SMILE_ARC * u^2
 CROWN_UPPER, CROWN_LOWER = 0.17, 0.14  # visible crown heights; gum beyond
 CORNER_ROUND = 0.22  # tooth corner rounding at the edge, share of the tooth's width
-GAP_DARK = 0.22  # darkening at a boundary between teeth
-GAP_WIDTH = 0.08  # gap shading width, share of the tooth's width ...
-GAP_MIN_PX = 1.6  # ... but never narrower than this (px)
+GAP_DARK = 0.3  # darkening at a boundary between teeth: a thin, crisp line ...
+GAP_WIDTH = 0.05  # ... this share of the tooth's width ...
+GAP_MIN_PX = 1.0  # ... but never narrower than this (px)
+CERVICAL_DARK = 0.1  # teeth this much duller toward the gum
+TEETH_GLINT = 0.12  # a wet highlight on the upper incisors (share of the way to white)
+TOOTH_ROUND = 0.04  # each tooth a little darker toward its sides (more: a picket fence)
 EDGE_TRANSLUCENT = 0.018  # IOD above the incisal edge that is translucent
 LOWER_DIM = 0.78  # lower teeth are in the lower lip's shadow
 TONGUE_HALF_WIDTH = 0.34
@@ -535,18 +538,26 @@ class MouthPainter:
         in_arch = (u > bu[0]) & (u < bu[-1])
         cover = cover * in_arch
         gum = _smoothstep((inside - crown) * ppu + 0.5)
-        # gaps: soft darkening toward the boundaries, at least GAP_MIN_PX wide
+        # gaps: soft darkening toward the boundaries, at least GAP_MIN_PX wide (x1.5 at 256)
         d_px = np.minimum(u - left, right - u) * ppu
-        sigma = np.maximum(GAP_MIN_PX, GAP_WIDTH * width * ppu)
+        sigma = np.maximum(GAP_MIN_PX * soft, GAP_WIDTH * width * ppu)  # wider when small
         shade = 1.0 - GAP_DARK * np.exp(-((d_px / sigma) ** 2))
-        shade = shade * (1.0 - 0.12 * t * t)  # each tooth rounder: darker at its sides
+        shade = shade * (1.0 - TOOTH_ROUND * t * t)  # each tooth rounder: darker at its sides
         # the back teeth turn away and sit deeper in the mouth
         shade = shade * (1.0 - 0.25 * _smoothstep((np.abs(u) - 0.12) / 0.3))
         translucent = 1.0 - 0.1 * np.exp(-np.maximum(inside, 0.0) / EDGE_TRANSLUCENT)
         pal = self.palette
         # shade toward the cavity's warm colour rather than to grey: in the mouth the
         # teeth are lit by light bounced off the red inside
-        shade = (shade * translucent)[..., None]
+        # enamel: duller toward the gum (the neck of a tooth is thinner enamel over
+        # yellower dentine), and a wet highlight on the front teeth's middle third
+        height = np.clip(inside / crown, 0.0, 1.0)  # 0 at the edge, 1 at the gum
+        neck = 1.0 - CERVICAL_DARK * _smoothstep((height - 0.45) / 0.55)
+        shade = (shade * translucent * neck)[..., None]
         rgb = pal.teeth * shade + pal.cavity * (WARM_SHADE * (1.0 - shade))
+        if upper:
+            glint = TEETH_GLINT * np.exp(-((t / 0.3) ** 2 + ((height - 0.5) / 0.22) ** 2)) \
+                * (rank <= 1)
+            rgb = rgb + (255.0 - rgb) * glint[..., None]
         rgb = rgb + (pal.gum - rgb) * gum[..., None]
         return rgb, cover
