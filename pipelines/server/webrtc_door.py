@@ -241,7 +241,10 @@ class WebRTCDoor:
                     audio_in_enabled=True,
                     audio_out_enabled=True,
                     video_in_enabled=camera,
-                    video_in_sources={"camera": VideoInSourceParams(framerate=CAMERA_IN_FPS)},
+                    # only with a camera: pipecat refuses sources without video in, and
+                    # a visitor without a camera (or voice only) is a normal visitor
+                    video_in_sources=({"camera": VideoInSourceParams(framerate=CAMERA_IN_FPS)}
+                                      if camera else {}),
                     video_out_enabled=avatar is not None,
                     # the current image redrawn at WEBRTC_VIDEO_FPS, each new one released
                     # behind its audio; the face steps its render size under load and the
