@@ -257,6 +257,7 @@ def test_column_weights_scale_only_their_columns() -> None:
     only_funnel = torch.zeros(MOTION_DIM)
     only_funnel[funnel] = 1.0
 
+    @torch.no_grad()
     def loss(columns: torch.Tensor | None) -> float:
         return float(diffusion_forcing_loss(model, batch, 0.0, 0.5,
                                             torch.Generator().manual_seed(3), columns)[0])
