@@ -547,13 +547,13 @@ class MouthPainter:
         shade = shade * (1.0 - 0.25 * _smoothstep((np.abs(u) - 0.12) / 0.3))
         translucent = 1.0 - 0.1 * np.exp(-np.maximum(inside, 0.0) / EDGE_TRANSLUCENT)
         pal = self.palette
-        # shade toward the cavity's warm colour rather than to grey: in the mouth the
-        # teeth are lit by light bounced off the red inside
         # enamel: duller toward the gum (the neck of a tooth is thinner enamel over
         # yellower dentine), and a wet highlight on the front teeth's middle third
         height = np.clip(inside / crown, 0.0, 1.0)  # 0 at the edge, 1 at the gum
         neck = 1.0 - CERVICAL_DARK * _smoothstep((height - 0.45) / 0.55)
         shade = (shade * translucent * neck)[..., None]
+        # shade toward the cavity's warm colour rather than to grey: in the mouth the
+        # teeth are lit by light bounced off the red inside
         rgb = pal.teeth * shade + pal.cavity * (WARM_SHADE * (1.0 - shade))
         if upper:
             glint = TEETH_GLINT * np.exp(-((t / 0.3) ** 2 + ((height - 0.5) / 0.22) ** 2)) \
