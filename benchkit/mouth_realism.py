@@ -467,6 +467,15 @@ def real_summary(real: RealMouths) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- rounding
+def phoneme_frames(t0: float, t1: float, frames: int) -> np.ndarray:
+    """The 40 ms frames (those of `speaking_motion`) whose centres fall inside a
+    phoneme spoken from t0 to t1 seconds, within a track of `frames` frames."""
+    from avatar.audio_features import FPS
+
+    span = np.arange(int(np.ceil(t0 * FPS - 0.5)), int(np.ceil(t1 * FPS - 0.5)))
+    return span[(span >= 0) & (span < frames)]
+
+
 def speaking_motion(engine: StreamingGenerator, audio: np.ndarray, seed: int = 0,
                     tail_frames: int = 12) -> np.ndarray:
     """The motion a live session shows while `engine` speaks `audio` (16 kHz) to a
@@ -493,7 +502,7 @@ def rounding_figures(seeds: Iterable[int] = (0, 1),
     rounded vs spread vowels."""
     import torch
 
-    from avatar.audio_features import FPS, SAMPLES_PER_FRAME
+    from avatar.audio_features import SAMPLES_PER_FRAME
     from avatar.corpus.speech import SpeechSynth, Voice
     from avatar.corpus.visemes import phoneme_mouth, resolve_phonemes
     from avatar.generator.streaming import StreamingGenerator
@@ -518,8 +527,7 @@ def rounding_figures(seeds: Iterable[int] = (0, 1),
             rounding = motion[:, funnel] + motion[:, pucker]
             got["all"] += rounding[: len(motion) - tail].tolist()
             for cls, t0, t1 in spans:
-                frames = np.arange(int(np.ceil(t0 * FPS - 0.5)), int(np.ceil(t1 * FPS - 0.5)))
-                frames = frames[(frames >= 0) & (frames < len(motion))]
+                frames = phoneme_frames(t0, t1, len(motion))
                 got["jaw"] += motion[frames, jaw].tolist()
                 if seed == 0:
                     got["corpus_jaw"] += corpus[frames, jaw].tolist()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatar.audio_features import FPS
 from avatar.corpus.signals import frame_energy_db
 from avatar.corpus.speech import SpeechSynth, Voice
 from avatar.corpus.visemes import resolve_phonemes
@@ -21,6 +20,7 @@ from benchkit.mouth_realism import (
     ROUNDED_CLASSES,
     ROUNDING_TEXT,
     SPREAD_CLASSES,
+    phoneme_frames,
     speaking_motion,
 )
 
@@ -73,7 +73,7 @@ def test_shipped_student_rounds_its_lips_on_rounded_vowels_only() -> None:
         motion = speaking_motion(engine, utterance.audio)
         rounding = motion[:, funnel] + motion[:, pucker]
         for cls, t0, t1 in spans:
-            frames = np.arange(int(np.ceil(t0 * FPS - 0.5)), int(np.ceil(t1 * FPS - 0.5)))
+            frames = phoneme_frames(t0, t1, len(motion))
             if cls in ROUNDED_CLASSES:
                 rounded += rounding[frames].tolist()
             elif cls in SPREAD_CLASSES:
