@@ -95,7 +95,11 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from pipecat.processors.frame_processor import (
+    FrameDirection,
+    FrameProcessor,
+    FrameProcessorSetup,
+)
 from pipecat.services.ai_service import AIService
 from pipecat.services.settings import ServiceSettings
 
@@ -118,12 +122,14 @@ from pipelines.face.rate_gate import RateGate
 from pipelines.settings import AvatarSettings, section_params
 from pipelines.wire.frames import (
     AvatarImageFrame,
+    MediaTimedImageFrame,
     PortraitRequestFrame,
     ReplyPauseFrame,
     ReplyResumeFrame,
     UserCameraFrame,
     UserMotionFrame,
 )
+from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
 from sdk.protocol import ErrorCode, MetricsEvent, PortraitEvent, VideoQualityEvent, error_event
 
 FRAME_SECS = 0.04
@@ -364,6 +370,9 @@ class AvatarForcingVideoService(AIService):
                          "quality_changes": 0, "face_restarts": 0}
         #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
         self.last_played_secs = 0.0
+        #: our media-clock tracks in a pipecat SmallWebRTC output downstream (None:
+        #: another transport): images then travel as MediaTimedImageFrames
+        self.media_clock: MediaClockOutput | None = None
 
     @property
     def session(self) -> AvatarSession:
@@ -379,11 +388,28 @@ class AvatarForcingVideoService(AIService):
         return self._session is not None and self.failed is None
 
     # ------------------------------------------------------------------ lifecycle
+    def link(self, processor: FrameProcessor) -> None:
+        """Linked into a pipeline: a SmallWebRTC output right after this service gets
+        our media-clock tracks now, before any peer can connect."""
+        super().link(processor)
+        self._fit_webrtc_output()
+
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         """Note the pipeline's output rate: the session's audio goes out at it, so the
-        transport plays it as it is."""
+        transport plays it as it is. A SmallWebRTC output further downstream gets our
+        media-clock tracks here."""
         await super().setup(setup)
         self._out_rate = setup.audio_out_sample_rate
+        self._fit_webrtc_output()
+
+    def _fit_webrtc_output(self) -> None:
+        """Over pipecat's SmallWebRTC, stamp the video from the audio's clock (issue 45,
+        pipelines/wire/webrtc_output.py): any WebRTC receiver then keeps the lips on
+        the voice by itself."""
+        if self.media_clock is None:
+            output = find_small_webrtc_output(self)
+            if output is not None:
+                self.media_clock = MediaClockOutput.install(output)
 
     async def start(self, frame: StartFrame) -> None:
         """Build the session (if not given) at the pipeline's output rate, off the loop."""
@@ -651,7 +677,11 @@ class AvatarForcingVideoService(AIService):
         pushes image k, then the audio of frame k - lead (its time is now)."""
         params = self._params
         session = self.session
-        lead_secs = params.image_lead_frames * FRAME_SECS
+        # over our media-clock tracks each image goes right before its own audio (the
+        # track shows it when that audio plays); elsewhere as the transport needs
+        media_clock = self.media_clock is not None
+        lead_frames = 0 if media_clock else params.image_lead_frames
+        lead_secs = lead_frames * FRAME_SECS
         t0 = time.monotonic() + params.lead_secs + lead_secs
         pending: deque[PlannedFrame] = deque()
         #: frames whose image is out and whose audio waits its tick: (planned, frame)
@@ -689,15 +719,10 @@ class AvatarForcingVideoService(AIService):
             wait = image_due - params.lead_secs - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            height, width = frame.image.shape[:2]
-            image = AvatarImageFrame(
-                image=frame.image.tobytes(), size=(width, height), format="RGB",
-                jpeg=frame.jpeg or b"", frame_index=frame.index,
-                user_frames=frame.user_frames)
-            image.sync_with_audio = params.images_sync_with_audio
-            await self.push_frame(image)
+            if not (media_clock and frame.repeated):  # a repeat is not sent twice
+                await self.push_frame(self._image_frame(frame, media_clock))
             audio_due.append((planned, frame))
-            while len(audio_due) > params.image_lead_frames:
+            while len(audio_due) > lead_frames:
                 await self._push_audio(*audio_due.popleft())
             if self.governor is not None:
                 await self._adapt(frame.repeated and not chosen)
@@ -705,6 +730,19 @@ class AvatarForcingVideoService(AIService):
                 next_stats += params.stats_interval_secs
                 if self._send_metrics:
                     await self._send_stats()
+
+    def _image_frame(self, frame: AvatarFrame, media_clock: bool) -> Frame:
+        """The frame that carries an image to the transport: on the media clock's
+        tracks the array itself (encoded once, by the track's sender), else pipecat's
+        RGB image (with the JPEG our websocket sends)."""
+        if media_clock:
+            return MediaTimedImageFrame(rgb=frame.image, frame_index=frame.index)
+        height, width = frame.image.shape[:2]
+        image = AvatarImageFrame(
+            image=frame.image.tobytes(), size=(width, height), format="RGB",
+            jpeg=frame.jpeg or b"", frame_index=frame.index, user_frames=frame.user_frames)
+        image.sync_with_audio = self._params.images_sync_with_audio
+        return image
 
     async def _push_audio(self, planned: PlannedFrame, frame: AvatarFrame) -> None:
         """A frame's 40 ms of audio, then the text and control frames held behind it."""
@@ -898,6 +936,8 @@ class AvatarForcingVideoService(AIService):
             })
         if self._transport_stats is not None:
             values.update(self._transport_stats())
+        if self.media_clock is not None:
+            values.update(self.media_clock.stats())
         return values
 
     async def _send_stats(self) -> None:

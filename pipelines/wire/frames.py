@@ -8,13 +8,16 @@ nothing in an utterance, speech/stt.py), `ReplyPauseFrame` / `ReplyResumeFrame`
 The face (face/): `UserCameraFrame`, `UserMotionFrame` and `PortraitRequestFrame`
 come from the client (wire/serializer.py) to the avatar node; the node emits
 `AvatarImageFrame`s, which face/video_wire.py re-wraps as `EncodedVideoFrame`s
-for the serializer to write behind their audio.
+for the serializer to write behind their audio; over pipecat's SmallWebRTC it
+emits `MediaTimedImageFrame`s, which wire/webrtc_output.py hands to a video track
+on the audio's clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from pipecat.frames.frames import (
     DataFrame,
     OutputImageRawFrame,
@@ -88,3 +91,19 @@ class PortraitRequestFrame(SystemFrame):
 
     portrait_name: str | None = None  # (`name` is every Frame's own name)
     upload: bytes | None = None
+
+
+@dataclass
+class MediaTimedImageFrame(DataFrame):
+    """An avatar image for a transport whose video track takes its time from the
+    audio (pipelines/wire/webrtc_output.py): it travels in pipecat's audio queue,
+    behind the audio before it, and is shown when the audio after it plays. Not an
+    `OutputImageRawFrame`, so pipecat neither resizes nor redraws it.
+
+    Parameters:
+        rgb: the image, (H, W, 3) uint8.
+        frame_index: the avatar session's frame number.
+    """
+
+    rgb: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), np.uint8))
+    frame_index: int = 0

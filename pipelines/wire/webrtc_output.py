@@ -1,0 +1,149 @@
+"""Our media-clock tracks (wire/webrtc_tracks.py) inside pipecat's SmallWebRTC output.
+
+A pipecat developer writes `SmallWebRTCTransport(...)` and puts
+`AvatarForcingVideoService()` before `transport.output()`; nothing else. The
+service finds that output downstream (`find_small_webrtc_output`) and calls
+`MediaClockOutput.install` on it, while the pipeline is being linked or set up,
+before any peer connects. From then on:
+
+- whenever pipecat's client installs its `RawAudioTrack` / `RawVideoTrack` on the
+  peer connection (on connect, and again on a reconnect), ours are installed in
+  their place (`replace_audio_track` / `replace_video_track` of that one
+  connection are wrapped); the client writes to them as it wrote to its own;
+- the output's `write_transport_frame` hook, which pipecat calls for custom frames
+  that travel in its audio queue behind the audio before them, hands each
+  `MediaTimedImageFrame` to the video track, which shows it when the audio after
+  it plays, stamped on the audio's clock.
+
+Only this one transport is touched (no class or module of pipecat is patched).
+The same change as an upstream patch for pipecat's own tracks:
+docs/webrtc_media_clock.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import Frame, OutputImageRawFrame
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.transports.smallwebrtc.transport import (
+    RawAudioTrack,
+    RawVideoTrack,
+    SmallWebRTCOutputTransport,
+)
+
+from pipelines.wire.frames import MediaTimedImageFrame
+from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, MediaClockVideoTrack, TrackCounters
+
+#: how far downstream of the service its output transport is looked for
+SEARCH_DEPTH = 16
+
+
+def find_small_webrtc_output(processor: FrameProcessor) -> SmallWebRTCOutputTransport | None:
+    """The SmallWebRTC output transport downstream of `processor`, if any (the first
+    within SEARCH_DEPTH links: usually the very next processor)."""
+    current = processor.next
+    for _ in range(SEARCH_DEPTH):
+        if current is None:
+            return None
+        if isinstance(current, SmallWebRTCOutputTransport):
+            return current
+        current = current.next
+    return None
+
+
+class MediaClockOutput:
+    """Our tracks in one SmallWebRTC output transport (see the module docstring)."""
+
+    #: the attribute that marks an output transport as already fitted
+    MARK = "_avatar_forcing_media_clock"
+
+    def __init__(self, output: SmallWebRTCOutputTransport) -> None:
+        self.output = output
+        self.counters = TrackCounters()
+        self.audio: MediaClockAudioTrack | None = None
+        self.video: MediaClockVideoTrack | None = None
+
+    @classmethod
+    def install(cls, output: SmallWebRTCOutputTransport) -> MediaClockOutput:
+        """Fit `output` with our tracks (idempotent: the fitting already there is
+        returned)."""
+        existing = getattr(output, cls.MARK, None)
+        if isinstance(existing, cls):
+            return existing
+        fitted = cls(output)
+        fitted._wrap_connection()
+        fitted._wrap_write_transport_frame()
+        setattr(output, cls.MARK, fitted)
+        fitted._replace_tracks_already_there()
+        return fitted
+
+    # ---------------------------------------------------------------- tracks
+    def _wrap_connection(self) -> None:
+        client = self.output._client
+        connection = client._webrtc_connection
+        replace_audio, replace_video = connection.replace_audio_track, connection.replace_video_track
+
+        def audio_track(track: Any) -> None:
+            if isinstance(track, RawAudioTrack):
+                track = self._new_audio(track._sample_rate, track._auto_silence)
+                client._audio_output_track = track
+            replace_audio(track)
+
+        def video_track(track: Any) -> None:
+            if isinstance(track, RawVideoTrack):
+                track = self._new_video()
+                client._video_output_track = track
+            replace_video(track)
+
+        connection.replace_audio_track = audio_track  # type: ignore[method-assign]
+        connection.replace_video_track = video_track  # type: ignore[method-assign]
+
+    def _new_audio(self, sample_rate: int, auto_silence: bool) -> MediaClockAudioTrack:
+        self.audio = MediaClockAudioTrack(sample_rate, auto_silence, counters=self.counters)
+        if self.video is not None:  # a reconnect: the video follows the new clock
+            self.video.audio = self.audio
+        return self.audio
+
+    def _new_video(self) -> MediaClockVideoTrack:
+        if self.audio is None:  # pipecat installs audio first; video-only outputs too
+            self.audio = MediaClockAudioTrack(48_000, counters=self.counters)
+        self.video = MediaClockVideoTrack(self.audio, counters=self.counters)
+        return self.video
+
+    def _replace_tracks_already_there(self) -> None:
+        """A peer that connected before the fitting has pipecat's tracks: replace them
+        (the video sender may wait inside the old track for an image: give it one)."""
+        client = self.output._client
+        old_audio, old_video = client._audio_output_track, client._video_output_track
+        if isinstance(old_audio, RawAudioTrack):
+            client._webrtc_connection.replace_audio_track(old_audio)
+        if isinstance(old_video, RawVideoTrack):
+            client._webrtc_connection.replace_video_track(old_video)
+            width, height = old_video._width, old_video._height
+            old_video.add_video_frame(OutputImageRawFrame(bytes(width * height * 3),
+                                                          (width, height), "RGB"))
+            logger.info("avatar: a WebRTC peer connected before the face: its tracks "
+                        "were replaced by the media-clock tracks")
+
+    # ---------------------------------------------------------------- images
+    def _wrap_write_transport_frame(self) -> None:
+        original: Callable[[Frame], Coroutine[Any, Any, None]] = self.output.write_transport_frame
+
+        async def write_transport_frame(frame: Frame) -> None:
+            if isinstance(frame, MediaTimedImageFrame):
+                # only to a track the client still writes to (it drops its tracks when
+                # the peer goes: images must not pile up in a dead one)
+                if self.video is not None and self.output._client._video_output_track is self.video:
+                    self.video.add_image(frame.rgb)
+                return
+            await original(frame)
+
+        self.output.write_transport_frame = write_transport_frame  # type: ignore[method-assign]
+
+    def stats(self) -> dict[str, int | float]:
+        """The tracks' counters (merged into the service's `stats()`)."""
+        return {f"webrtc_{name}": round(value, 3) if isinstance(value, float) else value
+                for name, value in vars(self.counters).items()}

@@ -1,0 +1,190 @@
+"""The media-clock WebRTC tracks (pipelines/wire/webrtc_tracks.py) and their fitting
+into pipecat's SmallWebRTC output (pipelines/wire/webrtc_output.py).
+
+The tracks are driven as aiortc's RTP sender drives them (`recv()` in a loop) on
+real aiortc and PyAV objects; the fitting on a real pipecat pipeline with a real
+`SmallWebRTCTransport`. What is checked is what a receiver depends on: the audio
+in steady 20 ms packets on a contiguous sample clock, each image stamped with the
+media time of its own audio, no image sent twice, speech never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from pipecat.frames.frames import OutputImageRawFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.transports.base_transport import TransportParams
+from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+from pipecat.transports.smallwebrtc.transport import (
+    RawAudioTrack,
+    RawVideoTrack,
+    SmallWebRTCTransport,
+)
+
+from pipelines import AvatarForcingVideoService
+from pipelines.wire.frames import MediaTimedImageFrame
+from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
+from pipelines.wire.webrtc_tracks import (
+    MARK_WAIT_PACKETS,
+    PACKET_SECS,
+    VIDEO_CLOCK,
+    MediaClockAudioTrack,
+    MediaClockVideoTrack,
+)
+
+RATE = 24_000
+TEN_MS = RATE // 100 * 2  # bytes of 10 ms of 16-bit mono
+
+
+def tone(ms: int, value: int = 1000) -> bytes:
+    return np.full(RATE * ms // 1000, value, np.int16).tobytes()
+
+
+def image(value: int) -> np.ndarray:
+    return np.full((16, 16, 3), value, np.uint8)
+
+
+async def test_audio_goes_out_in_20_ms_packets_on_a_contiguous_clock() -> None:
+    track = MediaClockAudioTrack(RATE)
+    written = track.add_audio_bytes(tone(30))
+    frames = [await track.recv() for _ in range(3)]
+    assert [f.samples for f in frames] == [480, 480, 480]
+    assert [f.pts for f in frames] == [0, 480, 960]
+    assert written.done() and written.result() is True  # released once all of it went out
+    pcm = [f.to_ndarray().reshape(-1) for f in frames]
+    assert (pcm[0] == 1000).all() and (pcm[1][:240] == 1000).all() and (pcm[1][240:] == 0).all()
+    assert (pcm[2] == 0).all()  # nothing queued: silence
+    assert track.media_secs == pytest.approx(0.06)
+    # paced at real time: three packets took about 40 ms after the first
+    assert track.counters.audio_packets == 3
+
+
+async def test_audio_refuses_a_length_that_is_not_whole_10_ms() -> None:
+    track = MediaClockAudioTrack(RATE)
+    with pytest.raises(ValueError, match="multiple of 10 ms"):
+        track.add_audio_bytes(bytes(TEN_MS + 2))
+
+
+async def test_an_image_is_stamped_with_the_media_time_of_the_audio_after_it() -> None:
+    audio = MediaClockAudioTrack(RATE)
+    video = MediaClockVideoTrack(audio)
+    audio.add_audio_bytes(tone(40, 0))  # idle: 40 ms
+    video.add_image(image(1))  # this image's audio is the next write
+    audio.add_audio_bytes(tone(40))
+    video.add_image(image(2))
+    audio.add_audio_bytes(tone(40))
+    for _ in range(6):
+        await audio.recv()
+    first, second = await video.recv(), await video.recv()
+    assert first.pts == round(0.04 * VIDEO_CLOCK) and second.pts == round(0.08 * VIDEO_CLOCK)
+    assert first.to_ndarray(format="rgb24")[0, 0, 0] == 1
+    assert second.to_ndarray(format="rgb24")[0, 0, 0] == 2
+
+
+async def test_an_image_waits_for_its_audio_when_the_audio_ran_dry() -> None:
+    """Silence goes out first; the image is stamped when its own voice starts."""
+    audio = MediaClockAudioTrack(RATE)
+    video = MediaClockVideoTrack(audio)
+    video.add_image(image(7))
+    await audio.recv()  # 20 ms of silence: the image's audio has not come yet
+    audio.add_audio_bytes(tone(40))
+    await audio.recv()
+    frame = await video.recv()
+    assert frame.pts == round(PACKET_SECS * VIDEO_CLOCK)
+    assert audio.counters.images_released_without_audio == 0
+
+
+async def test_an_image_with_no_audio_behind_it_is_shown_anyway() -> None:
+    audio = MediaClockAudioTrack(RATE)
+    video = MediaClockVideoTrack(audio)
+    video.add_image(image(3))
+    for _ in range(MARK_WAIT_PACKETS + 1):
+        await audio.recv()
+    frame = await asyncio.wait_for(video.recv(), 1.0)
+    assert frame.pts == round(MARK_WAIT_PACKETS * PACKET_SECS * VIDEO_CLOCK)
+    assert audio.counters.images_released_without_audio == 1
+
+
+async def test_late_silence_is_skipped_and_late_speech_is_sent() -> None:
+    """A busy event loop: missed silence is not sent in a burst (the media time jumps
+    to the wall clock), missed speech goes out at once, in order."""
+    audio = MediaClockAudioTrack(RATE)
+    await audio.recv()
+    audio._origin = time.monotonic() - 0.5  # the loop stalled for half a second
+    await audio.recv()
+    assert audio.counters.silence_skipped_secs == pytest.approx(0.48, abs=0.03)
+    assert audio.media_secs == pytest.approx(0.5, abs=0.03)
+    audio._origin -= 0.5  # stalled again, with speech waiting
+    audio.add_audio_bytes(tone(40))
+    packet = await audio.recv()
+    assert (packet.to_ndarray() == 1000).all()  # the speech, not skipped
+    assert audio.counters.late_packets == 1
+
+
+async def test_a_redrawn_image_is_sent_once() -> None:
+    audio = MediaClockAudioTrack(RATE)
+    video = MediaClockVideoTrack(audio)
+    frame = OutputImageRawFrame(image(5).tobytes(), (16, 16), "RGB")
+    for _ in range(3):  # pipecat's non-live output redraws its current image
+        video.add_video_frame(frame)
+    audio.add_audio_bytes(tone(40))
+    await audio.recv()
+    assert audio.counters.images_in == 1 and audio.counters.images_repeated_dropped == 2
+
+
+async def test_a_video_track_behind_its_audio_shows_the_newest_image() -> None:
+    audio = MediaClockAudioTrack(RATE)
+    video = MediaClockVideoTrack(audio)
+    for value in range(6):
+        video.add_image(image(value))
+        audio.add_audio_bytes(tone(40))
+    for _ in range(12):
+        await audio.recv()
+    sent = await video.recv()  # the first four are more than STALE_IMAGE_SECS old now
+    assert sent.to_ndarray(format="rgb24")[0, 0, 0] == 3
+    assert audio.counters.images_stale_dropped == 3
+
+
+def test_a_service_before_a_small_webrtc_output_fits_it_with_media_clock_tracks() -> None:
+    """What a pipecat developer writes, as in pipecat's own avatar examples: the
+    service fits the transport's output while the pipeline is linked."""
+    connection = SmallWebRTCConnection()
+    transport = SmallWebRTCTransport(webrtc_connection=connection, params=TransportParams(
+        audio_in_enabled=True, audio_out_enabled=True, video_out_enabled=True,
+        video_out_is_live=True, video_out_width=512, video_out_height=512))
+    service = AvatarForcingVideoService()
+    Pipeline([transport.input(), service, transport.output()])
+    assert find_small_webrtc_output(service) is transport.output()
+    assert isinstance(service.media_clock, MediaClockOutput)
+    assert MediaClockOutput.install(transport.output()) is service.media_clock  # idempotent
+
+    # pipecat's client installs its own tracks when the peer connects: ours go in instead
+    client = transport.output()._client
+    client._audio_output_track = RawAudioTrack(sample_rate=RATE)
+    connection.replace_audio_track(client._audio_output_track)
+    client._video_output_track = RawVideoTrack(512, 512)
+    connection.replace_video_track(client._video_output_track)
+    assert isinstance(client._audio_output_track, MediaClockAudioTrack)
+    assert client._audio_output_track.sample_rate == RATE
+    assert isinstance(client._video_output_track, MediaClockVideoTrack)
+    assert client._video_output_track.audio is client._audio_output_track
+
+
+async def test_the_output_hands_media_timed_images_to_the_video_track() -> None:
+    connection = SmallWebRTCConnection()
+    transport = SmallWebRTCTransport(webrtc_connection=connection, params=TransportParams(
+        audio_out_enabled=True, video_out_enabled=True))
+    fitted = MediaClockOutput.install(transport.output())
+    client = transport.output()._client
+    client._audio_output_track = RawAudioTrack(sample_rate=RATE)
+    connection.replace_audio_track(client._audio_output_track)
+    client._video_output_track = RawVideoTrack(512, 512)
+    connection.replace_video_track(client._video_output_track)
+    await transport.output().write_transport_frame(
+        MediaTimedImageFrame(rgb=image(9), frame_index=4))
+    assert fitted.counters.images_in == 1
+    assert fitted.stats()["webrtc_images_in"] == 1
