@@ -54,6 +54,7 @@ from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
 from benchkit.paths import RESULTS
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
+from benchkit.webrtc_codecs import codec_table
 
 TURN_GAP_SECS = 22.0  # question to question: room for an answer on a slow machine
 FIRST_QUESTION_SECS = 8.0  # into the mic file: after either transport has connected
@@ -87,11 +88,16 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         await page.evaluate("(box) => window.kiosk.probe(box)", box)
         started_at, server_cpu_start = time.monotonic(), _proc_cpu(server_pid)
         chromium_cpu_start = cpu_secs("chromium")
+        receiver_samples: list[dict[str, Any]] = []
         with tqdm(total=int(seconds), desc=f"conversation over {transport}", unit="s") as bar:
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < seconds:
                 bar.update(int(elapsed) - bar.n)
                 await asyncio.sleep(0.5)
+                receiver_samples.append(await page.evaluate(
+                    "(async () => ({state: window.kiosk.client.stats.state, receiver: "
+                    "window.kiosk.client.receiveStats ? await window.kiosk.client.receiveStats()"
+                    " : null}))()"))
         last = await stats(page)
         trace = await page.evaluate("window.kiosk.probeTrace()")
         log = await page.evaluate("window.kiosk.log")
@@ -121,12 +127,31 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "user_captions": [c["text"] for c in captions if c["role"] == "user"],
         "bot_captions": len([c for c in captions if c["role"] == "bot"]),
         "receiver": receiver,
+        "audio_jitter_buffer_ms": _reply_jitter_buffer_ms(receiver_samples),
         "playback": last.get("playback"),
         "lip_sync_follower": last.get("lipSync"),
         "errors": last.get("errors"),
+        "face_metrics": last.get("faceMetrics"),
         "reconnects": last.get("reconnects"),
         "trace": trace,
     }
+
+
+def _reply_jitter_buffer_ms(samples: list[dict[str, Any]]) -> float | None:
+    """The browser's audio jitter-buffer delay while the avatar speaks: the median
+    over the 0.5 s intervals that began and ended in the page's `speaking` state of
+    jitterBufferDelay / jitterBufferEmittedCount over the interval (WebRTC only)."""
+    delays = []
+    for before, after in zip(samples, samples[1:], strict=False):
+        if not (before["receiver"] and after["receiver"] and "audio" in after["receiver"]):
+            continue
+        if before["state"] != "speaking" or after["state"] != "speaking":
+            continue
+        then, now = before["receiver"]["audio"], after["receiver"]["audio"]
+        emitted = now["jitterBufferEmittedCount"] - then["jitterBufferEmittedCount"]
+        if emitted > 0:
+            delays.append(1000 * (now["jitterBufferDelay"] - then["jitterBufferDelay"]) / emitted)
+    return round(float(np.median(delays)), 1) if delays else None
 
 
 def _proc_cpu(pid: int) -> float:
@@ -191,6 +216,10 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "av_lag_ms_p50": pct([r["lag_ms"] for r in lags], 50),
         "frame_gap_ms_max": max((r["frame_gap_ms_max"] or 0) for r in runs),
         "cpu_per_session": round(float(np.median([r["cpu_per_session"] for r in runs])), 1),
+        "audio_jitter_buffer_ms": (round(float(np.median(jitter)), 1)
+                                   if (jitter := [r["audio_jitter_buffer_ms"] for r in runs
+                                                  if r["audio_jitter_buffer_ms"] is not None])
+                                   else None),
         "rounds": len(runs),
     })
     return merged
@@ -217,7 +246,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             order = names if round_index % 2 == 0 else list(reversed(names))
             for name in order:
                 runs[name].append(await conversation(http, pid, wav, y4m, name, seconds, args.size))
-    websocket, webrtc = _merge(runs["websocket"]), _merge(runs["webrtc"])
+    merged = {name: _merge(done) for name, done in runs.items()}
+    websocket, webrtc = merged["websocket"], merged["webrtc"]
     ratio = (round(webrtc["voice_to_voice_ms_p50"] / websocket["voice_to_voice_ms_p50"], 3)
              if webrtc["voice_to_voice_ms_p50"] and websocket["voice_to_voice_ms_p50"] else None)
     result: dict[str, Any] = {
@@ -229,7 +259,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             [a - b for a, b in zip(webrtc["voice_to_voice_ms"], websocket["voice_to_voice_ms"],
                                    strict=False)], 50)
         if len(webrtc["voice_to_voice_ms"]) == len(websocket["voice_to_voice_ms"]) else None,
-        **({name: _merge(runs[name]) for name in UNSYNCED} if args.compare_lipsync else {}),
+        **{name: merged[name] for name in UNSYNCED if name in merged},
         "llm_temperature": float(LLM_TEMPERATURE),
         "size_asked": args.size,
         "turns": args.turns,
@@ -237,14 +267,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(),
+        "load_avg_conversations_end": [round(x, 2) for x in os.getloadavg()],
         "goals": {
             "fps_ge_24": {name: run["video_fps"] >= 24 for name, run in
                           (("websocket", websocket), ("webrtc", webrtc))},
             "av_within_40ms": {name: run["av_offset_ms"] is not None and run["av_offset_ms"] <= 40
-                               for name, run in (("websocket", websocket), ("webrtc", webrtc))},
+                               for name, run in merged.items()},
             "v2v_ratio_le_1_05": ratio is not None and ratio <= 1.05,
+            "cpu_within_10_points": webrtc["cpu_per_session"] <= websocket["cpu_per_session"] + 10,
         },
     }
+    if args.codecs:  # after the conversations: the encoders measured on a quiet machine
+        result["encode_ms_per_frame"] = codec_table(args.codec_frames)
     plot(result, args.out.with_suffix(".png"))
     return result
 
@@ -258,6 +292,10 @@ if __name__ == "__main__":
                         help="the face's size the page asks for (the server may step it down)")
     parser.add_argument("--compare-lipsync", action="store_true",
                         help="also hold the conversation over WebRTC with the page's lip sync off")
+    parser.add_argument("--codecs", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure each WebRTC codec's encode time and bitrate at 256 "
+                             "and 512 px (benchkit/webrtc_codecs.py), after the conversations")
+    parser.add_argument("--codec-frames", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -58,13 +58,10 @@ from sdk.protocol import AudioInFormat, ErrorCode, Hello, VideoInOffer, VideoOut
 #: pipecat's transport draws the camera at this rate at most; the face analyses
 #: fewer (its `camera_fps`), newest frame first
 CAMERA_IN_FPS = 15
-#: images travel behind the audio queued before them (pipecat's sync_with_audio), and the
-#: transport redraws its current image at this rate: pipecat's WebRTC audio path holds
-#: the reply's audio ~100 ms longer than its live video path, so live images showed the
-#: mouth 130-210 ms ahead of the voice in Chromium; with them 40-140 ms (bench/webrtc_kiosk.py,
-#: docs/PIPECAT.md). 30, not 25: the redraw loop sleeps a frame after each draw and a
-#: busy event loop oversleeps by ~5 ms (25 gave 21.6 images/s, 30 gives 24.5)
-WEBRTC_VIDEO_FPS = 30
+#: the face's clock: one image per 40 ms. The video track takes each image's time from
+#: the audio's (pipelines/wire/webrtc_output.py, fitted by the service itself), so the
+#: transport's own video pacing never decides when an image is shown
+WEBRTC_VIDEO_FPS = 25
 #: how long a shutdown waits for the sessions of hung-up peers to end
 STOP_SECS = 10.0
 #: a peer answered but never connected (no ICE path, or an offer aiortc took but no
@@ -158,8 +155,7 @@ class WebRTCDoor:
 
         async def start_session(connection: SmallWebRTCConnection) -> None:
             started["connection"] = connection
-            avatar = await start_avatar(context, self.config, image_lead_frames=0,
-                                  images_sync_with_audio=True)
+            avatar = await start_avatar(context, self.config)
             started["avatar"] = avatar
             task = asyncio.create_task(self._run(context, connection, avatar),
                                        name=f"webrtc-session-{session_id}")
@@ -246,10 +242,10 @@ class WebRTCDoor:
                     video_in_sources=({"camera": VideoInSourceParams(framerate=CAMERA_IN_FPS)}
                                       if camera else {}),
                     video_out_enabled=avatar is not None,
-                    # the current image redrawn at WEBRTC_VIDEO_FPS, each new one released
-                    # behind its audio; the face steps its render size under load and the
-                    # transport scales to this size
-                    video_out_is_live=False,
+                    # as in pipecat's own avatar examples; the face's service fits this
+                    # output with tracks on one media clock (each image sent once, at its
+                    # size: a step down under load changes the track's resolution)
+                    video_out_is_live=True,
                     video_out_width=size or 512,
                     video_out_height=size or 512,
                     video_out_framerate=WEBRTC_VIDEO_FPS,

@@ -22,6 +22,22 @@ import { AudioLevels } from "./media-probe.js";
 import { plainWords } from "./protocol.js";
 import { percentile } from "./video.js";
 
+/** the camera's width the server analyses (avatar ANALYSIS_WIDTH) */
+const CAMERA_SEND_WIDTH = 320;
+/** camera frames a second sent: the face analyses 10 a second by default */
+const CAMERA_SEND_FPS = 10;
+
+/**
+ * The camera track's send encoding: scaled down to CAMERA_SEND_WIDTH and CAMERA_SEND_FPS
+ * (the self-view keeps the full-size track).
+ * @param {MediaStreamTrack} track
+ * @returns {RTCRtpEncodingParameters}
+ */
+export function cameraEncoding(track) {
+  const width = track.getSettings().width || CAMERA_SEND_WIDTH;
+  return { scaleResolutionDownBy: Math.max(1, width / CAMERA_SEND_WIDTH), maxFramerate: CAMERA_SEND_FPS };
+}
+
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 const PING_MS = 1000; // pipecat takes a peer whose pings stop for 3 s as gone
 const ICE_GATHER_MS = 2000; // on a LAN or loopback every host candidate is known by then
@@ -169,7 +185,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
 
   /**
    * The receiving side's delays as the browser reports them (RTCPeerConnection
-   * getStats, inbound-rtp): mean jitter-buffer delay per kind, in ms.
+   * getStats, inbound-rtp): mean jitter-buffer delay per kind, in ms, and the raw
+   * counters (s, samples) from which a caller takes the delay over an interval.
    * @returns {Promise<Record<string, any>>}
    */
   async receiveStats() {
@@ -183,6 +200,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
       found[entry.kind] = {
         jitterBufferMs: emitted ? (1000 * entry.jitterBufferDelay) / emitted : null,
         targetMs: emitted && entry.jitterBufferTargetDelay ? (1000 * entry.jitterBufferTargetDelay) / emitted : null,
+        jitterBufferDelay: entry.jitterBufferDelay, jitterBufferEmittedCount: emitted,
         packetsLost: entry.packetsLost, framesDropped: entry.framesDropped,
         framesDecoded: entry.framesDecoded, totalProcessingDelay: entry.totalProcessingDelay,
       };
@@ -201,7 +219,12 @@ export class WebRTCAvatarClient extends ConversationEvents {
     const micTrack = /** @type {MediaStream} */ (this.micStream).getAudioTracks()[0];
     pc.addTransceiver(micTrack, { direction: "sendrecv" });
     const cameraTrack = this.cameraStream ? this.cameraStream.getVideoTracks()[0] : null;
-    pc.addTransceiver(cameraTrack || "video", { direction: this.options.videoSize ? "sendrecv" : "recvonly" });
+    pc.addTransceiver(cameraTrack || "video", {
+      direction: this.options.videoSize ? "sendrecv" : "recvonly",
+      // the face reads the camera at 320 px, CAMERA_SEND_FPS a second at most: sending
+      // no more spares the server a VP8 decode of every full-size frame
+      sendEncodings: cameraTrack ? [cameraEncoding(cameraTrack)] : undefined,
+    });
     const channel = pc.createDataChannel("events", { ordered: true });
     this.channel = channel;
     channel.onopen = () => {

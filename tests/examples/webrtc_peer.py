@@ -116,8 +116,12 @@ class Received:
 
     audio: list[tuple[float, np.ndarray]] = field(default_factory=list)
     audio_rate: int = MIC_RATE
+    #: (arrival time, RTP timestamp in s) of every audio frame: its media time
+    audio_pts: list[tuple[float, float]] = field(default_factory=list)
     #: (arrival time, width, height) of every video frame
     video: list[tuple[float, int, int]] = field(default_factory=list)
+    #: (arrival time, RTP timestamp in s) of every video frame
+    video_pts: list[tuple[float, float]] = field(default_factory=list)
     #: (arrival time, RGB image) of the frames kept for analysis
     images: list[tuple[float, np.ndarray]] = field(default_factory=list)
     #: keep one video frame in this many (0: keep none), scaled to keep_size px square
@@ -134,7 +138,10 @@ async def _record_audio(track: Any, received: Received) -> None:
             pcm = frame.to_ndarray().reshape(-1)
             channels = len(frame.layout.channels)
             received.audio_rate = frame.sample_rate
-            received.audio.append((time.monotonic(), pcm[::channels].astype(np.int16)))
+            now = time.monotonic()
+            received.audio.append((now, pcm[::channels].astype(np.int16)))
+            if frame.pts is not None and frame.time_base is not None:
+                received.audio_pts.append((now, float(frame.pts * frame.time_base)))
 
 
 async def _record_video(track: Any, received: Received) -> None:
@@ -143,6 +150,8 @@ async def _record_video(track: Any, received: Received) -> None:
             frame = await track.recv()
             now = time.monotonic()
             received.video.append((now, frame.width, frame.height))
+            if frame.pts is not None and frame.time_base is not None:
+                received.video_pts.append((now, float(frame.pts * frame.time_base)))
             if received.keep_every and len(received.video) % received.keep_every == 0:
                 small = frame.reformat(width=received.keep_size, height=received.keep_size,
                                        format="rgb24")
@@ -166,8 +175,10 @@ class Peer:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def connect(base_url: str, camera: CameraTrack, *, keep_every: int = 2) -> Peer:
-    """Offer a microphone and `camera` to the example as the prebuilt client does."""
+async def connect(base_url: str, camera: CameraTrack, *, keep_every: int = 2,
+                  direct_offer: dict[str, Any] | None = None) -> Peer:
+    """Offer a microphone and `camera` to the example as the prebuilt client does, or
+    (`direct_offer`: its request_data) to our server's `/api/offer` as the kiosk page does."""
     pc = RTCPeerConnection()  # no ICE servers: host candidates, as the example's server
     mic = MicrophoneTrack()
     pc.addTrack(mic)
@@ -195,12 +206,15 @@ async def connect(base_url: str, camera: CameraTrack, *, keep_every: int = 2) ->
         tasks.append(asyncio.ensure_future(record(track, received)))
 
     await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate
+    offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-        start = await http.post("/start", json={"transport": "webrtc"})
-        start.raise_for_status()
-        session = start.json()["sessionId"]
-        reply = await http.post(f"/sessions/{session}/api/offer", json={
-            "sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+        if direct_offer is not None:
+            reply = await http.post("/api/offer", json={**offer, "request_data": direct_offer})
+        else:
+            start = await http.post("/start", json={"transport": "webrtc"})
+            start.raise_for_status()
+            session = start.json()["sessionId"]
+            reply = await http.post(f"/sessions/{session}/api/offer", json=offer)
         reply.raise_for_status()
         answer = reply.json()
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
