@@ -26,7 +26,10 @@ own A/V sync only), in the same run. Measured by the page:
   (benchkit/page_lip_sync.py); the same method on both transports. The websocket
   page's own pts measure (audio clock minus the drawn frame's pts) is kept
   beside it as `av_offset_ms_pts`;
-- cpu_per_session: the server process's CPU (% of one core) during the conversation.
+- cpu_per_session: the server process's CPU (% of one core) during the conversation;
+  cpu_face_workers: its face worker processes' (the face renders there on both
+  transports; over WebRTC the server process encodes the video, over the websocket
+  the face worker encodes the JPEGs).
 
 Prints one JSON object (last line) with the load average; writes it and a plot.
 
@@ -52,6 +55,7 @@ from benchkit.kiosk_page import cpu_secs, kiosk_page, stats
 from benchkit.kiosk_server import free_port, product_server
 from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
 from benchkit.paths import RESULTS
+from benchkit.proc_cpu import descendants, proc_cpu
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
 from benchkit.webrtc_codecs import codec_table
@@ -89,11 +93,13 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         started_at, server_cpu_start = time.monotonic(), _proc_cpu(server_pid)
         chromium_cpu_start = cpu_secs("chromium")
         receiver_samples: list[dict[str, Any]] = []
+        face_cpu = FaceCpu(server_pid)
         with tqdm(total=int(seconds), desc=f"conversation over {transport}", unit="s") as bar:
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < seconds:
                 bar.update(int(elapsed) - bar.n)
                 await asyncio.sleep(0.5)
+                face_cpu.sample()
                 receiver_samples.append(await page.evaluate(
                     "(async () => ({state: window.kiosk.client.stats.state, receiver: "
                     "window.kiosk.client.receiveStats ? await window.kiosk.client.receiveStats()"
@@ -104,6 +110,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         # the browser's own receive delays (WebRTC: jitter buffers per track)
         receiver = await page.evaluate(
             "window.kiosk.client.receiveStats ? window.kiosk.client.receiveStats() : null")
+        face_cpu.sample()
         wall = time.monotonic() - started_at
         server_cpu = 100 * (_proc_cpu(server_pid) - server_cpu_start) / wall
         chromium_cpu = 100 * (cpu_secs("chromium") - chromium_cpu_start) / wall
@@ -122,6 +129,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "lip_sync": sync,
         "frame_gap_ms_max": _gap_max(last, trace),
         "cpu_per_session": round(server_cpu, 1),
+        "cpu_face_workers": round(100 * face_cpu.used / wall, 1),
         "cpu_chromium": round(chromium_cpu, 1),
         "mouth_box": {k: round(v, 3) for k, v in box.items()},
         "user_captions": [c["text"] for c in captions if c["role"] == "user"],
@@ -152,6 +160,31 @@ def _reply_jitter_buffer_ms(samples: list[dict[str, Any]]) -> float | None:
         if emitted > 0:
             delays.append(1000 * (now["jitterBufferDelay"] - then["jitterBufferDelay"]) / emitted)
     return round(float(np.median(delays)), 1) if delays else None
+
+
+class FaceCpu:
+    """CPU seconds used by the server's face workers (its descendants other than the
+    LLM server), counted as growth since each was first seen: workers come and go."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.used = 0.0
+        self._seen: dict[int, float] = {}
+        self.sample()
+
+    def sample(self) -> None:
+        for pid in descendants(self.server_pid):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "llama_cpp" in command:
+                continue
+            value = proc_cpu([pid])
+            before = self._seen.get(pid)
+            if before is not None and value >= before:
+                self.used += value - before
+            self._seen[pid] = value
 
 
 def _proc_cpu(pid: int) -> float:
@@ -216,6 +249,7 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "av_lag_ms_p50": pct([r["lag_ms"] for r in lags], 50),
         "frame_gap_ms_max": max((r["frame_gap_ms_max"] or 0) for r in runs),
         "cpu_per_session": round(float(np.median([r["cpu_per_session"] for r in runs])), 1),
+        "cpu_face_workers": round(float(np.median([r["cpu_face_workers"] for r in runs])), 1),
         "audio_jitter_buffer_ms": (round(float(np.median(jitter)), 1)
                                    if (jitter := [r["audio_jitter_buffer_ms"] for r in runs
                                                   if r["audio_jitter_buffer_ms"] is not None])

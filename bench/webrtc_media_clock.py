@@ -61,13 +61,14 @@ def window_offsets_ms(samples: list[tuple[float, float]]) -> list[float]:
 
 async def conversation(root: Path, seconds: float) -> dict[str, Any]:
     camera = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
+    question = _question_48k()  # before connecting: piper would block this peer's loop
     with product_server(free_port(), root=root) as (http, _pid):
         peer = await connect(http, camera, keep_every=0,
                              direct_offer={"video": True, "size": 512, "camera": True,
                                            "client": "bench-media-clock"})
         try:
             await asyncio.sleep(QUESTION_AT)
-            peer.mic.say(_question_48k())
+            peer.mic.say(question)
             await asyncio.sleep(seconds - QUESTION_AT)
         finally:
             await peer.close()

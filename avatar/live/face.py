@@ -30,6 +30,7 @@ from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.generator.streaming import StreamingGenerator
 from avatar.live.camera import CameraMotion
 from avatar.live.imaging import encode_jpeg, native_size
+from avatar.live.video_codec import EncodedImage, VideoRequest, Vp8Stream
 from avatar.portrait import Portrait
 from avatar.render import Calibration, PortraitRenderer
 from avatar.render.portrait_calibration import portrait_key
@@ -49,8 +50,10 @@ class DrawnImage:
 
     image: np.ndarray
     jpeg: bytes | None
-    #: the drawing's own time (render, resize, JPEG) where it ran, ms
+    #: the drawing's own time (render, resize, JPEG, video) where it ran, ms
     draw_ms: float
+    #: the image as one frame of the session's video stream, when one was asked for
+    video: EncodedImage | None = None
 
 
 class FaceBackend(Protocol):
@@ -78,8 +81,10 @@ class FaceBackend(Protocol):
         """The next block's motion (block_frames, 58) from its window of conditions."""
         ...
 
-    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int) -> DrawnImage:
-        """Render `motion` as a `size` px RGB frame (and its JPEG when quality > 0)."""
+    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
+             video: VideoRequest | None = None) -> DrawnImage:
+        """Render `motion` as a `size` px RGB frame (and its JPEG when quality > 0, and
+        the next frame of the session's VP8 stream when `video` asks)."""
         ...
 
     def analyze_jpeg(self, data: bytes, timestamp_ms: int) -> np.ndarray | None:
@@ -109,6 +114,7 @@ class LocalFace:
         self._portrait: Portrait | None = None
         self._engine: StreamingGenerator | None = None
         self._camera: CameraMotion | None = None
+        self._video: Vp8Stream | None = None  # the session's VP8 stream (WebRTC)
         #: renderers built ahead of a session (`prime`), by portrait key and size
         self._spares: dict[tuple[str, int], PortraitRenderer] = {}
 
@@ -146,6 +152,7 @@ class LocalFace:
             renderer.set_calibration(calibration)
         if self._camera is not None:
             self._camera.reset()  # a new session on a warm landmarker
+        self._video = None  # a new session's video stream starts with a keyframe
         self._engine = StreamingGenerator.from_loaded(self._checkpoint,
                                                       portrait.reference_motion, seed=seed)
         self._portrait = portrait
@@ -182,13 +189,18 @@ class LocalFace:
             raise RuntimeError("the face has no portrait yet: call start() first")
         return self._engine.step_window(avatar, user_audio, user_motion, present)
 
-    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int) -> DrawnImage:
+    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
+             video: VideoRequest | None = None) -> DrawnImage:
         started = time.perf_counter()
         image = self._started_renderer().render(motion)
         if image.shape[0] != size:
             image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
         jpeg = encode_jpeg(image, jpeg_quality) if jpeg_quality else None
-        return DrawnImage(image, jpeg, (time.perf_counter() - started) * 1000.0)
+        encoded = None
+        if video is not None:
+            self._video = self._video or Vp8Stream()
+            encoded = self._video.encode(image, video)
+        return DrawnImage(image, jpeg, (time.perf_counter() - started) * 1000.0, encoded)
 
     def analyze_jpeg(self, data: bytes, timestamp_ms: int) -> np.ndarray | None:
         return self._camera_motion().analyze_jpeg(data, timestamp_ms)

@@ -42,6 +42,7 @@ import numpy as np
 from avatar.errors import FaceWorkerFailed, FaceWorkerLost
 from avatar.live.face import DrawnImage, FaceShape
 from avatar.live.face_worker import READY_TIMEOUT_SECS, FaceWorker
+from avatar.live.video_codec import VideoRequest
 from avatar.portrait import Portrait
 from avatar.render import Calibration, PortraitRenderer
 from avatar.render.layers import PLATES
@@ -327,8 +328,9 @@ class WorkerFace:
             lambda w: w.call("step", avatar, user_audio, user_motion, present))
         return motion
 
-    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int) -> DrawnImage:
-        drawn: DrawnImage = self._request(lambda w: w.draw(motion, size, jpeg_quality))
+    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
+             video: VideoRequest | None = None) -> DrawnImage:
+        drawn: DrawnImage = self._request(lambda w: w.draw(motion, size, jpeg_quality, video))
         return drawn
 
     def analyze_jpeg(self, data: bytes, timestamp_ms: int) -> np.ndarray | None:

@@ -40,6 +40,7 @@ import numpy as np
 
 from avatar.errors import AvatarError, FaceWorkerFailed, FaceWorkerLost
 from avatar.live.face import DrawnImage, FaceShape, LocalFace
+from avatar.live.video_codec import EncodedImage, VideoRequest
 from avatar.portrait import Portrait
 from avatar.render import Calibration
 
@@ -224,12 +225,15 @@ class FaceWorker:
         shape: FaceShape = self.call("start", portrait, size, calibration, seed)
         return shape
 
-    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int) -> DrawnImage:
-        """The frame, copied out of the ring (its slot is free once this returns)."""
+    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
+             video: VideoRequest | None = None) -> DrawnImage:
+        """The frame, copied out of the ring (its slot is free once this returns); its
+        JPEG and video frame come by pipe (a few KB)."""
         slot = self._next_slot
         self._next_slot = (slot + 1) % RING_SLOTS
-        shape, jpeg, draw_ms = self.call("draw_into", slot, motion, size, jpeg_quality)
-        return DrawnImage(self._ring.slot(slot, shape).copy(), jpeg, draw_ms)
+        shape, jpeg, draw_ms, encoded = self.call("draw_into", slot, motion, size,
+                                                  jpeg_quality, video)
+        return DrawnImage(self._ring.slot(slot, shape).copy(), jpeg, draw_ms, encoded)
 
     def analyze_rgb(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray | None:
         """The camera frame goes through the ring's camera slot (the lock keeps the
@@ -282,16 +286,17 @@ class _WorkerFace:
               seed: int) -> FaceShape:
         return self.face.start(portrait, size, calibration, seed)
 
-    def draw_into(self, slot: int, motion: np.ndarray, size: int,
-                  jpeg_quality: int) -> tuple[tuple[int, ...], bytes | None, float]:
+    def draw_into(self, slot: int, motion: np.ndarray, size: int, jpeg_quality: int,
+                  video: VideoRequest | None = None,
+                  ) -> tuple[tuple[int, ...], bytes | None, float, EncodedImage | None]:
         if self.fault == "exit":
             os._exit(70)  # a crash without Python's clean-up, as a native fault looks
         if self.fault == "raise":
             self.fault = None
             raise RuntimeError("fault injected: the drawing raised")
-        drawn = self.face.draw(motion, size, jpeg_quality)
+        drawn = self.face.draw(motion, size, jpeg_quality, video)
         self.ring.slot(slot, drawn.image.shape)[:] = drawn.image
-        return drawn.image.shape, drawn.jpeg, drawn.draw_ms
+        return drawn.image.shape, drawn.jpeg, drawn.draw_ms, drawn.video
 
     def analyze_camera_slot(self, shape: tuple[int, ...], timestamp_ms: int) -> np.ndarray | None:
         return self.face.analyze_rgb(self.ring.camera(shape).copy(), timestamp_ms)

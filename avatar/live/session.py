@@ -64,6 +64,7 @@ from avatar.live.face import FaceBackend, FaceShape, LocalFace
 from avatar.live.gaze import GazeFollower
 from avatar.live.listening import ListeningCues
 from avatar.live.resample import StreamingResampler, as_float32
+from avatar.live.video_codec import EncodedImage, VideoRequest
 from avatar.motion import MOTION_DIM
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
@@ -128,6 +129,8 @@ class AvatarFrame:
     reply_position: int
     user_frames: int = 0
     repeated: bool = False  # the image of an earlier frame (rendering skipped under load)
+    #: the image as the next frame of the session's VP8 stream (render(video=...))
+    video: EncodedImage | None = None
 
 
 @dataclass
@@ -473,10 +476,13 @@ class AvatarSession:
         return rows
 
     # ----------------------------------------------------------------- rendering
-    def render(self, frame: PlannedFrame, repeat: bool = False) -> AvatarFrame:
+    def render(self, frame: PlannedFrame, repeat: bool = False,
+               video: VideoRequest | None = None) -> AvatarFrame:
         """Draw `frame` (or, with `repeat` and an earlier image, reuse that image
         to save CPU: video may repeat under load, audio never breaks). A frame
-        generated before the last `clear()` goes out silent on the last image."""
+        generated before the last `clear()` goes out silent on the last image.
+        `video`: also encode the drawn image as the next frame of the session's VP8
+        stream, where the face runs (a repeat is not encoded again)."""
         started = time.perf_counter()
         with self._lock:
             stale = frame.generation != self._generation
@@ -494,12 +500,13 @@ class AvatarSession:
                                frame.reply_position, frame.user_frames, repeated=True)
         self._take_landed_table()
         options = self.options
-        drawn = self._face.draw(frame.motion, options.size, options.jpeg_quality)
+        drawn = self._face.draw(frame.motion, options.size, options.jpeg_quality, video)
         image, jpeg = drawn.image, drawn.jpeg
         self._last_image, self._last_jpeg = image, jpeg
         self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
-                           frame.speaking, frame.reply_position, frame.user_frames)
+                           frame.speaking, frame.reply_position, frame.user_frames,
+                           video=drawn.video)
 
 
     def _take_landed_table(self) -> None:

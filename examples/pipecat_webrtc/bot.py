@@ -56,13 +56,12 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
             # the visitor's camera: the face meets their gaze and smiles back
             video_in_enabled=True,
             video_in_sources={"camera": VideoInSourceParams(framerate=10)},
+            # as in pipecat's own avatar examples: the face's service fits this output
+            # with tracks on one media clock, so the browser keeps the lips on the voice
             video_out_enabled=True,
-            # over WebRTC the face's images travel behind their audio (below) and the
-            # transport redraws the current one 30 times a second (docs/PIPECAT.md)
-            video_out_is_live=False,
+            video_out_is_live=True,
             video_out_width=512,
             video_out_height=512,
-            video_out_framerate=30,
         ),
     )
 
@@ -102,9 +101,7 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
             user_aggregator,
             llm,
             tts,
-            # TTS audio in, lip-synced video and audio out
-            AvatarForcingVideoService(settings=AvatarForcingVideoService.Settings(
-                images_sync_with_audio=True, image_lead_frames=0)),
+            AvatarForcingVideoService(),  # TTS audio in, lip-synced video and audio out
             transport.output(),
             assistant_aggregator,
         ]

@@ -141,6 +141,11 @@ BEHIND_SECS = 0.08
 WORKER_STOP_SECS = 5.0
 #: after a session's `_shutdown`, when its pipeline is torn down: its cycles are collected
 COLLECT_AFTER_SECS = 1.0
+#: how long StartFrame waits for the face to be built before it goes on without it
+#: (pipecat tears a pipeline down when StartFrame takes 20 s to reach its end; a cold
+#: face pool takes 10-15 s on 2 cores). Meanwhile the voice passes through unchanged
+#: and the face takes over at the next reply
+START_WAIT_SECS = 3.0
 
 
 @dataclass(frozen=True)
@@ -215,12 +220,11 @@ def shared_assets(settings: AvatarSettings) -> AvatarAssets:
             assets = AvatarAssets.load(
                 portrait_dir=settings.portrait_dir, default_portrait=settings.default_portrait,
                 budget_ms=settings.video_budget_ms,
-                # a pipecat app's own service keeps its face in process unless asked:
-                # a cold pool (fork server, plates, a primed worker: 10-15 s on 2 cores)
-                # outlasted pipecat's wait for StartFrame (examples/pipecat_webrtc)
-                face_workers=(settings.warm_face_workers
-                              if settings.face_process and "face_process" in settings.model_fields_set
-                              else None),
+                # the face in worker processes in every app; a cold pool (fork server,
+                # plates, a primed worker: 10-15 s on 2 cores) no longer holds up
+                # pipecat's StartFrame: the service builds its session in the background
+                # (AvatarForcingVideoService.start)
+                face_workers=settings.warm_face_workers if settings.face_process else None,
                 face_worker_sessions=settings.face_worker_sessions,
                 face_threads=settings.threads)
             if assets.faces is not None:  # the workers end when the last service lets go
@@ -347,6 +351,13 @@ class AvatarForcingVideoService(AIService):
         self._stopped = False
         #: the face could not be built (bad portrait, missing model): frames pass through
         self.failed: str | None = None
+        #: the assets, loading from `setup` on (None: given, or not started)
+        self._assets_loading: asyncio.Task[AvatarAssets] | None = None
+        #: the session being built after StartFrame went on without it
+        self._building: asyncio.Task[None] | None = None
+        #: a reply is passing through without the face (it was not built yet): the face
+        #: takes over only after its TTSStoppedFrame, never in the middle of a reply
+        self._passthrough_reply = False
         self._held: deque[tuple[int, Frame]] = deque()  # (reply position, frame)
         self._emitted_position = 0
         #: between a reply's first audio and its TTSStoppedFrame leaving the service
@@ -385,7 +396,7 @@ class AvatarForcingVideoService(AIService):
     @property
     def ready(self) -> bool:
         """True once the session exists and the face is running."""
-        return self._session is not None and self.failed is None
+        return self._session is not None and self.failed is None and self._clock_task is not None
 
     # ------------------------------------------------------------------ lifecycle
     def link(self, processor: FrameProcessor) -> None:
@@ -401,6 +412,10 @@ class AvatarForcingVideoService(AIService):
         await super().setup(setup)
         self._out_rate = setup.audio_out_sample_rate
         self._fit_webrtc_output()
+        if self._session is None and self._assets is None and self._assets_loading is None:
+            # start the face's workers now, while the rest of the pipeline sets up
+            self._assets_loading = self.create_task(
+                asyncio.to_thread(shared_assets, self.avatar_settings), name="avatar-assets")
 
     def _fit_webrtc_output(self) -> None:
         """Over pipecat's SmallWebRTC, stamp the video from the audio's clock (issue 45,
@@ -412,21 +427,47 @@ class AvatarForcingVideoService(AIService):
                 self.media_clock = MediaClockOutput.install(output)
 
     async def start(self, frame: StartFrame) -> None:
-        """Build the session (if not given) at the pipeline's output rate, off the loop."""
+        """Build the session (if not given) at the pipeline's output rate, off the loop.
+
+        StartFrame waits at most START_WAIT_SECS for it: a cold face (its worker pool
+        starting) finishes in the background while the voice passes through."""
         await super().start(frame)
-        if self._session is None:
-            rate = self._out_rate
+        if self._session is not None:
+            self._face_ready()
+            return
+        self._building = self.create_task(self._build(self._out_rate), name="avatar-build")
+        done, _ = await asyncio.wait({self._building}, timeout=START_WAIT_SECS)
+        if not done:
+            logger.info(f"avatar: the face is still starting after {START_WAIT_SECS:g} s; "
+                        "the voice goes on without it until it is ready")
+
+    async def _build(self, rate: int) -> None:
+        """Build the session; a face that cannot start never stops the voice."""
+        try:
+            if self._assets is None and self._assets_loading is not None:
+                self._assets = await self._assets_loading
+            building = asyncio.ensure_future(asyncio.to_thread(self._build_session, rate))
             try:
-                self._session = await asyncio.to_thread(self._build_session, rate)
-            except Exception as error:  # a face that cannot start never stops the voice
-                self.failed = f"the avatar could not start: {error}"
-                if isinstance(error, (AvatarError, OSError, ValueError, KeyError, ImportError)):
-                    logger.error(self.failed)  # bad input or a missing file: the message says it
-                else:  # a defect: keep the traceback
-                    logger.exception(self.failed)
-                await self.push_error(self.failed, exception=error,
-                                      force_treat_as_permanent=False)
-                return
+                self._session = await asyncio.shield(building)
+            except asyncio.CancelledError:  # the pipeline ended first: close what is built
+                building.add_done_callback(_close_built_session)
+                raise
+        except Exception as error:
+            self.failed = f"the avatar could not start: {error}"
+            if isinstance(error, (AvatarError, OSError, ValueError, KeyError, ImportError)):
+                logger.error(self.failed)  # bad input or a missing file: the message says it
+            else:  # a defect: keep the traceback
+                logger.exception(self.failed)
+            await self.push_error(self.failed, exception=error, force_treat_as_permanent=False)
+            return
+        if self._stopped:  # the pipeline ended while the face was starting
+            self._building = None
+            await self._shutdown()
+            return
+        self._face_ready()
+
+    def _face_ready(self) -> None:
+        """The session exists: follow its worker's restarts and start the clock."""
         face = self.session.face
         if isinstance(face, WorkerFace) and face.on_restart is None:
             loop = asyncio.get_running_loop()
@@ -435,7 +476,8 @@ class AvatarForcingVideoService(AIService):
                 loop.call_soon_threadsafe(self._face_restarted, reason)
 
             face.on_restart = on_restart
-        self._start_clock()
+        if not self._passthrough_reply:
+            self._start_clock()
 
     def _build_session(self, output_rate: int) -> AvatarSession:
         """Assets (shared), the portrait, the session and its governor (blocking)."""
@@ -498,9 +540,10 @@ class AvatarForcingVideoService(AIService):
                 await self.push_frame(self._held.popleft()[1])
             await self.push_frame(frame, direction)
         elif not self.ready:
-            # no face (it failed to start): the voice goes on without it
+            # no face (it failed, or is still starting): the voice goes on without it
             if not isinstance(frame, UserCameraFrame | UserMotionFrame):
                 await self.push_frame(frame, direction)
+            self._follow_passthrough(frame)
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt()
             await self.push_frame(frame, direction)
@@ -548,6 +591,16 @@ class AvatarForcingVideoService(AIService):
                 self.session.end_of_reply()
             await self._hold_or_push(frame)
 
+    def _follow_passthrough(self, frame: Frame) -> None:
+        """While the face starts, note the reply passing through; once it ended, a face
+        that became ready meanwhile starts its clock (never mid-reply)."""
+        if isinstance(frame, TTSAudioRawFrame):
+            self._passthrough_reply = True
+        elif isinstance(frame, TTSStoppedFrame | InterruptionFrame):
+            self._passthrough_reply = False
+            if self._session is not None and self.failed is None and not self._stopped:
+                self._start_clock()
+
     async def _interrupt(self) -> None:
         """Drop the reply: queued audio, held frames, and the bot's speaking state.
 
@@ -588,6 +641,8 @@ class AvatarForcingVideoService(AIService):
     async def _shutdown(self) -> None:
         """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
         self._stopped = True
+        if self._building is not None and not self._building.done():
+            await self.cancel_task(self._building)
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
         if self._clock_task is not None:
@@ -713,7 +768,11 @@ class AvatarForcingVideoService(AIService):
             repeat = chosen or late > FRAME_SECS
             if late > 0:
                 self.counters["late_frames"] += 1
-            frame = await self._in_worker(session.render, planned, repeat)
+            # over our WebRTC tracks the image is also encoded where it is drawn (VP8, in
+            # the face's worker process), so this process only packetizes it
+            video = (self.media_clock.video_request()
+                     if self.media_clock is not None and not repeat else None)
+            frame = await self._in_worker(session.render, planned, repeat, video)
             self.counters["frames_repeated"] += int(frame.repeated)
             self.counters["frames_repeated_late"] += int(frame.repeated and not chosen)
             wait = image_due - params.lead_secs - time.monotonic()
@@ -736,7 +795,10 @@ class AvatarForcingVideoService(AIService):
         tracks the array itself (encoded once, by the track's sender), else pipecat's
         RGB image (with the JPEG our websocket sends)."""
         if media_clock:
-            return MediaTimedImageFrame(rgb=frame.image, frame_index=frame.index)
+            encoded = frame.video
+            return MediaTimedImageFrame(rgb=frame.image, frame_index=frame.index,
+                                        vp8=None if encoded is None else encoded.data,
+                                        vp8_keyframe=encoded is not None and encoded.keyframe)
         height, width = frame.image.shape[:2]
         image = AvatarImageFrame(
             image=frame.image.tobytes(), size=(width, height), format="RGB",
@@ -972,6 +1034,12 @@ def _collect_ended_session() -> None:
     release_free_memory()
     logger.debug(f"after a session: {found} objects collected in "
                  f"{(time.perf_counter() - started) * 1000:.0f} ms")
+
+
+def _close_built_session(building: asyncio.Future[AvatarSession]) -> None:
+    """A session finished building after its pipeline ended: give its face back."""
+    if not building.cancelled() and building.exception() is None:
+        building.result().close()
 
 
 def _init_worker(threads: int, nice: int) -> None:

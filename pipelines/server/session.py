@@ -200,7 +200,8 @@ class AvatarStart:
 
 async def start_avatar(context: SessionContext, config: ServerConfig, *,
                  image_lead_frames: int = 0,
-                 images_sync_with_audio: bool = False) -> AvatarStart | None:
+                 images_sync_with_audio: bool = False,
+                 jpeg: bool = True) -> AvatarStart | None:
     """Build the avatar node for a session whose hello asked for video.
 
     The render size and camera rate are chosen from this machine's measured
@@ -217,7 +218,9 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
             own audio; 1 on a pipecat transport that paces live video by itself
             (`AvatarNodeParams.image_lead_frames`).
         images_sync_with_audio: release each image behind the audio queued before it
-            (`AvatarNodeParams.images_sync_with_audio`; pipecat's WebRTC transport).
+            (`AvatarNodeParams.images_sync_with_audio`).
+        jpeg: JPEG-encode each image (our websocket sends JPEG; over WebRTC the face
+            encodes VP8 instead).
     """
     hello, assets = context.hello, context.runtime.avatar
     if hello.video_out is None or assets is None or not config.video:
@@ -233,9 +236,13 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
     choice = assets.choose_video(hello.video_out.size, camera=camera)
     # built off the event loop: it takes a face worker from the pool (or, without one,
     # builds the renderer here: a few hundred ms the other sessions must not wait)
+    options = SessionOptions(size=choice.size)
+    if not jpeg:
+        options = replace(options, jpeg_quality=0)
     session = await asyncio.to_thread(with_worker_face, assets.faces, lambda face: AvatarSession(
         portrait, assets.checkpoint, output_rate=context.runtime.models.tts_sample_rate,
-        options=SessionOptions(size=choice.size), calibrator=assets.calibrator, face=face))
+        options=options,
+        calibrator=assets.calibrator, face=face))
 
     def load_portrait(name: str | None, upload: bytes | None) -> Any:
         if upload is not None:

@@ -155,7 +155,7 @@ class WebRTCDoor:
 
         async def start_session(connection: SmallWebRTCConnection) -> None:
             started["connection"] = connection
-            avatar = await start_avatar(context, self.config)
+            avatar = await start_avatar(context, self.config, jpeg=False)
             started["avatar"] = avatar
             task = asyncio.create_task(self._run(context, connection, avatar),
                                        name=f"webrtc-session-{session_id}")

@@ -103,7 +103,11 @@ class MediaTimedImageFrame(DataFrame):
     Parameters:
         rgb: the image, (H, W, 3) uint8.
         frame_index: the avatar session's frame number.
+        vp8: the image as the next frame of the session's VP8 stream, encoded where
+            the face is drawn (None: the track's sender encodes `rgb`).
     """
 
     rgb: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), np.uint8))
     frame_index: int = 0
+    vp8: bytes | None = None
+    vp8_keyframe: bool = False

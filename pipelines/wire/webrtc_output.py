@@ -34,11 +34,14 @@ from pipecat.transports.smallwebrtc.transport import (
     SmallWebRTCOutputTransport,
 )
 
+from avatar.live.video_codec import VideoRequest
 from pipelines.wire.frames import MediaTimedImageFrame
 from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, MediaClockVideoTrack, TrackCounters
 
 #: how far downstream of the service its output transport is looked for
 SEARCH_DEPTH = 16
+#: the VP8 bitrate before the receiver's first estimate (aiortc's own default is 500 kbps)
+DEFAULT_BITRATE = 1_000_000
 
 
 def find_small_webrtc_output(processor: FrameProcessor) -> SmallWebRTCOutputTransport | None:
@@ -97,6 +100,8 @@ class MediaClockOutput:
                 track = self._new_video()
                 client._video_output_track = track
             replace_video(track)
+            if isinstance(track, MediaClockVideoTrack):
+                self._follow_keyframe_requests(track)
 
         connection.replace_audio_track = audio_track  # type: ignore[method-assign]
         connection.replace_video_track = video_track  # type: ignore[method-assign]
@@ -112,6 +117,50 @@ class MediaClockOutput:
             self.audio = MediaClockAudioTrack(48_000, counters=self.counters)
         self.video = MediaClockVideoTrack(self.audio, counters=self.counters)
         return self.video
+
+    def _video_transceiver(self) -> Any:
+        """The transceiver pipecat sends the video on (its second), or None."""
+        connection = self.output._client._webrtc_connection
+        try:
+            transceivers = connection.pc.getTransceivers()
+        except Exception:  # no peer connection yet
+            return None
+        return transceivers[1] if len(transceivers) > 1 else None
+
+    def _follow_keyframe_requests(self, track: MediaClockVideoTrack) -> None:
+        """A receiver's PLI/FIR reaches aiortc's sender, which asks only its own
+        encoder: pass it on to the track, whose frames may come encoded already."""
+        transceiver = self._video_transceiver()
+        if transceiver is None or transceiver.sender is None:
+            return
+        sender = transceiver.sender
+        if getattr(sender, "_avatar_forcing_keyframes", False):
+            return
+        original = sender._send_keyframe
+
+        def send_keyframe() -> None:
+            original()
+            if self.video is not None:
+                self.video.request_keyframe()
+
+        sender._send_keyframe = send_keyframe
+        sender._avatar_forcing_keyframes = True
+
+    def video_request(self) -> VideoRequest | None:
+        """What the face should encode the next image as: VP8 at the bitrate the
+        receiver allows, when the peer negotiated VP8 and the track sends; None: send
+        RGB (another codec, or no peer yet)."""
+        video = self.video
+        if video is None or self.output._client._video_output_track is not video:
+            return None
+        transceiver = self._video_transceiver()
+        codecs = getattr(transceiver, "_codecs", None) or []
+        if not codecs or codecs[0].mimeType.lower() != "video/vp8":
+            return None
+        # aiortc's sender keeps the receiver's estimate (REMB) on its own encoder
+        encoder = getattr(transceiver.sender, "_RTCRtpSender__encoder", None)
+        bitrate = getattr(encoder, "target_bitrate", DEFAULT_BITRATE)
+        return VideoRequest(bitrate=int(bitrate), keyframe=video.take_keyframe_request())
 
     def _replace_tracks_already_there(self) -> None:
         """A peer that connected before the fitting has pipecat's tracks: replace them
@@ -137,7 +186,7 @@ class MediaClockOutput:
                 # only to a track the client still writes to (it drops its tracks when
                 # the peer goes: images must not pile up in a dead one)
                 if self.video is not None and self.output._client._video_output_track is self.video:
-                    self.video.add_image(frame.rgb)
+                    self.video.add_image(frame.rgb, frame.vp8, frame.vp8_keyframe)
                 return
             await original(frame)
 

@@ -23,9 +23,12 @@ jumps over it, as Opus DTX does, so a stall during silence never reaches the
 browser's jitter buffer as a burst. Speech is never dropped: late speech goes
 out at once, in order.
 
-Each distinct image is encoded once (aiortc's VP8 encoder, in its executor
-thread: bench/webrtc_codecs.py measured it leaving ~90 % of its time to Python);
-nothing is redrawn to fill a frame rate.
+Each distinct image is encoded once, and nothing is redrawn to fill a frame rate.
+An image that comes already encoded as VP8 (the face's worker process encodes it:
+avatar/live/video_codec.py) is only packetized here, as an `av.Packet`, when the
+peer negotiated VP8; otherwise aiortc's sender encodes the RGB image in its
+executor thread. The track asks for a keyframe when the receiver does (PLI/FIR,
+`request_keyframe`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, VideoFrame
+from av import AudioFrame, Packet, VideoFrame
 
 #: the audio is sent in packets of this length: one Opus frame each
 PACKET_SECS = 0.02
@@ -72,6 +75,8 @@ class TrackCounters:
     images_repeated_dropped: int = 0  # the same image written again (a redraw loop)
     images_stale_dropped: int = 0
     images_released_without_audio: int = 0  # no audio followed within MARK_WAIT_PACKETS
+    images_preencoded: int = 0  # sent as the face's own VP8 frames
+    keyframes_requested: int = 0  # by the receiver (PLI/FIR)
 
 
 #: an image whose audio has not come after this many packets of silence is shown anyway
@@ -234,6 +239,8 @@ class MediaClockAudioTrack(MediaStreamTrack):
 class _TimedImage:
     rgb: np.ndarray  # (H, W, 3) uint8
     media_secs: float
+    vp8: bytes | None = None  # the same image, encoded as the stream's next VP8 frame
+    keyframe: bool = False  # `vp8` is a keyframe
 
 
 class MediaClockVideoTrack(MediaStreamTrack):
@@ -255,11 +262,27 @@ class MediaClockVideoTrack(MediaStreamTrack):
         self._images: asyncio.Queue[_TimedImage] = asyncio.Queue()
         self._last_pts = -1
         self._last_written: object | None = None
+        #: the stream is sent as the face's VP8 frames (from its first keyframe on)
+        self._packets = False
+        self._keyframe_wanted = False
 
-    def add_image(self, rgb: np.ndarray) -> None:
-        """Queue an RGB image, shown when the audio written next starts to play."""
+    def request_keyframe(self) -> None:
+        """The receiver asked for a keyframe (PLI/FIR): the next encoding is one."""
+        self._keyframe_wanted = True
+        self.counters.keyframes_requested += 1
+
+    def take_keyframe_request(self) -> bool:
+        """Whether the next image should be a keyframe (the request is then taken)."""
+        wanted, self._keyframe_wanted = self._keyframe_wanted, False
+        return wanted
+
+    def add_image(self, rgb: np.ndarray, vp8: bytes | None = None,
+                  keyframe: bool = False) -> None:
+        """Queue an RGB image (and its VP8 frame, if encoded already), shown when the
+        audio written next starts to play."""
         self.counters.images_in += 1
-        self.audio.mark(lambda media_secs: self._images.put_nowait(_TimedImage(rgb, media_secs)))
+        self.audio.mark(lambda media_secs: self._images.put_nowait(
+            _TimedImage(rgb, media_secs, vp8, keyframe)))
 
     def add_video_frame(self, frame: object) -> None:
         """pipecat's `RawVideoTrack` interface: an `OutputImageRawFrame` (RGB)."""
@@ -271,21 +294,47 @@ class MediaClockVideoTrack(MediaStreamTrack):
         width, height = frame.size  # type: ignore[attr-defined]
         self.add_image(np.frombuffer(image, np.uint8).reshape(height, width, 3))
 
-    async def recv(self) -> VideoFrame:
-        """The next image, once its audio is being sent, stamped on the media clock."""
+    async def recv(self) -> VideoFrame | Packet:
+        """The next image, once its audio is being sent, stamped on the media clock:
+        the face's own VP8 frame when it has one, else the RGB image to encode."""
         if self.readyState != "live":
             raise MediaStreamError
-        item = await self._images.get()
-        while not self._images.empty() and (
-                self.audio.media_secs - item.media_secs > STALE_IMAGE_SECS):
-            item = self._images.get_nowait()  # behind: show the newest, not every one
-            self.counters.images_stale_dropped += 1
+        item = await self._next_image()
         wait = self.audio.due(item.media_secs) + self.audio.encoder_delay_secs - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        frame = VideoFrame.from_ndarray(np.ascontiguousarray(item.rgb), format="rgb24")
         pts = max(self._last_pts + 1, round(item.media_secs * VIDEO_CLOCK))
         self._last_pts = pts
-        frame.pts, frame.time_base = pts, VIDEO_TIME_BASE
         self.counters.images_sent += 1
+        if self._packets:
+            self.counters.images_preencoded += 1
+            assert item.vp8 is not None
+            packet = Packet(item.vp8)
+            packet.pts, packet.time_base = pts, VIDEO_TIME_BASE
+            return packet
+        frame = VideoFrame.from_ndarray(np.ascontiguousarray(item.rgb), format="rgb24")
+        frame.pts, frame.time_base = pts, VIDEO_TIME_BASE
         return frame
+
+    async def _next_image(self) -> _TimedImage:
+        """The next image to send. Behind the audio, the newest (a dropped VP8 frame
+        breaks the stream's references, so a keyframe is asked for). The stream
+        switches to the face's VP8 frames at one of their keyframes (a decoder starts
+        afresh there) and then sends no raw image (aiortc's own encoder would not
+        share their state): one without a VP8 frame waits for the next keyframe."""
+        while True:
+            item = await self._images.get()
+            while not self._images.empty() and (
+                    self.audio.media_secs - item.media_secs > STALE_IMAGE_SECS):
+                item = self._images.get_nowait()
+                self.counters.images_stale_dropped += 1
+                self._keyframe_wanted = True
+            if item.vp8 is not None and item.keyframe:
+                self._packets = True
+            if self._packets and item.vp8 is None:  # not encoded (a frame planned before
+                self._keyframe_wanted = True         # the peer connected): skipped
+                continue
+            if not self._packets and item.vp8 is not None:
+                self._keyframe_wanted = True  # wait for the face's next keyframe
+                continue
+            return item

@@ -230,3 +230,49 @@ async def test_a_peer_that_never_connects_gives_its_slot_back(
             break
         await asyncio.sleep(0.1)
     assert healthz(kiosk_server.http)["sessions"] == 0
+
+
+#: questions for the browser-sync test: two replies, so one at least is long enough
+#: to correlate the mouth with the voice
+SYNC_QUESTIONS = ("Can you tell me about your store and what you sell?",
+                  "What are your opening hours on the weekend?")
+SYNC_TURN_SECS = 24.0
+#: the mouth against the voice, per reply, in the browser's own A/V sync: the stock
+#: tracks showed the mouth 260-400 ms ahead; three frames is what a receiver with
+#: agreeing timestamps keeps (the generator's own lag included)
+SYNC_WITHIN_MS = 120.0
+
+
+async def test_the_browser_alone_keeps_the_lips_on_the_voice(
+        chromium: str, idle_server: Any, speech_models: Any, tmp_path: Path) -> None:
+    """`?lipsync=0`: the page leaves the video's delay to Chromium, as pipecat's prebuilt
+    client and any other WebRTC receiver do. The timestamps agree (one media clock), so
+    Chromium's own audio/video sync puts the mouth on the voice."""
+    from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
+
+    wav = write_fake_mic_wav(tmp_path / "mic.wav", [
+        (QUESTION_AT + 2 + i * SYNC_TURN_SECS, speak(speech_models, text))
+        for i, text in enumerate(SYNC_QUESTIONS)])
+    y4m = write_fake_camera_y4m(tmp_path / "camera.y4m", seconds=4.0)
+    async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m), executable=chromium) as browser:
+        page = await browser.new_page()
+        await page.goto(f"{idle_server.http}/?transport=webrtc&lipsync=0")
+        await page.click("#start")
+        for _ in range(300):
+            stats = await page.evaluate("window.kiosk.stats()")
+            if stats["connected"] and stats["framesDrawn"] > 10:
+                break
+            await asyncio.sleep(0.1)
+        box = mouth_box(await face_png(page))
+        await page.evaluate("(box) => window.kiosk.probe(box)", box)
+        await asyncio.sleep(QUESTION_AT + 2 + len(SYNC_QUESTIONS) * SYNC_TURN_SECS)
+        final = await page.evaluate("window.kiosk.stats()")
+        trace = await page.evaluate("window.kiosk.probeTrace()")
+    assert final["lipSync"] is None, "the page's follower should be off with ?lipsync=0"
+    assert final["replyOnsets"] >= 1, f"no reply was heard: {final}"
+    sync = page_lip_sync(trace)
+    followed = [r for r in sync["per_reply"] if r["r"] >= 0.3]
+    print(f"mouth against voice per reply (ms, r): "
+          f"{[(r['lag_ms'], round(r['r'], 2)) for r in sync['per_reply']]}")
+    assert followed, f"the mouth followed no reply: {sync['per_reply']}"
+    assert all(abs(r["lag_ms"]) <= SYNC_WITHIN_MS for r in followed), sync["per_reply"]

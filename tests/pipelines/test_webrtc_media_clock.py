@@ -63,6 +63,7 @@ async def test_video_and_audio_timestamps_advance_with_the_wall_clock_for_a_minu
     from tests.examples.webrtc_peer import CameraTrack, connect
 
     camera = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
+    question = _question_48k()  # before connecting: piper would block this peer's loop
     peer = await connect(webrtc_server.http, camera, keep_every=0,
                          direct_offer={"video": True, "size": 256, "camera": True,
                                        "client": "aiortc-clock-test"})
@@ -74,7 +75,7 @@ async def test_video_and_audio_timestamps_advance_with_the_wall_clock_for_a_minu
             await asyncio.sleep(0.1)
         start = max(received.video_pts[0][0], received.audio_pts[0][0])
         await asyncio.sleep(QUESTION_AT)
-        peer.mic.say(_question_48k())
+        peer.mic.say(question)
         await asyncio.sleep(LISTEN_SECS - QUESTION_AT)
     finally:
         await peer.close()

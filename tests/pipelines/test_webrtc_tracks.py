@@ -188,3 +188,34 @@ async def test_the_output_hands_media_timed_images_to_the_video_track() -> None:
         MediaTimedImageFrame(rgb=image(9), frame_index=4))
     assert fitted.counters.images_in == 1
     assert fitted.stats()["webrtc_images_in"] == 1
+
+
+async def test_images_the_face_encoded_go_out_as_vp8_packets_from_their_first_keyframe() -> None:
+    """An image queued before the peer negotiated goes out raw (aiortc encodes it);
+    from the face's first keyframe on, its own VP8 frames are only packetized."""
+    from av import Packet
+
+    from avatar.live.video_codec import VideoRequest, Vp8Stream
+
+    audio = MediaClockAudioTrack(RATE)
+    video = MediaClockVideoTrack(audio)
+    stream = Vp8Stream()
+    images = [np.full((64, 64, 3), 40 * i, np.uint8) for i in range(4)]
+    video.add_image(images[0])  # planned before the peer connected: no VP8 frame
+    audio.add_audio_bytes(tone(40))
+    for image in images[1:]:
+        encoded = stream.encode(image, VideoRequest())
+        video.add_image(image, encoded.data, encoded.keyframe)
+        audio.add_audio_bytes(tone(40))
+    sent = []
+    for _ in range(4):  # each image sent as its audio goes out, as the RTP senders run
+        await audio.recv()
+        await audio.recv()
+        sent.append(await video.recv())
+    assert not isinstance(sent[0], Packet)
+    assert all(isinstance(item, Packet) for item in sent[1:])
+    assert [item.pts for item in sent] == [round(k * 0.04 * VIDEO_CLOCK) for k in range(4)]
+    assert audio.counters.images_preencoded == 3
+    # a receiver's keyframe request reaches the face through the track
+    video.request_keyframe()
+    assert video.take_keyframe_request() and not video.take_keyframe_request()
