@@ -17,11 +17,16 @@ own audio is heard even when the audio ran dry in between (silence goes out
 first and the image waits for its voice). Any receiver (Chromium, pipecat's
 prebuilt client, aiortc, a phone) then syncs both by itself.
 
-The audio leaves in steady 20 ms packets (one Opus frame each). Silence whose
-time has passed while the event loop was busy is not sent late: the media time
-jumps over it, as Opus DTX does, so a stall during silence never reaches the
-browser's jitter buffer as a burst. Speech is never dropped: late speech goes
-out at once, in order.
+The audio leaves in steady 20 ms packets, each one Opus frame encoded right here
+at the pipeline's own rate (libopus takes 8, 12, 16, 24 and 48 kHz) and handed
+to aiortc's sender as an `av.Packet`: no executor round trip per packet, no
+resampler holding each packet back by one (aiortc's Opus path resamples to
+48 kHz and sends the packet of media time t with the input of t + 20 ms), and no
+per-sample Python loop for the audio-level header. At another rate the track
+gives aiortc raw frames as pipecat's does. Silence whose time has passed while
+the event loop was busy is not sent late: the media time jumps over it, as Opus
+DTX does, so a stall during silence never reaches the browser's jitter buffer
+as a burst. Speech is never dropped: late speech goes out at once, in order.
 
 Each distinct image is encoded once, and nothing is redrawn to fill a frame rate.
 An image that comes already encoded as VP8 (the face's worker process encodes it:
@@ -40,6 +45,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, Packet, VideoFrame
@@ -60,6 +66,10 @@ STALE_IMAGE_SECS = 0.12
 #: media time t leaves with the input of t + 20 ms), and the video waits as long, so
 #: both streams' sender reports map media time to the same wall clock
 OPUS_RATE = 48_000
+#: the input rates libopus encodes directly (the track's own encoder)
+OPUS_INPUT_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
+#: the voice's Opus bitrate (mono speech; aiortc's own path sends 96 kbit/s stereo)
+OPUS_BITRATE = 48_000
 
 
 @dataclass
@@ -122,6 +132,7 @@ class MediaClockAudioTrack(MediaStreamTrack):
         self._origin: float | None = None
         self._audio_added = asyncio.Event()  # wakes a track without auto-silence
         self.counters = counters or TrackCounters()
+        self._opus = _opus_encoder(sample_rate) if sample_rate in OPUS_INPUT_RATES else None
 
     # ------------------------------------------------------------- the clock
     @property
@@ -139,7 +150,7 @@ class MediaClockAudioTrack(MediaStreamTrack):
     @property
     def encoder_delay_secs(self) -> float:
         """How much later than its `due` time the encoded audio leaves (OPUS_RATE)."""
-        return 0.0 if self.sample_rate == OPUS_RATE else PACKET_SECS
+        return 0.0 if self._opus is not None or self.sample_rate == OPUS_RATE else PACKET_SECS
 
     # ---------------------------------------------------------------- input
     def add_audio_bytes(self, audio: bytes) -> asyncio.Future[bool]:
@@ -174,8 +185,9 @@ class MediaClockAudioTrack(MediaStreamTrack):
             entry.on_start(self.media_secs)
 
     # --------------------------------------------------------------- output
-    async def recv(self) -> AudioFrame:
-        """The next 20 ms packet at its time; silence when nothing is queued."""
+    async def recv(self) -> AudioFrame | Packet:
+        """The next 20 ms packet at its time (Opus, or raw for aiortc to encode);
+        silence when nothing is queued."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._origin is None:
@@ -202,7 +214,12 @@ class MediaClockAudioTrack(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, self.sample_rate)
         self._sent += self._packet_samples
         self.counters.audio_packets += 1
-        return frame
+        if self._opus is None:
+            return frame
+        encoded = b"".join(bytes(packet) for packet in self._opus.encode(frame))
+        packet = Packet(encoded)
+        packet.pts, packet.time_base = frame.pts, frame.time_base  # our media time
+        return packet
 
     def _has_audio(self) -> bool:
         return any(not isinstance(entry, _Mark) for entry in self._queue)
@@ -233,6 +250,19 @@ class MediaClockAudioTrack(MediaStreamTrack):
         if taken < size:
             parts.append(bytes(size - taken))
         return b"".join(parts)
+
+
+def _opus_encoder(sample_rate: int) -> av.AudioCodecContext:
+    """libopus for one mono voice at `sample_rate`, 20 ms a packet, as WebRTC sends it."""
+    codec = av.CodecContext.create("libopus", "w")
+    assert isinstance(codec, av.AudioCodecContext)
+    codec.sample_rate = sample_rate
+    codec.format = "s16"
+    codec.layout = "mono"
+    codec.bit_rate = OPUS_BITRATE
+    codec.time_base = fractions.Fraction(1, sample_rate)
+    codec.options = {"application": "voip", "frame_duration": str(round(PACKET_SECS * 1000))}
+    return codec
 
 
 @dataclass

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from av import AudioFrame, CodecContext, Packet
 from pipecat.frames.frames import OutputImageRawFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.transports.base_transport import TransportParams
@@ -36,12 +37,13 @@ from pipelines.wire.webrtc_tracks import (
     MediaClockVideoTrack,
 )
 
-RATE = 24_000
+RATE = 24_000  # pipecat's default output rate: the track encodes Opus itself
+RAW_RATE = 44_100  # not an Opus input rate: raw frames for aiortc's encoder
 TEN_MS = RATE // 100 * 2  # bytes of 10 ms of 16-bit mono
 
 
-def tone(ms: int, value: int = 1000) -> bytes:
-    return np.full(RATE * ms // 1000, value, np.int16).tobytes()
+def tone(ms: int, value: int = 1000, rate: int = RATE) -> bytes:
+    return np.full(rate * ms // 1000, value, np.int16).tobytes()
 
 
 def image(value: int) -> np.ndarray:
@@ -49,14 +51,16 @@ def image(value: int) -> np.ndarray:
 
 
 async def test_audio_goes_out_in_20_ms_packets_on_a_contiguous_clock() -> None:
-    track = MediaClockAudioTrack(RATE)
-    written = track.add_audio_bytes(tone(30))
+    """At a rate libopus does not take (44.1 kHz), raw frames for aiortc to encode."""
+    track = MediaClockAudioTrack(RAW_RATE)
+    written = track.add_audio_bytes(tone(30, rate=RAW_RATE))
     frames = [await track.recv() for _ in range(3)]
-    assert [f.samples for f in frames] == [480, 480, 480]
-    assert [f.pts for f in frames] == [0, 480, 960]
+    assert all(isinstance(f, AudioFrame) for f in frames)
+    assert [f.samples for f in frames] == [882, 882, 882]
+    assert [f.pts for f in frames] == [0, 882, 1764]
     assert written.done() and written.result() is True  # released once all of it went out
     pcm = [f.to_ndarray().reshape(-1) for f in frames]
-    assert (pcm[0] == 1000).all() and (pcm[1][:240] == 1000).all() and (pcm[1][240:] == 0).all()
+    assert (pcm[0] == 1000).all() and (pcm[1][:441] == 1000).all() and (pcm[1][441:] == 0).all()
     assert (pcm[2] == 0).all()  # nothing queued: silence
     assert track.media_secs == pytest.approx(0.06)
     # paced at real time: three packets took about 40 ms after the first
@@ -121,7 +125,7 @@ async def test_late_silence_is_skipped_and_late_speech_is_sent() -> None:
     audio._origin -= 0.5  # stalled again, with speech waiting
     audio.add_audio_bytes(tone(40))
     packet = await audio.recv()
-    assert (packet.to_ndarray() == 1000).all()  # the speech, not skipped
+    assert packet.pts == audio._sent - 480 and len(bytes(packet)) > 10  # the speech, not skipped
     assert audio.counters.late_packets == 1
 
 
@@ -193,8 +197,6 @@ async def test_the_output_hands_media_timed_images_to_the_video_track() -> None:
 async def test_images_the_face_encoded_go_out_as_vp8_packets_from_their_first_keyframe() -> None:
     """An image queued before the peer negotiated goes out raw (aiortc encodes it);
     from the face's first keyframe on, its own VP8 frames are only packetized."""
-    from av import Packet
-
     from avatar.live.video_codec import VideoRequest, Vp8Stream
 
     audio = MediaClockAudioTrack(RATE)
@@ -219,3 +221,19 @@ async def test_images_the_face_encoded_go_out_as_vp8_packets_from_their_first_ke
     # a receiver's keyframe request reaches the face through the track
     video.request_keyframe()
     assert video.take_keyframe_request() and not video.take_keyframe_request()
+
+
+async def test_the_voice_goes_out_as_opus_stamped_with_its_media_time() -> None:
+    """At 24 kHz the track encodes Opus itself: one packet per 20 ms, stamped with the
+    media time of its first sample, and a decoder hears the tone."""
+    track = MediaClockAudioTrack(RATE)
+    sine = 8000 * np.sin(2 * np.pi * 440 * np.arange(RATE // 5) / RATE)  # 200 ms, 440 Hz
+    track.add_audio_bytes(sine.astype(np.int16).tobytes())
+    packets = [await track.recv() for _ in range(10)]
+    assert all(isinstance(p, Packet) for p in packets)
+    assert [p.pts for p in packets] == [480 * i for i in range(10)]
+    assert track.encoder_delay_secs == 0.0
+    decoder = CodecContext.create("libopus", "r")
+    heard = np.concatenate([frame.to_ndarray().reshape(-1) for p in packets
+                            for frame in decoder.decode(p)])
+    assert np.abs(heard[len(heard) // 2:]).max() > 4000  # the tone, past the codec's start
