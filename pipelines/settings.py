@@ -340,12 +340,14 @@ class AvatarSettings(_Section):
         default=1, ge=0, le=5, description="Each image is pushed this many frames (40 ms) "
         "ahead of its own audio: pipecat's live video output draws an image one frame after "
         "it arrives. Our websocket server always uses 0 (it stamps images with the audio "
-        "clock).")
+        "clock); over pipecat's SmallWebRTC the service's own media-clock tracks set it "
+        "aside (each image travels right before its audio).")
     images_sync_with_audio: bool = Field(
         default=False, description="Release each image only once the transport has "
         "written the audio queued before it (pipecat's sync_with_audio; with "
         "video_out_is_live=False and image_lead_frames=0), for a transport whose audio path "
-        "buffers more than its video path. Our server's WebRTC door sets it.")
+        "buffers more than its video path. Not needed over pipecat's SmallWebRTC: there the "
+        "service fits the transport with tracks whose video takes its time from the audio.")
     stats_interval_secs: float = Field(
         default=2.0, gt=0, description="Seconds between a session's render statistics.")
 
