@@ -26,24 +26,20 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchkit.browser_media import webcam_clip  # noqa: E402
-from benchkit.kiosk_server import free_port, product_server  # noqa: E402
-from benchkit.paths import RESULTS  # noqa: E402
-from tests.examples.test_pipecat_webrtc import _question_48k  # noqa: E402
-from tests.examples.webrtc_peer import CameraTrack, connect  # noqa: E402
+from benchkit.browser_media import webcam_clip
+from benchkit.kiosk_server import ROOT, free_port, product_server
+from benchkit.paths import RESULTS
+from benchkit.webrtc_peer import CameraTrack, connect, spoken_48k
 
 WINDOW_SECS = 5.0
 QUESTION_AT = 6.0
+QUESTION = "What time do you open on Sunday?"
 
 
 def window_offsets_ms(samples: list[tuple[float, float]]) -> list[float]:
@@ -61,7 +57,7 @@ def window_offsets_ms(samples: list[tuple[float, float]]) -> list[float]:
 
 async def conversation(root: Path, seconds: float) -> dict[str, Any]:
     camera = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
-    question = _question_48k()  # before connecting: piper would block this peer's loop
+    question = spoken_48k(QUESTION)  # before connecting: piper would block this peer's loop
     with product_server(free_port(), root=root) as (http, _pid):
         peer = await connect(http, camera, keep_every=0,
                              direct_offer={"video": True, "size": 512, "camera": True,

@@ -1,14 +1,16 @@
 // Lip sync for the face over WebRTC: hold the video as long as the browser holds the voice.
 //
-// Why: the browser keeps the voice in an audio jitter buffer (NetEq: ~90 ms on a busy
-// server's bursty packets, measured by bench/webrtc_kiosk.py) and the face's video in
-// a much shorter one (~20 ms), and Chromium's own audio/video sync does not close the
-// gap for pipecat's tracks (aiortc stamps video frames 1/30 s apart whatever their real
-// spacing, so the two RTP clocks disagree). The mouth then leads the voice by ~100 ms.
-// `RTCRtpReceiver.jitterBufferTarget` asks the video's buffer for a delay: this module
-// reads how long the voice waits (inbound-rtp jitterBufferDelay over the last interval,
-// plus the audio output's own latency) and sets the video's target to match, smoothed
-// and in 10 ms steps so the video is not stretched and squeezed at every reading.
+// Why: the server stamps each image with the media time of its own audio (one clock,
+// pipelines/wire/webrtc_tracks.py), so Chromium's own audio/video sync keeps the mouth
+// on the voice. But that sync moves slowly: when a conversation's first reply starts,
+// the browser's audio jitter buffer (NetEq) grows and the video took a few seconds to
+// follow, the mouth 140-170 ms ahead of the voice on that reply (bench/webrtc_kiosk.py
+// --compare-lipsync; every later reply within 50 ms). `RTCRtpReceiver.jitterBufferTarget`
+// asks the video's buffer for a delay: this module reads how long the voice waits
+// (inbound-rtp jitterBufferDelay over the last interval, plus the audio output's own
+// latency) and sets the video's target to match, smoothed and in 10 ms steps so the
+// video is not stretched and squeezed at every reading. With it the first reply came
+// out at -40 / -50 ms.
 
 /** how often the voice's delay is read and the video's target set (ms) */
 export const FOLLOW_MS = 500;

@@ -131,14 +131,9 @@ def _running_example(log: Path, start_timeout_s: float = 240.0) -> Iterator[str]
 
 def _question_48k() -> np.ndarray:
     """The question in the bundled piper voice, resampled to 48 kHz (a browser's mic)."""
-    import soxr
+    from benchkit.webrtc_peer import spoken_48k
 
-    from benchkit.speech import load_test_voice, piper_int16
-
-    voice = load_test_voice()
-    pcm = piper_int16(voice, QUESTION).astype(np.float32)
-    return soxr.resample(pcm, voice.config.sample_rate, 48_000).clip(
-        -32768, 32767).astype(np.int16)
+    return spoken_48k(QUESTION)
 
 
 def _transcribe(audio: np.ndarray, rate: int) -> str:
@@ -216,7 +211,7 @@ def test_the_signalling_routes_answer_before_any_model_loads() -> None:
 @pytest.mark.timeout(400)
 async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> None:
     from benchkit.browser_media import webcam_clip
-    from tests.examples.webrtc_peer import CameraTrack, connect
+    from benchkit.webrtc_peer import CameraTrack, connect
 
     question = _question_48k()
     # a real face as a webcam sends it (small: the machine encodes and decodes VP8 on

@@ -232,15 +232,19 @@ async def test_a_peer_that_never_connects_gives_its_slot_back(
     assert healthz(kiosk_server.http)["sessions"] == 0
 
 
-#: questions for the browser-sync test: two replies, so one at least is long enough
-#: to correlate the mouth with the voice
+#: questions for the browser-sync test: three replies, so that one at least after the
+#: first is long enough to correlate the mouth with the voice
 SYNC_QUESTIONS = ("Can you tell me about your store and what you sell?",
-                  "What are your opening hours on the weekend?")
-SYNC_TURN_SECS = 24.0
+                  "What are your opening hours on the weekend?",
+                  "Do you also repair bikes, and how long does it take?")
+SYNC_TURN_SECS = 22.0
 #: the mouth against the voice, per reply, in the browser's own A/V sync: the stock
 #: tracks showed the mouth 260-400 ms ahead; three frames is what a receiver with
 #: agreeing timestamps keeps (the generator's own lag included)
 SYNC_WITHIN_MS = 120.0
+#: the first reply: Chromium's audio jitter buffer grows when the first speech arrives
+#: and its A/V sync takes seconds to follow (measured -120..-200 ms; docs/PIPECAT.md)
+FIRST_REPLY_WITHIN_MS = 250.0
 
 
 async def test_the_browser_alone_keeps_the_lips_on_the_voice(
@@ -271,8 +275,10 @@ async def test_the_browser_alone_keeps_the_lips_on_the_voice(
     assert final["lipSync"] is None, "the page's follower should be off with ?lipsync=0"
     assert final["replyOnsets"] >= 1, f"no reply was heard: {final}"
     sync = page_lip_sync(trace)
-    followed = [r for r in sync["per_reply"] if r["r"] >= 0.3]
     print(f"mouth against voice per reply (ms, r): "
           f"{[(r['lag_ms'], round(r['r'], 2)) for r in sync['per_reply']]}")
-    assert followed, f"the mouth followed no reply: {sync['per_reply']}"
-    assert all(abs(r["lag_ms"]) <= SYNC_WITHIN_MS for r in followed), sync["per_reply"]
+    replies = sync["per_reply"]
+    later = [r for r in replies[1:] if r["r"] >= 0.3]
+    assert later, f"the mouth followed no reply after the first: {replies}"
+    assert all(abs(r["lag_ms"]) <= SYNC_WITHIN_MS for r in later), replies
+    assert abs(replies[0]["lag_ms"]) <= FIRST_REPLY_WITHIN_MS or replies[0]["r"] < 0.3, replies

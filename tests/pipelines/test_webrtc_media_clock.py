@@ -33,6 +33,7 @@ QUESTION_AT = 4.0  # s after the peer connected
 WINDOW_SECS = 5.0
 FRAME_SECS = 0.04
 LOUD = 300  # int16 peak of a 20 ms chunk holding sound
+QUESTION = "What time do you open on Sunday?"
 
 
 def window_offsets(samples: list[tuple[float, float]], start: float) -> np.ndarray:
@@ -59,11 +60,10 @@ def webrtc_server(video_runtime: Any, start_server: Any) -> Any:
 async def test_video_and_audio_timestamps_advance_with_the_wall_clock_for_a_minute(
         webrtc_server: Any) -> None:
     from benchkit.browser_media import webcam_clip
-    from tests.examples.test_pipecat_webrtc import _question_48k
-    from tests.examples.webrtc_peer import CameraTrack, connect
+    from benchkit.webrtc_peer import CameraTrack, connect, spoken_48k
 
     camera = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
-    question = _question_48k()  # before connecting: piper would block this peer's loop
+    question = spoken_48k(QUESTION)  # before connecting: piper would block this peer's loop
     peer = await connect(webrtc_server.http, camera, keep_every=0,
                          direct_offer={"video": True, "size": 256, "camera": True,
                                        "client": "aiortc-clock-test"})

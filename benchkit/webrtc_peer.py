@@ -1,5 +1,5 @@
-"""A browser stand-in for the WebRTC example's test: a real aiortc peer that sends a
-microphone and a camera and records what the bot sends back.
+"""A browser stand-in for the WebRTC tests and benches: a real aiortc peer that sends
+a microphone and a camera and records what the bot sends back.
 
 It signals as pipecat's prebuilt client does: `POST /start` for a session id, then
 the SDP offer to `/sessions/{id}/api/offer`, with a data channel on which it says
@@ -219,3 +219,16 @@ async def connect(base_url: str, camera: CameraTrack, *, keep_every: int = 2,
         answer = reply.json()
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
     return Peer(pc, mic, received, answer["pc_id"], tasks)
+
+
+def spoken_48k(text: str) -> np.ndarray:
+    """`text` in the bundled piper voice, resampled to 48 kHz (a browser's mic). Make it
+    before connecting: synthesis blocks the caller's event loop for seconds."""
+    import soxr
+
+    from benchkit.speech import load_test_voice, piper_int16
+
+    voice = load_test_voice()
+    pcm = piper_int16(voice, text).astype(np.float32)
+    return soxr.resample(pcm, voice.config.sample_rate, MIC_RATE).clip(
+        -32768, 32767).astype(np.int16)
