@@ -12,7 +12,10 @@ bot's audio and video tracks. It checks behaviour, never speed:
 * the prebuilt client is served (`/` redirects to `/client/`, which is HTML), the
   trickle-ICE route answers for a known peer and refuses an unknown one, and an
   offer without SDP is refused;
-* 512x512 video arrives before anyone speaks (idle video) and while the bot speaks;
+* video arrives before anyone speaks (idle video) and while the bot speaks, each
+  image at the size the face drew it (512 px, 256 px on a busy machine);
+* one media clock (issue 45): over the minute of the call, the video's and the
+  audio's RTP time advance with the wall clock within a frame, and together;
 * the bot answers aloud: its audio, transcribed by the bundled whisper, has words
   about the question (Sunday opening hours are in the example's system prompt) and
   most of the words the LLM wrote;
@@ -39,6 +42,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -51,6 +55,10 @@ QUESTION = "What time do you open on Sunday?"
 ANSWER_WORDS = {"sunday", "sundays", "open", "opens", "opening", "ten", "10", "am", "four",
                 "4", "pm", "hours", "closed"}
 LOUD = 300  # int16 peak above which a 20 ms chunk holds sound, not silence or codec noise
+#: the call lasts this long in all, for the media-clock check
+CLOCK_SECS = 60.0
+CLOCK_WINDOW_SECS = 5.0
+FRAME_SECS = 0.04
 
 
 def _free_port() -> int:
@@ -178,6 +186,44 @@ def _best_lag(jaw_times: np.ndarray, jaw: np.ndarray, audio_times: np.ndarray,
     return best
 
 
+def _window_offsets(samples: list[tuple[float, float]]) -> np.ndarray:
+    """Per CLOCK_WINDOW_SECS window: the 10th percentile of arrival minus media time
+    (a receiver on a busy machine sometimes decodes late, which only ever adds),
+    relative to the first window's."""
+    arrival = np.array([a for a, _ in samples])
+    media = np.array([m for _, m in samples])
+    offset = (arrival - arrival[0]) - (media - media[0])
+    values = []
+    for begin in np.arange(arrival[0], arrival[-1] - CLOCK_WINDOW_SECS / 2, CLOCK_WINDOW_SECS):
+        inside = (arrival >= begin) & (arrival < begin + CLOCK_WINDOW_SECS)
+        if inside.sum() >= 10:
+            values.append(float(np.percentile(offset[inside], 10)))
+    return np.asarray(values) - values[0]
+
+
+def _assert_one_media_clock(received: Any) -> None:
+    """Issue 45: what the developer's pipeline sends over pipecat's SmallWebRTC, with
+    pipecat's own avatar-example settings, carries one media clock: each stream's RTP
+    time advances with the wall clock within a frame over the minute, and the two
+    together. With pipecat's stock tracks the video's ran 30 images a media second
+    whatever the images' spacing and fell 1.5 s behind in 45 s
+    (bench/webrtc_media_clock.py). That is what any receiver's own A/V sync needs."""
+    video, audio = received.video_pts, received.audio_pts
+    span = video[-1][0] - video[0][0]
+    assert span >= CLOCK_SECS - 5, f"only {span:.0f} s of video"
+    media_fps = (len(video) - 1) / (video[-1][1] - video[0][1])
+    assert media_fps <= 25.5, f"video stamped {media_fps:.1f} images per media second"
+    video_offsets, audio_offsets = _window_offsets(video), _window_offsets(audio)
+    report = (f"per {CLOCK_WINDOW_SECS:g} s window, arrival minus media time (ms): video "
+              f"{np.round(video_offsets * 1000).tolist()}, audio "
+              f"{np.round(audio_offsets * 1000).tolist()}")
+    print(report)
+    assert np.abs(video_offsets).max() <= FRAME_SECS, report
+    assert np.abs(audio_offsets).max() <= FRAME_SECS, report
+    n = min(len(video_offsets), len(audio_offsets))
+    assert np.abs(video_offsets[:n] - audio_offsets[:n]).max() <= FRAME_SECS, report
+
+
 async def _wait_for(condition: Callable[[], object], what: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -208,7 +254,7 @@ def test_the_signalling_routes_answer_before_any_model_loads() -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(460)
 async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> None:
     from benchkit.browser_media import webcam_clip
     from benchkit.webrtc_peer import CameraTrack, connect
@@ -250,10 +296,14 @@ async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> N
             reply_start = loud_times()[0]
             await _wait_for(lambda: time.monotonic() - loud_times()[-1] > 4.0
                             or time.monotonic() - reply_start > 30, "the reply's end", 60)
+            # a minute of the call in all (idle, question, answer, idle): the clocks below
+            connected_at = received.video[0][0]
+            await asyncio.sleep(max(0.0, connected_at + CLOCK_SECS - time.monotonic()))
         finally:
             await peer.close()
 
     log_text = log.read_text(errors="replace")
+    _assert_one_media_clock(received)
     deprecated = re.findall(r"examples/pipecat_webrtc/\S+:\d+: DeprecationWarning.*", log_text)
     assert not deprecated, f"the example uses deprecated APIs: {deprecated}"
     assert root.status_code in (302, 307) and root.headers["location"] == "/client/"
@@ -332,7 +382,9 @@ async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> N
     print(f"jawOpen idle median {np.nanmedian(idle_jaw):.3f}, talking median "
           f"{np.median(talking):.3f} ({len(talking)} images); jaw follows loudness with "
           f"r {corr:.2f} at a video delay of {lag * 1000:+.0f} ms")
-    assert len(talking) >= 10, f"{len(talking)} images while the reply was loud"
+    # each distinct image is sent once (a repeat is not sent again, issue 45), so a short
+    # reply on a busy machine, whose face draws fewer images, brings fewer of them
+    assert len(talking) >= 6, f"{len(talking)} images while the reply was loud"
     assert np.percentile(talking, 75) > np.nanpercentile(idle_jaw, 75) + 0.05, (
         np.percentile(talking, 75), np.nanpercentile(idle_jaw, 75))
     assert corr > 0.2, f"the jaw did not follow the reply (best r {corr:.2f})"
