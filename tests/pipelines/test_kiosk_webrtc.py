@@ -237,7 +237,7 @@ async def test_a_peer_that_never_connects_gives_its_slot_back(
 SYNC_QUESTIONS = ("Can you tell me about your store and what you sell?",
                   "What are your opening hours on the weekend?",
                   "Do you also repair bikes, and how long does it take?")
-SYNC_TURN_SECS = 22.0
+SYNC_TURN_SECS = 17.0  # a question, its answer and a pause, on a busy machine
 #: the mouth against the voice, per reply, in the browser's own A/V sync: the stock
 #: tracks showed the mouth 260-400 ms ahead; three frames is what a receiver with
 #: agreeing timestamps keeps (the generator's own lag included)
