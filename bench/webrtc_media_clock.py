@@ -35,7 +35,7 @@ import numpy as np
 from benchkit.browser_media import webcam_clip
 from benchkit.kiosk_server import ROOT, free_port, product_server
 from benchkit.paths import RESULTS
-from benchkit.webrtc_peer import CameraTrack, connect, spoken_48k
+from benchkit.webrtc_peer import CameraTrack, clock_offsets, connect, spoken_48k
 
 WINDOW_SECS = 5.0
 QUESTION_AT = 6.0
@@ -43,16 +43,8 @@ QUESTION = "What time do you open on Sunday?"
 
 
 def window_offsets_ms(samples: list[tuple[float, float]]) -> list[float]:
-    """Per window: the 10th percentile of arrival minus media time, from the first's."""
-    arrival = np.array([a for a, _ in samples])
-    media = np.array([m for _, m in samples])
-    offset = (arrival - arrival[0]) - (media - media[0])
-    values = []
-    for begin in np.arange(arrival[0], arrival[-1] - WINDOW_SECS / 2, WINDOW_SECS):
-        inside = (arrival >= begin) & (arrival < begin + WINDOW_SECS)
-        if inside.sum() >= 10:
-            values.append(float(np.percentile(offset[inside], 10)))
-    return [round((v - values[0]) * 1000, 1) for v in values]
+    """Per window: the stream's clock against the wall clock (benchkit), in ms."""
+    return [round(float(v) * 1000, 1) for v in clock_offsets(samples, WINDOW_SECS)]
 
 
 async def conversation(root: Path, seconds: float) -> dict[str, Any]:

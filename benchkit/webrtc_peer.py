@@ -232,3 +232,19 @@ def spoken_48k(text: str) -> np.ndarray:
     pcm = piper_int16(voice, text).astype(np.float32)
     return soxr.resample(pcm, voice.config.sample_rate, MIC_RATE).clip(
         -32768, 32767).astype(np.int16)
+
+
+def clock_offsets(samples: list[tuple[float, float]], window_secs: float = 5.0) -> np.ndarray:
+    """How a stream's media clock moves against the wall clock, from (arrival time, RTP
+    time in s) samples: per `window_secs` window the 10th percentile of arrival minus
+    media time (a receiver on a busy machine sometimes decodes late, which only ever
+    adds), relative to the first window, in s. Flat: the RTP clock follows the media."""
+    arrival = np.array([a for a, _ in samples])
+    media = np.array([m for _, m in samples])
+    offset = (arrival - arrival[0]) - (media - media[0])
+    values = []
+    for begin in np.arange(arrival[0], arrival[-1] - window_secs / 2, window_secs):
+        inside = (arrival >= begin) & (arrival < begin + window_secs)
+        if inside.sum() >= 10:
+            values.append(float(np.percentile(offset[inside], 10)))
+    return np.asarray(values) - values[0]

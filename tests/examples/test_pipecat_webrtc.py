@@ -186,21 +186,6 @@ def _best_lag(jaw_times: np.ndarray, jaw: np.ndarray, audio_times: np.ndarray,
     return best
 
 
-def _window_offsets(samples: list[tuple[float, float]]) -> np.ndarray:
-    """Per CLOCK_WINDOW_SECS window: the 10th percentile of arrival minus media time
-    (a receiver on a busy machine sometimes decodes late, which only ever adds),
-    relative to the first window's."""
-    arrival = np.array([a for a, _ in samples])
-    media = np.array([m for _, m in samples])
-    offset = (arrival - arrival[0]) - (media - media[0])
-    values = []
-    for begin in np.arange(arrival[0], arrival[-1] - CLOCK_WINDOW_SECS / 2, CLOCK_WINDOW_SECS):
-        inside = (arrival >= begin) & (arrival < begin + CLOCK_WINDOW_SECS)
-        if inside.sum() >= 10:
-            values.append(float(np.percentile(offset[inside], 10)))
-    return np.asarray(values) - values[0]
-
-
 def _assert_one_media_clock(received: Any) -> None:
     """Issue 45: what the developer's pipeline sends over pipecat's SmallWebRTC, with
     pipecat's own avatar-example settings, carries one media clock: each stream's RTP
@@ -213,7 +198,10 @@ def _assert_one_media_clock(received: Any) -> None:
     assert span >= CLOCK_SECS - 5, f"only {span:.0f} s of video"
     media_fps = (len(video) - 1) / (video[-1][1] - video[0][1])
     assert media_fps <= 25.5, f"video stamped {media_fps:.1f} images per media second"
-    video_offsets, audio_offsets = _window_offsets(video), _window_offsets(audio)
+    from benchkit.webrtc_peer import clock_offsets
+
+    video_offsets = clock_offsets(video, CLOCK_WINDOW_SECS)
+    audio_offsets = clock_offsets(audio, CLOCK_WINDOW_SECS)
     report = (f"per {CLOCK_WINDOW_SECS:g} s window, arrival minus media time (ms): video "
               f"{np.round(video_offsets * 1000).tolist()}, audio "
               f"{np.round(audio_offsets * 1000).tolist()}")
