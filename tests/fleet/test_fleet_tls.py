@@ -82,7 +82,10 @@ def _get_json(url: str, lab: LabCertificate) -> dict[str, Any]:
 
 
 async def _welcome_and_frames(url: str, lab: LabCertificate) -> VoiceConnection:
+    # the node has one CPU: the face's admission (avatar/live/capacity.py) takes one
+    # session at a time there, so a client waits for the last one to be let go
     connection = await VoiceConnection.connect(url, video_out={"size": 256}, open_timeout=30,
+                                               busy_retry_secs=30,
                                                ssl_context=lab.client_context())
     frames = 0
     async with asyncio.timeout(60):
@@ -109,11 +112,13 @@ async def test_both_doors_speak_tls(tls_fleet: tuple[str, dict[str, Any]],
     # given the https door, the SDK follows /session to the direct door over wss
     via_direct = await _welcome_and_frames(door, lab)
     assert via_direct.welcome.session_id
-    # and through the proxy's own wss
-    via_proxy = await _welcome_and_frames(door.replace("https://", "wss://") + "/ws", lab)
     status = await asyncio.to_thread(_get_json, f"{door}/fleet", lab)
-    assert status["machines"][0]["sessions"] == 2, status
+    assert status["machines"][0]["sessions"] == 1, status
     await via_direct.close()
+    # and through the proxy's own wss (once the machine has let the first one go:
+    # on a busy CI machine one session's floor cost fills this one-CPU node)
+    via_proxy = await _welcome_and_frames(door.replace("https://", "wss://") + "/ws", lab)
+    assert via_proxy.welcome.session_id != via_direct.welcome.session_id
     await via_proxy.close()
 
     # plain http at the TLS door: no HTTP answer
