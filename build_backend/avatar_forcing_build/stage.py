@@ -6,7 +6,8 @@ The staged tree is a plain setuptools project (its pyproject names
     avatar_forcing/__init__.py         the repository's facade (avatar_forcing/), the root
     avatar_forcing/agent/ ... fleet/   copies of the shipped packages, references rewritten
     pyproject.toml                     the repository's, with the layout's few lines changed
-    README.md
+    README.md, LICENSE, CHANGELOG.md   as they are (LICENSE is the wheel's license file)
+    MANIFEST.in                        as it is: puts CHANGELOG.md into the sdist
 
 benchkit/, tests/, bench/ and examples/ are the repository's, not the library's:
 they are not shipped.
@@ -25,8 +26,8 @@ from avatar_forcing_build.rewrite import NAMESPACE, rewrite_module_string, rewri
 
 #: the packages the wheel ships, under NAMESPACE
 SHIPPED = ("agent", "avatar", "pipelines", "sdk", "fleet")
-#: files beside pyproject.toml that the build reads
-PROJECT_FILES = ("pyproject.toml", "README.md")
+#: files beside pyproject.toml that the build reads or the sdist carries
+PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "MANIFEST.in")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 _TABLE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
 _ENTRY = re.compile(r'^(\s*[\w."-]+\s*=\s*")([^"]+)(".*)$', re.DOTALL)

