@@ -19,19 +19,24 @@ from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
+    MetricsFrame,
     OutputAudioRawFrame,
     OutputImageRawFrame,
     StartFrame,
+    TextFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
+from pipecat.utils.text.base_text_aggregator import TextType
 from pipecat.workers.runner import WorkerRunner
 
 
@@ -76,17 +81,24 @@ class MemoryOutputTransport(BaseOutputTransport):
 
 
 class BotStateRecorder(FrameProcessor):
-    """After the transport: the bot-speaking frames it pushes, with their times."""
+    """After the transport: the bot-speaking frames it pushes, and the metrics and text
+    frames that reached the end of the pipeline, with their times."""
 
     def __init__(self) -> None:
         super().__init__()
         self.events: list[tuple[float, str]] = []
+        self.metrics: list[tuple[float, MetricsFrame]] = []
+        self.texts: list[tuple[float, TextFrame]] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Note bot started / stopped speaking; pass everything on."""
+        """Note bot started / stopped speaking, metrics and text; pass everything on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, BotStartedSpeakingFrame | BotStoppedSpeakingFrame):
             self.events.append((time.monotonic(), type(frame).__name__))
+        elif isinstance(frame, MetricsFrame):
+            self.metrics.append((time.monotonic(), frame))
+        elif isinstance(frame, TextFrame):
+            self.texts.append((time.monotonic(), frame))
         await self.push_frame(frame, direction)
 
 
@@ -99,17 +111,22 @@ class FaceRun:
     played: Played
     bot: BotStateRecorder
     runner_task: asyncio.Task[None]
+    #: the ErrorFrames that reached the pipeline worker (its `on_pipeline_error`)
+    errors: list[ErrorFrame] = field(default_factory=list)
 
     async def send(self, *frames: Frame) -> None:
         """Queue frames at the pipeline's start (as the processors before the face would)."""
         await self.worker.queue_frames(list(frames))
 
-    async def speak(self, pcm: np.ndarray, rate: int, chunk_secs: float = 0.1) -> None:
-        """A TTS reply: started, int16 audio in chunks as a TTS service streams it, stopped."""
+    async def speak(self, pcm: np.ndarray, rate: int, chunk_secs: float = 0.1,
+                    text: str | None = None) -> None:
+        """A TTS reply: started, int16 audio in chunks as a TTS service streams it, its
+        words (a TTSTextFrame, as pipecat's TTS services push them), stopped."""
         step = int(rate * chunk_secs)
+        words = [TTSTextFrame(text, text_type=TextType.SENTENCE)] if text else []
         await self.send(TTSStartedFrame(), *(
             TTSAudioRawFrame(audio=pcm[i:i + step].tobytes(), sample_rate=rate, num_channels=1)
-            for i in range(0, len(pcm), step)), TTSStoppedFrame())
+            for i in range(0, len(pcm), step)), *words, TTSStoppedFrame())
 
     async def end(self, timeout_secs: float = 30.0) -> None:
         """End the pipeline gracefully and wait for it."""
@@ -119,11 +136,14 @@ class FaceRun:
 
 async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
                          first_image_timeout_secs: float = 60.0, video_live: bool = True,
-                         video_framerate: int = 25) -> FaceRun:
+                         video_framerate: int = 25, enable_metrics: bool = False,
+                         unusable_policy: ProcessorUnusablePolicy = (
+                             ProcessorUnusablePolicy.CONTINUE)) -> FaceRun:
     """Run `face` in front of a memory transport at `out_rate` Hz and `size` px; returns
     once the first image was played (the face builds its session on StartFrame).
     `video_live=False`: the transport redraws its current image at `video_framerate`
-    (the face's images then travel with the audio: `images_sync_with_audio`)."""
+    (the face's images then travel with the audio: `images_sync_with_audio`).
+    `enable_metrics` and `unusable_policy`: pipecat's, as an app sets them."""
     played = Played()
     transport = MemoryOutputTransport(TransportParams(
         audio_out_enabled=True, audio_out_sample_rate=out_rate,
@@ -132,8 +152,16 @@ async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
         played)
     bot = BotStateRecorder()
     worker = PipelineWorker(Pipeline([face, transport, bot]),
-                            params=PipelineParams(audio_out_sample_rate=out_rate),
-                            enable_rtvi=False, idle_timeout_secs=None)
+                            params=PipelineParams(audio_out_sample_rate=out_rate,
+                                                  enable_metrics=enable_metrics),
+                            enable_rtvi=False, idle_timeout_secs=None,
+                            processor_unusable_policy=unusable_policy)
+    errors: list[ErrorFrame] = []
+
+    @worker.event_handler("on_pipeline_error")
+    async def on_error(worker: PipelineWorker, frame: ErrorFrame) -> None:
+        errors.append(frame)
+
     runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
     await runner.add_workers(worker)
     task = asyncio.create_task(runner.run())
@@ -144,7 +172,7 @@ async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
         if time.monotonic() > deadline:
             raise TimeoutError(f"no image within {first_image_timeout_secs:g} s of the start")
         await asyncio.sleep(0.05)
-    return FaceRun(face, worker, played, bot, task)
+    return FaceRun(face, worker, played, bot, task, errors)
 
 
 def loud(audio: bytes, level: int = 300) -> bool:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -268,7 +268,11 @@ class AvatarSettings(_Section):
     )
     default_portrait: str = Field(
         default="grace_hopper", min_length=1,
-        description="Portrait used when a client names none (a file stem in `portrait_dir`).",
+        validation_alias=AliasChoices("default_portrait", "portrait"),
+        description="Portrait used when a client names none (a file stem in `portrait_dir`). "
+        "A pipecat service shows it unless given `portrait=`, and switches to another "
+        "on `ServiceUpdateSettingsFrame` (also spelt `portrait` there: a bundled name, a "
+        "name in `portrait_dir`, or an image path).",
     )
     size: int = Field(
         default=512, ge=256, le=512,
@@ -350,6 +354,13 @@ class AvatarSettings(_Section):
         "service fits the transport with tracks whose video takes its time from the audio.")
     stats_interval_secs: float = Field(
         default=2.0, gt=0, description="Seconds between a session's render statistics.")
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **fields: Any) -> AvatarSettings:
+        """This section as the server reads it, for a pipecat app: `fields` over the
+        `AVATAR_FORCING_AVATAR_*` environment variables over the `[avatar]` table of
+        `config_file` over the defaults (`Settings.load`, whose errors it raises)."""
+        return Settings.load(config_file, avatar=fields).avatar
 
 
 class LimitsSettings(_Section):

@@ -363,6 +363,18 @@ class AvatarSession:
             self.stats.cleared += 1
         return played
 
+    def take_reply_audio(self) -> bytes:
+        """The queued reply audio not yet planned into frames (PCM s16le mono at the
+        output rate), removed from the queue: when the face fails, the voice plays
+        it without the face rather than losing it. Counts as played."""
+        with self._lock:
+            out = bytes(self._reply_out)
+            self._reply_out.clear()
+            self._reply_16k = np.zeros(0, np.float32)
+            self._to_16k.reset()
+            self._played_total += len(out) // 2
+            return out
+
     @property
     def generation(self) -> int:
         """Bumped by `clear()` and `pause_reply()`: a frame planned under an older

@@ -91,36 +91,34 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
 
 
 async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_thought_up(
-        avatar_assets: Any) -> None:
+        ) -> None:
     """While the reply is thought up the session's jobs run at a lower priority than
     the rest of the process (whisper, piper, the event loop), so the reply path gets
-    the cores first; otherwise at the default one, so a busy neighbour cannot starve
-    the face. Linux schedules threads, so only the worker's own nice value changes."""
+    the cores first; otherwise, and once frames fall behind, at the default one, so a
+    busy neighbour cannot starve the face. Linux schedules threads, so only the
+    worker's own nice value changes."""
     import os
     import threading
-    import time
 
-    from avatar.live import AvatarSession
-    from pipelines.face.video_service import AvatarForcingVideoService, AvatarNodeParams
+    from pipelines.face.face_worker import FaceWorker
 
     if not hasattr(os, "setpriority"):
         pytest.skip("no setpriority on this OS: thread priorities are not adjustable")
-    session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
-                            output_rate=22050)
-    node = AvatarForcingVideoService(session=session, params=AvatarNodeParams(worker_nice=5))
+    worker = FaceWorker(threads=1, nice=5)
     try:
         def own_nice() -> int:
             return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
         process_nice = own_nice()
-        assert await node._in_worker(own_nice) == process_nice  # listening, speaking
-        node._thinking_until = time.monotonic() + 5.0  # the user paused: the reply is thought up
-        assert await node._in_worker(own_nice) == min(19, process_nice + 5)
-        node._thinking_until = 0.0  # the user speaks again (or the reply starts)
-        assert await node._in_worker(own_nice) == process_nice
+        assert await worker.run(own_nice) == process_nice  # listening, speaking
+        # the user paused: the reply is thought up
+        assert await worker.run(own_nice, thinking=True) == min(19, process_nice + 5)
+        worker.behind = True  # frames fall behind: the face must not freeze
+        assert await worker.run(own_nice, thinking=True) == process_nice
         assert own_nice() == process_nice, "the event loop's thread kept its priority"
+        assert worker.busy_secs > 0 and worker.cpu_secs >= 0
     finally:
-        await node.cleanup()
+        worker.shutdown()
 
 
 async def test_stopping_waits_for_a_camera_analysis_in_flight(avatar_assets: Any) -> None:
