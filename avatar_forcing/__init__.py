@@ -48,7 +48,8 @@ _EXPORTS = {
     "whisper_model_dir": "agent.bundled_models",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["AvatarAssets", "AvatarForcingVideoService", "AvatarVideoMetricsData", "Portrait",
+           "local_llm", "piper_voice", "whisper_model_dir"]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,22 @@ import pytest
 from tests.examples.pipecat_example import BOT, converse_with_the_example, running_example
 
 
+def test_every_name_the_example_imports_is_exported_and_typed() -> None:
+    """`from avatar_forcing import ...` names load lazily (no side effect on import),
+    and type checkers see the same names (py.typed, the TYPE_CHECKING imports)."""
+    import avatar_forcing
+
+    assert sorted(avatar_forcing.__all__) == sorted(avatar_forcing._EXPORTS)
+    for name in avatar_forcing.__all__:
+        assert getattr(avatar_forcing, name).__name__ == name
+    source = Path(avatar_forcing.__file__).read_text()
+    typed = ast.parse(source).body
+    checked = next(node for node in typed if isinstance(node, ast.If))  # TYPE_CHECKING
+    imported = {alias.name for node in checked.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    assert imported == set(avatar_forcing.__all__)
+
+
 def test_the_example_is_one_file_in_pipecats_shape_with_one_import_line_of_ours() -> None:
     tree = ast.parse(BOT.read_text())
     ours = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
