@@ -175,14 +175,18 @@ class Peer:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def connect(base_url: str, camera: CameraTrack, *, keep_every: int = 2,
+async def connect(base_url: str, camera: CameraTrack | None, *, keep_every: int = 2,
                   direct_offer: dict[str, Any] | None = None) -> Peer:
     """Offer a microphone and `camera` to the example as the prebuilt client does, or
-    (`direct_offer`: its request_data) to our server's `/api/offer` as the kiosk page does."""
+    (`direct_offer`: its request_data) to our server's `/api/offer` as the kiosk page does.
+    `camera` None: a browser whose camera is off (a video transceiver, no track)."""
     pc = RTCPeerConnection()  # no ICE servers: host candidates, as the example's server
     mic = MicrophoneTrack()
     pc.addTrack(mic)
-    pc.addTrack(camera)
+    if camera is not None:
+        pc.addTrack(camera)
+    else:
+        pc.addTransceiver("video", direction="sendrecv")
     received = Received(keep_every=keep_every)
     # pipecat's RTVI messages go both ways on this channel, as with the prebuilt client
     channel = pc.createDataChannel("chat", ordered=True)

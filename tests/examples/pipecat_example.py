@@ -27,6 +27,7 @@ face), and records the bot's audio and video tracks. It checks behaviour, never 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import re
@@ -221,21 +222,23 @@ async def wait_for(condition: Callable[[], object], what: str, timeout_s: float)
 
 
 async def converse_with_the_example(base_url: str, log: Path, *,
-                                    clock_secs: float = CLOCK_SECS) -> None:
+                                    clock_secs: float = CLOCK_SECS, camera: bool = True) -> None:
     """Be the browser of a running example (`running_example`): ask the question and
     check the answer, its face and pipecat's events; with `clock_secs` > 0 the call
-    lasts that long and its media clocks are checked."""
+    lasts that long and its media clocks are checked. `camera` False: a browser with
+    its camera off (a video transceiver and no track), which must log no error."""
     from benchkit.browser_media import webcam_clip
     from benchkit.webrtc_peer import CameraTrack, connect
 
     question = question_48k()
     # a real face as a webcam sends it (small: the machine encodes and decodes VP8 on
     # both sides of the call, beside the models)
-    camera = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
+    webcam = (CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
+              if camera else None)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         root = await http.get("/")
         page = await http.get("/client/")
-    peer = await connect(base_url, camera, keep_every=3)
+    peer = await connect(base_url, webcam, keep_every=3)
     try:
         received = peer.received
         await wait_for(lambda: len(received.video) >= 40, "40 idle video frames", 120)
@@ -306,6 +309,13 @@ async def converse_with_the_example(base_url: str, log: Path, *,
     assert speaking[0] == "user-started-speaking", speaking
     assert speaking.count("bot-started-speaking") == 1, speaking  # one reply, one turn
     assert speaking[-1] == "bot-stopped-speaking", speaking
+    # pipecat 1.14 sends each sentence's bot-output twice by design: "new" when the TTS
+    # takes it, "completed" once its audio is out (the face releases it with its audio);
+    # never a sentence twice in one state
+    outputs = [m["data"] for m in received.messages if m.get("type") == "bot-output"]
+    states = collections.Counter((d.get("segment_id"), d.get("spoken_status")) for d in outputs)
+    assert outputs and max(states.values()) == 1, states
+    assert {status for _, status in states} == {"new", "completed"}, states
 
     # the reply: spoken, and about the question
     reply = np.concatenate([a for t, a in received.audio
