@@ -121,6 +121,8 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
             heard += replied
             sizes.append(size)
             await asyncio.sleep(args.settle)  # the server tears the session down
+            if args.trace_memory and i + 1 in (args.warm_up, args.sessions):
+                await snapshot_heap(pid, args.trace_memory)
             rss.append(rss_mb(pid))
             tree.append(tree_pss_mb(pid))
             faces.append(tree_pss_mb(pid, skip=(llm_pid,)) if llm_pid else tree[-1])
@@ -170,6 +172,22 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
     }
 
 
+async def snapshot_heap(pid: int, folder: Path) -> None:
+    """Ask the traced server for a tracemalloc snapshot (SIGUSR2) and wait for it."""
+    import signal
+
+    def taken() -> int:
+        return len(list(folder.glob("snapshot-*.pickle")))
+
+    count = taken()
+    os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + 120
+    while await asyncio.to_thread(taken) <= count:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the server wrote no heap snapshot in 120 s")
+        await asyncio.sleep(0.5)
+
+
 def slope_per_100(series: list[float], warm_up: int) -> float | None:
     """Least-squares growth in MB per 100 sessions from the end of session `warm_up`."""
     after = np.asarray(series[max(0, warm_up - 1):])
@@ -196,6 +214,25 @@ def plot(runs: list[dict[str, Any]], out: Path, note: str) -> None:
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def heap_sites(folder: Path, run: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """tracemalloc's growing sites from the end of warm-up to the end, written for
+    people to docs/memory/ (beside the RSS growth over the same sessions)."""
+    from benchkit.memory_sites import as_text, grown_sites
+
+    first, last = sorted(folder.glob("snapshot-*.pickle"))[:2]
+    report = grown_sites(first, last)
+    rss = run["rss_mb"]
+    report["rss_growth_mb_same_sessions"] = round(rss[-1] - rss[args.warm_up - 1], 1)
+    out = ROOT / "docs" / "memory"
+    out.mkdir(exist_ok=True)
+    title = (f"session_churn {args.tag or ''} ({run['label']}): tracemalloc, sessions "
+             f"{args.warm_up} -> {args.sessions}; server RSS "
+             f"{report['rss_growth_mb_same_sessions']:+} MB over the same sessions")
+    name = f"session_churn_sites_{args.tag or 'run'}_{run['label'].replace(' ', '_')}.txt"
+    (out / name).write_text(as_text(report, title))
+    return report
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -230,11 +267,21 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 os.environ[FACE_PROCESS_ENV] = face_process
             # the base's packages come first: an editable install would otherwise
             # import this tree's under the base's live.py
-            if script != LIVE_SCRIPT:
-                os.environ["PYTHONPATH"] = str(script.parent.parent)
+            paths = [str(script.parent.parent)] if script != LIVE_SCRIPT else []
+            if args.trace_memory:  # the server traces its heap (benchkit/memory_trace)
+                folder = Path(tmp) / f"snapshots-{len(runs)}"
+                folder.mkdir()
+                paths.append(str(ROOT / "benchkit" / "memory_trace"))
+                os.environ["AVATAR_FORCING_BENCH_SNAPSHOTS"] = str(folder)
+                args.trace_memory = folder
+            if paths:
+                os.environ["PYTHONPATH"] = os.pathsep.join(paths)
             else:
                 os.environ.pop("PYTHONPATH", None)
-            runs.append(await churn(args, label, spoken, clip, script) | {"warm_up": args.warm_up})
+            run = await churn(args, label, spoken, clip, script) | {"warm_up": args.warm_up}
+            if args.trace_memory:
+                run["heap_sites"] = heap_sites(args.trace_memory, run, args)
+            runs.append(run)
         os.environ.pop(FACE_PROCESS_ENV, None)
     return {"tag": args.tag, "model": args.model, "camera": not args.no_camera,
             "every_s": args.every, "first_audio_only": args.first_audio,
@@ -267,6 +314,9 @@ def main() -> None:
     parser.add_argument("--face-process", choices=["default", "on", "off", "both"],
                         default="default", help="faces in worker processes or in the "
                         "server's (both: one run each, in process first)")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="the server traces its heap (tracemalloc): the sites that grew "
+                        "from the end of warm-up to the end go to docs/memory/ and the JSON")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()

@@ -74,7 +74,6 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InputImageRawFrame,
     InterruptionFrame,
-    OutputTransportMessageUrgentFrame,
     ServiceUpdateSettingsFrame,
     StartFrame,
     SystemFrame,
@@ -111,6 +110,7 @@ from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import AvatarNodeParams
 from pipelines.face.face_stats import Stats, session_stats
 from pipelines.face.face_worker import FaceWorker
+from pipelines.face.protocol_events import ProtocolEvents
 from pipelines.settings import AvatarSettings
 from pipelines.wire.frames import (
     PortraitRequestFrame,
@@ -120,7 +120,7 @@ from pipelines.wire.frames import (
     UserMotionFrame,
 )
 from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
-from sdk.protocol import ErrorCode, MetricsEvent, PortraitEvent, VideoQualityEvent, error_event
+from sdk.protocol import ErrorCode
 
 #: after a session's `_shutdown`, when its pipeline is torn down: its cycles are collected
 COLLECT_AFTER_SECS = 1.0
@@ -196,8 +196,7 @@ class AvatarForcingVideoService(AIService):
         self._portrait_choice = portrait
         self._assets = assets
         self._jpeg_quality = jpeg_quality
-        self._send_metrics = send_metrics
-        self._send_events = send_events
+        self._events = ProtocolEvents(self.push_frame, metrics=send_metrics, events=send_events)
         self._release_memory_after = release_memory_after
         self._session: AvatarSession | None = session
         #: the pipeline's audio output rate (from `setup`)
@@ -372,9 +371,9 @@ class AvatarForcingVideoService(AIService):
         self.counters["face_restarts"] += 1
         logger.warning(f"avatar: the face worker was replaced: {reason}")
         if not self._stopped:
-            self.create_task(self._send_event(error_event(
+            self.create_task(self._events.error(
                 ErrorCode.AVATAR_RESTARTED,
-                "the avatar's face process stopped and was restarted; the video goes on")))
+                "the avatar's face process stopped and was restarted; the video goes on"))
 
     async def stop(self, frame: EndFrame) -> None:
         """End of the conversation (the queued reply is out by now): free the session."""
@@ -472,7 +471,10 @@ class AvatarForcingVideoService(AIService):
             motion = None if frame.motion is None else np.asarray(frame.motion, np.float32)
             self.session.push_user_motion(motion)
         elif isinstance(frame, PortraitRequestFrame):
-            self.create_task(self._portrait_request(frame))
+            self.create_task(self._events.answer_portrait_request(
+                frame.portrait_name, frame.upload,
+                self._load_requested_portrait if self._load_portrait is not None else None,
+                self._show_portrait))
         elif isinstance(frame, SystemFrame):
             await self.push_frame(frame, direction)
         else:
@@ -589,10 +591,7 @@ class AvatarForcingVideoService(AIService):
                                                        num_channels=1))
             self._reply.emitted_position = self._session.queued_total
             await self._release_held()
-        if self._send_events:
-            await self._send_event(error_event(ErrorCode.INTERNAL,
-                                               f"{self.failed}; the voice goes on",
-                                               fatal=False))
+        await self._events.error(ErrorCode.INTERNAL, f"{self.failed}; the voice goes on")
         await self.push_error(f"{self.failed}; the voice goes on without the face",
                               exception=error, force_treat_as_permanent=True)
 
@@ -700,41 +699,27 @@ class AvatarForcingVideoService(AIService):
         logger.info(f"avatar: now showing {portrait.name}")
         return portrait
 
-    async def _portrait_request(self, request: PortraitRequestFrame) -> None:
-        """Our websocket's portrait request (by name or upload): load and validate it
-        off the event loop; answer with an event or an error."""
-        if self._load_portrait is None:
-            await self._send_event(error_event(ErrorCode.UNKNOWN_PORTRAIT,
-                                               "this server does not switch portraits"))
-            return
-        try:
-            portrait = await self._in_worker(self._load_portrait, request.portrait_name,
-                                             request.upload)
-            await self._in_worker(self.session.set_portrait, portrait)
-        except (AvatarError, KeyError, ValueError) as error:
-            code = (ErrorCode.UNKNOWN_PORTRAIT if request.portrait_name is not None
-                    else ErrorCode.BAD_PORTRAIT)
-            logger.info(f"portrait refused: {error}")
-            await self._send_event(error_event(code, f"{error}; the current portrait stays"))
-            return
-        await self._send_event(PortraitEvent(name=portrait.name))
+    async def _load_requested_portrait(self, name: str | None,
+                                       upload: bytes | None) -> Portrait:
+        """Our websocket's portrait request (a name or an upload), loaded off the loop."""
+        assert self._load_portrait is not None
+        portrait: Portrait = await self._in_worker(self._load_portrait, name, upload)
+        return portrait
+
+    async def _show_portrait(self, portrait: Portrait) -> None:
+        await self._in_worker(self.session.set_portrait, portrait)
 
     # ------------------------------------------------------------ camera, events
     async def _camera_refused(self, error: AvatarError) -> None:
-        await self._send_event(error_event(ErrorCode.BAD_CAMERA_FRAME, f"{error}; dropped"))
+        await self._events.error(ErrorCode.BAD_CAMERA_FRAME, f"{error}; dropped")
 
     async def _camera_failed(self, error: Exception) -> None:
         await self.push_error(f"avatar camera analysis failed: {error}; the face goes on "
                               "without the camera", exception=error)
 
     async def _quality_changed(self, change: QualityChange) -> None:
-        quality = change.quality
         assert self.governor is not None
-        await self._send_event(VideoQualityEvent(
-            width=quality.size, height=quality.size, drawn_fps=quality.drawn_fps,
-            camera_fps=quality.camera_fps, level=change.level,
-            levels=len(self.governor.ladder), direction=change.direction,
-            reason=change.reason))
+        await self._events.quality_changed(change, len(self.governor.ladder))
 
     def stats(self) -> Stats:
         """The counters reported in `metrics` events (and read by tests)."""
@@ -744,16 +729,8 @@ class AvatarForcingVideoService(AIService):
                              transport_stats=self._transport_stats, media_clock=self.media_clock)
 
     async def _send_stats(self) -> None:
-        if self._send_metrics:
-            await self._send_event(MetricsEvent(kind="avatar", processor="avatar",
-                                                values=self.stats()))
-
-    async def _send_event(self, event: Any) -> None:
-        """Our protocol's events, as urgent transport messages, when asked for."""
-        if not (self._send_events or isinstance(event, MetricsEvent)):
-            return
-        await self.push_frame(OutputTransportMessageUrgentFrame(
-            message=event.model_dump(exclude_none=True)))
+        if self._events.metrics:
+            await self._events.stats(self.stats())
 
 
 def _collect_ended_session() -> None:

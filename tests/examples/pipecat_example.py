@@ -65,8 +65,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _children(pid: int) -> list[int]:
-    """Live child processes of `pid` (the embedded llama.cpp server), from /proc."""
+def child_pids(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc), e.g. the embedded llama.cpp server."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
@@ -76,7 +76,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """`pid` runs (and is not a zombie)."""
     with contextlib.suppress(OSError, IndexError):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return False
@@ -117,10 +118,10 @@ def running_example(log: Path, *, python: str = sys.executable, bot: Path = BOT,
                     break
             except (OSError, urllib.error.URLError):
                 time.sleep(0.25)
-        children = _children(process.pid)
+        children = child_pids(process.pid)
         yield f"http://127.0.0.1:{port}"
     finally:
-        children = children or _children(process.pid)
+        children = children or child_pids(process.pid)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
@@ -130,10 +131,10 @@ def running_example(log: Path, *, python: str = sys.executable, bot: Path = BOT,
             os.killpg(process.pid, signal.SIGKILL)  # whatever is left of its group
         process.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+        while [pid for pid in children if pid_alive(pid)] and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid in children:  # the LLM server runs in a session of its own
-            if _alive(pid):
+            if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 pytest.fail(f"the example left its child {pid} running")
@@ -222,19 +223,17 @@ async def wait_for(condition: Callable[[], object], what: str, timeout_s: float)
 
 
 async def converse_with_the_example(base_url: str, log: Path, *,
-                                    clock_secs: float = CLOCK_SECS, camera: bool = True) -> None:
+                                    clock_secs: float = CLOCK_SECS) -> None:
     """Be the browser of a running example (`running_example`): ask the question and
     check the answer, its face and pipecat's events; with `clock_secs` > 0 the call
-    lasts that long and its media clocks are checked. `camera` False: a browser with
-    its camera off (a video transceiver and no track), which must log no error."""
+    lasts that long and its media clocks are checked."""
     from benchkit.browser_media import webcam_clip
     from benchkit.webrtc_peer import CameraTrack, connect
 
     question = question_48k()
     # a real face as a webcam sends it (small: the machine encodes and decodes VP8 on
     # both sides of the call, beside the models)
-    webcam = (CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
-              if camera else None)
+    webcam = CameraTrack(webcam_clip(2.0, width=320, height=240, fps=10.0), fps=10.0)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         root = await http.get("/")
         page = await http.get("/client/")

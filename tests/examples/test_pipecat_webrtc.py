@@ -2,11 +2,14 @@
 
 It is one file in pipecat's own shape: `bot(runner_args)` under pipecat's development
 runner, and one import line of ours (`from avatar_forcing import ...`), the line that
-works from the wheel too. Its whole conversation (a spoken question in, a lip-synced
-answer out, heard back by whisper, a minute of one media clock) runs from the
-installed wheel in a clean venv (tests/packaging/test_wheel.py, with
-tests/examples/pipecat_example.py as the browser); here it runs from the
-repository's own tree, as `python bot.py` in its folder.
+works from the wheel too. Here: that shape, the exports it imports, and that it
+starts from the repository's tree (`python bot.py --help` in its folder: pipecat's
+runner parses its flags with every import resolved). Its whole conversation (a
+spoken question in, a lip-synced answer out, heard back by whisper, a minute of one
+media clock) runs once in CI, from the installed wheel in a clean venv, where a
+developer copies it to (tests/packaging/test_wheel.py, with
+tests/examples/pipecat_example.py as the browser): running it here too would add a
+minute and a half to CI for the same code.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.examples.pipecat_example import BOT, converse_with_the_example, running_example
+from tests.examples.pipecat_example import BOT
 
 
 def test_every_name_the_example_imports_is_exported_and_typed() -> None:
@@ -51,11 +52,3 @@ def test_the_example_is_one_file_in_pipecats_shape_with_one_import_line_of_ours(
     result = subprocess.run([sys.executable, BOT.name, "--help"], cwd=BOT.parent,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--port" in result.stdout, result.stderr[-2000:]
-
-
-@pytest.mark.e2e
-@pytest.mark.timeout(460)
-async def test_a_browser_peer_hears_and_sees_the_bot_answer(tmp_path: Path) -> None:
-    log = tmp_path / "example.log"
-    with running_example(log) as base_url:
-        await converse_with_the_example(base_url, log)

@@ -37,6 +37,8 @@ from typing import Any
 
 import pytest
 
+from tests.examples.pipecat_example import child_pids, pid_alive
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -242,23 +244,6 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower().replace("-", " "))
 
 
-def _children(pid: int) -> list[int]:
-    """Live child processes of `pid` (Linux /proc), e.g. the embedded llama.cpp server."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return False
-
-
 def _commands(pids: list[int]) -> dict[int, str]:
     """Each process's command line (for a leak's message)."""
     commands = {}
@@ -297,7 +282,7 @@ def _run_example(args: list[str], log: Path, *, start_timeout_s: float = 300.0) 
                 time.sleep(0.25)
         yield f"ws://127.0.0.1:{port}/ws"
     finally:
-        children = _children(process.pid)
+        children = child_pids(process.pid)
         process.send_signal(signal.SIGTERM)
         try:
             code = process.wait(timeout=30)
@@ -308,7 +293,7 @@ def _run_example(args: list[str], log: Path, *, start_timeout_s: float = 300.0) 
     # multiprocessing's resource tracker (started with the background portrait fit's
     # spawned worker) ends when it reads EOF from its dead parent: a moment, not a leak
     deadline = time.monotonic() + 5.0
-    while (leaked := [pid for pid in children if _alive(pid)]) and time.monotonic() < deadline:
+    while (leaked := [pid for pid in children if pid_alive(pid)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not leaked, f"the example left processes running: {_commands(leaked)}"
 

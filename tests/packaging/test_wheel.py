@@ -195,6 +195,6 @@ async def test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv(
     shutil.copy(BOT, bot)
     log = tmp_path / "example.log"
     with running_example(log, python=str(python), bot=bot, env=environ) as base_url:
-        # the media clock's minute and the camera run in the repository's test of the
-        # example; here the visitor's camera is off, as the prebuilt client starts
-        await converse_with_the_example(base_url, log, clock_secs=0.0, camera=False)
+        # a minute of the call, the visitor's camera on: idle, question, answer, one
+        # media clock throughout
+        await converse_with_the_example(base_url, log)
