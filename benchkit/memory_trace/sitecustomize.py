@@ -18,6 +18,7 @@ import tracemalloc
 _FOLDER = os.environ.get("AVATAR_FORCING_BENCH_SNAPSHOTS")
 
 if _FOLDER and "--serve-port" in sys.argv:
+    _INTO: str = _FOLDER
     tracemalloc.start(int(os.environ.get("AVATAR_FORCING_BENCH_TRACE_FRAMES", "8")))
     _taken = [0]
 
@@ -25,7 +26,7 @@ if _FOLDER and "--serve-port" in sys.argv:
         """Write snapshot N (the bench reads them in order)."""
         _taken[0] += 1
         snapshot = tracemalloc.take_snapshot()
-        path = os.path.join(_FOLDER, f"snapshot-{_taken[0]:02d}.pickle")
+        path = os.path.join(_INTO, f"snapshot-{_taken[0]:02d}.pickle")
         snapshot.dump(path + ".partial")
         os.replace(path + ".partial", path)
 
