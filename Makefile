@@ -22,10 +22,13 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # The 512 px climb-back (100 s, and on a 2-core machine it mostly skips loudly: the
 # machine stays too busy after the hog for 512 px) runs in `make test-release`; the
 # 256 px ladder, which every machine can climb, stays in `make test`.
-RELEASE_ONLY := tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera]
+# The fleet's drain (a second machine joins, a minute) runs there too: `make test`
+# keeps the fleet's two machines, a killed machine, the token and the kiosk page.
+RELEASE_ONLY := tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
+	tests/fleet/test_fleet_e2e.py::test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes
 # The fleet's fault and TLS drills each start a Ray cluster of their own (3-4 minutes
 # together on 2 cores): `make test-release` runs them. `make test` keeps the fleet's
-# end-to-end tests (two machines, drain, a killed machine, the token) and the units of
+# end-to-end tests (two machines, a killed machine, the token) and the units of
 # failover and TLS on real servers (tests/pipelines/test_llm_failover.py, test_tls.py).
 RELEASE_FILES := tests/fleet/test_fleet_head.py tests/fleet/test_fleet_llm_failover.py tests/fleet/test_fleet_tls.py
 
@@ -33,7 +36,7 @@ test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
-	$(VENV)/python -m pytest --durations=25 $(addprefix --ignore=,$(LOADED_TESTS) $(RELEASE_FILES)) '--deselect=$(RELEASE_ONLY)'
+	$(VENV)/python -m pytest --durations=25 $(addprefix --ignore=,$(LOADED_TESTS) $(RELEASE_FILES)) $(foreach test,$(RELEASE_ONLY),'--deselect=$(test)')
 	$(VENV)/python -m pytest --cpu-hog 1 -rs --durations=10 $(LOADED_TESTS) $(LOADED_ALSO)
 
 # only the loaded part of `make test`
@@ -46,7 +49,7 @@ test-loaded-all: setup
 
 # before a release: what `make test` leaves out for time
 test-release: setup
-	$(VENV)/python -m pytest -rs '$(RELEASE_ONLY)' $(RELEASE_FILES)
+	$(VENV)/python -m pytest -rs $(foreach test,$(RELEASE_ONLY),'$(test)') $(RELEASE_FILES)
 
 test-fast: setup
 	$(VENV)/python -m pytest -m "not e2e"

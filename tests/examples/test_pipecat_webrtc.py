@@ -5,7 +5,7 @@ runner, and one import line of ours (`from avatar_forcing import ...`), the line
 works from the wheel too. Here: that shape, the exports it imports, and that it
 starts from the repository's tree (`python bot.py --help` in its folder: pipecat's
 runner parses its flags with every import resolved). Its whole conversation (a
-spoken question in, a lip-synced answer out, heard back by whisper, a minute of one
+spoken question in, a lip-synced answer out, heard back by whisper, 40 s of one
 media clock) runs once in CI, from the installed wheel in a clean venv, where a
 developer copies it to (tests/packaging/test_wheel.py, with
 tests/examples/pipecat_example.py as the browser): running it here too would add a
