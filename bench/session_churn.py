@@ -121,11 +121,12 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
             heard += replied
             sizes.append(size)
             await asyncio.sleep(args.settle)  # the server tears the session down
-            if args.trace_memory and i + 1 in (args.warm_up, args.sessions):
-                await snapshot_heap(pid, args.trace_memory)
             rss.append(rss_mb(pid))
             tree.append(tree_pss_mb(pid))
             faces.append(tree_pss_mb(pid, skip=(llm_pid,)) if llm_pid else tree[-1])
+            if args.trace_memory and i + 1 in (args.warm_up, args.sessions):
+                # after the readings: taking a snapshot costs the server hundreds of MB
+                await snapshot_heap(pid, args.trace_memory)
             bar.set_postfix(rss_mb=round(rss[-1]), heard=heard)
             bar.update()
         bar.close()

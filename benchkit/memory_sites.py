@@ -30,8 +30,13 @@ def grown_sites(first: Path, last: Path, *, top: int = 25,
     before = _clean(tracemalloc.Snapshot.load(str(first)))
     after = _clean(tracemalloc.Snapshot.load(str(last)))
     by_line = after.compare_to(before, "lineno")
-    by_trace = {stat.traceback[0]: stat for stat in after.compare_to(before, "traceback")
-                if stat.size_diff > 0}
+    # a Traceback runs from the oldest frame to the allocation (Python >= 3.7)
+    by_trace: dict[tracemalloc.Frame, tracemalloc.StatisticDiff] = {}
+    for stat in after.compare_to(before, "traceback"):
+        site = stat.traceback[-1]
+        if stat.size_diff > 0 and (site not in by_trace
+                                   or stat.size_diff > by_trace[site].size_diff):
+            by_trace[site] = stat
     total_before = sum(stat.size for stat in before.statistics("filename"))
     total_after = sum(stat.size for stat in after.statistics("filename"))
     sites = []

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request, WebSocket
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from agent.errors import AgentError
@@ -38,6 +39,7 @@ from avatar.live import AvatarAssets, CalibrationEvent
 from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
 from pipelines.server.log_redaction import install_uvicorn_log_filters
+from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
 from pipelines.server.webrtc_door import WebRTCDoor
@@ -130,6 +132,15 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
         if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
             health["video"] = runtime.avatar.capacity.report().as_dict()
         return health
+
+    gauges = memory_registry(lambda: len(registry.active))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus gauges of the server's own memory (RSS, PSS, the tree's PSS) and
+        sessions (pipelines/server/memory_gauges.py): the field's watch on growth."""
+        body = await asyncio.to_thread(generate_latest, gauges)
+        return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/ws")
     async def voice_socket(websocket: WebSocket) -> None:

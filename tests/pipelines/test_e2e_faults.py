@@ -129,7 +129,16 @@ async def test_second_client_is_refused_and_first_is_undisturbed(
         assert info.value.code == "server_busy"
         async with httpx.AsyncClient() as http:
             health = (await http.get(f"{server.http}/healthz")).json()
+            metrics = (await http.get(f"{server.http}/metrics")).text
         assert health["sessions"] == 1 and health["max_sessions"] == 1
+        # the field's watch on memory (issue 47): Prometheus gauges of the server's own
+        # RSS and PSS and its tree's PSS, beside its sessions
+        gauges = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+                  if line.startswith("avatar_forcing_")}
+        assert gauges["avatar_forcing_sessions"] == 1, gauges
+        assert gauges["avatar_forcing_server_rss_bytes"] > 100e6, gauges
+        assert 0 < gauges["avatar_forcing_server_pss_bytes"] <= gauges[
+            "avatar_forcing_tree_pss_bytes"], gauges
         question = "Where can I find the cafe?"
         result = await talk(first, say(question), timeout_secs=90)
         assert wer(question, result.transcript) < 0.3, result.transcript
