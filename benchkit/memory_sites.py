@@ -29,7 +29,8 @@ def grown_sites(first: Path, last: Path, *, top: int = 25,
     allocation's traceback (the caller that made it grow), and the total traced."""
     before = _clean(tracemalloc.Snapshot.load(str(first)))
     after = _clean(tracemalloc.Snapshot.load(str(last)))
-    by_line = after.compare_to(before, "lineno")
+    # compare_to sorts by the size of the change either way: growth first here
+    by_line = sorted(after.compare_to(before, "lineno"), key=lambda stat: -stat.size_diff)
     # a Traceback runs from the oldest frame to the allocation (Python >= 3.7)
     by_trace: dict[tracemalloc.Frame, tracemalloc.StatisticDiff] = {}
     for stat in after.compare_to(before, "traceback"):
