@@ -55,12 +55,7 @@ class MicrophoneTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            wait = self._start + self._sent / MIC_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        self._start = await _paced(self._start, self._sent / MIC_RATE)
         chunk = self._queued.popleft() if self._queued else None
         if chunk is not None and len(chunk) == 0:  # an utterance ended
             if self._speaking_since is not None:
@@ -79,6 +74,17 @@ class MicrophoneTrack(MediaStreamTrack):
         return frame
 
 
+async def _paced(start: float | None, position_secs: float) -> float:
+    """A track sends in real time: wait until `position_secs` after `start` (None: this
+    is the first frame, which starts the clock now); returns the start."""
+    if start is None:
+        return time.monotonic()
+    wait = start + position_secs - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return start
+
+
 class CameraTrack(MediaStreamTrack):
     """RGB frames played forwards and backwards at `fps`, as a webcam would send them."""
 
@@ -94,12 +100,7 @@ class CameraTrack(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            wait = self._start + self._index / self._fps - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        self._start = await _paced(self._start, self._index / self._fps)
         period = max(1, 2 * len(self._frames) - 2)
         i = self._index % period
         rgb = self._frames[i if i < len(self._frames) else period - i]

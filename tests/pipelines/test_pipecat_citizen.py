@@ -106,6 +106,12 @@ async def test_a_usual_pipecat_app_gets_metrics_a_portrait_switch_and_a_whole_go
     back_at = time.monotonic()
     await run.send(ServiceUpdateSettingsFrame(settings={"portrait": "grace_hopper"}))
     await _wait(lambda: face.session.portrait.name == "grace_hopper", "the bundled one", 30)
+    # bad input aimed at the service: a photo that is not there, a setting that is not
+    # one: each refused with an ErrorFrame naming it, the portrait and the video going on
+    await run.send(ServiceUpdateSettingsFrame(settings={"portrait": "/no/such/face.jpg"},
+                                              service=face),
+                   ServiceUpdateSettingsFrame(settings={"colour": "red"}, service=face))
+    await _wait(lambda: len(run.errors) >= 2, "two refusals", 30)
     await asyncio.sleep(1.0)
 
     # a goodbye, and EndFrame right behind it, as an app ends a call
@@ -123,7 +129,11 @@ async def test_a_usual_pipecat_app_gets_metrics_a_portrait_switch_and_a_whole_go
     again = _rgb(next(f for t, f in reversed(images) if t < said_at))
     assert np.abs(other - before).mean() > 20, "the picture did not change to the new portrait"
     assert np.abs(again - before).mean() < np.abs(other - before).mean() / 2
-    assert face.counters["settings_updates"] == 2
+    assert face.counters["settings_updates"] == 3  # the missing photo was tried
+    refusals = [e.error for e in run.errors]
+    assert any("face.jpg" in e and "refused" in e for e in refusals), refusals
+    assert any("colour" in e and "refused" in e for e in refusals), refusals
+    assert face.session.portrait.name == "grace_hopper" and face.failed is None
 
     # the goodbye was heard whole, and its words went out after its audio
     heard, sent = _played_loud_secs(run, said_at), _loud_secs(pcm, rate)
