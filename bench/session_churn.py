@@ -227,12 +227,13 @@ def heap_sites(folder: Path, run: dict[str, Any], args: argparse.Namespace) -> d
     rss = run["rss_mb"]
     report["rss_growth_mb_same_sessions"] = round(rss[-1] - rss[args.warm_up - 1], 1)
     out = ROOT / "docs" / "memory"
-    out.mkdir(exist_ok=True)
     title = (f"session_churn {args.tag or ''} ({run['label']}): tracemalloc, sessions "
              f"{args.warm_up} -> {args.sessions}; server RSS "
              f"{report['rss_growth_mb_same_sessions']:+} MB over the same sessions")
     name = f"session_churn_sites_{args.tag or 'run'}_{run['label'].replace(' ', '_')}.txt"
-    (out / name).write_text(as_text(report, title))
+    if not args.no_save:  # the report is in the JSON either way
+        out.mkdir(exist_ok=True)
+        (out / name).write_text(as_text(report, title))
     return report
 
 
