@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -127,6 +128,10 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
             if args.trace_memory and i + 1 in (args.warm_up, args.sessions):
                 # after the readings: taking a snapshot costs the server hundreds of MB
                 await snapshot_heap(pid, args.trace_memory)
+            if args.memray and i + 1 == args.warm_up:  # memray tracks from here ...
+                os.kill(pid, signal.SIGUSR1)
+            if args.memray and i + 1 == args.sessions:  # ... to here
+                await stop_memray(pid, args.memray)
             bar.set_postfix(rss_mb=round(rss[-1]), heard=heard)
             bar.update()
         bar.close()
@@ -171,6 +176,36 @@ async def churn(args: argparse.Namespace, label: str, spoken: list[Spoken],
         "rss_mb": [round(v, 1) for v in rss],
         "video_size_at_end": sizes,
     }
+
+
+async def stop_memray(pid: int, path: Path) -> None:
+    """Stop the server's memray tracker (SIGUSR2) and wait for its file to be complete."""
+    os.kill(pid, signal.SIGUSR2)
+    done = Path(str(path) + ".done")
+    deadline = time.monotonic() + 300
+    while not await asyncio.to_thread(done.exists):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the server's memray tracker did not stop in 300 s")
+        await asyncio.sleep(0.5)
+
+
+def native_sites(path: Path, run: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """memray's sites alive from the end of warm-up to the end (native and Python),
+    written for people to docs/memory/ beside the RSS growth over the same sessions."""
+    from benchkit.memray_sites import as_text, grown_sites
+
+    report = grown_sites(path)
+    rss = run["rss_mb"]
+    report["rss_growth_mb_same_sessions"] = round(rss[-1] - rss[args.warm_up - 1], 1)
+    title = (f"session_churn {args.tag or ''} ({run['label']}): memray --native, sessions "
+             f"{args.warm_up} -> {args.sessions}; server RSS "
+             f"{report['rss_growth_mb_same_sessions']:+} MB over the same sessions")
+    name = f"session_churn_native_sites_{args.tag or 'run'}_{run['label'].replace(' ', '_')}.txt"
+    if not args.no_save:
+        out = ROOT / "docs" / "memory"
+        out.mkdir(exist_ok=True)
+        (out / name).write_text(as_text(report, title))
+    return report
 
 
 async def snapshot_heap(pid: int, folder: Path) -> None:
@@ -276,6 +311,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 paths.append(str(ROOT / "benchkit" / "memory_trace"))
                 os.environ["AVATAR_FORCING_BENCH_SNAPSHOTS"] = str(folder)
                 args.trace_memory = folder
+            if args.memray:  # the server tracks native allocations (memory_trace)
+                paths.append(str(ROOT / "benchkit" / "memory_trace"))
+                args.memray = Path(tmp) / f"memray-{len(runs)}.bin"
+                os.environ["AVATAR_FORCING_BENCH_MEMRAY"] = str(args.memray)
             if paths:
                 os.environ["PYTHONPATH"] = os.pathsep.join(paths)
             else:
@@ -283,6 +322,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             run = await churn(args, label, spoken, clip, script) | {"warm_up": args.warm_up}
             if args.trace_memory:
                 run["heap_sites"] = heap_sites(args.trace_memory, run, args)
+            if args.memray:
+                run["native_sites"] = native_sites(args.memray, run, args)
             runs.append(run)
         os.environ.pop(FACE_PROCESS_ENV, None)
     return {"tag": args.tag, "model": args.model, "camera": not args.no_camera,
@@ -319,9 +360,15 @@ def main() -> None:
     parser.add_argument("--trace-memory", action="store_true",
                         help="the server traces its heap (tracemalloc): the sites that grew "
                         "from the end of warm-up to the end go to docs/memory/ and the JSON")
+    parser.add_argument("--memray", action="store_true",
+                        help="the server runs memray with native traces from the end of "
+                        "warm-up to the end: the sites still holding memory go to "
+                        "docs/memory/ and the JSON (Python and native allocations)")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
+    if args.memray and args.trace_memory:
+        parser.error("--memray and --trace-memory each trace the server: one at a time")
     if args.sessions < 2 or args.every < 0 or args.warm_up < 0:
         parser.error("--sessions must be >= 2, --every and --warm-up >= 0")
     args.avatar_nice = AvatarNodeParams().worker_nice

@@ -1,7 +1,16 @@
 """Loaded by Python at start-up when this folder is on PYTHONPATH (bench/session_churn.py
-`--trace-memory`): the bench's server process traces its allocations with tracemalloc
-and dumps a snapshot on SIGUSR2, so a bench can compare the heap after warm-up with
-the heap at the end and name the allocation sites that grew.
+`--trace-memory` / `--memray`): the bench's server process traces its allocations and
+the bench names the allocation sites that grew.
+
+Two tracers, chosen by the environment the bench sets:
+- `AVATAR_FORCING_BENCH_SNAPSHOTS=DIR`: tracemalloc (Python allocations) from the
+  start; SIGUSR2 writes snapshot N to DIR, and the bench compares the one after
+  warm-up with the last.
+- `AVATAR_FORCING_BENCH_MEMRAY=FILE`: memray, native allocations included (glibc
+  malloc, C++ new, mmap: torch's, onnxruntime's, libvpx's heaps). SIGUSR1 starts the
+  tracker after warm-up and SIGUSR2 stops it; memray's aggregated file then holds, per
+  allocation site, what was allocated between the two and is still alive at the stop:
+  exactly what grew over those sessions, with its native and Python stack.
 
 Only the server under test traces (its command line has `--serve-port`): its face
 workers, fork server and the LLM server start with the same environment and must
@@ -14,8 +23,10 @@ import os
 import signal
 import sys
 import tracemalloc
+from typing import Any
 
 _FOLDER = os.environ.get("AVATAR_FORCING_BENCH_SNAPSHOTS")
+_MEMRAY = os.environ.get("AVATAR_FORCING_BENCH_MEMRAY")
 
 if _FOLDER and "--serve-port" in sys.argv:
     _INTO: str = _FOLDER
@@ -31,3 +42,29 @@ if _FOLDER and "--serve-port" in sys.argv:
         os.replace(path + ".partial", path)
 
     signal.signal(signal.SIGUSR2, _dump)
+
+elif _MEMRAY and "--serve-port" in sys.argv:
+    _FILE: str = _MEMRAY
+    _TRACKER: list[Any] = []
+
+    def _start(signum: int, frame: object) -> None:
+        """Begin tracking (after the bench's warm-up sessions)."""
+        import memray
+
+        if _TRACKER:
+            return
+        tracker = memray.Tracker(
+            _FILE, native_traces=True, follow_fork=False,
+            file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS)
+        tracker.__enter__()
+        _TRACKER.append(tracker)
+
+    def _stop(signum: int, frame: object) -> None:
+        """End tracking: the file is complete, with what is still alive now."""
+        if _TRACKER:
+            _TRACKER.pop().__exit__(None, None, None)
+            with open(_FILE + ".done", "w") as done:
+                done.write("stopped\n")
+
+    signal.signal(signal.SIGUSR1, _start)
+    signal.signal(signal.SIGUSR2, _stop)
