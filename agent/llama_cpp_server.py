@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import Depends, HTTPException
+from llama_cpp.llama_cache import LlamaRAMCache
 from llama_cpp.server import app as server_app
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -165,11 +166,46 @@ class DeveloperRoleAsSystem:
         await self.app(scope, replay, send)
 
 
+class MeasuredRAMCache(LlamaRAMCache):
+    """llama-cpp-python's RAM cache of prompt states, with its cap counting what each
+    state really holds.
+
+    Why: the stock cache sums only `llama_state_size`, the KV bytes (~8.2 MB a state
+    here), but every state also holds a copy of the model's logits buffer (`scores`:
+    n_batch x vocab floats, 19 MB at n_batch 32 with Qwen's 151,936 tokens) and its
+    token ids. A "256 MB" cache therefore kept ~30 states and ~830 MB, and the LLM
+    server's resident memory grew by +1.45 GB before it levelled (docs/LLM_CHOICE.md):
+    the cap in the settings did not bound the memory. Counted in full, the cache is
+    flat once full at the configured cap (`llm.prompt_cache_mb`).
+    """
+
+    @staticmethod
+    def state_bytes(state: Any) -> int:
+        """What one saved state keeps alive: KV, logits copy, token ids."""
+        return (int(state.llama_state_size) + int(np.asarray(state.scores).nbytes)
+                + int(np.asarray(state.input_ids).nbytes))
+
+    @property
+    def cache_size(self) -> int:
+        return sum(self.state_bytes(state) for state in self.cache_state.values())
+
+
+def measured_cache(proxy: Any) -> None:
+    """Swap the loaded model's stock RAM cache for `MeasuredRAMCache` of the same cap
+    (nothing is cached yet at start-up; a disk cache or none is left alone)."""
+    model = getattr(proxy, "_current_model", None)
+    cache = getattr(model, "cache", None)
+    if model is not None and type(cache) is LlamaRAMCache:
+        model.set_cache(MeasuredRAMCache(capacity_bytes=cache.capacity_bytes))
+
+
 def create_app(settings: Any = None, server_settings: Any = None,
                model_settings: Any = None) -> Any:
-    """llama-cpp-python's app (same arguments) with `DeveloperRoleAsSystem` in front of it."""
+    """llama-cpp-python's app (same arguments) with `DeveloperRoleAsSystem` in front of
+    it and its prompt-state cache measured in full (`MeasuredRAMCache`)."""
     app = _create_stock_app(settings, server_settings, model_settings)
     app.add_middleware(DeveloperRoleAsSystem)
+    measured_cache(server_app._llama_proxy)
     return app
 
 

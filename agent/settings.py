@@ -110,14 +110,16 @@ class LLMSettings(BaseModel):
         "next to facts that say no, and invented prices (docs/LLM_CHOICE.md).",
     )
     prompt_cache_mb: int = Field(
-        default=256,
+        default=768,
         ge=0,
         le=65536,
-        description="Embedded server: llama.cpp's saved prompt states (the cap counts their "
-        "8 MB of KV each; llama-cpp-python also keeps a 19 MB logits copy per state at "
-        "n_batch 32: measured +1.45 GB resident), restored instead of re-read: system prompt "
-        "+ each fact note (docs/LLM_CHOICE.md). 0: only the last prompt is reused, and a "
-        "note costs ~0.3 s on the turn.",
+        description="Embedded server: the cap on llama.cpp's saved prompt states, restored "
+        "instead of re-read: system prompt + each fact note (docs/LLM_CHOICE.md). The cap "
+        "counts all a state keeps (agent/llama_cpp_server.py MeasuredRAMCache): its 8 MB "
+        "of KV and llama-cpp-python's 19 MB logits copy at n_batch 32, ~27.6 MB a state, so "
+        "768 holds 27 (the system prompt, the 24 notes, two histories). The stock cache "
+        "counted only the KV: its old default of 256 held ~30 states and ~830 MB. 0: only "
+        "the last prompt is reused, and a note costs ~0.3 s on the turn.",
     )
 
     @field_validator("base_url")

@@ -219,3 +219,42 @@ def test_no_orphan_when_the_owner_exits_or_is_killed(how: str) -> None:
     assert owner.returncode == expected, owner.stderr
     server_pid = int(owner.stdout.split()[0])
     assert _process_gone(server_pid), f"server {server_pid} outlived its owner ({how})"
+
+
+def test_the_prompt_cache_holds_what_its_cap_says_logits_copies_counted() -> None:
+    """Issue 47: llama-cpp-python's RAM cache counts only each state's KV bytes, so a
+    cap of N MB kept several times N (each state also copies n_batch x vocab logits).
+    The measured cache, on the real model, stays within its cap by every byte it keeps
+    alive, where the stock one with the same cap overshoots it."""
+    from types import SimpleNamespace
+
+    import llama_cpp
+    import numpy as np
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    from agent.llama_cpp_server import MeasuredRAMCache, measured_cache
+
+    llama = llama_cpp.Llama(model_path=str(smollm2_gguf()), n_ctx=256, n_batch=32,
+                            verbose=False, n_threads=1)
+    try:
+        llama.create_completion("Tell me one thing about rivers.", max_tokens=2)
+        one = llama.save_state()
+        per_state = MeasuredRAMCache.state_bytes(one)
+        assert per_state > 2 * one.llama_state_size  # the logits copy dominates a state
+        cap = int(2.5 * per_state)
+        for cache in (LlamaRAMCache(capacity_bytes=cap), MeasuredRAMCache(capacity_bytes=cap)):
+            llama.set_cache(cache)
+            for word in ("apples", "boats", "clouds", "dogs", "engines", "forests"):
+                llama.create_completion(f"Tell me one thing about {word}.", max_tokens=2)
+            held = sum(MeasuredRAMCache.state_bytes(s) for s in cache.cache_state.values())
+            if isinstance(cache, MeasuredRAMCache):
+                assert 0 < held <= cap and len(cache.cache_state) == 2
+                assert all(np.asarray(s.scores).nbytes for s in cache.cache_state.values())
+            else:
+                assert held > cap  # the stock cache's cap does not bound its memory
+        # the embedded server's app swaps the stock cache it built for the measured one
+        llama.set_cache(LlamaRAMCache(capacity_bytes=cap))
+        measured_cache(SimpleNamespace(_current_model=llama))
+        assert type(llama.cache) is MeasuredRAMCache and llama.cache.capacity_bytes == cap
+    finally:
+        llama.close()
