@@ -30,7 +30,7 @@ RELEASE_ONLY := tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_und
 # together on 2 cores): `make test-release` runs them. `make test` keeps the fleet's
 # end-to-end tests (two machines, a killed machine, the token) and the units of
 # failover and TLS on real servers (tests/pipelines/test_llm_failover.py, test_tls.py).
-RELEASE_FILES := tests/fleet/test_fleet_head.py tests/fleet/test_fleet_llm_failover.py tests/fleet/test_fleet_tls.py
+RELEASE_FILES := tests/fleet/test_fleet_head.py tests/fleet/test_fleet_llm_failover.py tests/fleet/test_fleet_tls.py tests/fleet/test_fleet_recycle.py
 
 test: setup
 	$(VENV)/ruff check .

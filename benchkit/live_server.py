@@ -71,7 +71,13 @@ def serve(args: argparse.Namespace) -> None:
     """--serve-port: only the server, in this process; one JSON line once it listens."""
     import signal
 
+    from avatar.memory import limit_malloc_arenas
     from pipelines.server.app import create_app, make_server
+
+    # as `avatar-forcing serve` does first (pipelines/cli.py): glibc's arenas capped
+    # before any thread of ours allocates; load_runtime's own call comes too late
+    # for a bench whose event loop and executor threads already run
+    limit_malloc_arenas()
 
     async def run() -> None:
         from loguru import logger

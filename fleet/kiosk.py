@@ -46,6 +46,7 @@ from fleet.machines import (
     machine_statuses,
     reserve_slots,
 )
+from fleet.memory_ceiling import CHECK_SECS, MemoryCeiling, tree_pss_mb
 from fleet.settings import FleetSettings, direct_host
 from pipelines.server.app import create_app, load_runtime, make_server
 from pipelines.server.runtime import ServerConfig
@@ -162,6 +163,10 @@ class KioskReplica:
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._draining = False
         self._drain_task = asyncio.create_task(self._watch_drain())
+        self.memory = MemoryCeiling(self.fleet.recycle_above_mb,
+                                    read_mb=lambda: tree_pss_mb(os.getpid()),
+                                    drain_timeout_secs=self.fleet.drain_timeout_secs)
+        self._memory_task = asyncio.create_task(self._watch_memory())
         self._direct, self._direct_task, self.direct_url = await self._start_direct_door()
         self._gauges = _Gauges(self.node_id)
         logger.info(f"kiosk machine {self.node_id[:8]} ready: {self.cpus:g} CPU(s), direct door "
@@ -214,17 +219,25 @@ class KioskReplica:
                 self._draining = await gcs_call(read, within=60.0)
             await asyncio.sleep(1.0)
 
+    async def _watch_memory(self) -> None:
+        """Read this replica's memory every `CHECK_SECS`, off the loop (a /proc walk),
+        for the gauges and the recycle ceiling (fleet/memory_ceiling.py)."""
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                await asyncio.to_thread(self.memory.check)
+            await asyncio.sleep(CHECK_SECS)
+
     def refusal(self) -> str | None:
         """Why this machine takes no new conversation now, or None."""
         if self.draining():
             return ("this machine is being drained for maintenance; "
                     f"try again in {self.fleet.retry_after_secs:g} s (another machine will answer)")
-        return None
+        return self.memory.refusal(self.fleet.retry_after_secs)
 
     def status(self) -> dict[str, Any]:
         """Sessions, measured slots, CPU, images/s and turn response p50 of this machine."""
         sessions = len(self.registry.active)
-        draining = self.draining()
+        draining = self.draining() or self.memory.recycling
         video: dict[str, Any] = {}
         slots = self.fleet.max_sessions_per_machine - sessions
         if self.runtime.avatar is not None and self.runtime.avatar.capacity is not None:
@@ -240,7 +253,9 @@ class KioskReplica:
             "cpus": self.cpus,
             "sessions": sessions,
             "free": 0 if draining else max(0, slots),
-            "draining": draining,
+            "draining": self.draining(),
+            "recycling": self.memory.recycling,
+            "memory_mb": None if self.memory.last_mb is None else round(self.memory.last_mb, 1),
             "cpu_percent": self._cpu_percent(),
             "video_fps": recent["video_fps"],
             "response_p50_ms": recent["response_p50_ms"],
@@ -278,16 +293,22 @@ class KioskReplica:
         return status
 
     def check_health(self) -> None:
-        """Serve replaces the replica if its direct door has stopped."""
+        """Serve replaces the replica if its direct door has stopped, or once it is
+        recycling for memory and its last conversation has ended."""
         if self._direct_task.done():
             raise RuntimeError("the kiosk machine's direct door has stopped")
+        why = self.memory.why_unhealthy(len(self.registry.active))
+        if why is not None:
+            logger.warning(f"kiosk machine {self.node_id[:8]}: {why}")
+            raise RuntimeError(why)
 
     async def __del__(self) -> None:
         """Stop the direct door and the avatar's background work (Serve's shutdown;
         also after a failed start, so every attribute may be missing)."""
-        drain_task = getattr(self, "_drain_task", None)
-        if drain_task is not None:
-            drain_task.cancel()
+        for name in ("_drain_task", "_memory_task"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.cancel()
         direct = getattr(self, "_direct", None)
         if direct is not None:
             direct.should_exit = True
@@ -312,7 +333,8 @@ class _Gauges:
             for name, text in (("sessions", "live conversations"),
                                ("free_slots", "conversations this machine can still take"),
                                ("video_fps", "avatar images sent per second, all sessions"),
-                               ("response_p50_ms", "turn response p50, last minutes"))
+                               ("response_p50_ms", "turn response p50, last minutes"),
+                               ("memory_mb", "the replica and its face workers, PSS in MB"))
         }
         for gauge in self.gauges.values():
             gauge.set_default_tags(tags)
@@ -321,7 +343,8 @@ class _Gauges:
         """Set every gauge from a `status()` snapshot."""
         values = {"sessions": status["sessions"], "free_slots": status["free"],
                   "video_fps": status["video_fps"],
-                  "response_p50_ms": status["response_p50_ms"] or 0}
+                  "response_p50_ms": status["response_p50_ms"] or 0,
+                  "memory_mb": status["memory_mb"] or 0}
         for name, value in values.items():
             self.gauges[name].set(float(value))
 

@@ -71,6 +71,13 @@ class FleetSettings(BaseModel):
     drain_timeout_secs: float = Field(default=600.0, gt=0,
                                       description="`fleet drain` waits this long for live "
                                       "sessions before it releases the machine anyway.")
+    recycle_above_mb: float | None = Field(
+        default=None, gt=0,
+        description="A kiosk machine whose replica (with its face workers, by PSS) holds "
+        "more than this many MB restarts gracefully: it takes no new conversation, lets "
+        "the live ones end (at most `drain_timeout_secs`), then Serve replaces it with a "
+        "fresh process; the SDKs reconnect (fleet/memory_ceiling.py). A safety net for the "
+        "field, not a fix: a day's soak is flat without it (bench/day_soak.py). None: off.")
 
     @field_validator("failover_reserve_slots")
     @classmethod

@@ -133,3 +133,41 @@ def test_the_fleet_command_is_found_through_its_entry_point() -> None:
     args = parser.parse_args(["fleet", "drain", "4f2a", "--timeout", "30"])
     assert (args.command, args.action, args.node, args.timeout) == ("fleet", "drain", "4f2a", 30.0)
     assert parser.parse_args(["fleet", "up", "--local", "2"]).local == 2
+
+
+def test_a_replica_past_its_memory_ceiling_refuses_newcomers_and_restarts_when_empty(
+        tmp_path: Path) -> None:
+    """Issue 47's safety net: over `[fleet] recycle_above_mb` the replica (read here:
+    this test process's real PSS) takes no new conversation, keeps its live ones, and
+    fails its health check only once they have ended or the drain time is up."""
+    import os
+    import time
+
+    from fleet.memory_ceiling import MemoryCeiling, tree_pss_mb
+
+    own = tree_pss_mb(os.getpid())
+    assert own > 10  # a real reading of a Python process with numpy
+    roomy = MemoryCeiling(own * 100, read_mb=lambda: tree_pss_mb(os.getpid()))
+    roomy.check()
+    assert not roomy.recycling and roomy.refusal(5.0) is None
+    assert roomy.why_unhealthy(sessions=0) is None
+    off = MemoryCeiling(None, read_mb=lambda: tree_pss_mb(os.getpid()))
+    off.check()
+    assert not off.recycling  # no ceiling set: never
+
+    tight = MemoryCeiling(own / 2, read_mb=lambda: tree_pss_mb(os.getpid()),
+                          drain_timeout_secs=0.3)
+    tight.check()
+    assert tight.recycling
+    assert "restarting to give back memory" in (tight.refusal(5.0) or "")
+    assert tight.why_unhealthy(sessions=1) is None  # a visitor is mid-conversation
+    assert "recycle_above_mb" in (tight.why_unhealthy(sessions=0) or "")
+    time.sleep(0.4)  # the drain time is up: restart even with someone left
+    assert tight.why_unhealthy(sessions=1) is not None
+
+    config = tmp_path / "fleet.toml"
+    config.write_text("[fleet]\nrecycle_above_mb = 3000\n")
+    assert load_fleet_config(config)[0].recycle_above_mb == 3000
+    config.write_text("[fleet]\nrecycle_above_mb = -1\n")
+    with pytest.raises(pydantic.ValidationError, match="recycle_above_mb"):
+        load_fleet_config(config)

@@ -6,6 +6,7 @@ through Serve's own replica module, then the kernel's listen table says where.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -70,3 +71,5 @@ async def test_replica_grpc_server_listens_on_loopback_only() -> None:
 def test_replica_runtime_env_names_the_hook() -> None:
     env = loopback.replica_runtime_env()["env_vars"]
     assert env[loopback.SETUP_HOOK_ENV] == "fleet.loopback.bind_replica_grpc_to_loopback"
+    # issue 47: a replica's malloc arenas are capped from its start (avatar/memory.py)
+    assert env["MALLOC_ARENA_MAX"] == os.environ.get("MALLOC_ARENA_MAX", "2")
