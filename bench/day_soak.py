@@ -274,7 +274,8 @@ def plot(report: dict[str, Any], out: Path) -> None:
                     label=f"{role} PSS ({part['growth'][role]['pss']['mb_per_hour']} MB/h)")
         ax.axvspan(0, report["warmup_min"], color="grey", alpha=0.15, lw=0)
         ax.set_title(f"{mode}: {part['sessions']} sessions, load "
-                     f"{part['load_average_start']} -> {part['load_average_end']}", fontsize=10)
+                     f"{part['load_average_start']:.2f} -> {part['load_average_end']:.2f}",
+                     fontsize=10)
         ax.set_xlabel("minutes")
         ax.set_ylabel("MB")
         ax.legend(fontsize=7, loc="upper left")
