@@ -224,7 +224,7 @@ class KioskReplica:
         for the gauges and the recycle ceiling (fleet/memory_ceiling.py)."""
         while True:
             with contextlib.suppress(OSError, ValueError):
-                await asyncio.to_thread(self.memory.check)
+                await asyncio.to_thread(self.memory.check, self.registry.ended)
             await asyncio.sleep(CHECK_SECS)
 
     def refusal(self) -> str | None:

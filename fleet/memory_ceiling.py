@@ -8,6 +8,7 @@ fix: bench/day_soak.py shows the replica flat without it.
 How: `[fleet] recycle_above_mb`. Every `CHECK_SECS` the replica reads its process
 tree's PSS (the replica and its face workers, each shared page counted once: what
 the machine really holds for it). Once over the ceiling it is *recycling*, for good:
+- (only once a conversation has ended: a fresh replica is what a restart gives)
 - it takes no new conversation (the same 1013 "try again" a draining machine gives,
   so the SDKs go to another machine or come back when it is replaced);
 - live conversations go on to their end (or `drain_timeout_secs`);
@@ -20,6 +21,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from loguru import logger
 
 from pipelines.server.memory_gauges import descendants, pss_bytes
 
@@ -42,13 +45,23 @@ class MemoryCeiling:
     last_mb: float | None = None
     #: when the ceiling was first passed (time.monotonic), None while under it
     over_since: float | None = field(default=None)
+    warned: bool = False
 
-    def check(self) -> float:
-        """Read the memory now; latch `recycling` once it passes the ceiling."""
+    def check(self, ended_sessions: int = 1) -> float:
+        """Read the memory now; latch `recycling` once it passes the ceiling after at
+        least one conversation has ended (a fresh replica already over it would only
+        restart into the same state, and Serve would never see it healthy: the ceiling
+        is then below the machine's idle footprint, which the log says)."""
         self.last_mb = self.read_mb()
-        if (self.ceiling_mb is not None and self.over_since is None
-                and self.last_mb > self.ceiling_mb):
-            self.over_since = time.monotonic()
+        over = self.ceiling_mb is not None and self.last_mb > self.ceiling_mb
+        if over and self.over_since is None:
+            if ended_sessions > 0:
+                self.over_since = time.monotonic()
+            elif not self.warned:
+                self.warned = True
+                logger.warning(f"[fleet] recycle_above_mb = {self.ceiling_mb:.0f} is below this "
+                               f"replica's memory before any conversation ({self.last_mb:.0f} "
+                               "MB): it recycles only after its first conversation")
         return self.last_mb
 
     @property

@@ -63,6 +63,9 @@ class SessionRegistry:
         self.active: dict[str, Any] = {}  # session id -> VoiceSession (None during setup)
         self.stats = ServerStats()  # what the sessions delivered lately (/healthz)
         self._ids = itertools.count(1)
+        #: sessions that have ended since start (a fleet replica's memory ceiling acts
+        #: only after one: a fresh process over it would restart for nothing)
+        self.ended = 0
 
     def reserve(self) -> str | None:
         """A new session id, or None when every slot is taken."""
@@ -74,7 +77,9 @@ class SessionRegistry:
 
     def release(self, session_id: str) -> None:
         """Free the slot (idempotent)."""
-        self.active.pop(session_id, None)
+        if session_id in self.active:
+            del self.active[session_id]
+            self.ended += 1
 
 
 def _token_from(websocket: WebSocket, hello: Hello | None) -> str | None:

@@ -2,8 +2,8 @@
 
 A real one-machine fleet on loopback (the head with the LLM pool on SmolLM2, one
 kiosk node) deployed with `[fleet] recycle_above_mb` far below what any replica
-holds, so the replica is over it from its first reading. It must then say so in
-`/fleet`, refuse a newcomer on its own door with 1013 and the reason, and, holding
+holds. A fresh replica serves anyway (a restart would give the same process); once
+its first conversation has ended it must say so in `/fleet`, refuse a newcomer on its own door with 1013 and the reason, and, holding
 no conversation, fail its health check so that Serve starts a fresh replica. The
 part that waits for live conversations is the same decision, checked on real
 readings in tests/fleet/test_fleet_units.py.
@@ -72,7 +72,14 @@ async def test_a_machine_over_its_memory_ceiling_refuses_newcomers_and_is_replac
             start_fleet(FleetSettings(port=port, kiosk_machines=1, llm_replicas=1,
                                       max_sessions_per_machine=1, retry_after_secs=3.0,
                                       recycle_above_mb=1.0), settings)
-            first = await _until(base, lambda m: m["recycling"], within=120.0)
+            # fresh, it serves (a restart would give the same process): one conversation
+            machine = await _until(base, lambda m: m["memory_mb"] is not None, within=120.0)
+            assert not machine["recycling"] and machine["memory_mb"] > 1.0
+            client = await VoiceClient.connect(machine["direct_url"] + "/ws",
+                                               open_timeout=30.0)
+            await client.close()
+            # once it has ended, the machine is over its ceiling and recycles
+            first = await _until(base, lambda m: m["recycling"], within=60.0)
             assert first["free"] == 0 and first["memory_mb"] > 1.0
             with pytest.raises(HandshakeError) as refused:
                 await VoiceClient.connect(first["direct_url"] + "/ws", open_timeout=30.0)

@@ -157,7 +157,9 @@ def test_a_replica_past_its_memory_ceiling_refuses_newcomers_and_restarts_when_e
 
     tight = MemoryCeiling(own / 2, read_mb=lambda: tree_pss_mb(os.getpid()),
                           drain_timeout_secs=0.3)
-    tight.check()
+    tight.check(ended_sessions=0)  # a fresh replica: a restart would give the same
+    assert not tight.recycling and tight.warned
+    tight.check(ended_sessions=1)
     assert tight.recycling
     assert "restarting to give back memory" in (tight.refusal(5.0) or "")
     assert tight.why_unhealthy(sessions=1) is None  # a visitor is mid-conversation
