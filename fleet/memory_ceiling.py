@@ -47,7 +47,7 @@ class MemoryCeiling:
     over_since: float | None = field(default=None)
     warned: bool = False
 
-    def check(self, ended_sessions: int = 1) -> float:
+    def check(self, ended_sessions: int) -> float:
         """Read the memory now; latch `recycling` once it passes the ceiling after at
         least one conversation has ended (a fresh replica already over it would only
         restart into the same state, and Serve would never see it healthy: the ceiling

@@ -148,11 +148,11 @@ def test_a_replica_past_its_memory_ceiling_refuses_newcomers_and_restarts_when_e
     own = tree_pss_mb(os.getpid())
     assert own > 10  # a real reading of a Python process with numpy
     roomy = MemoryCeiling(own * 100, read_mb=lambda: tree_pss_mb(os.getpid()))
-    roomy.check()
+    roomy.check(ended_sessions=1)
     assert not roomy.recycling and roomy.refusal(5.0) is None
     assert roomy.why_unhealthy(sessions=0) is None
     off = MemoryCeiling(None, read_mb=lambda: tree_pss_mb(os.getpid()))
-    off.check()
+    off.check(ended_sessions=1)
     assert not off.recycling  # no ceiling set: never
 
     tight = MemoryCeiling(own / 2, read_mb=lambda: tree_pss_mb(os.getpid()),
