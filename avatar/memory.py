@@ -46,6 +46,16 @@ each session); the avatar node collects after each session
 
 Both are no-ops off glibc (musl, macOS), and an operator's own MALLOC_ARENA_MAX
 wins over the cap.
+
+Issue 47 found `mallopt` early is not as good as the environment variable: a
+one-hour soak of the plain server still grew +42 MB/h, while a fleet replica started
+with `MALLOC_ARENA_MAX=2` in its environment grew +14 MB/h. glibc reads the variable
+before the interpreter's first allocation, so nothing (the interpreter's start-up,
+an extension's thread started at import) gets an arena of its own first. A server's
+entry point therefore calls `reexec_with_arena_cap`: when the variable is unset it
+replaces the process, before anything is loaded, with the same command line and
+the variable set. Used as a library (tests, another app) our packages re-execute
+nothing.
 """
 
 from __future__ import annotations
@@ -55,7 +65,9 @@ import ctypes.util
 import functools
 import os
 import platform
+import sys
 import threading
+from collections.abc import Sequence
 
 from loguru import logger
 
@@ -63,6 +75,9 @@ from loguru import logger
 M_ARENA_MAX = -8
 #: arenas for the whole process (glibc's default: 8 per core)
 ARENA_MAX = 2
+
+#: set in a re-executed process, so a failed cap never loops
+REEXEC_MARK = "AVATAR_FORCING_ARENA_REEXEC"
 
 _lock = threading.Lock()
 _limited = False
@@ -94,6 +109,38 @@ def limit_malloc_arenas(arenas: int = ARENA_MAX) -> bool:
         if not _limited:
             logger.warning("mallopt(M_ARENA_MAX) failed: RSS may grow with each session")
         return _limited
+
+
+def arena_cap_environment(environ: dict[str, str] | None = None,
+                           arenas: int = ARENA_MAX) -> dict[str, str] | None:
+    """The environment a server should run with, or None when this one already
+    caps the arenas (an operator's MALLOC_ARENA_MAX wins), was re-executed once
+    already, or is not glibc."""
+    env = dict(os.environ if environ is None else environ)
+    if _glibc() is None or "MALLOC_ARENA_MAX" in env or env.get(REEXEC_MARK):
+        return None
+    return {**env, "MALLOC_ARENA_MAX": str(int(arenas)), REEXEC_MARK: "1"}
+
+
+def reexec_with_arena_cap(command_line: Sequence[str] | None = None) -> None:
+    """Replace this process with the same command line and `MALLOC_ARENA_MAX` set,
+    when it is unset (glibc only; see the module's docstring). Call it first thing in
+    a server's entry point, before models load or threads start: everything done
+    before it is done twice. Returns only when no re-execution is needed or possible.
+
+    `command_line` defaults to `sys.orig_argv` (the interpreter, its flags, then the
+    script or `-m module` and its arguments), so `python -X dev -m x` stays that."""
+    env = arena_cap_environment()
+    argv = list(sys.orig_argv if command_line is None else command_line)
+    if env is None or not argv or not sys.executable:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(sys.executable, argv, env)
+    except OSError as error:  # pragma: no cover - exec of our own interpreter failing
+        logger.warning(f"could not re-execute with MALLOC_ARENA_MAX set ({error}); "
+                       "capping the arenas with mallopt instead")
 
 
 def release_free_memory() -> bool:

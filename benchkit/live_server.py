@@ -71,13 +71,15 @@ def serve(args: argparse.Namespace) -> None:
     """--serve-port: only the server, in this process; one JSON line once it listens."""
     import signal
 
-    from avatar.memory import limit_malloc_arenas
-    from pipelines.server.app import create_app, make_server
+    from avatar.memory import limit_malloc_arenas, reexec_with_arena_cap
 
-    # as `avatar-forcing serve` does first (pipelines/cli.py): glibc's arenas capped
-    # before any thread of ours allocates; load_runtime's own call comes too late
-    # for a bench whose event loop and executor threads already run
+    # as `avatar-forcing serve` does first (pipelines/cli.py): this process is the
+    # server's entry, so it re-executes itself with MALLOC_ARENA_MAX set (issue 47),
+    # else caps glibc's arenas before any thread of ours allocates
+    reexec_with_arena_cap()
     limit_malloc_arenas()
+
+    from pipelines.server.app import create_app, make_server
 
     async def run() -> None:
         from loguru import logger

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from avatar import commands as avatar_commands
-from avatar.memory import limit_malloc_arenas
+from avatar.memory import limit_malloc_arenas, reexec_with_arena_cap
 from pipelines import commands as pipeline_commands
 
 #: where the sub-command modules live
@@ -47,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen command; errors print one clear line."""
     # the command line is a server's entry point (serve, the fleet): cap glibc's malloc
-    # arenas before any thread allocates (issue 27; avatar/memory.py). Importing our
-    # packages as a library changes nothing of the process.
+    # arenas before anything allocates (issues 27, 47; avatar/memory.py). Run as the
+    # process's own command (no argv given), it re-executes itself with
+    # MALLOC_ARENA_MAX set when unset; called from Python (tests, another app) it
+    # only caps with mallopt. Importing our packages changes nothing of the process.
+    if argv is None:
+        reexec_with_arena_cap()
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
