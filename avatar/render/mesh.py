@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from avatar.render.raster import affine_displacement, fill_triangle_ids
+
 # Landmark index sets of mediapipe's 478-point face mesh. "R" is the subject's
 # right side, which appears on the viewer's LEFT of an unmirrored photo.
 LIPS_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -292,6 +294,7 @@ class BackwardMapper:
         self.src_lo = (corners.min(axis=1) - 0.5).astype(np.float32)  # (T, 2)
         self.src_hi = (corners.max(axis=1) + 0.5).astype(np.float32)
         self.sharp = np.concatenate([sharp_triangles(mesh), [False]])  # index -1: uncovered
+        self._sharp_u8 = self.sharp.astype(np.uint8)
         # where folds are mended: the skin above the mouth (the nose and the
         # cheeks beside it), not the eye copies, the mouth and eye layers, the
         # lips or the chin, whose edges the mouth shapes, jawOpen and blinks
@@ -326,13 +329,9 @@ class BackwardMapper:
         if order is None:
             depth = dst_z[mesh.triangles].mean(axis=1) + mesh.tri_layer
             order = np.argsort(-depth, kind="stable")
-        corners = dst_xy[mesh.triangles[order]]  # (T, 3, 2), drawing order
-        lo, hi = corners.min(axis=1), corners.max(axis=1)
-        hit = (hi[:, 0] >= x0 - 1) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0 - 1) & (lo[:, 1] <= y1)
-        pts = np.round((corners[hit] - np.array([x0, y0], np.float32)) * 16.0).astype(np.int32)
         ids = np.full((y1 - y0, x1 - x0), -1, np.int32)
-        for t, p in zip(order[hit].tolist(), pts, strict=True):
-            cv2.fillConvexPoly(ids, p, t, cv2.LINE_8, 4)
+        fill_triangle_ids(ids, dst_xy[mesh.triangles].astype(np.float32),
+                          order.astype(np.int64), float(x0), float(y0))
         return ids
 
     def pixels_off_own_triangle(self, dst_xy: np.ndarray, dst_z: np.ndarray,
@@ -355,23 +354,23 @@ class BackwardMapper:
         tri = mesh.triangles
         depth = dst_z[tri].mean(axis=1) + mesh.tri_layer
         order = np.argsort(-depth, kind="stable")  # far (large z) first
-        # Fixed-point grid coordinates for fillConvexPoly (4 fractional bits).
-        grid_pts = np.round(((dst_xy + 0.5) / step - 0.5) * 16.0).astype(np.int32)[tri]
+        # corners in grid cells (cell centres at integers), drawn far to near
+        # (avatar/render/raster.py, compiled: no Python per triangle)
+        corners = (((dst_xy + 0.5) / step - 0.5).astype(np.float32))[tri]
         ids = self.ids
         ids.fill(-1)
-        fill = cv2.fillConvexPoly
-        for t in order.tolist():
-            fill(ids, grid_pts[t], t, cv2.LINE_8, 4)
+        fill_triangle_ids(ids, corners, order, 0.0, 0.0)
         shift = self.displacement_affines(dst_xy)
-        # the displacement map, gathered per coefficient (a (g, g, 2, 3) gather
-        # of the whole table cost more than the arithmetic); uncovered cells
-        # (-1) take the last, all-zero row: no displacement
+        # the displacement map from each cell's triangle's affine; uncovered cells
+        # (-1) take the last, all-zero column: no displacement
+        g = self.grid
+        dx, dy = np.empty((g, g), np.float32), np.empty((g, g), np.float32)
+        kept = np.empty((g, g), np.uint8)
+        affine_displacement(ids, np.stack(shift), self.gx, self.gy, self._sharp_u8,
+                            dx, dy, kept)
         gx, gy = self.gx, self.gy
-        ax, bx, cx, ay, by, cy = (c.take(ids) for c in shift)
-        dx = ax * gx + bx * gy + cx
-        dy = ay * gx + by * gy + cy
         # smooth the displacement away from eyes and lips (see the class docstring)
-        sharp = cv2.dilate(self.sharp.take(ids).view(np.uint8), self.guard).view(bool)
+        sharp = cv2.dilate(kept, self.guard).view(bool)
         sx = cv2.GaussianBlur(dx, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
         sy = cv2.GaussianBlur(dy, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
         np.copyto(sx, dx, where=sharp)
