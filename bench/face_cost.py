@@ -17,7 +17,10 @@ inner one only, so the stages add up):
   mirrored fill, compositing over the background plate, eyelids, the mouth (teeth
   anchors and painting), and the renderer's own glue;
 - encode: JPEG 80 (the websocket) or VP8 (WebRTC: the face's own encoder);
-- camera analysis, spread over the frames at its rate.
+- camera analysis, spread over the frames at its rate, on what each transport
+  really hands the face: over the websocket a JPEG as the SDKs and the kiosk page
+  send it (320 px wide), over WebRTC a raw 640x480 RGB frame (shrunk to the
+  analysis width first, as pipelines/face/camera_input.py does).
 
 Per size (256, 512) and transport (websocket: JPEG; webrtc: VP8, no JPEG):
 `ms_per_frame` is the process's CPU per frame (every thread), and `stages_ms`
@@ -26,7 +29,13 @@ are `ms_per_frame_512` and `ms_per_frame_256` (websocket, camera on). Not yet
 here: the hand-over to the pipeline's process (bench/face_worker.py measures it,
 `parent_cpu_ms_per_frame`).
 
-    .venv/bin/python bench/face_cost.py [--frames 250] [--tag NAME]
+Before and after, in one run (issue 48 asks for today's renderer beside the new
+one): `--against REV` checks REV out into a git worktree (cache/face_cost_trees/)
+and measures every variant twice, alternating, each in a fresh process: once
+with REV's packages on the path, once with this tree's. The JSON then holds both,
+and `ratio_512` / `ratio_256` (after / before).
+
+    .venv/bin/python bench/face_cost.py [--frames 250] [--tag NAME] [--against REV]
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -102,7 +113,8 @@ def instrument(timer: StageTimer) -> None:
             (MouthPainter, "paint", "render: mouth"),
             (face_module, "encode_jpeg", "encode: JPEG 80"),
             (Vp8Stream, "encode", "encode: VP8"),
-            (AvatarSession, "analyze_camera_jpeg", "camera analysis")):
+            (AvatarSession, "analyze_camera_jpeg", "camera analysis"),
+            (AvatarSession, "analyze_camera_rgb", "camera analysis")):
         timer.patch(owner, name, stage)
     renderer_module.cv2 = _TimedCv2(timer)  # type: ignore[assignment]
 
@@ -114,22 +126,43 @@ def reply_tone(secs: float) -> np.ndarray:
             ).astype(np.float32)
 
 
-def camera_jpeg() -> bytes:
-    """A real face as a client's camera sends it (640 px wide, JPEG)."""
+def camera_frames() -> tuple[bytes, np.ndarray]:
+    """A real face as each transport hands it over: the JPEG the SDKs and the kiosk
+    page send (their default width and quality), and a raw 640x480 RGB frame (a
+    browser's camera over WebRTC)."""
     from benchkit.camera import camera_photo
-    from sdk.images import encode_jpeg
+    from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_jpeg
 
-    return encode_jpeg(camera_photo(None)[0], width=640, quality=80, bgr=False)
+    photo = camera_photo(None)[0]
+    jpeg = encode_jpeg(photo, width=DEFAULT_CAMERA_WIDTH, quality=DEFAULT_JPEG_QUALITY,
+                       bgr=False)
+    height, width = photo.shape[:2]
+    side = min(height, width)
+    square = photo[(height - side) // 2:(height - side) // 2 + side,
+                   (width - side) // 2:(width - side) // 2 + side]
+    raw = cv2.resize(cv2.copyMakeBorder(square, 0, 0, side // 6, side // 6,
+                                        cv2.BORDER_REPLICATE), (640, 480))
+    return jpeg, np.ascontiguousarray(raw)
 
 
 def measure(size: int, transport: str, frames: int, timer: StageTimer, checkpoint: Any,
-            portrait: Any, jpeg: bytes) -> dict[str, Any]:
+            portrait: Any, camera: tuple[bytes, np.ndarray]) -> dict[str, Any]:
     """One session at `size` over `transport`: CPU per frame and its stages."""
     from avatar.live import AvatarSession, SessionOptions
+    from avatar.live.camera import raw_to_rgb
     from avatar.live.face import LocalFace
     from avatar.live.video_codec import VideoRequest
 
     webrtc = transport == "webrtc"
+    jpeg, raw = camera
+    raw_bytes, raw_size = raw.tobytes(), (raw.shape[1], raw.shape[0])
+
+    def analyse(stamp_ms: int) -> None:
+        if webrtc:  # as pipelines/face/camera_input.py hands a transport's raw frame over
+            session.analyze_camera_rgb(raw_to_rgb(raw_bytes, raw_size, "RGB"), stamp_ms)
+        else:
+            session.analyze_camera_jpeg(jpeg, stamp_ms)
+
     face = LocalFace(checkpoint)
     face.prime(portrait, sizes=(size,))  # the background plate made before the clock runs
     session = AvatarSession(portrait, None, output_rate=RATE, face=face,
@@ -144,7 +177,7 @@ def measure(size: int, transport: str, frames: int, timer: StageTimer, checkpoin
         while done < count:
             for planned in session.next_block():
                 if int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS):
-                    session.analyze_camera_jpeg(jpeg, int(drawn * 1000 / FPS))
+                    analyse(int(drawn * 1000 / FPS))
                 session.render(planned, video=request)
                 drawn += 1
                 done += 1
@@ -178,9 +211,12 @@ def plot(report: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = report["runs"]
+    if "runs_before" in report:  # before and after side by side
+        runs = [run for pair in zip(report["runs_before"], runs, strict=True) for run in pair]
     stages = sorted({stage for run in runs for stage in run["stages_ms"]})
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    labels = [f"{run['size']} px\n{run['transport']}" for run in runs]
+    fig, ax = plt.subplots(figsize=(10 + 0.8 * max(len(runs) - 4, 0), 5.5))
+    labels = [f"{run['size']} px\n{run['transport']}"
+              + (f"\n{run['code']}" if "code" in run else "") for run in runs]
     bottom = np.zeros(len(runs))
     colors = plt.get_cmap("tab20")(np.linspace(0, 1, len(stages)))
     for stage, color in zip(stages, colors, strict=True):
@@ -206,9 +242,25 @@ def main() -> int:
     parser.add_argument("--transports", nargs="+", default=["websocket", "webrtc"],
                         choices=["websocket", "webrtc"])
     parser.add_argument("--tag", default="run")
+    parser.add_argument("--against", default=None, metavar="REV",
+                        help="also measure git revision REV, alternating, in one run")
+    parser.add_argument("--emit", action="store_true",
+                        help=argparse.SUPPRESS)  # one process of --against: print runs only
     args = parser.parse_args()
     if args.frames < 25:
         parser.error("--frames must be >= 25")
+    if args.against is not None:
+        return compare(args)
+    runs = measure_here(args)
+    if args.emit:
+        print("RUNS " + json.dumps(runs), flush=True)
+        return 0
+    save(summarise(args, runs, None), args.tag)
+    return 0
+
+
+def measure_here(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every asked variant, in this process, with whatever `avatar` is on the path."""
     import torch
 
     from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
@@ -220,24 +272,87 @@ def main() -> int:
     instrument(timer)
     checkpoint = load_generator(DEFAULT_CHECKPOINT)
     portrait = Portrait.load(default_portrait_path())
-    jpeg = camera_jpeg()
-    start = load_average()
-    runs = [measure(size, transport, args.frames, timer, checkpoint, portrait, jpeg)
-            for size in args.sizes for transport in args.transports]
-    report: dict[str, Any] = {"bench": "face_cost", "tag": args.tag, "frames": args.frames,
-                              "camera_fps": CAMERA_FPS, "load_average_start": start,
-                              "load_average_end": load_average(), "runs": runs}
+    camera = camera_frames()
+    runs = []
+    for size in args.sizes:
+        for transport in args.transports:
+            load = load_average()
+            run = measure(size, transport, args.frames, timer, checkpoint, portrait, camera)
+            runs.append(run | {"load_average_start": load, "load_average_end": load_average()})
+    return runs
+
+
+def summarise(args: argparse.Namespace, runs: list[dict[str, Any]],
+              before: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The report: every run, the issue's measures, and with --against the ratios."""
+    report: dict[str, Any] = {
+        "bench": "face_cost", "tag": args.tag, "frames": args.frames,
+        "camera_fps": CAMERA_FPS, "against": args.against,
+        "load_average_start": runs[0]["load_average_start"],
+        "load_average_end": runs[-1]["load_average_end"], "runs": runs}
     for run in runs:
         if run["transport"] == "websocket":
             report[f"ms_per_frame_{run['size']}"] = run["ms_per_frame"]
-    out = RESULTS / f"face_cost_{args.tag}.json"
+    if before is not None:
+        report["runs_before"] = before
+        report["load_average_start"] = before[0]["load_average_start"]
+        for old, new in zip(before, runs, strict=True):
+            key = f"{new['size']}_{new['transport']}"
+            report[f"ratio_{key}"] = round(new["ms_per_frame"] / old["ms_per_frame"], 3)
+            if new["transport"] == "websocket":
+                report[f"ms_per_frame_{new['size']}_before"] = old["ms_per_frame"]
+                report[f"ratio_{new['size']}"] = report[f"ratio_{key}"]
+    return report
+
+
+def save(report: dict[str, Any], tag: str) -> None:
+    out = RESULTS / f"face_cost_{tag}.json"
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(report, out.with_suffix(".png"))
     report["plot"] = str(out.with_suffix(".png").relative_to(ROOT))
     out.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k != "runs"}
+    print(json.dumps({k: v for k, v in report.items() if not k.startswith("runs")}
                      | {"stages": {f"{r['size']}_{r['transport']}": r["stages_ms"]
-                                   for r in runs}}))
+                                   for r in report["runs"]}}))
+
+
+def baseline_tree(rev: str) -> Path:
+    """A git worktree of `rev` (reused when already there): the code measured as before."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    tree = ROOT / "cache" / "face_cost_trees" / commit[:12]
+    if not (tree / "avatar").is_dir():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach",
+                        str(tree), commit], check=True, capture_output=True)
+    return tree
+
+
+def run_variant(tree: Path, args: argparse.Namespace, size: int,
+                transport: str) -> dict[str, Any]:
+    """One variant in a fresh process, with `tree`'s packages first on the path (this
+    script stays this tree's, so both sides draw the same frames the same way)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    command = [sys.executable, str(Path(__file__).resolve()), "--emit", "--frames",
+               str(args.frames), "--sizes", str(size), "--transports", transport]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RUNS ")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"face_cost in {tree} failed ({result.returncode}):\n"
+                           f"{result.stderr[-3000:]}")
+    runs: list[dict[str, Any]] = json.loads(lines[-1][5:])
+    return runs[0] | {"code": "before" if tree != ROOT else "after"}
+
+
+def compare(args: argparse.Namespace) -> int:
+    """--against: every variant before and after, alternating, in one run."""
+    tree = baseline_tree(args.against)
+    before, after = [], []
+    variants = [(size, transport) for size in args.sizes for transport in args.transports]
+    for size, transport in tqdm(variants, desc=f"against {args.against}", unit="variant"):
+        before.append(run_variant(tree, args, size, transport))
+        after.append(run_variant(ROOT, args, size, transport))
+    save(summarise(args, after, before), args.tag)
     return 0
 
 

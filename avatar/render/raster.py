@@ -142,47 +142,57 @@ def _fill_triangle(ids: np.ndarray, xs: np.ndarray, ys: np.ndarray, value: int) 
         return
     y_max = min(y_max, height - 1)
     # two walkers from the top corner, one each way round; budget: three edges
-    index = np.array([top, top])
-    direction = np.array([1, 2])
-    end_row = np.array([y_min, y_min])
-    x = np.array([-_ONE, -_ONE], np.int64)
-    step = np.array([0, 0], np.int64)
     edges = 3
     y = y_min
+    index_a = index_b = top
+    end_a = end_b = y_min
+    x_a = x_b = -_ONE
+    step_a = step_b = 0
     while True:
-        for w in range(2):
-            if y >= end_row[w]:
-                start = index[w]
-                nxt = (start + direction[w]) % 3
-                while True:
-                    edges -= 1
-                    if edges < 0:
-                        break
-                    row = (ys[nxt] + half) >> _CORNER_BITS
-                    if row > y:
-                        x_start, x_end = xs[start] << shift, xs[nxt] << shift
-                        end_row[w] = row
-                        step[w] = _divide_toward_zero((x_end - x_start) * 2 + (row - y),
-                                                      2 * (row - y))
-                        x[w] = x_start
-                        index[w] = nxt
-                        break
-                    start = nxt
-                    nxt = (nxt + direction[w]) % 3
+        if y >= end_a:
+            edges, index_a, end_a, x_a, step_a = _next_edge(xs, ys, index_a, 1, y, edges,
+                                                            end_a, x_a, step_a)
+        if y >= end_b:
+            edges, index_b, end_b, x_b, step_b = _next_edge(xs, ys, index_b, 2, y, edges,
+                                                            end_b, x_b, step_b)
         if edges < 0:
             break
         if y >= 0:
-            left, right = (1, 0) if x[0] > x[1] else (0, 1)
-            x_left = (x[left] + _HALF) >> _FRACTION_BITS
-            x_right = (x[right] + _HALF) >> _FRACTION_BITS
+            x_left = (min(x_a, x_b) + _HALF) >> _FRACTION_BITS
+            x_right = (max(x_a, x_b) + _HALF) >> _FRACTION_BITS
             if x_right >= 0 and x_left < width:
                 for column in range(max(x_left, 0), min(x_right, width - 1) + 1):
                     ids[y, column] = value
-        x[0] += step[0]
-        x[1] += step[1]
+        x_a += step_a
+        x_b += step_b
         y += 1
         if y > y_max:
             break
+
+
+@njit(cache=True, nogil=True)
+def _next_edge(xs: np.ndarray, ys: np.ndarray, index: int, direction: int, y: int,
+               edges: int, end_row: int, x: int,
+               step: int) -> tuple[int, int, int, int, int]:
+    """Move a walker from corner `index` (going `direction` round: 1 or 2) on to the
+    next edge that ends below row `y`. Returns the walker's new state: (edges left,
+    the edge's far corner, the row it ends on, x at row `y`, x's step per row);
+    edges left < 0 once the triangle is used up."""
+    half = 1 << _CORNER_BITS >> 1
+    shift = _FRACTION_BITS - _CORNER_BITS
+    start = index
+    nxt = (start + direction) % 3
+    while True:
+        edges -= 1
+        if edges < 0:
+            return edges, index, end_row, x, step
+        row = (ys[nxt] + half) >> _CORNER_BITS
+        if row > y:
+            x_start, x_end = xs[start] << shift, xs[nxt] << shift
+            step = _divide_toward_zero((x_end - x_start) * 2 + (row - y), 2 * (row - y))
+            return edges, nxt, row, x_start, step
+        start = nxt
+        nxt = (nxt + direction) % 3
 
 
 @njit(cache=True, nogil=True)
