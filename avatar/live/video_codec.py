@@ -101,7 +101,7 @@ def _realtime_vp8(width: int, height: int, bitrate: int) -> av.VideoCodecContext
     codec.gop_size = 3000  # keyframes on request and every KEYFRAME_SECS, not by count
     codec.qmin, codec.qmax = 2, 56
     codec.options = {
-        "bufsize": str(bitrate), "cpu-used": "-6", "deadline": "realtime",
+        "bufsize": str(bitrate), "cpu-used": "-8", "deadline": "realtime",
         "lag-in-frames": "0", "minrate": str(bitrate), "maxrate": str(bitrate),
         "noise-sensitivity": "4", "overshoot-pct": "15", "partitions": "0",
         "static-thresh": "1", "undershoot-pct": "100",

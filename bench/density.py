@@ -1,0 +1,250 @@
+"""Figure: bench/results/density_<tag>.json and .png, how many live faces one machine holds.
+
+Issue 48: the face's cost decides how many visitors a server takes. Here N live
+face sessions run at once, each in its own process as the face worker pool runs
+them (the project's `AvatarSession` with a `LocalFace`: the real generator, the
+bundled portrait, the renderer, JPEG 80; torch and OpenCV on one thread each),
+each paced at 25 fps and speaking (a voiced tone with syllables, the jaw moving),
+with the visitor's camera analysed at the server's default rate (`[avatar]
+camera_fps`, 10 a second, the 320 px JPEG the SDKs send) unless `--no-camera`.
+
+Every session draws frame k at t0 + k / 25 s, or as soon as it can when it is
+late (a late frame is not skipped: a session that cannot keep up shows it as a
+lower rate). Per N and size the JSON holds each session's frames a second over
+the window (min and median), the CPU per frame (the sessions' own CPU over the
+frames they drew), the cores the sessions used (their CPU over the wall time) and
+the load average. `sessions_at_25fps_<size>` is the largest N at which every
+session drew >= 24 frames a second.
+
+`--against REV` runs every step twice, alternating, the sessions once with git
+revision REV's packages (a worktree in cache/face_cost_trees/) and once with this
+tree's: before and after in one run.
+
+    .venv/bin/python bench/density.py [--sessions 1 2 3 4] [--sizes 512 256] [--secs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+from tqdm import tqdm
+
+from benchkit.load import load_average
+from benchkit.paths import RESULTS, ROOT
+
+FPS = 25.0
+CAMERA_FPS = 10.0
+RATE = 22050
+#: a session "holds" 25 fps when it draws at least this many frames a second
+HELD_FPS = 24.0
+
+
+def worker(size: int, secs: float, camera: bool) -> int:
+    """One session in this process: prime, say READY, wait for GO, draw paced frames,
+    print RESULT with its counts."""
+    import cv2
+    import torch
+    from face_cost import camera_frames, reply_tone
+
+    from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
+    from avatar.live import AvatarSession, SessionOptions
+    from avatar.live.face import LocalFace
+    from avatar.portrait import Portrait, default_portrait_path
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    portrait = Portrait.load(default_portrait_path())
+    face = LocalFace(load_generator(DEFAULT_CHECKPOINT))
+    face.prime(portrait, sizes=(size,))
+    session = AvatarSession(portrait, None, output_rate=RATE, face=face,
+                            options=SessionOptions(size=size, jpeg_quality=80))
+    session.push_avatar_audio(reply_tone(secs + 8.0), RATE)
+    jpeg = camera_frames()[0]
+    drawn = 0
+
+    def draw_one() -> None:
+        nonlocal drawn
+        if camera and int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS):
+            session.analyze_camera_jpeg(jpeg, int(drawn * 1000 / FPS))
+        session.render(planned_frames.pop(0))
+        drawn += 1
+
+    planned_frames: list[Any] = []
+    for _ in range(25):  # warm-up: lazy set-up, the first keyframe, the landmarker
+        if not planned_frames:
+            planned_frames.extend(session.next_block())
+        draw_one()
+    print("READY", flush=True)
+    line = sys.stdin.readline().split()
+    start_at = float(line[1])
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    per_second = [0] * int(np.ceil(secs))
+    k = 0
+    while True:
+        elapsed = time.perf_counter() - wall0
+        if elapsed >= secs:
+            break
+        due = k / FPS
+        if elapsed < due:
+            time.sleep(min(due - elapsed, secs - elapsed))
+            continue
+        if not planned_frames:
+            planned_frames.extend(session.next_block())
+        draw_one()
+        per_second[min(int(time.perf_counter() - wall0), len(per_second) - 1)] += 1
+        k += 1
+    cpu_ms = (time.process_time() - cpu0) * 1000.0
+    session.close()
+    print("RESULT " + json.dumps({"frames": k, "secs": secs, "cpu_ms": cpu_ms,
+                                  "fps": k / secs, "per_second": per_second}), flush=True)
+    return 0
+
+
+def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[str, Any]:
+    """N sessions at once, each a fresh process with `tree`'s packages first on the path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(size),
+               "--secs", str(secs), *([] if camera else ["--no-camera"])]
+    procs = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+    try:
+        for proc in procs:  # every session primed before the clock runs
+            assert proc.stdout is not None
+            while True:
+                ready, _, _ = select.select([proc.stdout], [], [], 300)
+                line = proc.stdout.readline() if ready else ""
+                if line.startswith("READY") or not line:
+                    break
+            if not line:
+                raise RuntimeError(f"a density worker exited before it was ready ({proc.poll()})")
+        load_start = load_average()
+        start_at = time.time() + 1.0
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"GO {start_at}\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=secs + 120)
+            lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+            if not lines:
+                raise RuntimeError(f"a density worker gave no result ({proc.returncode})")
+            results.append(json.loads(lines[-1][7:]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    fps = [r["fps"] for r in results]
+    frames = sum(r["frames"] for r in results)
+    cpu_ms = sum(r["cpu_ms"] for r in results)
+    return {"sessions": n, "size": size, "camera": camera, "secs": secs,
+            "fps_min": round(min(fps), 2), "fps_median": round(statistics.median(fps), 2),
+            "fps_each": [round(f, 2) for f in fps],
+            "cpu_ms_per_frame": round(cpu_ms / max(frames, 1), 2),
+            "cores_used": round(cpu_ms / 1000.0 / secs, 2),
+            "held": min(fps) >= HELD_FPS,
+            "load_average_start": load_start, "load_average_end": load_average()}
+
+
+def held(steps: list[dict[str, Any]], size: int) -> int:
+    """The largest N whose every session held 25 fps (0: not even one)."""
+    return max([s["sessions"] for s in steps if s["size"] == size and s["held"]], default=0)
+
+
+def plot(report: dict[str, Any], out: Path) -> None:
+    """Frames a second per session (min and median) against N, per size (and code)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    series = [("after" if report.get("against") else "", report["steps"])]
+    if report.get("steps_before"):
+        series.insert(0, ("before", report["steps_before"]))
+    for name, steps in series:
+        for size in report["sizes"]:
+            rows = [s for s in steps if s["size"] == size]
+            ns = [s["sessions"] for s in rows]
+            style = "--" if name == "before" else "-"
+            label = f"{size} px {name}".strip()
+            ax.plot(ns, [s["fps_min"] for s in rows], style, marker="o", label=f"{label}, min")
+            ax.plot(ns, [s["fps_median"] for s in rows], style, marker="x", alpha=0.5,
+                    label=f"{label}, median")
+    ax.axhline(HELD_FPS, color="grey", lw=0.8)
+    ax.set_xlabel("live face sessions at once")
+    ax.set_ylabel("frames a second per session")
+    ax.set_title(f"Faces held on {report['cpus']} cores (camera "
+                 f"{'on' if report['camera'] else 'off'})", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 3, 4])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 256])
+    parser.add_argument("--secs", type=float, default=20.0)
+    parser.add_argument("--no-camera", action="store_true")
+    parser.add_argument("--against", default=None, metavar="REV")
+    parser.add_argument("--tag", default="run")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    camera = not args.no_camera
+    if args.worker:
+        return worker(args.size, args.secs, camera)
+    if args.secs < 5 or min(args.sessions) < 1:
+        parser.error("--secs must be >= 5 and --sessions >= 1")
+    from face_cost import baseline_tree
+
+    trees = [("after", ROOT)]
+    if args.against:
+        trees.insert(0, ("before", baseline_tree(args.against)))
+    steps: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    plan = [(size, n) for size in args.sizes for n in sorted(args.sessions)]
+    for size, n in tqdm(plan, desc="density", unit="step"):
+        for code, tree in trees:
+            step = run_step(tree, n, size, args.secs, camera) | {"code": code}
+            steps[code].append(step)
+            tqdm.write(f"{code} {size} px x{n}: min {step['fps_min']} fps, "
+                       f"{step['cpu_ms_per_frame']} ms/frame, {step['cores_used']} cores")
+    report: dict[str, Any] = {
+        "bench": "density", "tag": args.tag, "cpus": os.cpu_count(), "camera": camera,
+        "camera_fps": CAMERA_FPS if camera else 0.0, "secs": args.secs, "sizes": args.sizes,
+        "against": args.against, "held_fps": HELD_FPS, "steps": steps["after"],
+        "load_average_start": (steps["before"] or steps["after"])[0]["load_average_start"],
+        "load_average_end": steps["after"][-1]["load_average_end"]}
+    for size in args.sizes:
+        report[f"sessions_at_25fps_{size}"] = held(steps["after"], size)
+        if args.against:
+            report[f"sessions_at_25fps_{size}_before"] = held(steps["before"], size)
+    if args.against:
+        report["steps_before"] = steps["before"]
+    out = RESULTS / f"density_{args.tag}.json"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot(report, out.with_suffix(".png"))
+    report["plot"] = str(out.with_suffix(".png").relative_to(ROOT))
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if not k.startswith("steps")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
