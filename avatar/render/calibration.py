@@ -71,8 +71,12 @@ class Curve:
     x: list[float]
     y: list[float]
 
+    def __post_init__(self) -> None:
+        # the table as arrays once: a frame reads 16 curves twice (issue 48)
+        self._xa, self._ya = np.asarray(self.x, np.float64), np.asarray(self.y, np.float64)
+
     def __call__(self, value: np.ndarray | float) -> np.ndarray:
-        x, y = np.asarray(self.x), np.asarray(self.y)
+        x, y = self._xa, self._ya
         v = np.asarray(value, np.float64)
         out = np.interp(v, x, y)
         # Below the table (a reference lower than the sweep start, or an
