@@ -95,5 +95,8 @@ echo "setup: installing pinned dependencies"
 # one written last wins. The renderer's guided filter and shift-map plate are contrib's
 # (it falls back without them, docs/PACKAGING.md): here contrib is always the last.
 "${pip[@]}" --no-deps --force-reinstall "$(grep -i '^opencv-contrib-python==' requirements.lock)"
+# the renderer's compiled loops (avatar/render/raster.py): compiled once here, into
+# numba's disk cache, not by the first face a visitor sees
+.venv/bin/python -c "from avatar.render.raster import compile_now; compile_now()"
 echo "$stamp_source" > .venv/.setup-stamp
 echo "setup: done"

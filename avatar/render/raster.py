@@ -239,4 +239,16 @@ def affine_displacement(ids: np.ndarray, coefficients: np.ndarray, gx: np.ndarra
             kept[y, x] = keep[t]
 
 
-__all__ = ["affine_displacement", "fill_triangle_ids"]
+def compile_now() -> None:
+    """Compile (or load from numba's disk cache) every function here, on a tiny grid:
+    `make setup` calls it so the first face of a fresh install does not pay the
+    few seconds of compilation."""
+    ids = np.full((4, 4), -1, np.int32)
+    corners = np.array([[[0.0, 0.0], [3.0, 0.5], [1.0, 3.0]]], np.float32)
+    fill_triangle_ids(ids, corners, np.zeros(1, np.int64), 0.0, 0.0)
+    grid = np.zeros((4, 4), np.float32)
+    affine_displacement(ids, np.zeros((6, 2), np.float32), grid, grid, np.zeros(2, np.uint8),
+                        np.empty_like(grid), np.empty_like(grid), np.empty((4, 4), np.uint8))
+
+
+__all__ = ["affine_displacement", "compile_now", "fill_triangle_ids"]
