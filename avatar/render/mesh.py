@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from avatar.render.raster import affine_displacement, fill_triangle_ids
+from avatar.render.raster import affine_displacement, fill_triangle_ids, fold_cells
 
 # Landmark index sets of mediapipe's 478-point face mesh. "R" is the subject's
 # right side, which appears on the viewer's LEFT of an unmirrored photo.
@@ -305,6 +305,7 @@ class BackwardMapper:
         above_mouth[mesh.kind == KIND_EYE_COPY] = False
         skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer < LAYER_BEHIND)
         self.foldable = self.sharp & np.concatenate([skin, [False]])
+        self._foldable_u8 = self.foldable.astype(np.uint8)
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
         self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
@@ -426,21 +427,10 @@ class BackwardMapper:
         folds, stay as they were.
         """
         # skin on both sides (the nose over the cheek); the smoothed outline is
-        # continuous already
-        sheet = self.foldable[self.ids]
+        # continuous already (compiled: avatar/render/raster.py)
         limit = FOLD_JUMP_PX + self.step  # beyond a grid step's own span
         fold = np.zeros(mx.shape, bool)
-        for axis in (0, 1):
-            jump = np.abs(np.diff(mx, axis=axis)) + np.abs(np.diff(my, axis=axis))
-            if axis == 0:
-                pair = (jump > limit) & sheet[1:] & sheet[:-1]
-                fold[1:] |= pair
-                fold[:-1] |= pair
-            else:
-                pair = (jump > limit) & sheet[:, 1:] & sheet[:, :-1]
-                fold[:, 1:] |= pair
-                fold[:, :-1] |= pair
-        if not fold.any():
+        if not fold_cells(mx, my, self.ids, self._foldable_u8, float(limit), fold):
             return
         # the pixels whose bilinear weights reach a fold cell: each such cell's
         # step x step block of output pixels (the cell nearest to them)

@@ -239,6 +239,38 @@ def affine_displacement(ids: np.ndarray, coefficients: np.ndarray, gx: np.ndarra
             kept[y, x] = keep[t]
 
 
+@njit(cache=True, nogil=True)
+def fold_cells(map_x: np.ndarray, map_y: np.ndarray, ids: np.ndarray, foldable: np.ndarray,
+               limit: float, fold: np.ndarray) -> bool:
+    """Mark in `fold` (H, W) bool both cells of every pair of neighbours (down, right)
+    that both lie on foldable triangles (`foldable[id]`, uint8 of T + 1) and whose
+    source points jump apart by more than `limit` (|dx| + |dy|, float32 as numpy's
+    diff computes it). True when any cell was marked."""
+    height, width = ids.shape
+    last = foldable.shape[0] - 1
+    found = False
+    for y in range(height):
+        for x in range(width):
+            t = ids[y, x]
+            if not foldable[t if t >= 0 else last]:
+                continue
+            if y + 1 < height:
+                u = ids[y + 1, x]
+                if foldable[u if u >= 0 else last]:
+                    jump = abs(map_x[y + 1, x] - map_x[y, x]) + abs(map_y[y + 1, x] - map_y[y, x])
+                    if jump > limit:
+                        fold[y, x] = fold[y + 1, x] = True
+                        found = True
+            if x + 1 < width:
+                u = ids[y, x + 1]
+                if foldable[u if u >= 0 else last]:
+                    jump = abs(map_x[y, x + 1] - map_x[y, x]) + abs(map_y[y, x + 1] - map_y[y, x])
+                    if jump > limit:
+                        fold[y, x] = fold[y, x + 1] = True
+                        found = True
+    return found
+
+
 def compile_now() -> None:
     """Compile (or load from numba's disk cache) every function here, on a tiny grid:
     `make setup` calls it so the first face of a fresh install does not pay the
@@ -249,6 +281,7 @@ def compile_now() -> None:
     grid = np.zeros((4, 4), np.float32)
     affine_displacement(ids, np.zeros((6, 2), np.float32), grid, grid, np.zeros(2, np.uint8),
                         np.empty_like(grid), np.empty_like(grid), np.empty((4, 4), np.uint8))
+    fold_cells(grid, grid, ids, np.zeros(2, np.uint8), 1.0, np.zeros((4, 4), np.bool_))
 
 
-__all__ = ["affine_displacement", "compile_now", "fill_triangle_ids"]
+__all__ = ["affine_displacement", "compile_now", "fill_triangle_ids", "fold_cells"]

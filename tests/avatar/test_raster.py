@@ -57,3 +57,30 @@ def test_the_renderers_mesh_rasterises_as_before(default_portrait: Portrait) -> 
     ours = np.full((mapper.grid, mapper.grid), -1, np.int32)
     fill_triangle_ids(ours, corners, order, 0.0, 0.0)
     np.testing.assert_array_equal(ours, _opencv_ids(corners, order, ours.shape))
+
+
+def test_fold_cells_mark_what_the_array_formula_marks() -> None:
+    """Neighbours on foldable triangles whose source points jump apart, both axes."""
+    from avatar.render.raster import fold_cells
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(-1, 20, (48, 48)).astype(np.int32)
+    foldable = np.append(rng.random(20) < 0.6, False)
+    map_x = rng.normal(0.0, 3.0, (48, 48)).astype(np.float32)
+    map_y = rng.normal(0.0, 3.0, (48, 48)).astype(np.float32)
+    sheet = foldable[ids]
+    expected = np.zeros((48, 48), bool)
+    for axis in (0, 1):
+        jump = np.abs(np.diff(map_x, axis=axis)) + np.abs(np.diff(map_y, axis=axis))
+        if axis == 0:
+            pair = (jump > 5.0) & sheet[1:] & sheet[:-1]
+            expected[1:] |= pair
+            expected[:-1] |= pair
+        else:
+            pair = (jump > 5.0) & sheet[:, 1:] & sheet[:, :-1]
+            expected[:, 1:] |= pair
+            expected[:, :-1] |= pair
+    fold = np.zeros((48, 48), bool)
+    found = fold_cells(map_x, map_y, ids, foldable.astype(np.uint8), 5.0, fold)
+    assert found == bool(expected.any()) and expected.any()
+    np.testing.assert_array_equal(fold, expected)
