@@ -43,10 +43,10 @@ from tqdm import tqdm
 
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
+from benchkit.revision_tree import baseline_tree, path_with
 
 FPS = 25.0
 CAMERA_FPS = 10.0
-RATE = 22050
 #: a session "holds" 25 fps when it draws at least this many frames a second
 HELD_FPS = 24.0
 
@@ -56,12 +56,12 @@ def worker(size: int, secs: float, camera: bool) -> int:
     print RESULT with its counts."""
     import cv2
     import torch
-    from face_cost import camera_frames, reply_tone
 
     from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
     from avatar.live import AvatarSession, SessionOptions
     from avatar.live.face import LocalFace
     from avatar.portrait import Portrait, default_portrait_path
+    from benchkit.face_inputs import RATE, camera_frames, reply_tone
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -116,7 +116,7 @@ def worker(size: int, secs: float, camera: bool) -> int:
 
 def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[str, Any]:
     """N sessions at once, each a fresh process with `tree`'s packages first on the path."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    env = path_with(tree)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(size),
                "--secs", str(secs), *([] if camera else ["--no-camera"])]
     procs = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -212,8 +212,6 @@ def main() -> int:
         return worker(args.size, args.secs, camera)
     if args.secs < 5 or min(args.sessions) < 1:
         parser.error("--secs must be >= 5 and --sessions >= 1")
-    from face_cost import baseline_tree
-
     trees = [("after", ROOT)]
     if args.against:
         trees.insert(0, ("before", baseline_tree(args.against)))

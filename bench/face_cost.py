@@ -32,7 +32,7 @@ here: the hand-over to the pipeline's process (bench/face_worker.py measures it,
 Before and after, in one run (issue 48 asks for today's renderer beside the new
 one): `--against REV` checks REV out into a git worktree (cache/face_cost_trees/)
 and measures every variant twice, alternating, each in a fresh process: once
-with REV's packages on the path, once with this tree's. The JSON then holds both,
+with REV's packages on the path, once with this tree's (benchkit/revision_tree.py). The JSON then holds both,
 and `ratio_512` / `ratio_256` (after / before).
 
     .venv/bin/python bench/face_cost.py [--frames 250] [--tag NAME] [--against REV]
@@ -55,11 +55,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from benchkit.face_inputs import RATE, camera_frames, reply_tone
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
+from benchkit.revision_tree import baseline_tree, path_with
 from benchkit.stage_timer import StageTimer
 
-RATE = 22050
 CAMERA_FPS = 10.0
 FPS = 25.0
 
@@ -117,32 +118,6 @@ def instrument(timer: StageTimer) -> None:
             (AvatarSession, "analyze_camera_rgb", "camera analysis")):
         timer.patch(owner, name, stage)
     renderer_module.cv2 = _TimedCv2(timer)  # type: ignore[assignment]
-
-
-def reply_tone(secs: float) -> np.ndarray:
-    """A voiced-like tone with a syllable envelope (the jaw moves with it)."""
-    t = np.arange(int(secs * RATE)) / RATE
-    return (0.3 * np.sin(2 * np.pi * 160 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t))
-            ).astype(np.float32)
-
-
-def camera_frames() -> tuple[bytes, np.ndarray]:
-    """A real face as each transport hands it over: the JPEG the SDKs and the kiosk
-    page send (their default width and quality), and a raw 640x480 RGB frame (a
-    browser's camera over WebRTC)."""
-    from benchkit.camera import camera_photo
-    from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_jpeg
-
-    photo = camera_photo(None)[0]
-    jpeg = encode_jpeg(photo, width=DEFAULT_CAMERA_WIDTH, quality=DEFAULT_JPEG_QUALITY,
-                       bgr=False)
-    height, width = photo.shape[:2]
-    side = min(height, width)
-    square = photo[(height - side) // 2:(height - side) // 2 + side,
-                   (width - side) // 2:(width - side) // 2 + side]
-    raw = cv2.resize(cv2.copyMakeBorder(square, 0, 0, side // 6, side // 6,
-                                        cv2.BORDER_REPLICATE), (640, 480))
-    return jpeg, np.ascontiguousarray(raw)
 
 
 def measure(size: int, transport: str, frames: int, timer: StageTimer, checkpoint: Any,
@@ -316,23 +291,11 @@ def save(report: dict[str, Any], tag: str) -> None:
                                    for r in report["runs"]}}))
 
 
-def baseline_tree(rev: str) -> Path:
-    """A git worktree of `rev` (reused when already there): the code measured as before."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    tree = ROOT / "cache" / "face_cost_trees" / commit[:12]
-    if not (tree / "avatar").is_dir():
-        tree.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach",
-                        str(tree), commit], check=True, capture_output=True)
-    return tree
-
-
 def run_variant(tree: Path, args: argparse.Namespace, size: int,
                 transport: str) -> dict[str, Any]:
     """One variant in a fresh process, with `tree`'s packages first on the path (this
     script stays this tree's, so both sides draw the same frames the same way)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    env = path_with(tree)
     command = [sys.executable, str(Path(__file__).resolve()), "--emit", "--frames",
                str(args.frames), "--sizes", str(size), "--transports", transport]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

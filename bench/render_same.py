@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from tqdm import tqdm
 
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
+from benchkit.revision_tree import baseline_tree, path_with
 
 FRAMES_TALK = 200
 FRAMES_TURN = 120
@@ -100,7 +100,7 @@ def render_here(size: int, out: Path) -> float:
 
 def render_in(tree: Path, size: int, out: Path) -> float:
     """`render_here` in a fresh process with `tree`'s packages first on the path."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    env = path_with(tree)
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--emit",
                              "--size", str(size), "--out", str(out)], env=env,
                             capture_output=True, text=True, check=False)
@@ -135,8 +135,6 @@ def main() -> int:
         return 0
     if args.against is None:
         parser.error("--against REV is required: the revision to compare with")
-    from face_cost import baseline_tree
-
     tree = baseline_tree(args.against)
     report: dict[str, Any] = {"bench": "render_same", "tag": args.tag, "against": args.against,
                               "frames_talking": FRAMES_TALK, "frames_turning": FRAMES_TURN,

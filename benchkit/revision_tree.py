@@ -1,0 +1,39 @@
+"""An earlier revision of the product beside this one, for before-and-after benches.
+
+Why: issue 48 asks for every speed figure "in one run against today's renderer".
+`baseline_tree(rev)` checks `rev` out as a git worktree under cache/face_cost_trees/,
+so a bench can run its sessions with that revision's packages on the path
+(PYTHONPATH=tree) and with this tree's, alternating, on the same machine at the
+same time. The worktree's `benchkit/` is this tree's (a link): the tooling that
+drives and times both sides is the same, only the product code differs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from benchkit.paths import ROOT
+
+
+def baseline_tree(rev: str) -> Path:
+    """A git worktree of `rev` (reused when already there), with today's benchkit."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    tree = ROOT / "cache" / "face_cost_trees" / commit[:12]
+    if not (tree / "avatar").is_dir():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach",
+                        str(tree), commit], check=True, capture_output=True)
+    tooling = tree / "benchkit"
+    if not tooling.is_symlink():
+        shutil.rmtree(tooling, ignore_errors=True)
+        os.symlink(ROOT / "benchkit", tooling)
+    return tree
+
+
+def path_with(tree: Path) -> dict[str, str]:
+    """This process's environment with `tree`'s packages first on the path."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
