@@ -90,31 +90,30 @@ def _edge_line(ids: np.ndarray, x1: int, y1: int, x2: int, y2: int, value: int) 
     inside, x1, y1, x2, y2 = _clip_to(right, bottom, x1, y1, x2, y2)
     if not inside:
         return
-    dx, dy = x2 - x1, y2 - y1
-    if abs(dx) > abs(dy):
-        if dx < 0:
-            x1, y1, x2, y2 = x2, y2, x1, y1
-            dy = -dy
-        y_step = _divide_toward_zero(dy << _FRACTION_BITS, abs(dx) | 1)
-        count = (x2 - x1) >> _FRACTION_BITS
-        _put(ids, (x2 + _HALF) >> _FRACTION_BITS, (y2 + _HALF) >> _FRACTION_BITS, value)
-        x, y = (x1 + _HALF) >> _FRACTION_BITS, y1 + _HALF
-        for _ in range(count + 1):
-            _put(ids, x, y >> _FRACTION_BITS, value)
-            x += 1
-            y += y_step
+    # walk along the major axis (x unless the line is steeper than 45 degrees): the
+    # steep case is the same walk with the axes swapped
+    steep = abs(y2 - y1) >= abs(x2 - x1)
+    if steep:
+        x1, y1, x2, y2 = y1, x1, y2, x2
+    if x2 < x1:
+        x1, y1, x2, y2 = x2, y2, x1, y1
+    minor_step = _divide_toward_zero((y2 - y1) << _FRACTION_BITS, (x2 - x1) | 1)
+    count = (x2 - x1) >> _FRACTION_BITS
+    _put_axes(ids, (x2 + _HALF) >> _FRACTION_BITS, (y2 + _HALF) >> _FRACTION_BITS, steep, value)
+    major, minor = (x1 + _HALF) >> _FRACTION_BITS, y1 + _HALF
+    for _ in range(count + 1):
+        _put_axes(ids, major, minor >> _FRACTION_BITS, steep, value)
+        major += 1
+        minor += minor_step
+
+
+@njit(cache=True, nogil=True)
+def _put_axes(ids: np.ndarray, major: int, minor: int, steep: bool, value: int) -> None:
+    """`_put` at (major, minor) read as (x, y), or as (y, x) for a steep line."""
+    if steep:
+        _put(ids, minor, major, value)
     else:
-        if dy < 0:
-            x1, y1, x2, y2 = x2, y2, x1, y1
-            dx = -dx
-        x_step = _divide_toward_zero(dx << _FRACTION_BITS, abs(dy) | 1)
-        count = (y2 - y1) >> _FRACTION_BITS
-        _put(ids, (x2 + _HALF) >> _FRACTION_BITS, (y2 + _HALF) >> _FRACTION_BITS, value)
-        x, y = x1 + _HALF, (y1 + _HALF) >> _FRACTION_BITS
-        for _ in range(count + 1):
-            _put(ids, x >> _FRACTION_BITS, y, value)
-            x += x_step
-            y += 1
+        _put(ids, major, minor, value)
 
 
 @njit(cache=True, nogil=True)
