@@ -294,7 +294,6 @@ class BackwardMapper:
         self.src_lo = (corners.min(axis=1) - 0.5).astype(np.float32)  # (T, 2)
         self.src_hi = (corners.max(axis=1) + 0.5).astype(np.float32)
         self.sharp = np.concatenate([sharp_triangles(mesh), [False]])  # index -1: uncovered
-        self._sharp_u8 = self.sharp.astype(np.uint8)
         # where folds are mended: the skin above the mouth (the nose and the
         # cheeks beside it), not the eye copies, the mouth and eye layers, the
         # lips or the chin, whose edges the mouth shapes, jawOpen and blinks
@@ -305,7 +304,6 @@ class BackwardMapper:
         above_mouth[mesh.kind == KIND_EYE_COPY] = False
         skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer < LAYER_BEHIND)
         self.foldable = self.sharp & np.concatenate([skin, [False]])
-        self._foldable_u8 = self.foldable.astype(np.uint8)
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
         self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
@@ -367,7 +365,8 @@ class BackwardMapper:
         g = self.grid
         dx, dy = np.empty((g, g), np.float32), np.empty((g, g), np.float32)
         kept = np.empty((g, g), np.uint8)
-        affine_displacement(ids, np.stack(shift), self.gx, self.gy, self._sharp_u8,
+        # the flags read as bytes in place (a view: `sharp` stays the one to edit)
+        affine_displacement(ids, np.stack(shift), self.gx, self.gy, self.sharp.view(np.uint8),
                             dx, dy, kept)
         gx, gy = self.gx, self.gy
         # smooth the displacement away from eyes and lips (see the class docstring)
@@ -430,7 +429,7 @@ class BackwardMapper:
         # continuous already (compiled: avatar/render/raster.py)
         limit = FOLD_JUMP_PX + self.step  # beyond a grid step's own span
         fold = np.zeros(mx.shape, bool)
-        if not fold_cells(mx, my, self.ids, self._foldable_u8, float(limit), fold):
+        if not fold_cells(mx, my, self.ids, self.foldable.view(np.uint8), float(limit), fold):
             return
         # the pixels whose bilinear weights reach a fold cell: each such cell's
         # step x step block of output pixels (the cell nearest to them)
