@@ -202,8 +202,9 @@ def plot(report: dict[str, Any], out: Path) -> None:
         ax.text(index, bottom[index] + 0.2, f"{run['ms_per_frame']} ms CPU", ha="center",
                 fontsize=8)
     ax.set_ylabel("ms per frame (one thread)")
-    ax.set_title(f"One live face's cost per frame, by stage (load {report['load_average_start']}"
-                 f" -> {report['load_average_end']})", fontsize=10)
+    ax.set_title(f"One live face's cost per frame, by stage (load "
+                 f"{report['load_average_start']:.1f} -> {report['load_average_end']:.1f})",
+                 fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(out, dpi=110)
