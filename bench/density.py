@@ -32,6 +32,7 @@ import select
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,16 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[s
     env = path_with(tree)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(size),
                "--secs", str(secs), *([] if camera else ["--no-camera"])]
+    logs = [tempfile.TemporaryFile(mode="w+") for _ in range(n)]  # each worker's stderr
     procs = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+                              stderr=log, text=True) for log in logs]
+
+    def failed(proc: subprocess.Popen[str], what: str) -> RuntimeError:
+        log = logs[procs.index(proc)]
+        log.seek(0)
+        return RuntimeError(f"a density worker {what} (exit {proc.poll()}):\n"
+                            f"{log.read()[-3000:]}")
+
     try:
         for proc in procs:  # every session primed before the clock runs
             assert proc.stdout is not None
@@ -130,7 +139,7 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[s
                 if line.startswith("READY") or not line:
                     break
             if not line:
-                raise RuntimeError(f"a density worker exited before it was ready ({proc.poll()})")
+                raise failed(proc, "exited before it was ready")
         load_start = load_average()
         start_at = time.time() + 1.0
         for proc in procs:
@@ -142,12 +151,14 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[s
             out, _ = proc.communicate(timeout=secs + 120)
             lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
             if not lines:
-                raise RuntimeError(f"a density worker gave no result ({proc.returncode})")
+                raise failed(proc, "gave no result")
             results.append(json.loads(lines[-1][7:]))
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+        for log in logs:
+            log.close()
     fps = [r["fps"] for r in results]
     frames = sum(r["frames"] for r in results)
     cpu_ms = sum(r["cpu_ms"] for r in results)
@@ -226,7 +237,10 @@ def main() -> int:
         parser.error("--secs must be >= 5 and --sessions >= 1")
     trees = [("after", ROOT)]
     if args.against:
-        trees.insert(0, ("before", baseline_tree(args.against)))
+        try:
+            trees.insert(0, ("before", baseline_tree(args.against)))
+        except ValueError as error:
+            parser.error(str(error))
     steps: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     plan = [(size, n) for size in args.sizes for n in sorted(args.sessions)]
     for size, n in tqdm(plan, desc="density", unit="step"):

@@ -310,7 +310,10 @@ def run_variant(tree: Path, args: argparse.Namespace, size: int,
 
 def compare(args: argparse.Namespace) -> int:
     """--against: every variant before and after, alternating, in one run."""
-    tree = baseline_tree(args.against)
+    try:
+        tree = baseline_tree(args.against)
+    except ValueError as error:
+        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
     before, after = [], []
     variants = [(size, transport) for size in args.sizes for transport in args.transports]
     for size, transport in tqdm(variants, desc=f"against {args.against}", unit="variant"):

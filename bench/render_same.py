@@ -135,7 +135,10 @@ def main() -> int:
         return 0
     if args.against is None:
         parser.error("--against REV is required: the revision to compare with")
-    tree = baseline_tree(args.against)
+    try:
+        tree = baseline_tree(args.against)
+    except ValueError as error:
+        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
     report: dict[str, Any] = {"bench": "render_same", "tag": args.tag, "against": args.against,
                               "frames_talking": FRAMES_TALK, "frames_turning": FRAMES_TURN,
                               "load_average_start": load_average()}

@@ -19,9 +19,16 @@ from benchkit.paths import ROOT
 
 
 def baseline_tree(rev: str) -> Path:
-    """A git worktree of `rev` (reused when already there), with today's benchkit."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    """A git worktree of `rev` (reused when already there), with today's benchkit.
+
+    Raises:
+        ValueError: `rev` names no commit of this repository.
+    """
+    found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet",
+                            f"{rev}^{{commit}}"], capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        raise ValueError(f"{rev!r} is not a commit of this repository ({ROOT})")
+    commit = found.stdout.strip()
     tree = ROOT / "cache" / "face_cost_trees" / commit[:12]
     if not (tree / "avatar").is_dir():
         tree.parent.mkdir(parents=True, exist_ok=True)
