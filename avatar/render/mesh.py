@@ -366,7 +366,7 @@ class BackwardMapper:
         dx, dy = np.empty((g, g), np.float32), np.empty((g, g), np.float32)
         kept = np.empty((g, g), np.uint8)
         # the flags read as bytes in place (a view: `sharp` stays the one to edit)
-        affine_displacement(ids, np.stack(shift), self.gx, self.gy, self.sharp.view(np.uint8),
+        affine_displacement(ids, shift, self.gx, self.gy, self.sharp.view(np.uint8),
                             dx, dy, kept)
         gx, gy = self.gx, self.gy
         # smooth the displacement away from eyes and lips (see the class docstring)
@@ -384,10 +384,11 @@ class BackwardMapper:
         self._fix_folds(full_x, full_y, mx, my, shift, dst_xy, dst_z, order)
         return full_x, full_y
 
-    def displacement_affines(self, dst_xy: np.ndarray) -> tuple[np.ndarray, ...]:
+    def displacement_affines(self, dst_xy: np.ndarray) -> np.ndarray:
         """Each triangle's affine map from output pixel to photo point, as a
-        displacement: src - p = (ax x + bx y + cx, ay x + by y + cy), six float32
-        arrays of T + 1 (the last, zero, for uncovered pixels).
+        displacement: src - p = (ax x + bx y + cx, ay x + by y + cy), a (6, T + 1)
+        float32 table, rows (ax, bx, cx, ay, by, cy) (the last column, zero, for
+        uncovered pixels).
 
         Closed form from the triangle's two edges (2x2 inverse), not a batched
         3x3 inverse and einsum: the same map at a quarter of the cost. A
@@ -413,11 +414,12 @@ class BackwardMapper:
                       self._src_centre[:, 1])
         # a degenerate triangle's map is the constant centre: its displacement
         # is centre - p, i.e. -1 on the diagonal (m is 0 there)
-        columns = (m00 - 1.0, m01, cx, m10, m11 - 1.0, cy)
-        return tuple(np.append(c, 0.0).astype(np.float32) for c in columns)
+        table = np.zeros((6, len(d) + 1), np.float32)
+        table[:, :-1] = (m00 - 1.0, m01, cx, m10, m11 - 1.0, cy)
+        return table
 
     def _fix_folds(self, full_x: np.ndarray, full_y: np.ndarray, mx: np.ndarray,
-                   my: np.ndarray, shift: tuple[np.ndarray, ...], dst_xy: np.ndarray,
+                   my: np.ndarray, shift: np.ndarray, dst_xy: np.ndarray,
                    dst_z: np.ndarray, order: np.ndarray) -> None:
         """Exact per-pixel maps, in place, around folds of the unsmoothed warp.
 
