@@ -118,6 +118,8 @@ def worker(size: int, secs: float, camera: bool) -> int:
 def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[str, Any]:
     """N sessions at once, each a fresh process with `tree`'s packages first on the path."""
     env = path_with(tree)
+    for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(threads, "1")  # one core a session: no idle BLAS pools per process
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(size),
                "--secs", str(secs), *([] if camera else ["--no-camera"])]
     logs = [tempfile.TemporaryFile(mode="w+") for _ in range(n)]  # each worker's stderr

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from benchkit.paths import ROOT
 
+TREES = ROOT / "cache" / "face_cost_trees"
+
 
 def baseline_tree(rev: str) -> Path:
     """A git worktree of `rev` (reused when already there), with today's benchkit.
@@ -27,9 +29,13 @@ def baseline_tree(rev: str) -> Path:
     found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet",
                             f"{rev}^{{commit}}"], capture_output=True, text=True, check=False)
     if found.returncode != 0:
-        raise ValueError(f"{rev!r} is not a commit of this repository ({ROOT})")
-    commit = found.stdout.strip()
-    tree = ROOT / "cache" / "face_cost_trees" / commit[:12]
+        copied = _copied_tree(rev)
+        if copied is None:
+            raise ValueError(f"{rev!r} is not a commit of this repository ({ROOT})")
+        commit = copied.name
+    else:
+        commit = found.stdout.strip()
+    tree = TREES / commit[:12]
     if not (tree / "avatar").is_dir():
         tree.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach",
@@ -41,6 +47,19 @@ def baseline_tree(rev: str) -> Path:
     return tree
 
 
+def _copied_tree(rev: str) -> Path | None:
+    """A tree of `rev` already under cache/face_cost_trees/ where git cannot resolve it.
+
+    Why: a bench machine lent for one run gets a copy of the working tree without
+    its git history; the earlier revision's packages travel as that folder."""
+    if len(rev) < 7 or not TREES.is_dir():
+        return None
+    matches = [t for t in TREES.iterdir() if t.name.startswith(rev[:12]) and (t / "avatar").is_dir()]
+    return matches[0] if len(matches) == 1 else None
+
+
 def path_with(tree: Path) -> dict[str, str]:
-    """This process's environment with `tree`'s packages first on the path."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
+    """This process's environment with `tree`'s packages first on the path, then this
+    tree's, then whatever the path already held (a machine's own extra site folder)."""
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT), *extra])}
