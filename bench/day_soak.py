@@ -24,6 +24,12 @@ The LLM server's memory (its prompt cache) is reported beside it.
 
     python bench/day_soak.py [--mode both] [--hours 1] [--clients 2] [--tag NAME]
     python bench/day_soak.py --mode plain --hours 0.1 --warmup-min 1 --tag smoke
+    python bench/day_soak.py --mode fleet --memray --hours 0.5 --warmup-min 5 --tag NAME
+
+`--memray` (fleet mode): memray with native traces inside the kiosk replica process
+from the end of warm-up to the end (benchkit/replica_memray.py); the sites whose
+memory was allocated in that window and is still alive are written to
+docs/memory/day_soak_fleet_replica_memray_<tag>.txt and the JSON.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +52,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from tqdm import tqdm
 
-from benchkit import clocks
+from benchkit import clocks, replica_memray
 from benchkit.arenas import arena_count
 from benchkit.camera import camera_photo, make_camera_clip
 from benchkit.day_memory import MemorySampler, Reading, growth
@@ -202,6 +209,9 @@ async def run_plain(args: argparse.Namespace) -> dict[str, Any]:
         facts = {"server_at_start": start_facts, "server_at_end": process_facts(pid)}
     out = _summary(visits, box["sampler"], args, "server", GOALS["plain_rss_mb_per_hour"] / 4)
     out["process_facts"] = facts
+    if args.memray:
+        out["replica_memray"] = box.get("replica_sites", {"error": "never started: the soak "
+                                                         "ended before its warm-up"})
     server = out["growth"]["server"]
     return {"rss_growth_mb_per_hour": server["rss"]["mb_per_hour"],
             "rss_growth_mb_per_100_sessions": server["rss"].get("mb_per_100_sessions"),
@@ -215,6 +225,40 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((loopback.LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def _start_replica_trace(cluster: Any, folder: Path, box: dict[str, Any],
+                         window: dict[str, Any]) -> None:
+    """After warm-up: memray on in the kiosk replica process (what grows from here)."""
+    pid = kiosk_replica_pid(cluster)
+    if pid is None:
+        return
+    sampler = box.get("sampler")
+    window.update(pid=pid, t=time.monotonic(), pss=clocks.pss_mb(pid),
+                  sessions=sampler.rows[-1][1] if sampler and sampler.rows else 0)
+    replica_memray.start(folder, pid)
+
+
+def _stop_replica_trace(folder: Path, box: dict[str, Any], window: dict[str, Any],
+                        args: argparse.Namespace) -> dict[str, Any]:
+    """memray off; the sites still alive from the window, written for people."""
+    from benchkit.memray_sites import as_text, grown_sites
+
+    pid = window["pid"]
+    pss_end = clocks.pss_mb(pid)
+    capture = replica_memray.stop(folder, pid)
+    report = grown_sites(capture)
+    sampler = box["sampler"]
+    sessions = (sampler.rows[-1][1] if sampler.rows else 0) - window["sessions"]
+    report.update(replica_pid=pid, sessions_in_window=sessions,
+                  replica_pss_growth_mb_same_window=round(pss_end - window["pss"], 1))
+    title = (f"day_soak {args.tag} (fleet, the kiosk replica process): memray --native from "
+             f"minute {args.warmup_min:g} to the end, {sessions} sessions; replica PSS "
+             f"{report['replica_pss_growth_mb_same_window']:+} MB over the same window")
+    out = ROOT / "docs" / "memory"
+    out.mkdir(exist_ok=True)
+    (out / f"day_soak_fleet_replica_memray_{args.tag}.txt").write_text(as_text(report, title))
+    return report
 
 
 def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
@@ -232,16 +276,33 @@ def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
     fleet = FleetSettings(port=port, kiosk_machines=1, llm_replicas=1,
                           max_sessions_per_machine=args.clients, failover_reserve_slots=0)
     box: dict[str, Any] = {}
+    trace = Path(tempfile.mkdtemp(prefix="day_soak_memray_")) if args.memray else None
+    if trace is not None:
+        replica_memray.prepare(trace)  # before the cluster: its workers inherit it
     with local_fleet(workers=1, cpus_per_node=2,
                      temp_dir=f"/tmp/rfday-{os.getpid()}") as cluster:
         start_fleet(fleet, settings)
         start_facts = process_facts(kiosk_replica_pid(cluster))
+        window: dict[str, Any] = {}
+        timer = None
+        if trace is not None:
+            timer = threading.Timer(args.warmup_min * 60.0, _start_replica_trace,
+                                    (cluster, trace, box, window))
+            timer.daemon = True
+            timer.start()
         visits = asyncio.run(drive(f"http://{loopback.LOOPBACK}:{port}", args, box,
                                    lambda: fleet_reader(cluster)))
+        if timer is not None:
+            timer.cancel()
+        if trace is not None and "pid" in window:
+            box["replica_sites"] = _stop_replica_trace(trace, box, window, args)
         facts = {"replica_at_start": start_facts,
                  "replica_at_end": process_facts(kiosk_replica_pid(cluster))}
     out = _summary(visits, box["sampler"], args, "replica", GOALS["fleet_pss_mb_per_hour"] / 4)
     out["process_facts"] = facts
+    if args.memray:
+        out["replica_memray"] = box.get("replica_sites", {"error": "never started: the soak "
+                                                         "ended before its warm-up"})
     replica = out["growth"].get("replica", {"pss": {"mb_per_hour": None}, "rss": {}})
     return {"pss_growth_mb_per_hour": replica["pss"]["mb_per_hour"],
             "pss_growth_mb_per_100_sessions": replica["pss"].get("mb_per_100_sessions"),
@@ -299,6 +360,9 @@ def main() -> int:
                         help="seconds between memory readings")
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--memray", action="store_true",
+                        help="fleet mode: memray in the kiosk replica after warm-up "
+                             "(docs/memory/day_soak_fleet_replica_memray_<tag>.txt)")
     parser.add_argument("--tag", default="run")
     parser.add_argument("--plot-only", type=Path, default=None,
                         help="redraw the plot of a saved JSON, measure nothing")
@@ -308,6 +372,9 @@ def main() -> int:
         return 0
     if args.hours <= 0 or args.clients < 1 or args.warmup_min < 0:
         parser.error("--hours must be > 0, --clients >= 1, --warmup-min >= 0")
+    if args.memray and args.mode == "plain":
+        parser.error("--memray traces the fleet's replica (bench/session_churn.py --memray "
+                     "traces the plain server)")
     report: dict[str, Any] = {"bench": "day_soak", "tag": args.tag, "hours": args.hours,
                               "clients": args.clients, "size": args.size, "model": args.model,
                               "warmup_min": args.warmup_min, "goals": GOALS,

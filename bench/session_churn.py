@@ -304,7 +304,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 os.environ[FACE_PROCESS_ENV] = face_process
             # the base's packages come first: an editable install would otherwise
             # import this tree's under the base's live.py
-            paths = [str(script.parent.parent)] if script != LIVE_SCRIPT else []
+            paths = [str(script.parent.parent)]  # the tree under test, never an install
             if args.trace_memory:  # the server traces its heap (benchkit/memory_trace)
                 folder = Path(tmp) / f"snapshots-{len(runs)}"
                 folder.mkdir()

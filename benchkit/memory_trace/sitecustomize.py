@@ -15,6 +15,14 @@ Two tracers, chosen by the environment the bench sets:
 Only the server under test traces (its command line has `--serve-port`): its face
 workers, fork server and the LLM server start with the same environment and must
 keep their speed. Nothing in the product imports this.
+
+A Ray Serve replica (bench/day_soak.py `--mode fleet --memray`) cannot take the
+signals: its main thread sits in Ray's task loop, in C++, and Python runs a signal
+handler only on the main thread. There `AVATAR_FORCING_BENCH_MEMRAY_DIR=DIR` makes
+every Ray worker process watch DIR from a thread of its own: the bench creates
+`start-PID` in DIR for the one replica it measures (memray then writes
+`memray-PID.bin`) and `stop-PID` at the end (then `memray-PID.bin.done` appears). The
+other Ray workers only look at DIR twice a second.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 _FOLDER = os.environ.get("AVATAR_FORCING_BENCH_SNAPSHOTS")
 _MEMRAY = os.environ.get("AVATAR_FORCING_BENCH_MEMRAY")
+_MEMRAY_DIR = os.environ.get("AVATAR_FORCING_BENCH_MEMRAY_DIR")
 
 if _FOLDER and "--serve-port" in sys.argv:
     _INTO: str = _FOLDER
@@ -68,3 +77,36 @@ elif _MEMRAY and "--serve-port" in sys.argv:
 
     signal.signal(signal.SIGUSR1, _start)
     signal.signal(signal.SIGUSR2, _stop)
+
+
+def _watch_for_triggers(folder: str) -> None:
+    """A Ray worker's side of the file triggers: start, then stop, memray in this process."""
+    import threading
+    import time
+
+    pid = os.getpid()
+    start, stop = (os.path.join(folder, f"{name}-{pid}") for name in ("start", "stop"))
+    file = os.path.join(folder, f"memray-{pid}.bin")
+
+    def watch() -> None:
+        tracker: Any = None
+        while True:
+            time.sleep(0.5)
+            if tracker is None and os.path.exists(start):
+                import memray
+
+                tracker = memray.Tracker(
+                    file, native_traces=True, follow_fork=False,
+                    file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS)
+                tracker.__enter__()
+            elif tracker is not None and os.path.exists(stop):
+                tracker.__exit__(None, None, None)
+                with open(file + ".done", "w") as done:
+                    done.write("stopped\n")
+                return
+
+    threading.Thread(target=watch, name="bench-memray-watch", daemon=True).start()
+
+
+if _MEMRAY_DIR and any(arg.endswith("default_worker.py") for arg in sys.argv):
+    _watch_for_triggers(_MEMRAY_DIR)
