@@ -76,7 +76,7 @@ def encode(frame: np.ndarray, width: int, quality: float) -> bytes:
 def analyse(jpegs: list[bytes], fps: float, *, uncapped: bool = False
             ) -> tuple[list[np.ndarray | None], list[float]]:
     """The server's analysis of a frame sequence: motions (None = no face) and ms per frame."""
-    camera = CameraMotion()
+    camera = CameraMotion(skip_still=False)  # the landmarker's own cost, every frame
     motions: list[np.ndarray | None] = []
     times: list[float] = []
     try:

