@@ -19,6 +19,12 @@ The hand-over uses only the standard library:
 
 `FaceWorker` is the parent's handle; `serve` is the worker's main loop. Workers
 are started and handed out by `FaceWorkerPool` (avatar/live/face_pool.py).
+
+A request runs at its caller's priority: a caller thread niced below its process
+(the session's yielding thread while the voice models think, `[avatar] worker_nice`)
+sends how far, and the worker runs that request in a thread of its own niced as far.
+Without it the face's CPU, in its own process, never yielded to whisper, the
+turn-end model and piper: only the parent's waiting thread was niced.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -189,7 +197,7 @@ class FaceWorker:
         with self._lock:
             started = time.perf_counter()
             try:
-                self._conn.send((method, args))
+                self._conn.send((method, args, caller_nice()))
             except (OSError, ValueError) as error:  # broken pipe: it is gone
                 raise FaceWorkerLost(f"the face worker (pid {self.pid}) is gone: "
                                      f"{error}") from error
@@ -273,7 +281,52 @@ class FaceWorker:
         self._ring.close()
 
 
+def caller_nice() -> int:
+    """How far the calling thread is niced below its process's main thread (0: not, or
+    not Linux, where a priority is a thread's and the main thread's id is the PID)."""
+    if not hasattr(os, "getpriority"):
+        return 0
+    try:
+        return max(0, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+                   - os.getpriority(os.PRIO_PROCESS, os.getpid()))
+    except OSError:
+        return 0
+
+
 # ------------------------------------------------------------------- worker side
+class _NicedThreads:
+    """One thread per niceness a caller asked for, each niced once as it starts (a
+    thread cannot raise its own priority back, so each level keeps its thread)."""
+
+    def __init__(self, torch_threads: int) -> None:
+        self._torch_threads = torch_threads
+        self._pools: dict[int, ThreadPoolExecutor] = {}
+
+    def run(self, nice: int, job: Callable[..., Any], *args: Any) -> Any:
+        """`job(*args)` in the thread niced by `nice`; its result or its exception."""
+        pool = self._pools.get(nice)
+        if pool is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix=f"face-nice-{nice}",
+                                      initializer=self._lower, initargs=(nice,))
+            self._pools[nice] = pool
+        return pool.submit(job, *args).result()
+
+    def _lower(self, nice: int) -> None:
+        import torch
+
+        torch.set_num_threads(self._torch_threads)  # OpenMP's count is per thread
+        try:
+            thread_id = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread_id,
+                           min(19, os.getpriority(os.PRIO_PROCESS, thread_id) + nice))
+        except (OSError, AttributeError):
+            pass  # not Linux-like, or a sandbox that forbids it: runs at full priority
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+
+
 class _WorkerFace:
     """The worker's request handlers: a `LocalFace` plus the ring."""
 
@@ -306,9 +359,15 @@ class _WorkerFace:
             raise ValueError(f"unknown fault {kind!r}: 'raise' or 'exit'")
         self.fault = kind
 
+    def thread_nice(self) -> int:
+        """How far the thread answering this request is niced below the process (for
+        tests and benches, like `inject_fault`)."""
+        return caller_nice()
+
     def handler(self, method: str) -> Any:
         """The handler of `method`: ours first, then the face's own methods."""
-        if method in ("start", "draw_into", "analyze_camera_slot", "inject_fault"):
+        if method in ("start", "draw_into", "analyze_camera_slot", "inject_fault",
+                      "thread_nice"):
             return getattr(self, method)
         if method in ("set_size", "set_calibration", "calibration", "step", "analyze_jpeg",
                       "analyze_rgb", "close"):
@@ -344,27 +403,34 @@ def serve(conn: Connection, ring_name: str, checkpoint: str, threads: int,
         ring.close()
         return
     conn.send(("ready", os.getpid()))
-    with torch.inference_mode():
-        while True:
-            try:
-                method, args = conn.recv()
-            except (EOFError, OSError):
-                break
-            if method == "exit":
-                break
-            started, cpu = time.perf_counter(), time.thread_time()
+    niced = _NicedThreads(threads)
+
+    def answer(method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One request in the calling thread: its reply (the work's own CPU and time)."""
+        started, cpu = time.perf_counter(), time.thread_time()
+        with torch.inference_mode():  # per thread, like torch's thread count
             try:
                 result = worker.handler(method)(*args)
             except AvatarError as error:  # refused on purpose: the caller's problem
-                conn.send(("refused", error))
+                return ("refused", error)
             except Exception as error:
                 trace = traceback.format_exc()[-MAX_TRACE_CHARS:]
-                conn.send(("failed", f"{type(error).__name__}: {error}\n{trace}"))
-            else:
-                conn.send(("ok", result, time.thread_time() - cpu,
-                           (time.perf_counter() - started) * 1000.0))
+                return ("failed", f"{type(error).__name__}: {error}\n{trace}")
+        return ("ok", result, time.thread_time() - cpu, (time.perf_counter() - started) * 1000.0)
+
+    while True:
+        try:
+            method, args, *rest = conn.recv()
+        except (EOFError, OSError):
+            break
+        if method == "exit":
+            break
+        nice = int(rest[0]) if rest else 0
+        conn.send(answer(method, args) if nice <= 0 else
+                  niced.run(nice, answer, method, args))
+    niced.close()
     worker.face.close()
     ring.close()
 
 
-__all__ = ["CallTimes", "FaceWorker", "FrameRing", "serve"]
+__all__ = ["CallTimes", "FaceWorker", "FrameRing", "caller_nice", "serve"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -169,3 +170,34 @@ def test_a_recycled_worker_serves_a_second_session(portrait: Portrait) -> None:
         assert pool.counters.recycled == 1
     finally:
         pool.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are Linux's")
+def test_a_request_runs_at_its_callers_priority(pool: FaceWorkerPool,
+                                                portrait: Portrait) -> None:
+    """A thread niced below its process (the session's yielding thread while the voice
+    models think) has its requests run niced as far in the worker, drawing included;
+    a plain thread's run at the worker's own priority."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def lowered(nice: int) -> None:
+        thread_id = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread_id, os.getpriority(os.PRIO_PROCESS, thread_id)
+                       + nice)
+
+    worker = pool.acquire()
+    try:
+        assert worker.call("thread_nice") == 0
+        with ThreadPoolExecutor(1, initializer=lowered, initargs=(7,)) as yielding:
+            assert yielding.submit(worker.call, "thread_nice").result() == 7
+            face = WorkerFace(pool)
+            session = session_on(face, portrait)
+            try:
+                frames = yielding.submit(speak, session, 2).result()  # drawn niced, intact
+                assert len(frames) == 2 * session.block_frames
+                assert all(frame.image.shape == (256, 256, 3) for frame in frames)
+            finally:
+                session.close()
+        assert worker.call("thread_nice") == 0  # the next plain request: full priority
+    finally:
+        pool.release(worker)
