@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 from tqdm import tqdm
@@ -32,34 +31,14 @@ from tqdm import tqdm
 from avatar.live.camera import CameraMotion
 from avatar.live.still_camera import DEFAULT_MAX_GAP_MS, DEFAULT_THRESHOLD, StillCamera
 from avatar.motion import column_index
+from benchkit.face_inputs import CAMERA_FPS, clip_frames, sdk_jpeg
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.real_media import face_clips
-from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_jpeg
 
-CAMERA_FPS = 10.0
 COLUMNS = {"yaw_deg": column_index("yaw"), "pitch_deg": column_index("pitch"),
            "roll_deg": column_index("roll"), "jaw_open": column_index("jawOpen"),
            "smile": column_index("mouthSmileLeft")}
-
-
-def clip_jpegs(path: Path, secs: float) -> list[bytes]:
-    """The clip's first `secs` at CAMERA_FPS, as the SDKs' 320 px JPEGs."""
-    out: list[bytes] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or 25)
-        every = fps / CAMERA_FPS
-        next_at = 0.0
-        for index, frame in enumerate(container.decode(stream)):
-            if index + 1e-6 < next_at:
-                continue
-            next_at += every
-            out.append(encode_jpeg(frame.to_ndarray(format="rgb24"), width=DEFAULT_CAMERA_WIDTH,
-                                   quality=DEFAULT_JPEG_QUALITY, bgr=False))
-            if len(out) >= secs * CAMERA_FPS:
-                break
-    return out
 
 
 def analyse(jpegs: list[bytes], still: StillCamera | None) -> tuple[list[np.ndarray | None],
@@ -143,6 +122,8 @@ def main() -> int:
     parser.add_argument("--max-gap-ms", type=int, default=DEFAULT_MAX_GAP_MS)
     parser.add_argument("--tag", default="run")
     args = parser.parse_args()
+    if args.secs <= 0 or args.max_gap_ms < 0 or min(args.thresholds) <= 0:
+        parser.error("--secs and every --thresholds value must be > 0, --max-gap-ms >= 0")
     cv2.setNumThreads(1)
     report: dict[str, Any] = {"bench": "camera_gate", "tag": args.tag, "secs": args.secs,
                               "camera_fps": CAMERA_FPS, "max_gap_ms": args.max_gap_ms,
@@ -150,7 +131,7 @@ def main() -> int:
                               "load_average_start": load_average(), "clips": []}
     clips = face_clips()
     for path in tqdm(clips, desc="clips", unit="clip"):
-        jpegs = clip_jpegs(path, args.secs)
+        jpegs = [sdk_jpeg(rgb) for rgb in clip_frames(path, round(args.secs * CAMERA_FPS))]
         reference, analysed, cpu_ms = analyse(jpegs, None)
         entry: dict[str, Any] = {"clip": path.stem, "frames": len(jpegs),
                                  "reference_cpu_ms_per_frame": round(cpu_ms, 2),

@@ -6,7 +6,9 @@ with the same inputs, so a figure from one compares with a figure from another.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -44,31 +46,43 @@ class CameraFeed:
     raws: list[np.ndarray] = field(default_factory=list)
 
 
-def camera_feed(frames: int = 150, *, raw: bool = True) -> CameraFeed:
-    """The first `frames` frames of CAMERA_CLIP at CAMERA_FPS (15 s by default)."""
+def clip_frames(path: Path, frames: int) -> Iterator[np.ndarray]:
+    """Up to `frames` (H, W, 3) RGB frames of the video at `path`, taken at CAMERA_FPS
+    (a camera analysed at the server's default rate)."""
     import av
 
-    from benchkit.real_media import fetch_media
-    from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_jpeg
-
-    path = fetch_media(names=[CAMERA_CLIP])[CAMERA_CLIP]
-    feed = CameraFeed(jpegs=[])
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         every = float(stream.average_rate or 25) / CAMERA_FPS
-        next_at = 0.0
+        next_at, taken = 0.0, 0
         for index, frame in enumerate(container.decode(stream)):
+            if taken >= frames:
+                return
             if index + 1e-6 < next_at:
                 continue
             next_at += every
-            rgb = frame.to_ndarray(format="rgb24")
-            feed.jpegs.append(encode_jpeg(rgb, width=DEFAULT_CAMERA_WIDTH,
-                                          quality=DEFAULT_JPEG_QUALITY, bgr=False))
-            if raw:
-                feed.raws.append(np.ascontiguousarray(
-                    cv2.resize(rgb, (640, 480), interpolation=cv2.INTER_LINEAR)))
-            if len(feed.jpegs) >= frames:
-                break
+            taken += 1
+            yield frame.to_ndarray(format="rgb24")
+
+
+def sdk_jpeg(rgb: np.ndarray) -> bytes:
+    """`rgb` as the SDKs and the kiosk page send a camera frame (their width and quality)."""
+    from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_jpeg
+
+    return encode_jpeg(rgb, width=DEFAULT_CAMERA_WIDTH, quality=DEFAULT_JPEG_QUALITY, bgr=False)
+
+
+def camera_feed(frames: int = 150, *, raw: bool = True) -> CameraFeed:
+    """The first `frames` frames of CAMERA_CLIP at CAMERA_FPS (15 s by default)."""
+    from benchkit.real_media import fetch_media
+
+    path = fetch_media(names=[CAMERA_CLIP])[CAMERA_CLIP]
+    feed = CameraFeed(jpegs=[])
+    for rgb in clip_frames(path, frames):
+        feed.jpegs.append(sdk_jpeg(rgb))
+        if raw:
+            feed.raws.append(np.ascontiguousarray(
+                cv2.resize(rgb, (640, 480), interpolation=cv2.INTER_LINEAR)))
     if len(feed.jpegs) < frames:
         raise ValueError(f"{CAMERA_CLIP} holds only {len(feed.jpegs)} frames at "
                          f"{CAMERA_FPS:g} a second, {frames} asked for")
