@@ -23,6 +23,8 @@ drive it.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,8 @@ from avatar.motion import MOTION_COLUMNS
 # not what they do; the encoder ignores them (avatar/motion.py docstring).
 _USER_IGNORED = ("tx", "ty", "scale")
 _NEG = -1e9  # mask value: finite so fully masked rows do not produce NaN
+#: modulations kept per model at inference (a few flow times x the portraits in use)
+_MODULATION_MEMO = 16
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -288,6 +292,10 @@ class MotionGenerator(nn.Module):
         self.register_buffer("active", torch.ones(M, dtype=torch.bool))
         user_keep = torch.tensor([c not in _USER_IGNORED for c in MOTION_COLUMNS])
         self.register_buffer("user_keep", user_keep[:M], persistent=False)
+        # inference-only memo of the adaLN modulations (see `_modulation`); sessions
+        # of one server share the model from several threads
+        self._memo: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         # DiT init: every block starts as the identity, the output at zero velocity
         for lin in (self.ada_shared, self.ada_out, self.x_out):
             nn.init.zeros_(lin.weight)
@@ -365,9 +373,7 @@ class MotionGenerator(nn.Module):
             raise ValueError(f"t must be (B, T) = {(B, T)}, got {tuple(t.shape)}")
         if cond_valid is None:
             cond_valid = torch.ones(cond.shape[1], dtype=torch.bool)
-        ref = ((reference - self.ref_mean) / self.ref_std)[:, None, :]  # (B, 1, M)
-        c = self.t_embed(_timestep_embedding(t, 256)) + self.ref_embed(ref)  # (B, T, H)
-        mod = self.ada_shared(F.silu(c))  # (B, T, 6H), shared by every block
+        mod, out_mod = self._modulation(t, reference)
         cfg = self.cfg
         if kv_cache is None or (len(kv_cache) == 0 and T > cfg.block_frames):
             # whole sequence, or a prefill of an empty cache (training samplers)
@@ -379,8 +385,49 @@ class MotionGenerator(nn.Module):
         h = self.x_in(x)
         for layer, block in enumerate(self.blocks):
             h = block(h, mod, cond, cond_valid, cond_start, mask, kv_cache, layer, write_cache)
-        shift, scale = self.ada_out(F.silu(c)).chunk(2, dim=-1)
+        shift, scale = out_mod.chunk(2, dim=-1)
         return self.x_out(_modulate(self.norm_out(h), shift, scale))
+
+    def _modulation(self, t: torch.Tensor, reference: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """adaLN modulations (B, T, 6H) for the blocks and (B, T, 2H) for the output,
+        from the flow times and the portrait's reference only.
+
+        Why memoised (issue 48): streaming runs the same two flow times (the
+        1-NFE step at t = 0, the cache refresh at t = 1) for one portrait, block
+        after block, so these six small matrix products gave the same tensors
+        every time; at inference (no autograd) they are computed once per
+        (times, reference) and reused: the same tensors, bit for bit."""
+        if torch.is_grad_enabled():
+            return self._compute_modulation(t, reference)
+        # the weights' version counters too: a model trained on (or loaded into)
+        # between two evaluations must not answer from its old weights
+        versions = tuple(w._version for w in self._modulation_weights())
+        key = (tuple(t.shape), t.numpy().tobytes(), reference.numpy().tobytes(), versions)
+        with self._memo_lock:
+            found = self._memo.get(key)
+            if found is not None:
+                self._memo.move_to_end(key)
+                return found
+        found = self._compute_modulation(t, reference)
+        with self._memo_lock:
+            self._memo[key] = found
+            while len(self._memo) > _MODULATION_MEMO:
+                self._memo.popitem(last=False)
+        return found
+
+    def _modulation_weights(self) -> list[torch.Tensor]:
+        """Every tensor the modulations are computed from."""
+        modules = (self.t_embed, self.ref_embed, self.ada_shared, self.ada_out)
+        return ([w for m in modules for w in m.parameters()]
+                + [self.ref_mean, self.ref_std])
+
+    def _compute_modulation(self, t: torch.Tensor, reference: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        ref = ((reference - self.ref_mean) / self.ref_std)[:, None, :]  # (B, 1, M)
+        c = self.t_embed(_timestep_embedding(t, 256)) + self.ref_embed(ref)  # (B, T, H)
+        mod = self.ada_shared(F.silu(c))  # (B, T, 6H), shared by every block
+        return mod, self.ada_out(F.silu(c))
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

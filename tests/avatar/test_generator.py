@@ -276,3 +276,31 @@ def test_shipped_pipeline_config_chains_the_stages() -> None:
     assert stages[1].init_from.endswith("teacher/final.safetensors")
     assert stages[2].init_from.endswith("dpo/final.safetensors")
     assert stages[1].dpo_beta == 1000.0 and stages[1].dpo_weight == 0.1  # paper
+
+
+def test_memoised_modulation_is_the_computed_one_and_follows_weight_changes() -> None:
+    """Inference reuses the adaLN modulations per (flow times, reference) (issue 48):
+    the velocity must equal the one computed with autograd on (no memo), bit for
+    bit, and a weight changed in place between two calls must be used."""
+    model = _random_model()
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.standard_normal((1, 5, MOTION_DIM)).astype(np.float32))
+    cond = torch.from_numpy(rng.standard_normal((1, 9, SMALL.hidden)).astype(np.float32))
+    reference = torch.from_numpy(rng.standard_normal((1, MOTION_DIM)).astype(np.float32))
+    t = torch.zeros(1, 5)
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.inference_mode():
+            first = model(x, t, cond, reference, cond_start=2)
+            again = model(x, t, cond, reference, cond_start=2)  # from the memo
+        assert torch.equal(first, again)
+        computed = model(x, t, cond, reference, cond_start=2).detach()  # autograd on: no memo
+        return again, computed
+
+    memo, computed = run()
+    assert torch.equal(memo, computed)
+    with torch.no_grad():
+        model.ada_out.bias.add_(0.5)
+    changed, recomputed = run()
+    assert torch.equal(changed, recomputed)
+    assert not torch.equal(changed, memo)
