@@ -50,6 +50,7 @@ from avatar.render.mesh import (
     MOUTH_CORNER_L,
     MOUTH_CORNER_R,
 )
+from avatar.render.mouth_compose import compose
 
 SUBPIXEL_SHIFT = 3  # draw polygons with 1/8-pixel vertex precision
 MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
@@ -418,8 +419,7 @@ class MouthPainter:
         wide = float(_smoothstep(np.array((open_units - 0.08) / 0.15)))
         deep_from = DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide
         deep = (0.55 * _smoothstep((dist / height_px - deep_from) / (1.0 - deep_from))
-                + 0.45 * _smoothstep((side - 0.3) / 0.6))[..., None]
-        colour = pal.cavity * (1.0 - deep) + pal.throat * deep
+                + 0.45 * _smoothstep((side - 0.3) / 0.6))
 
         # tongue: a mound on the jaw behind the lower teeth, higher as the jaw drops
         drop = float(np.clip((anchors[-3] - anchors[0]) @ self._unit_down(skull), 0.0, None)
@@ -433,8 +433,7 @@ class MouthPainter:
             * (1.0 - _smoothstep((vj - top - 0.03) / 0.1))
         glint = 0.18 * np.exp(-((uj / 0.12) ** 2 + ((vj - top - 0.05) / 0.035) ** 2))
         back = 0.72 + 0.28 * _smoothstep((vj - top) / 0.07)
-        tongue_rgb = pal.tongue * (back * groove + glint)[..., None]
-        colour = colour + (tongue_rgb - colour) * tongue_a[..., None]
+        tongue_light = back * groove + glint
 
         # grain on the soft tissue, fixed to the skull (moves with the head, never
         # shimmers): a wet, uneven inside is not flat paint; the teeth stay smooth
@@ -442,7 +441,7 @@ class MouthPainter:
         grain = cv2.remap(_TEXTURE, np.mod(u * TEXTURE_CELLS, size).astype(np.float32),
                           np.mod(v * TEXTURE_CELLS, size).astype(np.float32),
                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        colour = colour * (1.0 + TEXTURE_AMP * grain * (1.0 - 0.6 * deep[..., 0]))[..., None]
+        grain = 1.0 + TEXTURE_AMP * grain * (1.0 - 0.6 * deep)
 
         # lower teeth (jaw), then upper teeth (skull) in front of them; when the lips
         # gather (the inner mouth narrows) they push forward and the teeth sink into
@@ -451,12 +450,10 @@ class MouthPainter:
         gather = 1.0 - float(np.clip((width / max(self.rest_width, 1e-3) - GATHER_FROM)
                                      / GATHER_OVER, 0.0, 1.0))
         shown = 1.0 - gather
-        lower_rgb, lower_a = self._teeth(uj, vj, lo_pts, ppu, upper=False)
-        # dimmed toward the warm shade, not to grey (grey next to red reads as green)
-        lower_rgb = lower_rgb * LOWER_DIM + pal.shade * (1.0 - LOWER_DIM)
-        colour = colour + (lower_rgb - colour) * (shown * lower_a)[..., None]
-        upper_rgb, upper_a = self._teeth(u, v, up_pts, ppu, upper=True)
-        colour = colour + (upper_rgb - colour) * (shown * upper_a)[..., None]
+        lower = self._teeth(uj, vj, lo_pts, ppu, upper=False)
+        lower[2] *= shown
+        upper = self._teeth(u, v, up_pts, ppu, upper=True)
+        upper[2] *= shown
 
         # light: shadow under the upper lip, dark corners, dark inner-lip band
         order = np.argsort(lip_up_uv[:, 0])
@@ -469,21 +466,21 @@ class MouthPainter:
         # shade leans to the throat
         shade_rgb = pal.shade + (pal.throat - pal.shade) * (WIDE_SHADE_THROAT * wide)
         light = light * (0.85 + 0.15 * float(_smoothstep(np.array(open_units / 0.12))))
-        # shadows go toward a dark red, not to black: a mouth's shade is red
-        light = light[..., None]
-        colour = colour * light + shade_rgb * (1.0 - light)
+        # shadows go toward a dark red, not to black: a mouth's shade is red;
         # the corners are deep and dark (the landmarker, like an eye, finds the
         # mouth's corners by them)
-        corner = (1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5))[..., None]
-        colour = colour * corner + pal.throat * (1.0 - corner)
+        corner = 1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5)
         # lips pushed forward hide the light: an "oo" is a dark (red) hole
         forward = max(float(np.clip(rounding, 0.0, 1.0)), gather)
         dim = 1.0 - ROUNDED_DIM * forward
-        colour = colour * dim + shade_rgb * (1.0 - dim)
-
-        alpha = (mask.astype(np.float32) * (fade / 255.0))[..., None]
-        roi = image[y0:y1, x0:x1].astype(np.float32)
-        image[y0:y1, x0:x1] = np.clip(roi + (colour - roi) * alpha, 0, 255).astype(np.uint8)
+        colours = np.stack([pal.cavity, pal.throat, pal.tongue, pal.teeth, pal.gum,
+                            pal.shade * (1.0 - LOWER_DIM), shade_rgb,
+                            shade_rgb * (1.0 - dim)])
+        alpha = mask.astype(np.float32) * (fade / 255.0)
+        # every colour layer and the blend into the frame in one compiled pass
+        # (avatar/render/mouth_compose.py, issue 48)
+        compose(image[y0:y1, x0:x1], colours, deep, tongue_light, tongue_a, grain, lower,
+                upper, light, corner, dim, alpha, WARM_SHADE, LOWER_DIM)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -516,8 +513,12 @@ class MouthPainter:
         return down / max(float(np.linalg.norm(down)), 1e-9)
 
     def _teeth(self, u: np.ndarray, v: np.ndarray, edge_pts: np.ndarray, ppu: float,
-               upper: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Colour (h, w, 3) and coverage (h, w) of one arch of individual teeth."""
+               upper: bool) -> np.ndarray:
+        """The fields (float64) one arch of individual teeth is coloured by: its shade,
+        gum cover and coverage (3, h, w), and for the upper arch its glint (4, h, w).
+
+        Fields, not colours: `mouth_compose.compose` mixes the colours per pixel
+        (issue 48: the (h, w, 3) colour steps were the painter's costliest calls)."""
         bu = np.maximum.accumulate(edge_pts[:, 0])  # a strong turn may fold the far side
         bv = edge_pts[:, 1]
         k = np.clip(np.searchsorted(bu, u), 1, len(bu) - 1)
@@ -546,18 +547,16 @@ class MouthPainter:
         # the back teeth turn away and sit deeper in the mouth
         shade = shade * (1.0 - 0.25 * _smoothstep((np.abs(u) - 0.12) / 0.3))
         translucent = 1.0 - 0.1 * np.exp(-np.maximum(inside, 0.0) / EDGE_TRANSLUCENT)
-        pal = self.palette
         # enamel: duller toward the gum (the neck of a tooth is thinner enamel over
-        # yellower dentine), and a wet highlight on the front teeth's middle third
+        # yellower dentine); shaded toward the cavity's warm colour rather than to grey
+        # (in the mouth the teeth are lit by light bounced off the red inside)
         height = np.clip(inside / crown, 0.0, 1.0)  # 0 at the edge, 1 at the gum
         neck = 1.0 - CERVICAL_DARK * _smoothstep((height - 0.45) / 0.55)
-        shade = (shade * translucent * neck)[..., None]
-        # shade toward the cavity's warm colour rather than to grey: in the mouth the
-        # teeth are lit by light bounced off the red inside
-        rgb = pal.teeth * shade + pal.cavity * (WARM_SHADE * (1.0 - shade))
-        if upper:
-            glint = TEETH_GLINT * np.exp(-((t / 0.3) ** 2 + ((height - 0.5) / 0.22) ** 2)) \
-                * (rank <= 1)
-            rgb = rgb + (255.0 - rgb) * glint[..., None]
-        rgb = rgb + (pal.gum - rgb) * gum[..., None]
-        return rgb, cover
+        shade = shade * translucent * neck
+        gum_and_cover = (shade, gum, cover)
+        if not upper:
+            return np.stack(gum_and_cover)
+        # a wet highlight on the front teeth's middle third
+        glint = TEETH_GLINT * np.exp(-((t / 0.3) ** 2 + ((height - 0.5) / 0.22) ** 2)) \
+            * (rank <= 1)
+        return np.stack((*gum_and_cover, glint))
