@@ -86,7 +86,24 @@ class LocalCrossAttention(nn.Module):
         self, x: torch.Tensor, kv: torch.Tensor, kv_valid: torch.Tensor, start: int = 0
     ) -> torch.Tensor:
         """x (B, T, C) queries; kv (B, Tk, C); kv_valid (Tk,) bool; start = kv index of query 0."""
-        B, T, C = x.shape
+        return self.out(self._attend(self.q(x), kv, kv_valid, start))
+
+    def forward_groups(self, x: torch.Tensor,
+                       groups: list[tuple[int, torch.Tensor, torch.Tensor, int]]) -> torch.Tensor:
+        """`forward` for consecutive runs of query rows, each with its own kv sequence:
+        `groups` = [(rows, kv, kv_valid, start), ...] in row order. One query and one
+        output projection for all rows (the generator's merged refresh pass)."""
+        q = self.q(x)
+        parts, first = [], 0
+        for rows, kv, kv_valid, start in groups:
+            parts.append(self._attend(q[:, first:first + rows], kv, kv_valid, start))
+            first += rows
+        return self.out(torch.cat(parts, dim=1))
+
+    def _attend(self, q: torch.Tensor, kv: torch.Tensor, kv_valid: torch.Tensor,
+                start: int) -> torch.Tensor:
+        """The attention core for projected queries q (B, T, C): (B, T, C) before `out`."""
+        B, T, C = q.shape
         Tk = kv.shape[1]
         nh, hd = self.heads, C // self.heads
         k, v = self.kv(kv).chunk(2, dim=-1)  # (B, Tk, C) each
@@ -101,15 +118,14 @@ class LocalCrossAttention(nn.Module):
         k = k[:, first : first + length].unfold(1, self.span, 1)  # (B, T, C, S)
         v = v[:, first : first + length].unfold(1, self.span, 1)
         valid = valid[first : first + length].unfold(0, self.span, 1)  # (T, S)
-        q = self.q(x).view(B, T, nh, hd)
+        q = q.reshape(B, T, nh, hd)
         k = k.reshape(B, T, nh, hd, self.span)
         v = v.reshape(B, T, nh, hd, self.span)
         scores = torch.einsum("btnd,btnds->btns", q, k) / math.sqrt(hd)  # (B, T, nh, S)
         scores = scores + self.slot_bias
         scores = scores.masked_fill(~valid[None, :, None, :], _NEG)
         att = scores.softmax(dim=-1) * valid.any(dim=-1)[None, :, None, None]
-        out = torch.einsum("btns,btnds->btnd", att, v).reshape(B, T, C)
-        return self.out(out)
+        return torch.einsum("btns,btnds->btnd", att, v).reshape(B, T, C)
 
 
 class DualMotionEncoder(nn.Module):
@@ -192,6 +208,31 @@ class SelfAttention(nn.Module):
         B, T, C = x.shape
         nh, hd = self.heads, C // self.heads
         q, k, v = self.qkv(x).view(B, T, 3, nh, hd).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hd)
+        y = self._attend(q, k, v, mask, kv_cache, layer, write_cache)  # (B, nh, T, hd)
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
+
+    def forward_after_refresh(self, x: torch.Tensor, refresh_rows: int, kv_cache: KVCache,
+                              layer: int) -> torch.Tensor:
+        """x (B, R + T, C): R clean rows of the previous block, then one block.
+
+        The clean rows attend as the refresh pass does (the cache, then themselves)
+        and their keys/values are written; the block's rows then attend as a
+        denoising pass does, to the cache with the clean rows in it. One qkv and one
+        output projection for both (see MotionGenerator.forward_after_refresh)."""
+        B, T, C = x.shape
+        nh, hd = self.heads, C // self.heads
+        q, k, v = self.qkv(x).view(B, T, 3, nh, hd).permute(2, 0, 3, 1, 4)
+        r = refresh_rows
+        clean = self._attend(q[:, :, :r], k[:, :, :r], v[:, :, :r], None, kv_cache, layer, True)
+        block = self._attend(q[:, :, r:], k[:, :, r:], v[:, :, r:], None, kv_cache, layer, False)
+        y = torch.cat([clean, block], dim=2)
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: torch.Tensor | None, kv_cache: KVCache | None, layer: int,
+                write_cache: bool) -> torch.Tensor:
+        """Attention of q over the cache and k, v (each (B, nh, T, hd)): (B, nh, T, hd)."""
+        T = q.shape[2]
         keys, values = k, v
         if kv_cache is not None:
             past_k, past_v = kv_cache.get(layer)
@@ -201,11 +242,9 @@ class SelfAttention(nn.Module):
             if write_cache:
                 kv_cache.append(layer, k, v)  # unrotated: rotated by window slot below
         Tk = keys.shape[2]
-        pos_k = torch.arange(Tk)
-        q = self.rope(q, pos_k[Tk - T :])
-        keys = self.rope(keys, pos_k)
-        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, nh, T, hd)
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        q = self.rope.rotate_range(q, Tk - T)
+        keys = self.rope.rotate_range(keys, 0)
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
 
 
 class DFoTBlock(nn.Module):
@@ -241,6 +280,26 @@ class DFoTBlock(nn.Module):
         h = _modulate(self.norm1(x), shift1, scale1)
         x = x + gate1 * self.attn(h, mask, kv_cache, layer, write_cache)
         x = x + self.cross(self.norm_c(x), cond, cond_valid, cond_start)
+        x = x + gate2 * self.mlp(_modulate(self.norm2(x), shift2, scale2))
+        return x
+
+    def forward_after_refresh(
+        self,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        refresh_rows: int,
+        conds: list[tuple[int, torch.Tensor, torch.Tensor, int]],
+        kv_cache: KVCache,
+        layer: int,
+    ) -> torch.Tensor:
+        """`forward` for R clean rows (the refresh) followed by one block, in one pass;
+        `conds` = [(rows, cond, cond_valid, cond_start)] for the two runs of rows."""
+        B, T, C = x.shape
+        m = mod.view(B, T, 6, C) + self.ada_offset
+        shift1, scale1, gate1, shift2, scale2, gate2 = m.unbind(dim=2)
+        h = _modulate(self.norm1(x), shift1, scale1)
+        x = x + gate1 * self.attn.forward_after_refresh(h, refresh_rows, kv_cache, layer)
+        x = x + self.cross.forward_groups(self.norm_c(x), conds)
         x = x + gate2 * self.mlp(_modulate(self.norm2(x), shift2, scale2))
         return x
 
@@ -387,6 +446,49 @@ class MotionGenerator(nn.Module):
             h = block(h, mod, cond, cond_valid, cond_start, mask, kv_cache, layer, write_cache)
         shift, scale = out_mod.chunk(2, dim=-1)
         return self.x_out(_modulate(self.norm_out(h), shift, scale))
+
+    def forward_after_refresh(
+        self,
+        clean: torch.Tensor,
+        clean_cond: tuple[torch.Tensor, torch.Tensor, int],
+        x: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor,
+        reference: torch.Tensor,
+        cond_valid: torch.Tensor,
+        cond_start: int,
+        kv_cache: KVCache,
+    ) -> torch.Tensor:
+        """The previous block's cache refresh and this block's first velocity, in ONE pass.
+
+        Equivalent to `forward(clean, ones, *clean_cond..., write_cache=True)` (the
+        refresh of the previous, clean block (B, R, M) with its own condition
+        window `clean_cond` = (cond, cond_valid, cond_start)) followed by
+        `forward(x, t, cond, ...)` on the cache it wrote: the clean rows never see
+        the block's, the block's see the cache with the clean rows in it. Returns
+        the block's velocity (B, T, M).
+
+        Why (issue 48): the model is small (hidden 128) and a pass over 5 rows
+        costs nearly what a pass over 10 does (each weight matrix is read once
+        either way, and PyTorch's per-operation overhead is paid once): streaming
+        ran two passes a block, the refresh and the 1-NFE step; merged it runs one.
+        Results equal the two passes' up to float rounding of the wider matrix
+        products (tests/avatar/test_generator.py).
+        """
+        B, R, _ = clean.shape
+        T = x.shape[1]
+        if R > self.cfg.block_frames or T > self.cfg.block_frames:
+            raise ValueError(f"merged pass takes one clean and one noisy block, got {R} + {T}")
+        rows = torch.cat([clean, x], dim=1)
+        times = torch.cat([torch.ones(B, R), t], dim=1)
+        mod, out_mod = self._modulation(times, reference)
+        h = self.x_in(rows)
+        conds = [(R, *clean_cond), (T, cond, cond_valid, cond_start)]
+        for layer, block in enumerate(self.blocks):
+            assert isinstance(block, DFoTBlock)  # for the type checker: a ModuleList item
+            h = block.forward_after_refresh(h, mod, R, conds, kv_cache, layer)
+        shift, scale = out_mod[:, R:].chunk(2, dim=-1)
+        return self.x_out(_modulate(self.norm_out(h[:, R:]), shift, scale))
 
     def _modulation(self, t: torch.Tensor, reference: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,8 @@ class Rope(torch.nn.Module):
 
     cos: torch.Tensor
     sin: torch.Tensor
+    cos_pairs: torch.Tensor
+    sin_pairs: torch.Tensor
     inv_freq: torch.Tensor
 
     def __init__(self, head_dim: int, max_positions: int, base: float = 10000.0) -> None:
@@ -32,6 +34,12 @@ class Rope(torch.nn.Module):
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
         self.max_positions = max_positions
+        # the same tables per element of x, for `rotate_range`: cos twice, and sin
+        # signed as the pair's rotation takes it (-sin for the even, +sin for the odd)
+        cos, sin = angles.cos().float(), angles.sin().float()
+        self.register_buffer("cos_pairs", cos.repeat_interleave(2, dim=-1), persistent=False)
+        self.register_buffer("sin_pairs", torch.stack((-sin, sin), dim=-1).flatten(-2),
+                             persistent=False)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Rotate x (B, nh, T, hd) by integer positions (T,) in [0, max_positions)."""
@@ -47,3 +55,17 @@ class Rope(torch.nn.Module):
         x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, nh, T, hd/2) each
         out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
         return out.flatten(-2)  # (B, nh, T, hd)
+
+    def rotate_range(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """`forward` for the consecutive positions start .. start + T - 1 (inside the table).
+
+        Why (issue 48): attention rotates by consecutive window slots only, 16 times
+        a generated block; slices of per-element tables and a pair swap take half
+        the operations of gathering and re-interleaving. The same numbers bit for
+        bit: x1 cos + x2 (-sin) is x1 cos - x2 sin, and x2 cos + x1 sin is
+        x1 sin + x2 cos, exactly, in IEEE arithmetic."""
+        T = x.shape[-2]
+        if start < 0 or start + T > self.max_positions:
+            return self.forward(x, torch.arange(start, start + T))
+        swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (x2, x1) per pair
+        return x * self.cos_pairs[start:start + T] + swapped * self.sin_pairs[start:start + T]

@@ -84,10 +84,93 @@ def velocity(
         x.repeat(reps, 1, 1), tt.repeat(reps, 1), cond, reference.repeat(reps, 1),
         cond_valid=cond_valid, cond_start=cond_start, kv_cache=kv_cache,
     )
+    return _combine(v, B, guidance)
+
+
+def _combine(v: torch.Tensor, batch: int, guidance: Guidance | None) -> torch.Tensor:
+    """The guided velocity from the branches' rows (branch-major), or v unguided."""
     if guidance is None:
         return v
-    v_full, v_audio, v_none = v.split(B, dim=0)
+    v_full, v_audio, v_none = v.split(batch, dim=0)
     return v_none + guidance.avatar * (v_audio - v_none) + guidance.user * (v_full - v_audio)
+
+
+@dataclass(frozen=True)
+class PendingRefresh:
+    """A denoised block whose cache refresh waits to share the next block's first pass
+    (`denoise_block_deferred`): the clean block (B, n, M), normalised, and the
+    condition window it was denoised with."""
+
+    clean: torch.Tensor
+    cond: torch.Tensor
+    cond_valid: torch.Tensor
+    cond_start: int
+
+
+def velocity_after_refresh(
+    model: MotionGenerator,
+    pending: PendingRefresh,
+    x: torch.Tensor,
+    t: float,
+    cond: torch.Tensor,
+    reference: torch.Tensor,
+    guidance: Guidance | None,
+    cond_valid: torch.Tensor,
+    cond_start: int,
+    kv_cache: KVCache,
+) -> torch.Tensor:
+    """`refresh_cache(pending...)` then `velocity(x, t, ...)`, in one model pass
+    (MotionGenerator.forward_after_refresh): the same cache and velocity up to float
+    rounding, at about half the cost of the two passes."""
+    B, T, _ = x.shape
+    reps = 1 if guidance is None else 3
+    v = model.forward_after_refresh(
+        pending.clean.repeat(reps, 1, 1), (pending.cond, pending.cond_valid, pending.cond_start),
+        x.repeat(reps, 1, 1), torch.full((B * reps, T), float(t)), cond,
+        reference.repeat(reps, 1), cond_valid, cond_start, kv_cache)
+    return _combine(v, B, guidance)
+
+
+def denoise_block_deferred(
+    model: MotionGenerator,
+    noise: torch.Tensor,
+    cond: torch.Tensor,
+    reference: torch.Tensor,
+    kv_cache: KVCache,
+    nfe: int,
+    guidance: Guidance | None,
+    pending: PendingRefresh | None,
+    cond_valid: torch.Tensor | None = None,
+    cond_start: int = 0,
+    history: torch.Tensor | None = None,
+    anchor: float = 0.0,
+) -> tuple[torch.Tensor, PendingRefresh]:
+    """`denoise_block` with the cache refresh deferred: the previous block's refresh
+    (`pending`) runs inside this block's first velocity pass, and this block's is
+    returned to run inside the next one's. The streaming engine's path (issue 48):
+    one model pass a block at 1 NFE instead of two. The cache is complete only
+    once the returned refresh has run (`refresh_pending`)."""
+    if cond_valid is None:
+        cond_valid = torch.ones(cond.shape[1], dtype=torch.bool)
+    x = noise
+    dt = 1.0 / nfe
+    for i, t in enumerate(euler_times(nfe)):
+        if i == 0 and pending is not None:
+            v = velocity_after_refresh(model, pending, x, t, cond, reference, guidance,
+                                       cond_valid, cond_start, kv_cache)
+        else:
+            v = velocity(model, x, t, cond, reference, guidance, cond_valid, cond_start,
+                         kv_cache)
+        x = x + dt * v
+    x = anchor_pose(x, history, anchor)
+    return x, PendingRefresh(x, cond, cond_valid, cond_start)
+
+
+def refresh_pending(model: MotionGenerator, pending: PendingRefresh, reference: torch.Tensor,
+                    kv_cache: KVCache, guidance: Guidance | None) -> None:
+    """Run a deferred refresh on its own (the cache complete without a next block)."""
+    refresh_cache(model, pending.clean, pending.cond, reference, kv_cache, guidance,
+                  pending.cond_valid, pending.cond_start)
 
 
 def anchor_pose(block: torch.Tensor, history: torch.Tensor | None, strength: float

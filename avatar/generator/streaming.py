@@ -29,7 +29,13 @@ import torch
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
-from avatar.generator.sampler import DEFAULT_ANCHOR, Guidance, branch_drop, denoise_block
+from avatar.generator.sampler import (
+    DEFAULT_ANCHOR,
+    Guidance,
+    PendingRefresh,
+    branch_drop,
+    denoise_block_deferred,
+)
 from avatar.motion import MOTION_DIM
 from avatar.user_baseline import UserBaseline
 
@@ -101,6 +107,9 @@ class StreamingGenerator:
         if not self.use_user_motion:
             self.drop[:, 2] = True
         self.cache = KVCache(self.cfg.depth, self.cfg.cache_frames)
+        # the last block's cache refresh, run inside the next block's first pass
+        # (sampler.denoise_block_deferred): one model pass a block, not two
+        self._pending: PendingRefresh | None = None
         self._history = torch.zeros(1, 0, MOTION_DIM)  # clean normalised frames in the cache
         # condition buffer in model frame indices; L pre-roll frames before the start
         L, F = self.cfg.lookahead, self.cfg.audio_dim
@@ -172,9 +181,10 @@ class StreamingGenerator:
         cond_valid = self._valid[i0:i1]
         if noise is None:
             noise = torch.randn((1, n, MOTION_DIM), generator=self.noise_gen)
-        z = denoise_block(self.model, noise, cond, self.reference, self.cache, self.nfe,
-                          self.guidance, cond_valid, cond_start=s - lo,
-                          history=self._history, anchor=self.anchor)
+        z, self._pending = denoise_block_deferred(
+            self.model, noise, cond, self.reference, self.cache, self.nfe, self.guidance,
+            self._pending, cond_valid, cond_start=s - lo, history=self._history,
+            anchor=self.anchor)
         self._history = torch.cat([self._history, z], dim=1)[:, -cfg.cache_frames:]
         self._next = s + n
         # keep only what the next block's windows can reach

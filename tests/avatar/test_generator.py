@@ -304,3 +304,48 @@ def test_memoised_modulation_is_the_computed_one_and_follows_weight_changes() ->
     changed, recomputed = run()
     assert torch.equal(changed, recomputed)
     assert not torch.equal(changed, memo)
+
+
+def test_rope_rotate_range_equals_the_gathered_rotation() -> None:
+    """The slice path attention uses (issue 48) gives the table path's numbers, bit for
+    bit, inside the table, and the on-the-fly angles past it."""
+    rope = Rope(16, 50)
+    x = torch.randn(2, 3, 9, 16)
+    for start in (0, 17, 41):
+        assert torch.equal(rope.rotate_range(x, start), rope(x, torch.arange(start, start + 9)))
+    assert torch.equal(rope.rotate_range(x, 45), rope(x, torch.arange(45, 54)))
+
+
+@pytest.mark.parametrize(("nfe", "guidance"), [(1, None), (2, Guidance())])
+def test_deferred_refresh_equals_the_two_pass_block(nfe: int, guidance: Guidance | None) -> None:
+    """The engine's merged pass (the last block's cache refresh inside this block's
+    first velocity pass, issue 48) gives the blocks and the cache of `denoise_block`'s
+    two passes, up to float rounding of the wider matrix products."""
+    from avatar.generator.sampler import denoise_block, denoise_block_deferred
+
+    model = _random_model()
+    cfg = model.cfg
+    reps = 1 if guidance is None else 3
+    rng = np.random.default_rng(5)
+    reference = torch.from_numpy(rng.standard_normal((1, MOTION_DIM)).astype(np.float32))
+    two_pass, merged = KVCache(cfg.depth, cfg.cache_frames), KVCache(cfg.depth, cfg.cache_frames)
+    pending = None
+    n = cfg.block_frames
+    for _ in range(8):  # past the window: the cache rolls
+        cond = torch.from_numpy(rng.standard_normal((1, n + 6, cfg.hidden)).astype(np.float32))
+        cond = cond.expand(reps, -1, -1)
+        noise = torch.from_numpy(rng.standard_normal((1, n, MOTION_DIM)).astype(np.float32))
+        with torch.inference_mode():
+            expected = denoise_block(model, noise, cond, reference, two_pass, nfe, guidance,
+                                     cond_start=2)
+            got, pending = denoise_block_deferred(model, noise, cond, reference, merged, nfe,
+                                                  guidance, pending, cond_start=2)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # the merged cache is one refresh behind (the last block's waits for the next
+    # pass): both full, it holds the blocks before the two-pass cache's last one
+    assert len(merged) == len(two_pass) == cfg.cache_frames
+    for layer in range(cfg.depth):
+        torch.testing.assert_close(merged.k[layer][:, :, n:], two_pass.k[layer][:, :, :-n],
+                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(merged.v[layer][:, :, n:], two_pass.v[layer][:, :, :-n],
+                                   rtol=1e-5, atol=1e-5)

@@ -58,7 +58,9 @@ def test_ten_minute_session_is_bounded_and_does_not_drift(
     cfg = student.model.cfg
     assert stats["long_cache_frames_max"] == cfg.cache_frames  # rolled, never grew
     assert stats["long_buffer_frames_max"] <= cfg.block_frames * 2 + 4 * cfg.encoder_past
-    assert engine.cache.frames_seen == 15000  # RoPE slots stay < window whatever this is
+    # RoPE slots stay < window whatever this is; the last block's refresh waits to
+    # run inside the next block's pass (sampler.denoise_block_deferred)
+    assert engine.cache.frames_seen == 15000 - cfg.block_frames
     assert stats["long_rss_growth_mb"] < 30.0  # from 50 s to 10 min: no leak
     # the head stays around the portrait's pose, as lively at the end as at the start
     assert stats["long_pose_offset_last2min_deg"] < 6.0
