@@ -25,10 +25,12 @@ units (IOD), so the same table carries over, approximately, to other portraits.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.linalg._umath_linalg import solve1 as _solve1  # np.linalg.solve's own gufunc
 
 from avatar.motion import BLENDSHAPE_COLUMNS, EXPRESSION_SLICE, MOTION_DIM
 from avatar.render.expression import ACTUATORS
@@ -64,6 +66,14 @@ READOUT_NAMES: tuple[str, ...] = (
 )
 
 
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`np.linalg.solve(a, b)` for one square system (b 1-D): the same LAPACK routine
+    (numpy's gufunc), without the wrapper's type checks and error state, a third
+    of its 13 us (issue 48: eight solves a frame). `a` is symmetric positive
+    definite here (a damped Gauss-Newton system), never singular."""
+    return _solve1(a, b, signature="dd->d")
+
+
 @dataclass
 class Curve:
     """Monotone table: blendshape value (x, ascending) -> actuator level (y)."""
@@ -74,6 +84,10 @@ class Curve:
     def __post_init__(self) -> None:
         # the table as arrays once: a frame reads 16 curves twice (issue 48)
         self._xa, self._ya = np.asarray(self.x, np.float64), np.asarray(self.y, np.float64)
+        x, y = self._xa, self._ya
+        self._x_list, self._y_list = x.tolist(), y.tolist()
+        self._slope = (min((y[-1] - y[0]) / max(x[-1] - x[0], 1e-6), MAX_LOW_SLOPE)
+                       if len(x) > 1 else None)
 
     def __call__(self, value: np.ndarray | float) -> np.ndarray:
         x, y = self._xa, self._ya
@@ -85,11 +99,38 @@ class Curve:
         # The slope is capped: a curve that starts flat (pucker reads 0 until
         # the lips are half gathered) would otherwise turn a small negative
         # change into a huge negative amplitude.
-        lo = v < x[0]
-        if len(x) > 1:
-            slope = min((y[-1] - y[0]) / max(x[-1] - x[0], 1e-6), MAX_LOW_SLOPE)
-            out = np.where(lo, np.maximum(y[0] + (v - x[0]) * slope, -MAX_NEGATIVE), out)
+        if self._slope is not None:
+            lo = v < x[0]
+            out = np.where(lo, np.maximum(y[0] + (v - x[0]) * self._slope, -MAX_NEGATIVE), out)
         return out
+
+    def level(self, value: float) -> float:
+        """`self(value)` for one value, as a float: the same arithmetic without the
+        array calls around it (issue 48: the renderer reads 16 curves a frame)."""
+        xs, ys = self._x_list, self._y_list
+        if self._slope is not None and value < xs[0]:
+            return max(ys[0] + (value - xs[0]) * self._slope, -MAX_NEGATIVE)
+        return _interp(value, xs, ys)
+
+
+def _interp(value: float, xs: list[float], ys: list[float]) -> float:
+    """`np.interp(value, xs, ys)` for one finite value, step for step as numpy's C
+    loop does it (the same double arithmetic, so the same result): the last knot
+    at or below the value, its own level on a knot, the line to the next one
+    between knots, the end levels outside the table."""
+    if value != value or len(xs) < 2:  # NaN, or a one-knot table: numpy's own rules
+        return float(np.interp(value, xs, ys))
+    if value < xs[0]:
+        return ys[0]
+    last = len(xs) - 1
+    j = bisect_right(xs, value) - 1
+    if j >= last or xs[j] == value:
+        return ys[min(j, last)]
+    slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+    out = slope * (value - xs[j]) + ys[j]
+    if out != out:  # numpy's retry from the other knot (infinite slopes)
+        return float(np.interp(value, xs, ys))
+    return out
 
 
 @dataclass
@@ -117,6 +158,7 @@ class ReadoutModel:
     _b1_wide: np.ndarray = field(init=False, repr=False)
     _w2_tall: np.ndarray = field(init=False, repr=False)
     _b2_mean: np.ndarray = field(init=False, repr=False)
+    _w1_amps_t: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Lay the ensemble's E networks side by side as one wide network, once.
@@ -132,6 +174,17 @@ class ReadoutModel:
         self._b1_wide = self.b1.reshape(ensembles * hidden)
         self._w2_tall = self.w2.reshape(ensembles * hidden, -1) / ensembles
         self._b2_mean = self.b2.mean(axis=0)
+        # the Jacobian's right factor, a view as `predict` sliced it each call
+        self._w1_amps_t = self._w1_wide[:len(self.scale)].T
+
+    def _pose_inputs(self, pose: np.ndarray | None) -> np.ndarray | None:
+        """The network's pose inputs (None for a model without them): one frame's
+        Gauss-Newton steps share them, so `solve` makes them once."""
+        extra = self._w1_wide.shape[0] - len(self.scale)
+        if extra <= 0:
+            return None
+        p = np.zeros(extra) if pose is None else pose / POSE_SCALE_DEG
+        return np.clip(p, -1.5, 1.5)
 
     def predict(self, amps: np.ndarray,
                 pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -140,15 +193,18 @@ class ReadoutModel:
         `pose` is the commanded head-pose change (yaw, pitch, roll, degrees) for
         models fitted with pose inputs (a turned face reads its far side lower).
         """
-        k = len(self.scale)
+        return self._predict(amps, self._pose_inputs(pose))
+
+    def _predict(self, amps: np.ndarray,
+                 pose_inputs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """`predict` with the pose inputs made (`_pose_inputs`)."""
         x = amps / self.scale
-        if self._w1_wide.shape[0] > k:  # pose-aware model
-            p = np.zeros(self._w1_wide.shape[0] - k) if pose is None else pose / POSE_SCALE_DEG
-            x = np.concatenate([x, np.clip(p, -1.5, 1.5)])
+        if pose_inputs is not None:
+            x = np.concatenate([x, pose_inputs])
         h = np.tanh(x @ self._w1_wide + self._b1_wide)  # (E*H,)
         out = h @ self._w2_tall + self._b2_mean
         # d out_o / d x_i = mean_e sum_h w2[e,h,o] (1 - h^2) w1[e,i,h], amps only
-        jac = (self._w2_tall * (1.0 - h * h)[:, None]).T @ self._w1_wide[:k].T
+        jac = (self._w2_tall * (1.0 - h * h)[:, None]).T @ self._w1_amps_t
         return out, jac / self.scale
 
     def solve(self, target: np.ndarray, start: np.ndarray, iters: int = 8,
@@ -162,14 +218,17 @@ class ReadoutModel:
         the upper amplitude box for this frame.
         """
         hi = self.hi if hi is None else np.minimum(hi, self.hi)
-        start = np.clip(start, self.lo, hi)
+        lo = self.lo
+        start = np.clip(start, lo, hi)
         amps = start.copy()
-        eye = np.eye(len(amps))
+        damping = (prior + 1e-3) * np.eye(len(amps))
+        pose_inputs = self._pose_inputs(pose)
         for _ in range(iters):
-            out, jac = self.predict(amps, pose)
+            out, jac = self._predict(amps, pose_inputs)
             rhs = jac.T @ (target - out) - prior * (amps - start)
-            step = np.linalg.solve(jac.T @ jac + (prior + 1e-3) * eye, rhs)
-            amps = np.clip(amps + step, self.lo, hi)
+            step = _solve(jac.T @ jac + damping, rhs)
+            # np.clip's arithmetic, without its per-call overhead (issue 48)
+            amps = np.minimum(np.maximum(amps + step, lo), hi)
         return amps
 
     def to_json(self) -> dict:
@@ -193,9 +252,13 @@ class Calibration:
     readout: ReadoutModel | None = None
     _cols: np.ndarray = field(init=False, repr=False)
     _index: dict[str, int] = field(init=False, repr=False)
+    _mapped: list[tuple[int, str, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._cols = np.array([BLENDSHAPE_INDEX.get(name, -1) for name in ACTUATORS])
+        # (actuator index, name, motion column) of the actuators a blendshape drives
+        self._mapped = [(k, name, int(col)) for k, (name, col) in
+                        enumerate(zip(ACTUATORS, self._cols, strict=True)) if col >= 0]
         self._index = {name: i for i, name in enumerate(ACTUATORS)}
         gain = np.asarray(self.pose_gain, np.float32)
         self.pose_gain = np.repeat(gain[:, None], 2, axis=1) if gain.ndim == 1 else gain
@@ -218,13 +281,13 @@ class Calibration:
             raise ValueError(f"motion and reference must be ({MOTION_DIM},)")
         amps = np.zeros(len(ACTUATORS), np.float64)
         commanded = motion.astype(np.float64)
-        for k, name in enumerate(ACTUATORS):
-            col = self._cols[k]
-            if col < 0:
-                continue
+        # one Python float per column, and each curve read as floats (`Curve.level`):
+        # the same arithmetic as the array calls, without their overhead (issue 48)
+        commanded_values, reference_values = commanded.tolist(), reference.tolist()
+        for k, name, col in self._mapped:
             curve = self.curves.get(name)
-            cmd, ref = float(commanded[col]), float(reference[col])
-            amps[k] = (curve(cmd) - curve(ref)) if curve is not None else (cmd - ref)
+            cmd, ref = commanded_values[col], reference_values[col]
+            amps[k] = (curve.level(cmd) - curve.level(ref)) if curve is not None else (cmd - ref)
         if self.readout is not None:
             self._solve_key_shapes(amps, commanded, reference, narrowing)
         for src, dst in _NEGATIVE_TO.items():
