@@ -151,6 +151,18 @@ def _poly(points: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return np.round((points - offset) * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
 
 
+def _clamp(x: float, lo: float, hi: float) -> float:
+    """`float(np.clip(x, lo, hi))` for a float: a frame clamps a dozen scalars, and
+    np.clip's per-call overhead was more than the work (issue 48)."""
+    return min(max(float(x), lo), hi)
+
+
+def _smoothstep_scalar(x: float) -> float:
+    """`_smoothstep` of one float, in the same double arithmetic."""
+    x = _clamp(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
@@ -377,7 +389,7 @@ class MouthPainter:
                                                                            rest_gap)
         if opening.max() < MIN_OPENING_PX:
             return
-        fade = float(np.clip((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0))
+        fade = _clamp((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0)
         upper_s, lower_s = _chaikin(upper_lip), _chaikin(lower_lip)
         outline = np.vstack([upper_s, lower_s[-2:0:-1]])
         h, w = image.shape[:2]
@@ -416,14 +428,13 @@ class MouthPainter:
         side = np.abs(u - centre_u) / half  # 0 at the centre, 1 at the corners
         # a wide mouth shows more of the dark back: the throat starts nearer the lips
         open_units = float(opening.max()) / ppu  # the opening's height, face units
-        wide = float(_smoothstep(np.array((open_units - 0.08) / 0.15)))
+        wide = _smoothstep_scalar((open_units - 0.08) / 0.15)
         deep_from = DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide
         deep = (0.55 * _smoothstep((dist / height_px - deep_from) / (1.0 - deep_from))
                 + 0.45 * _smoothstep((side - 0.3) / 0.6))
 
         # tongue: a mound on the jaw behind the lower teeth, higher as the jaw drops
-        drop = float(np.clip((anchors[-3] - anchors[0]) @ self._unit_down(skull), 0.0, None)
-                     / ppu)
+        drop = max(float((anchors[-3] - anchors[0]) @ self._unit_down(skull)), 0.0) / ppu
         lower_edge_v = float(np.interp(0.0, lo_pts[:, 0], lo_pts[:, 1]))
         top = (lower_edge_v - (0.03 + 0.4 * drop) + 0.12 * (uj / TONGUE_HALF_WIDTH) ** 2
                + 0.1 * (uj / TONGUE_HALF_WIDTH) ** 6)
@@ -447,8 +458,8 @@ class MouthPainter:
         # gather (the inner mouth narrows) they push forward and the teeth sink into
         # the shade behind them: an "oo" is a dark hole
         width = float(np.linalg.norm(upper_lip[-1] - upper_lip[0]))
-        gather = 1.0 - float(np.clip((width / max(self.rest_width, 1e-3) - GATHER_FROM)
-                                     / GATHER_OVER, 0.0, 1.0))
+        gather = 1.0 - _clamp((width / max(self.rest_width, 1e-3) - GATHER_FROM) / GATHER_OVER,
+                              0.0, 1.0)
         shown = 1.0 - gather
         lower = self._teeth(uj, vj, lo_pts, ppu, upper=False)
         lower[2] *= shown
@@ -465,13 +476,13 @@ class MouthPainter:
         # a narrow opening lets in less light; a wide one shows the dark back, so its
         # shade leans to the throat
         shade_rgb = pal.shade + (pal.throat - pal.shade) * (WIDE_SHADE_THROAT * wide)
-        light = light * (0.85 + 0.15 * float(_smoothstep(np.array(open_units / 0.12))))
+        light = light * (0.85 + 0.15 * _smoothstep_scalar(open_units / 0.12))
         # shadows go toward a dark red, not to black: a mouth's shade is red;
         # the corners are deep and dark (the landmarker, like an eye, finds the
         # mouth's corners by them)
         corner = 1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5)
         # lips pushed forward hide the light: an "oo" is a dark (red) hole
-        forward = max(float(np.clip(rounding, 0.0, 1.0)), gather)
+        forward = max(_clamp(rounding, 0.0, 1.0), gather)
         dim = 1.0 - ROUNDED_DIM * forward
         colours = np.stack([pal.cavity, pal.throat, pal.tongue, pal.teeth, pal.gum,
                             pal.shade * (1.0 - LOWER_DIM), shade_rgb,
@@ -534,7 +545,7 @@ class MouthPainter:
         inside = (edge - v) * sign  # > 0 on the tooth, in face units
         crown = CROWN_UPPER if upper else CROWN_LOWER
         # edges 1 px soft at 512, 1.5 px at 256: a small mouth shows no hard 1 px notches
-        soft = 1.0 + 0.5 * float(np.clip((90.0 - ppu) / 40.0, 0.0, 1.0))
+        soft = 1.0 + 0.5 * _clamp((90.0 - ppu) / 40.0, 0.0, 1.0)
         cover = _smoothstep(inside * ppu / soft + 0.5)
         in_arch = (u > bu[0]) & (u < bu[-1])
         cover = cover * in_arch

@@ -238,9 +238,10 @@ class PortraitRenderer:
     def _pose(self, motion: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """The head's rotation relative to the reference (image axes), scale and shift."""
         cal, ref = self.calibration, self.reference
+        # float arithmetic, as np.clip's float64 did it (issue 48: without its overhead)
         yaw, pitch, roll = (
-            ref[col] + np.clip(cal.pose_change(axis, float(motion[col] - ref[col])),
-                               -MAX_ANGLE_DEG, MAX_ANGLE_DEG)
+            float(ref[col]) + min(max(cal.pose_change(axis, float(motion[col] - ref[col])),
+                                      -MAX_ANGLE_DEG), MAX_ANGLE_DEG)
             for axis, col in enumerate((_YAW, _PITCH, _ROLL)))
         target = angles_to_rotation(float(yaw), float(pitch), float(roll))
         delta = (_FLIP @ (target @ self._ref_rotation.T) @ _FLIP).astype(np.float32)
@@ -340,7 +341,7 @@ class PortraitRenderer:
             frame = compose(frame, canvas.layers.plate)
         self._eyelids.paint(frame, xy)
         self.mouth.paint(frame, xy, self.mouth_anchors(motion, amps),
-                         float(np.clip(amps[self._rounding].sum(), 0.0, 1.0)))
+                         min(max(float(amps[self._rounding].sum()), 0.0), 1.0))
         if self._grey:
             frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         return frame
