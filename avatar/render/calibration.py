@@ -28,12 +28,19 @@ import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from numpy.linalg._umath_linalg import solve1 as _solve1  # np.linalg.solve's own gufunc
 
 from avatar.motion import BLENDSHAPE_COLUMNS, EXPRESSION_SLICE, MOTION_DIM
 from avatar.render.expression import ACTUATORS
+
+try:  # np.linalg.solve's own gufunc, without its Python wrapper (issue 48; a private name)
+    from numpy.linalg import _umath_linalg
+
+    _solve1: Any = _umath_linalg.solve1
+except (ImportError, AttributeError):  # a numpy that moved it: the public function
+    _solve1 = None
 
 CALIBRATION_PATH = Path(__file__).parent.parent / "data" / "render_calibration.json"
 # motion column of each blendshape name
@@ -71,6 +78,8 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (numpy's gufunc), without the wrapper's type checks and error state, a third
     of its 13 us (issue 48: eight solves a frame). `a` is symmetric positive
     definite here (a damped Gauss-Newton system), never singular."""
+    if _solve1 is None:
+        return np.linalg.solve(a, b)
     return _solve1(a, b, signature="dd->d")
 
 
