@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections import OrderedDict
 
 import torch
@@ -41,6 +42,12 @@ _USER_IGNORED = ("tx", "ty", "scale")
 _NEG = -1e9  # mask value: finite so fully masked rows do not produce NaN
 #: modulations kept per model at inference (a few flow times x the portraits in use)
 _MODULATION_MEMO = 16
+#: each model's memo of modulations (MotionGenerator._modulation), outside the module
+#: so that copies and pickles of a model never carry another's; sessions of one
+#: server share a model from several threads
+_MEMOS: weakref.WeakKeyDictionary[nn.Module, OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]]]
+_MEMOS = weakref.WeakKeyDictionary()
+_MEMO_LOCK = threading.Lock()
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -351,10 +358,6 @@ class MotionGenerator(nn.Module):
         self.register_buffer("active", torch.ones(M, dtype=torch.bool))
         user_keep = torch.tensor([c not in _USER_IGNORED for c in MOTION_COLUMNS])
         self.register_buffer("user_keep", user_keep[:M], persistent=False)
-        # inference-only memo of the adaLN modulations (see `_modulation`); sessions
-        # of one server share the model from several threads
-        self._memo: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self._memo_lock = threading.Lock()
         # DiT init: every block starts as the identity, the output at zero velocity
         for lin in (self.ada_shared, self.ada_out, self.x_out):
             nn.init.zeros_(lin.weight)
@@ -506,16 +509,17 @@ class MotionGenerator(nn.Module):
         # between two evaluations must not answer from its old weights
         versions = tuple(w._version for w in self._modulation_weights())
         key = (tuple(t.shape), t.numpy().tobytes(), reference.numpy().tobytes(), versions)
-        with self._memo_lock:
-            found = self._memo.get(key)
+        with _MEMO_LOCK:
+            memo = _MEMOS.setdefault(self, OrderedDict())
+            found = memo.get(key)
             if found is not None:
-                self._memo.move_to_end(key)
+                memo.move_to_end(key)
                 return found
         found = self._compute_modulation(t, reference)
-        with self._memo_lock:
-            self._memo[key] = found
-            while len(self._memo) > _MODULATION_MEMO:
-                self._memo.popitem(last=False)
+        with _MEMO_LOCK:
+            memo[key] = found
+            while len(memo) > _MODULATION_MEMO:
+                memo.popitem(last=False)
         return found
 
     def _modulation_weights(self) -> list[torch.Tensor]:

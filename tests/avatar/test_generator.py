@@ -9,6 +9,7 @@ that every path through the network carries signal.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -304,6 +305,14 @@ def test_memoised_modulation_is_the_computed_one_and_follows_weight_changes() ->
     changed, recomputed = run()
     assert torch.equal(changed, recomputed)
     assert not torch.equal(changed, memo)
+    # a copy (the trainers' frozen references) starts from its own, empty memo
+    copied = copy.deepcopy(model)
+    with torch.no_grad():
+        copied.ada_out.bias.sub_(0.5)
+    with torch.inference_mode():
+        from_copy = copied(x, t, cond, reference, cond_start=2)
+    assert torch.equal(from_copy, copied(x, t, cond, reference, cond_start=2).detach())
+    torch.testing.assert_close(from_copy, memo)  # back where it started (+0.5 - 0.5)
 
 
 def test_rope_rotate_range_equals_the_gathered_rotation() -> None:
