@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from avatar.motion import column_index
+from avatar.render.eye_compose import blend_iris
 from avatar.render.mesh import (
     EYE_L_LOWER,
     EYE_L_UPPER,
@@ -169,11 +170,9 @@ class GazePainter:
             sprite = cv2.warpAffine(eye["roi"], move, shape, flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
             alpha = cv2.warpAffine(eye["iris_alpha"], move, shape, flags=cv2.INTER_LINEAR)
-            alpha = (alpha * eye["open"][..., 0])[..., None]
-            base = eye["sclera"]
-            eye_pixels = base * (1 - alpha) + sprite * alpha
-            # outside the opening the portrait stays exactly itself; below a pixel of
-            # travel the moved eye fades in, so gaze noise never flickers at the threshold
-            weight = eye["open"] * min(1.0, shift)
-            result = eye["roi"] * (1 - weight) + eye_pixels * weight
-            target[y0:y1, x0:x1] = np.clip(result + 0.5, 0, 255).astype(np.uint8)
+            # the iris over the sclera plate, clipped by the lids; outside the opening
+            # the portrait stays exactly itself; below a pixel of travel the moved eye
+            # fades in, so gaze noise never flickers at the threshold (compiled:
+            # avatar/render/eye_compose.py, the numpy formulas in its docstring)
+            blend_iris(target[y0:y1, x0:x1], eye["roi"], eye["sclera"], sprite, alpha,
+                       eye["open"], np.float32(min(1.0, shift)))

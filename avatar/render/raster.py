@@ -273,11 +273,14 @@ def fold_cells(map_x: np.ndarray, map_y: np.ndarray, ids: np.ndarray, foldable: 
 def compile_now() -> None:
     """Compile (or load from numba's disk cache) every function here, on a tiny grid:
     `make setup` calls it so the first face of a fresh install does not pay the
-    few seconds of compilation. The mouth painter's compositing loop too
-    (avatar/render/mouth_compose.py): one call warms every compiled loop of the renderer."""
+    few seconds of compilation. The mouth painter's and the gaze painter's
+    compositing loops too (avatar/render/mouth_compose.py, eye_compose.py): one
+    call warms every compiled loop of the renderer."""
+    from avatar.render.eye_compose import compile_now as compile_eyes
     from avatar.render.mouth_compose import compile_now as compile_mouth
 
     compile_mouth()
+    compile_eyes()
     ids = np.full((4, 4), -1, np.int32)
     corners = np.array([[[0.0, 0.0], [3.0, 0.5], [1.0, 3.0]]], np.float32)
     fill_triangle_ids(ids, corners, np.zeros(1, np.int64), 0.0, 0.0)
