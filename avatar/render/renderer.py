@@ -99,6 +99,13 @@ SHOULDER_LAG = 0.75
 # (docs/renderer.md, "Mirrored fill"). Frontal photos keep the triangulation
 # the calibration was fitted with.
 LAYOUT_MIN_YAW_DEG = 8.0
+#: output pixels per cell of the inverse map's grid, at every size. Exact inside
+#: each triangle (the map is affine there), bilinear across their edges, exact
+#: around folds (BackwardMapper). 512 px has always used 2; 256 px used 1 until
+#: issue 48 measured 2 there against 1 in one run on six portraits (bench/map_step.py):
+#: the landmarker's read-back, pose error and background drift moved less than
+#: 256 px itself moves them from 512, for a render 4.3 -> 3.2 ms a frame.
+MAP_STEP_PX = 2
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ class PortraitRenderer:
 
     def __init__(self, portrait: Portrait, size: int = 512,
                  calibration: Calibration | None = None, layered: bool = True,
-                 mirror_fill: bool = True) -> None:
+                 mirror_fill: bool = True, map_step: int = MAP_STEP_PX) -> None:
         if size not in (256, 512):
             raise ValueError(f"render size must be 256 or 512, got {size}")
         image = np.asarray(portrait.image)
@@ -169,7 +176,9 @@ class PortraitRenderer:
             # a head turned in its photo: triangulate it as if it faced the camera
             # (build_mesh's `layout`); the vertices and everything above are unchanged
             self.mesh = build_mesh(landmarks * scale, size, layout=self._frontal_layout())
-        self._mapper = BackwardMapper(self.mesh, grid_step=2 if size >= 512 else 1)
+        if map_step not in (1, 2):
+            raise ValueError(f"map_step must be 1 or 2 output pixels, got {map_step}")
+        self._mapper = BackwardMapper(self.mesh, grid_step=map_step)
         # skin the photo sees nearly edge-on, textured from the other cheek
         # (avatar/render/mirror.py): a photo with its head turned no longer tears
         # into streaks when turned back. +0.7 ms a frame; the landmarker's pose
