@@ -10,7 +10,9 @@ turns that into a level of a `quality_ladder`:
 - **down** when the worker is busy more than `down_busy` of real time, or
   frames come late, sustained over `down_secs`: straight to the first level
   whose predicted load fits `target_busy` (predicted from the probe's cost
-  ratios between levels, which do not depend on the load of the moment);
+  ratios between levels, which do not depend on the load of the moment), but
+  never past the last level that draws every image unless already there: fewer
+  images a second take a second of overload at that level first;
 - **up** when a better level's predicted load stays under `up_busy` for
   `up_secs` with no late frame: straight to the best such level.
 - samples taken while the reply is being thought up count neither way: then
@@ -293,6 +295,7 @@ class QualityGovernor:
             if busy > p.down_busy or late > p.down_late:
                 lower = next((i for i in range(self.level + 1, len(self.ladder))
                               if self.load_at(i, busy) <= p.target_busy), len(self.ladder) - 1)
+                lower = min(lower, self._fewer_images_gate())
                 why = (f"{late:.0%} of frames late" if late > p.down_late else
                        f"the avatar's worker was busy {busy:.0%} of real time")
                 return self._change(now, lower, "down", why, busy)
@@ -308,6 +311,20 @@ class QualityGovernor:
         why = (f"headroom: the worker was busy {busy:.0%} of real time, "
                f"{self.load_at(target, busy):.0%} predicted at the new level")
         return self._change(now, target, "up", why, busy)
+
+    def _fewer_images_gate(self) -> int:
+        """The lowest level a step down may reach from the current one.
+
+        Levels that draw fewer images (draw_stride > 1) are the only ones a visitor
+        sees as choppy motion; they are reached only from the last level that still
+        draws every image, after a second of overload there. Why (issue 48): a burst
+        of late frames while the speech models answer (a second at most) made the
+        governor jump straight from 512 px to 12.5 images a second and hold it for the
+        whole up hold (up to 10 s); the level above it, 256 px with the camera at
+        2.5 a second, already frees most of the CPU and keeps 25 images a second."""
+        full_rate = [i for i, level in enumerate(self.ladder) if level.draw_stride == 1]
+        last_full = max(full_rate, default=len(self.ladder) - 1)
+        return len(self.ladder) - 1 if self.level >= last_full else last_full
 
     def _change(self, now: float, target: int, direction: Literal["down", "up"], why: str,
                 busy: float) -> QualityChange:

@@ -209,3 +209,16 @@ def test_after_flapping_the_session_is_back_within_the_longest_hold_once_the_loa
     # goal) and the settle after the last change; with a 30 s cap no move came here
     now, moves = feed(governor, now, 10.0 + params.settle_secs + 0.5, busy=0.2)
     assert moves == [0] and governor.level == 0
+
+
+def test_fewer_images_only_after_a_second_of_overload_at_the_last_full_rate_level() -> None:
+    """A burst of late frames (the speech models answering) steps down to the last
+    level that draws every image, not straight to drawing one in two; an overload that
+    lasts reaches it a second later (issue 48)."""
+    ladder = quality_ladder(512, camera=True)
+    last_full = max(i for i, q in enumerate(ladder) if q.draw_stride == 1)
+    governor = QualityGovernor(ladder, cost_ms, params=PARAMS, now=0.0)
+    now, moves = feed(governor, 0.0, 1.2, busy=3.0, late=True)
+    assert moves == [last_full] and governor.quality.drawn_fps == 25
+    now, moves = feed(governor, now, 1.2, busy=3.0, late=True)
+    assert moves == [len(ladder) - 1] and governor.quality.draw_stride == 2
