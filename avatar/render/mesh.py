@@ -255,9 +255,9 @@ def sharp_triangles(mesh: RenderMesh) -> np.ndarray:
 class BackwardMapper:
     """Turns moved vertex positions into a `cv2.remap` source map, back to front.
 
-    The triangle-id raster runs on a grid `grid` times smaller than the output
-    (1/2 at 512 px): the map is affine inside each triangle, so bilinear
-    up-sampling of it is nearly exact and saves most of the per-pixel work.
+    The triangle-id raster runs on a grid `grid_step` times smaller than the output
+    (2 at both sizes: renderer.MAP_STEP_PX): the map is affine inside each triangle,
+    so bilinear up-sampling of it is nearly exact and saves most of the per-pixel work.
 
     Along the head's outline (sharp_triangles) the displacement is then
     smoothed (Gaussian, SMOOTH_SIGMA_PX): piecewise-affine triangles stretched
