@@ -148,8 +148,9 @@ def denoise_block_deferred(
     """`denoise_block` with the cache refresh deferred: the previous block's refresh
     (`pending`) runs inside this block's first velocity pass, and this block's is
     returned to run inside the next one's. The streaming engine's path (issue 48):
-    one model pass a block at 1 NFE instead of two. The cache is complete only
-    once the returned refresh has run (`refresh_pending`)."""
+    one model pass a block at 1 NFE instead of two. The cache holds the returned
+    block only once the next block's pass has run (`refresh_cache` with the pending
+    block's fields writes it on its own)."""
     if cond_valid is None:
         cond_valid = torch.ones(cond.shape[1], dtype=torch.bool)
     x = noise
@@ -164,13 +165,6 @@ def denoise_block_deferred(
         x = x + dt * v
     x = anchor_pose(x, history, anchor)
     return x, PendingRefresh(x, cond, cond_valid, cond_start)
-
-
-def refresh_pending(model: MotionGenerator, pending: PendingRefresh, reference: torch.Tensor,
-                    kv_cache: KVCache, guidance: Guidance | None) -> None:
-    """Run a deferred refresh on its own (the cache complete without a next block)."""
-    refresh_cache(model, pending.clean, pending.cond, reference, kv_cache, guidance,
-                  pending.cond_valid, pending.cond_start)
 
 
 def anchor_pose(block: torch.Tensor, history: torch.Tensor | None, strength: float
