@@ -503,11 +503,15 @@ class MotionGenerator(nn.Module):
         after block, so these six small matrix products gave the same tensors
         every time; at inference (no autograd) they are computed once per
         (times, reference) and reused: the same tensors, bit for bit."""
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or t.device.type != "cpu" or reference.device.type != "cpu":
             return self._compute_modulation(t, reference)
         # the weights' version counters too: a model trained on (or loaded into)
-        # between two evaluations must not answer from its old weights
-        versions = tuple(w._version for w in self._modulation_weights())
+        # between two evaluations must not answer from its old weights; weights made
+        # under inference mode keep no counter, and are not memoised
+        try:
+            versions = tuple(w._version for w in self._modulation_weights())
+        except RuntimeError:
+            return self._compute_modulation(t, reference)
         key = (tuple(t.shape), t.numpy().tobytes(), reference.numpy().tobytes(), versions)
         with _MEMO_LOCK:
             memo = _MEMOS.setdefault(self, OrderedDict())

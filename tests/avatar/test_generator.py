@@ -358,3 +358,15 @@ def test_deferred_refresh_equals_the_two_pass_block(nfe: int, guidance: Guidance
                                    rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(merged.v[layer][:, :, n:], two_pass.v[layer][:, :, :-n],
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_built_under_inference_mode_runs_without_the_memo() -> None:
+    """Weights made under inference mode keep no version counter: the modulation is
+    computed each time rather than failing (issue 48's memo)."""
+    with torch.inference_mode():
+        model = _random_model()
+        x = torch.randn(1, 5, MOTION_DIM)
+        cond = torch.randn(1, 9, SMALL.hidden)
+        reference = torch.randn(1, MOTION_DIM)
+        first = model(x, torch.zeros(1, 5), cond, reference, cond_start=2)
+        assert torch.equal(first, model(x, torch.zeros(1, 5), cond, reference, cond_start=2))
