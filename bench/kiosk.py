@@ -18,8 +18,8 @@ Everything is measured by the page itself, through `window.kiosk.stats()`:
   page captured it). Measured with the face on and, in the same run, with
   `?video=0` (a voice-only session): the ratio is the face's cost. Each phase runs
   on a server of its own after one unmeasured question of other wording
-  (`--warmup-turns`; `fresh_phase` says why: on one server the second phase found
-  the first phase's prompts in the LLM's prompt cache); `--shared-server` is the
+  (`--warmup-turns`; `fresh_phase` says why: on one server the second phase could
+  find the first phase's prompts in the LLM's prompt cache); `--shared-server` is the
   earlier method (one server, the face first, no warm-up);
 - CPU of Chromium, the server and the LLM server during each phase (% of one core);
 - the page's JS heap (after a forced GC, via the DevTools protocol) at the
@@ -157,9 +157,9 @@ async def fresh_phase(args: argparse.Namespace, placement: Any, wav: Path, warm_
 
     Why a server each: the LLM server keeps the states of earlier prompts
     (llama.cpp's prompt cache), and the second phase asked the first phase's very
-    questions, in order, after its very answers (temperature 0.2): its prompts were
-    found whole in that cache and skipped the prompt evaluation a visitor's new
-    question needs (~150 ms of this machine's two cores). A real visitor's question
+    questions, in order, after its very answers (temperature 0.2): its prompts could
+    be found whole in that cache, skipping the prompt evaluation a visitor's new
+    question needs (its server part was ~150 ms shorter on one server than on its own). A real visitor's question
     is new; what a warm kiosk keeps for every visitor is the system prompt and its
     loaded models, which the warm-up turns give each phase alike."""
     with product_server(free_port()) as (http, pid):
