@@ -256,6 +256,8 @@ if __name__ == "__main__":
                         help="both phases on one server, no warm-up (the earlier method)")
     add_placement_arguments(parser)
     arguments = parser.parse_args()
+    if arguments.turns < 1 or arguments.warmup_turns < 0 or arguments.soak_secs < 0:
+        parser.error("--turns must be >= 1, --warmup-turns and --soak-secs >= 0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")

@@ -204,15 +204,13 @@ def denoise_block(
 ) -> torch.Tensor:
     """Euler-integrate one block from noise (B, n, M) given the cached clean past,
     apply the portrait anchor (see `anchor_pose`; `history` = the cached frames'
-    clean values), then refresh the cache with the clean block. Returns it."""
-    x = noise
-    dt = 1.0 / nfe
-    for t in euler_times(nfe):
-        x = x + dt * velocity(
-            model, x, t, cond, reference, guidance, cond_valid, cond_start, kv_cache
-        )
-    x = anchor_pose(x, history, anchor)
-    refresh_cache(model, x, cond, reference, kv_cache, guidance, cond_valid, cond_start)
+    clean values), then refresh the cache with the clean block. Returns it.
+    (`denoise_block_deferred` with nothing pending, its refresh run at once.)"""
+    x, pending = denoise_block_deferred(model, noise, cond, reference, kv_cache, nfe,
+                                        guidance, None, cond_valid, cond_start, history,
+                                        anchor)
+    refresh_cache(model, x, cond, reference, kv_cache, guidance, pending.cond_valid,
+                  cond_start)
     return x
 
 
