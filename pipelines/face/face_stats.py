@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avatar.live import AvatarSession
 from avatar.live.face_pool import WorkerFace
 from avatar.live.quality import QualityGovernor
-from pipelines.wire.webrtc_output import MediaClockOutput
+
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_output import MediaClockOutput
 
 Stats = dict[str, float | int | str]
 

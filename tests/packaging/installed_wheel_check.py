@@ -1,7 +1,13 @@
 """Run by test_wheel.py inside a clean venv holding only the built wheel and
 `pipecat-ai[webrtc]`: what a pipecat developer's app sees.
 
-    python installed_wheel_check.py OUT_DIR
+    python installed_wheel_check.py OUT_DIR [--no-webrtc]
+
+With `--no-webrtc` (a venv with the wheel and plain `pipecat-ai`, as an app on
+Daily, LiveKit or a websocket transport has it): aiortc must not be installed,
+the service must import and run without it, and nothing may have imported aiortc
+or pipecat's SmallWebRTC module on the way; the OpenCV and YUV checks (a WebRTC
+transport's) are left out.
 
 Checks, in order, and prints one JSON object (last line of stdout):
 - the wheel added `avatar_forcing` and none of the bare names other
@@ -118,6 +124,8 @@ def main() -> int:
     out_dir = Path(sys.argv[1])
     report: dict[str, object] = {"bare_names": installed_top_names()}
     assert not report["bare_names"], f"the wheel installed bare packages: {report['bare_names']}"
+    if "--no-webrtc" in sys.argv[2:]:
+        return no_webrtc(out_dir, report)
     import cv2
 
     report["cv2"] = {"version": cv2.__version__, "owner": cv2_owner(),
@@ -132,6 +140,20 @@ def main() -> int:
     from avatar_forcing.avatar import memory
 
     assert not memory._limited, "importing or running the service capped malloc arenas"
+    print(json.dumps(report))
+    return 0
+
+
+WEBRTC_MODULES = ("aiortc", "pipecat.transports.smallwebrtc")
+
+
+def no_webrtc(out_dir: Path, report: dict[str, object]) -> int:
+    """The service imports and runs where pipecat's WebRTC extra is not installed."""
+    assert importlib.util.find_spec("aiortc") is None, "aiortc is installed here"
+    report["service"] = asyncio.run(run_service(out_dir))
+    imported = sorted(m for m in sys.modules if m.startswith(WEBRTC_MODULES))
+    assert not imported, f"WebRTC modules imported without a WebRTC transport: {imported}"
+    report["webrtc_modules_imported"] = imported
     print(json.dumps(report))
     return 0
 

@@ -139,7 +139,8 @@ def test_the_sdist_ships_the_license_and_the_changelog(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)
 async def test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv(
         wheel: Path, tmp_path: Path) -> None:
-    """An app's venv: torch's CPU build, `avatar-forcing[example]` from the wheel, and
+    """An app's venv: torch's CPU build and the wheel with plain pipecat-ai (the face runs
+    there without aiortc), then `avatar-forcing[example]` from the wheel, and
     pipecat's OpenCV written last over the shared `cv2/` folder (the worst order for
     us). There the installed check runs, then the one-file example as a developer
     copies it (`python bot.py` under pipecat's runner) answers a spoken question."""
@@ -164,6 +165,20 @@ async def test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv(
     built = [f"--find-links={folder}" for folder in
              sorted((default_cache_dir() / "wheels").glob("llama-cpp-python-*"))]
     await asyncio.to_thread(pip, TORCH)
+    app = tmp_path / "app"
+    (app / "benchkit").mkdir(parents=True)
+    (app / "benchkit" / "__init__.py").write_text("")
+    shutil.copy(REPO / "benchkit" / "pipecat_sink.py", app / "benchkit" / "pipecat_sink.py")
+    shutil.copy(CHECK, app / CHECK.name)
+    # first the wheel alone, with plain pipecat-ai (no WebRTC extra, so no aiortc): an
+    # app on Daily, LiveKit or a websocket transport gets the face there too
+    await asyncio.to_thread(pip, str(wheel))
+    result = await asyncio.to_thread(
+        subprocess.run, [str(python), CHECK.name, str(tmp_path), "--no-webrtc"], cwd=app,
+        env=environ, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["service"]["images"] >= 40
+    # then what the example needs, pipecat's WebRTC transport among it
     await asyncio.to_thread(pip, *built, f"{wheel}[example]")
     headless = (await asyncio.to_thread(
         subprocess.run, [str(python), "-c", "import importlib.metadata as m; "
@@ -173,11 +188,6 @@ async def test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv(
                             f"opencv-python-headless=={headless}")
     # the check drives the service with the memory transport our own tests use,
     # copied beside it (benchkit is not shipped)
-    app = tmp_path / "app"
-    (app / "benchkit").mkdir(parents=True)
-    (app / "benchkit" / "__init__.py").write_text("")
-    shutil.copy(REPO / "benchkit" / "pipecat_sink.py", app / "benchkit" / "pipecat_sink.py")
-    shutil.copy(CHECK, app / CHECK.name)
     result = await asyncio.to_thread(
         subprocess.run, [str(python), CHECK.name, str(tmp_path)], cwd=app, env=environ,
         capture_output=True, text=True, timeout=300)
