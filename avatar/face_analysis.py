@@ -275,11 +275,11 @@ class FaceAnalyzer:
         faces = self._detect(rgb, timestamp_ms)
         return faces[0] if faces else None
 
-    def analyze_all(self, rgb: np.ndarray) -> list[FaceMeasurement]:
-        """Every face found (up to `num_faces`), largest first (image mode only)."""
-        if self.mode != "image":
-            raise ValueError("analyze_all needs mode='image'")
-        return self._detect(rgb, None)
+    def analyze_all(self, rgb: np.ndarray, timestamp_ms: int | None = None
+                    ) -> list[FaceMeasurement]:
+        """Every face found (up to `num_faces`), largest first (`timestamp_ms` as in
+        `analyze`, for video mode)."""
+        return self._detect(rgb, timestamp_ms)
 
     def _detect(self, rgb: np.ndarray, timestamp_ms: int | None) -> list[FaceMeasurement]:
         if self._landmarker is None:

@@ -31,9 +31,11 @@ if TYPE_CHECKING:  # what type checkers see (py.typed); at run time the names lo
     from agent.bundled_models import piper_voice, whisper_model_dir
     from agent.local_llm import local_llm
     from avatar.live import AvatarAssets
+    from avatar.live.presence import PresenceChange, PresenceState
     from avatar.portrait import Portrait
     from pipelines.face.face_metrics import AvatarVideoMetricsData
     from pipelines.face.video_service import AvatarForcingVideoService
+    from pipelines.settings import KioskSettings
 
 # Module paths are rewritten under `avatar_forcing.` when the wheel is built
 # (build_backend/avatar_forcing_build/rewrite.py).
@@ -43,13 +45,18 @@ _EXPORTS = {
     "AvatarAssets": "avatar.live",
     "Portrait": "avatar.portrait",
     "AvatarVideoMetricsData": "pipelines.face.face_metrics",
+    # the kiosk attendant: `kiosk=` and what its event handlers receive
+    "KioskSettings": "pipelines.settings",
+    "PresenceChange": "avatar.live.presence",
+    "PresenceState": "avatar.live.presence",
     "local_llm": "agent.local_llm",
     "piper_voice": "agent.bundled_models",
     "whisper_model_dir": "agent.bundled_models",
 }
 
-__all__ = ["AvatarAssets", "AvatarForcingVideoService", "AvatarVideoMetricsData", "Portrait",
-           "local_llm", "piper_voice", "whisper_model_dir"]
+__all__ = ["AvatarAssets", "AvatarForcingVideoService", "AvatarVideoMetricsData", "KioskSettings",
+           "Portrait", "PresenceChange", "PresenceState", "local_llm", "piper_voice",
+           "whisper_model_dir"]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,7 +37,7 @@ import typing
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -48,6 +48,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from agent.settings import LLMSettings, PersonaSettings
 from pipelines.tls import TLSFiles, check_tls_files
 from sdk.protocol import Limits
+
+if TYPE_CHECKING:
+    from avatar.live.presence import PresenceParams
 
 ENV_PREFIX = "AVATAR_FORCING_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -363,6 +366,65 @@ class AvatarSettings(_Section):
         return Settings.load(config_file, avatar=fields).avatar
 
 
+class KioskSettings(_Section):
+    """The kiosk attendant (`[kiosk]`): who counts as a visitor, what the avatar says
+    when one walks up, and when a visit is over (docs/KIOSK.md). Used by sessions whose
+    client asks for presence (`hello.presence`, the kiosk page's `?kiosk=1`) and by a
+    pipecat app's `AvatarForcingVideoService(kiosk=...)`."""
+
+    greeting: str | None = Field(
+        default="Hello, welcome! How can I help you today?", max_length=500,
+        description="Said, unasked, when a visitor engages (lip-synced and interruptible: "
+        "the visitor's first words win). Empty or null: no greeting.")
+    goodbye: str | None = Field(
+        default=None, max_length=200,
+        description="Said once when an engaged visitor who talked with the kiosk walks away "
+        "(their face shrank and went), while they may still hear it. Null: none.")
+    away_secs: float = Field(
+        default=15.0, ge=2.0, le=600.0,
+        description="Nobody seen or heard this long ends the visit: the conversation, the "
+        "captions and the session's memory of the visitor are cleared.")
+    seen_height: float = Field(
+        default=0.10, gt=0, le=1.0,
+        description="A face smaller than this share of the frame height is nobody in front "
+        "(across the room): it neither starts nor keeps a visit.")
+    near_height: float = Field(
+        default=0.18, gt=0, le=1.0,
+        description="A frontal face at least this share of the frame height is near enough "
+        "to greet (about 1.5 m from a kiosk camera).")
+    frontal_deg: float = Field(
+        default=25.0, gt=0, le=90.0,
+        description="Facing the screen: yaw and pitch within this many degrees.")
+    engage_secs: float = Field(
+        default=1.0, gt=0, le=10.0,
+        description="Facing the screen this long (walking up or standing near) before the "
+        "greeting: a passer-by's glance does not engage.")
+    attract_text: str = Field(
+        default="Hello! Step up and talk to me.", min_length=1, max_length=200,
+        description="The kiosk page's line while nobody is there (instead of 'Tap to start').")
+    attract_camera_fps: float = Field(
+        default=2.0, gt=0, le=10.0,
+        description="Camera frames analysed a second while nobody is there (enough to see "
+        "someone walk up; full rate from the first face).")
+    attract_drawn_fps: float = Field(
+        default=5.0, gt=0, le=25.0,
+        description="Images drawn a second while nobody is there, at 256 px (the face idles "
+        "cheaply; full quality from the first face).")
+    log_transcripts: bool = Field(
+        default=False,
+        description="Log what visitors and the agent say (off: a shared kiosk keeps no "
+        "transcript; the logs say only that turns happened).")
+
+    def presence_params(self) -> PresenceParams:
+        """The presence tracker's thresholds (avatar/live/presence.py)."""
+        from avatar.live.presence import PresenceParams  # the face's package: only when used
+
+        return PresenceParams(seen_height=min(self.seen_height, self.near_height),
+                              near_height=self.near_height, frontal_yaw_deg=self.frontal_deg,
+                              frontal_pitch_deg=self.frontal_deg, engage_secs=self.engage_secs,
+                              away_secs=self.away_secs)
+
+
 class LimitsSettings(_Section):
     """Per-session bounds that keep one client from hurting the others (`[limits]`;
     the fields of `sdk.protocol.Limits`, sent to clients in `welcome`)."""
@@ -480,6 +542,8 @@ class Settings(BaseSettings):
     turns: TurnSettings = Field(default_factory=TurnSettings, description="Turn-taking.")
     avatar: AvatarSettings = Field(default_factory=AvatarSettings,
                                    description="The live avatar.")
+    kiosk: KioskSettings = Field(default_factory=KioskSettings,
+                                 description="The kiosk attendant: presence, greeting, walk-away.")
     limits: LimitsSettings = Field(default_factory=LimitsSettings,
                                    description="Per-session bounds.")
 

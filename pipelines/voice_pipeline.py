@@ -224,6 +224,16 @@ class VoiceSession:
     #: the end-of-turn strategy (its hold and speculation counters)
     turn_stop: HoldIncompleteTurnStopStrategy | None = None
 
+    def forget(self) -> None:
+        """Forget the conversation (a kiosk's visitor left): the LLM context and what
+        the processors keep of it (their `forget()`). The next request carries the
+        persona alone."""
+        self.context.set_messages([])
+        for processor in self.processors.values():
+            forget = getattr(processor, "forget", None)
+            if callable(forget):
+                forget()
+
 
 def reads_words(turn: TurnParams, llm: LLMParams) -> bool:
     """Whether the end of a turn is read in the words too (`TurnParams.semantic_turn`):
@@ -416,6 +426,7 @@ def build_voice_pipeline(
         observer=observer,
         processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts,
                     **({"knowledge": injector} if injector is not None else {}),
+                    **({"joiner": joiner} if joiner is not None else {}),
                     **({"reply_margin": margin} if margin is not None else {})},
         turn_stop=stop_strategy,
         barge_in=barge_in,

@@ -42,6 +42,7 @@ from sdk.protocol import (
     Hello,
     Limits,
     MediaKind,
+    PresenceEvent,
     SetPortrait,
     VideoInOffer,
     VideoOutRequest,
@@ -236,6 +237,9 @@ class VoiceConnection:
         self._media_clock_start: float | None = None  # monotonic time of the first media sent
         #: The server's last `video-quality` change (None: the welcome's quality holds).
         self.video_quality: VideoQualityEvent | None = None
+        #: presence sessions: who is in front of the kiosk ("away", "approaching",
+        #: "engaged", "leaving"), from `welcome.presence` and the `presence` events
+        self.presence_state: str | None = (welcome.presence or {}).get("state")
         #: how `receive()` reconnects after a drop (None: it yields `Closed`); set by `connect()`
         self.reconnect_policy: ReconnectPolicy | None = None
         self._door: _Door | None = None  # where and how `connect()` opened the session
@@ -262,6 +266,7 @@ class VoiceConnection:
         portrait: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         reconnect: ReconnectPolicy | bool | None = False,
+        presence: bool = False,
     ) -> Self:
         """Open the websocket, send `hello`, and wait for `welcome`.
 
@@ -295,6 +300,10 @@ class VoiceConnection:
                 a self-signed one); None: the system's trusted authorities.
             reconnect: True for the browser SDK's back-off (0.5, 1, 2, 4, 5 s, with
                 jitter, 10 attempts), a `ReconnectPolicy` for another, False: off.
+            presence: this client is a kiosk (protocol 2.1, needs `video_out`): the
+                server greets a visitor who walks up and forgets the conversation when
+                they leave; `receive()` yields `PresenceEvent`, `VisitorArrived` and
+                `VisitorLeft`, and `presence_state` follows them.
 
         Raises:
             ValueError: a bad argument (video with protocol 1, unknown video_in, ...).
@@ -302,7 +311,8 @@ class VoiceConnection:
                 busy, unsupported rate, ...) or did not answer.
             ClientError: the server cannot be reached.
         """
-        hello = _build_hello(protocol, sample_rate, client_name, video_out, video_in, portrait)
+        hello = _build_hello(protocol, sample_rate, client_name, video_out, video_in, portrait,
+                             presence)
         door = _Door(url, token, open_timeout, ssl_context)
         policy = reconnect_policy(reconnect)
         deadline = time.monotonic() + busy_retry_secs
@@ -639,6 +649,8 @@ class VoiceConnection:
             item = parse_item(data, output_rate=self.output_rate)
             if isinstance(item, VideoQualityEvent):
                 self.video_quality = item  # frames may change size from now on
+            elif isinstance(item, PresenceEvent):
+                self.presence_state = item.state
             if item is not None:
                 yield item
 
@@ -693,6 +705,7 @@ def _build_hello(
     video_out: VideoOutRequest | dict[str, Any] | bool | None,
     video_in: str | None,
     portrait: str | None,
+    presence: bool = False,
 ) -> Hello:
     """The `hello` for `connect()`'s arguments, checked before any network I/O."""
     if protocol not in SUPPORTED_VERSIONS:
@@ -702,6 +715,8 @@ def _build_hello(
         raise ValueError(f"video_in must be 'camera', 'motion' or None, got {video_in!r}")
     if protocol < 2 and (request is not None or video_in is not None or portrait is not None):
         raise ValueError("video_out, video_in and portrait need protocol 2")
+    if presence and request is None:
+        raise ValueError("presence needs video_out: the kiosk's face watches for visitors")
     return Hello(
         protocol=protocol,
         audio_in=AudioInFormat(sample_rate=sample_rate),
@@ -709,6 +724,7 @@ def _build_hello(
         video_out=request,
         video_in=None if video_in is None else VideoInOffer.model_validate({"kind": video_in}),
         portrait=portrait,
+        presence=presence,
     )
 
 class _Ping(BaseModel):

@@ -35,6 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sdk.errors import ProtocolError
 
 PROTOCOL_VERSION = 2
+#: Additions to version 2 that a client may ask for (`welcome.protocol_minor`):
+#: 1 = presence (`hello.presence`, the `presence` / `visitor-arrived` / `visitor-left`
+#: events, `welcome.presence`).
+PROTOCOL_MINOR = 1
 #: Versions a server accepts: v1 clients keep working unchanged (audio only).
 SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
 
@@ -206,6 +210,10 @@ class Hello(_ClientMessage):
     video_in: VideoInOffer | None = None
     #: v2: the portrait to animate, by name (see `GET /portraits`).
     portrait: str | None = None
+    #: v2.1 video sessions: the client is a kiosk. The server watches who is in front
+    #: (camera and microphone), greets a visitor who walks up, ends and forgets the
+    #: conversation when they leave, and idles cheaply while nobody is there.
+    presence: bool = False
 
     @field_validator("video_out", "video_in", mode="before")
     @classmethod
@@ -256,6 +264,11 @@ class Welcome(_Message):
     #: camera analysis rate) as the server chose it to keep real time here.
     video_out: dict[str, Any] | None = None
     limits: dict[str, float | int]
+    #: additions to `protocol` this server speaks (PROTOCOL_MINOR)
+    protocol_minor: int = PROTOCOL_MINOR
+    #: v2.1, a session with `hello.presence`: the kiosk's presence settings
+    #: (`state`, `away_secs`, `attract_text`, `greeting`)
+    presence: dict[str, Any] | None = None
 
 
 class Pong(_Message):
@@ -361,9 +374,42 @@ class VideoQualityEvent(_Message):
     ts: float = Field(default_factory=time.time)
 
 
+class PresenceEvent(_Message):
+    """Server -> client (v2.1 presence sessions): who is in front of the kiosk now:
+    `away` (nobody: attract mode), `approaching`, `engaged` (a visitor), `leaving`
+    (nobody seen or heard; the visit ends after `away_secs` of it)."""
+
+    type: Literal["presence"] = "presence"
+    state: Literal["away", "approaching", "engaged", "leaving"]
+    previous: Literal["away", "approaching", "engaged", "leaving"]
+    reason: str = ""
+    ts: float = Field(default_factory=time.time)
+
+
+class VisitorArrived(_Message):
+    """Server -> client (v2.1 presence sessions): a visitor engaged; the greeting,
+    if any, follows as ordinary bot speech."""
+
+    type: Literal["visitor-arrived"] = "visitor-arrived"
+    reason: str = ""
+    ts: float = Field(default_factory=time.time)
+
+
+class VisitorLeft(_Message):
+    """Server -> client (v2.1 presence sessions): the visitor left and the
+    conversation was forgotten. The client clears its captions and anything it kept
+    of the visit: the next visitor starts from nothing."""
+
+    type: Literal["visitor-left"] = "visitor-left"
+    reason: str = ""
+    away_secs: float = 0.0
+    ts: float = Field(default_factory=time.time)
+
+
 ServerMessage = Annotated[
     Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
-    | MetricsEvent | PortraitEvent | VideoQualityEvent,
+    | MetricsEvent | PortraitEvent | VideoQualityEvent | PresenceEvent | VisitorArrived
+    | VisitorLeft,
     Field(discriminator="type"),
 ]
 _SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
@@ -385,6 +431,9 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
         "metrics",
         "portrait",
         "video-quality",
+        "presence",
+        "visitor-arrived",
+        "visitor-left",
     }
 )
 

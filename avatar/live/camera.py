@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from avatar.errors import BadCameraFrameError
-from avatar.face_analysis import CausalSmoother, FaceAnalyzer
+from avatar.face_analysis import CausalSmoother, FaceAnalyzer, FaceMeasurement
 from avatar.live.still_camera import StillCamera
+from avatar.motion import column_index
 
 #: Frames wider than this are shrunk before analysis: the landmarker finds a
 #: face at 320 px as well as at 640, for a third of the cost.
@@ -31,6 +32,24 @@ def decode_jpeg(data: bytes) -> np.ndarray:
         height = max(1, round(image.shape[0] * ANALYSIS_WIDTH / image.shape[1]))
         image = cv2.resize(image, (ANALYSIS_WIDTH, height), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+#: Faces the landmarker looks for: the visitor and one more (someone beside them,
+#: or a passer-by behind), so the nearest face that faces the screen can be chosen.
+CAMERA_FACES = 2
+#: Facing the screen, for choosing the visitor among several faces (degrees).
+VISITOR_FRONTAL_DEG = 25.0
+_YAW, _PITCH = column_index("yaw"), column_index("pitch")
+
+
+def visitor_face(faces: list[FaceMeasurement]) -> FaceMeasurement | None:
+    """The visitor among the faces of one frame: the nearest (largest) face that faces
+    the screen; with none frontal, the nearest face."""
+    frontal = [face for face in faces
+               if abs(float(face.motion[_YAW])) <= VISITOR_FRONTAL_DEG
+               and abs(float(face.motion[_PITCH])) <= VISITOR_FRONTAL_DEG]
+    pool = frontal or faces
+    return max(pool, key=lambda face: face.area) if pool else None
 
 
 #: Raw pixel layouts a transport may hand over, as (channels, order to RGB).
@@ -71,7 +90,7 @@ class CameraMotion:
         """`skip_still`: frames that show nothing new reuse the last analysed frame's
         motion (True: with the default thresholds; a StillCamera: with its own; False:
         the landmarker sees every frame handed over)."""
-        self._analyzer = FaceAnalyzer(mode="video", num_faces=1)
+        self._analyzer = FaceAnalyzer(mode="video", num_faces=CAMERA_FACES)
         self._smoother = CausalSmoother(smoothing)
         self._still = (skip_still if isinstance(skip_still, StillCamera)
                        else StillCamera() if skip_still else None)
@@ -82,7 +101,7 @@ class CameraMotion:
         self.faces = 0
 
     def analyze_jpeg(self, data: bytes, timestamp_ms: int) -> np.ndarray | None:
-        """Motion (58,) of the largest face in the frame, or None when there is none.
+        """Motion (58,) of the visitor's face (`visitor_face`), or None when there is none.
 
         Raises:
             BadCameraFrameError: the bytes are not a decodable image.
@@ -106,7 +125,7 @@ class CameraMotion:
         if self._still is not None and self._still.unchanged(rgb, timestamp_ms):
             self.skipped += 1
             return self._smoother(self._last_motion)
-        found = self._analyzer.analyze(rgb, timestamp_ms)
+        found = visitor_face(self._analyzer.analyze_all(rgb, timestamp_ms))
         self.analysed += 1
         self._last_motion = None if found is None else found.motion
         if found is None:

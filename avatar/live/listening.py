@@ -31,6 +31,14 @@ ATTENTION = {
     "eyeWideLeft": 0.10,
     "eyeWideRight": 0.10,
 }
+#: a welcoming smile when a kiosk visitor arrives: eased in, held, eased out
+WELCOME_SMILE = {
+    "mouthSmileLeft": 0.45,
+    "mouthSmileRight": 0.45,
+    "cheekSquintLeft": 0.15,
+    "cheekSquintRight": 0.15,
+}
+SMILE_IN_SECS, SMILE_HOLD_SECS, SMILE_OUT_SECS = 0.4, 1.6, 0.8
 NOD_DEGREES = 4.0  # one nod: the chin goes down this far and back (pitch > 0 is down)
 NOD_SECS = 0.6
 ATTACK_SECS = 0.3
@@ -48,6 +56,14 @@ class ListeningCues:
         self.user_speaking = False
         self._level = 0.0
         self._nod_frame = -1  # frames into the current nod, -1 when none
+        self._smile_vector = np.zeros(MOTION_DIM, np.float32)
+        for name, value in WELCOME_SMILE.items():
+            self._smile_vector[column_index(name)] = value
+        self._smile_frame = -1  # frames into the welcome smile, -1 when none
+
+    def welcome(self) -> None:
+        """A visitor arrived: smile at them (about three seconds)."""
+        self._smile_frame = 0
 
     def set_user_speaking(self, speaking: bool) -> None:
         """VAD edge: start attending, or nod once the user stops."""
@@ -67,4 +83,20 @@ class ListeningCues:
                 phase = self._nod_frame / (NOD_SECS * FPS)
                 out[k, self._pitch] += NOD_DEGREES * math.sin(math.pi * phase)
                 self._nod_frame = self._nod_frame + 1 if phase < 1.0 else -1
+            if self._smile_frame >= 0:
+                out[k] += _smile_envelope(self._smile_frame / FPS) * self._smile_vector
+                self._smile_frame += 1
+                if self._smile_frame > (SMILE_IN_SECS + SMILE_HOLD_SECS + SMILE_OUT_SECS) * FPS:
+                    self._smile_frame = -1
         return out
+
+
+def _smile_envelope(secs: float) -> float:
+    """0..1 along the welcome smile: a smoothstep in, a hold, a smoothstep out."""
+    def smooth(x: float) -> float:
+        x = min(1.0, max(0.0, x))
+        return x * x * (3.0 - 2.0 * x)
+    if secs < SMILE_IN_SECS:
+        return smooth(secs / SMILE_IN_SECS)
+    secs -= SMILE_IN_SECS + SMILE_HOLD_SECS
+    return 1.0 if secs < 0 else 1.0 - smooth(secs / SMILE_OUT_SECS)

@@ -191,6 +191,14 @@ class QualityGovernor:
         """The level in force."""
         return self.ladder[self.level]
 
+    def resume(self, now: float) -> None:
+        """Measure afresh from `now` (after a stretch the governor did not decide, such
+        as a kiosk's attract mode): old samples are dropped and the next second is
+        not measured, as after a change."""
+        self._samples.clear()
+        self._settle_until = now + self.params.settle_secs
+        self._changed_at = now
+
     # ---------------------------------------------------------------- measure
     def observe(self, now: float, *, busy_secs: float, frames: int = 1, late: int = 0,
                 thinking: bool = False) -> None:

@@ -308,6 +308,11 @@ class AvatarSession:
         with self._lock:
             self._cues.set_user_speaking(speaking)
 
+    def welcome_visitor(self) -> None:
+        """A kiosk visitor arrived: a welcoming smile over the next seconds."""
+        with self._lock:
+            self._cues.welcome()
+
     # ------------------------------------------------------------------- control
     def pause_reply(self) -> None:
         """The user made a sound over the reply: stop it at the next frame, keep the rest.

@@ -43,6 +43,7 @@ class CameraInput:
         dropped); `failed(error)`: the analysis itself broke (the landmarker): the
         camera is off from then on, and the face goes on without it."""
         self._gate = RateGate(camera_fps) if camera_fps > 0 else None
+        self._rate = camera_fps
         self._counters = counters
         self._run_job = run_job
         self._start_task = start_task
@@ -56,10 +57,19 @@ class CameraInput:
         #: the session ended: frames still in the pipeline are ignored (their analysis
         #: would meet a worker that is shut down)
         self.stopped = False
+        #: called with each analysed frame's motion (None: no face), on the event loop
+        #: (the kiosk's presence reads who is there from it)
+        self.on_motion: Callable[[np.ndarray | None], None] | None = None
 
     def set_rate(self, camera_fps: float) -> None:
         """Analyse at most this many frames a second from now on (0: none)."""
         self._gate = RateGate(camera_fps) if camera_fps > 0 else None
+        self._rate = camera_fps
+
+    @property
+    def rate(self) -> float:
+        """Frames analysed a second at most (0: none)."""
+        return self._rate
 
     def offer(self, frame: CameraFrame) -> None:
         """A camera frame arrived: analyse it now, keep it as the newest waiting one,
@@ -105,6 +115,8 @@ class CameraInput:
                 else:
                     session.push_user_motion(motion)
                     self._counters["camera_analysed"] += 1
+                    if self.on_motion is not None:
+                        self.on_motion(motion)
                 waiting, self._waiting = self._waiting, None
                 if waiting is None or not self._admit():
                     return

@@ -28,19 +28,21 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from pipecat.frames.frames import Frame, SpeechOutputAudioRawFrame, TTSAudioRawFrame
 
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
-from avatar.live.quality import QualityChange, QualityGovernor
+from avatar.live.quality import QualityChange, QualityGovernor, QualityLevel
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import AvatarNodeParams
 from pipelines.face.face_worker import FaceWorker
 from pipelines.wire.frames import AvatarImageFrame, MediaTimedImageFrame
-from pipelines.wire.webrtc_output import MediaClockOutput
+
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_output import MediaClockOutput
 
 FRAME_SECS = 0.04
 #: frames this late (s) stop the session's jobs from yielding the CPU while the
@@ -102,6 +104,9 @@ class FaceClock:
         self.metrics = metrics
         #: draw one frame in this many (the governor's level); the others repeat it
         self.draw_stride = 1 if governor is None else governor.quality.draw_stride
+        #: a level held whatever the load (a kiosk's attract mode), and what it replaced
+        self.held: QualityLevel | None = None
+        self._before_hold: tuple[int, float, int] | None = None  # size, camera fps, stride
         #: planned frames not drawn yet, and drawn frames whose audio waits its tick:
         #: what a failed face still owes the voice (`unplayed_audio`)
         self.pending: deque[PlannedFrame] = deque()
@@ -267,6 +272,8 @@ class FaceClock:
         assert self.governor is not None
         now = time.monotonic()
         busy, self._busy_seen = self.worker.busy_secs - self._busy_seen, self.worker.busy_secs
+        if self.held is not None:
+            return  # a held level is not the governor's: its load says nothing of them
         self.governor.observe(now, busy_secs=busy, late=int(late),
                               thinking=self.reply.thinking())
         if self.counters["frames_sent"] % 5 == 0:
@@ -285,6 +292,33 @@ class FaceClock:
         self.counters["quality_changes"] += 1
         logger.info(f"avatar quality {change.direction} to level {change.level}: {change.reason}")
         await self.hooks.quality_changed(change)
+
+    async def hold(self, level: QualityLevel | None) -> None:
+        """Hold `level` (camera rate, images drawn, size) whatever the load, or with
+        None give the session back its own level: the governor's, measured afresh, or
+        without a governor what it had before the hold. The size changes from the
+        next drawn frame (renderers are kept per size, so coming back costs nothing)."""
+        if level is not None:
+            if self.held is None:
+                self._before_hold = (self.session.options.size, self.camera.rate,
+                                     self.draw_stride)
+            self.held = level
+            size, camera_fps, stride = level.size, level.camera_fps, level.draw_stride
+        else:
+            if self.held is None:
+                return
+            self.held = None
+            if self.governor is not None:
+                self.governor.resume(time.monotonic())
+                quality = self.governor.quality
+                size, camera_fps, stride = quality.size, quality.camera_fps, quality.draw_stride
+            else:
+                assert self._before_hold is not None
+                size, camera_fps, stride = self._before_hold
+        self.camera.set_rate(camera_fps)
+        self.draw_stride = stride
+        if size != self.session.options.size:
+            await self._job(self.session.set_size, size)
 
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:
         """True for a frame that may repeat the last image because the reply is being

@@ -63,7 +63,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from loguru import logger
@@ -100,6 +100,7 @@ from avatar.live import AvatarAssets, AvatarSession, SessionOptions
 from avatar.live.assets import level_cost_ms
 from avatar.live.capacity import CapacityBoard
 from avatar.live.face_pool import WorkerFace, with_worker_face
+from avatar.live.presence import PresenceChange, PresenceState
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.memory import release_free_memory
 from avatar.portrait import Portrait
@@ -111,7 +112,8 @@ from pipelines.face.face_params import AvatarNodeParams
 from pipelines.face.face_stats import Stats, session_stats
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.protocol_events import ProtocolEvents
-from pipelines.settings import AvatarSettings
+from pipelines.face.visitor_watch import TICK_SECS, VisitorWatch
+from pipelines.settings import AvatarSettings, KioskSettings
 from pipelines.wire.frames import (
     PortraitRequestFrame,
     ReplyPauseFrame,
@@ -119,8 +121,11 @@ from pipelines.wire.frames import (
     UserCameraFrame,
     UserMotionFrame,
 )
-from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
-from sdk.protocol import ErrorCode
+from pipelines.wire.webrtc_fitting import fit_media_clock
+from sdk.protocol import ErrorCode, PresenceEvent, VisitorArrived, VisitorLeft
+
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_output import MediaClockOutput
 
 #: after a session's `_shutdown`, when its pipeline is torn down: its cycles are collected
 COLLECT_AFTER_SECS = 1.0
@@ -158,6 +163,7 @@ class AvatarForcingVideoService(AIService):
                  jpeg_quality: int = 0,
                  send_metrics: bool = False, send_events: bool = False,
                  release_memory_after: bool = False,
+                 kiosk: KioskSettings | None = None,
                  **kwargs: Any) -> None:
         """Everything is optional; with no argument it shows the bundled portrait.
 
@@ -187,6 +193,9 @@ class AvatarForcingVideoService(AIService):
             send_events: push `video-quality`, `portrait` and `error` events.
             release_memory_after: after the session, collect its cycles and return
                 freed pages to the OS (a long-running server wants it).
+            kiosk: watch who is in front (camera and VAD) and raise `on_visitor_arrived`
+                / `on_visitor_left` / `on_presence_changed`; while nobody is there the
+                face idles cheaply (docs/KIOSK.md). None: no presence.
             **kwargs: passed to pipecat's `AIService` (name, ...).
         """
         super().__init__(settings=ServiceSettings(model="avatar-forcing"), **kwargs)
@@ -221,6 +230,15 @@ class AvatarForcingVideoService(AIService):
             refused=self._camera_refused, failed=self._camera_failed)
         self._clock: FaceClock | None = None
         self._clock_task: asyncio.Task[None] | None = None
+        for event in ("on_presence_changed", "on_visitor_arrived", "on_visitor_left"):
+            self._register_event_handler(event, sync=True)  # in order, before the event
+        #: the kiosk's presence (None: not a kiosk)
+        self.visitors = VisitorWatch(kiosk) if kiosk is not None else None
+        self._presence_changes: asyncio.Queue[PresenceChange] = asyncio.Queue()
+        self._presence_task: asyncio.Task[None] | None = None
+        if self.visitors is not None:
+            self._camera.on_motion = lambda motion: self._presence(
+                self.visitors.camera(motion) if self.visitors is not None else None)
         self._memory_released = False
         self._face_closed = False
         #: set when the session stops: camera frames still in the pipeline are ignored
@@ -286,9 +304,7 @@ class AvatarForcingVideoService(AIService):
         pipelines/wire/webrtc_output.py): any WebRTC receiver then keeps the lips on
         the voice by itself."""
         if self.media_clock is None:
-            output = find_small_webrtc_output(self)
-            if output is not None:
-                self.media_clock = MediaClockOutput.install(output)
+            self.media_clock = fit_media_clock(self)
 
     async def start(self, frame: StartFrame) -> None:
         """Build the session (if not given) at the pipeline's output rate, off the loop.
@@ -454,6 +470,8 @@ class AvatarForcingVideoService(AIService):
             # listening cues at VAD time, not after the transcript; watch them again
             self.session.set_user_speaking(True)
             self._reply.thinking_until = 0.0
+            if self.visitors is not None:
+                self._presence(self.visitors.voice(True))
             await self.push_frame(frame, direction)
         elif isinstance(frame, VADUserStoppedSpeakingFrame | UserStoppedSpeakingFrame):
             # the user paused or their turn ended: whisper (and the early reply) start
@@ -461,6 +479,8 @@ class AvatarForcingVideoService(AIService):
             self.session.set_user_speaking(False)
             self._reply.thinking_until = (time.monotonic()
                                           + self._params.thinking_camera_pause_secs)
+            if self.visitors is not None:
+                self._presence(self.visitors.voice(False))
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserCameraFrame):
             self._camera.offer(frame)
@@ -555,6 +575,9 @@ class AvatarForcingVideoService(AIService):
                                 governor=self.governor, media_clock=self.media_clock,
                                 metrics=metrics)
         self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
+        if self.visitors is not None:
+            self._presence_task = self.create_task(self._watch_presence(),
+                                                   name="avatar-presence")
 
     async def _run_clock(self) -> None:
         """The block clock, until the pipeline ends or the face fails."""
@@ -604,6 +627,9 @@ class AvatarForcingVideoService(AIService):
             await self.cancel_task(self._building)
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
+        if self._presence_task is not None:
+            await self.cancel_task(self._presence_task)
+            self._presence_task = None
         if self._clock_task is not None:
             await self.cancel_task(self._clock_task)
             self._clock_task = None
@@ -714,8 +740,57 @@ class AvatarForcingVideoService(AIService):
         await self._events.error(ErrorCode.BAD_CAMERA_FRAME, f"{error}; dropped")
 
     async def _camera_failed(self, error: Exception) -> None:
+        if self.visitors is not None:
+            logger.warning("avatar: presence goes on from the voice alone (no camera)")
+            self._presence(self.visitors.camera_lost())
         await self.push_error(f"avatar camera analysis failed: {error}; the face goes on "
                               "without the camera", exception=error)
+
+    # ---------------------------------------------------------------- presence
+    def _presence(self, change: PresenceChange | None) -> None:
+        """Queue a presence change for `_watch_presence` (handled in order)."""
+        if change is not None:
+            self._presence_changes.put_nowait(change)
+
+    async def _watch_presence(self) -> None:
+        """The kiosk's presence: attract mode from the start, the tracker ticked, and
+        each change acted on in order (until the session stops)."""
+        assert self.visitors is not None and self._clock is not None
+        if self.visitors.nobody_there:
+            await self._clock.hold(self.visitors.attract)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                change = await asyncio.wait_for(self._presence_changes.get(), TICK_SECS)
+                await self._on_presence(change)
+                continue
+            self._presence(self.visitors.tick())
+
+    async def _on_presence(self, change: PresenceChange) -> None:
+        """Attract mode off at the first sign of someone (the greeting is drawn at full
+        quality) and on when nobody is left; a smile for an arrival; the protocol's
+        events and the app's handlers."""
+        assert self._clock is not None
+        logger.info(f"avatar: presence {change.previous.value} -> {change.state.value} "
+                    f"({change.reason})")
+        if change.state is PresenceState.AWAY:
+            await self._clock.hold(self.visitors.attract if self.visitors else None)
+        elif change.previous is PresenceState.AWAY:
+            await self._clock.hold(None)
+        if change.arrived:
+            self.session.welcome_visitor()
+        if change.left:
+            self.session.push_user_motion(None)  # nothing of this visitor's face stays
+        await self._events.send(PresenceEvent(state=change.state.value,
+                                              previous=change.previous.value,
+                                              reason=change.reason))
+        await self._call_event_handler("on_presence_changed", change)
+        if change.arrived:
+            await self._events.send(VisitorArrived(reason=change.reason))
+            await self._call_event_handler("on_visitor_arrived", change)
+        if change.left:
+            await self._call_event_handler("on_visitor_left", change)
+            away = self.visitors.kiosk.away_secs if self.visitors else 0.0
+            await self._events.send(VisitorLeft(reason=change.reason, away_secs=away))
 
     async def _quality_changed(self, change: QualityChange) -> None:
         assert self.governor is not None

@@ -38,7 +38,7 @@ from avatar.errors import AvatarError
 from avatar.live import AvatarAssets, CalibrationEvent
 from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
-from pipelines.server.log_redaction import install_uvicorn_log_filters
+from pipelines.server.log_redaction import install_uvicorn_log_filters, install_visitor_words_filter
 from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
@@ -359,6 +359,7 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
     websockets and runs the app's shutdown, which cancels every session.
     """
     config = config or ServerConfig.from_settings(settings)
+    install_visitor_words_filter(settings.kiosk.log_transcripts)
     _exit_cleanly_on_sigterm()
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
     try:

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
 
 #: Loggers uvicorn writes request lines to.
 UVICORN_LOGGERS: tuple[str, ...] = ("uvicorn.access", "uvicorn.error")
@@ -81,3 +86,32 @@ def install_uvicorn_log_filters() -> None:
         for kind in (TokenRedactionFilter, InvalidUtf8Filter):
             if not any(isinstance(existing, kind) for existing in log.filters):
                 log.addFilter(kind())
+
+
+#: pipecat logs what was heard and said below INFO (transcriptions, LLM contexts)
+_PIPECAT_PREFIX = "pipecat"
+
+
+def visitor_words_filter(log_transcripts: bool) -> Callable[[Any], bool]:
+    """A loguru filter that keeps visitors' words out of the log unless the operator
+    asks for them (`kiosk.log_transcripts`): records bound with `transcript=True` and
+    pipecat's records below INFO (where it logs transcriptions and LLM contexts) are
+    dropped. A shared kiosk keeps no transcript of one visitor for the next to find."""
+    info = logger.level("INFO").no
+
+    def keep(record: Any) -> bool:
+        if log_transcripts:
+            return True
+        if record["extra"].get("transcript"):
+            return False
+        name = record["name"] or ""
+        return not (name.startswith(_PIPECAT_PREFIX) and record["level"].no < info)
+
+    return keep
+
+
+def install_visitor_words_filter(log_transcripts: bool) -> None:
+    """Send the process's log to stderr through `visitor_words_filter` (the server's
+    own logging; a library leaves the app's alone)."""
+    logger.remove()
+    logger.add(sys.stderr, filter=visitor_words_filter(log_transcripts), level="DEBUG")

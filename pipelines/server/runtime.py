@@ -18,6 +18,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
 from pipelines.face.video_service import AvatarNodeParams
+from pipelines.settings import KioskSettings
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
 from pipelines.wire.outbox import SessionOutbox
@@ -56,6 +57,8 @@ class ServerConfig:
     busy_retry_after_s: float = 5.0
     #: called with each new session before it runs (register LLM tools, add observers)
     on_session: Callable[[VoiceSession], None] | None = None
+    #: the kiosk attendant, for sessions whose client asks for presence
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServerConfig:
@@ -70,6 +73,7 @@ class ServerConfig:
             "video": settings.avatar.video,
             "avatar_node": AvatarNodeParams.from_section(settings.avatar),
             "adapt_quality": settings.avatar.adapt_video,
+            "kiosk": settings.kiosk,
         }
         values.update(overrides)
         return cls(**values)

@@ -33,8 +33,10 @@ from avatar.live.face_pool import with_worker_face
 from avatar.live.quality import QualityGovernor
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.face.video_wire import VideoWireAdapter
+from pipelines.server.attendant import attend_visitors
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
+from pipelines.settings import KioskSettings
 from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline
 from pipelines.wire.outbox import SessionOutbox
 from pipelines.wire.protocol import ProtocolSession
@@ -174,6 +176,8 @@ def build_session_pipeline(context: SessionContext, transport: Any, config: Serv
         output_processors=processors,
         on_event=registry.stats.listener(session_id),
     )
+    if avatar is not None and avatar.face is not None and avatar.face.visitors is not None:
+        attend_visitors(avatar.face, voice, config.kiosk, session_id=session_id)
     if config.on_session is not None:
         config.on_session(voice)
     return voice
@@ -201,6 +205,10 @@ class AvatarStart:
     processors: Sequence[FrameProcessor]
     video_out: dict[str, Any] | None
     notices: list[Any] = field(default_factory=list)
+    #: the face among `processors`
+    face: AvatarForcingVideoService | None = None
+    #: `welcome.presence` for a presence session (hello.presence), else None
+    presence: dict[str, Any] | None = None
 
 
 async def start_avatar(context: SessionContext, config: ServerConfig, *,
@@ -268,6 +276,7 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
         # our protocol's events go to our own clients; a server returns memory after each
         send_metrics=True, send_events=True, release_memory_after=True,
+        kiosk=config.kiosk if hello.presence else None,
     )
     video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
                  "portrait": portrait.name, "camera_fps": choice.camera_fps,
@@ -278,7 +287,14 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                 f"camera {choice.camera_fps:g} fps ({choice.reason})")
     # our websocket needs its images as wire frames; pipecat's transports take them as they are
     wire = [VideoWireAdapter()] if serializer is not None else []
-    return AvatarStart([node, *wire], video_out, notices)
+    presence = presence_welcome(config.kiosk) if hello.presence else None
+    return AvatarStart([node, *wire], video_out, notices, face=node, presence=presence)
+
+
+def presence_welcome(kiosk: KioskSettings) -> dict[str, Any]:
+    """`welcome.presence`: what a kiosk client shows and expects (docs/PROTOCOL.md)."""
+    return {"state": "away", "away_secs": kiosk.away_secs, "attract_text": kiosk.attract_text,
+            "greeting": kiosk.greeting or None}
 
 
 def _wire_drops(serializer: ProtocolV1Serializer,
@@ -381,6 +397,7 @@ async def _run_session(
         audio_out=AudioFormat(sample_rate=out_rate),
         video_out=None if avatar is None else avatar.video_out,
         limits=config.limits.as_dict(),
+        presence=None if avatar is None else avatar.presence,
     )
     try:
         await websocket.send_text(encode_message(welcome))

@@ -12,9 +12,9 @@ JSON objects; the audio and the images travel as tracks.
 
 `request_data` carries what a websocket client says in its `hello`:
 `{"video": true, "size": 512, "camera": true, "portrait": "grace_hopper",
-"client": "kiosk-page/1.0", "token": "..."}` (all optional). The answer adds
-`session_id` and `video_out` (the size and camera rate chosen) to pipecat's
-`{sdp, type, pc_id}`. A refusal is an HTTP error whose JSON `detail` holds our
+"client": "kiosk-page/1.0", "token": "...", "presence": true}` (all optional). The
+answer adds `session_id`, `video_out` (the size and camera rate chosen) and, with
+`presence`, the kiosk's `presence` settings to pipecat's `{sdp, type, pc_id}`. A refusal is an HTTP error whose JSON `detail` holds our
 protocol's error (`code`, `message`, `retry_after_s`): 401 unauthorized, 503
 server_busy, 400 malformed.
 
@@ -105,6 +105,7 @@ def parse_offer(body: Any, auth_header: str | None = None) -> WebRTCOffer:
             video_out=VideoOutRequest(size=data.get("size", 512)) if video else None,
             video_in=VideoInOffer(kind="camera") if video and data.get("camera", True) else None,
             portrait=data.get("portrait"),
+            presence=bool(data.get("presence", False)) and video,
         )
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
@@ -179,6 +180,7 @@ class WebRTCDoor:
         avatar: AvatarStart | None = started["avatar"]
         return {**(answer or {}), "session_id": session_id,
                 "video_out": None if avatar is None else avatar.video_out,
+                "presence": None if avatar is None else avatar.presence,
                 "notices": [] if avatar is None else
                 [n.model_dump(exclude_none=True) for n in avatar.notices]}
 

@@ -55,7 +55,7 @@ class SharedPiperTTSService(TTSService):
                 await self.stop_ttfb_metrics()
                 yield frame
         except Exception as error:  # a bad sentence must not end the session
-            logger.exception(f"{self}: piper failed on {text!r}")
+            logger.bind(transcript=True).exception(f"{self}: piper failed on {text!r}")
             yield ErrorFrame(error=f"TTS failed: {error}")
         finally:
             await self.stop_ttfb_metrics()

@@ -278,7 +278,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         return self._bot_speaking or thinking
 
     async def _interrupt(self, text: str) -> None:
-        logger.debug(f"{self}: words over the reply ({text!r}): interrupting")
+        logger.bind(transcript=True).debug(f"{self}: words over the reply ({text!r}): interrupting")
         self.counters["interrupted"] += 1
         self._paused_at = None
         await self._end_quick_pause()

@@ -137,6 +137,12 @@ class KnowledgeInjector(FrameProcessor):
             self._held_reply = None  # the guess was withdrawn, or a new turn began
         await self.push_frame(frame, direction)
 
+    def forget(self) -> None:
+        """The conversation was forgotten: no held reply, nothing left to prefill."""
+        self._held_reply = None
+        self._llm_behind = False
+        self.prefilled_messages = []
+
     def reply_recorded(self) -> None:
         """The assistant aggregator stored a reply (its `on_assistant_turn_stopped`).
 

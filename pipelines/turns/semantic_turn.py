@@ -120,9 +120,9 @@ class TurnReadings:
             # or an odd answer: never the end of the turn, which falls back to the
             # audio and the word tiers
             if not isinstance(error, httpx.HTTPError):
-                logger.warning(f"turn-end reading of {text!r} failed: {error!r}")
+                logger.bind(transcript=True).warning(f"turn-end reading of {text!r} failed: {error!r}")
             self.counts["failed"] += 1
-            logger.debug(f"turn-end reading of {text!r} failed: {error!r}")
+            logger.bind(transcript=True).debug(f"turn-end reading of {text!r} failed: {error!r}")
             return None
         self.counts["ready"] += 1
         self.costs.append((reading.seconds, reading.new_tokens))

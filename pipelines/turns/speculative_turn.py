@@ -82,7 +82,7 @@ class SpeculativeTurnStopStrategy(HoldIncompleteTurnStopStrategy):
                 confirms_speculation=True)
             return
         self.speculations["missed"] += 1
-        logger.debug(f"{self}: speculation missed ({speculation.text!r} vs {self._text!r})")
+        logger.bind(transcript=True).debug(f"{self}: speculation missed ({speculation.text!r} vs {self._text!r})")
         await self.trigger_user_turn_speculation_cancelled()
         await super().trigger_user_turn_stopped(
             enable_user_speaking_frames=enable_user_speaking_frames)

@@ -72,6 +72,12 @@ class SplitTurnJoiner(FrameProcessor):
                 self._continues = None
         await self.push_frame(frame, direction)
 
+    def forget(self) -> None:
+        """The conversation was forgotten: no turn continues one from before."""
+        self._last_turn_end = None
+        self._bot_started_at = None
+        self._continues = None
+
     @property
     def continuing(self) -> bool:
         """True while the current turn continues the previous one (it will be joined:
