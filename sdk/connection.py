@@ -724,7 +724,7 @@ def _build_hello(
         video_out=request,
         video_in=None if video_in is None else VideoInOffer.model_validate({"kind": video_in}),
         portrait=portrait,
-        presence=presence,
+        presence=presence or None,
     )
 
 class _Ping(BaseModel):

@@ -213,7 +213,7 @@ class Hello(_ClientMessage):
     #: v2.1 video sessions: the client is a kiosk. The server watches who is in front
     #: (camera and microphone), greets a visitor who walks up, ends and forgets the
     #: conversation when they leave, and idles cheaply while nobody is there.
-    presence: bool = False
+    presence: bool | None = None  # absent (not false) on the wire: a 2.0 server takes it
 
     @field_validator("video_out", "video_in", mode="before")
     @classmethod

@@ -319,6 +319,15 @@ class FaceClock:
         self.draw_stride = stride
         if size != self.session.options.size:
             await self._job(self.session.set_size, size)
+        ladder = self.governor.ladder if self.governor is not None else []
+        index = self.governor.level if self.governor is not None else 0
+        held = level is not None
+        await self.hooks.quality_changed(QualityChange(
+            level=max(index, len(ladder) - 1) if held else index,
+            quality=QualityLevel(size, camera_fps, stride), previous=index,
+            direction="down" if held else "up",
+            reason=("nobody there: the face idles cheaply" if held
+                    else "someone is there: the session's own level"), busy=0.0))
 
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:
         """True for a frame that may repeat the last image because the reply is being

@@ -793,8 +793,8 @@ class AvatarForcingVideoService(AIService):
             await self._events.send(VisitorLeft(reason=change.reason, away_secs=away))
 
     async def _quality_changed(self, change: QualityChange) -> None:
-        assert self.governor is not None
-        await self._events.quality_changed(change, len(self.governor.ladder))
+        levels = len(self.governor.ladder) if self.governor is not None else 1
+        await self._events.quality_changed(change, levels)
 
     def stats(self) -> Stats:
         """The counters reported in `metrics` events (and read by tests)."""

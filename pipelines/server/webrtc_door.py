@@ -105,7 +105,7 @@ def parse_offer(body: Any, auth_header: str | None = None) -> WebRTCOffer:
             video_out=VideoOutRequest(size=data.get("size", 512)) if video else None,
             video_in=VideoInOffer(kind="camera") if video and data.get("camera", True) else None,
             portrait=data.get("portrait"),
-            presence=bool(data.get("presence", False)) and video,
+            presence=(bool(data.get("presence")) and video) or None,
         )
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
