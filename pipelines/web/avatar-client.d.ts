@@ -35,6 +35,12 @@ export interface AvatarClientOptions {
   reconnect?: boolean;
   /** A name for the server's logs. */
   clientName?: string;
+  /**
+   * A kiosk (protocol v2.1, default false): `presence: true` in the hello. The server
+   * watches who is in front (camera and microphone VAD), greets a visitor who walks up,
+   * forgets the conversation when they leave, and idles cheaply while nobody is there.
+   */
+  presence?: boolean;
 }
 
 export interface CaptionDetail {
@@ -81,6 +87,43 @@ export interface VideoQuality {
   /** The server's words for the last change (before any: why it chose the welcome's size). */
   reason: string;
   /** Server wall clock of the last change (Unix seconds); null before any. */
+  ts: number | null;
+}
+
+/** Where the kiosk's visitor is (protocol v2.1 `presence` event). */
+export type PresenceState = "away" | "approaching" | "engaged" | "leaving";
+
+/** A kiosk session's presence: `welcome.presence`, with the state kept current. */
+export interface PresenceInfo {
+  /** Now: "away" (nobody: attract mode), "approaching", "engaged", "leaving". */
+  state: PresenceState;
+  /** Nobody seen or heard this long ends the visit (`visitor-left`); null if the server does not say. */
+  awaySecs: number | null;
+  /** The line to show while nobody is there ("" when the server gives none). */
+  attractText: string;
+  /** What the server says to a visitor who walks up; null: no greeting. */
+  greeting: string | null;
+}
+
+export interface PresenceDetail {
+  state: PresenceState;
+  /** The state before; null from a server that does not say. */
+  previous: PresenceState | null;
+  /** The server's words for the change. */
+  reason: string;
+  /** Server wall clock (Unix seconds); null if absent. */
+  ts: number | null;
+}
+
+export interface VisitorArrivedDetail {
+  reason: string;
+  ts: number | null;
+}
+
+export interface VisitorLeftDetail {
+  reason: string;
+  /** How long nobody was seen or heard before the visit ended. */
+  awaySecs: number | null;
   ts: number | null;
 }
 
@@ -138,6 +181,11 @@ export interface AvatarStats {
   sessions: number;
   /** video-quality events received (over all sessions). */
   qualityChanges: number;
+  /** `presenceState`: null when not connected or the session runs no presence. */
+  presence: PresenceState | null;
+  /** `visitor-arrived` and `visitor-left` events received (over all sessions). */
+  visitorsArrived: number;
+  visitorsLeft: number;
   lastError: { code: string; message: string } | null;
   /** The server's latest avatar counters (metrics kind "avatar"). */
   server: Record<string, number | string> | null;
@@ -170,6 +218,12 @@ export interface AvatarClientEventMap {
   "video-quality": CustomEvent<VideoQuality>;
   /** The conversation was cut and a new session started: it remembers nothing (the Python SDK's `SessionRestarted`). */
   "session-restarted": CustomEvent<SessionRestartedDetail>;
+  /** A kiosk session (`presence: true`): where the visitor is changed. */
+  presence: CustomEvent<PresenceDetail>;
+  /** A visitor engaged; the greeting, if any, follows as ordinary bot speech and captions. */
+  "visitor-arrived": CustomEvent<VisitorArrivedDetail>;
+  /** The visitor left and the server forgot the conversation: clear captions and anything kept of the visit. */
+  "visitor-left": CustomEvent<VisitorLeftDetail>;
   /** Every server event, as parsed JSON (docs/PROTOCOL.md). */
   event: CustomEvent<{ type: string; [key: string]: unknown }>;
 }
@@ -181,7 +235,14 @@ export class AvatarClient extends EventTarget {
   readonly stopped: boolean;
   readonly cameraStream: MediaStream | null;
   readonly stats: AvatarStats;
-  /** Open the microphone (and camera), then connect. Call from a click or tap. */
+  /** Where the kiosk's visitor is; null when not connected or the session runs no presence. */
+  readonly presenceState: PresenceState | null;
+  /** The session's presence settings and state (`welcome.presence`); null as for `presenceState`. */
+  readonly presence: PresenceInfo | null;
+  /**
+   * Open the microphone (and camera), then connect. Call from a click or tap; a kiosk
+   * whose browser allows sound without a gesture may call it at load (docs/KIOSK.md).
+   */
   start(): Promise<void>;
   /** End the conversation and release the microphone and camera. */
   stop(): Promise<void>;

@@ -12,6 +12,9 @@
 // When the server changes the video quality mid-session (video-quality events:
 // frame size, drawn rate, camera rate), it follows: frames are drawn at their own
 // size, the camera is sent at the rate the server analyses, and apps are told.
+// A kiosk asks for presence (`presence: true`, protocol v2.1): the server notices
+// visitors walk up and leave, and the client passes that on (`presence`,
+// `visitor-arrived`, `visitor-left`, `presenceState`).
 // docs/BROWSER_SDK.md documents it; avatar-client.d.ts types it.
 
 import { CameraSender } from "./camera.js";
@@ -58,6 +61,9 @@ const CAPTION_MAX_WAIT_MS = 1500;
  * @property {number} [jitterMs]                audio buffered before playing (default 80)
  * @property {boolean} [reconnect]              reconnect after a drop or server restart (default true)
  * @property {string} [clientName]              sent in hello for the server's logs
+ * @property {boolean} [presence]               a kiosk: the server watches who is in front,
+ *                                               greets a visitor and forgets them when they
+ *                                               leave (protocol v2.1; default false)
  */
 
 /**
@@ -97,7 +103,7 @@ export class AvatarClient extends ConversationEvents {
     this.options = {
       url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
       camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.8, jitterMs: 80,
-      reconnect: true, clientName: "avatar-client.js/1.0",
+      reconnect: true, clientName: "avatar-client.js/1.0", presence: false,
       sessionUrl: options && options.url ? null : `${location.protocol}//${location.host}/session`,
       ...options,
     };
@@ -260,6 +266,9 @@ export class AvatarClient extends ConversationEvents {
       cameraOn: !!this.cameraStream,
       muted: this.muted,
       ...this.counts,
+      presence: this.presenceState,
+      visitorsArrived: this.visits.arrived,
+      visitorsLeft: this.visits.left,
       lastError: this.lastError,
       server: this.serverMetrics,
       heapBytes: memory ? memory.usedJSHeapSize : null,
@@ -302,7 +311,7 @@ export class AvatarClient extends ConversationEvents {
     ws.onopen = () => {
       ws.send(JSON.stringify(helloMessage({
         inputRate: 16000, videoSize: this.options.videoSize, camera: !!this.cameraStream,
-        portrait: this.options.portrait, client: this.options.clientName,
+        portrait: this.options.portrait, client: this.options.clientName, presence: !!this.options.presence,
       })));
     };
     ws.onmessage = (event) => {
@@ -330,6 +339,7 @@ export class AvatarClient extends ConversationEvents {
     const ws = this.ws;
     this.ws = null;
     this.welcome = null;
+    this.endPresence();
     this.camera?.stop();
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(code, reason);
   }
@@ -346,6 +356,7 @@ export class AvatarClient extends ConversationEvents {
     }
     this.ws = null;
     this.welcome = null;
+    this.endPresence();
     this.camera?.stop();
     this.botSpeaking = false;
     this.emit("connection", { connected: false, code: event.code, reason: event.reason });
@@ -372,7 +383,7 @@ export class AvatarClient extends ConversationEvents {
 
   /** @param {any} event */
   onEvent(event) {
-    if (this.takeTurnEvent(event)) return;
+    if (this.takeTurnEvent(event) || this.takePresenceEvent(event)) return;
     switch (event.type) {
       case "welcome":
         this.onWelcome(event);
@@ -444,6 +455,7 @@ export class AvatarClient extends ConversationEvents {
     this.audioEndPtsUs = 0;
     this.pendingBotCaptions = [];
     this.micSamplesSent = 0;
+    this.startPresence(welcome.presence);
     this.frames.reset(); // a new session starts a new clock
     const rate = welcome.audio_out.sample_rate;
     this.player?.close();
@@ -520,6 +532,12 @@ export class AvatarClient extends ConversationEvents {
     this.botSpeaking = false;
     // botLineOpen stays: the reply's last sentence may still be captioned as it is heard
     this.setState("listening");
+  }
+
+  /** The visitor left (presence): their captions still waiting for audio go too. */
+  forgetVisit() {
+    super.forgetVisit();
+    this.pendingBotCaptions = [];
   }
 
   // ------------------------------------------------------------------ outbound

@@ -1,8 +1,10 @@
 // What both kiosk clients tell a page, as DOM events: our websocket's AvatarClient
 // (avatar-client.js) and pipecat WebRTC's WebRTCAvatarClient (webrtc-client.js)
 // emit the same `state`, `caption` and `notice` events, so a page takes either.
+// Both follow a kiosk's presence (protocol v2.1) here too: `presence`,
+// `visitor-arrived` and `visitor-left` events and `presenceState`.
 
-import { plainWords } from "./protocol.js";
+import { parsePresenceEvent, plainWords, welcomePresence } from "./protocol.js";
 
 export class ConversationEvents extends EventTarget {
   constructor() {
@@ -27,6 +29,66 @@ export class ConversationEvents extends EventTarget {
     this.turnParts = [];
     /** @type {Record<string, number[]>} arrival times of the events that split a turn */
     this.eventTimes = { "user-stopped-speaking": [], "bot-started-speaking": [] };
+    /**
+     * A kiosk session's presence (the client asked with `presence: true` and the server
+     * runs it): the welcome's settings and the state now; null otherwise.
+     * @type {import("./protocol.js").PresenceInfo | null}
+     */
+    this.presence = null;
+    /** visitors greeted and visits ended (`visitor-arrived`, `visitor-left`), over all sessions */
+    this.visits = { arrived: 0, left: 0 };
+  }
+
+  /**
+   * Where the kiosk's visitor is: "away" (nobody: attract mode), "approaching",
+   * "engaged" or "leaving"; null when not connected or the session runs no presence.
+   * @returns {"away"|"approaching"|"engaged"|"leaving"|null}
+   */
+  get presenceState() {
+    return this.presence ? this.presence.state : null;
+  }
+
+  /**
+   * A session started: its presence as the welcome (or the WebRTC answer) says,
+   * null when it runs none.
+   * @param {any} presence  `welcome.presence`
+   */
+  startPresence(presence) {
+    this.presence = welcomePresence(presence);
+  }
+
+  /** The session ended: no presence until the next one says. */
+  endPresence() {
+    this.presence = null;
+  }
+
+  /**
+   * The v2.1 presence events: `presence` (where the visitor is), `visitor-arrived`
+   * (the greeting follows as ordinary speech) and `visitor-left` (the server forgot
+   * the conversation: what this client kept of the visit is dropped too, and pages
+   * clear their captions). Each is emitted under its own name.
+   * @param {any} event
+   * @returns {boolean} true for a presence event (the client has nothing left to do with it)
+   */
+  takePresenceEvent(event) {
+    const parsed = parsePresenceEvent(event);
+    if (!parsed) return false;  // not one (or a state this client does not know: ignored)
+    if (parsed.type === "presence") {
+      // a presence event without a welcome's settings (an older answer): the defaults
+      this.presence = { ...(this.presence || welcomePresence({})), state: parsed.detail.state };
+    } else if (parsed.type === "visitor-arrived") {
+      this.visits.arrived++;
+    } else {
+      this.visits.left++;
+      this.forgetVisit();
+    }
+    this.emit(parsed.type, parsed.detail);
+    return true;
+  }
+
+  /** The visitor left: nothing of what they said may reach the next one. */
+  forgetVisit() {
+    this.botLineOpen = false;
   }
 
   /**

@@ -4,6 +4,10 @@
 // ?transport=webrtc (pipecat's WebRTC transport instead of our websocket: the face
 // and voice as WebRTC tracks, for kiosks on Wi-Fi; webrtc-client.js)
 // ?lipsync=0 (WebRTC: leave the video's delay to the browser; for comparisons, lip-sync.js)
+// ?kiosk=1 (an unattended kiosk, docs/KIOSK.md): asks the server for presence, starts
+// without a tap where the browser allows sound without one (Chromium --kiosk
+// --autoplay-policy=no-user-gesture-required), shows the attract line while nobody is
+// there, clears the captions when a visitor leaves, and never stops by itself.
 // Tests and benchmarks read `window.kiosk.stats()`; `window.kiosk.probe(box)` starts
 // measuring the heard voice and a box of the face (media-probe.js, bench/webrtc_kiosk.py).
 
@@ -26,6 +30,14 @@ const notice = $("notice");
 const muteButton = /** @type {HTMLButtonElement} */ ($("mute"));
 const toggleButton = /** @type {HTMLButtonElement} */ ($("toggle"));
 const overlay = $("start-overlay");
+const overlayBig = /** @type {HTMLElement} */ (overlay.querySelector(".big"));
+const overlaySmall = /** @type {HTMLElement} */ (overlay.querySelector(".small"));
+const TAP_WORDS = { big: overlayBig.textContent, small: overlaySmall.textContent };
+// shown while nobody is there when the server gives no attract line of its own
+const ATTRACT_FALLBACK = "Hello! Step closer to talk to me.";
+const ATTRACT_SMALL = "This kiosk's assistant notices you with its camera and microphone";
+
+const kioskMode = params.get("kiosk") === "1";
 
 const webrtc = params.get("transport") === "webrtc";
 const videoElement = /** @type {HTMLVideoElement} */ ($("avatar-video"));
@@ -42,6 +54,7 @@ const options = {
   camera: params.get("camera") !== "0",
   followVoice: params.get("lipsync") !== "0",
   clientName: webrtc ? "kiosk-page-webrtc/1.0" : "kiosk-page/1.0",
+  presence: kioskMode,
 };
 const client = webrtc ? new WebRTCAvatarClient({ ...options, video: videoElement })
   : new AvatarClient({ ...options, canvas });
@@ -97,6 +110,7 @@ client.addEventListener("interrupted", () => {
 client.addEventListener("connection", (event) => {
   record("connection", /** @type {CustomEvent} */ (event).detail.connected);
   showQuality(/** @type {any} */ (client.stats).videoQuality);
+  showPresence();
 });
 // The server may change the frame size (512 <-> 256 px) and rates mid-session: the
 // canvas keeps its displayed size (kiosk.css), so only the face's tooltip changes.
@@ -105,6 +119,97 @@ client.addEventListener("video-quality", (event) => {
   record("quality", { width: quality.width, level: quality.level, direction: quality.direction });
   showQuality(quality);
 });
+
+// ------------------------------------------------------------------ kiosk mode (presence)
+
+/** what the page did with presence, for tests and an operator's console */
+const kiosk = { autoStarted: false, soundWithoutGesture: /** @type {boolean | null} */ (null), captionsCleared: 0 };
+
+client.addEventListener("presence", (event) => {
+  const { state, previous, reason } = /** @type {CustomEvent} */ (event).detail;
+  record("presence", { state, previous, reason });
+  showPresence();
+});
+client.addEventListener("visitor-arrived", (event) => {
+  record("visitor-arrived", { reason: /** @type {CustomEvent} */ (event).detail.reason });
+  showPresence();
+});
+client.addEventListener("visitor-left", (event) => {
+  record("visitor-left", { reason: /** @type {CustomEvent} */ (event).detail.reason });
+  forgetVisit();
+  showPresence();
+});
+// a cut kiosk conversation starts afresh on the server: its captions go too
+client.addEventListener("session-restarted", () => { if (kioskMode) forgetVisit(); });
+
+/** The visitor left: nothing of their visit stays on the screen or in the page. */
+function forgetVisit() {
+  captions.replaceChildren();
+  interimLine = null;
+  botLine = null;
+  // the log is for tests and an operator: it keeps that captions came, not what they said
+  for (const entry of log) if (entry.type === "caption") entry.detail = { role: entry.detail.role, cleared: true };
+  if (client.muted) muteButton.click();  // the next visitor starts unmuted
+  kiosk.captionsCleared++;
+}
+
+/**
+ * In kiosk mode, the overlay follows presence: the attract line while nobody is
+ * there ("away"), nothing over the face while a visitor approaches, talks or is
+ * leaving. Outside kiosk mode, or before the session's first word on presence,
+ * the overlay is what the tap to start left it.
+ */
+function showPresence() {
+  if (!kioskMode || client.stopped) return;
+  const state = client.presenceState;
+  if (state === "away") {
+    const info = /** @type {any} */ (client).presence;
+    overlayBig.textContent = (info && info.attractText) || ATTRACT_FALLBACK;
+    overlaySmall.textContent = ATTRACT_SMALL;
+    overlay.classList.add("attract");
+    overlay.hidden = false;
+  } else if (state !== null) {
+    overlay.hidden = true;
+  }
+}
+
+/** Back to "Tap to start" (the client stopped: a fatal error, or no microphone). */
+function showTapToStart() {
+  overlay.classList.remove("attract");
+  overlayBig.textContent = TAP_WORDS.big;
+  overlaySmall.textContent = TAP_WORDS.small;
+  overlay.hidden = false;
+}
+
+/**
+ * Whether this browser lets the page play sound without a tap: a kiosk's Chromium
+ * started with --autoplay-policy=no-user-gesture-required does. An AudioContext made
+ * now runs by itself there (at once, in Chromium 156); elsewhere it stays suspended
+ * until a gesture, and is then the one the tap resumes (nothing is made twice). It is
+ * not resume()d here: only a context the policy starts by itself counts.
+ * @returns {Promise<AudioContext | null>} the running context, or null
+ */
+async function soundWithoutGesture() {
+  const policy = /** @type {any} */ (navigator).getAutoplayPolicy?.("audiocontext");
+  if (policy === "disallowed") return null; // where the browser says so, no context at all
+  let context;
+  try {
+    context = new AudioContext({ latencyHint: "interactive" });
+  } catch {
+    return null;
+  }
+  /** @type {any} */ (client).audio = context;
+  if (context.state !== "running") {
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, 500);
+      context.addEventListener("statechange", () => {
+        if (context.state === "running") { clearTimeout(timer); resolve(undefined); }
+      });
+    });
+  }
+  return /** @type {string} */ (context.state) === "running" ? context : null;
+}
+
 client.addEventListener("event", (event) => {
   const type = /** @type {CustomEvent} */ (event).detail.type;
   if (type !== "metrics") record("server", type);
@@ -141,15 +246,26 @@ async function start() {
     toggleButton.textContent = "Stop";
     selfView.hidden = !client.cameraStream;
   } catch {
-    overlay.hidden = false; // no microphone: the notice says why; a tap retries
+    if (kioskMode) showTapToStart();
+    else overlay.hidden = false; // no microphone: the notice says why; a tap retries
   }
 }
 
-$("start").addEventListener("click", start);
+$("start").addEventListener("click", () => {
+  // in kiosk mode the attract line is no button: the session runs, the visitor walks up
+  if (kioskMode && !client.stopped) return;
+  void start();
+});
 muteButton.addEventListener("click", () => {
   client.setMuted(!client.muted);
   muteButton.setAttribute("aria-pressed", String(client.muted));
   muteButton.textContent = client.muted ? "Unmute" : "Mute";
+});
+// a kiosk never ends its session itself: it stays connected all day (and reconnects)
+toggleButton.hidden = kioskMode;
+client.addEventListener("state", (event) => {
+  const { state } = /** @type {CustomEvent} */ (event).detail;
+  if (kioskMode && state === "error" && client.stopped) showTapToStart(); // fatal: a tap retries
 });
 toggleButton.addEventListener("click", async () => {
   if (client.stopped) {
@@ -208,6 +324,26 @@ Object.assign(window, {
     probeTrace: () => ({ audio: probe.levels ? probe.levels.envelope : [],
                          video: probe.face ? probe.face.samples : [] }),
     stats: () => ({ ...client.stats, captionLines: [...captions.children].map((line) => ({
-      role: line.classList.contains("user") ? "user" : "bot", text: line.textContent })) }),
+      role: line.classList.contains("user") ? "user" : "bot", text: line.textContent })),
+    kiosk: kioskMode, autoStarted: kiosk.autoStarted, soundWithoutGesture: kiosk.soundWithoutGesture,
+    captionsCleared: kiosk.captionsCleared,
+    overlay: overlay.hidden ? null : { attract: overlay.classList.contains("attract"), text: overlayBig.textContent } }),
   },
 });
+
+// kiosk mode: start without a tap where the browser allows sound without one; else
+// the tap to start stays exactly as it is
+if (kioskMode) {
+  overlay.hidden = true; // no "Tap to start" flashing up while the browser is asked
+  soundWithoutGesture().then((context) => {
+    kiosk.soundWithoutGesture = context !== null;
+    record("kiosk", { soundWithoutGesture: kiosk.soundWithoutGesture });
+    if (!client.stopped) return;
+    if (context === null) {
+      overlay.hidden = false; // sound needs a gesture here: tap to start, as ever
+      return;
+    }
+    kiosk.autoStarted = true;
+    void start();
+  });
+}

@@ -1,5 +1,5 @@
 // Wire protocol v2 in the browser: the binary media header, the hello message and
-// the events the SDK reads fields of (video-quality).
+// the events the SDK reads fields of (video-quality; v2.1's presence events).
 // docs/PROTOCOL.md is the normative description; sdk/protocol.py the schema both
 // sides share (pipelines/wire/protocol.py the server's state machine). Pure
 // functions (no DOM, no socket) so Node can test them.
@@ -76,10 +76,11 @@ export function audioSamples(buffer) {
  * @param {boolean} [options.camera]         we will send camera JPEGs (kind 3)
  * @param {string | null} [options.portrait] a name from GET /portraits
  * @param {string} [options.client]          a name for the server's logs
+ * @param {boolean} [options.presence]       v2.1: a kiosk session (the server notices visitors)
  * @returns {object}
  */
 export function helloMessage({ inputRate, videoSize = 512, camera = false, portrait = null,
-                               client = "avatar-client.js" }) {
+                               client = "avatar-client.js", presence = false }) {
   /** @type {Record<string, unknown>} */
   const hello = {
     type: "hello",
@@ -90,6 +91,7 @@ export function helloMessage({ inputRate, videoSize = 512, camera = false, portr
   if (videoSize) hello.video_out = { size: videoSize, fps: 25, codec: "jpeg" };
   if (camera) hello.video_in = { kind: "camera" };
   if (portrait) hello.portrait = portrait;
+  if (presence) hello.presence = true;
   return hello;
 }
 
@@ -190,6 +192,62 @@ export function parseVideoQuality(event, previous = null) {
     reason: typeof event.reason === "string" ? event.reason : "",
     ts: isNumber(event.ts) ? event.ts : null,
   };
+}
+
+// ------------------------------------------------------------------ presence (v2.1)
+
+/** Where the kiosk's visitor is (the server's `presence` event). */
+export const PRESENCE_STATES = Object.freeze(["away", "approaching", "engaged", "leaving"]);
+
+/**
+ * @typedef {object} PresenceInfo
+ * @property {"away"|"approaching"|"engaged"|"leaving"} state  where the visitor is now
+ * @property {number | null} awaySecs   nobody seen or heard this long ends a visit
+ * @property {string} attractText       what to show while nobody is there ("" when the server says nothing)
+ * @property {string | null} greeting   what the server says to a visitor who walks up (null: nothing)
+ */
+
+/**
+ * The presence a kiosk session starts with, from `welcome.presence` (a v2.1 server,
+ * when the hello asked for it).
+ * @param {any} presence  `welcome.presence` (or the WebRTC answer's `presence`)
+ * @returns {PresenceInfo | null} null: the server runs no presence for this session
+ */
+export function welcomePresence(presence) {
+  if (!presence || typeof presence !== "object") return null;
+  return {
+    state: PRESENCE_STATES.includes(presence.state) ? presence.state : "away",
+    awaySecs: isNumber(presence.away_secs) ? presence.away_secs : null,
+    attractText: typeof presence.attract_text === "string" ? presence.attract_text : "",
+    greeting: typeof presence.greeting === "string" && presence.greeting ? presence.greeting : null,
+  };
+}
+
+/**
+ * One of the v2.1 presence events as the `detail` the SDK emits for it, under the
+ * event's own name (`presence`, `visitor-arrived`, `visitor-left`).
+ * @param {any} event  the parsed JSON event
+ * @returns {{type: "presence", detail: {state: string, previous: string | null, reason: string, ts: number | null}}
+ *   | {type: "visitor-arrived", detail: {reason: string, ts: number | null}}
+ *   | {type: "visitor-left", detail: {reason: string, awaySecs: number | null, ts: number | null}}
+ *   | null} null: not a presence event, or one without a known state (ignored)
+ */
+export function parsePresenceEvent(event) {
+  if (!event || typeof event !== "object") return null;
+  const reason = typeof event.reason === "string" ? event.reason : "";
+  const ts = isNumber(event.ts) ? event.ts : null;
+  switch (event.type) {
+    case "presence":
+      if (!PRESENCE_STATES.includes(event.state)) return null;
+      return { type: "presence", detail: {
+        state: event.state, previous: PRESENCE_STATES.includes(event.previous) ? event.previous : null, reason, ts } };
+    case "visitor-arrived":
+      return { type: "visitor-arrived", detail: { reason, ts } };
+    case "visitor-left":
+      return { type: "visitor-left", detail: { reason, awaySecs: isNumber(event.away_secs) ? event.away_secs : null, ts } };
+    default:
+      return null;
+  }
 }
 
 /** Close codes after which reconnecting cannot help (docs/PROTOCOL.md, Close codes). */

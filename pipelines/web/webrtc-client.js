@@ -13,7 +13,8 @@
 // events (captions, speaking, errors) arrive as the same JSON on the data channel. Signalling is pipecat's: the SDP offer is
 // POSTed to /api/offer with what a websocket hello says in `request_data`
 // (pipelines/server/webrtc_door.py). It emits the events AvatarClient emits
-// (state, caption, notice, interrupted, connection) and reconnects by itself.
+// (state, caption, notice, interrupted, connection; a kiosk's presence events with
+// `presence: true`) and reconnects by itself.
 
 import { ConversationEvents } from "./conversation.js";
 import { VideoFollowsVoice } from "./lip-sync.js";
@@ -47,8 +48,9 @@ export class WebRTCAvatarClient extends ConversationEvents {
    * @param {{video: HTMLVideoElement, offerUrl?: string, token?: string | null,
    *          portrait?: string | null, videoSize?: number | null, camera?: boolean,
    *          selfView?: HTMLVideoElement | null, reconnect?: boolean, clientName?: string,
-   *          followVoice?: boolean}} options
-   *   videoSize null: a voice-only session (no face)
+   *          followVoice?: boolean, presence?: boolean}} options
+   *   videoSize null: a voice-only session (no face); presence: a kiosk (protocol v2.1:
+   *   the server notices visitors; `presence: true` in the offer's request_data)
    */
   constructor(options) {
     super();
@@ -56,7 +58,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     this.options = {
       offerUrl: `${location.protocol}//${location.host}/api/offer`, token: null, portrait: null,
       videoSize: 512, camera: true, selfView: null, reconnect: true, clientName: "webrtc-client.js/1.0",
-      followVoice: true,
+      followVoice: true, presence: false,
       ...options,
     };
     /** @type {string} */ this.state = "idle";
@@ -176,6 +178,9 @@ export class WebRTCAvatarClient extends ConversationEvents {
       cameraOn: !!this.cameraStream,
       muted: this.muted,
       ...this.counts,
+      presence: this.presenceState,
+      visitorsArrived: this.visits.arrived,
+      visitorsLeft: this.visits.left,
       lastError: this.lastError,
       faceMetrics: this.faceMetrics,
       lipSync: this.lipSync ? { voiceDelayMs: this.lipSync.voiceDelayMs, videoTargetMs: this.lipSync.targetMs,
@@ -247,7 +252,8 @@ export class WebRTCAvatarClient extends ConversationEvents {
           sdp: /** @type {RTCSessionDescription} */ (pc.localDescription).sdp, type: "offer",
           request_data: { video: !!this.options.videoSize, size: this.options.videoSize || undefined,
                           camera: !!this.cameraStream, portrait: this.options.portrait || undefined,
-                          client: this.options.clientName, token: this.options.token || undefined },
+                          client: this.options.clientName, token: this.options.token || undefined,
+                          presence: this.options.presence ? true : undefined },
         }),
       });
     } catch (error) {
@@ -267,6 +273,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     }
     if (pc !== this.pc) return; // stopped meanwhile
     this.session = body;
+    this.startPresence(body.presence);
     for (const notice of body.notices || []) this.onEvent(notice);
     await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
   }
@@ -356,6 +363,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     const pc = this.pc;
     this.pc = null;
     this.session = null;
+    this.endPresence();
     this.channel = null;
     this.botSpeaking = false;
     this.heard?.close();
@@ -395,7 +403,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
 
   /** @param {any} event  one of our protocol's events (docs/PROTOCOL.md) */
   onEvent(event) {
-    if (this.takeTurnEvent(event)) return;
+    if (this.takeTurnEvent(event) || this.takePresenceEvent(event)) return;
     switch (event.type) {
       case "bot-tts-text": // a sentence whose audio is going out now: the track carries it at once
         this.caption("bot", event.text, true);

@@ -1,6 +1,6 @@
 // Unit tests of the browser SDK's pure parts, run by Node (node --test): the
 // protocol header, the microphone resampler, the playback clock and how the client
-// follows the server's video-quality changes. The page as a whole is tested in real
+// follows the server's video-quality changes and a kiosk's presence. The page as a whole is tested in real
 // Chromium (tests/pipelines/test_kiosk_browser.py; its layout under frame-size
 // changes in tests/browser/test_kiosk_layout.py).
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import { CameraSender } from "../../../pipelines/web/camera.js";
 import { sameBytes } from "../../../pipelines/web/video.js";
 import {
   CAMERA_MIN_FPS, HEADER_BYTES, Kind, audioSamples, cameraSendFps, encodeMedia, helloMessage, parseMedia,
-  parseVideoQuality, plainWords, welcomeVideoQuality,
+  parsePresenceEvent, parseVideoQuality, plainWords, welcomePresence, welcomeVideoQuality,
 } from "../../../pipelines/web/protocol.js";
 
 const web = (name) => fileURLToPath(new URL(`../../../pipelines/web/${name}`, import.meta.url));
@@ -554,4 +554,168 @@ test("both clients' turn events move the conversation the same way (takeTurnEven
   assert.deepEqual(seen, ["user-started-speaking", "user-stopped-speaking", "bot-started-speaking",
     "user-stopped-speaking", "metrics"]);
   assert.equal(events.eventTimes["bot-started-speaking"].length, 1);
+});
+
+// ------------------------------------------------------------------ presence (protocol v2.1)
+
+const KIOSK_PRESENCE = { state: "away", away_secs: 15.0, attract_text: "Hello! Step closer to talk to me.",
+                         greeting: "Hi there! How can I help you today?" };
+
+test("presence: asked for in the hello only when wanted; the welcome's settings and the events parse", () => {
+  assert.equal(helloMessage({ inputRate: 16000, presence: true }).presence, true);
+  assert.equal("presence" in helloMessage({ inputRate: 16000 }), false, "an ordinary client says nothing");
+  assert.deepEqual(welcomePresence(KIOSK_PRESENCE), {
+    state: "away", awaySecs: 15, attractText: "Hello! Step closer to talk to me.",
+    greeting: "Hi there! How can I help you today?" });
+  assert.deepEqual(welcomePresence({ state: "engaged", greeting: null }),
+                   { state: "engaged", awaySecs: null, attractText: "", greeting: null });
+  assert.equal(welcomePresence(null), null, "no presence in this session");
+  assert.deepEqual(parsePresenceEvent({ type: "presence", state: "approaching", previous: "away",
+                                        reason: "a face 0.21 of the frame", ts: 5.5 }),
+                   { type: "presence", detail: { state: "approaching", previous: "away",
+                                                 reason: "a face 0.21 of the frame", ts: 5.5 } });
+  assert.deepEqual(parsePresenceEvent({ type: "visitor-left", reason: "nobody for 15 s", away_secs: 15 }),
+                   { type: "visitor-left", detail: { reason: "nobody for 15 s", awaySecs: 15, ts: null } });
+  assert.deepEqual(parsePresenceEvent({ type: "visitor-arrived" }),
+                   { type: "visitor-arrived", detail: { reason: "", ts: null } });
+  assert.equal(parsePresenceEvent({ type: "presence", state: "dancing" }), null, "an unknown state is ignored");
+  assert.equal(parsePresenceEvent({ type: "video-quality", width: 256 }), null);
+});
+
+test("the websocket client asks for presence, follows it, and forgets a visitor who left", async () => {
+  browserGlobals();
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const realWebSocket = globalThis.WebSocket;
+  const sent = [];
+  globalThis.WebSocket = class { constructor() { this.readyState = 1; } send(data) { sent.push(data); } close() {} };
+  globalThis.WebSocket.OPEN = 1;
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) }, presence: true, url: "ws://kiosk.test/ws" });
+  client.audio = { destination: {} };
+  client.stopped = false;
+  const seen = [];
+  for (const name of ["presence", "visitor-arrived", "visitor-left"]) {
+    client.addEventListener(name, (event) => seen.push([name, event.detail]));
+  }
+  const captions = [];
+  client.addEventListener("caption", (event) => captions.push(event.detail));
+  try {
+    client.openSocket("ws://kiosk.test/ws");
+    client.ws.onopen();
+    assert.equal(JSON.parse(sent[0]).presence, true, "the hello asks for presence");
+    assert.equal(client.presenceState, null, "nothing known before the welcome");
+
+    client.onEvent({ type: "welcome", protocol: 2, protocol_minor: 1, session_id: "s1-kiosk",
+                     audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" }, presence: KIOSK_PRESENCE });
+    assert.equal(client.presenceState, "away");
+    assert.equal(client.presence.attractText, KIOSK_PRESENCE.attract_text);
+    assert.equal(client.stats.presence, "away");
+
+    client.onEvent({ type: "presence", state: "approaching", previous: "away", reason: "a face", ts: 1 });
+    client.onEvent({ type: "presence", state: "engaged", previous: "approaching", reason: "frontal 1 s", ts: 2 });
+    client.onEvent({ type: "visitor-arrived", reason: "frontal 1 s", ts: 2 });
+    assert.equal(client.presenceState, "engaged");
+    assert.equal(client.presence.greeting, KIOSK_PRESENCE.greeting, "the welcome's settings stay");
+    client.onEvent({ type: "bot-started-speaking" });
+    client.onEvent({ type: "bot-output", text: "Hi there!" });  // no bot-tts-text: captioned at once
+    assert.equal(client.botLineOpen, true);
+    // a sentence announced but not yet heard when the visitor left
+    client.onEvent({ type: "bot-tts-text", text: "Is there anything else?" });
+    assert.equal(client.pendingBotCaptions.length, 1);
+
+    client.onEvent({ type: "presence", state: "leaving", previous: "engaged", reason: "nobody", ts: 3 });
+    client.onEvent({ type: "presence", state: "away", previous: "leaving", reason: "nobody for 15 s", ts: 18 });
+    client.onEvent({ type: "visitor-left", reason: "nobody for 15 s", away_secs: 15, ts: 18 });
+    assert.equal(client.pendingBotCaptions.length, 0, "nothing of the visit is captioned later");
+    assert.equal(client.botLineOpen, false, "the next visitor's first caption is a line of its own");
+    client.releaseCaptions();
+    assert.deepEqual(captions.map((c) => c.text), ["Hi there!"]);
+
+    assert.deepEqual(seen.map(([name, detail]) => [name, detail.state ?? null]), [
+      ["presence", "approaching"], ["presence", "engaged"], ["visitor-arrived", null],
+      ["presence", "leaving"], ["presence", "away"], ["visitor-left", null]]);
+    assert.deepEqual(seen[5][1], { reason: "nobody for 15 s", awaySecs: 15, ts: 18 });
+    const stats = client.stats;
+    assert.deepEqual([stats.presence, stats.visitorsArrived, stats.visitorsLeft], ["away", 1, 1]);
+
+    // the connection drops: nothing is known of presence until the next welcome
+    mock.timers.enable({ apis: ["setTimeout"] });
+    client.onClose(client.ws, { code: 1006, reason: "" });
+    assert.equal(client.presenceState, null);
+    assert.equal(client.stats.presence, null);
+  } finally {
+    mock.timers.reset();
+    globalThis.WebSocket = realWebSocket;
+    client.stopped = true;
+    if (client.retryTimer) clearTimeout(client.retryTimer);
+    client.player?.close();
+  }
+});
+
+test("an ordinary session (no presence asked, or an older server) has no presence state", async () => {
+  browserGlobals();
+  const { AvatarClient } = await import("../../../pipelines/web/avatar-client.js");
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) } });
+  client.audio = { destination: {} };
+  client.ws = {};
+  client.onEvent({ type: "welcome", protocol: 2, session_id: "s1-plain",
+                   audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" } });
+  assert.equal(client.presenceState, null);
+  assert.deepEqual([client.stats.presence, client.stats.visitorsArrived], [null, 0]);
+  client.player?.close();
+});
+
+test("the WebRTC client asks for presence in request_data and follows it on the data channel", async () => {
+  browserGlobals();
+  globalThis.document ??= { createElement: () => ({ play: async () => {} }) };
+  const { WebRTCAvatarClient } = await import("../../../pipelines/web/webrtc-client.js");
+  const realFetch = globalThis.fetch;
+  const realPeer = globalThis.RTCPeerConnection;
+  const posted = [];
+  globalThis.fetch = async (url, init) => {
+    posted.push(JSON.parse(init.body));
+    return { ok: true, status: 200, json: async () => ({ sdp: "v=0", type: "answer", pc_id: "pc1",
+                                                        session_id: "s1-webrtc", presence: KIOSK_PRESENCE }) };
+  };
+  let channel = null;
+  globalThis.RTCPeerConnection = class {
+    constructor() { this.iceGatheringState = "complete"; this.localDescription = { sdp: "v=0 offer" }; }
+    addTransceiver() {}
+    createDataChannel() { channel = { readyState: "connecting", send() {} }; return channel; }
+    async createOffer() { return {}; }
+    async setLocalDescription() {}
+    async setRemoteDescription() {}
+    close() {}
+  };
+  const make = (presence) => {
+    const client = new WebRTCAvatarClient({ video: {}, presence, camera: false });
+    client.stopped = false;
+    client.micStream = { getAudioTracks: () => [{}] };
+    return client;
+  };
+  try {
+    const kiosk = make(true);
+    const arrived = [];
+    kiosk.addEventListener("visitor-arrived", (event) => arrived.push(event.detail));
+    await kiosk.connect();
+    assert.equal(posted[0].request_data.presence, true);
+    assert.equal(kiosk.presenceState, "away", "the answer carries the welcome's presence");
+    assert.equal(kiosk.presence.attractText, KIOSK_PRESENCE.attract_text);
+    channel.onmessage({ data: JSON.stringify({ type: "presence", state: "engaged", previous: "approaching" }) });
+    channel.onmessage({ data: JSON.stringify({ type: "visitor-arrived", reason: "frontal" }) });
+    assert.equal(kiosk.presenceState, "engaged");
+    assert.deepEqual(arrived, [{ reason: "frontal", ts: null }]);
+    assert.deepEqual([kiosk.stats.presence, kiosk.stats.visitorsArrived], ["engaged", 1]);
+    kiosk.stopped = true;
+    kiosk.hangUp();
+    assert.equal(kiosk.presenceState, null);
+
+    const plain = make(false);
+    await plain.connect();
+    assert.equal("presence" in posted[1].request_data, false, "an ordinary page asks for nothing");
+    plain.stopped = true;
+    plain.hangUp();
+  } finally {
+    globalThis.fetch = realFetch;
+    globalThis.RTCPeerConnection = realPeer;
+  }
 });
