@@ -88,7 +88,7 @@ class CapacityBoard:
         floors, loads, levels = [], [], []
         for governor in governors.values():
             floor = governor.floor_load(now)
-            floors.append(self._probe_floor if floor is None else floor)
+            floors.append(floor if floor else self._probe_floor)  # 0: nothing measured
             loads.append(governor.steady_busy(now))
             levels.append(governor.level)
         per_session = max(floors) if floors else self._probe_floor

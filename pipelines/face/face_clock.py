@@ -302,6 +302,8 @@ class FaceClock:
             if self.held is None:
                 self._before_hold = (self.session.options.size, self.camera.rate,
                                      self.draw_stride)
+                if self.governor is not None:  # its samples end here: none stay to go stale
+                    self.governor.resume(time.monotonic())
             self.held = level
             size, camera_fps, stride = level.size, level.camera_fps, level.draw_stride
         else:
