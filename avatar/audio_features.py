@@ -83,6 +83,10 @@ def _mel_filterbank() -> np.ndarray:
 
 
 _MEL_BANK: np.ndarray = _mel_filterbank()
+#: per mel band, the FFT bins its filter covers and their weights (contiguous)
+_MEL_BANDS: tuple[tuple[int, int, np.ndarray], ...] = tuple(
+    (int(nz[0]), int(nz[-1]) + 1, np.ascontiguousarray(_MEL_BANK[nz[0]:nz[-1] + 1, m]))
+    for m in range(N_MELS) for nz in [np.nonzero(_MEL_BANK[:, m])[0]])
 _WINDOW: np.ndarray = np.hanning(WIN + 2)[1:-1].astype(np.float64)  # no zero endpoints
 _SILENT_LOGMEL: np.ndarray = np.full(N_MELS, np.log(_POWER_FLOOR), dtype=np.float64)
 
@@ -120,9 +124,8 @@ def _frames_to_features(
     # Per-band weighted sums row by row (no BLAS: its blocking depends on the
     # number of rows, which would break streamed == offline bit-exactness).
     mel = np.empty((n_sub, N_MELS), dtype=np.float64)
-    for m in range(N_MELS):
-        nz = np.nonzero(_MEL_BANK[:, m])[0]
-        mel[:, m] = (power[:, nz[0] : nz[-1] + 1] * _MEL_BANK[nz[0] : nz[-1] + 1, m]).sum(axis=1)
+    for m, (first, stop, weights) in enumerate(_MEL_BANDS):
+        mel[:, m] = (power[:, first:stop] * weights).sum(axis=1)
     logmel_sub = np.log(mel + _POWER_FLOOR).reshape(n_frames, SUBFRAMES, N_MELS)
     logmel = logmel_sub.mean(axis=1)  # (F, N_MELS)
     delta = np.diff(logmel, axis=0, prepend=prev_logmel[None, :])
