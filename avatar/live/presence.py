@@ -11,6 +11,7 @@ States and what moves between them:
 
     away --a face large enough to be a person in front--> approaching
     approaching --near and frontal, frontal for engage_secs--> engaged  (arrived)
+    approaching --speech with a frontal face in view--> engaged              (arrived)
     approaching --no face for approach_timeout_secs--> away
     engaged --no face and no voice--> leaving
     leaving --a face (any pose) or voice--> engaged
@@ -263,8 +264,10 @@ class PresenceTracker:
             held = (self._frontal_since is not None and self._near_frontal
                     and now - self._frontal_since >= params.engage_secs
                     and self._face_recent(now, FRESH_FACE_SECS))
-            # words with a face in view engage at once: someone talking to the kiosk
-            spoken = self._speaking and self._face_recent(now, params.approach_timeout_secs)
+            # words with a face turned to the screen engage at once: someone talking to
+            # the kiosk (a passer-by on the phone, turned or far, does not)
+            spoken = (self._speaking and self._frontal_since is not None
+                      and self._face_recent(now, params.approach_timeout_secs))
             return held or spoken
         return self._speaking  # no camera: the first words engage
 

@@ -102,6 +102,16 @@ def test_with_a_camera_words_from_nobody_in_view_do_not_engage() -> None:
     assert tracker.state is PresenceState.AWAY
 
 
+def test_words_with_a_frontal_face_engage_at_once_but_not_with_a_turned_one() -> None:
+    facing = PresenceTracker()
+    feed(facing, 0.0, 0.3, Sighting(height=0.15, yaw=5.0, pitch=0.0))  # not near yet
+    change = facing.voice(True, 0.3)
+    assert change is not None and change.arrived and "speech" in change.reason
+    on_the_phone = PresenceTracker()
+    feed(on_the_phone, 0.0, 2.0, TURNED)
+    assert on_the_phone.voice(True, 2.0) is None
+
+
 def test_a_camera_that_stops_sending_hands_presence_to_the_voice() -> None:
     tracker = PresenceTracker(PresenceParams(camera_stale_secs=3.0))
     feed(tracker, 0.0, 1.0, None)
