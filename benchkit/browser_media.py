@@ -163,7 +163,7 @@ class WebcamScene:
         left = int(round(self._left + 0.03 * self.width * np.sin(2 * np.pi * t / 7.0)))
         top = int(round(self._top + 0.01 * self.height * np.sin(2 * np.pi * t / 3.3)))
         out = self.background.copy()
-        _blend(out, person.astype(np.float32), self._alpha, left, top)
+        blend_into(out, person.astype(np.float32), self._alpha, left, top)
         if self.noise > 0:
             rng = np.random.default_rng((self._seed, index))
             out += rng.normal(0.0, self.noise, out.shape).astype(np.float32)
@@ -175,7 +175,7 @@ class WebcamScene:
             yield self.frame(row, index, fps)
 
 
-def _blend(out: np.ndarray, image: np.ndarray, alpha: np.ndarray, left: int, top: int) -> None:
+def blend_into(out: np.ndarray, image: np.ndarray, alpha: np.ndarray, left: int, top: int) -> None:
     """Alpha-blend `image` into `out` in place at (left, top), clipped to `out`."""
     height, width = out.shape[:2]
     x0, y0 = max(0, left), max(0, top)

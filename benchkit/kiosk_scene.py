@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchkit.browser_media import room_background, y4m_header
+from benchkit.browser_media import blend_into, room_background, y4m_header
 
 #: The face clip used by default (benchkit.real_media.MEDIA_SOURCES): frontal, talking,
 #: in front of a blue screen, so it can be keyed into the room.
@@ -122,20 +122,6 @@ def _smoothstep(x: float) -> float:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _paste(out: np.ndarray, image: np.ndarray, alpha: np.ndarray, left: int, top: int) -> None:
-    """Alpha-blend `image` into `out` in place at (left, top), clipped to `out`."""
-    height, width = out.shape[:2]
-    x0, y0 = max(0, left), max(0, top)
-    x1, y1 = min(width, left + image.shape[1]), min(height, top + image.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return
-    src = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
-    a = alpha[src][..., None]
-    region = out[y0:y1, x0:x1]
-    region *= 1.0 - a
-    region += a * image[src]
-
-
 def visit_frames(clip: Path, scene: VisitScene, *, width: int = 640, height: int = 480,
                  far_height: float = 0.09, near_height: float = 0.72, noise: float = 2.0,
                  seed: int = 0) -> Iterator[np.ndarray]:
@@ -174,7 +160,7 @@ def visit_frames(clip: Path, scene: VisitScene, *, width: int = 640, height: int
             # shoulders reach the bottom of the picture
             bottom = height * (0.82 + 0.18 * min(1.0, size / near_height))
             left = int(round(centre * width - w / 2 - slide * width))
-            _paste(out, person, alpha, left, int(round(bottom - h)))
+            blend_into(out, person, alpha, left, int(round(bottom - h)))
         if noise > 0:
             rng = np.random.default_rng((seed, index))
             out += rng.normal(0.0, noise, out.shape).astype(np.float32)

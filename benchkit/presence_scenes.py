@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from avatar.live.presence import PresenceParams
-from benchkit.browser_media import room_background
+from benchkit.browser_media import blend_into, room_background
 
 #: Frames a second of the scenes (a kiosk camera sends about this many).
 FPS = 10.0
@@ -607,7 +607,7 @@ def _composite(out: np.ndarray, source: np.ndarray, geometry: ClipGeometry, key:
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     rgb = cv2.resize(rgb, size, interpolation=interp)
     alpha = cv2.resize(alpha, size, interpolation=interp)
-    _blend(out, rgb, alpha, int(round(left)), int(round(top)))
+    blend_into(out, rgb, alpha, int(round(left)), int(round(top)))
 
 
 def _plain_below(row: np.ndarray, alpha: np.ndarray, sigma: float, rows: int) -> np.ndarray:
@@ -618,20 +618,6 @@ def _plain_below(row: np.ndarray, alpha: np.ndarray, sigma: float, rows: int) ->
     plain = plain / np.maximum(weight, 1e-3)
     mix = np.clip(np.arange(rows, dtype=np.float32) / 12.0, 0.0, 1.0)[:, None, None]
     return (1 - mix) * row[None] + mix * plain[None]
-
-
-def _blend(out: np.ndarray, image: np.ndarray, alpha: np.ndarray, left: int, top: int) -> None:
-    """Alpha-blend `image` into `out` in place at (left, top), clipped to `out`."""
-    height, width = out.shape[:2]
-    x0, y0 = max(0, left), max(0, top)
-    x1, y1 = min(width, left + image.shape[1]), min(height, top + image.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return
-    src = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
-    a = alpha[src][..., None]
-    region = out[y0:y1, x0:x1]
-    region *= 1.0 - a
-    region += a * image[src]
 
 
 # --------------------------------------------------------------------------- looking
