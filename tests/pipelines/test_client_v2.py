@@ -443,3 +443,13 @@ async def test_talk_collects_synced_video_and_streams_the_camera(
     assert result.save_av(path) == 25
     assert probe_video(path).frame_count == 25
     assert math.isclose(probe_video(path).duration_s, 1.0, abs_tol=0.02)
+
+
+def test_a_kiosk_hello_asks_for_presence_and_needs_video() -> None:
+    hello = _build_hello(2, 16000, "kiosk", True, "camera", None, presence=True)
+    wire = json.loads(encode_message(hello))
+    assert wire["presence"] is True
+    parsed = ProtocolSession().receive(encode_message(hello))
+    assert isinstance(parsed, Hello) and parsed.presence is True
+    with pytest.raises(ValueError, match="presence needs video_out"):
+        _build_hello(2, 16000, "kiosk", None, None, None, presence=True)
