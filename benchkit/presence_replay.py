@@ -100,7 +100,7 @@ def replay(scene: Scene, params: PresenceParams | None = None, *, fps: float = 5
     from avatar.live.camera import CameraMotion
     from avatar.live.presence import PresenceTracker, Sighting
 
-    tracker = PresenceTracker(params, now=0.0)
+    tracker = PresenceTracker(params)
     edges = sorted([(start, True) for start, _ in scene.speech]
                    + [(start + speech_secs(words), False) for start, words in scene.speech]
                    ) if voice else []

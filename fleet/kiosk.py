@@ -49,6 +49,7 @@ from fleet.machines import (
 from fleet.memory_ceiling import CHECK_SECS, MemoryCeiling, tree_pss_mb
 from fleet.settings import FleetSettings, direct_host
 from pipelines.server.app import create_app, load_runtime, make_server
+from pipelines.server.log_redaction import install_visitor_words_filter
 from pipelines.server.runtime import ServerConfig
 from pipelines.settings import Settings
 from sdk.protocol import CloseCode, ErrorCode, encode_message, error_event
@@ -130,6 +131,7 @@ class KioskReplica:
             self, settings_data: dict[str, Any], fleet_data: dict[str, Any],
             llm_pool: Any | None) -> None:
         settings = Settings.model_validate(settings_data)  # TLS files checked on this machine
+        install_visitor_words_filter(settings.kiosk.log_transcripts)  # as `serve` does
         self.fleet = FleetSettings.model_validate(fleet_data)
         context = ray.get_runtime_context()
         self.node_id: str = context.get_node_id()

@@ -141,10 +141,9 @@ class PresenceTracker:
     each returns the state change it caused, or None.
     """
 
-    def __init__(self, params: PresenceParams | None = None, *, now: float = 0.0) -> None:
+    def __init__(self, params: PresenceParams | None = None) -> None:
         self.params = params or PresenceParams()
         self.state = PresenceState.AWAY
-        self._since = now
         self._camera_at: float | None = None  # last camera frame (with or without a face)
         self._face_at: float | None = None  # last face of any pose at least seen_height
         self._frontal_since: float | None = None  # a frontal face seen without a break since
@@ -152,18 +151,14 @@ class PresenceTracker:
         self._speaking = False
         self._voice_at: float | None = None  # last moment speech was heard
         self._heights: deque[tuple[float, float]] = deque()  # (time, face height) lately
-        self.camera_frames = 0
-        self.faces_seen = 0
 
     # ------------------------------------------------------------------ inputs
     def camera(self, sighting: Sighting | None, now: float) -> PresenceChange | None:
         """One analysed camera frame: its visitor candidate, or None (no face)."""
         params = self.params
         self._camera_at = now
-        self.camera_frames += 1
         if sighting is not None and sighting.height >= params.seen_height:
             self._face_at = now
-            self.faces_seen += 1
             self._heights.append((now, sighting.height))
             while self._heights and self._heights[0][0] < now - RECEDING_SECS:
                 self._heights.popleft()
@@ -210,10 +205,6 @@ class PresenceTracker:
             return False
         return self._heights[-1][1] < RECEDING_RATIO * max(h for _, h in self._heights)
 
-    def reset(self, now: float) -> None:
-        """Back to away with nothing remembered (a conversation ended by other means)."""
-        self.__init__(self.params, now=now)  # type: ignore[misc]
-
     def tick(self, now: float) -> PresenceChange | None:
         """Time-driven transitions; call a few times a second."""
         params, state = self.params, self.state
@@ -247,13 +238,6 @@ class PresenceTracker:
                               f"nobody seen or heard for {params.away_secs:g} s")
         return None
 
-    def away_in(self, now: float) -> float | None:
-        """Seconds until a leaving visitor counts as gone (None unless leaving)."""
-        if self.state is not PresenceState.LEAVING:
-            return None
-        last = self.last_seen_or_heard()
-        return 0.0 if last is None else max(0.0, self.params.away_secs - (now - last))
-
     # ----------------------------------------------------------------- helpers
     def _face_recent(self, now: float, within: float) -> bool:
         return self._face_at is not None and now - self._face_at <= within
@@ -282,7 +266,6 @@ class PresenceTracker:
         change = PresenceChange(state=state, previous=self.state, at=now, reason=reason,
                                 receding=self.receding())
         self.state = state
-        self._since = now
         return change
 
 

@@ -759,11 +759,13 @@ class AvatarForcingVideoService(AIService):
         if self.visitors.nobody_there:
             await self._clock.hold(self.visitors.attract)
         while True:
-            with contextlib.suppress(TimeoutError):
-                change = await asyncio.wait_for(self._presence_changes.get(), TICK_SECS)
-                await self._on_presence(change)
+            try:
+                async with asyncio.timeout(TICK_SECS):  # no task made per wait
+                    change = await self._presence_changes.get()
+            except TimeoutError:
+                self._presence(self.visitors.tick())
                 continue
-            self._presence(self.visitors.tick())
+            await self._on_presence(change)
 
     async def _on_presence(self, change: PresenceChange) -> None:
         """Attract mode off at the first sign of someone (the greeting is drawn at full

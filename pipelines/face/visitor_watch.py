@@ -38,10 +38,9 @@ def attract_level(kiosk: KioskSettings) -> QualityLevel:
 class VisitorWatch:
     """One session's presence tracker, fed on the event loop."""
 
-    def __init__(self, kiosk: KioskSettings, *, now: float | None = None) -> None:
+    def __init__(self, kiosk: KioskSettings) -> None:
         self.kiosk = kiosk
-        self.tracker = PresenceTracker(kiosk.presence_params(),
-                                       now=time.monotonic() if now is None else now)
+        self.tracker = PresenceTracker(kiosk.presence_params())
         self.attract = attract_level(kiosk)
         self.arrivals = 0
         self.departures = 0

@@ -367,7 +367,8 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
         host, port, tls = settings.server.host, settings.server.port, settings.server.tls()
         server = make_server(app, host, port, config.limits, tls)
         http, ws = ("https", "wss") if tls is not None else ("http", "ws")
-        logger.info(f"kiosk page on {http}://{host}:{port}/ (tap to start)")
+        logger.info(f"kiosk page on {http}://{host}:{port}/ (tap to start; an unattended "
+                    f"kiosk opens {http}://{host}:{port}/?kiosk=1, docs/KIOSK.md)")
         logger.info(
             f"voice server on {ws}://{host}:{port}/ws "
             f"(LLM {runtime.llm.model} at {runtime.llm.base_url}, "
