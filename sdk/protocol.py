@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sdk.errors import ProtocolError
 
@@ -224,6 +232,13 @@ class Hello(_ClientMessage):
         if value is False:
             return None
         return value
+
+    @model_validator(mode="after")
+    def _presence_needs_video(self) -> Hello:
+        """A kiosk's presence is watched by its face: without `video_out` there is none."""
+        if self.presence and self.video_out is None:
+            raise ValueError("presence needs video_out (the kiosk's face watches for visitors)")
+        return self
 
     @field_validator("audio_in", mode="before")
     @classmethod

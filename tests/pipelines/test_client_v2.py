@@ -453,3 +453,8 @@ def test_a_kiosk_hello_asks_for_presence_and_needs_video() -> None:
     assert isinstance(parsed, Hello) and parsed.presence is True
     with pytest.raises(ValueError, match="presence needs video_out"):
         _build_hello(2, 16000, "kiosk", None, None, None, presence=True)
+    # a client that sends it anyway is answered invalid_message at the handshake
+    raw = json.dumps({"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000},
+                      "presence": True})
+    with pytest.raises(ProtocolError, match="presence needs video_out"):
+        ProtocolSession().receive(raw)
