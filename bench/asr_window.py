@@ -136,6 +136,7 @@ def main() -> int:
     fitted, whole = result["summary"]["fitted"], result["summary"]["window_30s"]
     result["speedup_p50"] = round(whole["asr_ms_p50"] / fitted["asr_ms_p50"], 2)
     if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
     return 0

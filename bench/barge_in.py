@@ -168,6 +168,7 @@ def main() -> int:
     args = parser.parse_args()
     result = asyncio.run(measure(args))
     if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result["summary"]))
     return 0

@@ -1,8 +1,8 @@
-"""Figure: blinks on every portrait (JSON on stdout; --sheet docs/blink_sheet.png).
+"""Figure: blinks on every portrait (JSON on stdout; --sheet docs/blink_sheet.jpg).
 
 Are blinks even on every portrait? Prints ONE JSON object (issue 10).
 
-    python bench/blinks.py [--sheet docs/blink_sheet.png]
+    python bench/blinks.py [--sheet docs/blink_sheet.jpg]
 
 Renders a paired blink (both eyeBlink columns raised together by 0, 0.5, 0.8
 and 1.0 above the portrait's own reference) on the default portrait and the
@@ -37,7 +37,7 @@ AMPLITUDES = (0.0, 0.5, 0.8, 1.0)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "blink_sheet.png")
+    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "blink_sheet.jpg")
     args = parser.parse_args()
     results: dict[str, object] = {}
     tiles = []
@@ -66,7 +66,8 @@ def main() -> int:
     grid = np.concatenate([np.concatenate(tiles[i:i + 2], axis=1)
                            for i in range(0, len(tiles) - 1, 2)], axis=0)
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.sheet), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    jpeg = [cv2.IMWRITE_JPEG_QUALITY, 80] if args.sheet.suffix == ".jpg" else []  # docs/: small
+    cv2.imwrite(str(args.sheet), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), jpeg)
     print(json.dumps({"portraits": results, "blink_lr_difference_max": worst,
                       "sheet": str(args.sheet), "load_avg": list(os.getloadavg())}, indent=1))
     return 0

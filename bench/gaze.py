@@ -70,6 +70,7 @@ def main() -> int:
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],
     }
     if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "definitions"}))
     return 0

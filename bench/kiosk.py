@@ -1,4 +1,4 @@
-"""Figure: bench/results/kiosk.json, kiosk_heap.png and docs/kiosk.png: the kiosk page in real
+"""Figure: bench/results/kiosk.json, kiosk_heap.png and docs/kiosk.jpg: the kiosk page in real
 headless Chromium against `avatar-forcing serve`.
 
 The server runs in its own process on the product's embedded defaults (what
@@ -28,7 +28,7 @@ Everything is measured by the page itself, through `window.kiosk.stats()`:
 
 Prints one JSON object (last line) with the machine's load average; writes it
 to bench/results/kiosk.json, the heap plot to bench/results/kiosk_heap.png and
-a screenshot of the page mid-answer to docs/kiosk.png.
+a screenshot of the page mid-answer to docs/kiosk.jpg.
 
     .venv/bin/python bench/kiosk.py [--turns 5] [--soak-secs 600]
         [--llm-nice N] [--face-nice N] [--face-cpu K]   # benchkit/placement.py
@@ -104,7 +104,9 @@ async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bo
                     first = now
                 if (screenshot and not shot and now["state"] == "speaking" and now["captionLines"]
                         and now["captionLines"][-1]["role"] == "bot"):
-                    await page.screenshot(path=str(screenshot))  # mid-answer: its caption is up
+                    await page.screenshot(  # mid-answer: its caption is up
+                        path=str(screenshot),
+                        quality=80 if screenshot.suffix == ".jpg" else None)
                     shot = True
                 bar.update(int(elapsed) - bar.n)
                 await asyncio.sleep(0.1 if screenshot and not shot else 0.5)
@@ -168,7 +170,7 @@ async def fresh_phase(args: argparse.Namespace, placement: Any, wav: Path, warm_
                 await conversation(http, warm_wav, y4m, args.warmup_turns, video=video,
                                    screenshot=None, server_pid=pid)
             return await conversation(http, wav, y4m, args.turns, video=video,
-                                      screenshot=ROOT / "docs" / "kiosk.png" if video else None,
+                                      screenshot=ROOT / "docs" / "kiosk.jpg" if video else None,
                                       server_pid=pid)
 
 
@@ -192,7 +194,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         with product_server(free_port()) as (http, pid):
             async with placement.kept(pid, embedded_llm_pid(pid)):
                 face = await conversation(http, wav, y4m, args.turns, video=True,
-                                          screenshot=ROOT / "docs" / "kiosk.png", server_pid=pid)
+                                          screenshot=ROOT / "docs" / "kiosk.jpg", server_pid=pid)
                 voice = await conversation(http, wav, y4m, args.turns, video=False,
                                            screenshot=None, server_pid=pid)
                 load_after_conversations = os.getloadavg()
@@ -241,6 +243,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     if soaked:
+        RESULTS.mkdir(parents=True, exist_ok=True)
         plot_heap(soaked["heap_samples"], RESULTS / "kiosk_heap.png")
     return result
 
@@ -260,5 +263,6 @@ if __name__ == "__main__":
         parser.error("--turns must be >= 1, --warmup-turns and --soak-secs >= 0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps(output))

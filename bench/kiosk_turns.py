@@ -191,5 +191,6 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=RESULTS / "kiosk_turns.json")
     arguments = parser.parse_args()
     output = asyncio.run(main(arguments))
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps(output))

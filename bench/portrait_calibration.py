@@ -154,6 +154,7 @@ def summary() -> int:
             entry["fit_times"] = json.loads(times_path.read_text())
         portraits[work.name] = entry
     path = RESULTS / "portrait_calibration.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({n: {w: e.get(w, {}).get("r") for w in ("shipped", "own", "own_more")}
                       for n, e in portraits.items()}, indent=1))

@@ -159,6 +159,7 @@ def evaluate() -> dict:
         "real": real,
     }
     out = RESULTS / "pose_readout.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 

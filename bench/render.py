@@ -1,5 +1,5 @@
 """Figure: the renderer's speed and round-trip fidelity (JSON; --plot docs/roundtrip_mixed.png,
---sheets docs/contact_sheet_*.png, --quality bench/results/render_quality_<tag>*).
+--sheets docs/contact_sheet_*.jpg, --quality bench/results/render_quality_<tag>*).
 
 Benchmark and round-trip fidelity of the portrait renderer.
 
@@ -87,7 +87,7 @@ def main() -> int:
                         help="refit and save the calibration table before measuring")
     parser.add_argument("--plot", type=Path, default=None, help="write a round-trip PNG")
     parser.add_argument("--sheets", type=Path, default=None,
-                        help="folder to write contact_sheet_{expressions,poses}.png into")
+                        help="folder to write contact_sheet_{expressions,poses}.jpg into")
     parser.add_argument("--quality", action="store_true",
                         help="measure on the real portraits of bench/portraits.py instead")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results",
@@ -141,8 +141,8 @@ def main() -> int:
     ref = renderer.reference
     if args.sheets:
         args.sheets.mkdir(parents=True, exist_ok=True)
-        write_sheet(renderer, EXPRESSION_SHEET, args.sheets / "contact_sheet_expressions.png")
-        write_sheet(renderer, POSE_SHEET, args.sheets / "contact_sheet_poses.png")
+        write_sheet(renderer, EXPRESSION_SHEET, args.sheets / "contact_sheet_expressions.jpg")
+        write_sheet(renderer, POSE_SHEET, args.sheets / "contact_sheet_poses.jpg")
     track = mixed_track(ref, args.frames, seed=args.seed)
 
     print("timing renders (one thread) ...", file=sys.stderr, flush=True)

@@ -104,6 +104,7 @@ def main() -> None:
     for size in (256, 512):
         out[str(size)] = compare(size, base_mesh, args.frames)
     out["load_avg_end"] = round(os.getloadavg()[0], 2)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "render_mapper_ab.json").write_text(json.dumps(out, indent=1))
     print(json.dumps(out))
 

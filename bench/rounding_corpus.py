@@ -76,6 +76,7 @@ def main() -> None:
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "goals": {"rounded_over_spread_ge_3": 3.0, "rounded_mean_ge": 0.2},
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     plot(result, args.out.with_suffix(".png"))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

@@ -289,6 +289,7 @@ if __name__ == "__main__":
         output["detectors"] = sweep(output["points"])
     else:
         output = asyncio.run(main())
+    saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(
         json.dumps(output, indent=2) + "\n")
     plot(output, ROOT / "docs" / "turn_end_curve.png")

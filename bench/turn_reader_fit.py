@@ -1,4 +1,4 @@
-"""Figure: bench/results/turn_end_combiner.json and docs/turn_end_reader.png, a text classifier for the turn end (issue 25; not shipped).
+"""Figure: bench/baselines/turn_end_combiner.json and docs/turn_end_reader.png, a text classifier for the turn end (issue 25; not shipped).
 
 Reads every text of benchkit/turn_text_corpus.py (written dialogue turns, finished,
 and cuts inside them, unfinished) with the LLM exactly as the live reader does (the
@@ -7,11 +7,12 @@ logistic combiner of benchkit/turn_end_combiner.py on the train conversations, s
 thresholds on them, and judges it where it was never fitted: the test conversations,
 the kiosk's own questions and statements (benchkit/voice.py), and the transcripts at
 the pauses and ends of the real clips, tuned and held out
-(bench/results/turn_end_offline.json). Both
+(bench/results/turn_end_offline.json, written by bench/turn_end.py: run that first). Both
 the raw thresholds it replaces and the combiner are scored on the same readings.
 
 The readings are cached (cache/turn_reader_readings.json, resumable: ~0.2 s each);
-prints one JSON object; writes bench/results/turn_reader_fit.json, the weights and
+prints one JSON object; writes bench/results/turn_reader_fit.json, the weights
+(bench/baselines/turn_end_combiner.json, tracked: bench/turn_end.py reads them) and
 docs/turn_end_reader.png.
 
     .venv/bin/python bench/turn_reader_fit.py [--threads N]
@@ -118,7 +119,10 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()[0]
     corpus = labelled_texts()
-    clips = [p for p in json.loads((RESULTS / "turn_end_offline.json").read_text())["points"]
+    offline = RESULTS / "turn_end_offline.json"
+    if not offline.is_file():  # bench/results/ is git-ignored output: not in a fresh clone
+        parser.error(f"{offline.relative_to(ROOT)} is missing: run bench/turn_end.py first")
+    clips = [p for p in json.loads(offline.read_text())["points"]
              if p.get("text") and not p["set"].startswith("kiosk")]
     kiosk = list(QUESTIONS) + list(STATEMENTS)
     readings = read_all([t.text for t in corpus] + kiosk + [p["text"] for p in clips],
@@ -169,6 +173,7 @@ def main() -> None:
     model.to_json(DEFAULT_MODEL_PATH, fitted_by="bench/turn_reader_fit.py",
                   corpus="chatterbot-corpus 1.3.3 (benchkit/turn_text_corpus.py), train split",
                   train_texts=len(train), test_figures={k: v["combiner"] for k, v in sets.items()})
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "turn_reader_fit.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(model, readings, {"corpus: finished (test)": [t.text for t in test if t.finished],
                            "corpus: cut (test)": [t.text for t in test if not t.finished],

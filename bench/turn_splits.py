@@ -222,11 +222,13 @@ if __name__ == "__main__":
             "turn_end_held_out.json" if arguments.held_out else
             "turn_end_real.json" if arguments.semantic else
             "turn_splits_real.json" if arguments.original else "turn_splits_real_large.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(real, indent=2) + "\n")
         print(json.dumps({k: v for k, v in real.items() if k != "rows"}))
         raise SystemExit(0)
     arguments.out = arguments.out or ROOT / "bench" / "results" / "turn_splits.json"
     output = asyncio.run(main(arguments))
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps({k: v for k, v in output.items() if k != "variants"}
                      | {"split_rate": {v["variant"]: v["split_rate"] for v in output["variants"]}}))

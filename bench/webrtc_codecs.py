@@ -77,6 +77,7 @@ if __name__ == "__main__":
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_codecs.json")
     arguments = parser.parse_args()
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     output = main(arguments)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps(output))

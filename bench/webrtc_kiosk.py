@@ -332,6 +332,7 @@ if __name__ == "__main__":
     parser.add_argument("--codec-frames", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
     arguments = parser.parse_args()
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
     for name in [*TRANSPORTS, *UNSYNCED]:  # the traces are for the plot; the JSON keeps figures

@@ -125,6 +125,7 @@ if __name__ == "__main__":
                         help="git ref of the server to compare against (default: before issue 45)")
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_media_clock.json")
     arguments = parser.parse_args()
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = main(arguments)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")

@@ -58,7 +58,7 @@ The contact sheet: real mouths at both ranges on top, then rows of our mouths
 0.2 / 0.45 / 0.7, a smile with the jaw open, funnel 0.3, pucker 0.4, funnel 0.5
 with pucker 0.4 and the corpus's /u/ viseme; each run writes its rows, and a
 run tagged other than "before" puts the before rows under the real ones and
-its own below (docs/mouth.png).
+its own below (docs/mouth.jpg).
 """
 
 from __future__ import annotations
@@ -740,7 +740,8 @@ def mouth_realism_main(tag: str, media_cache: Path, portrait_cache: Path,
         parts += [_band(width, f"ours, {tag}"), rows]
         sheet.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(sheet), cv2.cvtColor(np.vstack(parts), cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_PNG_COMPRESSION, 9])
+                    [cv2.IMWRITE_JPEG_QUALITY, 80] if sheet.suffix == ".jpg"  # docs/: small
+                    else [cv2.IMWRITE_PNG_COMPRESSION, 9])
     summary = {
         "mean_abs_iqr_max": round(max(means), 3) if means else None,
         "max_abs_iqr": round(max(singles), 3) if singles else None,

@@ -144,6 +144,7 @@ def portraits_main(args: argparse.Namespace) -> int:
         "per_portrait": per,
     }
     out = args.results / f"render_roundtrip_portraits_{args.tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "per_portrait"}))
     return 0

@@ -128,7 +128,7 @@ def with_values(reference: np.ndarray, values: dict[str, float]) -> np.ndarray:
 
 def write_sheet(renderer: PortraitRenderer, items: list[tuple[str, dict[str, float]]],
                 path: Path, columns: int = 4, tile: int = 256) -> None:
-    """A labelled grid of rendered frames (PNG) for the docs and the README."""
+    """A labelled grid of rendered frames for the docs and the README (JPEG by `path`: .jpg)."""
     tiles = []
     for label, values in items:
         motion = with_values(renderer.reference, values)
@@ -141,7 +141,8 @@ def write_sheet(renderer: PortraitRenderer, items: list[tuple[str, dict[str, flo
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
-    cv2.imwrite(str(path), np.vstack(rows))
+    jpeg = [cv2.IMWRITE_JPEG_QUALITY, 80] if path.suffix == ".jpg" else []  # docs/: small JPEGs
+    cv2.imwrite(str(path), np.vstack(rows), jpeg)
 
 
 # ----------------------------------------------------------------------------

@@ -12,8 +12,8 @@ sentence, and whisper closes one at most pauses of real speakers ("So we had a l
 problem." | "about not finding out why"): offline (bench/turn_end.py, `reader`) it
 cut 0.26 of the tuned clips' pauses and 0.37 of the held-out ones, about what the
 word tiers cut without any reading. Written turns and their cuts do not teach where
-speakers pause. Its weights stay in bench/results/turn_end_combiner.json so the
-bench can put it beside the shipped reading.
+speakers pause. Its weights stay in bench/baselines/turn_end_combiner.json (tracked:
+bench/results/ is git-ignored output) so the bench can put it beside the shipped reading.
 
 Why a logistic regression on these, not the LLM's hidden state: the readings are
 already paid for (one request, mostly cached), eight weights cannot memorise the
@@ -32,7 +32,7 @@ from pathlib import Path
 #: what the model reads, in the order of its weights
 FEATURES = ("logit_p_end", "logit_p_close", "question", "period", "hesitation_mark",
             "no_mark", "log_words", "one_word")
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "bench" / "results" / "turn_end_combiner.json"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "bench" / "baselines" / "turn_end_combiner.json"
 _CLIP = 1e-4
 
 

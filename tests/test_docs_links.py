@@ -42,3 +42,22 @@ def test_local_links_resolve(page: Path) -> None:
 
 def test_the_pages_have_links_to_check() -> None:
     assert sum(len(_local_targets(page)) for page in _pages()) > 20
+
+
+def test_no_link_leads_into_the_bench_output() -> None:
+    # bench/results/ is git-ignored output (issue 58): a fresh clone has none of it, so
+    # the docs quote a figure as a small table with the command that remakes it
+    into = [(str(page.relative_to(ROOT)), target) for page in _pages()
+            for target in _local_targets(page)
+            if (page.parent / target).resolve().is_relative_to(ROOT / "bench" / "results")]
+    assert not into, f"links into git-ignored bench/results/: {into}"
+
+
+def test_every_picture_in_docs_is_shown_or_named_on_a_page() -> None:
+    # docs/ keeps only the pictures and videos a page shows or names (issue 58: size)
+    media = [p for p in (ROOT / "docs").rglob("*")
+             if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".mp4", ".webm"}]
+    pages = [*_pages(), ROOT / "CHANGELOG.md", *sorted((ROOT / "bench").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages if page.is_file())
+    unnamed = [str(p.relative_to(ROOT)) for p in media if p.name not in text]
+    assert not unnamed, f"pictures no page shows or names: {unnamed}"

@@ -49,7 +49,7 @@ AWAY_SECS = 4.0
 QUESTION = "Can you tell me where I can find the shoes?"
 #: into the mic file: after the greeting (he is near at 7 s, engaged a second later)
 QUESTION_AT = 12.5
-#: Where a test run can save its screenshots (docs/kiosk_attract.png was taken so).
+#: Where a test run can save its screenshots (docs/kiosk_attract.jpg was taken so).
 SHOTS = os.environ.get("KIOSK_ATTENDANT_SHOTS")
 
 
