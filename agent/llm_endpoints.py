@@ -2,9 +2,9 @@
 
 Why: in the kiosk fleet the LLM is a pool of llama.cpp servers (fleet/llm_pool.py).
 A machine that took one URL at start-up kept sending every turn to it after its
-replica died, and every session on it answered `llm_unavailable` until a restart
-(issue 37). The LLM service now asks an `EndpointResolver` at the start of each
-turn and tells it when a turn failed:
+replica died, and every session on it answered `llm_unavailable` until a restart.
+The LLM service now asks an `EndpointResolver` at the start of each turn and tells
+it when a turn failed:
 
 * `FixedEndpoint`: one configured URL (the embedded server of a single machine, or
   an external OpenAI-compatible endpoint: `[llm] base_url`). Nothing else to go to,

@@ -37,7 +37,7 @@ _EXPORTS = {
     "NoFaceError": "avatar.errors",
     "FaceTooSmallError": "avatar.errors",
     "FaceCutOffError": "avatar.errors",
-    "MissingModelError": "avatar.errors",
+    "MissingLandmarkerModelError": "avatar.errors",
 }
 
 __all__ = sorted(_EXPORTS)

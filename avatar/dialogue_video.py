@@ -48,7 +48,7 @@ def generate_avatar_motion(session: Session, checkpoint: Path | None = None,
     """Stream the session through the generator block by block; (T, 58) motion.
 
     The engine starts with `latency_frames` pre-roll frames of look-ahead, so its
-    output runs that many frames behind its input (a live avatar node delays the
+    output runs that many frames behind its input (the live face service delays the
     audio by as much). Here the pre-roll frames are dropped so frame k of the
     result belongs to frame k of the audio; the last frames of a clip, which would
     need audio beyond its end, hold the final generated frame. With `smooth`, the

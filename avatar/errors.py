@@ -13,8 +13,8 @@ clean line) handle them without importing this module::
     ├── FaceCutOffError(AvatarError, ValueError)     the face runs past the image edge
     ├── UnknownPortraitError(AvatarError, KeyError)  no portrait of that name
     ├── BadCameraFrameError(AvatarError, ValueError) a camera frame is not a decodable image
-    └── MissingModelError(AvatarError, FileNotFoundError)
-                                                     a bundled model file is absent
+    └── MissingLandmarkerModelError(AvatarError, FileNotFoundError)
+                                                     the face landmarker's model is absent
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ class BadCameraFrameError(AvatarError, ValueError):
     """A live camera frame could not be decoded (not a JPEG, truncated, empty)."""
 
 
-class MissingModelError(AvatarError, FileNotFoundError):
-    """A model that must ship inside an installed package cannot be found."""
+class MissingLandmarkerModelError(AvatarError, FileNotFoundError):
+    """The face landmarker's model, which ships inside an installed package, cannot be found
+    (the agent's speech and LLM models raise `agent.errors.MissingModelError`)."""
 
 
 class FaceWorkerLost(AvatarError, RuntimeError):

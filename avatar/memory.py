@@ -1,61 +1,30 @@
 """Keep a long-running live-avatar server from growing session after session (glibc).
 
-Why (issue 27). A kiosk server's RSS grew 4-15 MB with every short video session
-and never came back, though nothing was left alive: tracemalloc's diff from
-session 10 to 30 was under 1 MB of Python objects, one `AvatarSession` and no
-`CameraMotion` were alive after 31 sessions (objgraph), and threads and open
-files stayed flat. /proc/PID/smaps put the whole growth in glibc's per-thread
-malloc arenas (the anonymous 64 MiB heaps: 270 -> 343 MB from session 10 to 26;
-the main heap and every other mapping unchanged).
+Why: a kiosk server's RSS grew a few MB with every short video session and never
+came back, though nothing of Python's was left alive. The growth was in glibc's
+per-thread malloc arenas: glibc gives threads up to 8 arenas per core, a live
+server's threads allocate large, short-lived blocks (frames, JPEGs, tensors), and a
+non-main arena's heap only shrinks from its top, so each arena keeps the high-water
+mark of whatever sessions passed through it.
 
-glibc gives threads their own arenas, up to 8 per core, and a live server has
-many threads that allocate large, short-lived blocks (frames of 0.2-3 MB in the
-avatar worker and the event loop, JPEGs, the per-session renderer and generator
-tables, mediapipe's tensors, websocket buffers). Once glibc's dynamic mmap
-threshold has risen (it does at the first large free), those blocks come out of
-the arenas' heaps; freed, they leave holes between long-lived blocks, and a
-non-main arena's heap only shrinks from its top, so each arena keeps the
-high-water mark of whatever sessions passed through it. Measured in one process
-(in-process server, short sessions with a camera, RSS from session 10 on):
+- `reexec_with_arena_cap`: a server's entry point (pipelines/cli.py) restarts
+  itself, before anything loads, with `MALLOC_ARENA_MAX=2` when it is unset. glibc
+  reads the variable before the interpreter's first allocation, so no thread gets
+  an arena of its own first; a `mallopt` at start-up comes too late for those.
+- `limit_malloc_arenas`: the same cap with `mallopt`, for a process that was not
+  restarted (the CLI called from Python, the server's start-up); it must run before
+  the process's threads first allocate.
+- `release_free_memory`: gives back the pages a finished session freed
+  (`malloc_trim`), so an idle kiosk's RSS says what it holds.
 
-- default: 2.5-4 MB a session, no sign of levelling off;
-- one thread pair per session reused across sessions: no change;
-- `malloc_trim(0)` after each session: about half;
-- `MALLOC_ARENA_MAX=2` in the environment: flat (and 130 MB lower from the start);
-- `mallopt(M_ARENA_MAX, 2)` after the models had loaded: no effect (glibc fixes
-  its arena limit once more than 8 arenas exist);
-- `mallopt(M_ARENA_MAX, 2)` before any thread allocates, plus `malloc_trim`
-  after each session: flat, about 720 MB against the default's 1 GB;
-- a fixed mmap threshold (128 KiB to 4 MiB) plus the trim: flat too, but every
-  large block becomes an mmap: 1800-4300 page faults and +5-12 ms per 512 px
-  frame (18 ms without), on a machine whose budget is 40 ms a frame.
+The rest of the growth was not the allocator: an ended session's pipeline is a web
+of reference cycles, so the face service runs a full collection after each session
+(pipelines/face/video_service.py, `_collect_ended_session`) before the trim.
 
-So `limit_malloc_arenas` caps the arenas at 2 (glibc's documented setting for
-memory-bound servers; on this 2-core machine at most two threads run at once
-anyway, so they rarely wait for an arena's lock), and has to run before the
-process's threads first allocate: `pipelines/__init__.py` calls it, the first
-thing any server process imports. `release_free_memory` gives back the pages a
-finished session freed (`malloc_trim`), so an idle kiosk's RSS says what it holds.
-
-The other, larger half of issue 27 was not the allocator: an ended session's
-pipeline is a web of reference cycles that Python's full collection frees only
-rarely in a big process (those figures were taken with a `gc.collect()` after
-each session); the avatar node collects after each session
-(pipelines/face/video_service.py, `_collect_ended_session`), then calls
-`release_free_memory`.
-
-Both are no-ops off glibc (musl, macOS), and an operator's own MALLOC_ARENA_MAX
-wins over the cap.
-
-Issue 47 found `mallopt` early is not as good as the environment variable: a
-one-hour soak of the plain server still grew +42 MB/h, while a fleet replica started
-with `MALLOC_ARENA_MAX=2` in its environment grew +14 MB/h. glibc reads the variable
-before the interpreter's first allocation, so nothing (the interpreter's start-up,
-an extension's thread started at import) gets an arena of its own first. A server's
-entry point therefore calls `reexec_with_arena_cap`: when the variable is unset it
-replaces the process, before anything is loaded, with the same command line and
-the variable set. Used as a library (tests, another app) our packages re-execute
-nothing.
+All are no-ops off glibc (musl, macOS), an operator's own MALLOC_ARENA_MAX wins, and
+used as a library (tests, another app) our packages re-execute nothing. Measured in
+docs/LIVE_AVATAR.md, "All day at a kiosk"; the first diagnosis is in
+docs/history/notes_from_code.md.
 """
 
 from __future__ import annotations

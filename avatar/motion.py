@@ -118,7 +118,7 @@ def motion_from_measurement(
     Pose from the facial transformation matrix (`rotation_to_angles`); tx, ty,
     scale from the rigid landmarks (avatar/face_analysis.py explains why).
     `fit_head_rotation` below is the alternative read-out that was measured
-    against it (bench/pose_readout.py, docs/renderer.md) and not adopted.
+    against it (docs/renderer.md) and not adopted.
     """
     motion = np.zeros(MOTION_DIM, dtype=np.float32)
     motion[_YAW], motion[_PITCH], motion[_ROLL] = rotation_to_angles(transform[:3, :3])

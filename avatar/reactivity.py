@@ -1,6 +1,6 @@
 """Does the avatar react to a real person? Reactivity measures for a listening avatar.
 
-Why a module of its own (issue 11): the held-out corpus metrics (avatar/metrics.py)
+Why a module of its own: the held-out corpus metrics (avatar/metrics.py)
 are drawn from the distribution the model trained on, so they showed a reactive
 model while, on a real person's face, it ignored the face entirely. Here the
 user side is real: a real face track (analysed from video by the bundled

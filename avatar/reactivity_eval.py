@@ -1,11 +1,11 @@
 """Run the reactivity measures (avatar/reactivity.py) over generator variants.
 
-The held-out real users: every analysed face track in a folder (bench/real_faces.py
-writes `cache/real_faces/test`, clips kept out of all training and tuning), each
+The held-out real users: every analysed face track in a folder
+(`cache/real_faces/test`, clips kept out of all training and tuning), each
 paired with real recorded speech (read speech, a lecture, a meeting) joined with
 1.5 s pauses, so the user talks, pauses and smiles while the avatar listens. The
 face and the voice are different people: no packaged video carries its own
-speech (bench/REAL_MEDIA.md).
+speech (docs/REACTIVITY.md).
 
 Variants: shipped checkpoints through the streaming engine's exact loop
 (`sample_stream`), the same with user motion dropped (the ablation), and the

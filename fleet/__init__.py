@@ -1,4 +1,4 @@
-"""The kiosk fleet on Ray (issue 23): many machines, one front door (docs/FLEET.md).
+"""The kiosk fleet on Ray: many machines, one front door (docs/FLEET.md).
 
 Only this package imports Ray (an import-linter contract holds agent/, avatar/,
 pipelines/ and sdk/ to that), so a single kiosk runs without Ray installed. Ray

@@ -8,7 +8,7 @@ It is reachable two ways, both answered by the same app and the same sessions:
 * through Ray Serve's proxy, the fleet's one public door (Serve picks the replica:
   `fleet.router.FreeSlotsRouter` ranks machines by the free slots they report);
 * on a direct port on its own machine (`direct_url`), which `GET /fleet/session`
-  hands out: media then takes no extra hop (bench/fleet.py measures both).
+  hands out: media then takes no extra hop (both measured in docs/FLEET.md).
 
 Admission stays where it is measured: the machine's live capacity board
 (avatar/live/capacity.py), sized to this node's Ray CPUs, refuses a session it
@@ -211,7 +211,7 @@ class KioskReplica:
     async def _watch_drain(self) -> None:
         """Read Ray's drain state every second, off the event loop: the read is a GCS
         call, which blocks up to a minute while the GCS is down (the head died), and
-        this machine's sessions run on this loop (bench/fleet_head.py)."""
+        this machine's sessions run on this loop."""
         def read() -> bool:  # what Serve's controller reads too (cluster_node_info_cache)
             gcs = ray._private.worker.global_worker.gcs_client  # type: ignore[attr-defined]
             return self.node_id in gcs.get_draining_nodes(timeout=2)

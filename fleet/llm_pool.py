@@ -10,7 +10,7 @@ endpoint (Serve's router picks the replica), then streams tokens straight from t
 llama.cpp server over HTTP on the private network. It keeps that endpoint while it
 answers; after a failed turn it asks again and takes only an endpoint that answers
 (`pool_endpoints`, agent/llm_endpoints.py): when a replica dies, the machine's next
-turn goes to a live one (issue 37).
+turn goes to a live one.
 An external endpoint (vLLM, Ollama, OpenAI) is `[llm] base_url` with `llm_replicas = 0`.
 """
 

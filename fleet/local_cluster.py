@@ -51,8 +51,7 @@ class LocalFleet:
         """Start one more worker node with a kiosk slot; returns Ray's node handle.
 
         Call it from the main thread: Ray's node start installs signal handlers,
-        which Python allows only there (bench/fleet_soak.py injects its faults from
-        the main thread for that reason)."""
+        which Python allows only there."""
         node = self.cluster.add_node(
             num_cpus=cpus, node_ip_address=loopback.LOOPBACK, resources={KIOSK_RESOURCE: 1}
         )

@@ -54,11 +54,11 @@ def replica_runtime_env() -> dict[str, Any]:
     """The ``runtime_env`` for the fleet's Serve replicas: they listen on loopback only,
     and glibc caps their malloc arenas from the process's first instruction.
 
-    Why the arenas here (issue 47): a Ray worker's own threads allocate before any of
+    Why the arenas here: a Ray worker's own threads allocate before any of
     our code is imported, so `avatar.memory.limit_malloc_arenas` (a `mallopt` the
     plain server makes first thing) comes too late in a replica, which then keeps up
     to 8 arenas per core, each holding the high-water mark of what passed through it
-    (issue 27). glibc reads `MALLOC_ARENA_MAX` at start-up; an operator's own value,
+    (avatar/memory.py). glibc reads `MALLOC_ARENA_MAX` at start-up; an operator's own value,
     set where the fleet is started, is passed on instead.
     """
     arenas = os.environ.get("MALLOC_ARENA_MAX", str(ARENA_MAX))

@@ -22,11 +22,11 @@ KIOSK_ACTOR_PREFIX = f"SERVE_REPLICA::{KIOSK_APP}#{KIOSK_DEPLOYMENT}#"
 STATS_TIMEOUT_SECS = 3.0
 #: a machine that does not give its stats this fast is left out of `/session`'s
 #: choice: a frozen one (its network cut) never answers, and a client that lost its
-#: session there waits on this before it is sent elsewhere (bench/fleet_soak.py)
+#: session there waits on this before it is sent elsewhere (docs/FLEET.md)
 ASK_TIMEOUT_SECS = 1.5
 
 #: Ray's GCS lookups block their thread, up to a minute while the GCS is down (the
-#: head died: bench/fleet_head.py); on a kiosk machine's event loop that froze
+#: head died: docs/FLEET.md); on a kiosk machine's event loop that froze
 #: every live session's face. One thread of their own: a dead GCS holds it alone.
 _GCS_CALLS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-gcs")
 _T = TypeVar("_T")

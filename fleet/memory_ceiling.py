@@ -3,7 +3,7 @@
 Why: a store's kiosk fleet runs from opening to closing. If something in a replica
 grows (a library's allocator, a leak not yet found), the machine must not swap or
 meet the kernel's OOM killer mid-conversation. This is the safety net, not the
-fix: bench/day_soak.py shows the replica flat without it.
+fix: a day's soak shows the replica flat without it (docs/FLEET.md).
 
 How: `[fleet] recycle_above_mb`. Every `CHECK_SECS` the replica reads its process
 tree's PSS (the replica and its face workers, each shared page counted once: what

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen command; errors print one clear line."""
     # the command line is a server's entry point (serve, the fleet): cap glibc's malloc
-    # arenas before anything allocates (issues 27, 47; avatar/memory.py). Run as the
+    # arenas before anything allocates (avatar/memory.py). Run as the
     # process's own command (no argv given), it re-executes itself with
     # MALLOC_ARENA_MAX set when unset; called from Python (tests, another app) it
     # only caps with mallopt. Importing our packages changes nothing of the process.

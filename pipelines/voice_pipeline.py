@@ -12,14 +12,14 @@
       -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
       -> SharedPiperTTSService             first clause / sentence at a time
       -> ReplyStartMargin                  a reply starts once the visitor did not go on
-      -> *output_processors                e.g. the avatar node (owns the output audio)
+      -> *output_processors                e.g. the face service (owns the output audio)
       -> EventSender                       protocol events, one hop before the wire
       -> transport.output()                paces audio at real time, drops it on barge-in
       -> assistant context aggregator      records only the text that was sent as audio
 
 Barge-in (pipelines/turns/barge_in.py): a VAD start while the bot talks pauses the
 reply (sooner: silero's score of one window, unless the VAD does not confirm it:
-pipelines/turns/speech_onset.py; the avatar node, or ReplyPacer, holds it); words
+pipelines/turns/speech_onset.py; the face service, or ReplyPacer, holds it); words
 in the transcript then broadcast an InterruptionFrame (the output drops queued
 audio and the TTS/LLM stop), while a backchannel, cough or laugh lets the reply
 play on. While the bot is silent a VAD start starts the turn at once.
@@ -27,8 +27,8 @@ pipecat pushes a sentence's TTSTextFrame behind its audio, so the assistant
 aggregator (after the transport) only appends sentences whose audio was
 actually sent, and the context keeps only what was spoken.
 
-In a video session the avatar node (pipelines/face/video_service.py) and the video
-wire adapter come in as `output_processors`: the node swallows TTSAudioRawFrames
+In a video session the face service (pipelines/face/video_service.py) and the video
+wire adapter come in as `output_processors`: the service swallows TTSAudioRawFrames
 and re-emits audio + video frames on one clock, and holds the text frames until
 their audio has been emitted, so the same rule holds with a face: the context
 keeps only what was played.
@@ -103,7 +103,7 @@ class TurnParams:
     """Turn-taking timings; each default is chosen for latency (see docs/LATENCY.md)."""
 
     #: silero: speech must last this long to count. 0.1 s (pipecat: 0.2): a false start
-    #: only pauses the reply now, and a short "Wait." was missed at 0.2 (bench/barge_in.py)...
+    #: only pauses the reply now, and a short "Wait." was missed at 0.2 (docs/LATENCY.md).
     vad_start_secs: float = 0.1
     #: while the bot speaks, a sound pauses the reply and only words interrupt it;
     #: a backchannel, cough or laugh lets it play on (pipelines/turns/barge_in.py).
@@ -266,7 +266,7 @@ def build_voice_pipeline(
         system_prompt: persona + knowledge; `VOICE_STYLE` is appended.
         turn: VAD / end-of-turn timings.
         asr_language: whisper language code.
-        output_processors: inserted between TTS and the transport (the avatar node).
+        output_processors: inserted between TTS and the transport (the face service).
         send_metrics: emit `metrics` events (ASR/LLM/TTS timings) to the client.
         on_event: hook called with every protocol event sent (for logs and tests).
         audio_in_sample_rate: rate of the pipeline's input audio (the serializer

@@ -16,7 +16,7 @@ camera:
         if isinstance(item, BotVideo): show(item.rgb(), at=item.pts_us)
 
 `talk()` does a whole question -> answer exchange from a WAV file (used by
-`avatar-forcing talk`, the end-to-end tests and bench/voice_latency.py) and
+`avatar-forcing talk`, the end-to-end tests and the latency benchmarks) and
 times it on the client's own clock; `TalkResult.save_av()` muxes the received
 audio and video into an mp4.
 

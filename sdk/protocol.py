@@ -162,7 +162,7 @@ class _ClientMessage(BaseModel):
     unknown field cannot be a newer feature this server should skip: it is a typo
     (`"video_output"`, `"sample-rate"`) or a field of another product, and
     ignoring it silently gives the client a session it did not ask for. Likewise
-    `"size": "512"` is a client bug best named at once (issue 27). New client
+    `"size": "512"` is a client bug best named at once. New client
     fields therefore come with a new protocol version (docs/PROTOCOL.md, Versioning).
     """
 
@@ -349,7 +349,7 @@ class BotTTSText(_Message):
 
 class MetricsEvent(_Message):
     """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks,
-    or (kind "avatar") the avatar node's counters in `values`."""
+    or (kind "avatar") the face service's counters in `values`."""
 
     type: Literal["metrics"] = "metrics"
     kind: Literal["ttfb", "processing", "avatar"]

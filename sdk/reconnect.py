@@ -3,9 +3,9 @@
 Why: a kiosk's machine dies, the server restarts, a network blip drops the socket.
 The browser SDK (pipelines/web/avatar-client.js) reconnects by itself after 0.5, 1,
 2, 4, 5 s and tells the visitor the new conversation remembers nothing; a Python
-client (a kiosk written in Python, a soak's scripted visitor) needs the same
-(issue 37). `VoiceConnection.connect(reconnect=...)` takes a `ReconnectPolicy`;
-`receive()` then yields a `SessionRestarted` where it would have yielded `Closed`.
+client (a kiosk written in Python, a soak's scripted visitor) needs the same.
+`VoiceConnection.connect(reconnect=...)` takes a `ReconnectPolicy`; `receive()` then
+yields a `SessionRestarted` where it would have yielded `Closed`.
 
 The same close codes end both SDKs for good: a broken handshake (1002), data the
 server cannot take (1003, 1007, 1009, 1010) and a refused token (1008): trying

@@ -1,7 +1,7 @@
 """One scripted question -> answer exchange, timed on the client's own clock.
 
 `talk()` speaks a WAV file's PCM like a live mic and collects the reply (used
-by `avatar-forcing talk`, the end-to-end tests and bench/voice_latency.py);
+by `avatar-forcing talk`, the end-to-end tests and the latency benchmarks);
 `TalkResult` measures it and `TalkResult.save_av()` muxes the received audio
 and video into an mp4.
 """

@@ -3,7 +3,7 @@
 Why: the corpus's espeak voices (most of its speaking roles) used to come from the
 `espeak-ng` command, which gives audio but no timing, so their mouths followed the
 loudness alone and never rounded the lips: the generator learned that /u/ and /o/
-are spoken with spread lips (issue 35, docs/renderer.md). The library reports a
+are spoken with spread lips (docs/renderer.md). The library reports a
 phoneme event (IPA, with its position in the audio) for every phoneme it speaks,
 the timing piper gives for its own voice. No Python binding on PyPI exposes those
 events, so this is a small ctypes binding of the four calls it needs

@@ -1,6 +1,6 @@
 """Real faces on the user side of the corpus: analysed webcam/video tracks, augmented.
 
-Why (issue 11): trained only on rule-made partners, the generator ignored a real
+Why: trained only on rule-made partners, the generator ignored a real
 person's face. Synthetic partners smile in clean, noise-free pulses from a tidy
 resting face, mostly while telling a joke; a real person smiles in small, noisy,
 irregular ways, from a resting face of their own, and often in silence. Here a

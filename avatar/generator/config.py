@@ -39,7 +39,7 @@ class GeneratorConfig:
     rope_base: float = 10000.0
     dropout: float = 0.0  # small data, short training: regularise with cond dropout only
     # user motion read relative to the user's own running baseline (avatar/user_baseline.py),
-    # as the corpus rules read it; False: absolute values (checkpoints before issue 11)
+    # as the corpus rules read it; False: absolute values (older checkpoints)
     user_relative: bool = False
 
     def __post_init__(self) -> None:
@@ -105,7 +105,7 @@ class TrainConfig:
     teacher_nfe: int = 10
     guidance_avatar: float = 2.0  # w_a, paper/code default
     guidance_user: float = 1.0  # w_u
-    # loss weight per motion column by name (avatar/motion.py), default 1: issue 35's
+    # loss weight per motion column by name (avatar/motion.py), default 1: the lip-rounding
     # retrain weights mouthFunnel and mouthPucker, which are a small, sparse share of
     # the 58 columns the L1 averages over, so the model learned to half-round every vowel
     column_weights: dict[str, float] = field(default_factory=dict)

@@ -471,7 +471,7 @@ class MotionGenerator(nn.Module):
         the block's, the block's see the cache with the clean rows in it. Returns
         the block's velocity (B, T, M).
 
-        Why (issue 48): the model is small (hidden 128) and a pass over 5 rows
+        Why: the model is small (hidden 128) and a pass over 5 rows
         costs nearly what a pass over 10 does (each weight matrix is read once
         either way, and PyTorch's per-operation overhead is paid once): streaming
         ran two passes a block, the refresh and the 1-NFE step; merged it runs one.
@@ -498,7 +498,7 @@ class MotionGenerator(nn.Module):
         """adaLN modulations (B, T, 6H) for the blocks and (B, T, 2H) for the output,
         from the flow times and the portrait's reference only.
 
-        Why memoised (issue 48): streaming runs the same two flow times (the
+        Why memoised: streaming runs the same two flow times (the
         1-NFE step at t = 0, the cache refresh at t = 1) for one portrait, block
         after block, so these six small matrix products gave the same tensors
         every time; at inference (no autograd) they are computed once per

@@ -59,7 +59,7 @@ class Rope(torch.nn.Module):
     def rotate_range(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """`forward` for the consecutive positions start .. start + T - 1 (inside the table).
 
-        Why (issue 48): attention rotates by consecutive window slots only, 16 times
+        Why: attention rotates by consecutive window slots only, 16 times
         a generated block; slices of per-element tables and a pair swap take half
         the operations of gathering and re-interleaving. The same numbers bit for
         bit: x1 cos + x2 (-sin) is x1 cos - x2 sin, and x2 cos + x1 sin is

@@ -48,7 +48,7 @@ from typing import Literal
 #: Frames per second on the wire (the audio clock); a level only changes how
 #: many of them are freshly drawn.
 WIRE_FPS = 25
-#: The floor a session must keep for admission (DESIGN.md, issue 26): 256 px,
+#: The floor a session must keep for admission (docs/LIVE_AVATAR.md): 256 px,
 #: every frame drawn, the camera at 5 a second (when it has a camera).
 FLOOR_SIZE = 256
 FLOOR_CAMERA_FPS = 5.0
@@ -119,10 +119,9 @@ class GovernorParams:
     #: a step up taken back within this long doubles `up_secs` (up to max_up_secs)
     flap_secs: float = 10.0
     #: 10 s: once a busy neighbour has gone, the session is back at its requested
-    #: quality within the longest hold of frames without a late one. At 30 s, after
-    #: three flaps under a 1-core hog, the climb came 14.6 s after the hog stopped in
-    #: one run and not within the 40 s of quiet in another (bench/adapt.py,
-    #: adapt_nov24*.json); under a lasting hog a try costs 1-6 s of a late level
+    #: quality within the longest hold of frames without a late one (30 s left it
+    #: low long after the hog stopped: docs/LIVE_AVATAR.md); under a lasting hog a
+    #: try costs 1-6 s of a late level
     max_up_secs: float = 10.0
     #: the load is measured over this long (samples older are forgotten)
     window_secs: float = 2.0
@@ -325,7 +324,7 @@ class QualityGovernor:
 
         Levels that draw fewer images (draw_stride > 1) are the only ones a visitor
         sees as choppy motion; they are reached only from the last level that still
-        draws every image, after a second of overload there. Why (issue 48): a burst
+        draws every image, after a second of overload there. Why: a burst
         of late frames while the speech models answer (a second at most) made the
         governor jump straight from 512 px to 12.5 images a second and hold it for the
         whole up hold (up to 10 s); the level above it, 256 px with the camera at

@@ -1,6 +1,6 @@
 """Tell a camera frame that shows nothing new from one worth the face landmarker.
 
-Why (issue 48): the landmarker costs about 9 ms of a core per analysed frame, a
+Why: the landmarker costs about 9 ms of a core per analysed frame, a
 third of a live face's CPU at 10 analyses a second, and a visitor who stands and
 listens changes little between frames. Comparing a 64x48 grey thumbnail with the
 one of the last analysed frame costs about 0.05 ms. When no part of it moved, the
@@ -23,7 +23,7 @@ import numpy as np
 THUMB_SIZE = (64, 48)
 CELL = 8
 #: Largest mean change of one cell (grey levels, 0-255) that still counts as "nothing
-#: new"; chosen with bench/camera_gate.py on the real face clips (its JSON).
+#: new"; chosen on real face clips (docs/LIVE_AVATAR.md).
 DEFAULT_THRESHOLD = 3.0
 #: At most this long between two analysed frames, whatever the thumbnails say.
 DEFAULT_MAX_GAP_MS = 500

@@ -1,6 +1,6 @@
 """The face's images as a WebRTC video stream: VP8, encoded where the face is drawn.
 
-Why here (issue 45): over WebRTC each image must be encoded once. Encoding it in
+Why here: over WebRTC each image must be encoded once. Encoding it in
 the process that runs the voice pipeline (aiortc's sender does it there) cost
 that process ~10 % of a core at 512 px, beside its interpreter lock, its event
 loop and the Opus encoder. The face's worker process already holds the image;
@@ -9,11 +9,11 @@ copy, and the pipeline only packetizes it.
 
 VP8 because it is the cheaper of the two codecs every WebRTC receiver decodes:
 4.3 ms an image at 512 px and 1.7 ms at 256 px against 13 and 6 ms for H.264
-through libx264 at their loopback bitrates (bench/webrtc_codecs.py,
-bench/results/webrtc_codecs.json). The settings are a real-time sender's,
-aiortc's own: libvpx in `realtime` mode, CBR at the bitrate the receiver allows
-(REMB), no lag, one token partition. A keyframe starts the stream, follows a
-size change, comes when the receiver asks (PLI/FIR), and every KEYFRAME_SECS.
+through libx264 at their loopback bitrates (docs/PIPECAT.md). The settings are a
+real-time sender's, aiortc's own: libvpx in `realtime` mode, CBR at the bitrate the
+receiver allows (REMB), no lag, one token partition. A keyframe starts the stream,
+follows a size change, comes when the receiver asks (PLI/FIR), and every
+KEYFRAME_SECS.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Modules (dependencies go down the list, never up):
 - renderer.py: PortraitRenderer, which puts the above together;
 - roundtrip.py: render a commanded track, re-measure it with the landmarker, compare;
 - calibration_fit.py: fits the calibration table by rendering and re-measuring (imports
-  the renderer; bench/render.py --calibrate);
+  the renderer; docs/renderer.md);
 - portrait_calibration.py: a portrait's own table, fitted on it and cached on disk;
   `calibration_for(portrait)` is the table a caller hands to PortraitRenderer (the
   renderer never imports this module or the fitter).

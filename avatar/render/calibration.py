@@ -17,8 +17,8 @@ commanded (the landmarker under-reads a warped yaw).
 
 Everything lives in avatar/data/render_calibration.json. This module holds the
 table and applies it (the renderer imports it); fitting it needs the renderer
-and the landmarker and lives in avatar/render/calibration_fit.py (`calibrate`,
-run by bench/render.py --calibrate). The geometry of the fields is in face
+and the landmarker and lives in avatar/render/calibration_fit.py (`calibrate`;
+how to run it: docs/renderer.md). The geometry of the fields is in face
 units (IOD), so the same table carries over, approximately, to other portraits.
 """
 
@@ -35,7 +35,7 @@ import numpy as np
 from avatar.motion import BLENDSHAPE_COLUMNS, EXPRESSION_SLICE, MOTION_DIM
 from avatar.render.expression import ACTUATORS
 
-try:  # np.linalg.solve's own gufunc, without its Python wrapper (issue 48; a private name)
+try:  # np.linalg.solve's own gufunc, without its Python wrapper (a private name)
     from numpy.linalg import _umath_linalg
 
     _solve1: Any = _umath_linalg.solve1
@@ -53,7 +53,7 @@ POSE_SCALE_DEG = 15.0  # pose inputs of the readout model are degrees / this
 # (see Calibration._solve_key_shapes: the jaw-funnel-pucker crosstalk).
 FUNNEL_CAP_FLOOR = 0.3
 FUNNEL_CAP_PER_COMMAND = 3.0
-# Rounded lips inside a natural shape (issue 35). Asked for a funnel reading, the
+# Rounded lips inside a natural shape. Asked for a funnel reading, the
 # inverse opened the jaw far beyond its command and saturated pucker and funnel
 # together (funnel 0.5 + pucker 0.4 became jaw 0.6, pucker 1.0, funnel 1.3): the
 # corners closed to 0.17 of their width, a vertical slit opened and the skin folded.
@@ -76,7 +76,7 @@ READOUT_NAMES: tuple[str, ...] = (
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """`np.linalg.solve(a, b)` for one square system (b 1-D): the same LAPACK routine
     (numpy's gufunc), without the wrapper's type checks and error state, a third
-    of its 13 us (issue 48: eight solves a frame). `a` is symmetric positive
+    of its 13 us (eight solves a frame). `a` is symmetric positive
     definite here (a damped Gauss-Newton system), never singular."""
     if _solve1 is None:
         return np.linalg.solve(a, b)
@@ -91,7 +91,7 @@ class Curve:
     y: list[float]
 
     def __post_init__(self) -> None:
-        # the table as arrays once: a frame reads 16 curves twice (issue 48)
+        # the table as arrays once: a frame reads 16 curves twice
         self._xa, self._ya = np.asarray(self.x, np.float64), np.asarray(self.y, np.float64)
         x, y = self._xa, self._ya
         self._x_list, self._y_list = x.tolist(), y.tolist()
@@ -115,7 +115,7 @@ class Curve:
 
     def level(self, value: float) -> float:
         """`self(value)` for one value, as a float: the same arithmetic without the
-        array calls around it (issue 48: the renderer reads 16 curves a frame)."""
+        array calls around it (the renderer reads 16 curves a frame)."""
         xs, ys = self._x_list, self._y_list
         if self._slope is not None and value < xs[0]:
             return max(ys[0] + (value - xs[0]) * self._slope, -MAX_NEGATIVE)
@@ -236,7 +236,7 @@ class ReadoutModel:
             out, jac = self._predict(amps, pose_inputs)
             rhs = jac.T @ (target - out) - prior * (amps - start)
             step = _solve(jac.T @ jac + damping, rhs)
-            # np.clip's arithmetic, without its per-call overhead (issue 48)
+            # np.clip's arithmetic, without its per-call overhead
             amps = np.minimum(np.maximum(amps + step, lo), hi)
         return amps
 
@@ -291,7 +291,7 @@ class Calibration:
         amps = np.zeros(len(ACTUATORS), np.float64)
         commanded = motion.astype(np.float64)
         # one Python float per column, and each curve read as floats (`Curve.level`):
-        # the same arithmetic as the array calls, without their overhead (issue 48)
+        # the same arithmetic as the array calls, without their overhead
         commanded_values, reference_values = commanded.tolist(), reference.tolist()
         for k, name, col in self._mapped:
             curve = self.curves.get(name)
@@ -369,7 +369,7 @@ class Calibration:
 
 def cap_rounding(amps: np.ndarray, narrowing: np.ndarray) -> np.ndarray:
     """Scale pucker and funnel down together so that the corners keep at least
-    1 - GATHER_MAX of their resting distance (issue 35: no slit, no skin folds).
+    1 - GATHER_MAX of their resting distance (no slit, no skin folds).
 
     `narrowing` is (pucker, funnel): how much of the mouth's width one unit of each
     amplitude takes away (a portrait's own geometry, from its actuator basis). Only

@@ -7,7 +7,7 @@ turn read back as commanded (fit_calibration). Then the readout model: render
 thousands of random mixes at random head poses, measure them and fit a small
 network ensemble F(amplitudes, pose) -> readings (collect_readout_samples,
 fit_readout). `calibrate` runs the whole fit behind
-avatar/data/render_calibration.json (bench/render.py --calibrate).
+avatar/data/render_calibration.json (how to run it: docs/renderer.md).
 
 This module imports the renderer; the renderer only imports the table
 (avatar/render/calibration.py), so the dependency goes one way.
@@ -111,7 +111,7 @@ def fit_calibration(portrait: Portrait, size: int = 512, progress: bool = True,
 
 
 #: Offsets (deg, each direction) a portrait's own pose gain is fitted on: none of
-#: them is one of the +-10 / +-20 that `bench/render.py --quality` measures.
+#: them is one of the +-10 / +-20 the renderer's quality table reads (docs/renderer.md).
 GAIN_OFFSETS: tuple[float, ...] = (6.0, 12.0, 18.0)
 #: A gain outside this range means the read-back is broken, not a nod to correct.
 GAIN_RANGE = (0.6, 1.6)

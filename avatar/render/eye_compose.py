@@ -1,6 +1,6 @@
 """The moved iris blended into its eye, in one compiled pass (numba).
 
-Why (issue 48). `GazePainter.paint` (avatar/render/eyes.py) pastes each eye's iris
+Why compiled: `GazePainter.paint` (avatar/render/eyes.py) pastes each eye's iris
 sprite, shifted, over the eye's sclera plate and fades the result in over the
 portrait's own eye: as numpy, eight whole-box array operations an eye (each a
 temporary of the box, ~40x60x3 float32 at 512 px), about 0.2 ms a frame for two
@@ -8,7 +8,7 @@ eyes, most of it numpy's per-call overhead. This loop does the same arithmetic p
 pixel; the shifts themselves stay `cv2.warpAffine`.
 
 Pixels are identical to the numpy formulas it replaces (tests/avatar/test_eye_compose.py
-compares them on random inputs, bench/render_same.py whole frames): every step is the
+compares them on random inputs; whole frames: docs/LIVE_AVATAR.md): every step is the
 same float32 IEEE operation in the same order numpy ran it, no fastmath.
 """
 

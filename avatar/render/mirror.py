@@ -1,7 +1,7 @@
 """Mirrored-texture fill: skin the photo barely shows, sampled from the other side of the face.
 
 Why: one photo holds few pixels of a surface it sees edge-on. A head turned
-~22 degrees in its photo (bench/PORTRAITS.md, luis_pedro_coelho) shows its far
+~22 degrees in its photo (luis_pedro_coelho, docs/renderer.md) shows its far
 cheek as a thin strip; turned back to the camera, the piecewise-affine warp
 stretches that strip 2-4x across, into horizontal streaks over half the face.
 No warp can fix that: the texture is not in the photo. The other cheek is, and

@@ -4,7 +4,7 @@ Why a painted layer: a closed-mouth portrait has no pixels of the inside of the
 mouth, and stretching the thin line between the lips looks like a smear that
 the landmarker does not read as an open mouth.
 
-What is painted, back to front (issue 35; the anchors are the layered rigs of
+What is painted, back to front (the anchors are the layered rigs of
 Live2D and the rigid teeth of GaussianAvatars' FLAME `add_teeth`):
 
 - cavity: dark, darker deep inside (away from the lip edge) and toward the throat;
@@ -100,7 +100,7 @@ GATHER_FROM, GATHER_OVER = 0.6, 0.2
 WARM_SHADE = 0.7  # shaded teeth take this share of the cavity's colour  # interior dimming when the lips push forward (pucker + funnel amp 1)
 
 # Colours as (luma over the lips' luma, share of the lips' Lab a*, share of their b*):
-# fitted to real talking mouths (bench/mouth_realism.py); teeth get extra yellow.
+# fitted to real talking mouths (docs/renderer.md); teeth get extra yellow.
 TEETH_TONE = (1.5, 0.4, 0.6)
 TEETH_YELLOW = 0.2
 TEETH_SKIN_FLOOR = 0.9  # teeth luma at least this share of the skin's (dark lipstick)
@@ -153,7 +153,7 @@ def _poly(points: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 def _clamp(x: float, lo: float, hi: float) -> float:
     """`float(np.clip(x, lo, hi))` for a float: a frame clamps a dozen scalars, and
-    np.clip's per-call overhead was more than the work (issue 48)."""
+    np.clip's per-call overhead was more than the work."""
     return min(max(float(x), lo), hi)
 
 
@@ -489,7 +489,7 @@ class MouthPainter:
                             shade_rgb * (1.0 - dim)])
         alpha = mask.astype(np.float32) * (fade / 255.0)
         # every colour layer and the blend into the frame in one compiled pass
-        # (avatar/render/mouth_compose.py, issue 48)
+        # (avatar/render/mouth_compose.py)
         compose(image[y0:y1, x0:x1], colours, deep, tongue_light, tongue_a, grain, lower,
                 upper, light, corner, dim, alpha, WARM_SHADE, LOWER_DIM)
 
@@ -529,7 +529,7 @@ class MouthPainter:
         gum cover and coverage (3, h, w), and for the upper arch its glint (4, h, w).
 
         Fields, not colours: `mouth_compose.compose` mixes the colours per pixel
-        (issue 48: the (h, w, 3) colour steps were the painter's costliest calls)."""
+        (the (h, w, 3) colour steps were the painter's costliest calls)."""
         bu = np.maximum.accumulate(edge_pts[:, 0])  # a strong turn may fold the far side
         bv = edge_pts[:, 1]
         k = np.clip(np.searchsorted(bu, u), 1, len(bu) - 1)

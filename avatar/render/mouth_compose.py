@@ -1,6 +1,6 @@
 """The mouth interior's colour layers, composited in one compiled pass (numba).
 
-Why (issue 48). `MouthPainter.paint` (avatar/render/mouth.py) layers cavity, tongue,
+Why compiled: `MouthPainter.paint` (avatar/render/mouth.py) layers cavity, tongue,
 grain, lower and upper teeth, light, dark corners and dimming on the opening's box,
 then blends it into the frame. As numpy, each of the ~45 steps on the (h, w, 3)
 colour block was its own call with a 3-long inner loop (a palette colour broadcast
@@ -11,7 +11,7 @@ transcendental functions are (numpy's SIMD exp differs from numba's in the last
 bit); this loop only mixes colours with them.
 
 Pixels are identical to the numpy formulas it replaces (tests/avatar/test_mouth_compose.py
-compares them on random inputs, and bench/render_same.py whole frames): every step
+compares them on random inputs; whole frames: docs/LIVE_AVATAR.md): every step
 is the same IEEE operation in the same order and precision as numpy computed it,
 float32 where numpy's operands were float32 (the soft-tissue layers), float64 from
 the teeth on (their fields are float64, so numpy promoted the colour there), and a

@@ -11,8 +11,8 @@ different faces), and saves it under the cache dir, keyed by the portrait's
 pixels and RECIPE_VERSION. `calibration_for(portrait)` returns it when it
 exists, else the shipped table: whoever builds a renderer hands it that table
 (the renderer never looks in this cache itself), so nothing waits for a fit.
-Measured (bench/portrait_calibration.py, docs/renderer.md "A calibration per
-portrait"): held-out mixed-track r on the portraits the shipped table fits worst.
+Measured in docs/renderer.md, "A calibration per portrait": held-out mixed-track r
+on the portraits the shipped table fits worst.
 
     avatar-forcing calibrate PORTRAIT     # 2,110 measured renders + the fit; progress bars
 
@@ -36,8 +36,8 @@ from avatar.render.calibration import Calibration, load_calibration
 from avatar.render.renderer import PortraitRenderer
 
 #: Bump when the fit changes (actuators, recipe, readout model): old tables are ignored.
-#: 2: the pitch gains are the portrait's own. 3: issue 35's mouth (painted teeth and
-#: interior the landmarker reads differently).
+#: 2: the pitch gains are the portrait's own. 3: the painted mouth (teeth and
+#: interior, which the landmarker reads differently).
 RECIPE_VERSION = 3
 #: Readout samples: (seed, frames, head-pose range deg), frontal then turned.
 RECIPE_RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0))

@@ -1,10 +1,10 @@
 """The renderer's per-pixel loops, compiled (numba): triangle ids and the displacement.
 
-Why (issue 48). `BackwardMapper` draws ~1,160 triangles back to front into a grid of
+Why compiled: `BackwardMapper` draws ~1,160 triangles back to front into a grid of
 triangle ids every frame. Done with one `cv2.fillConvexPoly` call per triangle, the
 Python loop around those calls cost more than the pixels: 1.5-1.7 ms a frame at either
 size, and gathering six affine coefficients per cell with `take` another 0.4 ms, out
-of a frame budget the issue wants halved. One compiled loop draws every triangle and
+of a frame budget we set out to halve. One compiled loop draws every triangle and
 a second evaluates the displacement, with no Python in between.
 
 The cells drawn are exactly those `fillConvexPoly(ids, corners, id, LINE_8, shift=4)`

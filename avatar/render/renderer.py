@@ -25,7 +25,7 @@ is moved inside its eye opening (avatar/render/eyes.py, GazePainter), so the
 warp carries the new gaze through every pose and expression.
 
 The renderer never uses torch and sets no global thread state; callers that
-need strictly one thread call `cv2.setNumThreads(1)` (bench/render.py does).
+need strictly one thread call `cv2.setNumThreads(1)`.
 """
 
 from __future__ import annotations
@@ -101,10 +101,9 @@ SHOULDER_LAG = 0.75
 LAYOUT_MIN_YAW_DEG = 8.0
 #: output pixels per cell of the inverse map's grid, at every size. Exact inside
 #: each triangle (the map is affine there), bilinear across their edges, exact
-#: around folds (BackwardMapper). 512 px has always used 2; 256 px used 1 until
-#: issue 48 measured 2 there against 1 in one run on six portraits (bench/map_step.py):
-#: the landmarker's read-back, pose error and background drift moved less than
-#: 256 px itself moves them from 512, for a render 4.3 -> 3.2 ms a frame.
+#: around folds (BackwardMapper). At 256 px, 2 against 1 moves the landmarker's
+#: read-back, pose error and background drift less than 256 px itself moves them
+#: from 512, for a render 4.3 -> 3.2 ms a frame (docs/LIVE_AVATAR.md).
 MAP_STEP_PX = 2
 
 
@@ -247,7 +246,7 @@ class PortraitRenderer:
     def _pose(self, motion: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """The head's rotation relative to the reference (image axes), scale and shift."""
         cal, ref = self.calibration, self.reference
-        # float arithmetic, as np.clip's float64 did it (issue 48: without its overhead)
+        # float arithmetic, as np.clip's float64 did it, without its per-call overhead
         yaw, pitch, roll = (
             float(ref[col]) + min(max(cal.pose_change(axis, float(motion[col] - ref[col])),
                                       -MAX_ANGLE_DEG), MAX_ANGLE_DEG)

@@ -10,7 +10,8 @@ landmarker reads back from its frames what it was told to show. Three checks:
   useful range;
 - head-pose sweeps over +-15 degrees: absolute angle error.
 
-The same functions drive the tests, bench/render.py and the calibration fit.
+The same functions drive the tests, the renderer's measurements (docs/renderer.md)
+and the calibration fit.
 """
 
 from __future__ import annotations

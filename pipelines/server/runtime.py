@@ -44,7 +44,7 @@ class ServerConfig:
     asr_language: str = "en"
     send_metrics: bool = True  # `metrics` events are cheap and benchmarks need them
     #: builds extra processors inserted between TTS and the transport, fresh for
-    #: each session, from that session's context (after the avatar node, if any)
+    #: each session, from that session's context (after the face service, if any)
     session_processors: Callable[[SessionContext], Sequence[FrameProcessor]] | None = None
     #: serve the live avatar to clients whose hello asks for video (when the
     #: runtime has avatar assets); otherwise every session is voice only

@@ -2,7 +2,7 @@
 
 The handshake is done before any pipeline exists, so a bad client costs
 nothing and is answered with an `error` event plus a close code that says why
-(docs/PROTOCOL.md). A video session (hello.video_out) gets the avatar node,
+(docs/PROTOCOL.md). A video session (hello.video_out) gets the face service,
 sized to this machine's measured cost; every other session is voice only.
 Faults inside one session never touch the others.
 """
@@ -215,7 +215,7 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                  image_lead_frames: int = 0,
                  images_sync_with_audio: bool = False,
                  jpeg: bool = True) -> AvatarStart | None:
-    """Build the avatar node for a session whose hello asked for video.
+    """Build the face service for a session whose hello asked for video.
 
     The render size and camera rate are chosen from this machine's measured
     cost (`AvatarAssets.choose_video`); an unknown portrait falls back to the

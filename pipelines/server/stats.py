@@ -1,13 +1,13 @@
 """What this server delivered over the last minutes: turn response time and video rate.
 
-A fleet (fleet/, issue 23) and any load balancer want more than "up": how fast this
+A fleet (fleet/) and any load balancer want more than "up": how fast this
 machine answers and how many avatar images it is sending, measured on what its
 sessions actually did. `/healthz` reports it under `recent`.
 
 The response time is the server's share of voice-to-voice: from the moment the
 server decided the visitor stopped (`user-stopped-speaking`) to the first reply
 audio it sent (`bot-started-speaking`). The client adds its own network and
-playout delay on top; benchmarks measure the whole (bench/voice_latency.py).
+playout delay on top; benchmarks measure the whole (docs/LATENCY.md).
 """
 
 from __future__ import annotations

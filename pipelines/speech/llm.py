@@ -44,7 +44,7 @@ class LocalOpenAILLMService(OpenAILLMService):
     spoken `APOLOGY`.
 
     Before each turn the service asks `endpoints` where to send it (a fleet's LLM
-    pool moves to a live replica after one dies: issue 37) and reports a failed
+    pool moves to a live replica after one dies) and reports a failed
     turn to it. A turn refused before any word of it was written (the replica is
     gone) is sent once more, to the endpoint the resolver then gives, if it is
     another one: the visitor never notices that failover.

@@ -43,7 +43,7 @@ class ASRParams:
     #: the encoder sees the utterance plus 2 s, at least this long, instead of whisper's
     #: fixed 30 s window (0: always 30 s). The encoder is most of whisper's time on a
     #: short question: 20 s halves it with no word lost on our test clips; 10-15 s are
-    #: 3-6x faster but misheard "delivery" as "the library" (bench/asr_window.py).
+    #: 3-6x faster but misheard "delivery" as "the library" (docs/LATENCY.md).
     encoder_min_secs: float = 20.0
 
     @classmethod
@@ -125,7 +125,7 @@ def piper_session_options(threads: int) -> onnxruntime.SessionOptions:
     """onnxruntime options for piper: `threads` that never spin-wait (0: one a
     core) and no CPU memory arena.
 
-    Why no arena (issue 36): onnxruntime's arena keeps the high-water mark of
+    Why no arena: onnxruntime's arena keeps the high-water mark of
     every tensor it ever served and grows in steps at the longest sentence so
     far; a kiosk server's RSS rose with it (771 -> 895 MB over 40 syntheses of
     5-60 words, in steps). Without the arena, and with the freed pages given

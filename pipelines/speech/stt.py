@@ -22,9 +22,8 @@ class NoWordsCounter:
     breaths, a door), counted for the operator (`GET /healthz`, `no_words_sounds`).
 
     They are not errors and the visitor is told nothing: a laugh over a reply
-    lets the reply play on, and before issue 27 each one sent the visitor an
-    `empty_transcript` error (sometimes two for one laugh). A count that climbs
-    fast still tells the operator that the room is noisy or the VAD too eager.
+    lets the reply play on. A count that climbs fast still tells the operator that
+    the room is noisy or the VAD too eager.
     """
 
     sounds: int = 0
@@ -46,7 +45,7 @@ class BundledWhisperSTTService(WhisperSTTService):
     An utterance that decodes to nothing is a sound without words (a laugh, a
     cough): it is logged and counted (`NO_WORDS`), and a `NoWordsFrame` lets a
     reply paused for it play on; the client is sent nothing, since a visitor's
-    laugh is not an error (issue 27).
+    laugh is not an error.
     """
 
     def __init__(self, *, models: SpeechModels, language: str = "en", **kwargs: Any) -> None:

@@ -9,7 +9,7 @@ module does the same with pipecat's own turn machinery:
 
 - While the bot speaks, a VAD start does not interrupt. It starts the user
   turn *without* an interruption and sends `ReplyPauseFrame` downstream: the
-  output (the avatar node, or `ReplyPacer` in a voice-only session) stops
+  output (the face service, or `ReplyPacer` in a voice-only session) stops
   playing at the next 40 ms frame and keeps the rest of the reply.
 - The transcript decides. Words that are only a backchannel ("mm-hm",
   "yeah", "okay", "go on", ...), or whisper's renderings of laughter and
@@ -290,7 +290,7 @@ class BackchannelTolerantStartStrategy(BaseUserTurnStartStrategy):
         self._assistant_stopped.clear()
         # One interruption sent both ways, marked as broadcast siblings as pipecat's
         # `broadcast_frame` does: observers then see one interruption, not two (two
-        # unrelated frames sent the client two `bot-interrupted` events; issue 27).
+        # unrelated frames sent the client two `bot-interrupted` events).
         downstream, upstream = InterruptionFrame(), InterruptionFrame()
         downstream.broadcast_sibling_id, upstream.broadcast_sibling_id = upstream.id, downstream.id
         await self._aggregator.push_frame(downstream, FrameDirection.DOWNSTREAM)

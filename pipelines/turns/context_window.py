@@ -2,7 +2,7 @@
 
 The embedded llama.cpp server holds 2,048 tokens; the persona and knowledge take
 about 900 of them (sent as the system instruction, not as a message), and every
-question and answer adds 30-60 more. Found by `bench/live.py --soak`: after
+question and answer adds 30-60 more. Found in a soak: after
 about 45 turns in one session the prompt no longer fitted and every later turn
 got no answer. `ContextWindow`, placed between the user aggregator and the LLM,
 keeps the most recent messages (whole exchanges, starting at a user message),

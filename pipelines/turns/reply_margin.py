@@ -9,7 +9,7 @@ reply, pipelines/turns/speculative_turn.py, or a store answer) goes out at once,
 visitor who goes on right there was heard only after its first syllables had left: a
 real race, seen once in CI (tests/pipelines/test_withdrawn_reply.py).
 
-`ReplyStartMargin` sits between TTS and the output (the avatar node, or ReplyPacer).
+`ReplyStartMargin` sits between TTS and the output (the face service, or ReplyPacer).
 After each `UserStoppedSpeakingFrame` it holds the reply's frames until the pipeline
 has carried `margin_secs` of the visitor's audio past the turn end, counted in
 audio, not wall time: every chunk counted has been scored by the VAD upstream, so on
@@ -22,7 +22,7 @@ halves). `max_wait_secs` of wall time is a safety net should audio stop coming.
 
 What it costs is measured by `held_secs` (how long each reply whose audio was ready
 inside the margin waited: its text and TTS start often are, its audio rarely, since
-piper takes longer than the margin) and by bench/live.py's voice-to-voice with the
+piper takes longer than the margin) and by voice-to-voice with the
 margin on and off (docs/LATENCY.md).
 """
 

@@ -48,7 +48,7 @@ CHUNK_SECS = 0.04
 class ReplyPacer(FrameProcessor):
     """Real-time release of reply audio with pause/resume (see the module docstring)."""
 
-    #: the avatar node declares the same: the pipeline needs one pausable output
+    #: the face service declares the same: the pipeline needs one pausable output
     handles_reply_pause = True
 
     def __init__(self, *, lead_secs: float = 0.08, **kwargs: Any) -> None:

@@ -4,7 +4,7 @@ Barge-in (pipelines/turns/barge_in.py) pauses the reply at the VAD start, and th
 start is slow to commit: pipecat's analyzer needs `start_secs` of windows above
 its confidence *and* a loudness, smoothed over a 400 ms window, above
 `min_volume`. On the barge-in set that is ~260 ms after the onset of speech
-(bench/barge_in.py; docs/LATENCY.md), of a ~320 ms barge-in. The score of a
+(docs/LATENCY.md), of a ~320 ms barge-in. The score of a
 single 32 ms window crosses the same confidence much sooner (~70 ms after the
 onset, the same set offline).
 

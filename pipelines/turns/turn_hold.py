@@ -12,7 +12,7 @@ Two tiers: a word no English sentence ends on ("the", "about", "and": however
 whisper punctuates it) is held `unfinished_hold_secs` (1.6 s); a word or mark
 that often but not always goes on ("is", a comma) `hold_secs` (0.8 s). Real
 speakers pause longer than 0.8 s mid-sentence: "we had a long discussion
-about. [1.3 s] how easy..." (AMI meeting, bench/turn_splits.py --real), and
+about. [1.3 s] how easy..." (an AMI meeting; docs/LATENCY.md), and
 piper requests with a 1.0 s pause after "where the" or "for my" split at
 0.8 s. LiveKit's agents wait up to 6 s when their turn model says the
 sentence is unfinished; 1.6 s is what a turn that really ends on "the" costs.
@@ -24,7 +24,7 @@ there's a project") was cut off mid-thought or misheard. And whisper itself call
 a decode *failed* when its mean token log-probability is below -1.0
 (pipelines/speech/transcript_confidence.py): far-field mumbling it turned into "Ebenezer.
 At the miswais.", or a hallucination. On 31 real paused utterances
-(bench/turn_splits.py --real) these were 4 of the 13 turns cut in two. Both
+(docs/LATENCY.md) these were 4 of the 13 turns cut in two. Both
 thresholds are whisper's own, not fitted; what they cost a clean turn is
 measured in docs/LATENCY.md.
 

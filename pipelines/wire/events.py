@@ -95,7 +95,7 @@ class ProtocolEventObserver(BaseObserver):
         self._bot_speaking = False
         self._reply_pending = False  # an LLM reply started and has not finished speaking
         #: `bot-interrupted` was sent for the current reply: one event per interruption,
-        #: however many InterruptionFrames the pipeline carries for it (issue 27)
+        #: however many InterruptionFrames the pipeline carries for it
         self._interrupted = False
         #: `bot-tts-text` of a sentence that left the output transport while no reply
         #: audio was flowing: sent once its audio starts (see `on_push_frame`)
@@ -125,9 +125,9 @@ class ProtocolEventObserver(BaseObserver):
             return
         if isinstance(frame, AggregatedTextFrame) and getattr(frame, "will_be_spoken", False):
             # A sentence's text for live captions. The TTS pushes it before synthesizing
-            # it, and the pacer or avatar node before it lets it pass while no reply
-            # audio is queued, so the first sentence of a reply left the transport
-            # 0.25-0.7 s before its audio (issue 27). While reply audio flows, the
+            # it, and the pacer or the face service before it lets it pass while no
+            # reply audio is queued, so the first sentence of a reply left the
+            # transport 0.25-0.7 s before its audio. While reply audio flows, the
             # transport passes it on right after the audio before it, i.e. right
             # before its own; otherwise it waits for `bot-started-speaking`.
             if data.source is self._output and data.direction == FrameDirection.DOWNSTREAM:

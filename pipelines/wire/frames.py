@@ -6,7 +6,7 @@ nothing in an utterance, speech/stt.py), `ReplyPauseFrame` / `ReplyResumeFrame`
 (barge-in holds the reply and lets it play on, turns/barge_in.py).
 
 The face (face/): `UserCameraFrame`, `UserMotionFrame` and `PortraitRequestFrame`
-come from the client (wire/serializer.py) to the avatar node; the node emits
+come from the client (wire/serializer.py) to the face service; the service emits
 `AvatarImageFrame`s, which face/video_wire.py re-wraps as `EncodedVideoFrame`s
 for the serializer to write behind their audio; over pipecat's SmallWebRTC it
 emits `MediaTimedImageFrame`s, which wire/webrtc_output.py hands to a video track
@@ -71,7 +71,7 @@ class EncodedVideoFrame(OutputTransportMessageFrame):
 
 @dataclass
 class UserCameraFrame(SystemFrame):
-    """A JPEG from the user's camera (client kind 3), on its way to the avatar node."""
+    """A JPEG from the user's camera (client kind 3), on its way to the face service."""
 
     jpeg: bytes = b""
     client_pts_us: int = 0

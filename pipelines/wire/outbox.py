@@ -4,9 +4,8 @@ pipecat's websocket output awaits every send on its one output task. When a
 client stops reading, the kernel's send buffer fills (up to 4 MB on loopback,
 5 s of 512 px video), then that await blocks the task that also paces the
 audio, writes the events and feeds the avatar's clock: the whole session
-stalled and ended 7.7 s behind the wall clock, with no video dropped
-(issue 27), although docs/PROTOCOL.md promises that video gives way first and
-audio never.
+stalled and ended 7.7 s behind the wall clock, with no video dropped,
+although docs/PROTOCOL.md promises that video gives way first and audio never.
 
 `SessionOutbox` takes every outgoing message without blocking and sends them
 in order from its own task, so the pipeline keeps its pace whatever the

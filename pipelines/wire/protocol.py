@@ -1,6 +1,6 @@
 """The server's half of the wire protocol: `ProtocolSession`, one connection's state machine.
 
-It turns raw websocket messages into typed inputs (`AudioInput`, `CameraInput`,
+It turns raw websocket messages into typed inputs (`AudioInput`, `CameraJpegInput`,
 `MotionInput`, `PortraitUpload`, or a client message of sdk.protocol) or
 `ProtocolError`s without touching a socket: the handshake, the negotiated
 formats, media validation and per-stream rate limits. The schema it checks
@@ -57,8 +57,8 @@ class AudioInput:
 
 
 @dataclass(frozen=True)
-class CameraInput:
-    """A JPEG frame of the user's camera (decoded and analysed by the avatar node)."""
+class CameraJpegInput:
+    """A JPEG frame of the user's camera (decoded and analysed by the face service)."""
 
     jpeg: bytes
     pts_us: int
@@ -92,7 +92,7 @@ class RateLimitedError(ProtocolError):
         self.unit = unit
 
 
-Parsed = Hello | Ping | SetPortrait | AudioInput | CameraInput | MotionInput | PortraitUpload
+Parsed = Hello | Ping | SetPortrait | AudioInput | CameraJpegInput | MotionInput | PortraitUpload
 
 
 class ProtocolSession:
@@ -230,7 +230,7 @@ class ProtocolSession:
 
     def _receive_binary(
         self, data: bytes
-    ) -> AudioInput | CameraInput | MotionInput | PortraitUpload:
+    ) -> AudioInput | CameraJpegInput | MotionInput | PortraitUpload:
         if self.state is SessionState.AWAITING_HELLO:
             raise ProtocolError(
                 ErrorCode.HANDSHAKE_REQUIRED.value,
@@ -270,7 +270,7 @@ class ProtocolSession:
                     ErrorCode.BAD_CAMERA_FRAME.value,
                     "a camera frame must be one JPEG image (starts with FF D8 FF); dropped",
                 )
-            return CameraInput(chunk.payload, chunk.pts_us)
+            return CameraJpegInput(chunk.payload, chunk.pts_us)
         return MotionInput(decode_motion(chunk), chunk.pts_us)
 
     def _charge(self, secs: float) -> None:

@@ -39,7 +39,7 @@ from pipelines.wire.frames import (
 )
 from pipelines.wire.protocol import (
     AudioInput,
-    CameraInput,
+    CameraJpegInput,
     MotionInput,
     PortraitUpload,
     ProtocolSession,
@@ -167,7 +167,7 @@ class ProtocolV1Serializer(FrameSerializer):
             return OutputTransportMessageUrgentFrame(
                 message=Pong(id=parsed.id).model_dump(exclude_none=True)
             )
-        if isinstance(parsed, CameraInput):
+        if isinstance(parsed, CameraJpegInput):
             return UserCameraFrame(jpeg=parsed.jpeg, client_pts_us=parsed.pts_us)
         if isinstance(parsed, MotionInput):
             return UserMotionFrame(motion=parsed.motion, client_pts_us=parsed.pts_us)

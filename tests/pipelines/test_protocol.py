@@ -180,14 +180,14 @@ def test_v1_hello_ignores_video_fields_and_true_means_defaults() -> None:
 
 
 def test_camera_frames_need_video_in_and_must_be_jpeg() -> None:
-    from pipelines.wire.protocol import CameraInput
+    from pipelines.wire.protocol import CameraJpegInput
 
     with pytest.raises(ProtocolError) as info:
         open_session().receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xff..."))
     assert info.value.code == "video_in_disabled" and not info.value.fatal
     session = open_video_session()
     parsed = session.receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xffjpeg", pts_us=40))
-    assert isinstance(parsed, CameraInput) and parsed.pts_us == 40
+    assert isinstance(parsed, CameraJpegInput) and parsed.pts_us == 40
     with pytest.raises(ProtocolError) as info:
         session.receive(encode_media(MediaKind.CAMERA, b"\x89PNG\r\n\x1a\n..."))
     assert info.value.code == "bad_camera_frame" and not info.value.fatal

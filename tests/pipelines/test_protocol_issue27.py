@@ -33,7 +33,7 @@ from avatar.errors import FaceCutOffError, FaceTooSmallError
 from avatar.live.assets import portrait_from_upload
 from avatar.portrait import UPLOAD_MIN_FACE_PX, default_portrait_path
 from pipelines.wire.events import EventSender, ProtocolEventObserver
-from pipelines.wire.protocol import CameraInput, ProtocolSession
+from pipelines.wire.protocol import CameraJpegInput, ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from pipelines.wire.ws_transport import frame_samples
 from sdk.client import VoiceClient
@@ -41,7 +41,7 @@ from sdk.connection import BotAudio
 from sdk.errors import ProtocolError
 from sdk.protocol import Hello, Limits, MediaKind, encode_media, encode_motion
 
-JPEG = b"\xff\xd8\xff\xe0" + bytes(200)  # passes the magic check; the avatar node decodes
+JPEG = b"\xff\xd8\xff\xe0" + bytes(200)  # passes the magic check; the face service decodes
 V2_CAMERA = {"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000},
              "video_out": True, "video_in": {"kind": "camera"}}
 
@@ -138,7 +138,7 @@ def test_camera_flood_is_dropped_beyond_the_rate_and_a_steady_camera_is_not() ->
     clock.now += 1.0  # the bucket refills; then a steady 25 fps camera is never refused
     for _ in range(200):
         clock.now += 1 / 25
-        assert isinstance(session.receive(frame), CameraInput)
+        assert isinstance(session.receive(frame), CameraJpegInput)
 
 
 def test_motion_counts_against_the_same_limit_and_junk_is_dropped_before_decoding() -> None:
