@@ -111,22 +111,150 @@ def worker(size: int, secs: float, camera: bool) -> int:
         per_second[min(int(time.perf_counter() - wall0), len(per_second) - 1)] += 1
         k += 1
     cpu_ms = (time.process_time() - cpu0) * 1000.0
+    memory = memory_mb()
     session.close()
     print("RESULT " + json.dumps({"frames": k, "secs": secs, "cpu_ms": cpu_ms,
-                                  "fps": k / secs, "per_second": per_second}), flush=True)
+                                  "fps_each": [k / secs], "per_second": per_second,
+                                  "memory": {"worker": [memory]}}), flush=True)
     return 0
 
 
-def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[str, Any]:
-    """N sessions at once, each a fresh process with `tree`'s packages first on the path."""
+def memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """A process's resident, proportional (PSS) and own (USS) memory, MB (Linux)."""
+    fields: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                key, _, value = line.partition(":")
+                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                    fields[key] = int(value.split()[0]) / 1024.0
+    except OSError:
+        return {}
+    return {"rss_mb": round(fields.get("Rss", 0.0), 1), "pss_mb": round(fields.get("Pss", 0.0), 1),
+            "uss_mb": round(fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0), 1)}
+
+
+def process_cpu_secs(pid: int) -> float:
+    """A process's CPU seconds so far (user + system, all its threads)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool) -> int:
+    """`faces` sessions on one face worker process with as many slots (the product's
+    FaceWorkerPool and WorkerFace), each paced by a thread of this process, which
+    plays the server's part; prints READY, waits for GO, prints RESULT."""
+    import threading
+
+    import cv2
+    import torch
+
+    from avatar.generator.checkpoint import DEFAULT_CHECKPOINT
+    from avatar.live import AvatarSession, SessionOptions
+    from avatar.live.face_pool import FaceWorkerPool, WorkerFace
+    from avatar.portrait import Portrait, default_portrait_path
+    from benchkit.face_inputs import RATE, camera_feed, reply_tone
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    portrait = Portrait.load(default_portrait_path())
+    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=faces, faces_per_worker=faces, threads=1,
+                          prime=portrait, serial=serial)
+    if not pool.wait_warm(600):
+        raise RuntimeError("the face worker did not start")
+    jpegs = camera_feed(raw=False).jpegs if camera else []
+    sessions = []
+    for _ in range(faces):
+        session = AvatarSession(portrait, None, output_rate=RATE, face=WorkerFace(pool),
+                                options=SessionOptions(size=size, jpeg_quality=80))
+        session.push_avatar_audio(reply_tone(secs + 8.0), RATE)
+        sessions.append(session)
+    per_second = [[0] * int(np.ceil(secs)) for _ in sessions]
+    frames = [0] * faces
+    clock: dict[str, float] = {}
+
+    def pace(index: int, warm_only: bool) -> None:
+        session, drawn = sessions[index], 0
+        planned: list[Any] = []
+
+        def draw_one() -> None:
+            nonlocal drawn
+            if camera and int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS):
+                analysis = int(drawn * CAMERA_FPS / FPS)
+                session.analyze_camera_jpeg(jpegs[analysis % len(jpegs)],
+                                            int(drawn * 1000 / FPS) + (0 if warm_only else 10**6))
+            if not planned:
+                planned.extend(session.next_block())
+            session.render(planned.pop(0))
+            drawn += 1
+
+        if warm_only:
+            for _ in range(25):
+                draw_one()
+            return
+        while time.time() < clock["start_at"]:
+            time.sleep(0.001)
+        wall0, k = time.perf_counter(), 0
+        while True:
+            elapsed = time.perf_counter() - wall0
+            if elapsed >= secs:
+                break
+            due = k / FPS
+            if elapsed < due:
+                time.sleep(min(due - elapsed, secs - elapsed))
+                continue
+            draw_one()
+            per_second[index][min(int(time.perf_counter() - wall0), int(np.ceil(secs)) - 1)] += 1
+            k += 1
+        frames[index] = k
+
+    for index in range(faces):  # warm-up: lazy set-up, the landmarker
+        pace(index, warm_only=True)
+    pids = pool.worker_pids()
+    print("READY", flush=True)
+    clock["start_at"] = float(sys.stdin.readline().split()[1])
+    threads = [threading.Thread(target=pace, args=(i, False)) for i in range(faces)]
+    cpu0 = time.process_time()
+    worker_cpu0 = sum(process_cpu_secs(pid) for pid in pids)
+    for thread in threads:
+        thread.start()
+    time.sleep(max(0.0, clock["start_at"] - time.time() + secs * 0.8))
+    memory = {"worker": [memory_mb(pid) for pid in pids], "driver": memory_mb()}
+    for thread in threads:
+        thread.join()
+    worker_cpu_ms = (sum(process_cpu_secs(pid) for pid in pids) - worker_cpu0) * 1000.0
+    driver_cpu_ms = (time.process_time() - cpu0) * 1000.0
+    for session in sessions:
+        session.close()
+    pool.close()
+    print("RESULT " + json.dumps({
+        "frames": sum(frames), "secs": secs, "cpu_ms": worker_cpu_ms,
+        "driver_cpu_ms": driver_cpu_ms, "fps_each": [k / secs for k in frames],
+        "per_second": per_second, "memory": memory}), flush=True)
+    return 0
+
+
+def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: int = 0,
+             serial: bool = False) -> dict[str, Any]:
+    """N sessions at once with `tree`'s packages first on the path: each a process of
+    its own drawing in process (`faces` 0), or `faces` sessions to a face worker
+    process of the pool, each with a driver process playing the server's part."""
     env = path_with(tree)
     for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(threads, "1")  # one core a session: no idle BLAS pools per process
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", str(size),
-               "--secs", str(secs), *([] if camera else ["--no-camera"])]
-    logs = [tempfile.TemporaryFile(mode="w+") for _ in range(n)]  # each worker's stderr
+    base = [sys.executable, str(Path(__file__).resolve()), "--size", str(size),
+            "--secs", str(secs), *([] if camera else ["--no-camera"])]
+    if faces:
+        groups = [min(faces, n - start) for start in range(0, n, faces)]
+        commands = [base + ["--driver", str(k), *(["--serial"] if serial else [])]
+                    for k in groups]
+    else:
+        commands = [base + ["--worker"] for _ in range(n)]
+    logs = [tempfile.TemporaryFile(mode="w+") for _ in commands]  # each process's stderr
     procs = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=log, text=True) for log in logs]
+                              stderr=log, text=True)
+             for command, log in zip(commands, logs, strict=True)]
 
     def failed(proc: subprocess.Popen[str], what: str) -> RuntimeError:
         log = logs[procs.index(proc)]
@@ -163,16 +291,32 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool) -> dict[s
                 proc.kill()
         for log in logs:
             log.close()
-    fps = [r["fps"] for r in results]
+    fps = [f for r in results for f in r["fps_each"]]
     frames = sum(r["frames"] for r in results)
     cpu_ms = sum(r["cpu_ms"] for r in results)
+    driver_ms = sum(r.get("driver_cpu_ms", 0.0) for r in results)
+    workers = [m for r in results for m in r["memory"]["worker"] if m]
+    drivers = [r["memory"]["driver"] for r in results if r["memory"].get("driver")]
     return {"sessions": n, "size": size, "camera": camera, "secs": secs,
+            "faces_per_worker": faces, "serial": serial,
             "fps_min": round(min(fps), 2), "fps_median": round(statistics.median(fps), 2),
             "fps_each": [round(f, 2) for f in fps],
+            # the face's CPU (the worker processes'; in-process: the session processes')
             "cpu_ms_per_frame": round(cpu_ms / max(frames, 1), 2),
-            "cores_used": round(cpu_ms / 1000.0 / secs, 2),
+            # the server's side of it (the drivers': planning, audio features, the hop)
+            "driver_cpu_ms_per_frame": round(driver_ms / max(frames, 1), 2),
+            "cores_used": round((cpu_ms + driver_ms) / 1000.0 / secs, 2),
+            "face_pss_mb_per_session": round(sum(m["pss_mb"] for m in workers) / n, 1),
+            "face_uss_mb_per_session": round(sum(m["uss_mb"] for m in workers) / n, 1),
+            "face_rss_mb_per_process": round(statistics.mean(m["rss_mb"] for m in workers), 1),
+            "driver_pss_mb_per_session": round(sum(m["pss_mb"] for m in drivers) / n, 1),
             "held": min(fps) >= HELD_FPS,
             "load_average_start": load_start, "load_average_end": load_average()}
+
+
+def variant_name(faces: int) -> str:
+    """A variant's name in the report: how its sessions are housed."""
+    return "process_per_session" if faces == 0 else f"{faces}_per_worker"
 
 
 def held(steps: list[dict[str, Any]], size: int) -> int:
@@ -189,14 +333,14 @@ def plot(report: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (rate, cores) = plt.subplots(1, 2, figsize=(11, 4.5))
-    series = [("after" if report.get("against") else "", report["steps"])]
-    if report.get("steps_before"):
-        series.insert(0, ("before", report["steps_before"]))
-    for name, steps in series:
+    by_variant = report.get("steps_by_variant") or {"": report["steps"]}
+    for index, (name, steps) in enumerate(by_variant.items()):
         for size in report["sizes"]:
             rows = [s for s in steps if s["size"] == size]
+            if not rows:
+                continue
             ns = [s["sessions"] for s in rows]
-            style = "--" if name == "before" else "-"
+            style = ["--", "-", "-.", ":"][index % 4]
             label = f"{size} px {name}".strip()
             rate.plot(ns, [s["fps_min"] for s in rows], style, marker="o", label=label)
             cores.plot(ns, [s["cores_used"] for s in rows], style, marker="o",
@@ -228,43 +372,59 @@ def main() -> int:
     parser.add_argument("--tag", default="run")
     parser.add_argument("--plot-only", type=Path, default=None,
                         help="redraw the plot of a saved JSON, measure nothing")
+    parser.add_argument("--faces-per-worker", type=int, nargs="+", default=[0],
+                        help="sessions per face worker process of the pool (several: "
+                        "each is run, alternating, in one run); 0: each session in a "
+                        "process of its own, drawing in process (the design before "
+                        "multi-session workers)")
+    parser.add_argument("--serial", action="store_true",
+                        help="a worker answers its sessions one at a time (not a thread each)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--driver", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
     args = parser.parse_args()
     camera = not args.no_camera
     if args.worker:
         return worker(args.size, args.secs, camera)
+    if args.driver:
+        return pool_driver(args.size, args.secs, camera, args.driver, args.serial)
     if args.plot_only is not None:
         plot(json.loads(args.plot_only.read_text()), args.plot_only.with_suffix(".png"))
         return 0
     if args.secs < 5 or min(args.sessions) < 1:
         parser.error("--secs must be >= 5 and --sessions >= 1")
-    trees = [("after", ROOT)]
+    variants = [(variant_name(k), ROOT, k) for k in args.faces_per_worker]
     if args.against:
         try:
-            trees.insert(0, ("before", baseline_tree(args.against)))
+            variants.insert(0, ("before", baseline_tree(args.against), 0))
         except ValueError as error:
             parser.error(str(error))
-    steps: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
     plan = [(size, n) for size in args.sizes for n in sorted(args.sessions)]
     for size, n in tqdm(plan, desc="density", unit="step"):
-        for code, tree in trees:
-            step = run_step(tree, n, size, args.secs, camera) | {"code": code}
-            steps[code].append(step)
-            tqdm.write(f"{code} {size} px x{n}: min {step['fps_min']} fps, "
-                       f"{step['cpu_ms_per_frame']} ms/frame, {step['cores_used']} cores")
+        for name, tree, faces in variants:  # alternating: the variants see the same machine
+            step = run_step(tree, n, size, args.secs, camera, faces, args.serial)
+            steps[name].append(step | {"code": name})
+            tqdm.write(f"{name} {size} px x{n}: min {step['fps_min']} fps, "
+                       f"{step['cpu_ms_per_frame']}+{step['driver_cpu_ms_per_frame']} ms/frame, "
+                       f"{step['cores_used']} cores, PSS {step['face_pss_mb_per_session']} MB"
+                       f"/session")
+    last = variants[-1][0]
+    first_steps = steps[variants[0][0]]
     report: dict[str, Any] = {
         "bench": "density", "tag": args.tag, "cpus": os.cpu_count(), "camera": camera,
         "camera_fps": CAMERA_FPS if camera else 0.0, "secs": args.secs, "sizes": args.sizes,
-        "against": args.against, "held_fps": HELD_FPS, "steps": steps["after"],
-        "load_average_start": (steps["before"] or steps["after"])[0]["load_average_start"],
-        "load_average_end": steps["after"][-1]["load_average_end"]}
+        "against": args.against, "held_fps": HELD_FPS, "serial": args.serial,
+        "variants": [name for name, _, _ in variants], "steps": steps[last],
+        "steps_by_variant": steps,
+        "load_average_start": first_steps[0]["load_average_start"],
+        "load_average_end": steps[last][-1]["load_average_end"]}
     for size in args.sizes:
-        report[f"sessions_at_25fps_{size}"] = held(steps["after"], size)
+        report[f"sessions_at_25fps_{size}"] = held(steps[last], size)
+        report[f"sessions_at_25fps_{size}_by_variant"] = {
+            name: held(rows, size) for name, rows in steps.items()}
         if args.against:
             report[f"sessions_at_25fps_{size}_before"] = held(steps["before"], size)
-    if args.against:
-        report["steps_before"] = steps["before"]
     out = RESULTS / f"density_{args.tag}.json"
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(report, out.with_suffix(".png"))

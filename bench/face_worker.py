@@ -113,10 +113,12 @@ class PacedSession(threading.Thread):
         self.session.close()
 
 
-def crash_once(pool: FaceWorkerPool, portrait: Portrait, other: PacedSession) -> dict[str, Any]:
+def crash_once(pool: FaceWorkerPool, portrait: Portrait,
+               others: list[PacedSession]) -> dict[str, Any]:
     """kill -9 of a session's worker mid-reply; the time until its next frame is drawn,
-    and the other session's largest frame gap from 1 s before the kill to 1 s after
-    the video came back."""
+    and each other live session's largest frame gap from 1 s before the kill to 1 s
+    after the video came back: those on the killed worker (its neighbours, which move
+    to a fresh one) apart from those on other workers."""
     pool.wait_warm(120)
     face = WorkerFace(pool)
     session = AvatarSession(portrait, None, output_rate=RATE, face=face,
@@ -128,17 +130,27 @@ def crash_once(pool: FaceWorkerPool, portrait: Portrait, other: PacedSession) ->
         time.sleep(1.0)
         lost = face.pid
         assert lost is not None
+        neighbours = [o for o in others if o.face.pid == lost]
+        elsewhere = [o for o in others if o.face.pid != lost]
+        restarts = [o.face.restarts for o in others]
         os.kill(lost, signal.SIGKILL)
         killed = time.perf_counter()
         planned = session.next_block()
         session.render(planned[0])
         back = time.perf_counter() - killed
-        time.sleep(1.0)
+        time.sleep(1.5)
+        until = killed + back + 1.0
         return {"video_back_secs": round(back, 3), "restarts": face.restarts,
                 "reply_went_on": bool(planned[0].speaking), "new_pid": face.pid != lost,
-                "other_session_gap_ms_max": other.largest_gap_ms(killed - 1.0,
-                                                                 killed + back + 1.0),
-                "other_session_same_worker": other.face.restarts == 0}
+                "neighbours": len(neighbours),
+                "neighbour_gap_ms_max": max((o.largest_gap_ms(killed - 1.0, until)
+                                             for o in neighbours), default=None),
+                "other_session_gap_ms_max": max((o.largest_gap_ms(killed - 1.0, until)
+                                                 for o in elsewhere), default=None),
+                "other_session_same_worker": all(
+                    o.face.restarts == before for o, before in zip(others, restarts,
+                                                                   strict=True)
+                    if o in elsewhere)}
     finally:
         session.close()
 
@@ -147,6 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=250)
     parser.add_argument("--crashes", type=int, default=3)
+    parser.add_argument("--faces-per-worker", type=int, default=1,
+                        help="sessions per worker process in the crash runs")
     args = parser.parse_args()
     load_start = load_average()
     portrait = Portrait.load(default_portrait_path())
@@ -183,26 +197,38 @@ def main() -> None:
     finally:
         pool.close()
     # the crashes beside another live session, with two warm workers as the server keeps
-    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=2, prime=portrait)
+    # the crashes beside other live sessions (one on another worker; with several
+    # sessions per worker, the crashed session's neighbours too)
+    k = args.faces_per_worker
+    result["faces_per_worker"] = k
+    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=2 * k, prime=portrait, faces_per_worker=k)
     try:
         pool.wait_warm(180)
-        other = PacedSession(pool, portrait)
-        other.start()
+        others = [PacedSession(pool, portrait) for _ in range(2 * k - 1)]
+        for other in others:
+            other.start()
         try:
-            result["crashes"] = [crash_once(pool, portrait, other) for _ in range(args.crashes)]
+            result["crashes"] = [crash_once(pool, portrait, others)
+                                 for _ in range(args.crashes)]
         finally:
-            other.stop()
+            for other in others:
+                other.stop()
     finally:
         pool.close()
     backs = [c["video_back_secs"] for c in result["crashes"]]
     result["video_back_secs_max"] = max(backs) if backs else None
     result["other_session_gap_ms_max"] = max(
-        (c["other_session_gap_ms_max"] for c in result["crashes"]), default=None)
+        (c["other_session_gap_ms_max"] for c in result["crashes"]
+         if c["other_session_gap_ms_max"] is not None), default=None)
+    result["neighbour_gap_ms_max"] = max(
+        (c["neighbour_gap_ms_max"] for c in result["crashes"]
+         if c["neighbour_gap_ms_max"] is not None), default=None)
     result["worker_vs_in_process_frame_ms_p50"] = round(
         result["worker"]["frame_ms_p50"] / result["in_process"]["frame_ms_p50"], 2)
     result["load_average_end"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "face_worker.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "face_worker.json" if k == 1 else f"face_worker_{k}_per_worker.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
 
 

@@ -322,6 +322,15 @@ class AvatarSettings(_Section):
         description="Sessions a face worker serves before it exits and a fresh one takes "
         "its place (1: every session's memory goes back to the system when it ends).",
     )
+    faces_per_worker: int = Field(
+        default=1, ge=0, le=64,
+        description="Sessions one face worker process draws at once, each on a channel "
+        "and a thread of its own: they share the generator, the portrait's plates and "
+        "the runtimes, so each added face costs a fraction of a process's memory, but "
+        "a crash of the process restarts all of its faces. 1: a process per session "
+        "(the strictest isolation); 0: chosen from the machine (two where it admits more "
+        "sessions than it has cores, else one).",
+    )
     # --- each session's pacing (the fields of pipelines.face.video_service.AvatarNodeParams)
     lead_secs: float = Field(
         default=0.06, ge=0, description="Frames are pushed this long before their time: one "

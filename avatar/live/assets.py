@@ -16,8 +16,10 @@ and the same live measure decides admission (avatar/live/capacity.py).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,12 +31,12 @@ import numpy as np
 import torch
 
 from avatar.audio_features import FEATURE_DIM
-from avatar.errors import NotAnImageError, UnknownPortraitError
+from avatar.errors import AvatarError, NotAnImageError, UnknownPortraitError
 from avatar.face_analysis import FaceAnalyzer
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
 from avatar.generator.streaming import StreamingGenerator
 from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
-from avatar.live.capacity import CapacityBoard, warm_workers_for
+from avatar.live.capacity import CapacityBoard, faces_per_worker_for, warm_workers_for
 from avatar.live.imaging import NATIVE_SIZES, encode_jpeg, native_size
 from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
 from avatar.motion import MOTION_DIM
@@ -45,15 +47,20 @@ from avatar.render.portrait_calibration import calibration_for
 if TYPE_CHECKING:
     from avatar.live.face_pool import FaceWorkerPool
 
+_log = logging.getLogger(__name__)
+
 #: Image files a portrait folder may hold.
 PORTRAIT_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Name of the built-in portrait (always available).
 DEFAULT_PORTRAIT = "grace_hopper"
+#: Portraits loaded from image paths kept analysed (the last used), per library.
+FILES_KEPT = 8
 
 
 class PortraitLibrary:
     """The operator's portraits by name: the built-in default plus every image
-    in `folder`; each is analysed on first use and cached (thread-safe)."""
+    in `folder`; each is analysed on first use (or ahead: `prepare`) and cached, as
+    are the last FILES_KEPT images loaded by path (thread-safe)."""
 
     def __init__(self, folder: Path | None = None, default: str = DEFAULT_PORTRAIT) -> None:
         self._paths: dict[str, Path] = {DEFAULT_PORTRAIT: default_portrait_path()}
@@ -70,6 +77,7 @@ class PortraitLibrary:
                 f"(has: {', '.join(self.names())})")
         self.default = default
         self._loaded: dict[str, Portrait] = {}
+        self._files: OrderedDict[tuple[str, int, int], Portrait] = OrderedDict()
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -93,6 +101,40 @@ class PortraitLibrary:
                 portrait.name = name
                 self._loaded[name] = portrait
             return self._loaded[name]
+
+    def load_file(self, path: Path) -> Portrait:
+        """The analysed portrait of an image file, named by its stem; kept by path and
+        modification, so showing it again costs no analysis.
+
+        Raises:
+            FileNotFoundError: no such file.
+            NoFaceError, FaceTooSmallError, NotAnImageError: the file is unusable.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"portrait image {path} does not exist")
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            portrait = self._files.get(key)
+            if portrait is None:
+                portrait = Portrait.load(path)
+                portrait.name = path.stem
+                self._files[key] = portrait
+                while len(self._files) > FILES_KEPT:
+                    self._files.popitem(last=False)
+            self._files.move_to_end(key)
+            return portrait
+
+    def prepare(self) -> None:
+        """Analyse every portrait of the library not analysed yet (at start-up, in the
+        background), so a switch to any of them costs no analysis; an unusable file is
+        left for `get` to report."""
+        for name in self.names():
+            try:
+                self.get(name)
+            except (AvatarError, OSError) as error:
+                _log.warning("portrait %r cannot be prepared: %s", name, error)
 
 
 def portrait_from_upload(data: bytes, name: str = "upload") -> Portrait:
@@ -244,22 +286,26 @@ class AvatarAssets:
     @classmethod
     def load(cls, *, portrait_dir: Path | None = None, default_portrait: str = DEFAULT_PORTRAIT,
              checkpoint: Path | None = None, budget_ms: float = 100.0,
-             calibrate: bool = False,
+             calibrate: bool = False, portraits: PortraitLibrary | None = None,
+             generator: GeneratorCheckpoint | None = None,
              on_calibration: Callable[[CalibrationEvent], None] | None = None,
              face_workers: int | None = None, face_worker_sessions: int = 1,
-             face_threads: int = 1) -> AvatarAssets:
+             face_threads: int = 1, faces_per_worker: int = 1) -> AvatarAssets:
         """Analyse the default portrait, load the generator, measure this machine.
 
         `calibrate`: start the background calibrator and queue the start-up portrait
         (nothing to fit when it is the built-in default); `on_calibration` hears
         its events (the server logs them). Off unless asked (the server asks, per
         its `calibrate_portraits` setting): tests and benches must not start fits.
+        `portraits` and `generator`: already loaded (a face started on them while
+        the rest loads), used as they are.
 
         `face_workers`: run each session's face in a worker process, this many kept
         warm (primed with the default portrait); each serves `face_worker_sessions`
-        sessions, then exits. None: faces run in this process."""
-        portraits = PortraitLibrary(portrait_dir, default_portrait)
-        ckpt = load_generator(checkpoint or DEFAULT_CHECKPOINT)
+        sessions, then exits; each process draws `faces_per_worker` sessions at once
+        (0: chosen from the machine). None: faces run in this process."""
+        portraits = portraits or PortraitLibrary(portrait_dir, default_portrait)
+        ckpt = generator or load_generator(checkpoint or DEFAULT_CHECKPOINT)
         ckpt.model.eval()
         costs = MachineCosts.measure(portraits.get(), ckpt)
         capacity = floor_capacity(costs)
@@ -272,6 +318,8 @@ class AvatarAssets:
             faces = FaceWorkerPool(checkpoint or DEFAULT_CHECKPOINT,
                                    warm=warm_workers_for(face_workers, capacity),
                                    sessions_per_worker=face_worker_sessions,
+                                   faces_per_worker=faces_per_worker_for(faces_per_worker,
+                                                                         capacity),
                                    threads=face_threads, prime=portraits.get())
         calibrator = PortraitCalibrator(on_event=on_calibration) if calibrate else None
         if calibrator is not None:

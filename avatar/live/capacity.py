@@ -114,6 +114,10 @@ class CapacityBoard:
                        "images/s); try again later")
 
 
+#: Sessions per face worker process chosen for a machine with more sessions than cores.
+AUTO_FACES_PER_WORKER = 2
+
+
 def warm_workers_for(asked: int, board: CapacityBoard) -> int:
     """How many face workers to keep warm: what the settings ask, but never more than
     the sessions this machine can take at the floor (at least one when any are
@@ -124,4 +128,17 @@ def warm_workers_for(asked: int, board: CapacityBoard) -> int:
     return min(asked, max(1, board.report().slots))
 
 
-__all__ = ["CapacityBoard", "CapacityReport", "VOICE_RESERVE_CORES", "warm_workers_for"]
+def faces_per_worker_for(asked: int, board: CapacityBoard, cores: int | None = None) -> int:
+    """Sessions per face worker process: what the settings ask, or (0) two where the
+    machine admits more sessions than it has cores, else one. Two shared a process's
+    memory and held the most faces on 16 cores; three or more were held back by the
+    process's one interpreter lock (docs/FLEET.md, "Faces per worker")."""
+    if asked > 0:
+        return asked
+    cores = cores or os.cpu_count() or 1
+    return AUTO_FACES_PER_WORKER if board.report().slots > cores else 1
+
+
+__all__ = ["AUTO_FACES_PER_WORKER", "CapacityBoard", "CapacityReport", "VOICE_RESERVE_CORES",
+           "faces_per_worker_for",
+           "warm_workers_for"]

@@ -35,6 +35,9 @@ from avatar.portrait import Portrait
 from avatar.render import Calibration, PortraitRenderer
 from avatar.render.portrait_calibration import portrait_key
 
+#: Renderers a face keeps for later sessions (two portraits at two sizes).
+MAX_SPARE_RENDERERS = 4
+
 
 @dataclass(frozen=True)
 class FaceShape:
@@ -123,12 +126,7 @@ class LocalFace:
         `portrait`'s renderers and its background plate, draw, generate and analyse
         once (the first call of each pays for lazy set-up), and keep the renderers
         for the first session that shows this portrait."""
-        for size in sizes:
-            renderer = PortraitRenderer(portrait, native_size(size))
-            # the shift-map plate (seconds of a core, unless seeded: `PLATES.seed`)
-            renderer.plate_ready.wait(60.0)
-            renderer.render(portrait.reference_motion)
-            self._spares[(portrait_key(portrait), renderer.size)] = renderer
+        self.prime_renderers(portrait, sizes)
         self.start(portrait, max(sizes), None, 0)
         self._spares.update({(portrait_key(portrait), r.size): r
                              for r in self._renderers.values()})
@@ -142,13 +140,33 @@ class LocalFace:
         self._engine = self._renderer = None
         self._renderers = {}
 
+    def prime_renderers(self, portrait: Portrait, sizes: tuple[int, ...] = (512, 256)) -> None:
+        """Build `portrait`'s renderers at `sizes` ahead of a session and keep them for
+        the first session that shows it (another face in this process did the
+        first-call set-up already)."""
+        for size in sizes:
+            renderer = PortraitRenderer(portrait, native_size(size))
+            # the shift-map plate (seconds of a core, unless seeded: `PLATES.seed`)
+            renderer.plate_ready.wait(60.0)
+            renderer.render(portrait.reference_motion)
+            self._spares[(portrait_key(portrait), renderer.size)] = renderer
+
     def start(self, portrait: Portrait, size: int, calibration: Calibration | None,
               seed: int) -> FaceShape:
+        if self._portrait is not None:  # the last session's renderers serve the next one
+            key = portrait_key(self._portrait)
+            for renderer in self._renderers.values():
+                self._spares.pop((key, renderer.size), None)
+                self._spares[(key, renderer.size)] = renderer
+            while len(self._spares) > MAX_SPARE_RENDERERS:  # the oldest go first
+                del self._spares[next(iter(self._spares))]
         native = native_size(size)
-        renderer = self._spares.pop((portrait_key(portrait), native), None)
-        if renderer is None:
+        spare = self._spares.pop((portrait_key(portrait), native), None)
+        if spare is None:
             renderer = PortraitRenderer(portrait, native, calibration=calibration)
-        elif calibration is not None:
+        else:
+            renderer = spare
+        if spare is not None and calibration is not None:
             renderer.set_calibration(calibration)
         if self._camera is not None:
             self._camera.reset()  # a new session on a warm landmarker

@@ -4,24 +4,27 @@
 arrive, so the time from connect to first frame does not grow by a worker's
 start-up. Workers fork from `multiprocessing`'s fork server, which imports
 torch, OpenCV and mediapipe once (seconds) and then forks a ready interpreter
-in milliseconds; each worker then loads the generator's 3 MB of weights. A
-session takes an idle worker (`acquire`) and gives it back when it ends
-(`release`): by default the worker then exits and a fresh one takes its place,
-so every page a session touched goes back to the system (issue 27's creep
-was allocator high-water marks that only a process's exit returns).
+in milliseconds; each worker then loads the generator's 3 MB of weights.
+
+A worker has `faces_per_worker` slots, one session each. A session takes a free
+slot (`acquire`: on the busiest worker that has one, so workers fill before new
+ones are used) and gives it back when it ends (`release`). A worker takes
+`sessions_per_worker` sessions per slot, then exits when its last session ends,
+and a fresh one takes its place: the pages its sessions touched go back to the
+system (allocator high-water marks only a process's exit returns).
 
 `WorkerFace` is the session's `FaceBackend`. When its worker dies (a kill, a
-crash in native code), stops answering, or raises where it should not, it takes
-a fresh worker from the pool, replays the session's portrait, size and render
-table, and retries the request once: the session loses the generator's memory
-of the last seconds (motion restarts from the portrait's reference), never its
-queued reply audio. `restarts` counts this, so the caller can tell its client.
+crash in native code) or stops answering, or a request raises where it should
+not, it takes a fresh slot, replays the session's portrait, size and render table,
+and retries the request once: the session loses the generator's memory of the
+last seconds (motion restarts from the portrait's reference), never its queued
+reply audio. `restarts` counts this, so the caller can tell its client.
 
     pool = FaceWorkerPool(checkpoint_path, warm=2)   # at server start
     face = WorkerFace(pool)                          # per session
     session = AvatarSession(portrait, None, output_rate=24000, face=face)
     ...
-    session.close()                                  # the worker goes back to the pool
+    session.close()                                  # the slot goes back to the pool
     pool.close()                                     # at server stop
 """
 
@@ -41,7 +44,7 @@ import numpy as np
 
 from avatar.errors import FaceWorkerFailed, FaceWorkerLost
 from avatar.live.face import DrawnImage, FaceShape
-from avatar.live.face_worker import READY_TIMEOUT_SECS, FaceWorker
+from avatar.live.face_worker import READY_TIMEOUT_SECS, FaceChannel, FaceProcess
 from avatar.live.video_codec import VideoRequest
 from avatar.portrait import Portrait
 from avatar.render import Calibration, PortraitRenderer
@@ -59,33 +62,42 @@ PRELOAD = ["avatar.live.face_worker", "avatar.generator.checkpoint", "avatar.ren
 class PoolCounters:
     """What the pool did (the server's /healthz and the benches read it)."""
 
-    started: int = 0  # workers launched
-    handed_out: int = 0  # sessions given a worker
-    recycled: int = 0  # workers given back and kept for another session
-    retired: int = 0  # workers stopped after their sessions (memory returned)
-    lost: int = 0  # workers that died, hung or failed while a session used them
-    cold_waits: int = 0  # sessions that found no warm worker and waited for one
+    started: int = 0  # worker processes launched
+    handed_out: int = 0  # sessions given a worker slot
+    recycled: int = 0  # slots given back and kept for another session
+    retired: int = 0  # worker processes stopped after their sessions (memory returned)
+    lost: int = 0  # worker processes that died, hung or failed while a session used them
+    cold_waits: int = 0  # sessions that found no warm slot and waited for a new process
 
 
 class FaceWorkerPool:
-    """Warm face workers, handed to sessions one each (thread-safe)."""
+    """Warm face worker processes, each serving up to `faces_per_worker` sessions at
+    once on a channel of its own (thread-safe)."""
 
     def __init__(self, checkpoint: Path, *, warm: int = 1, sessions_per_worker: int = 1,
                  threads: int = 1, prime: Portrait | None = None,
-                 start_method: str = "forkserver") -> None:
-        """`warm`: idle workers kept ready; `sessions_per_worker`: sessions a worker
-        serves before it is retired (1: a fresh process per session); `threads`:
-        torch threads in each worker; `prime`: the portrait most sessions show, made
-        ready in each worker before it is handed out (`LocalFace.prime`)."""
-        if warm < 0 or sessions_per_worker < 1 or threads < 1:
-            raise ValueError("warm >= 0, sessions_per_worker >= 1 and threads >= 1")
+                 start_method: str = "forkserver", faces_per_worker: int = 1,
+                 serial: bool = False) -> None:
+        """`warm`: free session slots kept ready; `faces_per_worker`: sessions one
+        process draws at once (1: a process per session, the strictest isolation);
+        `sessions_per_worker`: sessions each of a process's slots serves before the
+        process is retired when its last session ends (1: every session's memory
+        goes back to the system); `threads`: torch threads per session;
+        `prime`: the portrait most sessions show, made ready in each worker before
+        it is handed out (`LocalFace.prime`); `serial`: a process answers its
+        sessions' requests one at a time instead of in a thread per session."""
+        if warm < 0 or sessions_per_worker < 1 or threads < 1 or faces_per_worker < 1:
+            raise ValueError("warm >= 0, and sessions_per_worker, threads and "
+                             "faces_per_worker >= 1")
         self.checkpoint = Path(checkpoint)
         if not self.checkpoint.is_file():
             raise FileNotFoundError(f"generator checkpoint {self.checkpoint} does not exist")
         self.warm = warm
         self.sessions_per_worker = sessions_per_worker
+        self.faces_per_worker = faces_per_worker
         self.threads = threads
         self.prime = prime
+        self.serial = serial
         #: the prime portrait's background plates, made once here for every worker
         self._plates: dict[bytes, np.ndarray] = {}
         if prime is not None:
@@ -93,9 +105,10 @@ class FaceWorkerPool:
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self._context.set_forkserver_preload(PRELOAD)  # type: ignore[attr-defined]
-        self._idle: deque[FaceWorker] = deque()
-        self._starting = 0
-        self._busy: set[FaceWorker] = set()
+        self._processes: list[FaceProcess] = []  # ready, not retired
+        self._free: list[FaceChannel] = []  # slots of ready processes no session holds
+        self._busy: set[FaceChannel] = set()
+        self._starting = 0  # processes the keeper is launching
         self._cond = threading.Condition()
         self._closed = False
         self._retiring: list[threading.Thread] = []
@@ -104,8 +117,9 @@ class FaceWorkerPool:
         self._keeper.start()
 
     # ---------------------------------------------------------------- sessions
-    def acquire(self, timeout: float = READY_TIMEOUT_SECS) -> FaceWorker:
-        """A ready worker for a new session: a warm one at once, else a new one.
+    def acquire(self, timeout: float = READY_TIMEOUT_SECS) -> FaceChannel:
+        """A ready slot for a new session: a warm one at once (on the busiest process
+        that has one, so processes fill before new ones are used), else a new process.
 
         Raises:
             FaceWorkerLost: no worker could be started within `timeout`.
@@ -114,63 +128,64 @@ class FaceWorkerPool:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the face worker pool is closed")
-            worker = self._idle.popleft() if self._idle else None
-            self._cond.notify_all()  # the keeper tops the idle workers up
-        if worker is None:
+            channel = self._take_free()
+            self._cond.notify_all()  # the keeper tops the free slots up
+        if channel is None:
             self.counters.cold_waits += 1
-            worker = self._launch()
-        try:
-            worker.wait_ready(timeout)
-        except FaceWorkerLost:
-            worker.kill()
-            raise
-        if not worker.alive:  # died while idle: try once more with a new one
-            worker.kill()
-            worker = self._launch()
-            worker.wait_ready(timeout)
-        worker.sessions += 1
+            channel = self._start_cold(timeout)
         with self._cond:
-            self._busy.add(worker)
+            channel.owner.sessions += 1
+            self._busy.add(channel)
             self.counters.handed_out += 1
-        return worker
+        return channel
 
-    def release(self, worker: FaceWorker, *, healthy: bool = True) -> None:
-        """A session is done with `worker`: keep it for another session while it has
-        sessions left and is healthy, else stop it (in the background)."""
+    def release(self, channel: FaceChannel, *, healthy: bool = True) -> None:
+        """A session is done with `channel`: keep the slot for another session while its
+        process has sessions left and is healthy; a process whose last session ends
+        with no sessions left, or that failed, is stopped (in the background)."""
+        process = channel.owner
         with self._cond:
-            self._busy.discard(worker)
-            keep = (healthy and not self._closed and worker.alive
-                    and worker.sessions < self.sessions_per_worker)
-            if keep:  # first in line: its sessions are used up before a fresh one's
-                self._idle.appendleft(worker)
+            self._busy.discard(channel)
+            if not healthy:
+                if not process.lost:
+                    self.counters.lost += 1
+                process.lost = True
+            usable = (healthy and not process.lost and not self._closed and process.alive
+                      and process.sessions < self._quota())
+            if usable:  # first in line: its sessions are used up before a fresh one's
+                self._free.insert(0, channel)
                 self.counters.recycled += 1
-            elif healthy:
-                self.counters.retired += 1
-            else:
-                self.counters.lost += 1
+            in_use = any(c in self._busy for c in process.channels)
+            retire = not usable and not in_use and process in self._processes
+            if retire:
+                self._processes.remove(process)
+                self._free = [c for c in self._free if c.owner is not process]
+                if healthy and not process.lost:
+                    self.counters.retired += 1
             self._cond.notify_all()
-        if not keep:
-            retire = threading.Thread(target=worker.stop, name="face-retire", daemon=True)
+        if retire:
+            stop = threading.Thread(target=process.stop, name="face-retire", daemon=True)
             with self._cond:
-                self._retiring = [t for t in self._retiring if t.is_alive()] + [retire]
-            retire.start()
+                self._retiring = [t for t in self._retiring if t.is_alive()] + [stop]
+            stop.start()
 
     def worker_pids(self) -> list[int]:
-        """Every worker's process id, idle and busy (memory benches sum their RSS)."""
+        """Every worker process's id, idle and busy (memory benches sum their RSS)."""
         with self._cond:
-            workers = list(self._idle) + list(self._busy)
-        return [w.pid for w in workers if w.pid is not None and w.alive]
+            processes = list(self._processes) + [c.owner for c in self._busy]
+        return sorted({p.pid for p in processes if p.pid is not None and p.alive})
 
     @property
     def idle(self) -> int:
+        """Free session slots on ready processes."""
         with self._cond:
-            return len(self._idle)
+            return len(self._free)
 
     def wait_warm(self, timeout: float = READY_TIMEOUT_SECS) -> bool:
-        """Block until `warm` workers are idle and ready (start-up, tests)."""
+        """Block until `warm` slots are free and ready (start-up, tests)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._idle) < self.warm:
+            while len(self._free) < self.warm:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
                     return False
@@ -183,51 +198,83 @@ class FaceWorkerPool:
             if self._closed:
                 return
             self._closed = True
-            workers = list(self._idle) + list(self._busy)
-            self._idle.clear()
+            processes = set(self._processes) | {c.owner for c in self._busy}
+            self._processes.clear()
+            self._free.clear()
             self._busy.clear()
             self._cond.notify_all()
-        for worker in workers:
-            worker.stop(timeout=1.0)
+        for process in processes:
+            process.stop(timeout=1.0)
         for thread in self._retiring:
             thread.join(3.0)
 
     # --------------------------------------------------------------- internals
-    def _launch(self) -> FaceWorker:
-        worker = FaceWorker.launch(self._context, self.checkpoint, self.threads, self.prime,
-                                   self._plates)
+    def _quota(self) -> int:
+        """Sessions one process is handed before it takes no more."""
+        return self.sessions_per_worker * self.faces_per_worker
+
+    def _take_free(self) -> FaceChannel | None:
+        """A free slot of a live process with sessions left, the busiest first (the
+        caller holds the lock); dead processes' slots are dropped on the way."""
+        self._free = [c for c in self._free if c.owner.alive and not c.owner.lost]
+        candidates = [c for c in self._free if c.owner.sessions < self._quota()]
+        if not candidates:
+            return None
+        load = {p: sum(c.owner is p for c in self._busy) for p in self._processes}
+        channel = max(candidates, key=lambda c: load.get(c.owner, 0))
+        self._free.remove(channel)
+        return channel
+
+    def _launch(self) -> FaceProcess:
+        process = FaceProcess.launch(self._context, self.checkpoint, self.threads, self.prime,
+                                     self._plates, slots=self.faces_per_worker,
+                                     serial=self.serial)
         with self._cond:
             self.counters.started += 1
-        return worker
+        return process
+
+    def _start_cold(self, timeout: float) -> FaceChannel:
+        """Launch a process for a session that found no free slot; its other slots
+        become free ones."""
+        process = self._launch()
+        try:
+            process.wait_ready(timeout)
+        except FaceWorkerLost:
+            process.kill()
+            raise
+        with self._cond:
+            self._processes.append(process)
+            self._free.extend(process.channels[1:])
+            self._cond.notify_all()
+        return process.channels[0]
 
     def _keep_warm(self) -> None:
-        """The keeper thread: start workers, one at a time, until `warm` are idle."""
+        """The keeper thread: start processes, one at a time, until `warm` slots are free."""
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._closed or len(self._idle) < self.warm)
+                self._cond.wait_for(lambda: self._closed or len(self._free) < self.warm)
                 if self._closed:
                     return
-            worker = None
+            process = None
             try:
-                worker = self._launch()
-                worker.wait_ready()
+                process = self._launch()
+                process.wait_ready()
             except Exception as error:  # a worker that cannot start: log, wait, retry
-                if worker is not None:
-                    worker.kill()
+                if process is not None:
+                    process.kill()
                 if self._closed:
                     return
                 _log.error("a face worker could not start: %s", error)
                 time.sleep(5.0)
                 continue
             with self._cond:
-                if self._closed:
-                    closing = True
-                else:
-                    closing = False
-                    self._idle.append(worker)
+                closing = self._closed
+                if not closing:
+                    self._processes.append(process)
+                    self._free.extend(process.channels)
                     self._cond.notify_all()
             if closing:
-                worker.stop()
+                process.stop()
                 return
 
 
@@ -262,7 +309,7 @@ class WorkerFace:
         """`on_restart(reason)`: called (in the calling thread) after a lost worker
         was replaced; the request that met the loss is retried once."""
         self._pool = pool
-        self._worker: FaceWorker | None = None
+        self._worker: FaceChannel | None = None
         #: called (in the calling thread) with the reason after a lost worker was replaced
         self.on_restart = on_restart
         #: the session's state a fresh worker is given: start(), then its size and table
@@ -280,8 +327,8 @@ class WorkerFace:
         self._hops: deque[float] = deque(maxlen=500)
 
     @property
-    def worker(self) -> FaceWorker:
-        """The worker in use (taken from the pool on first use)."""
+    def worker(self) -> FaceChannel:
+        """The worker slot in use (taken from the pool on first use)."""
         if self._worker is None:
             self._worker = self._pool.acquire()
         return self._worker
@@ -343,7 +390,7 @@ class WorkerFace:
         return motion
 
     def inject_fault(self, kind: str) -> None:
-        """Fault injection (tests, benches): see `FaceWorker.inject_fault`."""
+        """Fault injection (tests, benches): see `FaceChannel.inject_fault`."""
         self.worker.inject_fault(kind)
 
     def close(self) -> None:
@@ -354,7 +401,7 @@ class WorkerFace:
             self._pool.release(worker)
 
     # ----------------------------------------------------------- containment
-    def _request(self, run: Callable[[FaceWorker], T]) -> T:
+    def _request(self, run: Callable[[FaceChannel], T]) -> T:
         """Run a request; after a lost or failed worker, replace it and retry once."""
         worker = self.worker
         try:
@@ -368,12 +415,15 @@ class WorkerFace:
             self.work_secs += worker.last_call.work_ms / 1000.0
         return result
 
-    def _replace(self, lost: FaceWorker, error: Exception) -> None:
-        """Retire `lost`, take a fresh worker and give it the session's state."""
+    def _replace(self, lost: FaceChannel, error: Exception) -> None:
+        """Give up `lost`, take a fresh slot and give it the session's state. A dead or
+        hung process is killed (its other sessions move too, at their next request);
+        one that raised keeps serving its other sessions and retires when they end."""
         reason = str(error).splitlines()[0]
         _log.warning("face worker replaced: %s", reason)
         self._cpu_done += lost.cpu_secs
-        lost.kill()
+        if isinstance(error, FaceWorkerLost) or self._pool.faces_per_worker == 1:
+            lost.kill()
         self._pool.release(lost, healthy=False)
         self._worker = None
         self.restarts += 1

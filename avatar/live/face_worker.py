@@ -1,30 +1,35 @@
-"""One face worker process: a `LocalFace` behind a pipe, its frames in shared memory.
+"""A face worker process: `LocalFace`s behind pipes, their frames in shared memory.
 
-Why a process (issue 36): in one process the face, the voice pipeline and the
-WebRTC encoders share one GIL and one heap. Beside two busy cores the face lost
-half its images to contention inside our own process; the heap kept every
-session's high-water mark; and a fault in native code (the renderer, torch,
-mediapipe) killed every session. Here the face's CPU runs beside the pipeline,
-not under its lock, its memory goes back to the system when the worker exits,
-and a crash ends one worker.
+Why a process: beside the voice pipeline, the face would share one interpreter
+lock and one heap with it, and a fault in native code (the renderer, torch,
+mediapipe) would end every session. In a worker the face's CPU runs beside the
+pipeline, its memory goes back to the system when the worker exits, and a crash
+ends only that worker (docs/LIVE_AVATAR.md).
 
-The hand-over uses only the standard library:
+One process draws for up to `slots` sessions at once. They share what a process
+loads (the generator's weights, the background plates, torch, OpenCV, numba and
+mediapipe runtimes); each session has its own `LocalFace`, its own channel and a
+thread in the worker, so one session's slow request never queues behind
+another's. A crash of the process ends all of its sessions (they are moved to a
+fresh worker at their next request); a request that raises ends only its own.
+
+A channel uses only the standard library:
 
 - commands and small results (a block's motion, 58 floats a frame; a JPEG) go
   through a `multiprocessing` pipe, one request and one answer at a time;
 - images go through `multiprocessing.shared_memory`: the worker draws each frame
-  into the next slot of a ring and answers with the slot's number; the parent
-  copies the image out (0.1 ms at 512 px) before it asks for the next one. A
-  decoded camera frame goes the other way through a slot of its own.
+  into the next slot of the channel's ring and answers with the slot's number; the
+  parent copies the image out (0.1 ms at 512 px) before it asks for the next one.
+  A decoded camera frame goes the other way through a slot of its own.
 
-`FaceWorker` is the parent's handle; `serve` is the worker's main loop. Workers
-are started and handed out by `FaceWorkerPool` (avatar/live/face_pool.py).
+`FaceProcess` is the parent's handle on a worker, `FaceChannel` one session's line
+to it, and `serve` the worker's main. Workers are started and handed out by
+`FaceWorkerPool` (avatar/live/face_pool.py).
 
 A request runs at its caller's priority: a caller thread niced below its process
 (the session's yielding thread while the voice models think, `[avatar] worker_nice`)
-sends how far, and the worker runs that request in a thread of its own niced as far.
-Without it the face's CPU, in its own process, never yielded to whisper, the
-turn-end model and piper: only the parent's waiting thread was niced.
+sends how far, and the worker runs that request in a thread of its own niced as far,
+so the face yields to whisper, the turn-end model and piper.
 """
 
 from __future__ import annotations
@@ -120,46 +125,57 @@ class CallTimes:
     work_ms: float
 
 
-class FaceWorker:
-    """The parent's handle on one worker process (thread-safe: one request at a time)."""
+class FaceProcess:
+    """The parent's handle on one worker process and its channels, one per session slot."""
 
-    def __init__(self, process: BaseProcess, conn: Connection, ring: FrameRing) -> None:
+    def __init__(self, process: BaseProcess, channels: list[FaceChannel]) -> None:
         self.process = process
-        self._conn = conn
-        self._ring = ring
-        self._lock = threading.Lock()
-        self._next_slot = 0
+        self.channels = channels
         self._ready = False
-        #: sessions this worker has served (the pool recycles it after a bounded number)
+        self._ready_lock = threading.Lock()
+        #: sessions this process has been handed (the pool retires it after its quota)
         self.sessions = 0
-        #: CPU seconds the worker spent on requests
-        self.cpu_secs = 0.0
-        #: the last request's costs
-        self.last_call: CallTimes | None = None
+        #: set once a session met this process dead, hung or failing
+        self.lost = False
         self.started_at = time.monotonic()
 
     @classmethod
     def launch(cls, context: BaseContext, checkpoint: Path, threads: int = 1,
                prime: Portrait | None = None,
-               plates: dict[bytes, np.ndarray] | None = None) -> FaceWorker:
-        """Start a worker (returns at once; `wait_ready` waits for its models).
+               plates: dict[bytes, np.ndarray] | None = None, *, slots: int = 1,
+               serial: bool = False) -> FaceProcess:
+        """Start a worker for up to `slots` sessions at once (returns at once;
+        `wait_ready` waits for its models).
 
         `prime`: the portrait most sessions show; the worker builds its renderers
         and does every first-call set-up before it says it is ready
         (`LocalFace.prime`), so a session that shows it starts in milliseconds.
-        `plates`: background plates made already (`PLATES.finished()`)."""
-        ring = FrameRing.create()
-        parent_end, child_end = context.Pipe(duplex=True)
-        process = context.Process(  # type: ignore[attr-defined]
-            target=serve, name="avatar-face", daemon=True,
-            args=(child_end, ring.name, str(checkpoint), threads, prime, plates or {}))
+        `plates`: background plates made already (`PLATES.finished()`).
+        `serial`: answer one request at a time across the slots (one thread's worth
+        of CPU) instead of each slot in a thread of its own."""
+        if slots < 1:
+            raise ValueError(f"a face process needs at least one slot, got {slots}")
+        rings: list[FrameRing] = []
+        ends: list[tuple[Connection, Connection]] = []
         try:
+            for _ in range(slots):
+                rings.append(FrameRing.create())
+                ends.append(context.Pipe(duplex=True))
+            process = context.Process(  # type: ignore[attr-defined]
+                target=serve, name="avatar-face", daemon=True,
+                args=([child for _, child in ends], [ring.name for ring in rings],
+                      str(checkpoint), threads, prime, plates or {}, serial))
             process.start()
         except BaseException:
-            ring.close()
+            for ring in rings:
+                ring.close()
             raise
-        child_end.close()  # the worker holds the only other end: EOF if it dies
-        return cls(process, parent_end, ring)
+        for _, child in ends:
+            child.close()  # the worker holds the only other end: EOF if it dies
+        handle = cls(process, [])
+        handle.channels = [FaceChannel(handle, parent, ring)
+                           for (parent, _), ring in zip(ends, rings, strict=True)]
+        return handle
 
     @property
     def pid(self) -> int | None:
@@ -170,18 +186,60 @@ class FaceWorker:
         return self.process.is_alive()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECS) -> None:
-        """Block until the worker has loaded its models.
+        """Block until the worker has loaded its models (it says so on channel 0).
 
         Raises:
             FaceWorkerLost: it died, or took longer than `timeout`.
         """
-        if self._ready:
-            return
-        with self._lock:
-            reply = self._receive(timeout, "starting")
-        if reply[0] != "ready":
-            raise FaceWorkerLost(f"the face worker failed to start: {reply[1]}")
-        self._ready = True
+        with self._ready_lock:
+            if self._ready:
+                return
+            first = self.channels[0]
+            with first.lock:
+                reply = first.receive(timeout, "starting")
+            if reply[0] != "ready":
+                raise FaceWorkerLost(f"the face worker failed to start: {reply[1]}")
+            self._ready = True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the worker to exit; kill it if it does not; free the rings (safe twice)."""
+        if self.process.is_alive():
+            for channel in self.channels:
+                channel.send_exit()
+            self.process.join(timeout)
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker (if alive) and free its rings (safe twice)."""
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2.0)
+        for channel in self.channels:
+            channel.close()
+
+
+class FaceChannel:
+    """One session's line to a face process: its pipe and its image ring (thread-safe:
+    one request at a time)."""
+
+    def __init__(self, owner: FaceProcess, conn: Connection, ring: FrameRing) -> None:
+        self.owner = owner
+        self._conn = conn
+        self._ring = ring
+        self.lock = threading.Lock()
+        self._next_slot = 0
+        #: CPU seconds the worker spent on this channel's requests
+        self.cpu_secs = 0.0
+        #: the last request's costs
+        self.last_call: CallTimes | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.owner.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.owner.alive
 
     # ------------------------------------------------------------------ requests
     def call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT_SECS) -> Any:
@@ -193,15 +251,15 @@ class FaceWorker:
             FaceWorkerFailed: any other exception in the worker.
             FaceWorkerLost: the worker died or did not answer within `timeout`.
         """
-        self.wait_ready()
-        with self._lock:
+        self.owner.wait_ready()
+        with self.lock:
             started = time.perf_counter()
             try:
                 self._conn.send((method, args, caller_nice()))
             except (OSError, ValueError) as error:  # broken pipe: it is gone
                 raise FaceWorkerLost(f"the face worker (pid {self.pid}) is gone: "
                                      f"{error}") from error
-            reply = self._receive(timeout, method)
+            reply = self.receive(timeout, method)
             wall_ms = (time.perf_counter() - started) * 1000.0
         status = reply[0]
         if status == "ok":
@@ -214,17 +272,19 @@ class FaceWorker:
         raise FaceWorkerFailed(f"the face worker (pid {self.pid}) failed in {method}: "
                                f"{reply[1]}")
 
-    def _receive(self, timeout: float, doing: str) -> tuple[Any, ...]:
+    def receive(self, timeout: float, doing: str) -> tuple[Any, ...]:
+        """The next reply on this channel (the caller holds `lock`); a worker that does
+        not answer within `timeout` is killed."""
         try:
             if not self._conn.poll(timeout):
-                self.kill()
+                self.owner.kill()
                 raise FaceWorkerLost(f"the face worker (pid {self.pid}) did not answer "
                                      f"{doing} within {timeout:.0f} s: stopped")
             reply: tuple[Any, ...] = self._conn.recv()
         except (EOFError, OSError) as error:
-            self.process.join(1.0)
+            self.owner.process.join(1.0)
             raise FaceWorkerLost(f"the face worker (pid {self.pid}) died (exit code "
-                                 f"{self.process.exitcode}) while {doing}") from error
+                                 f"{self.owner.process.exitcode}) while {doing}") from error
         return reply
 
     # ---------------------------------------------------------------- the face
@@ -250,33 +310,31 @@ class FaceWorker:
         if rgb.nbytes > CAMERA_SLOT_BYTES:  # a very tall frame: by pipe (rare)
             motion: np.ndarray | None = self.call("analyze_rgb", rgb, timestamp_ms)
             return motion
-        with self._lock:  # nobody else writes the slot while this request runs
+        with self.lock:  # nobody else writes the slot while this request runs
             self._ring.camera(rgb.shape)[:] = rgb
         motion = self.call("analyze_camera_slot", rgb.shape, timestamp_ms)
         return motion
 
     def inject_fault(self, kind: str) -> None:
-        """Fault injection for containment tests and benches: "raise" makes the
-        worker's next drawing raise, "exit" makes it die at its next drawing."""
+        """Fault injection for containment tests and benches: "raise" makes this
+        slot's next drawing raise, "exit" makes the process die at its next drawing."""
         self.call("inject_fault", kind)
 
-    # --------------------------------------------------------------- lifecycle
-    def stop(self, timeout: float = 2.0) -> None:
-        """Ask the worker to exit; kill it if it does not; free the ring (safe twice)."""
-        if self.process.is_alive():
-            try:
-                with self._lock:
-                    self._conn.send(("exit", ()))
-            except (OSError, ValueError):
-                pass
-            self.process.join(timeout)
-        self.kill()
-
     def kill(self) -> None:
-        """SIGKILL the worker (if alive) and free the ring (safe twice)."""
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(2.0)
+        """Kill the whole process this channel leads to (a hung or dead worker)."""
+        self.owner.kill()
+
+    # --------------------------------------------------------------- lifecycle
+    def send_exit(self) -> None:
+        """Tell this channel's slot to end (the process ends with its last slot)."""
+        try:
+            with self.lock:
+                self._conn.send(("exit", ()))
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        """Close the pipe and free the ring (safe twice; the process is the owner's)."""
         self._conn.close()
         self._ring.close()
 
@@ -375,10 +433,13 @@ class _WorkerFace:
         raise ValueError(f"the face worker has no request {method!r}")
 
 
-def serve(conn: Connection, ring_name: str, checkpoint: str, threads: int,
-          prime: Portrait | None = None, plates: dict[bytes, np.ndarray] | None = None) -> None:
-    """The worker's main loop: load, say "ready", then answer requests until "exit"
-    or until the parent's end of the pipe closes (the parent died)."""
+def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threads: int,
+          prime: Portrait | None = None, plates: dict[bytes, np.ndarray] | None = None,
+          serial: bool = False) -> None:
+    """The worker's main: load once, say "ready" on the first channel, then answer each
+    channel's requests in a thread of its own until every channel has said "exit" or
+    closed (the parent died). The sessions share the generator's weights, the
+    background plates and the process's runtimes; each has its own `LocalFace`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     import cv2
     import torch
@@ -388,21 +449,42 @@ def serve(conn: Connection, ring_name: str, checkpoint: str, threads: int,
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
-    ring = FrameRing.attach(ring_name)
+    rings = [FrameRing.attach(name) for name in ring_names]
     try:
         generator = load_generator(checkpoint)
         generator.model.eval()
         PLATES.seed(plates or {})
-        face = LocalFace(generator)
+        faces = [LocalFace(generator) for _ in conns]
         if prime is not None:
             with torch.inference_mode():
-                face.prime(prime)
-        worker = _WorkerFace(face, ring)
+                faces[0].prime(prime)
+                for face in faces[1:]:  # the first-call set-up is the process's, done
+                    face.prime_renderers(prime)
     except Exception as error:
-        conn.send(("failed", f"{type(error).__name__}: {error}"))
-        ring.close()
+        conns[0].send(("failed", f"{type(error).__name__}: {error}"))
+        for ring in rings:
+            ring.close()
         return
-    conn.send(("ready", os.getpid()))
+    conns[0].send(("ready", os.getpid()))
+    in_turn = threading.Lock() if serial else None
+    slots = [threading.Thread(target=_answer_slot, name=f"face-slot-{index}", daemon=True,
+                              args=(conn, _WorkerFace(face, ring), threads, in_turn))
+             for index, (conn, face, ring) in enumerate(zip(conns, faces, rings, strict=True))]
+    for slot in slots:
+        slot.start()
+    for slot in slots:
+        slot.join()
+    for ring in rings:
+        ring.close()
+
+
+def _answer_slot(conn: Connection, worker: _WorkerFace, threads: int,
+                 in_turn: threading.Lock | None) -> None:
+    """One slot's loop: answer its requests, in order, until "exit" or EOF. `in_turn`:
+    a lock every slot holds while it works (the serial variant)."""
+    import torch
+
+    torch.set_num_threads(threads)
     niced = _NicedThreads(threads)
 
     def answer(method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -418,6 +500,11 @@ def serve(conn: Connection, ring_name: str, checkpoint: str, threads: int,
                 return ("failed", f"{type(error).__name__}: {error}\n{trace}")
         return ("ok", result, time.thread_time() - cpu, (time.perf_counter() - started) * 1000.0)
 
+    def run(method: str, args: tuple[Any, ...], nice: int) -> tuple[Any, ...]:
+        if nice <= 0:
+            return answer(method, args)
+        return niced.run(nice, answer, method, args)  # type: ignore[no-any-return]
+
     while True:
         try:
             method, args, *rest = conn.recv()
@@ -426,11 +513,17 @@ def serve(conn: Connection, ring_name: str, checkpoint: str, threads: int,
         if method == "exit":
             break
         nice = int(rest[0]) if rest else 0
-        conn.send(answer(method, args) if nice <= 0 else
-                  niced.run(nice, answer, method, args))
+        if in_turn is None:
+            reply = run(method, args, nice)
+        else:
+            with in_turn:
+                reply = run(method, args, nice)
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            break
     niced.close()
     worker.face.close()
-    ring.close()
 
 
-__all__ = ["CallTimes", "FaceWorker", "FrameRing", "caller_nice", "serve"]
+__all__ = ["CallTimes", "FaceChannel", "FaceProcess", "FrameRing", "caller_nice", "serve"]

@@ -186,8 +186,8 @@ async def load_runtime(
         ServerError: the LLM endpoint is unreachable or a model is missing.
     """
     # A server, before its threads allocate: glibc's default of 8 malloc arenas per
-    # core left 2.5-4 MB of RSS behind with every video session (issue 27;
-    # avatar/memory.py). A library leaves the allocator alone; a no-op off glibc.
+    # core left 2.5-4 MB of RSS behind with every video session (avatar/memory.py).
+    # A library leaves the allocator alone; a no-op off glibc.
     limit_malloc_arenas()
     try:
         models = await asyncio.to_thread(
@@ -225,7 +225,7 @@ async def load_runtime(
         llm_secs = await runtime.warm_up_llm()
         logger.info(f"warm-up: speech {speech_secs:.2f} s, LLM prompt cache {llm_secs:.2f} s")
     # Everything loaded so far (models, portraits, ~a million objects) lives as long as
-    # the server: out of the collector's sight, a full collection (the avatar node runs
+    # the server: out of the collector's sight, a full collection (the face service runs
     # one when a session ends, avatar/memory.py) scans only what sessions made. Over
     # all of them it took 0.4-1.0 s on the event loop, a hitch for the other sessions.
     gc.freeze()
@@ -247,6 +247,7 @@ def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
                                    face_workers=(avatar.warm_face_workers
                                                  if avatar.face_process else None),
                                    face_worker_sessions=avatar.face_worker_sessions,
+                                   faces_per_worker=avatar.faces_per_worker,
                                    face_threads=avatar.threads)
     except (AvatarError, FileNotFoundError) as error:
         raise ServerError(f"cannot prepare the avatar: {error}") from error

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.live.capacity import CapacityBoard, warm_workers_for
+from avatar.live.capacity import (
+    AUTO_FACES_PER_WORKER,
+    CapacityBoard,
+    faces_per_worker_for,
+    warm_workers_for,
+)
 from avatar.live.quality import (
     GovernorParams,
     QualityGovernor,
@@ -168,6 +173,15 @@ def test_warm_face_workers_never_outnumber_the_sessions_the_machine_admits() -> 
     assert warm_workers_for(0, roomy) == 0  # none asked: none kept
     tight = CapacityBoard(probe_floor_cores=0.8, cores=1.0)  # 0.5 core: no full slot
     assert warm_workers_for(2, tight) == 1  # one still: a lone session always gets in
+
+
+def test_faces_per_worker_is_what_is_asked_or_chosen_from_the_machine() -> None:
+    roomy = CapacityBoard(probe_floor_cores=0.2, cores=2.0)  # 5 slots on 2 cores
+    assert faces_per_worker_for(3, roomy, cores=2) == 3  # asked: kept
+    assert faces_per_worker_for(0, roomy, cores=2) == AUTO_FACES_PER_WORKER  # more than cores
+    assert faces_per_worker_for(0, roomy, cores=16) == 1  # fewer sessions than cores
+    tight = CapacityBoard(probe_floor_cores=0.8, cores=1.0)
+    assert faces_per_worker_for(0, tight, cores=1) == 1
 
 
 def test_a_step_up_that_costs_more_than_the_probe_said_is_learned() -> None:
