@@ -70,8 +70,8 @@ class LLMSettings(BaseModel):
         "2 when it is voice only (`avatar.video` off) on a machine with 2 or more cores "
         "(`LLMSettings.thread_count`). With the face on, the renders share the cores, and "
         "llama.cpp's two threads, waiting for each other at every layer, lose more than they "
-        "gain: voice-to-voice p50 1.05 s against 0.96 s with 1 "
-        "(bench/results/live_llm2_nice10.json); voice only, 2 threads answer at 0.71-0.77 s "
+        "gain: voice-to-voice p50 1.05 s against 0.96 s with 1; voice only, 2 threads answer "
+        "at 0.71-0.77 s "
         "against 0.88-0.93 s (docs/LATENCY.md).",
     )
     batch_threads: int | None = Field(

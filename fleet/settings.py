@@ -37,7 +37,7 @@ class FleetSettings(BaseModel):
     kiosk_resource: str = Field(default="kiosk", description="Ray resource a kiosk machine has.")
     direct_media: bool = Field(default=True, description="`GET /session` hands a client the "
                                "direct door of the machine with most room (media skip the "
-                               "proxy hop: bench/kiosk_fleet.py); False: everything goes through "
+                               "proxy hop: docs/FLEET.md); False: everything goes through "
                                "the public door.")
     direct_port: int = Field(default=0, ge=0, le=65535,
                              description="Port of each machine's direct media door "
@@ -77,7 +77,7 @@ class FleetSettings(BaseModel):
         "more than this many MB restarts gracefully: it takes no new conversation, lets "
         "the live ones end (at most `drain_timeout_secs`), then Serve replaces it with a "
         "fresh process; the SDKs reconnect (fleet/memory_ceiling.py). A safety net for the "
-        "field, not a fix: a day's soak is flat without it (bench/day_soak.py). None: off.")
+        "field, not a fix: a day's soak is flat without it (docs/FLEET.md). None: off.")
 
     @field_validator("failover_reserve_slots")
     @classmethod

@@ -140,7 +140,7 @@ class ASRSettings(_Section):
         default=20.0, ge=0,
         description="The encoder sees the utterance plus 2 s, at least this long, instead of "
         "whisper's fixed 30 s window (0: always 30 s); 10-15 s misheard words "
-        "(bench/asr_window.py).",
+        "(docs/LATENCY.md).",
     )
 
     @field_validator("model_path")
@@ -184,7 +184,7 @@ class TurnSettings(_Section):
 
     vad_start_secs: float = Field(
         default=0.1, gt=0, description="silero: speech must last this long to count (pipecat: "
-        "0.2 s, which missed a short 'Wait.'; bench/barge_in.py).")
+        "0.2 s, which missed a short 'Wait.').")
     backchannel_barge_in: bool = Field(
         default=True, description="While the bot speaks, a sound pauses the reply and only "
         "words interrupt it; a backchannel, cough or laugh lets it play on. Off: every VAD "

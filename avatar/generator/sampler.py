@@ -147,8 +147,8 @@ def denoise_block_deferred(
 ) -> tuple[torch.Tensor, PendingRefresh]:
     """`denoise_block` with the cache refresh deferred: the previous block's refresh
     (`pending`) runs inside this block's first velocity pass, and this block's is
-    returned to run inside the next one's. The streaming engine's path (issue 48):
-    one model pass a block at 1 NFE instead of two. The cache holds the returned
+    returned to run inside the next one's. The streaming engine's path: one model
+    pass a block at 1 NFE instead of two. The cache holds the returned
     block only once the next block's pass has run (`refresh_cache` with the pending
     block's fields writes it on its own)."""
     if cond_valid is None:
