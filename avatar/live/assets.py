@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ from avatar.live.calibrator import CalibrationEvent, PortraitCalibrator
 from avatar.live.capacity import CapacityBoard, faces_per_worker_for, warm_workers_for
 from avatar.live.imaging import NATIVE_SIZES, encode_jpeg, native_size
 from avatar.live.quality import FLOOR_CAMERA_FPS, FLOOR_SIZE, QualityLevel, quality_ladder
+from avatar.live.video_codec import VideoRequest, Vp8Stream
 from avatar.motion import MOTION_DIM
 from avatar.portrait import UPLOAD_MIN_FACE_PX, Portrait, default_portrait_path
 from avatar.render import PortraitRenderer
@@ -151,6 +152,11 @@ def portrait_from_upload(data: bytes, name: str = "upload") -> Portrait:
     return portrait
 
 
+#: VP8's cost over JPEG's at one size, where the encoder was not measured (this host:
+#: 5.6 against 0.9 ms at 512 px, bench/face_cost.py).
+VP8_OVER_JPEG = 6.0
+
+
 @dataclass(frozen=True)
 class MachineCosts:
     """Milliseconds of one core, measured on this machine at start-up."""
@@ -159,11 +165,21 @@ class MachineCosts:
     jpeg_ms: dict[int, float]  # per frame at quality 80, by size
     block_ms: float  # one generator block (5 frames)
     analysis_ms: float  # one 320x240 camera frame through the face landmarker
+    #: per frame through the face's own VP8 encoder (WebRTC), by size; empty: not measured
+    vp8_ms: dict[int, float] = field(default_factory=dict)
 
-    def block_cost_ms(self, size: int, camera_fps: float, frames: float = 5) -> float:
-        """CPU per 200 ms block: generator + render + JPEG per frame + camera analysis."""
+    def block_cost_ms(self, size: int, camera_fps: float, frames: float = 5,
+                      codec: str = "jpeg") -> float:
+        """CPU per 200 ms block: generator + render and the frame's encoding + camera
+        analysis. `codec`: how the face sends its images: "jpeg" (our websocket),
+        "vp8" (WebRTC: the face encodes, and VP8 costs several JPEGs) or "raw"
+        (a transport that encodes them itself)."""
         native = native_size(size)
-        per_frame = self.render_ms[native] + self.jpeg_ms[native]
+        encode = {"jpeg": self.jpeg_ms[native], "raw": 0.0,
+                  "vp8": self.vp8_ms.get(native, VP8_OVER_JPEG * self.jpeg_ms[native])}
+        if codec not in encode:
+            raise ValueError(f"unknown codec {codec!r}: 'jpeg', 'vp8' or 'raw'")
+        per_frame = self.render_ms[native] + encode[codec]
         return self.block_ms + frames * per_frame + camera_fps * 0.2 * self.analysis_ms
 
     @classmethod
@@ -189,7 +205,7 @@ class MachineCosts:
                 times.append(time.perf_counter())
             return float(np.min(np.diff(times))) * 1000.0
 
-        render_ms, jpeg_ms = {}, {}
+        render_ms, jpeg_ms, vp8_ms = {}, {}, {}
         motion = portrait.reference_motion
         table = calibration_for(portrait)
         for size in NATIVE_SIZES:
@@ -197,6 +213,7 @@ class MachineCosts:
             frame = renderer.render(motion)
             render_ms[size] = fastest_ms(renderer.render(motion) for _ in range(repeats + 1))
             jpeg_ms[size] = fastest_ms(encode_jpeg(frame, 80) for _ in range(repeats + 1))
+            vp8_ms[size] = _vp8_ms(frame, repeats)
         engine = StreamingGenerator.from_loaded(checkpoint, motion)
         n = engine.block_frames + engine.cfg.lookahead
         window = (np.zeros((n, FEATURE_DIM), np.float32), np.zeros((n, FEATURE_DIM), np.float32),
@@ -207,7 +224,21 @@ class MachineCosts:
         with FaceAnalyzer(mode="video") as analyzer:
             analysis_ms = fastest_ms(analyzer.analyze(camera) for _ in range(repeats + 1))
         return cls(render_ms=render_ms, jpeg_ms=jpeg_ms, block_ms=block_ms,
-                   analysis_ms=analysis_ms)
+                   analysis_ms=analysis_ms, vp8_ms=vp8_ms)
+
+
+def _vp8_ms(frame: np.ndarray, repeats: int) -> float:
+    """One inter frame of a session's VP8 stream (the keyframe first, not counted);
+    the median, as a moving face's frames cost more than a still one's."""
+    stream, request = Vp8Stream(), VideoRequest()
+    stream.encode(frame, request)
+    times = []
+    for index in range(repeats):
+        moved = np.roll(frame, index + 1, axis=1)  # a changing image, as a live face is
+        started = time.perf_counter()
+        stream.encode(moved, request)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000.0
 
 
 @dataclass(frozen=True)
@@ -230,30 +261,33 @@ def floor_capacity(costs: MachineCosts) -> CapacityBoard:
     return CapacityBoard(floor / 200.0)
 
 
-def level_cost_ms(costs: MachineCosts, level: QualityLevel) -> float:
-    """CPU per 200 ms block at `level` (frames drawn: 5 / draw_stride)."""
-    return costs.block_cost_ms(level.size, level.camera_fps, frames=5 / level.draw_stride)
+def level_cost_ms(costs: MachineCosts, level: QualityLevel, codec: str = "jpeg") -> float:
+    """CPU per 200 ms block at `level` (frames drawn: 5 / draw_stride), its images
+    sent as `codec` (`MachineCosts.block_cost_ms`)."""
+    return costs.block_cost_ms(level.size, level.camera_fps, frames=5 / level.draw_stride,
+                               codec=codec)
 
 
 def choose_video(costs: MachineCosts, requested_size: int, *, camera: bool,
-                 budget_ms: float) -> VideoChoice:
+                 budget_ms: float, codec: str = "jpeg") -> VideoChoice:
     """The best level of the session's quality ladder (every frame drawn) whose
     block cost fits `budget_ms` of one core per 200 ms block; the cheapest such
-    level otherwise. From the start-up probe, so only a starting point."""
+    level otherwise, its images sent as `codec`. From the start-up probe, so only a
+    starting point."""
     ladder = quality_ladder(requested_size, camera=camera)
     drawn = [i for i, level in enumerate(ladder) if level.draw_stride == 1]
     for index in drawn:
         level = ladder[index]
-        cost = level_cost_ms(costs, level)
+        cost = level_cost_ms(costs, level, codec)
         if cost <= budget_ms:
             why = ("as requested" if index == 0 else
-                   f"{requested_size} px would cost {level_cost_ms(costs, ladder[0]):.0f} ms a block")
+                   f"{requested_size} px would cost {level_cost_ms(costs, ladder[0], codec):.0f} ms a block")
             return VideoChoice(level.size, level.camera_fps, cost,
                                f"{why}; {cost:.0f} of {budget_ms:.0f} ms budget a block",
                                index, tuple(ladder))
     index = drawn[-1]
     level = ladder[index]
-    cost = level_cost_ms(costs, level)
+    cost = level_cost_ms(costs, level, codec)
     return VideoChoice(level.size, level.camera_fps, cost,
                        f"over budget: {cost:.0f} of {budget_ms:.0f} ms a block even at the "
                        "cheapest setting; a starting point, raised as soon as the machine "
@@ -334,6 +368,9 @@ class AvatarAssets:
         if self.faces is not None:
             self.faces.close()
 
-    def choose_video(self, requested_size: int, *, camera: bool) -> VideoChoice:
-        """The render size and camera rate for a new session on this machine."""
-        return choose_video(self.costs, requested_size, camera=camera, budget_ms=self.budget_ms)
+    def choose_video(self, requested_size: int, *, camera: bool,
+                     codec: str = "jpeg") -> VideoChoice:
+        """The render size and camera rate for a new session on this machine, its
+        images sent as `codec` ("jpeg", "vp8" or "raw")."""
+        return choose_video(self.costs, requested_size, camera=camera, budget_ms=self.budget_ms,
+                            codec=codec)

@@ -246,7 +246,9 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                                    f"{error}; using {assets.portraits.default!r}"))
         portrait = assets.portraits.get()
     camera = hello.video_in is not None and hello.video_in.kind == "camera"
-    choice = assets.choose_video(hello.video_out.size, camera=camera)
+    # priced as sent: JPEG on our websocket, the face's own VP8 over WebRTC
+    codec = "jpeg" if jpeg else "vp8"
+    choice = assets.choose_video(hello.video_out.size, camera=camera, codec=codec)
     # built off the event loop: it takes a face worker from the pool (or, without one,
     # builds the renderer here: a few hundred ms the other sessions must not wait)
     options = SessionOptions(size=choice.size)
@@ -263,7 +265,8 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
         return assets.portraits.get(name)
 
     serializer, outbox = context.serializer, context.outbox
-    governor = (QualityGovernor(list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
+    governor = (QualityGovernor(list(choice.ladder),
+                                lambda level: level_cost_ms(assets.costs, level, codec),
                                 start=choice.level, now=time.monotonic())
                 if config.adapt_quality else None)
     node = AvatarForcingVideoService(
