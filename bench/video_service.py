@@ -40,14 +40,13 @@ from typing import Any
 import numpy as np
 
 from benchkit.paths import RESULTS
-from benchkit.pipecat_sink import FaceRun, mouth_openings, start_face_run
+from benchkit.pipecat_sink import FaceRun, lip_sync, start_face_run
 from benchkit.stats import pct
 
 REPLY = ("Hello there! The garden centre is at the back of the store, past the paint "
          "aisle. It opens at nine every morning, and on Sundays at ten.")
 OUT_RATE = 24000
 VARIANTS = [("512px-camera", 512, True), ("256px-camera", 256, True), ("512px-no-camera", 512, False)]
-SLOT_SECS = 0.04
 
 
 async def run_variant(name: str, size: int, camera: bool, reply: tuple[np.ndarray, int],
@@ -90,7 +89,7 @@ async def run_variant(name: str, size: int, camera: bool, reply: tuple[np.ndarra
     times = np.array([t for t, _ in images])
     gaps = np.diff(times) * 1000.0
     distinct = len({hashlib.blake2b(f.image, digest_size=8).digest() for _, f in images})
-    lag_ms, r = lip_sync([(t, f) for t, f in images if t >= spoken_at - 0.5], run)
+    lag_ms, r = lip_sync([(t, f) for t, f in images if t >= spoken_at - 0.5], run.played)
     return {
         "variant": name, "size": size, "camera": camera,
         "start_secs": round(start_secs, 2),
@@ -102,35 +101,6 @@ async def run_variant(name: str, size: int, camera: bool, reply: tuple[np.ndarra
         "camera_analysed": service.counters["camera_analysed"],
         "frames_repeated_late": service.counters["frames_repeated_late"],
     }
-
-
-def lip_sync(images: list[tuple[float, Any]], run: FaceRun) -> tuple[float | None, float | None]:
-    """Best-correlating lag of jawOpen (written images) against audio RMS (written audio)."""
-    if len(images) < 50:
-        return None, None
-    t0 = images[0][0]
-    slots = int((images[-1][0] - t0) / SLOT_SECS) + 1
-    jaw = np.full(slots, np.nan)
-    for (t, _), value in zip(images, mouth_openings([f for _, f in images]), strict=True):
-        jaw[min(slots - 1, int((t - t0) / SLOT_SECS))] = value
-    rms = np.full(slots, np.nan)
-    for t, pcm in run.played.audio:
-        slot = int((t - t0) / SLOT_SECS)
-        if 0 <= slot < slots:
-            samples = np.frombuffer(pcm, np.int16).astype(np.float64) / 32768.0
-            rms[slot] = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
-    best: tuple[float, int] | None = None
-    for lag in range(-10, 11):  # slots: -400..+400 ms; lag > 0: the jaw follows the sound
-        a, b = (rms[:slots - lag], jaw[lag:]) if lag >= 0 else (rms[-lag:], jaw[:slots + lag])
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < 30 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
-            continue
-        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
-        if best is None or r > best[0]:
-            best = (r, lag)
-    if best is None:
-        return None, None
-    return round(best[1] * SLOT_SECS * 1000.0), round(best[0], 3)
 
 
 def plot(rows: list[dict[str, Any]], path: os.PathLike[str]) -> None:

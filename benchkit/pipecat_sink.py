@@ -39,6 +39,9 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.utils.text.base_text_aggregator import TextType
 from pipecat.workers.runner import WorkerRunner
 
+#: lip-sync slots (s): one frame of the face
+SLOT_SECS = 0.04
+
 
 @dataclass
 class Played:
@@ -135,12 +138,14 @@ class FaceRun:
 
 
 async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
-                         first_image_timeout_secs: float = 60.0, video_live: bool = True,
+                         first_image_timeout_secs: float = 60.0,
+                         wait_for_image: bool = True, video_live: bool = True,
                          video_framerate: int = 25, enable_metrics: bool = False,
                          unusable_policy: ProcessorUnusablePolicy = (
                              ProcessorUnusablePolicy.CONTINUE)) -> FaceRun:
     """Run `face` in front of a memory transport at `out_rate` Hz and `size` px; returns
-    once the first image was played (the face builds its session on StartFrame).
+    once the first image was played (the face builds its session on StartFrame), or
+    at once with `wait_for_image=False` (an app that speaks as soon as it starts).
     `video_live=False`: the transport redraws its current image at `video_framerate`
     (the face's images then travel with the audio: `images_sync_with_audio`).
     `enable_metrics` and `unusable_policy`: pipecat's, as an app sets them."""
@@ -166,7 +171,7 @@ async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
     await runner.add_workers(worker)
     task = asyncio.create_task(runner.run())
     deadline = time.monotonic() + first_image_timeout_secs
-    while not played.images:
+    while wait_for_image and not played.images:
         if task.done():
             raise RuntimeError(f"the pipeline ended before its first image: {task}")
         if time.monotonic() > deadline:
@@ -195,3 +200,35 @@ def mouth_openings(images: list[OutputImageRawFrame]) -> np.ndarray:
             found = analyzer.analyze(rgb)
             values.append(np.nan if found is None else float(found.blendshapes[jaw]))
     return np.asarray(values, np.float64)
+
+
+def lip_sync(images: list[tuple[float, OutputImageRawFrame]], played: Played,
+             ) -> tuple[float | None, float | None]:
+    """The lag (ms, -400..+400, positive: the mouth follows the sound) at which jawOpen
+    of the written images correlates best with the written audio's RMS, both in 40 ms
+    slots of the transport's clock, and that correlation (None, None: too few images)."""
+    if len(images) < 50:
+        return None, None
+    t0 = images[0][0]
+    slots = int((images[-1][0] - t0) / SLOT_SECS) + 1
+    jaw = np.full(slots, np.nan)
+    for (t, _), value in zip(images, mouth_openings([f for _, f in images]), strict=True):
+        jaw[min(slots - 1, int((t - t0) / SLOT_SECS))] = value
+    rms = np.full(slots, np.nan)
+    for t, pcm in played.audio:
+        slot = int((t - t0) / SLOT_SECS)
+        if 0 <= slot < slots:
+            samples = np.frombuffer(pcm, np.int16).astype(np.float64) / 32768.0
+            rms[slot] = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
+    best: tuple[float, int] | None = None
+    for lag in range(-10, 11):  # slots: -400..+400 ms; lag > 0: the jaw follows the sound
+        a, b = (rms[:slots - lag], jaw[lag:]) if lag >= 0 else (rms[-lag:], jaw[:slots + lag])
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 30 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
+            continue
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
+        if best is None or r > best[0]:
+            best = (r, lag)
+    if best is None:
+        return None, None
+    return round(best[1] * SLOT_SECS * 1000.0), round(best[0], 3)

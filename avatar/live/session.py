@@ -25,6 +25,13 @@ time, so it is placed at the very next frame to be generated: look-ahead rows
 stay provisional (`StreamingGenerator.step_window`) and a reply that arrives
 between two blocks simply replaces the silence the previous block peeked at.
 
+The face can move to another backend while the session runs (`start_face` in any
+thread, then `move_face` between two jobs): a face started in this process while
+the worker processes start is handed to a worker, mid-reply if need be. The reply
+queue, the filters and the clock go on; the new generator starts from the
+portrait's reference, and its motion glides from the last face's over
+GLIDE_FRAMES, so the picture does not jump.
+
 `clear()` drops the queued reply (audio and the frames it would have driven)
 but keeps the generator's KV cache and filters, so motion goes on with no jump.
 Pushes come from the event loop while `next_block`/`render` run in a worker
@@ -76,6 +83,10 @@ if TYPE_CHECKING:
 
 FPS = 25
 FRAME_US = 1_000_000 // FPS  # 40 ms
+#: after `move_face`, frames over which the motion glides from the last face's to the
+#: new one's (its generator restarts from the portrait's reference): 0.4 s hides the
+#: step without holding the new face's lips back for long
+GLIDE_FRAMES = 10
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,16 @@ class AvatarFrame:
     video: EncodedImage | None = None
 
 
+@dataclass(frozen=True)
+class StartedFace:
+    """A face backend started on what a session showed when `start_face` ran."""
+
+    face: FaceBackend
+    shape: FaceShape
+    portrait: Portrait
+    size: int
+
+
 @dataclass
 class SessionStats:
     """Counters a caller reports (metrics events, benches)."""
@@ -177,6 +198,12 @@ class AvatarSession:
         self._calibrator = calibrator
         #: the portrait's key while its own table may still land (render() asks)
         self._awaiting_table: str | None = None
+        #: the render table the face was given (None: the one it finds itself)
+        self._table: Calibration | None = None
+        #: the face's last generated frame (58,), and after `move_face` the offset from
+        #: the new face's motion to it with the frames it still fades over
+        self._last_generated: np.ndarray | None = None
+        self._glide: tuple[np.ndarray | None, int] | None = None
         self._lock = threading.Lock()
         self.stats = SessionStats()
         # avatar reply: audio at the output rate (what is played) and at 16 kHz (features)
@@ -226,6 +253,8 @@ class AvatarSession:
         with self._lock:
             self.portrait = portrait
             self._awaiting_table = awaiting
+            self._table = table
+            self._glide = None  # a new identity starts from its own reference
             self._shape: FaceShape = shape
             self._filter = MotionFilter(fps=FPS)
             self._avatar_in = CausalAudioFeaturizer()
@@ -246,6 +275,33 @@ class AvatarSession:
         with self._lock:
             self.options = replace(self.options, size=size)
             self._last_image = self._last_jpeg = None  # never repeat an image of the old size
+
+    def start_face(self, face: FaceBackend) -> StartedFace:
+        """Start `face` on this session's portrait, size and render table, in any thread,
+        while the current face goes on drawing (for `move_face`)."""
+        with self._lock:
+            portrait, size, table = self.portrait, self.options.size, self._table
+        shape = face.start(portrait, size, table, self.options.seed)
+        return StartedFace(face, shape, portrait, size)
+
+    def move_face(self, started: StartedFace) -> FaceBackend | None:
+        """Go on with `started` from the next block; returns the face it replaces (the
+        caller closes it), or None when the portrait changed since `start_face` (start
+        it again). Call it in the worker thread, like `render`.
+
+        The reply queue, the filters and the listening state are kept; the generator's
+        memory restarts from the portrait's reference, and the motion glides from the
+        last face's over GLIDE_FRAMES."""
+        face = started.face
+        if started.portrait is not self.portrait:
+            return None
+        if started.size != self.options.size:
+            face.set_size(self.options.size)
+        old, self._face = self._face, face
+        with self._lock:
+            self._shape = started.shape
+            self._glide = (None, GLIDE_FRAMES) if self._last_generated is not None else None
+        return old
 
     @property
     def block_frames(self) -> int:
@@ -434,7 +490,7 @@ class AvatarSession:
         user_audio = np.stack([r[0] for r in rows]).astype(np.float32)
         user_motion = np.stack([r[1] for r in rows]).astype(np.float32)
         present = np.array([r[2] for r in rows], dtype=bool)
-        motion = self._face.step(avatar, user_audio, user_motion, present)
+        motion = self._glided(self._face.step(avatar, user_audio, user_motion, present))
         if self.options.listening_cues:
             with self._lock:
                 motion = motion + self._cues.offsets(n)
@@ -464,6 +520,21 @@ class AvatarSession:
         self.stats.speaking_frames += sum(f.speaking for f in frames)
         self.stats.block_ms.append((time.perf_counter() - started) * 1000.0)
         return frames
+
+    def _glided(self, motion: np.ndarray) -> np.ndarray:
+        """The face's motion, after a `move_face` shifted toward where the last face
+        left off, the shift fading linearly to nothing over GLIDE_FRAMES."""
+        glide = self._glide
+        if glide is not None and self._last_generated is not None:
+            offset, left = glide
+            if offset is None:  # the new face's first block: measure the step
+                offset = self._last_generated - motion[0]
+            fade = np.clip(np.arange(left, left - len(motion), -1) / GLIDE_FRAMES, 0.0, 1.0)
+            motion = motion + fade[:, None].astype(np.float32) * offset
+            left -= len(motion)
+            self._glide = (offset, left) if left > 0 else None
+        self._last_generated = motion[-1].copy()
+        return motion
 
     def _take_user_rows(self, n: int) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """n user frames for the next block: silence where the mic fell behind,
@@ -538,6 +609,7 @@ class AvatarSession:
         table = self._calibrator.landed(key)  # set before the status leaves "fitting"
         if table is not None:
             self._face.set_calibration(table)
+            self._table = table
         with self._lock:  # landed, failed or not needed: nothing more to wait for
             if self._awaiting_table == key:
                 self._awaiting_table = None
@@ -590,5 +662,5 @@ def _pad_bytes(pcm: bytes, length: int) -> bytes:
     return pcm + bytes(length - len(pcm)) if len(pcm) < length else pcm[:length]
 
 
-__all__ = ["AvatarFrame", "AvatarSession", "PlannedFrame", "SessionOptions",
-           "SessionStats"]
+__all__ = ["AvatarFrame", "AvatarSession", "GLIDE_FRAMES", "PlannedFrame", "SessionOptions",
+           "SessionStats", "StartedFace"]

@@ -26,14 +26,20 @@ Frames in:
 - `ServiceUpdateSettingsFrame` for this service: another portrait (`portrait`: a
   bundled name, a name in `portrait_dir`, an image path), `size`, `camera_fps` or
   `adapt_video`, as its `delta` (`AvatarForcingVideoService.Settings(...)`) or its
-  `settings` dict. The video goes on while the portrait loads.
+  `settings` dict. The video goes on while the portrait loads; portraits are
+  analysed once and kept (the library's ahead of time).
 - `ReplyPauseFrame` / `ReplyResumeFrame` (pipelines/turns/barge_in.py): a sound over
   the reply silences it from the next frame and keeps the rest queued.
 
 Lifecycle:
-- `setup` starts loading the assets (the face's worker processes); `StartFrame`
-  waits at most START_WAIT_SECS for the session, then the voice passes through
-  unchanged until the face is ready, which takes over between replies.
+- Building the service starts loading the face in the background, `setup` its
+  worker processes (shared by the services of the process: face_assets.py).
+  `StartFrame` waits for a face, at most START_WAIT_SECS: while no worker process
+  is ready (the first call of a process), a face starts in this process as soon as
+  the portrait and the generator are loaded, and moves to a worker once one is
+  (mid-reply if need be; the motion glides, so the picture does not jump). A face
+  not ready in time lets the voice pass through unchanged, and takes over between
+  replies.
 - `EndFrame` lets the queued reply finish (bounded by the audio still queued), then
   stops: a goodbye followed by `EndFrame` is heard whole. `CancelFrame` stops at once
   and drops held text (it was never spoken).
@@ -96,16 +102,25 @@ from pipecat.services.settings import ServiceSettings
 from pydantic import ValidationError
 
 from avatar.errors import AvatarError
-from avatar.live import AvatarAssets, AvatarSession, SessionOptions
+from avatar.live import AvatarAssets, AvatarSession, PortraitLibrary, SessionOptions
 from avatar.live.assets import level_cost_ms
 from avatar.live.capacity import CapacityBoard
-from avatar.live.face_pool import WorkerFace, with_worker_face
+from avatar.live.face import FaceBackend
+from avatar.live.face_pool import FaceWorkerPool, WorkerFace, with_worker_face
 from avatar.live.presence import PresenceChange, PresenceState
-from avatar.live.quality import QualityChange, QualityGovernor
+from avatar.live.quality import FLOOR_SIZE, QualityChange, QualityGovernor
+from avatar.live.session import StartedFace
 from avatar.memory import release_free_memory
 from avatar.portrait import Portrait
 from pipelines.face.camera_input import CameraInput
-from pipelines.face.face_assets import PortraitLoader, resolve_portrait, shared_assets
+from pipelines.face.face_assets import (
+    FirstFace,
+    PortraitLoader,
+    SharedAssets,
+    resolve_portrait,
+    shared_assets,
+    shared_loading,
+)
 from pipelines.face.face_clock import ClockHooks, FaceClock, ReplyState
 from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import AvatarNodeParams
@@ -131,9 +146,12 @@ if TYPE_CHECKING:
 COLLECT_AFTER_SECS = 1.0
 #: how long StartFrame waits for the face to be built before it goes on without it
 #: (pipecat tears a pipeline down when StartFrame takes 20 s to reach its end; a cold
-#: face pool takes 10-15 s on 2 cores). Meanwhile the voice passes through unchanged
-#: and the face takes over at the next reply
+#: face pool takes 10-15 s on 2 cores, the face started in this process meanwhile
+#: about 2 s). Meanwhile the voice passes through unchanged and the face takes over
+#: at the next reply
 START_WAIT_SECS = 3.0
+#: how often a face started in this process looks for a ready worker process
+MOVE_POLL_SECS = 0.1
 #: EndFrame waits for the queued reply to be out: its length, plus this much
 END_MARGIN_SECS = 1.0
 #: the settings a running session takes from ServiceUpdateSettingsFrame
@@ -173,8 +191,8 @@ class AvatarForcingVideoService(AIService):
             settings: the `[avatar]` section of our settings tree (size, camera rate,
                 pacing, portraits, adapting); None: its defaults.
             assets: generator, portraits and machine costs shared by a server's
-                sessions; None: loaded from `setup`, shared with the other services
-                of this process while any lives.
+                sessions; None: loading starts now, in the background, shared with
+                the other services of this process (face_assets.py).
             session: a session built by the caller (its output rate must be the
                 transport's); None: built on `StartFrame` at the transport's rate.
             load_portrait: loads portraits that clients ask for by name or upload
@@ -246,8 +264,15 @@ class AvatarForcingVideoService(AIService):
         #: why the face is not running (it could not start, or it failed): frames pass
         #: through and the voice goes on without it
         self.failed: str | None = None
-        #: the assets, loading from `setup` on (None: given, or not started)
-        self._assets_loading: asyncio.Task[AvatarAssets] | None = None
+        #: the process's shared assets, loading from now on (None: given, or a session)
+        self._shared: SharedAssets | None = None
+        if session is None and assets is None:
+            self._shared = shared_loading(self.avatar_settings, holder=self)
+        #: the portrait choice the session was built with (a switch asked meanwhile
+        #: is applied once it exists)
+        self._built_choice: str | Path | Portrait | None = None
+        #: the face started in this process moving to a worker process
+        self._moving: asyncio.Task[None] | None = None
         #: the session being built after StartFrame went on without it
         self._building: asyncio.Task[None] | None = None
         #: a reply is passing through without the face (it was not built yet): the face
@@ -290,14 +315,12 @@ class AvatarForcingVideoService(AIService):
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         """Note the pipeline's output rate: the session's audio goes out at it, so the
         transport plays it as it is. A SmallWebRTC output further downstream gets our
-        media-clock tracks here."""
+        media-clock tracks here. The face's worker processes start."""
         await super().setup(setup)
         self._out_rate = setup.audio_out_sample_rate
         self._fit_webrtc_output()
-        if self._session is None and self._assets is None and self._assets_loading is None:
-            # start the face's workers now, while the rest of the pipeline sets up
-            self._assets_loading = self.create_task(
-                asyncio.to_thread(shared_assets, self.avatar_settings), name="avatar-assets")
+        if self._shared is not None:  # the pipeline runs: the worker processes are wanted
+            self._shared.start_workers()
 
     def _fit_webrtc_output(self) -> None:
         """Over pipecat's SmallWebRTC, stamp the video from the audio's clock (issue 45,
@@ -309,8 +332,9 @@ class AvatarForcingVideoService(AIService):
     async def start(self, frame: StartFrame) -> None:
         """Build the session (if not given) at the pipeline's output rate, off the loop.
 
-        StartFrame waits at most START_WAIT_SECS for it: a cold face (its worker pool
-        starting) finishes in the background while the voice passes through."""
+        StartFrame waits at most START_WAIT_SECS for it (a face in this process when no
+        worker process is ready yet); a face not ready by then finishes in the
+        background while the voice passes through."""
         await super().start(frame)
         if self._session is not None:
             self._face_ready()
@@ -324,9 +348,12 @@ class AvatarForcingVideoService(AIService):
     async def _build(self, rate: int) -> None:
         """Build the session; a face that cannot start never stops the voice."""
         try:
-            if self._assets is None and self._assets_loading is not None:
-                self._assets = await self._assets_loading
-            building = asyncio.ensure_future(asyncio.to_thread(self._build_session, rate))
+            first = None
+            if self._assets is None and self._shared is not None:
+                first = await asyncio.wrap_future(self._shared.first)
+                if self._shared.assets.done() and not self._shared.failed:
+                    self._assets = self._shared.assets.result()
+            building = asyncio.ensure_future(asyncio.to_thread(self._build_session, rate, first))
             try:
                 self._session = await asyncio.shield(building)
             except asyncio.CancelledError:  # the pipeline ended first: close what is built
@@ -340,11 +367,22 @@ class AvatarForcingVideoService(AIService):
             await self._shutdown()
             return
         self._face_ready()
+        if self._built_choice is not self._portrait_choice:  # switched while it was built
+            self.create_task(self._switch_portrait(self._portrait_choice))
+        if not isinstance(self.session.face, WorkerFace) and (
+                self._shared is not None or self._pool() is not None):
+            self._moving = self.create_task(self._move_to_worker(), name="avatar-move")
 
     def _face_ready(self) -> None:
         """The session exists: follow its worker's restarts and start the clock."""
-        face = self.session.face
         self._camera.session = self.session
+        self._follow_restarts()
+        if not self._passthrough_reply:
+            self._start_clock()
+
+    def _follow_restarts(self) -> None:
+        """Hear when the face's worker process is lost and replaced."""
+        face = self.session.face
         if isinstance(face, WorkerFace) and face.on_restart is None:
             loop = asyncio.get_running_loop()
 
@@ -352,28 +390,133 @@ class AvatarForcingVideoService(AIService):
                 loop.call_soon_threadsafe(self._face_restarted, reason)
 
             face.on_restart = on_restart
-        if not self._passthrough_reply:
-            self._start_clock()
 
-    def _build_session(self, output_rate: int) -> AvatarSession:
-        """Assets (shared), the portrait, the session and its governor (blocking)."""
+    def _build_session(self, output_rate: int, first: FirstFace | None) -> AvatarSession:
+        """The portrait, the session and its governor (blocking). Its face goes to a
+        ready worker process when the assets keep a pool; else it starts here (the
+        first call of a process: `first`, before the machine is measured)."""
+        settings, assets = self.avatar_settings, self._assets
+        self._built_choice = self._portrait_choice
+        portrait = resolve_portrait(self._portrait_choice, self._portraits(first))
+        pool = assets.faces if assets is not None else None
+        # no worker process ready yet (or the machine not measured yet): the face starts
+        # here, at the cheapest size, so its first replies are drawn on time beside the
+        # workers starting; it moves to a worker, and takes its level, later
+        interim = assets is None or (pool is not None and pool.idle == 0)
+        size, reason = min(settings.size, FLOOR_SIZE), "until the machine is measured"
+        if not interim:
+            assert assets is not None
+            self._take_costs(assets)
+            choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
+            size, reason = choice.size, choice.reason
+        options = SessionOptions(size=size, jpeg_quality=self._jpeg_quality)
+        calibrator = assets.calibrator if assets is not None else None
+        if assets is not None:
+            checkpoint = assets.checkpoint
+        else:
+            assert first is not None  # loading: its first stage is done
+            checkpoint = first.checkpoint
+        if not interim:
+            where = "in a worker process" if pool is not None else "in this process"
+            logger.info(f"avatar: {portrait.name} at {size} px, {output_rate} Hz audio, "
+                        f"{where} ({reason})")
+            return with_worker_face(pool, lambda face: AvatarSession(
+                portrait, checkpoint, output_rate=output_rate, options=options,
+                calibrator=calibrator, face=face))
+        logger.info(f"avatar: {portrait.name} at {size} px, {output_rate} Hz audio, in this "
+                    f"process until a worker process is ready ({reason})")
+        session = AvatarSession(portrait, checkpoint, output_rate=output_rate, options=options,
+                                calibrator=calibrator)
+        # the first drawing pays for lazy set-up (compiled kernels): here, not at frame 0
+        session.face.draw(portrait.reference_motion, size, 0)
+        return session
+
+    def _portraits(self, first: FirstFace | None = None) -> PortraitLibrary:
+        """The portrait library (from the assets, or the first stage of their loading)."""
+        if self._assets is not None:
+            return self._assets.portraits
+        if first is None:
+            assert self._shared is not None
+            first = self._shared.first.result()
+        return first.portraits
+
+    def _pool(self) -> FaceWorkerPool | None:
+        return self._assets.faces if self._assets is not None else None
+
+    def _take_costs(self, assets: AvatarAssets) -> None:
+        """A session built at its level: the camera rate the machine's costs allow,
+        and a governor (when the session adapts and none was given)."""
         settings = self.avatar_settings
-        assets = self._assets or shared_assets(settings)
-        self._assets = assets  # held while this service lives
-        portrait = resolve_portrait(self._portrait_choice, assets)
         choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
         if self.governor is None and settings.adapt_video:
             self.governor = self._new_governor(assets, settings.size)
         if choice.camera_fps > 0 and self._params.camera_fps > 0:
             self._camera.set_rate(min(self._params.camera_fps, choice.camera_fps))
-        # the face in a worker process of its own, when the assets keep a pool
-        where = "in a worker process" if assets.faces is not None else "in this process"
-        logger.info(f"avatar: {portrait.name} at {choice.size} px, {output_rate} Hz audio, "
-                    f"{where} ({choice.reason})")
-        return with_worker_face(assets.faces, lambda face: AvatarSession(
-            portrait, assets.checkpoint, output_rate=output_rate,
-            options=SessionOptions(size=choice.size, jpeg_quality=self._jpeg_quality),
-            calibrator=assets.calibrator, face=face))
+
+    async def _move_to_worker(self) -> None:
+        """The face started in this process: once a worker process is ready, the face
+        moves there between two frames (started there while this one draws on); then,
+        with the machine measured, the session takes its quality level."""
+        try:
+            if self._assets is None and self._shared is not None:
+                self._assets = await asyncio.wrap_future(self._shared.assets)
+            pool = self._pool()
+            if pool is None:  # faces run in this process
+                await self._costs_known()
+                return
+            # the pool signals through threads' conditions: nothing to await, so look
+            # (a pool that keeps none warm starts one for the face when it asks)
+            while pool.idle == 0 and pool.warm > 0:  # noqa: ASYNC110
+                await asyncio.sleep(MOVE_POLL_SECS)
+            face = WorkerFace(pool)
+            adopted: bool | None = None
+            try:
+                while adopted is None:  # None: the portrait changed meanwhile, start again
+                    starting = asyncio.ensure_future(
+                        asyncio.to_thread(self.session.start_face, face))
+                    moved = await self._in_worker(self._adopt_face,
+                                                  await asyncio.shield(starting))
+                    adopted = None if moved is None else moved is not False
+            finally:
+                if not adopted:  # failed, stopped or cancelled: the worker goes back
+                    starting.add_done_callback(lambda _: face.close())
+            if not adopted:
+                return
+            self._follow_restarts()
+            logger.info("avatar: the face moved to a worker process")
+            old: FaceBackend = moved
+            await asyncio.to_thread(old.close)  # the face that drew until now, off the clock
+            await self._costs_known()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the face goes on: slower, never silent
+            logger.opt(exception=error).warning(f"avatar: the face did not move: {error}")
+
+    def _adopt_face(self, started: StartedFace) -> FaceBackend | bool | None:
+        """In the worker thread, between two frames: the session goes on with the
+        worker's face; returns the face that drew until now (to close). False:
+        stopped; None: the portrait changed since the worker's face started."""
+        if self._stopped:
+            return False
+        return self.session.move_face(started)
+
+    async def _costs_known(self) -> None:
+        """The face started before the machine was measured now runs where it stays:
+        the measured costs give its camera rate and its level (the governor's start,
+        or the size they allow)."""
+        assets, settings = self._assets, self.avatar_settings
+        assert assets is not None
+        if self._stopped or self.failed is not None:
+            return
+        choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
+        if choice.camera_fps > 0 and self._params.camera_fps > 0:
+            self._camera.set_rate(min(self._params.camera_fps, choice.camera_fps))
+        if self.governor is None and settings.adapt_video:
+            await self._resize(settings.size, True)
+            return
+        size = self.governor.quality.size if self.governor is not None else choice.size
+        if size != self.session.options.size:
+            await self._in_worker(self.session.set_size, size)
 
     def _new_governor(self, assets: AvatarAssets, size: int) -> QualityGovernor:
         """A governor for `size` px from this machine's measured costs."""
@@ -625,6 +768,10 @@ class AvatarForcingVideoService(AIService):
         self._audio_out.set()
         if self._building is not None and not self._building.done():
             await self.cancel_task(self._building)
+        if self._moving is not None and not self._moving.done():
+            await self.cancel_task(self._moving)
+        if self._shared is not None and self._session is not None:
+            self._shared.keep_warm()  # the next call of this process finds its face warm
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
         if self._presence_task is not None:
@@ -696,8 +843,11 @@ class AvatarForcingVideoService(AIService):
 
     async def _resize(self, size: int, adapt: bool) -> None:
         """A new asked size (and whether it adapts): a fresh governor for it, or the
-        size itself when the session does not adapt."""
-        assert self._assets is not None
+        size itself when the session does not adapt (or the machine is not measured
+        yet: the governor comes with its costs)."""
+        if self._assets is None:
+            await self._in_worker(self.session.set_size, size)
+            return
         if self._capacity is not None:
             self._capacity.unregister(self._session_key)
         self.governor = self._new_governor(self._assets, size) if adapt else None
@@ -710,12 +860,11 @@ class AvatarForcingVideoService(AIService):
         if self._capacity is not None and self.governor is not None:
             self._capacity.register(self._session_key, self.governor)
 
-    async def _switch_portrait(self, choice: str) -> Portrait | None:
+    async def _switch_portrait(self, choice: str | Path | Portrait | None) -> Portrait | None:
         """Load the portrait off the worker (the clock keeps drawing the current one),
         then hand it to the session in one job. A bad choice keeps the current one."""
-        assert self._assets is not None
         try:
-            portrait = await asyncio.to_thread(resolve_portrait, choice, self._assets)
+            portrait = await asyncio.to_thread(resolve_portrait, choice, self._portraits())
             await self._in_worker(self.session.set_portrait, portrait)
         except (AvatarError, KeyError, ValueError, OSError) as error:
             logger.info(f"portrait {choice!r} refused: {error}")

@@ -211,6 +211,19 @@ def test_video_choice_fits_the_budget() -> None:
     assert worst.size == 256 and "over budget" in worst.reason
 
 
+def test_a_webrtc_session_is_priced_with_its_vp8_encoder() -> None:
+    """VP8 costs the face several JPEGs a frame: a level that fits over the websocket
+    may not over WebRTC, and a transport that encodes by itself costs the face none."""
+    costs = MachineCosts(render_ms={256: 3.0, 512: 8.5}, jpeg_ms={256: 0.2, 512: 0.7},
+                         block_ms=8.0, analysis_ms=2.0, vp8_ms={256: 1.3, 512: 7.2})
+    jpeg, vp8, raw = (costs.block_cost_ms(512, 10.0, codec=c) for c in ("jpeg", "vp8", "raw"))
+    assert raw < jpeg < vp8 and vp8 - jpeg == pytest.approx(5 * (7.2 - 0.7))
+    assert choose_video(costs, 512, camera=True, budget_ms=60.0).size == 512
+    assert choose_video(costs, 512, camera=True, budget_ms=60.0, codec="vp8").size == 256
+    with pytest.raises(ValueError, match="unknown codec"):
+        costs.block_cost_ms(512, 10.0, codec="h264")
+
+
 def test_late_user_audio_does_not_leave_a_lasting_lag(
         default_portrait: Portrait, student: GeneratorCheckpoint) -> None:
     session = make_session(default_portrait, student)
@@ -285,3 +298,40 @@ def test_the_frame_size_changes_mid_reply_and_the_audio_plays_on(
     np.testing.assert_array_equal(played[:n], speech[:n])  # audio is never on the ladder
     with pytest.raises(ValueError, match="256..512"):
         session.set_size(1024)
+
+
+def test_the_face_moves_to_another_backend_mid_reply_without_a_jump(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    """A face started in this process hands over to another backend (in the service: a
+    worker process) in the middle of a reply: started aside while the first one draws
+    on, then swapped between two blocks. The reply's audio is the same samples, the
+    motion glides on from where the first face left it, and the new face drives it."""
+    import dataclasses
+
+    from avatar.live.face import LocalFace
+
+    speech = piper_speech("Good morning and welcome. The garden centre is at the back, past "
+                          "the paint aisle, and it opens at nine.")
+    session = make_session(default_portrait, student)
+    session.push_avatar_audio(speech, RATE)
+    session.end_of_reply()
+    before = run_blocks(session, 20)  # 4 s in: the motion is far from the portrait's rest
+    started = session.start_face(LocalFace(student))  # any thread, while it draws on
+    old = session.move_face(started)
+    assert old is not None and session.face is started.face
+    old.close()
+    after = run_blocks(session, 10)
+    steps = [np.abs(b.motion - a.motion).max() for a, b in zip(before, before[1:], strict=False)]
+    jump = np.abs(after[0].motion - before[-1].motion).max()
+    assert jump <= np.percentile(steps, 95), (jump, np.percentile(steps, 95))
+    frames = before + after
+    audio = np.frombuffer(b"".join(session.render(f).audio for f in frames), np.int16)
+    np.testing.assert_array_equal(audio[:len(speech)], speech[:len(audio)])
+    assert np.ptp([f.motion[JAW] for f in after]) > 0.1  # the new face speaks
+
+    # a face started before the portrait changed is refused: it is started again
+    stale = session.start_face(LocalFace(student))
+    session.set_portrait(dataclasses.replace(default_portrait, name="another"))
+    assert session.move_face(stale) is None
+    stale.face.close()

@@ -1,0 +1,178 @@
+"""Figure: bench/results/first_face.json: how soon a freshly built
+`AvatarForcingVideoService()` shows a lip-synced face, on the first call of a
+process (cold) and on the calls after it (warm).
+
+Each cold run is a fresh process (this script with `--one`): the service with no
+arguments, built and started as a pipecat app does (`Pipeline([service,
+transport])` with pipecat's own output path, benchkit/pipecat_sink.py), a webcam
+(Grace Hopper animated by our renderer) sent from the start at 15 fps, and a reply
+in the bundled piper voice sent `--reply-at` seconds after the pipeline started,
+as an app that greets its caller at once. Then `--warm` more calls in the same
+process, each a new service built after the last one ended.
+
+Per call, from the pipeline's start (the runner started):
+- first_image_s: the first image at the transport;
+- first_face_s: the reply's first lip-synced image (where pipecat's TTFB for the
+  reply ends; None: the reply passed through without the face);
+- reply_lip_sync_r and reply_lip_sync_lag_ms: jawOpen of the images written while
+  the reply played against its audio's RMS (benchkit/pipecat_sink.py `lip_sync`);
+- reply_face_share: share of the reply's voiced 40 ms slots with an image written
+  in them or next to them;
+- camera_analysed: webcam images the face analysed in the first CAMERA_SECS.
+
+JSON (last stdout line): first_face_s_cold and first_face_s_warm (p50 and p95 over
+the calls), the same for first_image_s, every call's row, the load average before
+and after.
+
+    .venv/bin/python bench/first_face.py [--cold 3] [--warm 2] [--reply-at 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from benchkit.paths import RESULTS
+from benchkit.stats import pct
+
+REPLY = ("Hello and welcome! I am the assistant of this shop. Ask me anything about "
+         "our opening hours, the garden centre or the paint aisle.")
+OUT_RATE = 24000
+SIZE = 512
+#: the webcam streams this long from the pipeline's start
+CAMERA_SECS = 4.0
+#: a slot of reply audio louder than this (RMS of s16) is voiced
+VOICED_RMS = 500.0
+
+
+async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
+                   reply_at: float) -> dict[str, Any]:
+    """A new service in a new pipeline; the reply `reply_at` s after its start."""
+    from pipecat.frames.frames import UserImageRawFrame
+    from pipecat.metrics.metrics import TTFBMetricsData
+
+    from benchkit.pipecat_sink import lip_sync, start_face_run
+    from pipelines import AvatarForcingVideoService
+
+    service = AvatarForcingVideoService()
+    started = time.monotonic()
+    run = await start_face_run(service, out_rate=OUT_RATE, size=SIZE, wait_for_image=False,
+                               enable_metrics=True)
+
+    async def stream_camera() -> None:
+        for index in range(int(CAMERA_SECS * 15)):
+            rgb = webcam[index % len(webcam)]
+            await run.send(UserImageRawFrame(image=rgb.tobytes(), size=(rgb.shape[1], rgb.shape[0]),
+                                             format="RGB", user_id="visitor"))
+            await asyncio.sleep(max(0.0, started + (index + 1) / 15 - time.monotonic()))
+
+    camera = asyncio.create_task(stream_camera())
+    await asyncio.sleep(max(0.0, started + reply_at - time.monotonic()))
+    pcm, rate = reply
+    spoken_at = time.monotonic()
+    await run.speak(pcm, rate)
+    await asyncio.sleep(max(0.0, started + CAMERA_SECS - time.monotonic()))
+    await camera
+    camera_analysed = service.counters["camera_analysed"]
+    await asyncio.sleep(max(0.0, spoken_at + len(pcm) / rate + 4.0 - time.monotonic()))
+    where = "worker" if type(service.session.face).__name__ == "WorkerFace" else "process"
+    await run.end()
+
+    ttfb = [t for t, frame in run.bot.metrics for d in frame.data
+            if isinstance(d, TTFBMetricsData) and d.processor == service.name and d.value > 0]
+    images = run.played.images
+    voiced = [t for t, a in run.played.audio if t >= spoken_at and _rms(a) > VOICED_RMS]
+    reply_images = ([(t, f) for t, f in images if voiced[0] - 0.2 <= t <= voiced[-1] + 0.2]
+                    if voiced else [])
+    lag_ms, r = lip_sync(reply_images, run.played) if reply_images else (None, None)
+    slots = {int(t / 0.04) for t in voiced}
+    # an image within a slot of each voiced one (the two clocks jitter by a few ms)
+    pictured = {int(t / 0.04) + k for t, _ in reply_images for k in (-1, 0, 1)}
+    return {
+        "first_image_s": round(images[0][0] - started, 2) if images else None,
+        "first_face_s": round(ttfb[0] - started, 2) if ttfb else None,
+        "reply_sent_s": round(spoken_at - started, 2),
+        "reply_lip_sync_r": r, "reply_lip_sync_lag_ms": lag_ms,
+        "reply_face_share": round(len(slots & pictured) / len(slots), 3) if slots else None,
+        "camera_analysed": camera_analysed, "camera_sent": int(CAMERA_SECS * 15),
+        "face_at_end": where,
+        "frames_repeated_late": service.counters["frames_repeated_late"],
+        "rebases": service.counters["rebases"],
+    }
+
+
+def _rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, np.int16).astype(np.float64)
+    return float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
+
+
+async def calls(count: int, reply_at: float) -> list[dict[str, Any]]:
+    """`count` calls in this process, one after the other (the first one cold)."""
+    from benchkit.browser_media import webcam_clip
+    from benchkit.speech import load_test_voice, piper_int16
+
+    voice = load_test_voice()
+    reply = (piper_int16(voice, REPLY), voice.config.sample_rate)
+    webcam = webcam_clip(2.0, width=640, height=480, fps=15.0)
+    rows = []
+    for index in range(count):
+        row = await one_call(reply, webcam, reply_at)
+        row["call"] = "cold" if index == 0 else "warm"
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def summary(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
+    values = [row[key] for row in rows if row[key] is not None]
+    return {"p50": pct(values, 50), "p95": pct(values, 95), "missing": len(rows) - len(values)}
+
+
+def main() -> None:
+    """Cold runs in fresh processes (each with its warm calls); the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold", type=int, default=3, help="fresh processes")
+    parser.add_argument("--warm", type=int, default=2, help="calls after the first, each process")
+    parser.add_argument("--reply-at", type=float, default=1.0)
+    parser.add_argument("--one", action="store_true", help="one process's calls (internal)")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.one:
+        print(json.dumps(asyncio.run(calls(1 + args.warm, args.reply_at))))
+        return
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    rows: list[dict[str, Any]] = []
+    for _ in range(args.cold):
+        done = subprocess.run([sys.executable, __file__, "--one", "--warm", str(args.warm),
+                               "--reply-at", str(args.reply_at)],
+                              stdout=subprocess.PIPE, text=True, check=True)
+        rows += json.loads(done.stdout.strip().splitlines()[-1])
+    cold = [row for row in rows if row["call"] == "cold"]
+    warm = [row for row in rows if row["call"] == "warm"]
+    result = {
+        "first_face_s_cold": summary(cold, "first_face_s"),
+        "first_face_s_warm": summary(warm, "first_face_s"),
+        "first_image_s_cold": summary(cold, "first_image_s"),
+        "first_image_s_warm": summary(warm, "first_image_s"),
+        "reply_lip_sync_r_cold": summary(cold, "reply_lip_sync_r"),
+        "reply_at_s": args.reply_at, "size": SIZE,
+        "load_avg_start": load_start, "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+        "cpu_count": os.cpu_count(), "calls": rows,
+    }
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "first_face.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

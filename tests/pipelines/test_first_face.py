@@ -1,0 +1,90 @@
+"""The first reply of a freshly built `AvatarForcingVideoService` has a live face.
+
+An app that greets its caller at once sends the greeting's TTS audio right behind
+`StartFrame`, before the face's worker processes could be ready. The service is
+built with no assets of its own and a portrait folder no other test uses, so its
+assets load from scratch, as on the first call of a process: the reply must come
+out with images whose mouth moves with it (not a still picture, not the voice
+alone), the whole reply must be heard, and the face must then move to a worker
+process while the video goes on.
+
+Real models throughout (the shipped generator, the bundled portrait, piper speech
+as the TTS frames, mediapipe on the output images), in front of pipecat's own
+output path ending in memory (benchkit/pipecat_sink.py). Behaviour only: how soon
+the face shows is bench/first_face.py's to say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.live.face_pool import WorkerFace
+from benchkit.pipecat_sink import loud, mouth_openings, start_face_run
+from pipelines import AvatarForcingVideoService
+from pipelines.face import face_assets
+
+pytestmark = pytest.mark.e2e
+
+OUT_RATE = 24000
+SIZE = 256
+GREETING = ("Hello and welcome! I am the assistant of this shop. Ask me anything about "
+            "our opening hours, the garden centre or the paint aisle.")
+#: the video never stops this long (a liveness bound, not a speed goal)
+STOPPED_SECS = 2.0
+
+
+@pytest.fixture(scope="module")
+def greeting() -> tuple[np.ndarray, int]:
+    """The greeting in the bundled piper voice (int16 at its own rate)."""
+    from benchkit.speech import load_test_voice, piper_int16
+
+    voice = load_test_voice()
+    return piper_int16(voice, GREETING), voice.config.sample_rate
+
+
+async def test_a_fresh_services_first_reply_has_a_moving_face(
+        tmp_path: Path, greeting: tuple[np.ndarray, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    pcm, rate = greeting
+    monkeypatch.setattr(face_assets, "KEEP_WARM_SECS", 0.0)  # later tests need no warm face
+    settings = AvatarForcingVideoService.Settings(
+        portrait_dir=tmp_path, size=SIZE, adapt_video=False, camera_fps=0.0)
+    service = AvatarForcingVideoService(settings=settings)
+    run = await start_face_run(service, out_rate=OUT_RATE, size=SIZE, wait_for_image=False)
+    spoken_at = time.monotonic()
+    await run.speak(pcm, rate)  # right behind StartFrame
+    await asyncio.sleep(len(pcm) / rate + 1.5)
+    deadline = time.monotonic() + 120
+    while not isinstance(service.session.face if service.ready else None, WorkerFace):
+        assert time.monotonic() < deadline, "the face never moved to a worker process"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    await run.end()
+
+    # the whole reply was heard
+    voiced = sum(len(a) // 2 for t, a in run.played.audio if t >= spoken_at and loud(a))
+    assert voiced / OUT_RATE >= 0.6 * len(pcm) / rate, (voiced / OUT_RATE, len(pcm) / rate)
+    # images came with it, and the mouth moved with the speech: wider while the audio
+    # is loud than in its pauses and after it (a still picture, or none, fails here)
+    audio = [(t, a) for t, a in run.played.audio if t >= spoken_at]
+    first, last = min(t for t, a in audio if loud(a)), max(t for t, a in audio if loud(a))
+    images = [(t, f) for t, f in run.played.images if first <= t <= last]
+    assert len(images) >= 0.5 * (last - first) / 0.04, (len(images), last - first)
+    sample = [(t, f) for t, f in run.played.images if first <= t <= last + 1.0][::2]
+    openings = mouth_openings([f for _, f in sample])
+    times = np.array([t for t, _ in audio])
+    loud_at = np.array([loud(a) for _, a in audio])
+    speaking = np.array([loud_at[max(0, int(np.searchsorted(times, t)) - 1)] for t, _ in sample])
+    found = ~np.isnan(openings)
+    assert found.mean() > 0.9, "the landmarker lost the avatar's face"
+    talking, quiet = openings[found & speaking], openings[found & ~speaking]
+    assert len(talking) >= 10 and len(quiet) >= 3, (len(talking), len(quiet))
+    assert np.median(talking) > np.median(quiet) + 0.05, (np.median(talking), np.median(quiet))
+    # the video went on from the first image through the move to a worker process
+    shown = np.array([t for t, _ in run.played.images])
+    assert np.diff(shown).max() < STOPPED_SECS, f"the video stopped for {np.diff(shown).max():.2f} s"
+    assert service.failed is None and not run.errors, run.errors
