@@ -34,7 +34,7 @@ class AvatarNodeParams:
     #: there the renders yield the CPU to whisper, the LLM server and piper, which
     #: decide when the reply is heard. Outside that window they run at the default
     #: priority: a worker niced all the time got a tenth of a core beside two busy
-    #: neighbours and fell to a few images a second (bench/adapt.py). Only one job
+    #: neighbours and fell to a few images a second (docs/LIVE_AVATAR.md). Only one job
     #: runs at a time either way; 0: one thread, never niced
     worker_nice: int = 10
     stats_interval_secs: float = 2.0
@@ -42,7 +42,7 @@ class AvatarNodeParams:
     #: output transports with `video_out_is_live` draw an image one frame after it
     #: arrives (their video clock) and start its audio as soon as it arrives, so 1
     #: puts the two together (measured: image 43 ms behind its audio with 0, within
-    #: 10 ms with 1; bench/video_service.py). Our websocket stamps an image with the
+    #: 10 ms with 1; docs/PIPECAT.md). Our websocket stamps an image with the
     #: audio clock where it is queued: 0 there (the server sets it).
     image_lead_frames: int = 1
     #: release each image only once the transport has written the audio queued before

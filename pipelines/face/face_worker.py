@@ -8,12 +8,12 @@ the reply is thought up (the user paused, no reply audio yet) they run on a seco
 thread whose nice value is raised, so whisper, the LLM and piper, which decide when
 the reply is heard, get the CPU first; once frames fall behind they run at the
 default priority again (beside busy neighbours a niced thread got a tenth of a core
-and the face froze for up to a second: bench/adapt.py).
+and the face froze for up to a second: docs/LIVE_AVATAR.md).
 
 Each job's CPU time and wall time are counted: the quality governor adapts on the
 wall time (on a busy machine a job waits for a core, and that wait is what makes
-frames late). With the face in a worker process the wall time is the process's own
-(issue 36): seen from here it also held the pipe and this thread's wait for the
+frames late). With the face in a worker process the wall time is the process's own:
+seen from here it also held the pipe and this thread's wait for the
 pipeline's interpreter lock, which the level's cost does not change.
 """
 

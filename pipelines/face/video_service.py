@@ -323,8 +323,8 @@ class AvatarForcingVideoService(AIService):
             self._shared.start_workers()
 
     def _fit_webrtc_output(self) -> None:
-        """Over pipecat's SmallWebRTC, stamp the video from the audio's clock (issue 45,
-        pipelines/wire/webrtc_output.py): any WebRTC receiver then keeps the lips on
+        """Over pipecat's SmallWebRTC, stamp the video from the audio's clock
+        (pipelines/wire/webrtc_output.py): any WebRTC receiver then keeps the lips on
         the voice by itself."""
         if self.media_clock is None:
             self.media_clock = fit_media_clock(self)
@@ -407,7 +407,8 @@ class AvatarForcingVideoService(AIService):
         if not interim:
             assert assets is not None
             self._take_costs(assets)
-            choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
+            choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0,
+                                       codec=self._codec())
             size, reason = choice.size, choice.reason
         options = SessionOptions(size=size, jpeg_quality=self._jpeg_quality)
         calibrator = assets.calibrator if assets is not None else None
@@ -447,7 +448,8 @@ class AvatarForcingVideoService(AIService):
         """A session built at its level: the camera rate the machine's costs allow,
         and a governor (when the session adapts and none was given)."""
         settings = self.avatar_settings
-        choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
+        choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0,
+                                       codec=self._codec())
         if self.governor is None and settings.adapt_video:
             self.governor = self._new_governor(assets, settings.size)
         if choice.camera_fps > 0 and self._params.camera_fps > 0:
@@ -508,7 +510,8 @@ class AvatarForcingVideoService(AIService):
         assert assets is not None
         if self._stopped or self.failed is not None:
             return
-        choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0)
+        choice = assets.choose_video(settings.size, camera=self._params.camera_fps > 0,
+                                       codec=self._codec())
         if choice.camera_fps > 0 and self._params.camera_fps > 0:
             self._camera.set_rate(min(self._params.camera_fps, choice.camera_fps))
         if self.governor is None and settings.adapt_video:
@@ -520,9 +523,18 @@ class AvatarForcingVideoService(AIService):
 
     def _new_governor(self, assets: AvatarAssets, size: int) -> QualityGovernor:
         """A governor for `size` px from this machine's measured costs."""
-        choice = assets.choose_video(size, camera=self._params.camera_fps > 0)
-        return QualityGovernor(list(choice.ladder), lambda level: level_cost_ms(assets.costs, level),
+        codec = self._codec()
+        choice = assets.choose_video(size, camera=self._params.camera_fps > 0, codec=codec)
+        return QualityGovernor(list(choice.ladder),
+                               lambda level: level_cost_ms(assets.costs, level, codec),
                                start=choice.level, now=time.monotonic())
+
+    def _codec(self) -> str:
+        """How this service's images go out, as the face's cost counts them: the face's
+        own VP8 over SmallWebRTC, JPEG on our websocket, raw to any other transport."""
+        if self.media_clock is not None:
+            return "vp8"
+        return "jpeg" if self._jpeg_quality else "raw"
 
     def _face_restarted(self, reason: str) -> None:
         """The face's worker was lost and replaced (on the event loop): count it and
@@ -787,7 +799,7 @@ class AvatarForcingVideoService(AIService):
                 return
         if self._release_memory_after and not self._memory_released:
             self._memory_released = True  # once: EndFrame/CancelFrame and cleanup both stop
-            # once the session's pipeline is torn down (issue 27; _collect_ended_session)
+            # once the session's pipeline is torn down (_collect_ended_session)
             asyncio.get_running_loop().call_later(COLLECT_AFTER_SECS, _collect_ended_session)
 
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -962,18 +974,12 @@ class AvatarForcingVideoService(AIService):
 def _collect_ended_session() -> None:
     """A full garbage collection, then the freed pages back to the OS.
 
-    Why (issue 27): an ended session's pipeline (pipecat processors and their
-    queued frames, this node, its session and renderers, the transport) is a
-    web of reference cycles, which only a full collection frees; Python runs
-    one when the long-lived objects have grown by a quarter, and a server
-    holds about a million of them (models, modules), so it ran rarely and every
-    ended session stayed resident: +10 MB a session in the e2e test, +30 MB
-    with 512 px and a spoken question in bench/session_churn.py; with a
-    collection after each session, flat. Runs on the event loop, once per
-    ended session: 0.4-1 s on a 2-core machine under a load of 8 while every
-    object was tracked, which is why the server freezes what it loaded before
-    serving (`gc.freeze()` in pipelines/server/app.py, load_runtime) so that this
-    scans only what sessions made."""
+    Why: an ended session's pipeline (pipecat processors and their queued frames,
+    this service, its session and renderers, the transport) is a web of reference
+    cycles that only a full collection frees, and Python runs one rarely in a server
+    holding a million long-lived objects (docs/LIVE_AVATAR.md). The server freezes
+    what it loaded before serving (`gc.freeze()`), so this scans only what sessions
+    made."""
     started = time.perf_counter()
     found = gc.collect()
     release_free_memory()
@@ -993,9 +999,5 @@ def _mono(pcm: bytes, channels: int) -> bytes:
         return pcm
     return np.frombuffer(pcm, np.int16)[::channels].tobytes()
 
-
-#: The name this service had before it was a pipecat video service (kept for old imports).
-AvatarNode = AvatarForcingVideoService
-
-__all__ = ["AvatarForcingVideoService", "AvatarNode", "AvatarNodeParams", "COLLECT_AFTER_SECS",
+__all__ = ["AvatarForcingVideoService", "AvatarNodeParams", "COLLECT_AFTER_SECS",
            "PortraitLoader", "resolve_portrait", "shared_assets"]
