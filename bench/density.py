@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,26 @@ FPS = 25.0
 CAMERA_FPS = 10.0
 #: a session "holds" 25 fps when it draws at least this many frames a second
 HELD_FPS = 24.0
+
+
+def paced(draw: Callable[[], None], start_at: float, secs: float) -> list[int]:
+    """From wall-clock `start_at`, call `draw` for frame k at k / FPS s, or at once when
+    late (a late frame is not skipped), for `secs`; the frames drawn in each second."""
+    while time.time() < start_at:
+        time.sleep(0.001)
+    per_second = [0] * int(np.ceil(secs))
+    wall0, k = time.perf_counter(), 0
+    while True:
+        elapsed = time.perf_counter() - wall0
+        if elapsed >= secs:
+            return per_second
+        due = k / FPS
+        if elapsed < due:
+            time.sleep(min(due - elapsed, secs - elapsed))
+            continue
+        draw()
+        per_second[min(int(time.perf_counter() - wall0), len(per_second) - 1)] += 1
+        k += 1
 
 
 def worker(size: int, secs: float, camera: bool) -> int:
@@ -92,24 +113,15 @@ def worker(size: int, secs: float, camera: bool) -> int:
     print("READY", flush=True)
     line = sys.stdin.readline().split()
     start_at = float(line[1])
-    while time.time() < start_at:
-        time.sleep(0.001)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    per_second = [0] * int(np.ceil(secs))
-    k = 0
-    while True:
-        elapsed = time.perf_counter() - wall0
-        if elapsed >= secs:
-            break
-        due = k / FPS
-        if elapsed < due:
-            time.sleep(min(due - elapsed, secs - elapsed))
-            continue
+    cpu0 = time.process_time()
+
+    def next_frame() -> None:
         if not planned_frames:
             planned_frames.extend(session.next_block())
         draw_one()
-        per_second[min(int(time.perf_counter() - wall0), len(per_second) - 1)] += 1
-        k += 1
+
+    per_second = paced(next_frame, start_at, secs)
+    k = sum(per_second)
     cpu_ms = (time.process_time() - cpu0) * 1000.0
     memory = memory_mb()
     session.close()
@@ -193,21 +205,8 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool) 
             for _ in range(25):
                 draw_one()
             return
-        while time.time() < clock["start_at"]:
-            time.sleep(0.001)
-        wall0, k = time.perf_counter(), 0
-        while True:
-            elapsed = time.perf_counter() - wall0
-            if elapsed >= secs:
-                break
-            due = k / FPS
-            if elapsed < due:
-                time.sleep(min(due - elapsed, secs - elapsed))
-                continue
-            draw_one()
-            per_second[index][min(int(time.perf_counter() - wall0), int(np.ceil(secs)) - 1)] += 1
-            k += 1
-        frames[index] = k
+        per_second[index] = paced(draw_one, clock["start_at"], secs)
+        frames[index] = sum(per_second[index])
 
     for index in range(faces):  # warm-up: lazy set-up, the landmarker
         pace(index, warm_only=True)
