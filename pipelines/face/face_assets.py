@@ -47,6 +47,14 @@ class FirstFace:
     checkpoint: GeneratorCheckpoint
 
 
+class _Stage(Future):  # type: ignore[type-arg]
+    """A loading stage many services wait on: one waiter giving up (its task cancelled,
+    which cancels a wrapped future) must not cancel the stage for the others."""
+
+    def cancel(self) -> bool:
+        return False
+
+
 class SharedAssets:
     """One configuration's assets, loading in a background thread (see the module
     docstring); get one with `shared_loading`."""
@@ -54,9 +62,9 @@ class SharedAssets:
     def __init__(self, settings: AvatarSettings, key: _Key) -> None:
         self.key = key
         #: the portraits (the default one analysed) and the generator
-        self.first: Future[FirstFace] = Future()
+        self.first: Future[FirstFace] = _Stage()
         #: everything: costs measured and, with `face_process`, the warm worker pool
-        self.assets: Future[AvatarAssets] = Future()
+        self.assets: Future[AvatarAssets] = _Stage()
         self._holders: weakref.WeakSet[object] = weakref.WeakSet()
         self._keep: threading.Timer | None = None
         self._workers_wanted = threading.Event()
@@ -66,7 +74,8 @@ class SharedAssets:
     @property
     def failed(self) -> bool:
         """A stage failed or was dropped: the next service loads afresh."""
-        return any(f.done() and f.exception() is not None for f in (self.first, self.assets))
+        return any(f.done() and (f.cancelled() or f.exception() is not None)
+                   for f in (self.first, self.assets))
 
     def start_workers(self) -> None:
         """A pipeline is setting up a service: go on to the costs and the worker

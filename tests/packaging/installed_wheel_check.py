@@ -3,7 +3,7 @@
 
     python installed_wheel_check.py OUT_DIR [--no-webrtc]
 
-With `--no-webrtc` (a venv with the wheel and plain `pipecat-ai`, as an app on
+With `--no-webrtc` (a venv with the wheel and `pipecat-ai[daily]`, as an app on
 Daily, LiveKit or a websocket transport has it): aiortc must not be installed,
 the service must import and run without it, and nothing may have imported aiortc
 or pipecat's SmallWebRTC module on the way; the OpenCV and YUV checks (a WebRTC
@@ -33,6 +33,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -154,8 +155,32 @@ def no_webrtc(out_dir: Path, report: dict[str, object]) -> int:
     imported = sorted(m for m in sys.modules if m.startswith(WEBRTC_MODULES))
     assert not imported, f"WebRTC modules imported without a WebRTC transport: {imported}"
     report["webrtc_modules_imported"] = imported
-    print(json.dumps(report))
-    return 0
+    report["daily_output"] = daily_output()
+    print(json.dumps(report), flush=True)
+    # daily-python's native client aborts in its own teardown at interpreter exit
+    # when no call was ever joined; everything this check asks is printed above
+    os._exit(0)
+
+
+def daily_output() -> str | None:
+    """With `pipecat-ai[daily]` installed, the service composes in front of Daily's output
+    transport (no call is joined: this machine has no network); None without Daily."""
+    if importlib.util.find_spec("daily") is None:
+        return None
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.transports.daily.transport import DailyParams, DailyTransport
+
+    from avatar_forcing import AvatarForcingVideoService
+
+    transport = DailyTransport(
+        "https://example.daily.co/kiosk", None, "face",
+        params=DailyParams(audio_out_enabled=True, video_out_enabled=True,
+                           video_out_is_live=True, video_out_width=512, video_out_height=512))
+    output = transport.output()
+    Pipeline([AvatarForcingVideoService(), output])
+    imported = sorted(m for m in sys.modules if m.startswith(WEBRTC_MODULES))
+    assert not imported, f"WebRTC modules imported beside Daily: {imported}"
+    return type(output).__name__
 
 
 def _installed(dist: str) -> bool:

@@ -170,14 +170,16 @@ async def test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv(
     (app / "benchkit" / "__init__.py").write_text("")
     shutil.copy(REPO / "benchkit" / "pipecat_sink.py", app / "benchkit" / "pipecat_sink.py")
     shutil.copy(CHECK, app / CHECK.name)
-    # first the wheel alone, with plain pipecat-ai (no WebRTC extra, so no aiortc): an
-    # app on Daily, LiveKit or a websocket transport gets the face there too
-    await asyncio.to_thread(pip, str(wheel))
+    # first the wheel with pipecat's Daily extra alone (no WebRTC extra, so no aiortc):
+    # an app on Daily, LiveKit or a websocket transport gets the face there too
+    await asyncio.to_thread(pip, str(wheel), "pipecat-ai[daily]")
     result = await asyncio.to_thread(
         subprocess.run, [str(python), CHECK.name, str(tmp_path), "--no-webrtc"], cwd=app,
         env=environ, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1])["service"]["images"] >= 40
+    alone = json.loads(result.stdout.strip().splitlines()[-1])
+    assert alone["service"]["images"] >= 40
+    assert alone["daily_output"] == "DailyOutputTransport"
     # then what the example needs, pipecat's WebRTC transport among it
     await asyncio.to_thread(pip, *built, f"{wheel}[example]")
     headless = (await asyncio.to_thread(
