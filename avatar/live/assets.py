@@ -153,7 +153,7 @@ def portrait_from_upload(data: bytes, name: str = "upload") -> Portrait:
 
 
 #: VP8's cost over JPEG's at one size, where the encoder was not measured (this host:
-#: 5.6 against 0.9 ms at 512 px, bench/face_cost.py).
+#: 5.6 against 0.9 ms at 512 px, docs/PIPECAT.md).
 VP8_OVER_JPEG = 6.0
 
 
