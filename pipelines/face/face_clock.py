@@ -63,6 +63,8 @@ class ReplyState:
     in_reply: bool = False
     #: reply samples out so far (session-cumulative): held frames up to here may go
     emitted_position: int = 0
+    #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
+    last_played_secs: float = 0.0
 
     def thinking(self) -> bool:
         """The reply is being thought up now."""

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 Stats = dict[str, float | int | str]
 
 
+def new_counters() -> dict[str, int]:
+    """The counters a face service, its camera and its clock keep (all zero)."""
+    names = ("frames_sent", "frames_repeated", "frames_repeated_late", "late_frames",
+             "idle_frames_skipped", "stale_frames_silenced", "rebases", "camera_analysed",
+             "camera_skipped", "camera_errors", "interruptions", "reply_pauses",
+             "quality_changes", "face_restarts", "settings_updates")
+    return dict.fromkeys(names, 0)
+
+
 def session_stats(counters: dict[str, int], session: AvatarSession | None, *,
                   worker_cpu_secs: float, started_at: float,
                   governor: QualityGovernor | None, last_played_secs: float,

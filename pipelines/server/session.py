@@ -31,6 +31,7 @@ from avatar.live import AvatarSession, SessionOptions
 from avatar.live.assets import level_cost_ms, portrait_from_upload
 from avatar.live.face_pool import with_worker_face
 from avatar.live.quality import QualityGovernor
+from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.face.video_wire import VideoWireAdapter
 from pipelines.server.attendant import attend_visitors
@@ -269,8 +270,7 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                                 lambda level: level_cost_ms(assets.costs, level, codec),
                                 start=choice.level, now=time.monotonic())
                 if config.adapt_quality else None)
-    node = AvatarForcingVideoService(
-        session=session,
+    hooks = ServerHooks(
         load_portrait=load_portrait,
         params=replace(config.avatar_node, camera_fps=choice.camera_fps,
                        image_lead_frames=image_lead_frames,
@@ -279,8 +279,9 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
         governor=governor, capacity=assets.capacity, session_key=context.session_id,
         # our protocol's events go to our own clients; a server returns memory after each
         send_metrics=True, send_events=True, release_memory_after=True,
-        kiosk=config.kiosk if hello.presence else None,
     )
+    node = AvatarForcingVideoService(
+        session=session, kiosk=config.kiosk if hello.presence else None, server=hooks)
     video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
                  "portrait": portrait.name, "camera_fps": choice.camera_fps,
                  "render_size_reason": choice.reason, "requested_size": hello.video_out.size,

@@ -1,0 +1,73 @@
+"""`FaceHost`: what the face service's helpers (face_start.py, face_presence.py) use
+of the service, so they need not import it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection
+
+from avatar.live import AvatarSession
+from avatar.live.quality import QualityGovernor
+from pipelines.face.camera_input import CameraInput
+from pipelines.face.face_clock import FaceClock
+from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_state import Lifecycle
+from pipelines.face.face_worker import FaceWorker
+from pipelines.face.protocol_events import ProtocolEvents
+from pipelines.face.server_hooks import ServerHooks
+from pipelines.settings import AvatarSettings
+
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_output import MediaClockOutput
+
+
+class FaceHost(Protocol):
+    """The face service, as its helpers see it."""
+
+    avatar_settings: AvatarSettings
+    governor: QualityGovernor | None
+    counters: dict[str, int]
+    events: ProtocolEvents
+    media_clock: MediaClockOutput | None
+    _session: AvatarSession | None
+    _clock: FaceClock | None
+    _life: Lifecycle
+    _server: ServerHooks
+    _worker: FaceWorker
+    _camera: CameraInput
+
+    @property
+    def session(self) -> AvatarSession: ...
+
+    @property
+    def _params(self) -> AvatarNodeParams: ...
+
+    @property
+    def failed(self) -> str | None: ...
+
+    @property
+    def clock(self) -> FaceClock: ...
+
+    def create_task(self, coroutine: Coroutine[Any, Any, Any],
+                    name: str | None = None) -> asyncio.Task[Any]: ...
+
+    async def cancel_task(self, task: asyncio.Task[Any]) -> Any: ...
+
+    async def push_frame(self, frame: Frame,
+                         direction: FrameDirection = FrameDirection.DOWNSTREAM) -> Any: ...
+
+    async def push_error(self, error_msg: str, exception: Exception | None = None) -> Any: ...
+
+    async def _call_event_handler(self, event_name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def _warn_unhandled_updated_settings(self, unhandled: Any) -> Any: ...
+
+    async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    async def _face_failed(self, what: str, error: Exception) -> None: ...
+
+    def _face_ready(self) -> None: ...

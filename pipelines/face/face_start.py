@@ -1,0 +1,389 @@
+"""How the face service's session comes to be and changes: built off the loop at the
+pipeline's output rate, started in this process while no worker process is ready,
+moved to one once it is, sized by the machine's measured costs; then pipecat's
+runtime settings (`ServiceUpdateSettingsFrame`) and our websocket's portrait requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import ServiceUpdateSettingsFrame
+from pipecat.processors.frame_processor import FrameDirection
+from pydantic import ValidationError
+
+from avatar.errors import AvatarError
+from avatar.live import AvatarAssets, AvatarSession, PortraitLibrary, SessionOptions
+from avatar.live.assets import VideoChoice, level_cost_ms
+from avatar.live.face import FaceBackend
+from avatar.live.face_pool import FaceWorkerPool, WorkerFace, with_worker_face
+from avatar.live.quality import FLOOR_SIZE, QualityGovernor
+from avatar.live.session import StartedFace
+from avatar.portrait import Portrait
+from pipelines.face.face_assets import FirstFace, SharedAssets, resolve_portrait, shared_loading
+from pipelines.face.face_host import FaceHost
+from pipelines.face.face_state import FaceState
+from pipelines.settings import AvatarSettings
+from pipelines.wire.frames import PortraitRequestFrame
+from sdk.protocol import ErrorCode
+
+#: how long StartFrame waits for the face to be built before it goes on without it
+#: (pipecat tears a pipeline down when StartFrame takes 20 s to reach its end; a cold
+#: face pool takes 10-15 s on 2 cores, the face started in this process meanwhile
+#: about 2 s). Meanwhile the voice passes through unchanged and the face takes over
+#: at the next reply
+START_WAIT_SECS = 3.0
+#: how often a face started in this process looks for a ready worker process
+MOVE_POLL_SECS = 0.1
+#: the settings a running session takes from ServiceUpdateSettingsFrame
+LIVE_SETTINGS = frozenset({"default_portrait", "size", "camera_fps", "adapt_video"})
+
+
+class FaceStart:
+    """Builds a face service's session, moves its face where it stays, and applies
+    the settings and portraits asked while it runs."""
+
+    def __init__(self, service: FaceHost,
+                 portrait: str | Path | Portrait | None, assets: AvatarAssets | None,
+                 session: AvatarSession | None) -> None:
+        self._service = service
+        #: the portrait asked for (a switch before the session exists changes it)
+        self.choice = portrait
+        self.assets = assets
+        #: the pipeline's audio output rate (from `setup`)
+        self.out_rate = session.output_rate if session is not None else 24000
+        #: the process's shared assets, loading from now on (None: given, or a session)
+        self.shared: SharedAssets | None = None
+        if session is None and assets is None:
+            self.shared = shared_loading(service.avatar_settings, holder=service)
+        #: the portrait choice the session was built with
+        self._built_choice: str | Path | Portrait | None = None
+        self._building: asyncio.Task[None] | None = None
+        self._moving: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """StartFrame: build the session, waiting at most START_WAIT_SECS for it."""
+        self._building = self._service.create_task(self._build(), name="avatar-build")
+        done, _ = await asyncio.wait({self._building}, timeout=START_WAIT_SECS)
+        if not done:
+            logger.info(f"avatar: the face is still starting after {START_WAIT_SECS:g} s; "
+                        "the voice goes on without it until it is ready")
+
+    async def stop(self) -> None:
+        """The pipeline ends: building and moving stop; the next call finds a warm face."""
+        for task in (self._building, self._moving):
+            if task is not None and not task.done():
+                await self._service.cancel_task(task)
+        if self.shared is not None and self._service._session is not None:
+            self.shared.keep_warm()
+
+    async def _build(self) -> None:
+        """Build the session; a face that cannot start never stops the voice."""
+        service = self._service
+        try:
+            first = None
+            if self.assets is None and self.shared is not None:
+                first = await asyncio.wrap_future(self.shared.first)
+                if self.shared.assets.done() and not self.shared.failed:
+                    self.assets = self.shared.assets.result()
+            building = asyncio.ensure_future(
+                asyncio.to_thread(self._build_session, self.out_rate, first))
+            try:
+                service._session = await asyncio.shield(building)
+            except asyncio.CancelledError:  # the pipeline ended first: close what is built
+                building.add_done_callback(_close_built_session)
+                raise
+        except Exception as error:
+            await service._face_failed("the avatar could not start", error)
+            return
+        if service._life.stopping:  # the pipeline ended while the face was starting
+            if service._life.state is FaceState.STOPPED:  # its shutdown found no face
+                await service._worker.close_when_idle(service.session.close)
+            return
+        service._face_ready()
+        if self._built_choice is not self.choice:  # switched while it was built
+            service.create_task(self.switch_portrait(self.choice))
+        if not isinstance(service.session.face, WorkerFace) and (
+                self.shared is not None or self.pool() is not None):
+            self._moving = service.create_task(self._move_to_worker(), name="avatar-move")
+
+    def _build_session(self, output_rate: int, first: FirstFace | None) -> AvatarSession:
+        """The portrait, the session and its governor (blocking). Its face goes to a
+        ready worker process when the assets keep a pool; else it starts here (the
+        first call of a process: `first`, before the machine is measured)."""
+        settings, assets = self._service.avatar_settings, self.assets
+        self._built_choice = self.choice
+        portrait = resolve_portrait(self.choice, self.portraits(first))
+        pool = assets.faces if assets is not None else None
+        # no worker process ready yet (or the machine not measured yet): the face starts
+        # here, at the cheapest size, so its first replies are drawn on time beside the
+        # workers starting; it moves to a worker, and takes its level, later
+        interim = assets is None or (pool is not None and pool.idle == 0)
+        size, reason = min(settings.size, FLOOR_SIZE), "until the machine is measured"
+        if not interim:
+            assert assets is not None
+            self._take_costs(assets)
+            choice = self._choose(assets, settings.size)
+            size, reason = choice.size, choice.reason
+        options = SessionOptions(size=size, jpeg_quality=self._service._server.jpeg_quality)
+        calibrator = assets.calibrator if assets is not None else None
+        if assets is not None:
+            checkpoint = assets.checkpoint
+        else:
+            assert first is not None  # loading: its first stage is done
+            checkpoint = first.checkpoint
+        if not interim:
+            where = "in a worker process" if pool is not None else "in this process"
+            logger.info(f"avatar: {portrait.name} at {size} px, {output_rate} Hz audio, "
+                        f"{where} ({reason})")
+            return with_worker_face(pool, lambda face: AvatarSession(
+                portrait, checkpoint, output_rate=output_rate, options=options,
+                calibrator=calibrator, face=face))
+        logger.info(f"avatar: {portrait.name} at {size} px, {output_rate} Hz audio, in this "
+                    f"process until a worker process is ready ({reason})")
+        session = AvatarSession(portrait, checkpoint, output_rate=output_rate, options=options,
+                                calibrator=calibrator)
+        # the first drawing pays for lazy set-up (compiled kernels): here, not at frame 0
+        session.face.draw(portrait.reference_motion, size, 0)
+        return session
+
+    def follow_restarts(self) -> None:
+        """Hear when the face's worker process is lost and replaced."""
+        face = self._service.session.face
+        if isinstance(face, WorkerFace) and face.on_restart is None:
+            loop = asyncio.get_running_loop()
+
+            def on_restart(reason: str) -> None:  # called in the worker thread
+                loop.call_soon_threadsafe(self._restarted, reason)
+
+            face.on_restart = on_restart
+
+    def _restarted(self, reason: str) -> None:
+        """The face's worker was lost and replaced (on the event loop): count it and
+        tell the client; the video goes on from the fresh worker."""
+        service = self._service
+        service.counters["face_restarts"] += 1
+        logger.warning(f"avatar: the face worker was replaced: {reason}")
+        if not service._life.stopping:
+            service.create_task(service.events.error(
+                ErrorCode.AVATAR_RESTARTED,
+                "the avatar's face process stopped and was restarted; the video goes on"))
+
+    def portraits(self, first: FirstFace | None = None) -> PortraitLibrary:
+        """The portrait library (from the assets, or the first stage of their loading)."""
+        if self.assets is not None:
+            return self.assets.portraits
+        if first is None:
+            assert self.shared is not None
+            first = self.shared.first.result()
+        return first.portraits
+
+    def pool(self) -> FaceWorkerPool | None:
+        return self.assets.faces if self.assets is not None else None
+
+    def _choose(self, assets: AvatarAssets, size: int) -> VideoChoice:
+        camera = self._service._params.camera_fps > 0
+        return assets.choose_video(size, camera=camera, codec=self.codec())
+
+    def _camera_rate(self, camera_fps: float) -> None:
+        asked = self._service._params.camera_fps
+        if camera_fps > 0 and asked > 0:
+            self._service._camera.set_rate(min(asked, camera_fps))
+
+    def _take_costs(self, assets: AvatarAssets) -> None:
+        """A session built at its level: the camera rate the machine's costs allow,
+        and a governor (when the session adapts and none was given)."""
+        service, settings = self._service, self._service.avatar_settings
+        choice = self._choose(assets, settings.size)
+        if service.governor is None and settings.adapt_video:
+            service.governor = self.new_governor(assets, settings.size)
+        self._camera_rate(choice.camera_fps)
+
+    async def _move_to_worker(self) -> None:
+        """The face started in this process: once a worker process is ready, the face
+        moves there between two frames (started there while this one draws on); then,
+        with the machine measured, the session takes its quality level."""
+        service = self._service
+        try:
+            if self.assets is None and self.shared is not None:
+                self.assets = await asyncio.wrap_future(self.shared.assets)
+            pool = self.pool()
+            if pool is None:  # faces run in this process
+                await self._costs_known()
+                return
+            # the pool signals through threads' conditions: nothing to await, so look
+            # (a pool that keeps none warm starts one for the face when it asks)
+            while pool.idle == 0 and pool.warm > 0:  # noqa: ASYNC110
+                await asyncio.sleep(MOVE_POLL_SECS)
+            face = WorkerFace(pool)
+            adopted: bool | None = None
+            try:
+                while adopted is None:  # None: the portrait changed meanwhile, start again
+                    starting = asyncio.ensure_future(
+                        asyncio.to_thread(service.session.start_face, face))
+                    moved = await service._in_worker(self._adopt_face,
+                                                     await asyncio.shield(starting))
+                    adopted = None if moved is None else moved is not False
+            finally:
+                if not adopted:  # failed, stopped or cancelled: the worker goes back
+                    starting.add_done_callback(lambda _: face.close())
+            if not adopted:
+                return
+            self.follow_restarts()
+            logger.info("avatar: the face moved to a worker process")
+            old: FaceBackend = moved
+            await asyncio.to_thread(old.close)  # the face that drew until now, off the clock
+            await self._costs_known()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the face goes on: slower, never silent
+            logger.opt(exception=error).warning(f"avatar: the face did not move: {error}")
+
+    def _adopt_face(self, started: StartedFace) -> FaceBackend | bool | None:
+        """In the worker thread, between two frames: the session goes on with the
+        worker's face; returns the face that drew until now (to close). False:
+        stopped; None: the portrait changed since the worker's face started."""
+        if self._service._life.stopping:
+            return False
+        return self._service.session.move_face(started)
+
+    async def _costs_known(self) -> None:
+        """The face started before the machine was measured now runs where it stays:
+        the measured costs give its camera rate and its level (the governor's start,
+        or the size they allow)."""
+        service, assets, settings = self._service, self.assets, self._service.avatar_settings
+        assert assets is not None
+        if service._life.stopping or service.failed is not None:
+            return
+        choice = self._choose(assets, settings.size)
+        self._camera_rate(choice.camera_fps)
+        if service.governor is None and settings.adapt_video:
+            await self.resize(settings.size, True)
+            return
+        size = service.governor.quality.size if service.governor is not None else choice.size
+        if size != service.session.options.size:
+            await service._in_worker(service.session.set_size, size)
+
+    def new_governor(self, assets: AvatarAssets, size: int) -> QualityGovernor:
+        """A governor for `size` px from this machine's measured costs."""
+        codec = self.codec()
+        choice = self._choose(assets, size)
+        return QualityGovernor(list(choice.ladder),
+                               lambda level: level_cost_ms(assets.costs, level, codec),
+                               start=choice.level, now=time.monotonic())
+
+    def codec(self) -> str:
+        """How the service's images go out, as the face's cost counts them: the face's
+        own VP8 over SmallWebRTC, JPEG on our websocket, raw to any other transport."""
+        if self._service.media_clock is not None:
+            return "vp8"
+        return "jpeg" if self._service._server.jpeg_quality else "raw"
+
+    # ------------------------------------------------- runtime settings, portraits
+    async def on_settings_frame(self, frame: ServiceUpdateSettingsFrame,
+                                direction: FrameDirection) -> None:
+        """pipecat's runtime settings: this service's (its `delta` as our Settings, or
+        its `settings` dict) are applied; any other service's pass on."""
+        service = self._service
+        mine = frame.service is service or (frame.service is None and (
+            isinstance(frame.delta, AvatarSettings)
+            or (frame.delta is None and bool(frame.settings)
+                and set(frame.settings) <= LIVE_SETTINGS | {"portrait"})))
+        if not mine:
+            await service.push_frame(frame, direction)
+            return
+        try:
+            if isinstance(frame.delta, AvatarSettings):
+                delta = frame.delta
+            elif frame.delta is not None:
+                raise ValueError(f"expected AvatarForcingVideoService.Settings, got "
+                                 f"{type(frame.delta).__name__}")
+            else:
+                delta = AvatarSettings.model_validate(dict(frame.settings))
+        except (ValidationError, ValueError) as error:
+            await service.push_error(f"avatar settings update refused: {error}")
+            return
+        changes = {name: getattr(delta, name) for name in delta.model_fields_set}
+        service.create_task(self._update_live_settings(changes))
+
+    async def _update_live_settings(self, changes: dict[str, Any]) -> None:
+        """Take the given settings while the session runs (the video goes on)."""
+        service = self._service
+        unhandled = set(changes) - LIVE_SETTINGS
+        service._warn_unhandled_updated_settings(unhandled)
+        changes = {k: v for k, v in changes.items() if k in LIVE_SETTINGS}
+        if not changes:
+            return
+        service.counters["settings_updates"] += 1
+        service.avatar_settings = service.avatar_settings.model_copy(update=changes)
+        if service._session is None or service.failed is not None:
+            if "default_portrait" in changes:  # the face starts with it
+                self.choice = changes["default_portrait"]
+            return
+        if "default_portrait" in changes:
+            await self.switch_portrait(changes["default_portrait"])
+        if "camera_fps" in changes:
+            service._camera.set_rate(float(changes["camera_fps"]))
+        if {"size", "adapt_video"} & set(changes):
+            settings = service.avatar_settings
+            await self.resize(settings.size, settings.adapt_video)
+
+    async def resize(self, size: int, adapt: bool) -> None:
+        """A new asked size (and whether it adapts): a fresh governor for it, or the
+        size itself when the session does not adapt (or the machine is not measured
+        yet: the governor comes with its costs)."""
+        service = self._service
+        assets = self.assets
+        if assets is None:
+            await service._in_worker(service.session.set_size, size)
+            return
+        service._server.unregister()
+        service.governor = self.new_governor(assets, size) if adapt else None
+        if service._clock is not None:
+            service._clock.governor = service.governor
+            service._clock.draw_stride = 1 if service.governor is None else (
+                service.governor.quality.draw_stride)
+        start_size = service.governor.quality.size if service.governor is not None else size
+        await service._in_worker(service.session.set_size, start_size)
+        service._server.register(service.governor)
+
+    async def switch_portrait(self, choice: str | Path | Portrait | None) -> Portrait | None:
+        """Load the portrait off the worker (the clock keeps drawing the current one),
+        then hand it to the session in one job. A bad choice keeps the current one."""
+        service = self._service
+        try:
+            portrait = await asyncio.to_thread(resolve_portrait, choice, self.portraits())
+            await service._in_worker(service.session.set_portrait, portrait)
+        except (AvatarError, KeyError, ValueError, OSError) as error:
+            logger.info(f"portrait {choice!r} refused: {error}")
+            await service.push_error(f"avatar portrait {choice!r} refused: {error}; the current "
+                                     "portrait stays")
+            return None
+        logger.info(f"avatar: now showing {portrait.name}")
+        return portrait
+
+    async def answer_portrait_request(self, frame: PortraitRequestFrame) -> None:
+        """Our websocket's portrait request (a name or an upload): loaded off the loop
+        with the server's loader (none: refused), then shown."""
+        service = self._service
+        loader = service._server.load_portrait
+
+        async def load(name: str | None, upload: bytes | None) -> Portrait:
+            assert loader is not None
+            portrait: Portrait = await service._in_worker(loader, name, upload)
+            return portrait
+
+        async def show(portrait: Portrait) -> None:
+            await service._in_worker(service.session.set_portrait, portrait)
+
+        await service.events.answer_portrait_request(
+            frame.portrait_name, frame.upload, load if loader is not None else None, show)
+
+
+def _close_built_session(building: asyncio.Future[AvatarSession]) -> None:
+    """A session finished building after its pipeline ended: give its face back."""
+    if not building.cancelled() and building.exception() is None:
+        building.result().close()
