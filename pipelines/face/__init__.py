@@ -1,2 +1,3 @@
-"""The live avatar in the pipeline: the avatar node (audio and video on one clock),
-the camera-rate gate, and the adapter that puts its frames onto the wire."""
+"""The live face in a pipecat pipeline: the face service (audio and video on one
+clock), its start-up, camera, pacing and metrics, and the adapter that puts its
+frames onto our websocket."""

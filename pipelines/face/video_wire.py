@@ -8,7 +8,7 @@ and dropped with it on an interruption. So `VideoWireAdapter`, one hop before
 the transport, turns each `AvatarImageFrame` into an `EncodedVideoFrame` (a
 non-urgent transport message); the serializer writes it as a kind-2 message
 whose pts is the audio clock at that point, which is the start of the audio
-chunk the avatar node emitted right after the image.
+chunk the face service emitted right after the image.
 """
 
 from __future__ import annotations
