@@ -56,6 +56,18 @@ def speak(session: AvatarSession, blocks: int) -> list[Any]:
     return [session.render(planned) for _ in range(blocks) for planned in session.next_block()]
 
 
+def wait_for_exit(pid: int, secs: float = 15.0) -> None:
+    """Fail unless process `pid` is gone within `secs` (a retired worker exits)."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"worker {pid} still runs after its sessions")
+
+
 def test_a_worker_draws_what_the_in_process_face_draws(pool: FaceWorkerPool,
                                                        portrait: Portrait) -> None:
     """One code path: the same session on a worker and in process, frame for frame."""
@@ -141,15 +153,7 @@ def test_a_worker_exits_after_its_sessions_and_the_pool_stays_warm(pool: FaceWor
     pid = face.pid
     assert pid is not None
     session.close()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"worker {pid} still runs after its session")
+    wait_for_exit(pid)
     assert pool.wait_warm(120)
     assert pid not in pool.worker_pids()
 

@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import pytest
 
-from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
-from avatar.live import AvatarSession, SessionOptions
+from avatar.generator.checkpoint import DEFAULT_CHECKPOINT
 from avatar.live.face_pool import FaceWorkerPool, WorkerFace
-from avatar.portrait import Portrait, default_portrait_path
-
-RATE = 24000
+from avatar.portrait import Portrait
+from tests.avatar.test_face_worker import session_on, speak, wait_for_exit
 
 
 @pytest.fixture(scope="module")
-def portrait() -> Portrait:
-    return Portrait.load(default_portrait_path())
+def portrait(default_portrait: Portrait) -> Portrait:
+    return default_portrait
 
 
 @pytest.fixture(scope="module")
@@ -38,20 +34,6 @@ def pool(portrait: Portrait) -> Iterator[FaceWorkerPool]:
     assert pool.wait_warm(180), "the pool did not start a three-slot worker"
     yield pool
     pool.close()
-
-
-def session_on(face: WorkerFace | None, portrait: Portrait) -> AvatarSession:
-    checkpoint = load_generator(DEFAULT_CHECKPOINT) if face is None else None
-    return AvatarSession(portrait, checkpoint, output_rate=RATE,
-                         options=SessionOptions(size=256, jpeg_quality=80, smooth=False),
-                         face=face)
-
-
-def speak(session: AvatarSession, blocks: int) -> list[Any]:
-    """Queue a second of a tone as reply audio and draw `blocks` blocks of it."""
-    t = np.arange(RATE) / RATE
-    session.push_avatar_audio((0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), RATE)
-    return [session.render(planned) for _ in range(blocks) for planned in session.next_block()]
 
 
 def test_sessions_on_one_process_draw_what_a_session_alone_draws(
@@ -131,15 +113,7 @@ def test_a_process_retires_when_its_last_session_ends(portrait: Portrait) -> Non
         os.kill(pid, 0)  # its other session still draws
         assert len(speak(b, 1)) == 5
         b.close()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail(f"worker {pid} still runs after its sessions")
+        wait_for_exit(pid)
         assert pool.wait_warm(120) and pid not in pool.worker_pids()
         assert pool.counters.retired == 1
     finally:
