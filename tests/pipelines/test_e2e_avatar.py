@@ -354,6 +354,20 @@ def latest_avatar_metrics(items: list[Any]) -> dict[str, Any]:
     return dict(found[-1])
 
 
+def assert_moved_to_a_fresh_worker(after: list[Any], lost_pid: int) -> None:
+    """What a session received after its face worker was killed: one non-fatal
+    `avatar_restarted` event, video that followed the audio and moved on after it,
+    and a new worker."""
+    errors = [i for i in after if getattr(i, "type", "") == "error"]
+    assert [e.code for e in errors] == ["avatar_restarted"], errors
+    assert not errors[0].fatal
+    assert video_follows_audio(after, max_gap=75)
+    at = after.index(errors[0])
+    assert len(distinct_images(after[at:])) > 1, "the face froze after its worker died"
+    values = latest_avatar_metrics(after)
+    assert values["face_restarts"] == 1 and values["face_pid"] not in (0, lost_pid)
+
+
 async def test_a_killed_face_worker_is_replaced_and_the_other_session_never_notices(
         two_session_server: Any) -> None:
     """Issue 36: each session's face runs in a worker process; kill -9 of one gives
@@ -372,15 +386,7 @@ async def test_a_killed_face_worker_is_replaced_and_the_other_session_never_noti
         os.kill(hit_pid, signal.SIGKILL)
         after = await collect(hit, 8.0)
         got_other = await other_items
-    errors = [i for i in after if getattr(i, "type", "") == "error"]
-    assert [e.code for e in errors] == ["avatar_restarted"], errors
-    assert not errors[0].fatal
-    # the video went on: frames followed the audio, and the face moved after the error
-    assert video_follows_audio(after, max_gap=75)
-    at = after.index(errors[0])
-    assert len(distinct_images(after[at:])) > 1, "the face froze after its worker died"
-    values = latest_avatar_metrics(after)
-    assert values["face_restarts"] == 1 and values["face_pid"] not in (0, hit_pid)
+    assert_moved_to_a_fresh_worker(after, hit_pid)
     # the other session: never an error, the same worker, frames all along
     assert not [i for i in got_other if getattr(i, "type", "") == "error"]
     assert latest_avatar_metrics(got_other)["face_pid"] == other_pid
