@@ -33,7 +33,7 @@ from avatar.live.face_pool import with_worker_face
 from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
-from pipelines.face.video_wire import VideoWireAdapter
+from pipelines.wire.video_wire import VideoWireAdapter
 from pipelines.server.attendant import attend_visitors
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats

@@ -7,7 +7,7 @@ nothing in an utterance, speech/stt.py), `ReplyPauseFrame` / `ReplyResumeFrame`
 
 The face (face/): `UserCameraFrame`, `UserMotionFrame` and `PortraitRequestFrame`
 come from the client (wire/serializer.py) to the face service; the service emits
-`AvatarImageFrame`s, which face/video_wire.py re-wraps as `EncodedVideoFrame`s
+`AvatarImageFrame`s, which wire/video_wire.py re-wraps as `EncodedVideoFrame`s
 for the serializer to write behind their audio; over pipecat's SmallWebRTC it
 emits `MediaTimedImageFrame`s, which wire/webrtc_output.py hands to a video track
 on the audio's clock.
