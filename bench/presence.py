@@ -128,7 +128,8 @@ async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple
     times: (start s, 16 kHz PCM)), `seconds` long; CPU of the server over `cpu_window`."""
     from pydantic import BaseModel
 
-    from sdk.connection import BotAudio, BotVideo, Closed, VoiceConnection
+    from sdk.connection import VoiceConnection
+    from sdk.items import BotAudio, BotVideo, Closed
 
     log = SessionLog(name, start=time.monotonic())  # moved to frame 0 below
     client = await VoiceConnection.connect(url, client_name=f"bench-presence-{name}",
@@ -325,7 +326,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from loguru import logger
 
     from benchkit.browser_media import speak
-    from pipelines.settings import KioskSettings
+    from pipelines.settings.sections import KioskSettings
     from pipelines.speech.models import SpeechModels
 
     load_start = [round(v, 2) for v in os.getloadavg()]

@@ -41,7 +41,7 @@ async def run_clip(url: str, question: bytes, clip: bytes,
                    noise_db: float | None = None) -> dict[str, Any]:
     """One session: ask, play `clip` over the reply, watch what the bot does."""
     from sdk.client import VoiceClient
-    from sdk.connection import BotAudio
+    from sdk.items import BotAudio
 
     client = await VoiceClient.connect(url, client_name="bench-barge-in", busy_retry_secs=60)
     if noise_db is not None:

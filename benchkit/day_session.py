@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, Closed, session_url
 from sdk.errors import ClientError, HandshakeError
+from sdk.handshake import session_url
+from sdk.items import BotAudio, Closed
 from sdk.talk import talk
 
 #: every BARGE_EVERY-th session interrupts its second reply at its first audio

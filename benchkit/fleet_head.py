@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdk.connection import BotVideo, Closed, VoiceConnection, session_url
+from sdk.connection import VoiceConnection
 from sdk.errors import ClientError, HandshakeError
+from sdk.handshake import session_url
+from sdk.items import BotVideo, Closed
 
 LOOPBACK = "127.0.0.1"
 

@@ -19,8 +19,8 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed
 from sdk.errors import HandshakeError
+from sdk.items import BotVideo, Closed
 from sdk.talk import talk
 
 

@@ -128,7 +128,7 @@ class SessionLog:
 
     async def run(self, client: Any) -> None:
         """Receive until the socket closes."""
-        from sdk.connection import BotAudio, BotVideo, Closed
+        from sdk.items import BotAudio, BotVideo, Closed
 
         async for item in client.receive():
             if isinstance(item, BotAudio):

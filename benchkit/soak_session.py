@@ -28,9 +28,10 @@ from typing import Any
 from benchkit.fleet_probe import FleetDoor
 from benchkit.soak_ledger import BIG_GAP_MS, Incident, Session
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed, session_url
 from sdk.errors import ClientError, HandshakeError
-from sdk.protocol import ErrorEvent
+from sdk.events import ErrorEvent
+from sdk.handshake import session_url
+from sdk.items import BotVideo, Closed
 from sdk.talk import talk
 
 #: error events that a fault explains and the ledger counts elsewhere (a failed turn)

@@ -39,7 +39,7 @@ RATE = 16000
 async def run_request(url: str, pieces: list[bytes], pause: float) -> dict[str, Any]:
     """Stream the pieces with pauses; when each turn ended and when the reply came."""
     from sdk.client import VoiceClient
-    from sdk.connection import BotAudio
+    from sdk.items import BotAudio
 
     events: list[tuple[float, str]] = []
     piece_starts: list[float] = []

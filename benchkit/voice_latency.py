@@ -24,7 +24,7 @@ from benchkit.voice import speech_start_secs
 async def barge_in(client: Any, question: bytes, interruption: bytes) -> float | None:
     """Ask, interrupt 0.5 s into the reply; ms from interruption onset to the last voiced
     old audio (a paused reply is sent on as silence)."""
-    from sdk.connection import BotAudio
+    from sdk.items import BotAudio
 
     first_audio = asyncio.Event()
     audio_times: list[float] = []

@@ -23,9 +23,13 @@ audio and video into an mp4.
 The modules, from the wire up:
 
     sdk.errors       ProtocolError, ClientError, HandshakeError (shared with the server)
-    sdk.protocol     the wire protocol's messages, media header and limits (pydantic only)
+    sdk.events       the events a server sends after `welcome` (pydantic only)
+    sdk.protocol     the wire protocol's handshake, parser, media header and limits (pydantic only)
     sdk.images       JPEG codecs (OpenCV, on first use)
     sdk.reconnect    ReconnectPolicy, SessionRestarted: when and how soon to reconnect (no I/O)
+    sdk.handshake    session_url, hello and welcome: opening one session (websockets)
+    sdk.items        BotAudio, BotVideo, Closed: what receive() yields, parsed from the wire
+    sdk.redial       opening a dropped session again with the policy's back-off
     sdk.connection   VoiceConnection: the protocol core (websockets; no avatar, no pipecat)
     sdk.media        camera frames from a video file (avatar.video_io), WAV in and out
     sdk.client       VoiceClient: the connection plus camera sources (video file, webcam)
@@ -44,9 +48,9 @@ from typing import Any
 _EXPORTS = {
     "VoiceClient": "sdk.client",
     "VoiceConnection": "sdk.connection",
-    "BotAudio": "sdk.connection",
-    "BotVideo": "sdk.connection",
-    "Closed": "sdk.connection",
+    "BotAudio": "sdk.items",
+    "BotVideo": "sdk.items",
+    "Closed": "sdk.items",
     "ReconnectPolicy": "sdk.reconnect",
     "SessionRestarted": "sdk.reconnect",
     "TalkResult": "sdk.talk",
@@ -54,9 +58,9 @@ _EXPORTS = {
     "read_wav_pcm16": "sdk.media",
     "write_wav_pcm16": "sdk.media",
     "PROTOCOL_VERSION": "sdk.protocol",
-    "PresenceEvent": "sdk.protocol",
-    "VisitorArrived": "sdk.protocol",
-    "VisitorLeft": "sdk.protocol",
+    "PresenceEvent": "sdk.events",
+    "VisitorArrived": "sdk.events",
+    "VisitorLeft": "sdk.events",
     "Limits": "sdk.protocol",
     "ErrorCode": "sdk.protocol",
     "CloseCode": "sdk.protocol",

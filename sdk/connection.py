@@ -1,219 +1,55 @@
 """The SDK's protocol core: one wire-protocol session over a websocket (docs/PROTOCOL.md).
 
-`VoiceConnection` opens the socket, sends `hello`, waits for `welcome`, sends
-audio, camera JPEGs, motion vectors and portraits, and yields what the server
-sends as events (pydantic models), `BotAudio` and `BotVideo`. It needs only
-websockets, pydantic and numpy (OpenCV on first use of an image, in
-sdk.images): neither the avatar nor pipecat, so a client installs little
-(import-linter checks it). `sdk.client.VoiceClient` adds camera sources.
+`VoiceConnection` opens the session (sdk.handshake), sends audio, camera JPEGs,
+motion vectors and portraits, and yields what the server sends (sdk.items:
+events as pydantic models, `BotAudio`, `BotVideo`, `Closed`); with a
+`ReconnectPolicy` it opens a dropped session again. It needs only websockets,
+pydantic and numpy (OpenCV on first use of an image, in sdk.images): neither
+the avatar nor pipecat, so a client installs little (import-linter checks it).
+`sdk.client.VoiceClient` adds camera sources.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import ssl
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
+from websockets.exceptions import ConnectionClosed
 
-from sdk.errors import ClientError, HandshakeError, ProtocolError
-from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, decode_jpeg, encode_camera_jpeg
+from sdk.errors import ClientError, HandshakeError
+from sdk.events import PresenceEvent, VideoQualityEvent
+from sdk.handshake import Door, build_hello, open_door
+from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_camera_jpeg
+from sdk.items import Closed, ServerItem, parse_item
 from sdk.protocol import (
-    MEDIA_HEADER_SIZE,
+    IMAGE_MAGIC,
+    JPEG_MAGIC,
     PROTOCOL_VERSION,
-    SUPPORTED_VERSIONS,
-    AudioInFormat,
-    ErrorEvent,
     Hello,
     Limits,
     MediaKind,
-    PresenceEvent,
     SetPortrait,
-    VideoInOffer,
     VideoOutRequest,
-    VideoQualityEvent,
     Welcome,
-    decode_media,
     encode_media,
     encode_message,
     encode_motion,
-    parse_server_message,
 )
-from sdk.reconnect import (
-    FATAL_HANDSHAKE_CODES,
-    ReconnectPolicy,
-    SessionRestarted,
-    may_reconnect,
-    reconnect_policy,
-)
+from sdk.reconnect import ReconnectPolicy, SessionRestarted, may_reconnect, reconnect_policy
+from sdk.redial import redial
 
 #: Frame rate of the avatar video when `welcome.video_out` does not say (protocol v2: 25).
 DEFAULT_VIDEO_FPS = 25.0
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@dataclass(frozen=True)
-class BotAudio:
-    """A chunk of the bot's speech: PCM s16le mono at `sample_rate`, starting at `pts_us`."""
-
-    pcm: bytes
-    sample_rate: int
-    pts_us: int
-    received_at: float  # time.monotonic() when it arrived
-
-    type: str = "bot-audio"
-
-    @property
-    def duration_secs(self) -> float:
-        """Length of this chunk in seconds."""
-        return len(self.pcm) / 2 / self.sample_rate
-
-
-@dataclass(frozen=True)
-class BotVideo:
-    """One frame of the avatar (protocol v2, kind 2): a JPEG at the pts of its audio chunk.
-
-    The server sends each frame right before the audio chunk of the same 40 ms,
-    with that chunk's `pts_us`: show the frame when the audio clock reaches it.
-    Decoding is left to `rgb()`, so a client that only counts or forwards
-    frames never pays for it.
-    """
-
-    jpeg: bytes
-    pts_us: int
-    received_at: float  # time.monotonic() when it arrived
-    #: user-audio frames (40 ms, mod 65536) the server had heard when it generated
-    #: this frame (header `aux`): reaction latency measured from the wire
-    user_frames: int = 0
-
-    type: str = "bot-video"
-
-    def rgb(self) -> np.ndarray:
-        """Decode the frame to an (H, W, 3) uint8 RGB array (each call decodes again).
-
-        Raises:
-            ValueError: the payload is not a decodable image.
-        """
-        return decode_jpeg(self.jpeg)
-
-
-@dataclass(frozen=True)
-class Closed:
-    """The server closed the connection (last item `receive()` yields)."""
-
-    code: int | None
-    reason: str
-
-    type: str = "closed"
-
-
-ServerItem = BaseModel | BotAudio | BotVideo | Closed | SessionRestarted
-
-
-def parse_item(
-    data: str | bytes, *, output_rate: int, received_at: float | None = None
-) -> BotAudio | BotVideo | BaseModel | None:
-    """One server message as what `receive()` yields, or None for one this SDK skips.
-
-    Skipped, never raised (the protocol asks clients to ignore what they do not
-    know, so a newer server never breaks an older client): event types newer
-    than this SDK, media kinds other than audio and video, and binary messages
-    that do not decode.
-
-    Args:
-        data: the websocket message (text or binary).
-        output_rate: the sample rate of the server's audio (`welcome.audio_out`).
-        received_at: arrival time to stamp on media (default: time.monotonic() now).
-    """
-    if isinstance(data, str):
-        try:
-            return parse_server_message(data)
-        except ProtocolError:
-            return None  # an event type newer than this SDK
-    data = bytes(data)
-    if len(data) < MEDIA_HEADER_SIZE or data[0] not in (MediaKind.AUDIO, MediaKind.VIDEO):
-        return None  # check the kind first: decode_media raises on kinds it does not know
-    try:
-        chunk = decode_media(data)
-    except ProtocolError:
-        return None  # e.g. an odd-length audio payload: nothing playable in it
-    now = time.monotonic() if received_at is None else received_at
-    if chunk.kind is MediaKind.AUDIO:
-        return BotAudio(chunk.payload, output_rate, chunk.pts_us, now)
-    return BotVideo(chunk.payload, chunk.pts_us, now, chunk.aux)
-
-
-def _video_out_request(
-    value: VideoOutRequest | dict[str, Any] | bool | None,
-) -> VideoOutRequest | None:
-    """`connect(video_out=...)` as the hello field: True = defaults, False/None = no video."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return VideoOutRequest()
-    if isinstance(value, VideoOutRequest):
-        return value
-    if isinstance(value, dict):
-        try:
-            return VideoOutRequest.model_validate(value)
-        except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in error.errors())
-            raise ValueError(f"bad video_out {value!r}: {problems}") from None
-    raise ValueError(f"video_out must be a VideoOutRequest, a dict or a bool, got {value!r}")
-
-
-async def session_url(server_url: str, http_timeout: float = 10.0,
-                      ssl_context: ssl.SSLContext | None = None, *,
-                      resuming: bool = False) -> str:
-    """Where a server (or a kiosk fleet's public door) wants the next conversation:
-    `GET {server_url}/session`, as a websocket URL (`wss://` from an https door,
-    or when a fleet's doors have TLS).
-
-    `resuming`: this client lost its session (its machine died) and is coming back;
-    a fleet may give it a slot it keeps for that (`[fleet] failover_reserve_slots`).
-
-    Raises:
-        HandshakeError: `server_busy` (with `retry_after_s`) when every machine is full.
-        ClientError: the server cannot be reached or gave no usable answer.
-    """
-    door = server_url.rstrip("/") + "/session" + ("?resume=1" if resuming else "")
-
-    def ask() -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(door, timeout=http_timeout,
-                                        context=ssl_context) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
-    try:
-        status, body = await asyncio.to_thread(ask)
-    except (OSError, ValueError) as error:
-        raise ClientError(f"cannot ask {door} where to connect: {error}") from error
-    if status == 503 and body.get("full"):
-        raise HandshakeError("server_busy", str(body.get("message", "every machine is full")),
-                             body.get("retry_after_s"))
-    if status != 200 or not isinstance(body.get("ws_url"), str):
-        raise ClientError(f"{door} answered {status} {body!r:.200}")
-    absolute = urllib.parse.urljoin(door, body["ws_url"])
-    return absolute.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
 class VoiceConnection:
@@ -242,7 +78,7 @@ class VoiceConnection:
         self.presence_state: str | None = (welcome.presence or {}).get("state")
         #: how `receive()` reconnects after a drop (None: it yields `Closed`); set by `connect()`
         self.reconnect_policy: ReconnectPolicy | None = None
-        self._door: _Door | None = None  # where and how `connect()` opened the session
+        self._door: Door | None = None  # where and how `connect()` opened the session
         self._closing = False  # close() was called: a drop is ours, not one to repair
         self._closed_for_good = False  # receive() yielded Closed: sends raise again
         #: sessions restarted after a drop (each one a `SessionRestarted` from `receive()`)
@@ -311,9 +147,9 @@ class VoiceConnection:
                 busy, unsupported rate, ...) or did not answer.
             ClientError: the server cannot be reached.
         """
-        hello = _build_hello(protocol, sample_rate, client_name, video_out, video_in, portrait,
+        hello = build_hello(protocol, sample_rate, client_name, video_out, video_in, portrait,
                              presence)
-        door = _Door(url, token, open_timeout, ssl_context)
+        door = Door(url, token, open_timeout, ssl_context)
         policy = reconnect_policy(reconnect)
         deadline = time.monotonic() + busy_retry_secs
         while True:
@@ -328,52 +164,34 @@ class VoiceConnection:
         return client
 
     @classmethod
-    async def _connect_door(cls, door: _Door, hello: Hello, resuming: bool = False) -> Self:
-        """One attempt at `door`: an HTTP address asks `GET /session` where first
-        (`resuming`: after a drop, which a fleet may give a spare slot)."""
-        url = door.url
-        ws_url = (await session_url(url, door.open_timeout, door.ssl_context, resuming=resuming)
-                  if url.startswith(("http://", "https://")) else url)
-        return await cls._connect_once(ws_url, hello, door.token, door.open_timeout,
-                                       door.ssl_context)
+    async def _connect_door(cls, door: Door, hello: Hello, resuming: bool = False) -> Self:
+        """One attempt at `door` (sdk.handshake.open_door), wrapped as a connection."""
+        connection, welcome = await open_door(door, hello, resuming)
+        return cls(connection, welcome, hello)
 
     async def _reopen(self, code: int | None, reason: str) -> SessionRestarted | None:
-        """After a drop: connect again with the same `hello`, with the policy's back-off;
-        the new session's item, or None when the policy gives up (or cannot help)."""
+        """After a drop: connect again with the same `hello`, with the policy's back-off
+        (sdk.redial); the new session's item, or None when the policy gives up (or
+        cannot help) or `close()` was called meanwhile."""
         policy, door, hello = self.reconnect_policy, self._door, self.hello
         if policy is None or door is None or hello is None or not may_reconnect(code):
             return None
         dropped_at = time.monotonic()
         previous = self.welcome.session_id
-        attempt = 0
-        wait = policy.delay_secs(0)
-        while True:
-            await asyncio.sleep(wait)
-            if self._closing:
-                return None
-            attempt += 1
-            try:
-                fresh = await self._connect_door(door, hello, resuming=True)
-            except HandshakeError as error:
-                if error.code in FATAL_HANDSHAKE_CODES or policy.gives_up_after(attempt):
-                    return None
-                busy = error.code == "server_busy" and error.retry_after_s
-                wait = float(error.retry_after_s or 0) if busy else policy.delay_secs(attempt)
-                continue
-            except ClientError:  # nothing answers yet (a restart, a dead machine)
-                if policy.gives_up_after(attempt):
-                    return None
-                wait = policy.delay_secs(attempt)
-                continue
-            if self._closing:
-                await fresh.close()
-                return None
-            self._ws, self.welcome = fresh._ws, fresh.welcome
-            self._pts_samples, self._media_clock_start, self.video_quality = 0, None, None
-            self.reconnects += 1
-            return SessionRestarted(previous_session_id=previous, session_id=self.welcome.session_id,
-                                    code=code, reason=reason, attempts=attempt,
-                                    downtime_secs=time.monotonic() - dropped_at)
+        opened = await redial(door, hello, policy, lambda: self._closing)
+        if opened is None:
+            return None
+        connection, welcome, attempts = opened
+        if self._closing:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            return None
+        self._ws, self.welcome = connection, welcome
+        self._pts_samples, self._media_clock_start, self.video_quality = 0, None, None
+        self.reconnects += 1
+        return SessionRestarted(previous_session_id=previous, session_id=self.welcome.session_id,
+                                code=code, reason=reason, attempts=attempts,
+                                downtime_secs=time.monotonic() - dropped_at)
 
     async def _send(self, data: str | bytes) -> None:
         """Send one message; while a dropped connection is being reopened, drop it
@@ -384,40 +202,6 @@ class VoiceConnection:
             if self.reconnect_policy is None or self._closing or self._closed_for_good:
                 raise
             self.dropped_sends += 1
-
-    @classmethod
-    async def _connect_once(
-        cls, url: str, hello: Hello, token: str | None, open_timeout: float,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> Self:
-        """One connection attempt: websocket, `hello`, `welcome`."""
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        tls = ssl_context if url.startswith("wss://") else None  # ws:// refuses a context
-        try:
-            connection = await ws_connect(
-                url, additional_headers=headers, open_timeout=open_timeout, max_size=2**22,
-                ssl=tls,
-            )
-        except (OSError, TimeoutError) as error:
-            raise ClientError(f"cannot connect to {url}: {error}") from error
-        except InvalidHandshake as error:  # no websocket answered there
-            hint = (" (if the server has TLS, it answers only wss://)"
-                    if isinstance(error, InvalidMessage) and url.startswith("ws://") else "")
-            raise ClientError(f"cannot connect to {url}: {error}{hint}") from error
-        try:
-            await connection.send(encode_message(hello))
-            reply = await asyncio.wait_for(connection.recv(), timeout=open_timeout)
-        except (ConnectionClosed, TimeoutError) as error:
-            await connection.close()
-            raise HandshakeError("no_welcome", f"no welcome from {url}: {error}") from error
-        message = parse_server_message(reply) if isinstance(reply, str) else None
-        if isinstance(message, ErrorEvent):
-            await connection.close()
-            raise HandshakeError(message.code, message.message, message.retry_after_s)
-        if not isinstance(message, Welcome):
-            await connection.close()
-            raise HandshakeError("no_welcome", f"expected welcome, got {reply!r:.200}")
-        return cls(connection, message, hello)
 
     async def __aenter__(self) -> Self:
         """`async with` support: the connection closes on exit."""
@@ -500,7 +284,7 @@ class VoiceConnection:
                 JPEG, or the frame is larger than the server accepts.
         """
         self._require_video_in("send_camera_jpeg")
-        if bytes(jpeg[:3]) != _JPEG_MAGIC:
+        if bytes(jpeg[:3]) != JPEG_MAGIC:
             raise ValueError("a camera frame must be one JPEG image (starts with FF D8 FF)")
         self._check_image_size(len(jpeg), "camera frame")
         pts = self.media_clock_us() if pts_us is None else pts_us
@@ -549,7 +333,7 @@ class VoiceConnection:
             data = image
         else:
             data = await asyncio.to_thread(Path(image).read_bytes)
-        if not data.startswith((_JPEG_MAGIC, _PNG_MAGIC)):
+        if not data.startswith(IMAGE_MAGIC):
             raise ValueError("a portrait upload must be a JPEG or PNG image")
         self._check_image_size(len(data), "portrait")
         await self._send(encode_media(MediaKind.PORTRAIT, data))
@@ -688,44 +472,6 @@ class VoiceConnection:
         with contextlib.suppress(Exception):
             await self._ws.close()
 
-@dataclass(frozen=True)
-class _Door:
-    """Where `connect()` opened the session, kept to open the next one after a drop."""
-
-    url: str
-    token: str | None
-    open_timeout: float
-    ssl_context: ssl.SSLContext | None
-
-
-def _build_hello(
-    protocol: int,
-    sample_rate: int,
-    client_name: str,
-    video_out: VideoOutRequest | dict[str, Any] | bool | None,
-    video_in: str | None,
-    portrait: str | None,
-    presence: bool = False,
-) -> Hello:
-    """The `hello` for `connect()`'s arguments, checked before any network I/O."""
-    if protocol not in SUPPORTED_VERSIONS:
-        raise ValueError(f"protocol must be one of {SUPPORTED_VERSIONS}, got {protocol!r}")
-    request = _video_out_request(video_out)
-    if video_in not in (None, "camera", "motion"):
-        raise ValueError(f"video_in must be 'camera', 'motion' or None, got {video_in!r}")
-    if protocol < 2 and (request is not None or video_in is not None or portrait is not None):
-        raise ValueError("video_out, video_in and portrait need protocol 2")
-    if presence and request is None:
-        raise ValueError("presence needs video_out: the kiosk's face watches for visitors")
-    return Hello(
-        protocol=protocol,
-        audio_in=AudioInFormat(sample_rate=sample_rate),
-        client=client_name,
-        video_out=request,
-        video_in=None if video_in is None else VideoInOffer.model_validate({"kind": video_in}),
-        portrait=portrait,
-        presence=presence or None,
-    )
 
 class _Ping(BaseModel):
     type: str = "ping"

@@ -1,11 +1,12 @@
 """Wire protocol v2 (v1 still spoken) between a client and the avatar-forcing server (no I/O).
 
 docs/PROTOCOL.md is the normative description; this module is its executable
-form. It holds the typed messages, the binary media header and the limits,
+form. It holds the versions, codes and limits, the handshake and the other
+client messages, the parser of what a server sends, and the binary media header,
 pure pydantic and struct, so the server (pipelines.wire), the pipecat serializer
 and the client SDK share one schema and one parser and tests need no network.
-The server's state machine for one connection, `ProtocolSession`, is
-pipelines/wire/protocol.py.
+The events a server sends after `welcome` are sdk.events. The server's state
+machine for one connection, `ProtocolSession`, is pipelines/wire/protocol.py.
 
 Summary:
 - Text messages are JSON objects with a `type` field (RTVI-style names).
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import math
 import struct
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -41,6 +41,21 @@ from pydantic import (
 )
 
 from sdk.errors import ProtocolError
+from sdk.events import (
+    BotOutput,
+    BotTTSText,
+    ErrorEvent,
+    MetricsEvent,
+    Pong,
+    PortraitEvent,
+    PresenceEvent,
+    ServerMessageBase,
+    SimpleEvent,
+    UserTranscription,
+    VideoQualityEvent,
+    VisitorArrived,
+    VisitorLeft,
+)
 
 PROTOCOL_VERSION = 2
 #: Additions to version 2 that a client may ask for (`welcome.protocol_minor`):
@@ -148,13 +163,6 @@ class Limits:
 # --------------------------------------------------------------------------- messages
 
 
-class _Message(BaseModel):
-    """Base of every server -> client message: a client ignores unknown fields, so the
-    server may add optional fields without a new protocol version."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
 class _ClientMessage(BaseModel):
     """Base of every client -> server message: strict types, unknown fields refused.
 
@@ -169,7 +177,7 @@ class _ClientMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class AudioFormat(_Message):
+class AudioFormat(ServerMessageBase):
     """PCM format of one direction of audio."""
 
     sample_rate: int = Field(gt=0)
@@ -267,7 +275,7 @@ class SetPortrait(_ClientMessage):
 ClientMessage = Annotated[Hello | Ping | SetPortrait, Field(discriminator="type")]
 
 
-class Welcome(_Message):
+class Welcome(ServerMessageBase):
     """Server -> client answer to `hello`: the session and the formats in use."""
 
     type: Literal["welcome"] = "welcome"
@@ -284,141 +292,6 @@ class Welcome(_Message):
     #: v2.1, a session with `hello.presence`: the kiosk's presence settings
     #: (`state`, `away_secs`, `attract_text`, `greeting`)
     presence: dict[str, Any] | None = None
-
-
-class Pong(_Message):
-    """Server -> client answer to `ping`."""
-
-    type: Literal["pong"] = "pong"
-    id: str | int | None = None
-
-
-class ErrorEvent(_Message):
-    """Server -> client: something went wrong; `fatal` means the socket closes next."""
-
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-    fatal: bool = False
-    #: with `server_busy`: seconds after which a new try may find a free slot
-    retry_after_s: float | None = None
-
-
-class SimpleEvent(_Message):
-    """Server -> client event with no payload beyond its timestamp."""
-
-    type: Literal[
-        "user-started-speaking",
-        "user-stopped-speaking",
-        "bot-started-speaking",
-        "bot-stopped-speaking",
-        "bot-interrupted",
-    ]
-    ts: float = Field(default_factory=time.time)
-
-
-class UserTranscription(_Message):
-    """Server -> client: what the server heard the user say: the utterance so far at its
-    pauses (`final` False, live captions), then the final transcript once per utterance."""
-
-    type: Literal["user-transcription"] = "user-transcription"
-    text: str
-    final: bool = True
-    ts: float = Field(default_factory=time.time)
-
-
-class BotOutput(_Message):
-    """Server -> client: text the bot has spoken (sent as its audio is sent)."""
-
-    type: Literal["bot-output"] = "bot-output"
-    text: str
-    spoken: bool = True
-    ts: float = Field(default_factory=time.time)
-
-
-class BotTTSText(_Message):
-    """Server -> client: a sentence (or first clause) the bot starts saying now,
-    sent right before its first audio (for live captions). `bot-output` follows
-    with the same text once its audio has been sent; only that text is in the
-    conversation context (a barge-in can cut a sentence announced here)."""
-
-    type: Literal["bot-tts-text"] = "bot-tts-text"
-    text: str
-    ts: float = Field(default_factory=time.time)
-
-
-class MetricsEvent(_Message):
-    """Server -> client: one timing of the pipeline (ASR, LLM, TTS) for benchmarks,
-    or (kind "avatar") the face service's counters in `values`."""
-
-    type: Literal["metrics"] = "metrics"
-    kind: Literal["ttfb", "processing", "avatar"]
-    processor: str
-    value_ms: float = 0.0
-    values: dict[str, float | int | str] | None = None
-
-
-class PortraitEvent(_Message):
-    """Server -> client: the portrait now animated (after `hello.portrait`,
-    `set-portrait` or an upload)."""
-
-    type: Literal["portrait"] = "portrait"
-    name: str
-
-
-class VideoQualityEvent(_Message):
-    """Server -> client (v2 video sessions): the avatar's video quality changed
-    while the session runs (the machine got busier, or has headroom again).
-
-    Frames from the next video message on are `width` x `height`; `drawn_fps` of
-    the 25 frames a second are freshly drawn (the others repeat the last image);
-    the server analyses `camera_fps` camera frames a second (0: reactions to the
-    visitor's face are paused). Audio is never changed. `level` 0 is what the
-    client asked for, `levels - 1` the cheapest."""
-
-    type: Literal["video-quality"] = "video-quality"
-    width: int
-    height: int
-    fps: int = 25
-    drawn_fps: float
-    camera_fps: float
-    level: int
-    levels: int
-    direction: Literal["down", "up"]
-    reason: str
-    ts: float = Field(default_factory=time.time)
-
-
-class PresenceEvent(_Message):
-    """Server -> client (v2.1 presence sessions): who is in front of the kiosk now:
-    `away` (nobody: attract mode), `approaching`, `engaged` (a visitor), `leaving`
-    (nobody seen or heard; the visit ends after `away_secs` of it)."""
-
-    type: Literal["presence"] = "presence"
-    state: Literal["away", "approaching", "engaged", "leaving"]
-    previous: Literal["away", "approaching", "engaged", "leaving"]
-    reason: str = ""
-    ts: float = Field(default_factory=time.time)
-
-
-class VisitorArrived(_Message):
-    """Server -> client (v2.1 presence sessions): a visitor engaged; the greeting,
-    if any, follows as ordinary bot speech."""
-
-    type: Literal["visitor-arrived"] = "visitor-arrived"
-    reason: str = ""
-    ts: float = Field(default_factory=time.time)
-
-
-class VisitorLeft(_Message):
-    """Server -> client (v2.1 presence sessions): the visitor left and the
-    conversation was forgotten. The client clears its captions and anything it kept
-    of the visit: the next visitor starts from nothing."""
-
-    type: Literal["visitor-left"] = "visitor-left"
-    reason: str = ""
-    away_secs: float = 0.0
-    ts: float = Field(default_factory=time.time)
 
 
 ServerMessage = Annotated[

@@ -22,9 +22,10 @@ from pydantic import BaseModel
 from websockets.exceptions import ConnectionClosed
 
 from sdk.client import VoiceClient
-from sdk.connection import DEFAULT_VIDEO_FPS, BotAudio, BotVideo, Closed
+from sdk.connection import DEFAULT_VIDEO_FPS
+from sdk.events import BotOutput, ErrorEvent, PortraitEvent, UserTranscription
+from sdk.items import BotAudio, BotVideo, Closed
 from sdk.media import DEFAULT_CAMERA_FPS, write_wav_pcm16
-from sdk.protocol import BotOutput, ErrorEvent, PortraitEvent, UserTranscription
 from sdk.reconnect import SessionRestarted
 
 

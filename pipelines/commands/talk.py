@@ -55,8 +55,8 @@ def wants_video(args: argparse.Namespace) -> bool:
 
 async def _talk(args: argparse.Namespace) -> int:
     from sdk.client import VoiceClient
-    from sdk.connection import BotAudio, BotVideo
     from sdk.errors import ClientError
+    from sdk.items import BotAudio, BotVideo
     from sdk.media import read_wav_pcm16
     from sdk.protocol import VideoOutRequest
     from sdk.talk import talk

@@ -32,8 +32,9 @@ from fleet import loopback
 from fleet.local_cluster import LocalFleet, local_fleet
 from fleet.settings import FleetSettings
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed, session_url
 from sdk.errors import HandshakeError
+from sdk.handshake import session_url
+from sdk.items import BotVideo, Closed
 from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e

@@ -31,8 +31,10 @@ from fleet import loopback
 from fleet.local_cluster import local_fleet
 from fleet.machines import gcs_call
 from fleet.settings import FleetSettings
-from sdk.connection import BotVideo, VoiceConnection, session_url
+from sdk.connection import VoiceConnection
 from sdk.errors import ClientError
+from sdk.handshake import session_url
+from sdk.items import BotVideo
 
 
 async def test_a_blocked_gcs_call_neither_stalls_the_loop_nor_waits_forever() -> None:

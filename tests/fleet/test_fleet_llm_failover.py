@@ -33,7 +33,7 @@ from fleet.local_cluster import local_fleet
 from fleet.settings import FleetSettings
 from pipelines.speech.llm import APOLOGY
 from sdk.client import VoiceClient
-from sdk.protocol import ErrorEvent
+from sdk.events import ErrorEvent
 from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e

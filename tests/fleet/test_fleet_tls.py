@@ -30,7 +30,8 @@ from pydantic import ValidationError
 from fleet import loopback
 from fleet.local_cluster import local_fleet
 from fleet.settings import FleetSettings, direct_host
-from sdk.connection import BotVideo, VoiceConnection
+from sdk.connection import VoiceConnection
+from sdk.items import BotVideo
 from tests.tls import LabCertificate, make_lab_certificate
 
 

@@ -37,7 +37,7 @@ from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
 from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
 from pipelines.wire.frames import ReplyPauseFrame, ReplyResumeFrame
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio
+from sdk.items import BotAudio
 
 CHUNK = 640  # 20 ms at 16 kHz, in bytes
 QUICK_PAUSE_SECS = 0.3

@@ -33,9 +33,10 @@ from pipelines.wire.protocol import (
     ProtocolSession,
 )
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, BotVideo, _build_hello, parse_item
 from sdk.errors import ProtocolError
+from sdk.handshake import build_hello
 from sdk.images import encode_camera_jpeg
+from sdk.items import BotAudio, BotVideo, parse_item
 from sdk.protocol import (
     AudioFormat,
     Hello,
@@ -142,7 +143,7 @@ def test_known_events_still_parse() -> None:
 
 
 def test_default_hello_is_protocol_2_audio_only() -> None:
-    hello = _build_hello(2, 16000, "sdk", None, None, None)
+    hello = build_hello(2, 16000, "sdk", None, None, None)
     wire = json.loads(encode_message(hello))
     assert wire == {"type": "hello", "protocol": 2, "client": "sdk",
                     "audio_in": {"sample_rate": 16000, "channels": 1, "encoding": "pcm_s16le"}}
@@ -154,7 +155,7 @@ def test_default_hello_is_protocol_2_audio_only() -> None:
 @pytest.mark.parametrize(("video_out", "size"), [(True, 512), ({"size": 384}, 384),
                                                  ({"size": 256, "fps": 25}, 256)])
 def test_video_hello_asks_for_size_camera_and_portrait(video_out: Any, size: int) -> None:
-    hello = _build_hello(2, 16000, "sdk", video_out, "camera", "grace")
+    hello = build_hello(2, 16000, "sdk", video_out, "camera", "grace")
     parsed = ProtocolSession().receive(encode_message(hello))
     assert isinstance(parsed, Hello)
     assert parsed.video_out is not None and parsed.video_out.size == size
@@ -171,7 +172,7 @@ def test_video_hello_asks_for_size_camera_and_portrait(video_out: Any, size: int
 ])
 def test_bad_connect_arguments_fail_before_any_io(args: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _build_hello(*args)
+        build_hello(*args)
 
 
 # --------------------------------------------------------------------------- camera encoding
@@ -446,13 +447,13 @@ async def test_talk_collects_synced_video_and_streams_the_camera(
 
 
 def test_a_kiosk_hello_asks_for_presence_and_needs_video() -> None:
-    hello = _build_hello(2, 16000, "kiosk", True, "camera", None, presence=True)
+    hello = build_hello(2, 16000, "kiosk", True, "camera", None, presence=True)
     wire = json.loads(encode_message(hello))
     assert wire["presence"] is True
     parsed = ProtocolSession().receive(encode_message(hello))
     assert isinstance(parsed, Hello) and parsed.presence is True
     with pytest.raises(ValueError, match="presence needs video_out"):
-        _build_hello(2, 16000, "kiosk", None, None, None, presence=True)
+        build_hello(2, 16000, "kiosk", None, None, None, presence=True)
     # a client that sends it anyway is answered invalid_message at the handshake
     raw = json.dumps({"type": "hello", "protocol": 2, "audio_in": {"sample_rate": 16000},
                       "presence": True})

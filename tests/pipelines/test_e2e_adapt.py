@@ -27,8 +27,8 @@ import pytest
 from avatar.face_analysis import FaceAnalyzer
 from avatar.portrait import default_portrait_path, read_image
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed
-from sdk.protocol import VideoQualityEvent
+from sdk.events import VideoQualityEvent
+from sdk.items import BotVideo, Closed
 from tests.load import CpuHog, load_average
 
 pytestmark = pytest.mark.e2e

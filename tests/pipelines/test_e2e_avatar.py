@@ -22,7 +22,7 @@ import pytest
 from avatar.face_analysis import FaceAnalyzer
 from avatar.motion import column_index
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, BotVideo, Closed
+from sdk.items import BotAudio, BotVideo, Closed
 from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e

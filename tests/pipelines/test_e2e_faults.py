@@ -23,9 +23,10 @@ from websockets.exceptions import ConnectionClosed
 from pipelines.server.app import ServerConfig, VoiceRuntime
 from pipelines.voice_pipeline import LLMParams
 from sdk.client import VoiceClient
-from sdk.connection import Closed
 from sdk.errors import HandshakeError
-from sdk.protocol import ErrorEvent, MediaKind, Pong, encode_media
+from sdk.events import ErrorEvent, Pong
+from sdk.items import Closed
+from sdk.protocol import MediaKind, encode_media
 from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e

@@ -19,11 +19,9 @@ from pipecat.frames.frames import Frame, LLMContextFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
 from benchkit.browser_media import room_background, webcam_clip
-from pipelines.settings import KioskSettings
+from pipelines.settings.sections import KioskSettings
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, Closed
-from sdk.images import encode_camera_jpeg
-from sdk.protocol import (
+from sdk.events import (
     BotOutput,
     ErrorEvent,
     PresenceEvent,
@@ -31,6 +29,8 @@ from sdk.protocol import (
     VisitorArrived,
     VisitorLeft,
 )
+from sdk.images import encode_camera_jpeg
+from sdk.items import BotAudio, Closed
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio
+from sdk.events import UserTranscription
+from sdk.items import BotAudio
 from sdk.media import write_wav_pcm16
-from sdk.protocol import UserTranscription
 from sdk.talk import talk
 
 pytestmark = pytest.mark.e2e

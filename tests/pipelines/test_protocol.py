@@ -9,13 +9,12 @@ import pytest
 
 from pipelines.wire.protocol import AudioInput, ProtocolSession, SessionState
 from sdk.errors import ProtocolError
+from sdk.events import BotOutput, ErrorEvent
 from sdk.protocol import (
     MEDIA_HEADER_SIZE,
     PROTOCOL_VERSION,
     SERVER_EVENT_TYPES,
     AudioFormat,
-    BotOutput,
-    ErrorEvent,
     Hello,
     Limits,
     MediaKind,

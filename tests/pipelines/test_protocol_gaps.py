@@ -36,9 +36,10 @@ from pipelines.voice_pipeline import TurnParams
 from pipelines.wire.protocol import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, Closed
 from sdk.errors import ProtocolError
-from sdk.protocol import Limits, MediaKind, UserTranscription, encode_media
+from sdk.events import UserTranscription
+from sdk.items import BotAudio, Closed
+from sdk.protocol import Limits, MediaKind, encode_media
 
 HELLO = {"type": "hello", "protocol": 1, "audio_in": {"sample_rate": 16000}}
 

@@ -37,8 +37,8 @@ from pipelines.wire.protocol import CameraJpegInput, ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from pipelines.wire.ws_transport import frame_samples
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio
 from sdk.errors import ProtocolError
+from sdk.items import BotAudio
 from sdk.protocol import Hello, Limits, MediaKind, encode_media, encode_motion
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(200)  # passes the magic check; the face service decodes

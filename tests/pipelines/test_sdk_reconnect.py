@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed
+from sdk.items import BotVideo, Closed
 from sdk.reconnect import ReconnectPolicy, SessionRestarted, may_reconnect, reconnect_policy
 from sdk.talk import talk
 

@@ -22,7 +22,7 @@ import pytest
 
 from pipelines.voice_pipeline import TurnParams
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, BotVideo
+from sdk.items import BotAudio, BotVideo
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000

@@ -21,7 +21,7 @@ import cv2
 import pytest
 
 from sdk.client import VoiceClient
-from sdk.connection import BotVideo, Closed
+from sdk.items import BotVideo, Closed
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from sdk.client import VoiceClient
-from sdk.connection import session_url
 from sdk.errors import ClientError
+from sdk.handshake import session_url
 
 pytestmark = pytest.mark.e2e
 

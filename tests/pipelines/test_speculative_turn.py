@@ -29,7 +29,7 @@ from pipelines.server.app import ServerConfig
 from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
 from pipelines.voice_pipeline import TurnParams
 from sdk.client import VoiceClient
-from sdk.protocol import UserTranscription
+from sdk.events import UserTranscription
 from sdk.talk import talk
 from tests.load import busy_machine_skip
 from tests.pipelines.test_speculative_stt import utterance

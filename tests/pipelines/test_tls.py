@@ -37,10 +37,12 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from pipelines.settings import ServerSettings, Settings
+from pipelines.settings import Settings
+from pipelines.settings.sections import ServerSettings
 from pipelines.tls import TLSFileError, check_tls_files
-from sdk.connection import BotVideo, VoiceConnection
+from sdk.connection import VoiceConnection
 from sdk.errors import ClientError
+from sdk.items import BotVideo
 from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
 from tests.pipelines.conftest import free_port
 from tests.tls import LabCertificate, make_lab_certificate

@@ -26,7 +26,7 @@ import pytest
 
 from pipelines.server.app import ServerConfig
 from sdk.client import VoiceClient
-from sdk.connection import BotAudio, BotVideo
+from sdk.items import BotAudio, BotVideo
 
 pytestmark = pytest.mark.e2e
 
