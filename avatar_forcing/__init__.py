@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # what type checkers see (py.typed); at run time the names lo
     from avatar.portrait import Portrait
     from pipelines.face.face_metrics import AvatarVideoMetricsData
     from pipelines.face.video_service import AvatarForcingVideoService
-    from pipelines.settings import KioskSettings
+    from pipelines.settings.sections import KioskSettings
 
 # Module paths are rewritten under `avatar_forcing.` when the wheel is built
 # (build_backend/avatar_forcing_build/rewrite.py).
@@ -46,7 +46,7 @@ _EXPORTS = {
     "Portrait": "avatar.portrait",
     "AvatarVideoMetricsData": "pipelines.face.face_metrics",
     # the kiosk attendant: `kiosk=` and what its event handlers receive
-    "KioskSettings": "pipelines.settings",
+    "KioskSettings": "pipelines.settings.sections",
     "PresenceChange": "avatar.live.presence",
     "PresenceState": "avatar.live.presence",
     "local_llm": "agent.local_llm",

@@ -194,7 +194,7 @@ async def run_plain(args: argparse.Namespace) -> dict[str, Any]:
     """The bench's server process (bench/live.py --serve-port: the product's runtime
     with the embedded LLM and the avatar), `--clients` slots."""
     from benchkit.live_server import LIVE_SCRIPT, server_under_test
-    from pipelines.face.video_service import AvatarNodeParams
+    from pipelines.face.face_params import AvatarNodeParams
 
     server_args = argparse.Namespace(
         model=args.model, max_tokens=args.max_tokens, sessions=args.clients,

@@ -333,7 +333,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.video_service import COLLECT_AFTER_SECS, AvatarNodeParams
+    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.server_hooks import COLLECT_AFTER_SECS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=200)

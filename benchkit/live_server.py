@@ -36,7 +36,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     external endpoint).
     """
     from benchkit.runtime import bench_runtime
-    from pipelines.face.video_service import AvatarNodeParams
+    from pipelines.face.face_params import AvatarNodeParams
     from pipelines.server.app import ServerConfig
     from pipelines.settings import Settings
     from pipelines.voice_pipeline import TurnParams

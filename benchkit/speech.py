@@ -20,7 +20,7 @@ default is one a core, so a CI machine with more cores would hear other audio).
 voice the pipelines tests speak with, so both give the same bytes.
 
 Only the tests' own speech (the "user" side) is made this way: the product's TTS
-(`SharedPiperTTSService`, `pipelines.converse.synthesize`) keeps the voice's own
+(`SharedPiperTTSService`, `pipelines.offline.reply.synthesize`) keeps the voice's own
 settings, and the avatar corpus keeps its per-voice variability.
 """
 

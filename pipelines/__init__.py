@@ -9,7 +9,7 @@ The subpackages, in the order the audio flows:
     face/      the live avatar: the face service, its video onto the wire
     voice_pipeline.py   the one pipeline builder that puts them together
     server/    the FastAPI app, per-connection sessions, the shared runtime
-    converse.py         the same conversation offline, from files (no pipecat pipeline)
+    offline/   the same conversation offline, from files (no pipecat pipeline)
     cli.py, commands/   `avatar-forcing`, one module per sub-command
 
 The wire protocol's schema and the client SDK are the top-level `sdk` package

@@ -84,7 +84,8 @@ from pipelines.wire.events import EventSender, ProtocolEventObserver
 if TYPE_CHECKING:
     from agent.llm_endpoints import EndpointResolver
     from agent.llm_server import LLMEndpoint
-    from pipelines.settings import Settings, TurnSettings
+    from pipelines.settings import Settings
+    from pipelines.settings.sections import TurnSettings
 
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (

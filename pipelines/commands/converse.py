@@ -1,7 +1,7 @@
 """`avatar-forcing converse --user-video CLIP.mp4 --out OUT.mp4`: one recorded exchange.
 
 The clip's face and voice go through the live avatar session offline (see
-pipelines/converse.py): the avatar listens, the speech is transcribed, the LLM
+pipelines/offline/converse.py): the avatar listens, the speech is transcribed, the LLM
 (or `--reply TEXT`) answers, piper speaks it and the avatar says it.
 """
 
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.errors import AgentError
     from avatar.errors import AvatarError
-    from pipelines.converse import ConverseOptions, converse
+    from pipelines.offline.converse import converse
+    from pipelines.offline.exchange import ConverseOptions
     from pipelines.settings import Settings
 
     options = ConverseOptions(size=args.size, side_by_side=args.side_by_side,

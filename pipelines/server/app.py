@@ -51,7 +51,8 @@ from sdk.protocol import PROTOCOL_VERSION, Limits
 
 if TYPE_CHECKING:
     from agent.llm_server import EmbeddedLLMServer
-    from pipelines.settings import AvatarSettings, Settings
+    from pipelines.settings import Settings
+    from pipelines.settings.sections import AvatarSettings
 
 #: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
 WEB_DIR = Path(__file__).parents[1] / "web"  # pipelines/web

@@ -21,7 +21,7 @@ from pipecat.frames.frames import InterruptionWorkerFrame, TTSSpeakFrame
 
 from avatar.live.presence import PresenceChange, PresenceState
 from pipelines.face.video_service import AvatarForcingVideoService
-from pipelines.settings import KioskSettings
+from pipelines.settings.sections import KioskSettings
 from pipelines.voice_pipeline import VoiceSession
 
 

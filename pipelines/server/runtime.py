@@ -17,8 +17,8 @@ from pipecat.processors.frame_processor import FrameProcessor
 
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
-from pipelines.face.video_service import AvatarNodeParams
-from pipelines.settings import KioskSettings
+from pipelines.face.face_params import AvatarNodeParams
+from pipelines.settings.sections import KioskSettings
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
 from pipelines.wire.outbox import SessionOutbox

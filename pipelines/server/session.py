@@ -33,15 +33,15 @@ from avatar.live.face_pool import with_worker_face
 from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
-from pipelines.wire.video_wire import VideoWireAdapter
 from pipelines.server.attendant import attend_visitors
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
-from pipelines.settings import KioskSettings
+from pipelines.settings.sections import KioskSettings
 from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline
 from pipelines.wire.outbox import SessionOutbox
 from pipelines.wire.protocol import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
+from pipelines.wire.video_wire import VideoWireAdapter
 from pipelines.wire.ws_transport import ProtocolWebsocketTransport
 from sdk.errors import ProtocolError
 from sdk.protocol import (

@@ -28,7 +28,7 @@ from pipelines.settings import section_params
 from pipelines.speech.transcript_confidence import record_segments
 
 if TYPE_CHECKING:
-    from pipelines.settings import ASRSettings
+    from pipelines.settings.sections import ASRSettings
 
 
 @dataclass(frozen=True)

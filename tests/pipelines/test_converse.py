@@ -94,7 +94,7 @@ def user_clip(tmp_path_factory: pytest.TempPathFactory, question_speech: np.ndar
 
 
 def test_speech_span_finds_the_utterance_inside_silence() -> None:
-    from pipelines.converse import speech_span
+    from pipelines.offline.clip import speech_span
 
     rate = 16_000
     rng = np.random.default_rng(0)
@@ -109,7 +109,7 @@ def test_speech_span_finds_the_utterance_inside_silence() -> None:
 
 def test_bad_clips_are_named(tmp_path: Path) -> None:
     from pipelines.cli import main
-    from pipelines.converse import load_user_clip
+    from pipelines.offline.clip import load_user_clip
 
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         load_user_clip(tmp_path / "missing.mp4")
@@ -126,7 +126,7 @@ def test_bad_clips_are_named(tmp_path: Path) -> None:
 def test_a_dead_llm_endpoint_is_named(tmp_path: Path) -> None:
     from agent.errors import LLMEndpointError
     from agent.llm_server import free_port
-    from pipelines.converse import ask_llm
+    from pipelines.offline.reply import ask_llm
     from pipelines.settings import Settings
 
     url = f"http://127.0.0.1:{free_port()}/v1"
@@ -143,7 +143,8 @@ def test_converse_listens_then_answers_with_its_mouth(
         wer: Any) -> None:
     from avatar.face_analysis import FaceAnalyzer
     from avatar.video_io import iter_frames
-    from pipelines.converse import ConverseOptions, converse
+    from pipelines.offline.converse import converse
+    from pipelines.offline.exchange import ConverseOptions
 
     out = tmp_path / "reply.mp4"
     result = converse(user_clip.path, out, reply_text=REPLY, models=speech_models,
@@ -206,7 +207,8 @@ def test_converse_listens_then_answers_with_its_mouth(
 
 def test_a_clip_without_a_face_is_a_warning_and_the_avatar_still_answers(
         tmp_path: Path, question_speech: np.ndarray, speech_models: Any) -> None:
-    from pipelines.converse import ConverseOptions, converse
+    from pipelines.offline.converse import converse
+    from pipelines.offline.exchange import ConverseOptions
 
     clip = make_user_clip(tmp_path / "wall.mp4", question_speech,
                           speech_models.tts_sample_rate, face=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from pipelines.face.face_assets import FirstFace, shared_loading
-from pipelines.settings import AvatarSettings
+from pipelines.settings.sections import AvatarSettings
 
 
 class Holder:

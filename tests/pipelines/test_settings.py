@@ -12,17 +12,16 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from agent.settings import DEFAULT_KNOWLEDGE_FILE
-from pipelines.face.video_service import AvatarNodeParams
+from pipelines.face.face_params import AvatarNodeParams
 from pipelines.server.runtime import ServerConfig
-from pipelines.settings import (
+from pipelines.settings import Settings, SettingsError
+from pipelines.settings.reference import reference_table
+from pipelines.settings.sections import (
     ASRSettings,
     AvatarSettings,
     LimitsSettings,
     ServerSettings,
-    Settings,
-    SettingsError,
     TurnSettings,
-    reference_table,
 )
 from pipelines.speech.models import ASRParams
 from pipelines.voice_pipeline import TurnParams

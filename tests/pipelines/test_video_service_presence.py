@@ -21,7 +21,7 @@ from avatar.live.presence import PresenceChange, PresenceState
 from benchkit.browser_media import room_background, webcam_clip
 from benchkit.pipecat_sink import start_face_run
 from pipelines import AvatarForcingVideoService
-from pipelines.settings import KioskSettings
+from pipelines.settings.sections import KioskSettings
 
 pytestmark = pytest.mark.e2e
 
