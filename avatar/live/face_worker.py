@@ -22,97 +22,43 @@ A channel uses only the standard library:
   parent copies the image out (0.1 ms at 512 px) before it asks for the next one.
   A decoded camera frame goes the other way through a slot of its own.
 
-`FaceProcess` is the parent's handle on a worker, `FaceChannel` one session's line
-to it, and `serve` the worker's main. Workers are started and handed out by
-`FaceWorkerPool` (avatar/live/face_pool.py).
+This module is the parent's side: `FaceProcess` is the parent's handle on a
+worker, `FaceChannel` one session's line to it. The worker's side, `serve` and its
+slot threads, is avatar/live/face_worker_main.py; the ring is avatar/live/face_ring.py.
+Workers are started and handed out by `FaceWorkerPool` (avatar/live/face_pool.py).
 
 A request runs at its caller's priority: a caller thread niced below its process
 (the session's yielding thread while the voice models think, `[avatar] worker_nice`)
 sends how far, and the worker runs that request in a thread of its own niced as far,
-so the face yields to whisper, the turn-end model and piper.
+so the face yields to whisper, the turn-end model and piper (avatar/live/thread_nice.py).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
-import traceback
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from avatar.errors import AvatarError, FaceWorkerFailed, FaceWorkerLost
-from avatar.live.face import DrawnImage, FaceShape, LocalFace
-from avatar.live.video_codec import EncodedImage, VideoRequest
+from avatar.errors import FaceWorkerFailed, FaceWorkerLost
+from avatar.live.face import DrawnImage, FaceShape
+from avatar.live.face_ring import CAMERA_SLOT_BYTES, RING_SLOTS, FrameRing
+from avatar.live.face_worker_main import serve
+from avatar.live.thread_nice import caller_nice
+from avatar.live.video_codec import VideoRequest
 from avatar.portrait import Portrait
 from avatar.render import Calibration
 
-#: Image slots in the ring (one frame is in flight at a time; two keep a slot free).
-RING_SLOTS = 2
-#: The largest frame: 512 x 512 RGB.
-SLOT_BYTES = 512 * 512 * 3
-#: The camera slot: a decoded frame at most 320 px wide (ANALYSIS_WIDTH), up to 4:1 tall.
-CAMERA_SLOT_BYTES = 320 * 1280 * 3
 #: A worker that has not answered one request in this long is taken for hung.
 CALL_TIMEOUT_SECS = 20.0
 #: How long a new worker may take to load (fork, generator weights) before it is given up.
 READY_TIMEOUT_SECS = 60.0
-#: An error's traceback is cut to this many characters.
-MAX_TRACE_CHARS = 4000
-
-
-class FrameRing:
-    """The shared memory of one worker: RING_SLOTS image slots, then a camera slot."""
-
-    def __init__(self, memory: SharedMemory, owner: bool) -> None:
-        self.memory = memory
-        self._owner = owner
-
-    @classmethod
-    def create(cls) -> FrameRing:
-        """A new ring (the parent's side: it unlinks it when the worker is done)."""
-        return cls(SharedMemory(create=True, size=RING_SLOTS * SLOT_BYTES + CAMERA_SLOT_BYTES),
-                   owner=True)
-
-    @classmethod
-    def attach(cls, name: str) -> FrameRing:
-        """The ring the parent made (the worker's side)."""
-        return cls(SharedMemory(name=name), owner=False)
-
-    @property
-    def name(self) -> str:
-        return self.memory.name
-
-    def slot(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
-        """Image slot `index` as an array of `shape` (a view: valid while the ring is open)."""
-        return np.ndarray(shape, np.uint8, buffer=self.memory.buf, offset=index * SLOT_BYTES)
-
-    def camera(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The camera slot as an array of `shape`."""
-        return np.ndarray(shape, np.uint8, buffer=self.memory.buf,
-                          offset=RING_SLOTS * SLOT_BYTES)
-
-    def close(self) -> None:
-        """Detach (and, on the parent's side, free) the memory; safe twice."""
-        if self.memory is None:  # type: ignore[comparison-overlap]
-            return
-        memory, self.memory = self.memory, None  # type: ignore[assignment]
-        memory.close()
-        if self._owner:
-            try:
-                memory.unlink()
-            except FileNotFoundError:
-                pass
 
 
 @dataclass
@@ -339,191 +285,4 @@ class FaceChannel:
         self._ring.close()
 
 
-def caller_nice() -> int:
-    """How far the calling thread is niced below its process's main thread (0: not, or
-    not Linux, where a priority is a thread's and the main thread's id is the PID)."""
-    if not hasattr(os, "getpriority"):
-        return 0
-    try:
-        return max(0, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-                   - os.getpriority(os.PRIO_PROCESS, os.getpid()))
-    except OSError:
-        return 0
-
-
-# ------------------------------------------------------------------- worker side
-class _NicedThreads:
-    """One thread per niceness a caller asked for, each niced once as it starts (a
-    thread cannot raise its own priority back, so each level keeps its thread)."""
-
-    def __init__(self, torch_threads: int) -> None:
-        self._torch_threads = torch_threads
-        self._pools: dict[int, ThreadPoolExecutor] = {}
-
-    def run(self, nice: int, job: Callable[..., Any], *args: Any) -> Any:
-        """`job(*args)` in the thread niced by `nice`; its result or its exception."""
-        pool = self._pools.get(nice)
-        if pool is None:
-            pool = ThreadPoolExecutor(1, thread_name_prefix=f"face-nice-{nice}",
-                                      initializer=self._lower, initargs=(nice,))
-            self._pools[nice] = pool
-        return pool.submit(job, *args).result()
-
-    def _lower(self, nice: int) -> None:
-        import torch
-
-        torch.set_num_threads(self._torch_threads)  # OpenMP's count is per thread
-        try:
-            thread_id = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, thread_id,
-                           min(19, os.getpriority(os.PRIO_PROCESS, thread_id) + nice))
-        except (OSError, AttributeError):
-            pass  # not Linux-like, or a sandbox that forbids it: runs at full priority
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.shutdown(wait=True)
-
-
-class _WorkerFace:
-    """The worker's request handlers: a `LocalFace` plus the ring."""
-
-    def __init__(self, face: LocalFace, ring: FrameRing) -> None:
-        self.face = face
-        self.ring = ring
-        self.fault: str | None = None
-
-    def start(self, portrait: Portrait, size: int, calibration: Calibration | None,
-              seed: int) -> FaceShape:
-        return self.face.start(portrait, size, calibration, seed)
-
-    def draw_into(self, slot: int, motion: np.ndarray, size: int, jpeg_quality: int,
-                  video: VideoRequest | None = None,
-                  ) -> tuple[tuple[int, ...], bytes | None, float, EncodedImage | None]:
-        if self.fault == "exit":
-            os._exit(70)  # a crash without Python's clean-up, as a native fault looks
-        if self.fault == "raise":
-            self.fault = None
-            raise RuntimeError("fault injected: the drawing raised")
-        drawn = self.face.draw(motion, size, jpeg_quality, video)
-        self.ring.slot(slot, drawn.image.shape)[:] = drawn.image
-        return drawn.image.shape, drawn.jpeg, drawn.draw_ms, drawn.video
-
-    def analyze_camera_slot(self, shape: tuple[int, ...], timestamp_ms: int) -> np.ndarray | None:
-        return self.face.analyze_rgb(self.ring.camera(shape).copy(), timestamp_ms)
-
-    def inject_fault(self, kind: str) -> None:
-        if kind not in ("raise", "exit"):
-            raise ValueError(f"unknown fault {kind!r}: 'raise' or 'exit'")
-        self.fault = kind
-
-    def thread_nice(self) -> int:
-        """How far the thread answering this request is niced below the process (for
-        tests and benches, like `inject_fault`)."""
-        return caller_nice()
-
-    def handler(self, method: str) -> Any:
-        """The handler of `method`: ours first, then the face's own methods."""
-        if method in ("start", "draw_into", "analyze_camera_slot", "inject_fault",
-                      "thread_nice"):
-            return getattr(self, method)
-        if method in ("set_size", "set_calibration", "calibration", "step", "analyze_jpeg",
-                      "analyze_rgb", "close"):
-            return getattr(self.face, method)
-        raise ValueError(f"the face worker has no request {method!r}")
-
-
-def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threads: int,
-          prime: Portrait | None = None, plates: dict[bytes, np.ndarray] | None = None,
-          serial: bool = False) -> None:
-    """The worker's main: load once, say "ready" on the first channel, then answer each
-    channel's requests in a thread of its own until every channel has said "exit" or
-    closed (the parent died). The sessions share the generator's weights, the
-    background plates and the process's runtimes; each has its own `LocalFace`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-    import cv2
-    import torch
-
-    from avatar.generator.checkpoint import load_generator
-    from avatar.render.layers import PLATES
-
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(1)
-    rings = [FrameRing.attach(name) for name in ring_names]
-    try:
-        generator = load_generator(checkpoint)
-        generator.model.eval()
-        PLATES.seed(plates or {})
-        faces = [LocalFace(generator) for _ in conns]
-        if prime is not None:
-            with torch.inference_mode():
-                faces[0].prime(prime)
-                for face in faces[1:]:  # the first-call set-up is the process's, done
-                    face.prime_renderers(prime)
-    except Exception as error:
-        conns[0].send(("failed", f"{type(error).__name__}: {error}"))
-        for ring in rings:
-            ring.close()
-        return
-    conns[0].send(("ready", os.getpid()))
-    in_turn = threading.Lock() if serial else None
-    slots = [threading.Thread(target=_answer_slot, name=f"face-slot-{index}", daemon=True,
-                              args=(conn, _WorkerFace(face, ring), threads, in_turn))
-             for index, (conn, face, ring) in enumerate(zip(conns, faces, rings, strict=True))]
-    for slot in slots:
-        slot.start()
-    for slot in slots:
-        slot.join()
-    for ring in rings:
-        ring.close()
-
-
-def _answer_slot(conn: Connection, worker: _WorkerFace, threads: int,
-                 in_turn: threading.Lock | None) -> None:
-    """One slot's loop: answer its requests, in order, until "exit" or EOF. `in_turn`:
-    a lock every slot holds while it works (the serial variant)."""
-    import torch
-
-    torch.set_num_threads(threads)
-    niced = _NicedThreads(threads)
-
-    def answer(method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        """One request in the calling thread: its reply (the work's own CPU and time)."""
-        started, cpu = time.perf_counter(), time.thread_time()
-        with torch.inference_mode():  # per thread, like torch's thread count
-            try:
-                result = worker.handler(method)(*args)
-            except AvatarError as error:  # refused on purpose: the caller's problem
-                return ("refused", error)
-            except Exception as error:
-                trace = traceback.format_exc()[-MAX_TRACE_CHARS:]
-                return ("failed", f"{type(error).__name__}: {error}\n{trace}")
-        return ("ok", result, time.thread_time() - cpu, (time.perf_counter() - started) * 1000.0)
-
-    def run(method: str, args: tuple[Any, ...], nice: int) -> tuple[Any, ...]:
-        if nice <= 0:
-            return answer(method, args)
-        return niced.run(nice, answer, method, args)  # type: ignore[no-any-return]
-
-    while True:
-        try:
-            method, args, *rest = conn.recv()
-        except (EOFError, OSError):
-            break
-        if method == "exit":
-            break
-        nice = int(rest[0]) if rest else 0
-        if in_turn is None:
-            reply = run(method, args, nice)
-        else:
-            with in_turn:
-                reply = run(method, args, nice)
-        try:
-            conn.send(reply)
-        except (OSError, ValueError):
-            break
-    niced.close()
-    worker.face.close()
-
-
-__all__ = ["CallTimes", "FaceChannel", "FaceProcess", "FrameRing", "caller_nice", "serve"]
+__all__ = ["CALL_TIMEOUT_SECS", "READY_TIMEOUT_SECS", "CallTimes", "FaceChannel", "FaceProcess"]

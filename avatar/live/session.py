@@ -38,6 +38,10 @@ Pushes come from the event loop while `next_block`/`render` run in a worker
 thread; a lock guards the queues, and a block computed across a `clear()` is
 emitted silent so no stale reply audio leaves after the barge-in.
 
+The user's rows wait in a `UserInput` (avatar/live/user_input.py), the reply in a
+`ReplyQueue` (avatar/live/reply_queue.py); the options and frames are in
+avatar/live/session_types.py. This module plans the blocks and draws the frames.
+
 The heavy steps (the generator, the renderer, the camera analysis) go to a
 `FaceBackend` (avatar/live/face.py): in this thread (`LocalFace`, the default)
 or in a worker process of their own (`WorkerFace`, avatar/live/face_pool.py,
@@ -54,25 +58,27 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avatar.audio_features import (
-    SAMPLE_RATE,
-    SAMPLES_PER_FRAME,
-    CausalAudioFeaturizer,
-    compute_features,
-)
+from avatar.audio_features import SAMPLE_RATE, SAMPLES_PER_FRAME, CausalAudioFeaturizer
 from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.live.face import FaceBackend, FaceShape, LocalFace
 from avatar.live.gaze import GazeFollower
 from avatar.live.listening import ListeningCues
-from avatar.live.resample import StreamingResampler, as_float32
-from avatar.live.video_codec import EncodedImage, VideoRequest
-from avatar.motion import MOTION_DIM
+from avatar.live.reply_queue import ReplyQueue
+from avatar.live.session_types import (
+    FPS,
+    FRAME_US,
+    AvatarFrame,
+    PlannedFrame,
+    SessionOptions,
+    SessionStats,
+)
+from avatar.live.user_input import UserInput, UserRow, checked_user_motion
+from avatar.live.video_codec import VideoRequest
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
 from avatar.render import Calibration
@@ -81,67 +87,10 @@ from avatar.render.portrait_calibration import calibration_for, portrait_key
 if TYPE_CHECKING:
     from avatar.live.calibrator import PortraitCalibrator
 
-FPS = 25
-FRAME_US = 1_000_000 // FPS  # 40 ms
 #: after `move_face`, frames over which the motion glides from the last face's to the
 #: new one's (its generator restarts from the portrait's reference): 0.4 s hides the
 #: step without holding the new face's lips back for long
 GLIDE_FRAMES = 10
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """Per-session choices (the node picks size from the machine's measured cost)."""
-
-    size: int = 512  # square video edge, 256..512
-    jpeg_quality: int = 80  # 0: no JPEG (offline renders keep only RGB)
-    seed: int = 0
-    smooth: bool = True  # causal One-Euro filter on generated motion (jitter)
-    #: a camera measurement stands for the user's face this long; after it, "no face"
-    motion_hold_secs: float = 0.3
-    #: user frames kept waiting beyond one block; older ones are dropped (bounded lag)
-    max_user_backlog: int = 2
-    #: attention while the user speaks and a nod when they stop (avatar/live/listening.py)
-    listening_cues: bool = True
-    #: eyes (and a little of the head) turn toward the visitor's face (avatar/live/gaze.py)
-    mutual_gaze: bool = True
-
-
-@dataclass(frozen=True)
-class PlannedFrame:
-    """One generated 40 ms frame before rendering: motion and its exact audio."""
-
-    index: int
-    pts_us: int
-    audio: bytes  # PCM s16le mono at the session's output rate, one frame long
-    motion: np.ndarray  # (58,) absolute motion in the portrait's frame
-    speaking: bool  # the audio holds reply speech (not padding silence)
-    #: reply samples output up to and including this frame (session-cumulative)
-    reply_position: int
-    #: user-audio frames (40 ms) heard when this frame was generated (reaction latency)
-    user_frames: int = 0
-    #: the session's clear() count when generated: an older frame is stale (barge-in)
-    generation: int = 0
-    #: reply samples (output rate) in this frame's audio
-    reply_samples: int = 0
-
-
-@dataclass(frozen=True)
-class AvatarFrame:
-    """A frame ready to send: image and audio share one pts."""
-
-    index: int
-    pts_us: int
-    audio: bytes
-    image: np.ndarray  # (size, size, 3) uint8 RGB
-    jpeg: bytes | None
-    motion: np.ndarray
-    speaking: bool
-    reply_position: int
-    user_frames: int = 0
-    repeated: bool = False  # the image of an earlier frame (rendering skipped under load)
-    #: the image as the next frame of the session's VP8 stream (render(video=...))
-    video: EncodedImage | None = None
 
 
 @dataclass(frozen=True)
@@ -152,21 +101,6 @@ class StartedFace:
     shape: FaceShape
     portrait: Portrait
     size: int
-
-
-@dataclass
-class SessionStats:
-    """Counters a caller reports (metrics events, benches)."""
-
-    blocks: int = 0
-    frames: int = 0
-    speaking_frames: int = 0
-    user_frames_padded: int = 0  # user audio missing when its block was due: silence used
-    user_frames_dropped: int = 0  # user audio arriving in a burst beyond the backlog
-    cleared: int = 0
-    pauses: int = 0
-    block_ms: deque[float] = field(default_factory=lambda: deque(maxlen=250))
-    render_ms: deque[float] = field(default_factory=lambda: deque(maxlen=250))
 
 
 class AvatarSession:
@@ -206,29 +140,9 @@ class AvatarSession:
         self._glide: tuple[np.ndarray | None, int] | None = None
         self._lock = threading.Lock()
         self.stats = SessionStats()
-        # avatar reply: audio at the output rate (what is played) and at 16 kHz (features)
-        self._reply_out = bytearray()
-        self._reply_16k = np.zeros(0, np.float32)
-        self._to_16k = StreamingResampler(output_rate, SAMPLE_RATE)
-        self._to_out: dict[int, StreamingResampler] = {}
-        self._queued_total = 0  # reply samples ever queued (output rate), minus cleared
-        self._played_total = 0  # reply samples ever output
-        self._reply_played = 0  # of the current reply
-        self._generation = 0  # bumped by clear(): a block computed across it goes silent
-        self._paused = False  # pause_reply(): the reply waits, the face listens
-        self._last_rendered = -1  # index of the last frame handed to render()
-        #: the last block's reply audio, to give back what was not yet sent on a pause:
-        #: (generation, first frame index, output-rate bytes, 16 kHz samples)
-        self._last_block: tuple[int, int, bytes, np.ndarray] | None = None
-        # user side
-        self._user_in = CausalAudioFeaturizer()
-        self._user_resamplers: dict[int, StreamingResampler] = {}
-        self._user_rows: deque[tuple[np.ndarray, np.ndarray, bool]] = deque()
-        self._user_heard = 0  # user frames taken from the queue (used or dropped)
-        self._user_debt = 0  # frames padded with silence whose late audio is to be skipped
-        self._motion: np.ndarray | None = None
-        self._motion_at = -1e9
-        self._silence = compute_features(np.zeros(SAMPLES_PER_FRAME, np.float32))[0]
+        self._reply = ReplyQueue(output_rate, self.samples_per_frame, self.stats)
+        self._user = UserInput(self.stats, self.options.motion_hold_secs,
+                               self.options.max_user_backlog)
         self._frame_index = 0
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
@@ -259,8 +173,9 @@ class AvatarSession:
             self._filter = MotionFilter(fps=FPS)
             self._avatar_in = CausalAudioFeaturizer()
             lookahead = shape.lookahead
-            self._user_window = [(self._silence, portrait.reference_motion, False)] * lookahead
-            self._reference_motion = portrait.reference_motion.astype(np.float32)
+            self._user_window: list[UserRow] = [
+                (self._user.silence, portrait.reference_motion, False)] * lookahead
+            self._user.set_reference(portrait.reference_motion.astype(np.float32))
 
     def set_size(self, size: int) -> None:
         """Send frames of `size` px from the next drawn frame on (the quality
@@ -311,53 +226,28 @@ class AvatarSession:
     # -------------------------------------------------------------------- inputs
     def push_avatar_audio(self, pcm: bytes | np.ndarray, sample_rate: int) -> None:
         """Queue reply audio (PCM s16le bytes or an array) at any sample rate."""
-        audio = as_float32(pcm)
-        if sample_rate != self.output_rate:
-            resampler = self._to_out.setdefault(
-                sample_rate, StreamingResampler(sample_rate, self.output_rate))
-            audio = resampler.push(audio)
-        pcm16 = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)  # exact
+        audio = self._reply.at_output_rate(pcm, sample_rate)
         with self._lock:
-            self._reply_out.extend(pcm16.tobytes())
-            self._reply_16k = np.concatenate([self._reply_16k, self._to_16k.push(audio)])
-            self._queued_total += len(pcm16)
+            self._reply.append(audio)
 
     def end_of_reply(self) -> None:
         """The reply's audio is complete: flush the resampler's tail into the queue."""
         with self._lock:
-            self._reply_16k = np.concatenate([self._reply_16k, self._to_16k.flush()])
+            self._reply.flush()
 
     def push_user_audio(self, pcm: bytes | np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
         """The user's microphone, as it arrives (any chunking)."""
-        audio = as_float32(pcm)
-        if sample_rate != SAMPLE_RATE:
-            resampler = self._user_resamplers.setdefault(sample_rate,
-                                                         StreamingResampler(sample_rate))
-            audio = resampler.push(audio)
-        rows = self._user_in.push(audio)
+        rows = self._user.featurize(pcm, sample_rate)
         if not len(rows):
             return
         with self._lock:
-            motion, present = self._current_motion()
-            for row in rows:
-                self._user_rows.append((row, motion, present))
+            self._user.queue(rows)
 
     def push_user_motion(self, motion: np.ndarray | None) -> None:
         """The user's latest face measurement (58,), or None: no face in view."""
-        if motion is not None:
-            motion = np.asarray(motion, np.float32)
-            if motion.shape != (MOTION_DIM,) or not np.isfinite(motion).all():
-                raise ValueError(f"user motion must be ({MOTION_DIM},) finite, "
-                                 f"got {motion.shape}")
+        motion = checked_user_motion(motion)
         with self._lock:
-            self._motion = None if motion is None else motion.copy()
-            self._motion_at = time.monotonic()
-
-    def _current_motion(self) -> tuple[np.ndarray, bool]:
-        fresh = time.monotonic() - self._motion_at <= self.options.motion_hold_secs
-        if self._motion is not None and fresh:
-            return self._motion, True
-        return self._reference_motion, False
+            self._user.set_motion(motion)
 
     def set_user_speaking(self, speaking: bool) -> None:
         """The user started (VAD) or stopped speaking: drives the listening cues."""
@@ -379,82 +269,51 @@ class AvatarSession:
         blocks carry no reply audio: the face listens.
         """
         with self._lock:
-            if self._paused:
-                return
-            self._paused = True
-            self.stats.pauses += 1
-            block, self._last_block = self._last_block, None
-            if block is None or block[0] != self._generation:
-                return
-            _, first_index, out, samples_16k = block
-            first_unsent = max(0, self._last_rendered + 1 - first_index)  # frames sent
-            if first_unsent * self.samples_per_frame * 2 >= len(out):
-                return  # all of its reply audio is out already
-            back = out[first_unsent * self.samples_per_frame * 2:]
-            back_16k = samples_16k[first_unsent * SAMPLES_PER_FRAME:]
-            self._reply_out[:0] = back
-            self._reply_16k = np.concatenate([back_16k, self._reply_16k])
-            self._played_total -= len(back) // 2
-            self._generation += 1  # the planned frames go out silent
+            self._reply.pause()
 
     def resume_reply(self) -> None:
         """It was a backchannel or a noise: the paused reply plays on."""
         with self._lock:
-            self._paused = False
+            self._reply.paused = False
 
     @property
     def reply_paused(self) -> bool:
         """True between `pause_reply` and `resume_reply`/`clear`."""
         with self._lock:
-            return self._paused
+            return self._reply.paused
 
     def clear(self) -> float:
         """Barge-in: drop the queued reply; returns the seconds of it that were output
         (rendered for sending: frames generated but not yet rendered do not count)."""
         with self._lock:
-            played = self._reply_played / self.output_rate
-            self._reply_out.clear()
-            self._reply_16k = np.zeros(0, np.float32)
-            self._to_16k.reset()
-            self._queued_total = self._played_total
-            self._reply_played = 0
-            self._generation += 1
-            self._paused = False
-            self._last_block = None
-            self.stats.cleared += 1
-        return played
+            return self._reply.clear()
 
     def take_reply_audio(self) -> bytes:
         """The queued reply audio not yet planned into frames (PCM s16le mono at the
         output rate), removed from the queue: when the face fails, the voice plays
         it without the face rather than losing it. Counts as played."""
         with self._lock:
-            out = bytes(self._reply_out)
-            self._reply_out.clear()
-            self._reply_16k = np.zeros(0, np.float32)
-            self._to_16k.reset()
-            self._played_total += len(out) // 2
-            return out
+            return self._reply.take_all()
 
     @property
     def generation(self) -> int:
         """Bumped by `clear()` and `pause_reply()`: a frame planned under an older
         generation must not play its reply audio."""
         with self._lock:
-            return self._generation
+            return self._reply.generation
 
     @property
     def queued_total(self) -> int:
         """Reply samples queued so far (session-cumulative); a text frame that
         arrives now belongs to the audio up to this position."""
         with self._lock:
-            return self._queued_total
+            return self._reply.queued_total
 
     @property
     def reply_pending_secs(self) -> float:
         """Reply audio queued and not yet output."""
         with self._lock:
-            return len(self._reply_out) / 2 / self.output_rate
+            return self._reply.pending_secs
 
     # ---------------------------------------------------------------- generation
     def next_block(self) -> list[PlannedFrame]:
@@ -464,27 +323,15 @@ class AvatarSession:
         lookahead = self._shape.lookahead
         spf = self.samples_per_frame
         with self._lock:
-            generation = self._generation
-            if self._paused:  # the reply waits in its queues; this block listens
-                window_16k = played_16k = np.zeros(0, np.float32)
-                out = b""
-            else:
-                window_16k = self._reply_16k[: (n + lookahead) * SAMPLES_PER_FRAME]
-                played_16k = self._reply_16k[: n * SAMPLES_PER_FRAME]
-                self._reply_16k = self._reply_16k[n * SAMPLES_PER_FRAME:]
-                out = bytes(self._reply_out[: n * spf * 2])
-                del self._reply_out[: n * spf * 2]
-            real = len(out) // 2
-            self._last_block = ((generation, self._frame_index, out, played_16k) if real
-                                else None)
-            self._played_total += real
-            position = self._played_total
-            new_rows = self._take_user_rows(n)
-            user_frames = self._user_heard
+            reply = self._reply.take_block(n, lookahead, self._frame_index)
+            new_rows = self._user.take_rows(n)
+            user_frames = self._user.heard
             motion_filter = self._filter
-        window_16k = _pad(window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
+        generation, out, position = reply.generation, reply.out, reply.position
+        real = len(out) // 2
+        window_16k = _pad(reply.window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
         avatar = copy.deepcopy(self._avatar_in).push(window_16k)
-        self._avatar_in.push(_pad(played_16k, n * SAMPLES_PER_FRAME))
+        self._avatar_in.push(_pad(reply.played_16k, n * SAMPLES_PER_FRAME))
         rows = self._user_window + new_rows
         self._user_window = rows[-lookahead:]
         user_audio = np.stack([r[0] for r in rows]).astype(np.float32)
@@ -496,13 +343,13 @@ class AvatarSession:
                 motion = motion + self._cues.offsets(n)
         if self.options.mutual_gaze:
             with self._lock:
-                visitor, seen = self._current_motion()
+                visitor, seen = self._user.current_motion()
                 self._gaze.set_visitor(visitor if seen else None)
                 motion = motion + self._gaze.offsets(n)
         if self.options.smooth:
             motion = motion_filter(motion)
         with self._lock:
-            stale = generation != self._generation
+            stale = generation != self._reply.generation
         out = _pad_bytes(b"" if stale else out, n * spf * 2)
         frames = []
         for k in range(n):
@@ -536,33 +383,6 @@ class AvatarSession:
         self._last_generated = motion[-1].copy()
         return motion
 
-    def _take_user_rows(self, n: int) -> list[tuple[np.ndarray, np.ndarray, bool]]:
-        """n user frames for the next block: silence where the mic fell behind,
-        the oldest dropped where a burst ran ahead (bounded reaction lag).
-
-        Audio that arrives after its time was already filled with silence is
-        skipped (up to one block of it): consumed oldest first, it would
-        otherwise keep the avatar that much behind the user for good.
-        """
-        while self._user_debt > 0 and len(self._user_rows) > n:
-            self._user_rows.popleft()
-            self._user_debt -= 1
-            self.stats.user_frames_dropped += 1
-            self._user_heard += 1
-        excess = len(self._user_rows) - n - self.options.max_user_backlog
-        for _ in range(max(0, excess)):
-            self._user_rows.popleft()
-            self.stats.user_frames_dropped += 1
-            self._user_heard += 1
-        rows = [self._user_rows.popleft() for _ in range(min(n, len(self._user_rows)))]
-        self._user_heard += len(rows)
-        if len(rows) < n:
-            motion, present = self._current_motion()
-            self.stats.user_frames_padded += n - len(rows)
-            self._user_debt = min(n, self._user_debt + n - len(rows))
-            rows += [(self._silence, motion, present)] * (n - len(rows))
-        return rows
-
     # ----------------------------------------------------------------- rendering
     def render(self, frame: PlannedFrame, repeat: bool = False,
                video: VideoRequest | None = None) -> AvatarFrame:
@@ -573,10 +393,7 @@ class AvatarSession:
         stream, where the face runs (a repeat is not encoded again)."""
         started = time.perf_counter()
         with self._lock:
-            stale = frame.generation != self._generation
-            self._last_rendered = frame.index
-            if not stale:  # what clear() reports: reply audio actually handed out
-                self._reply_played += frame.reply_samples
+            stale = self._reply.rendered(frame.index, frame.generation, frame.reply_samples)
         if stale:  # planned before a barge-in or a pause: neither its audio nor its lips
             # go out, and it does not count as played (reply_position 0)
             frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
@@ -595,7 +412,6 @@ class AvatarSession:
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
                            frame.speaking, frame.reply_position, frame.user_frames,
                            video=drawn.video)
-
 
     def _take_landed_table(self) -> None:
         """Switch to the portrait's own table if it landed since the last frame: the
@@ -662,5 +478,4 @@ def _pad_bytes(pcm: bytes, length: int) -> bytes:
     return pcm + bytes(length - len(pcm)) if len(pcm) < length else pcm[:length]
 
 
-__all__ = ["AvatarFrame", "AvatarSession", "GLIDE_FRAMES", "PlannedFrame", "SessionOptions",
-           "SessionStats", "StartedFace"]
+__all__ = ["GLIDE_FRAMES", "AvatarSession", "StartedFace"]

@@ -18,10 +18,10 @@ import torch
 
 from avatar.audio_features import FEATURE_DIM
 from avatar.generator import GeneratorConfig, Guidance, KVCache, MotionGenerator
+from avatar.generator.attention import block_causal_mask
 from avatar.generator.checkpoint import export_checkpoint, load_generator, save_checkpoint
 from avatar.generator.config import TrainConfig, load_pipeline
 from avatar.generator.losses import Batch, column_weight_vector, diffusion_forcing_loss
-from avatar.generator.model import block_causal_mask
 from avatar.generator.rope import Rope
 from avatar.generator.sampler import (
     DEFAULT_ANCHOR,
