@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.utils.errors import ErrorCategory
 
 from avatar.live import AvatarSession
 from avatar.live.quality import QualityGovernor
@@ -17,6 +18,7 @@ from pipelines.face.face_clock import FaceClock
 from pipelines.face.face_params import AvatarNodeParams
 from pipelines.face.face_state import Lifecycle
 from pipelines.face.face_worker import FaceWorker
+from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.settings import AvatarSettings
@@ -28,20 +30,27 @@ if TYPE_CHECKING:
 class FaceHost(Protocol):
     """The face service, as its helpers see it."""
 
-    avatar_settings: AvatarSettings
-    governor: QualityGovernor | None
     counters: dict[str, int]
     events: ProtocolEvents
-    media_clock: MediaClockOutput | None
     _session: AvatarSession | None
     _clock: FaceClock | None
     _life: Lifecycle
     _server: ServerHooks
     _worker: FaceWorker
     _camera: CameraInput
+    _held: HeldFrames
 
     @property
     def session(self) -> AvatarSession: ...
+
+    @property
+    def avatar_settings(self) -> AvatarSettings: ...
+
+    @property
+    def governor(self) -> QualityGovernor | None: ...
+
+    @property
+    def media_clock(self) -> MediaClockOutput | None: ...
 
     @property
     def _params(self) -> AvatarNodeParams: ...
@@ -60,14 +69,14 @@ class FaceHost(Protocol):
     async def push_frame(self, frame: Frame,
                          direction: FrameDirection = FrameDirection.DOWNSTREAM) -> Any: ...
 
-    async def push_error(self, error_msg: str, exception: Exception | None = None) -> Any: ...
+    async def push_error(self, error_msg: str, exception: Exception | None = None,
+                         fatal: bool = False, category: ErrorCategory | None = None,
+                         force_treat_as_permanent: bool = False) -> Any: ...
 
     async def _call_event_handler(self, event_name: str, *args: Any, **kwargs: Any) -> Any: ...
 
     def _warn_unhandled_updated_settings(self, unhandled: Any) -> Any: ...
 
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any: ...
-
-    async def _face_failed(self, what: str, error: Exception) -> None: ...
 
     def _face_ready(self) -> None: ...

@@ -56,7 +56,7 @@ class FacePresence:
         """Attract mode from the start, the tracker ticked, each change acted on."""
         clock = self._service.clock
         if self.visitors.nobody_there:
-            await clock.hold(self.visitors.attract)
+            await clock.quality.hold(self.visitors.attract)
         while True:
             try:
                 async with asyncio.timeout(TICK_SECS):  # no task made per wait
@@ -74,9 +74,9 @@ class FacePresence:
         logger.info(f"avatar: presence {change.previous.value} -> {change.state.value} "
                     f"({change.reason})")
         if change.state is PresenceState.AWAY:
-            await service.clock.hold(self.visitors.attract)
+            await service.clock.quality.hold(self.visitors.attract)
         elif change.previous is PresenceState.AWAY:
-            await service.clock.hold(None)
+            await service.clock.quality.hold(None)
         if change.arrived:
             service.session.welcome_visitor()
         if change.left:

@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from loguru import logger
-from pipecat.frames.frames import ServiceUpdateSettingsFrame
-from pipecat.processors.frame_processor import FrameDirection
-from pydantic import ValidationError
+from pipecat.processors.frame_processor import FrameProcessor
 
 from avatar.errors import AvatarError
 from avatar.live import AvatarAssets, AvatarSession, PortraitLibrary, SessionOptions
@@ -24,11 +22,15 @@ from avatar.live.quality import FLOOR_SIZE, QualityGovernor
 from avatar.live.session import StartedFace
 from avatar.portrait import Portrait
 from pipelines.face.face_assets import FirstFace, SharedAssets, resolve_portrait, shared_loading
+from pipelines.face.face_failure import face_failed
 from pipelines.face.face_host import FaceHost
 from pipelines.face.face_state import FaceState
-from pipelines.settings import AvatarSettings
 from pipelines.wire.frames import PortraitRequestFrame
+from pipelines.wire.webrtc_fitting import fit_media_clock
 from sdk.protocol import ErrorCode
+
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_output import MediaClockOutput
 
 #: how long StartFrame waits for the face to be built before it goes on without it
 #: (pipecat tears a pipeline down when StartFrame takes 20 s to reach its end; a cold
@@ -39,7 +41,7 @@ START_WAIT_SECS = 3.0
 #: how often a face started in this process looks for a ready worker process
 MOVE_POLL_SECS = 0.1
 #: the settings a running session takes from ServiceUpdateSettingsFrame
-LIVE_SETTINGS = frozenset({"default_portrait", "size", "camera_fps", "adapt_video"})
+LIVE_SETTINGS = frozenset({"portrait", "size", "camera_fps", "adapt_video"})
 
 
 class FaceStart:
@@ -48,8 +50,12 @@ class FaceStart:
 
     def __init__(self, service: FaceHost,
                  portrait: str | Path | Portrait | None, assets: AvatarAssets | None,
-                 session: AvatarSession | None) -> None:
+                 session: AvatarSession | None, governor: QualityGovernor | None) -> None:
         self._service = service
+        #: the session's quality governor (given by our server, or made from the costs)
+        self.governor = governor
+        #: our tracks in a SmallWebRTC output downstream (None: another transport)
+        self.media_clock: MediaClockOutput | None = None
         #: the portrait asked for (a switch before the session exists changes it)
         self.choice = portrait
         self.assets = assets
@@ -97,7 +103,7 @@ class FaceStart:
                 building.add_done_callback(_close_built_session)
                 raise
         except Exception as error:
-            await service._face_failed("the avatar could not start", error)
+            await face_failed(service, "the avatar could not start", error)
             return
         if service._life.stopping:  # the pipeline ended while the face was starting
             if service._life.state is FaceState.STOPPED:  # its shutdown found no face
@@ -196,10 +202,10 @@ class FaceStart:
     def _take_costs(self, assets: AvatarAssets) -> None:
         """A session built at its level: the camera rate the machine's costs allow,
         and a governor (when the session adapts and none was given)."""
-        service, settings = self._service, self._service.avatar_settings
+        settings = self._service.avatar_settings
         choice = self._choose(assets, settings.size)
-        if service.governor is None and settings.adapt_video:
-            service.governor = self.new_governor(assets, settings.size)
+        if self.governor is None and settings.adapt_video:
+            self.governor = self.new_governor(assets, settings.size)
         self._camera_rate(choice.camera_fps)
 
     async def _move_to_worker(self) -> None:
@@ -260,10 +266,10 @@ class FaceStart:
             return
         choice = self._choose(assets, settings.size)
         self._camera_rate(choice.camera_fps)
-        if service.governor is None and settings.adapt_video:
+        if self.governor is None and settings.adapt_video:
             await self.resize(settings.size, True)
             return
-        size = service.governor.quality.size if service.governor is not None else choice.size
+        size = self.governor.quality.size if self.governor is not None else choice.size
         if size != service.session.options.size:
             await service._in_worker(service.session.set_size, size)
 
@@ -275,60 +281,39 @@ class FaceStart:
                                lambda level: level_cost_ms(assets.costs, level, codec),
                                start=choice.level, now=time.monotonic())
 
+    def fit_webrtc_output(self, service: FrameProcessor) -> None:
+        """Over SmallWebRTC, stamp the video from the audio's clock (wire/webrtc_output.py)."""
+        if self.media_clock is None:
+            self.media_clock = fit_media_clock(service)
+
     def codec(self) -> str:
         """How the service's images go out, as the face's cost counts them: the face's
         own VP8 over SmallWebRTC, JPEG on our websocket, raw to any other transport."""
-        if self._service.media_clock is not None:
+        if self.media_clock is not None:
             return "vp8"
         return "jpeg" if self._service._server.jpeg_quality else "raw"
 
     # ------------------------------------------------- runtime settings, portraits
-    async def on_settings_frame(self, frame: ServiceUpdateSettingsFrame,
-                                direction: FrameDirection) -> None:
-        """pipecat's runtime settings: this service's (its `delta` as our Settings, or
-        its `settings` dict) are applied; any other service's pass on."""
+    async def apply_settings(self, changed: set[str]) -> None:
+        """Act on settings just changed while the pipeline runs (the video goes on):
+        the portrait, the size and adapting, the camera rate. Others are pipecat's
+        "not supported at runtime" warning."""
         service = self._service
-        mine = frame.service is service or (frame.service is None and (
-            isinstance(frame.delta, AvatarSettings)
-            or (frame.delta is None and bool(frame.settings)
-                and set(frame.settings) <= LIVE_SETTINGS | {"portrait"})))
-        if not mine:
-            await service.push_frame(frame, direction)
-            return
-        try:
-            if isinstance(frame.delta, AvatarSettings):
-                delta = frame.delta
-            elif frame.delta is not None:
-                raise ValueError(f"expected AvatarForcingVideoService.Settings, got "
-                                 f"{type(frame.delta).__name__}")
-            else:
-                delta = AvatarSettings.model_validate(dict(frame.settings))
-        except (ValidationError, ValueError) as error:
-            await service.push_error(f"avatar settings update refused: {error}")
-            return
-        changes = {name: getattr(delta, name) for name in delta.model_fields_set}
-        service.create_task(self._update_live_settings(changes))
-
-    async def _update_live_settings(self, changes: dict[str, Any]) -> None:
-        """Take the given settings while the session runs (the video goes on)."""
-        service = self._service
-        unhandled = set(changes) - LIVE_SETTINGS
-        service._warn_unhandled_updated_settings(unhandled)
-        changes = {k: v for k, v in changes.items() if k in LIVE_SETTINGS}
-        if not changes:
+        service._warn_unhandled_updated_settings(changed - LIVE_SETTINGS - {"model"})
+        changed &= LIVE_SETTINGS
+        if not changed:
             return
         service.counters["settings_updates"] += 1
-        service.avatar_settings = service.avatar_settings.model_copy(update=changes)
+        settings = service.avatar_settings
         if service._session is None or service.failed is not None:
-            if "default_portrait" in changes:  # the face starts with it
-                self.choice = changes["default_portrait"]
+            if "portrait" in changed:  # the face starts with it
+                self.choice = settings.default_portrait
             return
-        if "default_portrait" in changes:
-            await self.switch_portrait(changes["default_portrait"])
-        if "camera_fps" in changes:
-            service._camera.set_rate(float(changes["camera_fps"]))
-        if {"size", "adapt_video"} & set(changes):
-            settings = service.avatar_settings
+        if "portrait" in changed:
+            await self.switch_portrait(settings.default_portrait)
+        if "camera_fps" in changed:
+            service._camera.set_rate(float(settings.camera_fps))
+        if {"size", "adapt_video"} & changed:
             await self.resize(settings.size, settings.adapt_video)
 
     async def resize(self, size: int, adapt: bool) -> None:
@@ -341,14 +326,12 @@ class FaceStart:
             await service._in_worker(service.session.set_size, size)
             return
         service._server.unregister()
-        service.governor = self.new_governor(assets, size) if adapt else None
+        self.governor = self.new_governor(assets, size) if adapt else None
         if service._clock is not None:
-            service._clock.governor = service.governor
-            service._clock.draw_stride = 1 if service.governor is None else (
-                service.governor.quality.draw_stride)
-        start_size = service.governor.quality.size if service.governor is not None else size
+            service._clock.quality.use_governor(self.governor)
+        start_size = self.governor.quality.size if self.governor is not None else size
         await service._in_worker(service.session.set_size, start_size)
-        service._server.register(service.governor)
+        service._server.register(self.governor)
 
     async def switch_portrait(self, choice: str | Path | Portrait | None) -> Portrait | None:
         """Load the portrait off the worker (the clock keeps drawing the current one),

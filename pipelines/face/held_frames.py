@@ -4,7 +4,6 @@ context holds only what was played."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,12 @@ from collections.abc import Awaitable, Callable
 from loguru import logger
 from pipecat.frames.frames import Frame, TextFrame, TTSStoppedFrame
 
-from pipelines.face.face_clock import ReplyState
+from pipelines.face.reply_state import ReplyState
+
+#: EndFrame waits for a reply's audio at most this many times its length
+OVERRUN = 3.0
+#: ... and gives up on a face that sends no audio for this long
+STALL_SECS = 1.0
 
 
 class HeldFrames:
@@ -20,7 +24,8 @@ class HeldFrames:
 
     def __init__(self, push: Callable[[Frame], Awaitable[None]], reply: ReplyState) -> None:
         self._push = push
-        self._reply = reply
+        #: the reply's audio position and state, shared with the face's clock
+        self.reply = reply
         self._frames: deque[tuple[int, Frame]] = deque()
         #: set each time a frame's audio is out (and when the face stops): EndFrame waits on it
         self.audio_out = asyncio.Event()
@@ -33,7 +38,7 @@ class HeldFrames:
 
     async def hold_or_push(self, frame: Frame, position: int) -> None:
         """`frame` came behind reply audio queued up to `position`: it waits for it."""
-        if position > self._reply.emitted_position or self._frames:
+        if position > self.reply.emitted_position or self._frames:
             self._frames.append((position, frame))
         else:
             await self._push(frame)
@@ -44,10 +49,10 @@ class HeldFrames:
 
     async def release(self) -> None:
         """Frames whose audio is out now go on, in order."""
-        while self._frames and self._frames[0][0] <= self._reply.emitted_position:
+        while self._frames and self._frames[0][0] <= self.reply.emitted_position:
             frame = self._frames.popleft()[1]
             if isinstance(frame, TTSStoppedFrame):
-                self._reply.in_reply = False  # its audio is out: the transport ends the turn
+                self.reply.in_reply = False  # its audio is out: the transport ends the turn
             await self._push(frame)
 
     async def flush(self, *, spoken_only: bool) -> None:
@@ -58,15 +63,21 @@ class HeldFrames:
             if not (spoken_only and isinstance(frame, TextFrame)):
                 await self._push(frame)
 
-    async def wait_out(self, owed: Callable[[], bool], secs: float) -> None:
-        """EndFrame: wait while `owed()` (reply audio still to go out), at most `secs`."""
-        deadline = time.monotonic() + secs
+    async def wait_out(self, owed: Callable[[], bool], secs: float,
+                       stall_secs: float = STALL_SECS) -> None:
+        """EndFrame: wait while `owed()` (reply audio still to go out). A busy machine
+        plays a reply slower than its length, so the wait goes on while audio keeps
+        going out, up to `OVERRUN` x `secs`; a face that sends nothing for
+        `stall_secs` is given up on."""
+        cap = time.monotonic() + OVERRUN * secs
         while owed():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            wait = min(stall_secs, cap - time.monotonic())
+            self.audio_out.clear()
+            try:
+                if wait <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(self.audio_out.wait(), wait)
+            except TimeoutError:
                 logger.warning("avatar: EndFrame came before the reply was out; the rest "
                                "of it is dropped")
                 break
-            self.audio_out.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.audio_out.wait(), remaining)

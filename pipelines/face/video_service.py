@@ -6,28 +6,10 @@ Drop it where pipecat's video services sit (Simli, Tavus), between TTS and outpu
               AvatarForcingVideoService(), transport.output(), assistant_aggregator])
 
 It runs on the CPU, with no API key. Like Simli it consumes `TTSAudioRawFrame`s and
-re-emits the audio it animated, each 40 ms chunk with its image (lips on the voice).
-
-Frames in:
-- `TTSAudioRawFrame`: the reply, animated. Text and control frames behind reply
-  audio are held until that audio is out (the LLM context holds what was played).
-- `InterruptionFrame`: the queued reply and held frames are dropped.
-- VAD and user-turn frames drive the listening cues; the user's audio and camera
-  (`InputImageRawFrame`, our `UserCameraFrame`) feed the generator and pass on.
-- `ServiceUpdateSettingsFrame` for it: portrait, size, camera_fps, adapt_video.
-- `ReplyPauseFrame` / `ReplyResumeFrame`: a sound over the reply silences it.
-
-Lifecycle (one state, face_state.py):
-- Building it starts loading the face; `StartFrame` waits at most START_WAIT_SECS
-  for it (face_start.py); meanwhile the voice passes through unchanged and the
-  face takes over between replies.
-- `EndFrame` lets the queued reply finish (a goodbye is heard whole); `CancelFrame` stops at once.
-- A face that fails never mutes the bot: the audio it held goes out, TTS audio
-  passes through from then on, and one `ErrorFrame` (`force_treat_as_permanent`)
-  lets `processor_unusable_policy` decide whether the call goes on.
-- With `enable_metrics=True`: TTFB per reply, processing time per image and images
-  repeated or dropped, as pipecat `MetricsFrame`s. Our server's protocol events and
-  memory care are opt-in (`server=ServerHooks(...)`, server_hooks.py).
+re-emits the audio it animated, each 40 ms chunk with its image (lips on the voice);
+text and control frames behind reply audio are held until that audio is out. The
+frames it consumes, its options and its lifecycle: docs/PIPECAT.md. A face that
+fails never mutes the bot: the voice goes on, with one permanent `ErrorFrame`.
 """
 
 from __future__ import annotations
@@ -40,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -69,21 +50,27 @@ from pipecat.services.settings import ServiceSettings
 
 from avatar.errors import AvatarError
 from avatar.live import AvatarAssets, AvatarSession
-from avatar.live.quality import QualityChange
+from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.portrait import Portrait
 from pipelines.face.camera_input import CameraInput
-from pipelines.face.face_assets import PortraitLoader, resolve_portrait, shared_assets
-from pipelines.face.face_clock import ClockHooks, FaceClock, ReplyState
+from pipelines.face.face_clock import ClockHooks, FaceClock
+from pipelines.face.face_failure import face_failed
 from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import AvatarNodeParams
 from pipelines.face.face_presence import PRESENCE_EVENTS, FacePresence
-from pipelines.face.face_start import START_WAIT_SECS, FaceStart
+from pipelines.face.face_settings import (
+    AvatarForcingSettings,
+    complete_settings,
+    settings_delta,
+)
+from pipelines.face.face_start import FaceStart
 from pipelines.face.face_state import FaceState, Lifecycle
 from pipelines.face.face_stats import Stats, new_counters, session_stats
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
-from pipelines.face.server_hooks import COLLECT_AFTER_SECS, ServerHooks
+from pipelines.face.reply_state import ReplyState
+from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.visitor_watch import VisitorWatch
 from pipelines.settings import AvatarSettings, KioskSettings
 from pipelines.wire.frames import (
@@ -93,7 +80,6 @@ from pipelines.wire.frames import (
     UserCameraFrame,
     UserMotionFrame,
 )
-from pipelines.wire.webrtc_fitting import fit_media_clock
 from sdk.protocol import ErrorCode
 
 if TYPE_CHECKING:
@@ -106,14 +92,14 @@ END_MARGIN_SECS = 1.0
 class AvatarForcingVideoService(AIService):
     """The live, listening face of a pipecat voice agent (see the module docstring)."""
 
-    #: its settings (`.Settings(size=384)`; `.Settings.load()` reads AVATAR_FORCING_AVATAR_*)
-    Settings = AvatarSettings
+    #: its settings, pipecat's way (`.Settings(size=384)`, `.Settings.load()`): face_settings.py
+    Settings = AvatarForcingSettings
 
     #: pauses the reply on ReplyPauseFrame (turns/barge_in.py): no ReplyPacer needed
     handles_reply_pause = True
 
     def __init__(self, *, portrait: str | Path | Portrait | None = None,
-                 settings: AvatarSettings | None = None,
+                 settings: AvatarForcingSettings | None = None,
                  assets: AvatarAssets | None = None,
                  session: AvatarSession | None = None,
                  kiosk: KioskSettings | None = None,
@@ -123,14 +109,14 @@ class AvatarForcingVideoService(AIService):
 
         Args:
             portrait: a bundled name (`grace_hopper`), a name in `settings.portrait_dir`,
-                an image path, or a loaded `Portrait`; None: `settings.default_portrait`.
-            settings: the `[avatar]` section of our settings tree (size, camera rate,
-                pacing, portraits, adapting); None: its defaults.
+                an image path, or a loaded `Portrait`; None: `settings.portrait`.
+            settings: `AvatarForcingVideoService.Settings(...)`, the fields to set over
+                the defaults (size, camera rate, pacing, portraits, adapting); a bad value
+                raises pydantic's `ValidationError` naming it.
             assets: generator, portraits and machine costs shared by a server's
                 sessions; None: loading starts now, in the background, shared with
                 the other services of this process (face_assets.py).
-            session: a session built by the caller (its output rate must be the
-                transport's); None: built on `StartFrame` at the transport's rate.
+            session: one built by the caller, at the transport's rate; None: built on StartFrame.
             kiosk: watch who is in front (camera and VAD) and raise `on_visitor_arrived`
                 / `on_visitor_left` / `on_presence_changed`; while nobody is there the
                 face idles cheaply (docs/KIOSK.md). None: no presence.
@@ -138,8 +124,7 @@ class AvatarForcingVideoService(AIService):
                 the load board, memory care); None: a pipecat app's defaults.
             **kwargs: passed to pipecat's `AIService` (name, ...).
         """
-        super().__init__(settings=ServiceSettings(model="avatar-forcing"), **kwargs)
-        self.avatar_settings = settings or AvatarSettings()
+        super().__init__(settings=complete_settings(settings), **kwargs)
         if session is not None and not 256 <= session.options.size <= 512:
             raise ValueError(f"video size must be 256..512, got {session.options.size}")
         server = server or ServerHooks()
@@ -149,16 +134,16 @@ class AvatarForcingVideoService(AIService):
         self.events = ProtocolEvents(self.push_frame, metrics=server.send_metrics,
                                      events=server.send_events)
         self._session: AvatarSession | None = session
-        self.governor = server.governor
         self._worker = FaceWorker(self._params.threads, self._params.worker_nice)
-        self._reply = ReplyState()
         self.counters = new_counters()
+        #: the reply's audio position, and the frames held behind it
+        self._held = HeldFrames(self.push_frame, ReplyState())
         self._camera = CameraInput(
             self._params.camera_fps, counters=self.counters, run_job=self._in_worker,
             start_task=self.create_task, thinking=self._reply.thinking,
             refused=self._camera_refused, failed=self._camera_failed)
+        #: the block clock while the face runs (face_clock.py), with its task
         self._clock: FaceClock | None = None
-        self._clock_task: asyncio.Task[None] | None = None
         for event in PRESENCE_EVENTS:
             self._register_event_handler(event, sync=True)  # in order, before the event
         #: the kiosk's presence (None: not a kiosk)
@@ -167,11 +152,34 @@ class AvatarForcingVideoService(AIService):
             self._camera.on_motion = self._kiosk.camera
         #: where the face stands (face_state.py): loading, starting, running, failed...
         self._life = Lifecycle()
-        #: building the session and moving its face (loading starts now: face_start.py)
-        self._starter = FaceStart(self, portrait, assets, session)
-        self._held = HeldFrames(self.push_frame, self._reply)
-        #: our tracks in a SmallWebRTC output downstream (None: another transport)
-        self.media_clock: MediaClockOutput | None = None
+        #: building the session and moving its face (loading starts now: face_start.py);
+        #: it holds the governor and, over SmallWebRTC, the media-clock tracks
+        self._starter = FaceStart(self, portrait, assets, session, governor=server.governor)
+
+    @property
+    def avatar_settings(self) -> AvatarSettings:
+        """The settings as the `[avatar]` section (checked, typed: what the face reads)."""
+        return self.face_settings.section()
+
+    @property
+    def face_settings(self) -> AvatarForcingSettings:
+        """The complete settings store (pipecat's `settings`, typed as ours)."""
+        assert isinstance(self._settings, AvatarForcingSettings)
+        return self._settings
+
+    @property
+    def governor(self) -> QualityGovernor | None:
+        """The session's quality governor (None: the session does not adapt)."""
+        return self._starter.governor
+
+    @property
+    def media_clock(self) -> MediaClockOutput | None:
+        """Our tracks in a SmallWebRTC output downstream (None: another transport)."""
+        return self._starter.media_clock
+
+    @property
+    def _reply(self) -> ReplyState:
+        return self._held.reply
 
     @property
     def session(self) -> AvatarSession:
@@ -223,21 +231,16 @@ class AvatarForcingVideoService(AIService):
     def link(self, processor: FrameProcessor) -> None:
         """A SmallWebRTC output right after it gets our media-clock tracks now."""
         super().link(processor)
-        self._fit_webrtc_output()
+        self._starter.fit_webrtc_output(self)
 
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         """Note the pipeline's output rate (the session's audio goes out at it), fit a
         SmallWebRTC output downstream, and start the face's worker processes."""
         await super().setup(setup)
         self._starter.out_rate = setup.audio_out_sample_rate
-        self._fit_webrtc_output()
+        self._starter.fit_webrtc_output(self)
         if self._starter.shared is not None:  # the pipeline runs: the workers are wanted
             self._starter.shared.start_workers()
-
-    def _fit_webrtc_output(self) -> None:
-        """Over SmallWebRTC, stamp the video from the audio's clock (wire/webrtc_output.py)."""
-        if self.media_clock is None:
-            self.media_clock = fit_media_clock(self)
 
     async def start(self, frame: StartFrame) -> None:
         """Build the session (if not given), waiting at most START_WAIT_SECS (face_start.py)."""
@@ -296,7 +299,7 @@ class AvatarForcingVideoService(AIService):
             await self._held.flush(spoken_only=True)
             await self.push_frame(frame, direction)
         elif isinstance(frame, ServiceUpdateSettingsFrame):
-            await self._starter.on_settings_frame(frame, direction)
+            await self._on_settings_frame(frame, direction)
         elif not self.ready:
             # no face (it failed, or is still starting): the voice goes on without it
             if not isinstance(frame, UserCameraFrame | UserMotionFrame):
@@ -358,6 +361,32 @@ class AvatarForcingVideoService(AIService):
                 self.session.end_of_reply()
             await self._held.hold_or_push(frame, self.session.queued_total)
 
+    async def _on_settings_frame(self, frame: ServiceUpdateSettingsFrame,
+                                 direction: FrameDirection) -> None:
+        """pipecat's runtime settings: ours applied (matched by `frame.service`,
+        face_settings.py), a bad value refused, another service's passed on."""
+        try:
+            delta = settings_delta(frame, self, self.face_settings)
+        except ValueError as error:  # pydantic's ValidationError too
+            await self.push_error(f"avatar settings update refused: {error}")
+            return
+        if delta is None:
+            await self.push_frame(frame, direction)
+        else:
+            await self._update_settings(delta)
+
+    async def _update_settings(self, delta: ServiceSettings) -> dict[str, Any]:
+        """pipecat's update path: apply the delta, then act on what changed (the portrait,
+        size and camera rate change while the video goes on: face_start.py). Keys that
+        are no field of the face are logged, as pipecat's helper does, and not kept."""
+        unknown = set(delta.extra)
+        delta.extra = {}
+        self._warn_unhandled_updated_settings(unknown)
+        changed = await super()._update_settings(delta)
+        if changed:
+            self.create_task(self._starter.apply_settings(set(changed)))
+        return changed
+
     def _follow_passthrough(self, frame: Frame) -> None:
         """While the face starts, note the reply passing through; once it ended, a face
         that became ready meanwhile starts its clock (never mid-reply)."""
@@ -397,7 +426,7 @@ class AvatarForcingVideoService(AIService):
                                 self.counters, hooks, camera=self._camera,
                                 governor=self.governor, media_clock=self.media_clock,
                                 metrics=metrics)
-        self._clock_task = self.create_task(self._run_clock(), name="avatar-clock")
+        self._clock.task = self.create_task(self._run_clock(), name="avatar-clock")
         if self._kiosk is not None:
             self._kiosk.start()
 
@@ -408,32 +437,7 @@ class AvatarForcingVideoService(AIService):
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            await self._face_failed("the avatar failed", error)
-
-    async def _face_failed(self, what: str, error: Exception) -> None:
-        """The face cannot go on: the voice does, without it. The reply audio it had
-        taken goes out as it was, then the frames held behind it; one permanent
-        ErrorFrame lets the app's `processor_unusable_policy` decide (CONTINUE/END)."""
-        failure = f"{what}: {error}"
-        self._life.fail(failure)
-        self._held.audio_out.set()
-        if isinstance(error, (AvatarError, OSError, ValueError, KeyError, ImportError)):
-            logger.error(failure)  # bad input or a missing file: the message says it
-        else:  # a defect: keep the traceback
-            logger.opt(exception=error).error(failure)
-        self._server.unregister()
-        if self._session is not None:
-            owed = (self._clock.unplayed_audio() if self._clock is not None else b"") + \
-                self._session.take_reply_audio()
-            if owed:
-                await self.push_frame(TTSAudioRawFrame(audio=owed,
-                                                       sample_rate=self._session.output_rate,
-                                                       num_channels=1))
-            self._reply.emitted_position = self._session.queued_total
-            await self._held.release()
-        await self.events.error(ErrorCode.INTERNAL, f"{failure}; the voice goes on")
-        await self.push_error(f"{failure}; the voice goes on without the face",
-                              exception=error, force_treat_as_permanent=True)
+            await face_failed(self, "the avatar failed", error)
 
     async def _shutdown(self) -> None:
         """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
@@ -444,9 +448,9 @@ class AvatarForcingVideoService(AIService):
         self._server.unregister()
         if self._kiosk is not None:
             await self._kiosk.stop()
-        if self._clock_task is not None:
-            await self.cancel_task(self._clock_task)
-            self._clock_task = None
+        if self._clock is not None and self._clock.task is not None:
+            await self.cancel_task(self._clock.task)
+            self._clock.task = None
         self._worker.shutdown()
         if self._life.state is not FaceState.STOPPING:
             return  # closed once: EndFrame/CancelFrame and cleanup both stop
@@ -490,11 +494,7 @@ class AvatarForcingVideoService(AIService):
 
 def _mono(pcm: bytes, channels: int) -> bytes:
     """Interleaved s16le PCM -> its first channel (TTS services are mono; some are not)."""
-    if channels <= 1:
-        return pcm
-    return np.frombuffer(pcm, np.int16)[::channels].tobytes()
+    return pcm if channels <= 1 else np.frombuffer(pcm, np.int16)[::channels].tobytes()
 
 
-__all__ = ["COLLECT_AFTER_SECS", "START_WAIT_SECS", "AvatarForcingVideoService",
-           "AvatarNodeParams", "FaceState", "PortraitLoader",
-           "ServerHooks", "resolve_portrait", "shared_assets"]
+__all__ = ["AvatarForcingVideoService"]

@@ -12,7 +12,8 @@ only, never speed:
   images drawn / repeated / dropped;
 * a portrait switched by `ServiceUpdateSettingsFrame`, as its `delta` (the service's
   own Settings type) and as the `settings` dict pipecat still takes until 2.0: the
-  picture changes and the video goes on (the gap: bench/portrait_switch.py);
+  picture changes and the video goes on (the gap: bench/portrait_switch.py); a bad
+  value is refused with an ErrorFrame, a key that is no setting is logged;
 * a goodbye followed by `EndFrame` at once reaches the transport whole, with its
   words after its audio;
 * a face that fails mid-reply (a real exception in the real session's renderer):
@@ -106,9 +107,12 @@ async def test_a_usual_pipecat_app_gets_metrics_a_portrait_switch_and_a_whole_go
     back_at = time.monotonic()
     await run.send(ServiceUpdateSettingsFrame(settings={"portrait": "grace_hopper"}))
     await _wait(lambda: face.session.portrait.name == "grace_hopper", "the bundled one", 30)
-    # bad input aimed at the service: a photo that is not there, a setting that is not
-    # one: each refused with an ErrorFrame naming it, the portrait and the video going on
+    # bad input aimed at the service: a photo that is not there and a size out of range,
+    # each refused with an ErrorFrame naming it; a key that is no setting of the face is
+    # logged, as pipecat's services do. The portrait and the video go on.
     await run.send(ServiceUpdateSettingsFrame(settings={"portrait": "/no/such/face.jpg"},
+                                              service=face),
+                   ServiceUpdateSettingsFrame(delta=AvatarForcingVideoService.Settings(size=100),
                                               service=face),
                    ServiceUpdateSettingsFrame(settings={"colour": "red"}, service=face))
     await _wait(lambda: len(run.errors) >= 2, "two refusals", 30)
@@ -132,7 +136,9 @@ async def test_a_usual_pipecat_app_gets_metrics_a_portrait_switch_and_a_whole_go
     assert face.counters["settings_updates"] == 3  # the missing photo was tried
     refusals = [e.error for e in run.errors]
     assert any("face.jpg" in e and "refused" in e for e in refusals), refusals
-    assert any("colour" in e and "refused" in e for e in refusals), refusals
+    assert any("size" in e and "refused" in e for e in refusals), refusals
+    assert len(refusals) == 2, refusals  # the unknown key: a warning, not an error
+    assert face.settings.size == SIZE and "colour" not in face.face_settings.extra
     assert face.session.portrait.name == "grace_hopper" and face.failed is None
 
     # the goodbye was heard whole, and its words went out after its audio

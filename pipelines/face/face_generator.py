@@ -1,0 +1,81 @@
+"""The face as a generator: reply audio in, drawn frames out, cleared on an interruption.
+
+This is LiveKit's seam (its `VideoGenerator` beside the `AvatarRunner` that paces):
+the session takes the reply's audio (`push_avatar_audio`) and drops it on an
+interruption (`clear`); here its blocks are planned and its frames drawn, each job on
+the session's worker. There is no clock in this module: `FaceClock` (face_clock.py)
+decides when each frame is drawn, whether it repeats the last image, and pairs each
+image with its audio.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
+from pipelines.face.face_worker import FaceWorker
+from pipelines.face.reply_state import ReplyState
+
+
+class FaceGenerator:
+    """Plans a session's frames a block at a time and draws them on its worker."""
+
+    def __init__(self, session: AvatarSession, worker: FaceWorker, reply: ReplyState,
+                 counters: dict[str, int]) -> None:
+        self.session = session
+        self.worker = worker
+        self.reply = reply
+        self.counters = counters
+        #: planned frames not drawn yet (what a failed face still owes the voice)
+        self.pending: deque[PlannedFrame] = deque()
+        #: the generator's worker seconds per frame of the current block
+        self.block_share = 0.0
+
+    async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on the session's worker (niced while the reply is thought up)."""
+        return await self.worker.run(fn, *args, face=self.session.face,
+                                     thinking=self.reply.thinking())
+
+    async def next_planned(self) -> tuple[PlannedFrame, int]:
+        """The next frame to draw, and how many idle frames were skipped for it: when a
+        reply arrived while idle frames of the block still wait, they are dropped, so
+        the reply starts at the next frame rather than at the next block boundary."""
+        skipped = 0
+        if self.pending and self._reply_waits_behind():
+            skipped = len(self.pending)
+            self.counters["idle_frames_skipped"] += skipped
+            self.pending.clear()
+        if not self.pending:
+            busy = self.worker.busy_secs
+            self.pending.extend(await self.job(self.session.next_block))
+            self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
+        return self.pending.popleft(), skipped
+
+    async def draw(self, planned: PlannedFrame, repeat: bool,
+                   video: Any = None) -> tuple[AvatarFrame, float]:
+        """Draw `planned` (or repeat the last image), with `video` the encoder request of
+        a transport that takes encoded frames; returns the frame and the worker seconds
+        it cost, its share of the block's generation included."""
+        busy = self.worker.busy_secs
+        frame = await self.job(self.session.render, planned, repeat, video)
+        return frame, self.worker.busy_secs - busy + self.block_share
+
+    def take_unplayed(self) -> list[bytes]:
+        """The reply audio of the planned frames not drawn yet (current reply only);
+        they are dropped."""
+        generation = self.session.generation
+        chunks = [planned.audio for planned in self.pending
+                  if planned.speaking and planned.generation == generation]
+        self.pending.clear()
+        return chunks
+
+    def _reply_waits_behind(self) -> bool:
+        """Reply audio is queued, no reply is playing, and the frames left are idle."""
+        return (not self.reply.in_reply and not self.session.reply_paused
+                and self.session.reply_pending_secs > 0
+                and not any(frame.speaking for frame in self.pending))
+
+
+__all__ = ["FaceGenerator"]

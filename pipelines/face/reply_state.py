@@ -1,0 +1,30 @@
+"""`ReplyState`: where the bot's reply stands, shared by the face service (frames in),
+its clock (frames out) and the frames held behind the reply's audio."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class ReplyState:
+    """Written by the service and by its clock, read by both."""
+
+    #: the user paused or their turn ended and the reply has not started: whisper, the
+    #: LLM and piper are on the critical path (monotonic deadline; 0 while the user
+    #: speaks or the reply plays)
+    thinking_until: float = 0.0
+    #: between a reply's first audio out and its TTSStoppedFrame leaving the service
+    in_reply: bool = False
+    #: reply samples out so far (session-cumulative): held frames up to here may go
+    emitted_position: int = 0
+    #: seconds of the last interrupted reply that were output (`AvatarSession.clear`)
+    last_played_secs: float = 0.0
+
+    def thinking(self) -> bool:
+        """The reply is being thought up now."""
+        return time.monotonic() < self.thinking_until
+
+
+__all__ = ["ReplyState"]
