@@ -210,7 +210,7 @@ def render_listening_video(video: str | Path, start_s: float, session: Listening
     on the default portrait), with the user's speech as the sound track."""
     portrait = Portrait.default(256)
     renderer = PortraitRenderer(portrait, size=size)
-    smooth = MotionFilter()(motion)  # the live node's causal jitter filter
+    smooth = MotionFilter()(motion)  # the live session's causal jitter filter
     fps_in = probe_video(video).fps
     frames_in = list(iter_frames(video))
     first = int(round(start_s * fps_in))

@@ -248,7 +248,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.face_params import FacePacing
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=3, help="questions per phase")
@@ -256,7 +256,7 @@ def main() -> None:
                         help="each phase lasts at least this long")
     parser.add_argument("--idle-secs", type=float, default=3.0)
     parser.add_argument("--model", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b", "smollm2"])
-    parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice)
+    parser.add_argument("--avatar-nice", type=int, default=FacePacing().worker_nice)
     add_placement_arguments(parser)
     parser.add_argument("--tag", default="default")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")

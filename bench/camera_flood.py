@@ -153,7 +153,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.face_params import FacePacing
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phase-secs", type=float, default=15.0)
@@ -168,7 +168,7 @@ def main() -> None:
     args.model, args.max_tokens, args.llm_threads, args.llm_batch_threads = \
         "qwen2.5-0.5b", 96, 1, 1
     args.sessions, args.first_phrase_words = 2, None
-    args.avatar_nice = AvatarNodeParams().worker_nice
+    args.avatar_nice = FacePacing().worker_nice
     # two video sessions at a fixed quality: on a 2-core machine the live capacity
     # admits one (rightly), and a session that adapts would hide the flood's cost
     args.no_adapt = True

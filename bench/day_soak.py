@@ -194,12 +194,12 @@ async def run_plain(args: argparse.Namespace) -> dict[str, Any]:
     """The bench's server process (bench/live.py --serve-port: the product's runtime
     with the embedded LLM and the avatar), `--clients` slots."""
     from benchkit.live_server import LIVE_SCRIPT, server_under_test
-    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.face_params import FacePacing
 
     server_args = argparse.Namespace(
         model=args.model, max_tokens=args.max_tokens, sessions=args.clients,
         in_process=False, llm_threads=1, llm_batch_threads=1, first_phrase_words=None,
-        avatar_nice=AvatarNodeParams().worker_nice)
+        avatar_nice=FacePacing().worker_nice)
     box: dict[str, Any] = {}
     async with server_under_test(server_args, LIVE_SCRIPT) as (url, llm_pid, _costs):
         pid = clocks.SERVER["pid"]

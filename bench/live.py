@@ -149,7 +149,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.face_params import FacePacing
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=None,
@@ -168,8 +168,8 @@ def main() -> None:
                         help="llama.cpp threads reading the prompt (the product's default: 1)")
     parser.add_argument("--first-phrase-words", type=int, default=None,
                         help="first TTS chunk's minimum words (default: TurnParams')")
-    parser.add_argument("--avatar-nice", type=int, default=AvatarNodeParams().worker_nice,
-                        help="the avatar worker thread's nice value (AvatarNodeParams)")
+    parser.add_argument("--avatar-nice", type=int, default=FacePacing().worker_nice,
+                        help="the avatar worker thread's nice value (FacePacing)")
     parser.add_argument("--size", type=int, default=512, help="video size asked in hello")
     parser.add_argument("--no-adapt", action="store_true",
                         help="fixed video quality, no admission by capacity (ServerConfig)")

@@ -333,7 +333,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.face_params import FacePacing
     from pipelines.face.server_hooks import COLLECT_AFTER_SECS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -372,7 +372,7 @@ def main() -> None:
         parser.error("--memray and --trace-memory each trace the server: one at a time")
     if args.sessions < 2 or args.every < 0 or args.warm_up < 0:
         parser.error("--sessions must be >= 2, --every and --warm-up >= 0")
-    args.avatar_nice = AvatarNodeParams().worker_nice
+    args.avatar_nice = FacePacing().worker_nice
     args.tag = args.tag or (f"n{args.sessions}" if args.model == "qwen2.5-0.5b"
                             else f"n{args.sessions}_{args.model}")
     summary = asyncio.run(measure(args))

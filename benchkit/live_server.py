@@ -36,7 +36,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     external endpoint).
     """
     from benchkit.runtime import bench_runtime
-    from pipelines.face.face_params import AvatarNodeParams
+    from pipelines.face.face_params import FacePacing
     from pipelines.server.app import ServerConfig
     from pipelines.settings import Settings
     from pipelines.voice_pipeline import TurnParams
@@ -53,7 +53,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         turn = replace(turn, first_phrase_words=args.first_phrase_words,
                        first_clause_min_words=args.first_phrase_words)
     config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions),
-                          avatar_node=AvatarNodeParams(worker_nice=args.avatar_nice),
+                          face_pacing=FacePacing(worker_nice=args.avatar_nice),
                           adapt_quality=not getattr(args, "no_adapt", False))
     return runtime, config, llm_server
 

@@ -34,7 +34,7 @@ _EXPORTS = {
     "ProtocolV1Serializer": "pipelines.wire.serializer",
     "SpeechModels": "pipelines.speech.models",
     "AvatarForcingVideoService": "pipelines.face.video_service",
-    "AvatarNodeParams": "pipelines.face.video_service",
+    "FacePacing": "pipelines.face.face_params",
     "build_voice_pipeline": "pipelines.voice_pipeline",
     "LLMParams": "pipelines.voice_pipeline",
     "TurnParams": "pipelines.voice_pipeline",

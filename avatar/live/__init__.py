@@ -2,7 +2,7 @@
 assets all sessions share (with the background fit of each new portrait's
 render calibration), camera analysis and a streaming resampler.
 
-Knows nothing of pipecat: the pipeline node (pipelines/face/avatar_node.py), the
+Knows nothing of pipecat: the face service (pipelines/face/video_service.py), the
 `converse` command and the benches drive the same session code.
 """
 

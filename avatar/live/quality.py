@@ -16,7 +16,7 @@ turns that into a level of a `quality_ladder`:
 - **up** when a better level's predicted load stays under `up_busy` for
   `up_secs` with no late frame: straight to the best such level.
 - samples taken while the reply is being thought up count neither way: then
-  the node draws half the frames, pauses the camera and yields its thread to
+  the face service draws half the frames, pauses the camera and yields its thread to
   the speech models (pipelines/face/video_service.py), so they say little of what the
   level costs, and late frames there are by design.
 - **no flapping**: a step up that has to be taken back within `flap_secs`
@@ -228,7 +228,7 @@ class QualityGovernor:
 
     def steady_busy(self, now: float) -> float:
         """The load over the window outside thinking windows (when the reply is
-        thought up the node draws less), or over all of it if it was all thinking."""
+        thought up the face draws less), or over all of it if it was all thinking."""
         if any(not s.thinking for s in self._samples if s.at >= now - self.params.window_secs):
             return self.busy(now, thinking=False)
         return self.busy(now)
@@ -289,7 +289,7 @@ class QualityGovernor:
         """A change of level, or None; call once a frame or once a block.
 
         Only samples taken outside thinking windows count either way: while the
-        reply is thought up the node draws less and yields its thread to the
+        reply is thought up the face draws less and yields its thread to the
         speech models, so those frames say little of what the level costs."""
         p = self.params
         self._learn(now)

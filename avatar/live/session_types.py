@@ -21,7 +21,7 @@ FRAME_US = 1_000_000 // FPS  # 40 ms
 
 @dataclass(frozen=True)
 class SessionOptions:
-    """Per-session choices (the node picks size from the machine's measured cost)."""
+    """Per-session choices (the face service picks size from the machine's measured cost)."""
 
     size: int = 512  # square video edge, 256..512
     jpeg_quality: int = 80  # 0: no JPEG (offline renders keep only RGB)

@@ -37,7 +37,7 @@ from avatar.live.quality import QualityChange, QualityGovernor
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_metrics import FaceMetrics
-from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_params import FacePacing
 from pipelines.face.face_quality import FaceQuality
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.reply_state import ReplyState
@@ -70,7 +70,7 @@ class ClockHooks:
 class FaceClock:
     """One session's clock (see the module docstring); `run()` until cancelled."""
 
-    def __init__(self, session: AvatarSession, params: AvatarNodeParams, worker: FaceWorker,
+    def __init__(self, session: AvatarSession, params: FacePacing, worker: FaceWorker,
                  reply: ReplyState, counters: dict[str, int], hooks: ClockHooks, *,
                  camera: CameraInput, governor: QualityGovernor | None,
                  media_clock: MediaClockOutput | None, metrics: FaceMetrics | None) -> None:

@@ -15,7 +15,7 @@ from avatar.live import AvatarSession
 from avatar.live.quality import QualityGovernor
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_clock import FaceClock
-from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_params import FacePacing
 from pipelines.face.face_state import Lifecycle
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.held_frames import HeldFrames
@@ -53,7 +53,7 @@ class FaceHost(Protocol):
     def media_clock(self) -> MediaClockOutput | None: ...
 
     @property
-    def _params(self) -> AvatarNodeParams: ...
+    def _params(self) -> FacePacing: ...
 
     @property
     def failed(self) -> str | None: ...

@@ -1,4 +1,4 @@
-"""A face session's pacing and analysis choices (`AvatarNodeParams`), the fields of
+"""A face session's pacing and analysis choices (`FacePacing`), the fields of
 the `[avatar]` settings section that say how each session keeps time."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pipelines.settings import AvatarSettings, section_params
 
 
 @dataclass(frozen=True)
-class AvatarNodeParams:
+class FacePacing:
     """Pacing and analysis choices (defaults measured on a 2-core CPU)."""
 
     #: frames are pushed this long before their time: covers one render and a
@@ -53,10 +53,10 @@ class AvatarNodeParams:
     images_sync_with_audio: bool = False
 
     @classmethod
-    def from_section(cls, avatar: AvatarSettings) -> AvatarNodeParams:
+    def from_section(cls, avatar: AvatarSettings) -> FacePacing:
         """From the settings' `[avatar]` section (its pacing fields are these)."""
         return section_params(cls, avatar)
 
 
 
-__all__ = ["AvatarNodeParams"]
+__all__ = ["FacePacing"]

@@ -18,7 +18,7 @@ from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import QualityGovernor
 from avatar.memory import release_free_memory
 from pipelines.face.face_assets import PortraitLoader
-from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_params import FacePacing
 
 #: after a session's shutdown, when its pipeline is torn down: its cycles are collected
 COLLECT_AFTER_SECS = 1.0
@@ -29,7 +29,7 @@ class ServerHooks:
     """Our server's hooks into a face service; the defaults are a pipecat app's."""
 
     #: pacing (None: from the service's settings)
-    params: AvatarNodeParams | None = None
+    params: FacePacing | None = None
     #: loads portraits that clients ask for by name or upload (`PortraitRequestFrame`,
     #: our websocket); None: such requests are refused
     load_portrait: PortraitLoader | None = None

@@ -56,7 +56,7 @@ from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_clock import ClockHooks, FaceClock
 from pipelines.face.face_failure import face_failed
 from pipelines.face.face_metrics import FaceMetrics
-from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_params import FacePacing
 from pipelines.face.face_presence import PRESENCE_EVENTS, FacePresence
 from pipelines.face.face_settings import (
     AvatarForcingSettings,
@@ -130,7 +130,7 @@ class AvatarForcingVideoService(AIService):
         server = server or ServerHooks()
         #: our server's hooks, with the pacing resolved (given, or from the settings)
         self._server = replace(server, params=server.params
-                               or AvatarNodeParams.from_section(self.avatar_settings))
+                               or FacePacing.from_section(self.avatar_settings))
         self.events = ProtocolEvents(self.push_frame, metrics=server.send_metrics,
                                      events=server.send_events)
         self._session: AvatarSession | None = session
@@ -204,7 +204,7 @@ class AvatarForcingVideoService(AIService):
         return self._reply.last_played_secs
 
     @property
-    def _params(self) -> AvatarNodeParams:  # the pacing, resolved in __init__
+    def _params(self) -> FacePacing:  # the pacing, resolved in __init__
         assert self._server.params is not None
         return self._server.params
 

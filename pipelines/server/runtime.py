@@ -17,7 +17,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
-from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_params import FacePacing
 from pipelines.settings.sections import KioskSettings
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
@@ -49,7 +49,7 @@ class ServerConfig:
     #: serve the live avatar to clients whose hello asks for video (when the
     #: runtime has avatar assets); otherwise every session is voice only
     video: bool = True
-    avatar_node: AvatarNodeParams = field(default_factory=AvatarNodeParams)
+    face_pacing: FacePacing = field(default_factory=FacePacing)
     #: each video session adapts its quality to the load it meets while it runs
     #: (avatar/live/quality.py); False: it keeps the start-up probe's choice
     adapt_quality: bool = True
@@ -71,7 +71,7 @@ class ServerConfig:
             "turn": TurnParams.from_section(settings.turns),
             "asr_language": settings.asr.language,
             "video": settings.avatar.video,
-            "avatar_node": AvatarNodeParams.from_section(settings.avatar),
+            "face_pacing": FacePacing.from_section(settings.avatar),
             "adapt_quality": settings.avatar.adapt_video,
             "kiosk": settings.kiosk,
         }

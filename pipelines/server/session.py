@@ -230,9 +230,9 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
         image_lead_frames: 0 on our websocket, which stamps each image with the
             audio clock where it is queued, so it must be queued right before its
             own audio; 1 on a pipecat transport that paces live video by itself
-            (`AvatarNodeParams.image_lead_frames`).
+            (`FacePacing.image_lead_frames`).
         images_sync_with_audio: release each image behind the audio queued before it
-            (`AvatarNodeParams.images_sync_with_audio`).
+            (`FacePacing.images_sync_with_audio`).
         jpeg: JPEG-encode each image (our websocket sends JPEG; over WebRTC the face
             encodes VP8 instead).
     """
@@ -272,7 +272,7 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                 if config.adapt_quality else None)
     hooks = ServerHooks(
         load_portrait=load_portrait,
-        params=replace(config.avatar_node, camera_fps=choice.camera_fps,
+        params=replace(config.face_pacing, camera_fps=choice.camera_fps,
                        image_lead_frames=image_lead_frames,
                        images_sync_with_audio=images_sync_with_audio),
         transport_stats=None if serializer is None else _wire_drops(serializer, outbox),
@@ -303,7 +303,7 @@ def presence_welcome(kiosk: KioskSettings) -> dict[str, Any]:
 
 def _wire_drops(serializer: ProtocolV1Serializer,
                 outbox: SessionOutbox | None) -> Callable[[], dict[str, int]]:
-    """The images our websocket dropped (serializer and outbox), for the node's stats."""
+    """The images our websocket dropped (serializer and outbox), for the face's stats."""
     return lambda: {"video_dropped": serializer.video_dropped + (
         outbox.video_dropped if outbox is not None else 0)}
 

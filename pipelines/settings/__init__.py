@@ -15,7 +15,7 @@ Highest first:
 Relative paths inside a config file are resolved against the file's folder, so a
 config and its persona travel together. The frozen runtime dataclasses the code
 uses are built from their sections (`TurnParams.from_section(settings.turns)`,
-`AvatarNodeParams.from_section`, `ASRParams.from_section`, `LimitsSettings.params()`);
+`FacePacing.from_section`, `ASRParams.from_section`, `LimitsSettings.params()`);
 the sections' defaults are the dataclasses' own (tests/pipelines/test_settings.py
 holds them equal field by field). Every field is listed in docs/CONFIG.md, which
 `python -m pipelines.settings --reference > docs/CONFIG.md` writes.

@@ -281,7 +281,7 @@ class AvatarSettings(_Section):
         "(the strictest isolation); 0: chosen from the machine (two where it admits more "
         "sessions than it has cores, else one).",
     )
-    # --- each session's pacing (the fields of pipelines.face.video_service.AvatarNodeParams)
+    # --- each session's pacing (the fields of pipelines.face.video_service.FacePacing)
     lead_secs: float = Field(
         default=0.06, ge=0, description="Frames are pushed this long before their time: one "
         "render and a camera analysis (~20 ms) plus scheduling jitter.")

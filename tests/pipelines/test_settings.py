@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from agent.settings import DEFAULT_KNOWLEDGE_FILE
-from pipelines.face.face_params import AvatarNodeParams
+from pipelines.face.face_params import FacePacing
 from pipelines.server.runtime import ServerConfig
 from pipelines.settings import Settings, SettingsError
 from pipelines.settings.reference import reference_table
@@ -148,7 +148,7 @@ def test_yaml_sections_with_paths_relative_to_the_file(tmp_path: Path) -> None:
     assert settings.avatar.portrait_dir == tmp_path / "faces"
     assert settings.llm.base_url == "http://10.0.0.5:8080/v1"
     config_for_server = ServerConfig.from_settings(settings)
-    assert config_for_server.avatar_node.camera_fps == 5
+    assert config_for_server.face_pacing.camera_fps == 5
     assert config_for_server.turn.semantic_turn is True
 
 
@@ -220,7 +220,7 @@ def test_unset_flags_keep_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("params", "section"),
-    [(TurnParams, TurnSettings), (AvatarNodeParams, AvatarSettings), (ASRParams, ASRSettings),
+    [(TurnParams, TurnSettings), (FacePacing, AvatarSettings), (ASRParams, ASRSettings),
      (Limits, LimitsSettings)],
 )
 def test_sections_hold_every_runtime_field_with_the_same_default(
