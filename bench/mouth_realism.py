@@ -11,6 +11,9 @@ Definitions: benchkit/mouth_realism.py.
 
     python bench/mouth_realism.py --tag before   # the renderer before issue 35
     python bench/mouth_realism.py                # tag "after": docs/mouth.jpg with both
+    python bench/mouth_realism.py --numpy-mouth --tag mouth_numpy --sheet ''
+        # the mouth's per-pixel work as numpy (benchkit/numpy_mouth.py), to set
+        # beside the compiled pass's figures
 
 Prints progress, then ONE JSON object (the summary) as the last stdout line.
 """
@@ -43,10 +46,17 @@ def main() -> int:
     parser.add_argument("--timing-frames", type=int, default=200)
     parser.add_argument("--skip-rounding", action="store_true",
                         help="leave out the generator's rounding (piper + generator)")
+    parser.add_argument("--numpy-mouth", action="store_true",
+                        help="paint the mouth with the numpy reference (benchkit/numpy_mouth.py)")
     args = parser.parse_args()
+    if args.numpy_mouth:  # every renderer the bench makes paints its mouth as numpy did
+        from avatar.render.mouth import MouthPainter
+        from benchkit.numpy_mouth import paint_numpy
+
+        MouthPainter.paint = paint_numpy  # type: ignore[method-assign, assignment]
     summary = mouth_realism_main(
         args.tag, args.media_cache, args.portrait_cache,
-        args.sheet if str(args.sheet) else None, results=args.results,
+        args.sheet if str(args.sheet) not in ("", ".") else None, results=args.results,
         skip_rounding=args.skip_rounding, timing_frames=args.timing_frames)
     print(json.dumps(summary))
     sys.stdout.flush()

@@ -22,22 +22,26 @@ Live2D and the rigid teeth of GaussianAvatars' FLAME `add_teeth`):
 Each tooth is drawn on its own: the arch is a parabola in the face frame (unit =
 inter-ocular distance), tooth boundaries at the widths of real teeth seen from
 the front (`UPPER_TEETH`, `LOWER_TEETH`); per pixel the painter finds the tooth,
-darkens softly toward its boundaries (a gap of at least `GAP_MIN_PX`, so at 256
-px it is shading, not a 1 px line), rounds its corners at the edge and makes
-the edge a little translucent.
+darkens softly toward its boundaries (a gap of at least `mouth_fields.GAP_MIN_PX`,
+so at 256 px it is shading, not a 1 px line), rounds its corners at the edge and
+makes the edge a little translucent (the per-pixel shapes: mouth_fields.py).
 
 Colours come from the portrait, once (`MouthPalette.sample`): teeth, tongue,
 cavity and gum are made from the lips' own colour (their brightness in
 proportion to the lips' and their red / yellow from the lips' Lab a* b*), so a
 black-and-white photo gets grey teeth and a dim photo a dim mouth.
 
-Everything is vectorised numpy/OpenCV on the opening's bounding box; no loop
-over pixels or teeth.
+Per frame the painter poses its frames, arches and lip line in Python; the
+per-pixel work (every field, the colours, the blend) is one compiled pass over the
+opening's bounding box that releases the GIL (avatar/render/mouth_compose.py, its
+fields in avatar/render/mouth_fields.py).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -50,7 +54,7 @@ from avatar.render.mesh import (
     MOUTH_CORNER_L,
     MOUTH_CORNER_R,
 )
-from avatar.render.mouth_compose import compose
+from avatar.render.mouth_compose import MouthFrame, paint_interior
 
 SUBPIXEL_SHIFT = 3  # draw polygons with 1/8-pixel vertex precision
 MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
@@ -61,11 +65,6 @@ MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
 # degrees). Lower: incisors 5.4 / 5.9 mm, canine 6.9, premolars 7.
 UPPER_TEETH = np.array([0.0, 0.135, 0.229, 0.313, 0.368, 0.403, 0.44])
 LOWER_TEETH = np.array([0.0, 0.086, 0.173, 0.257, 0.321, 0.368, 0.42])
-# how much shorter each tooth is than the central incisors (IOD), from the midline
-# out: laterals are ~1 mm shorter, the canine's tip reaches down again
-UPPER_SHORTER = np.array([0.0, 0.016, 0.006, 0.014, 0.02, 0.025])
-LOWER_SHORTER = np.array([0.0, 0.004, 0.006, 0.014, 0.02, 0.025])
-TOOTH_TIP_POWER = np.array([4.0, 3.0, 1.5, 2.0, 2.0, 2.0])  # edge corner shape by rank
 # Depth: the arch follows the curve of the portrait's own inner lips (a parabola
 # fitted to their landmark depths), set back behind them. The mesh's depth is a
 # warp's, turned about a pivot at the face oval's depth (renderer.py), not the
@@ -76,28 +75,14 @@ LOWER_BEHIND_UPPER = 0.03  # overjet
 UPPER_EDGE_BELOW_LIPS = 0.08  # upper incisal edge below the resting lip line
 LOWER_EDGE_BELOW_LIPS = 0.02  # lower incisal edge (behind the upper teeth at rest)
 SMILE_ARC = 0.12  # the incisal edges rise toward the back: v -= SMILE_ARC * u^2
-CROWN_UPPER, CROWN_LOWER = 0.17, 0.14  # visible crown heights; gum beyond
-CORNER_ROUND = 0.22  # tooth corner rounding at the edge, share of the tooth's width
-GAP_DARK = 0.3  # darkening at a boundary between teeth: a thin, crisp line ...
-GAP_WIDTH = 0.05  # ... this share of the tooth's width ...
-GAP_MIN_PX = 1.0  # ... but never narrower than this (px)
-CERVICAL_DARK = 0.1  # teeth this much duller toward the gum
-TEETH_GLINT = 0.12  # a wet highlight on the upper incisors (share of the way to white)
-TOOTH_ROUND = 0.04  # each tooth a little darker toward its sides (more: a picket fence)
-EDGE_TRANSLUCENT = 0.018  # IOD above the incisal edge that is translucent
 LOWER_DIM = 0.78  # lower teeth are in the lower lip's shadow
-TONGUE_HALF_WIDTH = 0.34
-SHADOW_UNDER_LIP = 0.25  # darkening just under the upper lip's edge ...
-SHADOW_FALLOFF = 0.035  # ... falling off over this many IOD
-BAND_DARK = 0.35  # the dark band along the inner lip edge ...
-BAND_WIDTH = 0.014  # ... this wide (IOD), at least BAND_MIN_PX
-BAND_MIN_PX = 1.0
-CORNER_DARK = 0.6  # darkening at the mouth corners
-ROUNDED_DIM = 0.45
+BAND_WIDTH = 0.014  # the dark band along the inner lip edge: this wide (IOD), at least ...
+BAND_MIN_PX = 1.0  # ... this many px
+ROUNDED_DIM = 0.45  # interior dimming when the lips push forward (pucker + funnel amp 1)
 # Teeth fade into the shade as the inner mouth narrows below GATHER_FROM + GATHER_OVER
 # of its resting width, gone at GATHER_FROM (the lips are pushed out in front of them).
 GATHER_FROM, GATHER_OVER = 0.6, 0.2
-WARM_SHADE = 0.7  # shaded teeth take this share of the cavity's colour  # interior dimming when the lips push forward (pucker + funnel amp 1)
+WARM_SHADE = 0.7  # shaded teeth take this share of the cavity's colour
 
 # Colours as (luma over the lips' luma, share of the lips' Lab a*, share of their b*):
 # fitted to real talking mouths (docs/renderer.md); teeth get extra yellow.
@@ -111,7 +96,6 @@ DEEP_FROM = 0.3  # the throat starts this share of the half-height in from the l
 DEEP_FROM_WIDE = 0.0  # ... and this share when the mouth is wide open
 WIDE_SHADE_THROAT = 0.4  # share of the throat's colour in the shade of a wide-open mouth
 TEXTURE_AMP = 0.08  # the grain's contrast (share of the colour)
-TEXTURE_CELLS = 100.0  # grain cells per IOD
 SHADE_TONE = (0.15, 0.8, 0.5)  # (L, a*, b* of the lips') the lips' shadow darkens toward
 GUM_TONE = (0.9, 1.0, 0.8)
 # A photo showing its teeth (an open smile) gives its own teeth colour: when its
@@ -136,15 +120,24 @@ JAW_LANDMARK = 18  # below the lower lip, above the chin: moves with the jaw onl
 SKIN_LANDMARKS = (200, 206, 426)  # chin, cheeks beside the mouth: where skin is sampled
 
 
-def _chaikin(points: np.ndarray, rounds: int = 2) -> np.ndarray:
-    """Corner-cutting subdivision of an open polyline (ends kept): a rounder lip line."""
+@lru_cache(maxsize=8)
+def _chaikin_map(n: int, rounds: int) -> np.ndarray:
+    """The (m, n) linear map `_chaikin` applies to n points (read-only)."""
+    points = np.eye(n)
     for _ in range(rounds):
         a, b = points[:-1], points[1:]
-        cut = np.empty((2 * len(a), 2), points.dtype)
+        cut = np.empty((2 * len(a), n))
         cut[0::2] = 0.75 * a + 0.25 * b
         cut[1::2] = 0.25 * a + 0.75 * b
         points = np.vstack([points[:1], cut, points[-1:]])
+    points.flags.writeable = False
     return points
+
+
+def _chaikin(points: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Corner-cutting subdivision of an open polyline (ends kept): a rounder lip line.
+    Linear in the points, so one product with a cached map (few calls under the GIL)."""
+    return _chaikin_map(len(points), rounds) @ points
 
 
 def _poly(points: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -158,14 +151,21 @@ def _clamp(x: float, lo: float, hi: float) -> float:
 
 
 def _smoothstep_scalar(x: float) -> float:
-    """`_smoothstep` of one float, in the same double arithmetic."""
+    """Hermite step of one float clamped to 0-1."""
     x = _clamp(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
+def _f64(values: np.ndarray) -> np.ndarray:
+    """Contiguous float64: the compiled pass's one array type (no recompiles)."""
+    return np.ascontiguousarray(values, np.float64)
+
+
+def _frame_map(local: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
+    """A posed face frame (`MouthPainter._local`) as the compiled pass reads it:
+    origin x, y, then the 2x2 map px -> face units row by row."""
+    o, inverse, _ = local
+    return _f64(np.concatenate([o, inverse.ravel()]))
 
 
 def _surface_texture(size: int = 64, seed: int = 35) -> np.ndarray:
@@ -404,112 +404,68 @@ class MouthPainter:
         mask = np.zeros((bh, bw), np.uint8)
         cv2.fillPoly(mask, [_poly(outline, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
 
-        # Local face coordinates (u right, v down, IOD units) of every pixel, from
-        # the posed frame points: the skull's for the upper teeth, the jaw's for the lower.
+        # Local face coordinates (u right, v down, IOD units), from the posed frame
+        # points: the skull's for the upper teeth, the jaw's for the lower.
         anchors = np.asarray(anchors, np.float64)
         skull = self._local(anchors[:3], off)
         jaw = self._local(anchors[-3:], off)
         ppu = skull[2]  # pixels per face unit
-        xs = np.arange(bw, dtype=np.float32)[None, :]
-        ys = np.arange(bh, dtype=np.float32)[:, None]
-        u, v = self._uv(skull, xs, ys)
-        uj, vj = self._uv(jaw, xs, ys)
         up_pts = self._to_uv(skull, anchors[UPPER_ANCHORS] - off)
         lo_pts = self._to_uv(jaw, anchors[LOWER_ANCHORS] - off)
         lip_up_uv = self._to_uv(skull, upper_s - off)
 
         dist = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
-        height_px = max(float(dist.max()), 1.0)  # half the opening's height, about
         pal = self.palette
-
-        # cavity: lit near the lips, the throat deep inside
+        # the lips' centre and half width, for the distance to the corners
         half = max(float(np.ptp(lip_up_uv[:, 0])) / 2.0, 1e-3)
-        centre_u = float(lip_up_uv[:, 0].min()) + half
-        side = np.abs(u - centre_u) / half  # 0 at the centre, 1 at the corners
         # a wide mouth shows more of the dark back: the throat starts nearer the lips
         open_units = float(opening.max()) / ppu  # the opening's height, face units
         wide = _smoothstep_scalar((open_units - 0.08) / 0.15)
-        deep_from = DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide
-        deep = (0.55 * _smoothstep((dist / height_px - deep_from) / (1.0 - deep_from))
-                + 0.45 * _smoothstep((side - 0.3) / 0.6))
-
-        # tongue: a mound on the jaw behind the lower teeth, higher as the jaw drops
-        drop = max(float((anchors[-3] - anchors[0]) @ self._unit_down(skull)), 0.0) / ppu
+        # the tongue: a mound on the jaw behind the lower teeth, higher as the jaw drops
+        drop = max(float((anchors[-3] - anchors[0]) @ self._unit_down(anchors[:3])), 0.0) / ppu
         lower_edge_v = float(np.interp(0.0, lo_pts[:, 0], lo_pts[:, 1]))
-        top = (lower_edge_v - (0.03 + 0.4 * drop) + 0.12 * (uj / TONGUE_HALF_WIDTH) ** 2
-               + 0.1 * (uj / TONGUE_HALF_WIDTH) ** 6)
-        edges = _smoothstep((TONGUE_HALF_WIDTH - np.abs(uj)) * ppu / 3.0)
-        tongue_a = _smoothstep((vj - top) * ppu / 2.0 + 0.5) * edges
-        groove = 1.0 - 0.16 * np.exp(-((uj * ppu) / max(1.5, 0.035 * ppu)) ** 2) \
-            * (1.0 - _smoothstep((vj - top - 0.03) / 0.1))
-        glint = 0.18 * np.exp(-((uj / 0.12) ** 2 + ((vj - top - 0.05) / 0.035) ** 2))
-        back = 0.72 + 0.28 * _smoothstep((vj - top) / 0.07)
-        tongue_light = back * groove + glint
-
-        # grain on the soft tissue, fixed to the skull (moves with the head, never
-        # shimmers): a wet, uneven inside is not flat paint; the teeth stay smooth
-        size = _TEXTURE.shape[0]
-        grain = cv2.remap(_TEXTURE, np.mod(u * TEXTURE_CELLS, size).astype(np.float32),
-                          np.mod(v * TEXTURE_CELLS, size).astype(np.float32),
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        grain = 1.0 + TEXTURE_AMP * grain * (1.0 - 0.6 * deep)
-
-        # lower teeth (jaw), then upper teeth (skull) in front of them; when the lips
-        # gather (the inner mouth narrows) they push forward and the teeth sink into
-        # the shade behind them: an "oo" is a dark hole
+        # when the lips gather (the inner mouth narrows) they push forward and the
+        # teeth sink into the shade behind them: an "oo" is a dark hole
         width = float(np.linalg.norm(upper_lip[-1] - upper_lip[0]))
         gather = 1.0 - _clamp((width / max(self.rest_width, 1e-3) - GATHER_FROM) / GATHER_OVER,
                               0.0, 1.0)
-        shown = 1.0 - gather
-        lower = self._teeth(uj, vj, lo_pts, ppu, upper=False)
-        lower[2] *= shown
-        upper = self._teeth(u, v, up_pts, ppu, upper=True)
-        upper[2] *= shown
-
-        # light: shadow under the upper lip, dark corners, dark inner-lip band
-        order = np.argsort(lip_up_uv[:, 0])
-        lip_v = np.interp(u, lip_up_uv[order, 0], lip_up_uv[order, 1])
-        below = np.maximum(v - lip_v, 0.0)
-        light = 1.0 - SHADOW_UNDER_LIP * np.exp(-below / SHADOW_FALLOFF)
-        band = max(BAND_MIN_PX, BAND_WIDTH * ppu)
-        light = light * (1.0 - BAND_DARK * np.exp(-((dist / band) ** 2)))
-        # a narrow opening lets in less light; a wide one shows the dark back, so its
-        # shade leans to the throat
+        # a wide opening shows the dark back, so its shade leans to the throat; shadows
+        # go toward a dark red, not to black: a mouth's shade is red
         shade_rgb = pal.shade + (pal.throat - pal.shade) * (WIDE_SHADE_THROAT * wide)
-        light = light * (0.85 + 0.15 * _smoothstep_scalar(open_units / 0.12))
-        # shadows go toward a dark red, not to black: a mouth's shade is red;
-        # the corners are deep and dark (the landmarker, like an eye, finds the
-        # mouth's corners by them)
-        corner = 1.0 - CORNER_DARK * _smoothstep((side - 0.5) / 0.5)
         # lips pushed forward hide the light: an "oo" is a dark (red) hole
-        forward = max(_clamp(rounding, 0.0, 1.0), gather)
-        dim = 1.0 - ROUNDED_DIM * forward
+        dim = 1.0 - ROUNDED_DIM * max(_clamp(rounding, 0.0, 1.0), gather)
         colours = np.stack([pal.cavity, pal.throat, pal.tongue, pal.teeth, pal.gum,
                             pal.shade * (1.0 - LOWER_DIM), shade_rgb,
-                            shade_rgb * (1.0 - dim)])
-        alpha = mask.astype(np.float32) * (fade / 255.0)
-        # every colour layer and the blend into the frame in one compiled pass
-        # (avatar/render/mouth_compose.py)
-        compose(image[y0:y1, x0:x1], colours, deep, tongue_light, tongue_a, grain, lower,
-                upper, light, corner, dim, alpha, WARM_SHADE, LOWER_DIM)
+                            shade_rgb * (1.0 - dim)]).astype(np.float64)
+        order = np.argsort(lip_up_uv[:, 0])
+        frame = MouthFrame(
+            skull=_frame_map(skull), jaw=_frame_map(jaw), ppu=ppu,
+            height_px=max(float(dist.max()), 1.0), centre_u=float(lip_up_uv[:, 0].min()) + half,
+            half=half, deep_from=DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide,
+            tongue_top=lower_edge_v - (0.03 + 0.4 * drop), shown=1.0 - gather,
+            upper_u=np.maximum.accumulate(up_pts[:, 0]), upper_v=_f64(up_pts[:, 1]),
+            lower_u=np.maximum.accumulate(lo_pts[:, 0]), lower_v=_f64(lo_pts[:, 1]),
+            lip_u=_f64(lip_up_uv[order, 0]), lip_v=_f64(lip_up_uv[order, 1]),
+            band=max(BAND_MIN_PX, BAND_WIDTH * ppu),
+            open_light=0.85 + 0.15 * _smoothstep_scalar(open_units / 0.12),
+            colours=colours, dim=dim, alpha=fade, grain_amp=float(TEXTURE_AMP),
+            warm=WARM_SHADE, lower_dim=LOWER_DIM)
+        # every field, colour and the blend into the frame: one compiled pass
+        # without the GIL (avatar/render/mouth_compose.py)
+        paint_interior(image[y0:y1, x0:x1], mask, dist, _TEXTURE, frame)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _local(frame_pts: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(origin in ROI px, inverse 2x2 map px -> face units, px per unit) of posed frame
-        points (origin, origin + 0.1 u, origin + 0.1 v)."""
-        o = frame_pts[0] - off
-        axes = np.stack([frame_pts[1] - frame_pts[0], frame_pts[2] - frame_pts[0]], axis=1) / 0.1
-        inverse = np.linalg.inv(axes)
-        return o, inverse, float(np.linalg.norm(axes[:, 0]))
-
-    @staticmethod
-    def _uv(local: tuple[np.ndarray, np.ndarray, float], xs: np.ndarray,
-            ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        o, inv, _ = local
-        dx, dy = xs - np.float32(o[0]), ys - np.float32(o[1])
-        inv32 = inv.astype(np.float32)
-        return inv32[0, 0] * dx + inv32[0, 1] * dy, inv32[1, 0] * dx + inv32[1, 1] * dy
+        points (origin, origin + 0.1 u, origin + 0.1 v); float arithmetic, not numpy
+        calls (a frame's prep holds the GIL)."""
+        (x0, y0), (x1, y1), (x2, y2) = np.asarray(frame_pts, np.float64).tolist()
+        ux, uy, vx, vy = (x1 - x0) / 0.1, (y1 - y0) / 0.1, (x2 - x0) / 0.1, (y2 - y0) / 0.1
+        det = ux * vy - vx * uy
+        inverse = np.array([[vy / det, -vx / det], [-uy / det, ux / det]])
+        origin = np.array([x0 - float(off[0]), y0 - float(off[1])])
+        return origin, inverse, math.hypot(ux, uy)
 
     @staticmethod
     def _to_uv(local: tuple[np.ndarray, np.ndarray, float], pts: np.ndarray) -> np.ndarray:
@@ -517,57 +473,8 @@ class MouthPainter:
         return (np.asarray(pts, np.float64) - o) @ inv.T
 
     @staticmethod
-    def _unit_down(local: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
-        """Image direction of +v (down the face), unit length."""
-        axes = np.linalg.inv(local[1])
-        down = axes[:, 1]
-        return down / max(float(np.linalg.norm(down)), 1e-9)
-
-    def _teeth(self, u: np.ndarray, v: np.ndarray, edge_pts: np.ndarray, ppu: float,
-               upper: bool) -> np.ndarray:
-        """The fields (float64) one arch of individual teeth is coloured by: its shade,
-        gum cover and coverage (3, h, w), and for the upper arch its glint (4, h, w).
-
-        Fields, not colours: `mouth_compose.compose` mixes the colours per pixel
-        (the (h, w, 3) colour steps were the painter's costliest calls)."""
-        bu = np.maximum.accumulate(edge_pts[:, 0])  # a strong turn may fold the far side
-        bv = edge_pts[:, 1]
-        k = np.clip(np.searchsorted(bu, u), 1, len(bu) - 1)
-        left, right = bu[k - 1], bu[k]
-        width = np.maximum(right - left, 1e-4)
-        t = (u - left) / width * 2.0 - 1.0  # -1 .. 1 across the tooth
-        rank = (np.abs(k - (len(bu) - 1) / 2.0) - 0.5).astype(np.intp)  # 0: central incisor
-        shorter = (UPPER_SHORTER if upper else LOWER_SHORTER)[rank]
-        sign = 1.0 if upper else -1.0  # upper teeth hang down to their edge, lower rise
-        # corners rounded at the edge; the canine (rank 2) comes to a point
-        corner = np.abs(t) ** TOOTH_TIP_POWER[rank]
-        edge = np.interp(u, bu, bv) - sign * (shorter + CORNER_ROUND * width * corner)
-        inside = (edge - v) * sign  # > 0 on the tooth, in face units
-        crown = CROWN_UPPER if upper else CROWN_LOWER
-        # edges 1 px soft at 512, 1.5 px at 256: a small mouth shows no hard 1 px notches
-        soft = 1.0 + 0.5 * _clamp((90.0 - ppu) / 40.0, 0.0, 1.0)
-        cover = _smoothstep(inside * ppu / soft + 0.5)
-        in_arch = (u > bu[0]) & (u < bu[-1])
-        cover = cover * in_arch
-        gum = _smoothstep((inside - crown) * ppu + 0.5)
-        # gaps: soft darkening toward the boundaries, at least GAP_MIN_PX wide (x1.5 at 256)
-        d_px = np.minimum(u - left, right - u) * ppu
-        sigma = np.maximum(GAP_MIN_PX * soft, GAP_WIDTH * width * ppu)  # wider when small
-        shade = 1.0 - GAP_DARK * np.exp(-((d_px / sigma) ** 2))
-        shade = shade * (1.0 - TOOTH_ROUND * t * t)  # each tooth rounder: darker at its sides
-        # the back teeth turn away and sit deeper in the mouth
-        shade = shade * (1.0 - 0.25 * _smoothstep((np.abs(u) - 0.12) / 0.3))
-        translucent = 1.0 - 0.1 * np.exp(-np.maximum(inside, 0.0) / EDGE_TRANSLUCENT)
-        # enamel: duller toward the gum (the neck of a tooth is thinner enamel over
-        # yellower dentine); shaded toward the cavity's warm colour rather than to grey
-        # (in the mouth the teeth are lit by light bounced off the red inside)
-        height = np.clip(inside / crown, 0.0, 1.0)  # 0 at the edge, 1 at the gum
-        neck = 1.0 - CERVICAL_DARK * _smoothstep((height - 0.45) / 0.55)
-        shade = shade * translucent * neck
-        gum_and_cover = (shade, gum, cover)
-        if not upper:
-            return np.stack(gum_and_cover)
-        # a wet highlight on the front teeth's middle third
-        glint = TEETH_GLINT * np.exp(-((t / 0.3) ** 2 + ((height - 0.5) / 0.22) ** 2)) \
-            * (rank <= 1)
-        return np.stack((*gum_and_cover, glint))
+    def _unit_down(frame_pts: np.ndarray) -> np.ndarray:
+        """Image direction of +v (down the face) of posed frame points, unit length."""
+        (x0, y0), _, (x2, y2) = np.asarray(frame_pts, np.float64).tolist()
+        length = max(math.hypot(x2 - x0, y2 - y0), 1e-9)
+        return np.array([(x2 - x0) / length, (y2 - y0) / length])
