@@ -15,6 +15,7 @@ long-running process finds them warm.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import multiprocessing.forkserver
 import threading
@@ -35,6 +36,8 @@ PortraitLoader = Callable[[str | None, bytes | None], Portrait]
 #: how long a configuration's assets (and its warm worker processes) stay after the
 #: last service that ran a face let go of them
 KEEP_WARM_SECS = 600.0
+#: at exit, how long the process waits for a first stage still loading (see `_exit_safely`)
+EXIT_WAIT_SECS = 60.0
 
 _Key = tuple[str, str, bool]
 
@@ -70,6 +73,7 @@ class SharedAssets:
         self._workers_wanted = threading.Event()
         threading.Thread(target=self._load, args=(settings,), name="avatar-assets",
                          daemon=True).start()
+        _LOADING.add(self)
 
     @property
     def failed(self) -> bool:
@@ -145,6 +149,19 @@ class SharedAssets:
 _SHARED: weakref.WeakValueDictionary[_Key, SharedAssets] = weakref.WeakValueDictionary()
 _KEPT: dict[_Key, SharedAssets] = {}
 _SHARED_LOCK = threading.Lock()
+_LOADING: weakref.WeakSet[SharedAssets] = weakref.WeakSet()
+
+
+@atexit.register
+def _exit_safely() -> None:
+    """A process that ends while a first stage loads (torch, the landmarker: native
+    threads) would abort in the runtimes' teardown ("terminate called without an
+    active exception"); it waits for that stage instead, at most EXIT_WAIT_SECS."""
+    for shared in list(_LOADING):
+        try:
+            shared.first.exception(timeout=EXIT_WAIT_SECS)
+        except Exception:  # timed out or cancelled: nothing more to wait for
+            pass
 
 
 class _Process:
