@@ -53,6 +53,7 @@ from pipelines.server.session import (
     start_avatar,
     video_refusal,
 )
+from pipelines.wire.webrtc_audio_in import trim_audio_prefetch
 from sdk.protocol import AudioInFormat, ErrorCode, Hello, VideoInOffer, VideoOutRequest, error_event
 
 #: pipecat's transport draws the camera at this rate at most; the face analyses
@@ -156,6 +157,7 @@ class WebRTCDoor:
 
         async def start_session(connection: SmallWebRTCConnection) -> None:
             started["connection"] = connection
+            trim_audio_prefetch(connection.pc)  # before the visitor's voice flows
             avatar = await start_avatar(context, self.config, jpeg=False)
             started["avatar"] = avatar
             task = asyncio.create_task(self._run(context, connection, avatar),

@@ -10,6 +10,11 @@ before any peer connects. From then on:
   peer connection (on connect, and again on a reconnect), ours are installed in
   their place (`replace_audio_track` / `replace_video_track` of that one
   connection are wrapped); the client writes to them as it wrote to its own;
+- the audio track is sent by its own pacer thread (wire/webrtc_audio_pacer.py)
+  once aiortc's sender first asks it for a packet, when the peer's path allows;
+  an interruption reaching the output drops the audio queued in the track;
+- the audio receivers hand the visitor's voice on without aiortc's prefetch
+  (wire/webrtc_audio_in.py);
 - the output's `write_transport_frame` hook, which pipecat calls for custom frames
   that travel in its audio queue behind the audio before them, hands each
   `MediaTimedImageFrame` to the video track, which shows it when the audio after
@@ -26,8 +31,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import Frame, OutputImageRawFrame
-from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.frames.frames import Frame, InterruptionFrame, OutputImageRawFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.smallwebrtc.transport import (
     RawAudioTrack,
     RawVideoTrack,
@@ -36,6 +41,8 @@ from pipecat.transports.smallwebrtc.transport import (
 
 from avatar.live.video_codec import VideoRequest
 from pipelines.wire.frames import MediaTimedImageFrame
+from pipelines.wire.webrtc_audio_in import trim_audio_prefetch
+from pipelines.wire.webrtc_rtp_link import RtpAudioLink
 from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, MediaClockVideoTrack, TrackCounters
 
 #: how far downstream of the service its output transport is looked for
@@ -79,6 +86,7 @@ class MediaClockOutput:
         fitted = cls(output)
         fitted._wrap_connection()
         fitted._wrap_write_transport_frame()
+        fitted._wrap_interruptions()
         setattr(output, cls.MARK, fitted)
         fitted._replace_tracks_already_there()
         return fitted
@@ -94,6 +102,7 @@ class MediaClockOutput:
                 track = self._new_audio(track._sample_rate, track._auto_silence)
                 client._audio_output_track = track
             replace_audio(track)
+            trim_audio_prefetch(getattr(connection, "pc", None))
 
         def video_track(track: Any) -> None:
             if isinstance(track, RawVideoTrack):
@@ -107,7 +116,11 @@ class MediaClockOutput:
         connection.replace_video_track = video_track  # type: ignore[method-assign]
 
     def _new_audio(self, sample_rate: int, auto_silence: bool) -> MediaClockAudioTrack:
-        self.audio = MediaClockAudioTrack(sample_rate, auto_silence, counters=self.counters)
+        if self.audio is not None:  # replaced on its sender: one pacer per SSRC
+            self.audio.hand_over()
+        audio = MediaClockAudioTrack(sample_rate, auto_silence, counters=self.counters)
+        audio.link_factory = lambda: self._audio_link(audio)
+        self.audio = audio
         if self.video is not None:  # a reconnect: the video follows the new clock
             self.video.audio = self.audio
         return self.audio
@@ -117,6 +130,20 @@ class MediaClockOutput:
             self.audio = MediaClockAudioTrack(48_000, counters=self.counters)
         self.video = MediaClockVideoTrack(self.audio, counters=self.counters)
         return self.video
+
+    def _audio_link(self, track: MediaClockAudioTrack) -> RtpAudioLink | None:
+        """A link to send `track` on from its pacer (None: aiortc sends it)."""
+        connection = self.output._client._webrtc_connection
+        try:
+            transceivers = connection.pc.getTransceivers()
+        except Exception:  # no peer connection
+            return None
+        for transceiver in transceivers:
+            sender = transceiver.sender
+            if sender is not None and sender.track is track:
+                codecs = getattr(transceiver, "_codecs", None) or [None]
+                return RtpAudioLink.attach(sender, codecs[0])
+        return None
 
     def _video_transceiver(self) -> Any:
         """The transceiver pipecat sends the video on (its second), or None."""
@@ -191,6 +218,19 @@ class MediaClockOutput:
             await original(frame)
 
         self.output.write_transport_frame = write_transport_frame  # type: ignore[method-assign]
+
+    def _wrap_interruptions(self) -> None:
+        """pipecat drops the audio in its own queues on an interruption; the audio a
+        paced track holds ahead of its send is dropped too."""
+        original = self.output.process_frame
+
+        async def process_frame(frame: Frame, direction: FrameDirection) -> None:
+            if isinstance(frame, InterruptionFrame) and self.audio is not None \
+                    and self.audio.paced_off_loop:
+                self.audio.clear()
+            await original(frame, direction)
+
+        self.output.process_frame = process_frame  # type: ignore[method-assign]
 
     def stats(self) -> dict[str, int | float]:
         """The tracks' counters (merged into the service's `stats()`)."""

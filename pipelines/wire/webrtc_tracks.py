@@ -18,15 +18,15 @@ first and the image waits for its voice). Any receiver (Chromium, pipecat's
 prebuilt client, aiortc, a phone) then syncs both by itself.
 
 The audio leaves in steady 20 ms packets, each one Opus frame encoded right here
-at the pipeline's own rate (libopus takes 8, 12, 16, 24 and 48 kHz) and handed
-to aiortc's sender as an `av.Packet`: no executor round trip per packet, no
-resampler holding each packet back by one (aiortc's Opus path resamples to
-48 kHz and sends the packet of media time t with the input of t + 20 ms), and no
-per-sample Python loop for the audio-level header. At another rate the track
-gives aiortc raw frames as pipecat's does. Silence whose time has passed while
-the event loop was busy is not sent late: the media time jumps over it, as Opus
-DTX does, so a stall during silence never reaches the browser's jitter buffer
-as a burst. Speech is never dropped: late speech goes out at once, in order.
+(wire/webrtc_opus.py: at the pipeline's own rate when libopus takes it) and, once
+the peer is connected, sent by the track's own pacer thread
+(wire/webrtc_audio_pacer.py) at its time whatever the event loop is doing: a busy
+pipeline no longer sends the voice late and then in a burst, which grew the
+browser's jitter buffer. Where the pacer cannot send (a TURN relay), the packets
+go to aiortc's sender as `av.Packet`s (raw frames at a rate libopus does not
+take). Silence whose time has passed while the sender was held up is not sent
+late: the media time jumps over it, as Opus DTX does. Speech is never dropped:
+late speech goes out at once, in order.
 
 Each distinct image is encoded once, and nothing is redrawn to fill a frame rate.
 An image that comes already encoded as VP8 (the face's worker process encodes it:
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +50,10 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, Packet, VideoFrame
+
+from pipelines.wire.webrtc_audio_pacer import AudioPacer
+from pipelines.wire.webrtc_opus import OPUS_INPUT_RATES, ResampledOpus, opus_encoder
+from pipelines.wire.webrtc_rtp_link import RtpAudioLink
 
 #: the audio is sent in packets of this length: one Opus frame each
 PACKET_SECS = 0.02
@@ -66,10 +71,9 @@ STALE_IMAGE_SECS = 0.12
 #: media time t leaves with the input of t + 20 ms), and the video waits as long, so
 #: both streams' sender reports map media time to the same wall clock
 OPUS_RATE = 48_000
-#: the input rates libopus encodes directly (the track's own encoder)
-OPUS_INPUT_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
-#: the voice's Opus bitrate (mono speech; aiortc's own path sends 96 kbit/s stereo)
-OPUS_BITRATE = 48_000
+#: with a pacer, a writer runs this far ahead of the send: a loop stall this long
+#: never leaves the pacer without the speech that follows
+PACER_LEAD_SECS = 0.1
 
 
 @dataclass
@@ -87,6 +91,7 @@ class TrackCounters:
     images_released_without_audio: int = 0  # no audio followed within MARK_WAIT_PACKETS
     images_preencoded: int = 0  # sent as the face's own VP8 frames
     keyframes_requested: int = 0  # by the receiver (PLI/FIR)
+    pacer_starts: int = 0  # times the audio went to a pacer thread (off the loop)
 
 
 #: an image whose audio has not come after this many packets of silence is shown anyway
@@ -112,7 +117,10 @@ class MediaClockAudioTrack(MediaStreamTrack):
     A drop-in for pipecat's `RawAudioTrack`: `add_audio_bytes` takes 16-bit mono
     PCM in multiples of 10 ms and returns a future that completes when the last of
     it has been sent (pipecat's output transport waits on it, which paces its
-    audio queue at real time).
+    audio queue at real time). With an `AudioPacer` sending (`link_factory` set,
+    Opus at the track's rate), the future completes once no more than
+    PACER_LEAD_SECS of audio is queued ahead of its end, so a busy loop that
+    writes late never leaves the pacer without speech.
     """
 
     kind = "audio"
@@ -124,15 +132,28 @@ class MediaClockAudioTrack(MediaStreamTrack):
         self._auto_silence = auto_silence
         self._chunk_bytes = round(sample_rate * CHUNK_SECS) * 2
         self._packet_samples = round(sample_rate * PACKET_SECS)
-        #: 10 ms chunks (the last of each write carrying its future) and image marks
-        self._queue: deque[tuple[bytes, asyncio.Future[bool] | None] | _Mark] = deque()
+        #: 10 ms chunks of PCM and image marks, in order (guarded by `_lock`: the
+        #: pacer's thread takes from it)
+        self._queue: deque[bytes | _Mark] = deque()
+        self._lock = threading.Lock()
+        self._queued_chunks = 0  # chunks of audio in `_queue`
+        self._taken_chunks = 0  # chunks of audio taken since the start
+        #: (taken-chunk count at which it completes, a writer's future), ascending
+        self._releases: deque[tuple[int, asyncio.Future[bool]]] = deque()
+        self._lead_chunks = 0  # audio a writer may run ahead of the send (pacer only)
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: samples of media time sent so far (the next packet's pts)
         self._sent = 0
         #: the monotonic time of media time 0 (the first packet)
         self._origin: float | None = None
         self._audio_added = asyncio.Event()  # wakes a track without auto-silence
         self.counters = counters or TrackCounters()
-        self._opus = _opus_encoder(sample_rate) if sample_rate in OPUS_INPUT_RATES else None
+        self._opus: av.AudioCodecContext | ResampledOpus | None = (
+            opus_encoder(sample_rate, PACKET_SECS) if sample_rate in OPUS_INPUT_RATES else None)
+        #: builds the link an `AudioPacer` sends on (set by the fitting; None: aiortc sends)
+        self.link_factory: Callable[[], RtpAudioLink | None] | None = None
+        self._pacer: AudioPacer | None = None
+        self._pacer_exited = asyncio.Event()
 
     # ------------------------------------------------------------- the clock
     @property
@@ -152,117 +173,208 @@ class MediaClockAudioTrack(MediaStreamTrack):
         """How much later than its `due` time the encoded audio leaves (OPUS_RATE)."""
         return 0.0 if self._opus is not None or self.sample_rate == OPUS_RATE else PACKET_SECS
 
+    @property
+    def paced_off_loop(self) -> bool:
+        """Whether an `AudioPacer` thread sends this track (not aiortc's loop)."""
+        return self._pacer is not None
+
     # ---------------------------------------------------------------- input
     def add_audio_bytes(self, audio: bytes) -> asyncio.Future[bool]:
-        """Queue PCM (a multiple of 10 ms); the future completes once it is all sent."""
+        """Queue PCM (a multiple of 10 ms); the future completes once it is all sent
+        (or, with a pacer, is within PACER_LEAD_SECS of being sent)."""
         if len(audio) % self._chunk_bytes:
             raise ValueError(f"audio must be a multiple of 10 ms ({self._chunk_bytes} bytes "
                              f"at {self.sample_rate} Hz), got {len(audio)} bytes")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if not audio:
-            future.set_result(True)
-            return future
-        for start in range(0, len(audio), self._chunk_bytes):
-            last = start + self._chunk_bytes >= len(audio)
-            self._queue.append((audio[start:start + self._chunk_bytes], future if last else None))
+        self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = self._loop.create_future()
+        with self._lock:
+            for start in range(0, len(audio), self._chunk_bytes):
+                self._queue.append(audio[start:start + self._chunk_bytes])
+            self._queued_chunks += len(audio) // self._chunk_bytes
+            release_at = self._taken_chunks + self._queued_chunks - self._lead_chunks
+            if release_at > self._taken_chunks and audio:
+                self._releases.append((release_at, future))
+            else:
+                future.set_result(True)
         self._audio_added.set()
         return future
 
     def mark(self, on_start: MarkCallback) -> None:
         """Call `on_start(media_secs)` when the audio queued after this call starts
         to go out (or, if none comes, after MARK_WAIT_PACKETS packets of silence)."""
-        self._queue.append(_Mark(on_start))
+        with self._lock:
+            self._queue.append(_Mark(on_start))
 
     def clear(self) -> None:
         """Drop the queued audio (an interruption); its writers are released, and
         the images waiting for it are shown now."""
-        marks = [entry for entry in self._queue if isinstance(entry, _Mark)]
-        while self._queue:
-            entry = self._queue.popleft()
-            if not isinstance(entry, _Mark) and entry[1] is not None and not entry[1].done():
-                entry[1].set_result(False)
+        with self._lock:
+            marks = [entry for entry in self._queue if isinstance(entry, _Mark)]
+            self._queue.clear()
+            self._queued_chunks = 0
+            releases, self._releases = self._releases, deque()
+        for _, future in releases:
+            _settle(future, False)
         for entry in marks:
             entry.on_start(self.media_secs)
 
     # --------------------------------------------------------------- output
     async def recv(self) -> AudioFrame | Packet:
         """The next 20 ms packet at its time (Opus, or raw for aiortc to encode);
-        silence when nothing is queued."""
+        silence when nothing is queued. With a pacer this waits while the pacer
+        sends (aiortc's sender then sends no audio of its own)."""
         if self.readyState != "live":
             raise MediaStreamError
+        if self._pacer is None and self.link_factory is not None:
+            self._start_pacer()
+        if self._pacer is not None:
+            await self._pacer_exited.wait()  # the link broke: aiortc sends again
+            if self.readyState != "live":
+                raise MediaStreamError
         if self._origin is None:
             self._origin = time.monotonic()
         late = time.monotonic() - self.due(self.media_secs)
         if late < 0:
             await asyncio.sleep(-late)
-        elif late > SKIP_SILENCE_AFTER_SECS and not self._has_audio():
-            # nothing to say and behind: let the media time catch up with the wall
-            # clock instead of sending the missed silence in a burst
+        else:
+            self.catch_up(late)
+        if not self._auto_silence:
+            while not self._queued_chunks:
+                self._audio_added.clear()
+                await self._audio_added.wait()
+        return self.next_packet()
+
+    def next_packet(self) -> AudioFrame | Packet:
+        """The next 20 ms of the queue (padded with silence) as a packet: Opus at the
+        track's rate, else a raw frame. Called at its due time, from the loop or the
+        pacer's thread; writers and marks are answered on the loop."""
+        with self._lock:
+            pcm, calls = self._take(self._packet_samples * 2)
+            pts = self._sent
+            self._sent += self._packet_samples
+        self.counters.audio_packets += 1
+        self._dispatch(calls)
+        frame = AudioFrame.from_ndarray(np.frombuffer(pcm, np.int16)[None, :], layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, self.sample_rate)
+        if self._opus is None:
+            return frame
+        if isinstance(self._opus, ResampledOpus):
+            encoded = self._opus.encode(frame)
+        else:
+            encoded = b"".join(bytes(packet) for packet in self._opus.encode(frame))
+        packet = Packet(encoded)
+        packet.pts, packet.time_base = pts, frame.time_base  # our media time
+        return packet
+
+    def catch_up(self, late: float) -> None:
+        """Behind the clock by `late` s: skip the silence whose time has passed (never
+        sent late as a burst); speech goes out at once, in order."""
+        if late > SKIP_SILENCE_AFTER_SECS and not self._queued_chunks:
             skipped = int(late / PACKET_SECS) * self._packet_samples
             self._sent += skipped
             self.counters.silence_skipped_secs += skipped / self.sample_rate
         elif late > PACKET_SECS:
             self.counters.late_packets += 1
-        if not self._auto_silence:
-            while not self._has_audio():
-                self._audio_added.clear()
-                await self._audio_added.wait()
-        pcm = self._take(self._packet_samples * 2)
-        frame = AudioFrame.from_ndarray(np.frombuffer(pcm, np.int16)[None, :], layout="mono")
-        frame.sample_rate = self.sample_rate
-        frame.pts = self._sent
-        frame.time_base = fractions.Fraction(1, self.sample_rate)
-        self._sent += self._packet_samples
-        self.counters.audio_packets += 1
-        if self._opus is None:
-            return frame
-        encoded = b"".join(bytes(packet) for packet in self._opus.encode(frame))
-        packet = Packet(encoded)
-        packet.pts, packet.time_base = frame.pts, frame.time_base  # our media time
-        return packet
 
-    def _has_audio(self) -> bool:
-        return any(not isinstance(entry, _Mark) for entry in self._queue)
+    def stop(self) -> None:
+        """End the track (and its pacer's thread)."""
+        super().stop()
+        if self._pacer is not None:
+            self._pacer.stop()
 
-    def _take(self, size: int) -> bytes:
-        """`size` bytes from the queue, padded with silence. Writers whose audio is
-        now all taken are released; marks passed are called with their media time."""
+    def hand_over(self) -> None:
+        """Another track replaces this one on its sender (a reconnect): its pacer
+        ends (joined, so only one thread sends on the SSRC) and its pending `recv`
+        returns, so aiortc's sender goes on to the new track."""
+        self.link_factory = None
+        pacer = self._pacer
+        if pacer is not None:
+            pacer.stop()
+            pacer.join(timeout=4 * PACKET_SECS)
+
+    # ---------------------------------------------------------------- pacer
+    def _start_pacer(self) -> None:
+        factory, self.link_factory = self.link_factory, None
+        if not self._auto_silence or factory is None:
+            return
+        link = factory()
+        if link is None:
+            return
+        if self._opus is None:  # aiortc would encode (and resample) it: the pacer does
+            self._opus = ResampledOpus(PACKET_SECS)
+        self._loop = asyncio.get_running_loop()
+        self._pacer_exited.clear()
+        self._lead_chunks = round(PACER_LEAD_SECS / CHUNK_SECS)
+        if self._origin is None:
+            self._origin = time.monotonic()
+        self._pacer = AudioPacer(self, link, on_exit=self._pacer_ended)
+        self.counters.pacer_starts += 1
+        self._pacer.start()
+
+    def _pacer_ended(self) -> None:
+        """Called from the pacer's thread as it exits."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._back_to_loop)
+
+    def _back_to_loop(self) -> None:
+        if isinstance(self._opus, ResampledOpus):
+            self._opus = None  # raw frames for aiortc's encoder again
+        self._pacer = None
+        self._lead_chunks = 0
+        self._pacer_exited.set()
+
+    def _dispatch(self, calls: list[tuple[Callable[..., None], tuple[object, ...]]]) -> None:
+        """Run what `_take` owes the loop: at once on the loop, else handed to it."""
+        if not calls:
+            return
+        if self._pacer is None or threading.current_thread() is not self._pacer:
+            for call, args in calls:
+                call(*args)
+        elif self._loop is not None and not self._loop.is_closed():
+            for call, args in calls:
+                self._loop.call_soon_threadsafe(call, *args)
+
+    def _take(self, size: int) -> tuple[bytes, list[tuple[Callable[..., None], tuple[object, ...]]]]:
+        """`size` bytes from the queue, padded with silence (called holding the lock),
+        and the calls owed: writers released, marks passed with their media time."""
         parts: list[bytes] = []
+        calls: list[tuple[Callable[..., None], tuple[object, ...]]] = []
         taken = 0
         while self._queue and taken < size:
             entry = self._queue.popleft()
             if isinstance(entry, _Mark):
-                if self._has_audio() or entry.waited >= MARK_WAIT_PACKETS:
-                    if not self._has_audio():
+                if self._queued_chunks or entry.waited >= MARK_WAIT_PACKETS:
+                    if not self._queued_chunks:
                         self.counters.images_released_without_audio += 1
-                    entry.on_start((self._sent + taken // 2) / self.sample_rate)
+                    calls.append((entry.on_start, ((self._sent + taken // 2) / self.sample_rate,)))
                     continue
                 entry.waited += 1  # its audio has not come yet: it waits at the head
                 self._queue.appendleft(entry)
                 break
-            chunk, future = entry
-            parts.append(chunk)
-            taken += len(chunk)
-            if future is not None and not future.done():
-                future.set_result(True)
+            if taken + len(entry) > size:  # 10 ms is not a whole number of packets'
+                # samples at every rate (22,050 Hz): the rest waits at the head
+                self._queue.appendleft(entry[size - taken:])
+                entry = entry[:size - taken]
+            else:
+                self._queued_chunks -= 1
+                self._taken_chunks += 1
+            parts.append(entry)
+            taken += len(entry)
+        while self._releases and self._releases[0][0] <= self._taken_chunks:
+            calls.append((_settle, (self._releases.popleft()[1], True)))
         if taken:
             self.counters.speech_packets += 1
         if taken < size:
             parts.append(bytes(size - taken))
-        return b"".join(parts)
+        return b"".join(parts), calls
 
 
-def _opus_encoder(sample_rate: int) -> av.AudioCodecContext:
-    """libopus for one mono voice at `sample_rate`, 20 ms a packet, as WebRTC sends it."""
-    codec = av.CodecContext.create("libopus", "w")
-    assert isinstance(codec, av.AudioCodecContext)
-    codec.sample_rate = sample_rate
-    codec.format = "s16"
-    codec.layout = "mono"
-    codec.bit_rate = OPUS_BITRATE
-    codec.time_base = fractions.Fraction(1, sample_rate)
-    codec.options = {"application": "voip", "frame_duration": str(round(PACKET_SECS * 1000))}
-    return codec
+def _settle(future: asyncio.Future[bool], sent: bool) -> None:
+    if not future.done():
+        future.set_result(sent)
 
 
 @dataclass

@@ -237,3 +237,17 @@ async def test_the_voice_goes_out_as_opus_stamped_with_its_media_time() -> None:
     heard = np.concatenate([frame.to_ndarray().reshape(-1) for p in packets
                             for frame in decoder.decode(p)])
     assert np.abs(heard[len(heard) // 2:]).max() > 4000  # the tone, past the codec's start
+
+
+async def test_each_packet_holds_20_ms_at_a_rate_where_10_ms_is_not_whole_samples() -> None:
+    """At 22,050 Hz (the bundled voice) pipecat writes 220-sample "10 ms" chunks and a
+    packet is 441 samples: a packet takes part of a chunk, never a whole extra one
+    (which sent 30 ms of speech in each 20 ms packet)."""
+    track = MediaClockAudioTrack(22_050)
+    pcm = np.arange(220 * 8, dtype=np.int16)
+    written = track.add_audio_bytes(pcm.tobytes())
+    frames = [await track.recv() for _ in range(5)]
+    assert [f.samples for f in frames] == [441] * 5
+    sent = np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
+    assert (sent[:len(pcm)] == pcm).all() and (sent[len(pcm):] == 0).all()
+    assert written.done() and written.result() is True

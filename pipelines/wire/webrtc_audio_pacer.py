@@ -1,0 +1,97 @@
+"""A thread that sends the voice's 20 ms packets at their time, whatever the loop does.
+
+Why: the browser's audio jitter buffer grows whenever packets arrive in bursts,
+and it stays grown for the reply. aiortc sends every packet from the event loop,
+so each stall of the pipeline (a reply's first tokens, the face starting, Python
+garbage collection) delayed the voice and then sent it in a burst. Here one thread
+per audio track waits on the monotonic clock, takes the next packet from the
+track (`MediaClockAudioTrack.next_packet`: Opus encoded at the track's rate),
+builds its SRTP datagram on an `RtpAudioLink` PREPARE_SECS ahead, and writes it
+straight to the peer's socket at its time. The loop only
+queues PCM and receives the writers' releases and the images' marks. The track
+lets its writer run PACER_LEAD_SECS ahead, so a stall of the loop that long does
+not leave the pacer short of speech either.
+
+If the link breaks (the peer left, ICE picked another path) the thread ends and
+the track goes back to being sent by aiortc from the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from av import AudioFrame, Packet
+from loguru import logger
+
+from pipelines.wire.webrtc_rtp_link import LinkLost, RtpAudioLink
+
+#: each packet is built this long before its time, so that at its time only the
+#: datagram's write is left (the build waits for the interpreter lock, which a busy
+#: event loop hands over only every few milliseconds)
+PREPARE_SECS = 0.01
+
+
+class PacedTrack(Protocol):
+    """What the pacer needs of a track (wire/webrtc_tracks.py's MediaClockAudioTrack)."""
+
+    sample_rate: int
+
+    @property
+    def media_secs(self) -> float: ...
+
+    def due(self, media_secs: float) -> float: ...
+
+    def catch_up(self, late: float) -> None: ...
+
+    def next_packet(self) -> AudioFrame | Packet: ...
+
+
+class AudioPacer(threading.Thread):
+    """Sends one audio track's packets at their due time, off the event loop."""
+
+    def __init__(self, track: PacedTrack, link: RtpAudioLink,
+                 on_exit: Callable[[], None]) -> None:
+        super().__init__(name="webrtc-audio-pacer", daemon=True)
+        self.track = track
+        self.link = link
+        self._on_exit = on_exit
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the thread to end (it ends within one packet)."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Until stopped: build the next packet PREPARE_SECS before its time (take,
+        encode, protect: the calls that wait for the interpreter lock), then at its
+        time only write the datagram."""
+        track = self.track
+        try:
+            while not self._stopping.is_set():
+                media_secs = track.media_secs
+                early = track.due(media_secs) - PREPARE_SECS - time.monotonic()
+                if early > 0:
+                    if self._stopping.wait(early):
+                        break
+                else:
+                    track.catch_up(-early - PREPARE_SECS)
+                    media_secs = track.media_secs
+                packet = track.next_packet()
+                if not isinstance(packet, Packet):  # the pacer runs where the track encodes
+                    raise LinkLost("the track gave a raw frame, not an Opus packet")
+                datagram = self.link.build(bytes(packet), int(packet.pts or 0),
+                                           track.sample_rate)
+                wait = track.due(media_secs) - time.monotonic()
+                if wait > 0 and self._stopping.wait(wait):
+                    break
+                self.link.write(datagram)
+        except LinkLost as error:
+            logger.info(f"webrtc audio pacer: the link is gone ({error}); aiortc sends again")
+        except Exception:  # a packet of ours must not end the session: the loop takes over
+            logger.exception("webrtc audio pacer failed; aiortc sends again")
+        finally:
+            self.link.close()
+            self._on_exit()

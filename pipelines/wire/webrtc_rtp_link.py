@@ -1,0 +1,150 @@
+"""One Opus stream's RTP, sent from any thread straight to the peer's UDP socket.
+
+Why: aiortc sends every RTP packet from the event loop (its sender awaits the
+track, packetizes, SRTP-protects and writes the datagram there), so whenever the
+pipeline keeps the loop busy the voice leaves late and then in a burst, and the
+browser's jitter buffer grows for the rest of the reply. `RtpAudioLink` lets the
+audio pacer (pipelines/wire/webrtc_audio_pacer.py) send the voice from its own
+thread instead: the same SSRC, payload type and header extensions as aiortc's
+sender for that track, SRTP with keys exported again from the same DTLS session
+into a session of its own, and the datagram written to a duplicate of the ICE
+pair's socket. aiortc's sender keeps sending the RTCP sender reports; the link
+updates the counters those reports read, so the RTP-to-wall-clock mapping a
+receiver syncs the video by stays true.
+
+Only a host or server-reflexive UDP pair is taken (a TURN relay wraps each
+datagram: `attach` returns None and aiortc sends as before).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from aioice.ice import StunProtocol
+from aiortc import clock
+from aiortc.rtp import RtpPacket
+from pylibsrtp import Policy, Session
+
+#: the RTP clock of Opus (RFC 7587), whatever rate it was encoded at
+OPUS_CLOCK = 48_000
+#: aiortc's sender keeps this many packets for retransmission (rtcrtpsender.py)
+RTP_HISTORY_SIZE = 128
+#: the ICE component that carries RTP (and RTCP, multiplexed)
+RTP_COMPONENT = 1
+
+
+@dataclass(frozen=True)
+class RtpDatagram:
+    """One packet, built and SRTP-protected, waiting for its time."""
+
+    packet: RtpPacket
+    data: bytes
+
+
+class LinkLost(ConnectionError):
+    """The path the link sent on is gone (DTLS closed, another ICE pair chosen)."""
+
+
+class RtpAudioLink:
+    """Sends Opus payloads as aiortc's sender for one audio track would."""
+
+    def __init__(self, sender: Any, payload_type: int, srtp: Session, pair: Any) -> None:
+        self._sender = sender
+        self._dtls = sender.transport
+        self._payload_type = payload_type
+        self._srtp = srtp
+        self._pair = pair
+        self._connection = self._dtls.transport._connection
+        self._address = pair.remote_addr
+        fd = os.dup(pair.protocol.transport.get_extra_info("socket").fileno())
+        # the duplicate shares the loop's non-blocking file: never change its mode here
+        self._socket = socket.socket(fileno=fd)
+        self._mid = sender._RTCRtpSender__mid
+        self._extensions = self._dtls._rtp_header_extensions_map
+        self._sequence, self._timestamp_origin = _continue_after(sender)
+        self.dropped = 0  # datagrams the socket would not take (full)
+
+    @classmethod
+    def attach(cls, sender: Any, codec: Any) -> RtpAudioLink | None:
+        """A link for aiortc's `sender` (an RTCRtpSender whose negotiated `codec` is
+        Opus), or None when its transport is not one this link can send on."""
+        try:
+            if codec is None or codec.mimeType.lower() != "audio/opus":
+                return None
+            dtls = sender.transport
+            if dtls.state != "connected":
+                return None
+            pair = dtls.transport._connection._nominated.get(RTP_COMPONENT)
+            if pair is None or type(pair.protocol) is not StunProtocol:
+                return None
+            return cls(sender, codec.payloadType, _tx_session(dtls), pair)
+        except (AttributeError, OSError, StopIteration, TypeError, ValueError):
+            return None  # aiortc's internals changed, or the socket is gone
+
+    def send(self, payload: bytes, pts: int, sample_rate: int) -> None:
+        """Send one Opus packet whose media time is `pts` samples at `sample_rate`."""
+        self.write(self.build(payload, pts, sample_rate))
+
+    def build(self, payload: bytes, pts: int, sample_rate: int) -> RtpDatagram:
+        """The SRTP datagram of one Opus packet (media time `pts` samples at
+        `sample_rate`), ready for `write`; datagrams are written in the order built."""
+        timestamp = (self._timestamp_origin + pts * OPUS_CLOCK // sample_rate) & 0xFFFFFFFF
+        packet = RtpPacket(payload_type=self._payload_type, sequence_number=self._sequence,
+                           timestamp=timestamp, ssrc=self._sender._ssrc, payload=payload)
+        packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        packet.extensions.mid = self._mid
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        return RtpDatagram(packet, self._srtp.protect(packet.serialize(self._extensions)))
+
+    def write(self, datagram: RtpDatagram) -> None:
+        """Write a built datagram to the peer now (and count it for the sender reports)."""
+        if self._dtls.state != "connected" or \
+                self._connection._nominated.get(RTP_COMPONENT) is not self._pair:
+            raise LinkLost("the DTLS session or the ICE pair changed")
+        try:
+            self._socket.sendto(datagram.data, self._address)
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError as error:
+            raise LinkLost(str(error)) from error
+        packet, sender = datagram.packet, self._sender
+        sender._RTCRtpSender__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
+        # what aiortc's RTCP loop puts in its sender reports
+        sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
+        sender._RTCRtpSender__rtp_timestamp = packet.timestamp
+        sender._RTCRtpSender__octet_count += len(packet.payload)
+        sender._RTCRtpSender__packet_count += 1
+
+    def close(self) -> None:
+        """Close the duplicate socket (the loop's own stays open)."""
+        self._socket.close()
+
+
+def _tx_session(dtls: Any) -> Session:
+    """An SRTP session with the keys aiortc's DTLS transport sends with."""
+    selected = dtls._ssl.get_selected_srtp_profile()
+    profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == selected)
+    view = dtls._ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
+    key = profile.get_key_and_salt(view, 1 if dtls._role == "server" else 0)
+    policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+                    srtp_profile=profile.libsrtp_profile)
+    policy.allow_repeat_tx = True
+    policy.window_size = 1024
+    return Session(policy)
+
+
+def _continue_after(sender: Any) -> tuple[int, int]:
+    """The sequence number and timestamp origin that continue what aiortc already sent
+    on this SSRC (a track there before ours), so the receiver sees one stream."""
+    history = [p for p in sender._RTCRtpSender__rtp_history.values() if p is not None]
+    if not history:
+        return random.getrandbits(16), random.getrandbits(32)
+    ref = history[0].sequence_number
+    last = max(history, key=lambda p: (p.sequence_number - ref + RTP_HISTORY_SIZE) & 0xFFFF)
+    # the next packet (media time 0 of ours) 20 ms after the last one aiortc sent
+    return (last.sequence_number + 1) & 0xFFFF, (last.timestamp + OPUS_CLOCK // 50) & 0xFFFFFFFF
