@@ -115,7 +115,7 @@ class CapacityBoard:
 
 
 #: Sessions per face worker process chosen for a machine with more sessions than cores.
-AUTO_FACES_PER_WORKER = 2
+AUTO_FACES_PER_WORKER = 3
 
 
 def warm_workers_for(asked: int, board: CapacityBoard) -> int:
@@ -129,10 +129,10 @@ def warm_workers_for(asked: int, board: CapacityBoard) -> int:
 
 
 def faces_per_worker_for(asked: int, board: CapacityBoard, cores: int | None = None) -> int:
-    """Sessions per face worker process: what the settings ask, or (0) two where the
-    machine admits more sessions than it has cores, else one. Two shared a process's
-    memory and held the most faces on 16 cores; three or more were held back by the
-    process's one interpreter lock (docs/FLEET.md, "Faces per worker")."""
+    """Sessions per face worker process: what the settings ask, or (0) three where the
+    machine admits more sessions than it has cores, else one. Three drew the most faces
+    on 16 cores, at 124 MB a face; four were held back by their process
+    (docs/FLEET.md, "Faces per worker")."""
     if asked > 0:
         return asked
     cores = cores or os.cpu_count() or 1

@@ -278,7 +278,7 @@ class AvatarSettings(_Section):
         "and a thread of its own: they share the generator, the portrait's plates and "
         "the runtimes, so each added face costs a fraction of a process's memory, but "
         "a crash of the process restarts all of its faces. 1: a process per session "
-        "(the strictest isolation); 0: chosen from the machine (two where it admits more "
+        "(the strictest isolation); 0: chosen from the machine (three where it admits more "
         "sessions than it has cores, else one).",
     )
     # --- each session's pacing (the fields of pipelines.face.video_service.FacePacing)
