@@ -46,12 +46,11 @@ import cv2
 import numpy as np
 from numba import njit
 
+from benchkit.mouth_calls import MouthCall, painted_calls
 from benchkit.paths import CACHE, RESULTS
 
 REPLY = ("Sure, I can help with that. The museum opens at nine in the morning and "
          "closes at five, and on Thursdays it stays open until eight.")
-
-Call = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # frame before, xy, anchors, rounding
 
 
 def reply_motion() -> np.ndarray:
@@ -70,27 +69,7 @@ def reply_motion() -> np.ndarray:
     return speaking_motion(engine, audio)
 
 
-def painted_calls(renderer: Any, motion: np.ndarray) -> list[Call]:
-    """Render `motion`, keeping each frame's mouth call (the frame as it was before)."""
-    calls: list[Call] = []
-    painter = renderer.mouth
-    paint = painter.paint
-
-    def keep(image: np.ndarray, xy: np.ndarray, anchors: np.ndarray,
-             rounding: float = 0.0) -> None:
-        calls.append((image.copy(), xy.copy(), np.array(anchors), rounding))
-        paint(image, xy, anchors, rounding)
-
-    painter.paint = keep
-    try:
-        for row in motion:
-            renderer.render(row)
-    finally:
-        del painter.paint
-    return calls
-
-
-def quality(painter: Any, calls: list[Call]) -> dict[str, Any]:
+def quality(painter: Any, calls: list[MouthCall]) -> dict[str, Any]:
     """Compiled vs numpy on the same calls: differences over the box, frame PSNR."""
     from benchkit.numpy_mouth import paint_numpy
 
@@ -121,12 +100,12 @@ def quality(painter: Any, calls: list[Call]) -> dict[str, Any]:
             "frames_identical": len(psnrs) - len(finite)}
 
 
-def paint_all(paint: Any, painter: Any, calls: list[Call]) -> None:
+def paint_all(paint: Any, painter: Any, calls: list[MouthCall]) -> None:
     for before, xy, anchors, rounding in calls:
         paint(painter, before.copy(), xy, anchors, rounding)
 
 
-def per_frame_ms(paint: Any, painter: Any, calls: list[Call], repeats: int = 5) -> float:
+def per_frame_ms(paint: Any, painter: Any, calls: list[MouthCall], repeats: int = 5) -> float:
     """Median ms of one paint (frame copy excluded), best of `repeats` passes' medians."""
     medians = []
     for _ in range(repeats):
@@ -140,8 +119,8 @@ def per_frame_ms(paint: Any, painter: Any, calls: list[Call], repeats: int = 5) 
     return min(medians)
 
 
-def pass_ms(painter: Any, calls: list[Call], repeats: int = 5) -> float:
-    """`per_frame_ms` of the compiled pass alone (its recorded arguments replayed)."""
+def recorded_passes(painter: Any, calls: list[MouthCall]) -> list[tuple[Any, ...]]:
+    """The compiled pass's arguments of each of `calls` (the pass itself not run)."""
     from avatar.render import mouth
 
     recorded: list[tuple[Any, ...]] = []
@@ -151,18 +130,26 @@ def pass_ms(painter: Any, calls: list[Call], repeats: int = 5) -> float:
         paint_all(mouth.MouthPainter.paint, painter, calls)
     finally:
         mouth.paint_interior = kernel
+    return recorded
+
+
+def pass_ms(painter: Any, calls: list[MouthCall], repeats: int = 5) -> float:
+    """`per_frame_ms` of the compiled pass alone (its recorded arguments replayed)."""
+    from avatar.render.mouth_compose import paint_interior
+
+    recorded = recorded_passes(painter, calls)
     medians = []
     for _ in range(repeats):
         times = []
         for a in recorded:
             t0 = time.perf_counter()
-            kernel(*a)
+            paint_interior(*a)
             times.append(time.perf_counter() - t0)
         medians.append(float(np.median(times)) * 1e3)
     return min(medians)
 
 
-def opened(painter: Any, calls: list[Call]) -> list[Call]:
+def opened(painter: Any, calls: list[MouthCall]) -> list[MouthCall]:
     """The calls whose frame the painter paints into (the mouth open)."""
     kept = []
     for call in calls:
@@ -208,27 +195,22 @@ def spinning(n: int = 20_000_000) -> Callable[[], None]:
     return lambda: _spin(n)  # type: ignore[return-value]
 
 
-def painting(paint: Callable[..., None], painter: Any, calls: list[Call]) -> Callable[[], None]:
+def painting(paint: Callable[..., None], painter: Any,
+             calls: list[MouthCall]) -> Callable[[], None]:
     """One session's mouths painted with `paint` (`MouthPainter.paint` or `paint_numpy`)."""
     return lambda: paint_all(paint, painter, calls)
 
 
-def replaying_pass(painter: Any, calls: list[Call]) -> Callable[[], None]:
+def replaying_pass(painter: Any, calls: list[MouthCall]) -> Callable[[], None]:
     """One session's compiled passes alone (the painter's Python prep left out): the
     pass's arguments are recorded once, then replayed."""
-    from avatar.render import mouth
+    from avatar.render.mouth_compose import paint_interior
 
-    recorded: list[tuple[Any, ...]] = []
-    kernel = mouth.paint_interior
-    mouth.paint_interior = lambda *a: recorded.append(a)  # type: ignore[assignment]
-    try:
-        paint_all(mouth.MouthPainter.paint, painter, calls)
-    finally:
-        mouth.paint_interior = kernel
+    recorded = recorded_passes(painter, calls)
 
     def replay() -> None:
         for a in recorded:
-            kernel(*a)
+            paint_interior(*a)
     return replay
 
 
@@ -253,7 +235,7 @@ def main() -> int:
     motion = reply_motion()
     paths = fetch_portraits(args.portrait_cache)
     per_portrait: dict[str, Any] = {}
-    sessions: list[tuple[Any, list[Call]]] = []
+    sessions: list[tuple[Any, list[MouthCall]]] = []
     for name in PORTRAIT_SOURCES:
         renderer = PortraitRenderer(Portrait.load(paths[name], 512), 512)
         renderer.wait_for_plate()

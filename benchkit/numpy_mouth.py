@@ -6,9 +6,11 @@ Why a copy: the painter's fields (depth, tongue, teeth, grain, light) were numpy
 calls and only the colour mixing was compiled; the one compiled pass that replaced
 them (avatar/render/mouth_compose.py) is not bit-identical (numba's exp, float64
 fields), so its quality is measured against this path frame by frame. This is
-`MouthPainter.paint` and its helpers as they were before the pass (its prep too, so
-its cost is the old one), with the colour mixing written as the numpy formulas the
-old compiled mix reproduced bit for bit.
+`MouthPainter.paint` and its helpers as they were before the pass, with the colour
+mixing written as the numpy formulas the old compiled mix reproduced bit for bit.
+Its prep up to the opening's box and mask is the painter's own
+(`MouthPainter._opening`), so the two differ only in their per-pixel work (the old
+prep smoothed the lips in a loop, not with a cached map: some 20 us more a frame).
 `paint_numpy(painter, ...)` paints with a `MouthPainter`'s own state (and stands in
 for `MouthPainter.paint` itself under `bench/mouth_realism.py --numpy-mouth`).
 """
@@ -20,17 +22,6 @@ import numpy as np
 
 from avatar.render import mouth as m
 from avatar.render import mouth_fields as mf
-from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
-
-
-def _chaikin(points: np.ndarray, rounds: int = 2) -> np.ndarray:
-    for _ in range(rounds):
-        a, b = points[:-1], points[1:]
-        cut = np.empty((2 * len(a), 2), points.dtype)
-        cut[0::2] = 0.75 * a + 0.25 * b
-        cut[1::2] = 0.25 * a + 0.75 * b
-        points = np.vstack([points[:1], cut, points[-1:]])
-    return points
 
 
 def _local(frame_pts: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -129,29 +120,11 @@ def compose_numpy(roi: np.ndarray, colours: np.ndarray, deep: np.ndarray,
 def paint_numpy(painter: m.MouthPainter, image: np.ndarray, xy: np.ndarray,
                 anchors: np.ndarray, rounding: float = 0.0) -> None:
     """`painter.paint` as the numpy fields painted it (same arguments, in place)."""
-    upper_lip = xy[list(LIPS_UPPER_INNER)].astype(np.float64)
-    lower_lip = xy[list(LIPS_LOWER_INNER)].astype(np.float64)
-    rest = np.asarray(anchors, np.float64)[m.REST_LIPS]
-    rest_gap = np.linalg.norm(rest[len(LIPS_UPPER_INNER):] - rest[:len(LIPS_UPPER_INNER)],
-                              axis=1)
-    opening = np.linalg.norm(lower_lip - upper_lip, axis=1) - np.maximum(painter.rest_gap,
-                                                                       rest_gap)
-    if opening.max() < m.MIN_OPENING_PX:
+    lips = painter._opening(image.shape, xy, anchors)
+    if lips is None:
         return
-    fade = m._clamp((opening.max() - m.MIN_OPENING_PX) / 3.0, 0.0, 1.0)
-    upper_s, lower_s = _chaikin(upper_lip), _chaikin(lower_lip)
-    outline = np.vstack([upper_s, lower_s[-2:0:-1]])
-    h, w = image.shape[:2]
-    x0 = max(int(np.floor(outline[:, 0].min())) - 2, 0)
-    y0 = max(int(np.floor(outline[:, 1].min())) - 2, 0)
-    x1 = min(int(np.ceil(outline[:, 0].max())) + 3, w)
-    y1 = min(int(np.ceil(outline[:, 1].max())) + 3, h)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return
-    off = np.array([x0, y0], np.float64)
-    bh, bw = y1 - y0, x1 - x0
-    mask = np.zeros((bh, bw), np.uint8)
-    cv2.fillPoly(mask, [m._poly(outline, off)], 255, cv2.LINE_AA, m.SUBPIXEL_SHIFT)
+    off, mask, upper_s = lips.off, lips.mask, lips.upper_s
+    bh, bw = mask.shape
     anchors = np.asarray(anchors, np.float64)
     skull = _local(anchors[:3], off)
     jaw = _local(anchors[-3:], off)
@@ -169,7 +142,7 @@ def paint_numpy(painter: m.MouthPainter, image: np.ndarray, xy: np.ndarray,
     half = max(float(np.ptp(lip_up_uv[:, 0])) / 2.0, 1e-3)
     centre_u = float(lip_up_uv[:, 0].min()) + half
     side = np.abs(u - centre_u) / half
-    open_units = float(opening.max()) / ppu
+    open_units = lips.height / ppu
     wide = m._smoothstep_scalar((open_units - 0.08) / 0.15)
     deep_from = m.DEEP_FROM * (1.0 - wide) + m.DEEP_FROM_WIDE * wide
     deep = (0.55 * _smoothstep((dist / height_px - deep_from) / (1.0 - deep_from))
@@ -191,7 +164,7 @@ def paint_numpy(painter: m.MouthPainter, image: np.ndarray, xy: np.ndarray,
                       np.mod(v * mf.TEXTURE_CELLS, size).astype(np.float32),
                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
     grain = 1.0 + m.TEXTURE_AMP * grain * (1.0 - 0.6 * deep)
-    width = float(np.linalg.norm(upper_lip[-1] - upper_lip[0]))
+    width = float(np.linalg.norm(lips.upper_lip[-1] - lips.upper_lip[0]))
     gather = 1.0 - m._clamp((width / max(painter.rest_width, 1e-3) - m.GATHER_FROM)
                             / m.GATHER_OVER, 0.0, 1.0)
     shown = 1.0 - gather
@@ -212,10 +185,9 @@ def paint_numpy(painter: m.MouthPainter, image: np.ndarray, xy: np.ndarray,
     dim = 1.0 - m.ROUNDED_DIM * forward
     colours = np.stack([pal.cavity, pal.throat, pal.tongue, pal.teeth, pal.gum,
                         pal.shade * (1.0 - m.LOWER_DIM), shade_rgb, shade_rgb * (1.0 - dim)])
-    alpha = mask.astype(np.float32) * (fade / 255.0)
-    image[y0:y1, x0:x1] = compose_numpy(image[y0:y1, x0:x1], colours, deep, tongue_light,
-                                        tongue_a, grain, lower, upper, light, corner, dim,
-                                        alpha)
+    alpha = mask.astype(np.float32) * (lips.fade / 255.0)
+    image[lips.box] = compose_numpy(image[lips.box], colours, deep, tongue_light, tongue_a,
+                                    grain, lower, upper, light, corner, dim, alpha)
 
 
 __all__ = ["compose_numpy", "paint_numpy", "teeth_fields"]

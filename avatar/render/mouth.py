@@ -313,6 +313,19 @@ def _arch(bounds: np.ndarray, edge_v: float, depth: float, curve: float) -> np.n
     return np.stack([u, v, depth + curve * u * u], axis=1)
 
 
+@dataclass(frozen=True)
+class LipOpening:
+    """One frame's opening between the inner lips: what the per-pixel work paints into."""
+
+    upper_lip: np.ndarray  # (n, 2) px, the warped inner upper lip
+    upper_s: np.ndarray  # ... smoothed (`_chaikin`)
+    height: float  # px, the widest opening beyond the rest gap
+    fade: float  # the interior's opacity: 0 at MIN_OPENING_PX, 1 from 3 px wider
+    box: tuple[slice, slice]  # rows, columns: the opening's box in the image
+    off: np.ndarray  # (x0, y0), float64
+    mask: np.ndarray  # (y1 - y0, x1 - x0) uint8: 255 inside the smoothed lips
+
+
 class MouthPainter:
     """Paints the mouth interior of one portrait's frames (see the module docstring).
 
@@ -380,30 +393,10 @@ class MouthPainter:
         landmarks, `anchors` the posed (M, 2) `anchors`, `rounding` the lips'
         push forward (pucker + funnel amplitude, 0-1): the interior dims.
         """
-        upper_lip = xy[list(LIPS_UPPER_INNER)].astype(np.float64)
-        lower_lip = xy[list(LIPS_LOWER_INNER)].astype(np.float64)
-        rest = np.asarray(anchors, np.float64)[REST_LIPS]
-        rest_gap = np.linalg.norm(rest[len(LIPS_UPPER_INNER):] - rest[:len(LIPS_UPPER_INNER)],
-                                  axis=1)
-        opening = np.linalg.norm(lower_lip - upper_lip, axis=1) - np.maximum(self.rest_gap,
-                                                                           rest_gap)
-        if opening.max() < MIN_OPENING_PX:
+        lips = self._opening(image.shape, xy, anchors)
+        if lips is None:
             return
-        fade = _clamp((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0)
-        upper_s, lower_s = _chaikin(upper_lip), _chaikin(lower_lip)
-        outline = np.vstack([upper_s, lower_s[-2:0:-1]])
-        h, w = image.shape[:2]
-        x0 = max(int(np.floor(outline[:, 0].min())) - 2, 0)
-        y0 = max(int(np.floor(outline[:, 1].min())) - 2, 0)
-        x1 = min(int(np.ceil(outline[:, 0].max())) + 3, w)
-        y1 = min(int(np.ceil(outline[:, 1].max())) + 3, h)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return
-        off = np.array([x0, y0], np.float64)
-        bh, bw = y1 - y0, x1 - x0
-        mask = np.zeros((bh, bw), np.uint8)
-        cv2.fillPoly(mask, [_poly(outline, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
-
+        off, mask, upper_s = lips.off, lips.mask, lips.upper_s
         # Local face coordinates (u right, v down, IOD units), from the posed frame
         # points: the skull's for the upper teeth, the jaw's for the lower.
         anchors = np.asarray(anchors, np.float64)
@@ -419,14 +412,14 @@ class MouthPainter:
         # the lips' centre and half width, for the distance to the corners
         half = max(float(np.ptp(lip_up_uv[:, 0])) / 2.0, 1e-3)
         # a wide mouth shows more of the dark back: the throat starts nearer the lips
-        open_units = float(opening.max()) / ppu  # the opening's height, face units
+        open_units = lips.height / ppu  # the opening's height, face units
         wide = _smoothstep_scalar((open_units - 0.08) / 0.15)
         # the tongue: a mound on the jaw behind the lower teeth, higher as the jaw drops
         drop = max(float((anchors[-3] - anchors[0]) @ self._unit_down(anchors[:3])), 0.0) / ppu
         lower_edge_v = float(np.interp(0.0, lo_pts[:, 0], lo_pts[:, 1]))
         # when the lips gather (the inner mouth narrows) they push forward and the
         # teeth sink into the shade behind them: an "oo" is a dark hole
-        width = float(np.linalg.norm(upper_lip[-1] - upper_lip[0]))
+        width = float(np.linalg.norm(lips.upper_lip[-1] - lips.upper_lip[0]))
         gather = 1.0 - _clamp((width / max(self.rest_width, 1e-3) - GATHER_FROM) / GATHER_OVER,
                               0.0, 1.0)
         # a wide opening shows the dark back, so its shade leans to the throat; shadows
@@ -448,13 +441,40 @@ class MouthPainter:
             lip_u=_f64(lip_up_uv[order, 0]), lip_v=_f64(lip_up_uv[order, 1]),
             band=max(BAND_MIN_PX, BAND_WIDTH * ppu),
             open_light=0.85 + 0.15 * _smoothstep_scalar(open_units / 0.12),
-            colours=colours, dim=dim, alpha=fade, grain_amp=float(TEXTURE_AMP),
+            colours=colours, dim=dim, alpha=lips.fade, grain_amp=float(TEXTURE_AMP),
             warm=WARM_SHADE, lower_dim=LOWER_DIM)
         # every field, colour and the blend into the frame: one compiled pass
         # without the GIL (avatar/render/mouth_compose.py)
-        paint_interior(image[y0:y1, x0:x1], mask, dist, _TEXTURE, frame)
+        paint_interior(image[lips.box], mask, dist, _TEXTURE, frame)
 
     # ------------------------------------------------------------------ helpers
+    def _opening(self, shape: tuple[int, ...], xy: np.ndarray,
+                 anchors: np.ndarray) -> LipOpening | None:
+        """The inner lips' opening beyond their rest gap in an image of `shape` (None: they
+        touch); the numpy reference shares it (benchkit/numpy_mouth.py)."""
+        upper_lip = xy[list(LIPS_UPPER_INNER)].astype(np.float64)
+        lower_lip = xy[list(LIPS_LOWER_INNER)].astype(np.float64)
+        rest = np.asarray(anchors, np.float64)[REST_LIPS]
+        rest_gap = np.linalg.norm(rest[len(LIPS_UPPER_INNER):] - rest[:len(LIPS_UPPER_INNER)],
+                                  axis=1)
+        opening = np.linalg.norm(lower_lip - upper_lip, axis=1) - np.maximum(self.rest_gap, rest_gap)
+        if opening.max() < MIN_OPENING_PX:
+            return None
+        fade = _clamp((opening.max() - MIN_OPENING_PX) / 3.0, 0.0, 1.0)
+        upper_s, lower_s = _chaikin(upper_lip), _chaikin(lower_lip)
+        outline = np.vstack([upper_s, lower_s[-2:0:-1]])
+        x0 = max(int(np.floor(outline[:, 0].min())) - 2, 0)
+        y0 = max(int(np.floor(outline[:, 1].min())) - 2, 0)
+        x1 = min(int(np.ceil(outline[:, 0].max())) + 3, shape[1])
+        y1 = min(int(np.ceil(outline[:, 1].max())) + 3, shape[0])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        off = np.array([x0, y0], np.float64)
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [_poly(outline, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
+        return LipOpening(upper_lip, upper_s, float(opening.max()), fade,
+                          (slice(y0, y1), slice(x0, x1)), off, mask)
+
     @staticmethod
     def _local(frame_pts: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(origin in ROI px, inverse 2x2 map px -> face units, px per unit) of posed frame

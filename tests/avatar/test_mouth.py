@@ -12,21 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 from avatar.render.mouth import LOWER_ANCHORS, UPPER_ANCHORS, MouthPalette
+from benchkit.motion_edits import varied
 
 LUMA = np.array([0.299, 0.587, 0.114])
-
-
-def _with(reference: np.ndarray, **values: float) -> np.ndarray:
-    motion = reference.copy()
-    for name, value in values.items():
-        col = column_index(name)
-        motion[col] = motion[col] + value if name in ("yaw", "pitch", "roll") else value
-    return motion
 
 
 @pytest.fixture(scope="module", params=[512, 256])
@@ -67,8 +59,8 @@ def _gaps(row: np.ndarray, min_depth: float = 6.0) -> list[tuple[int, float]]:
 def test_wide_open_mouth_shows_separate_teeth(renderer: PortraitRenderer) -> None:
     """Individual teeth: several soft dark gaps across the upper incisors, each spread
     over more than one pixel (at 256 too: shading, not 1 px lines)."""
-    motion = _with(renderer.reference, jawOpen=0.6, mouthUpperUpLeft=0.8,
-                   mouthUpperUpRight=0.8)  # the upper lip up: tall teeth to cross
+    motion = varied(renderer.reference, jawOpen=0.6, mouthUpperUpLeft=0.8,
+                    mouthUpperUpRight=0.8)  # the upper lip up: tall teeth to cross
     row = _teeth_row(renderer, motion)
     gaps = _gaps(row)
     assert len(gaps) >= 3, np.round(row).astype(int).tolist()
@@ -79,8 +71,8 @@ def test_wide_open_mouth_shows_separate_teeth(renderer: PortraitRenderer) -> Non
 
 def test_teeth_are_lit_but_not_paper_white(renderer: PortraitRenderer) -> None:
     """Real teeth are only a little brighter than the skin around the mouth."""
-    motion = _with(renderer.reference, jawOpen=0.6, mouthUpperUpLeft=0.8,
-                   mouthUpperUpRight=0.8)
+    motion = varied(renderer.reference, jawOpen=0.6, mouthUpperUpLeft=0.8,
+                    mouthUpperUpRight=0.8)
     row = _teeth_row(renderer, motion)
     skin = float(np.median(renderer.image[renderer.mesh.vertices[200, 1].astype(int),
                                           :].astype(np.float64) @ LUMA))
@@ -98,7 +90,7 @@ def test_closed_mouth_paints_nothing(renderer: PortraitRenderer) -> None:
 def test_upper_teeth_hold_still_and_lower_teeth_follow_the_jaw(
         renderer: PortraitRenderer) -> None:
     ref = renderer.reference
-    half, wide = _with(ref, jawOpen=0.3), _with(ref, jawOpen=0.6)
+    half, wide = varied(ref, jawOpen=0.3), varied(ref, jawOpen=0.6)
     a_half, a_wide = renderer.mouth_anchors(half), renderer.mouth_anchors(wide)
     # the upper arch belongs to the skull: a jaw drop does not move it
     assert np.allclose(a_half[UPPER_ANCHORS], a_wide[UPPER_ANCHORS], atol=1e-3)
@@ -108,15 +100,15 @@ def test_upper_teeth_hold_still_and_lower_teeth_follow_the_jaw(
     assert chin_drop > 0.05 * renderer.frame.iod
     assert teeth_drop == pytest.approx(chin_drop, rel=0.1)
     # a lip moving alone (no jaw) moves neither arch
-    lip = renderer.mouth_anchors(_with(half, mouthLowerDownLeft=0.6, mouthLowerDownRight=0.6))
+    lip = renderer.mouth_anchors(varied(half, mouthLowerDownLeft=0.6, mouthLowerDownRight=0.6))
     assert np.allclose(lip, a_half, atol=0.05 * renderer.frame.iod)
 
 
 def test_upper_teeth_turn_with_the_head(renderer: PortraitRenderer) -> None:
     """On a turn the front teeth move with the inner lips in front of them (a little
     less: they sit behind the lips), not against them."""
-    ref = _with(renderer.reference, jawOpen=0.4)
-    turned = _with(ref, yaw=15.0)
+    ref = varied(renderer.reference, jawOpen=0.4)
+    turned = varied(ref, yaw=15.0)
     before, after = (renderer.mouth_anchors(m)[UPPER_ANCHORS] for m in (ref, turned))
     lips = list(LIPS_UPPER_INNER)
     xy_before, xy_after = renderer.vertices(ref)[0], renderer.vertices(turned)[0]
@@ -141,7 +133,7 @@ def test_the_upper_teeth_edge_stays_put_in_the_picture(renderer: PortraitRendere
         return top + int(np.argmin(np.diff(column)))
 
     ref = renderer.reference
-    assert abs(edge_row(_with(ref, jawOpen=0.35)) - edge_row(_with(ref, jawOpen=0.65))) <= 1
+    assert abs(edge_row(varied(ref, jawOpen=0.35)) - edge_row(varied(ref, jawOpen=0.65))) <= 1
 
 
 def test_palette_of_a_black_and_white_photo_is_grey(default_portrait: Portrait) -> None:
@@ -181,8 +173,8 @@ def test_rounded_lips_never_close_the_corners_into_a_slit(renderer: PortraitRend
     rest_width = float(np.linalg.norm(rest[291] - rest[61]))
     for funnel in np.linspace(0.0, 1.0, 5):
         for pucker in np.linspace(0.0, 1.0, 5):
-            motion = _with(renderer.reference, jawOpen=jaw, mouthFunnel=float(funnel),
-                           mouthPucker=float(pucker))
+            motion = varied(renderer.reference, jawOpen=jaw, mouthFunnel=float(funnel),
+                            mouthPucker=float(pucker))
             xy, _ = renderer.vertices(motion)
             width = float(np.linalg.norm(xy[291] - xy[61])) / rest_width
             inner = float(np.linalg.norm(xy[308] - xy[78]))
@@ -219,8 +211,8 @@ def test_an_oo_is_a_dark_hole(renderer: PortraitRenderer) -> None:
         return float(frame[mask].mean())
 
     ref = renderer.reference
-    rounded = interior_luma(_with(ref, jawOpen=0.25, mouthFunnel=0.5, mouthPucker=0.6))
-    spread = interior_luma(_with(ref, jawOpen=0.25))
+    rounded = interior_luma(varied(ref, jawOpen=0.25, mouthFunnel=0.5, mouthPucker=0.6))
+    spread = interior_luma(varied(ref, jawOpen=0.25))
     assert rounded < 0.8 * spread
 
 
@@ -249,7 +241,7 @@ def test_soft_tissue_has_grain_fixed_to_the_head_and_teeth_stay_smooth(
     the same pose paints the same pixels (no shimmer from frame to frame)."""
     from avatar.render import mouth
 
-    motion = _with(renderer.reference, jawOpen=0.6)
+    motion = varied(renderer.reference, jawOpen=0.6)
     first, again = renderer.render(motion), renderer.render(motion)
     assert np.array_equal(first, again)
     saved = mouth.TEXTURE_AMP

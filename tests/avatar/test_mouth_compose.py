@@ -13,19 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.mouth_fields import interp, tooth
+from benchkit.motion_edits import varied
+from benchkit.mouth_calls import painted_calls
 from benchkit.numpy_mouth import paint_numpy
-
-
-def _with(reference: np.ndarray, **values: float) -> np.ndarray:
-    motion = reference.copy()
-    for name, value in values.items():
-        col = column_index(name)
-        motion[col] = motion[col] + value if name in ("yaw", "pitch", "roll") else value
-    return motion
 
 
 @pytest.fixture(scope="module", params=[512, 256])
@@ -34,36 +27,16 @@ def renderer(request: pytest.FixtureRequest, default_portrait: Portrait) -> Port
     return PortraitRenderer(portrait, request.param, layered=False)
 
 
-def _calls(renderer: PortraitRenderer, motions: list[np.ndarray]) -> list[tuple]:
-    """(frame before the mouth, xy, anchors, rounding) of each motion's mouth call."""
-    calls: list[tuple] = []
-    painter = renderer.mouth
-    paint = painter.paint
-
-    def keep(image: np.ndarray, xy: np.ndarray, anchors: np.ndarray,
-             rounding: float = 0.0) -> None:
-        calls.append((image.copy(), xy.copy(), np.array(anchors), rounding))
-        paint(image, xy, anchors, rounding)
-
-    painter.paint = keep  # type: ignore[method-assign]
-    try:
-        for motion in motions:
-            renderer.render(motion)
-    finally:
-        del painter.paint
-    return calls
-
-
 def test_pass_matches_the_numpy_fields_within_a_level(renderer: PortraitRenderer) -> None:
     ref = renderer.reference
-    motions = [_with(ref, jawOpen=jaw) for jaw in (0.05, 0.15, 0.3, 0.5, 0.8)]
-    motions += [_with(ref, jawOpen=0.5, yaw=20.0), _with(ref, jawOpen=0.4, pitch=-12.0),
-                _with(ref, jawOpen=0.4, roll=15.0),
-                _with(ref, jawOpen=0.3, mouthFunnel=0.6, mouthPucker=0.4),
-                _with(ref, jawOpen=0.3, mouthSmileLeft=0.7, mouthSmileRight=0.7,
-                      mouthUpperUpLeft=0.5, mouthUpperUpRight=0.5)]
+    motions = [varied(ref, jawOpen=jaw) for jaw in (0.05, 0.15, 0.3, 0.5, 0.8)]
+    motions += [varied(ref, jawOpen=0.5, yaw=20.0), varied(ref, jawOpen=0.4, pitch=-12.0),
+                varied(ref, jawOpen=0.4, roll=15.0),
+                varied(ref, jawOpen=0.3, mouthFunnel=0.6, mouthPucker=0.4),
+                varied(ref, jawOpen=0.3, mouthSmileLeft=0.7, mouthSmileRight=0.7,
+                       mouthUpperUpLeft=0.5, mouthUpperUpRight=0.5)]
     painted, exact, total = 0, 0, 0
-    for before, xy, anchors, rounding in _calls(renderer, motions):
+    for before, xy, anchors, rounding in painted_calls(renderer, motions):
         new, old = before.copy(), before.copy()
         renderer.mouth.paint(new, xy, anchors, rounding)
         paint_numpy(renderer.mouth, old, xy, anchors, rounding)

@@ -17,6 +17,7 @@ from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.expression import ACTUATORS
 from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
+from benchkit.motion_edits import varied
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,6 @@ def renderer(default_portrait: Portrait) -> PortraitRenderer:
     renderer = PortraitRenderer(default_portrait, size=512)
     renderer.wait_for_plate()  # frames compared across calls: the final plate throughout
     return renderer
-
-
-def _with(reference: np.ndarray, **values: float) -> np.ndarray:
-    motion = reference.copy()
-    for name, value in values.items():
-        col = column_index(name)
-        motion[col] = motion[col] + value if name in ("yaw", "pitch", "roll") else value
-    return motion
 
 
 def test_reference_motion_renders_the_portrait(renderer: PortraitRenderer,
@@ -45,7 +38,7 @@ def test_reference_motion_renders_the_portrait(renderer: PortraitRenderer,
 
 def test_render_256_from_a_512_portrait(default_portrait: Portrait) -> None:
     small = PortraitRenderer(default_portrait, size=256)
-    frame = small.render(_with(default_portrait.reference_motion, jawOpen=0.6))
+    frame = small.render(varied(default_portrait.reference_motion, jawOpen=0.6))
     assert frame.shape == (256, 256, 3) and frame.dtype == np.uint8
 
 
@@ -72,7 +65,7 @@ def test_head_turn_moves_the_head_but_not_the_background(
         renderer: PortraitRenderer, default_portrait: Portrait) -> None:
     """Yaw moves hair/hat pixels beside the face; the image corners stay identical."""
     still = renderer.render(default_portrait.reference_motion)
-    turned = renderer.render(_with(default_portrait.reference_motion, yaw=15.0))
+    turned = renderer.render(varied(default_portrait.reference_motion, yaw=15.0))
     diff = np.abs(turned.astype(np.int16) - still.astype(np.int16)).sum(axis=2)
     corners = [diff[:40, :40], diff[:40, -40:], diff[-40:, :40], diff[-40:, -40:]]
     assert max(float((c > 0).mean()) for c in corners) < 0.01
@@ -93,8 +86,8 @@ def test_actuators_cover_the_key_blendshapes() -> None:
 def test_jaw_open_shows_a_dark_mouth_with_teeth(renderer: PortraitRenderer,
                                                 default_portrait: Portrait) -> None:
     ref = default_portrait.reference_motion
-    xy, _ = renderer.vertices(_with(ref, jawOpen=0.7))
-    frame = renderer.render(_with(ref, jawOpen=0.7))
+    xy, _ = renderer.vertices(varied(ref, jawOpen=0.7))
+    frame = renderer.render(varied(ref, jawOpen=0.7))
     upper, lower = xy[LIPS_UPPER_INNER[5]], xy[LIPS_LOWER_INNER[5]]
     assert lower[1] - upper[1] > 0.25 * renderer.frame.iod  # the lips part
     column = frame[int(upper[1]) + 1:int(lower[1]) - 1, int(upper[0])].astype(int)
@@ -107,7 +100,7 @@ def test_blink_closes_the_upper_lid(renderer: PortraitRenderer,
                                     default_portrait: Portrait) -> None:
     ref = default_portrait.reference_motion
     open_xy, _ = renderer.vertices(ref)
-    shut_xy, _ = renderer.vertices(_with(ref, eyeBlinkLeft=1.0, eyeBlinkRight=1.0))
+    shut_xy, _ = renderer.vertices(varied(ref, eyeBlinkLeft=1.0, eyeBlinkRight=1.0))
     for upper, lower in ((159, 145), (386, 374)):
         assert open_xy[lower, 1] - open_xy[upper, 1] > 5
         assert shut_xy[lower, 1] - shut_xy[upper, 1] < 2
@@ -132,6 +125,6 @@ def test_a_neutral_face_stays_neutral_on_a_head_turn(renderer: PortraitRenderer,
                                                      default_portrait: Portrait,
                                                      axis: str) -> None:
     """The pose-aware inverse must not part the lips or close the eyes on a turn."""
-    turned = _with(default_portrait.reference_motion, **{axis: 15.0})
+    turned = varied(default_portrait.reference_motion, **{axis: 15.0})
     amps = renderer.amplitudes(turned)
     assert np.abs(amps).max() < 0.15, dict(zip(ACTUATORS, np.round(amps, 2), strict=True))
