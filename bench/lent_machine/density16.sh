@@ -9,11 +9,8 @@ set -u
 cd "$(dirname "$0")/../.."
 t0=$(date +%s)
 source bench/lent_machine/setup.sh
-nproc; lscpu | grep -E "Model name|Thread|Core|Socket|MHz" ; free -g | head -2
 $PY -c "import torch, numpy, numba, cv2, mediapipe, soxr, av; print(torch.__version__, numpy.__version__, numba.__version__, cv2.__version__, av.__file__)" || exit 2
-$PY -c "from avatar.render.raster import compile_now; compile_now(); print('compiled')" || exit 3
 $PY -c "from avatar.portrait import Portrait, default_portrait_path; print(Portrait.load(default_portrait_path()).name)" || exit 4
-echo "setup $(( $(date +%s) - t0 )) s"
 if [ -n "${SMALL:-}" ]; then A="2"; B="2"; C="3"; K=2; K6=3; S=6; else A="36 64"; B="64"; C="96"; K=4; K6=6; S=10; fi
 timeout 280 $PY bench/density.py --no-camera --sizes 512 --sessions $A --secs $S --faces-per-worker 0 $K --tag device16_512
 cp bench/results/density_device16_512.* $OUT/ ; echo "step1 $(( $(date +%s) - t0 )) s"

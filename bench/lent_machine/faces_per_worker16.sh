@@ -8,10 +8,6 @@ set -u
 cd "$(dirname "$0")/../.."
 t0=$(date +%s)
 source bench/lent_machine/setup.sh
-nproc; lscpu | grep -E "Model name" ; free -g | head -2
-$PY -c "from avatar.render.raster import compile_now; compile_now(); print('compiled')" || exit 3
-$PY -c "from avatar.render.mouth_compose import compile_now; compile_now(); print('mouth compiled')" 2>/dev/null || echo "mouth: compiled on first use"
-echo "setup $(( $(date +%s) - t0 )) s"
 if [ -n "${SMALL:-}" ]; then N="2"; KS="2"; P=2; PK=2; S=6; else N="${N:-48}"; KS="${KS:-2 3 4}"; P=16; PK=4; S=10; fi
 timeout 330 $PY bench/density.py --no-camera --sizes 512 --sessions $N --secs $S --faces-per-worker $KS --tag device16_k
 cp bench/results/density_device16_k.* $OUT/ ; echo "density $(( $(date +%s) - t0 )) s"

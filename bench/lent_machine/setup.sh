@@ -17,3 +17,8 @@ else
 fi
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 mkdir -p $OUT
+t0=${t0:-$(date +%s)}
+nproc; lscpu | grep -E "Model name|Thread|Core|Socket|MHz" ; free -g | head -2
+# the compiled loops once, before any session: no session pays for compiling
+$PY -c "from avatar.render.raster import compile_now as r; from avatar.render.mouth_compose import compile_now as m; r(); m(); print('compiled')" || exit 3
+echo "setup $(( $(date +%s) - t0 )) s"

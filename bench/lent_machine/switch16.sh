@@ -5,7 +5,6 @@
 set -u
 cd "$(dirname "$0")/../.."
 source bench/lent_machine/setup.sh
-$PY -c "from avatar.render.raster import compile_now; compile_now(); from avatar.render.mouth_compose import compile_now as m; m()" || exit 3
 N=${N:-48}; KS=${KS:-3 4}; S=${S:-10}
 for SW in "" 0.001; do
   tag=device16_switch${SW:-default}
