@@ -28,19 +28,12 @@ import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from avatar.motion import BLENDSHAPE_COLUMNS, EXPRESSION_SLICE, MOTION_DIM
 from avatar.render.expression import ACTUATORS
-
-try:  # np.linalg.solve's own gufunc, without its Python wrapper (a private name)
-    from numpy.linalg import _umath_linalg
-
-    _solve1: Any = _umath_linalg.solve1
-except (ImportError, AttributeError):  # a numpy that moved it: the public function
-    _solve1 = None
+from avatar.render.readout_kernel import predict_readout, solve_readout
 
 CALIBRATION_PATH = Path(__file__).parent.parent / "data" / "render_calibration.json"
 # motion column of each blendshape name
@@ -71,16 +64,6 @@ READOUT_NAMES: tuple[str, ...] = (
     "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
     "browInnerUp", "mouthPucker", "mouthFunnel",
 )
-
-
-def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`np.linalg.solve(a, b)` for one square system (b 1-D): the same LAPACK routine
-    (numpy's gufunc), without the wrapper's type checks and error state, a third
-    of its 13 us (eight solves a frame). `a` is symmetric positive
-    definite here (a damped Gauss-Newton system), never singular."""
-    if _solve1 is None:
-        return np.linalg.solve(a, b)
-    return _solve1(a, b, signature="dd->d")
 
 
 @dataclass
@@ -150,7 +133,8 @@ class ReadoutModel:
     renders of random mixes (fit_readout). It captures what per-actuator curves
     cannot: crosstalk (a jaw drop lowers the smile reading, a pucker cancels a
     smile) and saturation. Rendering inverts it per frame with a few damped
-    Gauss-Newton steps (numpy, ~0.2 ms), so commanded mixes read back as mixes.
+    Gauss-Newton steps, one compiled call that releases the GIL
+    (avatar/render/readout_kernel.py), so commanded mixes read back as mixes.
     """
 
     w1: np.ndarray  # (E, 8, H): an ensemble of E networks, averaged
@@ -162,37 +146,32 @@ class ReadoutModel:
     hi: np.ndarray  # (8,)
     gain: np.ndarray  # (8,) readable change per commanded change (<1: saturating shape)
     reach: np.ndarray  # (8,) highest reading seen in the fit (97th percentile)
-    #: the ensemble laid side by side: inputs x (E*H) and (E*H) x outputs / E
-    _w1_wide: np.ndarray = field(init=False, repr=False)
-    _b1_wide: np.ndarray = field(init=False, repr=False)
-    _w2_tall: np.ndarray = field(init=False, repr=False)
-    _b2_mean: np.ndarray = field(init=False, repr=False)
-    _w1_amps_t: np.ndarray = field(init=False, repr=False)
+    #: the ensemble as one wide network, in the order the kernel takes it: w1 as
+    #: inputs x (E*H), b1, w2 as outputs x (E*H) / E, b2's mean, and `scale`
+    _weights: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] = field(
+        init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Lay the ensemble's E networks side by side as one wide network, once.
-
-        Why: `predict` runs 8-9 times a frame (the Gauss-Newton steps), and as
-        three einsums over small arrays it cost about 0.4 ms a call, mostly
-        numpy's per-call overhead; as plain matrix products on the wide network
-        (the mean over the ensemble folded into the output weights) it is the
-        same arithmetic in a fraction of the time."""
+        """Lay the ensemble's E networks side by side as one wide network, once
+        (the mean over the ensemble folded into the output weights): the same
+        arithmetic as E networks averaged, as C-contiguous float64 arrays, the
+        types the compiled kernel (readout_kernel.py) was compiled for."""
         ensembles, inputs, hidden = self.w1.shape
-        self._w1_wide = np.ascontiguousarray(
-            self.w1.transpose(1, 0, 2).reshape(inputs, ensembles * hidden))
-        self._b1_wide = self.b1.reshape(ensembles * hidden)
-        self._w2_tall = self.w2.reshape(ensembles * hidden, -1) / ensembles
-        self._b2_mean = self.b2.mean(axis=0)
-        # the Jacobian's right factor, a view as `predict` sliced it each call
-        self._w1_amps_t = self._w1_wide[:len(self.scale)].T
 
-    def _pose_inputs(self, pose: np.ndarray | None) -> np.ndarray | None:
-        """The network's pose inputs (None for a model without them): one frame's
-        Gauss-Newton steps share them, so `solve` makes them once."""
-        extra = self._w1_wide.shape[0] - len(self.scale)
+        def c64(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a, np.float64)
+        self._weights = (
+            c64(self.w1.transpose(1, 0, 2).reshape(inputs, ensembles * hidden)),
+            c64(self.b1.reshape(ensembles * hidden)),
+            c64(self.w2.transpose(2, 0, 1).reshape(-1, ensembles * hidden) / ensembles),
+            c64(self.b2.mean(axis=0)), c64(self.scale))
+
+    def _pose_inputs(self, pose: np.ndarray | None) -> np.ndarray:
+        """The network's pose inputs (empty for a model fitted without them)."""
+        extra = self._weights[0].shape[0] - len(self.scale)
         if extra <= 0:
-            return None
-        p = np.zeros(extra) if pose is None else pose / POSE_SCALE_DEG
+            return np.zeros(0)
+        p = np.zeros(extra) if pose is None else np.asarray(pose, np.float64) / POSE_SCALE_DEG
         return np.clip(p, -1.5, 1.5)
 
     def predict(self, amps: np.ndarray,
@@ -202,19 +181,8 @@ class ReadoutModel:
         `pose` is the commanded head-pose change (yaw, pitch, roll, degrees) for
         models fitted with pose inputs (a turned face reads its far side lower).
         """
-        return self._predict(amps, self._pose_inputs(pose))
-
-    def _predict(self, amps: np.ndarray,
-                 pose_inputs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """`predict` with the pose inputs made (`_pose_inputs`)."""
-        x = amps / self.scale
-        if pose_inputs is not None:
-            x = np.concatenate([x, pose_inputs])
-        h = np.tanh(x @ self._w1_wide + self._b1_wide)  # (E*H,)
-        out = h @ self._w2_tall + self._b2_mean
-        # d out_o / d x_i = mean_e sum_h w2[e,h,o] (1 - h^2) w1[e,i,h], amps only
-        jac = (self._w2_tall * (1.0 - h * h)[:, None]).T @ self._w1_amps_t
-        return out, jac / self.scale
+        return predict_readout(*self._weights, np.ascontiguousarray(amps, np.float64),
+                               self._pose_inputs(pose))
 
     def solve(self, target: np.ndarray, start: np.ndarray, iters: int = 8,
               prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None,
@@ -227,18 +195,10 @@ class ReadoutModel:
         the upper amplitude box for this frame.
         """
         hi = self.hi if hi is None else np.minimum(hi, self.hi)
-        lo = self.lo
-        start = np.clip(start, lo, hi)
-        amps = start.copy()
-        damping = (prior + 1e-3) * np.eye(len(amps))
-        pose_inputs = self._pose_inputs(pose)
-        for _ in range(iters):
-            out, jac = self._predict(amps, pose_inputs)
-            rhs = jac.T @ (target - out) - prior * (amps - start)
-            step = _solve(jac.T @ jac + damping, rhs)
-            # np.clip's arithmetic, without its per-call overhead
-            amps = np.minimum(np.maximum(amps + step, lo), hi)
-        return amps
+        return solve_readout(*self._weights, np.ascontiguousarray(self.lo, np.float64),
+                             np.ascontiguousarray(hi, np.float64), self._pose_inputs(pose),
+                             np.ascontiguousarray(target, np.float64),
+                             np.ascontiguousarray(start, np.float64), int(iters), float(prior))
 
     def to_json(self) -> dict:
         return {k: np.round(getattr(self, k), 5).tolist()

@@ -1,6 +1,7 @@
 """The calibration's per-frame fast paths give the same numbers as the array calls
-they replace (issue 48): curves read as floats, the Gauss-Newton inverse without
-np.linalg.solve's and np.clip's wrappers."""
+they replace (issue 48): curves read as floats, bit for bit; the Gauss-Newton
+inverse, now one compiled call (avatar/render/readout_kernel.py), to rounding
+(its sums run in another order: tests/avatar/test_readout_kernel.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from avatar.render.calibration import (
     ReadoutModel,
     load_calibration,
 )
+from benchkit.numpy_readout import predict_numpy
 
 
 def _curves() -> list[Curve]:
@@ -41,14 +43,14 @@ def _reference_solve(model: ReadoutModel, target: np.ndarray, start: np.ndarray,
     amps = start.copy()
     eye = np.eye(len(amps))
     for _ in range(8):
-        out, jac = model.predict(amps, pose)
+        out, jac = predict_numpy(model, amps, pose)
         rhs = jac.T @ (target - out) - PRIOR_WEIGHT * (amps - start)
         step = np.linalg.solve(jac.T @ jac + (PRIOR_WEIGHT + 1e-3) * eye, rhs)
         amps = np.clip(amps + step, model.lo, hi)
     return amps
 
 
-def test_readout_solve_is_the_numpy_linalg_inverse_bit_for_bit() -> None:
+def test_readout_solve_is_the_numpy_linalg_inverse_to_rounding() -> None:
     model = load_calibration().readout
     assert model is not None
     rng = np.random.default_rng(7)
@@ -58,4 +60,5 @@ def test_readout_solve_is_the_numpy_linalg_inverse_bit_for_bit() -> None:
         pose = rng.uniform(-25.0, 25.0, 3)
         hi = model.hi * rng.uniform(0.3, 1.2, 8)
         ours = model.solve(target, start, pose=pose, hi=hi)
-        np.testing.assert_array_equal(ours, _reference_solve(model, target, start, pose, hi))
+        np.testing.assert_allclose(ours, _reference_solve(model, target, start, pose, hi),
+                                   rtol=0.0, atol=1e-9)
