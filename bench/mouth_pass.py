@@ -27,15 +27,10 @@ Prints ONE JSON object (the summary) as the last stdout line.
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,29 +39,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import cv2
 import numpy as np
-from numba import njit
 
+from benchkit.bench_args import compile_secs, tagged_parser, write_results
 from benchkit.mouth_calls import MouthCall, painted_calls
-from benchkit.paths import CACHE, RESULTS
-
-REPLY = ("Sure, I can help with that. The museum opens at nine in the morning and "
-         "closes at five, and on Thursdays it stays open until eight.")
-
-
-def reply_motion() -> np.ndarray:
-    """The motion the shipped generator makes for a spoken reply (piper voice)."""
-    import torch
-
-    from avatar.corpus.speech import SpeechSynth, Voice
-    from avatar.generator.streaming import StreamingGenerator
-    from avatar.portrait import Portrait
-    from benchkit.mouth_realism import speaking_motion
-
-    torch.set_num_threads(1)
-    engine = StreamingGenerator.from_checkpoint(Portrait.default(256).reference_motion,
-                                                None, seed=0)
-    audio = SpeechSynth().say(REPLY, Voice(id="piper:joe", engine="piper")).audio
-    return speaking_motion(engine, audio)
+from benchkit.spoken_reply import REPLY, reply_motion
+from benchkit.threads import spinning, thread_ratio
 
 
 def quality(painter: Any, calls: list[MouthCall]) -> dict[str, Any]:
@@ -160,41 +137,6 @@ def opened(painter: Any, calls: list[MouthCall]) -> list[MouthCall]:
     return kept
 
 
-def thread_ratio(sessions: list[Callable[[], None]], rounds: int = 9) -> float:
-    """Two threads running two sessions' work at once, over one thread running the
-    longer of the two alone: the median over `rounds` rounds, each timing the three
-    back to back (the machine is shared; neighbouring timings see the same load)."""
-    def wall(jobs: list[Callable[[], None]]) -> float:
-        threads = [threading.Thread(target=job) for job in jobs]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return time.perf_counter() - t0
-
-    ratios = []
-    for _ in range(rounds):
-        one = max(wall([sessions[0]]), wall([sessions[1]]))
-        ratios.append(wall(sessions[:2]) / one)
-    return float(np.median(ratios))
-
-
-@njit(nogil=True, cache=True)
-def _spin(n: int) -> float:
-    """Busy arithmetic without the GIL: what two free cores give (the machine is shared)."""
-    acc = 0.0
-    for i in range(n):
-        acc += math.sqrt(i + acc * 1e-9)
-    return acc
-
-
-def spinning(n: int = 20_000_000) -> Callable[[], None]:
-    """A GIL-free job for `thread_ratio`: its ratio is the best this machine's load allows."""
-    _spin(10)
-    return lambda: _spin(n)  # type: ignore[return-value]
-
-
 def painting(paint: Callable[..., None], painter: Any,
              calls: list[MouthCall]) -> Callable[[], None]:
     """One session's mouths painted with `paint` (`MouthPainter.paint` or `paint_numpy`)."""
@@ -215,30 +157,20 @@ def replaying_pass(painter: Any, calls: list[MouthCall]) -> Callable[[], None]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--tag", default="kernel")
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--portrait-cache", type=Path, default=CACHE / "portraits")
+    parser = tagged_parser(__doc__, tag="kernel")
     args = parser.parse_args()
-    from avatar.portrait import Portrait
-    from avatar.render import PortraitRenderer
     from avatar.render.mouth import MouthPainter
     from avatar.render.mouth_compose import compile_now
     from benchkit.numpy_mouth import paint_numpy
-    from benchkit.portraits import PORTRAIT_SOURCES, fetch_portraits
+    from benchkit.portraits import bench_renderers
 
     cv2.setNumThreads(1)
-    t0 = time.perf_counter()
-    compile_now()
-    compile_s = time.perf_counter() - t0
+    compile_s = compile_secs(compile_now)
     load_start = os.getloadavg()
     motion = reply_motion()
-    paths = fetch_portraits(args.portrait_cache)
     per_portrait: dict[str, Any] = {}
     sessions: list[tuple[Any, list[MouthCall]]] = []
-    for name in PORTRAIT_SOURCES:
-        renderer = PortraitRenderer(Portrait.load(paths[name], 512), 512)
-        renderer.wait_for_plate()
+    for name, renderer in bench_renderers(args.portrait_cache):
         calls = painted_calls(renderer, motion)
         per_portrait[name] = quality(renderer.mouth, calls)
         print(name, per_portrait[name], file=sys.stderr, flush=True)
@@ -271,13 +203,9 @@ def main() -> int:
         "two_threads_over_one_pass_alone": round(threads["pass"], 2),
         "two_threads_over_one_gil_free_spin": round(threads["gil_free_spin"], 2),
     }
-    full = {"tag": args.tag, "definitions": (__doc__ or "").strip(), "reply": REPLY,
-            "first_compile_or_cache_load_s": round(compile_s, 2),
-            "summary": summary, "portraits": per_portrait,
-            "load_start": load_start, "load_end": os.getloadavg(), "cpus": os.cpu_count()}
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"mouth_pass_{args.tag}.json").write_text(json.dumps(full, indent=2))
-    print(json.dumps(summary))
+    write_results(args, "mouth_pass", __doc__, summary, reply=REPLY,
+                  first_compile_or_cache_load_s=round(compile_s, 2), portraits=per_portrait,
+                  load_start=load_start, load_end=os.getloadavg())
     return 0
 
 

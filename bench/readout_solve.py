@@ -29,13 +29,10 @@ Prints ONE JSON object (the summary) as the last stdout line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,28 +41,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from benchkit.paths import CACHE, RESULTS
-
-REPLY = ("Sure, I can help with that. The museum opens at nine in the morning and "
-         "closes at five, and on Thursdays it stays open until eight.")
+from benchkit.bench_args import compile_secs, tagged_parser, write_results
+from benchkit.spoken_reply import REPLY, reply_motion
 
 Solve = tuple[Any, dict[str, Any]]  # the model, solve's arguments
-
-
-def reply_motion() -> np.ndarray:
-    """The motion the shipped generator makes for a spoken reply (piper voice)."""
-    import torch
-
-    from avatar.corpus.speech import SpeechSynth, Voice
-    from avatar.generator.streaming import StreamingGenerator
-    from avatar.portrait import Portrait
-    from benchkit.mouth_realism import speaking_motion
-
-    torch.set_num_threads(1)
-    engine = StreamingGenerator.from_checkpoint(Portrait.default(256).reference_motion,
-                                                None, seed=0)
-    audio = SpeechSynth().say(REPLY, Voice(id="piper:joe", engine="piper")).audio
-    return speaking_motion(engine, audio)
 
 
 def psnr(new: np.ndarray, old: np.ndarray) -> float:
@@ -172,29 +151,19 @@ def amplitudes_of(renderer: Any, motion: np.ndarray, numpy_path: bool,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--tag", default="kernel")
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--portrait-cache", type=Path, default=CACHE / "portraits")
+    parser = tagged_parser(__doc__, tag="kernel")
     args = parser.parse_args()
-    from avatar.portrait import Portrait
-    from avatar.render import PortraitRenderer
     from avatar.render.readout_kernel import compile_now, solve_readout
     from benchkit.numpy_readout import numpy_readout, solve_numpy, wide
-    from benchkit.portraits import PORTRAIT_SOURCES, fetch_portraits
+    from benchkit.portraits import bench_renderers
     from benchkit.threads import spinning, thread_ratio
 
-    t0 = time.perf_counter()
-    compile_now()
-    compile_s = time.perf_counter() - t0
+    compile_s = compile_secs(compile_now)
     load_start = os.getloadavg()
     motion = reply_motion()
-    paths = fetch_portraits(args.portrait_cache)
     per_portrait: dict[str, Any] = {}
     sessions: list[tuple[Any, list[Solve]]] = []
-    for name in PORTRAIT_SOURCES:
-        renderer = PortraitRenderer(Portrait.load(paths[name], 512), 512)
-        renderer.wait_for_plate()
+    for name, renderer in bench_renderers(args.portrait_cache):
         per_portrait[name], solves = compare(renderer, motion)
         print(name, per_portrait[name], file=sys.stderr, flush=True)
         sessions.append((renderer, solves))
@@ -238,12 +207,8 @@ def main() -> int:
         "load_start": [round(x, 2) for x in load_start],
         "load_end": [round(x, 2) for x in os.getloadavg()],
     }
-    full = {"tag": args.tag, "definitions": (__doc__ or "").strip(), "reply": REPLY,
-            "first_compile_or_cache_load_s": round(compile_s, 2), "summary": summary,
-            "portraits": per_portrait, "cpus": os.cpu_count()}
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"readout_solve_{args.tag}.json").write_text(json.dumps(full, indent=2))
-    print(json.dumps(summary))
+    write_results(args, "readout_solve", __doc__, summary, reply=REPLY,
+                  first_compile_or_cache_load_s=round(compile_s, 2), portraits=per_portrait)
     return 0
 
 

@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from benchkit.paths import ROOT
 
@@ -228,3 +229,16 @@ def fetch_portraits(cache_dir: Path = DEFAULT_CACHE,
 def fetch_error_examples(cache_dir: Path = DEFAULT_CACHE) -> dict[str, Path]:
     """{name: image path} of ERROR_EXAMPLES (photos Portrait.load must refuse)."""
     return {n: fetch_one(n, s, Path(cache_dir)) for n, s in ERROR_EXAMPLES.items()}
+
+
+def bench_renderers(cache_dir: Path = DEFAULT_CACHE,
+                    size: Literal[256, 512] = 512) -> Iterator[tuple[str, Any]]:
+    """(name, `PortraitRenderer` with its plate ready) for each bench portrait, in order:
+    what the benches that draw every portrait both ways start from."""
+    from avatar.portrait import Portrait
+    from avatar.render import PortraitRenderer
+
+    for name, path in fetch_portraits(cache_dir).items():
+        renderer = PortraitRenderer(Portrait.load(path, size), size)
+        renderer.wait_for_plate()
+        yield name, renderer

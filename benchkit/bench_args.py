@@ -1,0 +1,46 @@
+"""What the figure benches that draw every bench portrait both ways share: their
+command line (a tag, the results folder, the portraits' cache) and the compile
+time of the kernel they measure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchkit.paths import CACHE, RESULTS
+
+
+def tagged_parser(doc: str | None, tag: str) -> argparse.ArgumentParser:
+    """A parser described by the first line of `doc`, with `--tag` (default `tag`),
+    `--results` and `--portrait-cache`."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--tag", default=tag)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--portrait-cache", type=Path, default=CACHE / "portraits")
+    return parser
+
+
+def compile_secs(compile_now: Callable[[], None]) -> float:
+    """Seconds `compile_now` took (a fresh machine compiles; a warm cache loads)."""
+    t0 = time.perf_counter()
+    compile_now()
+    return time.perf_counter() - t0
+
+
+def write_results(args: argparse.Namespace, bench: str, doc: str | None,
+                  summary: dict[str, Any], **more: Any) -> None:
+    """`<results>/<bench>_<tag>.json`: the tag, the bench's definitions (its docstring),
+    `more`, the summary and the machine's cores; then the summary on stdout (last line)."""
+    full = {"tag": args.tag, "definitions": (doc or "").strip(), **more, "summary": summary,
+            "cpus": os.cpu_count()}
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"{bench}_{args.tag}.json").write_text(json.dumps(full, indent=2))
+    print(json.dumps(summary))
+
+
+__all__ = ["compile_secs", "tagged_parser", "write_results"]
