@@ -57,7 +57,7 @@ from benchkit.placement import add_placement_arguments, placement_from
 from benchkit.stats import percentile
 from benchkit.voice import QUESTIONS
 
-#: the node's counters that say what its quality governor saw
+#: the face service's counters that say what its quality governor saw
 GOVERNOR_KEYS = ("quality_level", "busy_percent", "asked_busy_percent", "late_frames",
                  "frames_sent", "quality_changes")
 PHASES = (("quiet", 0), ("hog_1_core", 1), ("hog_2_cores", 2), ("quiet_after", 0))

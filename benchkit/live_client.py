@@ -201,7 +201,7 @@ class SessionLog:
         return next((a for a in self.audio[start:] if a.loud and a.at > after), None)
 
     def avatar_stats(self) -> dict[str, Any] | None:
-        """The last `metrics` event of kind "avatar" (the node's counters)."""
+        """The last `metrics` event of kind "avatar" (the face service's counters)."""
         for _, event in reversed(self.events):
             if getattr(event, "type", "") == "metrics" and getattr(event, "kind", "") == "avatar":
                 return dict(event.values or {})
@@ -209,7 +209,7 @@ class SessionLog:
 
     def avatar_trace(self, keys: tuple[str, ...]) -> list[tuple[float, dict[str, Any]]]:
         """(arrival, the named counters) of every `metrics` event of kind "avatar": what
-        the node's quality governor saw (busy share, late frames, level) over time."""
+        the face service's quality governor saw (busy share, late frames, level) over time."""
         return [(at, {key: (event.values or {}).get(key) for key in keys})
                 for at, event in self.events
                 if getattr(event, "type", "") == "metrics" and getattr(event, "kind", "") == "avatar"]

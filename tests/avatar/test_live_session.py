@@ -136,7 +136,7 @@ def test_listening_motion_differs_from_idle(
     model_only = run_blocks(make_session(default_portrait, student, listening_cues=False),
                             blocks, user16)
     session = make_session(default_portrait, student)
-    session.set_user_speaking(True)  # what the node does at VAD user-speech start
+    session.set_user_speaking(True)  # what the face service does at VAD user-speech start
     listening = run_blocks(session, blocks, user16)
     session.set_user_speaking(False)
     after = run_blocks(session, 5)

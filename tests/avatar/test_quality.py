@@ -2,7 +2,7 @@
 
 The samples are what a node reports (worker wall time per frame, late frames),
 written out on a synthetic clock, so each decision is checked exactly and
-independently of this machine's speed. The node that feeds them for real is
+independently of this machine's speed. The face service that feeds them for real is
 tested end to end in tests/pipelines/test_e2e_adapt.py.
 """
 
