@@ -379,10 +379,8 @@ class AvatarForcingVideoService(AIService):
         """pipecat's update path: apply the delta, then act on what changed (the portrait,
         size and camera rate change while the video goes on: face_start.py). Keys that
         are no field of the face are logged, as pipecat's helper does, and not kept."""
-        unknown = set(delta.extra)
-        delta.extra = {}
-        self._warn_unhandled_updated_settings(unknown)
-        changed = await super()._update_settings(delta)
+        self._warn_unhandled_updated_settings(set(delta.extra))
+        changed = await super()._update_settings(replace(delta, extra={}))  # the frame's kept
         if changed:
             self.create_task(self._starter.apply_settings(set(changed)))
         return changed
