@@ -6,7 +6,7 @@ so each stall of the pipeline (a reply's first tokens, the face starting, Python
 garbage collection) delayed the voice and then sent it in a burst. Here one thread
 per audio track waits on the monotonic clock, takes the next packet from the
 track (`MediaClockAudioTrack.next_packet`: Opus encoded at the track's rate),
-builds its SRTP datagram on an `RtpAudioLink` PREPARE_SECS ahead, and writes it
+builds its SRTP datagram on an `RtpLink` PREPARE_SECS ahead, and writes it
 straight to the peer's socket at its time. The loop only
 queues PCM and receives the writers' releases and the images' marks. The track
 lets its writer run PACER_LEAD_SECS ahead, so a stall of the loop that long does
@@ -26,7 +26,7 @@ from typing import Protocol
 from av import AudioFrame, Packet
 from loguru import logger
 
-from pipelines.wire.webrtc_rtp_link import LinkLost, RtpAudioLink
+from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
 
 #: each packet is built this long before its time, so that at its time only the
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
@@ -52,7 +52,7 @@ class PacedTrack(Protocol):
 class AudioPacer(threading.Thread):
     """Sends one audio track's packets at their due time, off the event loop."""
 
-    def __init__(self, track: PacedTrack, link: RtpAudioLink,
+    def __init__(self, track: PacedTrack, link: RtpLink,
                  on_exit: Callable[[], None]) -> None:
         super().__init__(name="webrtc-audio-pacer", daemon=True)
         self.track = track

@@ -10,8 +10,9 @@ before any peer connects. From then on:
   peer connection (on connect, and again on a reconnect), ours are installed in
   their place (`replace_audio_track` / `replace_video_track` of that one
   connection are wrapped); the client writes to them as it wrote to its own;
-- the audio track is sent by its own pacer thread (wire/webrtc_audio_pacer.py)
-  once aiortc's sender first asks it for a packet, when the peer's path allows;
+- the audio and video tracks are each sent by a pacer thread of their own
+  (wire/webrtc_audio_pacer.py, webrtc_video_pacer.py) once aiortc's sender first
+  asks them for a packet, when the peer's path allows;
   an interruption reaching the output drops the audio queued in the track;
 - the audio receivers hand the visitor's voice on without aiortc's prefetch
   (wire/webrtc_audio_in.py);
@@ -42,8 +43,9 @@ from pipecat.transports.smallwebrtc.transport import (
 from avatar.live.video_codec import VideoRequest
 from pipelines.wire.frames import MediaTimedImageFrame
 from pipelines.wire.webrtc_audio_in import trim_audio_prefetch
-from pipelines.wire.webrtc_rtp_link import RtpAudioLink
-from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, MediaClockVideoTrack, TrackCounters
+from pipelines.wire.webrtc_rtp_link import RtpLink
+from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, TrackCounters
+from pipelines.wire.webrtc_video_track import MediaClockVideoTrack
 
 #: how far downstream of the service its output transport is looked for
 SEARCH_DEPTH = 16
@@ -119,7 +121,7 @@ class MediaClockOutput:
         if self.audio is not None:  # replaced on its sender: one pacer per SSRC
             self.audio.hand_over()
         audio = MediaClockAudioTrack(sample_rate, auto_silence, counters=self.counters)
-        audio.link_factory = lambda: self._audio_link(audio)
+        audio.link_factory = lambda: self._link_for(audio)
         self.audio = audio
         if self.video is not None:  # a reconnect: the video follows the new clock
             self.video.audio = self.audio
@@ -128,10 +130,14 @@ class MediaClockOutput:
     def _new_video(self) -> MediaClockVideoTrack:
         if self.audio is None:  # pipecat installs audio first; video-only outputs too
             self.audio = MediaClockAudioTrack(48_000, counters=self.counters)
-        self.video = MediaClockVideoTrack(self.audio, counters=self.counters)
-        return self.video
+        if self.video is not None:  # replaced on its sender: one pacer per SSRC
+            self.video.hand_over()
+        video = MediaClockVideoTrack(self.audio, counters=self.counters)
+        video.link_factory = lambda: self._link_for(video)
+        self.video = video
+        return video
 
-    def _audio_link(self, track: MediaClockAudioTrack) -> RtpAudioLink | None:
+    def _link_for(self, track: MediaClockAudioTrack | MediaClockVideoTrack) -> RtpLink | None:
         """A link to send `track` on from its pacer (None: aiortc sends it)."""
         connection = self.output._client._webrtc_connection
         try:
@@ -142,7 +148,7 @@ class MediaClockOutput:
             sender = transceiver.sender
             if sender is not None and sender.track is track:
                 codecs = getattr(transceiver, "_codecs", None) or [None]
-                return RtpAudioLink.attach(sender, codecs[0])
+                return RtpLink.attach(sender, codecs[0])
         return None
 
     def _video_transceiver(self) -> Any:

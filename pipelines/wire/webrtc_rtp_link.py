@@ -1,19 +1,23 @@
-"""One Opus stream's RTP, sent from any thread straight to the peer's UDP socket.
+"""One track's RTP (Opus or VP8), sent from any thread straight to the peer's UDP socket.
 
 Why: aiortc sends every RTP packet from the event loop (its sender awaits the
 track, packetizes, SRTP-protects and writes the datagram there), so whenever the
-pipeline keeps the loop busy the voice leaves late and then in a burst, and the
-browser's jitter buffer grows for the rest of the reply. `RtpAudioLink` lets the
-audio pacer (pipelines/wire/webrtc_audio_pacer.py) send the voice from its own
-thread instead: the same SSRC, payload type and header extensions as aiortc's
-sender for that track, SRTP with keys exported again from the same DTLS session
-into a session of its own, and the datagram written to a duplicate of the ICE
-pair's socket. aiortc's sender keeps sending the RTCP sender reports; the link
-updates the counters those reports read, so the RTP-to-wall-clock mapping a
-receiver syncs the video by stays true.
+pipeline keeps the loop busy the voice and the images leave late and then in a
+burst: the browser's jitter buffers grow, and it holds the voice back to the
+video's. `RtpLink` lets a pacer thread (pipelines/wire/webrtc_audio_pacer.py,
+webrtc_video_pacer.py) send instead: the same SSRC, payload type and header
+extensions as aiortc's sender for that track, SRTP with keys exported again from
+the same DTLS session into a session of its own, and the datagram written to a
+duplicate of the ICE pair's socket. aiortc's sender keeps sending the RTCP sender
+reports and answering NACKs; the link updates the counters and the packet history
+those read, so the RTP-to-wall-clock mapping a receiver syncs by stays true.
 
 Only a host or server-reflexive UDP pair is taken (a TURN relay wraps each
-datagram: `attach` returns None and aiortc sends as before).
+datagram: `attach` returns None and aiortc sends as before). A retransmission
+without RTX is protected by aiortc's own SRTP session, which guesses the rollover
+counter from 0: after 65,536 packets on one SSRC (about 4 minutes of 512 px video)
+such a retransmission would not decrypt; Chromium negotiates RTX for video, whose
+retransmissions go on their own SSRC through aiortc's session alone.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from typing import Any
 
 from aioice.ice import StunProtocol
 from aiortc import clock
+from aiortc.codecs import get_encoder
 from aiortc.rtp import RtpPacket
 from pylibsrtp import Policy, Session
 
-#: the RTP clock of Opus (RFC 7587), whatever rate it was encoded at
-OPUS_CLOCK = 48_000
+#: the codecs a link sends, and the RTP clock each is stamped on (RFC 7587, 7741)
+LINK_CLOCKS = {"audio/opus": 48_000, "video/vp8": 90_000}
 #: aiortc's sender keeps this many packets for retransmission (rtcrtpsender.py)
 RTP_HISTORY_SIZE = 128
 #: the ICE component that carries RTP (and RTCP, multiplexed)
@@ -49,13 +54,15 @@ class LinkLost(ConnectionError):
     """The path the link sent on is gone (DTLS closed, another ICE pair chosen)."""
 
 
-class RtpAudioLink:
-    """Sends Opus payloads as aiortc's sender for one audio track would."""
+class RtpLink:
+    """Sends one codec's payloads as aiortc's sender for one track would."""
 
-    def __init__(self, sender: Any, payload_type: int, srtp: Session, pair: Any) -> None:
+    def __init__(self, sender: Any, codec: Any, srtp: Session, pair: Any) -> None:
         self._sender = sender
         self._dtls = sender.transport
-        self._payload_type = payload_type
+        self.codec = codec
+        self._payload_type: int = codec.payloadType
+        self._clock: int = LINK_CLOCKS[codec.mimeType.lower()]
         self._srtp = srtp
         self._pair = pair
         self._connection = self._dtls.transport._connection
@@ -65,15 +72,15 @@ class RtpAudioLink:
         self._socket = socket.socket(fileno=fd)
         self._mid = sender._RTCRtpSender__mid
         self._extensions = self._dtls._rtp_header_extensions_map
-        self._sequence, self._timestamp_origin = _continue_after(sender)
+        self._sequence, self._timestamp_origin = _continue_after(sender, self._clock)
         self.dropped = 0  # datagrams the socket would not take (full)
 
     @classmethod
-    def attach(cls, sender: Any, codec: Any) -> RtpAudioLink | None:
+    def attach(cls, sender: Any, codec: Any) -> RtpLink | None:
         """A link for aiortc's `sender` (an RTCRtpSender whose negotiated `codec` is
-        Opus), or None when its transport is not one this link can send on."""
+        Opus or VP8), or None when its transport is not one this link can send on."""
         try:
-            if codec is None or codec.mimeType.lower() != "audio/opus":
+            if codec is None or codec.mimeType.lower() not in LINK_CLOCKS:
                 return None
             dtls = sender.transport
             if dtls.state != "connected":
@@ -81,20 +88,33 @@ class RtpAudioLink:
             pair = dtls.transport._connection._nominated.get(RTP_COMPONENT)
             if pair is None or type(pair.protocol) is not StunProtocol:
                 return None
-            return cls(sender, codec.payloadType, _tx_session(dtls), pair)
-        except (AttributeError, OSError, StopIteration, TypeError, ValueError):
+            return cls(sender, codec, _tx_session(dtls), pair)
+        except (AttributeError, KeyError, OSError, StopIteration, TypeError, ValueError):
             return None  # aiortc's internals changed, or the socket is gone
 
     def send(self, payload: bytes, pts: int, sample_rate: int) -> None:
-        """Send one Opus packet whose media time is `pts` samples at `sample_rate`."""
+        """Send one payload whose media time is `pts` samples at `sample_rate`."""
         self.write(self.build(payload, pts, sample_rate))
 
-    def build(self, payload: bytes, pts: int, sample_rate: int) -> RtpDatagram:
-        """The SRTP datagram of one Opus packet (media time `pts` samples at
-        `sample_rate`), ready for `write`; datagrams are written in the order built."""
-        timestamp = (self._timestamp_origin + pts * OPUS_CLOCK // sample_rate) & 0xFFFFFFFF
-        packet = RtpPacket(payload_type=self._payload_type, sequence_number=self._sequence,
-                           timestamp=timestamp, ssrc=self._sender._ssrc, payload=payload)
+    def sender_encoder(self) -> Any:
+        """aiortc's encoder object on the sender (made if it has none yet): its `pack`
+        packetizes a pre-encoded frame, and the receiver's bitrate estimate (REMB)
+        lands on it, so the link and aiortc share one picture id sequence."""
+        encoder = self._sender._RTCRtpSender__encoder
+        if encoder is None:
+            encoder = get_encoder(self.codec)
+            self._sender._RTCRtpSender__encoder = encoder
+        return encoder
+
+    def build(self, payload: bytes, pts: int, sample_rate: int,
+              marker: bool = False) -> RtpDatagram:
+        """The SRTP datagram of one payload (media time `pts` samples at
+        `sample_rate`; `marker` on the last packet of a video frame), ready for
+        `write`; datagrams are written in the order built."""
+        timestamp = (self._timestamp_origin + pts * self._clock // sample_rate) & 0xFFFFFFFF
+        packet = RtpPacket(payload_type=self._payload_type, marker=int(marker),
+                           sequence_number=self._sequence, timestamp=timestamp,
+                           ssrc=self._sender._ssrc, payload=payload)
         packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
         packet.extensions.mid = self._mid
         self._sequence = (self._sequence + 1) & 0xFFFF
@@ -138,7 +158,7 @@ def _tx_session(dtls: Any) -> Session:
     return Session(policy)
 
 
-def _continue_after(sender: Any) -> tuple[int, int]:
+def _continue_after(sender: Any, clock_rate: int) -> tuple[int, int]:
     """The sequence number and timestamp origin that continue what aiortc already sent
     on this SSRC (a track there before ours), so the receiver sees one stream."""
     history = [p for p in sender._RTCRtpSender__rtp_history.values() if p is not None]
@@ -147,4 +167,4 @@ def _continue_after(sender: Any) -> tuple[int, int]:
     ref = history[0].sequence_number
     last = max(history, key=lambda p: (p.sequence_number - ref + RTP_HISTORY_SIZE) & 0xFFFF)
     # the next packet (media time 0 of ours) 20 ms after the last one aiortc sent
-    return (last.sequence_number + 1) & 0xFFFF, (last.timestamp + OPUS_CLOCK // 50) & 0xFFFFFFFF
+    return (last.sequence_number + 1) & 0xFFFF, (last.timestamp + clock_rate // 50) & 0xFFFFFFFF

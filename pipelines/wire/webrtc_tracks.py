@@ -1,4 +1,4 @@
-"""WebRTC output tracks whose audio and video share one media clock.
+"""The WebRTC voice track, whose media time is the clock the video shares.
 
 Why: pipecat's SmallWebRTC tracks stamp audio by a sample counter and
 video by aiortc's `next_timestamp()`, +1/30 s per image whatever time the image
@@ -28,12 +28,8 @@ take). Silence whose time has passed while the sender was held up is not sent
 late: the media time jumps over it, as Opus DTX does. Speech is never dropped:
 late speech goes out at once, in order.
 
-Each distinct image is encoded once, and nothing is redrawn to fill a frame rate.
-An image that comes already encoded as VP8 (the face's worker process encodes it:
-avatar/live/video_codec.py) is only packetized here, as an `av.Packet`, when the
-peer negotiated VP8; otherwise aiortc's sender encodes the RGB image in its
-executor thread. The track asks for a keyframe when the receiver does (PLI/FIR,
-`request_keyframe`).
+The video track (wire/webrtc_video_track.py) is sent the same way, by a pacer
+thread of its own (wire/webrtc_video_pacer.py).
 """
 
 from __future__ import annotations
@@ -49,23 +45,18 @@ from dataclasses import dataclass
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, Packet, VideoFrame
+from av import AudioFrame, Packet
 
 from pipelines.wire.webrtc_audio_pacer import AudioPacer
 from pipelines.wire.webrtc_opus import OPUS_INPUT_RATES, ResampledOpus, opus_encoder
-from pipelines.wire.webrtc_rtp_link import RtpAudioLink
+from pipelines.wire.webrtc_rtp_link import RtpLink
 
 #: the audio is sent in packets of this length: one Opus frame each
 PACKET_SECS = 0.02
 #: pipecat's audio track takes audio in multiples of 10 ms
 CHUNK_SECS = 0.01
-#: the RTP clock rate of video (RFC 3551)
-VIDEO_CLOCK = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 #: a packet of silence this late (the event loop was busy) is skipped, not sent late
 SKIP_SILENCE_AFTER_SECS = 0.06
-#: an image this far behind the audio, with a newer one waiting, is dropped
-STALE_IMAGE_SECS = 0.12
 #: the rate aiortc's Opus encoder takes without resampling; from any other rate its
 #: resampler holds each packet back by one (measured on aiortc 1.16: the packet of
 #: media time t leaves with the input of t + 20 ms), and the video waits as long, so
@@ -91,7 +82,8 @@ class TrackCounters:
     images_released_without_audio: int = 0  # no audio followed within MARK_WAIT_PACKETS
     images_preencoded: int = 0  # sent as the face's own VP8 frames
     keyframes_requested: int = 0  # by the receiver (PLI/FIR)
-    pacer_starts: int = 0  # times the audio went to a pacer thread (off the loop)
+    audio_pacer_starts: int = 0  # times the audio went to a pacer thread (off the loop)
+    video_pacer_starts: int = 0  # times the video went to a pacer thread
 
 
 #: an image whose audio has not come after this many packets of silence is shown anyway
@@ -104,11 +96,16 @@ MarkCallback = Callable[[float], None]
 class _Mark:
     """A place in the audio queue where an image starts."""
 
-    __slots__ = ("on_start", "waited")
+    __slots__ = ("on_start", "threadsafe", "waited")
 
-    def __init__(self, on_start: MarkCallback) -> None:
+    def __init__(self, on_start: MarkCallback, threadsafe: bool) -> None:
         self.on_start = on_start
+        self.threadsafe = threadsafe  # may be called from the pacer's thread
         self.waited = 0  # packets of silence sent while it led the queue
+
+
+#: what `_take` owes: a call, its arguments, and whether any thread may make it
+_Owed = tuple[Callable[..., None], tuple[object, ...], bool]
 
 
 class MediaClockAudioTrack(MediaStreamTrack):
@@ -151,7 +148,7 @@ class MediaClockAudioTrack(MediaStreamTrack):
         self._opus: av.AudioCodecContext | ResampledOpus | None = (
             opus_encoder(sample_rate, PACKET_SECS) if sample_rate in OPUS_INPUT_RATES else None)
         #: builds the link an `AudioPacer` sends on (set by the fitting; None: aiortc sends)
-        self.link_factory: Callable[[], RtpAudioLink | None] | None = None
+        self.link_factory: Callable[[], RtpLink | None] | None = None
         self._pacer: AudioPacer | None = None
         self._pacer_exited = asyncio.Event()
 
@@ -199,11 +196,13 @@ class MediaClockAudioTrack(MediaStreamTrack):
         self._audio_added.set()
         return future
 
-    def mark(self, on_start: MarkCallback) -> None:
+    def mark(self, on_start: MarkCallback, threadsafe: bool = False) -> None:
         """Call `on_start(media_secs)` when the audio queued after this call starts
-        to go out (or, if none comes, after MARK_WAIT_PACKETS packets of silence)."""
+        to go out (or, if none comes, after MARK_WAIT_PACKETS packets of silence):
+        on the event loop, or, `threadsafe`, right where the audio is taken (the
+        pacer's thread: the video pacer then hears of its image without the loop)."""
         with self._lock:
-            self._queue.append(_Mark(on_start))
+            self._queue.append(_Mark(on_start, threadsafe))
 
     def clear(self) -> None:
         """Drop the queued audio (an interruption); its writers are released, and
@@ -310,7 +309,7 @@ class MediaClockAudioTrack(MediaStreamTrack):
         if self._origin is None:
             self._origin = time.monotonic()
         self._pacer = AudioPacer(self, link, on_exit=self._pacer_ended)
-        self.counters.pacer_starts += 1
+        self.counters.audio_pacer_starts += 1
         self._pacer.start()
 
     def _pacer_ended(self) -> None:
@@ -326,22 +325,24 @@ class MediaClockAudioTrack(MediaStreamTrack):
         self._lead_chunks = 0
         self._pacer_exited.set()
 
-    def _dispatch(self, calls: list[tuple[Callable[..., None], tuple[object, ...]]]) -> None:
-        """Run what `_take` owes the loop: at once on the loop, else handed to it."""
+    def _dispatch(self, calls: list[_Owed]) -> None:
+        """Run what `_take` owes: at once on the loop (or where it is thread-safe),
+        else handed to the loop."""
         if not calls:
             return
-        if self._pacer is None or threading.current_thread() is not self._pacer:
-            for call, args in calls:
+        on_loop = self._pacer is None or threading.current_thread() is not self._pacer
+        loop = self._loop
+        for call, args, threadsafe in calls:
+            if on_loop or threadsafe:
                 call(*args)
-        elif self._loop is not None and not self._loop.is_closed():
-            for call, args in calls:
-                self._loop.call_soon_threadsafe(call, *args)
+            elif loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(call, *args)
 
-    def _take(self, size: int) -> tuple[bytes, list[tuple[Callable[..., None], tuple[object, ...]]]]:
+    def _take(self, size: int) -> tuple[bytes, list[_Owed]]:
         """`size` bytes from the queue, padded with silence (called holding the lock),
         and the calls owed: writers released, marks passed with their media time."""
         parts: list[bytes] = []
-        calls: list[tuple[Callable[..., None], tuple[object, ...]]] = []
+        calls: list[_Owed] = []
         taken = 0
         while self._queue and taken < size:
             entry = self._queue.popleft()
@@ -349,7 +350,8 @@ class MediaClockAudioTrack(MediaStreamTrack):
                 if self._queued_chunks or entry.waited >= MARK_WAIT_PACKETS:
                     if not self._queued_chunks:
                         self.counters.images_released_without_audio += 1
-                    calls.append((entry.on_start, ((self._sent + taken // 2) / self.sample_rate,)))
+                    calls.append((entry.on_start, ((self._sent + taken // 2) / self.sample_rate,),
+                                  entry.threadsafe))
                     continue
                 entry.waited += 1  # its audio has not come yet: it waits at the head
                 self._queue.appendleft(entry)
@@ -364,7 +366,7 @@ class MediaClockAudioTrack(MediaStreamTrack):
             parts.append(entry)
             taken += len(entry)
         while self._releases and self._releases[0][0] <= self._taken_chunks:
-            calls.append((_settle, (self._releases.popleft()[1], True)))
+            calls.append((_settle, (self._releases.popleft()[1], True), False))
         if taken:
             self.counters.speech_packets += 1
         if taken < size:
@@ -375,108 +377,3 @@ class MediaClockAudioTrack(MediaStreamTrack):
 def _settle(future: asyncio.Future[bool], sent: bool) -> None:
     if not future.done():
         future.set_result(sent)
-
-
-@dataclass
-class _TimedImage:
-    rgb: np.ndarray  # (H, W, 3) uint8
-    media_secs: float
-    vp8: bytes | None = None  # the same image, encoded as the stream's next VP8 frame
-    keyframe: bool = False  # `vp8` is a keyframe
-
-
-class MediaClockVideoTrack(MediaStreamTrack):
-    """The face's images, each stamped with the media time of its own audio.
-
-    `add_image` is the way in for images queued in order with their audio (the
-    next audio written to `audio` is theirs). `add_video_frame` takes pipecat's
-    `OutputImageRawFrame`s that reach the transport another way (another
-    processor's images, pipecat's redraw loop): the same, with an exact repeat of
-    the last one dropped.
-    """
-
-    kind = "video"
-
-    def __init__(self, audio: MediaClockAudioTrack, counters: TrackCounters | None = None) -> None:
-        super().__init__()
-        self.audio = audio
-        self.counters = counters or audio.counters
-        self._images: asyncio.Queue[_TimedImage] = asyncio.Queue()
-        self._last_pts = -1
-        self._last_written: object | None = None
-        #: the stream is sent as the face's VP8 frames (from its first keyframe on)
-        self._packets = False
-        self._keyframe_wanted = False
-
-    def request_keyframe(self) -> None:
-        """The receiver asked for a keyframe (PLI/FIR): the next encoding is one."""
-        self._keyframe_wanted = True
-        self.counters.keyframes_requested += 1
-
-    def take_keyframe_request(self) -> bool:
-        """Whether the next image should be a keyframe (the request is then taken)."""
-        wanted, self._keyframe_wanted = self._keyframe_wanted, False
-        return wanted
-
-    def add_image(self, rgb: np.ndarray, vp8: bytes | None = None,
-                  keyframe: bool = False) -> None:
-        """Queue an RGB image (and its VP8 frame, if encoded already), shown when the
-        audio written next starts to play."""
-        self.counters.images_in += 1
-        self.audio.mark(lambda media_secs: self._images.put_nowait(
-            _TimedImage(rgb, media_secs, vp8, keyframe)))
-
-    def add_video_frame(self, frame: object) -> None:
-        """pipecat's `RawVideoTrack` interface: an `OutputImageRawFrame` (RGB)."""
-        if frame is self._last_written:  # pipecat's non-live output redraws its image
-            self.counters.images_repeated_dropped += 1
-            return
-        self._last_written = frame
-        image: bytes = frame.image  # type: ignore[attr-defined]
-        width, height = frame.size  # type: ignore[attr-defined]
-        self.add_image(np.frombuffer(image, np.uint8).reshape(height, width, 3))
-
-    async def recv(self) -> VideoFrame | Packet:
-        """The next image, once its audio is being sent, stamped on the media clock:
-        the face's own VP8 frame when it has one, else the RGB image to encode."""
-        if self.readyState != "live":
-            raise MediaStreamError
-        item = await self._next_image()
-        wait = self.audio.due(item.media_secs) + self.audio.encoder_delay_secs - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        pts = max(self._last_pts + 1, round(item.media_secs * VIDEO_CLOCK))
-        self._last_pts = pts
-        self.counters.images_sent += 1
-        if self._packets:
-            self.counters.images_preencoded += 1
-            assert item.vp8 is not None
-            packet = Packet(item.vp8)
-            packet.pts, packet.time_base = pts, VIDEO_TIME_BASE
-            return packet
-        frame = VideoFrame.from_ndarray(np.ascontiguousarray(item.rgb), format="rgb24")
-        frame.pts, frame.time_base = pts, VIDEO_TIME_BASE
-        return frame
-
-    async def _next_image(self) -> _TimedImage:
-        """The next image to send. Behind the audio, the newest (a dropped VP8 frame
-        breaks the stream's references, so a keyframe is asked for). The stream
-        switches to the face's VP8 frames at one of their keyframes (a decoder starts
-        afresh there) and then sends no raw image (aiortc's own encoder would not
-        share their state): one without a VP8 frame waits for the next keyframe."""
-        while True:
-            item = await self._images.get()
-            while not self._images.empty() and (
-                    self.audio.media_secs - item.media_secs > STALE_IMAGE_SECS):
-                item = self._images.get_nowait()
-                self.counters.images_stale_dropped += 1
-                self._keyframe_wanted = True
-            if item.vp8 is not None and item.keyframe:
-                self._packets = True
-            if self._packets and item.vp8 is None:  # not encoded (a frame planned before
-                self._keyframe_wanted = True         # the peer connected): skipped
-                continue
-            if not self._packets and item.vp8 is not None:
-                self._keyframe_wanted = True  # wait for the face's next keyframe
-                continue
-            return item

@@ -29,7 +29,7 @@ from pipecat.transports.smallwebrtc.transport import RawAudioTrack, SmallWebRTCT
 
 from pipelines.wire.webrtc_audio_in import AUDIO_IN_PREFETCH, trim_audio_prefetch
 from pipelines.wire.webrtc_output import MediaClockOutput
-from pipelines.wire.webrtc_rtp_link import RtpAudioLink
+from pipelines.wire.webrtc_rtp_link import RtpLink
 from pipelines.wire.webrtc_tracks import PACER_LEAD_SECS, PACKET_SECS, MediaClockAudioTrack
 
 RATE = 24_000
@@ -80,7 +80,7 @@ async def test_a_paced_track_sends_from_its_thread_at_real_time() -> None:
     pts = [p for p, _ in link.sent]
     assert pts == [i * round(RATE * PACKET_SECS) for i in range(len(pts))]  # contiguous
     assert 9 <= len(pts) <= 16  # 20 ms packets over ~0.25 s
-    assert track.counters.pacer_starts == 1
+    assert track.counters.audio_pacer_starts == 1
 
 
 async def test_the_pacer_keeps_sending_while_the_loop_is_blocked() -> None:
@@ -169,7 +169,7 @@ async def peers(track: MediaClockAudioTrack) -> tuple[RTCPeerConnection, RTCPeer
     """A sender with `track` (sent by its pacer) and a receiver, connected."""
     sender_pc, receiver_pc = RTCPeerConnection(), RTCPeerConnection()
     transceiver = sender_pc.addTransceiver(track, direction="sendonly")
-    track.link_factory = lambda: RtpAudioLink.attach(transceiver.sender, transceiver._codecs[0])
+    track.link_factory = lambda: RtpLink.attach(transceiver.sender, transceiver._codecs[0])
     frames: asyncio.Queue[Any] = asyncio.Queue()
 
     @receiver_pc.on("track")
@@ -197,7 +197,7 @@ async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer() -> None:
         deadline = time.monotonic() + 10
         while frames.qsize() < 5 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        assert track.paced_off_loop and track.counters.pacer_starts == 1
+        assert track.paced_off_loop and track.counters.audio_pacer_starts == 1
         track.add_audio_bytes(sine(400))
         sent_before = transceiver.sender._RTCRtpSender__packet_count
         time.sleep(0.2)  # noqa: ASYNC251  (the loop is blocked: the pacer still sends)

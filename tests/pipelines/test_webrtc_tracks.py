@@ -29,13 +29,8 @@ from pipecat.transports.smallwebrtc.transport import (
 from pipelines import AvatarForcingVideoService
 from pipelines.wire.frames import MediaTimedImageFrame
 from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
-from pipelines.wire.webrtc_tracks import (
-    MARK_WAIT_PACKETS,
-    PACKET_SECS,
-    VIDEO_CLOCK,
-    MediaClockAudioTrack,
-    MediaClockVideoTrack,
-)
+from pipelines.wire.webrtc_tracks import MARK_WAIT_PACKETS, PACKET_SECS, MediaClockAudioTrack
+from pipelines.wire.webrtc_video_track import VIDEO_CLOCK, MediaClockVideoTrack
 
 RATE = 24_000  # pipecat's default output rate: the track encodes Opus itself
 RAW_RATE = 44_100  # not an Opus input rate: raw frames for aiortc's encoder

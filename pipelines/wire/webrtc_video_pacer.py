@@ -1,0 +1,89 @@
+"""A thread that sends the face's VP8 frames at their time, whatever the loop does.
+
+Why: Chromium plays the voice no earlier than the video it is synced to, and the
+video's playout delay follows how unevenly its frames arrive. aiortc sends each
+frame's packets from the event loop (await the track, packetize, protect, write,
+one packet at a time), so every stall of the pipeline delayed the images, the
+browser's video delay grew, and the voice was heard later with it; the packets'
+Python was also the largest per-packet cost left on the loop. Here one thread per
+video track takes each image as its audio's pacer releases it
+(`MediaClockVideoTrack.wait_image`), packetizes the face's VP8 frame with aiortc's
+own packetizer (the sender's encoder object: one picture id sequence), builds the
+SRTP datagrams on an `RtpLink`, and writes them when the image's audio goes out.
+
+If the link breaks (the peer left, ICE picked another path) the thread ends and
+the track goes back to being sent by aiortc from the loop.
+"""
+
+from __future__ import annotations
+
+import fractions
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from av import Packet
+from loguru import logger
+
+from pipelines.wire.webrtc_rtp_link import LinkLost, RtpDatagram, RtpLink
+
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_video_track import MediaClockVideoTrack
+
+#: how long the thread waits for an image before it looks whether it should stop
+IDLE_POLL_SECS = 0.05
+#: the RTP clock rate of video (RFC 3551), on which a frame's pts is counted
+VIDEO_CLOCK = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+
+
+class VideoPacer(threading.Thread):
+    """Sends one video track's VP8 frames at their audio's time, off the event loop."""
+
+    def __init__(self, track: MediaClockVideoTrack, link: RtpLink,
+                 on_exit: Callable[[], None]) -> None:
+        super().__init__(name="webrtc-video-pacer", daemon=True)
+        self.track = track
+        self.link = link
+        self._on_exit = on_exit
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the thread to end (it ends within IDLE_POLL_SECS)."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Until stopped: take the next released image, build its datagrams, and
+        write them all at its time."""
+        track = self.track
+        try:
+            packer = self.link.sender_encoder()
+            while not self._stopping.is_set():
+                image = track.wait_image(IDLE_POLL_SECS)
+                if image is None or image.vp8 is None:
+                    continue
+                datagrams = self._datagrams(packer, image.vp8, track.stamp(image))
+                wait = track.due(image) - time.monotonic()
+                if wait > 0 and self._stopping.wait(wait):
+                    break
+                for datagram in datagrams:
+                    self.link.write(datagram)
+        except LinkLost as error:
+            logger.info(f"webrtc video pacer: the link is gone ({error}); aiortc sends again")
+        except Exception:  # a frame of ours must not end the session: the loop takes over
+            logger.exception("webrtc video pacer failed; aiortc sends again")
+        finally:
+            self.link.close()
+            self._on_exit()
+
+    def _datagrams(self, packer: object, vp8: bytes, pts: int) -> list[RtpDatagram]:
+        """One frame's datagrams: aiortc's VP8 payloads, the marker on the last."""
+        packet = Packet(vp8)
+        packet.pts = pts
+        packet.time_base = VIDEO_TIME_BASE
+        payloads, _ = packer.pack(packet)  # type: ignore[attr-defined]
+        last = len(payloads) - 1
+        return [self.link.build(payload, pts, VIDEO_CLOCK, marker=index == last)
+                for index, payload in enumerate(payloads)]
+
