@@ -21,15 +21,12 @@ import fractions
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from av import Packet
 from loguru import logger
 
 from pipelines.wire.webrtc_rtp_link import LinkLost, RtpDatagram, RtpLink
-
-if TYPE_CHECKING:
-    from pipelines.wire.webrtc_video_track import MediaClockVideoTrack
 
 #: how long the thread waits for an image before it looks whether it should stop
 IDLE_POLL_SECS = 0.05
@@ -38,10 +35,21 @@ VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
 
+class PacedVideoTrack(Protocol):
+    """What the pacer needs of a track (wire/webrtc_video_track.py's
+    MediaClockVideoTrack; its images carry `vp8`, the face's encoded frame)."""
+
+    def wait_image(self, timeout: float) -> Any: ...
+
+    def stamp(self, image: Any) -> int: ...
+
+    def due(self, image: Any) -> float: ...
+
+
 class VideoPacer(threading.Thread):
     """Sends one video track's VP8 frames at their audio's time, off the event loop."""
 
-    def __init__(self, track: MediaClockVideoTrack, link: RtpLink,
+    def __init__(self, track: PacedVideoTrack, link: RtpLink,
                  on_exit: Callable[[], None]) -> None:
         super().__init__(name="webrtc-video-pacer", daemon=True)
         self.track = track
