@@ -164,5 +164,11 @@ class ReplyQueue:
         """Reply audio queued and not yet output."""
         return len(self._out) / 2 / self.output_rate
 
+    @property
+    def playing(self) -> bool:
+        """A reply is being voiced: its audio waits in the queue, or the block taken
+        last carries some; not while paused (the face listens then)."""
+        return not self.paused and (len(self._out) > 0 or self._last_block is not None)
+
 
 __all__ = ["ReplyBlock", "ReplyQueue"]

@@ -315,6 +315,14 @@ class AvatarSession:
         with self._lock:
             return self._reply.pending_secs
 
+    @property
+    def reply_playing(self) -> bool:
+        """The avatar speaks: reply audio is queued or in the block planned last, and
+        the reply is not paused (the user spoke over it). The camera is analysed at
+        a lower rate then (pipelines/face/rate_gate.py `CameraGate`)."""
+        with self._lock:
+            return self._reply.playing
+
     # ---------------------------------------------------------------- generation
     def next_block(self) -> list[PlannedFrame]:
         """Generate the next 200 ms block: motion plus each frame's audio chunk."""

@@ -1,12 +1,15 @@
 """The user's camera, as a face session reads it: at most `camera_fps` frames a
-second, the newest waiting frame wins, analysed where the face runs.
+second (`camera_fps_while_speaking` while the avatar speaks), the newest waiting
+frame wins, analysed where the face runs.
 
 Frames come from any pipecat transport with `video_in_enabled`
 (`InputImageRawFrame` / `UserImageRawFrame`, raw pixels) or from our websocket
 (`UserCameraFrame`, JPEG). Each analysis is a job on the session's worker; its
 motion feeds the generator, so the face smiles back and meets the user's gaze.
 While the reply is thought up the camera waits: ASR, the LLM and TTS are on the
-critical path then, and the face changes little.
+critical path then, and the face changes little. While the reply plays the
+visitor mostly listens: their motion matters less, and a frame left out costs no
+landmarker time.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pipecat.frames.frames import InputImageRawFrame
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession
 from avatar.live.camera import raw_to_rgb
-from pipelines.face.rate_gate import RateGate
+from pipelines.face.rate_gate import CameraGate
 from pipelines.wire.frames import UserCameraFrame
 
 CameraFrame = UserCameraFrame | InputImageRawFrame
@@ -31,18 +34,20 @@ CameraFrame = UserCameraFrame | InputImageRawFrame
 class CameraInput:
     """Gates, queues and analyses one session's camera frames."""
 
-    def __init__(self, camera_fps: float, *, counters: dict[str, int],
+    def __init__(self, camera_fps: float, *, speaking_fps: float, counters: dict[str, int],
                  run_job: Callable[..., Awaitable[Any]],
                  start_task: Callable[[Coroutine[Any, Any, None]], object],
                  thinking: Callable[[], bool],
                  refused: Callable[[AvatarError], Awaitable[None]],
                  failed: Callable[[Exception], Awaitable[None]]) -> None:
-        """`run_job(fn, *args)`: runs a job on the session's worker; `start_task`: the
-        service's `create_task`; `thinking()`: the reply is being thought up (the
-        camera waits); `refused(error)`: a frame the face could not read (it is
-        dropped); `failed(error)`: the analysis itself broke (the landmarker): the
-        camera is off from then on, and the face goes on without it."""
-        self._gate = RateGate(camera_fps) if camera_fps > 0 else None
+        """`speaking_fps`: the rate while the avatar speaks (never above the rate set,
+        now or later); `run_job(fn, *args)`: runs a job on the session's worker;
+        `start_task`: the service's `create_task`; `thinking()`: the reply is being
+        thought up (the camera waits); `refused(error)`: a frame the face could not
+        read (it is dropped); `failed(error)`: the analysis itself broke (the
+        landmarker): the camera is off from then on, and the face goes on without it."""
+        self._speaking_fps = speaking_fps
+        self._gate = CameraGate(camera_fps, speaking_fps) if camera_fps > 0 else None
         self._rate = camera_fps
         self._counters = counters
         self._run_job = run_job
@@ -62,8 +67,9 @@ class CameraInput:
         self.on_motion: Callable[[np.ndarray | None], None] | None = None
 
     def set_rate(self, camera_fps: float) -> None:
-        """Analyse at most this many frames a second from now on (0: none)."""
-        self._gate = RateGate(camera_fps) if camera_fps > 0 else None
+        """Analyse at most this many frames a second from now on (0: none), and at most
+        `speaking_fps` of them while the avatar speaks."""
+        self._gate = CameraGate(camera_fps, self._speaking_fps) if camera_fps > 0 else None
         self._rate = camera_fps
 
     @property
@@ -73,7 +79,8 @@ class CameraInput:
 
     def offer(self, frame: CameraFrame) -> None:
         """A camera frame arrived: analyse it now, keep it as the newest waiting one,
-        or drop it (over the rate, or the reply is being thought up)."""
+        or drop it (over the rate, lower while the avatar speaks, or the reply is being
+        thought up)."""
         if self.stopped or self.session is None:
             return
         if self._thinking():
@@ -90,7 +97,11 @@ class CameraInput:
         self._start_task(self._analyse(frame))
 
     def _admit(self) -> bool:
-        if self._gate is None or not self._gate.admit(time.monotonic()):
+        """Whether the frame at hand is analysed (the session says whether the avatar
+        speaks: reply audio queued or planned, and not paused)."""
+        gate, session = self._gate, self.session
+        speaking = session is not None and session.reply_playing
+        if gate is None or not gate.admit(time.monotonic(), speaking=speaking):
             self._counters["camera_skipped"] += 1
             return False
         return True

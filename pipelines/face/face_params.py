@@ -19,6 +19,10 @@ class FacePacing:
     rebase_secs: float = 0.25
     #: camera frames analysed per second (0: camera ignored)
     camera_fps: float = 10.0
+    #: at most this many of them while the avatar speaks (its reply's audio plays): the
+    #: visitor mostly listens, so half the landmarker runs, and the full rate from the
+    #: reply's end; never below ~4 (a measurement stands for the face 0.3 s)
+    camera_fps_while_speaking: float = 5.0
     #: torch threads in this session's worker thread (OpenMP: per thread)
     threads: int = 1
     #: from the user's pause (VAD stop) or turn end, camera analysis pauses until the

@@ -58,6 +58,7 @@ class AvatarForcingSettings(ServiceSettings):
     lead_secs: float | NotGiven = field(default_factory=_not_given)
     rebase_secs: float | NotGiven = field(default_factory=_not_given)
     camera_fps: float | NotGiven = field(default_factory=_not_given)
+    camera_fps_while_speaking: float | NotGiven = field(default_factory=_not_given)
     threads: int | NotGiven = field(default_factory=_not_given)
     thinking_camera_pause_secs: float | NotGiven = field(default_factory=_not_given)
     thinking_frame_stride: int | NotGiven = field(default_factory=_not_given)

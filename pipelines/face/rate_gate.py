@@ -1,4 +1,5 @@
-"""Admit events at most `rate` a second, on a schedule that tolerates arrival jitter.
+"""Admit events at most `rate` a second, on a schedule that tolerates arrival jitter
+(`RateGate`), and the camera's rule built on it (`CameraGate`).
 
 A gate that requires `1 / rate` seconds since the last admitted event halves a
 sender that runs at exactly `rate`: a browser's 10 fps timer delivers frames
@@ -27,3 +28,22 @@ class RateGate:
             return False
         self._next = max(self._next + self.period, now + 0.75 * self.period)
         return True
+
+
+class CameraGate:
+    """The camera's admission rule: frames analysed at most `rate` a second, or at most
+    `speaking_rate` while the avatar speaks (its reply's audio plays: the visitor's
+    motion matters less then, and the landmarker's time goes to the other faces of
+    the machine). Each rate keeps its own schedule, so the full rate is back with the
+    first frame after the reply."""
+
+    def __init__(self, rate: float, speaking_rate: float) -> None:
+        """`rate` > 0; `speaking_rate` > 0 (above `rate`: the same rate while speaking)."""
+        self.rate = rate
+        self.speaking_rate = min(rate, speaking_rate)
+        self._listening = RateGate(rate)
+        self._speaking = RateGate(self.speaking_rate)
+
+    def admit(self, now: float, *, speaking: bool) -> bool:
+        """Whether a frame arriving at `now` (seconds, monotonic) is analysed."""
+        return (self._speaking if speaking else self._listening).admit(now)

@@ -139,7 +139,8 @@ class AvatarForcingVideoService(AIService):
         #: the reply's audio position, and the frames held behind it
         self._held = HeldFrames(self.push_frame, ReplyState())
         self._camera = CameraInput(
-            self._params.camera_fps, counters=self.counters, run_job=self._in_worker,
+            self._params.camera_fps, speaking_fps=self._params.camera_fps_while_speaking,
+            counters=self.counters, run_job=self._in_worker,
             start_task=self.create_task, thinking=self._reply.thinking,
             refused=self._camera_refused, failed=self._camera_failed)
         #: the block clock while the face runs (face_clock.py), with its task

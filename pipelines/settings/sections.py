@@ -290,6 +290,12 @@ class AvatarSettings(_Section):
         "their spacing from now).")
     camera_fps: float = Field(
         default=10.0, ge=0, description="Camera frames analysed per second (0: camera ignored).")
+    camera_fps_while_speaking: float = Field(
+        default=5.0, ge=4.0, description="Camera frames analysed per second, at most, while the "
+        "avatar speaks (its reply plays and the user has not spoken over it): the visitor "
+        "mostly listens then, and fewer landmarker runs leave the cores to more faces; the "
+        "full rate from the reply's end. At or above camera_fps: one rate throughout. At "
+        "least 4: a measurement stands for the visitor's face 0.3 s.")
     threads: int = Field(
         default=1, ge=1, le=256, description="torch threads in a session's worker thread.")
     thinking_camera_pause_secs: float = Field(
