@@ -5,9 +5,12 @@ face sessions run at once, each in its own process as the face worker pool runs
 them (the project's `AvatarSession` with a `LocalFace`: the real generator, the
 bundled portrait, the renderer, JPEG 80; torch and OpenCV on one thread each),
 each paced at 25 fps and speaking (a voiced tone with syllables, the jaw moving),
-with the visitor's camera analysed at the server's default rate (`[avatar]
-camera_fps`, 10 a second, the 320 px JPEGs the SDKs send of a real visitor's webcam
-clip, benchkit/face_inputs.py) unless `--no-camera`.
+with the visitor's camera unless `--no-camera`: the 320 px JPEGs the SDKs send of a
+real visitor's webcam clip (benchkit/face_inputs.py) offered at 10 a second, and
+analysed as the product's rule admits them (pipelines/face/rate_gate.py `CameraGate`
+at the `[avatar]` defaults: `camera_fps`, and `camera_fps_while_speaking` while the
+session's reply plays, which is all the time here). A tree from before that rule
+(`--against` an older revision) analyses every frame offered, as the product then did.
 
 Every session draws frame k at t0 + k / 25 s, or as soon as it can when it is
 late (a late frame is not skipped: a session that cannot keep up shows it as a
@@ -19,7 +22,11 @@ session drew >= 24 frames a second.
 
 `--against REV` runs every step twice, alternating, the sessions once with git
 revision REV's packages (a worktree in cache/face_cost_trees/) and once with this
-tree's: before and after in one run.
+tree's: before and after in one run. `--batch-steps off on` runs each
+multi-session worker variant both without and with its sessions' generator steps
+batched when they fall due together (`FaceWorkerPool(batch_steps=...)`,
+avatar/live/step_batcher.py), alternating; a batched step's JSON has the worker's
+batcher counters (`step_batches`: steps, alone, batches, batched_steps).
 
     .venv/bin/python bench/density.py [--sessions 1 2 3 4] [--sizes 512 256] [--secs 20]
 """
@@ -49,6 +56,7 @@ from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
 
 FPS = 25.0
+#: camera frames a second the visitor's client sends (the product's rule picks those analysed)
 CAMERA_FPS = 10.0
 #: a session "holds" 25 fps when it draws at least this many frames a second
 HELD_FPS = 24.0
@@ -74,6 +82,20 @@ def paced(draw: Callable[[], None], start_at: float, secs: float) -> list[int]:
         k += 1
 
 
+def camera_admission() -> Callable[[Any], bool]:
+    """The product's camera rule for one session: `admit(session)` for a frame arriving
+    now (`CameraGate` at the `[avatar]` defaults; speaking while the session's reply
+    plays). With a tree from before that rule, every frame offered is analysed."""
+    try:
+        from pipelines.face.rate_gate import CameraGate
+        from pipelines.settings import AvatarSettings
+    except ImportError:
+        return lambda session: True
+    defaults = AvatarSettings()
+    gate = CameraGate(defaults.camera_fps, defaults.camera_fps_while_speaking)
+    return lambda session: gate.admit(time.monotonic(), speaking=session.reply_playing)
+
+
 def worker(size: int, secs: float, camera: bool) -> int:
     """One session in this process: prime, say READY, wait for GO, draw paced frames,
     print RESULT with its counts."""
@@ -95,13 +117,17 @@ def worker(size: int, secs: float, camera: bool) -> int:
                             options=SessionOptions(size=size, jpeg_quality=80))
     session.push_avatar_audio(reply_tone(secs + 8.0), RATE)
     jpegs = camera_feed(raw=False).jpegs if camera else []
-    drawn = 0
+    admit = camera_admission()
+    drawn = analysed = 0
 
     def draw_one() -> None:
-        nonlocal drawn
+        nonlocal drawn, analysed
         if camera and int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS):
             analysis = int(drawn * CAMERA_FPS / FPS)  # the clip's next frame each time
-            session.analyze_camera_jpeg(jpegs[analysis % len(jpegs)], int(drawn * 1000 / FPS))
+            if admit(session):
+                session.analyze_camera_jpeg(jpegs[analysis % len(jpegs)],
+                                            int(drawn * 1000 / FPS))
+                analysed += 1
         session.render(planned_frames.pop(0))
         drawn += 1
 
@@ -114,6 +140,7 @@ def worker(size: int, secs: float, camera: bool) -> int:
     line = sys.stdin.readline().split()
     start_at = float(line[1])
     cpu0 = time.process_time()
+    analysed_before = analysed
 
     def next_frame() -> None:
         if not planned_frames:
@@ -127,6 +154,7 @@ def worker(size: int, secs: float, camera: bool) -> int:
     session.close()
     print("RESULT " + json.dumps({"frames": k, "secs": secs, "cpu_ms": cpu_ms,
                                   "fps_each": [k / secs], "per_second": per_second,
+                                  "camera_analysed": [analysed - analysed_before],
                                   "memory": {"worker": [memory]}}), flush=True)
     return 0
 
@@ -153,7 +181,8 @@ def process_cpu_secs(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool) -> int:
+def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,
+                batch: bool = False) -> int:
     """`faces` sessions on one face worker process with as many slots (the product's
     FaceWorkerPool and WorkerFace), each paced by a thread of this process, which
     plays the server's part; prints READY, waits for GO, prints RESULT."""
@@ -172,17 +201,20 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool) 
     cv2.setNumThreads(1)
     portrait = Portrait.load(default_portrait_path())
     pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=faces, faces_per_worker=faces, threads=1,
-                          prime=portrait, serial=serial)
+                          prime=portrait, serial=serial, batch_steps=batch)
     if not pool.wait_warm(600):
         raise RuntimeError("the face worker did not start")
     jpegs = camera_feed(raw=False).jpegs if camera else []
-    sessions = []
+    sessions, backends = [], []
     for _ in range(faces):
-        session = AvatarSession(portrait, None, output_rate=RATE, face=WorkerFace(pool),
+        backends.append(WorkerFace(pool))
+        session = AvatarSession(portrait, None, output_rate=RATE, face=backends[-1],
                                 options=SessionOptions(size=size, jpeg_quality=80))
         session.push_avatar_audio(reply_tone(secs + 8.0), RATE)
         sessions.append(session)
     per_second = [[0] * int(np.ceil(secs)) for _ in sessions]
+    admits = [camera_admission() for _ in sessions]
+    analysed = [0] * faces  # camera frames analysed in the timed window
     frames = [0] * faces
     clock: dict[str, float] = {}
 
@@ -192,10 +224,12 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool) 
 
         def draw_one() -> None:
             nonlocal drawn
-            if camera and int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS):
+            if camera and int(drawn * CAMERA_FPS / FPS) != int((drawn - 1) * CAMERA_FPS / FPS) \
+                    and admits[index](session):
                 analysis = int(drawn * CAMERA_FPS / FPS)
                 session.analyze_camera_jpeg(jpegs[analysis % len(jpegs)],
                                             int(drawn * 1000 / FPS) + (0 if warm_only else 10**6))
+                analysed[index] += 0 if warm_only else 1
             if not planned:
                 planned.extend(session.next_block())
             session.render(planned.pop(0))
@@ -224,18 +258,20 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool) 
         thread.join()
     worker_cpu_ms = (sum(process_cpu_secs(pid) for pid in pids) - worker_cpu0) * 1000.0
     driver_cpu_ms = (time.process_time() - cpu0) * 1000.0
+    step_batches = backends[0].worker.call("step_batches")  # None: no batcher
     for session in sessions:
         session.close()
     pool.close()
     print("RESULT " + json.dumps({
         "frames": sum(frames), "secs": secs, "cpu_ms": worker_cpu_ms,
         "driver_cpu_ms": driver_cpu_ms, "fps_each": [k / secs for k in frames],
-        "per_second": per_second, "memory": memory}), flush=True)
+        "per_second": per_second, "camera_analysed": analysed, "memory": memory,
+        "step_batches": step_batches}), flush=True)
     return 0
 
 
 def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: int = 0,
-             serial: bool = False) -> dict[str, Any]:
+             serial: bool = False, batch: bool = False) -> dict[str, Any]:
     """N sessions at once with `tree`'s packages first on the path: each a process of
     its own drawing in process (`faces` 0), or `faces` sessions to a face worker
     process of the pool, each with a driver process playing the server's part."""
@@ -246,7 +282,8 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: in
             "--secs", str(secs), *([] if camera else ["--no-camera"])]
     if faces:
         groups = [min(faces, n - start) for start in range(0, n, faces)]
-        commands = [base + ["--driver", str(k), *(["--serial"] if serial else [])]
+        commands = [base + ["--driver", str(k), *(["--serial"] if serial else []),
+                            *(["--batched"] if batch else [])]
                     for k in groups]
     else:
         commands = [base + ["--worker"] for _ in range(n)]
@@ -297,9 +334,14 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: in
     workers = [m for r in results for m in r["memory"]["worker"] if m]
     drivers = [r["memory"]["driver"] for r in results if r["memory"].get("driver")]
     return {"sessions": n, "size": size, "camera": camera, "secs": secs,
-            "faces_per_worker": faces, "serial": serial,
+            "faces_per_worker": faces, "serial": serial, "batch_steps": batch,
+            # the worker's StepBatcher counters (batched variants)
+            "step_batches": [r["step_batches"] for r in results if r.get("step_batches")],
             "fps_min": round(min(fps), 2), "fps_median": round(statistics.median(fps), 2),
             "fps_each": [round(f, 2) for f in fps],
+            # camera frames analysed a second, each session (the product's rule admits them)
+            "camera_analysed_fps": [round(a / secs, 2) for r in results
+                                    for a in r.get("camera_analysed", [])],
             # the face's CPU (the worker processes'; in-process: the session processes')
             "cpu_ms_per_frame": round(cpu_ms / max(frames, 1), 2),
             # the server's side of it (the drivers': planning, audio features, the hop)
@@ -313,9 +355,11 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: in
             "load_average_start": load_start, "load_average_end": load_average()}
 
 
-def variant_name(faces: int) -> str:
-    """A variant's name in the report: how its sessions are housed."""
-    return "process_per_session" if faces == 0 else f"{faces}_per_worker"
+def variant_name(faces: int, batch: bool = False) -> str:
+    """A variant's name in the report: how its sessions are housed (and stepped)."""
+    if faces == 0:
+        return "process_per_session"
+    return f"{faces}_per_worker" + ("_batched" if batch else "")
 
 
 def held(steps: list[dict[str, Any]], size: int) -> int:
@@ -378,6 +422,11 @@ def main() -> int:
                         "multi-session workers)")
     parser.add_argument("--serial", action="store_true",
                         help="a worker answers its sessions one at a time (not a thread each)")
+    parser.add_argument("--batch-steps", choices=["off", "on"], nargs="+", default=["off"],
+                        help="a worker's sessions' generator steps that fall due together "
+                        "in one batched pass (off on: each multi-session variant is run "
+                        "both ways, alternating, in one run)")
+    parser.add_argument("--batched", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--driver", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
@@ -386,23 +435,28 @@ def main() -> int:
     if args.worker:
         return worker(args.size, args.secs, camera)
     if args.driver:
-        return pool_driver(args.size, args.secs, camera, args.driver, args.serial)
+        return pool_driver(args.size, args.secs, camera, args.driver, args.serial,
+                           args.batched)
     if args.plot_only is not None:
         plot(json.loads(args.plot_only.read_text()), args.plot_only.with_suffix(".png"))
         return 0
     if args.secs < 5 or min(args.sessions) < 1:
         parser.error("--secs must be >= 5 and --sessions >= 1")
-    variants = [(variant_name(k), ROOT, k) for k in args.faces_per_worker]
+    batch_modes = [mode == "on" for mode in dict.fromkeys(args.batch_steps)]
+    variants = [(variant_name(k, batch), ROOT, k, batch) for k in args.faces_per_worker
+                for batch in batch_modes if not (batch and k <= 1)]  # 1 a worker: no batch
+    if not variants:
+        parser.error("--batch-steps on needs --faces-per-worker 2 or more")
     if args.against:
         try:
-            variants.insert(0, ("before", baseline_tree(args.against), 0))
+            variants.insert(0, ("before", baseline_tree(args.against), 0, False))
         except ValueError as error:
             parser.error(str(error))
-    steps: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _, _ in variants}
     plan = [(size, n) for size in args.sizes for n in sorted(args.sessions)]
     for size, n in tqdm(plan, desc="density", unit="step"):
-        for name, tree, faces in variants:  # alternating: the variants see the same machine
-            step = run_step(tree, n, size, args.secs, camera, faces, args.serial)
+        for name, tree, faces, batch in variants:  # alternating: the same machine
+            step = run_step(tree, n, size, args.secs, camera, faces, args.serial, batch)
             steps[name].append(step | {"code": name})
             tqdm.write(f"{name} {size} px x{n}: min {step['fps_min']} fps, "
                        f"{step['cpu_ms_per_frame']}+{step['driver_cpu_ms_per_frame']} ms/frame, "
@@ -414,7 +468,7 @@ def main() -> int:
         "bench": "density", "tag": args.tag, "cpus": os.cpu_count(), "camera": camera,
         "camera_fps": CAMERA_FPS if camera else 0.0, "secs": args.secs, "sizes": args.sizes,
         "against": args.against, "held_fps": HELD_FPS, "serial": args.serial,
-        "variants": [name for name, _, _ in variants], "steps": steps[last],
+        "variants": [name for name, _, _, _ in variants], "steps": steps[last],
         "steps_by_variant": steps,
         "load_average_start": first_steps[0]["load_average_start"],
         "load_average_end": steps[last][-1]["load_average_end"]}

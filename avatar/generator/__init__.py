@@ -7,7 +7,7 @@ from avatar.generator.config import GeneratorConfig, TrainConfig
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
 from avatar.generator.sampler import Guidance, sample_sequence
-from avatar.generator.streaming import StreamingGenerator
+from avatar.generator.streaming import StreamingGenerator, Window, step_windows
 
 __all__ = [
     "GeneratorConfig",
@@ -16,5 +16,7 @@ __all__ = [
     "MotionGenerator",
     "StreamingGenerator",
     "TrainConfig",
+    "Window",
     "sample_sequence",
+    "step_windows",
 ]

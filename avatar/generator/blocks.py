@@ -76,8 +76,8 @@ class DualMotionEncoder(nn.Module):
         user_present: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Inputs (B, T, ·) already normalised; valid (T,); drop (B, 3) bool for
-        [avatar audio, user audio, user motion]; `user_present` (T,) bool marks
-        frames where the user's face was seen (None: all). Returns (B, T, H).
+        [avatar audio, user audio, user motion]; `user_present` (T,) or (B, T) bool
+        marks frames where the user's face was seen (None: all). Returns (B, T, H).
 
         A frame without a face takes the user-motion null embedding, the one
         condition dropout trained for "no user motion": a missing face is a
@@ -89,8 +89,10 @@ class DualMotionEncoder(nn.Module):
         a = embed(self.avatar_in(avatar_audio), self.null_avatar, drop[:, 0])
         ua = embed(self.user_audio_in(user_audio), self.null_user_audio, drop[:, 1])
         um = embed(self.user_motion_in(user_motion), self.null_user_motion, drop[:, 2])
-        if user_present is not None:
-            um = torch.where(user_present[None, :, None], um, self.null_user_motion)
+        if user_present is not None:  # (T,) for every row, or (B, T) a row each
+            seen = (user_present[:, :, None] if user_present.dim() == 2
+                    else user_present[None, :, None])
+            um = torch.where(seen, um, self.null_user_motion)
         um = um + self.user_attn(self.norm_u(um), self.norm_ua(ua), valid)
         um = um + self.user_mlp(self.norm_um(um))
         c = a + self.avatar_attn(self.norm_a(a), self.norm_u2(um), valid)

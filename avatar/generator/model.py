@@ -128,7 +128,8 @@ class MotionGenerator(nn.Module):
 
         `valid` (T,) marks frames that exist (False: before the session start);
         `drop` (B, 3) bool drops [avatar audio, user audio, user motion];
-        `user_present` (T,) bool marks frames where the user's face was seen.
+        `user_present` (T,) bool marks frames where the user's face was seen, or
+        (B, T) a row each (several sessions in one batch: streaming.step_windows).
         """
         B, T, _ = avatar_audio.shape
         if user_audio.shape[:2] != (B, T) or user_motion.shape[:2] != (B, T):

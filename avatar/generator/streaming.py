@@ -17,10 +17,17 @@ one block plus its look-ahead each time, and the look-ahead rows stay
 provisional until their own block is generated. The avatar's reply audio can
 then start at the very next block (TTS audio placed into frames the previous
 block only peeked at), instead of waiting `latency_frames` behind the input.
+
+Several sessions at once: `step_windows(engines, windows)` is `step_window` for
+each engine, their blocks denoised in one pass stacked on the batch dimension
+(each engine keeps its own cache, history and noise); a face worker's sessions
+use it through avatar/live/step_batcher.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +45,30 @@ from avatar.generator.sampler import (
 )
 from avatar.motion import MOTION_DIM
 from avatar.user_baseline import UserBaseline
+
+
+@dataclass(frozen=True)
+class Window:
+    """One `step_window` call's arguments (for `step_windows`)."""
+
+    avatar_audio: np.ndarray
+    user_audio: np.ndarray
+    user_motion: np.ndarray
+    user_present: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Block:
+    """What one block's denoising reads of an engine: its raw condition window
+    (T, ·) starting `cond_start` frames before the block, and its noise (1, n, M)."""
+
+    avatar_audio: torch.Tensor
+    user_audio: torch.Tensor
+    user_motion: torch.Tensor
+    valid: torch.Tensor  # (T,) the frames that exist
+    present: torch.Tensor  # (T,) the user's face seen
+    cond_start: int
+    noise: torch.Tensor
 
 
 class StreamingGenerator:
@@ -165,35 +196,60 @@ class StreamingGenerator:
 
     def _generate_block(self, noise: torch.Tensor | None) -> torch.Tensor:
         """Denoise the block at model frames [next, next + n); returns (1, n, 58)."""
+        return self._denoise(self._next_block(noise))
+
+    def _denoise(self, block: _Block) -> torch.Tensor:
+        """Denoise `block` (`_next_block`) and take it; returns (1, n, 58)."""
+        rows = self._rows
+
+        def rep(x: torch.Tensor) -> torch.Tensor:
+            return x[None].expand(rows, -1, -1)
+
+        cond = self.model.encode(rep(block.avatar_audio), rep(block.user_audio),
+                                 rep(block.user_motion), block.valid, self.drop, block.present)
+        z, pending = denoise_block_deferred(
+            self.model, block.noise, cond, self.reference, self.cache, self.nfe, self.guidance,
+            self._pending, block.valid, cond_start=block.cond_start, history=self._history,
+            anchor=self.anchor)
+        self._commit_block(z, pending)
+        return self.model.denormalize(z, self.reference)
+
+    def _next_block(self, noise: torch.Tensor | None) -> _Block:
+        """The next block's raw condition window and noise (drawn here when not given)."""
         cfg = self.cfg
         n, L, P = cfg.block_frames, cfg.lookahead, cfg.cond_past
         s = self._next
         # raw conditions the encoder needs: its own past window before the cond window
         lo = max(self._buf_start, s - P - 2 * cfg.encoder_past)  # two stacked windows
         i0, i1 = lo - self._buf_start, s + n + L - self._buf_start
-        rows = self._rows
-
-        def rep(x: torch.Tensor) -> torch.Tensor:
-            return x[i0:i1][None].expand(rows, -1, -1)
-
-        cond = self.model.encode(rep(self._a), rep(self._ua), rep(self._um),
-                                 self._valid[i0:i1], self.drop, self._present[i0:i1])
-        cond_valid = self._valid[i0:i1]
         if noise is None:
             noise = torch.randn((1, n, MOTION_DIM), generator=self.noise_gen)
-        z, self._pending = denoise_block_deferred(
-            self.model, noise, cond, self.reference, self.cache, self.nfe, self.guidance,
-            self._pending, cond_valid, cond_start=s - lo, history=self._history,
-            anchor=self.anchor)
+        return _Block(self._a[i0:i1], self._ua[i0:i1], self._um[i0:i1], self._valid[i0:i1],
+                      self._present[i0:i1], s - lo, noise)
+
+    def _batch_key(self, block: _Block) -> tuple[object, ...]:
+        """What must be equal for engines' blocks to be denoised together (`step_windows`):
+        the model and its sampling, and the lengths of every window and cache."""
+        pending = self._pending
+        return (id(self.model), self.nfe, self.guidance, self.anchor, self._rows,
+                block.cond_start, block.valid.numpy().tobytes(), len(self.cache),
+                self._history.shape[1],
+                None if pending is None else (pending.clean.shape[1], pending.cond_start,
+                                              pending.cond_valid.numpy().tobytes()))
+
+    def _commit_block(self, z: torch.Tensor, pending: PendingRefresh) -> None:
+        """Take the denoised block z (1, n, M), normalised, as generated: its refresh
+        is pending, it joins the history and the clock moves on one block."""
+        cfg = self.cfg
+        self._pending = pending
         self._history = torch.cat([self._history, z], dim=1)[:, -cfg.cache_frames:]
-        self._next = s + n
+        self._next += cfg.block_frames
         # keep only what the next block's windows can reach
-        keep_from = max(self._buf_start, self._next - P - 2 * cfg.encoder_past)
+        keep_from = max(self._buf_start, self._next - cfg.cond_past - 2 * cfg.encoder_past)
         cut = keep_from - self._buf_start
         self._a, self._ua, self._um = self._a[cut:], self._ua[cut:], self._um[cut:]
         self._valid, self._present = self._valid[cut:], self._present[cut:]
         self._buf_start = keep_from
-        return self.model.denormalize(z, self.reference)
 
     @torch.inference_mode()
     def step_window(
@@ -211,6 +267,14 @@ class StreamingGenerator:
         reply audio that arrived meanwhile) with the next window. `user_present`
         (frames,) bool marks frames where the user's face was seen.
         """
+        self._push_window(avatar_audio, user_audio, user_motion, user_present)
+        out = self._generate_block(None)[0]
+        self.frames_out += self.block_frames
+        return out.numpy().astype(np.float32)
+
+    def _push_window(self, avatar_audio: np.ndarray, user_audio: np.ndarray,
+                     user_motion: np.ndarray, user_present: np.ndarray | None) -> None:
+        """Check a window (see `step_window`) and put it in the condition buffer."""
         n, L = self.block_frames, self.cfg.lookahead
         a = self._check(avatar_audio, self.cfg.audio_dim, "avatar_audio")
         ua = self._check(user_audio, self.cfg.audio_dim, "user_audio")
@@ -231,9 +295,6 @@ class StreamingGenerator:
         self._um = torch.cat([self._um[:keep], um])
         self._valid = torch.cat([self._valid[:keep], torch.ones(n + L, dtype=torch.bool)])
         self._present = torch.cat([self._present[:keep], present])
-        out = self._generate_block(None)[0]
-        self.frames_out += n
-        return out.numpy().astype(np.float32)
 
     def _user_input(self, user_motion: np.ndarray, present: np.ndarray | None = None,
                     commit: int | None = None) -> np.ndarray:
@@ -263,3 +324,116 @@ class StreamingGenerator:
     def buffered_frames(self) -> int:
         """Condition frames held (bounded; the long-session test checks it)."""
         return len(self._a)
+
+
+@torch.inference_mode()
+def step_windows(engines: Sequence[StreamingGenerator], windows: Sequence[Window]
+                 ) -> list[np.ndarray | Exception]:
+    """`engine.step_window(*window)` for each engine, in as few model passes as can be.
+
+    Engines whose next blocks have the same shape (one model and sampling, equal
+    cache and condition-window lengths: every session past its first two seconds)
+    are denoised together, stacked on the batch dimension; each keeps its own state
+    (KV cache, pending refresh, history, noise generator, portrait reference). Each
+    result is the engine's block (block_frames, 58), or the exception its own
+    window or block raised: the others go on.
+
+    Why: on a CPU a block of this 128-wide model is mostly PyTorch's per-operation
+    overhead, so several sessions' blocks in one pass cost little more than one
+    (bench/generator_batch.py). Results equal the engines stepped one by one up
+    to float rounding of the wider matrix products; an engine alone of its shape
+    takes `step_window`'s own path.
+    """
+    if len(engines) != len(windows):
+        raise ValueError(f"{len(engines)} engines, {len(windows)} windows")
+    if len({id(engine) for engine in engines}) != len(engines):
+        raise ValueError("an engine is stepped twice in one call")
+    results: list[np.ndarray | Exception | None] = [None] * len(engines)
+    groups: dict[tuple[object, ...], list[tuple[int, _Block]]] = {}
+    for index, (engine, window) in enumerate(zip(engines, windows, strict=True)):
+        try:
+            engine._push_window(window.avatar_audio, window.user_audio, window.user_motion,
+                                window.user_present)
+            block = engine._next_block(None)
+        except Exception as error:  # this engine's input: only its own result
+            results[index] = error
+            continue
+        groups.setdefault(engine._batch_key(block), []).append((index, block))
+    for members in groups.values():
+        together: list[torch.Tensor] | None = None
+        if len(members) > 1:
+            try:
+                together = _denoise_together([engines[i] for i, _ in members],
+                                             [block for _, block in members])
+            except Exception:  # nothing was taken: each alone says whose block fails
+                together = None
+        for k, (index, block) in enumerate(members):
+            engine = engines[index]
+            try:
+                out = engine._denoise(block) if together is None else together[k]
+            except Exception as error:
+                results[index] = error
+                continue
+            engine.frames_out += engine.block_frames
+            results[index] = out[0].numpy().astype(np.float32)
+    return [r if r is not None else RuntimeError("no result") for r in results]
+
+
+def _denoise_together(engines: list[StreamingGenerator], blocks: list[_Block]
+                      ) -> list[torch.Tensor]:
+    """`engine._denoise(block)` for engines of one `_batch_key`, in one batched pass;
+    returns each engine's (1, n, 58). Engines are changed only once the pass is done."""
+    first, B = engines[0], len(engines)
+    model, rows, cfg = first.model, first._rows, first.cfg
+
+    def stacked(xs: list[torch.Tensor]) -> torch.Tensor:
+        """(T, ·) per engine -> (rows * B, T, ·), branch-major (`sampler.branch_drop`)."""
+        return torch.stack(xs).repeat(rows, 1, 1)
+
+    drop = _branch_major([engine.drop for engine in engines])
+    present = torch.stack([b.present for b in blocks]).repeat(rows, 1)  # (rows * B, T)
+    valid, cond_start = blocks[0].valid, blocks[0].cond_start
+    cond = model.encode(stacked([b.avatar_audio for b in blocks]),
+                        stacked([b.user_audio for b in blocks]),
+                        stacked([b.user_motion for b in blocks]),
+                        valid, drop, present)  # (rows * B, T, H)
+    cache = KVCache(cfg.depth, cfg.cache_frames)
+    for layer in range(cfg.depth):
+        keys = [engine.cache.k[layer] for engine in engines]
+        values = [engine.cache.v[layer] for engine in engines]
+        if all(k is not None for k in keys) and all(v is not None for v in values):
+            cache.k[layer] = _branch_major(keys)  # type: ignore[arg-type]
+            cache.v[layer] = _branch_major(values)  # type: ignore[arg-type]
+    pendings = [engine._pending for engine in engines]
+    pending = None
+    if pendings[0] is not None:
+        done = [p for p in pendings if p is not None]
+        pending = PendingRefresh(torch.cat([p.clean for p in done]),
+                                 _branch_major([p.cond for p in done]),
+                                 done[0].cond_valid, done[0].cond_start)
+    reference = torch.cat([engine.reference for engine in engines])  # (B, M)
+    z, _ = denoise_block_deferred(
+        model, torch.cat([b.noise for b in blocks]), cond, reference, cache, first.nfe,
+        first.guidance, pending, valid, cond_start=cond_start,
+        history=torch.cat([engine._history for engine in engines]), anchor=first.anchor)
+    motion = model.denormalize(z, reference)  # (B, n, M)
+    for i, engine in enumerate(engines):
+        for layer in range(cfg.depth):
+            k, v = cache.k[layer], cache.v[layer]
+            if k is not None and v is not None:
+                engine.cache.k[layer] = _batch_row(k, B, i)
+                engine.cache.v[layer] = _batch_row(v, B, i)
+        engine.cache.frames_seen += cache.frames_seen
+        engine._commit_block(z[i:i + 1], PendingRefresh(
+            z[i:i + 1], _batch_row(cond, B, i), valid, cond_start))
+    return [motion[i:i + 1] for i in range(B)]
+
+
+def _branch_major(parts: list[torch.Tensor]) -> torch.Tensor:
+    """B engines' (rows, ...) tensors as one (rows * B, ...), branch-major."""
+    return torch.stack(parts, dim=1).flatten(0, 1)
+
+
+def _batch_row(x: torch.Tensor, batch: int, index: int) -> torch.Tensor:
+    """Engine `index`'s (rows, ...) of a branch-major (rows * batch, ...) tensor."""
+    return x.unflatten(0, (-1, batch))[:, index]

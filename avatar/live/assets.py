@@ -44,6 +44,7 @@ from avatar.motion import MOTION_DIM
 from avatar.portrait import UPLOAD_MIN_FACE_PX, Portrait, default_portrait_path
 from avatar.render import PortraitRenderer
 from avatar.render.portrait_calibration import calibration_for
+from avatar.render.raster import compile_now
 
 if TYPE_CHECKING:
     from avatar.live.face_pool import FaceWorkerPool
@@ -341,6 +342,7 @@ class AvatarAssets:
         portraits = portraits or PortraitLibrary(portrait_dir, default_portrait)
         ckpt = generator or load_generator(checkpoint or DEFAULT_CHECKPOINT)
         ckpt.model.eval()
+        compile_now()  # the renderer's loops: for faces in this process, not their first frame
         costs = MachineCosts.measure(portraits.get(), ckpt)
         capacity = floor_capacity(costs)
         faces = None

@@ -77,7 +77,7 @@ class FaceWorkerPool:
     def __init__(self, checkpoint: Path, *, warm: int = 1, sessions_per_worker: int = 1,
                  threads: int = 1, prime: Portrait | None = None,
                  start_method: str = "forkserver", faces_per_worker: int = 1,
-                 serial: bool = False) -> None:
+                 serial: bool = False, batch_steps: bool = False) -> None:
         """`warm`: free session slots kept ready; `faces_per_worker`: sessions one
         process draws at once (1: a process per session, the strictest isolation);
         `sessions_per_worker`: sessions each of a process's slots serves before the
@@ -85,7 +85,10 @@ class FaceWorkerPool:
         goes back to the system); `threads`: torch threads per session;
         `prime`: the portrait most sessions show, made ready in each worker before
         it is handed out (`LocalFace.prime`); `serial`: a process answers its
-        sessions' requests one at a time instead of in a thread per session."""
+        sessions' requests one at a time instead of in a thread per session;
+        `batch_steps`: a process's sessions whose generator steps fall due together
+        step in one batched pass (avatar/live/step_batcher.py; with
+        `faces_per_worker` > 1, not `serial`)."""
         if warm < 0 or sessions_per_worker < 1 or threads < 1 or faces_per_worker < 1:
             raise ValueError("warm >= 0, and sessions_per_worker, threads and "
                              "faces_per_worker >= 1")
@@ -98,6 +101,7 @@ class FaceWorkerPool:
         self.threads = threads
         self.prime = prime
         self.serial = serial
+        self.batch_steps = batch_steps
         #: the prime portrait's background plates, made once here for every worker
         self._plates: dict[bytes, np.ndarray] = {}
         if prime is not None:
@@ -228,7 +232,7 @@ class FaceWorkerPool:
     def _launch(self) -> FaceProcess:
         process = FaceProcess.launch(self._context, self.checkpoint, self.threads, self.prime,
                                      self._plates, slots=self.faces_per_worker,
-                                     serial=self.serial)
+                                     serial=self.serial, batch_steps=self.batch_steps)
         with self._cond:
             self.counters.started += 1
         return process

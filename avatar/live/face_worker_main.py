@@ -6,7 +6,9 @@ The process loads the generator once and shares it, the background plates and
 its runtimes between its slots; each slot has its own `LocalFace` and a thread
 that answers its pipe's requests in order (`_answer_slot`), a request at its
 caller's niceness (avatar/live/thread_nice.py). Drawn images and camera frames
-go through the slot's `FrameRing` (avatar/live/face_ring.py).
+go through the slot's `FrameRing` (avatar/live/face_ring.py). With `batch_steps`,
+the slots' faces share a `StepBatcher`: generator steps of sessions that fall due
+together run as one batched pass (avatar/live/step_batcher.py).
 
 The pipe protocol: a request is (method, args, nice) or ("exit", ()); a reply is
 ("ok", result, cpu_secs, work_ms), ("refused", AvatarError) for input refused on
@@ -29,6 +31,7 @@ import numpy as np
 from avatar.errors import AvatarError
 from avatar.live.face import FaceShape, LocalFace
 from avatar.live.face_ring import FrameRing
+from avatar.live.step_batcher import StepBatcher
 from avatar.live.thread_nice import NicedThreads, caller_nice
 from avatar.live.video_codec import EncodedImage, VideoRequest
 from avatar.portrait import Portrait
@@ -41,9 +44,11 @@ MAX_TRACE_CHARS = 4000
 class _WorkerFace:
     """The worker's request handlers: a `LocalFace` plus the ring."""
 
-    def __init__(self, face: LocalFace, ring: FrameRing) -> None:
+    def __init__(self, face: LocalFace, ring: FrameRing,
+                 batcher: StepBatcher | None = None) -> None:
         self.face = face
         self.ring = ring
+        self.batcher = batcher
         self.fault: str | None = None
 
     def start(self, portrait: Portrait, size: int, calibration: Calibration | None,
@@ -75,10 +80,14 @@ class _WorkerFace:
         tests and benches, like `inject_fault`)."""
         return caller_nice()
 
+    def step_batches(self) -> dict[str, int] | None:
+        """The process's `StepBatcher` counters, None without one (tests and benches)."""
+        return None if self.batcher is None else self.batcher.counters.as_dict()
+
     def handler(self, method: str) -> Any:
         """The handler of `method`: ours first, then the face's own methods."""
         if method in ("start", "draw_into", "analyze_camera_slot", "inject_fault",
-                      "thread_nice"):
+                      "thread_nice", "step_batches"):
             return getattr(self, method)
         if method in ("set_size", "set_calibration", "calibration", "step", "analyze_jpeg",
                       "analyze_rgb", "close"):
@@ -88,11 +97,13 @@ class _WorkerFace:
 
 def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threads: int,
           prime: Portrait | None = None, plates: dict[bytes, np.ndarray] | None = None,
-          serial: bool = False) -> None:
+          serial: bool = False, batch_steps: bool = False) -> None:
     """The worker's main: load once, say "ready" on the first channel, then answer each
     channel's requests in a thread of its own until every channel has said "exit" or
     closed (the parent died). The sessions share the generator's weights, the
-    background plates and the process's runtimes; each has its own `LocalFace`."""
+    background plates and the process's runtimes; each has its own `LocalFace`.
+    `batch_steps`: the faces share a `StepBatcher` (several channels, not `serial`:
+    one at a time, a batch would wait for steps that cannot come)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     import cv2
     import torch
@@ -107,7 +118,8 @@ def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threa
         generator = load_generator(checkpoint)
         generator.model.eval()
         PLATES.seed(plates or {})
-        faces = [LocalFace(generator) for _ in conns]
+        batcher = StepBatcher() if batch_steps and len(conns) > 1 and not serial else None
+        faces = [LocalFace(generator, batcher=batcher) for _ in conns]
         if prime is not None:
             with torch.inference_mode():
                 faces[0].prime(prime)
@@ -121,7 +133,8 @@ def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threa
     conns[0].send(("ready", os.getpid()))
     in_turn = threading.Lock() if serial else None
     slots = [threading.Thread(target=_answer_slot, name=f"face-slot-{index}", daemon=True,
-                              args=(conn, _WorkerFace(face, ring), threads, in_turn))
+                              args=(conn, _WorkerFace(face, ring, batcher), threads,
+                                    in_turn))
              for index, (conn, face, ring) in enumerate(zip(conns, faces, rings, strict=True))]
     for slot in slots:
         slot.start()

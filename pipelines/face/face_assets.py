@@ -4,13 +4,13 @@ in the process, and the portrait it animates.
 The assets (the generator's weights, the analysed portraits, this machine's measured
 costs, the face's worker processes) take seconds to build, so services that were
 given none share one set per configuration. They load in the background, in
-stages: from the moment the first service is built, the portraits and the
-generator (a face can start in the service's own process on them, `first`); from
-the moment a pipeline sets one up, this machine's costs and the warm worker
-processes (`assets`); then the library's other portraits, so a switch to one of
-them costs no analysis. They are kept while any service holds them, and
-KEEP_WARM_SECS after the last one that ran a face let go, so the next call of a
-long-running process finds them warm.
+stages: from the moment the first service is built, the portraits, the generator
+and the renderer's compiled loops (a face can start in the service's own process on
+them, `first`); from the moment a pipeline sets one up, this machine's costs and
+the warm worker processes (`assets`); then the library's other portraits, so a
+switch to one of them costs no analysis. They are kept while any service holds
+them, and KEEP_WARM_SECS after the last one that ran a face let go, so the next
+call of a long-running process finds them warm.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
 from avatar.live import AvatarAssets, PortraitLibrary
 from avatar.portrait import Portrait
+from avatar.render.raster import compile_now
 from pipelines.settings import AvatarSettings
 
 #: Loads a portrait by name or from uploaded bytes (the server's portrait library).
@@ -114,6 +115,10 @@ class SharedAssets:
             portraits.get()
             checkpoint = load_generator(DEFAULT_CHECKPOINT)
             checkpoint.model.eval()
+            # the renderer's compiled loops, loaded from numba's disk cache (~0.2 s; a
+            # fresh install compiles them, ~6 s): a face started here on this stage
+            # draws its first frame without them
+            compile_now()
         except BaseException as error:
             self.first.set_exception(error)
             self.assets.set_exception(error)

@@ -335,3 +335,75 @@ def test_the_face_moves_to_another_backend_mid_reply_without_a_jump(
     session.set_portrait(dataclasses.replace(default_portrait, name="another"))
     assert session.move_face(stale) is None
     stale.face.close()
+
+
+def test_reply_playing_from_the_queued_reply_to_its_last_block_not_while_paused(
+        default_portrait: Portrait, student: GeneratorCheckpoint) -> None:
+    """`reply_playing` (the camera's lower rate follows it): from the reply's audio
+    queued until the block that carries its last samples is followed by one without;
+    not while the reply is paused (the face listens), nor after a clear."""
+    session = make_session(default_portrait, student)
+    run_blocks(session, 1)
+    assert not session.reply_playing  # idle
+    session.push_avatar_audio(np.full(int(0.5 * RATE), 3000, np.int16), RATE)
+    session.end_of_reply()
+    assert session.reply_playing  # queued, not planned yet
+    playing = []
+    for _ in range(5):
+        frames = run_blocks(session, 1)
+        playing.append((any(f.speaking for f in frames), session.reply_playing))
+    # 0.5 s: blocks 1-3 carry it (0.2 s each), the 4th is idle, and so is the face
+    assert playing == [(True, True)] * 3 + [(False, False)] * 2, playing
+    session.push_avatar_audio(np.full(RATE, 3000, np.int16), RATE)
+    run_blocks(session, 1)
+    session.pause_reply()
+    assert not session.reply_playing  # the user spoke over it
+    session.resume_reply()
+    assert session.reply_playing
+    session.clear()
+    assert not session.reply_playing
+
+
+def test_a_primed_face_leaves_no_loop_to_compile_for_the_first_frame() -> None:
+    """`LocalFace.prime` (a warm face worker) compiles, or loads from numba's disk cache,
+    every compiled loop of the renderer, the mouth and iris passes included, which its
+    drawing at rest does not reach; the first session's first speaking frame then
+    compiles nothing (on a fresh install: 1.7 s of that frame). In a fresh process,
+    where nothing was compiled yet."""
+    import json
+    import subprocess
+    import sys
+
+    probe = """
+import json
+import numpy as np
+from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
+from avatar.live import AvatarSession, SessionOptions
+from avatar.live.face import LocalFace
+from avatar.portrait import Portrait
+from avatar.render import eye_compose, mouth_compose, raster, readout_kernel
+
+loops = {"paint_interior": mouth_compose.paint_interior, "blend_iris": eye_compose.blend_iris,
+         "solve_readout": readout_kernel.solve_readout,
+         "predict_readout": readout_kernel.predict_readout,
+         "fill_triangle_ids": raster.fill_triangle_ids,
+         "affine_displacement": raster.affine_displacement, "fold_cells": raster.fold_cells}
+compiled = lambda: {name: len(loop.signatures) for name, loop in loops.items()}
+portrait = Portrait.default(256)
+face = LocalFace(load_generator(DEFAULT_CHECKPOINT))
+face.prime(portrait, sizes=(256,))
+primed = compiled()
+session = AvatarSession(portrait, None, output_rate=22050, face=face,
+                        options=SessionOptions(size=256))
+t = np.arange(22050) / 22050
+session.push_avatar_audio((8000 * np.sin(2 * np.pi * 160 * t)).astype(np.int16), 22050)
+drawn = [session.render(frame) for frame in session.next_block()]
+print(json.dumps({"primed": primed, "drawn": compiled(),
+                  "speaking": any(frame.speaking for frame in drawn)}))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["speaking"], result
+    assert all(result["primed"].values()), result  # every loop compiled by the priming
+    assert result["drawn"] == result["primed"], result  # and the first frames added none
