@@ -18,14 +18,14 @@ the track goes back to being sent by aiortc from the loop.
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from av import AudioFrame, Packet
-from loguru import logger
 
+from pipelines.wire.webrtc_pacer import PacerThread
 from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
 
 #: each packet is built this long before its time, so that at its time only the
@@ -49,49 +49,33 @@ class PacedTrack(Protocol):
     def next_packet(self) -> AudioFrame | Packet: ...
 
 
-class AudioPacer(threading.Thread):
+class AudioPacer(PacerThread):
     """Sends one audio track's packets at their due time, off the event loop."""
 
-    def __init__(self, track: PacedTrack, link: RtpLink,
+    def __init__(self, track: PacedTrack, link: RtpLink, loop: asyncio.AbstractEventLoop,
                  on_exit: Callable[[], None]) -> None:
-        super().__init__(name="webrtc-audio-pacer", daemon=True)
+        super().__init__("webrtc-audio-pacer", link, loop, on_exit)
         self.track = track
-        self.link = link
-        self._on_exit = on_exit
-        self._stopping = threading.Event()
 
-    def stop(self) -> None:
-        """Ask the thread to end (it ends within one packet)."""
-        self._stopping.set()
-
-    def run(self) -> None:
+    def pace(self) -> None:
         """Until stopped: build the next packet PREPARE_SECS before its time (take,
         encode, protect: the calls that wait for the interpreter lock), then at its
         time only write the datagram."""
         track = self.track
-        try:
-            while not self._stopping.is_set():
-                media_secs = track.media_secs
-                early = track.due(media_secs) - PREPARE_SECS - time.monotonic()
-                if early > 0:
-                    if self._stopping.wait(early):
-                        break
-                else:
-                    track.catch_up(-early - PREPARE_SECS)
-                    media_secs = track.media_secs
-                packet = track.next_packet()
-                if not isinstance(packet, Packet):  # the pacer runs where the track encodes
-                    raise LinkLost("the track gave a raw frame, not an Opus packet")
-                datagram = self.link.build(bytes(packet), int(packet.pts or 0),
-                                           track.sample_rate)
-                wait = track.due(media_secs) - time.monotonic()
-                if wait > 0 and self._stopping.wait(wait):
+        while not self.stopping:
+            media_secs = track.media_secs
+            early = track.due(media_secs) - PREPARE_SECS - time.monotonic()
+            if early > 0:
+                if self.sleep(early):
                     break
-                self.link.write(datagram)
-        except LinkLost as error:
-            logger.info(f"webrtc audio pacer: the link is gone ({error}); aiortc sends again")
-        except Exception:  # a packet of ours must not end the session: the loop takes over
-            logger.exception("webrtc audio pacer failed; aiortc sends again")
-        finally:
-            self.link.close()
-            self._on_exit()
+            else:
+                track.catch_up(-early - PREPARE_SECS)
+                media_secs = track.media_secs
+            packet = track.next_packet()
+            if not isinstance(packet, Packet):  # the pacer runs where the track encodes
+                raise LinkLost("the track gave a raw frame, not an Opus packet")
+            datagram = self.link.build(bytes(packet), int(packet.pts or 0), track.sample_rate)
+            wait = track.due(media_secs) - time.monotonic()
+            if wait > 0 and self.sleep(wait):
+                break
+            self.link.write(datagram)

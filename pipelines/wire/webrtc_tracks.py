@@ -49,6 +49,7 @@ from av import AudioFrame, Packet
 
 from pipelines.wire.webrtc_audio_pacer import AudioPacer
 from pipelines.wire.webrtc_opus import OPUS_INPUT_RATES, ResampledOpus, opus_encoder
+from pipelines.wire.webrtc_pacer import SentByPacer
 from pipelines.wire.webrtc_rtp_link import RtpLink
 
 #: the audio is sent in packets of this length: one Opus frame each
@@ -108,7 +109,7 @@ class _Mark:
 _Owed = tuple[Callable[..., None], tuple[object, ...], bool]
 
 
-class MediaClockAudioTrack(MediaStreamTrack):
+class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
     """The voice, paced at real time in 20 ms packets, stamped with the media clock.
 
     A drop-in for pipecat's `RawAudioTrack`: `add_audio_bytes` takes 16-bit mono
@@ -170,11 +171,6 @@ class MediaClockAudioTrack(MediaStreamTrack):
         """How much later than its `due` time the encoded audio leaves (OPUS_RATE)."""
         return 0.0 if self._opus is not None or self.sample_rate == OPUS_RATE else PACKET_SECS
 
-    @property
-    def paced_off_loop(self) -> bool:
-        """Whether an `AudioPacer` thread sends this track (not aiortc's loop)."""
-        return self._pacer is not None
-
     # ---------------------------------------------------------------- input
     def add_audio_bytes(self, audio: bytes) -> asyncio.Future[bool]:
         """Queue PCM (a multiple of 10 ms); the future completes once it is all sent
@@ -224,12 +220,9 @@ class MediaClockAudioTrack(MediaStreamTrack):
         sends (aiortc's sender then sends no audio of its own)."""
         if self.readyState != "live":
             raise MediaStreamError
-        if self._pacer is None and self.link_factory is not None:
-            self._start_pacer()
-        if self._pacer is not None:
-            await self._pacer_exited.wait()  # the link broke: aiortc sends again
-            if self.readyState != "live":
-                raise MediaStreamError
+        await self._wait_while_paced()
+        if self.readyState != "live":  # ended while its pacer sent
+            raise MediaStreamError
         if self._origin is None:
             self._origin = time.monotonic()
         late = time.monotonic() - self.due(self.media_secs)
@@ -308,17 +301,12 @@ class MediaClockAudioTrack(MediaStreamTrack):
         self._lead_chunks = round(PACER_LEAD_SECS / CHUNK_SECS)
         if self._origin is None:
             self._origin = time.monotonic()
-        self._pacer = AudioPacer(self, link, on_exit=self._pacer_ended)
+        self._pacer = AudioPacer(self, link, self._loop, on_exit=self._back_to_loop)
         self.counters.audio_pacer_starts += 1
         self._pacer.start()
 
-    def _pacer_ended(self) -> None:
-        """Called from the pacer's thread as it exits."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._back_to_loop)
-
     def _back_to_loop(self) -> None:
+        """The pacer stopped (on the loop): aiortc's sender sends the track again."""
         if isinstance(self._opus, ResampledOpus):
             self._opus = None  # raw frames for aiortc's encoder again
         self._pacer = None

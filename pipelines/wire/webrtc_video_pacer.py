@@ -17,16 +17,16 @@ the track goes back to being sent by aiortc from the loop.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from av import Packet
-from loguru import logger
 
-from pipelines.wire.webrtc_rtp_link import LinkLost, RtpDatagram, RtpLink
+from pipelines.wire.webrtc_pacer import PacerThread
+from pipelines.wire.webrtc_rtp_link import RtpDatagram, RtpLink
 
 #: how long the thread waits for an image before it looks whether it should stop
 IDLE_POLL_SECS = 0.05
@@ -46,44 +46,28 @@ class PacedVideoTrack(Protocol):
     def due(self, image: Any) -> float: ...
 
 
-class VideoPacer(threading.Thread):
+class VideoPacer(PacerThread):
     """Sends one video track's VP8 frames at their audio's time, off the event loop."""
 
-    def __init__(self, track: PacedVideoTrack, link: RtpLink,
+    def __init__(self, track: PacedVideoTrack, link: RtpLink, loop: asyncio.AbstractEventLoop,
                  on_exit: Callable[[], None]) -> None:
-        super().__init__(name="webrtc-video-pacer", daemon=True)
+        super().__init__("webrtc-video-pacer", link, loop, on_exit)
         self.track = track
-        self.link = link
-        self._on_exit = on_exit
-        self._stopping = threading.Event()
 
-    def stop(self) -> None:
-        """Ask the thread to end (it ends within IDLE_POLL_SECS)."""
-        self._stopping.set()
-
-    def run(self) -> None:
+    def pace(self) -> None:
         """Until stopped: take the next released image, build its datagrams, and
         write them all at its time."""
-        track = self.track
-        try:
-            packer = self.link.sender_encoder()
-            while not self._stopping.is_set():
-                image = track.wait_image(IDLE_POLL_SECS)
-                if image is None or image.vp8 is None:
-                    continue
-                datagrams = self._datagrams(packer, image.vp8, track.stamp(image))
-                wait = track.due(image) - time.monotonic()
-                if wait > 0 and self._stopping.wait(wait):
-                    break
-                for datagram in datagrams:
-                    self.link.write(datagram)
-        except LinkLost as error:
-            logger.info(f"webrtc video pacer: the link is gone ({error}); aiortc sends again")
-        except Exception:  # a frame of ours must not end the session: the loop takes over
-            logger.exception("webrtc video pacer failed; aiortc sends again")
-        finally:
-            self.link.close()
-            self._on_exit()
+        track, packer = self.track, self.link.sender_encoder()
+        while not self.stopping:
+            image = track.wait_image(IDLE_POLL_SECS)
+            if image is None or image.vp8 is None:
+                continue
+            datagrams = self._datagrams(packer, image.vp8, track.stamp(image))
+            wait = track.due(image) - time.monotonic()
+            if wait > 0 and self.sleep(wait):
+                break
+            for datagram in datagrams:
+                self.link.write(datagram)
 
     def _datagrams(self, packer: object, vp8: bytes, pts: int) -> list[RtpDatagram]:
         """One frame's datagrams: aiortc's VP8 payloads, the marker on the last."""

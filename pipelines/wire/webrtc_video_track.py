@@ -34,6 +34,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet, VideoFrame
 
+from pipelines.wire.webrtc_pacer import SentByPacer
 from pipelines.wire.webrtc_rtp_link import RtpLink
 from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, TrackCounters
 from pipelines.wire.webrtc_video_pacer import VIDEO_CLOCK, VIDEO_TIME_BASE, VideoPacer
@@ -52,7 +53,7 @@ class TimedImage:
     keyframe: bool = False  # `vp8` is a keyframe
 
 
-class MediaClockVideoTrack(MediaStreamTrack):
+class MediaClockVideoTrack(SentByPacer, MediaStreamTrack):
     """The face's images, each stamped with the media time of its own audio.
 
     `add_image` is the way in for images queued in order with their audio (the
@@ -130,11 +131,6 @@ class MediaClockVideoTrack(MediaStreamTrack):
             loop.call_soon_threadsafe(self._image_added.set)
 
     # --------------------------------------------------------------- output
-    @property
-    def paced_off_loop(self) -> bool:
-        """Whether a `VideoPacer` thread sends this track (not aiortc's loop)."""
-        return self._pacer is not None
-
     def due(self, image: TimedImage) -> float:
         """The monotonic time at which `image` goes out: with its audio."""
         return self.audio.due(image.media_secs) + self.audio.encoder_delay_secs
@@ -155,12 +151,9 @@ class MediaClockVideoTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         self._loop = asyncio.get_running_loop()
-        if self._pacer is None and self.link_factory is not None:
-            self._start_pacer()
-        if self._pacer is not None:
-            await self._pacer_exited.wait()  # the link broke: aiortc sends again
-            if self.readyState != "live":
-                raise MediaStreamError
+        await self._wait_while_paced()
+        if self.readyState != "live":  # ended while its pacer sent
+            raise MediaStreamError
         item = await self._next_image()
         wait = self.due(item) - time.monotonic()
         if wait > 0:
@@ -237,17 +230,13 @@ class MediaClockVideoTrack(MediaStreamTrack):
         if link is None:
             return
         self._pacer_exited.clear()
-        self._pacer = VideoPacer(self, link, on_exit=self._pacer_ended)
+        self._pacer = VideoPacer(self, link, asyncio.get_running_loop(),
+                                 on_exit=self._back_to_loop)
         self.counters.video_pacer_starts += 1
         self._pacer.start()
 
-    def _pacer_ended(self) -> None:
-        """Called from the pacer's thread as it exits."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._back_to_loop)
-
     def _back_to_loop(self) -> None:
+        """The pacer stopped (on the loop): aiortc's sender sends the track again."""
         self._pacer = None
         self._keyframe_wanted = True  # aiortc's packets continue the stream from here
         self._pacer_exited.set()
