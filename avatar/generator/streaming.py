@@ -340,7 +340,7 @@ def step_windows(engines: Sequence[StreamingGenerator], windows: Sequence[Window
 
     Why: on a CPU a block of this 128-wide model is mostly PyTorch's per-operation
     overhead, so several sessions' blocks in one pass cost little more than one
-    (bench/generator_batch.py). Results equal the engines stepped one by one up
+    (docs/FLEET.md). Results equal the engines stepped one by one up
     to float rounding of the wider matrix products; an engine alone of its shape
     takes `step_window`'s own path.
     """

@@ -4,8 +4,7 @@ A face worker serves several sessions, a thread each (avatar/live/face_worker_ma
 each with its own `StreamingGenerator` on the shared weights. A block of this
 128-wide model on one thread is mostly PyTorch's per-operation overhead, so the
 blocks of several sessions in one pass (`streaming.step_windows`) cost little more
-than one: three sessions' blocks cost 0.56 of stepping them one after another
-(bench/results/generator_batch.json).
+than one (figures: docs/FLEET.md, "The generator batched across a worker's sessions").
 
 `StepBatcher` is shared by a worker's `LocalFace`s. A session thread's `step`
 either runs its block at once, in its own thread, exactly as a face without a
@@ -39,7 +38,7 @@ from avatar.generator.streaming import StreamingGenerator, Window, step_windows
 
 #: How long the first due session waits for the others' steps (seconds): a quarter
 #: of a frame. Sessions paced in phase still step up to ~10 ms apart on a busy
-#: machine; with 2 ms only 20-60 % of their steps met (bench/density.py, 2 cores).
+#: machine, and a shorter wait lets most of them miss each other.
 STEP_WINDOW_SECS = 0.010
 #: A member stays due until this many intervals after its last step (then it is
 #: taken for paused or slow and nobody waits for it).
