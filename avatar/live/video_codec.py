@@ -11,7 +11,9 @@ VP8 because it is the cheaper of the two codecs every WebRTC receiver decodes:
 4.3 ms an image at 512 px and 1.7 ms at 256 px against 13 and 6 ms for H.264
 through libx264 at their loopback bitrates (docs/PIPECAT.md). The settings are a
 real-time sender's, aiortc's own: libvpx in `realtime` mode, CBR at the bitrate the
-receiver allows (REMB), no lag, one token partition. A keyframe starts the stream,
+receiver allows (REMB), no lag, one token partition; but without the temporal
+denoiser, which is there for a camera's noise: on the renderer's noise-free images
+it only cost time and blurred them (docs/PIPECAT.md, "Codecs"). A keyframe starts the stream,
 follows a size change, comes when the receiver asks (PLI/FIR), and every
 KEYFRAME_SECS.
 """
@@ -73,7 +75,7 @@ class Vp8Stream:
                     abs(bitrate - current) / current > BITRATE_STEP):
                 codec = None
         if codec is None:
-            codec = self._codec = _realtime_vp8(width, height, bitrate)
+            codec = self._codec = realtime_vp8(width, height, bitrate)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
         frame.pts = self._frames
         frame.time_base = fractions.Fraction(1, FPS)
@@ -89,8 +91,9 @@ class Vp8Stream:
         return EncodedImage(data, is_key)
 
 
-def _realtime_vp8(width: int, height: int, bitrate: int) -> av.VideoCodecContext:
-    """libvpx as a real-time WebRTC sender runs it (aiortc's settings)."""
+def realtime_vp8(width: int, height: int, bitrate: int) -> av.VideoCodecContext:
+    """libvpx as a real-time WebRTC sender runs it (aiortc's settings, no denoiser);
+    its `options` may still be changed before the first frame is encoded."""
     codec = av.CodecContext.create("libvpx", "w")
     assert isinstance(codec, av.VideoCodecContext)
     codec.width, codec.height = width, height
@@ -103,7 +106,7 @@ def _realtime_vp8(width: int, height: int, bitrate: int) -> av.VideoCodecContext
     codec.options = {
         "bufsize": str(bitrate), "cpu-used": "-8", "deadline": "realtime",
         "lag-in-frames": "0", "minrate": str(bitrate), "maxrate": str(bitrate),
-        "noise-sensitivity": "4", "overshoot-pct": "15", "partitions": "0",
+        "noise-sensitivity": "0", "overshoot-pct": "15", "partitions": "0",
         "static-thresh": "1", "undershoot-pct": "100",
     }
     codec.thread_count = 1  # one session, one core's share
