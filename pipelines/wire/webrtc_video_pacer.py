@@ -23,15 +23,16 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from aiortc.codecs.vpx import Vp8Encoder
 from av import Packet
 
 from pipelines.wire.webrtc_pacer import PacerThread
-from pipelines.wire.webrtc_rtp_link import RtpDatagram, RtpLink
+from pipelines.wire.webrtc_rtp_link import LINK_CLOCKS, RtpDatagram, RtpLink
 
 #: how long the thread waits for an image before it looks whether it should stop
 IDLE_POLL_SECS = 0.05
 #: the RTP clock rate of video (RFC 3551), on which a frame's pts is counted
-VIDEO_CLOCK = 90_000
+VIDEO_CLOCK = LINK_CLOCKS["video/vp8"]
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
 
@@ -69,12 +70,12 @@ class VideoPacer(PacerThread):
             for datagram in datagrams:
                 self.link.write(datagram)
 
-    def _datagrams(self, packer: object, vp8: bytes, pts: int) -> list[RtpDatagram]:
+    def _datagrams(self, packer: Vp8Encoder, vp8: bytes, pts: int) -> list[RtpDatagram]:
         """One frame's datagrams: aiortc's VP8 payloads, the marker on the last."""
         packet = Packet(vp8)
         packet.pts = pts
         packet.time_base = VIDEO_TIME_BASE
-        payloads, _ = packer.pack(packet)  # type: ignore[attr-defined]
+        payloads, _ = packer.pack(packet)
         last = len(payloads) - 1
         return [self.link.build(payload, pts, VIDEO_CLOCK, marker=index == last)
                 for index, payload in enumerate(payloads)]
