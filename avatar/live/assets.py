@@ -325,7 +325,8 @@ class AvatarAssets:
              generator: GeneratorCheckpoint | None = None,
              on_calibration: Callable[[CalibrationEvent], None] | None = None,
              face_workers: int | None = None, face_worker_sessions: int = 1,
-             face_threads: int = 1, faces_per_worker: int = 1) -> AvatarAssets:
+             face_threads: int = 1, faces_per_worker: int = 1,
+             batch_steps: bool = True) -> AvatarAssets:
         """Analyse the default portrait, load the generator, measure this machine.
 
         `calibrate`: start the background calibrator and queue the start-up portrait
@@ -338,7 +339,8 @@ class AvatarAssets:
         `face_workers`: run each session's face in a worker process, this many kept
         warm (primed with the default portrait); each serves `face_worker_sessions`
         sessions, then exits; each process draws `faces_per_worker` sessions at once
-        (0: chosen from the machine). None: faces run in this process."""
+        (0: chosen from the machine), stepping their generator blocks together when
+        `batch_steps` (avatar/live/step_batcher.py). None: faces run in this process."""
         portraits = portraits or PortraitLibrary(portrait_dir, default_portrait)
         ckpt = generator or load_generator(checkpoint or DEFAULT_CHECKPOINT)
         ckpt.model.eval()
@@ -356,7 +358,8 @@ class AvatarAssets:
                                    sessions_per_worker=face_worker_sessions,
                                    faces_per_worker=faces_per_worker_for(faces_per_worker,
                                                                          capacity),
-                                   threads=face_threads, prime=portraits.get())
+                                   threads=face_threads, prime=portraits.get(),
+                                   batch_steps=batch_steps)
         calibrator = PortraitCalibrator(on_event=on_calibration) if calibrate else None
         if calibrator is not None:
             calibrator.request(portraits.get())

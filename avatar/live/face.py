@@ -108,6 +108,13 @@ class FaceBackend(Protocol):
         """Free what the face holds (safe twice)."""
         ...
 
+    @property
+    def steps_batched(self) -> bool:
+        """Its generator steps join those of other sessions that fall due with them in
+        one pass: the session's clock keeps its block steps on the shared grid
+        (avatar/live/step_batcher.py)."""
+        ...
+
 
 class LocalFace:
     """A `FaceBackend` in this process, in the caller's thread.
@@ -260,6 +267,10 @@ class LocalFace:
         self._engine = None
         if self._batcher is not None:
             self._batcher.leave(self)
+
+    @property
+    def steps_batched(self) -> bool:
+        return self._batcher is not None
 
     def _started_renderer(self) -> PortraitRenderer:
         if self._renderer is None:

@@ -212,6 +212,12 @@ class FaceWorkerPool:
         for thread in self._retiring:
             thread.join(3.0)
 
+    @property
+    def steps_batched(self) -> bool:
+        """A worker's sessions step their generator blocks together when due together
+        (`batch_steps` with several faces a worker, each answered in its own thread)."""
+        return self.batch_steps and self.faces_per_worker > 1 and not self.serial
+
     # --------------------------------------------------------------- internals
     def _quota(self) -> int:
         """Sessions one process is handed before it takes no more."""
@@ -340,6 +346,10 @@ class WorkerFace:
     @property
     def pid(self) -> int | None:
         return None if self._worker is None else self._worker.pid
+
+    @property
+    def steps_batched(self) -> bool:
+        return self._pool.steps_batched
 
     @property
     def cpu_secs(self) -> float:

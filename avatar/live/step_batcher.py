@@ -22,7 +22,10 @@ So a session waits at most `window_secs` for others, plus the batched pass; a
 member that is slow or gone stops being due (it is due only until half an
 interval past its predicted time). A block whose window or denoising raises fails
 only its own session's step: each gets its own result or exception. Sessions on
-block clocks of their own (not in phase) step alone, without waiting.
+block clocks of their own (not in phase) step alone, without waiting; so a batching
+worker's sessions keep their block steps on one grid of the machine's monotonic
+clock (`STEP_GRID_SECS`, `grid_offset`), which the session's clock holds to
+(pipelines/face/face_clock.py).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from avatar.generator.streaming import StreamingGenerator, Window, step_windows
 #: of a frame. Sessions paced in phase still step up to ~10 ms apart on a busy
 #: machine, and a shorter wait lets most of them miss each other.
 STEP_WINDOW_SECS = 0.010
+#: The grid a batching worker's sessions keep their block steps on (s): one block of
+#: the generator, 5 frames of 40 ms, so every session's steps fall due together.
+STEP_GRID_SECS = 0.2
 #: A member stays due until this many intervals after its last step (then it is
 #: taken for paused or slow and nobody waits for it).
 DUE_UNTIL_INTERVALS = 1.5
@@ -189,4 +195,10 @@ class StepBatcher:
                 request.done = True
             self._cond.notify_all()
 
-__all__ = ["STEP_WINDOW_SECS", "BatcherCounters", "StepBatcher"]
+def grid_offset(t: float, grid: float = STEP_GRID_SECS) -> float:
+    """How far the monotonic time `t` lies past the last point of the step grid
+    (0 <= offset < grid): 0 for a step on the grid."""
+    return t % grid
+
+
+__all__ = ["STEP_GRID_SECS", "STEP_WINDOW_SECS", "BatcherCounters", "StepBatcher", "grid_offset"]
