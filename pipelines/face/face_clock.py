@@ -16,6 +16,10 @@ Here:
   repeated (video repeats, audio never breaks).
 - While the reply is thought up, one frame in `thinking_frame_stride` is drawn and
   the others repeat it; the quality level may draw one in n as well.
+- On a face worker that batches its sessions' generator steps, the clock keeps its
+  block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
+  reply, a rebase or a start off the grid, the next idle block leaves out its first
+  frames (as a reply leaves out idle frames to start at once) and waits under a frame.
 - Each image goes out `image_lead_frames` ahead of its own audio; over our
   media-clock WebRTC tracks right before it (the track stamps it with its audio's
   time, pipelines/wire/webrtc_tracks.py), encoded where it was drawn.
@@ -24,6 +28,7 @@ Here:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -34,6 +39,7 @@ from pipecat.frames.frames import Frame, SpeechOutputAudioRawFrame, TTSAudioRawF
 
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
 from avatar.live.quality import QualityChange, QualityGovernor
+from avatar.live.step_batcher import STEP_GRID_SECS, grid_offset
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_metrics import FaceMetrics
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
     from pipelines.wire.webrtc_output import MediaClockOutput
 
 FRAME_SECS = 0.04
+#: a block step this close to the grid (s) is on it
+GRID_TOLERANCE_SECS = 0.001
 #: frames this late (s) stop the session's jobs from yielding the CPU while the
 #: reply is thought up: the face must not freeze for the LLM's sake
 BEHIND_SECS = 0.08
@@ -109,6 +117,8 @@ class FaceClock:
         while True:
             planned, skipped = await generator.next_planned()
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
+            if generator.block_opened and self.session.face.steps_batched:
+                planned, t0 = self._keep_grid(planned, t0, lead_secs)
             due = t0 + planned.index * FRAME_SECS  # when this frame's audio is pushed
             image_due = due - lead_secs
             late = time.monotonic() - image_due
@@ -156,6 +166,29 @@ class FaceClock:
             if time.monotonic() >= next_stats:
                 next_stats += params.stats_interval_secs
                 await self.hooks.stats_due()
+
+    def _keep_grid(self, planned: PlannedFrame, t0: float,
+                   lead_secs: float) -> tuple[PlannedFrame, float]:
+        """Bring the block `planned` opens back onto the step grid when it is off it:
+        its step falls `offset` past a grid point (a reply's skip, a rebase, the start),
+        so the block's first ceil(offset / 40 ms) frames are left out where it is idle
+        and its frames start under a frame later, and the next block steps on the grid.
+        Returns the frame to draw and the clock's new t0."""
+        step_at = t0 + planned.index * FRAME_SECS - lead_secs - self.params.lead_secs
+        offset = grid_offset(step_at)
+        if (offset < GRID_TOLERANCE_SECS or offset > STEP_GRID_SECS - GRID_TOLERANCE_SECS
+                or not self.generator.idle_block(planned)):
+            return planned, t0
+        if offset > STEP_GRID_SECS - FRAME_SECS:  # the grid is under a frame away: wait
+            self.counters["grid_realigned"] += 1
+            return planned, t0 + STEP_GRID_SECS - offset
+        drop = math.ceil(offset / FRAME_SECS - 1e-9)
+        if drop > len(self.generator.pending):
+            return planned, t0
+        self.counters["grid_realigned"] += 1
+        # each frame left out keeps the spacing (t0 - 40 ms), then the rest of `offset`
+        # is waited: t0 - drop * 40 ms + (drop * 40 ms - offset)
+        return self.generator.drop_idle(drop), t0 - offset
 
     def reply_started(self) -> None:
         """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB."""
@@ -214,4 +247,4 @@ class FaceClock:
                 and self.reply.thinking())
 
 
-__all__ = ["BEHIND_SECS", "ClockHooks", "FRAME_SECS", "FaceClock"]
+__all__ = ["BEHIND_SECS", "ClockHooks", "FRAME_SECS", "GRID_TOLERANCE_SECS", "FaceClock"]

@@ -32,6 +32,8 @@ class FaceGenerator:
         self.pending: deque[PlannedFrame] = deque()
         #: the generator's worker seconds per frame of the current block
         self.block_share = 0.0
+        #: the frame `next_planned` last returned opened a freshly planned block
+        self.block_opened = False
 
     async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the session's worker (niced while the reply is thought up)."""
@@ -47,11 +49,27 @@ class FaceGenerator:
             skipped = len(self.pending)
             self.counters["idle_frames_skipped"] += skipped
             self.pending.clear()
+        self.block_opened = not self.pending
         if not self.pending:
             busy = self.worker.busy_secs
             self.pending.extend(await self.job(self.session.next_block))
             self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
         return self.pending.popleft(), skipped
+
+    def idle_block(self, planned: PlannedFrame) -> bool:
+        """`planned` opened a block and neither it nor the rest of the block carries
+        reply audio, outside a reply: its first frames may be left out."""
+        return (self.block_opened and not self.reply.in_reply and not planned.speaking
+                and not any(frame.speaking for frame in self.pending))
+
+    def drop_idle(self, frames: int) -> PlannedFrame:
+        """Leave out the next `frames` idle frames of the block (never its last) and
+        return the one after them (the clock keeps the spacing)."""
+        frames = min(frames, len(self.pending))
+        for _ in range(frames - 1):
+            self.pending.popleft()
+        self.counters["idle_frames_skipped"] += frames
+        return self.pending.popleft()
 
     async def draw(self, planned: PlannedFrame, repeat: bool,
                    video: Any = None) -> tuple[AvatarFrame, float]:

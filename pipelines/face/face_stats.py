@@ -28,7 +28,7 @@ def new_counters() -> dict[str, int]:
     names = ("frames_sent", "frames_repeated", "frames_repeated_late", "late_frames",
              "idle_frames_skipped", "stale_frames_silenced", "rebases", "camera_analysed",
              "camera_skipped", "camera_errors", "interruptions", "reply_pauses",
-             "quality_changes", "face_restarts", "settings_updates")
+             "quality_changes", "face_restarts", "settings_updates", "grid_realigned")
     return dict.fromkeys(names, 0)
 
 
