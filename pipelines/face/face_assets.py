@@ -137,6 +137,7 @@ class SharedAssets:
                 face_workers=settings.warm_face_workers if settings.face_process else None,
                 face_worker_sessions=settings.face_worker_sessions,
                 faces_per_worker=settings.faces_per_worker,
+                batch_steps=settings.batch_steps,
                 face_threads=settings.threads)
         except BaseException as error:
             self.assets.set_exception(error)

@@ -55,6 +55,7 @@ class AvatarForcingSettings(ServiceSettings):
     warm_face_workers: int | NotGiven = field(default_factory=_not_given)
     face_worker_sessions: int | NotGiven = field(default_factory=_not_given)
     faces_per_worker: int | NotGiven = field(default_factory=_not_given)
+    batch_steps: bool | NotGiven = field(default_factory=_not_given)
     lead_secs: float | NotGiven = field(default_factory=_not_given)
     rebase_secs: float | NotGiven = field(default_factory=_not_given)
     camera_fps: float | NotGiven = field(default_factory=_not_given)

@@ -249,6 +249,7 @@ def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
                                                  if avatar.face_process else None),
                                    face_worker_sessions=avatar.face_worker_sessions,
                                    faces_per_worker=avatar.faces_per_worker,
+                                   batch_steps=avatar.batch_steps,
                                    face_threads=avatar.threads)
     except (AvatarError, FileNotFoundError) as error:
         raise ServerError(f"cannot prepare the avatar: {error}") from error

@@ -281,6 +281,14 @@ class AvatarSettings(_Section):
         "(the strictest isolation); 0: chosen from the machine (three where it admits more "
         "sessions than it has cores, else one).",
     )
+    batch_steps: bool = Field(
+        default=True,
+        description="With several faces a worker: the generator steps of a worker's "
+        "sessions that fall due together run as one batched pass (about half the cost "
+        "of stepping three alone), and each session's clock keeps its block steps on a "
+        "shared 200 ms grid so that they do (after a reply or a late frame, an idle "
+        "block leaves out up to four frames). false: each session steps alone.",
+    )
     # --- each session's pacing (the fields of pipelines.face.video_service.FacePacing)
     lead_secs: float = Field(
         default=0.06, ge=0, description="Frames are pushed this long before their time: one "
