@@ -26,7 +26,8 @@ tree's: before and after in one run. `--batch-steps off on` runs each
 multi-session worker variant both without and with its sessions' generator steps
 batched when they fall due together (`FaceWorkerPool(batch_steps=...)`,
 avatar/live/step_batcher.py), alternating; a batched step's JSON has the worker's
-batcher counters (`step_batches`: steps, alone, batches, batched_steps).
+batcher counters (`step_batches`: steps, alone, batches, batched_steps). Batched
+is the default, as in the product (`[avatar] batch_steps`).
 
     .venv/bin/python bench/density.py [--sessions 1 2 3 4] [--sizes 512 256] [--secs 20]
 """
@@ -422,9 +423,10 @@ def main() -> int:
                         "multi-session workers)")
     parser.add_argument("--serial", action="store_true",
                         help="a worker answers its sessions one at a time (not a thread each)")
-    parser.add_argument("--batch-steps", choices=["off", "on"], nargs="+", default=["off"],
+    parser.add_argument("--batch-steps", choices=["off", "on"], nargs="+", default=["on"],
                         help="a worker's sessions' generator steps that fall due together "
-                        "in one batched pass (off on: each multi-session variant is run "
+                        "in one batched pass, as the product runs them by default ([avatar] "
+                        "batch_steps); off on: each multi-session variant is run "
                         "both ways, alternating, in one run)")
     parser.add_argument("--batched", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
