@@ -77,7 +77,7 @@ class FaceWorkerPool:
     def __init__(self, checkpoint: Path, *, warm: int = 1, sessions_per_worker: int = 1,
                  threads: int = 1, prime: Portrait | None = None,
                  start_method: str = "forkserver", faces_per_worker: int = 1,
-                 serial: bool = False, batch_steps: bool = False) -> None:
+                 serial: bool = False, batch_steps: bool = True) -> None:
         """`warm`: free session slots kept ready; `faces_per_worker`: sessions one
         process draws at once (1: a process per session, the strictest isolation);
         `sessions_per_worker`: sessions each of a process's slots serves before the
