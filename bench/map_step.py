@@ -1,5 +1,6 @@
-"""Figure: bench/results/map_step_<tag>.json and .png, the 256 px picture with the inverse
-map on a 2-pixel grid against a 1-pixel one, in one run (issue 48).
+"""Figure: bench/results/map_step_<tag>.json and .png, the picture with the inverse map
+on a coarser grid against a finer one, in one run: at 256 px 2 pixels against 1 (issue
+48), at 512 px (`--size 512`) 4 pixels against 2.
 
 At 512 px the renderer's inverse map has always been rasterised on a grid of one
 cell per 2x2 output pixels and up-sampled (exact inside each triangle, where the map
@@ -27,7 +28,12 @@ The landmarker's own noise on these measures: the same figures of the step-1
 renderer on a second track seed (`noise`), so a difference between the steps can
 be read against the spread of the measure itself.
 
-    .venv/bin/python bench/map_step.py [--tag NAME] [--frames 200] [--only NAME ...]
+At `--size 512` the same figures compare the 512 px renderer with its map on a 4-pixel
+grid (128 x 128 cells, as the 256 px renderer's 2-pixel grid) against the 2-pixel one,
+with 256 px for scale; the keys below then name those variants (`frames_512`,
+`render_cpu_ms_step2`, `render_cpu_ms_step4`).
+
+    .venv/bin/python bench/map_step.py [--size 256|512] [--tag NAME] [--frames 200] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ from benchkit.render_quality import (
 )
 from benchkit.render_roundtrip import with_values
 
-VARIANTS = (("256 step 1", 256, 1), ("256 step 2", 256, 2), ("512 step 2", 512, 2))
+#: per size: the finer grid, the coarser one, and the other size for scale
+VARIANTS = {256: (("256 step 1", 256, 1), ("256 step 2", 256, 2), ("512 step 2", 512, 2)),
+            512: (("512 step 2", 512, 2), ("512 step 4", 512, 4), ("256 step 2", 256, 2))}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -117,55 +125,57 @@ def measure_variant(renderer: PortraitRenderer, analyzer: FaceAnalyzer,
             "face_found_rate": round(sum(found) / len(found), 3)}
 
 
-def compare_frames(one: PortraitRenderer, two: PortraitRenderer,
+def compare_frames(fine: PortraitRenderer, coarse: PortraitRenderer,
                    motions: np.ndarray) -> dict[str, Any]:
-    """The two 256 px renderers' frames side by side: PSNR, worst pixel, and their
-    CPU a frame, timed frame by frame in alternation (the same machine load)."""
+    """The same size's two renderers' frames side by side: PSNR of the coarser grid's
+    against the finer's, worst pixel, and their CPU a frame, timed frame by frame in
+    alternation (the same machine load)."""
     scores: list[float] = []
     worst = 0
-    cpu: dict[int, list[float]] = {1: [], 2: []}
+    one, two = fine.map_step, coarse.map_step
+    cpu: dict[int, list[float]] = {one: [], two: []}
     for k, motion in enumerate(motions):
         frames = {}
-        for step, renderer in ((1, one), (2, two)) if k % 2 else ((2, two), (1, one)):
+        for step, renderer in ((one, fine), (two, coarse)) if k % 2 else ((two, coarse), (one, fine)):
             started = time.process_time()
             frames[step] = renderer.render(motion)
             cpu[step].append(time.process_time() - started)
-        scores.append(psnr(frames[1], frames[2]))
-        worst = max(worst, int(np.abs(frames[1].astype(np.int16) - frames[2]).max()))
+        scores.append(psnr(frames[one], frames[two]))
+        worst = max(worst, int(np.abs(frames[one].astype(np.int16) - frames[two]).max()))
     finite = [s for s in scores if np.isfinite(s)]
     return {"psnr_db_mean": round(float(np.mean(finite)), 2) if finite else None,
             "psnr_db_worst_frame": round(min(finite), 2) if finite else None,
             "identical_frames": len(scores) - len(finite), "frames": len(scores),
             "max_pixel_difference": worst,
-            "render_cpu_ms_step1": round(float(np.median(cpu[1])) * 1e3, 3),
-            "render_cpu_ms_step2": round(float(np.median(cpu[2])) * 1e3, 3)}
+            f"render_cpu_ms_step{one}": round(float(np.median(cpu[one])) * 1e3, 3),
+            f"render_cpu_ms_step{two}": round(float(np.median(cpu[two])) * 1e3, 3)}
 
 
-def one_portrait(path: Path, analyzer: FaceAnalyzer, frames: int) -> dict[str, Any]:
-    """Every variant's figures and the 256 px frames compared, for one portrait."""
+def one_portrait(path: Path, analyzer: FaceAnalyzer, frames: int, size: int) -> dict[str, Any]:
+    """Every variant's figures and the `size` px frames compared, for one portrait."""
     portrait = Portrait.load(path, 512)
     table, _ = quality_table(portrait, "cached")
     renderers = {}
-    for label, size, step in VARIANTS:
-        renderers[label] = PortraitRenderer(portrait, size, calibration=table, map_step=step)
+    for label, px, step in VARIANTS[size]:
+        renderers[label] = PortraitRenderer(portrait, px, calibration=table, map_step=step)
         renderers[label].wait_for_plate()
-    ref = renderers["256 step 1"].reference
+    fine, coarse, _ = (label for label, _, _ in VARIANTS[size])
+    ref = renderers[fine].reference
     track = mixed_track(ref, frames, seed=0)
     out: dict[str, Any] = {label: measure_variant(r, analyzer, track)
                            for label, r in renderers.items()}
-    out["noise"] = measure_variant(renderers["256 step 1"], analyzer,
-                                   mixed_track(ref, frames, seed=1))
+    out["noise"] = measure_variant(renderers[fine], analyzer, mixed_track(ref, frames, seed=1))
     turns = np.stack([with_values(ref, {axis: offset}) for axis in POSE_AXES
                       for offset in np.linspace(-25.0, 25.0, 11)])
-    out["frames_256"] = compare_frames(renderers["256 step 1"], renderers["256 step 2"],
-                                       np.concatenate([track, turns]))
+    out[f"frames_{size}"] = compare_frames(renderers[fine], renderers[coarse],
+                                           np.concatenate([track, turns]))
     return out
 
 
-def summary(per: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def summary(per: dict[str, dict[str, Any]], size: int) -> dict[str, Any]:
     """Across portraits, per variant: the worst read-back r, pose error and drift."""
     rows: dict[str, Any] = {}
-    for label in [v[0] for v in VARIANTS] + ["noise"]:
+    for label in [v[0] for v in VARIANTS[size]] + ["noise"]:
         results = [p[label] for p in per.values()]
         rows[label] = {
             "readback_r_min": min(r["readback_r_min"] for r in results),
@@ -175,18 +185,18 @@ def summary(per: dict[str, dict[str, Any]]) -> dict[str, Any]:
                                     if r["pose_err_deg_max"] is not None),
             "background_drift_max": max(r["background_drift_max"] for r in results),
             "face_found_rate_min": min(r["face_found_rate"] for r in results)}
-    frames = [p["frames_256"] for p in per.values()]
-    rows["frames_256"] = {
+    frames = [p[f"frames_{size}"] for p in per.values()]
+    cpu_keys = [key for key in frames[0] if key.startswith("render_cpu_ms_step")]
+    rows[f"frames_{size}"] = {
         "psnr_db_worst_frame": min(f["psnr_db_worst_frame"] for f in frames
                                    if f["psnr_db_worst_frame"] is not None),
         "psnr_db_mean": round(float(np.mean([f["psnr_db_mean"] for f in frames
                                              if f["psnr_db_mean"] is not None])), 2),
-        "render_cpu_ms_step1": round(float(np.mean([f["render_cpu_ms_step1"] for f in frames])), 3),
-        "render_cpu_ms_step2": round(float(np.mean([f["render_cpu_ms_step2"] for f in frames])), 3)}
+        **{key: round(float(np.mean([f[key] for f in frames])), 3) for key in cpu_keys}}
     return rows
 
 
-def plot(per: dict[str, dict[str, Any]], out: Path) -> None:
+def plot(per: dict[str, dict[str, Any]], out: Path, size: int) -> None:
     """Per portrait: read-back r (mean over the key shapes), the worst pose error and
     the worst background drift, for each variant."""
     import matplotlib
@@ -197,7 +207,8 @@ def plot(per: dict[str, dict[str, Any]], out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     names = list(per)
     x = np.arange(len(names))
-    for offset, label in ((-0.25, "256 step 1"), (0.0, "256 step 2"), (0.25, "512 step 2")):
+    labels = [label for label, _, _ in VARIANTS[size]]
+    for offset, label in zip((-0.25, 0.0, 0.25), labels, strict=True):
         axes[0].bar(x + offset, [np.mean([v["r"] for v in per[n][label]["readback"].values()])
                                  for n in names], 0.25, label=label)
         axes[1].bar(x + offset, [per[n][label]["pose_err_deg_max"] or 0 for n in names], 0.25,
@@ -209,7 +220,7 @@ def plot(per: dict[str, dict[str, Any]], out: Path) -> None:
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         ax.set_title(title)
     axes[0].legend(fontsize=8)
-    fig.suptitle("256 px inverse map: 1-pixel grid against 2-pixel grid (512 px for scale)")
+    fig.suptitle(f"{size} px inverse map: {labels[0]} against {labels[1]} ({labels[2]} for scale)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -217,6 +228,8 @@ def plot(per: dict[str, dict[str, Any]], out: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, choices=sorted(VARIANTS), default=256,
+                        help="the size whose two map grids are compared")
     parser.add_argument("--tag", default="run")
     parser.add_argument("--frames", type=int, default=200, help="mixed-track length")
     parser.add_argument("--only", nargs="*", default=[], help="portrait names (default: all)")
@@ -235,13 +248,14 @@ def main() -> int:
     per: dict[str, dict[str, Any]] = {}
     with FaceAnalyzer(mode="image") as analyzer:
         for name, path in tqdm(paths.items(), desc="portraits", unit="portrait"):
-            per[name] = one_portrait(path, analyzer, args.frames)
-    report = {"bench": "map_step", "tag": args.tag, "frames": args.frames,
+            per[name] = one_portrait(path, analyzer, args.frames, args.size)
+    report = {"bench": "map_step", "tag": args.tag, "size": args.size, "frames": args.frames,
               "key_blendshapes": list(KEY_BLENDSHAPES), "load_average_start": load_start,
-              "load_average_end": load_average(), "summary": summary(per), "portraits": per}
+              "load_average_end": load_average(), "summary": summary(per, args.size),
+              "portraits": per}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"map_step_{args.tag}.json"
-    plot(per, out.with_suffix(".png"))
+    plot(per, out.with_suffix(".png"), args.size)
     report["plot"] = str(out.with_suffix(".png").relative_to(ROOT))
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "portraits"}))

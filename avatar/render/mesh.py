@@ -256,7 +256,7 @@ class BackwardMapper:
     """Turns moved vertex positions into a `cv2.remap` source map, back to front.
 
     The triangle-id raster runs on a grid `grid_step` times smaller than the output
-    (2 at both sizes: renderer.MAP_STEP_PX): the map is affine inside each triangle,
+    (renderer.MAP_STEP_PX: a 128 x 128 grid at both sizes): the map is affine inside each triangle,
     so bilinear up-sampling of it is nearly exact and saves most of the per-pixel work.
 
     Along the head's outline (sharp_triangles) the displacement is then

@@ -99,12 +99,14 @@ SHOULDER_LAG = 0.75
 # (docs/renderer.md, "Mirrored fill"). Frontal photos keep the triangulation
 # the calibration was fitted with.
 LAYOUT_MIN_YAW_DEG = 8.0
-#: output pixels per cell of the inverse map's grid, at every size. Exact inside
-#: each triangle (the map is affine there), bilinear across their edges, exact
-#: around folds (BackwardMapper). At 256 px, 2 against 1 moves the landmarker's
-#: read-back, pose error and background drift less than 256 px itself moves them
-#: from 512, for a render 4.3 -> 3.2 ms a frame (docs/LIVE_AVATAR.md).
-MAP_STEP_PX = 2
+#: output pixels per cell of the inverse map's grid, by render size: a 128 x 128 grid
+#: at both. Exact inside each triangle (the map is affine there), bilinear across
+#: their edges, exact around folds (BackwardMapper). Against a grid twice as fine,
+#: the landmarker's read-back, pose error and background drift move less than the
+#: measures' own spread, and less than 256 px itself moves them from 512: at 256 px
+#: 2 against 1 (render 4.3 -> 3.2 ms a frame), at 512 px 4 against 2 (5.3 -> 4.6 ms;
+#: docs/LIVE_AVATAR.md, bench/map_step.py).
+MAP_STEP_PX: dict[int, int] = {256: 2, 512: 4}
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,14 @@ class PortraitRenderer:
     once one has been fitted, or None for the shipped table. The renderer does not
     look it up itself: the fitter that makes those tables renders with this class,
     so the dependency goes one way.
+
+    `map_step`: output pixels per cell of the inverse map's grid (None: the size's
+    own, `MAP_STEP_PX`).
     """
 
     def __init__(self, portrait: Portrait, size: int = 512,
                  calibration: Calibration | None = None, layered: bool = True,
-                 mirror_fill: bool = True, map_step: int = MAP_STEP_PX) -> None:
+                 mirror_fill: bool = True, map_step: int | None = None) -> None:
         if size not in (256, 512):
             raise ValueError(f"render size must be 256 or 512, got {size}")
         image = np.asarray(portrait.image)
@@ -175,8 +180,11 @@ class PortraitRenderer:
             # a head turned in its photo: triangulate it as if it faced the camera
             # (build_mesh's `layout`); the vertices and everything above are unchanged
             self.mesh = build_mesh(landmarks * scale, size, layout=self._frontal_layout())
-        if map_step not in (1, 2):
-            raise ValueError(f"map_step must be 1 or 2 output pixels, got {map_step}")
+        map_step = MAP_STEP_PX[size] if map_step is None else map_step
+        if map_step not in (1, 2, 4):
+            raise ValueError(f"map_step must be 1, 2 or 4 output pixels, got {map_step}")
+        #: output pixels per cell of the inverse map's grid
+        self.map_step = map_step
         self._mapper = BackwardMapper(self.mesh, grid_step=map_step)
         # skin the photo sees nearly edge-on, textured from the other cheek
         # (avatar/render/mirror.py): a photo with its head turned no longer tears
