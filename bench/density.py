@@ -421,6 +421,9 @@ def main() -> int:
                         "each is run, alternating, in one run); 0: each session in a "
                         "process of its own, drawing in process (the design before "
                         "multi-session workers)")
+    parser.add_argument("--against-same-design", action="store_true",
+                        help="run REV with the first variant's faces a worker and batching "
+                        "(default: a process per session drawing in process)")
     parser.add_argument("--serial", action="store_true",
                         help="a worker answers its sessions one at a time (not a thread each)")
     parser.add_argument("--batch-steps", choices=["off", "on"], nargs="+", default=["on"],
@@ -451,7 +454,10 @@ def main() -> int:
         parser.error("--batch-steps on needs --faces-per-worker 2 or more")
     if args.against:
         try:
-            variants.insert(0, ("before", baseline_tree(args.against), 0, False))
+            # REV in the design it shipped with (a process per session, drawing in
+            # process), or in the first variant's own (a change inside the face worker)
+            faces, batch = variants[0][2:] if args.against_same_design else (0, False)
+            variants.insert(0, ("before", baseline_tree(args.against), faces, batch))
         except ValueError as error:
             parser.error(str(error))
     steps: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _, _ in variants}
