@@ -12,8 +12,15 @@ duplicate of the ICE pair's socket. aiortc's sender keeps sending the RTCP sende
 reports and answering NACKs; the link updates the counters and the packet history
 those read, so the RTP-to-wall-clock mapping a receiver syncs by stays true.
 
-Only a host or server-reflexive UDP pair is taken (a TURN relay wraps each
-datagram: `attach` returns None and aiortc sends as before). A retransmission
+Only a host or server-reflexive UDP pair is written to directly. When the peer's ICE
+agent nominates another pair mid-call (Chromium does, often in the first second),
+the link follows it: the same SRTP session, sequence numbers and timestamps go on,
+on the new pair's socket, or, where that pair is a TURN relay (which wraps each
+datagram), through aiortc's ICE connection on the event loop. Handing the track
+back to aiortc's sender instead would restart it at the sequence number and
+timestamp it had stopped at: the receiver drops those packets as replays and the
+video freezes. So the link is lost only with the DTLS session (the peer left).
+A TURN relay at the start: `attach` returns None and aiortc sends as before. A retransmission
 without RTX is protected by aiortc's own SRTP session, which guesses the rollover
 counter from 0: after 65,536 packets on one SSRC (about 4 minutes of 512 px video)
 such a retransmission would not decrypt; Chromium negotiates RTX for video, whose
@@ -22,6 +29,7 @@ retransmissions go on their own SSRC through aiortc's session alone.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
@@ -57,23 +65,25 @@ class LinkLost(ConnectionError):
 class RtpLink:
     """Sends one codec's payloads as aiortc's sender for one track would."""
 
-    def __init__(self, sender: Any, codec: Any, srtp: Session, pair: Any) -> None:
+    def __init__(self, sender: Any, codec: Any, srtp: Session, pair: Any,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self._sender = sender
         self._dtls = sender.transport
         self.codec = codec
         self._payload_type: int = codec.payloadType
         self._clock: int = LINK_CLOCKS[codec.mimeType.lower()]
         self._srtp = srtp
-        self._pair = pair
+        self._loop = loop
         self._connection = self._dtls.transport._connection
-        self._address = pair.remote_addr
-        fd = os.dup(pair.protocol.transport.get_extra_info("socket").fileno())
-        # the duplicate shares the loop's non-blocking file: never change its mode here
-        self._socket = socket.socket(fileno=fd)
+        self._pair: Any = None
+        self._address: Any = None
+        self._socket: socket.socket | None = None
+        self._follow(pair)
         self._mid = sender._RTCRtpSender__mid
         self._extensions = self._dtls._rtp_header_extensions_map
         self._sequence, self._timestamp_origin = _continue_after(sender, self._clock)
         self.dropped = 0  # datagrams the socket would not take (full)
+        self.pairs_followed = 0  # ICE pairs nominated after the first one
 
     @classmethod
     def attach(cls, sender: Any, codec: Any) -> RtpLink | None:
@@ -88,9 +98,10 @@ class RtpLink:
             pair = dtls.transport._connection._nominated.get(RTP_COMPONENT)
             if pair is None or type(pair.protocol) is not StunProtocol:
                 return None
-            return cls(sender, codec, _tx_session(dtls), pair)
-        except (AttributeError, KeyError, OSError, StopIteration, TypeError, ValueError):
-            return None  # aiortc's internals changed, or the socket is gone
+            return cls(sender, codec, _tx_session(dtls), pair, asyncio.get_running_loop())
+        except (AttributeError, KeyError, OSError, RuntimeError, StopIteration, TypeError,
+                ValueError):
+            return None  # aiortc's internals changed, the socket is gone, or no loop
 
     def send(self, payload: bytes, pts: int, sample_rate: int) -> None:
         """Send one payload whose media time is `pts` samples at `sample_rate`."""
@@ -122,15 +133,24 @@ class RtpLink:
 
     def write(self, datagram: RtpDatagram) -> None:
         """Write a built datagram to the peer now (and count it for the sender reports)."""
-        if self._dtls.state != "connected" or \
-                self._connection._nominated.get(RTP_COMPONENT) is not self._pair:
-            raise LinkLost("the DTLS session or the ICE pair changed")
-        try:
-            self._socket.sendto(datagram.data, self._address)
-        except BlockingIOError:
-            self.dropped += 1
-        except OSError as error:
-            raise LinkLost(str(error)) from error
+        if self._dtls.state != "connected":
+            raise LinkLost("the DTLS session closed")
+        pair = self._connection._nominated.get(RTP_COMPONENT)
+        if pair is not self._pair:
+            if pair is None:  # between two nominations: nowhere to send this one
+                self.dropped += 1
+                return
+            self._follow(pair)
+            self.pairs_followed += 1
+        if self._socket is None:  # a relayed pair: aiortc's ICE connection sends it
+            asyncio.run_coroutine_threadsafe(self._send_on_loop(datagram.data), self._loop)
+        else:
+            try:
+                self._socket.sendto(datagram.data, self._address)
+            except BlockingIOError:
+                self.dropped += 1
+            except OSError as error:
+                raise LinkLost(str(error)) from error
         packet, sender = datagram.packet, self._sender
         sender._RTCRtpSender__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
         # what aiortc's RTCP loop puts in its sender reports
@@ -141,7 +161,25 @@ class RtpLink:
 
     def close(self) -> None:
         """Close the duplicate socket (the loop's own stays open)."""
-        self._socket.close()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _follow(self, pair: Any) -> None:
+        """Send on `pair` from now on: on a duplicate of its UDP socket, or (a TURN
+        relay, whose protocol wraps each datagram) through the ICE connection."""
+        self.close()
+        self._pair, self._address = pair, pair.remote_addr
+        if type(pair.protocol) is StunProtocol:
+            fd = os.dup(pair.protocol.transport.get_extra_info("socket").fileno())
+            # the duplicate shares the loop's non-blocking file: never change its mode here
+            self._socket = socket.socket(fileno=fd)
+
+    async def _send_on_loop(self, data: bytes) -> None:
+        try:
+            await self._connection.sendto(data, RTP_COMPONENT)
+        except (ConnectionError, OSError):
+            self.dropped += 1
 
 
 def _tx_session(dtls: Any) -> Session:

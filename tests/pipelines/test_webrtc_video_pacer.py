@@ -4,7 +4,9 @@ webrtc_video_track.py).
 Checked on real aiortc peer connections in one process (loopback): with both
 pacers running, a receiver decodes the face's frames, stamped with their audio's
 media time, with no packet lost; the frames keep leaving while the event loop is
-blocked (each is released by the audio pacer's thread, not by the loop); a reconnect
+blocked (each is released by the audio pacer's thread, not by the loop); when the
+ICE agent nominates another pair mid-call the pacers follow it (a relayed pair
+through aiortc's ICE connection) and the receiver goes on decoding; a reconnect
 ends the old track's pacer; and the track goes back to aiortc when the link goes.
 """
 
@@ -15,6 +17,7 @@ import time
 from typing import Any
 
 import numpy as np
+from aioice.ice import CandidatePair, StunProtocol
 from aiortc import RTCPeerConnection
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
@@ -139,6 +142,47 @@ async def test_frames_keep_leaving_while_the_event_loop_is_blocked() -> None:
         time.sleep(0.5)  # noqa: ASYNC251  (the pipeline holds the event loop)
         assert peers.audio.counters.images_sent - sent_before >= 8  # ~12 frames of 40 ms
         assert peers.video_sender._RTCRtpSender__packet_count - packets_before >= 8
+    finally:
+        await peers.close()
+
+
+class RelayedProtocol(StunProtocol):
+    """Stands in for a TURN relay's protocol (any pair the link cannot write to itself):
+    it sends as a host pair does, but only through the ICE connection."""
+
+
+async def test_the_pacers_follow_a_newly_nominated_ice_pair() -> None:
+    """Chromium may nominate another candidate pair in the call's first second. The
+    links follow it with the same SRTP stream and sequence numbers (aiortc's sender,
+    taking over, would have restarted at the numbers it had stopped at: the receiver
+    drops those as replays and the video froze)."""
+    peers = Peers()
+    await peers.connect()
+    try:
+        stream = Vp8Stream()
+        speak(peers, stream, 10)
+        await asyncio.sleep(0.6)
+        decoded_before = len(peers.frames)
+        assert decoded_before >= 6
+        ice = peers.video_sender.transport.transport._connection
+        first = ice._nominated[1]
+        ice._nominated[1] = CandidatePair(first.protocol, first.remote_candidate)  # renominated
+        speak(peers, stream, 10, first=10)
+        await asyncio.sleep(0.6)
+        relayed = RelayedProtocol(ice)
+        relayed.transport = first.protocol.transport
+        relayed.local_candidate = first.protocol.local_candidate
+        ice._nominated[1] = CandidatePair(relayed, first.remote_candidate)  # a relay
+        speak(peers, stream, 10, first=20)
+        await asyncio.sleep(0.8)
+        assert peers.video.paced_off_loop and peers.audio.paced_off_loop  # never handed back
+        assert peers.audio.counters.video_pacer_starts == 1
+        assert len(peers.frames) - decoded_before >= 16  # frames 10-29, decoded on
+        stats = await peers.receiver_pc.getStats()
+        inbound = [s for s in stats.values() if s.type == "inbound-rtp" and s.kind == "video"]
+        assert inbound and inbound[0].packetsLost == 0
+        steps = np.diff([frame.pts for frame in peers.frames])
+        assert steps.min() > 0 and np.median(steps) == FRAME_MS * VIDEO_CLOCK // 1000
     finally:
         await peers.close()
 
