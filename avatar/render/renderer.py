@@ -105,7 +105,7 @@ LAYOUT_MIN_YAW_DEG = 8.0
 #: the landmarker's read-back, pose error and background drift move less than the
 #: measures' own spread, and less than 256 px itself moves them from 512: at 256 px
 #: 2 against 1 (render 4.3 -> 3.2 ms a frame), at 512 px 4 against 2 (5.3 -> 4.6 ms;
-#: docs/LIVE_AVATAR.md, bench/map_step.py).
+#: docs/LIVE_AVATAR.md).
 MAP_STEP_PX: dict[int, int] = {256: 2, 512: 4}
 
 
