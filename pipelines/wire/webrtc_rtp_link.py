@@ -20,7 +20,12 @@ datagram), through aiortc's ICE connection on the event loop. Handing the track
 back to aiortc's sender instead would restart it at the sequence number and
 timestamp it had stopped at: the receiver drops those packets as replays and the
 video freezes. So the link is lost only with the DTLS session (the peer left).
-A TURN relay at the start: `attach` returns None and aiortc sends as before. A retransmission
+A TURN relay at the start: `attach` returns None and aiortc sends as before.
+
+A sender keeps one SRTP session for all the links it is given (a reconnect that
+replaces the track keeps the SSRC and the DTLS session): libsrtp counts the
+rollover of the sequence numbers in that session, and a fresh one would start it
+at 0 again, which the receiver cannot decrypt after the first 65,536 packets. A retransmission
 without RTX is protected by aiortc's own SRTP session, which guesses the rollover
 counter from 0: after 65,536 packets on one SSRC (about 4 minutes of 512 px video)
 such a retransmission would not decrypt; Chromium negotiates RTX for video, whose
@@ -33,6 +38,8 @@ import asyncio
 import os
 import random
 import socket
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,10 +69,38 @@ class LinkLost(ConnectionError):
     """The path the link sent on is gone (DTLS closed, another ICE pair chosen)."""
 
 
+class SenderSrtp:
+    """The SRTP session a sender's links protect with, one at a time (a link ending
+    and the next one starting may overlap for a moment)."""
+
+    def __init__(self, dtls: Any) -> None:
+        self.dtls = dtls
+        self._session = Session(tx_policy(dtls))
+        self._lock = threading.Lock()
+
+    def protect(self, packet: bytes) -> bytes:
+        with self._lock:
+            data: bytes = self._session.protect(packet)
+            return data
+
+
+#: each aiortc sender's SRTP session, for as long as the sender lives
+_SENDER_SRTP: weakref.WeakKeyDictionary[Any, SenderSrtp] = weakref.WeakKeyDictionary()
+
+
+def sender_srtp(sender: Any) -> SenderSrtp:
+    """The SRTP session of `sender`'s links (made on first use, and again when the
+    sender's DTLS session is another)."""
+    srtp = _SENDER_SRTP.get(sender)
+    if srtp is None or srtp.dtls is not sender.transport:
+        srtp = _SENDER_SRTP[sender] = SenderSrtp(sender.transport)
+    return srtp
+
+
 class RtpLink:
     """Sends one codec's payloads as aiortc's sender for one track would."""
 
-    def __init__(self, sender: Any, codec: Any, srtp: Session, pair: Any,
+    def __init__(self, sender: Any, codec: Any, srtp: SenderSrtp, pair: Any,
                  loop: asyncio.AbstractEventLoop) -> None:
         self._sender = sender
         self._dtls = sender.transport
@@ -98,7 +133,7 @@ class RtpLink:
             pair = dtls.transport._connection._nominated.get(RTP_COMPONENT)
             if pair is None or type(pair.protocol) is not StunProtocol:
                 return None
-            return cls(sender, codec, _tx_session(dtls), pair, asyncio.get_running_loop())
+            return cls(sender, codec, sender_srtp(sender), pair, asyncio.get_running_loop())
         except (AttributeError, KeyError, OSError, RuntimeError, StopIteration, TypeError,
                 ValueError):
             return None  # aiortc's internals changed, the socket is gone, or no loop
@@ -182,18 +217,29 @@ class RtpLink:
             self.dropped += 1
 
 
-def _tx_session(dtls: Any) -> Session:
-    """An SRTP session with the keys aiortc's DTLS transport sends with."""
-    selected = dtls._ssl.get_selected_srtp_profile()
-    profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == selected)
-    view = dtls._ssl.export_keying_material(
-        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
-    key = profile.get_key_and_salt(view, 1 if dtls._role == "server" else 0)
-    policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND,
-                    srtp_profile=profile.libsrtp_profile)
+def tx_policy(dtls: Any) -> Policy:
+    """An outbound SRTP policy with the keys aiortc's DTLS transport sends with."""
+    policy = Policy(key=_tx_key(dtls), ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+                    srtp_profile=_profile(dtls).libsrtp_profile)
     policy.allow_repeat_tx = True
     policy.window_size = 1024
-    return Session(policy)
+    return policy
+
+
+def _profile(dtls: Any) -> Any:
+    """The SRTP profile the DTLS handshake chose."""
+    selected = dtls._ssl.get_selected_srtp_profile()
+    return next(p for p in dtls._srtp_profiles if p.openssl_profile == selected)
+
+
+def _tx_key(dtls: Any) -> bytes:
+    """The key and salt aiortc's DTLS transport protects what it sends with (exported
+    again from the DTLS session, RFC 5764)."""
+    profile = _profile(dtls)
+    view = dtls._ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
+    key: bytes = profile.get_key_and_salt(view, 1 if dtls._role == "server" else 0)
+    return key
 
 
 def _continue_after(sender: Any, clock_rate: int) -> tuple[int, int]:

@@ -6,8 +6,9 @@ pacers running, a receiver decodes the face's frames, stamped with their audio's
 media time, with no packet lost; the frames keep leaving while the event loop is
 blocked (each is released by the audio pacer's thread, not by the loop); when the
 ICE agent nominates another pair mid-call the pacers follow it (a relayed pair
-through aiortc's ICE connection) and the receiver goes on decoding; a reconnect
-ends the old track's pacer; and the track goes back to aiortc when the link goes.
+through aiortc's ICE connection) and the receiver goes on decoding; a new link on the
+same sender keeps the SRTP rollover count past 65,536 packets; a reconnect ends the
+old track's pacer; and the track goes back to aiortc when the link goes.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from pipecat.transports.smallwebrtc.transport import (
     RawVideoTrack,
     SmallWebRTCTransport,
 )
+from pylibsrtp import Policy, Session
 
 from avatar.live.video_codec import VideoRequest, Vp8Stream
 from pipelines.wire.webrtc_output import MediaClockOutput
-from pipelines.wire.webrtc_rtp_link import RtpLink
+from pipelines.wire.webrtc_rtp_link import RtpLink, tx_policy
 from pipelines.wire.webrtc_tracks import MediaClockAudioTrack
 from pipelines.wire.webrtc_video_track import VIDEO_CLOCK, MediaClockVideoTrack
 
@@ -88,6 +90,7 @@ class Peers:
                 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert self.audio.paced_off_loop and self.video.paced_off_loop
+        self.video_codec = video_tx._codecs[0]  # negotiated
 
     async def close(self) -> None:
         await self.sender_pc.close()
@@ -183,6 +186,35 @@ async def test_the_pacers_follow_a_newly_nominated_ice_pair() -> None:
         assert inbound and inbound[0].packetsLost == 0
         steps = np.diff([frame.pts for frame in peers.frames])
         assert steps.min() > 0 and np.median(steps) == FRAME_MS * VIDEO_CLOCK // 1000
+    finally:
+        await peers.close()
+
+
+async def test_a_new_link_on_the_same_sender_keeps_the_srtp_rollover() -> None:
+    """A reconnect gives a sender a new link. Past 65,536 packets the sequence numbers
+    have rolled over, and the receiver counts that: a link that started an SRTP session
+    of its own would count from 0 again, and none of its packets would decrypt."""
+    peers = Peers()
+    await peers.connect()
+    try:
+        sender = peers.video_sender
+        sending = tx_policy(sender.transport)
+        receiver = Session(Policy(key=bytes(sending.key), ssrc_type=Policy.SSRC_ANY_INBOUND,
+                                  srtp_profile=sending.srtp_profile))
+        first = RtpLink.attach(sender, peers.video_codec)
+        assert first is not None
+        payload = bytes([0x90, 0x80]) + bytes(30)
+        for k in range(65_600):  # the receiver sees each: its rollover count follows
+            datagram = first.build(payload, 3600 * k, VIDEO_CLOCK)
+            receiver.unprotect(datagram.data)
+        first.write(datagram)  # the sender's history: where the next link goes on
+        first.close()
+        second = RtpLink.attach(sender, peers.video_codec)
+        assert second is not None
+        for k in range(65_600, 65_610):
+            decrypted = receiver.unprotect(second.build(payload, 3600 * k, VIDEO_CLOCK).data)
+            assert decrypted.endswith(payload)
+        second.close()
     finally:
         await peers.close()
 
