@@ -66,7 +66,8 @@ class RtpDatagram:
 
 
 class LinkLost(ConnectionError):
-    """The path the link sent on is gone (DTLS closed, another ICE pair chosen)."""
+    """The link cannot send any more: the DTLS session closed (the peer left) or its
+    socket failed."""
 
 
 class SenderSrtp:
@@ -118,7 +119,7 @@ class RtpLink:
         self._extensions = self._dtls._rtp_header_extensions_map
         self._sequence, self._timestamp_origin = _continue_after(sender, self._clock)
         self.dropped = 0  # datagrams the socket would not take (full)
-        self.pairs_followed = 0  # ICE pairs nominated after the first one
+        self.pairs_followed = 0  # ICE pairs nominated after the first one, followed
 
     @classmethod
     def attach(cls, sender: Any, codec: Any) -> RtpLink | None:
