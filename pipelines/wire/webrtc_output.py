@@ -43,7 +43,7 @@ from pipecat.transports.smallwebrtc.transport import (
 from avatar.live.video_codec import VideoRequest
 from pipelines.wire.frames import MediaTimedImageFrame
 from pipelines.wire.webrtc_audio_in import trim_audio_prefetch
-from pipelines.wire.webrtc_rtp_link import RtpLink
+from pipelines.wire.webrtc_rtp_link import LinkCounters, RtpLink
 from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, TrackCounters
 from pipelines.wire.webrtc_video_track import MediaClockVideoTrack
 
@@ -75,6 +75,8 @@ class MediaClockOutput:
     def __init__(self, output: SmallWebRTCOutputTransport) -> None:
         self.output = output
         self.counters = TrackCounters()
+        #: what each kind's links did (a reconnect's new link goes on counting)
+        self.link_counters = {"audio": LinkCounters(), "video": LinkCounters()}
         self.audio: MediaClockAudioTrack | None = None
         self.video: MediaClockVideoTrack | None = None
 
@@ -148,7 +150,7 @@ class MediaClockOutput:
             sender = transceiver.sender
             if sender is not None and sender.track is track:
                 codecs = getattr(transceiver, "_codecs", None) or [None]
-                return RtpLink.attach(sender, codecs[0])
+                return RtpLink.attach(sender, codecs[0], self.link_counters[track.kind])
         return None
 
     def _video_transceiver(self) -> Any:
@@ -240,5 +242,8 @@ class MediaClockOutput:
 
     def stats(self) -> dict[str, int | float]:
         """The tracks' counters (merged into the service's `stats()`)."""
-        return {f"webrtc_{name}": round(value, 3) if isinstance(value, float) else value
-                for name, value in vars(self.counters).items()}
+        tracks = {f"webrtc_{name}": round(value, 3) if isinstance(value, float) else value
+                  for name, value in vars(self.counters).items()}
+        links = {f"webrtc_{kind}_{name}": value for kind, counters in self.link_counters.items()
+                 for name, value in vars(counters).items()}
+        return {**tracks, **links}

@@ -98,11 +98,22 @@ def sender_srtp(sender: Any) -> SenderSrtp:
     return srtp
 
 
+@dataclass
+class LinkCounters:
+    """What one kind's links did, over all of them (one pacer thread writes at a time):
+    reported with the tracks' counters, so a full socket or a new ICE path shows."""
+
+    #: datagrams the socket would not take (full) or written between two nominations
+    datagrams_dropped: int = 0
+    #: ICE pairs nominated after a link's first one, followed
+    ice_pairs_followed: int = 0
+
+
 class RtpLink:
     """Sends one codec's payloads as aiortc's sender for one track would."""
 
     def __init__(self, sender: Any, codec: Any, srtp: SenderSrtp, pair: Any,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, counters: LinkCounters | None = None) -> None:
         self._sender = sender
         self._dtls = sender.transport
         self.codec = codec
@@ -118,13 +129,13 @@ class RtpLink:
         self._mid = sender._RTCRtpSender__mid
         self._extensions = self._dtls._rtp_header_extensions_map
         self._sequence, self._timestamp_origin = _continue_after(sender, self._clock)
-        self.dropped = 0  # datagrams the socket would not take (full)
-        self.pairs_followed = 0  # ICE pairs nominated after the first one, followed
+        self.counters = counters if counters is not None else LinkCounters()
 
     @classmethod
-    def attach(cls, sender: Any, codec: Any) -> RtpLink | None:
+    def attach(cls, sender: Any, codec: Any, counters: LinkCounters | None = None) -> RtpLink | None:
         """A link for aiortc's `sender` (an RTCRtpSender whose negotiated `codec` is
-        Opus or VP8), or None when its transport is not one this link can send on."""
+        Opus or VP8), or None when its transport is not one this link can send on;
+        it counts into `counters` (the kind's, kept over links) when given."""
         try:
             if codec is None or codec.mimeType.lower() not in LINK_CLOCKS:
                 return None
@@ -134,7 +145,7 @@ class RtpLink:
             pair = dtls.transport._connection._nominated.get(RTP_COMPONENT)
             if pair is None or type(pair.protocol) is not StunProtocol:
                 return None
-            return cls(sender, codec, sender_srtp(sender), pair, asyncio.get_running_loop())
+            return cls(sender, codec, sender_srtp(sender), pair, asyncio.get_running_loop(), counters)
         except (AttributeError, KeyError, OSError, RuntimeError, StopIteration, TypeError,
                 ValueError):
             return None  # aiortc's internals changed, the socket is gone, or no loop
@@ -174,17 +185,17 @@ class RtpLink:
         pair = self._connection._nominated.get(RTP_COMPONENT)
         if pair is not self._pair:
             if pair is None:  # between two nominations: nowhere to send this one
-                self.dropped += 1
+                self.counters.datagrams_dropped += 1
                 return
             self._follow(pair)
-            self.pairs_followed += 1
+            self.counters.ice_pairs_followed += 1
         if self._socket is None:  # a relayed pair: aiortc's ICE connection sends it
             asyncio.run_coroutine_threadsafe(self._send_on_loop(datagram.data), self._loop)
         else:
             try:
                 self._socket.sendto(datagram.data, self._address)
             except BlockingIOError:
-                self.dropped += 1
+                self.counters.datagrams_dropped += 1
             except OSError as error:
                 raise LinkLost(str(error)) from error
         packet, sender = datagram.packet, self._sender
@@ -215,7 +226,7 @@ class RtpLink:
         try:
             await self._connection.sendto(data, RTP_COMPONENT)
         except (ConnectionError, OSError):
-            self.dropped += 1
+            self.counters.datagrams_dropped += 1
 
 
 def tx_policy(dtls: Any) -> Policy:

@@ -187,6 +187,8 @@ async def test_the_output_hands_media_timed_images_to_the_video_track() -> None:
         MediaTimedImageFrame(rgb=image(9), frame_index=4))
     assert fitted.counters.images_in == 1
     assert fitted.stats()["webrtc_images_in"] == 1
+    # the links' counters too, per kind (none made yet: no peer)
+    assert fitted.stats()["webrtc_video_ice_pairs_followed"] == 0
 
 
 async def test_images_the_face_encoded_go_out_as_vp8_packets_from_their_first_keyframe() -> None:

@@ -180,7 +180,7 @@ async def test_the_pacers_follow_a_newly_nominated_ice_pair() -> None:
         await asyncio.sleep(0.8)
         assert peers.video.paced_off_loop and peers.audio.paced_off_loop  # never handed back
         video_pacer = peers.video._pacer
-        assert video_pacer is not None and video_pacer.link.pairs_followed == 2
+        assert video_pacer is not None and video_pacer.link.counters.ice_pairs_followed == 2
         assert peers.audio.counters.video_pacer_starts == 1
         assert len(peers.frames) - decoded_before >= 16  # frames 10-29, decoded on
         stats = await peers.receiver_pc.getStats()
