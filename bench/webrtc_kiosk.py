@@ -11,7 +11,9 @@ transport holds the same conversation; which goes first alternates by round
 temperature 0, so both transports speak the same replies and the voice-to-voice
 ratio measures the transports, not the answers. `--compare-lipsync` adds a third
 conversation over WebRTC with the page's lip sync off (`?lipsync=0`: the browser's
-own A/V sync only), in the same run. Measured by the page:
+own A/V sync only), in the same run, and `--compare-audio-latency` a fourth, as the
+third with the device's smallest audio output buffer (`?audiolatency=low`) instead
+of the browser's usual one (pipelines/web/audio-output.js). Measured by the page:
 
 - video_fps: images shown a second (WebRTC: frames the <video> presented,
   requestVideoFrameCallback; websocket: distinct images drawn on the canvas);
@@ -26,6 +28,8 @@ own A/V sync only), in the same run. Measured by the page:
   (benchkit/page_lip_sync.py); the same method on both transports. The websocket
   page's own pts measure (audio clock minus the drawn frame's pts) is kept
   beside it as `av_offset_ms_pts`;
+- audio_output: the page's AudioContext latencies and the output's underruns as
+  Chromium counts them (playbackStats: glitches a listener hears);
 - cpu_per_session: the server process's CPU (% of one core) during the conversation;
   cpu_face_workers: its face worker processes' (the face renders there on both
   transports; over WebRTC the server process encodes the video, over the websocket
@@ -34,6 +38,7 @@ own A/V sync only), in the same run. Measured by the page:
 Prints one JSON object (last line) with the load average; writes it and a plot.
 
     .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1] [--size 512] [--compare-lipsync]
+        [--compare-audio-latency]
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ CONNECT_TIMEOUT_SECS = 60.0
 TRANSPORTS = {"websocket": "", "webrtc": "?transport=webrtc"}
 #: the page over WebRTC with its lip sync off (pipelines/web/lip-sync.js), for --compare-lipsync
 UNSYNCED = {"webrtc_browser_sync": "?transport=webrtc&lipsync=0"}
+#: the same with the device's smallest audio buffer, for --compare-audio-latency
+#: (pipelines/web/audio-output.js: the page asks for the browser's usual one)
+LOW_AUDIO = {"webrtc_browser_sync_low_audio": "?transport=webrtc&lipsync=0&audiolatency=low"}
 #: both transports must speak the same replies for their voice-to-voice to compare
 LLM_TEMPERATURE = "0"
 async def wait_for_face(page: Any) -> dict[str, Any]:
@@ -83,7 +91,7 @@ async def wait_for_face(page: Any) -> dict[str, Any]:
 async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transport: str,
                        seconds: float, size: int) -> dict[str, Any]:
     """One conversation through the page on `transport`; what the page measured."""
-    query = {**TRANSPORTS, **UNSYNCED}[transport]
+    query = {**TRANSPORTS, **UNSYNCED, **LOW_AUDIO}[transport]
     query += f"{'&' if query else '?'}size={size}"
     async with kiosk_page(http, wav, y4m, query) as page:
         first = await wait_for_face(page)
@@ -138,6 +146,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "audio_jitter_buffer_ms": _reply_jitter_buffer_ms(receiver_samples),
         "playback": last.get("playback"),
         "lip_sync_follower": last.get("lipSync"),
+        "audio_output": last.get("audioOutput"),
         "errors": last.get("errors"),
         "face_metrics": last.get("faceMetrics"),
         "reconnects": last.get("reconnects"),
@@ -272,7 +281,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     del models
     seconds = FIRST_QUESTION_SECS + args.turns * TURN_GAP_SECS - 4
     load_before = os.getloadavg()
-    names = [*TRANSPORTS, *(UNSYNCED if args.compare_lipsync else {})]
+    names = [*TRANSPORTS, *(UNSYNCED if args.compare_lipsync else {}),
+             *(LOW_AUDIO if args.compare_audio_latency else {})]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     os.environ["AVATAR_FORCING_LLM_TEMPERATURE"] = LLM_TEMPERATURE
     with product_server(free_port()) as (http, pid):
@@ -293,7 +303,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             [a - b for a, b in zip(webrtc["voice_to_voice_ms"], websocket["voice_to_voice_ms"],
                                    strict=False)], 50)
         if len(webrtc["voice_to_voice_ms"]) == len(websocket["voice_to_voice_ms"]) else None,
-        **{name: merged[name] for name in UNSYNCED if name in merged},
+        **{name: merged[name] for name in [*UNSYNCED, *LOW_AUDIO] if name in merged},
         "llm_temperature": float(LLM_TEMPERATURE),
         "size_asked": args.size,
         "turns": args.turns,
@@ -326,6 +336,9 @@ if __name__ == "__main__":
                         help="the face's size the page asks for (the server may step it down)")
     parser.add_argument("--compare-lipsync", action="store_true",
                         help="also hold the conversation over WebRTC with the page's lip sync off")
+    parser.add_argument("--compare-audio-latency", action="store_true",
+                        help="also hold the lip-sync-off conversation with the device's smallest "
+                             "audio buffer (?audiolatency=low) instead of the browser's usual one")
     parser.add_argument("--codecs", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure each WebRTC codec's encode time and bitrate at 256 "
                              "and 512 px (benchkit/webrtc_codecs.py), after the conversations")
@@ -335,7 +348,7 @@ if __name__ == "__main__":
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
-    for name in [*TRANSPORTS, *UNSYNCED]:  # the traces are for the plot; the JSON keeps figures
+    for name in [*TRANSPORTS, *UNSYNCED, *LOW_AUDIO]:  # the traces are for the plot; the JSON keeps figures
         if name in output:
             output[name].pop("trace", None)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")

@@ -17,6 +17,7 @@
 // `visitor-arrived`, `visitor-left`, `presenceState`).
 // docs/BROWSER_SDK.md documents it; avatar-client.d.ts types it.
 
+import { outputStats, voiceContext } from "./audio-output.js";
 import { CameraSender } from "./camera.js";
 import { ConversationEvents } from "./conversation.js";
 import { MicCapture } from "./mic.js";
@@ -103,7 +104,7 @@ export class AvatarClient extends ConversationEvents {
     this.options = {
       url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
       camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.8, jitterMs: 80,
-      reconnect: true, clientName: "avatar-client.js/1.0", presence: false,
+      reconnect: true, clientName: "avatar-client.js/1.0", presence: false, audioLatency: "interactive",
       sessionUrl: options && options.url ? null : `${location.protocol}//${location.host}/session`,
       ...options,
     };
@@ -154,7 +155,7 @@ export class AvatarClient extends ConversationEvents {
     if (!this.stopped) return;
     this.stopped = false;
     this.setState("connecting");
-    this.audio = this.audio || new AudioContext({ latencyHint: "interactive" });
+    this.audio = this.audio || voiceContext(this.options.audioLatency);
     await this.audio.resume();
     const base = new URL("./worklets/", import.meta.url);
     await this.audio.audioWorklet.addModule(new URL("capture-processor.js", base));
@@ -270,6 +271,7 @@ export class AvatarClient extends ConversationEvents {
       visitorsArrived: this.visits.arrived,
       visitorsLeft: this.visits.left,
       lastError: this.lastError,
+      audioOutput: outputStats(this.audio),
       server: this.serverMetrics,
       heapBytes: memory ? memory.usedJSHeapSize : null,
     };

@@ -4,6 +4,8 @@
 // ?transport=webrtc (pipecat's WebRTC transport instead of our websocket: the face
 // and voice as WebRTC tracks, for kiosks on Wi-Fi; webrtc-client.js)
 // ?lipsync=0 (WebRTC: leave the video's delay to the browser; for comparisons, lip-sync.js)
+// ?audiolatency=low (the device's smallest audio buffer instead of the browser's usual
+// one, audio-output.js: the voice 31 ms sooner, for a kiosk whose machine is not busy)
 // ?kiosk=1 (an unattended kiosk, docs/KIOSK.md): asks the server for presence, starts
 // without a tap where the browser allows sound without one (Chromium --kiosk
 // --autoplay-policy=no-user-gesture-required), shows the attract line while nobody is
@@ -11,6 +13,7 @@
 // Tests and benchmarks read `window.kiosk.stats()`; `window.kiosk.probe(box)` starts
 // measuring the heard voice and a box of the face (media-probe.js, bench/webrtc_kiosk.py).
 
+import { voiceContext } from "./audio-output.js";
 import { AvatarClient } from "./avatar-client.js";
 import { AudioLevels, FaceWatcher } from "./media-probe.js";
 import { WebRTCAvatarClient } from "./webrtc-client.js";
@@ -53,6 +56,7 @@ const options = {
     : Math.round(Math.min(512, Math.max(256, Number(params.get("size")) || 512))),
   camera: params.get("camera") !== "0",
   followVoice: params.get("lipsync") !== "0",
+  audioLatency: /** @type {"low" | "interactive"} */ (params.get("audiolatency") === "low" ? "low" : "interactive"),
   clientName: webrtc ? "kiosk-page-webrtc/1.0" : "kiosk-page/1.0",
   presence: kioskMode,
 };
@@ -194,7 +198,7 @@ async function soundWithoutGesture() {
   if (policy === "disallowed") return null; // where the browser says so, no context at all
   let context;
   try {
-    context = new AudioContext({ latencyHint: "interactive" });
+    context = voiceContext(options.audioLatency);
   } catch {
     return null;
   }

@@ -16,6 +16,7 @@
 // (state, caption, notice, interrupted, connection; a kiosk's presence events with
 // `presence: true`) and reconnects by itself.
 
+import { outputStats, voiceContext } from "./audio-output.js";
 import { ConversationEvents } from "./conversation.js";
 import { VideoFollowsVoice } from "./lip-sync.js";
 import { MicCapture } from "./mic.js";
@@ -48,9 +49,10 @@ export class WebRTCAvatarClient extends ConversationEvents {
    * @param {{video: HTMLVideoElement, offerUrl?: string, token?: string | null,
    *          portrait?: string | null, videoSize?: number | null, camera?: boolean,
    *          selfView?: HTMLVideoElement | null, reconnect?: boolean, clientName?: string,
-   *          followVoice?: boolean, presence?: boolean}} options
+   *          followVoice?: boolean, presence?: boolean, audioLatency?: "low" | "interactive"}} options
    *   videoSize null: a voice-only session (no face); presence: a kiosk (protocol v2.1:
-   *   the server notices visitors; `presence: true` in the offer's request_data)
+   *   the server notices visitors; `presence: true` in the offer's request_data);
+   *   audioLatency: the voice's output buffer (audio-output.js; "interactive" by default)
    */
   constructor(options) {
     super();
@@ -58,7 +60,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     this.options = {
       offerUrl: `${location.protocol}//${location.host}/api/offer`, token: null, portrait: null,
       videoSize: 512, camera: true, selfView: null, reconnect: true, clientName: "webrtc-client.js/1.0",
-      followVoice: true, presence: false,
+      followVoice: true, presence: false, audioLatency: "interactive",
       ...options,
     };
     /** @type {string} */ this.state = "idle";
@@ -96,7 +98,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
     if (!this.stopped) return;
     this.stopped = false;
     this.setState("connecting");
-    this.audio = this.audio || new AudioContext({ latencyHint: "interactive" });
+    this.audio = this.audio || voiceContext(this.options.audioLatency);
     await this.audio.resume();
     const base = new URL("./worklets/", import.meta.url);
     await this.audio.audioWorklet.addModule(new URL("capture-processor.js", base));
@@ -183,6 +185,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
       visitorsLeft: this.visits.left,
       lastError: this.lastError,
       faceMetrics: this.faceMetrics,
+      audioOutput: outputStats(this.audio),
       lipSync: this.lipSync ? { voiceDelayMs: this.lipSync.voiceDelayMs, videoTargetMs: this.lipSync.targetMs,
                                 updates: this.lipSync.updates, unsupported: this.lipSync.unsupported } : null,
     };

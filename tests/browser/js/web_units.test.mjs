@@ -535,6 +535,28 @@ test("lip sync over WebRTC: the video's target follows the voice's jitter-buffer
   assert.equal(videoTargetMs(5000, 0), MAX_TARGET_MS);
 });
 
+test("the voice's context: the browser's usual buffer by default, the device's smallest on request", async () => {
+  const { voiceContext, outputStats } = await import("../../../pipelines/web/audio-output.js");
+  const made = [];
+  globalThis.AudioContext = class { constructor(options) { made.push(options.latencyHint); } };
+  try {
+    voiceContext();
+    voiceContext("low");
+    assert.deepEqual(made, ["interactive", 0]);
+    assert.throws(() => voiceContext("tiny"), /audio latency tiny is not one of low, interactive/);
+  } finally {
+    delete globalThis.AudioContext;
+  }
+  assert.equal(outputStats(null), null);
+  // Chromium 156 on Linux at latencyHint 0, after a reply with two glitches
+  const context = { baseLatency: 0.0029024943, outputLatency: 0.008,
+                    playbackStats: { underrunEvents: 2, underrunDuration: 0.0058, totalDuration: 61.27 } };
+  assert.deepEqual(outputStats(context),
+                   { baseLatencyMs: 2.9, outputLatencyMs: 8, underrunEvents: 2, underrunMs: 5.8, playedSecs: 61.3 });
+  // a browser that does not count its underruns says so (null), never 0
+  assert.equal(outputStats({ baseLatency: 0.01, outputLatency: 0.032 }).underrunEvents, null);
+});
+
 test("both clients' turn events move the conversation the same way (takeTurnEvent)", async () => {
   const { ConversationEvents } = await import("../../../pipelines/web/conversation.js");
   const events = new ConversationEvents();
