@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import tempfile
@@ -74,6 +75,8 @@ UNSYNCED = {"webrtc_browser_sync": "?transport=webrtc&lipsync=0"}
 #: the same with the device's smallest audio buffer, for --compare-audio-latency
 #: (pipelines/web/audio-output.js: the page asks for the browser's usual one)
 LOW_AUDIO = {"webrtc_browser_sync_low_audio": "?transport=webrtc&lipsync=0&audiolatency=low"}
+#: what a conversation's result carries for the plot and --traces, not the JSON
+TRACE_KEYS = ("trace", "receiver_samples", "page_log")
 #: both transports must speak the same replies for their voice-to-voice to compare
 LLM_TEMPERATURE = "0"
 async def wait_for_face(page: Any) -> dict[str, Any]:
@@ -109,7 +112,9 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
                 await asyncio.sleep(0.5)
                 face_cpu.sample()
                 receiver_samples.append(await page.evaluate(
-                    "(async () => ({state: window.kiosk.client.stats.state, receiver: "
+                    "(async () => ({now: performance.now(), state: window.kiosk.client.stats.state, "
+                    "face: window.kiosk.client.faceMetrics || window.kiosk.client.serverMetrics || null, "
+                    "receiver: "
                     "window.kiosk.client.receiveStats ? await window.kiosk.client.receiveStats()"
                     " : null}))()"))
         last = await stats(page)
@@ -151,6 +156,8 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "face_metrics": last.get("faceMetrics"),
         "reconnects": last.get("reconnects"),
         "trace": trace,
+        "receiver_samples": receiver_samples,
+        "page_log": log,
     }
 
 
@@ -344,12 +351,20 @@ if __name__ == "__main__":
                              "and 512 px (benchkit/webrtc_codecs.py), after the conversations")
     parser.add_argument("--codec-frames", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
+    parser.add_argument("--traces", type=Path, default=None,
+                        help="a folder for each conversation's raw traces (the voice heard, the "
+                             "mouth shown, the receiver's stats every 0.5 s, the page's log), "
+                             "as NAME.json.gz, for a look at one reply")
     arguments = parser.parse_args()
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
     for name in [*TRANSPORTS, *UNSYNCED, *LOW_AUDIO]:  # the traces are for the plot; the JSON keeps figures
         if name in output:
-            output[name].pop("trace", None)
+            traces = {key: output[name].pop(key, None) for key in TRACE_KEYS}
+            if arguments.traces:
+                arguments.traces.mkdir(parents=True, exist_ok=True)
+                with gzip.open(arguments.traces / f"{name}.json.gz", "wt") as file:
+                    json.dump(traces, file)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
     print(json.dumps(output))

@@ -209,6 +209,7 @@ export class WebRTCAvatarClient extends ConversationEvents {
         jitterBufferMs: emitted ? (1000 * entry.jitterBufferDelay) / emitted : null,
         targetMs: emitted && entry.jitterBufferTargetDelay ? (1000 * entry.jitterBufferTargetDelay) / emitted : null,
         jitterBufferDelay: entry.jitterBufferDelay, jitterBufferEmittedCount: emitted,
+        jitterMs: entry.jitter === undefined ? null : 1000 * entry.jitter, // RTP arrival jitter (RFC 3550)
         packetsLost: entry.packetsLost, framesDropped: entry.framesDropped,
         framesDecoded: entry.framesDecoded, totalProcessingDelay: entry.totalProcessingDelay,
       };

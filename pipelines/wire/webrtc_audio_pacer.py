@@ -21,23 +21,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from av import AudioFrame, Packet
 
 from pipelines.wire.webrtc_pacer import PacerThread
 from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
 
+if TYPE_CHECKING:
+    from pipelines.wire.webrtc_tracks import TrackCounters
+
 #: each packet is built this long before its time, so that at its time only the
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
 #: event loop hands over only every few milliseconds)
 PREPARE_SECS = 0.01
+#: a packet written later than this after its time is counted (TrackCounters)
+WRITE_LATE_MS = 10.0
 
 
 class PacedTrack(Protocol):
     """What the pacer needs of a track (wire/webrtc_tracks.py's MediaClockAudioTrack)."""
 
     sample_rate: int
+    counters: TrackCounters
 
     @property
     def media_secs(self) -> float: ...
@@ -75,7 +81,18 @@ class AudioPacer(PacerThread):
             if not isinstance(packet, Packet):  # the pacer runs where the track encodes
                 raise LinkLost("the track gave a raw frame, not an Opus packet")
             datagram = self.link.build(bytes(packet), int(packet.pts or 0), track.sample_rate)
-            wait = track.due(media_secs) - time.monotonic()
+            due = track.due(media_secs)
+            wait = due - time.monotonic()
             if wait > 0 and self.sleep(wait):
                 break
             self.link.write(datagram)
+            self._count_lateness(time.monotonic() - due)
+
+    def _count_lateness(self, late_secs: float) -> None:
+        """Book how late a packet left (the receiver's jitter buffer grows on it)."""
+        counters = self.track.counters
+        late_ms = 1000 * late_secs
+        if late_ms > WRITE_LATE_MS:
+            counters.audio_written_late_10ms += 1
+        if late_ms > counters.audio_written_late_ms_max:
+            counters.audio_written_late_ms_max = late_ms
