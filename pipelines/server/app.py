@@ -38,6 +38,7 @@ from avatar.errors import AvatarError
 from avatar.live import AvatarAssets, CalibrationEvent
 from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
+from pipelines.server.interpreter_timing import shorten_switch_interval, start_stall_watch
 from pipelines.server.log_redaction import install_uvicorn_log_filters, install_visitor_words_filter
 from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
@@ -230,6 +231,8 @@ async def load_runtime(
     # one when a session ends, avatar/memory.py) scans only what sessions made. Over
     # all of them it took 0.4-1.0 s on the event loop, a hitch for the other sessions.
     gc.freeze()
+    shorten_switch_interval()
+    start_stall_watch()
     return runtime, endpoint.server
 
 
