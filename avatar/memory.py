@@ -19,7 +19,7 @@ mark of whatever sessions passed through it.
 
 The rest of the growth was not the allocator: an ended session's pipeline is a web
 of reference cycles, so the face service runs a full collection after each session
-(pipelines/face/video_service.py, `_collect_ended_session`) before the trim.
+(pipelines/face/quiet_moment.py, `collect_garbage`) before the trim.
 
 All are no-ops off glibc (musl, macOS), an operator's own MALLOC_ARENA_MAX wins, and
 used as a library (tests, another app) our packages re-execute nothing. Measured in

@@ -334,7 +334,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     from pipelines.face.face_params import FacePacing
-    from pipelines.face.server_hooks import COLLECT_AFTER_SECS
+    from pipelines.face.quiet_moment import COLLECT_AFTER_SECS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=200)

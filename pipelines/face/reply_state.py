@@ -7,9 +7,10 @@ import time
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(eq=False)
 class ReplyState:
-    """Written by the service and by its clock, read by both."""
+    """Written by the service and by its clock, read by both (one per face: compared
+    and hashed by identity, so a registry of live faces can hold it)."""
 
     #: the user paused or their turn ended and the reply has not started: whisper, the
     #: LLM and piper are on the critical path (monotonic deadline; 0 while the user

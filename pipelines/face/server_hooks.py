@@ -7,21 +7,15 @@ memory care through it."""
 from __future__ import annotations
 
 import asyncio
-import gc
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loguru import logger
-
 from avatar.live.capacity import CapacityBoard
 from avatar.live.quality import QualityGovernor
-from avatar.memory import release_free_memory
+from pipelines.face import quiet_moment
 from pipelines.face.face_assets import PortraitLoader
 from pipelines.face.face_params import FacePacing
-
-#: after a session's shutdown, when its pipeline is torn down: its cycles are collected
-COLLECT_AFTER_SECS = 1.0
+from pipelines.face.reply_state import ReplyState
 
 
 @dataclass(frozen=True)
@@ -52,29 +46,25 @@ class ServerHooks:
     #: after the session, collect its cycles and return freed pages to the OS
     release_memory_after: bool = False
 
-    def register(self, governor: QualityGovernor | None) -> None:
-        """The session runs under `governor`: report its load on the board."""
+    def register(self, governor: QualityGovernor | None, reply: ReplyState | None = None) -> None:
+        """The session runs under `governor`: report its load on the board; with our
+        server's memory care, its `reply` counts for the quiet moments a collection
+        waits for (quiet_moment.py)."""
         if self.capacity is not None and governor is not None:
             self.capacity.register(self.session_key, governor)
+        if self.release_memory_after and reply is not None:
+            quiet_moment.track(reply)
 
     def unregister(self) -> None:
         """The session no longer runs (or changes its governor): off the board."""
         if self.capacity is not None:
             self.capacity.unregister(self.session_key)
 
-    def session_ended(self) -> None:
+    def session_ended(self, reply: ReplyState | None = None) -> None:
         """The face closed: with `release_memory_after`, once its pipeline is torn
-        down, its cycles are collected and freed pages go back to the OS."""
+        down, its cycles are collected and freed pages go back to the OS, at a moment
+        no other face is mid-reply (quiet_moment.py)."""
+        if reply is not None:
+            quiet_moment.forget(reply)
         if self.release_memory_after:
-            asyncio.get_running_loop().call_later(COLLECT_AFTER_SECS, _collect_ended_session)
-
-
-def _collect_ended_session() -> None:
-    """A full garbage collection, then the freed pages back to the OS: an ended
-    session's pipeline is a web of reference cycles that only a full collection
-    frees (docs/LIVE_AVATAR.md); the server froze what it loaded before serving."""
-    started = time.perf_counter()
-    found = gc.collect()
-    release_free_memory()
-    logger.debug(f"after a session: {found} objects collected in "
-                 f"{(time.perf_counter() - started) * 1000:.0f} ms")
+            quiet_moment.collect_when_quiet(asyncio.get_running_loop())

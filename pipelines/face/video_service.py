@@ -416,7 +416,7 @@ class AvatarForcingVideoService(AIService):
         if self._life.running:
             return
         self._life.to(FaceState.RUNNING)
-        self._server.register(self.governor)
+        self._server.register(self.governor, self._reply)
         hooks = ClockHooks(push=self.push_frame, audio_out=self._held.audio_went_out,
                            reply_image_out=self.stop_ttfb_metrics, stats_due=self._send_stats,
                            quality_changed=self._quality_changed)
@@ -456,7 +456,7 @@ class AvatarForcingVideoService(AIService):
         self._life.to(FaceState.STOPPED)
         if self._session is not None:
             await self._worker.close_when_idle(self._session.close)
-        self._server.session_ended()
+        self._server.session_ended(self._reply)
 
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on this session's worker (face_worker.py)."""
