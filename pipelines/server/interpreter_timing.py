@@ -8,7 +8,7 @@ aiortc's decoders). Python asks a thread to hand the lock over only after the sw
 interval (5 ms by default), and the lock then goes to any of the waiting threads, so
 a packet could wait several intervals: the pacer wrote packets up to 100-120 ms late,
 the browser's audio buffer grew for seconds and its own audio/video sync put the mouth
-100 ms ahead of the voice (docs/LIVE_AVATAR.md). `SWITCH_INTERVAL_SECS` makes the
+100 ms ahead of the voice (docs/PIPECAT.md). `SWITCH_INTERVAL_SECS` makes the
 turns shorter.
 
 The watch (`AVATAR_FORCING_STALL_WATCH_MS` set: the wait, in ms, worth a log line)
