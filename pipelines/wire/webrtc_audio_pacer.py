@@ -21,15 +21,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from av import AudioFrame, Packet
 
 from pipelines.wire.webrtc_pacer import PacerThread
 from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
-
-if TYPE_CHECKING:
-    from pipelines.wire.webrtc_tracks import TrackCounters
 
 #: each packet is built this long before its time, so that at its time only the
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
@@ -39,11 +36,20 @@ PREPARE_SECS = 0.01
 WRITE_LATE_MS = 10.0
 
 
+class LatenessCounters(Protocol):
+    """Where the pacer books late writes (wire/webrtc_tracks.py's TrackCounters)."""
+
+    audio_written_late_10ms: int
+    audio_written_late_ms_max: float
+
+
 class PacedTrack(Protocol):
     """What the pacer needs of a track (wire/webrtc_tracks.py's MediaClockAudioTrack)."""
 
     sample_rate: int
-    counters: TrackCounters
+
+    @property
+    def counters(self) -> LatenessCounters: ...
 
     @property
     def media_secs(self) -> float: ...
