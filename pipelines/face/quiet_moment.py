@@ -32,7 +32,8 @@ MAX_DEFER_SECS = 30.0
 
 #: the replies of the faces live in this process
 _live: weakref.WeakSet[ReplyState] = weakref.WeakSet()
-_collection_pending = False
+#: the loop a collection is pending on (None: none pending)
+_pending_on: asyncio.AbstractEventLoop | None = None
 
 
 def track(reply: ReplyState) -> None:
@@ -54,18 +55,19 @@ def collect_when_quiet(loop: asyncio.AbstractEventLoop,
                        collect: Callable[[], None] | None = None) -> None:
     """Run `collect` (a full collection, then freed pages back to the OS) on `loop`
     COLLECT_AFTER_SECS from now or, if a face is mid-reply then, at the first quiet
-    moment within MAX_DEFER_SECS. Several ended sessions share one pending collection."""
-    global _collection_pending
-    if _collection_pending:
+    moment within MAX_DEFER_SECS. Several ended sessions share one pending collection
+    (on a loop that still runs: one closed meanwhile took its pending call with it)."""
+    global _pending_on
+    if _pending_on is loop and not loop.is_closed():
         return
-    _collection_pending = True
+    _pending_on = loop
     deadline = time.monotonic() + COLLECT_AFTER_SECS + MAX_DEFER_SECS
     run = collect or collect_garbage
 
     def attempt() -> None:
-        global _collection_pending
+        global _pending_on
         if quiet() or time.monotonic() >= deadline:
-            _collection_pending = False
+            _pending_on = None
             run()
         else:
             loop.call_later(QUIET_POLL_SECS, attempt)

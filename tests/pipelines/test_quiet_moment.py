@@ -73,6 +73,22 @@ async def test_a_reply_that_never_ends_delays_the_collection_only_so_long(
     assert ran[0] - started >= 0.5  # COLLECT_AFTER_SECS + MAX_DEFER_SECS, not before
 
 
+def test_a_collection_left_pending_on_a_closed_loop_does_not_block_the_next(
+        short_delays: None) -> None:
+    """A server's loop that closed with a collection pending (a test's, a restart's)."""
+    ran: list[str] = []
+    old = asyncio.new_event_loop()
+    quiet_moment.collect_when_quiet(old, lambda: ran.append("old"))
+    old.close()
+
+    async def on_a_new_loop() -> None:
+        quiet_moment.collect_when_quiet(asyncio.get_running_loop(), lambda: ran.append("new"))
+        await asyncio.sleep(0.2)
+
+    asyncio.run(on_a_new_loop())
+    assert ran == ["new"]
+
+
 async def test_our_servers_hooks_track_a_face_until_it_ends(short_delays: None) -> None:
     hooks = ServerHooks(release_memory_after=True)
     reply = ReplyState(in_reply=True)
