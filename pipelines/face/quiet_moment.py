@@ -2,12 +2,11 @@
 mid-reply or waiting for one.
 
 Why: after a session ends our server runs a full garbage collection (its pipeline is
-a web of reference cycles, server_hooks.py). The collection holds the interpreter
-lock for its whole length, 20-120 ms with two sessions live, and every other
-session's WebRTC voice waits for it: a packet 100 ms late made the browser's audio
-buffer grow for seconds and its own lip sync put the mouth 100 ms ahead of the voice
-(docs/PIPECAT.md). So the collection waits for a moment when no live face is voicing
-a reply or thinking one up (`quiet`), at most `MAX_DEFER_SECS`.
+a web of reference cycles). The collection holds the interpreter lock for its whole
+length, and every other session's WebRTC voice waits for it: a late voice makes the
+browser's audio buffer grow and its own lip sync slip (docs/PIPECAT.md). So the
+collection waits for a moment when no live face is voicing a reply or thinking one
+up (`quiet`), at most `MAX_DEFER_SECS`.
 """
 
 from __future__ import annotations

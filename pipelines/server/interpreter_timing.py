@@ -1,15 +1,12 @@
 """The server's timed threads and the interpreter lock: how often it changes hands,
 and a watch that logs the waits for it.
 
-Why: the WebRTC voice is sent by a pacer thread every 20 ms (wire/webrtc_audio_pacer.py)
-and needs the interpreter lock for each packet. The server runs a dozen threads that
-want it too (VAD, turn-end model, whisper, piper, the face's channels, the pacers,
-aiortc's decoders). Python asks a thread to hand the lock over only after the switch
-interval (5 ms by default), and the lock then goes to any of the waiting threads, so
-a packet could wait several intervals: the pacer wrote packets up to 100-120 ms late,
-the browser's audio buffer grew for seconds and its own audio/video sync put the mouth
-100 ms ahead of the voice (docs/PIPECAT.md). `SWITCH_INTERVAL_SECS` makes the
-turns shorter.
+Why: the WebRTC voice is written by a pacer thread every 20 ms
+(wire/webrtc_audio_pacer.py) and needs the interpreter lock for each packet, while a
+dozen other threads of the server want it too. Python asks a thread to hand the lock
+over only after the switch interval, and then any waiting thread may take it, so a
+packet can wait several turns; a late voice makes the browser's audio buffer grow and
+its own lip sync slip (docs/PIPECAT.md). `SWITCH_INTERVAL_SECS` makes the turns short.
 
 The watch (`AVATAR_FORCING_STALL_WATCH_MS` set: the wait, in ms, worth a log line)
 wakes every few milliseconds; when it wakes much later than asked it logs how much of
@@ -94,11 +91,22 @@ def shorten_switch_interval() -> None:
 
 
 def start_stall_watch() -> StallWatch | None:
-    """The watch, started, when STALL_WATCH_ENV is set; else None."""
+    """The watch, started, when STALL_WATCH_ENV is set; else None.
+
+    Raises:
+        ValueError: the variable is not a positive number of milliseconds.
+    """
     value = os.environ.get(STALL_WATCH_ENV)
     if not value:
         return None
-    watch = StallWatch(float(value))
+    try:
+        stall_ms = float(value)
+    except ValueError:
+        stall_ms = 0.0
+    if not stall_ms > 0:
+        raise ValueError(f"{STALL_WATCH_ENV}={value!r}: give the wait worth logging as a "
+                         "positive number of milliseconds (e.g. 30), or leave it unset")
+    watch = StallWatch(stall_ms)
     watch.start()
     logger.info(f"stall watch on: waits for the interpreter lock over {value} ms are logged")
     return watch

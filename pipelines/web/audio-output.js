@@ -1,12 +1,11 @@
 // The page's audio output: the AudioContext the voice plays through, and how it went.
 //
 // The voice is heard after the context's buffers (baseLatency plus outputLatency).
-// "interactive" (the default): Chromium 156 on Linux renders 441-frame buffers and
-// reports 10 + 32 ms. "low" asks for 0 s: 128-frame buffers (one render quantum),
-// 2.9 + 8 ms, so every reply is heard 31 ms sooner. But a buffer that small underruns
-// when the machine is busy: on our 2-core host, with the server and Chromium on it,
-// 2 to 19 glitches in 93 s of a conversation against none (docs/LATENCY.md), so it is
-// a kiosk operator's choice (`?audiolatency=low`, kiosk.js), not the default.
+// "interactive" (the default) is the browser's usual buffer; "low" asks for 0 s, the
+// device's smallest (one 128-frame render quantum in Chromium), so every reply is
+// heard sooner. A buffer that small underruns (audible glitches) on a busy machine
+// (docs/LATENCY.md), so it is a kiosk operator's choice (`?audiolatency=low`,
+// kiosk.js), not the default.
 // `outputStats` reads the browser's own count of underruns (AudioContext.playbackStats),
 // which the benchmarks report.
 

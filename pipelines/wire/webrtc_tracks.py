@@ -76,7 +76,7 @@ class TrackCounters:
     speech_packets: int = 0
     late_packets: int = 0  # sent more than a packet after their time (speech, in order)
     #: packets the audio pacer wrote more than 10 ms after their time (the thread waited
-    #: for a core or the interpreter lock): each is jitter the browser's buffer sees
+    #: for a core or the interpreter lock): jitter the browser's audio buffer sees
     audio_written_late_10ms: int = 0
     audio_written_late_ms_max: float = 0.0
     silence_skipped_secs: float = 0.0

@@ -31,6 +31,14 @@ def test_the_watch_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> N
     assert start_stall_watch() is None
 
 
+@pytest.mark.parametrize("value", ["thirty", "0", "-5"])
+def test_a_watch_asked_for_with_no_usable_wait_is_refused_by_name(
+        monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(STALL_WATCH_ENV, value)
+    with pytest.raises(ValueError, match=f"{STALL_WATCH_ENV}=.*positive number of milliseconds"):
+        start_stall_watch()
+
+
 def test_the_watch_logs_a_long_hold_of_the_lock_with_the_threads_stacks(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(STALL_WATCH_ENV, "30")
