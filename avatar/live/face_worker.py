@@ -59,6 +59,8 @@ from avatar.render import Calibration
 CALL_TIMEOUT_SECS = 20.0
 #: How long a new worker may take to load (fork, generator weights) before it is given up.
 READY_TIMEOUT_SECS = 60.0
+#: How long closing a channel waits for a request in flight on it (its worker is dead).
+CLOSE_WAIT_SECS = 2.0
 
 
 @dataclass
@@ -174,7 +176,11 @@ class FaceChannel:
         self.owner = owner
         self._conn = conn
         self._ring = ring
-        self.lock = threading.Lock()
+        #: one request at a time; re-entrant so that a request which finds its worker
+        #: hung can kill the process (closing this channel) while it holds the lock
+        self.lock = threading.RLock()
+        self._close_once = threading.Lock()
+        self._closed = False
         self._next_slot = 0
         #: CPU seconds the worker spent on this channel's requests
         self.cpu_secs = 0.0
@@ -245,11 +251,13 @@ class FaceChannel:
              video: VideoRequest | None = None) -> DrawnImage:
         """The frame, copied out of the ring (its slot is free once this returns); its
         JPEG and video frame come by pipe (a few KB)."""
-        slot = self._next_slot
-        self._next_slot = (slot + 1) % RING_SLOTS
-        shape, jpeg, draw_ms, encoded = self.call("draw_into", slot, motion, size,
-                                                  jpeg_quality, video)
-        return DrawnImage(self._ring.slot(slot, shape).copy(), jpeg, draw_ms, encoded)
+        self.owner.wait_ready()  # before the lock, as `call` does
+        with self.lock:  # the ring stays open until the frame is copied out
+            slot = self._next_slot
+            self._next_slot = (slot + 1) % RING_SLOTS
+            shape, jpeg, draw_ms, encoded = self.call("draw_into", slot, motion, size,
+                                                      jpeg_quality, video)
+            return DrawnImage(self._ring.slot(slot, shape).copy(), jpeg, draw_ms, encoded)
 
     def analyze_rgb(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray | None:
         """The camera frame goes through the ring's camera slot (the lock keeps the
@@ -281,10 +289,22 @@ class FaceChannel:
         except (OSError, ValueError):
             pass
 
-    def close(self) -> None:
-        """Close the pipe and free the ring (safe twice; the process is the owner's)."""
-        self._conn.close()
-        self._ring.close()
+    def close(self, wait_secs: float = CLOSE_WAIT_SECS) -> None:
+        """Close the pipe and free the ring, once, from any thread (the process is the
+        owner's). A request in flight on another thread is let finish first (its worker
+        is dead by now, so it ends at once): its descriptor must not be freed, and
+        perhaps reused by a fresh worker's pipe, under its read."""
+        in_flight_done = self.lock.acquire(timeout=wait_secs)
+        try:
+            with self._close_once:
+                if self._closed:
+                    return
+                self._closed = True
+                self._conn.close()
+                self._ring.close()
+        finally:
+            if in_flight_done:
+                self.lock.release()
 
 
 __all__ = ["CALL_TIMEOUT_SECS", "READY_TIMEOUT_SECS", "CallTimes", "FaceChannel", "FaceProcess"]

@@ -98,6 +98,37 @@ def test_a_killed_process_moves_all_its_sessions(pool: FaceWorkerPool,
             session.close()
 
 
+def test_sessions_that_find_their_process_killed_at_once_all_move(portrait: Portrait) -> None:
+    """Every session of a killed process kills it again and closes its channels, all at
+    the same moment, while the others still read theirs: each channel is closed once,
+    after its reader is done (a second close of a freed descriptor can hit a fresh
+    worker's pipe), and every session moves, none fails."""
+    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=3, faces_per_worker=3, prime=portrait)
+    assert pool.wait_warm(180), "the pool did not start a three-slot worker"
+    faces = [WorkerFace(pool) for _ in range(3)]
+    sessions = [session_on(face, portrait) for face in faces]
+    try:
+        for session in sessions:
+            speak(session, 1)
+        lost = faces[0].pid
+        assert lost is not None and {face.pid for face in faces} == {lost}
+        process = faces[0].worker.owner
+        os.kill(lost, signal.SIGKILL)
+        with ThreadPoolExecutor(6) as at_once:
+            spoken = [at_once.submit(speak, session, 1) for session in sessions]
+            killed = [at_once.submit(process.kill) for _ in range(3)]
+            for done in killed:
+                done.result()
+            for frames in spoken:
+                assert len(frames.result()) == 5
+        for face in faces:
+            assert face.restarts == 1 and face.pid not in (None, lost)
+    finally:
+        for session in sessions:
+            session.close()
+        pool.close()
+
+
 def test_a_process_retires_when_its_last_session_ends(portrait: Portrait) -> None:
     """Two slots, one session each before retirement: the process takes two sessions,
     then exits when the second ends, and the pool starts a fresh one."""
