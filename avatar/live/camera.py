@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from avatar.errors import BadCameraFrameError
-from avatar.face_analysis import CausalSmoother, FaceAnalyzer, FaceMeasurement
+from avatar.face_analysis import CausalSmoother, FaceMeasurement
 from avatar.live.still_camera import StillCamera
+from avatar.live.visitor_tracker import VisitorTracker
 from avatar.motion import column_index
 
 #: Frames wider than this are shrunk before analysis: the landmarker finds a
@@ -34,9 +35,6 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-#: Faces the landmarker looks for: the visitor and one more (someone beside them,
-#: or a passer-by behind), so the nearest face that faces the screen can be chosen.
-CAMERA_FACES = 2
 #: Facing the screen, for choosing the visitor among several faces (degrees).
 VISITOR_FRONTAL_DEG = 25.0
 _YAW, _PITCH = column_index("yaw"), column_index("pitch")
@@ -90,7 +88,7 @@ class CameraMotion:
         """`skip_still`: frames that show nothing new reuse the last analysed frame's
         motion (True: with the default thresholds; a StillCamera: with its own; False:
         the landmarker sees every frame handed over)."""
-        self._analyzer = FaceAnalyzer(mode="video", num_faces=CAMERA_FACES)
+        self._tracker = VisitorTracker()
         self._smoother = CausalSmoother(smoothing)
         self._still = (skip_still if isinstance(skip_still, StillCamera)
                        else StillCamera() if skip_still else None)
@@ -125,7 +123,7 @@ class CameraMotion:
         if self._still is not None and self._still.unchanged(rgb, timestamp_ms):
             self.skipped += 1
             return self._smoother(self._last_motion)
-        found = visitor_face(self._analyzer.analyze_all(rgb, timestamp_ms))
+        found = visitor_face(self._tracker.faces(rgb, timestamp_ms))
         self.analysed += 1
         self._last_motion = None if found is None else found.motion
         if found is None:
@@ -138,6 +136,7 @@ class CameraMotion:
         taken as measured, not smoothed toward the last one."""
         self._smoother(None)
         self._last_motion = None
+        self._tracker.reset()
         if self._still is not None:
             self._still.reset()
 
@@ -146,4 +145,4 @@ class CameraMotion:
         (the landmarker's), never answered from the last motion."""
         if self._still is not None:
             self._still.reset()
-        self._analyzer.close()
+        self._tracker.close()

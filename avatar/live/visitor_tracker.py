@@ -1,0 +1,79 @@
+"""A live camera's faces at the cost of one: the landmarker tracks one face, and a face
+detector surveys now and then for a second one.
+
+Why: mediapipe's landmarker in video mode runs its face detector on every frame while
+it tracks fewer faces than it looks for. Looking for two faces (so that the visitor,
+not a bystander, is chosen: `visitor_face`) when only the visitor is there, as at most
+kiosks most of the time, costs a detector pass on every analysed frame, about a fifth
+of the analysis. Here the landmarker looks for one face, and every `survey_every`
+analyses the bundle's detector alone counts the faces. While it sees two or more, the
+landmarker looks for two as before; once it sees one again, for one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avatar.face_analysis import FaceAnalyzer, FaceCounter, FaceMeasurement
+
+#: Faces looked for while someone else is in view: the visitor and one more (someone
+#: beside them, or a passer-by behind), so the nearest face that faces the screen wins.
+CAMERA_FACES = 2
+#: Analyses between two surveys for a second face: at the camera's 10 analyses a
+#: second, a bystander is noticed within half a second.
+SURVEY_EVERY = 5
+
+
+class VisitorTracker:
+    """The faces of a live camera's frames, tracked with a one-face landmarker while a
+    periodic survey sees one face, with a two-face one while it sees more (not
+    thread-safe: one worker)."""
+
+    def __init__(self, survey_every: int = SURVEY_EVERY) -> None:
+        if survey_every < 1:
+            raise ValueError(f"survey_every must be >= 1, got {survey_every}")
+        self.survey_every = survey_every
+        self._counter = FaceCounter()
+        self._analyzer = FaceAnalyzer(mode="video", num_faces=1)
+        self._since_survey = survey_every  # the first frame is surveyed
+        #: surveys run, and how many of them saw several faces
+        self.surveys = 0
+        self.crowded_surveys = 0
+
+    @property
+    def looking_for(self) -> int:
+        """Faces the landmarker looks for now (1, or CAMERA_FACES with others in view)."""
+        return self._analyzer.num_faces
+
+    def faces(self, rgb: np.ndarray, timestamp_ms: int) -> list[FaceMeasurement]:
+        """Every face the landmarker found in this frame, largest first (`timestamp_ms`
+        strictly increasing, as the landmarker's video mode needs)."""
+        if self._since_survey >= self.survey_every:
+            self._since_survey = 0
+            self._survey(rgb)
+        self._since_survey += 1
+        return self._analyzer.analyze_all(rgb, timestamp_ms)
+
+    def reset(self) -> None:
+        """A new visitor or session: survey the next frame."""
+        self._since_survey = self.survey_every
+
+    def close(self) -> None:
+        """Free the landmarker and the detector (safe twice)."""
+        self._analyzer.close()
+        self._counter.close()
+
+    def _survey(self, rgb: np.ndarray) -> None:
+        found = self._counter.count(rgb)
+        self.surveys += 1
+        wanted = CAMERA_FACES if found > 1 else 1
+        if found > 1:
+            self.crowded_surveys += 1
+        if wanted != self._analyzer.num_faces:
+            # a fresh landmarker: mediapipe fixes the number of faces when it is built
+            previous, self._analyzer = self._analyzer, FaceAnalyzer(mode="video",
+                                                                    num_faces=wanted)
+            previous.close()
+
+
+__all__ = ["CAMERA_FACES", "SURVEY_EVERY", "VisitorTracker"]

@@ -1,0 +1,89 @@
+"""The camera's tracker (avatar/live/visitor_tracker.py), on the real landmarker and
+detector: one visitor is tracked looking for one face and measured as the two-face
+landmarker measures them; a bystander turns the two-face search on within a survey,
+the visitor still wins, and the search goes back to one face when the bystander leaves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatar.face_analysis import FaceAnalyzer, FaceCounter
+from avatar.live.camera import visitor_face
+from avatar.live.visitor_tracker import CAMERA_FACES, VisitorTracker
+from avatar.motion import column_index
+from tests.avatar.conftest import scripted_frame
+
+WIDTH, HEIGHT = 320, 240
+
+
+def _scene(portrait_rgb: np.ndarray, index: int, *, visitor: bool = True,
+           bystander: bool = False) -> np.ndarray:
+    """A 320x240 camera frame: the visitor (the photo at 200 px, tilting and moving as
+    frame `index` says) on the left, a bystander (at 110 px) at the right, on grey."""
+    frame = np.full((HEIGHT, WIDTH, 3), 120, np.uint8)
+    if visitor:
+        roll, shift = 8.0 * np.sin(index / 4.0), 0.03 * np.sin(index / 5.0)
+        frame[20:220, 10:210] = scripted_frame(portrait_rgb, 200, roll, shift)
+    if bystander:
+        frame[120:230, 205:315] = scripted_frame(portrait_rgb, 110, 0.0, 0.0)
+    return frame
+
+
+def test_the_counter_counts_the_faces_in_view(portrait_rgb: np.ndarray) -> None:
+    with FaceCounter() as counter:
+        assert counter.count(_scene(portrait_rgb, 0)) == 1
+        assert counter.count(_scene(portrait_rgb, 0, bystander=True)) == 2
+        assert counter.count(_scene(portrait_rgb, 0, visitor=False)) == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        counter.count(_scene(portrait_rgb, 0))
+
+
+def test_one_visitor_is_tracked_for_one_face_and_measured_as_with_two(
+        portrait_rgb: np.ndarray) -> None:
+    frames = [_scene(portrait_rgb, index) for index in range(20)]
+    tracker = VisitorTracker(survey_every=5)
+    try:
+        with FaceAnalyzer(mode="video", num_faces=CAMERA_FACES) as two:
+            for index, frame in enumerate(frames):
+                tracked = visitor_face(tracker.faces(frame, 100 * index))
+                looked = visitor_face(two.analyze_all(frame, 100 * index))
+                assert tracked is not None and looked is not None
+                assert tracker.looking_for == 1
+                for name, within in (("yaw", 2.0), ("pitch", 2.0), ("roll", 2.0),
+                                     ("jawOpen", 0.05)):  # degrees; a blendshape's 0-1
+                    column = column_index(name)
+                    assert abs(tracked.motion[column] - looked.motion[column]) < within, name
+        assert tracker.surveys == 4 and tracker.crowded_surveys == 0
+    finally:
+        tracker.close()
+
+
+def test_a_bystander_is_searched_for_within_a_survey_and_the_visitor_wins(
+        portrait_rgb: np.ndarray) -> None:
+    tracker = VisitorTracker(survey_every=3)
+    try:
+        index = 0
+
+        def next_visitor(**scene: bool) -> float:
+            nonlocal index
+            found = visitor_face(tracker.faces(_scene(portrait_rgb, index, **scene), 100 * index))
+            index += 1
+            assert found is not None
+            return found.area
+
+        alone = [next_visitor(visitor=False, bystander=True) for _ in range(3)]
+        assert tracker.looking_for == 1  # the bystander, the only face, was tracked
+        both = [next_visitor(bystander=True) for _ in range(6)]
+        assert tracker.looking_for == CAMERA_FACES
+        assert both[-1] > 2.5 * alone[-1]  # the visitor, not the bystander, is measured
+        visitor = [next_visitor() for _ in range(4)]
+        assert tracker.looking_for == 1 and visitor[-1] > 2.5 * alone[-1]
+        assert tracker.crowded_surveys >= 1
+    finally:
+        tracker.close()
+
+
+def test_a_survey_period_under_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="survey_every must be >= 1"):
+        VisitorTracker(survey_every=0)
