@@ -15,11 +15,14 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from agent.errors import LLMEndpointError
+from agent.tls import shared_tls_context
 
 
 def make_client(base_url: str, api_key: str, *, timeout_s: float = 30.0) -> openai.AsyncOpenAI:
     """An AsyncOpenAI client with no silent retries (a voice turn cannot wait for them)."""
-    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient(
+                                  verify=shared_tls_context(), timeout=timeout_s))
 
 
 async def check_llm_endpoint(base_url: str, api_key: str, *, timeout_s: float = 3.0) -> None:

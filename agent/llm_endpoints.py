@@ -36,6 +36,7 @@ import httpx
 from loguru import logger
 
 from agent.errors import LLMEndpointError
+from agent.tls import shared_tls_context
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class PoolEndpoint:
     async def _find(self) -> ChatEndpoint:
         deadline = time.monotonic() + self.find_secs
         problems: list[str] = []
-        async with httpx.AsyncClient(timeout=self.probe_timeout_s) as http:
+        async with httpx.AsyncClient(timeout=self.probe_timeout_s,
+                                     verify=shared_tls_context()) as http:
             while True:
                 try:
                     # bounded: a pool whose head is unreachable must not hold the turn

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from agent.tls import shared_tls_context
+
 if TYPE_CHECKING:
     from agent.llm_endpoints import EndpointResolver
 
@@ -120,7 +122,7 @@ class TurnEndReader:
         replica dies), `base_url` until it has one."""
         self._base_url = base_url
         self._follow = follow
-        self._client = httpx.AsyncClient(timeout=timeout_s,
+        self._client = httpx.AsyncClient(timeout=timeout_s, verify=shared_tls_context(),
                                          headers={"Authorization": f"Bearer {api_key}"})
         self.thresholds = thresholds
 

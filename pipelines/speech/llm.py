@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import openai
 from loguru import logger
-from openai import AsyncOpenAI, AsyncStream, OpenAIError
+from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient, OpenAIError
 from openai.types.chat import ChatCompletionChunk
 from pipecat.frames.frames import LLMTextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -19,6 +19,7 @@ from pipecat.utils.types import assert_given
 
 from agent.llm_client import prefill
 from agent.llm_endpoints import ChatEndpoint, EndpointResolver, FixedEndpoint
+from agent.tls import shared_tls_context
 
 #: Spoken when a turn's reply failed (the LLM went away before or while answering):
 #: the visitor hears why nothing (more) comes and what to do, never silence. The
@@ -159,7 +160,8 @@ class LocalOpenAILLMService(OpenAILLMService):
         default_headers: Any = None,
         **kwargs: Any,
     ) -> AsyncOpenAI:
-        """An AsyncOpenAI client with `max_retries=0` and our timeout."""
+        """An AsyncOpenAI client with `max_retries=0` and our timeout, on the process's
+        one TLS context (`shared_tls_context`)."""
         return AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -168,4 +170,6 @@ class LocalOpenAILLMService(OpenAILLMService):
             default_headers=default_headers,
             timeout=self._timeout_s,
             max_retries=0,
+            http_client=DefaultAsyncHttpxClient(verify=shared_tls_context(),
+                                                timeout=self._timeout_s),
         )
