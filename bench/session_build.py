@@ -1,13 +1,14 @@
 """What a session's start costs, piece by piece: CPU, and the longest the interpreter
 lock was kept from a pacer thread while each piece was built.
 
-A session builds its own VAD (silero), turn model (smart-turn) and HTTP clients (the
-LLM service, the turn-end reader). Each piece is built `--rounds` times, with a 5 ms
+A session builds its VAD (silero), turn model (smart-turn) and HTTP clients (the
+LLM service, the turn-end reader); the two models and the TLS context the clients use
+are now the process's, built once (pipelines/turns/shared_models.py, agent/tls.py), and
+each is measured beside pipecat's own way. Each piece is built `--rounds` times, with a 5 ms
 pacer thread beside it (the server's 1 ms switch interval, as a WebRTC pacer runs):
 `cpu_ms` is the process's CPU for the build, `pacer_late_ms_max` how late the pacer
-woke at worst (a piece that keeps the lock in native code shows here). The LLM
-service is built both ways: ours (one TLS context a process) and pipecat's stock
-client (a context each).
+woke at worst (a piece that keeps the lock in native code shows here), and
+`resident_mb_for_4` how much resident memory four of it held at once took.
 
     .venv/bin/python bench/session_build.py [--rounds 5]
 """
@@ -15,6 +16,8 @@ client (a context each).
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import sys
 import threading
 import time
@@ -26,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchkit.bench_args import write_figure
+from benchkit.clocks import rss_mb
 from benchkit.load import load_average
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
@@ -69,11 +73,16 @@ def pieces() -> dict[str, Callable[[], Any]]:
 
     from agent.turn_end_text import TurnEndReader
     from pipelines.speech.llm import LocalOpenAILLMService
+    from pipelines.turns.shared_models import SharedSileroVAD, SharedSmartTurnAnalyzer
 
     settings = OpenAILLMService.Settings(model="smollm2")
     return {
-        "smart-turn model": lambda: LocalSmartTurnAnalyzerV3(params=SmartTurnParams()),
-        "silero VAD": SileroVADAnalyzer,
+        "smart-turn, pipecat's own model": lambda: LocalSmartTurnAnalyzerV3(
+            params=SmartTurnParams()),
+        "smart-turn, the process's model": lambda: SharedSmartTurnAnalyzer(
+            params=SmartTurnParams()),
+        "silero VAD, pipecat's own model": SileroVADAnalyzer,
+        "silero VAD, the process's model": SharedSileroVAD,
         "LLM service (ours)": lambda: LocalOpenAILLMService(
             api_key="sk-no-key-required", base_url=LOCAL, settings=settings),
         "LLM service (pipecat's client)": lambda: OpenAILLMService(
@@ -93,6 +102,17 @@ def measure(build: Callable[[], Any], pacer: Pacer) -> tuple[float, float]:
     return cpu_ms, max(pacer.late_ms, default=0.0)
 
 
+def resident_growth_mb(build: Callable[[], Any], count: int) -> float:
+    """How much the process's resident memory grew for `count` of a piece held at
+    once (as `count` live sessions hold theirs)."""
+    gc.collect()
+    before = rss_mb(os.getpid())
+    held = [build() for _ in range(count)]
+    grown = rss_mb(os.getpid()) - before
+    del held
+    return round(grown, 1)
+
+
 def plot(result: dict[str, Any], out: Path) -> None:
     import matplotlib
 
@@ -100,7 +120,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(result["pieces"])
-    figure, axis = plt.subplots(figsize=(8, 3.8))
+    figure, axis = plt.subplots(figsize=(8.5, 4.5))
     y = np.arange(len(names))
     axis.barh(y - 0.2, [result["pieces"][n]["cpu_ms_median"] for n in names], height=0.4,
               label="CPU a build (median)")
@@ -119,6 +139,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--held", type=int, default=4, help="pieces held at once for memory")
     parser.add_argument("--out", type=Path, default=RESULTS / "session_build.json")
     args = parser.parse_args()
     sys.setswitchinterval(SWITCH_INTERVAL_SECS)
@@ -132,10 +153,12 @@ def main() -> None:
         for name, build in builds.items():  # interleaved: the host's drift hits all alike
             samples[name].append(measure(build, pacer))
     pacer.stop()
+    memory = {name: resident_growth_mb(build, args.held) for name, build in builds.items()}
     result = {"bench": "session_build", "rounds": args.rounds,
               "switch_interval_ms": SWITCH_INTERVAL_SECS * 1000,
               "pieces": {name: {"cpu_ms_median": round(float(np.median([c for c, _ in s])), 2),
-                                "pacer_late_ms_max": round(max(late for _, late in s), 1)}
+                                "pacer_late_ms_max": round(max(late for _, late in s), 1),
+                                f"resident_mb_for_{args.held}": memory[name]}
                          for name, s in samples.items()},
               "load_average_start": load_start, "load_average_end": load_average()}
     write_figure(args.out, result, plot)

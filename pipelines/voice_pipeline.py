@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
-from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -75,6 +73,7 @@ from pipelines.turns.knowledge_injector import KnowledgeInjector
 from pipelines.turns.reply_margin import ReplyStartMargin
 from pipelines.turns.reply_pacer import ReplyPacer
 from pipelines.turns.semantic_turn import SemanticHolds, TurnReadings
+from pipelines.turns.shared_models import SharedSileroVAD, SharedSmartTurnAnalyzer
 from pipelines.turns.speculative_turn import SpeculativeTurnStopStrategy
 from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
 from pipelines.turns.turn_hold import HoldIncompleteTurnStopStrategy
@@ -283,7 +282,7 @@ def build_voice_pipeline(
                            stop_secs=turn.vad_stop_secs)
     quick_pause = turn.backchannel_barge_in and turn.quick_pause_secs > 0
     vad = (OnsetVADProcessor(vad_analyzer=WindowTapSileroVAD(params=vad_params)) if quick_pause
-           else VADProcessor(vad_analyzer=SileroVADAnalyzer(params=vad_params)))
+           else VADProcessor(vad_analyzer=SharedSileroVAD(params=vad_params)))
     eager = turn.speculative_asr and turn.eager_reply
     stt = (SpeculativeWhisperSTTService(models=models, language=asr_language,
                                         eager_end_of_turn=eager)
@@ -315,7 +314,7 @@ def build_voice_pipeline(
     # a turn cut at a pause is joined back into one user message
     joiner = (SplitTurnJoiner(context, join_secs=turn.join_split_turn_secs)
               if turn.join_split_turn_secs > 0 else None)
-    smart_turn = LocalSmartTurnAnalyzerV3(
+    smart_turn = SharedSmartTurnAnalyzer(
         params=SmartTurnParams(stop_secs=turn.smart_turn_stop_secs))
     barge_in = (BackchannelTolerantStartStrategy(resume_after_secs=turn.barge_in_resume_secs,
                                                  quick_pause_secs=turn.quick_pause_secs,

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADState
 from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection
 
+from pipelines.turns.shared_models import SharedSileroVAD
 from pipelines.wire.frames import SpeechOnsetFrame
 
 
@@ -90,8 +90,9 @@ class OnsetDetector:
         return False
 
 
-class WindowTapSileroVAD(SileroVADAnalyzer):
-    """pipecat's silero analyzer that also keeps every window's score and level."""
+class WindowTapSileroVAD(SharedSileroVAD):
+    """pipecat's silero analyzer (on the process's model) that also keeps every
+    window's score and level."""
 
     def __init__(self, **kwargs: Any) -> None:
         """As `SileroVADAnalyzer`."""
