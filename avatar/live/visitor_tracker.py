@@ -36,6 +36,7 @@ class VisitorTracker:
         self._counter = FaceCounter()
         self._analyzer = FaceAnalyzer(mode="video", num_faces=1)
         self._since_survey = survey_every  # the first frame is surveyed
+        self._last_ms = -1
         #: surveys run, and how many of them saw several faces
         self.surveys = 0
         self.crowded_surveys = 0
@@ -48,11 +49,20 @@ class VisitorTracker:
     def faces(self, rgb: np.ndarray, timestamp_ms: int) -> list[FaceMeasurement]:
         """Every face the landmarker found in this frame, largest first (`timestamp_ms`
         strictly increasing, as the landmarker's video mode needs)."""
+        stamp = max(int(timestamp_ms), self._last_ms + 1)
         if self._since_survey >= self.survey_every:
             self._since_survey = 0
             self._survey(rgb)
         self._since_survey += 1
-        return self._analyzer.analyze_all(rgb, timestamp_ms)
+        faces = self._analyzer.analyze_all(rgb, stamp)
+        if not faces:
+            # the track was lost in this frame (a face that moved far since the last
+            # one): mediapipe detects afresh on its next call, so give it this frame
+            # again rather than lose it; with nobody in view this is a detector pass
+            stamp += 1
+            faces = self._analyzer.analyze_all(rgb, stamp)
+        self._last_ms = stamp
+        return faces
 
     def reset(self) -> None:
         """A new visitor or session: survey the next frame."""

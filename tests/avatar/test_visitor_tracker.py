@@ -87,3 +87,20 @@ def test_a_bystander_is_searched_for_within_a_survey_and_the_visitor_wins(
 def test_a_survey_period_under_one_is_refused() -> None:
     with pytest.raises(ValueError, match="survey_every must be >= 1"):
         VisitorTracker(survey_every=0)
+
+
+def test_a_face_that_jumps_between_analyses_is_found_in_every_frame(
+        portrait_rgb: np.ndarray) -> None:
+    """At a few analyses a second a walking face is far from where the track left it:
+    the landmarker loses it in that frame, and the tracker gives it the frame again."""
+    face = scripted_frame(portrait_rgb, 150, 0.0, 0.0)
+    tracker = VisitorTracker()
+    try:
+        for index in range(8):
+            frame = np.full((HEIGHT, WIDTH, 3), 120, np.uint8)
+            left = 10 if index % 2 == 0 else 160
+            frame[45:195, left:left + 150] = face
+            found = visitor_face(tracker.faces(frame, 200 * index))
+            assert found is not None, f"frame {index} lost"
+    finally:
+        tracker.close()
