@@ -1,5 +1,6 @@
-"""The camera's landmarker cost, looking for two faces on every frame against the
-tracker that looks for one and surveys for a second (avatar/live/visitor_tracker.py).
+"""Figure: bench/results/camera_tracker.json and .png, the camera's landmarker cost,
+looking for two faces on every frame against the tracker that looks for one and
+surveys for a second (avatar/live/visitor_tracker.py).
 
 A real visitor's webcam clip (benchkit/face_inputs.py, one man who moves and speaks)
 at the SDKs' 320 px: each variant analyses every frame, the two alternated in rounds

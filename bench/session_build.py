@@ -1,5 +1,6 @@
-"""What a session's start costs, piece by piece: CPU, and the longest the interpreter
-lock was kept from a pacer thread while each piece was built.
+"""Figure: bench/results/session_build.json and .png, what a session's start costs,
+piece by piece: CPU, and the longest the interpreter lock was kept from a pacer
+thread while each piece was built.
 
 A session builds its VAD (silero), turn model (smart-turn) and HTTP clients (the
 LLM service, the turn-end reader); the two models and the TLS context the clients use
