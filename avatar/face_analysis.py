@@ -37,6 +37,7 @@ import importlib.util
 import os
 import struct
 import sys
+import threading
 import weakref
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -323,7 +324,8 @@ class FaceCounter:
     no landmarks: a survey at about a fifth of a landmarker pass (a live camera's
     tracker asks it now and then whether someone else came into view).
 
-    Not thread-safe; close it (or use `with`) to free the native graph promptly.
+    Thread-safe (one count at a time), so the sessions of a process can share one;
+    close it (or use `with`) to free the native graph promptly.
     """
 
     #: the detector inside the landmarker's `.task` bundle
@@ -342,19 +344,22 @@ class FaceCounter:
         with _native_stderr_silenced():
             self._detector: Any = vision.FaceDetector.create_from_options(options)
         self._finalizer = weakref.finalize(self, self._detector.close)
+        self._one_at_a_time = threading.Lock()
 
     def count(self, rgb: np.ndarray) -> int:
         """How many faces the detector finds in an RGB image."""
-        if self._detector is None:
-            raise RuntimeError("FaceCounter is closed")
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=as_rgb_uint8(rgb))
-        return len(self._detector.detect(image).detections)
+        with self._one_at_a_time:
+            if self._detector is None:
+                raise RuntimeError("FaceCounter is closed")
+            return len(self._detector.detect(image).detections)
 
     def close(self) -> None:
         """Release the native detector; safe to call twice."""
-        if self._detector is not None:
-            self._finalizer()
-            self._detector = None
+        with self._one_at_a_time:
+            if self._detector is not None:
+                self._finalizer()
+                self._detector = None
 
     def __enter__(self) -> FaceCounter:
         return self

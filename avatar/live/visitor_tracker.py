@@ -12,6 +12,8 @@ landmarker looks for two as before; once it sees one again, for one.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from avatar.face_analysis import FaceAnalyzer, FaceCounter, FaceMeasurement
@@ -24,6 +26,13 @@ CAMERA_FACES = 2
 SURVEY_EVERY = 5
 
 
+@functools.cache
+def shared_face_counter() -> FaceCounter:
+    """The process's face counter, shared by its sessions' trackers (a survey is a few
+    ms, one at a time; a counter each cost a face worker about 4.6 MB a session)."""
+    return FaceCounter()
+
+
 class VisitorTracker:
     """The faces of a live camera's frames, tracked with a one-face landmarker while a
     periodic survey sees one face, with a two-face one while it sees more (not
@@ -33,7 +42,7 @@ class VisitorTracker:
         if survey_every < 1:
             raise ValueError(f"survey_every must be >= 1, got {survey_every}")
         self.survey_every = survey_every
-        self._counter = FaceCounter()
+        self._counter = shared_face_counter()
         self._analyzer = FaceAnalyzer(mode="video", num_faces=1)
         self._since_survey = survey_every  # the first frame is surveyed
         self._last_ms = -1
@@ -69,9 +78,8 @@ class VisitorTracker:
         self._since_survey = self.survey_every
 
     def close(self) -> None:
-        """Free the landmarker and the detector (safe twice)."""
+        """Free the landmarker (safe twice; the face counter is the process's)."""
         self._analyzer.close()
-        self._counter.close()
 
     def _survey(self, rgb: np.ndarray) -> None:
         found = self._counter.count(rgb)

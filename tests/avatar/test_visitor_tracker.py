@@ -5,12 +5,14 @@ the visitor still wins, and the search goes back to one face when the bystander 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from avatar.face_analysis import FaceAnalyzer, FaceCounter
 from avatar.live.camera import visitor_face
-from avatar.live.visitor_tracker import CAMERA_FACES, VisitorTracker
+from avatar.live.visitor_tracker import CAMERA_FACES, VisitorTracker, shared_face_counter
 from avatar.motion import column_index
 from tests.avatar.conftest import scripted_frame
 
@@ -37,6 +39,20 @@ def test_the_counter_counts_the_faces_in_view(portrait_rgb: np.ndarray) -> None:
         assert counter.count(_scene(portrait_rgb, 0, visitor=False)) == 0
     with pytest.raises(RuntimeError, match="closed"):
         counter.count(_scene(portrait_rgb, 0))
+
+
+def test_the_sessions_trackers_share_one_counter_safely(portrait_rgb: np.ndarray) -> None:
+    first, second = VisitorTracker(), VisitorTracker()
+    try:
+        assert first._counter is second._counter is shared_face_counter()
+        scenes = [_scene(portrait_rgb, i, bystander=i % 2 == 1) for i in range(16)]
+        with ThreadPoolExecutor(4) as sessions:  # four sessions' surveys at once
+            counts = list(sessions.map(shared_face_counter().count, scenes))
+        assert counts == [1 + i % 2 for i in range(16)]
+    finally:
+        first.close()
+        second.close()
+    assert shared_face_counter().count(scenes[1]) == 2  # a tracker's close leaves it
 
 
 def test_one_visitor_is_tracked_for_one_face_and_measured_as_with_two(
