@@ -27,7 +27,7 @@ from avatar.face_analysis import BLENDSHAPE_COLUMNS, FaceAnalyzer
 from avatar.live.camera import decode_jpeg, visitor_face
 from avatar.live.visitor_tracker import CAMERA_FACES, SURVEY_EVERY, VisitorTracker
 from avatar.motion import column_index
-from benchkit.bench_args import write_figure
+from benchkit.bench_args import save_plot, write_figure
 from benchkit.face_inputs import CAMERA_CLIP, camera_feed
 from benchkit.load import load_average
 from benchkit.paths import RESULTS
@@ -102,10 +102,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
     axis.set_ylabel("CPU a camera analysis (ms)")
     axis.set_ylim(bottom=0)
     axis.set_title(f"landmarker, real webcam clip at 320 px ({result['frames']} frames a round)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    save_plot(figure, axis, out)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchkit.bench_args import write_figure
+from benchkit.bench_args import save_plot, write_figure
 from benchkit.load import load_average
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
@@ -84,10 +84,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
     axis.set_xticks(x, labels)
     axis.set_ylabel("pacer wake-up late (ms)")
     axis.set_title(f"a 20 ms pacer beside {result['busy_threads']} busy Python threads")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    save_plot(figure, axis, out)
 
 
 def main() -> None:

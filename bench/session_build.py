@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchkit.bench_args import write_figure
+from benchkit.bench_args import save_plot, write_figure
 from benchkit.clocks import rss_mb
 from benchkit.load import load_average
 from benchkit.paths import RESULTS
@@ -131,10 +131,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
     axis.invert_yaxis()
     axis.set_xlabel("ms")
     axis.set_title("a session's start, piece by piece")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    save_plot(figure, axis, out)
 
 
 def main() -> None:

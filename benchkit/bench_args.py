@@ -43,6 +43,17 @@ def write_results(args: argparse.Namespace, bench: str, doc: str | None,
     print(json.dumps(summary))
 
 
+def save_plot(figure: Any, axis: Any, out: Path) -> None:
+    """A one-axis plot finished as the benches finish theirs: `axis`'s legend, a tight
+    layout, `out` at 100 dpi, the figure closed (matplotlib keeps open ones)."""
+    import matplotlib.pyplot as plt
+
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+
+
 def write_figure(out: Path, result: dict[str, Any],
                  plot: Callable[[dict[str, Any], Path], None]) -> None:
     """`out` (JSON) and its plot beside it (`out` as .png), then the result on stdout
@@ -53,4 +64,4 @@ def write_figure(out: Path, result: dict[str, Any],
     print(json.dumps(result))
 
 
-__all__ = ["compile_secs", "tagged_parser", "write_figure", "write_results"]
+__all__ = ["compile_secs", "save_plot", "tagged_parser", "write_figure", "write_results"]
