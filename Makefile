@@ -27,12 +27,14 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # The kiosk attendant in Chromium runs over the websocket in `make test`; over WebRTC
 # (the same server code behind pipecat's transport, whose conversation `make test`
 # keeps in test_kiosk_webrtc.py) in `make test-release`, with the WebRTC lip-sync
-# measure and the video sessions' memory churn (about 2.5 minutes together).
+# measure and the video sessions' memory churn (about 2.5 minutes together), and the
+# generator's ten-minute session (a soak, 15-20 s on 2 cores).
 RELEASE_ONLY := tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
 	tests/fleet/test_fleet_e2e.py::test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes \
 	tests/pipelines/test_kiosk_attendant_browser.py::test_kiosk_greets_a_visitor_who_walks_up_and_forgets_them_when_they_leave[webrtc] \
 	tests/pipelines/test_kiosk_webrtc.py::test_the_browser_alone_keeps_the_lips_on_the_voice \
-	tests/pipelines/test_session_churn.py::test_video_sessions_leave_no_memory_behind
+	tests/pipelines/test_session_churn.py::test_video_sessions_leave_no_memory_behind \
+	tests/avatar/test_generator_session.py::test_ten_minute_session_is_bounded_and_does_not_drift
 # The fleet's fault and TLS drills each start a Ray cluster of their own (3-4 minutes
 # together on 2 cores): `make test-release` runs them. `make test` keeps the fleet's
 # end-to-end tests (two machines, a killed machine, the token) and the units of
