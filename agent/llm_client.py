@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -18,11 +19,14 @@ from agent.errors import LLMEndpointError
 from agent.tls import shared_tls_context
 
 
-def make_client(base_url: str, api_key: str, *, timeout_s: float = 30.0) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI client with no silent retries (a voice turn cannot wait for them)."""
+def make_client(base_url: str | None, api_key: str | None, *, timeout_s: float = 30.0,
+                **options: Any) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI client with no silent retries (a voice turn cannot wait for them),
+    on the process's one TLS context; `options` go to AsyncOpenAI (organization, ...)."""
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0,
                               http_client=openai.DefaultAsyncHttpxClient(
-                                  verify=shared_tls_context(), timeout=timeout_s))
+                                  verify=shared_tls_context(), timeout=timeout_s),
+                              **options)
 
 
 async def check_llm_endpoint(base_url: str, api_key: str, *, timeout_s: float = 3.0) -> None:

@@ -46,9 +46,11 @@ class VisitorTracker:
         self._analyzer = FaceAnalyzer(mode="video", num_faces=1)
         self._since_survey = survey_every  # the first frame is surveyed
         self._last_ms = -1
-        #: surveys run, and how many of them saw several faces
+        self._tracking = False  # the last analysis found a face
+        #: surveys run, how many of them saw several faces, and frames analysed again
         self.surveys = 0
         self.crowded_surveys = 0
+        self.retries = 0
 
     @property
     def looking_for(self) -> int:
@@ -64,13 +66,15 @@ class VisitorTracker:
             self._survey(rgb)
         self._since_survey += 1
         faces = self._analyzer.analyze_all(rgb, stamp)
-        if not faces:
+        if not faces and self._tracking:
             # the track was lost in this frame (a face that moved far since the last
             # one): mediapipe detects afresh on its next call, so give it this frame
-            # again rather than lose it; with nobody in view this is a detector pass
+            # again rather than lose it (an empty room is not analysed twice)
             stamp += 1
             faces = self._analyzer.analyze_all(rgb, stamp)
+            self.retries += 1
         self._last_ms = stamp
+        self._tracking = bool(faces)
         return faces
 
     def reset(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import openai
 from loguru import logger
-from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient, OpenAIError
+from openai import AsyncOpenAI, AsyncStream, OpenAIError
 from openai.types.chat import ChatCompletionChunk
 from pipecat.frames.frames import LLMTextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -17,9 +17,8 @@ from pipecat.services.openai.base_llm import OpenAILLMSettings
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.utils.types import assert_given
 
-from agent.llm_client import prefill
+from agent.llm_client import make_client, prefill
 from agent.llm_endpoints import ChatEndpoint, EndpointResolver, FixedEndpoint
-from agent.tls import shared_tls_context
 
 #: Spoken when a turn's reply failed (the LLM went away before or while answering):
 #: the visitor hears why nothing (more) comes and what to do, never silence. The
@@ -160,16 +159,8 @@ class LocalOpenAILLMService(OpenAILLMService):
         default_headers: Any = None,
         **kwargs: Any,
     ) -> AsyncOpenAI:
-        """An AsyncOpenAI client with `max_retries=0` and our timeout, on the process's
-        one TLS context (`shared_tls_context`)."""
-        return AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            organization=organization,
-            project=project,
-            default_headers=default_headers,
-            timeout=self._timeout_s,
-            max_retries=0,
-            http_client=DefaultAsyncHttpxClient(verify=shared_tls_context(),
-                                                timeout=self._timeout_s),
-        )
+        """The agent's client (`make_client`: no retries, the process's TLS context)
+        with our timeout."""
+        return make_client(base_url, api_key, timeout_s=self._timeout_s,
+                           organization=organization, project=project,
+                           default_headers=default_headers)

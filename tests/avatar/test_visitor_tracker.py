@@ -118,5 +118,17 @@ def test_a_face_that_jumps_between_analyses_is_found_in_every_frame(
             frame[45:195, left:left + 150] = face
             found = visitor_face(tracker.faces(frame, 200 * index))
             assert found is not None, f"frame {index} lost"
+        assert tracker.retries >= 1
+    finally:
+        tracker.close()
+
+
+def test_an_empty_room_is_analysed_once_a_frame() -> None:
+    """The retry is for a track just lost, not for a room with nobody in it."""
+    tracker = VisitorTracker()
+    try:
+        for index in range(6):
+            assert tracker.faces(np.full((HEIGHT, WIDTH, 3), 120, np.uint8), 200 * index) == []
+        assert tracker.retries == 0
     finally:
         tracker.close()
