@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 
 import pytest
@@ -22,6 +23,19 @@ from sdk.client import VoiceClient
 from tests.pipelines.test_e2e_avatar import collect, latest_avatar_metrics, video_follows_audio
 
 pytestmark = pytest.mark.e2e
+
+SLOTS_BACK_SECS = 30.0
+
+
+def slots_given_back(pool: FaceWorkerPool, sessions: int) -> bool:
+    """Wait until the server has given `sessions` slots back to the pool (kept for
+    later sessions); False after SLOTS_BACK_SECS."""
+    deadline = time.monotonic() + SLOTS_BACK_SECS
+    while pool.counters.recycled < sessions:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 async def test_sessions_that_start_apart_step_together(
@@ -46,6 +60,9 @@ async def test_sessions_that_start_apart_step_together(
                 return await collect(client, 6.0 - delay)
 
         got = await asyncio.gather(session(0.0), session(0.05))
+        # the server hands both slots back after the clients have gone; a slot taken
+        # before that would come from the warm spare process
+        assert await asyncio.to_thread(slots_given_back, pool, 2), pool.counters
         # a free slot of the same process: its batcher's counters for both sessions
         face = WorkerFace(pool)
         pid = face.worker.pid
