@@ -28,8 +28,11 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # (the same server code behind pipecat's transport, whose conversation `make test`
 # keeps in test_kiosk_webrtc.py) in `make test-release`, with the WebRTC lip-sync
 # measure and the video sessions' memory churn (about 2.5 minutes together), and the
-# generator's ten-minute session (a soak, 15-20 s on 2 cores).
-RELEASE_ONLY := tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
+# generator's ten-minute session (a soak, 15-20 s on 2 cores), and the semantic turn
+# reading on a real paused utterance (it loads the kiosk's Qwen server, about a minute
+# on 2 cores; its units and the speculative turn's e2e stay in `make test`).
+RELEASE_ONLY := tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
+	tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
 	tests/fleet/test_fleet_e2e.py::test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes \
 	tests/pipelines/test_kiosk_attendant_browser.py::test_kiosk_greets_a_visitor_who_walks_up_and_forgets_them_when_they_leave[webrtc] \
 	tests/pipelines/test_kiosk_webrtc.py::test_the_browser_alone_keeps_the_lips_on_the_voice \
