@@ -12,6 +12,15 @@ queues PCM and receives the writers' releases and the images' marks. The track
 lets its writer run PACER_LEAD_SECS ahead, so a stall of the loop that long does
 not leave the pacer short of speech either.
 
+The thread itself needs the interpreter lock, and the server's other threads can
+hold it for 70-140 ms (docs/PIPECAT.md). So the datagrams are written by a process
+of the link's own (wire/datagram_writer.py): while speech is queued the thread
+builds them up to WRITER_LEAD_SECS ahead and hands them over, and that process
+writes each at its time. Silence is built only PREPARE_SECS ahead, so speech that
+comes in is sent in the next packet's slot, as before. An interruption drops what
+was handed over and not yet written. Where no writer process can be started, the
+thread writes each datagram itself at its time.
+
 If the link breaks (the peer left, ICE picked another path) the thread ends and
 the track goes back to being sent by aiortc from the loop.
 """
@@ -26,12 +35,15 @@ from typing import Protocol
 from av import AudioFrame, Packet
 
 from pipelines.wire.webrtc_pacer import PacerThread
-from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
+from pipelines.wire.webrtc_rtp_link import WRITER_STREAM, LinkLost, RtpLink
 
 #: each packet is built this long before its time, so that at its time only the
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
 #: event loop hands over only every few milliseconds)
 PREPARE_SECS = 0.01
+#: with a writer process, speech is built and handed over this far ahead of its time:
+#: longer than the waits for the interpreter lock the server has shown (to ~140 ms)
+WRITER_LEAD_SECS = 0.15
 #: a packet written later than this after its time is counted (TrackCounters)
 WRITE_LATE_MS = 10.0
 
@@ -54,6 +66,9 @@ class PacedTrack(Protocol):
     @property
     def media_secs(self) -> float: ...
 
+    @property
+    def speech_queued(self) -> bool: ...
+
     def due(self, media_secs: float) -> float: ...
 
     def catch_up(self, late: float) -> None: ...
@@ -70,29 +85,51 @@ class AudioPacer(PacerThread):
         self.track = track
 
     def pace(self) -> None:
-        """Until stopped: build the next packet PREPARE_SECS before its time (take,
-        encode, protect: the calls that wait for the interpreter lock), then at its
-        time only write the datagram."""
-        track = self.track
+        """Until stopped: build the next packet ahead of its time (take, encode,
+        protect: the calls that wait for the interpreter lock), PREPARE_SECS ahead,
+        or WRITER_LEAD_SECS while speech is queued and a writer process writes it;
+        then hand it over, or at its time write it."""
+        track, link = self.track, self.link
+        link.start_writer()
         while not self.stopping:
+            self._book_reports()
             media_secs = track.media_secs
-            early = track.due(media_secs) - PREPARE_SECS - time.monotonic()
+            ahead = WRITER_LEAD_SECS if link.writes_ahead and track.speech_queued else PREPARE_SECS
+            early = track.due(media_secs) - ahead - time.monotonic()
             if early > 0:
-                if self.sleep(early):
+                if self.sleep(min(early, PREPARE_SECS)):
                     break
-            else:
-                track.catch_up(-early - PREPARE_SECS)
-                media_secs = track.media_secs
+                continue  # look again: speech may have come meanwhile
+            track.catch_up(time.monotonic() - track.due(media_secs))
+            media_secs = track.media_secs
             packet = track.next_packet()
             if not isinstance(packet, Packet):  # the pacer runs where the track encodes
                 raise LinkLost("the track gave a raw frame, not an Opus packet")
-            datagram = self.link.build(bytes(packet), int(packet.pts or 0), track.sample_rate)
+            datagram = link.build(bytes(packet), int(packet.pts or 0), track.sample_rate)
             due = track.due(media_secs)
+            if link.writes_ahead:
+                link.write(datagram, due)
+                continue
             wait = due - time.monotonic()
             if wait > 0 and self.sleep(wait):
                 break
-            self.link.write(datagram)
+            link.write(datagram)
             self._count_lateness(time.monotonic() - due)
+
+    def drop_ahead(self) -> None:
+        """An interruption: the datagrams handed over and not yet written are dropped."""
+        self.link.clear_ahead()
+
+    def _book_reports(self) -> None:
+        """Count what the writer process reported: late writes, full socket, failure."""
+        reports = self.link.writer_reports()
+        if reports is None:
+            return
+        for late_ms in reports.late_ms.get(WRITER_STREAM, []):
+            self._count_lateness(late_ms / 1000)
+        self.link.counters.datagrams_dropped += reports.dropped.get(WRITER_STREAM, 0)
+        if WRITER_STREAM in reports.failed:
+            raise LinkLost("the writer process could not write to the peer's socket")
 
     def _count_lateness(self, late_secs: float) -> None:
         """Book how late a packet left (the receiver's jitter buffer grows on it)."""

@@ -39,6 +39,7 @@ import os
 import random
 import socket
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,15 @@ from aioice.ice import StunProtocol
 from aiortc import clock
 from aiortc.codecs import get_encoder
 from aiortc.rtp import RtpPacket
+from loguru import logger
 from pylibsrtp import Policy, Session
+
+from pipelines.wire.datagram_writer import (
+    DatagramWriter,
+    WriterGone,
+    WriterReports,
+    writer_wanted,
+)
 
 #: the codecs a link sends, and the RTP clock each is stamped on (RFC 7587, 7741)
 LINK_CLOCKS = {"audio/opus": 48_000, "video/vp8": 90_000}
@@ -55,6 +64,10 @@ LINK_CLOCKS = {"audio/opus": 48_000, "video/vp8": 90_000}
 RTP_HISTORY_SIZE = 128
 #: the ICE component that carries RTP (and RTCP, multiplexed)
 RTP_COMPONENT = 1
+#: one NTP second (the 64-bit NTP time's fraction is 32 bits)
+NTP_SECOND = 1 << 32
+#: a link's writer process writes one stream (each link has its own process)
+WRITER_STREAM = 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,8 @@ class RtpLink:
 
     def __init__(self, sender: Any, codec: Any, srtp: SenderSrtp, pair: Any,
                  loop: asyncio.AbstractEventLoop, counters: LinkCounters | None = None) -> None:
+        #: the process that writes this link's datagrams at their time (`start_writer`)
+        self.writer: DatagramWriter | None = None
         self._sender = sender
         self._dtls = sender.transport
         self.codec = codec
@@ -150,6 +165,42 @@ class RtpLink:
                 ValueError):
             return None  # aiortc's internals changed, the socket is gone, or no loop
 
+    def start_writer(self) -> bool:
+        """Hand this link's datagrams to a writer process of their own from now on
+        (wire/datagram_writer.py: no wait for the interpreter lock at their time);
+        False where none could be started, and the link writes them itself."""
+        if self.writer is not None:
+            return True
+        if not writer_wanted():
+            return False
+        try:
+            self.writer = DatagramWriter()
+        except (OSError, WriterGone) as error:
+            logger.warning(f"webrtc: no datagram writer process ({error}); the pacer writes")
+            return False
+        if self._socket is not None:
+            self._writer_follows()
+        return self.writer is not None
+
+    @property
+    def writes_ahead(self) -> bool:
+        """Whether a datagram may be handed to `write` before its time (a writer
+        process writes it at its `due`); else the caller waits for its time."""
+        return self.writer is not None and self._socket is not None
+
+    def writer_reports(self) -> WriterReports | None:
+        """What the writer process reported since the last call (None: no writer)."""
+        return None if self.writer is None else self.writer.reports()
+
+    def clear_ahead(self) -> None:
+        """Drop the datagrams handed over but not yet written (an interruption: the
+        receiver conceals the gap as a loss)."""
+        if self.writer is not None:
+            try:
+                self.writer.clear(WRITER_STREAM)
+            except WriterGone:
+                self._lose_writer()
+
     def send(self, payload: bytes, pts: int, sample_rate: int) -> None:
         """Send one payload whose media time is `pts` samples at `sample_rate`."""
         self.write(self.build(payload, pts, sample_rate))
@@ -178,8 +229,10 @@ class RtpLink:
         self._sequence = (self._sequence + 1) & 0xFFFF
         return RtpDatagram(packet, self._srtp.protect(packet.serialize(self._extensions)))
 
-    def write(self, datagram: RtpDatagram) -> None:
-        """Write a built datagram to the peer now (and count it for the sender reports)."""
+    def write(self, datagram: RtpDatagram, due: float | None = None) -> None:
+        """Write a built datagram to the peer at monotonic time `due` (None: now), and
+        count it for the sender reports. With `writes_ahead` it is handed to the
+        writer process at once; otherwise this waits for `due` first."""
         if self._dtls.state != "connected":
             raise LinkLost("the DTLS session closed")
         pair = self._connection._nominated.get(RTP_COMPONENT)
@@ -189,38 +242,83 @@ class RtpLink:
                 return
             self._follow(pair)
             self.counters.ice_pairs_followed += 1
-        if self._socket is None:  # a relayed pair: aiortc's ICE connection sends it
-            asyncio.run_coroutine_threadsafe(self._send_on_loop(datagram.data), self._loop)
-        else:
-            try:
-                self._socket.sendto(datagram.data, self._address)
-            except BlockingIOError:
-                self.counters.datagrams_dropped += 1
-            except OSError as error:
-                raise LinkLost(str(error)) from error
+        if due is None or not self._hand_to_writer(datagram.data, due):
+            wait = 0.0 if due is None else due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._write_now(datagram.data)
         packet, sender = datagram.packet, self._sender
         sender._RTCRtpSender__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
-        # what aiortc's RTCP loop puts in its sender reports
-        sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
+        # what aiortc's RTCP loop puts in its sender reports: this packet's RTP time
+        # against the wall clock it leaves at
+        ahead = 0.0 if due is None else max(0.0, due - time.monotonic())
+        sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time() + round(ahead * NTP_SECOND)
         sender._RTCRtpSender__rtp_timestamp = packet.timestamp
         sender._RTCRtpSender__octet_count += len(packet.payload)
         sender._RTCRtpSender__packet_count += 1
 
     def close(self) -> None:
-        """Close the duplicate socket (the loop's own stays open)."""
+        """Close the duplicate socket (the loop's own stays open) and the writer
+        process's end (it writes what it holds at its time, then exits)."""
+        self._close_socket()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _close_socket(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
 
+    def _write_now(self, data: bytes) -> None:
+        if self._socket is None:  # a relayed pair: aiortc's ICE connection sends it
+            asyncio.run_coroutine_threadsafe(self._send_on_loop(data), self._loop)
+            return
+        try:
+            self._socket.sendto(data, self._address)
+        except BlockingIOError:
+            self.counters.datagrams_dropped += 1
+        except OSError as error:
+            raise LinkLost(str(error)) from error
+
+    def _hand_to_writer(self, data: bytes, due: float) -> bool:
+        """Give `data` to the writer process for `due`; False where it cannot take it."""
+        if not self.writes_ahead:
+            return False
+        assert self.writer is not None
+        try:
+            self.writer.send(WRITER_STREAM, due, data)
+            return True
+        except WriterGone:
+            self._lose_writer()
+            return False
+
+    def _writer_follows(self) -> None:
+        """Tell the writer process the socket and address to write on."""
+        if self.writer is None or self._socket is None:
+            return
+        try:
+            self.writer.use_socket(WRITER_STREAM, self._socket, self._address)
+        except WriterGone:
+            self._lose_writer()
+
+    def _lose_writer(self) -> None:
+        """The writer process is gone: this link writes its datagrams itself again."""
+        logger.warning("webrtc: the datagram writer process is gone; the pacer writes")
+        if self.writer is not None:
+            self.writer.close()
+        self.writer = None
+
     def _follow(self, pair: Any) -> None:
         """Send on `pair` from now on: on a duplicate of its UDP socket, or (a TURN
         relay, whose protocol wraps each datagram) through the ICE connection."""
-        self.close()
+        self._close_socket()
         self._pair, self._address = pair, pair.remote_addr
         if type(pair.protocol) is StunProtocol:
             fd = os.dup(pair.protocol.transport.get_extra_info("socket").fileno())
             # the duplicate shares the loop's non-blocking file: never change its mode here
             self._socket = socket.socket(fileno=fd)
+            self._writer_follows()
 
     async def _send_on_loop(self, data: bytes) -> None:
         try:

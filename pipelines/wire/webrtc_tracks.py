@@ -163,6 +163,19 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
         """The media time of the next sample to go out."""
         return self._sent / self.sample_rate
 
+    @property
+    def heard_secs(self) -> float:
+        """The media time going out now: `media_secs`, or less while packets are built
+        ahead of their time for a writer process (wire/webrtc_audio_pacer.py)."""
+        if self._origin is None:
+            return self.media_secs
+        return min(self.media_secs, time.monotonic() - self._origin)
+
+    @property
+    def speech_queued(self) -> bool:
+        """Whether audio waits in the queue (its packets may be built ahead)."""
+        return self._queued_chunks > 0
+
     def due(self, media_secs: float) -> float:
         """The monotonic time at which the audio at `media_secs` is sent (now if the
         track has not started)."""
@@ -212,6 +225,8 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
             self._queue.clear()
             self._queued_chunks = 0
             releases, self._releases = self._releases, deque()
+        if self._pacer is not None:
+            self._pacer.drop_ahead()
         for _, future in releases:
             _settle(future, False)
         for entry in marks:

@@ -9,7 +9,9 @@ Python was also the largest per-packet cost left on the loop. Here one thread pe
 video track takes each image as its audio's pacer releases it
 (`MediaClockVideoTrack.wait_image`), packetizes the face's VP8 frame with aiortc's
 own packetizer (the sender's encoder object: one picture id sequence), builds the
-SRTP datagrams on an `RtpLink`, and writes them when the image's audio goes out.
+SRTP datagrams on an `RtpLink`, and has them written when the image's audio goes
+out: by the link's writer process (wire/datagram_writer.py), which needs no
+interpreter lock at that time, or by this thread where there is none.
 
 If the link breaks (the peer left, ICE picked another path) the thread ends and
 the track goes back to being sent by aiortc from the loop.
@@ -27,7 +29,13 @@ from aiortc.codecs.vpx import Vp8Encoder
 from av import Packet
 
 from pipelines.wire.webrtc_pacer import PacerThread
-from pipelines.wire.webrtc_rtp_link import LINK_CLOCKS, RtpDatagram, RtpLink
+from pipelines.wire.webrtc_rtp_link import (
+    LINK_CLOCKS,
+    WRITER_STREAM,
+    LinkLost,
+    RtpDatagram,
+    RtpLink,
+)
 
 #: how long the thread waits for an image before it looks whether it should stop
 IDLE_POLL_SECS = 0.05
@@ -58,17 +66,30 @@ class VideoPacer(PacerThread):
     def pace(self) -> None:
         """Until stopped: take the next released image, build its datagrams, and
         write them all at its time."""
-        track, packer = self.track, self.link.sender_encoder()
+        track, link = self.track, self.link
+        packer = link.sender_encoder()
+        link.start_writer()
         while not self.stopping:
+            self._book_reports()
             image = track.wait_image(IDLE_POLL_SECS)
             if image is None or image.vp8 is None:
                 continue
             datagrams = self._datagrams(packer, image.vp8, track.stamp(image))
-            wait = track.due(image) - time.monotonic()
-            if wait > 0 and self.sleep(wait):
+            due = track.due(image)
+            wait = due - time.monotonic()
+            if not link.writes_ahead and wait > 0 and self.sleep(wait):
                 break
             for datagram in datagrams:
-                self.link.write(datagram)
+                link.write(datagram, due if link.writes_ahead else None)
+
+    def _book_reports(self) -> None:
+        """Count what the writer process reported: a full socket, a failure."""
+        reports = self.link.writer_reports()
+        if reports is None:
+            return
+        self.link.counters.datagrams_dropped += reports.dropped.get(WRITER_STREAM, 0)
+        if WRITER_STREAM in reports.failed:
+            raise LinkLost("the writer process could not write to the peer's socket")
 
     def _datagrams(self, packer: Vp8Encoder, vp8: bytes, pts: int) -> list[RtpDatagram]:
         """One frame's datagrams: aiortc's VP8 payloads, the marker on the last."""

@@ -192,8 +192,8 @@ class MediaClockVideoTrack(SentByPacer, MediaStreamTrack):
         with self._images_changed:
             while self._images:
                 item = self._images.popleft()
-                while self._images and (
-                        self.audio.media_secs - item.media_secs > STALE_IMAGE_SECS):
+                heard = self.audio.heard_secs
+                while self._images and heard - item.media_secs > STALE_IMAGE_SECS:
                     item = self._images.popleft()
                     self.counters.images_stale_dropped += 1
                     self._keyframe_wanted = True

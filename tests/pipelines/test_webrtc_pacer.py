@@ -12,6 +12,8 @@ aiortc's sender when the link goes.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from typing import Any
@@ -27,6 +29,7 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack, SmallWebRTCTransport
 
+from pipelines.wire.datagram_writer import WRITER_ENV
 from pipelines.wire.webrtc_audio_in import AUDIO_IN_PREFETCH, trim_audio_prefetch
 from pipelines.wire.webrtc_output import MediaClockOutput
 from pipelines.wire.webrtc_rtp_link import RtpLink
@@ -57,6 +60,19 @@ class FakeLink:
 
     def close(self) -> None:
         self.closed.set()
+
+    # no writer process: the pacer writes each datagram itself at its time (the
+    # writer's own tests: tests/pipelines/test_datagram_writer.py)
+    writes_ahead = False
+
+    def start_writer(self) -> bool:
+        return False
+
+    def writer_reports(self) -> None:
+        return None
+
+    def clear_ahead(self) -> None:
+        pass
 
 
 async def paced_track(link: Any) -> MediaClockAudioTrack:
@@ -190,7 +206,12 @@ async def peers(track: MediaClockAudioTrack) -> tuple[RTCPeerConnection, RTCPeer
     return sender_pc, receiver_pc, frames, transceiver
 
 
-async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer() -> None:
+@pytest.mark.parametrize("writer", ["writer-process", "pacer-writes"])
+async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer(
+        writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the link's writer process (the default) and without it (the pacer thread
+    writes): one decodable stream, no packet lost, sent while the loop is blocked."""
+    monkeypatch.setenv(WRITER_ENV, "1" if writer == "writer-process" else "0")
     track = MediaClockAudioTrack(RATE)
     sender_pc, receiver_pc, frames, transceiver = await peers(track)
     try:
@@ -198,10 +219,15 @@ async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer() -> None:
         while frames.qsize() < 5 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert track.paced_off_loop and track.counters.audio_pacer_starts == 1
+        pacer = track._pacer
+        assert pacer is not None and (pacer.link.writer is not None) == (writer == "writer-process")
         track.add_audio_bytes(sine(400))
         sent_before = transceiver.sender._RTCRtpSender__packet_count
         time.sleep(0.2)  # noqa: ASYNC251  (the loop is blocked: the pacer still sends)
         assert transceiver.sender._RTCRtpSender__packet_count - sent_before >= 7
+        if writer == "writer-process":  # speech is handed over ahead of its time
+            ahead = track.due(track.media_secs) - time.monotonic()
+            assert ahead > 2 * PACKET_SECS, ahead
         await asyncio.sleep(0.6)
         decoded = []
         while not frames.empty():
@@ -264,3 +290,28 @@ async def test_a_voice_at_a_rate_libopus_does_not_take_is_paced_as_opus() -> Non
             levels.append(float(np.sqrt(np.mean(frame.to_ndarray().astype(np.float64) ** 2))))
     assert len(levels) == len(link.sent)
     assert sum(level > 0.05 for level in levels) >= 12  # ~300 ms of the tone (float samples)
+
+
+async def test_the_voice_goes_on_when_its_writer_process_dies() -> None:
+    """The pacer thread writes again itself (the datagrams the dead process held are
+    lost, as a network would lose them); the call does not end."""
+    track = MediaClockAudioTrack(RATE)
+    sender_pc, receiver_pc, frames, _ = await peers(track)
+    try:
+        deadline = time.monotonic() + 10
+        while frames.qsize() < 5 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        pacer = track._pacer
+        assert pacer is not None and pacer.link.writer is not None
+        os.kill(pacer.link.writer.pid, signal.SIGKILL)
+        track.add_audio_bytes(sine(600))
+        await asyncio.sleep(0.9)
+        assert track._pacer is pacer and pacer.link.writer is None
+        decoded = []
+        while not frames.empty():
+            decoded.append(frames.get_nowait().to_ndarray().astype(np.float64))
+        loud = [f for f in decoded if np.sqrt(np.mean(f ** 2)) > 1000]
+        assert len(loud) >= 15  # most of the 600 ms tone, heard
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()

@@ -1,0 +1,265 @@
+"""A process of its own that writes our WebRTC datagrams at their time.
+
+Why: the pacer threads (wire/webrtc_audio_pacer.py, webrtc_video_pacer.py) build each
+packet in the server process, and a thread there runs only while it holds the
+interpreter lock. When something else holds it (a pipeline being built, a reply's
+first tokens), the voice was written 70-140 ms late, Chromium's audio jitter buffer
+grew by as much and held the voice, and the browser's own A/V sync left the mouth
+ahead for that reply (docs/PIPECAT.md). Here the pacers build datagrams ahead of
+their time and hand them to this process, which needs no lock of the server's: it
+sleeps until each datagram's time and writes it to the peer's UDP socket (a
+duplicate of the ICE pair's, passed over a Unix socket). A stall of the server
+shorter than the pacers' lead no longer moves a packet.
+
+Messages from the server, one per SOCK_SEQPACKET datagram (its boundaries kept):
+`S` a socket (the descriptor rides along) and its peer address for a stream, `D` a
+datagram to write at a monotonic time, `C` drop a stream's datagrams not yet written
+(an interruption). Back to the server: `L` a write later than the reported bound,
+`K` a datagram the socket would not take, `E` a stream's socket failed. When the
+server closes its end, what is pending is written at its time and the process exits.
+"""
+
+from __future__ import annotations
+
+import array
+import heapq
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+#: the largest message: an RTP datagram (at most the path's MTU) and its header
+MAX_MESSAGE = 4096
+#: `D`: stream, due (monotonic s); `C`: stream; `L`: stream, late ms; `K`/`E`: stream
+_DUE = struct.Struct("<Bd")
+_STREAM = struct.Struct("<B")
+_LATE = struct.Struct("<Bd")
+#: a write later than this after its time is reported (the pacers' WRITE_LATE_MS)
+REPORT_LATE_MS = 10.0
+#: how long the server waits for the process to start and say it is ready
+START_TIMEOUT_SECS = 5.0
+#: set to 0, the pacer threads write their datagrams themselves (no process; the
+#: benches compare both in one run)
+WRITER_ENV = "AVATAR_FORCING_DATAGRAM_WRITER"
+
+
+def writer_wanted() -> bool:
+    """Whether the links start writer processes (WRITER_ENV is not "0")."""
+    return os.environ.get(WRITER_ENV, "1").strip() != "0"
+
+
+class WriterGone(ConnectionError):
+    """The writer process ended or its socket failed: send from the server again."""
+
+
+@dataclass
+class WriterReports:
+    """What the process reported, per stream, since the server last asked."""
+
+    late_ms: dict[int, list[float]] = field(default_factory=dict)
+    dropped: dict[int, int] = field(default_factory=dict)
+    failed: set[int] = field(default_factory=set)
+
+
+class DatagramWriter:
+    """The server's end of one writer process (thread-safe: each pacer thread sends
+    its own stream, the event loop clears one)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._process = subprocess.Popen(
+                # isolated (-I): the script needs the standard library alone, and
+                # neither its folder nor the environment may shadow any of it
+                [sys.executable, "-I", os.path.abspath(__file__), str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self._socket = ours
+        self._lock = threading.Lock()
+        ready, _, _ = select.select([ours], [], [], START_TIMEOUT_SECS)
+        if not ready or ours.recv(MAX_MESSAGE) != b"R":
+            self.close()
+            raise WriterGone("the datagram writer process did not start")
+        ours.setblocking(False)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def use_socket(self, stream: int, sock: socket.socket, address: Any) -> None:
+        """Write `stream`'s datagrams on `sock` (its descriptor is passed; the caller
+        keeps its own) to `address` from now on."""
+        payload = b"S" + _STREAM.pack(stream) + json.dumps(list(address)).encode()
+        self._send(payload, [sock.fileno()])
+
+    def send(self, stream: int, due: float, data: bytes) -> None:
+        """Write `data` on `stream`'s socket at monotonic time `due` (at once if past);
+        a stream's datagrams go out in the order sent."""
+        self._send(b"D" + _DUE.pack(stream, due) + data)
+
+    def clear(self, stream: int) -> None:
+        """Drop `stream`'s datagrams not yet written."""
+        self._send(b"C" + _STREAM.pack(stream))
+
+    def reports(self) -> WriterReports:
+        """What the process reported since the last call (never waits)."""
+        out = WriterReports()
+        while True:
+            try:
+                with self._lock:
+                    message = self._socket.recv(MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return out
+            except OSError:
+                return out
+            if not message:
+                return out
+            kind, body = message[:1], message[1:]
+            if kind == b"L":
+                stream, late = _LATE.unpack(body)
+                out.late_ms.setdefault(stream, []).append(late)
+            elif kind == b"K":
+                (stream,) = _STREAM.unpack(body)
+                out.dropped[stream] = out.dropped.get(stream, 0) + 1
+            elif kind == b"E":
+                (stream,) = _STREAM.unpack(body)
+                out.failed.add(stream)
+
+    def close(self) -> None:
+        """Close the server's end: the process writes what is pending and exits."""
+        with self._lock:
+            self._socket.close()
+
+    def wait(self, timeout: float) -> int | None:
+        """The process's exit status once it has ended within `timeout` s, else None."""
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _send(self, payload: bytes, fds: list[int] | None = None) -> None:
+        try:
+            with self._lock:
+                if fds:
+                    socket.send_fds(self._socket, [payload], fds)
+                else:
+                    self._socket.send(payload)
+        except BlockingIOError:  # the process is far behind: this datagram is lost
+            return
+        except OSError as error:
+            raise WriterGone(f"the datagram writer is gone ({error})") from error
+
+
+# ----------------------------------------------------------------- the process
+class _Streams:
+    """The process's side: sockets, and the datagrams waiting for their time."""
+
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.sockets: dict[int, tuple[socket.socket, Any]] = {}
+        self.pending: list[tuple[float, int, int, bytes]] = []  # (due, order, stream, data)
+        self._order = 0
+        self.failed: set[int] = set()
+
+    def take(self, message: bytes, fds: list[int]) -> None:
+        kind, body = message[:1], message[1:]
+        if kind == b"D":
+            stream, due = _DUE.unpack_from(body)
+            self._order += 1
+            heapq.heappush(self.pending, (due, self._order, stream, body[_DUE.size:]))
+        elif kind == b"S":
+            (stream,) = _STREAM.unpack_from(body)
+            old = self.sockets.pop(stream, None)
+            if old is not None:
+                old[0].close()
+            address = tuple(json.loads(body[_STREAM.size:]))
+            self.sockets[stream] = (socket.socket(fileno=fds.pop(0)), address)
+            self.failed.discard(stream)
+        elif kind == b"C":
+            (stream,) = _STREAM.unpack_from(body)
+            self.pending = [entry for entry in self.pending if entry[2] != stream]
+            heapq.heapify(self.pending)
+        for fd in fds:  # descriptors no message asked for
+            os.close(fd)
+
+    def write_due(self) -> None:
+        """Write every datagram whose time has come, in order."""
+        while self.pending and self.pending[0][0] <= time.monotonic():
+            due, _, stream, data = heapq.heappop(self.pending)
+            target = self.sockets.get(stream)
+            if target is None or stream in self.failed:
+                continue
+            try:
+                target[0].sendto(data, target[1])
+            except BlockingIOError:
+                self._report(b"K" + _STREAM.pack(stream))
+                continue
+            except OSError:
+                self.failed.add(stream)
+                self._report(b"E" + _STREAM.pack(stream))
+                continue
+            late_ms = 1000 * (time.monotonic() - due)
+            if late_ms > REPORT_LATE_MS:
+                self._report(b"L" + _LATE.pack(stream, late_ms))
+
+    def _report(self, message: bytes) -> None:
+        try:
+            self.control.send(message, socket.MSG_DONTWAIT)
+        except OSError:  # the server is gone or not reading: nothing to tell
+            pass
+
+
+def serve(control: socket.socket) -> None:
+    """Write datagrams at their time until the server closes its end and none is left."""
+    streams = _Streams(control)
+    control.send(b"R")
+    open_ = True
+    while open_ or streams.pending:
+        wait = None if not streams.pending else max(0.0, streams.pending[0][0] - time.monotonic())
+        if open_:
+            ready, _, _ = select.select([control], [], [], wait)
+        else:
+            time.sleep(wait or 0.0)
+            ready = []
+        while ready:
+            try:
+                message, fds = _receive(control)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                open_ = False
+                break
+            streams.take(message, list(fds))
+        streams.write_due()
+
+
+def _receive(control: socket.socket) -> tuple[bytes, list[int]]:
+    """One message and the descriptors riding on it, without waiting (3.11's
+    `socket.recv_fds` drops its flags and would block)."""
+    fds = array.array("i")
+    message, ancillary, _, _ = control.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(4 * fds.itemsize),
+                                               socket.MSG_DONTWAIT)
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    return message, list(fds)
+
+
+def main(argv: list[str]) -> None:
+    control = socket.socket(fileno=int(argv[0]))
+    control.setblocking(True)
+    serve(control)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
