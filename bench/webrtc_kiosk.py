@@ -30,7 +30,8 @@ of the browser's usual one (pipelines/web/audio-output.js). Measured by the page
   beside it as `av_offset_ms_pts`;
 - audio_output: the page's AudioContext latencies and the output's underruns as
   Chromium counts them (playbackStats: glitches a listener hears);
-- cpu_per_session: the server process's CPU (% of one core) during the conversation;
+- cpu_per_session: the server process's CPU (% of one core) during the conversation,
+  with its WebRTC datagram writer processes' (`cpu_datagram_writers`, also apart);
   cpu_face_workers: its face worker processes' (the face renders there on both
   transports; over WebRTC the server process encodes the video, over the websocket
   the face worker encodes the JPEGs).
@@ -65,10 +66,13 @@ from benchkit.proc_cpu import descendants, proc_cpu
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
 from benchkit.webrtc_codecs import codec_table
+from pipelines.wire import datagram_writer
 
 TURN_GAP_SECS = 22.0  # question to question: room for an answer on a slow machine
 FIRST_QUESTION_SECS = 8.0  # into the mic file: after either transport has connected
 CONNECT_TIMEOUT_SECS = 60.0
+#: the command line of the server's WebRTC datagram writer processes (their CPU)
+WRITER_SCRIPT = Path(datagram_writer.__file__).name
 TRANSPORTS = {"websocket": "", "webrtc": "?transport=webrtc"}
 #: the page over WebRTC with its lip sync off (pipelines/web/lip-sync.js), for --compare-lipsync
 UNSYNCED = {"webrtc_browser_sync": "?transport=webrtc&lipsync=0"}
@@ -103,6 +107,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         await page.evaluate("(box) => window.kiosk.probe(box)", box)
         started_at, server_cpu_start = time.monotonic(), _proc_cpu(server_pid)
         chromium_cpu_start = cpu_secs("chromium")
+        writers_cpu_start = cpu_secs(WRITER_SCRIPT)
         receiver_samples: list[dict[str, Any]] = []
         face_cpu = FaceCpu(server_pid)
         with tqdm(total=int(seconds), desc=f"conversation over {transport}", unit="s") as bar:
@@ -127,6 +132,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         wall = time.monotonic() - started_at
         server_cpu = 100 * (_proc_cpu(server_pid) - server_cpu_start) / wall
         chromium_cpu = 100 * (cpu_secs("chromium") - chromium_cpu_start) / wall
+        writers_cpu = 100 * (cpu_secs(WRITER_SCRIPT) - writers_cpu_start) / wall
     span = (last["now"] - first["now"]) / 1000
     sync = page_lip_sync(trace)
     captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
@@ -141,7 +147,8 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "av_offset_ms_pts": last.get("avOffsetMsP95"),
         "lip_sync": sync,
         "frame_gap_ms_max": _gap_max(last, trace),
-        "cpu_per_session": round(server_cpu, 1),
+        "cpu_per_session": round(server_cpu + writers_cpu, 1),
+        "cpu_datagram_writers": round(writers_cpu, 1),
         "cpu_face_workers": round(100 * face_cpu.used / wall, 1),
         "cpu_chromium": round(chromium_cpu, 1),
         "mouth_box": {k: round(v, 3) for k, v in box.items()},
@@ -180,7 +187,7 @@ def _reply_jitter_buffer_ms(samples: list[dict[str, Any]]) -> float | None:
 
 class FaceCpu:
     """CPU seconds used by the server's face workers (its descendants other than the
-    LLM server), counted as growth since each was first seen: workers come and go."""
+    LLM server and the datagram writers), counted as growth since each was first seen: workers come and go."""
 
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
@@ -194,7 +201,7 @@ class FaceCpu:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if "llama_cpp" in command:
+            if "llama_cpp" in command or WRITER_SCRIPT in command:
                 continue
             value = proc_cpu([pid])
             before = self._seen.get(pid)
