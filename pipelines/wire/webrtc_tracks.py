@@ -302,6 +302,9 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
         self.link_factory = None
         pacer = self._pacer
         if pacer is not None:
+            # what its writer process holds would reach the receiver after the new
+            # track's first packets (which continue the sequence): dropped, a loss
+            pacer.link.clear_ahead()
             pacer.stop()
             pacer.join(timeout=4 * PACKET_SECS)
 
