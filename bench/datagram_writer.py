@@ -144,7 +144,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
                  label=f"{way.replace('_', ' ')}: worst ms late")
     axis.set_xlabel("round")
     axis.set_ylabel("ms after the packet's time")
-    axis.set_title(f"voice packets while the lock is held ~{result['hold_ms']:g} ms "
+    axis.set_title(f"voice packets while the lock is held {result['lock_hold_ms_median']:g} ms "
                    f"every {result['hold_every_secs']:g} s")
     save_plot(figure, axis, out)
 
