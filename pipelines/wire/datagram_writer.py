@@ -134,9 +134,14 @@ class DatagramWriter:
                 out.failed.add(stream)
 
     def close(self) -> None:
-        """Close the server's end: the process writes what is pending and exits."""
+        """Close the server's end: the process writes what is pending and exits (and
+        is reaped in the background, leaving no zombie in a long-running server)."""
         with self._lock:
+            if self._socket.fileno() < 0:
+                return
             self._socket.close()
+        threading.Thread(target=self._process.wait, name="datagram-writer-reaper",
+                         daemon=True).start()
 
     def wait(self, timeout: float) -> int | None:
         """The process's exit status once it has ended within `timeout` s, else None."""
