@@ -84,6 +84,8 @@ class DatagramWriter:
             theirs.close()
         self._socket = ours
         self._lock = threading.Lock()
+        #: messages the process's full socket would not take (lost, as a network loses)
+        self.lost_sends = 0
         ready, _, _ = select.select([ours], [], [], START_TIMEOUT_SECS)
         if not ready or ours.recv(MAX_MESSAGE) != b"R":
             self.close()
@@ -158,7 +160,7 @@ class DatagramWriter:
                 else:
                     self._socket.send(payload)
         except BlockingIOError:  # the process is far behind: this datagram is lost
-            return
+            self.lost_sends += 1
         except OSError as error:
             raise WriterGone(f"the datagram writer is gone ({error})") from error
 

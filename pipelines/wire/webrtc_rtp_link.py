@@ -287,7 +287,9 @@ class RtpLink:
             return False
         assert self.writer is not None
         try:
+            lost = self.writer.lost_sends
             self.writer.send(WRITER_STREAM, due, data)
+            self.counters.datagrams_dropped += self.writer.lost_sends - lost
             return True
         except WriterGone:
             self._lose_writer()
