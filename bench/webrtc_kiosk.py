@@ -107,15 +107,16 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         await page.evaluate("(box) => window.kiosk.probe(box)", box)
         started_at, server_cpu_start = time.monotonic(), _proc_cpu(server_pid)
         chromium_cpu_start = cpu_secs("chromium")
-        writers_cpu_start = cpu_secs(WRITER_SCRIPT)
         receiver_samples: list[dict[str, Any]] = []
         face_cpu = FaceCpu(server_pid)
+        writers_cpu = FaceCpu(server_pid, writers=True)
         with tqdm(total=int(seconds), desc=f"conversation over {transport}", unit="s") as bar:
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < seconds:
                 bar.update(int(elapsed) - bar.n)
                 await asyncio.sleep(0.5)
                 face_cpu.sample()
+                writers_cpu.sample()
                 receiver_samples.append(await page.evaluate(
                     "(async () => ({now: performance.now(), state: window.kiosk.client.stats.state, "
                     "face: window.kiosk.client.faceMetrics || window.kiosk.client.serverMetrics || null, "
@@ -129,10 +130,11 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         receiver = await page.evaluate(
             "window.kiosk.client.receiveStats ? window.kiosk.client.receiveStats() : null")
         face_cpu.sample()
+        writers_cpu.sample()
         wall = time.monotonic() - started_at
         server_cpu = 100 * (_proc_cpu(server_pid) - server_cpu_start) / wall
         chromium_cpu = 100 * (cpu_secs("chromium") - chromium_cpu_start) / wall
-        writers_cpu = 100 * (cpu_secs(WRITER_SCRIPT) - writers_cpu_start) / wall
+        writers_percent = 100 * writers_cpu.used / wall
     span = (last["now"] - first["now"]) / 1000
     sync = page_lip_sync(trace)
     captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
@@ -147,8 +149,8 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "av_offset_ms_pts": last.get("avOffsetMsP95"),
         "lip_sync": sync,
         "frame_gap_ms_max": _gap_max(last, trace),
-        "cpu_per_session": round(server_cpu + writers_cpu, 1),
-        "cpu_datagram_writers": round(writers_cpu, 1),
+        "cpu_per_session": round(server_cpu + writers_percent, 1),
+        "cpu_datagram_writers": round(writers_percent, 1),
         "cpu_face_workers": round(100 * face_cpu.used / wall, 1),
         "cpu_chromium": round(chromium_cpu, 1),
         "mouth_box": {k: round(v, 3) for k, v in box.items()},
@@ -187,10 +189,12 @@ def _reply_jitter_buffer_ms(samples: list[dict[str, Any]]) -> float | None:
 
 class FaceCpu:
     """CPU seconds used by the server's face workers (its descendants other than the
-    LLM server and the datagram writers), counted as growth since each was first seen: workers come and go."""
+    LLM server and the datagram writers), or with `writers` its WebRTC datagram
+    writers alone, counted as growth since each was first seen: they come and go."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, writers: bool = False) -> None:
         self.server_pid = server_pid
+        self.writers = writers
         self.used = 0.0
         self._seen: dict[int, float] = {}
         self.sample()
@@ -201,7 +205,7 @@ class FaceCpu:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if "llama_cpp" in command or WRITER_SCRIPT in command:
+            if "llama_cpp" in command or (WRITER_SCRIPT in command) != self.writers:
                 continue
             value = proc_cpu([pid])
             before = self._seen.get(pid)
