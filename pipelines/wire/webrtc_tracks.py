@@ -141,9 +141,6 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
         self._lock = threading.Lock()
         self._queued_chunks = 0  # chunks of audio in `_queue`
         self._taken_chunks = 0  # chunks of audio taken since the start
-        #: the count of chunks queued since the start when the last one that is not
-        #: digital silence was queued (the face clock sends silence while it is quiet)
-        self._voiced_end = 0
         #: (taken-chunk count at which it completes, a writer's future), ascending
         self._releases: deque[tuple[int, asyncio.Future[bool]]] = deque()
         self._lead_chunks = 0  # audio a writer may run ahead of the send (pacer only)
@@ -177,10 +174,8 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
 
     @property
     def speech_queued(self) -> bool:
-        """Whether audio other than digital silence waits in the queue: its packets may
-        be built ahead. While only silence is queued they are not, so a reply's
-        speech queued behind it takes the same slot as it would have."""
-        return self._voiced_end > self._taken_chunks
+        """Whether audio waits in the queue (its packets may be built ahead)."""
+        return self._queued_chunks > 0
 
     def due(self, media_secs: float) -> float:
         """The monotonic time at which the audio at `media_secs` is sent (now if the
@@ -203,14 +198,9 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
                              f"at {self.sample_rate} Hz), got {len(audio)} bytes")
         self._loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = self._loop.create_future()
-        silent = bytes(self._chunk_bytes)
         with self._lock:
             for start in range(0, len(audio), self._chunk_bytes):
-                chunk = audio[start:start + self._chunk_bytes]
-                self._queue.append(chunk)
-                if chunk != silent:
-                    self._voiced_end = (self._taken_chunks + self._queued_chunks
-                                        + start // self._chunk_bytes + 1)
+                self._queue.append(audio[start:start + self._chunk_bytes])
             self._queued_chunks += len(audio) // self._chunk_bytes
             release_at = self._taken_chunks + self._queued_chunks - self._lead_chunks
             if release_at > self._taken_chunks and audio:
@@ -235,7 +225,6 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
             marks = [entry for entry in self._queue if isinstance(entry, _Mark)]
             self._queue.clear()
             self._queued_chunks = 0
-            self._voiced_end = 0
             releases, self._releases = self._releases, deque()
         if self._pacer is not None:
             self._pacer.drop_ahead()
