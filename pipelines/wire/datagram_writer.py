@@ -35,10 +35,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-#: the largest message: an RTP datagram (at most the path's MTU) and its header
-MAX_MESSAGE = 4096
-#: `D`: stream, due (monotonic s); `C`: stream; `L`: stream, late ms; `K`/`E`: stream
+#: datagrams in one message at most (a video frame's go together, in as few as fit)
+BATCH = 32
+#: the largest message: BATCH RTP datagrams (each at most the path's MTU) and headers
+MAX_MESSAGE = 64 * 1024
+#: `D`: stream, due (monotonic s), then each datagram's length and bytes; `C`: stream;
+#: `L`: stream, late ms; `K`/`E`: stream
 _DUE = struct.Struct("<Bd")
+_LENGTH = struct.Struct("<H")
 _STREAM = struct.Struct("<B")
 _LATE = struct.Struct("<Bd")
 #: a write later than this after its time is reported (the pacers' WRITE_LATE_MS)
@@ -102,10 +106,14 @@ class DatagramWriter:
         payload = b"S" + _STREAM.pack(stream) + json.dumps(list(address)).encode()
         self._send(payload, [sock.fileno()])
 
-    def send(self, stream: int, due: float, data: bytes) -> None:
-        """Write `data` on `stream`'s socket at monotonic time `due` (at once if past);
-        a stream's datagrams go out in the order sent."""
-        self._send(b"D" + _DUE.pack(stream, due) + data)
+    def send(self, stream: int, due: float, *datagrams: bytes) -> None:
+        """Write `datagrams` on `stream`'s socket at monotonic time `due` (at once if
+        past), one after another; a stream's datagrams go out in the order sent."""
+        for start in range(0, len(datagrams), BATCH):
+            parts = [b"D", _DUE.pack(stream, due)]
+            for data in datagrams[start:start + BATCH]:
+                parts += [_LENGTH.pack(len(data)), data]
+            self._send(b"".join(parts))
 
     def clear(self, stream: int) -> None:
         """Drop `stream`'s datagrams not yet written."""
@@ -172,7 +180,8 @@ class _Streams:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
         self.sockets: dict[int, tuple[socket.socket, Any]] = {}
-        self.pending: list[tuple[float, int, int, bytes]] = []  # (due, order, stream, data)
+        #: (due, order, stream, datagrams) in the order of their time
+        self.pending: list[tuple[float, int, int, list[bytes]]] = []
         self._order = 0
         self.failed: set[int] = set()
 
@@ -180,8 +189,13 @@ class _Streams:
         kind, body = message[:1], message[1:]
         if kind == b"D":
             stream, due = _DUE.unpack_from(body)
+            datagrams, at = [], _DUE.size
+            while at < len(body):
+                (length,) = _LENGTH.unpack_from(body, at)
+                datagrams.append(body[at + _LENGTH.size:at + _LENGTH.size + length])
+                at += _LENGTH.size + length
             self._order += 1
-            heapq.heappush(self.pending, (due, self._order, stream, body[_DUE.size:]))
+            heapq.heappush(self.pending, (due, self._order, stream, datagrams))
         elif kind == b"S":
             (stream,) = _STREAM.unpack_from(body)
             old = self.sockets.pop(stream, None)
@@ -200,18 +214,20 @@ class _Streams:
     def write_due(self) -> None:
         """Write every datagram whose time has come, in order."""
         while self.pending and self.pending[0][0] <= time.monotonic():
-            due, _, stream, data = heapq.heappop(self.pending)
+            due, _, stream, datagrams = heapq.heappop(self.pending)
             target = self.sockets.get(stream)
             if target is None or stream in self.failed:
                 continue
-            try:
-                target[0].sendto(data, target[1])
-            except BlockingIOError:
-                self._report(b"K" + _STREAM.pack(stream))
-                continue
-            except OSError:
-                self.failed.add(stream)
-                self._report(b"E" + _STREAM.pack(stream))
+            for data in datagrams:
+                try:
+                    target[0].sendto(data, target[1])
+                except BlockingIOError:
+                    self._report(b"K" + _STREAM.pack(stream))
+                except OSError:
+                    self.failed.add(stream)
+                    self._report(b"E" + _STREAM.pack(stream))
+                    break
+            if stream in self.failed:
                 continue
             late_ms = 1000 * (time.monotonic() - due)
             if late_ms > REPORT_LATE_MS:

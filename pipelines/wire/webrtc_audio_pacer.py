@@ -14,10 +14,11 @@ not leave the pacer short of speech either.
 
 The thread itself needs the interpreter lock, and the server's other threads can
 hold it for 70-140 ms (docs/PIPECAT.md). So the datagrams are written by a process
-of the link's own (wire/datagram_writer.py): while speech is queued the thread
-builds them up to WRITER_LEAD_SECS ahead and hands them over, and that process
-writes each at its time. Silence is built only PREPARE_SECS ahead, so speech that
-comes in is sent in the next packet's slot, as before. An interruption drops what
+of the link's own (wire/datagram_writer.py): while audio is queued the thread
+builds it up to WRITER_LEAD_SECS ahead and hands it over, and that process writes
+each packet at its time. Building queued audio early moves none of it: a packet's
+slot is its place in the queue. The silence that pads an empty queue is built only
+PREPARE_SECS ahead, so speech that comes in is sent in the next packet's slot. An interruption drops what
 was handed over and not yet written. Where no writer process can be started, the
 thread writes each datagram itself at its time.
 
@@ -41,7 +42,8 @@ from pipelines.wire.webrtc_rtp_link import WRITER_STREAM, LinkLost, RtpLink
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
 #: event loop hands over only every few milliseconds)
 PREPARE_SECS = 0.01
-#: with a writer process, speech is built and handed over this far ahead of its time:
+#: with a writer process, queued audio is built and handed over up to this far ahead of
+#: its time (as far as the pipeline has queued it, 60-100 ms from the face's clock):
 #: longer than the waits for the interpreter lock the server has shown (to ~140 ms)
 WRITER_LEAD_SECS = 0.15
 #: a packet written later than this after its time is counted (TrackCounters)
@@ -67,7 +69,7 @@ class PacedTrack(Protocol):
     def media_secs(self) -> float: ...
 
     @property
-    def speech_queued(self) -> bool: ...
+    def audio_queued(self) -> bool: ...
 
     def due(self, media_secs: float) -> float: ...
 
@@ -87,14 +89,14 @@ class AudioPacer(PacerThread):
     def pace(self) -> None:
         """Until stopped: build the next packet ahead of its time (take, encode,
         protect: the calls that wait for the interpreter lock), PREPARE_SECS ahead,
-        or WRITER_LEAD_SECS while speech is queued and a writer process writes it;
+        or WRITER_LEAD_SECS while audio is queued and a writer process writes it;
         then hand it over, or at its time write it."""
         track, link = self.track, self.link
         link.start_writer()
         while not self.stopping:
             self._book_reports()
             media_secs = track.media_secs
-            ahead = WRITER_LEAD_SECS if link.writes_ahead and track.speech_queued else PREPARE_SECS
+            ahead = WRITER_LEAD_SECS if link.writes_ahead and track.audio_queued else PREPARE_SECS
             early = track.due(media_secs) - ahead - time.monotonic()
             if early > 0:
                 if self.sleep(min(early, PREPARE_SECS)):

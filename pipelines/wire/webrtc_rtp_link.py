@@ -233,29 +233,39 @@ class RtpLink:
         """Write a built datagram to the peer at monotonic time `due` (None: now), and
         count it for the sender reports. With `writes_ahead` it is handed to the
         writer process at once; otherwise this waits for `due` first."""
+        self.write_all([datagram], due)
+
+    def write_all(self, datagrams: list[RtpDatagram], due: float | None = None) -> None:
+        """`write` for several datagrams with one time (a video frame's packets), one
+        after another, handed to the writer process together."""
+        if not datagrams:
+            return
         if self._dtls.state != "connected":
             raise LinkLost("the DTLS session closed")
         pair = self._connection._nominated.get(RTP_COMPONENT)
         if pair is not self._pair:
-            if pair is None:  # between two nominations: nowhere to send this one
-                self.counters.datagrams_dropped += 1
+            if pair is None:  # between two nominations: nowhere to send these
+                self.counters.datagrams_dropped += len(datagrams)
                 return
             self._follow(pair)
             self.counters.ice_pairs_followed += 1
-        if due is None or not self._hand_to_writer(datagram.data, due):
+        if due is None or not self._hand_to_writer([d.data for d in datagrams], due):
             wait = 0.0 if due is None else due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            self._write_now(datagram.data)
-        packet, sender = datagram.packet, self._sender
-        sender._RTCRtpSender__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
-        # what aiortc's RTCP loop puts in its sender reports: this packet's RTP time
-        # against the wall clock it leaves at
+            for datagram in datagrams:
+                self._write_now(datagram.data)
+        sender = self._sender
+        for datagram in datagrams:
+            packet = datagram.packet
+            sender._RTCRtpSender__rtp_history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
+            sender._RTCRtpSender__octet_count += len(packet.payload)
+            sender._RTCRtpSender__packet_count += 1
+        # what aiortc's RTCP loop puts in its sender reports: the last packet's RTP
+        # time against the wall clock it leaves at
         ahead = 0.0 if due is None else max(0.0, due - time.monotonic())
         sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time() + round(ahead * NTP_SECOND)
-        sender._RTCRtpSender__rtp_timestamp = packet.timestamp
-        sender._RTCRtpSender__octet_count += len(packet.payload)
-        sender._RTCRtpSender__packet_count += 1
+        sender._RTCRtpSender__rtp_timestamp = datagrams[-1].packet.timestamp
 
     def close(self) -> None:
         """Close the duplicate socket (the loop's own stays open) and the writer
@@ -281,14 +291,14 @@ class RtpLink:
         except OSError as error:
             raise LinkLost(str(error)) from error
 
-    def _hand_to_writer(self, data: bytes, due: float) -> bool:
+    def _hand_to_writer(self, data: list[bytes], due: float) -> bool:
         """Give `data` to the writer process for `due`; False where it cannot take it."""
-        if not self.writes_ahead:
+        if not self.writes_ahead or not data:
             return False
         assert self.writer is not None
         try:
             lost = self.writer.lost_sends
-            self.writer.send(WRITER_STREAM, due, data)
+            self.writer.send(WRITER_STREAM, due, *data)
             self.counters.datagrams_dropped += self.writer.lost_sends - lost
             return True
         except WriterGone:

@@ -173,7 +173,7 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
         return min(self.media_secs, time.monotonic() - self._origin)
 
     @property
-    def speech_queued(self) -> bool:
+    def audio_queued(self) -> bool:
         """Whether audio waits in the queue (its packets may be built ahead)."""
         return self._queued_chunks > 0
 

@@ -79,8 +79,8 @@ class VideoPacer(PacerThread):
             wait = due - time.monotonic()
             if not link.writes_ahead and wait > 0 and self.sleep(wait):
                 break
-            for datagram in datagrams:
-                link.write(datagram, due if link.writes_ahead else None)
+            if datagrams:
+                link.write_all(datagrams, due if link.writes_ahead else None)
 
     def _book_reports(self) -> None:
         """Count what the writer process reported: a full socket, a failure."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.wire.datagram_writer import DatagramWriter, WriterGone
+from pipelines.wire.datagram_writer import BATCH, DatagramWriter, WriterGone
 
 SPACING = 0.02
 #: Linux's SO_TIMESTAMPNS (asm-generic/socket.h; Python's socket module lacks it): the
@@ -157,3 +157,17 @@ def test_a_socket_that_fails_is_reported_and_a_dead_writer_is_noticed() -> None:
     with pytest.raises(WriterGone):
         writer.send(0, time.monotonic(), b"y")
     writer.close()
+
+
+def test_a_frames_datagrams_go_together_in_order(
+        writer: DatagramWriter, receiver: socket.socket) -> None:
+    """A video frame's packets are handed over in one call (more than one message's
+    worth here) and leave one after another at the frame's time."""
+    out = sender()
+    writer.use_socket(0, out, receiver.getsockname())
+    due = time.monotonic() + 0.05
+    frame = [b"packet%03d" % i + bytes(1100) for i in range(BATCH + 8)]
+    writer.send(0, due, *frame)
+    got = receive(receiver, len(frame))
+    assert [data for data, _ in got] == frame
+    assert min(arrived for _, arrived in got) >= due - 0.002
