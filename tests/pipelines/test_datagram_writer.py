@@ -64,15 +64,23 @@ def receive(sock: socket.socket, count: int) -> list[tuple[bytes, float]]:
     return out
 
 
+def numbered_datagrams(writer: DatagramWriter, out: socket.socket, receiver: socket.socket,
+                       count: int) -> list[float]:
+    """`count` datagrams b"0", b"1", ... to `receiver` on `out`, SPACING apart from 50 ms
+    on; their times."""
+    writer.use_socket(0, out, receiver.getsockname())
+    start = time.monotonic() + 0.05
+    dues = [start + SPACING * i for i in range(count)]
+    for index, due in enumerate(dues):
+        writer.send(0, due, b"%d" % index)
+    return dues
+
+
 def test_datagrams_leave_in_order_never_before_their_time(
         writer: DatagramWriter, receiver: socket.socket) -> None:
     out = sender()
-    writer.use_socket(0, out, receiver.getsockname())
-    start = time.monotonic() + 0.05
-    dues = [start + SPACING * i for i in range(8)]
-    for index, due in enumerate(dues):
-        writer.send(0, due, b"%d" % index)
-    writer.send(0, start - 1.0, b"past")  # its time has gone: written at once
+    dues = numbered_datagrams(writer, out, receiver, 8)
+    writer.send(0, dues[0] - 1.0, b"past")  # its time has gone: written at once
     got = receive(receiver, 9)
     assert got[0][0] == b"past"
     assert [data for data, _ in got[1:]] == [b"%d" % i for i in range(8)]
@@ -92,11 +100,7 @@ def test_the_writer_writes_on_time_while_this_process_holds_its_interpreter_lock
     threaded.settimeout(3.0)
     numbers = [random.random() for _ in range(3_000_000)]
     out = sender()
-    writer.use_socket(0, out, receiver.getsockname())
-    start = time.monotonic() + 0.05
-    dues = [start + SPACING * i for i in range(6)]
-    for index, due in enumerate(dues):
-        writer.send(0, due, b"%d" % index)
+    dues = numbered_datagrams(writer, out, receiver, 6)
 
     def write_from_a_thread() -> None:
         for index, due in enumerate(dues):

@@ -206,6 +206,13 @@ async def peers(track: MediaClockAudioTrack) -> tuple[RTCPeerConnection, RTCPeer
     return sender_pc, receiver_pc, frames, transceiver
 
 
+async def flowing(frames: asyncio.Queue[Any], count: int = 5) -> None:
+    """Wait (at most 10 s) until the receiver has decoded `count` frames."""
+    deadline = time.monotonic() + 10
+    while frames.qsize() < count and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("writer", ["writer-process", "pacer-writes"])
 async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer(
         writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,9 +222,7 @@ async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer(
     track = MediaClockAudioTrack(RATE)
     sender_pc, receiver_pc, frames, transceiver = await peers(track)
     try:
-        deadline = time.monotonic() + 10
-        while frames.qsize() < 5 and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        await flowing(frames)
         assert track.paced_off_loop and track.counters.audio_pacer_starts == 1
         pacer = track._pacer
         assert pacer is not None and (pacer.link.writer is not None) == (writer == "writer-process")
@@ -301,9 +306,7 @@ async def test_the_voice_goes_on_when_its_writer_process_dies() -> None:
     track = MediaClockAudioTrack(RATE)
     sender_pc, receiver_pc, frames, _ = await peers(track)
     try:
-        deadline = time.monotonic() + 10
-        while frames.qsize() < 5 and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        await flowing(frames)
         pacer = track._pacer
         assert pacer is not None and pacer.link.writer is not None
         os.kill(pacer.link.writer.pid, signal.SIGKILL)
