@@ -13,8 +13,8 @@ shorter than the pacers' lead no longer moves a packet.
 
 Messages from the server, one per SOCK_SEQPACKET datagram (its boundaries kept):
 `S` a socket (the descriptor rides along) and its peer address for a stream, `D` a
-datagram to write at a monotonic time, `C` drop a stream's datagrams not yet written
-(an interruption). Back to the server: `L` a write later than the reported bound,
+datagram to write at a monotonic time, `C` drop a stream's datagrams due after a
+time (an interruption: the server sends those slots again). Back to the server: `L` a write later than the reported bound,
 `K` a datagram the socket would not take, `E` a stream's socket failed. When the
 server closes its end, what is pending is written at its time and the process exits.
 """
@@ -39,8 +39,8 @@ from typing import Any
 BATCH = 32
 #: the largest message: BATCH RTP datagrams (each at most the path's MTU) and headers
 MAX_MESSAGE = 64 * 1024
-#: `D`: stream, due (monotonic s), then each datagram's length and bytes; `C`: stream;
-#: `L`: stream, late ms; `K`/`E`: stream
+#: `D`: stream, due (monotonic s), then each datagram's length and bytes; `C`: stream,
+#: the time after which its datagrams are dropped; `L`: stream, late ms; `K`/`E`: stream
 _DUE = struct.Struct("<Bd")
 _LENGTH = struct.Struct("<H")
 _STREAM = struct.Struct("<B")
@@ -115,9 +115,10 @@ class DatagramWriter:
                 parts += [_LENGTH.pack(len(data)), data]
             self._send(b"".join(parts))
 
-    def clear(self, stream: int) -> None:
-        """Drop `stream`'s datagrams not yet written."""
-        self._send(b"C" + _STREAM.pack(stream))
+    def clear(self, stream: int, after: float = float("-inf")) -> None:
+        """Drop `stream`'s datagrams not yet written whose time is after `after`
+        (monotonic s; all by default)."""
+        self._send(b"C" + _DUE.pack(stream, after))
 
     def reports(self) -> WriterReports:
         """What the process reported since the last call (never waits)."""
@@ -205,8 +206,9 @@ class _Streams:
             self.sockets[stream] = (socket.socket(fileno=fds.pop(0)), address)
             self.failed.discard(stream)
         elif kind == b"C":
-            (stream,) = _STREAM.unpack_from(body)
-            self.pending = [entry for entry in self.pending if entry[2] != stream]
+            stream, after = _DUE.unpack_from(body)
+            self.pending = [entry for entry in self.pending
+                            if entry[2] != stream or entry[0] <= after]
             heapq.heapify(self.pending)
         for fd in fds:  # descriptors no message asked for
             os.close(fd)

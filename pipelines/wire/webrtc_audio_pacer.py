@@ -18,9 +18,11 @@ of the link's own (wire/datagram_writer.py): while audio is queued the thread
 builds it up to WRITER_LEAD_SECS ahead and hands it over, and that process writes
 each packet at its time. Building queued audio early moves none of it: a packet's
 slot is its place in the queue. The silence that pads an empty queue is built only
-PREPARE_SECS ahead, so speech that comes in is sent in the next packet's slot. An interruption drops what
-was handed over and not yet written. Where no writer process can be started, the
-thread writes each datagram itself at its time.
+PREPARE_SECS ahead, so speech that comes in is sent in the next packet's slot. An
+interruption drops what was handed over for the time from DROP_MARGIN_SECS on, and
+those slots are built again with the same sequence numbers: a receiver sees no gap
+(aiortc's jitter buffer, for one, would hold every later packet back by it). Where no
+writer process can be started, the thread writes each datagram itself at its time.
 
 If the link breaks (the peer left, ICE picked another path) the thread ends and
 the track goes back to being sent by aiortc from the loop.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -48,6 +51,9 @@ PREPARE_SECS = 0.01
 WRITER_LEAD_SECS = 0.15
 #: a packet written later than this after its time is counted (TrackCounters)
 WRITE_LATE_MS = 10.0
+#: an interruption drops the packets handed over for times this far from now on (the
+#: writer process is not writing them yet) and builds those slots again
+DROP_MARGIN_SECS = 0.02
 
 
 class LatenessCounters(Protocol):
@@ -75,6 +81,8 @@ class PacedTrack(Protocol):
 
     def catch_up(self, late: float) -> None: ...
 
+    def rewind(self, media_samples: int) -> None: ...
+
     def next_packet(self) -> AudioFrame | Packet: ...
 
 
@@ -85,6 +93,11 @@ class AudioPacer(PacerThread):
                  on_exit: Callable[[], None]) -> None:
         super().__init__("webrtc-audio-pacer", link, loop, on_exit)
         self.track = track
+        #: (due, sequence number, media samples) of the packets handed to the writer
+        #: process and maybe not written yet, oldest first
+        self._handed: deque[tuple[float, int, int]] = deque()
+        #: an interruption asked to drop what is due after this time (set on the loop)
+        self._drop_after: float | None = None
 
     def pace(self) -> None:
         """Until stopped: build the next packet ahead of its time (take, encode,
@@ -95,6 +108,7 @@ class AudioPacer(PacerThread):
         link.start_writer()
         while not self.stopping:
             self._book_reports()
+            self._drop_if_asked()
             media_secs = track.media_secs
             ahead = WRITER_LEAD_SECS if link.writes_ahead and track.audio_queued else PREPARE_SECS
             early = track.due(media_secs) - ahead - time.monotonic()
@@ -111,16 +125,39 @@ class AudioPacer(PacerThread):
             due = track.due(media_secs)
             if link.writes_ahead:
                 link.write(datagram, due)
+                self._remember(due, datagram.packet.sequence_number, int(packet.pts or 0))
                 continue
             wait = due - time.monotonic()
             if wait > 0 and self.sleep(wait):
                 break
             link.write(datagram)
             self._count_lateness(time.monotonic() - due)
+        self._drop_if_asked()  # a hand-over asks, then stops the thread
 
     def drop_ahead(self) -> None:
-        """An interruption: the datagrams handed over and not yet written are dropped."""
-        self.link.clear_ahead()
+        """An interruption (called on the loop): the packets handed over for times from
+        DROP_MARGIN_SECS on are dropped and their slots built again, from the queue as
+        it is now, with the same sequence numbers (no gap a receiver would hold)."""
+        self._drop_after = time.monotonic() + DROP_MARGIN_SECS
+
+    def _remember(self, due: float, sequence: int, media_samples: int) -> None:
+        handed = self._handed
+        handed.append((due, sequence, media_samples))
+        while handed and handed[0][0] < due - 1.0:
+            handed.popleft()
+
+    def _drop_if_asked(self) -> None:
+        """Drop what an interruption asked to, in this thread (which builds the packets)."""
+        after, self._drop_after = self._drop_after, None
+        if after is None:
+            return
+        first = next((entry for entry in self._handed if entry[0] > after), None)
+        if first is None:
+            return
+        self.link.clear_ahead(after, first[1])
+        self.track.rewind(first[2])
+        while self._handed and self._handed[-1][0] > after:
+            self._handed.pop()
 
     def _book_reports(self) -> None:
         """Count what the writer process reported: late writes, full socket, failure."""

@@ -192,14 +192,25 @@ class RtpLink:
         """What the writer process reported since the last call (None: no writer)."""
         return None if self.writer is None else self.writer.reports()
 
-    def clear_ahead(self) -> None:
-        """Drop the datagrams handed over but not yet written (an interruption: the
-        receiver conceals the gap as a loss)."""
-        if self.writer is not None:
-            try:
-                self.writer.clear(WRITER_STREAM)
-            except WriterGone:
-                self._lose_writer()
+    def clear_ahead(self, after: float, first_sequence: int) -> None:
+        """Drop the datagrams handed over for times after `after` (not yet written),
+        and send again from `first_sequence`, the first of them: the next datagram
+        built takes its number, and the sender's history forgets the dropped ones, so
+        a receiver (or the link after this one) sees no gap in the sequence."""
+        if self.writer is None:
+            return
+        try:
+            self.writer.clear(WRITER_STREAM, after)
+        except WriterGone:
+            self._lose_writer()
+        history = self._sender._RTCRtpSender__rtp_history
+        dropped = (self._sequence - first_sequence) & 0xFFFF
+        for offset in range(min(dropped, RTP_HISTORY_SIZE)):
+            number = (first_sequence + offset) & 0xFFFF
+            packet = history.get(number % RTP_HISTORY_SIZE)
+            if packet is not None and packet.sequence_number == number:
+                del history[number % RTP_HISTORY_SIZE]
+        self._sequence = first_sequence
 
     def send(self, payload: bytes, pts: int, sample_rate: int) -> None:
         """Send one payload whose media time is `pts` samples at `sample_rate`."""

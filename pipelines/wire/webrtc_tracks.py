@@ -280,6 +280,12 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
         packet.pts, packet.time_base = pts, frame.time_base  # our media time
         return packet
 
+    def rewind(self, media_samples: int) -> None:
+        """Send again from media time `media_samples` (the pacer's packets from there
+        on were dropped before they left: an interruption)."""
+        with self._lock:
+            self._sent = min(self._sent, media_samples)
+
     def catch_up(self, late: float) -> None:
         """Behind the clock by `late` s: skip the silence whose time has passed (never
         sent late as a burst); speech goes out at once, in order."""
@@ -304,8 +310,9 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
         pacer = self._pacer
         if pacer is not None:
             # what its writer process holds would reach the receiver after the new
-            # track's first packets (which continue the sequence): dropped, a loss
-            pacer.link.clear_ahead()
+            # track's first packets: dropped, and the new link continues the sequence
+            # after the last packet that leaves
+            pacer.drop_ahead()
             pacer.stop()
             pacer.join(timeout=4 * PACKET_SECS)
 

@@ -221,9 +221,6 @@ class MediaClockVideoTrack(SentByPacer, MediaStreamTrack):
         self.link_factory = None
         pacer = self._pacer
         if pacer is not None:
-            # what its writer process holds would reach the receiver after the new
-            # track's first packets (which continue the sequence): dropped, a loss
-            pacer.link.clear_ahead()
             pacer.stop()
             pacer.join(timeout=0.2)
 

@@ -321,3 +321,28 @@ async def test_the_voice_goes_on_when_its_writer_process_dies() -> None:
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+async def test_an_interruption_leaves_no_gap_in_the_voices_sequence() -> None:
+    """The writer process holds packets built ahead; an interruption drops them and the
+    pacer builds those slots again with the same numbers, so the receiver loses none
+    (aiortc's own jitter buffer held every later packet back by such a gap)."""
+    track = MediaClockAudioTrack(RATE)
+    sender_pc, receiver_pc, frames, _ = await peers(track)
+    try:
+        await flowing(frames)
+        pacer = track._pacer
+        assert pacer is not None and pacer.link.writer is not None
+        track.add_audio_bytes(sine(1000))
+        await asyncio.sleep(0.3)
+        assert track.due(track.media_secs) - time.monotonic() > 3 * PACKET_SECS  # built ahead
+        before = track.media_secs
+        track.clear()  # as an InterruptionFrame does
+        await asyncio.sleep(0.5)
+        assert track.media_secs < before + 0.5  # the dropped slots were built again
+        stats = await receiver_pc.getStats()
+        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+        assert inbound and inbound[0].packetsLost == 0
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
