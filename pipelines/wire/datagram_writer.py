@@ -3,9 +3,9 @@
 Why: the pacer threads (wire/webrtc_audio_pacer.py, webrtc_video_pacer.py) build each
 packet in the server process, and a thread there runs only while it holds the
 interpreter lock. When something else holds it (a pipeline being built, a reply's
-first tokens), the voice was written 70-140 ms late, Chromium's audio jitter buffer
-grew by as much and held the voice, and the browser's own A/V sync left the mouth
-ahead for that reply (docs/PIPECAT.md). Here the pacers build datagrams ahead of
+first tokens), the voice was written late, Chromium's audio jitter buffer grew and
+held the voice, and the browser's own A/V sync left the mouth ahead for that reply
+(docs/PIPECAT.md has the measurements). Here the pacers build datagrams ahead of
 their time and hand them to this process, which needs no lock of the server's: it
 sleeps until each datagram's time and writes it to the peer's UDP socket (a
 duplicate of the ICE pair's, passed over a Unix socket). A stall of the server

@@ -13,7 +13,7 @@ lets its writer run PACER_LEAD_SECS ahead, so a stall of the loop that long does
 not leave the pacer short of speech either.
 
 The thread itself needs the interpreter lock, and the server's other threads can
-hold it for 70-140 ms (docs/PIPECAT.md). So the datagrams are written by a process
+hold it for longer than a packet (docs/PIPECAT.md). So the datagrams are written by a process
 of the link's own (wire/datagram_writer.py): while audio is queued the thread
 builds it up to WRITER_LEAD_SECS ahead and hands it over, and that process writes
 each packet at its time. Building queued audio early moves none of it: a packet's
@@ -39,15 +39,15 @@ from typing import Protocol
 from av import AudioFrame, Packet
 
 from pipelines.wire.webrtc_pacer import PacerThread
-from pipelines.wire.webrtc_rtp_link import WRITER_STREAM, LinkLost, RtpLink
+from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
 
 #: each packet is built this long before its time, so that at its time only the
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
 #: event loop hands over only every few milliseconds)
 PREPARE_SECS = 0.01
 #: with a writer process, queued audio is built and handed over up to this far ahead of
-#: its time (as far as the pipeline has queued it, 60-100 ms from the face's clock):
-#: longer than the waits for the interpreter lock the server has shown (to ~140 ms)
+#: its time (as far as the pipeline has queued it): longer than the waits for the
+#: interpreter lock the server has shown (docs/PIPECAT.md)
 WRITER_LEAD_SECS = 0.15
 #: a packet written later than this after its time is counted (TrackCounters)
 WRITE_LATE_MS = 10.0
@@ -107,7 +107,8 @@ class AudioPacer(PacerThread):
         track, link = self.track, self.link
         link.start_writer()
         while not self.stopping:
-            self._book_reports()
+            for late_ms in self.book_writer_reports():
+                self._count_lateness(late_ms / 1000)
             self._drop_if_asked()
             media_secs = track.media_secs
             ahead = WRITER_LEAD_SECS if link.writes_ahead and track.audio_queued else PREPARE_SECS
@@ -158,17 +159,6 @@ class AudioPacer(PacerThread):
         self.track.rewind(first[2])
         while self._handed and self._handed[-1][0] > after:
             self._handed.pop()
-
-    def _book_reports(self) -> None:
-        """Count what the writer process reported: late writes, full socket, failure."""
-        reports = self.link.writer_reports()
-        if reports is None:
-            return
-        for late_ms in reports.late_ms.get(WRITER_STREAM, []):
-            self._count_lateness(late_ms / 1000)
-        self.link.counters.datagrams_dropped += reports.dropped.get(WRITER_STREAM, 0)
-        if WRITER_STREAM in reports.failed:
-            raise LinkLost("the writer process could not write to the peer's socket")
 
     def _count_lateness(self, late_secs: float) -> None:
         """Book how late a packet left (the receiver's jitter buffer grows on it)."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
+from pipelines.wire.webrtc_rtp_link import WRITER_STREAM, LinkLost, RtpLink
 
 
 class PacerThread(threading.Thread):
@@ -42,6 +42,17 @@ class PacerThread(threading.Thread):
     def sleep(self, secs: float) -> bool:
         """Wait `secs` seconds; True when asked to stop meanwhile."""
         return self._stopping.wait(secs)
+
+    def book_writer_reports(self) -> list[float]:
+        """Count what the link's writer process reported (a full socket as dropped
+        datagrams; a failed one raises LinkLost) and return its late writes (ms)."""
+        reports = self.link.writer_reports()
+        if reports is None:
+            return []
+        self.link.counters.datagrams_dropped += reports.dropped.get(WRITER_STREAM, 0)
+        if WRITER_STREAM in reports.failed:
+            raise LinkLost("the writer process could not write to the peer's socket")
+        return reports.late_ms.get(WRITER_STREAM, [])
 
     def pace(self) -> None:
         """Send until `stopping` (raises LinkLost when the link breaks)."""

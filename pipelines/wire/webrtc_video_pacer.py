@@ -31,8 +31,6 @@ from av import Packet
 from pipelines.wire.webrtc_pacer import PacerThread
 from pipelines.wire.webrtc_rtp_link import (
     LINK_CLOCKS,
-    WRITER_STREAM,
-    LinkLost,
     RtpDatagram,
     RtpLink,
 )
@@ -70,7 +68,7 @@ class VideoPacer(PacerThread):
         packer = link.sender_encoder()
         link.start_writer()
         while not self.stopping:
-            self._book_reports()
+            self.book_writer_reports()  # late writes are the voice's measure
             image = track.wait_image(IDLE_POLL_SECS)
             if image is None or image.vp8 is None:
                 continue
@@ -81,15 +79,6 @@ class VideoPacer(PacerThread):
                 break
             if datagrams:
                 link.write_all(datagrams, due if link.writes_ahead else None)
-
-    def _book_reports(self) -> None:
-        """Count what the writer process reported: a full socket, a failure."""
-        reports = self.link.writer_reports()
-        if reports is None:
-            return
-        self.link.counters.datagrams_dropped += reports.dropped.get(WRITER_STREAM, 0)
-        if WRITER_STREAM in reports.failed:
-            raise LinkLost("the writer process could not write to the peer's socket")
 
     def _datagrams(self, packer: Vp8Encoder, vp8: bytes, pts: int) -> list[RtpDatagram]:
         """One frame's datagrams: aiortc's VP8 payloads, the marker on the last."""

@@ -206,6 +206,31 @@ async def peers(track: MediaClockAudioTrack) -> tuple[RTCPeerConnection, RTCPeer
     return sender_pc, receiver_pc, frames, transceiver
 
 
+def loud_frames(frames: asyncio.Queue[Any]) -> list[np.ndarray]:
+    """The frames the receiver has decoded so far (taken) that carry the tone."""
+    decoded = []
+    while not frames.empty():
+        decoded.append(frames.get_nowait().to_ndarray().astype(np.float64))
+    return [f for f in decoded if np.sqrt(np.mean(f ** 2)) > 1000]
+
+
+async def packets_lost(receiver_pc: RTCPeerConnection) -> int:
+    """What the receiver counts as lost of the voice's packets (gaps in the sequence)."""
+    stats = await receiver_pc.getStats()
+    inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+    assert inbound
+    return int(inbound[0].packetsLost)
+
+
+async def writer_pacer(track: MediaClockAudioTrack, frames: asyncio.Queue[Any]) -> Any:
+    """Once the receiver decodes: the track's pacer, which hands a writer process its
+    datagrams."""
+    await flowing(frames)
+    pacer = track._pacer
+    assert pacer is not None and pacer.link.writer is not None
+    return pacer
+
+
 async def flowing(frames: asyncio.Queue[Any], count: int = 5) -> None:
     """Wait (at most 10 s) until the receiver has decoded `count` frames."""
     deadline = time.monotonic() + 10
@@ -237,14 +262,8 @@ async def test_the_pacer_sends_one_decodable_stream_to_a_real_peer(
             ahead = track.due(track.media_secs) - time.monotonic()
             assert ahead > 3 * PACKET_SECS, ahead
         await asyncio.sleep(0.6)
-        decoded = []
-        while not frames.empty():
-            decoded.append(frames.get_nowait().to_ndarray().astype(np.float64))
-        loud = [f for f in decoded if np.sqrt(np.mean(f ** 2)) > 1000]
-        assert len(loud) >= 15  # ~400 ms of the tone, heard
-        stats = await receiver_pc.getStats()
-        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
-        assert inbound and inbound[0].packetsLost == 0
+        assert len(loud_frames(frames)) >= 15  # ~400 ms of the tone, heard
+        assert await packets_lost(receiver_pc) == 0
     finally:
         await sender_pc.close()
         await receiver_pc.close()
@@ -306,18 +325,12 @@ async def test_the_voice_goes_on_when_its_writer_process_dies() -> None:
     track = MediaClockAudioTrack(RATE)
     sender_pc, receiver_pc, frames, _ = await peers(track)
     try:
-        await flowing(frames)
-        pacer = track._pacer
-        assert pacer is not None and pacer.link.writer is not None
+        pacer = await writer_pacer(track, frames)
         os.kill(pacer.link.writer.pid, signal.SIGKILL)
         track.add_audio_bytes(sine(600))
         await asyncio.sleep(0.9)
         assert track._pacer is pacer and pacer.link.writer is None
-        decoded = []
-        while not frames.empty():
-            decoded.append(frames.get_nowait().to_ndarray().astype(np.float64))
-        loud = [f for f in decoded if np.sqrt(np.mean(f ** 2)) > 1000]
-        assert len(loud) >= 15  # most of the 600 ms tone, heard
+        assert len(loud_frames(frames)) >= 15  # most of the 600 ms tone, heard
     finally:
         await sender_pc.close()
         await receiver_pc.close()
@@ -330,9 +343,7 @@ async def test_an_interruption_leaves_no_gap_in_the_voices_sequence() -> None:
     track = MediaClockAudioTrack(RATE)
     sender_pc, receiver_pc, frames, _ = await peers(track)
     try:
-        await flowing(frames)
-        pacer = track._pacer
-        assert pacer is not None and pacer.link.writer is not None
+        await writer_pacer(track, frames)
         track.add_audio_bytes(sine(1000))
         await asyncio.sleep(0.3)
         assert track.due(track.media_secs) - time.monotonic() > 3 * PACKET_SECS  # built ahead
@@ -340,9 +351,7 @@ async def test_an_interruption_leaves_no_gap_in_the_voices_sequence() -> None:
         track.clear()  # as an InterruptionFrame does
         await asyncio.sleep(0.5)
         assert track.media_secs < before + 0.5  # the dropped slots were built again
-        stats = await receiver_pc.getStats()
-        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
-        assert inbound and inbound[0].packetsLost == 0
+        assert await packets_lost(receiver_pc) == 0
     finally:
         await sender_pc.close()
         await receiver_pc.close()
