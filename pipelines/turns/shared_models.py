@@ -2,8 +2,8 @@
 silero's voice activity model and smart-turn v3.
 
 pipecat's analyzers each build their own onnxruntime session, so every session
-paid about 0.18 s of CPU on the event loop when it started (`bench/session_build.py`)
-and kept its own model buffers (smart-turn's alone about 32 MB). An onnxruntime
+paid that build's CPU on the event loop when it started and kept its own model
+buffers (docs/PIPECAT.md has the figures). An onnxruntime
 session may be run from several threads at once, and neither model keeps state in
 it: silero's recurrent state lives in pipecat's Python wrapper, one per analyzer, and
 smart-turn has none. So one session each serves every analyzer of the process.

@@ -11,12 +11,19 @@ sleeps until each datagram's time and writes it to the peer's UDP socket (a
 duplicate of the ICE pair's, passed over a Unix socket). A stall of the server
 shorter than the pacers' lead no longer moves a packet.
 
+One process serves all the links of a peer connection (its voice and its face, and
+a reconnect's next track), each link a stream of its own (`lease_writer`): one
+process wakes once for a voice packet and the frame due with it, where one process a
+link woke twice.
+
 Messages from the server, one per SOCK_SEQPACKET datagram (its boundaries kept):
 `S` a socket (the descriptor rides along) and its peer address for a stream, `D` a
 datagram to write at a monotonic time, `C` drop a stream's datagrams due after a
-time (an interruption: the server sends those slots again). Back to the server: `L` a write later than the reported bound,
-`K` a datagram the socket would not take, `E` a stream's socket failed. When the
-server closes its end, what is pending is written at its time and the process exits.
+time (an interruption: the server sends those slots again), `X` a stream has ended
+(its socket is closed once its last datagram is written). Back to the server: `L` a
+write later than the reported bound, `K` a datagram the socket would not take, `E` a
+stream's socket failed. When the server closes its end, what is pending is written
+at its time and the process exits.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +48,7 @@ BATCH = 32
 #: the largest message: BATCH RTP datagrams (each at most the path's MTU) and headers
 MAX_MESSAGE = 64 * 1024
 #: `D`: stream, due (monotonic s), then each datagram's length and bytes; `C`: stream,
-#: the time after which its datagrams are dropped; `L`: stream, late ms; `K`/`E`: stream
+#: the time after which its datagrams are dropped; `L`: stream, late ms; `K`/`E`/`X`: stream
 _DUE = struct.Struct("<Bd")
 _LENGTH = struct.Struct("<H")
 _STREAM = struct.Struct("<B")
@@ -71,6 +79,18 @@ class WriterReports:
     dropped: dict[int, int] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
 
+    def take(self, stream: int) -> WriterReports:
+        """Remove and return `stream`'s part (the rest stays for its own link)."""
+        part = WriterReports()
+        if stream in self.late_ms:
+            part.late_ms[stream] = self.late_ms.pop(stream)
+        if stream in self.dropped:
+            part.dropped[stream] = self.dropped.pop(stream)
+        if stream in self.failed:
+            self.failed.discard(stream)
+            part.failed.add(stream)
+        return part
+
 
 class DatagramWriter:
     """The server's end of one writer process (thread-safe: each pacer thread sends
@@ -88,6 +108,8 @@ class DatagramWriter:
             theirs.close()
         self._socket = ours
         self._lock = threading.Lock()
+        #: reported but not yet asked for by the stream's own link (`reports(stream)`)
+        self._unread = WriterReports()
         #: messages the process's full socket would not take (lost, as a network loses)
         self.lost_sends = 0
         ready, _, _ = select.select([ours], [], [], START_TIMEOUT_SECS)
@@ -120,29 +142,43 @@ class DatagramWriter:
         (monotonic s; all by default)."""
         self._send(b"C" + _DUE.pack(stream, after))
 
-    def reports(self) -> WriterReports:
-        """What the process reported since the last call (never waits)."""
-        out = WriterReports()
+    def end_stream(self, stream: int) -> None:
+        """`stream`'s link has ended: the process closes its socket once the
+        datagrams it holds for it are written."""
+        self._send(b"X" + _STREAM.pack(stream))
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process runs and its socket is open (a new link may use it)."""
+        return self._socket.fileno() >= 0 and self._process.poll() is None
+
+    def reports(self, stream: int | None = None) -> WriterReports:
+        """What the process reported since the last call (never waits): all
+        streams', or only `stream`'s (the others' kept for their own links)."""
         while True:
             try:
                 with self._lock:
                     message = self._socket.recv(MAX_MESSAGE)
-            except (BlockingIOError, InterruptedError):
-                return out
-            except OSError:
-                return out
+            except (BlockingIOError, InterruptedError, OSError):
+                break
             if not message:
-                return out
+                break
             kind, body = message[:1], message[1:]
+            out = self._unread
             if kind == b"L":
-                stream, late = _LATE.unpack(body)
-                out.late_ms.setdefault(stream, []).append(late)
+                stream_, late = _LATE.unpack(body)
+                out.late_ms.setdefault(stream_, []).append(late)
             elif kind == b"K":
-                (stream,) = _STREAM.unpack(body)
-                out.dropped[stream] = out.dropped.get(stream, 0) + 1
+                (stream_,) = _STREAM.unpack(body)
+                out.dropped[stream_] = out.dropped.get(stream_, 0) + 1
             elif kind == b"E":
-                (stream,) = _STREAM.unpack(body)
-                out.failed.add(stream)
+                (stream_,) = _STREAM.unpack(body)
+                out.failed.add(stream_)
+        with self._lock:
+            if stream is None:
+                everything, self._unread = self._unread, WriterReports()
+                return everything
+            return self._unread.take(stream)
 
     def close(self) -> None:
         """Close the server's end: the process writes what is pending and exits (and
@@ -174,6 +210,71 @@ class DatagramWriter:
             raise WriterGone(f"the datagram writer is gone ({error})") from error
 
 
+#: a stream's number is one byte
+MAX_STREAMS = 256
+
+
+@dataclass
+class _Shared:
+    """A writer process and the streams its peer connection's links hold on it."""
+
+    writer: DatagramWriter
+    streams: set[int] = field(default_factory=set)
+    next_stream: int = 0
+
+
+#: each peer connection's writer (keyed by its DTLS transport), while a link uses it
+_SHARED: weakref.WeakKeyDictionary[Any, _Shared] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+@dataclass
+class WriterLease:
+    """One link's stream on the writer process its peer connection's links share."""
+
+    writer: DatagramWriter
+    stream: int
+    _key: Any = field(repr=False)
+
+    def release(self) -> None:
+        """The link has ended: its stream ends after its last datagram, and the
+        process's end is closed with the last stream's."""
+        with _SHARED_LOCK:
+            shared = _SHARED.get(self._key)
+            if shared is None or shared.writer is not self.writer:
+                self.writer.close()  # a writer that died was replaced
+                return
+            shared.streams.discard(self.stream)
+            last = not shared.streams
+            if last:
+                del _SHARED[self._key]
+        try:
+            if last:
+                self.writer.close()
+            else:
+                self.writer.end_stream(self.stream)
+        except WriterGone:
+            pass
+
+
+def lease_writer(key: Any) -> WriterLease:
+    """A stream of its own on `key`'s writer process (`key`: the peer connection's
+    DTLS transport, so its voice and face share one), which starts on the first lease
+    or when the last one died (raises WriterGone or OSError where none can start)."""
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None or not shared.writer.alive:
+            shared = _SHARED[key] = _Shared(DatagramWriter())
+        if len(shared.streams) >= MAX_STREAMS:
+            raise WriterGone("the peer connection's writer has no stream left")
+        stream = shared.next_stream
+        while stream in shared.streams:
+            stream = (stream + 1) % MAX_STREAMS
+        shared.next_stream = (stream + 1) % MAX_STREAMS
+        shared.streams.add(stream)
+        return WriterLease(shared.writer, stream, key)
+
+
 # ----------------------------------------------------------------- the process
 class _Streams:
     """The process's side: sockets, and the datagrams waiting for their time."""
@@ -185,6 +286,8 @@ class _Streams:
         self.pending: list[tuple[float, int, int, list[bytes]]] = []
         self._order = 0
         self.failed: set[int] = set()
+        #: streams whose link ended: their socket closes once nothing of theirs is pending
+        self.ending: set[int] = set()
 
     def take(self, message: bytes, fds: list[int]) -> None:
         kind, body = message[:1], message[1:]
@@ -205,6 +308,10 @@ class _Streams:
             address = tuple(json.loads(body[_STREAM.size:]))
             self.sockets[stream] = (socket.socket(fileno=fds.pop(0)), address)
             self.failed.discard(stream)
+            self.ending.discard(stream)
+        elif kind == b"X":
+            (stream,) = _STREAM.unpack_from(body)
+            self.ending.add(stream)
         elif kind == b"C":
             stream, after = _DUE.unpack_from(body)
             self.pending = [entry for entry in self.pending
@@ -234,6 +341,18 @@ class _Streams:
             late_ms = 1000 * (time.monotonic() - due)
             if late_ms > REPORT_LATE_MS:
                 self._report(b"L" + _LATE.pack(stream, late_ms))
+        if self.ending:
+            self._close_ended()
+
+    def _close_ended(self) -> None:
+        """Close the sockets of ended streams that have nothing left to write."""
+        waiting = {entry[2] for entry in self.pending}
+        for stream in self.ending - waiting:
+            target = self.sockets.pop(stream, None)
+            if target is not None:
+                target[0].close()
+            self.failed.discard(stream)
+        self.ending &= waiting
 
     def _report(self, message: bytes) -> None:
         try:

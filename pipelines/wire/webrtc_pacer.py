@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from pipelines.wire.webrtc_rtp_link import WRITER_STREAM, LinkLost, RtpLink
+from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
 
 
 class PacerThread(threading.Thread):
@@ -49,10 +49,11 @@ class PacerThread(threading.Thread):
         reports = self.link.writer_reports()
         if reports is None:
             return []
-        self.link.counters.datagrams_dropped += reports.dropped.get(WRITER_STREAM, 0)
-        if WRITER_STREAM in reports.failed:
+        stream = self.link.writer_stream
+        self.link.counters.datagrams_dropped += reports.dropped.get(stream, 0)
+        if stream in reports.failed:
             raise LinkLost("the writer process could not write to the peer's socket")
-        return reports.late_ms.get(WRITER_STREAM, [])
+        return reports.late_ms.get(stream, [])
 
     def pace(self) -> None:
         """Send until `stopping` (raises LinkLost when the link breaks)."""

@@ -54,7 +54,9 @@ from pylibsrtp import Policy, Session
 from pipelines.wire.datagram_writer import (
     DatagramWriter,
     WriterGone,
+    WriterLease,
     WriterReports,
+    lease_writer,
     writer_wanted,
 )
 
@@ -66,8 +68,6 @@ RTP_HISTORY_SIZE = 128
 RTP_COMPONENT = 1
 #: one NTP second (the 64-bit NTP time's fraction is 32 bits)
 NTP_SECOND = 1 << 32
-#: a link's writer process writes one stream (each link has its own process)
-WRITER_STREAM = 0
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,10 @@ class RtpLink:
 
     def __init__(self, sender: Any, codec: Any, srtp: SenderSrtp, pair: Any,
                  loop: asyncio.AbstractEventLoop, counters: LinkCounters | None = None) -> None:
-        #: the process that writes this link's datagrams at their time (`start_writer`)
+        #: the process that writes this link's datagrams at their time (`start_writer`;
+        #: shared by the links of the peer connection, each on a stream of its own)
         self.writer: DatagramWriter | None = None
+        self._lease: WriterLease | None = None
         self._sender = sender
         self._dtls = sender.transport
         self.codec = codec
@@ -166,18 +168,19 @@ class RtpLink:
             return None  # aiortc's internals changed, the socket is gone, or no loop
 
     def start_writer(self) -> bool:
-        """Hand this link's datagrams to a writer process of their own from now on
-        (wire/datagram_writer.py: no wait for the interpreter lock at their time);
+        """Hand this link's datagrams to the peer connection's writer process from now
+        on (wire/datagram_writer.py: no wait for the interpreter lock at their time);
         False where none could be started, and the link writes them itself."""
         if self.writer is not None:
             return True
         if not writer_wanted():
             return False
         try:
-            self.writer = DatagramWriter()
+            self._lease = lease_writer(self._dtls)
         except (OSError, WriterGone) as error:
             logger.warning(f"webrtc: no datagram writer process ({error}); the pacer writes")
             return False
+        self.writer = self._lease.writer
         if self._socket is not None:
             self._writer_follows()
         return self.writer is not None
@@ -188,9 +191,15 @@ class RtpLink:
         process writes it at its `due`); else the caller waits for its time."""
         return self.writer is not None and self._socket is not None
 
+    @property
+    def writer_stream(self) -> int:
+        """This link's stream on its writer process (reports are keyed by it)."""
+        return -1 if self._lease is None else self._lease.stream
+
     def writer_reports(self) -> WriterReports | None:
-        """What the writer process reported since the last call (None: no writer)."""
-        return None if self.writer is None else self.writer.reports()
+        """What the writer process reported of this link's stream since the last call
+        (None: no writer)."""
+        return None if self.writer is None else self.writer.reports(self.writer_stream)
 
     def clear_ahead(self, after: float, first_sequence: int) -> None:
         """Drop the datagrams handed over for times after `after` (not yet written),
@@ -200,7 +209,7 @@ class RtpLink:
         if self.writer is None:
             return
         try:
-            self.writer.clear(WRITER_STREAM, after)
+            self.writer.clear(self.writer_stream, after)
         except WriterGone:
             self._lose_writer()
         history = self._sender._RTCRtpSender__rtp_history
@@ -282,9 +291,7 @@ class RtpLink:
         """Close the duplicate socket (the loop's own stays open) and the writer
         process's end (it writes what it holds at its time, then exits)."""
         self._close_socket()
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        self._release_writer()
 
     def _close_socket(self) -> None:
         if self._socket is not None:
@@ -309,7 +316,7 @@ class RtpLink:
         assert self.writer is not None
         try:
             lost = self.writer.lost_sends
-            self.writer.send(WRITER_STREAM, due, *data)
+            self.writer.send(self.writer_stream, due, *data)
             self.counters.datagrams_dropped += self.writer.lost_sends - lost
             return True
         except WriterGone:
@@ -321,16 +328,20 @@ class RtpLink:
         if self.writer is None or self._socket is None:
             return
         try:
-            self.writer.use_socket(WRITER_STREAM, self._socket, self._address)
+            self.writer.use_socket(self.writer_stream, self._socket, self._address)
         except WriterGone:
             self._lose_writer()
 
     def _lose_writer(self) -> None:
         """The writer process is gone: this link writes its datagrams itself again."""
         logger.warning("webrtc: the datagram writer process is gone; the pacer writes")
-        if self.writer is not None:
-            self.writer.close()
-        self.writer = None
+        self._release_writer()
+
+    def _release_writer(self) -> None:
+        """Give this link's stream back (the process ends with its last stream)."""
+        lease, self._lease, self.writer = self._lease, None, None
+        if lease is not None:
+            lease.release()
 
     def _follow(self, pair: Any) -> None:
         """Send on `pair` from now on: on a duplicate of its UDP socket, or (a TURN

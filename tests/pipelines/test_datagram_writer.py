@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.wire.datagram_writer import BATCH, DatagramWriter, WriterGone
+from pipelines.wire.datagram_writer import BATCH, DatagramWriter, WriterGone, lease_writer
 
 SPACING = 0.02
 #: Linux's SO_TIMESTAMPNS (asm-generic/socket.h; Python's socket module lacks it): the
@@ -175,3 +175,48 @@ def test_a_frames_datagrams_go_together_in_order(
     got = receive(receiver, len(frame))
     assert [data for data, _ in got] == frame
     assert min(arrived for _, arrived in got) >= due - 0.002
+
+
+class Peer:
+    """Stands for a peer connection's DTLS transport, the key its links share."""
+
+
+def test_the_links_of_one_peer_share_a_writer_each_on_its_own_stream(
+        receiver: socket.socket) -> None:
+    """A peer connection's links lease streams on one process; each reads only its
+    own reports; the process ends with the last lease, and a lease after its writer
+    died starts a fresh one."""
+    peer, other_peer = Peer(), Peer()
+    voice, face = lease_writer(peer), lease_writer(peer)
+    elsewhere = lease_writer(other_peer)
+    assert voice.writer is face.writer and voice.stream != face.stream
+    assert elsewhere.writer is not voice.writer
+    out = sender()
+    voice.writer.use_socket(voice.stream, out, ("::1", 9))  # fails: reported to voice
+    face.writer.use_socket(face.stream, out, receiver.getsockname())
+    voice.writer.send(voice.stream, time.monotonic(), b"lost")
+    face.writer.send(face.stream, time.monotonic() + 0.05, b"frame")
+    assert [data for data, _ in receive(receiver, 1)] == [b"frame"]
+    deadline = time.monotonic() + 3.0
+    while voice.stream not in voice.writer.reports(voice.stream).failed:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert face.writer.reports(face.stream).failed == set()
+    held = len(os.listdir(f"/proc/{voice.writer.pid}/fd"))
+    voice.release()  # its socket closes; the face still writes on the same process
+    while len(os.listdir(f"/proc/{voice.writer.pid}/fd")) != held - 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    face.writer.send(face.stream, time.monotonic(), b"next")
+    assert [data for data, _ in receive(receiver, 1)] == [b"next"]
+    writer = face.writer
+    face.release()
+    assert writer.wait(5.0) == 0  # ended with its last stream
+    os.kill(elsewhere.writer.pid, signal.SIGKILL)
+    assert elsewhere.writer.wait(5.0) == -signal.SIGKILL
+    again = lease_writer(other_peer)  # the dead one is not handed out
+    assert again.writer is not elsewhere.writer and again.writer.alive
+    elsewhere.release()
+    assert again.writer.alive  # releasing the dead lease leaves the new one alone
+    again.release()
+    assert again.writer.wait(5.0) == 0

@@ -2,8 +2,8 @@
 webrtc_video_track.py).
 
 Checked on real aiortc peer connections in one process (loopback): with both
-pacers running, a receiver decodes the face's frames, stamped with their audio's
-media time, with no packet lost; the frames keep leaving while the event loop is
+pacers running (their datagrams written by one process), a receiver decodes the
+face's frames, stamped with their audio's media time, with no packet lost; the frames keep leaving while the event loop is
 blocked (each is released by the audio pacer's thread, not by the loop); when the
 ICE agent nominates another pair mid-call the pacers follow it (a relayed pair
 through aiortc's ICE connection) and the receiver goes on decoding; a new link on the
@@ -114,6 +114,12 @@ async def test_the_video_pacer_sends_decodable_frames_on_the_audio_clock() -> No
         start_media = peers.audio.media_secs + 0.1
         speak(peers, stream, 20)
         await asyncio.sleep(1.6)
+        # the voice's and the face's datagrams go to one writer process, each link
+        # on a stream of its own
+        audio_link, video_link = peers.audio._pacer.link, peers.video._pacer.link
+        writer = audio_link.writer
+        assert writer is not None and video_link.writer is writer
+        assert audio_link.writer_stream != video_link.writer_stream
         assert peers.audio.counters.video_pacer_starts == 1
         assert peers.audio.counters.images_preencoded >= 18
         assert len(peers.frames) >= 15
@@ -130,6 +136,7 @@ async def test_the_video_pacer_sends_decodable_frames_on_the_audio_clock() -> No
         await peers.close()
     await asyncio.sleep(0.2)
     assert not peers.video.paced_off_loop  # the link went with the peer
+    assert writer.wait(5.0) == 0  # and the writer with its last link
 
 
 async def test_frames_keep_leaving_while_the_event_loop_is_blocked() -> None:
