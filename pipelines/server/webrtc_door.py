@@ -19,7 +19,9 @@ protocol's error (`code`, `message`, `retry_after_s`): 401 unauthorized, 503
 server_busy, 400 malformed.
 
 Only a client's first offer builds a session; a renegotiation (`pc_id` given)
-goes to pipecat's handler for the connection it names.
+goes to pipecat's handler for the connection it names. A session ends when the peer
+hangs up, and also when its packets stop for a few seconds (peer_watch.py: a browser
+closed without a goodbye, which aiortc would notice only about 30 s later).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.workers.runner import WorkerRunner
 from pydantic import ValidationError
 
+from pipelines.server.peer_watch import watch_peer
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import (
     AvatarStart,
@@ -276,15 +279,25 @@ class WebRTCDoor:
                 log.warning(f"[{session_id}] WebRTC peer never connected in {CONNECT_SECS:g} s")
                 await voice.task.cancel(reason="peer never connected")
 
+            async def _peer_gone(silent_secs: float) -> None:
+                log.info(f"[{session_id}] no packet from the WebRTC peer for "
+                         f"{silent_secs:.1f} s: it left without hanging up")
+                await voice.task.cancel(reason="client gone silent")
+                # the peer connection too: its pacers, RTCP and ICE checks stop now
+                with contextlib.suppress(Exception):
+                    await connection.disconnect()
+
             log.info(f"[{session_id}] WebRTC open: client={context.hello.client!r}"
                      + ("" if avatar is None else f", face {size} px"))
             deadline = asyncio.create_task(_connect_deadline())
+            watch = asyncio.create_task(watch_peer(connection.pc, _peer_gone))
             try:
                 runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
                 await runner.add_workers(voice.task)
                 await runner.run()
             finally:
                 deadline.cancel()
+                watch.cancel()
         except Exception as error:  # one session's crash must not reach the others
             log.exception(f"[{session_id}] WebRTC session failed")
             with contextlib.suppress(Exception):

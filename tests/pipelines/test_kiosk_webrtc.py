@@ -15,7 +15,8 @@ meets, read through the page (`window.kiosk.stats()`, captions, a screenshot of 
 - the page's lip sync read the voice's delay and held the video to match it
   (a video jitter-buffer target set from the audio's, pipelines/web/lip-sync.js);
 - a malformed offer is refused with our protocol's error and the server goes on;
-- hanging up frees the server's session slot.
+- hanging up frees the server's session slot, and so does a browser closed without
+  hanging up, once its packets have stopped for a few seconds.
 
 Behaviour only, never speed: bench/webrtc_kiosk.py measures it. Chromium missing
 is the one reason to skip (the skip says so loudly).
@@ -50,6 +51,9 @@ LISTEN_SECS = 30.0  # the question, then room for the reply on a busy 2-core mac
 REPLY_END_SECS = 40.0
 #: a peer that left frees its slot after pipecat's 3 s of missed pings (longer on a busy machine)
 SLOT_FREED_SECS = 30.0
+#: a browser closed without hanging up: its session ends once its packets have stopped
+#: for 5 s (pipelines/server/peer_watch.py; aiortc's own ICE verdict takes about 30 s)
+VANISHED_FREED_SECS = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +284,13 @@ async def test_the_browser_alone_keeps_the_lips_on_the_voice(
         await asyncio.sleep(QUESTION_AT + 2 + len(SYNC_QUESTIONS) * SYNC_TURN_SECS)
         final = await page.evaluate("window.kiosk.stats()")
         trace = await page.evaluate("window.kiosk.probeTrace()")
+        assert healthz(idle_server.http)["sessions"] == 1
+    # the browser closed without hanging up (no goodbye reaches the server): the
+    # session ends once the peer's packets have stopped, not at aiortc's ~30 s verdict
+    closed_at = time.monotonic()
+    while healthz(idle_server.http)["sessions"]:
+        assert time.monotonic() - closed_at < VANISHED_FREED_SECS, "the vanished peer's session lives on"
+        await asyncio.sleep(0.2)
     assert final["lipSync"] is None, "the page's follower should be off with ?lipsync=0"
     assert final["replyOnsets"] >= 1, f"no reply was heard: {final}"
     sync = page_lip_sync(trace)
