@@ -33,8 +33,8 @@ import numpy as np
 from aiortc import RTCPeerConnection
 from tqdm import tqdm
 
-from benchkit.bench_args import save_plot, write_figure
-from benchkit.load import load_average
+from benchkit.bench_args import run_async_figure, save_plot
+from benchkit.loopback_peers import drain_tracks, offer_and_answer
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
 from pipelines.wire.datagram_writer import WRITER_ENV
@@ -85,20 +85,8 @@ async def connected(track: MediaClockAudioTrack) -> tuple[RTCPeerConnection, RTC
     transceiver = sender.addTransceiver(track, direction="sendonly")
     track.link_factory = lambda: RtpLink.attach(transceiver.sender, transceiver._codecs[0])
 
-    @receiver.on("track")
-    def on_track(received: Any) -> None:
-        async def drain() -> None:
-            while True:
-                try:
-                    await received.recv()
-                except Exception:
-                    return
-        asyncio.ensure_future(drain())
-
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
+    drain_tracks(receiver)
+    await offer_and_answer(sender, receiver)
     return sender, receiver
 
 
@@ -183,10 +171,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "datagram_writer.json")
     args = parser.parse_args()
     sys.setswitchinterval(SWITCH_INTERVAL_SECS)
-    load_start = load_average()
-    result = asyncio.run(run(args))
-    result.update(load_average_start=load_start, load_average_end=load_average())
-    write_figure(args.out, result, plot)
+    run_async_figure(run, args, plot)
 
 
 if __name__ == "__main__":

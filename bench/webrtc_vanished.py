@@ -29,11 +29,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchkit.bench_args import save_plot, write_figure
+from benchkit.bench_args import run_async_figure, save_plot
 from benchkit.browser_media import write_fake_camera_y4m, write_fake_mic_wav
 from benchkit.kiosk_page import kiosk_page
 from benchkit.kiosk_server import free_port, product_server
-from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.proc_cpu import proc_cpu
 from benchkit.revision_tree import baseline_tree
@@ -115,10 +114,7 @@ def main() -> None:
     parser.add_argument("--watch-secs", type=float, default=45.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_vanished.json")
     args = parser.parse_args()
-    load_start = load_average()
-    result = asyncio.run(run(args))
-    result.update(load_average_start=load_start, load_average_end=load_average())
-    write_figure(args.out, result, plot)
+    run_async_figure(run, args, plot)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ from tqdm import tqdm
 import pipelines.wire.webrtc_rtp_link as rtp_link
 from avatar.live.video_codec import VideoRequest, Vp8Stream
 from avatar.portrait import default_portrait_path
-from benchkit.bench_args import save_plot, write_figure
-from benchkit.load import load_average
+from benchkit.bench_args import run_async_figure, save_plot
+from benchkit.loopback_peers import drain_tracks, offer_and_answer
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
 from pipelines.wire.datagram_writer import WriterLease, lease_writer
@@ -89,20 +89,8 @@ async def one_round(way: str, secs: float, frames: list[tuple[np.ndarray, bytes,
     audio.link_factory = lambda: RtpLink.attach(audio_tx.sender, audio_tx._codecs[0])
     video.link_factory = lambda: RtpLink.attach(video_tx.sender, video_tx._codecs[0])
 
-    @receiver.on("track")
-    def on_track(received: Any) -> None:
-        async def drain() -> None:
-            while True:
-                try:
-                    await received.recv()
-                except Exception:
-                    return
-        asyncio.ensure_future(drain())
-
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
+    drain_tracks(receiver)
+    await offer_and_answer(sender, receiver)
     deadline = time.monotonic() + 10
     while not (audio.paced_off_loop and video.paced_off_loop) \
             and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -181,10 +169,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "writer_share.json")
     args = parser.parse_args()
     sys.setswitchinterval(SWITCH_INTERVAL_SECS)  # as the server runs
-    load_start = load_average()
-    result = asyncio.run(run(args))
-    result.update(load_average_start=load_start, load_average_end=load_average())
-    write_figure(args.out, result, plot)
+    run_async_figure(run, args, plot)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ time of the kernel they measure, and how a result is written with its plot."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from benchkit.load import load_average
 from benchkit.paths import CACHE, RESULTS
 
 
@@ -57,6 +59,17 @@ def save_plot(figure: Any, axis: Any, out: Path) -> None:
     with Image.open(out) as image:
         palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
     palette.save(out, optimize=True)
+
+
+def run_async_figure(run: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+                     args: argparse.Namespace,
+                     plot: Callable[[dict[str, Any], Path], None]) -> None:
+    """`run(args)` on an event loop, the load average before and after added to its
+    result, written to `args.out` with its plot (`write_figure`)."""
+    load_start = load_average()
+    result = asyncio.run(run(args))
+    result.update(load_average_start=load_start, load_average_end=load_average())
+    write_figure(args.out, result, plot)
 
 
 def write_figure(out: Path, result: dict[str, Any],
