@@ -154,31 +154,34 @@ class DatagramWriter:
 
     def reports(self, stream: int | None = None) -> WriterReports:
         """What the process reported since the last call (never waits): all
-        streams', or only `stream`'s (the others' kept for their own links)."""
-        while True:
-            try:
-                with self._lock:
-                    message = self._socket.recv(MAX_MESSAGE)
-            except (BlockingIOError, InterruptedError, OSError):
-                break
-            if not message:
-                break
-            kind, body = message[:1], message[1:]
-            out = self._unread
-            if kind == b"L":
-                stream_, late = _LATE.unpack(body)
-                out.late_ms.setdefault(stream_, []).append(late)
-            elif kind == b"K":
-                (stream_,) = _STREAM.unpack(body)
-                out.dropped[stream_] = out.dropped.get(stream_, 0) + 1
-            elif kind == b"E":
-                (stream_,) = _STREAM.unpack(body)
-                out.failed.add(stream_)
+        streams', or only `stream`'s (the others' kept for their own links, whose
+        pacer threads ask at the same time: so the lock is held throughout)."""
         with self._lock:
+            while True:
+                try:
+                    message = self._socket.recv(MAX_MESSAGE)
+                except OSError:  # nothing waiting (BlockingIOError) or the socket closed
+                    break
+                if not message:
+                    break
+                self._book(message)
             if stream is None:
                 everything, self._unread = self._unread, WriterReports()
                 return everything
             return self._unread.take(stream)
+
+    def _book(self, message: bytes) -> None:
+        """Add one report of the process's to those not yet asked for."""
+        kind, body, out = message[:1], message[1:], self._unread
+        if kind == b"L":
+            stream, late = _LATE.unpack(body)
+            out.late_ms.setdefault(stream, []).append(late)
+        elif kind == b"K":
+            (stream,) = _STREAM.unpack(body)
+            out.dropped[stream] = out.dropped.get(stream, 0) + 1
+        elif kind == b"E":
+            (stream,) = _STREAM.unpack(body)
+            out.failed.add(stream)
 
     def close(self) -> None:
         """Close the server's end: the process writes what is pending and exits (and

@@ -13,8 +13,8 @@ lets its writer run PACER_LEAD_SECS ahead, so a stall of the loop that long does
 not leave the pacer short of speech either.
 
 The thread itself needs the interpreter lock, and the server's other threads can
-hold it for longer than a packet (docs/PIPECAT.md). So the datagrams are written by a process
-of the link's own (wire/datagram_writer.py): while audio is queued the thread
+hold it for longer than a packet (docs/PIPECAT.md). So the datagrams are written by the
+peer connection's writer process (wire/datagram_writer.py): while audio is queued the thread
 builds it up to WRITER_LEAD_SECS ahead and hands it over, and that process writes
 each packet at its time. Building queued audio early moves none of it: a packet's
 slot is its place in the queue. The silence that pads an empty queue is built only

@@ -127,9 +127,8 @@ class RtpLink:
 
     def __init__(self, sender: Any, codec: Any, srtp: SenderSrtp, pair: Any,
                  loop: asyncio.AbstractEventLoop, counters: LinkCounters | None = None) -> None:
-        #: the process that writes this link's datagrams at their time (`start_writer`;
-        #: shared by the links of the peer connection, each on a stream of its own)
-        self.writer: DatagramWriter | None = None
+        #: this link's stream on the process that writes its datagrams at their time
+        #: (`start_writer`; shared by the links of the peer connection)
         self._lease: WriterLease | None = None
         self._sender = sender
         self._dtls = sender.transport
@@ -180,7 +179,6 @@ class RtpLink:
         except (OSError, WriterGone) as error:
             logger.warning(f"webrtc: no datagram writer process ({error}); the pacer writes")
             return False
-        self.writer = self._lease.writer
         if self._socket is not None:
             self._writer_follows()
         return self.writer is not None
@@ -190,6 +188,12 @@ class RtpLink:
         """Whether a datagram may be handed to `write` before its time (a writer
         process writes it at its `due`); else the caller waits for its time."""
         return self.writer is not None and self._socket is not None
+
+    @property
+    def writer(self) -> DatagramWriter | None:
+        """The writer process this link's datagrams are handed to (None: the pacer
+        writes them itself)."""
+        return None if self._lease is None else self._lease.writer
 
     @property
     def writer_stream(self) -> int:
@@ -339,7 +343,7 @@ class RtpLink:
 
     def _release_writer(self) -> None:
         """Give this link's stream back (the process ends with its last stream)."""
-        lease, self._lease, self.writer = self._lease, None, None
+        lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
 

@@ -20,7 +20,7 @@ prebuilt client, aiortc, a phone) then syncs both by itself.
 The audio leaves in steady 20 ms packets, each one Opus frame encoded right here
 (wire/webrtc_opus.py: at the pipeline's own rate when libopus takes it) and, once
 the peer is connected, sent by the track's own pacer thread
-(wire/webrtc_audio_pacer.py; its datagrams written by a process of the link's own,
+(wire/webrtc_audio_pacer.py; its datagrams written by the peer connection's writer process,
 wire/datagram_writer.py) at its time whatever the event loop is doing: a busy
 pipeline no longer sends the voice late and then in a burst, which grew the
 browser's jitter buffer. Where the pacer cannot send (a TURN relay), the packets

@@ -213,6 +213,27 @@ def test_a_malformed_offer_is_refused_and_the_server_goes_on(idle_server: Any) -
     assert health["sessions"] == 0, health
 
 
+async def test_a_browser_closed_without_hanging_up_gives_its_slot_back(
+        chromium: str, idle_server: Any, webrtc_media: tuple[Path, Path]) -> None:
+    """Chromium closed mid-call (no goodbye reaches the server, as when a window is shut
+    or a laptop closed): the session ends once the peer's packets have stopped, not at
+    aiortc's own ICE verdict about 30 s later."""
+    wav, y4m = webrtc_media
+    async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m), executable=chromium) as browser:
+        page = await browser.new_page()
+        await page.goto(f"{idle_server.http}/?transport=webrtc")
+        await page.click("#start")
+        for _ in range(300):
+            if (await page.evaluate("window.kiosk.stats()"))["framesDrawn"] > 10:
+                break
+            await asyncio.sleep(0.1)
+        assert healthz(idle_server.http)["sessions"] == 1
+    closed_at = time.monotonic()
+    while healthz(idle_server.http)["sessions"]:
+        assert time.monotonic() - closed_at < VANISHED_FREED_SECS, "the vanished peer's session lives on"
+        await asyncio.sleep(0.2)
+
+
 async def test_a_peer_that_never_connects_gives_its_slot_back(
         idle_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An offer answered, then nothing (the peer went away before ICE): the session
@@ -284,13 +305,6 @@ async def test_the_browser_alone_keeps_the_lips_on_the_voice(
         await asyncio.sleep(QUESTION_AT + 2 + len(SYNC_QUESTIONS) * SYNC_TURN_SECS)
         final = await page.evaluate("window.kiosk.stats()")
         trace = await page.evaluate("window.kiosk.probeTrace()")
-        assert healthz(idle_server.http)["sessions"] == 1
-    # the browser closed without hanging up (no goodbye reaches the server): the
-    # session ends once the peer's packets have stopped, not at aiortc's ~30 s verdict
-    closed_at = time.monotonic()
-    while healthz(idle_server.http)["sessions"]:
-        assert time.monotonic() - closed_at < VANISHED_FREED_SECS, "the vanished peer's session lives on"
-        await asyncio.sleep(0.2)
     assert final["lipSync"] is None, "the page's follower should be off with ?lipsync=0"
     assert final["replyOnsets"] >= 1, f"no reply was heard: {final}"
     sync = page_lip_sync(trace)
