@@ -5,20 +5,29 @@ machines of one kind differ by 2x, so a quality chosen once (the start-up
 probe, `choose_video`) is only a starting point. While the session runs its
 node reports how long the avatar's worker was busy (wall time, which includes
 the time it waited for a core) and which frames came late; `QualityGovernor`
-turns that into a level of a `quality_ladder`:
+turns that into a level of a `quality_ladder`. A level change is a visible jump
+in sharpness or smoothness, so the governor moves only on load that lasts:
 
-- **down** when the worker is busy more than `down_busy` of real time, or
-  frames come late, sustained over `down_secs`: straight to the first level
-  whose predicted load fits `target_busy` (predicted from the probe's cost
-  ratios between levels, which do not depend on the load of the moment), but
-  never past the last level that draws every image unless already there: fewer
-  images a second take a second of overload at that level first;
-- **up** when a better level's predicted load stays under `up_busy` for
-  `up_secs` with no late frame: straight to the best such level.
-- samples taken while the reply is being thought up count neither way: then
-  the face service draws half the frames, pauses the camera and yields its thread to
-  the speech models (pipelines/face/video_service.py), so they say little of what the
-  level costs, and late frames there are by design.
+- **down** when, over the last `down_secs` of measured frames, the worker was busy
+  more than `down_busy` of real time (or frames came late) in most blocks
+  (`down_share`), not on average: a burst shorter than the rest of the window never
+  moves it. It steps straight to the first level whose predicted load fits
+  `target_busy`, but never past the last level that draws every image unless
+  already there: fewer images a second take a second overload at that level;
+- **up** when a better level's predicted load stays under `up_busy` for `up_secs`
+  with no late frame: straight to the best such level;
+- **planned bursts count neither way**: while the reply is thought up and in the
+  first seconds of its playing, whisper, the LLM and piper work beside the face
+  (the face service marks those frames `planned`, and a caller can plan a window
+  ahead with `plan_until`). Those bursts come with every turn and end by
+  themselves; chasing them made the level swing 2-6 times in a 42 s conversation;
+- **predictions** start from the probe's cost ratios between levels and are
+  replaced by the ratio the session measured when it last moved between two
+  levels (either way). A learned ratio holds while the load at the level it was
+  measured from stays above `forget_load` of what it was: a clearly lighter load
+  means the neighbour that shaped the ratio has gone. So a lasting hog moves the
+  level down once and does not tempt it back up, and the level comes back once the
+  hog has gone;
 - **no flapping**: a step up that has to be taken back within `flap_secs`
   doubles the hold before the next step up (up to `max_up_secs`).
 
@@ -106,11 +115,15 @@ def floor_index(ladder: list[QualityLevel]) -> int:
 class GovernorParams:
     """Thresholds on the worker's busy share of real time (1.0 = never idle)."""
 
-    #: above this (or with late frames) sustained over `down_secs`: step down
+    #: above this (or with late frames) in most blocks over `down_secs`: step down
     down_busy: float = 0.85
     #: late frames above this share of the window also step down
     down_late: float = 0.1
-    down_secs: float = 1.0
+    #: measured (unplanned) seconds the overload is judged over: 1 s chased every
+    #: burst of the speech models that the planned windows do not cover
+    down_secs: float = 3.0
+    #: the overload must show in at least this share of the window's blocks (200 ms)
+    down_share: float = 0.6
     #: after a step down, the load the new level is predicted to run at
     target_busy: float = 0.7
     #: a better level is taken when its predicted load stays under this
@@ -120,11 +133,20 @@ class GovernorParams:
     flap_secs: float = 10.0
     #: 10 s: once a busy neighbour has gone, the session is back at its requested
     #: quality within the longest hold of frames without a late one (30 s left it
-    #: low long after the hog stopped: docs/LIVE_AVATAR.md); under a lasting hog a
-    #: try costs 1-6 s of a late level
+    #: low long after the hog stopped: docs/LIVE_AVATAR.md)
     max_up_secs: float = 10.0
-    #: the load is measured over this long (samples older are forgotten)
+    #: a learned ratio between two levels holds while the load at the level it was
+    #: learned from stays above this share of the load it was learned at
+    forget_load: float = 0.8
+    #: a ratio learned on a step down is at most this times the probe's: the load that
+    #: decided it may have been a burst that ended with the step (a 30x ratio would
+    #: keep the session low for good); the live server was seen at 1.5x the probe
+    max_down_ratio_over_probe: float = 1.6
+    #: the load reported (`busy`, `steady_busy`, admission) is over this long
     window_secs: float = 2.0
+    #: measured samples older than this are forgotten: a decision rests on the
+    #: last `down_secs` / `up_secs` of measured frames, never on a load long gone
+    horizon_secs: float = 12.0
     #: a session's first seconds are not measured: building its renderer, the
     #: portrait's background plate and the pipeline's start make them slower than
     #: what the level costs (it stepped down then climbed back in every session)
@@ -152,7 +174,20 @@ class _Sample:
     busy_secs: float
     frames: int
     late: int
-    thinking: bool
+    planned: bool
+
+
+@dataclass(frozen=True)
+class _Learned:
+    """A load ratio between two levels this session measured, and the load at the
+    level it was measured from (it holds while that load stays about the same)."""
+
+    ratio: float
+    busy_from: float
+
+
+#: frames in one block: the overload is judged per block (see `down_share`)
+BLOCK_FRAMES = 5
 
 
 class QualityGovernor:
@@ -177,11 +212,12 @@ class QualityGovernor:
         self._warm_at = now + self.params.warmup_secs
         self._settle_until = now  # after a change: its stall is not measured
         self._changed_at = now
+        self._planned_until = now  # samples before this are a planned burst
         self._up_at: float | None = None  # when the last step up was taken
         self._up_secs = self.params.up_secs
         self._floor_load: float | None = None
-        #: (from level, to level) -> load ratio measured by this session
-        self._learned: dict[tuple[int, int], float] = {}
+        #: (from level, to level) -> the load ratio this session measured between them
+        self._learned: dict[tuple[int, int], _Learned] = {}
         #: (level left, its load) at the last change, until the new level is measured
         self._moved: tuple[int, float] | None = None
 
@@ -198,83 +234,136 @@ class QualityGovernor:
         self._settle_until = now + self.params.settle_secs
         self._changed_at = now
 
+    def plan_until(self, until: float) -> None:
+        """Work beside the face is planned until `until` (a turn's speech models, or
+        a caller that gives the turn's critical path the cores): the frames drawn
+        until then count neither way, so the picture does not change for it."""
+        self._planned_until = max(self._planned_until, until)
+
     # ---------------------------------------------------------------- measure
     def observe(self, now: float, *, busy_secs: float, frames: int = 1, late: int = 0,
-                thinking: bool = False) -> None:
+                planned: bool = False) -> None:
         """Record `busy_secs` of worker wall time spent since the last call on
-        `frames` frames, `late` of which came late (ignored while warming up)."""
+        `frames` frames, `late` of which came late (ignored while warming up).
+        `planned`: taken in a planned burst (see `plan_until`)."""
         if now < self._warm_at or now < self._settle_until:
             return
-        self._samples.append(_Sample(now, busy_secs, frames, late, thinking))
-        horizon = now - max(self.params.window_secs, self._up_secs)
+        planned = planned or now < self._planned_until
+        self._samples.append(_Sample(now, busy_secs, frames, late, planned))
+        horizon = now - max(self.params.horizon_secs, self.params.window_secs, self._up_secs)
         while self._samples and self._samples[0].at < horizon:
             self._samples.popleft()
 
-    def busy(self, now: float, secs: float | None = None, *, thinking: bool | None = None
+    def _recent(self, now: float, secs: float, planned: bool | None) -> list[_Sample]:
+        return [s for s in self._samples if s.at >= now - secs
+                and (planned is None or s.planned == planned)]
+
+    @staticmethod
+    def _share(samples: list[_Sample]) -> float:
+        frames = sum(s.frames for s in samples)
+        return sum(s.busy_secs for s in samples) / max(1e-6, frames / WIRE_FPS)
+
+    def busy(self, now: float, secs: float | None = None, *, planned: bool | None = None
              ) -> float:
         """The worker's busy share of real time over the last `secs` (window_secs),
-        optionally only over samples taken while thinking (or not)."""
-        secs = self.params.window_secs if secs is None else secs
-        picked = [s for s in self._samples if s.at >= now - secs
-                  and (thinking is None or s.thinking == thinking)]
-        if not picked:
-            return 0.0
-        frames = sum(s.frames for s in picked)
-        return sum(s.busy_secs for s in picked) / max(1e-6, frames / WIRE_FPS)
+        optionally only over samples taken in planned bursts (or not)."""
+        picked = self._recent(now, self.params.window_secs if secs is None else secs, planned)
+        return self._share(picked) if picked else 0.0
 
     def measured(self, now: float) -> bool:
         """True once the level in force has been measured for half a window."""
         return bool(self._samples) and now - self._samples[0].at >= 0.5 * self.params.window_secs
 
     def steady_busy(self, now: float) -> float:
-        """The load over the window outside thinking windows (when the reply is
-        thought up the face draws less), or over all of it if it was all thinking."""
-        if any(not s.thinking for s in self._samples if s.at >= now - self.params.window_secs):
-            return self.busy(now, thinking=False)
+        """The load over the window outside planned bursts (the turn's speech models
+        run then), or over all of it if it was all planned."""
+        if self._recent(now, self.params.window_secs, planned=False):
+            return self.busy(now, planned=False)
         return self.busy(now)
 
     def late_share(self, now: float, secs: float | None = None, *,
-                   thinking: bool | None = None) -> float:
+                   planned: bool | None = None) -> float:
         """Share of frames that came late over the last `secs` (optionally only
-        those taken while thinking, or not)."""
-        secs = self.params.window_secs if secs is None else secs
-        picked = [s for s in self._samples if s.at >= now - secs
-                  and (thinking is None or s.thinking == thinking)]
+        those taken in planned bursts, or not)."""
+        picked = self._recent(now, self.params.window_secs if secs is None else secs, planned)
         frames = sum(s.frames for s in picked)
         return sum(s.late for s in picked) / frames if frames else 0.0
 
+    def _measured_tail(self, secs: float) -> list[_Sample] | None:
+        """The latest unplanned samples covering `secs` of frames (planned stretches in
+        between are skipped), or None while fewer were measured since the change."""
+        picked: list[_Sample] = []
+        frames = 0
+        for sample in reversed(self._samples):
+            if sample.planned:
+                continue
+            picked.append(sample)
+            frames += sample.frames
+            if frames >= secs * WIRE_FPS:
+                return picked[::-1]
+        return None
+
+    def _blocks(self, samples: list[_Sample]) -> list[tuple[float, bool]]:
+        """(busy share, any frame late) per block of BLOCK_FRAMES frames."""
+        out, block = [], []
+        for sample in samples:
+            block.append(sample)
+            if sum(s.frames for s in block) >= BLOCK_FRAMES:
+                out.append((self._share(block), any(s.late for s in block)))
+                block = []
+        return out
+
     def load_at(self, level: int, busy: float) -> float:
         """`busy` measured at the current level, predicted at `level`: by the ratio
-        this session measured between the two levels when it last moved between
-        them, else by the probe's cost ratio."""
-        learned = self._learned.get((self.level, level))
+        this session measured between the two levels, while the load it was measured
+        at still holds; else by the probe's cost ratio."""
+        learned = self._valid(self.level, level, busy)
         if learned is not None:
-            return busy * learned
+            return busy * learned.ratio
         probe = busy * self._costs[level] / self._costs[self.level]
-        if level < self.level and (step := self._learned.get((self.level, self.level - 1))):
+        if level < self.level and (step := self._valid(self.level, self.level - 1, busy)):
             # the probe underrated the next step up: it underrates those beyond it too
-            return probe * max(1.0, step * self._costs[self.level] / self._costs[self.level - 1])
+            return probe * max(1.0, step.ratio * self._costs[self.level]
+                               / self._costs[self.level - 1])
         return probe
 
+    def _valid(self, start: int, level: int, busy: float) -> _Learned | None:
+        """The ratio learned from `start` to `level`, unless the load at `start` fell
+        clearly below what it was then (the neighbour that shaped it has gone)."""
+        learned = self._learned.get((start, level))
+        if learned is None or busy < self.params.forget_load * learned.busy_from:
+            return None
+        return learned
+
     def _learn(self, now: float) -> None:
-        """Once the level taken at the last step up is measured, keep the measured
-        load ratio to the level it came from. The probe prices a frame alone; in
-        the live server the renders also wait for the interpreter and the other
-        threads, so a step up can cost twice what the probe says (measured: 41 %
-        busy at 12.5 images/s, 87 % at 25 on the 2-core CI machine) and would be
-        taken back at once, then tried again after each hold."""
-        if self._moved is None or not self.measured(now):
-            return
+        """Once the level taken at the last change is measured, keep the measured
+        load ratio between it and the level it came from. The probe prices a frame
+        alone; in the live server the renders also wait for the interpreter, the other
+        threads and any neighbour, so a level can cost twice what the probe says
+        (measured: 41 % busy at 12.5 images/s, 87 % at 25 on the 2-core CI machine).
+        Without the ratio a step up would be taken back at once, then tried again
+        after each hold; learned on the way down, it keeps a lasting hog from
+        tempting the session back up at all."""
+        if (self._moved is None or not self._samples
+                or now - self._samples[0].at < self.params.window_secs):
+            return  # a whole window at the new level, not its first second
         previous, busy_before = self._moved
         self._moved = None
         busy_now = self.steady_busy(now)
-        if busy_before > 0.05 and busy_now > 0.05:
-            # a better level never costs less than the probe says (one noisy measure
-            # once predicted a step up at 45 % from 58 %)
-            probe = self._costs[self.level] / self._costs[previous]
-            ratio = max(probe, busy_now / busy_before)
-            self._learned[(previous, self.level)] = ratio
-            self._learned[(self.level, previous)] = 1.0 / ratio
+        if busy_before <= 0.05 or busy_now <= 0.05:
+            return
+        better, worse = min(previous, self.level), max(previous, self.level)
+        busy_better, busy_worse = ((busy_before, busy_now) if previous == better
+                                   else (busy_now, busy_before))
+        # a better level never costs less than the probe says (one noisy measure once
+        # predicted a step up at 45 % from 58 %); a load measured while overloaded is
+        # a floor of the level's cost, so the ratio is a floor too
+        probe = self._costs[better] / self._costs[worse]
+        ratio = max(probe, busy_better / busy_worse)
+        if previous == better:  # learned on a step down
+            ratio = min(ratio, self.params.max_down_ratio_over_probe * probe)
+        self._learned[(worse, better)] = _Learned(ratio, busy_worse)
+        self._learned[(better, worse)] = _Learned(1.0 / ratio, busy_better)
 
     def floor_load(self, now: float) -> float | None:
         """This session's load (share of a core) if it ran at the floor level: from
@@ -288,30 +377,57 @@ class QualityGovernor:
     def decide(self, now: float) -> QualityChange | None:
         """A change of level, or None; call once a frame or once a block.
 
-        Only samples taken outside thinking windows count either way: while the
-        reply is thought up the face draws less and yields its thread to the
-        speech models, so those frames say little of what the level costs."""
-        p = self.params
+        Only samples taken outside planned bursts count either way (see
+        `plan_until`): the turn's speech models come with every turn and leave by
+        themselves, so they say little of what the level costs."""
         self._learn(now)
         since = now - max(self._changed_at, self._warm_at)
-        steady = [s for s in self._samples if not s.thinking]
-        if (since >= p.down_secs and steady and now - steady[0].at >= 0.9 * p.down_secs
-                and self.level < len(self.ladder) - 1):
-            busy = self.busy(now, p.down_secs, thinking=False)
-            late = self.late_share(now, p.down_secs, thinking=False)
-            if busy > p.down_busy or late > p.down_late:
-                lower = next((i for i in range(self.level + 1, len(self.ladder))
-                              if self.load_at(i, busy) <= p.target_busy), len(self.ladder) - 1)
-                lower = min(lower, self._fewer_images_gate())
-                why = (f"{late:.0%} of frames late" if late > p.down_late else
-                       f"the avatar's worker was busy {busy:.0%} of real time")
-                return self._change(now, lower, "down", why, busy)
+        return self._down(now, since) or self._up(now, since)
+
+    def _down(self, now: float, since: float) -> QualityChange | None:
+        p = self.params
+        if since < p.down_secs or self.level >= len(self.ladder) - 1:
+            return None
+        tail = self._measured_tail(p.down_secs)
+        if tail is None:
+            return None
+        blocks = self._blocks(tail)
+        if not blocks:
+            return None
+        # the load that lasted: the block share most blocks were above, not the mean
+        # (a burst of a few blocks does not move it)
+        shares = sorted(share for share, _ in blocks)
+        lasting = shares[int((1.0 - p.down_share) * (len(shares) - 1))]
+        late_blocks = sum(late for _, late in blocks) / len(blocks)
+        frames = sum(s.frames for s in tail)
+        late = sum(s.late for s in tail) / max(1, frames)
+        overloaded = lasting > p.down_busy
+        late_lasting = late > p.down_late and late_blocks >= p.down_share
+        if not (overloaded or late_lasting):
+            return None
+        busy = max(lasting, self._share(tail)) if overloaded else self._share(tail)
+        lower = next((i for i in range(self.level + 1, len(self.ladder))
+                      if self.load_at(i, busy) <= p.target_busy), len(self.ladder) - 1)
+        lower = min(lower, self._fewer_images_gate())
+        why = (f"{late:.0%} of frames late in {late_blocks:.0%} of the last "
+               f"{p.down_secs:g} s measured" if late_lasting and not overloaded else
+               f"the avatar's worker was busy over {p.down_busy:.0%} of real time in "
+               f"{p.down_share:.0%} of the last {p.down_secs:g} s measured ({busy:.0%})")
+        return self._change(now, lower, "down", why, busy)
+
+    def _up(self, now: float, since: float) -> QualityChange | None:
+        p = self.params
         if self.level == 0 or since < self._up_secs:
             return None
-        span = [s for s in steady if s.at >= now - self._up_secs]
-        if not span or now - span[0].at < 0.6 * self._up_secs or any(s.late for s in span):
+        tail = self._measured_tail(self._up_secs)
+        if tail is None or now - tail[0].at > p.horizon_secs or any(s.late for s in tail):
             return None
-        busy = self.busy(now, self._up_secs, thinking=False)
+        # the load most of the hold stayed under (its 3rd quartile of blocks): a hold
+        # that still holds a neighbour's last seconds waits, then climbs in one step
+        # rather than to a level between
+        shares = sorted(share for share, _ in self._blocks(tail))
+        busy = max(self._share(tail) if not shares else shares[int(0.75 * (len(shares) - 1))],
+                   0.0)
         target = next((i for i in range(self.level) if self.load_at(i, busy) <= p.up_busy), None)
         if target is None:
             return None
@@ -324,11 +440,11 @@ class QualityGovernor:
 
         Levels that draw fewer images (draw_stride > 1) are the only ones a visitor
         sees as choppy motion; they are reached only from the last level that still
-        draws every image, after a second of overload there. Why: a burst
-        of late frames while the speech models answer (a second at most) made the
-        governor jump straight from 512 px to 12.5 images a second and hold it for the
-        whole up hold (up to 10 s); the level above it, 256 px with the camera at
-        2.5 a second, already frees most of the CPU and keeps 25 images a second."""
+        draws every image, after an overload there. Why: a burst of late frames
+        while the speech models answer made the governor jump straight from 512 px to
+        12.5 images a second and hold it for the whole up hold (up to 10 s); the level
+        above it, 256 px with the camera at 2.5 a second, already frees most of the
+        CPU and keeps 25 images a second."""
         full_rate = [i for i, level in enumerate(self.ladder) if level.draw_stride == 1]
         last_full = max(full_rate, default=len(self.ladder) - 1)
         return len(self.ladder) - 1 if self.level >= last_full else last_full
@@ -343,9 +459,7 @@ class QualityGovernor:
             self._up_at = now
         self._floor_load = self.load_at(floor_index(self.ladder), busy)  # before it moves
         previous, self.level = self.level, target
-        # only a step up teaches: its cost was predicted and is now measured; a step
-        # down is often decided by late frames from the turn's work, not by the level
-        self._moved = (previous, busy) if direction == "up" else None
+        self._moved = (previous, busy)  # learned once the new level is measured
         self._changed_at = now
         self._settle_until = now + self.params.settle_secs
         self._samples.clear()  # the old level's load says nothing of the new one
@@ -354,5 +468,5 @@ class QualityGovernor:
                              f"{why}: {quality.describe()}", busy)
 
 
-__all__ = ["FLOOR_CAMERA_FPS", "FLOOR_SIZE", "GovernorParams", "QualityChange",
+__all__ = ["BLOCK_FRAMES", "FLOOR_CAMERA_FPS", "FLOOR_SIZE", "GovernorParams", "QualityChange",
            "QualityGovernor", "QualityLevel", "floor_index", "quality_ladder"]

@@ -3,7 +3,9 @@ held whatever the load (a kiosk's attract mode while nobody is there).
 
 A level is a render size, a camera rate and a draw stride (one image drawn in n, the
 others repeat it); never audio. The governor (avatar/live/quality.py) gets one sample
-a frame and may move the level once a block.
+a frame and may move the level once a block. A turn's speech models are planned for:
+the frames drawn while the reply is thought up and for TURN_TAIL_SECS after (the LLM
+writing the rest of the reply, piper speaking it) count neither way.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from pipelines.face.face_generator import FaceGenerator
 
 #: frames between two of the governor's decisions (a block)
 DECIDE_EVERY_FRAMES = 5
+#: after the reply's first audio the LLM still writes the rest of it (~96 tokens on one
+#: thread) and piper speaks each sentence as it comes: a burst of the turn that the
+#: governor must not chase
+TURN_TAIL_SECS = 4.0
 
 
 class FaceQuality:
@@ -49,7 +55,8 @@ class FaceQuality:
 
         `late`: the frame's image had to be repeated because rendering it would have
         been too late, the degradation a viewer sees. A frame merely pushed after its
-        planned lead is not counted: the client's jitter buffer hides it."""
+        planned lead is not counted: the client's jitter buffer hides it. `thinking`:
+        the reply is being thought up (the turn's burst is planned from here)."""
         if self.governor is None:
             return
         now = time.monotonic()
@@ -57,7 +64,9 @@ class FaceQuality:
         busy, self._busy_seen = worker.busy_secs - self._busy_seen, worker.busy_secs
         if self.held is not None:
             return  # a held level is not the governor's: its load says nothing of them
-        self.governor.observe(now, busy_secs=busy, late=int(late), thinking=thinking)
+        if thinking:
+            self.governor.plan_until(now + TURN_TAIL_SECS)
+        self.governor.observe(now, busy_secs=busy, late=int(late), planned=thinking)
         if frames_sent % DECIDE_EVERY_FRAMES == 0:
             change = self.governor.decide(now)
             if change is not None:
