@@ -81,7 +81,7 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
     await run.speak(pcm, rate)
     await asyncio.sleep(max(0.0, started + CAMERA_SECS - time.monotonic()))
     await camera
-    camera_analysed = service.counters["camera_analysed"]
+    camera_analysed = service.counters.camera_analysed
     await asyncio.sleep(max(0.0, spoken_at + len(pcm) / rate + 4.0 - time.monotonic()))
     where = "worker" if type(service.session.face).__name__ == "WorkerFace" else "process"
     await run.end()
@@ -104,8 +104,8 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
         "reply_face_share": round(len(slots & pictured) / len(slots), 3) if slots else None,
         "camera_analysed": camera_analysed, "camera_sent": int(CAMERA_SECS * 15),
         "face_at_end": where,
-        "frames_repeated_late": service.counters["frames_repeated_late"],
-        "rebases": service.counters["rebases"],
+        "frames_repeated_late": service.counters.frames_repeated_late,
+        "rebases": service.counters.rebases,
     }
 
 

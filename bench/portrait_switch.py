@@ -82,7 +82,7 @@ async def run_size(size: int, switches: int, every: float, assets: Any,
     latencies = switch_latencies(run.played.images, asked)
     measured = [lat for lat in latencies if lat is not None]
     return {
-        "size": size, "switches": switches, "switched": service.counters["settings_updates"],
+        "size": size, "switches": switches, "switched": service.counters.settings_updates,
         "latency_ms_per_switch": latencies,
         "latency_ms_p50": pct(measured, 50), "latency_ms_p95": pct(measured, 95),
         "latency_goal_met": len(measured) == len(asked) and max(measured) <= LATENCY_GOAL_MS,

@@ -98,8 +98,8 @@ async def run_variant(name: str, size: int, camera: bool, reply: tuple[np.ndarra
         "gap_ms_p95": pct(list(gaps), 95), "gap_ms_max": round(float(gaps.max()), 1),
         "cpu_percent": round(100.0 * cpu / wall, 1),
         "lip_sync_lag_ms": lag_ms, "lip_sync_r": r,
-        "camera_analysed": service.counters["camera_analysed"],
-        "frames_repeated_late": service.counters["frames_repeated_late"],
+        "camera_analysed": service.counters.camera_analysed,
+        "frames_repeated_late": service.counters.frames_repeated_late,
     }
 
 

@@ -25,6 +25,7 @@ from pipecat.frames.frames import InputImageRawFrame
 from avatar.errors import AvatarError
 from avatar.live import AvatarSession
 from avatar.live.camera import raw_to_rgb
+from pipelines.face.face_stats import FaceCounters
 from pipelines.face.rate_gate import CameraGate
 from pipelines.wire.frames import UserCameraFrame
 
@@ -34,7 +35,7 @@ CameraFrame = UserCameraFrame | InputImageRawFrame
 class CameraInput:
     """Gates, queues and analyses one session's camera frames."""
 
-    def __init__(self, camera_fps: float, *, speaking_fps: float, counters: dict[str, int],
+    def __init__(self, camera_fps: float, *, speaking_fps: float, counters: FaceCounters,
                  run_job: Callable[..., Awaitable[Any]],
                  start_task: Callable[[Coroutine[Any, Any, None]], object],
                  thinking: Callable[[], bool],
@@ -84,11 +85,11 @@ class CameraInput:
         if self.stopped or self.session is None:
             return
         if self._thinking():
-            self._counters["camera_skipped"] += 1
+            self._counters.camera_skipped += 1
             return
         if self._busy:
             if self._waiting is not None:
-                self._counters["camera_skipped"] += 1
+                self._counters.camera_skipped += 1
             self._waiting = frame
             return
         if not self._admit():
@@ -102,7 +103,7 @@ class CameraInput:
         gate, session = self._gate, self.session
         speaking = session is not None and session.reply_playing
         if gate is None or not gate.admit(time.monotonic(), speaking=speaking):
-            self._counters["camera_skipped"] += 1
+            self._counters.camera_skipped += 1
             return False
         return True
 
@@ -119,13 +120,13 @@ class CameraInput:
                     else:  # a pipecat transport's camera: raw pixels
                         motion = await self._run_job(_analyse_raw, session, frame, stamp)
                 except AvatarError as error:
-                    self._counters["camera_errors"] += 1
-                    if self._counters["camera_errors"] == 1:
+                    self._counters.camera_errors += 1
+                    if self._counters.camera_errors == 1:
                         logger.warning(f"avatar: a camera frame was refused: {error}")
                     await self._refused(error)
                 else:
                     session.push_user_motion(motion)
-                    self._counters["camera_analysed"] += 1
+                    self._counters.camera_analysed += 1
                     if self.on_motion is not None:
                         self.on_motion(motion)
                 waiting, self._waiting = self._waiting, None

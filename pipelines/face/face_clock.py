@@ -45,6 +45,7 @@ from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import FacePacing
 from pipelines.face.face_quality import FaceQuality
+from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.reply_state import ReplyState
 from pipelines.wire.face_images import face_image_frame
@@ -79,7 +80,7 @@ class FaceClock:
     """One session's clock (see the module docstring); `run()` until cancelled."""
 
     def __init__(self, session: AvatarSession, params: FacePacing, worker: FaceWorker,
-                 reply: ReplyState, counters: dict[str, int], hooks: ClockHooks, *,
+                 reply: ReplyState, counters: FaceCounters, hooks: ClockHooks, *,
                  camera: CameraInput, governor: QualityGovernor | None,
                  media_clock: MediaClockOutput | None, metrics: FaceMetrics | None) -> None:
         """`metrics`: pipecat metrics to report (None: `enable_metrics` is off)."""
@@ -127,22 +128,22 @@ class FaceClock:
                 t0 += late
                 due += late
                 image_due += late
-                self.counters["rebases"] += 1
+                self.counters.rebases += 1
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
             chosen = (self._thinking_repeat(planned)
                       or planned.index % self.quality.draw_stride != 0)
             repeat = chosen or late > FRAME_SECS
             if late > 0:
-                self.counters["late_frames"] += 1
+                self.counters.late_frames += 1
             # over our WebRTC tracks the image is also encoded where it is drawn (VP8, in
             # the face's worker process), so this process only packetizes it
             video = (self.media_clock.video_request()
                      if self.media_clock is not None and not repeat else None)
             frame, work_secs = await generator.draw(planned, repeat, video)
             dropped = frame.repeated and not chosen
-            self.counters["frames_repeated"] += int(frame.repeated)
-            self.counters["frames_repeated_late"] += int(dropped)
+            self.counters.frames_repeated += int(frame.repeated)
+            self.counters.frames_repeated_late += int(dropped)
             if self.metrics is not None:
                 self.metrics.image(drawn=not frame.repeated, dropped=dropped,
                                    work_secs=work_secs)
@@ -158,7 +159,7 @@ class FaceClock:
             audio_due.append((planned, frame))
             while len(audio_due) > lead_frames:
                 await self._push_audio(*audio_due.popleft())
-            await self.quality.observe(dropped, self.counters["frames_sent"],
+            await self.quality.observe(dropped, self.counters.frames_sent,
                                        self.reply.thinking())
             report = self.metrics.report(time.monotonic()) if self.metrics is not None else None
             if report is not None:
@@ -180,12 +181,12 @@ class FaceClock:
                 or not self.generator.idle_block(planned)):
             return planned, t0
         if offset > STEP_GRID_SECS - FRAME_SECS:  # the grid is under a frame away: wait
-            self.counters["grid_realigned"] += 1
+            self.counters.grid_realigned += 1
             return planned, t0 + STEP_GRID_SECS - offset
         drop = math.ceil(offset / FRAME_SECS - 1e-9)
         if drop > len(self.generator.pending):
             return planned, t0
-        self.counters["grid_realigned"] += 1
+        self.counters.grid_realigned += 1
         # each frame left out keeps the spacing (t0 - 40 ms), then the rest of `offset`
         # is waited: t0 - drop * 40 ms + (drop * 40 ms - offset)
         return self.generator.drop_idle(drop), t0 - offset
@@ -223,7 +224,7 @@ class FaceClock:
             # reply audio must not follow the interruption (pipecat would see the bot
             # start speaking again, and never stop)
             audio, speaking = bytes(len(audio)), False
-            self.counters["stale_frames_silenced"] += 1
+            self.counters.stale_frames_silenced += 1
         # Within a reply the audio goes out as TTS audio, so the transport's speaking
         # state ends with the reply's TTSStoppedFrame, not at a pause between
         # sentences; outside a reply as speech-stream audio, whose silence never makes
@@ -234,7 +235,7 @@ class FaceClock:
         audio_type = TTSAudioRawFrame if self.reply.in_reply else SpeechOutputAudioRawFrame
         await self.hooks.push(audio_type(audio=audio, sample_rate=session.output_rate,
                                          num_channels=1))
-        self.counters["frames_sent"] += 1
+        self.counters.frames_sent += 1
         self.reply.emitted_position = max(self.reply.emitted_position, frame.reply_position)
         await self.hooks.audio_out()
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
+from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.reply_state import ReplyState
 
@@ -23,7 +24,7 @@ class FaceGenerator:
     """Plans a session's frames a block at a time and draws them on its worker."""
 
     def __init__(self, session: AvatarSession, worker: FaceWorker, reply: ReplyState,
-                 counters: dict[str, int]) -> None:
+                 counters: FaceCounters) -> None:
         self.session = session
         self.worker = worker
         self.reply = reply
@@ -47,7 +48,7 @@ class FaceGenerator:
         skipped = 0
         if self.pending and self._reply_waits_behind():
             skipped = len(self.pending)
-            self.counters["idle_frames_skipped"] += skipped
+            self.counters.idle_frames_skipped += skipped
             self.pending.clear()
         self.block_opened = not self.pending
         if not self.pending:
@@ -68,7 +69,7 @@ class FaceGenerator:
         frames = min(frames, len(self.pending))
         for _ in range(frames - 1):
             self.pending.popleft()
-        self.counters["idle_frames_skipped"] += frames
+        self.counters.idle_frames_skipped += frames
         return self.pending.popleft()
 
     async def draw(self, planned: PlannedFrame, repeat: bool,

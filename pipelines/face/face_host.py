@@ -17,6 +17,7 @@ from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_clock import FaceClock
 from pipelines.face.face_params import FacePacing
 from pipelines.face.face_state import Lifecycle
+from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 class FaceHost(Protocol):
     """The face service, as its helpers see it."""
 
-    counters: dict[str, int]
+    counters: FaceCounters
     events: ProtocolEvents
     _session: AvatarSession | None
     _clock: FaceClock | None

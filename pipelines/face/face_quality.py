@@ -79,7 +79,7 @@ class FaceQuality:
         self._camera.set_rate(quality.camera_fps)
         self.draw_stride = quality.draw_stride
         await self._resize(quality.size)
-        self._generator.counters["quality_changes"] += 1
+        self._generator.counters.quality_changes += 1
         logger.info(f"avatar quality {change.direction} to level {change.level}: {change.reason}")
         await self._changed(change)
 

@@ -171,7 +171,7 @@ class FaceStart:
         """The face's worker was lost and replaced (on the event loop): count it and
         tell the client; the video goes on from the fresh worker."""
         service = self._service
-        service.counters["face_restarts"] += 1
+        service.counters.face_restarts += 1
         logger.warning(f"avatar: the face worker was replaced: {reason}")
         if not service._life.stopping:
             service.create_task(service.events.error(
@@ -303,7 +303,7 @@ class FaceStart:
         changed &= LIVE_SETTINGS
         if not changed:
             return
-        service.counters["settings_updates"] += 1
+        service.counters.settings_updates += 1
         settings = service.avatar_settings
         if service._session is None or service.failed is not None:
             if "portrait" in changed:  # the face starts with it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,29 +24,53 @@ if TYPE_CHECKING:
 Stats = dict[str, float | int | str]
 
 
-def new_counters() -> dict[str, int]:
-    """The counters a face service, its camera and its clock keep (all zero)."""
-    names = ("frames_sent", "frames_repeated", "frames_repeated_late", "late_frames",
-             "idle_frames_skipped", "stale_frames_silenced", "rebases", "camera_analysed",
-             "camera_skipped", "camera_errors", "interruptions", "reply_pauses",
-             "quality_changes", "face_restarts", "settings_updates", "grid_realigned")
-    return dict.fromkeys(names, 0)
+@dataclass
+class FaceCounters:
+    """What a face service, its camera and its clock have done since the session began.
+
+    One object shared by the three (each adds to its own fields); `metrics` events and
+    tests read it flat through `as_stats()`. Typed so that a misspelt counter is a
+    type error, not a silent new key.
+    """
+
+    frames_sent: int = 0
+    #: frames whose image repeats the one before (a level drawing one in n, or late)
+    frames_repeated: int = 0
+    #: of those, repeated because the image came too late to be drawn in time
+    frames_repeated_late: int = 0
+    late_frames: int = 0  # frames the clock sent after their time
+    idle_frames_skipped: int = 0  # frames not generated while nobody is there
+    stale_frames_silenced: int = 0  # a reply's frames sent after an interruption, muted
+    rebases: int = 0  # the clock fell behind and started again from now
+    camera_analysed: int = 0
+    camera_skipped: int = 0  # camera images dropped by the camera's rate or a pause
+    camera_errors: int = 0
+    interruptions: int = 0
+    reply_pauses: int = 0  # a reply paused while the user may be barging in
+    quality_changes: int = 0  # level changes of the quality governor
+    face_restarts: int = 0  # the face rebuilt after its worker failed
+    settings_updates: int = 0  # runtime settings applied to a live session
+    grid_realigned: int = 0  # the frame grid moved onto the batched workers' grid
+
+    def as_stats(self) -> dict[str, int]:
+        """The counters by name, as `metrics` events carry them."""
+        return asdict(self)
 
 
-def session_stats(counters: dict[str, int], session: AvatarSession | None, *,
+def session_stats(counters: FaceCounters, session: AvatarSession | None, *,
                   worker_cpu_secs: float, started_at: float,
                   governor: QualityGovernor | None, last_played_secs: float,
                   transport_stats: Callable[[], dict[str, int]] | None = None,
                   media_clock: MediaClockOutput | None = None) -> Stats:
     """The counters, then (with a session) its timings, level and transport counters."""
     if session is None:
-        return dict(counters)
+        return dict(counters.as_stats())
     block_ms = list(session.stats.block_ms) or [0.0]
     render_ms = list(session.stats.render_ms) or [0.0]
     elapsed = max(1e-3, time.monotonic() - started_at)
     face = session.face
     face_cpu = face.cpu_secs if isinstance(face, WorkerFace) else 0.0
-    values: Stats = dict(counters)
+    values: Stats = dict(counters.as_stats())
     if isinstance(face, WorkerFace):  # what the hand-over to the worker process costs
         hops = face.hop_ms() or [0.0]
         values["face_process"] = 1
@@ -79,4 +104,4 @@ def session_stats(counters: dict[str, int], session: AvatarSession | None, *,
     return values
 
 
-__all__ = ["Stats", "session_stats"]
+__all__ = ["FaceCounters", "Stats", "session_stats"]

@@ -65,7 +65,7 @@ from pipelines.face.face_settings import (
 )
 from pipelines.face.face_start import FaceStart
 from pipelines.face.face_state import FaceState, Lifecycle
-from pipelines.face.face_stats import Stats, new_counters, session_stats
+from pipelines.face.face_stats import FaceCounters, Stats, session_stats
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
@@ -135,7 +135,7 @@ class AvatarForcingVideoService(AIService):
                                      events=server.send_events)
         self._session: AvatarSession | None = session
         self._worker = FaceWorker(self._params.threads, self._params.worker_nice)
-        self.counters = new_counters()
+        self.counters = FaceCounters()
         #: the reply's audio position, and the frames held behind it
         self._held = HeldFrames(self.push_frame, ReplyState())
         self._camera = CameraInput(
@@ -313,7 +313,7 @@ class AvatarForcingVideoService(AIService):
             # a sound over the reply: silent from the next frame, the rest kept (a
             # reply not started yet waits; the face listens either way)
             self.session.pause_reply()
-            self.counters["reply_pauses"] += 1
+            self.counters.reply_pauses += 1
             await self.push_frame(frame, direction)
         elif isinstance(frame, ReplyResumeFrame):
             self.session.resume_reply()
@@ -406,7 +406,7 @@ class AvatarForcingVideoService(AIService):
         played = self.session.clear()
         if played > 0:  # a reply was cut (not a user turn starting while idle)
             self._reply.last_played_secs = played
-        self.counters["interruptions"] += 1
+        self.counters.interruptions += 1
         self._held.clear()
         self._reply.in_reply = False
         await self.cancel_ttfb_metrics()

@@ -54,7 +54,7 @@ async def test_camera_pauses_from_the_users_pause_and_resumes_when_they_speak(
 
     # 2 analysed while they speak, 2 skipped in the pause (no turn end, no reply
     # yet), 2 analysed again once they speak (before: all 6 analysed)
-    counts = {k: node.counters[k] for k in ("camera_analysed", "camera_skipped", "camera_errors")}
+    counts = {k: getattr(node.counters, k) for k in ("camera_analysed", "camera_skipped", "camera_errors")}
     assert counts == {"camera_analysed": 4, "camera_skipped": 2, "camera_errors": 0}, counts
     assert node.session.stats.block_ms, "the avatar's clock did not run"
 
@@ -77,8 +77,8 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
         await run_test(node, frames_to_send=[*frames, SleepFrame(secs)],
                        expected_down_frames=None)
         counters = node.counters
-        return counters["frames_repeated"] - counters["frames_repeated_late"], \
-            counters["frames_sent"]
+        return counters.frames_repeated - counters.frames_repeated_late, \
+            counters.frames_sent
 
     speaking_repeated, speaking_sent = await repeated_while(VADUserStartedSpeakingFrame(),
                                                             secs=2.0)

@@ -48,7 +48,7 @@ async def analysed_of(run: FaceRun, jpegs: list[bytes]) -> tuple[int, float]:
     from pipelines.wire.frames import UserCameraFrame
 
     counters = run.face.counters  # type: ignore[attr-defined]
-    before = counters["camera_analysed"]
+    before = counters.camera_analysed
     started = time.monotonic()
     for i, jpeg in enumerate(jpegs):
         if i:
@@ -56,8 +56,8 @@ async def analysed_of(run: FaceRun, jpegs: list[bytes]) -> tuple[int, float]:
         await run.send(UserCameraFrame(jpeg=jpeg))
     secs = time.monotonic() - started
     await asyncio.sleep(0.4)  # the last analysis lands
-    assert counters["camera_errors"] == 0, counters
-    return int(counters["camera_analysed"] - before), secs
+    assert counters.camera_errors == 0, counters
+    return int(counters.camera_analysed - before), secs
 
 
 async def wait_until(condition: Any, secs: float) -> None:

@@ -133,7 +133,7 @@ async def test_a_usual_pipecat_app_gets_metrics_a_portrait_switch_and_a_whole_go
     again = _rgb(next(f for t, f in reversed(images) if t < said_at))
     assert np.abs(other - before).mean() > 20, "the picture did not change to the new portrait"
     assert np.abs(again - before).mean() < np.abs(other - before).mean() / 2
-    assert face.counters["settings_updates"] == 3  # the missing photo was tried
+    assert face.counters.settings_updates == 3  # the missing photo was tried
     refusals = [e.error for e in run.errors]
     assert any("face.jpg" in e and "refused" in e for e in refusals), refusals
     assert any("size" in e and "refused" in e for e in refusals), refusals

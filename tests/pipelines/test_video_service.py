@@ -131,7 +131,7 @@ async def test_an_interruption_leaves_no_reply_audio_and_ends_bot_speaking(
         run.bot.events
     later = [name for t, name in run.bot.events if t >= second_reply_at]
     assert later[:2] == ["BotStartedSpeakingFrame", "BotStoppedSpeakingFrame"], run.bot.events
-    assert run.face.counters["interruptions"] == 1
+    assert run.face.counters.interruptions == 1
     assert run.face.last_played_secs > 0.5
 
 
@@ -148,15 +148,15 @@ async def test_the_users_camera_from_a_pipecat_transport_is_analysed(
             await run.send(UserImageRawFrame(image=rgb.tobytes(), size=(640, 480),
                                              format="RGB", user_id="visitor"))
             await asyncio.sleep(0.1)
-        if run.face.counters["camera_analysed"] >= 5:
+        if run.face.counters.camera_analysed >= 5:
             break
     # a frame that does not hold its size is refused, counted, and nothing breaks
     await run.send(UserImageRawFrame(image=b"\0" * 100, size=(640, 480), format="RGB"))
     await asyncio.sleep(1.0)
     await run.end()
     counters = run.face.counters
-    assert counters["camera_analysed"] >= 5, counters
-    assert counters["camera_errors"] == 1, counters
+    assert counters.camera_analysed >= 5, counters
+    assert counters.camera_errors == 1, counters
 
 
 @pytest.mark.parametrize("tts_rate", [16000, 22050, 24000, 44100, 48000])
