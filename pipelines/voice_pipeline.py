@@ -10,6 +10,7 @@
       -> KnowledgeInjector (optional)      off-topic: a fixed reply, no LLM; store facts if set
       -> LocalOpenAILLMService             streamed reply, bounded timeout
       -> LLMTextProcessor                  first clause, then sentences (FirstClauseAggregator)
+      -> FactCheckedText                   a chunk with a fact the prompt lacks: "I don't know"
       -> SharedPiperTTSService             first clause / sentence at a time
       -> ReplyStartMargin                  a reply starts once the visitor did not go on
       -> *output_processors                e.g. the face service (owns the output audio)
@@ -57,9 +58,11 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from agent.knowledge_retrieval import KnowledgeIndex
+from agent.fact_guard import FactGuard
+from agent.knowledge_retrieval import KnowledgeIndex, spoken_fact
 from agent.turn_end_text import TurnEndReader
 from pipelines.settings import section_params
+from pipelines.speech.fact_check import FactCheckedText
 from pipelines.speech.first_clause import FirstClauseAggregator
 from pipelines.speech.llm import LocalOpenAILLMService
 from pipelines.speech.models import SpeechModels
@@ -255,6 +258,7 @@ def build_voice_pipeline(
     on_event: Callable[[dict], None] | None = None,
     audio_in_sample_rate: int = 16000,
     knowledge: KnowledgeIndex | None = None,
+    fact_guard: bool = True,
 ) -> VoiceSession:
     """Assemble one session's pipeline around `transport` (one per connection).
 
@@ -275,6 +279,9 @@ def build_voice_pipeline(
             without the LLM, and with `note_facts` the session's first store question
             goes to the LLM with its best fact in front of it, in a copy of the
             context, never in the history (pipelines/turns/knowledge_injector.py).
+        fact_guard: check each chunk of a reply before it is spoken: one stating a
+            number, time, price, name or place the system prompt does not hold is
+            replaced by the "I don't know" line (pipelines/speech/fact_check.py).
     """
     turn = turn or TurnParams()
     spoken_prompt = spoken_system_prompt(system_prompt)
@@ -309,6 +316,10 @@ def build_voice_pipeline(
             language=asr_language,
         )
     )
+    # the facts are those the LLM was given: the persona and the knowledge file
+    checker = (FactCheckedText(guard=FactGuard(system_prompt, sentences=(
+        [spoken_fact(fact) for fact in knowledge.facts] if knowledge is not None else None)))
+        if fact_guard else None)
 
     context = LLMContext()
     # a turn cut at a pause is joined back into one user message
@@ -395,6 +406,7 @@ def build_voice_pipeline(
             *([injector] if injector is not None else []),
             llm_service,
             text_cutter,
+            *([checker] if checker is not None else []),
             tts,
             *output_processors,
             events,
@@ -426,6 +438,7 @@ def build_voice_pipeline(
         observer=observer,
         processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts,
                     **({"knowledge": injector} if injector is not None else {}),
+                    **({"fact_check": checker} if checker is not None else {}),
                     **({"joiner": joiner} if joiner is not None else {}),
                     **({"reply_margin": margin} if margin is not None else {})},
         turn_stop=stop_strategy,

@@ -1,0 +1,96 @@
+"""The fact guard (agent/fact_guard.py) on the shipped knowledge file and persona: a
+reply sentence with a name, price, time, floor or phone number the file does not hold
+is caught; the file's facts said the model's way, small talk and the persona's lines
+pass; a condition turned round is caught with the file's own sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent import PersonaSettings
+from agent.fact_guard import FactGuard, Kind, extract_facts
+
+GUARD = FactGuard.from_files(PersonaSettings().knowledge_file, PersonaSettings().persona_file)
+
+
+@pytest.mark.parametrize("sentence", [
+    "The store manager's name is John.",
+    "Sarah Miller is our store manager.",
+    "Maria can help you at the service desk.",
+    "A sofa costs $25.",
+    "A queen mattress is four hundred ninety-nine dollars.",
+    "We open at 8 a.m. on Saturday.",
+    "You can park for free for three hours.",
+    "The restrooms are on the third floor.",
+    "Pick up your order at entrance D.",
+    "The Wi-Fi password is sunshine.",
+    "Our Boston store is open too.",
+    "Call us at 555-0199.",
+])
+def test_an_invented_fact_is_caught(sentence: str) -> None:
+    verdict = GUARD.check(sentence)
+    assert verdict.kind is Kind.INVENTED, verdict
+    assert verdict.missing
+
+
+@pytest.mark.parametrize("sentence", [
+    "We open at nine a.m. on Saturday.",
+    "We are open Monday to Saturday from 9:00 am to 8:00 pm.",
+    "On Sundays we close at six p.m.",
+    "Delivery costs forty-nine dollars.",
+    "Delivery is $49 unless your order is over three hundred dollars.",
+    "Our address is two fifty Harbor Road, next to the Riverside bus station.",
+    "You can call us at five five five, zero one four two.",
+    "The customer service number is 555-0142.",
+    "Email us at help@mapleandmain.example.",
+    "The restrooms are on the 2nd floor, next to the cafe.",
+    "The network is called MapleGuest, and there is no password.",
+    "Maple Rewards members get 5% back on every purchase.",
+    "Gift cards go from ten to five hundred dollars.",
+    "Items can be returned within thirty days with the receipt.",
+    "Pick up your online order at entrance B within two hours.",
+    "Yes, we accept Apple Pay and Google Pay.",
+])
+def test_a_fact_of_the_file_said_the_models_way_passes(sentence: str) -> None:
+    verdict = GUARD.check(sentence)
+    assert verdict.kind is Kind.KNOWN, verdict
+
+
+@pytest.mark.parametrize("sentence", [
+    "You're welcome! Have a great day.",
+    "Hello, how can I help you today?",
+    "Sorry, I don't know that. A member of staff can tell you.",
+    "Please ask a staff member at the service desk.",
+])
+def test_small_talk_is_free(sentence: str) -> None:
+    assert GUARD.check(sentence).kind is Kind.FREE
+
+
+def test_the_personas_own_name_passes_and_another_does_not() -> None:
+    assert GUARD.check("Hi, I'm Sam, the store's help kiosk.").ok
+    assert not GUARD.check("Hi, I'm Alex, the store's help kiosk.").ok
+
+
+def test_a_condition_turned_round_gets_the_files_sentence() -> None:
+    verdict = GUARD.check("Delivery is free for orders under 300 dollars.")
+    assert verdict.kind is Kind.FLIPPED
+    assert verdict.fact is not None and "over 300 dollars" in verdict.fact
+    assert GUARD.check("Delivery is free for orders over three hundred dollars.").kind is Kind.KNOWN
+    assert GUARD.check("Free delivery applies beyond twenty miles.").kind is Kind.FLIPPED
+
+
+def test_numbers_are_read_with_their_units_and_times() -> None:
+    facts = extract_facts("Delivery costs forty-nine dollars, from 9 a.m. until 7 pm.")
+    assert [(f.kind, sorted(f.values), f.unit) for f in facts] == [
+        ("number", ["49"], "dollar"), ("time", ["9:00a"], None), ("time", ["7:00p"], None)]
+    # a pronoun "one" is no number; "one hour" is
+    assert extract_facts("Ask one of our staff.") == []
+    assert [f.values for f in extract_facts("It takes one hour.")] == [frozenset({"1"})]
+
+
+def test_another_file_guards_its_own_facts() -> None:
+    bikes = FactGuard("Full overhaul: ready in three days, 120 dollars.\nOwner: Priya Shah.")
+    assert bikes.check("A full overhaul costs one hundred twenty dollars.").ok
+    assert bikes.check("Priya Shah owns the shop.").ok
+    assert not bikes.check("A full overhaul costs 150 dollars.").ok
+    assert not bikes.check("A full overhaul takes five days.").ok
