@@ -27,7 +27,9 @@ multi-session worker variant both without and with its sessions' generator steps
 batched when they fall due together (`FaceWorkerPool(batch_steps=...)`,
 avatar/live/step_batcher.py), alternating; a batched step's JSON has the worker's
 batcher counters (`step_batches`: steps, alone, batches, batched_steps). Batched
-is the default, as in the product (`[avatar] batch_steps`).
+is the default, as in the product (`[avatar] batch_steps`). With no flags the sessions
+are housed as the product houses them (`[avatar] faces_per_worker`, one a worker: no
+batching to do).
 
     .venv/bin/python bench/density.py [--sessions 1 2 3 4] [--sizes 512 256] [--secs 20]
 """
@@ -55,10 +57,13 @@ from tqdm import tqdm
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
+from pipelines.settings import AvatarSettings
 
 FPS = 25.0
 #: camera frames a second the visitor's client sends (the product's rule picks those analysed)
 CAMERA_FPS = 10.0
+#: sessions a face worker draws, as the product runs them by default
+PRODUCT_FACES_PER_WORKER = int(AvatarSettings.model_fields["faces_per_worker"].default)
 #: a session "holds" 25 fps when it draws at least this many frames a second
 HELD_FPS = 24.0
 
@@ -416,11 +421,12 @@ def main() -> int:
     parser.add_argument("--tag", default="run")
     parser.add_argument("--plot-only", type=Path, default=None,
                         help="redraw the plot of a saved JSON, measure nothing")
-    parser.add_argument("--faces-per-worker", type=int, nargs="+", default=[0],
+    parser.add_argument("--faces-per-worker", type=int, nargs="+",
+                        default=[PRODUCT_FACES_PER_WORKER],
                         help="sessions per face worker process of the pool (several: "
-                        "each is run, alternating, in one run); 0: each session in a "
-                        "process of its own, drawing in process (the design before "
-                        "multi-session workers)")
+                        "each is run, alternating, in one run; default: the product's "
+                        "[avatar] faces_per_worker); 0: each session in a process of its "
+                        "own, drawing in process (the design before multi-session workers)")
     parser.add_argument("--against-same-design", action="store_true",
                         help="run REV with the first variant's faces a worker and batching "
                         "(default: a process per session drawing in process)")
@@ -448,10 +454,10 @@ def main() -> int:
     if args.secs < 5 or min(args.sessions) < 1:
         parser.error("--secs must be >= 5 and --sessions >= 1")
     batch_modes = [mode == "on" for mode in dict.fromkeys(args.batch_steps)]
-    variants = [(variant_name(k, batch), ROOT, k, batch) for k in args.faces_per_worker
-                for batch in batch_modes if not (batch and k <= 1)]  # 1 a worker: no batch
-    if not variants:
-        parser.error("--batch-steps on needs --faces-per-worker 2 or more")
+    # a worker of one face (or none) has nothing to batch: it runs once, unbatched
+    housings = dict.fromkeys((k, batch and k > 1) for k in args.faces_per_worker
+                             for batch in batch_modes)
+    variants = [(variant_name(k, batch), ROOT, k, batch) for k, batch in housings]
     if args.against:
         try:
             # REV in the design it shipped with (a process per session, drawing in
