@@ -368,6 +368,13 @@ def variant_name(faces: int, batch: bool = False) -> str:
     return f"{faces}_per_worker" + ("_batched" if batch else "")
 
 
+def housings(faces_per_worker: list[int], batch_modes: list[bool]) -> list[tuple[int, bool]]:
+    """The (faces a worker, batched) variants to run, in order: a worker of one face (or
+    a process per session) has nothing to batch, so it runs once, unbatched."""
+    return list(dict.fromkeys((k, batch and k > 1) for k in faces_per_worker
+                              for batch in batch_modes))
+
+
 def held(steps: list[dict[str, Any]], size: int) -> int:
     """The largest N whose every session held 25 fps (0: not even one)."""
     return max([s["sessions"] for s in steps if s["size"] == size and s["held"]], default=0)
@@ -454,10 +461,8 @@ def main() -> int:
     if args.secs < 5 or min(args.sessions) < 1:
         parser.error("--secs must be >= 5 and --sessions >= 1")
     batch_modes = [mode == "on" for mode in dict.fromkeys(args.batch_steps)]
-    # a worker of one face (or none) has nothing to batch: it runs once, unbatched
-    housings = dict.fromkeys((k, batch and k > 1) for k in args.faces_per_worker
-                             for batch in batch_modes)
-    variants = [(variant_name(k, batch), ROOT, k, batch) for k, batch in housings]
+    variants = [(variant_name(k, batch), ROOT, k, batch)
+                for k, batch in housings(args.faces_per_worker, batch_modes)]
     if args.against:
         try:
             # REV in the design it shipped with (a process per session, drawing in

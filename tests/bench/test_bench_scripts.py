@@ -60,3 +60,17 @@ def test_bench_script_imports_only_packages(script: Path) -> None:
         assert top != "tests", f"{script.name} imports {module}: move it into benchkit/"
         assert top != "bench" and top not in BENCH_NAMES, (
             f"{script.name} imports the bench script {module}: move it into benchkit/")
+
+
+def test_density_runs_on_its_own_defaults() -> None:
+    """bench/density.py with no flags houses the sessions as the product does and has
+    something to run (it exited on its defaults when a worker of one face was dropped
+    as having nothing to batch)."""
+    from pipelines.settings import AvatarSettings
+
+    density = load_script(BENCH / "density.py", "_bench_density_defaults")
+    product = AvatarSettings().faces_per_worker
+    assert density.PRODUCT_FACES_PER_WORKER == product
+    assert density.housings([product], [True]) == [(product, product > 1)]
+    # several housings and both batch modes: one face runs once, three both ways
+    assert density.housings([1, 3], [False, True]) == [(1, False), (3, False), (3, True)]
