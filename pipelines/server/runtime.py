@@ -18,6 +18,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
 from pipelines.face.face_params import FacePacing
+from pipelines.server.kiosk_lines import kiosk_with_persona
 from pipelines.settings.sections import KioskSettings
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
@@ -63,7 +64,12 @@ class ServerConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServerConfig:
         """The server policy from the settings tree (the one place fields are mapped);
-        `overrides` set the fields no file can hold (callbacks)."""
+        `overrides` set the fields no file can hold (callbacks). The kiosk's greeting
+        and goodbye are read from the persona file unless `[kiosk]` sets them.
+
+        Raises:
+            ValueError: the persona file's greeting or goodbye is empty or too long.
+        """
         values: dict[str, Any] = {
             "auth_token": settings.server.auth_token,
             "max_sessions": settings.server.max_sessions,
@@ -73,7 +79,7 @@ class ServerConfig:
             "video": settings.avatar.video,
             "face_pacing": FacePacing.from_section(settings.avatar),
             "adapt_quality": settings.avatar.adapt_video,
-            "kiosk": settings.kiosk,
+            "kiosk": kiosk_with_persona(settings.kiosk, settings.persona.persona_file),
         }
         values.update(overrides)
         return cls(**values)

@@ -17,7 +17,7 @@ from agent import (
     complete_reply,
     make_client,
 )
-from agent.persona import KNOWLEDGE_HEADER, read_prompt_file
+from agent.persona import KNOWLEDGE_HEADER, PersonaLines, persona_lines, read_prompt_file
 
 
 def test_bundled_prompt_has_persona_then_knowledge_without_operator_comments() -> None:
@@ -74,3 +74,41 @@ async def test_default_embedded_model_answers_from_the_knowledge_file(tmp_path: 
         await client.close()
     assert "5550199" in re.sub(r"\D", "", answer), answer
     assert "*" not in answer and "#" not in answer, f"markdown in a spoken answer: {answer}"
+
+
+def test_the_persona_file_holds_the_greeting_and_goodbye_which_the_llm_never_reads(
+        tmp_path: Path) -> None:
+    persona = tmp_path / "persona.md"
+    persona.write_text("---\n# said unasked\ngreeting: Good morning, I'm Ada.\n"
+                       "goodbye: \"Enjoy the museum!\"\n---\nYou are Ada, the museum's guide.\n")
+    assert persona_lines(persona) == PersonaLines(greeting="Good morning, I'm Ada.",
+                                                  goodbye="Enjoy the museum!")
+    assert read_prompt_file(persona) == "You are Ada, the museum's guide."
+    bundled = PersonaSettings().persona_file
+    assert persona_lines(bundled).greeting  # the bundled persona greets
+    assert "greeting" not in build_system_prompt(PersonaSettings()).lower()
+
+
+def test_a_persona_without_front_matter_has_no_lines(tmp_path: Path) -> None:
+    persona = tmp_path / "persona.md"
+    persona.write_text("You are Ada.\n---\ngreeting: not front matter, a rule in the text\n---\n")
+    assert persona_lines(persona) == PersonaLines()
+    assert "not front matter" in read_prompt_file(persona)
+
+
+@pytest.mark.parametrize(("block", "error"), [
+    ("greeting:\n", r"persona's greeting is empty"),
+    ("greeting: '  '\n", r"persona's greeting is empty"),
+    (f"greeting: {'Hello there. ' * 50}\n", r"persona's greeting is \d+ characters, over the 500"),
+    (f"goodbye: {'Bye now. ' * 30}\n", r"persona's goodbye is \d+ characters, over the 200"),
+    ("greting: Hello\n", r"unknown front matter key 'greting'"),
+    ("greeting: Hi\ngreeting: Hello\n", r"greeting is given twice"),
+    ("just words\n", r"not 'key: value'"),
+])
+def test_a_bad_greeting_or_goodbye_is_refused_by_name(tmp_path: Path, block: str,
+                                                      error: str) -> None:
+    persona = tmp_path / "persona.md"
+    persona.write_text(f"---\n{block}---\nYou are Ada.\n")
+    with pytest.raises(ValueError, match=error) as raised:
+        persona_lines(persona)
+    assert str(persona) in str(raised.value)
