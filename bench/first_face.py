@@ -18,13 +18,26 @@ Per call, from the pipeline's start (the runner started):
   the reply played against its audio's RMS (benchkit/pipecat_sink.py `lip_sync`);
 - reply_face_share: share of the reply's voiced 40 ms slots with an image written
   in them or next to them;
-- camera_analysed: webcam images the face analysed in the first CAMERA_SECS.
+- camera_analysed: webcam images the face analysed in the first CAMERA_SECS;
+- reply_sizes and reply_at_asked_size: the sizes of the images written while the
+  reply played ({"512": n, ...}) and whether all of them were at the asked size;
+- reply_first_audio_ms: from the reply's TTS frames sent to its first loud audio
+  at the transport; reply_underrun_ms and reply_underruns: the silence the
+  transport played inside the reply because its audio came late (gaps between one
+  chunk's end and the next one's start over 5 ms, each counted), the voice's cost
+  of a face drawing beside it.
+
+`--compare-cap 256` alternates the cold processes between a face started in the
+process at the asked size (the product) and one capped at 256 px until the machine is
+measured (`face_start.INTERIM_SIZE_CAP`, what the product did before): the voice's
+cost of the first reply at full size, in one run. Each arm's figures are under
+"arms".
 
 JSON (last stdout line): first_face_s_cold and first_face_s_warm (p50 and p95 over
 the calls), the same for first_image_s, every call's row, the load average before
 and after.
 
-    .venv/bin/python bench/first_face.py [--cold 3] [--warm 2] [--reply-at 1.0]
+    .venv/bin/python bench/first_face.py [--cold 3] [--warm 2] [--reply-at 1.0] [--compare-cap 256]
 """
 
 from __future__ import annotations
@@ -51,6 +64,8 @@ SIZE = 512
 CAMERA_SECS = 4.0
 #: a slot of reply audio louder than this (RMS of s16) is voiced
 VOICED_RMS = 500.0
+#: a gap between two audio chunks at the transport longer than this is an underrun
+UNDERRUN_SECS = 0.005
 
 
 async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
@@ -93,12 +108,21 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
     reply_images = ([(t, f) for t, f in images if voiced[0] - 0.2 <= t <= voiced[-1] + 0.2]
                     if voiced else [])
     lag_ms, r = lip_sync(reply_images, run.played) if reply_images else (None, None)
+    sizes: dict[str, int] = {}  # as drawn (the transport scales them to SIZE)
+    for at, (width, _) in run.played.drawn:
+        if voiced and voiced[0] - 0.2 <= at <= voiced[-1] + 0.2:
+            sizes[str(width)] = sizes.get(str(width), 0) + 1
+    underruns = _underruns([(t, a) for t, a in run.played.audio
+                            if voiced and voiced[0] <= t <= voiced[-1]])
     slots = {int(t / 0.04) for t in voiced}
     # an image within a slot of each voiced one (the two clocks jitter by a few ms)
     pictured = {int(t / 0.04) + k for t, _ in reply_images for k in (-1, 0, 1)}
     return {
         "first_image_s": round(images[0][0] - started, 2) if images else None,
         "first_face_s": round(ttfb[0] - started, 2) if ttfb else None,
+        "reply_sizes": sizes, "reply_at_asked_size": bool(sizes) and set(sizes) == {str(SIZE)},
+        "reply_first_audio_ms": round((voiced[0] - spoken_at) * 1000) if voiced else None,
+        "reply_underrun_ms": round(sum(underruns) * 1000, 1), "reply_underruns": len(underruns),
         "reply_sent_s": round(spoken_at - started, 2),
         "reply_lip_sync_r": r, "reply_lip_sync_lag_ms": lag_ms,
         "reply_face_share": round(len(slots & pictured) / len(slots), 3) if slots else None,
@@ -107,6 +131,17 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
         "frames_repeated_late": service.counters.frames_repeated_late,
         "rebases": service.counters.rebases,
     }
+
+
+def _underruns(audio: list[tuple[float, bytes]]) -> list[float]:
+    """Gaps (s) between one chunk's end and the next one's start: the transport
+    played silence there because the audio came late."""
+    gaps = []
+    for (t0, a0), (t1, _) in zip(audio, audio[1:], strict=False):
+        gap = t1 - (t0 + len(a0) / 2 / OUT_RATE)
+        if gap > UNDERRUN_SECS:
+            gaps.append(gap)
+    return gaps
 
 
 def _rms(pcm: bytes) -> float:
@@ -136,41 +171,71 @@ def summary(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
     return {"p50": pct(values, 50), "p95": pct(values, 95), "missing": len(rows) - len(values)}
 
 
-def main() -> None:
-    """Cold runs in fresh processes (each with its warm calls); the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cold", type=int, default=3, help="fresh processes")
-    parser.add_argument("--warm", type=int, default=2, help="calls after the first, each process")
-    parser.add_argument("--reply-at", type=float, default=1.0)
-    parser.add_argument("--one", action="store_true", help="one process's calls (internal)")
-    parser.add_argument("--no-save", action="store_true")
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.one:
-        print(json.dumps(asyncio.run(calls(1 + args.warm, args.reply_at))))
-        return
-    load_start = [round(v, 2) for v in os.getloadavg()]
-    rows: list[dict[str, Any]] = []
-    for _ in range(args.cold):
-        done = subprocess.run([sys.executable, __file__, "--one", "--warm", str(args.warm),
-                               "--reply-at", str(args.reply_at)],
-                              stdout=subprocess.PIPE, text=True, check=True)
-        rows += json.loads(done.stdout.strip().splitlines()[-1])
+def arm_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One arm's cold and warm figures (the first reply's size, lip sync and voice)."""
     cold = [row for row in rows if row["call"] == "cold"]
     warm = [row for row in rows if row["call"] == "warm"]
-    result = {
+    return {
         "first_face_s_cold": summary(cold, "first_face_s"),
         "first_face_s_warm": summary(warm, "first_face_s"),
         "first_image_s_cold": summary(cold, "first_image_s"),
         "first_image_s_warm": summary(warm, "first_image_s"),
         "reply_lip_sync_r_cold": summary(cold, "reply_lip_sync_r"),
+        "reply_at_asked_size_cold": [row["reply_at_asked_size"] for row in cold],
+        "reply_sizes_cold": [row["reply_sizes"] for row in cold],
+        "reply_first_audio_ms_cold": summary(cold, "reply_first_audio_ms"),
+        "reply_underrun_ms_cold": summary(cold, "reply_underrun_ms"),
+    }
+
+
+def main() -> None:
+    """Cold runs in fresh processes (each with its warm calls); the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold", type=int, default=3, help="fresh processes (per arm)")
+    parser.add_argument("--warm", type=int, default=2, help="calls after the first, each process")
+    parser.add_argument("--reply-at", type=float, default=1.0)
+    parser.add_argument("--compare-cap", type=int, default=None,
+                        help="also run cold processes whose in-process face is capped at "
+                             "this size until measured (alternated)")
+    parser.add_argument("--interim-cap", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--one", action="store_true", help="one process's calls (internal)")
+    parser.add_argument("--tag", default=None, help="results as first_face_TAG.json")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.one:
+        from pipelines.face import face_start
+
+        face_start.INTERIM_SIZE_CAP = args.interim_cap
+        print(json.dumps(asyncio.run(calls(1 + args.warm, args.reply_at))))
+        return
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    caps: list[int | None] = [None] if args.compare_cap is None else [None, args.compare_cap]
+    rows: list[dict[str, Any]] = []
+    for _ in range(args.cold):
+        for cap in caps:
+            command = [sys.executable, __file__, "--one", "--warm", str(args.warm),
+                       "--reply-at", str(args.reply_at)]
+            if cap is not None:
+                command += ["--interim-cap", str(cap)]
+            done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+            rows += [row | {"interim_cap": cap}
+                     for row in json.loads(done.stdout.strip().splitlines()[-1])]
+    asked = [row for row in rows if row["interim_cap"] is None]
+    result = {
+        **arm_figures(asked),
         "reply_at_s": args.reply_at, "size": SIZE,
         "load_avg_start": load_start, "load_avg_end": [round(v, 2) for v in os.getloadavg()],
         "cpu_count": os.cpu_count(), "calls": rows,
     }
+    if args.compare_cap is not None:
+        result["arms"] = {str(cap or "asked"): arm_figures([r for r in rows
+                                                            if r["interim_cap"] == cap])
+                          for cap in caps}
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "first_face.json").write_text(json.dumps(result, indent=1) + "\n")
+        name = "first_face.json" if args.tag is None else f"first_face_{args.tag}.json"
+        (RESULTS / name).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
 
 

@@ -49,6 +49,9 @@ class Played:
 
     audio: list[tuple[float, bytes]] = field(default_factory=list)
     images: list[tuple[float, OutputImageRawFrame]] = field(default_factory=list)
+    #: (time, (width, height)) of each image as the face drew it, before the transport
+    #: scales it to its own size (pipecat resizes any image of another size)
+    drawn: list[tuple[float, tuple[int, int]]] = field(default_factory=list)
 
 
 class MemoryOutputTransport(BaseOutputTransport):
@@ -83,6 +86,21 @@ class MemoryOutputTransport(BaseOutputTransport):
         return True
 
 
+class DrawnSizes(FrameProcessor):
+    """Before the transport: the size each image was drawn at (the transport scales it)."""
+
+    def __init__(self, played: Played) -> None:
+        super().__init__()
+        self.played = played
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Note an image's size; pass everything on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, OutputImageRawFrame):
+            self.played.drawn.append((time.monotonic(), tuple(frame.size)))  # type: ignore[arg-type]
+        await self.push_frame(frame, direction)
+
+
 class BotStateRecorder(FrameProcessor):
     """After the transport: the bot-speaking frames it pushes, and the metrics and text
     frames that reached the end of the pipeline, with their times."""
@@ -107,7 +125,7 @@ class BotStateRecorder(FrameProcessor):
 
 @dataclass
 class FaceRun:
-    """A running pipeline `[face, MemoryOutputTransport, BotStateRecorder]`."""
+    """A running pipeline `[face, DrawnSizes, MemoryOutputTransport, BotStateRecorder]`."""
 
     face: FrameProcessor
     worker: PipelineWorker
@@ -156,7 +174,7 @@ async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
         video_out_width=size, video_out_height=size, video_out_framerate=video_framerate),
         played)
     bot = BotStateRecorder()
-    worker = PipelineWorker(Pipeline([face, transport, bot]),
+    worker = PipelineWorker(Pipeline([face, DrawnSizes(played), transport, bot]),
                             params=PipelineParams(audio_out_sample_rate=out_rate,
                                                   enable_metrics=enable_metrics),
                             enable_rtvi=False, idle_timeout_secs=None,

@@ -18,7 +18,7 @@ from avatar.live import AvatarAssets, AvatarSession, PortraitLibrary, SessionOpt
 from avatar.live.assets import VideoChoice, level_cost_ms
 from avatar.live.face import FaceBackend
 from avatar.live.face_pool import FaceWorkerPool, WorkerFace, with_worker_face
-from avatar.live.quality import FLOOR_SIZE, QualityGovernor
+from avatar.live.quality import QualityGovernor
 from avatar.live.session import StartedFace
 from avatar.portrait import Portrait
 from pipelines.face.face_assets import FirstFace, SharedAssets, resolve_portrait, shared_loading
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 START_WAIT_SECS = 3.0
 #: how often a face started in this process looks for a ready worker process
 MOVE_POLL_SECS = 0.1
+#: the largest size a face started in this process draws at before the machine is
+#: measured (None: the size asked for). The asked size is assumed safe until measured:
+#: a face that started low and stepped up drew a pipecat app's whole first reply at
+#: 256 px when 512 was asked (the worker and the costs come ~8 s after the start)
+INTERIM_SIZE_CAP: int | None = None
 #: the settings a running session takes from ServiceUpdateSettingsFrame
 LIVE_SETTINGS = frozenset({"portrait", "size", "camera_fps", "adapt_video"})
 
@@ -125,10 +130,12 @@ class FaceStart:
         portrait = resolve_portrait(self.choice, self.portraits(first))
         pool = assets.faces if assets is not None else None
         # no worker process ready yet (or the machine not measured yet): the face starts
-        # here, at the cheapest size, so its first replies are drawn on time beside the
-        # workers starting; it moves to a worker, and takes its level, later
+        # here, at the asked size (assumed safe until measured, never started low and
+        # stepped up); it moves to a worker, and takes its measured level, later
         interim = assets is None or (pool is not None and pool.idle == 0)
-        size, reason = min(settings.size, FLOOR_SIZE), "until the machine is measured"
+        size = settings.size if INTERIM_SIZE_CAP is None else min(settings.size,
+                                                                   INTERIM_SIZE_CAP)
+        reason = "as asked, until the machine is measured"
         if not interim:
             assert assets is not None
             self._take_costs(assets)

@@ -88,3 +88,35 @@ async def test_a_fresh_services_first_reply_has_a_moving_face(
     shown = np.array([t for t, _ in run.played.images])
     assert np.diff(shown).max() < STOPPED_SECS, f"the video stopped for {np.diff(shown).max():.2f} s"
     assert service.failed is None and not run.errors, run.errors
+
+
+async def test_a_fresh_services_first_reply_is_drawn_at_the_asked_size(
+        tmp_path: Path, greeting: tuple[np.ndarray, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drop-in service in front of a 512 px transport, asked nothing else, greets at
+    once: every image of the reply drawn before the machine is measured (the face in
+    this process, no worker ready yet) is at 512 px, not a smaller face scaled up."""
+    pcm, rate = greeting
+    monkeypatch.setattr(face_assets, "KEEP_WARM_SECS", 0.0)
+    asked = 512
+    settings = AvatarForcingVideoService.Settings(portrait_dir=tmp_path, camera_fps=0.0)
+    service = AvatarForcingVideoService(settings=settings)
+    run = await start_face_run(service, out_rate=OUT_RATE, size=asked, wait_for_image=False)
+    spoken_at = time.monotonic()
+    await run.speak(pcm, rate)
+    moved_at = None  # when the face moved to a worker process (measured from there on)
+    deadline = time.monotonic() + len(pcm) / rate + 1.5
+    while time.monotonic() < deadline:
+        if moved_at is None and service.ready and isinstance(service.session.face, WorkerFace):
+            moved_at = time.monotonic()
+        await asyncio.sleep(0.05)
+    await run.end()
+
+    audio = [(t, a) for t, a in run.played.audio if t >= spoken_at and loud(a)]
+    assert audio, "the reply was not heard"
+    first, last = audio[0][0], audio[-1][0]
+    # as drawn, before pipecat's transport scales every image to its own size
+    before_move = [size for t, size in run.played.drawn
+                   if first <= t <= min(last, moved_at or last)]
+    assert len(before_move) >= 25, (len(before_move), moved_at, first)
+    assert set(before_move) == {(asked, asked)}, set(before_move)
+    assert service.failed is None and not run.errors, run.errors
