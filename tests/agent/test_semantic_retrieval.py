@@ -1,0 +1,70 @@
+"""Retrieval by meaning (agent/sentence_embedding.py + `KnowledgeIndex(encoder=...)`) on
+the real all-MiniLM-L6-v2 from its PyPI package and the shipped knowledge file: a
+question worded without the fact's label or words finds the fact, which the word
+match alone does not; questions about nothing in the store still find nothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agent import PersonaSettings
+from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex, plan_turn
+from agent.sentence_embedding import SentenceEncoder
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder()
+
+
+@pytest.fixture(scope="module")
+def hybrid(encoder: SentenceEncoder) -> KnowledgeIndex:
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=encoder)
+
+
+WORDS = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+
+# visitor wordings that share no label word with their fact (cars, toilets, fees, refunds)
+PARAPHRASES = [
+    ("Where can I leave my car while I shop?", "Parking:"),
+    ("Where is the ladies' room?", "Restrooms:"),
+    ("I really need to pee, where do I go?", "Restrooms:"),
+    ("Can I ring somebody about my order?", "Customer service phone:"),
+    ("Will you do the same price as the shop down the road?", "Price match:"),
+    ("What if I threw away the proof of purchase?", "Without a receipt"),
+    ("How late are you around on weekdays?", "Opening hours:"),
+]
+
+
+def test_embeddings_are_unit_vectors_that_rank_meaning(encoder: SentenceEncoder) -> None:
+    vectors = encoder.encode(["Where can I leave my car?", "Parking for cars behind the store.",
+                              "The cafe sells sandwiches."])
+    assert vectors.shape == (3, 384)
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2] + 0.1
+
+
+@pytest.mark.parametrize(("question", "fact"), PARAPHRASES)
+def test_a_paraphrase_finds_its_fact(hybrid: KnowledgeIndex, question: str, fact: str) -> None:
+    found = hybrid.retrieve(question)
+    assert found.found and found.facts[0].startswith(fact), found
+    # the word match alone finds nothing, or another fact first
+    words = WORDS.retrieve(question)
+    assert not words.found or not words.facts[0].startswith(fact), words
+
+
+@pytest.mark.parametrize("question", ["Tell me a joke.", "What's the capital of France?",
+                                      "Sing me a song.", "Do you sell electric bikes?"])
+def test_a_question_about_nothing_in_the_store_still_finds_nothing(
+        hybrid: KnowledgeIndex, question: str) -> None:
+    assert not hybrid.retrieve(question).found
+    assert plan_turn(hybrid, question).reply == OUTSIDE_REPLY
+
+
+def test_the_word_sets_keep_their_facts(hybrid: KnowledgeIndex) -> None:
+    for question, fact in [("What time do you open on Saturday?", "Opening hours:"),
+                           ("Can I pay with a personal check?", "Personal checks:"),
+                           ("Which days do you deliver?", "Delivery: Deliveries happen")]:
+        assert hybrid.retrieve(question).facts[0].startswith(fact)
