@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from sdk.errors import ClientError, HandshakeError
-from sdk.events import PresenceEvent, VideoQualityEvent
+from sdk.events import KeepalivePing, PresenceEvent, VideoQualityEvent
 from sdk.handshake import Door, build_hello, open_door
 from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_camera_jpeg
 from sdk.items import Closed, ServerItem, parse_item
@@ -36,6 +36,7 @@ from sdk.protocol import (
     JPEG_MAGIC,
     PROTOCOL_VERSION,
     Hello,
+    KeepalivePong,
     Limits,
     MediaKind,
     SetPortrait,
@@ -85,6 +86,8 @@ class VoiceConnection:
         self.reconnects = 0
         #: messages not sent because the connection was down and being reopened
         self.dropped_sends = 0
+        #: the server's keepalive pings answered (v2.2 presence sessions)
+        self.keepalive_pongs = 0
 
     @classmethod
     async def connect(
@@ -403,7 +406,9 @@ class VoiceConnection:
 
     async def receive(self) -> AsyncIterator[ServerItem]:
         """Yield server events (pydantic models), `BotAudio` and `BotVideo` until the
-        socket closes (then one `Closed`). Unknown events and media kinds are skipped.
+        socket closes (then one `Closed`). Unknown events and media kinds are skipped;
+        the server's keepalive `ping` (presence sessions, v2.2) is answered with `pong`
+        here, so a kiosk's client that reads its events is known to be there.
 
         With `connect(reconnect=...)` a drop is repaired here: the connection opens a
         new session and this yields a `SessionRestarted`, then goes on with the new
@@ -431,12 +436,21 @@ class VoiceConnection:
                 yield restarted
                 continue
             item = parse_item(data, output_rate=self.output_rate)
+            if isinstance(item, KeepalivePing):  # v2.2: answered here, not yielded
+                await self._answer_keepalive(item)
+                continue
             if isinstance(item, VideoQualityEvent):
                 self.video_quality = item  # frames may change size from now on
             elif isinstance(item, PresenceEvent):
                 self.presence_state = item.state
             if item is not None:
                 yield item
+
+    async def _answer_keepalive(self, ping: KeepalivePing) -> None:
+        """Answer the server's keepalive `ping` with `pong` (v2.2), and count it."""
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(encode_message(KeepalivePong(id=ping.id)))
+            self.keepalive_pongs += 1
 
     def _stall_secs(self) -> float:
         """How long `receive()` waits for the next message before it counts the

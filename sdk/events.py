@@ -29,6 +29,16 @@ class Pong(ServerMessageBase):
     id: str | int | None = None
 
 
+class KeepalivePing(ServerMessageBase):
+    """Server -> client (v2.2, presence sessions over the websocket): are you there?
+    Answer at once with `pong` of the same `id` (`sdk.protocol.KeepalivePong`); the
+    SDK's `receive()` does. A presence session that sent nothing for
+    `welcome.keepalive.timeout_secs` after answering once is taken as gone."""
+
+    type: Literal["ping"] = "ping"
+    id: int = 0
+
+
 class ErrorEvent(ServerMessageBase):
     """Server -> client: something went wrong; `fatal` means the socket closes next."""
 

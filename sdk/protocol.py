@@ -45,6 +45,7 @@ from sdk.events import (
     BotOutput,
     BotTTSText,
     ErrorEvent,
+    KeepalivePing,
     MetricsEvent,
     Pong,
     PortraitEvent,
@@ -60,8 +61,9 @@ from sdk.events import (
 PROTOCOL_VERSION = 2
 #: Additions to version 2 that a client may ask for (`welcome.protocol_minor`):
 #: 1 = presence (`hello.presence`, the `presence` / `visitor-arrived` / `visitor-left`
-#: events, `welcome.presence`).
-PROTOCOL_MINOR = 1
+#: events, `welcome.presence`); 2 = keepalive (`welcome.keepalive`, the server's `ping`
+#: to a presence session answered by the client's `pong`).
+PROTOCOL_MINOR = 2
 #: Versions a server accepts: v1 clients keep working unchanged (audio only).
 SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
 
@@ -265,6 +267,13 @@ class Ping(_ClientMessage):
     id: str | int | None = None
 
 
+class KeepalivePong(_ClientMessage):
+    """Client -> server (v2.2): the answer to the server's keepalive `ping`, same id."""
+
+    type: Literal["pong"] = "pong"
+    id: int = 0
+
+
 class SetPortrait(_ClientMessage):
     """Client -> server (v2 video sessions): animate another portrait from now on."""
 
@@ -272,7 +281,8 @@ class SetPortrait(_ClientMessage):
     name: str = Field(min_length=1, max_length=128)
 
 
-ClientMessage = Annotated[Hello | Ping | SetPortrait, Field(discriminator="type")]
+ClientMessage = Annotated[Hello | Ping | KeepalivePong | SetPortrait,
+                          Field(discriminator="type")]
 
 
 class Welcome(ServerMessageBase):
@@ -292,10 +302,14 @@ class Welcome(ServerMessageBase):
     #: v2.1, a session with `hello.presence`: the kiosk's presence settings
     #: (`state`, `away_secs`, `attract_text`, `greeting`)
     presence: dict[str, Any] | None = None
+    #: v2.2, a presence session over the websocket: the server's `ping` comes every
+    #: `interval_secs`; answer each with `pong`. Once one was answered, a session the
+    #: server hears nothing from for `timeout_secs` is ended (its network is gone)
+    keepalive: dict[str, float] | None = None
 
 
 ServerMessage = Annotated[
-    Welcome | Pong | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
+    Welcome | Pong | KeepalivePing | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
     | MetricsEvent | PortraitEvent | VideoQualityEvent | PresenceEvent | VisitorArrived
     | VisitorLeft,
     Field(discriminator="type"),
@@ -307,6 +321,7 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
     {
         "welcome",
         "pong",
+        "ping",
         "error",
         "user-started-speaking",
         "user-stopped-speaking",

@@ -135,12 +135,13 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             health["video"] = runtime.avatar.capacity.report().as_dict()
         return health
 
-    gauges = memory_registry(lambda: len(registry.active))
+    gauges = memory_registry(lambda: len(registry.active), registry.metrics)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus gauges of the server's own memory (RSS, PSS, the tree's PSS) and
-        sessions (pipelines/server/memory_gauges.py): the field's watch on growth."""
+        sessions (pipelines/server/memory_gauges.py): the field's watch on growth; and
+        a kiosk's visits (pipelines/server/visit_metrics.py, docs/KIOSK.md)."""
         body = await asyncio.to_thread(generate_latest, gauges)
         return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 

@@ -80,9 +80,10 @@ class MemoryCollector(Collector):
                                 value=self._sessions())
 
 
-def memory_registry(sessions: Callable[[], int]) -> CollectorRegistry:
-    """A registry with the process collector and the memory gauges."""
-    registry = CollectorRegistry()
+def memory_registry(sessions: Callable[[], int],
+                    registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """`registry` (a new one by default) with the process collector and the memory gauges."""
+    registry = registry if registry is not None else CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(MemoryCollector(sessions))
     return registry

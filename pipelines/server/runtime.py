@@ -18,6 +18,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
 from pipelines.face.face_params import FacePacing
+from pipelines.server.keepalive import KeepaliveParams
 from pipelines.server.kiosk_lines import kiosk_with_persona
 from pipelines.settings.sections import KioskSettings
 from pipelines.speech.models import SpeechModels
@@ -60,6 +61,9 @@ class ServerConfig:
     on_session: Callable[[VoiceSession], None] | None = None
     #: the kiosk attendant, for sessions whose client asks for presence
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    #: presence sessions on our websocket are pinged, and ended once silent this long
+    #: (pipelines/server/keepalive.py)
+    keepalive: KeepaliveParams = field(default_factory=KeepaliveParams)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServerConfig:

@@ -24,6 +24,7 @@ from loguru import logger
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.workers.runner import WorkerRunner
+from prometheus_client import CollectorRegistry
 from starlette.websockets import WebSocketState
 
 from avatar.errors import AvatarError
@@ -34,8 +35,10 @@ from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.server.attendant import attend_visitors
+from pipelines.server.keepalive import watch_keepalive
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
+from pipelines.server.visit_metrics import VisitMetrics, chain_events
 from pipelines.settings.sections import KioskSettings
 from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline
 from pipelines.wire.outbox import SessionOutbox
@@ -65,6 +68,10 @@ class SessionRegistry:
         self.max_sessions = max_sessions
         self.active: dict[str, Any] = {}  # session id -> VoiceSession (None during setup)
         self.stats = ServerStats()  # what the sessions delivered lately (/healthz)
+        #: what /metrics reports (memory gauges join it in create_app)
+        self.metrics = CollectorRegistry()
+        #: the kiosk's visits, counted for the operator (no words, nobody identified)
+        self.visits = VisitMetrics(self.metrics)
         self._ids = itertools.count(1)
         #: sessions that have ended since start (a fleet replica's memory ceiling acts
         #: only after one: a fresh process over it would restart for nothing)
@@ -152,6 +159,7 @@ def end_session(registry: SessionRegistry, runtime: VoiceRuntime, session_id: st
     (our websocket and the WebRTC door, whatever ended the session)."""
     registry.release(session_id)
     registry.stats.end(session_id)
+    registry.visits.end(session_id)
     if runtime.avatar is not None and runtime.avatar.capacity is not None:
         runtime.avatar.capacity.unregister(session_id)
 
@@ -164,6 +172,10 @@ def build_session_pipeline(context: SessionContext, transport: Any, config: Serv
     processors = [] if avatar is None else list(avatar.processors)
     if config.session_processors is not None:
         processors += config.session_processors(context)
+    face = avatar.face if avatar is not None else None
+    visits = (registry.visits.session(session_id)
+              if face is not None and face.visitors is not None else None)
+    on_event = registry.stats.listener(session_id)
     voice = build_voice_pipeline(
         transport=transport,
         models=runtime.models,
@@ -175,10 +187,10 @@ def build_session_pipeline(context: SessionContext, transport: Any, config: Serv
         send_metrics=config.send_metrics,
         audio_in_sample_rate=PIPELINE_INPUT_RATE,
         output_processors=processors,
-        on_event=registry.stats.listener(session_id),
+        on_event=on_event if visits is None else chain_events(on_event, visits.on_event),
     )
-    if avatar is not None and avatar.face is not None and avatar.face.visitors is not None:
-        attend_visitors(avatar.face, voice, config.kiosk, session_id=session_id)
+    if face is not None and visits is not None:
+        attend_visitors(face, voice, config.kiosk, session_id=session_id, visits=visits)
     if config.on_session is not None:
         config.on_session(voice)
     return voice
@@ -394,6 +406,8 @@ async def _run_session(
         log.info(f"[{session_id}] client disconnected")
         await voice.task.cancel(reason="client disconnected")
 
+    # a kiosk's client is pinged, and its session ended once its network is gone
+    keepalive = config.keepalive if avatar is not None and avatar.presence is not None else None
     welcome = Welcome(
         protocol=hello.protocol,
         session_id=session_id,
@@ -402,6 +416,7 @@ async def _run_session(
         video_out=None if avatar is None else avatar.video_out,
         limits=config.limits.as_dict(),
         presence=None if avatar is None else avatar.presence,
+        keepalive=None if keepalive is None else keepalive.welcome(),
     )
     try:
         await websocket.send_text(encode_message(welcome))
@@ -414,6 +429,14 @@ async def _run_session(
         f"[{session_id}] open: client={hello.client!r} in={hello.audio_in.sample_rate} Hz "
         f"out={out_rate} Hz"
     )
+    async def network_gone(silent_secs: float) -> None:
+        log.warning(f"[{session_id}] nothing from the client for {silent_secs:.1f} s, though "
+                    "it answered keepalives: its network is gone; ending the session")
+        await voice.task.cancel(reason="the client's network is gone (keepalive)")
+
+    watch = (None if keepalive is None else asyncio.create_task(
+        watch_keepalive(serializer, transport.outbox.put, network_gone, keepalive),
+        name=f"keepalive-{session_id}"))
     runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
     try:
         await runner.add_workers(voice.task)
@@ -424,5 +447,7 @@ async def _run_session(
             await _refuse(websocket, ErrorCode.INTERNAL, f"pipeline failed: {error}",
                           CloseCode.INTERNAL)
     finally:
+        if watch is not None:
+            watch.cancel()
         if violations:
             log.info(f"[{session_id}] {violations} protocol violation(s) answered")

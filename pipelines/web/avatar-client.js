@@ -139,7 +139,7 @@ export class AvatarClient extends ConversationEvents {
     /** @type {Int16Array[]} */ this.preWelcomeAudio = [];
     this.liveBotText = false; // the server sends bot-tts-text (live captions)
     this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
-                    captions: 0, errors: 0, sessions: 0, qualityChanges: 0 };
+                    captions: 0, errors: 0, sessions: 0, qualityChanges: 0, keepalivePongs: 0 };
     /** @type {any} */ this.serverMetrics = null;
     /** @type {{code: string, message: string} | null} */ this.lastError = null;
     // leaving or reloading the page ends the session on the server at once
@@ -389,6 +389,12 @@ export class AvatarClient extends ConversationEvents {
     switch (event.type) {
       case "welcome":
         this.onWelcome(event);
+        break;
+      case "ping":
+        // v2.2 keepalive (presence sessions): answered at once, so the server knows this
+        // kiosk is there however quiet it is, and ends a session whose network dropped
+        this.sendJson({ type: "pong", id: event.id });
+        this.counts.keepalivePongs++;
         break;
       case "bot-tts-text":
         // A sentence whose audio comes next: caption it when that audio is heard,

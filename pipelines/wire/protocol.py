@@ -28,6 +28,7 @@ from sdk.protocol import (
     ClientMessage,
     ErrorCode,
     Hello,
+    KeepalivePong,
     Limits,
     MediaKind,
     Ping,
@@ -36,7 +37,8 @@ from sdk.protocol import (
     decode_motion,
 )
 
-_CLIENT_ADAPTER: TypeAdapter[Hello | Ping | SetPortrait] = TypeAdapter(ClientMessage)
+_CLIENT_ADAPTER: TypeAdapter[Hello | Ping | KeepalivePong | SetPortrait] = TypeAdapter(
+    ClientMessage)
 
 
 class SessionState(StrEnum):
@@ -92,7 +94,8 @@ class RateLimitedError(ProtocolError):
         self.unit = unit
 
 
-Parsed = Hello | Ping | SetPortrait | AudioInput | CameraJpegInput | MotionInput | PortraitUpload
+Parsed = (Hello | Ping | KeepalivePong | SetPortrait | AudioInput | CameraJpegInput | MotionInput
+          | PortraitUpload)
 
 
 class ProtocolSession:
@@ -176,7 +179,7 @@ class ProtocolSession:
                 "audio must be sent as binary messages (12-byte media header + PCM s16le), "
                 "not as text",
             )
-        if kind not in ("hello", "ping", "set-portrait"):
+        if kind not in ("hello", "ping", "pong", "set-portrait"):
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE.value, f"unknown message type '{kind}'")
         if kind == "hello" and self.state is SessionState.AWAITING_HELLO:
             return self._receive_hello(obj)

@@ -50,6 +50,7 @@ from sdk.protocol import (
     SERVER_EVENT_TYPES,
     ErrorCode,
     Hello,
+    KeepalivePong,
     MediaKind,
     Ping,
     Pong,
@@ -97,6 +98,10 @@ class ProtocolV1Serializer(FrameSerializer):
         self._last_video_pts_us: int | None = None
         self.video_sent = 0
         self.video_dropped = 0  # a second image for one pts, not sent
+        #: when the client's last message of any kind came, and its keepalive `pong`s
+        #: (v2.2): how the server tells a dropped network (pipelines/server/keepalive.py)
+        self.last_received_at = clock()
+        self.pongs = 0
 
     @property
     def samples_sent(self) -> int:
@@ -148,6 +153,7 @@ class ProtocolV1Serializer(FrameSerializer):
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Client message -> audio frame, a `pong`, or an `error` event for bad input."""
+        self.last_received_at = self._clock()
         try:
             parsed = self._session.receive(data)
         except ProtocolError as error:
@@ -163,6 +169,9 @@ class ProtocolV1Serializer(FrameSerializer):
             return OutputTransportMessageUrgentFrame(message=event.model_dump(exclude_none=True))
         if isinstance(parsed, AudioInput):
             return await self._audio_frame(parsed)
+        if isinstance(parsed, KeepalivePong):
+            self.pongs += 1
+            return None
         if isinstance(parsed, Ping):
             return OutputTransportMessageUrgentFrame(
                 message=Pong(id=parsed.id).model_dump(exclude_none=True)
