@@ -14,6 +14,10 @@ in sharpness or smoothness, so the governor moves only on load that lasts:
   moves it. It steps straight to the first level whose predicted load fits
   `target_busy`, but never past the last level that draws every image unless
   already there: fewer images a second take a second overload at that level;
+- **down, slowly**, when over the last `slow_secs` of measured frames the worker
+  was fairly busy and images were lost all along (`slow_late`): a neighbour that
+  starves the whole pipeline more than the worker, whose busy share then never
+  looks overloaded (a late frame skips its render);
 - **up** when a better level's predicted load stays under `up_busy` for `up_secs`
   with no late frame: straight to the best such level;
 - **planned bursts count neither way**: while the reply is thought up and in the
@@ -124,6 +128,26 @@ class GovernorParams:
     down_secs: float = 3.0
     #: the overload must show in at least this share of the window's blocks (200 ms)
     down_share: float = 0.6
+    #: a slower watch for a neighbour that starves the pipeline more than the
+    #: worker: over the last `slow_secs` of measured frames the worker busy more
+    #: than `slow_busy` on average and more than `slow_late` of frames late. Then the
+    #: worker never looks 85 % busy (a late frame skips its render), yet images are
+    #: lost all the time (both cores hogged: 60-78 % busy, 20 distinct images a
+    #: second at 512 px). It steps to the first level that costs at most
+    #: `slow_relief` of the current one (512 -> 256 px)
+    slow_secs: float = 10.0
+    slow_busy: float = 0.6
+    slow_late: float = 0.05
+    #: ...with late frames spread over at least this share of its blocks (a turn's
+    #: burst loses images in a few blocks together, a starving neighbour all along)
+    slow_spread: float = 0.3
+    #: a step down for lost images (which the busy share does not explain) goes to
+    #: the first level that costs at most this share of the current one
+    slow_relief: float = 0.6
+    #: after such a step the levels left are not tried again for this long unless the
+    #: load falls (`forget_load`): the busy share did not explain the lost images, so it
+    #: cannot say when they would stop
+    lost_hold_secs: float = 30.0
     #: after a step down, the load the new level is predicted to run at
     target_busy: float = 0.7
     #: a better level is taken when its predicted load stays under this
@@ -146,7 +170,7 @@ class GovernorParams:
     window_secs: float = 2.0
     #: measured samples older than this are forgotten: a decision rests on the
     #: last `down_secs` / `up_secs` of measured frames, never on a load long gone
-    horizon_secs: float = 12.0
+    horizon_secs: float = 30.0
     #: a session's first seconds are not measured: building its renderer, the
     #: portrait's background plate and the pipeline's start make them slower than
     #: what the level costs (it stepped down then climbed back in every session)
@@ -220,6 +244,10 @@ class QualityGovernor:
         self._learned: dict[tuple[int, int], _Learned] = {}
         #: (level left, its load) at the last change, until the new level is measured
         self._moved: tuple[int, float] | None = None
+        #: the last step down for lost images: (level left, when, the load it led to);
+        #: no step up while it holds
+        self._lost: tuple[int, float, float | None] | None = None
+        self._lost_hold = self.params.lost_hold_secs
 
     @property
     def quality(self) -> QualityLevel:
@@ -250,7 +278,8 @@ class QualityGovernor:
             return
         planned = planned or now < self._planned_until
         self._samples.append(_Sample(now, busy_secs, frames, late, planned))
-        horizon = now - max(self.params.horizon_secs, self.params.window_secs, self._up_secs)
+        horizon = now - max(self.params.horizon_secs, self.params.window_secs, self._up_secs,
+                            self.params.slow_secs)
         while self._samples and self._samples[0].at < horizon:
             self._samples.popleft()
 
@@ -350,6 +379,8 @@ class QualityGovernor:
         previous, busy_before = self._moved
         self._moved = None
         busy_now = self.steady_busy(now)
+        if self._lost is not None and self._lost[2] is None:
+            self._lost = (self._lost[0], self._lost[1], busy_now)
         if busy_before <= 0.05 or busy_now <= 0.05:
             return
         better, worse = min(previous, self.level), max(previous, self.level)
@@ -364,6 +395,12 @@ class QualityGovernor:
             ratio = min(ratio, self.params.max_down_ratio_over_probe * probe)
         self._learned[(worse, better)] = _Learned(ratio, busy_worse)
         self._learned[(better, worse)] = _Learned(1.0 / ratio, busy_better)
+        # the levels between are priced by the same measure (a step down that skipped
+        # them must not be undone by a climb to one of them at the load it left)
+        for between in range(better + 1, worse):
+            scaled = ratio * self._costs[between] / self._costs[better]
+            self._learned[(worse, between)] = _Learned(
+                max(scaled, self._costs[between] / self._costs[worse]), busy_worse)
 
     def floor_load(self, now: float) -> float | None:
         """This session's load (share of a core) if it ran at the floor level: from
@@ -391,6 +428,29 @@ class QualityGovernor:
         tail = self._measured_tail(p.down_secs)
         if tail is None:
             return None
+        return self._down_fast(now, tail) or self._down_slow(now)
+
+    def _down_slow(self, now: float) -> QualityChange | None:
+        """The slower watch (see `GovernorParams.slow_secs`)."""
+        p = self.params
+        tail = self._measured_tail(p.slow_secs)
+        if tail is None:
+            return None
+        busy = self._share(tail)
+        late = sum(s.late for s in tail) / max(1, sum(s.frames for s in tail))
+        blocks = self._blocks(tail)
+        spread = sum(late for _, late in blocks) / max(1, len(blocks))
+        if busy <= p.slow_busy or late <= p.slow_late or spread < p.slow_spread:
+            return None
+        lower = self._relief()
+        self._mark_lost(now)
+        why = (f"{late:.0%} of frames late over the last {p.slow_secs:g} s measured, the "
+               f"worker busy {busy:.0%} of real time")
+        return self._change(now, lower, "down", why, busy)
+
+    def _down_fast(self, now: float, tail: list[_Sample]) -> QualityChange | None:
+        """Lasting overload over `down_secs` (see the module docstring)."""
+        p = self.params
         blocks = self._blocks(tail)
         if not blocks:
             return None
@@ -406,9 +466,13 @@ class QualityGovernor:
         if not (overloaded or late_lasting):
             return None
         busy = max(lasting, self._share(tail)) if overloaded else self._share(tail)
-        lower = next((i for i in range(self.level + 1, len(self.ladder))
-                      if self.load_at(i, busy) <= p.target_busy), len(self.ladder) - 1)
-        lower = min(lower, self._fewer_images_gate())
+        if overloaded:
+            lower = next((i for i in range(self.level + 1, len(self.ladder))
+                          if self.load_at(i, busy) <= p.target_busy), len(self.ladder) - 1)
+            lower = min(lower, self._fewer_images_gate())
+        else:  # images lost that the busy share does not explain
+            lower = self._relief()
+            self._mark_lost(now)
         why = (f"{late:.0%} of frames late in {late_blocks:.0%} of the last "
                f"{p.down_secs:g} s measured" if late_lasting and not overloaded else
                f"the avatar's worker was busy over {p.down_busy:.0%} of real time in "
@@ -428,12 +492,34 @@ class QualityGovernor:
         shares = sorted(share for share, _ in self._blocks(tail))
         busy = max(self._share(tail) if not shares else shares[int(0.75 * (len(shares) - 1))],
                    0.0)
+        if self._lost is not None:
+            _, at, load = self._lost
+            if now - at < self._lost_hold and (load is None or busy >= p.forget_load * load):
+                return None  # images were lost above, and nothing says they would not be
+            self._lost = None
         target = next((i for i in range(self.level) if self.load_at(i, busy) <= p.up_busy), None)
         if target is None:
             return None
         why = (f"headroom: the worker was busy {busy:.0%} of real time, "
                f"{self.load_at(target, busy):.0%} predicted at the new level")
         return self._change(now, target, "up", why, busy)
+
+    def _mark_lost(self, now: float) -> None:
+        """A step down for lost images: hold the levels above for `lost_hold_secs`,
+        twice as long each time a try back up lost images again (up to 4x)."""
+        p = self.params
+        retried = self._up_at is not None and now - self._up_at < p.flap_secs
+        self._lost_hold = (min(4 * p.lost_hold_secs, 2 * self._lost_hold) if retried
+                           else p.lost_hold_secs)
+        self._lost = (self.level, now, None)
+
+    def _relief(self) -> int:
+        """The first level that costs at most `slow_relief` of the current one (within
+        the fewer-images gate): where lost images, not the busy share, ask for a step."""
+        cost = self._costs[self.level]
+        lower = next((i for i in range(self.level + 1, len(self.ladder))
+                      if self._costs[i] <= self.params.slow_relief * cost), len(self.ladder) - 1)
+        return min(lower, self._fewer_images_gate())
 
     def _fewer_images_gate(self) -> int:
         """The lowest level a step down may reach from the current one.

@@ -211,27 +211,21 @@ def test_a_step_up_that_costs_more_than_the_probe_said_is_learned() -> None:
     assert moves and moves[0] in (2, 3)
 
 
-def test_after_flapping_the_session_is_back_within_the_longest_hold_once_the_load_goes() -> None:
-    """A neighbour that made every step up fail lengthens the hold, but never past
-    `max_up_secs`: once it leaves, the requested quality is back that soon (the
-    bench saw the climb come 14.6 s after a hog stopped, and in another run not
-    within 40 s, when the hold could grow to 30 s)."""
-    params = GovernorParams(warmup_secs=0.0)  # the stall after a change is not measured
+def test_after_lost_images_the_session_waits_for_the_load_to_fall_then_climbs_within_10_s() -> None:
+    """A neighbour makes frames late while the worker looks far from busy: one step
+    down to 256 px; no try back up while the load stays what it was (the busy share
+    did not explain the lost images, so it cannot say when they would stop); once
+    the neighbour leaves and the load falls, the asked level is back within 10 s
+    (bench/adapt.py's goal). Before, each try up met late frames and came back
+    down: 9 changes in a 40 s phase with one core hogged."""
+    params = GovernorParams(warmup_secs=0.0)
     ladder = quality_ladder(512, camera=True)
-    governor = QualityGovernor(ladder, cost_ms, start=1, params=params, now=0.0)
-    now = 0.0
-    for _ in range(5):  # each step up meets late frames at once (a hog on a core, at
-        # the same busy share): taken back within flap_secs, the hold doubles each time
-        climbed_by = now + 31.5  # long enough for any hold
-        while governor.level != 0 and now < climbed_by:
-            now, _ = feed(governor, now, 0.2, busy=0.3)
-        assert governor.level == 0
-        now, moves = feed(governor, now, params.down_secs + params.settle_secs + 0.5,
-                          busy=0.35, late=True)
-        assert moves == [1]
-    # the neighbour leaves: the requested level is back within 10 s (bench/adapt.py's
-    # goal) and the settle after the last change; with a 30 s cap no move came here
-    now, moves = feed(governor, now, 10.0 + params.settle_secs + 0.5, busy=0.2)
+    governor = QualityGovernor(ladder, cost_ms, params=params, now=0.0)
+    now, moves = feed(governor, 0.0, params.down_secs + 0.5, busy=0.35, late=True)
+    assert len(moves) == 1 and ladder[moves[0]].size == 256, moves
+    now, moves = feed(governor, now, params.lost_hold_secs - 5.0, busy=0.2)
+    assert moves == []  # the same load: no try
+    now, moves = feed(governor, now, 10.0, busy=0.12)  # the neighbour left
     assert moves == [0] and governor.level == 0
 
 
@@ -277,12 +271,48 @@ def converse(governor: QualityGovernor, start: float, secs: float, *, base: floa
 
 
 def test_a_quiet_conversations_bursts_never_move_the_level() -> None:
-    """Five minutes of turns on a quiet machine, the asked level at 70 % busy and each
-    turn's speech models pushing it over real time for a while: the level stays put
-    (issue 67: 2-6 changes in each 42 s session of bench/live.py before)."""
-    governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, now=0.0)
-    _, moves = converse(governor, 0.0, 300.0, base=0.7)
-    assert moves == [] and governor.level == 0
+    """Five minutes of turns on a quiet machine, each turn's speech models pushing the
+    worker over real time for a while: the level stays put (issue 67: 2-6 changes in
+    each 42 s session of bench/live.py before). The asked level at 50 % busy outside
+    the bursts (bench/adapt.py's quiet phase on 2 cores: 35-48 %), and at 70 %."""
+    for base in (0.5, 0.7):
+        governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, now=0.0)
+        _, moves = converse(governor, 0.0, 300.0, base=base)
+        assert moves == [] and governor.level == 0, (base, moves)
+
+
+def test_images_lost_all_along_step_the_size_down_once() -> None:
+    """Both cores hogged: the worker is 70 % busy, never over 85 % (a late frame skips its
+    render), yet one image in seven is lost, in every turn and between them. The
+    slower watch steps 512 -> 256 px once, within its window, and goes no further
+    while the images come (issue 67: 20 distinct images a second at 512 px)."""
+    ladder = quality_ladder(512, camera=True)
+    governor = QualityGovernor(ladder, cost_ms, params=PARAMS, now=0.0)
+    now, moves = 0.0, []
+    for k in range(round(90.0 / FRAME)):
+        now += FRAME
+        load = 0.7 * cost_ms(governor.quality) / cost_ms(ladder[0])
+        lost = load > 0.45 and k % 7 == 0  # at 512 px, whatever the camera rate
+        governor.observe(now, busy_secs=load * FRAME, late=int(lost))
+        if k % 5 == 4 and (change := governor.decide(now)) is not None:
+            moves.append((round(now, 1), change.level))
+    assert ladder[moves[0][1]].size == 256 and moves[0][0] <= PARAMS.slow_secs + 1.0, moves
+    # while the load stays, one try back up after lost_hold_secs, the next after twice that
+    assert moves[1][0] >= moves[0][0] + PARAMS.lost_hold_secs, moves
+    assert len(moves) == 3 and ladder[moves[2][1]].size == 256, moves
+    # the slower watch alone (lost images in too few blocks for the 3 s one) does it too
+    slow = QualityGovernor(ladder, cost_ms, params=PARAMS, now=0.0)
+    now, moves = 0.0, []
+    for k in range(round(30.0 / FRAME)):
+        now += FRAME
+        load = 0.7 * cost_ms(slow.quality) / cost_ms(ladder[0])
+        lost = load > 0.45 and k % 13 == 0
+        slow.observe(now, busy_secs=load * FRAME, late=int(lost))
+        if k % 5 == 4 and (change := slow.decide(now)) is not None:
+            moves.append((round(now, 1), change.level))
+    assert len(moves) == 1 and ladder[moves[0][1]].size == 256, moves
+    assert PARAMS.down_secs < moves[0][0] <= PARAMS.slow_secs + 1.0, moves
+    assert governor.quality.drawn_fps == 25
 
 
 def test_a_lasting_hog_moves_the_level_down_once_and_back_up_once() -> None:
