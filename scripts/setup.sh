@@ -15,10 +15,11 @@ PY
 # Chromium, the real browser the kiosk page is tested in (driven by pip Playwright:
 # never `playwright install`, which downloads a browser), and Node.js for the browser
 # SDK's unit tests, and redis-server for the fleet's GCS fault tolerance on loopback
-# (bench/fleet_head.py --mode redis). Each entry is command:package.
+# (bench/fleet_head.py --mode redis), and systemd's checker for the kiosk's units
+# (systemd-analyze verify, tests/pipelines/test_kiosk_install.py). Each entry is command:package.
 need_apt=()
 for entry in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg chromium:chromium node:nodejs \
-             redis-server:redis-server; do
+             redis-server:redis-server systemd-analyze:systemd; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || need_apt+=("${entry##*:}")
 done
 if ((${#need_apt[@]})); then
