@@ -187,6 +187,8 @@ export interface AvatarStats {
   sessions: number;
   /** video-quality events received (over all sessions). */
   qualityChanges: number;
+  /** The server's keepalive pings answered (v2.2 presence sessions, over all sessions). */
+  keepalivePongs: number;
   /** `presenceState`: null when not connected or the session runs no presence. */
   presence: PresenceState | null;
   /** `visitor-arrived` and `visitor-left` events received (over all sessions). */
