@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from agent.knowledge_retrieval import split_facts, spoken_fact
+from agent.knowledge_retrieval import split_facts, spoken_fact, terms
 from agent.persona import read_prompt_file
 
 #: Said instead of a sentence that states a fact the file does not hold (the
@@ -364,8 +364,10 @@ class FactGuard:
             elif fact.kind == "digits":
                 digits.update(fact.values)
         words = {w.lower() for w in re.findall(r"[\w.+-]+@[\w.-]+\w|[A-Za-z]+", source)}
-        # joined names ("MapleGuest") and names said apart ("Maple Guest")
+        # joined names ("MapleGuest") and names said apart ("Maple Guest"), hyphens
+        # dropped ("Wi-Fi" -> "wifi")
         words |= {w.lower() for w in re.findall(r"[A-Z][a-z]+", source)}
+        words |= {w.lower().replace("-", "") for w in re.findall(r"\w+(?:-\w+)+", source)}
         if sentences is None:
             sentences = [spoken_fact(fact) for fact in split_facts(knowledge)]
         conditions: dict[tuple[str, str | None], tuple[str, str]] = {}
@@ -443,4 +445,17 @@ def _word_known(value: str, words: set[str]) -> bool:
             value.endswith("s") and value[:-1] in words):
         return True  # "Sundays", "Maple's"
     parts = re.findall(r"[a-z]+", value)
-    return bool(parts) and all(p in words for p in parts)
+    if parts and all(p in words for p in parts):
+        return True
+    if len(value) >= 3 and value.isalpha() and any(
+            w.startswith(value) and w[:1].isalpha() and len(w) > len(value) for w in _DAY_WORDS
+            if w in words):
+        return True  # "Mon", "Sat": a day the file names, shortened
+    # the retrieval's visitor words ("Amex" -> "american express")
+    synonyms = terms(value)
+    return bool(synonyms) and synonyms != [value] and all(t in words for t in synonyms)
+
+
+_DAY_WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+              "january", "february", "march", "april", "june", "july", "august",
+              "september", "october", "november", "december")

@@ -23,7 +23,15 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
   amount no fact states by "I don't know", without the LLM (agent/question_shape.py);
   in a session, a reply given without the LLM is read by the server before the next
   turn, as `KnowledgeInjector` has it read while the reply is spoken;
-- `answer_rules_no_prefill`: the same without that read-ahead.
+- `answer_rules_no_prefill`: the same without that read-ahead;
+- `hybrid_rules`: `answer_rules` with retrieval by meaning too (the default now:
+  `KnowledgeIndex(encoder=...)`, agent/sentence_embedding.py).
+
+With `--guard`, each configuration is also reported as `<name>+guard`: its answers as
+the voice pipeline speaks them now, each cut by the real first-clause aggregator and
+checked chunk by chunk by the fact guard (agent/fact_guard.py, over the system prompt
+the LLM read), judged again; `guard` counts the answers it changed, those it made
+wrong (`broke`) and those it made right (`fixed`).
 
 The first three read the knowledge file as it was (bench/kiosk_knowledge_before.md).
 Each configuration whose system prompt differs gets its own server (idle while
@@ -43,6 +51,7 @@ Latency is reported over all turns and over the turns the LLM answered (`llm_*`)
 a fixed reply takes microseconds, which would flatter the first.
 
 Usage: .venv/bin/python bench/kiosk_answers.py [--repeats 2] [--configs fact_note answer_rules]
+       [--guard]
        [--split tune|heldout|fresh|all] [--raw bench/results/kiosk_answers_raw.json]
 The last stdout line is one JSON object; it is also written to bench/results/kiosk_answers.json.
 """
@@ -52,9 +61,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +79,9 @@ from agent import (
     warm_up,
     warm_up_notes,
 )
-from agent.knowledge_retrieval import notes
+from agent.fact_guard import FactGuard
+from agent.knowledge_retrieval import KnowledgeIndex, notes, spoken_fact
+from agent.sentence_embedding import SentenceEncoder
 from benchkit.kiosk_answers import (
     SESSION,
     SESSION_RULES,
@@ -83,6 +97,7 @@ from benchkit.kiosk_answers import (
 from benchkit.llm_answers import QUESTIONS_FILE, judge
 from benchkit.paths import ROOT
 from pipelines.settings import Settings
+from pipelines.speech.first_clause import FirstClauseAggregator
 
 RESULTS = ROOT / "bench" / "results" / "kiosk_answers.json"
 
@@ -158,6 +173,62 @@ async def run(chosen: dict[str, Config], repeats: int, spec: dict, settings: Set
     return summary, {"rows": rows, "sessions": sessions}
 
 
+async def spoken_chunks(text: str) -> list[str]:
+    """`text` cut as the voice pipeline cuts a streamed reply for the TTS (a word a token)."""
+    aggregator = FirstClauseAggregator()
+    chunks = []
+    for token in re.findall(r"\s*\S+", text):
+        chunks += [a.text async for a in aggregator.aggregate(token)]
+    last = await aggregator.flush()
+    return chunks + ([last.text] if last is not None and last.text.strip() else [])
+
+
+async def guarded(guard: FactGuard, text: str) -> str:
+    """What pipelines/speech/fact_check.py lets the TTS say of `text`: chunks up to the
+    first one with a fact the prompt lacks, then its replacement, then nothing."""
+    said = []
+    for chunk in await spoken_chunks(text):
+        verdict = guard.check(chunk)
+        if verdict.ok:
+            said.append(chunk)
+            continue
+        said.append(verdict.fact if verdict.fact is not None else "Sorry, I don't know that. "
+                    "A member of staff can tell you.")
+        break
+    return " ".join(said)
+
+
+async def guard_rows(config: Config, rows: list[dict], spec: dict) -> tuple[list[dict], dict]:
+    """`rows` with each LLM answer as the fact guard lets it be spoken, judged again."""
+    sentences = ([spoken_fact(f) for f in config.index.facts] if config.index is not None
+                 else None)
+    guard = FactGuard(config.system, sentences=sentences)
+    by_q = {q["q"]: q for q in spec["questions"]}
+    out, changed, broke, fixed, checks = [], 0, 0, 0, []
+    for row in rows:
+        row = dict(row)
+        if row["llm"]:
+            start = time.perf_counter()
+            answer = await guarded(guard, row["answer"])
+            checks.append((time.perf_counter() - start) * 1000)
+            if answer != row["answer"]:
+                changed += 1
+                row["unguarded"] = row["answer"]
+                row["answer"] = answer
+                if "q" in row and row["q"] in by_q and "correct" in row:
+                    correct = judge(by_q[row["q"]], answer, spec["refusal_any_of"],
+                                    spec.get("redirect_any_of", []))
+                    broke += row["correct"] and not correct
+                    fixed += correct and not row["correct"]
+                    row["correct"] = correct
+        out.append(row)
+    checks.sort()
+    return out, {"answers_changed": changed, "broke": broke, "fixed": fixed,
+                 "cut_and_check_ms_p50": round(checks[len(checks) // 2], 3) if checks else None,
+                 "changed": [{"q": r.get("q"), "said": r["unguarded"], "now": r["answer"]}
+                             for r in out if "unguarded" in r]}
+
+
 def rejudge(raw_path: Path, out: Path, spec: dict) -> int:
     """Re-judge the raw answers with the current judge; update `out`'s summaries."""
     raw = json.loads(raw_path.read_text(encoding="utf-8"))
@@ -183,7 +254,11 @@ def main() -> int:
     parser.add_argument("--configs", nargs="+",
                         default=["fact_note", "answer_rules"],
                         choices=["shipped", "retrieval", "retrieval_facts", "knowledge",
-                                 "fact_note", "answer_rules", "answer_rules_no_prefill"])
+                                 "fact_note", "answer_rules", "answer_rules_no_prefill",
+                                 "hybrid_rules"])
+    parser.add_argument("--guard", action="store_true",
+                        help="also report each configuration's answers as the fact guard "
+                        "lets them be spoken (<name>+guard)")
     parser.add_argument("--block", type=int, default=1,
                         help="questions per configuration before switching (1: alternate "
                         "every question; raise it for configurations with different system "
@@ -204,10 +279,20 @@ def main() -> int:
                          if args.split == "all" or q["split"] == args.split]
     settings = Settings.load()
     known = configs(settings)
+    if "hybrid_rules" in args.configs:
+        known["hybrid_rules"] = dataclasses.replace(known["answer_rules"], index=KnowledgeIndex.from_file(
+            settings.persona.knowledge_file, note_facts=1, answer_rules=True,
+            encoder=SentenceEncoder()))
     load_before = os.getloadavg()
     summary, raw = asyncio.run(run({n: known[n] for n in args.configs}, args.repeats, spec,
                                    settings, args.block))
     load_after = os.getloadavg()
+    if args.guard:
+        for name in args.configs:
+            rows, counts = asyncio.run(guard_rows(known[name], raw["rows"][name], spec))
+            sessions, _ = asyncio.run(guard_rows(known[name], raw["sessions"][name], spec))
+            summary[f"{name}+guard"] = {"server": known[name].server, "guard": counts,
+                                        **summarise(rows, sessions)}
     cache = summary.pop("prompt_cache")
     report = {
         "bench": "kiosk_answers",

@@ -50,6 +50,9 @@ def test_an_invented_fact_is_caught(sentence: str) -> None:
     "Items can be returned within thirty days with the receipt.",
     "Pick up your online order at entrance B within two hours.",
     "Yes, we accept Apple Pay and Google Pay.",
+    "Yes, we accept Amex, and there is free WiFi.",
+    "We are open Mon-Sat, 9 A.M. to 8 P.M.",
+    "Delivery is free for orders of $300 or more.",
 ])
 def test_a_fact_of_the_file_said_the_models_way_passes(sentence: str) -> None:
     verdict = GUARD.check(sentence)
