@@ -24,7 +24,7 @@ class FrozenRelay:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._frozen: set[int] = set()
-        self._forever = asyncio.Event()  # never set: what a frozen pipe waits on
+        self._closed = asyncio.Event()  # what a frozen pipe waits for: the relay's end
 
     async def start(self) -> FrozenRelay:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -46,7 +46,8 @@ class FrozenRelay:
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await source.read(65536):
                     if number in self._frozen:  # dropped: nothing more, and no close
-                        await self._forever.wait()
+                        await self._closed.wait()
+                        return
                     sink.write(data)
                     await sink.drain()
             sink.close()
@@ -59,6 +60,7 @@ class FrozenRelay:
 
     async def close(self) -> None:
         """Drop every connection and stop listening."""
+        self._closed.set()
         for writer in self._writers:
             writer.transport.abort()
         self._writers.clear()

@@ -432,6 +432,10 @@ async def _run_session(
     async def network_gone(silent_secs: float) -> None:
         log.warning(f"[{session_id}] nothing from the client for {silent_secs:.1f} s, though "
                     "it answered keepalives: its network is gone; ending the session")
+        # the slot back now, not after the pipeline's teardown (seconds: the face stops,
+        # the close handshake times out); nothing queued can reach a gone client
+        end_session(registry, runtime, session_id)
+        await transport.outbox.close()
         await voice.task.cancel(reason="the client's network is gone (keepalive)")
 
     watch = (None if keepalive is None else asyncio.create_task(
