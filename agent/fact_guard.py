@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from agent.knowledge_retrieval import split_facts, spoken_fact, terms
+from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY, split_facts, spoken_fact, terms
 from agent.persona import read_prompt_file
 
-#: Said instead of a sentence that states a fact the file does not hold (the
-#: persona's "I don't know" with its pointer to the staff).
-DONT_KNOW_REPLY = "Sorry, I don't know that. A member of staff can tell you."
+#: Said instead of a sentence that states a fact the file does not hold: the kiosk's
+#: "I don't know" with its pointer to the staff, as for an amount no fact states.
+DONT_KNOW_REPLY = UNKNOWN_AMOUNT_REPLY
 
 _UNITS: dict[str, str] = {
     "dollar": "dollar", "dollars": "dollar", "buck": "dollar", "bucks": "dollar",
