@@ -93,7 +93,7 @@ _TOKEN = re.compile(
 )
 _MERIDIEM = re.compile(r"^\s*(a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])", re.IGNORECASE)
 _PHONE = re.compile(r"\b\d{3}[-. ]\d{4}\b|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b")
-_NAMING = re.compile(r"\b(?:called|named|password is|name is|code is)\s+([A-Za-z][\w-]*)",
+_NAMING = re.compile(r"\b(called|named|(?:password|name|code) is)\s+([A-Za-z][\w-]*)",
                      re.IGNORECASE)
 _ENTRANCE = re.compile(r"\b(entrance|door|gate|exit)\s+([A-Z])\b", re.IGNORECASE)
 
@@ -207,9 +207,14 @@ def extract_facts(text: str) -> list[Fact]:
     for match in _PHONE.finditer(text):
         add("digits", {re.sub(r"\D", "", match.group(0))}, match.start(), match.end())
     for match in _NAMING.finditer(text):
-        word = match.group(1)
+        word = match.group(2)
         if word.lower() not in _COMMON and word.lower() not in ("a", "an", "the"):
-            add("name", {word.lower()}, match.start(1), match.end(1))
+            # "the password is MapleGuest": the file must name it so ("name MapleGuest"),
+            # not only hold the word (the model gave the network's name as the password)
+            keyword = match.group(1).split()[0].lower()
+            kind = "named" if keyword in ("password", "name", "code") else "name"
+            add(kind, {f"{keyword} {word.lower()}" if kind == "named" else word.lower()},
+                match.start(2), match.end(2))
     for match in _ENTRANCE.finditer(text):
         add("entrance", {match.group(2).lower()}, match.start(), match.end())
 
@@ -340,6 +345,7 @@ class _Allowed:
     digits: set[str]
     words: set[str]
     conditions: dict[tuple[str, str | None], tuple[str, str]]  # (value, unit) -> (side, sentence)
+    text: str  # the source, lower-cased
 
 
 class FactGuard:
@@ -377,7 +383,7 @@ class FactGuard:
                     for value in fact.values:
                         conditions[(value, fact.unit)] = (fact.comparison, sentence)
         self._allowed = _Allowed(numbers=numbers, times=times, digits=digits, words=words,
-                                 conditions=conditions)
+                                 conditions=conditions, text=source.lower())
 
     @classmethod
     def from_files(cls, knowledge_file: Path, persona_file: Path | None = None) -> FactGuard:
@@ -408,6 +414,10 @@ class FactGuard:
             return False
         if fact.kind == "digits":
             return any(v in allowed.digits or v in allowed.numbers for v in fact.values)
+        if fact.kind == "named":  # "password is X": the file says "password[ is] X"
+            keyword, _, word = next(iter(fact.values)).partition(" ")
+            return re.search(rf"\b{keyword}\W+(?:is\W+)?(?:\w+\W+)?{re.escape(word)}\b",
+                             allowed.text) is not None
         # names, e-mails, entrances: the file's own words
         return all(_word_known(v, allowed.words) for v in fact.values)
 

@@ -24,6 +24,7 @@ GUARD = FactGuard.from_files(PersonaSettings().knowledge_file, PersonaSettings()
     "The restrooms are on the third floor.",
     "Pick up your order at entrance D.",
     "The Wi-Fi password is sunshine.",
+    "The Wi-Fi password is MapleGuest.",  # the network's name given as the password
     "Our Boston store is open too.",
     "Call us at 555-0199.",
 ])
@@ -45,6 +46,7 @@ def test_an_invented_fact_is_caught(sentence: str) -> None:
     "Email us at help@mapleandmain.example.",
     "The restrooms are on the 2nd floor, next to the cafe.",
     "The network is called MapleGuest, and there is no password.",
+    "The network name is MapleGuest.",
     "Maple Rewards members get 5% back on every purchase.",
     "Gift cards go from ten to five hundred dollars.",
     "Items can be returned within thirty days with the receipt.",
