@@ -68,3 +68,15 @@ def test_the_word_sets_keep_their_facts(hybrid: KnowledgeIndex) -> None:
                            ("Can I pay with a personal check?", "Personal checks:"),
                            ("Which days do you deliver?", "Delivery: Deliveries happen")]:
         assert hybrid.retrieve(question).facts[0].startswith(fact)
+
+
+def test_the_settings_turn_meaning_on_by_default_and_off() -> None:
+    from agent import LLMSettings
+
+    on = KnowledgeIndex.from_settings(LLMSettings(), PersonaSettings())
+    off = KnowledgeIndex.from_settings(LLMSettings(retrieval_semantic=False), PersonaSettings())
+    assert on is not None and on.encoder is not None
+    assert off is not None and off.encoder is None
+    question = "Where can I leave my car while I shop?"
+    assert on.retrieve(question).facts[0].startswith("Parking:")
+    assert not off.retrieve(question).found
