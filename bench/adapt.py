@@ -12,7 +12,8 @@ the client's side (names as in the JSON):
 - fps (video messages / s of audio received), distinct_fps (images that differ
   from the one before), frame_interval_ms_p95 and max_gap_ms (arrival times);
 - sizes and camera_fps: what the server announced (`welcome`, `video-quality`),
-  and quality_changes; voice_to_voice_ms_p50; av_offset_ms (jawOpen re-measured
+  and quality_changes, each with its time and cause (quality_change_log: the
+  governor's reason); gaps_over_300ms_at_s; voice_to_voice_ms_p50; av_offset_ms (jawOpen re-measured
   on the received frames against the received audio, bench/live.py).
 - recovery_secs: from the hog's stop to the session back at the quiet phase's
   level (the last `video-quality` "up"), and distinct_fps in the 10 s after it.
@@ -22,8 +23,9 @@ server's threads by N, `--face-nice N` the face workers', `--face-cpu K` pins th
 (benchkit/placement.py); the JSON says which under "placement".
 
 Goals: fps >= 20 in every phase, no gap over 500 ms, the quiet figures back
-within 10 s. Last stdout line: one JSON object (also bench/results/adapt_TAG.json),
-and the timeline plot docs/adapt.png.
+within 10 s; issue 67: at most 2 level changes a phase, distinct images >= 22 a
+second with both cores hogged. Last stdout line: one JSON object (also bench/results/adapt_TAG.json),
+and the plot of the level over time, docs/adapt.png.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from benchkit.live_turns import Spoken, Turn, run_turn
 from benchkit.load import CpuHog, load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.placement import add_placement_arguments, placement_from
+from benchkit.quality_log import plot_levels, quality_timeline
 from benchkit.stats import percentile
 from benchkit.voice import QUESTIONS
 
@@ -61,20 +64,6 @@ from benchkit.voice import QUESTIONS
 GOVERNOR_KEYS = ("quality_level", "busy_percent", "asked_busy_percent", "late_frames",
                  "frames_sent", "quality_changes")
 PHASES = (("quiet", 0), ("hog_1_core", 1), ("hog_2_cores", 2), ("quiet_after", 0))
-
-
-def quality_timeline(session: LiveSession) -> list[tuple[float, dict[str, Any]]]:
-    """(arrival time, quality) from the welcome on: size, camera_fps, drawn_fps, level."""
-    welcome = session.client.welcome.video_out or {}
-    first = session.log.video[0].at if session.log.video else time.monotonic()
-    out = [(first, {"size": welcome.get("width"), "camera_fps": welcome.get("camera_fps"),
-                    "drawn_fps": 25.0, "level": welcome.get("quality_level", 0)})]
-    for at, event in session.log.events:
-        if getattr(event, "type", "") == "video-quality":
-            out.append((at, {"size": event.width, "camera_fps": event.camera_fps,
-                             "drawn_fps": event.drawn_fps, "level": event.level,
-                             "direction": event.direction, "reason": event.reason}))
-    return out
 
 
 def phase_figures(session: LiveSession, start: float, end: float,
@@ -100,7 +89,16 @@ def phase_figures(session: LiveSession, start: float, end: float,
         "sizes": sorted({q["size"] for q in quality}),
         "camera_fps": sorted({q["camera_fps"] for q in quality}),
         "level_at_end": quality[-1]["level"] if quality else None,
-        "quality_changes": len(inside),
+        # the welcome's level is where the session starts, not a change
+        "quality_changes": sum(1 for q in inside if q.get("direction")),
+        # each change in the phase with its cause (the governor's reason)
+        "quality_change_log": [{"at_s": round(at - start, 1), "level": q["level"],
+                                "size": q["size"], "drawn_fps": q["drawn_fps"],
+                                "direction": q.get("direction"), "reason": q.get("reason")}
+                               for at, q in timeline if start <= at < end and q.get("direction")],
+        # when the longest waits between two images came (s into the phase)
+        "gaps_over_300ms_at_s": [round(float(video[i].at - start), 1)
+                                 for i in np.flatnonzero(gaps > 300)] if len(video) > 1 else [],
         "voice_to_voice_ms_p50": percentile(v2v, 50) if v2v else None,
         "turns": len(turns),
         "av_offset_ms": pooled_lip_sync(lips)["av_offset_ms"] if lips else None,
@@ -128,45 +126,24 @@ def recovery(session: LiveSession, quiet_level: int, hog_stop: float) -> dict[st
 
 
 def plot(session: LiveSession, bounds: list[tuple[str, float, float]], out: Path,
-         note: str) -> None:
-    """Per second: images and messages received, the size and camera rate in force."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+         note: str, tag: str, compare: Path | None) -> None:
+    """The level in force over the run, the phases shaded (benchkit/quality_log.py);
+    with `compare`, another run's (its JSON) on the same axes."""
+    from avatar.live.quality import quality_ladder
 
     t0 = bounds[0][1]
-    edges = np.arange(t0, bounds[-1][2] + 1.0, 1.0)
-    video = session.log.video
-    arrivals = np.array([v.at for v in video])
-    distinct = np.array([v.at for v in video if not v.repeated])
-    timeline = quality_timeline(session)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    top.plot(edges[:-1] - t0, np.histogram(arrivals, edges)[0], label="video messages / s")
-    top.plot(edges[:-1] - t0, np.histogram(distinct, edges)[0], label="distinct images / s")
-    top.axhline(20, color="grey", ls=":", label="goal 20 fps")
-    top.set_ylabel("per second")
-    top.legend(loc="lower left", fontsize=8)
-    steps = [(at - t0, q) for at, q in timeline] + [(edges[-1] - t0, timeline[-1][1])]
-    xs = [x for x, _ in steps]
-    bottom.step(xs, [q["size"] for _, q in steps], where="post", label="frame size (px)")
-    ax2 = bottom.twinx()
-    ax2.step(xs, [q["camera_fps"] for _, q in steps], where="post", color="C1",
-             label="camera analysed / s")
-    bottom.set_ylabel("px")
-    ax2.set_ylabel("camera / s")
-    bottom.set_xlabel("seconds")
-    for axis in (top, bottom):
-        for k, (name, start, end) in enumerate(bounds):
-            axis.axvspan(start - t0, end - t0, color="C3", alpha=0.05 * (k in (1, 2)) + 0.02 * (k == 2))
-            if axis is top:
-                axis.text(start - t0 + 1, 1, name, fontsize=8)
-    fig.suptitle(f"Adapting under load: one session, 512 px asked\n{note}", fontsize=9)
-    fig.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    series: dict[str, list[tuple[float, int]]] = {}
+    if compare is not None:
+        other = json.loads(compare.read_text())
+        series[other["tag"]] = [(max(0.0, at), q["level"]) for at, q in other["quality_timeline"]]
+    levels = [(at - t0, q["level"]) for at, q in quality_timeline(session)]
+    series[tag] = [(0.0, levels[0][1]), *levels[1:]]
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    plot_levels(series, bounds[-1][2] - t0, out,
+                f"One session through bench/adapt.py's phases: the level over time\n{note}",
+                [(name, start - t0, end - t0, dict(PHASES)[name] / 2)
+                 for name, start, end in bounds],
+                [q.describe() for q in quality_ladder(512, camera=True)])
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,12 +205,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "fps_ge_20_every_phase": all(p["fps"] >= 20 for p in phases.values()),
         "distinct_fps_ge_20_every_phase": all(p["distinct_fps"] >= 20 for p in phases.values()),
         "no_gap_over_500ms": all(p["max_gap_ms"] <= 500 for p in phases.values()),
+        # issue 67: a steady picture under load
+        "at_most_2_changes_every_phase": all(p["quality_changes"] <= 2 for p in phases.values()),
+        "distinct_fps_ge_22_both_cores_busy": phases["hog_2_cores"]["distinct_fps"] >= 22,
         "quiet_back_within_10s": (phases["quiet_after"].get("recovery_secs") is not None
                                   and phases["quiet_after"]["recovery_secs"] <= 10.0),
     }
-    note = (f"{args.model}, load avg at start {load_start[0]}, costs probed at start: "
-            f"{costs}")
-    plot(session, bounds, args.plot, note)
+    note = f"{args.model}, 2 phases hogged (shaded darker), load avg at start {load_start[0]}"
+    plot(session, bounds, args.plot, note, args.tag, args.compare)
     return {"tag": args.tag, "load_avg_start": load_start,
             "load_avg_end": [round(v, 2) for v in os.getloadavg()],
             "placement": placement.label, "model": args.model,
@@ -260,6 +239,9 @@ def main() -> None:
     add_placement_arguments(parser)
     parser.add_argument("--tag", default="default")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another run's JSON (bench/results/adapt_TAG.json) to plot "
+                             "beside this one's level (a before and after)")
     args = parser.parse_args()
     summary = asyncio.run(measure(args))
     out = RESULTS / f"adapt_{args.tag}.json"

@@ -28,6 +28,10 @@ of the browser's usual one (pipelines/web/audio-output.js). Measured by the page
   (benchkit/page_lip_sync.py); the same method on both transports. The websocket
   page's own pts measure (audio clock minus the drawn frame's pts) is kept
   beside it as `av_offset_ms_pts`;
+- quality_changes: the face governor's level changes during the conversation, each
+  with its time from the face's first image, its level and size as the page heard
+  it, and its cause from the server's log (quality_change_log), and
+  quality_changes_after_30s;
 - audio_output: the page's AudioContext latencies and the output's underruns as
   Chromium counts them (playbackStats: glitches a listener hears);
 - cpu_per_session: the server process's CPU (% of one core) during the conversation,
@@ -63,6 +67,7 @@ from benchkit.kiosk_server import free_port, product_server
 from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
 from benchkit.paths import RESULTS
 from benchkit.proc_cpu import descendants, proc_cpu
+from benchkit.quality_log import changes_from_server_log, changes_summary
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
 from benchkit.webrtc_codecs import codec_table
@@ -96,8 +101,9 @@ async def wait_for_face(page: Any) -> dict[str, Any]:
 
 
 async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transport: str,
-                       seconds: float, size: int) -> dict[str, Any]:
+                       seconds: float, size: int, server_log: Path) -> dict[str, Any]:
     """One conversation through the page on `transport`; what the page measured."""
+    log_offset = await asyncio.to_thread(lambda: server_log.stat().st_size)
     query = {**TRANSPORTS, **UNSYNCED, **LOW_AUDIO}[transport]
     query += f"{'&' if query else '?'}size={size}"
     async with kiosk_page(http, wav, y4m, query) as page:
@@ -138,6 +144,14 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
     span = (last["now"] - first["now"]) / 1000
     sync = page_lip_sync(trace)
     captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
+    # the page hears each change (its time, level, size); the server's log says why
+    heard = [entry for entry in log if entry["type"] == "quality"]
+    causes = await asyncio.to_thread(changes_from_server_log, server_log, log_offset)
+    changes = [{"at_s": round((entry["t"] - first["now"]) / 1000, 1),
+                "level": entry["detail"].get("level"), "size": entry["detail"].get("width"),
+                "direction": entry["detail"].get("direction"),
+                "reason": causes[k]["reason"] if k < len(causes) else None}
+               for k, entry in enumerate(heard)]
     v2v = [round(v) for v in last["voiceToVoiceMs"]]
     return {
         "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2),
@@ -163,6 +177,7 @@ async def conversation(http: str, server_pid: int, wav: Path, y4m: Path, transpo
         "audio_output": last.get("audioOutput"),
         "errors": last.get("errors"),
         "face_metrics": last.get("faceMetrics"),
+        **changes_summary(changes),
         "reconnects": last.get("reconnects"),
         "trace": trace,
         "receiver_samples": receiver_samples,
@@ -303,11 +318,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
              *(LOW_AUDIO if args.compare_audio_latency else {})]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     os.environ["AVATAR_FORCING_LLM_TEMPERATURE"] = LLM_TEMPERATURE
-    with product_server(free_port()) as (http, pid):
+    server_log = folder / "serve.log"
+    with product_server(free_port(), log_path=server_log) as (http, pid):
         for round_index in range(args.rounds):
             order = names if round_index % 2 == 0 else list(reversed(names))
             for name in order:
-                runs[name].append(await conversation(http, pid, wav, y4m, name, seconds, args.size))
+                runs[name].append(await conversation(http, pid, wav, y4m, name, seconds,
+                                                     args.size, server_log))
     merged = {name: _merge(done) for name, done in runs.items()}
     websocket, webrtc = merged["websocket"], merged["webrtc"]
     ratio = (round(webrtc["voice_to_voice_ms_p50"] / websocket["voice_to_voice_ms_p50"], 3)

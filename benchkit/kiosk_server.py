@@ -52,13 +52,16 @@ def wait_until_healthy(process: subprocess.Popen, http: str, log_name: str,
 
 
 @contextlib.contextmanager
-def product_server(port: int, root: Path = ROOT) -> Iterator[tuple[str, int]]:
+def product_server(port: int, root: Path = ROOT,
+                   log_path: Path | None = None) -> Iterator[tuple[str, int]]:
     """`avatar-forcing serve` on its defaults in its own process: (http, pid).
 
     `python -m` puts `root` first on the import path, so its `pipelines/` package (and
-    the page it serves) is the one run; the rest comes from this checkout.
+    the page it serves) is the one run; the rest comes from this checkout. Its log
+    goes to `log_path` (a temporary file when None).
     """
-    log = tempfile.NamedTemporaryFile("w", prefix="kiosk-serve-", suffix=".log", delete=False)
+    log = (log_path.open("w") if log_path is not None else
+           tempfile.NamedTemporaryFile("w", prefix="kiosk-serve-", suffix=".log", delete=False))
     process = subprocess.Popen([str(ROOT / ".venv/bin/python"), "-m", "pipelines.cli", "serve",
                                 "--port", str(port)],
                                cwd=root, env={**os.environ, "HF_HUB_OFFLINE": "1"},

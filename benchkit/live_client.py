@@ -289,6 +289,9 @@ class LiveSession:
                 "avatar": log.avatar_stats(),
                 "welcome_video_out": self.client.video_out,
             })
+            from benchkit.quality_log import changes_summary, level_changes
+
+            out.update(changes_summary(level_changes(self)))
             stats = out["avatar"] or {}
             out["cpu_percent"] = stats.get("cpu_percent")
         return out

@@ -38,6 +38,11 @@ def summarise(args: argparse.Namespace, result: dict[str, Any], meta: dict[str, 
         "frame_interval_ms_p95": max((s["frame_interval_ms_p95"] for s in video_sessions),
                                      default=None),
         "max_frame_gap_ms": max((s["max_frame_gap_ms"] for s in video_sessions), default=None),
+        # the face governor's level changes per video session (each with its cause in
+        # the session's quality_change_log), and those after its first 30 s
+        "quality_changes_per_session": [s.get("quality_changes") for s in video_sessions],
+        "quality_changes_after_30s_per_session": [s.get("quality_changes_after_30s")
+                                                  for s in video_sessions],
     }
     pooled = pooled_lip_sync(lips)
     if lips:
