@@ -17,14 +17,17 @@ in sharpness or smoothness, so the governor moves only on load that lasts:
 - **down, slowly**, when over the last `slow_secs` of measured frames the worker
   was fairly busy and images were lost all along (`slow_late`): a neighbour that
   starves the whole pipeline more than the worker, whose busy share then never
-  looks overloaded (a late frame skips its render);
+  looks overloaded (a late frame skips its render). Late frames the busy share
+  does not explain step to the first level costing at most `slow_relief` of the
+  current one (512 -> 256 px at once), and hold the levels above for
+  `lost_hold_secs` unless the load falls;
 - **up** when a better level's predicted load stays under `up_busy` for `up_secs`
   with no late frame: straight to the best such level;
 - **planned bursts count neither way**: while the reply is thought up and in the
   first seconds of its playing, whisper, the LLM and piper work beside the face
   (the face service marks those frames `planned`, and a caller can plan a window
   ahead with `plan_until`). Those bursts come with every turn and end by
-  themselves; chasing them made the level swing 2-6 times in a 42 s conversation;
+  themselves: chased, they swing the level every turn;
 - **predictions** start from the probe's cost ratios between levels and are
   replaced by the ratio the session measured when it last moved between two
   levels (either way). A learned ratio holds while the load at the level it was
