@@ -7,10 +7,13 @@ is done here from the units' own text, nothing more: the browser unit's
 `ExecStartPre` (`kiosk wait`) runs before the server is up and must return once
 it answers; the server unit's `ExecStart` starts the server; the browser unit's
 `ExecStart` opens the kiosk page (plus headless and fake-device flags: this machine
-has no screen, camera or microphone). Then the server's main process is killed with
-SIGKILL, the rest of its process group with it (`KillMode=control-group`), and
-after the unit's `RestartSec` its `ExecStart` runs again (`Restart=always`); the page,
-never touched, must reconnect to the new server by itself. The unit files' restart
+has no screen, camera or microphone; its camera plays a real recorded person who
+walks up and stays, benchkit/kiosk_scene.py), and he is greeted. Then the server's
+main process is killed with SIGKILL, the rest of its process group with it
+(`KillMode=control-group`), and after the unit's `RestartSec` its `ExecStart` runs
+again (`Restart=always`); the page, never touched, must reconnect to the new server
+by itself, and the visitor still in front of it is greeted again (the new server's
+own visit counters on /metrics say so). The unit files' restart
 settings themselves are checked in tests/pipelines/test_kiosk_install.py.
 """
 
@@ -30,11 +33,28 @@ from typing import Any
 
 import pytest
 
+from benchkit.browser_media import write_fake_mic_wav
+from benchkit.kiosk_scene import VisitScene, default_clip, write_visit_y4m
 from pipelines.cli import main
 from pipelines.server.kiosk_units import BROWSER_UNIT, SERVER_UNIT, unit_command
 from tests.browser.chromium import BASE_ARGS, chromium_or_skip, media_args
 
 pytestmark = pytest.mark.e2e
+
+#: the camera: a short empty room, then he walks up and stays long enough to be there
+#: through the server's death and restart (5 images a second at 320x240: a small file)
+SCENE = VisitScene(fps=5, empty_s=2.0, walk_in_s=2.0, stay_s=75.0, walk_out_s=1.0, tail_s=1.0)
+
+
+def greeted(origin: str) -> float:
+    """The server's count of visitors greeted since it started (its /metrics)."""
+    try:
+        with urllib.request.urlopen(f"{origin}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return next((float(line.split()[1]) for line in text.splitlines()
+                 if line.startswith("avatar_forcing_kiosk_visitors_greeted_total ")), 0.0)
 
 
 def healthz(origin: str) -> dict[str, Any] | None:
@@ -100,7 +120,9 @@ def test_the_units_start_the_kiosk_and_a_killed_server_comes_back_to_the_page(
     restart_secs = float(unit_setting(server_text, "RestartSec"))
     assert unit_setting(server_text, "Restart") == "always"
     env = {**os.environ, **unit_environment(server_text), "HF_HUB_OFFLINE": "1"}
-    headless = ["--headless=new", *BASE_ARGS, *media_args(mic_wav=None, camera_y4m=None)]
+    camera = write_visit_y4m(tmp_path / "visit.y4m", default_clip(), SCENE, width=320, height=240)
+    mic = write_fake_mic_wav(tmp_path / "mic.wav", [(SCENE.seconds, None)])  # a quiet room
+    headless = ["--headless=new", *BASE_ARGS, *media_args(mic_wav=mic, camera_y4m=camera)]
     page = [*page[:-1], *headless, page[-1]]  # the unit's flags, then these, then the URL
 
     with started(wait, env, tmp_path / "wait.log") as waiting:
@@ -110,8 +132,10 @@ def test_the_units_start_the_kiosk_and_a_killed_server_comes_back_to_the_page(
             boot_secs = wait_for(lambda: healthz(origin) is not None, 300)
             assert waiting.wait(timeout=30) == 0  # the wait returned once /healthz answered
             with started(page, env, tmp_path / "browser.log"):
-                # the page connected by itself: nobody tapped, a presence session is live
+                # the page connected by itself: nobody tapped, a presence session is live,
+                # and the visitor who walked up was greeted
                 wait_for(lambda: (healthz(origin) or {}).get("sessions") == 1, 90)
+                wait_for(lambda: greeted(origin) >= 1, 60)
                 os.kill(server.pid, signal.SIGKILL)
                 killed_at = time.monotonic()
                 with contextlib.suppress(ProcessLookupError):
@@ -124,6 +148,10 @@ def test_the_units_start_the_kiosk_and_a_killed_server_comes_back_to_the_page(
                     back_secs = time.monotonic() - killed_at
                     reconnect_secs = wait_for(
                         lambda: (healthz(origin) or {}).get("sessions") == 1, 90)
+                    # the new server knows nothing of him and greets him again
+                    greeted_again_secs = reconnect_secs + wait_for(
+                        lambda: greeted(origin) >= 1, 60)
     print(f"server boot {boot_secs:.1f} s; after kill -9 answering again in {back_secs:.1f} s "
           f"(RestartSec {restart_secs:g} s included); the page back in a session "
-          f"{reconnect_secs:.1f} s after that")
+          f"{reconnect_secs:.1f} s after that, the visitor greeted again "
+          f"{greeted_again_secs:.1f} s after that")
