@@ -136,7 +136,7 @@ def paint_numpy(painter: m.MouthPainter, image: np.ndarray, xy: np.ndarray,
     up_pts = painter._to_uv(skull, anchors[m.UPPER_ANCHORS] - off)
     lo_pts = painter._to_uv(jaw, anchors[m.LOWER_ANCHORS] - off)
     lip_up_uv = painter._to_uv(skull, upper_s - off)
-    dist = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    dist = lips.dist
     height_px = max(float(dist.max()), 1.0)
     pal = painter.palette
     half = max(float(np.ptp(lip_up_uv[:, 0])) / 2.0, 1e-3)
@@ -167,7 +167,8 @@ def paint_numpy(painter: m.MouthPainter, image: np.ndarray, xy: np.ndarray,
     width = float(np.linalg.norm(lips.upper_lip[-1] - lips.upper_lip[0]))
     gather = 1.0 - m._clamp((width / max(painter.rest_width, 1e-3) - m.GATHER_FROM)
                             / m.GATHER_OVER, 0.0, 1.0)
-    shown = 1.0 - gather
+    shown = 1.0 - max(gather, m.ROUNDED_HIDES * m._smoothstep_scalar(
+        (rounding - m.HIDE_FROM) / (1.0 - m.HIDE_FROM)))
     lower = teeth_fields(uj, vj, lo_pts, ppu, upper=False)
     lower[2] *= shown
     upper = teeth_fields(u, v, up_pts, ppu, upper=True)

@@ -80,12 +80,13 @@ def predict_numpy(model: ReadoutModel, amps: np.ndarray,
 
 def solve_numpy(model: ReadoutModel, target: np.ndarray, start: np.ndarray, iters: int = 8,
                 prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None,
-                hi: np.ndarray | None = None, net: WideNetwork | None = None) -> np.ndarray:
+                hi: np.ndarray | None = None, net: WideNetwork | None = None,
+                lo: np.ndarray | None = None) -> np.ndarray:
     """`ReadoutModel.solve` as numpy (`net`: `wide(model)`, made once by a caller
     that solves many times, as the model made it once)."""
     net = wide(model) if net is None else net
     hi = model.hi if hi is None else np.minimum(hi, model.hi)
-    lo = model.lo
+    lo = model.lo if lo is None else np.maximum(lo, model.lo)
     start = np.clip(start, lo, hi)
     amps = start.copy()
     damping = (prior + 1e-3) * np.eye(len(amps))
@@ -114,8 +115,8 @@ def numpy_readout() -> Iterator[None]:
 
     def solve(self: ReadoutModel, target: np.ndarray, start: np.ndarray, iters: int = 8,
               prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None,
-              hi: np.ndarray | None = None) -> np.ndarray:
-        return solve_numpy(self, target, start, iters, prior, pose, hi, net_of(self))
+              hi: np.ndarray | None = None, lo: np.ndarray | None = None) -> np.ndarray:
+        return solve_numpy(self, target, start, iters, prior, pose, hi, net_of(self), lo)
 
     kept = ReadoutModel.predict, ReadoutModel.solve
     ReadoutModel.predict, ReadoutModel.solve = predict, solve  # type: ignore[method-assign]

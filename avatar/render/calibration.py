@@ -186,16 +186,17 @@ class ReadoutModel:
 
     def solve(self, target: np.ndarray, start: np.ndarray, iters: int = 8,
               prior: float = PRIOR_WEIGHT, pose: np.ndarray | None = None,
-              hi: np.ndarray | None = None) -> np.ndarray:
+              hi: np.ndarray | None = None, lo: np.ndarray | None = None) -> np.ndarray:
         """Amplitudes whose predicted readings are closest to `target` (box-constrained).
 
         Minimises |F(a) - target|^2 + prior * |a - start|^2: the prior keeps
         shapes nobody asked for near their curve amplitude (0), so model error
-        of a few hundredths cannot open the mouth during a blink. `hi` tightens
-        the upper amplitude box for this frame.
+        of a few hundredths cannot open the mouth during a blink. `hi` and `lo`
+        tighten the amplitude box for this frame.
         """
         hi = self.hi if hi is None else np.minimum(hi, self.hi)
-        return solve_readout(*self._weights, np.ascontiguousarray(self.lo, np.float64),
+        lo = self.lo if lo is None else np.maximum(lo, self.lo)
+        return solve_readout(*self._weights, np.ascontiguousarray(lo, np.float64),
                              np.ascontiguousarray(hi, np.float64), self._pose_inputs(pose),
                              np.ascontiguousarray(target, np.float64),
                              np.ascontiguousarray(start, np.float64), int(iters), float(prior))
@@ -304,16 +305,22 @@ class Calibration:
         own = max(float(amps[key[jaw]]), 0.0)  # the jaw curve's amplitude
         hi[jaw] = min(hi[jaw], ROUNDED_JAW_GAIN * own + ROUNDED_JAW_EXTRA
                       + slack * float(model.hi[jaw]))
+        # nor may it un-gather the lips below what the pucker command asks (turning a
+        # funnel's pucker reading down with a negative pucker undid the rounding itself)
+        pucker = READOUT_NAMES.index("mouthPucker")
+        change_p = float(commanded[cols[pucker]] - reference[cols[pucker]])
+        lo = model.lo.copy()
+        lo[pucker] = max(float(lo[pucker]), min(float(amps[key[pucker]]), 0.0),
+                         min(change_p, 0.0))
         if narrowing is not None:
             # the corners' budget GATHER_MAX, split between pucker and funnel as commanded
-            pucker = READOUT_NAMES.index("mouthPucker")
-            ask_p = max(float(commanded[cols[pucker]] - reference[cols[pucker]]), 0.0)
+            ask_p = max(change_p, 0.0)
             share = (ask_p + 0.05) / (ask_p + max(change, 0.0) + 0.1)
             for index, part, per_unit in ((pucker, share, narrowing[0]),
                                           (funnel, 1.0 - share, narrowing[1])):
                 if per_unit > 1e-6:
                     hi[index] = min(hi[index], GATHER_MAX * part / float(per_unit))
-        amps[key] = model.solve(target, amps[key], pose=pose, hi=hi)
+        amps[key] = model.solve(target, amps[key], pose=pose, hi=hi, lo=lo)
 
     def to_json(self) -> dict:
         return {

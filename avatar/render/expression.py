@@ -48,6 +48,16 @@ from avatar.render.mesh import (
 
 SMILE_OUT, SMILE_UP = 0.05, 0.13  # face units at amplitude 1
 LID_SKIN = 0.16  # face units of skin above the upper lid that a blink pulls down
+# Rounded lips (face units at amplitude 1; ActuatorBasis.lip_ring). Real rounded mouths
+# in the bench clips (bench/mouth_realism.py, rounded_vs_real): 0.85-0.9 of their
+# resting width, the outer lips 0.38-0.46 as tall as wide (0.32 at rest), the lips'
+# red 6-23 % taller.
+FUNNEL_GATHER = 0.40  # the corners drawn in (share of their distance from the centre)
+FUNNEL_HOLE = (0.07, 0.12)  # the inner lips part in the middle (upper up, lower down) ...
+HOLE_WIDTH = 0.6  # ... over this share of the mouth's half width: a round hole ...
+FUNNEL_EVERT = (0.12, 0.15)  # ... and their outer edges turn out
+PUCKER_EVERT = (0.03, 0.04)  # a pucker turns the lips out, closed
+RING_FALLOFF = 0.15  # the skin beyond the lips follows over this distance
 
 ACTUATORS: tuple[str, ...] = (
     "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
@@ -99,6 +109,13 @@ def _gauss(uv: np.ndarray, center: np.ndarray, sigma_u: float, sigma_v: float) -
     return np.exp(-0.5 * (d**2).sum(axis=1))
 
 
+def _contour(uv: np.ndarray, chain: tuple[int, ...]) -> np.ndarray:
+    """v of a lip contour (landmark `chain`) under each point's u, held at its ends."""
+    pts = uv[list(chain)]
+    order = np.argsort(pts[:, 0])
+    return np.interp(uv[:, 0], pts[order, 0], pts[order, 1])
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
@@ -107,7 +124,10 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 class ActuatorBasis:
     """Builds the (K, N, 2) displacement basis (pixels at amplitude 1) of a mesh."""
 
-    def __init__(self, mesh: RenderMesh) -> None:
+    def __init__(self, mesh: RenderMesh, rounding: bool = True) -> None:
+        #: lips turn out into a ring on funnel and pucker (False: the flat lens the
+        #: renderer falls back to on a portrait whose lips cannot: rounding.py)
+        self.rounding = rounding
         lm = mesh.vertices[:478]
         self.frame = face_frame(lm)
         self.mesh = mesh
@@ -277,21 +297,83 @@ class ActuatorBasis:
         w = _gauss(uv, self.mouth_c, 0.55, 0.32)
         d = np.zeros((self.n, 2))
         d[:, 0] = -0.45 * (uv[:, 0] - self.mouth_c[0]) * w
-        d[list(LIPS_UPPER_OUTER[2:-2]), 1] -= 0.03
-        d[list(LIPS_LOWER_OUTER[2:-2]), 1] += 0.04
-        return self._mask(d)
+        if not self.rounding:
+            d[list(LIPS_UPPER_OUTER[2:-2]), 1] -= 0.03
+            d[list(LIPS_LOWER_OUTER[2:-2]), 1] += 0.04
+            return self._mask(d)
+        return self._mask(d) + self.lip_ring((0.0, 0.0), PUCKER_EVERT)
 
     def funnel(self) -> np.ndarray:
-        """Lips narrow and open into a small rounded hole (an "oo" with flared lips)."""
+        """Lips gather and push forward into a ring around a small round hole (an "oo").
+
+        The corners drawn in as today's (`funnel_flat`), then `lip_ring`: the inner lips
+        part in the middle only, into a round hole, and the lips turn out (their outer
+        edges move away from the mouth line further than their inner edges: more red
+        shows). Without
+        `rounding` (a portrait whose lips cannot be turned out: see
+        avatar/render/rounding.py) it is `funnel_flat`.
+        """
+        if not self.rounding:
+            return self.funnel_flat()
+        return self._gather(FUNNEL_GATHER) + self.lip_ring(FUNNEL_HOLE, FUNNEL_EVERT)
+
+    def _gather(self, amount: float) -> np.ndarray:
+        """The lip corners and the lips drawn in toward the mouth's centre."""
         uv = self.uv
-        w = _gauss(uv, self.mouth_c, 0.5, 0.3)
-        prof = self._lip_profile() ** 0.5
         d = np.zeros((self.n, 2))
-        d[:, 0] = -0.40 * (uv[:, 0] - self.mouth_c[0]) * w
+        d[:, 0] = -amount * (uv[:, 0] - self.mouth_c[0]) * _gauss(uv, self.mouth_c, 0.5, 0.3)
+        return self._mask(d)
+
+    def funnel_flat(self) -> np.ndarray:
+        """Lips narrow and open into a small rounded hole: the corners drawn in, the
+        lips parted along their whole length (a flat lens, without turning out)."""
+        uv = self.uv
+        prof = self._lip_profile() ** 0.5
+        d = self._gather(FUNNEL_GATHER)
         line = np.interp(uv[:, 0], self.line_u, self.line_v)
         near = np.exp(-0.5 * ((uv[:, 1] - line) / 0.12) ** 2)
         below = self._below_mouth()
         d[:, 1] += prof * near * (0.12 * below - 0.07 * (1 - below))
+        return self._mask(d)
+
+    def lip_ring(self, hole: tuple[float, float],
+                 evert: tuple[float, float]) -> np.ndarray:
+        """The lips as a ring (face units at amplitude 1): each lip's inner edge moves
+        away from the mouth line by `hole` (upper, lower), its outer edge by `evert`
+        (upper, lower), the lip between in proportion, the skin beyond the outer edge
+        following and fading over RING_FALLOFF. Across the mouth the outer edges'
+        moves follow sqrt(1 - x^2) of the distance x from the centre over the half
+        width, the inner edges' over HOLE_WIDTH of it: the lips part in the middle, a
+        round hole, and stay closed toward the corners (not a lens)."""
+        uv = self.uv
+        mc = self.mouth_c
+        prof = self._lip_profile() ** 0.5
+        rel = (uv[:, 0] - mc[0]) / (self.mouth_hw * 1.05 * HOLE_WIDTH)
+        hole_prof = np.sqrt(np.clip(1.0 - rel * rel, 0.0, 1.0))
+        # each lip from its own inner edge: the inner lips themselves move by `hole`
+        # alone (a closed pucker stays closed)
+        line_up = _contour(uv, LIPS_UPPER_INNER)
+        line_lo = np.maximum(_contour(uv, LIPS_LOWER_INNER), line_up)
+        top = _contour(uv, LIPS_UPPER_OUTER)
+        bottom = _contour(uv, LIPS_LOWER_OUTER)
+        thick_up = np.maximum(line_up - top, 0.02)
+        thick_lo = np.maximum(bottom - line_lo, 0.02)
+        above_by = np.maximum(line_up - uv[:, 1], 0.0)
+        below_by = np.maximum(uv[:, 1] - line_lo, 0.0)
+
+        def edge_to_edge(by: np.ndarray, thick: np.ndarray, inner: float,
+                         outer: float) -> np.ndarray:
+            beyond = np.maximum(by - thick, 0.0) / RING_FALLOFF
+            share = np.minimum(by / thick, 1.0)
+            return (inner * hole_prof + (outer * prof - inner * hole_prof) * share) \
+                * np.exp(-0.5 * beyond * beyond)
+
+        up = edge_to_edge(above_by, thick_up, hole[0], evert[0])
+        down = edge_to_edge(below_by, thick_lo, hole[1], evert[1])
+        below = self._below_mouth()
+        beside = np.abs(uv[:, 0] - mc[0]) < self.mouth_hw * 1.6
+        d = np.zeros((self.n, 2))
+        d[:, 1] = beside * (below * down - (1.0 - below) * up)
         return self._mask(d)
 
     def corner(self, side: str, du: float, dv: float, sigma: float = 0.25) -> np.ndarray:

@@ -57,6 +57,11 @@ from avatar.render.mesh import (
 from avatar.render.mouth_compose import MouthFrame, paint_interior
 
 SUBPIXEL_SHIFT = 3  # draw polygons with 1/8-pixel vertex precision
+# The opening's mask and its distance to the lips' edge are made at this many times the
+# frame's resolution and averaged down: an edge's coverage and the dark band along it
+# follow the smooth lip line, not the pixel grid's steps (at 1x the band, drawn from a
+# binary mask's distance, was a stair-stepped dark rim at 512 px).
+SUPERSAMPLE = 3
 MIN_OPENING_PX = 0.8  # below this the lips touch: nothing to draw
 
 # Teeth seen from the front, in inter-ocular distances (IOD ~ 63 mm): the
@@ -79,6 +84,14 @@ LOWER_DIM = 0.78  # lower teeth are in the lower lip's shadow
 BAND_WIDTH = 0.014  # the dark band along the inner lip edge: this wide (IOD), at least ...
 BAND_MIN_PX = 1.0  # ... this many px
 ROUNDED_DIM = 0.45  # interior dimming when the lips push forward (pucker + funnel amp 1)
+# share of the teeth the lips pushed forward hide, from no rounding below HIDE_FROM
+# (pucker + funnel amplitude; the calibration mixes a little into any opening) up to
+# ROUNDED_HIDES at 1
+ROUNDED_HIDES, HIDE_FROM = 0.8, 0.25
+# Lips turned out (`MouthPainter.evert`) show their wet inner red: the lips take this
+# share of the way to EVERT_TONE (L, a*, b* of the lips' Lab colour) at full rounding.
+EVERT_TONE = (0.85, 1.35, 1.1)
+EVERT_TINT = 0.55
 # Teeth fade into the shade as the inner mouth narrows below GATHER_FROM + GATHER_OVER
 # of its resting width, gone at GATHER_FROM (the lips are pushed out in front of them).
 GATHER_FROM, GATHER_OVER = 0.6, 0.2
@@ -142,6 +155,21 @@ def _chaikin(points: np.ndarray, rounds: int = 2) -> np.ndarray:
 
 def _poly(points: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return np.round((points - offset) * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
+
+
+def _coverage(outline: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 coverage 0-255, float32 px from the edge) of the polygon `outline` (box px)
+    in a box of `shape`, each made at SUPERSAMPLE x and averaged down (INTER_AREA)."""
+    h, w = shape
+    k = SUPERSAMPLE
+    fine = np.zeros((h * k, w * k), np.uint8)
+    # a box pixel i spans k fine pixels whose centres average to i: x_fine = k x + (k - 1) / 2
+    cv2.fillPoly(fine, [_poly(outline * k + (k - 1) / 2.0, np.zeros(2))], 255, cv2.LINE_AA,
+                 SUBPIXEL_SHIFT)
+    dist = cv2.distanceTransform((fine > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    mask = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA)
+    dist = cv2.resize(dist, (w, h), interpolation=cv2.INTER_AREA) * (1.0 / k)
+    return mask, dist
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
@@ -324,6 +352,7 @@ class LipOpening:
     box: tuple[slice, slice]  # rows, columns: the opening's box in the image
     off: np.ndarray  # (x0, y0), float64
     mask: np.ndarray  # (y1 - y0, x1 - x0) uint8: 255 inside the smoothed lips
+    dist: np.ndarray  # (y1 - y0, x1 - x0) float32: px from the lips' edge (0 outside)
 
 
 class MouthPainter:
@@ -376,6 +405,9 @@ class MouthPainter:
         self._jaw_field = np.asarray(basis, np.float32)[:, JAW_LANDMARK, :]  # (K, 2)
         self._upper_bounds = UPPER_TEETH
         self._lower_bounds = LOWER_TEETH
+        lips_rgb = np.maximum(self.palette.lips, 1.0)
+        #: per channel, what the wet inner red of a turned-out lip is over the lips' colour
+        self._evert_gain = (_lab_toned(lips_rgb, EVERT_TONE) / lips_rgb - 1.0).astype(np.float32)
 
     # ------------------------------------------------------------------ per frame
     def anchors(self, amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +439,7 @@ class MouthPainter:
         lo_pts = self._to_uv(jaw, anchors[LOWER_ANCHORS] - off)
         lip_up_uv = self._to_uv(skull, upper_s - off)
 
-        dist = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+        dist = lips.dist
         pal = self.palette
         # the lips' centre and half width, for the distance to the corners
         half = max(float(np.ptp(lip_up_uv[:, 0])) / 2.0, 1e-3)
@@ -435,7 +467,9 @@ class MouthPainter:
             skull=_frame_map(skull), jaw=_frame_map(jaw), ppu=ppu,
             height_px=max(float(dist.max()), 1.0), centre_u=float(lip_up_uv[:, 0].min()) + half,
             half=half, deep_from=DEEP_FROM * (1.0 - wide) + DEEP_FROM_WIDE * wide,
-            tongue_top=lower_edge_v - (0.03 + 0.4 * drop), shown=1.0 - gather,
+            tongue_top=lower_edge_v - (0.03 + 0.4 * drop),
+            shown=1.0 - max(gather, ROUNDED_HIDES * _smoothstep_scalar(
+                (rounding - HIDE_FROM) / (1.0 - HIDE_FROM))),
             upper_u=np.maximum.accumulate(up_pts[:, 0]), upper_v=_f64(up_pts[:, 1]),
             lower_u=np.maximum.accumulate(lo_pts[:, 0]), lower_v=_f64(lo_pts[:, 1]),
             lip_u=_f64(lip_up_uv[order, 0]), lip_v=_f64(lip_up_uv[order, 1]),
@@ -447,6 +481,31 @@ class MouthPainter:
         # without the GIL (avatar/render/mouth_compose.py)
         paint_interior(image[lips.box], mask, dist, _TEXTURE, frame)
 
+    def evert(self, image: np.ndarray, xy: np.ndarray, amount: float) -> None:
+        """Tint the lips of `image` (RGB, in place) toward the wet red of lips turned out,
+        `amount` (0-1) of EVERT_TINT, between the warped outer and inner lip lines of `xy`
+        (anti-aliased, feathered by a pixel): the texture stays, the colour shifts."""
+        if amount <= 0.01:
+            return
+        outer = np.vstack([xy[list(LIPS_UPPER_OUTER)], xy[list(LIPS_LOWER_OUTER[-2:0:-1])]])
+        inner = np.vstack([xy[list(LIPS_UPPER_INNER)], xy[list(LIPS_LOWER_INNER[-2:0:-1])]])
+        h, w = image.shape[:2]
+        x0 = max(int(np.floor(outer[:, 0].min())) - 3, 0)
+        y0 = max(int(np.floor(outer[:, 1].min())) - 3, 0)
+        x1 = min(int(np.ceil(outer[:, 0].max())) + 4, w)
+        y1 = min(int(np.ceil(outer[:, 1].max())) + 4, h)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return
+        off = np.array([x0, y0], np.float64)
+        ring = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(ring, [_poly(outer, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
+        cv2.fillPoly(ring, [_poly(inner, off)], 0, cv2.LINE_AA, SUBPIXEL_SHIFT)
+        weight = cv2.GaussianBlur(ring, (0, 0), 0.8).astype(np.float32) \
+            * (EVERT_TINT * min(float(amount), 1.0) / 255.0)
+        roi = image[y0:y1, x0:x1]
+        gain = 1.0 + weight[..., None] * self._evert_gain
+        roi[...] = np.clip(roi.astype(np.float32) * gain, 0.0, 255.0).astype(np.uint8)
+
     # ------------------------------------------------------------------ helpers
     def _opening(self, shape: tuple[int, ...], xy: np.ndarray,
                  anchors: np.ndarray) -> LipOpening | None:
@@ -454,6 +513,13 @@ class MouthPainter:
         touch); the numpy reference shares it (benchkit/numpy_mouth.py)."""
         upper_lip = xy[list(LIPS_UPPER_INNER)].astype(np.float64)
         lower_lip = xy[list(LIPS_LOWER_INNER)].astype(np.float64)
+        # where the lips press past each other (a gathered mouth closing at its
+        # corners) there is no opening: the lower lip is held at the upper one, or the
+        # crossed polygon would paint dark slits out to the corners
+        across = upper_lip[-1] - upper_lip[0]
+        down = np.array([-across[1], across[0]]) / max(float(np.hypot(*across)), 1e-9)
+        past = np.minimum((lower_lip - upper_lip) @ down, 0.0)
+        lower_lip = lower_lip - past[:, None] * down
         rest = np.asarray(anchors, np.float64)[REST_LIPS]
         rest_gap = np.linalg.norm(rest[len(LIPS_UPPER_INNER):] - rest[:len(LIPS_UPPER_INNER)],
                                   axis=1)
@@ -470,10 +536,9 @@ class MouthPainter:
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None
         off = np.array([x0, y0], np.float64)
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [_poly(outline, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
+        mask, dist = _coverage(outline - off, (y1 - y0, x1 - x0))
         return LipOpening(upper_lip, upper_s, float(opening.max()), fade,
-                          (slice(y0, y1), slice(x0, x1)), off, mask)
+                          (slice(y0, y1), slice(x0, x1)), off, mask, dist)
 
     @staticmethod
     def _local(frame_pts: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -30,6 +30,8 @@ need strictly one thread call `cv2.setNumThreads(1)`.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import warnings
 from concurrent.futures import Future
@@ -65,6 +67,7 @@ from avatar.render.mesh import (
 )
 from avatar.render.mirror import MirrorFill
 from avatar.render.mouth import MouthPainter
+from avatar.render.rounding import rounding_blockers
 
 if TYPE_CHECKING:
     from avatar.portrait import Portrait
@@ -109,6 +112,21 @@ LAYOUT_MIN_YAW_DEG = 8.0
 MAP_STEP_PX: dict[int, int] = {256: 2, 512: 4}
 
 
+_log = logging.getLogger(__name__)
+_SAID: set[tuple[str, str]] = set()
+_SAID_LOCK = threading.Lock()
+
+
+def _say_once(image: np.ndarray, message: str, *args: object) -> None:
+    """Log `message` once per picture (a session builds a renderer per size and worker)."""
+    key = (hashlib.sha1(np.ascontiguousarray(image[::8, ::8]).tobytes()).hexdigest(), message)
+    with _SAID_LOCK:
+        if key in _SAID:
+            return
+        _SAID.add(key)
+    _log.warning(message, *args)
+
+
 @dataclass(frozen=True)
 class _Canvas:
     """What a frame reads, swapped as one when the good plate arrives."""
@@ -137,8 +155,8 @@ class PortraitRenderer:
     def __init__(self, portrait: Portrait, size: int = 512,
                  calibration: Calibration | None = None, layered: bool = True,
                  mirror_fill: bool = True, map_step: int | None = None) -> None:
-        if size not in (256, 512):
-            raise ValueError(f"render size must be 256 or 512, got {size}")
+        if size not in (256, 512, 1024):  # 1024: a 2x reference for the benches
+            raise ValueError(f"render size must be 256 or 512 (or 1024), got {size}")
         image = np.asarray(portrait.image)
         if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] != image.shape[1]:
             raise ValueError(f"portrait image must be square (S, S, 3), got {image.shape}")
@@ -154,7 +172,12 @@ class PortraitRenderer:
             raise ValueError(f"reference motion must be ({MOTION_DIM},), "
                              f"got {self.reference.shape}")
         self.mesh = build_mesh(landmarks * scale, size)
-        basis = ActuatorBasis(self.mesh)
+        #: why this portrait's lips are not rounded on funnel and pucker (empty: they are)
+        self.rounding_blockers = rounding_blockers(self.image, landmarks * scale)
+        if self.rounding_blockers:
+            _say_once(self.image, "this portrait's lips are not rounded on 'oo' (%s): "
+                      "they keep the flat mouth", "; ".join(self.rounding_blockers))
+        basis = ActuatorBasis(self.mesh, rounding=not self.rounding_blockers)
         self.frame = basis.frame
         self._basis = basis.build().reshape(len(ACTUATORS), -1)  # (K, N*2)
         self.calibration = calibration if calibration is not None else load_calibration()
@@ -180,9 +203,9 @@ class PortraitRenderer:
             # a head turned in its photo: triangulate it as if it faced the camera
             # (build_mesh's `layout`); the vertices and everything above are unchanged
             self.mesh = build_mesh(landmarks * scale, size, layout=self._frontal_layout())
-        map_step = MAP_STEP_PX[size] if map_step is None else map_step
-        if map_step not in (1, 2, 4):
-            raise ValueError(f"map_step must be 1, 2 or 4 output pixels, got {map_step}")
+        map_step = MAP_STEP_PX.get(size, 8) if map_step is None else map_step
+        if map_step not in (1, 2, 4, 8):
+            raise ValueError(f"map_step must be 1, 2, 4 or 8 output pixels, got {map_step}")
         #: output pixels per cell of the inverse map's grid
         self.map_step = map_step
         self._mapper = BackwardMapper(self.mesh, grid_step=map_step)
@@ -356,8 +379,10 @@ class PortraitRenderer:
         if canvas.layers is not None:
             frame = compose(frame, canvas.layers.plate)
         self._eyelids.paint(frame, xy)
-        self.mouth.paint(frame, xy, self.mouth_anchors(motion, amps),
-                         min(max(float(amps[self._rounding].sum()), 0.0), 1.0))
+        rounding = min(max(float(amps[self._rounding].sum()), 0.0), 1.0)
+        if not self.rounding_blockers:  # lips turned out show their wet red
+            self.mouth.evert(frame, xy, rounding)
+        self.mouth.paint(frame, xy, self.mouth_anchors(motion, amps), rounding)
         if self._grey:
             frame = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         return frame
