@@ -11,6 +11,13 @@ passes with little lag), which a fixed exponential smoother cannot do at once.
 
 Each motion column gets its own filter state; the cut-offs differ by group:
 head rotation is smoothed hardest, expression least, so lip sync survives.
+
+While the avatar speaks, the articulation columns (the jaw and the lips' speech
+shapes, SPEECH_COLUMNS) open their cut-off further (SPEECH): the expression
+filter's lag and damping took a measurable part of the jaw's correlation with the
+voice (docs/GENERATOR.md, "Lip sync from the generator to the wire"), and a mouth
+in speech moves fast anyway, so what the filter takes out there is mostly
+articulation, not jitter. Listening frames are filtered exactly as before.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avatar.motion import MOTION_DIM, POSE_COLUMNS
+from avatar.motion import MOTION_DIM, POSE_COLUMNS, column_index
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,16 @@ class OneEuroParams:
 ROTATION = OneEuroParams(min_cutoff=0.6, beta=0.1)  # degrees
 POSITION = OneEuroParams(min_cutoff=0.6, beta=0.5)  # tx, ty, scale (image fractions)
 EXPRESSION = OneEuroParams(min_cutoff=2.0, beta=4.0)  # blendshapes in [0, 1]
+#: the articulation columns while the avatar speaks (tuned on kiosk replies with
+#: bench/lip_sync_stages.py: most of the jaw's correlation with the voice kept, a
+#: part of the frame-to-frame travel still taken out; docs/GENERATOR.md)
+SPEECH = OneEuroParams(min_cutoff=4.0, beta=16.0)
+#: what speaking moves: the jaw and the lips' speech shapes (not smiles, frowns, dimples)
+SPEECH_COLUMNS: tuple[str, ...] = (
+    "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLowerDownLeft",
+    "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight", "mouthStretchLeft",
+    "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthPressLeft", "mouthPressRight")
 
 
 def _alpha(cutoff: np.ndarray, fps: float) -> np.ndarray:
@@ -46,22 +63,28 @@ def _alpha(cutoff: np.ndarray, fps: float) -> np.ndarray:
 class MotionFilter:
     """Streaming One-Euro filter over (n, MOTION_DIM) motion blocks.
 
-    `__call__(block)` returns the filtered block; state carries across calls so a
-    stream filtered block by block equals the whole track filtered at once.
-    `reset()` starts a new session.
+    `__call__(block, speaking)` returns the filtered block; state carries across
+    calls so a stream filtered block by block equals the whole track filtered at
+    once. `reset()` starts a new session.
     """
 
     def __init__(self, fps: float = 25.0, rotation: OneEuroParams = ROTATION,
                  position: OneEuroParams = POSITION,
-                 expression: OneEuroParams = EXPRESSION) -> None:
+                 expression: OneEuroParams = EXPRESSION,
+                 speech: OneEuroParams = SPEECH) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.fps = float(fps)
         groups = [rotation] * 3 + [position] * (len(POSE_COLUMNS) - 3)
         groups += [expression] * (MOTION_DIM - len(POSE_COLUMNS))
-        self._min_cutoff = np.array([g.min_cutoff for g in groups])
-        self._beta = np.array([g.beta for g in groups])
-        self._d_alpha = _alpha(np.array([g.derivative_cutoff for g in groups]), self.fps)
+        speaking = list(groups)
+        for name in SPEECH_COLUMNS:
+            speaking[column_index(name)] = speech
+        #: (listening, speaking) parameters per column
+        self._min_cutoff = tuple(np.array([g.min_cutoff for g in gs]) for gs in (groups, speaking))
+        self._beta = tuple(np.array([g.beta for g in gs]) for gs in (groups, speaking))
+        self._d_alpha = tuple(_alpha(np.array([g.derivative_cutoff for g in gs]), self.fps)
+                              for gs in (groups, speaking))
         self.reset()
 
     def reset(self) -> None:
@@ -69,19 +92,27 @@ class MotionFilter:
         self._x: np.ndarray | None = None
         self._dx = np.zeros(MOTION_DIM)
 
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        """Filter (n, MOTION_DIM) frames in time order; returns float32 of the same shape."""
+    def __call__(self, block: np.ndarray, speaking: np.ndarray | None = None) -> np.ndarray:
+        """Filter (n, MOTION_DIM) frames in time order; returns float32 of the same shape.
+
+        `speaking` (n,) bool: frames where the avatar speaks (its articulation columns
+        get SPEECH's lighter filter); None: all listening."""
         frames = np.asarray(block, dtype=np.float64)
         if frames.ndim != 2 or frames.shape[1] != MOTION_DIM:
             raise ValueError(f"motion block must be (n, {MOTION_DIM}), got {frames.shape}")
+        talk = np.zeros(len(frames), bool) if speaking is None else np.asarray(speaking, bool)
+        if talk.shape != (len(frames),):
+            raise ValueError(f"speaking must be ({len(frames)},) for {len(frames)} frames, "
+                             f"got {talk.shape}")
         out = np.empty_like(frames)
         for i, x in enumerate(frames):
             if self._x is None:
                 self._x = x.copy()
             else:
+                mode = int(talk[i])
                 dx = (x - self._x) * self.fps
-                self._dx = self._dx + self._d_alpha * (dx - self._dx)
-                cutoff = self._min_cutoff + self._beta * np.abs(self._dx)
+                self._dx = self._dx + self._d_alpha[mode] * (dx - self._dx)
+                cutoff = self._min_cutoff[mode] + self._beta[mode] * np.abs(self._dx)
                 self._x = self._x + _alpha(cutoff, self.fps) * (x - self._x)
             out[i] = self._x
         return out.astype(np.float32)

@@ -79,6 +79,8 @@ from avatar.live.session_types import (
 )
 from avatar.live.user_input import UserInput, UserRow, checked_user_motion
 from avatar.live.video_codec import VideoRequest
+from avatar.live.voice_jaw import VoiceJaw
+from avatar.motion import column_index
 from avatar.motion_filter import MotionFilter
 from avatar.portrait import Portrait
 from avatar.render import Calibration
@@ -91,6 +93,7 @@ if TYPE_CHECKING:
 #: new one's (its generator restarts from the portrait's reference): 0.4 s hides the
 #: step without holding the new face's lips back for long
 GLIDE_FRAMES = 10
+_JAW = column_index("jawOpen")
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class AvatarSession:
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
         self._cues = ListeningCues()
+        self._voice_jaw = VoiceJaw(self.options.voice_jaw, output_rate)
         self._gaze = GazeFollower()
         self.set_portrait(portrait)
 
@@ -346,6 +350,11 @@ class AvatarSession:
         user_motion = np.stack([r[1] for r in rows]).astype(np.float32)
         present = np.array([r[2] for r in rows], dtype=bool)
         motion = self._glided(self._face.step(avatar, user_audio, user_motion, present))
+        voiced = np.arange(n) * spf < real  # frames that carry the reply's audio
+        if voiced.any() and self._voice_jaw.weight > 0:
+            pcm = np.frombuffer(_pad_bytes(out, n * spf * 2), np.int16).reshape(n, spf)
+            motion = motion.copy()
+            motion[:, _JAW] = self._voice_jaw(motion[:, _JAW], pcm, voiced)
         if self.options.listening_cues:
             with self._lock:
                 motion = motion + self._cues.offsets(n)
@@ -355,7 +364,7 @@ class AvatarSession:
                 self._gaze.set_visitor(visitor if seen else None)
                 motion = motion + self._gaze.offsets(n)
         if self.options.smooth:
-            motion = motion_filter(motion)
+            motion = motion_filter(motion, voiced)  # the lighter speech filter there
         with self._lock:
             stale = generation != self._reply.generation
         out = _pad_bytes(b"" if stale else out, n * spf * 2)

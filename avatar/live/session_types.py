@@ -35,6 +35,8 @@ class SessionOptions:
     listening_cues: bool = True
     #: eyes (and a little of the head) turn toward the visitor's face (avatar/live/gaze.py)
     mutual_gaze: bool = True
+    #: the voice's share of the speaking jaw (avatar/live/voice_jaw.py); 0: the generator's
+    voice_jaw: float = 0.3
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,55 @@ def test_mouth_follows_the_reply_and_rests_in_silence(
     assert jaw_talk.max() > 0.3 and jaw_idle.max() < 0.2
 
 
+def _reply_tracks(portrait: Portrait, student: GeneratorCheckpoint, reply: np.ndarray,
+                  **variants: dict[str, object]) -> dict[str, list]:
+    """The frames of 1 s of listening then `reply`, per session variant (its options)."""
+    tracks = {}
+    for name, options in variants.items():
+        session = make_session(portrait, student, listening_cues=False, mutual_gaze=False,
+                               **options)
+        frames = run_blocks(session, 5)
+        session.push_avatar_audio(reply, RATE)
+        session.end_of_reply()
+        tracks[name] = frames + run_blocks(session, int(np.ceil(len(reply) / RATE / 0.2)) + 3)
+    return tracks
+
+
+def test_the_reply_frames_get_the_speech_filter_and_the_voice_in_the_jaw(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    """The session filters its reply frames as speaking (avatar/motion_filter.py SPEECH)
+    and blends the voice's loudness into their jaw (avatar/live/voice_jaw.py): each
+    brings the jaw closer to the voice, and before the reply nothing changes."""
+    from avatar.live.voice_jaw import VoiceJaw
+    from avatar.motion_filter import MotionFilter
+
+    reply = piper_speech("You can park for free in the lot behind the store, "
+                         "and the garage across the street is free for two hours.")
+    tracks = _reply_tracks(default_portrait, student, reply, raw={"smooth": False, "voice_jaw": 0.0},
+                           filtered={"voice_jaw": 0.0}, product={})
+    raw = np.stack([f.motion for f in tracks["raw"]])
+    speaking = np.array([f.reply_samples > 0 for f in tracks["raw"]])
+    assert speaking.sum() > 50 and not speaking[:25].any() and not speaking[-5:].any()
+    filtered = np.stack([f.motion for f in tracks["filtered"]])
+    np.testing.assert_allclose(filtered, MotionFilter()(raw, speaking), atol=1e-5)
+    product = np.stack([f.motion for f in tracks["product"]])
+    audio = np.stack([np.frombuffer(f.audio, np.int16) for f in tracks["raw"]])
+    voiced = raw.copy()
+    voiced[:, JAW] = VoiceJaw(SessionOptions().voice_jaw, RATE)(raw[:, JAW], audio, speaking)
+    np.testing.assert_allclose(product, MotionFilter()(voiced, speaking), atol=1e-5)
+    # only the jaw moves differently
+    others = np.arange(raw.shape[1]) != JAW
+    np.testing.assert_allclose(product[:, others], filtered[:, others], atol=1e-6)
+    rms = np.sqrt((audio.astype(float) ** 2).mean(axis=1))[speaking]
+    r = {name: np.corrcoef(rms, track[speaking, JAW])[0, 1] for name, track in
+         (("listening filter", MotionFilter()(raw)), ("speech filter", filtered),
+          ("voice", product))}
+    assert r["listening filter"] < r["speech filter"] < r["voice"]
+    # before the reply, the face is filtered as it always was
+    np.testing.assert_allclose(product[:25], MotionFilter()(raw)[:25], atol=1e-6)
+
+
 def test_clear_drops_the_reply_reports_what_played_and_motion_goes_on(
         default_portrait: Portrait, student: GeneratorCheckpoint,
         piper_speech: Callable[[str], np.ndarray]) -> None:
