@@ -54,6 +54,11 @@ Modes:
   python bench/live.py --sessions 2 [--turns 4]        # 2 concurrent video sessions
   python bench/live.py --soak 1800 [--turn-every 20]   # one video session, RSS and stalls
   --model smollm2 for a quick run (the product default is qwen2.5-0.5b).
+  --against REV: the chosen mode twice in one run, the server of REV first (a git
+  worktree, benchkit/revision_tree.py; this client and analysis) and then this
+  tree's (or --after REV's: a commit with only the change under test, while others
+  edit this tree); both summaries and the lip-sync figures side by side
+  (bench/results/live_<tag>.json holds both).
 
 The process runs the product's defaults (1 llama.cpp thread, the avatar worker
 pinned to 1 torch thread by the node, nothing else pinned). The last stdout
@@ -90,8 +95,10 @@ from benchkit.voice import INTERRUPTION, QUESTIONS
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Start everything, run the chosen mode, analyse, return the summary."""
+async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[str, Any]:
+    """Start everything, run the chosen mode, analyse, return the summary.
+    `script`: the bench/live.py whose `--serve-port` runs the server (another
+    revision's, with its packages first on PYTHONPATH); None: this one."""
     from pipelines.speech.models import SpeechModels
 
     if not args.verbose:
@@ -101,7 +108,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         logger.add(sys.stderr, level="WARNING")
     t0 = time.monotonic()
     load = [round(v, 2) for v in os.getloadavg()]
-    async with server_under_test(args) as (url, llm_pid, costs):
+    async with server_under_test(args, *([script] if script else [])) as (url, llm_pid, costs):
         models = SpeechModels.bundled()  # the client's piper speaks the questions
         with tempfile.TemporaryDirectory(prefix="bench_live_") as tmp:
             photo, camera_source = camera_photo(args.camera_photo)
@@ -128,7 +135,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):
         assert turn.window is not None
         turn.av = lip_sync(turn.window)
-        turn.row["av"] = {k: v for k, v in turn.av.items() if k not in ("curve", "series")}
+        turn.row["av"] = {k: v for k, v in turn.av.items()
+                          if k not in ("curve", "curve_fresh", "series")}
         lips.append(turn.av)
     tag = args.tag or (mode if args.model == "qwen2.5-0.5b" else f"{mode}_{args.model}")
     meta = {"tag": tag, "mode": mode, "t0": t0, "load_avg": load, "camera": camera_source,
@@ -136,6 +144,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "server": "in-process" if args.in_process else "own process",
             "llm_batch_threads": args.llm_batch_threads, "avatar_nice": args.avatar_nice}
     summary = summarise(args, result, meta, lips)
+    if lips:  # what the wire did to lip sync: repeated images, the sizes sent
+        summary["lip_sync_r_fresh_images"] = pooled_lip_sync(lips, "curve_fresh")["lip_sync_r"]
+        shares = [r["repeated_share"] for r in lips if "repeated_share" in r]
+        summary["lip_sync_repeated_share"] = round(sum(shares) / len(shares), 3) if shares else None
+        summary["lip_sync_widths"] = [r.get("widths") for r in lips]
     if lips and args.plot is not None:
         note = (f"{mode}, {args.model}, load avg {summary['load_avg_1m']}: "
                 f"received over loopback websocket; jawOpen re-measured with FaceAnalyzer")
@@ -184,10 +197,16 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="run the server in this process (shares the client's GIL)")
     parser.add_argument("--serve-port", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--against", default=None, metavar="REV",
+                        help="also run the server of REV first, in the same run (before/after)")
+    parser.add_argument("--after", default=None, metavar="REV",
+                        help="with --against: the after side's server from REV, not this tree")
     args = parser.parse_args()
     if args.serve_port is not None:
         serve(args)
         return
+    if args.after and not args.against:
+        parser.error("--after needs --against")
     if args.turns is None:
         args.turns = 4 if args.sessions > 1 else 8
     if args.turns < 1 or args.sessions < 1 or args.soak < 0:
@@ -196,13 +215,53 @@ def main() -> None:
         args.plot = RESULTS / "live_av_sync.png"
     if args.plot is not None:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-    summary = asyncio.run(measure(args))
+    summary = asyncio.run(against(args)) if args.against else asyncio.run(measure(args))
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"live_{summary['tag']}.json").write_text(json.dumps(summary, indent=1))
-    summary.pop("rows")
-    summary.pop("barge_in_rows", None)
+    for part in (summary, summary.get("before", {}), summary.get("after", {})):
+        part.pop("rows", None)
+        part.pop("barge_in_rows", None)
     print(json.dumps(summary))
+
+
+#: the figures `--against` puts side by side (before, after, after / before)
+COMPARED = ("lip_sync_r", "lip_sync_r_fresh_images", "lip_sync_repeated_share", "av_offset_ms",
+            "distinct_fps_per_session", "voice_to_voice_ms_p50", "reaction_latency_ms")
+
+
+async def against(args: argparse.Namespace) -> dict[str, Any]:
+    """--against REV: the mode with REV's server, then with this tree's, one run."""
+    from benchkit.revision_tree import baseline_tree, path_with
+
+    try:
+        trees = [baseline_tree(rev) if rev else None for rev in (args.against, args.after)]
+    except ValueError as error:
+        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
+    plot = args.plot
+    runs = []
+    for tree in trees:
+        args.plot = plot if tree is trees[-1] else None
+        saved = os.environ.get("PYTHONPATH")
+        if tree is not None:
+            os.environ["PYTHONPATH"] = path_with(tree)["PYTHONPATH"]  # the server child's
+        try:
+            runs.append(await measure(args, None if tree is None else tree / "bench" / "live.py"))
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
+    before, after = runs
+    compared = {}
+    for key in COMPARED:
+        b, a = before.get(key), after.get(key)
+        ratio = round(a / b, 3) if isinstance(a, int | float) and isinstance(b, int | float) \
+            and b else None
+        compared[key] = {"before": b, "after": a, "ratio": ratio}
+    return {"tag": after["tag"], "against": args.against, "after_rev": args.after or "this tree",
+            "compared": compared,
+            "before": before, "after": after}
 
 
 if __name__ == "__main__":
