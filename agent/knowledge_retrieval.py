@@ -243,7 +243,16 @@ class KnowledgeIndex:
         self.encoder = encoder
         self.semantic_min = semantic_min
         self.lexical_weight = lexical_weight
-        self._vectors = encoder.encode(self.facts) if encoder is not None else None
+        # the store's own name ("Store name: Maple & Main Home Store.") and "store" are in
+        # every question about it: embedded, they made "Who owns the store?" and "Is the
+        # store hiring?" as near the store-name fact as a paraphrase is to its fact
+        names = [f[m.end():].strip(" .") for f in self.facts
+                 if (m := re.match(r"(?:store )?name:\s", f, re.IGNORECASE))]
+        self._own_name = re.compile(
+            r"\b(?:the\s+)?(?:" + "|".join([*map(re.escape, names), "stores?"]) + r")\b",
+            re.IGNORECASE)
+        self._vectors = (encoder.encode([self._embedded(f) for f in self.facts])
+                         if encoder is not None else None)
 
     @classmethod
     def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
@@ -290,11 +299,15 @@ class KnowledgeIndex:
             scores.append(total)
         return scores
 
+    def _embedded(self, text: str) -> str:
+        """`text` as it is embedded: without the store's own name (see `__init__`)."""
+        return " ".join(self._own_name.sub(" ", text).split()) or text
+
     def semantic_scores(self, question: str) -> list[float] | None:
         """The cosine of every fact with `question` (file order); None without an encoder."""
         if self.encoder is None or self._vectors is None:
             return None
-        return (self._vectors @ self.encoder.encode([question])[0]).tolist()
+        return (self._vectors @ self.encoder.encode([self._embedded(question)])[0]).tolist()
 
     def hybrid_scores(self, question: str) -> tuple[list[float], bool]:
         """Each fact's score for `question` and whether any fact is about it.
