@@ -156,6 +156,9 @@ class LegacyMouth:
         self.rest_gap = inner_lip_gap(xy0)
         self.rest_width = float(np.linalg.norm(xy0[308] - xy0[78]))
 
+    def evert(self, image: np.ndarray, xy: np.ndarray, amount: float) -> None:
+        """The old mouth did not tint lips turned out: nothing."""
+
     def anchors(self, amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """No teeth anchors (the old mouth hung its teeth from the lips): one dummy point."""
         return np.zeros((1, 2), np.float32), np.zeros(1, np.float32)

@@ -56,6 +56,7 @@ FUNNEL_CAP_PER_COMMAND = 3.0
 ROUNDED_JAW_GAIN, ROUNDED_JAW_EXTRA = 1.6, 0.08
 ROUNDED_FROM = 0.15
 GATHER_MAX = 0.4
+CORNERS_MIN = 0.52  # the corners' least distance, of their resting one, jaw included
 # A negative blink (eyes wider than the portrait's) is an eyeWide movement: the
 # blink field can only close the lid over the eye ball, not open it further.
 _NEGATIVE_TO = {"eyeBlinkLeft": "eyeWideLeft", "eyeBlinkRight": "eyeWideRight"}
@@ -305,13 +306,15 @@ class Calibration:
         own = max(float(amps[key[jaw]]), 0.0)  # the jaw curve's amplitude
         hi[jaw] = min(hi[jaw], ROUNDED_JAW_GAIN * own + ROUNDED_JAW_EXTRA
                       + slack * float(model.hi[jaw]))
-        # nor may it un-gather the lips below what the pucker command asks (turning a
-        # funnel's pucker reading down with a negative pucker undid the rounding itself)
+        # nor may it un-round the lips below what the pucker and funnel commands ask
+        # (a negative pucker cancelling a funnel's pucker reading undid the rounding
+        # itself; a negative funnel rolls the lips in past each other)
         pucker = READOUT_NAMES.index("mouthPucker")
         change_p = float(commanded[cols[pucker]] - reference[cols[pucker]])
         lo = model.lo.copy()
-        lo[pucker] = max(float(lo[pucker]), min(float(amps[key[pucker]]), 0.0),
-                         min(change_p, 0.0))
+        for index, asked in ((pucker, change_p), (funnel, change)):
+            lo[index] = max(float(lo[index]), min(float(amps[key[index]]), 0.0),
+                            min(asked, 0.0))
         if narrowing is not None:
             # the corners' budget GATHER_MAX, split between pucker and funnel as commanded
             ask_p = max(change_p, 0.0)
@@ -334,21 +337,25 @@ class Calibration:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
 
-def cap_rounding(amps: np.ndarray, narrowing: np.ndarray) -> np.ndarray:
+def cap_rounding(amps: np.ndarray, narrowing: np.ndarray,
+                 jaw_narrowing: float = 0.0) -> np.ndarray:
     """Scale pucker and funnel down together so that the corners keep at least
-    1 - GATHER_MAX of their resting distance (no slit, no skin folds).
+    1 - GATHER_MAX of their resting distance (no slit, no skin folds), and at least
+    CORNERS_MIN with what the jaw draws in too.
 
     `narrowing` is (pucker, funnel): how much of the mouth's width one unit of each
-    amplitude takes away (a portrait's own geometry, from its actuator basis). Only
-    positive amplitudes gather; a negative one (undoing the portrait's own pucker)
-    is left alone. Returns a copy.
+    amplitude takes away (a portrait's own geometry, from its actuator basis);
+    `jaw_narrowing` the same for the jaw. Only positive amplitudes gather; a negative
+    one (undoing the portrait's own pucker) is left alone. Returns a copy.
     """
     out = np.asarray(amps, np.float32).copy()
     index = [ACTUATORS.index("mouthPucker"), ACTUATORS.index("mouthFunnel")]
     gathering = np.maximum(out[index], 0.0)
     shrink = float(np.maximum(np.asarray(narrowing, np.float64), 0.0) @ gathering)
-    if shrink > GATHER_MAX:
-        out[index] = np.where(out[index] > 0, out[index] * (GATHER_MAX / shrink), out[index])
+    jaw = max(float(out[ACTUATORS.index("jawOpen")]), 0.0) * max(jaw_narrowing, 0.0)
+    budget = max(min(GATHER_MAX, 1.0 - CORNERS_MIN - jaw), 0.0)
+    if shrink > budget:
+        out[index] = np.where(out[index] > 0, out[index] * (budget / shrink), out[index])
     return out
 
 

@@ -228,6 +228,9 @@ class PortraitRenderer:
         self._narrowing = np.array([
             -float((fields[k, MOUTH_CORNER_L] - fields[k, MOUTH_CORNER_R]) @ unit)
             / max(float(np.linalg.norm(width)), 1e-6) for k in self._rounding])
+        jaw = ACTUATORS.index("jawOpen")
+        self._jaw_narrowing = -float((fields[jaw, MOUTH_CORNER_L] - fields[jaw, MOUTH_CORNER_R])
+                                     @ unit) / max(float(np.linalg.norm(width)), 1e-6)
         self._eyelids = EyelidPainter(self.image, self._xy0, self.mesh.eye_copy_of, iod)
         # Layers (avatar/render/layers.py): the warp moves a matted person over a
         # still, inpainted background plate; without them the whole photo is warped.
@@ -257,7 +260,7 @@ class PortraitRenderer:
         """Actuator amplitudes (K,) for a motion frame (calibrated: avatar/render/calibration.py),
         with lip rounding capped to this face's natural range (`cap_rounding`)."""
         amps = self.calibration.amplitudes(motion, self.reference, self._narrowing)
-        return cap_rounding(amps, self._narrowing)
+        return cap_rounding(amps, self._narrowing, self._jaw_narrowing)
 
     def vertices(self, motion: np.ndarray,
                  amps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -167,8 +167,9 @@ def test_rounded_lips_never_close_the_corners_into_a_slit(renderer: PortraitRend
                                                           jaw: float) -> None:
     """Any funnel and pucker the generator can emit (0..1 each, with the jaw open or
     not) keeps the corners at least half their resting distance apart and the
-    opening no taller than 1.5x its width (issue 35: funnel 0.5 + pucker 0.4 closed
-    the corners to 0.17 and opened a vertical slit)."""
+    opening no taller than 1.6x its width (issue 35: funnel 0.5 + pucker 0.4 closed
+    the corners to 0.17 and opened a vertical slit, 5.8x as tall as wide; since the
+    lips round, a funnel with the jaw half open is a round O up to 1.55x)."""
     rest, _ = renderer.vertices(renderer.reference)
     rest_width = float(np.linalg.norm(rest[291] - rest[61]))
     for funnel in np.linspace(0.0, 1.0, 5):
@@ -180,7 +181,7 @@ def test_rounded_lips_never_close_the_corners_into_a_slit(renderer: PortraitRend
             inner = float(np.linalg.norm(xy[308] - xy[78]))
             height = float(np.linalg.norm(xy[14] - xy[13]))
             assert width >= 0.5, (funnel, pucker, width)
-            assert height <= 1.5 * inner, (funnel, pucker, height, inner)
+            assert height <= 1.6 * inner, (funnel, pucker, height, inner)
 
 
 def test_rounding_budget_scales_pucker_and_funnel_together() -> None:
