@@ -37,6 +37,11 @@ with REV's packages on the path, once with this tree's (benchkit/revision_tree.p
 and `ratio_512` / `ratio_256` (after / before).
 
     .venv/bin/python bench/face_cost.py [--frames 250] [--tag NAME] [--against REV]
+    .venv/bin/python bench/face_cost.py --against-flat-mouth --sizes 512 --transports websocket
+
+`--against-flat-mouth` does the same with this tree twice: once as it is and once with
+the mouth as it was before lips that round (`--flat-mouth`: no portrait's lips turned
+out, the opening's mask at 1x), so other work in the tree is on both sides.
 """
 
 from __future__ import annotations
@@ -224,12 +229,18 @@ def main() -> int:
     parser.add_argument("--tag", default="run")
     parser.add_argument("--against", default=None, metavar="REV",
                         help="also measure git revision REV, alternating, in one run")
+    parser.add_argument("--against-flat-mouth", action="store_true",
+                        help="also measure this tree with --flat-mouth, alternating, in one run")
+    parser.add_argument("--flat-mouth", action="store_true",
+                        help="the mouth before lips that round: flat lips, 1x opening mask")
     parser.add_argument("--emit", action="store_true",
                         help=argparse.SUPPRESS)  # one process of --against: print runs only
     args = parser.parse_args()
     if args.frames < 25:
         parser.error("--frames must be >= 25")
-    if args.against is not None:
+    if args.flat_mouth:
+        flat_mouth()
+    if args.against is not None or args.against_flat_mouth:
         return compare(args)
     runs = measure_here(args)
     if args.emit:
@@ -296,32 +307,49 @@ def save(report: dict[str, Any], tag: str) -> None:
                                    for r in report["runs"]}}))
 
 
+def flat_mouth() -> None:
+    """Every renderer made after this draws the mouth as before lips that round: no
+    portrait's lips are turned out (as on a portrait that cannot round) and the
+    opening's mask is drawn at the frame's own resolution."""
+    from avatar.render import mouth, renderer
+
+    mouth.SUPERSAMPLE = 1
+    renderer.rounding_blockers = lambda image, landmarks: ["the bench asked for the flat mouth"]
+
+
 def run_variant(tree: Path, args: argparse.Namespace, size: int,
-                transport: str) -> dict[str, Any]:
+                transport: str, flat: bool = False) -> dict[str, Any]:
     """One variant in a fresh process, with `tree`'s packages first on the path (this
     script stays this tree's, so both sides draw the same frames the same way)."""
     env = path_with(tree)
     command = [sys.executable, str(Path(__file__).resolve()), "--emit", "--frames",
                str(args.frames), "--sizes", str(size), "--transports", transport]
+    if flat:
+        command.append("--flat-mouth")
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RUNS ")]
     if result.returncode != 0 or not lines:
         raise RuntimeError(f"face_cost in {tree} failed ({result.returncode}):\n"
                            f"{result.stderr[-3000:]}")
     runs: list[dict[str, Any]] = json.loads(lines[-1][5:])
-    return runs[0] | {"code": "before" if tree != ROOT else "after"}
+    return runs[0] | {"code": "before" if tree != ROOT or flat else "after"}
 
 
 def compare(args: argparse.Namespace) -> int:
-    """--against: every variant before and after, alternating, in one run."""
-    try:
-        tree = baseline_tree(args.against)
-    except ValueError as error:
-        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
+    """--against (or --against-flat-mouth): every variant before and after, alternating,
+    in one run."""
+    if args.against_flat_mouth:
+        tree, flat, label = ROOT, True, "the flat mouth"
+        args.against = "flat mouth (this tree, --flat-mouth)"
+    else:
+        try:
+            tree, flat, label = baseline_tree(args.against), False, args.against
+        except ValueError as error:
+            raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
     before, after = [], []
     variants = [(size, transport) for size in args.sizes for transport in args.transports]
-    for size, transport in tqdm(variants, desc=f"against {args.against}", unit="variant"):
-        before.append(run_variant(tree, args, size, transport))
+    for size, transport in tqdm(variants, desc=f"against {label}", unit="variant"):
+        before.append(run_variant(tree, args, size, transport, flat))
         after.append(run_variant(ROOT, args, size, transport))
     save(summarise(args, after, before), args.tag)
     return 0

