@@ -427,6 +427,32 @@ def has_condition(fact: str) -> bool:
     return _CONDITION.search(fact) is not None
 
 
+def condition_answer(fact: str, message: str) -> str:
+    """The fact's own words for a question that states an amount against its threshold:
+    the branch that amount takes when the fact is written "X for orders over 300
+    dollars ...; otherwise Y" (400 dollars: "Delivery: free delivery for orders over 300
+    dollars within 20 miles."; 250: "Delivery costs 49 dollars."), else the whole fact."""
+    from agent.fact_guard import extract_facts  # the guard reads facts with this module
+
+    spoken = spoken_fact(fact)
+    clauses = [c.strip(" .") for c in spoken.split(";")]
+    otherwise = [c for c in clauses if c.lower().startswith("otherwise ")]
+    asked = [f for f in extract_facts(message) if f.kind == "number"]
+    for condition in (f for f in extract_facts(spoken) if f.kind == "number" and f.comparison):
+        amounts = [max(int(v) for v in a.values) for a in asked
+                   if a.unit == condition.unit and condition.unit is not None]
+        if len(amounts) != 1 or len(otherwise) != 1:
+            continue
+        threshold = max(int(v) for v in condition.values)
+        holds = amounts[0] > threshold if condition.comparison == "above" else (
+            amounts[0] <= threshold)
+        if holds:
+            return next(c for c in clauses if condition.text in c) + "."
+        rest = otherwise[0][len("otherwise "):]
+        return rest[0].upper() + rest[1:] + "."
+    return spoken
+
+
 def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
     """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
     the question; with `index.answer_rules` (agent/question_shape.py) an amount no fact
@@ -443,13 +469,13 @@ def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
             facts_found = [fact for fact in facts_found if states_amount(fact)]
             if not facts_found:
                 return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
-        if (index.answer_rules and is_yes_no_question(message)
-                and names_topic(message, facts_found[0])):
-            return TurnPlan(reply=spoken_fact(facts_found[0]))
         if (index.answer_rules and states_amount(message)
                 and has_condition(facts_found[0]) and names_topic(message, facts_found[0])):
             # "Is delivery free on a 250 dollar order?": which side of "over 300" an
             # amount falls, the small model got wrong; the fact's own words are right
+            return TurnPlan(reply=condition_answer(facts_found[0], message))
+        if (index.answer_rules and is_yes_no_question(message)
+                and names_topic(message, facts_found[0])):
             return TurnPlan(reply=spoken_fact(facts_found[0]))
         if index.note_facts == 0:
             return TurnPlan()

@@ -184,9 +184,15 @@ def test_an_amount_against_a_threshold_is_answered_by_the_facts_own_words() -> N
     """Which side of "over 300 dollars" 250 falls, the 0.5B model got wrong: a question
     that states an amount about a fact with a threshold gets the fact itself."""
     index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
-    for question in ("How much is delivery for a 250 dollar order?",
-                     "What would delivery cost me on a four hundred dollar sofa?"):
-        reply = plan_turn(index, question).reply
-        assert reply is not None and "over 300 dollars" in reply and "49 dollars" in reply
+    # the branch the amount takes, in the fact's words
+    assert plan_turn(index, "How much is delivery for a 250 dollar order?").reply == (
+        "Delivery costs 49 dollars.")
+    assert plan_turn(index, "What would delivery cost me on a four hundred dollar sofa?"
+                     ).reply == "Delivery: free delivery for orders over 300 dollars within 20 miles."
+    assert plan_turn(index, "Is delivery free if I spend four hundred dollars?").reply == (
+        "Delivery: free delivery for orders over 300 dollars within 20 miles.")
+    # the other condition of the fact, in its own unit
+    assert plan_turn(index, "What does delivery cost for 30 miles?").reply == (
+        "Delivery costs 49 dollars.")
     # no amount in the question: the LLM answers with the fact in front of it
     assert plan_turn(index, "How much does delivery cost?").reply is None
