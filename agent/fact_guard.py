@@ -95,6 +95,8 @@ _MERIDIEM = re.compile(r"^\s*(a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])", re.IGNORECASE)
 _PHONE = re.compile(r"\b\d{3}[-. ]\d{4}\b|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b")
 _NAMING = re.compile(r"\b(called|named|(?:password|name|code) is)\s+([A-Za-z][\w-]*)",
                      re.IGNORECASE)
+#: "the name of the store manager is Sam": a name given as someone's (not "my name is")
+_NAME_OF = re.compile(r"(?<!\bmy )\bname\b[^.!?]{0,40}?\bis\s+([A-Z][\w-]*)")
 _ENTRANCE = re.compile(r"\b(entrance|door|gate|exit)\s+([A-Z])\b", re.IGNORECASE)
 
 
@@ -212,9 +214,13 @@ def extract_facts(text: str) -> list[Fact]:
             # "the password is MapleGuest": the file must name it so ("name MapleGuest"),
             # not only hold the word (the model gave the network's name as the password)
             keyword = match.group(1).split()[0].lower()
-            kind = "named" if keyword in ("password", "name", "code") else "name"
+            own = text[:match.start()].lower().endswith("my ")  # "my name is Sam"
+            kind = "named" if keyword in ("password", "name", "code") and not own else "name"
             add(kind, {f"{keyword} {word.lower()}" if kind == "named" else word.lower()},
                 match.start(2), match.end(2))
+    for match in _NAME_OF.finditer(text):
+        if not any(a <= match.start(1) < b for a, b in used):
+            add("named", {f"name {match.group(1).lower()}"}, match.start(1), match.end(1))
     for match in _ENTRANCE.finditer(text):
         add("entrance", {match.group(2).lower()}, match.start(), match.end())
 

@@ -299,7 +299,7 @@ def main() -> int:
         "model": settings.llm.embedded_model,
         "threads": settings.llm.thread_count(),
         "batch_threads": settings.llm.batch_thread_count(),
-        "n_batch": {"plain": 512, "cached": EmbeddedLLMServer.from_settings(settings).n_batch},
+        "n_batch": {"plain": 512, "cached": EmbeddedLLMServer.from_settings(settings.llm).n_batch},
         "prompt_cache_mb": settings.llm.prompt_cache_mb,
         "prompt_cache": cache,
         "questions": len(spec["questions"]),

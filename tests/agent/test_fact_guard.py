@@ -25,6 +25,7 @@ GUARD = FactGuard.from_files(PersonaSettings().knowledge_file, PersonaSettings()
     "Pick up your order at entrance D.",
     "The Wi-Fi password is sunshine.",
     "The Wi-Fi password is MapleGuest.",  # the network's name given as the password
+    "The name of the store manager is Sam.",  # the persona's name given as the manager's
     "Our Boston store is open too.",
     "Call us at 555-0199.",
 ])

@@ -80,3 +80,15 @@ def test_the_settings_turn_meaning_on_by_default_and_off() -> None:
     question = "Where can I leave my car while I shop?"
     assert on.retrieve(question).facts[0].startswith("Parking:")
     assert not off.retrieve(question).found
+
+
+def test_an_amount_found_by_meaning_alone_is_not_an_answer(hybrid: KnowledgeIndex) -> None:
+    """"How much does a sofa cost?" is near the delivery price in meaning; the model, given
+    it, said "A sofa costs 49 dollars". An amount must be found by the question's words."""
+    from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY
+
+    for question in ("How much does a sofa cost?", "How much is a dining table?"):
+        assert plan_turn(hybrid, question).reply == UNKNOWN_AMOUNT_REPLY
+    # worded with the fact's own topic, the amount is the fact's
+    reply = plan_turn(hybrid, "Is there a fee for home delivery?").reply
+    assert reply is not None and "49 dollars" in reply
