@@ -120,3 +120,27 @@ async def test_silent_clients_that_answer_keepalives_are_kept(kiosk_server: Any)
         await push_to_talk.close()
         for reader in readers:
             reader.cancel()
+
+
+async def test_the_kiosk_page_answers_and_its_dropped_network_is_let_go(
+        kiosk_server: Any, relay: FrozenRelay) -> None:
+    """The page in kiosk mode (real Chromium, fake devices), served and connected
+    through the relay: it answers the pings; once its traffic stops, its session ends."""
+    from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
+
+    registry = kiosk_server.registry
+    await wait_until(lambda: not registry.active, 30.0)
+    chromium = chromium_or_skip("the kiosk page's keepalive")
+    flags = ["--kiosk", "--autoplay-policy=no-user-gesture-required",
+             *media_args(mic_wav=None, camera_y4m=None)]
+    async with launch_chromium(flags, executable=chromium) as browser:
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{relay.listen_port}/?kiosk=1")  # no tap
+        await wait_until(lambda: len(registry.active) == 1, 30.0)
+        await page.wait_for_function("window.kiosk.client.stats.keepalivePongs >= 2",
+                                     timeout=20_000)  # the page answers the pings
+        (session_id,) = registry.active
+        relay.freeze()  # (a page that notices the stall reconnects on a new connection)
+        ended_after = await wait_until(lambda: session_id not in registry.active, 30.0)
+        print(f"the kiosk page's session ended {ended_after:.1f} s after its network dropped")
+        assert ended_after <= ENDED_WITHIN_SECS
