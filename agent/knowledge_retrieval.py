@@ -432,7 +432,7 @@ def condition_answer(fact: str, message: str) -> str:
     the branch that amount takes when the fact is written "X for orders over 300
     dollars ...; otherwise Y" (400 dollars: "Delivery: free delivery for orders over 300
     dollars within 20 miles."; 250: "Delivery costs 49 dollars."), else the whole fact."""
-    from agent.fact_guard import extract_facts  # the guard reads facts with this module
+    from agent.fact_reading import extract_facts
 
     spoken = spoken_fact(fact)
     clauses = [c.strip(" .") for c in spoken.split(";")]
