@@ -327,6 +327,15 @@ class KnowledgeIndex:
         return [c + self.lexical_weight * min(b / self.min_score, 2.0)
                 for b, c in zip(lexical, semantic, strict=True)], found
 
+    def words_lead_to(self, question: str, fact: str) -> bool:
+        """True when the word match alone ranks `fact` first for `question` (ties
+        included), or finds nothing at all (a paraphrase: the meaning leads alone)."""
+        lexical = self.score(question)
+        best = max(lexical)
+        if best < self.min_score:
+            return True
+        return lexical[self.facts.index(fact)] >= best
+
     def retrieve(self, question: str) -> Retrieved:
         """Up to `top_k` facts about `question`, best first; none when nothing scores."""
         scores, found = self.hybrid_scores(question)
@@ -480,7 +489,12 @@ def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
             # amount falls, the small model got wrong; the fact's own words are right
             return TurnPlan(reply=condition_answer(facts_found[0], message))
         if (index.answer_rules and is_yes_no_question(message)
-                and names_topic(message, facts_found[0])):
+                and names_topic(message, facts_found[0])
+                and (asks_for_amount(message) or index.words_lead_to(message, facts_found[0]))):
+            # ...spoken only where the words lead to the same fact as the meaning (an
+            # amount's fact was already held to the words above): by meaning, "Is my
+            # bike ready yet?" came closest to "New bikes: ...", whose label shares the
+            # shop's own word "bike" (the LLM reads it as a note instead)
             return TurnPlan(reply=spoken_fact(facts_found[0]))
         if index.note_facts == 0:
             return TurnPlan()

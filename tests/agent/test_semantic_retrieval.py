@@ -92,3 +92,17 @@ def test_an_amount_found_by_meaning_alone_is_not_an_answer(hybrid: KnowledgeInde
     # worded with the fact's own topic, the amount is the fact's
     reply = plan_turn(hybrid, "Is there a fee for home delivery?").reply
     assert reply is not None and "49 dollars" in reply
+
+
+def test_a_yes_no_fact_is_spoken_only_where_the_words_agree(encoder: SentenceEncoder) -> None:
+    """The bike shop example: by meaning "Is my bike ready yet?" comes closest to "New
+    bikes: ...", whose label shares the shop's own word; that fact is not said as the
+    answer (the LLM gets it as a note and points to the phone), while a question the
+    words and the meaning both lead to is still answered with its fact."""
+    from pathlib import Path
+
+    shop = Path(__file__).resolve().parents[2] / "examples/voice_assistant/knowledge.md"
+    index = KnowledgeIndex.from_file(shop, answer_rules=True, encoder=encoder)
+    assert plan_turn(index, "Is my bike ready yet?").reply is None
+    reply = plan_turn(index, "Is the shop open on Monday?").reply
+    assert reply is not None and "Closed on Sunday and Monday" in reply
