@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from agent import PersonaSettings, build_system_prompt, read_prompt_file
 from agent.fact_guard import FactGuard
 from agent.knowledge_retrieval import split_facts, spoken_fact
+from benchkit.bench_args import write_json
 from benchkit.paths import ROOT
 from pipelines.speech.first_clause import FirstClauseAggregator
 
@@ -89,9 +89,7 @@ def main() -> int:
         "load_average_1m_before": round(load_before[0], 2),
         "load_average_1m_after": round(load_after[0], 2),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps(report))
+    write_json(args.out, report)
     return 0
 
 

@@ -82,6 +82,7 @@ from agent import (
 from agent.fact_guard import FactGuard
 from agent.knowledge_retrieval import KnowledgeIndex, notes, spoken_fact
 from agent.sentence_embedding import SentenceEncoder
+from benchkit.bench_args import write_json
 from benchkit.kiosk_answers import (
     SESSION,
     SESSION_RULES,
@@ -313,9 +314,7 @@ def main() -> int:
     if args.raw:
         args.raw.parent.mkdir(parents=True, exist_ok=True)
         args.raw.write_text(json.dumps(raw, indent=1), encoding="utf-8")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps(report))
+    write_json(args.out, report)
     return 0
 
 

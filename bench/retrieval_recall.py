@@ -37,6 +37,7 @@ from pathlib import Path
 from agent import PersonaSettings
 from agent.knowledge_retrieval import KnowledgeIndex
 from agent.sentence_embedding import SentenceEncoder
+from benchkit.bench_args import write_json
 from benchkit.llm_answers import QUESTIONS_FILE
 from benchkit.paths import ROOT
 
@@ -140,9 +141,7 @@ def main() -> int:
     load_after = os.getloadavg()
     report["load_average_1m_before"] = round(load_before[0], 2)
     report["load_average_1m_after"] = round(load_after[0], 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps(report))
+    write_json(args.out, report)
     return 0
 
 

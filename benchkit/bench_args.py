@@ -78,8 +78,14 @@ def write_figure(out: Path, result: dict[str, Any],
     (last line), as the benches that print one JSON object do."""
     out.parent.mkdir(parents=True, exist_ok=True)
     plot(result, out.with_suffix(".png"))
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result, indent=2)
+
+
+def write_json(out: Path, result: dict[str, Any], *, indent: int = 1) -> None:
+    """`out` (JSON, its folder made), then the result on stdout as the last line."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=indent) + "\n", encoding="utf-8")
     print(json.dumps(result))
 
 
-__all__ = ["compile_secs", "save_plot", "tagged_parser", "write_figure", "write_results"]
+__all__ = ["compile_secs", "save_plot", "tagged_parser", "write_figure", "write_json", "write_results"]
