@@ -4,8 +4,9 @@ A kiosk whose Wi-Fi goes sends no FIN and no RST: its server's socket stays open
 and nothing more arrives or is acknowledged. `FrozenRelay.freeze()` does that to
 every connection open through it: both sockets stay open and neither direction
 moves another byte (nothing is read, so the server's send buffer fills as it would).
-Used by the keepalive test and bench (tests/pipelines/test_keepalive.py,
-bench/keepalive.py).
+`cut()` drops every connection at once instead (no close frame). Used by the keepalive
+and SDK reconnect tests and the keepalive bench (tests/pipelines/test_keepalive.py,
+test_sdk_reconnect.py, bench/keepalive.py).
 """
 
 from __future__ import annotations
@@ -58,12 +59,17 @@ class FrozenRelay:
         """Every connection open now stops carrying data both ways and stays open."""
         self._frozen.update(range(1, self.connections + 1))
 
-    async def close(self) -> None:
-        """Drop every connection and stop listening."""
-        self._closed.set()
+    def cut(self) -> None:
+        """Drop every connection open now at once, as a network cut does; new
+        connections flow."""
         for writer in self._writers:
             writer.transport.abort()
         self._writers.clear()
+
+    async def close(self) -> None:
+        """Drop every connection and stop listening."""
+        self._closed.set()
+        self.cut()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

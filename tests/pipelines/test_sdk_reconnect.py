@@ -13,13 +13,13 @@ remembers nothing), then the conversation goes on in the new session; without it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
+from benchkit.loopback_relay import FrozenRelay
 from sdk.client import VoiceClient
 from sdk.items import BotVideo, Closed
 from sdk.reconnect import ReconnectPolicy, SessionRestarted, may_reconnect, reconnect_policy
@@ -28,66 +28,10 @@ from sdk.talk import talk
 QUICK = ReconnectPolicy(first_delay_secs=0.2, max_delay_secs=1.0, max_attempts=30)
 
 
-class CuttableRelay:
-    """A loopback TCP relay to `port`: `cut()` drops every connection through it at
-    once, as a network cut does (no close frame); `close()` stops it listening."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.listen_port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._frozen: set[int] = set()
-        self.connections = 0
-
-    async def start(self) -> CuttableRelay:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.listen_port}/ws"
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        number = self.connections
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await source.read(65536):
-                    if number in self._frozen:  # a frozen machine: nothing, and no close
-                        await asyncio.Event().wait()
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    def freeze(self) -> None:
-        """Every connection open now stops carrying data both ways, and stays open
-        (a machine whose processes froze, or whose network was cut in the middle);
-        new connections flow."""
-        self._frozen.update(range(1, self.connections + 1))
-
-    def cut(self) -> None:
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
 @pytest.fixture
-async def relay(voice_server: Any) -> AsyncIterator[CuttableRelay]:
+async def relay(voice_server: Any) -> AsyncIterator[FrozenRelay]:
     port = int(voice_server.http.rsplit(":", 1)[1])
-    relay = await CuttableRelay(port).start()
+    relay = await FrozenRelay(port).start()
     yield relay
     await relay.close()
 
@@ -144,7 +88,7 @@ def test_reconnect_switch_and_close_codes() -> None:
 
 @pytest.mark.e2e
 async def test_a_cut_connection_restarts_the_session_and_the_conversation_goes_on(
-        relay: CuttableRelay, voice_server: Any, say: Callable[[str], bytes]) -> None:
+        relay: FrozenRelay, voice_server: Any, say: Callable[[str], bytes]) -> None:
     async with await VoiceClient.connect(relay.url, reconnect=QUICK,
                                          busy_retry_secs=60) as client:
         first_session = client.welcome.session_id
@@ -197,7 +141,7 @@ async def test_a_restarted_server_gets_the_client_back(
 async def test_a_frozen_face_session_counts_as_dropped_and_is_reopened(
         video_runtime: Any, start_server: Any) -> None:
     server = start_server(video_runtime)
-    relay = await CuttableRelay(int(server.http.rsplit(":", 1)[1])).start()
+    relay = await FrozenRelay(int(server.http.rsplit(":", 1)[1])).start()
     try:
         policy = ReconnectPolicy(first_delay_secs=0.2, max_delay_secs=1.0, max_attempts=30,
                                  stall_secs=2.0)
@@ -218,7 +162,7 @@ async def test_a_frozen_face_session_counts_as_dropped_and_is_reopened(
 
 
 @pytest.mark.e2e
-async def test_without_reconnect_a_cut_ends_receive_with_closed(relay: CuttableRelay) -> None:
+async def test_without_reconnect_a_cut_ends_receive_with_closed(relay: FrozenRelay) -> None:
     async with await VoiceClient.connect(relay.url, busy_retry_secs=60) as client:
         relay.cut()
         closed = await _until(client, (SessionRestarted, Closed))
@@ -229,7 +173,7 @@ async def test_without_reconnect_a_cut_ends_receive_with_closed(relay: CuttableR
 
 
 @pytest.mark.e2e
-async def test_a_policy_that_gives_up_ends_with_the_drops_closed(relay: CuttableRelay) -> None:
+async def test_a_policy_that_gives_up_ends_with_the_drops_closed(relay: FrozenRelay) -> None:
     policy = ReconnectPolicy(first_delay_secs=0.1, max_delay_secs=0.2, max_attempts=3)
     async with await VoiceClient.connect(relay.url, reconnect=policy,
                                          busy_retry_secs=60) as client:
