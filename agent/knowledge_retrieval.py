@@ -32,9 +32,8 @@ per message.
 Words miss a visitor who says "Where can I leave my car?" for "Parking:". With an
 encoder (agent/sentence_embedding.py: all-MiniLM-L6-v2 from its PyPI package, ~8 ms
 a question on one thread) facts are matched by meaning too: the cosine of the two
-embeddings, plus a little of the BM25 score (`hybrid_scores`). On the paraphrases of
-bench/retrieval_questions.json the right fact came first for 0.55 of them against
-0.21 by words, with the project's question sets at 0.95-1.00 (docs/ANSWERS.md).
+embeddings, plus a little of the BM25 score (`hybrid_scores`); how it was chosen and
+what it finds: docs/ANSWERS.md.
 
 """
 
@@ -315,9 +314,8 @@ class KnowledgeIndex:
         Words only: BM25, about it at `min_score`. With an encoder: the cosine plus
         `lexical_weight` x the BM25 score in units of `min_score` (capped at 2, so a
         rare shared word breaks a tie of meanings but never outweighs one); about it
-        when BM25 says so or the best cosine reaches `semantic_min`. Chosen on
-        bench/retrieval_recall.py: paraphrases found at rank 1 0.21 -> 0.55 with the
-        project's question sets at 0.95-1.00 (docs/ANSWERS.md)."""
+        when BM25 says so or the best cosine reaches `semantic_min` (the weights'
+        choice: docs/ANSWERS.md)."""
         lexical = self.score(question)
         found = max(lexical) >= self.min_score
         semantic = self.semantic_scores(question)

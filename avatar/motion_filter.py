@@ -43,9 +43,8 @@ class OneEuroParams:
 ROTATION = OneEuroParams(min_cutoff=0.6, beta=0.1)  # degrees
 POSITION = OneEuroParams(min_cutoff=0.6, beta=0.5)  # tx, ty, scale (image fractions)
 EXPRESSION = OneEuroParams(min_cutoff=2.0, beta=4.0)  # blendshapes in [0, 1]
-#: the articulation columns while the avatar speaks (tuned on kiosk replies with
-#: bench/lip_sync_stages.py: most of the jaw's correlation with the voice kept, a
-#: part of the frame-to-frame travel still taken out; docs/GENERATOR.md)
+#: the articulation columns while the avatar speaks: lighter, so the jaw keeps the
+#: voice's beat while some frame-to-frame travel is still taken out (docs/GENERATOR.md)
 SPEECH = OneEuroParams(min_cutoff=4.0, beta=16.0)
 #: what speaking moves: the jaw and the lips' speech shapes (not smiles, frowns, dimples)
 SPEECH_COLUMNS: tuple[str, ...] = (

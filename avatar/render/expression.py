@@ -48,10 +48,8 @@ from avatar.render.mesh import (
 
 SMILE_OUT, SMILE_UP = 0.05, 0.13  # face units at amplitude 1
 LID_SKIN = 0.16  # face units of skin above the upper lid that a blink pulls down
-# Rounded lips (face units at amplitude 1; ActuatorBasis.lip_ring). Real rounded mouths
-# in the bench clips (bench/mouth_realism.py, rounded_vs_real): 0.85-0.9 of their
-# resting width, the outer lips 0.38-0.46 as tall as wide (0.32 at rest), the lips'
-# red 6-23 % taller.
+# Rounded lips (face units at amplitude 1; ActuatorBasis.lip_ring), set against real
+# rounded mouths (docs/renderer.md: narrower, taller and redder than at rest).
 FUNNEL_GATHER = 0.40  # the corners drawn in (share of their distance from the centre)
 FUNNEL_HOLE = (0.07, 0.12)  # the inner lips part in the middle (upper up, lower down) ...
 HOLE_WIDTH = 0.6  # ... over this share of the mouth's half width: a round hole ...
