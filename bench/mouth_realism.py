@@ -18,6 +18,11 @@ benchkit/mouth_realism.py.
     python bench/mouth_realism.py --numpy-mouth --tag mouth_numpy --sheet ''
         # the mouth's per-pixel work as numpy (benchkit/numpy_mouth.py), to set
         # beside the compiled pass's figures
+    python bench/mouth_realism.py --against REV --skip-rounding
+        # before and after in one run: REV's renderer (a git worktree under
+        # cache/face_cost_trees/, this tree's benchkit) measured first in a child
+        # process (mouth_realism_<tag>_against.json), then this tree; the last line
+        # holds both summaries, every cell before and after, and the worst cell's ratio
 
 Prints progress, then ONE JSON object (the summary) as the last stdout line.
 """
@@ -35,8 +40,42 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread everywhere: the cost
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+import subprocess
+from typing import Any
+
 from benchkit.mouth_realism import mouth_realism_main
-from benchkit.paths import CACHE, RESULTS
+from benchkit.paths import CACHE, RESULTS, ROOT
+from benchkit.revision_tree import baseline_tree
+
+
+def against(rev: str, args: argparse.Namespace) -> dict[str, Any]:
+    """This bench on revision `rev`'s renderer, in a child process: its summary."""
+    try:
+        tree = baseline_tree(rev)
+    except ValueError as error:
+        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
+    command = [sys.executable, str(Path(__file__).resolve()), "--tag", f"{args.tag}_against",
+               "--sheet", "", "--results", str(args.results), "--media-cache",
+               str(args.media_cache), "--portrait-cache", str(args.portrait_cache),
+               "--timing-frames", str(args.timing_frames)]
+    if args.skip_rounding:
+        command.append("--skip-rounding")
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                          check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{Path(__file__).name}: the run on {rev} failed "
+                         f"(exit {done.returncode})")
+    return dict(json.loads(lines[-1]))
+
+
+def cells(tag: str, results: Path) -> dict[str, float | None]:
+    """Every portrait and opening range's mean |gap| of a run's JSON."""
+    full = json.loads((results / f"mouth_realism_{tag}.json").read_text())
+    return {f"{name} {label}": value
+            for name, ranges in full["mean_abs_iqr_per_portrait"].items()
+            for label, value in ranges.items()}
 
 
 def main() -> int:
@@ -52,7 +91,12 @@ def main() -> int:
                         help="leave out the generator's rounding (piper + generator)")
     parser.add_argument("--numpy-mouth", action="store_true",
                         help="paint the mouth with the numpy reference (benchkit/numpy_mouth.py)")
+    parser.add_argument("--against", default=None, metavar="REV",
+                        help="also measure git revision REV's renderer first, in one run")
     args = parser.parse_args()
+    if args.against is not None and args.numpy_mouth:
+        parser.error("--against measures each tree's own mouth: leave out --numpy-mouth")
+    before = against(args.against, args) if args.against is not None else None
     if args.numpy_mouth:  # every renderer the bench makes paints its mouth as numpy did
         from avatar.render.mouth import MouthPainter
         from benchkit.numpy_mouth import paint_numpy
@@ -62,6 +106,21 @@ def main() -> int:
         args.tag, args.media_cache, args.portrait_cache,
         args.sheet if str(args.sheet) not in ("", ".") else None, results=args.results,
         skip_rounding=args.skip_rounding, timing_frames=args.timing_frames)
+    if before is not None:
+        old, new = cells(f"{args.tag}_against", args.results), cells(args.tag, args.results)
+        worst_before, worst_after = before["mean_abs_iqr_max"], summary["mean_abs_iqr_max"]
+        summary = {
+            "against": args.against, "before": before, "after": summary,
+            "cells_before_after": {k: [old.get(k), v] for k, v in new.items()},
+            "worst_cell_ratio": (round(worst_after / worst_before, 3)
+                                 if worst_before and worst_after else None),
+            "load_average_start_end": {
+                side: [json.loads((args.results / f"mouth_realism_{t}.json").read_text())[k][0]
+                       for k in ("load_average_start", "load_average_end")]
+                for side, t in (("before", f"{args.tag}_against"), ("after", args.tag))},
+        }
+        (args.results / f"mouth_realism_{args.tag}_vs_against.json").write_text(
+            json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     sys.stdout.flush()
     return 0

@@ -55,6 +55,12 @@ FUNNEL_HOLE = (0.07, 0.12)  # the inner lips part in the middle (upper up, lower
 HOLE_WIDTH = 0.6  # ... over this share of the mouth's half width: a round hole ...
 FUNNEL_EVERT = (0.12, 0.15)  # ... and their outer edges turn out
 PUCKER_EVERT = (0.03, 0.04)  # a pucker turns the lips out, closed
+# The turn-outs above are set on the default portrait's lips: upper and lower lip this
+# thick at the mouth's centre (face units). Each face's lips turn out by their own
+# thickness over these (EVERT_SCALE bounds it), so a thin lip shows as much more red,
+# as a share of itself, as a full one (in face units a thin lower lip's red doubled).
+EVERT_REFERENCE = (0.0755, 0.1195)
+EVERT_SCALE = (0.3, 1.5)
 RING_FALLOFF = 0.15  # the skin beyond the lips follows over this distance
 
 ACTUATORS: tuple[str, ...] = (
@@ -107,11 +113,12 @@ def _gauss(uv: np.ndarray, center: np.ndarray, sigma_u: float, sigma_v: float) -
     return np.exp(-0.5 * (d**2).sum(axis=1))
 
 
-def _contour(uv: np.ndarray, chain: tuple[int, ...]) -> np.ndarray:
-    """v of a lip contour (landmark `chain`) under each point's u, held at its ends."""
+def _contour(uv: np.ndarray, chain: tuple[int, ...], at: np.ndarray | None = None) -> np.ndarray:
+    """v of a lip contour (landmark `chain` of `uv`) under each u of `at` (default: of
+    every point of `uv`), held at its ends."""
     pts = uv[list(chain)]
     order = np.argsort(pts[:, 0])
-    return np.interp(uv[:, 0], pts[order, 0], pts[order, 1])
+    return np.interp((uv if at is None else at)[:, 0], pts[order, 0], pts[order, 1])
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -360,19 +367,42 @@ class ActuatorBasis:
         below_by = np.maximum(uv[:, 1] - line_lo, 0.0)
 
         def edge_to_edge(by: np.ndarray, thick: np.ndarray, inner: float,
-                         outer: float) -> np.ndarray:
+                         outer: np.ndarray) -> np.ndarray:
             beyond = np.maximum(by - thick, 0.0) / RING_FALLOFF
             share = np.minimum(by / thick, 1.0)
-            return (inner * hole_prof + (outer * prof - inner * hole_prof) * share) \
+            return (inner * hole_prof + (outer - inner * hole_prof) * share) \
                 * np.exp(-0.5 * beyond * beyond)
 
-        up = edge_to_edge(above_by, thick_up, hole[0], evert[0])
-        down = edge_to_edge(below_by, thick_lo, hole[1], evert[1])
+        up_s, lo_s = self.evert_scale()
+
+        def turned(inner: float, outer: float, scale: float) -> np.ndarray:
+            # the outer edge's move beyond the inner edge's is the turn-out: scaled by
+            # the lip's thickness (where the hole opens the outer edge keeps its share
+            # of the inner edge's move, so the lip never gets thinner than it was)
+            return outer * scale * prof + inner * (1.0 - scale) * hole_prof
+
+        up = edge_to_edge(above_by, thick_up, hole[0], turned(hole[0], evert[0], up_s))
+        down = edge_to_edge(below_by, thick_lo, hole[1], turned(hole[1], evert[1], lo_s))
         below = self._below_mouth()
         beside = np.abs(uv[:, 0] - mc[0]) < self.mouth_hw * 1.6
         d = np.zeros((self.n, 2))
         d[:, 1] = beside * (below * down - (1.0 - below) * up)
         return self._mask(d)
+
+    def lip_thickness(self) -> tuple[float, float]:
+        """(upper, lower) lip thickness at the mouth's centre, face units (the outer
+        lip line to the inner one; the lower lip from the lower of the two inner lines)."""
+        uv, at = self.uv, self.mouth_c[None]
+        line_up = float(_contour(uv, LIPS_UPPER_INNER, at)[0])
+        line_lo = max(float(_contour(uv, LIPS_LOWER_INNER, at)[0]), line_up)
+        return (line_up - float(_contour(uv, LIPS_UPPER_OUTER, at)[0]),
+                float(_contour(uv, LIPS_LOWER_OUTER, at)[0]) - line_lo)
+
+    def evert_scale(self) -> tuple[float, float]:
+        """How far (upper, lower) this face's lips turn out against the default
+        portrait's: their thickness over EVERT_REFERENCE, within EVERT_SCALE."""
+        return tuple(float(np.clip(t / ref, *EVERT_SCALE))  # type: ignore[return-value]
+                     for t, ref in zip(self.lip_thickness(), EVERT_REFERENCE, strict=True))
 
     def corner(self, side: str, du: float, dv: float, sigma: float = 0.25) -> np.ndarray:
         """A lip corner pulled by (du, du) (frown, stretch, dimple, press)."""

@@ -38,8 +38,8 @@ from avatar.render.renderer import PortraitRenderer
 #: Bump when the fit changes (actuators, recipe, readout model): old tables are ignored.
 #: 2: the pitch gains are the portrait's own. 3: the painted mouth (teeth and
 #: interior, which the landmarker reads differently). 4: lips that round (the funnel and
-#: pucker fields turn the lips out into a ring).
-RECIPE_VERSION = 4
+#: pucker fields turn the lips out into a ring). 5: the turn-out scaled by each lip's thickness.
+RECIPE_VERSION = 5
 #: Readout samples: (seed, frames, head-pose range deg), frontal then turned.
 RECIPE_RUNS: tuple[tuple[int, int, float], ...] = ((0, 1000, 0.0), (2, 1000, 15.0))
 FIT_SIZE = 512  # render size the fit measures at (the shipped table's too)

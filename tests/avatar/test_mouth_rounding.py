@@ -20,8 +20,14 @@ from avatar.face_analysis import FaceAnalyzer
 from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
-from avatar.render.expression import ACTUATORS, ActuatorBasis
-from avatar.render.mesh import LIPS_LOWER_OUTER, LIPS_UPPER_OUTER
+from avatar.render.expression import ACTUATORS, FUNNEL_EVERT, FUNNEL_HOLE, ActuatorBasis
+from avatar.render.mesh import (
+    LIPS_LOWER_INNER,
+    LIPS_LOWER_OUTER,
+    LIPS_UPPER_INNER,
+    LIPS_UPPER_OUTER,
+    build_mesh,
+)
 from benchkit.motion_edits import varied
 from benchkit.mouth_realism import round_shape
 
@@ -128,6 +134,31 @@ def test_an_o_reads_back_as_funnel_and_an_oo_as_pucker(
     assert o[funnel] > spread[funnel] + 0.1
     assert oo[pucker] > spread[pucker] + 0.1
     assert o_shape[2] > 1.5 * spread_shape[2]  # inner height over inner width
+
+
+def _turn_out(basis: ActuatorBasis) -> tuple[float, float]:
+    """(upper, lower) lip's turn-out on a funnel at the mouth's centre, face units: how
+    much further its outer edge moves away from the mouth line than its inner edge."""
+    ring = basis.lip_ring(FUNNEL_HOLE, FUNNEL_EVERT)[:, 1]
+    return (float(ring[LIPS_UPPER_INNER[5]] - ring[LIPS_UPPER_OUTER[5]]),
+            float(ring[LIPS_LOWER_OUTER[5]] - ring[LIPS_LOWER_INNER[5]]))
+
+
+def test_a_thin_lip_turns_out_by_its_own_thickness(rounded: PortraitRenderer) -> None:
+    """A lip half as thick turns out half as far: as a share of itself a thin lip shows
+    as much more red as a full one (in face units a thin lower lip's red had doubled)."""
+    full = ActuatorBasis(rounded.mesh)
+    landmarks = rounded.mesh.vertices[:478].copy()
+    for outer, inner in ((LIPS_UPPER_OUTER, LIPS_UPPER_INNER),
+                         (LIPS_LOWER_OUTER, LIPS_LOWER_INNER)):  # both lips half as thick
+        landmarks[list(outer), 1] = (landmarks[list(outer), 1]
+                                     + landmarks[list(inner), 1]) / 2.0
+    thin = ActuatorBasis(build_mesh(landmarks, rounded.size))
+    for lip in range(2):
+        share = thin.lip_thickness()[lip] / full.lip_thickness()[lip]
+        assert 0.4 < share < 0.6  # the edit made the lip thinner, and only that
+        assert _turn_out(full)[lip] > 0.01
+        assert _turn_out(thin)[lip] == pytest.approx(share * _turn_out(full)[lip], rel=0.1)
 
 
 def test_flat_fallback_is_todays_mouth(rounded: PortraitRenderer) -> None:
