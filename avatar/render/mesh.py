@@ -86,6 +86,10 @@ class RenderMesh:
 
 KIND_FACE, KIND_EYE_COPY, KIND_HEAD, KIND_HAIR, KIND_FIXED = 0, 1, 2, 3, 4
 LAYER_BEHIND = 1000.0  # tri_layer of the eye-ball and mouth-gap triangles
+# Where the triangulation is laid out, the inner lips are parted by this much (IOD, at
+# the mouth's centre, over its width as sqrt(1 - x^2)), the lips and the skin beyond
+# following over PART_FALLOFF (less than the gap's falloff keeps every point's order).
+PART_GAP, PART_FALLOFF = 0.06, 0.12
 
 
 def _ring(center: np.ndarray, oval: np.ndarray, factor: float, up_extra: float) -> np.ndarray:
@@ -120,6 +124,46 @@ def _inside(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
     poly = contour.astype(np.float32).reshape(-1, 1, 2)
     return np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) > 0
                      for x, y in points])
+
+
+def parted_lips(layout: np.ndarray) -> np.ndarray:
+    """`layout` (N >= 478, 2) with the inner lips parted (PART_GAP), for triangulating.
+
+    Why: on a closed mouth the inner lips' landmarks touch or cross, and a Delaunay
+    triangulation joined the upper lip to the lower one across the mouth line (36 such
+    triangles on grace_hopper, 71 on joe_biden). They lay outside the mouth's polygon,
+    so they were drawn in front: as the lips parted they stretched the lip's texture
+    over the opening's edge (a bright dot at the corner of an "oo", a nostril-like ring
+    on the upper lip). Parted, each side is triangulated on its own and the gap between
+    them only with triangles between the inner lips, which the mouth's layer hides.
+    Points keep their order along the mouth's normal (the move falls off slower than it
+    is large), so no triangle folds where the vertices really are.
+    """
+    lm = np.asarray(layout[:N_LANDMARKS], np.float64)
+    iod = float(np.linalg.norm(lm[list(EYE_L_POLYGON)].mean(0) - lm[list(EYE_R_POLYGON)].mean(0)))
+    a, b = lm[LIPS_UPPER_INNER[0]], lm[LIPS_UPPER_INNER[-1]]
+    half = float(np.linalg.norm(b - a)) / 2.0
+    if iod <= 0.0 or half <= 0.0:
+        return layout
+    ex = (b - a) / (2.0 * half)
+    ey = np.array([-ex[1], ex[0]])
+    u, v = (lm - (a + b) / 2.0) @ ex, (lm - (a + b) / 2.0) @ ey
+
+    def line(chain: tuple[int, ...]) -> np.ndarray:
+        order = np.argsort(u[list(chain)])
+        return np.interp(u, u[list(chain)][order], v[list(chain)][order])
+
+    upper, lower_line = line(LIPS_UPPER_INNER), line(LIPS_LOWER_INNER)
+    lower = v > (upper + lower_line) / 2.0
+    lower[list(LIPS_LOWER_INNER)] = True
+    lower[list(LIPS_UPPER_INNER)] = False
+    dist = np.where(lower, np.maximum(v - lower_line, 0.0), np.maximum(upper - v, 0.0))
+    across = np.sqrt(np.clip(1.0 - (u / half) ** 2, 0.0, 1.0))
+    move = (PART_GAP * iod * across * np.exp(-dist / (PART_FALLOFF * iod))
+            * np.where(lower, 1.0, -1.0))
+    out = np.array(layout, copy=True)
+    out[:N_LANDMARKS] = (lm + move[:, None] * ey).astype(out.dtype)
+    return out
 
 
 def build_mesh(landmarks: np.ndarray, size: int,
@@ -195,6 +239,7 @@ def build_mesh(landmarks: np.ndarray, size: int,
             face, face[eye_copy_of], _ring(center_at, oval_at, 1.18, 0.12),
             _ring(center_at, oval_at, 1.45, 0.35),
             _ring(center_at, oval_at, 1.9, 0.45)[in_image], border]).astype(np.float32)
+    at = parted_lips(at)
     tri = use[Delaunay(at[use].astype(np.float64)).simplices].astype(np.int32)
     centroids = at[tri].mean(axis=1)
     layer = np.zeros(len(tri), dtype=np.float32)
@@ -228,6 +273,7 @@ SMOOTH_SIGMA_PX = 5.0  # output pixels: wider than a jaw-line triangle (~10 px a
 # source pixels two neighbouring grid cells may jump apart, beyond the grid
 # step itself, before the map counts as folded there (BackwardMapper)
 FOLD_JUMP_PX = 3.0
+SLIVER_GAIN = 4.0  # photo pixels one output pixel spans where a triangle counts as a sliver
 
 
 def sharp_triangles(mesh: RenderMesh) -> np.ndarray:
@@ -304,6 +350,9 @@ class BackwardMapper:
         above_mouth[mesh.kind == KIND_EYE_COPY] = False
         skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer < LAYER_BEHIND)
         self.foldable = self.sharp & np.concatenate([skin, [False]])
+        # the mouth's gap: the triangles between the inner lips
+        face = (mesh.kind[mesh.triangles] == KIND_FACE).all(axis=1)
+        self.gap = np.concatenate([face & (mesh.tri_layer >= LAYER_BEHIND), [False]])
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
         self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
@@ -376,6 +425,7 @@ class BackwardMapper:
         np.copyto(sx, dx, where=sharp)
         np.copyto(sy, dy, where=sharp)
         mx, my = gx + sx, gy + sy
+        self._clamp_slivers(mx, my, shift, sharp)
         if step == 1:
             return mx, my
         size = (mesh.size, mesh.size)
@@ -383,6 +433,28 @@ class BackwardMapper:
         full_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)
         self._fix_folds(full_x, full_y, mx, my, shift, dst_xy, dst_z, order)
         return full_x, full_y
+
+    def _clamp_slivers(self, mx: np.ndarray, my: np.ndarray, shift: np.ndarray,
+                       exact: np.ndarray) -> None:
+        """Keep the samples of squashed triangles on their own part of the photo, in place.
+
+        Where the map is its triangle's own affine (`exact`: the sharp band; and the
+        mouth's gap), a cell centre just outside a triangle squashed to a sliver (the
+        output SLIVER_GAIN times smaller than the photo across) extrapolates far off:
+        lips parting from touching or crossed inner lips sampled an eye's colours under
+        the lip (joe_biden, 10 IOD away). Those cells are clamped to their triangle's
+        box in the photo; a frame without such a triangle pays one pass over the
+        triangles' coefficients."""
+        risky = np.abs(shift[[0, 1, 3, 4], :-1]).max(axis=0) > SLIVER_GAIN - 1.0
+        if not risky.any():
+            return
+        ids = self.ids
+        cells = np.concatenate([risky, [False]])[ids] & (exact | self.gap[ids])
+        if not cells.any():
+            return
+        t = ids[cells]
+        mx[cells] = np.clip(mx[cells], self.src_lo[t, 0], self.src_hi[t, 0])
+        my[cells] = np.clip(my[cells], self.src_lo[t, 1], self.src_hi[t, 1])
 
     def displacement_affines(self, dst_xy: np.ndarray) -> np.ndarray:
         """Each triangle's affine map from output pixel to photo point, as a
