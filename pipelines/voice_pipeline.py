@@ -58,6 +58,7 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from agent.asr_vocabulary import recognizer_prompt
 from agent.fact_guard import FactGuard
 from agent.knowledge_retrieval import KnowledgeIndex, spoken_fact
 from agent.turn_end_text import TurnEndReader
@@ -291,9 +292,12 @@ def build_voice_pipeline(
     vad = (OnsetVADProcessor(vad_analyzer=WindowTapSileroVAD(params=vad_params)) if quick_pause
            else VADProcessor(vad_analyzer=SharedSileroVAD(params=vad_params)))
     eager = turn.speculative_asr and turn.eager_reply
-    stt = (SpeculativeWhisperSTTService(models=models, language=asr_language,
+    # whisper reads the knowledge file's names and labels before each utterance
+    asr_prompt = recognizer_prompt("\n".join(knowledge.facts)) if knowledge is not None else None
+    stt = (SpeculativeWhisperSTTService(models=models, language=asr_language, prompt=asr_prompt,
                                         eager_end_of_turn=eager)
-           if turn.speculative_asr else BundledWhisperSTTService(models=models, language=asr_language))
+           if turn.speculative_asr else BundledWhisperSTTService(
+               models=models, language=asr_language, prompt=asr_prompt))
     llm_service = LocalOpenAILLMService(
         timeout_s=llm.timeout_s,
         endpoints=llm.endpoints,

@@ -48,14 +48,19 @@ class BundledWhisperSTTService(WhisperSTTService):
     laugh is not an error.
     """
 
-    def __init__(self, *, models: SpeechModels, language: str = "en", **kwargs: Any) -> None:
-        """Share `models.whisper`; `language` is a whisper code such as 'en'."""
+    def __init__(self, *, models: SpeechModels, language: str = "en", prompt: str | None = None,
+                 **kwargs: Any) -> None:
+        """Share `models.whisper`; `language` is a whisper code such as 'en'; `prompt`:
+        text whisper reads before each utterance (`initial_prompt`), such as the
+        knowledge file's names (agent/asr_vocabulary.py), so store words are heard as
+        such; None: no prompt."""
         self._shared_models = models
         super().__init__(
             settings=WhisperSTTService.Settings(
                 model="bundled",
                 language=Language(language),
                 no_speech_prob=models.asr.no_speech_prob,
+                initial_prompt=prompt,
             ),
             **kwargs,
         )
