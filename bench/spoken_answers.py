@@ -1,0 +1,208 @@
+"""Figure: the kiosk's answers to spoken questions through the real server on the
+shipped defaults, judged by keywords and by the knowledge file (JSON out).
+
+Every question of bench/spoken_questions.json is said by each voice (the bundled
+piper voice and espeak-ng, benchkit/spoken_questions.py), optionally with the
+hall's babble at `--snr` dB, and sent at real-time pace over a loopback websocket
+to the product's server (`load_runtime` on `Settings.load()`: whisper, the
+knowledge routing, the embedded LLM, the fact guard; voice only). A single question
+is a new visit (a fresh session); a `session`'s turns are asked in order in one.
+
+Each reply is judged twice:
+- `correct`: the keyword judge of the text sets (benchkit/llm_answers.py): a fact
+  question's keywords, an unknown's "I don't know" or staff pointer;
+- `invented`: a number, time, price, phone, name, e-mail or entrance the reply states
+  (agent/fact_reading.py) that the knowledge file and persona do not hold
+  (`FactGuard.known`), or a condition read backwards; 0 is the goal.
+
+The transcript the server heard is kept (`heard`, word error against the question).
+
+Resumable: rows are appended to `--raw` after every turn and a rerun skips what is
+there, so the full set can be run in pieces (`--voices`, `--split`) under the lock.
+
+Usage: python bench/spoken_answers.py [--voices piper espeak] [--split tune|heldout|all]
+       [--snr 10] [--limit N] [--raw bench/results/spoken_answers_raw.json]
+       [--out bench/results/spoken_answers.json] [--summarise-only]
+The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from agent.fact_guard import FactGuard
+from agent.fact_reading import extract_facts
+from agent.persona import read_prompt_file
+from benchkit.llm_answers import judge
+from benchkit.paths import ROOT
+from benchkit.spoken_questions import VOICES, load_questions, say, with_noise
+from benchkit.voice import speech_end_secs
+
+RESULTS = ROOT / "bench" / "results" / "spoken_answers.json"
+RAW = ROOT / "bench" / "results" / "spoken_answers_raw.json"
+
+
+def visits(questions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The questions grouped into visits: one per single question, one per session."""
+    out: list[list[dict[str, Any]]] = []
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for q in questions:
+        if "session" in q:
+            if q["session"] not in by_session:
+                by_session[q["session"]] = []
+                out.append(by_session[q["session"]])
+            by_session[q["session"]].append(q)
+        else:
+            out.append([q])
+    return [sorted(v, key=lambda q: q.get("turn", 0)) for v in out]
+
+
+def invented(guard: FactGuard, reply: str) -> list[str]:
+    """The facts `reply` states that the file does not hold, or holds the other way."""
+    wrong = [f.text for f in extract_facts(reply) if not guard.known(f)]
+    return wrong + [f.text for f in extract_facts(reply) if guard.flipped(f) is not None]
+
+
+def key(row: dict[str, Any]) -> str:
+    """A row's identity in the raw file (voice, noise and question)."""
+    return f"{row['voice']}|{row['noise']}|{row.get('session', '')}|{row['q']}"
+
+
+async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.Namespace,
+                  spec: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Any]:
+    """Start the server, ask every visit in `todo` ((voice, questions)), append rows to
+    `done` and the raw file; return facts about the run."""
+    from benchkit.runtime import bench_runtime, voice_only
+    from benchkit.server import start_server
+    from pipelines.server.runtime import ServerConfig
+    from pipelines.settings import Settings
+    from sdk.client import VoiceClient
+    from sdk.talk import talk
+
+    settings = voice_only(Settings.load())
+    guard = FactGuard(read_prompt_file(settings.persona.knowledge_file),
+                      read_prompt_file(settings.persona.persona_file))
+    runtime, llm_server = await bench_runtime(settings)
+    try:
+        url, server, thread = start_server(runtime, ServerConfig.from_settings(settings))
+        for n, (voice, visit) in enumerate(todo):
+            client = await VoiceClient.connect(url, client_name="spoken-answers")
+            try:
+                for q in visit:
+                    pcm = say(voice, q["q"])
+                    if args.snr is not None:
+                        pcm = with_noise(pcm, args.snr, seed=zlib.crc32(q["q"].encode()) % 10_000)
+                    started = time.perf_counter()
+                    result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
+                                        timeout_secs=90)
+                    reply = result.reply_text
+                    row = {"voice": voice, "noise": args.noise, "q": q["q"], "kind": q["kind"],
+                           "split": q["split"], "heard": result.transcript, "reply": reply,
+                           "correct": judge(q, reply, spec["refusal_any_of"],
+                                            spec.get("redirect_any_of", [])),
+                           "invented": invented(guard, reply),
+                           "voice_to_voice_ms": result.voice_to_voice_ms,
+                           "turn_s": round(time.perf_counter() - started, 2)}
+                    if "session" in q:
+                        row.update(session=q["session"], turn=q["turn"])
+                    done.append(row)
+                    args.raw.write_text(json.dumps(done, indent=1), encoding="utf-8")
+                    print(f"[{n + 1}/{len(todo)}] {voice} {'ok ' if row['correct'] else 'BAD'}"
+                          f"{' INVENTED' if row['invented'] else ''} {q['q']!r} heard "
+                          f"{row['heard']!r} -> {reply[:90]!r}", file=sys.stderr)
+            finally:
+                await client.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    finally:
+        if llm_server is not None:
+            llm_server.stop()
+    return {}
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Shares right per split, kind and voice, replies with an invented fact, word error."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from asr_window import wer
+
+    def share(picked: list[dict[str, Any]]) -> float | None:
+        return round(sum(r["correct"] for r in picked) / len(picked), 3) if picked else None
+
+    out: dict[str, Any] = {}
+    groups: dict[str, list[dict[str, Any]]] = {"all": rows}
+    for split in ("tune", "heldout"):
+        groups[split] = [r for r in rows if r["split"] == split]
+        for voice in sorted({r["voice"] for r in rows}):
+            groups[f"{split}_{voice}"] = [r for r in groups[split] if r["voice"] == voice]
+    for name, picked in groups.items():
+        out[name] = {
+            "n": len(picked),
+            "facts_right": share([r for r in picked if r["kind"] == "fact"]),
+            "unknowns_declined": share([r for r in picked if r["kind"] == "unknown"]),
+            "replies_with_invented_fact": sum(bool(r["invented"]) for r in picked),
+            "heard_wer": (round(sum(wer(r["q"], r["heard"]) for r in picked) / len(picked), 3)
+                          if picked else None),
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voices", nargs="+", default=list(VOICES), choices=list(VOICES))
+    parser.add_argument("--split", choices=["tune", "heldout", "all"], default="all")
+    parser.add_argument("--snr", type=float, default=None, help="hall babble at this SNR (dB)")
+    parser.add_argument("--limit", type=int, default=0, help="first N visits a voice (0: all)")
+    parser.add_argument("--raw", type=Path, default=RAW)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--summarise-only", action="store_true")
+    args = parser.parse_args()
+    args.noise = "clean" if args.snr is None else f"snr{args.snr:g}"
+    spec = load_questions()
+    questions = [q for q in spec["questions"] if args.split == "all" or q["split"] == args.split]
+    done: list[dict[str, Any]] = (json.loads(args.raw.read_text(encoding="utf-8"))
+                                  if args.raw.is_file() else [])
+    have = {key(r) for r in done}
+    todo = []
+    for voice in args.voices:
+        groups = visits(questions)[: args.limit or None]
+        for visit in groups:
+            wanted = {key({"voice": voice, "noise": args.noise, **q}) for q in visit}
+            if not wanted <= have:
+                done[:] = [r for r in done if key(r) not in wanted]  # a visit is redone whole
+                todo.append((voice, visit))
+    load_start = os.getloadavg()
+    args.raw.parent.mkdir(parents=True, exist_ok=True)
+    facts: dict[str, Any] = {}
+    started = time.perf_counter()
+    if todo and not args.summarise_only:
+        facts = asyncio.run(ask_all(todo, args, spec, done))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    result = {"questions_file": "bench/spoken_questions.json", "voices": args.voices,
+              "commit": commit,
+              "visits_asked_now": len(todo) if not args.summarise_only else 0,
+              "run_s": round(time.perf_counter() - started, 1), **facts,
+              "summary": summarise(done),
+              "invented": [{k: r[k] for k in ("voice", "q", "reply", "invented")}
+                           for r in done if r["invented"]],
+              "load_avg_start": [round(v, 2) for v in load_start],
+              "load_avg_end": [round(v, 2) for v in os.getloadavg()]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
