@@ -31,6 +31,7 @@ from sdk.events import KeepalivePing, PresenceEvent, VideoQualityEvent
 from sdk.handshake import Door, build_hello, open_door
 from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_camera_jpeg
 from sdk.items import Closed, ServerItem, parse_item
+from sdk.mic_gate import MicGate
 from sdk.protocol import (
     IMAGE_MAGIC,
     JPEG_MAGIC,
@@ -88,6 +89,10 @@ class VoiceConnection:
         self.dropped_sends = 0
         #: the server's keepalive pings answered (v2.2 presence sessions)
         self.keepalive_pongs = 0
+        #: a kiosk's microphone held back while nobody is there and it is quiet
+        #: (`welcome.presence.mic_gate`; None: every chunk is sent), set by `connect()`
+        self.mic_gate: MicGate | None = None
+        self._wants_mic_gate = False
 
     @classmethod
     async def connect(
@@ -106,6 +111,7 @@ class VoiceConnection:
         ssl_context: ssl.SSLContext | None = None,
         reconnect: ReconnectPolicy | bool | None = False,
         presence: bool = False,
+        mic_gate: bool = True,
     ) -> Self:
         """Open the websocket, send `hello`, and wait for `welcome`.
 
@@ -143,6 +149,10 @@ class VoiceConnection:
                 server greets a visitor who walks up and forgets the conversation when
                 they leave; `receive()` yields `PresenceEvent`, `VisitorArrived` and
                 `VisitorLeft`, and `presence_state` follows them.
+            mic_gate: with presence, where the server offers it
+                (`welcome.presence.mic_gate`): `send_audio` holds back quiet audio
+                while nobody is there and sends the held second first when a sound
+                or a visitor comes (`sdk.mic_gate.MicGate`). False: every chunk is sent.
 
         Raises:
             ValueError: a bad argument (video with protocol 1, unknown video_in, ...).
@@ -164,7 +174,15 @@ class VoiceConnection:
                     raise
             await asyncio.sleep(0.5)
         client.reconnect_policy, client._door = policy, door
+        client._wants_mic_gate = mic_gate
+        client._start_mic_gate()
         return client
+
+    def _start_mic_gate(self) -> None:
+        """A fresh gate for this session, where asked for and the server offers it."""
+        offered = bool((self.welcome.presence or {}).get("mic_gate"))
+        self.mic_gate = (MicGate(self.input_rate) if self._wants_mic_gate and offered
+                         else None)
 
     @classmethod
     async def _connect_door(cls, door: Door, hello: Hello, resuming: bool = False) -> Self:
@@ -191,6 +209,8 @@ class VoiceConnection:
             return None
         self._ws, self.welcome = connection, welcome
         self._pts_samples, self._media_clock_start, self.video_quality = 0, None, None
+        self.presence_state = (welcome.presence or {}).get("state")
+        self._start_mic_gate()
         self.reconnects += 1
         return SessionRestarted(previous_session_id=previous, session_id=self.welcome.session_id,
                                 code=code, reason=reason, attempts=attempts,
@@ -262,9 +282,17 @@ class VoiceConnection:
         return int((now - self._media_clock_start) * 1_000_000)
 
     async def send_audio(self, pcm: bytes) -> None:
-        """Send one chunk of PCM s16le mono at `input_rate` (keep chunks 20-100 ms)."""
+        """Send one chunk of PCM s16le mono at `input_rate` (keep chunks 20-100 ms);
+        with the mic gate (a kiosk's, while nobody is there) quiet chunks are held."""
         if self._media_clock_start is None:
             self._media_clock_start = time.monotonic()
+        if self.mic_gate is None:
+            await self._send_audio_now(pcm)
+            return
+        for chunk in self.mic_gate.offer(pcm, self.presence_state):
+            await self._send_audio_now(chunk)
+
+    async def _send_audio_now(self, pcm: bytes) -> None:
         pts_us = self._pts_samples * 1_000_000 // self.input_rate
         self._pts_samples += len(pcm) // 2
         await self._send(encode_media(MediaKind.AUDIO, pcm, pts_us))

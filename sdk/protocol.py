@@ -300,7 +300,8 @@ class Welcome(ServerMessageBase):
     #: additions to `protocol` this server speaks (PROTOCOL_MINOR)
     protocol_minor: int = PROTOCOL_MINOR
     #: v2.1, a session with `hello.presence`: the kiosk's presence settings
-    #: (`state`, `away_secs`, `attract_text`, `greeting`)
+    #: (`state`, `away_secs`, `attract_text`, `greeting`; optionally `mic_gate`: true when
+    #: a quiet microphone may be held back while nobody is there, sdk/mic_gate.py)
     presence: dict[str, Any] | None = None
     #: v2.2, a presence session over the websocket: the server's `ping` comes every
     #: `interval_secs`; answer each with `pong`. Once one was answered, a session the

@@ -35,6 +35,7 @@ from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.server.attendant import attend_visitors
+from pipelines.server.idle_images import IdleImageFilter
 from pipelines.server.keepalive import watch_keepalive
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
@@ -302,7 +303,10 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
     logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
                 f"camera {choice.camera_fps:g} fps ({choice.reason})")
     # our websocket needs its images as wire frames; pipecat's transports take them as they are
-    wire = [VideoWireAdapter()] if serializer is not None else []
+    wire: list[FrameProcessor] = [VideoWireAdapter()] if serializer is not None else []
+    visitors = node.visitors
+    if wire and visitors is not None and config.kiosk.quiet_when_away:
+        wire.insert(0, IdleImageFilter(lambda: visitors.nobody_there))
     presence = presence_welcome(config.kiosk) if hello.presence else None
     return AvatarStart([node, *wire], video_out, notices, face=node, presence=presence)
 
@@ -310,7 +314,7 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
 def presence_welcome(kiosk: KioskSettings) -> dict[str, Any]:
     """`welcome.presence`: what a kiosk client shows and expects (docs/PROTOCOL.md)."""
     return {"state": "away", "away_secs": kiosk.away_secs, "attract_text": kiosk.attract_text,
-            "greeting": kiosk.greeting or None}
+            "greeting": kiosk.greeting or None, "mic_gate": kiosk.quiet_when_away}
 
 
 def _wire_drops(serializer: ProtocolV1Serializer,

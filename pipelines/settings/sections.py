@@ -385,6 +385,11 @@ class KioskSettings(_Section):
         default=5.0, gt=0, le=25.0,
         description="Images drawn a second while nobody is there, at 256 px (the face idles "
         "cheaply; full quality from the first face).")
+    quiet_when_away: bool = Field(
+        default=True,
+        description="While nobody is there: clients may hold back a quiet microphone "
+        "(`welcome.presence.mic_gate`) and the face sends only the images it draws. Off: "
+        "the full stream as in a conversation (for comparisons).")
     log_transcripts: bool = Field(
         default=False,
         description="Log what visitors and the agent say (off: a shared kiosk keeps no "

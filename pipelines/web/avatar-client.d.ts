@@ -42,6 +42,12 @@ export interface AvatarClientOptions {
    */
   presence?: boolean;
   /**
+   * With presence, where the server offers it (`welcome.presence.mic_gate`, default
+   * true): while nobody is there the quiet microphone is held back (nothing sent), the
+   * last second kept and sent first when a sound or a visitor comes (MicGate, mic.js).
+   */
+  micGate?: boolean;
+  /**
    * The voice's output buffer (audio-output.js): "interactive" (default) the browser's
    * usual one; "low" the device's smallest, 31 ms sooner heard in Chromium on Linux, but
    * it glitches on a busy machine.
@@ -109,6 +115,8 @@ export interface PresenceInfo {
   attractText: string;
   /** What the server says to a visitor who walks up; null: no greeting. */
   greeting: string | null;
+  /** The server lets a quiet microphone be held back while nobody is there (`mic_gate`). */
+  micGate: boolean;
 }
 
 export interface PresenceDetail {
@@ -189,6 +197,10 @@ export interface AvatarStats {
   qualityChanges: number;
   /** The server's keepalive pings answered (v2.2 presence sessions, over all sessions). */
   keepalivePongs: number;
+  /** Microphone chunks the mic gate held back and never sent (nobody there, quiet). */
+  micChunksWithheld: number;
+  /** Times the mic gate opened (a sound, or someone seen). */
+  micGateOpenings: number;
   /** `presenceState`: null when not connected or the session runs no presence. */
   presence: PresenceState | null;
   /** `visitor-arrived` and `visitor-left` events received (over all sessions). */

@@ -20,7 +20,7 @@
 import { outputStats, voiceContext } from "./audio-output.js";
 import { CameraSender } from "./camera.js";
 import { ConversationEvents } from "./conversation.js";
-import { MicCapture } from "./mic.js";
+import { MicCapture, MicGate } from "./mic.js";
 import { AudioPlayer, firstOnsetAfter } from "./player.js";
 import {
   FATAL_CLOSE_CODES, Kind, audioSamples, cameraSendFps, closeNotice, encodeMedia, helloMessage, parseMedia,
@@ -65,6 +65,10 @@ const CAPTION_MAX_WAIT_MS = 1500;
  * @property {boolean} [presence]               a kiosk: the server watches who is in front,
  *                                               greets a visitor and forgets them when they
  *                                               leave (protocol v2.1; default false)
+ * @property {boolean} [micGate]                with presence, where the server offers it
+ *                                               (`welcome.presence.mic_gate`): hold the quiet
+ *                                               microphone back while nobody is there (MicGate,
+ *                                               mic.js; default true)
  */
 
 /**
@@ -104,7 +108,8 @@ export class AvatarClient extends ConversationEvents {
     this.options = {
       url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
       camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.8, jitterMs: 80,
-      reconnect: true, clientName: "avatar-client.js/1.0", presence: false, audioLatency: "interactive",
+      reconnect: true, clientName: "avatar-client.js/1.0", presence: false, micGate: true,
+      audioLatency: "interactive",
       sessionUrl: options && options.url ? null : `${location.protocol}//${location.host}/session`,
       ...options,
     };
@@ -137,9 +142,11 @@ export class AvatarClient extends ConversationEvents {
     /** @type {ReturnType<typeof setInterval> | null} */ this.captionTimer = null;
     this.micSamplesSent = 0;
     /** @type {Int16Array[]} */ this.preWelcomeAudio = [];
+    /** @type {MicGate | null} this session's, where the server offers one */ this.micGate = null;
     this.liveBotText = false; // the server sends bot-tts-text (live captions)
     this.counts = { micChunksSent: 0, audioChunksReceived: 0, interruptions: 0, reconnects: 0,
-                    captions: 0, errors: 0, sessions: 0, qualityChanges: 0, keepalivePongs: 0 };
+                    captions: 0, errors: 0, sessions: 0, qualityChanges: 0, keepalivePongs: 0,
+                    micChunksWithheld: 0, micGateOpenings: 0 };
     /** @type {any} */ this.serverMetrics = null;
     /** @type {{code: string, message: string} | null} */ this.lastError = null;
     // leaving or reloading the page ends the session on the server at once
@@ -464,6 +471,7 @@ export class AvatarClient extends ConversationEvents {
     this.pendingBotCaptions = [];
     this.micSamplesSent = 0;
     this.startPresence(welcome.presence);
+    this.micGate = this.options.micGate && this.presence && this.presence.micGate ? new MicGate(16000) : null;
     this.frames.reset(); // a new session starts a new clock
     const rate = welcome.audio_out.sample_rate;
     this.player?.close();
@@ -558,6 +566,19 @@ export class AvatarClient extends ConversationEvents {
       while (this.preWelcomeAudio.length > limit) this.preWelcomeAudio.shift();
       return;
     }
+    const gate = this.micGate;
+    if (!gate) {
+      this.sendAudioNow(chunk);
+      return;
+    }
+    const withheld = gate.withheld, openings = gate.openings;
+    for (const out of gate.offer(chunk, this.presenceState)) this.sendAudioNow(out);
+    this.counts.micChunksWithheld += gate.withheld - withheld;
+    this.counts.micGateOpenings += gate.openings - openings;
+  }
+
+  /** @param {Int16Array} chunk */
+  sendAudioNow(chunk) {
     const ptsUs = (this.micSamplesSent * 1e6) / 16000;
     this.micSamplesSent += chunk.length;
     if (this.sendBinary(encodeMedia(Kind.AUDIO, chunk, ptsUs))) this.counts.micChunksSent++;

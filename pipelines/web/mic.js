@@ -47,3 +47,71 @@ export function rms(chunk) {
   for (let i = 0; i < chunk.length; i++) sum += chunk[i] * chunk[i];
   return Math.sqrt(sum / Math.max(1, chunk.length)) / 32768;
 }
+
+/**
+ * A kiosk's microphone while nobody is there (`welcome.presence.mic_gate`): quiet
+ * audio is held back, the last second kept, and sent first when the gate opens, so
+ * the server's voice pipeline idles in an empty hall and a visitor's first words
+ * are heard whole. A chunk at least `openLevel` loud (RMS, -40 dBFS) or any presence
+ * state but "away" opens it; it shuts after `hangoverSecs` of quiet audio were sent
+ * in "away" (longer than the server's VAD and turn detector wait, so a turn's end
+ * is always heard). The Python SDK's twin: sdk/mic_gate.py, the same rule.
+ */
+export class MicGate {
+  /**
+   * @param {number} sampleRate  of the chunks offered
+   * @param {{prerollSecs?: number, openLevel?: number, hangoverSecs?: number}} [options]
+   */
+  constructor(sampleRate, options = {}) {
+    this.openLevel = options.openLevel ?? 0.01;
+    this.prerollSamples = Math.round((options.prerollSecs ?? 1.0) * sampleRate);
+    this.hangoverSamples = Math.round((options.hangoverSecs ?? 2.0) * sampleRate);
+    /** @type {Int16Array[]} */ this.held = [];
+    this.heldSamples = 0;
+    this.quietSamples = 0;
+    this.open = true; // a session starts sending
+    this.offered = 0;
+    this.sent = 0;
+    this.withheld = 0; // held back and never sent
+    this.openings = 0;
+  }
+
+  /**
+   * The chunks to send for one captured chunk, given the presence state now
+   * (null: no presence, the gate stays open).
+   * @param {Int16Array} chunk @param {string | null} state @returns {Int16Array[]}
+   */
+  offer(chunk, state) {
+    this.offered++;
+    const loud = rms(chunk) >= this.openLevel;
+    if (state !== "away" || loud) {
+      this.quietSamples = 0;
+      if (this.open) {
+        this.sent++;
+        return [chunk];
+      }
+      this.open = true;
+      this.openings++;
+      const out = [...this.held, chunk];
+      this.held = [];
+      this.heldSamples = 0;
+      this.sent += out.length;
+      return out;
+    }
+    if (this.open) {
+      this.quietSamples += chunk.length;
+      if (this.quietSamples < this.hangoverSamples) {
+        this.sent++;
+        return [chunk];
+      }
+      this.open = false;
+    }
+    this.held.push(chunk);
+    this.heldSamples += chunk.length;
+    while (this.held.length && this.heldSamples - this.held[0].length >= this.prerollSamples) {
+      this.heldSamples -= /** @type {Int16Array} */ (this.held.shift()).length;
+      this.withheld++;
+    }
+    return [];
+  }
+}

@@ -205,6 +205,8 @@ export const PRESENCE_STATES = Object.freeze(["away", "approaching", "engaged", 
  * @property {number | null} awaySecs   nobody seen or heard this long ends a visit
  * @property {string} attractText       what to show while nobody is there ("" when the server says nothing)
  * @property {string | null} greeting   what the server says to a visitor who walks up (null: nothing)
+ * @property {boolean} micGate          the server lets a quiet microphone be held back while
+ *                                      nobody is there (`mic_gate`; false from older servers)
  */
 
 /**
@@ -220,6 +222,7 @@ export function welcomePresence(presence) {
     awaySecs: isNumber(presence.away_secs) ? presence.away_secs : null,
     attractText: typeof presence.attract_text === "string" ? presence.attract_text : "",
     greeting: typeof presence.greeting === "string" && presence.greeting ? presence.greeting : null,
+    micGate: presence.mic_gate === true,
   };
 }
 

@@ -588,9 +588,10 @@ test("presence: asked for in the hello only when wanted; the welcome's settings 
   assert.equal("presence" in helloMessage({ inputRate: 16000 }), false, "an ordinary client says nothing");
   assert.deepEqual(welcomePresence(KIOSK_PRESENCE), {
     state: "away", awaySecs: 15, attractText: "Hello! Step closer to talk to me.",
-    greeting: "Hi there! How can I help you today?" });
+    greeting: "Hi there! How can I help you today?", micGate: false });
   assert.deepEqual(welcomePresence({ state: "engaged", greeting: null }),
-                   { state: "engaged", awaySecs: null, attractText: "", greeting: null });
+                   { state: "engaged", awaySecs: null, attractText: "", greeting: null, micGate: false });
+  assert.equal(welcomePresence({ ...KIOSK_PRESENCE, mic_gate: true }).micGate, true);
   assert.equal(welcomePresence(null), null, "no presence in this session");
   assert.deepEqual(parsePresenceEvent({ type: "presence", state: "approaching", previous: "away",
                                         reason: "a face 0.21 of the frame", ts: 5.5 }),

@@ -1,0 +1,41 @@
+"""While nobody is there our websocket sends only the images the face draws
+(pipelines/server/idle_images.py): a repeat of the last image is left out in "away",
+and every image goes out once someone is there."""
+
+from __future__ import annotations
+
+from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.tests.utils import run_test
+
+from pipelines.server.idle_images import IdleImageFilter
+from pipelines.wire.frames import AvatarImageFrame
+
+
+def image(jpeg: bytes, index: int) -> AvatarImageFrame:
+    return AvatarImageFrame(image=bytes(12), size=(2, 2), format="RGB", jpeg=jpeg,
+                            frame_index=index)
+
+
+def silence() -> OutputAudioRawFrame:
+    return OutputAudioRawFrame(audio=bytes(1764), sample_rate=22050, num_channels=1)
+
+
+async def test_repeats_are_left_out_only_while_nobody_is_there() -> None:
+    nobody = [True]
+    drawn_a, drawn_b = b"\xff\xd8\xffA", b"\xff\xd8\xffB"
+    # attract: one image drawn in five, the others repeat it, each before its audio
+    frames = []
+    for index in range(10):
+        frames += [image(drawn_a if index < 5 else drawn_b, index), silence()]
+    idle = IdleImageFilter(lambda: nobody[0])
+    down, _ = await run_test(Pipeline([idle]), frames_to_send=frames, expected_down_frames=None)
+    images = [f for f in down if isinstance(f, AvatarImageFrame)]
+    assert [f.frame_index for f in images] == [0, 5], "only the drawn images"
+    assert sum(isinstance(f, OutputAudioRawFrame) for f in down) == 10, "audio never touched"
+    assert idle.dropped == 8
+
+    nobody[0] = False  # a face seen: every frame goes out, repeats included
+    frames = [image(drawn_b, 10 + index) for index in range(5)]
+    down, _ = await run_test(Pipeline([idle]), frames_to_send=frames, expected_down_frames=None)
+    assert [f.frame_index for f in down if isinstance(f, AvatarImageFrame)] == list(range(10, 15))
