@@ -10,13 +10,14 @@ kiosk's camera does (`encode_camera_jpeg`, 320 px, into
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avatar.live.presence import PresenceParams, PresenceState
+from avatar.live.presence import PresenceParams, PresenceState, Sighting
 from benchkit.presence_scenes import Scene
 
 if TYPE_CHECKING:
@@ -32,8 +33,15 @@ class Measured:
     t: float
     found: bool
     scale: float
-    yaw: float
+    yaw: float  # camera space, as the landmarker reads it
     pitch: float
+    tx: float = float("nan")  # face centre: share of the frame from its centre
+    ty: float = float("nan")
+    cpu_ms: float = 0.0  # the process's CPU time in the analysis (decode included)
+
+    def sighting(self) -> Sighting | None:
+        """What the presence tracker is fed (None: no face)."""
+        return Sighting(self.scale, self.yaw, self.pitch, self.tx, self.ty) if self.found else None
 
 
 def measure(frames: Iterator[tuple[float, np.ndarray]], *,
@@ -46,16 +54,22 @@ def measure(frames: Iterator[tuple[float, np.ndarray]], *,
     from sdk.images import encode_camera_jpeg
 
     yaw, pitch, scale = column_index("yaw"), column_index("pitch"), column_index("scale")
+    tx, ty = column_index("tx"), column_index("ty")
     own = camera is None
     motion_of = CameraMotion() if camera is None else camera
     try:
         for t, rgb in frames:
-            motion = motion_of.analyze_jpeg(encode_camera_jpeg(rgb), int(round(t * 1000)))
+            jpeg = encode_camera_jpeg(rgb)
+            cpu = time.process_time()
+            motion = motion_of.analyze_jpeg(jpeg, int(round(t * 1000)))
+            cpu_ms = 1000 * (time.process_time() - cpu)
             if motion is None:
-                yield Measured(t, False, float("nan"), float("nan"), float("nan"))
+                nan = float("nan")
+                yield Measured(t, False, nan, nan, nan, nan, nan, cpu_ms)
             else:
                 yield Measured(t, True, float(motion[scale]), float(motion[yaw]),
-                               float(motion[pitch]))
+                               float(motion[pitch]), float(motion[tx]), float(motion[ty]),
+                               cpu_ms)
     finally:
         if own:
             motion_of.close()
@@ -92,13 +106,15 @@ class Replay:
 
 def replay(scene: Scene, params: PresenceParams | None = None, *, fps: float = 5.0,
            attract_fps: float = 2.0, tick_secs: float = 0.2,
-           voice: bool = True) -> Replay:
+           voice: bool = True, far_faces: bool = True) -> Replay:
     """Run `scene` through the camera analysis and the presence tracker the way a
     kiosk session does (pipelines/face/visitor_watch.py): frames at `fps`, only
     `attract_fps` of them analysed while nobody is there, the tracker ticked every
-    `tick_secs`, and the scene's speech as VAD edges (`voice`), on the scene's clock."""
+    `tick_secs`, and the scene's speech as VAD edges (`voice`), on the scene's clock;
+    `far_faces`: the camera looks for faces too small for the whole frame around motion
+    (False: as before it did)."""
     from avatar.live.camera import CameraMotion
-    from avatar.live.presence import PresenceTracker, Sighting
+    from avatar.live.presence import PresenceTracker
 
     tracker = PresenceTracker(params)
     edges = sorted([(start, True) for start, _ in scene.speech]
@@ -107,7 +123,7 @@ def replay(scene: Scene, params: PresenceParams | None = None, *, fps: float = 5
     changes: list[PresenceChange] = []
     measured: list[Measured] = []
     states: list[tuple[float, PresenceState]] = []
-    camera = CameraMotion()
+    camera = CameraMotion(far_faces=far_faces)
     next_tick, next_attract = 0.0, 0.0
 
     def advance(until: float) -> None:
@@ -133,8 +149,7 @@ def replay(scene: Scene, params: PresenceParams | None = None, *, fps: float = 5
                 next_attract = t + 1.0 / attract_fps
                 row = next(measure(iter([(t, rgb)]), camera=camera))
                 measured.append(row)
-                sighting = (Sighting(row.scale, row.yaw, row.pitch) if row.found else None)
-                change = tracker.camera(sighting, t)
+                change = tracker.camera(row.sighting(), t)
                 if change is not None:
                     changes.append(change)
             states.append((t, tracker.state))

@@ -10,8 +10,9 @@ cleanly, so the whole person (head, hair, shoulders) is composited into the room
 of benchkit/browser_media.py at any size and place; the torso is extended
 downwards. Sizes are what the landmarker reads: a `Key.height` of 0.30 gives a
 measured motion `scale` (face height / frame height) of about 0.30. Faces under
-about 0.13 are not found at all (the landmarker's face detector's floor, the same
-with 320, 480 or 640 px frames): the far part of a walk-up is invisible to it.
+about 0.13 are not found in the whole frame (the landmarker's face detector's floor,
+the same with 320, 480 or 640 px frames); the camera's tracker finds them from
+about 0.07 in a crop around motion (avatar/live/visitor_tracker.py).
 
 Two things the clips do not hold are made from them:
 - a turned head (the clips turn at most ~19 deg): the person layer is warped as if
@@ -33,6 +34,8 @@ landmarker and the presence tracker make of them: benchkit/presence_replay.py.
     passers_by()      far, turned, and glancing passers-by; 60 s
     silent_visitor()  walks up, stands silent facing the screen 40 s, leaves
     turn_away()       walks up, turns away for 5 s mid-visit, back, leaves
+    far_visitor()     stands across the room (face 10 %) looking, then walks up
+    off_centre()      walks up to the frame's edge and stands there, frontal
 """
 
 from __future__ import annotations
@@ -345,10 +348,42 @@ def turn_away(*, before: float = 3.0, approach: float = 3.0, facing: float = 8.0
                  seed=seed)
 
 
+def far_visitor(*, before: float = 2.0, look: float = 3.0, approach: float = 2.5,
+                stay: float = 6.0, leave: float = 1.5, after: float = 3.0,
+                far: float = 0.10, seed: int = 0) -> Scene:
+    """A visitor walks in across the room (face `far` of the frame height, from the
+    left edge to 0.3 of the width in 1 s), stops there and looks at the kiosk
+    `look` s, walks up (`far` -> 30 % in `approach` s), stays `stay` s, leaves."""
+    start = before + 1.0 + look
+    keys = (Key(before, far, -0.05, 0.40), Key(before + 1.0, far, 0.30, 0.40),
+            Key(start, far, 0.30, 0.40))
+    visit = _visit(start, approach=approach, stay=stay, leave=leave, far=far)
+    visitor = Appearance(keys + visit.keys[1:], clip_start=visit.clip_start)
+    return Scene("far_visitor", start + approach + stay + leave + after, (visitor,), seed=seed)
+
+
+def off_centre(*, before: float = 2.0, approach: float = 2.5, stay: float = 8.0,
+               leave: float = 1.5, after: float = 3.0, x: float = 0.88, seed: int = 0,
+               mirror: bool = False) -> Scene:
+    """A visitor walks up to one side of the camera (face centre at `x` of the frame's
+    width, 25 % of its height) and stands there looking at the kiosk `stay` s, then
+    walks out of that side: a frontal face at the frame's edge (`mirror`: the clip
+    mirrored)."""
+    here = before + approach
+    out = 1.2 if x >= 0.5 else -0.2
+    keys = (Key(before, 0.08, x, 0.38), Key(here, 0.25, x, 0.42), Key(here + stay, 0.25, x, 0.42),
+            Key(here + stay + 0.3 * leave, 0.24, x, 0.42, 60.0 if x >= 0.5 else -60.0),
+            Key(here + stay + 0.3 * leave + 0.01, 0.24, x, 0.42, 180.0),
+            Key(here + stay + leave, 0.2, out, 0.42, 180.0))
+    return Scene("off_centre", here + stay + leave + after,
+                 (Appearance(keys, clip_start=10.0, mirror=mirror),), seed=seed)
+
+
 #: Every scene by name, with its defaults.
 SCENES: dict[str, Callable[..., Scene]] = {
     "empty": empty, "walk_up": walk_up, "passers_by": passers_by,
     "silent_visitor": silent_visitor, "turn_away": turn_away,
+    "far_visitor": far_visitor, "off_centre": off_centre,
 }
 
 
@@ -652,5 +687,5 @@ def contact_sheet(scene: Scene, times: list[float], path: Path, *, columns: int 
 
 
 __all__ = ["FPS", "HEIGHT", "NEAR_HEIGHT", "SCENES", "WIDTH", "Appearance", "Key", "Scene",
-           "SceneTruth", "contact_sheet", "empty", "passers_by", "silent_visitor", "turn_away",
-           "walk_up"]
+           "SceneTruth", "contact_sheet", "empty", "far_visitor", "off_centre", "passers_by",
+           "silent_visitor", "turn_away", "walk_up"]

@@ -84,11 +84,12 @@ class CameraMotion:
     """Measures the user's face in camera frames (not thread-safe: one worker)."""
 
     def __init__(self, smoothing: float = 0.3, *,
-                 skip_still: bool | StillCamera = True) -> None:
+                 skip_still: bool | StillCamera = True, far_faces: bool = True) -> None:
         """`skip_still`: frames that show nothing new reuse the last analysed frame's
         motion (True: with the default thresholds; a StillCamera: with its own; False:
-        the landmarker sees every frame handed over)."""
-        self._tracker = VisitorTracker()
+        the landmarker sees every frame handed over). `far_faces`: faces too small for
+        the whole frame are looked for around motion (VisitorTracker's crops)."""
+        self._tracker = VisitorTracker(crops=far_faces)
         self._smoother = CausalSmoother(smoothing)
         self._still = (skip_still if isinstance(skip_still, StillCamera)
                        else StillCamera() if skip_still else None)

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avatar.live.facing import LANDMARKER_FOV_DEG, facing
 from avatar.motion import column_index
 
 _YAW, _PITCH, _SCALE = column_index("yaw"), column_index("pitch"), column_index("scale")
+_TX, _TY = column_index("tx"), column_index("ty")
 #: a sighting this recent still counts as "the face is there now" for engaging (a
 #: little more than the gap between two analysed frames at 2 a second)
 FRESH_FACE_SECS = 1.1
@@ -67,9 +69,13 @@ class PresenceParams:
     seen_height: float = 0.10
     #: ...and one at least this large is near enough to be greeted
     near_height: float = 0.18
-    #: facing the screen: |yaw| and |pitch| at most these (degrees)
+    #: facing the screen: |yaw| and |pitch| at most these (degrees), turned from the
+    #: line to the camera (a face looking at it from the frame's edge is frontal)
     frontal_yaw_deg: float = 25.0
     frontal_pitch_deg: float = 25.0
+    #: the horizontal field of view the landmarker reads a face's bearing in (deg;
+    #: avatar/live/facing.py: the landmarker's, not the lens's)
+    facing_fov_deg: float = LANDMARKER_FOV_DEG
     #: frontal this long (near, or walking up) before the greeting
     engage_secs: float = 1.0
     #: an approach with no face for this long is over (the passer-by went on)
@@ -90,24 +96,34 @@ class PresenceParams:
                      "present_grace_secs", "frontal_yaw_deg", "frontal_pitch_deg"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 < self.facing_fov_deg < 180.0:
+            raise ValueError(f"facing_fov_deg must be in (0, 180), got {self.facing_fov_deg}")
 
 
 @dataclass(frozen=True)
 class Sighting:
-    """One analysed camera frame's visitor candidate: size and facing."""
+    """One analysed camera frame's visitor candidate: size, facing and place."""
 
     height: float  # face height / frame height
-    yaw: float  # degrees, 0 = facing the camera
+    yaw: float  # degrees in camera space, as the landmarker reads it
     pitch: float
+    tx: float = 0.0  # face centre: share of the frame's width right of its centre
+    ty: float = 0.0  # ...and of its height below it
 
     @classmethod
     def from_motion(cls, motion: np.ndarray) -> Sighting:
-        """The pose columns of a motion frame (avatar/motion.py)."""
-        return cls(float(motion[_SCALE]), float(motion[_YAW]), float(motion[_PITCH]))
+        """The pose and place columns of a motion frame (avatar/motion.py)."""
+        return cls(float(motion[_SCALE]), float(motion[_YAW]), float(motion[_PITCH]),
+                   float(motion[_TX]), float(motion[_TY]))
+
+    def turn(self, params: PresenceParams) -> tuple[float, float]:
+        """(yaw, pitch) turned from the line to the camera (degrees; 0, 0: looking at it)."""
+        return facing(self.yaw, self.pitch, self.tx, self.ty, params.facing_fov_deg)
 
     def frontal(self, params: PresenceParams) -> bool:
-        """Facing the screen."""
-        return abs(self.yaw) <= params.frontal_yaw_deg and abs(self.pitch) <= params.frontal_pitch_deg
+        """Facing the screen, wherever in the frame the face is."""
+        yaw, pitch = self.turn(params)
+        return abs(yaw) <= params.frontal_yaw_deg and abs(pitch) <= params.frontal_pitch_deg
 
 
 @dataclass(frozen=True)

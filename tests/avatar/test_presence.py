@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from avatar.live.camera import visitor_face
+from avatar.live.facing import bearing
 from avatar.live.presence import (
     PresenceChange,
     PresenceParams,
@@ -152,3 +153,26 @@ def test_params_refuse_nonsense() -> None:
         PresenceParams(seen_height=0.3, near_height=0.2)
     with pytest.raises(ValueError, match="away_secs"):
         PresenceParams(away_secs=0.0)
+
+
+def test_facing_is_judged_from_the_line_to_the_camera() -> None:
+    """The landmarker reads a face that looks at the camera from the frame's right edge
+    as turned left (and one above centre as looking down): that bearing is taken off."""
+    params = PresenceParams()
+    yaw_along, pitch_along = bearing(0.4, -0.2)
+    assert yaw_along < -7.0 and pitch_along > 2.0  # the signs of the motion space
+    at_edge = Sighting(height=0.25, yaw=yaw_along, pitch=pitch_along, tx=0.4, ty=-0.2)
+    assert at_edge.turn(params) == pytest.approx((0.0, 0.0), abs=1e-9)
+    # turned 20 deg further from the camera at the edge: over the limit only as read
+    turned = Sighting(height=0.25, yaw=yaw_along - 20.0, pitch=0.0, tx=0.4)
+    assert abs(turned.yaw) > params.frontal_yaw_deg and turned.frontal(params)
+    assert not Sighting(height=0.25, yaw=yaw_along - 30.0, pitch=0.0, tx=0.4).frontal(params)
+    # a face at the centre is judged as read
+    assert NEAR.turn(params) == (NEAR.yaw, NEAR.pitch)
+
+
+def test_a_field_of_view_outside_0_180_is_refused() -> None:
+    with pytest.raises(ValueError, match="facing_fov_deg"):
+        PresenceParams(facing_fov_deg=0.0)
+    with pytest.raises(ValueError, match="field of view"):
+        bearing(0.1, 0.0, fov_deg=180.0)

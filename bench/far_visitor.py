@@ -1,0 +1,136 @@
+"""Figure: bench/results/far_visitor.json: far and off-axis visitors, before and after, in
+one run.
+
+The presence scenes of benchkit/presence_scenes.py (a REAL recorded face keyed into a
+room) are replayed through the server's camera path and presence tracker
+(benchkit/presence_replay.py: 320 px JPEGs into CameraMotion, 10 frames a second
+sent, 2 a second analysed while nobody is there) twice, one variant after the other
+per scene:
+
+- before: the whole frame only (`far_faces=False`) and yaw as the landmarker reads it
+  (no bearing taken off: `facing_fov_deg` ~0);
+- after: the product's defaults (faces too small for the whole frame looked for in a
+  crop around motion; facing judged from the line to the camera).
+
+Measures:
+- walk_up, far_visitor: the first face found (its height, when), `approaching` (a
+  frontal face at least `seen_height`), the lead of each before the scene's face is
+  near and frontal, and the greeting (visitor-arrived);
+- smallest_height_seen: the smallest face found over the walk-ups;
+- off_centre: the standing visitor's yaw as read and as judged (median), engaged or not;
+- false engagements: visitor-arrived on the empty room and the passers-by;
+- analysis_cpu_ms: the process's CPU time per analysed camera frame (JPEG decode
+  included), per scene, and on the empty room (what the empty hall pays).
+
+    .venv/bin/python bench/far_visitor.py [--tag NAME] [--passers-secs 60] [--empty-secs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from typing import Any
+
+from avatar.live.presence import PresenceParams, PresenceState
+from benchkit import presence_scenes as scenes
+from benchkit.bench_args import write_json
+from benchkit.paths import RESULTS
+from benchkit.presence_replay import Replay, replay
+
+#: frames a second the kiosk sends (the server analyses 2 of them while nobody is there)
+SENT_FPS = scenes.FPS
+
+
+def variant_params(after: bool) -> PresenceParams:
+    """The tracker's thresholds: the defaults, or (before) with no bearing taken off."""
+    return PresenceParams() if after else PresenceParams(facing_fov_deg=1e-6)
+
+
+def summarise(scene: scenes.Scene, run: Replay, params: PresenceParams) -> dict[str, Any]:
+    """One scene's figures from its replay."""
+    truth = scene.truth()
+    found = [m for m in run.measured if m.found]
+    near = truth.near_frontal_at
+    approaching = next((c.at for c in run.changes
+                        if c.state is PresenceState.APPROACHING), None)
+    arrived = next((c.at for c in run.changes if c.arrived), None)
+    cpu = [m.cpu_ms for m in run.measured]
+    out: dict[str, Any] = {
+        "frames_analysed": len(run.measured), "frames_with_face": len(found),
+        "near_frontal_at": near,
+        "first_face_at": found[0].t if found else None,
+        "first_face_height": round(found[0].scale, 3) if found else None,
+        "smallest_height_seen": round(min(m.scale for m in found), 3) if found else None,
+        "approaching_at": approaching, "arrived_at": arrived,
+        "arrivals": len(run.arrivals()),
+        "analysis_cpu_ms_mean": round(statistics.fmean(cpu), 2) if cpu else None,
+        "analysis_cpu_ms_p50": round(statistics.median(cpu), 2) if cpu else None,
+    }
+    if near is not None:
+        out["first_face_before_near_s"] = (None if not found
+                                           else round(near - found[0].t, 2))
+        out["approaching_before_near_s"] = (None if approaching is None
+                                            else round(near - approaching, 2))
+    if scene.name == "off_centre" and near is not None:
+        standing = [m for m in found if near + 0.5 <= m.t <= (truth.last_face_at or 0) - 2.0]
+        if standing:
+            sightings = [m.sighting() for m in standing]
+            out["standing_tx"] = round(statistics.median(m.tx for m in standing), 3)
+            out["standing_yaw_read"] = round(statistics.median(m.yaw for m in standing), 1)
+            out["standing_yaw_judged"] = round(statistics.median(
+                s.turn(params)[0] for s in sightings if s is not None), 1)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    chosen = {
+        "empty": scenes.empty(args.empty_secs),
+        "walk_up": scenes.walk_up(talk=4.0, after=3.0),
+        "far_visitor": scenes.far_visitor(),
+        "off_centre": scenes.off_centre(),
+        "passers_by": scenes.passers_by(args.passers_secs),
+    }
+    results: dict[str, dict[str, Any]] = {"before": {}, "after": {}}
+    for name, scene in chosen.items():
+        for variant in ("before", "after"):  # one after the other, scene by scene
+            after = variant == "after"
+            params = variant_params(after)
+            replayed = replay(scene, params, fps=SENT_FPS, far_faces=after)
+            results[variant][name] = summarise(scene, replayed, params)
+    summary: dict[str, Any] = {"tag": args.tag, "sent_fps": SENT_FPS, **results}
+    for variant in ("before", "after"):
+        got = results[variant]
+        summary[f"{variant}_smallest_height_seen"] = min(
+            got[name]["smallest_height_seen"] for name in ("walk_up", "far_visitor")
+            if got[name]["smallest_height_seen"] is not None)
+        summary[f"{variant}_walk_up_approaching_before_near_s"] = got["walk_up"].get(
+            "approaching_before_near_s")
+        summary[f"{variant}_walk_up_first_face_before_near_s"] = got["walk_up"].get(
+            "first_face_before_near_s")
+        summary[f"{variant}_false_engagements"] = (got["empty"]["arrivals"]
+                                                   + got["passers_by"]["arrivals"])
+        summary[f"{variant}_empty_analysis_cpu_ms"] = got["empty"]["analysis_cpu_ms_mean"]
+    before, after = summary["before_empty_analysis_cpu_ms"], summary["after_empty_analysis_cpu_ms"]
+    summary["empty_analysis_cpu_ratio"] = round(after / before, 3) if before else None
+    summary["load_avg_start"] = load_start
+    summary["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--passers-secs", type=float, default=60.0)
+    parser.add_argument("--empty-secs", type=float, default=30.0)
+    args = parser.parse_args()
+    if args.passers_secs < 30 or args.empty_secs < 5:
+        parser.error("--passers-secs must be >= 30 and --empty-secs >= 5")
+    summary = run(args)
+    name = "far_visitor" + (f"_{args.tag}" if args.tag else "")
+    write_json(RESULTS / f"{name}.json", summary)
+
+
+if __name__ == "__main__":
+    main()
