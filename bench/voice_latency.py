@@ -21,10 +21,18 @@ Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
        [--first-phrase-words 3] [--llm-batch-threads 1]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--no-answer-rules]
        [--barge-ins 3] [--label NAME]
-       [--raw rows.json]
+       [--raw rows.json] [--no-fact-guard] [--no-semantic-retrieval]
+       python bench/voice_latency.py --against REV [--against REV2] [--checks-off-too]
        python bench/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
-The last stdout line is one JSON object. The summary, the SDK barge-in and the plot
-are benchkit/voice_latency.py.
+--against REV: the same bench with REV's product (a git worktree on the path,
+benchkit/revision_tree.py; this script and benchkit drive it) beside this tree's, each
+side a process of its own, all started together and their turns taken in turn (turn 0
+of each side, then turn 1...; the others paused meanwhile), so a load that comes and
+goes on the shared machine falls on every side alike; --checks-off-too adds this tree with the answer checks off
+(the fact guard and retrieval by meaning), so their cost is read in the same run;
+--this-tree-too FLAGS adds this tree with FLAGS. No barge-ins with --against.
+The last stdout line is one JSON object. The summary, the SDK barge-in, the sides of
+--against and the plot are benchkit/voice_latency.py.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +53,7 @@ from benchkit.clocks import RssSampler
 from benchkit.server import start_server
 from benchkit.stage_timeline import StageTimeline
 from benchkit.voice import INTERRUPTION, QUESTIONS, speech_end_secs, synthesize
-from benchkit.voice_latency import barge_in, plot_comparison, summarise
+from benchkit.voice_latency import TurnGate, against, barge_in, plot_comparison, summarise
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -58,15 +67,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from sdk.talk import talk
 
     load1 = os.getloadavg()[0]
-    settings = Settings.load(llm={"embedded_model": args.model, "max_tokens": args.max_tokens,
-                                  "threads": args.llm_threads,
-                                  "batch_threads": args.llm_batch_threads,
-                                  "answer_rules": not args.no_answer_rules},
-                             asr={"encoder_min_secs": args.encoder_min_secs})
+    llm: dict[str, Any] = {"embedded_model": args.model, "max_tokens": args.max_tokens,
+                           "threads": args.llm_threads, "batch_threads": args.llm_batch_threads,
+                           "answer_rules": not args.no_answer_rules}
+    if args.no_semantic_retrieval:  # a setting earlier revisions (--against) do not know
+        llm["retrieval_semantic"] = False
+    settings = Settings.load(llm=llm, asr={"encoder_min_secs": args.encoder_min_secs})
     started = time.perf_counter()
     # the server's runtime, voice only; as the server: a fixed reply off-topic, store
     # facts after questions if set. Warmed up below, with the RSS sampler running.
     runtime, llm_server = await bench_runtime(voice_only(settings), warm_up=False)
+    if args.no_fact_guard:
+        runtime = replace(runtime, llm=replace(runtime.llm, fact_guard=False))
+    if args.switch_interval is not None:  # after the server's own choice (load_runtime)
+        sys.setswitchinterval(args.switch_interval)
     models = runtime.models
     sampler = RssSampler([os.getpid()] + ([llm_server.pid] if llm_server else []))
     sampler.start()
@@ -94,22 +108,29 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         speech = [synthesize(models, q) for q in QUESTIONS]
         rows: list[dict[str, Any]] = []
         client = None
+        gate = TurnGate(Path(args.turn_gate)) if args.turn_gate else None
+        if gate is not None:
+            gate.ready()
         for i in tqdm(range(args.turns), desc="turns", file=sys.stderr):
+            if gate is not None:
+                await gate.wait(i)
             if i % args.turns_per_session == 0:
                 if client is not None:
                     await client.close()
                 client = await VoiceClient.connect(url, client_name="bench")
             pcm = speech[i % len(speech)]
+            assert client is not None
             result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
                                 timeout_secs=120)
-            row = {
+            row: dict[str, Any] = {
                 "question": QUESTIONS[i % len(QUESTIONS)],
                 "heard": result.transcript,
                 "reply": result.reply_text,
                 "completed": result.completed,
                 "voice_to_voice_ms": result.voice_to_voice_ms,
-                "asr_ms": next(iter(result.metrics("BundledWhisperSTTService", "processing")),
-                               None),
+                "asr_ms": next(iter(result.metrics("BundledWhisperSTTService", "processing")
+                                    or result.metrics("SpeculativeWhisperSTTService",
+                                                      "processing")), None),
                 "llm_first_token_ms": next(iter(result.metrics("LocalOpenAILLMService", "ttfb")),
                                            None),
                 "tts_first_audio_ms": next(iter(result.metrics("SharedPiperTTSService", "ttfb")),
@@ -121,6 +142,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             tqdm.write(f"turn {i}: v2v {row['voice_to_voice_ms'] or float('nan'):.0f} ms "
                        f"stages {row['stages_ms']} | {row['reply'][:60]!r}", file=sys.stderr)
             await asyncio.sleep(0.5)
+            if gate is not None:
+                gate.done(i)
         barge_ms: list[float] = []
         if args.barge_ins:
             assert client is not None
@@ -177,6 +200,21 @@ def main() -> None:
     parser.add_argument("--no-answer-rules", action="store_true",
                         help="send yes/no store questions to the LLM too (llm_answer_rules "
                         "off: the default before 2026-11-23)")
+    parser.add_argument("--no-fact-guard", action="store_true",
+                        help="speak reply chunks unchecked (no FactCheckedText)")
+    parser.add_argument("--no-semantic-retrieval", action="store_true",
+                        help="llm.retrieval_semantic off: the knowledge file matched by words only")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="the interpreter lock's switch interval in s (default: the server's)")
+    parser.add_argument("--against", action="append", default=[], metavar="REV",
+                        help="the bench with REV's product beside this tree's, turns taken in "
+                        "turn (repeatable)")
+    parser.add_argument("--checks-off-too", action="store_true",
+                        help="with --against: this tree again with --no-fact-guard "
+                        "--no-semantic-retrieval")
+    parser.add_argument("--this-tree-too", action="append", default=[], metavar="FLAGS",
+                        help="with --against: this tree again with these flags (repeatable)")
+    parser.add_argument("--turn-gate", default=None, help=argparse.SUPPRESS)  # --against's sides
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")
     parser.add_argument("--raw", default=None, help="write per-turn rows as JSON here")
@@ -193,6 +231,19 @@ def main() -> None:
         return
     if args.turns < 1:
         parser.error("--turns must be >= 1")
+    if args.checks_off_too and not args.against:
+        parser.error("--checks-off-too needs --against")
+    if args.against:
+        try:
+            result = against(args, Path(__file__).resolve(), sys.argv[1:])
+        except ValueError as error:
+            parser.error(str(error))
+        if args.raw:
+            Path(args.raw).write_text(json.dumps(result, indent=2))
+        for side in result["sides"]:
+            side.pop("rows", None)
+        print(json.dumps(result))
+        return
     summary = asyncio.run(measure(args))
     rows = summary.pop("rows")
     if args.raw:

@@ -14,9 +14,11 @@ class StageTimeline:
     """Per-turn stage times on this process's clock (server and client share it).
 
     An observer added to every session (`ServerConfig.on_session`) notes when each
-    stage first acts: the VAD's stop, the transcript, the end of the turn (the
-    user aggregator's context), the LLM's first text, the first text and audio
-    of the TTS, and the first reply audio handed to the transport. `stages()`
+    stage first acts: whisper's first run starting and ending (at the first pause,
+    the guess of pipelines/speech/speculative_stt.py), the VAD's stop, the transcript,
+    the end of the turn, the LLM's request (the user aggregator's context) and first
+    text, the first text and audio of the TTS, and the first reply audio handed to
+    the transport. `stages()`
     gives them in ms after the user's speech ended, so a turn's 1.5 s is split
     into the parts that can be attacked.
     """
@@ -32,6 +34,7 @@ class StageTimeline:
             OutputAudioRawFrame,
             TranscriptionFrame,
             TTSAudioRawFrame,
+            UserStoppedSpeakingFrame,
             VADUserStoppedSpeakingFrame,
         )
         from pipecat.observers.base_observer import BaseObserver, FramePushed
@@ -39,16 +42,21 @@ class StageTimeline:
 
         stt, llm, tts = (session.processors[k] for k in ("stt", "llm", "tts"))
         marks = self.marks
+        timed = self._time_whisper
 
         class _Observer(BaseObserver):
             async def on_push_frame(self, data: FramePushed) -> None:
                 frame, now = data.frame, time.monotonic()
                 if data.direction != FrameDirection.DOWNSTREAM:
                     return
+                timed(stt)
                 if isinstance(frame, VADUserStoppedSpeakingFrame) and data.destination is stt:
                     marks.append((now, "vad_stop"))
                 elif isinstance(frame, TranscriptionFrame) and data.source is stt:
                     marks.append((now, "transcript"))
+                elif (isinstance(frame, UserStoppedSpeakingFrame)
+                      and type(data.source).__name__ == "LLMUserAggregator"):
+                    marks.append((now, "turn_end"))
                 elif isinstance(frame, LLMContextFrame) and data.destination is llm:
                     marks.append((now, "llm_request"))
                 elif isinstance(frame, LLMTextFrame) and data.source is llm:
@@ -64,6 +72,24 @@ class StageTimeline:
                     marks.append((now, "wire_audio"))
 
         return _Observer()
+
+    def _time_whisper(self, stt: Any) -> None:
+        """Mark each whisper run's start and end (its model is loaded when the
+        pipeline starts, so it is wrapped at the first frame seen)."""
+        model = getattr(stt, "_model", None)
+        if model is None or getattr(model, "_stage_timed", False):
+            return
+        transcribe, marks = model.transcribe, self.marks
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            marks.append((time.monotonic(), "asr_start"))
+            try:
+                return transcribe(*args, **kwargs)
+            finally:
+                marks.append((time.monotonic(), "asr_done"))
+
+        model.transcribe = timed
+        model._stage_timed = True
 
     def stages(self, speech_end_at: float, first_audio_at: float | None) -> dict[str, float]:
         """First time of each stage in (speech end - 0.3 s, first audio], ms after the end."""

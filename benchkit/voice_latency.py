@@ -1,5 +1,6 @@
 """The library part of bench/voice_latency.py: a barge-in through the client SDK, the
-run's summary (its JSON keys) and the comparison plot of earlier runs.
+run's summary (its JSON keys), the sides of `--against` and the comparison plot of
+earlier runs.
 
 Why here: the script keeps only the run itself and its flags; the summary's
 keys and the plot are what later runs are compared with, so they live in one place.
@@ -11,7 +12,12 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +131,196 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], barge_ms: li
     }
     summary["rows"] = rows
     return summary
+
+
+#: the flags of the parent run of `--against`, not passed to its sides (flag: takes a value)
+_PARENT_FLAGS = {"--against": True, "--raw": True, "--label": True, "--checks-off-too": False,
+                 "--this-tree-too": True, "--turn-gate": True}
+#: this tree's own flags for the side with the answer checks off
+CHECKS_OFF = ["--no-fact-guard", "--no-semantic-retrieval"]
+#: the figures `against` puts side by side, one value a side
+COMPARED = ("voice_to_voice_ms_p50", "voice_to_voice_ms_p95", "voice_to_voice_ms_p50_llm_turns",
+            "voice_to_voice_ms_p50_rule_turns", "asr_ms_p50", "llm_first_token_ms_p50",
+            "tts_first_audio_ms_p50")
+#: how long one turn of a side may take before the run is given up (s)
+TURN_TIMEOUT_S = 240.0
+#: how long a side resumed from its pause runs before its turn starts (its timers due)
+SETTLE_S = 0.3
+
+
+def side_argv(argv: list[str]) -> list[str]:
+    """`argv` without the parent's own flags (`_PARENT_FLAGS`), for each side's run."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _PARENT_FLAGS:
+            skip = _PARENT_FLAGS[name] and "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+class TurnGate:
+    """A side's turns, each taken when the parent run says so (files in `folder`):
+    `ready` once warmed up, then `wait(i)` for go_i and `done(i)` after turn i."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def ready(self) -> None:
+        (self.folder / "ready").touch()
+
+    async def wait(self, turn: int) -> None:
+        while not (self.folder / f"go_{turn}").exists():  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.02)
+
+    def done(self, turn: int) -> None:
+        (self.folder / f"done_{turn}").touch()
+
+
+@dataclass
+class _Side:
+    """One side of `against`: its label, what it runs, its process and files."""
+
+    label: str
+    rev: str
+    tree: Path | None
+    argv: list[str]
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def raw(self) -> Path:
+        return self.folder / "raw.json"
+
+    def start(self, script: Path) -> None:
+        from benchkit.revision_tree import path_with
+
+        env = path_with(self.tree) if self.tree is not None else dict(os.environ)
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), *self.argv, "--barge-ins", "0", "--label", self.label,
+             "--raw", str(self.raw), "--turn-gate", str(self.folder)],
+            env=env, stdout=subprocess.DEVNULL)
+
+    def pause(self) -> None:
+        """Stop the side and its children (its LLM server): a side waiting for its next
+        turn keeps its session open, and an open voice session costs ~15 % of a core
+        (silence through the VAD), which would fall on the side whose turn it is."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def until(self, name: str, timeout_s: float) -> None:
+        """Wait for the side's file `name`.
+
+        Raises:
+            RuntimeError: the side ended first or took longer than `timeout_s`.
+        """
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while not (self.folder / name).exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"side {self.label!r} ended (exit status "
+                                   f"{self.process.returncode}) before {name}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"side {self.label!r}: no {name} in {timeout_s:.0f} s")
+            time.sleep(0.02)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children, theirs...), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def against(args: argparse.Namespace, script: Path, argv: list[str]) -> dict[str, Any]:
+    """`--against REV ...`: this script with each REV's product (its worktree first on
+    the path) and with this tree's (and with `--checks-off-too` this tree with the fact
+    guard and retrieval by meaning off; each `--this-tree-too FLAGS`), all started at
+    once, their turns taken one side after another, in an order that turns round; the
+    sides not taking a turn are paused (`_Side.pause`).
+
+    Raises:
+        ValueError: a REV that names no commit.
+        RuntimeError: a side failed.
+    """
+    from benchkit.revision_tree import baseline_tree
+
+    common = side_argv(argv)
+    load1 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="voice_latency_") as tmp:
+        plan: list[tuple[str, str, Path | None, list[str]]] = [
+            (rev, rev, baseline_tree(rev), []) for rev in args.against]
+        plan.append(("this tree", "this_tree", None, []))
+        if args.checks_off_too:
+            plan.append(("this tree, checks off", "checks_off", None, CHECKS_OFF))
+        plan += [(f"this tree, {extra}", f"variant{i + 1}", None, extra.split())
+                 for i, extra in enumerate(args.this_tree_too)]
+        sides = []
+        for rev, label, tree, extra in plan:
+            folder = Path(tmp) / label
+            folder.mkdir()
+            sides.append(_Side(label=label, rev=rev, tree=tree, argv=[*common, *extra],
+                               folder=folder))
+        try:
+            for side in sides:
+                side.start(script)
+            for side in sides:
+                side.until("ready", TURN_TIMEOUT_S * 2)
+                side.pause()
+            for i in range(args.turns):
+                for side in sides[i % len(sides):] + sides[:i % len(sides)]:
+                    side.resume()
+                    time.sleep(SETTLE_S)
+                    (side.folder / f"go_{i}").touch()
+                    side.until(f"done_{i}", TURN_TIMEOUT_S)
+                    side.pause()
+            for side in sides:
+                side.resume()
+            for side in sides:
+                assert side.process is not None
+                if side.process.wait(timeout=TURN_TIMEOUT_S) != 0 or not side.raw.is_file():
+                    raise RuntimeError(f"side {side.label!r} failed with exit status "
+                                       f"{side.process.returncode}")
+        finally:
+            for side in sides:
+                if side.process is not None and side.process.poll() is None:
+                    side.resume()
+                    side.process.kill()
+        results = []
+        for side in sides:
+            raw = json.loads(side.raw.read_text())
+            results.append({"rev": side.rev, **raw["summary"], "rows": raw["rows"]})
+    compared = {key: {side["label"]: side.get(key) for side in results} for key in COMPARED}
+    names = [n for side in results for n in side.get("stages_ms_p50", {})]
+    stages = {name: {side["label"]: side.get("stages_ms_p50", {}).get(name) for side in results}
+              for name in dict.fromkeys(names)}
+    return {"against": args.against, "compared": compared, "stages_ms_p50": stages,
+            "load_avg_1m": [round(load1, 2), round(os.getloadavg()[0], 2)], "sides": results}
 
 
 def plot_comparison(raw_files: list[Path], out: Path) -> None:

@@ -202,6 +202,10 @@ class LLMParams:
     #: where each turn goes (agent/llm_endpoints.py): a fleet's LLM pool, shared by
     #: the machine's sessions; None: `base_url`, fixed
     endpoints: EndpointResolver | None = field(default=None, compare=False)
+    #: check each chunk of a reply before it is spoken: one stating a number, time,
+    #: price, name or place the system prompt does not hold is replaced by the
+    #: "I don't know" line (pipelines/speech/fact_check.py)
+    fact_guard: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings, endpoint: LLMEndpoint) -> LLMParams:
@@ -259,7 +263,6 @@ def build_voice_pipeline(
     on_event: Callable[[dict], None] | None = None,
     audio_in_sample_rate: int = 16000,
     knowledge: KnowledgeIndex | None = None,
-    fact_guard: bool = True,
 ) -> VoiceSession:
     """Assemble one session's pipeline around `transport` (one per connection).
 
@@ -280,9 +283,6 @@ def build_voice_pipeline(
             without the LLM, and with `note_facts` the session's first store question
             goes to the LLM with its best fact in front of it, in a copy of the
             context, never in the history (pipelines/turns/knowledge_injector.py).
-        fact_guard: check each chunk of a reply before it is spoken: one stating a
-            number, time, price, name or place the system prompt does not hold is
-            replaced by the "I don't know" line (pipelines/speech/fact_check.py).
     """
     turn = turn or TurnParams()
     spoken_prompt = spoken_system_prompt(system_prompt)
@@ -323,7 +323,7 @@ def build_voice_pipeline(
     # the facts are those the LLM was given: the persona and the knowledge file
     checker = (FactCheckedText(guard=FactGuard(system_prompt, sentences=(
         [spoken_fact(fact) for fact in knowledge.facts] if knowledge is not None else None)))
-        if fact_guard else None)
+        if llm.fact_guard else None)
 
     context = LLMContext()
     # a turn cut at a pause is joined back into one user message
