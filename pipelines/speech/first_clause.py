@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from pipecat.utils.text.base_text_aggregator import Aggregation, TextType
@@ -20,7 +21,15 @@ class FirstClauseAggregator(SimpleTextAggregator):
     (the LLM: ~10 words/s) and synthesized while the one before plays (~3
     words/s), so 3 words, then 6 or more, then 12 or more, then whole sentences.
     With whole sentences after a 3-word start, the avatar once went 1.8 s silent.
+
+    A reply that comes whole, in one text frame (a store fact said without the LLM,
+    the fixed reply), is read a word at a time, so its first phrase is cut like a
+    streamed one's: a fact's whole first sentence made piper's first audio wait for
+    all of it.
     """
+
+    #: a word with the spaces before it, or the spaces that end the text
+    _PIECES = re.compile(r"\s*\S+|\s+$")
 
     _CLAUSE_MARKS = (",", ";", ":")
     #: words that start a new phrase: the first chunk may end before them. Determiners
@@ -73,6 +82,13 @@ class FirstClauseAggregator(SimpleTextAggregator):
 
     async def aggregate(self, text: str) -> AsyncIterator[Aggregation]:
         """Yield sentences, plus a phrase of a long one as soon as it is complete."""
+        pieces = self._PIECES.findall(text) if len(text.split()) > 1 else [text]
+        for piece in pieces:
+            async for aggregation in self._aggregate_piece(piece):
+                yield aggregation
+
+    async def _aggregate_piece(self, text: str) -> AsyncIterator[Aggregation]:
+        """`aggregate` for one token, or one word of a text that came whole."""
         self._last_token = text
         async for aggregation in super().aggregate(text):
             self._first_chunk_pending = False

@@ -179,6 +179,24 @@ async def test_the_default_first_chunk_is_a_short_phrase(
     assert " ".join(chunks) == reply  # nothing lost or doubled at the cut
 
 
+@pytest.mark.parametrize(
+    "reply, first",
+    [
+        # a store fact said without the LLM: one text frame, cut as if streamed
+        ("Delivery: free delivery for orders over 300 dollars within 20 miles; otherwise "
+         "delivery costs 49 dollars.", "Delivery: free delivery"),
+        ("Payment: we accept cash, Visa, Mastercard, American Express, Apple Pay.",
+         "Payment: we accept cash,"),
+        # a short sentence stays whole
+        ("Sorry, I don't know that. A member of staff can tell you.", "Sorry, I don't know that."),
+    ],
+)
+async def test_a_reply_that_comes_whole_has_its_first_phrase_cut_too(reply: str, first: str) -> None:
+    chunks = await collect(FirstClauseAggregator(), [reply])
+    assert chunks[0] == first, chunks
+    assert " ".join(chunks) == reply  # nothing lost or doubled at the cuts
+
+
 async def test_later_chunks_grow_so_each_is_ready_before_the_one_before_ends() -> None:
     """3 words, then a clause or a phrase at least twice as long, then whole sentences;
     never a cut between two joining words ("next to | the cafe")."""
