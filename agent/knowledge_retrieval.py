@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 #: BM25's usual constants: term-frequency saturation and length normalisation.
 BM25_K1 = 1.2
 BM25_B = 0.75
+
+#: questions whose cosines `KnowledgeIndex.semantic_scores` keeps (a session's history)
+COSINES_KEPT = 64
 
 _LABEL = re.compile(r"^[A-Z][\w&' -]{0,40}:\s")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -252,6 +255,9 @@ class KnowledgeIndex:
             re.IGNORECASE)
         self._vectors = (encoder.encode([self._embedded(f) for f in self.facts])
                          if encoder is not None else None)
+        # the cosines of the last questions: a turn asks for a question's cosines several
+        # times (its plan, its note, the later turns' notes), each an encoder pass
+        self._cosines: OrderedDict[str, list[float]] = OrderedDict()
 
     @classmethod
     def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
@@ -306,7 +312,16 @@ class KnowledgeIndex:
         """The cosine of every fact with `question` (file order); None without an encoder."""
         if self.encoder is None or self._vectors is None:
             return None
-        return (self._vectors @ self.encoder.encode([self._embedded(question)])[0]).tolist()
+        text = self._embedded(question)
+        cosines = self._cosines.get(text)
+        if cosines is None:
+            cosines = (self._vectors @ self.encoder.encode([text])[0]).tolist()
+            self._cosines[text] = cosines
+            if len(self._cosines) > COSINES_KEPT:
+                self._cosines.popitem(last=False)
+        else:
+            self._cosines.move_to_end(text)
+        return list(cosines)
 
     def hybrid_scores(self, question: str) -> tuple[list[float], bool]:
         """Each fact's score for `question` and whether any fact is about it.

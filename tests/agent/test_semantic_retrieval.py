@@ -106,3 +106,31 @@ def test_a_yes_no_fact_is_spoken_only_where_the_words_agree(encoder: SentenceEnc
     assert plan_turn(index, "Is my bike ready yet?").reply is None
     reply = plan_turn(index, "Is the shop open on Monday?").reply
     assert reply is not None and "Closed on Sunday and Monday" in reply
+
+
+class CountingEncoder(SentenceEncoder):
+    """The real encoder, counting the texts it encodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        self.encoded += texts
+        return super().encode(texts)
+
+
+def test_a_question_asked_again_is_not_encoded_again(hybrid: KnowledgeIndex) -> None:
+    """A turn retrieves its question several times (the plan, the note, the next turns'
+    history): each encoder pass costs the turn ~8 ms, so the cosines are kept."""
+    counting = CountingEncoder()
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=counting)
+    facts = len(counting.encoded)
+    question = "Where can I leave my car while I shop?"
+    first = plan_turn(index, question)
+    assert plan_turn(index, question) == first
+    assert index.semantic_scores(question) == hybrid.semantic_scores(question)
+    assert len(counting.encoded) == facts + 1
+    assert index.retrieve("Where is the ladies' room?").facts == hybrid.retrieve(
+        "Where is the ladies' room?").facts
+    assert len(counting.encoded) == facts + 2
