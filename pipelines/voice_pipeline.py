@@ -60,7 +60,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from agent.asr_vocabulary import recognizer_prompt
 from agent.fact_guard import FactGuard
-from agent.knowledge_retrieval import KnowledgeIndex, spoken_fact
+from agent.knowledge_retrieval import KnowledgeIndex, first_note, spoken_fact
 from agent.turn_end_text import TurnEndReader
 from pipelines.settings import section_params
 from pipelines.speech.fact_check import FactCheckedText
@@ -243,6 +243,22 @@ class VoiceSession:
                 forget()
 
 
+def reply_history(spoken_prompt: str, context: LLMContext,
+                  knowledge: KnowledgeIndex | None) -> list[Mapping[str, Any]]:
+    """What a reply sends the LLM before the visitor's new words: the persona and the
+    history, with the note the knowledge routing writes in front of the session's first
+    store question (pipelines/turns/knowledge_injector.py).
+
+    The turn-end reading (pipelines/turns/semantic_turn.py) sends this, so it shares the
+    last reply's prefix in llama.cpp's cache and reads only the new words; without the
+    note it read the whole history again while the reply queued behind it
+    (docs/LATENCY.md)."""
+    messages = [dict(m) for m in context.get_messages() if isinstance(m, dict)]
+    if knowledge is not None:
+        messages = first_note(knowledge, messages) or messages
+    return [{"role": "system", "content": spoken_prompt}, *messages]
+
+
 def reads_words(turn: TurnParams, llm: LLMParams) -> bool:
     """Whether the end of a turn is read in the words too (`TurnParams.semantic_turn`):
     "auto" only where the route exists, so another endpoint is never sent the visitor's
@@ -342,14 +358,9 @@ def build_voice_pipeline(
         return not ((joiner is not None and joiner.continuing)
                     or (barge_in is not None and barge_in.reply_active))
 
-    def history() -> list[Mapping[str, Any]]:
-        # what the reply will send before the visitor's words: the reading shares its prefix
-        return [{"role": "system", "content": spoken_prompt},
-                *(dict(m) for m in context.get_messages() if isinstance(m, dict))]
-
     readings = (TurnReadings(reader=TurnEndReader(base_url=llm.base_url, api_key=llm.api_key,
                                                  follow=llm.endpoints),
-                             messages=history)
+                             messages=lambda: reply_history(spoken_prompt, context, knowledge))
                 if reads_words(turn, llm) else None)
     holds: dict[str, Any] = dict(
         hold_secs=turn.incomplete_hold_secs, unfinished_hold_secs=turn.unfinished_hold_secs,

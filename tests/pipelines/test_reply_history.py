@@ -1,0 +1,44 @@
+"""The turn-end reading reads what the reply will send (pipelines/voice_pipeline.py
+`reply_history`): the note in front of the session's first store question included, so
+its prompt and the last reply's share their prefix in llama.cpp's cache."""
+
+from __future__ import annotations
+
+from pipecat.processors.aggregators.llm_context import LLMContext
+
+from agent import PersonaSettings
+from agent.knowledge_retrieval import FACTS_NOTE, KnowledgeIndex
+from agent.turn_end_text import chatml_prompt
+from pipelines.turns.knowledge_injector import with_first_note
+from pipelines.voice_pipeline import reply_history
+
+INDEX = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+SYSTEM = "You are Sam."
+
+
+def chat() -> LLMContext:
+    return LLMContext(messages=[
+        {"role": "user", "content": "Where are the restrooms?"},
+        {"role": "assistant", "content": "The restrooms are on the second floor."},
+    ])
+
+
+def test_the_history_read_carries_the_note_the_reply_sent() -> None:
+    context = chat()
+    sent = [{"role": "system", "content": SYSTEM}, *with_first_note(context, INDEX).messages]
+    history = reply_history(SYSTEM, context, INDEX)
+    assert history == sent
+    assert history[1]["content"].startswith(FACTS_NOTE.split("{")[0])
+    # the reading of the next words extends the last reply's prompt: its cache holds it all
+    last_reply = chatml_prompt(sent[:2], "")[: -len("<|im_start|>user\n")]
+    assert chatml_prompt(history, "And where is the ca").startswith(last_reply)
+    # the session's history itself is left as it was (it keeps what was said)
+    assert context.get_messages()[0]["content"] == "Where are the restrooms?"
+
+
+def test_without_knowledge_or_a_store_question_the_history_is_as_said() -> None:
+    context = chat()
+    assert reply_history(SYSTEM, context, None)[1:] == context.get_messages()
+    small_talk = LLMContext(messages=[{"role": "user", "content": "Hi there."},
+                                      {"role": "assistant", "content": "Hello!"}])
+    assert reply_history(SYSTEM, small_talk, INDEX)[1:] == small_talk.get_messages()
