@@ -43,7 +43,11 @@ of the browser's usual one (pipelines/web/audio-output.js). Measured by the page
 Prints one JSON object (last line) with the load average; writes it and a plot.
 
     .venv/bin/python bench/webrtc_kiosk.py [--turns 4] [--rounds 1] [--size 512] [--compare-lipsync]
-        [--compare-audio-latency]
+        [--compare-audio-latency] [--transports webrtc]
+
+`--transports webrtc` holds the conversation over WebRTC alone (a long one, e.g.
+`--turns 14`: about 5 minutes, counting the governor's level changes; the ratios
+against the websocket are then None).
 """
 
 from __future__ import annotations
@@ -251,8 +255,9 @@ def plot(result: dict[str, Any], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 1, figsize=(10, 6.5))
-    for axis, name in zip(axes, ("websocket", "webrtc"), strict=True):
+    names = [name for name in TRANSPORTS if name in result]
+    figure, axes = plt.subplots(len(names), 1, figsize=(10, 3.25 * len(names)), squeeze=False)
+    for axis, name in zip(axes[:, 0], names, strict=True):
         run = result[name]
         audio = np.asarray(run["trace"]["audio"] or [[0, 0]], float)
         video = np.asarray(run["trace"]["video"] or [[0, 0, 0]], float)
@@ -268,7 +273,8 @@ def plot(result: dict[str, Any], out: Path) -> None:
                        f"lag p50 {run['av_lag_ms_p50']} ms over {len(per_reply)} replies", fontsize=10)
         axis.set_xlabel("s from the first reply's onset")
         axis.legend(loc="upper right", fontsize=8)
-    figure.suptitle(f"kiosk page in Chromium: WebRTC / websocket v2v = {result['webrtc_over_websocket_v2v']}")
+    figure.suptitle(f"kiosk page in Chromium: WebRTC / websocket v2v = "
+                    f"{result['webrtc_over_websocket_v2v']}")
     figure.tight_layout()
     figure.savefig(out, dpi=110)
     plt.close(figure)
@@ -314,7 +320,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     del models
     seconds = FIRST_QUESTION_SECS + args.turns * TURN_GAP_SECS - 4
     load_before = os.getloadavg()
-    names = [*TRANSPORTS, *(UNSYNCED if args.compare_lipsync else {}),
+    names = [*args.transports, *(UNSYNCED if args.compare_lipsync else {}),
              *(LOW_AUDIO if args.compare_audio_latency else {})]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     os.environ["AVATAR_FORCING_LLM_TEMPERATURE"] = LLM_TEMPERATURE
@@ -326,18 +332,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 runs[name].append(await conversation(http, pid, wav, y4m, name, seconds,
                                                      args.size, server_log))
     merged = {name: _merge(done) for name, done in runs.items()}
-    websocket, webrtc = merged["websocket"], merged["webrtc"]
-    ratio = (round(webrtc["voice_to_voice_ms_p50"] / websocket["voice_to_voice_ms_p50"], 3)
-             if webrtc["voice_to_voice_ms_p50"] and websocket["voice_to_voice_ms_p50"] else None)
-    result: dict[str, Any] = {
-        "websocket": websocket,
-        "webrtc": webrtc,
-        "webrtc_over_websocket_v2v": ratio,
+    websocket, webrtc = merged.get("websocket"), merged.get("webrtc")
+    ratio, paired = None, None
+    if websocket is not None and webrtc is not None:
+        if webrtc["voice_to_voice_ms_p50"] and websocket["voice_to_voice_ms_p50"]:
+            ratio = round(webrtc["voice_to_voice_ms_p50"] / websocket["voice_to_voice_ms_p50"], 3)
         # the same turn on both transports (same question, same answer at temperature 0)
-        "webrtc_minus_websocket_v2v_ms_paired_p50": pct(
-            [a - b for a, b in zip(webrtc["voice_to_voice_ms"], websocket["voice_to_voice_ms"],
-                                   strict=False)], 50)
-        if len(webrtc["voice_to_voice_ms"]) == len(websocket["voice_to_voice_ms"]) else None,
+        if len(webrtc["voice_to_voice_ms"]) == len(websocket["voice_to_voice_ms"]):
+            paired = pct([a - b for a, b in zip(webrtc["voice_to_voice_ms"],
+                                                websocket["voice_to_voice_ms"], strict=True)], 50)
+    result: dict[str, Any] = {
+        **{name: merged[name] for name in TRANSPORTS if name in merged},
+        "webrtc_over_websocket_v2v": ratio,
+        "webrtc_minus_websocket_v2v_ms_paired_p50": paired,
         **{name: merged[name] for name in [*UNSYNCED, *LOW_AUDIO] if name in merged},
         "llm_temperature": float(LLM_TEMPERATURE),
         "size_asked": args.size,
@@ -348,12 +355,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "load_avg_conversations_end": [round(x, 2) for x in os.getloadavg()],
         "goals": {
-            "fps_ge_24": {name: run["video_fps"] >= 24 for name, run in
-                          (("websocket", websocket), ("webrtc", webrtc))},
+            "fps_ge_24": {name: merged[name]["video_fps"] >= 24
+                          for name in TRANSPORTS if name in merged},
             "av_within_40ms": {name: run["av_offset_ms"] is not None and run["av_offset_ms"] <= 40
                                for name, run in merged.items()},
             "v2v_ratio_le_1_05": ratio is not None and ratio <= 1.05,
-            "cpu_within_10_points": webrtc["cpu_per_session"] <= websocket["cpu_per_session"] + 10,
+            "cpu_within_10_points": (webrtc["cpu_per_session"] <= websocket["cpu_per_session"] + 10
+                                     if websocket is not None and webrtc is not None else None),
         },
     }
     if args.codecs:  # after the conversations: the encoders measured on a quiet machine
@@ -369,6 +377,8 @@ if __name__ == "__main__":
                         help="conversations per transport (the order alternates by round)")
     parser.add_argument("--size", type=int, default=512,
                         help="the face's size the page asks for (the server may step it down)")
+    parser.add_argument("--transports", nargs="+", choices=list(TRANSPORTS),
+                        default=list(TRANSPORTS), help="the transports to hold it on (both)")
     parser.add_argument("--compare-lipsync", action="store_true",
                         help="also hold the conversation over WebRTC with the page's lip sync off")
     parser.add_argument("--compare-audio-latency", action="store_true",
