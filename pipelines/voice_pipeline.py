@@ -408,10 +408,11 @@ def build_voice_pipeline(
         async def _reply_recorded(_aggregator: Any, _message: Any) -> None:
             barge_in.assistant_turn_stopped()
     events = EventSender(name="protocol-events")
+    filler = InputSilenceFiller(sample_rate=audio_in_sample_rate)  # a quiet client = silence
     pipeline = Pipeline(
         [
             transport.input(),
-            InputSilenceFiller(sample_rate=audio_in_sample_rate),  # a quiet client = silence
+            filler,
             vad,
             stt,
             aggregators.user(),
@@ -451,7 +452,7 @@ def build_voice_pipeline(
         context=context,
         events=events,
         observer=observer,
-        processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts,
+        processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts, "silence": filler,
                     **({"knowledge": injector} if injector is not None else {}),
                     **({"fact_check": checker} if checker is not None else {}),
                     **({"joiner": joiner} if joiner is not None else {}),

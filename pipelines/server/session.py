@@ -41,6 +41,7 @@ from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionC
 from pipelines.server.stats import ServerStats
 from pipelines.server.visit_metrics import VisitMetrics, chain_events
 from pipelines.settings.sections import KioskSettings
+from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline
 from pipelines.wire.outbox import SessionOutbox
 from pipelines.wire.protocol import ProtocolSession
@@ -192,6 +193,13 @@ def build_session_pipeline(context: SessionContext, transport: Any, config: Serv
     )
     if face is not None and visits is not None:
         attend_visitors(face, voice, config.kiosk, session_id=session_id, visits=visits)
+    watch = face.visitors if face is not None else None
+    if watch is not None and config.kiosk.quiet_when_away:
+        # a client that holds its quiet mic back while nobody is there (welcome.presence
+        # .mic_gate) is not filled with silence: the voice pipeline idles in an empty hall
+        filler = voice.processors["silence"]
+        assert isinstance(filler, InputSilenceFiller)
+        filler.paused = lambda: watch.nobody_there
     if config.on_session is not None:
         config.on_session(voice)
     return voice

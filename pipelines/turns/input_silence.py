@@ -7,13 +7,16 @@ pipecat's idle timeouts, 5.5 s later instead of ~0.8 s. `InputSilenceFiller`
 sits right after `transport.input()` and, once no `InputAudioRawFrame` has
 arrived for `gap_secs`, pushes `chunk_secs` frames of digital silence at real-
 time pace until real audio comes back. Downstream nothing can tell a quiet
-client from a silent microphone.
+client from a silent microphone. While `paused()` says so (a kiosk's client that
+holds its quiet microphone back while nobody is there, sdk/mic_gate.py) nothing
+is filled: that client has already sent its last turn's end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame, InputAudioRawFrame, StartFrame
@@ -53,6 +56,8 @@ class InputSilenceFiller(FrameProcessor):
         self._task: asyncio.Task[None] | None = None
         #: silence frames pushed so far (for tests and logs)
         self.frames_filled = 0
+        #: while this returns True no silence is filled (None: always filled)
+        self.paused: Callable[[], bool] | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Note real audio, start the timer on StartFrame, stop it on End/Cancel."""
@@ -87,6 +92,10 @@ class InputSilenceFiller(FrameProcessor):
             if now - quiet_since < self._gap_secs:
                 next_at = None  # audio is flowing (or came back): wait for the next gap
                 await asyncio.sleep(quiet_since + self._gap_secs - now)
+                continue
+            if self.paused is not None and self.paused():
+                next_at = None
+                await asyncio.sleep(self._gap_secs)
                 continue
             if next_at is None or now - next_at > self._gap_secs:
                 next_at = now  # a gap starts, or the loop fell far behind: no burst

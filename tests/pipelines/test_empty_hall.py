@@ -1,14 +1,16 @@
-"""While nobody is there our websocket sends only the images the face draws
-(pipelines/server/idle_images.py): a repeat of the last image is left out in "away",
-and every image goes out once someone is there."""
+"""The server's side of the empty hall: while nobody is there our websocket sends
+only the images the face draws (pipelines/server/idle_images.py), and a client's
+missing audio is not filled with silence while the filler is paused (a kiosk's
+client holds its quiet mic back then, sdk/mic_gate.py)."""
 
 from __future__ import annotations
 
-from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.tests.utils import run_test
+from pipecat.tests.utils import SleepFrame, run_test
 
 from pipelines.server.idle_images import IdleImageFilter
+from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.wire.frames import AvatarImageFrame
 
 
@@ -39,3 +41,15 @@ async def test_repeats_are_left_out_only_while_nobody_is_there() -> None:
     frames = [image(drawn_b, 10 + index) for index in range(5)]
     down, _ = await run_test(Pipeline([idle]), frames_to_send=frames, expected_down_frames=None)
     assert [f.frame_index for f in down if isinstance(f, AvatarImageFrame)] == list(range(10, 15))
+
+
+async def test_no_silence_is_filled_while_paused_and_it_is_again_after() -> None:
+    filler = InputSilenceFiller(sample_rate=16000, gap_secs=0.3, chunk_secs=0.02)
+    nobody = [True]
+    filler.paused = lambda: nobody[0]
+    down, _ = await run_test(filler, frames_to_send=[SleepFrame(sleep=1.5)])
+    assert not any(isinstance(f, InputAudioRawFrame) for f in down), "nobody there: nothing"
+    assert filler.frames_filled == 0
+    nobody[0] = False  # someone came: a client's missing audio is silence again
+    down, _ = await run_test(filler, frames_to_send=[SleepFrame(sleep=1.5)])
+    assert sum(isinstance(f, InputAudioRawFrame) for f in down) >= 10
