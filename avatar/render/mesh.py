@@ -86,10 +86,13 @@ class RenderMesh:
 
 KIND_FACE, KIND_EYE_COPY, KIND_HEAD, KIND_HAIR, KIND_FIXED = 0, 1, 2, 3, 4
 LAYER_BEHIND = 1000.0  # tri_layer of the eye-ball and mouth-gap triangles
-# Where the triangulation is laid out, the inner lips are parted by this much (IOD, at
-# the mouth's centre, over its width as sqrt(1 - x^2)), the lips and the skin beyond
-# following over PART_FALLOFF (less than the gap's falloff keeps every point's order).
-PART_GAP, PART_FALLOFF = 0.06, 0.12
+# Where the triangulation is laid out, each inner lip is moved away from the mouth line
+# by this much (IOD, at the mouth's centre, over its width as sqrt(1 - x^2)), the lips
+# and the skin beyond following over PART_FALLOFF (a gap smaller than the falloff keeps
+# every point's order). The smallest that leaves no triangle across the mouth on the six
+# bench portraits (0.02 left one on joe_biden): the fewer triangles it changes, the
+# less the calibrated shapes move (0.06 moved grace_hopper's full blink reading by 0.03).
+PART_GAP, PART_FALLOFF = 0.03, 0.06
 
 
 def _ring(center: np.ndarray, oval: np.ndarray, factor: float, up_extra: float) -> np.ndarray:
@@ -350,9 +353,16 @@ class BackwardMapper:
         above_mouth[mesh.kind == KIND_EYE_COPY] = False
         skin = above_mouth[mesh.triangles].all(axis=1) & (mesh.tri_layer < LAYER_BEHIND)
         self.foldable = self.sharp & np.concatenate([skin, [False]])
-        # the mouth's gap: the triangles between the inner lips
+        # the mouth's gap (the triangles between the inner lips), and the lips': the
+        # triangles with a corner on or inside the outer lip line
         face = (mesh.kind[mesh.triangles] == KIND_FACE).all(axis=1)
         self.gap = np.concatenate([face & (mesh.tri_layer >= LAYER_BEHIND), [False]])
+        on_lips = np.zeros(len(mesh.vertices), bool)
+        on_lips[list(LIPS_UPPER_OUTER + LIPS_LOWER_OUTER + LIPS_UPPER_INNER
+                     + LIPS_LOWER_INNER)] = True
+        on_lips[:N_LANDMARKS] |= _inside(xy0[:N_LANDMARKS],
+                                         xy0[polygon(LIPS_UPPER_OUTER, LIPS_LOWER_OUTER)])
+        self.mouth = on_lips[mesh.triangles].any(axis=1) | self.gap[:-1]
         self.sigma = SMOOTH_SIGMA_PX / grid_step
         reach = int(np.ceil(2.0 * self.sigma)) * 2 + 1
         self.guard = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
@@ -438,14 +448,17 @@ class BackwardMapper:
                        exact: np.ndarray) -> None:
         """Keep the samples of squashed triangles on their own part of the photo, in place.
 
-        Where the map is its triangle's own affine (`exact`: the sharp band; and the
-        mouth's gap), a cell centre just outside a triangle squashed to a sliver (the
-        output SLIVER_GAIN times smaller than the photo across) extrapolates far off:
-        lips parting from touching or crossed inner lips sampled an eye's colours under
-        the lip (joe_biden, 10 IOD away). Those cells are clamped to their triangle's
-        box in the photo; a frame without such a triangle pays one pass over the
-        triangles' coefficients."""
-        risky = np.abs(shift[[0, 1, 3, 4], :-1]).max(axis=0) > SLIVER_GAIN - 1.0
+        Around the mouth, where the map is its triangle's own affine (`exact`: the
+        sharp band; and the mouth's gap), a cell centre just outside a triangle
+        squashed to a sliver (the output SLIVER_GAIN times smaller than the photo
+        across) extrapolates far off: lips parting from touching or crossed inner lips
+        sampled an eye's colours under the lip (joe_biden, 10 IOD away). Those cells
+        are clamped to their triangle's box in the photo. Only the mouth's: a closing
+        lid is such a sliver too, and the blinks were calibrated on its map as it is.
+        A frame without such a triangle pays one pass over the mouth's coefficients."""
+        risky = np.zeros(len(self.mouth), bool)
+        risky[self.mouth] = (np.abs(shift[[0, 1, 3, 4]][:, :-1][:, self.mouth]).max(axis=0)
+                             > SLIVER_GAIN - 1.0)
         if not risky.any():
             return
         ids = self.ids
