@@ -37,15 +37,17 @@ def healthz(http: str) -> dict[str, Any]:
 
 def wait_until_healthy(process: subprocess.Popen, http: str, log_name: str,
                        timeout_s: float = 300.0) -> None:
-    """Poll /healthz until the server answers; raise (naming its log) if it exits or
-    does not come up in `timeout_s` (the first start joins the LLM and loads models)."""
+    """Poll /healthz until the server answers and its LLM's prompt cache is warm (a
+    bench's first turn is measured warm, as every later one); raise (naming its log)
+    if it exits or is not ready in `timeout_s` (the first start joins the LLM and
+    loads models)."""
     deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"server exited; see {log_name}")
         with contextlib.suppress(OSError):
-            healthz(http)
-            return
+            if not healthz(http).get("warming", False):
+                return
         if time.monotonic() > deadline:
             raise RuntimeError(f"server did not start; see {log_name}")
         time.sleep(0.5)

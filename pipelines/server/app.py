@@ -30,12 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from agent.errors import AgentError
-from agent.knowledge_retrieval import KnowledgeIndex
 from agent.llm_client import check_llm_endpoint
-from agent.llm_server import aresolve_llm_endpoint
 from agent.persona import build_system_prompt
-from avatar.errors import AvatarError
-from avatar.live import AvatarAssets, CalibrationEvent
 from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
 from pipelines.server.interpreter_timing import shorten_switch_interval, start_stall_watch
@@ -43,8 +39,8 @@ from pipelines.server.log_redaction import install_uvicorn_log_filters, install_
 from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
+from pipelines.server.startup import LLMWarmUp, load_parts
 from pipelines.server.webrtc_door import WebRTCDoor
-from pipelines.speech.models import ASRParams, SpeechModels
 from pipelines.speech.stt import NO_WORDS
 from pipelines.tls import TLSFiles
 from pipelines.voice_pipeline import LLMParams
@@ -53,7 +49,6 @@ from sdk.protocol import PROTOCOL_VERSION, Limits
 if TYPE_CHECKING:
     from agent.llm_server import EmbeddedLLMServer
     from pipelines.settings import Settings
-    from pipelines.settings.sections import AvatarSettings
 
 #: The kiosk page and the browser SDK (docs/BROWSER_SDK.md).
 WEB_DIR = Path(__file__).parents[1] / "web"  # pipelines/web
@@ -131,6 +126,9 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             # (pipelines/server/stats.py)
             "recent": registry.stats.report(),
         }
+        warm_up = getattr(app.state, "llm_warm_up", None)
+        if warm_up is not None:  # the LLM's prompt cache, warmed after the server answers
+            health["warming"] = warm_up.warming
         if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
             health["video"] = runtime.avatar.capacity.report().as_dict()
         return health
@@ -179,9 +177,13 @@ async def load_runtime(
     *,
     settings: Settings,
     warm_up: bool = True,
+    warm_llm: bool = True,
 ) -> tuple[VoiceRuntime, EmbeddedLLMServer | None]:
     """Models + LLM endpoint + persona from the settings; returns (runtime, llm_server).
 
+    The parts load side by side (pipelines/server/startup.py). `warm_up` runs each
+    speech model once and, with `warm_llm`, fills the LLM's prompt cache before
+    returning; `run_server` leaves the latter to `LLMWarmUp`, after it answers.
     The caller stops `llm_server` (an `EmbeddedLLMServer`, or None for an
     external endpoint) when it is done.
 
@@ -192,41 +194,28 @@ async def load_runtime(
     # core left 2.5-4 MB of RSS behind with every video session (avatar/memory.py).
     # A library leaves the allocator alone; a no-op off glibc.
     limit_malloc_arenas()
-    try:
-        models = await asyncio.to_thread(
-            SpeechModels.bundled,
-            asr_model_path=settings.asr.model_path,
-            tts_voice_path=settings.tts.voice_path,
-            asr=ASRParams.from_section(settings.asr),
-        )
-        endpoint = await aresolve_llm_endpoint(settings.llm, video=settings.avatar.video)
-    except AgentError as error:
-        raise ServerError(str(error)) from error
+    parts = await load_parts(settings, warm_speech=warm_up)
+    endpoint = parts.endpoint
     try:
         await check_llm_endpoint(endpoint.base_url, endpoint.api_key)
     except AgentError as error:
         if endpoint.server is not None:
             endpoint.server.stop()
+        if parts.avatar is not None:
+            parts.avatar.close()
         raise ServerError(str(error)) from error
-    try:
-        avatar = (await asyncio.to_thread(load_avatar_assets, settings.avatar)
-                  if settings.avatar.video else None)
-    except ServerError:
-        if endpoint.server is not None:  # the caller gets no handle to stop it
-            endpoint.server.stop()
-        raise
-    knowledge = KnowledgeIndex.from_settings(settings.llm, settings.persona)
+    logger.info("loaded side by side: " + ", ".join(
+        f"{name} {secs:.1f} s" for name, secs in sorted(parts.secs.items())))
     runtime = VoiceRuntime(
-        models=models,
+        models=parts.models,
         llm=LLMParams.from_settings(settings, endpoint),
         system_prompt=build_system_prompt(settings.persona),
-        avatar=avatar,
-        knowledge=knowledge,
+        avatar=parts.avatar,
+        knowledge=parts.knowledge,
     )
-    if warm_up:
-        speech_secs = await asyncio.to_thread(models.warm_up)
+    if warm_up and warm_llm:
         llm_secs = await runtime.warm_up_llm()
-        logger.info(f"warm-up: speech {speech_secs:.2f} s, LLM prompt cache {llm_secs:.2f} s")
+        logger.info(f"warm-up: LLM prompt cache {llm_secs:.2f} s")
     # Everything loaded so far (models, portraits, ~a million objects) lives as long as
     # the server: out of the collector's sight, a full collection (the face service runs
     # one when a session ends, avatar/memory.py) scans only what sessions made. Over
@@ -235,46 +224,6 @@ async def load_runtime(
     shorten_switch_interval()
     start_stall_watch()
     return runtime, endpoint.server
-
-
-def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
-    """Portraits, generator and this machine's measured costs, once per server.
-
-    Raises:
-        ServerError: the portrait folder or the default portrait is unusable.
-    """
-    try:
-        assets = AvatarAssets.load(portrait_dir=avatar.portrait_dir,
-                                   default_portrait=avatar.default_portrait,
-                                   budget_ms=avatar.video_budget_ms,
-                                   calibrate=avatar.calibrate_portraits,
-                                   on_calibration=log_calibration,
-                                   face_workers=(avatar.warm_face_workers
-                                                 if avatar.face_process else None),
-                                   face_worker_sessions=avatar.face_worker_sessions,
-                                   faces_per_worker=avatar.faces_per_worker,
-                                   batch_steps=avatar.batch_steps,
-                                   face_threads=avatar.threads)
-    except (AvatarError, FileNotFoundError) as error:
-        raise ServerError(f"cannot prepare the avatar: {error}") from error
-    costs = assets.costs
-    logger.info(f"avatar ready: portraits {assets.portraits.names()}, render "
-                f"{costs.render_ms[512]:.1f} ms at 512, block {costs.block_ms:.1f} ms, "
-                f"camera analysis {costs.analysis_ms:.1f} ms")
-    return assets
-
-
-def log_calibration(event: CalibrationEvent) -> None:
-    """A background portrait fit's progress in the server log (a failure is a
-    warning: the portrait keeps the shipped table, nothing else changes)."""
-    name = f"portrait {event.name!r} ({event.key})"
-    if event.status == "failed":
-        logger.warning(f"{name}: calibration failed after {event.secs:.0f} s, keeping the "
-                       f"shipped table: {event.detail}")
-    elif event.status == "ready":
-        logger.info(f"{name}: own calibration ready in {event.secs:.0f} s ({event.detail})")
-    elif event.status == "fitting":
-        logger.info(f"{name}: fitting its own calibration in the background (nice 19)")
 
 
 def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits,
@@ -368,9 +317,13 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
     config = config or ServerConfig.from_settings(settings)
     install_visitor_words_filter(settings.kiosk.log_transcripts)
     _exit_cleanly_on_sigterm()
-    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up)
+    # the prompt cache is warmed once the server answers: a restarted kiosk's page
+    # reconnects, and its visitor is greeted, seconds sooner
+    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up, warm_llm=False)
     try:
         app = create_app(runtime, config)
+        if warm_up:
+            app.state.llm_warm_up = LLMWarmUp(runtime)
         host, port, tls = settings.server.host, settings.server.port, settings.server.tls()
         server = make_server(app, host, port, config.limits, tls)
         http, ws = ("https", "wss") if tls is not None else ("http", "ws")

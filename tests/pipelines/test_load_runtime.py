@@ -1,4 +1,5 @@
-"""The composition root's failure path: what `load_runtime` started, it stops.
+"""The composition root: what a failed `load_runtime` started, it stops; the LLM's
+prompt cache is warmed after the server answers.
 
 A server whose avatar cannot be prepared (here: a default portrait that does not
 exist) fails with a ServerError naming it, after the embedded LLM server has
@@ -8,13 +9,18 @@ itself must stop it, or a llama.cpp process is left running per failed start.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import socket
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from pipelines.server.app import load_runtime
+from pipelines.server.app import ServerConfig, create_app, load_runtime
 from pipelines.server.errors import ServerError
+from pipelines.server.startup import LLMWarmUp
 from pipelines.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -42,3 +48,29 @@ async def test_an_avatar_that_cannot_load_stops_the_llm_server_it_started() -> N
     with pytest.raises(ServerError, match="nobody_by_this_name"):
         await load_runtime(settings=settings, warm_up=False)
     assert llm_server_children() == before
+
+
+async def test_the_prompt_cache_is_warmed_after_the_server_answers(runtime: Any) -> None:
+    app = create_app(runtime, ServerConfig())
+    app.state.llm_warm_up = LLMWarmUp(runtime)  # as run_server does once it serves
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://kiosk") as client:
+        health = (await client.get("/healthz")).json()
+        assert health["status"] == "ok" and health["warming"] is True  # answering already
+        await app.state.llm_warm_up.wait()
+        assert (await client.get("/healthz")).json()["warming"] is False
+
+
+async def test_a_warm_up_whose_llm_is_down_ends_and_the_server_keeps_answering(
+        runtime: Any) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    down = dataclasses.replace(runtime, llm=dataclasses.replace(runtime.llm, base_url=closed))
+    app = create_app(down, ServerConfig())
+    app.state.llm_warm_up = LLMWarmUp(down)
+    await app.state.llm_warm_up.wait()  # logged, not raised
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://kiosk") as client:
+        health = (await client.get("/healthz")).json()
+    assert health["status"] == "ok" and health["warming"] is False
