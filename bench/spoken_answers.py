@@ -9,11 +9,14 @@ knowledge routing, the embedded LLM, the fact guard; voice only). A single quest
 is a new visit (a fresh session); a `session`'s turns are asked in order in one.
 
 Each reply is judged twice:
-- `correct`: the keyword judge of the text sets (benchkit/llm_answers.py): a fact
-  question's keywords, an unknown's "I don't know" or staff pointer;
 - `invented`: a number, time, price, phone, name, e-mail or entrance the reply states
-  (agent/fact_reading.py) that the knowledge file and persona do not hold
-  (`FactGuard.known`), or a condition read backwards; 0 is the goal.
+  (agent/fact_reading.py) that the knowledge file alone does not hold (`FactGuard.known`
+  over the file, without the persona: "The person at the service desk today is Sam" gives
+  the persona's name as a fact), or a condition read backwards; 0 is the goal.
+  `invented_guard_view` is the same over file + persona, as the pipeline's guard sees it;
+- `correct`: the keyword judge of the text sets (benchkit/llm_answers.py): a fact
+  question's keywords, an unknown's "I don't know" or staff pointer, and no invented
+  fact (the judge alone counts "...at the service desk today is Sam" as a staff pointer).
 
 The transcript the server heard is kept (`heard`, word error against the question).
 
@@ -91,8 +94,7 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
     from sdk.talk import talk
 
     settings = voice_only(Settings.load())
-    guard = FactGuard(read_prompt_file(settings.persona.knowledge_file),
-                      read_prompt_file(settings.persona.persona_file))
+    guard = FactGuard(read_prompt_file(settings.persona.knowledge_file))
     runtime, llm_server = await bench_runtime(settings)
     try:
         url, server, thread = start_server(runtime, ServerConfig.from_settings(settings))
@@ -109,8 +111,8 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
                     reply = result.reply_text
                     row = {"voice": voice, "noise": args.noise, "q": q["q"], "kind": q["kind"],
                            "split": q["split"], "heard": result.transcript, "reply": reply,
-                           "correct": judge(q, reply, spec["refusal_any_of"],
-                                            spec.get("redirect_any_of", [])),
+                           "keywords": judge(q, reply, spec["refusal_any_of"],
+                                             spec.get("redirect_any_of", [])),
                            "invented": invented(guard, reply),
                            "voice_to_voice_ms": result.voice_to_voice_ms,
                            "turn_s": round(time.perf_counter() - started, 2)}
@@ -118,7 +120,7 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
                         row.update(session=q["session"], turn=q["turn"])
                     done.append(row)
                     args.raw.write_text(json.dumps(done, indent=1), encoding="utf-8")
-                    print(f"[{n + 1}/{len(todo)}] {voice} {'ok ' if row['correct'] else 'BAD'}"
+                    print(f"[{n + 1}/{len(todo)}] {voice} {'ok ' if row['keywords'] else 'BAD'}"
                           f"{' INVENTED' if row['invented'] else ''} {q['q']!r} heard "
                           f"{row['heard']!r} -> {reply[:90]!r}", file=sys.stderr)
             finally:
@@ -131,13 +133,34 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
     return {}
 
 
+def rejudge(rows: list[dict[str, Any]], spec: dict[str, Any]) -> None:
+    """Judge every row's reply again with the current judge and knowledge file (a raw
+    file from an earlier run keeps its replies; only the verdicts are redone)."""
+    from pipelines.settings import Settings
+
+    persona = Settings.load().persona
+    knowledge = read_prompt_file(persona.knowledge_file)
+    strict = FactGuard(knowledge)
+    lenient = FactGuard(knowledge, read_prompt_file(persona.persona_file))
+    by_q = {q["q"]: q for q in spec["questions"]}
+    for row in rows:
+        row["keywords"] = judge(by_q[row["q"]], row["reply"], spec["refusal_any_of"],
+                                spec.get("redirect_any_of", []))
+        row["invented"] = invented(strict, row["reply"])
+        row["invented_guard_view"] = invented(lenient, row["reply"])
+        row["correct"] = row["keywords"] and not row["invented"]
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Shares right per split, kind and voice, replies with an invented fact, word error."""
     sys.path.insert(0, str(ROOT / "bench"))
     from asr_window import wer
 
+    def share_of(picked: list[dict[str, Any]], field: str) -> float | None:
+        return round(sum(r[field] for r in picked) / len(picked), 3) if picked else None
+
     def share(picked: list[dict[str, Any]]) -> float | None:
-        return round(sum(r["correct"] for r in picked) / len(picked), 3) if picked else None
+        return share_of(picked, "correct")
 
     out: dict[str, Any] = {}
     groups: dict[str, list[dict[str, Any]]] = {"all": rows}
@@ -151,6 +174,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "facts_right": share([r for r in picked if r["kind"] == "fact"]),
             "unknowns_declined": share([r for r in picked if r["kind"] == "unknown"]),
             "replies_with_invented_fact": sum(bool(r["invented"]) for r in picked),
+            "replies_with_invented_fact_guard_view": sum(bool(r["invented_guard_view"])
+                                                         for r in picked),
+            "keywords_only": share_of([r for r in picked], "keywords"),
             "heard_wer": (round(sum(wer(r["q"], r["heard"]) for r in picked) / len(picked), 3)
                           if picked else None),
         }
@@ -189,6 +215,7 @@ def main() -> int:
         facts = asyncio.run(ask_all(todo, args, spec, done))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
+    rejudge(done, spec)
     result = {"questions_file": "bench/spoken_questions.json", "voices": args.voices,
               "commit": commit,
               "visits_asked_now": len(todo) if not args.summarise_only else 0,
@@ -196,6 +223,8 @@ def main() -> int:
               "summary": summarise(done),
               "invented": [{k: r[k] for k in ("voice", "q", "reply", "invented")}
                            for r in done if r["invented"]],
+              "wrong": [{k: r[k] for k in ("voice", "q", "heard", "reply")}
+                        for r in done if not r["correct"]],
               "load_avg_start": [round(v, 2) for v in load_start],
               "load_avg_end": [round(v, 2) for v in os.getloadavg()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
