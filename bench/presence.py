@@ -28,7 +28,15 @@ scene's clock (its first frame sent = 0):
   (`abandoned_session_cpu_cores`, today's cost of a session nobody ended), in the
   same run;
 - arrival_first_full_image_ms: visitor-arrived -> the first avatar frame at the
-  size the client asked for (negative: the full size was back before the arrival).
+  size the client asked for (negative: the full size was back before the arrival);
+- the first words heard: each walk-up's question as the server transcribed it
+  (`first_question_wer`), and a visitor who asks while still across the room, the
+  server's state still "away", so a client holding its quiet mic back must send the
+  words' start it held (`speak_first_question`); the greeting as the server confirmed
+  it sent, whole and not interrupted (`greetings_heard_whole`);
+- with `--compare-cuts`, the empty room's CPU before the empty-hall cuts in the same
+  run (`empty_kiosk_cpu_cores_before_cuts`: a server with `[kiosk] quiet_when_away`
+  off and the SDK's mic gate off, measured first) and the ratio.
 
 Also a plot of one walk-up: the face's size as the landmarker reads it (the same
 frames, analysed here with the server's camera path), the presence states the
@@ -37,6 +45,7 @@ server reported, the greeting's first audio.
 Prints one JSON object (last line) with the load average at start and end.
 
     .venv/bin/python bench/presence.py [--walk-ups 5] [--away-secs S] [--tag NAME] [--quick]
+        [--compare-cuts] [--only-empty] [--skip-abandoned]
     .venv/bin/python bench/presence.py --check-scenes [--sheets DIR]   # no server:
         # each scene's ground truth against the landmarker, and contact sheets
 """
@@ -48,6 +57,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import statistics
 import struct
 import time
@@ -70,6 +80,8 @@ from benchkit.stats import pct
 FULL_SIZE = 512
 #: the empty room: let the session settle into attract mode, then measure CPU this long
 SETTLE_SECS, CPU_SECS = 15.0, 60.0
+#: the speak-first visitor's question starts this long before they are near (s)
+SPEAK_FIRST_LEAD = 3.0
 
 
 # --------------------------------------------------------------------------- one session
@@ -87,6 +99,7 @@ class SessionLog:
     welcome: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     speech_end: float | None = None
+    mic: dict[str, Any] = field(default_factory=dict)  # chunks captured, sent, gate openings
 
     def restart(self, start: float) -> None:
         """Put the scene's clock's 0 at `start` (what came before gets negative times)."""
@@ -122,10 +135,12 @@ def jpeg_width(data: bytes) -> int:
 
 async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple[float, bytes]],
                      seconds: float, *, presence: bool = True, server_pid: int | None = None,
-                     llm_pid: int | None = None,
+                     llm_pid: int | None = None, mic_gate: bool = True,
                      cpu_window: tuple[float, float] | None = None) -> SessionLog:
     """One fresh session: the scene's camera at 10 fps and a live mic (speech at its
-    times: (start s, 16 kHz PCM)), `seconds` long; CPU of the server over `cpu_window`."""
+    times: (start s, 16 kHz PCM)), `seconds` long; CPU of the server over `cpu_window`.
+    `mic_gate`: the SDK holds the quiet mic back while nobody is there, where the
+    server offers it (False: every 20 ms chunk is sent, as before the gate)."""
     from pydantic import BaseModel
 
     from sdk.connection import VoiceConnection
@@ -135,7 +150,8 @@ async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple
     client = await VoiceConnection.connect(url, client_name=f"bench-presence-{name}",
                                            busy_retry_secs=60.0,
                                            video_out={"size": FULL_SIZE},
-                                           video_in="camera", presence=presence)
+                                           video_in="camera", presence=presence,
+                                           mic_gate=mic_gate)
     log.welcome = {"video_out": client.video_out, "presence": client.welcome.presence}
     mic = Mic(client)
 
@@ -153,7 +169,8 @@ async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple
                 kind = getattr(item, "type", "")
                 if kind in ("presence", "visitor-arrived", "visitor-left", "video-quality",
                             "bot-started-speaking", "bot-stopped-speaking",
-                            "user-transcription", "error"):
+                            "bot-interrupted", "bot-output", "user-transcription",
+                            "error"):
                     log.events.append((at, kind, item.model_dump()))
 
     async def say(start: float, pcm: bytes) -> None:
@@ -191,6 +208,10 @@ async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple
         for task in tasks[2:]:
             await task
     finally:
+        gate = client.mic_gate
+        log.mic = {"chunks": len(mic.sent_at),
+                   "sent": gate.sent if gate is not None else len(mic.sent_at),
+                   "gate_openings": gate.openings if gate is not None else None}
         for task in tasks:
             task.cancel()
         await client.close()
@@ -306,20 +327,97 @@ def plot_walk_up(log: SessionLog, scene: scenes.Scene, path: Path) -> None:
 # --------------------------------------------------------------------------- runs
 
 
-def scene_set(quick: bool, away_secs: float) -> dict[str, scenes.Scene]:
-    """The scenes of one run (`quick`: short ones, to check the bench works)."""
+def scene_set(quick: bool, away_secs: float, only_empty: bool = False
+              ) -> dict[str, scenes.Scene]:
+    """The scenes of one run (`quick`: short ones, to check the bench works;
+    `only_empty`: the empty room alone, for its CPU)."""
     after = away_secs + 6.0  # the walk-away's visitor-left falls inside the scene
+    empty = scenes.empty(SETTLE_SECS / 3 + CPU_SECS / 6 if quick else SETTLE_SECS + CPU_SECS)
+    if only_empty:
+        return {"empty": empty}
+    # the visitor asks while still across the room (the server: nobody there yet), so
+    # a client that holds its quiet mic back must send the words' start it held
+    speak_first = scenes.walk_up(talk=8.0, after=4.0, question_after=-SPEAK_FIRST_LEAD)
     if quick:
-        return {"empty": scenes.empty(SETTLE_SECS / 3 + CPU_SECS / 6),
+        return {"empty": empty,
                 "passers_by": scenes.passers_by(30.0),
                 "walk_up": scenes.walk_up(talk=8.0, after=after),
+                "speak_first": speak_first,
                 "turn_away": scenes.turn_away(after=2.0),
                 "silent_visitor": scenes.silent_visitor(stand=10.0, after=2.0)}
-    return {"empty": scenes.empty(SETTLE_SECS + CPU_SECS),
+    return {"empty": empty,
             "passers_by": scenes.passers_by(),
             "walk_up": scenes.walk_up(after=max(25.0, after)),
+            "speak_first": speak_first,
             "turn_away": scenes.turn_away(after=2.0),
             "silent_visitor": scenes.silent_visitor(after=2.0)}
+
+
+@contextlib.contextmanager
+def server_env(**values: str) -> Any:
+    """`os.environ` with `values` set (the product server reads its settings there)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _normal_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance over words / the reference's words."""
+    ref, hyp = _normal_words(reference), _normal_words(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return round(row[-1] / len(ref), 3)
+
+
+def first_question(log: SessionLog, truth: scenes.SceneTruth) -> dict[str, Any] | None:
+    """The visitor's first question as the server heard it: its final transcripts from
+    the words' start to 4 s after they end, against the words said, and the presence
+    state the server was in when the first word was said."""
+    if not truth.speech:
+        return None
+    start, words = truth.speech[0]
+    until = start + speech_secs(words) + 4.0
+    heard = " ".join(str(data.get("text", "")) for at, kind, data in log.events
+                     if kind == "user-transcription" and data.get("final", True)
+                     and start - 0.5 <= at <= until).strip()
+    state = "away"
+    for at, value in log.states():
+        if at <= start:
+            state = value
+    return {"said": words, "heard": heard, "wer": word_error_rate(words, heard),
+            "state_when_said": state}
+
+
+def greeting_heard(log: SessionLog, truth: scenes.SceneTruth) -> dict[str, Any] | None:
+    """The greeting as sent: the bot's words confirmed between visitor-arrived and the
+    visitor's first word (or the scene's end), and any interruption in that time."""
+    arrived = log.times("visitor-arrived")
+    greeting_text = (log.welcome.get("presence") or {}).get("greeting")
+    if not arrived or not greeting_text:
+        return None
+    until = truth.speech[0][0] if truth.speech and truth.speech[0][0] > arrived[0] else 1e9
+    said = " ".join(str(data.get("text", "")) for at, kind, data in log.events
+                    if kind == "bot-output" and arrived[0] <= at <= until).strip()
+    cut = sum(1 for at, kind, _ in log.events
+              if kind == "bot-interrupted" and arrived[0] <= at <= until)
+    return {"whole": _normal_words(said) == _normal_words(greeting_text) and not cut,
+            "said": said, "interrupted": cut}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -333,37 +431,96 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     away_secs = args.away_secs or KioskSettings().away_secs
     if args.away_secs:
         os.environ["AVATAR_FORCING_KIOSK_AWAY_SECS"] = str(args.away_secs)
-    chosen = scene_set(args.quick, away_secs)
+    chosen = scene_set(args.quick, away_secs, args.only_empty)
     logger.info("rendering the scenes' camera frames ...")
     jpegs = {name: await asyncio.to_thread(scene_jpegs, scene) for name, scene in chosen.items()}
     models = SpeechModels.bundled()
     speech = {name: [(start, speak(models, words)) for start, words in scene.speech]
               for name, scene in chosen.items()}
     settle, measured = (SETTLE_SECS / 3, CPU_SECS / 6) if args.quick else (SETTLE_SECS, CPU_SECS)
+    window = (settle, settle + measured)
     logs: dict[str, list[SessionLog]] = {}
-    port = free_port()
-    with product_server(port) as (_http, server_pid):
-        url = f"ws://127.0.0.1:{port}/ws"
-        llm_pid = embedded_llm_pid(server_pid)
 
-        async def play(name: str, **kwargs: Any) -> SessionLog:
-            scene = chosen[name]
-            logger.info(f"scene {name} ({scene.seconds:g} s)")
-            log = await play_scene(url, name, jpegs[name], speech[name], scene.seconds,
-                                   server_pid=server_pid, llm_pid=llm_pid, **kwargs)
-            logs.setdefault(name if kwargs.get("presence", True) else "abandoned", []).append(log)
-            return log
+    async def play(url: str, server_pid: int, name: str, key: str | None = None,
+                   **kwargs: Any) -> SessionLog:
+        scene = chosen[name]
+        logger.info(f"scene {key or name} ({scene.seconds:g} s)")
+        log = await play_scene(url, name, jpegs[name], speech[name], scene.seconds,
+                               server_pid=server_pid, llm_pid=embedded_llm_pid(server_pid),
+                               **kwargs)
+        logs.setdefault(key or name, []).append(log)
+        return log
 
-        window = (settle, settle + measured)
-        if not args.quick:  # today's cost of a session nobody ended, in the same run
-            await play("empty", presence=False, cpu_window=window)
-        await play("empty", cpu_window=window)
-        await play("passers_by")
-        for _ in range(args.walk_ups):
-            await play("walk_up")
-        await play("turn_away")
-        await play("silent_visitor")
+    if args.compare_cuts:  # the empty room as before the cuts, in the same run
+        with server_env(AVATAR_FORCING_KIOSK_QUIET_WHEN_AWAY="false"), \
+                product_server(free_port()) as (http, server_pid):
+            await play(http.replace("http", "ws") + "/ws", server_pid, "empty",
+                       "empty_before_cuts", mic_gate=False, cpu_window=window)
+    with product_server(free_port()) as (http, server_pid):
+        url = http.replace("http", "ws") + "/ws"
+        if not args.quick and not args.skip_abandoned:  # a session nobody ended, same run
+            await play(url, server_pid, "empty", "abandoned", presence=False, cpu_window=window)
+        await play(url, server_pid, "empty", cpu_window=window)
+        if not args.only_empty:
+            await play(url, server_pid, "passers_by")
+            for _ in range(args.walk_ups):
+                await play(url, server_pid, "walk_up")
+            await play(url, server_pid, "speak_first")
+            await play(url, server_pid, "turn_away")
+            await play(url, server_pid, "silent_visitor")
 
+    summary: dict[str, Any] = {"tag": args.tag, "quick": args.quick, "walk_ups": args.walk_ups,
+                               "only_empty": args.only_empty}
+    summary.update(cpu_figures(logs))
+    if not args.only_empty:
+        summary.update(visit_figures(logs, chosen, away_secs))
+    summary["load_avg_start"] = load_start
+    summary["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
+    if not args.no_save:
+        name = "presence" + (f"_{args.tag}" if args.tag else "")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        if "walk_up" in logs:
+            plot_walk_up(logs["walk_up"][0], chosen["walk_up"], RESULTS / f"{name}.png")
+        (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def cpu_figures(logs: dict[str, list[SessionLog]]) -> dict[str, Any]:
+    """The empty room's CPU (and the abandoned session's, and the empty room's before
+    the cuts, where measured), with what the client's mic sent meanwhile."""
+    out: dict[str, Any] = {"goal_empty_kiosk_cpu_cores": 0.10}
+
+    def parts(log: SessionLog) -> dict[str, Any]:
+        return {key: log.cpu.get(key) for key in ("server_process_cores", "face_workers_cores")}
+
+    empty = logs["empty"][0]
+    out.update({
+        "empty_kiosk_cpu_cores": empty.cpu.get("server_and_workers_cores"),
+        "empty_kiosk_cpu_parts": parts(empty),
+        "empty_kiosk_llm_cpu_cores": empty.cpu.get("llm_cores"),
+        "empty_kiosk_cpu_secs": empty.cpu.get("secs"),
+        "empty_kiosk_mic": empty.mic,
+    })
+    if "empty_before_cuts" in logs:
+        before = logs["empty_before_cuts"][0]
+        cores = before.cpu.get("server_and_workers_cores")
+        out.update({
+            "empty_kiosk_cpu_cores_before_cuts": cores,
+            "empty_kiosk_cpu_parts_before_cuts": parts(before),
+            "empty_kiosk_mic_before_cuts": before.mic,
+            "empty_kiosk_cpu_ratio": (round(out["empty_kiosk_cpu_cores"] / cores, 3)
+                                      if cores else None),
+        })
+    if "abandoned" in logs:
+        abandoned = logs["abandoned"][0]
+        out["abandoned_session_cpu_cores"] = abandoned.cpu.get("server_and_workers_cores")
+        out["abandoned_session_cpu_parts"] = parts(abandoned)
+    return out
+
+
+def visit_figures(logs: dict[str, list[SessionLog]], chosen: dict[str, scenes.Scene],
+                  away_secs: float) -> dict[str, Any]:
+    """Greetings, false engagements, turn-away, silent visitor, walk-away, first words."""
     walk_truth = chosen["walk_up"].truth()
     greetings = [greeting(log, walk_truth) for log in logs["walk_up"]]
     latencies = [g["latency_ms"] for g in greetings if g["latency_ms"] is not None]
@@ -374,14 +531,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     silent_log, silent_truth = logs["silent_visitor"][0], chosen["silent_visitor"].truth()
     walk_aways = [w for log in logs["walk_up"] if (w := walk_away(log, walk_truth)) is not None]
     welcome_away = (logs["walk_up"][0].welcome.get("presence") or {}).get("away_secs")
-    empty_cpu = logs["empty"][0].cpu
+    first_words = [first_question(log, walk_truth) for log in logs["walk_up"]]
+    speak_first = first_question(logs["speak_first"][0], chosen["speak_first"].truth())
+    heard_greetings = [greeting_heard(log, walk_truth) for log in logs["walk_up"]]
     summary: dict[str, Any] = {
-        "tag": args.tag, "quick": args.quick, "walk_ups": args.walk_ups,
         "greeting_latency_ms_p50": pct(latencies, 50),
         "greeting_latency_ms_p95": pct(latencies, 95),
         "greeting_latency_ms": latencies,
         "greeting_parts_ms": greetings,
         "goal_greeting_latency_ms_p95": 1200,
+        "greetings_heard_whole": sum(1 for g in heard_greetings if g and g["whole"]),
+        "greetings_heard": heard_greetings,
+        "first_question_wer": [q["wer"] for q in first_words if q],
+        "first_questions": first_words,
+        "speak_first_question": speak_first,
+        "speak_first_mic": logs["speak_first"][0].mic,
         "false_engagements": false_count,
         "false_engagements_per_10min": round(false_count / (false_footage / 600.0), 2),
         "false_engagement_footage_s": false_footage,
@@ -394,17 +558,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "walk_away_end_s": statistics.median(walk_aways) if walk_aways else None,
         "walk_away_end_s_each": walk_aways,
         "away_secs": welcome_away if welcome_away is not None else away_secs,
-        "empty_kiosk_cpu_cores": empty_cpu.get("server_and_workers_cores"),
-        "empty_kiosk_cpu_parts": {key: empty_cpu.get(key) for key in
-                                  ("server_process_cores", "face_workers_cores")},
-        "empty_kiosk_llm_cpu_cores": empty_cpu.get("llm_cores"),
-        "empty_kiosk_cpu_secs": empty_cpu.get("secs"),
-        "abandoned_session_cpu_cores": (logs["abandoned"][0].cpu.get("server_and_workers_cores")
-                                        if "abandoned" in logs else None),
-        "abandoned_session_cpu_parts": ({key: logs["abandoned"][0].cpu.get(key) for key in
-                                         ("server_process_cores", "face_workers_cores")}
-                                        if "abandoned" in logs else None),
-        "goal_empty_kiosk_cpu_cores": 0.15,
         "arrival_first_full_image_ms": [first_full_image_ms(log) for log in logs["walk_up"]],
         "scene_truth": {name: _truth_json(scene.truth()) for name, scene in chosen.items()},
         "presence_events": {name: [[round(at, 2), kind, data.get("state", data.get("reason"))]
@@ -413,16 +566,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             for name, ls in logs.items()},
         "walk_up_timeline": [[round(at, 2), kind, _brief(data)]
                              for at, kind, data in logs["walk_up"][0].events],
-        "load_avg_start": load_start,
-        "load_avg_end": [round(v, 2) for v in os.getloadavg()],
     }
     full = [v for v in summary["arrival_first_full_image_ms"] if v is not None]
     summary["arrival_first_full_image_ms_p50"] = pct(full, 50)
-    if not args.no_save:
-        name = "presence" + (f"_{args.tag}" if args.tag else "")
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        plot_walk_up(logs["walk_up"][0], chosen["walk_up"], RESULTS / f"{name}.png")
-        (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -475,6 +621,13 @@ def main() -> None:
                         help="[kiosk] away_secs for the server (default: the product's)")
     parser.add_argument("--quick", action="store_true",
                         help="short scenes and one walk-up: does the bench work")
+    parser.add_argument("--compare-cuts", action="store_true",
+                        help="also the empty room as before the empty-hall cuts (a server "
+                        "with [kiosk] quiet_when_away off, the SDK's mic gate off), same run")
+    parser.add_argument("--only-empty", action="store_true",
+                        help="the empty room's CPU only (with --compare-cuts: both arms)")
+    parser.add_argument("--skip-abandoned", action="store_true",
+                        help="leave out the session without presence (its CPU)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--check-scenes", action="store_true",
