@@ -27,6 +27,7 @@ The modules, from the wire up:
     sdk.protocol     the wire protocol's handshake, parser, media header and limits (pydantic only)
     sdk.images       JPEG codecs (OpenCV, on first use)
     sdk.reconnect    ReconnectPolicy, SessionRestarted: when and how soon to reconnect (no I/O)
+    sdk.mic_gate     MicGate: a kiosk's quiet microphone held back while nobody is there (no I/O)
     sdk.handshake    session_url, hello and welcome: opening one session (websockets)
     sdk.items        BotAudio, BotVideo, Closed: what receive() yields, parsed from the wire
     sdk.redial       opening a dropped session again with the policy's back-off
@@ -51,6 +52,7 @@ _EXPORTS = {
     "BotAudio": "sdk.items",
     "BotVideo": "sdk.items",
     "Closed": "sdk.items",
+    "MicGate": "sdk.mic_gate",
     "ReconnectPolicy": "sdk.reconnect",
     "SessionRestarted": "sdk.reconnect",
     "TalkResult": "sdk.talk",
