@@ -4,6 +4,8 @@ its prompt and the last reply's share their prefix in llama.cpp's cache."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipecat.processors.aggregators.llm_context import LLMContext
 
 from agent import PersonaSettings
@@ -16,6 +18,10 @@ INDEX = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
 SYSTEM = "You are Sam."
 
 
+def as_dict(message: Any) -> dict[str, Any]:
+    return dict(message)
+
+
 def chat() -> LLMContext:
     return LLMContext(messages=[
         {"role": "user", "content": "Where are the restrooms?"},
@@ -25,7 +31,8 @@ def chat() -> LLMContext:
 
 def test_the_history_read_carries_the_note_the_reply_sent() -> None:
     context = chat()
-    sent = [{"role": "system", "content": SYSTEM}, *with_first_note(context, INDEX).messages]
+    sent: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM},
+                                  *(as_dict(m) for m in with_first_note(context, INDEX).messages)]
     history = reply_history(SYSTEM, context, INDEX)
     assert history == sent
     assert history[1]["content"].startswith(FACTS_NOTE.split("{")[0])
@@ -33,7 +40,7 @@ def test_the_history_read_carries_the_note_the_reply_sent() -> None:
     last_reply = chatml_prompt(sent[:2], "")[: -len("<|im_start|>user\n")]
     assert chatml_prompt(history, "And where is the ca").startswith(last_reply)
     # the session's history itself is left as it was (it keeps what was said)
-    assert context.get_messages()[0]["content"] == "Where are the restrooms?"
+    assert as_dict(context.get_messages()[0])["content"] == "Where are the restrooms?"
 
 
 def test_without_knowledge_or_a_store_question_the_history_is_as_said() -> None:
