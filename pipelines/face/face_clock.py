@@ -23,6 +23,11 @@ Here:
 - Each image goes out `image_lead_frames` ahead of its own audio; over our
   media-clock WebRTC tracks right before it (the track stamps it with its audio's
   time, pipelines/wire/webrtc_tracks.py), encoded where it was drawn.
+- To a transport that shows an image when it comes (`image_lead_frames` > 0:
+  pipecat's live video) the clock follows the transport's audio device
+  (audio_sink.py): audio the frames caught up after a late one wait there, so idle
+  silence is dropped until that wait is under half a frame, and each image is held
+  until the audio pushed before it has played.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from pipecat.frames.frames import Frame, SpeechOutputAudioRawFrame, TTSAudioRawF
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.live.step_batcher import STEP_GRID_SECS, grid_offset
+from pipelines.face.audio_sink import AudioSink, HeldImages
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_metrics import FaceMetrics
@@ -59,6 +65,12 @@ GRID_TOLERANCE_SECS = 0.001
 #: frames this late (s) stop the session's jobs from yielding the CPU while the
 #: reply is thought up: the face must not freeze for the LLM's sake
 BEHIND_SECS = 0.08
+#: idle silence is dropped while the transport holds more audio than this (s)
+DRAIN_SECS = 0.02
+#: follow the transport's audio device where images show when they come (False: push
+#: each image on the schedule, whatever audio waits in the transport: the behaviour
+#: before, which bench/first_face.py --compare-sink measures against)
+FOLLOW_AUDIO_SINK = True
 
 
 @dataclass
@@ -100,12 +112,27 @@ class FaceClock:
         #: the task running `run` (the service starts and cancels it)
         self.task: asyncio.Task[None] | None = None
         self._reply_image_sent = True
+        lead_frames = params.image_lead_frames if media_clock is None else 0
+        follow = FOLLOW_AUDIO_SINK and lead_frames > 0
+        #: the transport's audio device, and the images held for it (None: not followed)
+        self.sink = AudioSink() if follow else None
+        self.held_images = HeldImages(hooks.push) if follow else None
 
     async def run(self) -> None:
         """Generate, render and push one frame every 40 ms from connection start.
 
         Frame k's image goes out `image_lead_frames` ahead of its audio: each tick
         pushes image k, then the audio of frame k - lead (its time is now)."""
+        images = (asyncio.create_task(self.held_images.run(), name="avatar-held-images")
+                  if self.held_images is not None else None)
+        try:
+            await self._tick(images)
+        finally:
+            if images is not None:
+                images.cancel()
+
+    async def _tick(self, images: asyncio.Task[None] | None) -> None:
+        """`run`'s loop; `images`: the task pushing held images (its failure is ours)."""
         params, generator, audio_due = self.params, self.generator, self.audio_due
         worker = generator.worker
         # over our media-clock tracks each image goes right before its own audio (the
@@ -116,6 +143,9 @@ class FaceClock:
         t0 = time.monotonic() + params.lead_secs + lead_secs
         next_stats = time.monotonic() + params.stats_interval_secs
         while True:
+            if images is not None and images.done():
+                images.result()  # raises what stopped it
+                raise RuntimeError("the held images' task ended")
             planned, skipped = await generator.next_planned()
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
             if generator.block_opened and self.session.face.steps_batched:
@@ -151,8 +181,13 @@ class FaceClock:
             if wait > 0:
                 await asyncio.sleep(wait)
             if not (media_clock and frame.repeated):  # a repeat is not sent twice
-                await self.hooks.push(face_image_frame(frame, media_clock,
-                                                       params.images_sync_with_audio))
+                image = face_image_frame(frame, media_clock, params.images_sync_with_audio)
+                if self.held_images is not None and self.sink is not None:
+                    # shown a frame after it comes, with the audio after what the
+                    # device holds now (the audio of the frames between: `lead_frames`)
+                    await self.held_images.offer(image, self.sink.end)
+                else:
+                    await self.hooks.push(image)
             if planned.speaking and not self._reply_image_sent:
                 self._reply_image_sent = True
                 await self.hooks.reply_image_out()
@@ -190,6 +225,14 @@ class FaceClock:
         # each frame left out keeps the spacing (t0 - 40 ms), then the rest of `offset`
         # is waited: t0 - drop * 40 ms + (drop * 40 ms - offset)
         return self.generator.drop_idle(drop), t0 - offset
+
+    def audio_dropped(self) -> None:
+        """An interruption: the transport drops the audio it holds, and the images held
+        for it go too."""
+        if self.sink is not None:
+            self.sink.cleared(time.monotonic())
+        if self.held_images is not None:
+            self.held_images.clear()
 
     def reply_started(self) -> None:
         """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB."""
@@ -233,8 +276,15 @@ class FaceClock:
         if speaking:
             self.reply.thinking_until = 0.0
         audio_type = TTSAudioRawFrame if self.reply.in_reply else SpeechOutputAudioRawFrame
-        await self.hooks.push(audio_type(audio=audio, sample_rate=session.output_rate,
-                                         num_channels=1))
+        now = time.monotonic()
+        # idle silence the device would play late is left out: its wait drains
+        drain = (self.sink is not None and not self.reply.in_reply
+                 and self.sink.held_secs(now) > DRAIN_SECS)
+        if not drain:
+            await self.hooks.push(audio_type(audio=audio, sample_rate=session.output_rate,
+                                             num_channels=1))
+            if self.sink is not None:
+                self.sink.pushed(len(audio) / 2 / session.output_rate, now)
         self.counters.frames_sent += 1
         self.reply.emitted_position = max(self.reply.emitted_position, frame.reply_position)
         await self.hooks.audio_out()
@@ -248,4 +298,5 @@ class FaceClock:
                 and self.reply.thinking())
 
 
-__all__ = ["BEHIND_SECS", "ClockHooks", "FRAME_SECS", "GRID_TOLERANCE_SECS", "FaceClock"]
+__all__ = ["BEHIND_SECS", "DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
+           "GRID_TOLERANCE_SECS", "FaceClock"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -29,6 +30,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InputImageRawFrame,
     InterruptionFrame,
+    OutputTransportReadyFrame,
     ServiceUpdateSettingsFrame,
     StartFrame,
     SystemFrame,
@@ -47,6 +49,7 @@ from pipecat.processors.frame_processor import (
 )
 from pipecat.services.ai_service import AIService
 from pipecat.services.settings import ServiceSettings
+from pipecat.transports.base_output import BaseOutputTransport
 
 from avatar.errors import AvatarError
 from avatar.live import AvatarAssets, AvatarSession
@@ -87,6 +90,10 @@ if TYPE_CHECKING:
 
 #: EndFrame waits for the queued reply to be out: its length, plus this much
 END_MARGIN_SECS = 1.0
+#: the clock waits this long at most for the output transport downstream to be ready
+OUTPUT_READY_WAIT_SECS = 10.0
+#: an output transport this many links downstream at most is the one the clock waits for
+OUTPUT_SEARCH_DEPTH = 8
 
 
 class AvatarForcingVideoService(AIService):
@@ -145,6 +152,8 @@ class AvatarForcingVideoService(AIService):
             refused=self._camera_refused, failed=self._camera_failed)
         #: the block clock while the face runs (face_clock.py), with its task
         self._clock: FaceClock | None = None
+        #: the output transport downstream said it is ready (OutputTransportReadyFrame)
+        self._output_ready = asyncio.Event()
         for event in PRESENCE_EVENTS:
             self._register_event_handler(event, sync=True)  # in order, before the event
         #: the kiosk's presence (None: not a kiosk)
@@ -293,6 +302,8 @@ class AvatarForcingVideoService(AIService):
             await self._finish_reply()
         await super().process_frame(frame, direction)  # start / stop / cancel
         if direction == FrameDirection.UPSTREAM:
+            if isinstance(frame, OutputTransportReadyFrame):
+                self._output_ready.set()
             await self.push_frame(frame, direction)
         elif isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
@@ -408,6 +419,8 @@ class AvatarForcingVideoService(AIService):
             self._reply.last_played_secs = played
         self.counters.interruptions += 1
         self._held.clear()
+        if self._clock is not None:
+            self._clock.audio_dropped()
         self._reply.in_reply = False
         await self.cancel_ttfb_metrics()
 
@@ -432,11 +445,26 @@ class AvatarForcingVideoService(AIService):
     async def _run_clock(self) -> None:
         """The block clock, until the pipeline ends or the face fails."""
         try:
+            await self._output_started()
             await self.clock.run()
         except asyncio.CancelledError:
             raise
         except Exception as error:
             await face_failed(self, "the avatar failed", error)
+
+    async def _output_started(self) -> None:
+        """A clock that follows the transport's audio device (face_clock.py) starts once
+        the output transport downstream is ready. Frames pushed before wait in pipecat's
+        queues (a processor holds what comes before its StartFrame, and the service
+        sends StartFrame on once its face is built), then reach the device at once: the
+        audio plays that much behind the images for as long as it goes on."""
+        if self.clock.sink is None or _output_downstream(self) is None:
+            return
+        try:
+            await asyncio.wait_for(self._output_ready.wait(), OUTPUT_READY_WAIT_SECS)
+        except TimeoutError:
+            logger.warning(f"avatar: the output transport was not ready after "
+                           f"{OUTPUT_READY_WAIT_SECS:g} s; the face starts anyway")
 
     async def _shutdown(self) -> None:
         """Stop the clock and the worker (idempotent: stop, cancel and cleanup share it)."""
@@ -489,6 +517,16 @@ class AvatarForcingVideoService(AIService):
     async def _send_stats(self) -> None:
         if self.events.metrics:
             await self.events.stats(self.stats())
+
+
+def _output_downstream(processor: FrameProcessor) -> BaseOutputTransport | None:
+    """The first pipecat output transport downstream of `processor` (None: none near)."""
+    current = processor.next
+    for _ in range(OUTPUT_SEARCH_DEPTH):
+        if current is None or isinstance(current, BaseOutputTransport):
+            return current
+        current = current.next
+    return None
 
 
 def _mono(pcm: bytes, channels: int) -> bytes:

@@ -4,8 +4,8 @@ device or a WebRTC track would), as a pipecat developer would use it.
 
 Real models throughout: the shipped generator and default portrait, piper speech
 as the TTS frames, mediapipe on the output images (mouth opening) and on the
-camera frames. Behaviour only: images come out, the mouth moves with the speech,
-an interruption leaves no reply audio and ends pipecat's bot-speaking state, the
+camera frames. Behaviour only: images come out, the mouth moves with the speech
+(and stays with it after the clock stalls), an interruption leaves no reply audio and ends pipecat's bot-speaking state, the
 user's camera from a pipecat transport (`UserImageRawFrame`) is analysed, and
 TTS audio at any rate comes out at the transport's rate with its length kept.
 """
@@ -29,7 +29,7 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
 )
 
-from benchkit.pipecat_sink import FaceRun, loud, mouth_openings, start_face_run
+from benchkit.pipecat_sink import FaceRun, lip_sync, loud, mouth_openings, start_face_run
 from pipelines import AvatarForcingVideoService
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +96,40 @@ async def test_the_face_speaks_with_the_reply_through_a_pipecat_output_transport
     # pipecat's bot state followed the reply: started, then stopped after it ended
     names = [name for _, name in run.bot.events]
     assert names[:2] == ["BotStartedSpeakingFrame", "BotStoppedSpeakingFrame"], names
+
+
+#: a stall of the event loop: long enough to show, short of the clock's rebase (0.25 s)
+STALL_SECS = 0.2
+#: the mouth's best lag behind the voice after the stalls, at most (ms): within two
+#: frames of the measure's 40 ms slots (images ahead of their voice by the stall: -200)
+SYNC_MS = 80
+
+
+async def test_after_the_clock_stalls_the_images_stay_with_their_voice(
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+    """A stall (a busy machine, a fresh process loading) makes the face's clock catch up;
+    the audio it catches up waits in the transport, which plays in real time, while a
+    live video output shows each image when it comes. Stalled once while idle and once
+    inside the reply: the images must wait with their voice, not run ahead of it."""
+    pcm, rate = piper_reply
+    run = await start_run(avatar_assets)
+    await asyncio.sleep(1.0)
+    time.sleep(STALL_SECS)  # noqa: ASYNC251 (the stall is the point: the whole loop stops)
+    await asyncio.sleep(1.0)
+    spoken_at = time.monotonic()
+    await run.speak(pcm, rate)
+    await asyncio.sleep(0.5 * len(pcm) / rate)
+    time.sleep(STALL_SECS)  # noqa: ASYNC251
+    await asyncio.sleep(0.5 * len(pcm) / rate + 1.5)
+    await run.end()
+
+    voiced = [t for t, a in run.played.audio if t >= spoken_at and loud(a)]
+    assert voiced, "the reply was not heard"
+    images = [(t, f) for t, f in run.played.images if voiced[0] - 0.2 <= t <= voiced[-1] + 0.2]
+    lag_ms, r = lip_sync(images, run.played)
+    assert r is not None and r > 0.3, (lag_ms, r)
+    assert lag_ms is not None and abs(lag_ms) <= SYNC_MS, (lag_ms, r)
+    assert run.face.counters.rebases == 0, "a stall this short is caught up, not rebased"
 
 
 async def test_an_interruption_leaves_no_reply_audio_and_ends_bot_speaking(
