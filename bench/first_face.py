@@ -27,6 +27,15 @@ Per call, from the pipeline's start (the runner started):
   chunk's end and the next one's start over 5 ms, each counted), the voice's cost
   of a face drawing beside it.
 
+`--compare-sink` alternates the cold processes between the face that follows the
+transport's audio device (the product: face_clock.FOLLOW_AUDIO_SINK) and one that
+pushes each image on its schedule whatever audio waits in the transport (before):
+the first reply's lip sync both ways, in one run, under "arms" ("follow" and "schedule").
+reply_audio_held_ms and reply_image_held_ms (p50 and max over the reply) say how long
+the transport held the reply's audio (from the face's push to its start on the
+device clock) and its images (from the push to their write): the difference is how
+far the images run ahead of their voice.
+
 `--compare-cap 256` alternates the cold processes between a face started in the
 process at the asked size (the product) and one capped at 256 px until the machine is
 measured (`face_start.INTERIM_SIZE_CAP`, what the product did before): the voice's
@@ -38,6 +47,7 @@ the calls), the same for first_image_s, every call's row, the load average befor
 and after.
 
     .venv/bin/python bench/first_face.py [--cold 3] [--warm 2] [--reply-at 1.0] [--compare-cap 256]
+        [--compare-sink]
 """
 
 from __future__ import annotations
@@ -74,7 +84,7 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
     from pipecat.frames.frames import UserImageRawFrame
     from pipecat.metrics.metrics import TTFBMetricsData
 
-    from benchkit.pipecat_sink import lip_sync, start_face_run
+    from benchkit.pipecat_sink import audio_held_secs, lip_sync, start_face_run
     from pipelines import AvatarForcingVideoService
 
     service = AvatarForcingVideoService()
@@ -114,6 +124,10 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
             sizes[str(width)] = sizes.get(str(width), 0) + 1
     underruns = _underruns([(t, a) for t, a in run.played.audio
                             if voiced and voiced[0] <= t <= voiced[-1]])
+    in_reply = (lambda t: voiced[0] <= t <= voiced[-1]) if voiced else (lambda t: False)
+    audio_held = [held for t, held in audio_held_secs(run.played) if in_reply(t)]
+    image_held = [t - d for (t, _), (d, _) in zip(images, run.played.drawn, strict=False)
+                  if in_reply(t)]
     slots = {int(t / 0.04) for t in voiced}
     # an image within a slot of each voiced one (the two clocks jitter by a few ms)
     pictured = {int(t / 0.04) + k for t, _ in reply_images for k in (-1, 0, 1)}
@@ -125,12 +139,19 @@ async def one_call(reply: tuple[np.ndarray, int], webcam: list[np.ndarray],
         "reply_underrun_ms": round(sum(underruns) * 1000, 1), "reply_underruns": len(underruns),
         "reply_sent_s": round(spoken_at - started, 2),
         "reply_lip_sync_r": r, "reply_lip_sync_lag_ms": lag_ms,
+        "reply_audio_held_ms": _ms(audio_held), "reply_image_held_ms": _ms(image_held),
         "reply_face_share": round(len(slots & pictured) / len(slots), 3) if slots else None,
         "camera_analysed": camera_analysed, "camera_sent": int(CAMERA_SECS * 15),
         "face_at_end": where,
         "frames_repeated_late": service.counters.frames_repeated_late,
         "rebases": service.counters.rebases,
     }
+
+
+def _ms(secs: list[float]) -> dict[str, float | None]:
+    """p50 and max of `secs`, in ms."""
+    return {"p50": round(float(np.percentile(secs, 50)) * 1000, 1) if secs else None,
+            "max": round(max(secs) * 1000, 1) if secs else None}
 
 
 def _underruns(audio: list[tuple[float, bytes]]) -> list[float]:
@@ -181,6 +202,10 @@ def arm_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "first_image_s_cold": summary(cold, "first_image_s"),
         "first_image_s_warm": summary(warm, "first_image_s"),
         "reply_lip_sync_r_cold": summary(cold, "reply_lip_sync_r"),
+        "reply_lip_sync_r_each_cold": [row["reply_lip_sync_r"] for row in cold],
+        "reply_lip_sync_lag_ms_each_cold": [row["reply_lip_sync_lag_ms"] for row in cold],
+        "reply_audio_held_ms_each_cold": [row["reply_audio_held_ms"] for row in cold],
+        "reply_image_held_ms_each_cold": [row["reply_image_held_ms"] for row in cold],
         "reply_at_asked_size_cold": [row["reply_at_asked_size"] for row in cold],
         "reply_sizes_cold": [row["reply_sizes"] for row in cold],
         "reply_first_audio_ms_cold": summary(cold, "reply_first_audio_ms"),
@@ -197,7 +222,11 @@ def main() -> None:
     parser.add_argument("--compare-cap", type=int, default=None,
                         help="also run cold processes whose in-process face is capped at "
                              "this size until measured (alternated)")
+    parser.add_argument("--compare-sink", action="store_true",
+                        help="also run cold processes whose face pushes images on its schedule, "
+                             "not following the transport's audio device (alternated)")
     parser.add_argument("--interim-cap", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--schedule", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--one", action="store_true", help="one process's calls (internal)")
     parser.add_argument("--tag", default=None, help="results as first_face_TAG.json")
     parser.add_argument("--no-save", action="store_true")
@@ -207,29 +236,42 @@ def main() -> None:
         from pipelines.face import face_start
 
         face_start.INTERIM_SIZE_CAP = args.interim_cap
+        if args.schedule:
+            from pipelines.face import face_clock
+
+            face_clock.FOLLOW_AUDIO_SINK = False
         print(json.dumps(asyncio.run(calls(1 + args.warm, args.reply_at))))
         return
     load_start = [round(v, 2) for v in os.getloadavg()]
     caps: list[int | None] = [None] if args.compare_cap is None else [None, args.compare_cap]
+    sinks = ["follow", "schedule"] if args.compare_sink else ["follow"]
     rows: list[dict[str, Any]] = []
-    for _ in range(args.cold):
+    for index in range(args.cold):
         for cap in caps:
-            command = [sys.executable, __file__, "--one", "--warm", str(args.warm),
-                       "--reply-at", str(args.reply_at)]
-            if cap is not None:
-                command += ["--interim-cap", str(cap)]
-            done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
-            rows += [row | {"interim_cap": cap}
-                     for row in json.loads(done.stdout.strip().splitlines()[-1])]
-    asked = [row for row in rows if row["interim_cap"] is None]
+            # which arm goes first alternates, so neither always meets a warmer machine
+            for sink in sinks if index % 2 == 0 else sinks[::-1]:
+                command = [sys.executable, __file__, "--one", "--warm", str(args.warm),
+                           "--reply-at", str(args.reply_at)]
+                if cap is not None:
+                    command += ["--interim-cap", str(cap)]
+                if sink == "schedule":
+                    command.append("--schedule")
+                done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+                rows += [row | {"interim_cap": cap, "sink": sink}
+                         for row in json.loads(done.stdout.strip().splitlines()[-1])]
+    asked = [row for row in rows if row["interim_cap"] is None and row["sink"] == "follow"]
     result = {
         **arm_figures(asked),
         "reply_at_s": args.reply_at, "size": SIZE,
         "load_avg_start": load_start, "load_avg_end": [round(v, 2) for v in os.getloadavg()],
         "cpu_count": os.cpu_count(), "calls": rows,
     }
+    if args.compare_sink:
+        result["arms"] = {sink: arm_figures([r for r in rows if r["interim_cap"] is None
+                                             and r["sink"] == sink]) for sink in sinks}
     if args.compare_cap is not None:
-        result["arms"] = {str(cap or "asked"): arm_figures([r for r in rows
+        result.setdefault("arms", {})
+        result["arms"] |= {str(cap or "asked"): arm_figures([r for r in rows
                                                             if r["interim_cap"] == cap])
                           for cap in caps}
     if not args.no_save:

@@ -52,6 +52,9 @@ class Played:
     #: (time, (width, height)) of each image as the face drew it, before the transport
     #: scales it to its own size (pipecat resizes any image of another size)
     drawn: list[tuple[float, tuple[int, int]]] = field(default_factory=list)
+    #: (time, bytes) of each audio frame as the face pushed it, before the transport
+    #: queues it: against `audio`, how long the transport held it (`audio_held_secs`)
+    pushed_audio: list[tuple[float, int]] = field(default_factory=list)
 
 
 class MemoryOutputTransport(BaseOutputTransport):
@@ -87,17 +90,20 @@ class MemoryOutputTransport(BaseOutputTransport):
 
 
 class DrawnSizes(FrameProcessor):
-    """Before the transport: the size each image was drawn at (the transport scales it)."""
+    """Before the transport: the size each image was drawn at (the transport scales it),
+    and when each audio frame was pushed."""
 
     def __init__(self, played: Played) -> None:
         super().__init__()
         self.played = played
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Note an image's size; pass everything on."""
+        """Note an image's size and an audio frame's time; pass everything on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, OutputImageRawFrame):
             self.played.drawn.append((time.monotonic(), tuple(frame.size)))  # type: ignore[arg-type]
+        elif isinstance(frame, OutputAudioRawFrame) and direction == FrameDirection.DOWNSTREAM:
+            self.played.pushed_audio.append((time.monotonic(), len(frame.audio)))
         await self.push_frame(frame, direction)
 
 
@@ -196,6 +202,21 @@ async def start_face_run(face: FrameProcessor, *, out_rate: int, size: int,
             raise TimeoutError(f"no image within {first_image_timeout_secs:g} s of the start")
         await asyncio.sleep(0.05)
     return FaceRun(face, worker, played, bot, task, errors)
+
+
+def audio_held_secs(played: Played) -> list[tuple[float, float]]:
+    """(play time, seconds the transport held it) for each played chunk: from the push
+    of the audio frame holding its first byte to its start on the device clock. Audio
+    a transport holds while its images go straight out plays that much behind them."""
+    pushed_at = np.array([t for t, _ in played.pushed_audio])
+    pushed_end = np.cumsum([n for _, n in played.pushed_audio])
+    held, offset = [], 0
+    for t, pcm in played.audio:
+        index = int(np.searchsorted(pushed_end, offset, side="right"))
+        if index < len(pushed_at):
+            held.append((t, t - float(pushed_at[index])))
+        offset += len(pcm)
+    return held
 
 
 def loud(audio: bytes, level: int = 300) -> bool:
