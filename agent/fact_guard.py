@@ -6,7 +6,9 @@ value. A sentence is checked before it is spoken: the facts in it (numbers with 
 units, clock times, prices, phone digits, e-mail addresses, floors, entrances,
 capitalised names, the word after "called" / "password is"; read by
 agent/fact_reading.py, normalised so "nine" = "9" and "$49" = "forty-nine dollars")
-must each appear among the facts of the knowledge file or of the persona's own lines.
+must each appear among the knowledge file's facts. The persona lends its names only
+(the kiosk's and the store's): its instructions' numbers ("one or two short
+sentences", "say nine a.m.") are style, and let "A coffee costs $2." through.
 A sentence with none is small talk and passes; one with a fact the file lacks is
 `INVENTED`, and the kiosk says `DONT_KNOW_REPLY` instead.
 
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from agent.fact_reading import Fact, extract_facts
 from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY, split_facts, spoken_fact, terms
-from agent.persona import read_prompt_file
+from agent.persona import KNOWLEDGE_HEADER, read_prompt_file
 
 #: Said instead of a sentence that states a fact the file does not hold: the kiosk's
 #: "I don't know" with its pointer to the staff, as for an amount no fact states.
@@ -74,15 +76,16 @@ class FactGuard:
 
     def __init__(self, knowledge: str, persona: str = "", *,
                  sentences: Iterable[str] | None = None) -> None:
-        """`knowledge`: the operator's file as read (comments dropped); `persona`: the
-        persona's own text (its name, its lines), whose facts are allowed too;
+        """`knowledge`: the operator's file as read (comments dropped), whose facts are
+        the allowed ones; `persona`: the persona's own text, whose names and words are
+        allowed too, but not its numbers, times or digits;
         `sentences`: the file's fact sentences, for a flipped condition's answer
         (default: the knowledge split at line ends and "." before a capital)."""
         source = f"{knowledge}\n{persona}"
         numbers: dict[str, set[str | None]] = {}
         times: set[str] = set()
         digits: set[str] = set()
-        for fact in extract_facts(source):
+        for fact in extract_facts(knowledge):
             if fact.kind == "number":
                 for value in fact.values:
                     numbers.setdefault(value, set()).add(fact.unit)
@@ -107,13 +110,23 @@ class FactGuard:
                                  conditions=conditions, text=source.lower())
 
     @classmethod
+    def from_system_prompt(cls, system_prompt: str, *,
+                           sentences: Iterable[str] | None = None) -> FactGuard:
+        """The guard of a system prompt as `compose_system_prompt` writes it: the persona
+        before `KNOWLEDGE_HEADER`, the facts after (a prompt without the header is all facts)."""
+        persona, header, knowledge = system_prompt.partition(KNOWLEDGE_HEADER)
+        if not header:
+            return cls(system_prompt, sentences=sentences)
+        return cls(knowledge, persona, sentences=sentences)
+
+    @classmethod
     def from_files(cls, knowledge_file: Path, persona_file: Path | None = None) -> FactGuard:
         """The guard of an operator's knowledge file and persona (comments dropped)."""
         persona = read_prompt_file(persona_file) if persona_file is not None else ""
         return cls(read_prompt_file(knowledge_file), persona)
 
     def known(self, fact: Fact) -> bool:
-        """Whether the file (or the persona) holds `fact`."""
+        """Whether the file holds `fact` (a name: the file or the persona)."""
         allowed = self._allowed
         if fact.kind == "number":
             for value in fact.values:

@@ -203,7 +203,7 @@ async def guard_rows(config: Config, rows: list[dict], spec: dict) -> tuple[list
     """`rows` with each LLM answer as the fact guard lets it be spoken, judged again."""
     sentences = ([spoken_fact(f) for f in config.index.facts] if config.index is not None
                  else None)
-    guard = FactGuard(config.system, sentences=sentences)
+    guard = FactGuard.from_system_prompt(config.system, sentences=sentences)
     by_q = {q["q"]: q for q in spec["questions"]}
     out, changed, broke, fixed, checks = [], 0, 0, 0, []
     for row in rows:

@@ -337,7 +337,7 @@ def build_voice_pipeline(
         )
     )
     # the facts are those the LLM was given: the persona and the knowledge file
-    checker = (FactCheckedText(guard=FactGuard(system_prompt, sentences=(
+    checker = (FactCheckedText(guard=FactGuard.from_system_prompt(system_prompt, sentences=(
         [spoken_fact(fact) for fact in knowledge.facts] if knowledge is not None else None)))
         if llm.fact_guard else None)
 

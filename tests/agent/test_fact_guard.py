@@ -100,3 +100,17 @@ def test_another_file_guards_its_own_facts() -> None:
     assert bikes.check("Priya Shah owns the shop.").ok
     assert not bikes.check("A full overhaul costs 150 dollars.").ok
     assert not bikes.check("A full overhaul takes five days.").ok
+
+
+@pytest.mark.parametrize("sentence", [
+    "A coffee costs $2.",  # the persona's "one or two short sentences"
+    "The warranty on a mattress is 2 years.",
+    "Delivery takes 40 minutes.",  # its "under 40 words"
+])
+def test_the_personas_instruction_numbers_are_not_store_facts(sentence: str) -> None:
+    from agent.persona import build_system_prompt
+
+    in_pipeline = FactGuard.from_system_prompt(build_system_prompt(PersonaSettings()))
+    for guard in (GUARD, in_pipeline):
+        assert guard.check(sentence).kind is Kind.INVENTED
+    assert in_pipeline.check("Hi, I'm Sam, the help kiosk of Maple & Main Home Store.").ok
