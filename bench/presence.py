@@ -57,7 +57,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import statistics
 import struct
 import time
@@ -74,6 +73,7 @@ from benchkit.live_client import Mic
 from benchkit.paths import RESULTS
 from benchkit.placement import embedded_llm_pid
 from benchkit.presence_replay import Measured, measure, speech_secs
+from benchkit.spoken_questions import normalised_words, word_errors
 from benchkit.stats import pct
 
 #: the avatar size asked for: the "full image" of arrival_first_full_image_ms
@@ -368,21 +368,11 @@ def server_env(**values: str) -> Any:
                 os.environ[key] = value
 
 
-def _normal_words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words / the reference's words."""
-    ref, hyp = _normal_words(reference), _normal_words(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return round(row[-1] / len(ref), 3)
+    """Word errors over the reference's words, normalised as the spoken benches do
+    (benchkit/spoken_questions.py)."""
+    errors, words = word_errors(reference, hypothesis)
+    return round(errors / words, 3)
 
 
 def first_question(log: SessionLog, truth: scenes.SceneTruth) -> dict[str, Any] | None:
@@ -416,7 +406,7 @@ def greeting_heard(log: SessionLog, truth: scenes.SceneTruth) -> dict[str, Any] 
                     if kind == "bot-output" and arrived[0] <= at <= until).strip()
     cut = sum(1 for at, kind, _ in log.events
               if kind == "bot-interrupted" and arrived[0] <= at <= until)
-    return {"whole": _normal_words(said) == _normal_words(greeting_text) and not cut,
+    return {"whole": normalised_words(said) == normalised_words(greeting_text) and not cut,
             "said": said, "interrupted": cut}
 
 
