@@ -56,10 +56,8 @@ def human_clips() -> list[dict[str, Any]]:
     """Recorded people with known text (bench/asr_window.py's), as int16 PCM bytes."""
     import soundfile
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from asr_window import LIBRIVOX_TEXT
-
     from benchkit.real_media import speech_clips
+    from benchkit.word_error import LIBRIVOX_TEXT
 
     clips = []
     for path in speech_clips():
@@ -119,9 +117,7 @@ def main() -> int:
                                         if isinstance(earlier["rows"][0][v], dict)])
         return report(earlier, args.out)
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from asr_window import wer
-
+    from benchkit.word_error import wer
     from pipelines.speech.models import GreedyWhisper, SpeechModels
 
     load_start = os.getloadavg()
@@ -196,8 +192,7 @@ def main() -> int:
 
 def report(result: dict[str, Any], out: Path) -> int:
     """Summarise `result`'s rows into it, write it to `out`, print it without rows."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from asr_window import words
+    from benchkit.word_error import words
 
     rows, variants, sounds = result["rows"], result["variants"], result["non_speech"]
     noises = ("clean", f"snr{result['snr_db']:g}")

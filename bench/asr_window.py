@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -39,30 +38,7 @@ from benchkit.barge_in_set import barge_in_clips
 from benchkit.real_media import speech_clips
 from benchkit.stats import percentile
 from benchkit.voice import QUESTIONS, synthesize
-
-#: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/real_media.py
-LIBRIVOX_TEXT = {
-    "librivox_0870": "And Mr. John Dashwood had then leisure to consider how much there might "
-                     "prudently be in his power to do for them",
-    "librivox_0880": "He was not an ill-disposed young man",
-    "librivox_0890": "unless to be rather cold hearted and rather selfish is to be ill-disposed",
-}  # (0920 and 0930: no reference text at hand, not scored)
-
-
-def words(text: str) -> list[str]:
-    """Lowercase words, punctuation and hyphens dropped (whisper varies in both)."""
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word-level Levenshtein distance / reference length."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
+from benchkit.word_error import LIBRIVOX_TEXT, wer, words
 
 
 def main() -> int:

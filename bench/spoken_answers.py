@@ -153,8 +153,7 @@ def rejudge(rows: list[dict[str, Any]], spec: dict[str, Any]) -> None:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Shares right per split, kind and voice, replies with an invented fact, word error."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from asr_window import wer
+    from benchkit.word_error import wer
 
     def share_of(picked: list[dict[str, Any]], field: str) -> float | None:
         return round(sum(r[field] for r in picked) / len(picked), 3) if picked else None

@@ -1,0 +1,34 @@
+"""Word error of a transcript, and the reference texts of the recorded people the
+benches play (the recognizer benches share them: bench/asr_window.py,
+bench/asr_questions.py, bench/spoken_answers.py)."""
+
+from __future__ import annotations
+
+import re
+
+#: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/real_media.py
+LIBRIVOX_TEXT = {
+    "librivox_0870": "And Mr. John Dashwood had then leisure to consider how much there might "
+                     "prudently be in his power to do for them",
+    "librivox_0880": "He was not an ill-disposed young man",
+    "librivox_0890": "unless to be rather cold hearted and rather selfish is to be ill-disposed",
+}  # (0920 and 0930: no reference text at hand, not scored)
+
+
+def words(text: str) -> list[str]:
+    """Lowercase words, punctuation and hyphens dropped (whisper varies in both)."""
+    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word-level Levenshtein distance / reference length."""
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
+__all__ = ["LIBRIVOX_TEXT", "wer", "words"]
