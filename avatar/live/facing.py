@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 
 #: Horizontal field of view of the camera the landmarker's yaw reads as if in (deg),
-#: fitted on a real face pasted frontal across a 4:3 frame (benchkit/presence_scenes.py):
-#: its yaw went from +7 to -10 deg between 0.1 and 0.9 of the width.
+#: fitted on a real frontal face across a 4:3 frame (docs/KIOSK.md).
 LANDMARKER_FOV_DEG = 22.0
 #: The frame's width over its height that the field of view is given for.
 FRAME_ASPECT = 4.0 / 3.0

@@ -68,8 +68,8 @@ BEHIND_SECS = 0.08
 #: idle silence is dropped while the transport holds more audio than this (s)
 DRAIN_SECS = 0.02
 #: follow the transport's audio device where images show when they come (False: push
-#: each image on the schedule, whatever audio waits in the transport: the behaviour
-#: before, which bench/first_face.py --compare-sink measures against)
+#: each image on the schedule, whatever audio waits in the transport; kept for
+#: comparison, docs/PIPECAT.md "The first reply")
 FOLLOW_AUDIO_SINK = True
 
 

@@ -320,10 +320,11 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
     # the prompt cache is warmed once the server answers: a restarted kiosk's page
     # reconnects, and its visitor is greeted, seconds sooner
     runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up, warm_llm=False)
+    warming: LLMWarmUp | None = None
     try:
         app = create_app(runtime, config)
         if warm_up:
-            app.state.llm_warm_up = LLMWarmUp(runtime)
+            app.state.llm_warm_up = warming = LLMWarmUp(runtime)
         host, port, tls = settings.server.host, settings.server.port, settings.server.tls()
         server = make_server(app, host, port, config.limits, tls)
         http, ws = ("https", "wss") if tls is not None else ("http", "ws")
@@ -336,6 +337,8 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
         )
         await server.serve()
     finally:
+        if warming is not None:
+            warming.cancel()  # before its LLM stops
         if runtime.avatar is not None:
             runtime.avatar.close()  # a background portrait fit ends with the server
         if llm_server is not None:

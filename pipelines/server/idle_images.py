@@ -34,13 +34,16 @@ class IdleImageFilter(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, AvatarImageFrame) and direction == FrameDirection.DOWNSTREAM:
-            # a repeat carries the very bytes of the image before it
-            repeat = self._last_jpeg is not None and (frame.jpeg is self._last_jpeg
-                                                      or frame.jpeg == self._last_jpeg)
-            self._last_jpeg = frame.jpeg
-            if repeat and self._nobody_there():
-                self.dropped += 1
-                return
+            if not self._nobody_there():
+                self._last_jpeg = None  # someone there: every image goes, none compared
+            else:
+                # a repeat carries the very bytes of the image before it
+                repeat = self._last_jpeg is not None and (frame.jpeg is self._last_jpeg
+                                                          or frame.jpeg == self._last_jpeg)
+                self._last_jpeg = frame.jpeg
+                if repeat:
+                    self.dropped += 1
+                    return
         await self.push_frame(frame, direction)
 
 

@@ -166,6 +166,10 @@ class LLMWarmUp:
         """Whether the warm-up is still running."""
         return not self._task.done()
 
+    def cancel(self) -> None:
+        """Stop a warm-up still running (the server is stopping, its LLM with it)."""
+        self._task.cancel()
+
     async def wait(self) -> None:
         """Until the warm-up has ended (done or failed)."""
         await asyncio.shield(self._task)

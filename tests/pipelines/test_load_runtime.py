@@ -9,6 +9,8 @@ itself must stop it, or a llama.cpp process is left running per failed start.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 import socket
@@ -74,3 +76,11 @@ async def test_a_warm_up_whose_llm_is_down_ends_and_the_server_keeps_answering(
                                  base_url="http://kiosk") as client:
         health = (await client.get("/healthz")).json()
     assert health["status"] == "ok" and health["warming"] is False
+
+
+async def test_a_stopping_server_cancels_its_warm_up(runtime: Any) -> None:
+    warm_up = LLMWarmUp(runtime)
+    warm_up.cancel()  # as run_server does before it stops the LLM
+    with contextlib.suppress(asyncio.CancelledError):
+        await warm_up.wait()
+    assert not warm_up.warming
