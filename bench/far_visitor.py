@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for variant in ("before", "after"):
         got = results[variant]
         summary[f"{variant}_smallest_height_seen"] = min(
-            got[name]["smallest_height_seen"] for name in ("walk_up", "far_visitor")
-            if got[name]["smallest_height_seen"] is not None)
+            (got[name]["smallest_height_seen"] for name in ("walk_up", "far_visitor")
+             if got[name]["smallest_height_seen"] is not None), default=None)
         summary[f"{variant}_walk_up_approaching_before_near_s"] = got["walk_up"].get(
             "approaching_before_near_s")
         summary[f"{variant}_walk_up_first_face_before_near_s"] = got["walk_up"].get(

@@ -37,6 +37,7 @@ keeps only what was played.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -308,8 +309,12 @@ def build_voice_pipeline(
     vad = (OnsetVADProcessor(vad_analyzer=WindowTapSileroVAD(params=vad_params)) if quick_pause
            else VADProcessor(vad_analyzer=SharedSileroVAD(params=vad_params)))
     eager = turn.speculative_asr and turn.eager_reply
-    # whisper reads the knowledge file's names and labels before each utterance
-    asr_prompt = recognizer_prompt("\n".join(knowledge.facts)) if knowledge is not None else None
+    # whisper reads the knowledge file's names and labels before each utterance (a file
+    # with none to read: no prompt, the session still starts)
+    asr_prompt = None
+    if knowledge is not None:
+        with contextlib.suppress(ValueError):
+            asr_prompt = recognizer_prompt("\n".join(knowledge.facts))
     stt = (SpeculativeWhisperSTTService(models=models, language=asr_language, prompt=asr_prompt,
                                         eager_end_of_turn=eager)
            if turn.speculative_asr else BundledWhisperSTTService(
@@ -336,7 +341,7 @@ def build_voice_pipeline(
             language=asr_language,
         )
     )
-    # the facts are those the LLM was given: the persona and the knowledge file
+    # the facts are the knowledge file's the LLM was given; the persona lends only names
     checker = (FactCheckedText(guard=FactGuard.from_system_prompt(system_prompt, sentences=(
         [spoken_fact(fact) for fact in knowledge.facts] if knowledge is not None else None)))
         if llm.fact_guard else None)
