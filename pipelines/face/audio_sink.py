@@ -11,8 +11,9 @@ plays that much behind its image: a live video output shows an image when it com
 `AudioSink` follows that device clock from what was pushed and when. The clock then
 drops idle silence while the transport holds more than a fraction of a frame (the
 wait drains, and the next reply is heard sooner), and `HeldImages` holds each image
-until the audio pushed before it has played (a stall inside a reply: the image
-waits with its voice instead of running ahead of it).
+until pipecat's live video will draw it as its own audio plays (a stall inside a
+reply: the image waits with its voice instead of running ahead of it; the video
+schedule's own hold, live_pacer.py, is counted in).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from pipecat.frames.frames import Frame
+
+from pipelines.face.live_pacer import LiveVideoPacer
 
 #: an image due this close (s) goes out at once
 ON_TIME_SECS = 0.002
@@ -48,41 +51,63 @@ class AudioSink:
 
 
 class HeldImages:
-    """Images held until a time (the audio before them played), pushed in order by `run`."""
+    """Images held until they will be drawn with their audio, pushed in order by `run`.
 
-    def __init__(self, push: Callable[[Frame], Awaitable[None]]) -> None:
+    Each is pushed when pipecat's live video schedule (`LiveVideoPacer`) draws it at
+    its time: at once when its slot is its time, later when the schedule runs early,
+    never when the slot free next is too late for it (the next image takes it)."""
+
+    def __init__(self, push: Callable[[Frame], Awaitable[None]], pacer: LiveVideoPacer) -> None:
         self._push = push
+        self.pacer = pacer
         self._queue: deque[tuple[float, Frame]] = deque()
         self._more = asyncio.Event()
+        #: images left out because the schedule would have shown them late
+        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    async def offer(self, frame: Frame, at: float) -> None:
-        """Push `frame` at `at` (monotonic s): now when it is due and nothing waits."""
-        if not self._queue and at <= time.monotonic() + ON_TIME_SECS:
-            await self._push(frame)
+    async def offer(self, frame: Frame, show_at: float) -> None:
+        """Have `frame` drawn at `show_at` (monotonic s): pushed now when that is now
+        and nothing waits, else queued for `run`."""
+        self._queue.append((show_at, frame))
+        if len(self._queue) == 1 and await self._push_due():
             return
-        self._queue.append((at, frame))
         self._more.set()
 
     def clear(self) -> None:
-        """An interruption: the images waiting belong to audio the transport dropped."""
+        """An interruption: the images waiting belong to audio the transport dropped,
+        and pipecat restarts its video schedule."""
         self._queue.clear()
+        self.pacer.reset()
 
     async def run(self) -> None:
         """Push each held image at its time, until cancelled."""
         while True:
             await self._more.wait()
             while self._queue:
-                at, frame = self._queue[0]
-                wait = at - time.monotonic()
-                if wait > ON_TIME_SECS:
-                    await asyncio.sleep(wait)
-                    continue  # look again: cleared meanwhile, or due now
-                self._queue.popleft()
-                await self._push(frame)
+                if not await self._push_due():
+                    wait = self.pacer.plan(time.monotonic(), self._queue[0][0]).push_at \
+                        - time.monotonic()
+                    await asyncio.sleep(max(wait, 0.0))  # then look again: cleared, or due
             self._more.clear()
+
+    async def _push_due(self) -> bool:
+        """Push or drop the first image if its time to go is now; False: it waits."""
+        show_at, frame = self._queue[0]
+        now = time.monotonic()
+        plan = self.pacer.plan(now, show_at)
+        if plan.drop:
+            self._queue.popleft()
+            self.dropped += 1
+            return True
+        if plan.push_at > now + ON_TIME_SECS:
+            return False
+        self._queue.popleft()
+        self.pacer.pushed(now)
+        await self._push(frame)
+        return True
 
 
 __all__ = ["ON_TIME_SECS", "AudioSink", "HeldImages"]

@@ -27,7 +27,8 @@ Here:
   pipecat's live video) the clock follows the transport's audio device
   (audio_sink.py): audio the frames caught up after a late one wait there, so idle
   silence is dropped until that wait is under half a frame, and each image is held
-  until the audio pushed before it has played.
+  until the transport's live video schedule draws it as its own audio plays
+  (live_pacer.py).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from pipelines.face.face_params import FacePacing
 from pipelines.face.face_quality import FaceQuality
 from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_worker import FaceWorker
+from pipelines.face.live_pacer import LiveVideoPacer
 from pipelines.face.reply_state import ReplyState
 from pipelines.wire.face_images import face_image_frame
 
@@ -116,7 +118,8 @@ class FaceClock:
         follow = FOLLOW_AUDIO_SINK and lead_frames > 0
         #: the transport's audio device, and the images held for it (None: not followed)
         self.sink = AudioSink() if follow else None
-        self.held_images = HeldImages(hooks.push) if follow else None
+        self.held_images = (HeldImages(hooks.push, LiveVideoPacer(FRAME_SECS))
+                            if follow else None)
 
     async def run(self) -> None:
         """Generate, render and push one frame every 40 ms from connection start.
@@ -183,9 +186,11 @@ class FaceClock:
             if not (media_clock and frame.repeated):  # a repeat is not sent twice
                 image = face_image_frame(frame, media_clock, params.images_sync_with_audio)
                 if self.held_images is not None and self.sink is not None:
-                    # shown a frame after it comes, with the audio after what the
-                    # device holds now (the audio of the frames between: `lead_frames`)
-                    await self.held_images.offer(image, self.sink.end)
+                    # seen as its own audio plays: after what the device holds now
+                    # and the audio of the frames between (`lead_frames`)
+                    await self.held_images.offer(
+                        image, max(self.sink.end, time.monotonic()) + lead_secs)
+                    self.counters.images_dropped_for_sync = self.held_images.dropped
                 else:
                     await self.hooks.push(image)
             if planned.speaking and not self._reply_image_sent:

@@ -39,6 +39,8 @@ class FaceCounters:
     #: of those, repeated because the image came too late to be drawn in time
     frames_repeated_late: int = 0
     late_frames: int = 0  # frames the clock sent after their time
+    #: images not pushed to a live video output whose schedule would show them late
+    images_dropped_for_sync: int = 0
     idle_frames_skipped: int = 0  # frames not generated while nobody is there
     stale_frames_silenced: int = 0  # a reply's frames sent after an interruption, muted
     rebases: int = 0  # the clock fell behind and started again from now

@@ -1,15 +1,21 @@
 """The transport's audio device as the face's clock follows it, and the images it holds
 (pipelines/face/audio_sink.py): audio that comes faster than it plays waits, a pause
-lets the device run dry, and each held image goes out in order, not before its time."""
+lets the device run dry, and each held image goes out in order when pipecat's live
+video schedule (pipelines/face/live_pacer.py, replayed here) will draw it at its time."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import pytest
+
 from pipecat.frames.frames import Frame, TextFrame
 
 from pipelines.face.audio_sink import AudioSink, HeldImages
+from pipelines.face.live_pacer import LiveVideoPacer
+
+FRAME = 0.04
 
 
 def test_audio_pushed_on_time_never_waits_and_a_catch_up_waits_until_the_audio_stops() -> None:
@@ -38,21 +44,56 @@ async def test_held_images_go_out_in_order_at_their_time_and_cleared_ones_never(
         assert isinstance(frame, TextFrame)
         pushed.append((time.monotonic(), frame.text))
 
-    held = HeldImages(push)
+    held = HeldImages(push, LiveVideoPacer(FRAME))
     task = asyncio.create_task(held.run())
     now = time.monotonic()
-    await held.offer(TextFrame("due"), now - 0.01)  # nothing waits: out at once
+    # a fresh schedule draws an image a frame after it comes: one due a frame from now
+    # goes out at once
+    await held.offer(TextFrame("due"), now + FRAME)
     assert [text for _, text in pushed] == ["due"]
-    await held.offer(TextFrame("a"), now + 0.10)
-    await held.offer(TextFrame("b"), now + 0.15)
-    await held.offer(TextFrame("c"), now)  # due, but behind the two waiting: after them
-    assert len(held) == 3
-    await asyncio.sleep(0.3)
-    assert [text for _, text in pushed] == ["due", "a", "b", "c"]
+    # the next slots are due 2 and 3 frames from now: images wanted later wait
+    await held.offer(TextFrame("a"), now + 0.20)
+    await held.offer(TextFrame("b"), now + 0.25)
+    assert len(held) == 2
+    await asyncio.sleep(0.35)
+    assert [text for _, text in pushed] == ["due", "a", "b"]
     times = dict((text, t) for t, text in pushed)
-    assert times["a"] >= now + 0.10 and times["b"] >= now + 0.15
+    assert times["a"] >= now + 0.20 - 0.002 and times["b"] >= now + 0.25 - 0.002
     await held.offer(TextFrame("dropped"), time.monotonic() + 0.1)
     held.clear()  # an interruption
     await asyncio.sleep(0.2)
     assert "dropped" not in [text for _, text in pushed]
     task.cancel()
+
+
+def test_the_pacer_replays_pipecats_live_video_schedule() -> None:
+    """pipecat's `_video_is_live_handler`: the first image a frame after it comes, a
+    burst on successive slots, a late image at once without its slot, a restart when
+    more than five frames off."""
+    pacer = LiveVideoPacer(FRAME)
+    assert pacer.pushed(10.0) == pytest.approx(10.0 + FRAME)
+    # two more at once: the next slots, each taken when the last is drawn
+    assert pacer.pushed(10.01) == pytest.approx(10.0 + 2 * FRAME)
+    assert pacer.pushed(10.01) == pytest.approx(10.0 + 3 * FRAME)
+    # after a pause an image is late: drawn when it comes, the slot stays free
+    assert pacer.pushed(10.25) == pytest.approx(10.25)
+    assert pacer.draw_time(10.26) == pytest.approx(10.26)
+    # far off the schedule: pipecat restarts it at the image
+    assert pacer.pushed(11.0) == pytest.approx(11.0)
+    assert pacer.pushed(11.0) == pytest.approx(11.0 + FRAME)
+    pacer.reset()  # an interruption restarts pipecat's video task
+    assert pacer.draw_time(20.0) == pytest.approx(20.0 + FRAME)
+
+
+def test_the_plan_pushes_an_image_to_be_drawn_at_its_time_or_drops_it() -> None:
+    pacer = LiveVideoPacer(FRAME)
+    # fresh: drawn a frame after it comes, so an image wanted in three frames waits two
+    plan = pacer.plan(now=10.0, show_at=10.0 + 3 * FRAME)
+    assert not plan.drop and plan.push_at == pytest.approx(10.0 + 2 * FRAME)
+    pacer.pushed(10.0)  # a burst at the start: on slots 1 and 2
+    pacer.pushed(10.0)
+    # the next slot (3 frames) is 1.5 frames later than the image's time: dropped, and
+    # the next image (wanted a frame later) takes the slot, half a frame early
+    assert pacer.plan(now=10.01, show_at=10.0 + 1.5 * FRAME).drop
+    plan = pacer.plan(now=10.01, show_at=10.0 + 3.4 * FRAME)
+    assert not plan.drop and plan.push_at == pytest.approx(10.01)
