@@ -9,7 +9,6 @@ import asyncio
 import time
 
 import pytest
-
 from pipecat.frames.frames import Frame, TextFrame
 
 from pipelines.face.audio_sink import AudioSink, HeldImages
