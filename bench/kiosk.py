@@ -1,268 +1,394 @@
-"""Figure: bench/results/kiosk.json, kiosk_heap.png and docs/kiosk.jpg: the kiosk page in real
-headless Chromium against `avatar-forcing serve`.
+"""Figure: bench/results/kiosk.json and kiosk.png (voice-to-voice of each turn by
+phase): the kiosk page in real headless Chromium against `avatar-forcing serve`,
+the face on against voice only, alternated.
 
 The server runs in its own process on the product's embedded defaults (what
 `make run` serves); Chromium opens its page at `/` with a fake microphone
 (questions spoken by the bundled piper voice, placed on a silent track) and a
 fake camera (a real face animated by our renderer, benchkit/browser_media.py).
-Everything is measured by the page itself, through `window.kiosk.stats()`:
+Everything is measured by the page itself, through `window.kiosk`:
 
-- browser_video_fps: avatar frames drawn on the canvas per second (whole run);
-- browser_av_offset_ms: the page's audio clock (the pts the playback worklet
-  is playing, output latency subtracted) minus the pts of the frame it drew,
-  at each draw: p50 (signed) and p95 of |offset|. A frame covers 40 ms of
-  audio, so 0..40 ms means the frame on screen is the one for what is heard;
 - browser_voice_to_voice_ms: per turn, the reply's first audible audio (the
   playback worklet's voiced-sample counter starting to grow) minus the last
   20 ms mic chunk above speech level before it (the end of the question as the
-  page captured it). Measured with the face on and, in the same run, with
-  `?video=0` (a voice-only session): the ratio is the face's cost. Each phase runs
-  on a server of its own after one unmeasured question of other wording
-  (`--warmup-turns`; `fresh_phase` says why: on one server the second phase could
-  find the first phase's prompts in the LLM's prompt cache); `--shared-server` is the
-  earlier method (one server, the face first, no warm-up);
-- CPU of Chromium, the server and the LLM server during each phase (% of one core);
-- the page's JS heap (after a forced GC, via the DevTools protocol) at the
-  start of a soak and every 30 s to its end (default 10 min), with a question
-  every 30 s; written as a plot.
+  page captured it), split at the server's events (input: to user-stopped-speaking,
+  server: to bot-started-speaking, output: to heard);
+- browser_video_fps: avatar frames drawn on the canvas per second;
+- browser_av_offset_ms: the page's audio clock minus the pts of the frame it drew.
 
-Prints one JSON object (last line) with the machine's load average; writes it
-to bench/results/kiosk.json, the heap plot to bench/results/kiosk_heap.png and
-a screenshot of the page mid-answer to docs/kiosk.jpg.
+Phases alternate: the run is `--rounds` rounds, each a block of `--block-turns`
+questions with the face on and a block voice only (`?video=0`), the order turning
+round each round (face first, then voice first, ...), each block a fresh page on
+the same warm server. Five turns a phase on servers of their own gave x1.22-1.95
+for the same code (issue 68): the machine's drift over minutes lands on both phases
+alike this way. The LLM server keeps the KV of the prompt before (llama.cpp reuses
+the longest common prefix), so a question asked again right after would skip its
+prompt evaluation: each block of a round asks the round's topics in a wording of
+its own (`TOPICS`), and rounds ask different topics.
 
-    .venv/bin/python bench/kiosk.py [--turns 5] [--soak-secs 600]
-        [--llm-nice N] [--face-nice N] [--face-cpu K]   # benchkit/placement.py
+`--this REV` runs this side from REV's worktree instead of the working tree. With
+`--against REV` a second server runs REV's product (a git worktree,
+benchkit/revision_tree.py) and each round adds a face block on it: before and after
+in one run, against the same voice-only blocks. The server not in use is stopped
+(SIGSTOP, its whole tree) so its idle sessions cost the other nothing.
+
+Where the cores went: `benchkit/turn_cpu.py` samples every process's CPU from /proc
+(Chromium by process type, the server's own process, its face workers, the LLM
+server) and each turn's window, from the visitor's last word to the reply heard,
+is read back (`turn_window_cores`), beside the whole block's (`block_cores`).
+
+Prints one JSON object (last line) with the machine's load average.
+
+    .venv/bin/python bench/kiosk.py [--rounds 6] [--block-turns 2] [--against REV]
+        [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from benchkit.bench_args import save_plot
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
-from benchkit.clocks import tree_cpu_secs
-from benchkit.kiosk_page import cpu_secs, kiosk_page, plot_heap, soak, stats
+from benchkit.clocks import descendants
+from benchkit.kiosk_page import kiosk_page, plot_heap, soak, stats
 from benchkit.kiosk_server import free_port, product_server
 from benchkit.paths import ROOT
 from benchkit.placement import add_placement_arguments, embedded_llm_pid, placement_from
+from benchkit.revision_tree import baseline_tree
 from benchkit.stats import pct
+from benchkit.turn_cpu import CpuTimeline, kiosk_groups, shares
 
-QUESTIONS = [
-    "What time do you open on Sunday?",
-    "Where can I find the shoes?",
-    "Do you have a cafe here?",
-    "Can I return something without a receipt?",
-    "Is there parking for bicycles?",
-    "Where are the toilets?",
+#: one topic a round, each in three wordings: the blocks of a round ask the same things
+#: without one block's prompt being the prefix the LLM server kept from the block before
+TOPICS = [
+    ("What time do you open on Sunday?", "When do you open on Sundays?",
+     "On Sunday, what time do you open?"),
+    ("Where can I find the shoes?", "Where are the shoes?", "Which way to the shoes?"),
+    ("Do you have a cafe here?", "Is there a cafe in the store?", "Can I get a coffee here?"),
+    ("Can I return something without a receipt?", "Do I need a receipt to return something?",
+     "Can I bring something back with no receipt?"),
+    ("Is there parking for bicycles?", "Where can I park my bike?",
+     "Do you have bicycle parking?"),
+    ("Where are the toilets?", "Where is the restroom?", "Is there a toilet here?"),
+    ("Do you sell garden furniture?", "Can I buy garden furniture here?",
+     "Where is the garden furniture?"),
+    ("How late are you open today?", "When do you close today?",
+     "What time do you close tonight?"),
+    ("Can I pay with a card?", "Do you take credit cards?", "Is card payment possible?"),
+    ("Where do I pick up an online order?", "Where is the online order pickup?",
+     "I ordered online, where do I collect it?"),
+    ("Do you deliver to my home?", "Can you deliver my purchase?", "Is home delivery available?"),
+    ("Is there a lift to the first floor?", "Where is the elevator?",
+     "How do I get upstairs without stairs?"),
 ]
-#: asked before a phase's measured turns, unmeasured: the server's first turn warms
-#: its models and the LLM's cached system prompt, as every visitor but the first finds them
-WARMUP_QUESTIONS = ["Hello, can you help me?", "What kind of place is this?"]
-TURN_GAP_SECS = 24.0  # question to question: room for a long answer on a slow machine
+#: asked once on each server before its measured blocks, unmeasured: a server's first
+#: turn warms its models and the LLM's cached system prompt, as every visitor but the
+#: first finds them
+WARMUP_QUESTIONS = ["Hello, can you help me?"]
+LEAD_SECS = 4.0  # page start to its first question: the session is up and drawing
+TURN_GAP_SECS = 12.0  # question to question: room for a two-sentence answer
 RESULTS = ROOT / "bench" / "results"
 
 
+@dataclass
+class Arm:
+    """One kind of block: a server (this tree or REV's) and face on or voice only."""
+
+    side: str
+    video: bool
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{'face' if self.video else 'voice only'} @ {self.side}"
 
 
-def mic_timeline(models: Any, questions: list[str],
-                 start: float = 1.5) -> list[tuple[float, bytes | None]]:
-    """Questions spaced TURN_GAP_SECS apart on a silent track."""
-    return [(start + i * TURN_GAP_SECS, speak(models, text)) for i, text in enumerate(questions)]
+def mic_track(models: Any, questions: list[str], folder: Path, name: str) -> Path:
+    """The questions TURN_GAP_SECS apart on a silent track, from LEAD_SECS."""
+    return write_fake_mic_wav(folder / f"{name}.wav", [
+        (LEAD_SECS + i * TURN_GAP_SECS, speak(models, text)) for i, text in enumerate(questions)])
 
 
-async def conversation(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
-                       screenshot: Path | None, server_pid: int) -> dict[str, Any]:
-    """`turns` questions through the page; what the page measured, and the CPU of
-    Chromium, the server with its face workers, and the LLM server."""
-    seconds = turns * TURN_GAP_SECS + 2
-    label = "face on" if video else "voice only"
+async def page_clock(page: Any) -> float:
+    """This process's monotonic clock minus the page's performance.now() (s)."""
+    before = time.monotonic()
+    now = await page.evaluate("performance.now()")
+    return (before + time.monotonic()) / 2 - float(now) / 1000
+
+
+def turn_windows(client: dict[str, Any], offset: float) -> list[tuple[float, float] | None]:
+    """Each recorded turn's (last loud word, reply heard) on the bench's clock, from the
+    page's turn parts and the event times they were split at (None: not split)."""
+    windows: list[tuple[float, float] | None] = []
+    stops, starts = client["stops"], client["starts"]
+    for part in client["parts"]:
+        found = None
+        if part["input"] is not None and part["server"] is not None:
+            for stop in stops:
+                if any(abs(start - stop - part["server"]) < 1e-3 for start in starts):
+                    spoke = stop - part["input"]
+                    found = (offset + spoke / 1000, offset + (spoke + part["v2v"]) / 1000)
+                    break
+        windows.append(found)
+    return windows
+
+
+async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
+                timeline: CpuTimeline) -> dict[str, Any]:
+    """One fresh page asking `turns` questions: what the page measured, with the CPU
+    of each turn's window and of the whole block by group."""
     async with kiosk_page(http, wav, y4m, "" if video else "?video=0") as page:
+        offset = await page_clock(page)
+        start = time.monotonic()
         first = None
-        shot = False
-        llm_pid = embedded_llm_pid(server_pid)
-        llm_tree = (llm_pid,) if llm_pid else ()
-
-        def clocks() -> tuple[float, float, float, float]:
-            return (time.monotonic(), cpu_secs("chromium"), tree_cpu_secs(server_pid, llm_tree),
-                    tree_cpu_secs(llm_pid) if llm_pid else 0.0)
-
-        cpu_start = clocks()
-        with tqdm(total=int(seconds), desc=f"conversation ({label})", unit="s") as bar:
-            start = time.monotonic()
-            while (elapsed := time.monotonic() - start) < seconds:
-                now = await stats(page)
-                if first is None and now["connected"]:
-                    first = now
-                if (screenshot and not shot and now["state"] == "speaking" and now["captionLines"]
-                        and now["captionLines"][-1]["role"] == "bot"):
-                    await page.screenshot(  # mid-answer: its caption is up
-                        path=str(screenshot),
-                        quality=80 if screenshot.suffix == ".jpg" else None)
-                    shot = True
-                bar.update(int(elapsed) - bar.n)
-                await asyncio.sleep(0.1 if screenshot and not shot else 0.5)
+        while (elapsed := time.monotonic() - start) < LEAD_SECS + turns * TURN_GAP_SECS:
+            now = await stats(page)
+            if first is None and now["connected"]:
+                first = now
+            if (len(now["voiceToVoiceMs"]) >= turns  # the last reply heard: the block is done
+                    and elapsed > LEAD_SECS + (turns - 1) * TURN_GAP_SECS + 4):
+                break
+            await asyncio.sleep(0.5)
         last = await stats(page)
-        log = await page.evaluate("window.kiosk.log")
-        cpu_end = clocks()
-        wall = cpu_end[0] - cpu_start[0]
-        cpu = {name: round(100 * (end - begin) / wall, 1) for name, begin, end in
-               zip(("chromium", "server_and_faces", "llm"), cpu_start[1:], cpu_end[1:], strict=True)}
+        client = await page.evaluate(
+            "(() => { const c = window.kiosk.client; return {parts: c.turnParts,"
+            " stops: c.eventTimes['user-stopped-speaking'],"
+            " starts: c.eventTimes['bot-started-speaking']}; })()")
+        end = time.monotonic()
     assert first is not None, "the page never connected"
     span = (last["now"] - first["now"]) / 1000
-    captions = [entry["detail"] for entry in log if entry["type"] == "caption"]
+    windows = turn_windows(client, offset)
     return {
         "video": video,
         "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2) if video else None,
-        "av_offset_ms_p50": last["avOffsetMsP50"],
         "av_offset_ms_p95_abs": last["avOffsetMsP95"],
-        "av_offset_samples": last["avOffsetSamples"],
         "voice_to_voice_ms": [round(v) for v in last["voiceToVoiceMs"]],
-        # each turn split at the server's events: input (last loud mic chunk to
-        # user-stopped-speaking), server (to bot-started-speaking), output (to heard)
-        "turn_parts": last.get("turnParts") or [],
-        "turn_parts_ms_p50": parts_p50(last.get("turnParts") or []),
-        "frames": {k: last[k] for k in ("framesReceived", "framesDrawn", "framesLate",
-                                        "framesSkipped", "framesDiscarded")},
-        "audio": {"voiced_secs": round(last["voicedSecs"], 2), "underruns": last["underruns"],
-                  "skipped_secs": round(last["skippedSecs"], 3)},
-        "camera": {"sent": last["cameraSent"], "skipped": last["cameraSkipped"],
-                   "kbytes_per_frame": round(last["cameraBytes"] / max(1, last["cameraSent"]) / 1024, 1)},
-        "user_captions": [c["text"] for c in captions if c["role"] == "user"],
-        "bot_captions": len([c for c in captions if c["role"] == "bot"]),
-        "server_avatar": last["server"],
-        "cpu_percent_of_one_core": cpu,
+        "turn_parts": [{k: None if v is None else round(v) for k, v in part.items()}
+                       for part in client["parts"]],
+        "windows": windows,
+        "window_cpu_secs": [None if w is None else timeline.secs(*w) for w in windows],
+        "block_cores": shares(timeline.secs(start, end), end - start),
+        "underruns": last["underruns"],
+        "load_1min": round(os.getloadavg()[0], 2),
     }
 
 
-def parts_p50(parts: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Median of each part of voice-to-voice over the turns that have it."""
-    medians: dict[str, float | None] = {}
-    for name in ("input", "server", "output"):
-        values = [float(part[name]) for part in parts if part.get(name) is not None]
-        medians[name] = round(float(np.median(values))) if values else None
-    return medians
+@contextlib.contextmanager
+def stopped_when_idle(pids: dict[str, int]) -> Iterator[Any]:
+    """`use(side)`: continue that server's tree and stop the others' (all continued at the end)."""
+
+    def signal_tree(pid: int, sig: signal.Signals) -> None:
+        for member in [pid, *descendants(pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, sig)
+
+    def use(side: str | None) -> None:
+        for name, pid in pids.items():
+            signal_tree(pid, signal.SIGCONT if name == side else signal.SIGSTOP)
+
+    try:
+        yield use
+    finally:
+        for pid in pids.values():
+            signal_tree(pid, signal.SIGCONT)
 
 
-async def fresh_phase(args: argparse.Namespace, placement: Any, wav: Path, warm_wav: Path,
-                      y4m: Path, *, video: bool) -> dict[str, Any]:
-    """One measured conversation on a server of its own, after `--warmup-turns`
-    unmeasured questions of other wording on that server.
+def arm_summary(arm: Arm) -> dict[str, Any]:
+    """An arm's turns: p50, parts, fps, and the cores its turns' windows took by group."""
+    v2v = [t["v2v"] for t in arm.turns]
+    wall = sum(t["window"][1] - t["window"][0] for t in arm.turns if t["window"])
+    secs: dict[str, float] = {}
+    for turn in arm.turns:
+        for group, value in (turn["cpu_secs"] or {}).items():
+            secs[group] = secs.get(group, 0.0) + value
+    block_cores: dict[str, float] = {}
+    for b in arm.blocks:
+        for group, value in b["block_cores"].items():
+            block_cores[group] = block_cores.get(group, 0.0) + value / len(arm.blocks)
+    fps = [b["video_fps"] for b in arm.blocks if b["video_fps"] is not None]
+    parts = {name: pct([t["parts"][name] for t in arm.turns
+                        if t["parts"].get(name) is not None], 50)
+             for name in ("input", "server", "output")}
+    return {
+        "turns": len(v2v),
+        "voice_to_voice_ms_p50": pct(v2v, 50),
+        "voice_to_voice_ms_p95": pct(v2v, 95),
+        "voice_to_voice_ms": v2v,
+        "turn_parts_ms_p50": parts,
+        "video_fps": round(float(np.mean(fps)), 2) if fps else None,
+        "av_offset_ms_p95_abs_worst": max((b["av_offset_ms_p95_abs"] for b in arm.blocks
+                                           if b["av_offset_ms_p95_abs"] is not None), default=None),
+        "turn_window_cores": shares(secs, wall),
+        "block_cores": {g: round(v, 3) for g, v in sorted(block_cores.items(), key=lambda x: -x[1])},
+    }
 
-    Why a server each: the LLM server keeps the states of earlier prompts
-    (llama.cpp's prompt cache), and the second phase asked the first phase's very
-    questions, in order, after its very answers (temperature 0.2): its prompts could
-    be found whole in that cache, skipping the prompt evaluation a visitor's new
-    question needs (its server part was ~150 ms shorter on one server than on its own). A real visitor's question
-    is new; what a warm kiosk keeps for every visitor is the system prompt and its
-    loaded models, which the warm-up turns give each phase alike."""
-    with product_server(free_port()) as (http, pid):
-        async with placement.kept(pid, embedded_llm_pid(pid)):
-            if args.warmup_turns:
-                await conversation(http, warm_wav, y4m, args.warmup_turns, video=video,
-                                   screenshot=None, server_pid=pid)
-            return await conversation(http, wav, y4m, args.turns, video=video,
-                                      screenshot=ROOT / "docs" / "kiosk.jpg" if video else None,
-                                      server_pid=pid)
+
+def _git(*args: str) -> str:
+    found = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                           check=False)
+    return found.stdout
+
+
+def ratio(face: list[float], voice: list[float]) -> float | None:
+    return round(float(np.median(face) / np.median(voice)), 3) if face and voice else None
+
+
+def spread(face: Arm, voice: Arm, rounds: int) -> dict[str, Any]:
+    """The face arm's ratio to voice only: over all turns, each round's, each half's."""
+    by_round = [ratio([t["v2v"] for t in face.turns if t["round"] == r],
+                      [t["v2v"] for t in voice.turns if t["round"] == r]) for r in range(rounds)]
+    half = rounds // 2
+    halves = [ratio([t["v2v"] for t in face.turns if (t["round"] < half) == first],
+                    [t["v2v"] for t in voice.turns if (t["round"] < half) == first])
+              for first in (True, False)]
+    return {"ratio": ratio([t["v2v"] for t in face.turns], [t["v2v"] for t in voice.turns]),
+            "ratio_by_round": by_round, "ratio_by_half": halves}
+
+
+def plot(arms: list[Arm], out: Path) -> None:
+    """Each turn's voice-to-voice in the order asked, by arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    for arm, marker in zip(arms, "os^v", strict=False):
+        turns = sorted(arm.turns, key=lambda t: t["at"])
+        axis.plot([t["order"] for t in turns], [t["v2v"] for t in turns], marker, ls="",
+                  label=f"{arm.name}: p50 {pct([t['v2v'] for t in turns], 50)} ms")
+    axis.set_xlabel("turn, in the order asked (blocks alternate)")
+    axis.set_ylabel("voice-to-voice (ms)")
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    save_plot(figure, axis, out)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.speech.models import SpeechModels
 
+    sides = {"this": baseline_tree(args.this) if args.this else ROOT,
+             **{rev: baseline_tree(rev) for rev in args.against}}
+    arms = [Arm("this", True), Arm("this", False)] + [Arm(rev, True) for rev in args.against]
+    if args.rounds * args.block_turns > len(TOPICS):
+        raise SystemExit(f"--rounds x --block-turns asks more than the {len(TOPICS)} topics")
     models = SpeechModels.bundled()
     folder = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-    questions = (QUESTIONS * 10)[: args.turns]
-    wav = write_fake_mic_wav(folder / "mic.wav", mic_timeline(models, questions))
-    # looped by Chromium: a question, then silence to 30 s
-    soak_wav = write_fake_mic_wav(folder / "soak.wav", [(1.5, speak(models, QUESTIONS[0])),
+    tracks = {(r, j): mic_track(models, [TOPICS[r * args.block_turns + t][j % 3]
+                                         for t in range(args.block_turns)], folder, f"r{r}w{j}")
+              for r in range(args.rounds) for j in range(len(arms))}
+    warm = mic_track(models, WARMUP_QUESTIONS, folder, "warm")
+    soak_wav = write_fake_mic_wav(folder / "soak.wav", [(1.5, speak(models, TOPICS[0][0])),
                                                         (27.0, bytes(2 * 16000))])
     y4m = write_fake_camera_y4m(folder / "camera.y4m", seconds=4.0)
-    warmup = (WARMUP_QUESTIONS * 10)[: args.warmup_turns]
-    warm_wav = write_fake_mic_wav(folder / "warm.wav", mic_timeline(models, warmup))
     del models
     load_before = os.getloadavg()
     placement = placement_from(args)
-    if args.shared_server:  # the method of earlier stops (see the module docstring)
-        with product_server(free_port()) as (http, pid):
-            async with placement.kept(pid, embedded_llm_pid(pid)):
-                face = await conversation(http, wav, y4m, args.turns, video=True,
-                                          screenshot=ROOT / "docs" / "kiosk.jpg", server_pid=pid)
-                voice = await conversation(http, wav, y4m, args.turns, video=False,
-                                           screenshot=None, server_pid=pid)
-                load_after_conversations = os.getloadavg()
-                soaked = (await soak(http, soak_wav, y4m, args.soak_secs)
-                          if args.soak_secs > 0 else None)
-    else:
-        face = await fresh_phase(args, placement, wav, warm_wav, y4m, video=True)
-        voice = await fresh_phase(args, placement, wav, warm_wav, y4m, video=False)
-        load_after_conversations = os.getloadavg()
+    order = 0
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(product_server(free_port(), root))
+                   for name, root in sides.items()}
+        pids = {name: pid for name, (_, pid) in servers.items()}
+        llms = {name: embedded_llm_pid(pid) for name, pid in pids.items()}
+        use = stack.enter_context(stopped_when_idle(pids))
+        timeline = stack.enter_context(CpuTimeline(kiosk_groups(pids, llms)))
+        for name, (http, pid) in servers.items():
+            use(name)
+            async with placement.kept(pid, llms[name]):
+                await block(http, warm, y4m, 1, video=True, timeline=timeline)
+        for r in range(args.rounds):
+            turned = arms[r % len(arms):] + arms[: r % len(arms)]
+            if r % 2:
+                turned.reverse()
+            for j, arm in enumerate(turned):
+                http, pid = servers[arm.side]
+                use(arm.side)
+                print(f"round {r + 1}/{args.rounds}: {arm.name}", flush=True)
+                async with placement.kept(pid, llms[arm.side]):
+                    measured = await block(http, tracks[(r, j)], y4m, args.block_turns,
+                                           video=arm.video, timeline=timeline)
+                arm.blocks.append(measured)
+                for k, v2v in enumerate(measured["voice_to_voice_ms"]):
+                    window = measured["windows"][k] if k < len(measured["windows"]) else None
+                    arm.turns.append({
+                        "round": r, "order": order + k, "at": (window or (0.0,))[0], "v2v": v2v,
+                        "parts": measured["turn_parts"][k], "window": window,
+                        "cpu_secs": measured["window_cpu_secs"][k] if window else None})
+                order += args.block_turns
+        use("this")
+        load_after = os.getloadavg()
         soaked = None
         if args.soak_secs > 0:
-            with product_server(free_port()) as (http, pid):
-                async with placement.kept(pid, embedded_llm_pid(pid)):
-                    soaked = await soak(http, soak_wav, y4m, args.soak_secs)
-    v2v_face, v2v_voice = face["voice_to_voice_ms"], voice["voice_to_voice_ms"]
+            soaked = await soak(servers["this"][0], soak_wav, y4m, args.soak_secs)
+    face, voice = arms[0], arms[1]
     result: dict[str, Any] = {
-        "browser_video_fps": face["video_fps"],
-        "browser_av_offset_ms_p50": face["av_offset_ms_p50"],
-        "browser_av_offset_ms_p95_abs": face["av_offset_ms_p95_abs"],
-        "browser_voice_to_voice_ms_p50": pct(v2v_face, 50),
-        "browser_voice_to_voice_ms_p95": pct(v2v_face, 95),
-        "browser_voice_to_voice_ms_p50_voice_only": pct(v2v_voice, 50),
-        "face_over_voice_only_v2v_ratio": (round(float(np.median(v2v_face) / np.median(v2v_voice)), 2)
-                                           if v2v_face and v2v_voice else None),
-        "turn_parts_ms_p50_face": face["turn_parts_ms_p50"],
-        "turn_parts_ms_p50_voice_only": voice["turn_parts_ms_p50"],
-        "heap_mb_start": soaked["heap_mb_start"] if soaked else None,
+        "browser_video_fps": arm_summary(face)["video_fps"],
+        "browser_voice_to_voice_ms_p50": pct([t["v2v"] for t in face.turns], 50),
+        "browser_voice_to_voice_ms_p50_voice_only": pct([t["v2v"] for t in voice.turns], 50),
+        "face_over_voice_only": spread(face, voice, args.rounds),
+        **{f"face_over_voice_only_against_{arm.side}": spread(arm, voice, args.rounds)
+           for arm in arms[2:]},
+        "arms": {arm.name: arm_summary(arm) for arm in arms},
+        "blocks": {arm.name: arm.blocks for arm in arms},
         "heap_mb_after_soak": soaked["heap_mb_end"] if soaked else None,
-        "soak_secs": soaked["secs"] if soaked else 0,
-        "face": face,
-        "voice_only": voice,
         "soak": soaked,
         "load_avg_before": [round(x, 2) for x in load_before],
-        "load_avg_after_conversations": [round(x, 2) for x in load_after_conversations],
+        "load_avg_after_conversations": [round(x, 2) for x in load_after],
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(),
         "placement": placement.label,
-        "method": ("one server, face then voice, no warm-up" if args.shared_server else
-                   f"a fresh server per phase, {args.warmup_turns} warm-up turns each"),
-        "goals": {
-            "fps_ge_24": face["video_fps"] is not None and face["video_fps"] >= 24,
-            "abs_offset_le_40ms": face["av_offset_ms_p95_abs"] is not None
-            and face["av_offset_ms_p95_abs"] <= 40,
-            "flat_heap": None if not soaked or soaked["heap_mb_per_min_second_half"] is None
-            else abs(soaked["heap_mb_per_min_second_half"]) < 0.1,
-        },
+        # what "this" ran beyond its commit (the working tree is shared)
+        "this_commit": args.this or _git("rev-parse", "--short", "HEAD").strip(),
+        "this_uncommitted": [] if args.this else _git(
+            "status", "--porcelain", "--", "avatar", "pipelines", "agent").splitlines(),
+        "method": (f"{args.rounds} rounds of {args.block_turns}-question blocks, phases "
+                   "alternated on one warm server each, the idle server stopped"),
     }
+    result["goals"] = {
+        "ratio_le_1_1": (result["face_over_voice_only"]["ratio"] or 9) <= 1.1,
+        "v2v_p50_le_900ms": (result["browser_voice_to_voice_ms_p50"] or 9e9) <= 900,
+        "fps_ge_24": (result["browser_video_fps"] or 0) >= 24,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot(arms, args.out.with_suffix(".png"))
     if soaked:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        plot_heap(soaked["heap_samples"], RESULTS / "kiosk_heap.png")
+        plot_heap(soaked["heap_samples"], args.out.with_name(args.out.stem + "_heap.png"))
     return result
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--turns", type=int, default=5, help="questions per conversation phase")
-    parser.add_argument("--soak-secs", type=float, default=600.0, help="0: no soak")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="rounds, each a block of every arm (face, voice only, each REV's face)")
+    parser.add_argument("--block-turns", type=int, default=2, help="questions per block")
+    parser.add_argument("--against", action="append", default=[], metavar="REV",
+                        help="also a face block on REV's product each round (repeatable)")
+    parser.add_argument("--this", metavar="REV", default=None,
+                        help="run 'this' side from REV's worktree, not the working tree "
+                             "(which others may be editing)")
+    parser.add_argument("--soak-secs", type=float, default=0.0,
+                        help="then the page open this long, its heap after GC (0: none)")
     parser.add_argument("--out", type=Path, default=RESULTS / "kiosk.json")
-    parser.add_argument("--warmup-turns", type=int, default=1,
-                        help="unmeasured questions of other wording before each phase")
-    parser.add_argument("--shared-server", action="store_true",
-                        help="both phases on one server, no warm-up (the earlier method)")
     add_placement_arguments(parser)
     arguments = parser.parse_args()
-    if arguments.turns < 1 or arguments.warmup_turns < 0 or arguments.soak_secs < 0:
-        parser.error("--turns must be >= 1, --warmup-turns and --soak-secs >= 0")
+    if arguments.rounds < 2 or arguments.block_turns < 1 or arguments.soak_secs < 0:
+        parser.error("--rounds must be >= 2, --block-turns >= 1, --soak-secs >= 0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
-    arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
-    print(json.dumps(output))
+    print(json.dumps({k: v for k, v in output.items() if k != "blocks"}))
