@@ -37,9 +37,16 @@ class FaceGenerator:
         self.block_opened = False
 
     async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """`fn(*args)` on the session's worker (niced while the reply is thought up)."""
+        """`fn(*args)` on the session's worker (niced while it yields, see `yielding`)."""
         return await self.worker.run(fn, *args, face=self.session.face,
-                                     thinking=self.reply.thinking())
+                                     thinking=self.yielding())
+
+    def yielding(self) -> bool:
+        """The face's jobs give way to the voice models: the reply is thought up and
+        none of its audio has come. Once it has, the reply's first block and images
+        are what bot-started-speaking waits for: they run at full priority (niced, they
+        got a tenth of a core beside piper and the LLM writing the rest of the reply)."""
+        return self.reply.thinking() and not self.session.reply_playing
 
     async def next_planned(self) -> tuple[PlannedFrame, int]:
         """The next frame to draw, and how many idle frames were skipped for it: when a
