@@ -51,7 +51,17 @@ from loguru import logger
 from agent.errors import MissingModelError
 from agent.knowledge_check import check_knowledge
 from agent.persona import read_prompt_file
-from agent.question_shape import asks_for_amount, is_yes_no_question, states_amount
+from agent.question_shape import (
+    asks_for_amount,
+    asks_for_person,
+    asks_for_price,
+    asks_for_time,
+    is_yes_no_question,
+    person_words,
+    states_amount,
+    states_price,
+    states_time,
+)
 
 if TYPE_CHECKING:
     from agent.sentence_embedding import SentenceEncoder
@@ -122,10 +132,11 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "cookware": ("kitchen",), "plant": ("garden",), "flower": ("garden",),
     "patio": ("garden",), "outdoor": ("garden",),
     "lost": ("lost",), "forgot": ("lost",), "left": ("lost",), "missing": ("lost",),
+    "dropp": ("lost",), "drop": ("lost",),
     "dog": ("pet",), "cat": ("pet",), "pet": ("pet",), "animal": ("pet", "animal"),
     "puppy": ("pet",),
     "address": ("address",), "located": ("address",), "location": ("address",),
-    "direction": ("address",), "bus": ("address", "bus"),
+    "direction": ("address",), "bus": ("address", "bus"), "street": ("address",),
 }
 
 
@@ -139,9 +150,15 @@ def _stem(word: str) -> str:
     return word
 
 
+# "bring it back", "take this back", "my money back": a return, not the loyalty
+# program's "5 percent back" (the one file word "back" outscored the mattress fact)
+_GIVE_BACK = re.compile(r"\b((?:bring|take|money)(?:\s+\w+){0,2})\s+back\b")
+
+
 def terms(text: str) -> list[str]:
     """The index terms of `text`: lower-cased, stemmed, stopwords out, synonyms in."""
     text = text.lower().replace("wi-fi", "wifi").replace("e-mail", "email")
+    text = _GIVE_BACK.sub(r"\1 return", text)
     out: list[str] = []
     for word in _WORD.findall(text):
         if word in _STOPWORDS:
@@ -207,6 +224,7 @@ class KnowledgeIndex:
         encoder: SentenceEncoder | None = None,
         semantic_min: float = 0.4,
         lexical_weight: float = 0.1,
+        label_weight: float = 0.1,
     ) -> None:
         """`top_k`: most facts `retrieve` returns; `note_facts`: most of them `plan_turn`
         writes in front of a store question (0: none; 1, the default, is the one whose
@@ -220,7 +238,8 @@ class KnowledgeIndex:
         the LLM (agent/question_shape.py); `encoder`: with one, facts are matched by
         meaning too (see `hybrid_scores`); a fact whose cosine with the message reaches
         `semantic_min` is about it even with no shared word; `lexical_weight`: how much
-        the BM25 score (in units of `min_score`, at most 2) adds to the cosine."""
+        the BM25 score (in units of `min_score`, at most 2) adds to the cosine;
+        `label_weight`: what a fact whose label the question names adds (with an encoder)."""
         if not facts:
             raise ValueError("a knowledge index needs at least one fact")
         if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
@@ -245,6 +264,9 @@ class KnowledgeIndex:
         self.encoder = encoder
         self.semantic_min = semantic_min
         self.lexical_weight = lexical_weight
+        self.label_weight = label_weight
+        self._labels = [set(terms(m.group(0))) if (m := _LABEL.match(f)) else set()
+                        for f in self.facts]
         # the store's own name ("Store name: Maple & Main Home Store.") and "store" are in
         # every question about it: embedded, they made "Who owns the store?" and "Is the
         # store hiring?" as near the store-name fact as a paraphrase is to its fact
@@ -337,8 +359,12 @@ class KnowledgeIndex:
         if semantic is None:
             return lexical, found
         found = found or max(semantic) >= self.semantic_min
+        # a fact whose label the question names is the one it is about: "Where is the
+        # cafe?" was nearer "Restrooms: on the second floor, next to the cafe." by meaning
+        asked = set(terms(question))
         return [c + self.lexical_weight * min(b / self.min_score, 2.0)
-                for b, c in zip(lexical, semantic, strict=True)], found
+                + (self.label_weight if asked & label else 0.0)
+                for b, c, label in zip(lexical, semantic, self._labels, strict=True)], found
 
     def words_lead_to(self, question: str, fact: str) -> bool:
         """True when the word match alone ranks `fact` first for `question` (ties
@@ -348,6 +374,12 @@ class KnowledgeIndex:
         if best < self.min_score:
             return True
         return lexical[self.facts.index(fact)] >= best
+
+    def means_little(self, question: str, fact: str) -> bool:
+        """True when, by meaning, `fact` is not about `question` (its cosine is under
+        `semantic_min`); False without an encoder (nothing to say so)."""
+        semantic = self.semantic_scores(question)
+        return semantic is not None and semantic[self.facts.index(fact)] < self.semantic_min
 
     def retrieve(self, question: str) -> Retrieved:
         """Up to `top_k` facts about `question`, best first; none when nothing scores."""
@@ -429,6 +461,12 @@ def spoken_fact(fact: str) -> str:
     return f"{label.group(0).rstrip()} {rest}"
 
 
+def label_of(fact: str) -> str | None:
+    """A fact's label ("Delivery" of "Delivery: ..."); None for an unlabelled one."""
+    label = _LABEL.match(fact)
+    return label.group(0).rstrip(": ") if label else None
+
+
 def names_topic(message: str, fact: str) -> bool:
     """True when the message names the fact's topic, its label ("Can I bring my dog?"
     and "Pets: ..."). A fact is spoken as the answer only then: "Is my bike ready yet?"
@@ -475,27 +513,65 @@ def condition_answer(fact: str, message: str) -> str:
     return spoken
 
 
-def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
+# A message that leans on the one before: "For how long?", "And is it free?", "What about Sunday?"
+_LEANS_BACK = re.compile(
+    r"^\W*(?:and|but|so|also|what about|how about)\b|\b(?:it|its|that|this|there|they|them|those)\b",
+    re.IGNORECASE)
+
+
+def is_follow_up(message: str) -> bool:
+    """True when `message` reads as a follow-up that needs the visitor's question before
+    it ("For how long?", "And until what time is it open?"), not a new topic."""
+    words = _WORD.findall(message.lower())
+    return bool(words) and (len(words) <= 3 or (len(words) <= 8 and bool(_LEANS_BACK.search(message))))
+
+
+def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None) -> TurnPlan:
     """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
-    the question; with `index.answer_rules` (agent/question_shape.py) an amount no fact
-    states gets `UNKNOWN_AMOUNT_REPLY`, and a yes/no question that names its best fact's
-    topic gets that fact, spoken, and so does a question that states an amount about a
-    fact with a threshold ("over 300 dollars"), whose side the LLM may turn round. Small talk: the LLM answers as it is. Anything else is outside
-    the store facts: `OUTSIDE_REPLY`, without the LLM."""
+    the question; with `index.answer_rules` (agent/question_shape.py) a price, amount or
+    clock time no fact on the question's topic states, a person no fact names, and a
+    yes/no question whose fact it neither names nor means get `UNKNOWN_AMOUNT_REPLY`, and
+    a yes/no question that names its best fact's topic gets that fact, spoken, and so does a question that states an amount about a
+    fact with a threshold ("over 300 dollars"), whose side the LLM may turn round. Small
+    talk: the LLM answers as it is. A follow-up no fact is about on its own ("For how
+    long?" after "Is there parking?": `previous`, the visitor's message before) goes to the
+    LLM, which reads the visit, when the two together are about a fact. Anything else is
+    outside the store facts: `OUTSIDE_REPLY`, without the LLM."""
     retrieved = index.retrieve(message)
     if retrieved.found:
         facts_found = list(retrieved.facts)
         if index.answer_rules and asks_for_amount(message):
             # only a fact that states an amount answers "how much" ("Deliveries happen
-            # Tuesday to Saturday." outscores the delivery price: it is shorter)
+            # Tuesday to Saturday." outscores the delivery price: it is shorter), a price
+            # when a price is asked ("How much does a coffee cost?" read the cafe's "until
+            # 7 p.m." and the model said "$2"; "Is there a fee for store pickup?" got the
+            # pickup fact's "within 2 hours")
             # ...and only one the words of the question lead to: by meaning alone, "How
             # much does a sofa cost?" found the delivery price, and the model said "A sofa
             # costs 49 dollars", a number of the file the fact guard lets through
+            # ...and on the best fact's topic: "Do you charge anything for picking up an
+            # online order?" found the pickup fact and, by the word "order", the delivery
+            # price, which is not the pickup's
             lexical = dict(zip(index.facts, index.score(message), strict=True))
-            facts_found = [fact for fact in facts_found if states_amount(fact) and (
-                lexical[fact] >= index.min_score or names_topic(message, fact))]
+            states = states_price if asks_for_price(message) else states_amount
+            topic = label_of(facts_found[0])
+            facts_found = [fact for fact in facts_found if states(fact) and (
+                lexical[fact] >= index.min_score or names_topic(message, fact))
+                and label_of(fact) == topic]
             if not facts_found:
                 return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
+        if index.answer_rules and asks_for_time(message):
+            # "What time does the bus leave?" found the address ("next to the bus station"),
+            # and the model gave the opening hour as the bus's: a clock time is answered
+            # only by a fact that states one
+            facts_found = [fact for fact in facts_found if states_time(fact)]
+            if not facts_found:
+                return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
+        if index.answer_rules and asks_for_person(message) and not (
+                person_words(message) & person_words(" ".join(facts_found))):
+            # "What is the name of the cafe's manager?" found the cafe, and the model gave a
+            # name: a person is answered only by a fact that names the role asked about
+            return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
         if (index.answer_rules and states_amount(message)
                 and has_condition(facts_found[0]) and names_topic(message, facts_found[0])):
             # "Is delivery free on a 250 dollar order?": which side of "over 300" an
@@ -509,12 +585,23 @@ def plan_turn(index: KnowledgeIndex, message: str) -> TurnPlan:
             # bike ready yet?" came closest to "New bikes: ...", whose label shares the
             # shop's own word "bike" (the LLM reads it as a note instead)
             return TurnPlan(reply=spoken_fact(facts_found[0]))
+        if index.answer_rules and is_yes_no_question(message) and not names_topic(
+                message, facts_found[0]) and index.means_little(message, facts_found[0]):
+            # "Is the grey corner sofa in stock?" found the departments by one shared word
+            # (sofa: furniture) and the model said "It is not in stock": a yes or no the
+            # file does not give. A fact neither named nor near in meaning does not answer it
+            return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
         if index.note_facts == 0:
             return TurnPlan()
         facts = " ".join(facts_found[: index.note_facts])
         return TurnPlan(note=FACTS_NOTE.format(facts=facts))
     if is_small_talk(message):
         return TurnPlan()
+    if previous and is_follow_up(message):
+        joined = plan_turn(index, f"{previous} {message}")
+        if joined.reply in (OUTSIDE_REPLY, UNKNOWN_AMOUNT_REPLY):
+            return joined  # about nothing, or an amount, time or person no fact states
+        return TurnPlan()  # no note: the LLM reads the question before it in the visit
     return TurnPlan(reply=OUTSIDE_REPLY)
 
 

@@ -29,7 +29,8 @@ _SENTENCES = re.compile(r"[^.!?]+[.!?]*")
 _FIRST_WORD = re.compile(r"[a-z']+")
 #: "How much", "what does it cost", "the price of", "how expensive", "is there a fee".
 _ASKS_AMOUNT = re.compile(
-    r"\bhow much\b|\bcosts?\b|\bprice of\b|\bhow expensive\b|\bfees?\b|\bwhat do(es)? .* charge\b",
+    r"\bhow much\b|\bcosts?\b|\bprice of\b|\bhow expensive\b|\bfees?\b|\bwhat do(es)? .* charge\b"
+    r"|\bcharge (?:anything|extra|for)\b",
     re.IGNORECASE,
 )
 #: An amount a fact can state: a number, a number word, "free", a currency or percent.
@@ -38,6 +39,34 @@ _STATES_AMOUNT = re.compile(
     r"seven|eight|nine|ten|twenty|fifty|hundred|thousand)\b",
     re.IGNORECASE,
 )
+
+
+#: What a price is: money, "free", a charge. "How much does a coffee cost?" read the cafe
+#: fact ("until 7 p.m.": a number, not a price) and the model invented "$2".
+_STATES_PRICE = re.compile(
+    r"\$|€|£|\bfree\b|\bdollars?\b|\bcents?\b|\bpercent\b|\bcosts?\b|\bcharges?\b|\bfees?\b",
+    re.IGNORECASE,
+)
+#: "how much time", "how much longer": an amount, not a price
+_AMOUNT_OF_TIME = re.compile(r"\bhow much (?:time|longer)\b", re.IGNORECASE)
+#: "What time...", "How late...", "How early...", "Until when...": a clock time.
+_ASKS_TIME = re.compile(r"\bwhat time\b|\bhow (?:late|early)\b|\buntil when\b", re.IGNORECASE)
+#: A clock time a fact can state: "9 a.m.", "7 p.m.", "10:30", "noon".
+_STATES_TIME = re.compile(
+    r"\d\s*(?:a\.?\s?m\b|p\.?\s?m\b)|\d:\d\d|\bnoon\b|\bmidnight\b|o'clock",
+    re.IGNORECASE,
+)
+#: "Who is...", "Who runs...": a question for a person.
+_ASKS_WHO = re.compile(r"\bwho(?:'s| is| are| was| runs| owns| manages| works)\b", re.IGNORECASE)
+#: "the name of the manager", "what's his name": a person's name.
+_ASKS_NAME = re.compile(r"\bnames?\b|\bcalled\b", re.IGNORECASE)
+#: The words for a person a store fact can name ("Manager: Dana Lee.").
+PERSON_WORDS = frozenset(
+    """manager managers owner owners boss staff employee employees person people cashier
+    clerk assistant supervisor director ceo founder chef barista woman man lady guy
+    he she his her him""".split()
+)
+_PERSON = re.compile(r"\b(?:" + "|".join(sorted(PERSON_WORDS)) + r")\b", re.IGNORECASE)
 
 
 def last_sentence(message: str) -> str:
@@ -60,4 +89,40 @@ def asks_for_amount(message: str) -> bool:
 def states_amount(fact: str) -> bool:
     """True when a fact states an amount (a number, "free", dollars, percent)."""
     return _STATES_AMOUNT.search(fact) is not None
+
+
+def asks_for_price(message: str) -> bool:
+    """True when the message asks what something costs ("How much is a coffee?", "Is
+    there a fee...?"), not how much time ("How much time do I have?")."""
+    return asks_for_amount(message) and _AMOUNT_OF_TIME.search(message) is None
+
+
+def states_price(fact: str) -> bool:
+    """True when a fact states a price: money, "free", a cost or a fee (a clock time or
+    a count of hours is not one)."""
+    return _STATES_PRICE.search(fact) is not None
+
+
+def asks_for_time(message: str) -> bool:
+    """True when the message asks for a clock time ("What time does the bus leave?")."""
+    return _ASKS_TIME.search(message) is not None
+
+
+def states_time(fact: str) -> bool:
+    """True when a fact states a clock time ("9 a.m.", "until 7 p.m.")."""
+    return _STATES_TIME.search(fact) is not None
+
+
+def asks_for_person(message: str) -> bool:
+    """True when the message asks who someone is or a person's name ("Who runs the
+    cafe?", "What's the manager's name?"); not "Who can I ask...?" or "What is this
+    store called?" (no person in it)."""
+    if _ASKS_WHO.search(message):
+        return True
+    return _ASKS_NAME.search(message) is not None and _PERSON.search(message) is not None
+
+
+def person_words(text: str) -> set[str]:
+    """The words for a person in `text` ("manager", "staff"), lower-cased."""
+    return {w.lower() for w in _PERSON.findall(text)} - {"he", "she", "his", "her", "him"}
 

@@ -61,6 +61,12 @@ def last_user_text(context: LLMContext) -> str | None:
     return _text(messages[-1]) if messages else None
 
 
+def previous_user_text(context: LLMContext) -> str | None:
+    """The text of the user's message before the last one, if any (a follow-up's question)."""
+    said = [text for m in context.get_messages() if (text := _text(m)) is not None]
+    return said[-2] if len(said) >= 2 else None
+
+
 def _text(message: Any) -> str | None:
     """A user message's text (plain or in parts); None for anything else."""
     if not isinstance(message, dict) or message.get("role") != "user":
@@ -114,7 +120,8 @@ class KnowledgeInjector(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             question = last_user_text(frame.context)
-            plan = plan_turn(self.index, question) if question is not None else None
+            plan = (plan_turn(self.index, question, previous_user_text(frame.context))
+                    if question is not None else None)
             if plan is not None and plan.reply is not None:
                 if frame.speculation:
                     # the turn may not be over: say it once it ends (pipelines/turns/speculative_turn.py)

@@ -120,3 +120,31 @@ def test_the_rules_are_on_by_default_and_an_operator_can_turn_them_off(
     built = KnowledgeIndex.from_settings(settings.llm, settings.persona)
     assert built is not None and not built.answer_rules
     assert KnowledgeIndex.from_settings(LLMSettings(retrieval=False), PersonaSettings()) is None
+
+
+@pytest.mark.parametrize(("message", "price", "time", "person"), [
+    ("How much does a coffee cost?", True, False, False),
+    ("Is there a fee for store pickup?", True, False, False),
+    ("How much time do I have to return it?", False, False, False),
+    ("What time does the bus leave?", False, True, False),
+    ("How late is the cafe open?", False, True, False),
+    ("Who is the manager?", False, False, True),
+    ("What's the name of the person at the desk?", False, False, True),
+    ("What is this store called?", False, False, False),
+    ("Who can I ask about returns?", False, False, False),
+])
+def test_what_a_question_asks_for(message: str, price: bool, time: bool, person: bool) -> None:
+    from agent.question_shape import asks_for_person, asks_for_price, asks_for_time
+
+    assert (asks_for_price(message), asks_for_time(message), asks_for_person(message)) == (
+        price, time, person)
+
+
+def test_what_a_fact_states() -> None:
+    from agent.question_shape import person_words, states_price, states_time
+
+    cafe = "Cafe: the Maple Cafe on the second floor serves coffee and sandwiches until 7 p.m."
+    assert states_time(cafe) and not states_price(cafe)
+    assert states_price("Loyalty program: Maple Rewards is free to join.")
+    assert not states_time("Address: 250 Harbor Road, Springfield.")
+    assert person_words("Manager: Dana Lee runs the shop.") == {"manager"}

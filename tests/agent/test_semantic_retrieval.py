@@ -5,6 +5,8 @@ match alone does not; questions about nothing in the store still find nothing.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -134,3 +136,94 @@ def test_a_question_asked_again_is_not_encoded_again(hybrid: KnowledgeIndex) -> 
     assert index.retrieve("Where is the ladies' room?").facts == hybrid.retrieve(
         "Where is the ladies' room?").facts
     assert len(counting.encoded) == facts + 2
+
+
+# What a question asks for decides which facts may answer it: a price, a clock time or a
+# person the file does not state is "I don't know" with the staff pointer, never the
+# LLM's guess from a neighbouring fact.
+
+@pytest.mark.parametrize("question", [
+    "What does a latte cost in the cafe?",          # the cafe fact's "7 p.m." is no price
+    "Do you charge anything for picking up an online order?",  # "within 2 hours" is none
+])
+def test_a_price_is_answered_only_by_a_fact_that_states_one(hybrid: KnowledgeIndex,
+                                                            question: str) -> None:
+    from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY
+
+    assert hybrid.retrieve(question).found
+    assert plan_turn(hybrid, question).reply == UNKNOWN_AMOUNT_REPLY
+
+
+def test_a_price_the_file_states_still_goes_to_its_fact(hybrid: KnowledgeIndex) -> None:
+    plan = plan_turn(hybrid, "What do you charge to deliver a lamp?")
+    assert plan.reply is None and plan.note is not None and "49 dollars" in plan.note
+
+
+def test_a_clock_time_is_answered_only_by_a_fact_that_states_one(hybrid: KnowledgeIndex) -> None:
+    from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY
+
+    # the address names the bus station, but no time of a bus
+    assert plan_turn(hybrid, "What time does the next bus stop at the Riverside station?"
+                     ).reply == UNKNOWN_AMOUNT_REPLY
+    # "Thursday" is nearer the delivery days by words; the time is the opening hours'
+    plan = plan_turn(hybrid, "How early do you let people in on a Thursday?")
+    assert plan.note is not None and plan.note.startswith("Store fact: Opening hours:")
+
+
+@pytest.mark.parametrize("question", [
+    "Who is the manager of the cafe?",
+    "What's the name of the lady at the service desk?",
+    "Can I speak to the owner? What's her name?",
+])
+def test_a_person_the_file_does_not_name_is_not_guessed(hybrid: KnowledgeIndex,
+                                                        question: str) -> None:
+    from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY
+
+    assert plan_turn(hybrid, question).reply == UNKNOWN_AMOUNT_REPLY
+
+
+def test_a_person_the_file_names_goes_to_the_llm(tmp_path: Path, encoder: SentenceEncoder) -> None:
+    """Another store's file that names its manager: the question is the LLM's, with the fact."""
+    knowledge = tmp_path / "knowledge.md"
+    knowledge.write_text("Store name: Corner Books.\nManager: Dana Lee runs the shop.\n"
+                         "Opening hours: every day 9 a.m. to 5 p.m.\n", encoding="utf-8")
+    index = KnowledgeIndex.from_file(knowledge, encoder=encoder)
+    plan = plan_turn(index, "Who is the manager here?")
+    assert plan.reply is None and plan.note is not None and "Dana Lee" in plan.note
+
+
+def test_a_yes_no_question_a_fact_neither_names_nor_means_is_declined(
+        hybrid: KnowledgeIndex) -> None:
+    """"Is the oak dining table in stock?" finds the departments by one word (table:
+    furniture); the model said "It is not in stock", a no the file does not give."""
+    from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY
+
+    question = "Is the oak dining table in stock?"
+    assert hybrid.retrieve(question).found
+    assert plan_turn(hybrid, question).reply == UNKNOWN_AMOUNT_REPLY
+    # a yes/no question that names its fact is still answered by it
+    reply = plan_turn(hybrid, "Can I take a mattress back after sleeping on it?").reply
+    assert reply is not None and reply.startswith("Opened mattresses")
+
+
+def test_a_question_that_names_a_fact_finds_it_before_one_that_mentions_it(
+        hybrid: KnowledgeIndex) -> None:
+    """"Restrooms: on the second floor, next to the cafe." is a place sentence that
+    mentions the cafe; a question about the cafe is about the fact labelled "Cafe:"."""
+    assert hybrid.retrieve("Where can I find the cafe?").facts[0].startswith("Cafe:")
+    assert hybrid.retrieve("Which street are you on?").facts[0].startswith("Address:")
+    assert hybrid.retrieve("Where is the nearest toilet?").facts[0].startswith("Restrooms:")
+
+
+def test_a_follow_up_is_read_with_the_question_before_it(hybrid: KnowledgeIndex) -> None:
+    """"For how long?" is about nothing alone; after "Is there parking?" it is the LLM's
+    (which reads the visit), and an amount no fact states stays "I don't know"."""
+    from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY
+
+    assert plan_turn(hybrid, "For how long?").reply == OUTSIDE_REPLY
+    assert plan_turn(hybrid, "For how long?", previous="Is there parking?").reply is None
+    assert plan_turn(hybrid, "And how much is it?",
+                     previous="Is there somewhere to get lunch?").reply == UNKNOWN_AMOUNT_REPLY
+    # a new topic is no follow-up
+    assert plan_turn(hybrid, "Tell me a joke.",
+                     previous="Is there parking?").reply == OUTSIDE_REPLY

@@ -142,3 +142,24 @@ def test_a_multipart_user_message_is_read_as_text() -> None:
     context = LLMContext([{"role": "user", "content": [
         {"type": "text", "text": "Is there a"}, {"type": "text", "text": "bathroom?"}]}])
     assert last_user_text(context) == "Is there a bathroom?"
+
+
+async def test_a_follow_up_is_planned_with_the_visitors_question_before_it() -> None:
+    """"For how long?" alone is about nothing and got the fixed "I can help with the
+    store" reply; after "Is there parking?" it goes to the LLM with the visit."""
+    alone = LLMContext([{"role": "user", "content": "For how long?"}])
+    down, _ = await run_test(KnowledgeInjector(index=INDEX),
+                             frames_to_send=[LLMContextFrame(context=alone)],
+                             expected_down_frames=[LLMFullResponseStartFrame, LLMTextFrame,
+                                                   LLMFullResponseEndFrame])
+    assert down[1].text == OUTSIDE_REPLY
+    visit = LLMContext([
+        {"role": "user", "content": "Is there parking?"},
+        {"role": "assistant", "content": "Parking: free parking for 2 hours in the garage "
+                                         "behind the store."},
+        {"role": "user", "content": "For how long?"}])
+    injector = KnowledgeInjector(index=INDEX)
+    down, _ = await run_test(injector, frames_to_send=[LLMContextFrame(context=visit)],
+                             expected_down_frames=[LLMContextFrame])
+    assert injector.answered_without_llm == 0
+    assert down[0].context.get_messages()[-1]["content"] == "For how long?"
