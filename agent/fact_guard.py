@@ -69,6 +69,7 @@ class _Allowed:
     words: set[str]
     conditions: dict[tuple[str, str | None], tuple[str, str]]  # (value, unit) -> (side, sentence)
     text: str  # the source, lower-cased
+    own: set[str]  # the persona's words the knowledge file lacks (its name: "sam")
 
 
 class FactGuard:
@@ -93,11 +94,8 @@ class FactGuard:
                 times.update(fact.values)
             elif fact.kind == "digits":
                 digits.update(fact.values)
-        words = {w.lower() for w in re.findall(r"[\w.+-]+@[\w.-]+\w|[A-Za-z]+", source)}
-        # joined names ("MapleGuest") and names said apart ("Maple Guest"), hyphens
-        # dropped ("Wi-Fi" -> "wifi")
-        words |= {w.lower() for w in re.findall(r"[A-Z][a-z]+", source)}
-        words |= {w.lower().replace("-", "") for w in re.findall(r"\w+(?:-\w+)+", source)}
+        words = _words(source)
+        own = _words(persona) - _words(knowledge)
         if sentences is None:
             sentences = [spoken_fact(fact) for fact in split_facts(knowledge)]
         conditions: dict[tuple[str, str | None], tuple[str, str]] = {}
@@ -107,7 +105,7 @@ class FactGuard:
                     for value in fact.values:
                         conditions[(value, fact.unit)] = (fact.comparison, sentence)
         self._allowed = _Allowed(numbers=numbers, times=times, digits=digits, words=words,
-                                 conditions=conditions, text=source.lower())
+                                 conditions=conditions, text=source.lower(), own=own)
 
     @classmethod
     def from_system_prompt(cls, system_prompt: str, *,
@@ -174,6 +172,11 @@ class FactGuard:
         if not facts:
             return Verdict(Kind.FREE)
         missing = tuple(f.text for f in facts if not self.known(f))
+        if not _FIRST_PERSON.search(sentence):
+            # the persona's name is the kiosk's own ("I'm Sam"), not a staff member's: "The
+            # person at the service desk today is Sam."
+            missing += tuple(f.text for f in facts if f.kind == "name" and f.text not in missing
+                             and any(v in self._allowed.own for v in f.values))
         if missing:
             return Verdict(Kind.INVENTED, missing=missing)
         for fact in facts:
@@ -181,6 +184,20 @@ class FactGuard:
             if own is not None:
                 return Verdict(Kind.FLIPPED, missing=(fact.text,), fact=own)
         return Verdict(Kind.KNOWN)
+
+
+#: a sentence in which the kiosk speaks of itself ("I'm Sam", "my name is Sam")
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I am|me|my|myself)\b", re.IGNORECASE)
+
+
+def _words(text: str) -> set[str]:
+    """The words a name in a reply may be made of: every word of `text` lower-cased,
+    joined names ("MapleGuest") and names said apart ("Maple Guest"), hyphens dropped
+    ("Wi-Fi" -> "wifi"), e-mail addresses whole."""
+    words = {w.lower() for w in re.findall(r"[\w.+-]+@[\w.-]+\w|[A-Za-z]+", text)}
+    words |= {w.lower() for w in re.findall(r"[A-Z][a-z]+", text)}
+    words |= {w.lower().replace("-", "") for w in re.findall(r"\w+(?:-\w+)+", text)}
+    return words
 
 
 def _word_known(value: str, words: set[str]) -> bool:

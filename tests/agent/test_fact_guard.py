@@ -114,3 +114,19 @@ def test_the_personas_instruction_numbers_are_not_store_facts(sentence: str) -> 
     for guard in (GUARD, in_pipeline):
         assert guard.check(sentence).kind is Kind.INVENTED
     assert in_pipeline.check("Hi, I'm Sam, the help kiosk of Maple & Main Home Store.").ok
+
+
+@pytest.mark.parametrize("sentence", [
+    "The person at the service desk today is Sam.",
+    "Sam runs the cafe.",
+    "Ask Sam at the service desk.",
+])
+def test_the_personas_name_is_not_a_staff_members(sentence: str) -> None:
+    """The persona lends the kiosk its name ("I'm Sam"), not a staff member's: asked who
+    was at the desk, the model said "The person at the service desk today is Sam."."""
+    from agent.persona import build_system_prompt
+
+    in_pipeline = FactGuard.from_system_prompt(build_system_prompt(PersonaSettings()))
+    assert in_pipeline.check(sentence).kind is Kind.INVENTED
+    assert in_pipeline.check("My name is Sam, I'm the store's help kiosk.").ok
+    assert in_pipeline.check("I'm Sam. How can I help?").ok
