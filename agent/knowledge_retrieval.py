@@ -461,6 +461,12 @@ def spoken_fact(fact: str) -> str:
     return f"{label.group(0).rstrip()} {rest}"
 
 
+def covered(message: str, fact: str) -> float:
+    """The share of the message's terms (`terms`, each once) that the fact holds."""
+    asked = set(terms(message))
+    return len(asked & set(terms(fact))) / len(asked) if asked else 0.0
+
+
 def label_of(fact: str) -> str | None:
     """A fact's label ("Delivery" of "Delivery: ..."); None for an unlabelled one."""
     label = _LABEL.match(fact)
@@ -586,10 +592,12 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None) 
             # shop's own word "bike" (the LLM reads it as a note instead)
             return TurnPlan(reply=spoken_fact(facts_found[0]))
         if index.answer_rules and is_yes_no_question(message) and not names_topic(
-                message, facts_found[0]) and index.means_little(message, facts_found[0]):
-            # "Is the grey corner sofa in stock?" found the departments by one shared word
+                message, facts_found[0]) and index.means_little(message, facts_found[0]) and (
+                covered(message, facts_found[0]) < 0.5):
+            # "Is the grey corner sofa in stock?" found the departments by one word of four
             # (sofa: furniture) and the model said "It is not in stock": a yes or no the
-            # file does not give. A fact neither named nor near in meaning does not answer it
+            # file does not give. A fact neither named, nor near in meaning, nor holding
+            # half of what is asked does not answer it ("Do you sell lamps?" still goes on)
             return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
         if index.note_facts == 0:
             return TurnPlan()

@@ -201,6 +201,10 @@ def test_a_yes_no_question_a_fact_neither_names_nor_means_is_declined(
     question = "Is the oak dining table in stock?"
     assert hybrid.retrieve(question).found
     assert plan_turn(hybrid, question).reply == UNKNOWN_AMOUNT_REPLY
+    # a fact that holds what is asked still answers it, through the LLM
+    for question in ("Do you sell lamps?", "Do you have sofas?"):
+        plan = plan_turn(hybrid, question)
+        assert plan.reply is None and plan.note is not None and "Departments:" in plan.note
     # a yes/no question that names its fact is still answered by it
     reply = plan_turn(hybrid, "Can I take a mattress back after sleeping on it?").reply
     assert reply is not None and reply.startswith("Opened mattresses")
