@@ -300,6 +300,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     placement = placement_from(args)
     order = 0
+    failed: list[str] = []
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(product_server(free_port(), root))
                    for name, root in sides.items()}
@@ -319,9 +320,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 http, pid = servers[arm.side]
                 use(arm.side)
                 print(f"round {r + 1}/{args.rounds}: {arm.name}", flush=True)
-                async with placement.kept(pid, llms[arm.side]):
-                    measured = await block(http, tracks[(r, j)], y4m, args.block_turns,
-                                           video=arm.video, timeline=timeline)
+                try:
+                    async with placement.kept(pid, llms[arm.side]):
+                        measured = await block(http, tracks[(r, j)], y4m, args.block_turns,
+                                               video=arm.video, timeline=timeline)
+                except Exception as error:  # one lost block must not lose the run
+                    print(f"  block failed: {error!r}", flush=True)
+                    failed.append(f"round {r}, {arm.name}: {error!r}")
+                    continue
                 arm.blocks.append(measured)
                 for k, v2v in enumerate(measured["voice_to_voice_ms"]):
                     window = measured["windows"][k] if k < len(measured["windows"]) else None
@@ -345,6 +351,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
            for arm in arms[2:]},
         "arms": {arm.name: arm_summary(arm) for arm in arms},
         "blocks": {arm.name: arm.blocks for arm in arms},
+        "blocks_failed": failed,
         "heap_mb_after_soak": soaked["heap_mb_end"] if soaked else None,
         "soak": soaked,
         "load_avg_before": [round(x, 2) for x in load_before],
