@@ -95,9 +95,10 @@ TOPICS = [
     ("Is there a lift to the first floor?", "Where is the elevator?",
      "How do I get upstairs without stairs?"),
 ]
-#: asked once on each server before its measured blocks, unmeasured: a server's first
-#: turn warms its models and the LLM's cached system prompt, as every visitor but the
-#: first finds them
+#: asked once on each server in each of its arms (face, voice only) before its measured
+#: blocks, unmeasured: a server's first turn warms its models and the LLM's cached system
+#: prompt, as every visitor but the first finds them (a voice-only first turn was slow
+#: after a face warm-up alone)
 WARMUP_QUESTIONS = ["Hello, can you help me?"]
 LEAD_SECS = 4.0  # page start to its first question: the session is up and drawing
 TURN_GAP_SECS = 12.0  # question to question: room for a two-sentence answer
@@ -257,7 +258,9 @@ def spread(face: Arm, voice: Arm, rounds: int) -> dict[str, Any]:
                     [t["v2v"] for t in voice.turns if (t["round"] < half) == first])
               for first in (True, False)]
     return {"ratio": ratio([t["v2v"] for t in face.turns], [t["v2v"] for t in voice.turns]),
-            "ratio_by_round": by_round, "ratio_by_half": halves}
+            "ratio_by_round": by_round, "ratio_by_half": halves,
+            "ratio_without_first_round": ratio([t["v2v"] for t in face.turns if t["round"]],
+                                               [t["v2v"] for t in voice.turns if t["round"]])}
 
 
 def plot(arms: list[Arm], out: Path) -> None:
@@ -310,8 +313,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         timeline = stack.enter_context(CpuTimeline(kiosk_groups(pids, llms)))
         for name, (http, pid) in servers.items():
             use(name)
-            async with placement.kept(pid, llms[name]):
-                await block(http, warm, y4m, 1, video=True, timeline=timeline)
+            async with placement.kept(pid, llms[name]):  # each of the server's arms, once
+                for video in sorted({arm.video for arm in arms if arm.side == name}):
+                    await block(http, warm, y4m, 1, video=video, timeline=timeline)
         for r in range(args.rounds):
             turned = arms[r % len(arms):] + arms[: r % len(arms)]
             if r % 2:
