@@ -110,4 +110,25 @@ class HeldImages:
         return True
 
 
-__all__ = ["ON_TIME_SECS", "AudioSink", "HeldImages"]
+class FollowedOutput:
+    """A live video output followed: its audio device and the images held for it,
+    which always go together (an interruption clears both)."""
+
+    def __init__(self, push: Callable[[Frame], Awaitable[None]], frame_secs: float) -> None:
+        """`frame_secs`: one frame of the output's video schedule (the face's clock)."""
+        self.audio = AudioSink()
+        self.images = HeldImages(push, LiveVideoPacer(frame_secs))
+
+    async def offer_image(self, frame: Frame, lead_secs: float) -> None:
+        """Have `frame` seen as its own audio plays: after what the device holds now
+        and `lead_secs` of audio pushed between (the frames an image goes ahead)."""
+        await self.images.offer(frame, max(self.audio.end, time.monotonic()) + lead_secs)
+
+    def cleared(self) -> None:
+        """An interruption: the transport dropped the audio it held, the images waiting
+        for it go too, and its video schedule restarts."""
+        self.audio.cleared(time.monotonic())
+        self.images.clear()
+
+
+__all__ = ["ON_TIME_SECS", "AudioSink", "FollowedOutput", "HeldImages"]

@@ -46,7 +46,7 @@ from pipecat.frames.frames import Frame, SpeechOutputAudioRawFrame, TTSAudioRawF
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.live.step_batcher import STEP_GRID_SECS, grid_offset
-from pipelines.face.audio_sink import AudioSink, HeldImages
+from pipelines.face.audio_sink import FollowedOutput
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_metrics import FaceMetrics
@@ -54,7 +54,6 @@ from pipelines.face.face_params import FacePacing
 from pipelines.face.face_quality import FaceQuality
 from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_worker import FaceWorker
-from pipelines.face.live_pacer import LiveVideoPacer
 from pipelines.face.reply_state import ReplyState
 from pipelines.wire.face_images import face_image_frame
 
@@ -116,18 +115,16 @@ class FaceClock:
         self._reply_image_sent = True
         lead_frames = params.image_lead_frames if media_clock is None else 0
         follow = FOLLOW_AUDIO_SINK and lead_frames > 0
-        #: the transport's audio device, and the images held for it (None: not followed)
-        self.sink = AudioSink() if follow else None
-        self.held_images = (HeldImages(hooks.push, LiveVideoPacer(FRAME_SECS))
-                            if follow else None)
+        #: the transport's audio device and the images held for it (None: not followed)
+        self.followed = FollowedOutput(hooks.push, FRAME_SECS) if follow else None
 
     async def run(self) -> None:
         """Generate, render and push one frame every 40 ms from connection start.
 
         Frame k's image goes out `image_lead_frames` ahead of its audio: each tick
         pushes image k, then the audio of frame k - lead (its time is now)."""
-        images = (asyncio.create_task(self.held_images.run(), name="avatar-held-images")
-                  if self.held_images is not None else None)
+        images = (asyncio.create_task(self.followed.images.run(), name="avatar-held-images")
+                  if self.followed is not None else None)
         try:
             await self._tick(images)
         finally:
@@ -185,12 +182,9 @@ class FaceClock:
                 await asyncio.sleep(wait)
             if not (media_clock and frame.repeated):  # a repeat is not sent twice
                 image = face_image_frame(frame, media_clock, params.images_sync_with_audio)
-                if self.held_images is not None and self.sink is not None:
-                    # seen as its own audio plays: after what the device holds now
-                    # and the audio of the frames between (`lead_frames`)
-                    await self.held_images.offer(
-                        image, max(self.sink.end, time.monotonic()) + lead_secs)
-                    self.counters.images_dropped_for_sync = self.held_images.dropped
+                if self.followed is not None:
+                    await self.followed.offer_image(image, lead_secs)
+                    self.counters.images_dropped_for_sync = self.followed.images.dropped
                 else:
                     await self.hooks.push(image)
             if planned.speaking and not self._reply_image_sent:
@@ -234,10 +228,8 @@ class FaceClock:
     def audio_dropped(self) -> None:
         """An interruption: the transport drops the audio it holds, and the images held
         for it go too."""
-        if self.sink is not None:
-            self.sink.cleared(time.monotonic())
-        if self.held_images is not None:
-            self.held_images.clear()
+        if self.followed is not None:
+            self.followed.cleared()
 
     def reply_started(self) -> None:
         """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB."""
@@ -283,13 +275,14 @@ class FaceClock:
         audio_type = TTSAudioRawFrame if self.reply.in_reply else SpeechOutputAudioRawFrame
         now = time.monotonic()
         # idle silence the device would play late is left out: its wait drains
-        drain = (self.sink is not None and not self.reply.in_reply
-                 and self.sink.held_secs(now) > DRAIN_SECS)
+        device = self.followed.audio if self.followed is not None else None
+        drain = (device is not None and not self.reply.in_reply
+                 and device.held_secs(now) > DRAIN_SECS)
         if not drain:
             await self.hooks.push(audio_type(audio=audio, sample_rate=session.output_rate,
                                              num_channels=1))
-            if self.sink is not None:
-                self.sink.pushed(len(audio) / 2 / session.output_rate, now)
+            if device is not None:
+                device.pushed(len(audio) / 2 / session.output_rate, now)
         self.counters.frames_sent += 1
         self.reply.emitted_position = max(self.reply.emitted_position, frame.reply_position)
         await self.hooks.audio_out()

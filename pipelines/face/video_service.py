@@ -458,7 +458,7 @@ class AvatarForcingVideoService(AIService):
         queues (a processor holds what comes before its StartFrame, and the service
         sends StartFrame on once its face is built), then reach the device at once: the
         audio plays that much behind the images for as long as it goes on."""
-        if self.clock.sink is None or _output_downstream(self) is None:
+        if self.clock.followed is None or _output_downstream(self) is None:
             return
         try:
             await asyncio.wait_for(self._output_ready.wait(), OUTPUT_READY_WAIT_SECS)
