@@ -132,10 +132,12 @@ async def page_clock(page: Any) -> float:
     return (before + time.monotonic()) / 2 - float(now) / 1000
 
 
-def turn_windows(client: dict[str, Any], offset: float) -> list[tuple[float, float] | None]:
-    """Each recorded turn's (last loud word, reply heard) on the bench's clock, from the
-    page's turn parts and the event times they were split at (None: not split)."""
-    windows: list[tuple[float, float] | None] = []
+def turn_windows(client: dict[str, Any], offset: float
+                 ) -> list[tuple[float, float, float, float] | None]:
+    """Each recorded turn's last loud word, user-stopped-speaking, bot-started-speaking and
+    reply heard on the bench's clock, from the page's turn parts and the event times
+    they were split at (None: not split)."""
+    windows: list[tuple[float, float, float, float] | None] = []
     stops, starts = client["stops"], client["starts"]
     for part in client["parts"]:
         found = None
@@ -143,10 +145,19 @@ def turn_windows(client: dict[str, Any], offset: float) -> list[tuple[float, flo
             for stop in stops:
                 if any(abs(start - stop - part["server"]) < 1e-3 for start in starts):
                     spoke = stop - part["input"]
-                    found = (offset + spoke / 1000, offset + (spoke + part["v2v"]) / 1000)
+                    found = tuple(offset + ms / 1000 for ms in (
+                        spoke, stop, stop + part["server"], spoke + part["v2v"]))
                     break
-        windows.append(found)
+        windows.append(found)  # type: ignore[arg-type]
     return windows
+
+
+def part_cpu_secs(timeline: CpuTimeline, window: tuple[float, float, float, float]
+                  ) -> dict[str, dict[str, float]]:
+    """CPU seconds by group in each part of a turn (input, server, output) and in all."""
+    spoke, stop, start, heard = window
+    return {"all": timeline.secs(spoke, heard), "input": timeline.secs(spoke, stop),
+            "server": timeline.secs(stop, start), "output": timeline.secs(start, heard)}
 
 
 async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
@@ -182,7 +193,7 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
         "turn_parts": [{k: None if v is None else round(v) for k, v in part.items()}
                        for part in client["parts"]],
         "windows": windows,
-        "window_cpu_secs": [None if w is None else timeline.secs(*w) for w in windows],
+        "window_cpu_secs": [None if w is None else part_cpu_secs(timeline, w) for w in windows],
         "block_cores": shares(timeline.secs(start, end), end - start),
         "underruns": last["underruns"],
         "load_1min": round(os.getloadavg()[0], 2),
@@ -212,11 +223,15 @@ def stopped_when_idle(pids: dict[str, int]) -> Iterator[Any]:
 def arm_summary(arm: Arm) -> dict[str, Any]:
     """An arm's turns: p50, parts, fps, and the cores its turns' windows took by group."""
     v2v = [t["v2v"] for t in arm.turns]
-    wall = sum(t["window"][1] - t["window"][0] for t in arm.turns if t["window"])
-    secs: dict[str, float] = {}
-    for turn in arm.turns:
-        for group, value in (turn["cpu_secs"] or {}).items():
-            secs[group] = secs.get(group, 0.0) + value
+    bounds = {"all": (0, 3), "input": (0, 1), "server": (1, 2), "output": (2, 3)}
+    part_cores: dict[str, dict[str, float]] = {}
+    for part, (first, last) in bounds.items():
+        wall = sum(t["window"][last] - t["window"][first] for t in arm.turns if t["window"])
+        secs: dict[str, float] = {}
+        for turn in arm.turns:
+            for group, value in (turn["cpu_secs"] or {}).get(part, {}).items():
+                secs[group] = secs.get(group, 0.0) + value
+        part_cores[part] = shares(secs, wall)
     block_cores: dict[str, float] = {}
     for b in arm.blocks:
         for group, value in b["block_cores"].items():
@@ -234,7 +249,8 @@ def arm_summary(arm: Arm) -> dict[str, Any]:
         "video_fps": round(float(np.mean(fps)), 2) if fps else None,
         "av_offset_ms_p95_abs_worst": max((b["av_offset_ms_p95_abs"] for b in arm.blocks
                                            if b["av_offset_ms_p95_abs"] is not None), default=None),
-        "turn_window_cores": shares(secs, wall),
+        "turn_window_cores": part_cores.pop("all"),
+        "turn_part_cores": part_cores,
         "block_cores": {g: round(v, 3) for g, v in sorted(block_cores.items(), key=lambda x: -x[1])},
     }
 
