@@ -293,7 +293,8 @@ def plot(arms: list[Arm], out: Path) -> None:
                   label=f"{arm.name}: p50 {pct([t['v2v'] for t in turns], 50)} ms")
     axis.set_xlabel("turn, in the order asked (blocks alternate)")
     axis.set_ylabel("voice-to-voice (ms)")
-    axis.set_ylim(bottom=0)
+    highest = max((t["v2v"] for arm in arms for t in arm.turns), default=1000)
+    axis.set_ylim(0, highest * 1.4)  # room for the legend above the turns
     axis.grid(alpha=0.3)
     save_plot(figure, axis, out)
 
