@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build settings, serve until interrupted."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from pipelines.server.app import run_server
+    from pipelines.server.startup import begin_parts
     from pipelines.settings import Settings
 
     settings = Settings.load(
@@ -64,5 +64,10 @@ def run(args: argparse.Namespace) -> int:
                 "default_portrait": args.portrait,
                 "calibrate_portraits": False if args.no_calibrate_portraits else None},
     )
-    asyncio.run(run_server(settings, warm_up=not args.no_warm_up))
+    # the parts start loading now, beside the server's own imports (pipecat, FastAPI,
+    # the sessions: seconds of the interpreter's lock): a restarted kiosk answers sooner
+    begun = begin_parts(settings, warm_speech=not args.no_warm_up)
+    from pipelines.server.app import run_server
+
+    asyncio.run(run_server(settings, warm_up=not args.no_warm_up, begun=begun))
     return 0

@@ -39,7 +39,7 @@ from pipelines.server.log_redaction import install_uvicorn_log_filters, install_
 from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
-from pipelines.server.startup import LLMWarmUp, load_parts
+from pipelines.server.startup import BegunParts, LLMWarmUp, load_parts, process_age_secs
 from pipelines.server.webrtc_door import WebRTCDoor
 from pipelines.speech.stt import NO_WORDS
 from pipelines.tls import TLSFiles
@@ -178,12 +178,14 @@ async def load_runtime(
     settings: Settings,
     warm_up: bool = True,
     warm_llm: bool = True,
+    begun: BegunParts | None = None,
 ) -> tuple[VoiceRuntime, EmbeddedLLMServer | None]:
     """Models + LLM endpoint + persona from the settings; returns (runtime, llm_server).
 
     The parts load side by side (pipelines/server/startup.py). `warm_up` runs each
     speech model once and, with `warm_llm`, fills the LLM's prompt cache before
     returning; `run_server` leaves the latter to `LLMWarmUp`, after it answers.
+    `begun`: the parts already loading (`begin_parts`, with these settings).
     The caller stops `llm_server` (an `EmbeddedLLMServer`, or None for an
     external endpoint) when it is done.
 
@@ -194,7 +196,7 @@ async def load_runtime(
     # core left 2.5-4 MB of RSS behind with every video session (avatar/memory.py).
     # A library leaves the allocator alone; a no-op off glibc.
     limit_malloc_arenas()
-    parts = await load_parts(settings, warm_speech=warm_up)
+    parts = await load_parts(settings, warm_speech=warm_up, begun=begun)
     endpoint = parts.endpoint
     try:
         await check_llm_endpoint(endpoint.base_url, endpoint.api_key)
@@ -204,7 +206,7 @@ async def load_runtime(
         if parts.avatar is not None:
             parts.avatar.close()
         raise ServerError(str(error)) from error
-    logger.info("loaded side by side: " + ", ".join(
+    logger.info("loaded side by side, ready after (s): " + ", ".join(
         f"{name} {secs:.1f} s" for name, secs in sorted(parts.secs.items())))
     runtime = VoiceRuntime(
         models=parts.models,
@@ -280,6 +282,9 @@ class BoundedSendBufferServer(uvicorn.Server):
             for listener in server.sockets:
                 with contextlib.suppress(OSError):
                     listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        age = process_age_secs()
+        if self.started and age is not None:  # how long a restart keeps the page waiting
+            logger.info(f"listening {age:.1f} s after the process started")
 
 
 def make_server(app: ASGIApp, host: str, port: int, limits: Limits,
@@ -308,18 +313,20 @@ def _exit_cleanly_on_sigterm() -> None:
 
 
 async def run_server(settings: Settings, *, config: ServerConfig | None = None,
-                     warm_up: bool = True) -> None:
+                     warm_up: bool = True, begun: BegunParts | None = None) -> None:
     """Load everything, serve until SIGINT/SIGTERM, then stop the embedded LLM.
 
     uvicorn owns the signals: on SIGTERM it stops accepting, closes live
     websockets and runs the app's shutdown, which cancels every session.
+    `begun`: the parts already loading (`begin_parts`, with these settings and `warm_up`).
     """
     config = config or ServerConfig.from_settings(settings)
     install_visitor_words_filter(settings.kiosk.log_transcripts)
     _exit_cleanly_on_sigterm()
     # the prompt cache is warmed once the server answers: a restarted kiosk's page
     # reconnects, and its visitor is greeted, seconds sooner
-    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up, warm_llm=False)
+    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up, warm_llm=False,
+                                             begun=begun)
     warming: LLMWarmUp | None = None
     try:
         app = create_app(runtime, config)

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avatar.memory import ARENA_MAX
+
 #: the first line of every unit we write: what `remove_units` looks for
 MARKER = "# Written by `avatar-forcing kiosk install` (docs/KIOSK.md); removed by --uninstall."
 SERVER_UNIT = "avatar-forcing-server.service"
@@ -129,6 +131,9 @@ StartLimitIntervalSec=0
 Type=simple
 {account}ExecStart={exec_line(plan.server_command())}
 Environment=PYTHONUNBUFFERED=1
+# the malloc arena cap the server would otherwise re-execute itself to set
+# (avatar/memory.py): one interpreter start fewer on every restart
+Environment=MALLOC_ARENA_MAX={ARENA_MAX}
 Restart=always
 RestartSec=1
 # SIGTERM is a graceful shutdown (live sessions closed, the embedded LLM stopped)

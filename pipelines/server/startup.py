@@ -1,5 +1,5 @@
-"""A server's start: its parts loaded side by side, and the LLM's prompt cache warmed
-after the server already answers.
+"""A server's start: its parts loaded side by side, begun before the server's own
+imports, and the LLM's prompt cache warmed after the server already answers.
 
 A kiosk's server is restarted by its service manager after a crash, and the page
 and a visitor wait for it. The parts are independent: the embedded LLM loads in
@@ -7,6 +7,12 @@ a process of its own, the speech models, the avatar and the sentence encoder
 each in a thread (most of their work is in native code that lets the others run).
 Loaded one after the other they took the sum of their times; side by side the
 longest (docs/KIOSK.md, "Install and boot").
+
+`begin_parts` starts the threads as soon as each part's own modules are imported,
+before the rest of the server (pipecat, FastAPI, the sessions) is: those imports
+hold the interpreter's lock for seconds, and the parts' native work runs beside
+them instead of after them. `avatar-forcing serve` calls it first thing;
+`load_parts` waits for what it began (or begins it itself).
 
 The LLM's prompt-cache warm-up is the one step a visitor can do without: it saves
 seconds on the first turn, but the page reconnects, the face draws and the
@@ -17,29 +23,41 @@ greeting is said without it. `LLMWarmUp` runs it once the server answers;
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from agent.errors import AgentError
-from agent.knowledge_retrieval import KnowledgeIndex
-from agent.llm_server import LLMEndpoint, aresolve_llm_endpoint
-from avatar.errors import AvatarError
-from avatar.live import AvatarAssets, CalibrationEvent
+from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
-from pipelines.speech.models import ASRParams, SpeechModels
 
 if TYPE_CHECKING:
+    from agent.knowledge_retrieval import KnowledgeIndex
+    from agent.llm_server import LLMEndpoint
+    from avatar.live import AvatarAssets, CalibrationEvent
     from pipelines.server.runtime import VoiceRuntime
     from pipelines.settings import Settings
     from pipelines.settings.sections import AvatarSettings
+    from pipelines.speech.models import SpeechModels
+
+
+#: the cyclic collector's thresholds while a server starts: its imports and parts make
+#: about half a million objects that live as long as it does, and at the defaults
+#: (700, 10, 10) the collector ran about 850 times over them, 7 of them over all of
+#: them; young objects are still collected, so the start's garbage is too
+START_GC_THRESHOLD = (20_000, 100, 1_000)
 
 
 @dataclass
 class StartedParts:
-    """What a start loaded, and how long each part took (seconds, side by side)."""
+    """What a start loaded, and when each part was ready (seconds after the start
+    began, the parts side by side)."""
 
     models: SpeechModels
     endpoint: LLMEndpoint
@@ -48,24 +66,44 @@ class StartedParts:
     secs: dict[str, float] = field(default_factory=dict)
 
 
-async def load_parts(settings: Settings, *, warm_speech: bool) -> StartedParts:
-    """Start the LLM and load the speech models, the avatar and the knowledge index
-    side by side; `warm_speech` runs each speech model once too (its first call's costs).
+@dataclass
+class BegunParts:
+    """The parts `begin_parts` started, each loading in its own thread."""
 
-    Every part is waited for, even after one failed, so a failed start leaves
-    nothing running: the parts that did load are stopped before the error is raised.
+    futures: dict[str, Future[Any]]
+    #: seconds from `begin_parts` being called to each part being ready
+    secs: dict[str, float] = field(default_factory=dict)
+    #: when `begin_parts` was called (time.perf_counter)
+    began: float = 0.0
+    #: the collector's thresholds before the start (`load_parts` puts them back)
+    gc_threshold: tuple[int, ...] = (700, 10, 10)
 
-    Raises:
-        ServerError: a part could not load (a missing model package, an unusable
-            portrait, an unreachable LLM endpoint), naming it.
+
+def begin_parts(settings: Settings, *, warm_speech: bool) -> BegunParts:
+    """Start loading the speech models, the knowledge index and the avatar, each in a
+    thread, as soon as its own modules are imported; `warm_speech` runs each speech
+    model once too (its first call's costs). Returns at once: `load_parts` waits.
+
+    The embedded LLM is not begun here: its process is tied to the thread that starts
+    it, the event loop's (`load_parts` starts it).
     """
-    secs: dict[str, float] = {}
+    # before the threads allocate (avatar/memory.py; a no-op off glibc)
+    limit_malloc_arenas()
+    begun = BegunParts(futures={}, began=time.perf_counter(), gc_threshold=gc.get_threshold())
+    gc.set_threshold(*START_GC_THRESHOLD)
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="start")
 
-    async def timed(name: str, work: Any) -> Any:
-        started = time.perf_counter()
-        result = await work
-        secs[name] = time.perf_counter() - started
-        return result
+    def submit(name: str, work: Callable[[], Any]) -> None:
+        future = pool.submit(work)
+        future.add_done_callback(
+            lambda _f: begun.secs.__setitem__(name, time.perf_counter() - begun.began))
+        begun.futures[name] = future
+
+    if settings.avatar.video:  # the longest part first
+        import avatar.live  # noqa: F401  torch and the renderer
+
+        submit("avatar", lambda: load_avatar_assets(settings.avatar))
+    from pipelines.speech.models import ASRParams, SpeechModels
 
     def speech() -> SpeechModels:
         models = SpeechModels.bundled(asr_model_path=settings.asr.model_path,
@@ -75,17 +113,46 @@ async def load_parts(settings: Settings, *, warm_speech: bool) -> StartedParts:
             models.warm_up()
         return models
 
-    parts: dict[str, asyncio.Task[Any]] = {
-        "llm": asyncio.create_task(timed("llm", aresolve_llm_endpoint(
-            settings.llm, video=settings.avatar.video))),
-        "speech": asyncio.create_task(timed("speech", asyncio.to_thread(speech))),
-        "knowledge": asyncio.create_task(timed("knowledge", asyncio.to_thread(
-            KnowledgeIndex.from_settings, settings.llm, settings.persona))),
-    }
-    if settings.avatar.video:
-        parts["avatar"] = asyncio.create_task(timed("avatar", asyncio.to_thread(
-            load_avatar_assets, settings.avatar)))
-    await asyncio.wait(parts.values())
+    submit("speech", speech)
+    from agent.knowledge_retrieval import KnowledgeIndex
+
+    submit("knowledge", lambda: KnowledgeIndex.from_settings(settings.llm, settings.persona))
+    pool.shutdown(wait=False)  # its threads end with their part
+    return begun
+
+
+async def load_parts(settings: Settings, *, warm_speech: bool,
+                     begun: BegunParts | None = None) -> StartedParts:
+    """Start the LLM and wait for the speech models, the avatar and the knowledge
+    index, loading side by side (`begun`: already started by `begin_parts` with these
+    settings; None: started here).
+
+    Every part is waited for, even after one failed, so a failed start leaves
+    nothing running: the parts that did load are stopped before the error is raised.
+
+    Raises:
+        ServerError: a part could not load (a missing model package, an unusable
+            portrait, an unreachable LLM endpoint), naming it.
+    """
+    from agent.errors import AgentError
+    from agent.llm_server import aresolve_llm_endpoint
+
+    begun = begun or begin_parts(settings, warm_speech=warm_speech)
+    secs: dict[str, float] = {}
+
+    async def timed(name: str, work: Any) -> Any:
+        result = await work
+        secs[name] = time.perf_counter() - begun.began
+        return result
+
+    parts: dict[str, asyncio.Future[Any]] = {
+        name: asyncio.wrap_future(future) for name, future in begun.futures.items()}
+    parts["llm"] = asyncio.create_task(timed("llm", aresolve_llm_endpoint(
+        settings.llm, video=settings.avatar.video)))
+    try:
+        await asyncio.wait(parts.values())
+    finally:
+        gc.set_threshold(*begun.gc_threshold)
     failures = [error for task in parts.values() if (error := task.exception()) is not None]
     if failures:
         _stop_loaded(parts)
@@ -93,12 +160,13 @@ async def load_parts(settings: Settings, *, warm_speech: bool) -> StartedParts:
         if isinstance(error, AgentError):
             raise ServerError(str(error)) from error
         raise error
+    secs.update(begun.secs)
     avatar = parts["avatar"].result() if "avatar" in parts else None
     return StartedParts(models=parts["speech"].result(), endpoint=parts["llm"].result(),
                         avatar=avatar, knowledge=parts["knowledge"].result(), secs=secs)
 
 
-def _stop_loaded(parts: dict[str, asyncio.Task[Any]]) -> None:
+def _stop_loaded(parts: dict[str, asyncio.Future[Any]]) -> None:
     """Stop what a failed start did load: the embedded LLM's process, the avatar's
     face workers and background fit."""
     for name, task in parts.items():
@@ -116,6 +184,9 @@ def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
     Raises:
         ServerError: the portrait folder or the default portrait is unusable.
     """
+    from avatar.errors import AvatarError
+    from avatar.live import AvatarAssets
+
     try:
         assets = AvatarAssets.load(portrait_dir=avatar.portrait_dir,
                                    default_portrait=avatar.default_portrait,
@@ -135,6 +206,18 @@ def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
                 f"{costs.render_ms[512]:.1f} ms at 512, block {costs.block_ms:.1f} ms, "
                 f"camera analysis {costs.analysis_ms:.1f} ms")
     return assets
+
+
+def process_age_secs() -> float | None:
+    """Seconds since this process started, from the kernel's start time (so a
+    re-executed process, avatar/memory.py, counts from its first start); None where
+    there is no /proc."""
+    try:
+        started = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+        uptime = Path("/proc/uptime").read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+    return float(uptime) - int(started) / os.sysconf("SC_CLK_TCK")
 
 
 def log_calibration(event: CalibrationEvent) -> None:
@@ -184,4 +267,5 @@ class LLMWarmUp:
         logger.info(f"warm-up: LLM prompt cache {secs:.2f} s (in the background)")
 
 
-__all__ = ["LLMWarmUp", "StartedParts", "load_avatar_assets", "load_parts", "log_calibration"]
+__all__ = ["BegunParts", "LLMWarmUp", "StartedParts", "begin_parts", "load_avatar_assets", "load_parts",
+           "log_calibration", "process_age_secs"]

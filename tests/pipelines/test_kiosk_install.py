@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from avatar.memory import arena_cap_environment
 from pipelines.cli import main
 from pipelines.server.kiosk_units import (
     BROWSER_UNIT,
@@ -79,6 +80,11 @@ def test_install_writes_units_that_systemd_passes_and_enables_them_for_boot(
     server, browser = ((units / name).read_text() for name in (SERVER_UNIT, BROWSER_UNIT))
     for line in ("Restart=always", "RestartSec=1", "StartLimitIntervalSec=0"):
         assert line in server.splitlines()
+    # the server's environment already caps malloc's arenas: a restart starts one
+    # interpreter, not one that re-executes itself to set the cap (avatar/memory.py)
+    environment = dict(line.split("=", 1)[1].split("=", 1) for line in server.splitlines()
+                       if line.startswith("Environment="))
+    assert arena_cap_environment(environment) is None
     serve = unit_command(server, "ExecStart")
     assert serve[1:] == ["-m", "pipelines.cli", "serve", "--host", "127.0.0.1", "--port", "8799",
                          "--config", str(config)]

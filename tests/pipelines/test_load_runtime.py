@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import os
 import socket
 from pathlib import Path
@@ -46,10 +47,11 @@ async def test_an_avatar_that_cannot_load_stops_the_llm_server_it_started() -> N
     settings = Settings.load(llm={"embedded_model": "smollm2"},
                              avatar={"video": True, "default_portrait": "nobody_by_this_name",
                                      "calibrate_portraits": False})
-    before = llm_server_children()
+    before, collector = llm_server_children(), gc.get_threshold()
     with pytest.raises(ServerError, match="nobody_by_this_name"):
         await load_runtime(settings=settings, warm_up=False)
     assert llm_server_children() == before
+    assert gc.get_threshold() == collector  # the start's fewer collections are undone
 
 
 async def test_the_prompt_cache_is_warmed_after_the_server_answers(runtime: Any) -> None:
