@@ -166,6 +166,16 @@ class FactGuard:
                     return sentence if side != fact.comparison else None
         return None
 
+    def without_speaker_label(self, text: str) -> str:
+        """`text` without a leading speaker label made of a persona word the file lacks
+        ("Sam: I'm sorry..." -> "I'm sorry..."): the model copies the persona example's
+        "Sam:" lines, and the TTS would say the name as part of the reply. A file label
+        ("Parking: free parking...") stays."""
+        match = _SPEAKER_LABEL.match(text)
+        if match is None or match.group(1).lower() not in self._allowed.own:
+            return text
+        return text[match.end():]
+
     def check(self, sentence: str) -> Verdict:
         """Whether `sentence` may be spoken (see the module docstring)."""
         facts = extract_facts(sentence)
@@ -186,6 +196,8 @@ class FactGuard:
         return Verdict(Kind.KNOWN)
 
 
+#: "Sam: " at the start of a reply: one capitalised word and a colon
+_SPEAKER_LABEL = re.compile(r"^\s*([A-Z][a-z]+):\s*")
 #: a sentence in which the kiosk speaks of itself ("I'm Sam", "my name is Sam")
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I am|me|my|myself)\b", re.IGNORECASE)
 

@@ -10,6 +10,9 @@ facts in it:
 - a file number with its condition turned round ("under 300 dollars" where the file
   says "over"): the chunk becomes the file's own sentence, and the rest is dropped.
 
+A reply that opens with the persona's name as a speaker label ("Sam: I'm sorry...",
+copied from the persona's example dialogue) is spoken without it.
+
 What was said before the bad chunk stays said (the TTS started on the first chunk);
 the replacement goes to the TTS, the captions and the context alike, so the
 history holds what the visitor heard.
@@ -43,6 +46,7 @@ class FactCheckedText(FrameProcessor):
         self.guard = guard
         self._dont_know = dont_know
         self._replaced = False  # this reply had a chunk replaced: the rest is dropped
+        self._first = True  # the next chunk opens a reply (where a speaker label comes)
         #: chunks checked, replaced as invented, replaced as flipped, dropped after one
         self.checked = 0
         self.invented = 0
@@ -55,9 +59,16 @@ class FactCheckedText(FrameProcessor):
         if isinstance(frame, (LLMFullResponseStartFrame, LLMFullResponseEndFrame,
                               InterruptionFrame)):
             self._replaced = False
+            self._first = True
         elif (isinstance(frame, AggregatedTextFrame) and direction == FrameDirection.DOWNSTREAM
               and not frame.skip_tts and frame.text.strip()):
-            replacement = self._check(frame.text)
+            text = frame.text
+            if self._first:
+                text = self.guard.without_speaker_label(text)
+                if not text.strip():
+                    return  # the label alone: the reply opens with the next chunk
+                self._first = False
+            replacement = self._check(text)
             if replacement is None:
                 return
             if replacement != frame.text:
@@ -90,3 +101,4 @@ class FactCheckedText(FrameProcessor):
     def forget(self) -> None:
         """The conversation was forgotten: nothing is held."""
         self._replaced = False
+        self._first = True

@@ -30,15 +30,6 @@ def test_bundled_prompt_has_persona_then_knowledge_without_operator_comments() -
     assert "don't know" in prompt  # the instruction not to invent answers
 
 
-def test_the_persona_writes_no_speaker_labels_for_the_model_to_copy() -> None:
-    """With an example dialogue ("Customer: ..." / "Sam: ...") in the persona, the model
-    began replies with "Sam: I'm sorry...", spoken aloud with the name as a label."""
-    persona = build_system_prompt(PersonaSettings()).partition(KNOWLEDGE_HEADER)[0]
-    assert not re.search(r"^\s*(?:Sam|Customer|Visitor|Kiosk|Assistant|User):", persona,
-                         re.MULTILINE)
-    assert "I'm sorry, I don't know" in persona  # the decline it shows stays
-
-
 def test_operator_files_replace_the_bundled_ones(tmp_path: Path) -> None:
     persona = tmp_path / "persona.md"
     persona.write_text("You are Ada, the museum's guide.\n<!-- draft v2 -->\n")

@@ -80,3 +80,18 @@ async def test_the_next_reply_is_checked_afresh() -> None:
     chunks, _ = await spoken("The manager is Sarah Miller.", "You're welcome, have a nice day!")
     assert chunks[0] == DONT_KNOW_REPLY
     assert " ".join(chunks[1:]) == "You're welcome, have a nice day!"
+
+
+async def test_the_personas_name_as_a_speaker_label_is_not_spoken() -> None:
+    """The model copied the persona example's "Sam: ..." line: "Sam: I'm sorry, but I
+    don't know." The name is not said; a file's label in a rule answer stays."""
+    checker = FactCheckedText(guard=FactGuard.from_system_prompt(
+        build_system_prompt(PersonaSettings())))
+    pipeline = Pipeline([LLMTextProcessor(text_aggregator=FirstClauseAggregator()), checker])
+    frames = [*reply("Sam: I'm sorry, but I don't know. Please ask a staff member."),
+              *reply("Parking: free parking for 2 hours in the garage behind the store.")]
+    down, _ = await run_test(pipeline, frames_to_send=frames, expected_down_frames=None)
+    chunks = [f.text for f in down if isinstance(f, AggregatedTextFrame)]
+    said = " ".join(chunks)
+    assert "Sam" not in said and said.startswith("I'm sorry, but I don't know.")
+    assert "Parking: free parking for 2 hours" in said
