@@ -15,28 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchkit.proc_cpu import descendants
+
 #: The server under test: its pid (None: this process, --in-process) for CPU and RSS.
 SERVER: dict[str, Any] = {"pid": None}
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid` (children, their children...), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    # the command name may hold spaces: the parent pid follows its ")"
-                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, of in parents.items() if of == parent]
-        found.extend(children)
-        frontier.extend(children)
-    return found
 
 
 def pss_mb(pid: int) -> float:

@@ -19,23 +19,31 @@ SAMPLE_SECS = 0.05
 
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return found
+def process_parents() -> dict[int, int]:
+    """Every live process's parent (pid -> parent pid), read from /proc once."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # the command name may hold spaces: the parent pid follows its ")"
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (not `pid` itself)."""
-    out, todo = [], [pid]
+def descendants(pid: int, parents: dict[int, int] | None = None) -> list[int]:
+    """Every live process below `pid` (children, their children...; not `pid` itself).
+    `parents`: a map read once (`process_parents`) for several trees at one moment."""
+    parents = process_parents() if parents is None else parents
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
     while todo:
-        for child in _children(todo.pop()):
-            out.append(child)
+        for child in children.get(todo.pop(), []):
+            found.append(child)
             todo.append(child)
-    return out
+    return found
 
 
 def proc_cpu(pids: list[int]) -> float:

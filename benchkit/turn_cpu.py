@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchkit.proc_cpu import descendants, process_parents
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -54,42 +56,21 @@ def chromium_group(cmdline: str) -> str | None:
     return "chromium browser"
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every live process (one pass over /proc)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
-
-
-def _below(pid: int, parents: dict[int, int]) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, of in parents.items() if of == parent]
-        found.extend(children)
-        frontier.extend(children)
-    return found
-
-
 def kiosk_groups(server_pids: dict[str, int], llm_pids: dict[str, int | None]
                  ) -> Callable[[], dict[int, str]]:
     """A resolver of pid -> group for each named server (its own process, its face
     workers and helpers, its LLM server) and the Chromium processes below this one."""
 
     def resolve() -> dict[int, str]:
-        parents = _parents()
+        parents = process_parents()
         groups: dict[int, str] = {}
         for name, pid in server_pids.items():
             llm = llm_pids.get(name)
-            llm_tree = {llm, *_below(llm, parents)} if llm is not None else set()
+            llm_tree = {llm, *descendants(llm, parents)} if llm is not None else set()
             groups[pid] = f"{name} server"
-            for child in _below(pid, parents):
+            for child in descendants(pid, parents):
                 groups[child] = f"{name} llm" if child in llm_tree else f"{name} faces"
-        for pid in _below(os.getpid(), parents):
+        for pid in descendants(os.getpid(), parents):
             if pid in groups:
                 continue
             group = chromium_group(_cmdline(pid))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from benchkit.proc_cpu import descendants
 from benchkit.stats import percentile
 from benchkit.voice import speech_start_secs
 
@@ -238,23 +239,6 @@ class _Side:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"side {self.label!r}: no {name} in {timeout_s:.0f} s")
             time.sleep(0.02)
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes below `pid` (children, theirs...), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def against(args: argparse.Namespace, script: Path, argv: list[str]) -> dict[str, Any]:
