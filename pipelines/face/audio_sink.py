@@ -72,7 +72,7 @@ class HeldImages:
         """Have `frame` drawn at `show_at` (monotonic s): pushed now when that is now
         and nothing waits, else queued for `run`."""
         self._queue.append((show_at, frame))
-        if len(self._queue) == 1 and await self._push_due():
+        if len(self._queue) == 1 and await self._push_due() is None:
             return
         self._more.set()
 
@@ -87,27 +87,27 @@ class HeldImages:
         while True:
             await self._more.wait()
             while self._queue:
-                if not await self._push_due():
-                    wait = self.pacer.plan(time.monotonic(), self._queue[0][0]).push_at \
-                        - time.monotonic()
-                    await asyncio.sleep(max(wait, 0.0))  # then look again: cleared, or due
+                wait = await self._push_due()
+                if wait is not None:
+                    await asyncio.sleep(wait)  # then look again: cleared, or due
             self._more.clear()
 
-    async def _push_due(self) -> bool:
-        """Push or drop the first image if its time to go is now; False: it waits."""
+    async def _push_due(self) -> float | None:
+        """Push or drop the first image if its time to go is now (None); else the
+        seconds until it is."""
         show_at, frame = self._queue[0]
         now = time.monotonic()
         plan = self.pacer.plan(now, show_at)
         if plan.drop:
             self._queue.popleft()
             self.dropped += 1
-            return True
+            return None
         if plan.push_at > now + ON_TIME_SECS:
-            return False
+            return plan.push_at - now
         self._queue.popleft()
         self.pacer.pushed(now)
         await self._push(frame)
-        return True
+        return None
 
 
 class FollowedOutput:
