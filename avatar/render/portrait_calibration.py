@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
+from avatar.cache_paths import avatar_cache_root
 from avatar.face_analysis import FaceAnalyzer
 from avatar.portrait import Portrait
 from avatar.render import calibration_fit
@@ -52,14 +52,9 @@ FITTED_POSE_AXES: tuple[str, ...] = ("pitch",)
 
 
 def cache_dir() -> Path:
-    """`$AVATAR_FORCING_CACHE_DIR`, else `$XDG_CACHE_HOME/avatar-forcing`, else
-    `~/.cache/avatar-forcing` (as agent/bundled_models.py), + `/calibrations`."""
-    explicit = os.environ.get("AVATAR_FORCING_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser() / "calibrations"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "avatar-forcing" / "calibrations"
+    """The portraits' own tables: `avatar_cache_root()` (avatar/cache_paths.py) +
+    `/calibrations`."""
+    return avatar_cache_root() / "calibrations"
 
 
 def portrait_key(portrait: Portrait) -> str:

@@ -14,10 +14,10 @@ hold the interpreter's lock for seconds, and the parts' native work runs beside
 them instead of after them. `avatar-forcing serve` calls it first thing;
 `load_parts` waits for what it began (or begins it itself).
 
-The LLM's prompt-cache warm-up is the one step a visitor can do without: it saves
-seconds on the first turn, but the page reconnects, the face draws and the
-greeting is said without it. `LLMWarmUp` runs it once the server answers;
-`/healthz` says `"warming": true` until it is done.
+The warm-ups are the steps a visitor can do without: the speech models' first
+calls and the LLM's prompt cache save time on the first turn, but the page
+reconnects, the face draws and the greeting is said without them. `WarmUp` runs
+them once the server answers; `/healthz` says `"warming": true` until they are done.
 """
 
 from __future__ import annotations
@@ -179,14 +179,20 @@ def _stop_loaded(parts: dict[str, asyncio.Future[Any]]) -> None:
 
 
 def load_avatar_assets(avatar: AvatarSettings) -> AvatarAssets:
-    """Portraits, generator and this machine's measured costs, once per server.
+    """Portraits, generator and this machine's measured costs, once per server; the
+    portraits' background plates are kept on disk for the next start.
 
     Raises:
         ServerError: the portrait folder or the default portrait is unusable.
     """
+    from avatar.cache_paths import avatar_cache_root
     from avatar.errors import AvatarError
     from avatar.live import AvatarAssets
+    from avatar.render.layers import PLATES
 
+    # a restart takes its portraits' background plates from the last start's files
+    # (seconds of a core each, on the way to answering)
+    PLATES.keep_in(avatar_cache_root() / "plates")
     try:
         assets = AvatarAssets.load(portrait_dir=avatar.portrait_dir,
                                    default_portrait=avatar.default_portrait,
@@ -233,16 +239,19 @@ def log_calibration(event: CalibrationEvent) -> None:
         logger.info(f"{name}: fitting its own calibration in the background (nice 19)")
 
 
-class LLMWarmUp:
-    """The LLM's prompt-cache warm-up, run in the background of a server that answers.
+class WarmUp:
+    """The warm-up a visitor can do without, run in the background of a server that
+    answers: each speech model's first call (whisper's buffers, piper's espeak data),
+    then the LLM's prompt cache.
 
-    A turn that comes first is served as it would be without a warm-up (its prompt
-    is read cold, seconds slower); a warm-up that fails is logged, never fatal:
-    the LLM's own errors reach the visitor's turn as they always do.
+    A turn that comes first is served as it would be without a warm-up (its first
+    calls cost a little more, its prompt is read cold, seconds slower); a warm-up
+    that fails is logged, never fatal: the models' and the LLM's own errors reach the
+    visitor's turn as they always do.
     """
 
     def __init__(self, runtime: VoiceRuntime) -> None:
-        self._task = asyncio.create_task(self._run(runtime), name="llm-warm-up")
+        self._task = asyncio.create_task(self._run(runtime), name="warm-up")
 
     @property
     def warming(self) -> bool:
@@ -260,6 +269,13 @@ class LLMWarmUp:
     @staticmethod
     async def _run(runtime: VoiceRuntime) -> None:
         try:
+            secs = await asyncio.to_thread(runtime.models.warm_up)
+        except Exception as error:
+            logger.warning(f"speech models' warm-up failed, the first turn pays their "
+                           f"first calls: {error}")
+        else:
+            logger.info(f"warm-up: speech models {secs:.2f} s (in the background)")
+        try:
             secs = await runtime.warm_up_llm()
         except Exception as error:
             logger.warning(f"LLM prompt-cache warm-up failed, first turns read it cold: {error}")
@@ -267,5 +283,5 @@ class LLMWarmUp:
         logger.info(f"warm-up: LLM prompt cache {secs:.2f} s (in the background)")
 
 
-__all__ = ["BegunParts", "LLMWarmUp", "StartedParts", "begin_parts", "load_avatar_assets", "load_parts",
+__all__ = ["BegunParts", "WarmUp", "StartedParts", "begin_parts", "load_avatar_assets", "load_parts",
            "log_calibration", "process_age_secs"]
