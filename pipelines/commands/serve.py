@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
                 "calibrate_portraits": False if args.no_calibrate_portraits else None},
     )
     # the parts start loading now, beside the server's own imports (pipecat, FastAPI,
-    # the sessions: seconds of the interpreter's lock): a restarted kiosk answers sooner
-    begun = begin_parts(settings, warm_speech=not args.no_warm_up)
+    # the sessions: seconds of the interpreter's lock): a restarted kiosk answers sooner;
+    # their warm-up waits until it answers (run_server)
+    begun = begin_parts(settings, warm_speech=False)
     from pipelines.server.app import run_server
 
     asyncio.run(run_server(settings, warm_up=not args.no_warm_up, begun=begun))

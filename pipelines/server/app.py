@@ -39,7 +39,7 @@ from pipelines.server.log_redaction import install_uvicorn_log_filters, install_
 from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.session import SessionRegistry, serve_connection
-from pipelines.server.startup import BegunParts, LLMWarmUp, load_parts, process_age_secs
+from pipelines.server.startup import BegunParts, WarmUp, load_parts, process_age_secs
 from pipelines.server.webrtc_door import WebRTCDoor
 from pipelines.speech.stt import NO_WORDS
 from pipelines.tls import TLSFiles
@@ -126,8 +126,8 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             # (pipelines/server/stats.py)
             "recent": registry.stats.report(),
         }
-        warm_up = getattr(app.state, "llm_warm_up", None)
-        if warm_up is not None:  # the LLM's prompt cache, warmed after the server answers
+        warm_up = getattr(app.state, "warm_up", None)
+        if warm_up is not None:  # speech models and prompt cache, warmed once it answers
             health["warming"] = warm_up.warming
         if runtime.avatar is not None and runtime.avatar.capacity is not None and config.video:
             health["video"] = runtime.avatar.capacity.report().as_dict()
@@ -184,7 +184,7 @@ async def load_runtime(
 
     The parts load side by side (pipelines/server/startup.py). `warm_up` runs each
     speech model once and, with `warm_llm`, fills the LLM's prompt cache before
-    returning; `run_server` leaves the latter to `LLMWarmUp`, after it answers.
+    returning; `run_server` leaves both to `WarmUp`, after it answers.
     `begun`: the parts already loading (`begin_parts`, with these settings).
     The caller stops `llm_server` (an `EmbeddedLLMServer`, or None for an
     external endpoint) when it is done.
@@ -318,20 +318,20 @@ async def run_server(settings: Settings, *, config: ServerConfig | None = None,
 
     uvicorn owns the signals: on SIGTERM it stops accepting, closes live
     websockets and runs the app's shutdown, which cancels every session.
-    `begun`: the parts already loading (`begin_parts`, with these settings and `warm_up`).
+    `begun`: the parts already loading (`begin_parts`, with these settings, not warmed).
+    `warm_up`: warm the speech models and the LLM once the server answers (`WarmUp`).
     """
     config = config or ServerConfig.from_settings(settings)
     install_visitor_words_filter(settings.kiosk.log_transcripts)
     _exit_cleanly_on_sigterm()
-    # the prompt cache is warmed once the server answers: a restarted kiosk's page
-    # reconnects, and its visitor is greeted, seconds sooner
-    runtime, llm_server = await load_runtime(settings=settings, warm_up=warm_up, warm_llm=False,
-                                             begun=begun)
-    warming: LLMWarmUp | None = None
+    # the speech models and the prompt cache are warmed once the server answers: a
+    # restarted kiosk's page reconnects, and its visitor is greeted, seconds sooner
+    runtime, llm_server = await load_runtime(settings=settings, warm_up=False, begun=begun)
+    warming: WarmUp | None = None
     try:
         app = create_app(runtime, config)
         if warm_up:
-            app.state.llm_warm_up = warming = LLMWarmUp(runtime)
+            app.state.warm_up = warming = WarmUp(runtime)
         host, port, tls = settings.server.host, settings.server.port, settings.server.tls()
         server = make_server(app, host, port, config.limits, tls)
         http, ws = ("https", "wss") if tls is not None else ("http", "ws")

@@ -11,6 +11,7 @@ No pipecat here: the offline `converse` loads the same models.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import onnxruntime
 from faster_whisper import WhisperModel
 from loguru import logger
 from piper import PiperVoice
+from piper.config import PiperConfig
 
 from agent.bundled_models import piper_voice, whisper_model_dir
 from pipelines.settings import section_params
@@ -141,6 +143,18 @@ def piper_session_options(threads: int) -> onnxruntime.SessionOptions:
     return options
 
 
+def load_piper(model: Path, config: Path | None, threads: int) -> PiperVoice:
+    """A piper voice on one onnxruntime session with our options (`PiperVoice.load`
+    makes a session of its own, which replacing after cost a second load: 1.2 s of
+    a server's start). `config`: the voice's JSON (None: the model's path + .json)."""
+    config_path = config if config is not None else Path(f"{model}.json")
+    with open(config_path, encoding="utf-8") as file:
+        voice_config = PiperConfig.from_dict(json.load(file))
+    session = onnxruntime.InferenceSession(str(model), sess_options=piper_session_options(threads),
+                                           providers=["CPUExecutionProvider"])
+    return PiperVoice(config=voice_config, session=session)
+
+
 class SpeechModels:
     """Whisper + piper loaded once per process and shared by every session."""
 
@@ -175,10 +189,7 @@ class SpeechModels:
         )
         if self.asr.encoder_min_secs > 0:
             fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
-        self.piper = PiperVoice.load(piper_model, config_path=piper_config)
-        self.piper.session = onnxruntime.InferenceSession(
-            str(piper_model), sess_options=piper_session_options(tts_threads),
-            providers=["CPUExecutionProvider"])
+        self.piper = load_piper(Path(piper_model), piper_config, tts_threads)
         self.load_secs = time.perf_counter() - started
         logger.info(f"speech models loaded in {self.load_secs:.2f} s")
 

@@ -1,5 +1,5 @@
-"""The composition root: what a failed `load_runtime` started, it stops; the LLM's
-prompt cache is warmed after the server answers.
+"""The composition root: what a failed `load_runtime` started, it stops; the speech
+models and the LLM's prompt cache are warmed after the server answers.
 
 A server whose avatar cannot be prepared (here: a default portrait that does not
 exist) fails with a ServerError naming it, after the embedded LLM server has
@@ -23,7 +23,7 @@ import pytest
 
 from pipelines.server.app import ServerConfig, create_app, load_runtime
 from pipelines.server.errors import ServerError
-from pipelines.server.startup import LLMWarmUp
+from pipelines.server.startup import WarmUp
 from pipelines.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -56,12 +56,12 @@ async def test_an_avatar_that_cannot_load_stops_the_llm_server_it_started() -> N
 
 async def test_the_prompt_cache_is_warmed_after_the_server_answers(runtime: Any) -> None:
     app = create_app(runtime, ServerConfig())
-    app.state.llm_warm_up = LLMWarmUp(runtime)  # as run_server does once it serves
+    app.state.warm_up = WarmUp(runtime)  # as run_server does once it serves
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://kiosk") as client:
         health = (await client.get("/healthz")).json()
         assert health["status"] == "ok" and health["warming"] is True  # answering already
-        await app.state.llm_warm_up.wait()
+        await app.state.warm_up.wait()
         assert (await client.get("/healthz")).json()["warming"] is False
 
 
@@ -72,8 +72,8 @@ async def test_a_warm_up_whose_llm_is_down_ends_and_the_server_keeps_answering(
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
     down = dataclasses.replace(runtime, llm=dataclasses.replace(runtime.llm, base_url=closed))
     app = create_app(down, ServerConfig())
-    app.state.llm_warm_up = LLMWarmUp(down)
-    await app.state.llm_warm_up.wait()  # logged, not raised
+    app.state.warm_up = WarmUp(down)
+    await app.state.warm_up.wait()  # logged, not raised
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://kiosk") as client:
         health = (await client.get("/healthz")).json()
@@ -81,7 +81,7 @@ async def test_a_warm_up_whose_llm_is_down_ends_and_the_server_keeps_answering(
 
 
 async def test_a_stopping_server_cancels_its_warm_up(runtime: Any) -> None:
-    warm_up = LLMWarmUp(runtime)
+    warm_up = WarmUp(runtime)
     warm_up.cancel()  # as run_server does before it stops the LLM
     with contextlib.suppress(asyncio.CancelledError):
         await warm_up.wait()
