@@ -25,6 +25,7 @@ import numpy as np
 
 from benchkit.paths import ROOT
 from benchkit.speech import SPEECH_RATE, load_test_voice, piper_pcm16k
+from benchkit.word_error import edit_distance
 
 QUESTIONS_FILE = ROOT / "bench" / "spoken_questions.json"
 VOICES = ("piper", "espeak")
@@ -154,12 +155,7 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
         else:
             merged.append(word)
     ref_split = [part for w in ref for part in _split_if_heard(w, merged)]
-    row = list(range(len(merged) + 1))
-    for i, r in enumerate(ref_split, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(merged, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1], max(1, len(ref_split))
+    return edit_distance(ref_split, merged), max(1, len(ref_split))
 
 
 def _split_if_heard(word: str, heard: list[str]) -> list[str]:

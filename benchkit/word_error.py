@@ -5,6 +5,7 @@ bench/asr_questions.py, bench/spoken_answers.py)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 #: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/real_media.py
 LIBRIVOX_TEXT = {
@@ -20,15 +21,22 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
 
 
+def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Words substituted, dropped or added to turn `reference` into `hypothesis`
+    (Levenshtein over words): the count every word error of the benches and tests
+    is made of, each with its own way of cutting a text into words."""
+    row = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hypothesis, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[-1]
+
+
 def wer(reference: str, hypothesis: str) -> float:
     """Word-level Levenshtein distance / reference length."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
+    ref = words(reference)
+    return edit_distance(ref, words(hypothesis)) / max(1, len(ref))
 
 
-__all__ = ["LIBRIVOX_TEXT", "wer", "words"]
+__all__ = ["LIBRIVOX_TEXT", "edit_distance", "wer", "words"]

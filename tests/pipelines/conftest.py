@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import soxr
 
+from benchkit.word_error import edit_distance
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -50,12 +52,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     ref, hyp = normalize_words(reference), normalize_words(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / len(ref)
+    return edit_distance(ref, hyp) / len(ref)
 
 
 @pytest.fixture(scope="session")
