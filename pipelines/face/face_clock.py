@@ -23,6 +23,12 @@ Here:
 - Each image goes out `image_lead_frames` ahead of its own audio; over our
   media-clock WebRTC tracks right before it (the track stamps it with its audio's
   time, pipelines/wire/webrtc_tracks.py), encoded where it was drawn.
+- While nobody is there (a kiosk's attract mode, `ClockHooks.quiet_block`) and the
+  transport stamps images with the audio clock where they are queued (our
+  websocket), the clock ticks once a block instead of once a frame: the block's
+  image, if the level draws one, then its 200 ms of silence as one
+  `QuietBlockAudioFrame` (one message on the wire). A block carrying a reply, or
+  planned while one waits, goes frame by frame as ever.
 - To a transport that shows an image when it comes (`image_lead_frames` > 0:
   pipecat's live video) the clock follows the transport's audio device
   (audio_sink.py): audio the frames caught up after a late one wait there, so idle
@@ -56,6 +62,7 @@ from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_worker import FaceWorker
 from pipelines.face.reply_state import ReplyState
 from pipelines.wire.face_images import face_image_frame
+from pipelines.wire.frames import QuietBlockAudioFrame
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc_output import MediaClockOutput
@@ -87,6 +94,9 @@ class ClockHooks:
     stats_due: Callable[[], Awaitable[None]]
     #: the governor moved the level
     quality_changed: Callable[[QualityChange], Awaitable[None]]
+    #: nobody is there and the face idles quietly: a transport that stamps images with
+    #: the audio clock gets a block at a time (None: always frame by frame)
+    quiet_block: Callable[[], bool] | None = None
 
 
 class FaceClock:
@@ -113,6 +123,8 @@ class FaceClock:
         #: the task running `run` (the service starts and cancels it)
         self.task: asyncio.Task[None] | None = None
         self._reply_image_sent = True
+        #: when our protocol's next stats event is due (monotonic s)
+        self._next_stats = 0.0
         lead_frames = params.image_lead_frames if media_clock is None else 0
         follow = FOLLOW_AUDIO_SINK and lead_frames > 0
         #: the transport's audio device and the images held for it (None: not followed)
@@ -141,7 +153,7 @@ class FaceClock:
         lead_frames = 0 if media_clock else params.image_lead_frames
         lead_secs = lead_frames * FRAME_SECS
         t0 = time.monotonic() + params.lead_secs + lead_secs
-        next_stats = time.monotonic() + params.stats_interval_secs
+        self._next_stats = time.monotonic() + params.stats_interval_secs
         while True:
             if images is not None and images.done():
                 images.result()  # raises what stopped it
@@ -150,6 +162,9 @@ class FaceClock:
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
             if generator.block_opened and self.session.face.steps_batched:
                 planned, t0 = self._keep_grid(planned, t0, lead_secs)
+            if lead_frames == 0 and self._quiet(planned):
+                t0 = await self._quiet_block(planned, t0)
+                continue
             due = t0 + planned.index * FRAME_SECS  # when this frame's audio is pushed
             image_due = due - lead_secs
             late = time.monotonic() - image_due
@@ -193,14 +208,71 @@ class FaceClock:
             audio_due.append((planned, frame))
             while len(audio_due) > lead_frames:
                 await self._push_audio(*audio_due.popleft())
-            await self.quality.observe(dropped, self.counters.frames_sent,
-                                       self.reply.thinking())
-            report = self.metrics.report(time.monotonic()) if self.metrics is not None else None
-            if report is not None:
-                await self.hooks.push(report)
-            if time.monotonic() >= next_stats:
-                next_stats += params.stats_interval_secs
-                await self.hooks.stats_due()
+            await self._observed(dropped)
+
+    async def _observed(self, dropped: bool) -> None:
+        """After a frame (or a quiet block) went out: the level's sample, the pipecat
+        metrics and our stats when due."""
+        await self.quality.observe(dropped, self.counters.frames_sent, self.reply.thinking())
+        report = self.metrics.report(time.monotonic()) if self.metrics is not None else None
+        if report is not None:
+            await self.hooks.push(report)
+        if time.monotonic() >= self._next_stats:
+            self._next_stats += self.params.stats_interval_secs
+            await self.hooks.stats_due()
+
+    def _quiet(self, planned: PlannedFrame) -> bool:
+        """`planned` opens an idle block that may go out whole: nobody is there, the
+        transport stamps images where they are queued (no media clock, no followed
+        device), no reply plays, waits or is thought up, and no audio is owed."""
+        quiet = self.hooks.quiet_block
+        return (quiet is not None and self.media_clock is None and self.followed is None
+                and not self.audio_due and self.generator.idle_block(planned)
+                and not self.reply.thinking() and self.session.reply_pending_secs <= 0
+                and quiet())
+
+    async def _quiet_block(self, planned: PlannedFrame, t0: float) -> float:
+        """The block `planned` opens, out at once: its image (the first frame's, drawn
+        where the level draws any frame of the block, else the last one repeated and not
+        sent again) at the first frame's time, then the block's audio as one frame.
+        Returns the clock's t0 (moved on a rebase)."""
+        params, generator, counters = self.params, self.generator, self.counters
+        frames = [planned, *generator.pending]
+        generator.pending.clear()
+        image_due = t0 + planned.index * FRAME_SECS
+        late = time.monotonic() - image_due
+        generator.worker.behind = late > BEHIND_SECS
+        if late > params.rebase_secs:
+            t0 += late
+            image_due += late
+            counters.rebases += 1
+        stride = self.quality.draw_stride
+        chosen = not any(f.index % stride == 0 for f in frames)
+        if late > 0:
+            counters.late_frames += 1
+        frame, work_secs = await generator.draw(planned, chosen or late > FRAME_SECS)
+        dropped = frame.repeated and not chosen
+        counters.frames_repeated += int(frame.repeated) + len(frames) - 1
+        counters.frames_repeated_late += int(dropped)
+        if self.metrics is not None:
+            self.metrics.image(drawn=not frame.repeated, dropped=dropped, work_secs=work_secs)
+            for _ in frames[1:]:
+                self.metrics.image(drawn=False, dropped=False, work_secs=0.0)
+        wait = image_due - params.lead_secs - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not frame.repeated:
+            await self.hooks.push(face_image_frame(frame, False, params.images_sync_with_audio))
+        audio = frame.audio + b"".join(f.audio for f in frames[1:])
+        await self.hooks.push(QuietBlockAudioFrame(audio=audio, sample_rate=self.session.output_rate,
+                                                   num_channels=1))
+        counters.frames_sent += len(frames)
+        self.counters.quiet_blocks += 1
+        self.reply.emitted_position = max(self.reply.emitted_position,
+                                          *(f.reply_position for f in frames))
+        await self.hooks.audio_out()
+        await self._observed(dropped)
+        return t0
 
     def _keep_grid(self, planned: PlannedFrame, t0: float,
                    lead_secs: float) -> tuple[PlannedFrame, float]:

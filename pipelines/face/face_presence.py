@@ -28,6 +28,11 @@ class FacePresence:
         self._changes: asyncio.Queue[PresenceChange] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
+    def quiet(self) -> bool:
+        """Nobody is there and the kiosk idles quietly (`[kiosk] quiet_when_away`): the
+        state the client is told, so the page and the server agree."""
+        return self.visitors.kiosk.quiet_when_away and self.visitors.nobody_there
+
     def note(self, change: PresenceChange | None) -> None:
         """Queue a change (None: nothing changed)."""
         if change is not None:

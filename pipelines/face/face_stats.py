@@ -53,6 +53,7 @@ class FaceCounters:
     face_restarts: int = 0  # the face rebuilt after its worker failed
     settings_updates: int = 0  # runtime settings applied to a live session
     grid_realigned: int = 0  # the frame grid moved onto the batched workers' grid
+    quiet_blocks: int = 0  # blocks sent whole while nobody was there (face_clock.py)
 
     def as_stats(self) -> dict[str, int]:
         """The counters by name, as `metrics` events carry them."""

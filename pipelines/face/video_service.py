@@ -432,7 +432,8 @@ class AvatarForcingVideoService(AIService):
         self._server.register(self.governor, self._reply)
         hooks = ClockHooks(push=self.push_frame, audio_out=self._held.audio_went_out,
                            reply_image_out=self.stop_ttfb_metrics, stats_due=self._send_stats,
-                           quality_changed=self._quality_changed)
+                           quality_changed=self._quality_changed,
+                           quiet_block=self._kiosk.quiet if self._kiosk is not None else None)
         metrics = FaceMetrics(self.name, "avatar-forcing") if self.metrics_enabled else None
         self._clock = FaceClock(self.session, self._params, self._worker, self._reply,
                                 self.counters, hooks, camera=self._camera,

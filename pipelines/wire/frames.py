@@ -10,7 +10,8 @@ come from the client (wire/serializer.py) to the face service; the service emits
 `AvatarImageFrame`s, which wire/video_wire.py re-wraps as `EncodedVideoFrame`s
 for the serializer to write behind their audio; over pipecat's SmallWebRTC it
 emits `MediaTimedImageFrame`s, which wire/webrtc_output.py hands to a video track
-on the audio's clock.
+on the audio's clock. While nobody is there its idle audio comes a block at a time
+(`QuietBlockAudioFrame`), which our websocket sends as one message.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipecat.frames.frames import (
     DataFrame,
     OutputImageRawFrame,
     OutputTransportMessageFrame,
+    SpeechOutputAudioRawFrame,
     SystemFrame,
 )
 
@@ -44,6 +46,13 @@ class ReplyPauseFrame(SystemFrame):
 @dataclass
 class ReplyResumeFrame(SystemFrame):
     """It was a backchannel or a noise: play the paused reply on."""
+
+
+@dataclass
+class QuietBlockAudioFrame(SpeechOutputAudioRawFrame):
+    """A whole block of the face's idle audio while nobody is there (face_clock.py):
+    our websocket sends it as one message (wire/ws_transport.py) instead of one per
+    40 ms; any other transport cuts it as usual."""
 
 
 @dataclass

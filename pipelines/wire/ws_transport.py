@@ -11,6 +11,10 @@ Cutting the audio at exactly `rate // 25` samples makes every audio message one
 video frame long, so each video message carries the exact start pts of its
 frame's audio.
 
+While nobody is there the face's idle audio comes a 200 ms block at a time
+(`QuietBlockAudioFrame`, pipelines/face/face_clock.py): it goes out as one message
+of five frames' samples, not five (docs/PROTOCOL.md, "Nobody there").
+
 Its client sends through a `SessionOutbox` (pipelines/wire/outbox.py): a client
 that stops reading no longer stalls the session, and video gives way first.
 """
@@ -21,6 +25,7 @@ from typing import Any
 
 from fastapi import WebSocket
 from loguru import logger
+from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketCallbacks,
@@ -30,6 +35,7 @@ from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketTransport,
 )
 
+from pipelines.wire.frames import QuietBlockAudioFrame
 from pipelines.wire.outbox import Message, OutboxLimits, SessionOutbox
 
 #: How long a closing session waits for its queued messages to reach the client.
@@ -59,6 +65,24 @@ class FrameAlignedOutputTransport(FastAPIWebsocketOutputTransport):
             # pipecat paces its writes at one chunk's duration (bytes / rate / 2 for
             # mono s16, its own formula): recompute it for the new chunk
             self._send_interval = (self.audio_chunk_size / self.sample_rate) / 2  # type: ignore[assignment]
+
+    async def _handle_frame(self, frame: Frame) -> None:
+        """A quiet block of whole 40 ms frames, with nothing else waiting to be cut,
+        goes to the wire as one message: pipecat's sender cuts at its chunk size, so
+        that size is the block's while the sender takes it (it neither waits nor
+        reads the size again before the chunk is queued)."""
+        sender = self._media_senders.get(frame.transport_destination)
+        chunk = self.audio_chunk_size
+        if (not isinstance(frame, QuietBlockAudioFrame) or sender is None or not chunk
+                or len(frame.audio) % chunk or frame.sample_rate != self.sample_rate
+                or sender._audio_runs):
+            await super()._handle_frame(frame)
+            return
+        sender._audio_chunk_size = len(frame.audio)
+        try:
+            await super()._handle_frame(frame)
+        finally:
+            sender._audio_chunk_size = chunk
 
 
 class OutboxWebsocketClient(FastAPIWebsocketClient):

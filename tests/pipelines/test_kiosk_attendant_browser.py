@@ -150,8 +150,9 @@ async def test_kiosk_greets_a_visitor_who_walks_up_and_forgets_them_when_they_le
         assert attract and away["overlay"]["text"] == attract, away
         assert await page.locator("#start-overlay").is_visible()
         assert await page.locator("#start .big").inner_text() == attract
-        if SHOTS and transport == "websocket":
+        if transport == "websocket":  # the attract face is drawn (a block a message)
             await follow(page, "s.framesDrawn > 10", 10.0, history)
+        if SHOTS and transport == "websocket":
             await page.screenshot(path=str(Path(SHOTS) / "attract.png"))
 
         # he walks up: approaching, engaged, visitor-arrived; the attract line goes
