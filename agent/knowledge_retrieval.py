@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -534,71 +535,22 @@ def is_follow_up(message: str) -> bool:
 
 def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None) -> TurnPlan:
     """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
-    the question; with `index.answer_rules` (agent/question_shape.py) a price, amount or
-    clock time no fact on the question's topic states, a person no fact names, and a
-    yes/no question whose fact it neither names nor means get `UNKNOWN_AMOUNT_REPLY`, and
-    a yes/no question that names its best fact's topic gets that fact, spoken, and so does a question that states an amount about a
-    fact with a threshold ("over 300 dollars"), whose side the LLM may turn round. Small
-    talk: the LLM answers as it is. A follow-up no fact is about on its own ("For how
-    long?" after "Is there parking?": `previous`, the visitor's message before) goes to the
-    LLM, which reads the visit, when the two together are about a fact. Anything else is
-    outside the store facts: `OUTSIDE_REPLY`, without the LLM."""
+    the question; with `index.answer_rules`, what the question asks for decides which
+    fact may answer it (`ANSWER_RULES`: a rule may decline, say a fact's own sentence,
+    or narrow the facts). Small talk: the LLM answers as it is. A follow-up no fact is
+    about on its own ("For how long?" after "Is there parking?": `previous`, the
+    visitor's message before) goes to the LLM, which reads the visit, when the two
+    together are about a fact. Anything else is outside the store facts:
+    `OUTSIDE_REPLY`, without the LLM (docs/ANSWERS.md, section 7: why each rule)."""
     retrieved = index.retrieve(message)
     if retrieved.found:
         facts_found = list(retrieved.facts)
-        if index.answer_rules and asks_for_amount(message):
-            # only a fact that states an amount answers "how much" ("Deliveries happen
-            # Tuesday to Saturday." outscores the delivery price: it is shorter), a price
-            # when a price is asked ("How much does a coffee cost?" read the cafe's "until
-            # 7 p.m." and the model said "$2"; "Is there a fee for store pickup?" got the
-            # pickup fact's "within 2 hours")
-            # ...and only one the words of the question lead to: by meaning alone, "How
-            # much does a sofa cost?" found the delivery price, and the model said "A sofa
-            # costs 49 dollars", a number of the file the fact guard lets through
-            # ...and on the best fact's topic: "Do you charge anything for picking up an
-            # online order?" found the pickup fact and, by the word "order", the delivery
-            # price, which is not the pickup's
-            lexical = dict(zip(index.facts, index.score(message), strict=True))
-            states = states_price if asks_for_price(message) else states_amount
-            topic = label_of(facts_found[0])
-            facts_found = [fact for fact in facts_found if states(fact) and (
-                lexical[fact] >= index.min_score or names_topic(message, fact))
-                and label_of(fact) == topic]
-            if not facts_found:
-                return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
-        if index.answer_rules and asks_for_time(message):
-            # "What time does the bus leave?" found the address ("next to the bus station"),
-            # and the model gave the opening hour as the bus's: a clock time is answered
-            # only by a fact that states one
-            facts_found = [fact for fact in facts_found if states_time(fact)]
-            if not facts_found:
-                return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
-        if index.answer_rules and asks_for_person(message) and not (
-                person_words(message) & person_words(" ".join(facts_found))):
-            # "What is the name of the cafe's manager?" found the cafe, and the model gave a
-            # name: a person is answered only by a fact that names the role asked about
-            return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
-        if (index.answer_rules and states_amount(message)
-                and has_condition(facts_found[0]) and names_topic(message, facts_found[0])):
-            # "Is delivery free on a 250 dollar order?": which side of "over 300" an
-            # amount falls, the small model got wrong; the fact's own words are right
-            return TurnPlan(reply=condition_answer(facts_found[0], message))
-        if (index.answer_rules and is_yes_no_question(message)
-                and names_topic(message, facts_found[0])
-                and (asks_for_amount(message) or index.words_lead_to(message, facts_found[0]))):
-            # ...spoken only where the words lead to the same fact as the meaning (an
-            # amount's fact was already held to the words above): by meaning, "Is my
-            # bike ready yet?" came closest to "New bikes: ...", whose label shares the
-            # shop's own word "bike" (the LLM reads it as a note instead)
-            return TurnPlan(reply=spoken_fact(facts_found[0]))
-        if index.answer_rules and is_yes_no_question(message) and not names_topic(
-                message, facts_found[0]) and index.means_little(message, facts_found[0]) and (
-                covered(message, facts_found[0]) < 0.5):
-            # "Is the grey corner sofa in stock?" found the departments by one word of four
-            # (sofa: furniture) and the model said "It is not in stock": a yes or no the
-            # file does not give. A fact neither named, nor near in meaning, nor holding
-            # half of what is asked does not answer it ("Do you sell lamps?" still goes on)
-            return TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
+        if index.answer_rules:
+            for rule in ANSWER_RULES:
+                outcome = rule(index, message, facts_found)
+                if isinstance(outcome, TurnPlan):
+                    return outcome
+                facts_found = outcome
         if index.note_facts == 0:
             return TurnPlan()
         facts = " ".join(facts_found[: index.note_facts])
@@ -611,6 +563,79 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None) 
             return joined  # about nothing, or an amount, time or person no fact states
         return TurnPlan()  # no note: the LLM reads the question before it in the visit
     return TurnPlan(reply=OUTSIDE_REPLY)
+
+
+#: one answer rule: the facts it leaves (best first), or the turn's plan, which ends it
+AnswerRule = Callable[[KnowledgeIndex, str, list[str]], "list[str] | TurnPlan"]
+DECLINE = TurnPlan(reply=UNKNOWN_AMOUNT_REPLY)
+
+
+def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """"How much": only facts on the best fact's topic that state an amount (a price when
+    a price is asked) and that the question's words lead to, not its meaning alone (a
+    shorter fact outscores the one with the figure; meaning alone reaches a neighbouring
+    fact's price)."""
+    if not asks_for_amount(message):
+        return facts
+    lexical = dict(zip(index.facts, index.score(message), strict=True))
+    states = states_price if asks_for_price(message) else states_amount
+    topic = label_of(facts[0])
+    kept = [fact for fact in facts if states(fact) and label_of(fact) == topic
+            and (lexical[fact] >= index.min_score or names_topic(message, fact))]
+    return kept or DECLINE
+
+
+def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """"What time": only facts that state a clock time (else the model lends one fact's
+    hour to another thing)."""
+    if not asks_for_time(message):
+        return facts
+    return [fact for fact in facts if states_time(fact)] or DECLINE
+
+
+def person_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """"Who": declined unless a fact names the role asked about (else the model
+    invents a name)."""
+    if asks_for_person(message) and not person_words(message) & person_words(" ".join(facts)):
+        return DECLINE
+    return facts
+
+
+def condition_rule(index: KnowledgeIndex, message: str,
+                   facts: list[str]) -> list[str] | TurnPlan:
+    """An amount asked about a fact with a threshold ("over 300 dollars"): the fact's
+    own words say which side it falls (the small model turned the side round)."""
+    best = facts[0]
+    if states_amount(message) and has_condition(best) and names_topic(message, best):
+        return TurnPlan(reply=condition_answer(best, message))
+    return facts
+
+
+def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
+                       facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question naming its fact's topic, which its words (not only its
+    meaning) lead to: the fact's own sentence is said."""
+    best = facts[0]
+    if (is_yes_no_question(message) and names_topic(message, best)
+            and (asks_for_amount(message) or index.words_lead_to(message, best))):
+        return TurnPlan(reply=spoken_fact(best))
+    return facts
+
+
+def yes_no_unrelated_rule(index: KnowledgeIndex, message: str,
+                          facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question whose fact it neither names, nor is near in meaning, nor holds
+    half of: declined (the model answers yes or no where the file says neither)."""
+    best = facts[0]
+    if (is_yes_no_question(message) and not names_topic(message, best)
+            and index.means_little(message, best) and covered(message, best) < 0.5):
+        return DECLINE
+    return facts
+
+
+#: in this order: the first to end the turn decides it
+ANSWER_RULES: tuple[AnswerRule, ...] = (amount_rule, time_rule, person_rule, condition_rule,
+                                        yes_no_spoken_rule, yes_no_unrelated_rule)
 
 
 def first_note(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:

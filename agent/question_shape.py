@@ -41,8 +41,7 @@ _STATES_AMOUNT = re.compile(
 )
 
 
-#: What a price is: money, "free", a charge. "How much does a coffee cost?" read the cafe
-#: fact ("until 7 p.m.": a number, not a price) and the model invented "$2".
+#: What a price is: money, "free", a charge ("until 7 p.m." holds a number, not a price).
 _STATES_PRICE = re.compile(
     r"\$|€|£|\bfree\b|\bdollars?\b|\bcents?\b|\bpercent\b|\bcosts?\b|\bcharges?\b|\bfees?\b",
     re.IGNORECASE,
