@@ -37,6 +37,13 @@ scene's clock (its first frame sent = 0):
 - with `--compare-cuts`, the empty room's CPU before the empty-hall cuts in the same
   run (`empty_kiosk_cpu_cores_before_cuts`: a server with `[kiosk] quiet_when_away`
   off and the SDK's mic gate off, measured first) and the ratio.
+- with `--against REV`, the empty room's CPU on REV's server (a git worktree of it,
+  benchkit/revision_tree.py; the same client), measured before this tree's, same
+  run (`empty_kiosk_cpu_cores_against`, and the ratio); with `--variant KEY=VALUE`
+  (repeatable), the empty room on this tree's server with that one setting in its
+  environment (e.g. `AVATAR_FORCING_KIOSK_ATTRACT_DRAWN_FPS=5`), same run;
+- what the empty room's session received: audio and video messages a second
+  (`empty_kiosk_wire`).
 
 Also a plot of one walk-up: the face's size as the landmarker reads it (the same
 frames, analysed here with the server's camera path), the presence states the
@@ -45,7 +52,8 @@ server reported, the greeting's first audio.
 Prints one JSON object (last line) with the load average at start and end.
 
     .venv/bin/python bench/presence.py [--walk-ups 5] [--away-secs S] [--tag NAME] [--quick]
-        [--compare-cuts] [--only-empty] [--skip-abandoned]
+        [--compare-cuts] [--against REV] [--variant KEY=VALUE] [--only-empty]
+        [--skip-abandoned]
     .venv/bin/python bench/presence.py --check-scenes [--sheets DIR]   # no server:
         # each scene's ground truth against the landmarker, and contact sheets
 """
@@ -73,6 +81,7 @@ from benchkit.live_client import Mic
 from benchkit.paths import RESULTS
 from benchkit.placement import embedded_llm_pid
 from benchkit.presence_replay import Measured, measure, speech_secs
+from benchkit.revision_tree import baseline_tree
 from benchkit.spoken_questions import normalised_words, word_errors
 from benchkit.stats import pct
 
@@ -100,6 +109,7 @@ class SessionLog:
     cpu: dict[str, float] = field(default_factory=dict)
     speech_end: float | None = None
     mic: dict[str, Any] = field(default_factory=dict)  # chunks captured, sent, gate openings
+    audio: list[tuple[float, float]] = field(default_factory=list)  # (at, ms) each message
 
     def restart(self, start: float) -> None:
         """Put the scene's clock's 0 at `start` (what came before gets negative times)."""
@@ -107,6 +117,7 @@ class SessionLog:
         self.events = [(at + shift, kind, data) for at, kind, data in self.events]
         self.loud_audio = [at + shift for at in self.loud_audio]
         self.frames = [(at + shift, width) for at, width in self.frames]
+        self.audio = [(at + shift, ms) for at, ms in self.audio]
         self.start = start
 
     def times(self, kind: str) -> list[float]:
@@ -159,6 +170,7 @@ async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple
         async for item in client.receive():
             at = getattr(item, "received_at", time.monotonic()) - log.start
             if isinstance(item, BotAudio):
+                log.audio.append((at, len(item.pcm) / 2 / item.sample_rate * 1000))
                 if item.pcm.strip(b"\x00"):
                     log.loud_audio.append(at)
             elif isinstance(item, BotVideo):
@@ -192,7 +204,7 @@ async def play_scene(url: str, name: str, jpegs: list[bytes], speech: list[tuple
                    "server_process_cores": round(own / wall, 3),
                    "face_workers_cores": round((tree - own) / wall, 3),
                    "llm_cores": round((_llm_cpu(llm_pid) - llm0) / wall, 3),
-                   "secs": round(wall, 1)}
+                   "secs": round(wall, 1), "from_s": window[0]}
 
     tasks = [asyncio.create_task(mic.run()), asyncio.create_task(receive())]
     try:
@@ -446,6 +458,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 product_server(free_port()) as (http, server_pid):
             await play(http.replace("http", "ws") + "/ws", server_pid, "empty",
                        "empty_before_cuts", mic_gate=False, cpu_window=window)
+    if args.against:  # the empty room on REV's server, in the same run
+        with product_server(free_port(), root=baseline_tree(args.against)) as (http, server_pid):
+            await play(http.replace("http", "ws") + "/ws", server_pid, "empty",
+                       "empty_against", cpu_window=window)
+    for key, value in args.variant:  # the empty room with one setting changed
+        with server_env(**{key: value}), product_server(free_port()) as (http, server_pid):
+            await play(http.replace("http", "ws") + "/ws", server_pid, "empty",
+                       f"empty_variant {key}={value}", cpu_window=window)
     with product_server(free_port()) as (http, server_pid):
         url = http.replace("http", "ws") + "/ws"
         if not args.quick and not args.skip_abandoned:  # a session nobody ended, same run
@@ -460,7 +480,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await play(url, server_pid, "silent_visitor")
 
     summary: dict[str, Any] = {"tag": args.tag, "quick": args.quick, "walk_ups": args.walk_ups,
-                               "only_empty": args.only_empty}
+                               "only_empty": args.only_empty, "against": args.against,
+                               "commit": _head()}
     summary.update(cpu_figures(logs))
     if not args.only_empty:
         summary.update(visit_figures(logs, chosen, away_secs))
@@ -501,11 +522,51 @@ def cpu_figures(logs: dict[str, list[SessionLog]]) -> dict[str, Any]:
             "empty_kiosk_cpu_ratio": (round(out["empty_kiosk_cpu_cores"] / cores, 3)
                                       if cores else None),
         })
+    out["empty_kiosk_wire"] = wire_rates(empty)
+    if "empty_against" in logs:
+        against = logs["empty_against"][0]
+        cores = against.cpu.get("server_and_workers_cores")
+        out.update({
+            "empty_kiosk_cpu_cores_against": cores,
+            "empty_kiosk_cpu_parts_against": parts(against),
+            "empty_kiosk_wire_against": wire_rates(against),
+            "empty_kiosk_cpu_ratio_against": (round(out["empty_kiosk_cpu_cores"] / cores, 3)
+                                              if cores else None),
+        })
+    variants = {key.removeprefix("empty_variant "): log_list[0]
+                for key, log_list in logs.items() if key.startswith("empty_variant ")}
+    if variants:
+        out["empty_kiosk_variants"] = {
+            name: {"cpu_cores": log.cpu.get("server_and_workers_cores"), **parts(log),
+                   "wire": wire_rates(log)} for name, log in variants.items()}
     if "abandoned" in logs:
         abandoned = logs["abandoned"][0]
         out["abandoned_session_cpu_cores"] = abandoned.cpu.get("server_and_workers_cores")
         out["abandoned_session_cpu_parts"] = parts(abandoned)
     return out
+
+
+def wire_rates(log: SessionLog) -> dict[str, float | None]:
+    """Audio and video messages a second over the CPU window of `log`, and the audio
+    messages' median length (ms): what the session sent the client meanwhile."""
+    start = log.cpu.get("from_s", SETTLE_SECS)
+    end = start + (log.cpu.get("secs") or CPU_SECS)
+    audio = [ms for at, ms in log.audio if start <= at < end]
+    video = [at for at, _ in log.frames if start <= at < end]
+    return {"audio_messages_per_sec": round(len(audio) / (end - start), 2),
+            "video_messages_per_sec": round(len(video) / (end - start), 2),
+            "audio_message_ms_p50": round(statistics.median(audio), 1) if audio else None}
+
+
+def _head() -> str | None:
+    """This checkout's commit (what the figures are of), or None without git."""
+    import subprocess
+    try:
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                               text=True, check=False, cwd=Path(__file__).resolve().parent)
+    except OSError:
+        return None
+    return found.stdout.strip() or None
 
 
 def visit_figures(logs: dict[str, list[SessionLog]], chosen: dict[str, scenes.Scene],
@@ -604,6 +665,15 @@ def check_scenes(sheets: Path | None) -> dict[str, Any]:
     return out
 
 
+def _setting(text: str) -> tuple[str, str]:
+    """`KEY=VALUE` of `--variant`: a server setting's environment variable."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.startswith("AVATAR_FORCING_"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected AVATAR_FORCING_<SECTION>_<FIELD>=VALUE")
+    return key, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--walk-ups", type=int, default=5)
@@ -614,6 +684,12 @@ def main() -> None:
     parser.add_argument("--compare-cuts", action="store_true",
                         help="also the empty room as before the empty-hall cuts (a server "
                         "with [kiosk] quiet_when_away off, the SDK's mic gate off), same run")
+    parser.add_argument("--against", default=None, metavar="REV",
+                        help="also the empty room on REV's server (a git worktree), same run")
+    parser.add_argument("--variant", action="append", default=[], type=_setting,
+                        metavar="KEY=VALUE",
+                        help="also the empty room on this tree's server with one setting "
+                        "in its environment (repeatable)")
     parser.add_argument("--only-empty", action="store_true",
                         help="the empty room's CPU only (with --compare-cuts: both arms)")
     parser.add_argument("--skip-abandoned", action="store_true",

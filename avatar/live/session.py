@@ -173,6 +173,7 @@ class AvatarSession:
             self._awaiting_table = awaiting
             self._table = table
             self._glide = None  # a new identity starts from its own reference
+            self._last_planned: PlannedFrame | None = None  # nothing of the last one held
             self._shape: FaceShape = shape
             self._filter = MotionFilter(fps=FPS)
             self._avatar_in = CausalAudioFeaturizer()
@@ -379,11 +380,33 @@ class AvatarSession:
                 user_frames=user_frames, generation=generation,
                 reply_samples=0 if stale else min(spf, max(0, real - k * spf))))
             self._frame_index += 1
+        self._last_planned = frames[-1]
         self.stats.blocks += 1
         self.stats.frames += n
         self.stats.speaking_frames += sum(f.speaking for f in frames)
         self.stats.block_ms.append((time.perf_counter() - started) * 1000.0)
         return frames
+
+    def held_block(self) -> list[PlannedFrame] | None:
+        """The next 200 ms block without a generator step: the last frame's motion held,
+        silence, the user's audio taken as a block takes it. For a face nobody is there
+        to watch (a kiosk's empty hall steps one block in two). None where a block must
+        be generated: none yet, or a reply's audio is queued, plays or just played."""
+        n, spf = self.block_frames, self.samples_per_frame
+        with self._lock:
+            last = self._last_planned
+            if last is None or last.speaking or self._reply.pending_secs > 0:
+                return None
+            rows = self._user_window + self._user.take_rows(n)
+            self._user_window = rows[-self._shape.lookahead:]
+            first, self._frame_index = self._frame_index, self._frame_index + n
+            heard, generation = self._user.heard, self._reply.generation
+        silence = bytes(spf * 2)
+        self.stats.held_blocks += 1
+        self.stats.frames += n
+        return [replace(last, index=index, pts_us=index * FRAME_US, audio=silence,
+                        user_frames=heard, generation=generation, reply_samples=0)
+                for index in range(first, first + n)]
 
     def _glided(self, motion: np.ndarray) -> np.ndarray:
         """The face's motion, after a `move_face` shifted toward where the last face

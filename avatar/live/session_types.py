@@ -81,6 +81,7 @@ class SessionStats:
     """Counters a caller reports (metrics events, benches)."""
 
     blocks: int = 0
+    held_blocks: int = 0  # blocks planned without a generator step (held_block)
     frames: int = 0
     speaking_frames: int = 0
     user_frames_padded: int = 0  # user audio missing when its block was due: silence used

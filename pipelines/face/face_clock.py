@@ -28,7 +28,9 @@ Here:
   websocket), the clock ticks once a block instead of once a frame: the block's
   image, if the level draws one, then its 200 ms of silence as one
   `QuietBlockAudioFrame` (one message on the wire). A block carrying a reply, or
-  planned while one waits, goes frame by frame as ever.
+  planned while one waits, goes frame by frame as ever. A block none of whose frames
+  the level draws is then planned without a generator step, one block in two
+  (`AvatarSession.held_block`: its frames repeat the last image anyway).
 - To a transport that shows an image when it comes (`image_lead_frames` > 0:
   pipecat's live video) the clock follows the transport's audio device
   (audio_sink.py): audio the frames caught up after a late one wait there, so idle
@@ -116,6 +118,7 @@ class FaceClock:
         self.metrics = metrics
         #: the face as a generator: frames planned and drawn on the session's worker
         self.generator = FaceGenerator(session, worker, reply, counters)
+        self.generator.hold = self._may_hold
         #: the level it draws at (the governor's, or one held)
         self.quality = FaceQuality(self.generator, camera, governor, hooks.quality_changed)
         #: drawn frames whose audio waits its tick (what a failed face still owes)
@@ -229,6 +232,17 @@ class FaceClock:
         return (quiet is not None and self.media_clock is None and self.followed is None
                 and not self.audio_due and self.generator.idle_block(planned)
                 and not self.reply.thinking() and self.session.reply_pending_secs <= 0
+                and quiet())
+
+    def _may_hold(self, index: int) -> bool:
+        """The block from frame `index` may be planned without a generator step: it
+        would go out whole (nobody there, a transport that stamps images where they are
+        queued, no reply thought up) and the level draws none of its frames."""
+        quiet, stride = self.hooks.quiet_block, self.quality.draw_stride
+        return (quiet is not None and self.media_clock is None and self.followed is None
+                and self.params.image_lead_frames == 0 and not self.reply.thinking()
+                and not any((index + k) % stride == 0
+                            for k in range(self.session.block_frames))
                 and quiet())
 
     async def _quiet_block(self, planned: PlannedFrame, t0: float) -> float:

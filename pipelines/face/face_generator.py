@@ -35,6 +35,12 @@ class FaceGenerator:
         self.block_share = 0.0
         #: the frame `next_planned` last returned opened a freshly planned block
         self.block_opened = False
+        #: whether the block from a frame index may be planned without a generator step
+        #: (the clock's: nobody is there and none of its frames is drawn); never two in
+        #: a row, so the empty hall's face steps one block in two. None: every block steps
+        self.hold: Callable[[int], bool] | None = None
+        self._held_last = False
+        self._next_index = 0  # the first frame of the next block
 
     async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the session's worker (niced while it yields, see `yielding`)."""
@@ -59,9 +65,19 @@ class FaceGenerator:
             self.pending.clear()
         self.block_opened = not self.pending
         if not self.pending:
-            busy = self.worker.busy_secs
-            self.pending.extend(await self.job(self.session.next_block))
-            self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
+            held = (self.hold is not None and not self._held_last
+                    and self.hold(self._next_index))
+            frames = self.session.held_block() if held else None
+            self._held_last = frames is not None
+            if frames is not None:
+                self.pending.extend(frames)
+                self.block_share = 0.0
+            else:
+                busy = self.worker.busy_secs
+                self.pending.extend(await self.job(self.session.next_block))
+                self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
+            if self.pending:
+                self._next_index = self.pending[-1].index + 1
         return self.pending.popleft(), skipped
 
     def idle_block(self, planned: PlannedFrame) -> bool:

@@ -382,9 +382,9 @@ class KioskSettings(_Section):
         description="Camera frames analysed a second while nobody is there (enough to see "
         "someone walk up; full rate from the first face).")
     attract_drawn_fps: float = Field(
-        default=5.0, gt=0, le=25.0,
+        default=2.5, gt=0, le=25.0,
         description="Images drawn a second while nobody is there, at 256 px (the face idles "
-        "cheaply; full quality from the first face).")
+        "cheaply: the generator steps one block in two; full quality from the first face).")
     quiet_when_away: bool = Field(
         default=True,
         description="While nobody is there: clients may hold back a quiet microphone "

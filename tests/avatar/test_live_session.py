@@ -456,3 +456,26 @@ print(json.dumps({"primed": primed, "drawn": compiled(),
     assert result["speaking"], result
     assert all(result["primed"].values()), result  # every loop compiled by the priming
     assert result["drawn"] == result["primed"], result  # and the first frames added none
+
+
+def test_a_held_block_keeps_the_clock_and_the_last_motion_and_never_holds_a_reply(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    session = make_session(default_portrait, student)
+    assert session.held_block() is None  # nothing generated yet: nothing to hold
+    stepped = run_blocks(session, 2)
+    held = session.held_block()
+    assert held is not None and session.stats.held_blocks == 1
+    # the frames go on where the last block stopped, silent, the last motion held
+    assert [f.index for f in held] == [stepped[-1].index + 1 + k for k in range(5)]
+    assert [f.pts_us for f in held] == [f.index * 40_000 for f in held]
+    assert all(len(f.audio) == 2 * RATE // 25 and not any(f.audio) for f in held)
+    assert all(np.array_equal(f.motion, stepped[-1].motion) and not f.speaking for f in held)
+    after = run_blocks(session, 1)  # the next generated block follows the held one
+    assert after[0].index == held[-1].index + 1
+    # a queued reply, or a block that carried one, is always generated
+    session.push_avatar_audio(piper_speech("Hello there."), RATE)
+    session.end_of_reply()
+    assert session.held_block() is None
+    run_blocks(session, 1)
+    assert session.held_block() is None
