@@ -22,7 +22,11 @@ Measures:
 - analysis_cpu_ms: the process's CPU time per analysed camera frame (JPEG decode
   included), per scene, and on the empty room (what the empty hall pays);
 - after_seen_0.08: the walk-up again with `seen_height` 0.08 (an operator's setting
-  that the crops make mean something; at 0.10 the walk-up's face is near 1.0 s later).
+  that the crops make mean something; at 0.10 the walk-up's face is near 1.0 s later);
+- after_no_walk_up: the defaults without the walk-up rule (a frontal face under
+  `seen_height` growing between two frames is approaching), on the walk-up, the far
+  visitor, the passers-by and the empty room (`approaches`: how often each went to
+  `approaching`, which a passer-by should rarely do).
 
     .venv/bin/python bench/far_visitor.py [--tag NAME] [--passers-secs 60] [--empty-secs 30]
 """
@@ -68,6 +72,7 @@ def summarise(scene: scenes.Scene, run: Replay, params: PresenceParams) -> dict[
         "smallest_height_seen": round(min(m.scale for m in found), 3) if found else None,
         "approaching_at": approaching, "arrived_at": arrived,
         "arrivals": len(run.arrivals()),
+        "approaches": sum(c.state is PresenceState.APPROACHING for c in run.changes),
         "analysis_cpu_ms_mean": round(statistics.fmean(cpu), 2) if cpu else None,
         "analysis_cpu_ms_p50": round(statistics.median(cpu), 2) if cpu else None,
     }
@@ -107,6 +112,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lower = PresenceParams(seen_height=LOWER_SEEN_HEIGHT)
     results["after_seen_0.08"] = {"walk_up": summarise(
         chosen["walk_up"], replay(chosen["walk_up"], lower, fps=SENT_FPS), lower)}
+    # the tracker before a small face growing counted as walking up (the rule off)
+    no_walk_up = PresenceParams(walk_up_growth=1e9)
+    results["after_no_walk_up"] = {name: summarise(
+        chosen[name], replay(chosen[name], no_walk_up, fps=SENT_FPS), no_walk_up)
+        for name in ("walk_up", "far_visitor", "passers_by", "empty")}
     summary: dict[str, Any] = {"tag": args.tag, "sent_fps": SENT_FPS, **results}
     for variant in ("before", "after"):
         got = results[variant]
@@ -120,6 +130,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary[f"{variant}_false_engagements"] = (got["empty"]["arrivals"]
                                                    + got["passers_by"]["arrivals"])
         summary[f"{variant}_empty_analysis_cpu_ms"] = got["empty"]["analysis_cpu_ms_mean"]
+    summary["no_walk_up_walk_up_approaching_before_near_s"] = results["after_no_walk_up"][
+        "walk_up"].get("approaching_before_near_s")
+    summary["approaches_passers_by"] = {variant: results[variant]["passers_by"]["approaches"]
+                                        for variant in ("before", "after_no_walk_up", "after")}
     before, after = summary["before_empty_analysis_cpu_ms"], summary["after_empty_analysis_cpu_ms"]
     summary["empty_analysis_cpu_ratio"] = round(after / before, 3) if before else None
     summary["load_avg_start"] = load_start

@@ -10,6 +10,7 @@ bench replay real clips through exactly the code the server runs.
 States and what moves between them:
 
     away --a face large enough to be a person in front--> approaching
+    away --a smaller frontal face growing between two frames (walking up)--> approaching
     approaching --near and frontal, frontal for engage_secs--> engaged  (arrived)
     approaching --speech with a frontal face in view--> engaged              (arrived)
     approaching --no face for approach_timeout_secs--> away
@@ -80,6 +81,12 @@ class PresenceParams:
     engage_secs: float = 1.0
     #: an approach with no face for this long is over (the passer-by went on)
     approach_timeout_secs: float = 1.0
+    #: a frontal face under `seen_height` that grew by this factor since the frame
+    #: before it (within `approach_timeout_secs`) is someone walking up: approaching
+    #: before they are `seen_height` tall (at 2 analysed frames a second, a walk-up
+    #: otherwise crosses `seen_height` between two frames, up to half a second late;
+    #: a far face standing or passing by reads at most 1.04 from frame to frame)
+    walk_up_growth: float = 1.10
     #: nobody seen or heard this long: the visit is over
     away_secs: float = 15.0
     #: no camera frame for this long: the camera is gone, the voice alone decides
@@ -96,6 +103,8 @@ class PresenceParams:
                      "present_grace_secs", "frontal_yaw_deg", "frontal_pitch_deg"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.walk_up_growth <= 1.0:
+            raise ValueError(f"walk_up_growth must be over 1, got {self.walk_up_growth}")
         if not 0.0 < self.facing_fov_deg < 180.0:
             raise ValueError(f"facing_fov_deg must be in (0, 180), got {self.facing_fov_deg}")
 
@@ -167,6 +176,8 @@ class PresenceTracker:
         self._speaking = False
         self._voice_at: float | None = None  # last moment speech was heard
         self._heights: deque[tuple[float, float]] = deque()  # (time, face height) lately
+        self._small_face: tuple[float, float] | None = None  # (time, height) under seen_height
+        self._walking_up_at: float | None = None  # a small face last seen growing
 
     # ------------------------------------------------------------------ inputs
     def camera(self, sighting: Sighting | None, now: float) -> PresenceChange | None:
@@ -188,7 +199,21 @@ class PresenceTracker:
         else:
             self._frontal_since = None
             self._near_frontal = False
+            self._note_small_face(sighting, now)
         return self.tick(now)
+
+    def _note_small_face(self, sighting: Sighting | None, now: float) -> None:
+        """A face too small to be in front: someone walking up when it is frontal and
+        grew since the frame before."""
+        params = self.params
+        if sighting is None or not sighting.frontal(params):
+            self._small_face = None
+            return
+        before = self._small_face
+        if (before is not None and now - before[0] <= params.approach_timeout_secs
+                and sighting.height >= params.walk_up_growth * before[1]):
+            self._walking_up_at = now
+        self._small_face = (now, sighting.height)
 
     def voice(self, speaking: bool, now: float) -> PresenceChange | None:
         """A VAD edge of the visitor's microphone."""
@@ -231,11 +256,15 @@ class PresenceTracker:
                 return self._move(PresenceState.ENGAGED, now, self._engage_reason(now))
             if self._face_recent(now, params.approach_timeout_secs) and self._frontal_since:
                 return self._move(PresenceState.APPROACHING, now, "a frontal face came into view")
+            if self._walking_up(now):
+                return self._move(PresenceState.APPROACHING, now,
+                                  "a frontal face far off, growing (walking up)")
             return None
         if state is PresenceState.APPROACHING:
             if self._engages(now):
                 return self._move(PresenceState.ENGAGED, now, self._engage_reason(now))
-            if not self._face_recent(now, params.approach_timeout_secs) and not heard:
+            if (not self._face_recent(now, params.approach_timeout_secs)
+                    and not self._walking_up(now) and not heard):
                 return self._move(PresenceState.AWAY, now, "the face went by without stopping")
             return None
         grace = params.present_grace_secs
@@ -257,6 +286,13 @@ class PresenceTracker:
     # ----------------------------------------------------------------- helpers
     def _face_recent(self, now: float, within: float) -> bool:
         return self._face_at is not None and now - self._face_at <= within
+
+    def _walking_up(self, now: float) -> bool:
+        """A small frontal face grew lately, and is still in view."""
+        small = self._small_face
+        return (self._walking_up_at is not None and small is not None
+                and now - self._walking_up_at <= self.params.approach_timeout_secs
+                and now - small[0] <= self.params.approach_timeout_secs)
 
     def _engages(self, now: float) -> bool:
         params = self.params

@@ -176,3 +176,39 @@ def test_a_field_of_view_outside_0_180_is_refused() -> None:
         PresenceParams(facing_fov_deg=0.0)
     with pytest.raises(ValueError, match="field of view"):
         bearing(0.1, 0.0, fov_deg=180.0)
+
+
+def test_a_walk_up_is_approaching_before_its_face_is_seen_height_tall() -> None:
+    """Two frames a second (attract mode): the face grows 0.06 -> 0.30 in 3 s."""
+    tracker = PresenceTracker()
+    changes = []
+    for k in range(7):
+        height = 0.06 * (0.30 / 0.06) ** (k / 6)
+        change = tracker.camera(Sighting(height=height, yaw=2.0, pitch=0.0), k * 0.5)
+        if change is not None:
+            changes.append((change, height))
+    change, height = changes[0]
+    assert change.state is PresenceState.APPROACHING
+    assert height < tracker.params.seen_height and "walking up" in change.reason
+
+
+def test_a_small_face_that_stays_small_is_not_approaching() -> None:
+    tracker = PresenceTracker()
+    assert feed(tracker, 0.0, 5.0, FAR) == [] and tracker.state is PresenceState.AWAY
+
+
+def test_a_small_turned_face_growing_is_not_approaching() -> None:
+    """Someone walking across the view toward the camera's side, not to the screen."""
+    tracker = PresenceTracker()
+    changes = [tracker.camera(Sighting(height=0.05 * 1.3 ** k, yaw=60.0, pitch=0.0), k * 0.5)
+               for k in range(3)]
+    assert changes == [None, None, None] and tracker.state is PresenceState.AWAY
+
+
+def test_a_walk_up_that_stops_far_off_goes_back_to_away() -> None:
+    tracker = PresenceTracker()
+    feed(tracker, 0.0, 0.5, Sighting(height=0.06, yaw=0.0, pitch=0.0))
+    changes = feed(tracker, 0.5, 0.5, Sighting(height=0.075, yaw=0.0, pitch=0.0))
+    assert [c.state for c in changes] == [PresenceState.APPROACHING]
+    changes = feed(tracker, 1.0, 3.0, None)  # the face went out of view
+    assert [c.state for c in changes] == [PresenceState.AWAY]
