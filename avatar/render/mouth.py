@@ -92,6 +92,10 @@ ROUNDED_HIDES, HIDE_FROM = 0.8, 0.25
 # share of the way to EVERT_TONE (L, a*, b* of the lips' Lab colour) at full rounding.
 EVERT_TONE = (0.85, 1.35, 1.1)
 EVERT_TINT = 0.55
+# The tint's edge is feathered by this share of the inter-ocular distance (0.8 px at 512 px
+# on a face 105 px between the eyes): a fixed part of the face, so a frame drawn at any
+# size shows the same tint (a fixed 0.8 px was twice as soft at 512 as at 1024).
+EVERT_FEATHER_IOD = 0.8 / 105.0
 # Teeth fade into the shade as the inner mouth narrows below GATHER_FROM + GATHER_OVER
 # of its resting width, gone at GATHER_FROM (the lips are pushed out in front of them).
 GATHER_FROM, GATHER_OVER = 0.6, 0.2
@@ -484,7 +488,8 @@ class MouthPainter:
     def evert(self, image: np.ndarray, xy: np.ndarray, amount: float) -> None:
         """Tint the lips of `image` (RGB, in place) toward the wet red of lips turned out,
         `amount` (0-1) of EVERT_TINT, between the warped outer and inner lip lines of `xy`
-        (anti-aliased, feathered by a pixel): the texture stays, the colour shifts."""
+        (anti-aliased, feathered by `EVERT_FEATHER_IOD` of the face): the texture stays,
+        the colour shifts."""
         if amount <= 0.01:
             return
         outer = np.vstack([xy[list(LIPS_UPPER_OUTER)], xy[list(LIPS_LOWER_OUTER[-2:0:-1])]])
@@ -500,7 +505,7 @@ class MouthPainter:
         ring = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(ring, [_poly(outer, off)], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
         cv2.fillPoly(ring, [_poly(inner, off)], 0, cv2.LINE_AA, SUBPIXEL_SHIFT)
-        weight = cv2.GaussianBlur(ring, (0, 0), 0.8).astype(np.float32) \
+        weight = cv2.GaussianBlur(ring, (0, 0), EVERT_FEATHER_IOD * self.iod).astype(np.float32) \
             * (EVERT_TINT * min(float(amount), 1.0) / 255.0)
         roi = image[y0:y1, x0:x1]
         gain = 1.0 + weight[..., None] * self._evert_gain
