@@ -165,7 +165,7 @@ class FaceClock:
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
             if generator.block_opened and self.session.face.steps_batched:
                 planned, t0 = self._keep_grid(planned, t0, lead_secs)
-            if lead_frames == 0 and self._quiet(planned):
+            if self._quiet(planned):
                 t0 = await self._quiet_block(planned, t0)
                 continue
             due = t0 + planned.index * FRAME_SECS  # when this frame's audio is pushed
@@ -228,22 +228,27 @@ class FaceClock:
         """`planned` opens an idle block that may go out whole: nobody is there, the
         transport stamps images where they are queued (no media clock, no followed
         device), no reply plays, waits or is thought up, and no audio is owed."""
-        quiet = self.hooks.quiet_block
-        return (quiet is not None and self.media_clock is None and self.followed is None
-                and not self.audio_due and self.generator.idle_block(planned)
+        return (not self.audio_due and self.generator.idle_block(planned)
                 and not self.reply.thinking() and self.session.reply_pending_secs <= 0
-                and quiet())
+                and self._blocks_go_whole())
 
     def _may_hold(self, index: int) -> bool:
         """The block from frame `index` may be planned without a generator step: it
         would go out whole (nobody there, a transport that stamps images where they are
         queued, no reply thought up) and the level draws none of its frames."""
-        quiet, stride = self.hooks.quiet_block, self.quality.draw_stride
-        return (quiet is not None and self.media_clock is None and self.followed is None
-                and self.params.image_lead_frames == 0 and not self.reply.thinking()
+        stride = self.quality.draw_stride
+        return (not self.reply.thinking()
                 and not any((index + k) % stride == 0
                             for k in range(self.session.block_frames))
-                and quiet())
+                and self._blocks_go_whole())
+
+    def _blocks_go_whole(self) -> bool:
+        """Nobody is there and the transport stamps images with the audio clock where
+        they are queued (no media clock, no followed device, no image lead): an idle
+        block may go out as one."""
+        quiet = self.hooks.quiet_block
+        return (quiet is not None and self.media_clock is None and self.followed is None
+                and self.params.image_lead_frames == 0 and quiet())
 
     async def _quiet_block(self, planned: PlannedFrame, t0: float) -> float:
         """The block `planned` opens, out at once: its image (the first frame's, drawn
@@ -281,7 +286,7 @@ class FaceClock:
         await self.hooks.push(QuietBlockAudioFrame(audio=audio, sample_rate=self.session.output_rate,
                                                    num_channels=1))
         counters.frames_sent += len(frames)
-        self.counters.quiet_blocks += 1
+        counters.quiet_blocks += 1
         self.reply.emitted_position = max(self.reply.emitted_position,
                                           *(f.reply_position for f in frames))
         await self.hooks.audio_out()
