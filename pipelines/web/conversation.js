@@ -23,7 +23,10 @@ export class ConversationEvents extends EventTarget {
      * from there to bot-started-speaking (the reply's first audio written out); `output`,
      * from there to the reply heard. Events arrive on a channel beside the media (the
      * websocket itself, or WebRTC's data channel), so the parts show which side of the
-     * server a transport adds its time to.
+     * server a transport adds its time to. A turn is recorded at its reply's end, so
+     * bot-started-speaking has arrived by then; on a loaded server it can trail the voice
+     * it announces (WebRTC's data channel and audio track travel apart), and `output`
+     * is then negative: how long the event came after the reply was heard.
      * @type {{v2v: number, input: number | null, server: number | null, output: number | null}[]}
      */
     this.turnParts = [];
@@ -139,7 +142,7 @@ export class ConversationEvents extends EventTarget {
     if (!(v2v >= 0 && v2v < 10000)) return;
     this.voiceToVoiceMs.push(v2v);
     const stopped = this.eventTimes["user-stopped-speaking"].find((t) => t > spokeAt && t < heardAt);
-    const started = this.eventTimes["bot-started-speaking"].find((t) => t > (stopped ?? spokeAt) && t <= heardAt);
+    const started = this.eventTimes["bot-started-speaking"].find((t) => t > (stopped ?? spokeAt));
     this.turnParts.push({
       v2v,
       input: stopped === undefined ? null : stopped - spokeAt,

@@ -501,6 +501,13 @@ test("a turn's voice-to-voice splits at the server's events: input, server, outp
   events.recordTurn(1000, 2100);
   assert.deepEqual(events.voiceToVoiceMs, [1100]);
   assert.deepEqual(events.turnParts, [{ v2v: 1100, input: 300, server: 600, output: 200 }]);
+  // bot-started-speaking that trailed the voice it announces (a loaded WebRTC server's
+  // data channel): still this turn's, and `output` says by how much it came late
+  const trailing = new ConversationEvents();
+  trailing.eventTimes["user-stopped-speaking"].push(1300);
+  trailing.eventTimes["bot-started-speaking"].push(2400);
+  trailing.recordTurn(1000, 2100);
+  assert.deepEqual(trailing.turnParts, [{ v2v: 1100, input: 300, server: 1100, output: -300 }]);
   // no events seen (an older server): the whole is kept, the parts are unknown
   const bare = new ConversationEvents();
   bare.recordTurn(0, 900);
