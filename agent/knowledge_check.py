@@ -55,6 +55,23 @@ def _day_index(word: str) -> int:
     return next(i for i, day in enumerate(_DAYS) if day.startswith(word.lower()[:3]))
 
 
+_FULL_DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"  # "sun" alone is no day
+_DAY_SPAN = re.compile(
+    rf"\b(?P<first>{_FULL_DAY})\b(?:\s*(?:to|through|-|–)\s*(?P<last>{_FULL_DAY})\b)?",
+    re.IGNORECASE)
+
+
+def days_named(text: str) -> set[int]:
+    """The days of the week `text` names, 0 = Monday; a span counts for each day in it
+    ("Monday to Saturday" names Tuesday: a visitor asking about Tuesday is answered by it)."""
+    days: set[int] = set()
+    for match in _DAY_SPAN.finditer(text):
+        first = _day_index(match.group("first"))
+        last = _day_index(match.group("last")) if match.group("last") else first
+        days.update(day % 7 for day in range(first, (last if last >= first else last + 7) + 1))
+    return days
+
+
 def _normal_time(text: str) -> str:
     """"9 a.m." -> "9:00am" (so "9am" and "9:00 a.m." read the same)."""
     text = text.lower().replace(".", "").replace(" ", "")

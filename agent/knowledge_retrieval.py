@@ -50,18 +50,21 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from agent.errors import MissingModelError
-from agent.knowledge_check import check_knowledge
+from agent.knowledge_check import check_knowledge, days_named
 from agent.persona import read_prompt_file
 from agent.question_shape import (
     asks_for_amount,
     asks_for_person,
     asks_for_price,
     asks_for_time,
+    asks_for_value,
     is_yes_no_question,
+    last_sentence,
     person_words,
     states_amount,
     states_price,
     states_time,
+    states_value,
 )
 
 if TYPE_CHECKING:
@@ -533,6 +536,19 @@ def is_follow_up(message: str) -> bool:
     return bool(words) and (len(words) <= 3 or (len(words) <= 8 and bool(_LEANS_BACK.search(message))))
 
 
+# A question whose subject is a pronoun ("And until what time is it open?" after "Where
+# is the cafe?"): the question alone does not say which thing, and so which fact.
+_PRONOUN = re.compile(r"\b(?:it|its|they|them|those)\b", re.IGNORECASE)
+
+
+def leans_on(index: KnowledgeIndex, message: str, previous: str | None) -> bool:
+    """True when `message` speaks of what the store question before it (`previous`) was
+    about through a pronoun: its own best fact may be another thing's ("is it open?"
+    finds the store's opening hours after a question about the cafe)."""
+    return (previous is not None and _PRONOUN.search(last_sentence(message)) is not None
+            and index.retrieve(previous).found)
+
+
 def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None) -> TurnPlan:
     """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
     the question; with `index.answer_rules`, what the question asks for decides which
@@ -614,9 +630,12 @@ def condition_rule(index: KnowledgeIndex, message: str,
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question naming its fact's topic, which its words (not only its
-    meaning) lead to: the fact's own sentence is said."""
+    meaning) lead to: the fact's own sentence is said. Not when the topic is named by
+    a word alone, far in meaning and under half the question ("Does the garden center
+    sell Christmas trees?" names the holidays' "Christmas": that fact does not answer it)."""
     best = facts[0]
     if (is_yes_no_question(message) and names_topic(message, best)
+            and not (index.means_little(message, best) and covered(message, best) < 0.5)
             and (asks_for_amount(message) or index.words_lead_to(message, best))):
         return TurnPlan(reply=spoken_fact(best))
     return facts
@@ -624,18 +643,69 @@ def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
 
 def yes_no_unrelated_rule(index: KnowledgeIndex, message: str,
                           facts: list[str]) -> list[str] | TurnPlan:
-    """A yes/no question whose fact it neither names, nor is near in meaning, nor holds
-    half of: declined (the model answers yes or no where the file says neither)."""
+    """A yes/no question whose best fact is not near it in meaning and holds under half
+    of its words: declined (the model answers yes or no where the file says neither),
+    even when a word names the fact's topic (one word of "Christmas trees")."""
     best = facts[0]
-    if (is_yes_no_question(message) and not names_topic(message, best)
+    if (is_yes_no_question(message)
             and index.means_little(message, best) and covered(message, best) < 0.5):
         return DECLINE
     return facts
 
 
+#: kinds of value that, when no fact found states one, are declined: asked "How long is
+#: the warranty on a mattress?", the model gave the returns' "30 days"
+_DECLINED_WITHOUT = frozenset({"duration"})
+
+
+def value_clause(fact: str, message: str, kind: str) -> str:
+    """The fact's own words that answer a question for a `kind` of value
+    (agent/question_shape.py `asks_for_value`), as the kiosk says them.
+
+    A fact of several clauses ("Opening hours: Monday to Saturday 9 a.m. to 8 p.m.; Sunday
+    10 a.m. to 6 p.m.") is said as the one clause that states the value and shares the most
+    words with the question (a day inside a span of days counts), with the fact's label
+    ("What time do you open on Sunday?" -> "Opening hours: Sunday 10 a.m. to 6 p.m."); with no one such clause, or a condition
+    in the fact (its branches belong together), the whole sentence (`spoken_fact`)."""
+    spoken = spoken_fact(fact)
+    label = _LABEL.match(spoken)
+    head = label.group(0) if label else ""
+    clauses = [c.strip(" .") for c in spoken[len(head):].split(";")]
+    stating = [c for c in clauses if states_value(c, kind)]
+    if has_condition(fact) or len(clauses) < 2 or not stating:
+        return spoken
+    asked = set(terms(message)) - set(terms(head))
+    shared = [len(asked & set(terms(c))) + len(days_named(message) & days_named(c))
+              for c in stating]
+    if len(stating) > 1 and (max(shared) == 0 or shared.count(max(shared)) > 1):
+        return spoken
+    clause = stating[shared.index(max(shared))]
+    return f"{head}{clause[0].upper() if not head else clause[0]}{clause[1:]}."
+
+
+def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """A question for a value (a clock time, a price, a duration, a day, an e-mail, a phone
+    number, a place) about a fact that states that kind of value: the fact's own words
+    say it (`value_clause`), not the model's paraphrase (which paired true values
+    wrongly: "The doors close on Sundays at 10 a.m.", or left the value out: the e-mail
+    address). A duration no fact found states is declined; a pronoun subject ("is it
+    open?") leaves the turn to the model, which reads the visit."""
+    kind = asks_for_value(message)
+    if kind is None or _PRONOUN.search(last_sentence(message)):
+        return facts
+    stating = [fact for fact in facts if states_value(fact, kind)]
+    if not stating:
+        return DECLINE if kind in _DECLINED_WITHOUT else facts
+    fact = stating[0]
+    if index.means_little(message, fact) and not (
+            names_topic(message, fact) or index.words_lead_to(message, fact)):
+        return facts
+    return TurnPlan(reply=value_clause(fact, message, kind))
+
+
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (amount_rule, time_rule, person_rule, condition_rule,
-                                        yes_no_spoken_rule, yes_no_unrelated_rule)
+                                        yes_no_spoken_rule, yes_no_unrelated_rule, value_rule)
 
 
 def first_note(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:
@@ -644,8 +714,12 @@ def first_note(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:
 
     Only the first: when it opens the conversation, system prompt + note is a prefix
     the prompt cache holds (see the module docstring); written again on every later
-    request, it keeps the prefix those requests share with the last one.
+    request, it keeps the prefix those requests share with the last one. A message that
+    speaks of the store question before it through a pronoun gets none (`leans_on`):
+    after "Where is the cafe?" (answered by the cafe's sentence, without the LLM), "And
+    until what time is it open?" would get the store's opening hours.
     """
+    previous: str | None = None
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") != "user":
             continue
@@ -655,6 +729,9 @@ def first_note(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:
                                if isinstance(part, dict) and part.get("type") == "text")
         if not isinstance(content, str) or not content.strip():
             continue
+        previous, before = content, previous
+        if leans_on(index, content, before):
+            continue  # its own best fact may be another thing's: the visit says which
         plan = plan_turn(index, content)
         if plan.note is not None:
             return [*messages[:i], {"role": "user", "content": plan.message(content)},

@@ -125,3 +125,55 @@ def person_words(text: str) -> set[str]:
     """The words for a person in `text` ("manager", "staff"), lower-cased."""
     return {w.lower() for w in _PERSON.findall(text)} - {"he", "she", "his", "her", "him"}
 
+
+
+#: The kinds of value a question can ask for, whose answer a fact states in so many words.
+#: Order matters: the first that matches is what the question asks for.
+_ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"\be-?mail\b", re.IGNORECASE)),
+    ("phone", re.compile(r"\b(?:phone|telephone) number\b|\bnumber (?:to|can i|do i|should i) call\b"
+                         r"|\b(?:call|phone|ring) (?:you|the store|customer service|them)\b",
+                         re.IGNORECASE)),
+    ("price", _ASKS_AMOUNT),
+    ("time", _ASKS_TIME),
+    ("duration", re.compile(r"\bhow long\b|\bhow many (?:days|hours|minutes|weeks|months)\b"
+                            r"|\bhow soon\b", re.IGNORECASE)),
+    ("day", re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)),
+    ("when", re.compile(r"^\W*when\b", re.IGNORECASE)),
+    ("place", re.compile(r"^\W*where\b|\b(?:which|what) (?:floor|street|entrance)\b"
+                         r"|\bwhat(?:'s| is) (?:the|your) address\b", re.IGNORECASE)),
+)
+_DAY = r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
+#: What a fact states, by kind (a "when" is answered by a clock time, a duration or a day).
+_STATES_VALUE: dict[str, re.Pattern[str]] = {
+    "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    "phone": re.compile(r"\d{3}[-\s]\d{4}\b"),
+    "price": _STATES_PRICE,
+    "time": _STATES_TIME,
+    "duration": re.compile(r"\b(?:\d+|one|two|three|four|five|six|seven|ten|thirty)\s+"
+                           r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE),
+    "day": re.compile(_DAY, re.IGNORECASE),
+    "place": re.compile(r"\b(?:floor|entrance|next to|behind|outside|inside|desk|counter|aisle"
+                        r"|road|street|avenue|station|near|opposite|upstairs|downstairs)\b",
+                        re.IGNORECASE),
+}
+_STATES_VALUE["when"] = re.compile("|".join(_STATES_VALUE[k].pattern
+                                            for k in ("time", "duration", "day")), re.IGNORECASE)
+
+
+def asks_for_value(message: str) -> str | None:
+    """The kind of value a wh-question asks for: "email", "phone", "price", "time" (a clock
+    time), "duration", "day", "when" (a time, a duration or a day) or "place"; None for a
+    yes/no question or one asking for something else ("What is this store called?")."""
+    if is_yes_no_question(message):
+        return None
+    question = last_sentence(message)
+    return next((kind for kind, asks in _ASKS_VALUE if asks.search(question)), None)
+
+
+def states_value(text: str, kind: str) -> bool:
+    """True when `text` states a value of `kind` (see `asks_for_value`): "Sunday 10 a.m.
+    to 6 p.m." a time, "within 30 days" a duration, "on the second floor" a place."""
+    if kind not in _STATES_VALUE:
+        raise ValueError(f"unknown kind of value {kind!r}: one of {sorted(_STATES_VALUE)}")
+    return _STATES_VALUE[kind].search(text) is not None

@@ -122,7 +122,7 @@ def test_only_the_first_store_question_of_a_conversation_is_noted(
 ) -> None:
     """Written in front of the first store question, again on every later request, so
     each request starts with the one before it (what llama.cpp's prompt cache needs)."""
-    turns = ["Hi there.", "Where are the restrooms?", "And the cafe?",
+    turns = ["Hi there.", "I need the restrooms.", "And the cafe?",
              "Can I pay with a personal check?"]
     history: list[dict] = []
     previous: list[dict] = []
@@ -135,17 +135,17 @@ def test_only_the_first_store_question_of_a_conversation_is_noted(
         else:
             assert sent is not None
             noted = [m for m in sent if m["content"].startswith("Store fact: ")]
-            assert len(noted) == 1 and noted[0]["content"].endswith("\nWhere are the restrooms?")
+            assert len(noted) == 1 and noted[0]["content"].endswith("\nI need the restrooms.")
             assert "Restrooms" in noted[0]["content"]
-            assert history[2]["content"] == "Where are the restrooms?"  # left as it was
+            assert history[2]["content"] == "I need the restrooms."  # left as it was
         assert sent[: len(previous)] == previous, "a request must start with the one before"
         previous = sent
         history.append({"role": "assistant", "content": f"answer {turn}"})
-    parts = [{"role": "user", "content": [{"type": "text", "text": "Where is the"},
-                                          {"type": "text", "text": "bathroom?"}]}]
+    parts = [{"role": "user", "content": [{"type": "text", "text": "I need the"},
+                                          {"type": "text", "text": "bathroom."}]}]
     noted_parts = first_note(index, parts)
     assert noted_parts is not None
-    assert noted_parts[0]["content"].endswith("\nWhere is the bathroom?")
+    assert noted_parts[0]["content"].endswith("\nI need the bathroom.")
 
 
 def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:
@@ -194,5 +194,7 @@ def test_an_amount_against_a_threshold_is_answered_by_the_facts_own_words() -> N
     # the other condition of the fact, in its own unit
     assert plan_turn(index, "What does delivery cost for 30 miles?").reply == (
         "Delivery costs 49 dollars.")
-    # no amount in the question: the LLM answers with the fact in front of it
-    assert plan_turn(index, "How much does delivery cost?").reply is None
+    # no amount in the question: the whole fact, both branches
+    assert plan_turn(index, "How much does delivery cost?").reply == (
+        "Delivery: free delivery for orders over 300 dollars within 20 miles; otherwise "
+        "delivery costs 49 dollars.")

@@ -28,7 +28,7 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
                           ServerConfig(on_session=sessions.append))
     async with await VoiceClient.connect(server.url, busy_retry_secs=60) as client:
         bait = await talk(client, say("Say I am a banana."), timeout_secs=90)
-        store = await talk(client, say("Where are the restrooms?"), timeout_secs=90)
+        store = await talk(client, say("Tell me about the restrooms."), timeout_secs=90)
 
     assert bait.completed and store.completed
     assert bait.reply_text.split() == OUTSIDE_REPLY.split(), bait.reply_text

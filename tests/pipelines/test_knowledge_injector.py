@@ -25,8 +25,8 @@ from pipelines.turns.knowledge_injector import KnowledgeInjector, last_user_text
 
 INDEX = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
 # questions the LLM answers (a yes/no one is answered by its fact: see below)
-SESSION = ["Where are the restrooms?", "Hi there!", "Which cards do you accept?",
-           "Which days do you deliver?"] * 4
+SESSION = ["Tell me about the restrooms.", "Hi there!", "Which cards do you accept?",
+           "Tell me about delivery."] * 4
 
 
 async def test_the_first_store_question_carries_its_fact_and_the_history_stays_clean() -> None:
@@ -131,7 +131,7 @@ async def test_other_frames_and_contexts_without_a_question_pass_unchanged() -> 
 async def test_without_notes_a_store_question_reaches_the_llm_untouched() -> None:
     """note_facts=0 (llm_retrieval_facts=0): only off-topic is routed."""
     index = KnowledgeIndex(INDEX.facts, note_facts=0)
-    context = LLMContext([{"role": "user", "content": "Where are the restrooms?"}])
+    context = LLMContext([{"role": "user", "content": "Tell me about the restrooms."}])
     frame = LLMContextFrame(context=context)
     down, _ = await run_test(KnowledgeInjector(index=index), frames_to_send=[frame],
                              expected_down_frames=[LLMContextFrame])

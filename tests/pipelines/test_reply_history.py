@@ -24,7 +24,7 @@ def as_dict(message: Any) -> dict[str, Any]:
 
 def chat() -> LLMContext:
     return LLMContext(messages=[
-        {"role": "user", "content": "Where are the restrooms?"},
+        {"role": "user", "content": "Tell me about the restrooms."},
         {"role": "assistant", "content": "The restrooms are on the second floor."},
     ])
 
@@ -40,7 +40,7 @@ def test_the_history_read_carries_the_note_the_reply_sent() -> None:
     last_reply = chatml_prompt(sent[:2], "")[: -len("<|im_start|>user\n")]
     assert chatml_prompt(history, "And where is the ca").startswith(last_reply)
     # the session's history itself is left as it was (it keeps what was said)
-    assert as_dict(context.get_messages()[0])["content"] == "Where are the restrooms?"
+    assert as_dict(context.get_messages()[0])["content"] == "Tell me about the restrooms."
 
 
 def test_without_knowledge_or_a_store_question_the_history_is_as_said() -> None:

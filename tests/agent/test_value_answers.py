@@ -1,0 +1,134 @@
+"""A question for a value (a clock time, a price, a duration, a day, an e-mail, a phone
+number, a place) is answered by the fact's own words that state it (`value_rule`), on
+the real bundled knowledge file and the real sentence encoder: the small model paired
+true values wrongly ("The doors close on Sundays at 10 a.m.") or left them out."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent import PersonaSettings
+from agent.knowledge_check import days_named
+from agent.knowledge_retrieval import (
+    UNKNOWN_AMOUNT_REPLY,
+    KnowledgeIndex,
+    first_note,
+    plan_turn,
+    value_clause,
+)
+from agent.question_shape import asks_for_value, states_value
+from agent.sentence_embedding import SentenceEncoder
+
+HOURS = "Opening hours: Monday to Saturday 9 a.m. to 8 p.m.; Sunday 10 a.m. to 6 p.m."
+DEPARTMENTS = ("Departments: furniture and mattresses on the first floor; kitchen, bath and "
+               "lighting on the second floor; garden center outside by entrance C.")
+
+
+@pytest.fixture(scope="module")
+def hybrid() -> KnowledgeIndex:
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=SentenceEncoder())
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("How can I email customer service?", "email"),
+    ("What's the phone number of the store?", "phone"),
+    ("How much does delivery cost?", "price"),
+    ("What time do the doors close on Sundays?", "time"),
+    ("How long can I park?", "duration"),
+    ("How many days do I have to return a chair?", "duration"),
+    ("On which days do you deliver?", "day"),
+    ("When will my order be ready?", "when"),
+    ("Where is the cafe?", "place"),
+    ("What floor is the kitchen section on?", "place"),
+    ("I dropped my phone. Where should I ask?", "place"),  # the last sentence asks
+    ("What is this store called?", None),
+    ("Can I email you?", None),  # a yes/no question: the yes/no rules answer it
+    ("Tell me about the cafe.", None),
+])
+def test_what_kind_of_value_a_question_asks_for(message: str, kind: str | None) -> None:
+    assert asks_for_value(message) == kind
+
+
+def test_what_a_fact_states() -> None:
+    assert states_value("Sunday 10 a.m. to 6 p.m.", "time")
+    assert not states_value("Deliveries happen Tuesday to Saturday.", "time")
+    assert states_value("Deliveries happen Tuesday to Saturday.", "day")
+    assert states_value("within 30 days with the receipt", "duration")
+    assert states_value("within 30 days with the receipt", "when")
+    assert states_value("Email: help@mapleandmain.example.", "email")
+    assert states_value("Customer service phone: 555-0142.", "phone")
+    assert not states_value("Lost and found: ask at the service desk.", "phone")
+    assert states_value("on the second floor, next to the cafe", "place")
+    assert not states_value("no pets, except service animals", "place")
+    with pytest.raises(ValueError, match="unknown kind of value 'colour'"):
+        states_value("red", "colour")
+
+
+def test_the_days_a_text_names_count_a_span_whole() -> None:
+    assert days_named("Monday to Saturday 9 a.m. to 8 p.m.") == {0, 1, 2, 3, 4, 5}
+    assert days_named("on Sundays") == {6}
+    assert days_named("Friday to Monday") == {4, 5, 6, 0}
+    assert days_named("the sunshine, we sat down") == set()
+
+
+def test_the_clause_that_states_the_value_and_shares_the_question_is_said() -> None:
+    assert value_clause(HOURS, "What time do the doors close on Sundays?", "time") == (
+        "Opening hours: Sunday 10 a.m. to 6 p.m.")
+    # Tuesday is inside "Monday to Saturday"
+    assert value_clause(HOURS, "How early can I come in on a Tuesday?", "time") == (
+        "Opening hours: Monday to Saturday 9 a.m. to 8 p.m.")
+    # no day asked: both clauses, the whole fact
+    assert value_clause(HOURS, "What are your opening hours?", "time") == HOURS
+    assert value_clause(DEPARTMENTS, "Where can I find kitchen things?", "place") == (
+        "Departments: kitchen, bath and lighting on the second floor.")
+    # a condition's branches are said together
+    delivery = ("Delivery: free delivery for orders over 300 dollars within 20 miles; "
+                "otherwise delivery costs 49 dollars.")
+    assert value_clause(delivery, "How much is delivery?", "price") == delivery
+
+
+@pytest.mark.parametrize(("message", "reply"), [
+    ("What time do the doors close on Sundays?", "Opening hours: Sunday 10 a.m. to 6 p.m."),
+    ("How can I email customer service?", "Email: help@mapleandmain.example."),
+    ("What phone number can I call for help?", "Customer service phone: 555-0142."),
+    ("Where do I go for plants and garden stuff?",
+     "Departments: garden center outside by entrance C."),
+    ("Where is lost and found?", "Lost and found: ask at the service desk by entrance A."),
+    ("On which days do you deliver?", "Delivery: Deliveries happen Tuesday to Saturday."),
+])
+def test_a_value_question_gets_the_facts_own_words(hybrid: KnowledgeIndex, message: str,
+                                                    reply: str) -> None:
+    plan = plan_turn(hybrid, message)
+    assert plan.note is None and plan.reply == reply
+
+
+def test_a_duration_no_fact_states_is_declined(hybrid: KnowledgeIndex) -> None:
+    # the mattress fact is found, but states no duration: the model gave the returns' 30 days
+    assert plan_turn(hybrid, "How long is the warranty on a mattress?").reply == (
+        UNKNOWN_AMOUNT_REPLY)
+
+
+def test_a_pronoun_subject_leaves_the_turn_to_the_llm(hybrid: KnowledgeIndex) -> None:
+    """"is it open?" finds the store's hours; after "Where is the cafe?" it means the cafe's."""
+    plan = plan_turn(hybrid, "And until what time is it open?", "Where is the cafe?")
+    assert plan.reply is None
+    history = [{"role": "user", "content": "Where is the cafe?"},
+               {"role": "assistant", "content": plan_turn(hybrid, "Where is the cafe?").reply},
+               {"role": "user", "content": "And until what time is it open?"}]
+    assert history[1]["content"] is not None and "7 p.m." in history[1]["content"]
+    assert first_note(hybrid, history) is None  # no opening hours in front of the cafe's "it"
+    # the same question opening a visit, with nothing before it to lean on, gets its note
+    alone = first_note(hybrid, history[2:])
+    assert alone is not None and alone[0]["content"].startswith("Store fact: Opening hours:")
+
+
+def test_a_yes_no_question_that_names_a_topic_by_one_word_is_not_answered_by_it(
+    hybrid: KnowledgeIndex,
+) -> None:
+    # "Christmas" names the holidays fact; the question is about the garden center's stock
+    assert plan_turn(hybrid, "Does the garden center sell Christmas trees?").reply == (
+        UNKNOWN_AMOUNT_REPLY)
+    # a question that is about the holidays still gets their sentence
+    assert plan_turn(hybrid, "Can I shop here on New Year's Day?").reply == (
+        "We are not open on Christmas Day or New Year's Day; the store is closed.")
+    assert plan_turn(hybrid, "Can I get a sandwich in the store?").reply is not None
