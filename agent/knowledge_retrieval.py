@@ -58,6 +58,7 @@ from agent.question_shape import (
     asks_for_price,
     asks_for_time,
     asks_for_value,
+    asks_what_if,
     is_yes_no_question,
     last_sentence,
     person_words,
@@ -65,6 +66,7 @@ from agent.question_shape import (
     states_price,
     states_time,
     states_value,
+    tells_situation,
 )
 
 if TYPE_CHECKING:
@@ -379,6 +381,15 @@ class KnowledgeIndex:
             return True
         return lexical[self.facts.index(fact)] >= best
 
+    def leads_clearly(self, question: str, fact: str, margin: float = 0.05) -> bool:
+        """True when `fact` scores first for `question` (`hybrid_scores`) by at least
+        `margin` of its score over the second: "I lost my phone." is as near the phone
+        number (0.668) as lost and found (0.650), and neither is clearly meant."""
+        scores = self.hybrid_scores(question)[0]
+        own = scores[self.facts.index(fact)]
+        ranked = sorted(scores, reverse=True)
+        return own >= ranked[0] and (len(ranked) < 2 or own - ranked[1] >= margin * own)
+
     def means_little(self, question: str, fact: str) -> bool:
         """True when, by meaning, `fact` is not about `question` (its cosine is under
         `semantic_min`); False without an encoder (nothing to say so)."""
@@ -653,6 +664,22 @@ def yes_no_unrelated_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+def situation_rule(index: KnowledgeIndex, message: str,
+                   facts: list[str]) -> list[str] | TurnPlan:
+    """The visitor tells their situation ("I want to return a lamp.", "I don't have the
+    receipt anymore.") or asks what happens under a condition ("What happens if I return
+    something without the receipt?"), naming the topic of the fact the words lead to: the
+    fact's own sentence is said, when the retrieval clearly means that fact
+    (`leads_clearly`). The model, given "Without a receipt: no refund, store credit
+    only.", answered "it will be refunded to the original payment method", and declined
+    "I want to return a lamp." with the returns fact in front of it."""
+    best = facts[0]
+    if ((tells_situation(message) or asks_what_if(message)) and names_topic(message, best)
+            and index.words_lead_to(message, best) and index.leads_clearly(message, best)):
+        return TurnPlan(reply=spoken_fact(best))
+    return facts
+
+
 #: kinds of value that, when no fact found states one, are declined: asked "How long is
 #: the warranty on a mattress?", the model gave the returns' "30 days"
 _DECLINED_WITHOUT = frozenset({"duration"})
@@ -705,7 +732,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
 
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (amount_rule, time_rule, person_rule, condition_rule,
-                                        yes_no_spoken_rule, yes_no_unrelated_rule, value_rule)
+                                        yes_no_spoken_rule, yes_no_unrelated_rule,
+                                        situation_rule, value_rule)
 
 
 def first_note(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:

@@ -177,3 +177,26 @@ def states_value(text: str, kind: str) -> bool:
     if kind not in _STATES_VALUE:
         raise ValueError(f"unknown kind of value {kind!r}: one of {sorted(_STATES_VALUE)}")
     return _STATES_VALUE[kind].search(text) is not None
+
+
+#: "I want to return a lamp.", "I don't have the receipt anymore.", "My card was declined."
+_FIRST_PERSON = re.compile(r"^\W*(?:i|i'm|i've|i'd|i'll|my)\b", re.IGNORECASE)
+#: "What happens if...", "What if...", "What do I do if...": a question about a condition.
+_WHAT_IF = re.compile(r"\bwhat (?:happens|if)\b|\bwhat (?:do|can|should) i do (?:if|when)\b",
+                      re.IGNORECASE)
+
+
+def tells_situation(message: str) -> bool:
+    """True when the message ends by telling the visitor's own situation, not asking
+    ("I want to return a lamp.", "I don't have the receipt anymore."): the answer is
+    what the store's fact says about it. Whisper's punctuation is not trusted: "Is the
+    great corner sofa in stock." is a question, and starts with no "I"."""
+    last = last_sentence(message)
+    return (_FIRST_PERSON.match(last.replace("\u2019", "'")) is not None
+            and not last.rstrip().endswith("?"))
+
+
+def asks_what_if(message: str) -> bool:
+    """True when the message asks what happens under a condition ("What happens if I
+    return something without the receipt?"): the fact's condition answers it."""
+    return _WHAT_IF.search(last_sentence(message)) is not None

@@ -122,7 +122,7 @@ def test_only_the_first_store_question_of_a_conversation_is_noted(
 ) -> None:
     """Written in front of the first store question, again on every later request, so
     each request starts with the one before it (what llama.cpp's prompt cache needs)."""
-    turns = ["Hi there.", "I need the restrooms.", "And the cafe?",
+    turns = ["Hi there.", "Tell me about the restrooms.", "And the cafe?",
              "Can I pay with a personal check?"]
     history: list[dict] = []
     previous: list[dict] = []
@@ -135,17 +135,17 @@ def test_only_the_first_store_question_of_a_conversation_is_noted(
         else:
             assert sent is not None
             noted = [m for m in sent if m["content"].startswith("Store fact: ")]
-            assert len(noted) == 1 and noted[0]["content"].endswith("\nI need the restrooms.")
+            assert len(noted) == 1 and noted[0]["content"].endswith("\nTell me about the restrooms.")
             assert "Restrooms" in noted[0]["content"]
-            assert history[2]["content"] == "I need the restrooms."  # left as it was
+            assert history[2]["content"] == "Tell me about the restrooms."  # left as it was
         assert sent[: len(previous)] == previous, "a request must start with the one before"
         previous = sent
         history.append({"role": "assistant", "content": f"answer {turn}"})
-    parts = [{"role": "user", "content": [{"type": "text", "text": "I need the"},
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Tell me about the"},
                                           {"type": "text", "text": "bathroom."}]}]
     noted_parts = first_note(index, parts)
     assert noted_parts is not None
-    assert noted_parts[0]["content"].endswith("\nI need the bathroom.")
+    assert noted_parts[0]["content"].endswith("\nTell me about the bathroom.")
 
 
 def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:

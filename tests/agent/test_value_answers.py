@@ -132,3 +132,39 @@ def test_a_yes_no_question_that_names_a_topic_by_one_word_is_not_answered_by_it(
     assert plan_turn(hybrid, "Can I shop here on New Year's Day?").reply == (
         "We are not open on Christmas Day or New Year's Day; the store is closed.")
     assert plan_turn(hybrid, "Can I get a sandwich in the store?").reply is not None
+
+
+@pytest.mark.parametrize(("message", "reply"), [
+    ("I want to return a lamp.", "Returns: items can be returned within 30 days with the "
+     "receipt, for a full refund to the original payment method."),
+    ("I don't have the receipt anymore.", "Without a receipt: no refund, store credit only."),
+    ("What happens if I return something without the receipt?",
+     "Without a receipt: no refund, store credit only."),
+    ("I need the restrooms.", "Restrooms: on the second floor, next to the cafe."),
+])
+def test_a_situation_told_or_a_what_if_gets_the_facts_own_sentence(
+    hybrid: KnowledgeIndex, message: str, reply: str,
+) -> None:
+    plan = plan_turn(hybrid, message)
+    assert plan.note is None and plan.reply == reply
+
+
+def test_a_situation_that_two_facts_fit_as_well_goes_to_the_llm(hybrid: KnowledgeIndex) -> None:
+    # the phone number and lost and found are as near: neither sentence is said
+    plan = plan_turn(hybrid, "I lost my phone.")
+    assert plan.reply is None and plan.note is not None
+    # asking, not telling: "Tell me about..." is the model's to answer from the note
+    assert plan_turn(hybrid, "Tell me about the restrooms.").reply is None
+
+
+def test_telling_and_what_if_are_recognised() -> None:
+    from agent.question_shape import asks_what_if, tells_situation
+
+    assert tells_situation("I don't have the receipt anymore.")
+    assert tells_situation("Hello. My card was declined")
+    assert not tells_situation("I think I dropped my phone. Where should I ask?")
+    assert not tells_situation("Is the great corner sofa in stock.")
+    assert not tells_situation("Tell me about delivery.")
+    assert asks_what_if("What happens if I lose my receipt?")
+    assert asks_what_if("What do I do if the sofa is damaged?")
+    assert not asks_what_if("What time do you open?")
