@@ -72,9 +72,6 @@ if TYPE_CHECKING:
 FRAME_SECS = 0.04
 #: a block step this close to the grid (s) is on it
 GRID_TOLERANCE_SECS = 0.001
-#: frames this late (s) stop the session's jobs from yielding the CPU while the
-#: reply is thought up: the face must not freeze for the LLM's sake
-BEHIND_SECS = 0.08
 #: idle silence is dropped while the transport holds more audio than this (s)
 DRAIN_SECS = 0.02
 #: follow the transport's audio device where images show when they come (False: push
@@ -149,7 +146,6 @@ class FaceClock:
     async def _tick(self, images: asyncio.Task[None] | None) -> None:
         """`run`'s loop; `images`: the task pushing held images (its failure is ours)."""
         params, generator, audio_due = self.params, self.generator, self.audio_due
-        worker = generator.worker
         # over our media-clock tracks each image goes right before its own audio (the
         # track shows it when that audio plays); elsewhere as the transport needs
         media_clock = self.media_clock is not None
@@ -171,7 +167,7 @@ class FaceClock:
             due = t0 + planned.index * FRAME_SECS  # when this frame's audio is pushed
             image_due = due - lead_secs
             late = time.monotonic() - image_due
-            worker.behind = late > BEHIND_SECS
+            self._note_lateness(late)
             if late > params.rebase_secs:
                 t0 += late
                 due += late
@@ -260,7 +256,7 @@ class FaceClock:
         generator.pending.clear()
         image_due = t0 + planned.index * FRAME_SECS
         late = time.monotonic() - image_due
-        generator.worker.behind = late > BEHIND_SECS
+        self._note_lateness(late)
         if late > params.rebase_secs:
             t0 += late
             image_due += late
@@ -378,6 +374,10 @@ class FaceClock:
         self.reply.emitted_position = max(self.reply.emitted_position, frame.reply_position)
         await self.hooks.audio_out()
 
+    def _note_lateness(self, late: float) -> None:
+        """The session's worker learns how late this frame is (see `FaceWorker.note_lateness`)."""
+        self.generator.worker.note_lateness(late, self.generator.yielding())
+
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:
         """True for a frame that may repeat the last image because the reply is being
         thought up (camera paused, nothing spoken): the CPU goes to ASR, the LLM and
@@ -387,5 +387,5 @@ class FaceClock:
                 and self.reply.thinking())
 
 
-__all__ = ["BEHIND_SECS", "DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
+__all__ = ["DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
            "GRID_TOLERANCE_SECS", "FaceClock"]

@@ -32,6 +32,9 @@ from loguru import logger
 
 from avatar.live.face_pool import WorkerFace
 
+#: frames this late (s) stop the session's jobs from yielding the CPU while the
+#: reply is thought up: the face must not freeze for the LLM's sake
+BEHIND_SECS = 0.08
 #: how long a stopping session waits for its worker's job in flight (a render or a
 #: camera analysis, tens of ms) before it gives up closing the face
 WORKER_STOP_SECS = 5.0
@@ -78,6 +81,14 @@ class FaceWorker:
         executor = (self._yielding if thinking and self._yielding is not None
                     and not self.behind else self._executor)
         return await asyncio.get_running_loop().run_in_executor(executor, timed)
+
+    def note_lateness(self, late_secs: float, yielding: bool) -> None:
+        """A frame is `late_secs` behind its time; `yielding`: the reply is still thought
+        up. Frames over BEHIND_SECS late stop the jobs yielding, and they yield no more
+        until the thinking is over: the clock's rebase sets the lateness back to nothing,
+        and a face that yielded again at once fell behind again, repeating its last
+        image for seconds beside the LLM (the kiosk page's test with a core held busy)."""
+        self.behind = late_secs > BEHIND_SECS or (self.behind and yielding)
 
     def shutdown(self) -> None:
         """No new jobs; a job in flight finishes (see `close_when_idle`)."""

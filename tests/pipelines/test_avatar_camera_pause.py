@@ -121,6 +121,29 @@ async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_th
         worker.shutdown()
 
 
+def test_once_behind_the_face_yields_no_more_until_the_thinking_is_over() -> None:
+    """A frame late by more than BEHIND_SECS stops the face yielding the CPU; the
+    clock's rebase then makes the next frames on time, and the face must not go back to
+    yielding for the rest of the thinking (with a core busy it fell behind again and
+    repeated one image for 3 s). Once the reply plays, lateness decides afresh."""
+    from pipelines.face.face_worker import BEHIND_SECS, FaceWorker
+
+    worker = FaceWorker(threads=1, nice=5)
+    try:
+        worker.note_lateness(0.0, yielding=True)
+        assert not worker.behind
+        worker.note_lateness(BEHIND_SECS + 0.05, yielding=True)
+        assert worker.behind
+        worker.note_lateness(0.0, yielding=True)  # after a rebase: on time again
+        assert worker.behind, "the face yielded again while the reply was still thought up"
+        worker.note_lateness(0.0, yielding=False)  # the reply's audio came
+        assert not worker.behind
+        worker.note_lateness(0.0, yielding=True)  # the next reply's thinking starts on time
+        assert not worker.behind
+    finally:
+        worker.shutdown()
+
+
 async def test_stopping_waits_for_a_camera_analysis_in_flight(avatar_assets: Any) -> None:
     """A session that ends while its worker is analysing a camera frame closes the
     landmarker only after that analysis: closing it under a running detection killed
