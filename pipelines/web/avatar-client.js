@@ -20,7 +20,7 @@
 import { outputStats, voiceContext } from "./audio-output.js";
 import { CameraSender } from "./camera.js";
 import { ConversationEvents } from "./conversation.js";
-import { MicCapture, MicGate } from "./mic.js";
+import { keptWithinBurst, MicCapture, MicGate } from "./mic.js";
 import { AudioPlayer, firstOnsetAfter } from "./player.js";
 import {
   FATAL_CLOSE_CODES, Kind, audioSamples, cameraSendFps, closeNotice, encodeMedia, helloMessage, parseMedia,
@@ -35,8 +35,11 @@ const BUSY_RETRY_MS = 5000;
 // notice after 20-40 s). The Python SDK's ReconnectPolicy.stall_secs is the same.
 const STALL_MS = 3000;
 // Speech said between the tap and the server's welcome is kept and sent on
-// connecting (the server accepts a 4 s burst), so a visitor's first words count.
-const PRE_WELCOME_AUDIO_SECS = 1.5;
+// connecting, so a visitor's first words count: up to this much, and never more than
+// the welcome's `limits.audio_burst_secs` (4 s by default) less one chunk's margin.
+// On a 2-core box with a core busy, keeping 1.5 s lost the start of a question
+// asked right after the tap.
+const PRE_WELCOME_AUDIO_SECS = 3.5;
 // A bot caption waits for its audio to be heard, but never longer than this.
 const CAPTION_MAX_WAIT_MS = 1500;
 
@@ -487,7 +490,7 @@ export class AvatarClient extends ConversationEvents {
         () => ws.bufferedAmount, { width: this.options.cameraWidth, quality: this.options.cameraQuality, fps });
       this.camera.start();
     }
-    const early = this.preWelcomeAudio;
+    const early = keptWithinBurst(this.preWelcomeAudio, welcome.limits);
     this.preWelcomeAudio = [];
     for (const chunk of early) this.sendAudio(chunk);
     this.setState(this.botSpeaking ? "speaking" : "listening");

@@ -115,3 +115,23 @@ export class MicGate {
     return [];
   }
 }
+
+/**
+ * The microphone chunks kept before the server's welcome that its audio limits let
+ * through at once: the newest ones, at most `audio_burst_secs` (the server's token
+ * bucket of audio) less one chunk, so the burst is never refused as `rate_limited`.
+ * @param {Int16Array[]} chunks  16 kHz mono, oldest first
+ * @param {{audio_burst_secs?: number} | undefined} limits  `welcome.limits`
+ * @returns {Int16Array[]}
+ */
+export function keptWithinBurst(chunks, limits) {
+  const burst = limits && typeof limits.audio_burst_secs === "number" ? limits.audio_burst_secs : Infinity;
+  const kept = [];
+  let samples = 0;
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    samples += chunks[i].length;
+    if (samples + chunks[i].length > burst * 16000) break;
+    kept.unshift(chunks[i]);
+  }
+  return kept;
+}

@@ -145,7 +145,7 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
         timeline = [(round(entry["t"]), entry["type"], entry.get("detail")) for entry in log]
         assert first_bot is not None, f"no reply caption: {timeline}"
         heard = " ".join(c["text"] for c in captions[:first_bot] if c["role"] == "user" and c["final"])
-        assert wer(QUESTION, heard) <= 0.4, captions
+        assert wer(QUESTION, heard) <= 0.4, f"{captions} {timeline[:16]}"
 
         # reply audio was played, counted by the playback worklet (how much of it
         # before the barge-in depends on how fast this machine answered)

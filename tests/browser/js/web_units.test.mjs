@@ -749,3 +749,19 @@ test("the WebRTC client asks for presence in request_data and follows it on the 
     globalThis.RTCPeerConnection = realPeer;
   }
 });
+
+test("speech kept before the welcome goes out within the server's audio burst", async () => {
+  const { keptWithinBurst } = await import("../../../pipelines/web/mic.js");
+  const chunks = Array.from({ length: 175 }, (_, i) => new Int16Array(320).fill(i)); // 3.5 s of 20 ms
+  // the default 4 s burst: all of it, oldest first
+  const all = keptWithinBurst(chunks, { audio_burst_secs: 4.0 });
+  assert.equal(all.length, 175);
+  assert.equal(all[0][0], 0);
+  // a server that allows 1 s: the newest 0.98 s (one chunk's margin), in order
+  const newest = keptWithinBurst(chunks, { audio_burst_secs: 1.0 });
+  assert.equal(newest.length, 49);
+  assert.equal(newest[0][0], 126);
+  assert.equal(newest[48][0], 174);
+  // no limits said (an older server): nothing is dropped
+  assert.equal(keptWithinBurst(chunks, undefined).length, 175);
+});
