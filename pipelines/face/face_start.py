@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from loguru import logger
 from pipecat.processors.frame_processor import FrameProcessor
@@ -47,6 +48,15 @@ MOVE_POLL_SECS = 0.1
 INTERIM_SIZE_CAP: int | None = None
 #: the settings a running session takes from ServiceUpdateSettingsFrame
 LIVE_SETTINGS = frozenset({"portrait", "size", "camera_fps", "adapt_video"})
+
+
+class _Later(Enum):
+    """`_adopt_face`'s answer when a reply began since the loop looked: not now."""
+
+    LATER = "later"
+
+
+_LATER = _Later.LATER
 
 
 class FaceStart:
@@ -217,8 +227,9 @@ class FaceStart:
 
     async def _move_to_worker(self) -> None:
         """The face started in this process: once a worker process is ready, the face
-        moves there between two frames (started there while this one draws on); then,
-        with the machine measured, the session takes its quality level."""
+        moves there between two frames (started there while this one draws on) at the
+        first moment it voices no reply (`_voicing`); then, with the machine measured,
+        the session takes its quality level."""
         service = self._service
         try:
             if self.assets is None and self.shared is not None:
@@ -237,8 +248,12 @@ class FaceStart:
                 while adopted is None:  # None: the portrait changed meanwhile, start again
                     starting = asyncio.ensure_future(
                         asyncio.to_thread(service.session.start_face, face))
-                    moved = await service._in_worker(self._adopt_face,
-                                                     await asyncio.shield(starting))
+                    started = await asyncio.shield(starting)
+                    moved: FaceBackend | bool | _Later | None = _LATER
+                    while moved is _LATER:  # a reply began since the loop looked: wait again
+                        while self._voicing():  # noqa: ASYNC110 (flags set by the clock)
+                            await asyncio.sleep(MOVE_POLL_SECS)
+                        moved = await service._in_worker(self._adopt_face, started)
                     adopted = None if moved is None else moved is not False
             finally:
                 if not adopted:  # failed, stopped or cancelled: the worker goes back
@@ -247,7 +262,7 @@ class FaceStart:
                 return
             self.follow_restarts()
             logger.info("avatar: the face moved to a worker process")
-            old: FaceBackend = moved
+            old = cast(FaceBackend, moved)  # adopted: the face that drew until now
             await asyncio.to_thread(old.close)  # the face that drew until now, off the clock
             await self._costs_known()
         except asyncio.CancelledError:
@@ -255,12 +270,26 @@ class FaceStart:
         except Exception as error:  # the face goes on: slower, never silent
             logger.opt(exception=error).warning(f"avatar: the face did not move: {error}")
 
-    def _adopt_face(self, started: StartedFace) -> FaceBackend | bool | None:
+    def _voicing(self) -> bool:
+        """The face voices a reply, holds one queued or paused, or waits for one being
+        thought up. A face that moves restarts the generator's memory from the portrait's
+        reference: mid-reply, the rest of the reply's jaw opened wider and off its voice
+        for seconds, so a face moves between replies. Thread-safe reads (the worker
+        thread asks too)."""
+        service = self._service
+        reply, session = service._held.reply, service.session
+        return (reply.in_reply or reply.thinking() or session.reply_playing
+                or session.reply_pending_secs > 0)
+
+    def _adopt_face(self, started: StartedFace) -> FaceBackend | bool | _Later | None:
         """In the worker thread, between two frames: the session goes on with the
         worker's face; returns the face that drew until now (to close). False:
-        stopped; None: the portrait changed since the worker's face started."""
+        stopped; None: the portrait changed since the worker's face started; _LATER:
+        a reply began since the loop looked (`_voicing`)."""
         if self._service._life.stopping:
             return False
+        if self._voicing():
+            return _LATER
         return self._service.session.move_face(started)
 
     async def _costs_known(self) -> None:

@@ -6,7 +6,9 @@ built with no assets of its own and a portrait folder no other test uses, so its
 assets load from scratch, as on the first call of a process: the reply must come
 out with images whose mouth moves with it (not a still picture, not the voice
 alone), with its voice (not ahead of it), the whole reply must be heard, and the
-face must then move to a worker process while the video goes on.
+face must then move to a worker process while the video goes on, once the reply is
+out: a face that moves restarts the generator's memory, and mid-reply that drew the
+rest of the reply's jaw off its voice.
 
 Real models throughout (the shipped generator, the bundled portrait, piper speech
 as the TTS frames, mediapipe on the output images), in front of pipecat's own
@@ -24,7 +26,13 @@ import numpy as np
 import pytest
 
 from avatar.live.face_pool import WorkerFace
-from benchkit.pipecat_sink import lip_sync, loud, mouth_openings, start_face_run
+from benchkit.pipecat_sink import (
+    audio_held_secs,
+    lip_sync,
+    loud,
+    mouth_openings,
+    start_face_run,
+)
 from pipelines import AvatarForcingVideoService
 from pipelines.face import face_assets
 
@@ -61,12 +69,12 @@ async def test_a_fresh_services_first_reply_has_a_moving_face(
     run = await start_face_run(service, out_rate=OUT_RATE, size=SIZE, wait_for_image=False)
     spoken_at = time.monotonic()
     await run.speak(pcm, rate)  # right behind StartFrame
-    await asyncio.sleep(len(pcm) / rate + 1.5)
     deadline = time.monotonic() + 120
     while not isinstance(service.session.face if service.ready else None, WorkerFace):
         assert time.monotonic() < deadline, "the face never moved to a worker process"
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)
+        await asyncio.sleep(0.02)
+    moved_at = time.monotonic()
+    await asyncio.sleep(max(1.0, spoken_at + len(pcm) / rate + 1.5 - time.monotonic()))
     await run.end()
 
     # the whole reply was heard
@@ -91,6 +99,10 @@ async def test_a_fresh_services_first_reply_has_a_moving_face(
     # and with the voice: the images as the transport wrote them against its audio
     lag_ms, r = lip_sync(images, run.played)
     assert lag_ms is not None and abs(lag_ms) <= SYNC_MS, (lag_ms, r)
+    # the face moved once its reply had left it, not mid-reply (the push of the reply's
+    # last loud chunk: its time on the device less what the transport held)
+    held = dict(audio_held_secs(run.played))
+    assert moved_at > last - held[last], (moved_at - spoken_at, last - held[last] - spoken_at)
     # the video went on from the first image through the move to a worker process
     shown = np.array([t for t, _ in run.played.images])
     assert np.diff(shown).max() < STOPPED_SECS, f"the video stopped for {np.diff(shown).max():.2f} s"
