@@ -55,9 +55,10 @@ def _day_index(word: str) -> int:
     return next(i for i, day in enumerate(_DAYS) if day.startswith(word.lower()[:3]))
 
 
-_FULL_DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"  # "sun" alone is no day
+#: a day of the week by its full name ("sun" alone is no day)
+FULL_DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
 _DAY_SPAN = re.compile(
-    rf"\b(?P<first>{_FULL_DAY})\b(?:\s*(?:to|through|-|–)\s*(?P<last>{_FULL_DAY})\b)?",
+    rf"\b(?P<first>{FULL_DAY})\b(?:\s*(?:to|through|-|–)\s*(?P<last>{FULL_DAY})\b)?",
     re.IGNORECASE)
 
 

@@ -383,8 +383,8 @@ class KnowledgeIndex:
 
     def leads_clearly(self, question: str, fact: str, margin: float = 0.05) -> bool:
         """True when `fact` scores first for `question` (`hybrid_scores`) by at least
-        `margin` of its score over the second: "I lost my phone." is as near the phone
-        number (0.668) as lost and found (0.650), and neither is clearly meant."""
+        `margin` of its score over the second: "I lost my phone." is about as near the
+        phone number as lost and found, and neither is clearly meant."""
         scores = self.hybrid_scores(question)[0]
         own = scores[self.facts.index(fact)]
         ranked = sorted(scores, reverse=True)
@@ -670,9 +670,8 @@ def situation_rule(index: KnowledgeIndex, message: str,
     receipt anymore.") or asks what happens under a condition ("What happens if I return
     something without the receipt?"), naming the topic of the fact the words lead to: the
     fact's own sentence is said, when the retrieval clearly means that fact
-    (`leads_clearly`). The model, given "Without a receipt: no refund, store credit
-    only.", answered "it will be refunded to the original payment method", and declined
-    "I want to return a lamp." with the returns fact in front of it."""
+    (`leads_clearly`): the small model contradicted a fact's condition, or declined
+    with the fact in front of it."""
     best = facts[0]
     if ((tells_situation(message) or asks_what_if(message)) and names_topic(message, best)
             and index.words_lead_to(message, best) and index.leads_clearly(message, best)):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from agent.knowledge_check import FULL_DAY
+
 #: Words that open an English yes/no question ("Can I...", "Is there...", "Do you...").
 _AUXILIARIES = frozenset(
     """is are am was were isn't aren't wasn't weren't do does did don't doesn't didn't
@@ -143,7 +145,6 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("place", re.compile(r"^\W*where\b|\b(?:which|what) (?:floor|street|entrance)\b"
                          r"|\bwhat(?:'s| is) (?:the|your) address\b", re.IGNORECASE)),
 )
-_DAY = r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
 #: What a fact states, by kind (a "when" is answered by a clock time, a duration or a day).
 _STATES_VALUE: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
@@ -152,7 +153,7 @@ _STATES_VALUE: dict[str, re.Pattern[str]] = {
     "time": _STATES_TIME,
     "duration": re.compile(r"\b(?:\d+|one|two|three|four|five|six|seven|ten|thirty)\s+"
                            r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE),
-    "day": re.compile(_DAY, re.IGNORECASE),
+    "day": re.compile(rf"\b{FULL_DAY}\b", re.IGNORECASE),
     "place": re.compile(r"\b(?:floor|entrance|next to|behind|outside|inside|desk|counter|aisle"
                         r"|road|street|avenue|station|near|opposite|upstairs|downstairs)\b",
                         re.IGNORECASE),

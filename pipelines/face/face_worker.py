@@ -87,7 +87,7 @@ class FaceWorker:
         up. Frames over BEHIND_SECS late stop the jobs yielding, and they yield no more
         until the thinking is over: the clock's rebase sets the lateness back to nothing,
         and a face that yielded again at once fell behind again, repeating its last
-        image for seconds beside the LLM (the kiosk page's test with a core held busy)."""
+        image for seconds beside the LLM."""
         self.behind = late_secs > BEHIND_SECS or (self.behind and yielding)
 
     def shutdown(self) -> None:

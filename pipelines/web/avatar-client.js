@@ -36,9 +36,8 @@ const BUSY_RETRY_MS = 5000;
 const STALL_MS = 3000;
 // Speech said between the tap and the server's welcome is kept and sent on
 // connecting, so a visitor's first words count: up to this much, and never more than
-// the welcome's `limits.audio_burst_secs` (4 s by default) less one chunk's margin.
-// On a 2-core box with a core busy, keeping 1.5 s lost the start of a question
-// asked right after the tap.
+// the welcome's `limits.audio_burst_secs` (4 s by default) less one chunk's margin:
+// on a loaded machine the welcome comes seconds after the tap.
 const PRE_WELCOME_AUDIO_SECS = 3.5;
 // A bot caption waits for its audio to be heard, but never longer than this.
 const CAPTION_MAX_WAIT_MS = 1500;
