@@ -50,8 +50,10 @@ _STATES_PRICE = re.compile(
 )
 #: "how much time", "how much longer": an amount, not a price
 _AMOUNT_OF_TIME = re.compile(r"\bhow much (?:time|longer)\b", re.IGNORECASE)
-#: "What time...", "How late...", "How early...", "Until when...": a clock time.
-_ASKS_TIME = re.compile(r"\bwhat time\b|\bhow (?:late|early)\b|\buntil when\b", re.IGNORECASE)
+#: "What time...", "How late...", "How early...", "Until when...", "What are your opening
+#: hours?": a clock time. "hours" alone is not one ("How many hours..." is a duration).
+_ASKS_TIME = re.compile(r"\bwhat time\b|\bhow (?:late|early)\b|\buntil when\b"
+                        r"|\b(?:opening|closing|business|store|shop) hours\b", re.IGNORECASE)
 #: A clock time a fact can state: "9 a.m.", "7 p.m.", "10:30", "noon".
 _STATES_TIME = re.compile(
     r"\d\s*(?:a\.?\s?m\b|p\.?\s?m\b)|\d:\d\d|\bnoon\b|\bmidnight\b|o'clock",
@@ -76,9 +78,30 @@ def last_sentence(message: str) -> str:
     return sentences[-1] if sentences else message.strip()
 
 
+#: Words that open a question: an auxiliary ("will I...") or a wh-word ("where...").
+_QUESTION_OPENERS = _AUXILIARIES | frozenset("what where when which who whose how why".split())
+#: ", will I get a refund?": a clause after a comma, whose first word may open a question
+_COMMA_CLAUSE = re.compile(r",\s*([a-z']+)\b[^,]*$", re.IGNORECASE)
+
+
+def question_part(message: str) -> str:
+    """The part of the message's last sentence that asks: a question told after a
+    statement with only a comma between ("I lost the receipt, will I get a refund?", as
+    whisper writes the pause) is its last clause; else the whole last sentence."""
+    last = last_sentence(message)
+    first = _FIRST_WORD.match(last.lower().replace("\u2019", "'"))
+    tail = _COMMA_CLAUSE.search(last.replace("\u2019", "'"))
+    if (not last.rstrip().endswith("?") or tail is None
+            or (first is not None and first.group(0) in _QUESTION_OPENERS)
+            or tail.group(1).lower() not in _QUESTION_OPENERS):
+        return last
+    return last[tail.start(1):]
+
+
 def is_yes_no_question(message: str) -> bool:
-    """True when the message ends in a yes/no question ("Can I bring my dog?")."""
-    first = _FIRST_WORD.match(last_sentence(message).lower().replace("\u2019", "'"))
+    """True when the message ends in a yes/no question ("Can I bring my dog?", "I lost
+    the receipt, will I get a refund?")."""
+    first = _FIRST_WORD.match(question_part(message).lower().replace("\u2019", "'"))
     return first is not None and first.group(0) in _AUXILIARIES
 
 
@@ -168,7 +191,7 @@ def asks_for_value(message: str) -> str | None:
     yes/no question or one asking for something else ("What is this store called?")."""
     if is_yes_no_question(message):
         return None
-    question = last_sentence(message)
+    question = question_part(message)
     return next((kind for kind, asks in _ASKS_VALUE if asks.search(question)), None)
 
 

@@ -17,6 +17,7 @@ from agent.question_shape import (
     asks_for_amount,
     is_yes_no_question,
     last_sentence,
+    question_part,
     states_amount,
 )
 
@@ -30,6 +31,8 @@ def index() -> KnowledgeIndex:
     "Can I pay with a personal check?", "Is there a bathroom here?", "do you take amex",
     "Are you open on Christmas Day?", "I lost my receipt. Can I still return this lamp?",
     "Won't you match a competitor's price?", "Doesn\u2019t the cafe sell sandwiches?",
+    # whisper writes the pause after a statement as a comma
+    "I lost the receipt, will I get a refund?", "If I buy it online, can I return it here?",
 ])
 def test_yes_no_questions_are_recognised(message: str) -> None:
     assert is_yes_no_question(message), message
@@ -38,6 +41,7 @@ def test_yes_no_questions_are_recognised(message: str) -> None:
 @pytest.mark.parametrize("message", [
     "Where are the restrooms?", "What time do you open on Saturday?", "How much is a sofa?",
     "Tell me a joke.", "Can I pay? Where is the checkout?", "", "Canada has good stores.",
+    "I dropped my phone, where should I ask?", "I was here yesterday, is that fine.",
 ])
 def test_other_messages_are_not(message: str) -> None:
     assert not is_yes_no_question(message), message
@@ -47,6 +51,19 @@ def test_the_last_sentence_carries_the_question() -> None:
     assert last_sentence("I lost my receipt. Can I still return this lamp?") == (
         "Can I still return this lamp?")
     assert last_sentence("Hello...") == "Hello..."
+
+
+@pytest.mark.parametrize(("message", "part"), [
+    ("I lost the receipt, will I get a refund?", "will I get a refund?"),
+    ("I dropped my phone, where should I ask?", "where should I ask?"),
+    # a question that opens as one keeps its comma clause ("is it 9?" is not what it asks)
+    ("What time do you open, is it 9?", "What time do you open, is it 9?"),
+    ("Yes, please.", "Yes, please."),  # no question
+    ("Thanks. I paid by card, Visa?", "I paid by card, Visa?"),  # no question word after it
+])
+def test_the_question_told_after_a_statement_and_a_comma_is_its_last_clause(
+        message: str, part: str) -> None:
+    assert question_part(message) == part
 
 
 def test_amounts_asked_and_stated() -> None:

@@ -39,6 +39,9 @@ def hybrid() -> KnowledgeIndex:
     ("On which days do you deliver?", "day"),
     ("When will my order be ready?", "when"),
     ("Where is the cafe?", "place"),
+    ("What are your opening hours?", "time"),
+    ("What are the store hours on Sunday?", "time"),
+    ("How many hours of free parking do I get?", "duration"),  # "hours" alone: no clock time
     ("What floor is the kitchen section on?", "place"),
     ("I dropped my phone. Where should I ask?", "place"),  # the last sentence asks
     ("What is this store called?", None),
@@ -95,6 +98,11 @@ def test_the_clause_that_states_the_value_and_shares_the_question_is_said() -> N
      "Departments: garden center outside by entrance C."),
     ("Where is lost and found?", "Lost and found: ask at the service desk by entrance A."),
     ("On which days do you deliver?", "Delivery: Deliveries happen Tuesday to Saturday."),
+    # "opening hours" asks for clock times: the file's, not the model's paraphrase of them
+    ("What are your opening hours?", HOURS),
+    ("What are your opening hours on Sunday?", "Opening hours: Sunday 10 a.m. to 6 p.m."),
+    ("What are the cafe's opening hours?",
+     "Cafe: the Maple Cafe on the second floor serves coffee and sandwiches until 7 p.m."),
 ])
 def test_a_value_question_gets_the_facts_own_words(hybrid: KnowledgeIndex, message: str,
                                                     reply: str) -> None:
@@ -147,6 +155,19 @@ def test_a_situation_told_or_a_what_if_gets_the_facts_own_sentence(
 ) -> None:
     plan = plan_turn(hybrid, message)
     assert plan.note is None and plan.reply == reply
+
+
+@pytest.mark.parametrize("message", [
+    "I lost the receipt, will I get a refund?",  # as whisper heard it: a comma, not a stop
+    "I lost the receipt. Will I get a refund?",
+])
+def test_a_yes_no_question_after_a_situation_gets_the_branch_that_fits_it(
+    hybrid: KnowledgeIndex, message: str,
+) -> None:
+    # the model, given the returns' facts, said "No, you won't get a refund.": the store
+    # credit left unsaid
+    plan = plan_turn(hybrid, message)
+    assert plan.note is None and plan.reply == "Without a receipt: no refund, store credit only."
 
 
 def test_a_situation_that_two_facts_fit_as_well_goes_to_the_llm(hybrid: KnowledgeIndex) -> None:
