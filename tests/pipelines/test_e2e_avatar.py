@@ -127,7 +127,7 @@ async def test_video_session_streams_a_face_that_lip_syncs_on_the_wire(
     async with await VoiceClient.connect(video_server.url, video_out={"size": 256},
                                          busy_retry_secs=60) as client:
         assert client.video_out is not None and client.video_out["width"] == 256
-        result = await talk(client, say("What are your opening hours on Sunday?"),
+        result = await talk(client, say("What are your hours on Sunday?"),
                             timeout_secs=90)
     assert result.completed and result.reply_text
     frames = result.video
