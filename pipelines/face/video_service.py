@@ -208,6 +208,12 @@ class AvatarForcingVideoService(AIService):
         """Where the face stands (face_state.py)."""
         return self._life.state
 
+    def reply_thought_up(self) -> bool:
+        """The user paused or their turn ended and the reply's audio has not come: the
+        window where the face idles (draws one frame in `thinking_frame_stride`) so
+        whisper, the LLM and piper get the CPU."""
+        return self._reply.thinking()
+
     @property
     def last_played_secs(self) -> float:
         """Seconds of the last interrupted reply that were output."""

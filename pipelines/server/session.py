@@ -313,8 +313,10 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
     # our websocket needs its images as wire frames; pipecat's transports take them as they are
     wire: list[FrameProcessor] = [VideoWireAdapter()] if serializer is not None else []
     visitors = node.visitors
-    if wire and visitors is not None and config.kiosk.quiet_when_away:
-        wire.insert(0, IdleImageFilter(lambda: visitors.nobody_there))
+    if wire:
+        away = visitors if visitors is not None and config.kiosk.quiet_when_away else None
+        wire.insert(0, IdleImageFilter(
+            lambda: node.reply_thought_up() or (away is not None and away.nobody_there)))
     presence = presence_welcome(config.kiosk) if hello.presence else None
     return AvatarStart([node, *wire], video_out, notices, face=node, presence=presence)
 

@@ -139,6 +139,9 @@ async def test_video_session_streams_a_face_that_lip_syncs_on_the_wire(
     pts = np.array([f.pts_us for f in frames])
     assert (np.diff(pts) > 0).all()
     assert np.diff(pts).max() <= 1_000_000  # never a second of the stream without a frame
+    # while the reply was thought up the face drew one frame in two and the repeats
+    # stayed on the server: frames are missing from the stream, never a long stretch
+    assert (np.diff(pts) > 40_000).any(), "no repeat was left out while thinking"
     # a face is in the frames, and the jaw of each image drawn follows the reply's
     # voice at its pts. Only new images count: a repeat (the server catching up on
     # a busy machine) holds an older mouth over newer audio, and how many there are

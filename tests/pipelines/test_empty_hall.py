@@ -1,5 +1,5 @@
-"""The server's side of the empty hall: while nobody is there our websocket sends
-only the images the face draws (pipelines/server/idle_images.py), and a client's
+"""The server's side of the empty hall: while nobody is there (or a reply is thought
+up) our websocket sends only the images the face draws (pipelines/server/idle_images.py), and a client's
 missing audio is not filled with silence while the filler is paused (a kiosk's
 client holds its quiet mic back then, sdk/mic_gate.py)."""
 
@@ -9,7 +9,7 @@ from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.tests.utils import SleepFrame, run_test
 
-from pipelines.server.idle_images import IdleImageFilter
+from pipelines.server.idle_images import MAX_GAP_FRAMES, IdleImageFilter
 from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.wire.frames import AvatarImageFrame
 
@@ -41,6 +41,16 @@ async def test_repeats_are_left_out_only_while_nobody_is_there() -> None:
     frames = [image(drawn_b, 10 + index) for index in range(5)]
     down, _ = await run_test(Pipeline([idle]), frames_to_send=frames, expected_down_frames=None)
     assert [f.frame_index for f in down if isinstance(f, AvatarImageFrame)] == list(range(10, 15))
+
+
+async def test_a_face_that_draws_nothing_new_still_sends_an_image_every_gap() -> None:
+    # the reply thought up on a busy machine: one image drawn, then only repeats
+    frames = [image(b"\xff\xd8\xffA", index) for index in range(3 * MAX_GAP_FRAMES + 1)]
+    idle = IdleImageFilter(lambda: True)
+    down, _ = await run_test(Pipeline([idle]), frames_to_send=frames, expected_down_frames=None)
+    sent = [f.frame_index for f in down if isinstance(f, AvatarImageFrame)]
+    assert sent == [0, MAX_GAP_FRAMES, 2 * MAX_GAP_FRAMES, 3 * MAX_GAP_FRAMES]
+    assert idle.dropped == len(frames) - len(sent)
 
 
 async def test_no_silence_is_filled_while_paused_and_it_is_again_after() -> None:
