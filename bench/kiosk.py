@@ -265,6 +265,26 @@ def ratio(face: list[float], voice: list[float]) -> float | None:
     return round(float(np.median(face) / np.median(voice)), 3) if face and voice else None
 
 
+def rounds_bootstrap(face: Arm, voice: Arm, rounds: int, draws: int = 2000
+                     ) -> list[float] | None:
+    """A 90 % interval of the whole run's ratio, rounds drawn again with replacement
+    (each round's turns of both arms together, so a slow topic stays paired): how far
+    another run of as many rounds would likely read. Seeded: the same turns give the
+    same interval."""
+    if rounds < 2:
+        return None
+    rng = np.random.default_rng(0)
+    found = []
+    for _ in range(draws):
+        picked = rng.integers(0, rounds, rounds)
+        found.append(ratio([t["v2v"] for r in picked for t in face.turns if t["round"] == r],
+                           [t["v2v"] for r in picked for t in voice.turns if t["round"] == r]))
+    values = np.array([v for v in found if v is not None])
+    if not len(values):
+        return None
+    return [round(float(np.percentile(values, 5)), 3), round(float(np.percentile(values, 95)), 3)]
+
+
 def spread(face: Arm, voice: Arm, rounds: int) -> dict[str, Any]:
     """The face arm's ratio to voice only: over all turns, each round's, each half's."""
     by_round = [ratio([t["v2v"] for t in face.turns if t["round"] == r],
@@ -274,6 +294,7 @@ def spread(face: Arm, voice: Arm, rounds: int) -> dict[str, Any]:
                     [t["v2v"] for t in voice.turns if (t["round"] < half) == first])
               for first in (True, False)]
     return {"ratio": ratio([t["v2v"] for t in face.turns], [t["v2v"] for t in voice.turns]),
+            "ratio_interval_90": rounds_bootstrap(face, voice, rounds),
             "ratio_by_round": by_round, "ratio_by_half": halves,
             "ratio_without_first_round": ratio([t["v2v"] for t in face.turns if t["round"]],
                                                [t["v2v"] for t in voice.turns if t["round"]])}
