@@ -23,8 +23,16 @@ The transcript the server heard is kept (`heard`, word error against the questio
 Resumable: rows are appended to `--raw` after every turn and a rerun skips what is
 there, so the full set can be run in pieces (`--voices`, `--split`) under the lock.
 
+`--asr-beam 1 5` asks every visit once per recognizer beam (`asr.beam_size`), in one
+run on one server, the arms' visits interleaved (a visit's arm order turns round): the
+server's shared `SpeechModels.asr` is set before each visit, and every session's
+whisper reads it when the session starts (`seen_beam` records what it read). The
+summary is then one per arm (`asr_beam_N`), with `changed`: the questions one arm got
+right and the other wrong.
+
 Usage: python bench/spoken_answers.py [--voices piper espeak] [--split tune|heldout|all]
-       [--snr 10] [--limit N] [--raw bench/results/spoken_answers_raw.json]
+       [--snr 10] [--limit N] [--asr-beam N [N ...]]
+       [--raw bench/results/spoken_answers_raw.json]
        [--out bench/results/spoken_answers.json] [--summarise-only]
 The last stdout line is one JSON object.
 """
@@ -39,6 +47,7 @@ import subprocess
 import sys
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +87,17 @@ def invented(guard: FactGuard, reply: str) -> list[str]:
 
 
 def key(row: dict[str, Any]) -> str:
-    """A row's identity in the raw file (voice, noise and question)."""
-    return f"{row['voice']}|{row['noise']}|{row.get('session', '')}|{row['q']}"
+    """A row's identity in the raw file (voice, noise, recognizer beam and question; a
+    row from before the beam was recorded was greedy, beam 1)."""
+    return (f"{row['voice']}|{row['noise']}|{row.get('asr_beam', 1)}|"
+            f"{row.get('session', '')}|{row['q']}")
 
 
-async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.Namespace,
-                  spec: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Any]:
-    """Start the server, ask every visit in `todo` ((voice, questions)), append rows to
-    `done` and the raw file; return facts about the run."""
+async def ask_all(todo: list[tuple[str, int, list[dict[str, Any]]]],
+                  args: argparse.Namespace, spec: dict[str, Any],
+                  done: list[dict[str, Any]]) -> dict[str, Any]:
+    """Start the server, ask every visit in `todo` ((voice, recognizer beam, questions)),
+    append rows to `done` and the raw file; return facts about the run."""
     from benchkit.runtime import bench_runtime, voice_only
     from benchkit.server import start_server
     from pipelines.server.runtime import ServerConfig
@@ -96,9 +108,17 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
     settings = voice_only(Settings.load())
     guard = FactGuard(read_prompt_file(settings.persona.knowledge_file))
     runtime, llm_server = await bench_runtime(settings)
+    shipped_asr = runtime.models.asr
+    seen: list[int] = []  # the beam each session's whisper was built with
+
+    def on_session(session: Any) -> None:
+        seen.append(session.processors["stt"]._model._params.beam_size)
+
     try:
-        url, server, thread = start_server(runtime, ServerConfig.from_settings(settings))
-        for n, (voice, visit) in enumerate(todo):
+        url, server, thread = start_server(
+            runtime, ServerConfig.from_settings(settings, on_session=on_session))
+        for n, (voice, beam, visit) in enumerate(todo):
+            runtime.models.asr = replace(shipped_asr, beam_size=beam)
             client = await VoiceClient.connect(url, client_name="spoken-answers")
             try:
                 for q in visit:
@@ -109,7 +129,9 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
                     result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
                                         timeout_secs=90)
                     reply = result.reply_text
-                    row = {"voice": voice, "noise": args.noise, "q": q["q"], "kind": q["kind"],
+                    row = {"voice": voice, "noise": args.noise, "asr_beam": beam,
+                           "seen_beam": seen[-1] if seen else None, "q": q["q"],
+                           "kind": q["kind"],
                            "split": q["split"], "heard": result.transcript, "reply": reply,
                            "keywords": judge(q, reply, spec["refusal_any_of"],
                                              spec.get("redirect_any_of", [])),
@@ -120,7 +142,8 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
                         row.update(session=q["session"], turn=q["turn"])
                     done.append(row)
                     args.raw.write_text(json.dumps(done, indent=1), encoding="utf-8")
-                    print(f"[{n + 1}/{len(todo)}] {voice} {'ok ' if row['keywords'] else 'BAD'}"
+                    print(f"[{n + 1}/{len(todo)}] {voice} beam {beam} "
+                          f"{'ok ' if row['keywords'] else 'BAD'}"
                           f"{' INVENTED' if row['invented'] else ''} {q['q']!r} heard "
                           f"{row['heard']!r} -> {reply[:90]!r}", file=sys.stderr)
             finally:
@@ -128,9 +151,10 @@ async def ask_all(todo: list[tuple[str, list[dict[str, Any]]]], args: argparse.N
         server.should_exit = True
         thread.join(timeout=10)
     finally:
+        runtime.models.asr = shipped_asr
         if llm_server is not None:
             llm_server.stop()
-    return {}
+    return {"shipped_asr_beam": shipped_asr.beam_size}
 
 
 def rejudge(rows: list[dict[str, Any]], spec: dict[str, Any]) -> None:
@@ -168,6 +192,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for voice in sorted({r["voice"] for r in rows}):
             groups[f"{split}_{voice}"] = [r for r in groups[split] if r["voice"] == voice]
     for name, picked in groups.items():
+        if not picked and name != "all":
+            continue  # a split or voice this run did not ask
         out[name] = {
             "n": len(picked),
             "facts_right": share([r for r in picked if r["kind"] == "fact"]),
@@ -182,17 +208,41 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def changed(arms: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The questions (voice, visit, question) right in one arm and wrong in another:
+    what each arm heard and replied."""
+    by_arm = {b: {key({**r, "asr_beam": 0}): r for r in rows} for b, rows in arms.items()}
+    out = []
+    for k in sorted(set.intersection(*(set(rows) for rows in by_arm.values()))):
+        rows = {b: by_arm[b][k] for b in by_arm}
+        if len({r["correct"] for r in rows.values()}) > 1:
+            first = next(iter(rows.values()))
+            out.append({"voice": first["voice"], "q": first["q"],
+                        **{f"beam{b}": {"correct": r["correct"], "heard": r["heard"],
+                                        "reply": r["reply"]} for b, r in rows.items()}})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", nargs="+", default=list(VOICES), choices=list(VOICES))
     parser.add_argument("--split", choices=["tune", "heldout", "all"], default="all")
     parser.add_argument("--snr", type=float, default=None, help="hall babble at this SNR (dB)")
     parser.add_argument("--limit", type=int, default=0, help="first N visits a voice (0: all)")
+    parser.add_argument("--asr-beam", type=int, nargs="+", default=None, metavar="N",
+                        help="the recognizer's beam (asr.beam_size) for each arm, every "
+                        "visit asked once per arm, interleaved (default: the settings')")
     parser.add_argument("--raw", type=Path, default=RAW)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args()
     args.noise = "clean" if args.snr is None else f"snr{args.snr:g}"
+    if args.asr_beam is None:
+        from pipelines.settings import Settings
+
+        args.asr_beam = [Settings.load().asr.beam_size]
+    if any(not 1 <= b <= 16 for b in args.asr_beam) or len(set(args.asr_beam)) < len(args.asr_beam):
+        parser.error(f"--asr-beam wants distinct beams of 1 to 16, got {args.asr_beam}")
     spec = load_questions()
     questions = [q for q in spec["questions"] if args.split == "all" or q["split"] == args.split]
     done: list[dict[str, Any]] = (json.loads(args.raw.read_text(encoding="utf-8"))
@@ -201,11 +251,14 @@ def main() -> int:
     todo = []
     for voice in args.voices:
         groups = visits(questions)[: args.limit or None]
-        for visit in groups:
-            wanted = {key({"voice": voice, "noise": args.noise, **q}) for q in visit}
-            if not wanted <= have:
-                done[:] = [r for r in done if key(r) not in wanted]  # a visit is redone whole
-                todo.append((voice, visit))
+        for i, visit in enumerate(groups):
+            shift = i % len(args.asr_beam)  # each arm goes first as often as the others
+            for beam in args.asr_beam[shift:] + args.asr_beam[:shift]:
+                wanted = {key({"voice": voice, "noise": args.noise, "asr_beam": beam, **q})
+                          for q in visit}
+                if not wanted <= have:
+                    done[:] = [r for r in done if key(r) not in wanted]  # redone whole
+                    todo.append((voice, beam, visit))
     load_start = os.getloadavg()
     args.raw.parent.mkdir(parents=True, exist_ok=True)
     facts: dict[str, Any] = {}
@@ -215,14 +268,18 @@ def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     rejudge(done, spec)
+    arms = {b: [r for r in done if r.get("asr_beam", 1) == b] for b in args.asr_beam}
+    summary = (summarise(arms[args.asr_beam[0]]) if len(arms) == 1 else
+               {f"asr_beam_{b}": summarise(rows) for b, rows in arms.items()})
     result = {"questions_file": "bench/spoken_questions.json", "voices": args.voices,
-              "commit": commit,
+              "commit": commit, "asr_beams": args.asr_beam,
               "visits_asked_now": len(todo) if not args.summarise_only else 0,
               "run_s": round(time.perf_counter() - started, 1), **facts,
-              "summary": summarise(done),
-              "invented": [{k: r[k] for k in ("voice", "q", "reply", "invented")}
+              "summary": summary,
+              "changed": changed(arms) if len(arms) > 1 else [],
+              "invented": [{k: r.get(k) for k in ("voice", "asr_beam", "q", "reply", "invented")}
                            for r in done if r["invented"]],
-              "wrong": [{k: r[k] for k in ("voice", "q", "heard", "reply")}
+              "wrong": [{k: r.get(k) for k in ("voice", "asr_beam", "q", "heard", "reply")}
                         for r in done if not r["correct"]],
               "load_avg_start": [round(v, 2) for v in load_start],
               "load_avg_end": [round(v, 2) for v in os.getloadavg()]}

@@ -20,9 +20,10 @@ Usage: python bench/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|smollm2]
        [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 3]
        [--first-phrase-words 3] [--llm-batch-threads 1]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--no-answer-rules]
-       [--barge-ins 3] [--label NAME]
+       [--barge-ins 3] [--label NAME] [--asr-beam N]
        [--raw rows.json] [--no-fact-guard] [--no-semantic-retrieval]
        python bench/voice_latency.py --against REV [--against REV2] [--checks-off-too]
+       python bench/voice_latency.py --this-tree-too "--asr-beam 5"
        python bench/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
 --against REV: the same bench with REV's product (a git worktree on the path,
 benchkit/revision_tree.py; this script and benchkit drive it) beside this tree's, each
@@ -30,7 +31,8 @@ side a process of its own, all started together and their turns taken in turn (t
 of each side, then turn 1...; the others paused meanwhile), so a load that comes and
 goes on the shared machine falls on every side alike; --checks-off-too adds this tree with the answer checks off
 (the fact guard and retrieval by meaning), so their cost is read in the same run;
---this-tree-too FLAGS adds this tree with FLAGS. No barge-ins with --against.
+--this-tree-too FLAGS adds this tree with FLAGS (alone, without --against: this tree
+and this tree with FLAGS, in the same way). No barge-ins with --against.
 The last stdout line is one JSON object. The summary, the SDK barge-in, the sides of
 --against and the plot are benchkit/voice_latency.py.
 """
@@ -72,7 +74,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                            "answer_rules": not args.no_answer_rules}
     if args.no_semantic_retrieval:  # a setting earlier revisions (--against) do not know
         llm["retrieval_semantic"] = False
-    settings = Settings.load(llm=llm, asr={"encoder_min_secs": args.encoder_min_secs})
+    asr: dict[str, Any] = {"encoder_min_secs": args.encoder_min_secs}
+    if args.asr_beam is not None:  # else the settings' (earlier revisions' default)
+        asr["beam_size"] = args.asr_beam
+    settings = Settings.load(llm=llm, asr=asr)
     started = time.perf_counter()
     # the server's runtime, voice only; as the server: a fixed reply off-topic, store
     # facts after questions if set. Warmed up below, with the RSS sampler running.
@@ -171,8 +176,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         rss_peak = sampler.stop()
         if llm_server is not None:
             llm_server.stop()
-    return summarise(args, rows, barge_ms, rss_peak=rss_peak, startup_s=startup_s,
-                     speculation=speculation, load1=load1)
+    summary = summarise(args, rows, barge_ms, rss_peak=rss_peak, startup_s=startup_s,
+                        speculation=speculation, load1=load1)
+    summary["asr_beam_size"] = models.asr.beam_size
+    return summary
 
 
 def main() -> None:
@@ -193,6 +200,9 @@ def main() -> None:
     parser.add_argument("--no-warm-up", action="store_true")
     parser.add_argument("--encoder-min-secs", type=float, default=20.0,
                         help="whisper's encoder window floor (0: the full 30 s)")
+    parser.add_argument("--asr-beam", type=int, default=None, choices=range(1, 17),
+                        metavar="N", help="whisper's beam (asr.beam_size; default: the "
+                        "settings')")
     parser.add_argument("--no-speculative-asr", action="store_true",
                         help="transcribe only at the VAD's stop (pipecat's segmented whisper)")
     parser.add_argument("--no-eager-reply", action="store_true",
@@ -233,7 +243,7 @@ def main() -> None:
         parser.error("--turns must be >= 1")
     if args.checks_off_too and not args.against:
         parser.error("--checks-off-too needs --against")
-    if args.against:
+    if args.against or args.this_tree_too:
         try:
             result = against(args, Path(__file__).resolve(), sys.argv[1:])
         except ValueError as error:
