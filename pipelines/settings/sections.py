@@ -75,9 +75,9 @@ class ASRSettings(_Section):
     )
     language: str = Field(default="en", min_length=2, max_length=8,
                           description="Language whisper transcribes.")
-    beam_size: int = Field(default=1, ge=1, le=16,
-                           description="1: greedy; tiny.en gives the same text on clean "
-                           "speech, ~2x faster.")
+    beam_size: int = Field(default=5, ge=1, le=16,
+                           description="Beam search width (1: greedy, faster); 5 heard "
+                           "espeak's spoken questions better (docs/ANSWERS.md).")
     compute_type: str = Field(default="int8", min_length=1,
                               description="CTranslate2 compute type of the model.")
     cpu_threads: int = Field(default=2, ge=0, le=256, description="whisper's CPU threads.")

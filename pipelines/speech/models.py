@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class ASRParams:
     """faster-whisper decoding options chosen for latency on a 2-core CPU."""
 
-    beam_size: int = 1  # greedy: tiny.en gives the same text on clean speech, ~2x faster
+    beam_size: int = 5  # 1 (greedy) is faster, and mishears more (docs/ANSWERS.md)
     compute_type: str = "int8"
     cpu_threads: int = 2
     no_speech_prob: float = 0.6  # drop segments whisper itself believes are not speech
@@ -68,7 +68,7 @@ class GreedyWhisper:
         self.supported_languages = model.supported_languages
 
     def transcribe(self, audio: np.ndarray, **kwargs: Any) -> tuple[Iterator[Any], Any]:
-        """One greedy pass, bounded in length, with looping output rejected.
+        """One pass at temperature 0, bounded in length, with looping output rejected.
 
         Whisper's temperature fallback would retry noise up to 6 times (seconds of
         CPU) only to hallucinate; greedy decoding on a hum instead loops ("mm, mm,
