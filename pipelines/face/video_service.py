@@ -82,12 +82,16 @@ from pipelines.wire.frames import (
     ReplyResumeFrame,
     UserCameraFrame,
     UserMotionFrame,
+    UserPausedFrame,
 )
 from sdk.protocol import ErrorCode
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc_output import MediaClockOutput
 
+#: from the user's first pause (whisper's guess starting) the face gives way this long,
+#: enough for the VAD's stop (200 ms of quiet) and its frame to come
+PAUSE_YIELD_SECS = 0.5
 #: EndFrame waits for the queued reply to be out: its length, plus this much
 END_MARGIN_SECS = 1.0
 #: the clock waits this long at most for the output transport downstream to be ready
@@ -209,10 +213,10 @@ class AvatarForcingVideoService(AIService):
         return self._life.state
 
     def reply_thought_up(self) -> bool:
-        """The user paused or their turn ended and the reply's audio has not come: the
-        window where the face idles (draws one frame in `thinking_frame_stride`) so
-        whisper, the LLM and piper get the CPU."""
-        return self._reply.thinking()
+        """The user paused or their turn ended and no reply plays: the window where the
+        face idles (draws one frame in `thinking_frame_stride`) so whisper, the LLM and
+        piper get the CPU."""
+        return self._reply.thinking() and not (self.ready and self.session.reply_playing)
 
     @property
     def last_played_secs(self) -> float:
@@ -357,6 +361,13 @@ class AvatarForcingVideoService(AIService):
                                           + self._params.thinking_camera_pause_secs)
             if self._kiosk is not None:
                 self._kiosk.voice(False)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserPausedFrame):
+            # whisper started on the user's pause: give way from now for as long as the
+            # VAD's stop takes to come (its frame then opens the whole window); if the
+            # user goes on, the short window runs out by itself
+            self._reply.thinking_until = max(self._reply.thinking_until,
+                                             time.monotonic() + PAUSE_YIELD_SECS)
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserCameraFrame):
             self._camera.offer(frame)

@@ -15,6 +15,9 @@ The level check is relative to the utterance's own loudness, so a quiet
 speaker and a loud one pause alike; it only decides *when* to guess, never
 what was said, so a wrong guess costs CPU, not words.
 
+Each guess starts with a `UserPausedFrame` downstream: the face gives way to whisper
+from the visitor's pause, not only from the VAD's stop ~120 ms later.
+
 Every guess made while the user is still inside the utterance also goes out as
 an `InterimTranscriptionFrame` (the client's `user-transcription` with
 `final: false`): live captions at each pause, at no extra cost.
@@ -49,6 +52,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.utils.time import time_now_iso8601
 
 from pipelines.speech.stt import BundledWhisperSTTService
+from pipelines.wire.frames import UserPausedFrame
 
 #: a 20 ms frame is "quiet" below this share of the utterance's loudest frame...
 QUIET_RELATIVE = 0.12
@@ -120,6 +124,7 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
                                            name="speculative-stt")
             self._guess_stale = False
             self.speculation_counts["started"] += 1
+            await self.push_frame(UserPausedFrame())  # the face yields from here
 
     async def _transcribe(self, pcm: bytes, generation: int) -> list[Frame]:
         frames = [frame async for frame in BundledWhisperSTTService.run_stt(self, pcm)]

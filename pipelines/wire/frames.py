@@ -1,8 +1,10 @@
 """Every custom pipecat frame of the voice pipeline, in the order they travel.
 
 Speech in (turns/): `SpeechOnsetFrame` (silero's score of one window says
-speech may have started, turns/speech_onset.py), `NoWordsFrame` (whisper heard
-nothing in an utterance, speech/stt.py), `ReplyPauseFrame` / `ReplyResumeFrame`
+speech may have started, turns/speech_onset.py), `UserPausedFrame` (the first
+pause of an utterance, where the speech recogniser starts its guess,
+speech/speculative_stt.py), `NoWordsFrame` (whisper heard nothing in an utterance,
+speech/stt.py), `ReplyPauseFrame` / `ReplyResumeFrame`
 (barge-in holds the reply and lets it play on, turns/barge_in.py).
 
 The face (face/): `UserCameraFrame`, `UserMotionFrame` and `PortraitRequestFrame`
@@ -31,6 +33,12 @@ from pipecat.frames.frames import (
 @dataclass
 class SpeechOnsetFrame(SystemFrame):
     """Speech may have started (silero's window score), before the VAD commits."""
+
+
+@dataclass
+class UserPausedFrame(SystemFrame):
+    """The user went quiet inside their utterance and whisper started transcribing it,
+    before the VAD's stop: the face starts giving way to the voice models now."""
 
 
 @dataclass

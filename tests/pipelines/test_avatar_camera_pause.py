@@ -63,7 +63,8 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
         avatar_assets: Any) -> None:
     """From the user's pause to the reply's first audio the face only idles: one frame in
     two is drawn, the other repeats it (the CPU goes to whisper, the LLM and piper);
-    while the user speaks every frame is drawn."""
+    while the user speaks every frame is drawn. Whisper's guess at the first pause
+    starts a short idle window of its own."""
     from avatar.live import AvatarSession
     from pipelines.face.video_service import AvatarForcingVideoService
 
@@ -88,6 +89,13 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
     assert speaking_repeated == 0, (speaking_repeated, speaking_sent)  # every frame drawn
     # thinking: every other frame repeats the one before
     assert thinking_repeated >= thinking_sent // 2 - 1, (thinking_repeated, thinking_sent)
+    # whisper's guess at the user's first pause, before the VAD's stop: the face idles
+    # from there, for a moment only (PAUSE_YIELD_SECS) unless the VAD then stops
+    from pipelines.wire.frames import UserPausedFrame
+
+    paused_repeated, _ = await repeated_while(VADUserStartedSpeakingFrame(),
+                                              UserPausedFrame(), secs=2.0)
+    assert 1 <= paused_repeated < thinking_repeated // 2, (paused_repeated, thinking_repeated)
 
 
 async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_thought_up(

@@ -17,6 +17,7 @@ from pipecat.frames.frames import (
 from pipecat.tests.utils import SleepFrame, run_test
 
 from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
+from pipelines.wire.frames import UserPausedFrame
 
 CHUNK = 640  # 20 ms at 16 kHz, in bytes
 
@@ -33,10 +34,15 @@ def utterance(pcm: bytes, silence_secs: float) -> list[Frame]:
 
 
 async def transcribe(speech_models: Any, frames: list[Frame]) -> tuple[str, dict[str, int]]:
-    """Run frames through the service: (transcript, speculation counts)."""
+    """Run frames through the service: (transcript, speculation counts). Each guess is
+    announced downstream by a `UserPausedFrame` before any transcript (the face yields)."""
     stt = SpeculativeWhisperSTTService(models=speech_models)
     down, _ = await run_test(stt, frames_to_send=frames, expected_down_frames=None)
     texts = [f.text for f in down if isinstance(f, TranscriptionFrame)]
+    paused = [i for i, f in enumerate(down) if isinstance(f, UserPausedFrame)]
+    assert len(paused) == stt.speculation_counts["started"], "one pause frame per guess"
+    first_text = next(i for i, f in enumerate(down) if isinstance(f, TranscriptionFrame))
+    assert paused and paused[0] < first_text, "the pause is announced before the transcript"
     return " ".join(texts), stt.speculation_counts
 
 
