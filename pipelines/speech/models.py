@@ -12,6 +12,7 @@ No pipecat here: the offline `converse` loads the same models.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,20 @@ class ASRParams:
         return section_params(cls, asr)
 
 
+#: a hum as whisper spells it: "Mm", "hmm", "Mm-hmm", "M-M-M"
+_HUM = re.compile(r"[mh]+", re.IGNORECASE)
+
+
+def says_words(text: str) -> bool:
+    """Whether a transcript holds a word: a number, or a token of two letters or more
+    that is not a hum. With a beam, whisper spells a hum ("M-M-M-M-M", "Mm-hmm")
+    instead of looping on it, and that must still count as a sound without words."""
+    for token in re.findall(r"[^\W_]+", text):
+        if any(c.isdigit() for c in token) or (len(token) > 1 and not _HUM.fullmatch(token)):
+            return True
+    return False
+
+
 class GreedyWhisper:
     """A `WhisperModel` view whose `transcribe()` uses our decoding options.
 
@@ -73,7 +88,8 @@ class GreedyWhisper:
         Whisper's temperature fallback would retry noise up to 6 times (seconds of
         CPU) only to hallucinate; greedy decoding on a hum instead loops ("mm, mm,
         mm, ..."). So: one pass, at most ~8 tokens per second of audio, and a
-        segment whose text compresses too well (a loop) counts as no speech.
+        segment whose text compresses too well (a loop) or spells only a hum
+        (`says_words`) counts as no speech.
         """
         max_tokens = min(224, int(8 * len(audio) / 16000) + 16)
         segments, info = self._model.transcribe(
@@ -86,7 +102,8 @@ class GreedyWhisper:
             vad_filter=False,  # silero already cut the utterance
             **kwargs,
         )
-        kept = [s for s in segments if s.compression_ratio <= self._params.max_compression_ratio]
+        kept = [s for s in segments if s.compression_ratio <= self._params.max_compression_ratio
+                and says_words(s.text)]
         # the segments pipecat will turn into text: how sure whisper was of them
         record_segments(s for s in kept if s.no_speech_prob < self._params.no_speech_prob)
         return iter(kept), info
