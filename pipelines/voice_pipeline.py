@@ -48,6 +48,7 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
+    LLMAssistantAggregator,
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
@@ -233,10 +234,15 @@ class VoiceSession:
     #: the end-of-turn strategy (its hold and speculation counters)
     turn_stop: HoldIncompleteTurnStopStrategy | None = None
 
-    def forget(self) -> None:
-        """Forget the conversation (a kiosk's visitor left): the LLM context and what
-        the processors keep of it (their `forget()`). The next request carries the
-        persona alone."""
+    async def forget(self) -> None:
+        """Forget the conversation (a kiosk's visitor left): the LLM context, the words
+        of the reply in flight that the assistant aggregator holds (the interruption
+        that stops the reply would add them to the emptied context: the next visitor
+        read the last one's half-said answer) and what the processors keep of it
+        (their `forget()`). The next request carries the persona alone."""
+        assistant = self.processors.get("assistant")
+        if isinstance(assistant, LLMAssistantAggregator):
+            await assistant.reset()
         self.context.set_messages([])
         for processor in self.processors.values():
             forget = getattr(processor, "forget", None)
@@ -458,6 +464,7 @@ def build_voice_pipeline(
         events=events,
         observer=observer,
         processors={"vad": vad, "stt": stt, "llm": llm_service, "tts": tts, "silence": filler,
+                    "assistant": aggregators.assistant(),
                     **({"knowledge": injector} if injector is not None else {}),
                     **({"fact_check": checker} if checker is not None else {}),
                     **({"joiner": joiner} if joiner is not None else {}),

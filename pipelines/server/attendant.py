@@ -65,7 +65,7 @@ def attend_visitors(face: AvatarForcingVideoService, voice: VoiceSession,
         await voice.task.queue_frame(InterruptionWorkerFrame())  # the reply in flight
         if visits is not None:
             visits.left(VisitWords.count(list(voice.context.get_messages()), kiosk.greeting))
-        voice.forget()
+        await voice.forget()
         log.info(f"[{session_id}] the visitor left ({change.reason}); conversation cleared")
 
 
