@@ -52,7 +52,7 @@ class FaceGenerator:
         none of its audio has come. Once it has, the reply's first block and images
         are what bot-started-speaking waits for: they run at full priority (niced, they
         got a tenth of a core beside piper and the LLM writing the rest of the reply)."""
-        return self.reply.thinking() and not self.session.reply_playing
+        return self.reply.yielding(self.session.reply_playing)
 
     async def next_planned(self) -> tuple[PlannedFrame, int]:
         """The next frame to draw, and how many idle frames were skipped for it: when a

@@ -27,5 +27,10 @@ class ReplyState:
         """The reply is being thought up now."""
         return time.monotonic() < self.thinking_until
 
+    def yielding(self, reply_playing: bool) -> bool:
+        """The face gives way to the voice models: the reply is thought up and none of
+        it plays (once its audio comes, its first images are what the voice waits for)."""
+        return self.thinking() and not reply_playing
+
 
 __all__ = ["ReplyState"]

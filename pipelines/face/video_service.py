@@ -216,7 +216,7 @@ class AvatarForcingVideoService(AIService):
         """The user paused or their turn ended and no reply plays: the window where the
         face idles (draws one frame in `thinking_frame_stride`) so whisper, the LLM and
         piper get the CPU."""
-        return self._reply.thinking() and not (self.ready and self.session.reply_playing)
+        return self._reply.yielding(self.ready and self.session.reply_playing)
 
     @property
     def last_played_secs(self) -> float:
