@@ -67,4 +67,4 @@ test-fast: setup
 	$(VENV)/python -m pytest -m "not e2e"
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(VENV)/python $$script; done
+	@for script in bench/*/*.py; do echo "== $$script"; $(VENV)/python $$script; done

@@ -1,8 +1,8 @@
 """Lip sync measured on what the client received: jawOpen re-measured on the frames
 against the reply audio's envelope, the lag that best aligns them, and a plot.
 
-Why here: the A/V offset is a product figure (bench/live.py, bench/adapt.py) and
-must be measured one way; see bench/live.py's docstring for the method.
+Why here: the A/V offset is a product figure (bench/live/live.py, bench/live/adapt.py) and
+must be measured one way; see bench/live/live.py's docstring for the method.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def lip_sync(window: TurnWindow, jaw_track: tuple[int, np.ndarray] | None = None
     correlation is taken over the reply's slots (first to last non-silent
     chunk) for lags of -400..+400 ms; lag > 0: the jaw follows the sound.
     `jaw_track` (base pts, jawOpen per slot from it): a jaw known otherwise (the
-    generated motion's, bench/lip_sync_stages.py), correlated the same way.
+    generated motion's, bench/face/lip_sync_stages.py), correlated the same way.
     """
     wire = None
     if jaw_track is None:

@@ -1,4 +1,4 @@
-"""The library part of bench/barge_in.py: one clip spoken over a reply, a microphone
+"""The library part of bench/voice/barge_in.py: one clip spoken over a reply, a microphone
 noise floor, loudness matching, the per-server summary and the onset tap's cost.
 
 Why here: the script keeps the servers it compares and its flags; how a clip is

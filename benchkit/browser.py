@@ -1,7 +1,7 @@
 """Real headless Chromium for the kiosk page: launch flags, fake mic and camera, page handles.
 
 Used by the browser e2e tests (tests/browser/chromium.py re-exports it) and
-bench/kiosk.py, bench/kiosk_turns.py: the benches measure the page the tests check. Chromium is the Debian
+bench/kiosk/kiosk.py, bench/kiosk/kiosk_turns.py: the benches measure the page the tests check. Chromium is the Debian
 package (`scripts/setup.sh` installs it as root) driven by pip Playwright with
 `executable_path`: `playwright install` would download a browser, which this
 machine cannot. Fake media come from files: a WAV for the microphone and a Y4M

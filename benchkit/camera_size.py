@@ -1,4 +1,4 @@
-"""The grid of bench/camera_size.py (widths, qualities, distances, the motion columns
+"""The grid of bench/face/camera_size.py (widths, qualities, distances, the motion columns
 compared) and what it makes of the rows: the summary, the recommended width and
 the plot (bench/results/camera_size.png).
 

@@ -1,4 +1,4 @@
-"""Memory of a kiosk machine's processes over a working-day soak (bench/day_soak.py):
+"""Memory of a kiosk machine's processes over a working-day soak (bench/kiosk/day_soak.py):
 sampled in a thread, then fitted.
 
 What is read: RSS (what `top` and the OOM killer see) and PSS (each shared page

@@ -1,4 +1,4 @@
-"""One visitor of a working-day soak (bench/day_soak.py): a real v2 client with its
+"""One visitor of a working-day soak (bench/kiosk/day_soak.py): a real v2 client with its
 camera on that asks three spoken questions, sometimes cuts the avatar off, and
 sometimes walks away without closing.
 

@@ -1,6 +1,6 @@
 """What the face benches feed one live face: a spoken-like reply and the user's camera.
 
-Why here: bench/face_cost.py, bench/density.py and others drive `AvatarSession`s
+Why here: bench/face/face_cost.py, bench/live/density.py and others drive `AvatarSession`s
 with the same inputs, so a figure from one compares with a figure from another.
 """
 

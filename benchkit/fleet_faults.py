@@ -1,7 +1,7 @@
 """Faults for a one-host fleet (fleet.local_cluster): a worker machine killed and
 restarted, the LLM replica's server killed, a machine's network cut and restored.
 
-Why here: a soak injects them on a schedule (bench/fleet_soak.py), and each one must
+Why here: a soak injects them on a schedule (bench/fleet/fleet_soak.py), and each one must
 be what a real fault does to the fleet, not a polite shutdown:
 
 * `kill_worker`: kill -9 of the node's raylet, reaped (fleet.local_cluster), then a

@@ -1,4 +1,4 @@
-"""What bench/fleet_head.py needs: a Redis for Ray's GCS, the head killed and
+"""What bench/fleet/fleet_head.py needs: a Redis for Ray's GCS, the head killed and
 restarted, and live sessions watched while it happens.
 
 Everything is real: `redis-server` (Debian package) on loopback, the head node of a

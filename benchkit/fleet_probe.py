@@ -1,4 +1,4 @@
-"""What bench/kiosk_fleet.py measures, one probe a function: a fleet's public door, a
+"""What bench/fleet/kiosk_fleet.py measures, one probe a function: a fleet's public door, a
 machine's direct door, a killed machine, and the shared LLM under concurrent turns.
 
 Every probe talks to real processes: the Ray cluster of `fleet.local_cluster`, the

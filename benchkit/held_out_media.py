@@ -1,8 +1,8 @@
 """The held-out real utterances: recordings no detector setting was ever tuned on (issue 25).
 
-bench/turn_splits.py --real measured and tuned the turn-end holds on 31 clips
+bench/voice/turn_splits.py --real measured and tuned the turn-end holds on 31 clips
 (benchkit/paused_utterances.py). These recordings came later, from a survey of the
-registries for more real speech with pauses (bench/REAL_MEDIA.md, "Held out"), and
+registries for more real speech with pauses (bench/face/REAL_MEDIA.md, "Held out"), and
 are only ever *reported* (`--held-out`), never used to choose a threshold or a hold.
 THE RULE of benchkit/paused_utterances.py cuts them into utterances unchanged.
 

@@ -1,4 +1,4 @@
-"""The library part of bench/kiosk_answers.py: the prompt configurations compared,
+"""The library part of bench/answers/kiosk_answers.py: the prompt configurations compared,
 one turn asked of an embedded server, the scripted sessions, and the summary keys.
 
 Why here: the script keeps the run (who asks when) and its flags; what a
@@ -29,7 +29,7 @@ from pipelines.voice_pipeline import spoken_system_prompt
 
 #: agent/data/kiosk_knowledge.md as it was before its restrictions were written as
 #: answers ("Pets: service animals only."): the baseline configurations read it
-KNOWLEDGE_BEFORE = ROOT / "bench" / "kiosk_knowledge_before.md"
+KNOWLEDGE_BEFORE = ROOT / "bench" / "answers" / "kiosk_knowledge_before.md"
 #: A visitor's session for the cache check: facts, a follow-up, an unknown, off-topic.
 SESSION = (
     "Hi there.",

@@ -1,7 +1,7 @@
 """The kiosk page in headless Chromium: opened and started, its own counters, a long
 soak with its JS heap after GC, and CPU by process name.
 
-Why here: the library part of bench/kiosk.py; everything is measured by the page
+Why here: the library part of bench/kiosk/kiosk.py; everything is measured by the page
 itself (`window.kiosk.stats()`), the script strings the phases together.
 """
 

@@ -1,7 +1,7 @@
 """Listening to the kiosk page from inside: a script that logs the page's socket
 events and its playback worklet, and the split of that log into turns.
 
-Why here: bench/kiosk_turns.py places the face's extra voice-to-voice time stage
+Why here: bench/kiosk/kiosk_turns.py places the face's extra voice-to-voice time stage
 by stage on the page's own clock; the probe and the split are its library part.
 """
 

@@ -1,6 +1,6 @@
 """A product server in its own process (`avatar-forcing serve`), and waiting for it.
 
-Why here: bench/kiosk.py, bench/kiosk_turns.py and bench/webrtc_kiosk.py all start
+Why here: bench/kiosk/kiosk.py, bench/kiosk/kiosk_turns.py and bench/webrtc/webrtc_kiosk.py all start
 the shipped server as a kiosk runs it and drive the page in Chromium; they need a
 free port and to know when the server answers /healthz (or why it did not).
 """

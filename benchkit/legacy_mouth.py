@@ -1,5 +1,5 @@
 """The mouth interior as it was painted before issue 35: the cost baseline of
-bench/mouth_realism.py (`added_ms_512`).
+bench/face/mouth_realism.py (`added_ms_512`).
 
 Why a copy: the issue's cost goal is "+2 ms a frame over today's renderer", and
 the machine is shared, so the two mouths are timed in one run, frame by frame in

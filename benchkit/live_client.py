@@ -1,8 +1,8 @@
 """The client side of a live session: a microphone at real-time pace, a log of all
 that arrives, and one connected session (mic, camera, receiver as tasks).
 
-Why here: bench/live.py, bench/adapt.py, bench/session_churn.py and
-bench/camera_flood.py all talk to the server as a kiosk would and measure on the
+Why here: bench/live/live.py, bench/live/adapt.py, bench/live/session_churn.py and
+bench/live/camera_flood.py all talk to the server as a kiosk would and measure on the
 client's clock; they share this so their figures mean the same thing.
 """
 

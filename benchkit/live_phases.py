@@ -1,8 +1,8 @@
-"""The phases of bench/live.py: avatar and voice-only sessions alternating, concurrent
+"""The phases of bench/live/live.py: avatar and voice-only sessions alternating, concurrent
 sessions, a soak; each returns its turns and per-session summaries.
 
 Why here: the phases are the measuring loop, the script only picks one and writes
-its figure; bench/adapt.py builds on the same `Bench`.
+its figure; bench/live/adapt.py builds on the same `Bench`.
 """
 
 from __future__ import annotations

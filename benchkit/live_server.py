@@ -1,9 +1,9 @@
 """The live server under test: built with the product's defaults, run in its own
 process (as deployed) or in this one, and how the benches start it.
 
-Why here: bench/live.py, bench/adapt.py, bench/session_churn.py and
-bench/camera_flood.py all measure the same server, started by
-`python bench/live.py --serve-port PORT ...` in a child process (so the bench
+Why here: bench/live/live.py, bench/live/adapt.py, bench/live/session_churn.py and
+bench/live/camera_flood.py all measure the same server, started by
+`python bench/live/live.py --serve-port PORT ...` in a child process (so the bench
 client's own work does not share the server's GIL).
 """
 
@@ -24,7 +24,14 @@ from benchkit.paths import ROOT
 from benchkit.server import start_server
 
 #: The script whose `--serve-port` mode runs the server (a child process).
-LIVE_SCRIPT = ROOT / "bench" / "live.py"
+LIVE_SCRIPT = ROOT / "bench" / "live" / "live.py"
+
+
+def live_script_in(tree: Path) -> Path:
+    """bench/live.py of another checkout: bench/live/live.py, or bench/live.py in a
+    revision from before the benches moved into area folders (issue 77)."""
+    moved = tree / "bench" / "live" / "live.py"
+    return moved if moved.is_file() else tree / "bench" / "live.py"
 
 
 async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:

@@ -1,4 +1,4 @@
-"""The JSON of bench/live.py: the issue's figures at the top level, details below,
+"""The JSON of bench/live/live.py: the issue's figures at the top level, details below,
 and which goals they meet.
 
 Why here: the summary is most of the script's length and is pure arithmetic on

@@ -1,6 +1,6 @@
 """One question -> reply exchange, and one barge-in, over a live session.
 
-Why here: the live benches (bench/live.py, bench/adapt.py) ask the same way and
+Why here: the live benches (bench/live/live.py, bench/live/adapt.py) ask the same way and
 measure voice-to-voice, reaction latency and barge-in from the same instants.
 """
 

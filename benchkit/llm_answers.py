@@ -1,7 +1,7 @@
 """Judging the kiosk LLM's answers: the question set, the keyword judge and where a
 first sentence ends.
 
-Why here: bench/llm_compare.py and bench/kiosk_answers.py score answers against
+Why here: bench/answers/llm_compare.py and bench/answers/kiosk_answers.py score answers against
 the same questions with the same judge, so their accuracies compare.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from benchkit.paths import ROOT
 
-#: The questions with the keywords a right answer holds (bench/llm_questions.json).
-QUESTIONS_FILE = ROOT / "bench" / "llm_questions.json"
+#: The questions with the keywords a right answer holds (bench/answers/llm_questions.json).
+QUESTIONS_FILE = ROOT / "bench" / "answers" / "llm_questions.json"
 # A sentence is complete once its end mark is followed by whitespace: "2." may be "2.5".
 SENTENCE_END = re.compile(r"[.!?][\"')]?\s")
 

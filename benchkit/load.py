@@ -1,6 +1,6 @@
 """CPU load for tests and benches: a hog that holds cores, and a reading of the load.
 
-Why in benchkit: bench/adapt.py takes cores away with the same hog the tests use
+Why in benchkit: bench/live/adapt.py takes cores away with the same hog the tests use
 (tests/load.py re-exports it), so "under load" means the same in both.
 
 A kiosk shares its machine with a browser, updates and other sessions, so the

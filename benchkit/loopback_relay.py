@@ -6,7 +6,7 @@ every connection open through it: both sockets stay open and neither direction
 moves another byte (nothing is read, so the server's send buffer fills as it would).
 `cut()` drops every connection at once instead (no close frame). Used by the keepalive
 and SDK reconnect tests and the keepalive bench (tests/pipelines/test_keepalive.py,
-test_sdk_reconnect.py, bench/keepalive.py).
+test_sdk_reconnect.py, bench/kiosk/keepalive.py).
 """
 
 from __future__ import annotations

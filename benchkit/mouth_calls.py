@@ -3,7 +3,7 @@ mouth, the warped vertices, the posed anchors and the lips' rounding.
 
 Why: the mouth's two painters (the compiled pass and benchkit/numpy_mouth.py) are
 compared and timed on the very calls a render makes (tests/avatar/test_mouth_compose.py,
-bench/mouth_pass.py), so a render is run once and its calls replayed.
+bench/face/mouth_pass.py), so a render is run once and its calls replayed.
 """
 
 from __future__ import annotations

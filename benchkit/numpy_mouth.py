@@ -1,5 +1,5 @@
 """The mouth interior's per-pixel work as numpy: the reference the compiled pass is
-measured against (bench/mouth_pass.py, bench/mouth_realism.py --numpy-mouth,
+measured against (bench/face/mouth_pass.py, bench/face/mouth_realism.py --numpy-mouth,
 tests/avatar/test_mouth_compose.py).
 
 Why a copy: the painter's fields (depth, tongue, teeth, grain, light) were numpy
@@ -12,7 +12,7 @@ Its prep up to the opening's box and mask is the painter's own
 (`MouthPainter._opening`), so the two differ only in their per-pixel work (the old
 prep smoothed the lips in a loop, not with a cached map: some 20 us more a frame).
 `paint_numpy(painter, ...)` paints with a `MouthPainter`'s own state (and stands in
-for `MouthPainter.paint` itself under `bench/mouth_realism.py --numpy-mouth`).
+for `MouthPainter.paint` itself under `bench/face/mouth_realism.py --numpy-mouth`).
 """
 
 from __future__ import annotations

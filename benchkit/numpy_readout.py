@@ -1,5 +1,5 @@
 """The readout model's forward pass and Gauss-Newton inverse as numpy: the reference
-the compiled kernel is measured against (bench/readout_solve.py,
+the compiled kernel is measured against (bench/face/readout_solve.py,
 tests/avatar/test_readout_kernel.py).
 
 Why a copy: `ReadoutModel.predict` and `ReadoutModel.solve` were these numpy calls

@@ -1,6 +1,6 @@
 """Lip sync as a visitor meets it: the voice the page played against the mouth it showed.
 
-Why here: bench/webrtc_kiosk.py compares our websocket with pipecat's WebRTC
+Why here: bench/webrtc/webrtc_kiosk.py compares our websocket with pipecat's WebRTC
 transport, and the two carry time differently (our frames have pts, WebRTC has
 RTP clocks and the browser's own A/V sync), so the one fair measure is on what
 the page presents. The page (pipelines/web/media-probe.js) records the played

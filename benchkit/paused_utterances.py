@@ -1,6 +1,6 @@
 """Real utterances with the speaker's own pauses inside, cut by a fixed rule (issue 9).
 
-`premature_turn_ends` (bench/turn_splits.py --real) is the share of paused human
+`premature_turn_ends` (bench/voice/turn_splits.py --real) is the share of paused human
 utterances that the server cuts in two. Its first set had 10 clips, where 0.05
 means no failure at all; this module adds every utterance of the recordings
 below that the rule keeps. The rule was written down and committed before any
@@ -8,7 +8,7 @@ turn was measured on these clips, and it is applied as it is, so the set is
 not chosen by its result.
 
 THE RULE
-  Recordings: every speech recording that bench/REAL_MEDIA.md lists as usable
+  Recordings: every speech recording that bench/face/REAL_MEDIA.md lists as usable
   (none that it rules out), minus what the first 10 clips already use:
     - pyannote-audio 4.0.7 sdist: the 14 AMI meeting excerpts
       `tests/data/{dev00,dev01,tst00,tst01,trñ00,trn01..09}.wav` with the speaker
@@ -45,10 +45,10 @@ The rule keeps 21 utterances (15 AMI, 3 lecture, 1 meeting_chan3, the vlog end
 of leak-test.wav, Praat's "Don't yell"); with the first 10, 31 clips. Each
 utterance carries its recording, the package file, start and end in that
 file, the speaker (from the RTTM), the end of its speech and its pauses (start
-in the clip, length). bench/REAL_MEDIA.md lists them.
+in the clip, length). bench/face/REAL_MEDIA.md lists them.
 
     paused_utterances(media_cache) -> [PausedUtterance]
-    python bench/paused_utterances.py [--transcribe]   # the list as JSON (the script)
+    python bench/voice/paused_utterances.py [--transcribe]   # the list as JSON (the script)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 MediaSender: audio chunking, the live video queue, the bot-speaking state) ending
 in lists instead of a device: audio is written at real-time pace, as a sound card
 or a WebRTC track takes it, so what it records is what a pipecat transport would
-play and when. The tests of `AvatarForcingVideoService` and bench/video_service.py
+play and when. The tests of `AvatarForcingVideoService` and bench/live/video_service.py
 drive the service through it, as a pipecat developer's app would.
 """
 

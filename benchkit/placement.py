@@ -1,6 +1,6 @@
 """Where the server's processes run: the priority and core-pinning experiment of issue 36.
 
-bench/adapt.py asks whether giving the face a better place on a busy 2-core
+bench/live/adapt.py asks whether giving the face a better place on a busy 2-core
 machine helps: the embedded LLM server niced (it answers a turn a little later,
 the face draws on time), or the face workers pinned to one core (fewer
 migrations, a warm cache). Neither needs privileges: a process may lower its

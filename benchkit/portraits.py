@@ -16,9 +16,9 @@ from each package; nothing is installed.
 
 `ERROR_EXAMPLES` are photos `Portrait.load` must refuse with a useful message
 (a group photo, a profile); they are not portraits and their licences do not
-allow more than a local test (see bench/PORTRAITS.md).
+allow more than a local test (see bench/face/PORTRAITS.md).
 
-`python bench/portraits.py [--cache cache/portraits] [--check]` lists them.
+`python bench/face/portraits.py [--cache cache/portraits] [--check]` lists them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The analysis of bench/pose_readout.py: both head-pose read-outs (the landmarker's
+"""The analysis of bench/face/pose_readout.py: both head-pose read-outs (the landmarker's
 matrix, a fit of its canonical model) from the same stored landmarks, their sweep
 errors, the gain floor, and the comparison on real faces.
 

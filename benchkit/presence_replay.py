@@ -1,6 +1,6 @@
 """What the server's camera analysis and presence tracker make of a presence scene.
 
-Why here: tests/avatar/test_presence_scenes.py asserts on it and bench/presence.py
+Why here: tests/avatar/test_presence_scenes.py asserts on it and bench/kiosk/presence.py
 checks its scenes' ground truth and plots with it. Each frame goes the way a
 kiosk's camera does (`encode_camera_jpeg`, 320 px, into
 `avatar.live.camera.CameraMotion.analyze_jpeg`), and the tracker

@@ -1,6 +1,6 @@
 """A kiosk camera's view of people coming and going, from a REAL recorded face.
 
-Why here: bench/presence.py feeds these scenes to a live session's camera and
+Why here: bench/kiosk/presence.py feeds these scenes to a live session's camera and
 tests/avatar/test_presence_scenes.py replays them through the presence tracker
 (avatar/live/presence.py), so both judge presence on the same footage.
 

@@ -2,7 +2,7 @@
 it (the welcome's level, then each `video-quality` event), and the level over time
 as a plot.
 
-Why here: bench/live.py, bench/adapt.py and bench/webrtc_kiosk.py all report the
+Why here: bench/live/live.py, bench/live/adapt.py and bench/webrtc/webrtc_kiosk.py all report the
 changes the same way, so their figures (changes after the first 30 s, per phase)
 compare.
 """

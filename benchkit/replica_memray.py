@@ -1,6 +1,6 @@
 """memray inside one Ray Serve replica process, started and stopped by files.
 
-Why files, not the signals bench/session_churn.py sends the plain server: a replica's
+Why files, not the signals bench/live/session_churn.py sends the plain server: a replica's
 main thread waits in Ray's task loop (C++), and Python runs signal handlers only on
 the main thread, so a SIGUSR1 would never be handled. benchkit/memory_trace's
 sitecustomize, loaded by every Ray worker when `prepare` put it on the path before

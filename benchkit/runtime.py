@@ -1,7 +1,7 @@
 """The runtime a bench serves: the product's composition root, with a bench's patience.
 
-Why: the benches that run the server in this process (bench/voice_latency.py,
-barge_in.py, turn_splits.py, and bench/live.py's server process) used to build
+Why: the benches that run the server in this process (bench/voice/voice_latency.py,
+barge_in.py, turn_splits.py, and bench/live/live.py's server process) used to build
 `VoiceRuntime(` by hand, each a little differently from the server. They now call
 `pipelines.server.app.load_runtime`, the one root `avatar-forcing serve` uses, so a
 bench measures what ships. Two things it cannot express are kept here, and only

@@ -1,7 +1,7 @@
 """The soak's books: faults, sessions and turns on one timeline, and what they add up to.
 
 Why pure and apart: whether a lost session or a failed turn is "the fault's" or an
-error of ours is the whole verdict of bench/fleet_soak.py, so the rules are kept
+error of ours is the whole verdict of bench/fleet/fleet_soak.py, so the rules are kept
 here, with no I/O and no clock, where tests/bench/test_soak_ledger.py checks them
 on a synthetic timeline. Times are seconds from the start of the soak.
 

@@ -1,7 +1,7 @@
 """The spoken kiosk questions: the set, the voices that say them and the hall noise.
 
-Why here: bench/asr_questions.py (the recognizer's word error) and
-bench/spoken_answers.py (the answers through the real server) must hear the same
+Why here: bench/answers/asr_questions.py (the recognizer's word error) and
+bench/answers/spoken_answers.py (the answers through the real server) must hear the same
 questions in the same voices and the same noise for their figures to line up.
 
 Voices: the bundled piper voice without sampled noise (benchkit/speech.py) and
@@ -27,7 +27,7 @@ from benchkit.paths import ROOT
 from benchkit.speech import SPEECH_RATE, load_test_voice, piper_pcm16k
 from benchkit.word_error import edit_distance
 
-QUESTIONS_FILE = ROOT / "bench" / "spoken_questions.json"
+QUESTIONS_FILE = ROOT / "bench" / "answers" / "spoken_questions.json"
 VOICES = ("piper", "espeak")
 #: the real recordings the babble is made of (benchkit/real_media.py names)
 BABBLE_SOURCES = ("lecture", "ami_meeting", "phone_conversation", "meeting_chan3")
@@ -35,7 +35,7 @@ LEAD_S = 0.3
 
 
 def load_questions(path: Path = QUESTIONS_FILE) -> dict[str, Any]:
-    """The question set (bench/spoken_questions.json)."""
+    """The question set (bench/answers/spoken_questions.json)."""
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -1,6 +1,6 @@
 """Per-turn stage times of the voice pipeline, read by a pipecat observer.
 
-Why here: it is a library part of bench/voice_latency.py (a turn's 1.5 s split into
+Why here: it is a library part of bench/voice/voice_latency.py (a turn's 1.5 s split into
 the parts that can be attacked), kept out of the script so the script is its figure.
 """
 

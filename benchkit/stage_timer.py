@@ -1,5 +1,5 @@
 """Wall time per named stage of a single-threaded loop, by wrapping the callables
-that do each stage (bench/face_cost.py).
+that do each stage (bench/face/face_cost.py).
 
 Why wrapping rather than a sampling profiler: the question is "how many ms of a
 frame go to the warp, the mouth, the VP8 encode", stage by stage as the product

@@ -1,7 +1,7 @@
 """CPU of a bench's processes over time, by group, read back for any window: where a
 kiosk turn's cores went between the visitor's last word and the reply heard.
 
-Why here: bench/kiosk.py asks which of Chromium (its renderer, GPU and utility
+Why here: bench/kiosk/kiosk.py asks which of Chromium (its renderer, GPU and utility
 processes), the server's own process, its face workers and the LLM server took the
 CPU during each turn. A thread reads every process's CPU seconds from /proc every
 `period` seconds (per process, so one that ends keeps what it used), and

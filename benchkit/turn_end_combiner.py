@@ -3,16 +3,16 @@
 The LLM's readings (agent/turn_end_text.py) alone hold complete statements: Qwen2.5-0.5B
 gives "Yes, please." almost no chance of ending a message (p_end 0.00-0.05), so a
 kiosk answer waited the `unsure` hold. This logistic combiner, fitted on written
-dialogue turns and their cuts (benchkit/turn_text_corpus.py, bench/turn_reader_fit.py),
+dialogue turns and their cuts (benchkit/turn_text_corpus.py, bench/voice/turn_reader_fit.py),
 weighs the two readings against whisper's own marks and the length of the turn, and
 reads 95 % of the kiosk's statements "done" (the raw thresholds: none).
 
 Why it is not in agent/: on speech it reads "done" wherever whisper closed a whole
 sentence, and whisper closes one at most pauses of real speakers ("So we had a long
-problem." | "about not finding out why"): offline (bench/turn_end.py, `reader`) it
+problem." | "about not finding out why"): offline (bench/voice/turn_end.py, `reader`) it
 cut 0.26 of the tuned clips' pauses and 0.37 of the held-out ones, about what the
 word tiers cut without any reading. Written turns and their cuts do not teach where
-speakers pause. Its weights stay in bench/baselines/turn_end_combiner.json (tracked:
+speakers pause. Its weights stay in bench/voice/baselines/turn_end_combiner.json (tracked:
 bench/results/ is git-ignored output) so the bench can put it beside the shipped reading.
 
 Why a logistic regression on these, not the LLM's hidden state: the readings are
@@ -32,7 +32,7 @@ from pathlib import Path
 #: what the model reads, in the order of its weights
 FEATURES = ("logit_p_end", "logit_p_close", "question", "period", "hesitation_mark",
             "no_mark", "log_words", "one_word")
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "bench" / "baselines" / "turn_end_combiner.json"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "bench" / "voice" / "baselines" / "turn_end_combiner.json"
 _CLIP = 1e-4
 
 
@@ -92,7 +92,7 @@ class TurnEndModel:
     @classmethod
     def from_weights(cls, weights: Sequence[float], bias: float, *, done_above: float,
                      unfinished_below: float) -> TurnEndModel:
-        """A model from fitted numbers (bench/turn_reader_fit.py)."""
+        """A model from fitted numbers (bench/voice/turn_reader_fit.py)."""
         if len(weights) != len(FEATURES):
             raise ValueError(f"{len(weights)} weights for {len(FEATURES)} features")
         return cls(tuple(float(w) for w in weights), float(bias), done_above, unfinished_below)
@@ -106,7 +106,7 @@ def load_model(path: Path = DEFAULT_MODEL_PATH) -> TurnEndModel:
         data = json.loads(path.read_text())
     except FileNotFoundError as error:
         raise FileNotFoundError(f"turn-end model {path} is missing; "
-                                "bench/turn_reader_fit.py writes it") from error
+                                "bench/voice/turn_reader_fit.py writes it") from error
     if data.get("features") != list(FEATURES):
         raise ValueError(f"turn-end model {path} reads {data.get('features')}, "
                          f"this code computes {list(FEATURES)}: refit it")

@@ -1,9 +1,9 @@
-"""The library part of bench/turn_splits.py (and bench/turn_end.py's clips): paused
+"""The library part of bench/voice/turn_splits.py (and bench/voice/turn_end.py's clips): paused
 requests and real paused utterances streamed to the server, the variants of the
 turn hold, and the summary of how often a turn was cut in two.
 
-Why here: bench/turn_end.py sweeps the same real clips offline that
-bench/turn_splits.py --real streams, so the clips and their pauses are one list.
+Why here: bench/voice/turn_end.py sweeps the same real clips offline that
+bench/voice/turn_splits.py --real streams, so the clips and their pauses are one list.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ is what the live reading sees when a visitor pauses.
 
 Splits are by conversation (a hash of its first turn), so a conversation's turns and
 their cuts are all on one side. Never tuned on here: the kiosk's own questions and
-statements (benchkit/voice.py) and the real clips (bench/turn_splits.py --real,
+statements (benchkit/voice.py) and the real clips (bench/voice/turn_splits.py --real,
 --held-out), which the combiner is judged on.
 """
 

@@ -1,4 +1,4 @@
-"""The library part of bench/voice_latency.py: a barge-in through the client SDK, the
+"""The library part of bench/voice/voice_latency.py: a barge-in through the client SDK, the
 run's summary (its JSON keys), the sides of `--against` and the comparison plot of
 earlier runs.
 

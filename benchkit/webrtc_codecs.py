@@ -1,5 +1,5 @@
-"""What each WebRTC video codec costs to send the face (bench/webrtc_codecs.py,
-bench/webrtc_kiosk.py): encode time, bitrate, and whether the encoder leaves the
+"""What each WebRTC video codec costs to send the face (bench/webrtc/webrtc_codecs.py,
+bench/webrtc/webrtc_kiosk.py): encode time, bitrate, and whether the encoder leaves the
 interpreter lock to Python while it works."""
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Word error of a transcript, and the reference texts of the recorded people the
-benches play (the recognizer benches share them: bench/asr_window.py,
-bench/asr_questions.py, bench/spoken_answers.py)."""
+benches play (the recognizer benches share them: bench/voice/asr_window.py,
+bench/answers/asr_questions.py, bench/answers/spoken_answers.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-#: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/real_media.py
+#: Sense and Sensibility, chapter 1: the five LibriVox clips of bench/face/real_media.py
 LIBRIVOX_TEXT = {
     "librivox_0870": "And Mr. John Dashwood had then leisure to consider how much there might "
                      "prudently be in his power to do for them",

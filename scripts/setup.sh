@@ -15,7 +15,7 @@ PY
 # Chromium, the real browser the kiosk page is tested in (driven by pip Playwright:
 # never `playwright install`, which downloads a browser), and Node.js for the browser
 # SDK's unit tests, and redis-server for the fleet's GCS fault tolerance on loopback
-# (bench/fleet_head.py --mode redis), and systemd's checker for the kiosk's units
+# (bench/fleet/fleet_head.py --mode redis), and systemd's checker for the kiosk's units
 # (systemd-analyze verify, tests/pipelines/test_kiosk_install.py). Each entry is command:package.
 need_apt=()
 for entry in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg chromium:chromium node:nodejs \
@@ -46,7 +46,7 @@ exec 2> >(grep -v "^WARNING: Location 'file:" >&2)
 "${pip[@]}" "torch==2.13.0"
 # llama.cpp compiles from source once per CPU (~6 min on 2 cores), for the CPU it
 # runs on: -march=native uses AVX-512 and VNNI where the CPU has them, and reads a
-# visitor's turn in 0.70x the time of the portable AVX2 build (bench/llm_build.py,
+# visitor's turn in 0.70x the time of the portable AVX2 build (bench/voice/llm_build.py,
 # docs/LATENCY.md). AMX is left out: where a VM reports it but does not enable
 # the tile registers, llama.cpp's AMX kernels crash on the first token.
 # The wheel is kept in our cache under a key of the CPU's feature flags and the

@@ -57,7 +57,7 @@ def test_every_picture_in_docs_is_shown_or_named_on_a_page() -> None:
     # docs/ keeps only the pictures and videos a page shows or names (issue 58: size)
     media = [p for p in (ROOT / "docs").rglob("*")
              if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".gif", ".mp4", ".webm"}]
-    pages = [*_pages(), ROOT / "CHANGELOG.md", *sorted((ROOT / "bench").glob("*.md"))]
+    pages = [*_pages(), ROOT / "CHANGELOG.md", *sorted((ROOT / "bench").rglob("*.md"))]
     text = "\n".join(page.read_text(encoding="utf-8") for page in pages if page.is_file())
     unnamed = [str(p.relative_to(ROOT)) for p in media if p.name not in text]
     assert not unnamed, f"pictures no page shows or names: {unnamed}"

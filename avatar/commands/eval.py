@@ -41,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "speech per session, the avatar listening); writes "
                              "OUT/reactivity.png and the JSON")
     parser.add_argument("--real-faces", default="cache/real_faces/test",
-                        help="face tracks (*.npz) of the real users (bench/real_faces.py)")
+                        help="face tracks (*.npz) of the real users (bench/training/real_faces.py)")
     parser.add_argument("--speech", nargs="+", default=None, metavar="WAV",
                         help="16 kHz mono WAVs of real speech for the users (default: "
-                             "cache/real_media/wav16k/*.wav, bench/real_media.py)")
+                             "cache/real_media/wav16k/*.wav, bench/face/real_media.py)")
     parser.set_defaults(handler=run)
 
 
@@ -114,7 +114,7 @@ def run_reactivity(args: argparse.Namespace) -> int:
         Path("cache/real_media/wav16k").glob("*.wav"))
     if not speech:
         raise FileNotFoundError("no real speech WAVs: pass --speech or run "
-                                "python bench/real_media.py")
+                                "python bench/face/real_media.py")
     sessions = load_listening_sessions(args.real_faces, speech,
                                        Portrait.default(256).reference_motion)
     variants = {"student": generator_variant(student),

@@ -4,7 +4,7 @@ audio blended into the generated jawOpen.
 Why: since the generator learned the corpus's visemes, its jaw follows the phonemes
 more than the loudness, and within a reply it keeps only part of the voice's beat;
 the filter, the drawing and the re-reading each lose a little more (docs/GENERATOR.md,
-"Lip sync from the generator to the wire", bench/lip_sync_stages.py). The generator
+"Lip sync from the generator to the wire", bench/face/lip_sync_stages.py). The generator
 cannot see more: its look-ahead is two frames. But a frame's reply audio is known
 when the frame is planned (it is cut from the queue with it), so its loudness can
 drive the jaw with no delay and no look-ahead. The generator's jaw keeps its

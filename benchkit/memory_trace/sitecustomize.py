@@ -1,4 +1,4 @@
-"""Loaded by Python at start-up when this folder is on PYTHONPATH (bench/session_churn.py
+"""Loaded by Python at start-up when this folder is on PYTHONPATH (bench/live/session_churn.py
 `--trace-memory` / `--memray`): the bench's server process traces its allocations and
 the bench names the allocation sites that grew.
 
@@ -16,7 +16,7 @@ Only the server under test traces (its command line has `--serve-port`): its fac
 workers, fork server and the LLM server start with the same environment and must
 keep their speed. Nothing in the product imports this.
 
-A Ray Serve replica (bench/day_soak.py `--mode fleet --memray`) cannot take the
+A Ray Serve replica (bench/kiosk/day_soak.py `--mode fleet --memray`) cannot take the
 signals: its main thread sits in Ray's task loop, in C++, and Python runs a signal
 handler only on the main thread. There `AVATAR_FORCING_BENCH_MEMRAY_DIR=DIR` makes
 every Ray worker process watch DIR from a thread of its own: the bench creates

@@ -11,7 +11,7 @@
 // --autoplay-policy=no-user-gesture-required), shows the attract line while nobody is
 // there, clears the captions when a visitor leaves, and never stops by itself.
 // Tests and benchmarks read `window.kiosk.stats()`; `window.kiosk.probe(box)` starts
-// measuring the heard voice and a box of the face (media-probe.js, bench/webrtc_kiosk.py).
+// measuring the heard voice and a box of the face (media-probe.js, bench/webrtc/webrtc_kiosk.py).
 
 import { voiceContext } from "./audio-output.js";
 import { AvatarClient } from "./avatar-client.js";

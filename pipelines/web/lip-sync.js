@@ -4,7 +4,7 @@
 // pipelines/wire/webrtc_tracks.py), so Chromium's own audio/video sync keeps the mouth
 // on the voice. But that sync moves slowly: when a conversation's first reply starts,
 // the browser's audio jitter buffer (NetEq) grows and the video took a few seconds to
-// follow, the mouth 120-170 ms ahead of the voice on that reply (bench/webrtc_kiosk.py
+// follow, the mouth 120-170 ms ahead of the voice on that reply (bench/webrtc/webrtc_kiosk.py
 // --compare-lipsync; every later reply within 50 ms). `RTCRtpReceiver.jitterBufferTarget`
 // asks the video's buffer for a delay: this module reads how long the voice waits
 // (inbound-rtp jitterBufferDelay over the last interval, plus the audio output's own

@@ -2,7 +2,7 @@
 // (our websocket or WebRTC): the loudness of the played audio on the page's
 // clock, the reply onsets in it, and how much a box of the face (the mouth)
 // changes at each animation frame. The WebRTC client counts its voice-to-voice
-// with it; bench/webrtc_kiosk.py reads `trace()` from both kinds of session and
+// with it; bench/webrtc/webrtc_kiosk.py reads `trace()` from both kinds of session and
 // finds the lag between the voice and the lips by correlation.
 
 /** RMS of a 10 ms window above which the played audio holds speech (Opus noise is below) */

@@ -2,7 +2,7 @@
 
 No turned photo ships in the repository, so the turned portrait is made from the
 real default portrait: rendered at yaw -22 (as luis_pedro_coelho is turned in his
-photo, bench/PORTRAITS.md) and loaded with the real landmarker as a new
+photo, bench/face/PORTRAITS.md) and loaded with the real landmarker as a new
 portrait. Turned back to the camera, its squeezed far cheek used to be stretched
 into horizontal streaks. The fill samples the other cheek there, so the
 texture drawn on the far cheek must come from photo pixels stretched far less.

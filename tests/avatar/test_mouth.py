@@ -3,7 +3,7 @@
 Behaviour only: teeth that are separate and rigid (upper with the skull, lower with
 the jaw), nothing painted into a closed mouth, colours taken from the portrait
 (grey from a black-and-white photo). The realism figures against real talking
-mouths are bench/mouth_realism.py's.
+mouths are bench/face/mouth_realism.py's.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ numba's exp, so it is not bit-identical to the numpy path it replaced
 (benchkit/numpy_mouth.py); real frames of the default portrait, at both sizes and
 through a jaw opening, head turns and rounded lips, must agree to one 8-bit level,
 and nearly everywhere exactly. Figures over a spoken reply on six portraits:
-bench/mouth_pass.py.
+bench/face/mouth_pass.py.
 """
 
 from __future__ import annotations

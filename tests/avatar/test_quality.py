@@ -216,7 +216,7 @@ def test_after_lost_images_the_session_waits_for_the_load_to_fall_then_climbs_wi
     down to 256 px; no try back up while the load stays what it was (the busy share
     did not explain the lost images, so it cannot say when they would stop); once
     the neighbour leaves and the load falls, the asked level is back within 10 s
-    (bench/adapt.py's goal). Before, each try up met late frames and came back
+    (bench/live/adapt.py's goal). Before, each try up met late frames and came back
     down: 9 changes in a 40 s phase with one core hogged."""
     params = GovernorParams(warmup_secs=0.0)
     ladder = quality_ladder(512, camera=True)
@@ -273,8 +273,8 @@ def converse(governor: QualityGovernor, start: float, secs: float, *, base: floa
 def test_a_quiet_conversations_bursts_never_move_the_level() -> None:
     """Five minutes of turns on a quiet machine, each turn's speech models pushing the
     worker over real time for a while: the level stays put (issue 67: 2-6 changes in
-    each 42 s session of bench/live.py before). The asked level at 50 % busy outside
-    the bursts (bench/adapt.py's quiet phase on 2 cores: 35-48 %), and at 70 %."""
+    each 42 s session of bench/live/live.py before). The asked level at 50 % busy outside
+    the bursts (bench/live/adapt.py's quiet phase on 2 cores: 35-48 %), and at 70 %."""
     for base in (0.5, 0.7):
         governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, now=0.0)
         _, moves = converse(governor, 0.0, 300.0, base=base)
@@ -317,7 +317,7 @@ def test_images_lost_all_along_step_the_size_down_once() -> None:
 
 def test_a_lasting_hog_moves_the_level_down_once_and_back_up_once() -> None:
     """A neighbour that takes a core for a minute: one step down, no try back up while
-    it stays, one step up within 10 s of its leaving (bench/adapt.py's goals)."""
+    it stays, one step up within 10 s of its leaving (bench/live/adapt.py's goals)."""
     params = GovernorParams()
     governor = QualityGovernor(quality_ladder(512, camera=True), cost_ms, now=0.0)
     now, quiet = converse(governor, 0.0, 30.0, base=0.6)

@@ -7,7 +7,7 @@ in benchkit/numpy_readout.py, on the shipped table (fitted on the bundled defaul
 portrait, with pose inputs), on the same table without its pose inputs, with the
 amplitude box tightened so that the clip bites, and through a whole frame's
 amplitudes. A fresh checkout has no numba cache: the first call compiles here.
-Figures over a spoken reply on six portraits: bench/readout_solve.py.
+Figures over a spoken reply on six portraits: bench/face/readout_solve.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Round-trip acceptance test: render commanded motion, re-measure with the landmarker.
 
 Real default portrait, real bundled landmarker (image mode, every frame on its
-own). Thresholds sit just under what bench/render.py measured (docs/renderer.md
+own). Thresholds sit just under what bench/face/render.py measured (docs/renderer.md
 has the full table); the issue's targets are r >= 0.8 per key blendshape on a
 mixed track, sweeps monotone with range >= 0.2, pose error <= 3 degrees.
 Where a target is not met yet, the threshold below says so in its comment.

@@ -1,4 +1,4 @@
-"""bench/day_soak.py's verdict on a memory series (benchkit/day_memory.py): growth per
+"""bench/kiosk/day_soak.py's verdict on a memory series (benchkit/day_memory.py): growth per
 hour and per 100 sessions after the warm-up, and whether it has levelled off."""
 
 from __future__ import annotations

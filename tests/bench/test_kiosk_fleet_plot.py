@@ -1,4 +1,4 @@
-"""bench/kiosk_fleet.py's plot draws the report it measured and the report read back.
+"""bench/fleet/kiosk_fleet.py's plot draws the report it measured and the report read back.
 
 Why: the first-token table is keyed by int in the measured report and by str once
 the JSON is read back (`--plot-only`); the plot read str only, so a fresh run ended
@@ -25,7 +25,7 @@ SAVED = Path(__file__).resolve().parents[1] / "data" / "kiosk_fleet_nov24.json"
 @pytest.fixture(scope="module")
 def kiosk_fleet() -> ModuleType:
     """The bench script as a module (its `main` is not run)."""
-    return load_script(BENCH / "kiosk_fleet.py", "_bench_kiosk_fleet_plot")
+    return load_script(BENCH / "fleet" / "kiosk_fleet.py", "_bench_kiosk_fleet_plot")
 
 
 def _as_measured(report: dict[str, Any]) -> dict[str, Any]:

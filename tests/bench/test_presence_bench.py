@@ -1,4 +1,4 @@
-"""bench/presence.py's figures from a session's log: the greeting's parts, the first
+"""bench/kiosk/presence.py's figures from a session's log: the greeting's parts, the first
 full-size image around an arrival (negative when it came first), the walk-away.
 
 Why: the bench runs against a live server for ten minutes; a figure read wrongly
@@ -17,7 +17,7 @@ import pytest
 from benchkit.presence_scenes import SceneTruth
 from tests.bench.scripts import load_script
 
-BENCH = load_script(Path(__file__).resolve().parents[2] / "bench" / "presence.py",
+BENCH = load_script(Path(__file__).resolve().parents[2] / "bench" / "kiosk" / "presence.py",
                     "_bench_presence_figures")
 
 

@@ -2,7 +2,7 @@
 timeline: which losses are the faults', reconnect times, failed turns per fault,
 untouched gaps, errors no fault explains, RSS growth per node life.
 
-Why: bench/fleet_soak.py's verdict is these rules; a wrong attribution would pass
+Why: bench/fleet/fleet_soak.py's verdict is these rules; a wrong attribution would pass
 a leak or a dropped session as "the fault's". No clock, no cluster.
 """
 

@@ -1,8 +1,8 @@
-"""bench/fleet_soak.py's plot draws a report as measured and as read back from its JSON.
+"""bench/fleet/fleet_soak.py's plot draws a report as measured and as read back from its JSON.
 
 Why: the JSON is written before the plot, and a plot that fails on what the JSON
 turns tuples into (lists) would end a 30-minute run in a traceback (as
-bench/kiosk_fleet.py's did, issue 37). A synthetic report, no cluster.
+bench/fleet/kiosk_fleet.py's did, issue 37). A synthetic report, no cluster.
 """
 from __future__ import annotations
 

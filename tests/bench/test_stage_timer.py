@@ -1,4 +1,4 @@
-"""bench/face_cost.py's stage timer: each stage's own time, nested stages booked once."""
+"""bench/face/face_cost.py's stage timer: each stage's own time, nested stages booked once."""
 
 from __future__ import annotations
 

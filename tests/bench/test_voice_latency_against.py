@@ -1,4 +1,4 @@
-"""bench/voice_latency.py --against: what each side is run with, and the pausing of the
+"""bench/voice/voice_latency.py --against: what each side is run with, and the pausing of the
 sides that wait (benchkit/voice_latency.py)."""
 
 from __future__ import annotations

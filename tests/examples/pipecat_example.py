@@ -195,7 +195,7 @@ def assert_one_media_clock(received: Any, clock_secs: float = CLOCK_SECS) -> Non
     time advances with the wall clock within a frame over the call, and the two
     together. With pipecat's stock tracks the video's ran 30 images a media second
     whatever the images' spacing and fell 1.5 s behind in 45 s
-    (bench/webrtc_media_clock.py). That is what any receiver's own A/V sync needs."""
+    (bench/webrtc/webrtc_media_clock.py). That is what any receiver's own A/V sync needs."""
     video, audio = received.video_pts, received.audio_pts
     span = video[-1][0] - video[0][0]
     assert span >= clock_secs - 5, f"only {span:.0f} s of video"

@@ -1,6 +1,6 @@
 """The head's death must not stall a kiosk machine: its GCS lookups run off the loop.
 
-Measured in bench/fleet_head.py (docs/FLEET.md, "The head"): with the head killed,
+Measured in bench/fleet/fleet_head.py (docs/FLEET.md, "The head"): with the head killed,
 Ray's GCS lookups (`list_named_actors`, `get_actor`, the drain state) block their
 thread up to a minute; on a kiosk machine's event loop that froze every live
 session's face. `fleet.machines.gcs_call` runs them in a thread of their own and

@@ -145,7 +145,7 @@ async def test_video_session_streams_a_face_that_lip_syncs_on_the_wire(
     # a face is in the frames, and the jaw of each image drawn follows the reply's
     # voice at its pts. Only new images count: a repeat (the server catching up on
     # a busy machine) holds an older mouth over newer audio, and how many there are
-    # is the machine's speed (bench/live.py measures r over every frame)
+    # is the machine's speed (bench/live/live.py measures r over every frame)
     drawn = new_images(frames)
     assert len(drawn) > 25, f"{len(drawn)} new images in {len(frames)} frames"
     jaw = jaw_track(drawn)

@@ -13,7 +13,7 @@ rest of the reply's jaw off its voice.
 Real models throughout (the shipped generator, the bundled portrait, piper speech
 as the TTS frames, mediapipe on the output images), in front of pipecat's own
 output path ending in memory (benchkit/pipecat_sink.py). Behaviour only: how soon
-the face shows is bench/first_face.py's to say.
+the face shows is bench/live/first_face.py's to say.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
         # video: the face never froze all through the conversation, a face on the
         # canvas, each frame drawn against the audio clock. "Froze" is 3 s without a
         # new image drawn, or without a video message: how many new images a second
-        # a machine affords is speed (bench/kiosk.py, bench/adapt.py). With one core
+        # a machine affords is speed (bench/kiosk/kiosk.py, bench/live/adapt.py). With one core
         # held by a hog beside Chromium, this page drew 1-3 new images a second at
         # the cheapest level, with gaps of up to 1.3 s between them.
         connected = [h for h in history if h["connected"]]
@@ -126,7 +126,7 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
         assert froze(connected, "framesDrawn") == [], f"no new image drawn for 3 s: {final}"
         assert froze(connected, "framesReceived") == [], f"no video message for 3 s: {final}"
         assert faces_in_png(canvas_png) == 1, "no face found in the canvas screenshot"
-        assert final["avOffsetMsP95"] is not None, final  # measured on the page: bench/kiosk.py
+        assert final["avOffsetMsP95"] is not None, final  # measured on the page: bench/kiosk/kiosk.py
         # while the reply was thought up the server drew one image in two: the page
         # spotted the repeats by their bytes and decoded none of them
         assert final["framesRepeated"] > 0, final

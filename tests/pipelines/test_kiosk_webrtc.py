@@ -18,7 +18,7 @@ meets, read through the page (`window.kiosk.stats()`, captions, a screenshot of 
 - hanging up frees the server's session slot, and so does a browser closed without
   hanging up, once its packets have stopped for a few seconds.
 
-Behaviour only, never speed: bench/webrtc_kiosk.py measures it. Chromium missing
+Behaviour only, never speed: bench/webrtc/webrtc_kiosk.py measures it. Chromium missing
 is the one reason to skip (the skip says so loudly).
 """
 

@@ -12,7 +12,7 @@ only, never speed:
   images drawn / repeated / dropped;
 * a portrait switched by `ServiceUpdateSettingsFrame`, as its `delta` (the service's
   own Settings type) and as the `settings` dict pipecat still takes until 2.0: the
-  picture changes and the video goes on (the gap: bench/portrait_switch.py); a bad
+  picture changes and the video goes on (the gap: bench/live/portrait_switch.py); a bad
   value is refused with an ErrorFrame, a key that is no setting is logged;
 * a goodbye followed by `EndFrame` at once reaches the transport whole, with its
   words after its audio;
@@ -47,7 +47,7 @@ OUT_RATE = 24000
 SIZE = 256
 GOODBYE = "Thank you for visiting Riverside Cycles today. Goodbye, and ride safely!"
 #: the video goes on while a portrait loads: never a stop this long (a liveness check;
-#: how long the gap is, against the 300 ms goal, is bench/portrait_switch.py's to say)
+#: how long the gap is, against the 300 ms goal, is bench/live/portrait_switch.py's to say)
 STOPPED_SECS = 2.0
 
 

@@ -36,7 +36,7 @@ def _voiced(pcm: bytes) -> bool:
 
 @pytest.fixture(scope="module")
 def paused_clip() -> tuple[bytes, float]:
-    """`ami_trn06[0:3.528]` (bench/paused_utterances.py) after 0.3 s of silence, and
+    """`ami_trn06[0:3.528]` (bench/voice/paused_utterances.py) after 0.3 s of silence, and
     where its speech ends (s): the rule's silero end, as the bench counts it."""
     from benchkit.paused_utterances import paused_utterances
 

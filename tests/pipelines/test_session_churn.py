@@ -6,7 +6,7 @@ MB kept per session is gigabytes a week. The server runs in this process (the
 /proc/self/status. Each session is as short as a kiosk's shortest: connect with
 video (and a camera, whose face landmarker is built and closed per session),
 stream a second of silence and camera frames while receiving, disconnect.
-The bench with spoken questions and replies is bench/session_churn.py.
+The bench with spoken questions and replies is bench/live/session_churn.py.
 """
 
 from __future__ import annotations

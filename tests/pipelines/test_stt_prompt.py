@@ -3,7 +3,7 @@
 
 Real whisper tiny.en on real piper speech: store words it mishears on its own
 ("Maple and Main" as "Maple in Maine", "How early can I" as "How are we":
-bench/asr_questions.py)
+bench/answers/asr_questions.py)
 are heard with the shipped file's prompt, and plain speech stays as it was.
 """
 

@@ -4,7 +4,7 @@
 Real whisper on real piper speech, and the same speech played backwards:
 speech-like sound without words, which whisper turns into words it is unsure
 of ("and us not a little"), as it does an acted laugh over a reply ("I'm so
-sorry."). The verdict on real laughs is measured by bench/barge_in.py.
+sorry."). The verdict on real laughs is measured by bench/voice/barge_in.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,443 @@
+"""Figure: bench/results/kiosk.json and kiosk.png (voice-to-voice of each turn by
+phase): the kiosk page in real headless Chromium against `avatar-forcing serve`,
+the face on against voice only, alternated.
+
+The server runs in its own process on the product's embedded defaults (what
+`make run` serves); Chromium opens its page at `/` with a fake microphone
+(questions spoken by the bundled piper voice, placed on a silent track) and a
+fake camera (a real face animated by our renderer, benchkit/browser_media.py).
+Everything is measured by the page itself, through `window.kiosk`:
+
+- browser_voice_to_voice_ms: per turn, the reply's first audible audio (the
+  playback worklet's voiced-sample counter starting to grow) minus the last
+  20 ms mic chunk above speech level before it (the end of the question as the
+  page captured it), split at the server's events (input: to user-stopped-speaking,
+  server: to bot-started-speaking, output: to heard);
+- browser_video_fps: avatar frames drawn on the canvas per second;
+- browser_av_offset_ms: the page's audio clock minus the pts of the frame it drew.
+
+Phases alternate: the run is `--rounds` rounds, each a block of `--block-turns`
+questions with the face on and a block voice only (`?video=0`), the order turning
+round each round (face first, then voice first, ...), each block a fresh page on
+the same warm server. Five turns a phase on servers of their own gave x1.22-1.95
+for the same code (issue 68): the machine's drift over minutes lands on both phases
+alike this way. The LLM server keeps the KV of the prompt before (llama.cpp reuses
+the longest common prefix), so a question asked again right after would skip its
+prompt evaluation: each block of a round asks the round's topics in a wording of
+its own (`TOPICS`), and rounds ask different topics.
+
+`--this REV` runs this side from REV's worktree instead of the working tree. With
+`--against REV` a second server runs REV's product (a git worktree,
+benchkit/revision_tree.py) and each round adds a face block on it: before and after
+in one run, against the same voice-only blocks. The server not in use is stopped
+(SIGSTOP, its whole tree) so its idle sessions cost the other nothing.
+
+Where the cores went: `benchkit/turn_cpu.py` samples every process's CPU from /proc
+(Chromium by process type, the server's own process, its face workers, the LLM
+server) and each turn's window, from the visitor's last word to the reply heard,
+is read back (`turn_window_cores`), beside the whole block's (`block_cores`).
+
+Prints one JSON object (last line) with the machine's load average.
+
+    .venv/bin/python bench/kiosk/kiosk.py [--rounds 6] [--block-turns 2] [--against REV]
+        [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchkit.bench_args import save_plot
+from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
+from benchkit.clocks import descendants
+from benchkit.kiosk_page import kiosk_page, plot_heap, soak, stats
+from benchkit.kiosk_server import free_port, product_server
+from benchkit.paths import ROOT
+from benchkit.placement import add_placement_arguments, embedded_llm_pid, placement_from
+from benchkit.revision_tree import baseline_tree
+from benchkit.stats import pct
+from benchkit.turn_cpu import CpuTimeline, kiosk_groups, shares
+
+#: one topic a round, each in three wordings: the blocks of a round ask the same things
+#: without one block's prompt being the prefix the LLM server kept from the block before
+TOPICS = [
+    ("What time do you open on Sunday?", "When do you open on Sundays?",
+     "On Sunday, what time do you open?"),
+    ("Where can I find the shoes?", "Where are the shoes?", "Which way to the shoes?"),
+    ("Do you have a cafe here?", "Is there a cafe in the store?", "Can I get a coffee here?"),
+    ("Can I return something without a receipt?", "Do I need a receipt to return something?",
+     "Can I bring something back with no receipt?"),
+    ("Is there parking for bicycles?", "Where can I park my bike?",
+     "Do you have bicycle parking?"),
+    ("Where are the toilets?", "Where is the restroom?", "Is there a toilet here?"),
+    ("Do you sell garden furniture?", "Can I buy garden furniture here?",
+     "Where is the garden furniture?"),
+    ("How late are you open today?", "When do you close today?",
+     "What time do you close tonight?"),
+    ("Can I pay with a card?", "Do you take credit cards?", "Is card payment possible?"),
+    ("Where do I pick up an online order?", "Where is the online order pickup?",
+     "I ordered online, where do I collect it?"),
+    ("Do you deliver to my home?", "Can you deliver my purchase?", "Is home delivery available?"),
+    ("Is there a lift to the first floor?", "Where is the elevator?",
+     "How do I get upstairs without stairs?"),
+]
+#: asked once on each server in each of its arms (face, voice only) before its measured
+#: blocks, unmeasured: a server's first turn warms its models and the LLM's cached system
+#: prompt, as every visitor but the first finds them (a voice-only first turn was slow
+#: after a face warm-up alone)
+WARMUP_QUESTIONS = ["Hello, can you help me?"]
+LEAD_SECS = 4.0  # page start to its first question: the session is up and drawing
+TURN_GAP_SECS = 12.0  # question to question: room for a two-sentence answer
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class Arm:
+    """One kind of block: a server (this tree or REV's) and face on or voice only."""
+
+    side: str
+    video: bool
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{'face' if self.video else 'voice only'} @ {self.side}"
+
+
+def mic_track(models: Any, questions: list[str], folder: Path, name: str) -> Path:
+    """The questions TURN_GAP_SECS apart on a silent track, from LEAD_SECS."""
+    return write_fake_mic_wav(folder / f"{name}.wav", [
+        (LEAD_SECS + i * TURN_GAP_SECS, speak(models, text)) for i, text in enumerate(questions)])
+
+
+async def page_clock(page: Any) -> float:
+    """This process's monotonic clock minus the page's performance.now() (s)."""
+    before = time.monotonic()
+    now = await page.evaluate("performance.now()")
+    return (before + time.monotonic()) / 2 - float(now) / 1000
+
+
+def turn_windows(client: dict[str, Any], offset: float
+                 ) -> list[tuple[float, float, float, float] | None]:
+    """Each recorded turn's last loud word, user-stopped-speaking, bot-started-speaking and
+    reply heard on the bench's clock, from the page's turn parts and the event times
+    they were split at (None: not split)."""
+    windows: list[tuple[float, float, float, float] | None] = []
+    stops, starts = client["stops"], client["starts"]
+    for part in client["parts"]:
+        found = None
+        if part["input"] is not None and part["server"] is not None:
+            for stop in stops:
+                if any(abs(start - stop - part["server"]) < 1e-3 for start in starts):
+                    spoke = stop - part["input"]
+                    found = tuple(offset + ms / 1000 for ms in (
+                        spoke, stop, stop + part["server"], spoke + part["v2v"]))
+                    break
+        windows.append(found)  # type: ignore[arg-type]
+    return windows
+
+
+def part_cpu_secs(timeline: CpuTimeline, window: tuple[float, float, float, float]
+                  ) -> dict[str, dict[str, float]]:
+    """CPU seconds by group in each part of a turn (input, server, output) and in all."""
+    spoke, stop, start, heard = window
+    return {"all": timeline.secs(spoke, heard), "input": timeline.secs(spoke, stop),
+            "server": timeline.secs(stop, start), "output": timeline.secs(start, heard)}
+
+
+async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
+                timeline: CpuTimeline) -> dict[str, Any]:
+    """One fresh page asking `turns` questions: what the page measured, with the CPU
+    of each turn's window and of the whole block by group."""
+    async with kiosk_page(http, wav, y4m, "" if video else "?video=0") as page:
+        offset = await page_clock(page)
+        start = time.monotonic()
+        first = None
+        while (elapsed := time.monotonic() - start) < LEAD_SECS + turns * TURN_GAP_SECS:
+            now = await stats(page)
+            if first is None and now["connected"]:
+                first = now
+            if (len(now["voiceToVoiceMs"]) >= turns  # the last reply heard: the block is done
+                    and elapsed > LEAD_SECS + (turns - 1) * TURN_GAP_SECS + 4):
+                break
+            await asyncio.sleep(0.5)
+        last = await stats(page)
+        client = await page.evaluate(
+            "(() => { const c = window.kiosk.client; return {parts: c.turnParts,"
+            " stops: c.eventTimes['user-stopped-speaking'],"
+            " starts: c.eventTimes['bot-started-speaking']}; })()")
+        end = time.monotonic()
+    assert first is not None, "the page never connected"
+    span = (last["now"] - first["now"]) / 1000
+    windows = turn_windows(client, offset)
+    return {
+        "video": video,
+        "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2) if video else None,
+        "av_offset_ms_p95_abs": last["avOffsetMsP95"],
+        "voice_to_voice_ms": [round(v) for v in last["voiceToVoiceMs"]],
+        "turn_parts": [{k: None if v is None else round(v) for k, v in part.items()}
+                       for part in client["parts"]],
+        "windows": windows,
+        "window_cpu_secs": [None if w is None else part_cpu_secs(timeline, w) for w in windows],
+        "block_cores": shares(timeline.secs(start, end), end - start),
+        "underruns": last["underruns"],
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+@contextlib.contextmanager
+def stopped_when_idle(pids: dict[str, int]) -> Iterator[Any]:
+    """`use(side)`: continue that server's tree and stop the others' (all continued at the end)."""
+
+    def signal_tree(pid: int, sig: signal.Signals) -> None:
+        for member in [pid, *descendants(pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, sig)
+
+    def use(side: str | None) -> None:
+        for name, pid in pids.items():
+            signal_tree(pid, signal.SIGCONT if name == side else signal.SIGSTOP)
+
+    try:
+        yield use
+    finally:
+        for pid in pids.values():
+            signal_tree(pid, signal.SIGCONT)
+
+
+def arm_summary(arm: Arm) -> dict[str, Any]:
+    """An arm's turns: p50, parts, fps, and the cores its turns' windows took by group."""
+    v2v = [t["v2v"] for t in arm.turns]
+    bounds = {"all": (0, 3), "input": (0, 1), "server": (1, 2), "output": (2, 3)}
+    part_cores: dict[str, dict[str, float]] = {}
+    for part, (first, last) in bounds.items():
+        wall = sum(t["window"][last] - t["window"][first] for t in arm.turns if t["window"])
+        secs: dict[str, float] = {}
+        for turn in arm.turns:
+            for group, value in (turn["cpu_secs"] or {}).get(part, {}).items():
+                secs[group] = secs.get(group, 0.0) + value
+        part_cores[part] = shares(secs, wall)
+    block_cores: dict[str, float] = {}
+    for b in arm.blocks:
+        for group, value in b["block_cores"].items():
+            block_cores[group] = block_cores.get(group, 0.0) + value / len(arm.blocks)
+    fps = [b["video_fps"] for b in arm.blocks if b["video_fps"] is not None]
+    parts = {name: pct([t["parts"][name] for t in arm.turns
+                        if t["parts"].get(name) is not None], 50)
+             for name in ("input", "server", "output")}
+    return {
+        "turns": len(v2v),
+        "voice_to_voice_ms_p50": pct(v2v, 50),
+        "voice_to_voice_ms_p95": pct(v2v, 95),
+        "voice_to_voice_ms": v2v,
+        "turn_parts_ms_p50": parts,
+        "video_fps": round(float(np.mean(fps)), 2) if fps else None,
+        "av_offset_ms_p95_abs_worst": max((b["av_offset_ms_p95_abs"] for b in arm.blocks
+                                           if b["av_offset_ms_p95_abs"] is not None), default=None),
+        "turn_window_cores": part_cores.pop("all"),
+        "turn_part_cores": part_cores,
+        "block_cores": {g: round(v, 3) for g, v in sorted(block_cores.items(), key=lambda x: -x[1])},
+    }
+
+
+def _git(*args: str) -> str:
+    found = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                           check=False)
+    return found.stdout
+
+
+def ratio(face: list[float], voice: list[float]) -> float | None:
+    return round(float(np.median(face) / np.median(voice)), 3) if face and voice else None
+
+
+def rounds_bootstrap(face: Arm, voice: Arm, rounds: int, draws: int = 2000
+                     ) -> list[float] | None:
+    """A 90 % interval of the whole run's ratio, rounds drawn again with replacement
+    (each round's turns of both arms together, so a slow topic stays paired): how far
+    another run of as many rounds would likely read. Seeded: the same turns give the
+    same interval."""
+    if rounds < 2:
+        return None
+    rng = np.random.default_rng(0)
+    found = []
+    for _ in range(draws):
+        picked = rng.integers(0, rounds, rounds)
+        found.append(ratio([t["v2v"] for r in picked for t in face.turns if t["round"] == r],
+                           [t["v2v"] for r in picked for t in voice.turns if t["round"] == r]))
+    values = np.array([v for v in found if v is not None])
+    if not len(values):
+        return None
+    return [round(float(np.percentile(values, 5)), 3), round(float(np.percentile(values, 95)), 3)]
+
+
+def spread(face: Arm, voice: Arm, rounds: int) -> dict[str, Any]:
+    """The face arm's ratio to voice only: over all turns, each round's, each half's."""
+    by_round = [ratio([t["v2v"] for t in face.turns if t["round"] == r],
+                      [t["v2v"] for t in voice.turns if t["round"] == r]) for r in range(rounds)]
+    half = rounds // 2
+    halves = [ratio([t["v2v"] for t in face.turns if (t["round"] < half) == first],
+                    [t["v2v"] for t in voice.turns if (t["round"] < half) == first])
+              for first in (True, False)]
+    return {"ratio": ratio([t["v2v"] for t in face.turns], [t["v2v"] for t in voice.turns]),
+            "ratio_interval_90": rounds_bootstrap(face, voice, rounds),
+            "ratio_by_round": by_round, "ratio_by_half": halves,
+            "ratio_without_first_round": ratio([t["v2v"] for t in face.turns if t["round"]],
+                                               [t["v2v"] for t in voice.turns if t["round"]])}
+
+
+def plot(arms: list[Arm], out: Path) -> None:
+    """Each turn's voice-to-voice in the order asked, by arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.2))
+    for arm, marker in zip(arms, "os^v", strict=False):
+        turns = sorted(arm.turns, key=lambda t: t["at"])
+        axis.plot([t["order"] for t in turns], [t["v2v"] for t in turns], marker, ls="",
+                  label=f"{arm.name}: p50 {pct([t['v2v'] for t in turns], 50)} ms")
+    axis.set_xlabel("turn, in the order asked (blocks alternate)")
+    axis.set_ylabel("voice-to-voice (ms)")
+    highest = max((t["v2v"] for arm in arms for t in arm.turns), default=1000)
+    axis.set_ylim(0, highest * 1.4)  # room for the legend above the turns
+    axis.grid(alpha=0.3)
+    save_plot(figure, axis, out)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    from pipelines.speech.models import SpeechModels
+
+    sides = {"this": baseline_tree(args.this) if args.this else ROOT,
+             **{rev: baseline_tree(rev) for rev in args.against}}
+    arms = [Arm("this", True), Arm("this", False)] + [Arm(rev, True) for rev in args.against]
+    if args.rounds * args.block_turns > len(TOPICS):
+        raise SystemExit(f"--rounds x --block-turns asks more than the {len(TOPICS)} topics")
+    models = SpeechModels.bundled()
+    folder = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+    tracks = {(r, j): mic_track(models, [TOPICS[r * args.block_turns + t][j % 3]
+                                         for t in range(args.block_turns)], folder, f"r{r}w{j}")
+              for r in range(args.rounds) for j in range(len(arms))}
+    warm = mic_track(models, WARMUP_QUESTIONS, folder, "warm")
+    soak_wav = write_fake_mic_wav(folder / "soak.wav", [(1.5, speak(models, TOPICS[0][0])),
+                                                        (27.0, bytes(2 * 16000))])
+    y4m = write_fake_camera_y4m(folder / "camera.y4m", seconds=4.0)
+    del models
+    load_before = os.getloadavg()
+    placement = placement_from(args)
+    order = 0
+    failed: list[str] = []
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(product_server(free_port(), root))
+                   for name, root in sides.items()}
+        pids = {name: pid for name, (_, pid) in servers.items()}
+        llms = {name: embedded_llm_pid(pid) for name, pid in pids.items()}
+        use = stack.enter_context(stopped_when_idle(pids))
+        timeline = stack.enter_context(CpuTimeline(kiosk_groups(pids, llms)))
+        for name, (http, pid) in servers.items():
+            use(name)
+            async with placement.kept(pid, llms[name]):  # each of the server's arms, once
+                for video in sorted({arm.video for arm in arms if arm.side == name}):
+                    await block(http, warm, y4m, 1, video=video, timeline=timeline)
+        for r in range(args.rounds):
+            turned = arms[r % len(arms):] + arms[: r % len(arms)]
+            if r % 2:
+                turned.reverse()
+            for j, arm in enumerate(turned):
+                http, pid = servers[arm.side]
+                use(arm.side)
+                print(f"round {r + 1}/{args.rounds}: {arm.name}", flush=True)
+                try:
+                    async with placement.kept(pid, llms[arm.side]):
+                        measured = await block(http, tracks[(r, j)], y4m, args.block_turns,
+                                               video=arm.video, timeline=timeline)
+                except Exception as error:  # one lost block must not lose the run
+                    print(f"  block failed: {error!r}", flush=True)
+                    failed.append(f"round {r}, {arm.name}: {error!r}")
+                    continue
+                arm.blocks.append(measured)
+                for k, v2v in enumerate(measured["voice_to_voice_ms"]):
+                    window = measured["windows"][k] if k < len(measured["windows"]) else None
+                    arm.turns.append({
+                        "round": r, "order": order + k, "at": (window or (0.0,))[0], "v2v": v2v,
+                        "parts": measured["turn_parts"][k], "window": window,
+                        "cpu_secs": measured["window_cpu_secs"][k] if window else None})
+                order += args.block_turns
+        use("this")
+        load_after = os.getloadavg()
+        soaked = None
+        if args.soak_secs > 0:
+            soaked = await soak(servers["this"][0], soak_wav, y4m, args.soak_secs)
+    face, voice = arms[0], arms[1]
+    result: dict[str, Any] = {
+        "browser_video_fps": arm_summary(face)["video_fps"],
+        "browser_voice_to_voice_ms_p50": pct([t["v2v"] for t in face.turns], 50),
+        "browser_voice_to_voice_ms_p50_voice_only": pct([t["v2v"] for t in voice.turns], 50),
+        "face_over_voice_only": spread(face, voice, args.rounds),
+        **{f"face_over_voice_only_against_{arm.side}": spread(arm, voice, args.rounds)
+           for arm in arms[2:]},
+        "arms": {arm.name: arm_summary(arm) for arm in arms},
+        "blocks": {arm.name: arm.blocks for arm in arms},
+        "blocks_failed": failed,
+        "heap_mb_after_soak": soaked["heap_mb_end"] if soaked else None,
+        "soak": soaked,
+        "load_avg_before": [round(x, 2) for x in load_before],
+        "load_avg_after_conversations": [round(x, 2) for x in load_after],
+        "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "placement": placement.label,
+        # what "this" ran beyond its commit (the working tree is shared)
+        "this_commit": args.this or _git("rev-parse", "--short", "HEAD").strip(),
+        "this_uncommitted": [] if args.this else _git(
+            "status", "--porcelain", "--", "avatar", "pipelines", "agent").splitlines(),
+        "method": (f"{args.rounds} rounds of {args.block_turns}-question blocks, phases "
+                   "alternated on one warm server each, the idle server stopped"),
+    }
+    result["goals"] = {
+        "ratio_le_1_1": (result["face_over_voice_only"]["ratio"] or 9) <= 1.1,
+        "v2v_p50_le_900ms": (result["browser_voice_to_voice_ms_p50"] or 9e9) <= 900,
+        "fps_ge_24": (result["browser_video_fps"] or 0) >= 24,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot(arms, args.out.with_suffix(".png"))
+    if soaked:
+        plot_heap(soaked["heap_samples"], args.out.with_name(args.out.stem + "_heap.png"))
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="rounds, each a block of every arm (face, voice only, each REV's face)")
+    parser.add_argument("--block-turns", type=int, default=2, help="questions per block")
+    parser.add_argument("--against", action="append", default=[], metavar="REV",
+                        help="also a face block on REV's product each round (repeatable)")
+    parser.add_argument("--this", metavar="REV", default=None,
+                        help="run 'this' side from REV's worktree, not the working tree "
+                             "(which others may be editing)")
+    parser.add_argument("--soak-secs", type=float, default=0.0,
+                        help="then the page open this long, its heap after GC (0: none)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "kiosk.json")
+    add_placement_arguments(parser)
+    arguments = parser.parse_args()
+    if arguments.rounds < 2 or arguments.block_turns < 1 or arguments.soak_secs < 0:
+        parser.error("--rounds must be >= 2, --block-turns >= 1, --soak-secs >= 0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    output = asyncio.run(main(arguments))
+    arguments.out.write_text(json.dumps(output, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in output.items() if k != "blocks"}))
