@@ -1,6 +1,6 @@
 """Figure: bench/results/datagram_writer.json and .png, how late the voice's packets
 leave while something holds the server's interpreter lock, written by the link's
-writer process (pipelines/wire/datagram_writer.py) against written by the pacer
+writer process (pipelines/wire/webrtc/datagram_writer.py) against written by the pacer
 thread itself, in one run.
 
 A real aiortc sender and receiver on loopback; the sender's voice is our
@@ -37,9 +37,9 @@ from benchkit.bench_args import run_async_figure, save_plot
 from benchkit.loopback_peers import drain_tracks, offer_and_answer
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
-from pipelines.wire.datagram_writer import WRITER_ENV
-from pipelines.wire.webrtc_rtp_link import RtpLink
-from pipelines.wire.webrtc_tracks import MediaClockAudioTrack
+from pipelines.wire.webrtc.datagram_writer import WRITER_ENV
+from pipelines.wire.webrtc.rtp_link import RtpLink
+from pipelines.wire.webrtc.tracks import MediaClockAudioTrack
 
 RATE = 24_000
 WAYS = {"writer_process": "1", "pacer_thread": "0"}

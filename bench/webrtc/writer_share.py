@@ -30,17 +30,17 @@ import numpy as np
 from aiortc import RTCPeerConnection
 from tqdm import tqdm
 
-import pipelines.wire.webrtc_rtp_link as rtp_link
+import pipelines.wire.webrtc.rtp_link as rtp_link
 from avatar.live.video_codec import VideoRequest, Vp8Stream
 from avatar.portrait import default_portrait_path
 from benchkit.bench_args import run_async_figure, save_plot
 from benchkit.loopback_peers import drain_tracks, offer_and_answer
 from benchkit.paths import RESULTS
 from pipelines.server.interpreter_timing import SWITCH_INTERVAL_SECS
-from pipelines.wire.datagram_writer import WriterLease, lease_writer
-from pipelines.wire.webrtc_rtp_link import RtpLink
-from pipelines.wire.webrtc_tracks import MediaClockAudioTrack
-from pipelines.wire.webrtc_video_track import MediaClockVideoTrack
+from pipelines.wire.webrtc.datagram_writer import WriterLease, lease_writer
+from pipelines.wire.webrtc.rtp_link import RtpLink
+from pipelines.wire.webrtc.tracks import MediaClockAudioTrack
+from pipelines.wire.webrtc.video_track import MediaClockVideoTrack
 
 RATE = 24_000
 FRAME_SECS = 0.04

@@ -22,7 +22,7 @@ Here:
   frames (as a reply leaves out idle frames to start at once) and waits under a frame.
 - Each image goes out `image_lead_frames` ahead of its own audio; over our
   media-clock WebRTC tracks right before it (the track stamps it with its audio's
-  time, pipelines/wire/webrtc_tracks.py), encoded where it was drawn.
+  time, pipelines/wire/webrtc/tracks.py), encoded where it was drawn.
 - While nobody is there (a kiosk's attract mode, `ClockHooks.quiet_block`) and the
   transport stamps images with the audio clock where they are queued (our
   websocket), the clock ticks once a block instead of once a frame: the block's
@@ -67,7 +67,7 @@ from pipelines.wire.face_images import face_image_frame
 from pipelines.wire.frames import QuietBlockAudioFrame
 
 if TYPE_CHECKING:
-    from pipelines.wire.webrtc_output import MediaClockOutput
+    from pipelines.wire.webrtc.output import MediaClockOutput
 
 FRAME_SECS = 0.04
 #: a block step this close to the grid (s) is on it

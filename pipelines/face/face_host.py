@@ -25,7 +25,7 @@ from pipelines.face.server_hooks import ServerHooks
 from pipelines.settings import AvatarSettings
 
 if TYPE_CHECKING:
-    from pipelines.wire.webrtc_output import MediaClockOutput
+    from pipelines.wire.webrtc.output import MediaClockOutput
 
 
 class FaceHost(Protocol):

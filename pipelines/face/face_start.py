@@ -27,11 +27,11 @@ from pipelines.face.face_failure import face_failed
 from pipelines.face.face_host import FaceHost
 from pipelines.face.face_state import FaceState
 from pipelines.wire.frames import PortraitRequestFrame
-from pipelines.wire.webrtc_fitting import fit_media_clock
+from pipelines.wire.webrtc.fitting import fit_media_clock
 from sdk.protocol import ErrorCode
 
 if TYPE_CHECKING:
-    from pipelines.wire.webrtc_output import MediaClockOutput
+    from pipelines.wire.webrtc.output import MediaClockOutput
 
 #: how long StartFrame waits for the face to be built before it goes on without it
 #: (pipecat tears a pipeline down when StartFrame takes 20 s to reach its end; a cold
@@ -318,7 +318,7 @@ class FaceStart:
                                start=choice.level, now=time.monotonic())
 
     def fit_webrtc_output(self, service: FrameProcessor) -> None:
-        """Over SmallWebRTC, stamp the video from the audio's clock (wire/webrtc_output.py)."""
+        """Over SmallWebRTC, stamp the video from the audio's clock (wire/webrtc/output.py)."""
         if self.media_clock is None:
             self.media_clock = fit_media_clock(service)
 

@@ -19,7 +19,7 @@ from avatar.live.face_pool import WorkerFace
 from avatar.live.quality import QualityGovernor
 
 if TYPE_CHECKING:
-    from pipelines.wire.webrtc_output import MediaClockOutput
+    from pipelines.wire.webrtc.output import MediaClockOutput
 
 Stats = dict[str, float | int | str]
 

@@ -87,7 +87,7 @@ from pipelines.wire.frames import (
 from sdk.protocol import ErrorCode
 
 if TYPE_CHECKING:
-    from pipelines.wire.webrtc_output import MediaClockOutput
+    from pipelines.wire.webrtc.output import MediaClockOutput
 
 #: from the user's first pause (whisper's guess starting) the face gives way this long,
 #: enough for the VAD's stop (200 ms of quiet) and its frame to come

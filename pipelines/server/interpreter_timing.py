@@ -2,7 +2,7 @@
 and a watch that logs the waits for it.
 
 Why: the WebRTC voice is written by a pacer thread every 20 ms
-(wire/webrtc_audio_pacer.py) and needs the interpreter lock for each packet, while a
+(wire/webrtc/audio_pacer.py) and needs the interpreter lock for each packet, while a
 dozen other threads of the server want it too. Python asks a thread to hand the lock
 over only after the switch interval, and then any waiting thread may take it, so a
 packet can wait several turns; a late voice makes the browser's audio buffer grow and

@@ -56,14 +56,14 @@ from pipelines.server.session import (
     start_avatar,
     video_refusal,
 )
-from pipelines.wire.webrtc_audio_in import trim_audio_prefetch
+from pipelines.wire.webrtc.audio_in import trim_audio_prefetch
 from sdk.protocol import AudioInFormat, ErrorCode, Hello, VideoInOffer, VideoOutRequest, error_event
 
 #: pipecat's transport draws the camera at this rate at most; the face analyses
 #: fewer (its `camera_fps`), newest frame first
 CAMERA_IN_FPS = 15
 #: the face's clock: one image per 40 ms. The video track takes each image's time from
-#: the audio's (pipelines/wire/webrtc_output.py, fitted by the service itself), so the
+#: the audio's (pipelines/wire/webrtc/output.py, fitted by the service itself), so the
 #: transport's own video pacing never decides when an image is shown
 WEBRTC_VIDEO_FPS = 25
 #: how long a shutdown waits for the sessions of hung-up peers to end

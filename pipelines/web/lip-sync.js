@@ -1,7 +1,7 @@
 // Lip sync for the face over WebRTC: hold the video as long as the browser holds the voice.
 //
 // Why: the server stamps each image with the media time of its own audio (one clock,
-// pipelines/wire/webrtc_tracks.py), so Chromium's own audio/video sync keeps the mouth
+// pipelines/wire/webrtc/tracks.py), so Chromium's own audio/video sync keeps the mouth
 // on the voice. But that sync moves slowly: when a conversation's first reply starts,
 // the browser's audio jitter buffer (NetEq) grows and the video took a few seconds to
 // follow, the mouth 120-170 ms ahead of the voice on that reply (bench/webrtc/webrtc_kiosk.py

@@ -1,6 +1,6 @@
 """The frame that carries a drawn face image to the transport.
 
-Over our media-clock WebRTC tracks (wire/webrtc_output.py) a `MediaTimedImageFrame`
+Over our media-clock WebRTC tracks (wire/webrtc/output.py) a `MediaTimedImageFrame`
 carries the array itself and, when the face's worker encoded it, its VP8 packet:
 the track stamps it with its audio's time and sends it once. To any other transport
 an `AvatarImageFrame`: pipecat's RGB image, with the JPEG our websocket sends.

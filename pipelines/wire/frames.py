@@ -11,7 +11,7 @@ The face (face/): `UserCameraFrame`, `UserMotionFrame` and `PortraitRequestFrame
 come from the client (wire/serializer.py) to the face service; the service emits
 `AvatarImageFrame`s, which wire/video_wire.py re-wraps as `EncodedVideoFrame`s
 for the serializer to write behind their audio; over pipecat's SmallWebRTC it
-emits `MediaTimedImageFrame`s, which wire/webrtc_output.py hands to a video track
+emits `MediaTimedImageFrame`s, which wire/webrtc/output.py hands to a video track
 on the audio's clock. While nobody is there its idle audio comes a block at a time
 (`QuietBlockAudioFrame`), which our websocket sends as one message.
 """
@@ -113,7 +113,7 @@ class PortraitRequestFrame(SystemFrame):
 @dataclass
 class MediaTimedImageFrame(DataFrame):
     """An avatar image for a transport whose video track takes its time from the
-    audio (pipelines/wire/webrtc_output.py): it travels in pipecat's audio queue,
+    audio (pipelines/wire/webrtc/output.py): it travels in pipecat's audio queue,
     behind the audio before it, and is shown when the audio after it plays. Not an
     `OutputImageRawFrame`, so pipecat neither resizes nor redraws it.
 

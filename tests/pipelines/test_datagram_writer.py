@@ -1,4 +1,4 @@
-"""The process that writes our WebRTC datagrams at their time (pipelines/wire/datagram_writer.py).
+"""The process that writes our WebRTC datagrams at their time (pipelines/wire/webrtc/datagram_writer.py).
 
 Arrival times are the kernel's (SO_TIMESTAMPNS on the receiving socket), so they
 tell when a datagram really left, whatever this process was doing when it read it.
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.wire.datagram_writer import BATCH, DatagramWriter, WriterGone, lease_writer
+from pipelines.wire.webrtc.datagram_writer import BATCH, DatagramWriter, WriterGone, lease_writer
 
 SPACING = 0.02
 #: Linux's SO_TIMESTAMPNS (asm-generic/socket.h; Python's socket module lacks it): the

@@ -177,7 +177,7 @@ async def test_kiosk_page_over_webrtc_converses_with_the_face(
         assert face["camera_analysed"] > 0, face
         assert face["frames_sent"] > 25, face
         # the voice and the face were each sent by a pacer thread of their own, off the
-        # pipeline's event loop (wire/webrtc_audio_pacer.py, webrtc_video_pacer.py)
+        # pipeline's event loop (wire/webrtc/audio_pacer.py, video_pacer.py)
         assert face["webrtc_audio_pacer_starts"] >= 1, face
         assert face["webrtc_video_pacer_starts"] >= 1, face
         assert face["webrtc_images_preencoded"] > 25, face

@@ -1,6 +1,6 @@
-"""The voice sent off the event loop (pipelines/wire/webrtc_audio_pacer.py,
-webrtc_rtp_link.py) and the visitor's voice taken without aiortc's prefetch
-(webrtc_audio_in.py).
+"""The voice sent off the event loop (pipelines/wire/webrtc/audio_pacer.py,
+rtp_link.py) and the visitor's voice taken without aiortc's prefetch
+(audio_in.py).
 
 Checked on real aiortc peer connections in one process (loopback): the pacer's
 packets reach the receiver as one decodable stream, they keep leaving while the
@@ -29,11 +29,11 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack, SmallWebRTCTransport
 
-from pipelines.wire.datagram_writer import WRITER_ENV
-from pipelines.wire.webrtc_audio_in import AUDIO_IN_PREFETCH, trim_audio_prefetch
-from pipelines.wire.webrtc_output import MediaClockOutput
-from pipelines.wire.webrtc_rtp_link import RtpLink
-from pipelines.wire.webrtc_tracks import PACER_LEAD_SECS, PACKET_SECS, MediaClockAudioTrack
+from pipelines.wire.webrtc.datagram_writer import WRITER_ENV
+from pipelines.wire.webrtc.audio_in import AUDIO_IN_PREFETCH, trim_audio_prefetch
+from pipelines.wire.webrtc.output import MediaClockOutput
+from pipelines.wire.webrtc.rtp_link import RtpLink
+from pipelines.wire.webrtc.tracks import PACER_LEAD_SECS, PACKET_SECS, MediaClockAudioTrack
 
 RATE = 24_000
 

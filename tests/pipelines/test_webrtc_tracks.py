@@ -1,5 +1,5 @@
-"""The media-clock WebRTC tracks (pipelines/wire/webrtc_tracks.py) and their fitting
-into pipecat's SmallWebRTC output (pipelines/wire/webrtc_output.py).
+"""The media-clock WebRTC tracks (pipelines/wire/webrtc/tracks.py) and their fitting
+into pipecat's SmallWebRTC output (pipelines/wire/webrtc/output.py).
 
 The tracks are driven as aiortc's RTP sender drives them (`recv()` in a loop) on
 real aiortc and PyAV objects; the fitting on a real pipecat pipeline with a real
@@ -28,9 +28,9 @@ from pipecat.transports.smallwebrtc.transport import (
 
 from pipelines import AvatarForcingVideoService
 from pipelines.wire.frames import MediaTimedImageFrame
-from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
-from pipelines.wire.webrtc_tracks import MARK_WAIT_PACKETS, PACKET_SECS, MediaClockAudioTrack
-from pipelines.wire.webrtc_video_track import VIDEO_CLOCK, MediaClockVideoTrack
+from pipelines.wire.webrtc.output import MediaClockOutput, find_small_webrtc_output
+from pipelines.wire.webrtc.tracks import MARK_WAIT_PACKETS, PACKET_SECS, MediaClockAudioTrack
+from pipelines.wire.webrtc.video_track import VIDEO_CLOCK, MediaClockVideoTrack
 
 RATE = 24_000  # pipecat's default output rate: the track encodes Opus itself
 RAW_RATE = 44_100  # not an Opus input rate: raw frames for aiortc's encoder

@@ -1,5 +1,5 @@
-"""The face's VP8 frames sent off the event loop (pipelines/wire/webrtc_video_pacer.py,
-webrtc_video_track.py).
+"""The face's VP8 frames sent off the event loop (pipelines/wire/webrtc/video_pacer.py,
+video_track.py).
 
 Checked on real aiortc peer connections in one process (loopback): with both
 pacers running (their datagrams written by one process), a receiver decodes the
@@ -30,10 +30,10 @@ from pipecat.transports.smallwebrtc.transport import (
 from pylibsrtp import Policy, Session
 
 from avatar.live.video_codec import VideoRequest, Vp8Stream
-from pipelines.wire.webrtc_output import MediaClockOutput
-from pipelines.wire.webrtc_rtp_link import RtpLink, tx_policy
-from pipelines.wire.webrtc_tracks import MediaClockAudioTrack
-from pipelines.wire.webrtc_video_track import VIDEO_CLOCK, MediaClockVideoTrack
+from pipelines.wire.webrtc.output import MediaClockOutput
+from pipelines.wire.webrtc.rtp_link import RtpLink, tx_policy
+from pipelines.wire.webrtc.tracks import MediaClockAudioTrack
+from pipelines.wire.webrtc.video_track import VIDEO_CLOCK, MediaClockVideoTrack
 
 RATE = 24_000
 FRAME_MS = 40

@@ -1,8 +1,8 @@
 """The face's WebRTC video track: each image stamped with the media time of its voice.
 
 An image enters in order with the audio (`add_image`, called by
-pipelines/wire/webrtc_output.py from pipecat's audio queue, behind the audio
-before it) and leaves a mark in the audio track's queue (wire/webrtc_tracks.py);
+pipelines/wire/webrtc/output.py from pipecat's audio queue, behind the audio
+before it) and leaves a mark in the audio track's queue (wire/webrtc/tracks.py);
 when the audio track sends the first sample after that mark, the image is stamped
 with that sample's media time on the 90 kHz video clock and released. An image
 therefore carries the time its own audio is heard even when the audio ran dry in
@@ -12,7 +12,7 @@ Each distinct image is encoded once, and nothing is redrawn to fill a frame rate
 An image that comes already encoded as VP8 (the face's worker process encodes it:
 avatar/live/video_codec.py) is only packetized. Once the peer is connected on a
 path the pacer can use (`link_factory`), a thread of its own
-(wire/webrtc_video_pacer.py) takes each released image straight from the audio
+(wire/webrtc/video_pacer.py) takes each released image straight from the audio
 pacer's thread and writes its packets at their time, so neither a busy event
 loop nor aiortc's per-packet Python on it delays the video: Chromium holds the
 voice back to the video's playout delay, which grows with the video's send
@@ -34,10 +34,10 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet, VideoFrame
 
-from pipelines.wire.webrtc_pacer import SentByPacer
-from pipelines.wire.webrtc_rtp_link import RtpLink
-from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, TrackCounters
-from pipelines.wire.webrtc_video_pacer import VIDEO_CLOCK, VIDEO_TIME_BASE, VideoPacer
+from pipelines.wire.webrtc.pacer import SentByPacer
+from pipelines.wire.webrtc.rtp_link import RtpLink
+from pipelines.wire.webrtc.tracks import MediaClockAudioTrack, TrackCounters
+from pipelines.wire.webrtc.video_pacer import VIDEO_CLOCK, VIDEO_TIME_BASE, VideoPacer
 
 #: an image this far behind the audio, with a newer one waiting, is dropped
 STALE_IMAGE_SECS = 0.12

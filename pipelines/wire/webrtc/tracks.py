@@ -9,7 +9,7 @@ clock) can put the lips on the voice, and the face drifted up to 0.9 s off it.
 Here the audio track is the clock. Its media time is the count of samples it has
 sent, paced at real time from its first packet. An image enters the video track
 in order with the audio (`MediaClockVideoTrack.add_image`, called by
-pipelines/wire/webrtc_output.py from pipecat's audio queue, behind the audio
+pipelines/wire/webrtc/output.py from pipecat's audio queue, behind the audio
 before it) and leaves a mark in the audio queue; when the audio track sends the
 first sample after that mark, the image is stamped with that sample's media time
 on the 90 kHz video clock and released. An image therefore carries the time its
@@ -18,10 +18,10 @@ first and the image waits for its voice). Any receiver (Chromium, pipecat's
 prebuilt client, aiortc, a phone) then syncs both by itself.
 
 The audio leaves in steady 20 ms packets, each one Opus frame encoded right here
-(wire/webrtc_opus.py: at the pipeline's own rate when libopus takes it) and, once
+(wire/webrtc/opus.py: at the pipeline's own rate when libopus takes it) and, once
 the peer is connected, sent by the track's own pacer thread
-(wire/webrtc_audio_pacer.py; its datagrams written by the peer connection's writer process,
-wire/datagram_writer.py) at its time whatever the event loop is doing: a busy
+(wire/webrtc/audio_pacer.py; its datagrams written by the peer connection's writer process,
+wire/webrtc/datagram_writer.py) at its time whatever the event loop is doing: a busy
 pipeline no longer sends the voice late and then in a burst, which grew the
 browser's jitter buffer. Where the pacer cannot send (a TURN relay), the packets
 go to aiortc's sender as `av.Packet`s (raw frames at a rate libopus does not
@@ -29,8 +29,8 @@ take). Silence whose time has passed while the sender was held up is not sent
 late: the media time jumps over it, as Opus DTX does. Speech is never dropped:
 late speech goes out at once, in order.
 
-The video track (wire/webrtc_video_track.py) is sent the same way, by a pacer
-thread of its own (wire/webrtc_video_pacer.py).
+The video track (wire/webrtc/video_track.py) is sent the same way, by a pacer
+thread of its own (wire/webrtc/video_pacer.py).
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, Packet
 
-from pipelines.wire.webrtc_audio_pacer import AudioPacer
-from pipelines.wire.webrtc_opus import OPUS_INPUT_RATES, ResampledOpus, opus_encoder
-from pipelines.wire.webrtc_pacer import SentByPacer
-from pipelines.wire.webrtc_rtp_link import RtpLink
+from pipelines.wire.webrtc.audio_pacer import AudioPacer
+from pipelines.wire.webrtc.opus import OPUS_INPUT_RATES, ResampledOpus, opus_encoder
+from pipelines.wire.webrtc.pacer import SentByPacer
+from pipelines.wire.webrtc.rtp_link import RtpLink
 
 #: the audio is sent in packets of this length: one Opus frame each
 PACKET_SECS = 0.02
@@ -167,7 +167,7 @@ class MediaClockAudioTrack(SentByPacer, MediaStreamTrack):
     @property
     def heard_secs(self) -> float:
         """The media time going out now: `media_secs`, or less while packets are built
-        ahead of their time for a writer process (wire/webrtc_audio_pacer.py)."""
+        ahead of their time for a writer process (wire/webrtc/audio_pacer.py)."""
         if self._origin is None:
             return self.media_secs
         return min(self.media_secs, time.monotonic() - self._origin)

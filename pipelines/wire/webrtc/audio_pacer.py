@@ -14,7 +14,7 @@ not leave the pacer short of speech either.
 
 The thread itself needs the interpreter lock, and the server's other threads can
 hold it for longer than a packet (docs/PIPECAT.md). So the datagrams are written by the
-peer connection's writer process (wire/datagram_writer.py): while audio is queued the thread
+peer connection's writer process (wire/webrtc/datagram_writer.py): while audio is queued the thread
 builds it up to WRITER_LEAD_SECS ahead and hands it over, and that process writes
 each packet at its time. Building queued audio early moves none of it: a packet's
 slot is its place in the queue. The silence that pads an empty queue is built only
@@ -38,8 +38,8 @@ from typing import Protocol
 
 from av import AudioFrame, Packet
 
-from pipelines.wire.webrtc_pacer import PacerThread
-from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
+from pipelines.wire.webrtc.pacer import PacerThread
+from pipelines.wire.webrtc.rtp_link import LinkLost, RtpLink
 
 #: each packet is built this long before its time, so that at its time only the
 #: datagram's write is left (the build waits for the interpreter lock, which a busy
@@ -57,14 +57,14 @@ DROP_MARGIN_SECS = 0.02
 
 
 class LatenessCounters(Protocol):
-    """Where the pacer books late writes (wire/webrtc_tracks.py's TrackCounters)."""
+    """Where the pacer books late writes (wire/webrtc/tracks.py's TrackCounters)."""
 
     audio_written_late_10ms: int
     audio_written_late_ms_max: float
 
 
 class PacedTrack(Protocol):
-    """What the pacer needs of a track (wire/webrtc_tracks.py's MediaClockAudioTrack)."""
+    """What the pacer needs of a track (wire/webrtc/tracks.py's MediaClockAudioTrack)."""
 
     sample_rate: int
 

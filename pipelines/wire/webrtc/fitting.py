@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pipecat.processors.frame_processor import FrameProcessor
 
 if TYPE_CHECKING:
-    from pipelines.wire.webrtc_output import MediaClockOutput
+    from pipelines.wire.webrtc.output import MediaClockOutput
 
 #: the pipecat module that defines SmallWebRTCOutputTransport
 SMALL_WEBRTC_MODULE = "pipecat.transports.smallwebrtc.transport"
@@ -26,7 +26,7 @@ def fit_media_clock(processor: FrameProcessor) -> MediaClockOutput | None:
     or None (no such output, or SmallWebRTC never imported by this app)."""
     if SMALL_WEBRTC_MODULE not in sys.modules:
         return None
-    from pipelines.wire.webrtc_output import MediaClockOutput, find_small_webrtc_output
+    from pipelines.wire.webrtc.output import MediaClockOutput, find_small_webrtc_output
 
     output = find_small_webrtc_output(processor)
     return None if output is None else MediaClockOutput.install(output)

@@ -1,4 +1,4 @@
-"""Our media-clock tracks (wire/webrtc_tracks.py) inside pipecat's SmallWebRTC output.
+"""Our media-clock tracks (wire/webrtc/tracks.py) inside pipecat's SmallWebRTC output.
 
 A pipecat developer writes `SmallWebRTCTransport(...)` and puts
 `AvatarForcingVideoService()` before `transport.output()`; nothing else. The
@@ -11,11 +11,11 @@ before any peer connects. From then on:
   their place (`replace_audio_track` / `replace_video_track` of that one
   connection are wrapped); the client writes to them as it wrote to its own;
 - the audio and video tracks are each sent by a pacer thread of their own
-  (wire/webrtc_audio_pacer.py, webrtc_video_pacer.py) once aiortc's sender first
+  (wire/webrtc/audio_pacer.py, video_pacer.py) once aiortc's sender first
   asks them for a packet, when the peer's path allows;
   an interruption reaching the output drops the audio queued in the track;
 - the audio receivers hand the visitor's voice on without aiortc's prefetch
-  (wire/webrtc_audio_in.py);
+  (wire/webrtc/audio_in.py);
 - the output's `write_transport_frame` hook, which pipecat calls for custom frames
   that travel in its audio queue behind the audio before them, hands each
   `MediaTimedImageFrame` to the video track, which shows it when the audio after
@@ -42,10 +42,10 @@ from pipecat.transports.smallwebrtc.transport import (
 
 from avatar.live.video_codec import VideoRequest
 from pipelines.wire.frames import MediaTimedImageFrame
-from pipelines.wire.webrtc_audio_in import trim_audio_prefetch
-from pipelines.wire.webrtc_rtp_link import LinkCounters, RtpLink
-from pipelines.wire.webrtc_tracks import MediaClockAudioTrack, TrackCounters
-from pipelines.wire.webrtc_video_track import MediaClockVideoTrack
+from pipelines.wire.webrtc.audio_in import trim_audio_prefetch
+from pipelines.wire.webrtc.rtp_link import LinkCounters, RtpLink
+from pipelines.wire.webrtc.tracks import MediaClockAudioTrack, TrackCounters
+from pipelines.wire.webrtc.video_track import MediaClockVideoTrack
 
 #: how far downstream of the service its output transport is looked for
 SEARCH_DEPTH = 16

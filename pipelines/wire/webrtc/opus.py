@@ -3,7 +3,7 @@
 libopus encodes 8, 12, 16, 24 and 48 kHz. A voice at another rate (the bundled
 piper voice speaks at 22,050 Hz) went to aiortc as raw frames, and aiortc then
 resampled and encoded each packet in its executor, from the event loop. The audio
-pacer (wire/webrtc_audio_pacer.py) sends from its own thread and needs the Opus
+pacer (wire/webrtc/audio_pacer.py) sends from its own thread and needs the Opus
 there: `ResampledOpus` resamples each 20 ms to RESAMPLED_RATE (libswresample,
 about 17 samples of delay, made up once with silence at the start, so every packet
 holds exactly 20 ms and the media clock is untouched) and encodes it.

@@ -4,8 +4,8 @@ Why: aiortc sends every RTP packet from the event loop (its sender awaits the
 track, packetizes, SRTP-protects and writes the datagram there), so whenever the
 pipeline keeps the loop busy the voice and the images leave late and then in a
 burst: the browser's jitter buffers grow, and it holds the voice back to the
-video's. `RtpLink` lets a pacer thread (pipelines/wire/webrtc_audio_pacer.py,
-webrtc_video_pacer.py) send instead: the same SSRC, payload type and header
+video's. `RtpLink` lets a pacer thread (pipelines/wire/webrtc/audio_pacer.py,
+video_pacer.py) send instead: the same SSRC, payload type and header
 extensions as aiortc's sender for that track, SRTP with keys exported again from
 the same DTLS session into a session of its own, and the datagram written to a
 duplicate of the ICE pair's socket. aiortc's sender keeps sending the RTCP sender
@@ -51,7 +51,7 @@ from aiortc.rtp import RtpPacket
 from loguru import logger
 from pylibsrtp import Policy, Session
 
-from pipelines.wire.datagram_writer import (
+from pipelines.wire.webrtc.datagram_writer import (
     DatagramWriter,
     WriterGone,
     WriterLease,
@@ -168,7 +168,7 @@ class RtpLink:
 
     def start_writer(self) -> bool:
         """Hand this link's datagrams to the peer connection's writer process from now
-        on (wire/datagram_writer.py: no wait for the interpreter lock at their time);
+        on (wire/webrtc/datagram_writer.py: no wait for the interpreter lock at their time);
         False where none could be started, and the link writes them itself."""
         if self.writer is not None:
             return True

@@ -1,8 +1,8 @@
 """The thread each of our WebRTC tracks is sent from once the peer is connected.
 
-A pacer sends one track's RTP on an `RtpLink` (wire/webrtc_rtp_link.py) at its media
-time, whatever the event loop is doing (wire/webrtc_audio_pacer.py for the voice,
-webrtc_video_pacer.py for the face). This base keeps what both share: stopping,
+A pacer sends one track's RTP on an `RtpLink` (wire/webrtc/rtp_link.py) at its media
+time, whatever the event loop is doing (wire/webrtc/audio_pacer.py for the voice,
+video_pacer.py for the face). This base keeps what both share: stopping,
 and the way back when the link breaks (the peer left, ICE picked another path, a
 packet of ours failed): the link is closed and the track is told on its event loop,
 so aiortc's sender sends it again from there.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from pipelines.wire.webrtc_rtp_link import LinkLost, RtpLink
+from pipelines.wire.webrtc.rtp_link import LinkLost, RtpLink
 
 
 class PacerThread(threading.Thread):

@@ -10,7 +10,7 @@ video track takes each image as its audio's pacer releases it
 (`MediaClockVideoTrack.wait_image`), packetizes the face's VP8 frame with aiortc's
 own packetizer (the sender's encoder object: one picture id sequence), builds the
 SRTP datagrams on an `RtpLink`, and has them written when the image's audio goes
-out: by the link's writer process (wire/datagram_writer.py), which needs no
+out: by the link's writer process (wire/webrtc/datagram_writer.py), which needs no
 interpreter lock at that time, or by this thread where there is none.
 
 If the link breaks (the peer left, ICE picked another path) the thread ends and
@@ -28,8 +28,8 @@ from typing import Any, Protocol
 from aiortc.codecs.vpx import Vp8Encoder
 from av import Packet
 
-from pipelines.wire.webrtc_pacer import PacerThread
-from pipelines.wire.webrtc_rtp_link import (
+from pipelines.wire.webrtc.pacer import PacerThread
+from pipelines.wire.webrtc.rtp_link import (
     LINK_CLOCKS,
     RtpDatagram,
     RtpLink,
@@ -43,7 +43,7 @@ VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 
 
 class PacedVideoTrack(Protocol):
-    """What the pacer needs of a track (wire/webrtc_video_track.py's
+    """What the pacer needs of a track (wire/webrtc/video_track.py's
     MediaClockVideoTrack; its images carry `vp8`, the face's encoded frame)."""
 
     def wait_image(self, timeout: float) -> Any: ...

@@ -1,6 +1,6 @@
 """A process of its own that writes our WebRTC datagrams at their time.
 
-Why: the pacer threads (wire/webrtc_audio_pacer.py, webrtc_video_pacer.py) build each
+Why: the pacer threads (wire/webrtc/audio_pacer.py, video_pacer.py) build each
 packet in the server process, and a thread there runs only while it holds the
 interpreter lock. When something else holds it (a pipeline being built, a reply's
 first tokens), the voice was written late, Chromium's audio jitter buffer grew and
