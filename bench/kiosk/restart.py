@@ -42,7 +42,7 @@ from benchkit.kiosk_server import free_port, healthz
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
-from pipelines.server.kiosk_units import SERVER_UNIT, unit_command
+from pipelines.kiosk.systemd_units import SERVER_UNIT, unit_command
 
 #: how often /healthz is asked while the server is down (the figure's resolution)
 POLL_S = 0.05
@@ -63,7 +63,7 @@ def unit_restart_secs(unit_text: str) -> float:
 RENDER_UNIT = """
 import sys
 from pathlib import Path
-from pipelines.server.kiosk_units import KioskPlan, server_unit
+from pipelines.kiosk.systemd_units import KioskPlan, server_unit
 print(server_unit(KioskPlan(user=True, port=0, python=sys.argv[1], config=Path(sys.argv[2]))))
 """
 

@@ -75,7 +75,7 @@ from benchkit.quality_log import changes_from_server_log, changes_summary
 from benchkit.stats import pct
 from benchkit.voice import QUESTIONS
 from benchkit.webrtc_codecs import codec_table
-from pipelines.wire import datagram_writer
+from pipelines.wire.webrtc import datagram_writer
 
 TURN_GAP_SECS = 22.0  # question to question: room for an answer on a slow machine
 FIRST_QUESTION_SECS = 8.0  # into the mic file: after either transport has connected

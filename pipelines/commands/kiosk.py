@@ -1,6 +1,6 @@
 """`avatar-forcing kiosk install|wait`: a kiosk that starts at boot and comes back.
 
-`install` writes systemd units (pipelines/server/kiosk_units.py) for the server
+`install` writes systemd units (pipelines/kiosk/systemd_units.py) for the server
 (restarted whenever it dies) and Chromium in kiosk mode on the kiosk page (opened
 once the server answers), enables them, and starts them where systemd runs;
 `install --uninstall` disables and deletes exactly those. `wait` returns once a
@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipelines.server.kiosk_units import (
+from pipelines.kiosk.systemd_units import (
     UNITS,
     KioskInstallError,
     KioskPlan,

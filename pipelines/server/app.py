@@ -139,7 +139,7 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
     async def metrics() -> Response:
         """Prometheus gauges of the server's own memory (RSS, PSS, the tree's PSS) and
         sessions (pipelines/server/memory_gauges.py): the field's watch on growth; and
-        a kiosk's visits (pipelines/server/visit_metrics.py, docs/KIOSK.md)."""
+        a kiosk's visits (pipelines/kiosk/visit_metrics.py, docs/KIOSK.md)."""
         body = await asyncio.to_thread(generate_latest, gauges)
         return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 

@@ -18,8 +18,8 @@ from pipecat.processors.frame_processor import FrameProcessor
 from agent.knowledge_retrieval import KnowledgeIndex, notes
 from agent.llm_client import warm_up_notes
 from pipelines.face.face_params import FacePacing
+from pipelines.kiosk.greeting_lines import kiosk_with_persona
 from pipelines.server.keepalive import KeepaliveParams
-from pipelines.server.kiosk_lines import kiosk_with_persona
 from pipelines.settings.sections import KioskSettings
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt

@@ -34,12 +34,12 @@ from avatar.live.face_pool import with_worker_face
 from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
-from pipelines.server.attendant import attend_visitors
+from pipelines.kiosk.attendant import attend_visitors
+from pipelines.kiosk.visit_metrics import VisitMetrics, chain_events
 from pipelines.server.idle_images import IdleImageFilter
 from pipelines.server.keepalive import watch_keepalive
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
-from pipelines.server.visit_metrics import VisitMetrics, chain_events
 from pipelines.settings.sections import KioskSettings
 from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline

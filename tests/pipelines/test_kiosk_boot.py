@@ -36,7 +36,7 @@ import pytest
 from benchkit.browser_media import write_fake_mic_wav
 from benchkit.kiosk_scene import VisitScene, default_clip, write_visit_y4m
 from pipelines.cli import main
-from pipelines.server.kiosk_units import BROWSER_UNIT, SERVER_UNIT, unit_command
+from pipelines.kiosk.systemd_units import BROWSER_UNIT, SERVER_UNIT, unit_command
 from tests.browser.chromium import BASE_ARGS, chromium_or_skip, media_args
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import pytest
 
 from avatar.memory import arena_cap_environment
 from pipelines.cli import main
-from pipelines.server.kiosk_units import (
+from pipelines.kiosk.systemd_units import (
     BROWSER_UNIT,
     MARKER,
     SERVER_UNIT,

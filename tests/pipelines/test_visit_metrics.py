@@ -1,11 +1,11 @@
-"""The kiosk's visit figures (pipelines/server/visit_metrics.py): what a sequence of
+"""The kiosk's visit figures (pipelines/kiosk/visit_metrics.py): what a sequence of
 presence changes and protocol events adds to the counters an operator scrapes."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pipelines.server.visit_metrics import VisitMetrics, VisitWords, says_dont_know
+from pipelines.kiosk.visit_metrics import VisitMetrics, VisitWords, says_dont_know
 
 
 class Clock:

@@ -29,8 +29,8 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack, SmallWebRTCTransport
 
-from pipelines.wire.webrtc.datagram_writer import WRITER_ENV
 from pipelines.wire.webrtc.audio_in import AUDIO_IN_PREFETCH, trim_audio_prefetch
+from pipelines.wire.webrtc.datagram_writer import WRITER_ENV
 from pipelines.wire.webrtc.output import MediaClockOutput
 from pipelines.wire.webrtc.rtp_link import RtpLink
 from pipelines.wire.webrtc.tracks import PACER_LEAD_SECS, PACKET_SECS, MediaClockAudioTrack

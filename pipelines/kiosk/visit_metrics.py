@@ -6,7 +6,7 @@ walked off while it was answering, how often it said it did not know, and how lo
 it stood idle. Only counts and durations are kept: no words, no faces, no session
 ids, nothing that tells one visitor from another. Each presence session (the kiosk
 page's `?kiosk=1`, an SDK's `presence`) feeds a `VisitTracker` from its attendant
-(pipelines/server/attendant.py) and its protocol events (bot speaking or not).
+(pipelines/kiosk/attendant.py) and its protocol events (bot speaking or not).
 
 Metrics (all prefixed `avatar_forcing_kiosk_`; docs/KIOSK.md has the PromQL):
 - `visitors_walked_up_total`: visitors who engaged (near and facing the screen, or spoke);

@@ -11,7 +11,7 @@ app can copy:
   (`VoiceSession.forget`: the LLM context and what the turn processors keep); the
   client, told by the `visitor-left` event, clears its captions.
 
-With a `VisitTracker` (pipelines/server/visit_metrics.py) each of these is also
+With a `VisitTracker` (pipelines/kiosk/visit_metrics.py) each of these is also
 counted for the operator's /metrics: arrivals, greetings, departures, and the
 visit's turns and answers, counted before the conversation is forgotten.
 """
@@ -25,7 +25,7 @@ from pipecat.frames.frames import InterruptionWorkerFrame, TTSSpeakFrame
 
 from avatar.live.presence import PresenceChange, PresenceState
 from pipelines.face.video_service import AvatarForcingVideoService
-from pipelines.server.visit_metrics import VisitTracker, VisitWords
+from pipelines.kiosk.visit_metrics import VisitTracker, VisitWords
 from pipelines.settings.sections import KioskSettings
 from pipelines.voice_pipeline import VoiceSession
 
