@@ -1,6 +1,6 @@
 """Fake camera and microphone media for browser end-to-end tests and the benches.
 
-Why in benchkit: bench/face/camera_size.py, bench/kiosk/kiosk.py and bench/kiosk/kiosk_turns.py feed
+Why in benchkit: bench/kiosk/kiosk.py, bench/kiosk/kiosk_turns.py and bench/kiosk/presence.py feed
 Chromium the same camera and microphone as the tests (tests/browser/media.py
 re-exports this module).
 

@@ -3,7 +3,7 @@
 The LLM's readings (agent/turn_end_text.py) alone hold complete statements: Qwen2.5-0.5B
 gives "Yes, please." almost no chance of ending a message (p_end 0.00-0.05), so a
 kiosk answer waited the `unsure` hold. This logistic combiner, fitted on written
-dialogue turns and their cuts (benchkit/turn_text_corpus.py, bench/voice/turn_reader_fit.py),
+dialogue turns and their cuts (turn_reader_fit.py, retired: docs/history/retired_bench.md),
 weighs the two readings against whisper's own marks and the length of the turn, and
 reads 95 % of the kiosk's statements "done" (the raw thresholds: none).
 

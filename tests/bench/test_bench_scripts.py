@@ -76,3 +76,18 @@ def test_density_runs_on_its_own_defaults() -> None:
     assert density.housings([product], [True]) == [(product, product > 1)]
     # several housings and both batch modes: one face runs once, three both ways
     assert density.housings([1, 3], [False, True]) == [(1, False), (3, False), (3, True)]
+
+
+def test_every_bench_script_a_page_names_is_there_or_retired() -> None:
+    """Why: issue 77 retired one-off experiments to docs/history/retired_bench.md; a page
+    that still quotes one (the figure stays true of its commit) must find it there."""
+    import re
+
+    root = BENCH.parent
+    retired = set(re.findall(r"^### (\w+\.py) ", (root / "docs" / "history" / "retired_bench.md")
+                             .read_text(encoding="utf-8"), re.MULTILINE))
+    pages = [root / "README.md", root / "CONTRIBUTING.md", *sorted((root / "docs").glob("*.md"))]
+    missing = sorted({(page.name, path) for page in pages if page.is_file()
+                      for path in re.findall(r"bench/\w+/\w+\.py", page.read_text(encoding="utf-8"))
+                      if not (root / path).is_file() and path.rsplit("/", 1)[1] not in retired})
+    assert not missing, f"pages name bench scripts that are neither there nor retired: {missing}"
