@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from avatar.audio_features import FPS, SAMPLES_PER_FRAME
-from avatar.corpus.persona import Style, default_style
 from avatar.corpus.rules import FrameInput, RuleEngine
+from avatar.corpus.speaker_traits import Style, default_style
 from avatar.corpus.visemes import EnergyMouth, phoneme_mouth, resolve_phonemes
 from avatar.motion import MOTION_DIM, MotionTrack, neutral_frame
 

@@ -2,7 +2,7 @@
 machine's direct door, a killed machine, and the shared LLM under concurrent turns.
 
 Every probe talks to real processes: the Ray cluster of `fleet.local_cluster`, the
-kiosk machines it runs (the product's own server, fleet/kiosk.py) and real v2
+kiosk machines it runs (the product's own server, fleet/kiosk_replica.py) and real v2
 clients (sdk/). Times are on this process's monotonic clock.
 """
 

@@ -9,7 +9,7 @@ Why a top-level package and not pipelines/fleet/: the fleet sits above the
 product's composition root (it wraps `load_runtime`/`create_app` per machine), and
 pipelines/ must run without Ray; a package above it keeps that a one-way arrow.
 
-* :mod:`fleet.kiosk`: one kiosk machine = one Serve replica of the product's server
+* :mod:`fleet.kiosk_replica`: one kiosk machine = one Serve replica of the product's server
   (proxy door + direct media door), admission by its live capacity measure;
 * :mod:`fleet.router`: Serve's request router ranking machines by free slots;
 * :mod:`fleet.llm_pool`: the shared LLM, embedded llama.cpp servers as a deployment;

@@ -2,7 +2,7 @@
 
 Ray's own node drain does the work: the GCS stops placing anything on the node,
 and Serve takes its replica out of routing and migrates it. The kiosk replica sees
-its node draining (fleet/kiosk.py) and answers any new conversation, on either door,
+its node draining (fleet/kiosk_replica.py) and answers any new conversation, on either door,
 with 1013 and a reason. Live conversations go on; this waits until they have ended,
 or the time limit has passed, then the machine may be stopped (`ray stop` there).
 """

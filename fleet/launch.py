@@ -14,7 +14,7 @@ from ray import serve
 from ray.serve.config import HTTPOptions, ProxyLocation
 
 from fleet.front import FRONT_APP, FRONT_PREFIX, front_deployment
-from fleet.kiosk import kiosk_deployment
+from fleet.kiosk_replica import kiosk_deployment
 from fleet.llm_pool import llm_deployment
 from fleet.machines import KIOSK_APP
 from fleet.settings import FleetSettings

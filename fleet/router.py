@@ -4,7 +4,7 @@
 Serve's default router (power of two choices on queue length) sees each open
 websocket as one ongoing request, so it spreads connections but knows nothing of
 what a machine can hold. Ours ranks by the `free` slots each replica reports in
-its routing stats (fleet/kiosk.py, from its live capacity measure; Serve polls them
+its routing stats (fleet/kiosk_replica.py, from its live capacity measure; Serve polls them
 every second). Connections routed since the last poll are counted against the
 machine so two quick connects do not both land on it.
 

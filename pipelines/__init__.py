@@ -30,7 +30,7 @@ from typing import Any
 
 _EXPORTS = {
     # in the order the audio flows
-    "ProtocolSession": "pipelines.wire.protocol",
+    "ProtocolSession": "pipelines.wire.protocol_session",
     "ProtocolV1Serializer": "pipelines.wire.serializer",
     "SpeechModels": "pipelines.speech.models",
     "AvatarForcingVideoService": "pipelines.face.video_service",

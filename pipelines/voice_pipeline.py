@@ -84,7 +84,7 @@ from pipelines.turns.speculative_turn import SpeculativeTurnStopStrategy
 from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
 from pipelines.turns.turn_hold import HoldIncompleteTurnStopStrategy
 from pipelines.turns.turn_join import SplitTurnJoiner
-from pipelines.wire.events import EventSender, ProtocolEventObserver
+from pipelines.wire.event_observer import EventSender, ProtocolEventObserver
 
 if TYPE_CHECKING:
     from agent.llm_endpoints import EndpointResolver

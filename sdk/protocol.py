@@ -6,7 +6,7 @@ client messages, the parser of what a server sends, and the binary media header,
 pure pydantic and struct, so the server (pipelines.wire), the pipecat serializer
 and the client SDK share one schema and one parser and tests need no network.
 The events a server sends after `welcome` are sdk.events. The server's state
-machine for one connection, `ProtocolSession`, is pipelines/wire/protocol.py.
+machine for one connection, `ProtocolSession`, is pipelines/wire/protocol_session.py.
 
 Summary:
 - Text messages are JSON objects with a `type` field (RTVI-style names).

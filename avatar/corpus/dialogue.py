@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from avatar.audio_features import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from avatar.corpus.persona import persona_for
 from avatar.corpus.real_faces import RealFacePool, wear
 from avatar.corpus.rules import FrameInput, RuleEngine
 from avatar.corpus.script import BACKCHANNELS, plan_turns
 from avatar.corpus.signals import frame_energy_db
+from avatar.corpus.speaker_traits import persona_for
 from avatar.corpus.speech import SpeechSynth, Utterance, Voice, synth_laugh
 from avatar.corpus.visemes import energy_mouth, phoneme_mouth, resolve_phonemes
 from avatar.motion import MOTION_DIM, MotionTrack

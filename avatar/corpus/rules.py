@@ -29,8 +29,8 @@ import numpy as np
 
 from avatar.audio_features import FPS
 from avatar.corpus import gestures as g
-from avatar.corpus.persona import Style
 from avatar.corpus.signals import CausalVad
+from avatar.corpus.speaker_traits import Style
 from avatar.motion import MOTION_DIM, POSE_SLICE, column_index
 
 _TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")

@@ -2,7 +2,7 @@
 
 The kiosk fleet (fleet/, issue 23) measured in one run, all on loopback: a head
 (Serve's proxy, the shared LLM pool) and `--workers` kiosk nodes of one CPU each,
-every kiosk machine running the product's own server (fleet/kiosk.py).
+every kiosk machine running the product's own server (fleet/kiosk_replica.py).
 
 1. admission: sessions admitted (256 px video, idle) against the free slots the
    machines advertised from their live capacity measure, and the refusal's code;

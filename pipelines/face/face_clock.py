@@ -61,7 +61,7 @@ from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import FacePacing
 from pipelines.face.face_quality import FaceQuality
 from pipelines.face.face_stats import FaceCounters
-from pipelines.face.face_worker import FaceWorker
+from pipelines.face.face_threads import FaceThreads
 from pipelines.face.reply_state import ReplyState
 from pipelines.wire.face_images import face_image_frame
 from pipelines.wire.frames import QuietBlockAudioFrame
@@ -101,7 +101,7 @@ class ClockHooks:
 class FaceClock:
     """One session's clock (see the module docstring); `run()` until cancelled."""
 
-    def __init__(self, session: AvatarSession, params: FacePacing, worker: FaceWorker,
+    def __init__(self, session: AvatarSession, params: FacePacing, worker: FaceThreads,
                  reply: ReplyState, counters: FaceCounters, hooks: ClockHooks, *,
                  camera: CameraInput, governor: QualityGovernor | None,
                  media_clock: MediaClockOutput | None, metrics: FaceMetrics | None) -> None:
@@ -375,7 +375,7 @@ class FaceClock:
         await self.hooks.audio_out()
 
     def _note_lateness(self, late: float) -> None:
-        """The session's worker learns how late this frame is (see `FaceWorker.note_lateness`)."""
+        """The session's worker learns how late this frame is (see `FaceThreads.note_lateness`)."""
         self.generator.worker.note_lateness(late, self.generator.yielding())
 
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:

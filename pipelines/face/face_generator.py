@@ -16,14 +16,14 @@ from typing import Any
 
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
 from pipelines.face.face_stats import FaceCounters
-from pipelines.face.face_worker import FaceWorker
+from pipelines.face.face_threads import FaceThreads
 from pipelines.face.reply_state import ReplyState
 
 
 class FaceGenerator:
     """Plans a session's frames a block at a time and draws them on its worker."""
 
-    def __init__(self, session: AvatarSession, worker: FaceWorker, reply: ReplyState,
+    def __init__(self, session: AvatarSession, worker: FaceThreads, reply: ReplyState,
                  counters: FaceCounters) -> None:
         self.session = session
         self.worker = worker

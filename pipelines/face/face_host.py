@@ -18,7 +18,7 @@ from pipelines.face.face_clock import FaceClock
 from pipelines.face.face_params import FacePacing
 from pipelines.face.face_state import Lifecycle
 from pipelines.face.face_stats import FaceCounters
-from pipelines.face.face_worker import FaceWorker
+from pipelines.face.face_threads import FaceThreads
 from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
 from pipelines.face.server_hooks import ServerHooks
@@ -37,7 +37,7 @@ class FaceHost(Protocol):
     _clock: FaceClock | None
     _life: Lifecycle
     _server: ServerHooks
-    _worker: FaceWorker
+    _worker: FaceThreads
     _camera: CameraInput
     _held: HeldFrames
 

@@ -1,6 +1,6 @@
 """`ServerHooks`: what our own server hands the face service, in one argument.
 
-A pipecat app leaves it out; our server (pipelines/server/session.py) builds a
+A pipecat app leaves it out; our server (pipelines/server/call.py) builds a
 session per call and wires the face into its protocol, its load board and its
 memory care through it."""
 

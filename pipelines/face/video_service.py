@@ -69,7 +69,7 @@ from pipelines.face.face_settings import (
 from pipelines.face.face_start import FaceStart
 from pipelines.face.face_state import FaceState, Lifecycle
 from pipelines.face.face_stats import FaceCounters, Stats, session_stats
-from pipelines.face.face_worker import FaceWorker
+from pipelines.face.face_threads import FaceThreads
 from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
 from pipelines.face.reply_state import ReplyState
@@ -145,7 +145,7 @@ class AvatarForcingVideoService(AIService):
         self.events = ProtocolEvents(self.push_frame, metrics=server.send_metrics,
                                      events=server.send_events)
         self._session: AvatarSession | None = session
-        self._worker = FaceWorker(self._params.threads, self._params.worker_nice)
+        self._worker = FaceThreads(self._params.threads, self._params.worker_nice)
         self.counters = FaceCounters()
         #: the reply's audio position, and the frames held behind it
         self._held = HeldFrames(self.push_frame, ReplyState())
@@ -505,7 +505,7 @@ class AvatarForcingVideoService(AIService):
         self._server.session_ended(self._reply)
 
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """`fn(*args)` on this session's worker (face_worker.py)."""
+        """`fn(*args)` on this session's worker (face_threads.py)."""
         face = self._session.face if self._session is not None else None
         return await self._worker.run(fn, *args, face=face, thinking=self._reply.thinking())
 

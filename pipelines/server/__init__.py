@@ -1,3 +1,3 @@
 """The voice server: the FastAPI app and uvicorn (app.py), per-connection sessions
-(session.py), the shared runtime and configuration (runtime.py), log hygiene and
+(call.py), the shared runtime and configuration (runtime.py), log hygiene and
 the server's errors."""

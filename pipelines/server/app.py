@@ -1,7 +1,7 @@
 """The composition root: models, LLM, avatar assets, the FastAPI app and uvicorn.
 
 Everything a server builds once lives here (`load_runtime`, `run_server`); the
-per-connection code is in pipelines/server/session.py and the shared types in
+per-connection code is in pipelines/server/call.py and the shared types in
 pipelines/server/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
 docs/PROTOCOL.md), `/api/offer` (the same sessions over pipecat's WebRTC transport,
 pipelines/server/webrtc_door.py), `/healthz`, `/portraits`, and the kiosk page: `/` with its
@@ -33,16 +33,16 @@ from agent.errors import AgentError
 from agent.llm_client import check_llm_endpoint
 from agent.persona import build_system_prompt
 from avatar.memory import limit_malloc_arenas
+from pipelines.door_tls import TLSFiles
+from pipelines.server.call import SessionRegistry, serve_connection
 from pipelines.server.errors import ServerError
 from pipelines.server.interpreter_timing import shorten_switch_interval, start_stall_watch
 from pipelines.server.log_redaction import install_uvicorn_log_filters, install_visitor_words_filter
 from pipelines.server.memory_gauges import memory_registry
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
-from pipelines.server.session import SessionRegistry, serve_connection
 from pipelines.server.startup import BegunParts, WarmUp, load_parts, process_age_secs
 from pipelines.server.webrtc_door import WebRTCDoor
 from pipelines.speech.stt import NO_WORDS
-from pipelines.tls import TLSFiles
 from pipelines.voice_pipeline import LLMParams
 from sdk.protocol import PROTOCOL_VERSION, Limits
 
@@ -241,7 +241,7 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, limits: Limits,
     1 % on a JPEG frame for ~1 % of a core per video session), and without it
     every size limit applies to the message exactly as the client sent it.
 
-    With `tls` (pipelines/tls.py) the same port speaks https and wss only.
+    With `tls` (pipelines/door_tls.py) the same port speaks https and wss only.
 
     `own_logging=False` leaves the process's logging as it is: uvicorn's own logging
     setup (`logging.config.dictConfig`) closes every handler the process has, which

@@ -46,9 +46,7 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.workers.runner import WorkerRunner
 from pydantic import ValidationError
 
-from pipelines.server.peer_watch import watch_peer
-from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
-from pipelines.server.session import (
+from pipelines.server.call import (
     AvatarStart,
     SessionRegistry,
     build_session_pipeline,
@@ -56,6 +54,8 @@ from pipelines.server.session import (
     start_avatar,
     video_refusal,
 )
+from pipelines.server.peer_watch import watch_peer
+from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.wire.webrtc.audio_in import trim_audio_prefetch
 from sdk.protocol import AudioInFormat, ErrorCode, Hello, VideoInOffer, VideoOutRequest, error_event
 

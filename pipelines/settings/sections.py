@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.tls import TLSFiles, check_tls_files
+from pipelines.door_tls import TLSFiles, check_tls_files
 from sdk.protocol import Limits
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 // Wire protocol v2 in the browser: the binary media header, the hello message and
 // the events the SDK reads fields of (video-quality; v2.1's presence events).
 // docs/PROTOCOL.md is the normative description; sdk/protocol.py the schema both
-// sides share (pipelines/wire/protocol.py the server's state machine). Pure
+// sides share (pipelines/wire/protocol_session.py the server's state machine). Pure
 // functions (no DOM, no socket) so Node can test them.
 
 /** Bytes of the media header: kind u8, flags u8, aux u16, pts_us u64 (little-endian). */

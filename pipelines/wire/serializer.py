@@ -37,7 +37,7 @@ from pipelines.wire.frames import (
     UserCameraFrame,
     UserMotionFrame,
 )
-from pipelines.wire.protocol import (
+from pipelines.wire.protocol_session import (
     AudioInput,
     CameraJpegInput,
     MotionInput,

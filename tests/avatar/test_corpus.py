@@ -12,9 +12,9 @@ import pytest
 from avatar.audio_features import FEATURE_DIM, FPS, SAMPLES_PER_FRAME, compute_features
 from avatar.corpus.dataset import DyadicDataset
 from avatar.corpus.dialogue import render_dialogue
-from avatar.corpus.persona import default_style, persona_for
 from avatar.corpus.rules import FrameInput, RuleEngine
 from avatar.corpus.signals import VAD_ON_DB, frame_energy_db
+from avatar.corpus.speaker_traits import default_style, persona_for
 from avatar.corpus.speech import SpeechSynth, Utterance, Voice
 from avatar.corpus.voices import SPLITS, voice_pool
 from avatar.corpus.writer import DialogueSpec, generate, plan_corpus

@@ -218,8 +218,8 @@ ServerFactory = Callable[..., RunningServer]
 def start_server() -> Iterator[ServerFactory]:
     """Factory: start a server for a runtime and config; all are stopped at the end."""
 
+    from pipelines.door_tls import TLSFiles
     from pipelines.server.app import ServerConfig, create_app, make_server
-    from pipelines.tls import TLSFiles
 
     started: list[RunningServer] = []
 

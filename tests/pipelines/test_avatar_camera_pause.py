@@ -108,11 +108,11 @@ async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_th
     import os
     import threading
 
-    from pipelines.face.face_worker import FaceWorker
+    from pipelines.face.face_threads import FaceThreads
 
     if not hasattr(os, "setpriority"):
         pytest.skip("no setpriority on this OS: thread priorities are not adjustable")
-    worker = FaceWorker(threads=1, nice=5)
+    worker = FaceThreads(threads=1, nice=5)
     try:
         def own_nice() -> int:
             return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -134,9 +134,9 @@ def test_once_behind_the_face_yields_no_more_until_the_thinking_is_over() -> Non
     clock's rebase then makes the next frames on time, and the face must not go back to
     yielding for the rest of the thinking (with a core busy it fell behind again and
     repeated one image for 3 s). Once the reply plays, lateness decides afresh."""
-    from pipelines.face.face_worker import BEHIND_SECS, FaceWorker
+    from pipelines.face.face_threads import BEHIND_SECS, FaceThreads
 
-    worker = FaceWorker(threads=1, nice=5)
+    worker = FaceThreads(threads=1, nice=5)
     try:
         worker.note_lateness(0.0, yielding=True)
         assert not worker.behind

@@ -24,7 +24,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from avatar.portrait import default_portrait_path, read_image
 from avatar.video_io import VideoWriter, iter_frames, probe_video, read_audio
-from pipelines.wire.protocol import (
+from pipelines.wire.protocol_session import (
     AudioInput,
     CameraJpegInput,
     MotionInput,

@@ -19,7 +19,7 @@ from avatar.live import AvatarSession, SessionOptions
 from avatar.portrait import Portrait
 from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_stats import FaceCounters
-from pipelines.face.face_worker import FaceWorker
+from pipelines.face.face_threads import FaceThreads
 from pipelines.face.reply_state import ReplyState
 
 RATE = 16_000
@@ -39,7 +39,7 @@ def thread_nice() -> int:
 def generator() -> Iterator[FaceGenerator]:
     session = AvatarSession(Portrait.default(256), load_generator(DEFAULT_CHECKPOINT),
                             output_rate=RATE, options=SessionOptions(size=256))
-    worker = FaceWorker(threads=1, nice=NICE)
+    worker = FaceThreads(threads=1, nice=NICE)
     yield FaceGenerator(session, worker, ReplyState(), FaceCounters())
     worker.shutdown()
     session.close()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pipelines.server.keepalive import KeepaliveParams, watch_keepalive
-from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.protocol_session import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from sdk.events import KeepalivePing
 from sdk.protocol import KeepalivePong, parse_server_message

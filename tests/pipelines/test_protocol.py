@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pipelines.wire.protocol import AudioInput, ProtocolSession, SessionState
+from pipelines.wire.protocol_session import AudioInput, ProtocolSession, SessionState
 from sdk.errors import ProtocolError
 from sdk.events import BotOutput, ErrorEvent
 from sdk.protocol import (
@@ -179,7 +179,7 @@ def test_v1_hello_ignores_video_fields_and_true_means_defaults() -> None:
 
 
 def test_camera_frames_need_video_in_and_must_be_jpeg() -> None:
-    from pipelines.wire.protocol import CameraJpegInput
+    from pipelines.wire.protocol_session import CameraJpegInput
 
     with pytest.raises(ProtocolError) as info:
         open_session().receive(encode_media(MediaKind.CAMERA, b"\xff\xd8\xff..."))
@@ -205,7 +205,7 @@ def test_camera_frames_have_their_own_size_limit() -> None:
 
 def test_motion_vectors_round_trip_and_bad_ones_are_refused() -> None:
     from avatar.motion import MOTION_DIM
-    from pipelines.wire.protocol import MotionInput
+    from pipelines.wire.protocol_session import MotionInput
     from sdk.protocol import MOTION_VECTOR_DIM, encode_motion
 
     assert MOTION_VECTOR_DIM == MOTION_DIM
@@ -224,7 +224,7 @@ def test_motion_vectors_round_trip_and_bad_ones_are_refused() -> None:
 
 
 def test_portrait_uploads_need_a_video_session_and_an_image() -> None:
-    from pipelines.wire.protocol import PortraitUpload
+    from pipelines.wire.protocol_session import PortraitUpload
     from sdk.protocol import SetPortrait
 
     with pytest.raises(ProtocolError) as info:

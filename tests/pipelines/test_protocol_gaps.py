@@ -33,7 +33,7 @@ from pipelines.server.log_redaction import (
 )
 from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.voice_pipeline import TurnParams
-from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.protocol_session import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from sdk.client import VoiceClient
 from sdk.errors import ProtocolError

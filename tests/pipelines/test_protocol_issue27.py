@@ -32,8 +32,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from avatar.errors import FaceCutOffError, FaceTooSmallError
 from avatar.live.assets import portrait_from_upload
 from avatar.portrait import UPLOAD_MIN_FACE_PX, default_portrait_path
-from pipelines.wire.events import EventSender, ProtocolEventObserver
-from pipelines.wire.protocol import CameraJpegInput, ProtocolSession
+from pipelines.wire.event_observer import EventSender, ProtocolEventObserver
+from pipelines.wire.protocol_session import CameraJpegInput, ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from pipelines.wire.ws_transport import frame_samples
 from sdk.client import VoiceClient

@@ -15,7 +15,7 @@ from pipecat.frames.frames import (
 
 from pipelines.speech.first_clause import FirstClauseAggregator
 from pipelines.wire.frames import EncodedVideoFrame
-from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.protocol_session import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from sdk.errors import ProtocolError
 from sdk.protocol import MediaKind, decode_media, encode_media

@@ -37,9 +37,9 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from pipelines.door_tls import TLSFileError, check_tls_files
 from pipelines.settings import Settings
 from pipelines.settings.sections import ServerSettings
-from pipelines.tls import TLSFileError, check_tls_files
 from sdk.connection import VoiceConnection
 from sdk.errors import ClientError
 from sdk.items import BotVideo

@@ -44,7 +44,7 @@ from pipelines.settings.sections import KioskSettings
 from pipelines.turns.input_silence import InputSilenceFiller
 from pipelines.voice_pipeline import VoiceSession, build_voice_pipeline
 from pipelines.wire.outbox import SessionOutbox
-from pipelines.wire.protocol import ProtocolSession
+from pipelines.wire.protocol_session import ProtocolSession
 from pipelines.wire.serializer import ProtocolV1Serializer
 from pipelines.wire.video_wire import VideoWireAdapter
 from pipelines.wire.ws_transport import ProtocolWebsocketTransport

@@ -40,7 +40,7 @@ BEHIND_SECS = 0.08
 WORKER_STOP_SECS = 5.0
 
 
-class FaceWorker:
+class FaceThreads:
     """One job at a time, off the event loop, with its time counted."""
 
     def __init__(self, threads: int, nice: int) -> None:
@@ -136,4 +136,4 @@ def _init_worker(threads: int, nice: int) -> None:
             logger.warning(f"avatar worker: could not lower its priority by {nice}: {error}")
 
 
-__all__ = ["FaceWorker", "WORKER_STOP_SECS"]
+__all__ = ["FaceThreads", "WORKER_STOP_SECS"]
