@@ -1,4 +1,4 @@
-"""Figure: bench/results/adapt_<tag>.json and docs/adapt.png, one live session adapting under load.
+"""Figure: bench/results/adapt_<tag>.json and adapt_<tag>.png, one live session adapting under load.
 
 Adapting under load: one live video session through quiet, a hog on one core,
 a hog on two, and quiet again (issue 26; figures in docs/LIVE_AVATAR.md, "Adapting").
@@ -25,7 +25,11 @@ server's threads by N, `--face-nice N` the face workers', `--face-cpu K` pins th
 Goals: fps >= 20 in every phase, no gap over 500 ms, the quiet figures back
 within 10 s; issue 67: at most 2 level changes a phase, distinct images >= 22 a
 second with both cores hogged. Last stdout line: one JSON object (also bench/results/adapt_TAG.json),
-and the plot of the level over time, docs/adapt.png.
+and the plot of the level over time, bench/results/adapt_TAG.png (`--plot docs/adapt.png`
+refreshes the picture docs/LIVE_AVATAR.md shows).
+
+Runs: ~5 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 24.5 / 24.0 / 23.9 / 23.9 distinct images/s quiet / one core busy / both busy / quiet after
 """
 
 from __future__ import annotations
@@ -238,11 +242,14 @@ def main() -> None:
     parser.add_argument("--avatar-nice", type=int, default=FacePacing().worker_nice)
     add_placement_arguments(parser)
     parser.add_argument("--tag", default="default")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "adapt.png")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="the plot (default bench/results/adapt_TAG.png; docs/adapt.png "
+                             "refreshes the doc's)")
     parser.add_argument("--compare", type=Path, default=None,
                         help="another run's JSON (bench/results/adapt_TAG.json) to plot "
                              "beside this one's level (a before and after)")
     args = parser.parse_args()
+    args.plot = args.plot or RESULTS / f"adapt_{args.tag}.png"
     summary = asyncio.run(measure(args))
     out = RESULTS / f"adapt_{args.tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
