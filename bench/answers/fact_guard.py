@@ -9,6 +9,9 @@ as replies, and replies with invented facts), over the shipped system prompt:
 
 Usage: .venv/bin/python bench/answers/fact_guard.py [--repeats 200]
 The last stdout line is one JSON object; it is also written to bench/results/fact_guard.json.
+
+Runs: ~1 min on its defaults (estimated for the 2-core host).
+Quoted: docs/ANSWERS.md, "Figures": 0.015 ms a chunk p50, 0.035 ms p95; 3.4 ms to build a session's guard
 """
 
 from __future__ import annotations

@@ -54,6 +54,9 @@ Usage: .venv/bin/python bench/answers/kiosk_answers.py [--repeats 2] [--configs 
        [--guard]
        [--split tune|heldout|fresh|all] [--raw bench/results/kiosk_answers_raw.json]
 The last stdout line is one JSON object; it is also written to bench/results/kiosk_answers.json.
+
+Runs: ~20 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 0.88 of 92 questions answered right, 61 never tuned on
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ answer length in words, and accuracy judged automatically by expected keywords.
 Usage: python bench/answers/llm_compare.py [--models smollm2 qwen2.5-0.5b] [--repeats 3]
        [--plot docs/llm_compare.png] [--raw /tmp/llm_compare_raw.json]
 The last stdout line is one JSON object with the summary.
+
+Runs: ~15 min on its defaults (estimated for the 2-core host).
+Quoted: docs/LLM_CHOICE.md, "How it was measured": Qwen2.5-0.5B chosen over SmolLM2-135M (latency to speech and correctness)
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ Usage: python bench/answers/spoken_answers.py [--voices piper espeak] [--split t
        [--raw bench/results/spoken_answers_raw.json]
        [--out bench/results/spoken_answers.json] [--summarise-only]
 The last stdout line is one JSON object.
+
+Runs: ~15 min on its defaults (estimated for the 2-core host).
+Quoted: docs/ANSWERS.md, "9. A beam of 5 for the recognizer, and two questions the rules missed": the spoken held-out half, beams 1 and 5 in one run
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ correlation r of commanded against measured change, and the slope.
 
 Usage: python bench/face/gaze.py [--out bench/results/gaze.json]
 The last stdout line is one JSON object.
+
+Runs: ~1 min on its defaults (estimated for the 2-core host).
+Quoted: docs/renderer.md, "Figures": gaze read back r >= 0.8 on all six portraits, 0.26 ms a frame
 """
 
 from __future__ import annotations

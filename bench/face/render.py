@@ -32,6 +32,9 @@ frame in alternation so both see the same machine load, and writes
 render_quality_mirror_fill.json with both summaries and their differences.
 
 The machine is shared: speeds are medians and vary with contention.
+
+Runs: ~3 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 8.1 ms a frame at 512 px; pose error <= 2.80 deg, background drift <= 1.74 %
 """
 
 from __future__ import annotations

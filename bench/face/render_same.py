@@ -19,6 +19,9 @@ the round trip, pose error, background drift and mouth figures of `bench/face/re
 and `bench/face/mouth_realism.py` are unchanged by construction.
 
     .venv/bin/python bench/face/render_same.py --against REV [--tag NAME]
+
+Runs: ~5 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 512 px pixel-identical to 4da9798
 """
 
 from __future__ import annotations

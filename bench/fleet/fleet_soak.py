@@ -33,6 +33,9 @@ time and its growth after `--warmup-min` (goal flat); errors no fault explains (
 
 JSON (last stdout line: the goals' keys, the fault schedule as run, the load average;
 bench/results/fleet_soak_TAG.json has everything); plot: fleet_soak_TAG.png.
+
+Runs: ~35 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 0 of 130 sessions lost off a faulted node; every client back in <= 4.73 s; 0 unexplained errors
 """
 
 from __future__ import annotations

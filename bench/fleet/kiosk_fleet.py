@@ -24,6 +24,9 @@ the import path).
 
 JSON (last stdout line; also bench/results/kiosk_fleet_TAG.json), with the load average;
 plot: bench/results/kiosk_fleet_TAG.png.
+
+Runs: ~10 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": a killed machine's visitor: close 1.15 s, new face 1.3 s after the kill; 4 of 5 advertised slots admitted
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ Prints one JSON object (last line) with the machine's load average.
 
     .venv/bin/python bench/kiosk/kiosk.py [--rounds 6] [--block-turns 2] [--against REV]
         [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
+
+Runs: ~25 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": heard in Chromium, face / voice p50 0.86 s / 0.57 s (x1.51); JS heap +0.004 MB/min
 """
 
 from __future__ import annotations

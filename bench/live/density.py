@@ -32,6 +32,9 @@ are housed as the product houses them (`[avatar] faces_per_worker`, one a worker
 batching to do).
 
     .venv/bin/python bench/live/density.py [--sessions 1 2 3 4] [--sizes 512 256] [--secs 20]
+
+Runs: ~10 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 8 live faces held at 25 fps at 512 px on 2 cores (9 not held)
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ gaps over time, one line per size, switches marked.
 
     .venv/bin/python bench/live/portrait_switch.py [--switches 6] [--every 3] [--sizes 512 256]
     .venv/bin/python bench/live/portrait_switch.py --fresh-at 1.5 --sizes 512   # a fresh process
+
+Runs: ~2 min on its defaults (estimated for the 2-core host).
+Quoted: docs/PIPECAT.md, "Settings while it runs": a portrait switch's latency p95 174 ms (p50 120 ms), largest gap 259 ms
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ the held-out users of bench/training/reactivity.py (docs/reactivity.png). The sp
 analysis are benchkit/real_faces.py.
 
     python bench/training/real_faces.py            # idempotent; prints what it wrote
+
+Runs: ~10 min on its defaults (estimated for the 2-core host).
+Quoted: none: writes the real face tracks for the corpus and the held-out users (docs/CORPUS.md)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figure: none; lists the labelled barge-in clips: the table of bench/BARGE_IN_SET.md.
+"""Figure: none; lists the labelled barge-in clips: the table of bench/voice/BARGE_IN_SET.md.
 
 Builds the clips that are missing (cut from recordings in pinned packages, plus
 piper lines; benchkit/barge_in_set.py) and prints each clip's label, source,
@@ -6,6 +6,9 @@ text, duration and origin, with counts per label and source; `--transcribe`
 adds what the bundled whisper hears in each.
 
     python bench/voice/barge_in_set.py [--cache cache/barge_in_set] [--transcribe]
+
+Runs: ~1 min on its defaults (estimated for the 2-core host).
+Quoted: none: lists the labelled barge-in clips (bench/voice/BARGE_IN_SET.md)
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ recording, package file, span, speaker and pauses (the list in
 bench/face/REAL_MEDIA.md); `--transcribe` adds what the bundled whisper hears.
 
     python bench/voice/paused_utterances.py [--transcribe]   # the list as JSON
+
+Runs: ~1 min on its defaults (estimated for the 2-core host).
+Quoted: none: lists the real paused utterances of turn_splits.py --real
 """
 
 from __future__ import annotations

@@ -48,6 +48,9 @@ Prints one JSON object (last line) with the load average; writes it and a plot.
 `--transports webrtc` holds the conversation over WebRTC alone (a long one, e.g.
 `--turns 14`: about 5 minutes, counting the governor's level changes; the ratios
 against the websocket are then None).
+
+Runs: ~15 min on its defaults (estimated for the 2-core host).
+Quoted: docs/RESULTS.md, "The product at a glance": 24.3 images/s, mouth vs voice p95 |lag| 20 ms, voice-to-voice x0.964, server CPU +8.8 points
 """
 
 from __future__ import annotations
