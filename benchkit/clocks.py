@@ -3,7 +3,7 @@
 Why here: the live benches start the server in its own process and read its RSS
 and CPU from /proc, alongside the llama.cpp child; one reading for all of them.
 `SERVER["pid"]` is the server process under test (None: this process), set by
-`benchkit.live_server.server_under_test`.
+`benchkit.live.live_server.server_under_test`.
 """
 
 from __future__ import annotations

@@ -515,7 +515,7 @@ class MouthPainter:
     def _opening(self, shape: tuple[int, ...], xy: np.ndarray,
                  anchors: np.ndarray) -> LipOpening | None:
         """The inner lips' opening beyond their rest gap in an image of `shape` (None: they
-        touch); the numpy reference shares it (benchkit/numpy_mouth.py)."""
+        touch); the numpy reference shares it (benchkit/face/numpy_mouth.py)."""
         upper_lip = xy[list(LIPS_UPPER_INNER)].astype(np.float64)
         lower_lip = xy[list(LIPS_LOWER_INNER)].astype(np.float64)
         # where the lips press past each other (a gathered mouth closing at its

@@ -2,7 +2,7 @@
 noise, with and without the knowledge file's words as its prompt (JSON out).
 
 Every question of bench/answers/spoken_questions.json is said by each voice (the bundled piper
-voice, espeak-ng: benchkit/spoken_questions.py) and heard by the shipped whisper
+voice, espeak-ng: benchkit/answers/spoken_questions.py) and heard by the shipped whisper
 (`SpeechModels.bundled()`, its decoding options: `GreedyWhisper`), clean and with the
 hall's babble of real recordings mixed in at `--snr` dB. Recorded people (the LibriVox
 sentences and the barge-in set's human clips with known text, bench/voice/asr_window.py's)
@@ -45,10 +45,11 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from agent.answers.index import KnowledgeIndex
+
 from agent.asr_vocabulary import recognizer_prompt
-from agent.knowledge_retrieval import KnowledgeIndex
+from benchkit.answers.spoken_questions import VOICES, load_questions, say, with_noise, word_errors
 from benchkit.paths import ROOT
-from benchkit.spoken_questions import VOICES, load_questions, say, with_noise, word_errors
 from benchkit.stats import percentile
 
 KNOWLEDGE = ROOT / "agent" / "data" / "kiosk_knowledge.md"
@@ -59,8 +60,8 @@ def human_clips() -> list[dict[str, Any]]:
     """Recorded people with known text (bench/voice/asr_window.py's), as int16 PCM bytes."""
     import soundfile
 
+    from benchkit.answers.word_error import LIBRIVOX_TEXT
     from benchkit.real_media import speech_clips
-    from benchkit.word_error import LIBRIVOX_TEXT
 
     clips = []
     for path in speech_clips():
@@ -69,7 +70,7 @@ def human_clips() -> list[dict[str, Any]]:
             clips.append({"name": path.stem, "text": LIBRIVOX_TEXT[path.stem],
                           "pcm": audio.tobytes()})
     try:
-        from benchkit.barge_in_set import barge_in_clips
+        from benchkit.voice.barge_in_set import barge_in_clips
         clips += [{"name": c.name, "text": c.text, "pcm": c.pcm} for c in barge_in_clips()
                   if c.source == "human" and c.text]
     except Exception as error:
@@ -82,8 +83,8 @@ def non_speech() -> list[dict[str, Any]]:
     babble alone at four offsets (as loud as a question at 10 dB SNR would make it)."""
     import soundfile
 
+    from benchkit.answers.spoken_questions import babble
     from benchkit.real_media import vocal_sounds
-    from benchkit.spoken_questions import babble
 
     sounds = []
     for path in vocal_sounds():
@@ -120,7 +121,7 @@ def main() -> int:
                                         if isinstance(earlier["rows"][0][v], dict)])
         return report(earlier, args.out)
 
-    from benchkit.word_error import wer
+    from benchkit.answers.word_error import wer
     from pipelines.speech.models import GreedyWhisper, SpeechModels
 
     load_start = os.getloadavg()
@@ -195,7 +196,7 @@ def main() -> int:
 
 def report(result: dict[str, Any], out: Path) -> int:
     """Summarise `result`'s rows into it, write it to `out`, print it without rows."""
-    from benchkit.word_error import words
+    from benchkit.answers.word_error import words
 
     rows, variants, sounds = result["rows"], result["variants"], result["non_speech"]
     noises = ("clean", f"snr{result['snr_db']:g}")

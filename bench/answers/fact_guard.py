@@ -23,9 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from agent.answers.guard import FactGuard
+from agent.answers.index import split_facts
+from agent.answers.reading import spoken_answer
+
 from agent import PersonaSettings, build_system_prompt, read_prompt_file
-from agent.fact_guard import FactGuard
-from agent.knowledge_retrieval import split_facts, spoken_fact
 from benchkit.bench_args import write_json
 from benchkit.paths import ROOT
 from pipelines.speech.first_clause import FirstClauseAggregator
@@ -63,7 +65,7 @@ def main() -> int:
     load_before = os.getloadavg()
     prompt = build_system_prompt(PersonaSettings())
     knowledge = read_prompt_file(PersonaSettings().knowledge_file)
-    replies = [spoken_fact(f) for f in split_facts(knowledge) if ":" in f] + REPLIES
+    replies = [spoken_answer(f) for f in split_facts(knowledge) if ":" in f] + REPLIES
     pieces = [c for reply in replies for c in asyncio.run(chunks(reply))]
     builds = []
     for _ in range(20):

@@ -9,7 +9,7 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
   persona + the whole knowledge file as the system prompt, the question as the
   user message;
 - `retrieval`: the default before the fact notes: the same system prompt and
-  `agent.knowledge_retrieval.plan_turn` per message: anything no fact is about
+  `agent.answers.routing.plan_turn` per message: anything no fact is about
   answered with a fixed sentence, no LLM; small talk and store questions as they are;
 - `retrieval_facts`: that, plus the best fact in a system message after the
   question, read on the turn (the old `llm_retrieval_facts=1`);
@@ -20,7 +20,7 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
   (prompt-state cache, every note warmed at start-up);
 - `answer_rules`: the default now, as `pipelines.turns.knowledge_injector` sends it:
   `fact_note`, with a yes/no store question answered by its fact's own words and an
-  amount no fact states by "I don't know", without the LLM (agent/question_shape.py);
+  amount no fact states by "I don't know", without the LLM (agent/answers/shape.py);
   in a session, a reply given without the LLM is read by the server before the next
   turn, as `KnowledgeInjector` has it read while the reply is spoken;
 - `answer_rules_no_prefill`: the same without that read-ahead;
@@ -39,7 +39,7 @@ another answers), so a switch costs no cache miss.
 
 Every question of bench/answers/llm_questions.json (facts, unknowns, off-topic; tune and
 held-out splits) is asked `--repeats` times as a fresh one-turn conversation and
-judged by the keyword judge of bench/answers/llm_compare.py (benchkit/llm_answers.py). Configurations alternate every
+judged by the keyword judge of bench/answers/llm_compare.py (benchkit/answers/llm_answers.py). Configurations alternate every
 `--block` questions (default: every question).
 
 Then two scripted sessions per configuration (one opened by small talk, one by a
@@ -73,6 +73,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.answers.guard import FactGuard
+from agent.answers.index import KnowledgeIndex
+from agent.answers.reading import spoken_answer
+from agent.answers.routing import notes
 from tqdm import tqdm
 
 from agent import (
@@ -82,11 +86,8 @@ from agent import (
     warm_up,
     warm_up_notes,
 )
-from agent.fact_guard import FactGuard
-from agent.knowledge_retrieval import KnowledgeIndex, notes, spoken_fact
 from agent.sentence_embedding import SentenceEncoder
-from benchkit.bench_args import write_json
-from benchkit.kiosk_answers import (
+from benchkit.answers.kiosk_answers import (
     SESSION,
     SESSION_RULES,
     Config,
@@ -98,7 +99,8 @@ from benchkit.kiosk_answers import (
     start_server,
     summarise,
 )
-from benchkit.llm_answers import QUESTIONS_FILE, judge
+from benchkit.answers.llm_answers import QUESTIONS_FILE, judge
+from benchkit.bench_args import write_json
 from benchkit.paths import ROOT
 from pipelines.settings import Settings
 from pipelines.speech.first_clause import FirstClauseAggregator
@@ -204,7 +206,7 @@ async def guarded(guard: FactGuard, text: str) -> str:
 
 async def guard_rows(config: Config, rows: list[dict], spec: dict) -> tuple[list[dict], dict]:
     """`rows` with each LLM answer as the fact guard lets it be spoken, judged again."""
-    sentences = ([spoken_fact(f) for f in config.index.facts] if config.index is not None
+    sentences = ([spoken_answer(f) for f in config.index.facts] if config.index is not None
                  else None)
     guard = FactGuard.from_system_prompt(config.system, sentences=sentences)
     by_q = {q["q"]: q for q in spec["questions"]}

@@ -44,7 +44,7 @@ from agent import (
     stream_reply,
     warm_up,
 )
-from benchkit.llm_answers import QUESTIONS_FILE, SENTENCE_END, judge
+from benchkit.answers.llm_answers import QUESTIONS_FILE, SENTENCE_END, judge
 from benchkit.stats import nearest_rank
 from pipelines.settings import Settings
 

@@ -2,7 +2,7 @@
 shipped defaults, judged by keywords and by the knowledge file (JSON out).
 
 Every question of bench/answers/spoken_questions.json is said by each voice (the bundled
-piper voice and espeak-ng, benchkit/spoken_questions.py), optionally with the
+piper voice and espeak-ng, benchkit/answers/spoken_questions.py), optionally with the
 hall's babble at `--snr` dB, and sent at real-time pace over a loopback websocket
 to the product's server (`load_runtime` on `Settings.load()`: whisper, the
 knowledge routing, the embedded LLM, the fact guard; voice only). A single question
@@ -10,11 +10,11 @@ is a new visit (a fresh session); a `session`'s turns are asked in order in one.
 
 Each reply is judged twice:
 - `invented`: a number, time, price, phone, name, e-mail or entrance the reply states
-  (agent/fact_reading.py) that the knowledge file alone does not hold (`FactGuard.known`
+  (agent/answers/values.py) that the knowledge file alone does not hold (`FactGuard.known`
   over the file, without the persona: "The person at the service desk today is Sam" gives
   the persona's name as a fact), or a condition read backwards; 0 is the goal.
   `invented_guard_view` is the same over file + persona, as the pipeline's guard sees it;
-- `correct`: the keyword judge of the text sets (benchkit/llm_answers.py): a fact
+- `correct`: the keyword judge of the text sets (benchkit/answers/llm_answers.py): a fact
   question's keywords, an unknown's "I don't know" or staff pointer, and no invented
   fact (the judge alone counts "...at the service desk today is Sam" as a staff pointer).
 
@@ -56,13 +56,14 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agent.fact_guard import FactGuard
-from agent.fact_reading import extract_facts
+from agent.answers.guard import FactGuard
+from agent.answers.values import extract_facts
+
 from agent.persona import read_prompt_file
-from benchkit.llm_answers import judge
+from benchkit.answers.llm_answers import judge
+from benchkit.answers.spoken_questions import VOICES, load_questions, say, with_noise
 from benchkit.paths import ROOT
-from benchkit.spoken_questions import VOICES, load_questions, say, with_noise
-from benchkit.voice import speech_end_secs
+from benchkit.visitor import speech_end_secs
 
 RESULTS = ROOT / "bench" / "results" / "spoken_answers.json"
 RAW = ROOT / "bench" / "results" / "spoken_answers_raw.json"
@@ -180,7 +181,7 @@ def rejudge(rows: list[dict[str, Any]], spec: dict[str, Any]) -> None:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Shares right per split, kind and voice, replies with an invented fact, word error."""
-    from benchkit.word_error import wer
+    from benchkit.answers.word_error import wer
 
     def share_of(picked: list[dict[str, Any]], field: str) -> float | None:
         return round(sum(r[field] for r in picked) / len(picked), 3) if picked else None

@@ -31,8 +31,8 @@ from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.portrait_calibration import calibration_for
+from benchkit.face.portraits import fetch_portraits
 from benchkit.paths import RESULTS
-from benchkit.portraits import fetch_portraits
 
 BLINK_L, BLINK_R = column_index("eyeBlinkLeft"), column_index("eyeBlinkRight")
 AMPLITUDES = (0.0, 0.5, 0.8, 1.0)

@@ -8,7 +8,7 @@ thread (torch and OpenCV held to one, as a face worker runs), with the visitor's
 camera analysed at the server's default rate (`[avatar] camera_fps`, 10 a second:
 a real visitor's webcam clip, benchkit/face_inputs.py, each analysis its next frame,
 decoded and measured by mediapipe; still frames skipped where the code does that). Each stage is timed
-where it is one call (benchkit/stage_timer.py; a nested stage is booked to the
+where it is one call (benchkit/face/stage_timer.py; a nested stage is booked to the
 inner one only, so the stages add up):
 
 - block: audio features, the generator's block step, listening cues and gaze,
@@ -64,11 +64,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from benchkit.face.stage_timer import StageTimer
 from benchkit.face_inputs import RATE, CameraFeed, camera_feed, reply_tone
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
-from benchkit.stage_timer import StageTimer
 
 CAMERA_FPS = 10.0
 FPS = 25.0

@@ -31,7 +31,7 @@ from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.portrait_calibration import calibration_for
 from avatar.render.roundtrip import gaze_sweep
-from benchkit.portraits import fetch_portraits
+from benchkit.face.portraits import fetch_portraits
 
 
 def sweep(renderer: PortraitRenderer, analyzer: FaceAnalyzer, axis: str) -> dict[str, float]:

@@ -7,7 +7,7 @@ cell per 2x2 output pixels and up-sampled (exact inside each triangle, where the
 is affine; exact around folds); at 256 px it was rasterised per pixel, which made
 the map cost more at 256 px than at 512 (a 41-tap smoothing on a 256x256 grid).
 Issue 48 allows a change of pixels if the renderer's quality measures stay within
-their noise, compared in one run. Here, per portrait of benchkit/portraits.py (the
+their noise, compared in one run. Here, per portrait of benchkit/face/portraits.py (the
 six of `bench/face/render.py --quality`), renderers at 256 px with `map_step` 1 and 2,
 and at 512 px (the product's default size, for scale: how far 256 px itself is from
 it), each measured with the same calls:
@@ -62,17 +62,17 @@ from avatar.motion import column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.roundtrip import KEY_BLENDSHAPES, POSE_AXES, mixed_table, mixed_track
-from benchkit.load import load_average
-from benchkit.paths import RESULTS, ROOT
-from benchkit.portraits import DEFAULT_CACHE, fetch_portraits
-from benchkit.render_quality import (
+from benchkit.face.portraits import DEFAULT_CACHE, fetch_portraits
+from benchkit.face.render_quality import (
     DRIFT_POSES,
     POSE_OFFSETS,
     changed_pixels,
     head_region,
     quality_table,
 )
-from benchkit.render_roundtrip import with_values
+from benchkit.face.render_roundtrip import with_values
+from benchkit.load import load_average
+from benchkit.paths import RESULTS, ROOT
 
 #: per size: the finer grid, the coarser one, and the other size for scale
 VARIANTS = {256: (("256 step 1", 256, 1), ("256 step 2", 256, 2), ("512 step 2", 512, 2)),

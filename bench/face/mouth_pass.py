@@ -3,7 +3,7 @@ numpy reference: quality, cost, threads.
 
 The painter's per-pixel work is one compiled, GIL-free pass
 (avatar/render/mouth_compose.py); before, its fields were numpy calls
-(benchkit/numpy_mouth.py keeps that path). On a spoken reply (piper speech through
+(benchkit/face/numpy_mouth.py keeps that path). On a spoken reply (piper speech through
 the shipped generator, as a live session shows it) on the six bench portraits at
 512 px, every frame's mouth is painted both ways on the same warped frame:
 
@@ -44,14 +44,14 @@ import cv2
 import numpy as np
 
 from benchkit.bench_args import compile_secs, tagged_parser, write_results
-from benchkit.mouth_calls import MouthCall, painted_calls
-from benchkit.spoken_reply import REPLY, reply_motion
-from benchkit.threads import spinning, thread_ratio
+from benchkit.face.mouth_calls import MouthCall, painted_calls
+from benchkit.face.spoken_reply import REPLY, reply_motion
+from benchkit.face.threads import spinning, thread_ratio
 
 
 def quality(painter: Any, calls: list[MouthCall]) -> dict[str, Any]:
     """Compiled vs numpy on the same calls: differences over the box, frame PSNR."""
-    from benchkit.numpy_mouth import paint_numpy
+    from benchkit.face.numpy_mouth import paint_numpy
 
     worst, total, count, over_one, psnrs, painted = 0, 0.0, 0, 0, [], 0
     for before, xy, anchors, rounding in calls:
@@ -164,8 +164,8 @@ def main() -> int:
     args = parser.parse_args()
     from avatar.render.mouth import MouthPainter
     from avatar.render.mouth_compose import compile_now
-    from benchkit.numpy_mouth import paint_numpy
-    from benchkit.portraits import bench_renderers
+    from benchkit.face.numpy_mouth import paint_numpy
+    from benchkit.face.portraits import bench_renderers
 
     cv2.setNumThreads(1)
     compile_s = compile_secs(compile_now)

@@ -11,12 +11,12 @@ mean (`resolution_limited`). Also: rounded mouths ("oo": the clips' frames at mo
 0.9 of their resting width) against ours (`rounded_vs_real`), the generator's lip
 rounding on piper's rounded vowels, the narrowest mouth any funnel and pucker make,
 and the cost over the pre-issue-35 mouth (one thread). Definitions:
-benchkit/mouth_realism.py.
+benchkit/face/mouth_realism.py.
 
     python bench/face/mouth_realism.py --tag before   # the renderer before issue 35
     python bench/face/mouth_realism.py --sheet PATH   # tag "after": a sheet with both
     python bench/face/mouth_realism.py --numpy-mouth --tag mouth_numpy --sheet ''
-        # the mouth's per-pixel work as numpy (benchkit/numpy_mouth.py), to set
+        # the mouth's per-pixel work as numpy (benchkit/face/numpy_mouth.py), to set
         # beside the compiled pass's figures
     python bench/face/mouth_realism.py --against REV --skip-rounding
         # before and after in one run: REV's renderer (a git worktree under
@@ -46,7 +46,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import subprocess
 from typing import Any
 
-from benchkit.mouth_realism import mouth_realism_main
+from benchkit.face.mouth_realism import mouth_realism_main
 from benchkit.paths import CACHE, RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree
 
@@ -93,7 +93,7 @@ def main() -> int:
     parser.add_argument("--skip-rounding", action="store_true",
                         help="leave out the generator's rounding (piper + generator)")
     parser.add_argument("--numpy-mouth", action="store_true",
-                        help="paint the mouth with the numpy reference (benchkit/numpy_mouth.py)")
+                        help="paint the mouth with the numpy reference (benchkit/face/numpy_mouth.py)")
     parser.add_argument("--against", default=None, metavar="REV",
                         help="also measure git revision REV's renderer first, in one run")
     args = parser.parse_args()
@@ -102,7 +102,7 @@ def main() -> int:
     before = against(args.against, args) if args.against is not None else None
     if args.numpy_mouth:  # every renderer the bench makes paints its mouth as numpy did
         from avatar.render.mouth import MouthPainter
-        from benchkit.numpy_mouth import paint_numpy
+        from benchkit.face.numpy_mouth import paint_numpy
 
         MouthPainter.paint = paint_numpy  # type: ignore[method-assign, assignment]
     summary = mouth_realism_main(

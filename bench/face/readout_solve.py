@@ -3,7 +3,7 @@
 Each frame the renderer inverts the readout model (avatar/render/calibration.py,
 `ReadoutModel.solve`): 8 damped Gauss-Newton steps, now one compiled call that
 releases the GIL (avatar/render/readout_kernel.py); before, about 150 small numpy
-calls holding it (benchkit/numpy_readout.py keeps that path). On a spoken reply
+calls holding it (benchkit/face/numpy_readout.py keeps that path). On a spoken reply
 (piper speech through the shipped generator, as a live session shows it) on the
 six bench portraits at 512 px, every frame both ways:
 
@@ -45,7 +45,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 
 from benchkit.bench_args import compile_secs, tagged_parser, write_results
-from benchkit.spoken_reply import REPLY, reply_motion
+from benchkit.face.spoken_reply import REPLY, reply_motion
 
 Solve = tuple[Any, dict[str, Any]]  # the model, solve's arguments
 
@@ -58,7 +58,7 @@ def psnr(new: np.ndarray, old: np.ndarray) -> float:
 def compare(renderer: Any, motion: np.ndarray) -> tuple[dict[str, Any], list[Solve]]:
     """Every frame rendered both ways; each frame's solves kept (model, arguments)."""
     from avatar.render.calibration import ReadoutModel
-    from benchkit.numpy_readout import numpy_readout, solve_numpy
+    from benchkit.face.numpy_readout import numpy_readout, solve_numpy
 
     solves: list[Solve] = []
     compiled = ReadoutModel.solve
@@ -124,7 +124,7 @@ def kernel_calls(solves: list[Solve]) -> list[tuple[Any, ...]]:
 
 def solving(solves: list[Solve], numpy_path: bool, passes: int = 10) -> Callable[[], None]:
     """One session's recorded solves replayed `passes` times, compiled or numpy."""
-    from benchkit.numpy_readout import solve_numpy, wide
+    from benchkit.face.numpy_readout import solve_numpy, wide
 
     nets = {id(m): wide(m) for m, _ in solves}
 
@@ -143,7 +143,7 @@ def amplitudes_of(renderer: Any, motion: np.ndarray, numpy_path: bool,
     """One session's `PortraitRenderer.amplitudes` over the reply, `passes` times."""
     from contextlib import nullcontext
 
-    from benchkit.numpy_readout import numpy_readout
+    from benchkit.face.numpy_readout import numpy_readout
 
     def run() -> None:
         with numpy_readout() if numpy_path else nullcontext():
@@ -157,9 +157,9 @@ def main() -> int:
     parser = tagged_parser(__doc__, tag="kernel")
     args = parser.parse_args()
     from avatar.render.readout_kernel import compile_now, solve_readout
-    from benchkit.numpy_readout import numpy_readout, solve_numpy, wide
-    from benchkit.portraits import bench_renderers
-    from benchkit.threads import spinning, thread_ratio
+    from benchkit.face.numpy_readout import numpy_readout, solve_numpy, wide
+    from benchkit.face.portraits import bench_renderers
+    from benchkit.face.threads import spinning, thread_ratio
 
     compile_s = compile_secs(compile_now)
     load_start = os.getloadavg()

@@ -17,13 +17,13 @@ monotone), pose errors over +-15 degrees, roundtrip_r_min and pose_err_deg_max.
     python bench/face/render.py --portraits --tag before  # mixed-track r on all six portraits
     python bench/face/render.py --quality --mirror-fill both  # fill off vs on, one run
 
-`--quality` measures the renderer on every portrait of benchkit/portraits.py
+`--quality` measures the renderer on every portrait of benchkit/face/portraits.py
 (Grace Hopper plus public-domain / permissively licensed photos from pinned
 PyPI packages) and writes bench/results/render_quality_<tag>.json (tag "after"
 by default; render_quality.json without a tag is the issue-10 "before",
 measured on 3cbedea), a contact sheet (render_quality_<tag>_sheet.png), a wider
 pose and expression grid (render_quality_<tag>_more.png) and the background mask
-it used (render_quality_<tag>_mask.png); see `quality_main` (benchkit/render_quality.py)
+it used (render_quality_<tag>_mask.png); see `quality_main` (benchkit/face/render_quality.py)
 for what is measured.
 `--mirror-fill off|on` measures the renderer with PortraitRenderer's mirror_fill
 set so (default: whatever the product ships); `--mirror-fill both` measures
@@ -67,10 +67,9 @@ from avatar.render.roundtrip import (
     pose_errors,
     sweep_track,
 )
-from benchkit.paths import ROOT
-from benchkit.render_portraits import portraits_main
-from benchkit.render_quality import quality_main
-from benchkit.render_roundtrip import (
+from benchkit.face.render_portraits import portraits_main
+from benchkit.face.render_quality import quality_main
+from benchkit.face.render_roundtrip import (
     EXPRESSION_SHEET,
     POSE_SHEET,
     POSE_VALUES,
@@ -80,6 +79,7 @@ from benchkit.render_roundtrip import (
     time_render,
     write_sheet,
 )
+from benchkit.paths import ROOT
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ N+1 a store chain runs, without which a dead machine's kiosks wait for its repla
 reserve, each holding a scripted
 conversation (`--turns` questions spoken by the bundled piper voice, real v2 SDK
 clients, 256 px face) and starting the next as soon as one ends, for `--minutes`.
-The clients reconnect in their own loop (benchkit/soak_session.py says why not the
+The clients reconnect in their own loop (benchkit/fleet/soak_session.py says why not the
 SDK's). A session with no face frame for `--stall-secs` counts as lost.
 
-Faults (benchkit/fleet_faults.py, schedule scaled by `--fault-every` minutes):
+Faults (benchkit/fleet/fleet_faults.py, schedule scaled by `--fault-every` minutes):
 a worker node killed (kill -9 of its raylet) and a fresh one started every period;
 the LLM replica's llama.cpp server killed once at 1.25 periods; one worker node's
 "network cut" for `--cut-secs` at 1.5 periods. There is no iptables or nft here and
@@ -22,7 +22,7 @@ close, and the GCS declares the node dead as it would a partitioned one (the tha
 raylet then exits and the node is replaced). It does not model the kernel: TCP
 handshakes to the frozen node still complete, and the node does no work meanwhile.
 
-Reported (benchkit/soak_ledger.py says how each is counted): sessions started,
+Reported (benchkit/fleet/soak_ledger.py says how each is counted): sessions started,
 completed, lost, and lost off any faulted node; reconnect seconds from each fault to
 the client's next face frame (goal <= 5); failed turns per session per fault (goal
 <= 1); the largest frame gap on untouched sessions (goal < 1000 ms); RSS per node over
@@ -59,16 +59,22 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from tqdm import tqdm
 
-from benchkit.fleet_faults import PlannedFault, cut_network, kill_llm, kill_worker, plan_faults
-from benchkit.fleet_probe import FleetDoor
+from benchkit.fleet.fleet_faults import (
+    PlannedFault,
+    cut_network,
+    kill_llm,
+    kill_worker,
+    plan_faults,
+)
+from benchkit.fleet.fleet_probe import FleetDoor
+from benchkit.fleet.node_rss import NodeRss
+from benchkit.fleet.soak_ledger import Fault, process_growth, soak_rss_growth, summarize, touched
+from benchkit.fleet.soak_plot import plot
+from benchkit.fleet.soak_session import NodeDirectory, SlotBooks, SoakClock, client_slot
 from benchkit.load import load_average
-from benchkit.node_rss import NodeRss
 from benchkit.paths import RESULTS
-from benchkit.soak_ledger import Fault, process_growth, soak_rss_growth, summarize, touched
-from benchkit.soak_plot import plot
-from benchkit.soak_session import NodeDirectory, SlotBooks, SoakClock, client_slot
 from benchkit.speech import load_test_voice, piper_pcm16k
-from benchkit.voice import QUESTIONS
+from benchkit.visitor import QUESTIONS
 from fleet import loopback
 from fleet.launch import start_fleet
 from fleet.local_cluster import local_fleet

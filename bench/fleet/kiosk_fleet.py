@@ -49,7 +49,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 from tqdm import tqdm
 
 from agent.persona import build_system_prompt
-from benchkit.fleet_probe import (
+from benchkit.fleet.fleet_probe import (
     FleetDoor,
     fill,
     frame_intervals,
@@ -62,7 +62,7 @@ from benchkit.load import load_average
 from benchkit.paths import RESULTS
 from benchkit.speech import load_test_voice, piper_pcm16k
 from benchkit.stats import rounded_percentile
-from benchkit.voice import QUESTIONS
+from benchkit.visitor import QUESTIONS
 from fleet import loopback
 from fleet.launch import start_fleet
 from fleet.local_cluster import local_fleet

@@ -5,9 +5,9 @@ machine swaps. This runs one kiosk machine under a steady stream of realistic
 sessions for `--hours` (default 1), as the plain server (`--mode plain`), as a Ray
 fleet replica on a one-machine loopback fleet (`--mode fleet`, no faults), or both
 one after the other (`--mode both`, the default), and samples the memory of each
-process every `--sample-every` seconds (benchkit/day_memory.py).
+process every `--sample-every` seconds (benchkit/kiosk/day_memory.py).
 
-The sessions (benchkit/day_session.py): `--clients` real v2 clients back to back, each
+The sessions (benchkit/kiosk/day_session.py): `--clients` real v2 clients back to back, each
 with its camera on (a clip of a real face), asking three spoken questions (the bundled
 piper voice); every third session cuts the avatar's second reply off at its first
 audio (a barge-in) and every fifth vanishes (its socket aborted, no close).
@@ -27,7 +27,7 @@ The LLM server's memory (its prompt cache) is reported beside it.
     python bench/kiosk/day_soak.py --mode fleet --memray --hours 0.5 --warmup-min 5 --tag NAME
 
 `--memray` (fleet mode): memray with native traces inside the kiosk replica process
-from the end of warm-up to the end (benchkit/replica_memray.py); the sites whose
+from the end of warm-up to the end (benchkit/kiosk/replica_memray.py); the sites whose
 memory was allocated in that window and is still alive are written to
 bench/results/memory/day_soak_fleet_replica_memray_<tag>.txt and the JSON (docs/memory/
 keeps the ones a page quotes).
@@ -56,15 +56,16 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from tqdm import tqdm
 
-from benchkit import clocks, replica_memray
-from benchkit.arenas import arena_count
-from benchkit.camera import camera_photo, make_camera_clip
-from benchkit.day_memory import MemorySampler, Reading, growth
-from benchkit.day_session import Visit, visit
+from benchkit import clocks
+from benchkit.kiosk import replica_memray
+from benchkit.kiosk.arenas import arena_count
+from benchkit.kiosk.day_memory import MemorySampler, Reading, growth
+from benchkit.kiosk.day_session import Visit, visit
+from benchkit.live.camera import camera_photo, make_camera_clip
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.speech import load_test_voice, piper_pcm16k
-from benchkit.voice import QUESTIONS
+from benchkit.visitor import QUESTIONS
 
 GOALS = {"plain_rss_mb_per_hour": 20.0, "plain_rss_mb_per_100_sessions": 5.0,
          "fleet_pss_mb_per_hour": 50.0}
@@ -95,7 +96,7 @@ def _comm(pid: int) -> str:
 
 def kiosk_replica_pid(cluster: Any) -> int | None:
     """The kiosk node's Serve replica process (the largest, should Ray start another)."""
-    from benchkit.fleet_faults import node_pids
+    from benchkit.fleet.fleet_faults import node_pids
 
     replicas = [p for p in node_pids(cluster.workers[0])
                 if _comm(p).startswith("ray::ServeRepli")]
@@ -103,7 +104,7 @@ def kiosk_replica_pid(cluster: Any) -> int | None:
 
 
 def process_facts(pid: int | None) -> dict[str, Any]:
-    """Threads, open files and glibc malloc arenas of a process (benchkit/arenas.py)."""
+    """Threads, open files and glibc malloc arenas of a process (benchkit/kiosk/arenas.py)."""
     if pid is None:
         return {}
     status = Path(f"/proc/{pid}/status").read_text()
@@ -116,7 +117,7 @@ def process_facts(pid: int | None) -> dict[str, Any]:
 def fleet_reader(cluster: Any) -> Reading:
     """The kiosk node's replica process and what it forked (face workers), the whole
     kiosk node, and the head (Serve's controller and proxy, the LLM replica)."""
-    from benchkit.fleet_faults import node_pids
+    from benchkit.fleet.fleet_faults import node_pids
 
     pids = node_pids(cluster.workers[0])
     replica = kiosk_replica_pid(cluster)
@@ -197,7 +198,7 @@ def _summary(visits: list[Visit], sampler: MemorySampler, args: argparse.Namespa
 async def run_plain(args: argparse.Namespace) -> dict[str, Any]:
     """The bench's server process (bench/live/live.py --serve-port: the product's runtime
     with the embedded LLM and the avatar), `--clients` slots."""
-    from benchkit.live_server import LIVE_SCRIPT, server_under_test
+    from benchkit.live.live_server import LIVE_SCRIPT, server_under_test
     from pipelines.face.face_params import FacePacing
 
     server_args = argparse.Namespace(
@@ -246,7 +247,7 @@ def _start_replica_trace(cluster: Any, folder: Path, box: dict[str, Any],
 def _stop_replica_trace(folder: Path, box: dict[str, Any], window: dict[str, Any],
                         args: argparse.Namespace) -> dict[str, Any]:
     """memray off; the sites still alive from the window, written for people."""
-    from benchkit.memray_sites import as_text, grown_sites
+    from benchkit.live.memray_sites import as_text, grown_sites
 
     pid = window["pid"]
     pss_end = clocks.pss_mb(pid)

@@ -1,9 +1,9 @@
 """Figure: bench/results/far_visitor.json: far and off-axis visitors, before and after, in
 one run.
 
-The presence scenes of benchkit/presence_scenes.py (a REAL recorded face keyed into a
+The presence scenes of benchkit/kiosk/presence_scenes.py (a REAL recorded face keyed into a
 room) are replayed through the server's camera path and presence tracker
-(benchkit/presence_replay.py: 320 px JPEGs into CameraMotion, 10 frames a second
+(benchkit/kiosk/presence_replay.py: 320 px JPEGs into CameraMotion, 10 frames a second
 sent, 2 a second analysed while nobody is there) twice, one variant after the other
 per scene:
 
@@ -42,10 +42,10 @@ import statistics
 from typing import Any
 
 from avatar.live.presence import PresenceParams, PresenceState
-from benchkit import presence_scenes as scenes
 from benchkit.bench_args import write_json
+from benchkit.kiosk import presence_scenes as scenes
+from benchkit.kiosk.presence_replay import Replay, replay
 from benchkit.paths import RESULTS
-from benchkit.presence_replay import Replay, replay
 
 #: frames a second the kiosk sends (the server analyses 2 of them while nobody is there)
 SENT_FPS = scenes.FPS

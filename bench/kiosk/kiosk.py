@@ -32,7 +32,7 @@ benchkit/revision_tree.py) and each round adds a face block on it: before and af
 in one run, against the same voice-only blocks. The server not in use is stopped
 (SIGSTOP, its whole tree) so its idle sessions cost the other nothing.
 
-Where the cores went: `benchkit/turn_cpu.py` samples every process's CPU from /proc
+Where the cores went: `benchkit/kiosk/turn_cpu.py` samples every process's CPU from /proc
 (Chromium by process type, the server's own process, its face workers, the LLM
 server) and each turn's window, from the visitor's last word to the reply heard,
 is read back (`turn_window_cores`), beside the whole block's (`block_cores`).
@@ -67,13 +67,13 @@ import numpy as np
 from benchkit.bench_args import save_plot
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
 from benchkit.clocks import descendants
-from benchkit.kiosk_page import kiosk_page, plot_heap, soak, stats
-from benchkit.kiosk_server import free_port, product_server
+from benchkit.kiosk.kiosk_page import kiosk_page, plot_heap, soak, stats
+from benchkit.kiosk.kiosk_server import free_port, product_server
+from benchkit.kiosk.turn_cpu import CpuTimeline, kiosk_groups, shares
+from benchkit.live.placement import add_placement_arguments, embedded_llm_pid, placement_from
 from benchkit.paths import ROOT
-from benchkit.placement import add_placement_arguments, embedded_llm_pid, placement_from
 from benchkit.revision_tree import baseline_tree
 from benchkit.stats import pct
-from benchkit.turn_cpu import CpuTimeline, kiosk_groups, shares
 
 #: one topic a round, each in three wordings: the blocks of a round ask the same things
 #: without one block's prompt being the prefix the LLM server kept from the block before

@@ -57,14 +57,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchkit.browser import launch_chromium, media_args
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
-from benchkit.kiosk_probe import PROBE_JS, split_turns
-from benchkit.kiosk_server import free_port, product_server
+from benchkit.kiosk.browser import launch_chromium, media_args
+from benchkit.kiosk.kiosk_probe import PROBE_JS, split_turns
+from benchkit.kiosk.kiosk_server import free_port, product_server
 from benchkit.paths import RESULTS
 from benchkit.proc_cpu import CpuSampler
 from benchkit.stats import pct
-from benchkit.voice import QUESTIONS
+from benchkit.visitor import QUESTIONS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 #: variant -> (server, page query); the "base" server runs from --base-root

@@ -1,9 +1,9 @@
 """Figure: bench/results/presence.json and presence.png: the kiosk attendant (issue 55)
 on real footage, over the Python SDK against `avatar-forcing serve`.
 
-The server runs in its own process on the product's defaults (benchkit/kiosk_server.py;
+The server runs in its own process on the product's defaults (benchkit/kiosk/kiosk_server.py;
 `--away-secs` sets `[kiosk] away_secs` through its environment variable). Each scene
-of benchkit/presence_scenes.py (a REAL recorded face keyed into a room: empty,
+of benchkit/kiosk/presence_scenes.py (a REAL recorded face keyed into a room: empty,
 walk-up, passers-by, silent visitor, turn-away) is played on a fresh presence
 session (`hello.presence`): its frames as camera JPEGs at 10 a second in real time,
 a live 16 kHz microphone (silence, and the visitor's words, spoken by the bundled
@@ -77,15 +77,15 @@ from typing import Any
 
 import numpy as np
 
-from benchkit import presence_scenes as scenes
+from benchkit.answers.spoken_questions import normalised_words, word_errors
 from benchkit.clocks import cpu_secs, tree_cpu_secs
-from benchkit.kiosk_server import free_port, product_server
-from benchkit.live_client import Mic
+from benchkit.kiosk import presence_scenes as scenes
+from benchkit.kiosk.kiosk_server import free_port, product_server
+from benchkit.kiosk.presence_replay import Measured, measure, speech_secs
+from benchkit.live.live_client import Mic
+from benchkit.live.placement import embedded_llm_pid
 from benchkit.paths import RESULTS
-from benchkit.placement import embedded_llm_pid
-from benchkit.presence_replay import Measured, measure, speech_secs
 from benchkit.revision_tree import baseline_tree
-from benchkit.spoken_questions import normalised_words, word_errors
 from benchkit.stats import pct
 
 #: the avatar size asked for: the "full image" of arrival_first_full_image_ms
@@ -385,7 +385,7 @@ def server_env(**values: str) -> Any:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word errors over the reference's words, normalised as the spoken benches do
-    (benchkit/spoken_questions.py)."""
+    (benchkit/answers/spoken_questions.py)."""
     errors, words = word_errors(reference, hypothesis)
     return round(errors / words, 3)
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.bench_args import write_json
-from benchkit.kiosk_server import free_port, healthz
+from benchkit.kiosk.kiosk_server import free_port, healthz
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with

@@ -20,7 +20,7 @@ the client's side (names as in the JSON):
 
 The placement experiment (issue 36): `--llm-nice N` nices the embedded LLM
 server's threads by N, `--face-nice N` the face workers', `--face-cpu K` pins the face workers to core K
-(benchkit/placement.py); the JSON says which under "placement".
+(benchkit/live/placement.py); the JSON says which under "placement".
 
 Goals: fps >= 20 in every phase, no gap over 500 ms, the quiet figures back
 within 10 s; issue 67: at most 2 level changes a phase, distinct images >= 22 a
@@ -50,19 +50,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tqdm import tqdm
 
-from benchkit.av_sync import lip_sync, pooled_lip_sync
-from benchkit.camera import camera_photo, make_camera_clip
 from benchkit.clocks import SERVER
-from benchkit.live_client import LiveSession
-from benchkit.live_phases import Bench
-from benchkit.live_server import server_under_test
-from benchkit.live_turns import Spoken, Turn, run_turn
+from benchkit.live.av_sync import lip_sync, pooled_lip_sync
+from benchkit.live.camera import camera_photo, make_camera_clip
+from benchkit.live.live_client import LiveSession
+from benchkit.live.live_phases import Bench
+from benchkit.live.live_server import server_under_test
+from benchkit.live.live_turns import Spoken, Turn, run_turn
+from benchkit.live.placement import add_placement_arguments, placement_from
+from benchkit.live.quality_log import plot_levels, quality_timeline
 from benchkit.load import CpuHog, load_average
 from benchkit.paths import RESULTS, ROOT
-from benchkit.placement import add_placement_arguments, placement_from
-from benchkit.quality_log import plot_levels, quality_timeline
 from benchkit.stats import percentile
-from benchkit.voice import QUESTIONS
+from benchkit.visitor import QUESTIONS
 
 #: the face service's counters that say what its quality governor saw
 GOVERNOR_KEYS = ("quality_level", "busy_percent", "asked_busy_percent", "late_frames",
@@ -131,7 +131,7 @@ def recovery(session: LiveSession, quiet_level: int, hog_stop: float) -> dict[st
 
 def plot(session: LiveSession, bounds: list[tuple[str, float, float]], out: Path,
          note: str, tag: str, compare: Path | None) -> None:
-    """The level in force over the run, the phases shaded (benchkit/quality_log.py);
+    """The level in force over the run, the phases shaded (benchkit/live/quality_log.py);
     with `compare`, another run's (its JSON) on the same axes."""
     from avatar.live.quality import quality_ladder
 

@@ -43,9 +43,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchkit.camera import camera_photo, make_camera_clip
-from benchkit.live_client import LiveSession
-from benchkit.live_server import server_under_test
+from benchkit.live.camera import camera_photo, make_camera_clip
+from benchkit.live.live_client import LiveSession
+from benchkit.live.live_server import server_under_test
 from benchkit.paths import RESULTS
 
 PHASES = ("steady", "flood", "steady_again")

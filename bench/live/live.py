@@ -85,15 +85,15 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchkit.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
-from benchkit.camera import camera_photo, make_camera_clip
 from benchkit.clocks import CpuMark
-from benchkit.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
-from benchkit.live_server import live_script_in, serve, server_under_test
-from benchkit.live_summary import summarise
-from benchkit.live_turns import LONG_QUESTION, Spoken
+from benchkit.live.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
+from benchkit.live.camera import camera_photo, make_camera_clip
+from benchkit.live.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
+from benchkit.live.live_server import live_script_in, serve, server_under_test
+from benchkit.live.live_summary import summarise
+from benchkit.live.live_turns import LONG_QUESTION, Spoken
 from benchkit.paths import RESULTS, ROOT
-from benchkit.voice import INTERRUPTION, QUESTIONS
+from benchkit.visitor import INTERRUPTION, QUESTIONS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

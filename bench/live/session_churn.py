@@ -52,13 +52,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tqdm import tqdm
 
 from benchkit import clocks
-from benchkit.camera import camera_photo, make_camera_clip
 from benchkit.clocks import rss_mb, tree_pss_mb
-from benchkit.live_client import LiveSession
-from benchkit.live_server import LIVE_SCRIPT, live_script_in, server_under_test
-from benchkit.live_turns import Spoken
+from benchkit.live.camera import camera_photo, make_camera_clip
+from benchkit.live.live_client import LiveSession
+from benchkit.live.live_server import LIVE_SCRIPT, live_script_in, server_under_test
+from benchkit.live.live_turns import Spoken
 from benchkit.paths import RESULTS, ROOT
-from benchkit.voice import QUESTIONS
+from benchkit.visitor import QUESTIONS
 
 GOAL_MB_PER_100 = 5.0
 #: the setting that puts each session's face in a worker process (issue 36)
@@ -195,7 +195,7 @@ async def stop_memray(pid: int, path: Path) -> None:
 def native_sites(path: Path, run: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """memray's sites alive from the end of warm-up to the end (native and Python),
     written for people to docs/memory/ beside the RSS growth over the same sessions."""
-    from benchkit.memray_sites import as_text, grown_sites
+    from benchkit.live.memray_sites import as_text, grown_sites
 
     report = grown_sites(path)
     rss = run["rss_mb"]
@@ -258,7 +258,7 @@ def plot(runs: list[dict[str, Any]], out: Path, note: str) -> None:
 def heap_sites(folder: Path, run: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """tracemalloc's growing sites from the end of warm-up to the end, written for
     people to docs/memory/ (beside the RSS growth over the same sessions)."""
-    from benchkit.memory_sites import as_text, grown_sites
+    from benchkit.live.memory_sites import as_text, grown_sites
 
     first, last = sorted(folder.glob("snapshot-*.pickle"))[:2]
     report = grown_sites(first, last)

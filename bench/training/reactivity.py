@@ -50,8 +50,8 @@ from avatar.reactivity_eval import (
     rules_variant,
 )
 from benchkit.paths import RESULTS, ROOT
-from benchkit.real_faces import DEFAULT_OUT, SPEECH, build
 from benchkit.real_media import fetch_media, wav16k
+from benchkit.training.real_faces import DEFAULT_OUT, SPEECH, build
 
 
 def real_people(sessions: list) -> dict[str, float]:

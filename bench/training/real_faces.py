@@ -2,7 +2,7 @@
 
 No figure: the train pool feeds `avatar-forcing corpus --real-faces`, the test pool
 the held-out users of bench/training/reactivity.py (docs/reactivity.png). The split and the
-analysis are benchkit/real_faces.py.
+analysis are benchkit/training/real_faces.py.
 
     python bench/training/real_faces.py            # idempotent; prints what it wrote
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from benchkit.real_faces import build
+from benchkit.training.real_faces import build
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.bench_args import write_figure
-from benchkit.mouth_realism import rounding_figures
+from benchkit.face.mouth_realism import rounding_figures
 from benchkit.paths import RESULTS
 
 

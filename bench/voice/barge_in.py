@@ -6,7 +6,7 @@ Two servers share one runtime (the bundled whisper, piper, the embedded LLM):
 `pipecat` (every VAD start interrupts: pipecat's own barge-in) and `ours`
 (pipelines/turns/barge_in.py: a sound pauses the reply, words interrupt it, a
 backchannel / cough / laugh lets it play on). For every clip of the labelled
-set (benchkit/barge_in_set.py: human backchannels and speech cut from real
+set (benchkit/voice/barge_in_set.py: human backchannels and speech cut from real
 recordings, acted coughs and laughs, a few TTS ones), alternating the two
 servers clip by clip so both see the same machine state:
 
@@ -66,10 +66,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tqdm import tqdm
 
-from benchkit.barge_in import run_clip, scaled, summarise, tap_cost, voiced_rms
-from benchkit.barge_in_set import barge_in_clips
 from benchkit.server import start_server
-from benchkit.voice import synthesize
+from benchkit.visitor import synthesize
+from benchkit.voice.barge_in import run_clip, scaled, summarise, tap_cost, voiced_rms
+from benchkit.voice.barge_in_set import barge_in_clips
 
 QUESTION = "Please tell me everything about delivery and returns and gift cards."
 async def measure(args: argparse.Namespace) -> dict[str, Any]:

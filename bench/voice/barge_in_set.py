@@ -1,7 +1,7 @@
 """Figure: none; lists the labelled barge-in clips: the table of bench/voice/BARGE_IN_SET.md.
 
 Builds the clips that are missing (cut from recordings in pinned packages, plus
-piper lines; benchkit/barge_in_set.py) and prints each clip's label, source,
+piper lines; benchkit/voice/barge_in_set.py) and prints each clip's label, source,
 text, duration and origin, with counts per label and source; `--transcribe`
 adds what the bundled whisper hears in each.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchkit import real_media
-from benchkit.barge_in_set import (
+from benchkit.voice.barge_in_set import (
     CUTS,
     DEFAULT_CACHE,
     barge_in_clips,

@@ -1,7 +1,7 @@
 """Figure: none; lists the real paused utterances of bench/voice/turn_splits.py --real.
 
 THE RULE that picks them, written before any turn was measured on them, is in
-benchkit/paused_utterances.py; this prints every utterance it keeps with its
+benchkit/voice/paused_utterances.py; this prints every utterance it keeps with its
 recording, package file, span, speaker and pauses (the list in
 bench/face/REAL_MEDIA.md); `--transcribe` adds what the bundled whisper hears.
 
@@ -18,8 +18,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from benchkit import barge_in_set, real_media
-from benchkit.paused_utterances import paused_utterances, source_of
+from benchkit import real_media
+from benchkit.voice import barge_in_set
+from benchkit.voice.paused_utterances import paused_utterances, source_of
 
 
 def main() -> int:

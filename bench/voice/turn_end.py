@@ -6,7 +6,7 @@ The same decision points for every detector: each pause inside the 31 real pause
 utterances of bench/voice/turn_splits.py --real (bench/voice/paused_utterances.py's rule,
 0.3-1.5 s; the speaker goes on after it: a turn end there is a *false cut-off*),
 and each utterance's end, plus the ends of the kiosk's complete questions
-and statements (benchkit/voice.py's QUESTIONS and STATEMENTS, spoken by piper),
+and statements (benchkit/visitor.py's QUESTIONS and STATEMENTS, spoken by piper),
 and the same for the held-out clips (`--held-out` of bench/voice/turn_splits.py; their
 false cut-offs reported apart and never used to choose). At each point the audio so
 far goes to smart-turn v3 (its probability), the bundled whisper (greedy,
@@ -22,7 +22,7 @@ is the wait. Detectors, each swept over its own waits:
 - `words` (the default before the reading): smart-turn, then the word tiers' holds
   (pipelines/turns/turn_hold.py: 0.8 / 1.6 s, 0.8 s after an unmarked transcript);
 - `reader`: the same, with the verdict of a text classifier fitted here on written
-  dialogue (benchkit/turn_end_combiner.py; tried, not shipped) in place of the LLM's;
+  dialogue (benchkit/voice/turn_end_combiner.py; tried, not shipped) in place of the LLM's;
 - `semantic` (the shipped default): the longer of the word tiers' hold and the reading's: `b` after
   "unsure", `c` after "unfinished", none after "done" or a question mark.
 
@@ -54,9 +54,9 @@ from typing import Any
 
 import numpy as np
 
-from benchkit.paths import RESULTS, ROOT
-from benchkit.turn_splits import real_clips
-from benchkit.voice import QUESTIONS, STATEMENTS, speech_end_secs, synthesize
+from benchkit.paths import RESULTS
+from benchkit.visitor import QUESTIONS, STATEMENTS, speech_end_secs, synthesize
+from benchkit.voice.turn_splits import real_clips
 
 RATE = 16000
 FALLBACK_S = 1.0  # smart-turn's fallback in the pipeline (TurnParams.smart_turn_stop_secs)
@@ -157,7 +157,7 @@ def detectors() -> dict[str, tuple[list[tuple[float, ...]], Callable[..., float]
     def words(p: dict[str, Any], a: float) -> float:
         return smart_turn_wait(p, a) + word_hold(p["text"])
 
-    from benchkit.turn_end_combiner import load_model
+    from benchkit.voice.turn_end_combiner import load_model
 
     combiner = load_model()
     combined: dict[int, str] = {}  # each point's verdict, computed once for the whole grid

@@ -18,7 +18,7 @@ Prints one JSON object (last line); writes bench/results/turn_splits.json.
 `--real` streams real recorded speech instead: the first 10 clips
 (`REAL_UTTERANCES`, benchkit/real_media.py: the five LibriVox sentences, two
 meeting utterances, three 9 s stretches of a lecture), then the 21 utterances
-that benchkit/paused_utterances.py's fixed rule keeps (one speaker, >= 2 s, a
+that benchkit/voice/paused_utterances.py's fixed rule keeps (one speaker, >= 2 s, a
 0.3-1.5 s pause inside: AMI meetings, the rest of the lecture and meeting, a
 vlog, a Praat sentence); 31 clips. Each is one utterance with the speaker's own
 pauses inside it. A split is a turn end before the clip's speech is over (the
@@ -38,14 +38,14 @@ bench/results/turn_splits_real.json).
     .venv/bin/python bench/voice/turn_splits.py --plot bench/results/turn_end_real.json \
         bench/results/turn_end_held_out.json     # bench/results/turn_end_sets.png
 
-`--held-out` runs the same on the held-out clips instead (benchkit/held_out_media.py:
+`--held-out` runs the same on the held-out clips instead (benchkit/voice/held_out_media.py:
 recordings found after every hold was chosen, reported and never tuned on), without
 the questions, writing bench/results/turn_end_held_out.json.
 
 `--semantic` compares the word holds alone (`semantic_turn = false`, the default until
 issue 25) with the same plus the LLM's end-of-turn reading (`TurnParams.semantic_turn`,
 pipelines/turns/semantic_turn.py; the shipped default), and asks both the kiosk's
-questions and statements (benchkit/voice.py), instead of the last release, writing
+questions and statements (benchkit/visitor.py), instead of the last release, writing
 bench/results/turn_end_real.json; each row then records
 the readings (verdict, p_end, p_close) and their cost, and the summary
 `voice_heard_before_done`, the share of clips in which the bot's voice reached the
@@ -75,7 +75,8 @@ import numpy as np
 
 from benchkit.paths import RESULTS, ROOT
 from benchkit.server import start_server
-from benchkit.turn_splits import (
+from benchkit.visitor import QUESTIONS, STATEMENTS, synthesize
+from benchkit.voice.turn_splits import (
     CONTROLS,
     RATE,
     SEMANTIC,
@@ -91,7 +92,6 @@ from benchkit.turn_splits import (
     split_summary,
     variant_name,
 )
-from benchkit.voice import QUESTIONS, STATEMENTS, synthesize
 
 
 async def main_real(args: argparse.Namespace) -> dict[str, Any]:

@@ -34,7 +34,7 @@ goes on the shared machine falls on every side alike; --checks-off-too adds this
 --this-tree-too FLAGS adds this tree with FLAGS (alone, without --against: this tree
 and this tree with FLAGS, in the same way). No barge-ins with --against.
 The last stdout line is one JSON object. The summary, the SDK barge-in, the sides of
---against and the plot are benchkit/voice_latency.py.
+--against and the plot are benchkit/voice/voice_latency.py.
 
 Runs: ~3 min on its defaults (estimated for the 2-core host).
 Quoted: docs/RESULTS.md, "The product at a glance": p50 0.71 s, p95 0.94 s; x0.42 a stock-pipecat-like agent in the same run
@@ -56,9 +56,9 @@ from tqdm import tqdm
 
 from benchkit.clocks import RssSampler
 from benchkit.server import start_server
-from benchkit.stage_timeline import StageTimeline
-from benchkit.voice import INTERRUPTION, QUESTIONS, speech_end_secs, synthesize
-from benchkit.voice_latency import TurnGate, against, barge_in, plot_comparison, summarise
+from benchkit.visitor import INTERRUPTION, QUESTIONS, speech_end_secs, synthesize
+from benchkit.voice.stage_timeline import StageTimeline
+from benchkit.voice.voice_latency import TurnGate, against, barge_in, plot_comparison, summarise
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

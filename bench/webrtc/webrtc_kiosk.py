@@ -25,7 +25,7 @@ of the browser's usual one (pipelines/web/audio-output.js). Measured by the page
 - av_offset_ms: p95 of |lag| over the replies, where the lag is the one that best
   correlates the mouth as shown (a box round the lips, found by our face
   landmarker on the page's own image) with the voice as played
-  (benchkit/page_lip_sync.py); the same method on both transports. The websocket
+  (benchkit/webrtc/page_lip_sync.py); the same method on both transports. The websocket
   page's own pts measure (audio clock minus the drawn frame's pts) is kept
   beside it as `av_offset_ms_pts`;
 - quality_changes: the face governor's level changes during the conversation, each
@@ -69,15 +69,15 @@ import numpy as np
 from tqdm import tqdm
 
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
-from benchkit.kiosk_page import cpu_secs, kiosk_page, stats
-from benchkit.kiosk_server import free_port, product_server
-from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
+from benchkit.kiosk.kiosk_page import cpu_secs, kiosk_page, stats
+from benchkit.kiosk.kiosk_server import free_port, product_server
+from benchkit.live.quality_log import changes_from_server_log, changes_summary
 from benchkit.paths import RESULTS
 from benchkit.proc_cpu import descendants, proc_cpu
-from benchkit.quality_log import changes_from_server_log, changes_summary
 from benchkit.stats import pct
-from benchkit.voice import QUESTIONS
-from benchkit.webrtc_codecs import codec_table
+from benchkit.visitor import QUESTIONS
+from benchkit.webrtc.page_lip_sync import face_png, mouth_box, page_lip_sync
+from benchkit.webrtc.webrtc_codecs import codec_table
 from pipelines.wire.webrtc import datagram_writer
 
 TURN_GAP_SECS = 22.0  # question to question: room for an answer on a slow machine
@@ -389,7 +389,7 @@ if __name__ == "__main__":
                              "audio buffer (?audiolatency=low) instead of the browser's usual one")
     parser.add_argument("--codecs", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure each WebRTC codec's encode time and bitrate at 256 "
-                             "and 512 px (benchkit/webrtc_codecs.py), after the conversations")
+                             "and 512 px (benchkit/webrtc/webrtc_codecs.py), after the conversations")
     parser.add_argument("--codec-frames", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS / "webrtc_kiosk.json")
     parser.add_argument("--traces", type=Path, default=None,

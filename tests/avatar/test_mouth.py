@@ -16,7 +16,7 @@ from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
 from avatar.render.mouth import LOWER_ANCHORS, UPPER_ANCHORS, MouthPalette
-from benchkit.motion_edits import varied
+from tests.motion_edits import varied
 
 LUMA = np.array([0.299, 0.587, 0.114])
 

@@ -2,7 +2,7 @@
 
 The pass (avatar/render/mouth_compose.py) computes every field in float64 with
 numba's exp, so it is not bit-identical to the numpy path it replaced
-(benchkit/numpy_mouth.py); real frames of the default portrait, at both sizes and
+(benchkit/face/numpy_mouth.py); real frames of the default portrait, at both sizes and
 through a jaw opening, head turns and rounded lips, must agree to one 8-bit level,
 and nearly everywhere exactly. Figures over a spoken reply on six portraits:
 bench/face/mouth_pass.py.
@@ -16,9 +16,9 @@ import pytest
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.mouth_fields import interp, tooth
-from benchkit.motion_edits import varied
-from benchkit.mouth_calls import painted_calls
-from benchkit.numpy_mouth import paint_numpy
+from benchkit.face.mouth_calls import painted_calls
+from benchkit.face.numpy_mouth import paint_numpy
+from tests.motion_edits import varied
 
 
 @pytest.fixture(scope="module", params=[512, 256])
@@ -62,7 +62,7 @@ def test_interp_is_numpys(seed: int) -> None:
 
 def test_teeth_fields_match_the_numpy_formulas() -> None:
     """The compiled tooth fields against benchkit's numpy ones on a grid over the arch."""
-    from benchkit.numpy_mouth import teeth_fields
+    from benchkit.face.numpy_mouth import teeth_fields
 
     edge = np.stack([np.linspace(-0.44, 0.44, 13), 0.08 - 0.12 * np.linspace(-0.44, 0.44, 13) ** 2],
                     axis=1)

@@ -28,8 +28,8 @@ from avatar.render.mesh import (
     LIPS_UPPER_OUTER,
     build_mesh,
 )
-from benchkit.motion_edits import varied
-from benchkit.mouth_realism import round_shape
+from benchkit.face.mouth_realism import round_shape
+from tests.motion_edits import varied
 
 OO = {"jawOpen": 0.12, "mouthFunnel": 0.25, "mouthPucker": 0.5}  # the corpus's /u/
 

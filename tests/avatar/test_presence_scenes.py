@@ -1,8 +1,8 @@
 """The presence tracker on real footage: a recorded face walking up, passing by,
-standing silent and turning away (benchkit/presence_scenes.py), read by the real
+standing silent and turning away (benchkit/kiosk/presence_scenes.py), read by the real
 landmarker through the camera path the server runs (320 px JPEGs into
 CameraMotion), replayed on the scene's clock as a kiosk session feeds the tracker
-(benchkit/presence_replay.py after pipelines/face/visitor_watch.py: 2 analysed
+(benchkit/kiosk/presence_replay.py after pipelines/face/visitor_watch.py: 2 analysed
 frames a second while nobody is there, every frame once somebody is, a tick every
 0.2 s).
 
@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 
 from avatar.live.presence import PresenceParams, PresenceState
-from benchkit import presence_replay
-from benchkit import presence_scenes as scenes
-from benchkit.presence_replay import Measured, Replay, measure
+from benchkit.kiosk import presence_replay
+from benchkit.kiosk import presence_scenes as scenes
+from benchkit.kiosk.presence_replay import Measured, Replay, measure
 
 FPS = 5.0
 

@@ -17,7 +17,7 @@ from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.expression import ACTUATORS
 from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
-from benchkit.motion_edits import varied
+from tests.motion_edits import varied
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from avatar.live.visitor_tracker import (
     shared_face_counter,
 )
 from avatar.motion import column_index
-from benchkit import presence_scenes as scenes
+from benchkit.kiosk import presence_scenes as scenes
 from sdk.images import encode_camera_jpeg
 from tests.avatar.conftest import scripted_frame
 

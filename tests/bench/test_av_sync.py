@@ -1,9 +1,9 @@
-"""The live lip-sync measure (benchkit/av_sync.py) on a jaw known beforehand."""
+"""The live lip-sync measure (benchkit/live/av_sync.py) on a jaw known beforehand."""
 
 import numpy as np
 
-from benchkit.av_sync import lip_sync, pooled_lip_sync
-from benchkit.live_turns import TurnWindow
+from benchkit.live.av_sync import lip_sync, pooled_lip_sync
+from benchkit.live.live_turns import TurnWindow
 
 RATE = 16000
 SPF = RATE // 25  # samples in a 40 ms slot

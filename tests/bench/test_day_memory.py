@@ -1,4 +1,4 @@
-"""bench/kiosk/day_soak.py's verdict on a memory series (benchkit/day_memory.py): growth per
+"""bench/kiosk/day_soak.py's verdict on a memory series (benchkit/kiosk/day_memory.py): growth per
 hour and per 100 sessions after the warm-up, and whether it has levelled off."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from benchkit import clocks
-from benchkit.day_memory import MemorySampler, growth
+from benchkit.kiosk.day_memory import MemorySampler, growth
 
 
 def _series(mb_at: object, minutes: float = 60.0, every_s: float = 15.0

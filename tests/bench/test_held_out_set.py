@@ -1,12 +1,13 @@
-"""The held-out real utterances (benchkit/held_out_media.py) stay apart from the clips the
+"""The held-out real utterances (benchkit/voice/held_out_media.py) stay apart from the clips the
 turn-end holds were tuned on: no recording, file or audio in both, so a figure reported
 on them says how the detector does on speech it never saw."""
 
 from __future__ import annotations
 
-from benchkit import barge_in_set, real_media
-from benchkit.held_out_media import HELD_OUT_LIST, HELD_OUT_SOURCES
-from benchkit.paused_utterances import RECORDING_LIST, SOURCES, source_of
+from benchkit import real_media
+from benchkit.voice import barge_in_set
+from benchkit.voice.held_out_media import HELD_OUT_LIST, HELD_OUT_SOURCES
+from benchkit.voice.paused_utterances import RECORDING_LIST, SOURCES, source_of
 
 
 def test_no_held_out_recording_is_in_the_tuning_set() -> None:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchkit.presence_scenes import SceneTruth
+from benchkit.kiosk.presence_scenes import SceneTruth
 from tests.bench.scripts import load_script
 
 BENCH = load_script(Path(__file__).resolve().parents[2] / "bench" / "kiosk" / "presence.py",

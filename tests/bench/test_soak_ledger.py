@@ -1,4 +1,4 @@
-"""The soak's accounting (benchkit/soak_ledger.py) and fault schedule on a synthetic
+"""The soak's accounting (benchkit/fleet/soak_ledger.py) and fault schedule on a synthetic
 timeline: which losses are the faults', reconnect times, failed turns per fault,
 untouched gaps, errors no fault explains, RSS growth per node life.
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchkit.fleet_faults import plan_faults
-from benchkit.soak_ledger import (
+from benchkit.fleet.fleet_faults import plan_faults
+from benchkit.fleet.soak_ledger import (
     Fault,
     Incident,
     Session,

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchkit.soak_ledger import Fault, Session, summarize, touched
-from benchkit.soak_plot import plot
+from benchkit.fleet.soak_ledger import Fault, Session, summarize, touched
+from benchkit.fleet.soak_plot import plot
 
 
 def _report() -> dict[str, Any]:

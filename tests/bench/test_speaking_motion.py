@@ -16,7 +16,7 @@ from avatar.corpus.visemes import resolve_phonemes
 from avatar.generator.streaming import StreamingGenerator
 from avatar.motion import column_index
 from avatar.portrait import Portrait
-from benchkit.mouth_realism import (
+from benchkit.face.mouth_realism import (
     ROUNDED_CLASSES,
     ROUNDING_TEXT,
     SPREAD_CLASSES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from benchkit.stage_timer import StageTimer
+from benchkit.face.stage_timer import StageTimer
 
 
 def test_a_nested_stage_is_booked_to_itself_and_the_stages_add_up() -> None:

@@ -1,4 +1,4 @@
-"""benchkit/turn_cpu.py: Chromium's processes are told apart by type, and a window of
+"""benchkit/kiosk/turn_cpu.py: Chromium's processes are told apart by type, and a window of
 the timeline gives its CPU to the process that spent it (a real busy child beside a
 sleeping one), not to one that started later or ended early."""
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from benchkit.turn_cpu import CpuTimeline, chromium_group, shares
+from benchkit.kiosk.turn_cpu import CpuTimeline, chromium_group, shares
 
 
 def test_chromium_processes_are_grouped_by_type() -> None:

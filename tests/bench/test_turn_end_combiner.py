@@ -1,4 +1,4 @@
-"""The text classifier of issue 25's turn-end experiment (benchkit/turn_end_combiner.py):
+"""The text classifier of issue 25's turn-end experiment (benchkit/voice/turn_end_combiner.py):
 whisper's marks are features of their own, and the fitted weights bench/voice/turn_end.py
 scores still load (its fit, turn_reader_fit.py, is retired: docs/history/retired_bench.md)."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchkit.turn_end_combiner import (
+from benchkit.voice.turn_end_combiner import (
     DEFAULT_MODEL_PATH,
     FEATURES,
     TurnEndModel,

@@ -1,5 +1,5 @@
 """bench/voice/voice_latency.py --against: what each side is run with, and the pausing of the
-sides that wait (benchkit/voice_latency.py)."""
+sides that wait (benchkit/voice/voice_latency.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchkit.voice_latency import TurnGate, _Side, descendants, side_argv
+from benchkit.voice.voice_latency import TurnGate, _Side, descendants, side_argv
 
 
 def test_a_side_gets_the_bench_flags_not_the_runs_own() -> None:

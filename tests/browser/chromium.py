@@ -1,9 +1,9 @@
-"""Real headless Chromium for the browser tests: benchkit/browser.py (shared with the
+"""Real headless Chromium for the browser tests: benchkit/kiosk/browser.py (shared with the
 kiosk benches), and a loud skip where Chromium is missing."""
 
 from __future__ import annotations
 
-from benchkit.browser import (
+from benchkit.kiosk.browser import (
     BASE_ARGS,
     CHROMIUM_CANDIDATES,
     Browser,

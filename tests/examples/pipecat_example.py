@@ -142,7 +142,7 @@ def running_example(log: Path, *, python: str = sys.executable, bot: Path = BOT,
 
 def question_48k() -> np.ndarray:
     """The question in the bundled piper voice, resampled to 48 kHz (a browser's mic)."""
-    from benchkit.webrtc_peer import spoken_48k
+    from tests.webrtc_peer import spoken_48k
 
     return spoken_48k(QUESTION)
 
@@ -201,7 +201,7 @@ def assert_one_media_clock(received: Any, clock_secs: float = CLOCK_SECS) -> Non
     assert span >= clock_secs - 5, f"only {span:.0f} s of video"
     media_fps = (len(video) - 1) / (video[-1][1] - video[0][1])
     assert media_fps <= 25.5, f"video stamped {media_fps:.1f} images per media second"
-    from benchkit.webrtc_peer import clock_offsets
+    from tests.webrtc_peer import clock_offsets
 
     video_offsets = clock_offsets(video, CLOCK_WINDOW_SECS)
     audio_offsets = clock_offsets(audio, CLOCK_WINDOW_SECS)
@@ -228,7 +228,7 @@ async def converse_with_the_example(base_url: str, log: Path, *,
     check the answer, its face and pipecat's events; with `clock_secs` > 0 the call
     lasts that long and its media clocks are checked."""
     from benchkit.browser_media import webcam_clip
-    from benchkit.webrtc_peer import CameraTrack, connect
+    from tests.webrtc_peer import CameraTrack, connect
 
     question = question_48k()
     # a real face as a webcam sends it (small: the machine encodes and decodes VP8 on

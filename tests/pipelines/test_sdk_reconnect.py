@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from benchkit.loopback_relay import FrozenRelay
 from sdk.client import VoiceClient
 from sdk.items import BotVideo, Closed
 from sdk.reconnect import ReconnectPolicy, SessionRestarted, may_reconnect, reconnect_policy
 from sdk.talk import talk
+from tests.loopback_relay import FrozenRelay
 
 QUICK = ReconnectPolicy(first_delay_secs=0.2, max_delay_secs=1.0, max_attempts=30)
 

@@ -38,7 +38,7 @@ def _voiced(pcm: bytes) -> bool:
 def paused_clip() -> tuple[bytes, float]:
     """`ami_trn06[0:3.528]` (bench/voice/paused_utterances.py) after 0.3 s of silence, and
     where its speech ends (s): the rule's silero end, as the bench counts it."""
-    from benchkit.paused_utterances import paused_utterances
+    from benchkit.voice.paused_utterances import paused_utterances
 
     clip = next(u for u in paused_utterances() if u.name.startswith("ami_trn06[0:"))
     lead = np.zeros(int(0.3 * RATE), np.int16)

@@ -1,0 +1,3 @@
+"""What the answers benches share (bench/answers/): the questions, how an answer is
+judged, the spoken questions and their word error.
+"""

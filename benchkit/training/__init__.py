@@ -1,0 +1,2 @@
+"""What the training benches share (bench/training/): the real face tracks.
+"""
