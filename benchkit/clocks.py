@@ -1,7 +1,8 @@
 """Memory and CPU clocks of the processes under test.
 
 Why here: the live benches start the server in its own process and read its RSS
-and CPU from /proc, alongside the llama.cpp child; one reading for all of them.
+and CPU from /proc (avatar/procfs.py), alongside the llama.cpp child; one reading for
+all of them.
 `SERVER["pid"]` is the server process under test (None: this process), set by
 `benchkit.live.live_server.server_under_test`.
 """
@@ -12,10 +13,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from benchkit.proc_cpu import descendants
+from avatar.procfs import cpu_seconds, descendants, pss_bytes, rss_bytes
 
 #: The server under test: its pid (None: this process, --in-process) for CPU and RSS.
 SERVER: dict[str, Any] = {"pid": None}
@@ -25,14 +25,7 @@ def pss_mb(pid: int) -> float:
     """Proportional set size of a process in MiB: its private pages plus its share of
     pages it shares (forked workers share the fork server's torch), so the sum over a
     process tree counts each page once. 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    return pss_bytes(pid) / 2**20
 
 
 def tree_members(pid: int, skip: tuple[int, ...] = ()) -> list[int]:
@@ -51,14 +44,7 @@ def tree_pss_mb(pid: int, skip: tuple[int, ...] = ()) -> float:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MiB (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    return rss_bytes(pid) / 2**20
 
 
 class RssSampler(threading.Thread):
@@ -86,25 +72,15 @@ def cpu_secs(pid: int | None = None) -> float:
     if pid is None:
         times = os.times()
         return times.user + times.system
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid) or 0.0
 
 
 def tree_cpu_secs(pid: int, skip: tuple[int, ...] = ()) -> float:
     """CPU seconds of `pid` and every live process below it, with what their exited
     children used (the fork server's reaped face workers), leaving out the subtrees
     rooted at `skip` (the LLM server, reported apart). 0 if `pid` is gone."""
-    total = 0
-    for member in tree_members(pid, skip):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds(member, reaped_children=True) or 0.0
+               for member in tree_members(pid, skip))
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""CPU of process trees read from /proc: a process's descendants, their CPU seconds,
-and a sampler of groups (server, LLM, Chromium) every 50 ms.
+"""CPU of process groups read from /proc (avatar/procfs.py): their CPU seconds, and a
+sampler of groups (server, LLM, Chromium) every 50 ms.
 
 Why here: the browser benches must tell the server's CPU from Chromium's and the
 LLM's while a turn is answered; the sampler is their clock for that.
@@ -11,49 +11,17 @@ import contextlib
 import os
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
+
+from avatar.procfs import command_line, cpu_seconds, descendants
 
 SAMPLE_SECS = 0.05
 
 
-
-def process_parents() -> dict[int, int]:
-    """Every live process's parent (pid -> parent pid), read from /proc once."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                # the command name may hold spaces: the parent pid follows its ")"
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
-
-
-def descendants(pid: int, parents: dict[int, int] | None = None) -> list[int]:
-    """Every live process below `pid` (children, their children...; not `pid` itself).
-    `parents`: a map read once (`process_parents`) for several trees at one moment."""
-    parents = process_parents() if parents is None else parents
-    children: dict[int, list[int]] = {}
-    for child, parent in parents.items():
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def proc_cpu(pids: list[int]) -> float:
     """User + system CPU seconds of `pids` (gone ones count 0)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds(pid) or 0.0 for pid in pids)
 
 
 class CpuSampler:
@@ -80,7 +48,7 @@ class CpuSampler:
             server_tree |= {pid, *descendants(pid)}
         mine = [p for p in descendants(os.getpid()) if p not in server_tree]
         llm = [p for p in descendants(self.server_pid)
-               if "llama_cpp" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+               if "llama_cpp" in " ".join(command_line(p))]
         return {"server": [self.server_pid], "llm": llm, "chromium": mine}
 
     def _run(self) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from pipelines.server.memory_gauges import descendants, pss_bytes
+from avatar.procfs import process_tree, pss_bytes
 
 #: how often a replica reads its memory (a /proc walk: ~1 ms)
 CHECK_SECS = 10.0
@@ -32,7 +32,7 @@ CHECK_SECS = 10.0
 
 def tree_pss_mb(pid: int) -> float:
     """PSS of `pid` and every process below it, in MB."""
-    return sum(pss_bytes(member) for member in descendants(pid)) / 2**20
+    return sum(pss_bytes(member) for member in process_tree(pid)) / 2**20
 
 
 @dataclass

@@ -7,13 +7,12 @@ real engine checks memory, cache and condition-buffer bounds and pose drift.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from avatar.audio_features import FPS
 from avatar.generator.streaming import StreamingGenerator
 from avatar.motion import MOTION_DIM, POSE_SLICE, neutral_frame
+from avatar.procfs import rss_bytes
 
 
 def user_motion(frames: int, seed: int = 0) -> np.ndarray:
@@ -29,9 +28,7 @@ def user_motion(frames: int, seed: int = 0) -> np.ndarray:
 
 def rss_mb() -> float:
     """Current resident memory (Linux /proc), MiB."""
-    with open("/proc/self/statm") as handle:
-        pages = int(handle.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return rss_bytes() / 2**20
 
 
 def long_session(engine: StreamingGenerator, a: np.ndarray, ua: np.ndarray, um: np.ndarray,

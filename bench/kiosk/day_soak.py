@@ -56,6 +56,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from tqdm import tqdm
 
+from avatar.procfs import command_name, open_file_count, thread_count
 from benchkit import clocks
 from benchkit.kiosk import replica_memray
 from benchkit.kiosk.arenas import arena_count
@@ -87,19 +88,12 @@ def plain_reader(server_pid: int, llm_pid: int | None) -> Reading:
     return reading
 
 
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 def kiosk_replica_pid(cluster: Any) -> int | None:
     """The kiosk node's Serve replica process (the largest, should Ray start another)."""
     from benchkit.fleet.fleet_faults import node_pids
 
     replicas = [p for p in node_pids(cluster.workers[0])
-                if _comm(p).startswith("ray::ServeRepli")]
+                if command_name(p).startswith("ray::ServeRepli")]
     return max(replicas, key=clocks.pss_mb) if replicas else None
 
 
@@ -107,10 +101,7 @@ def process_facts(pid: int | None) -> dict[str, Any]:
     """Threads, open files and glibc malloc arenas of a process (benchkit/kiosk/arenas.py)."""
     if pid is None:
         return {}
-    status = Path(f"/proc/{pid}/status").read_text()
-    threads = next(int(line.split()[1]) for line in status.splitlines()
-                   if line.startswith("Threads:"))
-    return {"pid": pid, "threads": threads, "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    return {"pid": pid, "threads": thread_count(pid), "fds": open_file_count(pid),
             "malloc_arenas": arena_count(pid)}
 
 

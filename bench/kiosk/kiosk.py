@@ -64,9 +64,9 @@ from typing import Any
 
 import numpy as np
 
+from avatar.procfs import descendants
 from benchkit.bench_args import save_plot
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
-from benchkit.clocks import descendants
 from benchkit.kiosk.kiosk_page import kiosk_page, plot_heap, soak, stats
 from benchkit.kiosk.kiosk_server import free_port, product_server
 from benchkit.kiosk.turn_cpu import CpuTimeline, kiosk_groups, shares

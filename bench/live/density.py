@@ -57,6 +57,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from tqdm import tqdm
 
+from avatar.procfs import cpu_seconds, smaps_rollup
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
@@ -170,14 +171,8 @@ def worker(size: int, secs: float, camera: bool) -> int:
 
 def memory_mb(pid: int | str = "self") -> dict[str, float]:
     """A process's resident, proportional (PSS) and own (USS) memory, MB (Linux)."""
-    fields: dict[str, float] = {}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                key, _, value = line.partition(":")
-                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
-                    fields[key] = int(value.split()[0]) / 1024.0
-    except OSError:
+    fields = {key: value / 2**20 for key, value in smaps_rollup(pid).items()}
+    if not fields:
         return {}
     return {"rss_mb": round(fields.get("Rss", 0.0), 1), "pss_mb": round(fields.get("Pss", 0.0), 1),
             "uss_mb": round(fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0), 1)}
@@ -185,9 +180,10 @@ def memory_mb(pid: int | str = "self") -> dict[str, float]:
 
 def process_cpu_secs(pid: int) -> float:
     """A process's CPU seconds so far (user + system, all its threads)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    seconds = cpu_seconds(pid)
+    if seconds is None:
+        raise ProcessLookupError(f"process {pid} is gone")
+    return seconds
 
 
 def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,

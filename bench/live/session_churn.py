@@ -51,6 +51,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tqdm import tqdm
 
+from avatar.procfs import open_file_count, thread_count
 from benchkit import clocks
 from benchkit.clocks import rss_mb, tree_pss_mb
 from benchkit.live.camera import camera_photo, make_camera_clip
@@ -68,13 +69,8 @@ FACE_PROCESS_ENV = "AVATAR_FORCING_AVATAR_FACE_PROCESS"
 def proc_status(pid: int) -> dict[str, float]:
     """RSS (MiB), threads and open fds of a process, read from /proc (the server's
     own view: what a kiosk's monitoring sees)."""
-    threads = 0
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("Threads:"):
-                threads = int(line.split()[1])
-    return {"rss_mb": round(rss_mb(pid), 1), "threads": threads,
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+    return {"rss_mb": round(rss_mb(pid), 1), "threads": thread_count(pid),
+            "fds": open_file_count(pid)}
 
 
 async def one_session(url: str, spoken: Spoken, clip: Path | None, args: argparse.Namespace,

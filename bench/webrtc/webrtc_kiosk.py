@@ -68,12 +68,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from avatar.procfs import command_line, cpu_seconds, descendants
 from benchkit.browser_media import speak, write_fake_camera_y4m, write_fake_mic_wav
 from benchkit.kiosk.kiosk_page import cpu_secs, kiosk_page, stats
 from benchkit.kiosk.kiosk_server import free_port, product_server
 from benchkit.live.quality_log import changes_from_server_log, changes_summary
 from benchkit.paths import RESULTS
-from benchkit.proc_cpu import descendants, proc_cpu
+from benchkit.proc_cpu import proc_cpu
 from benchkit.stats import pct
 from benchkit.visitor import QUESTIONS
 from benchkit.webrtc.page_lip_sync import face_png, mouth_box, page_lip_sync
@@ -223,10 +224,9 @@ class FaceCpu:
 
     def sample(self) -> None:
         for pid in descendants(self.server_pid):
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
+            command = " ".join(command_line(pid))
+            if not command:
+                continue  # gone meanwhile
             if "llama_cpp" in command or (WRITER_SCRIPT in command) != self.writers:
                 continue
             value = proc_cpu([pid])
@@ -238,8 +238,7 @@ class FaceCpu:
 
 def _proc_cpu(pid: int) -> float:
     """CPU seconds of `pid` and its threads (its children, the LLM server, are apart)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid) or 0.0
 
 
 def _gap_max(last: dict[str, Any], trace: dict[str, Any]) -> float | None:

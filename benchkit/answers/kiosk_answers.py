@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.answers.index import KnowledgeIndex
-from agent.answers.routing import notes, plan_turn, with_notes
-
 from agent import (
     EmbeddedLLMServer,
     ReplyTiming,
     build_system_prompt,
     stream_reply,
 )
+from agent.answers.index import KnowledgeIndex
+from agent.answers.routing import notes, plan_turn, with_notes
+from avatar.procfs import rss_bytes
 from benchkit.answers.llm_answers import SENTENCE_END
 from benchkit.paths import ROOT
 from benchkit.stats import nearest_rank
@@ -217,13 +217,9 @@ def summarise(rows: list[dict], sessions: list[dict]) -> dict:
 
 
 def rss_mb(pid: int | None) -> int | None:
-    """Resident memory of a process, MB (Linux)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            return next(round(int(line.split()[1]) / 1024) for line in status
-                        if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return None
+    """Resident memory of a process, MB (Linux); None when it is gone."""
+    resident = rss_bytes(pid) if pid is not None else 0
+    return round(resident / 2**20) if resident else None
 
 
 def note_tokens(server: EmbeddedLLMServer, index: KnowledgeIndex) -> dict[str, float]:

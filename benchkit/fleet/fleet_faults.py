@@ -32,10 +32,9 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from benchkit.proc_cpu import descendants
+from avatar.procfs import command_line, descendants
 
 
 @dataclass(frozen=True)
@@ -124,10 +123,9 @@ def cut_network(cluster: Any, node: Any, secs: float) -> tuple[Any, str]:
 def llama_server_pid(head: Any, port: int) -> int | None:
     """The llama.cpp server listening on `port` among the head node's processes."""
     for pid in node_pids(head):
-        with contextlib.suppress(OSError):
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"agent.llama_cpp_server" in argv and str(port).encode() in argv:
-                return pid
+        argv = command_line(pid)
+        if "agent.llama_cpp_server" in argv and str(port) in argv:
+            return pid
     return None
 
 

@@ -17,23 +17,16 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from avatar.procfs import command_name, rss_bytes
 from benchkit.clocks import pss_mb
 from benchkit.fleet.fleet_faults import node_pids
 
 
 def rss_mb(pids: list[int]) -> float:
     """Sum of VmRSS of `pids` in MB (processes gone meanwhile count 0)."""
-    total_kb = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-                    break
-    return total_kb / 1024.0
+    return sum(rss_bytes(pid) for pid in pids) / 2**20
 
 
 def pss_by_process(pids: list[int]) -> dict[str, float]:
@@ -41,8 +34,8 @@ def pss_by_process(pids: list[int]) -> dict[str, float]:
     as the kernel has it: `raylet`, `gcs_server`, `ray::ServeRepli`, `python`)."""
     out: dict[str, float] = {}
     for pid in pids:
-        with contextlib.suppress(OSError, ValueError):
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        name = command_name(pid)
+        if name:
             out[f"{name}:{pid}"] = pss_mb(pid)
     return {label: mb for label, mb in out.items() if mb > 0}
 

@@ -15,7 +15,7 @@ it bounds the arenas from above.
 
 from __future__ import annotations
 
-from pathlib import Path
+from avatar.procfs import memory_maps
 
 ARENA_BYTES = 64 << 20
 
@@ -23,12 +23,8 @@ ARENA_BYTES = 64 << 20
 def arena_count(pid: int) -> int:
     """Anonymous rw 64 MiB-aligned regions of `pid`: its non-main malloc arenas and any
     other allocator's aligned blocks (0 when unreadable)."""
-    try:
-        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
-    except OSError:
-        return 0
     count = 0
-    for line in lines:
+    for line in memory_maps(pid):
         fields = line.split()
         if len(fields) != 5:  # anonymous mappings have no path
             continue

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -19,18 +18,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from avatar.procfs import cpu_seconds
 from benchkit.kiosk.browser import launch_chromium, media_args
 
 
 def cpu_secs(pattern: str) -> float:
     """CPU seconds (user + system) of every process whose command line matches `pattern`."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
-    total = 0
+    total = 0.0
     for pid in found.stdout.split():
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        total += cpu_seconds(int(pid)) or 0.0
+    return total
 
 
 @contextlib.asynccontextmanager

@@ -12,32 +12,21 @@ monotonic clock.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from benchkit.proc_cpu import descendants, process_parents
-
-TICK = os.sysconf("SC_CLK_TCK")
+from avatar.procfs import command_line, cpu_seconds, descendants, process_parents
 
 
 def proc_cpu_secs(pid: int) -> float | None:
     """User + system CPU seconds of `pid` (all its threads), None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return cpu_seconds(pid)
 
 
 def _cmdline(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    return ""
+    return " ".join(command_line(pid))
 
 
 def chromium_group(cmdline: str) -> str | None:

@@ -18,15 +18,12 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from benchkit.clocks import descendants
+from avatar.procfs import command_line, descendants, thread_ids
 
 
 def _threads(pid: int) -> list[int]:
     """Every thread of `pid` (Linux schedules threads: a process's nice is per thread)."""
-    try:
-        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
-    except FileNotFoundError:
-        return []
+    return thread_ids(pid)
 
 
 def _nice_at_least(tid: int, nice: int) -> None:
@@ -41,12 +38,8 @@ def embedded_llm_pid(server_pid: int) -> int | None:
     """The embedded LLM server below `server_pid` (its command line names a
     --model_alias, agent/llm_server.py), or None."""
     for pid in descendants(server_pid):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if b"--model_alias" in cmdline.read():
-                    return pid
-        except OSError:
-            continue
+        if "--model_alias" in " ".join(command_line(pid)):
+            return pid
     return None
 
 

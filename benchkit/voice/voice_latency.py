@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchkit.proc_cpu import descendants
+from avatar.procfs import descendants
 from benchkit.stats import percentile
 from benchkit.visitor import speech_start_secs
 

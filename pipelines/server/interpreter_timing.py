@@ -24,6 +24,8 @@ import traceback
 
 from loguru import logger
 
+from avatar.procfs import thread_run_queue_seconds
+
 #: how long a thread runs before it is asked to hand the interpreter lock over (s):
 #: Python's default is 0.005
 SWITCH_INTERVAL_SECS = 0.001
@@ -64,11 +66,7 @@ class StallWatch(threading.Thread):
 def run_queue_secs() -> float:
     """Seconds the calling thread has waited, runnable, for a core (Linux schedstat; 0
     where there is none)."""
-    try:
-        with open("/proc/thread-self/schedstat") as file:
-            return int(file.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    return thread_run_queue_seconds()
 
 
 def other_stacks() -> str:

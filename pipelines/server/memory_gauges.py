@@ -1,7 +1,8 @@
 """The server's own memory as Prometheus gauges (`GET /metrics`), for the field.
 
 A kiosk runs from opening to closing; its operator's monitoring must see the server
-grow long before the machine swaps. These are read at each scrape from /proc:
+grow long before the machine swaps. These are read at each scrape from /proc
+(avatar/procfs.py):
 
 - `avatar_forcing_server_rss_bytes`: the server process's resident set;
 - `avatar_forcing_server_pss_bytes`: its proportional set (shared pages split);
@@ -16,47 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set of `pid` (0 when it is gone or /proc is missing)."""
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def pss_bytes(pid: int) -> int:
-    """Proportional set of `pid` from smaps_rollup (0 when unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, IndexError, ValueError):
-        pass
-    return 0
-
-
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it, from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-    tree, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, parent in parents.items() if parent in frontier]
-        tree += frontier
-    return tree
+from avatar.procfs import process_tree, pss_bytes, rss_bytes
 
 
 class MemoryCollector(Collector):
@@ -75,7 +41,7 @@ class MemoryCollector(Collector):
                                 value=pss_bytes(self._pid))
         yield GaugeMetricFamily("avatar_forcing_tree_pss_bytes",
                                 "The server and every process below it, PSS (bytes).",
-                                value=sum(pss_bytes(p) for p in descendants(self._pid)))
+                                value=sum(pss_bytes(p) for p in process_tree(self._pid)))
         yield GaugeMetricFamily("avatar_forcing_sessions", "Live sessions.",
                                 value=self._sessions())
 
@@ -89,4 +55,4 @@ def memory_registry(sessions: Callable[[], int],
     return registry
 
 
-__all__ = ["MemoryCollector", "descendants", "memory_registry", "pss_bytes", "rss_bytes"]
+__all__ = ["MemoryCollector", "memory_registry"]
