@@ -1,4 +1,5 @@
-"""Held-out answer questions that have been seen: where, and (with --move) into the tune half.
+"""Figure: held-out answer questions that have been seen, by file (JSON); --move puts them in
+the tune half.
 
 Held out: every question of bench/answers/heldout/<business>.json and the `heldout` split of
 bench/answers/spoken_questions.json. A held-out question has been seen when, normalised
@@ -13,6 +14,9 @@ and whoever runs it may be tuning (tests/answers/test_held_out_questions.py runs
 
 Usage: python bench/answers/held_out_leaks.py [--move]
 The last stdout line is one JSON object: leaks per set, by file (and what moved).
+
+Runs: ~1 min on its defaults (reads every .py, .js and .md file of the repository).
+Quoted: none: it checks the question sets (tests/answers/test_held_out_questions.py runs it)
 """
 
 from __future__ import annotations

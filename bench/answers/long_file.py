@@ -1,5 +1,5 @@
-"""A 200-fact knowledge file, for measuring what a long operator's file costs a turn
-(bench/voice/voice_latency.py --knowledge-file ...): bench/answers/long_file/knowledge.md.
+"""Figure: none, a file: bench/answers/long_file/knowledge.md, 200 facts, for measuring what
+a long operator's file costs a turn (bench/voice/voice_latency.py --knowledge-file ...).
 
 Made from the businesses' own files, as one site that holds them all (a harbour-side
 centre): the demo store's facts first and as they are (so the voice benches' store
@@ -11,6 +11,9 @@ labelled lines. Every label is distinct, and the file loads without a warning
 
 Usage: python bench/answers/long_file.py [--facts 200] [--out bench/answers/long_file/knowledge.md]
 The last stdout line is one JSON object.
+
+Runs: ~1 min on its defaults.
+Quoted: none: it prepares an input of bench/voice/voice_latency.py --knowledge-file
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Usage: python bench/voice/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|sm
        [--first-phrase-words 3] [--llm-batch-threads 1]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--no-answer-rules]
        [--barge-ins 3] [--label NAME] [--asr-beam N]
-       [--raw rows.json] [--no-fact-guard] [--no-semantic-retrieval]
+       [--raw rows.json] [--no-fact-guard] [--no-semantic-retrieval] [--knowledge-file PATH]
        python bench/voice/voice_latency.py --against REV [--against REV2] [--checks-off-too]
        python bench/voice/voice_latency.py --this-tree-too "--asr-beam 5"
        python bench/voice/voice_latency.py --plot docs/voice_latency.png --compare a.json b.json
@@ -80,7 +80,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     asr: dict[str, Any] = {"encoder_min_secs": args.encoder_min_secs}
     if args.asr_beam is not None:  # else the settings' (earlier revisions' default)
         asr["beam_size"] = args.asr_beam
-    settings = Settings.load(llm=llm, asr=asr)
+    # a knowledge file of the operator's (the 200-fact file: what a long file costs a turn)
+    settings = Settings.load(llm=llm, asr=asr, persona={"knowledge_file": args.knowledge_file})
     started = time.perf_counter()
     # the server's runtime, voice only; as the server: a fixed reply off-topic, store
     # facts after questions if set. Warmed up below, with the RSS sampler running.
@@ -182,6 +183,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     summary = summarise(args, rows, barge_ms, rss_peak=rss_peak, startup_s=startup_s,
                         speculation=speculation, load1=load1)
     summary["asr_beam_size"] = models.asr.beam_size
+    summary["knowledge_file"] = str(settings.persona.knowledge_file)
     return summary
 
 
@@ -206,6 +208,9 @@ def main() -> None:
     parser.add_argument("--asr-beam", type=int, default=None, choices=range(1, 17),
                         metavar="N", help="whisper's beam (asr.beam_size; default: the "
                         "settings')")
+    parser.add_argument("--knowledge-file", default=None, metavar="PATH",
+                        help="the persona's knowledge file (default: the settings'), e.g. "
+                        "bench/answers/long_file/knowledge.md")
     parser.add_argument("--no-speculative-asr", action="store_true",
                         help="transcribe only at the VAD's stop (pipecat's segmented whisper)")
     parser.add_argument("--no-eager-reply", action="store_true",

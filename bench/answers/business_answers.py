@@ -1,0 +1,450 @@
+"""Figure: the kiosk's answers for four businesses, each from its own operator's files, through
+the real server, spoken by two voices (or as text); tune and held-out halves apart (JSON + PNG).
+
+For every business in bench/answers/businesses/<name>/ (knowledge.md, persona.md, tune.json;
+its held-out half is bench/answers/heldout/<name>.json) the product's server is started as
+an operator would point it at their files, by settings alone (AVATAR_FORCING_PERSONA_
+KNOWLEDGE_FILE and AVATAR_FORCING_PERSONA_PERSONA_FILE, then `Settings.load()`, voice only:
+whisper, the knowledge routing, the embedded LLM, the fact guard). Every question is a new
+visit (a fresh session; a `session`'s turns are asked in order in one):
+
+- `--mode spoken` (default): said by each voice (the bundled piper voice and espeak-ng,
+  benchkit/spoken_questions.py) and streamed at real-time pace over a loopback websocket;
+- `--mode text`: no speech; the question goes into the session as the visitor's message
+  (pipecat's `LLMMessagesAppendFrame`, as the user aggregator would append a transcript),
+  and everything after the recognizer is the server's own: routing, LLM, guard, TTS,
+  the reply's events. Faster, for iterating; the same judging.
+
+Each reply is judged:
+- `right`: a fact question's keywords (benchkit/llm_answers.py's judge), or for an unknown
+  a decline ("I don't know", "not sure", a pointer to staff or a desk: `DECLINES`), and
+  no invented fact;
+- `invented`: a number, time, price, phone, name, e-mail or entrance the reply states that
+  the business's knowledge file does not hold (the product's fact guard over the file
+  alone), or a condition read backwards;
+- `label_read`: the reply reads one of the file's labels aloud ("Opening hours: ...");
+- `cut_off`: the reply stops mid-sentence (no end mark, a dangling last word, a sentence
+  glued to a fallback, or no end of the reply before the time limit);
+- `yes_no_first`: for a fact question asked yes/no ("Can I ...?", "Do you ...?"), the
+  reply opens with yes or no.
+
+The held-out half is scored and counted, never shown: its rows keep no question, transcript
+or reply (only a hash and the verdicts), and nothing about it is printed but counts. The
+tune half's wrong replies are listed in full.
+
+Resumable: rows go to `--raw` after every turn; a rerun asks only what is missing.
+
+Usage: python bench/answers/business_answers.py [--mode spoken|text] [--voices piper espeak]
+       [--half tune|heldout|all] [--businesses store pharmacy ...] [--limit N]
+       [--raw bench/results/business_answers_raw.json] [--out bench/results/business_answers.json]
+       [--plot docs/business_answers.png] [--summarise-only]
+The last stdout line is one JSON object.
+
+Runs: ~60 min on its defaults (4 businesses, ~200 questions, 2 voices); ~15 min --mode text.
+Quoted: none: first run pending (docs/EVAL_ANSWERS.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from benchkit.answers.llm_answers import judge
+from benchkit.paths import ROOT
+
+BUSINESSES_DIR = ROOT / "bench" / "answers" / "businesses"
+HELD_OUT_DIR = ROOT / "bench" / "answers" / "heldout"
+RESULTS = ROOT / "bench" / "results" / "business_answers.json"
+RAW = ROOT / "bench" / "results" / "business_answers_raw.json"
+PLOT = ROOT / "docs" / "business_answers.png"
+GOAL = 0.9
+ENV_KNOWLEDGE = "AVATAR_FORCING_PERSONA_KNOWLEDGE_FILE"
+ENV_PERSONA = "AVATAR_FORCING_PERSONA_PERSONA_FILE"
+
+#: A reply that declines: it says it does not know, or sends the visitor to a person or a
+#: desk (every persona asks for one of these; none names a fact).
+DECLINES = [
+    r"don'?t know", r"do not know", r"not sure", r"no information",
+    r"(?:don'?t|do not) have (?:that|this|any|the|those) (?:information|detail|answer)s?",
+    r"can'?t (?:say|tell)", r"cannot (?:say|tell)", r"unable to", r"not able to",
+    r"I'?m (?:sorry|afraid)", r"sorry,? (?:but )?I", r"unfortunately", r"staff",
+    r"ask (?:at|the|a|an|our|one of)",
+]
+#: words that open a yes/no question (after a greeting or "excuse me")
+_AUXILIARIES = frozenset(
+    "am is are was were do does did have has had can could will would shall should may "
+    "might must isn't aren't wasn't weren't don't doesn't didn't haven't hasn't can't "
+    "couldn't won't wouldn't shouldn't".split())
+_OPENERS = re.compile(r"^(?:(?:hi|hello|hey|so|um|uh|oh|ok|okay|excuse me|sorry|please|and|"
+                      r"quick question|just wondering)[,.!]?\s+)+", re.IGNORECASE)
+_DANGLING = frozenset("a an the and or but to of at on in for with by from is are was were "
+                      "be your our my their its this that if as than".split())
+_GLUED = re.compile(r"[a-z,]\s+(?:Sorry|I'm sorry|I don't know|I do not know)\b")
+
+
+def question_id(question: str) -> str:
+    """A held-out row's name: the question's hash, so the row never shows the question."""
+    return hashlib.sha1(question.encode("utf-8")).hexdigest()[:12]
+
+
+def businesses() -> list[str]:
+    """The businesses with a knowledge file, a persona and both halves."""
+    return sorted(p.name for p in BUSINESSES_DIR.iterdir()
+                  if (p / "knowledge.md").is_file() and (p / "persona.md").is_file()
+                  and (p / "tune.json").is_file() and (HELD_OUT_DIR / f"{p.name}.json").is_file())
+
+
+def load_half(business: str, half: str) -> list[dict[str, Any]]:
+    """A business's questions of one half, each marked with its `half` and `business`."""
+    path = (BUSINESSES_DIR / business / "tune.json" if half == "tune"
+            else HELD_OUT_DIR / f"{business}.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [{**q, "half": half, "business": business} for q in data["questions"]]
+
+
+def visits(questions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The questions grouped into visits: one per single question, one per session."""
+    out: list[list[dict[str, Any]]] = []
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for q in questions:
+        if "session" in q:
+            if q["session"] not in by_session:
+                by_session[q["session"]] = []
+                out.append(by_session[q["session"]])
+            by_session[q["session"]].append(q)
+        else:
+            out.append([q])
+    return [sorted(v, key=lambda q: q.get("turn", 0)) for v in out]
+
+
+def is_yes_no(question: str) -> bool:
+    """A question answered by yes or no: its last clause opens with an auxiliary ("Can I
+    park here?", "I lost it, will I get a refund?"), and it offers no choice ("... or ...?")."""
+    clauses = [c.strip() for c in re.split(r"[,.;]\s+", question.strip()) if c.strip()]
+    if not clauses or re.search(r"\bor\b", clauses[-1], re.IGNORECASE):
+        return False
+    first = _OPENERS.sub("", clauses[-1]).split()
+    return bool(first) and first[0].lower().replace("\u2019", "'") in _AUXILIARIES
+
+
+def opens_with_yes_or_no(reply: str) -> bool:
+    """The reply's first word is yes or no."""
+    words = re.findall(r"[a-z']+", reply.lower())
+    return bool(words) and words[0] in ("yes", "no", "yeah", "yep", "nope")
+
+
+def labels_read(reply: str, labels: list[str]) -> list[str]:
+    """The file's labels the reply reads aloud as labels ("Parking: free ...")."""
+    return [label for label in labels
+            if re.search(rf"(?<!\w){re.escape(label)}\s*:", reply, re.IGNORECASE)]
+
+
+def stops_mid_sentence(reply: str, completed: bool) -> bool:
+    """The reply stops before its sentence does: no end mark, a last word that leads on
+    ("... is the"), a sentence glued to a fallback ("The store is Sorry, I don't know"),
+    or no end of the reply at all before the time limit."""
+    text = reply.strip().rstrip("\"')]\u201d")
+    if not text or not completed:
+        return True
+    last = text.split()[-1].strip(".!?\u2026,;:").lower()
+    return text[-1] not in ".!?\u2026" or last in _DANGLING or _GLUED.search(text) is not None
+
+
+def verdicts(question: dict[str, Any], reply: str, completed: bool, guard: Any,
+             labels: list[str]) -> dict[str, Any]:
+    """Every judgement of one reply (see the module docstring)."""
+    from agent.answers.values import extract_facts
+
+    facts = extract_facts(reply)
+    invented = ([f.text for f in facts if not guard.known(f)]
+                + [f.text for f in facts if guard.flipped(f) is not None])
+    keywords = judge(question, reply, DECLINES, [])
+    yes_no = question["kind"] == "fact" and is_yes_no(question["q"])
+    return {"keywords": keywords, "invented": invented, "right": keywords and not invented,
+            "label_read": labels_read(reply, labels), "cut_off": stops_mid_sentence(reply, completed),
+            "yes_no": yes_no, "yes_no_first": opens_with_yes_or_no(reply) if yes_no else None}
+
+
+def key(row: dict[str, Any]) -> str:
+    """A row's identity in the raw file."""
+    return f"{row['business']}|{row['voice']}|{row['half']}|{row.get('session', '')}|{row['qid']}"
+
+
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A held-out row without what would show its question."""
+    if row["half"] != "heldout":
+        return row
+    return {k: v for k, v in row.items() if k not in ("q", "heard", "reply", "invented",
+                                                      "label_read")} | {
+        "invented": len(row["invented"]), "label_read": len(row["label_read"])}
+
+
+async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]]],
+                       args: argparse.Namespace, done: list[dict[str, Any]]) -> dict[str, Any]:
+    """Start the server on `business`'s files by settings alone, ask every (voice, visit)
+    of `todo`, append the rows to `done` and the raw file; facts about the server."""
+    from agent.answers.guard import FactGuard
+    from agent.answers.knowledge_file import load_knowledge_file
+    from agent.persona import read_prompt_file
+    from benchkit.answers.spoken_questions import say
+    from benchkit.runtime import bench_runtime, voice_only
+    from benchkit.server import start_server
+    from benchkit.visitor import speech_end_secs
+    from pipelines.server.runtime import ServerConfig
+    from pipelines.settings import Settings
+    from sdk.client import VoiceClient
+    from sdk.talk import talk
+
+    folder = BUSINESSES_DIR / business
+    os.environ[ENV_KNOWLEDGE] = str(folder / "knowledge.md")
+    os.environ[ENV_PERSONA] = str(folder / "persona.md")
+    settings = voice_only(Settings.load())
+    knowledge = load_knowledge_file(settings.persona.knowledge_file, log=False)
+    labels = knowledge.labels()
+    guard = FactGuard(read_prompt_file(settings.persona.knowledge_file))
+    started = time.perf_counter()
+    runtime, llm_server = await bench_runtime(settings)
+    startup_s = time.perf_counter() - started
+    sessions: list[Any] = []
+    try:
+        url, server, thread = start_server(
+            runtime, ServerConfig.from_settings(settings, on_session=sessions.append))
+        for n, (voice, visit) in enumerate(todo):
+            opened = len(sessions)
+            client = await VoiceClient.connect(url, client_name="business-answers")
+            try:
+                for q in visit:
+                    began = time.perf_counter()
+                    if voice == "text":
+                        result = await _text_turn(client, sessions, opened, q["q"])
+                    else:
+                        pcm = say(voice, q["q"])
+                        result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
+                                            timeout_secs=90)
+                    reply = result.reply_text
+                    row = {"business": business, "voice": voice, "half": q["half"],
+                           "kind": q["kind"], "qid": question_id(q["q"]), "q": q["q"],
+                           "heard": result.transcript if voice != "text" else q["q"],
+                           "reply": reply, "completed": result.completed,
+                           "voice_to_voice_ms": result.voice_to_voice_ms if voice != "text" else None,
+                           "turn_s": round(time.perf_counter() - began, 2),
+                           **verdicts(q, reply, result.completed, guard, labels)}
+                    if "session" in q:
+                        row.update(session=q["session"], turn=q["turn"])
+                    done.append(row)
+                    args.raw.write_text(json.dumps([public_row(r) for r in done], indent=1),
+                                        encoding="utf-8")
+                    shown = (f"{q['q']!r} heard {row['heard']!r} -> {reply[:90]!r}"
+                             if q["half"] == "tune" else "(held out)")
+                    print(f"[{business} {n + 1}/{len(todo)}] {voice} {q['half']} "
+                          f"{'ok ' if row['right'] else 'BAD'}"
+                          f"{' INVENTED' if row['invented'] else ''}"
+                          f"{' LABEL' if row['label_read'] else ''}"
+                          f"{' CUT' if row['cut_off'] else ''} {shown}", file=sys.stderr)
+            finally:
+                await client.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    finally:
+        if llm_server is not None:
+            llm_server.stop()
+    return {"startup_s": round(startup_s, 1), "facts_in_file": len(knowledge.facts),
+            "file_warnings": [str(w) for w in knowledge.warnings]}
+
+
+async def _text_turn(client: Any, sessions: list[Any], opened: int, question: str) -> Any:
+    """The visitor's `question` given to the client's session (the first opened after
+    `opened` sessions) as its message, no speech; the reply collected as `talk` collects
+    it, with a quiet mic meanwhile."""
+    from pipecat.frames.frames import LLMMessagesAppendFrame
+
+    from sdk.talk import talk
+
+    for _ in range(1000):  # the server builds the session as the client connects
+        if len(sessions) > opened:
+            break
+        await asyncio.sleep(0.01)
+    session = sessions[opened]
+    quiet = bytes(2 * 16000 // 5)  # 0.2 s of silence at 16 kHz
+
+    async def ask() -> None:
+        await asyncio.sleep(0.1)
+        await session.task.queue_frame(LLMMessagesAppendFrame(
+            messages=[{"role": "user", "content": question}], run_llm=True))
+
+    asking = asyncio.create_task(ask())
+    result = await talk(client, quiet, timeout_secs=90)
+    await asking
+    return result
+
+
+def _share(rows: list[dict[str, Any]], field: str) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    hits = sum(bool(r[field]) for r in rows)
+    return {"share": round(hits / len(rows), 3), "of": f"{hits}/{len(rows)}"}
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per business, half and voice (and all voices): facts right, unknowns declined,
+    replies with an invented fact, a label read, a cut-off; yes/no first; voice-to-voice."""
+    out: dict[str, Any] = {}
+    for business in sorted({r["business"] for r in rows}):
+        for half in ("tune", "heldout"):
+            picked = [r for r in rows if r["business"] == business and r["half"] == half]
+            voices = sorted({r["voice"] for r in picked})
+            for voice in [*voices, *(["all"] if len(voices) > 1 else [])]:
+                group = [r for r in picked if voice in ("all", r["voice"])]
+                v2v = [r["voice_to_voice_ms"] for r in group if r.get("voice_to_voice_ms")]
+                out[f"{business}/{half}/{voice}"] = {
+                    "n": len(group),
+                    "facts_right": _share([r for r in group if r["kind"] == "fact"], "right"),
+                    "unknowns_declined": _share([r for r in group if r["kind"] == "unknown"],
+                                                "right"),
+                    "invented": sum(bool(r["invented"]) for r in group),
+                    "label_read": sum(bool(r["label_read"]) for r in group),
+                    "cut_off": sum(bool(r["cut_off"]) for r in group),
+                    "yes_no_first": _share([r for r in group if r.get("yes_no")], "yes_no_first"),
+                    "voice_to_voice_p50_ms": round(statistics.median(v2v)) if v2v else None,
+                }
+    return out
+
+
+def goals(summary: dict[str, Any]) -> dict[str, Any]:
+    """Per business, whether its held-out half (all voices) meets the issue's goals."""
+    out = {}
+    for name, s in summary.items():
+        business, half, voice = name.split("/")
+        voices = {k.split("/")[2] for k in summary if k.startswith(f"{business}/heldout/")}
+        if half != "heldout" or voice != ("all" if "all" in voices else next(iter(voices))):
+            continue
+        facts = (s["facts_right"] or {}).get("share", 0.0)
+        unknowns = (s["unknowns_declined"] or {}).get("share", 0.0)
+        yes_no = (s["yes_no_first"] or {}).get("share", 1.0)
+        out[business] = {"facts_right": facts, "unknowns_declined": unknowns,
+                         "invented": s["invented"], "label_read": s["label_read"],
+                         "cut_off": s["cut_off"], "yes_no_first": yes_no,
+                         "met": (facts >= GOAL and unknowns >= GOAL and s["invented"] == 0
+                                 and s["label_read"] == 0 and s["cut_off"] == 0
+                                 and yes_no >= GOAL)}
+    return out
+
+
+def plot(summary: dict[str, Any], path: Path, title: str) -> None:
+    """Facts right and unknowns declined per business, tune beside held-out (all voices),
+    the 0.9 goal drawn; the counts of invented, label and cut-off replies written above."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({k.split("/")[0] for k in summary})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, metric, label in ((axes[0], "facts_right", "facts right"),
+                              (axes[1], "unknowns_declined", "unknowns declined")):
+        for offset, half, colour in ((-0.2, "tune", "#9db4d6"), (0.2, "heldout", "#2b5d9b")):
+            for i, name in enumerate(names):
+                voices = [k for k in summary if k.startswith(f"{name}/{half}/")]
+                if not voices:
+                    continue
+                chosen = next((k for k in voices if k.endswith("/all")), voices[0])
+                s = summary[chosen]
+                share = (s[metric] or {}).get("share")
+                if share is None:
+                    continue
+                ax.bar(i + offset, share, width=0.38, color=colour,
+                       label=("held-out" if half == "heldout" else "tune") if i == 0 else None)
+                ax.text(i + offset, share + 0.01, (s[metric] or {}).get("of", ""),
+                        ha="center", va="bottom", fontsize=7)
+                if metric == "facts_right":
+                    ax.text(i + offset, 0.03, f"inv {s['invented']}\nlbl {s['label_read']}\n"
+                            f"cut {s['cut_off']}", ha="center", va="bottom", fontsize=6,
+                            color="white")
+        ax.axhline(GOAL, color="#c0392b", linestyle="--", linewidth=1, label="goal 0.9")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylim(0, 1.12)
+        ax.set_title(label)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["spoken", "text"], default="spoken")
+    parser.add_argument("--voices", nargs="+", default=["piper", "espeak"],
+                        choices=["piper", "espeak"])
+    parser.add_argument("--half", choices=["tune", "heldout", "all"], default="all")
+    parser.add_argument("--businesses", nargs="+", default=None,
+                        help="default: every business with both halves")
+    parser.add_argument("--limit", type=int, default=0, help="first N visits a half (0: all)")
+    parser.add_argument("--raw", type=Path, default=RAW)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--plot", type=Path, default=None, help=f"write the PNG here ({PLOT})")
+    parser.add_argument("--summarise-only", action="store_true")
+    args = parser.parse_args()
+    names = args.businesses or businesses()
+    unknown = set(names) - set(businesses())
+    if unknown:
+        parser.error(f"no such business (with knowledge, persona and both halves): {sorted(unknown)}")
+    voices = ["text"] if args.mode == "text" else args.voices
+    halves = ["tune", "heldout"] if args.half == "all" else [args.half]
+    done: list[dict[str, Any]] = (json.loads(args.raw.read_text(encoding="utf-8"))
+                                  if args.raw.is_file() else [])
+    have = {key(r) for r in done}
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    servers: dict[str, Any] = {}
+    for business in names:
+        todo = []
+        for half in halves:
+            for visit in visits(load_half(business, half))[: args.limit or None]:
+                for voice in voices:
+                    wanted = {key({**q, "voice": voice, "qid": question_id(q["q"])}) for q in visit}
+                    if not wanted <= have:
+                        done[:] = [r for r in done if key(r) not in wanted]  # redone whole
+                        todo.append((voice, visit))
+        if todo and not args.summarise_only:
+            args.raw.parent.mkdir(parents=True, exist_ok=True)
+            servers[business] = asyncio.run(ask_business(business, todo, args, done))
+    rows = [public_row(r) for r in done if r["business"] in names and r["voice"] in voices
+            and r["half"] in halves]
+    summary = summarise(rows)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    result = {"mode": args.mode, "voices": voices, "businesses": names, "halves": halves,
+              "commit": commit, "run_s": round(time.perf_counter() - started, 1),
+              "servers": servers, "summary": summary, "held_out_goals": goals(summary),
+              "tune_wrong": [{k: r.get(k) for k in ("business", "voice", "kind", "q", "heard",
+                                                    "reply", "invented", "label_read", "cut_off")}
+                             for r in rows if r["half"] == "tune"
+                             and (not r["right"] or r["label_read"] or r["cut_off"])],
+              "load_avg_start": [round(v, 2) for v in load_start],
+              "load_avg_end": [round(v, 2) for v in os.getloadavg()]}
+    if args.plot is not None:
+        plot(summary, args.plot, f"Kiosk answers per business ({args.mode}: {', '.join(voices)}; "
+             f"commit {commit}, load {load_start[0]:.1f})")
+        result["plot"] = str(args.plot)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
