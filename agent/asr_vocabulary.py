@@ -1,11 +1,11 @@
 """The knowledge file's own words, as a prompt for the speech recognizer.
 
-Why: whisper tiny.en hears a store word it has rarely seen as a common one
-("delivery" as "the library", "MapleGuest" as "maple guest"), and hall noise
-makes it worse. Whisper reads a text prompt before it decodes (`initial_prompt`,
-or faster-whisper's `hotwords`); a prompt made of the store's names and topics
-makes those words likelier without any tuning on visitors' questions. The words
-come from the operator's file alone, so a new store gets its own prompt.
+Why: whisper tiny.en hears a word it has rarely seen as a common one ("delivery" as
+"the library", a network's made-up name as two words), and hall noise makes it
+worse. Whisper reads a text prompt before it decodes (`initial_prompt`, or
+faster-whisper's `hotwords`); a prompt made of the business's names and topics makes
+those words likelier without any tuning on visitors' questions. The words come from
+the operator's file alone, so every business gets its own prompt.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from agent.persona import read_prompt_file
 #: Whisper keeps at most 223 prompt tokens; a short prompt costs less decoder time.
 MAX_PROMPT_WORDS = 60
 _LABEL = re.compile(r"^([A-Z][\w&' -]{1,40}):", re.MULTILINE)
-# A run of capitalised words (names: "Harbor Road", "Apple Pay", "MapleGuest", "Wi-Fi"),
-# joined by "&" or "and" inside a name ("Maple & Main Home Store").
+# A run of capitalised words (names: "Elm Street", "City Pass", "Wi-Fi"), joined by "&"
+# inside a name ("Smith & Sons Hardware").
 _NAME = re.compile(r"\b[A-Z][\w'-]*(?:(?:\s+(?:&\s+)?)[A-Z][\w'-]*)*")
-#: Capitalised words that begin sentences or days and months: not the store's names.
-_NOT_NAMES = frozenset({
-    "A", "An", "The", "No", "Yes", "We", "It", "Items", "Without", "Online", "Deliveries",
-    "Email", "Keep", "Lines", "Write", "Operators", "Monday", "Tuesday", "Wednesday",
-    "Thursday", "Friday", "Saturday", "Sunday", "Customer", "Store", "Opened",
-})
+#: where a sentence or a clause starts: a capital there is English's, not a name's
+_STARTS = re.compile(r"(?:^|[.!?:;]\s+|\n)$")
+#: days and months are capitalised in English, and no business's names
+_CALENDAR = frozenset("""monday tuesday wednesday thursday friday saturday sunday january
+    february march april may june july august september october november december""".split())
 
 
 def vocabulary(knowledge: str) -> list[str]:
@@ -37,10 +36,10 @@ def vocabulary(knowledge: str) -> list[str]:
     labels = [label.strip() for label in _LABEL.findall(knowledge)]
     label_words = {w.lower() for label in labels for w in label.split()}
     terms: dict[str, None] = {}
-    for name in _NAME.findall(knowledge):
-        parts = name.split()
-        while parts and parts[0] in _NOT_NAMES:
-            parts = parts[1:]  # "No Visa" -> "Visa"; a sentence's first word is no name
+    for match in _NAME.finditer(knowledge):
+        parts = [p for p in match.group(0).split() if p.lower() not in _CALENDAR]
+        if len(parts) == 1 and _STARTS.search(knowledge[:match.start()]):
+            continue  # a sentence's first word alone ("Items can...") is no name
         name = " ".join(parts)
         if len(name) > 1 and not (len(parts) == 1 and name.lower() in label_words):
             terms.setdefault(name, None)

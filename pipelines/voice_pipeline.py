@@ -60,9 +60,12 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from agent.answers.guard import DONT_KNOW_REPLY, FactGuard
+from agent.answers.index import KnowledgeIndex
+from agent.answers.reading import spoken_answer
+from agent.answers.routing import with_notes
 from agent.asr_vocabulary import recognizer_prompt
-from agent.fact_guard import FactGuard
-from agent.knowledge_retrieval import KnowledgeIndex, first_note, spoken_fact
+from agent.persona import without_knowledge
 from agent.turn_end_text import TurnEndReader
 from pipelines.settings import section_params
 from pipelines.speech.fact_check import FactCheckedText
@@ -99,8 +102,13 @@ VOICE_STYLE = (
 )
 
 
-def spoken_system_prompt(system_prompt: str) -> str:
-    """The persona with the spoken-style rules appended (also used to warm the LLM cache)."""
+def spoken_system_prompt(system_prompt: str, knowledge: KnowledgeIndex | None = None) -> str:
+    """The persona with the spoken-style rules appended (also used to warm the LLM cache).
+    With a knowledge index the facts come with each question (pipelines/turns/
+    knowledge_injector.py), so the system prompt holds the persona alone: the LLM never
+    reads the whole file, however long it is."""
+    if knowledge is not None:
+        system_prompt = without_knowledge(system_prompt)
     return f"{system_prompt.strip()}\n\n{VOICE_STYLE}"
 
 
@@ -253,8 +261,8 @@ class VoiceSession:
 def reply_history(spoken_prompt: str, context: LLMContext,
                   knowledge: KnowledgeIndex | None) -> list[Mapping[str, Any]]:
     """What a reply sends the LLM before the visitor's new words: the persona and the
-    history, with the note the knowledge routing writes in front of the session's first
-    store question (pipelines/turns/knowledge_injector.py).
+    history, with the notes the knowledge routing writes in front of the visitor's
+    questions (pipelines/turns/knowledge_injector.py).
 
     The turn-end reading (pipelines/turns/semantic_turn.py) sends this, so it shares the
     last reply's prefix in llama.cpp's cache and reads only the new words; without the
@@ -262,7 +270,7 @@ def reply_history(spoken_prompt: str, context: LLMContext,
     (docs/LATENCY.md)."""
     messages = [dict(m) for m in context.get_messages() if isinstance(m, dict)]
     if knowledge is not None:
-        messages = first_note(knowledge, messages) or messages
+        messages = with_notes(knowledge, messages) or messages
     return [{"role": "system", "content": spoken_prompt}, *messages]
 
 
@@ -308,7 +316,7 @@ def build_voice_pipeline(
             context, never in the history (pipelines/turns/knowledge_injector.py).
     """
     turn = turn or TurnParams()
-    spoken_prompt = spoken_system_prompt(system_prompt)
+    spoken_prompt = spoken_system_prompt(system_prompt, knowledge)
     vad_params = VADParams(confidence=turn.vad_confidence, start_secs=turn.vad_start_secs,
                            stop_secs=turn.vad_stop_secs)
     quick_pause = turn.backchannel_barge_in and turn.quick_pause_secs > 0
@@ -347,12 +355,21 @@ def build_voice_pipeline(
             language=asr_language,
         )
     )
-    # the facts are the knowledge file's the LLM was given; the persona lends only names
-    checker = (FactCheckedText(guard=FactGuard.from_system_prompt(system_prompt, sentences=(
-        [spoken_fact(fact) for fact in knowledge.facts] if knowledge is not None else None)))
+    context = LLMContext()
+    injector = (KnowledgeInjector(index=knowledge,
+                                  prefill=llm_service.prefill if llm.prefill_history else None,
+                                  context=context)
+                if knowledge is not None else None)
+    # a reply's values come from the facts its turn was answered from or the visitor's
+    # own words in this visit (the injector keeps both); the persona lends only names
+    checker = (FactCheckedText(
+        guard=FactGuard.from_system_prompt(system_prompt, sentences=(
+            [spoken_answer(fact) for fact in knowledge.facts] if knowledge is not None else None)),
+        dont_know=knowledge.lines.dont_know if knowledge is not None else DONT_KNOW_REPLY,
+        sources=(lambda: injector.sources) if injector is not None else None,
+        persona=without_knowledge(system_prompt))
         if llm.fact_guard else None)
 
-    context = LLMContext()
     # a turn cut at a pause is joined back into one user message
     joiner = (SplitTurnJoiner(context, join_secs=turn.join_split_turn_secs)
               if turn.join_split_turn_secs > 0 else None)
@@ -402,10 +419,6 @@ def build_voice_pipeline(
             empty_user_turn=None,
         ),
     )
-    injector = (KnowledgeInjector(index=knowledge,
-                                  prefill=llm_service.prefill if llm.prefill_history else None,
-                                  context=context)
-                if knowledge is not None else None)
     if injector is not None:
 
         @aggregators.assistant().event_handler("on_assistant_turn_stopped")

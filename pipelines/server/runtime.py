@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from openai import AsyncOpenAI
 from pipecat.processors.frame_processor import FrameProcessor
 
-from agent.knowledge_retrieval import KnowledgeIndex, notes
+from agent.answers.index import KnowledgeIndex
+from agent.answers.routing import notes
 from agent.llm_client import warm_up_notes
 from pipelines.face.face_params import FacePacing
 from pipelines.kiosk.greeting_lines import kiosk_with_persona
@@ -110,7 +111,7 @@ class VoiceRuntime:
         this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
         are never evaluated again on a user's turn; with the embedded server's
         prompt-state cache, neither is the fact in front of an opening question
-        (agent/knowledge_retrieval.py).
+        (agent/answers/routing.py).
         """
         started = time.perf_counter()
         client = AsyncOpenAI(
@@ -118,7 +119,7 @@ class VoiceRuntime:
         )
         try:
             await warm_up_notes(
-                client, model=self.llm.model, system_prompt=spoken_system_prompt(self.system_prompt),
+                client, model=self.llm.model, system_prompt=spoken_system_prompt(self.system_prompt, self.knowledge),
                 notes=["", *(notes(self.knowledge) if self.knowledge is not None else [])],
             )
         finally:

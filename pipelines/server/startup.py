@@ -38,7 +38,7 @@ from avatar.memory import limit_malloc_arenas
 from pipelines.server.errors import ServerError
 
 if TYPE_CHECKING:
-    from agent.knowledge_retrieval import KnowledgeIndex
+    from agent.answers.index import KnowledgeIndex
     from agent.llm_server import LLMEndpoint
     from avatar.live import AvatarAssets, CalibrationEvent
     from pipelines.server.runtime import VoiceRuntime
@@ -114,7 +114,7 @@ def begin_parts(settings: Settings, *, warm_speech: bool) -> BegunParts:
         return models
 
     submit("speech", speech)
-    from agent.knowledge_retrieval import KnowledgeIndex
+    from agent.answers.index import KnowledgeIndex
 
     submit("knowledge", lambda: KnowledgeIndex.from_settings(settings.llm, settings.persona))
     pool.shutdown(wait=False)  # its threads end with their part

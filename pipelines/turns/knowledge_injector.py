@@ -1,36 +1,34 @@
-"""The store facts for the user's message, on the LLM's request and nowhere else.
+"""The facts for the visitor's message, on the LLM's request and nowhere else.
 
 `KnowledgeInjector` sits between `ContextWindow` and the LLM and follows
-`agent.knowledge_retrieval.plan_turn` for each context going to the LLM whose
-last message is the user's:
-- a store question: the context goes on as a *copy* in which the session's first
-  store question has its best fact written in front of it, on a line of its own
-  ("Store fact: Pets: no pets, except service animals..."); later questions go
-  as they are;
+`agent.answers.routing.plan_turn` for each context going to the LLM whose last
+message is the user's:
+- a question about the facts: the context goes on as a *copy* in which each user
+  message the facts answer has the facts found for it written in front of it, on a
+  line of its own ("Facts: ..."). The LLM reads only these, never the whole file
+  (the system prompt holds the persona alone), so a 200-fact file costs a turn what a
+  20-fact one does;
 - small talk ("Hi there."): the same;
-- anything else (off-topic, or a store question the facts do not cover): the LLM
-  is not asked; the processor answers with `OUTSIDE_REPLY` itself, as an LLM
-  response (start, text, end), so the text cutter, TTS and the assistant
-  aggregator treat it like any reply. The 0.5B model, asked, told jokes,
-  invented prices and repeated "I am a banana" (docs/LLM_CHOICE.md).
+- a question a fact answers in so many words, or one it cannot answer (off-topic, or
+  asking for an amount no fact states): the LLM is not asked; the processor says the
+  answer (agent/answers/reading.py) or the persona's line itself, as an LLM response
+  (start, text, end), so the text cutter, the guard, the TTS and the assistant
+  aggregator treat it like any reply.
 
-Why a copy, and why only the first store question:
-- the session's `LLMContext` is shared with the aggregators and keeps only what
-  was said, so the history stays clean;
-- llama.cpp reuses the cached prompt up to the first changed token. When the
-  first store question opens the session, system prompt + note is a prefix that
-  does not depend on the question; the server's prompt-state cache (warmed with
-  every note at start-up) restores it and the turn reads only the question: the
-  fact costs no first-token time. A note behind earlier turns follows a history
-  no cache has seen and is read on the turn (~10 ms a token, 0.1-0.3 s a fact):
-  paid once when small talk came first, and not at all for later questions. The
-  note is written again on later requests, at the same place, so the prefix they
-  share with the last request stays whole.
+What the reply may take its values from (`sources`: the facts the turn was answered
+from, and what the visitor said in this visit) is kept for the fact guard
+(pipelines/speech/fact_check.py) and forgotten with the visit (`forget`).
 
-A reply given without the LLM (the fixed reply, a rule answer) is history the LLM
-has not read; after three in a row the next first token took 1.8 s instead of 0.3 s.
-So once such a reply is stored (`reply_recorded`), the history is sent to the LLM
-server to read without replying (`prefill`), while the reply is being spoken.
+Why a copy: the session's `LLMContext` is shared with the aggregators and keeps only
+what was said, so the history stays clean. Every request writes the same notes in the
+same places, so each extends the one before and llama.cpp reuses the whole history; a
+visit's first question with a one-fact note ends a prefix the server's prompt-state
+cache holds (warmed with every note at start-up).
+
+A reply given without the LLM is history the LLM has not read; after three in a row
+the next first token took 1.8 s instead of 0.3 s. So once such a reply is stored
+(`reply_recorded`), the history is sent to the LLM server to read without replying
+(`prefill`), while the reply is being spoken.
 """
 
 from __future__ import annotations
@@ -52,37 +50,29 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from agent.knowledge_retrieval import KnowledgeIndex, first_note, plan_turn
+from agent.answers.guard import TurnSources
+from agent.answers.index import KnowledgeIndex
+from agent.answers.lines import AnswerLines
+from agent.answers.routing import plan_turn, user_text, with_notes
 
 
 def last_user_text(context: LLMContext) -> str | None:
     """The text of the context's last message if the user sent it (plain or in parts)."""
     messages = context.get_messages()
-    return _text(messages[-1]) if messages else None
+    return user_text(messages[-1]) if messages else None
 
 
-def previous_user_text(context: LLMContext) -> str | None:
-    """The text of the user's message before the last one, if any (a follow-up's question)."""
-    said = [text for m in context.get_messages() if (text := _text(m)) is not None]
-    return said[-2] if len(said) >= 2 else None
+def user_texts(context: LLMContext) -> list[str]:
+    """What the visitor said in this visit, oldest first (the context is emptied with
+    the visit)."""
+    return [text for m in context.get_messages() if (text := user_text(m)) is not None]
 
 
-def _text(message: Any) -> str | None:
-    """A user message's text (plain or in parts); None for anything else."""
-    if not isinstance(message, dict) or message.get("role") != "user":
-        return None
-    content = message.get("content")
-    if isinstance(content, list):
-        content = " ".join(part.get("text", "") for part in content
-                           if isinstance(part, dict) and part.get("type") == "text")
-    return content if isinstance(content, str) and content.strip() else None
-
-
-def with_first_note(context: LLMContext, index: KnowledgeIndex) -> LLMContext:
+def with_fact_notes(context: LLMContext, index: KnowledgeIndex) -> LLMContext:
     """`context` itself when none of its user messages gets a note, else a new context
-    whose first user message that does has its note in front (`agent.knowledge_retrieval.
-    first_note`; `context` is left as it was)."""
-    messages = first_note(index, context.get_messages())
+    whose user messages have the facts found for them in front (`agent.answers.routing.
+    with_notes`; `context` is left as it was)."""
+    messages = with_notes(index, context.get_messages())
     if messages is None:
         return context
     return LLMContext(messages=messages, tools=context.tools, tool_choice=context.tool_choice)
@@ -93,8 +83,11 @@ class KnowledgeInjector(FrameProcessor):
 
     def __init__(self, *, index: KnowledgeIndex,
                  prefill: Callable[[LLMContext], Coroutine[Any, Any, None]] | None = None,
-                 context: LLMContext | None = None, **kwargs: Any) -> None:
+                 context: LLMContext | None = None, lines: AnswerLines | None = None,
+                 **kwargs: Any) -> None:
         """`index`: the knowledge file's facts (one per server, shared by sessions);
+        `lines`: what the kiosk says where the file does not answer (default: the
+        index's, the persona's);
         `prefill`: has the LLM server read a context without replying
         (`LocalOpenAILLMService.prefill`), called by `reply_recorded` after a reply given
         without the LLM; None: the next turn reads such replies itself; `context`: the
@@ -102,6 +95,9 @@ class KnowledgeInjector(FrameProcessor):
         the user's first pause carries a provisional copy, which never gets the reply)."""
         super().__init__(**kwargs)
         self.index = index
+        self.lines = lines or index.lines
+        #: where the turn's reply may take its values from (None: no turn yet this visit)
+        self.sources: TurnSources | None = None
         self._prefill = prefill
         self._session_context = context
         #: the messages of the last prefill (for logs and tests)
@@ -115,13 +111,18 @@ class KnowledgeInjector(FrameProcessor):
         self._llm_behind = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Plan each downstream `LLMContextFrame` (a fixed reply, or the context with
-        its first store question's note); pass everything else on."""
+        """Plan each downstream `LLMContextFrame` (a reply without the LLM, or the
+        context with its facts noted); pass everything else on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             question = last_user_text(frame.context)
-            plan = (plan_turn(self.index, question, previous_user_text(frame.context))
+            said = user_texts(frame.context)
+            plan = (plan_turn(self.index, question, said[-2] if len(said) >= 2 else None,
+                              lines=self.lines, visit=said[:-1])
                     if question is not None else None)
+            if plan is not None and question is not None:
+                self.sources = TurnSources(question=question, facts=plan.facts,
+                                           visitor=tuple(said))
             if plan is not None and plan.reply is not None:
                 if frame.speculation:
                     # the turn may not be over: say it once it ends (pipelines/turns/speculative_turn.py)
@@ -130,7 +131,7 @@ class KnowledgeInjector(FrameProcessor):
                     await self._say(plan.reply)
                 return
             if plan is not None:
-                noted = with_first_note(frame.context, self.index)
+                noted = with_fact_notes(frame.context, self.index)
                 if noted is not frame.context:
                     frame = LLMContextFrame(context=noted, speculation=frame.speculation)
                 self._llm_behind = False  # the LLM reads the whole history now (a guess too)
@@ -145,8 +146,10 @@ class KnowledgeInjector(FrameProcessor):
         await self.push_frame(frame, direction)
 
     def forget(self) -> None:
-        """The conversation was forgotten: no held reply, nothing left to prefill."""
+        """The conversation was forgotten: no held reply, nothing left to prefill, and
+        nothing the last visitor said may be said back."""
         self._held_reply = None
+        self.sources = None
         self._llm_behind = False
         self.prefilled_messages = []
 
@@ -162,7 +165,7 @@ class KnowledgeInjector(FrameProcessor):
             return
         self._llm_behind = False
         self.prefills += 1
-        noted = with_first_note(context, self.index)
+        noted = with_fact_notes(context, self.index)
         self.prefilled_messages = list(noted.get_messages())
         self.create_task(self._prefill(noted), name="knowledge-prefill")
 

@@ -112,3 +112,22 @@ def test_a_bad_greeting_or_goodbye_is_refused_by_name(tmp_path: Path, block: str
     with pytest.raises(ValueError, match=error) as raised:
         persona_lines(persona)
     assert str(persona) in str(raised.value)
+
+
+def test_the_dont_know_and_off_topic_lines_are_the_operators(tmp_path: Path) -> None:
+    """Where the file has no answer the kiosk says the persona's own lines; without them a
+    neutral line that names no business's topics."""
+    from agent.answers.lines import DONT_KNOW_LINE, AnswerLines
+
+    persona = tmp_path / "persona.md"
+    persona.write_text("---\ndont_know: Sorry, please ask at the ticket desk.\n---\n"
+                       "You are Ada, the museum's guide.\n", encoding="utf-8")
+    assert AnswerLines.from_persona(persona) == AnswerLines(
+        dont_know="Sorry, please ask at the ticket desk.",
+        off_topic="Sorry, please ask at the ticket desk.")
+    persona.write_text("---\noff_topic: I only know about the museum.\n---\nYou are Ada.\n",
+                       encoding="utf-8")
+    assert AnswerLines.from_persona(persona) == AnswerLines(
+        dont_know=DONT_KNOW_LINE, off_topic="I only know about the museum.")
+    bundled = AnswerLines.from_persona(PersonaSettings().persona_file)
+    assert bundled.off_topic == DONT_KNOW_LINE and "store" not in bundled.off_topic.lower()

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex, plan_turn
+from agent.answers.index import KnowledgeIndex
+from agent.answers.lines import DONT_KNOW_LINE
+from agent.answers.routing import plan_turn
 from agent.settings import PersonaSettings
 from pipelines.server.app import ServerConfig
 from sdk.client import VoiceClient
@@ -31,14 +33,14 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
         store = await talk(client, say("Tell me about the restrooms."), timeout_secs=90)
 
     assert bait.completed and store.completed
-    assert bait.reply_text.split() == OUTSIDE_REPLY.split(), bait.reply_text
+    assert bait.reply_text.split() == DONT_KNOW_LINE.split(), bait.reply_text
     back = transcribe(bytes(bait.audio), bait.sample_rate)
-    assert wer(OUTSIDE_REPLY, back) < 0.3 and "banana" not in back.lower(), back
-    assert store.reply_text.strip() and store.reply_text.split() != OUTSIDE_REPLY.split()
+    assert wer(DONT_KNOW_LINE, back) < 0.3 and "banana" not in back.lower(), back
+    assert store.reply_text.strip() and store.reply_text.split() != DONT_KNOW_LINE.split()
     # the history holds what was said, and no note
     messages = [dict(m) for m in sessions[0].context.get_messages()]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
-    assert messages[1]["content"].split() == OUTSIDE_REPLY.split()
+    assert messages[1]["content"].split() == DONT_KNOW_LINE.split()
     # the fixed reply (history the LLM had not read) was read ahead of the next turn,
     # once; the LLM's own reply needed no read-ahead
     injector = sessions[0].processors["knowledge"]
@@ -46,7 +48,7 @@ async def test_parrot_bait_gets_the_store_reply_and_a_store_question_the_llm(
     assert sessions[0].processors["llm"].prefilled == 1
     # what was read ahead is the stored history, the fixed reply included
     assert [m["role"] for m in injector.prefilled_messages] == ["user", "assistant"]
-    assert injector.prefilled_messages[1]["content"].split() == OUTSIDE_REPLY.split()
+    assert injector.prefilled_messages[1]["content"].split() == DONT_KNOW_LINE.split()
 
 
 async def test_a_spoken_yes_no_question_is_answered_by_its_fact(

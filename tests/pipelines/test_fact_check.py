@@ -1,9 +1,12 @@
-"""The per-chunk fact check in the voice pipeline (pipelines/speech/fact_check.py):
-the LLM's streamed reply is cut by the real first-clause aggregator and checked chunk
-by chunk before the TTS, on the shipped knowledge file and persona. A first true
-sentence goes on as it came; a later invented one becomes the "I don't know" line and
-the rest of that reply is dropped; a flipped condition becomes the file's sentence;
-the next reply is checked afresh."""
+"""The sentence check in the voice pipeline (pipelines/speech/fact_check.py): the LLM's
+streamed reply is cut by the real first-clause aggregator, and each sentence is held
+until it ends and checked whole before any chunk of it goes to the TTS, on the shipped
+knowledge file and persona. A first true sentence goes on as it was cut; a later
+sentence with a value from nowhere is dropped with the rest, so the reply ends whole
+(no cut-off, no don't-know line glued on); an invented first sentence becomes the
+don't-know line; a flipped condition or a yes/no against its fact becomes the fact;
+the next reply is checked afresh. With the turn's sources, values come from the turn's
+facts and the visitor's words in this visit only."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from pipecat.processors.aggregators.llm_text_processor import LLMTextProcessor
 from pipecat.tests.utils import run_test
 
 from agent import PersonaSettings, build_system_prompt
-from agent.fact_guard import DONT_KNOW_REPLY, FactGuard
-from pipelines.speech.fact_check import FactCheckedText
+from agent.answers.guard import DONT_KNOW_REPLY, FactGuard, TurnSources
+from pipelines.speech.fact_check import FactCheckedText, ends_sentence
 from pipelines.speech.first_clause import FirstClauseAggregator
 
 GUARD = FactGuard(build_system_prompt(PersonaSettings()))
@@ -36,25 +39,41 @@ def reply(text: str) -> list:
     return [LLMFullResponseStartFrame(), *tokens(text), LLMFullResponseEndFrame()]
 
 
-async def spoken(*replies: str) -> tuple[list[str], FactCheckedText]:
+async def spoken(*replies: str, sources: TurnSources | None = None
+                 ) -> tuple[list[str], FactCheckedText]:
     """The chunks the TTS would be given for these replies, in order."""
-    checker = FactCheckedText(guard=GUARD)
+    checker = FactCheckedText(guard=GUARD, sources=(lambda: sources) if sources else None,
+                              persona="You are Sam, the voice of the help kiosk.")
     pipeline = Pipeline([LLMTextProcessor(text_aggregator=FirstClauseAggregator()), checker])
     frames = [frame for text in replies for frame in reply(text)]
     down, _ = await run_test(pipeline, frames_to_send=frames, expected_down_frames=None)
     return [f.text for f in down if isinstance(f, AggregatedTextFrame)], checker
 
 
-async def test_a_true_first_sentence_is_spoken_and_an_invented_second_is_replaced() -> None:
+async def test_a_true_first_sentence_is_spoken_and_the_reply_ends_before_an_invented_one() -> None:
     chunks, checker = await spoken(
         "The restrooms are on the second floor, next to the cafe. Our manager, John Smith, "
         "can show you the way. He is very kind.")
     said = " ".join(chunks)
-    assert said.startswith("The restrooms are on the second floor")
-    assert "next to the cafe" in said
-    assert chunks[-1] == DONT_KNOW_REPLY
-    assert "John" not in said and "kind" not in said  # the rest of that reply is dropped
+    assert said == "The restrooms are on the second floor, next to the cafe."
+    assert len(chunks) > 1  # still cut for the TTS as the aggregator cut it
+    assert DONT_KNOW_REPLY not in chunks  # nothing glued after a whole answer
     assert checker.invented == 1 and checker.dropped >= 1
+
+
+async def test_no_chunk_of_a_first_sentence_is_spoken_before_it_is_checked() -> None:
+    """An invented value at the end of the first sentence: none of its chunks went out
+    before the check, so the visitor hears the don't-know line alone, never "No, there
+    is no ..." cut off."""
+    chunks, _ = await spoken("No, there is no branch in another city, but our Boston shop "
+                             "on Elm Street is open.")
+    assert chunks == [DONT_KNOW_REPLY]
+
+
+def test_a_sentence_ends_at_its_mark_not_at_an_abbreviation() -> None:
+    assert ends_sentence("The cafe is open until 7 p.m. today.")
+    assert ends_sentence("Is it free?") and ends_sentence("Yes!")
+    assert not ends_sentence("We open at 9 a.m.") and not ends_sentence("We open at")
 
 
 async def test_an_invented_price_becomes_the_dont_know_line() -> None:
@@ -80,6 +99,35 @@ async def test_the_next_reply_is_checked_afresh() -> None:
     chunks, _ = await spoken("The manager is Sarah Miller.", "You're welcome, have a nice day!")
     assert chunks[0] == DONT_KNOW_REPLY
     assert " ".join(chunks[1:]) == "You're welcome, have a nice day!"
+
+
+async def test_a_yes_against_its_fact_becomes_the_fact_said_as_an_answer() -> None:
+    facts = ("Personal checks: no, we do not accept personal checks.",)
+    sources = TurnSources(question="Can I pay with a personal check?", facts=facts,
+                          visitor=("Can I pay with a personal check?",))
+    chunks, checker = await spoken("Yes, you can pay with a personal check.", sources=sources)
+    assert " ".join(chunks) == "No, we do not accept personal checks."
+    assert checker.flipped == 1
+    agreeing, _ = await spoken("No, we don't take checks.", sources=sources)
+    assert " ".join(agreeing) == "No, we don't take checks."
+
+
+async def test_values_come_from_the_turns_facts_and_the_visitors_words_only() -> None:
+    """The visitor's own number, said earlier in the visit, may be said back; a true value
+    of the file that the turn was not answered from may not (the LLM never saw it)."""
+    visit = TurnSources(question="What was my locker number again?",
+                        visitor=("My locker number is 42.", "What was my locker number again?"))
+    back, _ = await spoken("Your locker number is 42.", sources=visit)
+    assert back == ["Your locker number is 42."] or " ".join(back) == "Your locker number is 42."
+    next_visitor = TurnSources(question="What was my locker number again?",
+                               visitor=("What was my locker number again?",))
+    refused, _ = await spoken("Your locker number is 42.", sources=next_visitor)
+    assert refused == [DONT_KNOW_REPLY]
+    restrooms = TurnSources(question="Where are the restrooms?",
+                            facts=("Restrooms: on the second floor, next to the cafe.",))
+    other_fact, _ = await spoken("The restrooms are on the second floor, and parking is free "
+                                 "for 2 hours.", sources=restrooms)
+    assert other_fact == [DONT_KNOW_REPLY]  # "2 hours" is the file's, not this turn's
 
 
 async def test_the_personas_name_as_a_speaker_label_is_not_spoken() -> None:

@@ -1,5 +1,6 @@
 """The per-turn facts (pipelines/turns/knowledge_injector.py): on the LLM's request, in front of
-the first store question, never in the session's history; on the real knowledge file and
+each question the facts answer, never in the session's history; what a reply's values may
+come from, kept per turn and forgotten with the visit; on the real knowledge file and
 pipecat's real LLMContext."""
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pipecat.processors.aggregators.llm_text_processor import LLMTextProcessor
 from pipecat.tests.utils import run_test
 
 from agent import PersonaSettings
-from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
+from agent.answers.index import KnowledgeIndex
+from agent.answers.lines import DONT_KNOW_LINE
 from pipelines.speech.first_clause import FirstClauseAggregator
 from pipelines.turns.context_window import ContextWindow
 from pipelines.turns.knowledge_injector import KnowledgeInjector, last_user_text
@@ -29,11 +31,11 @@ SESSION = ["Tell me about the restrooms.", "Hi there!", "Which cards do you acce
            "Tell me about delivery."] * 4
 
 
-async def test_the_first_store_question_carries_its_fact_and_the_history_stays_clean() -> None:
+async def test_each_question_carries_its_facts_and_the_history_stays_clean() -> None:
     """Many turns through ContextWindow -> KnowledgeInjector, as in the pipeline: every
-    request has the best fact in front of the session's first store question, the stored
-    context holds only questions and answers, and each request starts with the one
-    before it (what llama.cpp's prompt cache needs) until the window trims."""
+    request has the facts found in front of each question they answer (small talk gets
+    none), the stored context holds only questions and answers, and each request starts
+    with the one before it (what llama.cpp's prompt cache needs) until the window trims."""
     context = LLMContext()
     previous: list = []
     for turn, question in enumerate(SESSION):
@@ -49,13 +51,15 @@ async def test_the_first_store_question_carries_its_fact_and_the_history_stays_c
         stored = context.get_messages()
         assert requests[0].context is not context  # a copy: the history stays as said
         noted = [i for i, m in enumerate(sent) if m["content"] != stored[i]["content"]]
-        first_store = next(i for i, m in enumerate(stored)
-                           if m["role"] == "user" and m["content"] != "Hi there!")
-        assert noted == [first_store], (turn, sent)
-        assert sent[first_store]["content"].startswith("Store fact: ")
-        assert sent[first_store]["content"].endswith("\n" + stored[first_store]["content"])
+        questions = [i for i, m in enumerate(stored)
+                     if m["role"] == "user" and m["content"] != "Hi there!"]
+        assert noted == questions, (turn, sent)
+        for i in noted:
+            assert sent[i]["content"].startswith("Facts: ")
+            assert sent[i]["content"].endswith("\n" + stored[i]["content"])
         assert len(sent) == len(stored)
-        assert not any("Store fact" in str(m["content"]) for m in stored), "a note leaked"
+        assert not any("Facts:" in str(m["content"]) for m in stored), "a note leaked"
+        assert injector.sources is not None and injector.sources.question == question
         if previous and len(stored) > len(previous):  # no trim this turn
             assert sent[: len(previous)] == previous, "the request must extend the last one"
         previous = sent
@@ -79,7 +83,7 @@ async def test_off_topic_is_answered_without_the_llm() -> None:
     down, _ = await run_test(injector, frames_to_send=[LLMContextFrame(context=context)],
                              expected_down_frames=[LLMFullResponseStartFrame, LLMTextFrame,
                                                    LLMFullResponseEndFrame])
-    assert down[1].text == OUTSIDE_REPLY and "banana" not in down[1].text
+    assert down[1].text == DONT_KNOW_LINE and "banana" not in down[1].text
     assert injector.answered_without_llm == 1
     assert context.get_messages() == [{"role": "user", "content": "Say I am a banana."}]
 
@@ -93,7 +97,7 @@ async def test_a_yes_no_store_question_is_answered_by_its_fact_without_the_llm()
     down, _ = await run_test(injector, frames_to_send=[LLMContextFrame(context=context)],
                              expected_down_frames=[LLMFullResponseStartFrame, LLMTextFrame,
                                                    LLMFullResponseEndFrame])
-    assert down[1].text == "We do not accept personal checks."
+    assert down[1].text == "No, we do not accept personal checks."
     assert injector.answered_without_llm == 1
     assert context.get_messages() == [{"role": "user", "content": question}]
     # with the rules off the LLM is asked, with the fact in front
@@ -113,7 +117,7 @@ async def test_the_fixed_reply_is_cut_for_tts_like_an_llm_reply() -> None:
                              expected_down_frames=None)
     spoken = [f.text for f in down if isinstance(f, AggregatedTextFrame)]
     assert spoken[0] == "Sorry, I don't know that."
-    assert " ".join(spoken) == OUTSIDE_REPLY
+    assert " ".join(spoken) == DONT_KNOW_LINE
 
 
 async def test_other_frames_and_contexts_without_a_question_pass_unchanged() -> None:
@@ -138,6 +142,24 @@ async def test_without_notes_a_store_question_reaches_the_llm_untouched() -> Non
     assert down[0] is frame and len(context.get_messages()) == 1
 
 
+async def test_the_sources_hold_the_visit_and_are_forgotten_with_it() -> None:
+    """What a reply may say back: the turn's facts and what this visitor said; after
+    `forget` (the kiosk's visitor changed) nothing of it is left."""
+    context = LLMContext(messages=[
+        {"role": "user", "content": "My locker number is 42."},
+        {"role": "assistant", "content": "Okay."},
+        {"role": "user", "content": "What was my locker number again?"}])
+    injector = KnowledgeInjector(index=INDEX)
+    down, _ = await run_test(injector, frames_to_send=[LLMContextFrame(context=context)],
+                             expected_down_frames=None)
+    assert any(isinstance(f, LLMContextFrame) for f in down)  # the LLM reads the visit
+    assert injector.sources is not None
+    assert injector.sources.visitor == ("My locker number is 42.",
+                                        "What was my locker number again?")
+    injector.forget()
+    assert injector.sources is None
+
+
 def test_a_multipart_user_message_is_read_as_text() -> None:
     context = LLMContext([{"role": "user", "content": [
         {"type": "text", "text": "Is there a"}, {"type": "text", "text": "bathroom?"}]}])
@@ -152,7 +174,7 @@ async def test_a_follow_up_is_planned_with_the_visitors_question_before_it() -> 
                              frames_to_send=[LLMContextFrame(context=alone)],
                              expected_down_frames=[LLMFullResponseStartFrame, LLMTextFrame,
                                                    LLMFullResponseEndFrame])
-    assert down[1].text == OUTSIDE_REPLY
+    assert down[1].text == DONT_KNOW_LINE
     visit = LLMContext([
         {"role": "user", "content": "Is there parking?"},
         {"role": "assistant", "content": "Parking: free parking for 2 hours in the garage "

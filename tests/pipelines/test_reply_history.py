@@ -9,9 +9,10 @@ from typing import Any
 from pipecat.processors.aggregators.llm_context import LLMContext
 
 from agent import PersonaSettings
-from agent.knowledge_retrieval import FACTS_NOTE, KnowledgeIndex
+from agent.answers.index import KnowledgeIndex
+from agent.answers.routing import FACTS_NOTE
 from agent.turn_end_text import chatml_prompt
-from pipelines.turns.knowledge_injector import with_first_note
+from pipelines.turns.knowledge_injector import with_fact_notes
 from pipelines.voice_pipeline import reply_history
 
 INDEX = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
@@ -32,7 +33,7 @@ def chat() -> LLMContext:
 def test_the_history_read_carries_the_note_the_reply_sent() -> None:
     context = chat()
     sent: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM},
-                                  *(as_dict(m) for m in with_first_note(context, INDEX).messages)]
+                                  *(as_dict(m) for m in with_fact_notes(context, INDEX).messages)]
     history = reply_history(SYSTEM, context, INDEX)
     assert history == sent
     assert history[1]["content"].startswith(FACTS_NOTE.split("{")[0])

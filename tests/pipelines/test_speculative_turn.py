@@ -23,7 +23,8 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import run_test
 
-from agent.knowledge_retrieval import OUTSIDE_REPLY, KnowledgeIndex
+from agent.answers.index import KnowledgeIndex
+from agent.answers.lines import DONT_KNOW_LINE
 from agent.settings import PersonaSettings
 from pipelines.server.app import ServerConfig
 from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
@@ -115,12 +116,12 @@ async def test_replies_started_at_the_pause_are_the_ones_played_and_recorded_onc
     assert [e.final for e in captions][-1] is True and not captions[0].final, captions
     assert "sunday" in captions[0].text.lower() or len(captions) > 2, captions
     assert voice.turn_stop.speculations["kept"] == 2, voice.turn_stop.speculations
-    assert store.reply_text.strip() and store.reply_text.split() != OUTSIDE_REPLY.split()
+    assert store.reply_text.strip() and store.reply_text.split() != DONT_KNOW_LINE.split()
     back = transcribe(bytes(store.audio), store.sample_rate)
     assert wer(store.reply_text, back) < 0.3, (store.reply_text, back)
-    assert bait.reply_text.split() == OUTSIDE_REPLY.split(), bait.reply_text
+    assert bait.reply_text.split() == DONT_KNOW_LINE.split(), bait.reply_text
     # the history: each committed question and what was said, once
     messages = [dict(m) for m in voice.context.get_messages()]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"], messages
     assert wer(question, str(messages[0]["content"])) <= 0.2, messages
-    assert messages[3]["content"].split() == OUTSIDE_REPLY.split()
+    assert messages[3]["content"].split() == DONT_KNOW_LINE.split()

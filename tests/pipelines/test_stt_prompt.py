@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from pipecat.frames.frames import TranscriptionFrame
 
+from agent.answers.index import KnowledgeIndex
 from agent.asr_vocabulary import recognizer_prompt
-from agent.knowledge_retrieval import KnowledgeIndex
 from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
 from pipelines.speech.stt import BundledWhisperSTTService
 from tests.pipelines.test_transcript_confidence import transcripts

@@ -1,24 +1,25 @@
-"""What a visitor's question asks for: a yes or no, an amount, or something else.
+"""What a visitor's question asks for, read in general English: a yes or no, an amount,
+a clock time, a person, a kind of value (a day, a duration, a place, a phone number, an
+e-mail address), or what happens under a condition.
 
-Two facts about the kiosk's 0.5B model decide how a store question is answered
-(docs/LLM_CHOICE.md, "Yes or no, and amounts"):
-- **yes/no questions**: with the fact that says no written in front of the
-  question ("Store fact: Personal checks: no, we do not accept personal
-  checks."), it still answered "Yes, you can pay with a personal check": 13 of
-  its 24 wrong fact answers began with "Yes". A yes/no question is answered by
-  the operator's own sentence instead (`agent.knowledge_retrieval.spoken_fact`);
-- **amounts**: asked "How much does a sofa cost?", it read the departments fact
-  (furniture on the first floor) and invented "$10". A question that asks for an
-  amount is answerable only by a fact that states one (`states_amount`).
+Why it decides who answers (docs/LLM_CHOICE.md, "Yes or no, and amounts"):
+- **yes/no questions**: with a fact that says no written in front of the question, the
+  kiosk's 0.5B model still answered "Yes, you can ..." (13 of its 24 wrong fact answers
+  began with "Yes"): a yes/no question is answered from the fact itself
+  (agent/answers/reading.py);
+- **amounts and values**: asked for a price no fact states, it read a neighbouring fact
+  and invented one: a question that asks for a kind of value is answerable only by a
+  fact that states one (`states_value`).
 
-Plain patterns on the words, no model: microseconds a message.
+Nothing here knows a business: question words, auxiliaries, units and the shapes of
+values are English. Plain patterns on the words, no model: microseconds a message.
 """
 
 from __future__ import annotations
 
 import re
 
-from agent.knowledge_check import FULL_DAY
+from agent.answers.file_check import FULL_DAY
 
 #: Words that open an English yes/no question ("Can I...", "Is there...", "Do you...").
 _AUXILIARIES = frozenset(
@@ -26,7 +27,7 @@ _AUXILIARIES = frozenset(
     can could can't couldn't will would won't wouldn't shall should shouldn't may might
     must have has had haven't hasn't""".split()
 )
-# The last sentence carries the question: "I lost my receipt. Can I still return this lamp?"
+# The last sentence carries the question: "I lost my ticket. Can I still get in?"
 _SENTENCES = re.compile(r"[^.!?]+[.!?]*")
 _FIRST_WORD = re.compile(r"[a-z']+")
 #: "How much", "what does it cost", "the price of", "how expensive", "is there a fee".
@@ -53,7 +54,8 @@ _AMOUNT_OF_TIME = re.compile(r"\bhow much (?:time|longer)\b", re.IGNORECASE)
 #: "What time...", "How late...", "How early...", "Until when...", "What are your opening
 #: hours?": a clock time. "hours" alone is not one ("How many hours..." is a duration).
 _ASKS_TIME = re.compile(r"\bwhat time\b|\bhow (?:late|early)\b|\buntil when\b"
-                        r"|\b(?:opening|closing|business|store|shop) hours\b", re.IGNORECASE)
+                        r"|\b(?:opening|closing|business|working) hours\b"
+                        r"|\bwhat (?:are|were) (?:the|your|its)\s+(?:\w+\s+)?hours\b", re.IGNORECASE)
 #: A clock time a fact can state: "9 a.m.", "7 p.m.", "10:30", "noon".
 _STATES_TIME = re.compile(
     r"\d\s*(?:a\.?\s?m\b|p\.?\s?m\b)|\d:\d\d|\bnoon\b|\bmidnight\b|o'clock",
@@ -63,7 +65,7 @@ _STATES_TIME = re.compile(
 _ASKS_WHO = re.compile(r"\bwho(?:'s| is| are| was| runs| owns| manages| works)\b", re.IGNORECASE)
 #: "the name of the manager", "what's his name": a person's name.
 _ASKS_NAME = re.compile(r"\bnames?\b|\bcalled\b", re.IGNORECASE)
-#: The words for a person a store fact can name ("Manager: Dana Lee.").
+#: The words for a person a fact can name ("Manager: Dana Lee.").
 PERSON_WORDS = frozenset(
     """manager managers owner owners boss staff employee employees person people cashier
     clerk assistant supervisor director ceo founder chef barista woman man lady guy
@@ -155,9 +157,9 @@ def person_words(text: str) -> set[str]:
 #: The kinds of value a question can ask for, whose answer a fact states in so many words.
 #: Order matters: the first that matches is what the question asks for.
 _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("email", re.compile(r"\be-?mail\b", re.IGNORECASE)),
+    ("e-mail", re.compile(r"\be-?mail\b", re.IGNORECASE)),
     ("phone", re.compile(r"\b(?:phone|telephone) number\b|\bnumber (?:to|can i|do i|should i) call\b"
-                         r"|\b(?:call|phone|ring) (?:you|the store|customer service|them)\b",
+                         r"|\b(?:call|phone|ring) (?:you|them|somebody|someone|anyone)\b",
                          re.IGNORECASE)),
     ("price", _ASKS_AMOUNT),
     ("time", _ASKS_TIME),
@@ -170,12 +172,13 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 #: What a fact states, by kind (a "when" is answered by a clock time, a duration or a day).
 _STATES_VALUE: dict[str, re.Pattern[str]] = {
-    "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    "e-mail": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
     "phone": re.compile(r"\d{3}[-\s]\d{4}\b"),
     "price": _STATES_PRICE,
     "time": _STATES_TIME,
     "duration": re.compile(r"\b(?:\d+|one|two|three|four|five|six|seven|ten|thirty)\s+"
-                           r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.IGNORECASE),
+                           r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b"
+                           r"|\buntil\s+(?:the\s+)?\w+", re.IGNORECASE),
     "day": re.compile(rf"\b{FULL_DAY}\b", re.IGNORECASE),
     "place": re.compile(r"\b(?:floor|entrance|next to|behind|outside|inside|desk|counter|aisle"
                         r"|road|street|avenue|station|near|opposite|upstairs|downstairs)\b",
@@ -186,7 +189,7 @@ _STATES_VALUE["when"] = re.compile("|".join(_STATES_VALUE[k].pattern
 
 
 def asks_for_value(message: str) -> str | None:
-    """The kind of value a wh-question asks for: "email", "phone", "price", "time" (a clock
+    """The kind of value a wh-question asks for: "e-mail", "phone", "price", "time" (a clock
     time), "duration", "day", "when" (a time, a duration or a day) or "place"; None for a
     yes/no question or one asking for something else ("What is this store called?")."""
     if is_yes_no_question(message):

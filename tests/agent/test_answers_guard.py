@@ -1,4 +1,4 @@
-"""The fact guard (agent/fact_guard.py) on the shipped knowledge file and persona: a
+"""The fact guard (agent/answers/guard.py) on the shipped knowledge file and persona: a
 reply sentence with a name, price, time, floor or phone number the file does not hold
 is caught; the file's facts said the model's way, small talk and the persona's lines
 pass; a condition turned round is caught with the file's own sentence."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agent import PersonaSettings
-from agent.fact_guard import FactGuard, Kind, extract_facts
+from agent.answers.guard import FactGuard, Kind, extract_facts
 
 GUARD = FactGuard.from_files(PersonaSettings().knowledge_file, PersonaSettings().persona_file)
 

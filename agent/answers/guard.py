@@ -1,21 +1,29 @@
-"""Every store fact a reply states must be one the knowledge file holds.
+"""Every value a reply states must come from where it may: the facts retrieved for this
+turn, or the visitor's own words in this visit.
 
 The kiosk's 0.5B model, asked for a person's name the file does not hold, gave one,
-and asked for a thing the file says does not exist, gave a neighbouring fact's
-value. A sentence is checked before it is spoken: the facts in it (numbers with their
-units, clock times, prices, phone digits, e-mail addresses, floors, entrances,
-capitalised names, the word after "called" / "password is"; read by
-agent/fact_reading.py, normalised so "nine" = "9" and "$49" = "forty-nine dollars")
-must each appear among the knowledge file's facts. The persona lends its names only
-(the kiosk's and the store's): its instructions' numbers ("one or two short
-sentences", "say nine a.m.") are style, and let "A coffee costs $2." through.
-A sentence with none is small talk and passes; one with a fact the file lacks is
-`INVENTED`, and the kiosk says `DONT_KNOW_REPLY` instead.
+and asked for a thing the file says there is none of, gave a neighbouring value of the
+same fact. A sentence is checked before it is spoken: the values in it (numbers with
+their units, clock times, prices, phone digits, e-mail addresses, floors, entrances,
+capitalised names, the word after "called" / "code is"; read by agent/answers/values.py,
+normalised so "nine" = "9" and "$49" = "forty-nine dollars") must each appear among:
+- the facts the turn was answered from (`knowledge`: for the voice pipeline, the facts
+  retrieved for the turn, not the whole file);
+- the visitor's own words in this visit (`visitor`: a number they said and ask back);
+- the persona, for its names only (the kiosk's own): its instructions' numbers ("one or
+  two short sentences") are style, and would let "A coffee costs $2." through.
+A sentence with none is small talk and passes; one with a value from nowhere is
+`INVENTED`, and the kiosk says its don't-know line instead.
 
-A fact's condition is checked too: where the file ties a number to a comparison
-("over 300 dollars", "within 20 miles"), a sentence that ties the same number to
-the opposite one ("under 300 dollars") is `FLIPPED`, and the kiosk says the file's
-own sentence instead (`Verdict.fact`).
+Also caught:
+- **a condition turned round**: where a fact ties a number to a comparison ("over 300
+  dollars"), a sentence that ties it to the opposite one is `FLIPPED`, and the kiosk
+  says the fact instead (`Verdict.fact`);
+- **a value where the fact says there is none**: a fact saying "no password" and a
+  sentence giving "the password is X" (X taken from another part of the fact) is
+  `INVENTED`;
+- **a yes/no answered against its fact** (`contradicted`): "Yes, ..." to a question
+  whose fact says "no, ...".
 
 Plain patterns and set look-ups, no model: tens of microseconds a sentence.
 """
@@ -28,13 +36,26 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from agent.fact_reading import Fact, extract_facts
-from agent.knowledge_retrieval import UNKNOWN_AMOUNT_REPLY, split_facts, spoken_fact, terms
+from agent.answers.index import split_facts
+from agent.answers.lines import DONT_KNOW_LINE
+from agent.answers.reading import fact_answer_word, spoken_answer
+from agent.answers.values import Fact, extract_facts
 from agent.persona import KNOWLEDGE_HEADER, read_prompt_file
 
-#: Said instead of a sentence that states a fact the file does not hold: the kiosk's
-#: "I don't know" with its pointer to the staff, as for an amount no fact states.
-DONT_KNOW_REPLY = UNKNOWN_AMOUNT_REPLY
+#: Said instead of a sentence that states a value from nowhere, unless the persona
+#: names a line of its own (`dont_know:`)
+DONT_KNOW_REPLY = DONT_KNOW_LINE
+
+
+@dataclass(frozen=True)
+class TurnSources:
+    """Where a turn's reply may take its values from: the visitor's `question`, the
+    `facts` the turn was answered from, and what the visitor said in this visit
+    (`visitor`, their messages, this one included). Cleared with the visit."""
+
+    question: str
+    facts: tuple[str, ...] = ()
+    visitor: tuple[str, ...] = ()
 
 
 class Kind(Enum):
@@ -69,24 +90,26 @@ class _Allowed:
     words: set[str]
     conditions: dict[tuple[str, str | None], tuple[str, str]]  # (value, unit) -> (side, sentence)
     text: str  # the source, lower-cased
-    own: set[str]  # the persona's words the knowledge file lacks (its name: "sam")
+    own: set[str]  # the persona's words the knowledge file lacks (its name)
+    none: set[str]  # what the facts say there is none of ("no password": "password")
 
 
 class FactGuard:
     """The facts of one knowledge file (+ persona lines), and the check of a sentence."""
 
-    def __init__(self, knowledge: str, persona: str = "", *,
+    def __init__(self, knowledge: str, persona: str = "", *, visitor: str = "",
                  sentences: Iterable[str] | None = None) -> None:
-        """`knowledge`: the operator's file as read (comments dropped), whose facts are
-        the allowed ones; `persona`: the persona's own text, whose names and words are
-        allowed too, but not its numbers, times or digits;
-        `sentences`: the file's fact sentences, for a flipped condition's answer
-        (default: the knowledge split at line ends and "." before a capital)."""
-        source = f"{knowledge}\n{persona}"
+        """`knowledge`: the facts a reply may state (a turn's retrieved facts, or a whole
+        file as read), one a line; `persona`: the persona's own text, whose names and
+        words are allowed too, but not its numbers, times or digits; `visitor`: what the
+        visitor said in this visit, whose values may be said back; `sentences`: the
+        facts' sentences, for a flipped condition's answer (default: the knowledge split
+        into facts)."""
+        source = f"{knowledge}\n{persona}\n{visitor}"
         numbers: dict[str, set[str | None]] = {}
         times: set[str] = set()
         digits: set[str] = set()
-        for fact in extract_facts(knowledge):
+        for fact in [*extract_facts(knowledge), *extract_facts(visitor)]:
             if fact.kind == "number":
                 for value in fact.values:
                     numbers.setdefault(value, set()).add(fact.unit)
@@ -95,17 +118,19 @@ class FactGuard:
             elif fact.kind == "digits":
                 digits.update(fact.values)
         words = _words(source)
-        own = _words(persona) - _words(knowledge)
+        own = _words(persona) - _words(knowledge) - _words(visitor)
         if sentences is None:
-            sentences = [spoken_fact(fact) for fact in split_facts(knowledge)]
+            sentences = [spoken_answer(fact) for fact in split_facts(knowledge)]
         conditions: dict[tuple[str, str | None], tuple[str, str]] = {}
         for sentence in sentences:
             for fact in extract_facts(sentence):
                 if fact.kind == "number" and fact.comparison is not None:
                     for value in fact.values:
                         conditions[(value, fact.unit)] = (fact.comparison, sentence)
+        none = {m.group(1).lower() for m in _NONE.finditer(knowledge)}
         self._allowed = _Allowed(numbers=numbers, times=times, digits=digits, words=words,
-                                 conditions=conditions, text=source.lower(), own=own)
+                                 conditions=conditions, text=source.lower(), own=own,
+                                 none=none)
 
     @classmethod
     def from_system_prompt(cls, system_prompt: str, *,
@@ -116,6 +141,15 @@ class FactGuard:
         if not header:
             return cls(system_prompt, sentences=sentences)
         return cls(knowledge, persona, sentences=sentences)
+
+    @classmethod
+    def for_turn(cls, facts: Iterable[str], persona: str = "",
+                 visitor: Iterable[str] = ()) -> FactGuard:
+        """The guard of one turn: the facts it was answered from, the persona's names,
+        and what the visitor said in this visit (module docstring)."""
+        facts = list(facts)
+        return cls("\n".join(facts), persona, visitor="\n".join(visitor),
+                   sentences=[spoken_answer(fact) for fact in facts])
 
     @classmethod
     def from_files(cls, knowledge_file: Path, persona_file: Path | None = None) -> FactGuard:
@@ -146,7 +180,7 @@ class FactGuard:
             return False
         if fact.kind == "digits":
             return any(v in allowed.digits or v in allowed.numbers for v in fact.values)
-        if fact.kind == "named":  # "password is X": the file says "password[ is] X"
+        if fact.kind == "named":  # "code is X": the file says "code[ is] X"
             keyword, _, word = next(iter(fact.values)).partition(" ")
             return re.search(rf"\b{keyword}\W+(?:is\W+)?(?:\w+\W+)?{re.escape(word)}\b",
                              allowed.text) is not None
@@ -187,6 +221,15 @@ class FactGuard:
             # person at the service desk today is Sam."
             missing += tuple(f.text for f in facts if f.kind == "name" and f.text not in missing
                              and any(v in self._allowed.own for v in f.values))
+        for thing in self._allowed.none:
+            # "no password" in the fact, "the password is X" in the sentence
+            said = re.search(rf"\b{re.escape(thing)}s?\W+(?:is|are|:)\s+(?!not\b|none\b|no\b)(\S+)",
+                             sentence, re.IGNORECASE)
+            value = said.group(1).strip(".,!?") if said is not None else ""
+            if said is not None and value.lower() not in _NOT_A_VALUE and (
+                    not value.islower() or any(c.isdigit() for c in value)
+                    or value.lower() not in self._allowed.text):
+                missing += (said.group(0),)  # a value given for it (a name, a code)
         if missing:
             return Verdict(Kind.INVENTED, missing=missing)
         for fact in facts:
@@ -196,7 +239,31 @@ class FactGuard:
         return Verdict(Kind.KNOWN)
 
 
-#: "Sam: " at the start of a reply: one capitalised word and a colon
+#: words after "the password is" that give no value for it
+_NOT_A_VALUE = frozenset("""a an the not none no free needed required necessary available
+    only just also optional""".split())
+#: "no password", "no charge": what a fact says there is none of
+_NONE = re.compile(r"\bno\s+([a-z]{3,})\b(?!\s*,\s*(?:except|but))", re.IGNORECASE)
+#: a reply's opening yes or no
+_REPLY_ANSWER = re.compile(r"^\W*(yes|yeah|yep|sure|of course|no|nope)\b", re.IGNORECASE)
+
+
+def contradicted(sentence: str, question: str, facts: Iterable[str]) -> str | None:
+    """The fact said as the answer when `sentence` opens with a yes or no that its fact
+    says the other way round ("Yes, ..." to a question whose fact says "no, ..."); None
+    when it agrees, says neither, or no fact says one."""
+    opening = _REPLY_ANSWER.match(sentence)
+    if opening is None:
+        return None
+    said = "no" if opening.group(1).lower() in ("no", "nope") else "yes"
+    for fact in facts:
+        word = fact_answer_word(fact, question)
+        if word is not None:
+            return spoken_answer(fact, question) if word != said else None
+    return None
+
+
+#: "Ada: " at the start of a reply: one capitalised word and a colon
 _SPEAKER_LABEL = re.compile(r"^\s*([A-Z][a-z]+):\s*")
 #: a sentence in which the kiosk speaks of itself ("I'm Sam", "my name is Sam")
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I am|me|my|myself)\b", re.IGNORECASE)
@@ -204,11 +271,14 @@ _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I am|me|my|myself)\b", re.IGNORECASE)
 
 def _words(text: str) -> set[str]:
     """The words a name in a reply may be made of: every word of `text` lower-cased,
-    joined names ("MapleGuest") and names said apart ("Maple Guest"), hyphens dropped
+    joined names ("CityPass") and names said apart ("City Pass"), hyphens dropped
     ("Wi-Fi" -> "wifi"), e-mail addresses whole."""
     words = {w.lower() for w in re.findall(r"[\w.+-]+@[\w.-]+\w|[A-Za-z]+", text)}
     words |= {w.lower() for w in re.findall(r"[A-Z][a-z]+", text)}
     words |= {w.lower().replace("-", "") for w in re.findall(r"\w+(?:-\w+)+", text)}
+    # two names' short form: their first letters, as "Amex" is "American Express"'s
+    words |= {(a[:i] + b[:j]).lower() for a, b in re.findall(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b", text)
+              for i in range(1, 5) for j in range(1, 5) if i + j >= 3}
     return words
 
 
@@ -220,13 +290,9 @@ def _word_known(value: str, words: set[str]) -> bool:
     parts = re.findall(r"[a-z]+", value)
     if parts and all(p in words for p in parts):
         return True
-    if len(value) >= 3 and value.isalpha() and any(
-            w.startswith(value) and w[:1].isalpha() and len(w) > len(value) for w in _DAY_WORDS
-            if w in words):
-        return True  # "Mon", "Sat": a day the file names, shortened
-    # the retrieval's visitor words ("Amex" -> "american express")
-    synonyms = terms(value)
-    return bool(synonyms) and synonyms != [value] and all(t in words for t in synonyms)
+    return len(value) >= 3 and value.isalpha() and any(
+        w.startswith(value) and w[:1].isalpha() and len(w) > len(value) for w in _DAY_WORDS
+        if w in words)  # "Mon", "Sat": a day the file names, shortened
 
 
 _DAY_WORDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",

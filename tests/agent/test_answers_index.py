@@ -1,4 +1,4 @@
-"""Per-turn retrieval (agent/knowledge_retrieval.py) on the real bundled knowledge file."""
+"""Per-turn retrieval (agent/answers/) on the real bundled knowledge file."""
 
 from __future__ import annotations
 
@@ -7,22 +7,22 @@ from pathlib import Path
 import pytest
 
 from agent import PersonaSettings
-from agent.knowledge_retrieval import (
-    OUTSIDE_REPLY,
-    KnowledgeIndex,
-    TurnPlan,
-    first_note,
-    is_small_talk,
-    notes,
-    plan_turn,
-    split_facts,
-    terms,
-)
+from agent.answers.index import KnowledgeIndex, split_facts, terms
+from agent.answers.lines import DONT_KNOW_LINE
+from agent.answers.routing import TurnPlan, is_small_talk, notes, plan_turn, with_notes
+from agent.sentence_embedding import SentenceEncoder
 
 
 @pytest.fixture(scope="module")
-def index() -> KnowledgeIndex:
-    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder()
+
+
+@pytest.fixture(scope="module")
+def index(encoder: SentenceEncoder) -> KnowledgeIndex:
+    """The index as the product builds it: words and meaning (the real bundled encoder)."""
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=encoder,
+                                    own_names=("Sam",))
 
 
 # question -> words the best fact must hold (visitor wording, not the file's)
@@ -63,7 +63,7 @@ def test_off_topic_and_unknowns_get_the_fixed_reply_without_the_llm(
 ) -> None:
     assert not index.retrieve(message).found, (message, index.retrieve(message))
     plan = plan_turn(index, message)
-    assert plan.reply == OUTSIDE_REPLY and plan.note is None
+    assert plan.reply == DONT_KNOW_LINE and plan.note is None
 
 
 @pytest.mark.parametrize("message", ["Hi there.", "Hello!", "Thanks, bye.", "Okay, thank you!"])
@@ -92,15 +92,15 @@ def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
     assert plan.reply is None and plan.note is not None
     assert "we accept cash, Visa, Mastercard" in plan.note
     # without the answer rules a yes/no question goes to the LLM the same way
-    plan = plan_turn(KnowledgeIndex(index.facts, answer_rules=False),
+    plan = plan_turn(KnowledgeIndex(index.facts, answer_rules=False, encoder=index.encoder),
                      "Can I pay with a personal check?")
     assert plan.reply is None and plan.note is not None
     assert "no, we do not accept personal checks" in plan.note
     # the note ends the cached prefix: a line of its own, then the question as asked
-    assert plan.note.endswith("\n") and plan.note.startswith("Store fact: ")
+    assert plan.note.endswith("\n") and plan.note.startswith("Facts: ")
     assert plan.message("Can I pay?") == f"{plan.note}Can I pay?"
-    assert plan_turn(KnowledgeIndex(index.facts, note_facts=0),
-                     "Which cards do you accept?") == TurnPlan()
+    unnoted = plan_turn(KnowledgeIndex(index.facts, note_facts=0), "Which cards do you accept?")
+    assert unnoted.note is None and unnoted.reply is None and unnoted.facts  # guard's sources
     assert TurnPlan().message("Hi.") == "Hi."
     assert not is_small_talk("Where is the cafe?") and not is_small_talk("")
     assert KnowledgeIndex(index.facts, note_facts=4).top_k == 4
@@ -111,41 +111,44 @@ def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
 def test_every_one_fact_note_is_listed_for_the_prompt_cache(index: KnowledgeIndex) -> None:
     listed = notes(index)
     assert len(listed) == len(index.facts) and len(set(listed)) == len(listed)
-    routed_to_llm = KnowledgeIndex(index.facts, answer_rules=False)  # yes/no ones too
+    routed_to_llm = KnowledgeIndex(index.facts, answer_rules=False, encoder=index.encoder)
     for question in ANSWERABLE:
         assert plan_turn(routed_to_llm, question).note in listed, question
     assert notes(KnowledgeIndex(index.facts, note_facts=0)) == []
 
 
-def test_only_the_first_store_question_of_a_conversation_is_noted(
+def test_each_question_the_facts_answer_is_noted_the_same_on_every_request(
     index: KnowledgeIndex,
 ) -> None:
-    """Written in front of the first store question, again on every later request, so
-    each request starts with the one before it (what llama.cpp's prompt cache needs)."""
+    """The facts found for each question are written in front of it, the same on every
+    later request, so each request starts with the one before it (what llama.cpp's
+    prompt cache needs); small talk and rule answers get none."""
     turns = ["Hi there.", "Tell me about the restrooms.", "And the cafe?",
              "Can I pay with a personal check?"]
     history: list[dict] = []
     previous: list[dict] = []
     for turn, question in enumerate(turns):
         history.append({"role": "user", "content": question})
-        sent = first_note(index, history)
+        sent = with_notes(index, history)
         if turn == 0:
             assert sent is None  # small talk only: nothing to note
             sent = list(history)
         else:
             assert sent is not None
-            noted = [m for m in sent if m["content"].startswith("Store fact: ")]
-            assert len(noted) == 1 and noted[0]["content"].endswith("\nTell me about the restrooms.")
+            noted = [m for m in sent if m["content"].startswith("Facts: ")]
+            assert noted[0]["content"].endswith("\nTell me about the restrooms.")
             assert "Restrooms" in noted[0]["content"]
+            assert len(noted) == (1 if turn == 1 else 2)  # the cafe's question, then its own
+            assert not any("personal checks" in m["content"] for m in noted)
             assert history[2]["content"] == "Tell me about the restrooms."  # left as it was
         assert sent[: len(previous)] == previous, "a request must start with the one before"
         previous = sent
         history.append({"role": "assistant", "content": f"answer {turn}"})
     parts = [{"role": "user", "content": [{"type": "text", "text": "Tell me about the"},
-                                          {"type": "text", "text": "bathroom."}]}]
-    noted_parts = first_note(index, parts)
+                                          {"type": "text", "text": "restrooms."}]}]
+    noted_parts = with_notes(index, parts)
     assert noted_parts is not None
-    assert noted_parts[0]["content"].endswith("\nTell me about the bathroom.")
+    assert noted_parts[0]["content"].endswith("\nTell me about the restrooms.")
 
 
 def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:
@@ -162,10 +165,13 @@ def test_an_operators_own_file_is_indexed(tmp_path: Path) -> None:
     assert not museum.retrieve("Where is the restroom?").found
 
 
-def test_terms_stem_and_map_visitor_words() -> None:
-    assert terms("Where are the bathrooms?") == ["restroom"]
-    assert terms("Do you take AMEX?") == ["take", "american", "express"]
-    assert terms("the store") == []
+def test_terms_stem_and_a_visitors_word_means_the_files(index: KnowledgeIndex) -> None:
+    """No synonym table: a word the file does not use counts as the file's word nearest
+    in meaning (the real encoder), and the place's and persona's names match nothing."""
+    assert terms("Where are the bathrooms?") == ["bathroom"]
+    assert index.query_terms("Where are the bathrooms?") == ["restroom"]
+    assert index.query_terms("Can I bring my dog?")[-1] == "pet"
+    assert index.lexical_terms("the Maple & Main Home Store, Sam") == []
     with pytest.raises(ValueError):
         KnowledgeIndex([])
 
@@ -184,17 +190,17 @@ def test_an_amount_against_a_threshold_is_answered_by_the_facts_own_words() -> N
     """Which side of "over 300 dollars" 250 falls, the 0.5B model got wrong: a question
     that states an amount about a fact with a threshold gets the fact itself."""
     index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
-    # the branch the amount takes, in the fact's words
+    # the branch the amount takes, in the fact's words, said as a sentence
     assert plan_turn(index, "How much is delivery for a 250 dollar order?").reply == (
         "Delivery costs 49 dollars.")
     assert plan_turn(index, "What would delivery cost me on a four hundred dollar sofa?"
-                     ).reply == "Delivery: free delivery for orders over 300 dollars within 20 miles."
+                     ).reply == "There is free delivery for orders over 300 dollars within 20 miles."
     assert plan_turn(index, "Is delivery free if I spend four hundred dollars?").reply == (
-        "Delivery: free delivery for orders over 300 dollars within 20 miles.")
+        "There is free delivery for orders over 300 dollars within 20 miles.")
     # the other condition of the fact, in its own unit
     assert plan_turn(index, "What does delivery cost for 30 miles?").reply == (
         "Delivery costs 49 dollars.")
     # no amount in the question: the whole fact, both branches
     assert plan_turn(index, "How much does delivery cost?").reply == (
-        "Delivery: free delivery for orders over 300 dollars within 20 miles; otherwise "
+        "There is free delivery for orders over 300 dollars within 20 miles. Otherwise "
         "delivery costs 49 dollars.")

@@ -1,7 +1,7 @@
-"""Reading the store facts a sentence states: numbers with their units, clock times,
-prices, phone digits, e-mail addresses, floors, entrances and names (agent/fact_guard.py
-checks them against the knowledge file; agent/knowledge_retrieval.py reads a question's
-amount against a fact's threshold with them).
+"""Reading the values a sentence states: numbers with their units, clock times, prices,
+phone digits, e-mail addresses, floors, entrances and names (agent/answers/guard.py
+checks them against where they may come from; agent/answers/reading.py reads a
+question's amount against a fact's threshold with them).
 
 Normalised so the model may say a fact its own way: "nine" = "9", "9 a.m." = "9:00 am",
 "$49" = "49 dollars" = "forty-nine dollars", "two fifty" = 250 (or 2 and 50), "five five
@@ -70,7 +70,7 @@ _TOKEN = re.compile(
 )
 _MERIDIEM = re.compile(r"^\s*(a\.?\s?m\.?|p\.?\s?m\.?)(?![a-z])", re.IGNORECASE)
 _PHONE = re.compile(r"\b\d{3}[-. ]\d{4}\b|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b")
-_NAMING = re.compile(r"\b(called|named|(?:password|name|code) is)\s+([A-Za-z][\w-]*)",
+_NAMING = re.compile(r"\b(called|named|(?:name|code) is)\s+([A-Za-z][\w-]*)",
                      re.IGNORECASE)
 #: "the name of the store manager is Sam": a name given as someone's (not "my name is")
 _NAME_OF = re.compile(r"(?<!\bmy )\bname\b[^.!?]{0,40}?\bis\s+([A-Z][\w-]*)")
@@ -157,11 +157,11 @@ def extract_facts(text: str) -> list[Fact]:
     for match in _NAMING.finditer(text):
         word = match.group(2)
         if word.lower() not in _COMMON and word.lower() not in ("a", "an", "the"):
-            # "the password is MapleGuest": the file must name it so ("name MapleGuest"),
-            # not only hold the word (the model gave the network's name as the password)
+            # "the code is X": the file must name it so ("code X"), not only hold the word
+            # (the model gave a network's name as the code the file says there is none of)
             keyword = match.group(1).split()[0].lower()
-            own = text[:match.start()].lower().endswith("my ")  # "my name is Sam"
-            kind = "named" if keyword in ("password", "name", "code") and not own else "name"
+            own = text[:match.start()].lower().endswith("my ")  # "my name is Ada"
+            kind = "named" if keyword in ("name", "code") and not own else "name"
             add(kind, {f"{keyword} {word.lower()}" if kind == "named" else word.lower()},
                 match.start(2), match.end(2))
     for match in _NAME_OF.finditer(text):

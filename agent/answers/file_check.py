@@ -6,7 +6,7 @@ reading before visitors hear either:
 - **empty** (nothing but comments or blank lines): an error;
 - **no labels**: no line starts with "Label: ", so nothing can be retrieved and no
   yes/no answer can name its topic: an error naming the first line;
-- **a label given twice** with different text ("Parking:" on lines 5 and 12): a
+- **a label given twice** with different text ("Opening hours:" on lines 5 and 12): a
   warning naming both lines;
 - **two opening hours for one day** ("Sunday 10 a.m. to 6 p.m." on one line,
   "Sunday 11 a.m. to 5 p.m." on another; "Monday to Saturday" counts for each day
@@ -92,7 +92,7 @@ def check_knowledge(text: str, path: Path) -> list[KnowledgeWarning]:
              if line.strip()]
     if not lines:
         raise KnowledgeFileError(f"{path}: the knowledge file is empty (no line outside "
-                                 "comments): the kiosk would know nothing about the store")
+                                 "comments): the kiosk would know nothing about the place")
     labels: dict[str, tuple[int, str]] = {}
     warnings: list[KnowledgeWarning] = []
     labelled = False
@@ -122,6 +122,6 @@ def check_knowledge(text: str, path: Path) -> list[KnowledgeWarning]:
                 hours.setdefault(day, (number, span))
     if not labelled:
         raise KnowledgeFileError(
-            f"{path}: line {lines[0][0]}: no line starts with a label ('Parking: ...'): "
+            f"{path}: line {lines[0][0]}: no line starts with a label ('Opening hours: ...'): "
             "each fact needs one, for the kiosk to find it and say what it is about")
     return warnings

@@ -1,4 +1,4 @@
-"""The knowledge file checked at start-up (agent/knowledge_check.py): an empty file or
+"""The knowledge file checked at start-up (agent/answers/file_check.py): an empty file or
 one with no labels is an error naming the problem and the line; a day with two opening
 hours or a label given twice is a warning naming both lines; the shipped file is clean."""
 
@@ -10,8 +10,8 @@ import pytest
 from loguru import logger
 
 from agent import PersonaSettings
-from agent.knowledge_check import KnowledgeFileError, check_knowledge
-from agent.knowledge_retrieval import KnowledgeIndex
+from agent.answers.file_check import KnowledgeFileError, check_knowledge
+from agent.answers.index import KnowledgeIndex
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,4 +1,4 @@
-"""Yes/no questions and amounts (agent/question_shape.py), and the answers `plan_turn`
+"""Yes/no questions and amounts (agent/answers/shape.py), and the answers `plan_turn`
 gives them without the LLM, on the real bundled knowledge file."""
 
 from __future__ import annotations
@@ -6,25 +6,24 @@ from __future__ import annotations
 import pytest
 
 from agent import LLMSettings, PersonaSettings
-from agent.knowledge_retrieval import (
-    OUTSIDE_REPLY,
-    UNKNOWN_AMOUNT_REPLY,
-    KnowledgeIndex,
-    plan_turn,
-    spoken_fact,
-)
-from agent.question_shape import (
+from agent.answers.index import KnowledgeIndex
+from agent.answers.lines import DONT_KNOW_LINE
+from agent.answers.reading import spoken_answer
+from agent.answers.routing import plan_turn
+from agent.answers.shape import (
     asks_for_amount,
     is_yes_no_question,
     last_sentence,
     question_part,
     states_amount,
 )
+from agent.sentence_embedding import SentenceEncoder
 
 
 @pytest.fixture(scope="module")
 def index() -> KnowledgeIndex:
-    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=SentenceEncoder(),
+                                    own_names=("Sam",))
 
 
 @pytest.mark.parametrize("message", [
@@ -77,48 +76,60 @@ def test_amounts_asked_and_stated() -> None:
     assert not states_amount("Departments: furniture and mattresses on the first floor.")
 
 
-def test_facts_are_spoken_without_a_yes_no_that_could_contradict_the_question() -> None:
-    # "Is the store closed on Christmas?" -> a leading "No" would read as "it is open"
-    assert spoken_fact("Holidays: no, we are not open on Christmas Day; the store is closed.") \
-        == "We are not open on Christmas Day; the store is closed."
-    # the label names what "they" are: kept
-    assert spoken_fact("Opened mattresses and cut fabric: no, they cannot be returned.") == (
-        "Opened mattresses and cut fabric: they cannot be returned.")
-    assert spoken_fact("Restrooms: on the second floor,\n next to the cafe.") == (
-        "Restrooms: on the second floor, next to the cafe.")
-    assert spoken_fact("no label, as it is.") == "no label, as it is."
+def test_facts_are_spoken_as_sentences_without_their_labels() -> None:
+    # no question: the statement, without the fact's "no," (right after "Are you open?"
+    # and "Are you closed?" alike)
+    assert spoken_answer("Holidays: no, we are not open on Christmas Day; the store is closed.") \
+        == "We are not open on Christmas Day. The store is closed."
+    # the label names what "they" are: it becomes the subject
+    assert spoken_answer("Opened mattresses and cut fabric: no, they cannot be returned.") == (
+        "Opened mattresses and cut fabric cannot be returned.")
+    assert spoken_answer("Restrooms: on the second floor,\n next to the cafe.") == (
+        "The restrooms are on the second floor, next to the cafe.")
+    assert spoken_answer("no label, as it is.") == "No label, as it is."
 
 
 @pytest.mark.parametrize(("question", "said"), [
-    ("Can I pay with a personal check?", "We do not accept personal checks."),
-    ("Is the store closed on Christmas?", "the store is closed"),
-    ("Can I bring my dog into the store?", "except service animals"),
-    ("Do you deliver on Mondays?", "Tuesday to Saturday"),
-    ("I lost my receipt. Can I still return this lamp?", "store credit only"),
+    # yes or no first where the fact says it (or the days asked are not the fact's)
+    ("Can I pay with a personal check?", "No, we do not accept personal checks."),
+    ("Can I bring my dog into the store?", "No, there are no pets, except service animals."),
+    ("Do you deliver on Mondays?", "No, deliveries happen Tuesday to Saturday."),
+    # asked with "closed", told with "open": no yes or no that would mislead
+    ("Is the store closed on Christmas?", "We are not open on Christmas Day"),
 ])
 def test_a_yes_no_store_question_is_answered_by_its_fact_without_the_llm(
     index: KnowledgeIndex, question: str, said: str
 ) -> None:
     plan = plan_turn(index, question)
     assert plan.note is None and plan.reply is not None, (question, plan)
-    assert said in plan.reply, (question, plan.reply)
-    assert not plan.reply.lower().startswith(("yes", "no,")), plan.reply
+    assert plan.reply.startswith(said), (question, plan.reply)
+    assert plan.facts and plan.reply != plan.facts[0]
+
+
+def test_a_yes_no_question_its_words_lead_elsewhere_goes_to_the_llm_with_its_fact(
+    index: KnowledgeIndex,
+) -> None:
+    """The returns fact shares more words with it than the fact that answers it: the
+    LLM answers, with that fact in front (the guard checks its yes or no)."""
+    plan = plan_turn(index, "I lost my receipt. Can I still return this lamp?")
+    assert plan.reply is None and plan.note is not None
+    assert plan.note.startswith("Facts: Without a receipt: no refund, store credit only.")
 
 
 def test_an_amount_is_answered_only_from_a_fact_that_states_one(index: KnowledgeIndex) -> None:
     # the departments fact (furniture) is about a sofa, but states no price
-    assert plan_turn(index, "How much does a sofa cost?").reply == UNKNOWN_AMOUNT_REPLY
+    assert plan_turn(index, "How much does a sofa cost?").reply == DONT_KNOW_LINE
     # "Deliveries happen Tuesday to Saturday." outscores the price: the price's fact is
     # said, both branches of its condition (they belong together)
     delivery = plan_turn(index, "How much does delivery cost?")
     assert delivery.note is None and delivery.reply is not None
     assert "over 300 dollars" in delivery.reply and "49 dollars" in delivery.reply
     # off the store's facts altogether: the outside reply, as before
-    assert plan_turn(index, "How much is a television?").reply == OUTSIDE_REPLY
+    assert plan_turn(index, "How much is a television?").reply == DONT_KNOW_LINE
 
 
 def test_without_the_rules_both_go_to_the_llm(index: KnowledgeIndex) -> None:
-    plain = KnowledgeIndex(index.facts, answer_rules=False)
+    plain = KnowledgeIndex(index.facts, answer_rules=False, encoder=index.encoder)
     for question in ("Can I pay with a personal check?", "How much does a sofa cost?"):
         plan = plan_turn(plain, question)
         assert plan.reply is None and plan.note is not None, question
@@ -152,14 +163,14 @@ def test_the_rules_are_on_by_default_and_an_operator_can_turn_them_off(
     ("Who can I ask about returns?", False, False, False),
 ])
 def test_what_a_question_asks_for(message: str, price: bool, time: bool, person: bool) -> None:
-    from agent.question_shape import asks_for_person, asks_for_price, asks_for_time
+    from agent.answers.shape import asks_for_person, asks_for_price, asks_for_time
 
     assert (asks_for_price(message), asks_for_time(message), asks_for_person(message)) == (
         price, time, person)
 
 
 def test_what_a_fact_states() -> None:
-    from agent.question_shape import person_words, states_price, states_time
+    from agent.answers.shape import person_words, states_price, states_time
 
     cafe = "Cafe: the Maple Cafe on the second floor serves coffee and sandwiches until 7 p.m."
     assert states_time(cafe) and not states_price(cafe)

@@ -1,0 +1,464 @@
+"""The index of an operator's knowledge file: its facts, and which of them a message is about.
+
+The file is split into facts: a line starting with a label ("Opening hours:") starts a
+fact, other lines continue it, and each sentence is one entry carrying its label.
+Entries are scored against a message two ways:
+- by words: BM25 (Robertson & Zaragoza 2009, "The Probabilistic Relevance Framework:
+  BM25 and Beyond", eq. 3.26) over lightly stemmed words: microseconds a message;
+- by meaning: the cosine of sentence embeddings (agent/sentence_embedding.py,
+  all-MiniLM-L6-v2 from its PyPI package, ~8 ms a question on one thread), plus a
+  little of the BM25 score (`hybrid_scores`).
+
+A visitor's word the file does not use is met by meaning too, not by a hand-written
+synonym table: each word of the file is embedded once, and a question's word that is
+not in the file counts as the file word nearest to it in meaning when the cosine of
+the two reaches `word_meaning_min` ("toilet" counts as the file's "restrooms"). The
+rules that ask whether a question names a fact's topic read these words too.
+
+Nothing here knows any business: the file's own name (the value of a label ending in
+"name") and the persona's name are in every question about the place, and are left out
+of what is matched (docs/ANSWERS.md: how the weights were chosen and what they find).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from agent.answers.file_check import check_knowledge
+from agent.answers.lines import DEFAULT_LINES, AnswerLines
+from agent.errors import MissingModelError
+from agent.persona import persona_name, read_prompt_file
+
+if TYPE_CHECKING:
+    from agent.sentence_embedding import SentenceEncoder
+    from agent.settings import LLMSettings, PersonaSettings
+
+#: BM25's usual constants: term-frequency saturation and length normalisation.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+#: questions whose cosines `KnowledgeIndex.semantic_scores` keeps (a session's history)
+COSINES_KEPT = 64
+
+LABEL = re.compile(r"^[A-Z][\w&' -]{0,40}:\s")
+WORD = re.compile(r"[a-z0-9]+")
+# A sentence ends at . ! ? before a capital ("9 a.m. to 8 p.m." stays whole).
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+# English words that carry no topic: function words, question words, pronouns and
+# politeness; "cost" and "price" alone do not say what about ("How much is a sofa?").
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at for from by with about into over under
+    is are was were be been being am do does did doing have has had having can could
+    will would shall should may might must i me my mine you your yours we us our ours
+    it its they them their he she his her this that these those there here what which
+    who whom whose when where why how much many any some all each every no not yes
+    please tell know want need like get got just also still ok okay hi hello hey thanks help
+    thank so than then too very really there s t d ll m re ve
+    cost costs price prices expensive""".split()
+)
+
+
+def stem(word: str) -> str:
+    """A light plural/verb-ending stemmer: enough to meet "rooms" with "room"."""
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + replacement
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def terms(text: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    """The index terms of `text`: lower-cased, stemmed, stopwords (and `skip`) out."""
+    text = re.sub(r"(\w)-(\w)", r"\1\2", text.lower())  # "e-mail" = "email"
+    out: list[str] = []
+    for word in WORD.findall(text):
+        if word in _STOPWORDS or word in skip:
+            continue
+        stemmed = stem(word)
+        if stemmed not in _STOPWORDS and stemmed not in skip:
+            out.append(stemmed)
+    return out
+
+
+def split_facts(knowledge: str) -> list[str]:
+    """One string per fact sentence, each starting with its fact's label.
+
+    A labelled line and the unlabelled lines after it form one fact; its sentences
+    become separate entries, so a question gets the one sentence that answers it
+    (~15 tokens), not the whole paragraph.
+    """
+    blocks: list[str] = []
+    for line in knowledge.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if blocks and not LABEL.match(line):
+            blocks[-1] = f"{blocks[-1]} {line}"
+        else:
+            blocks.append(line)
+    facts: list[str] = []
+    for block in blocks:
+        label = LABEL.match(block)
+        for sentence in _SENTENCE_BREAK.split(block):
+            if label and not LABEL.match(sentence):
+                sentence = f"{label.group(0)}{sentence}"
+            facts.append(sentence)
+    return facts
+
+
+def label_of(fact: str) -> str | None:
+    """A fact's label ("Delivery" of "Delivery: ..."); None for an unlabelled one."""
+    label = LABEL.match(fact)
+    return label.group(0).rstrip(": ") if label else None
+
+
+def business_name(facts: list[str]) -> str | None:
+    """The business's own name: the value of a fact whose label ends in "name"
+    ("Museum name: City Science Museum." -> "City Science Museum"); None without one."""
+    for fact in facts:
+        match = re.match(r"(?:[\w&' -]*\s)?name:\s+(.+?)\.?$", fact, re.IGNORECASE)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The facts chosen for one question, best first, with their scores."""
+
+    facts: tuple[str, ...]
+    scores: tuple[float, ...]
+
+    @property
+    def found(self) -> bool:
+        """True when at least one fact is about the question."""
+        return bool(self.facts)
+
+
+class KnowledgeIndex:
+    """BM25 and meaning over the facts of one knowledge file (see the module docstring)."""
+
+    def __init__(
+        self,
+        facts: list[str],
+        *,
+        top_k: int = 2,
+        note_facts: int = 1,
+        min_match: float = 0.5,
+        relative_cut: float = 0.6,
+        answer_rules: bool = True,
+        encoder: SentenceEncoder | None = None,
+        semantic_min: float = 0.4,
+        lexical_weight: float = 0.1,
+        label_weight: float = 0.1,
+        word_meaning_min: float = 0.6,
+        word_found_min: float = 0.75,
+        own_names: tuple[str, ...] = (),
+        lines: AnswerLines = DEFAULT_LINES,
+    ) -> None:
+        """`top_k`: most facts `retrieve` returns; `note_facts`: most of them the routing
+        writes in front of a question for the LLM (0: none); `min_match`: a fact scoring
+        below this share of one shared word found in no other fact is not about the
+        question (a word in half the facts scores ~0.1 of that); `relative_cut`: facts
+        below this share of the best score are dropped (they are noise); `answer_rules`:
+        the routing's rules (agent/answers/routing.py) may answer from a fact without
+        the LLM; `encoder`: with one, facts are matched by meaning too (see
+        `hybrid_scores`), and words by meaning (`word_meaning_min`); a fact whose cosine
+        with the message reaches `semantic_min` is about it even with no shared word, and
+        one that shares a word met by meaning when the words' cosine reaches
+        `word_found_min` (or `word_meaning_min` where the fact's cosine is 0.6 of
+        `semantic_min`);
+        `lexical_weight`: how much the BM25 score (in units of `min_score`, at most 2)
+        adds to the cosine; `label_weight`: what a fact whose label the question names
+        adds (with an encoder); `own_names`: names in every question about the place
+        (the persona's), left out of matching, as the file's own name is; `lines`: what
+        the routing says where no fact answers (the persona's)."""
+        if not facts:
+            raise ValueError("a knowledge index needs at least one fact")
+        if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
+            raise ValueError("need top_k >= 1, note_facts >= 0, min_match >= 0 and "
+                             "0 <= relative_cut <= 1")
+        self.facts = list(facts)
+        self.top_k = max(top_k, note_facts)  # a note never wants more than is retrieved
+        self.note_facts = note_facts
+        self.relative_cut = relative_cut
+        self.answer_rules = answer_rules
+        self.lines = lines
+        # the place's own name and the persona's are in every question about the place:
+        # matched, they made "Who owns the museum?" as near the name fact as a paraphrase
+        name = business_name(self.facts)
+        names = [n for n in (name, *own_names) if n]
+        self._skip = frozenset(w for n in names for w in WORD.findall(n.lower()))
+        self._own_name = (re.compile(r"\b(?:the\s+)?(?:" + "|".join(
+            [re.escape(n) for n in names]
+            + [re.escape(n.split()[-1]) + "s?" for n in names if len(n.split()) > 1])
+            + r")\b", re.IGNORECASE) if names else None)
+        self._docs = [Counter(self.lexical_terms(fact)) for fact in self.facts]
+        self._lengths = [sum(doc.values()) for doc in self._docs]
+        self._mean_length = sum(self._lengths) / len(self._lengths) or 1.0
+        df: Counter[str] = Counter()
+        for doc in self._docs:
+            df.update(doc.keys())
+        n = len(self._docs)
+        # BM25's idf with the +1 inside the log, so it never goes negative.
+        self._idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
+        # a word only one fact has, at tf 1 in a fact of mean length, scores its idf
+        self.min_score = min_match * math.log(1 + (n - 0.5) / 1.5)
+        self.encoder = encoder
+        self.semantic_min = semantic_min
+        self.lexical_weight = lexical_weight
+        self.label_weight = label_weight
+        self.word_meaning_min = word_meaning_min
+        self.word_found_min = word_found_min
+        self._labels = [set(self.lexical_terms(m.group(0))) if (m := LABEL.match(f)) else set()
+                        for f in self.facts]
+        self._vocabulary = sorted(df)
+        self._vocabulary_rows = {t: i for i, t in enumerate(self._vocabulary)}
+        # a short form of two names written together ("Amex" of "American Express"): the
+        # first letters of each, as English shortens a name
+        self._short_forms: dict[str, tuple[str, ...]] = {}
+        for first, second in re.findall(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b", " ".join(self.facts)):
+            for i in range(1, 5):
+                for j in range(1, 5):
+                    self._short_forms.setdefault((first[:i] + second[:j]).lower(),
+                                                 (stem(first.lower()), stem(second.lower())))
+        # each term embedded as the file writes it ("christmas", not its stem "christma")
+        surface: dict[str, str] = {}
+        for fact in self.facts:
+            for word in WORD.findall(re.sub(r"(\w)-(\w)", r"\1\2", fact.lower())):
+                surface.setdefault(stem(word), word)
+        self._vectors = None
+        self._word_vectors = None
+        if encoder is not None:
+            self._vectors = encoder.encode([self._embedded(f) for f in self.facts])
+            self._word_vectors = encoder.encode([surface.get(t, t) for t in self._vocabulary])
+        # the cosines of the last questions: a turn asks for a question's cosines several
+        # times (its plan, its note, the later turns' notes), each an encoder pass
+        self._cosines: OrderedDict[str, list[float]] = OrderedDict()
+        #: each fact's questions' embeddings (agent/answers/fact_questions.py), if added
+        self._question_vectors: list[Any] | None = None
+        #: a visitor's word -> the file's word nearest in meaning, and their cosine
+        self._word_meanings: dict[str, tuple[str, float]] = {}
+
+    @classmethod
+    def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
+        """Index an operator's knowledge file (HTML comments dropped, as for the prompt).
+
+        The file is checked first (agent/answers/file_check.py): an empty one or one
+        with no labels raises `KnowledgeFileError` naming the line; a label given twice
+        or two opening hours for one day is logged as a warning naming both lines."""
+        path = Path(path)
+        if path.is_file():
+            for warning in check_knowledge(path.read_text(encoding="utf-8"), path):
+                logger.warning(f"knowledge file: {warning}")
+        return cls(split_facts(read_prompt_file(path)), **kwargs)
+
+    @classmethod
+    def from_settings(cls, llm: LLMSettings, persona: PersonaSettings) -> KnowledgeIndex | None:
+        """The index the product routes with (`llm.retrieval*`, `llm.answer_rules`) over
+        `persona.knowledge_file`; None when retrieval is off. The server and the benches
+        build it here, alike."""
+        if not llm.retrieval:
+            return None
+        encoder = None
+        if llm.retrieval_semantic:
+            try:
+                from agent.sentence_embedding import SentenceEncoder
+
+                encoder = SentenceEncoder()
+            except MissingModelError as error:
+                logger.warning(f"retrieval by meaning is off, words only: {error}")
+        name = persona_name(read_prompt_file(persona.persona_file))
+        return cls.from_file(persona.knowledge_file, note_facts=llm.retrieval_facts,
+                             answer_rules=llm.answer_rules, encoder=encoder,
+                             own_names=(name,) if name else (),
+                             lines=AnswerLines.from_persona(persona.persona_file))
+
+    # -- words ----------------------------------------------------------------
+
+    def lexical_terms(self, text: str) -> list[str]:
+        """`terms` of `text` without the place's and the persona's own names."""
+        return terms(text, self._skip)
+
+    def query_terms(self, text: str, *, at_least: float | None = None) -> list[str]:
+        """The terms of a visitor's `text`, each word the file does not use replaced by
+        the file's word nearest in meaning, where the two words' cosine reaches
+        `at_least` (default `word_meaning_min`; module docstring)."""
+        found = self.lexical_terms(text)
+        if self._word_vectors is None or self.encoder is None:
+            return [w for t in found for w in (
+                self._short_forms[t] if t not in self._idf and len(t) > 2
+                and t in self._short_forms else (t,))]
+        known = set(self._idf)
+        unknown = [t for t in dict.fromkeys(found) if t not in known and t not in self._word_meanings
+                   and len(t) > 2 and not t.isdigit()]
+        if unknown:
+            cosines = self.encoder.encode(unknown) @ self._word_vectors.T  # (U, V)
+            for word, row in zip(unknown, cosines, strict=True):
+                best = int(row.argmax())
+                self._word_meanings[word] = (self._vocabulary[best], float(row[best]))
+        floor = self.word_meaning_min if at_least is None else at_least
+        out: list[str] = []
+        for term in found:
+            if term not in known and len(term) > 2 and term in self._short_forms:
+                out.extend(self._short_forms[term])
+                continue
+            meant = self._word_meanings.get(term) if term not in known else None
+            out.append(meant[0] if meant is not None and meant[1] >= floor else term)
+        return out
+
+    def names_topic(self, message: str, fact: str) -> bool:
+        """True when the message names the fact's topic, its label, in the file's words
+        or in a word that means one of them ("Can I bring my dog?" and "Pets: ...",
+        "Are you closed on New Year's Day?" and "Holidays: ...")."""
+        label = self._labels[self.facts.index(fact)] if fact in self.facts else set(
+            self.lexical_terms(m.group(0)) if (m := LABEL.match(fact)) else [])
+        asked = set(self.query_terms(message))
+        if label & asked:
+            return True
+        if self._word_vectors is None or not label or not asked:
+            return False
+        rows = [self._vocabulary_rows[t] for t in label if t in self._vocabulary_rows]
+        known = [self._vocabulary_rows[t] for t in asked if t in self._vocabulary_rows]
+        if not rows or not known:
+            return False
+        cosines = self._word_vectors[known] @ self._word_vectors[rows].T
+        return float(cosines.max()) >= self.word_meaning_min
+
+    def covered(self, message: str, fact: str) -> float:
+        """The share of the message's terms (`query_terms`, each once) the fact holds."""
+        asked = set(self.query_terms(message))
+        return len(asked & set(self.lexical_terms(fact))) / len(asked) if asked else 0.0
+
+    # -- scores ---------------------------------------------------------------
+
+    def score(self, question: str, *, at_least: float | None = None) -> list[float]:
+        """The BM25 score of every fact for `question` (one per fact, in file order), its
+        words met by meaning where the cosine reaches `at_least` (`query_terms`), each
+        such word counting its cosine's share of a word the visitor said."""
+        said = set(self.lexical_terms(question))
+        weight = {t: 1.0 for t in said}
+        for word in said:
+            meant = self._word_meanings.get(word)
+            if meant is not None and word not in self._idf:
+                weight.setdefault(meant[0], meant[1])
+        query = Counter(self.query_terms(question, at_least=at_least))
+        scores = []
+        for doc, length in zip(self._docs, self._lengths, strict=True):
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * length / self._mean_length)
+            total = 0.0
+            for term in query:  # each query term once: repeats in speech are not emphasis
+                tf = doc.get(term, 0)
+                if tf:
+                    total += (weight.get(term, 1.0) * self._idf[term] * tf * (BM25_K1 + 1)
+                              / (tf + norm))
+            scores.append(total)
+        return scores
+
+    def _embedded(self, text: str) -> str:
+        """`text` as it is embedded: without the place's own name (see `__init__`)."""
+        if self._own_name is None:
+            return text
+        return " ".join(self._own_name.sub(" ", text).split()) or text
+
+    def add_questions(self, questions: dict[str, list[str]]) -> None:
+        """Match each fact by the questions a visitor would ask of it too (written by the
+        LLM: agent/answers/fact_questions.py): a fact's cosine becomes the best of its own
+        and its questions'. Without an encoder, nothing changes."""
+        if self.encoder is None:
+            return
+        vectors = []
+        for fact in self.facts:
+            asked = [self._embedded(q) for q in questions.get(fact, [])]
+            vectors.append(self.encoder.encode(asked) if asked else None)
+        self._question_vectors = vectors
+        self._cosines.clear()
+
+    def semantic_scores(self, question: str) -> list[float] | None:
+        """The cosine of every fact with `question` (file order); None without an encoder."""
+        if self.encoder is None or self._vectors is None:
+            return None
+        text = self._embedded(question)
+        cosines = self._cosines.get(text)
+        if cosines is None:
+            asked = self.encoder.encode([text])[0]
+            cosines = (self._vectors @ asked).tolist()
+            if self._question_vectors is not None:
+                cosines = [max(c, float((q @ asked).max())) if q is not None else c
+                           for c, q in zip(cosines, self._question_vectors, strict=True)]
+            self._cosines[text] = cosines
+            if len(self._cosines) > COSINES_KEPT:
+                self._cosines.popitem(last=False)
+        else:
+            self._cosines.move_to_end(text)
+        return list(cosines)
+
+    def hybrid_scores(self, question: str) -> tuple[list[float], bool]:
+        """Each fact's score for `question` and whether any fact is about it.
+
+        Words only: BM25, about it at `min_score`. With an encoder: the cosine plus
+        `lexical_weight` x the BM25 score in units of `min_score` (capped at 2, so a
+        rare shared word breaks a tie of meanings but never outweighs one), plus
+        `label_weight` where the question names the fact's label; about it when BM25
+        says so or the best cosine reaches `semantic_min` (docs/ANSWERS.md)."""
+        lexical = self.score(question)
+        # found by the visitor's words, or words that mean the file's closely: one met
+        # loosely ranks facts but finds none alone ("today" is near the file's "day")
+        found = max(self.score(question, at_least=self.word_found_min)) >= self.min_score
+        semantic = self.semantic_scores(question)
+        if semantic is None:
+            return lexical, found
+        # ... or a word met loosely by meaning, in a fact that is near in meaning too
+        found = found or max(semantic) >= self.semantic_min or any(
+            b >= self.min_score and c >= 0.6 * self.semantic_min
+            for b, c in zip(lexical, semantic, strict=True))
+        asked = set(self.lexical_terms(question))  # the label named in the visitor's words
+        return [c + self.lexical_weight * min(b / self.min_score, 2.0)
+                + (self.label_weight if asked & label else 0.0)
+                for b, c, label in zip(lexical, semantic, self._labels, strict=True)], found
+
+    def words_lead_to(self, question: str, fact: str) -> bool:
+        """True when the word match alone ranks `fact` first for `question` (ties
+        included), or finds nothing at all (a paraphrase: the meaning leads alone)."""
+        lexical = self.score(question)
+        best = max(lexical)
+        if best < self.min_score:
+            return True
+        return lexical[self.facts.index(fact)] >= best
+
+    def leads_clearly(self, question: str, fact: str, margin: float = 0.05) -> bool:
+        """True when `fact` scores first for `question` (`hybrid_scores`) by at least
+        `margin` of its score over the second: a question about as near two facts
+        clearly means neither."""
+        scores = self.hybrid_scores(question)[0]
+        own = scores[self.facts.index(fact)]
+        ranked = sorted(scores, reverse=True)
+        return own >= ranked[0] and (len(ranked) < 2 or own - ranked[1] >= margin * own)
+
+    def means_little(self, question: str, fact: str) -> bool:
+        """True when, by meaning, `fact` is not about `question` (its cosine is under
+        `semantic_min`); False without an encoder (nothing to say so)."""
+        semantic = self.semantic_scores(question)
+        return semantic is not None and semantic[self.facts.index(fact)] < self.semantic_min
+
+    def retrieve(self, question: str) -> Retrieved:
+        """Up to `top_k` facts about `question`, best first; none when nothing scores."""
+        scores, found = self.hybrid_scores(question)
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: self.top_k]
+        best = scores[ranked[0]]
+        if not found:
+            return Retrieved(facts=(), scores=())
+        kept = [i for i in ranked if scores[i] >= self.relative_cut * best]
+        return Retrieved(
+            facts=tuple(self.facts[i] for i in kept),
+            scores=tuple(round(scores[i], 3) for i in kept),
+        )

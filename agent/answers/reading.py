@@ -1,0 +1,340 @@
+"""Reading a fact aloud: a knowledge-file line turned into the answer a person would say.
+
+The file is written as labelled lines ("Restrooms: on the second floor, next to the
+cafe."), which read aloud sound like a form being read out. Where the kiosk answers
+from a fact without the LLM (agent/answers/routing.py), or the guard puts a fact in
+place of a wrong sentence (agent/answers/guard.py), the fact is said by general
+rules of English, for any business's file:
+- **the label is never read out**: it becomes the sentence's subject where the rest
+  has none ("The restrooms are on the second floor, next to the cafe."), a value's
+  name ("The phone number is 555-0100."), or is dropped where the rest is a sentence
+  of its own ("We accept cash and cards.");
+- **the clause that answers the question**: of a fact in several clauses ("Monday to
+  Saturday 9 a.m. to 8 p.m.; Sunday 10 a.m. to 6 p.m."), the one that states what the
+  question asks for (agent/answers/shape.py) and shares the most words with it
+  ("On Sunday, the opening hours are 10 a.m. to 6 p.m.");
+- **yes or no first** for a yes/no question where the fact says it ("No, we do not
+  accept personal checks."); otherwise the fact's "no," is not said (a statement is
+  right after "Are you open?" and after "Are you closed?" alike).
+
+Plain patterns, no model: microseconds a fact.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.answers.file_check import days_named
+from agent.answers.index import LABEL, terms
+from agent.answers.shape import is_yes_no_question, states_value
+from agent.answers.values import extract_facts
+
+#: a clause opening with the answer's yes or no ("no, they do not expire")
+_ANSWER_WORD = re.compile(r"^(no|yes),\s*", re.IGNORECASE)
+#: a clause saying there is none ("no pets, except service animals"): a no, kept as said
+_NONE_OF = re.compile(r"^no\s+\w", re.IGNORECASE)
+#: the commonest English verbs a fact's instruction opens with ("ask at the desk")
+_IMPERATIVE = re.compile(
+    r"^(?:ask|call|visit|go|come|use|see|take|bring|show|press|follow|check|contact|text|"
+    r"book|pay|speak|talk|find|head|try|enter|keep|write|sign|wait|register|order|buy|"
+    r"please|just|simply)\b", re.IGNORECASE)
+#: a pronoun subject that stands for the label ("they cannot be returned")
+_PRONOUN_SUBJECT = re.compile(r"^(they|it)\b\s+", re.IGNORECASE)
+#: a subject of the clause's own (a pronoun or a determined noun: "the cafe serves...")
+_OWN_SUBJECT = re.compile(
+    r"^(?:we|you|they|it|there|he|she|i|our|the|this|these|those|each|every|all|most|any)\b",
+    re.IGNORECASE)
+#: a finite verb English writes with an auxiliary, modal or copula
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|be|been|can|cannot|can't|could|will|won't|would|may|might|must|"
+    r"should|shall|do|does|don't|doesn't|did|didn't|have|has|had|isn't|aren't|get|gets)\b"
+    # and the commonest English verbs a fact is told with, in their present forms
+    r"|\b(?:accept|allow|appear|apply|applie|arrive|charge|close|come|cost|end|give|go|goe"
+    r"|hang|happen|include|leave|lie|make|meet|need|offer|open|require|run|sell|serve|sit"
+    r"|stand|start|stay|take|welcome|work)s?\b",
+    re.IGNORECASE)
+#: words a place or a time is told with ("on the second floor", "until 7 p.m.")
+_PREPOSITIONS = ("on", "in", "at", "by", "behind", "next", "near", "outside", "inside",
+                 "upstairs", "downstairs", "opposite", "beside", "between", "across", "above",
+                 "below", "under", "until", "from", "after", "before", "around", "along",
+                 "down", "up", "past", "through", "across", "beyond", "off")
+_PLACE = re.compile(r"\s(" + "|".join(p for p in _PREPOSITIONS if p not in ("from", "until",
+                    "after", "before")) + r")\s", re.IGNORECASE)
+#: "sold", "opened", "kept": a past participle, whose subject is the label
+_PARTICIPLE = re.compile(
+    r"^(?:\w+ed|sold|made|held|kept|paid|built|done|given|shown|seen|taken|found|run|"
+    r"closed|included)\b", re.IGNORECASE)
+#: a day or a span of days opening a clause ("Sunday 10 a.m. ...", "Monday to Friday ...")
+_DAYS_FIRST = re.compile(
+    r"^(?P<days>(?:mon|tues|wednes|thurs|fri|satur|sun)days?"
+    r"(?:\s*(?:to|through|and|-|\u2013)\s*(?:mon|tues|wednes|thurs|fri|satur|sun)days?)?)"
+    r",?\s+(?P<rest>.+)$", re.IGNORECASE)
+_CONDITION = re.compile(
+    r"\b(?:over|above|under|below|within|more than|less than|at least|up to|or more)\s+"
+    r"(?:\$\s?)?\d", re.IGNORECASE)
+
+
+def split_label(fact: str) -> tuple[str, str]:
+    """(label, the rest) of a fact line; ("", fact) for one without a label."""
+    text = " ".join(fact.split())
+    match = LABEL.match(text)
+    if match is None:
+        return "", text
+    return match.group(0).rstrip(": "), text[match.end():].strip()
+
+
+def clauses_of(text: str) -> list[str]:
+    """The clauses of a fact's text: its parts between semicolons, without end marks."""
+    return [c.strip(" .") for c in text.split(";") if c.strip(" .")]
+
+
+def _subject(label: str) -> str:
+    """The label as a sentence's subject: lower-cased where it is written in sentence
+    case ("Opening hours" -> "opening hours"; "Wi-Fi" and "Main Hall" stay)."""
+    words = label.split()
+    if words and words[0][1:].islower() and all(w.islower() for w in words[1:]):
+        words[0] = words[0].lower()
+    return " ".join(words)
+
+
+_INNER_PREPOSITION = re.compile(r"\s(?:for|of|with|within|from|to|at|in|on|by|until|over|under)\s")
+_HEAD_END = re.compile(r"[,;(]|" + _INNER_PREPOSITION.pattern)
+
+
+def _plural(phrase: str) -> bool:
+    """A phrase whose head noun is plural ("opening hours", "bread and milk"; not "free
+    parking for 2 hours": its head ends before "for")."""
+    listed = _INNER_PREPOSITION.split(f" {phrase.lower()} ", maxsplit=1)[0]
+    head = _HEAD_END.split(f" {phrase.lower()} ", maxsplit=1)[0]
+    words = re.findall(r"[a-z']+", head)
+    return bool(words) and (" and " in f" {listed} " or (
+        words[-1].endswith("s") and not words[-1].endswith(("ss", "us", "is"))))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _lower_first(text: str) -> str:
+    """`text` with its first letter lower-cased, unless its first word is a name (a day,
+    an abbreviation, a word with capitals inside, or one a capitalised word follows:
+    "Monday", "ATM", "Main Hall" stay)."""
+    words = text.split(" ", 2)
+    first = words[0]
+    if (not first[1:].islower() or first.lower().rstrip(",") in _NAMES_ALWAYS
+            or (len(words) > 1 and words[1][:1].isupper())):
+        return text
+    return text[:1].lower() + text[1:]
+
+
+#: words English always capitalises
+_NAMES_ALWAYS = frozenset("""i monday tuesday wednesday thursday friday saturday sunday
+    january february march april may june july august september october november
+    december""".split())
+#: a clause that opens with its condition ("for emergencies call 911")
+_CONDITION_CLAUSE = re.compile(r"^(?:if|for|unless|when|without|in case)\b", re.IGNORECASE)
+#: "open" and "closed" told of the place itself ("closed on Mondays")
+_OPEN_OR_CLOSED = re.compile(r"^(?:open|closed)\b", re.IGNORECASE)
+#: a label that is a condition, not a subject ("Without a receipt", "For groups")
+_CONDITION_LABEL = re.compile(r"^(?:without|with|for|if|after|before|during|when|unless|"
+                              r"on|in|at|from|until|under|over)\b", re.IGNORECASE)
+
+
+def as_sentence(label: str, clause: str) -> str:
+    """One clause of a fact said as a sentence of its own, its label told as its subject
+    where the clause has none (see the module docstring). No end mark is added twice."""
+    clause = clause.strip(" .")
+    subject = _subject(label) if label else ""
+    if not clause:
+        return ""
+    if subject and _CONDITION_LABEL.match(subject):
+        # "Without a receipt: no refund" -> "Without a receipt, there is no refund."
+        own = _VERB.search(clause) or _OWN_SUBJECT.match(clause)
+        return f"{_capital(subject)}, {_lower_first(as_sentence('', clause) if own else _there(clause))}"
+    pronoun = _PRONOUN_SUBJECT.match(clause)
+    if subject and pronoun and (pronoun.group(1).lower() == "they") == _plural(subject):
+        # "they cannot be returned": the label is who "they" are
+        clause = f"{subject} {clause[pronoun.end():]}"
+        return _capital(clause) + "."
+    if (not subject or _OWN_SUBJECT.match(clause) or _IMPERATIVE.match(clause)
+            or _CONDITION_CLAUSE.match(clause)):
+        return _capital(clause) + "."
+    if _OPEN_OR_CLOSED.match(clause):
+        return f"We are {clause}."  # the place's own hours: "closed on Mondays"
+    days = _DAYS_FIRST.match(clause)
+    if days is not None and (not _VERB.search(clause) or _OPEN_OR_CLOSED.match(days.group("rest"))):
+        span = days.group("days")
+        lead = f"On {span}" if not re.search(r"\s(?:to|through|-|\u2013)\s", span) else span
+        rest = days.group("rest")
+        if _OPEN_OR_CLOSED.match(rest):
+            return f"{_capital(lead)}, we are {rest}."
+        be = "are" if _plural(subject) else "is"
+        return f"{_capital(lead)}, the {subject} {be} {rest}."
+    be = "are" if _plural(subject) else "is"
+    first = clause.split(" ", 1)[0].lower()
+    if first in _PREPOSITIONS:
+        return f"The {subject} {be} {clause}."  # "on the second floor"
+    if _PARTICIPLE.match(clause) and not _VERB.search(clause.split(" ", 1)[-1]):
+        return f"{_capital(subject)} {be} {clause}."  # "sold at every checkout"
+    if _VERB.search(clause):
+        return _capital(clause) + "."  # a sentence of its own ("items can be returned...")
+    if clause[:1].isdigit() or clause[:1].isupper() or "@" in clause.split(" ", 1)[0]:
+        return f"The {subject} {be} {clause}."  # a value: a number, a name, an address
+    place = _PLACE.search(clause)
+    if (first != "no" and place is not None and place.start() > 0
+            and not _INNER_PREPOSITION.search(f" {clause[:place.start()]} ")):
+        head = clause[:place.start()]  # "furniture on the first floor", not "parking for 2 hours"
+        return f"{_capital(head)} {'are' if _plural(head) else 'is'} {clause[place.start() + 1:]}."
+    return _there(clause)
+
+
+def _there(clause: str) -> str:
+    """A clause without a verb told as what there is ("There is free parking ...", "There
+    are shows every hour": plural when a word of the noun phrase before any preposition
+    is)."""
+    head = _HEAD_END.split(f" {clause.lower()} ", maxsplit=1)[0].split()[:4]
+    plural = any(w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3
+                 for w in head)
+    return f"There {'are' if plural else 'is'} {clause}."
+
+
+def _shared(question: str, clause: str) -> int:
+    """Words (and days: a span counts for each day in it) a clause shares with a question."""
+    return (len(set(terms(question)) & set(terms(clause)))
+            + len(days_named(question) & days_named(clause)))
+
+
+def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[str]:
+    """The clauses of `fact` that answer `question`: those stating a `kind` of value
+    (agent/answers/shape.py `asks_for_value`) when one is asked for, the one sharing
+    the most words with the question where one does, else all (a fact with a condition
+    stays whole: its branches belong together)."""
+    _, rest = split_label(fact)
+    clauses = clauses_of(rest)
+    if len(clauses) < 2 or has_condition(fact):
+        return clauses
+    if kind is not None:
+        stating = [c for c in clauses if states_value(c, kind)]
+        clauses = stating or clauses
+        if len(clauses) < 2:
+            return clauses
+    shared = [_shared(question, c) for c in clauses]
+    best = max(shared)
+    closest = clauses[shared.index(best)] if best and shared.count(best) == 1 else None
+    if is_yes_no_question(question):
+        # the clause that says yes or no first, then the one nearest the question
+        answered = [c for c in clauses if _ANSWER_WORD.match(c) or _NONE_OF.match(c)][:1]
+        if answered:
+            # and what the fact says next, or the clause nearest the question: "No, we do
+            # not see walk-ins. Every visit needs an appointment."
+            after = clauses.index(answered[0]) + 1
+            more = (closest if closest not in (None, answered[0])
+                    else clauses[after] if after < len(clauses) else None)
+            return answered + ([more] if more and more != answered[0] else [])
+    return [closest] if closest else clauses
+
+
+def spoken_answer(fact: str, question: str = "", kind: str | None = None) -> str:
+    """`fact` said as the answer to `question` (module docstring): the clauses that answer
+    it, each a sentence, the label told as a subject, yes or no first for a yes/no
+    question where the fact says it."""
+    label, _ = split_label(fact)
+    chosen = answer_clauses(fact, question, kind)
+    yes_no = is_yes_no_question(question) if question else False
+    sentences: list[str] = []
+    answer = ""
+    for clause in chosen:
+        lead = _ANSWER_WORD.match(clause)
+        if lead is not None:
+            answer = answer or lead.group(1).lower()
+            clause = clause[lead.end():]
+        elif _NONE_OF.match(clause):
+            answer = answer or "no"
+        sentences.append(as_sentence(label, clause))
+    text = " ".join(s for s in sentences if s)
+    if yes_no and not answer:
+        answer = ("no" if _says_none_of(chosen, question) else _day_answer(chosen, question)) or ""
+    if yes_no and answer and not _takes_the_other_side(question, chosen):
+        return f"{_capital(answer)}, {_lower_first(text)}"
+    return text
+
+
+def fact_answer_word(fact: str, question: str) -> str | None:
+    """"yes" or "no" where `fact` says one to the yes/no `question` (its answering
+    clause opens with it, says "no ...", or lists the days asked about), else None; None
+    too where the two take opposite words ("closed" asked, "open" told)."""
+    chosen = answer_clauses(fact, question)
+    if not is_yes_no_question(question) or _takes_the_other_side(question, chosen):
+        return None
+    for clause in chosen:
+        lead = _ANSWER_WORD.match(clause)
+        if lead is not None:
+            return lead.group(1).lower()
+        if _NONE_OF.match(clause):
+            return "no"
+    return "no" if _says_none_of(chosen, question) else _day_answer(chosen, question)
+
+
+#: English opposites a question and its fact may take sides on ("Are you closed on ...?"
+#: and "no, we are not open on ..."): where they do, the fact's yes or no is the other's
+_OPPOSITES = (frozenset({"open", "opened", "opens"}), frozenset({"closed", "close", "shut"}),
+              frozenset({"allowed", "permitted", "welcome", "ok"}),
+              frozenset({"forbidden", "banned", "prohibited"}))
+
+
+def _takes_the_other_side(question: str, clauses: list[str]) -> bool:
+    """True when the question asks with one of two opposites and the clauses answer with
+    the other ("closed" asked, "open" told): their yes or no would mislead."""
+    asked = set(re.findall(r"[a-z]+", question.lower()))
+    told = set(re.findall(r"[a-z]+", " ".join(clauses).lower()))
+    return any(asked & a and told & b and not asked & b
+               for a, b in zip(_OPPOSITES[::2], _OPPOSITES[1::2], strict=True)
+               for a, b in ((a, b), (b, a)))
+
+
+def _day_answer(clauses: list[str], question: str) -> str | None:
+    """"yes" or "no" to a yes/no question about days that the clauses list days for
+    ("Do you deliver on Mondays?" and "Deliveries happen Tuesday to Saturday": no);
+    None where the question also states a time or an amount (the days alone do not
+    answer "Do you open at eight on Tuesdays?") or names no day."""
+    asked = days_named(question)
+    told = set().union(*(days_named(c) for c in clauses)) if clauses else set()
+    if not asked or not told or any(f.kind in ("number", "time") for f in extract_facts(question)):
+        return None
+    return "yes" if asked <= told else "no"
+
+
+def _says_none_of(clauses: list[str], question: str) -> bool:
+    """True when a clause says there is none of a thing the question asks about ("no
+    password" for "Is there a password?")."""
+    asked = set(terms(question))
+    return any(set(terms(m.group(1))) & asked
+               for c in clauses for m in re.finditer(r"\bno\s+(\w+)", c, re.IGNORECASE))
+
+
+def has_condition(fact: str) -> bool:
+    """True when a fact ties what it says to a threshold ("free delivery for orders
+    over 300 dollars within 20 miles")."""
+    return _CONDITION.search(fact) is not None
+
+
+def condition_answer(fact: str, message: str) -> str:
+    """The fact's own words for a question that states an amount against its threshold:
+    the branch that amount takes when the fact is written "X for orders over 100
+    dollars; otherwise Y", else the whole fact, said as sentences (`spoken_answer`)."""
+    label, rest = split_label(fact)
+    clauses = clauses_of(rest)
+    otherwise = [c for c in clauses if c.lower().startswith("otherwise ")]
+    asked = [f for f in extract_facts(message) if f.kind == "number"]
+    for condition in (f for f in extract_facts(rest) if f.kind == "number" and f.comparison):
+        amounts = [max(int(v) for v in a.values) for a in asked
+                   if a.unit == condition.unit and condition.unit is not None]
+        if len(amounts) != 1 or len(otherwise) != 1:
+            continue
+        threshold = max(int(v) for v in condition.values)
+        holds = amounts[0] > threshold if condition.comparison == "above" else (
+            amounts[0] <= threshold)
+        if holds:
+            return as_sentence(label, next(c for c in clauses if condition.text in c))
+        return as_sentence(label, otherwise[0][len("otherwise "):])
+    return " ".join(as_sentence(label, c.removeprefix("otherwise ")) for c in clauses)

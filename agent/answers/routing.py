@@ -1,0 +1,328 @@
+"""Routing one visitor message: which facts it is about, and whether the LLM answers it.
+
+The kiosk's small embedded model (Qwen2.5-0.5B), given facts, still answers around
+them: it tells jokes, invents prices, answers "yes" next to a fact that says no
+(docs/LLM_CHOICE.md). So `plan_turn` decides per message:
+- a message no fact is about (and not small talk) gets the persona's off-topic line
+  without the LLM (`AnswerLines`; neutral by default): right every time, and instant;
+- a question whose answer a fact states in so many words (a value, a yes or no, a
+  condition's branch) gets the fact said as a person would say it
+  (agent/answers/reading.py), without the LLM;
+- a question that asks for something no fact found states (an amount, a time, a
+  person) gets the persona's don't-know line, without the LLM;
+- any other question about the facts goes to the LLM, with the facts found for it
+  written in front of it on a line of its own ("Facts: ..."): the LLM sees only the
+  facts retrieved for the turn, never the whole file, so a 200-fact file costs a turn
+  what a 20-fact one does;
+- small talk ("Hi there.", "Thanks, bye.") goes to the LLM as it is, and so does a
+  question about what the visitor said earlier in the visit ("What was my number
+  again?"), which the visit's history answers.
+
+The rules read what a question asks for in general English (agent/answers/shape.py),
+never a business's topics; docs/ANSWERS.md says why each rule is there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent.answers.index import WORD, KnowledgeIndex, label_of
+from agent.answers.lines import AnswerLines
+from agent.answers.reading import condition_answer, has_condition, spoken_answer
+from agent.answers.shape import (
+    asks_for_amount,
+    asks_for_person,
+    asks_for_price,
+    asks_for_time,
+    asks_for_value,
+    asks_what_if,
+    is_yes_no_question,
+    last_sentence,
+    person_words,
+    states_amount,
+    states_price,
+    states_time,
+    states_value,
+    tells_situation,
+)
+from agent.answers.values import extract_facts
+
+#: Written in front of a question, in the visitor's message, with the facts found for
+#: it. It ends in a newline (the question then starts a new token whatever it is) and
+#: holds nothing from the question, so a one-fact note in front of a visit's first
+#: question ends a prefix llama.cpp's prompt cache restores (`notes`).
+FACTS_NOTE = "Facts: {facts}\n"
+# Messages made only of these words are small talk: the LLM answers them as they are.
+_SMALL_TALK = frozenset(
+    """hi hello hey hiya morning afternoon evening good great nice fine cool ok okay
+    thanks thank thx cheers you bye goodbye see later care have day night there
+    yes no yeah yep nope sure alright right please welcome how are doing well oh ah
+    um uh hmm so much very lot all""".split()
+)
+
+
+def is_small_talk(message: str) -> bool:
+    """A greeting, thanks or goodbye ("Hi there.", "Thanks, bye."): no facts needed."""
+    words = WORD.findall(message.lower())
+    return bool(words) and all(word in _SMALL_TALK for word in words)
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """How to answer one message: ask the LLM (with `note` written in front of the
+    message, if any), or say `reply` without the LLM; `facts`: the facts the turn is
+    answered from (what a value in the reply may come from: agent/answers/guard.py)."""
+
+    note: str | None = None
+    reply: str | None = None
+    facts: tuple[str, ...] = ()
+
+    def message(self, text: str) -> str:
+        """The user message the LLM reads: `note` + `text` (just `text` without a note)."""
+        return f"{self.note}{text}" if self.note else text
+
+
+# A message that leans on the one before: "For how long?", "And is it free?", "What about Sunday?"
+_LEANS_BACK = re.compile(
+    r"^\W*(?:and|but|so|also|what about|how about)\b|\b(?:it|its|that|this|there|they|them|those)\b",
+    re.IGNORECASE)
+
+
+def is_follow_up(message: str) -> bool:
+    """True when `message` reads as a follow-up that needs the visitor's question before
+    it ("For how long?", "And until what time is it open?"), not a new topic."""
+    words = WORD.findall(message.lower())
+    return bool(words) and (len(words) <= 3 or (len(words) <= 8 and bool(_LEANS_BACK.search(message))))
+
+
+# A question whose subject is a pronoun ("And until what time is it open?" after "Where
+# is the cafe?"): the question alone does not say which thing, and so which fact.
+_PRONOUN = re.compile(r"\b(?:it|its|they|them|those)\b", re.IGNORECASE)
+
+
+def leans_on(index: KnowledgeIndex, message: str, previous: str | None) -> bool:
+    """True when `message` speaks of what the question before it (`previous`) was about
+    through a pronoun: its own best fact may be another thing's ("is it open?" finds the
+    place's opening hours after a question about its cafe)."""
+    return (previous is not None and _PRONOUN.search(last_sentence(message)) is not None
+            and index.retrieve(previous).found)
+
+
+def recalls_visit(index: KnowledgeIndex, message: str, visit: Sequence[str]) -> bool:
+    """True when `message` asks about something the visitor said earlier in this visit
+    (`visit`, their messages before it) that no fact holds: an earlier message that
+    states a value (a number, a time, a name) and shares a word with this one ("My
+    locker is 42." ... "What was my locker number?"). The visit's history answers it."""
+    asked = set(index.lexical_terms(message))
+    return any(extract_facts(said) and asked & set(index.lexical_terms(said)) for said in visit)
+
+
+def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, *,
+              lines: AnswerLines | None = None, visit: Sequence[str] = ()) -> TurnPlan:
+    """Facts found: the LLM answers, with up to `index.note_facts` of them in front of
+    the question; with `index.answer_rules`, what the question asks for decides which
+    fact may answer it (`ANSWER_RULES`: a rule may decline, say a fact, or narrow the
+    facts). Small talk: the LLM answers as it is. A follow-up no fact is about on its
+    own ("For how long?": `previous`, the visitor's message before) goes to the LLM,
+    which reads the visit, when the two together are about a fact; so does a question
+    about what the visitor said in the visit (`visit`: their messages before this one).
+    Anything else: `lines.off_topic`, without the LLM (module docstring); `lines`
+    defaults to the index's (the persona's)."""
+    lines = lines or index.lines
+    retrieved = index.retrieve(message)
+    if retrieved.found:
+        facts_found = list(retrieved.facts)
+        if index.answer_rules:
+            for rule in ANSWER_RULES:
+                outcome = rule(index, message, facts_found)
+                if isinstance(outcome, TurnPlan):
+                    if outcome.reply is None and not outcome.facts:
+                        return TurnPlan(reply=lines.dont_know)
+                    return outcome
+                facts_found = outcome
+        noted = tuple(facts_found[: index.note_facts])
+        if not noted:
+            return TurnPlan(facts=tuple(facts_found))
+        return TurnPlan(note=FACTS_NOTE.format(facts=" ".join(noted)), facts=noted)
+    if is_small_talk(message):
+        return TurnPlan()
+    if previous and is_follow_up(message):
+        joined = plan_turn(index, f"{previous} {message}", lines=lines)
+        if joined.reply in (lines.off_topic, lines.dont_know):
+            return joined  # about nothing, or an amount, time or person no fact states
+        return TurnPlan(facts=joined.facts)  # no note: the LLM reads the question before it
+    if visit and recalls_visit(index, message, visit):
+        return TurnPlan()
+    return TurnPlan(reply=lines.off_topic)
+
+
+#: one answer rule: the facts it leaves (best first), or the turn's plan, which ends it
+AnswerRule = Callable[[KnowledgeIndex, str, list[str]], "list[str] | TurnPlan"]
+#: a rule's "the facts found do not answer this": the caller says its don't-know line
+DECLINE = TurnPlan()
+
+
+def _said(fact: str, reply: str) -> TurnPlan:
+    """A plan that says `reply`, answered from `fact`."""
+    return TurnPlan(reply=reply, facts=(fact,))
+
+
+def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """"How much": only facts on the best fact's topic that state an amount (a price when
+    a price is asked) and that the question's words lead to, not its meaning alone (a
+    shorter fact outscores the one with the figure; meaning alone reaches a neighbouring
+    fact's price)."""
+    if not asks_for_amount(message):
+        return facts
+    lexical = dict(zip(index.facts, index.score(message), strict=True))
+    states = states_price if asks_for_price(message) else states_amount
+    topic = label_of(facts[0])
+    kept = [fact for fact in facts if states(fact) and label_of(fact) == topic
+            and (lexical[fact] >= index.min_score or index.names_topic(message, fact))]
+    return kept or DECLINE
+
+
+def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """"What time": only facts that state a clock time (else the model lends one fact's
+    hour to another thing)."""
+    if not asks_for_time(message):
+        return facts
+    return [fact for fact in facts if states_time(fact)] or DECLINE
+
+
+def person_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """"Who": declined unless a fact names the role asked about (else the model
+    invents a name)."""
+    if asks_for_person(message) and not person_words(message) & person_words(" ".join(facts)):
+        return DECLINE
+    return facts
+
+
+def condition_rule(index: KnowledgeIndex, message: str,
+                   facts: list[str]) -> list[str] | TurnPlan:
+    """An amount asked about a fact with a threshold ("over 100 dollars"): the fact's
+    own words say which side it falls (the small model turned the side round)."""
+    best = facts[0]
+    if states_amount(message) and has_condition(best) and index.names_topic(message, best):
+        return _said(best, condition_answer(best, message))
+    return facts
+
+
+def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
+                       facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question naming its fact's topic, which its words (not only its
+    meaning) lead to: the fact is said, yes or no first where it says one. Not when the
+    topic is named by a word alone, far in meaning and under half the question (a word
+    the question shares with a fact about something else does not make it the answer)."""
+    best = facts[0]
+    if (is_yes_no_question(message) and index.names_topic(message, best)
+            and not (index.means_little(message, best) and index.covered(message, best) < 0.5)
+            and (asks_for_amount(message) or index.words_lead_to(message, best))):
+        return _said(best, spoken_answer(best, message))
+    return facts
+
+
+def yes_no_unrelated_rule(index: KnowledgeIndex, message: str,
+                          facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question whose best fact is not near it in meaning and holds under half
+    of its words: declined (the model answers yes or no where the file says neither),
+    even when a word names the fact's topic."""
+    best = facts[0]
+    if (is_yes_no_question(message)
+            and index.means_little(message, best) and index.covered(message, best) < 0.5):
+        return DECLINE
+    return facts
+
+
+def situation_rule(index: KnowledgeIndex, message: str,
+                   facts: list[str]) -> list[str] | TurnPlan:
+    """The visitor tells their situation ("I want to return this.", "I don't have my
+    ticket.") or asks what happens under a condition ("What happens if I ...?"), naming
+    the topic of the fact the words lead to: the fact is said, when the retrieval
+    clearly means that fact (`leads_clearly`): the small model contradicted a fact's
+    condition, or declined with the fact in front of it."""
+    best = facts[0]
+    if ((tells_situation(message) or asks_what_if(message)) and index.names_topic(message, best)
+            and index.words_lead_to(message, best) and index.leads_clearly(message, best)):
+        return _said(best, spoken_answer(best, message))
+    return facts
+
+
+#: kinds of value that, when no fact found states one, are declined: asked how long a
+#: warranty lasts, the model gave the returns' number of days
+_DECLINED_WITHOUT = frozenset({"duration"})
+
+
+def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """A question for a value (a clock time, a price, a duration, a day, an e-mail, a phone
+    number, a place) about a fact that states that kind of value: the fact says it, the
+    clause that answers (agent/answers/reading.py), not the model's paraphrase (which
+    paired true values wrongly, or left the value out). A duration no fact found states
+    is declined; a pronoun subject ("is it open?") leaves the turn to the model, which
+    reads the visit."""
+    kind = asks_for_value(message)
+    if kind is None or _PRONOUN.search(last_sentence(message)):
+        return facts
+    stating = [fact for fact in facts if states_value(fact, kind)]
+    if not stating:
+        return DECLINE if kind in _DECLINED_WITHOUT else facts
+    fact = stating[0]
+    if index.means_little(message, fact) and not (
+            index.names_topic(message, fact) or index.words_lead_to(message, fact)):
+        return facts
+    return _said(fact, spoken_answer(fact, message, kind))
+
+
+#: in this order: the first to end the turn decides it
+ANSWER_RULES: tuple[AnswerRule, ...] = (amount_rule, time_rule, person_rule, condition_rule,
+                                        yes_no_spoken_rule, yes_no_unrelated_rule,
+                                        situation_rule, value_rule)
+
+
+def user_text(message: Any) -> str | None:
+    """A chat message's text if the user sent it (plain or in parts); None otherwise."""
+    if not isinstance(message, dict) or message.get("role") != "user":
+        return None
+    content = message.get("content")
+    if isinstance(content, list):  # a message in parts: its text parts
+        content = " ".join(part.get("text", "") for part in content
+                           if isinstance(part, dict) and part.get("type") == "text")
+    return content if isinstance(content, str) and content.strip() else None
+
+
+def with_notes(index: KnowledgeIndex, messages: list[Any]) -> list[Any] | None:
+    """`messages` (chat messages, oldest first) with the facts found for each user
+    message written in front of it (`plan_turn`'s note); None when none gets one.
+
+    Every request of a visit writes the same notes in the same places, so it extends
+    the one before and llama.cpp reuses the whole history; a visit's first question
+    with a one-fact note ends a prefix the prompt cache holds (`notes`). A message that
+    speaks of the question before it through a pronoun gets none (`leans_on`): its own
+    best fact may be another thing's, and the visit's history says which.
+    """
+    previous: str | None = None
+    out = list(messages)
+    changed = False
+    for i, message in enumerate(messages):
+        content = user_text(message)
+        if content is None:
+            continue
+        previous, before = content, previous
+        if leans_on(index, content, before):
+            continue
+        plan = plan_turn(index, content)
+        if plan.note is not None:
+            out[i] = {"role": "user", "content": plan.message(content)}
+            changed = True
+    return out if changed else None
+
+
+def notes(index: KnowledgeIndex) -> list[str]:
+    """Every one-fact note `plan_turn` can write, for warming llama.cpp's prompt cache
+    at start-up (a note of several facts is read on its turn)."""
+    if index.note_facts == 0:
+        return []
+    return [FACTS_NOTE.format(facts=fact) for fact in index.facts]
