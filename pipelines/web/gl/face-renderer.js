@@ -16,7 +16,9 @@ import { AssetError, loadFaceAssets } from "./assets.js";
 import {
   HEADER, drawOrder, evert, eyelids, meshOf, mouthAnchors, mouthOpening, moveVertices,
 } from "./frame-prep.js";
-import { DATA, DATA_WIDTH, GAZE_FS, QUAD_VS, WARP_FS, WARP_VS, frameShader } from "./shaders.js";
+import {
+  BOX_VS, COMPOSE_FS, COPY_FS, DATA, DATA_WIDTH, GAZE_FS, QUAD_VS, WARP_FS, WARP_VS, frameShader,
+} from "./shaders.js";
 
 export { AssetError, loadFaceAssets };
 export const MOTION_FRAME_VERSION = 1;
@@ -176,8 +178,11 @@ export function createFaceRenderer(canvas, assets) {
   const quad = gl.createBuffer();
   gl.bindBuffer(gl.ARRAY_BUFFER, quad);
   gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-  const gaze = program(gl, QUAD_VS, GAZE_FS);
+  const copy = program(gl, QUAD_VS, COPY_FS);
+  const gaze = program(gl, BOX_VS, GAZE_FS);
   const warp = program(gl, WARP_VS, WARP_FS);
+  const compose = program(gl, QUAD_VS, COMPOSE_FS);
+  const boxes = gl.createBuffer();
   let frameProgram = null;
   let u = null;
   let last = null;
@@ -192,7 +197,7 @@ export function createFaceRenderer(canvas, assets) {
     const fresh = upload(gl, next);
     if (u) release(gl, u);
     if (frameProgram) gl.deleteProgram(frameProgram);
-    frameProgram = program(gl, QUAD_VS, frameShader(next.manifest.mouth.fields));
+    frameProgram = program(gl, BOX_VS, frameShader(next.manifest.mouth.fields));
     u = fresh;
     canvas.width = canvas.height = u.size;
     last = null;
@@ -208,6 +213,24 @@ export function createFaceRenderer(canvas, assets) {
     gl.disableVertexAttribArray(loc);
   }
 
+  /** Draw `p` over each box [x0, y0, x1, y1] (pixels; `flip` for the canvas). */
+  function drawBoxes(p, list, flip) {
+    const corners = new Float32Array(list.length * 12);
+    list.forEach(([x0, y0, x1, y1], i) => {
+      corners.set([x0, y0, x1, y0, x0, y1, x0, y1, x1, y0, x1, y1], i * 12);
+    });
+    gl.uniform1f(p.at("u_box_size"), u.size);
+    gl.uniform1i(p.at("u_flip"), flip ? 1 : 0);
+    gl.bindVertexArray(vao);
+    const loc = gl.getAttribLocation(p, "a_corner");
+    gl.bindBuffer(gl.ARRAY_BUFFER, boxes);
+    gl.bufferData(gl.ARRAY_BUFFER, corners, gl.STREAM_DRAW);
+    gl.enableVertexAttribArray(loc);
+    gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+    gl.drawArrays(gl.TRIANGLES, 0, list.length * 6);
+    gl.disableVertexAttribArray(loc);
+  }
+
   function bind(unit, tex) {
     gl.activeTexture(gl.TEXTURE0 + unit);
     gl.bindTexture(gl.TEXTURE_2D, tex);
@@ -217,6 +240,10 @@ export function createFaceRenderer(canvas, assets) {
   function gazePass(frame) {
     gl.bindFramebuffer(gl.FRAMEBUFFER, u.source.fbo);
     gl.viewport(0, 0, u.size, u.size);
+    gl.useProgram(copy);
+    gl.uniform1i(copy.at("u_fg"), bind(0, u.fg));
+    drawQuad(copy);
+    const moved = [];
     gl.useProgram(gaze);
     gl.uniform1i(gaze.at("u_fg"), bind(0, u.fg));
     for (let e = 0; e < 2; e++) {
@@ -225,6 +252,7 @@ export function createFaceRenderer(canvas, assets) {
       const shift = Math.max(Math.abs(dx), Math.abs(dy));
       // eyes.py: below a quarter pixel the eye is the portrait's own
       const strength = eye && shift >= 0.25 ? Math.min(1, shift) : 0;
+      if (strength > 0) moved.push(eye.box);
       gl.uniform1f(gaze.at(`u_strength[${e}]`), strength);
       gl.uniform2f(gaze.at(`u_shift[${e}]`), dx, dy);
       gl.uniform4iv(gaze.at(`u_box[${e}]`), eye ? eye.box : [0, 0, 0, 0]);
@@ -233,7 +261,7 @@ export function createFaceRenderer(canvas, assets) {
       gl.uniform1i(gaze.at(`u_open[${e}]`), bind(2 + 3 * e, eye ? eye.open : u.grain));
       gl.uniform1i(gaze.at(`u_iris[${e}]`), bind(3 + 3 * e, eye ? eye.iris : u.grain));
     }
-    drawQuad(gaze);
+    if (moved.length) drawBoxes(gaze, moved, false);
   }
 
   function warpPass() {
@@ -277,6 +305,13 @@ export function createFaceRenderer(canvas, assets) {
     const m = a.manifest;
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     gl.viewport(0, 0, u.size, u.size);
+    gl.useProgram(compose);
+    gl.uniform1i(compose.at("u_warp"), bind(0, u.warp.tex));
+    gl.uniform1i(compose.at("u_plate"), bind(1, u.plate));
+    gl.uniform1i(compose.at("u_size"), u.size);
+    gl.uniform1i(compose.at("u_grey"), m.grey ? 1 : 0);
+    drawQuad(compose);
+    const painted = [];
     gl.useProgram(p);
     gl.uniform1i(p.at("u_warp"), bind(0, u.warp.tex));
     gl.uniform1i(p.at("u_plate"), bind(1, u.plate));
@@ -291,6 +326,7 @@ export function createFaceRenderer(canvas, assets) {
       const lid = lids[e];
       gl.uniform1i(p.at(`u_lid_on[${e}]`), lid ? 1 : 0);
       if (!lid) continue;
+      painted.push(lid.box);
       const at = e === 0 ? DATA.eye0 : DATA.eye1;
       put(at, lid.region, 18);
       put(at + 36, lid.lid, 9);
@@ -305,6 +341,7 @@ export function createFaceRenderer(canvas, assets) {
     const tint = evert(a, u.xy, rounding);
     gl.uniform1i(p.at("u_evert_on"), tint ? 1 : 0);
     if (tint) {
+      painted.push(tint.box);
       put(DATA.outer, tint.outer, 20);
       put(DATA.inner, tint.inner, 20);
       gl.uniform4iv(p.at("u_evert_box"), tint.box);
@@ -315,6 +352,7 @@ export function createFaceRenderer(canvas, assets) {
     const mouth = mouthOpening(a, u.xy, mouthAnchors(a, frame), rounding);
     gl.uniform1i(p.at("u_mouth_on"), mouth ? 1 : 0);
     if (mouth) {
+      painted.push(mouth.box);
       const list = (offset, values, limit) => {
         const n = Math.min(values.length, limit);
         u.data.set(values.slice(0, n), offset);
@@ -343,9 +381,10 @@ export function createFaceRenderer(canvas, assets) {
       for (const [name, value] of Object.entries(scalars)) gl.uniform1f(p.at(name), value);
       gl.uniform3fv(p.at("u_col"), mouth.colours.flat());
     }
+    if (!painted.length) return;
     bind(2, u.dataTex);
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, DATA_WIDTH, 1, gl.RED, gl.FLOAT, u.data);
-    drawQuad(p);
+    drawBoxes(p, painted, true);
   }
 
   function draw(frame) {
@@ -387,8 +426,9 @@ export function createFaceRenderer(canvas, assets) {
       lostCallbacks = [];
       if (u && !gl.isContextLost()) {
         release(gl, u);
-        for (const prog of [gaze, warp, frameProgram]) gl.deleteProgram(prog);
+        for (const prog of [copy, gaze, warp, compose, frameProgram]) gl.deleteProgram(prog);
         gl.deleteBuffer(quad);
+        gl.deleteBuffer(boxes);
         gl.deleteVertexArray(vao);
       }
       u = null;

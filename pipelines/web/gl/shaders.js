@@ -2,12 +2,14 @@
 // Python renderer's: pixel (x, y) has its centre at (x, y), y down; every offscreen
 // texture keeps row y as image row y, and only the last pass flips for the canvas.
 //
-// 1. GAZE  (-> source texture): eyes.py `GazePainter.paint` + eye_compose.py `blend_iris`:
+// 1. GAZE  (-> source texture): the foreground copied, then over each eye's box eyes.py `GazePainter.paint` + eye_compose.py `blend_iris`:
 //    each iris sprite shifted over its sclera plate, clipped by the lids.
 // 2. WARP  (-> warp texture): the moved mesh, far to near, each triangle sampling the
 //    premultiplied foreground at its rest position (the exact piecewise-affine map that
 //    mesh.py `BackwardMapper` approximates on a grid).
-// 3. FRAME (-> canvas): layers.py `compose` over the still plate, then eyes.py's lids and
+// 3. FRAME (-> canvas): layers.py `compose` over the still plate everywhere (a light
+//    pass), then, drawn only over their boxes (software GL runs a shader's every line at
+//    every pixel it covers, branches or not), eyes.py's lids and
 //    lashes, mouth.py's `evert` tint and the interior (mouth_compose.py `paint_interior`
 //    with mouth_fields.py's teeth, tongue, grain and light), then the grey of a
 //    black-and-white photo. Each step truncates to 8 bits where the Python one does.
@@ -28,6 +30,57 @@ export const DATA = {
 export const QUAD_VS = `#version 300 es
 in vec2 a_corner;
 void main() { gl_Position = vec4(a_corner, 0.0, 1.0); }
+`;
+
+// a quad over a box of pixels [x0, x1) x [y0, y1), given as pixel-edge corners; flipped
+// upside down for the canvas (its row 0 is at the bottom)
+export const BOX_VS = `#version 300 es
+uniform float u_box_size;
+uniform bool u_flip;
+in vec2 a_corner;
+void main() {
+  vec2 p = a_corner / u_box_size;
+  if (u_flip) p.y = 1.0 - p.y;
+  gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+}
+`;
+
+// the portrait's foreground as it is (the gaze pass then redraws the eye boxes)
+export const COPY_FS = `#version 300 es
+precision highp float;
+uniform sampler2D u_fg;
+out vec4 o;
+void main() { o = texelFetch(u_fg, ivec2(gl_FragCoord.xy), 0); }
+`;
+
+// layers.py compose: the warped foreground over the still plate, grey for a grey photo
+const COMPOSE = `
+vec3 compose(ivec2 q) {
+  vec4 w = texelFetch(u_warp, q, 0) * 255.0;
+  vec3 plate = texelFetch(u_plate, q, 0).rgb * 255.0;
+  return min(w.rgb + roundEven(plate * (255.0 - w.a) / 255.0), 255.0);
+}
+vec3 grey(vec3 c) {
+  // cv2.COLOR_RGB2GRAY's fixed point
+  return vec3(floor((c.r * 4899.0 + c.g * 9617.0 + c.b * 1868.0 + 8192.0) / 16384.0));
+}
+`;
+
+// the frame everywhere but the lids and the mouth (drawn over it, box by box, next)
+export const COMPOSE_FS = `#version 300 es
+precision highp float;
+uniform sampler2D u_warp;
+uniform sampler2D u_plate;
+uniform int u_size;
+uniform bool u_grey;
+out vec4 o;
+${COMPOSE}
+void main() {
+  ivec2 q = ivec2(gl_FragCoord.xy);
+  q.y = u_size - 1 - q.y;
+  vec3 c = compose(q);
+  o = vec4((u_grey ? grey(c) : c) / 255.0, 1.0);
+}
 `;
 
 export const WARP_VS = `#version 300 es
@@ -163,6 +216,7 @@ uniform float u_band, u_open_light, u_dim, u_alpha, u_grain_amp, u_warm, u_lower
 uniform vec3 u_col[8];        // cavity, throat, tongue, teeth, gum, shade lower, shade, shade dim
 out vec4 o;
 
+${COMPOSE}
 float fetch(int i) { return texelFetch(u_data, ivec2(i % DATA_WIDTH, i / DATA_WIDTH), 0).r; }
 vec2 pt(int base, int i) { return vec2(fetch(base + 2 * i), fetch(base + 2 * i + 1)); }
 float ss(float x) { x = clamp(x, 0.0, 1.0); return x * x * (3.0 - 2.0 * x); }
@@ -361,19 +415,13 @@ void main() {
   ivec2 q = ivec2(gl_FragCoord.xy);
   if (u_to_canvas) q.y = u_size - 1 - q.y;
   vec2 p = vec2(q);
-  vec4 w = texelFetch(u_warp, q, 0) * 255.0;
-  vec3 plate = texelFetch(u_plate, q, 0).rgb * 255.0;
-  vec3 c = min(w.rgb + roundEven(plate * (255.0 - w.a) / 255.0), 255.0);
+  vec3 c = compose(q);
   for (int e = 0; e < 2; e++) {
     if (u_lid_on[e] && inBox(q, u_lid_box[e])) c = eyelid(e, p, c);
   }
   if (u_evert_on && inBox(q, u_evert_box)) c = evertTint(p, c);
   if (u_mouth_on && inBox(q, u_mouth_box)) c = mouth(p, c);
-  if (u_grey) {
-    float y = floor((c.r * 4899.0 + c.g * 9617.0 + c.b * 1868.0 + 8192.0) / 16384.0);
-    c = vec3(y);
-  }
-  o = vec4(c / 255.0, 1.0);
+  o = vec4((u_grey ? grey(c) : c) / 255.0, 1.0);
 }
 `;
 }
