@@ -166,3 +166,33 @@ class VisitorLeft(ServerMessageBase):
     away_secs: float = 0.0
     ts: float = Field(default_factory=time.time)
 
+
+
+class AssetsEvent(ServerMessageBase):
+    """Server -> client (v2.3 client-drawn sessions): the portrait's drawing assets
+    (mesh, fields, textures, calibration) for the client to fetch once and cache.
+
+    `url` (relative to the server) answers the bundle with `Cache-Control: immutable`
+    and an ETag: `id` is its content hash, so a browser that has it loads it from its
+    cache. Motion frames (media kind 6) whose header `aux` is `serial` need these
+    assets; the event comes before the first of them. The client answers
+    `assets-loaded` with the `id` once it can draw them."""
+
+    type: Literal["assets"] = "assets"
+    portrait: str
+    id: str
+    serial: int
+    url: str
+    format: int
+    bytes: int
+
+
+class RenderEvent(ServerMessageBase):
+    """Server -> client (v2.3): who draws the face from now on. `pixels`: the server
+    sends JPEG frames (kind 2) again from the next frame, after the client asked
+    (`set-render`) or because it never loaded its assets; `reason` says which."""
+
+    type: Literal["render"] = "render"
+    mode: Literal["client", "pixels"]
+    reason: str = ""
+    ts: float = Field(default_factory=time.time)

@@ -1,4 +1,4 @@
-"""Wire protocol v2 (v1 still spoken) between a client and the avatar-forcing server (no I/O).
+"""Wire protocol v2 (v1 still spoken; additions up to v2.3) between a client and the avatar-forcing server (no I/O).
 
 docs/PROTOCOL.md is the normative description; this module is its executable
 form. It holds the versions, codes and limits, the handshake and the other
@@ -15,10 +15,16 @@ Summary:
   s16le mono audio at the sample rate fixed by the handshake; kind 2 is one
   JPEG frame of the avatar (server -> client) on the same clock as the audio;
   kind 3 is a JPEG camera frame and kind 4 a motion vector the client measured
-  itself (client -> server, v2 with `video_in`); kind 5 uploads a portrait.
+  itself (client -> server, v2 with `video_in`); kind 5 uploads a portrait;
+  kind 6 is the avatar's motion for a client that draws the face itself (v2.3).
 - The client opens with `hello` (protocol version + its audio format, in v2
-  optionally `video_out`, `video_in`, `portrait`); the server answers `welcome`
-  (session id + the formats it will send) or an `error` event and a close code.
+  optionally `video_out`, `video_in`, `portrait`, and from v2.3 `render`); the server
+  answers `welcome` (session id + the formats it will send) or an `error` event and
+  a close code.
+- v2.3, a client that draws: `hello.render` names the asset formats it reads; the
+  server sends the portrait's assets once (an `assets` event with a cacheable URL),
+  then one motion frame (kind 6) per 40 ms on the audio's clock instead of JPEGs. The
+  client may ask for pixels back at any time (`set-render`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from pydantic import (
 
 from sdk.errors import ProtocolError
 from sdk.events import (
+    AssetsEvent,
     BotOutput,
     BotTTSText,
     ErrorEvent,
@@ -50,6 +57,7 @@ from sdk.events import (
     Pong,
     PortraitEvent,
     PresenceEvent,
+    RenderEvent,
     ServerMessageBase,
     SimpleEvent,
     UserTranscription,
@@ -62,8 +70,10 @@ PROTOCOL_VERSION = 2
 #: Additions to version 2 that a client may ask for (`welcome.protocol_minor`):
 #: 1 = presence (`hello.presence`, the `presence` / `visitor-arrived` / `visitor-left`
 #: events, `welcome.presence`); 2 = keepalive (`welcome.keepalive`, the server's `ping`
-#: to a presence session answered by the client's `pong`).
-PROTOCOL_MINOR = 2
+#: to a presence session answered by the client's `pong`); 3 = the face drawn by the
+#: client (`hello.render`, `welcome.render`, the `assets` and `render` events, the
+#: client's `assets-loaded` and `set-render`, media kind 6).
+PROTOCOL_MINOR = 3
 #: Versions a server accepts: v1 clients keep working unchanged (audio only).
 SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
 
@@ -83,6 +93,7 @@ class MediaKind(IntEnum):
     CAMERA = 3  # one JPEG frame of the user's camera (client -> server, v2 video_in)
     MOTION = 4  # the user's face motion measured by the client (client -> server, v2)
     PORTRAIT = 5  # a portrait image to animate, JPEG or PNG (client -> server, v2)
+    FACE_MOTION = 6  # the avatar's motion for a client that draws it (server -> client, v2.3)
 
 
 #: `flags` bit of a MOTION message: set when a face was found (payload = motion),
@@ -125,6 +136,12 @@ class ErrorCode(StrEnum):
     EMPTY_TRANSCRIPT = "empty_transcript"  # no longer sent (a sound without words is no error)
     #: the face's worker process was lost (a crash) and replaced; the video goes on
     AVATAR_RESTARTED = "avatar_restarted"
+    #: v2.3: a client that said it draws never said it loaded the portrait's assets
+    #: (`assets-loaded`) within `welcome.render.assets_timeout_secs`: pixels from now on
+    ASSETS_NOT_LOADED = "assets_not_loaded"
+    #: v2.3: `assets-loaded` or `set-render` that does not fit the session (an unknown
+    #: assets id, a session the server draws); nothing changes
+    BAD_RENDER = "bad_render"
     INTERNAL = "internal_error"
 
 
@@ -214,6 +231,21 @@ class VideoInOffer(_ClientMessage):
     kind: Literal["camera", "motion"] = "camera"
 
 
+#: Versions of a portrait's drawing assets (the browser bundle) this side speaks.
+ASSET_FORMATS: tuple[int, ...] = (1,)
+#: Payload formats of a motion frame (media kind 6); 1: `FACE_MOTION_DIM` float32 LE.
+FACE_MOTION_FORMAT = 1
+
+
+class RenderOffer(_ClientMessage):
+    """`hello.render` (v2.3): the client draws the face itself (WebGL) from the
+    portrait's assets and one motion frame per 40 ms, instead of receiving JPEGs."""
+
+    mode: Literal["client"] = "client"
+    #: the asset bundle versions the client reads (`ASSET_FORMATS`), most preferred first
+    asset_formats: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=16)
+
+
 class Hello(_ClientMessage):
     """Client -> server, first message: protocol version and the client's formats."""
 
@@ -232,6 +264,8 @@ class Hello(_ClientMessage):
     #: (camera and microphone), greets a visitor who walks up, ends and forgets the
     #: conversation when they leave, and idles cheaply while nobody is there.
     presence: bool | None = None  # absent (not false) on the wire: a 2.0 server takes it
+    #: v2.3 video sessions: the client draws the face (absent: the server sends pixels)
+    render: RenderOffer | None = None
 
     @field_validator("video_out", "video_in", mode="before")
     @classmethod
@@ -248,6 +282,8 @@ class Hello(_ClientMessage):
         """A kiosk's presence is watched by its face: without `video_out` there is none."""
         if self.presence and self.video_out is None:
             raise ValueError("presence needs video_out (the kiosk's face watches for visitors)")
+        if self.render is not None and self.video_out is None:
+            raise ValueError("render needs video_out (a session without a face draws none)")
         return self
 
     @field_validator("audio_in", mode="before")
@@ -281,7 +317,24 @@ class SetPortrait(_ClientMessage):
     name: str = Field(min_length=1, max_length=128)
 
 
-ClientMessage = Annotated[Hello | Ping | KeepalivePong | SetPortrait,
+class AssetsLoaded(_ClientMessage):
+    """Client -> server (v2.3): the assets of an `assets` event are loaded and drawable."""
+
+    type: Literal["assets-loaded"] = "assets-loaded"
+    id: str = Field(min_length=1, max_length=128)
+
+
+class SetRender(_ClientMessage):
+    """Client -> server (v2.3): send pixels from now on (no WebGL2, a lost GL context,
+    assets that failed to load or that the browser refused). `reason` goes to the
+    server's log. Going back to the client's drawing takes a new session."""
+
+    type: Literal["set-render"] = "set-render"
+    mode: Literal["pixels"] = "pixels"
+    reason: str = Field(default="", max_length=500)
+
+
+ClientMessage = Annotated[Hello | Ping | KeepalivePong | SetPortrait | AssetsLoaded | SetRender,
                           Field(discriminator="type")]
 
 
@@ -307,12 +360,16 @@ class Welcome(ServerMessageBase):
     #: `interval_secs`; answer each with `pong`. Once one was answered, a session the
     #: server hears nothing from for `timeout_secs` is ended (its network is gone)
     keepalive: dict[str, float] | None = None
+    #: v2.3, a session whose hello offered `render`: who draws (`mode` "client", with
+    #: `asset_format`, `motion_format` and `assets_timeout_secs`; or "pixels" with the
+    #: `reason` the server draws after all)
+    render: dict[str, Any] | None = None
 
 
 ServerMessage = Annotated[
     Welcome | Pong | KeepalivePing | ErrorEvent | SimpleEvent | UserTranscription | BotOutput | BotTTSText
     | MetricsEvent | PortraitEvent | VideoQualityEvent | PresenceEvent | VisitorArrived
-    | VisitorLeft,
+    | VisitorLeft | AssetsEvent | RenderEvent,
     Field(discriminator="type"),
 ]
 _SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
@@ -338,6 +395,8 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset(
         "presence",
         "visitor-arrived",
         "visitor-left",
+        "assets",
+        "render",
     }
 )
 
@@ -452,4 +511,40 @@ def decode_motion(chunk: MediaChunk) -> tuple[float, ...] | None:
     values = _MOTION_VECTOR.unpack(chunk.payload)
     if not all(math.isfinite(v) for v in values):
         raise ProtocolError(ErrorCode.BAD_CAMERA_FRAME.value, "motion contains NaN or inf")
+    return values
+
+
+#: Values of a motion frame (kind 6, format 1), float32 little-endian: the head's
+#: rotation (3x3), scale, shift, the two irises' shifts, lip rounding and the 42 actuator
+#: amplitudes of the portrait's assets (docs/PROTOCOL.md; avatar/render/browser_assets.py
+#: `MOTION_FRAME_LEN`, which a test keeps equal).
+FACE_MOTION_DIM = 59
+_FACE_MOTION = struct.Struct(f"<{FACE_MOTION_DIM}f")
+
+
+def encode_face_motion(motion: Sequence[float], pts_us: int, serial: int) -> bytes:
+    """A kind-6 message: the avatar's motion frame at `pts_us` (the audio clock), for
+    the assets announced with `serial` (the header's `aux`)."""
+    values = [float(v) for v in motion]
+    if len(values) != FACE_MOTION_DIM:
+        raise ValueError(f"a face motion frame has {FACE_MOTION_DIM} values, got {len(values)}")
+    if not 1 <= serial <= 0xFFFF:
+        raise ValueError(f"an assets serial is 1..65535, got {serial}")
+    return encode_media(MediaKind.FACE_MOTION, _FACE_MOTION.pack(*values), pts_us, 0, serial)
+
+
+def decode_face_motion(chunk: MediaChunk) -> tuple[float, ...]:
+    """The motion frame of a kind-6 message (a client reads it); its assets: `chunk.aux`.
+
+    Raises:
+        ProtocolError: (bad_media) a payload of the wrong length, NaN or inf.
+    """
+    if len(chunk.payload) != _FACE_MOTION.size:
+        raise ProtocolError(
+            ErrorCode.BAD_MEDIA.value,
+            f"a face motion message carries {FACE_MOTION_DIM} float32 values "
+            f"({_FACE_MOTION.size} bytes), got {len(chunk.payload)} bytes")
+    values = _FACE_MOTION.unpack(chunk.payload)
+    if not all(math.isfinite(v) for v in values):
+        raise ProtocolError(ErrorCode.BAD_MEDIA.value, "face motion contains NaN or inf")
     return values

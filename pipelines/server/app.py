@@ -4,7 +4,9 @@ Everything a server builds once lives here (`load_runtime`, `run_server`); the
 per-connection code is in pipelines/server/call.py and the shared types in
 pipelines/server/runtime.py. Routes: `/ws` (wire protocol v2, v1 still spoken; see
 docs/PROTOCOL.md), `/api/offer` (the same sessions over pipecat's WebRTC transport,
-pipelines/server/webrtc_door.py), `/healthz`, `/portraits`, and the kiosk page: `/` with its
+pipelines/server/webrtc_door.py), `/healthz`, `/portraits`, `/assets/<hash>` (a portrait's
+drawing assets for a client that draws the face, pipelines/server/browser_faces.py), and
+the kiosk page: `/` with its
 ES modules under `/static/` (pipelines/web/, served as files: no build step, no CDN),
 and `/session` (where to open a conversation: `/ws` on one machine).
 """
@@ -62,6 +64,8 @@ __all__ = ["WEB_DIR", "PIPELINE_INPUT_RATE", "ServerConfig", "SessionContext", "
 #: outbox (pipelines/wire/outbox.py) could drop any. 256 KB still carries 2.5 MB/s
 #: at 100 ms round trip, three times a 512 px session's stream.
 SEND_BUFFER_BYTES = 128 * 1024
+#: a portrait's browser assets are named by their content hash: they never change
+ASSETS_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> FastAPI:
@@ -101,6 +105,23 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
             return {"portraits": [], "default": None}
         library = runtime.avatar.portraits
         return {"portraits": library.names(), "default": library.default}
+
+    @app.get("/assets/{asset_hash}")
+    async def browser_assets(asset_hash: str, request: Request) -> Response:
+        """A portrait's drawing assets for a client that draws the face (v2.3, named by
+        the `assets` event): immutable, so a browser keeps them, and revalidated by
+        their hash (ETag) when it asks again."""
+        face = runtime.browser_faces().by_hash(asset_hash) if runtime.avatar is not None else None
+        if face is None:
+            raise HTTPException(status_code=404, detail={
+                "type": "error", "code": "unknown_assets",
+                "message": f"no assets {asset_hash!r} here: ask for them in a session "
+                           "(hello.render), which names the ones it needs"})
+        headers = {"Cache-Control": ASSETS_CACHE_CONTROL, "ETag": f'"{face.hash}"'}
+        if request.headers.get("if-none-match", "").strip('"W/ ') == face.hash:
+            return Response(status_code=304, headers=headers)
+        return Response(content=face.data, media_type="application/octet-stream",
+                        headers=headers)
 
     @app.get("/session")
     async def session_door() -> dict[str, Any]:

@@ -13,6 +13,8 @@ cores the voice needs at a turn's end. A client keeps showing its last image unt
 the next one comes (docs/PROTOCOL.md: a frame may be missing), so in those windows
 the repeats are left out. "Nobody there" is the presence state the client is told, so
 both sides agree on it. Outside the windows every frame goes out, repeats included;
+a frame without a JPEG (a session its client draws: its motion, new every frame, is
+all it carries) always goes;
 inside them a repeat still goes out when no image has for `MAX_GAP_FRAMES`, so a face
 that falls behind never leaves the client without an image for long.
 """
@@ -45,7 +47,8 @@ class IdleImageFilter(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, AvatarImageFrame) and direction == FrameDirection.DOWNSTREAM:
+        if (isinstance(frame, AvatarImageFrame) and direction == FrameDirection.DOWNSTREAM
+                and frame.jpeg):  # no JPEG: a motion frame for a client that draws, each new
             if not self._idling():
                 self._last_jpeg = None  # the face is live: every image goes, none compared
             else:

@@ -18,9 +18,12 @@ from pipecat.processors.frame_processor import FrameProcessor
 from agent.answers.index import KnowledgeIndex
 from agent.answers.routing import notes
 from agent.llm_client import warm_up_notes
+from avatar.render.portrait_calibration import calibration_for
 from pipelines.face.face_params import FacePacing
 from pipelines.kiosk.greeting_lines import kiosk_with_persona
+from pipelines.server.browser_faces import BrowserFaces
 from pipelines.server.keepalive import KeepaliveParams
+from pipelines.server.render_switch import ASSETS_TIMEOUT_SECS
 from pipelines.settings.sections import KioskSettings
 from pipelines.speech.models import SpeechModels
 from pipelines.voice_pipeline import LLMParams, TurnParams, VoiceSession, spoken_system_prompt
@@ -65,6 +68,11 @@ class ServerConfig:
     #: presence sessions on our websocket are pinged, and ended once silent this long
     #: (pipelines/server/keepalive.py)
     keepalive: KeepaliveParams = field(default_factory=KeepaliveParams)
+    #: a client that offers to draw the face (v2.3 `hello.render`) gets the portrait's
+    #: assets and motion frames instead of JPEGs; False: the server draws every face
+    client_render: bool = True
+    #: such a client has this long to load the assets it is sent, then gets pixels
+    assets_timeout_secs: float = ASSETS_TIMEOUT_SECS
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ServerConfig:
@@ -102,6 +110,21 @@ class VoiceRuntime:
     #: per-turn routing by the store facts (pipelines/turns/knowledge_injector.py);
     #: None: every message goes to the LLM with the system prompt alone
     knowledge: KnowledgeIndex | None = None
+    #: the portraits as browser assets for clients that draw the face (built on first use)
+    _browser_faces: BrowserFaces | None = field(default=None, init=False, repr=False)
+
+    def browser_faces(self) -> BrowserFaces:
+        """The portraits as browser assets (pipelines/server/browser_faces.py), drawn
+        with the render table each portrait's sessions use."""
+        if self._browser_faces is None:
+            calibrator = self.avatar.calibrator if self.avatar is not None else None
+
+            def table_for(portrait: Any) -> Any:
+                return (calibration_for(portrait, calibrator.folder)
+                        if calibrator is not None else None)
+
+            self._browser_faces = BrowserFaces(table_for)
+        return self._browser_faces
 
     async def warm_up_llm(self) -> float:
         """Send one short request with the real system prompt, then one per fact note

@@ -53,6 +53,49 @@ export interface AvatarClientOptions {
    * it glitches on a busy machine.
    */
   audioLatency?: "low" | "interactive";
+  /**
+   * Who draws the face (protocol v2.3): "pixels" (default) the server, which sends JPEGs;
+   * "client" this page, with WebGL2, from the portrait's assets (fetched once, cached by
+   * the browser) and one motion frame per 40 ms drawn at the display's rate on the
+   * voice's clock. Where it cannot (no WebGL2, a lost context, assets that fail to load
+   * or exceed the page's memory limit) the page asks the server for pixels, which come
+   * within a second, and the conversation goes on (the `render` event says so, once).
+   */
+  render?: "pixels" | "client";
+}
+
+/** Who draws the face now, and what it took (`stats.render`). */
+export interface RenderStats {
+  /** "client": this page draws (WebGL2); "pixels": the server sends JPEGs. */
+  mode: "pixels" | "client";
+  /** Why this page draws no more (null: it may, or never offered). */
+  fallbackReason: string | null;
+  /** performance.now() of the switch to pixels (null: none). */
+  fallbackAt: number | null;
+  /** From the switch to pixels to the first JPEG drawn (ms; null: none yet). */
+  firstPixelsAfterFallbackMs: number | null;
+  /** Load time of each portrait's assets (fetch, decode, upload to the GPU), ms. */
+  assetsLoadMs: number[];
+  /** Bytes of the assets announced (over all sessions). */
+  assetsBytes: number;
+  /** Motion frames received (kind 6). */
+  motionReceived: number;
+  /** Motion frames that came after their time (not drawn). */
+  motionLate: number;
+  /** Animation frames that waited for a new portrait's assets to load. */
+  waitingForAssets: number;
+  /** Images drawn a second by WebGL (the display's rate); null when the page does not draw. */
+  drawnFps: number | null;
+  /** Times this page stopped drawing and asked for pixels. */
+  fallbacks: number;
+}
+
+/** `render` event: the page stopped drawing the face, the server draws it now. */
+export interface RenderDetail {
+  mode: "pixels";
+  reason: string;
+  /** The canvas the face is shown on from now on (a fresh one: a WebGL canvas takes no 2D drawing). */
+  canvas: HTMLCanvasElement;
 }
 
 export interface CaptionDetail {
@@ -150,6 +193,8 @@ export interface AvatarStats {
   /** The video quality in force; null in a voice-only session or when not connected. */
   videoQuality: VideoQuality | null;
   portrait: string | null;
+  /** Who draws the face (v2.3); the frame counters below count motion frames and WebGL draws while this page draws. */
+  render: RenderStats;
   framesReceived: number;
   framesDrawn: number;
   /** Decoded after their time had passed (closed, never drawn). */
@@ -244,6 +289,8 @@ export interface AvatarClientEventMap {
   "visitor-arrived": CustomEvent<VisitorArrivedDetail>;
   /** The visitor left and the server forgot the conversation: clear captions and anything kept of the visit. */
   "visitor-left": CustomEvent<VisitorLeftDetail>;
+  /** This page stopped drawing the face (render: "client"); the server sends pixels from now on. */
+  render: CustomEvent<RenderDetail>;
   /** Every server event, as parsed JSON (docs/PROTOCOL.md). */
   event: CustomEvent<{ type: string; [key: string]: unknown }>;
 }
@@ -254,6 +301,8 @@ export class AvatarClient extends EventTarget {
   readonly muted: boolean;
   readonly stopped: boolean;
   readonly cameraStream: MediaStream | null;
+  /** The canvas the face is drawn on (a fresh one replaces a WebGL canvas on a fallback to pixels). */
+  readonly canvas: HTMLCanvasElement;
   readonly stats: AvatarStats;
   /** Where the kiosk's visitor is; null when not connected or the session runs no presence. */
   readonly presenceState: PresenceState | null;

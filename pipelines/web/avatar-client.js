@@ -15,16 +15,23 @@
 // A kiosk asks for presence (`presence: true`, protocol v2.1): the server notices
 // visitors walk up and leave, and the client passes that on (`presence`,
 // `visitor-arrived`, `visitor-left`, `presenceState`).
+// A page may draw the face itself (`render: "client"`, protocol v2.3): where WebGL2
+// works it offers to in its hello, loads the portrait's assets once and draws each
+// animation frame from the server's motion frames on the voice's clock
+// (face-drawing.js); anything that stops it (a lost context, assets that fail to load)
+// asks the server for pixels, which come within a frame or two, and the page goes on
+// with JPEGs, the conversation untouched.
 // docs/BROWSER_SDK.md documents it; avatar-client.d.ts types it.
 
 import { outputStats, voiceContext } from "./audio-output.js";
 import { CameraSender } from "./camera.js";
 import { ConversationEvents } from "./conversation.js";
+import { DrawnFace, webgl2Available } from "./face-drawing.js";
 import { keptWithinBurst, MicCapture, MicGate } from "./mic.js";
 import { AudioPlayer, firstOnsetAfter } from "./player.js";
 import {
-  FATAL_CLOSE_CODES, Kind, audioSamples, cameraSendFps, closeNotice, encodeMedia, helloMessage, parseMedia,
-  parseVideoQuality, plainWords, welcomeVideoQuality,
+  FATAL_CLOSE_CODES, Kind, audioSamples, cameraSendFps, closeNotice, encodeMedia, helloMessage, parseAssetsEvent,
+  parseFaceMotion, parseMedia, parseVideoQuality, plainWords, welcomeVideoQuality,
 } from "./protocol.js";
 import { FrameScheduler, percentile } from "./video.js";
 
@@ -67,6 +74,10 @@ const CAPTION_MAX_WAIT_MS = 1500;
  * @property {boolean} [presence]               a kiosk: the server watches who is in front,
  *                                               greets a visitor and forgets them when they
  *                                               leave (protocol v2.1; default false)
+ * @property {"pixels" | "client"} [render]     who draws the face: "pixels" (default) the server,
+ *                                               as JPEGs; "client" this page, with WebGL2, from the
+ *                                               portrait's assets and motion frames (protocol v2.3),
+ *                                               falling back to pixels where it cannot
  * @property {boolean} [micGate]                with presence, where the server offers it
  *                                               (`welcome.presence.mic_gate`): hold the quiet
  *                                               microphone back while nobody is there (MicGate,
@@ -111,7 +122,7 @@ export class AvatarClient extends ConversationEvents {
       url: `${scheme}://${location.host}/ws`, token: null, portrait: null, videoSize: 512,
       camera: true, selfView: null, cameraWidth: 320, cameraQuality: 0.8, jitterMs: 80,
       reconnect: true, clientName: "avatar-client.js/1.0", presence: false, micGate: true,
-      audioLatency: "interactive",
+      audioLatency: "interactive", render: "pixels",
       sessionUrl: options && options.url ? null : `${location.protocol}//${location.host}/session`,
       ...options,
     };
@@ -125,7 +136,16 @@ export class AvatarClient extends ConversationEvents {
     /** @type {WebSocket | null} */ this.ws = null;
     /** @type {any} */ this.welcome = null;
     /** @type {import("./protocol.js").VideoQuality | null} */ this.videoQuality = null;
-    this.frames = new FrameScheduler(this.options.canvas, () => (this.player ? this.player.clock() : null));
+    /** @type {HTMLCanvasElement} where the face is drawn (a fresh one after a fallback from WebGL) */
+    this.canvas = this.options.canvas;
+    /** @type {FrameScheduler | null} the server's JPEGs, made when the server draws */
+    this.frames = null;
+    /** @type {DrawnFace | null} this page's drawing, while it draws the face */
+    this.drawn = null;
+    /** who draws the face in this session, and why the page draws no more (null: it may) */
+    this.render = { mode: /** @type {"pixels" | "client"} */ ("pixels"), fallbackReason: /** @type {string | null} */ (null),
+                    fallbackAt: /** @type {number | null} */ (null), assetsLoadMs: /** @type {number[]} */ ([]),
+                    assetsBytes: 0, motionReceived: 0, fallbacks: 0 };
     this.muted = false;
     this.stopped = true;
     this.attempt = 0;
@@ -220,7 +240,8 @@ export class AvatarClient extends ConversationEvents {
     this.mic = null;
     this.player?.close();
     this.player = null;
-    this.frames.reset();
+    this.frames?.reset();
+    this.drawn?.reset();
     this.setState("stopped");
   }
 
@@ -244,7 +265,8 @@ export class AvatarClient extends ConversationEvents {
 
   /** Counters for dashboards and tests. */
   get stats() {
-    const frames = this.frames;
+    const drawn = this.render.mode === "client" && this.drawn ? this.drawn : null;
+    const frames = drawn ? drawnAsFrames(drawn) : this.frames || EMPTY_FRAMES;
     const memory = /** @type {any} */ (performance).memory;
     const quality = this.welcome ? this.videoQuality : null;
     return {
@@ -259,6 +281,11 @@ export class AvatarClient extends ConversationEvents {
       framesLate: frames.late,
       framesSkipped: frames.skipped,
       framesRepeated: frames.repeats,
+      render: { ...this.render, assetsLoadMs: [...this.render.assetsLoadMs],
+                drawnFps: drawn ? drawn.fps : null, motionLate: drawn ? drawn.late : 0,
+                waitingForAssets: drawn ? drawn.waitingForAssets : 0,
+                firstPixelsAfterFallbackMs: this.render.fallbackAt !== null && this.frames && this.frames.firstDrawAt !== null
+                  ? Math.round(this.frames.firstDrawAt - this.render.fallbackAt) : null },
       framesDiscarded: frames.discarded,
       framesQueued: frames.queue.length,
       videoFps: frames.fps,
@@ -323,6 +350,7 @@ export class AvatarClient extends ConversationEvents {
       ws.send(JSON.stringify(helloMessage({
         inputRate: 16000, videoSize: this.options.videoSize, camera: !!this.cameraStream,
         portrait: this.options.portrait, client: this.options.clientName, presence: !!this.options.presence,
+        draws: this.offersToDraw(),
       })));
     };
     ws.onmessage = (event) => {
@@ -423,7 +451,8 @@ export class AvatarClient extends ConversationEvents {
         this.counts.interruptions++;
         this.pendingBotCaptions = []; // announced but never heard
         this.player?.flush();
-        this.frames.dropUntil(this.lastAudioPtsUs);
+        this.frames?.dropUntil(this.lastAudioPtsUs);
+        this.drawn?.dropUntil(this.lastAudioPtsUs);
         this.emit("interrupted", { at: performance.now() });
         this.endReply();
         break;
@@ -435,6 +464,15 @@ export class AvatarClient extends ConversationEvents {
         break;
       case "video-quality":
         this.onVideoQuality(event);
+        break;
+      case "assets":
+        this.onAssets(event);
+        break;
+      case "render":
+        // the server draws from now on (this page never loaded its assets in time)
+        if (event.mode === "pixels" && this.render.mode === "client") {
+          this.fallBackToPixels(`the server: ${event.reason || "pixels"}`, false);
+        }
         break;
       case "error":
         this.counts.errors++;
@@ -474,7 +512,9 @@ export class AvatarClient extends ConversationEvents {
     this.micSamplesSent = 0;
     this.startPresence(welcome.presence);
     this.micGate = this.options.micGate && this.presence && this.presence.micGate ? new MicGate(16000) : null;
-    this.frames.reset(); // a new session starts a new clock
+    this.frames?.reset(); // a new session starts a new clock
+    this.drawn?.reset();
+    this.startRender(welcome);
     const rate = welcome.audio_out.sample_rate;
     this.player?.close();
     this.player = new AudioPlayer(/** @type {AudioContext} */ (this.audio), rate, { jitterMs: this.options.jitterMs });
@@ -524,8 +564,102 @@ export class AvatarClient extends ConversationEvents {
       this.audioEndPtsUs = message.ptsUs + (samples.length * 1e6) / (this.player ? this.player.inputRate : 22050);
       this.player?.push(message.ptsUs, samples);
     } else if (message.kind === Kind.VIDEO) {
-      this.frames.push(message.ptsUs, new Uint8Array(buffer, 12));
+      this.pixels().push(message.ptsUs, new Uint8Array(buffer, 12));
+    } else if (message.kind === Kind.FACE_MOTION) {
+      this.render.motionReceived++;
+      if (this.render.mode !== "client" || !this.drawn) return; // sent before our switch to pixels
+      const motion = parseFaceMotion(buffer);
+      if (!motion) {
+        this.fallBackToPixels(`a malformed motion frame (${buffer.byteLength} bytes)`);
+        return;
+      }
+      this.drawn.push(motion.ptsUs, motion.serial, motion.values);
     }
+  }
+
+  // ------------------------------------------------------------------ who draws (v2.3)
+
+  /** Whether the next hello offers to draw the face: asked for, a face session, WebGL2
+   * here, and nothing made this page give up drawing before. */
+  offersToDraw() {
+    if (this.options.render !== "client" || !this.options.videoSize || this.render.fallbackReason) return false;
+    if (webgl2Available()) return true;
+    this.render.fallbackReason = "no WebGL2 in this browser";
+    console.warn(`avatar-client: the server draws the face: ${this.render.fallbackReason}`);
+    this.emit("render", { mode: "pixels", reason: this.render.fallbackReason, canvas: this.canvas });
+    return false;
+  }
+
+  /** The welcome says who draws: this page (wait for the assets) or the server.
+   * @param {any} welcome */
+  startRender(welcome) {
+    const render = welcome.render;
+    if (render && render.mode === "client" && !this.render.fallbackReason) {
+      this.render.mode = "client";
+      if (!this.drawn) {
+        this.drawn = new DrawnFace(this.canvas, () => (this.player ? this.player.clock() : null), {
+          onFailure: (reason) => this.fallBackToPixels(reason),
+        });
+      }
+      return;
+    }
+    if (render && render.mode === "pixels" && this.options.render === "client") {
+      console.warn(`avatar-client: the server draws the face: ${render.reason}`);
+    }
+    this.render.mode = "pixels";
+    if (welcome.video_out) this.pixels();
+  }
+
+  /** An `assets` event: load them, then tell the server they are drawable. @param {any} event */
+  onAssets(event) {
+    const announced = parseAssetsEvent(event);
+    const drawn = this.drawn;
+    if (!announced || !drawn || this.render.mode !== "client") return;
+    const ws = this.ws;
+    const base = ws ? ws.url.replace(/^ws/, "http") : location.href;
+    this.render.assetsBytes += announced.bytes;
+    drawn.load(announced, base).then((ok) => {
+      if (!ok || this.ws !== ws) return;
+      this.render.assetsLoadMs.push(Math.round(drawn.loads[drawn.loads.length - 1].ms));
+      this.sendJson({ type: "assets-loaded", id: announced.id });
+    });
+  }
+
+  /**
+   * This page stops drawing the face, for the rest of its life: it asks the server for
+   * pixels (`set-render`; not when the server itself said it draws now) and shows its
+   * JPEGs from the next one on, on a fresh canvas (a canvas that had a WebGL context
+   * takes no 2D one). Logged once; the `render` event carries the new canvas.
+   * @param {string} reason  @param {boolean} [tellServer]
+   */
+  fallBackToPixels(reason, tellServer = true) {
+    if (this.render.mode !== "client") return;
+    this.render.mode = "pixels";
+    this.render.fallbackReason = reason;
+    this.render.fallbackAt = performance.now();
+    this.render.fallbacks++;
+    console.warn(`avatar-client: drawing the face here stopped, asking the server for pixels: ${reason}`);
+    if (tellServer) this.sendJson({ type: "set-render", mode: "pixels", reason });
+    const drawn = this.drawn;
+    this.drawn = null;
+    drawn?.close();
+    if (drawn) this.replaceCanvas();
+    this.pixels();
+    this.emit("render", { mode: "pixels", reason, canvas: this.canvas });
+  }
+
+  /** The JPEG player, made on first use. */
+  pixels() {
+    if (!this.frames) this.frames = new FrameScheduler(this.canvas, () => (this.player ? this.player.clock() : null));
+    return this.frames;
+  }
+
+  /** Put a fresh canvas where the WebGL one was (same attributes, same place). */
+  replaceCanvas() {
+    const old = this.canvas;
+    const fresh = /** @type {HTMLCanvasElement} */ (old.cloneNode(false));
+    if (old.parentNode) old.replaceWith(fresh);
+    this.canvas = fresh;
   }
 
   /** Show bot captions whose audio is being heard now. */
@@ -610,3 +744,14 @@ export class AvatarClient extends ConversationEvents {
     super.setState(state);
   }
 }
+
+/** The frame counters of a session the page draws, in the JPEG player's terms (stats). */
+/** @param {DrawnFace} drawn */
+function drawnAsFrames(drawn) {
+  return { received: drawn.received, drawn: drawn.drawn, late: drawn.late, skipped: 0, repeats: 0,
+           discarded: drawn.discarded, queue: drawn.queue, fps: drawn.fps, gapMaxMs: drawn.gapMaxMs,
+           offsets: drawn.offsets };
+}
+
+const EMPTY_FRAMES = { received: 0, drawn: 0, late: 0, skipped: 0, repeats: 0, discarded: 0,
+                       queue: [], fps: 0, gapMaxMs: 0, offsets: /** @type {number[]} */ ([]) };

@@ -4,6 +4,9 @@
 // ?transport=webrtc (pipecat's WebRTC transport instead of our websocket: the face
 // and voice as WebRTC tracks, for kiosks on Wi-Fi; webrtc-client.js)
 // ?lipsync=0 (WebRTC: leave the video's delay to the browser; for comparisons, lip-sync.js)
+// ?render=pixels (the server draws the face and sends JPEGs; by default this page draws
+// it with WebGL2 where the browser has it, from motion frames: protocol v2.3,
+// face-drawing.js, and falls back to pixels by itself when it cannot)
 // ?audiolatency=low (the device's smallest audio buffer instead of the browser's usual
 // one, audio-output.js: the voice 31 ms sooner, for a kiosk whose machine is not busy)
 // ?kiosk=1 (an unattended kiosk, docs/KIOSK.md): asks the server for presence, starts
@@ -44,7 +47,8 @@ const kioskMode = params.get("kiosk") === "1";
 
 const webrtc = params.get("transport") === "webrtc";
 const videoElement = /** @type {HTMLVideoElement} */ ($("avatar-video"));
-const face = webrtc ? videoElement : canvas;
+/** the face as the visitor sees it (the client swaps its canvas when it falls back to pixels) */
+const faceElement = () => (webrtc ? videoElement : /** @type {AvatarClient} */ (client).canvas);
 canvas.hidden = webrtc;
 videoElement.hidden = !webrtc;
 const options = {
@@ -59,6 +63,7 @@ const options = {
   audioLatency: /** @type {"low" | "interactive"} */ (params.get("audiolatency") === "low" ? "low" : "interactive"),
   clientName: webrtc ? "kiosk-page-webrtc/1.0" : "kiosk-page/1.0",
   presence: kioskMode,
+  render: /** @type {"pixels" | "client"} */ (params.get("render") === "pixels" ? "pixels" : "client"),
 };
 const client = webrtc ? new WebRTCAvatarClient({ ...options, video: videoElement })
   : new AvatarClient({ ...options, canvas });
@@ -122,6 +127,11 @@ client.addEventListener("video-quality", (event) => {
   const quality = /** @type {CustomEvent} */ (event).detail;
   record("quality", { width: quality.width, level: quality.level, direction: quality.direction });
   showQuality(quality);
+});
+// who draws the face: this page (WebGL2) until something stops it, then the server
+client.addEventListener("render", (event) => {
+  const { mode, reason } = /** @type {CustomEvent} */ (event).detail;
+  record("render", { mode, reason });
 });
 
 // ------------------------------------------------------------------ kiosk mode (presence)
@@ -225,7 +235,7 @@ client.addEventListener("event", (event) => {
  * @param {any} quality  client.stats.videoQuality (null: voice only or disconnected)
  */
 function showQuality(quality) {
-  face.title = !quality ? ""
+  faceElement().title = !quality ? ""
     : `Video ${quality.width} px, ${quality.drawnFps} images/s, camera ${quality.cameraFps} fps`
       + (quality.level ? ` (lowered, level ${quality.level}${quality.levels ? ` of ${quality.levels - 1}` : ""})` : "")
       + (quality.reason ? `: ${quality.reason}` : "");
@@ -304,15 +314,16 @@ async function startProbe(box) {
   probe.levels.envelope = [];
   probe.levels.recording = true;
   probe.face?.stop();
-  probe.face = new FaceWatcher(face);
+  probe.face = new FaceWatcher(faceElement());
   probe.face.start(box);
 }
 
 /** Captures the face as the visitor sees it now, as a PNG data URL. */
 function faceImage() {
   const copy = document.createElement("canvas");
-  copy.width = webrtc ? videoElement.videoWidth : canvas.width;
-  copy.height = webrtc ? videoElement.videoHeight : canvas.height;
+  const face = faceElement();
+  copy.width = webrtc ? videoElement.videoWidth : /** @type {HTMLCanvasElement} */ (face).width;
+  copy.height = webrtc ? videoElement.videoHeight : /** @type {HTMLCanvasElement} */ (face).height;
   /** @type {CanvasRenderingContext2D} */ (copy.getContext("2d")).drawImage(face, 0, 0);
   return copy.toDataURL("image/png");
 }

@@ -8,7 +8,12 @@
 export const HEADER_BYTES = 12;
 
 /** Media kinds (first byte of a binary message). */
-export const Kind = Object.freeze({ AUDIO: 1, VIDEO: 2, CAMERA: 3, MOTION: 4, PORTRAIT: 5 });
+export const Kind = Object.freeze({ AUDIO: 1, VIDEO: 2, CAMERA: 3, MOTION: 4, PORTRAIT: 5, FACE_MOTION: 6 });
+
+/** v2.3: the asset bundle versions this SDK draws (`hello.render.asset_formats`). */
+export const ASSET_FORMATS = Object.freeze([1]);
+/** v2.3: values of a motion frame (kind 6, format 1), float32 little-endian. */
+export const FACE_MOTION_LEN = 59;
 
 /**
  * @typedef {object} MediaMessage
@@ -77,10 +82,11 @@ export function audioSamples(buffer) {
  * @param {string | null} [options.portrait] a name from GET /portraits
  * @param {string} [options.client]          a name for the server's logs
  * @param {boolean} [options.presence]       v2.1: a kiosk session (the server notices visitors)
+ * @param {boolean} [options.draws]          v2.3: this page draws the face (WebGL2) from motion frames
  * @returns {object}
  */
 export function helloMessage({ inputRate, videoSize = 512, camera = false, portrait = null,
-                               client = "avatar-client.js", presence = false }) {
+                               client = "avatar-client.js", presence = false, draws = false }) {
   /** @type {Record<string, unknown>} */
   const hello = {
     type: "hello",
@@ -92,7 +98,74 @@ export function helloMessage({ inputRate, videoSize = 512, camera = false, portr
   if (camera) hello.video_in = { kind: "camera" };
   if (portrait) hello.portrait = portrait;
   if (presence) hello.presence = true;
+  if (draws && videoSize) hello.render = { mode: "client", asset_formats: [...ASSET_FORMATS] };
   return hello;
+}
+
+/**
+ * A motion frame (kind 6, v2.3): its pts, the serial of the assets it needs (the
+ * header's aux) and its values, or null when the payload is not one frame of
+ * finite float32s (the caller logs it and asks for pixels).
+ * @param {ArrayBuffer} buffer  the whole message
+ * @returns {{ptsUs: number, serial: number, values: Float32Array} | null}
+ */
+export function parseFaceMotion(buffer) {
+  const message = parseMedia(buffer);
+  if (!message || message.kind !== Kind.FACE_MOTION) return null;
+  if (buffer.byteLength !== HEADER_BYTES + 4 * FACE_MOTION_LEN) return null;
+  // offset 12 keeps the floats 4-byte aligned; a copy, so the socket's buffer can go
+  const values = new Float32Array(buffer.slice(HEADER_BYTES));
+  for (const value of values) if (!Number.isFinite(value)) return null;
+  return { ptsUs: message.ptsUs, serial: message.aux, values };
+}
+
+/**
+ * @typedef {object} AssetsAnnounced
+ * @property {string} id        content hash of the bundle (its URL's name)
+ * @property {number} serial    the `aux` of the motion frames that need it
+ * @property {string} url       where to fetch it (relative to the server)
+ * @property {string} portrait
+ * @property {number} format    bundle version
+ * @property {number} bytes     its size
+ */
+
+/**
+ * An `assets` event (v2.3), or null when a field is missing or of the wrong type.
+ * @param {any} event
+ * @returns {AssetsAnnounced | null}
+ */
+export function parseAssetsEvent(event) {
+  if (!event || event.type !== "assets") return null;
+  const { id, serial, url, portrait, format, bytes } = event;
+  if (typeof id !== "string" || !id || typeof url !== "string" || !isNumber(serial)
+      || !isNumber(format) || !isNumber(bytes)) return null;
+  return { id, serial, url, portrait: typeof portrait === "string" ? portrait : "", format, bytes };
+}
+
+/**
+ * The motion frame to draw at audio time `now` (seconds): between the last frame at
+ * or before `now` and the next one, linearly (both 40 ms apart on the audio's clock),
+ * when both need the same assets and lie at most `maxGapSecs` apart; else the last
+ * one as it is. Pure, so Node can test it.
+ * @param {{pts: number, serial: number, values: Float32Array}[]} queue  sorted by pts
+ * @param {number} now
+ * @param {Float32Array} out  receives the values
+ * @param {number} [maxGapSecs]
+ * @returns {{index: number, t: number} | null} the frame at or before `now` and how far
+ *   toward the next one; null when no frame is due yet
+ */
+export function interpolateMotion(queue, now, out, maxGapSecs = 0.25) {
+  let index = -1;
+  while (index + 1 < queue.length && queue[index + 1].pts <= now) index++;
+  if (index < 0) return null;
+  const a = queue[index];
+  const b = queue[index + 1];
+  let t = 0;
+  if (b && b.serial === a.serial && b.pts - a.pts <= maxGapSecs && b.pts > a.pts) {
+    t = Math.min(1, Math.max(0, (now - a.pts) / (b.pts - a.pts)));
+  }
+  for (let i = 0; i < out.length; i++) out[i] = t > 0 ? a.values[i] + t * (b.values[i] - a.values[i]) : a.values[i];
+  return { index, t };
 }
 
 /** Camera frames a second the SDK sends at most (the camera opens at 15 fps). */
@@ -287,6 +360,8 @@ export function plainWords(code, fallback = "") {
     no_microphone: "No microphone: allow the microphone (or plug one in) to talk to the assistant.",
     no_camera: "Camera off: the assistant cannot see you, but you can still talk.",
     server_unreachable: "Cannot reach the assistant's server. Retrying...",
+    assets_not_loaded: "The face is drawn by the server now: this screen did not load it in time.",
+    bad_render: "The face's drawing was mixed up; the server draws it.",
     session_restarted: "We were cut off and reconnected. The assistant does not remember " +
       "what was said before: please ask again.",
     "close:1012": "The server is restarting. Reconnecting...",

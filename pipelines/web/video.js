@@ -38,6 +38,8 @@ export class FrameScheduler {
     /** @type {number | null} */
     this.lastDrawAt = null;
     this.gapMaxMs = 0; // the longest wait between two images drawn
+    /** @type {number | null} when the first image was drawn (performance.now() clock) */
+    this.firstDrawAt = null;
     this.running = true;
     this.loop = this.loop.bind(this);
     requestAnimationFrame(this.loop);
@@ -131,6 +133,7 @@ export class FrameScheduler {
     if (this.offsets.length > KEEP_OFFSETS) this.offsets.shift();
     if (this.lastDrawAt !== null) this.gapMaxMs = Math.max(this.gapMaxMs, timestamp - this.lastDrawAt);
     this.lastDrawAt = timestamp;
+    if (this.firstDrawAt === null) this.firstDrawAt = performance.now();
     this.drawTimes.push(timestamp);
     while (this.drawTimes.length && this.drawTimes[0] < timestamp - 2000) this.drawTimes.shift();
   }

@@ -3,7 +3,8 @@
 Over our media-clock WebRTC tracks (wire/webrtc/output.py) a `MediaTimedImageFrame`
 carries the array itself and, when the face's worker encoded it, its VP8 packet:
 the track stamps it with its audio's time and sends it once. To any other transport
-an `AvatarImageFrame`: pipecat's RGB image, with the JPEG our websocket sends.
+an `AvatarImageFrame`: pipecat's RGB image, with the JPEG our websocket sends and the
+frame's motion (all a client that draws the face needs: its image is then empty).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def face_image_frame(frame: AvatarFrame, media_clock: bool, sync_with_audio: boo
     height, width = frame.image.shape[:2]
     image = AvatarImageFrame(
         image=frame.image.tobytes(), size=(width, height), format="RGB",
-        jpeg=frame.jpeg or b"", frame_index=frame.index, user_frames=frame.user_frames)
+        jpeg=frame.jpeg or b"", frame_index=frame.index, user_frames=frame.user_frames,
+        motion=frame.motion)
     image.sync_with_audio = sync_with_audio
     return image
 

@@ -75,6 +75,8 @@ class AvatarImageFrame(OutputImageRawFrame):
     jpeg: bytes = b""
     frame_index: int = 0
     user_frames: int = 0  # user-audio frames heard when it was generated
+    #: the generator's (58,) motion of this frame (what a client that draws needs)
+    motion: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 @dataclass
@@ -84,6 +86,21 @@ class EncodedVideoFrame(OutputTransportMessageFrame):
     jpeg: bytes = b""
     frame_index: int = 0
     user_frames: int = 0
+
+
+@dataclass
+class EncodedMotionFrame(OutputTransportMessageFrame):
+    """One motion frame for a client that draws the face (kind 6), queued behind the
+    audio that precedes it, like `EncodedVideoFrame`.
+
+    Parameters:
+        payload: the motion frame's float32 values, little-endian.
+        serial: the assets it needs (the `assets` event's serial).
+    """
+
+    payload: bytes = b""
+    serial: int = 1
+    frame_index: int = 0
 
 
 @dataclass

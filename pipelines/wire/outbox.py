@@ -51,10 +51,15 @@ class OutboxLimits:
     max_unsent_bytes: int = 2_000_000
 
 
+#: the kinds that may be dropped: the face's frames (a JPEG, or a client's motion frame)
+_FACE_KINDS = (int(MediaKind.VIDEO), int(MediaKind.FACE_MOTION))
+
+
 def is_video_message(message: Message) -> bool:
-    """True for a kind-2 (avatar video) binary message: the one kind that may be dropped."""
+    """True for an avatar frame (kind 2 JPEG or kind 6 motion): the kinds that may be
+    dropped (the client keeps showing, or interpolating from, the last one)."""
     return (isinstance(message, bytes) and len(message) >= MEDIA_HEADER.size
-            and message[0] == int(MediaKind.VIDEO))
+            and message[0] in _FACE_KINDS)
 
 
 class SessionOutbox:

@@ -25,6 +25,7 @@ from sdk.protocol import (
     JPEG_MAGIC,
     SUPPORTED_INPUT_RATES,
     SUPPORTED_VERSIONS,
+    AssetsLoaded,
     ClientMessage,
     ErrorCode,
     Hello,
@@ -33,12 +34,13 @@ from sdk.protocol import (
     MediaKind,
     Ping,
     SetPortrait,
+    SetRender,
     decode_media,
     decode_motion,
 )
 
-_CLIENT_ADAPTER: TypeAdapter[Hello | Ping | KeepalivePong | SetPortrait] = TypeAdapter(
-    ClientMessage)
+_CLIENT_ADAPTER: TypeAdapter[
+    Hello | Ping | KeepalivePong | SetPortrait | AssetsLoaded | SetRender] = TypeAdapter(ClientMessage)
 
 
 class SessionState(StrEnum):
@@ -94,8 +96,8 @@ class RateLimitedError(ProtocolError):
         self.unit = unit
 
 
-Parsed = (Hello | Ping | KeepalivePong | SetPortrait | AudioInput | CameraJpegInput | MotionInput
-          | PortraitUpload)
+Parsed = (Hello | Ping | KeepalivePong | SetPortrait | AssetsLoaded | SetRender | AudioInput
+          | CameraJpegInput | MotionInput | PortraitUpload)
 
 
 class ProtocolSession:
@@ -179,7 +181,7 @@ class ProtocolSession:
                 "audio must be sent as binary messages (12-byte media header + PCM s16le), "
                 "not as text",
             )
-        if kind not in ("hello", "ping", "pong", "set-portrait"):
+        if kind not in ("hello", "ping", "pong", "set-portrait", "assets-loaded", "set-render"):
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE.value, f"unknown message type '{kind}'")
         if kind == "hello" and self.state is SessionState.AWAITING_HELLO:
             return self._receive_hello(obj)
@@ -223,7 +225,7 @@ class ProtocolSession:
             raise ProtocolError(ErrorCode.INVALID.value, _short(error), fatal=True) from None
         if hello.protocol == 1:  # v1 reserved video_out and never sent video: ignore it
             hello = hello.model_copy(update={"video_out": None, "video_in": None,
-                                             "portrait": None})
+                                             "portrait": None, "render": None})
         self.hello = hello
         self.state = SessionState.OPEN
         self._bucket_time = self._face_time = self._clock()
@@ -248,6 +250,11 @@ class ProtocolSession:
             raise ProtocolError(
                 ErrorCode.BAD_MEDIA.value,
                 "clients may not send avatar video (kind 2); camera frames are kind 3",
+            )
+        if chunk.kind is MediaKind.FACE_MOTION:
+            raise ProtocolError(
+                ErrorCode.BAD_MEDIA.value,
+                "clients may not send the avatar's motion (kind 6); the user's motion is kind 4",
             )
         assert self.hello is not None  # state OPEN
         if chunk.kind is MediaKind.PORTRAIT:

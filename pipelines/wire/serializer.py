@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
@@ -32,6 +33,7 @@ from pipecat.frames.frames import (
 from pipecat.serializers.base_serializer import FrameSerializer
 
 from pipelines.wire.frames import (
+    EncodedMotionFrame,
     EncodedVideoFrame,
     PortraitRequestFrame,
     UserCameraFrame,
@@ -48,6 +50,7 @@ from pipelines.wire.protocol_session import (
 from sdk.errors import ProtocolError
 from sdk.protocol import (
     SERVER_EVENT_TYPES,
+    AssetsLoaded,
     ErrorCode,
     Hello,
     KeepalivePong,
@@ -55,6 +58,7 @@ from sdk.protocol import (
     Ping,
     Pong,
     SetPortrait,
+    SetRender,
     encode_media,
     error_event,
 )
@@ -102,6 +106,12 @@ class ProtocolV1Serializer(FrameSerializer):
         #: (v2.2): how the server tells a dropped network (pipelines/server/keepalive.py)
         self.last_received_at = clock()
         self.pongs = 0
+        #: motion frames sent to a client that draws the face (v2.3)
+        self.motion_sent = 0
+        #: v2.3: where a client's `assets-loaded` and `set-render` go (the session's render
+        #: switch, pipelines/server/render_switch.py), answered with the event it returns;
+        #: None: the server draws this session's face
+        self.on_render: Callable[[AssetsLoaded | SetRender], dict[str, Any] | None] | None = None
 
     @property
     def samples_sent(self) -> int:
@@ -113,6 +123,8 @@ class ProtocolV1Serializer(FrameSerializer):
         anything else -> nothing."""
         if isinstance(frame, EncodedVideoFrame):
             return self._video_message(frame)
+        if isinstance(frame, EncodedMotionFrame):
+            return self._motion_message(frame)
         if isinstance(frame, OutputAudioRawFrame):
             if not frame.audio:
                 return None
@@ -151,6 +163,18 @@ class ProtocolV1Serializer(FrameSerializer):
         self.video_sent += 1
         return encode_media(MediaKind.VIDEO, frame.jpeg, pts_us, aux=frame.user_frames)
 
+    def _motion_message(self, frame: EncodedMotionFrame) -> bytes | None:
+        """A kind-6 message at the audio clock, as `_video_message` stamps a JPEG (one
+        face frame per 40 ms of audio)."""
+        rate = self._out_rate or 1
+        pts_us = self._out_samples * 1_000_000 // rate if self._out_rate else 0
+        if self._last_video_pts_us is not None and pts_us <= self._last_video_pts_us:
+            self.video_dropped += 1
+            return None
+        self._last_video_pts_us = pts_us
+        self.motion_sent += 1
+        return encode_media(MediaKind.FACE_MOTION, frame.payload, pts_us, aux=frame.serial)
+
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Client message -> audio frame, a `pong`, or an `error` event for bad input."""
         self.last_received_at = self._clock()
@@ -184,9 +208,22 @@ class ProtocolV1Serializer(FrameSerializer):
             return PortraitRequestFrame(upload=parsed.image)
         if isinstance(parsed, SetPortrait):
             return PortraitRequestFrame(portrait_name=parsed.name)
+        if isinstance(parsed, AssetsLoaded | SetRender):
+            return self._render_message(parsed)
         if isinstance(parsed, Hello):  # cannot happen once open; kept for completeness
             return None
         return None
+
+    def _render_message(self, message: AssetsLoaded | SetRender) -> Frame | None:
+        """v2.3: the client loaded its assets or asks for pixels; the event to answer."""
+        if self.on_render is None:
+            if isinstance(message, SetRender):
+                return None  # the server draws this session's face already
+            event = error_event(ErrorCode.BAD_RENDER, "assets-loaded in a session whose face "
+                                "the server draws (hello.render was not offered or not taken)")
+            return OutputTransportMessageUrgentFrame(message=event.model_dump(exclude_none=True))
+        answer = self.on_render(message)
+        return None if answer is None else OutputTransportMessageUrgentFrame(message=answer)
 
     def _coalesce_rate_limited(self, error: ProtocolError) -> ProtocolError | None:
         """At most one `rate_limited` event a second per stream, saying how many
