@@ -183,7 +183,8 @@ export function createFaceRenderer(canvas, assets) {
   const warp = program(gl, WARP_VS, WARP_FS);
   const compose = program(gl, QUAD_VS, COMPOSE_FS);
   const boxes = gl.createBuffer();
-  let frameProgram = null;
+  let lidProgram = null;
+  let mouthProgram = null;
   let u = null;
   let last = null;
   const vao = gl.createVertexArray();
@@ -196,8 +197,9 @@ export function createFaceRenderer(canvas, assets) {
     }
     const fresh = upload(gl, next);
     if (u) release(gl, u);
-    if (frameProgram) gl.deleteProgram(frameProgram);
-    frameProgram = program(gl, BOX_VS, frameShader(next.manifest.mouth.fields));
+    for (const old of [lidProgram, mouthProgram]) if (old) gl.deleteProgram(old);
+    lidProgram = program(gl, BOX_VS, frameShader(next.manifest.mouth.fields, "lids"));
+    mouthProgram = program(gl, BOX_VS, frameShader(next.manifest.mouth.fields, "mouth"));
     u = fresh;
     canvas.width = canvas.height = u.size;
     last = null;
@@ -299,72 +301,68 @@ export function createFaceRenderer(canvas, assets) {
     return n;
   }
 
-  function framePass(frame) {
-    const p = frameProgram;
+  /** The lids, the lips' tint and the mouth of this frame: their boxes, their data in
+   *  u_data, and a setter of their uniforms for either frame program. */
+  function paintedParts(frame) {
     const a = u.assets;
     const m = a.manifest;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    gl.viewport(0, 0, u.size, u.size);
-    gl.useProgram(compose);
-    gl.uniform1i(compose.at("u_warp"), bind(0, u.warp.tex));
-    gl.uniform1i(compose.at("u_plate"), bind(1, u.plate));
-    gl.uniform1i(compose.at("u_size"), u.size);
-    gl.uniform1i(compose.at("u_grey"), m.grey ? 1 : 0);
-    drawQuad(compose);
-    const painted = [];
-    gl.useProgram(p);
-    gl.uniform1i(p.at("u_warp"), bind(0, u.warp.tex));
-    gl.uniform1i(p.at("u_plate"), bind(1, u.plate));
-    gl.uniform1i(p.at("u_data"), bind(2, u.dataTex));
-    gl.uniform1i(p.at("u_grain"), bind(3, u.grain));
-    gl.uniform1i(p.at("u_size"), u.size);
-    gl.uniform1i(p.at("u_to_canvas"), 1);
-    gl.uniform1i(p.at("u_grey"), m.grey ? 1 : 0);
-    gl.uniform3fv(p.at("u_lash"), m.eyelids.lash_rgb);
     const lids = eyelids(a, u.xy);
-    for (let e = 0; e < 2; e++) {
-      const lid = lids[e];
-      gl.uniform1i(p.at(`u_lid_on[${e}]`), lid ? 1 : 0);
-      if (!lid) continue;
-      painted.push(lid.box);
+    const tint = evert(a, u.xy, frame[16]);
+    const mouth = mouthOpening(a, u.xy, mouthAnchors(a, frame), frame[16]);
+    lids.forEach((lid, e) => {
+      if (!lid) return;
       const at = e === 0 ? DATA.eye0 : DATA.eye1;
       put(at, lid.region, 18);
       put(at + 36, lid.lid, 9);
-      gl.uniform1i(p.at(`u_lid_at[${e}]`), at);
-      gl.uniform4iv(p.at(`u_lid_box[${e}]`), lid.box);
-      gl.uniform3fv(p.at(`u_lid_colour[${e}]`), lid.colour);
-      gl.uniform1f(p.at(`u_lid_mean[${e}]`), lid.colourMean);
-      gl.uniform1f(p.at(`u_lid_strength[${e}]`), lid.strength);
-      gl.uniform1f(p.at(`u_lid_thick[${e}]`), lid.thick);
-    }
-    const rounding = frame[16];
-    const tint = evert(a, u.xy, rounding);
-    gl.uniform1i(p.at("u_evert_on"), tint ? 1 : 0);
+    });
     if (tint) {
-      painted.push(tint.box);
       put(DATA.outer, tint.outer, 20);
       put(DATA.inner, tint.inner, 20);
-      gl.uniform4iv(p.at("u_evert_box"), tint.box);
-      gl.uniform1f(p.at("u_evert_weight"), tint.weight);
-      gl.uniform1f(p.at("u_evert_sigma"), tint.sigma);
-      gl.uniform3fv(p.at("u_evert_gain"), m.mouth.evert_gain);
     }
-    const mouth = mouthOpening(a, u.xy, mouthAnchors(a, frame), rounding);
-    gl.uniform1i(p.at("u_mouth_on"), mouth ? 1 : 0);
+    const counts = {};
     if (mouth) {
-      painted.push(mouth.box);
       const list = (offset, values, limit) => {
         const n = Math.min(values.length, limit);
         u.data.set(values.slice(0, n), offset);
         return n;
       };
-      gl.uniform1i(p.at("u_mouth_n"), put(DATA.mouth, mouth.outline, 96));
-      gl.uniform1i(p.at("u_upper_n"), list(DATA.upperU, mouth.upperU, 16));
+      counts.u_mouth_n = put(DATA.mouth, mouth.outline, 96);
+      counts.u_upper_n = list(DATA.upperU, mouth.upperU, 16);
       list(DATA.upperV, mouth.upperV, 16);
-      gl.uniform1i(p.at("u_lower_n"), list(DATA.lowerU, mouth.lowerU, 16));
+      counts.u_lower_n = list(DATA.lowerU, mouth.lowerU, 16);
       list(DATA.lowerV, mouth.lowerV, 16);
-      gl.uniform1i(p.at("u_lip_n"), list(DATA.lipU, mouth.lipU, 64));
+      counts.u_lip_n = list(DATA.lipU, mouth.lipU, 64);
       list(DATA.lipV, mouth.lipV, 64);
+    }
+    const uniforms = (p) => {
+      gl.uniform1i(p.at("u_warp"), bind(0, u.warp.tex));
+      gl.uniform1i(p.at("u_plate"), bind(1, u.plate));
+      gl.uniform1i(p.at("u_data"), bind(2, u.dataTex));
+      gl.uniform1i(p.at("u_grain"), bind(3, u.grain));
+      gl.uniform1i(p.at("u_size"), u.size);
+      gl.uniform1i(p.at("u_to_canvas"), 1);
+      gl.uniform1i(p.at("u_grey"), m.grey ? 1 : 0);
+      gl.uniform3fv(p.at("u_lash"), m.eyelids.lash_rgb);
+      lids.forEach((lid, e) => {
+        gl.uniform1i(p.at(`u_lid_on[${e}]`), lid ? 1 : 0);
+        if (!lid) return;
+        gl.uniform1i(p.at(`u_lid_at[${e}]`), e === 0 ? DATA.eye0 : DATA.eye1);
+        gl.uniform4iv(p.at(`u_lid_box[${e}]`), lid.box);
+        gl.uniform3fv(p.at(`u_lid_colour[${e}]`), lid.colour);
+        gl.uniform1f(p.at(`u_lid_mean[${e}]`), lid.colourMean);
+        gl.uniform1f(p.at(`u_lid_strength[${e}]`), lid.strength);
+        gl.uniform1f(p.at(`u_lid_thick[${e}]`), lid.thick);
+      });
+      gl.uniform1i(p.at("u_evert_on"), tint ? 1 : 0);
+      if (tint) {
+        gl.uniform4iv(p.at("u_evert_box"), tint.box);
+        gl.uniform1f(p.at("u_evert_weight"), tint.weight);
+        gl.uniform1f(p.at("u_evert_sigma"), tint.sigma);
+        gl.uniform3fv(p.at("u_evert_gain"), m.mouth.evert_gain);
+      }
+      gl.uniform1i(p.at("u_mouth_on"), mouth ? 1 : 0);
+      if (!mouth) return;
+      for (const [name, n] of Object.entries(counts)) gl.uniform1i(p.at(name), n);
       gl.uniform4iv(p.at("u_mouth_box"), mouth.box);
       gl.uniform2fv(p.at("u_skull_o"), mouth.skull.origin);
       gl.uniform4fv(p.at("u_skull_m"), mouth.skull.inv);
@@ -380,11 +378,34 @@ export function createFaceRenderer(canvas, assets) {
       };
       for (const [name, value] of Object.entries(scalars)) gl.uniform1f(p.at(name), value);
       gl.uniform3fv(p.at("u_col"), mouth.colours.flat());
-    }
-    if (!painted.length) return;
+    };
+    return {
+      lidBoxes: lids.filter(Boolean).map((lid) => lid.box),
+      // the tint's box holds the mouth's when both are painted (one quad, no pixel twice)
+      mouthBoxes: tint ? [tint.box] : mouth ? [mouth.box] : [],
+      uniforms,
+    };
+  }
+
+  function framePass(frame) {
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.viewport(0, 0, u.size, u.size);
+    gl.useProgram(compose);
+    gl.uniform1i(compose.at("u_warp"), bind(0, u.warp.tex));
+    gl.uniform1i(compose.at("u_plate"), bind(1, u.plate));
+    gl.uniform1i(compose.at("u_size"), u.size);
+    gl.uniform1i(compose.at("u_grey"), u.assets.manifest.grey ? 1 : 0);
+    drawQuad(compose);
+    const parts = paintedParts(frame);
+    if (!parts.lidBoxes.length && !parts.mouthBoxes.length) return;
     bind(2, u.dataTex);
     gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, DATA_WIDTH, 1, gl.RED, gl.FLOAT, u.data);
-    drawBoxes(p, painted, true);
+    for (const [p, list] of [[lidProgram, parts.lidBoxes], [mouthProgram, parts.mouthBoxes]]) {
+      if (!list.length) continue;
+      gl.useProgram(p);
+      parts.uniforms(p);
+      drawBoxes(p, list, true);
+    }
   }
 
   function draw(frame) {
@@ -426,7 +447,7 @@ export function createFaceRenderer(canvas, assets) {
       lostCallbacks = [];
       if (u && !gl.isContextLost()) {
         release(gl, u);
-        for (const prog of [copy, gaze, warp, compose, frameProgram]) gl.deleteProgram(prog);
+        for (const prog of [copy, gaze, warp, compose, lidProgram, mouthProgram]) gl.deleteProgram(prog);
         gl.deleteBuffer(quad);
         gl.deleteBuffer(boxes);
         gl.deleteVertexArray(vao);

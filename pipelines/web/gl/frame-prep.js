@@ -223,7 +223,8 @@ export function polygonDistance(px, py, poly) {
 /** The opening's distance field, as mouth.py `_coverage` makes it (a 3x supersampled
  *  chamfer distance, averaged down), at an interior pixel `sd` px from the edge. */
 export const CHAMFER = 0.96;
-export const interiorDistance = (sd) => CHAMFER * (sd + 1 / 6);
+export const AA_GROW = 0.64;
+export const interiorDistance = (sd) => CHAMFER * (3 * sd + AA_GROW + 0.5) / 3;
 
 /** The largest distance to the lips' edge inside the opening (`height_px`): a coarse
  *  search of pixel centres, then the neighbourhood of the best. */

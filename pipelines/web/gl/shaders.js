@@ -164,8 +164,9 @@ void main() {
 }
 `;
 
-/** The frame pass, with mouth_fields.py's constants (the asset manifest's) as #defines. */
-export function frameShader(fields) {
+/** The frame pass over the lids' boxes (`part` "lids") or the lips' (`part` "mouth"), each a
+ *  program of its own, with mouth_fields.py's constants (the manifest's) as #defines. */
+export function frameShader(fields, part) {
   const list = (values) => values.map((v) => Number(v).toFixed(6)).join(", ");
   const scalars = Object.entries(fields)
     .filter(([, v]) => typeof v === "number")
@@ -173,6 +174,7 @@ export function frameShader(fields) {
   return `#version 300 es
 precision highp float;
 precision highp int;
+${part === "lids" ? "#define PART_LIDS" : ""}
 ${scalars}
 const float UPPER_SHORTER[6] = float[6](${list(fields.upper_shorter)});
 const float LOWER_SHORTER[6] = float[6](${list(fields.lower_shorter)});
@@ -182,6 +184,10 @@ const int D_UPPER_U = ${DATA.upperU}, D_UPPER_V = ${DATA.upperV};
 const int D_LOWER_U = ${DATA.lowerU}, D_LOWER_V = ${DATA.lowerV};
 const int D_LIP_U = ${DATA.lipU}, D_LIP_V = ${DATA.lipV};
 const int DATA_WIDTH = ${DATA_WIDTH};
+// cv2.fillPoly(LINE_AA) covers ~0.64 px beyond a polygon's edge (fitted on lines at 1/8 px
+// steps); cv2.distanceTransform(DIST_L2, 3) reads ~0.96 of the Euclidean distance
+const float AA_GROW = 0.64;
+const float CHAMFER = 0.96;
 
 uniform sampler2D u_warp;
 uniform sampler2D u_plate;
@@ -240,6 +246,26 @@ float polygon(vec2 p, int base, int n) {
   }
   return inside ? d : -d;
 }
+// the same with the direction in which it grows (unit): sub-pixel samples from one pass
+float polygonGrad(vec2 p, int base, int n, out vec2 grad) {
+  float d = 1e9; bool inside = false;
+  vec2 a = pt(base, n - 1);
+  vec2 near = p;
+  for (int i = 0; i < n; i++) {
+    vec2 b = pt(base, i);
+    vec2 ab = b - a;
+    float t = clamp(dot(p - a, ab) / max(dot(ab, ab), 1e-12), 0.0, 1.0);
+    vec2 q = a + t * ab;
+    float e = length(p - q);
+    if (e < d) { d = e; near = q; }
+    if ((b.y > p.y) != (a.y > p.y) && p.x < (a.x - b.x) * (p.y - b.y) / (a.y - b.y) + b.x) {
+      inside = !inside;
+    }
+    a = b;
+  }
+  grad = d > 1e-6 ? (p - near) / d * (inside ? 1.0 : -1.0) : vec2(0.0);
+  return inside ? d : -d;
+}
 float polyline(vec2 p, int base, int n) {
   float d = 1e9;
   for (int i = 0; i + 1 < n; i++) d = min(d, segment(p, pt(base, i), pt(base, i + 1)));
@@ -259,13 +285,14 @@ float u8(float x) { return floor(clamp(x, 0.0, 255.0) + 0.5); }
 // eyes.py EyelidPainter.paint: lid skin over the covered eye, then the lash line
 vec3 eyelid(int e, vec2 p, vec3 c) {
   float sd = polygon(p, u_lid_at[e], 18);
-  float alpha = u8(255.0 * cdf(sd / 1.041)) / 255.0 * 0.9 * u_lid_strength[e];
+  float alpha = u8(255.0 * cdf((sd + AA_GROW) / 1.07)) / 255.0 * 0.9 * u_lid_strength[e];
   float mean = (c.r + c.g + c.b) / 3.0;
   vec3 skin = u_lid_colour[e] * (0.85 + 0.15 * mean / u_lid_mean[e]);
   c = c * (1.0 - alpha) + skin * alpha;
   float d = polyline(p, u_lid_at[e] + 36, 9);
-  float h = 0.5 * u_lid_thick[e];
-  float lash = u8(255.0 * (cdf((h - d) / 0.85) - cdf((-h - d) / 0.85))) / 255.0
+  // cv2's anti-aliased polyline of thickness t is ~2t - 0.5 px wide (0.7 px for t = 1)
+  float h = u_lid_thick[e] > 1.0 ? u_lid_thick[e] - 0.25 : 0.7;
+  float lash = u8(255.0 * (cdf((h - d) / 0.88) - cdf((-h - d) / 0.88))) / 255.0
       * u_lid_strength[e];
   c = c * (1.0 - lash) + u_lash * lash;
   return floor(clamp(c, 0.0, 255.0));
@@ -273,8 +300,9 @@ vec3 eyelid(int e, vec2 p, vec3 c) {
 
 // mouth.py evert: the lips turned out take their wet inner red
 vec3 evertTint(vec2 p, vec3 c) {
-  float s = sqrt(u_evert_sigma * u_evert_sigma + 1.0 / 12.0);
-  float ring = cdf(polygon(p, D_OUTER, 20) / s) * (1.0 - cdf(polygon(p, D_INNER, 20) / s));
+  float s = sqrt(u_evert_sigma * u_evert_sigma + 0.15);
+  float ring = cdf((polygon(p, D_OUTER, 20) + AA_GROW) / s)
+      * (1.0 - cdf((polygon(p, D_INNER, 20) + AA_GROW) / s));
   float w = u8(255.0 * ring) * (u_evert_weight / 255.0);
   return floor(clamp(c * (1.0 + w * u_evert_gain), 0.0, 255.0));
 }
@@ -357,19 +385,22 @@ vec3 teethColour(vec3 teeth, vec3 cavity, vec3 gum, float shade, float glint, fl
 // mouth.py _coverage (3x supersampled anti-aliased mask, chamfer distance averaged down)
 // then mouth_compose.py paint_interior for one pixel
 vec3 mouth(vec2 p, vec3 roi) {
-  float sd = polygon(p, D_MOUTH, u_mouth_n);
+  vec2 grad;
+  float sd = polygonGrad(p, D_MOUTH, u_mouth_n, grad);
   float cover = 0.0, dist = 0.0;
   if (sd > 1.0) {
     cover = 1.0;
-    dist = ${0.96} * (sd + 1.0 / 6.0);
+    dist = CHAMFER * (3.0 * sd + AA_GROW + 0.5) / 3.0;
   } else if (sd < -1.0) {
     return roi;
   } else {
     for (int j = -1; j <= 1; j++) {
       for (int i = -1; i <= 1; i++) {
-        float s = polygon(p + vec2(float(i), float(j)) / 3.0, D_MOUTH, u_mouth_n);
-        cover += clamp(0.5 + 3.0 * s, 0.0, 1.0);
-        dist += s > 0.0 ? ${0.96} * (3.0 * s + 0.5) : 0.0;
+        // one pixel of the 3x mask (the distance field carried along its gradient): cv2's
+        // anti-aliased fill reaches AA_GROW beyond the edge
+        float s = 3.0 * (sd + dot(grad, vec2(float(i), float(j)) / 3.0)) + AA_GROW;
+        cover += clamp(0.5 + s, 0.0, 1.0);
+        dist += s > 0.0 ? CHAMFER * (s + 0.5) : 0.0;
       }
     }
     cover /= 9.0;
@@ -416,11 +447,14 @@ void main() {
   if (u_to_canvas) q.y = u_size - 1 - q.y;
   vec2 p = vec2(q);
   vec3 c = compose(q);
+#ifdef PART_LIDS
   for (int e = 0; e < 2; e++) {
     if (u_lid_on[e] && inBox(q, u_lid_box[e])) c = eyelid(e, p, c);
   }
+#else
   if (u_evert_on && inBox(q, u_evert_box)) c = evertTint(p, c);
   if (u_mouth_on && inBox(q, u_mouth_box)) c = mouth(p, c);
+#endif
   o = vec4((u_grey ? grey(c) : c) / 255.0, 1.0);
 }
 `;
