@@ -91,7 +91,8 @@ _OPENERS = re.compile(r"^(?:(?:hi|hello|hey|so|um|uh|oh|ok|okay|excuse me|sorry|
                       r"quick question|just wondering)[,.!]?\s+)+", re.IGNORECASE)
 _DANGLING = frozenset("a an the and or but to of at on in for with by from is are was were "
                       "be your our my their its this that if as than".split())
-_GLUED = re.compile(r"[a-z,]\s+(?:Sorry|I'm sorry|I don't know|I do not know)\b")
+# a lower-case word, then a fallback that starts a sentence: "The store is Sorry, I don't know"
+_GLUED = re.compile(r"\b[a-z]+\s+(?:Sorry|I'm sorry|I am sorry)\b")
 
 
 def question_id(question: str) -> str:
@@ -184,7 +185,7 @@ def key(row: dict[str, Any]) -> str:
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
     """A held-out row without what would show its question."""
-    if row["half"] != "heldout":
+    if row["half"] != "heldout" or "q" not in row:
         return row
     return {k: v for k, v in row.items() if k not in ("q", "heard", "reply", "invented",
                                                       "label_read")} | {
@@ -290,6 +291,24 @@ async def _text_turn(client: Any, sessions: list[Any], opened: int, question: st
     return result
 
 
+def rejudge(rows: list[dict[str, Any]]) -> None:
+    """Judge again, with the judge as it is now, every row that kept its reply (the tune
+    half's; a held-out row keeps only the verdicts it got when it was asked)."""
+    from agent.answers.guard import FactGuard
+    from agent.answers.knowledge_file import load_knowledge_file
+    from agent.persona import read_prompt_file
+
+    for business in sorted({r["business"] for r in rows if "reply" in r}):
+        knowledge = BUSINESSES_DIR / business / "knowledge.md"
+        guard = FactGuard(read_prompt_file(knowledge))
+        labels = load_knowledge_file(knowledge, log=False).labels()
+        questions = {q["q"]: q for q in load_half(business, "tune")}
+        for row in rows:
+            if row["business"] == business and "reply" in row and row["q"] in questions:
+                row.update(verdicts(questions[row["q"]], row["reply"], row["completed"],
+                                    guard, labels))
+
+
 def _share(rows: list[dict[str, Any]], field: str) -> dict[str, Any] | None:
     if not rows:
         return None
@@ -376,7 +395,7 @@ def plot(summary: dict[str, Any], path: Path, title: str) -> None:
         ax.set_xticks(range(len(names)), names)
         ax.set_ylim(0, 1.12)
         ax.set_title(label)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -424,6 +443,7 @@ def main() -> int:
             servers[business] = asyncio.run(ask_business(business, todo, args, done))
     rows = [public_row(r) for r in done if r["business"] in names and r["voice"] in voices
             and r["half"] in halves]
+    rejudge(rows)
     summary = summarise(rows)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
@@ -437,7 +457,7 @@ def main() -> int:
               "load_avg_start": [round(v, 2) for v in load_start],
               "load_avg_end": [round(v, 2) for v in os.getloadavg()]}
     if args.plot is not None:
-        plot(summary, args.plot, f"Kiosk answers per business ({args.mode}: {', '.join(voices)}; "
+        plot(summary, args.plot, f"Kiosk answers per business ({', '.join(voices)}; "
              f"commit {commit}, load {load_start[0]:.1f})")
         result["plot"] = str(args.plot)
     args.out.parent.mkdir(parents=True, exist_ok=True)
