@@ -316,6 +316,11 @@ class KnowledgeIndex:
             out.append(meant[0] if meant is not None and meant[1] >= floor else term)
         return out
 
+    def knows(self, word: str) -> bool:
+        """True when the file holds `word`, a short form of its names, or a word that
+        means it (`query_terms`); without an encoder, only the file's own words."""
+        return any(t in self._idf for t in self.query_terms(word))
+
     def names_topic(self, message: str, fact: str) -> bool:
         """True when the message names the fact's topic, its label, in the file's words
         or in a word that means one of them ("Can I bring my dog?" and "Pets: ...",

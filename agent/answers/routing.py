@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from agent.answers.index import WORD, KnowledgeIndex, label_of
@@ -42,6 +44,7 @@ from agent.answers.shape import (
     is_yes_no_question,
     last_sentence,
     person_words,
+    question_part,
     states_amount,
     states_price,
     states_time,
@@ -211,6 +214,42 @@ def condition_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+#: the commonest English words, most common first (wordfreq's list: general English)
+COMMON_WORDS_FILE = Path(__file__).resolve().parents[1] / "data" / "common_english_words.txt"
+#: a word among these many commonest says little alone ("bring", "somewhere", "day")
+COMMON_RANK = 3000
+
+
+@cache
+def common_words(top: int = COMMON_RANK) -> frozenset[str]:
+    """The `top` commonest English words."""
+    lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset([w for w in lines if w and not w.startswith("#")][:top])
+
+
+def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
+    """The question's rarer words (not among the commonest English ones) that no fact of
+    the file holds or means ("wrapping" asked of a file that speaks of no wrapping)."""
+    common = common_words()
+    out = []
+    for word in dict.fromkeys(WORD.findall(question_part(message).lower())):
+        if word in common or word.isdigit() or not index.lexical_terms(word):
+            continue
+        if not index.knows(word):
+            out.append(word)
+    return out
+
+
+def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
+                       facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question about a thing the file never speaks of, in a rarer word ("Do you
+    do gift wrapping?" of a file with gift cards and no wrapping): declined, not answered
+    with a neighbouring fact's yes or no (a no the file does not give)."""
+    if is_yes_no_question(message) and unheld_words(index, message):
+        return DECLINE
+    return facts
+
+
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question naming its fact's topic, which its words (not only its
@@ -278,8 +317,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
 
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (amount_rule, time_rule, person_rule, condition_rule,
-                                        yes_no_spoken_rule, yes_no_unrelated_rule,
-                                        situation_rule, value_rule)
+                                        yes_no_unheld_rule, yes_no_spoken_rule,
+                                        yes_no_unrelated_rule, situation_rule, value_rule)
 
 
 def user_text(message: Any) -> str | None:

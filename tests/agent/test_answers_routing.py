@@ -193,3 +193,15 @@ def test_telling_and_what_if_are_recognised() -> None:
     assert asks_what_if("What happens if I lose my receipt?")
     assert asks_what_if("What do I do if the sofa is damaged?")
     assert not asks_what_if("What time do you open?")
+
+
+def test_a_yes_no_question_about_a_thing_the_file_never_names_is_declined(
+    hybrid: KnowledgeIndex,
+) -> None:
+    """"Do you do gift wrapping?" met the gift cards' "no, they do not expire": a no the
+    file does not give. A rarer word no fact holds or means declines it; a common word
+    ("bring") or one the file means ("couch": furniture) does not."""
+    assert plan_turn(hybrid, "Do you do gift wrapping?").reply == DONT_KNOW_LINE
+    assert plan_turn(hybrid, "Do you have a branch in Shelbyville?").reply == DONT_KNOW_LINE
+    plan = plan_turn(hybrid, "Can you deliver my couch on a Monday?")
+    assert plan.reply == "No, deliveries happen Tuesday to Saturday."

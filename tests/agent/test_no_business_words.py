@@ -5,7 +5,7 @@ must not know the demo store: a synonym table whose targets are its topics, its 
 as a stop word or a fallback line naming its services make another business's kiosk
 speak of the store. The words that are the file's own, not general English:
 - every word of the file not among the 5,000 commonest English words
-  (tests/agent/data/common_english_words.txt, from the PyPI package wordfreq);
+  (agent/data/common_english_words.txt, from the PyPI package wordfreq);
 - its topics: the words of its labels not among the 2,000 commonest ("Parking",
   "Delivery", "Returns");
 - its names (a capitalised word inside a sentence, days and months apart) whose words
@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWLEDGE = ROOT / "agent" / "data" / "kiosk_knowledge.md"
-COMMON = Path(__file__).with_name("data") / "common_english_words.txt"
+COMMON = ROOT / "agent" / "data" / "common_english_words.txt"
 PACKAGES = ("agent", "pipelines", "avatar", "sdk")
 #: words of the file that are another thing's there: the face's speech-training sentences
 #: are everyday English never said to a visitor ("that new cafe", "holidays"), and a
