@@ -15,6 +15,7 @@
 import { AssetError, loadFaceAssets } from "./assets.js";
 import {
   HEADER, drawOrder, evert, eyelids, meshOf, mouthAnchors, mouthOpening, moveVertices,
+  triangleStream,
 } from "./frame-prep.js";
 import {
   BOX_VS, COMPOSE_FS, COPY_FS, DATA, DATA_WIDTH, GAZE_FS, QUAD_VS, WARP_FS, WARP_VS, frameShader,
@@ -113,16 +114,11 @@ function upload(gl, assets) {
       iris: floatTex(gl, w, h, assets.arrays[`iris_${s}`]),
     };
   }
-  const src = new Float32Array(assets.arrays.xy0);
-  const srcBuf = gl.createBuffer();
-  gl.bindBuffer(gl.ARRAY_BUFFER, srcBuf);
-  gl.bufferData(gl.ARRAY_BUFFER, src, gl.STATIC_DRAW);
-  const posBuf = gl.createBuffer();
-  gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
-  gl.bufferData(gl.ARRAY_BUFFER, mesh.n * 8, gl.DYNAMIC_DRAW);
-  const indexBuf = gl.createBuffer();
+  const triBuf = gl.createBuffer();
+  gl.bindBuffer(gl.ARRAY_BUFFER, triBuf);
+  gl.bufferData(gl.ARRAY_BUFFER, mesh.t * 3 * 32, gl.DYNAMIC_DRAW);
   return {
-    assets, mesh, size, fg, plate, grain, eyes, srcBuf, posBuf, indexBuf,
+    assets, mesh, size, fg, plate, grain, eyes, triBuf, stream: new Float32Array(mesh.t * 24),
     xy: new Float32Array(mesh.n * 2), z: new Float32Array(mesh.n),
     indices: new Uint32Array(mesh.t * 3), order: new Array(mesh.t),
     depth: new Float32Array(mesh.t), data: new Float32Array(DATA_WIDTH),
@@ -135,7 +131,7 @@ function upload(gl, assets) {
 function release(gl, u) {
   for (const t of [...u.textures(), u.dataTex, u.source.tex, u.warp.tex]) gl.deleteTexture(t);
   for (const f of [u.source.fbo, u.warp.fbo]) gl.deleteFramebuffer(f);
-  for (const b of [u.srcBuf, u.posBuf, u.indexBuf]) gl.deleteBuffer(b);
+  gl.deleteBuffer(u.triBuf);
 }
 
 /** The frame of the portrait at rest: identity turn, scale 1, nothing else. */
@@ -274,22 +270,21 @@ export function createFaceRenderer(canvas, assets) {
     gl.clear(gl.COLOR_BUFFER_BIT);
     gl.useProgram(warp);
     gl.uniform1f(warp.at("u_size"), u.size);
+    // the Python map's grid cell centres nearest the border (cv2.resize replicates them)
+    gl.uniform1f(warp.at("u_edge"), (u.assets.manifest.map_step ?? 1) / 2 - 0.5);
     gl.uniform1i(warp.at("u_src"), bind(0, u.source.tex));
     gl.bindVertexArray(vao);
-    const pos = gl.getAttribLocation(warp, "a_pos");
-    const src = gl.getAttribLocation(warp, "a_src");
-    gl.bindBuffer(gl.ARRAY_BUFFER, u.posBuf);
-    gl.bufferSubData(gl.ARRAY_BUFFER, 0, u.xy);
-    gl.enableVertexAttribArray(pos);
-    gl.vertexAttribPointer(pos, 2, gl.FLOAT, false, 0, 0);
-    gl.bindBuffer(gl.ARRAY_BUFFER, u.srcBuf);
-    gl.enableVertexAttribArray(src);
-    gl.vertexAttribPointer(src, 2, gl.FLOAT, false, 0, 0);
-    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, u.indexBuf);
-    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, u.indices, gl.DYNAMIC_DRAW);
-    gl.drawElements(gl.TRIANGLES, mesh.t * 3, gl.UNSIGNED_INT, 0);
-    gl.disableVertexAttribArray(pos);
-    gl.disableVertexAttribArray(src);
+    triangleStream(mesh, u.xy, u.indices, u.stream);
+    gl.bindBuffer(gl.ARRAY_BUFFER, u.triBuf);
+    gl.bufferSubData(gl.ARRAY_BUFFER, 0, u.stream);
+    const attrs = [["a_pos", 2, 0], ["a_m", 4, 8], ["a_c", 2, 24]]
+      .map(([name, n, offset]) => [gl.getAttribLocation(warp, name), n, offset]);
+    for (const [loc, n, offset] of attrs) {
+      gl.enableVertexAttribArray(loc);
+      gl.vertexAttribPointer(loc, n, gl.FLOAT, false, 32, offset);
+    }
+    gl.drawArrays(gl.TRIANGLES, 0, mesh.t * 3);
+    for (const [loc] of attrs) gl.disableVertexAttribArray(loc);
   }
 
   function put(offset, points, limit) {

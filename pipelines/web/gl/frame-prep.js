@@ -33,7 +33,16 @@ export function meshOf(assets) {
     if (tris[i] < 0 || tris[i] >= n) throw new Error(`triangle vertex ${tris[i]} out of range`);
   }
   if (a.basis.length !== k * n * 2) throw new Error("expression basis does not match the mesh");
-  return { n, k, size: m.size, xy0: a.xy0, z0: a.z0, moves: a.moves, tris, layer: a.tri_layer,
+  // the image border's still points pushed a pixel out: a GPU leaves pixel centres that lie
+  // exactly on a triangle's right or bottom edge uncovered (the last row and column), where
+  // the Python map samples the photo where it is (an identity map either way)
+  const xy0 = Float32Array.from(a.xy0);
+  for (let i = 0; i < 2 * n; i++) {
+    if (a.moves[i >> 1] !== 0) continue;
+    if (xy0[i] <= 0) xy0[i] = -1;
+    else if (xy0[i] >= m.size - 1) xy0[i] = m.size;
+  }
+  return { n, k, size: m.size, xy0, z0: a.z0, moves: a.moves, tris, layer: a.tri_layer,
            basis: a.basis, pivot: m.pivot, gain: m.depth_gain, t: tris.length / 3 };
 }
 
@@ -85,6 +94,47 @@ export function drawOrder(mesh, z, out, order, depth) {
     out[3 * i] = tris[3 * s];
     out[3 * i + 1] = tris[3 * s + 1];
     out[3 * i + 2] = tris[3 * s + 2];
+  }
+}
+
+/**
+ * The triangles in drawing order (`indices`) as a vertex stream for the warp: per vertex its
+ * moved position, then its triangle's affine map from output pixel to photo point (m00,
+ * m01, m10, m11, cx, cy), as mesh.py `displacement_affines` makes it. Each pixel computes
+ * its photo point from its own centre: the rasteriser's sub-pixel snapping of the corners
+ * never shifts the sample (interpolated texture coordinates would move with it).
+ */
+export function triangleStream(mesh, xy, indices, out) {
+  const src = mesh.xy0;
+  for (let t = 0; t < mesh.t; t++) {
+    const i0 = indices[3 * t], i1 = indices[3 * t + 1], i2 = indices[3 * t + 2];
+    const d0x = xy[2 * i0], d0y = xy[2 * i0 + 1];
+    const e1x = xy[2 * i1] - d0x, e1y = xy[2 * i1 + 1] - d0y;
+    const e2x = xy[2 * i2] - d0x, e2y = xy[2 * i2 + 1] - d0y;
+    const s0x = src[2 * i0], s0y = src[2 * i0 + 1];
+    const f1x = src[2 * i1] - s0x, f1y = src[2 * i1 + 1] - s0y;
+    const f2x = src[2 * i2] - s0x, f2y = src[2 * i2 + 1] - s0y;
+    const det = e1x * e2y - e1y * e2x;
+    let m00 = 0, m01 = 0, m10 = 0, m11 = 0, cx, cy;
+    if (Math.abs(det) > 1e-3) {
+      const i00 = e2y / det, i01 = -e2x / det, i10 = -e1y / det, i11 = e1x / det;
+      m00 = f1x * i00 + f2x * i10;
+      m01 = f1x * i01 + f2x * i11;
+      m10 = f1y * i00 + f2y * i10;
+      m11 = f1y * i01 + f2y * i11;
+      cx = s0x - m00 * d0x - m01 * d0y;
+      cy = s0y - m10 * d0x - m11 * d0y;
+    } else { // squashed flat: the centre of its photo triangle
+      cx = s0x + (f1x + f2x) / 3;
+      cy = s0y + (f1y + f2y) / 3;
+    }
+    for (const [k, v] of [[0, i0], [1, i1], [2, i2]]) {
+      const at = (3 * t + k) * 8;
+      out[at] = xy[2 * v];
+      out[at + 1] = xy[2 * v + 1];
+      out[at + 2] = m00; out[at + 3] = m01; out[at + 4] = m10; out[at + 5] = m11;
+      out[at + 6] = cx; out[at + 7] = cy;
+    }
   }
 }
 

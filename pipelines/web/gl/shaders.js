@@ -86,10 +86,13 @@ void main() {
 export const WARP_VS = `#version 300 es
 uniform float u_size;
 in vec2 a_pos;   // moved vertex, image px
-in vec2 a_src;   // its rest position in the portrait, image px
-out vec2 v_uv;
+in vec4 a_m;     // its triangle's affine map, output pixel -> photo point ...
+in vec2 a_c;     // ... and its offset
+flat out vec4 v_m;
+flat out vec2 v_c;
 void main() {
-  v_uv = (a_src + 0.5) / u_size;
+  v_m = a_m;
+  v_c = a_c;
   gl_Position = vec4((a_pos + 0.5) / u_size * 2.0 - 1.0, 0.0, 1.0);
 }
 `;
@@ -97,9 +100,16 @@ void main() {
 export const WARP_FS = `#version 300 es
 precision highp float;
 uniform sampler2D u_src;
-in vec2 v_uv;
+uniform float u_size;
+uniform float u_edge;  // mesh.py's map is a grid's: within u_edge px of the border it holds
+flat in vec4 v_m;
+flat in vec2 v_c;
 out vec4 o;
-void main() { o = texture(u_src, v_uv); }
+void main() {
+  vec2 p = clamp(gl_FragCoord.xy - 0.5, u_edge, u_size - 1.0 - u_edge);
+  vec2 src = vec2(dot(v_m.xy, p), dot(v_m.zw, p)) + v_c;
+  o = texture(u_src, (src + 0.5) / u_size);
+}
 `;
 
 export const GAZE_FS = `#version 300 es
