@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # what type checkers see (py.typed); at run time the names lo
     from avatar.portrait import Portrait
     from pipelines.face.face_metrics import AvatarVideoMetricsData
     from pipelines.face.video_service import AvatarForcingVideoService
+    from pipelines.kiosk.presence import KioskPresence
     from pipelines.settings.sections import KioskSettings
 
 # Module paths are rewritten under `avatar_forcing.` when the wheel is built
@@ -45,7 +46,9 @@ _EXPORTS = {
     "AvatarAssets": "avatar.live",
     "Portrait": "avatar.portrait",
     "AvatarVideoMetricsData": "pipelines.face.face_metrics",
-    # the kiosk attendant: `kiosk=` and what its event handlers receive
+    # the kiosk attendant: `install(presence=KioskPresence(KioskSettings(...)))` and what
+    # its event handlers receive
+    "KioskPresence": "pipelines.kiosk.presence",
     "KioskSettings": "pipelines.settings.sections",
     "PresenceChange": "avatar.live.presence",
     "PresenceState": "avatar.live.presence",
@@ -54,9 +57,9 @@ _EXPORTS = {
     "whisper_model_dir": "agent.bundled_models",
 }
 
-__all__ = ["AvatarAssets", "AvatarForcingVideoService", "AvatarVideoMetricsData", "KioskSettings",
-           "Portrait", "PresenceChange", "PresenceState", "local_llm", "piper_voice",
-           "whisper_model_dir"]
+__all__ = ["AvatarAssets", "AvatarForcingVideoService", "AvatarVideoMetricsData", "KioskPresence",
+           "KioskSettings", "Portrait", "PresenceChange", "PresenceState", "local_llm",
+           "piper_voice", "whisper_model_dir"]
 
 
 def __getattr__(name: str) -> Any:

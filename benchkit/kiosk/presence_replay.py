@@ -5,7 +5,7 @@ checks its scenes' ground truth and plots with it. Each frame goes the way a
 kiosk's camera does (`encode_camera_jpeg`, 320 px, into
 `avatar.live.camera.CameraMotion.analyze_jpeg`), and the tracker
 (avatar/live/presence.py) is fed as a kiosk session feeds it
-(pipelines/face/visitor_watch.py), on the scene's clock.
+(pipelines/kiosk/visitor_watch.py), on the scene's clock.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def replay(scene: Scene, params: PresenceParams | None = None, *, fps: float = 5
            attract_fps: float = 2.0, tick_secs: float = 0.2,
            voice: bool = True, far_faces: bool = True) -> Replay:
     """Run `scene` through the camera analysis and the presence tracker the way a
-    kiosk session does (pipelines/face/visitor_watch.py): frames at `fps`, only
+    kiosk session does (pipelines/kiosk/visitor_watch.py): frames at `fps`, only
     `attract_fps` of them analysed while nobody is there, the tracker ticked every
     `tick_secs`, and the scene's speech as VAD edges (`voice`), on the scene's clock;
     `far_faces`: the camera looks for faces too small for the whole frame around motion

@@ -1,5 +1,5 @@
-"""`FaceHost`: what the face service's helpers (face_start.py, face_presence.py) use
-of the service, so they need not import it."""
+"""`FaceHost`: what the face service's helpers (face_start.py, server_seam.py, the
+kiosk's presence) use of the service, so they need not import it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.settings import AvatarSettings
+from pipelines.wire.frames import PortraitRequestFrame
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc.output import MediaClockOutput
@@ -60,6 +61,9 @@ class FaceHost(Protocol):
     def failed(self) -> str | None: ...
 
     @property
+    def ready(self) -> bool: ...
+
+    @property
     def clock(self) -> FaceClock: ...
 
     def create_task(self, coroutine: Coroutine[Any, Any, Any],
@@ -81,3 +85,5 @@ class FaceHost(Protocol):
     async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
     def _face_ready(self) -> None: ...
+
+    async def answer_portrait_request(self, frame: PortraitRequestFrame) -> None: ...

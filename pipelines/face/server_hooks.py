@@ -1,6 +1,7 @@
-"""`ServerHooks`: what our own server hands the face service, in one argument.
+"""`ServerHooks`: what our own server hands the face service, installed with
+`service.install(hooks)` (the one seam: server_seam.py).
 
-A pipecat app leaves it out; our server (pipelines/server/call.py) builds a
+A pipecat app installs none; our server (pipelines/server/call.py) builds a
 session per call and wires the face into its protocol, its load board and its
 memory care through it."""
 

@@ -60,7 +60,6 @@ from pipelines.face.face_clock import ClockHooks, FaceClock
 from pipelines.face.face_failure import face_failed
 from pipelines.face.face_metrics import FaceMetrics
 from pipelines.face.face_params import FacePacing
-from pipelines.face.face_presence import PRESENCE_EVENTS, FacePresence
 from pipelines.face.face_settings import (
     AvatarForcingSettings,
     complete_settings,
@@ -74,30 +73,24 @@ from pipelines.face.held_frames import HeldFrames
 from pipelines.face.protocol_events import ProtocolEvents
 from pipelines.face.reply_state import ReplyState
 from pipelines.face.server_hooks import ServerHooks
-from pipelines.face.visitor_watch import VisitorWatch
-from pipelines.settings import AvatarSettings, KioskSettings
-from pipelines.wire.frames import (
-    PortraitRequestFrame,
-    ReplyPauseFrame,
-    ReplyResumeFrame,
-    UserCameraFrame,
-    UserMotionFrame,
-    UserPausedFrame,
-)
+from pipelines.face.server_seam import PRESENCE_EVENTS, Presence, ServerSeam
+from pipelines.settings import AvatarSettings
+from pipelines.wire.frames import PortraitRequestFrame
 from sdk.protocol import ErrorCode
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc.output import MediaClockOutput
 
-#: from the user's first pause (whisper's guess starting) the face gives way this long,
-#: enough for the VAD's stop (200 ms of quiet) and its frame to come
-PAUSE_YIELD_SECS = 0.5
 #: EndFrame waits for the queued reply to be out: its length, plus this much
 END_MARGIN_SECS = 1.0
 #: the clock waits this long at most for the output transport downstream to be ready
 OUTPUT_READY_WAIT_SECS = 10.0
 #: an output transport this many links downstream at most is the one the clock waits for
 OUTPUT_SEARCH_DEPTH = 8
+#: the user's turn starting (the VAD's first, or the turn's)
+_USER_STARTED = (VADUserStartedSpeakingFrame, UserStartedSpeakingFrame)
+#: ... and pausing or ending
+_USER_SPEAKING = (*_USER_STARTED, VADUserStoppedSpeakingFrame, UserStoppedSpeakingFrame)
 
 
 class AvatarForcingVideoService(AIService):
@@ -113,8 +106,6 @@ class AvatarForcingVideoService(AIService):
                  settings: AvatarForcingSettings | None = None,
                  assets: AvatarAssets | None = None,
                  session: AvatarSession | None = None,
-                 kiosk: KioskSettings | None = None,
-                 server: ServerHooks | None = None,
                  **kwargs: Any) -> None:
         """Everything is optional; with no argument it shows the bundled portrait.
 
@@ -128,47 +119,70 @@ class AvatarForcingVideoService(AIService):
                 sessions; None: loading starts now, in the background, shared with
                 the other services of this process (face_assets.py).
             session: one built by the caller, at the transport's rate; None: built on StartFrame.
-            kiosk: watch who is in front (camera and VAD) and raise `on_visitor_arrived`
-                / `on_visitor_left` / `on_presence_changed`; while nobody is there the
-                face idles cheaply (docs/KIOSK.md). None: no presence.
-            server: our own server's hooks (server_hooks.py: pacing, protocol events,
-                the load board, memory care); None: a pipecat app's defaults.
             **kwargs: passed to pipecat's `AIService` (name, ...).
+
+        What our own server adds (its hooks, a kiosk's presence, its own frames) comes
+        through `install()`, after this.
         """
         super().__init__(settings=complete_settings(settings), **kwargs)
         if session is not None and not 256 <= session.options.size <= 512:
             raise ValueError(f"video size must be 256..512, got {session.options.size}")
-        server = server or ServerHooks()
-        #: our server's hooks, with the pacing resolved (given, or from the settings)
-        self._server = replace(server, params=server.params
-                               or FacePacing.from_section(self.avatar_settings))
-        self.events = ProtocolEvents(self.push_frame, metrics=server.send_metrics,
-                                     events=server.send_events)
         self._session: AvatarSession | None = session
-        self._worker = FaceThreads(self._params.threads, self._params.worker_nice)
         self.counters = FaceCounters()
         #: the reply's audio position, and the frames held behind it
         self._held = HeldFrames(self.push_frame, ReplyState())
-        self._camera = CameraInput(
-            self._params.camera_fps, speaking_fps=self._params.camera_fps_while_speaking,
-            counters=self.counters, run_job=self._in_worker,
-            start_task=self.create_task, thinking=self._reply.thinking,
-            refused=self._camera_refused, failed=self._camera_failed)
         #: the block clock while the face runs (face_clock.py), with its task
         self._clock: FaceClock | None = None
         #: the output transport downstream said it is ready (OutputTransportReadyFrame)
         self._output_ready = asyncio.Event()
         for event in PRESENCE_EVENTS:
             self._register_event_handler(event, sync=True)  # in order, before the event
-        #: the kiosk's presence (None: not a kiosk)
-        self._kiosk = FacePresence(kiosk, self) if kiosk is not None else None
-        if self._kiosk is not None:
-            self._camera.on_motion = self._kiosk.camera
         #: where the face stands (face_state.py): loading, starting, running, failed...
         self._life = Lifecycle()
+        self._fit(ServerSeam())  # a pipecat app's: nothing installed
         #: building the session and moving its face (loading starts now: face_start.py);
         #: it holds the governor and, over SmallWebRTC, the media-clock tracks
-        self._starter = FaceStart(self, portrait, assets, session, governor=server.governor)
+        self._starter = FaceStart(self, portrait, assets, session, governor=None)
+
+    def install(self, hooks: ServerHooks | None = None, *,
+                presence: Presence | None = None) -> None:
+        """What only our own server adds, through one seam (server_seam.py), once the
+        service is built and before its pipeline starts. A pipecat app needs none of it.
+
+        Args:
+            hooks: our server's hooks (server_hooks.py: pacing, our protocol's events,
+                portrait loading, the load board, memory care); None: the defaults.
+            presence: who is in front (the kiosk's `KioskPresence`,
+                pipelines/kiosk/presence.py): it hears the voice and the camera and raises
+                `on_visitor_arrived` / `on_visitor_left` / `on_presence_changed`;
+                while nobody is there the face idles cheaply (docs/KIOSK.md).
+
+        Raises:
+            RuntimeError: the pipeline has started.
+        """
+        if self._life.state is not FaceState.LOADING:
+            raise RuntimeError("install() comes before the pipeline starts")
+        self._worker.shutdown()  # never ran a job: its threads were never started
+        self._fit(ServerSeam(hooks, presence))
+        self._starter.governor = self._server.governor
+
+    def _fit(self, seam: ServerSeam) -> None:
+        """Take `seam`: the pacing (given, or from the settings), the protocol events,
+        the job threads and the camera's input follow from its hooks."""
+        hooks = seam.hooks
+        self._seam = seam
+        #: our server's hooks, with the pacing resolved (given, or from the settings)
+        self._server = replace(hooks, params=hooks.params
+                               or FacePacing.from_section(self.avatar_settings))
+        self.events = ProtocolEvents(self.push_frame, metrics=hooks.send_metrics,
+                                     events=hooks.send_events)
+        self._worker = FaceThreads(self._params.threads, self._params.worker_nice)
+        self._camera = CameraInput(
+            self._params.camera_fps, speaking_fps=self._params.camera_fps_while_speaking,
+            counters=self.counters, run_job=self._in_worker,
+            start_task=self.create_task, thinking=self._reply.thinking,
+            refused=self._camera_refused, failed=self._camera_failed)
+        self._camera.on_motion = seam.on_motion
 
     @property
     def avatar_settings(self) -> AvatarSettings:
@@ -234,9 +248,9 @@ class AvatarForcingVideoService(AIService):
         return self._life.failure
 
     @property
-    def visitors(self) -> VisitorWatch | None:
-        """The kiosk's presence (None: not a kiosk)."""
-        return self._kiosk.visitors if self._kiosk is not None else None
+    def presence(self) -> Presence | None:
+        """Who is in front, as installed (None: no presence)."""
+        return self._seam.presence
 
     @property
     def clock(self) -> FaceClock:
@@ -279,7 +293,9 @@ class AvatarForcingVideoService(AIService):
             self._start_clock()
 
     async def stop(self, frame: EndFrame) -> None:
-        """End of the conversation (the queued reply is out by now): free the session."""
+        """End of the conversation: the queued reply plays out, then the session is freed."""
+        if self.ready:
+            await self._finish_reply()
         await super().stop(frame)
         await self._shutdown()
 
@@ -307,37 +323,27 @@ class AvatarForcingVideoService(AIService):
 
     # ------------------------------------------------------------------ frames
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Consume TTS audio and camera input, hold text behind audio, pass the rest."""
-        if isinstance(frame, EndFrame) and self.ready:
-            await self._finish_reply()
-        await super().process_frame(frame, direction)  # start / stop / cancel
+        """Consume TTS audio and camera input, hold text behind audio, pass the rest.
+
+        The frames only our own pipeline sends are the seam's (server_seam.py)."""
+        await super().process_frame(frame, direction)  # start / stop (the reply out) / cancel
         if direction == FrameDirection.UPSTREAM:
             if isinstance(frame, OutputTransportReadyFrame):
                 self._output_ready.set()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
         elif isinstance(frame, EndFrame | CancelFrame):
             await self._held.flush(spoken_only=True)
             await self.push_frame(frame, direction)
         elif isinstance(frame, ServiceUpdateSettingsFrame):
             await self._on_settings_frame(frame, direction)
+        elif await self._seam.take(self, frame, direction):
+            pass  # one of our server's frames, handled
         elif not self.ready:
             # no face (it failed, or is still starting): the voice goes on without it
-            if not isinstance(frame, UserCameraFrame | UserMotionFrame):
-                await self.push_frame(frame, direction)
+            await self.push_frame(frame, direction)
             self._follow_passthrough(frame)
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, ReplyPauseFrame):
-            # a sound over the reply: silent from the next frame, the rest kept (a
-            # reply not started yet waits; the face listens either way)
-            self.session.pause_reply()
-            self.counters.reply_pauses += 1
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, ReplyResumeFrame):
-            self.session.resume_reply()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):
             self.session.push_avatar_audio(_mono(frame.audio, frame.num_channels),
@@ -346,49 +352,36 @@ class AvatarForcingVideoService(AIService):
             self.session.push_user_audio(_mono(frame.audio, frame.num_channels),
                                          frame.sample_rate)
             await self.push_frame(frame, direction)
-        elif isinstance(frame, VADUserStartedSpeakingFrame | UserStartedSpeakingFrame):
-            # listening cues at VAD time, not after the transcript; watch them again
-            self.session.set_user_speaking(True)
-            self._reply.thinking_until = 0.0
-            if self._kiosk is not None:
-                self._kiosk.voice(True)
+        elif isinstance(frame, _USER_SPEAKING):
+            self._user_speaking(isinstance(frame, _USER_STARTED))
             await self.push_frame(frame, direction)
-        elif isinstance(frame, VADUserStoppedSpeakingFrame | UserStoppedSpeakingFrame):
-            # the user paused or their turn ended: whisper (and the early reply) start
-            # now, so the camera waits
-            self.session.set_user_speaking(False)
-            self._reply.thinking_until = (time.monotonic()
-                                          + self._params.thinking_camera_pause_secs)
-            if self._kiosk is not None:
-                self._kiosk.voice(False)
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, UserPausedFrame):
-            # whisper started on the user's pause: give way from now for as long as the
-            # VAD's stop takes to come (its frame then opens the whole window); if the
-            # user goes on, the short window runs out by itself
-            self._reply.thinking_until = max(self._reply.thinking_until,
-                                             time.monotonic() + PAUSE_YIELD_SECS)
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, UserCameraFrame):
-            self._camera.offer(frame)
         elif isinstance(frame, InputImageRawFrame):  # UserImageRawFrame too
             self._camera.offer(frame)
             await self.push_frame(frame, direction)  # a vision LLM may want it too
-        elif isinstance(frame, UserMotionFrame):
-            motion = None if frame.motion is None else np.asarray(frame.motion, np.float32)
-            self.session.push_user_motion(motion)
-        elif isinstance(frame, PortraitRequestFrame):
-            self.create_task(self._starter.answer_portrait_request(frame))
-        elif isinstance(frame, SystemFrame):
+        elif isinstance(frame, SystemFrame):  # StartFrame too
             await self.push_frame(frame, direction)
         else:
-            if isinstance(frame, TTSStartedFrame):
-                await self.start_ttfb_metrics()
-                if self._clock is not None:
-                    self._clock.reply_started()
-            elif isinstance(frame, TTSStoppedFrame):
-                self.session.end_of_reply()
-            await self._held.hold_or_push(frame, self.session.queued_total)
+            await self._reply_frame(frame)
+
+    def _user_speaking(self, speaking: bool) -> None:
+        """The VAD (or the turn) started: listening cues now, not after the transcript,
+        and the camera watched again. It stopped: the user paused or their turn ended,
+        whisper (and the early reply) start now, so the camera waits."""
+        self.session.set_user_speaking(speaking)
+        self._reply.thinking_until = (0.0 if speaking else time.monotonic()
+                                      + self._params.thinking_camera_pause_secs)
+        self._seam.voice(speaking)
+
+    async def _reply_frame(self, frame: Frame) -> None:
+        """A frame of the reply's stream (TTS started and stopped, text): held behind
+        the reply audio queued before it, so the context holds only what was heard."""
+        if isinstance(frame, TTSStartedFrame):
+            await self.start_ttfb_metrics()
+            if self._clock is not None:
+                self._clock.reply_started()
+        elif isinstance(frame, TTSStoppedFrame):
+            self.session.end_of_reply()
+        await self._held.hold_or_push(frame, self.session.queued_total)
 
     async def _on_settings_frame(self, frame: ServiceUpdateSettingsFrame,
                                  direction: FrameDirection) -> None:
@@ -450,15 +443,14 @@ class AvatarForcingVideoService(AIService):
         hooks = ClockHooks(push=self.push_frame, audio_out=self._held.audio_went_out,
                            reply_image_out=self.stop_ttfb_metrics, stats_due=self._send_stats,
                            quality_changed=self._quality_changed,
-                           quiet_block=self._kiosk.quiet if self._kiosk is not None else None)
+                           quiet_block=self._seam.quiet_block)
         metrics = FaceMetrics(self.name, "avatar-forcing") if self.metrics_enabled else None
         self._clock = FaceClock(self.session, self._params, self._worker, self._reply,
                                 self.counters, hooks, camera=self._camera,
                                 governor=self.governor, media_clock=self.media_clock,
                                 metrics=metrics)
         self._clock.task = self.create_task(self._run_clock(), name="avatar-clock")
-        if self._kiosk is not None:
-            self._kiosk.start()
+        self._seam.start(self)
 
     async def _run_clock(self) -> None:
         """The block clock, until the pipeline ends or the face fails."""
@@ -491,8 +483,7 @@ class AvatarForcingVideoService(AIService):
         self._held.audio_out.set()
         await self._starter.stop()
         self._server.unregister()
-        if self._kiosk is not None:
-            await self._kiosk.stop()
+        await self._seam.stop()
         if self._clock is not None and self._clock.task is not None:
             await self.cancel_task(self._clock.task)
             self._clock.task = None
@@ -510,12 +501,15 @@ class AvatarForcingVideoService(AIService):
         return await self._worker.run(fn, *args, face=face, thinking=self._reply.thinking())
 
     # ------------------------------------------------------------ camera, events
+    async def answer_portrait_request(self, frame: PortraitRequestFrame) -> None:
+        """Our protocol's portrait request (a name or an upload): face_start.py."""
+        await self._starter.answer_portrait_request(frame)
+
     async def _camera_refused(self, error: AvatarError) -> None:
         await self.events.error(ErrorCode.BAD_CAMERA_FRAME, f"{error}; dropped")
 
     async def _camera_failed(self, error: Exception) -> None:
-        if self._kiosk is not None:
-            self._kiosk.camera_lost()
+        self._seam.camera_lost()
         await self.push_error(f"avatar camera analysis failed: {error}; the face goes on "
                               "without the camera", exception=error)
 

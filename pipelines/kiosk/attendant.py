@@ -1,6 +1,6 @@
 """The kiosk attendant: a presence session's conversation follows who is in front.
 
-The face (`AvatarForcingVideoService(kiosk=...)`) raises pipecat event handlers as
+The face (with a `KioskPresence` installed) raises pipecat event handlers as
 visitors come and go; this is what our server does with them, and what a pipecat
 app can copy:
 - `on_visitor_arrived`: the operator's greeting goes through the ordinary TTS path

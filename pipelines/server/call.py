@@ -35,6 +35,7 @@ from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.kiosk.attendant import attend_visitors
+from pipelines.kiosk.presence import KioskPresence
 from pipelines.kiosk.visit_metrics import VisitMetrics, chain_events
 from pipelines.server.idle_images import IdleImageFilter
 from pipelines.server.keepalive import watch_keepalive
@@ -176,7 +177,7 @@ def build_session_pipeline(context: SessionContext, transport: Any, config: Serv
         processors += config.session_processors(context)
     face = avatar.face if avatar is not None else None
     visits = (registry.visits.session(session_id)
-              if face is not None and face.visitors is not None else None)
+              if face is not None and face.presence is not None else None)
     on_event = registry.stats.listener(session_id)
     voice = build_voice_pipeline(
         transport=transport,
@@ -193,7 +194,7 @@ def build_session_pipeline(context: SessionContext, transport: Any, config: Serv
     )
     if face is not None and visits is not None:
         attend_visitors(face, voice, config.kiosk, session_id=session_id, visits=visits)
-    watch = face.visitors if face is not None else None
+    watch = face.presence if face is not None else None
     if watch is not None and config.kiosk.quiet_when_away:
         # a client that holds its quiet mic back while nobody is there (welcome.presence
         # .mic_gate) is not filled with silence: the voice pipeline idles in an empty hall
@@ -301,8 +302,8 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
         # our protocol's events go to our own clients; a server returns memory after each
         send_metrics=True, send_events=True, release_memory_after=True,
     )
-    node = AvatarForcingVideoService(
-        session=session, kiosk=config.kiosk if hello.presence else None, server=hooks)
+    node = AvatarForcingVideoService(session=session)
+    node.install(hooks, presence=KioskPresence(config.kiosk) if hello.presence else None)
     video_out = {"width": choice.size, "height": choice.size, "fps": 25, "codec": "jpeg",
                  "portrait": portrait.name, "camera_fps": choice.camera_fps,
                  "render_size_reason": choice.reason, "requested_size": hello.video_out.size,
@@ -312,7 +313,7 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                 f"camera {choice.camera_fps:g} fps ({choice.reason})")
     # our websocket needs its images as wire frames; pipecat's transports take them as they are
     wire: list[FrameProcessor] = [VideoWireAdapter()] if serializer is not None else []
-    visitors = node.visitors
+    visitors = node.presence
     if wire:
         away = visitors if visitors is not None and config.kiosk.quiet_when_away else None
         wire.insert(0, IdleImageFilter(

@@ -345,7 +345,7 @@ class KioskSettings(_Section):
     """The kiosk attendant (`[kiosk]`): who counts as a visitor, what the avatar says
     when one walks up, and when a visit is over (docs/KIOSK.md). Used by sessions whose
     client asks for presence (`hello.presence`, the kiosk page's `?kiosk=1`) and by a
-    pipecat app's `AvatarForcingVideoService(kiosk=...)`."""
+    pipecat app's `face.install(presence=KioskPresence(...))`."""
 
     greeting: str | None = Field(
         default="Hello, welcome! How can I help you today?", max_length=500,

@@ -2,7 +2,7 @@
 standing silent and turning away (benchkit/kiosk/presence_scenes.py), read by the real
 landmarker through the camera path the server runs (320 px JPEGs into
 CameraMotion), replayed on the scene's clock as a kiosk session feeds the tracker
-(benchkit/kiosk/presence_replay.py after pipelines/face/visitor_watch.py: 2 analysed
+(benchkit/kiosk/presence_replay.py after pipelines/kiosk/visitor_watch.py: 2 analysed
 frames a second while nobody is there, every frame once somebody is, a tick every
 0.2 s).
 

@@ -1,4 +1,4 @@
-"""Presence in a pipecat app: `AvatarForcingVideoService(kiosk=...)` raises
+"""Presence in a pipecat app: `service.install(presence=KioskPresence(...))` raises
 `on_visitor_arrived` / `on_visitor_left` as pipecat objects raise their events, and
 idles cheaply while nobody is there.
 
@@ -21,6 +21,7 @@ from avatar.live.presence import PresenceChange, PresenceState
 from benchkit.browser_media import room_background, webcam_clip
 from benchkit.pipecat_sink import start_face_run
 from pipelines import AvatarForcingVideoService
+from pipelines.kiosk.presence import KioskPresence
 from pipelines.settings.sections import KioskSettings
 
 pytestmark = pytest.mark.e2e
@@ -49,8 +50,9 @@ def _distinct(images: list[tuple[float, OutputImageRawFrame]], start: float,
 async def test_a_pipecat_app_hears_visitors_arrive_and_leave_and_the_face_idles_meanwhile(
         avatar_assets: Any) -> None:
     settings = AvatarForcingVideoService.Settings(size=FULL, adapt_video=False, camera_fps=10.0)
-    service = AvatarForcingVideoService(settings=settings, assets=avatar_assets,
-                                        kiosk=KioskSettings(away_secs=AWAY_SECS))
+    service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
+    presence = KioskPresence(KioskSettings(away_secs=AWAY_SECS))
+    service.install(presence=presence)
     events: list[tuple[str, PresenceChange, float]] = []
     full_size: list[int] = []  # the session's own size (the machine may choose < FULL)
 
@@ -86,7 +88,7 @@ async def test_a_pipecat_app_hears_visitors_arrive_and_leave_and_the_face_idles_
     assert [name for name, _, _ in events] == ["arrived", "left"]
     arrived_at = events[0][2]
     assert events[1][1].state is PresenceState.AWAY
-    assert service.visitors is not None and service.visitors.arrivals == 1
+    assert service.presence is presence and presence.visitors.arrivals == 1
     images = run.played.images
     # nobody there: small images, few of them
     idle = [frame for at, frame in images if quiet_start <= at < quiet_end]

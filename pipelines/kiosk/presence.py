@@ -1,5 +1,13 @@
 """The kiosk's presence for the face service: who is in front, from the camera and
-the voice, acted on in order by one task (docs/KIOSK.md)."""
+the voice, acted on in order by one task (docs/KIOSK.md).
+
+Installed on a face by whoever runs a kiosk, our server or a pipecat app:
+
+    face = AvatarForcingVideoService()
+    face.install(presence=KioskPresence(KioskSettings(away_secs=20.0)))
+
+The service feeds it through its seam (pipelines/face/server_seam.py) and raises the
+pipecat events it asks for (`on_visitor_arrived`, ...)."""
 
 from __future__ import annotations
 
@@ -10,23 +18,31 @@ from loguru import logger
 
 from avatar.live.presence import PresenceChange, PresenceState
 from pipelines.face.face_host import FaceHost
-from pipelines.face.visitor_watch import TICK_SECS, VisitorWatch
+from pipelines.kiosk.visitor_watch import TICK_SECS, VisitorWatch
 from pipelines.settings import KioskSettings
 from sdk.protocol import PresenceEvent, VisitorArrived, VisitorLeft
 
-#: the pipecat events a kiosk's face raises, in this order for one change
-PRESENCE_EVENTS = ("on_presence_changed", "on_visitor_arrived", "on_visitor_left")
 
-
-class FacePresence:
+class KioskPresence:
     """Presence changes queued from the camera, the voice and a tick; one task acts on
-    each in order: attract mode, a smile for an arrival, events and the app's handlers."""
+    each in order: attract mode, a smile for an arrival, events and the app's handlers.
+    One face's (the `Presence` of pipelines/face/server_seam.py)."""
 
-    def __init__(self, kiosk: KioskSettings, service: FaceHost) -> None:
+    def __init__(self, kiosk: KioskSettings) -> None:
         self.visitors = VisitorWatch(kiosk)
-        self._service = service
+        self._face: FaceHost | None = None
         self._changes: asyncio.Queue[PresenceChange] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def nobody_there(self) -> bool:
+        """Nobody is in front (attract mode)."""
+        return self.visitors.nobody_there
+
+    @property
+    def _service(self) -> FaceHost:
+        assert self._face is not None, "the presence has not started"
+        return self._face
 
     def quiet(self) -> bool:
         """Nobody is there and the kiosk idles quietly (`[kiosk] quiet_when_away`): the
@@ -48,9 +64,10 @@ class FacePresence:
         logger.warning("avatar: presence goes on from the voice alone (no camera)")
         self.note(self.visitors.camera_lost())
 
-    def start(self) -> None:
-        """The face runs: watch until the session stops."""
-        self._task = self._service.create_task(self._watch(), name="avatar-presence")
+    def start(self, face: FaceHost) -> None:
+        """`face` runs: watch until the session stops."""
+        self._face = face
+        self._task = face.create_task(self._watch(), name="avatar-presence")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -97,3 +114,6 @@ class FacePresence:
             await service._call_event_handler("on_visitor_left", change)
             await events.send(VisitorLeft(reason=change.reason,
                                           away_secs=self.visitors.kiosk.away_secs))
+
+
+__all__ = ["KioskPresence"]
