@@ -158,10 +158,13 @@ export class DrawnFace {
     }
   }
 
-  /** Forget the queued motion (a new connection starts a new clock; the assets stay). */
+  /** Forget the queued motion and what the last session announced (a new connection
+   * starts a new clock and numbers its assets anew; the browser's cache keeps the bytes). */
   reset() {
     this.queue = [];
     this.lastPts = -Infinity;
+    this.assets.clear();
+    this.activeSerial = null; // the next frame sets its own assets on the renderer
   }
 
   /** @param {number} timestamp */

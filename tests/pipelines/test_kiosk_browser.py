@@ -108,7 +108,9 @@ async def test_kiosk_page_converses_with_face_captions_and_barge_in(
     wav, y4m, barge_at = kiosk_media
     async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m), executable=chromium) as browser:
         page = await browser.new_page()
-        await page.goto(f"{kiosk_server.http}/")
+        # the face as JPEGs from the server (the page drawing it itself with WebGL is
+        # test_kiosk_drawn_face.py)
+        await page.goto(f"{kiosk_server.http}/?render=pixels")
         await page.click("#start")
         history = await poll_stats(page, barge_at + 8.0)
         canvas_png = await page.locator("#avatar").screenshot()
