@@ -31,6 +31,7 @@ from avatar.render import mouth_fields
 from avatar.render.expression import ACTUATORS
 from avatar.render.eyes import LASH_RGB
 from avatar.render.mesh import (
+    FOLD_JUMP_PX,
     LIPS_LOWER_INNER,
     LIPS_LOWER_OUTER,
     LIPS_UPPER_INNER,
@@ -188,6 +189,21 @@ def _field_constants() -> dict[str, Any]:
     }
 
 
+def _grid(renderer: PortraitRenderer, blobs: _Blobs) -> dict[str, Any]:
+    """How mesh.py's `BackwardMapper` builds its map on a grid: each triangle's flags
+    (bit 0: sharp, its warp stays exact; bit 1: foldable, mended at folds), the Gaussian
+    that smooths the outline's displacement, the dilation that guards the sharp cells,
+    and the jump that marks a fold."""
+    mapper = renderer._mapper
+    flags = mapper.sharp[:-1].astype(np.uint8) | (mapper.foldable[:-1].astype(np.uint8) << 1)
+    blobs.array("tri_flags", flags, "uint8")
+    radius = int(round(mapper.sigma * 4.0 * 2.0 + 1.0)) | 1  # cv2's kernel for a float image
+    kernel = cv2.getGaussianKernel(radius, mapper.sigma).ravel()
+    return {"step": mapper.step, "cells": mapper.grid, "kernel": _floats(kernel),
+            "guard": [_ints(row) for row in mapper.guard],
+            "fold_limit": FOLD_JUMP_PX + mapper.step}
+
+
 def is_grey(image: np.ndarray) -> bool:
     """Whether the renderer draws this photo in grey (its colour spread is tiny)."""
     spread = np.ptp(np.asarray(image).astype(np.int16), axis=2)
@@ -227,6 +243,7 @@ def export_browser_assets(renderer: PortraitRenderer,
         "grey": is_grey(renderer.image),
         "rounding": not renderer.rounding_blockers,
         "pivot": _floats(renderer._pivot), "depth_gain": _floats(renderer._depth_gain),
+        "grid": _grid(renderer, blobs),
         "eyelids": _eyelids(renderer), "gaze_eyes": _gaze_eyes(renderer, blobs),
         "mouth": _mouth(renderer, blobs),
     }

@@ -15,10 +15,11 @@
 import { AssetError, loadFaceAssets } from "./assets.js";
 import {
   HEADER, drawOrder, evert, eyelids, meshOf, mouthAnchors, mouthOpening, moveVertices,
-  triangleStream,
+  STREAM_FLOATS, triangleStream,
 } from "./frame-prep.js";
 import {
-  BOX_VS, COMPOSE_FS, COPY_FS, DATA, DATA_WIDTH, GAZE_FS, QUAD_VS, WARP_FS, WARP_VS, frameShader,
+  BLUR_H_FS, BLUR_V_FS, BOX_VS, COMPOSE_FS, COPY_FS, DATA, DATA_WIDTH, FOLD_FS, GAZE_FS, GRID_FS,
+  MAP_FS, QUAD_VS, WARP_FS, WARP_VS, frameShader,
 } from "./shaders.js";
 
 export { AssetError, loadFaceAssets };
@@ -81,9 +82,11 @@ function texture(gl, { width, height, internal, format, type, data, linear = fal
 const floatTex = (gl, w, h, data) => texture(gl, {
   width: w, height: h, internal: gl.R32F, format: gl.RED, type: gl.FLOAT, data });
 
-function target(gl, size, linear) {
-  const tex = texture(gl, { width: size, height: size, internal: gl.RGBA8, format: gl.RGBA,
-                            type: gl.UNSIGNED_BYTE, linear });
+function target(gl, size, linear, float = false) {
+  const tex = texture(gl, float
+    ? { width: size, height: size, internal: gl.RGBA32F, format: gl.RGBA, type: gl.FLOAT }
+    : { width: size, height: size, internal: gl.RGBA8, format: gl.RGBA,
+        type: gl.UNSIGNED_BYTE, linear });
   const fbo = gl.createFramebuffer();
   gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
   gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
@@ -91,8 +94,10 @@ function target(gl, size, linear) {
   return { tex, fbo };
 }
 
-/** GPU objects of one asset bundle: textures, mesh buffers, per-frame scratch. */
-function upload(gl, assets) {
+/** GPU objects of one asset bundle: textures, mesh buffers, per-frame scratch. `floats`:
+ *  float render targets exist (EXT_color_buffer_float), so the map is built on the Python
+ *  renderer's grid; without them each pixel takes its triangle's exact map. */
+function upload(gl, assets, floats) {
   const m = assets.manifest;
   const size = m.size;
   const mesh = meshOf(assets);
@@ -116,11 +121,16 @@ function upload(gl, assets) {
   }
   const triBuf = gl.createBuffer();
   gl.bindBuffer(gl.ARRAY_BUFFER, triBuf);
-  gl.bufferData(gl.ARRAY_BUFFER, mesh.t * 3 * 32, gl.DYNAMIC_DRAW);
+  gl.bufferData(gl.ARRAY_BUFFER, mesh.t * 3 * STREAM_FLOATS * 4, gl.DYNAMIC_DRAW);
+  const grid = floats && m.grid ? m.grid : null;
+  const cells = grid ? grid.cells : 0;
   return {
-    assets, mesh, size, fg, plate, grain, eyes, triBuf, stream: new Float32Array(mesh.t * 24),
-    xy: new Float32Array(mesh.n * 2), z: new Float32Array(mesh.n),
-    indices: new Uint32Array(mesh.t * 3), order: new Array(mesh.t),
+    assets, mesh, size, fg, plate, grain, eyes, triBuf,
+    stream: new Float32Array(mesh.t * 3 * STREAM_FLOATS),
+    xy: new Float32Array(mesh.n * 2), z: new Float32Array(mesh.n), order: new Array(mesh.t),
+    grid, exact: grid ? target(gl, size, false) : null,
+    cellTargets: grid ? [0, 1, 2].map(() => target(gl, cells, false, true)) : [],
+    fold: grid ? target(gl, cells, false) : null,
     depth: new Float32Array(mesh.t), data: new Float32Array(DATA_WIDTH),
     dataTex: floatTex(gl, DATA_WIDTH, 1, null),
     source: target(gl, size, true), warp: target(gl, size, false),
@@ -129,8 +139,9 @@ function upload(gl, assets) {
 }
 
 function release(gl, u) {
-  for (const t of [...u.textures(), u.dataTex, u.source.tex, u.warp.tex]) gl.deleteTexture(t);
-  for (const f of [u.source.fbo, u.warp.fbo]) gl.deleteFramebuffer(f);
+  const targets = [u.source, u.warp, u.exact, ...u.cellTargets, u.fold].filter(Boolean);
+  for (const t of [...u.textures(), u.dataTex, ...targets.map((x) => x.tex)]) gl.deleteTexture(t);
+  for (const f of targets.map((x) => x.fbo)) gl.deleteFramebuffer(f);
   gl.deleteBuffer(u.triBuf);
 }
 
@@ -178,6 +189,12 @@ export function createFaceRenderer(canvas, assets) {
   const gaze = program(gl, BOX_VS, GAZE_FS);
   const warp = program(gl, WARP_VS, WARP_FS);
   const compose = program(gl, QUAD_VS, COMPOSE_FS);
+  const floats = Boolean(gl.getExtension("EXT_color_buffer_float"));
+  const gridPrograms = floats ? {
+    cells: program(gl, WARP_VS, GRID_FS), blurH: program(gl, QUAD_VS, BLUR_H_FS),
+    blurV: program(gl, QUAD_VS, BLUR_V_FS), fold: program(gl, QUAD_VS, FOLD_FS),
+    map: program(gl, QUAD_VS, MAP_FS),
+  } : {};
   const boxes = gl.createBuffer();
   let lidProgram = null;
   let mouthProgram = null;
@@ -191,7 +208,7 @@ export function createFaceRenderer(canvas, assets) {
       throw new AssetError(`motion frame version ${next.manifest.motion_frame_version}, `
                            + `this page draws ${MOTION_FRAME_VERSION}`);
     }
-    const fresh = upload(gl, next);
+    const fresh = upload(gl, next, floats);
     if (u) release(gl, u);
     for (const old of [lidProgram, mouthProgram]) if (old) gl.deleteProgram(old);
     lidProgram = program(gl, BOX_VS, frameShader(next.manifest.mouth.fields, "lids"));
@@ -262,29 +279,81 @@ export function createFaceRenderer(canvas, assets) {
     if (moved.length) drawBoxes(gaze, moved, false);
   }
 
+  function streamInto(p) {
+    const F = STREAM_FLOATS * 4;
+    const attrs = [["a_pos", 2, 0], ["a_m", 4, 8], ["a_c", 2, 24], ["a_box", 4, 32],
+                   ["a_flags", 1, 48]]
+      .map(([name, n, offset]) => [gl.getAttribLocation(p, name), n, offset])
+      .filter(([loc]) => loc >= 0);
+    gl.bindVertexArray(vao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, u.triBuf);
+    for (const [loc, n, offset] of attrs) {
+      gl.enableVertexAttribArray(loc);
+      gl.vertexAttribPointer(loc, n, gl.FLOAT, false, F, offset);
+    }
+    gl.drawArrays(gl.TRIANGLES, 0, u.mesh.t * 3);
+    for (const [loc] of attrs) gl.disableVertexAttribArray(loc);
+  }
+
+  function into(t, size) {
+    gl.bindFramebuffer(gl.FRAMEBUFFER, t.fbo);
+    gl.viewport(0, 0, size, size);
+  }
+
+  /** The moved mesh into the warp texture: each pixel's own triangle's map, or (with float
+   *  targets) mesh.py's grid map, smoothed along the head's outline, mended at folds. */
   function warpPass() {
-    const { mesh } = u;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, u.warp.fbo);
-    gl.viewport(0, 0, u.size, u.size);
+    const { mesh, grid } = u;
+    triangleStream(mesh, u.xy, u.order, u.assets.arrays.tri_flags, u.stream);
+    gl.bindBuffer(gl.ARRAY_BUFFER, u.triBuf);
+    gl.bufferSubData(gl.ARRAY_BUFFER, 0, u.stream);
+    into(grid ? u.exact : u.warp, u.size);
     gl.clearColor(0, 0, 0, 0);
     gl.clear(gl.COLOR_BUFFER_BIT);
     gl.useProgram(warp);
     gl.uniform1f(warp.at("u_size"), u.size);
-    // the Python map's grid cell centres nearest the border (cv2.resize replicates them)
-    gl.uniform1f(warp.at("u_edge"), (u.assets.manifest.map_step ?? 1) / 2 - 0.5);
     gl.uniform1i(warp.at("u_src"), bind(0, u.source.tex));
-    gl.bindVertexArray(vao);
-    triangleStream(mesh, u.xy, u.indices, u.stream);
-    gl.bindBuffer(gl.ARRAY_BUFFER, u.triBuf);
-    gl.bufferSubData(gl.ARRAY_BUFFER, 0, u.stream);
-    const attrs = [["a_pos", 2, 0], ["a_m", 4, 8], ["a_c", 2, 24]]
-      .map(([name, n, offset]) => [gl.getAttribLocation(warp, name), n, offset]);
-    for (const [loc, n, offset] of attrs) {
-      gl.enableVertexAttribArray(loc);
-      gl.vertexAttribPointer(loc, n, gl.FLOAT, false, 32, offset);
-    }
-    gl.drawArrays(gl.TRIANGLES, 0, mesh.t * 3);
-    for (const [loc] of attrs) gl.disableVertexAttribArray(loc);
+    streamInto(warp);
+    if (!grid) return;
+    const G = gridPrograms;
+    const [cells, across, smooth] = u.cellTargets;
+    into(cells, grid.cells);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    gl.useProgram(G.cells);
+    gl.uniform1f(G.cells.at("u_size"), u.size);
+    gl.uniform1f(G.cells.at("u_step"), grid.step);
+    streamInto(G.cells);
+    into(across, grid.cells);
+    gl.useProgram(G.blurH);
+    gl.uniform1i(G.blurH.at("u_grid"), bind(0, cells.tex));
+    gl.uniform1fv(G.blurH.at("u_kernel"), grid.kernel);
+    gl.uniform1i(G.blurH.at("u_cells"), grid.cells);
+    drawQuad(G.blurH);
+    into(smooth, grid.cells);
+    gl.useProgram(G.blurV);
+    gl.uniform1i(G.blurV.at("u_grid"), bind(0, cells.tex));
+    gl.uniform1i(G.blurV.at("u_blur"), bind(1, across.tex));
+    gl.uniform1fv(G.blurV.at("u_kernel"), grid.kernel);
+    gl.uniform1fv(G.blurV.at("u_guard"), grid.guard.flat());
+    gl.uniform1i(G.blurV.at("u_cells"), grid.cells);
+    drawQuad(G.blurV);
+    into(u.fold, grid.cells);
+    gl.useProgram(G.fold);
+    gl.uniform1i(G.fold.at("u_map"), bind(0, smooth.tex));
+    gl.uniform1i(G.fold.at("u_cells"), grid.cells);
+    gl.uniform1f(G.fold.at("u_step"), grid.step);
+    gl.uniform1f(G.fold.at("u_limit"), grid.fold_limit);
+    drawQuad(G.fold);
+    into(u.warp, u.size);
+    gl.useProgram(G.map);
+    gl.uniform1i(G.map.at("u_src"), bind(0, u.source.tex));
+    gl.uniform1i(G.map.at("u_exact"), bind(1, u.exact.tex));
+    gl.uniform1i(G.map.at("u_map"), bind(2, smooth.tex));
+    gl.uniform1i(G.map.at("u_fold"), bind(3, u.fold.tex));
+    gl.uniform1i(G.map.at("u_cells"), grid.cells);
+    gl.uniform1f(G.map.at("u_step"), grid.step);
+    gl.uniform1f(G.map.at("u_size"), u.size);
+    drawQuad(G.map);
   }
 
   function put(offset, points, limit) {
@@ -408,7 +477,7 @@ export function createFaceRenderer(canvas, assets) {
     checkFrame(frame, HEADER + u.mesh.k);
     last = Float32Array.from(frame);
     moveVertices(u.mesh, last, u.xy, u.z);
-    drawOrder(u.mesh, u.z, u.indices, u.order, u.depth);
+    drawOrder(u.mesh, u.z, u.order, u.depth);
     gazePass(last);
     warpPass();
     framePass(last);
@@ -442,7 +511,8 @@ export function createFaceRenderer(canvas, assets) {
       lostCallbacks = [];
       if (u && !gl.isContextLost()) {
         release(gl, u);
-        for (const prog of [copy, gaze, warp, compose, lidProgram, mouthProgram]) gl.deleteProgram(prog);
+        for (const prog of [copy, gaze, warp, compose, lidProgram, mouthProgram,
+                           ...Object.values(gridPrograms)]) gl.deleteProgram(prog);
         gl.deleteBuffer(quad);
         gl.deleteBuffer(boxes);
         gl.deleteVertexArray(vao);

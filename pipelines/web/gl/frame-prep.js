@@ -79,8 +79,8 @@ export function moveVertices(mesh, frame, xy, z) {
   }
 }
 
-/** Triangle indices far to near (mesh.py: mean depth + layer, stable), into `out`. */
-export function drawOrder(mesh, z, out, order, depth) {
+/** Triangle ids far to near into `order` (mesh.py: mean depth + layer, stable sort). */
+export function drawOrder(mesh, z, order, depth) {
   const { tris, layer, t } = mesh;
   const f = Math.fround;
   for (let i = 0; i < t; i++) {
@@ -89,25 +89,25 @@ export function drawOrder(mesh, z, out, order, depth) {
     order[i] = i;
   }
   order.sort((p, q) => depth[q] - depth[p]); // Array.prototype.sort is stable
-  for (let i = 0; i < t; i++) {
-    const s = order[i];
-    out[3 * i] = tris[3 * s];
-    out[3 * i + 1] = tris[3 * s + 1];
-    out[3 * i + 2] = tris[3 * s + 2];
-  }
 }
 
+export const STREAM_FLOATS = 13; // per vertex: position 2, affine 6, photo box 4, flags 1
+
 /**
- * The triangles in drawing order (`indices`) as a vertex stream for the warp: per vertex its
- * moved position, then its triangle's affine map from output pixel to photo point (m00,
- * m01, m10, m11, cx, cy), as mesh.py `displacement_affines` makes it. Each pixel computes
- * its photo point from its own centre: the rasteriser's sub-pixel snapping of the corners
- * never shifts the sample (interpolated texture coordinates would move with it).
+ * The triangles in drawing order (`order`, triangle ids) as a vertex stream for the warp:
+ * per vertex its moved position, then its triangle's affine map from output pixel to photo
+ * point (m00, m01, m10, m11, cx, cy) as mesh.py `displacement_affines` makes it, the
+ * triangle's box in the photo grown by half a pixel, and its flags (`flags`, per triangle).
+ * Each pixel computes its photo point from its own centre: the rasteriser's sub-pixel
+ * snapping of the corners never shifts the sample (interpolated coordinates would move).
  */
-export function triangleStream(mesh, xy, indices, out) {
+export function triangleStream(mesh, xy, order, flags, out) {
   const src = mesh.xy0;
+  const tris = mesh.tris;
+  const F = STREAM_FLOATS;
   for (let t = 0; t < mesh.t; t++) {
-    const i0 = indices[3 * t], i1 = indices[3 * t + 1], i2 = indices[3 * t + 2];
+    const tri = order[t];
+    const i0 = tris[3 * tri], i1 = tris[3 * tri + 1], i2 = tris[3 * tri + 2];
     const d0x = xy[2 * i0], d0y = xy[2 * i0 + 1];
     const e1x = xy[2 * i1] - d0x, e1y = xy[2 * i1 + 1] - d0y;
     const e2x = xy[2 * i2] - d0x, e2y = xy[2 * i2 + 1] - d0y;
@@ -128,12 +128,17 @@ export function triangleStream(mesh, xy, indices, out) {
       cx = s0x + (f1x + f2x) / 3;
       cy = s0y + (f1y + f2y) / 3;
     }
+    const xs = [s0x, s0x + f1x, s0x + f2x], ys = [s0y, s0y + f1y, s0y + f2y];
+    const box = [Math.min(...xs) - 0.5, Math.min(...ys) - 0.5,
+                 Math.max(...xs) + 0.5, Math.max(...ys) + 0.5];
     for (const [k, v] of [[0, i0], [1, i1], [2, i2]]) {
-      const at = (3 * t + k) * 8;
+      const at = (3 * t + k) * F;
       out[at] = xy[2 * v];
       out[at + 1] = xy[2 * v + 1];
       out[at + 2] = m00; out[at + 3] = m01; out[at + 4] = m10; out[at + 5] = m11;
       out[at + 6] = cx; out[at + 7] = cy;
+      out[at + 8] = box[0]; out[at + 9] = box[1]; out[at + 10] = box[2]; out[at + 11] = box[3];
+      out[at + 12] = flags ? flags[tri] : 0;
     }
   }
 }

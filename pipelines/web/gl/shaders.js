@@ -88,26 +88,163 @@ uniform float u_size;
 in vec2 a_pos;   // moved vertex, image px
 in vec4 a_m;     // its triangle's affine map, output pixel -> photo point ...
 in vec2 a_c;     // ... and its offset
+in vec4 a_box;   // the triangle's box in the photo (x0, y0, x1, y1), grown by half a pixel
+in float a_flags;  // bit 0: sharp (the warp stays exact), bit 1: foldable
 flat out vec4 v_m;
 flat out vec2 v_c;
+flat out vec4 v_box;
+flat out float v_flags;
 void main() {
   v_m = a_m;
   v_c = a_c;
+  v_box = a_box;
+  v_flags = a_flags;
   gl_Position = vec4((a_pos + 0.5) / u_size * 2.0 - 1.0, 0.0, 1.0);
 }
 `;
 
+// each pixel sampled at its own triangle's affine map, kept on that triangle's part of
+// the photo (mesh.py `_fix_folds`): the picture where the grid map is mended at folds
 export const WARP_FS = `#version 300 es
 precision highp float;
 uniform sampler2D u_src;
 uniform float u_size;
-uniform float u_edge;  // mesh.py's map is a grid's: within u_edge px of the border it holds
 flat in vec4 v_m;
 flat in vec2 v_c;
+flat in vec4 v_box;
+flat in float v_flags;
 out vec4 o;
 void main() {
-  vec2 p = clamp(gl_FragCoord.xy - 0.5, u_edge, u_size - 1.0 - u_edge);
-  vec2 src = vec2(dot(v_m.xy, p), dot(v_m.zw, p)) + v_c;
+  vec2 p = gl_FragCoord.xy - 0.5;
+  vec2 src = clamp(vec2(dot(v_m.xy, p), dot(v_m.zw, p)) + v_c, v_box.xy, v_box.zw);
+  o = texture(u_src, (src + 0.5) / u_size);
+}
+`;
+
+// mesh.py BackwardMapper on its grid (one fragment a cell): the displacement of the
+// triangle drawn at the cell's centre, and its flags
+export const GRID_FS = `#version 300 es
+precision highp float;
+uniform float u_step;
+flat in vec4 v_m;
+flat in vec2 v_c;
+flat in vec4 v_box;
+flat in float v_flags;
+out vec4 o;
+void main() {
+  vec2 g = gl_FragCoord.xy * u_step - 0.5;
+  vec2 d = vec2(dot(v_m.xy, g), dot(v_m.zw, g)) + v_c - g;
+  float f = floor(v_flags + 0.5);
+  o = vec4(d, mod(f, 2.0), floor(f / 2.0));
+}
+`;
+
+// the displacement blurred along x (cv2.GaussianBlur, BORDER_REPLICATE)
+export const BLUR_H_FS = `#version 300 es
+precision highp float;
+uniform highp sampler2D u_grid;
+uniform float u_kernel[11];
+uniform int u_cells;
+out vec4 o;
+void main() {
+  ivec2 c = ivec2(gl_FragCoord.xy);
+  vec2 sum = vec2(0.0);
+  for (int k = -5; k <= 5; k++) {
+    sum += u_kernel[k + 5] * texelFetch(u_grid, ivec2(clamp(c.x + k, 0, u_cells - 1), c.y), 0).xy;
+  }
+  o = vec4(sum, 0.0, 0.0);
+}
+`;
+
+// ... along y; kept exact wherever a sharp cell lies within the guard (cv2.dilate)
+export const BLUR_V_FS = `#version 300 es
+precision highp float;
+uniform highp sampler2D u_grid;
+uniform highp sampler2D u_blur;
+uniform float u_kernel[11];
+uniform float u_guard[49];
+uniform int u_cells;
+out vec4 o;
+void main() {
+  ivec2 c = ivec2(gl_FragCoord.xy);
+  vec4 own = texelFetch(u_grid, c, 0);
+  vec2 sum = vec2(0.0);
+  for (int k = -5; k <= 5; k++) {
+    sum += u_kernel[k + 5] * texelFetch(u_blur, ivec2(c.x, clamp(c.y + k, 0, u_cells - 1)), 0).xy;
+  }
+  bool sharp = false;
+  for (int j = -3; j <= 3; j++) {
+    for (int i = -3; i <= 3; i++) {
+      ivec2 n = c + ivec2(i, j);
+      if (u_guard[(j + 3) * 7 + i + 3] > 0.5 && n.x >= 0 && n.y >= 0 && n.x < u_cells
+          && n.y < u_cells && texelFetch(u_grid, n, 0).z > 0.5) sharp = true;
+    }
+  }
+  o = vec4(sharp ? own.xy : sum, own.w, 0.0);
+}
+`;
+
+// raster.py fold_cells: a cell whose map jumps from a neighbour's (both foldable) by
+// more than the limit
+export const FOLD_FS = `#version 300 es
+precision highp float;
+uniform highp sampler2D u_map;
+uniform int u_cells;
+uniform float u_step;
+uniform float u_limit;
+out vec4 o;
+vec3 at(ivec2 c) {
+  vec4 m = texelFetch(u_map, c, 0);
+  return vec3((vec2(c) + 0.5) * u_step - 0.5 + m.xy, m.z);
+}
+void main() {
+  ivec2 c = ivec2(gl_FragCoord.xy);
+  vec3 own = at(c);
+  float fold = 0.0;
+  if (own.z > 0.5) {
+    ivec2 steps[4] = ivec2[4](ivec2(1, 0), ivec2(-1, 0), ivec2(0, 1), ivec2(0, -1));
+    for (int k = 0; k < 4; k++) {
+      ivec2 n = c + steps[k];
+      if (n.x < 0 || n.y < 0 || n.x >= u_cells || n.y >= u_cells) continue;
+      vec3 other = at(n);
+      vec2 jump = abs(other.xy - own.xy);
+      if (other.z > 0.5 && jump.x + jump.y > u_limit) fold = 1.0;
+    }
+  }
+  o = vec4(fold, 0.0, 0.0, 1.0);
+}
+`;
+
+// the map as the Python renderer uses it: the grid's, bilinear (cv2.resize), the photo
+// sampled there; around folds each pixel its own triangle's (the exact warp)
+export const MAP_FS = `#version 300 es
+precision highp float;
+uniform sampler2D u_src;
+uniform sampler2D u_exact;
+uniform highp sampler2D u_map;
+uniform sampler2D u_fold;
+uniform int u_cells;
+uniform float u_step;
+uniform float u_size;
+out vec4 o;
+void main() {
+  ivec2 px = ivec2(gl_FragCoord.xy);
+  ivec2 cell = px / int(u_step);
+  for (int j = -1; j <= 1; j++) {
+    for (int i = -1; i <= 1; i++) {
+      ivec2 n = clamp(cell + ivec2(i, j), ivec2(0), ivec2(u_cells - 1));
+      if (texelFetch(u_fold, n, 0).r > 0.5) { o = texelFetch(u_exact, px, 0); return; }
+    }
+  }
+  vec2 p = vec2(px);
+  vec2 q = clamp((p + 0.5) / u_step - 0.5, vec2(0.0), vec2(float(u_cells - 1)));
+  ivec2 c0 = ivec2(floor(q));
+  ivec2 c1 = min(c0 + 1, ivec2(u_cells - 1));
+  vec2 f = q - vec2(c0);
+  vec2 d = mix(mix(texelFetch(u_map, c0, 0).xy, texelFetch(u_map, ivec2(c1.x, c0.y), 0).xy, f.x),
+               mix(texelFetch(u_map, ivec2(c0.x, c1.y), 0).xy, texelFetch(u_map, c1, 0).xy, f.x),
+               f.y);
+  vec2 src = (q + 0.5) * u_step - 0.5 + d;
   o = texture(u_src, (src + 0.5) / u_size);
 }
 `;
