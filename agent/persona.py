@@ -133,10 +133,13 @@ def compose_system_prompt(persona: str, knowledge: str) -> str:
 
 
 def build_system_prompt(persona: PersonaSettings) -> str:
-    """The system prompt for `persona.persona_file` + `persona.knowledge_file`."""
-    return compose_system_prompt(
-        read_prompt_file(persona.persona_file), read_prompt_file(persona.knowledge_file)
-    )
+    """The system prompt for `persona.persona_file` + `persona.knowledge_file` (the file
+    as agent/answers/knowledge_file.py reads it, whatever its encoding; an empty or
+    missing one adds no facts: its start-up warning says so)."""
+    from agent.answers.knowledge_file import load_knowledge_file
+
+    knowledge = load_knowledge_file(persona.knowledge_file, log=False).body
+    return compose_system_prompt(read_prompt_file(persona.persona_file), knowledge)
 
 
 def without_knowledge(system_prompt: str) -> str:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from agent.answers.file_check import check_knowledge
+from agent.answers.knowledge_file import load_knowledge_file
 from agent.answers.lines import DEFAULT_LINES, AnswerLines
 from agent.errors import MissingModelError
 from agent.persona import persona_name, read_prompt_file
@@ -165,7 +165,8 @@ class KnowledgeIndex:
         own_names: tuple[str, ...] = (),
         lines: AnswerLines = DEFAULT_LINES,
     ) -> None:
-        """`top_k`: most facts `retrieve` returns; `note_facts`: most of them the routing
+        """`facts`: one sentence a fact, "Label: sentence" (none: nothing is ever found);
+        `top_k`: most facts `retrieve` returns; `note_facts`: most of them the routing
         writes in front of a question for the LLM (0: none); `min_match`: a fact scoring
         below this share of one shared word found in no other fact is not about the
         question (a word in half the facts scores ~0.1 of that); `relative_cut`: facts
@@ -182,8 +183,6 @@ class KnowledgeIndex:
         adds (with an encoder); `own_names`: names in every question about the place
         (the persona's), left out of matching, as the file's own name is; `lines`: what
         the routing says where no fact answers (the persona's)."""
-        if not facts:
-            raise ValueError("a knowledge index needs at least one fact")
         if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
             raise ValueError("need top_k >= 1, note_facts >= 0, min_match >= 0 and "
                              "0 <= relative_cut <= 1")
@@ -204,7 +203,7 @@ class KnowledgeIndex:
             + r")\b", re.IGNORECASE) if names else None)
         self._docs = [Counter(self.lexical_terms(fact)) for fact in self.facts]
         self._lengths = [sum(doc.values()) for doc in self._docs]
-        self._mean_length = sum(self._lengths) / len(self._lengths) or 1.0
+        self._mean_length = sum(self._lengths) / max(len(self._lengths), 1) or 1.0
         df: Counter[str] = Counter()
         for doc in self._docs:
             df.update(doc.keys())
@@ -251,16 +250,12 @@ class KnowledgeIndex:
 
     @classmethod
     def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
-        """Index an operator's knowledge file (HTML comments dropped, as for the prompt).
-
-        The file is checked first (agent/answers/file_check.py): an empty one or one
-        with no labels raises `KnowledgeFileError` naming the line; a label given twice
-        or two opening hours for one day is logged as a warning naming both lines."""
-        path = Path(path)
-        if path.is_file():
-            for warning in check_knowledge(path.read_text(encoding="utf-8"), path):
-                logger.warning(f"knowledge file: {warning}")
-        return cls(split_facts(read_prompt_file(path)), **kwargs)
+        """Index an operator's knowledge file as agent/answers/knowledge_file.py loads it:
+        whatever it holds (another encoding, prose, a label twice), each problem logged
+        as a start-up warning naming its line; a file with no facts gives an index that
+        finds nothing, so the kiosk declines every question and keeps serving."""
+        loaded = load_knowledge_file(Path(path))
+        return cls([fact.text for fact in loaded.facts], **kwargs)
 
     @classmethod
     def from_settings(cls, llm: LLMSettings, persona: PersonaSettings) -> KnowledgeIndex | None:
@@ -294,7 +289,7 @@ class KnowledgeIndex:
         the file's word nearest in meaning, where the two words' cosine reaches
         `at_least` (default `word_meaning_min`; module docstring)."""
         found = self.lexical_terms(text)
-        if self._word_vectors is None or self.encoder is None:
+        if self._word_vectors is None or self.encoder is None or not self._vocabulary:
             return [w for t in found for w in (
                 self._short_forms[t] if t not in self._idf and len(t) > 2
                 and t in self._short_forms else (t,))]
@@ -415,6 +410,8 @@ class KnowledgeIndex:
         rare shared word breaks a tie of meanings but never outweighs one), plus
         `label_weight` where the question names the fact's label; about it when BM25
         says so or the best cosine reaches `semantic_min` (docs/ANSWERS.md)."""
+        if not self.facts:
+            return [], False
         lexical = self.score(question)
         # found by the visitor's words, or words that mean the file's closely: one met
         # loosely ranks facts but finds none alone ("today" is near the file's "day")
@@ -458,10 +455,10 @@ class KnowledgeIndex:
     def retrieve(self, question: str) -> Retrieved:
         """Up to `top_k` facts about `question`, best first; none when nothing scores."""
         scores, found = self.hybrid_scores(question)
-        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: self.top_k]
-        best = scores[ranked[0]]
         if not found:
             return Retrieved(facts=(), scores=())
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: self.top_k]
+        best = scores[ranked[0]]
         kept = [i for i in ranked if scores[i] >= self.relative_cut * best]
         return Retrieved(
             facts=tuple(self.facts[i] for i in kept),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from agent.answers.file_check import days_named
+from agent.answers.days import days_named
 from agent.answers.index import LABEL, terms
 from agent.answers.shape import is_yes_no_question, states_value
 from agent.answers.values import extract_facts

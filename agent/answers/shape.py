@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from agent.answers.file_check import FULL_DAY
+from agent.answers.days import FULL_DAY
 
 #: Words that open an English yes/no question ("Can I...", "Is there...", "Do you...").
 _AUXILIARIES = frozenset(

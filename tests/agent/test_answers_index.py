@@ -172,8 +172,10 @@ def test_terms_stem_and_a_visitors_word_means_the_files(index: KnowledgeIndex) -
     assert index.query_terms("Where are the bathrooms?") == ["restroom"]
     assert index.query_terms("Can I bring my dog?")[-1] == "pet"
     assert index.lexical_terms("the Maple & Main Home Store, Sam") == []
-    with pytest.raises(ValueError):
-        KnowledgeIndex([])
+    # a file with no facts: nothing is found, every question is declined
+    empty = KnowledgeIndex([], encoder=index.encoder)
+    assert not empty.retrieve("Where are the restrooms?").found
+    assert plan_turn(empty, "Where are the restrooms?").reply == empty.lines.off_topic
 
 
 def test_retrieval_is_on_by_default_and_an_operator_can_turn_it_off(

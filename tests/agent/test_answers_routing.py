@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from agent import PersonaSettings
-from agent.answers.file_check import days_named
+from agent.answers.days import days_named
 from agent.answers.index import KnowledgeIndex
 from agent.answers.lines import DONT_KNOW_LINE
 from agent.answers.reading import spoken_answer
