@@ -15,7 +15,7 @@
 import { AssetError, loadFaceAssets } from "./assets.js";
 import {
   HEADER, drawOrder, evert, eyelids, meshOf, mouthAnchors, mouthOpening, moveVertices,
-  STREAM_FLOATS, triangleStream,
+  STREAM_FLOATS, grownStream, triangleStream,
 } from "./frame-prep.js";
 import {
   BLUR_H_FS, BLUR_V_FS, BOX_VS, COMPOSE_FS, COPY_FS, DATA, DATA_WIDTH, FOLD_FS, GAZE_FS, GRID_FS,
@@ -24,6 +24,9 @@ import {
 
 export { AssetError, loadFaceAssets };
 export const MOTION_FRAME_VERSION = 1;
+//: how far (cells) a triangle reaches beyond its edges on the grid, as cv2.fillConvexPoly's
+//: edge lines do (the Python renderer's grid of triangle ids)
+const GROW_CELLS = 0.45; // 0.5 and 0.6 tried: 0.45 best on jaw, blink and a turn together
 
 /** No WebGL2 here (or it failed to start): the page should ask for pixels. */
 export class GLUnavailableError extends Error {
@@ -129,6 +132,8 @@ function upload(gl, assets, floats) {
     stream: new Float32Array(mesh.t * 3 * STREAM_FLOATS),
     xy: new Float32Array(mesh.n * 2), z: new Float32Array(mesh.n), order: new Array(mesh.t),
     grid, exact: grid ? target(gl, size, false) : null,
+    grown: grid ? new Float32Array(mesh.t * 3 * STREAM_FLOATS) : null,
+    gridBuf: grid ? gl.createBuffer() : null,
     cellTargets: grid ? [0, 1, 2].map(() => target(gl, cells, false, true)) : [],
     fold: grid ? target(gl, cells, false) : null,
     depth: new Float32Array(mesh.t), data: new Float32Array(DATA_WIDTH),
@@ -143,6 +148,7 @@ function release(gl, u) {
   for (const t of [...u.textures(), u.dataTex, ...targets.map((x) => x.tex)]) gl.deleteTexture(t);
   for (const f of targets.map((x) => x.fbo)) gl.deleteFramebuffer(f);
   gl.deleteBuffer(u.triBuf);
+  if (u.gridBuf) gl.deleteBuffer(u.gridBuf);
 }
 
 /** The frame of the portrait at rest: identity turn, scale 1, nothing else. */
@@ -279,14 +285,14 @@ export function createFaceRenderer(canvas, assets) {
     if (moved.length) drawBoxes(gaze, moved, false);
   }
 
-  function streamInto(p) {
+  function streamInto(p, buffer) {
     const F = STREAM_FLOATS * 4;
     const attrs = [["a_pos", 2, 0], ["a_m", 4, 8], ["a_c", 2, 24], ["a_box", 4, 32],
                    ["a_flags", 1, 48]]
       .map(([name, n, offset]) => [gl.getAttribLocation(p, name), n, offset])
       .filter(([loc]) => loc >= 0);
     gl.bindVertexArray(vao);
-    gl.bindBuffer(gl.ARRAY_BUFFER, u.triBuf);
+    gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
     for (const [loc, n, offset] of attrs) {
       gl.enableVertexAttribArray(loc);
       gl.vertexAttribPointer(loc, n, gl.FLOAT, false, F, offset);
@@ -313,7 +319,7 @@ export function createFaceRenderer(canvas, assets) {
     gl.useProgram(warp);
     gl.uniform1f(warp.at("u_size"), u.size);
     gl.uniform1i(warp.at("u_src"), bind(0, u.source.tex));
-    streamInto(warp);
+    streamInto(warp, u.triBuf);
     if (!grid) return;
     const G = gridPrograms;
     const [cells, across, smooth] = u.cellTargets;
@@ -322,7 +328,10 @@ export function createFaceRenderer(canvas, assets) {
     gl.useProgram(G.cells);
     gl.uniform1f(G.cells.at("u_size"), u.size);
     gl.uniform1f(G.cells.at("u_step"), grid.step);
-    streamInto(G.cells);
+    grownStream(u.stream, mesh.t, GROW_CELLS * grid.step, u.grown);
+    gl.bindBuffer(gl.ARRAY_BUFFER, u.gridBuf);
+    gl.bufferData(gl.ARRAY_BUFFER, u.grown, gl.STREAM_DRAW);
+    streamInto(G.cells, u.gridBuf);
     into(across, grid.cells);
     gl.useProgram(G.blurH);
     gl.uniform1i(G.blurH.at("u_grid"), bind(0, cells.tex));

@@ -143,6 +143,40 @@ export function triangleStream(mesh, xy, order, flags, out) {
   }
 }
 
+/**
+ * The stream's triangles grown by `reach` px (each edge moved out, the corners along their
+ * bisectors, at most 3 reach): cv2.fillConvexPoly, which draws the Python renderer's grid
+ * of triangle ids, fills every cell its 8-connected edge lines pass through, where a GPU
+ * takes only the cells whose centres lie inside. Grown, a triangle claims those cells too
+ * (its map is unchanged: the affine attributes are its own).
+ */
+export function grownStream(stream, t, reach, out) {
+  const F = STREAM_FLOATS;
+  out.set(stream);
+  for (let k = 0; k < t; k++) {
+    const base = 3 * k * F;
+    const p = [0, 1, 2].map((j) => [stream[base + j * F], stream[base + j * F + 1]]);
+    const area = (p[1][0] - p[0][0]) * (p[2][1] - p[0][1]) - (p[1][1] - p[0][1]) * (p[2][0] - p[0][0]);
+    if (Math.abs(area) < 1e-9) continue;
+    const sign = area > 0 ? 1 : -1;
+    const normal = (a, b) => { // outward unit normal of edge a -> b
+      const dx = b[0] - a[0], dy = b[1] - a[1];
+      const len = Math.hypot(dx, dy) || 1;
+      return [sign * dy / len, -sign * dx / len];
+    };
+    const n = [normal(p[0], p[1]), normal(p[1], p[2]), normal(p[2], p[0])];
+    for (let j = 0; j < 3; j++) {
+      const a = n[(j + 2) % 3], b = n[j]; // the edges into and out of corner j
+      const dot = a[0] * b[0] + a[1] * b[1];
+      let mx = (a[0] + b[0]) / Math.max(1 + dot, 1e-6), my = (a[1] + b[1]) / Math.max(1 + dot, 1e-6);
+      const len = Math.hypot(mx, my);
+      if (len > 3) { mx *= 3 / len; my *= 3 / len; }
+      out[base + j * F] = p[j][0] + reach * mx;
+      out[base + j * F + 1] = p[j][1] + reach * my;
+    }
+  }
+}
+
 const pt = (xy, i) => [xy[2 * i], xy[2 * i + 1]];
 
 /** eyes.py `EyelidPainter.paint`'s per-eye set-up: null where the lid is open. */
