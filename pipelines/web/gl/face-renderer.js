@@ -191,7 +191,7 @@ export function createFaceRenderer(canvas, assets) {
   const quad = gl.createBuffer();
   gl.bindBuffer(gl.ARRAY_BUFFER, quad);
   gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-  const copy = program(gl, QUAD_VS, COPY_FS);
+  const copy = program(gl, BOX_VS, COPY_FS);
   const gaze = program(gl, BOX_VS, GAZE_FS);
   const warp = program(gl, WARP_VS, WARP_FS);
   const compose = program(gl, QUAD_VS, COMPOSE_FS);
@@ -261,9 +261,14 @@ export function createFaceRenderer(canvas, assets) {
   function gazePass(frame) {
     gl.bindFramebuffer(gl.FRAMEBUFFER, u.source.fbo);
     gl.viewport(0, 0, u.size, u.size);
+    // the source keeps the portrait between frames: only the eyes the last frame moved
+    // are put back (the whole of it once, for new assets)
     gl.useProgram(copy);
     gl.uniform1i(copy.at("u_fg"), bind(0, u.fg));
-    drawQuad(copy);
+    const restore = u.sourceReady ? u.eyes.filter(Boolean).map((eye) => eye.box)
+      : [[0, 0, u.size, u.size]];
+    if (restore.length) drawBoxes(copy, restore, false);
+    u.sourceReady = true;
     const moved = [];
     gl.useProgram(gaze);
     gl.uniform1i(gaze.at("u_fg"), bind(0, u.fg));
