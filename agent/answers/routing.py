@@ -250,14 +250,23 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+def _holds_most(index: KnowledgeIndex, message: str, fact: str) -> bool:
+    """True when the fact holds at least 3/4 of the question's own words, two or more
+    ("Is this an emergency room?" and "... not an emergency room ...")."""
+    asked = set(index.lexical_terms(message))
+    return len(asked) >= 2 and len(asked & set(index.lexical_terms(fact))) >= 0.75 * len(asked)
+
+
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
-    """A yes/no question naming its fact's topic, which its words (not only its
-    meaning) lead to: the fact is said, yes or no first where it says one. Not when the
+    """A yes/no question naming its fact's topic (or most of whose words the fact holds),
+    which its words (not only its meaning) lead to: the fact is said, yes or no first
+    where it says one. Not when the
     topic is named by a word alone, far in meaning and under half the question (a word
     the question shares with a fact about something else does not make it the answer)."""
     best = facts[0]
-    if (is_yes_no_question(message) and index.names_topic(message, best)
+    if (is_yes_no_question(message)
+            and (index.names_topic(message, best) or _holds_most(index, message, best))
             and not (index.means_little(message, best) and index.covered(message, best) < 0.5)
             and (asks_for_amount(message) or index.words_lead_to(message, best))):
         return _said(best, spoken_answer(best, message))

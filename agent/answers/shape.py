@@ -93,9 +93,10 @@ def question_part(message: str) -> str:
     last = last_sentence(message)
     first = _FIRST_WORD.match(last.lower().replace("\u2019", "'"))
     tail = _COMMA_CLAUSE.search(last.replace("\u2019", "'"))
+    # "where's" opens as "where" does
     if (not last.rstrip().endswith("?") or tail is None
-            or (first is not None and first.group(0) in _QUESTION_OPENERS)
-            or tail.group(1).lower() not in _QUESTION_OPENERS):
+            or (first is not None and first.group(0).split("'")[0] in _QUESTION_OPENERS)
+            or tail.group(1).lower().split("'")[0] not in _QUESTION_OPENERS):
         return last
     return last[tail.start(1):]
 
@@ -181,8 +182,9 @@ _STATES_VALUE: dict[str, re.Pattern[str]] = {
                            r"|\buntil\s+(?:the\s+)?\w+", re.IGNORECASE),
     "day": re.compile(rf"\b{FULL_DAY}\b", re.IGNORECASE),
     "place": re.compile(r"\b(?:floor|entrance|next to|behind|outside|inside|desk|counter|aisle"
-                        r"|road|street|avenue|station|near|opposite|upstairs|downstairs)\b",
-                        re.IGNORECASE),
+                        r"|road|street|avenue|station|near|opposite|upstairs|downstairs|hall"
+                        r"|room|lobby|wing|corner|level|suite|garage|building|across|past"
+                        r"|on the (?:left|right))\b", re.IGNORECASE),
 }
 _STATES_VALUE["when"] = re.compile("|".join(_STATES_VALUE[k].pattern
                                             for k in ("time", "duration", "day")), re.IGNORECASE)

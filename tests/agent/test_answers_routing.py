@@ -137,10 +137,9 @@ def test_a_yes_no_question_that_names_a_topic_by_one_word_is_not_answered_by_it(
     # "Christmas" names the holidays fact; the question is about the garden center's stock
     assert plan_turn(hybrid, "Does the garden center sell Christmas trees?").reply == (
         DONT_KNOW_LINE)
-    # a question that is about the holidays still gets their fact, through the LLM (no
-    # word of it names the label "Holidays"; the guard checks the model's yes or no)
-    plan = plan_turn(hybrid, "Can I shop here on New Year's Day?")
-    assert plan.note is not None and plan.note.startswith("Facts: Holidays:")
+    # a question that is about the holidays still gets their fact, yes or no first
+    assert plan_turn(hybrid, "Can I shop here on New Year's Day?").reply == (
+        "No, we are not open on Christmas Day or New Year's Day. The store is closed.")
     assert plan_turn(hybrid, "Can I get a sandwich in the store?").facts[0].startswith("Cafe:")
 
 

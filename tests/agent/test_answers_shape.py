@@ -177,3 +177,10 @@ def test_what_a_fact_states() -> None:
     assert states_price("Loyalty program: Maple Rewards is free to join.")
     assert not states_time("Address: 250 Harbor Road, Springfield.")
     assert person_words("Manager: Dana Lee runs the shop.") == {"manager"}
+
+
+def test_a_contraction_opens_a_question_as_its_word_does() -> None:
+    assert question_part("Excuse me, where's the bathroom?") == "where's the bathroom?"
+    from agent.answers.shape import asks_for_value
+
+    assert asks_for_value("Excuse me, where's the bathroom?") == "place"
