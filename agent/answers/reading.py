@@ -23,10 +23,11 @@ Plain patterns, no model: microseconds a fact.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from agent.answers.days import days_named
 from agent.answers.index import LABEL, terms
-from agent.answers.shape import is_yes_no_question, states_value
+from agent.answers.shape import asks_for_value, is_yes_no_question, states_value
 from agent.answers.values import extract_facts
 
 #: a clause opening with the answer's yes or no ("no, they do not expire")
@@ -310,6 +311,18 @@ def _says_none_of(clauses: list[str], question: str) -> bool:
     asked = set(terms(question))
     return any(set(terms(m.group(1))) & asked
                for c in clauses for m in re.finditer(r"\bno\s+(\w+)", c, re.IGNORECASE))
+
+
+def relabelled(sentence: str, facts: Sequence[str], question: str) -> str | None:
+    """The fact said as an answer when `sentence` reads one of `facts` out with its label
+    ("Flu shots: walk-in flu shots every weekday ...", the model copying its note); None
+    when it reads no label."""
+    opening = sentence.lstrip().lower()
+    for fact in facts:
+        label, _ = split_label(fact)
+        if label and opening.startswith(f"{label.lower()}:"):
+            return spoken_answer(fact, question, asks_for_value(question))
+    return None
 
 
 def has_condition(fact: str) -> bool:

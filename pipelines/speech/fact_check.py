@@ -10,8 +10,9 @@ only then lets them go to the TTS, as they were cut:
 - the first sentence states a value from nowhere (a name, a price, a floor): it becomes
   the don't-know line, and the rest of the reply is dropped;
 - the first sentence answers a yes/no question against its fact ("Yes, ..." where the
-  fact says "no, ..."), or turns a fact's condition round: it becomes the fact, said
-  as an answer, and the rest is dropped;
+  fact says "no, ..."), reads a fact out with its label ("Flu shots: walk-in ..."), or
+  turns a fact's condition round: it becomes the fact, said as an answer, and the rest
+  is dropped;
 - a later sentence that fails: it and the rest are dropped; the reply ends at the
   sentence before, whole.
 So nothing is cut after the TTS started on it: no reply stops mid-sentence, and none
@@ -44,6 +45,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from agent.answers.guard import DONT_KNOW_REPLY, FactGuard, Kind, TurnSources, contradicted
+from agent.answers.reading import relabelled
 
 #: a chunk that ends a sentence: . ! ? (and a closing quote), not an abbreviation's dot
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
@@ -152,10 +154,12 @@ class FactCheckedText(FrameProcessor):
         reply's first sentence; a later one is dropped)."""
         self.checked += 1
         if self._first_sentence and self._question is not None:
-            answer = contradicted(sentence, self._question, self._facts)
+            answer = (relabelled(sentence, self._facts, self._question)
+                      or contradicted(sentence, self._question, self._facts))
             if answer is not None:
                 self.flipped += 1
-                logger.info(f"{self}: {sentence!r} answers against its fact: said the fact")
+                logger.info(f"{self}: {sentence!r} reads a label or answers against its "
+                            "fact: said the fact as an answer")
                 return answer
         verdict = self._turn_guard.check(sentence)
         if verdict.ok:

@@ -112,6 +112,16 @@ async def test_a_yes_against_its_fact_becomes_the_fact_said_as_an_answer() -> No
     assert " ".join(agreeing) == "No, we don't take checks."
 
 
+async def test_a_fact_read_out_with_its_label_is_said_as_an_answer() -> None:
+    """The model copied its note: "Flu shots: walk-in flu shots every weekday ..."."""
+    fact = "Flu shots: walk-in flu shots every weekday from 10 a.m. to 4 p.m.; no appointment needed."
+    sources = TurnSources(question="What hours can I come in for a flu jab?", facts=(fact,))
+    chunks, _ = await spoken("Flu shots: walk-in flu shots every weekday from 10 a.m. to 4 p.m.",
+                             sources=sources)
+    said = " ".join(chunks)
+    assert not said.startswith("Flu shots:") and "10 a.m. to 4 p.m." in said, said
+
+
 async def test_values_come_from_the_turns_facts_and_the_visitors_words_only() -> None:
     """The visitor's own number, said earlier in the visit, may be said back; a true value
     of the file that the turn was not answered from may not (the LLM never saw it)."""
