@@ -41,7 +41,7 @@ Usage: python bench/answers/business_answers.py [--mode spoken|text] [--voices p
 The last stdout line is one JSON object.
 
 Runs: ~60 min on its defaults (4 businesses, ~200 questions, 2 voices); ~15 min --mode text.
-Quoted: none: first run pending (docs/EVAL_ANSWERS.md)
+Quoted: docs/EVAL_ANSWERS.md, "First run: text, both halves (answers-core's work in progress)": held-out facts right 0.71-0.79, unknowns 2/6-6/6, invented 0 (no business at the goals)
 """
 
 from __future__ import annotations
