@@ -75,6 +75,11 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runtime.avatar is not None and config.video and config.client_render:
+            # the default portrait's browser assets, ready before a page that draws asks
+            # (seconds of a core, once: the first such session would wait for them)
+            threading.Thread(target=_warm_browser_face, args=(runtime,), name="browser-assets",
+                             daemon=True).start()
         yield
         await webrtc.close()  # hangs up every WebRTC peer: their sessions end
         # Graceful shutdown: end every live session so its websocket closes cleanly.
@@ -182,6 +187,15 @@ def create_app(runtime: VoiceRuntime, config: ServerConfig | None = None) -> Fas
         return await webrtc.patch(await _json_body(request))
 
     return app
+
+
+def _warm_browser_face(runtime: VoiceRuntime) -> None:
+    """Export the default portrait for pages that draw the face (at 512 px, the kiosk's)."""
+    assert runtime.avatar is not None
+    try:
+        runtime.browser_faces().get(runtime.avatar.portraits.get(), 512)
+    except Exception as error:  # a session exports it again, or falls back to pixels
+        logger.warning(f"the default portrait's browser assets could not be made: {error}")
 
 
 async def _json_body(request: Request) -> Any:

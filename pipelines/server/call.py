@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import itertools
+import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -31,14 +32,19 @@ from avatar.errors import AvatarError
 from avatar.live import AvatarSession, SessionOptions
 from avatar.live.assets import level_cost_ms, portrait_from_upload
 from avatar.live.face_pool import with_worker_face
+from avatar.live.imaging import native_size
 from avatar.live.quality import QualityGovernor
 from pipelines.face.server_hooks import ServerHooks
 from pipelines.face.video_service import AvatarForcingVideoService
 from pipelines.kiosk.attendant import attend_visitors
 from pipelines.kiosk.presence import KioskPresence
 from pipelines.kiosk.visit_metrics import VisitMetrics, chain_events
+from pipelines.server.browser_faces import BrowserFace, BrowserFaces
+from pipelines.server.client_drawn_face import client_drawn_face
+from pipelines.server.client_drawn_route import ClientDrawnRoute
 from pipelines.server.idle_images import IdleImageFilter
 from pipelines.server.keepalive import watch_keepalive
+from pipelines.server.render_switch import RenderSwitch
 from pipelines.server.runtime import PIPELINE_INPUT_RATE, ServerConfig, SessionContext, VoiceRuntime
 from pipelines.server.stats import ServerStats
 from pipelines.settings.sections import KioskSettings
@@ -51,6 +57,7 @@ from pipelines.wire.video_wire import VideoWireAdapter
 from pipelines.wire.ws_transport import ProtocolWebsocketTransport
 from sdk.errors import ProtocolError
 from sdk.protocol import (
+    ASSET_FORMATS,
     AudioFormat,
     CloseCode,
     ErrorCode,
@@ -232,6 +239,10 @@ class AvatarStart:
     face: AvatarForcingVideoService | None = None
     #: `welcome.presence` for a presence session (hello.presence), else None
     presence: dict[str, Any] | None = None
+    #: `welcome.render` for a session whose hello offered to draw (v2.3), else None
+    render: dict[str, Any] | None = None
+    #: who draws the face, for a session its client draws (None: the server draws)
+    switch: RenderSwitch | None = None
 
 
 async def start_avatar(context: SessionContext, config: ServerConfig, *,
@@ -277,10 +288,21 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
     options = SessionOptions(size=choice.size)
     if not jpeg:
         options = replace(options, jpeg_quality=0)
-    session = await asyncio.to_thread(with_worker_face, assets.faces, lambda face: AvatarSession(
-        portrait, assets.checkpoint, output_rate=context.runtime.models.tts_sample_rate,
-        options=options,
-        calibrator=assets.calibrator, face=face))
+    output_rate = context.runtime.models.tts_sample_rate
+    drawn, render = await _drawn_by_client(context, config, portrait)
+    drawn_face = None if drawn is None else client_drawn_face(assets.faces, assets.checkpoint)
+    if drawn_face is not None:  # the generator alone: the client draws (client_drawn_face.py)
+        try:
+            session = await asyncio.to_thread(
+                AvatarSession, portrait, assets.checkpoint, output_rate=output_rate,
+                options=options, calibrator=assets.calibrator, face=drawn_face)
+        except BaseException:
+            drawn_face.close()
+            raise
+    else:
+        session = await asyncio.to_thread(with_worker_face, assets.faces, lambda face: AvatarSession(
+            portrait, assets.checkpoint, output_rate=output_rate, options=options,
+            calibrator=assets.calibrator, face=face))
 
     def load_portrait(name: str | None, upload: bytes | None) -> Any:
         if upload is not None:
@@ -311,15 +333,62 @@ async def start_avatar(context: SessionContext, config: ServerConfig, *,
                  "adaptive": governor is not None}
     logger.info(f"[{context.session_id}] avatar: {portrait.name} at {choice.size} px, "
                 f"camera {choice.camera_fps:g} fps ({choice.reason})")
-    # our websocket needs its images as wire frames; pipecat's transports take them as they are
-    wire: list[FrameProcessor] = [VideoWireAdapter()] if serializer is not None else []
+    switch = (None if drawn is None or drawn_face is None else RenderSwitch(
+        drawn_face, drawn_faces(context), drawn, portrait=lambda: node.session.portrait,
+        session_id=context.session_id, timeout_secs=config.assets_timeout_secs))
+    if switch is not None and drawn is not None:
+        render = switch.welcome()
+        logger.info(f"[{context.session_id}] the client draws the face (assets {drawn.hash[:12]}, "
+                    f"{len(drawn.data) / 1e3:.0f} kB)")
+    # our websocket needs its images as wire frames (or, for a client that draws, motion
+    # frames); pipecat's transports take them as they are
+    wire: list[FrameProcessor] = []
+    if serializer is not None:
+        wire = [VideoWireAdapter() if switch is None else ClientDrawnRoute(switch)]
     visitors = node.presence
     if wire:
         away = visitors if visitors is not None and config.kiosk.quiet_when_away else None
         wire.insert(0, IdleImageFilter(
             lambda: node.reply_thought_up() or (away is not None and away.nobody_there)))
     presence = presence_welcome(config.kiosk) if hello.presence else None
-    return AvatarStart([node, *wire], video_out, notices, face=node, presence=presence)
+    return AvatarStart([node, *wire], video_out, notices, face=node, presence=presence,
+                       render=render, switch=switch)
+
+
+def drawn_faces(context: SessionContext) -> BrowserFaces:
+    """The server's portraits as browser assets (runtime.py: built on first use)."""
+    return context.runtime.browser_faces()
+
+
+async def _drawn_by_client(context: SessionContext, config: ServerConfig,
+                           portrait: Any) -> tuple[BrowserFace | None, dict[str, Any] | None]:
+    """The assets of the portrait a session starts with when its client draws the face
+    (v2.3: hello.render, on our websocket, in an asset format both sides read), with
+    `welcome.render`; (None, why not) when it offered and the server draws after all;
+    (None, None) when it did not offer."""
+    hello = context.hello
+    if hello.render is None:
+        return None, None
+    reason = None
+    if context.serializer is None:
+        reason = "this transport carries video only (WebRTC): the server draws"
+    elif not config.client_render:
+        reason = "this server draws every face (client_render is off)"
+    elif not set(hello.render.asset_formats) & set(ASSET_FORMATS):
+        reason = (f"no asset format in common: the client reads {hello.render.asset_formats}, "
+                  f"the server writes {list(ASSET_FORMATS)}")
+    if reason is None:
+        assert hello.video_out is not None  # hello.render needs it
+        try:
+            face = await asyncio.to_thread(drawn_faces(context).get, portrait,
+                                           native_size(hello.video_out.size))
+            return face, None
+        except Exception as error:  # the face goes on, drawn here
+            logger.opt(exception=error).warning(f"[{context.session_id}] could not export "
+                                                f"{portrait.name!r} for the client: {error}")
+            reason = f"the portrait could not be exported for the client ({error})"
+    logger.info(f"[{context.session_id}] the client offered to draw; the server draws: {reason}")
+    return None, {"mode": "pixels", "reason": reason}
 
 
 def presence_welcome(kiosk: KioskSettings) -> dict[str, Any]:
@@ -432,11 +501,17 @@ async def _run_session(
         limits=config.limits.as_dict(),
         presence=None if avatar is None else avatar.presence,
         keepalive=None if keepalive is None else keepalive.welcome(),
+        render=None if avatar is None else avatar.render,
     )
+    switch = None if avatar is None else avatar.switch
+    if switch is not None:  # the client's assets-loaded and set-render reach its switch
+        serializer.on_render = switch.on_client
     try:
         await websocket.send_text(encode_message(welcome))
         for notice in [] if avatar is None else avatar.notices:
             await websocket.send_text(encode_message(notice))
+        if switch is not None:  # the assets before the first motion frame
+            await websocket.send_text(json.dumps(switch.announce_first(), separators=(",", ":")))
     except (WebSocketDisconnect, RuntimeError):
         log.info(f"[{session_id}] client left before welcome")
         return
