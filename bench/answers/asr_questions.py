@@ -46,7 +46,6 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from agent.answers.index import KnowledgeIndex
-
 from agent.asr_vocabulary import recognizer_prompt
 from benchkit.answers.spoken_questions import VOICES, load_questions, say, with_noise, word_errors
 from benchkit.paths import ROOT

@@ -23,11 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+from agent import PersonaSettings, build_system_prompt, read_prompt_file
 from agent.answers.guard import FactGuard
 from agent.answers.index import split_facts
 from agent.answers.reading import spoken_answer
-
-from agent import PersonaSettings, build_system_prompt, read_prompt_file
 from benchkit.bench_args import write_json
 from benchkit.paths import ROOT
 from pipelines.speech.first_clause import FirstClauseAggregator

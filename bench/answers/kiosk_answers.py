@@ -73,10 +73,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.answers.guard import FactGuard
-from agent.answers.index import KnowledgeIndex
-from agent.answers.reading import spoken_answer
-from agent.answers.routing import notes
 from tqdm import tqdm
 
 from agent import (
@@ -86,6 +82,10 @@ from agent import (
     warm_up,
     warm_up_notes,
 )
+from agent.answers.guard import FactGuard
+from agent.answers.index import KnowledgeIndex
+from agent.answers.reading import spoken_answer
+from agent.answers.routing import notes
 from agent.sentence_embedding import SentenceEncoder
 from benchkit.answers.kiosk_answers import (
     SESSION,

@@ -37,9 +37,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.answers.index import KnowledgeIndex
-
 from agent import PersonaSettings
+from agent.answers.index import KnowledgeIndex
 from agent.sentence_embedding import SentenceEncoder
 from benchkit.answers.llm_answers import QUESTIONS_FILE
 from benchkit.bench_args import write_json

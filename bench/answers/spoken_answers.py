@@ -58,7 +58,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from agent.answers.guard import FactGuard
 from agent.answers.values import extract_facts
-
 from agent.persona import read_prompt_file
 from benchkit.answers.llm_answers import judge
 from benchkit.answers.spoken_questions import VOICES, load_questions, say, with_noise
