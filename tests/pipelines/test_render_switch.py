@@ -13,12 +13,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pipecat.tests.utils import run_test
 
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
 from avatar.portrait import Portrait
 from pipelines.server.browser_faces import BrowserFace, BrowserFaces
 from pipelines.server.client_drawn_face import NO_IMAGE, ClientDrawnLocalFace
+from pipelines.server.client_drawn_route import ClientDrawnRoute
 from pipelines.server.render_switch import RenderSwitch
+from pipelines.wire.frames import AvatarImageFrame, EncodedMotionFrame, EncodedVideoFrame
 from sdk.protocol import FACE_MOTION_DIM, AssetsLoaded, SetRender
 
 
@@ -151,3 +154,27 @@ def test_a_portrait_switch_sends_its_assets_before_its_first_frame(
     assert motion[1] == 2  # the frame that needs them comes after them
     later_events, later = switch.on_frame(other.reference_motion)
     assert later_events == [] and later is not None and later[1] == 2  # announced once
+
+
+async def test_the_route_sends_motion_while_the_client_draws_then_jpegs(
+        face: Any, faces: BrowserFaces, portrait: Portrait, first: BrowserFace) -> None:
+    switch, _ = switch_for(face, faces, first, [portrait], Clock())
+    switch.announce_first()
+
+    def image(jpeg: bytes, index: int) -> AvatarImageFrame:
+        return AvatarImageFrame(image=b"", size=(0, 0), format="RGB", jpeg=jpeg, frame_index=index,
+                                motion=portrait.reference_motion)
+
+    down, _ = await run_test(ClientDrawnRoute(switch), expected_down_frames=None, frames_to_send=[
+        image(b"", 0), image(b"", 1)])
+    motions = [f for f in down if isinstance(f, EncodedMotionFrame)]
+    assert [f.frame_index for f in motions] == [0, 1] and not any(
+        isinstance(f, EncodedVideoFrame) for f in down)
+    assert all(len(f.payload) == 4 * FACE_MOTION_DIM and f.serial == 1 for f in motions)
+    switch.on_client(SetRender(reason="test"))
+    route = ClientDrawnRoute(switch)
+    down, _ = await run_test(route, expected_down_frames=None, frames_to_send=[
+        image(b"", 2), image(b"\xff\xd8\xffjpeg", 3)])
+    videos = [f for f in down if isinstance(f, EncodedVideoFrame)]
+    assert [f.frame_index for f in videos] == [3] and route.imageless == 1
+    assert not any(isinstance(f, EncodedMotionFrame) for f in down)
