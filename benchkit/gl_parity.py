@@ -266,7 +266,8 @@ def contact_sheet(results: list[PortraitParity], path: Path, frames: int = 3) ->
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)),
                                    constant_values=255) for r in rows], axis=0)
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    quality = [cv2.IMWRITE_JPEG_QUALITY, 94] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), quality)
 
 
 __all__ = ["PortraitParity", "browser_frames", "contact_sheet", "measure", "python_frames",
