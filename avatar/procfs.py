@@ -155,6 +155,17 @@ def memory_maps(pid: Pid = "self") -> list[str]:
     return (_read(pid, "maps") or "").splitlines()
 
 
+def seconds_since_start(pid: Pid = "self") -> float | None:
+    """Seconds since a process started, by the kernel's start time (a process that
+    re-executed itself counts from its first start); None when it is gone."""
+    fields = _stat_fields(pid)
+    try:
+        uptime = float((PROC / "uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def thread_run_queue_seconds() -> float:
     """Seconds the calling thread has waited, runnable, for a core (schedstat); 0 where
     the kernel keeps none."""
@@ -166,5 +177,6 @@ def thread_run_queue_seconds() -> float:
 
 __all__ = ["CLOCK_TICKS", "PAGE_BYTES", "command_line", "command_name", "cpu_seconds",
            "descendants", "memory_maps", "open_file_count", "process_parents",
-           "process_tree", "pss_bytes", "rss_bytes", "smaps_rollup", "thread_count",
+           "process_tree", "pss_bytes", "rss_bytes", "seconds_since_start", "smaps_rollup",
+           "thread_count",
            "thread_ids", "thread_run_queue_seconds"]

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from avatar.memory import limit_malloc_arenas
+from avatar.procfs import seconds_since_start
 from pipelines.server.errors import ServerError
 
 if TYPE_CHECKING:
@@ -218,12 +217,7 @@ def process_age_secs() -> float | None:
     """Seconds since this process started, from the kernel's start time (so a
     re-executed process, avatar/memory.py, counts from its first start); None where
     there is no /proc."""
-    try:
-        started = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
-        uptime = Path("/proc/uptime").read_text().split()[0]
-    except (OSError, IndexError):
-        return None
-    return float(uptime) - int(started) / os.sysconf("SC_CLK_TCK")
+    return seconds_since_start()
 
 
 def log_calibration(event: CalibrationEvent) -> None:

@@ -101,6 +101,20 @@ def test_threads_and_files() -> None:
     assert procfs.thread_run_queue_seconds() >= 0.0
 
 
+def test_a_process_age_counts_from_its_start() -> None:
+    started = time.monotonic()
+    young = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)
+        age = procfs.seconds_since_start(young.pid)
+        assert age is not None and 0.3 <= age <= time.monotonic() - started + 0.1
+        mine = procfs.seconds_since_start()
+        assert mine is not None and mine > age
+    finally:
+        young.kill()
+        young.wait()
+
+
 def test_a_process_gone_reads_as_nothing() -> None:
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
@@ -111,3 +125,4 @@ def test_a_process_gone_reads_as_nothing() -> None:
     assert procfs.thread_count(gone) == 0 and procfs.thread_ids(gone) == []
     assert procfs.open_file_count(gone) == 0 and procfs.memory_maps(gone) == []
     assert procfs.descendants(gone) == [] and procfs.process_tree(gone) == [gone]
+    assert procfs.seconds_since_start(gone) is None
