@@ -14,7 +14,7 @@ from avatar.render.calibration import (
     ReadoutModel,
     load_calibration,
 )
-from benchkit.face.numpy_readout import predict_numpy
+from tests.numpy_readout import predict_numpy
 
 
 def _curves() -> list[Curve]:

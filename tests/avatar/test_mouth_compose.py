@@ -5,7 +5,7 @@ numba's exp, so it is not bit-identical to the numpy path it replaced
 (benchkit/face/numpy_mouth.py); real frames of the default portrait, at both sizes and
 through a jaw opening, head turns and rounded lips, must agree to one 8-bit level,
 and nearly everywhere exactly. Figures over a spoken reply on six portraits:
-bench/face/mouth_pass.py.
+mouth_pass.py, retired (docs/history/retired_bench.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.mouth_fields import interp, tooth
-from benchkit.face.mouth_calls import painted_calls
 from benchkit.face.numpy_mouth import paint_numpy
 from tests.motion_edits import varied
+from tests.mouth_calls import painted_calls
 
 
 @pytest.fixture(scope="module", params=[512, 256])

@@ -3,11 +3,12 @@
 
 Not bit for bit (the kernel's sums run in another order, its tanh is libm's and its
 8x8 solve is a Cholesky, not LAPACK's LU), so the reference is the numpy path kept
-in benchkit/face/numpy_readout.py, on the shipped table (fitted on the bundled default
+in tests/numpy_readout.py, on the shipped table (fitted on the bundled default
 portrait, with pose inputs), on the same table without its pose inputs, with the
 amplitude box tightened so that the clip bites, and through a whole frame's
 amplitudes. A fresh checkout has no numba cache: the first call compiles here.
-Figures over a spoken reply on six portraits: bench/face/readout_solve.py.
+Figures over a spoken reply on six portraits: readout_solve.py, retired
+(docs/history/retired_bench.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from avatar.motion import BLENDSHAPE_COLUMNS, EXPRESSION_SLICE, neutral_frame
 from avatar.render.calibration import READOUT_NAMES, ReadoutModel, load_calibration
 from avatar.render.readout_kernel import compile_now
-from benchkit.face.numpy_readout import numpy_readout, predict_numpy, solve_numpy
+from tests.numpy_readout import numpy_readout, predict_numpy, solve_numpy
 
 TOLERANCE = 1e-9  # amplitudes; the differences seen are about 1e-13
 

@@ -1,6 +1,6 @@
 """The readout model's forward pass and Gauss-Newton inverse as numpy: the reference
-the compiled kernel is measured against (bench/face/readout_solve.py,
-tests/avatar/test_readout_kernel.py).
+the compiled kernel is measured against (tests/avatar/test_readout_kernel.py; the
+retired readout_solve.py timed it: docs/history/retired_bench.md).
 
 Why a copy: `ReadoutModel.predict` and `ReadoutModel.solve` were these numpy calls
 (the ensemble as one wide network, np.linalg.solve, np.clip); the compiled kernel

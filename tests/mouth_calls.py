@@ -2,8 +2,9 @@
 mouth, the warped vertices, the posed anchors and the lips' rounding.
 
 Why: the mouth's two painters (the compiled pass and benchkit/face/numpy_mouth.py) are
-compared and timed on the very calls a render makes (tests/avatar/test_mouth_compose.py,
-bench/face/mouth_pass.py), so a render is run once and its calls replayed.
+compared on the very calls a render makes (tests/avatar/test_mouth_compose.py; the
+retired mouth_pass.py timed them: docs/history/retired_bench.md), so a render is run
+once and its calls replayed.
 """
 
 from __future__ import annotations
