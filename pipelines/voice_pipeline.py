@@ -98,7 +98,8 @@ if TYPE_CHECKING:
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
     "You are speaking out loud. Answer in one or two short sentences of plain text: "
-    "no lists, no markdown, no emoji."
+    "no lists, no markdown, no emoji. Begin the answer to a yes-or-no question with Yes "
+    "or No."
 )
 
 

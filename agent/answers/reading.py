@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from agent.answers.common import common_words
 from agent.answers.days import days_named
 from agent.answers.index import LABEL, terms
 from agent.answers.shape import asks_for_value, is_yes_no_question, states_value
@@ -122,12 +123,17 @@ def _lower_first(text: str) -> str:
     "Monday", "ATM", "Main Hall" stay)."""
     words = text.split(" ", 2)
     first = words[0]
+    if first.lower() in _FUNCTION_WORDS:
+        return text[:1].lower() + text[1:]
     if (not first[1:].islower() or first.lower().rstrip(",") in _NAMES_ALWAYS
             or (len(words) > 1 and words[1][:1].isupper())):
         return text
     return text[:1].lower() + text[1:]
 
 
+#: words that never start a name
+_FUNCTION_WORDS = frozenset("""on in at for with without by from the a an we our you your
+    they their it there every all each this these those""".split())
 #: words English always capitalises
 _NAMES_ALWAYS = frozenset("""i monday tuesday wednesday thursday friday saturday sunday
     january february march april may june july august september october november
@@ -254,10 +260,41 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None) -> str
         sentences.append(as_sentence(label, clause))
     text = " ".join(s for s in sentences if s)
     if yes_no and not answer:
-        answer = ("no" if _says_none_of(chosen, question) else _day_answer(chosen, question)) or ""
-    if yes_no and answer and not _takes_the_other_side(question, chosen):
+        answer = ("no" if _says_none_of(chosen, question) or _states_the_opposite(chosen, question)
+                  else _day_answer(chosen, question) or _statement_answer(chosen, question)) or ""
+    elif yes_no and _takes_the_other_side(question, chosen[:1]):
+        answer = ""  # "Is it closed?" and "no, we are not open": a yes or no would mislead
+    if yes_no and answer:
         return f"{_capital(answer)}, {_lower_first(text)}"
     return text
+
+
+#: a question's word beyond these many commonest names the thing a statement must state
+#: for its yes ("Spanish", "pressure"; not "bring", which any instruction says)
+STATEMENT_RANK = 1000
+#: words that make a statement negative
+_NEGATION = re.compile(r"\b(?:no|not|never|none|cannot|without|only)\b|n't\b", re.IGNORECASE)
+
+
+def _states_the_opposite(clauses: list[str], question: str) -> bool:
+    """True when a plain (not negative) statement takes the other side of what is asked
+    ("Are you open on Sundays?" and "Sunday closed")."""
+    return not _NEGATION.search(" ".join(clauses)) and _takes_the_other_side(question, clauses)
+
+
+def _statement_answer(clauses: list[str], question: str) -> str | None:
+    """"yes" or "no" that a fact without one gives a yes/no question by what it states: a
+    plain statement of the thing asked ("Does anybody speak Spanish?" and "our
+    pharmacists speak English and Spanish": yes), or of its opposite ("Are you open on
+    Sundays?" and "Sunday closed", "Do I pay extra?" and "free guided tours": no). None
+    where the statement is negative or names nothing the question asks."""
+    told = " ".join(clauses)
+    rare = {w for w in terms(question) if w not in common_words(STATEMENT_RANK)}
+    if _NEGATION.search(told) or not rare & set(terms(told)):
+        return None
+    if _takes_the_other_side(question, clauses):
+        return "no"
+    return "yes"
 
 
 def fact_answer_word(fact: str, question: str) -> str | None:
@@ -265,7 +302,7 @@ def fact_answer_word(fact: str, question: str) -> str | None:
     clause opens with it, says "no ...", or lists the days asked about), else None; None
     too where the two take opposite words ("closed" asked, "open" told)."""
     chosen = answer_clauses(fact, question)
-    if not is_yes_no_question(question) or _takes_the_other_side(question, chosen):
+    if not is_yes_no_question(question) or _takes_the_other_side(question, chosen[:1]):
         return None
     for clause in chosen:
         lead = _ANSWER_WORD.match(clause)
@@ -280,7 +317,9 @@ def fact_answer_word(fact: str, question: str) -> str | None:
 #: and "no, we are not open on ..."): where they do, the fact's yes or no is the other's
 _OPPOSITES = (frozenset({"open", "opened", "opens"}), frozenset({"closed", "close", "shut"}),
               frozenset({"allowed", "permitted", "welcome", "ok"}),
-              frozenset({"forbidden", "banned", "prohibited"}))
+              frozenset({"forbidden", "banned", "prohibited"}),
+              frozenset({"pay", "cost", "costs", "charge", "charged", "extra", "fee", "price"}),
+              frozenset({"free"}))
 
 
 def _takes_the_other_side(question: str, clauses: list[str]) -> bool:

@@ -27,10 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from agent.answers.common import CALENDAR, common_words
 from agent.answers.index import WORD, KnowledgeIndex, label_of
 from agent.answers.lines import AnswerLines
 from agent.answers.reading import condition_answer, has_condition, spoken_answer
@@ -214,26 +213,20 @@ def condition_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
-#: the commonest English words, most common first (wordfreq's list: general English)
-COMMON_WORDS_FILE = Path(__file__).resolve().parents[1] / "data" / "common_english_words.txt"
 #: a word among these many commonest says little alone ("bring", "somewhere", "day")
 COMMON_RANK = 3000
-
-
-@cache
-def common_words(top: int = COMMON_RANK) -> frozenset[str]:
-    """The `top` commonest English words."""
-    lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
-    return frozenset([w for w in lines if w and not w.startswith("#")][:top])
 
 
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     """The question's rarer words (not among the commonest English ones) that no fact of
     the file holds or means ("wrapping" asked of a file that speaks of no wrapping)."""
-    common = common_words()
+    common = common_words(COMMON_RANK)
+    asked = question_part(message)
+    # a name (a capitalised word inside the question, the calendar's apart) is rare
+    names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
     out = []
-    for word in dict.fromkeys(WORD.findall(question_part(message).lower())):
-        if word in common or word.isdigit() or not index.lexical_terms(word):
+    for word in dict.fromkeys(WORD.findall(asked.lower())):
+        if (word in common and word not in names) or word.isdigit() or not index.lexical_terms(word):
             continue
         if not index.knows(word):
             out.append(word)

@@ -169,6 +169,7 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("day", re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)),
     ("when", re.compile(r"^\W*when\b", re.IGNORECASE)),
     ("place", re.compile(r"^\W*where\b|\b(?:which|what) (?:floor|street|entrance)\b"
+                         r"|\bwho (?:do|should|can|could) (?:i|we) (?:ask|talk to|speak to|see)\b"
                          r"|\bwhat(?:'s| is) (?:the|your) address\b", re.IGNORECASE)),
 )
 #: What a fact states, by kind (a "when" is answered by a clock time, a duration or a day).

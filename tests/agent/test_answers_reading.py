@@ -71,3 +71,22 @@ def test_a_statement_keeps_its_no_only_for_a_yes_no_question() -> None:
     fact = "Holidays: no, we are not open on New Year's Day."
     assert spoken_answer(fact, "Are you open on New Year's Day?").startswith("No, we are not")
     assert spoken_answer(fact, "When are you closed?") == "We are not open on New Year's Day."
+
+
+@pytest.mark.parametrize(("fact", "question", "answer"), [
+    # a plain statement of the thing asked: yes
+    ("Language help: our pharmacists speak English and Spanish.",
+     "Does anybody there speak Spanish?", "Yes, our pharmacists speak English and Spanish."),
+    # of its opposite: no
+    ("Opening hours: Monday to Friday 8 a.m. to 9 p.m.; Saturday 9 a.m. to 5 p.m.; Sunday closed.",
+     "Are you open on Sundays?", "No, on Sunday, we are closed."),
+    ("Blood pressure: a free blood pressure machine stands next to the entrance.",
+     "Does it cost anything to use the blood pressure machine?",
+     "No, a free blood pressure machine stands next to the entrance."),
+    # a common word shared ("bring") is no yes
+    ("What to bring: bring your insurance card and a photo ID.", "Can I bring my dog?",
+     "Bring your insurance card and a photo ID."),
+])
+def test_a_statement_answers_yes_or_no_by_what_it_states(fact: str, question: str,
+                                                         answer: str) -> None:
+    assert spoken_answer(fact, question) == answer
