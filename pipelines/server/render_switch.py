@@ -108,11 +108,11 @@ class RenderSwitch:
         now = self._clock()
         if self._deadline is not None and now > self._deadline:
             waited = self.timeout_secs
-            events = self.to_pixels(f"the client did not load its assets within {waited:g} s")
             error = error_event(ErrorCode.ASSETS_NOT_LOADED,
                                 f"no assets-loaded within {waited:g} s of the assets event; "
                                 "the server draws the face from now on")
-            return [_event(error), *events], None
+            return [_event(error), *self.to_pixels(
+                f"the client did not load its assets within {waited:g} s")], None
         events: list[Event] = []
         shown = self._portrait()
         if shown is not self._shown:

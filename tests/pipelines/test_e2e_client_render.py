@@ -88,9 +88,14 @@ def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, _lower(response.headers.items()), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, _lower(error.headers.items()), error.read()
+
+
+def _lower(items: Any) -> dict[str, str]:
+    """Header names as HTTP/1.1 lets a server spell them: in any case."""
+    return {name.lower(): value for name, value in items}
 
 
 async def test_a_drawing_client_gets_assets_and_motion_while_an_old_client_gets_jpegs(
@@ -106,9 +111,9 @@ async def test_a_drawing_client_gets_assets_and_motion_while_an_old_client_gets_
         status, headers, body = http_get(f"{render_server.http}{assets['url']}")
         assert status == 200 and len(body) == assets["bytes"] and body[:4] == b"AFGL"
         assert hashlib.sha256(body).hexdigest() == assets["id"]
-        assert "immutable" in headers["Cache-Control"] and headers["ETag"] == f'"{assets["id"]}"'
+        assert "immutable" in headers["cache-control"] and headers["etag"] == f'"{assets["id"]}"'
         assert http_get(f"{render_server.http}{assets['url']}",
-                        {"If-None-Match": headers["ETag"]})[0] == 304
+                        {"If-None-Match": headers["etag"]})[0] == 304
         assert http_get(f"{render_server.http}/assets/{'0' * 64}")[0] == 404
         await ws.send(json.dumps({"type": "assets-loaded", "id": assets["id"]}))
 
