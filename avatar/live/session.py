@@ -58,6 +58,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -147,6 +148,10 @@ class AvatarSession:
         self._user = UserInput(self.stats, self.options.motion_hold_secs,
                                self.options.max_user_backlog)
         self._frame_index = 0
+        self._reply_arrived_at = 0.0
+        #: called (in the pushing thread) when a reply's first audio is queued: a
+        #: clock waiting out an idle frame's slot can give the slot to the reply
+        self.reply_listener: Callable[[], None] | None = None
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
         self._cues = ListeningCues()
@@ -233,7 +238,13 @@ class AvatarSession:
         """Queue reply audio (PCM s16le bytes or an array) at any sample rate."""
         audio = self._reply.at_output_rate(pcm, sample_rate)
         with self._lock:
+            first = not self._reply.playing  # a reply's (or a resumed one's) first audio
+            if first:
+                self._reply_arrived_at = time.monotonic()
             self._reply.append(audio)
+        listener = self.reply_listener
+        if first and listener is not None:
+            listener()
 
     def end_of_reply(self) -> None:
         """The reply's audio is complete: flush the resampler's tail into the queue."""
@@ -319,6 +330,13 @@ class AvatarSession:
         """Reply audio queued and not yet output."""
         with self._lock:
             return self._reply.pending_secs
+
+    @property
+    def reply_arrived_at(self) -> float:
+        """When the current reply's first audio was queued (monotonic s; 0: none yet):
+        the instant its first frames are measured from (pipelines/face/first_frames.py)."""
+        with self._lock:
+            return self._reply_arrived_at
 
     @property
     def reply_playing(self) -> bool:

@@ -25,7 +25,9 @@ Measured on the client's clock (names as in the JSON):
   sent; a frame's pts is the start of its 40 ms audio chunk). The lag (40 ms
   steps, +-400 ms) maximising their correlation over each reply; > 0 means
   the mouth moves after the sound. Pooled over replies (length-weighted
-  correlation curve); per reply in `turns`.
+  correlation curve); per reply in `turns`. start_lip_sync_r, start_av_offset_ms:
+  the same over the first 500 ms of each reply only (lips on the voice from the
+  first word: no early mouth, no late mouth), pooled; per reply in `av_start`.
 - reaction_latency_ms: each video message carries `user_frames`, the 40 ms
   user-audio frames the server had heard when it generated that frame. The
   mic counts the samples it sends, so for the onset of each question (first
@@ -80,6 +82,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +91,28 @@ from tqdm import tqdm
 from benchkit.clocks import CpuMark
 from benchkit.live.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
 from benchkit.live.camera import camera_photo, make_camera_clip
+from benchkit.live.live_client import FRAME_US, MAX_LAG_FRAMES
 from benchkit.live.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
 from benchkit.live.live_server import live_script_in, serve, server_under_test
 from benchkit.live.live_summary import summarise
-from benchkit.live.live_turns import LONG_QUESTION, Spoken
+from benchkit.live.live_turns import LONG_QUESTION, Spoken, TurnWindow
 from benchkit.paths import RESULTS, ROOT
 from benchkit.visitor import INTERRUPTION, QUESTIONS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+#: the start of a reply whose lip sync is measured on its own (ms)
+START_MS = 500
+
+
+def reply_start(window: TurnWindow) -> TurnWindow:
+    """The media around the first START_MS of a reply (the lag search's margin kept)."""
+    last = window.first_loud_pts + (START_MS - 40) * 1000
+    hi = last + 2 * MAX_LAG_FRAMES * FRAME_US
+    return replace(window, last_loud_pts=last,
+                   audio=[(pts, pcm) for pts, pcm in window.audio if pts <= hi],
+                   video=[(pts, jpeg) for pts, jpeg in window.video if pts <= hi])
 
 
 async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[str, Any]:
@@ -134,19 +151,29 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                                                  args.barge_ins)
             cpu_run = CpuMark.now(llm_pid).since(cpu0)
     windows = [t for t in result["turns"] if t.window is not None]
-    lips = []
+    lips, starts = [], []
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):
         assert turn.window is not None
         turn.av = lip_sync(turn.window)
         turn.row["av"] = {k: v for k, v in turn.av.items()
                           if k not in ("curve", "curve_fresh", "series")}
         lips.append(turn.av)
+        start = lip_sync(reply_start(turn.window))
+        turn.row["av_start"] = {k: v for k, v in start.items()
+                                if k not in ("curve", "curve_fresh", "series")}
+        starts.append(start)
     tag = args.tag or (mode if args.model == "qwen2.5-0.5b" else f"{mode}_{args.model}")
     meta = {"tag": tag, "mode": mode, "t0": t0, "load_avg": load, "camera": camera_source,
             "cpu_run": cpu_run, "startup_s": startup_s, "costs": costs,
             "server": "in-process" if args.in_process else "own process",
             "llm_batch_threads": args.llm_batch_threads, "avatar_nice": args.avatar_nice}
     summary = summarise(args, result, meta, lips)
+    if starts:  # the first START_MS of each reply: lips on the voice from the first word
+        pooled = pooled_lip_sync(starts)
+        summary["start_lip_sync_r"] = pooled["lip_sync_r"]
+        summary["start_av_offset_ms"] = pooled["av_offset_ms"]
+        summary["start_lip_sync_r_at_0"] = pooled.get("lip_sync_r_at_0")
+        summary["start_lip_sync_r_per_reply"] = [s.get("r") for s in starts]
     if lips:  # what the wire did to lip sync: repeated images, the sizes sent
         summary["lip_sync_r_fresh_images"] = pooled_lip_sync(lips, "curve_fresh")["lip_sync_r"]
         shares = [r["repeated_share"] for r in lips if "repeated_share" in r]
@@ -229,7 +256,7 @@ def main() -> None:
 
 
 #: the figures `--against` puts side by side (before, after, after / before)
-COMPARED = ("lip_sync_r", "lip_sync_r_fresh_images", "lip_sync_repeated_share", "av_offset_ms",
+COMPARED = ("avatar_adds_ms_p50", "start_lip_sync_r", "start_av_offset_ms", "lip_sync_r", "lip_sync_r_fresh_images", "lip_sync_repeated_share", "av_offset_ms",
             "distinct_fps_per_session", "voice_to_voice_ms_p50", "reaction_latency_ms")
 
 

@@ -54,7 +54,7 @@ from pipecat.frames.frames import Frame, SpeechOutputAudioRawFrame, TTSAudioRawF
 from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
 from avatar.live.quality import QualityChange, QualityGovernor
 from avatar.live.step_batcher import STEP_GRID_SECS, grid_offset
-from pipelines.face.audio_sink import FollowedOutput
+from pipelines.face.audio_sink import AudioSink, FollowedOutput
 from pipelines.face.camera_input import CameraInput
 from pipelines.face.face_generator import FaceGenerator
 from pipelines.face.face_metrics import FaceMetrics
@@ -78,6 +78,12 @@ DRAIN_SECS = 0.02
 #: each image on the schedule, whatever audio waits in the transport; kept for
 #: comparison, docs/PIPECAT.md "The first reply")
 FOLLOW_AUDIO_SINK = True
+#: a reply's first audio that comes while an idle frame waits for its slot takes that
+#: slot, and idle frames are left out while the transport holds caught-up audio, on
+#: every transport (False: as before, for comparison; docs/LIVE_AVATAR.md "A reply's
+#: first frames")
+REPLY_TAKES_THE_SLOT = True
+DRAIN_EVERY_TRANSPORT = True
 
 
 @dataclass
@@ -129,6 +135,14 @@ class FaceClock:
         follow = FOLLOW_AUDIO_SINK and lead_frames > 0
         #: the transport's audio device and the images held for it (None: not followed)
         self.followed = FollowedOutput(hooks.push, FRAME_SECS) if follow else None
+        #: the transport's audio as a real-time device plays it (every transport here
+        #: paces its audio so): what a reply's first audio waits behind there
+        self.device = self.followed.audio if self.followed is not None else AudioSink()
+        #: the instants of the reply's way out to its first audio (first_frames.py)
+        self.first_frames = counters.first_frames
+        self._timing_reply = False
+        #: set when a reply's first audio is queued (the session's `reply_listener`)
+        self._reply_came = asyncio.Event()
 
     async def run(self) -> None:
         """Generate, render and push one frame every 40 ms from connection start.
@@ -137,9 +151,12 @@ class FaceClock:
         pushes image k, then the audio of frame k - lead (its time is now)."""
         images = (asyncio.create_task(self.followed.images.run(), name="avatar-held-images")
                   if self.followed is not None else None)
+        loop = asyncio.get_running_loop()
+        self.session.reply_listener = lambda: loop.call_soon_threadsafe(self._reply_came.set)
         try:
             await self._tick(images)
         finally:
+            self.session.reply_listener = None
             if images is not None:
                 images.cancel()
 
@@ -159,6 +176,8 @@ class FaceClock:
                 raise RuntimeError("the held images' task ended")
             planned, skipped = await generator.next_planned()
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
+            if planned.speaking and not self.reply.in_reply and not self._timing_reply:
+                self._time_reply(planned)
             if generator.block_opened and self.session.face.steps_batched:
                 planned, t0 = self._keep_grid(planned, t0, lead_secs)
             if self._quiet(planned):
@@ -173,6 +192,9 @@ class FaceClock:
                 due += late
                 image_due += late
                 self.counters.rebases += 1
+            if self._drains(planned, max(image_due - params.lead_secs, time.monotonic()),
+                            lead_frames):
+                continue
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
             chosen = (self._thinking_repeat(planned)
@@ -185,6 +207,8 @@ class FaceClock:
             video = (self.media_clock.video_request()
                      if self.media_clock is not None and not repeat else None)
             frame, work_secs = await generator.draw(planned, repeat, video)
+            if self._timing_reply and planned.speaking and not self.first_frames.drawn:
+                self.first_frames.drawn = time.monotonic()
             dropped = frame.repeated and not chosen
             self.counters.frames_repeated += int(frame.repeated)
             self.counters.frames_repeated_late += int(dropped)
@@ -192,8 +216,12 @@ class FaceClock:
                 self.metrics.image(drawn=not frame.repeated, dropped=dropped,
                                    work_secs=work_secs)
             wait = image_due - params.lead_secs - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if await self._slot_taken_by_reply(planned, wait):
+                # the reply's first audio came while this idle frame waited for its
+                # slot: the reply takes the slot (its frames keep the spacing)
+                t0 -= FRAME_SECS
+                self.counters.idle_frames_skipped += 1
+                continue
             if not (media_clock and frame.repeated):  # a repeat is not sent twice
                 image = face_image_frame(frame, media_clock, params.images_sync_with_audio)
                 if self.followed is not None:
@@ -201,6 +229,8 @@ class FaceClock:
                     self.counters.images_dropped_for_sync = self.followed.images.dropped
                 else:
                     await self.hooks.push(image)
+            if self._timing_reply and planned.speaking and not self.first_frames.image_out:
+                self.first_frames.image_out = time.monotonic()
             if planned.speaking and not self._reply_image_sent:
                 self._reply_image_sent = True
                 await self.hooks.reply_image_out()
@@ -281,6 +311,7 @@ class FaceClock:
         audio = frame.audio + b"".join(f.audio for f in frames[1:])
         await self.hooks.push(QuietBlockAudioFrame(audio=audio, sample_rate=self.session.output_rate,
                                                    num_channels=1))
+        self.device.pushed(len(audio) / 2 / self.session.output_rate, time.monotonic())
         counters.frames_sent += len(frames)
         counters.quiet_blocks += 1
         self.reply.emitted_position = max(self.reply.emitted_position,
@@ -317,6 +348,9 @@ class FaceClock:
         for it go too."""
         if self.followed is not None:
             self.followed.cleared()
+        else:
+            self.device.cleared(time.monotonic())
+        self._timing_reply = False
 
     def reply_started(self) -> None:
         """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB."""
@@ -361,6 +395,8 @@ class FaceClock:
             self.reply.thinking_until = 0.0
         audio_type = TTSAudioRawFrame if self.reply.in_reply else SpeechOutputAudioRawFrame
         now = time.monotonic()
+        if speaking and self._timing_reply:
+            self._timed_reply(now)
         # idle silence the device would play late is left out: its wait drains
         device = self.followed.audio if self.followed is not None else None
         drain = (device is not None and not self.reply.in_reply
@@ -368,11 +404,67 @@ class FaceClock:
         if not drain:
             await self.hooks.push(audio_type(audio=audio, sample_rate=session.output_rate,
                                              num_channels=1))
-            if device is not None:
-                device.pushed(len(audio) / 2 / session.output_rate, now)
+            self.device.pushed(len(audio) / 2 / session.output_rate, now)
         self.counters.frames_sent += 1
         self.reply.emitted_position = max(self.reply.emitted_position, frame.reply_position)
         await self.hooks.audio_out()
+
+    def _drains(self, planned: PlannedFrame, push_at: float, lead_frames: int) -> bool:
+        """Leave out the idle frame `planned` whole (neither drawn nor sent) when the
+        transport would still hold more than DRAIN_SECS of audio at its slot: audio the
+        clock caught up after a late frame or a stalled loop waits there, and the next
+        reply's voice would wait behind it. For a transport that stamps an image with
+        the audio clock where it is queued (our websocket; a followed live video output
+        drops idle audio instead, `_push_audio`), so no two images share a time."""
+        if (not DRAIN_EVERY_TRANSPORT or self.followed is not None
+                or self.media_clock is not None or lead_frames
+                or planned.speaking or self.reply.in_reply
+                or self.device.end - push_at <= DRAIN_SECS):
+            return False
+        self.counters.idle_frames_drained += 1
+        return True
+
+    async def _slot_taken_by_reply(self, planned: PlannedFrame, wait: float) -> bool:
+        """Wait `wait` s for the idle frame `planned`'s slot; True (at once) when a reply's
+        first audio is queued meanwhile, or already waits: its first frame is then
+        planned and drawn for this slot instead of the next one, so the voice is not
+        held a frame longer than its drawing takes. Frames of a reply never give way,
+        nor frames of our WebRTC tracks (each drawn one is in the VP8 stream already)."""
+        def reply_waits() -> bool:
+            return (REPLY_TAKES_THE_SLOT and not planned.speaking and self.media_clock is None
+                    and self.generator.reply_waits_behind())
+
+        if reply_waits():
+            return True
+        if wait <= 0:
+            return False
+        self._reply_came.clear()
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(self._reply_came.wait(), left)
+            except TimeoutError:
+                return False
+            self._reply_came.clear()
+            if reply_waits():
+                return True
+        return False
+
+    def _time_reply(self, planned: PlannedFrame) -> None:
+        """`planned` is a reply's first frame: time its way out from the reply's first
+        audio (the block holding it was stepped last)."""
+        first, generator = self.first_frames, self.generator
+        first.began(self.session.reply_arrived_at or time.monotonic(), planned.index)
+        if generator.block_opened or generator.step_done >= first.audio_in:
+            first.block_from, first.block_done = generator.step_from, generator.step_done
+        self._timing_reply = True
+
+    def _timed_reply(self, now: float) -> None:
+        """The reply's first audio is pushed at `now`, behind what the device holds."""
+        self.first_frames.audio_out = now
+        self.first_frames.held_secs = self.device.held_secs(now)
+        self.first_frames.replies += 1
+        self._timing_reply = False
 
     def _note_lateness(self, late: float) -> None:
         """The session's worker learns how late this frame is (see `FaceThreads.note_lateness`)."""

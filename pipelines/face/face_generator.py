@@ -10,6 +10,7 @@ image with its audio.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,8 @@ class FaceGenerator:
         self.hold: Callable[[int], bool] | None = None
         self._held_last = False
         self._next_index = 0  # the first frame of the next block
+        #: when the last generator step was asked and came back (monotonic s)
+        self.step_from = self.step_done = 0.0
 
     async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the session's worker (niced while it yields, see `yielding`)."""
@@ -59,7 +62,7 @@ class FaceGenerator:
         reply arrived while idle frames of the block still wait, they are dropped, so
         the reply starts at the next frame rather than at the next block boundary."""
         skipped = 0
-        if self.pending and self._reply_waits_behind():
+        if self.pending and self.reply_waits_behind():
             skipped = len(self.pending)
             self.counters.idle_frames_skipped += skipped
             self.pending.clear()
@@ -74,7 +77,9 @@ class FaceGenerator:
                 self.block_share = 0.0
             else:
                 busy = self.worker.busy_secs
+                self.step_from = time.monotonic()
                 self.pending.extend(await self.job(self.session.next_block))
+                self.step_done = time.monotonic()
                 self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
             if self.pending:
                 self._next_index = self.pending[-1].index + 1
@@ -113,7 +118,7 @@ class FaceGenerator:
         self.pending.clear()
         return chunks
 
-    def _reply_waits_behind(self) -> bool:
+    def reply_waits_behind(self) -> bool:
         """Reply audio is queued, no reply is playing, and the frames left are idle."""
         return (not self.reply.in_reply and not self.session.reply_paused
                 and self.session.reply_pending_secs > 0

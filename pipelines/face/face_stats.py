@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from avatar.live import AvatarSession
 from avatar.live.face_pool import WorkerFace
 from avatar.live.quality import QualityGovernor
+from pipelines.face.first_frames import FirstFrames
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc.output import MediaClockOutput
@@ -54,10 +55,17 @@ class FaceCounters:
     settings_updates: int = 0  # runtime settings applied to a live session
     grid_realigned: int = 0  # the frame grid moved onto the batched workers' grid
     quiet_blocks: int = 0  # blocks sent whole while nobody was there (face_clock.py)
+    #: idle frames left out while the transport held audio the clock had caught up
+    idle_frames_drained: int = 0
+    #: the last reply's way from its first audio to its first frames (the clock's)
+    first_frames: FirstFrames = field(default_factory=FirstFrames)
 
-    def as_stats(self) -> dict[str, int]:
-        """The counters by name, as `metrics` events carry them."""
-        return asdict(self)
+    def as_stats(self) -> dict[str, int | float]:
+        """The counters by name, then the last reply's first frames, as `metrics`
+        events carry them."""
+        values: dict[str, int | float] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "first_frames"}
+        return values | self.first_frames.as_stats()
 
 
 def session_stats(counters: FaceCounters, session: AvatarSession | None, *,

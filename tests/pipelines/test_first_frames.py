@@ -1,0 +1,115 @@
+"""A reply's first frames are ready with its first audio, on the real generator.
+
+`AvatarForcingVideoService` in front of pipecat's own output path playing to memory in
+real time (benchkit/pipecat_sink.py), the shipped generator and default portrait,
+piper speech as the TTS frames. Behaviour only:
+- the reply's first image is drawn before its first audio goes out, and is shown
+  within a frame of that audio playing (no early mouth, no late mouth), over
+  pipecat's live video and with images released behind their audio;
+- the service records the reply's way out (first_frames.py) in order, from its
+  first audio to its first frames, in its `metrics` counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchkit.pipecat_sink import FaceRun, audio_held_secs, start_face_run
+from pipelines import AvatarForcingVideoService
+
+pytestmark = pytest.mark.e2e
+
+OUT_RATE = 24000
+SIZE = 256  # behaviour, not cost: 256 px is cheap on a busy machine
+FRAME_SECS = 0.04
+#: the first image against its audio on the device, at most: one frame of the video
+#: schedule either way, plus the scheduler's jitter on a shared machine
+WITHIN_SECS = FRAME_SECS + 0.02
+
+
+async def start_run(avatar_assets: Any, *, images_with_audio: bool) -> FaceRun:
+    """The service in front of the memory transport, paced as pipecat's live video or
+    as our WebRTC door paces it (each image released behind the audio before it)."""
+    settings = AvatarForcingVideoService.Settings(
+        size=SIZE, adapt_video=False, camera_fps=0.0,
+        images_sync_with_audio=images_with_audio,
+        image_lead_frames=0 if images_with_audio else 1)
+    service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
+    return await start_face_run(service, out_rate=OUT_RATE, size=SIZE,
+                                video_live=not images_with_audio,
+                                video_framerate=30 if images_with_audio else 25)
+
+
+@pytest.fixture(scope="module")
+def piper_reply() -> tuple[np.ndarray, int]:
+    """A short spoken reply by the bundled piper voice (int16, 22,050 Hz)."""
+    from benchkit.speech import load_test_voice, piper_int16
+
+    voice = load_test_voice()
+    return piper_int16(voice, "The restrooms are on the second floor."), voice.config.sample_rate
+
+
+@pytest.mark.parametrize("images_with_audio", [False, True], ids=["live-video", "images-with-audio"])
+async def test_a_replys_first_image_is_shown_with_its_first_audio(
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int], images_with_audio: bool) -> None:
+    pcm, rate = piper_reply
+    run = await start_run(avatar_assets, images_with_audio=images_with_audio)
+    await asyncio.sleep(1.0)  # idle frames before the reply, as between two turns
+    await run.speak(pcm, rate, chunk_secs=0.5)
+    await asyncio.sleep(len(pcm) / rate + 1.5)
+    await run.end()
+
+    assert isinstance(run.face, AvatarForcingVideoService)
+    first = run.face.counters.first_frames
+    assert first.replies == 1, first
+    steps = [first.audio_in, first.block_from, first.block_done, first.drawn,
+             first.image_out, first.audio_out]
+    assert all(steps), f"a step of the reply's way out was not recorded: {first}"
+    assert steps == sorted(steps), f"out of order: {first}"
+    # the chunk holding the reply's first audio, where the device played it
+    played = [t for t, held in audio_held_secs(run.played) if t - held >= first.audio_out - 1e-6]
+    assert played, "the reply's first audio never played"
+    heard_at = played[0]
+    # where the device showed the reply's first image (the frame it animates)
+    shown = [t for t, image in run.played.images
+             if getattr(image, "frame_index", None) == first.frame_index]
+    assert shown, "the reply's first image never reached the transport"
+    assert abs(shown[0] - heard_at) <= WITHIN_SECS, (
+        f"first image shown {1000 * (shown[0] - heard_at):+.0f} ms from its audio")
+    stats = run.face.stats()
+    assert stats["first_frames_replies"] == 1
+    assert 0 <= stats["first_frames_drawn_ms"] <= stats["first_frames_audio_out_ms"], stats
+
+
+#: a stall of the event loop: long enough to show, short of the clock's rebase (0.25 s)
+STALL_SECS = 0.2
+
+
+async def test_after_a_stall_the_reply_does_not_wait_behind_idle_audio(
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+    """A stalled loop makes the clock catch up: the idle audio it pushes at once waits in
+    a transport that plays in real time, and every later chunk waits behind it. Where
+    images travel with their audio (our websocket, a transport whose images are
+    released behind their audio) the clock leaves idle frames out until that wait is
+    gone, so the next reply's voice is not held behind the stall."""
+    pcm, rate = piper_reply
+    run = await start_run(avatar_assets, images_with_audio=True)
+    await asyncio.sleep(1.0)
+    time.sleep(STALL_SECS)  # noqa: ASYNC251 (the stall is the point: the whole loop stops)
+    await asyncio.sleep(1.0)
+    await run.speak(pcm, rate, chunk_secs=0.5)
+    await asyncio.sleep(len(pcm) / rate + 1.5)
+    await run.end()
+
+    assert isinstance(run.face, AvatarForcingVideoService)
+    assert run.face.counters.idle_frames_drained >= 2, run.face.counters
+    first = run.face.counters.first_frames
+    held = [h for t, h in audio_held_secs(run.played) if t - h >= first.audio_out - 1e-6]
+    assert held, "the reply's first audio never played"
+    # what a chunk waits in a device that keeps no more than one queued: a frame
+    assert held[0] <= FRAME_SECS + 0.03, f"the reply waited {1000 * held[0]:.0f} ms behind idle audio"
