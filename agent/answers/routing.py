@@ -115,11 +115,13 @@ def leans_on(index: KnowledgeIndex, message: str, previous: str | None) -> bool:
 
 def recalls_visit(index: KnowledgeIndex, message: str, visit: Sequence[str]) -> bool:
     """True when `message` asks about something the visitor said earlier in this visit
-    (`visit`, their messages before it) that no fact holds: an earlier message that
-    states a value (a number, a time, a name) and shares a word with this one ("My
-    locker is 42." ... "What was my locker number?"). The visit's history answers it."""
-    asked = set(index.lexical_terms(message))
-    return any(extract_facts(said) and asked & set(index.lexical_terms(said)) for said in visit)
+    (`visit`, their messages before it): an earlier message that states a value (a
+    number, a time, a name) shares a word with this one that the file does not know
+    ("My locker is 42." ... "What was my locker number again?"). The visit's history
+    answers it, not a fact."""
+    own = {t for t in index.lexical_terms(message) if not index.knows(t)}
+    return bool(own) and any(extract_facts(said) and own & set(index.lexical_terms(said))
+                             for said in visit)
 
 
 def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, *,
@@ -134,6 +136,8 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
     Anything else: `lines.off_topic`, without the LLM (module docstring); `lines`
     defaults to the index's (the persona's)."""
     lines = lines or index.lines
+    if visit and recalls_visit(index, message, visit):
+        return TurnPlan()  # the LLM reads it back from the visit (the guard lets it through)
     retrieved = index.retrieve(message)
     if retrieved.found:
         facts_found = list(retrieved.facts)
@@ -156,8 +160,6 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
         if joined.reply in (lines.off_topic, lines.dont_know):
             return joined  # about nothing, or an amount, time or person no fact states
         return TurnPlan(facts=joined.facts)  # no note: the LLM reads the question before it
-    if visit and recalls_visit(index, message, visit):
-        return TurnPlan()
     return TurnPlan(reply=lines.off_topic)
 
 

@@ -204,3 +204,15 @@ def test_a_yes_no_question_about_a_thing_the_file_never_names_is_declined(
     assert plan_turn(hybrid, "Do you have a branch in Shelbyville?").reply == DONT_KNOW_LINE
     plan = plan_turn(hybrid, "Can you deliver my couch on a Monday?")
     assert plan.reply == "No, deliveries happen Tuesday to Saturday."
+
+
+def test_a_question_about_what_the_visitor_said_goes_to_the_llm(hybrid: KnowledgeIndex) -> None:
+    """A visitor said a number and asks for it back: the visit's history answers it (the
+    guard lets the number through as theirs), not a fact; with no such words before, the
+    facts route it as any question."""
+    visit = ["My locker number is 42."]
+    assert plan_turn(hybrid, "What was my locker number again?", visit[-1], visit=visit) == (
+        plan_turn(hybrid, "What was my locker number again?", visit=visit))
+    plan = plan_turn(hybrid, "What was my locker number again?", visit=visit)
+    assert plan.reply is None and plan.note is None
+    assert plan_turn(hybrid, "What was my locker number again?") != plan

@@ -50,3 +50,17 @@ def test_without_knowledge_or_a_store_question_the_history_is_as_said() -> None:
     small_talk = LLMContext(messages=[{"role": "user", "content": "Hi there."},
                                       {"role": "assistant", "content": "Hello!"}])
     assert reply_history(SYSTEM, small_talk, INDEX)[1:] == small_talk.get_messages()
+
+
+def test_with_a_knowledge_index_the_llm_reads_the_persona_alone() -> None:
+    """The facts come with each question (the injector's notes), so the system prompt the
+    pipeline sends (and warms) holds no line of the file, however long it is."""
+    from agent import build_system_prompt
+    from pipelines.voice_pipeline import VOICE_STYLE, spoken_system_prompt
+
+    prompt = build_system_prompt(PersonaSettings())
+    with_file = spoken_system_prompt(prompt)
+    alone = spoken_system_prompt(prompt, INDEX)
+    assert "Restrooms: on the second floor" in with_file  # no index: the whole file, as before
+    assert alone.endswith(VOICE_STYLE) and not any(fact in alone for fact in INDEX.facts)
+    assert "Facts (" not in alone and alone.startswith("You are Sam")
