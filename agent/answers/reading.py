@@ -261,7 +261,8 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None) -> str
     text = " ".join(s for s in sentences if s)
     if yes_no and not answer:
         answer = ("no" if _says_none_of(chosen, question) or _states_the_opposite(chosen, question)
-                  else _day_answer(chosen, question) or _statement_answer(chosen, question)) or ""
+                  else _time_answer(chosen, question) or _day_answer(chosen, question)
+                  or _statement_answer(chosen, question)) or ""
     elif yes_no and _takes_the_other_side(question, chosen[:1]):
         answer = ""  # "Is it closed?" and "no, we are not open": a yes or no would mislead
     if yes_no and answer:
@@ -330,6 +331,63 @@ def _takes_the_other_side(question: str, clauses: list[str]) -> bool:
     return any(asked & a and told & b and not asked & b
                for a, b in zip(_OPPOSITES[::2], _OPPOSITES[1::2], strict=True)
                for a, b in ((a, b), (b, a)))
+
+
+#: "9 a.m. to 8 p.m.": a span of clock times (noon and midnight too)
+_CLOCK = r"(?:\d{1,2}(?::\d\d)?\s*[ap]\.?\s?m\.?|noon|midnight)"
+_SPAN = re.compile(rf"({_CLOCK})\s*(?:to|until|till|-|\u2013)\s*({_CLOCK})", re.IGNORECASE)
+#: "open at 8", "close by 6", "open until 9", "open late": what a question asks of a span
+_ASKS_OPEN = re.compile(r"\b(open|close|closed|shut)s?\s+(?:\w+\s+)?(at|by|until|till|past)\b",
+                        re.IGNORECASE)
+_CLOCK_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+
+
+def _minutes(clock: str) -> int | None:
+    """Minutes after midnight of "9 a.m.", "7:30 p.m.", "noon"; None if not a clock time."""
+    text = clock.lower().replace(".", "").replace(" ", "")
+    if text in ("noon", "midnight"):
+        return 12 * 60 if text == "noon" else 0
+    match = re.match(r"(\d{1,2})(?::(\d\d))?([ap])m", text)
+    if match is None:
+        return None
+    hour = int(match.group(1)) % 12 + (12 if match.group(3) == "p" else 0)
+    return hour * 60 + int(match.group(2) or 0)
+
+
+def _asked_minutes(question: str, opening: bool) -> int | None:
+    """The clock time a question names ("at 8 a.m.", "at eight in the morning", "until
+    nine": a bare hour read as the morning for an opening, else the afternoon)."""
+    match = re.search(rf"({_CLOCK})|\b(\d{{1,2}}|{'|'.join(_CLOCK_WORDS)})\b(\s+in the morning"
+                      r"|\s+in the (?:afternoon|evening)|\s+at night)?", question, re.IGNORECASE)
+    if match is None:
+        return None
+    if match.group(1):
+        return _minutes(match.group(1))
+    word = match.group(2).lower()
+    hour = int(word) if word.isdigit() else _CLOCK_WORDS[word]
+    part = (match.group(3) or "").strip().lower()
+    evening = "morning" not in part and (bool(part) or not (opening and 6 <= hour <= 11))
+    return (hour % 12 + (12 if evening else 0)) * 60
+
+
+def _time_answer(clauses: list[str], question: str) -> str | None:
+    """"yes" or "no" to "Do you open at eight ...?", "Are you open until nine?" from the
+    span of hours the clause states; None where either says no clock time."""
+    asks = _ASKS_OPEN.search(question)
+    spans = [m for c in clauses for m in _SPAN.finditer(c)]
+    if asks is None or len(spans) != 1:
+        return None
+    start, end = _minutes(spans[0].group(1)), _minutes(spans[0].group(2))
+    opening = asks.group(1).lower() == "open" and asks.group(2).lower() in ("at", "by")
+    asked = _asked_minutes(question[asks.end():], opening)
+    if asked is None or start is None or end is None:
+        return None
+    if opening:
+        return "yes" if (start == asked if asks.group(2).lower() == "at" else start <= asked) else "no"
+    if asks.group(1).lower() == "open":  # open until / past
+        return "yes" if end >= asked else "no"
+    return "yes" if end == asked else "no"  # close at
 
 
 def _day_answer(clauses: list[str], question: str) -> str | None:

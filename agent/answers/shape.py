@@ -74,8 +74,14 @@ PERSON_WORDS = frozenset(
 _PERSON = re.compile(r"\b(?:" + "|".join(sorted(PERSON_WORDS)) + r")\b", re.IGNORECASE)
 
 
+#: "a.m.", "p.m.": dots that end no sentence
+_MERIDIEM_DOTS = re.compile(r"\b([aApP])\.\s?[mM]\.(?=\s+[a-z0-9])")
+
+
 def last_sentence(message: str) -> str:
-    """The message's last non-empty sentence (where a spoken question is)."""
+    """The message's last non-empty sentence (where a spoken question is); "9 a.m." inside
+    a sentence ends none ("Do you open at 9 a.m. on Mondays?")."""
+    message = _MERIDIEM_DOTS.sub(r"\1m", message)
     sentences = [s.strip() for s in _SENTENCES.findall(message) if s.strip(" .!?")]
     return sentences[-1] if sentences else message.strip()
 

@@ -90,3 +90,14 @@ def test_a_statement_keeps_its_no_only_for_a_yes_no_question() -> None:
 def test_a_statement_answers_yes_or_no_by_what_it_states(fact: str, question: str,
                                                          answer: str) -> None:
     assert spoken_answer(fact, question) == answer
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    ("Do you open at eight in the morning on Tuesdays?", "No, Monday to Saturday"),
+    ("Do you open at 9 a.m. on Mondays?", "Yes, Monday to Saturday"),
+    ("Are you open until nine on Saturdays?", "No, Monday to Saturday"),
+    ("Do you close at 6 p.m. on Sunday?", "Yes, on Sunday"),
+])
+def test_a_clock_time_asked_is_read_against_the_facts_hours(question: str, answer: str) -> None:
+    hours = "Opening hours: Monday to Saturday 9 a.m. to 8 p.m.; Sunday 10 a.m. to 6 p.m."
+    assert spoken_answer(hours, question).startswith(answer)
