@@ -133,12 +133,14 @@ def compose_system_prompt(persona: str, knowledge: str) -> str:
 
 
 def build_system_prompt(persona: PersonaSettings) -> str:
-    """The system prompt for `persona.persona_file` + `persona.knowledge_file` (the file
-    as agent/answers/knowledge_file.py reads it, whatever its encoding; an empty or
-    missing one adds no facts: its start-up warning says so)."""
-    from agent.answers.knowledge_file import load_knowledge_file
-
-    knowledge = load_knowledge_file(persona.knowledge_file, log=False).body
+    """The system prompt for `persona.persona_file` + `persona.knowledge_file`. A knowledge
+    file that is empty, missing or not UTF-8 adds no facts here: the knowledge index
+    (agent/answers/knowledge_file.py) reads it anyway and warns at start-up, and with it
+    the facts come with each question, not in this prompt."""
+    try:
+        knowledge = read_prompt_file(persona.knowledge_file)
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        knowledge = ""
     return compose_system_prompt(read_prompt_file(persona.persona_file), knowledge)
 
 
