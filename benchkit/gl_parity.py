@@ -99,8 +99,8 @@ class PortraitParity:
     def psnr(self) -> tuple[float, list[float]]:
         """(PSNR over the face box of all frames pooled, per-frame PSNR), dB."""
         x0, y0, x1, y1 = self.face
-        errors = [np.mean((a[y0:y1, x0:x1].astype(np.float64)
-                           - b[y0:y1, x0:x1].astype(np.float64)) ** 2)
+        errors = [float(np.mean((a[y0:y1, x0:x1].astype(np.float64)
+                                 - b[y0:y1, x0:x1].astype(np.float64)) ** 2))
                   for a, b in zip(self.python, self.browser, strict=True)]
         per_frame = [_db(e) for e in errors]
         return _db(float(np.mean(errors))), per_frame
@@ -229,10 +229,11 @@ def measure(name: str, renderer: PortraitRenderer, motion: np.ndarray) -> Portra
     h, w = crop[3] - crop[1], crop[2] - crop[0]
     browser = [np.frombuffer(base64.b64decode(s), np.uint8).reshape(h, w, 3)
                for s in got["frames"]]
-    shift = np.array([crop[0], crop[1], crop[0], crop[1]])
+    def local(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return box[0] - crop[0], box[1] - crop[1], box[2] - crop[0], box[3] - crop[1]
+
     return PortraitParity(
-        name=name, crop=crop, face=tuple(int(v) for v in np.array(face_abs) - shift),
-        mouth=tuple(int(v) for v in np.array(mouth_abs) - shift), python=python,
+        name=name, crop=crop, face=local(face_abs), mouth=local(mouth_abs), python=python,
         browser=browser, asset_bytes=len(assets.data), asset_hash=assets.hash,
         browser_hash=got["hash"], draw_ms=float(got["drawMs"]), gl_renderer=got["renderer"])
 
