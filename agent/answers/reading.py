@@ -390,6 +390,16 @@ def _time_answer(clauses: list[str], question: str) -> str | None:
     return "yes" if end == asked else "no"  # close at
 
 
+def tells_the_other_time(question: str, fact: str) -> bool:
+    """True when a question asks when something opens and its fact tells only when it
+    closes, or the other way round ("What time does the lab close?" and "the lab opens
+    at 7:30 a.m."); a span ("10 a.m. to 6 p.m.", "open until 7 p.m.") tells both."""
+    _, rest = split_label(fact)
+    if _SPAN.search(rest) or re.search(r"\b(?:until|till)\b", rest, re.IGNORECASE):
+        return False
+    return _takes_the_other_side(question, [rest])
+
+
 def _day_answer(clauses: list[str], question: str) -> str | None:
     """"yes" or "no" to a yes/no question about days that the clauses list days for
     ("Do you deliver on Mondays?" and "Deliveries happen Tuesday to Saturday": no);

@@ -32,7 +32,12 @@ from typing import Any
 from agent.answers.common import CALENDAR, common_words
 from agent.answers.index import WORD, KnowledgeIndex, label_of
 from agent.answers.lines import AnswerLines
-from agent.answers.reading import condition_answer, has_condition, spoken_answer
+from agent.answers.reading import (
+    condition_answer,
+    has_condition,
+    spoken_answer,
+    tells_the_other_time,
+)
 from agent.answers.shape import (
     asks_for_amount,
     asks_for_person,
@@ -316,6 +321,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
     if index.means_little(message, fact) and not (
             index.names_topic(message, fact) or index.words_lead_to(message, fact)):
         return facts
+    if kind in ("time", "when") and tells_the_other_time(message, fact):
+        return DECLINE  # "What time does the lab close?" and "the lab opens at 7:30 a.m."
     return _said(fact, spoken_answer(fact, message, kind))
 
 

@@ -101,3 +101,13 @@ def test_a_statement_answers_yes_or_no_by_what_it_states(fact: str, question: st
 def test_a_clock_time_asked_is_read_against_the_facts_hours(question: str, answer: str) -> None:
     hours = "Opening hours: Monday to Saturday 9 a.m. to 8 p.m.; Sunday 10 a.m. to 6 p.m."
     assert spoken_answer(hours, question).startswith(answer)
+
+
+def test_an_opening_time_does_not_answer_when_it_closes() -> None:
+    from agent.answers.reading import tells_the_other_time
+
+    lab = "Lab tests: the blood draw lab is in room 210 and opens at 7:30 a.m."
+    assert tells_the_other_time("What time does the lab close?", lab)
+    assert not tells_the_other_time("What time does the lab open?", lab)
+    cafe = "Cafe: the cafe on the second floor serves coffee until 7 p.m."
+    assert not tells_the_other_time("When does the cafe close?", cafe)  # until: its closing
