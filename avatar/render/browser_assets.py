@@ -36,6 +36,7 @@ from avatar.render.mesh import (
     LIPS_LOWER_OUTER,
     LIPS_UPPER_INNER,
     LIPS_UPPER_OUTER,
+    SLIVER_GAIN,
 )
 from avatar.render.mouth import (
     _TEXTURE,
@@ -191,17 +192,19 @@ def _field_constants() -> dict[str, Any]:
 
 def _grid(renderer: PortraitRenderer, blobs: _Blobs) -> dict[str, Any]:
     """How mesh.py's `BackwardMapper` builds its map on a grid: each triangle's flags
-    (bit 0: sharp, its warp stays exact; bit 1: foldable, mended at folds), the Gaussian
+    (bit 0: sharp, its warp stays exact; bit 1: foldable, mended at folds; bit 2: the
+    mouth's, kept on its photo triangle when squashed to a sliver), the Gaussian
     that smooths the outline's displacement, the dilation that guards the sharp cells,
     and the jump that marks a fold."""
     mapper = renderer._mapper
-    flags = mapper.sharp[:-1].astype(np.uint8) | (mapper.foldable[:-1].astype(np.uint8) << 1)
+    flags = (mapper.sharp[:-1].astype(np.uint8) | (mapper.foldable[:-1].astype(np.uint8) << 1)
+             | (mapper.mouth.astype(np.uint8) << 2))
     blobs.array("tri_flags", flags, "uint8")
     radius = int(round(mapper.sigma * 4.0 * 2.0 + 1.0)) | 1  # cv2's kernel for a float image
     kernel = cv2.getGaussianKernel(radius, mapper.sigma).ravel()
     return {"step": mapper.step, "cells": mapper.grid, "kernel": _floats(kernel),
             "guard": [_ints(row) for row in mapper.guard],
-            "fold_limit": FOLD_JUMP_PX + mapper.step}
+            "fold_limit": FOLD_JUMP_PX + mapper.step, "sliver_gain": SLIVER_GAIN}
 
 
 def is_grey(image: np.ndarray) -> bool:

@@ -333,6 +333,7 @@ export function createFaceRenderer(canvas, assets) {
     gl.useProgram(G.cells);
     gl.uniform1f(G.cells.at("u_size"), u.size);
     gl.uniform1f(G.cells.at("u_step"), grid.step);
+    gl.uniform1f(G.cells.at("u_sliver_gain"), grid.sliver_gain ?? 1e9);
     grownStream(u.stream, mesh.t, GROW_CELLS * grid.step, u.grown);
     gl.bindBuffer(gl.ARRAY_BUFFER, u.gridBuf);
     gl.bufferData(gl.ARRAY_BUFFER, u.grown, gl.STREAM_DRAW);

@@ -122,10 +122,12 @@ void main() {
 `;
 
 // mesh.py BackwardMapper on its grid (one fragment a cell): the displacement of the
-// triangle drawn at the cell's centre, and its flags
+// triangle drawn at the cell's centre, and its flags; a mouth triangle squashed to a
+// sliver keeps its cells on its own part of the photo (`_clamp_slivers`)
 export const GRID_FS = `#version 300 es
 precision highp float;
 uniform float u_step;
+uniform float u_sliver_gain;
 flat in vec4 v_m;
 flat in vec2 v_c;
 flat in vec4 v_box;
@@ -133,9 +135,14 @@ flat in float v_flags;
 out vec4 o;
 void main() {
   vec2 g = gl_FragCoord.xy * u_step - 0.5;
-  vec2 d = vec2(dot(v_m.xy, g), dot(v_m.zw, g)) + v_c - g;
+  vec2 src = vec2(dot(v_m.xy, g), dot(v_m.zw, g)) + v_c;
   float f = floor(v_flags + 0.5);
-  o = vec4(d, mod(f, 2.0), floor(f / 2.0));
+  vec4 stretch = abs(v_m - vec4(1.0, 0.0, 0.0, 1.0));
+  bool mouth = mod(floor(f / 4.0), 2.0) > 0.5;
+  if (mouth && max(max(stretch.x, stretch.y), max(stretch.z, stretch.w)) > u_sliver_gain - 1.0) {
+    src = clamp(src, v_box.xy, v_box.zw);
+  }
+  o = vec4(src - g, mod(f, 2.0), mod(floor(f / 2.0), 2.0));
 }
 `;
 
