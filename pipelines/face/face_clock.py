@@ -152,7 +152,11 @@ class FaceClock:
         images = (asyncio.create_task(self.followed.images.run(), name="avatar-held-images")
                   if self.followed is not None else None)
         loop = asyncio.get_running_loop()
-        self.session.reply_listener = lambda: loop.call_soon_threadsafe(self._reply_came.set)
+
+        def reply_came() -> None:  # in the pushing thread
+            loop.call_soon_threadsafe(self._reply_came.set)
+
+        self.session.reply_listener = reply_came
         try:
             await self._tick(images)
         finally:
