@@ -27,7 +27,8 @@ Measured on the client's clock (names as in the JSON):
   the mouth moves after the sound. Pooled over replies (length-weighted
   correlation curve); per reply in `turns`. start_lip_sync_r, start_av_offset_ms:
   the same over the first 500 ms of each reply only (lips on the voice from the
-  first word: no early mouth, no late mouth), pooled; per reply in `av_start`.
+  first word: no early mouth, no late mouth), pooled at lags of +-120 ms; per reply
+  (at lag 0) in `av.start_r_at_0`.
 - reaction_latency_ms: each video message carries `user_frames`, the 40 ms
   user-audio frames the server had heard when it generated that frame. The
   mic counts the samples it sends, so for the onset of each question (first
@@ -82,20 +83,19 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from benchkit.clocks import CpuMark
 from benchkit.live.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
 from benchkit.live.camera import camera_photo, make_camera_clip
-from benchkit.live.live_client import FRAME_US, MAX_LAG_FRAMES
 from benchkit.live.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
 from benchkit.live.live_server import live_script_in, serve, server_under_test
 from benchkit.live.live_summary import summarise
-from benchkit.live.live_turns import LONG_QUESTION, Spoken, TurnWindow
+from benchkit.live.live_turns import LONG_QUESTION, Spoken
 from benchkit.paths import RESULTS, ROOT
 from benchkit.visitor import INTERRUPTION, QUESTIONS
 
@@ -106,13 +106,40 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 START_MS = 500
 
 
-def reply_start(window: TurnWindow) -> TurnWindow:
-    """The media around the first START_MS of a reply (the lag search's margin kept)."""
-    last = window.first_loud_pts + (START_MS - 40) * 1000
-    hi = last + 2 * MAX_LAG_FRAMES * FRAME_US
-    return replace(window, last_loud_pts=last,
-                   audio=[(pts, pcm) for pts, pcm in window.audio if pts <= hi],
-                   video=[(pts, jpeg) for pts, jpeg in window.video if pts <= hi])
+#: lags (40 ms frames) searched either way over the reply's start
+START_LAGS = 3
+
+
+def start_lip_sync(lips: list[dict[str, Any]]) -> dict[str, Any]:
+    """Lip sync over the first START_MS of each reply: the received audio's envelope
+    against the re-measured jaw, slot by slot (`lip_sync`'s series), every reply's
+    start pooled, at lags of +-START_LAGS frames (too few slots for lip_sync's own
+    +-400 ms search). An early mouth reads as a negative offset, a late one positive."""
+    curve: dict[int, float] = {}
+    for lag in range(-START_LAGS, START_LAGS + 1):
+        xs, ys = [], []
+        for result in lips:
+            series = result.get("series")
+            if not series:
+                continue
+            t = np.asarray(series["t_ms"])
+            env, jaw = np.asarray(series["env"], float), np.asarray(series["jaw"], float)
+            slots = np.flatnonzero((t >= 0) & (t < START_MS))
+            slots = slots[(slots + lag >= 0) & (slots + lag < len(jaw))]
+            xs.append(env[slots])
+            ys.append(jaw[slots + lag])
+        if not xs:
+            continue
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() >= 10 and np.std(x[ok]) > 0 and np.std(y[ok]) > 0:
+            curve[lag] = float(np.corrcoef(x[ok], y[ok])[0, 1])
+    if not curve:
+        return {"start_lip_sync_r": None, "start_av_offset_ms": None,
+                "start_lip_sync_r_at_0": None}
+    best = max(curve, key=lambda k: curve[k])
+    return {"start_lip_sync_r": round(curve[best], 3), "start_av_offset_ms": best * 40,
+            "start_lip_sync_r_at_0": round(curve.get(0, float("nan")), 3)}
 
 
 async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[str, Any]:
@@ -151,29 +178,22 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                                                  args.barge_ins)
             cpu_run = CpuMark.now(llm_pid).since(cpu0)
     windows = [t for t in result["turns"] if t.window is not None]
-    lips, starts = [], []
+    lips = []
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):
         assert turn.window is not None
         turn.av = lip_sync(turn.window)
         turn.row["av"] = {k: v for k, v in turn.av.items()
                           if k not in ("curve", "curve_fresh", "series")}
+        turn.row["av"]["start_r_at_0"] = start_lip_sync([turn.av])["start_lip_sync_r_at_0"]
         lips.append(turn.av)
-        start = lip_sync(reply_start(turn.window))
-        turn.row["av_start"] = {k: v for k, v in start.items()
-                                if k not in ("curve", "curve_fresh", "series")}
-        starts.append(start)
     tag = args.tag or (mode if args.model == "qwen2.5-0.5b" else f"{mode}_{args.model}")
     meta = {"tag": tag, "mode": mode, "t0": t0, "load_avg": load, "camera": camera_source,
             "cpu_run": cpu_run, "startup_s": startup_s, "costs": costs,
             "server": "in-process" if args.in_process else "own process",
             "llm_batch_threads": args.llm_batch_threads, "avatar_nice": args.avatar_nice}
     summary = summarise(args, result, meta, lips)
-    if starts:  # the first START_MS of each reply: lips on the voice from the first word
-        pooled = pooled_lip_sync(starts)
-        summary["start_lip_sync_r"] = pooled["lip_sync_r"]
-        summary["start_av_offset_ms"] = pooled["av_offset_ms"]
-        summary["start_lip_sync_r_at_0"] = pooled.get("lip_sync_r_at_0")
-        summary["start_lip_sync_r_per_reply"] = [s.get("r") for s in starts]
+    if lips:  # the first START_MS of each reply: lips on the voice from the first word
+        summary.update(start_lip_sync(lips))
     if lips:  # what the wire did to lip sync: repeated images, the sizes sent
         summary["lip_sync_r_fresh_images"] = pooled_lip_sync(lips, "curve_fresh")["lip_sync_r"]
         shares = [r["repeated_share"] for r in lips if "repeated_share" in r]
