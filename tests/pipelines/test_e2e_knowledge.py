@@ -11,6 +11,7 @@ import pytest
 from agent.answers.index import KnowledgeIndex
 from agent.answers.lines import DONT_KNOW_LINE
 from agent.answers.routing import plan_turn
+from agent.sentence_embedding import SentenceEncoder
 from agent.settings import PersonaSettings
 from pipelines.server.app import ServerConfig
 from sdk.client import VoiceClient
@@ -56,7 +57,7 @@ async def test_a_spoken_yes_no_question_is_answered_by_its_fact(
 ) -> None:
     """The answer rules in the real server: "Can I bring my dog into the store?" is
     answered by the pets fact's own words, without the LLM, and spoken."""
-    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=SentenceEncoder())
     expected = plan_turn(index, "Can I bring my dog into the store?").reply
     assert expected is not None and "service animals" in expected
     sessions: list[Any] = []
