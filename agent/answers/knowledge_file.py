@@ -344,7 +344,7 @@ def parse_knowledge(text: str, path: Path, encoding: str = "utf-8") -> Knowledge
     elif not any(block.label for block in blocks):
         warnings.append(KnowledgeWarning(
             "no_labels", path, (blocks[0].line,),
-            "no line starts with a label ('Parking: free parking behind the building.'): "
+            "no line starts with a label ('Opening hours: 9 a.m. to 5 p.m. every day.'): "
             "each sentence is read as a fact, but the kiosk cannot tell what each is "
             "about; put one fact a line, each after its label"))
     else:

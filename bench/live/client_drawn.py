@@ -24,6 +24,7 @@ voice, as the server's capacity board does) and a 16-core plan.
     .venv/bin/python bench/live/client_drawn.py [--sessions 8] [--secs 4] [--rounds 2]
 
 Runs: ~2-4 min (estimated for the 2-core host).
+Quoted: none: its first run is quoted in docs/BROWSER_SDK.md once made
 """
 
 from __future__ import annotations
