@@ -141,7 +141,10 @@ async def test_a_drawing_client_gets_assets_and_motion_while_an_old_client_gets_
         assert all(len(decode_face_motion(m)) == FACE_MOTION_DIM for m in motions)
         on_audio = sum(m.pts_us in audio_pts for m in motions)
         assert on_audio >= 0.9 * len(motions), "motion frames off the audio's clock"
-        assert not [i for i in drawn if isinstance(i, dict) and i.get("type") == "error"]
+        # a loaded server reads the test's paced silence in bursts and may drop a chunk
+        # ('rate_limited', not fatal): that is the mic's pace, not the drawn face's
+        errors = [i for i in drawn if isinstance(i, dict) and i.get("type") == "error"]
+        assert not [e for e in errors if e.get("fatal") or e.get("code") != "rate_limited"], errors
 
         # asks for pixels: the answer, then JPEGs within a second
         asked = time.monotonic()
