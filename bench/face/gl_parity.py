@@ -15,7 +15,7 @@ bounds grown 5 %):
 - `assets_kb`: the asset container's size; `draw_ms`: the page's draw + read-back per
   frame in software GL (a CPU's speed, not a GPU's; a figure for the record only).
 
-Writes the contact sheet (`--sheet`, default docs/gl_parity.jpg): per portrait the three
+Writes the contact sheet (`--sheet`, default bench/results/gl_parity.jpg; docs/gl_parity.jpg is a copy kept by hand): per portrait the three
 frames with the widest mouths, Python | browser | difference x4 at 1x, the mouth at 3x.
 
     python bench/face/gl_parity.py [--frames 50] [--tag shipped]
@@ -44,7 +44,7 @@ from benchkit.bench_args import tagged_parser, write_results
 from benchkit.face.portraits import fetch_portraits
 from benchkit.gl_parity import contact_sheet, measure, speech_motion
 from benchkit.load import load_average
-from benchkit.paths import ROOT
+from benchkit.paths import RESULTS, ROOT
 
 PORTRAITS = ("grace_hopper", "eileen_collins", "barack_obama", "joe_biden")
 
@@ -53,7 +53,8 @@ def main() -> None:
     parser = tagged_parser(__doc__, "shipped")
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--portraits", default=",".join(PORTRAITS))
-    parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "gl_parity.jpg")
+    parser.add_argument("--sheet", type=Path, default=RESULTS / "gl_parity.jpg",
+                        help="the contact sheet (docs/gl_parity.jpg is a copy of one, kept by hand)")
     args = parser.parse_args()
     load_start = load_average()
     started = time.perf_counter()
