@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -462,24 +463,37 @@ async def test_a_backchannel_pauses_the_avatar_reply_and_it_plays_on(
         video_runtime: Any, start_server: Any, say: Callable[[str], bytes]) -> None:
     """"Mm-hm." over the avatar's reply: the voice pauses (the face goes on), no
     interruption, the reply plays on, and no second answer is started."""
+    from agent.answers.index import KnowledgeIndex
+    from agent.answers.routing import plan_turn
+    from agent.sentence_embedding import SentenceEncoder
+    from agent.settings import PersonaSettings
     from pipelines.server.app import ServerConfig
 
+    # A reply long enough to speak over after its first sentence, the same every run:
+    # the departments fact said as three sentences by the knowledge routing (the index
+    # the product builds), without the LLM. The LLM's own answer is no such reply: told
+    # to begin a yes/no answer with Yes or No, it answered "Is delivery free on big
+    # orders?" with "Yes." alone (0.4 s, over before "Okay." was heard), and its free
+    # answer was once an invented line the fact guard turned into the don't-know reply.
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=SentenceEncoder())
+    expected = plan_turn(index, "Where are the departments?").reply
+    assert expected is not None and expected.count(". ") >= 2, expected
     sessions: list[Any] = []
-    server = start_server(video_runtime, ServerConfig(on_session=sessions.append))
-    # a reply long enough to speak over, the same every run: the delivery fact's own
-    # sentence (the knowledge routing says it without the LLM, whose free answer was
-    # once an invented line the fact guard turned into the short don't-know reply)
-    question = say("Is delivery free on big orders?")
+    server = start_server(dataclasses.replace(video_runtime, knowledge=index),
+                          ServerConfig(on_session=sessions.append))
+    question = say("Where are the departments?")
     async with await VoiceClient.connect(server.url, video_out={"size": 256},
                                          busy_retry_secs=60) as client:
         items: list[tuple[float, Any]] = []
-        spoke = asyncio.Event()
+        spoke, done = asyncio.Event(), asyncio.Event()
 
         async def listen() -> None:
             async for item in client.receive():
                 items.append((time.monotonic(), item))
                 if getattr(item, "type", "") == "bot-output":
                     spoke.set()
+                if getattr(item, "type", "") == "bot-stopped-speaking" and spoke.is_set():
+                    done.set()
                 if isinstance(item, Closed):
                     return
 
@@ -492,6 +506,9 @@ async def test_a_backchannel_pauses_the_avatar_reply_and_it_plays_on(
         sound_at = time.monotonic() + 0.3  # `say` leads with 0.3 s of silence
         await client.stream_pcm(say("Okay."))
         await client.stream_pcm(bytes(16000 * 2 * 5))  # listen 5 s
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:  # ... to the reply's end
+            await client.stream_pcm(bytes(640))
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
@@ -510,3 +527,7 @@ async def test_a_backchannel_pauses_the_avatar_reply_and_it_plays_on(
     assert video_follows_audio(during)  # the face goes on while the voice pauses
     users = [m for m in sessions[0].context.get_messages() if m.get("role") == "user"]
     assert not [m for m in users if "okay" in str(m.get("content", "")).lower()], users
+    # ... and it was the routed reply, said to its end, once
+    said = " ".join(i.text for _, i in items if getattr(i, "type", "") == "bot-output")
+    assert said.split() == expected.split(), said
+    assert sessions[0].processors["knowledge"].answered_without_llm == 1
