@@ -55,7 +55,7 @@ UP = {"type": "video-quality", "width": 512, "height": 512, "fps": 25, "drawn_fp
 # (no audio plays here), and one frame goes in through the SDK's inbound path.
 INSTALL_CLOCK = """() => {
   window.layoutClockUs = 0;  // integer microseconds: a frame's pts is exactly the clock
-  window.kiosk.client.frames.clock = () => window.layoutClockUs / 1e6;
+  window.kiosk.client.pixels().clock = () => window.layoutClockUs / 1e6;  // the JPEG player, made now
   document.getElementById("start-overlay").hidden = true;  // not tapped: no mic, no socket
   window.kiosk.client.caption("bot", "Hello! Ask me anything about the store.", true);
 }"""
@@ -155,7 +155,9 @@ async def test_kiosk_layout_holds_when_frames_switch_between_512_and_256_px(
     with serve_kiosk_files() as http_url:
         async with launch_chromium([], executable=chromium) as browser:
             page = await browser.new_page(viewport=viewport)
-            await page.goto(f"{http_url}/")
+            # the pixels the server draws (the page draws the face itself by default:
+            # test_kiosk_drawn_face.py); the JPEG path is the one whose sizes switch
+            await page.goto(f"{http_url}/?render=pixels")
             await page.evaluate(INSTALL_CLOCK)
             layout = list(LAYOUT)
 
