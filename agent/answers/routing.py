@@ -250,6 +250,25 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+#: a question after how the visitor's own thing stands: "Is my bike ready yet?", "Has my
+#: order shipped?", "Are our tickets done?" (general English: a status word after "my")
+_OWN_CASE = re.compile(
+    r"\b(?:is|are|was|were|has|have)\s+(?:my|our)\s+(?:\w+\s+){1,3}?"
+    r"(?:ready|done|fixed|finished|repaired|shipped|sent|delivered|arrived|back|"
+    r"processed|filled|approved|in)\b", re.IGNORECASE)
+
+
+def own_case_rule(index: KnowledgeIndex, message: str,
+                  facts: list[str]) -> list[str] | TurnPlan:
+    """A question after the visitor's own case ("Is my bike ready yet?"): a file of the
+    place's facts cannot say how one visitor's repair or order stands, and a general fact
+    read as its answer is an invented status ("Yes, it is ready in three days"):
+    declined with the persona's don't-know line."""
+    if _OWN_CASE.search(message):
+        return DECLINE
+    return facts
+
+
 def _holds_most(index: KnowledgeIndex, message: str, fact: str) -> bool:
     """True when the fact holds at least 3/4 of the question's own words, two or more
     ("Is this an emergency room?" and "... not an emergency room ...")."""
@@ -327,8 +346,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
 
 
 #: in this order: the first to end the turn decides it
-ANSWER_RULES: tuple[AnswerRule, ...] = (amount_rule, time_rule, person_rule, condition_rule,
-                                        yes_no_unheld_rule, yes_no_spoken_rule,
+ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
+                                        condition_rule, yes_no_unheld_rule, yes_no_spoken_rule,
                                         yes_no_unrelated_rule, situation_rule, value_rule)
 
 
