@@ -33,7 +33,8 @@ from tests.load import busy_machine_skip
 
 pytestmark = pytest.mark.e2e
 
-QUESTION = "Can you tell me about your store and what you sell?"
+# said from the file as three sentences without the LLM: long enough to barge in on
+QUESTION = "Can you tell me where the departments are in your store?"
 BARGE_IN = "Sorry, wait a moment. Where exactly are the shoes?"
 QUESTION_AT = 1.5  # s into the fake mic file
 BARGE_IN_AFTER = 5.5  # s after the question ends: inside the reply on a loaded 2-core machine
