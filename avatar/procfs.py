@@ -2,9 +2,7 @@
 command, threads and open files, and the processes below it.
 
 Why one module: the server's memory gauges, the fleet's memory ceiling, the generator's
-soak and the benches all read the same few files, and each used to parse them itself
-(RSS in five places, PSS in three, the process-tree walk in three: issue 77). Here is
-the one reading, so a gauge and a bench agree on what "the server's memory" is. In
+soak and the benches all read the same few files. Here is the one reading, so a gauge and a bench agree on what "the server's memory" is. In
 avatar/, the lowest layer, so every package may import it (avatar/ imports none of
 the others).
 
