@@ -15,7 +15,7 @@ run: setup
 # The live-server e2e tests of the face and the voice run with one core held by a
 # busy loop (tests/load.py), the rest as they come: behaviour must hold on a busy
 # machine, and running those files once (not quiet and then loaded) keeps CI
-# under 30 minutes on 2 cores. The kiosk page's conversation runs both ways: its
+# under 40 minutes on 2 cores. The kiosk page's conversation runs both ways: its
 # barge-in needs a core to spare and skips loudly under the hog.
 LOADED_TESTS := tests/pipelines/test_e2e_avatar.py tests/pipelines/test_e2e_voice.py
 LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_with_face_captions_and_barge_in
@@ -30,8 +30,11 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # measure and the video sessions' memory churn (about 2.5 minutes together), and the
 # generator's ten-minute session (a soak, 15-20 s on 2 cores), and the semantic turn
 # reading on a real paused utterance (it loads the kiosk's Qwen server, about a minute
-# on 2 cores; its units and the speculative turn's e2e stay in `make test`).
+# on 2 cores; its units and the speculative turn's e2e stay in `make test`), and the
+# wheel installed into a clean venv with torch and pipecat (about 5 minutes on 2 cores;
+# the checks that read the built wheel and sdist stay in `make test`).
 RELEASE_ONLY := tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
+	tests/packaging/test_wheel.py::test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv \
 	tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
 	tests/fleet/test_fleet_e2e.py::test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes \
 	tests/pipelines/test_kiosk_attendant_browser.py::test_kiosk_greets_a_visitor_who_walks_up_and_forgets_them_when_they_leave[webrtc] \

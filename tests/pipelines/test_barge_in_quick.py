@@ -38,6 +38,7 @@ from pipelines.turns.speech_onset import OnsetVADProcessor, WindowTapSileroVAD
 from pipelines.wire.frames import ReplyPauseFrame, ReplyResumeFrame
 from sdk.client import VoiceClient
 from sdk.items import BotAudio
+from tests.pipelines.conftest import LONG_REPLY_QUESTION
 
 CHUNK = 640  # 20 ms at 16 kHz, in bytes
 QUICK_PAUSE_SECS = 0.3
@@ -139,12 +140,12 @@ async def test_speech_pauses_the_reply_before_the_vad_start_which_confirms_it(
 
 @pytest.mark.e2e
 async def test_a_short_sound_over_a_served_reply_costs_a_short_gap_and_no_event(
-        voice_server: Any, say: Callable[[str], bytes], wait: np.ndarray) -> None:
+        answering_server: Any, say: Callable[[str], bytes], wait: np.ndarray) -> None:
     """End to end (default server: the quick pause is on): the same cut-off syllable
     0.6 s into a reply. The reply pauses, plays on within ~0.3 s, the client is told
     nothing (no user-started-speaking, no bot-interrupted) and the LLM sees nothing."""
-    question = say("Please tell me everything about delivery and returns and gift cards.")
-    client = await VoiceClient.connect(voice_server.url, busy_retry_secs=60)
+    question = say(LONG_REPLY_QUESTION)
+    client = await VoiceClient.connect(answering_server.url, busy_retry_secs=60)
     session_id = client.welcome.session_id
     items: list[tuple[float, Any]] = []
     first_audio, done = asyncio.Event(), asyncio.Event()
@@ -164,7 +165,7 @@ async def test_a_short_sound_over_a_served_reply_costs_a_short_gap_and_no_event(
     await asyncio.sleep(3.0)
     done.set()
     await quiet
-    voice = voice_server.registry.active[session_id]
+    voice = answering_server.registry.active[session_id]
     strategy = voice.barge_in
     counters, gaps = dict(strategy.counters), list(strategy.pause_gaps)
     users = [m for m in voice.context.get_messages() if dict(m)["role"] == "user"]

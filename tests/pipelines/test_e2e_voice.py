@@ -23,6 +23,7 @@ from sdk.events import UserTranscription
 from sdk.items import BotAudio
 from sdk.media import write_wav_pcm16
 from sdk.talk import talk
+from tests.pipelines.conftest import LONG_REPLY_QUESTION
 
 pytestmark = pytest.mark.e2e
 
@@ -62,11 +63,11 @@ async def test_spoken_question_is_heard_answered_and_reply_is_intelligible(
 
 
 async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
-    voice_server: Any, say: Any
+    answering_server: Any, say: Any
 ) -> None:
-    question = say("Please tell me everything about delivery and returns and gift cards.")
+    question = say(LONG_REPLY_QUESTION)
     interruption = say("Stop. Where is the restroom?")
-    client = await VoiceClient.connect(voice_server.url, busy_retry_secs=60)
+    client = await VoiceClient.connect(answering_server.url, busy_retry_secs=60)
     session_id = client.welcome.session_id
     items: list[tuple[float, Any]] = []
     first_audio = asyncio.Event()
@@ -102,7 +103,7 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
     finally:
         second_answer_done.set()
         await quiet
-    voice = voice_server.registry.active[session_id]
+    voice = answering_server.registry.active[session_id]
     messages = [dict(m) for m in voice.context.get_messages()]
     await client.close()
     listener.cancel()
@@ -144,13 +145,13 @@ async def test_barge_in_stops_the_reply_and_context_keeps_only_spoken_text(
 
 
 async def test_a_backchannel_over_the_reply_pauses_it_and_it_plays_on(
-    voice_server: Any, say: Any
+    answering_server: Any, say: Any
 ) -> None:
     """"Okay." while the bot talks: the reply pauses, is not interrupted, plays on
     to its end, and the backchannel never reaches the LLM (no second answer)."""
-    question = say("Please tell me everything about delivery and returns and gift cards.")
+    question = say(LONG_REPLY_QUESTION)
     backchannel = say("Okay.")
-    client = await VoiceClient.connect(voice_server.url, busy_retry_secs=60)
+    client = await VoiceClient.connect(answering_server.url, busy_retry_secs=60)
     session_id = client.welcome.session_id
     items: list[tuple[float, Any]] = []
     first_audio = asyncio.Event()
@@ -183,7 +184,7 @@ async def test_a_backchannel_over_the_reply_pauses_it_and_it_plays_on(
     finally:
         reply_done.set()
         await quiet
-    voice = voice_server.registry.active[session_id]
+    voice = answering_server.registry.active[session_id]
     messages = [dict(m) for m in voice.context.get_messages()]
     counters = dict(voice.barge_in.counters)
     await client.close()

@@ -30,11 +30,12 @@ from avatar.face_analysis import FaceAnalyzer
 from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
 from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav
 from tests.load import busy_machine_skip
+from tests.pipelines.conftest import LONG_REPLY_QUESTION
 
 pytestmark = pytest.mark.e2e
 
 # said from the file as three sentences without the LLM: long enough to barge in on
-QUESTION = "Can you tell me where the departments are in your store?"
+QUESTION = LONG_REPLY_QUESTION
 BARGE_IN = "Sorry, wait a moment. Where exactly are the shoes?"
 QUESTION_AT = 1.5  # s into the fake mic file
 BARGE_IN_AFTER = 5.5  # s after the question ends: inside the reply on a loaded 2-core machine
@@ -61,11 +62,15 @@ def kiosk_media(tmp_path_factory: pytest.TempPathFactory, speech_models: Any
 
 
 @pytest.fixture(scope="module")
-def kiosk_server(video_runtime: Any, start_server: Any) -> Any:
-    """The real server with the avatar, serving the page."""
+def kiosk_server(video_runtime: Any, store_index: Any, start_server: Any) -> Any:
+    """The real server with the avatar and the knowledge routing (as `make run`
+    serves), serving the page."""
+    import dataclasses
+
     from pipelines.server.app import ServerConfig
 
-    return start_server(video_runtime, ServerConfig(max_sessions=2))
+    return start_server(dataclasses.replace(video_runtime, knowledge=store_index),
+                        ServerConfig(max_sessions=2))
 
 
 def healthz(http: str) -> dict[str, Any]:
