@@ -236,6 +236,10 @@ async def test_each_machine_exports_its_figures_as_prometheus_metrics(fleet: Run
             f"/fleet says {machine['free']}")
 
 
+#: the longest the surviving machine's face may go without a frame while the other is killed
+MAX_FRAME_GAP_SECS = 2.5
+
+
 def _read(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode())
@@ -260,7 +264,10 @@ async def test_a_killed_machine_closes_its_session_only_and_the_client_reconnect
         assert a_closed is None, "the other machine's session was closed"
         after_kill = [t for t in a_frames if t >= killed_at - 1.0]
         gaps = [later - earlier for earlier, later in zip(after_kill, after_kill[1:], strict=False)]
-        assert after_kill and max(gaps) < 1.0, f"largest frame gap {max(gaps):.2f} s"
+        # the survivor's face keeps coming: a frozen session shows no frame for the rest
+        # of the watch (6 s); the kill's own cost to two "machines" on one 2-core host
+        # (Ray reaping the dead worker) was a 1.3 s gap once under a loaded suite
+        assert after_kill and max(gaps) < MAX_FRAME_GAP_SECS, f"largest frame gap {max(gaps):.2f} s"
     # the client reconnects as the SDKs do, asking the door where (busy until the
     # surviving machine's slot is free again): the survivor's direct door, a fresh
     # session that answers
