@@ -51,7 +51,7 @@ test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
-	$(VENV)/python -m pytest --durations=25 $(addprefix --ignore=,$(LOADED_TESTS) $(RELEASE_FILES)) $(foreach test,$(RELEASE_ONLY),'--deselect=$(test)')
+	$(VENV)/python -m pytest --durations=40 $(addprefix --ignore=,$(LOADED_TESTS) $(RELEASE_FILES)) $(foreach test,$(RELEASE_ONLY),'--deselect=$(test)')
 	$(VENV)/python -m pytest --cpu-hog 1 -rs --durations=10 $(LOADED_TESTS) $(LOADED_ALSO)
 
 # only the loaded part of `make test`
