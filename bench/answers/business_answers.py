@@ -9,14 +9,14 @@ whisper, the knowledge routing, the embedded LLM, the fact guard). Every questio
 visit (a fresh session; a `session`'s turns are asked in order in one):
 
 - `--mode spoken` (default): said by each voice (the bundled piper voice and espeak-ng,
-  benchkit/spoken_questions.py) and streamed at real-time pace over a loopback websocket;
+  benchkit/answers/spoken_questions.py) and streamed at real-time pace over a loopback websocket;
 - `--mode text`: no speech; the question goes into the session as the visitor's message
   (pipecat's `LLMMessagesAppendFrame`, as the user aggregator would append a transcript),
   and everything after the recognizer is the server's own: routing, LLM, guard, TTS,
   the reply's events. Faster, for iterating; the same judging.
 
 Each reply is judged:
-- `right`: a fact question's keywords (benchkit/llm_answers.py's judge), or for an unknown
+- `right`: a fact question's keywords (benchkit/answers/llm_answers.py's judge), or for an unknown
   a decline ("I don't know", "not sure", a pointer to staff or a desk: `DECLINES`), and
   no invented fact;
 - `invented`: a number, time, price, phone, name, e-mail or entrance the reply states that

@@ -1,7 +1,7 @@
 """Figure: bench/results/fact_guard.json, what the fact check costs a reply chunk before it is spoken.
 
 The voice pipeline checks every chunk of a reply against the store facts before the
-TTS gets it (pipelines/speech/fact_check.py -> agent/fact_guard.py): that time is
+TTS gets it (pipelines/speech/fact_check.py -> agent/answers/guard.py): that time is
 added to the first audio of every reply. Timed here on the chunks a reply is cut
 into (the real first-clause aggregator over the knowledge file's own sentences said
 as replies, and replies with invented facts), over the shipped system prompt:

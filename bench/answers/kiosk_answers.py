@@ -29,7 +29,7 @@ prompt configurations, asked in turn in ONE run so they share the machine's stat
 
 With `--guard`, each configuration is also reported as `<name>+guard`: its answers as
 the voice pipeline speaks them now, each cut by the real first-clause aggregator and
-checked chunk by chunk by the fact guard (agent/fact_guard.py, over the system prompt
+checked chunk by chunk by the fact guard (agent/answers/guard.py, over the system prompt
 the LLM read), judged again; `guard` counts the answers it changed, those it made
 wrong (`broke`) and those it made right (`fixed`).
 

@@ -2,7 +2,7 @@
 that arrives, and one connected session (mic, camera, receiver as tasks).
 
 Why here: bench/live/live.py, bench/live/adapt.py, bench/live/session_churn.py and
-bench/live/camera_flood.py all talk to the server as a kiosk would and measure on the
+bench/kiosk/presence.py all talk to the server as a kiosk would and measure on the
 client's clock; they share this so their figures mean the same thing.
 """
 

@@ -2,7 +2,7 @@
 process (as deployed) or in this one, and how the benches start it.
 
 Why here: bench/live/live.py, bench/live/adapt.py, bench/live/session_churn.py and
-bench/live/camera_flood.py all measure the same server, started by
+bench/kiosk/day_soak.py all measure the same server, started by
 `python bench/live/live.py --serve-port PORT ...` in a child process (so the bench
 client's own work does not share the server's GIL).
 """

@@ -108,7 +108,8 @@ def load_model(path: Path = DEFAULT_MODEL_PATH) -> TurnEndModel:
         data = json.loads(path.read_text())
     except FileNotFoundError as error:
         raise FileNotFoundError(f"turn-end model {path} is missing; "
-                                "bench/voice/turn_reader_fit.py writes it") from error
+                                "it was written by bench/voice/turn_reader_fit.py, retired: "
+                                "docs/history/retired_bench.md") from error
     if data.get("features") != list(FEATURES):
         raise ValueError(f"turn-end model {path} reads {data.get('features')}, "
                          f"this code computes {list(FEATURES)}: refit it")

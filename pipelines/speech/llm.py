@@ -40,7 +40,7 @@ class LocalOpenAILLMService(OpenAILLMService):
 
     The stock client retries twice with back-off and waits up to 10 minutes: a
     voice user would hear nothing for that long. Here a dead or slow endpoint
-    fails within `timeout_s` and becomes an error event (see events.py) and a
+    fails within `timeout_s` and becomes an error event (pipelines/wire/event_observer.py) and a
     spoken `APOLOGY`.
 
     Before each turn the service asks `endpoints` where to send it (a fleet's LLM

@@ -117,7 +117,7 @@ def test_a_lost_worker_is_replaced_within_the_request_and_the_other_session_neve
         assert hit_face.pid not in (None, lost)
         # only a lost worker is replaced; the reply audio queued before goes on
         assert sum(f.speaking for f in frames) == 10
-        assert back_secs < 60  # answered at all (the figure is bench/face_crash.py's)
+        assert back_secs < 60  # answered at all (the figure is bench/live/face_worker.py's)
         # the other session: same worker, alive, no restart, still drawing
         assert other_face.pid == other_pid and other_face.restarts == 0
         assert len(speak(other, 1)) == 5
