@@ -129,6 +129,16 @@ class LLMSettings(BaseModel):
         "counted only the KV: its old default of 256 held ~30 states and ~830 MB. 0: only "
         "the last prompt is reused, and a note costs ~0.3 s on the turn.",
     )
+    warm_notes: int = Field(
+        default=24,
+        ge=0,
+        le=10000,
+        description="With `retrieval`: at start-up, have the LLM read the system prompt "
+        "and the first this-many one-fact notes of the knowledge file, so those facts' "
+        "first questions read no fact on their turn. More than `prompt_cache_mb` holds "
+        "(24 at 768) only evicts the earlier ones: a 200-fact file warmed every note in "
+        "~2 minutes and kept the last 24. A note not warmed costs ~0.3 s on its first turn.",
+    )
 
     @field_validator("base_url")
     @classmethod

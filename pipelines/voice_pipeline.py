@@ -217,6 +217,8 @@ class LLMParams:
     #: price, name or place the system prompt does not hold is replaced by the
     #: "I don't know" line (pipelines/speech/fact_check.py)
     fact_guard: bool = True
+    #: the one-fact notes the start-up warm-up has the LLM read (`llm.warm_notes`)
+    warm_notes: int = 24
 
     @classmethod
     def from_settings(cls, settings: Settings, endpoint: LLMEndpoint) -> LLMParams:
@@ -226,7 +228,7 @@ class LLMParams:
                    max_tokens=llm.max_tokens, temperature=llm.temperature,
                    timeout_s=llm.request_timeout_s,
                    prefill_history=endpoint.server is not None,
-                   embedded=endpoint.server is not None)
+                   embedded=endpoint.server is not None, warm_notes=llm.warm_notes)
 
 
 @dataclass

@@ -118,9 +118,10 @@ def assets_figures() -> tuple[dict[str, float], Any]:
     started = time.perf_counter()
     face = BrowserFaces().get(Portrait.default(), 512)
     export_secs = time.perf_counter() - started
+    reference = Portrait.default().reference_motion  # loading the portrait is not the solve
     solve0 = time.process_time()
     for _ in range(200):
-        face.motion_frame(Portrait.default().reference_motion)
+        face.motion_frame(reference)
     solve_ms = (time.process_time() - solve0) / 200 * 1000
     return {"bytes": len(face.data), "export_secs": export_secs,
             "motion_frame_cpu_ms": solve_ms}, face

@@ -128,7 +128,8 @@ class VoiceRuntime:
 
     async def warm_up_llm(self) -> float:
         """Send one short request with the real system prompt, then one per fact note
-        the knowledge index can write; returns seconds.
+        the knowledge index can write, the first `llm.warm_notes` of them (the prompt
+        cache keeps no more); returns seconds.
 
         llama.cpp keeps the KV cache of the longest shared prompt prefix, so after
         this the persona + knowledge (~900 tokens, seconds to ingest on 2 cores)
@@ -143,11 +144,19 @@ class VoiceRuntime:
         try:
             await warm_up_notes(
                 client, model=self.llm.model, system_prompt=spoken_system_prompt(self.system_prompt, self.knowledge),
-                notes=["", *(notes(self.knowledge) if self.knowledge is not None else [])],
+                notes=warm_up_prompts(self.knowledge, self.llm.warm_notes),
             )
         finally:
             await client.close()
         return time.perf_counter() - started
+
+
+def warm_up_prompts(knowledge: KnowledgeIndex | None, most_notes: int) -> list[str]:
+    """What the start-up warm-up writes in front of a user message, one request each:
+    nothing (the system prompt alone), then the knowledge file's first `most_notes`
+    one-fact notes (`notes`, in the file's order: the prompt cache keeps no more)."""
+    warmed = notes(knowledge)[:most_notes] if knowledge is not None else []
+    return ["", *warmed]
 
 
 @dataclass(frozen=True)
