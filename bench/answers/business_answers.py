@@ -62,6 +62,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchkit.answers.llm_answers import judge
+from benchkit.answers.visits import TURN_TIMEOUT_SECS, ask_aloud, visits
 from benchkit.paths import ROOT
 
 BUSINESSES_DIR = ROOT / "bench" / "answers" / "businesses"
@@ -113,21 +114,6 @@ def load_half(business: str, half: str) -> list[dict[str, Any]]:
             else HELD_OUT_DIR / f"{business}.json")
     data = json.loads(path.read_text(encoding="utf-8"))
     return [{**q, "half": half, "business": business} for q in data["questions"]]
-
-
-def visits(questions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The questions grouped into visits: one per single question, one per session."""
-    out: list[list[dict[str, Any]]] = []
-    by_session: dict[str, list[dict[str, Any]]] = {}
-    for q in questions:
-        if "session" in q:
-            if q["session"] not in by_session:
-                by_session[q["session"]] = []
-                out.append(by_session[q["session"]])
-            by_session[q["session"]].append(q)
-        else:
-            out.append([q])
-    return [sorted(v, key=lambda q: q.get("turn", 0)) for v in out]
 
 
 def is_yes_no(question: str) -> bool:
@@ -199,14 +185,11 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
     from agent.answers.guard import FactGuard
     from agent.answers.knowledge_file import load_knowledge_file
     from agent.persona import read_prompt_file
-    from benchkit.answers.spoken_questions import say
     from benchkit.runtime import bench_runtime, voice_only
     from benchkit.server import start_server
-    from benchkit.visitor import speech_end_secs
     from pipelines.server.runtime import ServerConfig
     from pipelines.settings import Settings
     from sdk.client import VoiceClient
-    from sdk.talk import talk
 
     folder = BUSINESSES_DIR / business
     os.environ[ENV_KNOWLEDGE] = str(folder / "knowledge.md")
@@ -231,9 +214,7 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
                     if voice == "text":
                         result = await _text_turn(client, sessions, opened, q["q"])
                     else:
-                        pcm = say(voice, q["q"])
-                        result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
-                                            timeout_secs=90)
+                        result = await ask_aloud(client, voice, q["q"])
                     reply = result.reply_text
                     row = {"business": business, "voice": voice, "half": q["half"],
                            "kind": q["kind"], "qid": question_id(q["q"]), "q": q["q"],
@@ -286,7 +267,7 @@ async def _text_turn(client: Any, sessions: list[Any], opened: int, question: st
             messages=[{"role": "user", "content": question}], run_llm=True))
 
     asking = asyncio.create_task(ask())
-    result = await talk(client, quiet, timeout_secs=90)
+    result = await talk(client, quiet, timeout_secs=TURN_TIMEOUT_SECS)
     await asking
     return result
 

@@ -49,7 +49,6 @@ import os
 import subprocess
 import sys
 import time
-import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,27 +59,12 @@ from agent.answers.guard import FactGuard
 from agent.answers.values import extract_facts
 from agent.persona import read_prompt_file
 from benchkit.answers.llm_answers import judge
-from benchkit.answers.spoken_questions import VOICES, load_questions, say, with_noise
+from benchkit.answers.spoken_questions import VOICES, load_questions
+from benchkit.answers.visits import ask_aloud, visits
 from benchkit.paths import ROOT
-from benchkit.visitor import speech_end_secs
 
 RESULTS = ROOT / "bench" / "results" / "spoken_answers.json"
 RAW = ROOT / "bench" / "results" / "spoken_answers_raw.json"
-
-
-def visits(questions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The questions grouped into visits: one per single question, one per session."""
-    out: list[list[dict[str, Any]]] = []
-    by_session: dict[str, list[dict[str, Any]]] = {}
-    for q in questions:
-        if "session" in q:
-            if q["session"] not in by_session:
-                by_session[q["session"]] = []
-                out.append(by_session[q["session"]])
-            by_session[q["session"]].append(q)
-        else:
-            out.append([q])
-    return [sorted(v, key=lambda q: q.get("turn", 0)) for v in out]
 
 
 def invented(guard: FactGuard, reply: str) -> list[str]:
@@ -106,7 +90,6 @@ async def ask_all(todo: list[tuple[str, int, list[dict[str, Any]]]],
     from pipelines.server.runtime import ServerConfig
     from pipelines.settings import Settings
     from sdk.client import VoiceClient
-    from sdk.talk import talk
 
     settings = voice_only(Settings.load())
     guard = FactGuard(read_prompt_file(settings.persona.knowledge_file))
@@ -125,12 +108,8 @@ async def ask_all(todo: list[tuple[str, int, list[dict[str, Any]]]],
             client = await VoiceClient.connect(url, client_name="spoken-answers")
             try:
                 for q in visit:
-                    pcm = say(voice, q["q"])
-                    if args.snr is not None:
-                        pcm = with_noise(pcm, args.snr, seed=zlib.crc32(q["q"].encode()) % 10_000)
                     started = time.perf_counter()
-                    result = await talk(client, pcm, speech_end_secs=speech_end_secs(pcm, 16000),
-                                        timeout_secs=90)
+                    result = await ask_aloud(client, voice, q["q"], snr_db=args.snr)
                     reply = result.reply_text
                     row = {"voice": voice, "noise": args.noise, "asr_beam": beam,
                            "seen_beam": seen[-1] if seen else None, "q": q["q"],
