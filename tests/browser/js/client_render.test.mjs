@@ -3,7 +3,7 @@
 // clock, and how the client falls back to pixels on bad input (motion for assets never
 // announced, a malformed frame, assets over the page's memory limit, the server's own
 // switch). Drawing with WebGL2 itself runs in real Chromium
-// (tests/browser/test_client_drawn_face.py).
+// (tests/pipelines/test_kiosk_drawn_face.py).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
