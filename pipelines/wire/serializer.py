@@ -150,30 +150,35 @@ class ProtocolV1Serializer(FrameSerializer):
         for nothing. Backpressure from a client that does not read is the
         outbox.s to handle (wire/outbox.py: video gives way first there).
         """
-        rate = self._out_rate or 1
-        pts_us = self._out_samples * 1_000_000 // rate if self._out_rate else 0
-        if self._last_video_pts_us is not None and pts_us <= self._last_video_pts_us:
-            # a second image for the same 40 ms of audio: the audio chunk the first
-            # one came with never went out (pipecat holds a partial chunk back, or
-            # dropped it on an interruption). One audio message is one video frame
-            # (PROTOCOL.md), so the frame already sent stands for this pts.
-            self.video_dropped += 1
+        pts_us = self._face_frame_pts_us()
+        if pts_us is None:
             return None
-        self._last_video_pts_us = pts_us
         self.video_sent += 1
         return encode_media(MediaKind.VIDEO, frame.jpeg, pts_us, aux=frame.user_frames)
 
     def _motion_message(self, frame: EncodedMotionFrame) -> bytes | None:
         """A kind-6 message at the audio clock, as `_video_message` stamps a JPEG (one
         face frame per 40 ms of audio)."""
-        rate = self._out_rate or 1
-        pts_us = self._out_samples * 1_000_000 // rate if self._out_rate else 0
+        pts_us = self._face_frame_pts_us()
+        if pts_us is None:
+            return None
+        self.motion_sent += 1
+        return encode_media(MediaKind.FACE_MOTION, frame.payload, pts_us, aux=frame.serial)
+
+    def _face_frame_pts_us(self) -> int | None:
+        """The audio clock now, as the pts of the face frame (JPEG or motion) about to
+        go out; None, counted in `video_dropped`, when a face frame already went out
+        at this pts."""
+        pts_us = self._out_samples * 1_000_000 // self._out_rate if self._out_rate else 0
         if self._last_video_pts_us is not None and pts_us <= self._last_video_pts_us:
+            # a second face frame for the same 40 ms of audio: the audio chunk the first
+            # one came with never went out (pipecat holds a partial chunk back, or
+            # dropped it on an interruption). One audio message is one face frame
+            # (PROTOCOL.md), so the frame already sent stands for this pts.
             self.video_dropped += 1
             return None
         self._last_video_pts_us = pts_us
-        self.motion_sent += 1
-        return encode_media(MediaKind.FACE_MOTION, frame.payload, pts_us, aux=frame.serial)
+        return pts_us
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Client message -> audio frame, a `pong`, or an `error` event for bad input."""
