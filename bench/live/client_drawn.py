@@ -8,6 +8,10 @@ would with torch and OpenCV on one thread. Two arms, interleaved round by round:
 - `motion`: the session's face draws nothing (pipelines/server/client_drawn_face.py);
   each frame is its generator's motion solved into the client's motion frame
   (`BrowserFace.motion_frame`) and written as the kind-6 message the wire carries;
+- `motion_batched`: the `motion` arm as a face worker holding several such sessions runs
+  them: a thread each, blocks on the product's 0.2 s step grid (real time), the
+  generator steps that fall due together run as one batched pass (`StepBatcher`, on by
+  default in a worker with several faces);
 - `pixels`: the server's face as today: each frame rendered at 512 px and encoded as a
   JPEG (quality 80), written as the kind-2 message.
 
@@ -42,8 +46,9 @@ from benchkit.load import load_average
 from benchkit.paths import RESULTS
 
 
-def build_sessions(n: int, drawn_by_client: bool, secs: float) -> list[Any]:
-    """N speaking sessions of the bundled portrait at 512 px."""
+def build_sessions(n: int, drawn_by_client: bool, secs: float, batcher: Any = None) -> list[Any]:
+    """N speaking sessions of the bundled portrait at 512 px (`batcher`: one
+    `StepBatcher` their faces share, as one face worker's sessions do)."""
     from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
     from avatar.live import AvatarSession, SessionOptions
     from avatar.live.face import LocalFace
@@ -55,7 +60,8 @@ def build_sessions(n: int, drawn_by_client: bool, secs: float) -> list[Any]:
     portrait = Portrait.default()
     sessions = []
     for _ in range(n):
-        face = ClientDrawnLocalFace(checkpoint) if drawn_by_client else LocalFace(checkpoint)
+        face = (ClientDrawnLocalFace(checkpoint, batcher=batcher) if drawn_by_client
+                else LocalFace(checkpoint, batcher=batcher))
         session = AvatarSession(portrait, None, output_rate=RATE, face=face,
                                 options=SessionOptions(size=512, jpeg_quality=80))
         session.push_avatar_audio(reply_tone(secs * 8 + 10.0), RATE)
@@ -87,6 +93,47 @@ def run_round(sessions: list[Any], secs: float, motion_frame: Any) -> dict[str, 
     return {"cpu_secs": cpu, "wall_secs": time.perf_counter() - wall0, "media_secs": media_secs,
             "cores_per_session": cpu / media_secs,
             "bytes_per_session_per_sec": wire_bytes / media_secs}
+
+
+def run_round_batched(sessions: list[Any], secs: float, motion_frame: Any) -> dict[str, float]:
+    """`secs` of media for every session as a face worker runs them: a thread each, the
+    blocks on the product's 0.2 s step grid (real time, so the round takes `secs`), the
+    generator steps of blocks due together in one pass (the faces' shared `StepBatcher`).
+    The process CPU over the media seconds is one session's cost."""
+    import threading
+
+    from avatar.live.step_batcher import STEP_GRID_SECS
+    from sdk.protocol import encode_face_motion
+
+    blocks = int(secs * 25) // 5
+    wire = [0] * len(sessions)
+    errors: list[BaseException] = []
+    start = time.monotonic() + 0.1
+
+    def run(i: int) -> None:
+        try:
+            for block in range(blocks):
+                time.sleep(max(0.0, start + block * STEP_GRID_SECS - time.monotonic()))
+                for planned in sessions[i].next_block():
+                    frame = sessions[i].render(planned)
+                    wire[i] += len(encode_face_motion(motion_frame(frame.motion),
+                                                      planned.pts_us, 1))
+        except BaseException as error:  # reported by the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sessions))]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cpu = time.process_time() - cpu0
+    if errors:
+        raise errors[0]
+    media_secs = blocks * 0.2 * len(sessions)
+    return {"cpu_secs": cpu, "wall_secs": time.perf_counter() - wall0, "media_secs": media_secs,
+            "cores_per_session": cpu / media_secs,
+            "bytes_per_session_per_sec": sum(wire) / media_secs}
 
 
 def camera_cost(frames: int = 30) -> dict[str, float]:
@@ -151,13 +198,19 @@ def main() -> int:
     cv2.setNumThreads(1)
     load_before = load_average()
     assets, face = assets_figures()
+    from avatar.live.step_batcher import StepBatcher
+
     motion = build_sessions(args.sessions, True, args.secs * args.rounds)
+    batcher = StepBatcher()
+    batched = build_sessions(args.sessions, True, args.secs * args.rounds + 2.0, batcher)
     pixels = build_sessions(args.pixel_sessions, False, args.secs * args.rounds)
     run_round(motion, 0.4, face.motion_frame)  # warm-up: lazy set-up of each arm
+    run_round_batched(batched, 1.0, face.motion_frame)
     run_round(pixels, 0.4, None)
-    rounds: dict[str, list[dict[str, float]]] = {"motion": [], "pixels": []}
-    for _ in range(args.rounds):  # interleaved: both arms meet the same machine
+    rounds: dict[str, list[dict[str, float]]] = {"motion": [], "motion_batched": [], "pixels": []}
+    for _ in range(args.rounds):  # interleaved: the arms meet the same machine
         rounds["motion"].append(run_round(motion, args.secs, face.motion_frame))
+        rounds["motion_batched"].append(run_round_batched(batched, args.secs, face.motion_frame))
         rounds["pixels"].append(run_round(pixels, args.secs, None))
     camera = camera_cost()
     report: dict[str, Any] = {"sessions": {"motion": args.sessions, "pixels": args.pixel_sessions},
@@ -176,8 +229,11 @@ def main() -> int:
         }
     report["motion_over_pixels_cpu"] = round(
         report["motion"]["cores_per_session"] / report["pixels"]["cores_per_session"], 4)
+    report["motion_batched_over_pixels_cpu"] = round(
+        report["motion_batched"]["cores_per_session"] / report["pixels"]["cores_per_session"], 4)
+    report["batcher"] = batcher.counters.as_dict()
     report["load_average"] = {"before": load_before, "after": load_average()}
-    for session in motion + pixels:
+    for session in motion + batched + pixels:
         session.close()
     print(json.dumps(report))
     out = Path(args.out)
