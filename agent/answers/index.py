@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from agent.answers.common import CALENDAR, common_words
 from agent.answers.knowledge_file import load_knowledge_file
 from agent.answers.lines import DEFAULT_LINES, AnswerLines
+from agent.answers.shape import question_part
 from agent.errors import MissingModelError
 from agent.persona import persona_name, read_prompt_file
 
@@ -464,3 +466,23 @@ class KnowledgeIndex:
             facts=tuple(self.facts[i] for i in kept),
             scores=tuple(round(scores[i], 3) for i in kept),
         )
+
+
+#: a word among these many commonest says little alone ("bring", "somewhere", "day")
+COMMON_RANK = 3000
+
+
+def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
+    """The question's rarer words (not among the commonest English ones) that no fact of
+    the file holds or means ("wrapping" asked of a file that speaks of no wrapping)."""
+    common = common_words(COMMON_RANK)
+    asked = question_part(message)
+    # a name (a capitalised word inside the question, the calendar's apart) is rare
+    names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
+    out = []
+    for word in dict.fromkeys(WORD.findall(asked.lower())):
+        if (word in common and word not in names) or word.isdigit() or not index.lexical_terms(word):
+            continue
+        if not index.knows(word):
+            out.append(word)
+    return out

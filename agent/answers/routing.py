@@ -16,7 +16,10 @@ them: it tells jokes, invents prices, answers "yes" next to a fact that says no
   what a 20-fact one does;
 - small talk ("Hi there.", "Thanks, bye.") goes to the LLM as it is, and so does a
   question about what the visitor said earlier in the visit ("What was my number
-  again?"), which the visit's history answers.
+  again?"), which the visit's history answers;
+- a message that asks about several things at once ("What are your opening hours and
+  how does delivery work?", agent/answers/parts.py) is planned a part at a time, and
+  answered from all of them (`plan_parts`).
 
 The rules read what a question asks for in general English (agent/answers/shape.py),
 never a business's topics; docs/ANSWERS.md says why each rule is there.
@@ -29,9 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.answers.common import CALENDAR, common_words
-from agent.answers.index import WORD, KnowledgeIndex, label_of
+from agent.answers.index import WORD, KnowledgeIndex, label_of, unheld_words
 from agent.answers.lines import AnswerLines
+from agent.answers.parts import MAX_PARTS, message_parts
 from agent.answers.reading import (
     condition_answer,
     has_condition,
@@ -48,7 +51,6 @@ from agent.answers.shape import (
     is_yes_no_question,
     last_sentence,
     person_words,
-    question_part,
     states_amount,
     states_price,
     states_time,
@@ -139,10 +141,24 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
     which reads the visit, when the two together are about a fact; so does a question
     about what the visitor said in the visit (`visit`: their messages before this one).
     Anything else: `lines.off_topic`, without the LLM (module docstring); `lines`
-    defaults to the index's (the persona's)."""
+    defaults to the index's (the persona's). A message of several parts (a question or
+    topic each, agent/answers/parts.py) is answered from each (`plan_parts`); one of a
+    single part is planned whole (`plan_whole`)."""
     lines = lines or index.lines
     if visit and recalls_visit(index, message, visit):
         return TurnPlan()  # the LLM reads it back from the visit (the guard lets it through)
+    parts = message_parts(index, message)
+    if len(parts) > 1:
+        return plan_parts(index, parts, lines)
+    return plan_whole(index, message, previous, lines)
+
+
+def plan_whole(index: KnowledgeIndex, message: str, previous: str | None = None,
+               lines: AnswerLines | None = None, *, note_facts: int | None = None) -> TurnPlan:
+    """`plan_turn` for `message` taken as one part, as every message was planned before
+    messages of several parts (agent/answers/parts.py); `note_facts`: most facts a note
+    holds (default `index.note_facts`)."""
+    lines = lines or index.lines
     retrieved = index.retrieve(message)
     if retrieved.found:
         facts_found = list(retrieved.facts)
@@ -154,18 +170,66 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
                         return TurnPlan(reply=lines.dont_know)
                     return outcome
                 facts_found = outcome
-        noted = tuple(facts_found[: index.note_facts])
+        noted = tuple(facts_found[: index.note_facts if note_facts is None else note_facts])
         if not noted:
             return TurnPlan(facts=tuple(facts_found))
         return TurnPlan(note=FACTS_NOTE.format(facts=" ".join(noted)), facts=noted)
     if is_small_talk(message):
         return TurnPlan()
     if previous and is_follow_up(message):
-        joined = plan_turn(index, f"{previous} {message}", lines=lines)
+        joined = plan_whole(index, f"{previous} {message}", None, lines)
         if joined.reply in (lines.off_topic, lines.dont_know):
             return joined  # about nothing, or an amount, time or person no fact states
         return TurnPlan(facts=joined.facts)  # no note: the LLM reads the question before it
     return TurnPlan(reply=lines.off_topic)
+
+
+#: most facts the note of a message of several parts holds (one a part first): the 0.5B
+#: model reads a short note; more parts than this stay with the last (agent/answers/parts.py)
+MOST_NOTED = MAX_PARTS
+
+
+def plan_parts(index: KnowledgeIndex, parts: Sequence[str], lines: AnswerLines) -> TurnPlan:
+    """A message of several parts (agent/answers/parts.py), each planned alone, answered
+    as one (docs/ANSWERS.md, section 11):
+    - every part said without the LLM: the parts' answers one after the other, in the
+      message's order;
+    - a part no fact answers (declined, or a question the file does not hold): said as
+      `lines.dont_know` in its place, and the other parts without the LLM too, a part
+      meant for the LLM by its best fact said as the answer: the LLM would answer the
+      declined part all the same, with a yes or no no fact gives;
+    - otherwise the LLM, with a note of each part's best fact, then its others on the
+      same topic, up to `MOST_NOTED`, in front of the whole message.
+    `facts`: every fact the parts' answers come from, for the guard."""
+    plans = [plan_whole(index, part, None, lines, note_facts=MOST_NOTED) for part in parts]
+    if all(plan.reply is not None for plan in plans) or any(not plan.facts for plan in plans):
+        # every part said from the file; or a part the file does not answer, which the
+        # LLM would answer all the same (a yes or no no fact gives): each part said
+        # without it, an LLM part by its best fact said as the answer
+        said = [_said_alone(plan, part, lines) for plan, part in zip(plans, parts, strict=True)]
+        facts = tuple(dict.fromkeys(f for plan in plans for f in plan.facts[:1]))
+        return TurnPlan(reply=" ".join(dict.fromkeys(said)), facts=facts)
+    # each part's best fact, then its others on the same topic ("Delivery:"'s two
+    # sentences), a part at a time, in the message's order
+    own = [[f for f in plan.facts if label_of(f) == label_of(plan.facts[0])] for plan in plans
+           if plan.facts]
+    ranked = list(dict.fromkeys(facts[i] for i in range(MOST_NOTED) for facts in own
+                                if i < len(facts)))
+    if index.note_facts == 0:
+        return TurnPlan(facts=tuple(ranked))
+    kept = set(ranked[: max(MOST_NOTED, index.note_facts)])
+    noted = tuple(f for f in dict.fromkeys(f for facts in own for f in facts) if f in kept)
+    return TurnPlan(note=FACTS_NOTE.format(facts=" ".join(noted)), facts=noted)
+
+
+def _said_alone(plan: TurnPlan, part: str, lines: AnswerLines) -> str:
+    """What a part of a message says without the LLM: its rule's answer, its best fact
+    said as the answer to it (agent/answers/reading.py), or the don't-know line."""
+    if not plan.facts:
+        return lines.dont_know
+    if plan.reply is not None:
+        return plan.reply
+    return spoken_answer(plan.facts[0], part, asks_for_value(part))
 
 
 #: one answer rule: the facts it leaves (best first), or the turn's plan, which ends it
@@ -218,26 +282,6 @@ def condition_rule(index: KnowledgeIndex, message: str,
     if states_amount(message) and has_condition(best) and index.names_topic(message, best):
         return _said(best, condition_answer(best, message))
     return facts
-
-
-#: a word among these many commonest says little alone ("bring", "somewhere", "day")
-COMMON_RANK = 3000
-
-
-def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
-    """The question's rarer words (not among the commonest English ones) that no fact of
-    the file holds or means ("wrapping" asked of a file that speaks of no wrapping)."""
-    common = common_words(COMMON_RANK)
-    asked = question_part(message)
-    # a name (a capitalised word inside the question, the calendar's apart) is rare
-    names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
-    out = []
-    for word in dict.fromkeys(WORD.findall(asked.lower())):
-        if (word in common and word not in names) or word.isdigit() or not index.lexical_terms(word):
-            continue
-        if not index.knows(word):
-            out.append(word)
-    return out
 
 
 def yes_no_unheld_rule(index: KnowledgeIndex, message: str,

@@ -78,16 +78,32 @@ _PERSON = re.compile(r"\b(?:" + "|".join(sorted(PERSON_WORDS)) + r")\b", re.IGNO
 _MERIDIEM_DOTS = re.compile(r"\b([aApP])\.\s?[mM]\.(?=\s+[a-z0-9])")
 
 
+def sentences(message: str) -> list[str]:
+    """The message's non-empty sentences, with their end marks; "9 a.m." inside a
+    sentence ends none ("Do you open at 9 a.m. on Mondays?": one sentence)."""
+    message = _MERIDIEM_DOTS.sub(r"\1m", message)
+    return [s.strip() for s in _SENTENCES.findall(message) if s.strip(" .!?")]
+
+
 def last_sentence(message: str) -> str:
     """The message's last non-empty sentence (where a spoken question is); "9 a.m." inside
     a sentence ends none ("Do you open at 9 a.m. on Mondays?")."""
-    message = _MERIDIEM_DOTS.sub(r"\1m", message)
-    sentences = [s.strip() for s in _SENTENCES.findall(message) if s.strip(" .!?")]
-    return sentences[-1] if sentences else message.strip()
+    said = sentences(message)
+    return said[-1] if said else message.strip()
 
 
 #: Words that open a question: an auxiliary ("will I...") or a wh-word ("where...").
 _QUESTION_OPENERS = _AUXILIARIES | frozenset("what where when which who whose how why".split())
+
+
+def opens_question(text: str) -> bool:
+    """True when `text` opens as an English question does: with an auxiliary ("Can I
+    ...", "Is there ...") or a wh-word ("Where's ...", "How does ...")."""
+    first = _FIRST_WORD.match(text.strip().lower().replace("\u2019", "'"))
+    return first is not None and (first.group(0) in _QUESTION_OPENERS
+                                  or first.group(0).split("'")[0] in _QUESTION_OPENERS)
+
+
 #: ", will I get a refund?": a clause after a comma, whose first word may open a question
 _COMMA_CLAUSE = re.compile(r",\s*([a-z']+)\b[^,]*$", re.IGNORECASE)
 
