@@ -32,8 +32,12 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # reading on a real paused utterance (it loads the kiosk's Qwen server, about a minute
 # on 2 cores; its units and the speculative turn's e2e stay in `make test`), and the
 # wheel installed into a clean venv with torch and pipecat (about 5 minutes on 2 cores;
-# the checks that read the built wheel and sdist stay in `make test`).
+# the checks that read the built wheel and sdist stay in `make test`), and the kiosk's
+# systemd units run for real with a killed server (80 s: two servers and Chromium; the
+# units' text stays checked in test_kiosk_install.py, the page's reconnect after a
+# server restart in test_kiosk_browser.py).
 RELEASE_ONLY := tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
+	tests/pipelines/test_kiosk_boot.py::test_the_units_start_the_kiosk_and_a_killed_server_comes_back_to_the_page \
 	tests/packaging/test_wheel.py::test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv \
 	tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
 	tests/fleet/test_fleet_e2e.py::test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes \

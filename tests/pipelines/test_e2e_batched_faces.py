@@ -76,6 +76,9 @@ async def test_sessions_that_start_apart_step_together(
         assert video_follows_audio(items)
     realigned = [latest_avatar_metrics(items)["grid_realigned"] for items in got]
     assert counters is not None and counters["steps"] >= 40, counters
-    # unaligned, steps about 50 ms apart never meet within the batcher's 10 ms wait
-    assert counters["batched_steps"] >= 0.4 * counters["steps"], (counters, realigned)
+    # unaligned, steps about 50 ms apart never meet within the batcher's 10 ms wait: no
+    # batch at all. Aligned, a quiet machine batched most steps; a loaded CI run (the
+    # suite's other jobs beside it) batched 20 of 62, its threads waking late
+    assert counters["batches"] >= 5, (counters, realigned)
+    assert counters["batched_steps"] >= 0.25 * counters["steps"], (counters, realigned)
     assert sum(realigned) >= 1, "neither clock had to come onto the grid"
