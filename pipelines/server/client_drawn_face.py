@@ -13,12 +13,12 @@ worker process's face by its class (its restarts, its own work time).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
 from avatar.generator.checkpoint import GeneratorCheckpoint
-from avatar.live.face import DrawnImage, LocalFace
+from avatar.live.face import DrawnImage, FaceBackend, LocalFace
 from avatar.live.face_pool import FaceWorkerPool, WorkerFace
 from avatar.live.video_codec import VideoRequest
 
@@ -40,46 +40,38 @@ class DrawSwitch(Protocol):
         ...
 
 
-class ClientDrawnWorkerFace(WorkerFace):
+class _DrawsOnRequest:
+    """The switch both client-drawn faces share: `draw` gives no image until
+    `draw_pixels()`, then the face class it is mixed into draws (it must come before
+    that `FaceBackend` in the bases)."""
+
+    #: set for good by `draw_pixels()` (a class default: each backend's __init__ differs)
+    _drawing = False
+
+    @property
+    def drawing(self) -> bool:
+        """True once pixels were asked for."""
+        return self._drawing
+
+    def draw_pixels(self) -> None:
+        """Draw every frame from the next one on."""
+        self._drawing = True
+
+    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
+             video: VideoRequest | None = None) -> DrawnImage:
+        """No pixels (`NO_IMAGE`) until `draw_pixels()`; then the backend's own draw."""
+        if not self._drawing:
+            return DrawnImage(NO_IMAGE, None, 0.0)
+        backend = cast(FaceBackend, super())  # the LocalFace or WorkerFace next in the MRO
+        return backend.draw(motion, size, jpeg_quality, video)
+
+
+class ClientDrawnWorkerFace(_DrawsOnRequest, WorkerFace):
     """A `WorkerFace` that draws only once `draw_pixels()` was called."""
 
-    def __init__(self, pool: FaceWorkerPool) -> None:
-        super().__init__(pool)
-        self._drawing = False
 
-    @property
-    def drawing(self) -> bool:
-        return self._drawing
-
-    def draw_pixels(self) -> None:
-        self._drawing = True
-
-    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
-             video: VideoRequest | None = None) -> DrawnImage:
-        if self._drawing:
-            return super().draw(motion, size, jpeg_quality, video)
-        return DrawnImage(NO_IMAGE, None, 0.0)
-
-
-class ClientDrawnLocalFace(LocalFace):
+class ClientDrawnLocalFace(_DrawsOnRequest, LocalFace):
     """A `LocalFace` (no worker pool) that draws only once `draw_pixels()` was called."""
-
-    def __init__(self, checkpoint: GeneratorCheckpoint) -> None:
-        super().__init__(checkpoint)
-        self._drawing = False
-
-    @property
-    def drawing(self) -> bool:
-        return self._drawing
-
-    def draw_pixels(self) -> None:
-        self._drawing = True
-
-    def draw(self, motion: np.ndarray, size: int, jpeg_quality: int,
-             video: VideoRequest | None = None) -> DrawnImage:
-        if self._drawing:
-            return super().draw(motion, size, jpeg_quality, video)
-        return DrawnImage(NO_IMAGE, None, 0.0)
 
 
 def client_drawn_face(pool: FaceWorkerPool | None,
