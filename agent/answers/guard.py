@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from agent.answers.index import split_facts
+from agent.answers.index import split_facts, terms
 from agent.answers.lines import DONT_KNOW_LINE
 from agent.answers.reading import fact_answer_word, spoken_answer
 from agent.answers.values import Fact, extract_facts
@@ -256,6 +256,14 @@ def contradicted(sentence: str, question: str, facts: Iterable[str]) -> str | No
     if opening is None:
         return None
     said = "no" if opening.group(1).lower() in ("no", "nope") else "yes"
+    facts = list(facts)
+    if len(facts) > 1:
+        # a turn of several parts (agent/answers/parts.py): the yes or no answers the
+        # fact the sentence speaks of, not the first fact that says one
+        words = set(terms(sentence))
+        shared = [len(words & set(terms(fact))) for fact in facts]
+        if max(shared) > 0:
+            facts = [fact for fact, n in zip(facts, shared, strict=True) if n == max(shared)]
     for fact in facts:
         word = fact_answer_word(fact, question)
         if word is not None:

@@ -189,7 +189,8 @@ def plan_whole(index: KnowledgeIndex, message: str, previous: str | None = None,
 MOST_NOTED = MAX_PARTS
 
 
-def plan_parts(index: KnowledgeIndex, parts: Sequence[str], lines: AnswerLines) -> TurnPlan:
+def plan_parts(index: KnowledgeIndex, parts: Sequence[str], lines: AnswerLines, *,
+               use_llm: bool = True) -> TurnPlan:
     """A message of several parts (agent/answers/parts.py), each planned alone, answered
     as one (docs/ANSWERS.md, section 11):
     - every part said without the LLM: the parts' answers one after the other, in the
@@ -200,9 +201,12 @@ def plan_parts(index: KnowledgeIndex, parts: Sequence[str], lines: AnswerLines) 
       declined part all the same, with a yes or no no fact gives;
     - otherwise the LLM, with a note of each part's best fact, then its others on the
       same topic, up to `MOST_NOTED`, in front of the whole message.
-    `facts`: every fact the parts' answers come from, for the guard."""
+    `facts`: every fact the parts' answers come from, for the guard. `use_llm=False`:
+    every part said without the LLM, as for a declined part (compared in
+    bench/answers/multi_part.py)."""
     plans = [plan_whole(index, part, None, lines, note_facts=MOST_NOTED) for part in parts]
-    if all(plan.reply is not None for plan in plans) or any(not plan.facts for plan in plans):
+    if (not use_llm or all(plan.reply is not None for plan in plans)
+            or any(not plan.facts for plan in plans)):
         # every part said from the file; or a part the file does not answer, which the
         # LLM would answer all the same (a yes or no no fact gives): each part said
         # without it, an LLM part by its best fact said as the answer

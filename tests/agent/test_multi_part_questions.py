@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agent import PersonaSettings
-from agent.answers.guard import FactGuard
+from agent.answers.guard import FactGuard, contradicted
 from agent.answers.index import KnowledgeIndex, label_of
 from agent.answers.lines import DONT_KNOW_LINE
 from agent.answers.parts import CONTEXT, QUESTION, REQUEST, TOPIC, message_parts, segments
@@ -197,6 +197,18 @@ def test_the_guard_allows_every_parts_facts(store: KnowledgeIndex) -> None:
     assert said.reply is not None
     guard = FactGuard.for_turn(said.facts)
     assert all(guard.check(sentence).ok for sentence in said.reply.split(". "))
+
+
+def test_a_yes_is_checked_against_the_part_it_answers(store: KnowledgeIndex) -> None:
+    """Two yes/no parts for the LLM: its "Yes, we accept American Express." is not
+    taken for an answer to whether gift cards expire (whose fact says no); a yes to
+    that part still is."""
+    message = "Do you take American Express, and do gift cards expire?"
+    plan = plan_turn(store, message)
+    assert plan.note is not None and labels(plan) == ["Payment", "Gift cards"]
+    assert contradicted("Yes, we accept American Express.", message, plan.facts) is None
+    fixed = contradicted("Yes, gift cards expire after a year.", message, plan.facts)
+    assert fixed is not None and fixed.startswith("No, ")
 
 
 def test_the_note_is_written_in_the_history_too(store: KnowledgeIndex) -> None:
