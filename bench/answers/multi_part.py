@@ -1,6 +1,6 @@
 """Figure: messages that ask about several things at once, answered whole (as before) and
 part by part (as now), on the embedded LLM: how many of their parts the reply answers
-(JSON, bench/results/multi_part.json).
+(JSON and PNG, bench/results/multi_part.json and .png).
 
 The questions (bench/answers/multi_part_questions.json, 20 messages of 2-3 parts over the
 four businesses' knowledge files) are each planned two ways, alternating which goes
@@ -21,7 +21,8 @@ a later one ends the reply, a flipped condition becomes the fact.
 Judged per part: one of the part's regexes is in the spoken reply
 (benchkit/answers/llm_answers.py's judge). Reported per variant: parts answered, messages
 with every part answered, replies given without the LLM, sentences the guard changed,
-and the LLM's time for the turns it answered.
+and the LLM's time for the turns it answered; the PNG beside the JSON shows the parts
+answered per business and variant.
 
 Usage: python bench/answers/multi_part.py [--out bench/results/multi_part.json]
        [--rejudge an earlier run's JSON: its spoken replies judged again, no LLM]
@@ -54,7 +55,7 @@ from agent.answers.routing import TurnPlan, plan_parts, plan_turn, plan_whole
 from agent.persona import read_prompt_file
 from agent.sentence_embedding import SentenceEncoder
 from benchkit.answers.llm_answers import judge
-from benchkit.bench_args import write_json
+from benchkit.bench_args import save_plot, write_figure
 from benchkit.paths import ROOT
 from pipelines.settings import Settings
 from pipelines.voice_pipeline import spoken_system_prompt
@@ -133,6 +134,33 @@ def planned(variant: str, index: KnowledgeIndex, message: str, lines: AnswerLine
     return plan_turn(index, message, lines=lines)
 
 
+def plot(result: dict[str, Any], out: Path) -> None:
+    """Parts answered, a bar per variant, for each business and for all of them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    groups = [*dict.fromkeys(r["business"] for r in rows), "all"]
+    figure, axis = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(VARIANTS)
+    for k, variant in enumerate(VARIANTS):
+        for g, group in enumerate(groups):
+            hits = [h for r in rows if r["variant"] == variant
+                    and group in ("all", r["business"]) for h in r["parts_answered"]]
+            x = g + (k - (len(VARIANTS) - 1) / 2) * width
+            axis.bar(x, sum(hits) / len(hits), width, color=f"C{k}",
+                     label=variant if g == 0 else None)
+            axis.text(x, sum(hits) / len(hits) + 0.01, f"{sum(hits)}/{len(hits)}",
+                      ha="center", fontsize=7)
+    axis.set_xticks(range(len(groups)), groups)
+    axis.set_ylim(0, 1.35)  # room for the legend above the bars
+    axis.set_ylabel("parts answered")
+    axis.set_title(f"Messages of 2-3 parts, {result.get('llm')} (commit {result.get('commit')})")
+    save_plot(figure, axis, out)
+
+
 async def run(questions: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
     """Every message, both variants, alternating which goes first."""
     encoder = SentenceEncoder()
@@ -183,8 +211,8 @@ def main() -> int:
         for row in earlier["rows"]:
             row["parts_answered"] = [judge({"kind": "fact", "all_of": [part]}, row["spoken"], [])
                                      for part in parts[row["q"]]]
-        write_json(args.out, {**earlier, "summary": summarise(earlier["rows"]),
-                              "rejudged": str(args.rejudge)}, indent=1)
+        write_figure(args.out, {**earlier, "summary": summarise(earlier["rows"]),
+                                "rejudged": str(args.rejudge)}, plot)
         return 0
     settings = Settings.load()
     load_before = os.getloadavg()
@@ -192,7 +220,7 @@ def main() -> int:
     rows = asyncio.run(run(questions, settings))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True, check=False).stdout.strip()
-    write_json(args.out, {
+    write_figure(args.out, {
         "summary": summarise(rows),
         "commit": commit,
         "llm": settings.llm.embedded_model if settings.llm.base_url is None else settings.llm.model,
@@ -201,7 +229,7 @@ def main() -> int:
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "wall_s": round(time.perf_counter() - started, 1),
         "rows": rows,
-    }, indent=1)
+    }, plot)
     return 0
 
 
