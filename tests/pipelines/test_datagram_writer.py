@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from avatar.procfs import open_file_count
 from pipelines.wire.webrtc.datagram_writer import BATCH, DatagramWriter, WriterGone, lease_writer
 
 SPACING = 0.02
@@ -202,9 +203,9 @@ def test_the_links_of_one_peer_share_a_writer_each_on_its_own_stream(
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert face.writer.reports(face.stream).failed == set()
-    held = len(os.listdir(f"/proc/{voice.writer.pid}/fd"))
+    held = open_file_count(voice.writer.pid)
     voice.release()  # its socket closes; the face still writes on the same process
-    while len(os.listdir(f"/proc/{voice.writer.pid}/fd")) != held - 1:
+    while open_file_count(voice.writer.pid) != held - 1:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     face.writer.send(face.stream, time.monotonic(), b"next")

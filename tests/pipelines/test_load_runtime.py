@@ -15,12 +15,12 @@ import dataclasses
 import gc
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from avatar.procfs import command_line, process_parents
 from pipelines.server.app import ServerConfig, create_app, load_runtime
 from pipelines.server.errors import ServerError
 from pipelines.server.startup import WarmUp
@@ -31,16 +31,8 @@ pytestmark = pytest.mark.e2e
 
 def llm_server_children() -> set[int]:
     """Pids of this process's children that run the embedded llama.cpp server."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(fields[1]) == os.getpid() and b"llama_cpp_server" in cmdline:
-            found.add(int(stat.parent.name))
-    return found
+    return {pid for pid, parent in process_parents().items()
+            if parent == os.getpid() and "llama_cpp_server" in " ".join(command_line(pid))}
 
 
 async def test_an_avatar_that_cannot_load_stops_the_llm_server_it_started() -> None:

@@ -2,8 +2,8 @@
 
 A kiosk serves hundreds of short conversations a day without a restart: a few
 MB kept per session is gigabytes a week. The server runs in this process (the
-`start_server` fixture), so its resident memory is this process's, read from
-/proc/self/status. Each session is as short as a kiosk's shortest: connect with
+`start_server` fixture), so its resident memory is this process's (VmRSS, read by
+avatar/procfs.py). Each session is as short as a kiosk's shortest: connect with
 video (and a camera, whose face landmarker is built and closed per session),
 stream a second of silence and camera frames while receiving, disconnect.
 The bench with spoken questions and replies is bench/live/session_churn.py.
@@ -20,6 +20,7 @@ from typing import Any
 import cv2
 import pytest
 
+from avatar.procfs import rss_bytes
 from sdk.client import VoiceClient
 from sdk.items import BotVideo, Closed
 
@@ -37,11 +38,7 @@ BOUND_MB = 50.0
 
 def rss_mb() -> float:
     """This process's resident memory (MiB): the in-process server's."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return rss_bytes() / 2**20
 
 
 @pytest.fixture(scope="module")
