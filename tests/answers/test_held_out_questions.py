@@ -1,6 +1,6 @@
 """The held-out questions stay held out: no held-out question of any answers set appears in
 tests, code or docs, nor in a set that may be tuned on, so a figure reported on them says how
-the kiosk answers wordings nobody tuned it to (bench/answers/held_out_leaks.py says how it is
+the kiosk answers wordings nobody tuned it to (scripts/held_out_leaks.py says how it is
 checked, and moves a seen question to its tune half).
 
 On a failure the message names files and counts, never the question: reading it here would
@@ -17,7 +17,7 @@ import pytest
 from tests.bench.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-LEAKS = load_script(ROOT / "bench" / "answers" / "held_out_leaks.py", "held_out_leaks")
+LEAKS = load_script(ROOT / "scripts" / "held_out_leaks.py", "held_out_leaks")
 
 
 def test_every_business_has_a_tune_half_and_a_held_out_half_in_its_own_folder() -> None:
@@ -41,7 +41,7 @@ def test_no_held_out_question_is_in_tests_code_docs_or_a_tuned_set(
         name: str, leaks: dict[str, dict[str, int]]) -> None:
     assert not leaks[name], (
         f"held-out questions of '{name}' appear word for word in {leaks[name]} (file: how "
-        "many): run bench/answers/held_out_leaks.py --move, which puts each in its tune half")
+        "many): run scripts/held_out_leaks.py --move, which puts each in its tune half")
 
 
 def test_a_question_written_into_a_test_counts_as_seen() -> None:

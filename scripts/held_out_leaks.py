@@ -1,5 +1,5 @@
-"""Figure: held-out answer questions that have been seen, by file (JSON); --move puts them in
-the tune half.
+"""Held-out answer questions that have been seen, by file (JSON); --move puts them in the
+tune half. A maintenance command, not a benchmark (moved out of bench/answers/).
 
 Held out: every question of bench/answers/heldout/<business>.json and the `heldout` split of
 bench/answers/spoken_questions.json. A held-out question has been seen when, normalised
@@ -12,11 +12,9 @@ its whole visit), again until none is left.
 Nothing here prints a held-out question: the counts and file names are enough to act on,
 and whoever runs it may be tuning (tests/answers/test_held_out_questions.py runs `leaks`).
 
-Usage: python bench/answers/held_out_leaks.py [--move]
+Usage: python scripts/held_out_leaks.py [--move]
 The last stdout line is one JSON object: leaks per set, by file (and what moved).
-
-Runs: ~1 min on its defaults (reads every .py, .js and .md file of the repository).
-Quoted: none: it checks the question sets (tests/answers/test_held_out_questions.py runs it)
+Takes ~1 min (it reads every .py, .js and .md file of the repository).
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ANSWERS = ROOT / "bench" / "answers"
 HELD_OUT_DIR = ANSWERS / "heldout"
 SPOKEN = ANSWERS / "spoken_questions.json"
