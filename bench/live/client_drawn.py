@@ -28,7 +28,7 @@ voice, as the server's capacity board does) and a 16-core plan.
     .venv/bin/python bench/live/client_drawn.py [--sessions 8] [--secs 4] [--rounds 2]
 
 Runs: ~2-4 min (estimated for the 2-core host).
-Quoted: none: its first run is quoted in docs/BROWSER_SDK.md once made
+Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.077 cores a session drawn by the page against 0.265 drawn by the server (bench/quoted/client_drawn_s17.json)
 """
 
 from __future__ import annotations
