@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent import EmbeddedLLMServer, smollm2_gguf
+from agent import EmbeddedLLMServer, PersonaSettings, smollm2_gguf
+from agent.answers.index import KnowledgeIndex
+from agent.sentence_embedding import SentenceEncoder
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +26,15 @@ def smollm2_server() -> Iterator[EmbeddedLLMServer]:
     """One real embedded server on the bundled SmolLM2 (loads in about a second)."""
     with EmbeddedLLMServer(model_path=smollm2_gguf(), model_alias="smollm2", n_ctx=1024) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceEncoder:
+    """The real sentence encoder (all-MiniLM-L6-v2 from its PyPI package), loaded once."""
+    return SentenceEncoder()
+
+
+@pytest.fixture(scope="session")
+def store_hybrid(encoder: SentenceEncoder) -> KnowledgeIndex:
+    """The shipped store's index by words and meaning, as the product builds it."""
+    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=encoder)

@@ -14,11 +14,6 @@ from agent.sentence_embedding import SentenceEncoder
 
 
 @pytest.fixture(scope="module")
-def encoder() -> SentenceEncoder:
-    return SentenceEncoder()
-
-
-@pytest.fixture(scope="module")
 def index(encoder: SentenceEncoder) -> KnowledgeIndex:
     """The index as the product builds it: words and meaning (the real bundled encoder)."""
     return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=encoder,

@@ -18,13 +18,8 @@ from agent.sentence_embedding import SentenceEncoder
 
 
 @pytest.fixture(scope="module")
-def encoder() -> SentenceEncoder:
-    return SentenceEncoder()
-
-
-@pytest.fixture(scope="module")
-def hybrid(encoder: SentenceEncoder) -> KnowledgeIndex:
-    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=encoder)
+def hybrid(store_hybrid: KnowledgeIndex) -> KnowledgeIndex:
+    return store_hybrid
 
 
 WORDS = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from agent import PersonaSettings
 from agent.answers.guard import FactGuard, contradicted
 from agent.answers.index import KnowledgeIndex, label_of
 from agent.answers.lines import DONT_KNOW_LINE
@@ -27,13 +26,8 @@ BUSINESSES = Path(__file__).resolve().parents[2] / "bench" / "answers" / "busine
 
 
 @pytest.fixture(scope="module")
-def encoder() -> SentenceEncoder:
-    return SentenceEncoder()
-
-
-@pytest.fixture(scope="module")
-def store(encoder: SentenceEncoder) -> KnowledgeIndex:
-    return KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=encoder)
+def store(store_hybrid: KnowledgeIndex) -> KnowledgeIndex:
+    return store_hybrid
 
 
 @pytest.fixture(scope="module")
