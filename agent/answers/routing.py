@@ -298,7 +298,7 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
-#: a question after how the visitor's own thing stands: "Is my bike ready yet?", "Has my
+#: a question after how the visitor's own thing stands: "Is my repair ready yet?", "Has my
 #: order shipped?", "Are our tickets done?" (general English: a status word after "my")
 _OWN_CASE = re.compile(
     r"\b(?:is|are|was|were|has|have)\s+(?:my|our)\s+(?:\w+\s+){1,3}?"
@@ -308,7 +308,7 @@ _OWN_CASE = re.compile(
 
 def own_case_rule(index: KnowledgeIndex, message: str,
                   facts: list[str]) -> list[str] | TurnPlan:
-    """A question after the visitor's own case ("Is my bike ready yet?"): a file of the
+    """A question after the visitor's own case ("Is my repair ready yet?"): a file of the
     place's facts cannot say how one visitor's repair or order stands, and a general fact
     read as its answer is an invented status ("Yes, it is ready in three days"):
     declined with the persona's don't-know line."""
