@@ -108,14 +108,19 @@ class DrawnSizes(FrameProcessor):
 
 
 class BotStateRecorder(FrameProcessor):
-    """After the transport: the bot-speaking frames it pushes, and the metrics and text
-    frames that reached the end of the pipeline, with their times."""
+    """After the transport: the bot-speaking frames it pushes, the metrics and text
+    frames that reached the end of the pipeline, and the images it released behind
+    their audio, with their times."""
 
     def __init__(self) -> None:
         super().__init__()
         self.events: list[tuple[float, str]] = []
         self.metrics: list[tuple[float, MetricsFrame]] = []
         self.texts: list[tuple[float, TextFrame]] = []
+        #: images the transport released behind their audio (`sync_with_audio`), when it
+        #: made each its current picture: its video task redraws the current picture at
+        #: its frame rate, so an image replaced within one of its frames is never written
+        self.released: list[tuple[float, OutputImageRawFrame]] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Note bot started / stopped speaking, metrics and text; pass everything on."""
@@ -126,6 +131,8 @@ class BotStateRecorder(FrameProcessor):
             self.metrics.append((time.monotonic(), frame))
         elif isinstance(frame, TextFrame):
             self.texts.append((time.monotonic(), frame))
+        elif isinstance(frame, OutputImageRawFrame) and direction == FrameDirection.DOWNSTREAM:
+            self.released.append((time.monotonic(), frame))
         await self.push_frame(frame, direction)
 
 
