@@ -35,8 +35,13 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # the checks that read the built wheel and sdist stay in `make test`), and the kiosk's
 # systemd units run for real with a killed server (80 s: two servers and Chromium; the
 # units' text stays checked in test_kiosk_install.py, the page's reconnect after a
-# server restart in test_kiosk_browser.py).
-RELEASE_ONLY := tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
+# server restart in test_kiosk_browser.py), and two waits: a silent client kept for 26 s
+# by its keepalives (the dropped network's end stays in test_keepalive.py) and a
+# portrait's background fit landing in a live session (34 s; the fit itself stays in
+# test_portrait_calibration.py).
+RELEASE_ONLY := tests/pipelines/test_keepalive.py::test_silent_clients_that_answer_keepalives_are_kept \
+	tests/avatar/test_portrait_calibrator.py::test_a_background_fit_lands_and_the_live_session_switches_to_it \
+	tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
 	tests/pipelines/test_kiosk_boot.py::test_the_units_start_the_kiosk_and_a_killed_server_comes_back_to_the_page \
 	tests/packaging/test_wheel.py::test_the_one_file_example_runs_from_the_wheel_in_a_clean_venv \
 	tests/pipelines/test_e2e_adapt.py::test_a_session_steps_down_under_a_hog_and_climbs_back_when_it_stops[512px-camera] \
