@@ -2,6 +2,16 @@
 phase): the kiosk page in real headless Chromium against `avatar-forcing serve`,
 the face on against voice only, alternated.
 
+The face arm is the page as a kiosk opens it (`/`): the page draws the face itself
+with WebGL2 from the server's motion frames where WebGL2 works (here in software,
+SwiftShader), else the server's JPEGs; each block records which (`render`: the page's
+`stats().render.mode`, its fallbacks and why). `--pixels-too` adds a face arm the
+server draws (`?render=pixels`), and `--lip-sync` a drawn-face arm whose page reads its
+own canvas back over each reply (a box round the lips against the voice it played,
+benchkit/webrtc/page_lip_sync.py: lip-sync r and A/V offset as the visitor sees them);
+that arm's reading costs the page CPU, so its voice-to-voice is kept apart from the
+ratios.
+
 The server runs in its own process on the product's embedded defaults (what
 `make run` serves); Chromium opens its page at `/` with a fake microphone
 (questions spoken by the bundled piper voice, placed on a silent track) and a
@@ -13,18 +23,20 @@ Everything is measured by the page itself, through `window.kiosk`:
   20 ms mic chunk above speech level before it (the end of the question as the
   page captured it), split at the server's events (input: to user-stopped-speaking,
   server: to bot-started-speaking, output: to heard);
-- browser_video_fps: avatar frames drawn on the canvas per second;
+- browser_video_fps: avatar images drawn on the canvas per second (drawn by the page:
+  WebGL draws, up to the display's rate; pixels: JPEGs drawn);
 - browser_av_offset_ms: the page's audio clock minus the pts of the frame it drew.
 
 Phases alternate: the run is `--rounds` rounds, each a block of `--block-turns`
-questions with the face on and a block voice only (`?video=0`), the order turning
-round each round (face first, then voice first, ...), each block a fresh page on
+questions with the face on and a block voice only (`?video=0`) (and one of each
+added arm), the order turning round each round (face first, then voice first, ...),
+each block a fresh page on
 the same warm server. Five turns a phase on servers of their own gave x1.22-1.95
 for the same code (issue 68): the machine's drift over minutes lands on both phases
 alike this way. The LLM server keeps the KV of the prompt before (llama.cpp reuses
 the longest common prefix), so a question asked again right after would skip its
 prompt evaluation: each block of a round asks the round's topics in a wording of
-its own (`TOPICS`), and rounds ask different topics.
+its own (`TOPICS`, up to four arms), and rounds ask different topics.
 
 `--this REV` runs this side from REV's worktree instead of the working tree. With
 `--against REV` a second server runs REV's product (a git worktree,
@@ -40,9 +52,9 @@ is read back (`turn_window_cores`), beside the whole block's (`block_cores`).
 Prints one JSON object (last line) with the machine's load average.
 
     .venv/bin/python bench/kiosk/kiosk.py [--rounds 6] [--block-turns 2] [--against REV]
-        [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
+        [--pixels-too] [--lip-sync] [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
 
-Runs: ~25 min on its defaults (estimated for the 2-core host).
+Runs: ~25 min on its defaults (estimated for the 2-core host); a block is ~30 s.
 Quoted: docs/RESULTS.md, "The product at a glance": heard in Chromium, face / voice p50 0.86 s / 0.57 s (x1.51); JS heap +0.004 MB/min
 """
 
@@ -74,29 +86,35 @@ from benchkit.live.placement import add_placement_arguments, embedded_llm_pid, p
 from benchkit.paths import ROOT
 from benchkit.revision_tree import baseline_tree
 from benchkit.stats import pct
+from benchkit.webrtc.page_lip_sync import MIN_CORRELATION, face_png, mouth_box, page_lip_sync
 
 #: one topic a round, each in three wordings: the blocks of a round ask the same things
 #: without one block's prompt being the prefix the LLM server kept from the block before
 TOPICS = [
     ("What time do you open on Sunday?", "When do you open on Sundays?",
-     "On Sunday, what time do you open?"),
-    ("Where can I find the shoes?", "Where are the shoes?", "Which way to the shoes?"),
-    ("Do you have a cafe here?", "Is there a cafe in the store?", "Can I get a coffee here?"),
+     "On Sunday, what time do you open?", "Are you open on Sunday morning?"),
+    ("Where can I find the shoes?", "Where are the shoes?", "Which way to the shoes?",
+     "I am looking for shoes, where are they?"),
+    ("Do you have a cafe here?", "Is there a cafe in the store?", "Can I get a coffee here?",
+     "Is there somewhere to eat in the store?"),
     ("Can I return something without a receipt?", "Do I need a receipt to return something?",
-     "Can I bring something back with no receipt?"),
+     "Can I bring something back with no receipt?", "I lost my receipt, can I still return this?"),
     ("Is there parking for bicycles?", "Where can I park my bike?",
-     "Do you have bicycle parking?"),
-    ("Where are the toilets?", "Where is the restroom?", "Is there a toilet here?"),
+     "Do you have bicycle parking?", "Is there a bike rack outside?"),
+    ("Where are the toilets?", "Where is the restroom?", "Is there a toilet here?",
+     "Which way to the bathroom?"),
     ("Do you sell garden furniture?", "Can I buy garden furniture here?",
-     "Where is the garden furniture?"),
+     "Where is the garden furniture?", "Do you have chairs for the garden?"),
     ("How late are you open today?", "When do you close today?",
-     "What time do you close tonight?"),
-    ("Can I pay with a card?", "Do you take credit cards?", "Is card payment possible?"),
+     "What time do you close tonight?", "Until when are you open today?"),
+    ("Can I pay with a card?", "Do you take credit cards?", "Is card payment possible?",
+     "Can I pay by debit card?"),
     ("Where do I pick up an online order?", "Where is the online order pickup?",
-     "I ordered online, where do I collect it?"),
-    ("Do you deliver to my home?", "Can you deliver my purchase?", "Is home delivery available?"),
+     "I ordered online, where do I collect it?", "Where is click and collect?"),
+    ("Do you deliver to my home?", "Can you deliver my purchase?", "Is home delivery available?",
+     "Could you bring this to my house?"),
     ("Is there a lift to the first floor?", "Where is the elevator?",
-     "How do I get upstairs without stairs?"),
+     "How do I get upstairs without stairs?", "Is there a lift I can take upstairs?"),
 ]
 #: asked once on each server in each of its arms (face, voice only) before its measured
 #: blocks, unmeasured: a server's first turn warms its models and the LLM's cached system
@@ -108,18 +126,52 @@ TURN_GAP_SECS = 12.0  # question to question: room for a two-sentence answer
 RESULTS = ROOT / "bench" / "results"
 
 
+#: who draws the face in a face arm, as the page's URL asks it: "drawn" the page (its
+#: default, falling back to pixels where WebGL2 fails), "pixels" the server
+FACE_QUERIES = {"drawn": "", "pixels": "?render=pixels"}
+
+
 @dataclass
 class Arm:
-    """One kind of block: a server (this tree or REV's) and face on or voice only."""
+    """One kind of block: a server (this tree or REV's), face on or voice only, who
+    draws the face (None: the page's default, for REV's older page), and whether the
+    page reads its own canvas back (lip sync)."""
 
     side: str
     video: bool
+    render: str | None = None
+    lip_sync: bool = False
     turns: list[dict[str, Any]] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return f"{'face' if self.video else 'voice only'} @ {self.side}"
+        if not self.video:
+            return f"voice only @ {self.side}"
+        drawn_by = f" {self.render}" if self.render else ""
+        read = ", canvas read back" if self.lip_sync else ""
+        return f"face{drawn_by}{read} @ {self.side}"
+
+    @property
+    def query(self) -> str:
+        """The page's URL query for this arm."""
+        return FACE_QUERIES[self.render or "drawn"] if self.video else "?video=0"
+
+
+@dataclass
+class MouthBox:
+    """The box round the lips on the page's face, found once a run (the face is the
+    same portrait at the same size in every block)."""
+
+    box: dict[str, float] | None = None
+
+    async def of(self, page: Any) -> dict[str, float]:
+        if self.box is None:
+            try:
+                self.box = mouth_box(await face_png(page))
+            except RuntimeError:  # a WebGL canvas read outside its frame may come back empty
+                self.box = mouth_box(await page.locator("#avatar").screenshot())
+        return self.box
 
 
 def mic_track(models: Any, questions: list[str], folder: Path, name: str) -> Path:
@@ -163,11 +215,14 @@ def part_cpu_secs(timeline: CpuTimeline, window: tuple[float, float, float, floa
             "server": timeline.secs(stop, start), "output": timeline.secs(start, heard)}
 
 
-async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
-                timeline: CpuTimeline) -> dict[str, Any]:
+async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
+                timeline: CpuTimeline, mouth: MouthBox) -> dict[str, Any]:
     """One fresh page asking `turns` questions: what the page measured, with the CPU
-    of each turn's window and of the whole block by group."""
-    async with kiosk_page(http, wav, y4m, "" if video else "?video=0") as page:
+    of each turn's window and of the whole block by group (and, for a lip-sync arm,
+    the mouth on its canvas against the voice it played)."""
+    video = arm.video
+    probing = False
+    async with kiosk_page(http, wav, y4m, arm.query) as page:
         offset = await page_clock(page)
         start = time.monotonic()
         first = None
@@ -175,6 +230,10 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
             now = await stats(page)
             if first is None and now["connected"]:
                 first = now
+            if arm.lip_sync and not probing and now["framesDrawn"] > 10:
+                box = await mouth.of(page)
+                await page.evaluate("(box) => window.kiosk.probe(box)", box)
+                probing = True
             if (len(now["voiceToVoiceMs"]) >= turns  # the last reply heard: the block is done
                     and elapsed > LEAD_SECS + (turns - 1) * TURN_GAP_SECS + 4):
                 break
@@ -184,13 +243,27 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, video: bool,
             "(() => { const c = window.kiosk.client; return {parts: c.turnParts,"
             " stops: c.eventTimes['user-stopped-speaking'],"
             " starts: c.eventTimes['bot-started-speaking']}; })()")
+        trace = await page.evaluate("window.kiosk.probeTrace()") if probing else None
         end = time.monotonic()
     assert first is not None, "the page never connected"
     span = (last["now"] - first["now"]) / 1000
     windows = turn_windows(client, offset)
+    render = last.get("render") or {}  # (an older REV's page has none)
     return {
         "video": video,
+        # who drew the face at the block's end, and whether the page gave up drawing
+        "render": {"asked": arm.render, "mode": render.get("mode", "pixels"),
+                   "fallbacks": render.get("fallbacks", 0),
+                   "fallback_reason": render.get("fallbackReason"),
+                   "assets_load_ms": render.get("assetsLoadMs"),
+                   "assets_bytes": render.get("assetsBytes"),
+                   "motion_received": render.get("motionReceived"),
+                   "motion_late": render.get("motionLate")} if video else None,
         "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2) if video else None,
+        "frames_received_per_s": round((last["framesReceived"] - first["framesReceived"]) / span, 2)
+        if video else None,
+        "frame_gap_ms_max": last.get("frameGapMsMax"),
+        "lip_sync": None if trace is None else page_lip_sync(trace),
         "av_offset_ms_p95_abs": last["avOffsetMsP95"],
         "voice_to_voice_ms": [round(v) for v in last["voiceToVoiceMs"]],
         "turn_parts": [{k: None if v is None else round(v) for k, v in part.items()}
@@ -240,6 +313,7 @@ def arm_summary(arm: Arm) -> dict[str, Any]:
         for group, value in b["block_cores"].items():
             block_cores[group] = block_cores.get(group, 0.0) + value / len(arm.blocks)
     fps = [b["video_fps"] for b in arm.blocks if b["video_fps"] is not None]
+    modes = [b["render"]["mode"] for b in arm.blocks if b.get("render")]
     parts = {name: pct([t["parts"][name] for t in arm.turns
                         if t["parts"].get(name) is not None], 50)
              for name in ("input", "server", "output")}
@@ -250,11 +324,30 @@ def arm_summary(arm: Arm) -> dict[str, Any]:
         "voice_to_voice_ms": v2v,
         "turn_parts_ms_p50": parts,
         "video_fps": round(float(np.mean(fps)), 2) if fps else None,
+        "render_modes": {mode: modes.count(mode) for mode in sorted(set(modes))},
+        "render_fallbacks": sum(b["render"]["fallbacks"] for b in arm.blocks if b.get("render")),
+        "lip_sync": lip_sync_summary(arm) if arm.lip_sync else None,
         "av_offset_ms_p95_abs_worst": max((b["av_offset_ms_p95_abs"] for b in arm.blocks
                                            if b["av_offset_ms_p95_abs"] is not None), default=None),
         "turn_window_cores": part_cores.pop("all"),
         "turn_part_cores": part_cores,
         "block_cores": {g: round(v, 3) for g, v in sorted(block_cores.items(), key=lambda x: -x[1])},
+    }
+
+
+def lip_sync_summary(arm: Arm) -> dict[str, Any]:
+    """The arm's replies pooled: how well the mouth on the canvas followed the voice
+    (r at the best lag, per reply) and by how much it lagged (the followed ones)."""
+    replies = [r for b in arm.blocks if b.get("lip_sync") for r in b["lip_sync"]["per_reply"]]
+    followed = [r for r in replies if r["r"] >= MIN_CORRELATION]
+    return {
+        "replies": len(replies),
+        "replies_followed": len(followed),
+        "r_p50": pct([r["r"] for r in replies], 50),
+        "r": [r["r"] for r in replies],
+        "lag_ms_p50": pct([r["lag_ms"] for r in followed], 50),
+        "abs_lag_ms_p95": pct([abs(r["lag_ms"]) for r in followed], 95),
+        "lag_ms": [r["lag_ms"] for r in followed],
     }
 
 
@@ -328,12 +421,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     sides = {"this": baseline_tree(args.this) if args.this else ROOT,
              **{rev: baseline_tree(rev) for rev in args.against}}
-    arms = [Arm("this", True), Arm("this", False)] + [Arm(rev, True) for rev in args.against]
+    arms = [Arm("this", True, "drawn"), Arm("this", False),
+            *([Arm("this", True, "pixels")] if args.pixels_too else []),
+            *([Arm("this", True, "drawn", lip_sync=True)] if args.lip_sync else []),
+            *[Arm(rev, True) for rev in args.against]]
     if args.rounds * args.block_turns > len(TOPICS):
         raise SystemExit(f"--rounds x --block-turns asks more than the {len(TOPICS)} topics")
+    wordings = len(TOPICS[0])
+    if len(arms) > wordings:
+        raise SystemExit(f"{len(arms)} arms, but each topic has {wordings} wordings: "
+                         "drop an arm (--against, --pixels-too or --lip-sync)")
     models = SpeechModels.bundled()
     folder = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-    tracks = {(r, j): mic_track(models, [TOPICS[r * args.block_turns + t][j % 3]
+    tracks = {(r, j): mic_track(models, [TOPICS[r * args.block_turns + t][j]
                                          for t in range(args.block_turns)], folder, f"r{r}w{j}")
               for r in range(args.rounds) for j in range(len(arms))}
     warm = mic_track(models, WARMUP_QUESTIONS, folder, "warm")
@@ -345,6 +445,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     placement = placement_from(args)
     order = 0
     failed: list[str] = []
+    mouth = MouthBox()
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(product_server(free_port(), root))
                    for name, root in sides.items()}
@@ -354,9 +455,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         timeline = stack.enter_context(CpuTimeline(kiosk_groups(pids, llms)))
         for name, (http, pid) in servers.items():
             use(name)
-            async with placement.kept(pid, llms[name]):  # each of the server's arms, once
-                for video in sorted({arm.video for arm in arms if arm.side == name}):
-                    await block(http, warm, y4m, 1, video=video, timeline=timeline)
+            async with placement.kept(pid, llms[name]):  # each kind of page, once
+                warmed: set[str] = set()
+                for arm in sorted([a for a in arms if a.side == name], key=lambda a: not a.lip_sync):
+                    if arm.query not in warmed:  # (a lip-sync arm finds its mouth box here)
+                        warmed.add(arm.query)
+                        await block(http, warm, y4m, 1, arm=arm, timeline=timeline, mouth=mouth)
         for r in range(args.rounds):
             turned = arms[r % len(arms):] + arms[: r % len(arms)]
             if r % 2:
@@ -368,7 +472,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 try:
                     async with placement.kept(pid, llms[arm.side]):
                         measured = await block(http, tracks[(r, j)], y4m, args.block_turns,
-                                               video=arm.video, timeline=timeline)
+                                               arm=arm, timeline=timeline, mouth=mouth)
                 except Exception as error:  # one lost block must not lose the run
                     print(f"  block failed: {error!r}", flush=True)
                     failed.append(f"round {r}, {arm.name}: {error!r}")
@@ -387,13 +491,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.soak_secs > 0:
             soaked = await soak(servers["this"][0], soak_wav, y4m, args.soak_secs)
     face, voice = arms[0], arms[1]
+    pixels = next((arm for arm in arms if arm.render == "pixels"), None)
+    read_back = next((arm for arm in arms if arm.lip_sync), None)
+    lip_sync = lip_sync_summary(read_back) if read_back else None
     result: dict[str, Any] = {
         "browser_video_fps": arm_summary(face)["video_fps"],
+        "browser_render_modes": arm_summary(face)["render_modes"],
         "browser_voice_to_voice_ms_p50": pct([t["v2v"] for t in face.turns], 50),
         "browser_voice_to_voice_ms_p50_voice_only": pct([t["v2v"] for t in voice.turns], 50),
         "face_over_voice_only": spread(face, voice, args.rounds),
+        **({"browser_voice_to_voice_ms_p50_pixels": pct([t["v2v"] for t in pixels.turns], 50),
+            "browser_video_fps_pixels": arm_summary(pixels)["video_fps"],
+            "face_over_voice_only_pixels": spread(pixels, voice, args.rounds)} if pixels else {}),
+        "lip_sync_canvas": lip_sync,
         **{f"face_over_voice_only_against_{arm.side}": spread(arm, voice, args.rounds)
-           for arm in arms[2:]},
+           for arm in arms if arm.side != "this"},
         "arms": {arm.name: arm_summary(arm) for arm in arms},
         "blocks": {arm.name: arm.blocks for arm in arms},
         "blocks_failed": failed,
@@ -415,6 +527,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_le_1_1": (result["face_over_voice_only"]["ratio"] or 9) <= 1.1,
         "v2v_p50_le_900ms": (result["browser_voice_to_voice_ms_p50"] or 9e9) <= 900,
         "fps_ge_24": (result["browser_video_fps"] or 0) >= 24,
+        **({"lip_sync_r_ge_0_7": (lip_sync["r_p50"] or 0) >= 0.7,
+            "av_offset_le_40ms": (lip_sync["abs_lag_ms_p95"] or 9e9) <= 40} if lip_sync else {}),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plot(arms, args.out.with_suffix(".png"))
@@ -426,13 +540,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=6,
-                        help="rounds, each a block of every arm (face, voice only, each REV's face)")
+                        help="rounds, each a block of every arm (face, voice only, the added arms, "
+                             "each REV's face)")
     parser.add_argument("--block-turns", type=int, default=2, help="questions per block")
     parser.add_argument("--against", action="append", default=[], metavar="REV",
                         help="also a face block on REV's product each round (repeatable)")
     parser.add_argument("--this", metavar="REV", default=None,
                         help="run 'this' side from REV's worktree, not the working tree "
                              "(which others may be editing)")
+    parser.add_argument("--pixels-too", action="store_true",
+                        help="also a face arm drawn by the server (?render=pixels) each round")
+    parser.add_argument("--lip-sync", action="store_true",
+                        help="also a drawn-face arm whose page reads its canvas back over each "
+                             "reply: lip-sync r and A/V offset as shown (its turns kept apart)")
     parser.add_argument("--soak-secs", type=float, default=0.0,
                         help="then the page open this long, its heap after GC (0: none)")
     parser.add_argument("--out", type=Path, default=RESULTS / "kiosk.json")
