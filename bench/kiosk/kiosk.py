@@ -220,6 +220,8 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
     """One fresh page asking `turns` questions: what the page measured, with the CPU
     of each turn's window and of the whole block by group (and, for a lip-sync arm,
     the mouth on its canvas against the voice it played)."""
+    from playwright.async_api import Error as PageError
+
     video = arm.video
     probing = False
     async with kiosk_page(http, wav, y4m, arm.query) as page:
@@ -232,8 +234,11 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
                 first = now
             if arm.lip_sync and not probing and now["framesDrawn"] > 10:
                 box = await mouth.of(page)
-                await page.evaluate("(box) => window.kiosk.probe(box)", box)
-                probing = True
+                try:
+                    await page.evaluate("(box) => window.kiosk.probe(box)", box)
+                    probing = True
+                except PageError as error:  # its audio not yet playing: the next poll
+                    print(f"  the page's probe did not start yet: {error.message}", flush=True)
             if (len(now["voiceToVoiceMs"]) >= turns  # the last reply heard: the block is done
                     and elapsed > LEAD_SECS + (turns - 1) * TURN_GAP_SECS + 4):
                 break
