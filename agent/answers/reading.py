@@ -52,7 +52,7 @@ _VERB = re.compile(
     r"should|shall|do|does|don't|doesn't|did|didn't|have|has|had|isn't|aren't|get|gets)\b"
     # and the commonest English verbs a fact is told with, in their present forms
     r"|\b(?:accept|allow|appear|apply|applie|arrive|charge|close|come|cost|end|give|go|goe"
-    r"|hang|happen|include|leave|lie|make|meet|need|offer|open|require|run|sell|serve|sit"
+    r"|hang|happen|include|leave|lie|make|meet|need|offer|open|pay|require|run|sell|serve|sit"
     r"|stand|start|stay|take|welcome|work)s?\b",
     re.IGNORECASE)
 #: words a place or a time is told with ("on the second floor", "until 7 p.m.")
@@ -231,6 +231,11 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
     if is_yes_no_question(question):
         # the clause that says yes or no first, then the one nearest the question
         answered = [c for c in clauses if _ANSWER_WORD.match(c) or _NONE_OF.match(c)][:1]
+        if answered and closest is not None and _names_held(question, closest) - _names_held(
+                question, answered[0]):
+            # the question names what another clause holds ("Do you accept Medicare?" and
+            # "we accept ... Medicare; no, we do not accept Medicaid"): that one answers
+            return [closest]
         if answered:
             # and what the fact says next, or the clause nearest the question: "No, we do
             # not see walk-ins. Every visit needs an appointment."
@@ -239,6 +244,15 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
                     else clauses[after] if after < len(clauses) else None)
             return answered + ([more] if more and more != answered[0] else [])
     return [closest] if closest else clauses
+
+
+def _names_held(question: str, clause: str) -> set[str]:
+    """The names the question says inside it (capitalised words: "Medicare", "Sunday")
+    that `clause` holds (a day also within a span of days: "Monday to Saturday")."""
+    names = {w.lower() for w in re.findall(r"(?<=\w )([A-Z][\w-]+)", question)}
+    told = set(re.findall(r"[\w-]+", clause.lower()))
+    days = days_named(clause)
+    return {n for n in names if n in told or (days_named(n) and days_named(n) <= days)}
 
 
 def spoken_answer(fact: str, question: str = "", kind: str | None = None) -> str:

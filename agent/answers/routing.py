@@ -32,12 +32,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.answers.bands import band_for
 from agent.answers.index import WORD, KnowledgeIndex, label_of, unheld_words
 from agent.answers.lines import AnswerLines
 from agent.answers.parts import MAX_PARTS, message_parts
 from agent.answers.reading import (
     condition_answer,
     has_condition,
+    split_label,
     spoken_answer,
     tells_the_other_time,
 )
@@ -110,13 +112,31 @@ def is_follow_up(message: str) -> bool:
 # A question whose subject is a pronoun ("And until what time is it open?" after "Where
 # is the cafe?"): the question alone does not say which thing, and so which fact.
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|those)\b", re.IGNORECASE)
+# "it" that stands for nothing before it, but for the verb after it: "How much is it to
+# park?", "Does it cost anything to join?", "How long does it take to get there?"
+_EMPTY_IT = re.compile(r"\bit\s+(?:(?:costs?|takes?)\s+(?:\w+\s+)?)?to\s+(\w+)", re.IGNORECASE)
+
+
+def refers_back(sentence: str) -> bool:
+    """True when `sentence` speaks of a thing through a pronoun (it, they, them ...), not
+    counting an "it" that stands for the verb after it ("How much is it to park?")."""
+    return _PRONOUN.search(_EMPTY_IT.sub(" ", sentence)) is not None
+
+
+def asks_of_another_act(index: KnowledgeIndex, sentence: str, fact: str) -> bool:
+    """True when the "it" of `sentence` stands for an act the fact does not speak of
+    ("How much does it cost to become a member?" and "members get in free": the price
+    of entry, not of becoming one), so the fact's value is not the answer."""
+    verbs = [m.group(1) for m in _EMPTY_IT.finditer(sentence)]
+    held = set(index.lexical_terms(fact))
+    return any(not set(index.query_terms(verb)) & held for verb in verbs)
 
 
 def leans_on(index: KnowledgeIndex, message: str, previous: str | None) -> bool:
     """True when `message` speaks of what the question before it (`previous`) was about
     through a pronoun: its own best fact may be another thing's ("is it open?" finds the
     place's opening hours after a question about its cafe)."""
-    return (previous is not None and _PRONOUN.search(last_sentence(message)) is not None
+    return (previous is not None and refers_back(last_sentence(message))
             and index.retrieve(previous).found)
 
 
@@ -278,6 +298,21 @@ def person_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     return facts
 
 
+def band_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """The visitor's age or count against a fact that lists bands of it ("My son is
+    twelve" and "children 6 to 17 pay 9 dollars, children under 6 get in free"): the band
+    it falls in is said (agent/answers/bands.py), yes or no first for a yes/no question;
+    the small model read the whole list, or answered "Yes." to "Do I have to pay for my
+    three year old?"."""
+    best = facts[0]
+    label, text = split_label(best)
+    item = band_for(text, message)
+    if item is None or not (index.names_topic(message, best) or index.words_lead_to(message, best)
+                            or index.covered(message, best) > 0):
+        return facts  # the fact found first, and it holds a word of the question
+    return _said(best, spoken_answer(f"{label}: {item}" if label else item, message))
+
+
 def condition_rule(index: KnowledgeIndex, message: str,
                    facts: list[str]) -> list[str] | TurnPlan:
     """An amount asked about a fact with a threshold ("over 100 dollars"): the fact's
@@ -379,12 +414,14 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
     is declined; a pronoun subject ("is it open?") leaves the turn to the model, which
     reads the visit."""
     kind = asks_for_value(message)
-    if kind is None or _PRONOUN.search(last_sentence(message)):
+    if kind is None or refers_back(last_sentence(message)):
         return facts
     stating = [fact for fact in facts if states_value(fact, kind)]
     if not stating:
         return DECLINE if kind in _DECLINED_WITHOUT else facts
     fact = stating[0]
+    if asks_of_another_act(index, last_sentence(message), fact):
+        return facts
     if index.means_little(message, fact) and not (
             index.names_topic(message, fact) or index.words_lead_to(message, fact)):
         return facts
@@ -395,7 +432,7 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
 
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
-                                        condition_rule, yes_no_unheld_rule, yes_no_spoken_rule,
+                                        band_rule, condition_rule, yes_no_unheld_rule, yes_no_spoken_rule,
                                         yes_no_unrelated_rule, situation_rule, value_rule)
 
 

@@ -201,12 +201,14 @@ _STATES_VALUE: dict[str, re.Pattern[str]] = {
     "price": _STATES_PRICE,
     "time": _STATES_TIME,
     "duration": re.compile(r"\b(?:\d+|one|two|three|four|five|six|seven|ten|thirty)\s+"
+                           r"(?:(?:business|working|calendar|full)\s+)?"
                            r"(?:minutes?|hours?|days?|weeks?|months?|years?)\b"
                            r"|\buntil\s+(?:the\s+)?\w+", re.IGNORECASE),
     "day": re.compile(rf"\b{FULL_DAY}\b", re.IGNORECASE),
     "place": re.compile(r"\b(?:floor|entrance|next to|behind|outside|inside|desk|counter|aisle"
                         r"|road|street|avenue|station|near|opposite|upstairs|downstairs|hall"
                         r"|room|lobby|wing|corner|level|suite|garage|building|across|past"
+                        r"|in front of|at the (?:back|front|rear|side)|beside|next door|close to"
                         r"|on the (?:left|right))\b", re.IGNORECASE),
 }
 _STATES_VALUE["when"] = re.compile("|".join(_STATES_VALUE[k].pattern
