@@ -472,11 +472,17 @@ class KnowledgeIndex:
 COMMON_RANK = 3000
 
 
+#: where a question's reason or purpose starts ("Is there a lift so I don't have to take
+#: the stairs?"): the thing asked about is named before it
+_PURPOSE = re.compile(r"\s(?:so that|so (?:i|we|that)|because|since|in order to)\s", re.IGNORECASE)
+
+
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     """The question's rarer words (not among the commonest English ones) that no fact of
-    the file holds or means ("wrapping" asked of a file that speaks of no wrapping)."""
+    the file holds or means ("wrapping" asked of a file that speaks of no wrapping), in
+    what it asks, not in the reason it gives for asking."""
     common = common_words(COMMON_RANK)
-    asked = question_part(message)
+    asked = _PURPOSE.split(question_part(message), maxsplit=1)[0]
     # a name (a capitalised word inside the question, the calendar's apart) is rare
     names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
     out = []

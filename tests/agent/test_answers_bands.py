@@ -107,3 +107,11 @@ def test_durations_in_working_days_and_places_in_front_of(zoo: KnowledgeIndex) -
     assert states_value("bike racks stand in front of the main gate", "place")
     assert plan_turn(zoo, "Where do I put my bike?").reply == (
         "Bike racks stand in front of the main gate.")
+
+
+def test_a_reason_given_for_asking_names_nothing_asked(zoo: KnowledgeIndex) -> None:
+    from agent.answers.index import unheld_words
+
+    # "stroller" and "ferris" are no word of the zoo's file; the first is only the reason
+    assert unheld_words(zoo, "Are there bike racks so that my stroller fits too?") == []
+    assert "ferris" in unheld_words(zoo, "Do you have a ferris wheel?")
