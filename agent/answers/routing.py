@@ -368,7 +368,9 @@ def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
     the question shares with a fact about something else does not make it the answer)."""
     best = facts[0]
     if (is_yes_no_question(message)
-            and (index.names_topic(message, best) or _holds_most(index, message, best))
+            and (index.names_topic(message, best) or _holds_most(index, message, best)
+                 or (index.covered(message, best) >= 0.5 and not index.means_little(message, best)
+                     and index.leads_clearly(message, best)))
             and not (index.means_little(message, best) and index.covered(message, best) < 0.5)
             and (asks_for_amount(message) or index.words_lead_to(message, best))):
         return _said(best, spoken_answer(best, message))

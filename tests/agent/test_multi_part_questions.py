@@ -194,12 +194,14 @@ def test_the_guard_allows_every_parts_facts(store: KnowledgeIndex) -> None:
 
 
 def test_a_yes_is_checked_against_the_part_it_answers(store: KnowledgeIndex) -> None:
-    """Two yes/no parts for the LLM: its "Yes, we accept American Express." is not
-    taken for an answer to whether gift cards expire (whose fact says no); a yes to
-    that part still is."""
+    """Two yes/no parts: each answered from its own fact, yes then no; and where the LLM
+    answers them, its "Yes, we accept American Express." is not taken for an answer to
+    whether gift cards expire (whose fact says no); a yes to that part still is."""
     message = "Do you take American Express, and do gift cards expire?"
     plan = plan_turn(store, message)
-    assert plan.note is not None and labels(plan) == ["Payment", "Gift cards"]
+    assert labels(plan) == ["Payment", "Gift cards"]
+    assert plan.reply is not None and plan.reply.startswith("Yes, we accept")
+    assert "No, gift cards do not expire." in plan.reply
     assert contradicted("Yes, we accept American Express.", message, plan.facts) is None
     fixed = contradicted("Yes, gift cards expire after a year.", message, plan.facts)
     assert fixed is not None and fixed.startswith("No, ")
