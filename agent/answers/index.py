@@ -70,8 +70,10 @@ _STOPWORDS = frozenset(
 
 def stem(word: str) -> str:
     """A light plural/verb-ending stemmer: enough to meet "rooms" with "room"."""
-    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh"),
+                                ("xes", "x"), ("ing", ""), ("ed", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) + len(replacement) >= 3 + (
+                suffix in ("ies", "sses")):
             return word[: -len(suffix)] + replacement
     if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
         return word[:-1]

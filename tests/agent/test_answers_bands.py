@@ -115,3 +115,12 @@ def test_a_reason_given_for_asking_names_nothing_asked(zoo: KnowledgeIndex) -> N
     # "stroller" and "ferris" are no word of the zoo's file; the first is only the reason
     assert unheld_words(zoo, "Are there bike racks so that my stroller fits too?") == []
     assert "ferris" in unheld_words(zoo, "Do you have a ferris wheel?")
+
+
+@pytest.mark.parametrize(("word", "stemmed"), [
+    ("sandwiches", "sandwich"), ("boxes", "box"), ("dishes", "dish"), ("classes", "class"),
+    ("rooms", "room"), ("batteries", "battery"), ("parking", "park")])
+def test_plurals_in_es_meet_their_singular(word: str, stemmed: str) -> None:
+    from agent.answers.index import stem
+
+    assert stem(word) == stemmed
