@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from agent.answers.common import common_words
 from agent.answers.days import days_named
 from agent.answers.index import LABEL, terms
-from agent.answers.shape import asks_for_value, is_yes_no_question, states_value
+from agent.answers.shape import asks_for_value, is_yes_no_question, question_part, states_value
 from agent.answers.values import extract_facts
 
 #: a clause opening with the answer's yes or no ("no, they do not expire")
@@ -297,6 +297,10 @@ def _states_the_opposite(clauses: list[str], question: str) -> bool:
     return not _NEGATION.search(" ".join(clauses)) and _takes_the_other_side(question, clauses)
 
 
+#: a question whether a thing is there ("Is there ...?", "Are there any ...?")
+_THERE_IS = re.compile(r"^\W*(?:is|are)\s+there\b", re.IGNORECASE)
+
+
 def _statement_answer(clauses: list[str], question: str) -> str | None:
     """"yes" or "no" that a fact without one gives a yes/no question by what it states: a
     plain statement of the thing asked ("Does anybody speak Spanish?" and "our
@@ -305,7 +309,11 @@ def _statement_answer(clauses: list[str], question: str) -> str | None:
     where the statement is negative or names nothing the question asks."""
     told = " ".join(clauses)
     rare = {w for w in terms(question) if w not in common_words(STATEMENT_RANK)}
-    if _NEGATION.search(told) or not rare & set(terms(told)):
+    if _NEGATION.search(told):
+        return None
+    if _THERE_IS.match(question_part(question)) and not _takes_the_other_side(question, clauses):
+        return "yes"  # "Is there internet for guests?" and "free guest Wi-Fi, ...": it is there
+    if not rare & set(terms(told)):
         return None
     if _takes_the_other_side(question, clauses):
         return "no"

@@ -124,3 +124,11 @@ def test_plurals_in_es_meet_their_singular(word: str, stemmed: str) -> None:
     from agent.answers.index import stem
 
     assert stem(word) == stemmed
+
+
+def test_is_there_is_answered_yes_by_a_fact_that_says_it_is() -> None:
+    assert spoken_answer("Bicycles: bike racks stand in front of the main gate.",
+                         "Are there bike racks?") == "Yes, bike racks stand in front of the main gate."
+    # a fact that says there is none, or takes the other side, gets no yes
+    assert spoken_answer("Lockers: no lockers.", "Are there lockers?").startswith("No, ")
+    assert not spoken_answer("Fees: every tour is free.", "Is there a fee for tours?").startswith("Yes")
