@@ -14,8 +14,10 @@ Here:
   when more than `rebase_secs` late the clock is rebased instead of racing to catch
   up; when late by more than a frame, rendering is skipped and the last image
   repeated (video repeats, audio never breaks).
-- While the reply is thought up, one frame in `thinking_frame_stride` is drawn and
-  the others repeat it; the quality level may draw one in n as well.
+- While the reply is thought up nothing is drawn for its first `thinking_hold_secs`
+  (the last image is held, the generator steps on), then one frame in
+  `thinking_frame_stride` (thinking_frames.py); the quality level may draw one in n
+  as well.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -63,6 +65,7 @@ from pipelines.face.face_quality import FaceQuality
 from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_threads import FaceThreads
 from pipelines.face.reply_state import ReplyState
+from pipelines.face.thinking_frames import ThinkingFrames
 from pipelines.wire.face_images import face_image_frame
 from pipelines.wire.frames import QuietBlockAudioFrame
 
@@ -119,6 +122,9 @@ class FaceClock:
         self.hooks = hooks
         self.media_clock = media_clock
         self.metrics = metrics
+        #: which frames repeat the last image while the reply is thought up
+        self.thinking_frames = ThinkingFrames(hold_secs=params.thinking_hold_secs,
+                                              stride=params.thinking_frame_stride)
         #: the face as a generator: frames planned and drawn on the session's worker
         self.generator = FaceGenerator(session, worker, reply, counters)
         self.generator.hold = self._may_hold
@@ -396,7 +402,7 @@ class FaceClock:
         # the bot "speak" (idle video is not speech).
         self.reply.in_reply = self.reply.in_reply or speaking
         if speaking:
-            self.reply.thinking_until = 0.0
+            self.reply.stop_thinking()
         audio_type = TTSAudioRawFrame if self.reply.in_reply else SpeechOutputAudioRawFrame
         now = time.monotonic()
         if speaking and self._timing_reply:
@@ -478,9 +484,12 @@ class FaceClock:
         """True for a frame that may repeat the last image because the reply is being
         thought up (camera paused, nothing spoken): the CPU goes to ASR, the LLM and
         TTS, which decide when the reply is heard."""
-        stride = self.params.thinking_frame_stride
-        return (stride > 1 and not planned.speaking and planned.index % stride != 0
-                and self.reply.thinking())
+        thought_for = self.reply.thought_for()
+        repeats = self.thinking_frames.repeats(planned.index, speaking=planned.speaking,
+                                               thought_for=thought_for)
+        if repeats and self.thinking_frames.holding(thought_for):
+            self.counters.frames_held_thinking += 1
+        return repeats
 
 
 __all__ = ["DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",

@@ -33,6 +33,12 @@ class FacePacing:
     #: the last image in between (the renderer and JPEG take ~30 % of a core at 25 fps,
     #: beside the one LLM thread writing the reply's first phrase); 1: draw every frame
     thinking_frame_stride: int = 2
+    #: and before that, from the window's start, nothing is drawn for this long: every
+    #: idle frame repeats the last image while the generator steps on (~4 % of a core
+    #: against ~30 % drawing), so whisper and piper are not slowed by the face; a
+    #: slower reply then gets the stride above, so the face is never frozen long.
+    #: The reply's first frame is drawn as ever; 0: the stride from the start
+    thinking_hold_secs: float = 2.0
     #: while the reply is thought up (the window above) the session's jobs run on a
     #: second worker thread whose nice value is raised by this (Linux: per thread):
     #: there the renders yield the CPU to whisper, the LLM server and piper, which

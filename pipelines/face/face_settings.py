@@ -63,6 +63,7 @@ class AvatarForcingSettings(ServiceSettings):
     threads: int | NotGiven = field(default_factory=_not_given)
     thinking_camera_pause_secs: float | NotGiven = field(default_factory=_not_given)
     thinking_frame_stride: int | NotGiven = field(default_factory=_not_given)
+    thinking_hold_secs: float | NotGiven = field(default_factory=_not_given)
     worker_nice: int | NotGiven = field(default_factory=_not_given)
     image_lead_frames: int | NotGiven = field(default_factory=_not_given)
     images_sync_with_audio: bool | NotGiven = field(default_factory=_not_given)

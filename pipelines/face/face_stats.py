@@ -57,6 +57,8 @@ class FaceCounters:
     quiet_blocks: int = 0  # blocks sent whole while nobody was there (face_clock.py)
     #: idle frames left out while the transport held audio the clock had caught up
     idle_frames_drained: int = 0
+    #: idle frames that repeated the last image in the hold while the reply was thought up
+    frames_held_thinking: int = 0
     #: the last reply's way from its first audio to its first frames (the clock's)
     first_frames: FirstFrames = field(default_factory=FirstFrames)
 

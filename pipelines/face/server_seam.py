@@ -20,7 +20,6 @@ understood the same way.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -138,8 +137,7 @@ class ServerSeam:
             # whisper started on the user's pause: give way from now for as long as the
             # VAD's stop takes to come (its frame then opens the whole window); if the
             # user goes on, the short window runs out by itself
-            reply.thinking_until = max(reply.thinking_until,
-                                       time.monotonic() + PAUSE_YIELD_SECS)
+            reply.think_for(PAUSE_YIELD_SECS)
         elif isinstance(frame, UserCameraFrame):
             face._camera.offer(frame)
         elif isinstance(frame, UserMotionFrame):

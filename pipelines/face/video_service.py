@@ -15,7 +15,6 @@ fails never mutes the bot: the voice goes on, with one permanent `ErrorFrame`.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -368,8 +367,10 @@ class AvatarForcingVideoService(AIService):
         and the camera watched again. It stopped: the user paused or their turn ended,
         whisper (and the early reply) start now, so the camera waits."""
         self.session.set_user_speaking(speaking)
-        self._reply.thinking_until = (0.0 if speaking else time.monotonic()
-                                      + self._params.thinking_camera_pause_secs)
+        if speaking:
+            self._reply.stop_thinking()
+        else:
+            self._reply.think_for(self._params.thinking_camera_pause_secs)
         self._seam.voice(speaking)
 
     async def _reply_frame(self, frame: Frame) -> None:

@@ -4,8 +4,8 @@ The face repeats its last image between the ones it draws in two windows:
 - in attract mode, while nobody is there, it draws a few images a second
   (`[kiosk] attract_drawn_fps`);
 - while a reply is thought up (the user paused, the reply's audio not come) it draws
-  one frame in `[avatar] thinking_frame_stride`, so whisper, the LLM and piper get
-  the CPU.
+  nothing for `[avatar] thinking_hold_secs`, then one frame in
+  `thinking_frame_stride`, so whisper, the LLM and piper get the CPU.
 
 Each repeat went out again as a JPEG message, through the transport's queue, the
 serializer and the socket, and the page decoded and painted it again, on the same

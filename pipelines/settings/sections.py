@@ -312,6 +312,11 @@ class AvatarSettings(_Section):
     thinking_frame_stride: int = Field(
         default=2, ge=1, description="In the same window the face only idles: draw one frame "
         "in this many and repeat the last image in between (1: every frame).")
+    thinking_hold_secs: float = Field(
+        default=2.0, ge=0, description="Before that stride, from the window's start, the face "
+        "draws nothing for this long: the last image is held while the generator steps on, "
+        "so whisper and piper get the cores; the reply's first frame is drawn as ever (0: "
+        "the stride from the start).")
     worker_nice: int = Field(
         default=10, ge=0, le=19, description="In that window the session's jobs run on a "
         "second worker thread niced by this (Linux), yielding the CPU to whisper, the LLM and "

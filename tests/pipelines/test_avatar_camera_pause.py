@@ -59,32 +59,36 @@ async def test_camera_pauses_from_the_users_pause_and_resumes_when_they_speak(
     assert node.session.stats.block_ms, "the avatar's clock did not run"
 
 
-async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
-        avatar_assets: Any) -> None:
-    """From the user's pause to the reply's first audio the face only idles: one frame in
-    two is drawn, the other repeats it (the CPU goes to whisper, the LLM and piper);
-    while the user speaks every frame is drawn. Whisper's guess at the first pause
-    starts a short idle window of its own."""
+async def repeated_while(avatar_assets: Any, *frames: Any, secs: float,
+                         hold_secs: float = 0.0) -> tuple[int, int, list[Any]]:
+    """(images repeated by choice, frames sent, images out) after `frames` and `secs`,
+    the thinking window held for `hold_secs`: repeats of frames rendered too late to be
+    on time are left out, so a busy machine changes neither count's meaning."""
     from avatar.live import AvatarSession
     from pipelines.face.video_service import AvatarForcingVideoService
+    from pipelines.wire.frames import AvatarImageFrame
 
-    async def repeated_while(*frames: Any, secs: float) -> tuple[int, int]:
-        """(images repeated by choice, frames sent): repeats of frames rendered too
-        late to be on time are left out, so a busy machine changes neither count's
-        meaning."""
-        session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
-                                output_rate=22050)
-        node = AvatarForcingVideoService(session=session)
-        await run_test(node, frames_to_send=[*frames, SleepFrame(secs)],
-                       expected_down_frames=None)
-        counters = node.counters
-        return counters.frames_repeated - counters.frames_repeated_late, \
-            counters.frames_sent
+    session = AvatarSession(avatar_assets.portraits.get(), avatar_assets.checkpoint,
+                            output_rate=22050)
+    node = AvatarForcingVideoService(
+        session=session, settings=AvatarForcingVideoService.Settings(thinking_hold_secs=hold_secs))
+    down, _ = await run_test(node, frames_to_send=[*frames, SleepFrame(secs)],
+                             expected_down_frames=None)
+    counters = node.counters
+    images = [f for f in down if isinstance(f, AvatarImageFrame)]
+    return counters.frames_repeated - counters.frames_repeated_late, counters.frames_sent, images
 
-    speaking_repeated, speaking_sent = await repeated_while(VADUserStartedSpeakingFrame(),
-                                                            secs=2.0)
-    thinking_repeated, thinking_sent = await repeated_while(
-        VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(), secs=2.0)
+
+async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
+        avatar_assets: Any) -> None:
+    """From the user's pause to the reply's first audio the face only idles: with no
+    hold, one frame in two is drawn, the other repeats it (the CPU goes to whisper, the
+    LLM and piper); while the user speaks every frame is drawn. Whisper's guess at the
+    first pause starts a short idle window of its own."""
+    speaking_repeated, speaking_sent, _ = await repeated_while(
+        avatar_assets, VADUserStartedSpeakingFrame(), secs=2.0)
+    thinking_repeated, thinking_sent, _ = await repeated_while(
+        avatar_assets, VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(), secs=2.0)
     assert speaking_sent >= 6 and thinking_sent >= 6, (speaking_sent, thinking_sent)
     assert speaking_repeated == 0, (speaking_repeated, speaking_sent)  # every frame drawn
     # thinking: every other frame repeats the one before
@@ -93,9 +97,44 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
     # from there, for a moment only (PAUSE_YIELD_SECS) unless the VAD then stops
     from pipelines.wire.frames import UserPausedFrame
 
-    paused_repeated, _ = await repeated_while(VADUserStartedSpeakingFrame(),
-                                              UserPausedFrame(), secs=2.0)
+    paused_repeated, _, _ = await repeated_while(avatar_assets, VADUserStartedSpeakingFrame(),
+                                                 UserPausedFrame(), secs=2.0)
     assert 1 <= paused_repeated < thinking_repeated // 2, (paused_repeated, thinking_repeated)
+
+
+#: the thinking window's hold in the test below (s), short of the 2 s watched
+HOLD_SECS = 0.8
+
+
+async def test_in_the_thinking_windows_hold_the_last_image_stays_and_the_motion_goes_on(
+        avatar_assets: Any) -> None:
+    """From the VAD's stop the face draws nothing for `thinking_hold_secs`: every image
+    out repeats the last one drawn, while the generator steps on (each frame's motion
+    is new); after the hold, one frame in two is drawn again, so a slow reply never
+    freezes the face for long."""
+    import numpy as np
+
+    held, sent, images = await repeated_while(
+        avatar_assets, VADUserStartedSpeakingFrame(), SleepFrame(0.5),
+        VADUserStoppedSpeakingFrame(), secs=2.0, hold_secs=HOLD_SECS)
+    frames_in_hold = round(HOLD_SECS / 0.04)
+    assert held >= frames_in_hold - 2, (held, sent)  # the hold, then one in two
+    # the images out in order: while the user speaks each is drawn; then a run of one
+    # image held (the same bytes), with motion new frame by frame; then drawn ones again
+    runs: list[list[Any]] = [[images[0]]]
+    for image in images[1:]:
+        if image.jpeg == runs[-1][-1].jpeg:
+            runs[-1].append(image)
+        else:
+            runs.append([image])
+    longest = max(runs, key=len)
+    assert len(longest) >= frames_in_hold - 2, [len(r) for r in runs]
+    motions = np.stack([image.motion for image in longest])
+    assert len({m.tobytes() for m in motions}) > len(longest) // 2, "the generator stopped"
+    after = runs[runs.index(longest) + 1:]
+    assert len(after) >= 5, "drawing did not resume after the hold"
+    # one in two drawn (a frame drawn too late on a busy machine repeats as well)
+    assert max(len(r) for r in after) <= 6, [len(r) for r in after]
 
 
 async def test_the_worker_yields_the_cpu_by_its_nice_value_while_the_reply_is_thought_up(

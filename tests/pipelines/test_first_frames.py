@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 
 from benchkit.pipecat_sink import FaceRun, audio_held_secs, start_face_run
 from pipelines import AvatarForcingVideoService
@@ -54,12 +55,22 @@ def piper_reply() -> tuple[np.ndarray, int]:
     return piper_int16(voice, "The restrooms are on the second floor."), voice.config.sample_rate
 
 
-@pytest.mark.parametrize("images_with_audio", [False, True], ids=["live-video", "images-with-audio"])
+@pytest.mark.parametrize("images_with_audio, thought_up", [
+    (False, False), (True, False), (True, True)],
+    ids=["live-video", "images-with-audio", "in-the-thinking-hold"])
 async def test_a_replys_first_image_is_shown_with_its_first_audio(
-        avatar_assets: Any, piper_reply: tuple[np.ndarray, int], images_with_audio: bool) -> None:
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int], images_with_audio: bool,
+        thought_up: bool) -> None:
+    """`thought_up`: the visitor spoke and stopped before the reply, so it comes while
+    the face holds its last image (`thinking_hold_secs`): its first frame is drawn anew."""
     pcm, rate = piper_reply
     run = await start_run(avatar_assets, images_with_audio=images_with_audio)
     await asyncio.sleep(1.0)  # idle frames before the reply, as between two turns
+    if thought_up:
+        await run.send(VADUserStartedSpeakingFrame())
+        await asyncio.sleep(0.5)
+        await run.send(VADUserStoppedSpeakingFrame())
+        await asyncio.sleep(0.6)  # the reply is thought up: the face holds its image
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.5)
     await run.end()
@@ -85,6 +96,14 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
     assert shown, "the reply's first image never reached the transport"
     assert abs(shown[0] - heard_at) <= WITHIN_SECS, (
         f"first image shown {1000 * (shown[0] - heard_at):+.0f} ms from its audio")
+    if thought_up:
+        # the face held its image while the reply was thought up, and the reply's first
+        # frame is a new drawing, not the held image
+        assert run.face.counters.frames_held_thinking >= 5, run.face.counters
+        images = [image for _, image in shown_at if hasattr(image, "frame_index")]
+        first_image = next(i for i in images if i.frame_index == first.frame_index)
+        held = [i for i in images if i.frame_index < first.frame_index]
+        assert held and held[-1].image != first_image.image, "the reply began on the held image"
     stats = run.face.stats()
     assert stats["first_frames_replies"] == 1
     assert 0 <= stats["first_frames_drawn_ms"] <= stats["first_frames_audio_out_ms"], stats
