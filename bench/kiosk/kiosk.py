@@ -348,7 +348,7 @@ def lip_sync_summary(arm: Arm) -> dict[str, Any]:
     return {
         "replies": len(replies),
         "replies_followed": len(followed),
-        "r_p50": pct([r["r"] for r in replies], 50),
+        "r_p50": round(float(np.median([r["r"] for r in replies])), 2) if replies else None,
         "r": [r["r"] for r in replies],
         "lag_ms_p50": pct([r["lag_ms"] for r in followed], 50),
         "abs_lag_ms_p95": pct([abs(r["lag_ms"]) for r in followed], 95),
