@@ -479,12 +479,19 @@ COMMON_RANK = 3000
 _PURPOSE = re.compile(r"\s(?:so that|so (?:i|we|that)|because|since|in order to)\s", re.IGNORECASE)
 
 
+def asked_part(message: str) -> str:
+    """What the message's question asks about: its question part (shape.py) without the
+    reason it gives for asking ("Is there a lift" of "Is there a lift so I don't have to
+    take the stairs?")."""
+    return _PURPOSE.split(question_part(message), maxsplit=1)[0]
+
+
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     """The question's rarer words (not among the commonest English ones) that no fact of
     the file holds or means ("wrapping" asked of a file that speaks of no wrapping), in
     what it asks, not in the reason it gives for asking."""
     common = common_words(COMMON_RANK)
-    asked = _PURPOSE.split(question_part(message), maxsplit=1)[0]
+    asked = asked_part(message)
     # a name (a capitalised word inside the question, the calendar's apart) is rare
     names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
     out = []

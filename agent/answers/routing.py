@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.answers.bands import band_for
-from agent.answers.index import WORD, KnowledgeIndex, label_of, unheld_words
+from agent.answers.index import WORD, KnowledgeIndex, asked_part, label_of, unheld_words
 from agent.answers.lines import AnswerLines
 from agent.answers.parts import MAX_PARTS, message_parts
 from agent.answers.reading import (
@@ -359,6 +359,14 @@ def _holds_most(index: KnowledgeIndex, message: str, fact: str) -> bool:
     return len(asked) >= 2 and len(asked & set(index.lexical_terms(fact))) >= 0.75 * len(asked)
 
 
+def _leads_to_alone(index: KnowledgeIndex, asked: str, fact: str) -> bool:
+    """True when what is asked (`asked`, without the reason given for asking) finds `fact`
+    clearly first, near it in meaning, the fact holding half its words or words meaning
+    them ("Is there a lift" and "every floor has an elevator")."""
+    return (index.covered(asked, fact) >= 0.5 and not index.means_little(asked, fact)
+            and fact in index.retrieve(asked).facts[:1] and index.leads_clearly(asked, fact))
+
+
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question naming its fact's topic (or most of whose words the fact holds),
@@ -369,8 +377,7 @@ def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
     best = facts[0]
     if (is_yes_no_question(message)
             and (index.names_topic(message, best) or _holds_most(index, message, best)
-                 or (index.covered(message, best) >= 0.5 and not index.means_little(message, best)
-                     and index.leads_clearly(message, best)))
+                 or _leads_to_alone(index, asked_part(message), best))
             and not (index.means_little(message, best) and index.covered(message, best) < 0.5)
             and (asks_for_amount(message) or index.words_lead_to(message, best))):
         return _said(best, spoken_answer(best, message))

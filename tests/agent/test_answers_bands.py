@@ -132,3 +132,9 @@ def test_is_there_is_answered_yes_by_a_fact_that_says_it_is() -> None:
     # a fact that says there is none, or takes the other side, gets no yes
     assert spoken_answer("Lockers: no lockers.", "Are there lockers?").startswith("No, ")
     assert not spoken_answer("Fees: every tour is free.", "Is there a fee for tours?").startswith("Yes")
+
+
+def test_a_yes_no_after_a_situation_is_said_from_its_fact(zoo: KnowledgeIndex) -> None:
+    # the situation before the question ("If I ...,") is not what is asked about
+    plan = plan_turn(zoo, "If I leave my bike for the day, are there bike racks to lock it to?")
+    assert plan.reply is not None and plan.reply.startswith("Yes, ")
