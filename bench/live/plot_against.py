@@ -9,7 +9,10 @@ beside the voice-only figures, medians, both arms.
     python bench/live/plot_against.py bench/quoted/live_X.json.gz docs/live_X.png
 
 Reads the JSON the bench saved (plain or gzipped); prints one JSON line of what it
-drew. Runs: a second.
+drew.
+
+Runs: ~0.1 min (a plot of a saved run).
+Quoted: docs/LIVE_AVATAR.md, "A reply's first frames (issue 76 part 1)": thinking_hold_s76.png, the face adds 367 -> 343 ms p50
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ import json
 import statistics
 from pathlib import Path
 from typing import Any
+
+#: turns slower than this are left out of the left panel (counted in its title)
+CLIP_MS = 3000
+#: the right panel's medians, in order
+STAGES = ("stt_reads_ms_p50_avatar", "stt_reads_ms_p50_voice_only",
+          "tts_first_audio_ms_p50_avatar", "tts_first_audio_ms_p50_voice_only",
+          "face_path_ms_p50")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -83,18 +93,24 @@ def plot(report: dict[str, Any], out: Path) -> dict[str, Any]:
     turns.set_xticks(range(len(arms)), [f"{name}\n{revisions[name]}" for name in arms],
                      fontsize=8)
     turns.set_ylabel("question's end to the reply's first audio (ms)")
-    turns.set_ylim(bottom=0)
+    # a turn the LLM stalled on (10 s and more) would flatten the rest: clipped, counted
+    every = [v for arm in arms.values() for key in ("voice_to_voice_ms",
+             "voice_only_voice_to_voice_ms") for v in arm.get(key) or []]
+    clipped = sum(v > CLIP_MS for v in every)
+    turns.set_ylim(0, min(max(every, default=CLIP_MS) * 1.05, CLIP_MS))
+    if clipped:
+        turns.set_title(f"{clipped} turn(s) over {CLIP_MS} ms not shown", fontsize=8)
     turns.legend(fontsize=8)
     labels = ["whisper's reads\n(face sessions)", "whisper's reads\n(voice only)",
               "piper's first\naudio (face\nsessions)", "piper's first\naudio (voice\nonly)",
               "the face's path:\nits reply audio\nin to the client"]
+    # only the stages the arms' servers recorded
+    recorded = [i for i, key in enumerate(STAGES)
+                if any(figures[key] is not None for figures in drawn.values())]
+    labels = [labels[i] for i in recorded]
     width = 0.38
     for index, (name, figures) in enumerate(drawn.items()):
-        values = [figures["stt_reads_ms_p50_avatar"] or 0,
-                  figures["stt_reads_ms_p50_voice_only"] or 0,
-                  figures["tts_first_audio_ms_p50_avatar"] or 0,
-                  figures["tts_first_audio_ms_p50_voice_only"] or 0,
-                  figures["face_path_ms_p50"] or 0]
+        values = [figures[STAGES[i]] or 0 for i in recorded]
         stages.bar([i + (index - 0.5) * width for i in range(len(labels))], values, width,
                    label=name)
     stages.set_xticks(range(len(labels)), labels, fontsize=7)
