@@ -126,9 +126,10 @@ TURN_GAP_SECS = 12.0  # question to question: room for a two-sentence answer
 RESULTS = ROOT / "bench" / "results"
 
 
-#: who draws the face in a face arm, as the page's URL asks it: "drawn" the page (its
-#: default, falling back to pixels where WebGL2 fails), "pixels" the server
-FACE_QUERIES = {"drawn": "", "pixels": "?render=pixels"}
+#: who draws the face in a face arm, as the page's URL asks it: "drawn" the page (even on
+#: a WebGL drawn on the CPU, where the page left to choose asks for pixels; falling back
+#: to pixels where WebGL2 fails), "pixels" the server
+FACE_QUERIES = {"drawn": "?render=client", "pixels": "?render=pixels"}
 
 
 @dataclass

@@ -36,6 +36,29 @@ export function webgl2Available() {
   }
 }
 
+/** What a renderer's name says when WebGL is rasterised on the CPU (no GPU). */
+const SOFTWARE_GL = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic render/i;
+
+/**
+ * The WebGL2 renderer's name when it draws on the CPU (SwiftShader, llvmpipe ...), else
+ * null (a GPU, or no name given). Drawn on the CPU, each 512 px image of the face costs
+ * about 0.1 s of a core: on a kiosk box without a GPU the server's pixels are cheaper.
+ * @returns {string | null}
+ */
+export function softwareWebgl2() {
+  try {
+    const probe = document.createElement("canvas");
+    const gl = probe.getContext("webgl2");
+    if (!gl) return null;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) || "");
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return SOFTWARE_GL.test(name) ? name : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Draws the face on a canvas from motion frames, interpolated at the audio clock.
  */

@@ -5,8 +5,10 @@
 // and voice as WebRTC tracks, for kiosks on Wi-Fi; webrtc-client.js)
 // ?lipsync=0 (WebRTC: leave the video's delay to the browser; for comparisons, lip-sync.js)
 // ?render=pixels (the server draws the face and sends JPEGs; by default this page draws
-// it with WebGL2 where the browser has it, from motion frames: protocol v2.3,
-// face-drawing.js, and falls back to pixels by itself when it cannot)
+// it with WebGL2 where the browser has it on a GPU, from motion frames: protocol v2.3,
+// face-drawing.js, and falls back to pixels by itself when it cannot; a WebGL drawn on
+// the CPU, SwiftShader or llvmpipe, gets pixels: cheaper on a box without a GPU)
+// ?render=client (the page draws the face even on a WebGL drawn on the CPU)
 // ?audiolatency=low (the device's smallest audio buffer instead of the browser's usual
 // one, audio-output.js: the voice 31 ms sooner, for a kiosk whose machine is not busy)
 // ?kiosk=1 (an unattended kiosk, docs/KIOSK.md): asks the server for presence, starts
@@ -18,6 +20,7 @@
 
 import { voiceContext } from "./audio-output.js";
 import { AvatarClient } from "./avatar-client.js";
+import { softwareWebgl2 } from "./face-drawing.js";
 import { AudioLevels, FaceWatcher } from "./media-probe.js";
 import { WebRTCAvatarClient } from "./webrtc-client.js";
 
@@ -51,6 +54,18 @@ const videoElement = /** @type {HTMLVideoElement} */ ($("avatar-video"));
 const faceElement = () => (webrtc ? videoElement : /** @type {AvatarClient} */ (client).canvas);
 canvas.hidden = webrtc;
 videoElement.hidden = !webrtc;
+/** the page's WebGL2 renderer when it draws on the CPU (then the server's pixels are the default) */
+const softwareGl = softwareWebgl2();
+
+/** who draws the face: `?render=pixels` or `?render=client` as asked, else this page
+ * where its WebGL2 has a GPU and the server's pixels where it is drawn on the CPU
+ * @returns {"pixels" | "client"} */
+function renderChoice() {
+  const asked = params.get("render");
+  if (asked === "pixels" || asked === "client") return asked;
+  return softwareGl ? "pixels" : "client";
+}
+
 const options = {
   selfView,
   token: params.get("token"),
@@ -63,7 +78,7 @@ const options = {
   audioLatency: /** @type {"low" | "interactive"} */ (params.get("audiolatency") === "low" ? "low" : "interactive"),
   clientName: webrtc ? "kiosk-page-webrtc/1.0" : "kiosk-page/1.0",
   presence: kioskMode,
-  render: /** @type {"pixels" | "client"} */ (params.get("render") === "pixels" ? "pixels" : "client"),
+  render: renderChoice(),
 };
 const client = webrtc ? new WebRTCAvatarClient({ ...options, video: videoElement })
   : new AvatarClient({ ...options, canvas });
@@ -129,6 +144,9 @@ client.addEventListener("video-quality", (event) => {
   showQuality(quality);
 });
 // who draws the face: this page (WebGL2) until something stops it, then the server
+if (softwareGl && options.render === "pixels" && options.videoSize !== null) {
+  record("render", { mode: "pixels", reason: `WebGL2 drawn on the CPU (${softwareGl}): the server draws` });
+}
 client.addEventListener("render", (event) => {
   const { mode, reason } = /** @type {CustomEvent} */ (event).detail;
   record("render", { mode, reason });
@@ -341,6 +359,7 @@ Object.assign(window, {
     stats: () => ({ ...client.stats, captionLines: [...captions.children].map((line) => ({
       role: line.classList.contains("user") ? "user" : "bot", text: line.textContent })),
     kiosk: kioskMode, autoStarted: kiosk.autoStarted, soundWithoutGesture: kiosk.soundWithoutGesture,
+    softwareGl,
     captionsCleared: kiosk.captionsCleared,
     overlay: overlay.hidden ? null : { attract: overlay.classList.contains("attract"), text: overlayBig.textContent } }),
   },

@@ -1,7 +1,8 @@
 """The kiosk page drawing the face itself (WebGL2, protocol v2.3) in real headless
 Chromium, against the real server and models; and its fallback to pixels.
 
-Chromium here draws WebGL in software (SwiftShader): correct, slow. The page loads the
+Chromium here draws WebGL in software (SwiftShader): correct, slow, so the page left to
+choose asks for the server's pixels, and is told to draw (`?render=client`). It loads the
 portrait's assets, draws the face from the server's motion frames on the voice's clock
 (a face in a screenshot of its WebGL canvas), and when its GL context is lost in the
 middle of a reply (WEBGL_lose_context) it asks for pixels and draws the server's first
@@ -54,8 +55,16 @@ async def test_the_page_draws_the_face_and_a_lost_context_mid_reply_brings_pixel
         chromium: str, drawn_server: Any, media: tuple[Path, Path]) -> None:
     wav, y4m = media
     async with launch_chromium(media_args(mic_wav=wav, camera_y4m=y4m), executable=chromium) as browser:
+        # a page left to choose on this WebGL drawn on the CPU asks for the server's pixels
+        default = await browser.new_page()
+        await default.goto(f"{drawn_server.http}/")
+        chose = await default.evaluate("[window.kiosk.stats().softwareGl, window.kiosk.log]")
+        assert chose[0], "SwiftShader's WebGL2 not seen as drawn on the CPU"
+        assert [e["detail"]["mode"] for e in chose[1] if e["type"] == "render"] == ["pixels"]
+        await default.close()
+
         page = await browser.new_page()
-        await page.goto(f"{drawn_server.http}/")
+        await page.goto(f"{drawn_server.http}/?render=client")  # drawn here, on the CPU
         await page.click("#start")
 
         # the page draws: assets loaded, WebGL draws on the voice's clock, a face on it
