@@ -1,4 +1,4 @@
-"""Figure: a PNG of a `bench/live/live.py --against` run, what the face adds to each turn.
+"""A PNG of a `bench/live/live.py --against` run: what the face adds to each turn.
 
 Left: voice-to-voice per turn (question's end to the reply's first audio at the client),
 face sessions and voice-only sessions, before and after, with the medians and
@@ -6,13 +6,13 @@ face sessions and voice-only sessions, before and after, with the medians and
 (whisper's reads, piper's first audio, the face's path from that audio to the client)
 beside the voice-only figures, medians, both arms.
 
-    python bench/live/plot_against.py bench/quoted/live_X.json.gz docs/live_X.png
+    python -m benchkit.live.plot_against bench/quoted/live_X.json.gz docs/live_X.png
 
 Reads the JSON the bench saved (plain or gzipped); prints one JSON line of what it
 drew.
 
-Runs: ~0.1 min (a plot of a saved run).
-Quoted: docs/LIVE_AVATAR.md, "A reply's first frames (issue 76 part 1)": thinking_hold_s76.png, the face adds 367 -> 343 ms p50
+A plot of a saved run (about a second), kept in benchkit so that bench/ holds the
+benches themselves; drew docs/thinking_hold_s76.png (docs/LIVE_AVATAR.md).
 """
 
 from __future__ import annotations
