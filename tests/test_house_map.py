@@ -87,3 +87,15 @@ def test_the_map_names_no_folder_that_is_gone(page: str) -> None:
     named = {name for row in rows for name in FOLDER.findall(row)}
     gone = sorted(name for name in named if not (ROOT / name).is_dir())
     assert not gone, f"{page}'s folder table names folders that are not there: {gone}"
+
+
+#: the benches a newcomer reads through bench/README.md: at most this many scripts (helpers
+#: they share live in benchkit/, maintenance commands in scripts/)
+MOST_BENCH_SCRIPTS = 50
+
+
+def test_bench_holds_its_benches_only() -> None:
+    scripts = [f for f in _files() if f.parts[0] == "bench" and f.suffix == ".py"]
+    assert len(scripts) <= MOST_BENCH_SCRIPTS, (
+        f"bench/ holds {len(scripts)} Python files (at most {MOST_BENCH_SCRIPTS}): move helpers "
+        "to benchkit/ and commands to scripts/")
