@@ -307,9 +307,10 @@ def band_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str
     best = facts[0]
     label, text = split_label(best)
     item = band_for(text, message)
+    # said when the fact found first names the topic, leads by words or holds a question word
     if item is None or not (index.names_topic(message, best) or index.words_lead_to(message, best)
                             or index.covered(message, best) > 0):
-        return facts  # the fact found first, and it holds a word of the question
+        return facts
     return _said(best, spoken_answer(f"{label}: {item}" if label else item, message))
 
 
@@ -360,11 +361,11 @@ def _holds_most(index: KnowledgeIndex, message: str, fact: str) -> bool:
 
 
 def _leads_to_alone(index: KnowledgeIndex, asked: str, fact: str) -> bool:
-    """True when what is asked (`asked`, without the reason given for asking) finds `fact`
-    clearly first, near it in meaning, the fact holding half its words or words meaning
+    """True when what is asked (`asked`, without the reason given for asking) scores `fact`
+    clearly first (`leads_clearly`), near it in meaning, the fact holding half its words or words meaning
     them ("Is there a lift" and "every floor has an elevator")."""
     return (index.covered(asked, fact) >= 0.5 and not index.means_little(asked, fact)
-            and fact in index.retrieve(asked).facts[:1] and index.leads_clearly(asked, fact))
+            and index.leads_clearly(asked, fact))
 
 
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
