@@ -30,7 +30,8 @@ Each reply is judged:
 
 The held-out half is scored and counted, never shown: its rows keep no question, transcript
 or reply (only a hash and the verdicts), and nothing about it is printed but counts. The
-tune half's wrong replies are listed in full.
+tune half's wrong replies are listed in full, and a business's `probe` set's (probe.json, a
+second tuning set by a later writer), reported as a third half.
 
 Resumable: rows go to `--raw` after every turn; a rerun asks only what is missing.
 
@@ -111,9 +112,17 @@ def businesses() -> list[str]:
 
 
 def load_half(business: str, half: str) -> list[dict[str, Any]]:
-    """A business's questions of one half, each marked with its `half` and `business`."""
-    path = (BUSINESSES_DIR / business / "tune.json" if half == "tune"
-            else HELD_OUT_DIR / f"{business}.json")
+    """A business's questions of one half, each marked with its `half` and `business`.
+
+    `probe` is a second tuning set (probe.json beside tune.json, written later by a fresh
+    writer who saw only the file): where its misses show kinds the tune half did not, they
+    are fixed by general rules, so it is tuning data too; a business without one has none."""
+    if half == "heldout":
+        path = HELD_OUT_DIR / f"{business}.json"
+    else:
+        path = BUSINESSES_DIR / business / f"{half}.json"
+        if half == "probe" and not path.is_file():
+            return []
     data = json.loads(path.read_text(encoding="utf-8"))
     return [{**q, "half": half, "business": business} for q in data["questions"]]
 
@@ -147,8 +156,11 @@ def stops_mid_sentence(reply: str, completed: bool) -> bool:
     text = reply.strip().rstrip("\"')]\u201d")
     if not text or not completed:
         return True
-    last = text.split()[-1].strip(".!?\u2026,;:").lower()
-    return text[-1] not in ".!?\u2026" or last in _DANGLING or _GLUED.search(text) is not None
+    word = text.split()[-1].strip(".!?\u2026,;:")
+    # a capital "A" that ends a sentence of several words is a name ("by entrance A."), not
+    # the article
+    dangling = word.lower() in _DANGLING and not (word == "A" and len(text.split()) > 1)
+    return text[-1] not in ".!?\u2026" or dangling or _GLUED.search(text) is not None
 
 
 def verdicts(question: dict[str, Any], reply: str, completed: bool, guard: Any,
@@ -285,7 +297,7 @@ def rejudge(rows: list[dict[str, Any]]) -> None:
         knowledge = BUSINESSES_DIR / business / "knowledge.md"
         guard = FactGuard(read_prompt_file(knowledge))
         labels = load_knowledge_file(knowledge, log=False).labels()
-        questions = {q["q"]: q for q in load_half(business, "tune")}
+        questions = {q["q"]: q for half in ("tune", "probe") for q in load_half(business, half)}
         for row in rows:
             if row["business"] == business and "reply" in row and row["q"] in questions:
                 row.update(verdicts(questions[row["q"]], row["reply"], row["completed"],
@@ -304,7 +316,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     replies with an invented fact, a label read, a cut-off; yes/no first; voice-to-voice."""
     out: dict[str, Any] = {}
     for business in sorted({r["business"] for r in rows}):
-        for half in ("tune", "heldout"):
+        for half in ("tune", "probe", "heldout"):
             picked = [r for r in rows if r["business"] == business and r["half"] == half]
             voices = sorted({r["voice"] for r in picked})
             for voice in [*voices, *(["all"] if len(voices) > 1 else [])]:
@@ -391,7 +403,8 @@ def main() -> int:
     parser.add_argument("--mode", choices=["spoken", "text"], default="spoken")
     parser.add_argument("--voices", nargs="+", default=["piper", "espeak"],
                         choices=["piper", "espeak"])
-    parser.add_argument("--half", choices=["tune", "heldout", "all"], default="all")
+    parser.add_argument("--half", choices=["tune", "probe", "heldout", "all"], default="all",
+                        help="all: tune, probe (where a business has one) and held-out")
     parser.add_argument("--businesses", nargs="+", default=None,
                         help="default: every business with both halves")
     parser.add_argument("--limit", type=int, default=0, help="first N visits a half (0: all)")
@@ -405,7 +418,7 @@ def main() -> int:
     if unknown:
         parser.error(f"no such business (with knowledge, persona and both halves): {sorted(unknown)}")
     voices = ["text"] if args.mode == "text" else args.voices
-    halves = ["tune", "heldout"] if args.half == "all" else [args.half]
+    halves = ["tune", "probe", "heldout"] if args.half == "all" else [args.half]
     if "heldout" in halves:
         # the server logs each transcript and reading at DEBUG: a held-out half's questions
         # would stand in the log; warnings only
@@ -438,9 +451,10 @@ def main() -> int:
     result = {"mode": args.mode, "voices": voices, "businesses": names, "halves": halves,
               "commit": commit, "run_s": round(time.perf_counter() - started, 1),
               "servers": servers, "summary": summary, "held_out_goals": goals(summary),
-              "tune_wrong": [{k: r.get(k) for k in ("business", "voice", "kind", "q", "heard",
-                                                    "reply", "invented", "label_read", "cut_off")}
-                             for r in rows if r["half"] == "tune"
+              "tune_wrong": [{k: r.get(k) for k in ("business", "half", "voice", "kind", "q",
+                                                    "heard", "reply", "invented", "label_read",
+                                                    "cut_off")}
+                             for r in rows if r["half"] != "heldout"
                              and (not r["right"] or r["label_read"] or r["cut_off"])],
               "load_avg_start": [round(v, 2) for v in load_start],
               "load_avg_end": [round(v, 2) for v in os.getloadavg()]}
