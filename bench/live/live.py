@@ -48,6 +48,13 @@ Measured on the client's clock (names as in the JSON):
   events of kind "avatar"); process_cpu_percent: this whole process (server,
   speech models, avatar and the bench client; 100 = one core) and
   llm_cpu_percent: the llama.cpp child, per session and over the run.
+- stages_ms_p50: each turn split into stages (row `stages`, ms after the question's
+  end: whisper's runs, the VAD's stop, the transcript, the LLM's request and first
+  text, piper's first text and audio, the first reply audio to the transport and at
+  the client; `asr_final_ms`, whisper's last read before the transcript), by the
+  server's StageTimeline observer (benchkit/live/live_stages.py); their medians per
+  arm and face minus voice only; `face_path` per face turn: the reply's way out of
+  the face (first_frames_* of its `metrics` event).
 - user_frames_lead: most user frames the server counted beyond what the
   client had sent (> 0 means the server filled missing audio with silence,
   which skews reaction latency).
@@ -94,6 +101,7 @@ from benchkit.live.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
 from benchkit.live.camera import camera_photo, make_camera_clip
 from benchkit.live.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
 from benchkit.live.live_server import live_script_in, serve, server_under_test
+from benchkit.live.live_stages import MARKS_ENV, join_stages, read_marks, stage_medians
 from benchkit.live.live_summary import summarise
 from benchkit.live.live_turns import LONG_QUESTION, Spoken
 from benchkit.paths import RESULTS, ROOT
@@ -155,6 +163,8 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
         logger.add(sys.stderr, level="WARNING")
     t0 = time.monotonic()
     load = [round(v, 2) for v in os.getloadavg()]
+    marks_file = Path(tempfile.mkdtemp(prefix="bench_live_marks_")) / "marks.jsonl"
+    os.environ[MARKS_ENV] = str(marks_file)  # the server's stage marks (live_stages.py)
     async with server_under_test(args, *([script] if script else [])) as (url, llm_pid, costs):
         models = SpeechModels.bundled()  # the client's piper speaks the questions
         with tempfile.TemporaryDirectory(prefix="bench_live_") as tmp:
@@ -177,6 +187,8 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                 result = await phase_alternating(bench, args.turns, args.turns_per_session,
                                                  args.barge_ins)
             cpu_run = CpuMark.now(llm_pid).since(cpu0)
+    os.environ.pop(MARKS_ENV, None)
+    join_stages([t.row for t in result["turns"]], read_marks(marks_file))
     windows = [t for t in result["turns"] if t.window is not None]
     lips = []
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):
@@ -205,6 +217,8 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
         plot_av_sync(lips, pooled_lip_sync(lips), args.plot, note)
         summary["plot"] = str(args.plot.relative_to(ROOT) if args.plot.is_absolute()
                               and ROOT in args.plot.parents else args.plot)
+    # each stage's median per arm, face minus voice only: where the face's time goes
+    summary["stages_ms_p50"] = stage_medians([t.row for t in result["turns"]])
     summary["rows"] = [t.row for t in result["turns"]]
     if result.get("barge_ins"):
         summary["barge_in_rows"] = result["barge_ins"]
@@ -309,8 +323,10 @@ async def against(args: argparse.Namespace) -> dict[str, Any]:
         ratio = round(a / b, 3) if isinstance(a, int | float) and isinstance(b, int | float) \
             and b else None
         compared[key] = {"before": b, "after": a, "ratio": ratio}
+    stages = {side: run.get("stages_ms_p50", {}).get("face_minus_voice")
+              for side, run in (("before", before), ("after", after))}
     return {"tag": after["tag"], "against": args.against, "after_rev": args.after or "this tree",
-            "compared": compared,
+            "compared": compared, "face_minus_voice_stages_ms_p50": stages,
             "before": before, "after": after}
 
 

@@ -42,6 +42,7 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     Returns (runtime, config, llm_server); the caller stops `llm_server` (None for an
     external endpoint).
     """
+    from benchkit.live.live_stages import with_stage_marks
     from benchkit.runtime import bench_runtime
     from pipelines.face.face_params import FacePacing
     from pipelines.server.app import ServerConfig
@@ -62,7 +63,8 @@ async def build_runtime(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     config = ServerConfig(turn=turn, send_metrics=True, max_sessions=max(2, args.sessions),
                           face_pacing=FacePacing(worker_nice=args.avatar_nice),
                           adapt_quality=not getattr(args, "no_adapt", False))
-    return runtime, config, llm_server
+    # each turn's stages, when the bench asks (live_stages.MARKS_ENV)
+    return runtime, with_stage_marks(config), llm_server
 
 
 def machine_costs(assets: Any) -> dict[str, float]:

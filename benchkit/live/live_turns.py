@@ -19,6 +19,7 @@ from benchkit.live.live_client import (
     LiveSession,
     SessionLog,
 )
+from benchkit.live.live_stages import face_path
 from benchkit.visitor import speech_end_secs, speech_start_secs, synthesize
 
 #: Asked before a barge-in: long enough that the reply is still going 1 s in.
@@ -63,7 +64,12 @@ class Turn:
     av: dict[str, Any] = field(default_factory=dict)
 
 
-def _metric(log: SessionLog, start: int, prefix: str, kind: str) -> float | None:
+#: whisper's service names (bundled; speculative, the product's default)
+WHISPER = ("BundledWhisperSTTService", "SpeculativeWhisperSTTService")
+
+
+def _metric(log: SessionLog, start: int, prefix: str | tuple[str, ...],
+            kind: str) -> float | None:
     for _, event in log.events[start:]:
         if (getattr(event, "type", "") == "metrics" and getattr(event, "kind", "") == kind
                 and str(getattr(event, "processor", "")).startswith(prefix)):
@@ -94,10 +100,16 @@ async def run_turn(session: LiveSession, spoken: Spoken, *, limit_secs: float,
         "reply": _texts(log, e0, "bot-output"),
         "completed": done is not None,
         "voice_to_voice_ms": None if first is None else round((first.at - speech_end_at) * 1000),
-        "asr_ms": _metric(log, e0, "BundledWhisperSTTService", "processing"),
+        "asr_ms": _metric(log, e0, WHISPER, "processing"),
         "llm_first_token_ms": _metric(log, e0, "LocalOpenAILLMService", "ttfb"),
         "tts_first_audio_ms": _metric(log, e0, "SharedPiperTTSService", "ttfb"),
     }
+    # the instants the server's stage marks are joined to (live_stages.turn_stages)
+    row["at"] = {"speech_start": mic.time_of_sample(start + spoken.onset),
+                 "speech_end": speech_end_at, "first_audio": None if first is None else first.at}
+    if session.video:  # the face's way out for this reply (its last `metrics` event)
+        row["face_path"] = face_path(log.avatar_stats(), row["at"]["first_audio"],
+                                     speech_end_at)
     row["speaking_segments"] = sum(1 for _, e in log.events[e0:]
                                    if getattr(e, "type", "") == "bot-started-speaking")
     loud = [a for a in log.audio[a0:] if a.loud and a.at > speech_end_at]
