@@ -29,6 +29,7 @@ from piper.config import PiperConfig
 from agent.bundled_models import piper_voice, whisper_model_dir
 from pipelines.settings import section_params
 from pipelines.speech.transcript_confidence import record_segments
+from pipelines.speech.whisper_abandon import AbandonableEncoder
 
 if TYPE_CHECKING:
     from pipelines.settings.sections import ASRSettings
@@ -206,6 +207,8 @@ class SpeechModels:
         )
         if self.asr.encoder_min_secs > 0:
             fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
+        # a guess the visitor talked past stops before its decoder (speech/whisper_abandon.py)
+        self.whisper.encode = AbandonableEncoder(self.whisper.encode)  # type: ignore[method-assign]
         self.piper = load_piper(Path(piper_model), piper_config, tts_threads)
         self.load_secs = time.perf_counter() - started
         logger.info(f"speech models loaded in {self.load_secs:.2f} s")

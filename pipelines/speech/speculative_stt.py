@@ -11,6 +11,10 @@ ended it), that transcript is used as is; if the user went on, it is thrown
 away and the whole utterance is transcribed as before. The text is the same
 (what follows the snapshot is silence), only earlier: docs/LATENCY.md measures it.
 
+A guess the user talked past is abandoned at once (pipelines/speech/whisper_abandon.py):
+it stops before whisper's decoder, or before its encoder if that has not started, so
+the guess at the next pause, which waits for the model, starts ~100-200 ms sooner.
+
 The level check is relative to the utterance's own loudness, so a quiet
 speaker and a loud one pause alike; it only decides *when* to guess, never
 what was said, so a wrong guess costs CPU, not words.
@@ -33,6 +37,7 @@ context never saw it).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -52,6 +57,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.utils.time import time_now_iso8601
 
 from pipelines.speech.stt import BundledWhisperSTTService
+from pipelines.speech.whisper_abandon import WhisperRunAbandoned, abandonable
 from pipelines.wire.frames import UserPausedFrame
 
 #: a 20 ms frame is "quiet" below this share of the utterance's loudest frame...
@@ -74,11 +80,15 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
         self._eager = eager_end_of_turn
         self._eager_pending = False  # an EagerTranscriptionFrame is out, not yet resolved
         self._generation = 0  # counts pauses: a guess of an older pause is never announced
+        self._abandon: threading.Event | None = None  # set: the current guess is not wanted
         self._reset_speculation()
+        #: guesses started, used, discarded at the VAD's stop, announced early, withdrawn,
+        #: and stopped before their end because the user went on (`abandoned`)
         self.speculation_counts = {"started": 0, "used": 0, "discarded": 0,
-                                   "eager": 0, "eager_withdrawn": 0}
+                                   "eager": 0, "eager_withdrawn": 0, "abandoned": 0}
 
     def _reset_speculation(self) -> None:
+        self._abandon_guess()
         self._generation += 1
         self._loudest = 0.0
         self._quiet_samples = 0
@@ -93,6 +103,8 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
             await self._withdraw_eager()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._use_guess = self._guess is not None and not self._guess_stale
+            if self._use_guess:
+                self._abandon = None  # committed: a new utterance must not stop it
             if self._guess is not None and self._guess_stale:
                 self.speculation_counts["discarded"] += 1
             if not self._use_guess:
@@ -112,6 +124,7 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
             self._quiet_samples = 0
             if self._guess is not None:
                 self._guess_stale = True  # the user went on: the snapshot is a prefix
+                self._abandon_guess()
                 await self._withdraw_eager()
             return
         if self._loudest < SPEECH_LEVEL:
@@ -120,14 +133,26 @@ class SpeculativeWhisperSTTService(BundledWhisperSTTService):
         pause = self._quiet_samples >= self._speculate_after * self.sample_rate
         if pause and (self._guess is None or (self._guess_stale and self._guess.done())):
             pcm = bytes(self._audio_buffer) + self._trailing_silence()
-            self._guess = self.create_task(self._transcribe(pcm, self._generation),
-                                           name="speculative-stt")
+            self._abandon = threading.Event()
+            self._guess = self.create_task(
+                self._transcribe(pcm, self._generation, self._abandon), name="speculative-stt")
             self._guess_stale = False
             self.speculation_counts["started"] += 1
             await self.push_frame(UserPausedFrame())  # the face yields from here
 
-    async def _transcribe(self, pcm: bytes, generation: int) -> list[Frame]:
-        frames = [frame async for frame in BundledWhisperSTTService.run_stt(self, pcm)]
+    def _abandon_guess(self) -> None:
+        """The current guess's transcript will not be used: stop its whisper run early."""
+        if self._abandon is not None and not self._abandon.is_set():
+            self._abandon.set()
+
+    async def _transcribe(self, pcm: bytes, generation: int,
+                          abandon: threading.Event) -> list[Frame]:
+        try:
+            with abandonable(abandon):
+                frames = [frame async for frame in BundledWhisperSTTService.run_stt(self, pcm)]
+        except WhisperRunAbandoned:
+            self.speculation_counts["abandoned"] += 1
+            return []  # a stale guess: never used, nothing to caption
         heard = [f for f in frames if isinstance(f, TranscriptionFrame)]
         text = " ".join(f.text.strip() for f in heard).strip()
         if text and generation == self._generation and self._user_speaking:

@@ -69,3 +69,19 @@ async def test_speech_after_the_pause_discards_the_guess(
     heard, counts = await transcribe(speech_models, frames)
     assert wer(f"{first} {second}", heard) <= 0.25, heard  # no lost words
     assert counts["started"] >= 1
+
+
+@pytest.mark.e2e
+async def test_a_guess_talked_past_is_abandoned_and_the_pause_after_is_guessed(
+        speech_models: Any, say: Callable[[str], bytes], wer: Callable[[str, str], float]) -> None:
+    first, second = "Where can I", "pick up my online order?"
+    frames: list[Frame] = [VADUserStartedSpeakingFrame()]
+    # say() leads in with 0.3 s of silence: the second part starts ~0.4 s after the first
+    # pause, while the guess made there is still in whisper
+    frames += utterance(say(first), 0.1)
+    frames += utterance(say(second), 0.6)
+    frames.append(VADUserStoppedSpeakingFrame())
+    heard, counts = await transcribe(speech_models, frames)
+    assert wer(f"{first} {second}", heard) <= 0.25, heard  # no lost words
+    # the first guess stopped early; the one at the end was used as it stood
+    assert counts["abandoned"] >= 1 and counts["used"] == 1, counts
