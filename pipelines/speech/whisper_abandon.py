@@ -4,8 +4,8 @@ A speculative guess (pipelines/speech/speculative_stt.py) is made at a pause; wh
 visitor goes on, its transcript is only a prefix and is never used. Whisper cannot be
 interrupted inside its encoder or its beam search (one C++ call each), yet the guess
 kept the model busy to its end: the next guess, at the pause that really ends the
-utterance, could only start after it, ~110-250 ms after that pause instead of ~50 ms
-(bench/voice/voice_latency.py --raw, 18 of 36 turns). The decoder is ~40 % of a run on a
+utterance, could only start after it, 120-250 ms after the speech ended instead of
+~45-65 ms (11 of 36 turns of a bench/voice/voice_latency.py run, read from its log). The decoder is ~40 % of a run on a
 short question (tiny.en, 20 s window: encoder ~280 ms, decoder ~190 ms), so a run
 abandoned while encoding ends at its encoder's end, and one abandoned before it starts
 costs nothing.
