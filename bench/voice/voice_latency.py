@@ -32,7 +32,8 @@ of each side, then turn 1...; the others paused meanwhile), so a load that comes
 goes on the shared machine falls on every side alike; --checks-off-too adds this tree with the answer checks off
 (the fact guard and retrieval by meaning), so their cost is read in the same run;
 --this-tree-too FLAGS adds this tree with FLAGS (alone, without --against: this tree
-and this tree with FLAGS, in the same way). No barge-ins with --against.
+and this tree with FLAGS, in the same way); --against-too FLAGS adds each REV with FLAGS
+(before and after with another knowledge file, in one run). No barge-ins with --against.
 The last stdout line is one JSON object. The summary, the SDK barge-in, the sides of
 --against and the plot are benchkit/voice/voice_latency.py.
 
@@ -232,6 +233,9 @@ def main() -> None:
                         "--no-semantic-retrieval")
     parser.add_argument("--this-tree-too", action="append", default=[], metavar="FLAGS",
                         help="with --against: this tree again with these flags (repeatable)")
+    parser.add_argument("--against-too", action="append", default=[], metavar="FLAGS",
+                        help="with --against: each REV again with these flags (repeatable; "
+                        "e.g. with --this-tree-too alike, a setting on both products)")
     parser.add_argument("--turn-gate", default=None, help=argparse.SUPPRESS)  # --against's sides
     parser.add_argument("--barge-ins", type=int, default=3)
     parser.add_argument("--label", default="tuned")
@@ -251,6 +255,8 @@ def main() -> None:
         parser.error("--turns must be >= 1")
     if args.checks_off_too and not args.against:
         parser.error("--checks-off-too needs --against")
+    if args.against_too and not args.against:
+        parser.error("--against-too needs --against")
     if args.against or args.this_tree_too:
         try:
             result = against(args, Path(__file__).resolve(), sys.argv[1:])

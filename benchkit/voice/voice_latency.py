@@ -136,7 +136,7 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, Any]], barge_ms: li
 
 #: the flags of the parent run of `--against`, not passed to its sides (flag: takes a value)
 _PARENT_FLAGS = {"--against": True, "--raw": True, "--label": True, "--checks-off-too": False,
-                 "--this-tree-too": True, "--turn-gate": True}
+                 "--this-tree-too": True, "--against-too": True, "--turn-gate": True}
 #: this tree's own flags for the side with the answer checks off
 CHECKS_OFF = ["--no-fact-guard", "--no-semantic-retrieval"]
 #: the figures `against` puts side by side, one value a side
@@ -244,7 +244,8 @@ class _Side:
 def against(args: argparse.Namespace, script: Path, argv: list[str]) -> dict[str, Any]:
     """`--against REV ...`: this script with each REV's product (its worktree first on
     the path) and with this tree's (and with `--checks-off-too` this tree with the fact
-    guard and retrieval by meaning off; each `--this-tree-too FLAGS`), all started at
+    guard and retrieval by meaning off; each `--this-tree-too FLAGS`; each REV with each
+    `--against-too FLAGS`, so a setting is compared on both products), all started at
     once, their turns taken one side after another, in an order that turns round; the
     sides not taking a turn are paused (`_Side.pause`).
 
@@ -257,8 +258,11 @@ def against(args: argparse.Namespace, script: Path, argv: list[str]) -> dict[str
     common = side_argv(argv)
     load1 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="voice_latency_") as tmp:
+        trees = {rev: baseline_tree(rev) for rev in args.against}
         plan: list[tuple[str, str, Path | None, list[str]]] = [
-            (rev, rev, baseline_tree(rev), []) for rev in args.against]
+            (rev, rev, trees[rev], []) for rev in args.against]
+        plan += [(f"{rev}, {extra}", f"{rev}_variant{i + 1}", trees[rev], extra.split())
+                 for rev in args.against for i, extra in enumerate(args.against_too)]
         plan.append(("this tree", "this_tree", None, []))
         if args.checks_off_too:
             plan.append(("this tree, checks off", "checks_off", None, CHECKS_OFF))
