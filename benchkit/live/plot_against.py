@@ -4,7 +4,9 @@ Left: voice-to-voice per turn (question's end to the reply's first audio at the 
 face sessions and voice-only sessions, before and after, with the medians and
 `avatar_adds_ms_p50`. Right: where a face turn's time goes before the reply's audio
 (whisper's reads, piper's first audio, the face's path from that audio to the client)
-beside the voice-only figures, medians, both arms.
+beside the voice-only figures, medians, both arms; for a run whose rows hold each
+turn's stages (`stages_ms_p50`), each stage's face-minus-voice-only median instead,
+so the stage the face slows stands out.
 
     python -m benchkit.live.plot_against bench/quoted/live_X.json.gz docs/live_X.png
 
@@ -30,6 +32,14 @@ CLIP_MS = 3000
 STAGES = ("stt_reads_ms_p50_avatar", "stt_reads_ms_p50_voice_only",
           "tts_first_audio_ms_p50_avatar", "tts_first_audio_ms_p50_voice_only",
           "face_path_ms_p50")
+
+#: the stages of a run whose rows hold them (bench/live/live.py `stages_ms_p50`), as
+#: labelled: ms after the question's end, and whisper's last read's own length
+PANEL_STAGES = {"vad_stop": "VAD\nstop", "asr_final_start": "whisper's\nlast read\nstarts",
+                "asr_final_ms": "its\nlength", "transcript": "transcript",
+                "llm_first_text": "LLM's\nfirst text", "tts_text": "piper's\ntext",
+                "tts_audio": "piper's\nfirst audio", "wire_audio": "to the\ntransport",
+                "client_audio": "at the\nclient"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -101,6 +111,9 @@ def plot(report: dict[str, Any], out: Path) -> dict[str, Any]:
     if clipped:
         turns.set_title(f"{clipped} turn(s) over {CLIP_MS} ms not shown", fontsize=8)
     turns.legend(fontsize=8)
+    if any(arm.get("stages_ms_p50") for arm in arms.values()):
+        drawn["stages_face_minus_voice"] = _stage_panel(stages, arms)
+        return _finish(fig, out, drawn)
     labels = ["whisper's reads\n(face sessions)", "whisper's reads\n(voice only)",
               "piper's first\naudio (face\nsessions)", "piper's first\naudio (voice\nonly)",
               "the face's path:\nits reply audio\nin to the client"]
@@ -116,11 +129,36 @@ def plot(report: dict[str, Any], out: Path) -> dict[str, Any]:
     stages.set_xticks(range(len(labels)), labels, fontsize=7)
     stages.set_ylabel("median (ms)")
     stages.legend(fontsize=8)
+    return _finish(fig, out, drawn)
+
+
+def _stage_panel(axes: Any, arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Right panel of a run whose rows hold stages (bench/live/live.py's
+    `stages_ms_p50`): per stage, the face sessions' median minus the voice-only
+    sessions' (ms after the question's end), before and after; returns them."""
+    differences = {name: (arm.get("stages_ms_p50") or {}).get("face_minus_voice") or {}
+                   for name, arm in arms.items()}
+    keys = [k for k in PANEL_STAGES if any(k in d for d in differences.values())]
+    width = 0.38
+    for index, (name, diff) in enumerate(differences.items()):
+        axes.bar([i + (index - 0.5) * width for i in range(len(keys))],
+                 [diff.get(k) or 0 for k in keys], width, label=name)
+    axes.axhline(0, color="black", linewidth=0.6)
+    axes.set_xticks(range(len(keys)), [PANEL_STAGES[k] for k in keys], fontsize=7)
+    axes.set_ylabel("face sessions minus voice only, medians (ms)")
+    axes.legend(fontsize=8)
+    return {name: {k: diff.get(k) for k in keys} for name, diff in differences.items()}
+
+
+def _finish(fig: Any, out: Path, drawn: dict[str, Any]) -> dict[str, Any]:
+    """Title, save, close; returns `drawn`."""
     fig.suptitle("What the face adds to a turn, measured from the Python client "
                  "(bench/live/live.py --against)", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
+    import matplotlib.pyplot as plt
+
     plt.close(fig)
     return drawn
 
