@@ -15,8 +15,7 @@ Here:
   up; when late by more than a frame, rendering is skipped and the last image
   repeated (video repeats, audio never breaks).
 - While the reply is thought up nothing is drawn for its first `thinking_hold_secs`
-  (the last image is held; where this process draws the face, its blocks are then
-  planned without a generator step, the last motion held too), then one frame in
+  (the last image is held, the generator steps on), then one frame in
   `thinking_frame_stride` (thinking_frames.py); the quality level may draw one in n
   as well.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
@@ -129,7 +128,6 @@ class FaceClock:
         #: the face as a generator: frames planned and drawn on the session's worker
         self.generator = FaceGenerator(session, worker, reply, counters)
         self.generator.hold = self._may_hold
-        self.generator.hold_thinking = self._holds_thinking
         #: the level it draws at (the governor's, or one held)
         self.quality = FaceQuality(self.generator, camera, governor, hooks.quality_changed)
         #: drawn frames whose audio waits its tick (what a failed face still owes)
@@ -481,19 +479,6 @@ class FaceClock:
     def _note_lateness(self, late: float) -> None:
         """The session's worker learns how late this frame is (see `FaceThreads.note_lateness`)."""
         self.generator.worker.note_lateness(late, self.generator.yielding())
-
-    def _holds_thinking(self) -> bool:
-        """The block about to be planned ends inside the thinking window's hold and this
-        process draws the face: each of its frames would repeat the last image, so it is
-        planned without a generator step (`AvatarSession.held_block`: the last motion
-        held, like the image). The worker's steps then no longer take the cores from
-        whisper's final read. A face its client draws steps on: the client draws every
-        frame's motion (`drawing` False, pipelines/server/client_drawn_face.py)."""
-        thought_for = self.reply.thought_for()
-        if thought_for is None or not getattr(self.session.face, "drawing", True):
-            return False
-        block_secs = self.session.block_frames * FRAME_SECS
-        return self.thinking_frames.holding(thought_for + block_secs + self.params.lead_secs)
 
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:
         """True for a frame that may repeat the last image because the reply is being

@@ -40,10 +40,6 @@ class FaceGenerator:
         #: (the clock's: nobody is there and none of its frames is drawn); never two in
         #: a row, so the empty hall's face steps one block in two. None: every block steps
         self.hold: Callable[[int], bool] | None = None
-        #: whether the next block falls in the thinking window's hold (the clock's): all
-        #: its frames repeat the last image, so it is planned without a generator step,
-        #: any number in a row, and the worker leaves the cores to whisper and piper
-        self.hold_thinking: Callable[[], bool] | None = None
         self._held_last = False
         self._next_index = 0  # the first frame of the next block
         #: when the last generator step was asked and came back (monotonic s)
@@ -72,15 +68,13 @@ class FaceGenerator:
             self.pending.clear()
         self.block_opened = not self.pending
         if not self.pending:
-            thinking = self.hold_thinking is not None and self.hold_thinking()
-            held = thinking or (self.hold is not None and not self._held_last
-                                and self.hold(self._next_index))
+            held = (self.hold is not None and not self._held_last
+                    and self.hold(self._next_index))
             frames = self.session.held_block() if held else None
             self._held_last = frames is not None
             if frames is not None:
                 self.pending.extend(frames)
                 self.block_share = 0.0
-                self.counters.blocks_held_thinking += int(thinking)
             else:
                 busy = self.worker.busy_secs
                 self.step_from = time.monotonic()

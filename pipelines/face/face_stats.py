@@ -59,8 +59,6 @@ class FaceCounters:
     idle_frames_drained: int = 0
     #: idle frames that repeated the last image in the hold while the reply was thought up
     frames_held_thinking: int = 0
-    #: blocks planned without a generator step in that hold (their frames repeat anyway)
-    blocks_held_thinking: int = 0
     #: the last reply's way from its first audio to its first frames (the clock's)
     first_frames: FirstFrames = field(default_factory=FirstFrames)
 

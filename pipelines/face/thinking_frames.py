@@ -6,10 +6,8 @@ a 512 px frame and its JPEG is the face's dearest job; the generator's step, whi
 keeps the motion going, costs a few percent of a core. So in that window:
 
 - for its first `hold_secs` the face draws nothing new: every idle frame repeats the
-  last image; where the server draws the face its generator is not stepped either
-  (the blocks keep the last motion, `FaceClock._holds_thinking`), so the reply's first
-  frame goes on from the image held; a face its client draws steps on (the client
-  draws every frame's motion);
+  last image while the generator goes on stepping, so the motion stays continuous and
+  the reply's first frame is drawn from where it has got to;
 - after that (a slow reply still thought up) one frame in `stride` is drawn, so the
   face never looks frozen for long;
 - a frame carrying reply audio is always drawn: the voice goes out with its first

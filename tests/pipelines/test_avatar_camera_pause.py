@@ -11,7 +11,6 @@ portrait), real landmarker, real webcam-like frames of a face.
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import Any
 
 import cv2
@@ -107,13 +106,13 @@ async def test_while_the_reply_is_thought_up_every_other_frame_repeats(
 HOLD_SECS = 0.8
 
 
-async def test_in_the_thinking_windows_hold_the_last_image_and_motion_stay(
+async def test_in_the_thinking_windows_hold_the_last_image_stays_and_the_motion_goes_on(
         avatar_assets: Any) -> None:
     """From the VAD's stop the face draws nothing for `thinking_hold_secs`: every image
-    out repeats the last one drawn, and the generator is not stepped (blocks planned
-    with the last motion held, the cores left to whisper); after the hold the motion
-    goes on and one frame in two is drawn again, so a slow reply never freezes the
-    face for long."""
+    out repeats the last one drawn, while the generator steps on (each frame's motion
+    is new); after the hold, one frame in two is drawn again, so a slow reply never
+    freezes the face for long."""
+    import numpy as np
 
     held, sent, images = await repeated_while(
         avatar_assets, VADUserStartedSpeakingFrame(), SleepFrame(0.5),
@@ -121,7 +120,7 @@ async def test_in_the_thinking_windows_hold_the_last_image_and_motion_stay(
     frames_in_hold = round(HOLD_SECS / 0.04)
     assert held >= frames_in_hold - 2, (held, sent)  # the hold, then one in two
     # the images out in order: while the user speaks each is drawn; then a run of one
-    # image held (the same bytes); then drawn ones again
+    # image held (the same bytes), with motion new frame by frame; then drawn ones again
     runs: list[list[Any]] = [[images[0]]]
     for image in images[1:]:
         if image.jpeg == runs[-1][-1].jpeg:
@@ -130,15 +129,10 @@ async def test_in_the_thinking_windows_hold_the_last_image_and_motion_stay(
             runs.append([image])
     longest = max(runs, key=len)
     assert len(longest) >= frames_in_hold - 2, [len(r) for r in runs]
-    # in the hold whole blocks carry the motion before them (no generator step): a
-    # stepped block's frames each move on, so a run of repeats is a block held
-    same = [a.motion.tobytes() == b.motion.tobytes() for a, b in pairwise(longest)]
-    assert sum(same) >= 4, f"no block held in the hold: {same}"
-    held_motions = {image.motion.tobytes() for image in longest}
+    motions = np.stack([image.motion for image in longest])
+    assert len({m.tobytes() for m in motions}) > len(longest) // 2, "the generator stopped"
     after = runs[runs.index(longest) + 1:]
     assert len(after) >= 5, "drawing did not resume after the hold"
-    moving = {image.motion.tobytes() for run in after for image in run}
-    assert len(moving - held_motions) >= 5, "the generator did not step again after the hold"
     # one in two drawn (a frame drawn too late on a busy machine repeats as well)
     assert max(len(r) for r in after) <= 6, [len(r) for r in after]
 
