@@ -80,11 +80,16 @@ def stem(word: str) -> str:
     return word
 
 
+#: informal spellings a transcript or a visitor writes, in their standard English form
+INFORMAL_SPELLINGS = {"thru": "through", "tho": "though", "nite": "night", "tonite": "tonight",
+                      "nr": "near", "thx": "thanks", "pls": "please", "plz": "please"}
+
+
 def terms(text: str, skip: frozenset[str] = frozenset()) -> list[str]:
     """The index terms of `text`: lower-cased, stemmed, stopwords (and `skip`) out."""
     text = re.sub(r"(\w)-(\w)", r"\1\2", text.lower())  # "e-mail" = "email"
     out: list[str] = []
-    for word in WORD.findall(text):
+    for word in (INFORMAL_SPELLINGS.get(w, w) for w in WORD.findall(text)):
         if word in _STOPWORDS or word in skip:
             continue
         stemmed = stem(word)
@@ -234,6 +239,16 @@ class KnowledgeIndex:
                 for j in range(1, 5):
                     self._short_forms.setdefault((first[:i] + second[:j]).lower(),
                                                  (stem(first.lower()), stem(second.lower())))
+        # ... and the initials of three or four words in a row ("HSA" of "health savings
+        # account"), for a visitor's word English does not use otherwise
+        common = common_words(COMMON_RANK)
+        for fact in self.facts:
+            run = self.lexical_terms(fact)
+            for n in (3, 4):
+                for i in range(len(run) - n + 1):
+                    initials = "".join(t[0] for t in run[i:i + n])
+                    if initials.isalpha() and initials not in common:
+                        self._short_forms.setdefault(initials, tuple(run[i:i + n]))
         # each term embedded as the file writes it ("christmas", not its stem "christma")
         surface: dict[str, str] = {}
         for fact in self.facts:
@@ -495,7 +510,7 @@ def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     # a name (a capitalised word inside the question, the calendar's apart) is rare
     names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
     out = []
-    for word in dict.fromkeys(WORD.findall(asked.lower())):
+    for word in dict.fromkeys(INFORMAL_SPELLINGS.get(w, w) for w in WORD.findall(asked.lower())):
         if (word in common and word not in names) or word.isdigit() or not index.lexical_terms(word):
             continue
         if not index.knows(word):

@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.answers.bands import band_for
-from agent.answers.index import WORD, KnowledgeIndex, asked_part, label_of, unheld_words
+from agent.answers.index import (
+    WORD,
+    KnowledgeIndex,
+    asked_part,
+    business_name,
+    label_of,
+    unheld_words,
+)
 from agent.answers.lines import AnswerLines
 from agent.answers.parts import MAX_PARTS, message_parts
 from agent.answers.reading import (
@@ -44,20 +51,24 @@ from agent.answers.reading import (
     tells_the_other_time,
 )
 from agent.answers.shape import (
+    PLACE_WORDS,
     asks_for_amount,
     asks_for_person,
     asks_for_price,
     asks_for_time,
+    asks_for_time_loosely,
     asks_for_value,
     asks_what_if,
     is_yes_no_question,
     last_sentence,
+    own_name_asked,
     person_words,
     states_amount,
     states_price,
     states_time,
     states_value,
     tells_situation,
+    where_it_is_asked,
 )
 from agent.answers.values import extract_facts
 
@@ -66,6 +77,9 @@ from agent.answers.values import extract_facts
 #: holds nothing from the question, so a one-fact note in front of a visit's first
 #: question ends a prefix llama.cpp's prompt cache restores (`notes`).
 FACTS_NOTE = "Facts: {facts}\n"
+#: after a yes/no question's note: in the system prompt, the 0.5B model opened every reply
+#: with "Yes" (docs/ANSWERS.md, section 13); after the note, the note's cached prefix holds
+YES_NO_HINT = "Begin your answer with Yes or No.\n"
 # Messages made only of these words are small talk: the LLM answers them as they are.
 _SMALL_TALK = frozenset(
     """hi hello hey hiya morning afternoon evening good great nice fine cool ok okay
@@ -92,8 +106,11 @@ class TurnPlan:
     facts: tuple[str, ...] = ()
 
     def message(self, text: str) -> str:
-        """The user message the LLM reads: `note` + `text` (just `text` without a note)."""
-        return f"{self.note}{text}" if self.note else text
+        """The user message the LLM reads: `note` + `text` (just `text` without a note),
+        with `YES_NO_HINT` between them for a yes/no question."""
+        if not self.note:
+            return text
+        return f"{self.note}{YES_NO_HINT if is_yes_no_question(text) else ''}{text}"
 
 
 # A message that leans on the one before: "For how long?", "And is it free?", "What about Sunday?"
@@ -179,6 +196,9 @@ def plan_whole(index: KnowledgeIndex, message: str, previous: str | None = None,
     messages of several parts (agent/answers/parts.py); `note_facts`: most facts a note
     holds (default `index.note_facts`)."""
     lines = lines or index.lines
+    own = own_place_plan(index, message)
+    if own is not None:
+        return own
     retrieved = index.retrieve(message)
     if retrieved.found:
         facts_found = list(retrieved.facts)
@@ -202,6 +222,29 @@ def plan_whole(index: KnowledgeIndex, message: str, previous: str | None = None,
             return joined  # about nothing, or an amount, time or person no fact states
         return TurnPlan(facts=joined.facts)  # no note: the LLM reads the question before it
     return TurnPlan(reply=lines.off_topic)
+
+
+def own_place_plan(index: KnowledgeIndex, message: str) -> TurnPlan | None:
+    """The place's own name ("What is this store called?") from the fact that names it, and
+    where it is ("Where are you located?") from the fact labelled as its address or
+    location: the file leaves the place's name out of matching, and a question this
+    short names no fact's words; None for any other question, or a file without the fact."""
+    name_fact = next((f for f in index.facts if (label_of(f) or "").lower().endswith("name")), "")
+    the_place = {"", *PLACE_WORDS, *WORD.findall(name_fact.lower())}
+    called = own_name_asked(message)
+    if called is not None:
+        name = business_name(index.facts)
+        if called not in the_place or not name or not name_fact:
+            return None  # "the name of your mechanic" asks of someone or something inside
+        return _said(name_fact, f"This is {name}.")
+    thing = where_it_is_asked(message)
+    if thing is not None:
+        if thing not in the_place:
+            return None  # "Where is this exhibit?" asks of a thing inside
+        fact = next((f for f in index.facts
+                     if (label_of(f) or "").lower() in ("address", "location")), None)
+        return _said(fact, spoken_answer(fact, message, "place")) if fact else None
+    return None
 
 
 #: most facts the note of a message of several parts holds (one a part first): the 0.5B
@@ -287,7 +330,11 @@ def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str
     hour to another thing)."""
     if not asks_for_time(message):
         return facts
-    return [fact for fact in facts if states_time(fact)] or DECLINE
+    timed = [fact for fact in facts if states_time(fact)]
+    if not timed and asks_for_time_loosely(message):
+        # "Until when is it on?" of "runs until March 31": a date or a length of time
+        timed = [fact for fact in facts if states_value(fact, "when")]
+    return timed or DECLINE
 
 
 def person_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
@@ -427,6 +474,9 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
     if kind is None or refers_back(last_sentence(message)):
         return facts
     stating = [fact for fact in facts if states_value(fact, kind)]
+    if not stating and kind == "time" and asks_for_time_loosely(message):
+        kind = "when"  # a date or a length of time answers it (`time_rule`)
+        stating = [fact for fact in facts if states_value(fact, kind)]
     if not stating:
         return DECLINE if kind in _DECLINED_WITHOUT else facts
     fact = stating[0]

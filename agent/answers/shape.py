@@ -157,9 +157,55 @@ def asks_for_time(message: str) -> bool:
     return _ASKS_TIME.search(message) is not None
 
 
+#: "Until when...", "How early...", "How late...": a clock time, or where no fact states one,
+#: a date or a length of time ("runs until March 31", "at least 15 minutes before")
+_ASKS_TIME_LOOSELY = re.compile(r"\buntil when\b|\bhow (?:late|early)\b|\bby when\b",
+                                re.IGNORECASE)
+
+
+def asks_for_time_loosely(message: str) -> bool:
+    """True when the message asks for a time that a date or a length of time may give
+    ("Until when is the exhibition on?", "How early should I come?")."""
+    return _ASKS_TIME_LOOSELY.search(message) is not None
+
+
 def states_time(fact: str) -> bool:
     """True when a fact states a clock time ("9 a.m.", "until 7 p.m.")."""
     return _STATES_TIME.search(fact) is not None
+
+
+#: "What is this store called?", "Remind me of the name of this shop.": the place's own name
+#: (not a person's: "the name of your manager" is left to `asks_for_person`)
+_ASKS_OWN_NAME = re.compile(
+    r"\bwhat(?:'s| is| was) this (?:(?P<called>\w+) )?called\b"
+    r"|\bname of (?:this|your) (?P<named>\w+)\b(?!'s)", re.IGNORECASE)
+#: what a visitor calls a place, whatever its kind (the file's name fact adds its own words)
+PLACE_WORDS = frozenset({"place", "business", "shop", "building", "company"})
+#: "Where are you located?", "Where is this place?": the whole question asks where the
+#: place is
+_ASKS_WHERE_IT_IS = re.compile(
+    r"^\W*where (?:are you|is this(?: (?P<thing>\w+))?)(?: guys| folks| all)?"
+    r"(?: located| based| situated)?(?: exactly| again)?\W*$", re.IGNORECASE)
+
+
+def own_name_asked(message: str) -> str | None:
+    """When the message asks what a place is called: the word it calls the place ("shop"
+    of "What is this shop called?", "" of "What is this called?"); None for another
+    question, or one naming a person ("the name of your manager")."""
+    match = _ASKS_OWN_NAME.search(message)
+    if match is None or person_words(message):
+        return None
+    return (match.group("called") or match.group("named") or "").lower()
+
+
+def where_it_is_asked(message: str) -> str | None:
+    """When the message only asks where the place is: the thing it names ("pharmacy" of
+    "Where is this pharmacy?", "" of "Where are you located?"); None for another question."""
+    match = _ASKS_WHERE_IT_IS.search(question_part(message))
+    if match is None:
+        return None
+    thing = (match.group("thing") or "").lower()
+    return "" if thing in ("located", "based", "situated", "exactly", "again") else thing
 
 
 def asks_for_person(message: str) -> bool:
