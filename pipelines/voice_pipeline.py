@@ -98,9 +98,15 @@ if TYPE_CHECKING:
 #: Appended to the persona: a spoken reply must be short, and plain text for TTS.
 VOICE_STYLE = (
     "You are speaking out loud. Answer in one or two short sentences of plain text: "
-    "no lists, no markdown, no emoji. Begin the answer to a yes-or-no question with Yes "
-    "or No."
+    "no lists, no markdown, no emoji."
 )
+#: ... without a knowledge index (a voice assistant): every yes/no answered yes or no first
+YES_NO_STYLE = " Begin the answer to a yes-or-no question with Yes or No."
+#: ... with one (a kiosk): the reply speaks for the place; the yes/no hint comes with each
+#: yes/no question instead (agent/answers/routing.py, `YES_NO_HINT`): in the system prompt
+#: the 0.5B model opened every reply with "Yes", "What number do I ring?" -> "Yes, I can
+#: ring to book an appointment." (docs/ANSWERS.md, section 13)
+KIOSK_STYLE = ' Speak for the place as "we"; the visitor is "you".'
 
 
 def spoken_system_prompt(system_prompt: str, knowledge: KnowledgeIndex | None = None) -> str:
@@ -109,8 +115,8 @@ def spoken_system_prompt(system_prompt: str, knowledge: KnowledgeIndex | None = 
     knowledge_injector.py), so the system prompt holds the persona alone: the LLM never
     reads the whole file, however long it is."""
     if knowledge is not None:
-        system_prompt = without_knowledge(system_prompt)
-    return f"{system_prompt.strip()}\n\n{VOICE_STYLE}"
+        return f"{without_knowledge(system_prompt).strip()}\n\n{VOICE_STYLE}{KIOSK_STYLE}"
+    return f"{system_prompt.strip()}\n\n{VOICE_STYLE}{YES_NO_STYLE}"
 
 
 @dataclass(frozen=True)

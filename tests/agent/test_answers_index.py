@@ -9,7 +9,14 @@ import pytest
 from agent import PersonaSettings
 from agent.answers.index import KnowledgeIndex, split_facts, terms
 from agent.answers.lines import DONT_KNOW_LINE
-from agent.answers.routing import TurnPlan, is_small_talk, notes, plan_turn, with_notes
+from agent.answers.routing import (
+    YES_NO_HINT,
+    TurnPlan,
+    is_small_talk,
+    notes,
+    plan_turn,
+    with_notes,
+)
 from agent.sentence_embedding import SentenceEncoder
 
 
@@ -93,7 +100,9 @@ def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
     assert "no, we do not accept personal checks" in plan.note
     # the note ends the cached prefix: a line of its own, then the question as asked
     assert plan.note.endswith("\n") and plan.note.startswith("Facts: ")
-    assert plan.message("Can I pay?") == f"{plan.note}Can I pay?"
+    assert plan.message("Which cards?") == f"{plan.note}Which cards?"
+    # ... a yes/no question's with the hint to answer yes or no first between them
+    assert plan.message("Can I pay?") == f"{plan.note}{YES_NO_HINT}Can I pay?"
     unnoted = plan_turn(KnowledgeIndex(index.facts, note_facts=0), "Which cards do you accept?")
     assert unnoted.note is None and unnoted.reply is None and unnoted.facts  # guard's sources
     assert TurnPlan().message("Hi.") == "Hi."

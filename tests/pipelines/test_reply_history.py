@@ -56,11 +56,19 @@ def test_with_a_knowledge_index_the_llm_reads_the_persona_alone() -> None:
     """The facts come with each question (the injector's notes), so the system prompt the
     pipeline sends (and warms) holds no line of the file, however long it is."""
     from agent import build_system_prompt
-    from pipelines.voice_pipeline import VOICE_STYLE, spoken_system_prompt
+    from pipelines.voice_pipeline import (
+        KIOSK_STYLE,
+        VOICE_STYLE,
+        YES_NO_STYLE,
+        spoken_system_prompt,
+    )
 
     prompt = build_system_prompt(PersonaSettings())
     with_file = spoken_system_prompt(prompt)
     alone = spoken_system_prompt(prompt, INDEX)
     assert "Restrooms: on the second floor" in with_file  # no index: the whole file, as before
-    assert alone.endswith(VOICE_STYLE) and not any(fact in alone for fact in INDEX.facts)
+    assert alone.endswith(VOICE_STYLE + KIOSK_STYLE)
+    assert not any(fact in alone for fact in INDEX.facts)
+    # a kiosk's yes/no hint comes with each yes/no question, an assistant's in its prompt
+    assert YES_NO_STYLE not in alone and with_file.endswith(VOICE_STYLE + YES_NO_STYLE)
     assert "Facts (" not in alone and alone.startswith("You are Sam")
