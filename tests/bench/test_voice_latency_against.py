@@ -14,7 +14,8 @@ from benchkit.voice.voice_latency import TurnGate, _Side, descendants, side_argv
 
 def test_a_side_gets_the_bench_flags_not_the_runs_own() -> None:
     argv = ["--against", "58b637c", "--turns", "6", "--this-tree-too", "--switch-interval 0.005",
-            "--checks-off-too", "--raw=out.json", "--label", "x", "--vad-stop", "0.3"]
+            "--checks-off-too", "--raw=out.json", "--label", "x", "--vad-stop", "0.3",
+            "--against-too", "--knowledge-file k.md", "--against-too=--asr-beam 1"]
     assert side_argv(argv) == ["--turns", "6", "--vad-stop", "0.3"]
 
 
