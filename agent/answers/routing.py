@@ -78,8 +78,10 @@ from agent.answers.values import extract_facts
 #: question ends a prefix llama.cpp's prompt cache restores (`notes`).
 FACTS_NOTE = "Facts: {facts}\n"
 #: after a yes/no question's note: in the system prompt, the 0.5B model opened every reply
-#: with "Yes" (docs/ANSWERS.md, section 13); after the note, the note's cached prefix holds
-YES_NO_HINT = "Begin your answer with Yes or No.\n"
+#: with "Yes" (docs/ANSWERS.md, section 13); after the note, the note's cached prefix holds.
+#: "then say ...": asked for yes or no alone, it said a bare "Yes" to 19 of 20
+YES_NO_HINT = ("Begin your answer with Yes or No, then say what the facts say in a short "
+               "sentence.\n")
 # Messages made only of these words are small talk: the LLM answers them as they are.
 _SMALL_TALK = frozenset(
     """hi hello hey hiya morning afternoon evening good great nice fine cool ok okay
