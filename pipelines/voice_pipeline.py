@@ -104,8 +104,7 @@ VOICE_STYLE = (
 YES_NO_STYLE = " Begin the answer to a yes-or-no question with Yes or No."
 #: ... with one (a kiosk): the reply speaks for the place; the yes/no hint comes with each
 #: yes/no question instead (agent/answers/routing.py, `YES_NO_HINT`): in the system prompt
-#: the 0.5B model opened every reply with "Yes", "What number do I ring?" -> "Yes, I can
-#: ring to book an appointment." (docs/ANSWERS.md, section 13)
+#: the small model opened wh-replies with "Yes" too (docs/ANSWERS.md)
 KIOSK_STYLE = ' Speak for the place as "we"; the visitor is "you".'
 
 

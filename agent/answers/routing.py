@@ -77,9 +77,9 @@ from agent.answers.values import extract_facts
 #: holds nothing from the question, so a one-fact note in front of a visit's first
 #: question ends a prefix llama.cpp's prompt cache restores (`notes`).
 FACTS_NOTE = "Facts: {facts}\n"
-#: after a yes/no question's note: in the system prompt, the 0.5B model opened every reply
-#: with "Yes" (docs/ANSWERS.md, section 13); after the note, the note's cached prefix holds.
-#: "then say ...": asked for yes or no alone, it said a bare "Yes" to 19 of 20
+#: after a yes/no question's note only (in the system prompt the small model opened
+#: wh-replies with "Yes" too), so the note's cached prefix holds; "then say ...": asked for
+#: yes or no alone, it answered with the bare word (docs/ANSWERS.md)
 YES_NO_HINT = ("Begin your answer with Yes or No, then say what the facts say in a short "
                "sentence.\n")
 # Messages made only of these words are small talk: the LLM answers them as they are.
@@ -231,15 +231,16 @@ def own_place_plan(index: KnowledgeIndex, message: str) -> TurnPlan | None:
     where it is ("Where are you located?") from the fact labelled as its address or
     location: the file leaves the place's name out of matching, and a question this
     short names no fact's words; None for any other question, or a file without the fact."""
+    called, thing = own_name_asked(message), where_it_is_asked(message)
+    if called is None and thing is None:
+        return None
     name_fact = next((f for f in index.facts if (label_of(f) or "").lower().endswith("name")), "")
     the_place = {"", *PLACE_WORDS, *WORD.findall(name_fact.lower())}
-    called = own_name_asked(message)
     if called is not None:
         name = business_name(index.facts)
         if called not in the_place or not name or not name_fact:
             return None  # "the name of your mechanic" asks of someone or something inside
         return _said(name_fact, f"This is {name}.")
-    thing = where_it_is_asked(message)
     if thing is not None:
         if thing not in the_place:
             return None  # "Where is this exhibit?" asks of a thing inside

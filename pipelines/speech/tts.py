@@ -1,13 +1,11 @@
 """Text to speech in the pipeline: piper on the shared voice, a sentence at a time.
 
 A reply's first audio waits for piper to synthesise its whole first chunk (piper's
-VITS voice renders a sentence in one pass; it cannot stream inside one). A store
-answer said from the knowledge file comes as one checked sentence ("No, gift cards do
-not expire.": ~170 ms on a quiet CPU, ~260 ms in the bench), so a short opening
-clause of the reply's first chunk is synthesised on its own first ("No," 60 ms), and
-the rest while it plays (`opening_clause`). The comma's pause is piper's either way:
-split and whole came out within 12-200 ms in length (the pause after "No," 293 ms
-against 309). The split is made here, after the fact guard
+VITS voice renders a sentence in one pass; it cannot stream inside one). An answer
+said from the knowledge file comes as one checked sentence ("No, gift cards do not
+expire."), so a short opening clause of the reply's first chunk is synthesised on its
+own first ("No,"), and the rest while it plays (`opening_clause`); the comma's pause is
+piper's either way (docs/LATENCY.md measures both). The split is made here, after the fact guard
 (pipelines/speech/fact_check.py) has passed the whole sentence, so nothing is cut
 once its audio started.
 """

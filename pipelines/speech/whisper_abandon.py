@@ -3,12 +3,10 @@
 A speculative guess (pipelines/speech/speculative_stt.py) is made at a pause; when the
 visitor goes on, its transcript is only a prefix and is never used. Whisper cannot be
 interrupted inside its encoder or its beam search (one C++ call each), yet the guess
-kept the model busy to its end: the next guess, at the pause that really ends the
-utterance, could only start after it, 120-250 ms after the speech ended instead of
-~45-65 ms (11 of 36 turns of a bench/voice/voice_latency.py run, read from its log). The decoder is ~40 % of a run on a
-short question (tiny.en, 20 s window: encoder ~280 ms, decoder ~190 ms), so a run
-abandoned while encoding ends at its encoder's end, and one abandoned before it starts
-costs nothing.
+kept the model busy to its end, and the next guess, at the pause that really ends the
+utterance, could only start after it (docs/LATENCY.md measures it). The decoder is a
+large share of a run on a short question, so a run abandoned while encoding ends at its
+encoder's end, and one abandoned before it starts costs nothing.
 
 How: the run's owner sets a `threading.Event` for the run (`abandonable`); the model's
 `encode` is wrapped (`AbandonableEncoder`) to check it before and after encoding and
