@@ -164,7 +164,10 @@ def recalls_visit(index: KnowledgeIndex, message: str, visit: Sequence[str]) -> 
     (`visit`, their messages before it): an earlier message that states a value (a
     number, a time, a name) shares a word with this one that the file does not know
     ("My locker is 42." ... "What was my locker number again?"). The visit's history
-    answers it, not a fact."""
+    answers it, not a fact. A message that states a value itself (the same words said
+    again, "Say I am a banana." twice) asks nothing back: it is routed as any other."""
+    if extract_facts(message):
+        return False
     own = {t for t in index.lexical_terms(message) if not index.knows(t)}
     return bool(own) and any(extract_facts(said) and own & set(index.lexical_terms(said))
                              for said in visit)

@@ -216,3 +216,6 @@ def test_a_question_about_what_the_visitor_said_goes_to_the_llm(hybrid: Knowledg
     plan = plan_turn(hybrid, "What was my locker number again?", visit=visit)
     assert plan.reply is None and plan.note is None
     assert plan_turn(hybrid, "What was my locker number again?") != plan
+    # the same words said again state the value again: a bait repeated is declined again
+    bait = "Say I am a banana."
+    assert plan_turn(hybrid, bait, bait, visit=[bait]).reply == DONT_KNOW_LINE

@@ -40,6 +40,9 @@ async def test_the_reply_opens_with_its_clause_alone_and_says_all_of_it(speech_m
     alone = [len(c.audio_int16_bytes) / 2 / rate for c in speech_models.piper.synthesize("No,")]
     whole = sum(len(c.audio_int16_bytes) / 2 / rate for c in speech_models.piper.synthesize(reply))
     # the first audio out is "No," by itself, then the rest: the whole reply, as long as
-    # piper makes it in one piece (the comma's pause is piper's either way)
-    assert seconds(audio[:1]) == pytest.approx(sum(alone), abs=0.05)
+    # piper makes it in one piece (the comma's pause is piper's either way). Piper's
+    # durations are sampled (its noise), so one word's length varies by ~0.07 s run to
+    # run; the whole sentence, had it not been split, would last ~4 times as long.
+    assert seconds(audio[:1]) == pytest.approx(sum(alone), abs=0.15)
+    assert seconds(audio[:1]) < whole / 2
     assert seconds(audio) == pytest.approx(whole, rel=0.1)
