@@ -38,8 +38,11 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # server restart in test_kiosk_browser.py), and two waits: a silent client kept for 26 s
 # by its keepalives (the dropped network's end stays in test_keepalive.py) and a
 # portrait's background fit landing in a live session (34 s; the fit itself stays in
-# test_portrait_calibration.py).
-RELEASE_ONLY := tests/pipelines/test_keepalive.py::test_silent_clients_that_answer_keepalives_are_kept \
+# test_portrait_calibration.py), and the voice assistant's spoken repair question
+# reaching its tool through a tool-calling endpoint (22 s; the tool's schema, handler,
+# registration and the endpoint probe stay in test_voice_assistant.py).
+RELEASE_ONLY := tests/examples/test_voice_assistant.py::test_spoken_repair_question_reaches_the_tool_when_the_endpoint_streams_tool_calls \
+	tests/pipelines/test_keepalive.py::test_silent_clients_that_answer_keepalives_are_kept \
 	tests/avatar/test_portrait_calibrator.py::test_a_background_fit_lands_and_the_live_session_switches_to_it \
 	tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
 	tests/pipelines/test_kiosk_boot.py::test_the_units_start_the_kiosk_and_a_killed_server_comes_back_to_the_page \
