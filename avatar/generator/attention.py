@@ -12,7 +12,9 @@ parameter names are the checkpoint's state-dict keys and must not change.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -53,46 +55,120 @@ class LocalCrossAttention(nn.Module):
         self, x: torch.Tensor, kv: torch.Tensor, kv_valid: torch.Tensor, start: int = 0
     ) -> torch.Tensor:
         """x (B, T, C) queries; kv (B, Tk, C); kv_valid (Tk,) bool; start = kv index of query 0."""
-        return self.out(self._attend(self.q(x), kv, kv_valid, start))
+        q = self.q(x)
+        k, v, masks = self._windows(kv, kv_valid, start, x.shape[1])
+        return self.out(self._attend(q, k, v, masks))
 
     def forward_groups(self, x: torch.Tensor,
                        groups: list[tuple[int, torch.Tensor, torch.Tensor, int]]) -> torch.Tensor:
         """`forward` for consecutive runs of query rows, each with its own kv sequence:
         `groups` = [(rows, kv, kv_valid, start), ...] in row order. One query and one
-        output projection for all rows (the generator's merged refresh pass)."""
+        output projection for all rows, and one attention core over every group's
+        windows side by side (the generator's merged refresh pass)."""
         q = self.q(x)
-        parts, first = [], 0
-        for rows, kv, kv_valid, start in groups:
-            parts.append(self._attend(q[:, first:first + rows], kv, kv_valid, start))
-            first += rows
-        return self.out(torch.cat(parts, dim=1))
+        windows = [self._windows(kv, kv_valid, start, rows)
+                   for rows, kv, kv_valid, start in groups]
+        if len(windows) == 1:
+            k, v, masks = windows[0]
+        else:  # each query row has its own window: the rows' windows concatenate
+            k = torch.cat([w[0] for w in windows], dim=1)
+            v = torch.cat([w[1] for w in windows], dim=1)
+            masks = _cat_masks([w[2] for w in windows], [rows for rows, *_ in groups])
+        return self.out(self._attend(q, k, v, masks))
 
-    def _attend(self, q: torch.Tensor, kv: torch.Tensor, kv_valid: torch.Tensor,
-                start: int) -> torch.Tensor:
-        """The attention core for projected queries q (B, T, C): (B, T, C) before `out`."""
-        B, T, C = q.shape
+    def _windows(self, kv: torch.Tensor, kv_valid: torch.Tensor, start: int, T: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, _WindowMasks]:
+        """Each of T query rows' window of keys and values, (B, T, C, S) each, and its
+        masks. Only the kv frames some window reaches are projected (a row's
+        projection does not depend on the other rows)."""
         Tk = kv.shape[1]
-        nh, hd = self.heads, C // self.heads
-        k, v = self.kv(kv).chunk(2, dim=-1)  # (B, Tk, C) each
-        # pad so that every window is in range, then slice the part the queries use
         lo = start - self.before
-        pad_l, pad_r = max(0, -lo), max(0, lo + T + self.span - 1 - Tk)
-        k = F.pad(k, (0, 0, pad_l, pad_r))
-        v = F.pad(v, (0, 0, pad_l, pad_r))
-        valid = F.pad(kv_valid.to(torch.bool), (pad_l, pad_r), value=False)
-        first = lo + pad_l
         length = T + self.span - 1
-        k = k[:, first : first + length].unfold(1, self.span, 1)  # (B, T, C, S)
-        v = v[:, first : first + length].unfold(1, self.span, 1)
-        valid = valid[first : first + length].unfold(0, self.span, 1)  # (T, S)
+        first, last = max(0, lo), min(Tk, lo + length)  # the kv frames the windows reach
+        k, v = self.kv(kv[:, first:max(first, last)]).chunk(2, dim=-1)  # (B, ·, C) each
+        pad_l, pad_r = first - lo, lo + length - max(first, last)
+        if pad_l or pad_r:  # windows past either end: zeros there, masked below
+            k = F.pad(k, (0, 0, pad_l, pad_r))
+            v = F.pad(v, (0, 0, pad_l, pad_r))
+        k = k.unfold(1, self.span, 1)  # (B, T, C, S)
+        v = v.unfold(1, self.span, 1)
+        return k, v, _window_masks(kv_valid, lo, T, self.span)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                masks: _WindowMasks) -> torch.Tensor:
+        """The attention core for projected queries q (B, T, C) over their windows
+        k, v (B, T, C, S): (B, T, C) before `out`."""
+        B, T, C = q.shape
+        nh, hd = self.heads, C // self.heads
         q = q.reshape(B, T, nh, hd)
         k = k.reshape(B, T, nh, hd, self.span)
         v = v.reshape(B, T, nh, hd, self.span)
         scores = torch.einsum("btnd,btnds->btns", q, k) / math.sqrt(hd)  # (B, T, nh, S)
         scores = scores + self.slot_bias
-        scores = scores.masked_fill(~valid[None, :, None, :], _NEG)
-        att = scores.softmax(dim=-1) * valid.any(dim=-1)[None, :, None, None]
+        if masks.invalid is not None:
+            scores = scores.masked_fill(masks.invalid, _NEG)
+        att = scores.softmax(dim=-1)
+        if masks.seen is not None:  # rows whose whole window is masked attend to nothing
+            att = att * masks.seen
         return torch.einsum("btns,btnds->btnd", att, v).reshape(B, T, C)
+
+
+@dataclass(frozen=True)
+class _WindowMasks:
+    """What `LocalCrossAttention` masks for T query rows of span-S windows: `invalid`
+    (1, T, 1, S) True where a slot is outside the kv sequence or marked invalid, and
+    `seen` (1, T, 1, 1) 0.0 for rows with no valid slot at all; each None when
+    nothing is masked (a stream's usual window), so the core skips the operation."""
+
+    invalid: torch.Tensor | None
+    seen: torch.Tensor | None
+
+
+def _window_masks(kv_valid: torch.Tensor, lo: int, T: int, span: int) -> _WindowMasks:
+    """The masks of T windows of `span` slots starting at kv index `lo` (memoised: a
+    stream asks for the same few again and again)."""
+    valid = kv_valid.to(torch.bool)
+    return _window_masks_of(valid.numpy().tobytes() if valid.device.type == "cpu"
+                            else bytes(valid.cpu().numpy()), lo, T, span)
+
+
+@functools.lru_cache(maxsize=256)
+def _window_masks_of(valid_bytes: bytes, lo: int, T: int, span: int) -> _WindowMasks:
+    valid = torch.frombuffer(bytearray(valid_bytes), dtype=torch.bool)
+    length = T + span - 1
+    first, last = max(0, lo), min(len(valid), lo + length)
+    window = torch.zeros(length, dtype=torch.bool)
+    if last > first:
+        window[first - lo:last - lo] = valid[first:last]
+    slots = window.unfold(0, span, 1)  # (T, S)
+    if bool(slots.all()):
+        return _WindowMasks(None, None)
+    any_valid = slots.any(dim=-1)
+    seen = None if bool(any_valid.all()) else any_valid.float()[None, :, None, None]
+    return _WindowMasks((~slots)[None, :, None, :].contiguous(), seen)
+
+
+def _cat_masks(masks: list[_WindowMasks], rows: list[int]) -> _WindowMasks:
+    """Several groups' masks as one, their rows side by side (None: nothing masked)."""
+    spans = [m.invalid.shape[-1] for m in masks if m.invalid is not None]
+    invalid = None if not spans else torch.cat(
+        [m.invalid if m.invalid is not None else torch.zeros(1, n, 1, spans[0], dtype=torch.bool)
+         for m, n in zip(masks, rows, strict=True)], dim=1)
+    seen = None if all(m.seen is None for m in masks) else torch.cat(
+        [m.seen if m.seen is not None else torch.ones(1, n, 1, 1)
+         for m, n in zip(masks, rows, strict=True)], dim=1)
+    return _WindowMasks(invalid, seen)
+
+
+@functools.lru_cache(maxsize=64)
+def _merged_mask(past: int, refresh: int, block: int, dropped: int, first: int) -> torch.Tensor:
+    """(rows, past + refresh + block) bool, True = may attend, for the merged pass's
+    rows from `first` on: a clean row sees the cache and the clean rows; a block row
+    sees what the cache holds after the clean rows went in (the oldest `dropped`
+    frames rolled out), the clean rows and its block."""
+    keys = torch.arange(past + refresh + block)
+    rows = torch.arange(first, refresh + block)[:, None]
+    return torch.where(rows < refresh, keys < past + refresh, keys >= dropped)
 
 
 class SelfAttention(nn.Module):
@@ -120,21 +196,35 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, T, C))
 
     def forward_after_refresh(self, x: torch.Tensor, refresh_rows: int, kv_cache: KVCache,
-                              layer: int) -> torch.Tensor:
+                              layer: int, keep_refresh_rows: bool = True) -> torch.Tensor:
         """x (B, R + T, C): R clean rows of the previous block, then one block.
 
         The clean rows attend as the refresh pass does (the cache, then themselves)
         and their keys/values are written; the block's rows then attend as a
-        denoising pass does, to the cache with the clean rows in it. One qkv and one
-        output projection for both (see MotionGenerator.forward_after_refresh)."""
-        B, T, C = x.shape
+        denoising pass does, to the cache with the clean rows in it (its oldest
+        frames rolled out). One qkv projection, one attention and one output
+        projection for both (see MotionGenerator.forward_after_refresh): every row
+        attends over [cache, clean rows, block] with a mask, keys rotated once.
+        RoPE scores depend only on the distance between query and key, so the
+        block's rows, at slots `dropped` further on than their own pass put them,
+        score the same up to float rounding. `keep_refresh_rows=False` returns the
+        block's rows only (B, T, C): the last layer's clean rows are needed for
+        their keys and values, not their output."""
+        B, N, C = x.shape
         nh, hd = self.heads, C // self.heads
-        q, k, v = self.qkv(x).view(B, T, 3, nh, hd).permute(2, 0, 3, 1, 4)
-        r = refresh_rows
-        clean = self._attend(q[:, :, :r], k[:, :, :r], v[:, :, :r], None, kv_cache, layer, True)
-        block = self._attend(q[:, :, r:], k[:, :, r:], v[:, :, r:], None, kv_cache, layer, False)
-        y = torch.cat([clean, block], dim=2)
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        R = refresh_rows
+        q, k, v = self.qkv(x).view(B, N, 3, nh, hd).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, N, hd)
+        past_k, past_v = kv_cache.get(layer)
+        P = 0 if past_k is None else int(past_k.shape[2])
+        keys = k if past_k is None else torch.cat([past_k, k], dim=2)  # (B, nh, P + N, hd)
+        values = v if past_v is None else torch.cat([past_v, v], dim=2)
+        dropped = kv_cache.roll_in(layer, keys, values, P + R)  # unrotated, as `append`
+        first = 0 if keep_refresh_rows else R
+        q = self.rope.rotate_range(q[:, :, first:], P + first)
+        keys = self.rope.rotate_range(keys, 0)
+        mask = _merged_mask(P, R, N - R, dropped, first)
+        y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, nh, ·, hd)
+        return self.out(y.transpose(1, 2).reshape(B, N - first, C))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 mask: torch.Tensor | None, kv_cache: KVCache | None, layer: int,

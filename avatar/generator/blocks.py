@@ -144,14 +144,20 @@ class DFoTBlock(nn.Module):
         conds: list[tuple[int, torch.Tensor, torch.Tensor, int]],
         kv_cache: KVCache,
         layer: int,
+        keep_refresh_rows: bool = True,
     ) -> torch.Tensor:
         """`forward` for R clean rows (the refresh) followed by one block, in one pass;
-        `conds` = [(rows, cond, cond_valid, cond_start)] for the two runs of rows."""
+        `conds` = [(rows, cond, cond_valid, cond_start)] for the two runs of rows.
+        `keep_refresh_rows=False` (the last layer): the clean rows only write their
+        keys/values, and the block's rows (B, T, C) are returned alone."""
         B, T, C = x.shape
         m = mod.view(B, T, 6, C) + self.ada_offset
-        shift1, scale1, gate1, shift2, scale2, gate2 = m.unbind(dim=2)
-        h = modulate(self.norm1(x), shift1, scale1)
-        x = x + gate1 * self.attn.forward_after_refresh(h, refresh_rows, kv_cache, layer)
+        h = modulate(self.norm1(x), m[:, :, 0], m[:, :, 1])
+        y = self.attn.forward_after_refresh(h, refresh_rows, kv_cache, layer, keep_refresh_rows)
+        if not keep_refresh_rows:
+            x, m, conds = x[:, refresh_rows:], m[:, refresh_rows:], conds[1:]
+        shift1, scale1, gate1, shift2, scale2, gate2 = m.unbind(dim=2)  # (B, ·, C) each
+        x = x + gate1 * y
         x = x + self.cross.forward_groups(self.norm_c(x), conds)
         x = x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
         return x

@@ -58,6 +58,20 @@ class KVCache:
         if layer == self.depth - 1:
             self.frames_seen += new_frames
 
+    def roll_in(self, layer: int, k: torch.Tensor, v: torch.Tensor, frames: int) -> int:
+        """`append` for a layer whose new keys/values sit in k, v (B, nh, ·, hd) after
+        the cached ones: the layer keeps the last `max_frames` of their first
+        `frames`, as views (no copy: the merged pass's key tensor already holds them,
+        and at most `frames` + a block of storage stays alive). Returns the frames
+        rolled out of the window."""
+        dropped = max(0, frames - self.max_frames)
+        old = self.k[layer]
+        added = frames - (0 if old is None else int(old.shape[2]))
+        self.k[layer], self.v[layer] = k[:, :, dropped:frames], v[:, :, dropped:frames]
+        if layer == self.depth - 1:
+            self.frames_seen += added
+        return dropped
+
     def nbytes(self) -> int:
         """Memory held by the cache tensors (the long-session test watches this)."""
         total = 0

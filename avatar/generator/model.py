@@ -77,7 +77,8 @@ class MotionGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         H, M = cfg.hidden, cfg.motion_dim
-        self.rope = Rope(H // cfg.heads, cfg.window_frames, cfg.rope_base)
+        # slots of a whole window plus the block the merged refresh pass adds to it
+        self.rope = Rope(H // cfg.heads, cfg.window_frames + cfg.block_frames, cfg.rope_base)
         self.encoder = DualMotionEncoder(cfg)
         self.x_in = nn.Linear(M, H)
         self.t_embed = Mlp(256, H, H)
@@ -223,11 +224,14 @@ class MotionGenerator(nn.Module):
         mod, out_mod = self._modulation(times, reference)
         h = self.x_in(rows)
         conds = [(R, *clean_cond), (T, cond, cond_valid, cond_start)]
+        last = len(self.blocks) - 1
         for layer, block in enumerate(self.blocks):
             assert isinstance(block, DFoTBlock)  # for the type checker: a ModuleList item
-            h = block.forward_after_refresh(h, mod, R, conds, kv_cache, layer)
+            # the last layer's clean rows only write their keys/values: h is (B, T, H) after it
+            h = block.forward_after_refresh(h, mod, R, conds, kv_cache, layer,
+                                            keep_refresh_rows=layer != last)
         shift, scale = out_mod[:, R:].chunk(2, dim=-1)
-        return self.x_out(modulate(self.norm_out(h[:, R:]), shift, scale))
+        return self.x_out(modulate(self.norm_out(h), shift, scale))
 
     def _modulation(self, t: torch.Tensor, reference: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
