@@ -74,10 +74,14 @@ class DualMotionEncoder(nn.Module):
         valid: torch.Tensor,
         drop: torch.Tensor,
         user_present: torch.Tensor | None = None,
+        first: int = 0,
     ) -> torch.Tensor:
         """Inputs (B, T, ·) already normalised; valid (T,); drop (B, 3) bool for
         [avatar audio, user audio, user motion]; `user_present` (T,) or (B, T) bool
-        marks frames where the user's face was seen (None: all). Returns (B, T, H).
+        marks frames where the user's face was seen (None: all). Returns (B, T - first, H),
+        the conditions of frames `first` on: the frames before serve only as the
+        windows' past, and each stage computes only the frames a later one reads
+        (a frame's output does not depend on which other frames are computed).
 
         A frame without a face takes the user-motion null embedding, the one
         condition dropout trained for "no user motion": a missing face is a
@@ -86,16 +90,20 @@ class DualMotionEncoder(nn.Module):
         def embed(x: torch.Tensor, null: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
             return torch.where(dropped[:, None, None], null, x)
 
-        a = embed(self.avatar_in(avatar_audio), self.null_avatar, drop[:, 0])
-        ua = embed(self.user_audio_in(user_audio), self.null_user_audio, drop[:, 1])
-        um = embed(self.user_motion_in(user_motion), self.null_user_motion, drop[:, 2])
+        # frames each stage needs: the avatar path's outputs from `first`, the user
+        # path's from `mid` (the avatar attention's window), the user audio from `low`
+        mid = max(0, first - self.avatar_attn.before)
+        low = max(0, mid - self.user_attn.before)
+        a = embed(self.avatar_in(avatar_audio[:, first:]), self.null_avatar, drop[:, 0])
+        ua = embed(self.user_audio_in(user_audio[:, low:]), self.null_user_audio, drop[:, 1])
+        um = embed(self.user_motion_in(user_motion[:, mid:]), self.null_user_motion, drop[:, 2])
         if user_present is not None:  # (T,) for every row, or (B, T) a row each
-            seen = (user_present[:, :, None] if user_present.dim() == 2
-                    else user_present[None, :, None])
+            seen = (user_present[:, mid:, None] if user_present.dim() == 2
+                    else user_present[None, mid:, None])
             um = torch.where(seen, um, self.null_user_motion)
-        um = um + self.user_attn(self.norm_u(um), self.norm_ua(ua), valid)
+        um = um + self.user_attn(self.norm_u(um), self.norm_ua(ua), valid[low:], mid - low)
         um = um + self.user_mlp(self.norm_um(um))
-        c = a + self.avatar_attn(self.norm_a(a), self.norm_u2(um), valid)
+        c = a + self.avatar_attn(self.norm_a(a), self.norm_u2(um), valid[mid:], first - mid)
         c = c + self.avatar_mlp(self.norm_am(c))
         return self.norm_out(c)
 

@@ -124,13 +124,16 @@ class MotionGenerator(nn.Module):
         valid: torch.Tensor | None = None,
         drop: torch.Tensor | None = None,
         user_present: torch.Tensor | None = None,
+        first: int = 0,
     ) -> torch.Tensor:
-        """Raw per-frame conditions (B, T, ·) -> encoded condition (B, T, H).
+        """Raw per-frame conditions (B, T, ·) -> encoded condition (B, T - first, H).
 
         `valid` (T,) marks frames that exist (False: before the session start);
         `drop` (B, 3) bool drops [avatar audio, user audio, user motion];
         `user_present` (T,) bool marks frames where the user's face was seen, or
         (B, T) a row each (several sessions in one batch: streaming.step_windows).
+        `first`: the frames before it are read as the past of later frames only
+        (the streaming engine's window), their own conditions are not computed.
         """
         B, T, _ = avatar_audio.shape
         if user_audio.shape[:2] != (B, T) or user_motion.shape[:2] != (B, T):
@@ -143,7 +146,9 @@ class MotionGenerator(nn.Module):
         if drop is None:
             drop = torch.zeros(B, 3, dtype=torch.bool)
         um = (user_motion - self.user_mean) / self.user_std * self.user_keep
-        return self.encoder(avatar_audio, user_audio, um, valid, drop, user_present)
+        if not 0 <= first < T:
+            raise ValueError(f"first condition frame {first} outside the {T} frames")
+        return self.encoder(avatar_audio, user_audio, um, valid, drop, user_present, first)
 
     # --------------------------------------------------------------------- forward
     def forward(

@@ -205,14 +205,23 @@ class StreamingGenerator:
         def rep(x: torch.Tensor) -> torch.Tensor:
             return x[None].expand(rows, -1, -1)
 
+        first, valid, cond_start = self._cond_window(block)
         cond = self.model.encode(rep(block.avatar_audio), rep(block.user_audio),
-                                 rep(block.user_motion), block.valid, self.drop, block.present)
+                                 rep(block.user_motion), block.valid, self.drop, block.present,
+                                 first)
         z, pending = denoise_block_deferred(
             self.model, block.noise, cond, self.reference, self.cache, self.nfe, self.guidance,
-            self._pending, block.valid, cond_start=block.cond_start, history=self._history,
+            self._pending, valid, cond_start=cond_start, history=self._history,
             anchor=self.anchor)
         self._commit_block(z, pending)
         return self.model.denormalize(z, self.reference)
+
+    def _cond_window(self, block: _Block) -> tuple[int, torch.Tensor, int]:
+        """Where the block's encoded conditions start in its raw window (`first`: the
+        rows before are only the encoder's past), their valid frames and the
+        block's first frame among them."""
+        first = max(0, block.cond_start - self.cfg.cond_past)
+        return first, block.valid[first:], block.cond_start - first
 
     def _next_block(self, noise: torch.Tensor | None) -> _Block:
         """The next block's raw condition window and noise (drawn here when not given)."""
@@ -392,11 +401,11 @@ def _denoise_together(engines: list[StreamingGenerator], blocks: list[_Block]
 
     drop = _branch_major([engine.drop for engine in engines])
     present = torch.stack([b.present for b in blocks]).repeat(rows, 1)  # (rows * B, T)
-    valid, cond_start = blocks[0].valid, blocks[0].cond_start
+    cond_first, valid, cond_start = first._cond_window(blocks[0])
     cond = model.encode(stacked([b.avatar_audio for b in blocks]),
                         stacked([b.user_audio for b in blocks]),
                         stacked([b.user_motion for b in blocks]),
-                        valid, drop, present)  # (rows * B, T, H)
+                        blocks[0].valid, drop, present, cond_first)  # (rows * B, ·, H)
     cache = KVCache(cfg.depth, cfg.cache_frames)
     for layer in range(cfg.depth):
         keys = [engine.cache.k[layer] for engine in engines]
