@@ -15,12 +15,18 @@ import torch
 
 
 class Rope(torch.nn.Module):
-    """Precomputed cos/sin tables for positions 0 .. max_positions-1."""
+    """Precomputed rotations for positions 0 .. max_positions-1.
+
+    Each pair (x[2i], x[2i+1]) of a head's features is read as one complex number
+    and multiplied by e^{i angle}: x1 cos - x2 sin, x1 sin + x2 cos (the paper's
+    rotation). One complex multiply is one operation where the pairwise form
+    took eight (gather or slice, swap, two products, a sum); on this model's
+    tiny tensors operations, not arithmetic, are the cost.
+    """
 
     cos: torch.Tensor
     sin: torch.Tensor
-    cos_pairs: torch.Tensor
-    sin_pairs: torch.Tensor
+    turns: torch.Tensor
     inv_freq: torch.Tensor
 
     def __init__(self, head_dim: int, max_positions: int, base: float = 10000.0) -> None:
@@ -33,39 +39,35 @@ class Rope(torch.nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
+        self.register_buffer("turns", _turns(angles), persistent=False)  # (P, hd/2) complex64
         self.max_positions = max_positions
-        # the same tables per element of x, for `rotate_range`: cos twice, and sin
-        # signed as the pair's rotation takes it (-sin for the even, +sin for the odd)
-        cos, sin = angles.cos().float(), angles.sin().float()
-        self.register_buffer("cos_pairs", cos.repeat_interleave(2, dim=-1), persistent=False)
-        self.register_buffer("sin_pairs", torch.stack((-sin, sin), dim=-1).flatten(-2),
-                             persistent=False)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Rotate x (B, nh, T, hd) by integer positions (T,) in [0, max_positions)."""
         if positions.numel() and int(positions.max()) >= self.max_positions:
             # Only the uncached full-sequence reference (tests) goes past the window;
             # compute those angles on the fly, in float64 like the table.
-            inv_freq = self.inv_freq.double()
-            angles = positions.double()[:, None] * inv_freq[None, :]
-            cos, sin = angles.cos().float(), angles.sin().float()
-        else:
-            cos = self.cos[positions]  # (T, hd/2)
-            sin = self.sin[positions]
-        x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, nh, T, hd/2) each
-        out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-        return out.flatten(-2)  # (B, nh, T, hd)
+            angles = positions.double()[:, None] * self.inv_freq.double()[None, :]
+            return _rotate(x, _turns(angles))
+        return _rotate(x, self.turns[positions])
 
     def rotate_range(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """`forward` for the consecutive positions start .. start + T - 1 (inside the table).
-
-        Why: attention rotates by consecutive window slots only, 16 times
-        a generated block; slices of per-element tables and a pair swap take half
-        the operations of gathering and re-interleaving. The same numbers bit for
-        bit: x1 cos + x2 (-sin) is x1 cos - x2 sin, and x2 cos + x1 sin is
-        x1 sin + x2 cos, exactly, in IEEE arithmetic."""
+        """`forward` for the consecutive positions start .. start + T - 1: a slice of
+        the table instead of a gather (attention rotates by consecutive window slots
+        only, 8 times a generated block). The same numbers bit for bit."""
         T = x.shape[-2]
         if start < 0 or start + T > self.max_positions:
             return self.forward(x, torch.arange(start, start + T))
-        swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (x2, x1) per pair
-        return x * self.cos_pairs[start:start + T] + swapped * self.sin_pairs[start:start + T]
+        return _rotate(x, self.turns[start:start + T])
+
+
+def _turns(angles: torch.Tensor) -> torch.Tensor:
+    """e^{i angle} as complex64 from float64 angles: cos and sin rounded to float32
+    once, as the float tables are."""
+    return torch.complex(angles.cos().float(), angles.sin().float())
+
+
+def _rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """x (..., T, hd) with each feature pair rotated by turns (T, hd/2), complex."""
+    pairs = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2))  # (..., T, hd/2)
+    return torch.view_as_real(pairs * turns).flatten(-2)  # (..., T, hd)
