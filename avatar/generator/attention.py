@@ -103,14 +103,15 @@ class LocalCrossAttention(nn.Module):
         q = q.reshape(B, T, nh, hd)
         k = k.reshape(B, T, nh, hd, self.span)
         v = v.reshape(B, T, nh, hd, self.span)
-        scores = torch.einsum("btnd,btnds->btns", q, k) / math.sqrt(hd)  # (B, T, nh, S)
+        # batched (1, hd) @ (hd, S) products: einsum's own bookkeeping costs more here
+        scores = (q.unsqueeze(-2) @ k).squeeze(-2) / math.sqrt(hd)  # (B, T, nh, S)
         scores = scores + self.slot_bias
         if masks.invalid is not None:
             scores = scores.masked_fill(masks.invalid, _NEG)
         att = scores.softmax(dim=-1)
         if masks.seen is not None:  # rows whose whole window is masked attend to nothing
             att = att * masks.seen
-        return torch.einsum("btns,btnds->btnd", att, v).reshape(B, T, C)
+        return (v @ att.unsqueeze(-1)).reshape(B, T, C)  # (B, T, nh, hd, 1) -> (B, T, C)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,13 @@ voice, as the server's capacity board does) and a 16-core plan.
 
     .venv/bin/python bench/live/client_drawn.py [--sessions 8] [--secs 4] [--rounds 2]
 
-Runs: ~2-4 min (estimated for the 2-core host).
+Before and after a change: `--before-tree DIR` (a checkout of the old code, e.g. `git
+worktree add /tmp/before HEAD~3`) runs this bench `--repeats` times in each tree, back to
+back (before, after, before, after...: the two meet the same machine), each run a process
+of its own tree's code, and writes every run's figures, the load around each and the
+medians (`--out`).
+
+Runs: ~2-4 min (estimated for the 2-core host); with `--before-tree`, that per run.
 Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.077 cores a session drawn by the page against 0.265 drawn by the server (bench/quoted/client_drawn_s17.json)
 """
 
@@ -181,6 +187,38 @@ def boxes(per_session: float) -> dict[str, float]:
             "sixteen_core_server": int((16 - VOICE_RESERVE_CORES) / per_session)}
 
 
+def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> dict[str, Any]:
+    """This bench run alternately in `before_tree` and in this checkout, `repeats` times
+    each (a process each, its own tree first on the import path); every run's report,
+    the load around it, and each tree's median cores a session per arm."""
+    import subprocess
+    import sys
+    import tempfile
+
+    here = Path(__file__).resolve().parents[2]
+    trees = {"before": before_tree.resolve(), "after": here}
+    runs: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        for label, tree in trees.items():
+            with tempfile.TemporaryDirectory() as scratch:
+                out = Path(scratch) / "client_drawn.json"
+                load = load_average()
+                subprocess.run([sys.executable, str(tree / "bench/live/client_drawn.py"),
+                                *bench_args, "--out", str(out)], cwd=tree, check=True,
+                               env={**os.environ, "PYTHONPATH": str(tree)},
+                               stdout=subprocess.DEVNULL)
+                report = json.loads(out.read_text())
+            runs.append({"tree": label, "load_before": load, "load_after": load_average(),
+                         "report": report})
+            print(label, {arm: report[arm]["cores_per_session"]
+                          for arm in ("motion", "motion_batched", "pixels")}, flush=True)
+    medians = {label: {arm: round(statistics.median(
+        r["report"][arm]["cores_per_session"] for r in runs if r["tree"] == label), 4)
+        for arm in ("motion", "motion_batched", "pixels")} for label in trees}
+    return {"before_tree": str(trees["before"]), "repeats": repeats, "bench_args": bench_args,
+            "cores_per_session": medians, "runs": runs}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=6, help="sessions in the process")
@@ -189,7 +227,22 @@ def main() -> int:
     parser.add_argument("--secs", type=float, default=4.0, help="media seconds a round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "client_drawn.json"))
+    parser.add_argument("--before-tree", type=Path, default=None,
+                        help="a checkout of the old code: run the bench there and here, "
+                             "alternately (see the docstring)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs in each tree with --before-tree")
     args = parser.parse_args()
+    if args.before_tree is not None:
+        bench_args = ["--sessions", str(args.sessions), "--pixel-sessions",
+                      str(args.pixel_sessions), "--secs", str(args.secs),
+                      "--rounds", str(args.rounds)]
+        both = before_and_after(args.before_tree, args.repeats, bench_args)
+        print(json.dumps(both["cores_per_session"]))
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(both, indent=1))
+        return 0
 
     import cv2
     import torch
