@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from agent.answers.common import CALENDAR, common_words
+from agent.answers.common import CALENDAR, PLACEHOLDER_WORDS, common_words
 from agent.answers.knowledge_file import load_knowledge_file
 from agent.answers.lines import DEFAULT_LINES, AnswerLines
 from agent.answers.shape import question_part
@@ -96,6 +96,25 @@ def terms(text: str, skip: frozenset[str] = frozenset()) -> list[str]:
         if stemmed not in _STOPWORDS and stemmed not in skip:
             out.append(stemmed)
     return out
+
+
+#: verbs that say one act with a particle after them ("get in", "come back", "drop off"),
+#: each a word `terms` leaves out (a stopword, or too common to name a topic)
+_PHRASAL_FORMS = {"get": "gets getting got", "come": "comes coming came",
+                  "go": "goes going went", "drop": "drops dropping dropped",
+                  # regular: -s, -ing, -ed
+                  **{verb: f"{verb}s {verb}ing {verb}ed" for verb in ("check", "pick", "sign")}}
+_PHRASAL_VERBS = {form: base for base, forms in _PHRASAL_FORMS.items()
+                  for form in (base, *forms.split())}
+_PHRASAL = re.compile(r"\b(" + "|".join(_PHRASAL_VERBS) + r")\s+(in|into|out|up|off|back|on|through)\b",
+                      re.IGNORECASE)
+
+
+def phrasal_verbs(text: str) -> set[str]:
+    """The verb-and-particle acts `text` names, in their base form ({"get in"} of "children
+    under 6 get in free" and of "How much is it to get in?"): one act `terms` does not see."""
+    return {f"{_PHRASAL_VERBS[verb.lower()]} {particle.lower()}"
+            for verb, particle in _PHRASAL.findall(text)}
 
 
 def split_facts(knowledge: str) -> list[str]:
@@ -471,6 +490,13 @@ class KnowledgeIndex:
         semantic = self.semantic_scores(question)
         return semantic is not None and semantic[self.facts.index(fact)] < self.semantic_min
 
+    def means_closely(self, question: str, fact: str) -> bool:
+        """True when `fact` is as near `question` in meaning as a paraphrase of it: its
+        cosine reaches `PARAPHRASE_SHARE` x `semantic_min` (0.6); False without an encoder."""
+        semantic = self.semantic_scores(question)
+        return (semantic is not None
+                and semantic[self.facts.index(fact)] >= PARAPHRASE_SHARE * self.semantic_min)
+
     def retrieve(self, question: str) -> Retrieved:
         """Up to `top_k` facts about `question`, best first; none when nothing scores."""
         scores, found = self.hybrid_scores(question)
@@ -484,6 +510,12 @@ class KnowledgeIndex:
             scores=tuple(round(scores[i], 3) for i in kept),
         )
 
+
+#: a fact this many times `semantic_min` near a question in meaning is as near as a
+#: paraphrase of it ("Do I have to book ahead to get a flu jab?" and "Flu shots: walk-in flu
+#: shots ...", 0.61); questions about a thing the file lacks came to 0.52 at most
+#: (docs/ANSWERS.md, section 14)
+PARAPHRASE_SHARE = 1.5
 
 #: a word among these many commonest says little alone ("bring", "somewhere", "day")
 COMMON_RANK = 3000
@@ -504,14 +536,16 @@ def asked_part(message: str) -> str:
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     """The question's rarer words (not among the commonest English ones) that no fact of
     the file holds or means ("wrapping" asked of a file that speaks of no wrapping), in
-    what it asks, not in the reason it gives for asking."""
+    what it asks, not in the reason it gives for asking; a word that stands for an unnamed
+    thing ("thingy", `PLACEHOLDER_WORDS`) names nothing the file could lack."""
     common = common_words(COMMON_RANK)
     asked = asked_part(message)
     # a name (a capitalised word inside the question, the calendar's apart) is rare
     names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
     out = []
     for word in dict.fromkeys(INFORMAL_SPELLINGS.get(w, w) for w in WORD.findall(asked.lower())):
-        if (word in common and word not in names) or word.isdigit() or not index.lexical_terms(word):
+        if ((word in common and word not in names) or word.isdigit() or word in PLACEHOLDER_WORDS
+                or not index.lexical_terms(word)):
             continue
         if not index.knows(word):
             out.append(word)

@@ -39,6 +39,7 @@ from agent.answers.index import (
     asked_part,
     business_name,
     label_of,
+    phrasal_verbs,
     unheld_words,
 )
 from agent.answers.lines import AnswerLines
@@ -320,14 +321,17 @@ def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     """"How much": only facts on the best fact's topic that state an amount (a price when
     a price is asked) and that the question's words lead to, not its meaning alone (a
     shorter fact outscores the one with the figure; meaning alone reaches a neighbouring
-    fact's price)."""
+    fact's price); an act said with a particle counts as such words ("How much is it for a
+    grown-up to get in?" and "children under 6 get in free")."""
     if not asks_for_amount(message):
         return facts
     lexical = dict(zip(index.facts, index.score(message), strict=True))
     states = states_price if asks_for_price(message) else states_amount
     topic = label_of(facts[0])
+    acts = phrasal_verbs(message)
     kept = [fact for fact in facts if states(fact) and label_of(fact) == topic
-            and (lexical[fact] >= index.min_score or index.names_topic(message, fact))]
+            and (lexical[fact] >= index.min_score or index.names_topic(message, fact)
+                 or bool(acts & phrasal_verbs(fact)))]
     return kept or DECLINE
 
 
@@ -381,8 +385,13 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question about a thing the file never speaks of, in a rarer word ("Do you
     do gift wrapping?" of a file with gift cards and no wrapping): declined, not answered
-    with a neighbouring fact's yes or no (a no the file does not give)."""
-    if is_yes_no_question(message) and unheld_words(index, message):
+    with a neighbouring fact's yes or no (a no the file does not give). Not when one such
+    word is all the question lacks and its best fact is as near it as a paraphrase
+    (`means_closely`: "Do I have to book ahead to get a flu jab?" and "Flu shots: ...")."""
+    if not is_yes_no_question(message):
+        return facts
+    unheld = unheld_words(index, message)
+    if unheld and not (len(unheld) == 1 and index.means_closely(message, facts[0])):
         return DECLINE
     return facts
 
@@ -421,18 +430,39 @@ def _leads_to_alone(index: KnowledgeIndex, asked: str, fact: str) -> bool:
             and index.leads_clearly(asked, fact))
 
 
+#: how far the best fact must lead the second (a share of its score) to be a question's
+#: only topic: 0.5, it scores twice any other
+ONLY_TOPIC_MARGIN = 0.5
+
+
+def _names_only_topic(index: KnowledgeIndex, message: str, fact: str) -> bool:
+    """True when the question names the fact's topic (its label, or a word meaning it) and
+    the fact scores twice any other (`leads_clearly`): "Can I bring my dog along?" and "Pets:
+    no pets, ...", far apart as sentences (cosine 0.36) but about nothing else of the file."""
+    return (index.names_topic(message, fact)
+            and index.leads_clearly(message, fact, margin=ONLY_TOPIC_MARGIN))
+
+
+def _far_from(index: KnowledgeIndex, message: str, fact: str) -> bool:
+    """True when the fact is far from the question in meaning, holds under half its words
+    and is not plainly its only topic (`_names_only_topic`)."""
+    return (index.means_little(message, fact) and index.covered(message, fact) < 0.5
+            and not _names_only_topic(index, message, fact))
+
+
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question naming its fact's topic (or most of whose words the fact holds),
     which its words (not only its meaning) lead to: the fact is said, yes or no first
     where it says one. Not when the
     topic is named by a word alone, far in meaning and under half the question (a word
-    the question shares with a fact about something else does not make it the answer)."""
+    the question shares with a fact about something else does not make it the answer),
+    unless the fact is plainly the question's only topic (`_names_only_topic`)."""
     best = facts[0]
     if (is_yes_no_question(message)
             and (index.names_topic(message, best) or _holds_most(index, message, best)
                  or _leads_to_alone(index, asked_part(message), best))
-            and not (index.means_little(message, best) and index.covered(message, best) < 0.5)
+            and not _far_from(index, message, best)
             and (asks_for_amount(message) or index.words_lead_to(message, best))):
         return _said(best, spoken_answer(best, message))
     return facts
@@ -442,10 +472,10 @@ def yes_no_unrelated_rule(index: KnowledgeIndex, message: str,
                           facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question whose best fact is not near it in meaning and holds under half
     of its words: declined (the model answers yes or no where the file says neither),
-    even when a word names the fact's topic."""
+    even when a word names the fact's topic, unless the fact is plainly the question's only
+    topic (`_names_only_topic`)."""
     best = facts[0]
-    if (is_yes_no_question(message)
-            and index.means_little(message, best) and index.covered(message, best) < 0.5):
+    if is_yes_no_question(message) and _far_from(index, message, best):
         return DECLINE
     return facts
 
