@@ -56,28 +56,37 @@ class LocalCrossAttention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C) queries; kv (B, Tk, C); kv_valid (Tk,) bool; start = kv index of query 0."""
         q = self.q(x)
-        k, v, masks = self._windows(kv, kv_valid, start, x.shape[1])
-        return self.out(self._attend(q, k, v, masks))
+        windows = self._windows(kv, kv_valid, start, x.shape[1])
+        return self.out(self._attend(q, windows.k, windows.v, windows.masks))
 
     def forward_groups(self, x: torch.Tensor,
-                       groups: list[tuple[int, torch.Tensor, torch.Tensor, int]]) -> torch.Tensor:
+                       groups: list[tuple[int, torch.Tensor, torch.Tensor, int]],
+                       reuse: CondWindows | None = None) -> tuple[torch.Tensor, CondWindows]:
         """`forward` for consecutive runs of query rows, each with its own kv sequence:
         `groups` = [(rows, kv, kv_valid, start), ...] in row order. One query and one
         output projection for all rows, and one attention core over every group's
-        windows side by side (the generator's merged refresh pass)."""
+        windows side by side (the generator's merged refresh pass). `reuse`: the first
+        group's windows, when a pass over the same kv and rows made them (the merged
+        pass's clean rows: the previous block's condition). Returns the output and
+        the last group's windows, for such a later pass."""
         q = self.q(x)
         windows = [self._windows(kv, kv_valid, start, rows)
-                   for rows, kv, kv_valid, start in groups]
+                   for rows, kv, kv_valid, start in groups[1 if reuse is not None else 0:]]
+        if reuse is not None:
+            if reuse.k.shape[:2] != (x.shape[0], groups[0][0]):
+                raise ValueError(f"reused windows {tuple(reuse.k.shape[:2])} do not fit "
+                                 f"{x.shape[0]} rows of batch x {groups[0][0]} queries")
+            windows.insert(0, reuse)
         if len(windows) == 1:
-            k, v, masks = windows[0]
+            k, v, masks = windows[0].k, windows[0].v, windows[0].masks
         else:  # each query row has its own window: the rows' windows concatenate
-            k = torch.cat([w[0] for w in windows], dim=1)
-            v = torch.cat([w[1] for w in windows], dim=1)
-            masks = _cat_masks([w[2] for w in windows], [rows for rows, *_ in groups])
-        return self.out(self._attend(q, k, v, masks))
+            k = torch.cat([w.k for w in windows], dim=1)
+            v = torch.cat([w.v for w in windows], dim=1)
+            masks = _cat_masks([w.masks for w in windows], [rows for rows, *_ in groups])
+        return self.out(self._attend(q, k, v, masks)), windows[-1]
 
     def _windows(self, kv: torch.Tensor, kv_valid: torch.Tensor, start: int, T: int
-                 ) -> tuple[torch.Tensor, torch.Tensor, _WindowMasks]:
+                 ) -> CondWindows:
         """Each of T query rows' window of keys and values, (B, T, C, S) each, and its
         masks. Only the kv frames some window reaches are projected (a row's
         projection does not depend on the other rows)."""
@@ -92,7 +101,7 @@ class LocalCrossAttention(nn.Module):
             v = F.pad(v, (0, 0, pad_l, pad_r))
         k = k.unfold(1, self.span, 1)  # (B, T, C, S)
         v = v.unfold(1, self.span, 1)
-        return k, v, _window_masks(kv_valid, lo, T, self.span)
+        return CondWindows(k, v, _window_masks(kv_valid, lo, T, self.span))
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 masks: _WindowMasks) -> torch.Tensor:
@@ -123,6 +132,16 @@ class _WindowMasks:
 
     invalid: torch.Tensor | None
     seen: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class CondWindows:
+    """One kv sequence's windows for a run of T query rows, as `LocalCrossAttention`
+    projects and masks them: keys and values (B, T, C, S) and their masks."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    masks: _WindowMasks
 
 
 def _window_masks(kv_valid: torch.Tensor, lo: int, T: int, span: int) -> _WindowMasks:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatar.generator.attention import LocalCrossAttention, SelfAttention
+from avatar.generator.attention import CondWindows, LocalCrossAttention, SelfAttention
 from avatar.generator.config import GeneratorConfig
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.rope import Rope
@@ -153,19 +153,24 @@ class DFoTBlock(nn.Module):
         kv_cache: KVCache,
         layer: int,
         keep_refresh_rows: bool = True,
-    ) -> torch.Tensor:
+        refresh_windows: CondWindows | None = None,
+    ) -> tuple[torch.Tensor, CondWindows]:
         """`forward` for R clean rows (the refresh) followed by one block, in one pass;
         `conds` = [(rows, cond, cond_valid, cond_start)] for the two runs of rows.
         `keep_refresh_rows=False` (the last layer): the clean rows only write their
-        keys/values, and the block's rows (B, T, C) are returned alone."""
+        keys/values, and the block's rows (B, T, C) are returned alone.
+        `refresh_windows`: the clean rows' condition windows from the pass that made
+        that block (see `LocalCrossAttention.forward_groups`). Returns the rows and
+        the block's condition windows, for the next block's pass."""
         B, T, C = x.shape
         m = mod.view(B, T, 6, C) + self.ada_offset
         h = modulate(self.norm1(x), m[:, :, 0], m[:, :, 1])
         y = self.attn.forward_after_refresh(h, refresh_rows, kv_cache, layer, keep_refresh_rows)
         if not keep_refresh_rows:
-            x, m, conds = x[:, refresh_rows:], m[:, refresh_rows:], conds[1:]
+            x, m, conds, refresh_windows = x[:, refresh_rows:], m[:, refresh_rows:], conds[1:], None
         shift1, scale1, gate1, shift2, scale2, gate2 = m.unbind(dim=2)  # (B, ·, C) each
         x = x + gate1 * y
-        x = x + self.cross.forward_groups(self.norm_c(x), conds)
+        cross, windows = self.cross.forward_groups(self.norm_c(x), conds, refresh_windows)
+        x = x + cross
         x = x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
-        return x
+        return x, windows

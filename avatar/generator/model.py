@@ -21,12 +21,13 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avatar.generator.attention import block_causal_mask
+from avatar.generator.attention import CondWindows, block_causal_mask
 from avatar.generator.blocks import DFoTBlock, DualMotionEncoder, Mlp, modulate
 from avatar.generator.config import GeneratorConfig
 from avatar.generator.kv_cache import KVCache
@@ -203,7 +204,8 @@ class MotionGenerator(nn.Module):
         cond_valid: torch.Tensor,
         cond_start: int,
         kv_cache: KVCache,
-    ) -> torch.Tensor:
+        clean_windows: Sequence[CondWindows] | None = None,
+    ) -> tuple[torch.Tensor, list[CondWindows]]:
         """The previous block's cache refresh and this block's first velocity, in ONE pass.
 
         Equivalent to `forward(clean, ones, *clean_cond..., write_cache=True)` (the
@@ -211,7 +213,9 @@ class MotionGenerator(nn.Module):
         window `clean_cond` = (cond, cond_valid, cond_start)) followed by
         `forward(x, t, cond, ...)` on the cache it wrote: the clean rows never see
         the block's, the block's see the cache with the clean rows in it. Returns
-        the block's velocity (B, T, M).
+        the block's velocity (B, T, M) and its condition windows, a layer each: the
+        next block's pass, whose clean rows are this block's, takes them as
+        `clean_windows` instead of projecting the same condition again.
 
         Why: the model is small (hidden 128) and a pass over 5 rows
         costs nearly what a pass over 10 does (each weight matrix is read once
@@ -230,13 +234,16 @@ class MotionGenerator(nn.Module):
         h = self.x_in(rows)
         conds = [(R, *clean_cond), (T, cond, cond_valid, cond_start)]
         last = len(self.blocks) - 1
+        windows: list[CondWindows] = []
         for layer, block in enumerate(self.blocks):
             assert isinstance(block, DFoTBlock)  # for the type checker: a ModuleList item
             # the last layer's clean rows only write their keys/values: h is (B, T, H) after it
-            h = block.forward_after_refresh(h, mod, R, conds, kv_cache, layer,
-                                            keep_refresh_rows=layer != last)
+            h, made = block.forward_after_refresh(
+                h, mod, R, conds, kv_cache, layer, keep_refresh_rows=layer != last,
+                refresh_windows=None if clean_windows is None else clean_windows[layer])
+            windows.append(made)
         shift, scale = out_mod[:, R:].chunk(2, dim=-1)
-        return self.x_out(modulate(self.norm_out(h), shift, scale))
+        return self.x_out(modulate(self.norm_out(h), shift, scale)), windows
 
     def _modulation(self, t: torch.Tensor, reference: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:

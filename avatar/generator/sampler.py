@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from avatar.generator.attention import CondWindows
 from avatar.generator.kv_cache import KVCache
 from avatar.generator.model import MotionGenerator
 from avatar.user_baseline import relative_user_motion
@@ -98,13 +99,15 @@ def _combine(v: torch.Tensor, batch: int, guidance: Guidance | None) -> torch.Te
 @dataclass(frozen=True)
 class PendingRefresh:
     """A denoised block whose cache refresh waits to share the next block's first pass
-    (`denoise_block_deferred`): the clean block (B, n, M), normalised, and the
-    condition window it was denoised with."""
+    (`denoise_block_deferred`): the clean block (B, n, M), normalised, the condition
+    window it was denoised with, and that window's projected keys/values a layer
+    each when a merged pass made them (None: the next pass projects them)."""
 
     clean: torch.Tensor
     cond: torch.Tensor
     cond_valid: torch.Tensor
     cond_start: int
+    windows: tuple[CondWindows, ...] | None = None
 
 
 def velocity_after_refresh(
@@ -118,17 +121,18 @@ def velocity_after_refresh(
     cond_valid: torch.Tensor,
     cond_start: int,
     kv_cache: KVCache,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, tuple[CondWindows, ...]]:
     """`refresh_cache(pending...)` then `velocity(x, t, ...)`, in one model pass
     (MotionGenerator.forward_after_refresh): the same cache and velocity up to float
-    rounding, at about half the cost of the two passes."""
+    rounding, at about half the cost of the two passes. Also returns the condition
+    windows the pass projected for `cond` (the next block's pending refresh reuses them)."""
     B, T, _ = x.shape
     reps = 1 if guidance is None else 3
-    v = model.forward_after_refresh(
+    v, windows = model.forward_after_refresh(
         pending.clean.repeat(reps, 1, 1), (pending.cond, pending.cond_valid, pending.cond_start),
         x.repeat(reps, 1, 1), torch.full((B * reps, T), float(t)), cond,
-        reference.repeat(reps, 1), cond_valid, cond_start, kv_cache)
-    return _combine(v, B, guidance)
+        reference.repeat(reps, 1), cond_valid, cond_start, kv_cache, pending.windows)
+    return _combine(v, B, guidance), tuple(windows)
 
 
 def denoise_block_deferred(
@@ -155,16 +159,17 @@ def denoise_block_deferred(
         cond_valid = torch.ones(cond.shape[1], dtype=torch.bool)
     x = noise
     dt = 1.0 / nfe
+    windows = None
     for i, t in enumerate(euler_times(nfe)):
         if i == 0 and pending is not None:
-            v = velocity_after_refresh(model, pending, x, t, cond, reference, guidance,
-                                       cond_valid, cond_start, kv_cache)
+            v, windows = velocity_after_refresh(model, pending, x, t, cond, reference, guidance,
+                                                cond_valid, cond_start, kv_cache)
         else:
             v = velocity(model, x, t, cond, reference, guidance, cond_valid, cond_start,
                          kv_cache)
         x = x + dt * v
     x = anchor_pose(x, history, anchor)
-    return x, PendingRefresh(x, cond, cond_valid, cond_start)
+    return x, PendingRefresh(x, cond, cond_valid, cond_start, windows)
 
 
 def anchor_pose(block: torch.Tensor, history: torch.Tensor | None, strength: float
