@@ -154,6 +154,11 @@ def _window_masks(kv_valid: torch.Tensor, lo: int, T: int, span: int) -> _Window
 
 @functools.lru_cache(maxsize=256)
 def _window_masks_of(valid_bytes: bytes, lo: int, T: int, span: int) -> _WindowMasks:
+    with torch.inference_mode(False):  # kept for training too: no inference tensors
+        return _build_window_masks(valid_bytes, lo, T, span)
+
+
+def _build_window_masks(valid_bytes: bytes, lo: int, T: int, span: int) -> _WindowMasks:
     valid = torch.frombuffer(bytearray(valid_bytes), dtype=torch.bool)
     length = T + span - 1
     first, last = max(0, lo), min(len(valid), lo + length)
@@ -186,9 +191,10 @@ def _merged_mask(past: int, refresh: int, block: int, dropped: int, first: int) 
     rows from `first` on: a clean row sees the cache and the clean rows; a block row
     sees what the cache holds after the clean rows went in (the oldest `dropped`
     frames rolled out), the clean rows and its block."""
-    keys = torch.arange(past + refresh + block)
-    rows = torch.arange(first, refresh + block)[:, None]
-    return torch.where(rows < refresh, keys < past + refresh, keys >= dropped)
+    with torch.inference_mode(False):  # kept across modes: no inference tensor
+        keys = torch.arange(past + refresh + block)
+        rows = torch.arange(first, refresh + block)[:, None]
+        return torch.where(rows < refresh, keys < past + refresh, keys >= dropped)
 
 
 class SelfAttention(nn.Module):

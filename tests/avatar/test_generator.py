@@ -370,3 +370,21 @@ def test_a_model_built_under_inference_mode_runs_without_the_memo() -> None:
         reference = torch.randn(1, MOTION_DIM)
         first = model(x, torch.zeros(1, 5), cond, reference, cond_start=2)
         assert torch.equal(first, model(x, torch.zeros(1, 5), cond, reference, cond_start=2))
+
+
+def test_masks_kept_from_inference_serve_a_training_step() -> None:
+    """The attention masks the generator keeps between calls (made once per window
+    shape) are ordinary tensors: a model stepped under inference mode then trains
+    on the same shapes without "inference tensors cannot be saved for backward"."""
+    model = _random_model()
+    x = torch.randn(1, 5, MOTION_DIM)
+    cond = torch.randn(1, 9, SMALL.hidden)
+    valid = torch.tensor([False, False] + [True] * 7)  # some windows masked
+    reference = torch.randn(1, MOTION_DIM)
+    with torch.inference_mode():
+        model(x, torch.zeros(1, 5), cond, reference, cond_valid=valid, cond_start=2)
+    model.train()
+    out = model(x, torch.zeros(1, 5), cond, reference, cond_valid=valid, cond_start=2)
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
