@@ -28,10 +28,11 @@ voice, as the server's capacity board does) and a 16-core plan.
     .venv/bin/python bench/live/client_drawn.py [--sessions 8] [--secs 4] [--rounds 2]
 
 Before and after a change: `--before-tree DIR` (a checkout of the old code, e.g. `git
-worktree add /tmp/before HEAD~3`) runs this bench `--repeats` times in each tree, back to
-back (before, after, before, after...: the two meet the same machine), each run a process
-of its own tree's code, and writes every run's figures, the load around each and the
-medians (`--out`).
+worktree add /tmp/before HEAD~3`) runs this script `--repeats` times on each tree's code,
+back to back (before, after, before, after...: the two meet the same machine), each run a
+process with that tree first on its import path, and writes every run's figures, the load
+around each and the medians over all rounds. The motion arm's rounds also split its CPU
+into the blocks' planning (the generator's step in it) and the motion frames' solve.
 
 Runs: ~2-4 min (estimated for the 2-core host); with `--before-tree`, that per run.
 Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.077 cores a session drawn by the page against 0.265 drawn by the server (bench/quoted/client_drawn_s17.json)
@@ -83,21 +84,30 @@ def run_round(sessions: list[Any], secs: float, motion_frame: Any) -> dict[str, 
     frames = int(secs * 25)
     planned: list[list[Any]] = [[] for _ in sessions]
     wire_bytes = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    plan_cpu = solve_cpu = 0.0  # the blocks' planning (the generator in it); the solves
+    clock = time.process_time
+    cpu0, wall0 = clock(), time.perf_counter()
     for k in range(frames):
         for i, session in enumerate(sessions):
             if not planned[i]:
+                t0 = clock()
                 planned[i].extend(session.next_block())
+                plan_cpu += clock() - t0
             frame = session.render(planned[i].pop(0))
             pts = k * 40_000
             if motion_frame is not None:
-                wire_bytes += len(encode_face_motion(motion_frame(frame.motion), pts, 1))
+                t0 = clock()
+                values = motion_frame(frame.motion)
+                solve_cpu += clock() - t0
+                wire_bytes += len(encode_face_motion(values, pts, 1))
             else:
                 wire_bytes += len(encode_media(MediaKind.VIDEO, frame.jpeg or b"", pts))
-    cpu = time.process_time() - cpu0
+    cpu = clock() - cpu0
     media_secs = secs * len(sessions)
     return {"cpu_secs": cpu, "wall_secs": time.perf_counter() - wall0, "media_secs": media_secs,
             "cores_per_session": cpu / media_secs,
+            "planning_cores_per_session": plan_cpu / media_secs,
+            "solve_cores_per_session": solve_cpu / media_secs,
             "bytes_per_session_per_sec": wire_bytes / media_secs}
 
 
@@ -188,9 +198,11 @@ def boxes(per_session: float) -> dict[str, float]:
 
 
 def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> dict[str, Any]:
-    """This bench run alternately in `before_tree` and in this checkout, `repeats` times
-    each (a process each, its own tree first on the import path); every run's report,
-    the load around it, and each tree's median cores a session per arm."""
+    """This bench run alternately on `before_tree`'s code and on this checkout's,
+    `repeats` times each (a process each, that tree first on the import path; this
+    script in both, so only the code measured differs); every run's report, the load
+    around it, and each tree's median over all its rounds of cores a session per arm,
+    and of the motion arm's planning (the generator) and solve parts."""
     import subprocess
     import sys
     import tempfile
@@ -203,7 +215,7 @@ def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> 
             with tempfile.TemporaryDirectory() as scratch:
                 out = Path(scratch) / "client_drawn.json"
                 load = load_average()
-                subprocess.run([sys.executable, str(tree / "bench/live/client_drawn.py"),
+                subprocess.run([sys.executable, str(Path(__file__).resolve()),
                                 *bench_args, "--out", str(out)], cwd=tree, check=True,
                                env={**os.environ, "PYTHONPATH": str(tree)},
                                stdout=subprocess.DEVNULL)
@@ -212,9 +224,16 @@ def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> 
                          "report": report})
             print(label, {arm: report[arm]["cores_per_session"]
                           for arm in ("motion", "motion_batched", "pixels")}, flush=True)
-    medians = {label: {arm: round(statistics.median(
-        r["report"][arm]["cores_per_session"] for r in runs if r["tree"] == label), 4)
-        for arm in ("motion", "motion_batched", "pixels")} for label in trees}
+    def median_of(label: str, arm: str, figure: str) -> float:
+        return round(statistics.median(
+            one[figure] for r in runs if r["tree"] == label
+            for one in r["report"]["rounds"][arm]), 4)
+
+    medians = {label: {**{arm: median_of(label, arm, "cores_per_session")
+                          for arm in ("motion", "motion_batched", "pixels")},
+                       "motion_planning": median_of(label, "motion", "planning_cores_per_session"),
+                       "motion_solve": median_of(label, "motion", "solve_cores_per_session")}
+               for label in trees}
     return {"before_tree": str(trees["before"]), "repeats": repeats, "bench_args": bench_args,
             "cores_per_session": medians, "runs": runs}
 
