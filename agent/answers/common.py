@@ -17,7 +17,7 @@ COMMON_WORDS_FILE = Path(__file__).resolve().parents[1] / "data" / "common_engli
 CALENDAR = frozenset("""monday tuesday wednesday thursday friday saturday sunday january
     february march april may june july august september october november december""".split())
 
-#: words that stand for a thing the speaker does not name ("the blood pressure thingy"): they
+#: words that stand for a thing the speaker does not name ("the photocopier thingy"): they
 #: name no topic of their own, the words before them do
 PLACEHOLDER_WORDS = frozenset("""thing things thingy thingies thingie thingamajig
     thingamabob thingummy whatsit whatsits whatchamacallit doohickey doodah gizmo stuff""".split())

@@ -13,7 +13,10 @@ A visitor's word the file does not use is met by meaning too, not by a hand-writ
 synonym table: each word of the file is embedded once, and a question's word that is
 not in the file counts as the file word nearest to it in meaning when the cosine of
 the two reaches `word_meaning_min` ("toilet" counts as the file's "restrooms"). The
-rules that ask whether a question names a fact's topic read these words too.
+rules that ask whether a question names a fact's topic read these words too. Where the
+model does not know a synonym ("pram" and "stroller"), WordNet may
+(agent/answers/thesaurus.py): a rarer word of the visitor's counts as the file word it
+names there.
 
 Nothing here knows any business: the file's own name (the value of a label ending in
 "name") and the persona's name are in every question about the place, and are left out
@@ -35,6 +38,7 @@ from agent.answers.common import CALENDAR, PLACEHOLDER_WORDS, common_words
 from agent.answers.knowledge_file import load_knowledge_file
 from agent.answers.lines import DEFAULT_LINES, AnswerLines
 from agent.answers.shape import question_part
+from agent.answers.thesaurus import Thesaurus
 from agent.errors import MissingModelError
 from agent.persona import persona_name, read_prompt_file
 
@@ -112,7 +116,7 @@ _PHRASAL = re.compile(r"\b(" + "|".join(_PHRASAL_VERBS) + r")\s+(in|into|out|up|
 
 def phrasal_verbs(text: str) -> set[str]:
     """The verb-and-particle acts `text` names, in their base form ({"get in"} of "children
-    under 6 get in free" and of "How much is it to get in?"): one act `terms` does not see."""
+    under 12 get in free" and of "How much is it to get in?"): one act `terms` does not see."""
     return {f"{_PHRASAL_VERBS[verb.lower()]} {particle.lower()}"
             for verb, particle in _PHRASAL.findall(text)}
 
@@ -192,6 +196,7 @@ class KnowledgeIndex:
         word_found_min: float = 0.75,
         own_names: tuple[str, ...] = (),
         lines: AnswerLines = DEFAULT_LINES,
+        thesaurus: Thesaurus | None = None,
     ) -> None:
         """`facts`: one sentence a fact, "Label: sentence" (none: nothing is ever found);
         `top_k`: most facts `retrieve` returns; `note_facts`: most of them the routing
@@ -210,7 +215,9 @@ class KnowledgeIndex:
         adds to the cosine; `label_weight`: what a fact whose label the question names
         adds (with an encoder); `own_names`: names in every question about the place
         (the persona's), left out of matching, as the file's own name is; `lines`: what
-        the routing says where no fact answers (the persona's)."""
+        the routing says where no fact answers (the persona's); `thesaurus`: with an
+        encoder, a visitor's word the file does not use counts as a file word WordNet says
+        means it (agent/answers/thesaurus.py: "pram" as "stroller"), before meaning."""
         if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
             raise ValueError("need top_k >= 1, note_facts >= 0, min_match >= 0 and "
                              "0 <= relative_cut <= 1")
@@ -285,6 +292,9 @@ class KnowledgeIndex:
         self._question_vectors: list[Any] | None = None
         #: a visitor's word -> the file's word nearest in meaning, and their cosine
         self._word_meanings: dict[str, tuple[str, float]] = {}
+        self.thesaurus = thesaurus if encoder is not None else None
+        #: a visitor's word (its term) -> the file's word WordNet says means it, or None
+        self._synonyms: dict[str, str | None] = {}
 
     @classmethod
     def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
@@ -313,6 +323,7 @@ class KnowledgeIndex:
         name = persona_name(read_prompt_file(persona.persona_file))
         return cls.from_file(persona.knowledge_file, note_facts=llm.retrieval_facts,
                              answer_rules=llm.answer_rules, encoder=encoder,
+                             thesaurus=Thesaurus.system() if encoder is not None else None,
                              own_names=(name,) if name else (),
                              lines=AnswerLines.from_persona(persona.persona_file))
 
@@ -332,6 +343,7 @@ class KnowledgeIndex:
                 self._short_forms[t] if t not in self._idf and len(t) > 2
                 and t in self._short_forms else (t,))]
         known = set(self._idf)
+        self._learn_synonyms(text, found)
         unknown = [t for t in dict.fromkeys(found) if t not in known and t not in self._word_meanings
                    and len(t) > 2 and not t.isdigit()]
         if unknown:
@@ -345,9 +357,36 @@ class KnowledgeIndex:
             if term not in known and len(term) > 2 and term in self._short_forms:
                 out.extend(self._short_forms[term])
                 continue
+            synonym = self._synonyms.get(term) if term not in known else None
             meant = self._word_meanings.get(term) if term not in known else None
-            out.append(meant[0] if meant is not None and meant[1] >= floor else term)
+            out.append(synonym or (meant[0] if meant is not None and meant[1] >= floor else term))
         return out
+
+    def _learn_synonyms(self, text: str, found: list[str]) -> None:
+        """Each of `found` (terms of `text`) the file does not use: the file's word that
+        WordNet says means it (`thesaurus`), kept in `_synonyms`. Of several, the one
+        nearest the visitor's word in meaning (a word's other senses reach other words:
+        "drop" is a "fall" and a "sink")."""
+        if self.thesaurus is None or self._word_vectors is None or self.encoder is None:
+            return
+        said: dict[str, str] = {}
+        for word in WORD.findall(re.sub(r"(\w)-(\w)", r"\1\2", text.lower())):
+            said.setdefault(stem(INFORMAL_SPELLINGS.get(word, word)), word)
+        # a rarer word only: a common one has many senses ("take", "place") and names little
+        common = common_words(COMMON_RANK)
+        new = {t for t in found if t not in self._idf and t not in self._synonyms
+               and t not in self._short_forms and len(t) > 2 and not t.isdigit()
+               and said.get(t, t) not in common and t not in common}
+        if not new:
+            return
+        for term in new:
+            meant = {stem(w.replace(" ", "")) for w in self.thesaurus.related(said.get(term, term))}
+            held = sorted(t for t in meant if t in self._idf)
+            if len(held) > 1:
+                cosines = (self.encoder.encode([said.get(term, term)])
+                           @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
+                held = [held[int(cosines.argmax())]]
+            self._synonyms[term] = held[0] if held else None
 
     def knows(self, word: str) -> bool:
         """True when the file holds `word`, a short form of its names, or a word that
@@ -383,13 +422,16 @@ class KnowledgeIndex:
         """The BM25 score of every fact for `question` (one per fact, in file order), its
         words met by meaning where the cosine reaches `at_least` (`query_terms`), each
         such word counting its cosine's share of a word the visitor said."""
+        query = Counter(self.query_terms(question, at_least=at_least))  # learns its words
         said = set(self.lexical_terms(question))
         weight = {t: 1.0 for t in said}
         for word in said:
+            synonym = self._synonyms.get(word)
+            if synonym and word not in self._idf:
+                weight.setdefault(synonym, 1.0)  # a word that means it: as if said
             meant = self._word_meanings.get(word)
             if meant is not None and word not in self._idf:
                 weight.setdefault(meant[0], meant[1])
-        query = Counter(self.query_terms(question, at_least=at_least))
         scores = []
         for doc, length in zip(self._docs, self._lengths, strict=True):
             norm = BM25_K1 * (1 - BM25_B + BM25_B * length / self._mean_length)
@@ -512,9 +554,8 @@ class KnowledgeIndex:
 
 
 #: a fact this many times `semantic_min` near a question in meaning is as near as a
-#: paraphrase of it ("Do I have to book ahead to get a flu jab?" and "Flu shots: walk-in flu
-#: shots ...", 0.61); questions about a thing the file lacks came to 0.52 at most
-#: (docs/ANSWERS.md, section 14)
+#: paraphrase of it ("Do I pay a penalty if my books are overdue?" and "Late books: no, we
+#: do not charge fines ..."); docs/ANSWERS.md, section 14, says how it was chosen
 PARAPHRASE_SHARE = 1.5
 
 #: a word among these many commonest says little alone ("bring", "somewhere", "day")

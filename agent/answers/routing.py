@@ -321,8 +321,8 @@ def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     """"How much": only facts on the best fact's topic that state an amount (a price when
     a price is asked) and that the question's words lead to, not its meaning alone (a
     shorter fact outscores the one with the figure; meaning alone reaches a neighbouring
-    fact's price); an act said with a particle counts as such words ("How much is it for a
-    grown-up to get in?" and "children under 6 get in free")."""
+    fact's price); an act said with a particle counts as such words ("How much is it for my
+    husband to get in?" and "children under 12 get in free")."""
     if not asks_for_amount(message):
         return facts
     lexical = dict(zip(index.facts, index.score(message), strict=True))
@@ -387,7 +387,7 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     do gift wrapping?" of a file with gift cards and no wrapping): declined, not answered
     with a neighbouring fact's yes or no (a no the file does not give). Not when one such
     word is all the question lacks and its best fact is as near it as a paraphrase
-    (`means_closely`: "Do I have to book ahead to get a flu jab?" and "Flu shots: ...")."""
+    (`means_closely`: "Do I pay a penalty if my books are overdue?" and "Late books: ...")."""
     if not is_yes_no_question(message):
         return facts
     unheld = unheld_words(index, message)
@@ -437,8 +437,8 @@ ONLY_TOPIC_MARGIN = 0.5
 
 def _names_only_topic(index: KnowledgeIndex, message: str, fact: str) -> bool:
     """True when the question names the fact's topic (its label, or a word meaning it) and
-    the fact scores twice any other (`leads_clearly`): "Can I bring my dog along?" and "Pets:
-    no pets, ...", far apart as sentences (cosine 0.36) but about nothing else of the file."""
+    the fact scores twice any other (`leads_clearly`): "Is my dog allowed inside?" and a fact
+    labelled "Pets", far apart as sentences but about nothing else of the file."""
     return (index.names_topic(message, fact)
             and index.leads_clearly(message, fact, margin=ONLY_TOPIC_MARGIN))
 
