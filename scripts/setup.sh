@@ -17,11 +17,15 @@ PY
 # SDK's unit tests, and redis-server for the fleet's GCS fault tolerance on loopback
 # (bench/fleet/fleet_head.py --mode redis), and systemd's checker for the kiosk's units
 # (systemd-analyze verify, tests/pipelines/test_kiosk_install.py). Each entry is command:package.
+# And Princeton WordNet's database (wordnet-base, data only: /usr/share/wordnet), the
+# thesaurus the kiosk's answers read a visitor's word for a file's word from
+# (agent/answers/thesaurus.py).
 need_apt=()
 for entry in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg chromium:chromium node:nodejs \
              redis-server:redis-server systemd-analyze:systemd; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || need_apt+=("${entry##*:}")
 done
+[ -f /usr/share/wordnet/index.noun ] || need_apt+=(wordnet-base)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
