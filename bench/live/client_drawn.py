@@ -27,12 +27,12 @@ voice, as the server's capacity board does) and a 16-core plan.
 
     .venv/bin/python bench/live/client_drawn.py [--sessions 8] [--secs 4] [--rounds 2]
 
-Before and after a change: `--before-tree DIR` (a checkout of the old code, e.g. `git
-worktree add /tmp/before HEAD~3`) runs this script `--repeats` times on each tree's code,
-back to back (before, after, before, after...: the two meet the same machine), each run a
-process with that tree first on its import path, and writes every run's figures, the load
-around each and the medians over all rounds. The motion arm's rounds also split its CPU
-into the blocks' planning (the generator's step in it) and the motion frames' solve.
+Before and after a change: `--against REV` runs this script `--repeats` times on REV's
+code (a git worktree, benchkit/revision_tree.py) and on this tree's, back to back
+(before, after, before, after...: the two meet the same machine), each run a process with
+that tree's packages first on its path, and writes every run's figures, the load around
+each and the medians over all rounds. The motion arm's rounds also split its CPU into the
+blocks' planning (the generator's step in it) and the motion frames' solve.
 
 Runs: ~2-4 min (estimated for the 2-core host); with `--before-tree`, that per run.
 Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.077 cores a session drawn by the page against 0.265 drawn by the server (bench/quoted/client_drawn_s17.json)
@@ -197,8 +197,8 @@ def boxes(per_session: float) -> dict[str, float]:
             "sixteen_core_server": int((16 - VOICE_RESERVE_CORES) / per_session)}
 
 
-def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> dict[str, Any]:
-    """This bench run alternately on `before_tree`'s code and on this checkout's,
+def before_and_after(rev: str, repeats: int, bench_args: list[str]) -> dict[str, Any]:
+    """This bench run alternately on `rev`'s code and on this checkout's,
     `repeats` times each (a process each, that tree first on the import path; this
     script in both, so only the code measured differs); every run's report, the load
     around it, and each tree's median over all its rounds of cores a session per arm,
@@ -207,8 +207,10 @@ def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> 
     import sys
     import tempfile
 
-    here = Path(__file__).resolve().parents[2]
-    trees = {"before": before_tree.resolve(), "after": here}
+    from benchkit.paths import ROOT
+    from benchkit.revision_tree import baseline_tree, path_with
+
+    trees = {"before": baseline_tree(rev), "after": ROOT}
     runs: list[dict[str, Any]] = []
     for _ in range(repeats):
         for label, tree in trees.items():
@@ -217,8 +219,7 @@ def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> 
                 load = load_average()
                 subprocess.run([sys.executable, str(Path(__file__).resolve()),
                                 *bench_args, "--out", str(out)], cwd=tree, check=True,
-                               env={**os.environ, "PYTHONPATH": str(tree)},
-                               stdout=subprocess.DEVNULL)
+                               env=path_with(tree), stdout=subprocess.DEVNULL)
                 report = json.loads(out.read_text())
             runs.append({"tree": label, "load_before": load, "load_after": load_average(),
                          "report": report})
@@ -234,7 +235,8 @@ def before_and_after(before_tree: Path, repeats: int, bench_args: list[str]) -> 
                        "motion_planning": median_of(label, "motion", "planning_cores_per_session"),
                        "motion_solve": median_of(label, "motion", "solve_cores_per_session")}
                for label in trees}
-    return {"before_tree": str(trees["before"]), "repeats": repeats, "bench_args": bench_args,
+    return {"against": rev, "before_tree": str(trees["before"]), "repeats": repeats,
+            "bench_args": bench_args,
             "cores_per_session": medians, "runs": runs}
 
 
@@ -246,17 +248,20 @@ def main() -> int:
     parser.add_argument("--secs", type=float, default=4.0, help="media seconds a round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "client_drawn.json"))
-    parser.add_argument("--before-tree", type=Path, default=None,
-                        help="a checkout of the old code: run the bench there and here, "
-                             "alternately (see the docstring)")
+    parser.add_argument("--against", metavar="REV", default=None,
+                        help="a revision of the old code: run the bench on it and on this "
+                             "tree, alternately (see the docstring)")
     parser.add_argument("--repeats", type=int, default=2,
-                        help="runs in each tree with --before-tree")
+                        help="runs on each tree's code with --against")
     args = parser.parse_args()
-    if args.before_tree is not None:
+    if args.against is not None:
         bench_args = ["--sessions", str(args.sessions), "--pixel-sessions",
                       str(args.pixel_sessions), "--secs", str(args.secs),
                       "--rounds", str(args.rounds)]
-        both = before_and_after(args.before_tree, args.repeats, bench_args)
+        try:
+            both = before_and_after(args.against, args.repeats, bench_args)
+        except ValueError as error:  # not a revision of this repository
+            raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
         print(json.dumps(both["cores_per_session"]))
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
