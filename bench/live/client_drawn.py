@@ -34,8 +34,8 @@ that tree's packages first on its path, and writes every run's figures, the load
 each and the medians over all rounds. The motion arm's rounds also split its CPU into the
 blocks' planning (the generator's step in it) and the motion frames' solve.
 
-Runs: ~2-4 min (estimated for the 2-core host); with `--before-tree`, that per run.
-Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.077 cores a session drawn by the page against 0.265 drawn by the server (bench/quoted/client_drawn_s17.json)
+Runs: ~2-4 min (estimated for the 2-core host); `--against REV --repeats 3 --secs 6 --rounds 3` ~7 min (measured).
+Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.083 -> 0.059 cores a session drawn by the page (--against 2ed0370), 0.254 drawn by the server (bench/quoted/client_drawn_s20.json, docs/client_drawn_s20.png)
 """
 
 from __future__ import annotations
