@@ -133,8 +133,10 @@ def is_follow_up(message: str) -> bool:
 # is the cafe?"): the question alone does not say which thing, and so which fact.
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|those)\b", re.IGNORECASE)
 # "it" that stands for nothing before it, but for the verb after it: "How much is it to
-# park?", "Does it cost anything to join?", "How long does it take to get there?"
-_EMPTY_IT = re.compile(r"\bit\s+(?:(?:costs?|takes?)\s+(?:\w+\s+)?)?to\s+(\w+)", re.IGNORECASE)
+# park?", "Does it cost anything to join?", "How long does it take to get there?", "How much
+# is it for a grown-up to get in?"
+_EMPTY_IT = re.compile(r"\bit\s+(?:(?:costs?|takes?)\s+(?:\w+\s+)?)?(?:for\s+(?:[\w'-]+\s+){1,3}?)?"
+                       r"to\s+(\w+)", re.IGNORECASE)
 
 
 def refers_back(sentence: str) -> bool:
@@ -147,6 +149,8 @@ def asks_of_another_act(index: KnowledgeIndex, sentence: str, fact: str) -> bool
     """True when the "it" of `sentence` stands for an act the fact does not speak of
     ("How much does it cost to become a member?" and "members get in free": the price
     of entry, not of becoming one), so the fact's value is not the answer."""
+    if phrasal_verbs(sentence) & phrasal_verbs(fact):
+        return False  # "to get in" of a fact saying who gets in
     verbs = [m.group(1) for m in _EMPTY_IT.finditer(sentence)]
     held = set(index.lexical_terms(fact))
     return any(not set(index.query_terms(verb)) & held for verb in verbs)
@@ -321,8 +325,8 @@ def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     """"How much": only facts on the best fact's topic that state an amount (a price when
     a price is asked) and that the question's words lead to, not its meaning alone (a
     shorter fact outscores the one with the figure; meaning alone reaches a neighbouring
-    fact's price); an act said with a particle counts as such words ("How much is it for my
-    husband to get in?" and "children under 12 get in free")."""
+    fact's price); an act said with a particle counts as such words ("How much is it for a
+    grown-up to get in?" and "children under 12 get in free")."""
     if not asks_for_amount(message):
         return facts
     lexical = dict(zip(index.facts, index.score(message), strict=True))

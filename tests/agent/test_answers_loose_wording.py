@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.answers.index import KnowledgeIndex, phrasal_verbs, unheld_words
-from agent.answers.routing import plan_turn
+from agent.answers.routing import plan_turn, refers_back
 from agent.sentence_embedding import SentenceEncoder
 
 LIBRARY = """<!-- Facts for the help kiosk of a library, for tests. -->
@@ -54,6 +54,16 @@ def test_a_topic_named_by_a_word_meaning_it_and_nothing_else_is_answered(
     assert plan.reply.startswith("No") and "service animals" in plan.reply
 
 
+@pytest.mark.parametrize(("sentence", "empty"), [
+    ("How much is it for a grown-up to get in?", True),
+    ("How much is it to park?", True),
+    ("How much is it?", False),
+    ("Is it for children?", False),
+])
+def test_an_it_that_stands_for_the_act_after_it(sentence: str, empty: bool) -> None:
+    assert refers_back(sentence) is not empty
+
+
 @pytest.mark.parametrize(("text", "acts"), [
     ("How much is it for a grown-up to get in?", {"get in"}),
     ("children under 12 get in free", {"get in"}),
@@ -65,9 +75,11 @@ def test_acts_said_with_a_particle(text: str, acts: set[str]) -> None:
 
 
 def test_an_amount_asked_with_the_facts_own_act_is_answered_from_it(library: KnowledgeIndex) -> None:
-    # no word of "How much is it for a grown-up to get in?" is the fact's, but "get in" is
+    # no word of "How much is it for a grown-up to get in?" is the fact's, but "get in" is;
+    # its "it" stands for getting in (not a thing named before), so the fact says the price
     plan = plan_turn(library, "How much is it for a grown-up to get in?")
-    assert plan.note is not None and "4 dollars for adults" in plan.note
+    assert plan.reply is not None and "4 dollars for adults" in plan.reply
+    assert plan.facts and plan.facts[0].startswith("Author talks:")
     # an amount reached by meaning alone is still declined (meaning reaches a neighbour's price)
     assert plan_turn(library, "How much does a laptop cost?").reply == library.lines.dont_know
 
