@@ -68,8 +68,9 @@ class Thesaurus:
     def system(cls) -> Thesaurus | None:
         """The system's WordNet (Debian's wordnet-base), or None, logged, without it."""
         if not (SYSTEM_WORDNET / "index.noun").is_file():
-            logger.info(f"no WordNet in {SYSTEM_WORDNET} (Debian's wordnet-base): "
-                        "a visitor's words are met by words and meaning only")
+            logger.warning(f"no WordNet in {SYSTEM_WORDNET}: a visitor's words are met by "
+                           "words and meaning only (apt-get install wordnet-base, or run "
+                           "`make setup` as root)")
             return None
         return cls(SYSTEM_WORDNET)
 
