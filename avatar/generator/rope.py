@@ -24,8 +24,6 @@ class Rope(torch.nn.Module):
     tiny tensors operations, not arithmetic, are the cost.
     """
 
-    cos: torch.Tensor
-    sin: torch.Tensor
     turns: torch.Tensor
     inv_freq: torch.Tensor
 
@@ -35,10 +33,8 @@ class Rope(torch.nn.Module):
             raise ValueError(f"RoPE needs an even head dim, got {head_dim}")
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
         angles = torch.arange(max_positions, dtype=torch.float64)[:, None] * inv_freq[None, :]
-        # (P, hd/2), float32 for the arithmetic; computed in float64 so tables are exact
+        # angles in float64, so the rotations, rounded to float32 once, are exact
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self.register_buffer("cos", angles.cos().float(), persistent=False)
-        self.register_buffer("sin", angles.sin().float(), persistent=False)
         self.register_buffer("turns", _turns(angles), persistent=False)  # (P, hd/2) complex64
         self.max_positions = max_positions
 
