@@ -66,13 +66,15 @@ class Thesaurus:
 
     @classmethod
     def system(cls) -> Thesaurus | None:
-        """The system's WordNet (Debian's wordnet-base), or None, logged, without it."""
-        if not (SYSTEM_WORDNET / "index.noun").is_file():
-            logger.warning(f"no WordNet in {SYSTEM_WORDNET}: a visitor's words are met by "
-                           "words and meaning only (apt-get install wordnet-base, or run "
-                           "`make setup` as root)")
+        """The system's WordNet (Debian's wordnet-base), or None, logged, without it (or
+        with a part of it missing or unreadable: the kiosk serves on without it)."""
+        try:
+            return cls(SYSTEM_WORDNET)
+        except (OSError, ValueError) as error:
+            logger.warning(f"no usable WordNet in {SYSTEM_WORDNET} ({error}): a visitor's "
+                           "words are met by words and meaning only (apt-get install "
+                           "wordnet-base, or run `make setup` as root)")
             return None
-        return cls(SYSTEM_WORDNET)
 
     def _offsets(self, lemma: str, pos: str) -> list[int]:
         """The synsets of `lemma` (WordNet's form: lower case, "_" between words) as `pos`,

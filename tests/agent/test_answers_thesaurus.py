@@ -84,6 +84,17 @@ def test_a_missing_database_file_is_named(tmp_path: Path) -> None:
         Thesaurus(tmp_path)
 
 
+def test_a_broken_system_wordnet_leaves_the_kiosk_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial or empty database where the system's should be: no thesaurus, no crash."""
+    from agent.answers import thesaurus
+
+    (tmp_path / "index.noun").write_text("")  # empty, and the other files missing
+    monkeypatch.setattr(thesaurus, "SYSTEM_WORDNET", tmp_path)
+    assert Thesaurus.system() is None
+
+
 LIBRARY = """Library name: Elmstead Public Library.
 Opening hours: Monday to Saturday 9 a.m. to 8 p.m.; closed on Sundays.
 Strollers: strollers are welcome; the lift is next to the stairs.
