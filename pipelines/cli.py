@@ -11,6 +11,7 @@ nothing else.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import pkgutil
 import sys
@@ -20,6 +21,7 @@ from importlib.metadata import entry_points
 from avatar import commands as avatar_commands
 from avatar.memory import limit_malloc_arenas, reexec_with_arena_cap
 from pipelines import commands as pipeline_commands
+from pipelines.process_end import end_process, exit_code
 
 #: where the sub-command modules live
 COMMAND_PACKAGES = (pipeline_commands, avatar_commands)
@@ -51,14 +53,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     # process's own command (no argv given), it re-executes itself with
     # MALLOC_ARENA_MAX set when unset; called from Python (tests, another app) it
     # only caps with mallopt. Importing our packages changes nothing of the process.
-    if argv is None:
+    own_process = argv is None
+    if own_process:
         reexec_with_arena_cap()
+        faulthandler.enable()  # a native crash prints every thread's Python stack
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    if not own_process:
+        return _run(args)
+    try:
+        code = _run(args)
+    except SystemExit as stop:  # a server's SIGTERM (pipelines/server/app.py)
+        code = exit_code(stop.code)
+    end_process(code)  # daemon threads in torch must not abort a clean exit
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The chosen command's exit code (^C and a missing file or bad value become codes
+    with one clear line)."""
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
