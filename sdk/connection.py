@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import ssl
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +30,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from sdk.errors import ClientError, HandshakeError
-from sdk.events import KeepalivePing, PresenceEvent, VideoQualityEvent
+from sdk.events import AssetsEvent, KeepalivePing, PresenceEvent, VideoQualityEvent
 from sdk.handshake import Door, build_hello, open_door
 from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_camera_jpeg
 from sdk.items import Closed, ServerItem, parse_item
@@ -36,6 +39,7 @@ from sdk.protocol import (
     IMAGE_MAGIC,
     JPEG_MAGIC,
     PROTOCOL_VERSION,
+    AssetsLoaded,
     Hello,
     KeepalivePong,
     Limits,
@@ -112,6 +116,7 @@ class VoiceConnection:
         reconnect: ReconnectPolicy | bool | None = False,
         presence: bool = False,
         mic_gate: bool = True,
+        draws_face: bool = False,
     ) -> Self:
         """Open the websocket, send `hello`, and wait for `welcome`.
 
@@ -153,6 +158,10 @@ class VoiceConnection:
                 (`welcome.presence.mic_gate`): `send_audio` holds back quiet audio
                 while nobody is there and sends the held second first when a sound
                 or a visitor comes (`sdk.mic_gate.MicGate`). False: every chunk is sent.
+            draws_face: this client draws the face itself (protocol 2.3, needs
+                `video_out`): where the server takes the offer (`welcome.render`),
+                `receive()` yields an `AssetsEvent` (fetch it with `fetch_assets`, then
+                say `assets_loaded`) and `BotMotion` frames instead of `BotVideo`.
 
         Raises:
             ValueError: a bad argument (video with protocol 1, unknown video_in, ...).
@@ -161,7 +170,7 @@ class VoiceConnection:
             ClientError: the server cannot be reached.
         """
         hello = build_hello(protocol, sample_rate, client_name, video_out, video_in, portrait,
-                             presence)
+                             presence, draws_face)
         door = Door(url, token, open_timeout, ssl_context)
         policy = reconnect_policy(reconnect)
         deadline = time.monotonic() + busy_retry_secs
@@ -301,6 +310,38 @@ class VoiceConnection:
         """Send an arbitrary message (tests use it to check the server's error handling)."""
         await self._send(data)
 
+    async def fetch_assets(self, event: AssetsEvent, http_timeout: float = 30.0) -> bytes:
+        """The drawing assets an `assets` event names (v2.3), fetched over HTTP from
+        the server this session is on and checked against their hash (`event.id`).
+
+        Raises:
+            ClientError: the server did not answer them, or they are not what was named.
+        """
+        secure = self._ws.transport.get_extra_info("ssl_object") is not None
+        host = self._ws.request.headers.get("Host") if self._ws.request is not None else None
+        if not host:
+            raise ClientError("this connection does not know its server's address")
+        url = urllib.parse.urljoin(f"{'https' if secure else 'http'}://{host}/", event.url)
+        context = self._door.ssl_context if self._door is not None else None
+
+        def get() -> bytes:
+            with urllib.request.urlopen(url, timeout=http_timeout,
+                                        context=context if secure else None) as response:
+                return bytes(response.read())
+
+        try:
+            data = await asyncio.to_thread(get)
+        except (OSError, ValueError) as error:
+            raise ClientError(f"cannot fetch the face's assets at {url}: {error}") from error
+        if hashlib.sha256(data).hexdigest() != event.id:
+            raise ClientError(f"the assets at {url} are not the ones named {event.id!r}")
+        return data
+
+    async def assets_loaded(self, asset_id: str) -> None:
+        """Tell the server the assets `asset_id` are drawable (v2.3): its motion frames
+        go on; without it within `welcome.render.assets_timeout_secs` it sends pixels."""
+        await self._send(encode_message(AssetsLoaded(id=asset_id)))
+
     async def ping(self, ping_id: str | int | None = None) -> None:
         """Send a protocol `ping`; the server answers `pong`."""
         await self._send(encode_message(_Ping(id=ping_id)))
@@ -433,7 +474,8 @@ class VoiceConnection:
         return done.is_set()
 
     async def receive(self) -> AsyncIterator[ServerItem]:
-        """Yield server events (pydantic models), `BotAudio` and `BotVideo` until the
+        """Yield server events (pydantic models), `BotAudio` and `BotVideo` (`BotMotion`
+        for a client that draws the face) until the
         socket closes (then one `Closed`). Unknown events and media kinds are skipped;
         the server's keepalive `ping` (presence sessions, v2.2) is answered with `pong`
         here, so a kiosk's client that reads its events is known to be there.

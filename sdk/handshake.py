@@ -26,9 +26,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMes
 from sdk.errors import ClientError, HandshakeError
 from sdk.events import ErrorEvent
 from sdk.protocol import (
+    ASSET_FORMATS,
     SUPPORTED_VERSIONS,
     AudioInFormat,
     Hello,
+    RenderOffer,
     VideoInOffer,
     VideoOutRequest,
     Welcome,
@@ -55,6 +57,7 @@ def build_hello(
     video_in: str | None,
     portrait: str | None,
     presence: bool = False,
+    draws_face: bool = False,
 ) -> Hello:
     """The `hello` for `connect()`'s arguments, checked before any network I/O."""
     if protocol not in SUPPORTED_VERSIONS:
@@ -66,6 +69,8 @@ def build_hello(
         raise ValueError("video_out, video_in and portrait need protocol 2")
     if presence and request is None:
         raise ValueError("presence needs video_out: the kiosk's face watches for visitors")
+    if draws_face and request is None:
+        raise ValueError("draws_face needs video_out: a session without a face draws none")
     return Hello(
         protocol=protocol,
         audio_in=AudioInFormat(sample_rate=sample_rate),
@@ -74,6 +79,7 @@ def build_hello(
         video_in=None if video_in is None else VideoInOffer.model_validate({"kind": video_in}),
         portrait=portrait,
         presence=presence or None,
+        render=RenderOffer(asset_formats=list(ASSET_FORMATS)) if draws_face else None,
     )
 
 

@@ -459,3 +459,27 @@ def test_a_kiosk_hello_asks_for_presence_and_needs_video() -> None:
                       "presence": True})
     with pytest.raises(ProtocolError, match="presence needs video_out"):
         ProtocolSession().receive(raw)
+
+
+def test_a_drawing_hello_offers_render_the_server_reads_and_needs_video() -> None:
+    hello = build_hello(2, 16000, "drawer", {"size": 512}, None, None, draws_face=True)
+    parsed = ProtocolSession().receive(encode_message(hello))
+    assert isinstance(parsed, Hello) and parsed.render is not None
+    assert parsed.render.mode == "client" and parsed.render.asset_formats == [1]
+    assert build_hello(2, 16000, "pixels", {"size": 512}, None, None).render is None
+    with pytest.raises(ValueError, match="draws_face needs video_out"):
+        build_hello(2, 16000, "drawer", None, None, None, draws_face=True)
+
+
+def test_a_motion_message_becomes_bot_motion_and_a_broken_one_is_skipped() -> None:
+    from sdk.items import BotMotion
+    from sdk.protocol import FACE_MOTION_DIM, encode_face_motion
+
+    values = [0.01 * i for i in range(FACE_MOTION_DIM)]
+    item = parse_item(encode_face_motion(values, 1_240_000, 3), output_rate=RATE_OUT,
+                      received_at=5.0)
+    assert isinstance(item, BotMotion)
+    assert item.pts_us == 1_240_000 and item.assets_serial == 3 and item.received_at == 5.0
+    assert np.allclose(item.values, values, atol=1e-6)
+    short = encode_media(MediaKind.FACE_MOTION, bytes(12), pts_us=0)
+    assert parse_item(short, output_rate=RATE_OUT) is None

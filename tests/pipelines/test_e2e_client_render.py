@@ -173,3 +173,51 @@ async def test_a_client_that_never_loads_its_assets_gets_pixels_and_keeps_its_se
         await ws.send(json.dumps({"type": "assets-loaded", "id": "nope"}))
         later = await receive_for(ws, 2.0)
         assert kinds(later).get(MediaKind.AUDIO, 0) >= 20 and kinds(later).get(MediaKind.VIDEO, 0) >= 10
+
+
+async def test_the_python_sdk_draws_the_face_assets_fetched_checked_and_motion_received(
+        render_server: Any) -> None:
+    from sdk.events import AssetsEvent, ErrorEvent
+    from sdk.items import BotMotion
+
+    async with await VoiceClient.connect(render_server.url, video_out={"size": 512},
+                                         draws_face=True) as client:
+        assert (client.welcome.render or {}).get("mode") == "client", client.welcome
+        done = asyncio.Event()
+        mic = asyncio.create_task(client.send_silence_until(done, timeout_secs=30))
+        items: list[Any] = []
+        bundle = b""
+        loaded_at: float | None = None
+        try:
+            async with asyncio.timeout(30):
+                async for item in client.receive():
+                    items.append(item)
+                    if isinstance(item, AssetsEvent) and loaded_at is None:
+                        bundle = await client.fetch_assets(item)
+                        await client.assets_loaded(item.id)
+                        loaded_at = time.monotonic()
+                    if loaded_at is not None and time.monotonic() - loaded_at > 4.0:
+                        break
+        finally:
+            done.set()
+            await mic
+    assets = [i for i in items if isinstance(i, AssetsEvent)]
+    assert len(assets) == 1 and bundle[:4] == b"AFGL" and len(bundle) == assets[0].bytes
+    motions = [i for i in items if isinstance(i, BotMotion)]
+    assert len(motions) >= 25 and all(m.assets_serial == assets[0].serial for m in motions)
+    assert all(len(m.values) == FACE_MOTION_DIM for m in motions)
+    assert not any(isinstance(i, BotVideo) for i in items), "JPEGs to a client that draws"
+    errors = [i for i in items if isinstance(i, ErrorEvent)]
+    assert not [e for e in errors if e.code != "rate_limited"], errors
+
+
+async def test_fetch_assets_names_assets_the_server_does_not_have(render_server: Any) -> None:
+    from sdk.errors import ClientError
+    from sdk.events import AssetsEvent
+
+    async with await VoiceClient.connect(render_server.url, video_out={"size": 256},
+                                         draws_face=True) as client:
+        wrong = AssetsEvent(portrait="x", id="0" * 64, serial=9, url=f"/assets/{'0' * 64}",
+                            format=1, bytes=1)
+        with pytest.raises(ClientError, match="cannot fetch"):
+            await client.fetch_assets(wrong)
