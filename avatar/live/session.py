@@ -361,8 +361,14 @@ class AvatarSession:
         generation, out, position = reply.generation, reply.out, reply.position
         real = len(out) // 2
         window_16k = _pad(reply.window_16k, (n + lookahead) * SAMPLES_PER_FRAME)
-        avatar = copy.deepcopy(self._avatar_in).push(window_16k)
-        self._avatar_in.push(_pad(reply.played_16k, n * SAMPLES_PER_FRAME))
+        # the block's own frames are the played samples (the window's first n frames,
+        # `ReplyQueue.take_block`): featurized once, into the stream's state; a copy of
+        # that state then reads the lookahead frames ahead. The same rows as the whole
+        # window pushed into a copy (streamed == offline, bit for bit), n frames fewer.
+        avatar = self._avatar_in.push(window_16k[:n * SAMPLES_PER_FRAME])
+        if lookahead:
+            ahead = copy.deepcopy(self._avatar_in).push(window_16k[n * SAMPLES_PER_FRAME:])
+            avatar = np.concatenate([avatar, ahead])
         rows = self._user_window + new_rows
         self._user_window = rows[-lookahead:]
         user_audio = np.stack([r[0] for r in rows]).astype(np.float32)
