@@ -28,9 +28,9 @@ from avatar.render.portrait_calibration import portrait_key
 
 #: portraits kept ready (renderer + bundle); the oldest unused goes first
 MAX_KEPT = 8
-#: a block's frames solved ahead of their turn, over all sessions of a face (the oldest
-#: go first; one dropped is solved again when its turn comes)
-MAX_SOLVED_AHEAD = 256
+#: blocks whose frames wait for their turn, over all sessions of a face (the oldest go
+#: first; a frame of one dropped is solved again, with its block, when its turn comes)
+MAX_BLOCKS_AHEAD = 64
 #: the most rows a block solved at once may have (a generated block has 5)
 MAX_BLOCK_FRAMES = 16
 
@@ -50,9 +50,9 @@ class BrowserFace:
     #: the container's format version
     version: int
 
-    #: motion frames solved with their block before their turn: (58,) float32 bytes ->
-    #: the (59,) frame; shared by the sessions showing this face, so behind a lock
-    _solved: OrderedDict[bytes, np.ndarray] = field(
+    #: blocks solved before their rows' turn: id(block) -> (the block, its rows as solved
+    #: (T, 58) float32, their frames (T, 59)); the block is held, so its id stays its own
+    _solved: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False)
     _solved_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False)
@@ -62,28 +62,29 @@ class BrowserFace:
 
         A frame that is a row of its generated block (a view of a (T, 58) array, as
         `AvatarSession.next_block` plans them) is solved with the whole block, one call
-        (`motion_frames`), and the block's other rows wait here for their turn, found by
-        their values; any other frame is solved alone. Either way the same frame."""
+        (`motion_frames`), and the block's other rows wait here for their turn (a row
+        whose values changed since is solved again); any other frame is solved alone.
+        Either way the same frame. Each session's blocks are its own: two sessions
+        that happen to make the same motion each solve it."""
         motion = np.asarray(motion)
         block = _block_of(motion)
         if block is None:
             return np.asarray(motion_vector(self.renderer, motion), dtype=np.float32)
-        key = np.asarray(motion, np.float32).tobytes()
+        index = _row_index(block, motion)
+        row = np.asarray(motion, np.float32)
         with self._solved_lock:
-            vector = self._solved.get(key)
-        if vector is not None:
-            return vector.copy()
+            entry = self._solved.get(id(block))
+        if entry is not None and entry[0] is block and np.array_equal(entry[1][index], row):
+            return entry[2][index].copy()
         try:
             vectors = self.motion_frames(block)
         except ValueError:  # a bad row (NaN): each frame alone, so only that one fails
             return np.asarray(motion_vector(self.renderer, motion), dtype=np.float32)
-        rows = np.asarray(block, np.float32)
         with self._solved_lock:
-            for row, solved in zip(rows, vectors, strict=True):
-                self._solved[row.tobytes()] = solved
-            while len(self._solved) > MAX_SOLVED_AHEAD:
+            self._solved[id(block)] = (block, np.array(block, np.float32), vectors)
+            while len(self._solved) > MAX_BLOCKS_AHEAD:
                 self._solved.popitem(last=False)
-        return vectors[_row_index(block, motion)].copy()
+        return vectors[index].copy()
 
     def motion_frames(self, motions: np.ndarray) -> np.ndarray:
         """A block of (T, 58) motion as its T motion frames (T, 59), solved at once."""

@@ -84,3 +84,13 @@ def test_a_bad_row_is_refused_and_its_blocks_good_rows_still_solve(face: Browser
                                rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="NaN"):
         face.motion_frame(block[3])
+
+
+def test_a_row_changed_after_its_block_was_solved_is_solved_anew(face: BrowserFace) -> None:
+    block = speaking_blocks(face.renderer.reference, 1, 16)[0]
+    face.motion_frame(block[0])  # the whole block solved now
+    block[2, column_index("jawOpen")] += 0.3  # then a later stage moves one row's jaw
+    np.testing.assert_allclose(face.motion_frame(block[2]), alone(face, block[2]),
+                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(face.motion_frame(block[4]), alone(face, block[4]),
+                               rtol=0, atol=1e-6)
