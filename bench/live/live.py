@@ -64,6 +64,9 @@ Modes:
   python bench/live/live.py --sessions 2 [--turns 4]        # 2 concurrent video sessions
   python bench/live/live.py --soak 1800 [--turn-every 20]   # one video session, RSS and stalls
   --model smollm2 for a quick run (the product default is qwen2.5-0.5b).
+  --draws-face: the video sessions' clients draw the face (protocol 2.3, as the kiosk
+  page does): the server sends motion frames, not JPEGs; avatar_adds_ms_p50 is then
+  what a page-drawn face adds (no lip-sync figures: there are no images to re-measure).
   --against REV: the chosen mode twice in one run, the server of REV first (a git
   worktree, benchkit/revision_tree.py; this client and analysis) and then this
   tree's (or --after REV's: a commit with only the change under test, while others
@@ -173,7 +176,8 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
             bench = Bench(url=url, questions=[Spoken.make(models, q) for q in QUESTIONS],
                           interruption=Spoken.make(models, INTERRUPTION),
                           long_question=Spoken.make(models, LONG_QUESTION),
-                          camera_clip=clip, size=args.size, llm_pid=llm_pid)
+                          camera_clip=clip, size=args.size, llm_pid=llm_pid,
+                          draws_face=args.draws_face)
             startup_s = round(time.monotonic() - t0, 1)
             cpu0 = CpuMark.now(llm_pid)
             if args.soak:
@@ -198,6 +202,8 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                           if k not in ("curve", "curve_fresh", "series")}
         turn.row["av"]["start_r_at_0"] = start_lip_sync([turn.av])["start_lip_sync_r_at_0"]
         lips.append(turn.av)
+    if args.draws_face:
+        mode = f"{mode}_drawn"
     tag = args.tag or (mode if args.model == "qwen2.5-0.5b" else f"{mode}_{args.model}")
     meta = {"tag": tag, "mode": mode, "t0": t0, "load_avg": load, "camera": camera_source,
             "cpu_run": cpu_run, "startup_s": startup_s, "costs": costs,
@@ -253,6 +259,9 @@ def main() -> None:
     parser.add_argument("--camera-photo", type=Path, default=None,
                         help="photo of the user's face (default: skimage's astronaut)")
     parser.add_argument("--no-camera", action="store_true")
+    parser.add_argument("--draws-face", action="store_true",
+                        help="video sessions' clients draw the face (protocol 2.3, as the "
+                             "kiosk page does): motion frames, no JPEGs, no lip-sync figures")
     parser.add_argument("--tag", default=None, help="results file: bench/results/live_TAG.json")
     parser.add_argument("--plot", type=Path, default=None,
                         help="lip-sync PNG (default mode: bench/results/live_av_sync.png)")

@@ -20,7 +20,7 @@ Usage: python bench/voice/voice_latency.py [--turns 12] [--model qwen2.5-0.5b|sm
        [--vad-start 0.2] [--vad-stop 0.2] [--smart-turn-stop 1.0] [--first-clause-words 3]
        [--first-phrase-words 3] [--llm-batch-threads 1]
        [--max-tokens 96] [--llm-threads 1] [--no-warm-up] [--no-answer-rules]
-       [--barge-ins 3] [--label NAME] [--asr-beam N]
+       [--barge-ins 3] [--label NAME] [--asr-beam N] [--asr-threads N]
        [--raw rows.json] [--no-fact-guard] [--no-semantic-retrieval] [--knowledge-file PATH]
        python bench/voice/voice_latency.py --against REV [--against REV2] [--checks-off-too]
        python bench/voice/voice_latency.py --this-tree-too "--asr-beam 5"
@@ -81,6 +81,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     asr: dict[str, Any] = {"encoder_min_secs": args.encoder_min_secs}
     if args.asr_beam is not None:  # else the settings' (earlier revisions' default)
         asr["beam_size"] = args.asr_beam
+    if args.asr_threads is not None:  # else the settings'
+        asr["cpu_threads"] = args.asr_threads
     # a knowledge file of the operator's (the 200-fact file: what a long file costs a turn)
     settings = Settings.load(llm=llm, asr=asr, persona={"knowledge_file": args.knowledge_file})
     started = time.perf_counter()
@@ -184,6 +186,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     summary = summarise(args, rows, barge_ms, rss_peak=rss_peak, startup_s=startup_s,
                         speculation=speculation, load1=load1)
     summary["asr_beam_size"] = models.asr.beam_size
+    summary["asr_cpu_threads"] = models.asr.cpu_threads
     summary["knowledge_file"] = str(settings.persona.knowledge_file)
     return summary
 
@@ -206,6 +209,8 @@ def main() -> None:
     parser.add_argument("--no-warm-up", action="store_true")
     parser.add_argument("--encoder-min-secs", type=float, default=20.0,
                         help="whisper's encoder window floor (0: the full 30 s)")
+    parser.add_argument("--asr-threads", type=int, default=None, choices=range(1, 9),
+                        help="whisper's CPU threads (default: the settings', 2)")
     parser.add_argument("--asr-beam", type=int, default=None, choices=range(1, 17),
                         metavar="N", help="whisper's beam (asr.beam_size; default: the "
                         "settings')")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,10 @@ class SessionLog:
         self.audio: list[AudioIn] = []
         self.video: list[VideoIn] = []
         self.events: list[tuple[float, Any]] = []
+        #: motion frames of a face the client draws (v2.3): (arrival, pts_us)
+        self.motion: list[tuple[float, int]] = []
+        #: a client that draws: fetch an `assets` event's bundle and say it is loaded
+        self.on_assets: Callable[[Any], Awaitable[None]] | None = None
         self.closed = False
         self._changed = asyncio.Event()
         self._wraps = 0
@@ -128,7 +132,8 @@ class SessionLog:
 
     async def run(self, client: Any) -> None:
         """Receive until the socket closes."""
-        from sdk.items import BotAudio, BotVideo, Closed
+        from sdk.events import AssetsEvent
+        from sdk.items import BotAudio, BotMotion, BotVideo, Closed
 
         async for item in client.receive():
             if isinstance(item, BotAudio):
@@ -143,10 +148,14 @@ class SessionLog:
                     self.mic.samples_sent // USER_FRAME_SAMPLES, item.jpeg == self._last_jpeg,
                     item.jpeg))
                 self._last_jpeg = item.jpeg
+            elif isinstance(item, BotMotion):
+                self.motion.append((item.received_at, item.pts_us))
             elif isinstance(item, Closed):
                 break
             else:
                 self.events.append((time.monotonic(), item))
+                if isinstance(item, AssetsEvent) and self.on_assets is not None:
+                    await self.on_assets(item)
             self._changed.set()
         self.closed = True
         self._changed.set()
@@ -225,31 +234,52 @@ class SessionLog:
 class LiveSession:
     """One connected client: its mic, camera and receiver running as tasks."""
 
-    def __init__(self, client: Any, camera_clip: Path | None, llm_pid: int | None) -> None:
+    def __init__(self, client: Any, camera_clip: Path | None, llm_pid: int | None,
+                 start: bool = True) -> None:
+        """`start`: start the tasks now (False: the caller sets the log up first)."""
         self.client = client
         self.mic = Mic(client)
         self.log = SessionLog(self.mic, client.output_rate)
         self.video = client.video_out is not None
         self.llm_pid = llm_pid
+        self.camera_clip = camera_clip
         self.cpu_start = CpuMark.now(llm_pid)
         self.cpu: dict[str, float] = {}
+        self.tasks: list[asyncio.Task[Any]] = []
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Run the mic, the receiver and (video sessions with a clip) the camera."""
         self.tasks = [asyncio.create_task(self.mic.run()),
-                      asyncio.create_task(self.log.run(client))]
-        if camera_clip is not None:
+                      asyncio.create_task(self.log.run(self.client))]
+        if self.camera_clip is not None:
             self.tasks.append(asyncio.create_task(
-                client.stream_video_file(camera_clip, fps=15.0, loop=True)))
+                self.client.stream_video_file(self.camera_clip, fps=15.0, loop=True)))
 
     @classmethod
     async def open(cls, url: str, *, video: bool, camera_clip: Path | None, size: int,
-                   name: str, llm_pid: int | None) -> LiveSession:
-        """Connect (waiting for a free slot) and start streaming at once."""
+                   name: str, llm_pid: int | None, draws_face: bool = False) -> LiveSession:
+        """Connect (waiting for a free slot) and start streaming at once. `draws_face`:
+        a video session's client draws the face (v2.3) as the kiosk page does: it
+        fetches the assets and says so, then receives motion frames, not JPEGs."""
         from sdk.client import VoiceClient
 
+        draws = video and draws_face
         client = await VoiceClient.connect(
             url, client_name=name, busy_retry_secs=30.0,
             video_out={"size": size} if video else None,
-            video_in="camera" if video and camera_clip is not None else None)
-        return cls(client, camera_clip if video else None, llm_pid)
+            video_in="camera" if video and camera_clip is not None else None,
+            draws_face=draws)
+        session = cls(client, camera_clip if video else None, llm_pid, start=False)
+        if draws:
+            async def load(event: Any) -> None:
+                await client.fetch_assets(event)
+                await client.assets_loaded(event.id)
+
+            session.log.on_assets = load
+        session.start()
+        return session
 
     async def close(self) -> None:
         """Stop streaming and leave; keeps the log."""
@@ -289,6 +319,12 @@ class LiveSession:
                 "avatar": log.avatar_stats(),
                 "welcome_video_out": self.client.video_out,
             })
+            if log.motion:  # a face the client draws: motion frames, not images
+                motion_gaps = (np.diff([at for at, _ in log.motion]) * 1000
+                               if len(log.motion) > 1 else np.zeros(1))
+                out.update({"draws_face": True, "motion_frames": len(log.motion),
+                            "motion_fps": round(len(log.motion) / max(audio_secs, 1e-6), 2),
+                            "motion_interval_ms_p95": round(float(np.percentile(motion_gaps, 95)), 1)})
             from benchkit.live.quality_log import changes_summary, level_changes
 
             out.update(changes_summary(level_changes(self)))

@@ -35,11 +35,14 @@ class Bench:
     llm_pid: int | None
     timeout: float = 90.0
     idle_secs: float = 1.0
+    #: video sessions' clients draw the face (v2.3): motion frames, not JPEGs
+    draws_face: bool = False
 
     async def open(self, video: bool, name: str) -> LiveSession:
         """A new client session."""
         return await LiveSession.open(self.url, video=video, camera_clip=self.camera_clip,
-                                      size=self.size, name=name, llm_pid=self.llm_pid)
+                                      size=self.size, name=name, llm_pid=self.llm_pid,
+                                      draws_face=self.draws_face)
 
 
 def _log_turn(prefix: str, row: dict[str, Any]) -> None:

@@ -132,7 +132,7 @@ async def run_turn(session: LiveSession, spoken: Spoken, *, limit_secs: float,
         row["user_frames_lead"] = max((v.user_frames - v.mic_frames
                                        for v in log.video[:k if k is not None else None]),
                                       default=None)
-        if keep_window and loud:
+        if keep_window and loud and any(v.jpeg is not None for v in log.video[v0:]):
             lo = loud[0].pts_us - 2 * MAX_LAG_FRAMES * FRAME_US
             hi = loud[-1].pts_us + 2 * MAX_LAG_FRAMES * FRAME_US
             turn.window = TurnWindow(
