@@ -564,14 +564,14 @@ COMMON_RANK = 3000
 
 #: where a question's reason or purpose starts ("Is there a lift so I don't have to take
 #: the stairs?"): the thing asked about is named before it
-_PURPOSE = re.compile(r"\s(?:so that|so (?:i|we|that)|because|since|in order to)\s", re.IGNORECASE)
+PURPOSE = re.compile(r"\s(?:so that|so (?:i|we|that)|because|since|in order to)\s", re.IGNORECASE)
 
 
 def asked_part(message: str) -> str:
     """What the message's question asks about: its question part (shape.py) without the
     reason it gives for asking ("Is there a lift" of "Is there a lift so I don't have to
     take the stairs?")."""
-    return _PURPOSE.split(question_part(message), maxsplit=1)[0]
+    return PURPOSE.split(question_part(message), maxsplit=1)[0]
 
 
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:

@@ -25,9 +25,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from agent.answers.clock import CLOCK, CLOCK_WORDS, SPAN, minutes
 from agent.answers.common import common_words
 from agent.answers.days import days_named
 from agent.answers.index import LABEL, terms
+from agent.answers.settle import hours_answer
 from agent.answers.shape import asks_for_value, is_yes_no_question, question_part, states_value
 from agent.answers.values import extract_facts
 
@@ -255,10 +257,12 @@ def _names_held(question: str, clause: str) -> set[str]:
     return {n for n in names if n in told or (days_named(n) and days_named(n) <= days)}
 
 
-def spoken_answer(fact: str, question: str = "", kind: str | None = None) -> str:
+def spoken_answer(fact: str, question: str = "", kind: str | None = None, *,
+                  settled: str | None = None) -> str:
     """`fact` said as the answer to `question` (module docstring): the clauses that answer
     it, each a sentence, the label told as a subject, yes or no first for a yes/no
-    question where the fact says it."""
+    question where the fact says it; `settled`: the yes or no to say first, where the
+    caller read it from the fact (agent/answers/settle.py), in place of the clause's own."""
     label, _ = split_label(fact)
     chosen = answer_clauses(fact, question, kind)
     yes_no = is_yes_no_question(question) if question else False
@@ -273,6 +277,10 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None) -> str
             answer = answer or "no"
         sentences.append(as_sentence(label, clause))
     text = " ".join(s for s in sentences if s)
+    if yes_no and settled is None:
+        settled = hours_answer(fact, question)  # the days and hours settle it, or not
+    if yes_no and settled is not None:
+        return f"{_capital(settled)}, {_lower_first(text)}"
     if yes_no and not answer:
         answer = ("no" if _says_none_of(chosen, question) or _states_the_opposite(chosen, question)
                   else _time_answer(chosen, question) or _day_answer(chosen, question)
@@ -333,6 +341,9 @@ def fact_answer_word(fact: str, question: str) -> str | None:
             return lead.group(1).lower()
         if _NONE_OF.match(clause):
             return "no"
+    hours = hours_answer(fact, question)
+    if hours is not None:
+        return hours
     return "no" if _says_none_of(chosen, question) else _day_answer(chosen, question)
 
 
@@ -355,39 +366,22 @@ def _takes_the_other_side(question: str, clauses: list[str]) -> bool:
                for a, b in ((a, b), (b, a)))
 
 
-#: "9 a.m. to 8 p.m.": a span of clock times (noon and midnight too)
-_CLOCK = r"(?:\d{1,2}(?::\d\d)?\s*[ap]\.?\s?m\.?|noon|midnight)"
-_SPAN = re.compile(rf"({_CLOCK})\s*(?:to|until|till|-|\u2013)\s*({_CLOCK})", re.IGNORECASE)
 #: "open at 8", "close by 6", "open until 9", "open late": what a question asks of a span
 _ASKS_OPEN = re.compile(r"\b(open|close|closed|shut)s?\s+(?:\w+\s+)?(at|by|until|till|past)\b",
                         re.IGNORECASE)
-_CLOCK_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
-
-
-def _minutes(clock: str) -> int | None:
-    """Minutes after midnight of "9 a.m.", "7:30 p.m.", "noon"; None if not a clock time."""
-    text = clock.lower().replace(".", "").replace(" ", "")
-    if text in ("noon", "midnight"):
-        return 12 * 60 if text == "noon" else 0
-    match = re.match(r"(\d{1,2})(?::(\d\d))?([ap])m", text)
-    if match is None:
-        return None
-    hour = int(match.group(1)) % 12 + (12 if match.group(3) == "p" else 0)
-    return hour * 60 + int(match.group(2) or 0)
 
 
 def _asked_minutes(question: str, opening: bool) -> int | None:
     """The clock time a question names ("at 8 a.m.", "at eight in the morning", "until
     nine": a bare hour read as the morning for an opening, else the afternoon)."""
-    match = re.search(rf"({_CLOCK})|\b(\d{{1,2}}|{'|'.join(_CLOCK_WORDS)})\b(\s+in the morning"
+    match = re.search(rf"({CLOCK})|\b(\d{{1,2}}|{'|'.join(CLOCK_WORDS)})\b(\s+in the morning"
                       r"|\s+in the (?:afternoon|evening)|\s+at night)?", question, re.IGNORECASE)
     if match is None:
         return None
     if match.group(1):
-        return _minutes(match.group(1))
+        return minutes(match.group(1))
     word = match.group(2).lower()
-    hour = int(word) if word.isdigit() else _CLOCK_WORDS[word]
+    hour = int(word) if word.isdigit() else CLOCK_WORDS[word]
     part = (match.group(3) or "").strip().lower()
     evening = "morning" not in part and (bool(part) or not (opening and 6 <= hour <= 11))
     return (hour % 12 + (12 if evening else 0)) * 60
@@ -397,10 +391,10 @@ def _time_answer(clauses: list[str], question: str) -> str | None:
     """"yes" or "no" to "Do you open at eight ...?", "Are you open until nine?" from the
     span of hours the clause states; None where either says no clock time."""
     asks = _ASKS_OPEN.search(question)
-    spans = [m for c in clauses for m in _SPAN.finditer(c)]
+    spans = [m for c in clauses for m in SPAN.finditer(c)]
     if asks is None or len(spans) != 1:
         return None
-    start, end = _minutes(spans[0].group(1)), _minutes(spans[0].group(2))
+    start, end = minutes(spans[0].group(1)), minutes(spans[0].group(2))
     opening = asks.group(1).lower() == "open" and asks.group(2).lower() in ("at", "by")
     asked = _asked_minutes(question[asks.end():], opening)
     if asked is None or start is None or end is None:
@@ -417,7 +411,7 @@ def tells_the_other_time(question: str, fact: str) -> bool:
     closes, or the other way round ("What time does the lab close?" and "the lab opens
     at 7:30 a.m."); a span ("10 a.m. to 6 p.m.", "open until 7 p.m.") tells both."""
     _, rest = split_label(fact)
-    if _SPAN.search(rest) or re.search(r"\b(?:until|till)\b", rest, re.IGNORECASE):
+    if SPAN.search(rest) or re.search(r"\b(?:until|till)\b", rest, re.IGNORECASE):
         return False
     return _takes_the_other_side(question, [rest])
 
@@ -431,7 +425,17 @@ def _day_answer(clauses: list[str], question: str) -> str | None:
     told = set().union(*(days_named(c) for c in clauses)) if clauses else set()
     if not asked or not told or any(f.kind in ("number", "time") for f in extract_facts(question)):
         return None
-    return "yes" if asked <= told else "no"
+    # a day the clauses say is closed is not a day they list ("closed on Mondays")
+    closed = set().union(*(days_named(c) for c in clauses
+                           if _CLOSED_DAYS.search(c) and not SPAN.search(c)))
+    if _ASKS_CLOSED.search(question) and not re.search(r"\bopen\b", question, re.IGNORECASE):
+        return "yes" if asked <= closed else "no" if asked <= told - closed else None
+    return "yes" if asked <= told - closed else "no"
+
+
+#: a clause saying days are closed, and a question asking whether they are
+_CLOSED_DAYS = re.compile(r"\bclosed\b", re.IGNORECASE)
+_ASKS_CLOSED = re.compile(r"\b(?:closed|shut)\b", re.IGNORECASE)
 
 
 def _says_none_of(clauses: list[str], question: str) -> bool:
@@ -444,12 +448,12 @@ def _says_none_of(clauses: list[str], question: str) -> bool:
 
 def relabelled(sentence: str, facts: Sequence[str], question: str) -> str | None:
     """The fact said as an answer when `sentence` reads one of `facts` out with its label
-    ("Flu shots: walk-in flu shots every weekday ...", the model copying its note); None
-    when it reads no label."""
-    opening = sentence.lstrip().lower()
+    ("Flu shots: walk-in flu shots every weekday ...", the model copying its note), at its
+    start or after a few words of its own ("Yes, insurance: we accept ..."); None when it
+    reads no label."""
     for fact in facts:
         label, _ = split_label(fact)
-        if label and opening.startswith(f"{label.lower()}:"):
+        if label and re.search(rf"(?<!\w){re.escape(label)}\s*:", sentence, re.IGNORECASE):
             return spoken_answer(fact, question, asks_for_value(question))
     return None
 

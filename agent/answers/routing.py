@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.answers.bands import band_for
+from agent.answers.days import days_named
 from agent.answers.index import (
     WORD,
     KnowledgeIndex,
@@ -51,6 +52,7 @@ from agent.answers.reading import (
     spoken_answer,
     tells_the_other_time,
 )
+from agent.answers.settle import asked_things, settled_answer, settling_part
 from agent.answers.shape import (
     PLACE_WORDS,
     asks_for_amount,
@@ -454,6 +456,30 @@ def _far_from(index: KnowledgeIndex, message: str, fact: str) -> bool:
             and not _names_only_topic(index, message, fact))
 
 
+#: no cosine reaches it: a visitor's word counts as a file word only by its short form or
+#: WordNet (the thing asked must be the fact's, not a neighbour's: "sofas" and "furniture")
+_SAME_WORD = 2.0
+
+
+def yes_no_settled_rule(index: KnowledgeIndex, message: str,
+                        facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question its best fact settles (agent/answers/settle.py): by the days and
+    hours it lists ("Can we come by on Monday?" and "closed on Mondays"), or by whether it
+    says the thing asked about under a "no" ("Can I set up my tripod?" and "no flash and no
+    tripods") or plainly ("Do you take Amex?" and "we accept ... American Express"): the
+    fact is said with that yes or no first. The small model said "Yes" to such questions
+    whatever its note said. Not for a fact far from the question (`_far_from`)."""
+    best = facts[0]
+    if not is_yes_no_question(message) or _far_from(index, message, best):
+        return facts
+    things = asked_things(message, lambda term: index.query_terms(term, at_least=_SAME_WORD))
+    word = settled_answer(best, last_sentence(message), things)
+    if word is None:
+        return facts
+    said = best if days_named(last_sentence(message)) else settling_part(best, things)
+    return _said(best, spoken_answer(said, message, settled=word))
+
+
 def yes_no_spoken_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question naming its fact's topic (or most of whose words the fact holds),
@@ -532,7 +558,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
 
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
-                                        band_rule, condition_rule, yes_no_unheld_rule, yes_no_spoken_rule,
+                                        band_rule, condition_rule, yes_no_unheld_rule,
+                                        yes_no_settled_rule, yes_no_spoken_rule,
                                         yes_no_unrelated_rule, situation_rule, value_rule)
 
 
