@@ -47,6 +47,7 @@ from agent.answers.lines import AnswerLines
 from agent.answers.parts import MAX_PARTS, message_parts
 from agent.answers.reading import (
     condition_answer,
+    fact_answer_word,
     has_condition,
     split_label,
     spoken_answer,
@@ -85,6 +86,10 @@ FACTS_NOTE = "Facts: {facts}\n"
 #: yes or no alone, it answered with the bare word (docs/ANSWERS.md)
 YES_NO_HINT = ("Begin your answer with Yes or No, then say what the facts say in a short "
                "sentence.\n")
+#: after a yes/no question's note when no noted fact says a yes or no to it
+#: (`reading.fact_answer_word`): the rules found none to say, so the model is not asked for
+#: one (the guard could not check it), only for what the facts say
+OPEN_HINT = "Say what the facts say about it in one short sentence.\n"
 # Messages made only of these words are small talk: the LLM answers them as they are.
 _SMALL_TALK = frozenset(
     """hi hello hey hiya morning afternoon evening good great nice fine cool ok okay
@@ -112,10 +117,15 @@ class TurnPlan:
 
     def message(self, text: str) -> str:
         """The user message the LLM reads: `note` + `text` (just `text` without a note),
-        with `YES_NO_HINT` between them for a yes/no question."""
+        with `YES_NO_HINT` between them for a yes/no question a noted fact says a yes or no
+        to, `OPEN_HINT` for any other yes/no question (no yes or no the file gives)."""
         if not self.note:
             return text
-        return f"{self.note}{YES_NO_HINT if is_yes_no_question(text) else ''}{text}"
+        hint = ""
+        if is_yes_no_question(text):
+            answered = any(fact_answer_word(fact, text) for fact in self.facts)
+            hint = YES_NO_HINT if answered else OPEN_HINT
+        return f"{self.note}{hint}{text}"
 
 
 # A message that leans on the one before: "For how long?", "And is it free?", "What about Sunday?"

@@ -10,6 +10,7 @@ from agent import PersonaSettings
 from agent.answers.index import KnowledgeIndex, split_facts, terms
 from agent.answers.lines import DONT_KNOW_LINE
 from agent.answers.routing import (
+    OPEN_HINT,
     YES_NO_HINT,
     TurnPlan,
     is_small_talk,
@@ -101,8 +102,15 @@ def test_a_store_question_goes_to_the_llm_with_its_best_fact_in_front(
     # the note ends the cached prefix: a line of its own, then the question as asked
     assert plan.note.endswith("\n") and plan.note.startswith("Facts: ")
     assert plan.message("Which cards?") == f"{plan.note}Which cards?"
-    # ... a yes/no question's with the hint to answer yes or no first between them
-    assert plan.message("Can I pay?") == f"{plan.note}{YES_NO_HINT}Can I pay?"
+    # ... a yes/no question's with the hint to answer yes or no first between them, where a
+    # noted fact says one to it ("no, we do not accept personal checks")
+    asked = "Can I pay with a personal check?"
+    assert plan.message(asked) == f"{plan.note}{YES_NO_HINT}{asked}"
+    # ... and where none does, the hint asks for what the facts say, not for a yes or no
+    cards = "Payment: we accept cash, Visa and Mastercard."
+    open_plan = TurnPlan(note=f"Facts: {cards}\n", facts=(cards,))
+    assert open_plan.message("Can I pay at the till?") == (
+        f"{open_plan.note}{OPEN_HINT}Can I pay at the till?")
     unnoted = plan_turn(KnowledgeIndex(index.facts, note_facts=0), "Which cards do you accept?")
     assert unnoted.note is None and unnoted.reply is None and unnoted.facts  # guard's sources
     assert TurnPlan().message("Hi.") == "Hi."
