@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from sdk.client import VoiceClient
 from sdk.connection import DEFAULT_VIDEO_FPS
 from sdk.events import BotOutput, ErrorEvent, PortraitEvent, UserTranscription
-from sdk.items import BotAudio, BotVideo, Closed
+from sdk.items import BotAudio, BotMotion, BotVideo, Closed
 from sdk.media import DEFAULT_CAMERA_FPS, write_wav_pcm16
 from sdk.reconnect import SessionRestarted
 
@@ -275,6 +275,8 @@ async def talk(
                 result.audio.extend(item.pcm)
                 if stop_at_bytes is not None and len(result.audio) >= stop_at_bytes:
                     break
+                continue
+            if isinstance(item, BotMotion):  # a connection that draws: not talk()'s to keep
                 continue
             if isinstance(item, Closed):
                 break

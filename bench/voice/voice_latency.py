@@ -186,7 +186,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     summary = summarise(args, rows, barge_ms, rss_peak=rss_peak, startup_s=startup_s,
                         speculation=speculation, load1=load1)
     summary["asr_beam_size"] = models.asr.beam_size
-    summary["asr_cpu_threads"] = models.asr.cpu_threads
+    summary["asr_cpu_threads"] = getattr(models, "whisper_threads", models.asr.cpu_threads)
     summary["knowledge_file"] = str(settings.persona.knowledge_file)
     return summary
 

@@ -80,7 +80,10 @@ class ASRSettings(_Section):
                            "espeak's spoken questions better (docs/ANSWERS.md).")
     compute_type: str = Field(default="int8", min_length=1,
                               description="CTranslate2 compute type of the model.")
-    cpu_threads: int = Field(default=2, ge=0, le=256, description="whisper's CPU threads.")
+    cpu_threads: int = Field(default=0, ge=0, le=256,
+                             description="whisper's CPU threads; 0: half the machine's cores, "
+                             "at least 1 (on 2 cores one read as fast, and beside a face "
+                             "faster, docs/LATENCY.md).")
     no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0,
                                   description="Drop segments whisper itself believes are "
                                   "not speech with this probability or more.")

@@ -12,6 +12,7 @@ No pipecat here: the offline `converse` loads the same models.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -41,7 +42,8 @@ class ASRParams:
 
     beam_size: int = 5  # 1 (greedy) is faster, and mishears more (docs/ANSWERS.md)
     compute_type: str = "int8"
-    cpu_threads: int = 2
+    #: 0: half this machine's usable cores, at least 1 (`whisper_threads`)
+    cpu_threads: int = 0
     no_speech_prob: float = 0.6  # drop segments whisper itself believes are not speech
     max_compression_ratio: float = 2.4  # whisper's own loop detector threshold
     #: the encoder sees the utterance plus 2 s, at least this long, instead of whisper's
@@ -54,6 +56,16 @@ class ASRParams:
     def from_section(cls, asr: ASRSettings) -> ASRParams:
         """From the settings' `[asr]` section (its decoding fields are these)."""
         return section_params(cls, asr)
+
+
+def whisper_threads(asked: int) -> int:
+    """Whisper's CPU threads: `asked`, or for 0 half the cores this process may use, at
+    least 1. Whisper shares them with the LLM, piper and the face: on 2 cores it read as
+    fast on one thread as on two, and beside a face faster (its read waits for its
+    slowest thread; docs/LATENCY.md)."""
+    if asked > 0:
+        return asked
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 #: a hum as whisper spells it: "Mm", "hmm", "Mm-hmm", "M-M-M"
@@ -198,12 +210,14 @@ class SpeechModels:
         if not Path(piper_model).is_file():
             raise FileNotFoundError(f"piper voice not found: {piper_model}")
         self.asr = asr or ASRParams()
+        #: the CPU threads whisper reads with (`ASRParams.cpu_threads` resolved)
+        self.whisper_threads = whisper_threads(self.asr.cpu_threads)
         started = time.perf_counter()
         self.whisper = WhisperModel(
             str(whisper_dir),
             device="cpu",
             compute_type=self.asr.compute_type,
-            cpu_threads=self.asr.cpu_threads,
+            cpu_threads=self.whisper_threads,
         )
         if self.asr.encoder_min_secs > 0:
             fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
