@@ -29,7 +29,7 @@ from agent.answers.clock import CLOCK, CLOCK_WORDS, SPAN, minutes
 from agent.answers.common import common_words
 from agent.answers.days import days_named
 from agent.answers.index import LABEL, terms
-from agent.answers.settle import hours_answer
+from agent.answers.settle import settled_answer
 from agent.answers.shape import asks_for_value, is_yes_no_question, question_part, states_value
 from agent.answers.values import extract_facts
 
@@ -278,7 +278,7 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None, *,
         sentences.append(as_sentence(label, clause))
     text = " ".join(s for s in sentences if s)
     if yes_no and settled is None:
-        settled = hours_answer(fact, question)  # the days and hours settle it, or not
+        settled = settled_answer(fact, question)  # the days and hours, or the thing asked
     if yes_no and settled is not None:
         return f"{_capital(settled)}, {_lower_first(text)}"
     if yes_no and not answer:
@@ -332,8 +332,13 @@ def fact_answer_word(fact: str, question: str) -> str | None:
     """"yes" or "no" where `fact` says one to the yes/no `question` (its answering
     clause opens with it, says "no ...", or lists the days asked about), else None; None
     too where the two take opposite words ("closed" asked, "open" told)."""
+    if not is_yes_no_question(question):
+        return None
+    settled = settled_answer(fact, question)  # agent/answers/settle.py, as the rules read it
+    if settled is not None:
+        return settled
     chosen = answer_clauses(fact, question)
-    if not is_yes_no_question(question) or _takes_the_other_side(question, chosen[:1]):
+    if _takes_the_other_side(question, chosen[:1]):
         return None
     for clause in chosen:
         lead = _ANSWER_WORD.match(clause)
@@ -341,9 +346,6 @@ def fact_answer_word(fact: str, question: str) -> str | None:
             return lead.group(1).lower()
         if _NONE_OF.match(clause):
             return "no"
-    hours = hours_answer(fact, question)
-    if hours is not None:
-        return hours
     return "no" if _says_none_of(chosen, question) else _day_answer(chosen, question)
 
 

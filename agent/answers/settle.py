@@ -191,14 +191,20 @@ def settled_answer(fact: str, question: str, things: Iterable[str] | None = None
 
 
 def settling_part(fact: str, things: Iterable[str]) -> str:
-    """The fact with only its clauses that hold the thing asked about (`things`, as for
-    `thing_answer`), its label kept: the part that settles the question ("Passes: we accept
-    Aqua Card and Fit Pass" of "...; no, we do not accept vouchers" for "Fit Pass"); the
-    whole fact where no clause holds one."""
+    """The fact without its clauses that give a yes or no of their own about another thing
+    than the one asked (`things`, as for `thing_answer`), its label kept: "Passes: we accept
+    Aqua Card and Fit Pass" of "...; no, we do not accept vouchers" for "Fit Pass", while "no,
+    we do not do X-rays here; we refer you to the imaging centre next door" stays whole."""
     wanted = {w.lower() for w in things}
     label = LABEL.match(fact)
-    holding = [c for c in _clauses(fact)
-               if wanted & {stem(w.lower()) for w in _WORDS.findall(re.sub(r"(\w)-(\w)", r"\1\2", c))}]
-    if not holding:
+    clauses = _clauses(fact)
+    kept = [c for c in clauses
+            if not _OWN_ANSWER.match(c)
+            or wanted & {stem(w.lower()) for w in _WORDS.findall(re.sub(r"(\w)-(\w)", r"\1\2", c))}]
+    if not kept or len(kept) == len(clauses):
         return fact
-    return f"{label.group(0) if label else ''}{'; '.join(holding)}."
+    return f"{label.group(0) if label else ''}{'; '.join(kept)}."
+
+
+#: a clause that opens with a yes or no of its own ("no, we do not accept ...", "no pets")
+_OWN_ANSWER = re.compile(r"^(?:yes|no)\b", re.IGNORECASE)

@@ -14,7 +14,13 @@ from agent.answers.clock import asked_time
 from agent.answers.index import KnowledgeIndex
 from agent.answers.reading import fact_answer_word, relabelled, spoken_answer
 from agent.answers.routing import plan_turn
-from agent.answers.settle import hours_answer, opening_hours, settled_answer, thing_answer
+from agent.answers.settle import (
+    hours_answer,
+    opening_hours,
+    settled_answer,
+    settling_part,
+    thing_answer,
+)
 from agent.sentence_embedding import SentenceEncoder
 
 POOL = """<!-- Facts for the help kiosk of a swimming pool, for tests. -->
@@ -139,3 +145,18 @@ def test_a_label_read_after_a_word_of_the_replys_own_is_said_as_an_answer() -> N
     assert said is not None and "lockers:" not in said.lower()
     assert said.startswith("Yes, ")
     assert relabelled("Yes, there are coin lockers by the changing rooms.", facts, question) is None
+
+
+def test_the_part_said_keeps_what_follows_the_answer_and_drops_another_things_no() -> None:
+    passes = "Passes: we accept Aqua Card and Fit Pass; no, we do not accept Gymbox vouchers."
+    assert settling_part(passes, {"fit", "pass"}) == "Passes: we accept Aqua Card and Fit Pass."
+    scans = "Scans: no, we do not do scans here; we refer you to the imaging centre next door."
+    assert settling_part(scans, {"scan"}) == scans  # where to go instead is part of the answer
+
+
+def test_the_guard_reads_the_thing_the_rules_read() -> None:
+    """The guard's word agrees with the rule's: the reply "No, ... no wetsuits ..." is kept,
+    and a "Yes" to it would be turned into the fact said with its "No"."""
+    question = "Can I wear my wetsuit in the pool?"
+    assert fact_answer_word(SWIMWEAR, question) == "no"
+    assert spoken_answer(SWIMWEAR, question).startswith("No, ")
