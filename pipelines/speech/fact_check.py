@@ -138,6 +138,10 @@ class FactCheckedText(FrameProcessor):
         if not held or self._replaced:
             return
         sentence = " ".join(f.text.strip() for f in held)
+        if not self._first_sentence and (spoken := self._unlabelled(sentence)) is not None:
+            self.dropped += len(held) - 1  # said as an answer, and the reply goes on
+            await self.push_frame(_chunk(held[0], spoken), direction)
+            return
         replacement = self._check(sentence)
         first, self._first_sentence = self._first_sentence, False
         if replacement is None:
@@ -148,6 +152,17 @@ class FactCheckedText(FrameProcessor):
         self.dropped += len(held) - 1
         if first:
             await self.push_frame(_chunk(held[0], replacement), direction)
+
+    def _unlabelled(self, sentence: str) -> str | None:
+        """A later sentence that reads a fact out with its label ("... Opening hours:
+        9 to 5."), said as an answer instead; None when it reads none."""
+        if self._question is None:
+            return None
+        answer = relabelled(sentence, self._facts, self._question)
+        if answer is not None:
+            self.flipped += 1
+            logger.info(f"{self}: {sentence!r} reads a label: said the fact as an answer")
+        return answer
 
     def _check(self, sentence: str) -> str | None:
         """None when `sentence` may be spoken; else what to say instead (said only for a

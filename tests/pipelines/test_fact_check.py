@@ -5,7 +5,8 @@ knowledge file and persona. A first true sentence goes on as it was cut; a later
 sentence with a value from nowhere is dropped with the rest, so the reply ends whole
 (no cut-off, no don't-know line glued on); an invented first sentence becomes the
 don't-know line; a flipped condition or a yes/no against its fact becomes the fact;
-the next reply is checked afresh. With the turn's sources, values come from the turn's
+the next reply is checked afresh; a later sentence that reads a fact with its label is said
+as an answer and the reply goes on. With the turn's sources, values come from the turn's
 facts and the visitor's words in this visit only."""
 
 from __future__ import annotations
@@ -120,6 +121,19 @@ async def test_a_fact_read_out_with_its_label_is_said_as_an_answer() -> None:
                              sources=sources)
     said = " ".join(chunks)
     assert not said.startswith("Flu shots:") and "10 a.m. to 4 p.m." in said, said
+
+
+async def test_a_later_sentence_read_with_its_label_is_said_as_an_answer_and_the_reply_goes_on(
+) -> None:
+    fact = "Flu shots: walk-in flu shots every weekday from 10 a.m. to 4 p.m.; no appointment needed."
+    sources = TurnSources(question="When can I come in for a flu jab?", facts=(fact,))
+    chunks, checker = await spoken(
+        "We do those here. Flu shots: walk-in flu shots every weekday. Just come by.",
+        sources=sources)
+    said = " ".join(chunks)
+    assert said.startswith("We do those here.") and "Flu shots:" not in said, said
+    assert "10 a.m. to 4 p.m." in said and said.endswith("Just come by."), said
+    assert checker.flipped == 1
 
 
 async def test_values_come_from_the_turns_facts_and_the_visitors_words_only() -> None:
