@@ -40,8 +40,12 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # portrait's background fit landing in a live session (34 s; the fit itself stays in
 # test_portrait_calibration.py), and the voice assistant's spoken repair question
 # reaching its tool through a tool-calling endpoint (22 s; the tool's schema, handler,
-# registration and the endpoint probe stay in test_voice_assistant.py).
+# registration and the endpoint probe stay in test_voice_assistant.py), and its spoken
+# question answered from its own knowledge file (50 s: the example's settings, persona and
+# knowledge file stay checked there; a spoken question answered from a file runs on the
+# server in test_e2e_knowledge.py).
 RELEASE_ONLY := tests/examples/test_voice_assistant.py::test_spoken_repair_question_reaches_the_tool_when_the_endpoint_streams_tool_calls \
+	tests/examples/test_voice_assistant.py::test_spoken_question_is_answered_from_the_examples_own_knowledge \
 	tests/pipelines/test_keepalive.py::test_silent_clients_that_answer_keepalives_are_kept \
 	tests/avatar/test_portrait_calibrator.py::test_a_background_fit_lands_and_the_live_session_switches_to_it \
 	tests/pipelines/test_semantic_turn.py::test_a_real_paused_utterance_is_answered_once_after_its_end \
