@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -32,6 +32,20 @@ def smollm2_server() -> Iterator[EmbeddedLLMServer]:
 def encoder() -> SentenceEncoder:
     """The real sentence encoder (all-MiniLM-L6-v2 from its PyPI package), loaded once."""
     return SentenceEncoder()
+
+
+@pytest.fixture(scope="session")
+def index_of_file(tmp_path_factory: pytest.TempPathFactory,
+                  encoder: SentenceEncoder) -> Callable[[str, str], KnowledgeIndex]:
+    """`index_of_file(text, name)`: an operator's file holding `text`, indexed by words and
+    meaning as the product indexes one (written to a folder `name` of its own)."""
+
+    def index(text: str, name: str) -> KnowledgeIndex:
+        path = tmp_path_factory.mktemp(name) / "knowledge.md"
+        path.write_text(text, encoding="utf-8")
+        return KnowledgeIndex.from_file(path, encoder=encoder)
+
+    return index
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ zoo's, written for these tests) through the real index and sentence encoder."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -14,7 +14,6 @@ from agent.answers.index import KnowledgeIndex
 from agent.answers.reading import spoken_answer
 from agent.answers.routing import plan_turn, refers_back
 from agent.answers.shape import states_value
-from agent.sentence_embedding import SentenceEncoder
 
 ZOO = """<!-- Facts for the help kiosk of a small zoo, for tests. -->
 Zoo name: Larchmont Zoo.
@@ -31,10 +30,8 @@ PRICES = "adults 24 dollars, kids 3 to 12 pay 12 dollars, kids under 3 get in fr
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceEncoder) -> KnowledgeIndex:
-    path: Path = tmp_path_factory.mktemp("zoo") / "knowledge.md"
-    path.write_text(ZOO, encoding="utf-8")
-    return KnowledgeIndex.from_file(path, encoder=encoder)
+def zoo(index_of_file: Callable[[str, str], KnowledgeIndex]) -> KnowledgeIndex:
+    return index_of_file(ZOO, "zoo")
 
 
 def test_a_list_of_bands_is_read() -> None:

@@ -6,7 +6,7 @@ and the label a reply reads out after a word of its own ("Yes, lockers: ...").""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -21,7 +21,6 @@ from agent.answers.settle import (
     settling_part,
     thing_answer,
 )
-from agent.sentence_embedding import SentenceEncoder
 
 POOL = """<!-- Facts for the help kiosk of a swimming pool, for tests. -->
 Pool name: Eastgate Lido.
@@ -38,10 +37,8 @@ SWIMWEAR = "Swimwear: yes, swim shorts are allowed, but no wetsuits and no snork
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceEncoder) -> KnowledgeIndex:
-    path: Path = tmp_path_factory.mktemp("pool") / "knowledge.md"
-    path.write_text(POOL, encoding="utf-8")
-    return KnowledgeIndex.from_file(path, encoder=encoder)
+def pool(index_of_file: Callable[[str, str], KnowledgeIndex]) -> KnowledgeIndex:
+    return index_of_file(POOL, "pool")
 
 
 def test_the_days_and_hours_a_fact_lists() -> None:
