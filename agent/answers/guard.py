@@ -284,7 +284,7 @@ def _words(text: str) -> set[str]:
     words = {w.lower() for w in re.findall(r"[\w.+-]+@[\w.-]+\w|[A-Za-z]+", text)}
     words |= {w.lower() for w in re.findall(r"[A-Z][a-z]+", text)}
     words |= {w.lower().replace("-", "") for w in re.findall(r"\w+(?:-\w+)+", text)}
-    # two names' short form: their first letters, as "Amex" is "American Express"'s
+    # two names' short form: their first letters, as "Gold Star" is "Gost"'s
     words |= {(a[:i] + b[:j]).lower() for a, b in re.findall(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b", text)
               for i in range(1, 5) for j in range(1, 5) if i + j >= 3}
     return words

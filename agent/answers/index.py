@@ -14,7 +14,7 @@ synonym table: each word of the file is embedded once, and a question's word tha
 not in the file counts as the file word nearest to it in meaning when the cosine of
 the two reaches `word_meaning_min` ("toilet" counts as the file's "restrooms"). The
 rules that ask whether a question names a fact's topic read these words too. Where the
-model does not know a synonym ("pram" and "stroller"), WordNet may
+model does not know a synonym ("couch" and "sofa"), WordNet may
 (agent/answers/thesaurus.py): a rarer word of the visitor's counts as the file word it
 names there.
 
@@ -217,7 +217,7 @@ class KnowledgeIndex:
         (the persona's), left out of matching, as the file's own name is; `lines`: what
         the routing says where no fact answers (the persona's); `thesaurus`: with an
         encoder, a visitor's word the file does not use counts as a file word WordNet says
-        means it (agent/answers/thesaurus.py: "pram" as "stroller"), before meaning."""
+        means it (agent/answers/thesaurus.py: "couch" as "sofa"), before meaning."""
         if top_k < 1 or note_facts < 0 or min_match < 0 or not 0 <= relative_cut <= 1:
             raise ValueError("need top_k >= 1, note_facts >= 0, min_match >= 0 and "
                              "0 <= relative_cut <= 1")
@@ -257,7 +257,7 @@ class KnowledgeIndex:
                         for f in self.facts]
         self._vocabulary = sorted(df)
         self._vocabulary_rows = {t: i for i, t in enumerate(self._vocabulary)}
-        # a short form of two names written together ("Amex" of "American Express"): the
+        # a short form of two names written together ("Gost" of "Gold Star"): the
         # first letters of each, as English shortens a name
         self._short_forms: dict[str, tuple[str, ...]] = {}
         for first, second in re.findall(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b", " ".join(self.facts)):

@@ -235,8 +235,8 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
         answered = [c for c in clauses if _ANSWER_WORD.match(c) or _NONE_OF.match(c)][:1]
         if answered and closest is not None and _names_held(question, closest) - _names_held(
                 question, answered[0]):
-            # the question names what another clause holds ("Do you accept Medicare?" and
-            # "we accept ... Medicare; no, we do not accept Medicaid"): that one answers
+            # the question names what another clause holds ("Do you take Aqua Card?" and
+            # "we accept ... Aqua Card; no, we do not accept Aqua Pass"): that one answers
             return [closest]
         if answered:
             # and what the fact says next, or the clause nearest the question: "No, we do
@@ -249,7 +249,7 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
 
 
 def _names_held(question: str, clause: str) -> set[str]:
-    """The names the question says inside it (capitalised words: "Medicare", "Sunday")
+    """The names the question says inside it (capitalised words: "Aqua", "Sunday")
     that `clause` holds (a day also within a span of days: "Monday to Saturday")."""
     names = {w.lower() for w in re.findall(r"(?<=\w )([A-Z][\w-]+)", question)}
     told = set(re.findall(r"[\w-]+", clause.lower()))
@@ -450,7 +450,7 @@ def _says_none_of(clauses: list[str], question: str) -> bool:
 
 def relabelled(sentence: str, facts: Sequence[str], question: str) -> str | None:
     """The fact said as an answer when `sentence` reads one of `facts` out with its label
-    ("Flu shots: walk-in flu shots every weekday ...", the model copying its note), at its
+    ("Lessons: children's lessons on Saturday mornings ...", the model copying its note), at its
     start or after a few words of its own ("Yes, insurance: we accept ..."); None when it
     reads no label."""
     for fact in facts:

@@ -474,9 +474,9 @@ _SAME_WORD = 2.0
 def yes_no_settled_rule(index: KnowledgeIndex, message: str,
                         facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question its best fact settles (agent/answers/settle.py): by the days and
-    hours it lists ("Can we come by on Monday?" and "closed on Mondays"), or by whether it
-    says the thing asked about under a "no" ("Can I set up my tripod?" and "no flash and no
-    tripods") or plainly ("Do you take Amex?" and "we accept ... American Express"): the
+    hours it lists ("Can we swim on Monday?" and "closed on Mondays"), or by whether it
+    says the thing asked about under a "no" ("Can I wear my wetsuit?" and "no wetsuits and no
+    snorkels") or plainly ("Do you take Fit Pass?" and "we accept ... Fit Pass"): the
     fact is said with that yes or no first. The small model said "Yes" to such questions
     whatever its note said. Not for a fact far from the question (`_far_from`)."""
     best = facts[0]
