@@ -27,11 +27,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from avatar.motion import MOTION_DIM, column_index
+from avatar.motion import MOTION_DIM
 from avatar.render import mouth_fields
-from avatar.render.calibration import cap_rounding_block
 from avatar.render.expression import ACTUATORS
-from avatar.render.eyes import GAZE_GAIN_X, GAZE_GAIN_Y, GAZE_MAX_DY, LASH_RGB
+from avatar.render.eyes import LASH_RGB
 from avatar.render.mesh import (
     FOLD_JUMP_PX,
     LIPS_LOWER_INNER,
@@ -62,7 +61,7 @@ from avatar.render.mouth import (
     WARM_SHADE,
     WIDE_SHADE_THROAT,
 )
-from avatar.render.renderer import MAX_ANGLE_DEG, MAX_SHIFT, SCALE_RANGE, PortraitRenderer
+from avatar.render.renderer import PortraitRenderer
 
 MAGIC = b"AFGL"
 CONTAINER_VERSION = 1
@@ -75,9 +74,6 @@ MOTION_FRAME_LEN = MOTION_HEADER_LEN + len(ACTUATORS)
 _ALIGN = 8
 _GREY_SPREAD = 6  # the renderer's test for a black-and-white photo (PortraitRenderer._grey)
 _SIDES = {"Right": 0, "Left": 1}
-_YAW, _PITCH, _ROLL = column_index("yaw"), column_index("pitch"), column_index("roll")
-_TX, _TY, _SCALE = column_index("tx"), column_index("ty"), column_index("scale")
-_FLIP = np.diag([1.0, -1.0, -1.0])  # camera <-> image axes, as the renderer's `_FLIP`
 
 
 @dataclass(frozen=True)
@@ -301,82 +297,5 @@ def motion_vector(renderer: PortraitRenderer, motion: np.ndarray) -> np.ndarray:
     return out
 
 
-def motion_vectors(renderer: PortraitRenderer, motions: np.ndarray) -> np.ndarray:
-    """(T, MOTION_FRAME_LEN) float32: `motion_vector` of each of T absolute motion
-    frames (T, 58), a generated block at once.
-
-    Why: a frame's solve was ~0.45 ms, half of it the Python and numpy calls around
-    the readout inverse's compiled kernel; here each formula runs once over the block's
-    frame axis (`Calibration.amplitudes_block`, the pose and the gaze below), in the
-    same types as the per-frame path, so the same frames to rounding
-    (tests/avatar/test_motion_vectors_block.py holds them to it on generated motion).
-    """
-    motions = np.asarray(motions, np.float32)
-    if motions.ndim != 2 or motions.shape[1] != MOTION_DIM:
-        raise ValueError(f"motion block must be (T, {MOTION_DIM}), got {motions.shape}")
-    if not np.all(np.isfinite(motions)):
-        raise ValueError("motion block contains NaN or infinite values")
-    amps = cap_rounding_block(
-        renderer.calibration.amplitudes_block(motions, renderer.reference,
-                                              renderer._narrowing),
-        renderer._narrowing, renderer._jaw_narrowing)  # (T, K)
-    out = np.zeros((len(motions), MOTION_FRAME_LEN), np.float32)
-    delta, scale, shift = _poses(renderer, motions)
-    out[:, 0:9] = delta.reshape(-1, 9)
-    out[:, 9] = scale
-    out[:, 10:12] = shift
-    reference = renderer.reference
-    for eye in renderer.gaze.eyes:
-        side = _SIDES["Right" if eye["in_sign"] > 0 else "Left"]
-        # (T, 4): in, out, up, down, each a float32 change as `GazePainter.offsets` takes it
-        d_in, d_out, d_up, d_down = (motions[:, list(eye["cols"])]
-                                     - reference[list(eye["cols"])]).astype(np.float64).T
-        limit = GAZE_MAX_DY * eye["radius"]
-        out[:, 12 + 2 * side] = eye["in_sign"] * (d_in - d_out) * GAZE_GAIN_X * eye["width"]
-        out[:, 13 + 2 * side] = np.clip((d_down - d_up) * GAZE_GAIN_Y * eye["width"],
-                                        -limit, limit)
-    out[:, 16] = np.clip(amps[:, renderer._rounding].sum(axis=1), 0.0, 1.0)
-    out[:, MOTION_HEADER_LEN:] = amps
-    return out
-
-
-def _poses(renderer: PortraitRenderer,
-           motions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`PortraitRenderer._pose` for a block (T, 58) float32: rotations (T, 3, 3)
-    float32, scales (T,) and shifts (T, 2), each in that method's types."""
-    reference, gain = renderer.reference, renderer.calibration.pose_gain
-    angles = []
-    for axis, col in enumerate((_YAW, _PITCH, _ROLL)):
-        change = motions[:, col] - reference[col]  # float32, as the per-frame path subtracts
-        turned = np.where(change > 0, gain[axis, 1], gain[axis, 0]) * change  # float32
-        angles.append(float(reference[col]) + np.clip(turned.astype(np.float64),
-                                                      -MAX_ANGLE_DEG, MAX_ANGLE_DEG))
-    yaw, pitch, roll = np.radians(angles[0]), np.radians(angles[1]), np.radians(-angles[2])
-    target = _rotation_y(yaw) @ _rotation_x(pitch) @ _rotation_z(roll)  # (T, 3, 3)
-    delta = (_FLIP @ (target @ renderer._ref_rotation.T) @ _FLIP).astype(np.float32)
-    scale = np.clip(motions[:, _SCALE] / max(reference[_SCALE], 1e-3), *SCALE_RANGE)
-    shift = np.clip(motions[:, [_TX, _TY]] - reference[[_TX, _TY]], -MAX_SHIFT, MAX_SHIFT)
-    return delta, scale, shift
-
-
-def _rotation_y(a: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) rotations about y by `a` (radians), as `angles_to_rotation` builds them."""
-    c, s, zero, one = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
-    return np.stack([c, zero, s, zero, one, zero, -s, zero, c], axis=-1).reshape(-1, 3, 3)
-
-
-def _rotation_x(a: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) rotations about x by `a` (radians)."""
-    c, s, zero, one = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
-    return np.stack([one, zero, zero, zero, c, -s, zero, s, c], axis=-1).reshape(-1, 3, 3)
-
-
-def _rotation_z(a: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) rotations about z by `a` (radians)."""
-    c, s, zero, one = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
-    return np.stack([c, -s, zero, s, c, zero, zero, zero, one], axis=-1).reshape(-1, 3, 3)
-
-
 __all__ = ["MOTION_FRAME_LEN", "MOTION_FRAME_VERSION", "BrowserAssets",
-           "export_browser_assets", "is_grey", "motion_vector", "motion_vectors",
-           "read_container"]
+           "export_browser_assets", "is_grey", "motion_vector", "read_container"]

@@ -175,14 +175,6 @@ class ReadoutModel:
         p = np.zeros(extra) if pose is None else np.asarray(pose, np.float64) / POSE_SCALE_DEG
         return np.clip(p, -1.5, 1.5)
 
-    def _pose_inputs_block(self, poses: np.ndarray) -> np.ndarray:
-        """(T, P) `_pose_inputs` of T poses (T, 3), C-contiguous rows for the kernel."""
-        extra = self._weights[0].shape[0] - len(self.scale)
-        if extra <= 0:
-            return np.zeros((len(poses), 0))
-        return np.ascontiguousarray(
-            np.clip(np.asarray(poses, np.float64) / POSE_SCALE_DEG, -1.5, 1.5))
-
     def predict(self, amps: np.ndarray,
                 pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Readings (8,) and their Jacobian d readings / d amps (8, 8).
@@ -209,28 +201,6 @@ class ReadoutModel:
                              np.ascontiguousarray(hi, np.float64), self._pose_inputs(pose),
                              np.ascontiguousarray(target, np.float64),
                              np.ascontiguousarray(start, np.float64), int(iters), float(prior))
-
-    def rest_readings(self, poses: np.ndarray) -> np.ndarray:
-        """(T, 8) the readings at zero amplitudes for T head-pose changes (T, 3): what
-        `predict(zeros, pose)[0]` gives for each, one kernel call a pose."""
-        zeros = np.zeros(len(self.scale))
-        inputs = self._pose_inputs_block(poses)  # (T, P)
-        return np.stack([predict_readout(*self._weights, zeros, row)[0] for row in inputs])
-
-    def solve_block(self, target: np.ndarray, start: np.ndarray, poses: np.ndarray,
-                    hi: np.ndarray, lo: np.ndarray, iters: int = 8,
-                    prior: float = PRIOR_WEIGHT) -> np.ndarray:
-        """(T, 8) `solve` of each of T frames (every argument a (T, ...) array): the
-        same kernel call a frame, with the boxes and pose inputs prepared for the block
-        at once."""
-        hi = np.ascontiguousarray(np.minimum(hi, self.hi), np.float64)
-        lo = np.ascontiguousarray(np.maximum(lo, self.lo), np.float64)
-        target = np.ascontiguousarray(target, np.float64)
-        start = np.ascontiguousarray(start, np.float64)
-        inputs = self._pose_inputs_block(poses)  # (T, P)
-        return np.stack([solve_readout(*self._weights, lo[t], hi[t], inputs[t], target[t],
-                                       start[t], int(iters), float(prior))
-                         for t in range(len(target))])
 
     def to_json(self) -> dict:
         return {k: np.round(getattr(self, k), 5).tolist()
@@ -297,72 +267,6 @@ class Calibration:
                 amps[j] += -amps[i]
                 amps[i] = 0.0
         return amps.astype(np.float32)
-
-    def amplitudes_block(self, motions: np.ndarray, reference: np.ndarray,
-                         narrowing: np.ndarray | None = None) -> np.ndarray:
-        """(T, K) actuator amplitudes for a block of T absolute motion frames (T, 58):
-        what `amplitudes` gives for each frame, the formulas run over the block's frame
-        axis at once (numpy calls a block, not a frame; the readout inverse's compiled
-        kernel still runs once a frame). The same arithmetic in the same types, so the
-        same amplitudes to rounding (tests/avatar/test_motion_vectors_block.py)."""
-        motions = np.asarray(motions)
-        if motions.ndim != 2 or motions.shape[1] != MOTION_DIM or reference.shape != (MOTION_DIM,):
-            raise ValueError(f"motions must be (T, {MOTION_DIM}) and reference "
-                             f"({MOTION_DIM},), got {motions.shape} and {reference.shape}")
-        commanded = motions.astype(np.float64)  # (T, 58)
-        amps = np.zeros((len(commanded), len(ACTUATORS)), np.float64)  # (T, K)
-        for k, name, col in self._mapped:
-            curve = self.curves.get(name)
-            cmd, ref = commanded[:, col], float(reference[col])
-            amps[:, k] = (curve(cmd) - curve.level(ref)) if curve is not None else (cmd - ref)
-        if self.readout is not None:
-            self._solve_key_shapes_block(amps, commanded, reference, narrowing)
-        for src, dst in _NEGATIVE_TO.items():
-            i, j = self._index[src], self._index[dst]
-            negative = amps[:, i] < 0
-            amps[negative, j] += -amps[negative, i]
-            amps[negative, i] = 0.0
-        return amps.astype(np.float32)
-
-    def _solve_key_shapes_block(self, amps: np.ndarray, commanded: np.ndarray,
-                                reference: np.ndarray, narrowing: np.ndarray | None) -> None:
-        """`_solve_key_shapes` for a block (amps (T, K), commanded (T, 58)), in place:
-        its targets and amplitude boxes (see there for why each) as (T, 8) arrays, then
-        the readout model's rest reading and inverse, one compiled call each a frame."""
-        model = self.readout
-        assert model is not None
-        key = [self._index[n] for n in READOUT_NAMES]
-        cols = [BLENDSHAPE_INDEX[n] for n in READOUT_NAMES]
-        frames = len(commanded)
-        pose = commanded[:, :3] - reference[:3]  # (T, 3)
-        rest = model.rest_readings(pose)  # (T, 8)
-        target = np.minimum(rest + model.gain * (commanded[:, cols] - reference[cols]),
-                            model.reach)
-        hi = np.tile(model.hi, (frames, 1))  # (T, 8)
-        funnel = READOUT_NAMES.index("mouthFunnel")
-        change = commanded[:, cols[funnel]] - reference[cols[funnel]]  # (T,)
-        hi[:, funnel] = np.minimum(hi[:, funnel], FUNNEL_CAP_FLOOR
-                                   + FUNNEL_CAP_PER_COMMAND * np.maximum(change, 0.0))
-        jaw = READOUT_NAMES.index("jawOpen")
-        slack = 1.0 - np.minimum(np.maximum(change, 0.0) / ROUNDED_FROM, 1.0)
-        own = np.maximum(amps[:, key[jaw]], 0.0)
-        hi[:, jaw] = np.minimum(hi[:, jaw], ROUNDED_JAW_GAIN * own + ROUNDED_JAW_EXTRA
-                                + slack * float(model.hi[jaw]))
-        pucker = READOUT_NAMES.index("mouthPucker")
-        change_p = commanded[:, cols[pucker]] - reference[cols[pucker]]
-        lo = np.tile(model.lo, (frames, 1))
-        for index, asked in ((pucker, change_p), (funnel, change)):
-            lo[:, index] = np.maximum(np.maximum(lo[:, index],
-                                                 np.minimum(amps[:, key[index]], 0.0)),
-                                      np.minimum(asked, 0.0))
-        if narrowing is not None:
-            ask_p = np.maximum(change_p, 0.0)
-            share = (ask_p + 0.05) / (ask_p + np.maximum(change, 0.0) + 0.1)
-            for index, part, per_unit in ((pucker, share, narrowing[0]),
-                                          (funnel, 1.0 - share, narrowing[1])):
-                if per_unit > 1e-6:
-                    hi[:, index] = np.minimum(hi[:, index], GATHER_MAX * part / float(per_unit))
-        amps[:, key] = model.solve_block(target, amps[:, key], pose, hi, lo)
 
     def _solve_key_shapes(self, amps: np.ndarray, commanded: np.ndarray,
                           reference: np.ndarray, narrowing: np.ndarray | None = None) -> None:
@@ -452,29 +356,6 @@ def cap_rounding(amps: np.ndarray, narrowing: np.ndarray,
     budget = max(min(GATHER_MAX, 1.0 - CORNERS_MIN - jaw), 0.0)
     if shrink > budget:
         out[index] = np.where(out[index] > 0, out[index] * (budget / shrink), out[index])
-    return out
-
-
-def cap_rounding_block(amps: np.ndarray, narrowing: np.ndarray,
-                       jaw_narrowing: float = 0.0) -> np.ndarray:
-    """`cap_rounding` for a block of frames' amplitudes (T, K), each frame as there
-    (the same float32 product, so the same values). Returns a copy."""
-    out = np.asarray(amps, np.float32).copy()
-    if out.ndim != 2 or out.shape[1] != len(ACTUATORS):
-        raise ValueError(f"amplitudes must be (T, {len(ACTUATORS)}), got {out.shape}")
-    index = [ACTUATORS.index("mouthPucker"), ACTUATORS.index("mouthFunnel")]
-    gathering = np.maximum(out[:, index], 0.0)  # (T, 2)
-    shrink = gathering.astype(np.float64) @ np.maximum(np.asarray(narrowing, np.float64), 0.0)
-    jaw = np.maximum(out[:, ACTUATORS.index("jawOpen")].astype(np.float64), 0.0) * max(
-        jaw_narrowing, 0.0)
-    budget = np.maximum(np.minimum(GATHER_MAX, 1.0 - CORNERS_MIN - jaw), 0.0)  # (T,)
-    over = shrink > budget
-    if over.any():
-        # float32 factor times float32 amplitude, as the per-frame product runs
-        factor = (budget[over] / shrink[over]).astype(np.float32)[:, None]
-        rows = out[over][:, index]
-        out[np.ix_(np.flatnonzero(over), np.array(index))] = np.where(rows > 0, rows * factor,
-                                                                      rows)
     return out
 
 

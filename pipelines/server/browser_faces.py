@@ -4,8 +4,7 @@ A client that draws (`hello.render`) gets a portrait's assets once, from
 `GET /assets/<hash>` (immutable, cached by the browser), then one motion frame per
 40 ms. Both come from one `PortraitRenderer` in this process
 (avatar/render/browser_assets.py): the bundle is exported from it, and each frame's
-motion is solved against its render table (`motion_vector`, no pixels), a generated
-block's frames at once (`motion_vectors`, about 0.3 ms a frame).
+motion is solved against its render table (`motion_vector`, about 0.1 ms, no pixels).
 The renderer is built once per portrait, size and table and shared by every session
 that shows them; it never draws here.
 """
@@ -16,23 +15,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from avatar.motion import MOTION_DIM
 from avatar.portrait import Portrait
 from avatar.render import Calibration, PortraitRenderer
-from avatar.render.browser_assets import export_browser_assets, motion_vector, motion_vectors
+from avatar.render.browser_assets import export_browser_assets, motion_vector
 from avatar.render.portrait_calibration import portrait_key
 
 #: portraits kept ready (renderer + bundle); the oldest unused goes first
 MAX_KEPT = 8
-#: blocks whose frames wait for their turn, over all sessions of a face (the oldest go
-#: first; a frame of one dropped is solved again, with its block, when its turn comes)
-MAX_BLOCKS_AHEAD = 64
-#: the most rows a block solved at once may have (a generated block has 5)
-MAX_BLOCK_FRAMES = 16
 
 
 @dataclass(frozen=True)
@@ -50,63 +43,9 @@ class BrowserFace:
     #: the container's format version
     version: int
 
-    #: blocks solved before their rows' turn: id(block) -> (the block, its rows as solved
-    #: (T, 58) float32, their frames (T, 59)); the block is held, so its id stays its own
-    _solved: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
-        default_factory=OrderedDict, init=False, repr=False, compare=False)
-    _solved_lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False)
-
     def motion_frame(self, motion: np.ndarray) -> np.ndarray:
-        """The generator's (58,) motion as the client's motion frame (float32, 59).
-
-        A frame that is a row of its generated block (a view of a (T, 58) array, as
-        `AvatarSession.next_block` plans them) is solved with the whole block, one call
-        (`motion_frames`), and the block's other rows wait here for their turn (a row
-        whose values changed since is solved again); any other frame is solved alone.
-        Either way the same frame. Each session's blocks are its own: two sessions
-        that happen to make the same motion each solve it."""
-        motion = np.asarray(motion)
-        block = _block_of(motion)
-        if block is None:
-            return np.asarray(motion_vector(self.renderer, motion), dtype=np.float32)
-        index = _row_index(block, motion)
-        row = np.asarray(motion, np.float32)
-        with self._solved_lock:
-            entry = self._solved.get(id(block))
-        if entry is not None and entry[0] is block and np.array_equal(entry[1][index], row):
-            return entry[2][index].copy()
-        try:
-            vectors = self.motion_frames(block)
-        except ValueError:  # a bad row (NaN): each frame alone, so only that one fails
-            return np.asarray(motion_vector(self.renderer, motion), dtype=np.float32)
-        with self._solved_lock:
-            self._solved[id(block)] = (block, np.array(block, np.float32), vectors)
-            while len(self._solved) > MAX_BLOCKS_AHEAD:
-                self._solved.popitem(last=False)
-        return vectors[index].copy()
-
-    def motion_frames(self, motions: np.ndarray) -> np.ndarray:
-        """A block of (T, 58) motion as its T motion frames (T, 59), solved at once."""
-        return motion_vectors(self.renderer, motions)
-
-
-def _block_of(motion: np.ndarray) -> np.ndarray | None:
-    """The (T, 58) block whose row `motion` is (T <= MAX_BLOCK_FRAMES), or None."""
-    base = motion.base
-    if (motion.shape != (MOTION_DIM,) or not isinstance(base, np.ndarray) or base.ndim != 2
-            or base.shape[1] != MOTION_DIM or not 1 < len(base) <= MAX_BLOCK_FRAMES
-            or base.dtype != motion.dtype or not base.flags.c_contiguous):
-        return None
-    return base if 0 <= _row_index(base, motion) < len(base) else None
-
-
-def _row_index(block: np.ndarray, row: np.ndarray) -> int:
-    """Which row of `block` the view `row` is (its offset in the block's memory);
-    -1 when it is not one."""
-    offset = (row.__array_interface__["data"][0] - block.__array_interface__["data"][0])
-    index, rest = divmod(offset, block.strides[0])
-    return int(index) if rest == 0 else -1
+        """The generator's (58,) motion as the client's motion frame (float32, 59)."""
+        return np.asarray(motion_vector(self.renderer, motion), dtype=np.float32)
 
 
 class BrowserFaces:
