@@ -8,8 +8,7 @@ named by its hash (the browser caches it); every frame then needs only the pose,
 gaze, the lip rounding and the actuator amplitudes, 59 floats (`motion_vector`).
 
 The amplitudes are solved here, on the server, with the session's calibration table
-(avatar/render/calibration.py; `motion_vectors` solves a generated block's frames at
-once): the browser never needs the table or its readout model, and a table that lands
+(avatar/render/calibration.py): the browser never needs the table or its readout model, and a table that lands
 mid-session changes the frames, not the assets.
 
 Container layout, manifest keys and the frame layout: /work/team/GL_INTERFACE.md,
