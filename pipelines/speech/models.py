@@ -65,7 +65,9 @@ def whisper_threads(asked: int) -> int:
     slowest thread; docs/LATENCY.md)."""
     if asked > 0:
         return asked
-    return max(1, len(os.sched_getaffinity(0)) // 2)
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every core counts
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 2)
+    return max(1, cores // 2)
 
 
 #: a hum as whisper spells it: "Mm", "hmm", "Mm-hmm", "M-M-M"

@@ -22,6 +22,12 @@ def test_the_default_is_half_the_usable_cores_at_least_one(
     assert whisper_threads(3) == 3  # asked for: as asked, whatever the machine
 
 
+def test_without_an_affinity_call_every_core_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS has none
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert whisper_threads(0) == 4
+
+
 def test_settings_default_to_the_machines_choice_and_take_a_number(
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.load().asr.cpu_threads == 0
