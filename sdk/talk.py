@@ -287,6 +287,9 @@ async def talk(
             kind = getattr(item, "type", "")
             if kind == "bot-started-speaking":
                 bot_spoke = True
+                # the voice paused longer than the server's 0.35 s and went on within the
+                # tail (a stall of a busy machine mid-sentence): the reply is not over
+                result.completed, stop_at_bytes = False, None
             elif kind == "bot-stopped-speaking" and bot_spoke and not result.completed:
                 result.completed = True
                 if not continuous or tail_secs <= 0:

@@ -35,7 +35,7 @@ from sdk.client import VoiceClient
 from sdk.errors import HandshakeError
 from sdk.handshake import session_url
 from sdk.items import BotVideo, Closed
-from sdk.talk import talk
+from sdk.talk import TalkResult, talk
 
 pytestmark = pytest.mark.e2e
 
@@ -178,7 +178,7 @@ async def test_two_clients_land_on_two_machines_and_both_get_a_face_and_a_reply(
         results = await asyncio.gather(talk(a, question, timeout_secs=120),
                                        talk(b, question, timeout_secs=120))
     for result in results:
-        assert result.completed and result.reply_text
+        assert result.completed and result.reply_text, _exchange(result)
         assert len(result.video) > 25
         assert "sunday" in result.transcript.lower()
 
@@ -240,6 +240,11 @@ async def test_each_machine_exports_its_figures_as_prometheus_metrics(fleet: Run
 MAX_FRAME_GAP_SECS = 2.5
 
 
+def _exchange(result: TalkResult) -> str:
+    """What the server sent in an exchange, one event a line, for a failed assertion."""
+    return "\n".join(event.model_dump_json(exclude_none=True) for event in result.events)
+
+
 def _read(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return str(response.read().decode())
@@ -277,7 +282,7 @@ async def test_a_killed_machine_closes_its_session_only_and_the_client_reconnect
     async with await _connect(fleet.base, retry=30.0) as again:
         assert fleet.sessions_by_node() == {a_node: 1}
         result = await talk(again, say(QUESTION), timeout_secs=120)
-    assert result.completed and result.reply_text
+    assert result.completed and result.reply_text, _exchange(result)
 
 
 async def test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes(
@@ -308,7 +313,7 @@ async def test_a_drained_machine_takes_no_new_session_and_its_live_one_finishes(
             assert refused.value.code == "server_busy" and "drained" in refused.value.message
             del newcomer
         result = await talk(live, say(QUESTION), timeout_secs=120)  # the live one finishes
-        assert result.completed and result.reply_text
+        assert result.completed and result.reply_text, _exchange(result)
         assert not draining.done()  # the drain waits for it
     outcome = await asyncio.wait_for(draining, timeout=60)
     assert outcome.drained and outcome.sessions_left == 0

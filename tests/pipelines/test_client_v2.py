@@ -446,6 +446,40 @@ async def test_talk_collects_synced_video_and_streams_the_camera(
     assert math.isclose(probe_video(path).duration_s, 1.0, abs_tol=0.02)
 
 
+async def test_talk_goes_on_when_the_voice_resumes_within_the_tail(peer: Peer) -> None:
+    """A reply whose voice paused past the server's silence limit (a busy machine's
+    stall) sends bot-stopped-speaking, then bot-started-speaking again: one exchange,
+    its text and both halves of its audio kept."""
+    speech = tone(int(0.3 * 16000), rate=16000)
+
+    async def server_side(ws: ServerConnection, state: Peer) -> None:
+        await state.until(lambda: sum(len(a.pcm) for a in state.of(AudioInput)) >= len(speech))
+        plan = (["quiet"] * 3 + ["start"] + ["speak"] * 5 + ["stop"] + ["quiet"] * 3
+                + ["start"] + ["speak"] * 5 + ["text", "stop"] + ["quiet"] * 20)
+        k = 0
+        for step in plan:
+            if step in ("start", "stop"):
+                kind = "bot-started-speaking" if step == "start" else "bot-stopped-speaking"
+                await ws.send(json.dumps({"type": kind}))
+                continue
+            if step == "text":
+                await ws.send(json.dumps({"type": "bot-output", "text": "We open at nine."}))
+                continue
+            pcm = tone(CHUNK) if step == "speak" else bytes(2 * CHUNK)
+            await ws.send(encode_media(MediaKind.AUDIO, pcm, k * FRAME_US))
+            k += 1
+            await asyncio.sleep(0.04)
+
+    peer.script = server_side
+    async with await VoiceClient.connect(peer.url, video_out=True) as client:
+        result = await talk(client, speech, timeout_secs=20)
+    assert result.completed
+    assert result.reply_text == "We open at nine."
+    # 3 quiet, 5 spoken, 3 quiet, 5 spoken, then the 0.4 s tail (10 chunks)
+    assert len(result.audio) == 2 * CHUNK * (3 + 5 + 3 + 5 + 10)
+    assert not peer.errors, peer.errors
+
+
 def test_a_kiosk_hello_asks_for_presence_and_needs_video() -> None:
     hello = build_hello(2, 16000, "kiosk", True, "camera", None, presence=True)
     wire = json.loads(encode_message(hello))
