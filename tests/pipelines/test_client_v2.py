@@ -395,6 +395,29 @@ async def test_stream_video_file_samples_the_clip_at_real_time_pace(
     assert pts == sorted(pts) and pts[-1] - pts[0] == pytest.approx(320_000, abs=150_000)
 
 
+async def _play_plan(ws: ServerConnection, plan: list[str], face: np.ndarray | None) -> None:
+    """A server's side of a reply, one step a 40 ms frame: "quiet" or "speak" audio (with
+    an image of `face` and a message of a kind from the future before it, where `face` is
+    given), "start"/"stop" the bot's speaking events, "text" its `bot-output`."""
+    k = 0
+    for step in plan:
+        if step in ("start", "stop"):
+            kind = "bot-started-speaking" if step == "start" else "bot-stopped-speaking"
+            await ws.send(json.dumps({"type": kind}))
+            continue
+        if step == "text":
+            await ws.send(json.dumps({"type": "bot-output", "text": "We open at nine."}))
+            continue
+        pcm = tone(CHUNK) if step == "speak" else bytes(2 * CHUNK)
+        if face is not None:
+            await ws.send(encode_media(MediaKind.VIDEO, jpeg_of(np.roll(face, k, axis=1)),
+                                       k * FRAME_US))
+            await ws.send(bytes([7]) + bytes(11))  # a kind from the future, ignored
+        await ws.send(encode_media(MediaKind.AUDIO, pcm, k * FRAME_US))
+        k += 1
+        await asyncio.sleep(0.04)
+
+
 async def test_talk_collects_synced_video_and_streams_the_camera(
     peer: Peer, photo: np.ndarray, user_clip: Path, tmp_path: Path
 ) -> None:
@@ -405,19 +428,7 @@ async def test_talk_collects_synced_video_and_streams_the_camera(
         """After the user's speech: 5 quiet frames, 10 spoken, stop, then 20 quiet ones."""
         await state.until(lambda: sum(len(a.pcm) for a in state.of(AudioInput)) >= len(speech))
         plan = ["quiet"] * 5 + ["start"] + ["speak"] * 10 + ["stop"] + ["quiet"] * 20
-        k = 0
-        for step in plan:
-            if step in ("start", "stop"):
-                kind = "bot-started-speaking" if step == "start" else "bot-stopped-speaking"
-                await ws.send(json.dumps({"type": kind}))
-                continue
-            pcm = tone(CHUNK) if step == "speak" else bytes(2 * CHUNK)
-            await ws.send(encode_media(MediaKind.VIDEO, jpeg_of(np.roll(face, k, axis=1)),
-                                       k * FRAME_US))
-            await ws.send(bytes([7]) + bytes(11))  # a kind from the future, ignored
-            await ws.send(encode_media(MediaKind.AUDIO, pcm, k * FRAME_US))
-            k += 1
-            await asyncio.sleep(0.04)
+        await _play_plan(ws, plan, face)
 
     peer.script = server_side
     seen: list[str] = []
@@ -456,19 +467,7 @@ async def test_talk_goes_on_when_the_voice_resumes_within_the_tail(peer: Peer) -
         await state.until(lambda: sum(len(a.pcm) for a in state.of(AudioInput)) >= len(speech))
         plan = (["quiet"] * 3 + ["start"] + ["speak"] * 5 + ["stop"] + ["quiet"] * 3
                 + ["start"] + ["speak"] * 5 + ["text", "stop"] + ["quiet"] * 20)
-        k = 0
-        for step in plan:
-            if step in ("start", "stop"):
-                kind = "bot-started-speaking" if step == "start" else "bot-stopped-speaking"
-                await ws.send(json.dumps({"type": kind}))
-                continue
-            if step == "text":
-                await ws.send(json.dumps({"type": "bot-output", "text": "We open at nine."}))
-                continue
-            pcm = tone(CHUNK) if step == "speak" else bytes(2 * CHUNK)
-            await ws.send(encode_media(MediaKind.AUDIO, pcm, k * FRAME_US))
-            k += 1
-            await asyncio.sleep(0.04)
+        await _play_plan(ws, plan, None)
 
     peer.script = server_side
     async with await VoiceClient.connect(peer.url, video_out=True) as client:
