@@ -21,10 +21,17 @@ _DAY_SPAN = re.compile(
     re.IGNORECASE)
 
 
+#: English's names for days in groups: the working week and the weekend
+_GROUPS = re.compile(r"\b(?:(?P<weekday>week\s?days?)|(?P<weekend>week\s?ends?))\b", re.IGNORECASE)
+
+
 def days_named(text: str) -> set[int]:
     """The days of the week `text` names, 0 = Monday; a span counts for each day in it
-    ("Monday to Saturday" names Tuesday: a visitor asking about Tuesday is answered by it)."""
+    ("Monday to Saturday" names Tuesday: a visitor asking about Tuesday is answered by it),
+    "weekdays" Monday to Friday and "the weekend" Saturday and Sunday."""
     days: set[int] = set()
+    for group in _GROUPS.finditer(text):
+        days.update(range(5) if group.group("weekday") else (5, 6))
     for match in _DAY_SPAN.finditer(text):
         first = _day_index(match.group("first"))
         last = _day_index(match.group("last")) if match.group("last") else first

@@ -37,6 +37,31 @@ from agent.answers.values import extract_facts
 _ANSWER_WORD = re.compile(r"^(no|yes),\s*", re.IGNORECASE)
 #: a clause saying there is none ("no pets, except service animals"): a no, kept as said
 _NONE_OF = re.compile(r"^no\s+\w", re.IGNORECASE)
+#: where what a "no" says there is none of ends ("no pets, except service animals")
+_NONE_ENDS = re.compile(r"[,(]|\b(?:but|except|only|however|apart from|other than)\b",
+                        re.IGNORECASE)
+
+#: a "no" that says a thing is not needed ("no appointment needed"), and a question asking
+#: whether something must be done ("Do I have to book?"): the "no" answers it
+_NEEDED = re.compile(r"\b(?:needed|required|necessary)\b", re.IGNORECASE)
+_ASKS_NEED = re.compile(r"\b(?:have|has|need|needs)\s+to\b|\b(?:must|need|needed|required?|"
+                        r"necessary)\b", re.IGNORECASE)
+
+
+def says_none_asked(clause: str, question: str, others: Sequence[str] = ()) -> bool:
+    """True when `clause` says there is none of a thing ("no appointment needed") and that
+    "no" answers `question`: the question names the thing under the "no", or nothing else
+    the fact says (`others`: its other clauses; the clause's own words after an "except").
+    "Is there a flu jab on Tuesday?" of "walk-in flu jabs every weekday; no appointment
+    needed" asks of the jabs, and "Are guide dogs allowed?" of "no pets, except guide dogs"
+    of the exception: a "no" to neither."""
+    if not _NONE_OF.match(clause):
+        return False
+    negated, *rest = _NONE_ENDS.split(clause, maxsplit=1)
+    asked = set(terms(question))
+    if asked & set(terms(negated)) or (_NEEDED.search(negated) and _ASKS_NEED.search(question)):
+        return True  # the thing asked, or "Do I have to ...?" of "no ... needed"
+    return not asked & set(terms(" ".join([*rest, *others])))
 #: the commonest English verbs a fact's instruction opens with ("ask at the desk")
 _IMPERATIVE = re.compile(
     r"^(?:ask|call|visit|go|come|use|see|take|bring|show|press|follow|check|contact|text|"
@@ -232,7 +257,8 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
     closest = clauses[shared.index(best)] if best and shared.count(best) == 1 else None
     if is_yes_no_question(question):
         # the clause that says yes or no first, then the one nearest the question
-        answered = [c for c in clauses if _ANSWER_WORD.match(c) or _NONE_OF.match(c)][:1]
+        answered = [c for c in clauses if _ANSWER_WORD.match(c) or says_none_asked(
+            c, question, [o for o in clauses if o != c])][:1]
         if answered and closest is not None and _names_held(question, closest) - _names_held(
                 question, answered[0]):
             # the question names what another clause holds ("Do you take Aqua Card?" and
@@ -273,7 +299,8 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None, *,
         if lead is not None:
             answer = answer or lead.group(1).lower()
             clause = clause[lead.end():]
-        elif _NONE_OF.match(clause):
+        elif says_none_asked(clause, question, [c for c in clauses_of(split_label(fact)[1])
+                                                if c != clause]):
             answer = answer or "no"
         sentences.append(as_sentence(label, clause))
     text = " ".join(s for s in sentences if s)
@@ -340,11 +367,12 @@ def fact_answer_word(fact: str, question: str) -> str | None:
     chosen = answer_clauses(fact, question)
     if _takes_the_other_side(question, chosen[:1]):
         return None
+    clauses = clauses_of(split_label(fact)[1])
     for clause in chosen:
         lead = _ANSWER_WORD.match(clause)
         if lead is not None:
             return lead.group(1).lower()
-        if _NONE_OF.match(clause):
+        if says_none_asked(clause, question, [c for c in clauses if c != clause]):
             return "no"
     return "no" if _says_none_of(chosen, question) else _day_answer(chosen, question)
 

@@ -170,11 +170,11 @@ def asked_things(question: str, terms_of: Callable[[str], list[str]] = terms) ->
 
 
 #: a question a plain mention of its thing does not answer: one asking whether it must be
-#: done, what it costs, or whether it is not so ("Do I have to book ahead?", "Does it cost
-#: anything to join?" of "free to join")
+#: done or is needed, what it costs, or whether it is not so ("Do I have to book ahead?",
+#: "Do I need a booking?", "Does it cost anything to join?" of "free to join")
 _TAKES_A_SIDE = re.compile(
-    r"\b(?:have|has|need|needs)\s+to\b|\b(?:must|required?|pay|paid|cost|costs|charge|charged|"
-    r"fees?|extra|free|price|not|never|without|closed|shut|forbidden|banned|prohibited)\b|n't\b",
+    r"\b(?:have|has)\s+to\b|\b(?:need|needs|needed|must|required?|pay|paid|cost|costs|"
+    r"charge|charged|fees?|extra|free|price|not|never|without|closed|shut|forbidden|banned|prohibited)\b|n't\b",
     re.IGNORECASE)
 _CALENDAR_STEMS = frozenset(stem(w) for w in CALENDAR) | CALENDAR
 
