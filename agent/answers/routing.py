@@ -157,6 +157,17 @@ def refers_back(sentence: str) -> bool:
     return _PRONOUN.search(_EMPTY_IT.sub(" ", sentence)) is not None
 
 
+def names_before_pronoun(index: KnowledgeIndex, sentence: str, fact: str) -> bool:
+    """True when `sentence` names a thing of the fact before its pronoun, so the pronoun
+    stands for that thing, not for the question before ("If I order a refill now, how long
+    till it's ready?" and a fact about refills; not "And until what time is it open?")."""
+    pronoun = _PRONOUN.search(_EMPTY_IT.sub(" ", sentence))
+    if pronoun is None:
+        return False
+    before = _EMPTY_IT.sub(" ", sentence)[:pronoun.start()]
+    return bool(set(index.query_terms(before)) & set(index.lexical_terms(fact)))
+
+
 def asks_of_another_act(index: KnowledgeIndex, sentence: str, fact: str) -> bool:
     """True when the "it" of `sentence` stands for an act the fact does not speak of
     ("How much does it cost to become a member?" and "members get in free": the price
@@ -545,9 +556,10 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
     clause that answers (agent/answers/reading.py), not the model's paraphrase (which
     paired true values wrongly, or left the value out). A duration no fact found states
     is declined; a pronoun subject ("is it open?") leaves the turn to the model, which
-    reads the visit."""
+    reads the visit, unless the question names its thing before it (`names_before_pronoun`)."""
     kind = asks_for_value(message)
-    if kind is None or refers_back(last_sentence(message)):
+    if kind is None or (refers_back(last_sentence(message))
+                        and not names_before_pronoun(index, last_sentence(message), facts[0])):
         return facts
     stating = [fact for fact in facts if states_value(fact, kind)]
     if not stating and kind == "time" and asks_for_time_loosely(message):

@@ -86,10 +86,16 @@ def sentences(message: str) -> list[str]:
 
 
 def last_sentence(message: str) -> str:
-    """The message's last non-empty sentence (where a spoken question is); "9 a.m." inside
-    a sentence ends none ("Do you open at 9 a.m. on Mondays?")."""
+    """The message's last non-empty sentence (where a spoken question is), or where that
+    tells the visitor's situation after their question ("Is this a walk-in clinic? My son
+    has a fever."), the last question before it; "9 a.m." inside a sentence ends none ("Do
+    you open at 9 a.m. on Mondays?")."""
     said = sentences(message)
-    return said[-1] if said else message.strip()
+    if not said:
+        return message.strip()
+    if not said[-1].endswith("?"):
+        return next((s for s in reversed(said[:-1]) if s.endswith("?")), said[-1])
+    return said[-1]
 
 
 #: Words that open a question: an auxiliary ("will I...") or a wh-word ("where...").
@@ -184,7 +190,7 @@ PLACE_WORDS = frozenset({"place", "business", "shop", "building", "company"})
 #: "Where are you located?", "Where is this place?": the whole question asks where the
 #: place is
 _ASKS_WHERE_IT_IS = re.compile(
-    r"^\W*where (?:are you|is this(?: (?P<thing>\w+))?)(?: guys| folks| all)?"
+    r"^\W*(?:where|whereabouts) (?:are you|is this(?: (?P<thing>\w+))?)(?: guys| folks| all)?"
     r"(?: located| based| situated)?(?: exactly| again)?\W*$", re.IGNORECASE)
 
 
@@ -236,9 +242,12 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
                             r"|\bhow soon\b", re.IGNORECASE)),
     ("day", re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)),
     ("when", re.compile(r"^\W*when\b", re.IGNORECASE)),
-    ("place", re.compile(r"^\W*where\b|\b(?:which|what) (?:floor|street|entrance)\b"
+    # "Which part of the building is ...?", "Whereabouts is ...?", "What's the street?"
+    ("place", re.compile(r"^\W*(?:where|whereabouts)\b|\b(?:which|what) (?:floor|street|entrance)\b"
+                         r"|\b(?:which|what) (?:part|side|wing|area|level|end|corner)s? of\b"
+                         r"|\bwhat(?:'s| is) the (?:street|road)(?: name)?(?: again)?\W*$"
                          r"|\bwho (?:do|should|can|could) (?:i|we) (?:ask|talk to|speak to|see)\b"
-                         r"|\bwhat(?:'s| is) (?:the|your) address\b", re.IGNORECASE)),
+                         r"|\bwhat(?:'s| is) (?:the|your) (?:street |full |postal |mailing )?address\b", re.IGNORECASE)),
 )
 #: What a fact states, by kind (a "when" is answered by a clock time, a duration or a day).
 _STATES_VALUE: dict[str, re.Pattern[str]] = {
@@ -253,6 +262,7 @@ _STATES_VALUE: dict[str, re.Pattern[str]] = {
     "day": re.compile(rf"\b{FULL_DAY}\b", re.IGNORECASE),
     "place": re.compile(r"\b(?:floor|entrance|next to|behind|outside|inside|desk|counter|aisle"
                         r"|road|street|avenue|station|near|opposite|upstairs|downstairs|hall"
+                        r"|checkouts?|reception|cashiers?"
                         r"|room|lobby|wing|corner|level|suite|garage|building|across|past"
                         r"|in front of|at the (?:back|front|rear|side)|beside|next door|close to"
                         r"|on the (?:left|right))\b", re.IGNORECASE),
