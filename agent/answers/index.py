@@ -574,6 +574,10 @@ def asked_part(message: str) -> str:
     return PURPOSE.split(question_part(message), maxsplit=1)[0]
 
 
+#: a word said of the visitor's own thing: "dump my coat", "stash our bags"
+_ACT_ON_OWN = re.compile(r"\b([a-z]+)\s+(?:my|our)\s+(?:[a-z]+\s+)?([a-z]+)\b", re.IGNORECASE)
+
+
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     """The question's rarer words (not among the commonest English ones) that no fact of
     the file holds or means ("wrapping" asked of a file that speaks of no wrapping), in
@@ -583,10 +587,13 @@ def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     asked = asked_part(message)
     # a name (a capitalised word inside the question, the calendar's apart) is rare
     names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
+    # a verb said of the visitor's own thing the file holds ("dump" of "dump my coat"): what
+    # is done with it, not a thing the file lacks
+    acts = {verb.lower() for verb, thing in _ACT_ON_OWN.findall(asked) if index.knows(thing)}
     out = []
     for word in dict.fromkeys(INFORMAL_SPELLINGS.get(w, w) for w in WORD.findall(asked.lower())):
         if ((word in common and word not in names) or word.isdigit() or word in PLACEHOLDER_WORDS
-                or not index.lexical_terms(word)):
+                or not index.lexical_terms(word) or word in acts):
             continue
         if not index.knows(word):
             out.append(word)
