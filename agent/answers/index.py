@@ -574,7 +574,7 @@ def asked_part(message: str) -> str:
     return PURPOSE.split(question_part(message), maxsplit=1)[0]
 
 
-#: a word said of the visitor's own thing: "dump my coat", "stash our bags"
+#: a word said of the visitor's own thing: "stash my scarf", "park our bikes"
 _ACT_ON_OWN = re.compile(r"\b([a-z]+)\s+(?:my|our)\s+(?:[a-z]+\s+)?([a-z]+)\b", re.IGNORECASE)
 
 
@@ -587,7 +587,7 @@ def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     asked = asked_part(message)
     # a name (a capitalised word inside the question, the calendar's apart) is rare
     names = {w.lower() for w in re.findall(r"(?<=[a-z,] )([A-Z][a-z]+)", asked)} - CALENDAR
-    # a verb said of the visitor's own thing the file holds ("dump" of "dump my coat"): what
+    # a verb said of the visitor's own thing the file holds ("stash" of "stash my scarf"): what
     # is done with it, not a thing the file lacks
     acts = {verb.lower() for verb, thing in _ACT_ON_OWN.findall(asked) if index.knows(thing)}
     out = []

@@ -35,13 +35,13 @@ from agent.answers.values import extract_facts
 
 #: a clause opening with the answer's yes or no ("no, they do not expire")
 _ANSWER_WORD = re.compile(r"^(no|yes),\s*", re.IGNORECASE)
-#: a clause saying there is none ("no pets, except service animals"): a no, kept as said
+#: a clause saying there is none ("no animals, except assistance dogs"): a no, kept as said
 _NONE_OF = re.compile(r"^no\s+\w", re.IGNORECASE)
-#: where what a "no" says there is none of ends ("no pets, except service animals")
+#: where what a "no" says there is none of ends ("no animals, except assistance dogs")
 _NONE_ENDS = re.compile(r"[,(]|\b(?:but|except|only|however|apart from|other than)\b",
                         re.IGNORECASE)
 
-#: a "no" that says a thing is not needed ("no appointment needed"), and a question asking
+#: a "no" that says a thing is not needed ("no booking needed"), and a question asking
 #: whether something must be done ("Do I have to book?"): the "no" answers it
 _NEEDED = re.compile(r"\b(?:needed|required|necessary)\b", re.IGNORECASE)
 _ASKS_NEED = re.compile(r"\b(?:have|has|need|needs)\s+to\b|\b(?:must|need|needed|required?|"
@@ -49,12 +49,12 @@ _ASKS_NEED = re.compile(r"\b(?:have|has|need|needs)\s+to\b|\b(?:must|need|needed
 
 
 def says_none_asked(clause: str, question: str, others: Sequence[str] = ()) -> bool:
-    """True when `clause` says there is none of a thing ("no appointment needed") and that
+    """True when `clause` says there is none of a thing ("no booking needed") and that
     "no" answers `question`: the question names the thing under the "no", or nothing else
     the fact says (`others`: its other clauses; the clause's own words after an "except").
-    "Is there a flu jab on Tuesday?" of "walk-in flu jabs every weekday; no appointment
-    needed" asks of the jabs, and "Are guide dogs allowed?" of "no pets, except guide dogs"
-    of the exception: a "no" to neither."""
+    "Can I get a puncture fixed on Tuesday?" of "walk-in puncture repairs every weekday; no
+    booking needed" asks of the repairs, and "Are assistance dogs allowed?" of "no animals,
+    except assistance dogs" of the exception: a "no" to neither."""
     if not _NONE_OF.match(clause):
         return False
     negated, *rest = _NONE_ENDS.split(clause, maxsplit=1)

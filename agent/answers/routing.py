@@ -159,8 +159,8 @@ def refers_back(sentence: str) -> bool:
 
 def names_before_pronoun(index: KnowledgeIndex, sentence: str, fact: str) -> bool:
     """True when `sentence` names a thing of the fact before its pronoun, so the pronoun
-    stands for that thing, not for the question before ("If I order a refill now, how long
-    till it's ready?" and a fact about refills; not "And until what time is it open?")."""
+    stands for that thing, not for the question before ("If I order a model kit now, how long
+    till it arrives?" and a fact about model kits; not "And until what time is it open?")."""
     pronoun = _PRONOUN.search(_EMPTY_IT.sub(" ", sentence))
     if pronoun is None:
         return False

@@ -242,7 +242,7 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
                             r"|\bhow soon\b", re.IGNORECASE)),
     ("day", re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)),
     ("when", re.compile(r"^\W*when\b", re.IGNORECASE)),
-    # "Which part of the building is ...?", "Whereabouts is ...?", "What's the street?"
+    # "Which side of the hall is ...?", "Whereabouts is ...?", "What's the street?"
     ("place", re.compile(r"^\W*(?:where|whereabouts)\b|\b(?:which|what) (?:floor|street|entrance)\b"
                          r"|\b(?:which|what) (?:part|side|wing|area|level|end|corner)s? of\b"
                          r"|\bwhat(?:'s| is) the (?:street|road)(?: name)?(?: again)?\W*$"
