@@ -56,6 +56,9 @@ T = TypeVar("T")
 #: Modules the fork server imports once, so each worker starts with them loaded.
 PRELOAD = ["avatar.live.face_worker", "avatar.generator.checkpoint", "avatar.render",
            "avatar.face_analysis"]
+#: the longest `close` waits for a worker launch under way (the first one starts the
+#: fork server, which imports PRELOAD: seconds on a small machine)
+LAUNCH_WAIT_SECS = 15.0
 
 
 @dataclass
@@ -113,6 +116,9 @@ class FaceWorkerPool:
         self._free: list[FaceChannel] = []  # slots of ready processes no session holds
         self._busy: set[FaceChannel] = set()
         self._starting = 0  # processes the keeper is launching
+        #: processes launched and not yet ready (not in `_processes`): stopped on close
+        self._launched: set[FaceProcess] = set()
+        self._launching = 0  # launches under way (a first one starts the forkserver: seconds)
         self._cond = threading.Condition()
         self._closed = False
         self._retiring: list[threading.Thread] = []
@@ -202,7 +208,12 @@ class FaceWorkerPool:
             if self._closed:
                 return
             self._closed = True
-            processes = set(self._processes) | {c.owner for c in self._busy}
+            # a launch under way hands its worker over first (else the worker outlives
+            # this process, writes "ready" to a closed pipe and leaves its memory behind)
+            self._cond.wait_for(lambda: self._launching == 0, LAUNCH_WAIT_SECS)
+            processes = (set(self._processes) | {c.owner for c in self._busy}
+                         | self._launched)
+            self._launched.clear()
             self._processes.clear()
             self._free.clear()
             self._busy.clear()
@@ -236,11 +247,27 @@ class FaceWorkerPool:
         return channel
 
     def _launch(self) -> FaceProcess:
-        process = FaceProcess.launch(self._context, self.checkpoint, self.threads, self.prime,
-                                     self._plates, slots=self.faces_per_worker,
-                                     serial=self.serial, batch_steps=self.batch_steps)
+        """A new worker process, counted and kept in `_launched` until `_adopt` (or
+        `close`, which stops it: a server that ends while a worker starts leaves no
+        orphan to write to a closed pipe, and no shared memory behind)."""
+        with self._cond:
+            self._launching += 1
+        try:
+            process = FaceProcess.launch(self._context, self.checkpoint, self.threads,
+                                         self.prime, self._plates, slots=self.faces_per_worker,
+                                         serial=self.serial, batch_steps=self.batch_steps)
+        finally:
+            with self._cond:
+                self._launching -= 1
+                self._cond.notify_all()
         with self._cond:
             self.counters.started += 1
+            closed = self._closed
+            if not closed:
+                self._launched.add(process)
+        if closed:
+            process.kill()
+            raise RuntimeError("the face worker pool is closed")
         return process
 
     def _start_cold(self, timeout: float) -> FaceChannel:
@@ -250,13 +277,20 @@ class FaceWorkerPool:
         try:
             process.wait_ready(timeout)
         except FaceWorkerLost:
-            process.kill()
+            self._forget(process)
             raise
         with self._cond:
+            self._launched.discard(process)
             self._processes.append(process)
             self._free.extend(process.channels[1:])
             self._cond.notify_all()
         return process.channels[0]
+
+    def _forget(self, process: FaceProcess) -> None:
+        """A launched process that did not come up (or the pool closed): killed."""
+        with self._cond:
+            self._launched.discard(process)
+        process.kill()
 
     def _keep_warm(self) -> None:
         """The keeper thread: start processes, one at a time, until `warm` slots are free."""
@@ -271,13 +305,14 @@ class FaceWorkerPool:
                 process.wait_ready()
             except Exception as error:  # a worker that cannot start: log, wait, retry
                 if process is not None:
-                    process.kill()
+                    self._forget(process)
                 if self._closed:
                     return
                 _log.error("a face worker could not start: %s", error)
                 time.sleep(5.0)
                 continue
             with self._cond:
+                self._launched.discard(process)
                 closing = self._closed
                 if not closing:
                     self._processes.append(process)

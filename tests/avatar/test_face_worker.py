@@ -205,3 +205,38 @@ def test_a_request_runs_at_its_callers_priority(pool: FaceWorkerPool,
         assert worker.call("thread_nice") == 0  # the next plain request: full priority
     finally:
         pool.release(worker)
+
+
+CLOSE_WHILE_LAUNCHING = """
+import sys, time
+from avatar.generator.checkpoint import DEFAULT_CHECKPOINT
+from avatar.live.face_pool import FaceWorkerPool
+from pipelines.process_end import end_process
+
+if __name__ == "__main__":
+    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=1)
+    deadline = time.monotonic() + 30
+    while pool.counters.started == 0 and not getattr(pool, "_launching", 0) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    print("launching" if getattr(pool, "_launching", 0) else "launched", flush=True)
+    pool.close()
+    end_process(0)
+"""
+
+
+def test_a_server_that_ends_while_a_worker_starts_leaves_nothing_behind(tmp_path: Any) -> None:
+    """The pool closed while its keeper starts a worker (a server stopped right after
+    start): close waits for the launch, stops that worker, and the process ends
+    without the worker's broken-pipe traceback or a leaked shared-memory warning."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "close_while_launching.py"
+    script.write_text(CLOSE_WHILE_LAUNCHING)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env)
+    # (the output is read to its end: a worker left behind holds the pipe until it wrote)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "leaked" not in done.stderr, done.stderr
+    assert done.stdout.strip() in ("launching", "launched")
