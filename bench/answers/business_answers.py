@@ -58,6 +58,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -150,18 +151,29 @@ def labels_read(reply: str, labels: list[str]) -> list[str]:
             if re.search(rf"(?<!\w){re.escape(label)}\s*:", reply, re.IGNORECASE)]
 
 
-def stops_mid_sentence(reply: str, completed: bool) -> bool:
-    """The reply stops before its sentence does: no end mark, a last word that leads on
-    ("... is the"), a sentence glued to a fallback ("The store is Sorry, I don't know"),
-    or no end of the reply at all before the time limit."""
+def cut_reason(reply: str, completed: bool) -> str | None:
+    """Why the reply stops before its sentence does, or None: "empty" (nothing said),
+    "not_completed" (no end of the reply before the time limit), "no_end_mark", "dangling"
+    (a last word that leads on: "... is the"), "glued" (a sentence glued to a fallback:
+    "The store is Sorry, I don't know"). Kept for a held-out row too: it shows no question."""
     text = reply.strip().rstrip("\"')]\u201d")
-    if not text or not completed:
-        return True
+    if not text:
+        return "empty"
+    if not completed:
+        return "not_completed"
     word = text.split()[-1].strip(".!?\u2026,;:")
     # a capital "A" that ends a sentence of several words is a name ("by entrance A."), not
     # the article
-    dangling = word.lower() in _DANGLING and not (word == "A" and len(text.split()) > 1)
-    return text[-1] not in ".!?\u2026" or dangling or _GLUED.search(text) is not None
+    if word.lower() in _DANGLING and not (word == "A" and len(text.split()) > 1):
+        return "dangling"
+    if text[-1] not in ".!?\u2026":
+        return "no_end_mark"
+    return "glued" if _GLUED.search(text) is not None else None
+
+
+def stops_mid_sentence(reply: str, completed: bool) -> bool:
+    """The reply stops before its sentence does (`cut_reason` names why)."""
+    return cut_reason(reply, completed) is not None
 
 
 def verdicts(question: dict[str, Any], reply: str, completed: bool, guard: Any,
@@ -176,6 +188,7 @@ def verdicts(question: dict[str, Any], reply: str, completed: bool, guard: Any,
     yes_no = question["kind"] == "fact" and is_yes_no(question["q"])
     return {"keywords": keywords, "invented": invented, "right": keywords and not invented,
             "label_read": labels_read(reply, labels), "cut_off": stops_mid_sentence(reply, completed),
+            "cut_reason": cut_reason(reply, completed),
             "yes_no": yes_no, "yes_no_first": opens_with_yes_or_no(reply) if yes_no else None}
 
 
@@ -235,6 +248,11 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
                            "kind": q["kind"], "qid": question_id(q["q"]), "q": q["q"],
                            "heard": result.transcript if voice != "text" else q["q"],
                            "reply": reply, "completed": result.completed,
+                           # how many bot-output texts the reply came in, and whether the
+                           # visitor was heard at all (counts: a held-out row keeps them)
+                           "reply_parts": sum(1 for e in result.events
+                                              if getattr(e, "type", "") == "bot-output"),
+                           "heard_nothing": voice != "text" and not result.transcript.strip(),
                            "voice_to_voice_ms": result.voice_to_voice_ms if voice != "text" else None,
                            "turn_s": round(time.perf_counter() - began, 2),
                            **verdicts(q, reply, result.completed, guard, labels)}
@@ -331,6 +349,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "invented": sum(bool(r["invented"]) for r in group),
                     "label_read": sum(bool(r["label_read"]) for r in group),
                     "cut_off": sum(bool(r["cut_off"]) for r in group),
+                    # rows judged before the reason was kept count as "unknown"
+                    "cut_reasons": dict(Counter(r.get("cut_reason") or "unknown"
+                                                for r in group if r["cut_off"])),
+                    "heard_nothing": sum(bool(r.get("heard_nothing")) for r in group),
                     "yes_no_first": _share([r for r in group if r.get("yes_no")], "yes_no_first"),
                     "voice_to_voice_p50_ms": round(statistics.median(v2v)) if v2v else None,
                 }

@@ -19,6 +19,15 @@ def test_a_reply_that_stops_on_an_article_or_without_an_end_mark_is_cut() -> Non
     assert BENCH.stops_mid_sentence("The garage is behind the store.", False)
 
 
+def test_a_cut_reply_says_why() -> None:
+    assert BENCH.cut_reason("", True) == "empty"
+    assert BENCH.cut_reason("The garage is behind the store.", False) == "not_completed"
+    assert BENCH.cut_reason("The garage is behind the", True) == "dangling"
+    assert BENCH.cut_reason("The garage is behind the store", True) == "no_end_mark"
+    assert BENCH.cut_reason("The store is Sorry, please ask a member of staff.", True) == "glued"
+    assert BENCH.cut_reason("The garage is behind the store.", True) is None
+
+
 def test_an_entrance_named_a_ends_a_whole_sentence() -> None:
     assert not BENCH.stops_mid_sentence("Ask at the service desk by entrance A.", True)
     assert not BENCH.stops_mid_sentence("Yes, the garage is behind the store.", True)
