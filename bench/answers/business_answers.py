@@ -253,6 +253,11 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
                            "reply_parts": sum(1 for e in result.events
                                               if getattr(e, "type", "") == "bot-output"),
                            "heard_nothing": voice != "text" and not result.transcript.strip(),
+                           # the exchange's event kinds in order (no text: a held-out row
+                           # keeps them), to tell a reply stopped before its text from one
+                           # never given
+                           "event_kinds": [getattr(e, "type", "") for e in result.events
+                                           if getattr(e, "type", "") != "metrics"],
                            "voice_to_voice_ms": result.voice_to_voice_ms if voice != "text" else None,
                            "turn_s": round(time.perf_counter() - began, 2),
                            **verdicts(q, reply, result.completed, guard, labels)}
