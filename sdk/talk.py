@@ -48,6 +48,9 @@ class TalkResult:
     #: the connection dropped and a new session took over (`connect(reconnect=...)`):
     #: this exchange was cut, the new session never heard the question
     restarted: SessionRestarted | None = None
+    #: index in `events` where the reply begins: after the last `bot-interrupted` (a reply
+    #: begun at a pause inside the question and stopped by the rest of it is not the reply)
+    reply_from: int = 0
 
     @property
     def transcript(self) -> str:
@@ -58,8 +61,10 @@ class TalkResult:
 
     @property
     def reply_text(self) -> str:
-        """What the bot said (all `bot-output` texts)."""
-        return " ".join(e.text for e in self.events if isinstance(e, BotOutput))
+        """What the bot said in its reply (the `bot-output` texts after the last
+        interruption)."""
+        return " ".join(e.text for e in self.events[self.reply_from:]
+                        if isinstance(e, BotOutput))
 
     @property
     def voice_to_voice_ms(self) -> float | None:
@@ -290,6 +295,11 @@ async def talk(
                 # the voice paused longer than the server's 0.35 s and went on within the
                 # tail (a stall of a busy machine mid-sentence): the reply is not over
                 result.completed, stop_at_bytes = False, None
+            elif kind == "bot-interrupted" and not result.completed:
+                # the visitor went on speaking over a reply begun at a pause in the question:
+                # the reply to collect is the one after it (its voice and its timing too)
+                bot_spoke, stop_at_bytes = False, None
+                result.reply_from, result.first_audio_at = len(result.events), None
             elif kind == "bot-stopped-speaking" and bot_spoke and not result.completed:
                 result.completed = True
                 if not continuous or tail_secs <= 0:

@@ -398,12 +398,13 @@ async def test_stream_video_file_samples_the_clip_at_real_time_pace(
 async def _play_plan(ws: ServerConnection, plan: list[str], face: np.ndarray | None) -> None:
     """A server's side of a reply, one step a 40 ms frame: "quiet" or "speak" audio (with
     an image of `face` and a message of a kind from the future before it, where `face` is
-    given), "start"/"stop" the bot's speaking events, "text" its `bot-output`."""
+    given), "start"/"stop"/"interrupted" the bot's speaking events, "text" its `bot-output`."""
     k = 0
     for step in plan:
-        if step in ("start", "stop"):
-            kind = "bot-started-speaking" if step == "start" else "bot-stopped-speaking"
-            await ws.send(json.dumps({"type": kind}))
+        if step in ("start", "stop", "interrupted"):
+            await ws.send(json.dumps({"type": {"start": "bot-started-speaking",
+                                               "stop": "bot-stopped-speaking",
+                                               "interrupted": "bot-interrupted"}[step]}))
             continue
         if step == "text":
             await ws.send(json.dumps({"type": "bot-output", "text": "We open at nine."}))
@@ -476,6 +477,35 @@ async def test_talk_goes_on_when_the_voice_resumes_within_the_tail(peer: Peer) -
     assert result.reply_text == "We open at nine."
     # 3 quiet, 5 spoken, 3 quiet, 5 spoken, then the 0.4 s tail (10 chunks)
     assert len(result.audio) == 2 * CHUNK * (3 + 5 + 3 + 5 + 10)
+    assert not peer.errors, peer.errors
+
+
+async def test_talk_collects_the_reply_after_one_the_question_interrupted(peer: Peer) -> None:
+    """A reply begun at a pause inside the question and stopped by the rest of it
+    (bot-interrupted, then bot-stopped-speaking) is not the reply: an audio-only talk()
+    waits for the next one and keeps its text and its timing."""
+    speech = tone(int(0.3 * 16000), rate=16000)
+
+    async def server_side(ws: ServerConnection, state: Peer) -> None:
+        await state.until(lambda: sum(len(a.pcm) for a in state.of(AudioInput)) >= len(speech))
+        plan = (["start"] + ["speak"] * 3 + ["interrupted", "stop"] + ["quiet"] * 5
+                + ["start"] + ["speak"] * 5 + ["text", "stop"])
+        await _play_plan(ws, plan, None)
+
+    peer.script = server_side
+    seen: list[Any] = []
+    async with await VoiceClient.connect(peer.url) as client:
+        result = await talk(client, speech, timeout_secs=20, on_item=seen.append)
+    assert result.completed
+    assert result.reply_text == "We open at nine."
+    kinds = [getattr(e, "type", "") for e in result.events]
+    assert kinds.count("bot-started-speaking") == 2 and "bot-interrupted" in kinds
+    assert len(result.audio) == 2 * CHUNK * (3 + 5 + 5)
+    # timed from the audio after the interruption, not from the interrupted reply's
+    interrupted = next(k for k, item in enumerate(seen)
+                       if getattr(item, "type", "") == "bot-interrupted")
+    after = next(item for item in seen[interrupted:] if isinstance(item, BotAudio))
+    assert result.first_audio_at == after.received_at
     assert not peer.errors, peer.errors
 
 
