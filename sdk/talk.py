@@ -292,8 +292,8 @@ async def talk(
             kind = getattr(item, "type", "")
             if kind == "bot-started-speaking":
                 bot_spoke = True
-                # the voice paused longer than the server's 0.35 s and went on within the
-                # tail (a stall of a busy machine mid-sentence): the reply is not over
+                # the voice stopped and went on within the tail (a busy machine's stall
+                # mid-sentence): the reply is not over
                 result.completed, stop_at_bytes = False, None
             elif kind == "bot-interrupted" and not result.completed:
                 # the visitor went on speaking over a reply begun at a pause in the question:

@@ -115,7 +115,6 @@ class FaceWorkerPool:
         self._processes: list[FaceProcess] = []  # ready, not retired
         self._free: list[FaceChannel] = []  # slots of ready processes no session holds
         self._busy: set[FaceChannel] = set()
-        self._starting = 0  # processes the keeper is launching
         #: processes launched and not yet ready (not in `_processes`): stopped on close
         self._launched: set[FaceProcess] = set()
         self._launching = 0  # launches under way (a first one starts the forkserver: seconds)
@@ -247,9 +246,9 @@ class FaceWorkerPool:
         return channel
 
     def _launch(self) -> FaceProcess:
-        """A new worker process, counted and kept in `_launched` until `_adopt` (or
-        `close`, which stops it: a server that ends while a worker starts leaves no
-        orphan to write to a closed pipe, and no shared memory behind)."""
+        """A new worker process, counted and kept in `_launched` until it is ready and
+        taken into `_processes` (or `close` stops it: a server that ends while a worker
+        starts leaves no orphan to write to a closed pipe, and no shared memory behind)."""
         with self._cond:
             self._launching += 1
         try:
