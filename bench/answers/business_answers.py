@@ -248,10 +248,7 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
                            "kind": q["kind"], "qid": question_id(q["q"]), "q": q["q"],
                            "heard": result.transcript if voice != "text" else q["q"],
                            "reply": reply, "completed": result.completed,
-                           # how many bot-output texts the reply came in, and whether the
-                           # visitor was heard at all (counts: a held-out row keeps them)
-                           "reply_parts": sum(1 for e in result.events
-                                              if getattr(e, "type", "") == "bot-output"),
+                           # whether the visitor was heard at all (a held-out row keeps it)
                            "heard_nothing": voice != "text" and not result.transcript.strip(),
                            # the exchange's event kinds in order (no text: a held-out row
                            # keeps them), to tell a reply stopped before its text from one
