@@ -386,7 +386,30 @@ class KnowledgeIndex:
                 cosines = (self.encoder.encode([said.get(term, term)])
                            @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
                 held = [held[int(cosines.argmax())]]
-            self._synonyms[term] = held[0] if held else None
+            self._synonyms[term] = held[0] if held else self._held_beside(said.get(term, term))
+
+    def _held_beside(self, word: str) -> str | None:
+        """The file's word that WordNet files beside `word` under the same broader word
+        (`Thesaurus.beside`) and that the broader word itself names: its cosine with one
+        of the broader word's words reaches `word_found_min` ("loo" and "restrooms", both
+        kinds of "toilet", and "bathroom" ~ "restrooms" 0.79); None otherwise. Two kinds
+        of one thing are not the same thing ("tea" and "coffee", both drinks): only where
+        the file's word is what the broader word is said for is it the visitor's thing."""
+        if self.thesaurus is None or self._word_vectors is None or self.encoder is None:
+            return None
+        best: tuple[float, str] | None = None
+        for above, sisters in self.thesaurus.beside(word):
+            held = sorted({stem(w.replace(" ", "")) for w in sisters} & self._idf.keys())
+            if not held or not above:
+                continue
+            cosines = (self.encoder.encode(sorted(above))
+                       @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)  # (A, H)
+            nearest = [float(cosines[:, j].max()) for j in range(len(held))]
+            column = max(range(len(held)), key=nearest.__getitem__)
+            cosine = nearest[column]
+            if cosine >= self.word_found_min and (best is None or cosine > best[0]):
+                best = (cosine, held[column])
+        return best[1] if best else None
 
     def knows(self, word: str) -> bool:
         """True when the file holds `word`, a short form of its names, or a word that

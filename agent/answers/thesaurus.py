@@ -11,7 +11,9 @@ meaning only, as before).
 A word's related words here are the words of its commonest senses' synsets (its
 synonyms: "pram" -> "stroller", "repay" -> "refund") and the words WordNet derives from
 those ("translate" -> "interpret" -> "interpreter"); never a broader or narrower word (a
-holiday's name -> "holiday" is a hypernym: not followed).
+holiday's name -> "holiday" is a hypernym: not followed). Apart, `beside` gives the words
+WordNet files next to a noun under the same broader word ("loo" and "restroom" are both
+kinds of "toilet"), for the index to weigh by meaning (agent/answers/index.py).
 
 The index files are sorted, so a word is found by bisection in the file mapped into
 memory: no table of 150,000 words is built, and only the pages a look-up reads are read.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import mmap
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +39,9 @@ _FILES = {"n": "noun", "v": "verb", "a": "adj", "s": "adj"}
 SENSES = 3
 #: WordNet's pointer from a word to a word derived from it ("interpret" -> "interpreter")
 _DERIVED = "+"
+#: WordNet's pointers from a synset to its broader one and to its narrower ones (an
+#: instance's, "@i"/"~i", are not followed: a name is not its kind)
+_BROADER, _NARROWER = "@", "~"
 #: how WordNet's lemmatiser undoes English endings (its "morphy" rules), by part of speech
 _ENDINGS = {
     "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
@@ -138,3 +144,33 @@ class Thesaurus:
                             out.add(self._synset(target_pos, target)[0][goal - 1].lower())
         out.discard(asked)
         return frozenset(re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in out)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 (one thesaurus a process, its words few)
+    def beside(self, word: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+        """Nouns WordNet files beside `word` (a noun, in one of its commonest senses) under
+        the same broader word: (the broader synset's words, its other narrower synsets'
+        words) for each broader synset, lower case, a phrase's words joined by a space
+        ("loo" -> ({"toilet", "bathroom", ...}, {"restroom", "washroom", ...})). Names
+        (capitalised: "Easter" beside "Christmas") are left out on both sides; `word` apart."""
+        asked = re.sub(r"[\s-]+", "_", word.strip().lower())
+        out: list[tuple[frozenset[str], frozenset[str]]] = []
+        for lemma in self._lemmas(asked, "n"):
+            for offset in self._offsets(lemma, "n")[:SENSES]:
+                words, pointers = self._synset("n", offset)
+                if any(w[:1].isupper() for w in words if w.lower() == lemma):
+                    continue  # a name's sense ("Eve" of "eve")
+                for symbol, _, broader, _, _ in pointers:
+                    if symbol != _BROADER:
+                        continue
+                    above, below = self._synset("n", broader)
+                    sisters = {w for symbol2, _, target, _, _ in below if symbol2 == _NARROWER
+                               and target != offset for w in self._synset("n", target)[0]}
+                    out.append((_plain(above), _plain(sisters) - {lemma.replace("_", " ")}))
+        return tuple(out)
+
+
+def _plain(words: Iterable[str]) -> frozenset[str]:
+    """WordNet's words as a visitor writes them: lower case, a space between a phrase's
+    words, no adjective marker ("(a)"); names (capitalised) left out."""
+    return frozenset(re.sub(r"\(\w+\)$", "", w).replace("_", " ").lower()
+                     for w in words if not w[:1].isupper())
