@@ -423,6 +423,24 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+#: a number or address named by the thing it is for: "your fax number", "the pager number",
+#: "the billing address" (general English: the noun before says which one)
+_NAMED_VALUE = re.compile(r"\b(?:your|the|an?)\s+([a-z]+)\s+(?:number|address|line)\b",
+                          re.IGNORECASE)
+
+
+def named_value_unheld_rule(index: KnowledgeIndex, message: str,
+                            facts: list[str]) -> list[str] | TurnPlan:
+    """A number or address asked for by the thing it is for, in a rarer word the file
+    never speaks of ("What's your fax number?" of a file with a phone number only):
+    declined, not answered with another thing's number (the guard lets the file's own
+    number through, said as the fax's)."""
+    asked = {m.group(1).lower() for m in _NAMED_VALUE.finditer(last_sentence(message))}
+    if asked and asked & set(unheld_words(index, last_sentence(message))):
+        return DECLINE
+    return facts
+
+
 #: a question after how the visitor's own thing stands: "Is my repair ready yet?", "Has my
 #: order shipped?", "Are our tickets done?" (general English: a status word after "my")
 _OWN_CASE = re.compile(
@@ -580,7 +598,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
 
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
-                                        band_rule, condition_rule, yes_no_unheld_rule,
+                                        band_rule, condition_rule, named_value_unheld_rule,
+                                        yes_no_unheld_rule,
                                         yes_no_settled_rule, yes_no_spoken_rule,
                                         yes_no_unrelated_rule, situation_rule, value_rule)
 

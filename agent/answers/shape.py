@@ -242,8 +242,10 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
                             r"|\bhow soon\b", re.IGNORECASE)),
     ("day", re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)),
     ("when", re.compile(r"^\W*when\b", re.IGNORECASE)),
-    # "Which side of the hall is ...?", "Whereabouts is ...?", "What's the street?"
+    # "Which side of the hall is ...?", "Whereabouts is ...?", "What's the street?", "How far
+    # is it from the station?" (where it is, from a place the visitor names)
     ("place", re.compile(r"^\W*(?:where|whereabouts)\b|\b(?:which|what) (?:floor|street|entrance)\b"
+                         r"|\bhow far (?:is|are)\b"
                          r"|\b(?:which|what) (?:part|side|wing|area|level|end|corner)s? of\b"
                          r"|\bwhat(?:'s| is) the (?:street|road)(?: name)?(?: again)?\W*$"
                          r"|\bwho (?:do|should|can|could) (?:i|we) (?:ask|talk to|speak to|see)\b"
@@ -265,7 +267,10 @@ _STATES_VALUE: dict[str, re.Pattern[str]] = {
                         r"|checkouts?|reception|cashiers?"
                         r"|room|lobby|wing|corner|level|suite|garage|building|across|past"
                         r"|in front of|at the (?:back|front|rear|side)|beside|next door|close to"
-                        r"|on the (?:left|right))\b", re.IGNORECASE),
+                        r"|on the (?:left|right)"
+                        # a place on the internet: "on the patient portal", "on our website"
+                        r"|on (?:the|our|its) (?:\w+ )?(?:portal|website|web site|app)|online)\b",
+                        re.IGNORECASE),
 }
 _STATES_VALUE["when"] = re.compile("|".join(_STATES_VALUE[k].pattern
                                             for k in ("time", "duration", "day")), re.IGNORECASE)

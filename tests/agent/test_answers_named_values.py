@@ -1,0 +1,67 @@
+"""Which value a question asks for, in general English: "how far is ..." asks where a place
+is; a place on the internet ("on our website", "online") is a place a fact states; a number
+named by what it is for ("your fax number") is declined where the file holds no such thing,
+not answered with the file's other number (agent/answers/shape.py `_ASKS_VALUE`,
+`_STATES_VALUE`; agent/answers/routing.py `named_value_unheld_rule`). On a climbing gym's
+file written for these tests, through the real index and sentence encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from agent.answers.index import KnowledgeIndex
+from agent.answers.routing import plan_turn
+from agent.answers.shape import asks_for_value, states_value
+
+GYM = """<!-- Facts for the help kiosk of a climbing gym, for tests. -->
+Gym name: Granite Wall Climbing Gym.
+Address: 7 Mill Lane, Ashford, opposite the old train station.
+Phone: 555-0121.
+Competition scores: scores are posted on our website the day after each competition.
+Chalk: chalk is sold at the front desk for 3 dollars a bag.
+Shoe hire: climbing shoes can be hired at the front desk for 4 dollars.
+"""
+
+
+@pytest.fixture(scope="module")
+def gym(index_of_file: Callable[[str, str], KnowledgeIndex]) -> KnowledgeIndex:
+    return index_of_file(GYM, "gym")
+
+
+def test_how_far_asks_where() -> None:
+    assert asks_for_value("How far is the gym from the station?") == "place"
+    assert asks_for_value("How far ahead do I need to book?") is None  # not a place
+    assert asks_for_value("How far away do you deliver?") is None
+
+
+def test_a_place_on_the_internet_is_a_place() -> None:
+    assert states_value("scores are posted on our website the day after", "place")
+    assert states_value("results appear on the members portal", "place")
+    assert states_value("book online or by phone", "place")
+    assert not states_value("scores are posted the day after", "place")
+
+
+def test_how_far_is_answered_with_where_it_is(gym: KnowledgeIndex) -> None:
+    plan = plan_turn(gym, "I'm at the train station, how far is the gym from there?")
+    assert plan.reply == "The address is 7 Mill Lane, Ashford, opposite the old train station."
+
+
+def test_where_is_answered_with_a_place_online(gym: KnowledgeIndex) -> None:
+    """Not the front desk of another fact: the scores' own place is the website."""
+    plan = plan_turn(gym, "Where can I see the competition scores?")
+    assert plan.reply == "Scores are posted on our website the day after each competition."
+
+
+@pytest.mark.parametrize("message", [
+    "What's your fax number?",
+    "What's the fax number? My old gym needs to send my membership over.",
+])
+def test_a_number_for_a_thing_the_file_lacks_is_declined(gym: KnowledgeIndex,
+                                                          message: str) -> None:
+    assert plan_turn(gym, message).reply == gym.lines.dont_know
+
+
+def test_a_number_for_a_thing_the_file_holds_is_said(gym: KnowledgeIndex) -> None:
+    assert plan_turn(gym, "What's your phone number?").reply == "The phone is 555-0121."
