@@ -376,7 +376,7 @@ class KnowledgeIndex:
         common = common_words(COMMON_RANK)
         new = {t for t in found if t not in self._idf and t not in self._synonyms
                and t not in self._short_forms and len(t) > 2 and not t.isdigit()
-               and said.get(t, t) not in common and t not in common}
+               and said.get(t, t) not in common}
         if not new:
             return
         for term in new:
@@ -386,7 +386,23 @@ class KnowledgeIndex:
                 cosines = (self.encoder.encode([said.get(term, term)])
                            @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
                 held = [held[int(cosines.argmax())]]
-            self._synonyms[term] = held[0] if held else self._held_beside(said.get(term, term))
+            self._synonyms[term] = (held[0] if held else self._held_kind(said.get(term, term))
+                                    or self._held_beside(said.get(term, term)))
+
+    def _held_kind(self, word: str) -> str | None:
+        """The file's word WordNet files directly under `word` as a kind of it (the
+        visitor's "drinks" and the file's "coffee": asked about drinks, the coffee is the
+        answer); of several, the nearest `word` in meaning; None when the file holds none.
+        Never the other way: a file's "holidays" is not the visitor's one holiday."""
+        if self.thesaurus is None or self._word_vectors is None or self.encoder is None:
+            return None
+        held = sorted({stem(w.replace(" ", "")) for w in self.thesaurus.narrower(word)}
+                      & self._idf.keys())
+        if len(held) > 1:
+            cosines = (self.encoder.encode([word])
+                       @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
+            held = [held[int(cosines.argmax())]]
+        return held[0] if held else None
 
     def _held_beside(self, word: str) -> str | None:
         """The file's word that WordNet files beside `word` under the same broader word

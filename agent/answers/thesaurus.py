@@ -13,7 +13,8 @@ synonyms: "pram" -> "stroller", "repay" -> "refund") and the words WordNet deriv
 those ("translate" -> "interpret" -> "interpreter"); never a broader or narrower word (a
 holiday's name -> "holiday" is a hypernym: not followed). Apart, `beside` gives the words
 WordNet files next to a noun under the same broader word ("loo" and "restroom" are both
-kinds of "toilet"), for the index to weigh by meaning (agent/answers/index.py).
+kinds of "toilet"), for the index to weigh by meaning (agent/answers/index.py), and
+`narrower` the kinds WordNet files directly under a noun ("drinks" -> "coffee").
 
 The index files are sorted, so a word is found by bisection in the file mapped into
 memory: no table of 150,000 words is built, and only the pages a look-up reads are read.
@@ -167,6 +168,19 @@ class Thesaurus:
                                and target != offset for w in self._synset("n", target)[0]}
                     out.append((_plain(above), _plain(sisters) - {lemma.replace("_", " ")}))
         return tuple(out)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 (one thesaurus a process, its words few)
+    def narrower(self, word: str) -> frozenset[str]:
+        """The nouns WordNet files directly under `word` (a noun, in one of its commonest
+        senses) as kinds of it ("drinks" -> "coffee", "tea", ...), names left out."""
+        asked = re.sub(r"[\s-]+", "_", word.strip().lower())
+        out: set[str] = set()
+        for lemma in self._lemmas(asked, "n"):
+            for offset in self._offsets(lemma, "n")[:SENSES]:
+                for symbol, _, target, _, _ in self._synset("n", offset)[1]:
+                    if symbol == _NARROWER:
+                        out.update(self._synset("n", target)[0])
+        return _plain(out) - {asked.replace("_", " ")}
 
 
 def _plain(words: Iterable[str]) -> frozenset[str]:

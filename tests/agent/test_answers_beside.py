@@ -2,7 +2,10 @@
 broader word names the file's thing (agent/answers/thesaurus.py `Thesaurus.beside`,
 agent/answers/index.py `KnowledgeIndex._held_beside`): "loo" and "restrooms" are both kinds
 of "toilet", and "bathroom" means "restrooms"; "muffins" and "scones" are both kinds of
-"quick bread", which does not mean "scones", so a muffin is not a scone. On a swimming
+"quick bread", which does not mean "scones", so a muffin is not a scone. A visitor's
+broader word counts as the file's kind of it (`Thesaurus.narrower`, `_held_kind`): asked
+for "drinks", the file's "coffee" answers; never the other way ("espresso" is a kind of
+coffee, and a file's "coffee" does not say it has espresso). On a swimming
 pool's file written for these tests, through the real index, sentence encoder and the
 system's WordNet (Debian's wordnet-base)."""
 
@@ -77,3 +80,22 @@ def test_another_kind_of_the_same_broader_thing_is_still_declined(
     file's scones: the file says nothing of muffins. A sauna has no kind beside it held."""
     assert unheld_words(pool, message)
     assert plan_turn(pool, message).reply == pool.lines.dont_know
+
+
+def test_narrower_gives_the_kinds_directly_under_a_word(thesaurus: Thesaurus) -> None:
+    assert {"coffee", "tea"} <= thesaurus.narrower("drinks")
+    assert "coffee" not in thesaurus.narrower("espresso")
+
+
+def test_a_broader_word_finds_the_files_kind_of_it(pool: KnowledgeIndex) -> None:
+    message = "Does the cafe do any food or just drinks?"
+    without = KnowledgeIndex(POOL.strip().splitlines(), encoder=pool.encoder)
+    assert plan_turn(without, message).reply == without.lines.dont_know  # before: declined
+    assert unheld_words(pool, message) == []
+    assert plan_turn(pool, message).reply == (
+        "Yes, the cafe by the viewing gallery sells coffee, scones and sandwiches.")
+
+
+def test_a_narrower_word_is_not_the_files_broader_one(pool: KnowledgeIndex) -> None:
+    assert unheld_words(pool, "Do you sell espresso?") == ["espresso"]
+    assert plan_turn(pool, "Do you sell espresso?").reply == pool.lines.dont_know
