@@ -556,6 +556,19 @@ class KnowledgeIndex:
             return True
         return lexical[self.facts.index(fact)] >= best
 
+    def rarer_words_lead_to(self, question: str, fact: str) -> bool:
+        """True when the question's rarer words alone (not among the `COMMON_RANK`
+        commonest: "sofa", not "need", "new", "head") rank `fact` first by words: a common
+        word the question shares with another fact ("new" and a fact's "New Year's Day")
+        does not say what the question is about."""
+        common = common_words(COMMON_RANK)
+        rarer = [w for w in WORD.findall(question.lower()) if w not in common]
+        if not rarer:
+            return False
+        lexical = self.score(" ".join(rarer))
+        best = max(lexical)
+        return best >= self.min_score and lexical[self.facts.index(fact)] >= best
+
     def leads_clearly(self, question: str, fact: str, margin: float = 0.05) -> bool:
         """True when `fact` scores first for `question` (`hybrid_scores`) by at least
         `margin` of its score over the second: a question about as near two facts

@@ -589,7 +589,8 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
     if asks_of_another_act(index, last_sentence(message), fact):
         return facts
     if index.means_little(message, fact) and not (
-            index.names_topic(message, fact) or index.words_lead_to(message, fact)):
+            index.names_topic(message, fact) or index.words_lead_to(message, fact)
+            or index.rarer_words_lead_to(message, fact)):
         return facts
     if kind in ("time", "when") and tells_the_other_time(message, fact):
         return DECLINE  # "What time does the lab close?" and "the lab opens at 7:30 a.m."
