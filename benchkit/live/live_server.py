@@ -110,6 +110,8 @@ def serve(args: argparse.Namespace) -> None:
                               "costs": machine_costs(runtime.avatar)}), flush=True)
             await task
         finally:
+            if runtime.avatar is not None:
+                runtime.avatar.close()  # its face workers and their rings, as `serve` does
             if llm_server is not None:
                 llm_server.stop()
 
