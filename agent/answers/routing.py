@@ -423,15 +423,16 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
-#: a number or address named by the thing it is for: "your fax number", "the pager number",
-#: "the billing address" (general English: the noun before says which one)
+#: a number, address or line named by the thing it is for: "your fax number", "the pager
+#: number", "the billing address", "the complaints line" (general English: the noun before
+#: says which one)
 _NAMED_VALUE = re.compile(r"\b(?:your|the|an?)\s+([a-z]+)\s+(?:number|address|line)\b",
                           re.IGNORECASE)
 
 
 def named_value_unheld_rule(index: KnowledgeIndex, message: str,
                             facts: list[str]) -> list[str] | TurnPlan:
-    """A number or address asked for by the thing it is for, in a rarer word the file
+    """A number, address or line asked for by the thing it is for, in a rarer word the file
     never speaks of ("What's your fax number?" of a file with a phone number only):
     declined, not answered with another thing's number (the guard lets the file's own
     number through, said as the fax's)."""
