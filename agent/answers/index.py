@@ -558,9 +558,9 @@ class KnowledgeIndex:
 
     def rarer_words_lead_to(self, question: str, fact: str) -> bool:
         """True when the question's rarer words alone (not among the `COMMON_RANK`
-        commonest: "sofa", not "need", "new", "head") rank `fact` first by words: a common
-        word the question shares with another fact ("new" and a fact's "New Year's Day")
-        does not say what the question is about."""
+        commonest: "paintbrushes", not "need", "new", "head") rank `fact` first by words:
+        a common word the question shares with another fact ("new" and a fact's "New
+        Year's Day") does not say what the question is about."""
         common = common_words(COMMON_RANK)
         rarer = [w for w in WORD.findall(question.lower()) if w not in common]
         if not rarer:
