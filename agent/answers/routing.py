@@ -359,7 +359,17 @@ def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     kept = [fact for fact in facts if states(fact) and label_of(fact) == topic
             and (lexical[fact] >= index.min_score or index.names_topic(message, fact)
                  or bool(acts & phrasal_verbs(fact)))]
+    if _PAST_FREE.search(message):
+        # the price past what is free: a fact that only says what is free does not state it
+        kept = [fact for fact in kept if states_price(_FREE.sub(" ", fact))]
     return kept or DECLINE
+
+
+#: a price asked for past what is free: "longer than the free time", "after the free two
+#: hours", "beyond the free allowance"
+_PAST_FREE = re.compile(r"\b(?:longer than|more than|over|beyond|past|after|exceeding)\s+"
+                        r"(?:the\s+|my\s+|your\s+)?(?:\w+\s+){0,2}?free\b", re.IGNORECASE)
+_FREE = re.compile(r"\bfree\b", re.IGNORECASE)
 
 
 def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:

@@ -65,3 +65,25 @@ def test_a_number_for_a_thing_the_file_lacks_is_declined(gym: KnowledgeIndex,
 
 def test_a_number_for_a_thing_the_file_holds_is_said(gym: KnowledgeIndex) -> None:
     assert plan_turn(gym, "What's your phone number?").reply == "The phone is 555-0121."
+
+
+CAR_PARK = "Parking: free parking for 3 hours in the car park behind the gym."
+PAID_PARK = ("Parking: free parking for 3 hours in the car park behind the gym; after that "
+             "it costs 2 dollars an hour.")
+
+
+@pytest.mark.parametrize("message", [
+    "How much do I pay if I stay in the car park longer than the free time?",
+    "What does parking cost after the free three hours?",
+])
+def test_a_price_past_what_is_free_is_not_the_free_part(
+        index_of_file: Callable[[str, str], KnowledgeIndex], message: str) -> None:
+    """A fact that only says what is free does not say the price past it: declined, not
+    answered with "free parking for 3 hours"; a fact that states that price still answers
+    (which of its clauses is said is the value rule's, as before)."""
+    free_only = index_of_file(GYM + CAR_PARK + "\n", "gym_free_parking")
+    assert plan_turn(free_only, message).reply == free_only.lines.dont_know
+    paid = index_of_file(GYM + PAID_PARK + "\n", "gym_paid_parking")
+    plan = plan_turn(paid, message)
+    assert plan.facts == (PAID_PARK,)
+    assert plan.reply != paid.lines.dont_know
