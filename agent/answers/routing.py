@@ -157,6 +157,10 @@ def refers_back(sentence: str) -> bool:
     return _PRONOUN.search(_EMPTY_IT.sub(" ", sentence)) is not None
 
 
+#: the visitor's own thing named: "my car", "our bikes"
+_OWN_THING = re.compile(r"\b(?:my|our)\s+[a-z]+", re.IGNORECASE)
+
+
 def names_before_pronoun(index: KnowledgeIndex, sentence: str, fact: str) -> bool:
     """True when `sentence` names a thing of the fact before its pronoun, so the pronoun
     stands for that thing, not for the question before ("If I order a model kit now, how long
@@ -165,6 +169,8 @@ def names_before_pronoun(index: KnowledgeIndex, sentence: str, fact: str) -> boo
     if pronoun is None:
         return False
     before = _EMPTY_IT.sub(" ", sentence)[:pronoun.start()]
+    if _OWN_THING.search(before) and index.retrieve(sentence).facts[:1] == (fact,):
+        return True  # "Where can I leave my car, and is it free?": the visitor's own thing
     return bool(set(index.query_terms(before)) & set(index.lexical_terms(fact)))
 
 

@@ -87,3 +87,17 @@ def test_a_price_past_what_is_free_is_not_the_free_part(
     plan = plan_turn(paid, message)
     assert plan.facts == (PAID_PARK,)
     assert plan.reply != paid.lines.dont_know
+
+
+YARD = "Parking: free parking spaces in the yard behind the gym."
+
+
+def test_an_it_after_the_visitors_own_thing_stands_for_it(
+        index_of_file: Callable[[str, str], KnowledgeIndex]) -> None:
+    """"Where can I leave my van, and is it free?": the "it" is the van's place, named in the
+    same sentence, not a thing of a question before: the value rule answers, where the
+    message's best fact is the one the place is asked of."""
+    yard = index_of_file(GYM + YARD + "\n", "gym_yard")
+    plan = plan_turn(yard, "Where can I leave my van, and is it free?")
+    assert plan.reply == "Free parking spaces are in the yard behind the gym."
+    assert plan.facts == (YARD,)
