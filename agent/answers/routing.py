@@ -350,6 +350,13 @@ def _said(fact: str, reply: str) -> TurnPlan:
     return TurnPlan(reply=reply, facts=(fact,))
 
 
+#: a price asked for past what is free: "longer than the free time", "after the free two
+#: hours", "beyond the free allowance"
+_PAST_FREE = re.compile(r"\b(?:longer than|more than|over|beyond|past|after|exceeding)\s+"
+                        r"(?:the\s+|my\s+|your\s+)?(?:\w+\s+){0,2}?free\b", re.IGNORECASE)
+_FREE = re.compile(r"\bfree\b", re.IGNORECASE)
+
+
 def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """"How much": only facts on the best fact's topic that state an amount (a price when
     a price is asked) and that the question's words lead to, not its meaning alone (a
@@ -369,13 +376,6 @@ def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
         # the price past what is free: a fact that only says what is free does not state it
         kept = [fact for fact in kept if states_price(_FREE.sub(" ", fact))]
     return kept or DECLINE
-
-
-#: a price asked for past what is free: "longer than the free time", "after the free two
-#: hours", "beyond the free allowance"
-_PAST_FREE = re.compile(r"\b(?:longer than|more than|over|beyond|past|after|exceeding)\s+"
-                        r"(?:the\s+|my\s+|your\s+)?(?:\w+\s+){0,2}?free\b", re.IGNORECASE)
-_FREE = re.compile(r"\bfree\b", re.IGNORECASE)
 
 
 def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
