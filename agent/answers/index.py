@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -380,14 +381,19 @@ class KnowledgeIndex:
         if not new:
             return
         for term in new:
-            meant = {stem(w.replace(" ", "")) for w in self.thesaurus.related(said.get(term, term))}
-            held = sorted(t for t in meant if t in self._idf)
-            if len(held) > 1:
-                cosines = (self.encoder.encode([said.get(term, term)])
-                           @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
-                held = [held[int(cosines.argmax())]]
-            self._synonyms[term] = (held[0] if held else self._held_kind(said.get(term, term))
-                                    or self._held_beside(said.get(term, term)))
+            word = said.get(term, term)
+            self._synonyms[term] = (self._nearest_held(word, self.thesaurus.related(word))
+                                    or self._held_kind(word) or self._held_beside(word))
+
+    def _nearest_held(self, word: str, candidates: Iterable[str]) -> str | None:
+        """Of WordNet's `candidates` for `word`, the file's word (stemmed, a phrase's words
+        joined) nearest `word` in meaning; None when the file holds none of them."""
+        held = sorted({stem(w.replace(" ", "")) for w in candidates} & self._idf.keys())
+        if len(held) > 1 and self.encoder is not None and self._word_vectors is not None:
+            cosines = (self.encoder.encode([word])
+                       @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
+            held = [held[int(cosines.argmax())]]
+        return held[0] if held else None
 
     def _held_kind(self, word: str) -> str | None:
         """The file's word WordNet files directly under `word` as a kind of it (the
@@ -396,13 +402,7 @@ class KnowledgeIndex:
         Never the other way: a file's "holidays" is not the visitor's one holiday."""
         if self.thesaurus is None or self._word_vectors is None or self.encoder is None:
             return None
-        held = sorted({stem(w.replace(" ", "")) for w in self.thesaurus.narrower(word)}
-                      & self._idf.keys())
-        if len(held) > 1:
-            cosines = (self.encoder.encode([word])
-                       @ self._word_vectors[[self._vocabulary_rows[t] for t in held]].T)[0]
-            held = [held[int(cosines.argmax())]]
-        return held[0] if held else None
+        return self._nearest_held(word, self.thesaurus.narrower(word))
 
     def _held_beside(self, word: str) -> str | None:
         """The file's word that WordNet files beside `word` under the same broader word

@@ -170,7 +170,7 @@ def names_before_pronoun(index: KnowledgeIndex, sentence: str, fact: str) -> boo
         return False
     before = _EMPTY_IT.sub(" ", sentence)[:pronoun.start()]
     if _OWN_THING.search(before) and index.retrieve(sentence).facts[:1] == (fact,):
-        return True  # "Where can I leave my car, and is it free?": the visitor's own thing
+        return True  # "Where can I leave my van, and is it free?": the visitor's own thing
     return bool(set(index.query_terms(before)) & set(index.lexical_terms(fact)))
 
 
