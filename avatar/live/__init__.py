@@ -10,7 +10,7 @@ from avatar.live.assets import AvatarAssets, MachineCosts, PortraitLibrary, Vide
 from avatar.live.calibrator import CalibrationEvent, FitRecipe, PortraitCalibrator
 from avatar.live.camera import CameraMotion
 from avatar.live.resample import StreamingResampler
-from avatar.live.session import AvatarSession
+from avatar.live.session import AvatarSession, OpenedBlock
 from avatar.live.session_types import AvatarFrame, PlannedFrame, SessionOptions
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "CameraMotion",
     "FitRecipe",
     "MachineCosts",
+    "OpenedBlock",
     "PlannedFrame",
     "PortraitCalibrator",
     "PortraitLibrary",

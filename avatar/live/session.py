@@ -25,6 +25,12 @@ time, so it is placed at the very next frame to be generated: look-ahead rows
 stay provisional (`StreamingGenerator.step_window`) and a reply that arrives
 between two blocks simply replaces the silence the previous block peeked at.
 
+Why a live reply's first audio waits for no generator step. `next_block` is
+`open_block` (the block's reply audio and user rows taken) then `step_block` (the
+generator). A live clock opens with `lead_in=True`: a block that opens a reply then
+comes with its first frame planned at once, the last motion held and the jaw opened
+by that frame's own audio, which goes out while the block's step runs.
+
 The face can move to another backend while the session runs (`start_face` in any
 thread, then `move_face` between two jobs): a face started in this process while
 the worker processes start is handed to a worker, mid-reply if need be. The reply
@@ -69,7 +75,7 @@ from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.live.face import FaceBackend, FaceShape, LocalFace
 from avatar.live.gaze import GazeFollower
 from avatar.live.listening import ListeningCues
-from avatar.live.reply_queue import ReplyQueue
+from avatar.live.reply_queue import ReplyBlock, ReplyQueue
 from avatar.live.session_types import (
     FPS,
     FRAME_US,
@@ -105,6 +111,22 @@ class StartedFace:
     shape: FaceShape
     portrait: Portrait
     size: int
+
+
+@dataclass
+class OpenedBlock:
+    """A block whose inputs were taken (`AvatarSession.open_block`) and whose motion is
+    not generated yet (`step_block`)."""
+
+    first_index: int
+    reply: ReplyBlock
+    user_rows: list[UserRow]
+    #: user-audio frames heard when the block was opened (reaction latency)
+    user_frames: int
+    #: perf_counter when opened: the block's time counts from here
+    opened_at: float
+    #: the block's first frame, planned at once where it opens a reply (else None)
+    lead_in: PlannedFrame | None = None
 
 
 class AvatarSession:
@@ -349,14 +371,50 @@ class AvatarSession:
     # ---------------------------------------------------------------- generation
     def next_block(self) -> list[PlannedFrame]:
         """Generate the next 200 ms block: motion plus each frame's audio chunk."""
-        started = time.perf_counter()
+        return self.step_block(self.open_block())
+
+    def open_block(self, lead_in: bool = False) -> OpenedBlock:
+        """The next block's inputs taken (its reply audio and the user's rows), with no
+        generator step: cheap, so it may run in the caller's thread. `step_block` then
+        generates its motion.
+
+        With `lead_in`, a block whose first frame opens a reply (reply audio after a
+        silent frame) comes with that frame planned at once (`OpenedBlock.lead_in`):
+        the last frame's motion held, the jaw opened by the frame's own audio. Its
+        audio need not wait for the generator's step, so a live face's reply is heard
+        as soon as it comes; the step then generates the block's other frames
+        (`step_block` returns the lead-in as frame 0, unchanged). Without it (what
+        `next_block` does) every frame is the generator's."""
+        n, spf = self.block_frames, self.samples_per_frame
+        with self._lock:
+            reply = self._reply.take_block(n, self._shape.lookahead, self._frame_index)
+            new_rows = self._user.take_rows(n)
+            heard = self._user.heard
+            first, last = self._frame_index, self._last_planned
+            self._frame_index += n
+        block = OpenedBlock(first, reply, new_rows, heard, time.perf_counter())
+        real = len(reply.out) // 2
+        if lead_in and real and last is not None and not last.speaking:
+            chunk = _pad_bytes(reply.out[:spf * 2], spf * 2)
+            motion = last.motion.copy()
+            pcm = np.frombuffer(chunk, np.int16)[None]
+            motion[_JAW] = max(float(motion[_JAW]), self._voice_jaw.opening(pcm)[0])
+            block.lead_in = PlannedFrame(
+                index=first, pts_us=first * FRAME_US, audio=chunk, motion=motion,
+                speaking=True, reply_position=reply.position - max(0, real - spf),
+                user_frames=heard, generation=reply.generation,
+                reply_samples=min(spf, real))
+        return block
+
+    def step_block(self, block: OpenedBlock) -> list[PlannedFrame]:
+        """The generator's step of an opened block: its frames, motion and audio. A
+        block opened with a lead-in frame returns it unchanged as frame 0 (it may be
+        out already); the generated motion goes on from frame 1."""
         n = self.block_frames
         lookahead = self._shape.lookahead
         spf = self.samples_per_frame
+        reply = block.reply
         with self._lock:
-            reply = self._reply.take_block(n, lookahead, self._frame_index)
-            new_rows = self._user.take_rows(n)
-            user_frames = self._user.heard
             motion_filter = self._filter
         generation, out, position = reply.generation, reply.out, reply.position
         real = len(out) // 2
@@ -369,7 +427,7 @@ class AvatarSession:
         if lookahead:
             ahead = copy.deepcopy(self._avatar_in).push(window_16k[n * SAMPLES_PER_FRAME:])
             avatar = np.concatenate([avatar, ahead])
-        rows = self._user_window + new_rows
+        rows = self._user_window + block.user_rows
         self._user_window = rows[-lookahead:]
         user_audio = np.stack([r[0] for r in rows]).astype(np.float32)
         user_motion = np.stack([r[1] for r in rows]).astype(np.float32)
@@ -395,20 +453,22 @@ class AvatarSession:
         out = _pad_bytes(b"" if stale else out, n * spf * 2)
         frames = []
         for k in range(n):
+            index = block.first_index + k
             chunk = out[k * spf * 2:(k + 1) * spf * 2]
             speaking = not stale and real > k * spf
             frames.append(PlannedFrame(
-                index=self._frame_index, pts_us=self._frame_index * FRAME_US, audio=chunk,
+                index=index, pts_us=index * FRAME_US, audio=chunk,
                 motion=motion[k], speaking=speaking,
                 reply_position=position - max(0, real - (k + 1) * spf),
-                user_frames=user_frames, generation=generation,
+                user_frames=block.user_frames, generation=generation,
                 reply_samples=0 if stale else min(spf, max(0, real - k * spf))))
-            self._frame_index += 1
+        if block.lead_in is not None:
+            frames[0] = block.lead_in
         self._last_planned = frames[-1]
         self.stats.blocks += 1
         self.stats.frames += n
         self.stats.speaking_frames += sum(f.speaking for f in frames)
-        self.stats.block_ms.append((time.perf_counter() - started) * 1000.0)
+        self.stats.block_ms.append((time.perf_counter() - block.opened_at) * 1000.0)
         return frames
 
     def held_block(self) -> list[PlannedFrame] | None:
@@ -542,4 +602,4 @@ def _pad_bytes(pcm: bytes, length: int) -> bytes:
     return pcm + bytes(length - len(pcm)) if len(pcm) < length else pcm[:length]
 
 
-__all__ = ["GLIDE_FRAMES", "AvatarSession", "StartedFace"]
+__all__ = ["GLIDE_FRAMES", "AvatarSession", "OpenedBlock", "StartedFace"]

@@ -72,6 +72,14 @@ class VoiceJaw:
             out[k] = (1.0 - self.weight) * jaw[k] + self.weight * target
         return out
 
+    def opening(self, frames: np.ndarray) -> np.ndarray:
+        """jawOpen (n,) the voice alone asks for in each frame of `frames` (n, samples),
+        at the running level and without moving it: a reply's first frame, planned
+        before the generator's step, opens the jaw with its own audio
+        (`AvatarSession.open_block`); the step then counts the frame as ever."""
+        loudness = band_power(np.asarray(frames), self.rate) ** (1.0 / 3.0)
+        return np.minimum(JAW_MAX, JAW_AT_LEVEL * loudness / self.level).astype(np.float32)
+
 
 def band_power(frames: np.ndarray, rate: int) -> np.ndarray:
     """Mean power per frame of (n, samples) audio in BAND_HZ (int16 read as [-1, 1]):

@@ -374,7 +374,12 @@ class FaceClock:
         """Seconds of frames taken from the session and not pushed yet, while any of
         them carries reply audio (0 when they are all idle)."""
         frames = [*self.generator.pending, *(planned for planned, _ in self.audio_due)]
-        return len(frames) * FRAME_SECS if any(p.speaking for p in frames) else 0.0
+        # a reply's block opened with its lead-in frame: the rest is taken, not planned
+        opened = self.generator.opened
+        unplanned = self.session.block_frames - 1 if opened is not None else 0
+        if unplanned or any(p.speaking for p in frames):
+            return (len(frames) + unplanned) * FRAME_SECS
+        return 0.0
 
     def unplayed_audio(self) -> bytes:
         """The reply audio the clock took from the session but never pushed: drawn
@@ -465,6 +470,7 @@ class FaceClock:
         audio (the block holding it was stepped last)."""
         first, generator = self.first_frames, self.generator
         first.began(self.session.reply_arrived_at or time.monotonic(), planned.index)
+        first.lead_in = generator.opened is not None
         if generator.block_opened or generator.step_done >= first.audio_in:
             first.block_from, first.block_done = generator.step_from, generator.step_done
         self._timing_reply = True

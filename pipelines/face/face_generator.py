@@ -15,10 +15,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from avatar.live import AvatarFrame, AvatarSession, PlannedFrame
+from avatar.live import AvatarFrame, AvatarSession, OpenedBlock, PlannedFrame
 from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_threads import FaceThreads
 from pipelines.face.reply_state import ReplyState
+
+#: a reply's first frame is planned at once (the last motion held, the jaw opened by its
+#: own audio) and goes out before its block's generator step, so the voice does not
+#: wait for the step (False: as before, for comparison; docs/LIVE_AVATAR.md)
+REPLY_LEAD_IN = True
 
 
 class FaceGenerator:
@@ -42,6 +47,9 @@ class FaceGenerator:
         self.hold: Callable[[int], bool] | None = None
         self._held_last = False
         self._next_index = 0  # the first frame of the next block
+        #: a block opened with a reply's lead-in frame, not stepped yet: the lead-in went
+        #: out (or goes out) before the step, which the next frame waits for
+        self.opened: OpenedBlock | None = None
         #: when the last generator step was asked and came back (monotonic s)
         self.step_from = self.step_done = 0.0
 
@@ -66,6 +74,12 @@ class FaceGenerator:
             skipped = len(self.pending)
             self.counters.idle_frames_skipped += skipped
             self.pending.clear()
+        if self.opened is not None:  # the lead-in frame went out: the block's others
+            opened, self.opened = self.opened, None
+            self.block_opened = False
+            await self._step(opened)
+            self.pending.popleft()  # the lead-in, out already
+            return self.pending.popleft(), skipped
         self.block_opened = not self.pending
         if not self.pending:
             held = (self.hold is not None and not self._held_last
@@ -76,14 +90,26 @@ class FaceGenerator:
                 self.pending.extend(frames)
                 self.block_share = 0.0
             else:
-                busy = self.worker.busy_secs
-                self.step_from = time.monotonic()
-                self.pending.extend(await self.job(self.session.next_block))
-                self.step_done = time.monotonic()
-                self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
+                opened = self.session.open_block(lead_in=REPLY_LEAD_IN)
+                self._next_index = opened.first_index + self.session.block_frames
+                if opened.lead_in is not None:
+                    # the reply's first frame goes out now; its block steps after it
+                    self.opened = opened
+                    self.step_from = self.step_done = time.monotonic()
+                    self.block_share = 0.0
+                    return opened.lead_in, skipped
+                await self._step(opened)
             if self.pending:
                 self._next_index = self.pending[-1].index + 1
         return self.pending.popleft(), skipped
+
+    async def _step(self, opened: OpenedBlock) -> None:
+        """The generator's step of `opened` on the worker; its frames join `pending`."""
+        busy = self.worker.busy_secs
+        self.step_from = time.monotonic()
+        self.pending.extend(await self.job(self.session.step_block, opened))
+        self.step_done = time.monotonic()
+        self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
 
     def idle_block(self, planned: PlannedFrame) -> bool:
         """`planned` opened a block and neither it nor the rest of the block carries
@@ -116,6 +142,10 @@ class FaceGenerator:
         chunks = [planned.audio for planned in self.pending
                   if planned.speaking and planned.generation == generation]
         self.pending.clear()
+        opened, self.opened = self.opened, None
+        if opened is not None and opened.reply.generation == generation:
+            # the opened block's audio after its lead-in frame, never planned into frames
+            chunks.append(opened.reply.out[self.session.samples_per_frame * 2:])
         return chunks
 
     def reply_waits_behind(self) -> bool:
@@ -125,4 +155,4 @@ class FaceGenerator:
                 and not any(frame.speaking for frame in self.pending))
 
 
-__all__ = ["FaceGenerator"]
+__all__ = ["REPLY_LEAD_IN", "FaceGenerator"]

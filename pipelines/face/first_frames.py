@@ -9,7 +9,8 @@ shares, so a bench can put the server's instants beside its own:
 
 - `audio_in`: the reply's first TTS audio entered the session;
 - `block_from`, `block_done`: the generator step of the block that holds the reply's
-  first frame was asked and came back (the worker's hop included);
+  first frame was asked and came back (the worker's hop included); both the instant
+  the block was opened where the first frame went ahead of the step (`lead_in`);
 - `drawn`: that frame's image came back from the renderer;
 - `image_out`, `audio_out`: the image, then its audio, pushed to the transport;
 - `held_secs`: audio the transport still held ahead of that first reply audio (a
@@ -36,6 +37,9 @@ class FirstFrames:
     frame_index: int = -1
     #: replies timed so far
     replies: int = 0
+    #: the reply's first frame was planned without waiting for its block's generator
+    #: step (face_generator.py `REPLY_LEAD_IN`): block_from = block_done, no step between
+    lead_in: bool = False
 
     def began(self, audio_in: float, frame_index: int) -> None:
         """A reply's first audio came at `audio_in`, its first frame is `frame_index`:
@@ -62,6 +66,7 @@ class FirstFrames:
             "first_frames_image_out_ms": since(self.image_out),
             "first_frames_audio_out_ms": since(self.audio_out),
             "first_frames_held_ms": round(1000.0 * self.held_secs, 1),
+            "first_frames_lead_in": int(self.lead_in),
         }
 
 

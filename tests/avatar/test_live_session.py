@@ -143,6 +143,45 @@ def test_the_reply_frames_get_the_speech_filter_and_the_voice_in_the_jaw(
     np.testing.assert_allclose(product[:25], MotionFilter()(raw)[:25], atol=1e-6)
 
 
+def test_a_replys_lead_in_frame_is_planned_before_the_step_and_the_step_is_unchanged(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    """`open_block(lead_in=True)` plans a reply's first frame with no generator step: its
+    audio is the reply's first 40 ms, the last frame's motion held but for a jaw the
+    voice opens; the step then returns it as frame 0 and the block's other frames as
+    `next_block` generates them. A block that does not open a reply has no lead-in."""
+    reply = piper_speech("Yes, the pharmacy is open on Sundays until six.")
+    spf = RATE // 25
+    plain, led = (make_session(default_portrait, student) for _ in range(2))
+    for session in (plain, led):
+        run_blocks(session, 4)
+        session.push_user_audio(np.zeros(3200, np.int16), 16000)
+    idle = led.open_block(lead_in=True)
+    assert idle.lead_in is None  # nothing to say: no lead-in, the generator's frames
+    last = led.step_block(idle)[-1]
+    plain.next_block()
+    for session in (plain, led):
+        session.push_avatar_audio(reply, RATE)
+        session.push_user_audio(np.zeros(3200, np.int16), 16000)
+    opened = led.open_block(lead_in=True)
+    lead = opened.lead_in
+    assert lead is not None and lead.index == last.index + 1 and lead.speaking
+    assert lead.audio == reply[:spf].tobytes() and lead.reply_samples == spf
+    assert lead.reply_position == spf
+    others = np.arange(len(lead.motion)) != JAW
+    np.testing.assert_array_equal(lead.motion[others], last.motion[others])
+    assert lead.motion[JAW] >= last.motion[JAW]
+    frames, expected = led.step_block(opened), plain.next_block()
+    assert frames[0] is lead
+    assert [f.audio for f in frames] == [f.audio for f in expected]
+    np.testing.assert_allclose(np.stack([f.motion for f in frames[1:]]),
+                               np.stack([f.motion for f in expected[1:]]), atol=1e-6)
+    # the next block goes on from there, and a reply already playing has no lead-in
+    led.push_user_audio(np.zeros(3200, np.int16), 16000)
+    later = led.open_block(lead_in=True)
+    assert later.lead_in is None and later.first_index == frames[-1].index + 1
+
+
 def test_clear_drops_the_reply_reports_what_played_and_motion_goes_on(
         default_portrait: Portrait, student: GeneratorCheckpoint,
         piper_speech: Callable[[str], np.ndarray]) -> None:

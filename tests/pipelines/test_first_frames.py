@@ -7,7 +7,8 @@ piper speech as the TTS frames. Behaviour only:
   within a frame of that audio playing (no early mouth, no late mouth), over
   pipecat's live video and with images released behind their audio;
 - the service records the reply's way out (first_frames.py) in order, from its
-  first audio to its first frames, in its `metrics` counters.
+  first audio to its first frames, in its `metrics` counters; the reply's first frame
+  goes ahead of its block's generator step (face_generator.py `REPLY_LEAD_IN`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
              first.image_out, first.audio_out]
     assert all(steps), f"a step of the reply's way out was not recorded: {first}"
     assert steps == sorted(steps), f"out of order: {first}"
+    # the reply's first frame went ahead of its block's generator step (a lead-in): its
+    # audio waited for no step, only for the frame's drawing
+    assert first.lead_in and first.block_from == first.block_done, first
     # the chunk holding the reply's first audio, where the device played it
     played = [t for t, held in audio_held_secs(run.played) if t - held >= first.audio_out - 1e-6]
     assert played, "the reply's first audio never played"
@@ -105,7 +109,7 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
         held = [i for i in images if i.frame_index < first.frame_index]
         assert held and held[-1].image != first_image.image, "the reply began on the held image"
     stats = run.face.stats()
-    assert stats["first_frames_replies"] == 1
+    assert stats["first_frames_replies"] == 1 and stats["first_frames_lead_in"] == 1
     assert 0 <= stats["first_frames_drawn_ms"] <= stats["first_frames_audio_out_ms"], stats
 
 
