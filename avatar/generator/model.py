@@ -225,12 +225,31 @@ class MotionGenerator(nn.Module):
         products (tests/avatar/test_generator.py).
         """
         B, R, _ = clean.shape
-        T = x.shape[1]
+        times = torch.cat([torch.ones(B, R), t], dim=1)
+        return self.rows_after_refresh(clean, clean_cond, x, cond, cond_valid, cond_start,
+                                       kv_cache, self._modulation(times, reference),
+                                       clean_windows)
+
+    def rows_after_refresh(
+        self,
+        clean: torch.Tensor,
+        clean_cond: tuple[torch.Tensor, torch.Tensor, int],
+        x: torch.Tensor,
+        cond: torch.Tensor,
+        cond_valid: torch.Tensor,
+        cond_start: int,
+        kv_cache: KVCache,
+        modulation: tuple[torch.Tensor, torch.Tensor],
+        clean_windows: Sequence[CondWindows] | None = None,
+    ) -> tuple[torch.Tensor, list[CondWindows]]:
+        """`forward_after_refresh` given the modulations (`_modulation` of the rows'
+        times and the reference): a function of tensors only, which the traced
+        steady-state step (steady.py) records without the modulation's memo."""
+        R, T = clean.shape[1], x.shape[1]
         if R > self.cfg.block_frames or T > self.cfg.block_frames:
             raise ValueError(f"merged pass takes one clean and one noisy block, got {R} + {T}")
         rows = torch.cat([clean, x], dim=1)
-        times = torch.cat([torch.ones(B, R), t], dim=1)
-        mod, out_mod = self._modulation(times, reference)
+        mod, out_mod = modulation
         h = self.x_in(rows)
         conds = [(R, *clean_cond), (T, cond, cond_valid, cond_start)]
         last = len(self.blocks) - 1

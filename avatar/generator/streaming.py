@@ -43,6 +43,7 @@ from avatar.generator.sampler import (
     branch_drop,
     denoise_block_deferred,
 )
+from avatar.generator.steady import steady_step, traced_step_enabled
 from avatar.motion import MOTION_DIM
 from avatar.user_baseline import UserBaseline
 
@@ -90,6 +91,7 @@ class StreamingGenerator:
         seed: int = 0,
         use_user_motion: bool = True,
         anchor: float = DEFAULT_ANCHOR,
+        traced: bool = False,
     ) -> None:
         self.model = model.eval()
         self.cfg = model.cfg
@@ -101,26 +103,36 @@ class StreamingGenerator:
         self.block_frames = self.cfg.block_frames
         self.latency_frames = self.cfg.lookahead
         self.reset(reference)
+        # the steady-state block step as one traced graph (steady.py), traced here
+        # once a process, never on a step
+        self._steady = steady_step(self) if traced else None
 
     @classmethod
     def from_checkpoint(
         cls, reference: np.ndarray, path: str | Path | None = None, *, seed: int = 0,
-        threads: int | None = 1,
+        threads: int | None = 1, traced: bool | None = None,
     ) -> StreamingGenerator:
         """The engine on a shipped checkpoint, sampled as it was trained to be
         (NFE and guidance from its metadata). Default: the 1-NFE student, the
-        CPU fast path. `threads` pins torch (one core is plenty: ~6 ms a block here)."""
+        CPU fast path. `threads` pins torch (one core is plenty: ~6 ms a block here).
+        `traced`: see `from_loaded`."""
         if threads is not None:
             torch.set_num_threads(threads)
         ckpt = load_generator(path or DEFAULT_CHECKPOINT)
-        return cls.from_loaded(ckpt, reference, seed=seed)
+        return cls.from_loaded(ckpt, reference, seed=seed, traced=traced)
 
     @classmethod
     def from_loaded(cls, ckpt: GeneratorCheckpoint, reference: np.ndarray, *,
-                    seed: int = 0) -> StreamingGenerator:
+                    seed: int = 0, traced: bool | None = None) -> StreamingGenerator:
         """An engine on an already loaded checkpoint: sessions of one server share
-        the model weights (inference only) and each keeps its own cache."""
-        return cls(ckpt.model, reference, nfe=ckpt.nfe, guidance=ckpt.guidance, seed=seed)
+        the model weights (inference only) and each keeps its own cache.
+        `traced`: its steady-state steps run as one traced graph (steady.py; the same
+        motion); None: unless `AVATAR_TRACED_STEP=0`. The first engine of a process
+        traces it (a fraction of a second of a core)."""
+        if traced is None:
+            traced = traced_step_enabled()
+        return cls(ckpt.model, reference, nfe=ckpt.nfe, guidance=ckpt.guidance, seed=seed,
+                   traced=traced)
 
     # ----------------------------------------------------------------- lifecycle
     def reset(self, reference: np.ndarray | None = None, seed: int | None = None) -> None:
@@ -152,7 +164,9 @@ class StreamingGenerator:
         self._buf_start = 0  # model index of buffer row 0
         self._next = 0  # model index of the next frame to generate
         self._rows = rows
+        self._steady_mod: tuple[torch.Tensor, torch.Tensor] | None = None
         self.frames_out = 0
+        self.traced_blocks = 0  # blocks the traced steady step made (steady.py)
         # models trained on baseline-relative user motion read it that way live too
         self._user_baseline = UserBaseline() if self.cfg.user_relative else None
 
@@ -199,7 +213,14 @@ class StreamingGenerator:
         return self._denoise(self._next_block(noise))
 
     def _denoise(self, block: _Block) -> torch.Tensor:
-        """Denoise `block` (`_next_block`) and take it; returns (1, n, 58)."""
+        """Denoise `block` (`_next_block`) and take it; returns (1, n, 58). A steady
+        block takes the traced step where the engine has one (steady.py)."""
+        steady = self._steady
+        if steady is not None and steady.fits(self, block):
+            try:
+                return steady.step(self, block)
+            except Exception as error:  # nothing was taken: eager from here on
+                steady.fail(error)
         rows = self._rows
 
         def rep(x: torch.Tensor) -> torch.Tensor:
@@ -215,6 +236,16 @@ class StreamingGenerator:
             anchor=self.anchor)
         self._commit_block(z, pending)
         return self.model.denormalize(z, self.reference)
+
+    def _steady_modulation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The merged pass's modulations for this engine's portrait at steady state
+        (a clean block at t = 1, the block at t = 0), as `velocity_after_refresh` asks
+        the model for them; once a session."""
+        if self._steady_mod is None:
+            rows, n = self._rows, self.block_frames
+            times = torch.cat([torch.ones(rows, n), torch.full((rows, n), 0.0)], dim=1)
+            self._steady_mod = self.model._modulation(times, self.reference.repeat(rows, 1))
+        return self._steady_mod
 
     def _cond_window(self, block: _Block) -> tuple[int, torch.Tensor, int]:
         """Where the block's encoded conditions start in its raw window (`first`: the

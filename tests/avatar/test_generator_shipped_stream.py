@@ -96,4 +96,6 @@ def test_the_shipped_engines_batched_step_as_each_alone(shipped: GeneratorCheckp
         got = step_windows(together, windows)
         for e, g in zip(expected, got, strict=True):
             assert isinstance(g, np.ndarray)
-            np.testing.assert_allclose(g, e, atol=1e-5, rtol=0)
+            # the wider products' rounding, scaled by the pose columns' spread (values of a
+            # few units): up to 1.3e-5 on a fresh machine (session 24, eager and traced alike)
+            np.testing.assert_allclose(g, e, atol=2e-5, rtol=0)
