@@ -25,10 +25,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from agent.answers.clock import CLOCK, CLOCK_WORDS, SPAN, minutes
+from agent.answers.clock import CLOCK, CLOCK_WORDS, SPAN, asked_time, minutes
 from agent.answers.common import common_words
 from agent.answers.days import days_named
-from agent.answers.index import LABEL, terms
+from agent.answers.index import LABEL, stem, terms
 from agent.answers.settle import settled_answer
 from agent.answers.shape import asks_for_value, is_yes_no_question, question_part, states_value
 from agent.answers.values import extract_facts
@@ -311,7 +311,7 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None, *,
     if yes_no and not answer:
         answer = ("no" if _says_none_of(chosen, question) or _states_the_opposite(chosen, question)
                   else _time_answer(chosen, question) or _day_answer(chosen, question)
-                  or _statement_answer(chosen, question)) or ""
+                  or _bound_answer(chosen, question) or _statement_answer(chosen, question)) or ""
     elif yes_no and _takes_the_other_side(question, chosen[:1]):
         answer = ""  # "Is it closed?" and "no, we are not open": a yes or no would mislead
     if yes_no and answer:
@@ -348,11 +348,63 @@ def _statement_answer(clauses: list[str], question: str) -> str | None:
         return None
     if _THERE_IS.match(question_part(question)) and not _takes_the_other_side(question, clauses):
         return "yes"  # "Is there internet for guests?" and "free guest Wi-Fi, ...": it is there
+    if _does_as_asked(clauses, question) and not _takes_the_other_side(question, clauses):
+        return "yes"  # "Will you match it?" and "we match a local competitor's price ..."
     if not rare & set(terms(told)):
         return None
     if _takes_the_other_side(question, clauses):
         return "no"
     return "yes"
+
+
+#: "Will you match it?", "Do you guys deliver?": whether the place does a thing; its verb and
+#: what follows it
+_ASKS_YOU_DO = re.compile(
+    r"^\W*(?:do|will|would|can|could)\s+you(?:\s+(?:guys|all|folks))?"
+    r"(?:\s+(?:also|still|ever|actually|really))?\s+([a-z]+)\b(.*)$", re.IGNORECASE)
+#: "Do I need to bring anything?", "Do we have to book?", "Should I bring ...?": whether the
+#: visitor must do a thing; its verb and what follows it
+_ASKS_MUST_DO = re.compile(
+    r"^\W*(?:(?:do|does)\s+(?:i|we|he|she|they|my\s+\w+)\s+(?:need|have)\s+to|"
+    r"(?:should|must)\s+(?:i|we))\s+([a-z]+)\b(.*)$", re.IGNORECASE)
+#: an infinitive of purpose or a clause of time or condition after what is asked ("... to
+#: collect my meds", "... when I pick it up"): why or when, not what
+_TO_DO = re.compile(r"\b(?:to|when|if|while|before|after)\s+[a-z]+\b.*$", re.IGNORECASE)
+#: "we match ...", "we can transfer ...": the place's own act in a clause
+_WE_DO = re.compile(r"\bwe\s+(?:(?:can|will|also|always|gladly|happily)\s+)?([a-z]+)\b",
+                    re.IGNORECASE)
+
+
+def _does_as_asked(clauses: list[str], question: str) -> bool:
+    """True when a clause says, plainly, the act a yes/no question asks about, in the
+    question's own verb: "Will you match it?" and "we match a local competitor's advertised
+    price" (the place's act, "we"), "Do I need to bring anything?" and "bring a photo ID" (an
+    instruction to the visitor). Every rarer word the question says after its verb must be
+    the clause's ("Do you sell muffins?" and "we sell coffee and scones" is not a yes; nor
+    "Do I have to bring my passport?" and "bring a photo ID")."""
+    asked = question_part(question)
+    common = common_words(STATEMENT_RANK)
+    for pattern, own in ((_ASKS_YOU_DO, False), (_ASKS_MUST_DO, True)):
+        match = pattern.match(asked)
+        if match is None:
+            continue
+        verb = stem(match.group(1).lower())
+        rest = _TO_DO.sub(" ", match.group(2)) if own else match.group(2)
+        rarer = {t for w in re.findall(r"[a-z]+", rest.lower()) if w not in common
+                 for t in terms(w)}
+        for clause in clauses:
+            if rarer - set(terms(clause)):
+                continue
+            if own:
+                first = _FIRST_WORD.match(clause)
+                if first is not None and stem(first.group(0).lower()) == verb:
+                    return True
+            elif any(stem(m.group(1).lower()) == verb for m in _WE_DO.finditer(clause)):
+                return True
+    return False
+
+
+_FIRST_WORD = re.compile(r"[a-z]+", re.IGNORECASE)
 
 
 def fact_answer_word(fact: str, question: str) -> str | None:
@@ -386,10 +438,18 @@ _OPPOSITES = (frozenset({"open", "opened", "opens"}), frozenset({"closed", "clos
               frozenset({"free"}))
 
 
+#: whether a thing must be bought: a question of its cost ("Do I have to buy a ticket for my
+#: four-year-old?" and "children under 6 get in free": no)
+_MUST_BUY = re.compile(r"\b(?:have|has|need|needs)\s+to\s+(?:buy|purchase)\b|\bmust\s+(?:i\s+)?"
+                       r"(?:buy|purchase)\b", re.IGNORECASE)
+
+
 def _takes_the_other_side(question: str, clauses: list[str]) -> bool:
     """True when the question asks with one of two opposites and the clauses answer with
     the other ("closed" asked, "open" told): their yes or no would mislead."""
     asked = set(re.findall(r"[a-z]+", question.lower()))
+    if _MUST_BUY.search(question):
+        asked.add("pay")  # "Do I have to buy a ticket for him?" asks whether it costs
     told = set(re.findall(r"[a-z]+", " ".join(clauses).lower()))
     return any(asked & a and told & b and not asked & b
                for a, b in zip(_OPPOSITES[::2], _OPPOSITES[1::2], strict=True)
@@ -434,6 +494,32 @@ def _time_answer(clauses: list[str], question: str) -> str | None:
     if asks.group(1).lower() == "open":  # open until / past
         return "yes" if end >= asked else "no"
     return "yes" if end == asked else "no"  # close at
+
+
+#: "before 10 a.m.", "after 2 p.m.": a bound on the time of day a thing is done
+_BOUND = re.compile(rf"\b(before|after|by)\s+({CLOCK})", re.IGNORECASE)
+#: a question that names a bound itself ("Do I have to come before nine?"): not a time asked
+_ASKS_BOUND = re.compile(r"\b(?:before|after|by)\b", re.IGNORECASE)
+
+
+def _bound_answer(clauses: list[str], question: str) -> str | None:
+    """"yes" or "no" to a yes/no question naming a time of day ("in the afternoon", "at
+    nine") of a clause that bounds when the thing is done ("fasting tests are done before
+    10 a.m."): no where the time asked falls wholly on the other side of the bound, yes
+    where wholly on its side; None where either names no such time, the clause a span
+    of hours, or the two overlap."""
+    bounds = [m for c in clauses for m in _BOUND.finditer(c)]
+    window = asked_time(question)
+    if (len(bounds) != 1 or window is None or _ASKS_BOUND.search(question)
+            or any(SPAN.search(c) for c in clauses)):
+        return None
+    at = minutes(bounds[0].group(2))
+    if at is None:
+        return None
+    start, end = window
+    if bounds[0].group(1).lower() == "after":
+        return "yes" if start >= at else "no" if end <= at else None
+    return "yes" if end < at else "no" if start >= at else None
 
 
 def tells_the_other_time(question: str, fact: str) -> bool:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.answers.bands import band_for
+from agent.answers.common import CALENDAR, common_words
 from agent.answers.days import days_named
 from agent.answers.index import (
     WORD,
@@ -67,6 +68,7 @@ from agent.answers.shape import (
     last_sentence,
     own_name_asked,
     person_words,
+    question_part,
     states_amount,
     states_price,
     states_time,
@@ -398,6 +400,28 @@ def person_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     return facts
 
 
+#: a question for what a person or thing is called: "What's the name of the pharmacist on
+#: duty?", "What is the guide's name?", "What's that film called?" (general English)
+_ASKS_NAME_OF = re.compile(
+    r"\bname of\b|'s name\b|\bwhat(?:'s| is| are)\s+(?:\w+\s+){1,3}called\b"
+    r"|\bwhat(?:'s| is)\s+(?:the|their|his|her|its)\s+(?:\w+\s+)?name\b", re.IGNORECASE)
+
+
+def name_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
+    """A name asked for ("What's the name of the pharmacist working today?") that no fact
+    found and noted for the LLM states (a capitalised word after its label: a person's, a
+    film's): declined. The small model answered with the fact about the role or the thing,
+    which holds no name; the place's own name is answered before the rules
+    (`own_place_plan`)."""
+    if is_yes_no_question(message) or not _ASKS_NAME_OF.search(question_part(message)):
+        return facts
+    noted = facts[:max(index.note_facts, 1)]  # what the LLM would read
+    if any(value.kind == "name" and not value.values <= CALENDAR for fact in noted
+           for value in extract_facts(split_label(fact)[1])):  # "Friday" names no one
+        return facts
+    return DECLINE
+
+
 def band_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """The visitor's age or count against a fact that lists bands of it ("My son is
     twelve" and "children 6 to 17 pay 9 dollars, children under 6 get in free"): the band
@@ -614,12 +638,44 @@ def value_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[st
     return _said(fact, spoken_answer(fact, message, kind))
 
 
+#: a question's words beyond these many commonest name what it asks about ("charge",
+#: "electric"; not "bring", "car") for `yes_no_open_rule`
+OPEN_RANK = 1000
+
+
+#: whether a thing costs ("have to pay", "is it free"): a fact stating prices answers it
+_ASKS_COST = re.compile(r"\b(?:pay|paid|cost|costs|free|fee|fees|price)\b", re.IGNORECASE)
+
+
+def yes_no_open_rule(index: KnowledgeIndex, message: str,
+                     facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question the rules leave to the LLM with no yes or no to give (no fact found
+    says one: `OPEN_HINT`), whose best fact holds under half of what it asks about (its words
+    beyond the `OPEN_RANK` commonest, in the file's words or words meaning them): declined.
+    Asked "Is there somewhere to charge my electric car in the garage?" with a note on the
+    garage's free parking, the small model said there is a charging station."""
+    if not is_yes_no_question(message) or any(
+            fact_answer_word(fact, message) for fact in facts[:max(index.note_facts, 1)]):
+        return facts
+    if _ASKS_COST.search(asked_part(message)) and states_price(facts[0]):
+        return facts  # "Would he have to pay to get his pills brought?": the prices answer
+    common = common_words(OPEN_RANK)
+    rarer = [w for w in dict.fromkeys(WORD.findall(asked_part(message).lower()))
+             if w not in common and index.lexical_terms(w)]
+    held = set(index.lexical_terms(facts[0]))
+    missing = [w for w in rarer if not set(index.query_terms(w)) & held]
+    if rarer and 2 * len(missing) > len(rarer):
+        return DECLINE
+    return facts
+
+
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
-                                        band_rule, condition_rule, named_value_unheld_rule,
+                                        name_rule, band_rule, condition_rule, named_value_unheld_rule,
                                         yes_no_unheld_rule,
                                         yes_no_settled_rule, yes_no_spoken_rule,
-                                        yes_no_unrelated_rule, situation_rule, value_rule)
+                                        yes_no_unrelated_rule, situation_rule, value_rule,
+                                        yes_no_open_rule)
 
 
 def user_text(message: Any) -> str | None:

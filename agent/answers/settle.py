@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from agent.answers.clock import FROM, SPAN, UNTIL, asked_time, minutes
+from agent.answers.clock import CLOCK, FROM, SPAN, UNTIL, asked_time, minutes
 from agent.answers.common import CALENDAR, PLACEHOLDER_WORDS, common_words
 from agent.answers.days import days_named
 from agent.answers.index import LABEL, PURPOSE, stem, terms
@@ -171,11 +171,15 @@ def asked_things(question: str, terms_of: Callable[[str], list[str]] = terms) ->
 
 #: a question a plain mention of its thing does not answer: one asking whether it must be
 #: done or is needed, what it costs, or whether it is not so ("Do I have to book ahead?",
-#: "Do I need a booking?", "Does it cost anything to join?" of "free to join")
+#: "Do I need a booking?", "Does it cost anything to join?" of "free to join"); "pay with",
+#: "pay by" ask how, not whether it costs ("Can I pay with my Fit Pass card?" is answered
+#: by the fact that names the card)
 _TAKES_A_SIDE = re.compile(
-    r"\b(?:have|has)\s+to\b|\b(?:need|needs|needed|must|required?|pay|paid|cost|costs|"
+    r"\b(?:have|has)\s+to\b|\b(?:pay|paid)\b(?!\s+(?:with|by|using|via)\b)"
+    r"|\b(?:need|needs|needed|must|required?|cost|costs|"
     r"charge|charged|fees?|extra|free|price|not|never|without|closed|shut|forbidden|banned|prohibited)\b|n't\b",
     re.IGNORECASE)
+_CLOCK = re.compile(CLOCK, re.IGNORECASE)
 _CALENDAR_STEMS = frozenset(stem(w) for w in CALENDAR) | CALENDAR
 
 
@@ -185,7 +189,13 @@ def settled_answer(fact: str, question: str, things: Iterable[str] | None = None
     (`thing_answer`; `things`: the question's words for it, default `asked_things`); None
     where it settles nothing."""
     hours = hours_answer(fact, question)
-    if hours is not None or days_named(question) or _TAKES_A_SIDE.search(question):
+    # the side is taken in what is asked, not in the reason given for asking ("Is there a
+    # lift so I don't have to take the stairs?" asks whether there is one)
+    asked = PURPOSE.split(question, maxsplit=1)[0]
+    if (hours is not None or days_named(question) or _TAKES_A_SIDE.search(asked)
+            or (asked_time(asked) is not None and _CLOCK.search(fact) is not None)):
+        # a time of day asked of a fact that gives times ("done before 10 a.m."): whether
+        # the thing is there does not say whether it is then
         return hours
     return thing_answer(fact, asked_things(question) if things is None else things)
 
