@@ -374,9 +374,8 @@ class FaceClock:
         """Seconds of frames taken from the session and not pushed yet, while any of
         them carries reply audio (0 when they are all idle)."""
         frames = [*self.generator.pending, *(planned for planned, _ in self.audio_due)]
-        # a reply's block opened with its lead-in frame: the rest is taken, not planned
-        opened = self.generator.opened
-        unplanned = self.session.block_frames - 1 if opened is not None else 0
+        # a reply's block opened (its lead-in out, or its step under way): taken, not planned
+        unplanned = self.generator.unplanned_frames()
         if unplanned or any(p.speaking for p in frames):
             return (len(frames) + unplanned) * FRAME_SECS
         return 0.0

@@ -50,6 +50,8 @@ class FaceGenerator:
         #: a block opened with a reply's lead-in frame, not stepped yet: the lead-in went
         #: out (or goes out) before the step, which the next frame waits for
         self.opened: OpenedBlock | None = None
+        #: the block being stepped (or opened with its lead-in out) and its frames out
+        self._unplanned: tuple[OpenedBlock, int] | None = None
         #: when the last generator step was asked and came back (monotonic s)
         self.step_from = self.step_done = 0.0
 
@@ -77,7 +79,7 @@ class FaceGenerator:
         if self.opened is not None:  # the lead-in frame went out: the block's others
             opened, self.opened = self.opened, None
             self.block_opened = False
-            await self._step(opened)
+            await self._step(opened, sent=1)
             self.pending.popleft()  # the lead-in, out already
             return self.pending.popleft(), skipped
         self.block_opened = not self.pending
@@ -95,6 +97,7 @@ class FaceGenerator:
                 if opened.lead_in is not None:
                     # the reply's first frame goes out now; its block steps after it
                     self.opened = opened
+                    self._unplanned = (opened, 1)
                     self.step_from = self.step_done = time.monotonic()
                     self.block_share = 0.0
                     return opened.lead_in, skipped
@@ -103,11 +106,16 @@ class FaceGenerator:
                 self._next_index = self.pending[-1].index + 1
         return self.pending.popleft(), skipped
 
-    async def _step(self, opened: OpenedBlock) -> None:
-        """The generator's step of `opened` on the worker; its frames join `pending`."""
+    async def _step(self, opened: OpenedBlock, sent: int = 0) -> None:
+        """The generator's step of `opened` on the worker (`sent`: its frames out already,
+        the lead-in); its frames join `pending`. Until they do, its reply audio is taken
+        from the session and planned nowhere: a failed step hands it to the voice
+        (`take_unplayed`)."""
+        self._unplanned = (opened, sent)
         busy = self.worker.busy_secs
         self.step_from = time.monotonic()
         self.pending.extend(await self.job(self.session.step_block, opened))
+        self._unplanned = None
         self.step_done = time.monotonic()
         self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
 
@@ -142,11 +150,20 @@ class FaceGenerator:
         chunks = [planned.audio for planned in self.pending
                   if planned.speaking and planned.generation == generation]
         self.pending.clear()
-        opened, self.opened = self.opened, None
-        if opened is not None and opened.reply.generation == generation:
-            # the opened block's audio after its lead-in frame, never planned into frames
-            chunks.append(opened.reply.out[self.session.samples_per_frame * 2:])
+        unplanned, self._unplanned, self.opened = self._unplanned, None, None
+        if unplanned is not None and unplanned[0].reply.generation == generation:
+            # an opened block's audio after the frames that went out, never planned
+            opened, sent = unplanned
+            chunks.append(opened.reply.out[sent * self.session.samples_per_frame * 2:])
         return chunks
+
+    def unplanned_frames(self) -> int:
+        """Frames of a reply's block whose audio is taken from the session but not planned
+        yet (opened, its step to come or under way)."""
+        if self._unplanned is None:
+            return 0
+        opened, sent = self._unplanned
+        return self.session.block_frames - sent if opened.reply.out else 0
 
     def reply_waits_behind(self) -> bool:
         """Reply audio is queued, no reply is playing, and the frames left are idle."""

@@ -214,7 +214,8 @@ async def test_an_app_that_ends_on_a_failed_face_ends_once_the_reply_is_out(
     said_at = time.monotonic()
     await run.speak(pcm, rate)
     await _wait(lambda: session.reply_pending_secs < len(pcm) / rate - 0.5, "the reply", 30)
-    session.next_block = broken  # type: ignore[method-assign]
+    # the clock's generator step (`open_block` takes the block's audio, this steps it)
+    session.step_block = broken  # type: ignore[method-assign]
     await asyncio.wait_for(run.runner_task, 60)  # the pipeline ends by itself
 
     assert "weights are corrupt" in (run.face.failed or "")
