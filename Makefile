@@ -43,8 +43,11 @@ LOADED_ALSO := tests/pipelines/test_kiosk_browser.py::test_kiosk_page_converses_
 # registration and the endpoint probe stay in test_voice_assistant.py), and its spoken
 # question answered from its own knowledge file (50 s: the example's settings, persona and
 # knowledge file stay checked there; a spoken question answered from a file runs on the
-# server in test_e2e_knowledge.py).
+# server in test_e2e_knowledge.py), and the kiosk's visit counters read off a real
+# server's /metrics after two camera visits (36 s; the counters' units stay in
+# test_visit_metrics.py): `make test` was at ~39 of its 40 minutes on 2 cores.
 RELEASE_ONLY := tests/examples/test_voice_assistant.py::test_spoken_repair_question_reaches_the_tool_when_the_endpoint_streams_tool_calls \
+	tests/pipelines/test_e2e_visit_metrics.py::test_the_visit_counters_equal_the_visits_greetings_and_departures \
 	tests/examples/test_voice_assistant.py::test_spoken_question_is_answered_from_the_examples_own_knowledge \
 	tests/pipelines/test_keepalive.py::test_silent_clients_that_answer_keepalives_are_kept \
 	tests/avatar/test_portrait_calibrator.py::test_a_background_fit_lands_and_the_live_session_switches_to_it \
