@@ -123,8 +123,6 @@ class OpenedBlock:
     user_rows: list[UserRow]
     #: user-audio frames heard when the block was opened (reaction latency)
     user_frames: int
-    #: perf_counter when opened: the block's time counts from here
-    opened_at: float
     #: the block's first frame, planned at once where it opens a reply (else None)
     lead_in: PlannedFrame | None = None
 
@@ -392,7 +390,7 @@ class AvatarSession:
             heard = self._user.heard
             first, last = self._frame_index, self._last_planned
             self._frame_index += n
-        block = OpenedBlock(first, reply, new_rows, heard, time.perf_counter())
+        block = OpenedBlock(first, reply, new_rows, heard)
         real = len(reply.out) // 2
         if lead_in and real and last is not None and not last.speaking:
             chunk = _pad_bytes(reply.out[:spf * 2], spf * 2)
@@ -410,6 +408,7 @@ class AvatarSession:
         """The generator's step of an opened block: its frames, motion and audio. A
         block opened with a lead-in frame returns it unchanged as frame 0 (it may be
         out already); the generated motion goes on from frame 1."""
+        started = time.perf_counter()  # the step's own time: a lead-in's wait is not the block's
         n = self.block_frames
         lookahead = self._shape.lookahead
         spf = self.samples_per_frame
@@ -468,7 +467,7 @@ class AvatarSession:
         self.stats.blocks += 1
         self.stats.frames += n
         self.stats.speaking_frames += sum(f.speaking for f in frames)
-        self.stats.block_ms.append((time.perf_counter() - block.opened_at) * 1000.0)
+        self.stats.block_ms.append((time.perf_counter() - started) * 1000.0)
         return frames
 
     def held_block(self) -> list[PlannedFrame] | None:
