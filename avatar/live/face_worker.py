@@ -86,6 +86,8 @@ class FaceProcess:
         #: set once a session met this process dead, hung or failing
         self.lost = False
         self.started_at = time.monotonic()
+        #: how far the worker's start-up ran niced below its sessions (known once ready)
+        self.start_nice = 0
 
     @classmethod
     def launch(cls, context: BaseContext, checkpoint: Path, threads: int = 1,
@@ -149,6 +151,7 @@ class FaceProcess:
                 reply = first.receive(timeout, "starting")
             if reply[0] != "ready":
                 raise FaceWorkerLost(f"the face worker failed to start: {reply[1]}")
+            self.start_nice = int(reply[2])
             self._ready = True
 
     def stop(self, timeout: float = 2.0) -> None:

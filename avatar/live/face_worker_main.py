@@ -13,7 +13,8 @@ together run as one batched pass (avatar/live/step_batcher.py).
 The pipe protocol: a request is (method, args, nice) or ("exit", ()); a reply is
 ("ok", result, cpu_secs, work_ms), ("refused", AvatarError) for input refused on
 purpose, or ("failed", text with the traceback). The first slot's pipe first
-says ("ready", pid) or ("failed", text) once the models are loaded.
+says ("ready", pid, how far its start-up was niced) or ("failed", text) once the
+models are loaded (in a thread niced by `START_NICE`: live sessions' frames first).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ from avatar.render import Calibration
 
 #: An error's traceback is cut to this many characters.
 MAX_TRACE_CHARS = 4000
+
+#: How far a worker's start-up (the generator's load, its traced step, the prime
+#: portrait's renderers: seconds of a core) is niced below the sessions' threads: a
+#: worker started beside live sessions, to keep a slot warm or for a new visitor,
+#: takes the CPU their frames leave, so their video does not stall while it loads.
+START_NICE = 10
 
 
 class _WorkerFace:
@@ -114,7 +121,8 @@ def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threa
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
     rings = [FrameRing.attach(name) for name in ring_names]
-    try:
+
+    def load() -> tuple[StepBatcher | None, list[LocalFace], int]:
         generator = load_generator(checkpoint)
         generator.model.eval()
         PLATES.seed(plates or {})
@@ -125,12 +133,19 @@ def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threa
                 faces[0].prime(prime)
                 for face in faces[1:]:  # the first-call set-up is the process's, done
                     face.prime_renderers(prime)
+        return batcher, faces, caller_nice()
+
+    start_up = NicedThreads(threads)
+    try:
+        batcher, faces, loaded_nice = start_up.run(START_NICE, load)
     except Exception as error:
         conns[0].send(("failed", f"{type(error).__name__}: {error}"))
         for ring in rings:
             ring.close()
         return
-    conns[0].send(("ready", os.getpid()))
+    finally:
+        start_up.close()
+    conns[0].send(("ready", os.getpid(), loaded_nice))
     in_turn = threading.Lock() if serial else None
     slots = [threading.Thread(target=_answer_slot, name=f"face-slot-{index}", daemon=True,
                               args=(conn, _WorkerFace(face, ring, batcher), threads,
