@@ -68,8 +68,7 @@ class VoiceJaw:
         for k in np.flatnonzero(speaking):
             if loudness[k] > VOICED_SHARE * self.level:
                 self.level += (loudness[k] - self.level) / LEVEL_FRAMES
-            target = min(JAW_MAX, JAW_AT_LEVEL * loudness[k] / self.level)
-            out[k] = (1.0 - self.weight) * jaw[k] + self.weight * target
+            out[k] = (1.0 - self.weight) * jaw[k] + self.weight * self._target(loudness[k])
         return out
 
     def opening(self, frames: np.ndarray) -> np.ndarray:
@@ -78,7 +77,12 @@ class VoiceJaw:
         before the generator's step, opens the jaw with its own audio
         (`AvatarSession.open_block`); the step then counts the frame as ever."""
         loudness = band_power(np.asarray(frames), self.rate) ** (1.0 / 3.0)
-        return np.minimum(JAW_MAX, JAW_AT_LEVEL * loudness / self.level).astype(np.float32)
+        return self._target(loudness).astype(np.float32)
+
+    def _target(self, loudness: np.ndarray) -> np.ndarray:
+        """The jaw the voice asks for at `loudness` (cube root of band power), at the
+        running level: JAW_AT_LEVEL at the level, at most JAW_MAX."""
+        return np.minimum(JAW_MAX, JAW_AT_LEVEL * loudness / self.level)
 
 
 def band_power(frames: np.ndarray, rate: int) -> np.ndarray:
