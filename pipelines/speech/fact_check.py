@@ -14,7 +14,8 @@ only then lets them go to the TTS, as they were cut:
   turns a fact's condition round: it becomes the fact, said as an answer, and the rest
   is dropped;
 - a later sentence that fails: it and the rest are dropped; the reply ends at the
-  sentence before, whole.
+  sentence before, whole; so is a later sentence the reply ends inside (the LLM's
+  token cap).
 So nothing is cut after the TTS started on it: no reply stops mid-sentence, and none
 has a don't-know line glued after half an answer.
 
@@ -93,6 +94,7 @@ class FactCheckedText(FrameProcessor):
         if isinstance(frame, LLMFullResponseStartFrame):
             self._start_reply()
         elif isinstance(frame, LLMFullResponseEndFrame):
+            self._drop_unfinished()
             await self._release_held(direction)
             self._start_reply()
         elif isinstance(frame, InterruptionFrame):
@@ -152,6 +154,18 @@ class FactCheckedText(FrameProcessor):
         self.dropped += len(held) - 1
         if first:
             await self.push_frame(_chunk(held[0], replacement), direction)
+
+    def _drop_unfinished(self) -> None:
+        """The reply ended (the LLM's token cap, or it stopped) inside a sentence after
+        one was spoken: that sentence is dropped, so the reply ends at the one before,
+        whole. A first sentence is said as it came: it is all the answer there is."""
+        if not self._held or self._first_sentence or self._replaced:
+            return
+        if _SENTENCE_END.search(self._held[-1].text) is None:
+            sentence = " ".join(f.text.strip() for f in self._held)
+            logger.info(f"{self}: the reply ended inside {sentence!r}: dropped")
+            self.dropped += len(self._held)
+            self._held = []
 
     def _unlabelled(self, sentence: str) -> str | None:
         """A later sentence that reads a fact out with its label ("... Opening hours:

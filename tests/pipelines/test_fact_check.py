@@ -71,6 +71,19 @@ async def test_no_chunk_of_a_first_sentence_is_spoken_before_it_is_checked() -> 
     assert chunks == [DONT_KNOW_REPLY]
 
 
+async def test_a_later_sentence_the_reply_ends_inside_is_not_spoken() -> None:
+    """The LLM stopped inside its second sentence (its token cap): the reply ends at the
+    first, whole, not with "... You can also" cut off. A reply whose end is an
+    abbreviation's dot is whole."""
+    chunks, checker = await spoken("The restrooms are on the second floor, next to the "
+                                   "cafe. You can also ask at the service desk for the")
+    assert " ".join(chunks) == "The restrooms are on the second floor, next to the cafe."
+    assert checker.dropped >= 1
+    whole, _ = await spoken("The restrooms are on the second floor. The cafe is open until "
+                            "7 p.m.")
+    assert " ".join(whole).endswith("until 7 p.m.")
+
+
 def test_a_sentence_ends_at_its_mark_not_at_an_abbreviation() -> None:
     assert ends_sentence("The cafe is open until 7 p.m. today.")
     assert ends_sentence("Is it free?") and ends_sentence("Yes!")
