@@ -31,6 +31,7 @@ from agent.answers.days import days_named
 from agent.answers.index import LABEL, stem, terms
 from agent.answers.settle import settled_answer
 from agent.answers.shape import asks_for_value, is_yes_no_question, question_part, states_value
+from agent.answers.thesaurus import verb_base
 from agent.answers.values import extract_facts
 
 #: a clause opening with the answer's yes or no ("no, they do not expire")
@@ -259,6 +260,11 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
         # the clause that says yes or no first, then the one nearest the question
         answered = [c for c in clauses if _ANSWER_WORD.match(c) or says_none_asked(
             c, question, [o for o in clauses if o != c])][:1]
+        done = _does_the_verb(fact, question)
+        if done is not None and (not answered or done != answered[0]):
+            # "Do you sell them?" of "sold at every checkout; no, they do not expire": the
+            # clause of the verb asked answers, not a "no" about another act
+            return [done]
         if answered and closest is not None and _names_held(question, closest) - _names_held(
                 question, answered[0]):
             # the question names what another clause holds ("Do you take Aqua Card?" and
@@ -304,6 +310,8 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None, *,
             answer = answer or "no"
         sentences.append(as_sentence(label, clause))
     text = " ".join(s for s in sentences if s)
+    if yes_no and settled is None and chosen and chosen[0] == _does_the_verb(fact, question):
+        settled = "yes"  # "Do you sell gift cards?" and "Gift cards: sold at every checkout"
     if yes_no and settled is None:
         settled = settled_answer(fact, question)  # the days and hours, or the thing asked
     if yes_no and settled is not None:
@@ -332,6 +340,9 @@ def _states_the_opposite(clauses: list[str], question: str) -> bool:
     return not _NEGATION.search(" ".join(clauses)) and _takes_the_other_side(question, clauses)
 
 
+#: a question whether a thing is so ("Is the parking free?", "Are they open?"): what it asks
+#: is all in its words
+_IS_IT = re.compile(r"^\W*(?:is|are)\s+(?!there\b)\w", re.IGNORECASE)
 #: a question whether a thing is there ("Is there ...?", "Are there any ...?")
 _THERE_IS = re.compile(r"^\W*(?:is|are)\s+there\b", re.IGNORECASE)
 
@@ -350,6 +361,10 @@ def _statement_answer(clauses: list[str], question: str) -> str | None:
         return "yes"  # "Is there internet for guests?" and "free guest Wi-Fi, ...": it is there
     if _does_as_asked(clauses, question) and not _takes_the_other_side(question, clauses):
         return "yes"  # "Will you match it?" and "we match a local competitor's price ..."
+    asked = set(terms(question_part(question)))
+    if (_IS_IT.match(question_part(question)) and asked and asked <= set(terms(told))
+            and not _takes_the_other_side(question, clauses)):
+        return "yes"  # "Is the parking free?" and "free parking for 2 hours ...": all it asks
     if not rare & set(terms(told)):
         return None
     if _takes_the_other_side(question, clauses):
@@ -405,6 +420,64 @@ def _does_as_asked(clauses: list[str], question: str) -> bool:
 
 
 _FIRST_WORD = re.compile(r"[a-z]+", re.IGNORECASE)
+#: verbs too light to say which act is asked ("do you have ...", "can you get ...")
+_LIGHT_VERBS = frozenset("be have get do make take go come need want let".split())
+
+
+def _does_the_verb(fact: str, question: str) -> str | None:
+    """The clause of `fact` that says plainly (no "no" or "not") the act a "do/will/can you
+    VERB ...?" question asks about, in any form of its verb ("Do you sell gift cards?" and
+    "Gift cards: sold at every checkout": "sold" is a form of "sell"), every other word of
+    the question the clause's or the label's; None where no clause, or more than one, does.
+    A "no" in another clause ("no, they do not expire") is about another act."""
+    match = _ASKS_YOU_DO.match(question_part(question))
+    if match is None:
+        return None
+    verb = verb_base(match.group(1))
+    if verb in _LIGHT_VERBS:
+        return None
+    label, rest = split_label(fact)
+    wanted = set(terms(match.group(2)))
+    found = [c for c in clauses_of(rest)
+             if not _NEGATION.search(c) and wanted <= set(terms(f"{label} {c}"))
+             and any(stem(verb_base(w)) == stem(verb) for w in re.findall(r"[a-z]+", c.lower()))]
+    return found[0] if len(found) == 1 else None
+
+
+def yes_no_word(fact: str, question: str) -> str | None:
+    """The yes or no `spoken_answer` says first when it says `fact` to the yes/no
+    `question`, or None."""
+    said = _ANSWER_WORD.match(spoken_answer(fact, question))
+    return said.group(1).lower() if said else None
+
+
+#: a yes/no question a short answer can echo: its auxiliary, its subject pronoun, the rest
+_SHORT = re.compile(r"^\W*(is|are|do|does|can|will)\s+(it|they|i|we|you|there)\b\s*([^?]*)",
+                    re.IGNORECASE)
+#: the subject a reply says for the visitor's ("Can I ...?": "Yes, you can.")
+_REPLY_SUBJECT = {"i": "you", "we": "you", "you": "we"}
+_AUX_FOR = {("are", "you"): "are", ("is", "you"): "are", ("are", "we"): "are",
+            ("do", "it"): "does", ("does", "you"): "do", ("does", "we"): "do"}
+_NOT = {"is": "is not", "are": "are not", "do": "don't", "does": "doesn't", "can": "can't",
+        "will": "won't"}
+
+
+def short_answer(question: str, word: str) -> str | None:
+    """A yes/no `question` asked with a pronoun ("is it free?", "can I park?") answered in
+    short, as a person would ("Yes, it is free.", "No, you can't."): a question of "is" or
+    "are" keeps what it asks when it says nothing of the visitor ("free"); None for one
+    asked of a thing by name."""
+    match = _SHORT.match(question)
+    if match is None:
+        return None
+    aux, subject, rest = (g.lower() if i < 2 else g for i, g in enumerate(match.groups()))
+    subject = _REPLY_SUBJECT.get(subject, subject)
+    aux = _AUX_FOR.get((aux, subject), aux)
+    rest = rest.strip(" ,.")
+    keep = aux in ("is", "are") and rest and not re.search(
+        r"\b(?:i|me|my|we|us|our|you|your)\b", rest, re.IGNORECASE)
+    said = _NOT[aux] if word == "no" else aux
+    return f"{_capital(word)}, {subject} {said}{' ' + rest if keep else ''}."
 
 
 def fact_answer_word(fact: str, question: str) -> str | None:

@@ -42,6 +42,7 @@ from agent.answers.index import (
     business_name,
     label_of,
     phrasal_verbs,
+    terms,
     unheld_words,
 )
 from agent.answers.lines import AnswerLines
@@ -50,9 +51,11 @@ from agent.answers.reading import (
     condition_answer,
     fact_answer_word,
     has_condition,
+    short_answer,
     split_label,
     spoken_answer,
     tells_the_other_time,
+    yes_no_word,
 )
 from agent.answers.settle import asked_things, settled_answer, settling_part
 from agent.answers.shape import (
@@ -75,6 +78,7 @@ from agent.answers.shape import (
     states_value,
     tells_situation,
     where_it_is_asked,
+    yes_no_tail,
 )
 from agent.answers.values import extract_facts
 
@@ -228,7 +232,27 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
     parts = message_parts(index, message)
     if len(parts) > 1:
         return plan_parts(index, parts, lines)
-    return plan_whole(index, message, previous, lines)
+    return with_yes_no_tail(message, plan_whole(index, message, previous, lines), lines)
+
+
+def with_yes_no_tail(part: str, plan: TurnPlan, lines: AnswerLines) -> TurnPlan:
+    """`plan`'s reply for `part`, a wh-question with a yes/no question joined after it
+    ("Where can I leave my car, and is it free?": `shape.yes_no_tail`), with that one's
+    answer after it, yes or no first, where the fact said settles it ("... in front of the
+    store. Yes, it is free."); `plan` as it is for any other part, a reply not said from a
+    fact, a yes or no the fact does not settle, or a question whose words are not all the
+    fact's ("and do I need anything?" of a fact about returns: its "cannot be returned" is
+    no answer to it)."""
+    tail = yes_no_tail(part)
+    if tail is None or plan.reply is None or not plan.facts or plan.reply in (
+            lines.dont_know, lines.off_topic):
+        return plan
+    asked = set(terms(tail))
+    if not asked or not asked <= set(terms(plan.facts[0])):
+        return plan  # "and do I need anything?": what it asks is not in the fact's words
+    word = yes_no_word(plan.facts[0], tail)
+    said = short_answer(tail, word) if word else None
+    return plan if said is None else TurnPlan(reply=f"{plan.reply} {said}", facts=plan.facts)
 
 
 def plan_whole(index: KnowledgeIndex, message: str, previous: str | None = None,
@@ -337,7 +361,7 @@ def _said_alone(plan: TurnPlan, part: str, lines: AnswerLines) -> str:
     if not plan.facts:
         return lines.dont_know
     if plan.reply is not None:
-        return plan.reply
+        return with_yes_no_tail(part, plan, lines).reply or plan.reply
     return spoken_answer(plan.facts[0], part, asks_for_value(part))
 
 

@@ -136,6 +136,32 @@ def is_yes_no_question(message: str) -> bool:
     return first is not None and first.group(0) in _AUXILIARIES
 
 
+#: ", and is it free?", " and do I need anything?": a yes/no clause joined after another
+#: question; group 1 is the clause without its join
+_YES_NO_TAIL = re.compile(r"(?:,\s*|\s+)(?:and|but|also|plus)\s+(?:also\s+)?"
+                          r"((" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
+                          + r")\b[^,;]*?)\s*\??\s*$", re.IGNORECASE)
+
+
+def yes_no_tail(message: str) -> str | None:
+    """The yes/no question joined by "and" after a wh-question in the message's last
+    sentence ("is it free?" of "Where can I leave my car, and is it free?"), or None: the
+    clause before it nearest it that opens a question must open with a wh-word.
+    `is_yes_no_question` reads such a message by its first question (whose answer comes
+    first, in the message's order); this says the one after it."""
+    last = last_sentence(message).replace("\u2019", "'")
+    tail = _YES_NO_TAIL.search(last)
+    if tail is None:
+        return None
+    # the question before it: the clause nearest it that opens as a question does
+    openers = [_FIRST_WORD.match(c.strip().lower()) for c in last[:tail.start()].split(",")]
+    asked = [m.group(0).split("'")[0] for m in openers
+             if m is not None and m.group(0).split("'")[0] in _QUESTION_OPENERS]
+    if not asked or asked[-1] in _AUXILIARIES:
+        return None
+    return tail.group(1).strip() + "?"
+
+
 def asks_for_amount(message: str) -> bool:
     """True when the message asks for a price or another amount ("How much is...")."""
     return _ASKS_AMOUNT.search(message) is not None

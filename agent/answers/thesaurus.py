@@ -188,3 +188,21 @@ def _plain(words: Iterable[str]) -> frozenset[str]:
     words, no adjective marker ("(a)"); names (capitalised) left out."""
     return frozenset(re.sub(r"\(\w+\)$", "", w).replace("_", " ").lower()
                      for w in words if not w[:1].isupper())
+
+
+@lru_cache(maxsize=1)
+def _irregular_verbs() -> dict[str, str]:
+    """WordNet's irregular verb forms, each with its dictionary form ("sold" -> "sell"), from
+    the system's verb.exc; {} without it."""
+    try:
+        lines = (SYSTEM_WORDNET / "verb.exc").read_text(encoding="latin-1").splitlines()
+    except OSError:
+        return {}
+    return {fields[0]: fields[1] for fields in (line.split() for line in lines) if len(fields) > 1}
+
+
+def verb_base(word: str) -> str:
+    """A verb form's dictionary form where WordNet lists it as irregular ("sold" -> "sell",
+    "gave" -> "give"), else `word` lower-cased."""
+    word = word.lower()
+    return _irregular_verbs().get(word, word)

@@ -96,8 +96,9 @@ def test_an_it_after_the_visitors_own_thing_stands_for_it(
         index_of_file: Callable[[str, str], KnowledgeIndex]) -> None:
     """"Where can I leave my van, and is it free?": the "it" is the van's place, named in the
     same sentence, not a thing of a question before: the value rule answers, where the
-    message's best fact is the one the place is asked of."""
+    message's best fact is the one the place is asked of; the "is it free?" after it gets
+    its own short yes (docs/ANSWERS.md, section 19)."""
     yard = index_of_file(GYM + YARD + "\n", "gym_yard")
     plan = plan_turn(yard, "Where can I leave my van, and is it free?")
-    assert plan.reply == "Free parking spaces are in the yard behind the gym."
+    assert plan.reply == "Free parking spaces are in the yard behind the gym. Yes, it is free."
     assert plan.facts == (YARD,)
