@@ -26,7 +26,12 @@ Each reply is judged:
 - `cut_off`: the reply stops mid-sentence (no end mark, a dangling last word, a sentence
   glued to a fallback, or no end of the reply before the time limit);
 - `yes_no_first`: for a fact question asked yes/no ("Can I ...?", "Do you ...?"), the
-  reply opens with yes or no.
+  reply opens with yes or no;
+- `yes_no_first_by_part`: the same, but a message of several questions ("What time do you
+  open, and is the parking free?") counts when each of its yes/no questions has an answer
+  of its own (a sentence of the reply, or a clause after ", and") that opens with yes or no,
+  whichever comes first; a message of one question as `yes_no_first` (docs/ANSWERS.md,
+  section 19).
 
 The held-out half is scored and counted, never shown: its rows keep no question, transcript
 or reply (only a hash and the verdicts), and nothing about it is printed but counts. The
@@ -139,6 +144,36 @@ def is_yes_no(question: str) -> bool:
     return bool(first) and first[0].lower().replace("\u2019", "'") in _AUXILIARIES
 
 
+#: where a message joins its questions: between sentences and clauses, and at an "and" before
+#: a word that opens a question ("... and is it free?", "... and how do I get one?")
+#: ("... and has a guide dog" tells, it does not ask: "have" opens no question joined after)
+_JOINED_AUXILIARIES = _AUXILIARIES - {"have", "has", "had"}
+_QUESTION_JOIN = re.compile(r"[,.;?!]\s+|\s+and\s+(?=(?:" + "|".join(sorted(_JOINED_AUXILIARIES))
+                            + r"|what|where|when|which|who|how|why)\b)", re.IGNORECASE)
+_WH_WORDS = frozenset("what what's where where's when which who who's how why".split())
+#: where a reply joins its answers: between sentences, and at ", and" ("..., and yes, ...")
+_ANSWER_JOIN = re.compile(r"(?<=[.!?])\s+|,\s+and\s+", re.IGNORECASE)
+
+
+def yes_no_parts(question: str) -> int | None:
+    """How many yes/no questions a message of several questions asks (its clauses that open
+    with an auxiliary and offer no choice, beside one or more that open with a wh-word or an
+    auxiliary); None for a message of one question (judged whole, as `is_yes_no` reads it)."""
+    clauses = [_OPENERS.sub("", c.strip()).split() for c in _QUESTION_JOIN.split(question.strip())]
+    firsts = [(c[0].lower().replace("\u2019", "'"), " ".join(c)) for c in clauses if c]
+    asking = [(w, c) for w, c in firsts if w in _JOINED_AUXILIARIES or w in _WH_WORDS]
+    if len(asking) < 2:
+        return None
+    return sum(1 for w, c in asking
+               if w in _JOINED_AUXILIARIES and not re.search(r"\bor\b", c, re.IGNORECASE))
+
+
+def opens_each_with_yes_or_no(reply: str, parts: int) -> bool:
+    """At least `parts` of the reply's answers (its sentences, and clauses after ", and")
+    open with yes or no: each yes/no question of a message of several is answered so."""
+    return sum(opens_with_yes_or_no(a) for a in _ANSWER_JOIN.split(reply) if a.strip()) >= parts
+
+
 def opens_with_yes_or_no(reply: str) -> bool:
     """The reply's first word is yes or no."""
     words = re.findall(r"[a-z']+", reply.lower())
@@ -186,10 +221,16 @@ def verdicts(question: dict[str, Any], reply: str, completed: bool, guard: Any,
                 + [f.text for f in facts if guard.flipped(f) is not None])
     keywords = judge(question, reply, DECLINES, [])
     yes_no = question["kind"] == "fact" and is_yes_no(question["q"])
+    # by part: a message of several questions, each yes/no one's own answer; else as above
+    parts = yes_no_parts(question["q"])
+    by_part = yes_no if parts is None else question["kind"] == "fact" and parts > 0
     return {"keywords": keywords, "invented": invented, "right": keywords and not invented,
             "label_read": labels_read(reply, labels), "cut_off": stops_mid_sentence(reply, completed),
             "cut_reason": cut_reason(reply, completed),
-            "yes_no": yes_no, "yes_no_first": opens_with_yes_or_no(reply) if yes_no else None}
+            "yes_no": yes_no, "yes_no_first": opens_with_yes_or_no(reply) if yes_no else None,
+            "yes_no_by_part": by_part,
+            "yes_no_first_by_part": (None if not by_part else opens_with_yes_or_no(reply)
+                                     if parts is None else opens_each_with_yes_or_no(reply, parts))}
 
 
 def key(row: dict[str, Any]) -> str:
@@ -356,6 +397,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                                 for r in group if r["cut_off"])),
                     "heard_nothing": sum(bool(r.get("heard_nothing")) for r in group),
                     "yes_no_first": _share([r for r in group if r.get("yes_no")], "yes_no_first"),
+                    # each yes/no question of a message of several by its own answer
+                    # (docs/ANSWERS.md, section 19); rows judged before it have none
+                    "yes_no_first_by_part": _share([r for r in group if r.get("yes_no_by_part")],
+                                                   "yes_no_first_by_part"),
                     "voice_to_voice_p50_ms": round(statistics.median(v2v)) if v2v else None,
                 }
     return out
