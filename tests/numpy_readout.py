@@ -5,7 +5,7 @@ retired readout_solve.py timed it: docs/history/retired_bench.md).
 Why a copy: `ReadoutModel.predict` and `ReadoutModel.solve` were these numpy calls
 (the ensemble as one wide network, np.linalg.solve, np.clip); the compiled kernel
 that replaced them (avatar/render/readout_kernel.py) sums in another order and
-uses libm's tanh, so it is not bit-identical, and its quality is measured against
+has its own tanh, so it is not bit-identical, and its quality is measured against
 this path. `numpy_readout()` swaps this path into `ReadoutModel` for a with-block,
 so a renderer draws whole frames the old way.
 """

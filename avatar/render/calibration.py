@@ -65,6 +65,10 @@ READOUT_NAMES: tuple[str, ...] = (
     "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
     "browInnerUp", "mouthPucker", "mouthFunnel",
 )
+# their motion columns, and the three the inverse's box treats apart (by position)
+_READOUT_COLS = np.array([BLENDSHAPE_INDEX[name] for name in READOUT_NAMES])
+_JAW, _PUCKER, _FUNNEL = (READOUT_NAMES.index(name)
+                          for name in ("jawOpen", "mouthPucker", "mouthFunnel"))
 
 
 @dataclass
@@ -173,7 +177,8 @@ class ReadoutModel:
         if extra <= 0:
             return np.zeros(0)
         p = np.zeros(extra) if pose is None else np.asarray(pose, np.float64) / POSE_SCALE_DEG
-        return np.clip(p, -1.5, 1.5)
+        # np.clip's arithmetic without its per-call overhead (two calls a frame)
+        return np.minimum(np.maximum(p, -1.5), 1.5)
 
     def predict(self, amps: np.ndarray,
                 pose: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +229,10 @@ class Calibration:
     _cols: np.ndarray = field(init=False, repr=False)
     _index: dict[str, int] = field(init=False, repr=False)
     _mapped: list[tuple[int, str, int]] = field(init=False, repr=False)
+    #: the key shapes' actuator indices (READOUT_NAMES' order), and the (from, to)
+    #: actuator indices of _NEGATIVE_TO
+    _key: np.ndarray = field(init=False, repr=False)
+    _negative_to: list[tuple[int, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._cols = np.array([BLENDSHAPE_INDEX.get(name, -1) for name in ACTUATORS])
@@ -231,6 +240,9 @@ class Calibration:
         self._mapped = [(k, name, int(col)) for k, (name, col) in
                         enumerate(zip(ACTUATORS, self._cols, strict=True)) if col >= 0]
         self._index = {name: i for i, name in enumerate(ACTUATORS)}
+        self._key = np.array([self._index[name] for name in READOUT_NAMES])
+        self._negative_to = [(self._index[src], self._index[dst])
+                             for src, dst in _NEGATIVE_TO.items()]
         gain = np.asarray(self.pose_gain, np.float32)
         self.pose_gain = np.repeat(gain[:, None], 2, axis=1) if gain.ndim == 1 else gain
         if self.pose_gain.shape != (3, 2):
@@ -261,8 +273,7 @@ class Calibration:
             amps[k] = (curve.level(cmd) - curve.level(ref)) if curve is not None else (cmd - ref)
         if self.readout is not None:
             self._solve_key_shapes(amps, commanded, reference, narrowing)
-        for src, dst in _NEGATIVE_TO.items():
-            i, j = self._index[src], self._index[dst]
+        for i, j in self._negative_to:
             if amps[i] < 0:
                 amps[j] += -amps[i]
                 amps[i] = 0.0
@@ -278,8 +289,7 @@ class Calibration:
         """
         model = self.readout
         assert model is not None
-        key = [self._index[n] for n in READOUT_NAMES]
-        cols = [BLENDSHAPE_INDEX[n] for n in READOUT_NAMES]
+        key, cols = self._key, _READOUT_COLS
         pose = commanded[:3] - reference[:3]
         # Rest reading at this pose: a neutral command stays neutral under a
         # turn (aiming at the frontal rest reading parted the lips on a turn).
@@ -296,12 +306,12 @@ class Calibration:
         # pucker closes the mouth for the landmarker (jawOpen 0.45 read 0.07).
         # Cap the funnel amplitude in proportion to the commanded funnel.
         hi = model.hi.copy()
-        funnel = READOUT_NAMES.index("mouthFunnel")
+        funnel = _FUNNEL
         change = float(commanded[cols[funnel]] - reference[cols[funnel]])
         hi[funnel] = min(hi[funnel], FUNNEL_CAP_FLOOR + FUNNEL_CAP_PER_COMMAND * max(change, 0.0))
         # under a funnel the jaw stays near what its own command asks for (a pucker
         # may still open it further: that is how a puckered open mouth reads as open)
-        jaw = READOUT_NAMES.index("jawOpen")
+        jaw = _JAW
         slack = 1.0 - min(max(change, 0.0) / ROUNDED_FROM, 1.0)  # 1: no funnel, no cap
         own = max(float(amps[key[jaw]]), 0.0)  # the jaw curve's amplitude
         hi[jaw] = min(hi[jaw], ROUNDED_JAW_GAIN * own + ROUNDED_JAW_EXTRA
@@ -309,7 +319,7 @@ class Calibration:
         # nor may it un-round the lips below what the pucker and funnel commands ask
         # (a negative pucker cancelling a funnel's pucker reading undid the rounding
         # itself; a negative funnel rolls the lips in past each other)
-        pucker = READOUT_NAMES.index("mouthPucker")
+        pucker = _PUCKER
         change_p = float(commanded[cols[pucker]] - reference[cols[pucker]])
         lo = model.lo.copy()
         for index, asked in ((pucker, change_p), (funnel, change)):

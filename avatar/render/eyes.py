@@ -153,7 +153,8 @@ class GazePainter:
             d_in, d_out, d_up, d_down = (float(motion[c] - reference[c]) for c in eye["cols"])
             dx = eye["in_sign"] * (d_in - d_out) * GAZE_GAIN_X * eye["width"]
             limit = GAZE_MAX_DY * eye["radius"]
-            dy = float(np.clip((d_down - d_up) * GAZE_GAIN_Y * eye["width"], -limit, limit))
+            # np.clip of floats, as floats
+            dy = float(min(max((d_down - d_up) * GAZE_GAIN_Y * eye["width"], -limit), limit))
             out.append((dx, dy))
         return out
 

@@ -287,9 +287,11 @@ class PortraitRenderer:
             for axis, col in enumerate((_YAW, _PITCH, _ROLL)))
         target = angles_to_rotation(float(yaw), float(pitch), float(roll))
         delta = (_FLIP @ (target @ self._ref_rotation.T) @ _FLIP).astype(np.float32)
-        scale = float(np.clip(motion[_SCALE] / max(self.reference[_SCALE], 1e-3),
-                              *SCALE_RANGE))
-        shift = np.clip(motion[[_TX, _TY]] - self.reference[[_TX, _TY]], -MAX_SHIFT, MAX_SHIFT)
+        # np.clip's arithmetic (in the motion's dtype) without its per-call overhead
+        scale = float(np.minimum(np.maximum(
+            motion[_SCALE] / max(self.reference[_SCALE], 1e-3), SCALE_RANGE[0]), SCALE_RANGE[1]))
+        shift = np.minimum(np.maximum(motion[[_TX, _TY]] - self.reference[[_TX, _TY]],
+                                      -MAX_SHIFT), MAX_SHIFT)
         return delta, scale, shift
 
     def _posed(self, xy: np.ndarray, z: np.ndarray, z_rel: np.ndarray,

@@ -16,7 +16,9 @@ from avatar.motion import MOTION_DIM, column_index
 from avatar.portrait import Portrait
 from avatar.render import PortraitRenderer
 from avatar.render.expression import ACTUATORS
+from avatar.render.eyes import GAZE_GAIN_Y, GAZE_MAX_DY
 from avatar.render.mesh import LIPS_LOWER_INNER, LIPS_UPPER_INNER
+from avatar.render.renderer import MAX_SHIFT, SCALE_RANGE
 from tests.motion_edits import varied
 
 
@@ -128,3 +130,29 @@ def test_a_neutral_face_stays_neutral_on_a_head_turn(renderer: PortraitRenderer,
     turned = varied(default_portrait.reference_motion, **{axis: 15.0})
     amps = renderer.amplitudes(turned)
     assert np.abs(amps).max() < 0.15, dict(zip(ACTUATORS, np.round(amps, 2), strict=True))
+
+
+def test_pose_scale_shift_and_gaze_are_clipped_as_np_clip_clips(
+        renderer: PortraitRenderer) -> None:
+    """The head's scale and shift and the iris's vertical shift, past their limits and
+    inside them: the renderer's min/max arithmetic gives np.clip's numbers (the
+    motion's float32 for scale and shift), which the page's motion frames carry."""
+    ref = renderer.reference
+    scale_col, tx, ty = column_index("scale"), column_index("tx"), column_index("ty")
+    down = [c for eye in renderer.gaze.eyes for c in eye["cols"][3:]]
+    for factor, move, look in ((5.0, 0.9, 3.0), (0.1, -0.9, -3.0), (1.05, 0.02, 0.01)):
+        motion = ref.copy()
+        motion[scale_col] = ref[scale_col] * factor
+        motion[[tx, ty]] = ref[[tx, ty]] + move
+        motion[down] = ref[down] + look
+        _, scale, shift = renderer._pose(motion)
+        assert scale == float(np.clip(motion[scale_col] / max(ref[scale_col], 1e-3),
+                                      *SCALE_RANGE))
+        expected = np.clip(motion[[tx, ty]] - ref[[tx, ty]], -MAX_SHIFT, MAX_SHIFT)
+        assert shift.dtype == expected.dtype and np.array_equal(shift, expected)
+        for eye, (_, dy) in zip(renderer.gaze.eyes, renderer.gaze.offsets(motion, ref),
+                                strict=True):
+            d_up, d_down = (float(motion[c] - ref[c]) for c in eye["cols"][2:])
+            limit = GAZE_MAX_DY * eye["radius"]
+            assert dy == float(np.clip((d_down - d_up) * GAZE_GAIN_Y * eye["width"],
+                                       -limit, limit))
