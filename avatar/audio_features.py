@@ -27,13 +27,18 @@ Contract (the model/trainer consumes exactly this; keep the names):
 
 Exactness: both paths compute frames in float64 through the same kernel
 (`_frames_to_features`) on identical sample windows; rows are independent, so
-the float32 results are bit-identical whatever the chunking (tested).
+the float32 results are bit-identical whatever the chunking (tested). The mel
+bands' weighted sums are one compiled call (`_mel_sums`) that adds in numpy's own
+order for `(power[:, a:b] * weights).sum(axis=1)` (pairwise: eight running sums
+from eight terms up), so the features are the numpy loop's bit for bit (tested),
+at a tenth of its cost (40 bands, ~4 numpy calls each, twice a live block).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import soxr
+from numba import njit
 
 SAMPLE_RATE: int = 16000
 FPS: int = 25
@@ -87,6 +92,11 @@ _MEL_BANK: np.ndarray = _mel_filterbank()
 _MEL_BANDS: tuple[tuple[int, int, np.ndarray], ...] = tuple(
     (int(nz[0]), int(nz[-1]) + 1, np.ascontiguousarray(_MEL_BANK[nz[0]:nz[-1] + 1, m]))
     for m in range(N_MELS) for nz in [np.nonzero(_MEL_BANK[:, m])[0]])
+#: the bands as `_mel_sums` reads them: first bin, width, offset into the weights
+_MEL_FIRST = np.array([first for first, _, _ in _MEL_BANDS], np.int64)
+_MEL_WIDTH = np.array([stop - first for first, stop, _ in _MEL_BANDS], np.int64)
+_MEL_OFFSET = np.concatenate([[0], np.cumsum(_MEL_WIDTH)[:-1]]).astype(np.int64)
+_MEL_WEIGHTS = np.concatenate([weights for _, _, weights in _MEL_BANDS])
 _WINDOW: np.ndarray = np.hanning(WIN + 2)[1:-1].astype(np.float64)  # no zero endpoints
 _SILENT_LOGMEL: np.ndarray = np.full(N_MELS, np.log(_POWER_FLOOR), dtype=np.float64)
 
@@ -104,6 +114,49 @@ def _check_pcm(pcm: np.ndarray) -> np.ndarray:
     if pcm.ndim != 1:
         raise ValueError(f"pcm must be mono 1-D (samples,), got shape {pcm.shape}")
     return pcm
+
+
+@njit(cache=True, nogil=True)
+def _mel_sums(power: np.ndarray, first: np.ndarray, width: np.ndarray, offset: np.ndarray,
+              weights: np.ndarray, mel: np.ndarray) -> None:
+    """mel[s, m] = (power[s, first:first + width] * band weights).sum(), in numpy's
+    order for a contiguous row (add.reduce's pairwise sum: under eight terms one by
+    one from 0.0; from eight, eight running sums over blocks of eight, combined
+    ((0+1)+(2+3))+((4+5)+(6+7)), then the rest one by one). Bands are at most 128
+    bins wide, so numpy never splits them further."""
+    for s in range(power.shape[0]):
+        for m in range(first.shape[0]):
+            f, n, o = first[m], width[m], offset[m]
+            if n < 8:
+                res = 0.0
+                for i in range(n):
+                    res += power[s, f + i] * weights[o + i]
+            else:
+                r0 = power[s, f] * weights[o]
+                r1 = power[s, f + 1] * weights[o + 1]
+                r2 = power[s, f + 2] * weights[o + 2]
+                r3 = power[s, f + 3] * weights[o + 3]
+                r4 = power[s, f + 4] * weights[o + 4]
+                r5 = power[s, f + 5] * weights[o + 5]
+                r6 = power[s, f + 6] * weights[o + 6]
+                r7 = power[s, f + 7] * weights[o + 7]
+                i = 8
+                whole = n - n % 8
+                while i < whole:
+                    r0 += power[s, f + i] * weights[o + i]
+                    r1 += power[s, f + i + 1] * weights[o + i + 1]
+                    r2 += power[s, f + i + 2] * weights[o + i + 2]
+                    r3 += power[s, f + i + 3] * weights[o + i + 3]
+                    r4 += power[s, f + i + 4] * weights[o + i + 4]
+                    r5 += power[s, f + i + 5] * weights[o + i + 5]
+                    r6 += power[s, f + i + 6] * weights[o + i + 6]
+                    r7 += power[s, f + i + 7] * weights[o + i + 7]
+                    i += 8
+                res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+                while i < n:
+                    res += power[s, f + i] * weights[o + i]
+                    i += 1
+            mel[s, m] = 0.0 + res  # add.reduce starts from its identity
 
 
 def _frames_to_features(
@@ -124,8 +177,7 @@ def _frames_to_features(
     # Per-band weighted sums row by row (no BLAS: its blocking depends on the
     # number of rows, which would break streamed == offline bit-exactness).
     mel = np.empty((n_sub, N_MELS), dtype=np.float64)
-    for m, (first, stop, weights) in enumerate(_MEL_BANDS):
-        mel[:, m] = (power[:, first:stop] * weights).sum(axis=1)
+    _mel_sums(power, _MEL_FIRST, _MEL_WIDTH, _MEL_OFFSET, _MEL_WEIGHTS, mel)
     logmel_sub = np.log(mel + _POWER_FLOOR).reshape(n_frames, SUBFRAMES, N_MELS)
     logmel = logmel_sub.mean(axis=1)  # (F, N_MELS)
     delta = np.diff(logmel, axis=0, prepend=prev_logmel[None, :])
