@@ -35,7 +35,7 @@ each and the medians over all rounds. The motion arm's rounds also split its CPU
 blocks' planning (the generator's step in it) and the motion frames' solve.
 
 Runs: ~2-4 min (estimated for the 2-core host); `--against REV --repeats 3 --secs 6 --rounds 3` ~7 min (measured).
-Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.083 -> 0.059 cores a session drawn by the page (--against 2ed0370), 0.254 drawn by the server (bench/quoted/client_drawn_s20.json, docs/client_drawn_s20.png); the block solve and the features once, 0.070 -> 0.074 (--against 25d4a13, within noise; bench/quoted/client_drawn_s21.json, docs/client_drawn_s21.png); the generator's steady step traced, 0.074 -> 0.060 (--against df5bff0; bench/quoted/client_drawn_s24.json, docs/client_drawn_s24.png)
+Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": 0.083 -> 0.059 cores a session drawn by the page (--against 2ed0370), 0.254 drawn by the server (bench/quoted/client_drawn_s20.json, docs/client_drawn_s20.png); the block solve and the features once, 0.070 -> 0.074 (--against 25d4a13, within noise; bench/quoted/client_drawn_s21.json, docs/client_drawn_s21.png); the generator's steady step traced, 0.074 -> 0.060 (--against df5bff0; bench/quoted/client_drawn_s24.json, docs/client_drawn_s24.png); the solve's tanh and the mel sums compiled, 0.036 -> 0.032 (--against 10b43cb; bench/quoted/client_drawn_s25.json, docs/client_drawn_s25.png)
 """
 
 from __future__ import annotations
