@@ -237,6 +237,14 @@ class CausalAudioFeaturizer:
         return feats
 
 
+def compile_now() -> None:
+    """Compile (or load from numba's disk cache) `_mel_sums` with the types the features
+    pass it, on one frame of silence: a fresh process's first reply block does not pay
+    for it (avatar/render/raster.py's `compile_now`, which a face worker's prime, the
+    server's assets and `make setup` call, calls this)."""
+    compute_features(np.zeros(SAMPLES_PER_FRAME, np.float32))
+
+
 def to_16k(pcm: np.ndarray, sr: int) -> np.ndarray:
     """Convert mono or (samples, channels) audio at `sr` to float32 mono 16 kHz.
 

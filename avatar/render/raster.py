@@ -274,9 +274,11 @@ def compile_now() -> None:
     """Compile (or load from numba's disk cache) every function here, on a tiny grid:
     `make setup` calls it so the first face of a fresh install does not pay the
     few seconds of compilation. The mouth painter's and the gaze painter's
-    compositing loops too (avatar/render/mouth_compose.py, eye_compose.py), and the
-    expression read-out's inverse (readout_kernel.py): one call warms every
-    compiled loop of the renderer."""
+    compositing loops too (avatar/render/mouth_compose.py, eye_compose.py), the
+    expression read-out's inverse (readout_kernel.py), and the mel sums of the reply's
+    audio features (avatar/audio_features.py, which a session's generator reads): one
+    call warms every compiled loop of a face."""
+    from avatar.audio_features import compile_now as compile_features
     from avatar.render.eye_compose import compile_now as compile_eyes
     from avatar.render.mouth_compose import compile_now as compile_mouth
     from avatar.render.readout_kernel import compile_now as compile_readout
@@ -284,6 +286,7 @@ def compile_now() -> None:
     compile_mouth()
     compile_eyes()
     compile_readout()
+    compile_features()
     ids = np.full((4, 4), -1, np.int32)
     corners = np.array([[[0.0, 0.0], [3.0, 0.5], [1.0, 3.0]]], np.float32)
     fill_triangle_ids(ids, corners, np.zeros(1, np.int64), 0.0, 0.0)

@@ -126,3 +126,14 @@ def test_mel_sums_are_the_numpy_band_loop_bit_for_bit(speech: np.ndarray) -> Non
             loop[:, m] = (power[:, first:stop] * weights).sum(axis=1)
         np.testing.assert_array_equal(ours, loop)
     assert af._MEL_WIDTH.min() < 8 <= af._MEL_WIDTH.max() <= 128  # both branches ran
+
+
+def test_compile_now_compiles_the_mel_sums_the_features_call() -> None:
+    """`compile_now` (which raster.compile_now calls: a face worker's prime, the server's
+    assets, `make setup`) compiles the mel sums with the types the features pass: a
+    reply's first block then compiles nothing."""
+    af.compile_now()
+    compiled = len(af._mel_sums.signatures)
+    assert compiled >= 1
+    af.CausalAudioFeaturizer().push(np.zeros(3 * af.SAMPLES_PER_FRAME, np.float32))
+    assert len(af._mel_sums.signatures) == compiled
