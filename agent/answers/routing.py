@@ -57,7 +57,13 @@ from agent.answers.reading import (
     tells_the_other_time,
     yes_no_word,
 )
-from agent.answers.settle import asked_things, settled_answer, settling_part
+from agent.answers.settle import (
+    ABOUT_OPENING,
+    asked_things,
+    opening_hours,
+    settled_answer,
+    settling_part,
+)
 from agent.answers.shape import (
     PLACE_WORDS,
     asks_for_amount,
@@ -413,6 +419,17 @@ def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str
     if not timed and asks_for_time_loosely(message):
         # "Until when is it on?" of "runs until March 31": a date or a length of time
         timed = [fact for fact in facts if states_value(fact, "when")]
+    if len(timed) > 1 and ABOUT_OPENING.search(asked_part(message)) and not index.names_topic(
+            message, timed[0]):
+        # "How early can I swing by on a weekday?": coming, asked of no thing the best fact is
+        # about ("every weekday from 10 a.m." of one service): the fact of the place's hours,
+        # the one that speaks of the most days
+        def days_of(fact: str) -> int:
+            opened, closed = opening_hours(fact)
+            return len(set(opened) | closed)
+        hours = max(timed, key=days_of)
+        if days_of(hours) > days_of(timed[0]):
+            timed = [hours, *(f for f in timed if f != hours)]
     return timed or DECLINE
 
 

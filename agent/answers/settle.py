@@ -28,7 +28,7 @@ from agent.answers.shape import last_sentence
 
 #: a question about the place being open, or about coming to it ("Are you open ...?", "Can
 #: we come by ...?", "Could I stop in ...?", "Is it OK to visit ...?")
-_ABOUT_OPENING = re.compile(
+ABOUT_OPENING = re.compile(
     r"\b(?:open|opened|closed|shut|come|coming|visit|visiting|stop|drop|pop|swing|get in|"
     r"walk in|go|head)\b", re.IGNORECASE)
 #: a question asking whether the place is closed (the answer turns round)
@@ -94,7 +94,7 @@ def hours_answer(fact: str, question: str) -> str | None:
     noon": no. None where the question names no day, is not about opening or coming, the
     fact lists no day's hours, or a time asked falls where the fact gives no hour."""
     asked = days_named(question)
-    if not asked or _ABOUT_OPENING.search(question) is None:
+    if not asked or ABOUT_OPENING.search(question) is None:
         return None
     open_days, closed = opening_hours(fact)
     if not open_days and not closed:
