@@ -262,7 +262,7 @@ def answer_clauses(fact: str, question: str, kind: str | None = None) -> list[st
             c, question, [o for o in clauses if o != c])][:1]
         done = _does_the_verb(fact, question)
         if done is not None and (not answered or done != answered[0]):
-            # "Do you sell them?" of "sold at every checkout; no, they do not expire": the
+            # "Do you sell them?" of "sold at the front desk; no, they are not refundable": the
             # clause of the verb asked answers, not a "no" about another act
             return [done]
         if answered and closest is not None and _names_held(question, closest) - _names_held(
@@ -311,7 +311,7 @@ def spoken_answer(fact: str, question: str = "", kind: str | None = None, *,
         sentences.append(as_sentence(label, clause))
     text = " ".join(s for s in sentences if s)
     if yes_no and settled is None and chosen and chosen[0] == _does_the_verb(fact, question):
-        settled = "yes"  # "Do you sell gift cards?" and "Gift cards: sold at every checkout"
+        settled = "yes"  # "Do you sell tickets?" and "Tickets: sold at the front desk"
     if yes_no and settled is None:
         settled = settled_answer(fact, question)  # the days and hours, or the thing asked
     if yes_no and settled is not None:
@@ -340,7 +340,7 @@ def _states_the_opposite(clauses: list[str], question: str) -> bool:
     return not _NEGATION.search(" ".join(clauses)) and _takes_the_other_side(question, clauses)
 
 
-#: a question whether a thing is so ("Is the parking free?", "Are they open?"): what it asks
+#: a question whether a thing is so ("Is the yard free?", "Are they open?"): what it asks
 #: is all in its words
 _IS_IT = re.compile(r"^\W*(?:is|are)\s+(?!there\b)\w", re.IGNORECASE)
 #: a question whether a thing is there ("Is there ...?", "Are there any ...?")
@@ -364,7 +364,7 @@ def _statement_answer(clauses: list[str], question: str) -> str | None:
     asked = set(terms(question_part(question)))
     if (_IS_IT.match(question_part(question)) and asked and asked <= set(terms(told))
             and not _takes_the_other_side(question, clauses)):
-        return "yes"  # "Is the parking free?" and "free parking for 2 hours ...": all it asks
+        return "yes"  # "Is the yard free?" and "a free yard for bikes ...": all it asks
     if not rare & set(terms(told)):
         return None
     if _takes_the_other_side(question, clauses):
@@ -426,10 +426,10 @@ _LIGHT_VERBS = frozenset("be have get do make take go come need want let".split(
 
 def _does_the_verb(fact: str, question: str) -> str | None:
     """The clause of `fact` that says plainly (no "no" or "not") the act a "do/will/can you
-    VERB ...?" question asks about, in any form of its verb ("Do you sell gift cards?" and
-    "Gift cards: sold at every checkout": "sold" is a form of "sell"), every other word of
+    VERB ...?" question asks about, in any form of its verb ("Do you sell tickets?" and
+    "Tickets: sold at the front desk": "sold" is a form of "sell"), every other word of
     the question the clause's or the label's; None where no clause, or more than one, does.
-    A "no" in another clause ("no, they do not expire") is about another act."""
+    A "no" in another clause ("no, they are not refundable") is about another act."""
     match = _ASKS_YOU_DO.match(question_part(question))
     if match is None:
         return None

@@ -526,7 +526,7 @@ def named_value_unheld_rule(index: KnowledgeIndex, message: str,
 #: a question after how the visitor's own thing stands: "Is my repair ready yet?", "Has my
 #: order shipped?", "Are our tickets done?" (general English: a status word after "my")
 _OWN_CASE = re.compile(
-    # not "to have my prescription delivered", "can I have my ...": having it done, asked
+    # not "to have my bike collected", "can I have my ...": having it done, asked
     r"\b(?<!to )(?<!i )(?<!we )(?<!you )(?:is|are|was|were|has|have)\s+(?:my|our)\s+(?:\w+\s+){1,3}?"
     r"(?:ready|done|fixed|finished|repaired|shipped|sent|delivered|arrived|back|"
     r"processed|filled|approved|in)\b", re.IGNORECASE)
