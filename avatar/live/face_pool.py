@@ -59,6 +59,12 @@ PRELOAD = ["avatar.live.face_worker", "avatar.generator.checkpoint", "avatar.ren
 #: the longest `close` waits for a worker launch under way (the first one starts the
 #: fork server, which imports PRELOAD: seconds on a small machine)
 LAUNCH_WAIT_SECS = 15.0
+#: How far a spare's start-up (the generator's load, its traced step, the prime
+#: portrait's renderers: seconds of a core) is niced below the threads that serve
+#: sessions: a worker started to keep a slot warm beside live sessions takes the CPU
+#: their frames leave. A worker a session waits for (a cold start) is not niced: on a
+#: busy machine it would outlast the client's wait for its welcome.
+WARM_START_NICE = 10
 
 
 @dataclass
@@ -245,7 +251,7 @@ class FaceWorkerPool:
         self._free.remove(channel)
         return channel
 
-    def _launch(self) -> FaceProcess:
+    def _launch(self, start_nice: int = 0) -> FaceProcess:
         """A new worker process, counted and kept in `_launched` until it is ready and
         taken into `_processes` (or `close` stops it: a server that ends while a worker
         starts leaves no orphan to write to a closed pipe, and no shared memory behind)."""
@@ -254,7 +260,8 @@ class FaceWorkerPool:
         try:
             process = FaceProcess.launch(self._context, self.checkpoint, self.threads,
                                          self.prime, self._plates, slots=self.faces_per_worker,
-                                         serial=self.serial, batch_steps=self.batch_steps)
+                                         serial=self.serial, batch_steps=self.batch_steps,
+                                         start_nice=start_nice)
         finally:
             with self._cond:
                 self._launching -= 1
@@ -300,7 +307,7 @@ class FaceWorkerPool:
                     return
             process = None
             try:
-                process = self._launch()
+                process = self._launch(WARM_START_NICE)
                 process.wait_ready()
             except Exception as error:  # a worker that cannot start: log, wait, retry
                 if process is not None:
@@ -484,4 +491,4 @@ class WorkerFace:
             self.on_restart(reason)
 
 
-__all__ = ["FaceWorkerPool", "PoolCounters", "WorkerFace", "with_worker_face"]
+__all__ = ["WARM_START_NICE", "FaceWorkerPool", "PoolCounters", "WorkerFace", "with_worker_face"]

@@ -93,7 +93,8 @@ class FaceProcess:
     def launch(cls, context: BaseContext, checkpoint: Path, threads: int = 1,
                prime: Portrait | None = None,
                plates: dict[bytes, np.ndarray] | None = None, *, slots: int = 1,
-               serial: bool = False, batch_steps: bool = False) -> FaceProcess:
+               serial: bool = False, batch_steps: bool = False,
+               start_nice: int = 0) -> FaceProcess:
         """Start a worker for up to `slots` sessions at once (returns at once;
         `wait_ready` waits for its models).
 
@@ -104,7 +105,9 @@ class FaceProcess:
         `serial`: answer one request at a time across the slots (one thread's worth
         of CPU) instead of each slot in a thread of its own. `batch_steps`: the
         slots' generator steps that fall due together run as one batched pass
-        (avatar/live/step_batcher.py; not with `serial`)."""
+        (avatar/live/step_batcher.py; not with `serial`). `start_nice`: how far its
+        load and prime run niced (a spare started beside live sessions; 0 for one a
+        session waits for)."""
         if slots < 1:
             raise ValueError(f"a face process needs at least one slot, got {slots}")
         rings: list[FrameRing] = []
@@ -116,7 +119,8 @@ class FaceProcess:
             process = context.Process(  # type: ignore[attr-defined]
                 target=serve, name="avatar-face", daemon=True,
                 args=([child for _, child in ends], [ring.name for ring in rings],
-                      str(checkpoint), threads, prime, plates or {}, serial, batch_steps))
+                      str(checkpoint), threads, prime, plates or {}, serial, batch_steps,
+                      start_nice))
             process.start()
         except BaseException:
             for ring in rings:

@@ -14,7 +14,8 @@ The pipe protocol: a request is (method, args, nice) or ("exit", ()); a reply is
 ("ok", result, cpu_secs, work_ms), ("refused", AvatarError) for input refused on
 purpose, or ("failed", text with the traceback). The first slot's pipe first
 says ("ready", pid, how far its start-up was niced) or ("failed", text) once the
-models are loaded (in a thread niced by `START_NICE`: live sessions' frames first).
+models are loaded (in a thread niced by its `start_nice`: a warm spare's start-up
+yields to live sessions' frames).
 """
 
 from __future__ import annotations
@@ -41,11 +42,6 @@ from avatar.render import Calibration
 #: An error's traceback is cut to this many characters.
 MAX_TRACE_CHARS = 4000
 
-#: How far a worker's start-up (the generator's load, its traced step, the prime
-#: portrait's renderers: seconds of a core) is niced below the sessions' threads: a
-#: worker started beside live sessions, to keep a slot warm or for a new visitor,
-#: takes the CPU their frames leave, so their video does not stall while it loads.
-START_NICE = 10
 
 
 class _WorkerFace:
@@ -104,13 +100,14 @@ class _WorkerFace:
 
 def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threads: int,
           prime: Portrait | None = None, plates: dict[bytes, np.ndarray] | None = None,
-          serial: bool = False, batch_steps: bool = False) -> None:
+          serial: bool = False, batch_steps: bool = False, start_nice: int = 0) -> None:
     """The worker's main: load once, say "ready" on the first channel, then answer each
     channel's requests in a thread of its own until every channel has said "exit" or
     closed (the parent died). The sessions share the generator's weights, the
     background plates and the process's runtimes; each has its own `LocalFace`.
     `batch_steps`: the faces share a `StepBatcher` (several channels, not `serial`:
-    one at a time, a batch would wait for steps that cannot come)."""
+    one at a time, a batch would wait for steps that cannot come). `start_nice`: how
+    far the load and prime run niced below the threads that serve the sessions."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     import cv2
     import torch
@@ -137,7 +134,7 @@ def serve(conns: list[Connection], ring_names: list[str], checkpoint: str, threa
 
     start_up = NicedThreads(threads)
     try:
-        batcher, faces, loaded_nice = start_up.run(START_NICE, load)
+        batcher, faces, loaded_nice = start_up.run(start_nice, load)
     except Exception as error:
         conns[0].send(("failed", f"{type(error).__name__}: {error}"))
         for ring in rings:

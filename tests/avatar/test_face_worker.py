@@ -23,8 +23,7 @@ import pytest
 from avatar.errors import BadCameraFrameError
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
 from avatar.live import AvatarSession, SessionOptions
-from avatar.live.face_pool import FaceWorkerPool, WorkerFace
-from avatar.live.face_worker_main import START_NICE
+from avatar.live.face_pool import WARM_START_NICE, FaceWorkerPool, WorkerFace
 from avatar.portrait import Portrait, default_portrait_path
 
 RATE = 24000
@@ -160,12 +159,15 @@ def test_a_worker_exits_after_its_sessions_and_the_pool_stays_warm(pool: FaceWor
 
 
 def test_a_recycled_worker_serves_a_second_session(portrait: Portrait) -> None:
+    """A process serves `sessions_per_worker` sessions; a session that finds no spare
+    ready (the pool just made) waits for a worker started for it at full priority."""
     pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=1, sessions_per_worker=2, prime=portrait)
     try:
         first = WorkerFace(pool)
         session = session_on(first, portrait)
         speak(session, 1)
         pid = first.pid
+        assert pool.counters.cold_waits == 1 and first.worker.owner.start_nice == 0
         session.close()
         second = WorkerFace(pool)
         again = session_on(second, portrait)
@@ -182,8 +184,8 @@ def test_a_request_runs_at_its_callers_priority(pool: FaceWorkerPool,
                                                 portrait: Portrait) -> None:
     """A thread niced below its process (the session's yielding thread while the voice
     models think) has its requests run niced as far in the worker, drawing included;
-    a plain thread's run at the worker's own priority. The worker's start-up ran niced
-    by `START_NICE`, its sessions' requests are not."""
+    a plain thread's run at the worker's own priority. A spare's start-up ran niced
+    by `WARM_START_NICE`, its sessions' requests are not."""
     from concurrent.futures import ThreadPoolExecutor
 
     def lowered(nice: int) -> None:
@@ -193,8 +195,8 @@ def test_a_request_runs_at_its_callers_priority(pool: FaceWorkerPool,
 
     worker = pool.acquire()
     try:
-        # it loaded niced (a worker starting beside live sessions takes what they leave)
-        assert worker.owner.start_nice == START_NICE > 0
+        # a spare loaded niced (it starts beside live sessions: takes what they leave)
+        assert worker.owner.start_nice == WARM_START_NICE > 0
         assert worker.call("thread_nice") == 0  # and serves at full priority
         with ThreadPoolExecutor(1, initializer=lowered, initargs=(7,)) as yielding:
             assert yielding.submit(worker.call, "thread_nice").result() == 7
