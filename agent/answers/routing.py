@@ -410,6 +410,13 @@ def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[s
     return kept or DECLINE
 
 
+def _days_spoken_of(fact: str) -> int:
+    """How many days `fact` gives hours for or says are closed (the place's hours speak of
+    the most)."""
+    opened, closed = opening_hours(fact)
+    return len(set(opened) | closed)
+
+
 def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """"What time": only facts that state a clock time (else the model lends one fact's
     hour to another thing)."""
@@ -424,11 +431,8 @@ def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str
         # "How early can I swing by on a weekday?": coming, asked of no thing the best fact is
         # about ("every weekday from 10 a.m." of one service): the fact of the place's hours,
         # the one that speaks of the most days
-        def days_of(fact: str) -> int:
-            opened, closed = opening_hours(fact)
-            return len(set(opened) | closed)
-        hours = max(timed, key=days_of)
-        if days_of(hours) > days_of(timed[0]):
+        hours = max(timed, key=_days_spoken_of)
+        if _days_spoken_of(hours) > _days_spoken_of(timed[0]):
             timed = [hours, *(f for f in timed if f != hours)]
     return timed or DECLINE
 
