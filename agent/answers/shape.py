@@ -95,7 +95,28 @@ def last_sentence(message: str) -> str:
         return message.strip()
     if not said[-1].endswith("?"):
         return next((s for s in reversed(said[:-1]) if s.endswith("?")), said[-1])
+    if len(said) > 1 and _asks_of_what_was_told(said[-2], said[-1]):
+        # "I only have a voucher. Can I use it here?": whisper ends a sentence where a writer
+        # puts a comma; the question's "it" is the told thing, so both are the question
+        return f"{said[-2].rstrip(' .')}, {said[-1][0].lower()}{said[-1][1:]}"
     return said[-1]
+
+
+#: a yes/no question whose subject or object is a pronoun standing for what the sentence
+#: before told: "Is that OK here?", "Can I use it here?", "Will you take that?" (not "Can I
+#: just walk in for it today?": its own act, done for the thing, is what it asks)
+_ASKS_OF_IT = re.compile(r"^\W*[a-z']+\s+(?:[a-z']+\s+){0,2}(?:it|that|this|they|them|those)\b",
+                         re.IGNORECASE)
+
+
+def _asks_of_what_was_told(told: str, asked: str) -> bool:
+    """True when `asked` is a yes/no question of one clause that speaks of `told`, a
+    statement, through a pronoun ("I've got a day pass." "Is that OK here?"): one question
+    said in two sentences."""
+    first = _FIRST_WORD.match(asked.lower().replace("\u2019", "'"))
+    return (first is not None and first.group(0) in _AUXILIARIES
+            and not told.rstrip().endswith(("?", "!")) and not opens_question(told)
+            and "," not in asked and _ASKS_OF_IT.match(asked) is not None)
 
 
 #: Words that open a question: an auxiliary ("will I...") or a wh-word ("where...").
@@ -122,11 +143,25 @@ def question_part(message: str) -> str:
     first = _FIRST_WORD.match(last.lower().replace("\u2019", "'"))
     tail = _COMMA_CLAUSE.search(last.replace("\u2019", "'"))
     # "where's" opens as "where" does
-    if (not last.rstrip().endswith("?") or tail is None
+    if (tail is None
             or (first is not None and first.group(0).split("'")[0] in _QUESTION_OPENERS)
             or tail.group(1).lower().split("'")[0] not in _QUESTION_OPENERS):
         return last
+    # whisper may end a spoken question with "." instead of "?": then the clause asks only
+    # where it is turned as a question is, an auxiliary before its subject ("..., can
+    # someone help him.", not "..., do come back."); a piece of a sentence with no
+    # end mark at all (agent/answers/parts.py's) is not one
+    if not last.rstrip().endswith("?") and (not last.rstrip().endswith(".")
+                                             or _INVERTED.match(last[tail.start(1):]) is None):
+        return last
     return last[tail.start(1):]
+
+
+#: an auxiliary before its subject: "can someone ...", "is that ...", "do I ..."
+_INVERTED = re.compile(
+    r"(?:" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True)) + r")\s+(?:i|you|we|he|she|it"
+    r"|they|that|this|there|someone|somebody|anyone|anybody|the|my|our|your|his|her|their"
+    r"|these|those)\b", re.IGNORECASE)
 
 
 def is_yes_no_question(message: str) -> bool:
@@ -334,7 +369,7 @@ def tells_situation(message: str) -> bool:
     great corner sofa in stock." is a question, and starts with no "I"."""
     last = last_sentence(message)
     return (_FIRST_PERSON.match(last.replace("\u2019", "'")) is not None
-            and not last.rstrip().endswith("?"))
+            and not last.rstrip().endswith("?") and question_part(message) == last)
 
 
 def asks_what_if(message: str) -> bool:

@@ -32,6 +32,8 @@ def index() -> KnowledgeIndex:
     "Won't you match a competitor's price?", "Doesn\u2019t the cafe sell sandwiches?",
     # whisper writes the pause after a statement as a comma
     "I lost the receipt, will I get a refund?", "If I buy it online, can I return it here?",
+    # ... and may end it with "." (docs/ANSWERS.md, section 20)
+    "I was here yesterday, is that fine.",
 ])
 def test_yes_no_questions_are_recognised(message: str) -> None:
     assert is_yes_no_question(message), message
@@ -40,7 +42,7 @@ def test_yes_no_questions_are_recognised(message: str) -> None:
 @pytest.mark.parametrize("message", [
     "Where are the restrooms?", "What time do you open on Saturday?", "How much is a sofa?",
     "Tell me a joke.", "Can I pay? Where is the checkout?", "", "Canada has good stores.",
-    "I dropped my phone, where should I ask?", "I was here yesterday, is that fine.",
+    "I dropped my phone, where should I ask?", "I was here yesterday, do come again.",
 ])
 def test_other_messages_are_not(message: str) -> None:
     assert not is_yes_no_question(message), message
