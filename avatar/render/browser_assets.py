@@ -11,8 +11,7 @@ The amplitudes are solved here, on the server, with the session's calibration ta
 (avatar/render/calibration.py): the browser never needs the table or its readout model, and a table that lands
 mid-session changes the frames, not the assets.
 
-Container layout, manifest keys and the frame layout: /work/team/GL_INTERFACE.md,
-kept as docs/GL_RENDERER.md.
+Container layout, manifest keys and the frame layout: docs/GL_RENDERER.md.
 """
 
 from __future__ import annotations
