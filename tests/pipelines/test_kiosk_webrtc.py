@@ -8,7 +8,8 @@ and gets the face and the voice back as tracks. What is asserted is what a visit
 meets, read through the page (`window.kiosk.stats()`, captions, a screenshot of the
 <video>), plus the face's own counters, which travel on the data channel:
 
-- the face plays as video before anyone speaks and never freezes for 3 s;
+- the face plays as video before anyone speaks and never freezes for longer than the
+  thinking window's hold and 2 s (`FROZEN_SECS`);
 - the question is heard (its caption) and answered aloud (a reply's voice reaches
   the page's audio graph, so voice-to-voice is measured) with a bot caption;
 - the camera track reaches the face: its counters say frames were analysed;
@@ -39,13 +40,22 @@ import pytest
 from PIL import Image
 
 from avatar.face_analysis import FaceAnalyzer
+from pipelines.face.face_params import FacePacing
 from tests.browser.chromium import chromium_or_skip, launch_chromium, media_args
 from tests.browser.media import speak, write_fake_camera_y4m, write_fake_mic_wav
 
 pytestmark = pytest.mark.e2e
 
 QUESTION = "Can you tell me about your store and what you sell?"
-QUESTION_AT = 4.0  # s into the fake mic file: after the peer connection is up
+#: s into the fake mic file: after the peer connection is up (4.0-4.3 s in a module run
+#: alone on a busy 2-core machine, where the server's first session starts cold)
+QUESTION_AT = 7.0
+#: the longest the face may show one image: the thinking window holds it for its first
+#: `thinking_hold_secs` by design (the cores go to the voice models), and on a busy
+#: machine the frames right after the hold can come late until the reply's voice starts
+#: (3.2 s once in a fresh clone's suite, an LLM reply written beside 512 px painting);
+#: a face that stops stays stopped, far beyond this
+FROZEN_SECS = FacePacing().thinking_hold_secs + 2.0
 LISTEN_SECS = 30.0  # the question, then room for the reply on a busy 2-core machine
 #: a reply still being spoken then is heard out (voice-to-voice is counted at its end)
 REPLY_END_SECS = 40.0
@@ -142,12 +152,13 @@ async def test_kiosk_page_over_webrtc_converses_with_the_face(
         timeline = [(round(entry["t"]), entry["type"], entry.get("detail")) for entry in log]
 
         # the face as a WebRTC video track: presented frames, from before the question
-        # on, never frozen for 3 s, a face on the <video>
+        # on, never frozen for longer than FROZEN_SECS, a face on the <video>
         connected = [h for h in history if h["connected"]]
         assert connected, f"the page never connected over WebRTC: {final} {timeline}"
         assert connected[0]["now"] - history[0]["now"] < QUESTION_AT * 1000, "connected too late"
         assert final["videoSize"] in (256, 512), final
-        assert froze(connected, "framesDrawn") == [], f"the face froze for 3 s: {final}"
+        assert froze(connected, "framesDrawn", FROZEN_SECS) == [], \
+            f"the face froze for {FROZEN_SECS:g} s: {final}"
         assert final["framesDrawn"] > 25, final
         assert faces_in_png(video_png) == 1, "no face in the <video> screenshot"
 
