@@ -111,7 +111,7 @@ _ASKS_OF_IT = re.compile(r"^\W*[a-z']+\s+(?:[a-z']+\s+){0,2}(?:it|that|this|they
 
 def _asks_of_what_was_told(told: str, asked: str) -> bool:
     """True when `asked` is a yes/no question of one clause that speaks of `told`, a
-    statement, through a pronoun ("I've got a day pass." "Is that OK here?"): one question
+    statement, through a pronoun ("I brought my own bag." "Is that OK here?"): one question
     said in two sentences."""
     first = _FIRST_WORD.match(asked.lower().replace("\u2019", "'"))
     return (first is not None and first.group(0) in _AUXILIARIES

@@ -43,7 +43,6 @@ from avatar.render import Calibration
 MAX_TRACE_CHARS = 4000
 
 
-
 class _WorkerFace:
     """The worker's request handlers: a `LocalFace` plus the ring."""
 
