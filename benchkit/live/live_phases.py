@@ -60,8 +60,8 @@ async def phase_alternating(bench: Bench, turns: int, per_session: int,
     kind that asks first alternates from block to block: the server keeps what it
     worked out for a question it heard before (the knowledge index's cosines, a
     sentence encoding of 20-40 ms on the event loop), so the second asker of a question
-    answers sooner, and with the face always first `avatar_adds_ms_p50` read ~20-30 ms
-    high (docs/LIVE_AVATAR.md, session 26)."""
+    answers sooner: with the face always first, `avatar_adds_ms_p50` would read the
+    face's turns slower by that encoding (docs/LIVE_AVATAR.md)."""
     turns_out: list[Turn] = []
     sessions: list[dict[str, Any]] = []
     plan = [(video, start, second)
