@@ -6,7 +6,9 @@ and asked for a thing the file says there is none of, gave a neighbouring value 
 same fact. A sentence is checked before it is spoken: the values in it (numbers with
 their units, clock times, prices, phone digits, e-mail addresses, floors, entrances,
 capitalised names, the word after "called" / "code is"; read by agent/answers/values.py,
-normalised so "nine" = "9" and "$49" = "forty-nine dollars") must each appear among:
+normalised so "nine" = "9" and "$49" = "forty-nine dollars"; a source's range reads its
+first number in the unit written after its last, "from 10 to 500 dollars" being 10 dollars,
+never "10 years") must each appear among:
 - the facts the turn was answered from (`knowledge`: for the voice pipeline, the facts
   retrieved for the turn, not the whole file);
 - the visitor's own words in this visit (`visitor`: a number they said and ask back);
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -109,7 +111,7 @@ class FactGuard:
         numbers: dict[str, set[str | None]] = {}
         times: set[str] = set()
         digits: set[str] = set()
-        for fact in [*extract_facts(knowledge), *extract_facts(visitor)]:
+        for fact in [*_source_facts(knowledge), *_source_facts(visitor)]:
             if fact.kind == "number":
                 for value in fact.values:
                     numbers.setdefault(value, set()).add(fact.unit)
@@ -269,6 +271,33 @@ def contradicted(sentence: str, question: str, facts: Iterable[str]) -> str | No
         if word is not None:
             return spoken_answer(fact, question) if word != said else None
     return None
+
+
+#: what joins the two ends of a range: "from 10 to 500 dollars", "10-500 dollars",
+#: "between 5 and 10 minutes", "2 or 3 days"
+_RANGE_JOIN = re.compile(r"\s*(?:to|through|and|or|-|\u2013)\s*", re.IGNORECASE)
+
+
+def _source_facts(text: str) -> list[Fact]:
+    """The values `text` (a source: facts, the visitor's words) states, a range's first
+    number with the unit written after its last ("from 10 to 500 dollars": 10 dollars,
+    not a bare 10). A bare number vouches for a reply's number in any unit ("Address: 250
+    ..."), so a range's first end read bare let "over 10 years" through on a fact's
+    "from 10 to 500 dollars"."""
+    facts = extract_facts(text)
+    numbers = [f for f in facts if f.kind == "number"]
+    place, at = 0, {}
+    for fact in numbers:  # read in the text's order: where each is
+        found = text.find(fact.text, place)
+        if found >= 0:
+            at[id(fact)] = (found, found + len(fact.text))
+            place = found + len(fact.text)
+    ranged: dict[int, str] = {}
+    for first, last in zip(numbers, numbers[1:], strict=False):
+        if (first.unit is None and last.unit is not None and id(first) in at and id(last) in at
+                and _RANGE_JOIN.fullmatch(text[at[id(first)][1]:at[id(last)][0]])):
+            ranged[id(first)] = last.unit
+    return [replace(f, unit=ranged[id(f)]) if id(f) in ranged else f for f in facts]
 
 
 #: "Ada: " at the start of a reply: one capitalised word and a colon

@@ -130,3 +130,42 @@ def test_the_personas_name_is_not_a_staff_members(sentence: str) -> None:
     assert in_pipeline.check(sentence).kind is Kind.INVENTED
     assert in_pipeline.check("My name is Sam, I'm the store's help kiosk.").ok
     assert in_pipeline.check("I'm Sam. How can I help?").ok
+
+
+#: a file of this test's own: three facts, and the persona that lends the kiosk its name
+SHOP = ("Gift cards: sold at the front desk, from 10 to 500 dollars.\n"
+        "Parking: free for 2 hours behind the shop.\n"
+        "Opening hours: 9 a.m. to 6 p.m. every day.")
+SHOP_PERSONA = "You are Ada, the help kiosk of Bramble Books. Answer in one or two short sentences."
+
+
+def test_a_turns_values_come_from_its_own_facts_and_the_visitors_words() -> None:
+    """A reply's values come from the facts retrieved for its turn or from what the
+    visitor said in this visit: a value of another fact of the file is refused, though
+    the file holds it, and so is a number only the last visitor said."""
+    parking = SHOP.splitlines()[1]
+    visit = ["I'll be about 3 hours.", "How long can I park behind the shop?"]
+    turn = FactGuard.for_turn([parking], SHOP_PERSONA, visit)
+    assert turn.check("You can park behind the shop for free for 2 hours.").ok
+    assert turn.check("Parking is free for 2 hours, so 3 hours is over the limit.").ok
+    assert turn.check("I'm Ada. Parking is free for two hours.").ok
+    unrelated = "Gift cards go up to 500 dollars."
+    assert FactGuard(SHOP, SHOP_PERSONA).check(unrelated).ok  # the file holds it
+    assert turn.check(unrelated).kind is Kind.INVENTED  # not this turn's fact
+    next_visit = FactGuard.for_turn([parking], SHOP_PERSONA, ["How long can I park?"])
+    assert next_visit.check("Parking is free for 2 hours, so 3 hours is over the limit.").kind \
+        is Kind.INVENTED
+
+
+def test_a_ranges_first_number_has_the_ranges_unit() -> None:
+    """"from 10 to 500 dollars" vouches for 10 dollars, not for "10 years": the model, asked
+    about the store, said it had been running it "for over 10 years", and a range's first
+    end read without a unit let any unit through."""
+    whole = FactGuard(SHOP, SHOP_PERSONA)
+    assert whole.check("I'm Ada, and I've been running the shop for over 10 years.").kind \
+        is Kind.INVENTED
+    assert whole.check("Gift cards start at 10 dollars.").ok
+    assert whole.check("Gift cards go from $10 to $500.").ok
+    assert whole.check("Gift cards cost between ten and five hundred dollars.").ok
+    gift_cards = FactGuard.for_turn([SHOP.splitlines()[0]], SHOP_PERSONA, ["Who runs the shop?"])
+    assert gift_cards.check("I've been running the shop for 10 years.").kind is Kind.INVENTED
