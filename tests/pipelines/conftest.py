@@ -213,6 +213,52 @@ class RunningServer:
 
 ServerFactory = Callable[..., RunningServer]
 
+#: How long a test server's start may wait for the LLM to read its system prompt (a cold
+#: ~900-token prompt took 11 s on one quiet core, more beside a face and Chromium)
+PROMPT_WARM_SECS = 90.0
+
+
+def warm_system_prompt(runtime: Any) -> None:
+    """Have the runtime's LLM read its system prompt now, as `serve` does at start-up.
+
+    The suite's servers share one embedded llama.cpp slot but not one prompt (with and
+    without a knowledge index, another operator's file): the slot keeps only the last
+    prompt read. Without this, a test's first LLM turn could pay for reading its whole
+    prompt again (11 s on a quiet core, measured) inside a window the test bounds, e.g. a
+    visitor's stay. Best effort, bounded by the runtime's own LLM timeout: an endpoint a
+    test made dead or hanging is left as it is."""
+    import asyncio
+
+    from openai import AsyncOpenAI
+
+    from agent.llm_client import warm_up_notes
+    from pipelines.voice_pipeline import spoken_system_prompt
+
+    llm = getattr(runtime, "llm", None)
+    if llm is None or not getattr(llm, "base_url", None):
+        return
+
+    # no longer than a turn of this runtime may wait (a test's hanging endpoint: 2 s)
+    timeout = min(PROMPT_WARM_SECS, float(getattr(llm, "timeout_s", PROMPT_WARM_SECS)))
+
+    async def read_prompt() -> None:
+        client = AsyncOpenAI(base_url=llm.base_url, api_key=llm.api_key, timeout=timeout, max_retries=0)
+        try:
+            await warm_up_notes(client, model=llm.model, notes=[""],
+                                system_prompt=spoken_system_prompt(runtime.system_prompt, runtime.knowledge))
+        finally:
+            await client.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(read_prompt())
+        except Exception as error:  # a test's own dead or hanging endpoint
+            print(f"test server: LLM prompt not warmed ({type(error).__name__}: {error})")
+
+    thread = threading.Thread(target=run, name="warm-system-prompt", daemon=True)
+    thread.start()  # a thread: some tests start servers from inside a running event loop
+    thread.join(timeout + 5)
+
 
 @pytest.fixture(scope="session")
 def start_server() -> Iterator[ServerFactory]:
@@ -226,6 +272,7 @@ def start_server() -> Iterator[ServerFactory]:
     def start(runtime: Any, config: ServerConfig | None = None, port: int | None = None,
               tls: TLSFiles | None = None) -> RunningServer:
         config = config or ServerConfig()
+        warm_system_prompt(runtime)
         port = port or free_port()
         app = create_app(runtime, config)
         server = make_server(app, "127.0.0.1", port, config.limits, tls)
