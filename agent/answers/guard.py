@@ -285,19 +285,21 @@ def _source_facts(text: str) -> list[Fact]:
     ..."), so a range's first end read bare let "over 10 years" through on a fact's
     "from 10 to 500 dollars"."""
     facts = extract_facts(text)
-    numbers = [f for f in facts if f.kind == "number"]
-    place, at = 0, {}
-    for fact in numbers:  # read in the text's order: where each is
-        found = text.find(fact.text, place)
+    numbers = [i for i, fact in enumerate(facts) if fact.kind == "number"]
+    spans: dict[int, tuple[int, int]] = {}  # where each number is, read in the text's order
+    place = 0
+    for i in numbers:
+        found = text.find(facts[i].text, place)
         if found >= 0:
-            at[id(fact)] = (found, found + len(fact.text))
-            place = found + len(fact.text)
-    ranged: dict[int, str] = {}
+            place = found + len(facts[i].text)
+            spans[i] = (found, place)
+    units: dict[int, str] = {}
     for first, last in zip(numbers, numbers[1:], strict=False):
-        if (first.unit is None and last.unit is not None and id(first) in at and id(last) in at
-                and _RANGE_JOIN.fullmatch(text[at[id(first)][1]:at[id(last)][0]])):
-            ranged[id(first)] = last.unit
-    return [replace(f, unit=ranged[id(f)]) if id(f) in ranged else f for f in facts]
+        unit = facts[last].unit
+        if (facts[first].unit is None and unit is not None and first in spans and last in spans
+                and _RANGE_JOIN.fullmatch(text[spans[first][1]:spans[last][0]])):
+            units[first] = unit
+    return [replace(fact, unit=units[i]) if i in units else fact for i, fact in enumerate(facts)]
 
 
 #: "Ada: " at the start of a reply: one capitalised word and a colon
