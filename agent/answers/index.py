@@ -21,12 +21,18 @@ names there.
 Nothing here knows any business: the file's own name (the value of a label ending in
 "name") and the persona's name are in every question about the place, and are left out
 of what is matched (docs/ANSWERS.md: how the weights were chosen and what they find).
+
+One index serves every session of a server, and a turn's encodings may be made in a worker
+thread ahead of its routing (agent/answers/routing.py `prepare_turn`): what the index keeps
+of the questions it met (their cosines, the meanings of their words) is read and written
+under one lock, never held while encoding.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -286,6 +292,10 @@ class KnowledgeIndex:
         if encoder is not None:
             self._vectors = encoder.encode([self._embedded(f) for f in self.facts])
             self._word_vectors = encoder.encode([surface.get(t, t) for t in self._vocabulary])
+        #: guards what the index learns of the questions it meets (`_cosines`,
+        #: `_question_vectors`, `_word_meanings`, `_synonyms`): sessions may prepare
+        #: their turns in worker threads at once (routing.py `prepare_turn`)
+        self._lock = threading.Lock()
         # the cosines of the last questions: a turn asks for a question's cosines several
         # times (its plan, its note, the later turns' notes), each an encoder pass
         self._cosines: OrderedDict[str, list[float]] = OrderedDict()
@@ -345,21 +355,26 @@ class KnowledgeIndex:
                 and t in self._short_forms else (t,))]
         known = set(self._idf)
         self._learn_synonyms(text, found)
-        unknown = [t for t in dict.fromkeys(found) if t not in known and t not in self._word_meanings
-                   and len(t) > 2 and not t.isdigit()]
+        with self._lock:
+            unknown = [t for t in dict.fromkeys(found) if t not in known
+                       and t not in self._word_meanings and len(t) > 2 and not t.isdigit()]
         if unknown:
             cosines = self.encoder.encode(unknown) @ self._word_vectors.T  # (U, V)
-            for word, row in zip(unknown, cosines, strict=True):
-                best = int(row.argmax())
-                self._word_meanings[word] = (self._vocabulary[best], float(row[best]))
+            with self._lock:  # a word another thread learnt meanwhile keeps its first meaning
+                for word, row in zip(unknown, cosines, strict=True):
+                    best = int(row.argmax())
+                    self._word_meanings.setdefault(word, (self._vocabulary[best], float(row[best])))
+        with self._lock:
+            synonyms = {t: self._synonyms.get(t) for t in found if t not in known}
+            meanings = {t: self._word_meanings.get(t) for t in found if t not in known}
         floor = self.word_meaning_min if at_least is None else at_least
         out: list[str] = []
         for term in found:
             if term not in known and len(term) > 2 and term in self._short_forms:
                 out.extend(self._short_forms[term])
                 continue
-            synonym = self._synonyms.get(term) if term not in known else None
-            meant = self._word_meanings.get(term) if term not in known else None
+            synonym = synonyms.get(term) if term not in known else None
+            meant = meanings.get(term) if term not in known else None
             out.append(synonym or (meant[0] if meant is not None and meant[1] >= floor else term))
         return out
 
@@ -375,15 +390,16 @@ class KnowledgeIndex:
             said.setdefault(stem(INFORMAL_SPELLINGS.get(word, word)), word)
         # a rarer word only: a common one has many senses ("take", "place") and names little
         common = common_words(COMMON_RANK)
-        new = {t for t in found if t not in self._idf and t not in self._synonyms
-               and t not in self._short_forms and len(t) > 2 and not t.isdigit()
-               and said.get(t, t) not in common}
-        if not new:
-            return
+        with self._lock:
+            new = {t for t in found if t not in self._idf and t not in self._synonyms
+                   and t not in self._short_forms and len(t) > 2 and not t.isdigit()
+                   and said.get(t, t) not in common}
         for term in new:
             word = said.get(term, term)
-            self._synonyms[term] = (self._nearest_held(word, self.thesaurus.related(word))
-                                    or self._held_kind(word) or self._held_beside(word))
+            synonym = (self._nearest_held(word, self.thesaurus.related(word))
+                       or self._held_kind(word) or self._held_beside(word))
+            with self._lock:
+                self._synonyms.setdefault(term, synonym)
 
     def _nearest_held(self, word: str, candidates: Iterable[str]) -> str | None:
         """Of WordNet's `candidates` for `word`, the file's word (stemmed, a phrase's words
@@ -464,11 +480,14 @@ class KnowledgeIndex:
         query = Counter(self.query_terms(question, at_least=at_least))  # learns its words
         said = set(self.lexical_terms(question))
         weight = {t: 1.0 for t in said}
+        with self._lock:
+            synonyms = {w: self._synonyms.get(w) for w in said}
+            meanings = {w: self._word_meanings.get(w) for w in said}
         for word in said:
-            synonym = self._synonyms.get(word)
+            synonym = synonyms[word]
             if synonym and word not in self._idf:
                 weight.setdefault(synonym, 1.0)  # a word that means it: as if said
-            meant = self._word_meanings.get(word)
+            meant = meanings[word]
             if meant is not None and word not in self._idf:
                 weight.setdefault(meant[0], meant[1])
         scores = []
@@ -499,26 +518,32 @@ class KnowledgeIndex:
         for fact in self.facts:
             asked = [self._embedded(q) for q in questions.get(fact, [])]
             vectors.append(self.encoder.encode(asked) if asked else None)
-        self._question_vectors = vectors
-        self._cosines.clear()
+        with self._lock:
+            self._question_vectors = vectors
+            self._cosines.clear()
 
     def semantic_scores(self, question: str) -> list[float] | None:
         """The cosine of every fact with `question` (file order); None without an encoder."""
         if self.encoder is None or self._vectors is None:
             return None
         text = self._embedded(question)
-        cosines = self._cosines.get(text)
-        if cosines is None:
-            asked = self.encoder.encode([text])[0]
-            cosines = (self._vectors @ asked).tolist()
-            if self._question_vectors is not None:
-                cosines = [max(c, float((q @ asked).max())) if q is not None else c
-                           for c, q in zip(cosines, self._question_vectors, strict=True)]
-            self._cosines[text] = cosines
-            if len(self._cosines) > COSINES_KEPT:
-                self._cosines.popitem(last=False)
-        else:
-            self._cosines.move_to_end(text)
+        with self._lock:
+            cosines = self._cosines.get(text)
+            if cosines is not None:
+                self._cosines.move_to_end(text)
+                return list(cosines)
+            questions = self._question_vectors
+        asked = self.encoder.encode([text])[0]  # not under the lock: other turns read on
+        cosines = (self._vectors @ asked).tolist()
+        if questions is not None:
+            cosines = [max(c, float((q @ asked).max())) if q is not None else c
+                       for c, q in zip(cosines, questions, strict=True)]
+        with self._lock:
+            if self._question_vectors is questions:  # not made stale by `add_questions`
+                cosines = self._cosines.setdefault(text, cosines)
+                self._cosines.move_to_end(text)
+                while len(self._cosines) > COSINES_KEPT:
+                    self._cosines.popitem(last=False)
         return list(cosines)
 
     def hybrid_scores(self, question: str) -> tuple[list[float], bool]:

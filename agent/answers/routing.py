@@ -241,6 +241,23 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
     return with_yes_no_tail(message, plan_whole(index, message, previous, lines), lines)
 
 
+def prepare_turn(index: KnowledgeIndex, message: str, previous: str | None = None, *,
+                 lines: AnswerLines | None = None, visit: Sequence[str] = (),
+                 messages: list[Any] | None = None) -> None:
+    """Make every sentence encoding the turn's routing needs, for a worker thread ahead of
+    it: `plan_turn` as the caller will call it (same arguments) and, where it would ask the
+    LLM, `with_notes` of the request's `messages`, their results dropped. What the index
+    learns on the way (each text's cosines, each unknown word's meaning) is what the routing
+    reads next, so on the event loop it encodes nothing (as long as the index still holds
+    them: index.py keeps `COSINES_KEPT` questions' cosines across sessions) and decides as it
+    would have without this. Without an encoder, nothing to make."""
+    if index.encoder is None:
+        return
+    plan = plan_turn(index, message, previous, lines=lines, visit=visit)
+    if plan.reply is None and messages is not None:
+        with_notes(index, messages)
+
+
 def with_yes_no_tail(part: str, plan: TurnPlan, lines: AnswerLines) -> TurnPlan:
     """`plan`'s reply for `part`, a wh-question with a yes/no question joined after it
     ("Where can I leave my car, and is it free?": `shape.yes_no_tail`), with that one's
