@@ -61,15 +61,21 @@ from avatar.procfs import cpu_seconds, smaps_rollup
 from benchkit.load import load_average
 from benchkit.paths import RESULTS, ROOT
 from benchkit.revision_tree import baseline_tree, path_with
-from pipelines.settings import AvatarSettings
 
 FPS = 25.0
 #: camera frames a second the visitor's client sends (the product's rule picks those analysed)
 CAMERA_FPS = 10.0
-#: sessions a face worker draws, as the product runs them by default
-PRODUCT_FACES_PER_WORKER = int(AvatarSettings.model_fields["faces_per_worker"].default)
 #: a session "holds" 25 fps when it draws at least this many frames a second
 HELD_FPS = 24.0
+
+
+def product_faces_per_worker() -> int:
+    """Sessions a face worker draws, as the product runs them by default (read only when
+    `--faces-per-worker` is not given: the settings pull the voice's packages, which a
+    lent machine that measures faces alone does not carry)."""
+    from pipelines.settings import AvatarSettings
+
+    return int(AvatarSettings.model_fields["faces_per_worker"].default)
 
 
 def paced(draw: Callable[[], None], start_at: float, secs: float) -> list[int]:
@@ -187,10 +193,16 @@ def process_cpu_secs(pid: int) -> float:
 
 
 def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,
-                batch: bool = False) -> int:
-    """`faces` sessions on one face worker process with as many slots (the product's
-    FaceWorkerPool and WorkerFace), each paced by a thread of this process, which
-    plays the server's part; prints READY, waits for GO, prints RESULT."""
+                batch: bool = False, sessions_in_all: int = 0,
+                drawn_by_client: bool = False) -> int:
+    """Sessions on the product's FaceWorkerPool and WorkerFace, `faces` a worker process,
+    each paced by a thread of this process, which plays the server's part; prints READY,
+    waits for GO, prints RESULT. `sessions_in_all` (default `faces`: one worker): this
+    process holds that many, on as many workers as it takes, as the product's one server
+    process does. `drawn_by_client`: each session's face draws nothing
+    (`ClientDrawnWorkerFace`) and this process solves every frame's motion frame for the
+    page (`BrowserFace.motion_frame`) and writes its kind-6 message, as the server does
+    for a page that draws."""
     import threading
 
     import cv2
@@ -204,23 +216,26 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    n = sessions_in_all or faces
     portrait = Portrait.load(default_portrait_path())
-    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=faces, faces_per_worker=faces, threads=1,
+    pool = FaceWorkerPool(DEFAULT_CHECKPOINT, warm=n, faces_per_worker=faces, threads=1,
                           prime=portrait, serial=serial, batch_steps=batch)
     if not pool.wait_warm(600):
-        raise RuntimeError("the face worker did not start")
+        raise RuntimeError("the face workers did not start")
+    motion_message = client_motion(portrait, size) if drawn_by_client else None
     jpegs = camera_feed(raw=False).jpegs if camera else []
     sessions, backends = [], []
-    for _ in range(faces):
-        backends.append(WorkerFace(pool))
+    for _ in range(n):
+        backends.append(client_drawn_backend(pool) if drawn_by_client else WorkerFace(pool))
         session = AvatarSession(portrait, None, output_rate=RATE, face=backends[-1],
                                 options=SessionOptions(size=size, jpeg_quality=80))
         session.push_avatar_audio(reply_tone(secs + 8.0), RATE)
         sessions.append(session)
     per_second = [[0] * int(np.ceil(secs)) for _ in sessions]
     admits = [camera_admission() for _ in sessions]
-    analysed = [0] * faces  # camera frames analysed in the timed window
-    frames = [0] * faces
+    analysed = [0] * n  # camera frames analysed in the timed window
+    frames = [0] * n
+    wire_bytes = [0] * n  # the kind-6 messages' bytes in the timed window (drawn by client)
     clock: dict[str, float] = {}
 
     def pace(index: int, warm_only: bool) -> None:
@@ -237,7 +252,10 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,
                 analysed[index] += 0 if warm_only else 1
             if not planned:
                 planned.extend(session.next_block())
-            session.render(planned.pop(0))
+            frame = session.render(planned.pop(0))
+            if motion_message is not None:
+                sent = len(motion_message(frame.motion, drawn * 40_000))
+                wire_bytes[index] += 0 if warm_only else sent
             drawn += 1
 
         if warm_only:
@@ -247,12 +265,12 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,
         per_second[index] = paced(draw_one, clock["start_at"], secs)
         frames[index] = sum(per_second[index])
 
-    for index in range(faces):  # warm-up: lazy set-up, the landmarker
+    for index in range(n):  # warm-up: lazy set-up, the landmarker
         pace(index, warm_only=True)
     pids = pool.worker_pids()
     print("READY", flush=True)
     clock["start_at"] = float(sys.stdin.readline().split()[1])
-    threads = [threading.Thread(target=pace, args=(i, False)) for i in range(faces)]
+    threads = [threading.Thread(target=pace, args=(i, False)) for i in range(n)]
     cpu0 = time.process_time()
     worker_cpu0 = sum(process_cpu_secs(pid) for pid in pids)
     for thread in threads:
@@ -271,15 +289,37 @@ def pool_driver(size: int, secs: float, camera: bool, faces: int, serial: bool,
         "frames": sum(frames), "secs": secs, "cpu_ms": worker_cpu_ms,
         "driver_cpu_ms": driver_cpu_ms, "fps_each": [k / secs for k in frames],
         "per_second": per_second, "camera_analysed": analysed, "memory": memory,
-        "step_batches": step_batches}), flush=True)
+        "step_batches": step_batches, "wire_bytes": sum(wire_bytes)}), flush=True)
     return 0
 
 
+def client_motion(portrait: Any, size: int) -> Callable[[Any, int], bytes]:
+    """What the server does each frame for a page that draws: the motion frame solved
+    from the generator's motion, written as a kind-6 message (assets serial 1)."""
+    from pipelines.server.browser_faces import BrowserFaces
+    from sdk.protocol import MediaKind, encode_media
+
+    face = BrowserFaces().get(portrait, size)  # as the server's render switch and serializer
+    return lambda motion, pts_us: encode_media(
+        MediaKind.FACE_MOTION, face.motion_frame(motion).astype("<f4").tobytes(), pts_us, aux=1)
+
+
+def client_drawn_backend(pool: Any) -> Any:
+    """A session's face on `pool` that draws nothing until asked, as the server gives a
+    page that draws (pipelines/server/client_drawn_face.py)."""
+    from pipelines.server.client_drawn_face import ClientDrawnWorkerFace
+
+    return ClientDrawnWorkerFace(pool)
+
+
 def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: int = 0,
-             serial: bool = False, batch: bool = False) -> dict[str, Any]:
+             serial: bool = False, batch: bool = False, drawn_by_client: bool = False,
+             one_server: bool = False) -> dict[str, Any]:
     """N sessions at once with `tree`'s packages first on the path: each a process of
     its own drawing in process (`faces` 0), or `faces` sessions to a face worker
-    process of the pool, each with a driver process playing the server's part."""
+    process of the pool, each worker with a driver process playing the server's part,
+    or (`one_server`) all N in one driver process, as the product's one server process
+    holds them; `drawn_by_client`: faces that draw nothing, the motion frames solved."""
     env = path_with(tree)
     for threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(threads, "1")  # one core a session: no idle BLAS pools per process
@@ -287,9 +327,10 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: in
             "--secs", str(secs), *([] if camera else ["--no-camera"])]
     if faces:
         groups = [min(faces, n - start) for start in range(0, n, faces)]
-        commands = [base + ["--driver", str(k), *(["--serial"] if serial else []),
-                            *(["--batched"] if batch else [])]
-                    for k in groups]
+        flags = [*(["--serial"] if serial else []), *(["--batched"] if batch else []),
+                 *(["--client-drawn"] if drawn_by_client else [])]
+        commands = ([base + ["--driver", str(faces), "--in-all", str(n), *flags]]
+                    if one_server else [base + ["--driver", str(k), *flags] for k in groups])
     else:
         commands = [base + ["--worker"] for _ in range(n)]
     logs = [tempfile.TemporaryFile(mode="w+") for _ in commands]  # each process's stderr
@@ -340,6 +381,11 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: in
     drivers = [r["memory"]["driver"] for r in results if r["memory"].get("driver")]
     return {"sessions": n, "size": size, "camera": camera, "secs": secs,
             "faces_per_worker": faces, "serial": serial, "batch_steps": batch,
+            "drawn_by": "client" if drawn_by_client else "server",
+            "driver_processes": len(commands) if faces else 0,
+            # the motion frames' bytes a session sends a second (drawn by client)
+            "wire_bytes_per_session_per_sec": round(
+                sum(r.get("wire_bytes", 0) for r in results) / n / secs, 1),
             # the worker's StepBatcher counters (batched variants)
             "step_batches": [r["step_batches"] for r in results if r.get("step_batches")],
             "fps_min": round(min(fps), 2), "fps_median": round(statistics.median(fps), 2),
@@ -360,11 +406,13 @@ def run_step(tree: Path, n: int, size: int, secs: float, camera: bool, faces: in
             "load_average_start": load_start, "load_average_end": load_average()}
 
 
-def variant_name(faces: int, batch: bool = False) -> str:
-    """A variant's name in the report: how its sessions are housed (and stepped)."""
+def variant_name(faces: int, batch: bool = False, drawn_by_client: bool = False) -> str:
+    """A variant's name in the report: how its sessions are housed (and stepped), and
+    who draws them."""
     if faces == 0:
         return "process_per_session"
-    return f"{faces}_per_worker" + ("_batched" if batch else "")
+    return (f"{faces}_per_worker" + ("_batched" if batch else "")
+            + ("_client_drawn" if drawn_by_client else ""))
 
 
 def housings(faces_per_worker: list[int], batch_modes: list[bool]) -> list[tuple[int, bool]]:
@@ -427,8 +475,7 @@ def main() -> int:
     parser.add_argument("--tag", default="run")
     parser.add_argument("--plot-only", type=Path, default=None,
                         help="redraw the plot of a saved JSON, measure nothing")
-    parser.add_argument("--faces-per-worker", type=int, nargs="+",
-                        default=[PRODUCT_FACES_PER_WORKER],
+    parser.add_argument("--faces-per-worker", type=int, nargs="+", default=None,
                         help="sessions per face worker process of the pool (several: "
                         "each is run, alternating, in one run; default: the product's "
                         "[avatar] faces_per_worker); 0: each session in a process of its "
@@ -443,7 +490,19 @@ def main() -> int:
                         "in one batched pass, as the product runs them by default ([avatar] "
                         "batch_steps); off on: each multi-session variant is run "
                         "both ways, alternating, in one run)")
+    parser.add_argument("--drawn-by", choices=["server", "client"], nargs="+",
+                        default=["server"],
+                        help="who draws the face: the server (pixels, as today's pipecat "
+                        "transports and Python clients get them) or the page (motion frames "
+                        "only: the face worker steps the generator, the driver solves each "
+                        "motion frame); both: each variant run both ways, alternating")
+    parser.add_argument("--one-server", action="store_true",
+                        help="every session's server part in one driver process, as the "
+                        "product's one server process holds them (default: a driver "
+                        "process a face worker)")
     parser.add_argument("--batched", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--in-all", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--client-drawn", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--driver", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=512, help=argparse.SUPPRESS)
@@ -453,28 +512,35 @@ def main() -> int:
         return worker(args.size, args.secs, camera)
     if args.driver:
         return pool_driver(args.size, args.secs, camera, args.driver, args.serial,
-                           args.batched)
+                           args.batched, args.in_all, args.client_drawn)
     if args.plot_only is not None:
         plot(json.loads(args.plot_only.read_text()), args.plot_only.with_suffix(".png"))
         return 0
     if args.secs < 5 or min(args.sessions) < 1:
         parser.error("--secs must be >= 5 and --sessions >= 1")
+    args.faces_per_worker = args.faces_per_worker or [product_faces_per_worker()]
     batch_modes = [mode == "on" for mode in dict.fromkeys(args.batch_steps)]
-    variants = [(variant_name(k, batch), ROOT, k, batch)
-                for k, batch in housings(args.faces_per_worker, batch_modes)]
+    drawers = [who == "client" for who in dict.fromkeys(args.drawn_by)]
+    if (any(drawers) or args.one_server) and 0 in args.faces_per_worker:
+        parser.error("--drawn-by client and --one-server run sessions on face workers: "
+                     "--faces-per-worker >= 1")
+    variants = [(variant_name(k, batch, client), ROOT, k, batch, client)
+                for k, batch in housings(args.faces_per_worker, batch_modes)
+                for client in drawers]
     if args.against:
         try:
             # REV in the design it shipped with (a process per session, drawing in
             # process), or in the first variant's own (a change inside the face worker)
-            faces, batch = variants[0][2:] if args.against_same_design else (0, False)
-            variants.insert(0, ("before", baseline_tree(args.against), faces, batch))
+            faces, batch = variants[0][2:4] if args.against_same_design else (0, False)
+            variants.insert(0, ("before", baseline_tree(args.against), faces, batch, False))
         except ValueError as error:
             parser.error(str(error))
-    steps: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _, _ in variants}
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in variants}
     plan = [(size, n) for size in args.sizes for n in sorted(args.sessions)]
     for size, n in tqdm(plan, desc="density", unit="step"):
-        for name, tree, faces, batch in variants:  # alternating: the same machine
-            step = run_step(tree, n, size, args.secs, camera, faces, args.serial, batch)
+        for name, tree, faces, batch, client in variants:  # alternating: the same machine
+            step = run_step(tree, n, size, args.secs, camera, faces, args.serial, batch,
+                            client, args.one_server)
             steps[name].append(step | {"code": name})
             tqdm.write(f"{name} {size} px x{n}: min {step['fps_min']} fps, "
                        f"{step['cpu_ms_per_frame']}+{step['driver_cpu_ms_per_frame']} ms/frame, "
@@ -486,7 +552,8 @@ def main() -> int:
         "bench": "density", "tag": args.tag, "cpus": os.cpu_count(), "camera": camera,
         "camera_fps": CAMERA_FPS if camera else 0.0, "secs": args.secs, "sizes": args.sizes,
         "against": args.against, "held_fps": HELD_FPS, "serial": args.serial,
-        "variants": [name for name, _, _, _ in variants], "steps": steps[last],
+        "one_server": args.one_server,
+        "variants": [name for name, *_ in variants], "steps": steps[last],
         "steps_by_variant": steps,
         "load_average_start": first_steps[0]["load_average_start"],
         "load_average_end": steps[last][-1]["load_average_end"]}

