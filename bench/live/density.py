@@ -31,10 +31,17 @@ is the default, as in the product (`[avatar] batch_steps`). With no flags the se
 are housed as the product houses them (`[avatar] faces_per_worker`, one a worker: no
 batching to do).
 
+`--drawn-by client` runs faces drawn by their pages (issue 76): the worker steps the
+generator and draws nothing (`ClientDrawnWorkerFace`), the driver solves each frame's
+motion frame and writes its kind-6 message, as the server does for a page that draws
+(`server client`: both, alternating). `--one-server` puts every session's server part in
+one driver process, as the product's one server process holds them (by default each face
+worker has a driver process of its own, which spreads that part over processes).
+
     .venv/bin/python bench/live/density.py [--sessions 1 2 3 4] [--sizes 512 256] [--secs 20]
 
 Runs: ~10 min on its defaults (estimated for the 2-core host).
-Quoted: docs/RESULTS.md, "The product at a glance": 8 live faces held at 25 fps at 512 px on 2 cores (9 not held)
+Quoted: docs/BROWSER_SDK.md, "What it costs (issue 76), and a plan for a 16-core server": on a lent 16-core machine, 64 faces drawn by their pages held at 25 fps in one server process (80 not), 320 with a server process a face worker, 24 server-painted (40 not) (bench/quoted/density_device16_s6.json; earlier: 8 live faces held at 512 px on 2 cores, docs/RESULTS.md)
 """
 
 from __future__ import annotations
