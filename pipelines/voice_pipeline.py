@@ -78,7 +78,7 @@ from pipelines.speech.tts import SharedPiperTTSService
 from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
 from pipelines.turns.context_window import ContextWindow
 from pipelines.turns.input_silence import InputSilenceFiller
-from pipelines.turns.knowledge_injector import KnowledgeInjector
+from pipelines.turns.knowledge_injector import KnowledgeInjector, user_texts
 from pipelines.turns.reply_margin import ReplyStartMargin
 from pipelines.turns.reply_pacer import ReplyPacer
 from pipelines.turns.semantic_turn import SemanticHolds, TurnReadings
@@ -375,6 +375,8 @@ def build_voice_pipeline(
             [spoken_answer(fact) for fact in knowledge.facts] if knowledge is not None else None)),
         dont_know=knowledge.lines.dont_know if knowledge is not None else DONT_KNOW_REPLY,
         sources=(lambda: injector.sources) if injector is not None else None,
+        # without the routing, the whole file's facts and the visitor's words in the context
+        visitor=(lambda: user_texts(context)) if injector is None else None,
         persona=without_knowledge(system_prompt))
         if llm.fact_guard else None)
 

@@ -107,6 +107,10 @@ class FactGuard:
         visitor said in this visit, whose values may be said back; `sentences`: the
         facts' sentences, for a flipped condition's answer (default: the knowledge split
         into facts)."""
+        if sentences is not None:
+            sentences = list(sentences)
+        #: what this guard was made of, for the same guard with a visit's words (`with_visitor`)
+        self._made_of = (knowledge, persona, sentences)
         source = f"{knowledge}\n{persona}\n{visitor}"
         numbers: dict[str, set[str | None]] = {}
         times: set[str] = set()
@@ -133,6 +137,12 @@ class FactGuard:
         self._allowed = _Allowed(numbers=numbers, times=times, digits=digits, words=words,
                                  conditions=conditions, text=source.lower(), own=own,
                                  none=none)
+
+    def with_visitor(self, visitor: Iterable[str]) -> FactGuard:
+        """This guard's facts and persona with what the visitor said in this visit, whose
+        values may be said back (a guard with no turn's sources: the whole file's)."""
+        knowledge, persona, sentences = self._made_of
+        return FactGuard(knowledge, persona, visitor="\n".join(visitor), sentences=sentences)
 
     @classmethod
     def from_system_prompt(cls, system_prompt: str, *,

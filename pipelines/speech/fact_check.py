@@ -32,7 +32,7 @@ heard.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from loguru import logger
@@ -64,15 +64,21 @@ class FactCheckedText(FrameProcessor):
 
     def __init__(self, *, guard: FactGuard, dont_know: str = DONT_KNOW_REPLY,
                  sources: Callable[[], TurnSources | None] | None = None,
+                 visitor: Callable[[], Sequence[str]] | None = None,
                  persona: str = "", **kwargs: Any) -> None:
         """`guard`: the check used when no turn's sources are known (all the facts the
         LLM was given); `dont_know`: said in place of a sentence with a value from
         nowhere; `sources`: the current turn's sources (the knowledge routing's), read
-        when a reply starts; `persona`: the persona's text, whose names are allowed."""
+        when a reply starts; `visitor`: where no turn's sources are known, what the
+        visitor said in this visit (read when a reply starts), whose values `guard` lets
+        be said back; `persona`: the persona's text, whose names are allowed."""
         super().__init__(**kwargs)
         self.guard = guard
         self._dont_know = dont_know
         self._sources = sources
+        self._visitor = visitor
+        #: `guard` with the visit's words, kept while they are the same (one build a turn)
+        self._visit_guard: tuple[tuple[str, ...], FactGuard] = ((), guard)
         self._persona = persona
         self._turn_guard = guard
         self._question: str | None = None
@@ -113,10 +119,17 @@ class FactCheckedText(FrameProcessor):
         self._first_sentence = True
         sources = self._sources() if self._sources is not None else None
         if sources is None:
-            self._turn_guard, self._question, self._facts = self.guard, None, ()
+            self._turn_guard, self._question, self._facts = self._with_visit(), None, ()
         else:
             self._turn_guard = FactGuard.for_turn(sources.facts, self._persona, sources.visitor)
             self._question, self._facts = sources.question, sources.facts
+
+    def _with_visit(self) -> FactGuard:
+        """`guard` with what the visitor said in this visit (none read: `guard` itself)."""
+        said = tuple(self._visitor()) if self._visitor is not None else ()
+        if said != self._visit_guard[0]:
+            self._visit_guard = (said, self.guard.with_visitor(said) if said else self.guard)
+        return self._visit_guard[1]
 
     async def _hold(self, frame: AggregatedTextFrame, direction: FrameDirection) -> None:
         """Hold `frame` until its sentence ends, then check and release the sentence."""

@@ -40,10 +40,12 @@ def reply(text: str) -> list:
     return [LLMFullResponseStartFrame(), *tokens(text), LLMFullResponseEndFrame()]
 
 
-async def spoken(*replies: str, sources: TurnSources | None = None
-                 ) -> tuple[list[str], FactCheckedText]:
-    """The chunks the TTS would be given for these replies, in order."""
+async def spoken(*replies: str, sources: TurnSources | None = None,
+                 visitor: list[str] | None = None) -> tuple[list[str], FactCheckedText]:
+    """The chunks the TTS would be given for these replies, in order (`visitor`: the
+    visit's words, read as the pipeline reads its context when it routes nothing)."""
     checker = FactCheckedText(guard=GUARD, sources=(lambda: sources) if sources else None,
+                              visitor=(lambda: visitor) if visitor is not None else None,
                               persona="You are Sam, the voice of the help kiosk.")
     pipeline = Pipeline([LLMTextProcessor(text_aggregator=FirstClauseAggregator()), checker])
     frames = [frame for text in replies for frame in reply(text)]
@@ -165,6 +167,20 @@ async def test_values_come_from_the_turns_facts_and_the_visitors_words_only() ->
     other_fact, _ = await spoken("The restrooms are on the second floor, and parking is free "
                                  "for 2 hours.", sources=restrooms)
     assert other_fact == [DONT_KNOW_REPLY]  # "2 hours" is the file's, not this turn's
+
+
+async def test_without_the_routing_the_visitors_words_count_and_the_last_visitors_do_not(
+) -> None:
+    """Routing off (the whole file's guard): the visitor's own number in this visit may be
+    said back; once the visit is forgotten (the context emptied) it may not."""
+    visit = ["My locker number is 42.", "What was my locker number again?"]
+    back, _ = await spoken("Your locker number is 42.", visitor=visit)
+    assert " ".join(back) == "Your locker number is 42."
+    refused, _ = await spoken("Your locker number is 42.", visitor=[])
+    assert refused == [DONT_KNOW_REPLY]
+    file_value, _ = await spoken("The restrooms are on the second floor, next to the cafe.",
+                                 visitor=visit)
+    assert " ".join(file_value) == "The restrooms are on the second floor, next to the cafe."
 
 
 async def test_the_personas_name_as_a_speaker_label_is_not_spoken() -> None:
