@@ -72,7 +72,7 @@ def test_density_runs_on_its_own_defaults() -> None:
 
     density = load_script(BENCH / "live" / "density.py", "_bench_density_defaults")
     product = AvatarSettings().faces_per_worker
-    assert density.PRODUCT_FACES_PER_WORKER == product
+    assert density.product_faces_per_worker() == product
     assert density.housings([product], [True]) == [(product, product > 1)]
     # several housings and both batch modes: one face runs once, three both ways
     assert density.housings([1, 3], [False, True]) == [(1, False), (3, False), (3, True)]
