@@ -243,19 +243,21 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
 
 def prepare_turn(index: KnowledgeIndex, message: str, previous: str | None = None, *,
                  lines: AnswerLines | None = None, visit: Sequence[str] = (),
-                 messages: list[Any] | None = None) -> None:
-    """Make every sentence encoding the turn's routing needs, for a worker thread ahead of
-    it: `plan_turn` as the caller will call it (same arguments) and, where it would ask the
-    LLM, `with_notes` of the request's `messages`, their results dropped. What the index
-    learns on the way (each text's cosines, each unknown word's meaning) is what the routing
-    reads next, so on the event loop it encodes nothing (as long as the index still holds
-    them: index.py keeps `COSINES_KEPT` questions' cosines across sessions) and decides as it
-    would have without this. Without an encoder, nothing to make."""
+                 messages: list[Any] | None = None) -> TurnPlan | None:
+    """The turn's plan, made in a worker thread ahead of the event loop's use of it:
+    `plan_turn` with the same arguments, its plan returned, and, where it would ask the
+    LLM, `with_notes` of the request's `messages` (its result dropped: the caller notes
+    the context it sends). What the index learns on the way (each text's cosines, each
+    unknown word's meaning) is what the notes read next, so on the event loop they encode
+    nothing (as long as the index still holds them: index.py keeps `COSINES_KEPT`
+    questions' cosines across sessions). Without an encoder: None, nothing made, and the
+    caller plans on the loop (there is nothing slow to move off it)."""
     if index.encoder is None:
-        return
+        return None
     plan = plan_turn(index, message, previous, lines=lines, visit=visit)
     if plan.reply is None and messages is not None:
         with_notes(index, messages)
+    return plan
 
 
 def with_yes_no_tail(part: str, plan: TurnPlan, lines: AnswerLines) -> TurnPlan:

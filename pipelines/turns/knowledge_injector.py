@@ -31,18 +31,23 @@ the next first token took 1.8 s instead of 0.3 s. So once such a reply is stored
 (`prefill`), while the reply is being spoken.
 
 The sentence encodings a turn's routing needs (20-44 ms a question on 2 cores) are made
-in a worker thread first (`agent.answers.routing.prepare_turn`), so the routing on the
-event loop finds them made: every session's audio, face and sends go on meanwhile. The
-frame waits for them here, so frames keep their order; a guess withdrawn (or a visit
-forgotten) while they were made is not answered, and a turn that ended meanwhile has its
-fixed reply said at once.
+in a worker thread first, with the turn's plan (`agent.answers.routing.prepare_turn`),
+so the event loop only reads the plan: every session's audio, face and sends go on
+meanwhile. The frame waits for it here, so frames keep their order.
+
+A guess is judged by what *arrived* after it, not by what was handled after it: pipecat
+handles a system frame (a withdrawal, a turn's end) ahead of data frames queued before
+it, so a withdrawal may be handled while the guess still waits in the queue. Arrivals
+are counted as they are queued (`queue_frame`) and each request carries the counts of
+its own arrival: a guess withdrawn (or a visit forgotten) after it arrived is not
+answered, and a guessed turn that ended after it arrived has its fixed reply said at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 from loguru import logger
 from pipecat.frames.frames import (
@@ -62,7 +67,20 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from agent.answers.guard import TurnSources
 from agent.answers.index import KnowledgeIndex
 from agent.answers.lines import AnswerLines
-from agent.answers.routing import plan_turn, prepare_turn, user_text, with_notes
+from agent.answers.routing import TurnPlan, plan_turn, prepare_turn, user_text, with_notes
+
+#: frames that withdraw a guessed turn's reply: the guess cancelled, or a new turn begun
+WITHDRAWALS = (EagerEndOfTurnCancelFrame, InterruptionFrame, UserStartedSpeakingFrame)
+#: requests stamped but never handled (dropped by an interruption) kept at most
+ARRIVALS_KEPT = 8
+
+
+class Arrival(NamedTuple):
+    """The injector's counts when a request arrived: what came after it is the difference."""
+
+    withdrawals: int
+    turn_ends: int
+    visits_forgotten: int
 
 
 def last_user_text(context: LLMContext) -> str | None:
@@ -118,31 +136,50 @@ class KnowledgeInjector(FrameProcessor):
         self._held_reply: str | None = None
         #: whether the session's context holds a reply the LLM has not read
         self._llm_behind = False
-        #: guesses withdrawn (or turns begun), turns ended and visits forgotten so far:
-        #: what happened while a turn's encodings were being made
+        #: guesses withdrawn (or turns begun) and turns ended, counted as they arrive
+        #: (`queue_frame`), and visits forgotten: what happened after a request arrived
         self._withdrawals = 0
         self._turn_ends = 0
         self._visits_forgotten = 0
+        #: each queued request's counts at its arrival, by the frame's id, until handled
+        self._arrivals: dict[int, Arrival] = {}
+
+    async def queue_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM,
+                          callback: Any = None) -> None:
+        """Count withdrawals and turn ends as they arrive, and stamp each request with the
+        counts at its own arrival (see the module docstring: pipecat may handle a later
+        system frame before an earlier request)."""
+        if isinstance(frame, WITHDRAWALS):
+            self._withdrawals += 1
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._turn_ends += 1
+        elif isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            self._arrivals[id(frame)] = Arrival(self._withdrawals, self._turn_ends,
+                                                self._visits_forgotten)
+            while len(self._arrivals) > ARRIVALS_KEPT:
+                del self._arrivals[next(iter(self._arrivals))]
+        await super().queue_frame(frame, direction, callback)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Plan each downstream `LLMContextFrame` (a reply without the LLM, or the
         context with its facts noted); pass everything else on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            arrived = self._arrivals.pop(id(frame), None) or Arrival(
+                self._withdrawals, self._turn_ends, self._visits_forgotten)
             question = last_user_text(frame.context)
             said = user_texts(frame.context)
             previous = said[-2] if len(said) >= 2 else None
-            ended = False
-            if question is not None and self.index.encoder is not None:
-                withdrawals, turn_ends = self._withdrawals, self._turn_ends
-                visits = self._visits_forgotten
-                await self._prepare(question, previous, said[:-1], frame.context)
-                if self._visits_forgotten != visits or (
-                        frame.speculation and self._withdrawals != withdrawals):
-                    return  # nobody waits for this answer any more
-                ended = self._turn_ends != turn_ends
-            plan = (plan_turn(self.index, question, previous, lines=self.lines, visit=said[:-1])
-                    if question is not None else None)
+            plan = None
+            if question is not None:
+                plan = await self._prepare(question, previous, said[:-1], frame.context)
+            if self._visits_forgotten != arrived.visits_forgotten or (
+                    frame.speculation and self._withdrawals != arrived.withdrawals):
+                return  # nobody waits for this answer any more
+            ended = self._turn_ends != arrived.turn_ends
+            if plan is None and question is not None:
+                plan = plan_turn(self.index, question, previous, lines=self.lines,
+                                 visit=said[:-1])
             if plan is not None and question is not None:
                 self.sources = TurnSources(question=question, facts=plan.facts,
                                            visitor=tuple(said))
@@ -159,29 +196,30 @@ class KnowledgeInjector(FrameProcessor):
                     frame = LLMContextFrame(context=noted, speculation=frame.speculation)
                 self._llm_behind = False  # the LLM reads the whole history now (a guess too)
         elif isinstance(frame, UserStoppedSpeakingFrame):
-            self._turn_ends += 1
             if self._held_reply is not None:
                 reply, self._held_reply = self._held_reply, None
                 await self.push_frame(frame, direction)
                 await self._say(reply)  # the speculated turn ended as guessed
                 return
-        elif isinstance(frame, (EagerEndOfTurnCancelFrame, InterruptionFrame,
-                                UserStartedSpeakingFrame)):
-            self._withdrawals += 1
+        elif isinstance(frame, WITHDRAWALS):
             self._held_reply = None  # the guess was withdrawn, or a new turn began
         await self.push_frame(frame, direction)
 
     async def _prepare(self, question: str, previous: str | None, visit: list[str],
-                       context: LLMContext) -> None:
-        """The turn's sentence encodings, made in a worker thread (`prepare_turn`) while
-        the event loop serves every session; on a failure there, the routing makes what
-        it needs itself, on the loop, as it did before."""
+                       context: LLMContext) -> TurnPlan | None:
+        """The turn's plan, made with its sentence encodings in a worker thread
+        (`prepare_turn`) while the event loop serves every session. None where the index
+        has no encoder (nothing slow to move) or on a failure there: the caller then plans
+        on the loop, as it did before."""
+        if self.index.encoder is None:
+            return None
         try:
-            await asyncio.to_thread(prepare_turn, self.index, question, previous,
-                                    lines=self.lines, visit=visit,
-                                    messages=list(context.get_messages()))
-        except Exception as error:  # the routing after it decides alone, as before
-            logger.warning(f"{self}: the turn's encodings were not made ahead: {error!r}")
+            return await asyncio.to_thread(prepare_turn, self.index, question, previous,
+                                           lines=self.lines, visit=visit,
+                                           messages=list(context.get_messages()))
+        except Exception as error:  # the routing on the loop decides alone, as before
+            logger.warning(f"{self}: the turn's plan was not made ahead: {error!r}")
+            return None
 
     def forget(self) -> None:
         """The conversation was forgotten: no held reply, nothing left to prefill, and

@@ -71,9 +71,16 @@ def test_a_prepared_turn_is_routed_as_an_unprepared_one(
         fresh_index: Callable[[], KnowledgeIndex]) -> None:
     plain, prepared = fresh_index(), fresh_index()
     for message, previous, visit, messages in turns(VISIT):
-        prepare_turn(prepared, message, previous, visit=visit, messages=messages)
+        made = prepare_turn(prepared, message, previous, visit=visit, messages=messages)
+        assert made == plan_turn(plain, message, previous, visit=visit), message
         assert (route(prepared, message, previous, visit, messages)
                 == route(plain, message, previous, visit, messages)), message
+
+
+def test_without_an_encoder_nothing_is_made_ahead() -> None:
+    """A words-only index has nothing slow to move off the loop: the caller plans there."""
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
+    assert prepare_turn(index, VISIT[1], messages=[{"role": "user", "content": VISIT[1]}]) is None
 
 
 def test_after_its_preparation_the_routing_encodes_nothing(

@@ -101,6 +101,47 @@ async def test_a_guess_withdrawn_while_its_encodings_are_made_is_not_answered(
     assert injector.answered_without_llm == 0
 
 
+@pytest.mark.parametrize("question", [OFF_TOPIC, "Tell me about the restrooms."])
+async def test_a_guess_withdrawn_while_it_waits_behind_another_request_is_not_answered(
+        fresh_index: Callable[[], KnowledgeIndex], encoder: SentenceEncoder,
+        monkeypatch: pytest.MonkeyPatch, question: str) -> None:
+    """The guess arrives while an earlier request is being planned, and its withdrawal
+    after it: pipecat handles the withdrawal at once, before the guess leaves the queue.
+    The guess is judged by what arrived after it, so it is dropped all the same."""
+    seen = Seen(EagerEndOfTurnCancelFrame)
+    encodes_after(seen.seen, encoder, monkeypatch)
+    injector = KnowledgeInjector(index=fresh_index())
+    earlier = LLMContextFrame(context=LLMContext([{"role": "user", "content": OFF_TOPIC}]))
+    down, _ = await run_test(Pipeline([injector, seen]),
+                             frames_to_send=[earlier, speculative(question), SleepFrame(0.1),
+                                             EagerEndOfTurnCancelFrame(), SleepFrame(0.3),
+                                             UserStoppedSpeakingFrame()],
+                             expected_down_frames=None)
+    assert [type(f) for f in down] == [EagerEndOfTurnCancelFrame, LLMFullResponseStartFrame,
+                                       LLMTextFrame, LLMFullResponseEndFrame,
+                                       UserStoppedSpeakingFrame]
+    assert down[2].text == plan_turn(fresh_index(), OFF_TOPIC).reply
+    assert injector.answered_without_llm == 1
+
+
+async def test_a_guessed_turn_that_ends_while_it_waits_behind_another_request_is_answered(
+        fresh_index: Callable[[], KnowledgeIndex], encoder: SentenceEncoder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The turn's end is handled before the guess leaves the queue: the guess's fixed
+    reply is said when it is planned, not held for an end that has already passed."""
+    seen = Seen(UserStoppedSpeakingFrame)
+    encodes_after(seen.seen, encoder, monkeypatch)
+    injector = KnowledgeInjector(index=fresh_index())
+    earlier = LLMContextFrame(context=LLMContext([{"role": "user", "content": OFF_TOPIC}]))
+    down, _ = await run_test(Pipeline([injector, seen]),
+                             frames_to_send=[earlier, speculative(OFF_TOPIC), SleepFrame(0.1),
+                                             UserStoppedSpeakingFrame()],
+                             expected_down_frames=None)
+    assert [type(f) for f in down] == [UserStoppedSpeakingFrame] + [
+        LLMFullResponseStartFrame, LLMTextFrame, LLMFullResponseEndFrame] * 2
+    assert injector.answered_without_llm == 2
+
+
 async def test_a_guessed_turn_that_ends_while_its_encodings_are_made_is_answered(
         fresh_index: Callable[[], KnowledgeIndex], encoder: SentenceEncoder,
         monkeypatch: pytest.MonkeyPatch) -> None:
