@@ -67,6 +67,8 @@ Modes:
   --draws-face: the video sessions' clients draw the face (protocol 2.3, as the kiosk
   page does): the server sends motion frames, not JPEGs; avatar_adds_ms_p50 is then
   what a page-drawn face adds (no lip-sync figures: there are no images to re-measure).
+  --this REV: the server from REV's worktree (benchkit/revision_tree.py), not the
+  working tree others may be editing; its commit in the summary's `server_rev`.
   --against REV: the chosen mode twice in one run, the server of REV first (a git
   worktree, benchkit/revision_tree.py; this client and analysis) and then this
   tree's (or --after REV's: a commit with only the change under test, while others
@@ -274,12 +276,17 @@ def main() -> None:
                         help="also run the server of REV first, in the same run (before/after)")
     parser.add_argument("--after", default=None, metavar="REV",
                         help="with --against: the after side's server from REV, not this tree")
+    parser.add_argument("--this", default=None, metavar="REV",
+                        help="without --against: the server from REV's worktree, not the "
+                             "working tree (which others may be editing)")
     args = parser.parse_args()
     if args.serve_port is not None:
         serve(args)
         return
     if args.after and not args.against:
         parser.error("--after needs --against")
+    if args.this and args.against:
+        parser.error("--this is for one side; with --against name the after side with --after")
     if args.turns is None:
         args.turns = 4 if args.sessions > 1 else 8
     if args.turns < 1 or args.sessions < 1 or args.soak < 0:
@@ -288,7 +295,7 @@ def main() -> None:
         args.plot = RESULTS / "live_av_sync.png"
     if args.plot is not None:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
-    summary = asyncio.run(against(args)) if args.against else asyncio.run(measure(args))
+    summary = asyncio.run(against(args)) if args.against else asyncio.run(measure_this(args))
     if not args.no_save:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"live_{summary['tag']}.json").write_text(json.dumps(summary, indent=1))
@@ -303,9 +310,41 @@ COMPARED = ("avatar_adds_ms_p50", "start_lip_sync_r", "start_av_offset_ms", "lip
             "distinct_fps_per_session", "voice_to_voice_ms_p50", "reaction_latency_ms")
 
 
+async def measure_in(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
+    """The chosen mode with the server of `tree` (a revision's worktree; None: this tree)."""
+    from benchkit.revision_tree import path_with
+
+    saved = os.environ.get("PYTHONPATH")
+    if tree is not None:
+        os.environ["PYTHONPATH"] = path_with(tree)["PYTHONPATH"]  # the server child's
+    try:
+        return await measure(args, None if tree is None else live_script_in(tree))
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+async def measure_this(args: argparse.Namespace) -> dict[str, Any]:
+    """One run: this tree's server, or with --this REV that revision's (its worktree,
+    benchkit/revision_tree.py), its commit in the summary's `server_rev`."""
+    if not args.this:
+        return await measure(args)
+    from benchkit.revision_tree import baseline_tree
+
+    try:
+        tree = baseline_tree(args.this)
+    except ValueError as error:
+        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
+    summary = await measure_in(args, tree)
+    summary["server_rev"] = tree.name
+    return summary
+
+
 async def against(args: argparse.Namespace) -> dict[str, Any]:
     """--against REV: the mode with REV's server, then with this tree's, one run."""
-    from benchkit.revision_tree import baseline_tree, path_with
+    from benchkit.revision_tree import baseline_tree
 
     try:
         trees = [baseline_tree(rev) if rev else None for rev in (args.against, args.after)]
@@ -315,16 +354,7 @@ async def against(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     for tree in trees:
         args.plot = plot if tree is trees[-1] else None
-        saved = os.environ.get("PYTHONPATH")
-        if tree is not None:
-            os.environ["PYTHONPATH"] = path_with(tree)["PYTHONPATH"]  # the server child's
-        try:
-            runs.append(await measure(args, None if tree is None else live_script_in(tree)))
-        finally:
-            if saved is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved
+        runs.append(await measure_in(args, tree))
     before, after = runs
     compared = {}
     for key in COMPARED:
