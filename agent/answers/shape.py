@@ -94,7 +94,12 @@ def last_sentence(message: str) -> str:
     if not said:
         return message.strip()
     if not said[-1].endswith("?"):
-        return next((s for s in reversed(said[:-1]) if s.endswith("?")), said[-1])
+        asked = next((s for s in reversed(said[:-1]) if s.endswith("?")), None)
+        if asked is None and not any(s.endswith("?") for s in said) and not asks(said[-1]):
+            # whisper may end a spoken question with "." ("What's your fax number. My old
+            # doctor needs my records."): a sentence turned as a question is asks
+            asked = next((s for s in reversed(said[:-1]) if asks(s)), None)
+        return asked or said[-1]
     if len(said) > 1 and _asks_of_what_was_told(said[-2], said[-1]):
         # "I only have a voucher. Can I use it here?": whisper ends a sentence where a writer
         # puts a comma; the question's "it" is the told thing, so both are the question
@@ -152,9 +157,31 @@ def question_part(message: str) -> str:
     # someone help him.", not "..., do come back."); a piece of a sentence with no
     # end mark at all (agent/answers/parts.py's) is not one
     if not last.rstrip().endswith("?") and (not last.rstrip().endswith(".")
-                                             or _INVERTED.match(last[tail.start(1):]) is None):
+                                             or not asks(last[tail.start(1):])):
         return last
     return last[tail.start(1):]
+
+
+#: a wh-question's opening: a wh-word, perhaps the word it asks of ("what time", "which
+#: floor", "how long"), then an auxiliary or "'s" ("where's", "where do I", "what time do
+#: you"); not a relative clause ("..., where I parked.", "..., which is why I came.")
+_WH_ASKS = re.compile(
+    r"(?:what|where|when|who|whose|how|why)(?:'s|'re|\s+(?:" + "|".join(
+        sorted(_AUXILIARIES, key=len, reverse=True)) + r"))\b"
+    r"|(?:what|which|whose|how)\s+(?!(?:" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
+    + r")\b)[a-z]+(?:'s|\s+(?:" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
+    + r"))\s+(?:i|you|we|he|she|it|they|that|this|there|the|my|our|your|his|her|their|mine"
+    r"|yours|ours|hers|theirs)\b",
+    re.IGNORECASE)
+
+
+def asks(text: str) -> bool:
+    """True when `text` is turned as an English question is, whatever its end mark: an
+    auxiliary before its subject ("can someone help him.") or a wh-word before one
+    ("where's the bathroom.", "where do I go.", "what time do you close."), as whisper may
+    write a spoken question with "." for "?"."""
+    text = text.strip().replace("\u2019", "'")
+    return _INVERTED.match(text) is not None or _WH_ASKS.match(text) is not None
 
 
 #: an auxiliary before its subject: "can someone ...", "is that ...", "do I ..."
