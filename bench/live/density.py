@@ -308,7 +308,7 @@ def client_motion(portrait: Any, size: int) -> Callable[[Any, int], bytes]:
 
     face = BrowserFaces().get(portrait, size)  # as the server's render switch and serializer
     return lambda motion, pts_us: encode_media(
-        MediaKind.FACE_MOTION, face.motion_frame(motion).astype("<f4").tobytes(), pts_us, aux=1)
+        MediaKind.FACE_MOTION, face.motion_payload(motion), pts_us, aux=1)
 
 
 def client_drawn_backend(pool: Any) -> Any:

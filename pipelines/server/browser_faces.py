@@ -47,6 +47,11 @@ class BrowserFace:
         """The generator's (58,) motion as the client's motion frame (float32, 59)."""
         return np.asarray(motion_vector(self.renderer, motion), dtype=np.float32)
 
+    def motion_payload(self, motion: np.ndarray) -> bytes:
+        """`motion_frame` as a kind-6 message's payload: little-endian float32, as every
+        client reads it (docs/PROTOCOL.md, "Drawn by the client")."""
+        return self.motion_frame(motion).astype("<f4").tobytes()
+
 
 class BrowserFaces:
     """A server's `BrowserFace`s by portrait, size and table, built once each and

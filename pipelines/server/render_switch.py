@@ -127,9 +127,9 @@ class RenderSwitch:
                 events.append(self._announce(ready))
             else:
                 self._current_serial = self._announced[ready.hash]
-        vector = self._current.motion_frame(motion)
+        payload = self._current.motion_payload(motion)
         self.motion_frames += 1
-        return events, (vector.astype("<f4").tobytes(), self._current_serial)
+        return events, (payload, self._current_serial)
 
     def on_client(self, message: AssetsLoaded | SetRender) -> Event | None:
         """The client's `assets-loaded` or `set-render`: the event to answer, if any."""
