@@ -2,11 +2,14 @@
 phase): the kiosk page in real headless Chromium against `avatar-forcing serve`,
 the face on against voice only, alternated.
 
-The face arm is the page as a kiosk opens it (`/`): the page draws the face itself
-with WebGL2 from the server's motion frames where WebGL2 works (here in software,
-SwiftShader), else the server's JPEGs; each block records which (`render`: the page's
-`stats().render.mode`, its fallbacks and why). `--pixels-too` adds a face arm the
-server draws (`?render=pixels`), and `--lip-sync` a drawn-face arm whose page reads its
+The face arm asks the page to draw the face itself (`?render=client`: WebGL2 from the
+server's motion frames, here in software, SwiftShader), falling back to the server's
+JPEGs where WebGL2 fails; each block records which (`render`: the page's
+`stats().render.mode`, its fallbacks and why). The page as a kiosk opens it (`/`)
+draws only where its WebGL2 has a GPU and asks for the server's pixels where WebGL2 is
+drawn on the CPU (9c60a03), so on a box without a GPU the kiosk's own default is the
+`--pixels-too` arm: a face arm the server draws (`?render=pixels`). `--lip-sync` adds a
+drawn-face arm whose page reads its
 own canvas back over each reply (a box round the lips against the voice it played,
 benchkit/webrtc/page_lip_sync.py: lip-sync r and A/V offset as the visitor sees them);
 that arm's reading costs the page CPU, so its voice-to-voice is kept apart from the
@@ -29,7 +32,8 @@ Everything is measured by the page itself, through `window.kiosk`:
 
 Phases alternate: the run is `--rounds` rounds, each a block of `--block-turns`
 questions with the face on and a block voice only (`?video=0`) (and one of each
-added arm), the order turning round each round (face first, then voice first, ...),
+added arm), the order turning round each round (`round_order`: over 2 x arms rounds
+each arm asks in each place, so with each wording, as often as the others),
 each block a fresh page on
 the same warm server. Five turns a phase on servers of their own gave x1.22-1.95
 for the same code (issue 68): the machine's drift over minutes lands on both phases
@@ -422,6 +426,17 @@ def plot(arms: list[Arm], out: Path) -> None:
     save_plot(figure, axis, out)
 
 
+def round_order(arms: list[Any], r: int) -> list[Any]:
+    """Round `r`'s arms in the order they ask (a block's place also picks its wording):
+    turned round by `r`, and backwards in every other cycle of len(arms) rounds, so that
+    over 2 x len(arms) rounds each arm asks in each place as often as the others. (Until
+    session 29 every odd round was the turned order reversed, which for two arms is the
+    first round's order again: the face asked first, in the first wording, every round.)"""
+    n = len(arms)
+    turned = arms[r % n:] + arms[: r % n]
+    return turned[::-1] if (r // n) % 2 else turned
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.speech.models import SpeechModels
 
@@ -468,10 +483,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         warmed.add(arm.query)
                         await block(http, warm, y4m, 1, arm=arm, timeline=timeline, mouth=mouth)
         for r in range(args.rounds):
-            turned = arms[r % len(arms):] + arms[: r % len(arms)]
-            if r % 2:
-                turned.reverse()
-            for j, arm in enumerate(turned):
+            for j, arm in enumerate(round_order(arms, r)):
                 http, pid = servers[arm.side]
                 use(arm.side)
                 print(f"round {r + 1}/{args.rounds}: {arm.name}", flush=True)

@@ -1,0 +1,26 @@
+"""bench/kiosk/kiosk.py's rounds: every arm asks first, and in each place (so with each
+wording), as often as the others, with two arms as with more."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from tests.bench.scripts import load_script
+
+KIOSK = load_script(Path(__file__).resolve().parents[2] / "bench" / "kiosk" / "kiosk.py",
+                    "kiosk_bench_round_order")
+
+
+def test_two_arms_take_turns_asking_first() -> None:
+    orders = [KIOSK.round_order(["face", "voice"], r) for r in range(6)]
+    assert orders[:4] == [["face", "voice"], ["voice", "face"], ["voice", "face"],
+                          ["face", "voice"]]
+    assert Counter(order[0] for order in orders) == {"face": 3, "voice": 3}
+
+
+def test_every_arm_takes_every_place_equally_over_two_cycles() -> None:
+    for arms in (["a", "b"], ["a", "b", "c"], ["a", "b", "c", "d"]):
+        places = Counter((arm, j) for r in range(2 * len(arms))
+                         for j, arm in enumerate(KIOSK.round_order(arms, r)))
+        assert set(places.values()) == {2}, arms
