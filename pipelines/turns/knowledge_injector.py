@@ -242,9 +242,19 @@ class KnowledgeInjector(FrameProcessor):
             return
         self._llm_behind = False
         self.prefills += 1
-        noted = with_fact_notes(context, self.index)
+        history = LLMContext(messages=list(context.get_messages()), tools=context.tools,
+                             tool_choice=context.tool_choice)
+        self.create_task(self._read_ahead(history), name="knowledge-prefill")
+
+    async def _read_ahead(self, history: LLMContext) -> None:
+        """`history` (the stored conversation, copied as the reply was recorded) with its
+        notes, read by the LLM server. The notes are written in a worker thread: a
+        question whose cosines the shared index has let go (`COSINES_KEPT`) is encoded
+        again, and that must not stall every session's audio on the loop."""
+        assert self._prefill is not None  # reply_recorded starts this only with one
+        noted = await asyncio.to_thread(with_fact_notes, history, self.index)
         self.prefilled_messages = list(noted.get_messages())
-        self.create_task(self._prefill(noted), name="knowledge-prefill")
+        await self._prefill(noted)
 
     async def _say(self, text: str) -> None:
         """A reply in the LLM's own frames, so everything downstream treats it as one."""
