@@ -651,8 +651,12 @@ def asked_part(message: str) -> str:
     return PURPOSE.split(question_part(message), maxsplit=1)[0]
 
 
-#: a word said of the visitor's own thing: "stash my scarf", "park our bikes"
-_ACT_ON_OWN = re.compile(r"\b([a-z]+)\s+(?:my|our)\s+(?:[a-z]+\s+)?([a-z]+)\b", re.IGNORECASE)
+#: a word said of the visitor's own thing: "stash my scarf", "park our bikes", "dump my
+#: coat and ..." (the thing is not a joining or pointing word: whisper drops the comma
+#: before "and")
+_ACT_ON_OWN = re.compile(r"\b([a-z]+)\s+(?:my|our)\s+(?:[a-z]+\s+)?(?!(?:and|or|but|so|then|to|for"
+                         r"|with|in|on|at|of|from|by|here|there|too|also|please)\b)([a-z]+)\b",
+                         re.IGNORECASE)
 
 
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:

@@ -97,7 +97,7 @@ def last_sentence(message: str) -> str:
         asked = next((s for s in reversed(said[:-1]) if s.endswith("?")), None)
         if asked is None and not any(s.endswith("?") for s in said) and not asks(said[-1]):
             # whisper may end a spoken question with "." ("What's your fax number. My old
-            # doctor needs my records."): a sentence turned as a question is asks
+            # doctor needs my records."): the sentence turned as a question asks
             asked = next((s for s in reversed(said[:-1]) if asks(s)), None)
         return asked or said[-1]
     if len(said) > 1 and _asks_of_what_was_told(said[-2], said[-1]):

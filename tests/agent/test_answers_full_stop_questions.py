@@ -2,14 +2,15 @@
 shape.py, `asks`): after the visitor's situation and a comma ("I need new shoes, where should
 I go."), or as the first of two sentences, the told one after it ("What's your fax number. My
 boss needs it."). A relative clause after a comma ("..., where I always park.") still tells.
-docs/ANSWERS.md, section 22. The shape tests need no model; the routing ones run on a bowling
+Whisper drops the comma before "and": "dump my coat and do I ..." still acts on the coat
+(agent/answers/index.py, `unheld_words`). docs/ANSWERS.md, section 22. The shape tests need no model; the routing ones run on a bowling
 alley's file written for them, through the real index, sentence encoder and WordNet."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.answers.index import KnowledgeIndex
+from agent.answers.index import KnowledgeIndex, unheld_words
 from agent.answers.routing import plan_turn
 from agent.answers.shape import last_sentence, question_part, tells_situation
 from agent.answers.thesaurus import SYSTEM_WORDNET, Thesaurus
@@ -21,6 +22,7 @@ Shoes: rental shoes are at the counter by the front door, 4 dollars a pair.
 Restrooms: behind lane 12, next to the arcade.
 Phone: 555-0142.
 Emergencies: this is not a first aid post; for an injury ask any staff member.
+Coat check: free coat check by the front door.
 """
 
 
@@ -73,3 +75,15 @@ def test_a_heard_question_gets_the_typed_questions_answer(alley: KnowledgeIndex)
         reply = plan_turn(alley, typed).reply
         assert reply is not None, typed
         assert plan_turn(alley, heard).reply == reply, heard
+
+
+def test_a_yes_no_question_joined_by_and_without_its_comma_is_read_as_with_it(
+        alley: KnowledgeIndex) -> None:
+    # "dump" is what is done with the visitor's coat, which the file holds, whether or not
+    # whisper writes the comma before "and"
+    typed = "Is there somewhere I can dump my coat, and do I have to pay for it?"
+    heard = "Is there somewhere I can dump my coat and do I have to pay for it?"
+    assert unheld_words(alley, heard) == unheld_words(alley, typed) == []
+    reply = plan_turn(alley, typed).reply
+    assert reply is not None and "coat check" in reply, reply
+    assert plan_turn(alley, heard).reply == reply
