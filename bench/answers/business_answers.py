@@ -280,23 +280,24 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
             try:
                 for q in visit:
                     began = time.perf_counter()
-                    if voice == "text":
-                        result = await _text_turn(client, sessions, opened, q["q"])
+                    if voice == "text" or voice.startswith(HEARD):
+                        asked = args.heard_text.get((business, voice, q["q"]), q["q"])
+                        result = await _text_turn(client, sessions, opened, asked)
                     else:
                         result = await ask_aloud(client, voice, q["q"])
                     reply = result.reply_text
                     row = {"business": business, "voice": voice, "half": q["half"],
                            "kind": q["kind"], "qid": question_id(q["q"]), "q": q["q"],
-                           "heard": result.transcript if voice != "text" else q["q"],
+                           "heard": result.transcript if voice in SPOKEN else asked,
                            "reply": reply, "completed": result.completed,
                            # whether the visitor was heard at all (a held-out row keeps it)
-                           "heard_nothing": voice != "text" and not result.transcript.strip(),
+                           "heard_nothing": voice in SPOKEN and not result.transcript.strip(),
                            # the exchange's event kinds in order (no text: a held-out row
                            # keeps them), to tell a reply stopped before its text from one
                            # never given
                            "event_kinds": [getattr(e, "type", "") for e in result.events
                                            if getattr(e, "type", "") != "metrics"],
-                           "voice_to_voice_ms": result.voice_to_voice_ms if voice != "text" else None,
+                           "voice_to_voice_ms": result.voice_to_voice_ms if voice in SPOKEN else None,
                            "turn_s": round(time.perf_counter() - began, 2),
                            **verdicts(q, reply, result.completed, guard, labels)}
                     if "session" in q:
@@ -320,6 +321,24 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
             llm_server.stop()
     return {"startup_s": round(startup_s, 1), "facts_in_file": len(knowledge.facts),
             "file_warnings": [str(w) for w in knowledge.warnings]}
+
+
+#: the voices a spoken run says its questions in (the bench's `--voices`)
+SPOKEN = ("piper", "espeak")
+#: a text run's voice asking a spoken voice's transcripts (`--heard`): "heard-piper"
+HEARD = "heard-"
+
+
+def read_heard(path: Path) -> dict[tuple[str, str, str], str]:
+    """Transcripts kept from a spoken run (its raw file: rows with "business", "voice",
+    "q", "heard") or a hearing script (JSON lines with "b", "voice", "q", "heard"), keyed
+    (business, "heard-<voice>", question): the text mode asks them as the visitor's message.
+    A held-out row keeps no question or transcript, so none can be asked again."""
+    text = path.read_text(encoding="utf-8")
+    rows = json.loads(text) if text.lstrip().startswith("[") else [
+        json.loads(line) for line in text.splitlines() if line.strip()]
+    return {(r.get("business") or r["b"], HEARD + r["voice"], r["q"]): r["heard"]
+            for r in rows if r.get("heard") and r.get("q") and r.get("voice") in SPOKEN}
 
 
 async def _text_turn(client: Any, sessions: list[Any], opened: int, question: str) -> Any:
@@ -482,12 +501,21 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=None, help=f"write the PNG here ({PLOT})")
     parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument("--heard", type=Path, default=None,
+                        help="text mode: ask these transcripts (a spoken run's raw JSON, or JSON "
+                             "lines with b, voice, q, heard) instead of the typed questions, one "
+                             "run per voice in it (heard-piper, heard-espeak); tune and probe only")
     args = parser.parse_args()
+    args.heard_text = read_heard(args.heard) if args.heard is not None else {}
+    if args.heard is not None and (args.mode != "text" or args.half in ("heldout", "all")):
+        parser.error("--heard is for --mode text on a tune or probe half")
     names = args.businesses or businesses()
     unknown = set(names) - set(businesses())
     if unknown:
         parser.error(f"no such business (with knowledge, persona and both halves): {sorted(unknown)}")
     voices = ["text"] if args.mode == "text" else args.voices
+    if args.heard is not None:
+        voices = sorted({voice for _, voice, _ in args.heard_text})
     halves = ["tune", "heldout"] if args.half == "all" else [args.half]
     if "heldout" in halves:
         # the server logs each transcript and reading at DEBUG: a held-out half's questions
