@@ -38,6 +38,7 @@ keeps only what was played.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -275,11 +276,24 @@ def reply_history(spoken_prompt: str, context: LLMContext,
     The turn-end reading (pipelines/turns/semantic_turn.py) sends this, so it shares the
     last reply's prefix in llama.cpp's cache and reads only the new words; without the
     note it read the whole history again while the reply queued behind it
-    (docs/LATENCY.md)."""
+    (docs/LATENCY.md). It reads it in two steps: `said_history` on the event loop, then
+    `noted_history` in a worker thread (a note may need a sentence encoded)."""
+    history = said_history(spoken_prompt, context)
+    return noted_history(knowledge, history) if knowledge is not None else history
+
+
+def said_history(spoken_prompt: str, context: LLMContext) -> list[Mapping[str, Any]]:
+    """The persona and a copy of the history as said, without notes."""
     messages = [dict(m) for m in context.get_messages() if isinstance(m, dict)]
-    if knowledge is not None:
-        messages = with_notes(knowledge, messages) or messages
     return [{"role": "system", "content": spoken_prompt}, *messages]
+
+
+def noted_history(knowledge: KnowledgeIndex,
+                  history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`said_history`'s `history` with the notes in front of the visitor's questions
+    (its first message, the persona, as it is)."""
+    said = list(history[1:])
+    return [history[0], *(with_notes(knowledge, said) or said)]
 
 
 def reads_words(turn: TurnParams, llm: LLMParams) -> bool:
@@ -398,7 +412,9 @@ def build_voice_pipeline(
 
     readings = (TurnReadings(reader=TurnEndReader(base_url=llm.base_url, api_key=llm.api_key,
                                                  follow=llm.endpoints),
-                             messages=lambda: reply_history(spoken_prompt, context, knowledge))
+                             messages=lambda: said_history(spoken_prompt, context),
+                             with_notes=(functools.partial(noted_history, knowledge)
+                                         if knowledge is not None else None))
                 if reads_words(turn, llm) else None)
     holds: dict[str, Any] = dict(
         hold_secs=turn.incomplete_hold_secs, unfinished_hold_secs=turn.unfinished_hold_secs,

@@ -62,11 +62,16 @@ class TurnReadings:
     """The readings of one session's current turn, keyed by transcript text."""
 
     def __init__(self, *, reader: TurnEndReader,
-                 messages: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
-        """`messages`: the system prompt and history the reply will send, read at the
-        moment a reading starts (the turn's own words are not in it yet)."""
+                 messages: Callable[[], Sequence[Mapping[str, Any]]],
+                 with_notes: Callable[[Sequence[Mapping[str, Any]]],
+                                      Sequence[Mapping[str, Any]]] | None = None) -> None:
+        """`messages`: the system prompt and history the reply will send, read on the
+        event loop at the moment a reading starts (the turn's own words are not in it
+        yet); `with_notes`: what the reply adds to them (the knowledge notes), run in a
+        worker thread, since a note may need a sentence encoded."""
         self._reader = reader
         self._messages = messages
+        self._with_notes = with_notes
         self._readings: dict[str, asyncio.Task[TurnEndReading | None]] = {}
         self.counts = {"started": 0, "ready": 0, "waited": 0, "late": 0, "failed": 0}
         #: (seconds, new tokens) of each reading that came back, for the benches
@@ -114,7 +119,10 @@ class TurnReadings:
 
     async def _read(self, text: str) -> TurnEndReading | None:
         try:
-            reading = await self._reader.read(text, self._messages())
+            messages = self._messages()
+            if self._with_notes is not None:
+                messages = await asyncio.to_thread(self._with_notes, messages)
+            reading = await self._reader.read(text, messages)
         except Exception as error:
             # an endpoint without the route (an external server: 404), a failed request
             # or an odd answer: never the end of the turn, which falls back to the

@@ -13,7 +13,7 @@ from agent.answers.index import KnowledgeIndex
 from agent.answers.routing import FACTS_NOTE
 from agent.turn_end_text import chatml_prompt
 from pipelines.turns.knowledge_injector import with_fact_notes
-from pipelines.voice_pipeline import reply_history
+from pipelines.voice_pipeline import noted_history, reply_history, said_history
 
 INDEX = KnowledgeIndex.from_file(PersonaSettings().knowledge_file)
 SYSTEM = "You are Sam."
@@ -50,6 +50,15 @@ def test_without_knowledge_or_a_store_question_the_history_is_as_said() -> None:
     small_talk = LLMContext(messages=[{"role": "user", "content": "Hi there."},
                                       {"role": "assistant", "content": "Hello!"}])
     assert reply_history(SYSTEM, small_talk, INDEX)[1:] == small_talk.get_messages()
+
+
+def test_the_reading_takes_the_history_in_two_steps_to_the_same_messages() -> None:
+    """The turn-end reading copies the history on the event loop and writes its notes in
+    a worker thread: the two steps send what `reply_history` sends."""
+    context = chat()
+    said = said_history(SYSTEM, context)
+    context.add_message({"role": "user", "content": "And the cafe?"})  # said after the copy
+    assert noted_history(INDEX, said) == reply_history(SYSTEM, chat(), INDEX)
 
 
 def test_with_a_knowledge_index_the_llm_reads_the_persona_alone() -> None:
