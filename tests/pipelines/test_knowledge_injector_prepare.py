@@ -101,24 +101,35 @@ async def test_a_guess_withdrawn_while_its_encodings_are_made_is_not_answered(
     assert injector.answered_without_llm == 0
 
 
+async def behind_an_earlier_request(index: KnowledgeIndex, encoder: SentenceEncoder,
+                                    monkeypatch: pytest.MonkeyPatch, question: str,
+                                    after: Frame) -> tuple[KnowledgeInjector, list[Frame]]:
+    """A guess of `question` sent while an earlier request (off-topic) is being planned,
+    then `after`, which pipecat handles at once, before the guess leaves the queue; the
+    earlier request's encodings wait until `after` has passed. Then a turn's end."""
+    seen = Seen(type(after))
+    encodes_after(seen.seen, encoder, monkeypatch)
+    injector = KnowledgeInjector(index=index)
+    earlier = LLMContextFrame(context=LLMContext([{"role": "user", "content": OFF_TOPIC}]))
+    down, _ = await run_test(Pipeline([injector, seen]),
+                             frames_to_send=[earlier, speculative(question), SleepFrame(0.1),
+                                             after, SleepFrame(0.3), UserStoppedSpeakingFrame()],
+                             expected_down_frames=None)
+    return injector, down
+
+
+REPLY = [LLMFullResponseStartFrame, LLMTextFrame, LLMFullResponseEndFrame]
+
+
 @pytest.mark.parametrize("question", [OFF_TOPIC, "Tell me about the restrooms."])
 async def test_a_guess_withdrawn_while_it_waits_behind_another_request_is_not_answered(
         fresh_index: Callable[[], KnowledgeIndex], encoder: SentenceEncoder,
         monkeypatch: pytest.MonkeyPatch, question: str) -> None:
-    """The guess arrives while an earlier request is being planned, and its withdrawal
-    after it: pipecat handles the withdrawal at once, before the guess leaves the queue.
-    The guess is judged by what arrived after it, so it is dropped all the same."""
-    seen = Seen(EagerEndOfTurnCancelFrame)
-    encodes_after(seen.seen, encoder, monkeypatch)
-    injector = KnowledgeInjector(index=fresh_index())
-    earlier = LLMContextFrame(context=LLMContext([{"role": "user", "content": OFF_TOPIC}]))
-    down, _ = await run_test(Pipeline([injector, seen]),
-                             frames_to_send=[earlier, speculative(question), SleepFrame(0.1),
-                                             EagerEndOfTurnCancelFrame(), SleepFrame(0.3),
-                                             UserStoppedSpeakingFrame()],
-                             expected_down_frames=None)
-    assert [type(f) for f in down] == [EagerEndOfTurnCancelFrame, LLMFullResponseStartFrame,
-                                       LLMTextFrame, LLMFullResponseEndFrame,
+    """The guess is judged by what arrived after it: the withdrawal was handled before
+    it, and it is dropped all the same (only the earlier request is answered)."""
+    injector, down = await behind_an_earlier_request(
+        fresh_index(), encoder, monkeypatch, question, EagerEndOfTurnCancelFrame())
+    assert [type(f) for f in down] == [EagerEndOfTurnCancelFrame, *REPLY,
                                        UserStoppedSpeakingFrame]
     assert down[2].text == plan_turn(fresh_index(), OFF_TOPIC).reply
     assert injector.answered_without_llm == 1
@@ -127,18 +138,12 @@ async def test_a_guess_withdrawn_while_it_waits_behind_another_request_is_not_an
 async def test_a_guessed_turn_that_ends_while_it_waits_behind_another_request_is_answered(
         fresh_index: Callable[[], KnowledgeIndex], encoder: SentenceEncoder,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The turn's end is handled before the guess leaves the queue: the guess's fixed
-    reply is said when it is planned, not held for an end that has already passed."""
-    seen = Seen(UserStoppedSpeakingFrame)
-    encodes_after(seen.seen, encoder, monkeypatch)
-    injector = KnowledgeInjector(index=fresh_index())
-    earlier = LLMContextFrame(context=LLMContext([{"role": "user", "content": OFF_TOPIC}]))
-    down, _ = await run_test(Pipeline([injector, seen]),
-                             frames_to_send=[earlier, speculative(OFF_TOPIC), SleepFrame(0.1),
-                                             UserStoppedSpeakingFrame()],
-                             expected_down_frames=None)
-    assert [type(f) for f in down] == [UserStoppedSpeakingFrame] + [
-        LLMFullResponseStartFrame, LLMTextFrame, LLMFullResponseEndFrame] * 2
+    """The turn's end was handled before the guess: its fixed reply is said when it is
+    planned, not held for an end that has already passed."""
+    injector, down = await behind_an_earlier_request(
+        fresh_index(), encoder, monkeypatch, OFF_TOPIC, UserStoppedSpeakingFrame())
+    assert [type(f) for f in down] == [UserStoppedSpeakingFrame, *REPLY, *REPLY,
+                                       UserStoppedSpeakingFrame]
     assert injector.answered_without_llm == 2
 
 
