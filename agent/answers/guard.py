@@ -115,10 +115,14 @@ class FactGuard:
         numbers: dict[str, set[str | None]] = {}
         times: set[str] = set()
         digits: set[str] = set()
-        for fact in [*_source_facts(knowledge), *_source_facts(visitor)]:
+        told = _source_facts(visitor)
+        for fact in [*_source_facts(knowledge), *told]:
             if fact.kind == "number":
+                # the visitor's bare number ("my daughter's 12") is no price: said back as
+                # one ("you pay $12") it is the model's, not theirs
+                unit = _VISITOR_BARE if fact.unit is None and any(fact is t for t in told) else fact.unit
                 for value in fact.values:
-                    numbers.setdefault(value, set()).add(fact.unit)
+                    numbers.setdefault(value, set()).add(unit)
             elif fact.kind == "time":
                 times.update(fact.values)
             elif fact.kind == "digits":
@@ -175,7 +179,8 @@ class FactGuard:
         if fact.kind == "number":
             for value in fact.values:
                 units = allowed.numbers.get(value)
-                if units is not None and (fact.unit is None or fact.unit in units or None in units):
+                if units is not None and (fact.unit is None or fact.unit in units or None in units
+                                          or (_VISITOR_BARE in units and fact.unit not in _MONEY)):
                     return True
                 if fact.unit is None and any(t.split(":")[0] == value for t in allowed.times):
                     return True  # "we open at nine"
@@ -285,6 +290,9 @@ def contradicted(sentence: str, question: str, facts: Iterable[str]) -> str | No
 
 #: what joins the two ends of a range: "from 10 to 500 dollars", "10-500 dollars",
 #: "between 5 and 10 minutes", "2 or 3 days"
+#: the unit a number the visitor said bare vouches for: any but money (`FactGuard`)
+_VISITOR_BARE = "<visitor's bare number>"
+_MONEY = frozenset({"dollar", "cent"})
 _RANGE_JOIN = re.compile(r"\s*(?:to|through|and|or|-|\u2013)\s*", re.IGNORECASE)
 
 

@@ -169,3 +169,20 @@ def test_a_ranges_first_number_has_the_ranges_unit() -> None:
     assert whole.check("Gift cards cost between ten and five hundred dollars.").ok
     gift_cards = FactGuard.for_turn([SHOP.splitlines()[0]], SHOP_PERSONA, ["Who runs the shop?"])
     assert gift_cards.check("I've been running the shop for 10 years.").kind is Kind.INVENTED
+
+
+def test_the_visitors_bare_number_is_said_back_but_not_as_a_price() -> None:
+    """A number the visitor said without a unit may be said back, in their words or with a
+    unit that is no price, never as a price: "My daughter is 12, what does she pay?" and
+    "You pay $12." is the model's price, not the visitor's (docs/ANSWERS.md, section 22)."""
+    parking = SHOP.splitlines()[1]
+    visit = ["My daughter is 12 and my locker is 40, what does she pay?"]
+    turn = FactGuard.for_turn([parking], SHOP_PERSONA, visit)
+    assert turn.check("Your daughter is 12, and your locker is number 40.").ok
+    assert turn.check("At 12 years old, parking is still free for 2 hours.").ok
+    for price in ("You pay $12 for your daughter.", "That is 12 dollars.",
+                  "It costs forty dollars."):
+        assert turn.check(price).kind is Kind.INVENTED, price
+    # a price the visitor said is theirs to hear back
+    assert FactGuard.for_turn([parking], SHOP_PERSONA, ["I paid 30 dollars for it."]).check(
+        "You paid 30 dollars for it.").ok
