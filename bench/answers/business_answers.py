@@ -306,7 +306,7 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
                     args.raw.write_text(json.dumps([public_row(r) for r in done], indent=1),
                                         encoding="utf-8")
                     shown = (f"{q['q']!r} heard {row['heard']!r} -> {reply[:90]!r}"
-                             if q["half"] == "tune" else "(held out)")
+                             if q["half"] != "heldout" else "(held out)")
                     print(f"[{business} {n + 1}/{len(todo)}] {voice} {q['half']} "
                           f"{'ok ' if row['right'] else 'BAD'}"
                           f"{' INVENTED' if row['invented'] else ''}"
