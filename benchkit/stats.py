@@ -6,6 +6,7 @@ earlier runs were computed with these exact rules, so the rules live once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,3 +39,25 @@ def rounded_percentile(values: list[Any], q: float) -> float | None:
     the live benches' per-session and per-run figures."""
     value = percentile([float(v) for v in values if v is not None], q)
     return None if value is None else round(value, 1)
+
+
+def paired_interval_90(groups: Sequence[tuple[list[float], list[float]]],
+                       statistic: Callable[[list[float], list[float]], float | None],
+                       draws: int = 2000) -> tuple[float, float] | None:
+    """A 90 % interval of `statistic(a, b)` over two arms, the groups (a round, a question:
+    each with its turns of both arms, so a slow one stays paired) drawn again with
+    replacement: how far another run of as many groups would likely read. Seeded, so the
+    same turns give the same interval; None for fewer than 2 groups or no value."""
+    if len(groups) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    found = []
+    for _ in range(draws):
+        picked = rng.integers(0, len(groups), len(groups))
+        value = statistic([v for g in picked for v in groups[g][0]],
+                          [v for g in picked for v in groups[g][1]])
+        if value is not None:
+            found.append(value)
+    if not found:
+        return None
+    return float(np.percentile(found, 5)), float(np.percentile(found, 95))

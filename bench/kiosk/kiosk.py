@@ -89,7 +89,7 @@ from benchkit.kiosk.turn_cpu import CpuTimeline, kiosk_groups, shares
 from benchkit.live.placement import add_placement_arguments, embedded_llm_pid, placement_from
 from benchkit.paths import ROOT
 from benchkit.revision_tree import baseline_tree
-from benchkit.stats import pct
+from benchkit.stats import paired_interval_90, pct
 from benchkit.webrtc.page_lip_sync import MIN_CORRELATION, face_png, mouth_box, page_lip_sync
 
 #: one topic a round, each in three wordings: the blocks of a round ask the same things
@@ -371,24 +371,14 @@ def ratio(face: list[float], voice: list[float]) -> float | None:
     return round(float(np.median(face) / np.median(voice)), 3) if face and voice else None
 
 
-def rounds_bootstrap(face: Arm, voice: Arm, rounds: int, draws: int = 2000
-                     ) -> list[float] | None:
+def rounds_bootstrap(face: Arm, voice: Arm, rounds: int) -> list[float] | None:
     """A 90 % interval of the whole run's ratio, rounds drawn again with replacement
-    (each round's turns of both arms together, so a slow topic stays paired): how far
-    another run of as many rounds would likely read. Seeded: the same turns give the
-    same interval."""
-    if rounds < 2:
-        return None
-    rng = np.random.default_rng(0)
-    found = []
-    for _ in range(draws):
-        picked = rng.integers(0, rounds, rounds)
-        found.append(ratio([t["v2v"] for r in picked for t in face.turns if t["round"] == r],
-                           [t["v2v"] for r in picked for t in voice.turns if t["round"] == r]))
-    values = np.array([v for v in found if v is not None])
-    if not len(values):
-        return None
-    return [round(float(np.percentile(values, 5)), 3), round(float(np.percentile(values, 95)), 3)]
+    (`benchkit.stats.paired_interval_90`: each round's turns of both arms together, so a
+    slow topic stays paired): how far another run of as many rounds would likely read."""
+    interval = paired_interval_90(
+        [([t["v2v"] for t in face.turns if t["round"] == r],
+          [t["v2v"] for t in voice.turns if t["round"] == r]) for r in range(rounds)], ratio)
+    return None if interval is None else [round(v, 3) for v in interval]
 
 
 def spread(face: Arm, voice: Arm, rounds: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from benchkit.live.av_sync import pooled_lip_sync
 from benchkit.live.live_turns import Turn
-from benchkit.stats import rounded_percentile
+from benchkit.stats import paired_interval_90, rounded_percentile
 
 
 def summarise(args: argparse.Namespace, result: dict[str, Any], meta: dict[str, Any],
@@ -186,17 +186,9 @@ def adds_spread(video_rows: list[dict[str, Any]], voice_rows: list[dict[str, Any
     halves = [_adds(face[:len(face) // 2], voice[:len(voice) // 2]),
               _adds(face[len(face) // 2:], voice[len(voice) // 2:])]
     questions = sorted({r["question"] for r in video_rows + voice_rows})
-    by_q = {q: (v2v([r for r in video_rows if r["question"] == q]),
-                v2v([r for r in voice_rows if r["question"] == q])) for q in questions}
-    rng = np.random.default_rng(0)
-    found = []
-    for _ in range(draws):
-        picked = [questions[i] for i in rng.integers(0, len(questions), len(questions))]
-        value = _adds([v for q in picked for v in by_q[q][0]],
-                      [v for q in picked for v in by_q[q][1]])
-        if value is not None:
-            found.append(value)
-    interval = ([round(float(np.percentile(found, 5)), 1), round(float(np.percentile(found, 95)), 1)]
-                if len(questions) > 1 and found else None)
-    return {"avatar_adds_ms_p50_interval_90": interval,
+    interval = paired_interval_90(
+        [(v2v([r for r in video_rows if r["question"] == q]),
+          v2v([r for r in voice_rows if r["question"] == q])) for q in questions], _adds)
+    return {"avatar_adds_ms_p50_interval_90": (None if interval is None
+                                               else [round(v, 1) for v in interval]),
             "avatar_adds_ms_p50_by_half": [None if h is None else round(h, 1) for h in halves]}
