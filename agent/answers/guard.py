@@ -115,12 +115,13 @@ class FactGuard:
         numbers: dict[str, set[str | None]] = {}
         times: set[str] = set()
         digits: set[str] = set()
-        told = _source_facts(visitor)
-        for fact in [*_source_facts(knowledge), *told]:
+        sourced = [*((fact, False) for fact in _source_facts(knowledge)),
+                   *((fact, True) for fact in _source_facts(visitor))]
+        for fact, told in sourced:
             if fact.kind == "number":
                 # the visitor's bare number ("my daughter's 12") is no price: said back as
                 # one ("you pay $12") it is the model's, not theirs
-                unit = _VISITOR_BARE if fact.unit is None and any(fact is t for t in told) else fact.unit
+                unit = _VISITOR_BARE if told and fact.unit is None else fact.unit
                 for value in fact.values:
                     numbers.setdefault(value, set()).add(unit)
             elif fact.kind == "time":

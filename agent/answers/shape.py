@@ -27,6 +27,8 @@ _AUXILIARIES = frozenset(
     can could can't couldn't will would won't wouldn't shall should shouldn't may might
     must have has had haven't hasn't""".split()
 )
+#: the auxiliaries as a regular-expression alternation, longest first ("isn't" before "is")
+_AUXILIARY = "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
 # The last sentence carries the question: "I lost my ticket. Can I still get in?"
 _SENTENCES = re.compile(r"[^.!?]+[.!?]*")
 _FIRST_WORD = re.compile(r"[a-z']+")
@@ -166,10 +168,8 @@ def question_part(message: str) -> str:
 #: floor", "how long"), then an auxiliary or "'s" ("where's", "where do I", "what time do
 #: you"); not a relative clause ("..., where I parked.", "..., which is why I came.")
 _WH_ASKS = re.compile(
-    r"(?:what|where|when|who|whose|how|why)(?:'s|'re|\s+(?:" + "|".join(
-        sorted(_AUXILIARIES, key=len, reverse=True)) + r"))\b"
-    r"|(?:what|which|whose|how)\s+(?!(?:" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
-    + r")\b)[a-z]+(?:'s|\s+(?:" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
+    r"(?:what|where|when|who|whose|how|why)(?:'s|'re|\s+(?:" + _AUXILIARY + r"))\b"
+    r"|(?:what|which|whose|how)\s+(?!(?:" + _AUXILIARY + r")\b)[a-z]+(?:'s|\s+(?:" + _AUXILIARY
     + r"))\s+(?:i|you|we|he|she|it|they|that|this|there|the|my|our|your|his|her|their|mine"
     r"|yours|ours|hers|theirs)\b",
     re.IGNORECASE)
@@ -186,7 +186,7 @@ def asks(text: str) -> bool:
 
 #: an auxiliary before its subject: "can someone ...", "is that ...", "do I ..."
 _INVERTED = re.compile(
-    r"(?:" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True)) + r")\s+(?:i|you|we|he|she|it"
+    r"(?:" + _AUXILIARY + r")\s+(?:i|you|we|he|she|it"
     r"|they|that|this|there|someone|somebody|anyone|anybody|the|my|our|your|his|her|their"
     r"|these|those)\b", re.IGNORECASE)
 
@@ -201,8 +201,7 @@ def is_yes_no_question(message: str) -> bool:
 #: ", and is it free?", " and do I need anything?": a yes/no clause joined after another
 #: question; group 1 is the clause without its join
 _YES_NO_TAIL = re.compile(r"(?:,\s*|\s+)(?:and|but|also|plus)\s+(?:also\s+)?"
-                          r"((" + "|".join(sorted(_AUXILIARIES, key=len, reverse=True))
-                          + r")\b[^,;]*?)\s*\??\s*$", re.IGNORECASE)
+                          r"((" + _AUXILIARY + r")\b[^,;]*?)\s*\??\s*$", re.IGNORECASE)
 
 
 def yes_no_tail(message: str) -> str | None:
