@@ -244,15 +244,20 @@ class KnowledgeInjector(FrameProcessor):
         self.prefills += 1
         history = LLMContext(messages=list(context.get_messages()), tools=context.tools,
                              tool_choice=context.tool_choice)
-        self.create_task(self._read_ahead(history), name="knowledge-prefill")
+        self.create_task(self._read_ahead(history, self._visits_forgotten),
+                         name="knowledge-prefill")
 
-    async def _read_ahead(self, history: LLMContext) -> None:
+    async def _read_ahead(self, history: LLMContext, visits: int) -> None:
         """`history` (the stored conversation, copied as the reply was recorded) with its
         notes, read by the LLM server. The notes are written in a worker thread: a
         question whose cosines the shared index has let go (`COSINES_KEPT`) is encoded
-        again, and that must not stall every session's audio on the loop."""
+        again, and that must not stall every session's audio on the loop. A visit
+        forgotten since the reply was recorded (`visits`: the count then) is not read:
+        nothing of it goes on after it."""
         assert self._prefill is not None  # reply_recorded starts this only with one
         noted = await asyncio.to_thread(with_fact_notes, history, self.index)
+        if self._visits_forgotten != visits:
+            return
         self.prefilled_messages = list(noted.get_messages())
         await self._prefill(noted)
 

@@ -189,3 +189,40 @@ async def test_an_encoder_failing_in_the_thread_leaves_the_routing_as_it_was(
     monkeypatch.setattr(encoder, "encode", encode)
     assert await sent(fresh_index()) == expected
     assert expected[0][0] in (LLMContextFrame, LLMFullResponseStartFrame)
+
+
+class RecordsThenLeaves(FrameProcessor):
+    """After a reply ends: the aggregator records it (`reply_recorded`) and, if `leaves`,
+    the visitor walks away at once (`forget`), as the attendant ends a visit."""
+
+    def __init__(self, injector: KnowledgeInjector, leaves: bool) -> None:
+        super().__init__()
+        self.injector, self.leaves = injector, leaves
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMFullResponseEndFrame):
+            self.injector.reply_recorded()
+            if self.leaves:
+                self.injector.forget()
+        await self.push_frame(frame, direction)
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+async def test_a_read_ahead_of_a_visit_forgotten_meanwhile_is_not_read(
+        fresh_index: Callable[[], KnowledgeIndex], leaves: bool) -> None:
+    """The history's notes are written in a worker thread; a visit forgotten before they
+    are ready is not sent to the LLM server (nothing of it goes on after it)."""
+    read: list[LLMContext] = []
+
+    async def prefill(context: LLMContext) -> None:
+        read.append(context)
+
+    context = LLMContext([{"role": "user", "content": OFF_TOPIC}])
+    injector = KnowledgeInjector(index=fresh_index(), prefill=prefill, context=context)
+    await run_test(Pipeline([injector, RecordsThenLeaves(injector, leaves)]),
+                   frames_to_send=[LLMContextFrame(context=context), SleepFrame(0.5)],
+                   expected_down_frames=None)
+    assert injector.prefills == 1
+    assert len(read) == (0 if leaves else 1)
+    assert injector.prefilled_messages == ([] if leaves else list(context.get_messages()))
