@@ -29,7 +29,11 @@ Why a live reply's first audio waits for no generator step. `next_block` is
 `open_block` (the block's reply audio and user rows taken) then `step_block` (the
 generator). A live clock opens with `lead_in=True`: a block that opens a reply then
 comes with its first frame planned at once, the last motion held and the jaw opened
-by that frame's own audio, which goes out while the block's step runs.
+by that frame's own audio, which goes out while the block's step runs. Where that
+audio asks no more jaw than the last image drawn shows (piper's first 40 ms is nearly
+always its lead silence; `LEAD_IN_JAW_SLACK`) and that image is of the last block, the lead-in is that
+image's own frame again (`OpenedBlock.lead_in_shown`): its picture is drawn already,
+so the reply's first audio waits for no drawing either.
 
 The face can move to another backend while the session runs (`start_face` in any
 thread, then `move_face` between two jobs): a face started in this process while
@@ -100,6 +104,11 @@ if TYPE_CHECKING:
 #: new one's (its generator restarts from the portrait's reference): 0.4 s hides the
 #: step without holding the new face's lips back for long
 GLIDE_FRAMES = 10
+#: a reply's lead-in shows the last image drawn when its voice asks for a jaw at most this
+#: much wider than that image's (jawOpen): a tenth of a syllable's at the voice's level
+#: (JAW_AT_LEVEL 0.2), less than the listening face's own jaw moves between frames (the
+#: shipped generator's idle frames span about -0.02..0.03)
+LEAD_IN_JAW_SLACK = 0.03
 _JAW = column_index("jawOpen")
 
 
@@ -125,6 +134,9 @@ class OpenedBlock:
     user_frames: int
     #: the block's first frame, planned at once where it opens a reply (else None)
     lead_in: PlannedFrame | None = None
+    #: the lead-in's picture is the last image drawn (its motion is that frame's, the
+    #: jaw its audio asks for is no wider): `render(lead_in, repeat=True)` shows it
+    lead_in_shown: bool = False
 
 
 class AvatarSession:
@@ -174,6 +186,9 @@ class AvatarSession:
         self.reply_listener: Callable[[], None] | None = None
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
+        #: the frame index and motion of the last image drawn with pixels (what a
+        #: reply's lead-in may show again, `open_block`); None: none to show
+        self._shown: tuple[int, np.ndarray] | None = None
         self._cues = ListeningCues()
         self._voice_jaw = VoiceJaw(self.options.voice_jaw, output_rate)
         self._gaze = GazeFollower()
@@ -198,6 +213,7 @@ class AvatarSession:
             self._awaiting_table = awaiting
             self._table = table
             self._glide = None  # a new identity starts from its own reference
+            self._shown = None  # its last image is of the old portrait
             self._last_planned: PlannedFrame | None = None  # nothing of the last one held
             self._shape: FaceShape = shape
             self._filter = MotionFilter(fps=FPS)
@@ -220,6 +236,7 @@ class AvatarSession:
         with self._lock:
             self.options = replace(self.options, size=size)
             self._last_image = self._last_jpeg = None  # never repeat an image of the old size
+            self._shown = None
 
     def start_face(self, face: FaceBackend) -> StartedFace:
         """Start `face` on this session's portrait, size and render table, in any thread,
@@ -382,21 +399,33 @@ class AvatarSession:
         audio need not wait for the generator's step, so a live face's reply is heard
         as soon as it comes; the step then generates the block's other frames
         (`step_block` returns the lead-in as frame 0, unchanged). Without it (what
-        `next_block` does) every frame is the generator's."""
+        `next_block` does) every frame is the generator's.
+
+        Where the frame's audio asks no more jaw than the last image drawn shows (within
+        `LEAD_IN_JAW_SLACK`) and that image is of the last `block_frames` frames, the
+        lead-in takes that image's motion instead (`lead_in_shown`): its picture is that
+        image, drawn already."""
         n, spf = self.block_frames, self.samples_per_frame
         with self._lock:
             reply = self._reply.take_block(n, self._shape.lookahead, self._frame_index)
             new_rows = self._user.take_rows(n)
             heard = self._user.heard
-            first, last = self._frame_index, self._last_planned
+            first, last, shown = self._frame_index, self._last_planned, self._shown
             self._frame_index += n
         block = OpenedBlock(first, reply, new_rows, heard)
         real = len(reply.out) // 2
         if lead_in and real and last is not None and not last.speaking:
             chunk = _pad_bytes(reply.out[:spf * 2], spf * 2)
-            motion = last.motion.copy()
             pcm = np.frombuffer(chunk, np.int16)[None]
-            motion[_JAW] = max(float(motion[_JAW]), self._voice_jaw.opening(pcm)[0])
+            opening = float(self._voice_jaw.opening(pcm)[0])
+            if (shown is not None and first - shown[0] <= n
+                    and opening <= float(shown[1][_JAW]) + LEAD_IN_JAW_SLACK):
+                # the voice opens the jaw no wider than the last image shows it: the
+                # lead-in is that image's frame again, nothing new to draw
+                motion, block.lead_in_shown = shown[1], True
+            else:
+                motion = last.motion.copy()
+                motion[_JAW] = max(float(motion[_JAW]), opening)
             block.lead_in = PlannedFrame(
                 index=first, pts_us=first * FRAME_US, audio=chunk, motion=motion,
                 speaking=True, reply_position=reply.position - max(0, real - spf),
@@ -531,6 +560,8 @@ class AvatarSession:
         drawn = self._face.draw(frame.motion, options.size, options.jpeg_quality, video)
         image, jpeg = drawn.image, drawn.jpeg
         self._last_image, self._last_jpeg = image, jpeg
+        # a face its client draws has no pixels here: its lead-in is never "shown"
+        self._shown = (frame.index, frame.motion) if image.size else None
         self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
                            frame.speaking, frame.reply_position, frame.user_frames,
@@ -601,4 +632,4 @@ def _pad_bytes(pcm: bytes, length: int) -> bytes:
     return pcm + bytes(length - len(pcm)) if len(pcm) < length else pcm[:length]
 
 
-__all__ = ["GLIDE_FRAMES", "AvatarSession", "OpenedBlock", "StartedFace"]
+__all__ = ["GLIDE_FRAMES", "LEAD_IN_JAW_SLACK", "AvatarSession", "OpenedBlock", "StartedFace"]

@@ -139,6 +139,8 @@ def face_path(stats: dict[str, Any] | None, first_audio_at: float | None,
            if k.startswith("first_frames_") and k.endswith("_ms")}
     if first_audio_at is not None:
         out["client_audio_ms"] = round((first_audio_at - audio_in) * 1000.0, 1)
+    if "first_frames_lead_in_shown" in stats:  # its lead-in showed the image drawn before
+        out["lead_in_shown"] = int(stats["first_frames_lead_in_shown"])
     return out
 
 
@@ -160,6 +162,8 @@ def stage_medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for name in names
         if out["avatar"][name] is not None and out["voice_only"][name] is not None}
     face = [r.get("face_path") or {} for r in arms["avatar"]]
-    keys = sorted({k for f in face for k in f})
+    keys = sorted({k for f in face for k in f} - {"lead_in_shown"})
     out["face_path"] = {k: rounded_percentile([f.get(k) for f in face], 50) for k in keys}
+    if any("lead_in_shown" in f for f in face):  # replies that opened on an image drawn
+        out["face_path"]["lead_in_shown_turns"] = sum(f.get("lead_in_shown", 0) for f in face)
     return out

@@ -17,7 +17,9 @@ Here:
 - While the reply is thought up nothing is drawn for its first `thinking_hold_secs`
   (the last image is held, the generator steps on), then one frame in
   `thinking_frame_stride` (thinking_frames.py); the quality level may draw one in n
-  as well.
+  as well. Once its TTS has started (`reply_started`) the next idle frame is drawn
+  ahead of the reply's audio, so a reply whose first 40 ms asks no wider jaw than that
+  image shows opens on it (`AvatarSession.open_block`): its voice waits for no drawing.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -135,6 +137,9 @@ class FaceClock:
         #: the task running `run` (the service starts and cancels it)
         self.task: asyncio.Task[None] | None = None
         self._reply_image_sent = True
+        #: a reply's TTS started and no idle frame was drawn since: the next one is
+        #: drawn, even in the thinking hold, so the reply's lead-in may show it again
+        self._draw_ahead = False
         #: when our protocol's next stats event is due (monotonic s)
         self._next_stats = 0.0
         lead_frames = params.image_lead_frames if media_clock is None else 0
@@ -207,7 +212,11 @@ class FaceClock:
                 continue
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
-            chosen = (self._thinking_repeat(planned)
+            # (a reply's lead-in whose picture is the last image shows it again; the
+            # first idle frame after the reply's TTS started is drawn ahead of it)
+            ahead = self._draw_ahead and not planned.speaking
+            chosen = ((not ahead and self._thinking_repeat(planned))
+                      or generator.lead_in_shown
                       or planned.index % self.quality.draw_stride != 0)
             repeat = chosen or late > FRAME_SECS
             if late > 0:
@@ -217,6 +226,7 @@ class FaceClock:
             video = (self.media_clock.video_request()
                      if self.media_clock is not None and not repeat else None)
             frame, work_secs = await generator.draw(planned, repeat, video)
+            self._draw_ahead = self._draw_ahead and frame.repeated and not planned.speaking
             if self._timing_reply and planned.speaking and not self.first_frames.drawn:
                 self.first_frames.drawn = time.monotonic()
             dropped = frame.repeated and not chosen
@@ -363,8 +373,10 @@ class FaceClock:
         self._timing_reply = False
 
     def reply_started(self) -> None:
-        """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB."""
+        """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB, and
+        the next idle frame is drawn while its audio is synthesised."""
         self._reply_image_sent = False
+        self._draw_ahead = True
 
     def owes_reply_audio(self) -> bool:
         """Reply audio is planned or drawn and not pushed yet."""
@@ -470,6 +482,7 @@ class FaceClock:
         first, generator = self.first_frames, self.generator
         first.began(self.session.reply_arrived_at or time.monotonic(), planned.index)
         first.lead_in = generator.opened is not None
+        first.lead_in_shown = generator.lead_in_shown
         if generator.block_opened or generator.step_done >= first.audio_in:
             first.block_from, first.block_done = generator.step_from, generator.step_done
         self._timing_reply = True

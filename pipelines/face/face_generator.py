@@ -50,6 +50,9 @@ class FaceGenerator:
         #: a block opened with a reply's lead-in frame, not stepped yet: the lead-in went
         #: out (or goes out) before the step, which the next frame waits for
         self.opened: OpenedBlock | None = None
+        #: the frame `next_planned` last returned is a reply's lead-in whose picture is
+        #: the last image drawn (`OpenedBlock.lead_in_shown`): it is shown again, not drawn
+        self.lead_in_shown = False
         #: the block being stepped (or opened with its lead-in out) and its frames out
         self._unplanned: tuple[OpenedBlock, int] | None = None
         #: when the last generator step was asked and came back (monotonic s)
@@ -72,6 +75,7 @@ class FaceGenerator:
         reply arrived while idle frames of the block still wait, they are dropped, so
         the reply starts at the next frame rather than at the next block boundary."""
         skipped = 0
+        self.lead_in_shown = False
         if self.pending and self.reply_waits_behind():
             skipped = len(self.pending)
             self.counters.idle_frames_skipped += skipped
@@ -100,6 +104,7 @@ class FaceGenerator:
                     self._unplanned = (opened, 1)
                     self.step_from = self.step_done = time.monotonic()
                     self.block_share = 0.0
+                    self.lead_in_shown = opened.lead_in_shown
                     return opened.lead_in, skipped
                 await self._step(opened)
             if self.pending:

@@ -40,6 +40,9 @@ class FirstFrames:
     #: the reply's first frame was planned without waiting for its block's generator
     #: step (face_generator.py `REPLY_LEAD_IN`): block_from = block_done, no step between
     lead_in: bool = False
+    #: that lead-in's picture was the last image drawn (`OpenedBlock.lead_in_shown`):
+    #: shown again, so `drawn` follows `block_done` with no drawing between
+    lead_in_shown: bool = False
 
     def began(self, audio_in: float, frame_index: int) -> None:
         """A reply's first audio came at `audio_in`, its first frame is `frame_index`:
@@ -67,6 +70,7 @@ class FirstFrames:
             "first_frames_audio_out_ms": since(self.audio_out),
             "first_frames_held_ms": round(1000.0 * self.held_secs, 1),
             "first_frames_lead_in": int(self.lead_in),
+            "first_frames_lead_in_shown": int(self.lead_in_shown),
         }
 
 

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, GeneratorCheckpoint, load_generator
-from avatar.live import AvatarSession, SessionOptions, StreamingResampler
+from avatar.live import (
+    AvatarFrame,
+    AvatarSession,
+    OpenedBlock,
+    PlannedFrame,
+    SessionOptions,
+    StreamingResampler,
+)
 from avatar.live.assets import MachineCosts, choose_video
 from avatar.motion import column_index
 from avatar.portrait import Portrait
@@ -180,6 +187,54 @@ def test_a_replys_lead_in_frame_is_planned_before_the_step_and_the_step_is_uncha
     led.push_user_audio(np.zeros(3200, np.int16), 16000)
     later = led.open_block(lead_in=True)
     assert later.lead_in is None and later.first_index == frames[-1].index + 1
+
+
+def test_a_replys_lead_in_shows_the_image_drawn_when_its_voice_opens_no_wider(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    """A reply whose first 40 ms asks no wider jaw than the last image drawn shows (piper's
+    lead silence) opens on that image: the lead-in is that frame's motion again, shown
+    with no drawing, and the step goes on from it. A voiced first 40 ms, or an image of
+    an older block (the thinking hold), gets a lead-in of its own, drawn anew."""
+    spf = RATE // 25
+    speech = piper_speech("Yes, the pharmacy is open on Sundays until six.")
+    voiced_from = int(np.argmax(np.abs(speech) > 8000))  # a loud onset: the jaw opens
+    quiet = np.concatenate([np.zeros(spf, np.int16), speech])
+    session = make_session(default_portrait, student)
+    idle = run_blocks(session, 3)
+    drawn = session.render(idle[-1])
+    renders = len(session.stats.render_ms)
+
+    def lead_in(reply: np.ndarray) -> tuple[OpenedBlock, AvatarFrame, list[PlannedFrame]]:
+        session.push_avatar_audio(reply, RATE)
+        session.push_user_audio(np.zeros(3200, np.int16), 16000)
+        opened = session.open_block(lead_in=True)
+        assert opened.lead_in is not None
+        shown = session.render(opened.lead_in, repeat=opened.lead_in_shown)
+        frames = session.step_block(opened)
+        assert frames[0] is opened.lead_in and all(f.speaking for f in frames)
+        session.clear()
+        run_blocks(session, 1)  # the face listens again
+        return opened, shown, frames
+
+    opened, shown, frames = lead_in(quiet)
+    assert opened.lead_in_shown and opened.lead_in is not None  # lead silence: shown again
+    np.testing.assert_array_equal(opened.lead_in.motion, drawn.motion)
+    assert shown.image is drawn.image and shown.jpeg == drawn.jpeg
+    assert shown.audio == quiet[:spf].tobytes() and shown.speaking
+    assert len(session.stats.render_ms) == renders  # nothing drawn for it
+    # the step goes on from it: the jaw opens with the voice within the block
+    assert max(f.motion[JAW] for f in frames[1:]) > drawn.motion[JAW] + 0.05
+
+    last = session.render(session.next_block()[-1])  # a fresh image, then a loud onset
+    opened, shown, _ = lead_in(speech[voiced_from:])
+    assert not opened.lead_in_shown and shown.image is not last.image
+    assert opened.lead_in is not None  # its own jaw, opened by the voice, and drawn
+    assert opened.lead_in.motion[JAW] > last.motion[JAW] + 0.03
+
+    run_blocks(session, 2)  # the last image drawn is two blocks old
+    opened, _, _ = lead_in(quiet)
+    assert not opened.lead_in_shown
 
 
 def test_clear_drops_the_reply_reports_what_played_and_motion_goes_on(

@@ -8,7 +8,10 @@ piper speech as the TTS frames. Behaviour only:
   pipecat's live video and with images released behind their audio;
 - the service records the reply's way out (first_frames.py) in order, from its
   first audio to its first frames, in its `metrics` counters; the reply's first frame
-  goes ahead of its block's generator step (face_generator.py `REPLY_LEAD_IN`).
+  goes ahead of its block's generator step (face_generator.py `REPLY_LEAD_IN`), and
+  where its first 40 ms is piper's lead silence it shows the image drawn just before
+  (drawn ahead once the reply's TTS started, if the face held its image), so its
+  voice waits for no drawing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import (
+    TTSStartedFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
 
 from benchkit.pipecat_sink import FaceRun, audio_held_secs, start_face_run
 from pipelines import AvatarForcingVideoService
@@ -63,15 +70,20 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
         avatar_assets: Any, piper_reply: tuple[np.ndarray, int], images_with_audio: bool,
         thought_up: bool) -> None:
     """`thought_up`: the visitor spoke and stopped before the reply, so it comes while
-    the face holds its last image (`thinking_hold_secs`): its first frame is drawn anew."""
+    the face holds its last image (`thinking_hold_secs`): the TTS starts, an idle frame
+    is drawn ahead while piper synthesises, and the reply opens on that new image."""
     pcm, rate = piper_reply
     run = await start_run(avatar_assets, images_with_audio=images_with_audio)
     await asyncio.sleep(1.0)  # idle frames before the reply, as between two turns
+    tts_started_at = time.monotonic()
     if thought_up:
         await run.send(VADUserStartedSpeakingFrame())
         await asyncio.sleep(0.5)
         await run.send(VADUserStoppedSpeakingFrame())
         await asyncio.sleep(0.6)  # the reply is thought up: the face holds its image
+        tts_started_at = time.monotonic()
+        await run.send(TTSStartedFrame())
+        await asyncio.sleep(0.1)  # piper synthesises the first sentence
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.5)
     await run.end()
@@ -84,8 +96,11 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
     assert all(steps), f"a step of the reply's way out was not recorded: {first}"
     assert steps == sorted(steps), f"out of order: {first}"
     # the reply's first frame went ahead of its block's generator step (a lead-in): its
-    # audio waited for no step, only for the frame's drawing
+    # audio waited for no step; and piper's first 40 ms (lead silence) asks no wider jaw
+    # than the idle face shows, so it waited for no drawing either: the lead-in showed the
+    # image drawn just before it
     assert first.lead_in and first.block_from == first.block_done, first
+    assert first.lead_in_shown, first
     # the chunk holding the reply's first audio, where the device played it
     played = [t for t, held in audio_held_secs(run.played) if t - held >= first.audio_out - 1e-6]
     assert played, "the reply's first audio never played"
@@ -102,14 +117,15 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
         f"first image shown {1000 * (shown[0] - heard_at):+.0f} ms from its audio")
     if thought_up:
         # the face held its image while the reply was thought up, and the reply's first
-        # frame is a new drawing, not the held image
+        # frame is the image drawn ahead once its TTS started, not the held image
         assert run.face.counters.frames_held_thinking >= 5, run.face.counters
         images = [image for _, image in shown_at if hasattr(image, "frame_index")]
         first_image = next(i for i in images if i.frame_index == first.frame_index)
-        held = [i for i in images if i.frame_index < first.frame_index]
+        held = [i for t, i in shown_at if hasattr(i, "frame_index") and t < tts_started_at]
         assert held and held[-1].image != first_image.image, "the reply began on the held image"
     stats = run.face.stats()
     assert stats["first_frames_replies"] == 1 and stats["first_frames_lead_in"] == 1
+    assert stats["first_frames_lead_in_shown"] == 1
     assert 0 <= stats["first_frames_drawn_ms"] <= stats["first_frames_audio_out_ms"], stats
 
 
