@@ -95,9 +95,13 @@ def last_sentence(message: str) -> str:
     said = sentences(message)
     if not said:
         return message.strip()
-    if not said[-1].endswith("?"):
+    # whisper may end a spoken question with "." ("I've got a Gold Card. Is that OK here."):
+    # with no "?" in the message, the last sentence turned as a question asks
+    heard_asking = not any(s.endswith("?") for s in said) and (
+        asks(said[-1]) or _JOINED_ON.match(said[-1]) is not None)
+    if not said[-1].endswith("?") and not heard_asking:
         asked = next((s for s in reversed(said[:-1]) if s.endswith("?")), None)
-        if asked is None and not any(s.endswith("?") for s in said) and not asks(said[-1]):
+        if asked is None and not any(s.endswith("?") for s in said):
             # whisper may end a spoken question with "." ("What's your fax number. My old
             # doctor needs my records."): the sentence turned as a question asks
             asked = next((s for s in reversed(said[:-1]) if asks(s)), None)
@@ -106,22 +110,32 @@ def last_sentence(message: str) -> str:
         # "I only have a voucher. Can I use it here?": whisper ends a sentence where a writer
         # puts a comma; the question's "it" is the told thing, so both are the question
         return f"{said[-2].rstrip(' .')}, {said[-1][0].lower()}{said[-1][1:]}"
+    if len(said) > 1 and _JOINED_ON.match(said[-1]) and (said[-2].endswith("?") or asks(said[-2])):
+        # "Where can I leave my car? And is it free?": a question joined to the one before
+        # by "and" at its start is said after it, as "..., and is it free?" is
+        return f"{said[-2].rstrip(' .?')}, {said[-1][0].lower()}{said[-1][1:]}"
     return said[-1]
 
 
-#: a yes/no question whose subject or object is a pronoun standing for what the sentence
-#: before told: "Is that OK here?", "Can I use it here?", "Will you take that?" (not "Can I
-#: just walk in for it today?": its own act, done for the thing, is what it asks)
-_ASKS_OF_IT = re.compile(r"^\W*[a-z']+\s+(?:[a-z']+\s+){0,2}(?:it|that|this|they|them|those)\b",
-                         re.IGNORECASE)
+#: a question opened by a joining word, leaning on the question before: "And is it free?",
+#: "But do I need anything?"
+_JOINED_ON = re.compile(r"^\W*(?:and|but|also|plus)\s+(?:also\s+)?(?:" + _AUXILIARY
+                        + r"|what|where|when|which|who|whose|how|why)\b", re.IGNORECASE)
+
+
+#: a question whose subject or object is a pronoun standing for what the sentence before
+#: told: "Is that OK here?", "Can I use it here?", "Will you take that?", "How soon will it
+#: be ready?", "How does she get in?" (not "Can I just walk in for it today?": its own act,
+#: done for the thing, is what it asks)
+_ASKS_OF_IT = re.compile(r"^\W*[a-z']+\s+(?:[a-z']+\s+){0,2}"
+                         r"(?:it|that|this|they|them|those|he|she|him|her)\b", re.IGNORECASE)
 
 
 def _asks_of_what_was_told(told: str, asked: str) -> bool:
-    """True when `asked` is a yes/no question of one clause that speaks of `told`, a
-    statement, through a pronoun ("I brought my own bag." "Is that OK here?"): one question
-    said in two sentences."""
-    first = _FIRST_WORD.match(asked.lower().replace("\u2019", "'"))
-    return (first is not None and first.group(0) in _AUXILIARIES
+    """True when `asked` is a question of one clause, yes/no or wh-, that speaks of `told`,
+    a statement, through a pronoun ("I brought my own bag." "Is that OK here?"; "I ordered
+    online." "How soon will it be ready?"): one question said in two sentences."""
+    return (opens_question(asked)
             and not told.rstrip().endswith(("?", "!")) and not opens_question(told)
             and "," not in asked and _ASKS_OF_IT.match(asked) is not None)
 
@@ -220,7 +234,7 @@ def yes_no_tail(message: str) -> str | None:
              if m is not None and m.group(0).split("'")[0] in _QUESTION_OPENERS]
     if not asked or asked[-1] in _AUXILIARIES:
         return None
-    return tail.group(1).strip() + "?"
+    return tail.group(1).strip().rstrip(" .") + "?"
 
 
 def asks_for_amount(message: str) -> bool:
@@ -331,7 +345,7 @@ _ASKS_VALUE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("when", re.compile(r"^\W*when\b", re.IGNORECASE)),
     # "Which side of the hall is ...?", "Whereabouts is ...?", "What's the street?", "How far
     # is it from the station?" (where it is, from a place the visitor names)
-    ("place", re.compile(r"^\W*(?:where|whereabouts)\b|\b(?:which|what) (?:floor|street|entrance)\b"
+    ("place", re.compile(r"^\W*(?:where|whereabouts)\b|\b(?:which|what) (?:floor|street|entrance)s?\b"
                          r"|\bhow far (?:is|are)\b"
                          r"|\b(?:which|what) (?:part|side|wing|area|level|end|corner)s? of\b"
                          r"|\bwhat(?:'s| is) the (?:street|road)(?: name)?(?: again)?\W*$"
