@@ -42,6 +42,7 @@ from agent.answers.index import (
     business_name,
     label_of,
     phrasal_verbs,
+    stem,
     terms,
     unheld_words,
 )
@@ -86,6 +87,7 @@ from agent.answers.shape import (
     where_it_is_asked,
     yes_no_tail,
 )
+from agent.answers.thesaurus import verb_base
 from agent.answers.values import extract_facts
 
 #: Written in front of a question, in the visitor's message, with the facts found for
@@ -527,6 +529,63 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+#: "Can I bring my dog?", "May we bring our own food?": whether the visitor may do a thing
+#: with a thing; the verb and the thing (the word after the verb, past a determiner)
+_MAY_I_DO = re.compile(
+    r"^\W*(?:can|could|may|should)\s+(?:i|we)\s+(?:also\s+|still\s+|just\s+)?([a-z]+)\s+"
+    r"(?:(?:my|our|a|an|the|some|his|her|their|this|that|these|those)\s+)?(?:own\s+)?([a-z]+)",
+    re.IGNORECASE)
+#: words after a verb that show it is not followed by the things it is done to ("returned
+#: within 30 days", "bring along"), or that make what is named stand for any thing
+_NO_OBJECT = frozenset("""in on at to for with within by from into back up out over before
+    after here there only along about around anything everything any all every each items
+    item things thing whatever""".split())
+#: verbs too light to say which act is asked ("can I have ...", "can I get ...")
+_LIGHT = frozenset("be have get do make take go come need want let use see".split())
+
+
+def _things_done(fact: str, verb: str) -> list[str]:
+    """What `fact` says is done by `verb` (any form), as the clause after it names it:
+    "Bring your insurance card, a photo ID and your medicines." and "bring": that clause;
+    none where the verb is followed by no thing ("can be returned within 30 days") or by a
+    word standing for any thing ("return any item")."""
+    _, rest = split_label(fact)
+    done = []
+    for match in re.finditer(r"[a-z]+", rest, re.IGNORECASE):
+        if stem(verb_base(match.group(0))) != stem(verb):
+            continue
+        after = re.split(r"[.;:!?]", rest[match.end():], maxsplit=1)[0]
+        named = WORD.findall(after.lower())
+        if not named or named[0] in _NO_OBJECT or _NO_OBJECT & set(named[:3]) - _TO_WHERE:
+            return []
+        done.append(after)
+    return done
+
+
+#: where a thing is brought, after the thing ("your ID to the front desk")
+_TO_WHERE = frozenset("in on at to for with by from".split())
+
+
+def yes_no_other_thing_rule(index: KnowledgeIndex, message: str,
+                            facts: list[str]) -> list[str] | TurnPlan:
+    """"Can I bring my dog?" and a fact telling the things to bring ("Bring your insurance
+    card and a photo ID."): the fact names what is done with the verb asked, and the thing
+    asked is none of them (not in the fact's words nor a word meaning one): declined, not
+    answered with the fact's list. Not where the fact names no thing after its verb, or a
+    word for any thing ("Return any item within 30 days" answers "Can I return my lamp?")."""
+    match = _MAY_I_DO.match(question_part(message).replace("\u2019", "'"))
+    if match is None or not is_yes_no_question(message):
+        return facts
+    verb, thing = match.group(1).lower(), match.group(2).lower()
+    if verb in _LIGHT or thing in _NO_OBJECT or not index.lexical_terms(thing):
+        return facts
+    done = _things_done(facts[0], verb)
+    held = set(index.lexical_terms(" ".join(done)))
+    if done and not set(index.query_terms(thing, at_least=_SAME_WORD)) & held:
+        return DECLINE
+    return facts
+
+
 #: a number, address or line named by the thing it is for: "your fax number", "the pager
 #: number", "the billing address", "the complaints line" (general English: the noun before
 #: says which one)
@@ -737,7 +796,7 @@ def yes_no_open_rule(index: KnowledgeIndex, message: str,
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
                                         name_rule, band_rule, condition_rule, named_value_unheld_rule,
-                                        yes_no_unheld_rule,
+                                        yes_no_unheld_rule, yes_no_other_thing_rule,
                                         yes_no_settled_rule, yes_no_spoken_rule,
                                         yes_no_unrelated_rule, situation_rule, value_rule,
                                         yes_no_open_rule)
