@@ -291,7 +291,7 @@ def contradicted(sentence: str, question: str, facts: Iterable[str]) -> str | No
 
 #: the unit a number the visitor said bare vouches for: any but money (`FactGuard`)
 _VISITOR_BARE = "<visitor's bare number>"
-_MONEY = frozenset({"dollar", "cent"})
+_MONEY = frozenset({"dollar", "cent", "pound", "penny", "euro"})
 #: what joins the two ends of a range: "from 10 to 500 dollars", "10-500 dollars",
 #: "between 5 and 10 minutes", "2 or 3 days"
 _RANGE_JOIN = re.compile(r"\s*(?:to|through|and|or|-|\u2013)\s*", re.IGNORECASE)

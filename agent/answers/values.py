@@ -19,6 +19,8 @@ from dataclasses import dataclass
 _UNITS: dict[str, str] = {
     "dollar": "dollar", "dollars": "dollar", "buck": "dollar", "bucks": "dollar",
     "usd": "dollar", "cent": "cent", "cents": "cent",
+    "pound": "pound", "pounds": "pound", "quid": "pound", "gbp": "pound",
+    "penny": "penny", "pence": "penny", "euro": "euro", "euros": "euro", "eur": "euro",
     "percent": "percent", "per cent": "percent", "%": "percent",
     "mile": "mile", "miles": "mile", "km": "km", "kilometer": "km", "kilometers": "km",
     "kilometre": "km", "kilometres": "km",
@@ -28,6 +30,8 @@ _UNITS: dict[str, str] = {
     "month": "month", "months": "month", "year": "year", "years": "year",
     "floor": "floor", "floors": "floor",
 }
+#: a currency's sign written before its amount
+_CURRENCY = {"$": "dollar", "\u00a3": "pound", "\u20ac": "euro"}
 _ONES = {"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
          "six": 6, "seven": 7, "eight": 8, "nine": 9}
 _TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
@@ -63,7 +67,7 @@ _COMMON = frozenset(
 
 _TOKEN = re.compile(
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"      # e-mail
-    r"|\$\s?\d[\d,]*(?:\.\d+)?"          # $49, $1,200
+    r"|[$£€]\s?\d[\d,]*(?:\.\d+)?"       # $49, $1,200, £5, €12
     r"|\d+(?::\d\d)?(?:st|nd|rd|th)?"    # 49, 9:30, 2nd
     r"|[A-Za-z]+(?:['\u2019][a-z]+)?"    # words, don't
     r"|%"
@@ -190,8 +194,8 @@ def extract_facts(text: str) -> list[Fact]:
         end = token.end()
         j = i + 1
         ordinal = False
-        if word.startswith("$") or word[0].isdigit():
-            digits = word.lstrip("$").replace(",", "").strip()
+        if word[0] in _CURRENCY or word[0].isdigit():
+            digits = word.lstrip("".join(_CURRENCY)).replace(",", "").strip()
             if ":" in digits:
                 hours, minutes = digits.split(":")
                 number = [{int(hours)}]
@@ -201,7 +205,7 @@ def extract_facts(text: str) -> list[Fact]:
                 core = re.sub(r"(st|nd|rd|th)$", "", digits)
                 ordinal = core != digits
                 number = [{int(float(core))}]
-            unit = "dollar" if word.startswith("$") else None
+            unit = _CURRENCY.get(word[0])
         elif lower in _NUMBER_WORDS or (lower in _SCALES and i > 0):
             run = [lower]
             while j < len(tokens) and tokens[j].group(0).lower() in {*_NUMBER_WORDS, *_SCALES, "and"}:

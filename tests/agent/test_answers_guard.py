@@ -186,3 +186,17 @@ def test_the_visitors_bare_number_is_said_back_but_not_as_a_price() -> None:
     # a price the visitor said is theirs to hear back
     assert FactGuard.for_turn([parking], SHOP_PERSONA, ["I paid 30 dollars for it."]).check(
         "You paid 30 dollars for it.").ok
+
+
+def test_pounds_and_euros_are_money_as_dollars_are() -> None:
+    """A price in pounds, pence or euros (words or "£", "€") is read with its unit, as
+    dollars are: the visitor's bare number is not said back as one, and another amount of
+    the same currency is refused (docs/ANSWERS.md, section 23)."""
+    tickets = "Tickets: adults 8 pounds, children 4 pounds; a map is 2 euros."
+    turn = FactGuard.for_turn([tickets], SHOP_PERSONA, ["My son is 12, what does he pay?"])
+    for said in ("Children pay 4 pounds.", "Children pay £4.", "A map is €2.",
+                 "At 12, he pays 4 pounds."):
+        assert turn.check(said).ok, said
+    for price in ("He pays 12 pounds.", "He pays £12.", "That is 12 euros.", "A map is 3 euros.",
+                  "Adults pay 9 pounds."):
+        assert turn.check(price).kind is Kind.INVENTED, price
