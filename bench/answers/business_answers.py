@@ -505,6 +505,9 @@ def main() -> int:
                         help="text mode: ask these transcripts (a spoken run's raw JSON, or JSON "
                              "lines with b, voice, q, heard) instead of the typed questions, one "
                              "run per voice in it (heard-piper, heard-espeak); tune and probe only")
+    parser.add_argument("--heard-only", action="store_true",
+                        help="with --heard: ask only the visits a transcript of the file is for "
+                             "(a few questions' transcripts: those a change routes otherwise)")
     args = parser.parse_args()
     args.heard_text = read_heard(args.heard) if args.heard is not None else {}
     if args.heard is not None and (args.mode != "text" or args.half in ("heldout", "all")):
@@ -533,6 +536,9 @@ def main() -> int:
         for half in halves:
             for visit in visits(load_half(business, half))[: args.limit or None]:
                 for voice in voices:
+                    if args.heard_only and not any((business, voice, q["q"]) in args.heard_text
+                                                   for q in visit):
+                        continue
                     wanted = {key({**q, "voice": voice, "qid": question_id(q["q"])}) for q in visit}
                     if not wanted <= have:
                         done[:] = [r for r in done if key(r) not in wanted]  # redone whole
@@ -541,7 +547,8 @@ def main() -> int:
             args.raw.parent.mkdir(parents=True, exist_ok=True)
             servers[business] = asyncio.run(ask_business(business, todo, args, done))
     rows = [public_row(r) for r in done if r["business"] in names and r["voice"] in voices
-            and r["half"] in halves]
+            and r["half"] in halves and (not args.heard_only or (
+                r["business"], r["voice"], r["q"]) in args.heard_text)]
     rejudge(rows)
     summary = summarise(rows)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
