@@ -31,9 +31,9 @@ generator). A live clock opens with `lead_in=True`: a block that opens a reply t
 comes with its first frame planned at once, the last motion held and the jaw opened
 by that frame's own audio, which goes out while the block's step runs. Where that
 audio asks no more jaw than the last image drawn shows (piper's first 40 ms is nearly
-always its lead silence; `LEAD_IN_JAW_SLACK`) and that image is of the last block, the lead-in is that
-image's own frame again (`OpenedBlock.lead_in_shown`): its picture is drawn already,
-so the reply's first audio waits for no drawing either.
+always its lead silence; `LEAD_IN_JAW_SLACK`), the lead-in is that image's own frame
+again (`OpenedBlock.lead_in_shown`): the picture the face shows (or was about to show)
+goes on for those 40 ms, so the reply's first audio waits for no drawing either.
 
 The face can move to another backend while the session runs (`start_face` in any
 thread, then `move_face` between two jobs): a face started in this process while
@@ -186,9 +186,9 @@ class AvatarSession:
         self.reply_listener: Callable[[], None] | None = None
         self._last_image: np.ndarray | None = None
         self._last_jpeg: bytes | None = None
-        #: the frame index and motion of the last image drawn with pixels (what a
-        #: reply's lead-in may show again, `open_block`); None: none to show
-        self._shown: tuple[int, np.ndarray] | None = None
+        #: the motion of the last image drawn with pixels (what a reply's lead-in may
+        #: show again, `open_block`); None: none to show
+        self._shown: np.ndarray | None = None
         self._cues = ListeningCues()
         self._voice_jaw = VoiceJaw(self.options.voice_jaw, output_rate)
         self._gaze = GazeFollower()
@@ -402,9 +402,10 @@ class AvatarSession:
         `next_block` does) every frame is the generator's.
 
         Where the frame's audio asks no more jaw than the last image drawn shows (within
-        `LEAD_IN_JAW_SLACK`) and that image is of the last `block_frames` frames, the
-        lead-in takes that image's motion instead (`lead_in_shown`): its picture is that
-        image, drawn already."""
+        `LEAD_IN_JAW_SLACK`), the lead-in takes that image's motion instead
+        (`lead_in_shown`): its picture is that image, drawn already (the one the face
+        shows, held while the reply was thought up, or drawn for the slot the reply
+        took)."""
         n, spf = self.block_frames, self.samples_per_frame
         with self._lock:
             reply = self._reply.take_block(n, self._shape.lookahead, self._frame_index)
@@ -418,11 +419,10 @@ class AvatarSession:
             chunk = _pad_bytes(reply.out[:spf * 2], spf * 2)
             pcm = np.frombuffer(chunk, np.int16)[None]
             opening = float(self._voice_jaw.opening(pcm)[0])
-            if (shown is not None and first - shown[0] <= n
-                    and opening <= float(shown[1][_JAW]) + LEAD_IN_JAW_SLACK):
+            if shown is not None and opening <= float(shown[_JAW]) + LEAD_IN_JAW_SLACK:
                 # the voice opens the jaw no wider than the last image shows it: the
                 # lead-in is that image's frame again, nothing new to draw
-                motion, block.lead_in_shown = shown[1], True
+                motion, block.lead_in_shown = shown, True
             else:
                 motion = last.motion.copy()
                 motion[_JAW] = max(float(motion[_JAW]), opening)
@@ -561,7 +561,7 @@ class AvatarSession:
         image, jpeg = drawn.image, drawn.jpeg
         self._last_image, self._last_jpeg = image, jpeg
         # a face its client draws has no pixels here: its lead-in is never "shown"
-        self._shown = (frame.index, frame.motion) if image.size else None
+        self._shown = frame.motion if image.size else None
         self.stats.render_ms.append((time.perf_counter() - started) * 1000.0)
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
                            frame.speaking, frame.reply_position, frame.user_frames,

@@ -17,9 +17,8 @@ Here:
 - While the reply is thought up nothing is drawn for its first `thinking_hold_secs`
   (the last image is held, the generator steps on), then one frame in
   `thinking_frame_stride` (thinking_frames.py); the quality level may draw one in n
-  as well. Once its TTS has started (`reply_started`) the next idle frame is drawn
-  ahead of the reply's audio, so a reply whose first 40 ms asks no wider jaw than that
-  image shows opens on it (`AvatarSession.open_block`): its voice waits for no drawing.
+  as well. A reply whose first 40 ms asks no wider jaw than the last image shows
+  opens on that image (`AvatarSession.open_block`): its voice waits for no drawing.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -137,9 +136,6 @@ class FaceClock:
         #: the task running `run` (the service starts and cancels it)
         self.task: asyncio.Task[None] | None = None
         self._reply_image_sent = True
-        #: a reply's TTS started and no idle frame was drawn since: the next one is
-        #: drawn, even in the thinking hold, so the reply's lead-in may show it again
-        self._draw_ahead = False
         #: when our protocol's next stats event is due (monotonic s)
         self._next_stats = 0.0
         lead_frames = params.image_lead_frames if media_clock is None else 0
@@ -212,11 +208,8 @@ class FaceClock:
                 continue
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
-            # (a reply's lead-in whose picture is the last image shows it again; the
-            # first idle frame after the reply's TTS started is drawn ahead of it)
-            ahead = self._draw_ahead and not planned.speaking
-            chosen = ((not ahead and self._thinking_repeat(planned))
-                      or generator.lead_in_shown
+            # (a reply's lead-in whose picture is the last image shows it again)
+            chosen = (self._thinking_repeat(planned) or generator.lead_in_shown
                       or planned.index % self.quality.draw_stride != 0)
             repeat = chosen or late > FRAME_SECS
             if late > 0:
@@ -226,7 +219,6 @@ class FaceClock:
             video = (self.media_clock.video_request()
                      if self.media_clock is not None and not repeat else None)
             frame, work_secs = await generator.draw(planned, repeat, video)
-            self._draw_ahead = self._draw_ahead and frame.repeated and not planned.speaking
             if self._timing_reply and planned.speaking and not self.first_frames.drawn:
                 self.first_frames.drawn = time.monotonic()
             dropped = frame.repeated and not chosen
@@ -373,10 +365,8 @@ class FaceClock:
         self._timing_reply = False
 
     def reply_started(self) -> None:
-        """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB, and
-        the next idle frame is drawn while its audio is synthesised."""
+        """A reply began (TTSStartedFrame): its first image out ends pipecat's TTFB."""
         self._reply_image_sent = False
-        self._draw_ahead = True
 
     def owes_reply_audio(self) -> bool:
         """Reply audio is planned or drawn and not pushed yet."""

@@ -193,9 +193,9 @@ def test_a_replys_lead_in_shows_the_image_drawn_when_its_voice_opens_no_wider(
         default_portrait: Portrait, student: GeneratorCheckpoint,
         piper_speech: Callable[[str], np.ndarray]) -> None:
     """A reply whose first 40 ms asks no wider jaw than the last image drawn shows (piper's
-    lead silence) opens on that image: the lead-in is that frame's motion again, shown
-    with no drawing, and the step goes on from it. A voiced first 40 ms, or an image of
-    an older block (the thinking hold), gets a lead-in of its own, drawn anew."""
+    lead silence) opens on that image, however old (the thinking hold holds it): the
+    lead-in is that frame's motion again, shown with no drawing, and the step goes on
+    from it. A voiced first 40 ms gets a lead-in of its own, its jaw open, drawn anew."""
     spf = RATE // 25
     speech = piper_speech("Yes, the pharmacy is open on Sundays until six.")
     voiced_from = int(np.argmax(np.abs(speech) > 8000))  # a loud onset: the jaw opens
@@ -232,9 +232,12 @@ def test_a_replys_lead_in_shows_the_image_drawn_when_its_voice_opens_no_wider(
     assert opened.lead_in is not None  # its own jaw, opened by the voice, and drawn
     assert opened.lead_in.motion[JAW] > last.motion[JAW] + 0.03
 
-    run_blocks(session, 2)  # the last image drawn is two blocks old
-    opened, _, _ = lead_in(quiet)
-    assert not opened.lead_in_shown
+    held = session.render(session.next_block()[-1])  # drawn, then held for two blocks
+    run_blocks(session, 2)
+    renders = len(session.stats.render_ms)
+    opened, shown, _ = lead_in(quiet)
+    assert opened.lead_in_shown and shown.image is held.image
+    assert len(session.stats.render_ms) == renders
 
 
 def test_clear_drops_the_reply_reports_what_played_and_motion_goes_on(

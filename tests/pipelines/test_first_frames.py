@@ -9,9 +9,8 @@ piper speech as the TTS frames. Behaviour only:
 - the service records the reply's way out (first_frames.py) in order, from its
   first audio to its first frames, in its `metrics` counters; the reply's first frame
   goes ahead of its block's generator step (face_generator.py `REPLY_LEAD_IN`), and
-  where its first 40 ms is piper's lead silence it shows the image drawn just before
-  (drawn ahead once the reply's TTS started, if the face held its image), so its
-  voice waits for no drawing.
+  where its first 40 ms is piper's lead silence it shows the image the face shows
+  (the one it held while the reply was thought up), so its voice waits for no drawing.
 """
 
 from __future__ import annotations
@@ -22,11 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pipecat.frames.frames import (
-    TTSStartedFrame,
-    VADUserStartedSpeakingFrame,
-    VADUserStoppedSpeakingFrame,
-)
+from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 
 from benchkit.pipecat_sink import FaceRun, audio_held_secs, start_face_run
 from pipelines import AvatarForcingVideoService
@@ -70,20 +65,16 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
         avatar_assets: Any, piper_reply: tuple[np.ndarray, int], images_with_audio: bool,
         thought_up: bool) -> None:
     """`thought_up`: the visitor spoke and stopped before the reply, so it comes while
-    the face holds its last image (`thinking_hold_secs`): the TTS starts, an idle frame
-    is drawn ahead while piper synthesises, and the reply opens on that new image."""
+    the face holds its last image (`thinking_hold_secs`): the reply's first 40 ms (piper's
+    lead silence) goes on showing it, and its next frame is a new drawing."""
     pcm, rate = piper_reply
     run = await start_run(avatar_assets, images_with_audio=images_with_audio)
     await asyncio.sleep(1.0)  # idle frames before the reply, as between two turns
-    tts_started_at = time.monotonic()
     if thought_up:
         await run.send(VADUserStartedSpeakingFrame())
         await asyncio.sleep(0.5)
         await run.send(VADUserStoppedSpeakingFrame())
         await asyncio.sleep(0.6)  # the reply is thought up: the face holds its image
-        tts_started_at = time.monotonic()
-        await run.send(TTSStartedFrame())
-        await asyncio.sleep(0.1)  # piper synthesises the first sentence
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.5)
     await run.end()
@@ -116,13 +107,15 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
     assert abs(shown[0] - heard_at) <= WITHIN_SECS, (
         f"first image shown {1000 * (shown[0] - heard_at):+.0f} ms from its audio")
     if thought_up:
-        # the face held its image while the reply was thought up, and the reply's first
-        # frame is the image drawn ahead once its TTS started, not the held image
+        # the face held its image while the reply was thought up; the reply's lead-in
+        # (its lead silence) shows it again, and the frame after it is a new drawing
         assert run.face.counters.frames_held_thinking >= 5, run.face.counters
         images = [image for _, image in shown_at if hasattr(image, "frame_index")]
         first_image = next(i for i in images if i.frame_index == first.frame_index)
-        held = [i for t, i in shown_at if hasattr(i, "frame_index") and t < tts_started_at]
-        assert held and held[-1].image != first_image.image, "the reply began on the held image"
+        held = [i for i in images if i.frame_index < first.frame_index]
+        assert held and held[-1].image == first_image.image
+        after = [i for i in images if i.frame_index > first.frame_index]
+        assert after and after[0].image != first_image.image, "the reply's lips never moved"
     stats = run.face.stats()
     assert stats["first_frames_replies"] == 1 and stats["first_frames_lead_in"] == 1
     assert stats["first_frames_lead_in_shown"] == 1
