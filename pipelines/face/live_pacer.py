@@ -58,13 +58,19 @@ class LiveVideoPacer:
 
     def plan(self, now: float, show_at: float) -> PushPlan:
         """When to push an image that should be seen at `show_at`, deciding at `now`:
-        now if it would be drawn within half a frame of its time; at the time that
-        draws it on time if pushing now shows it early; dropped if even now is late."""
+        now if it would be drawn within half a frame of its time (but never leaning on
+        pipecat to hold it more than a frame); at the time that draws it on time if
+        pushing now shows it early; dropped if even now is late."""
         half = self.frame_secs / 2
         drawn = self.draw_time(now)
         if drawn > show_at + half:
             return PushPlan(drop=True, push_at=now)
         if drawn >= show_at - half:
+            if drawn - now > self.frame_secs + half:
+                # on time only if pipecat holds it over a frame: a replay that drifted
+                # from pipecat's own schedule (a stall near its restart) would show it
+                # that early, so it is pushed at most a frame before its time
+                return PushPlan(drop=False, push_at=max(now, show_at - self.frame_secs))
             return PushPlan(drop=False, push_at=now)
         # early: an image after its slot is drawn when it comes; the first of a
         # schedule, one frame after it comes

@@ -94,5 +94,10 @@ def test_the_plan_pushes_an_image_to_be_drawn_at_its_time_or_drops_it() -> None:
     # the next slot (3 frames) is 1.5 frames later than the image's time: dropped, and
     # the next image (wanted a frame later) takes the slot, half a frame early
     assert pacer.plan(now=10.01, show_at=10.0 + 1.5 * FRAME).drop
+    # it would be drawn on time pushed now, but only by pipecat holding it 2.75 frames: a
+    # replay drifted from pipecat's schedule would show it that early, so it waits until a
+    # frame before its time, and is drawn on its slot from there all the same
     plan = pacer.plan(now=10.01, show_at=10.0 + 3.4 * FRAME)
-    assert not plan.drop and plan.push_at == pytest.approx(10.01)
+    assert not plan.drop and plan.push_at == pytest.approx(10.0 + 2.4 * FRAME)
+    assert pacer.plan(now=plan.push_at, show_at=10.0 + 3.4 * FRAME).push_at == plan.push_at
+    assert pacer.draw_time(plan.push_at) == pytest.approx(10.0 + 3 * FRAME)
