@@ -39,6 +39,8 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.utils.text.base_text_aggregator import TextType
 from pipecat.workers.runner import WorkerRunner
 
+from pipelines.wire.frames import FRAME_INDEX_METADATA
+
 #: lip-sync slots (s): one frame of the face
 SLOT_SECS = 0.04
 
@@ -55,6 +57,11 @@ class Played:
     #: (time, bytes) of each audio frame as the face pushed it, before the transport
     #: queues it: against `audio`, how long the transport held it (`audio_held_secs`)
     pushed_audio: list[tuple[float, int]] = field(default_factory=list)
+    #: the face frame each pushed audio frame belongs to (its `FRAME_INDEX_METADATA`;
+    #: None: not stamped), in step with `pushed_audio`
+    pushed_frames: list[int | None] = field(default_factory=list)
+    #: the rate the transport played its (mono) audio at (Hz; 0: none played yet)
+    out_rate: int = 0
 
 
 class MemoryOutputTransport(BaseOutputTransport):
@@ -78,6 +85,7 @@ class MemoryOutputTransport(BaseOutputTransport):
         silence), and the chunk starts now; one that comes early waits its turn."""
         duration = len(frame.audio) / 2 / frame.sample_rate
         self._audio_clock = max(self._audio_clock, time.monotonic())
+        self.played.out_rate = frame.sample_rate
         self.played.audio.append((self._audio_clock, frame.audio))
         self._audio_clock += duration
         await asyncio.sleep(max(0.0, self._audio_clock - duration - time.monotonic()))
@@ -104,6 +112,7 @@ class DrawnSizes(FrameProcessor):
             self.played.drawn.append((time.monotonic(), tuple(frame.size)))  # type: ignore[arg-type]
         elif isinstance(frame, OutputAudioRawFrame) and direction == FrameDirection.DOWNSTREAM:
             self.played.pushed_audio.append((time.monotonic(), len(frame.audio)))
+            self.played.pushed_frames.append(frame.metadata.get(FRAME_INDEX_METADATA))
         await self.push_frame(frame, direction)
 
 
@@ -224,6 +233,35 @@ def audio_held_secs(played: Played) -> list[tuple[float, float]]:
             held.append((t, t - float(pushed_at[index])))
         offset += len(pcm)
     return held
+
+
+def image_offsets(played: Played, since: float = 0.0) -> list[tuple[float, float]]:
+    """(show time, seconds it was shown after its own audio started playing) for each
+    image played from `since` whose frame's audio was pushed (negative: the picture ran
+    ahead of its voice). Each image's frame (`AvatarImageFrame.frame_index`) is found in
+    the audio the face pushed (stamped per frame), its byte offset there placed on the
+    transport's device clock; for a run without interruptions (the transport drops
+    queued audio on one) and audio pushed at the transport's own rate."""
+    start_of: dict[int, int] = {}
+    offset = 0
+    for (_, size), index in zip(played.pushed_audio, played.pushed_frames, strict=True):
+        if index is not None:
+            start_of.setdefault(index, offset)
+        offset += size
+    chunk_start = np.cumsum([0] + [len(pcm) for _, pcm in played.audio[:-1]])
+    chunk_time = np.array([t for t, _ in played.audio])
+    offsets = []
+    for shown, image in played.images:
+        index = getattr(image, "frame_index", None)
+        if shown < since or index not in start_of or not len(chunk_time):
+            continue
+        byte = start_of[index]
+        chunk = int(np.searchsorted(chunk_start, byte, side="right")) - 1
+        if chunk + 1 >= len(chunk_time) and byte >= chunk_start[-1] + len(played.audio[-1][1]):
+            continue  # its audio never played
+        plays_at = chunk_time[chunk] + (byte - chunk_start[chunk]) / 2 / played.out_rate
+        offsets.append((shown, shown - float(plays_at)))
+    return offsets
 
 
 def loud(audio: bytes, level: int = 300) -> bool:

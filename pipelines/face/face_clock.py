@@ -68,7 +68,7 @@ from pipelines.face.face_threads import FaceThreads
 from pipelines.face.reply_state import ReplyState
 from pipelines.face.thinking_frames import ThinkingFrames
 from pipelines.wire.face_images import face_image_frame
-from pipelines.wire.frames import QuietBlockAudioFrame
+from pipelines.wire.frames import FRAME_INDEX_METADATA, QuietBlockAudioFrame
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc.output import MediaClockOutput
@@ -418,8 +418,9 @@ class FaceClock:
         drain = (device is not None and not self.reply.in_reply
                  and device.held_secs(now) > DRAIN_SECS)
         if not drain:
-            await self.hooks.push(audio_type(audio=audio, sample_rate=session.output_rate,
-                                             num_channels=1))
+            out = audio_type(audio=audio, sample_rate=session.output_rate, num_channels=1)
+            out.metadata[FRAME_INDEX_METADATA] = frame.index
+            await self.hooks.push(out)
             self.device.pushed(len(audio) / 2 / session.output_rate, now)
         self.counters.frames_sent += 1
         self.reply.emitted_position = max(self.reply.emitted_position, frame.reply_position)

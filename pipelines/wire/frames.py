@@ -63,6 +63,12 @@ class QuietBlockAudioFrame(SpeechOutputAudioRawFrame):
     40 ms; any other transport cuts it as usual."""
 
 
+#: the key in a face audio frame's pipecat `metadata` holding the face frame it is the
+#: audio of (an image's `AvatarImageFrame.frame_index`): pairs what a transport plays
+#: with what it shows, to measure their offset
+FRAME_INDEX_METADATA = "avatar_frame_index"
+
+
 @dataclass
 class AvatarImageFrame(OutputImageRawFrame):
     """An avatar frame: RGB for pipecat consumers, plus the JPEG the wire carries.

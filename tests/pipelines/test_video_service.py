@@ -5,7 +5,7 @@ device or a WebRTC track would), as a pipecat developer would use it.
 Real models throughout: the shipped generator and default portrait, piper speech
 as the TTS frames, mediapipe on the output images (mouth opening) and on the
 camera frames. Behaviour only: images come out, the mouth moves with the speech
-(and stays with it after the clock stalls), an interruption leaves no reply audio and ends pipecat's bot-speaking state, the
+(and each image shows with its own audio after the clock stalls), an interruption leaves no reply audio and ends pipecat's bot-speaking state, the
 user's camera from a pipecat transport (`UserImageRawFrame`) is analysed, and
 TTS audio at any rate comes out at the transport's rate with its length kept.
 """
@@ -29,7 +29,7 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
 )
 
-from benchkit.pipecat_sink import FaceRun, lip_sync, loud, mouth_openings, start_face_run
+from benchkit.pipecat_sink import FaceRun, image_offsets, loud, mouth_openings, start_face_run
 from pipelines import AvatarForcingVideoService
 
 pytestmark = pytest.mark.e2e
@@ -100,11 +100,14 @@ async def test_the_face_speaks_with_the_reply_through_a_pipecat_output_transport
 
 #: a stall of the event loop: long enough to show, short of the clock's rebase (0.25 s)
 STALL_SECS = 0.2
-#: the mouth's best lag behind the voice after the stalls (ms): the fault this catches
-#: is images ahead of their voice by the stall (-200), so ahead by at most two frames of
-#: the measure's 40 ms slots; behind by at most four (on a loaded CI machine the
-#: drawing ran 120 ms behind its voice, which is load, not this fault)
-AHEAD_MS, BEHIND_MS = 80, 160
+#: an image shown this much (s) before its own audio plays runs ahead of its voice: the
+#: fault this catches is images ahead by the stall (0.2 s) from the stall on
+AHEAD_SECS = 0.08
+#: the share of the reply's images that may run ahead (one caught up at each stall)
+AHEAD_SHARE = 0.1
+#: how late (s) the images may run at the median: behind their voice is load (pipecat's
+#: live video on a busy machine held them 100-120 ms in some runs), not this fault
+BEHIND_SECS = 0.16
 
 
 async def test_after_the_clock_stalls_the_images_stay_with_their_voice(
@@ -112,7 +115,8 @@ async def test_after_the_clock_stalls_the_images_stay_with_their_voice(
     """A stall (a busy machine, a fresh process loading) makes the face's clock catch up;
     the audio it catches up waits in the transport, which plays in real time, while a
     live video output shows each image when it comes. Stalled once while idle and once
-    inside the reply: the images must wait with their voice, not run ahead of it."""
+    inside the reply: each image must be shown when its own audio plays (the face's
+    audio frames carry their frame; `image_offsets`), not ahead of it."""
     pcm, rate = piper_reply
     run = await start_run(avatar_assets)
     await asyncio.sleep(1.0)
@@ -127,10 +131,14 @@ async def test_after_the_clock_stalls_the_images_stay_with_their_voice(
 
     voiced = [t for t, a in run.played.audio if t >= spoken_at and loud(a)]
     assert voiced, "the reply was not heard"
-    images = [(t, f) for t, f in run.played.images if voiced[0] - 0.2 <= t <= voiced[-1] + 0.2]
-    lag_ms, r = lip_sync(images, run.played)
-    assert r is not None and r > 0.3, (lag_ms, r)
-    assert lag_ms is not None and -AHEAD_MS <= lag_ms <= BEHIND_MS, (lag_ms, r)
+    offsets = np.array([late for t, late in image_offsets(run.played, since=voiced[0])
+                        if t <= voiced[-1]])
+    assert len(offsets) >= 0.8 * (voiced[-1] - voiced[0]) / 0.04, len(offsets)
+    ahead = offsets < -AHEAD_SECS
+    assert ahead.mean() <= AHEAD_SHARE, (
+        f"{ahead.sum()} of {len(offsets)} images ran ahead of their voice "
+        f"(by {-1000 * offsets.min():.0f} ms at most)")
+    assert np.median(offsets) <= BEHIND_SECS, f"the images ran {np.median(offsets):.3f} s late"
     assert run.face.counters.rebases == 0, "a stall this short is caught up, not rebased"
 
 
