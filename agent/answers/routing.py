@@ -540,6 +540,8 @@ _MAY_I_DO = re.compile(
 _NO_OBJECT = frozenset("""in on at to for with within by from into back up out over before
     after here there only along about around anything everything any all every each items
     item things thing whatever""".split())
+#: where a thing is brought, after the thing ("your ID to the front desk")
+_TO_WHERE = frozenset("in on at to for with by from".split())
 #: verbs too light to say which act is asked ("can I have ...", "can I get ...")
 _LIGHT = frozenset("be have get do make take go come need want let use see".split())
 
@@ -556,14 +558,10 @@ def _things_done(fact: str, verb: str) -> list[str]:
             continue
         after = re.split(r"[.;:!?]", rest[match.end():], maxsplit=1)[0]
         named = WORD.findall(after.lower())
-        if not named or named[0] in _NO_OBJECT or _NO_OBJECT & set(named[:3]) - _TO_WHERE:
+        if not named or named[0] in _NO_OBJECT or (_NO_OBJECT & set(named[:3])) - _TO_WHERE:
             return []
         done.append(after)
     return done
-
-
-#: where a thing is brought, after the thing ("your ID to the front desk")
-_TO_WHERE = frozenset("in on at to for with by from".split())
 
 
 def yes_no_other_thing_rule(index: KnowledgeIndex, message: str,
