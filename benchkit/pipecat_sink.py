@@ -248,17 +248,15 @@ def image_offsets(played: Played, since: float = 0.0) -> list[tuple[float, float
         if index is not None:
             start_of.setdefault(index, offset)
         offset += size
-    chunk_start = np.cumsum([0] + [len(pcm) for _, pcm in played.audio[:-1]])
+    chunk_start = np.cumsum([0] + [len(pcm) for _, pcm in played.audio])
     chunk_time = np.array([t for t, _ in played.audio])
     offsets = []
     for shown, image in played.images:
         index = getattr(image, "frame_index", None)
-        if shown < since or index not in start_of or not len(chunk_time):
-            continue
+        if shown < since or index not in start_of or start_of[index] >= chunk_start[-1]:
+            continue  # before the span asked, not the face's, or its audio never played
         byte = start_of[index]
         chunk = int(np.searchsorted(chunk_start, byte, side="right")) - 1
-        if chunk + 1 >= len(chunk_time) and byte >= chunk_start[-1] + len(played.audio[-1][1]):
-            continue  # its audio never played
         plays_at = chunk_time[chunk] + (byte - chunk_start[chunk]) / 2 / played.out_rate
         offsets.append((shown, shown - float(plays_at)))
     return offsets

@@ -321,8 +321,10 @@ class FaceClock:
         if not frame.repeated:
             await self.hooks.push(face_image_frame(frame, False, params.images_sync_with_audio))
         audio = frame.audio + b"".join(f.audio for f in frames[1:])
-        await self.hooks.push(QuietBlockAudioFrame(audio=audio, sample_rate=self.session.output_rate,
-                                                   num_channels=1))
+        quiet = QuietBlockAudioFrame(audio=audio, sample_rate=self.session.output_rate,
+                                     num_channels=1)
+        quiet.metadata[FRAME_INDEX_METADATA] = frame.index
+        await self.hooks.push(quiet)
         self.device.pushed(len(audio) / 2 / self.session.output_rate, time.monotonic())
         counters.frames_sent += len(frames)
         counters.quiet_blocks += 1
