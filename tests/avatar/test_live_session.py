@@ -327,7 +327,8 @@ def test_render_gives_the_requested_size_and_a_jpeg(
                             options=SessionOptions(size=384))
     planned = run_blocks(session, 1)
     frame = session.render(planned[0])
-    assert frame.image.shape == (384, 384, 3) and frame.jpeg is not None
+    assert frame.image is not None and frame.jpeg is not None
+    assert frame.image.shape == (384, 384, 3)
     decoded = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (384, 384, 3)
     repeated = session.render(planned[1], repeat=True)
