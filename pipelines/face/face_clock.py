@@ -19,6 +19,11 @@ Here:
   `thinking_frame_stride` (thinking_frames.py); the quality level may draw one in n
   as well. A reply whose first 40 ms asks no wider jaw than the last image shows
   opens on that image (`AvatarSession.open_block`): its voice waits for no drawing.
+  Where a transport takes each frame's audio as it comes (no media clock, no followed
+  device), every odd frame that would only repeat the held image is left out whole
+  meanwhile, and the reply's first frame goes once the audio pushed before it has
+  played, not at its slot (`THOUGHT_UP_GAPS`): its voice waits behind at most one idle
+  frame's audio, half the time none.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -88,6 +93,13 @@ FOLLOW_AUDIO_SINK = True
 #: first frames")
 REPLY_TAKES_THE_SLOT = True
 DRAIN_EVERY_TRANSPORT = True
+#: while a reply is thought up, on a transport that takes each frame's audio as it comes
+#: (no media clock, no followed device, no image lead), one idle frame in two that only
+#: repeats the last image is left out whole, and a reply's first frame goes as soon as
+#: the audio pushed before it has played, not at its slot: its voice waits behind 0-40 ms
+#: of idle audio half the time and none the other half (False: as before, for
+#: comparison; docs/LIVE_AVATAR.md)
+THOUGHT_UP_GAPS = True
 
 
 @dataclass
@@ -206,6 +218,12 @@ class FaceClock:
             if self._drains(planned, max(image_due - params.lead_secs, time.monotonic()),
                             lead_frames):
                 continue
+            if self._left_out_thought_up(planned, lead_frames):
+                continue
+            if planned.speaking and not self.reply.in_reply:
+                # a reply's first frame: it goes once the audio before it has played
+                early = self._reply_goes_early(image_due - params.lead_secs, lead_frames)
+                t0, due, image_due = t0 - early, due - early, image_due - early
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
             # (a reply's lead-in whose picture is the last image shows it again)
@@ -443,6 +461,32 @@ class FaceClock:
         self.counters.idle_frames_drained += 1
         return True
 
+    def _left_out_thought_up(self, planned: PlannedFrame, lead_frames: int) -> bool:
+        """Leave out the idle frame `planned` whole (neither drawn nor sent) when the reply
+        is thought up, its index is odd and it would only repeat the last image
+        (`ThinkingFrames`), on a transport that takes each frame's audio as it comes:
+        its 40 ms are a gap in the audio, where a reply's first audio goes at once
+        (`_reply_goes_early`), and the picture is the one the face shows anyway."""
+        if (not THOUGHT_UP_GAPS or planned.index % 2 == 0 or planned.speaking
+                or self.reply.in_reply or self.followed is not None
+                or self.media_clock is not None or lead_frames
+                or self.generator.reply_waits_behind()
+                or not self.thinking_frames.repeats(planned.index, speaking=False,
+                                                    thought_for=self.reply.thought_for())):
+            return False
+        self.counters.idle_frames_left_out_thought_up += 1
+        return True
+
+    def _reply_goes_early(self, slot: float, lead_frames: int) -> float:
+        """How long before `slot` (when its audio would be pushed) a reply's first frame
+        may go: at once where the audio pushed before it has played (an idle frame left
+        out while the reply was thought up), else when it has; never later than `slot`
+        (0 where the clock follows the transport's own schedule)."""
+        if (not THOUGHT_UP_GAPS or self.followed is not None or self.media_clock is not None
+                or lead_frames):
+            return 0.0
+        return max(0.0, slot - max(time.monotonic(), self.device.end))
+
     async def _slot_taken_by_reply(self, planned: PlannedFrame, wait: float) -> bool:
         """Wait `wait` s for the idle frame `planned`'s slot; True (at once) when a reply's
         first audio is queued meanwhile, or already waits: its first frame is then
@@ -504,4 +548,4 @@ class FaceClock:
 
 
 __all__ = ["DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
-           "GRID_TOLERANCE_SECS", "FaceClock"]
+           "GRID_TOLERANCE_SECS", "THOUGHT_UP_GAPS", "FaceClock"]

@@ -59,6 +59,9 @@ class FaceCounters:
     idle_frames_drained: int = 0
     #: idle frames that repeated the last image in the hold while the reply was thought up
     frames_held_thinking: int = 0
+    #: idle frames left out whole (one in two) while the reply was thought up, so its
+    #: first audio may go in their gap (face_clock.py `THOUGHT_UP_GAPS`)
+    idle_frames_left_out_thought_up: int = 0
     #: the last reply's way from its first audio to its first frames (the clock's)
     first_frames: FirstFrames = field(default_factory=FirstFrames)
 

@@ -149,3 +149,44 @@ async def test_after_a_stall_the_reply_does_not_wait_behind_idle_audio(
     assert held, "the reply's first audio never played"
     # what a chunk waits in a device that keeps no more than one queued: a frame
     assert held[0] <= FRAME_SECS + 0.03, f"the reply waited {1000 * held[0]:.0f} ms behind idle audio"
+
+
+async def test_while_the_reply_is_thought_up_one_idle_frame_in_two_is_left_out(
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+    """Where images travel with their audio, the face leaves out every odd idle frame
+    whole while a reply is thought up (its picture is the one held anyway): the reply's
+    first audio then goes in that gap at once, or after the one idle frame before it,
+    instead of waiting for the next frame's slot. Every image sent keeps its own audio,
+    and the reply plays whole, paired with its images."""
+    pcm, rate = piper_reply
+    pcm = pcm[: rate // 2]  # half a second of the reply is enough
+    run = await start_run(avatar_assets, images_with_audio=True)
+    await run.send(VADUserStartedSpeakingFrame())
+    await asyncio.sleep(0.1)
+    await run.send(VADUserStoppedSpeakingFrame())
+    await asyncio.sleep(0.1)  # the stop reached the face
+    thought_from = len(run.played.pushed_frames)
+    await asyncio.sleep(0.5)
+    await run.speak(pcm, rate, chunk_secs=0.5)
+    await asyncio.sleep(len(pcm) / rate + 0.3)
+    await run.end()
+
+    assert isinstance(run.face, AvatarForcingVideoService)
+    counters, first = run.face.counters, run.face.counters.first_frames
+    assert counters.idle_frames_left_out_thought_up >= 5, counters
+    assert first.replies == 1, first
+    pushed = [i for i in run.played.pushed_frames if i is not None]
+    thought = [i for i in run.played.pushed_frames[thought_from:]
+               if i is not None and i < first.frame_index]
+    assert len(thought) >= 4, thought
+    # one in two: only even frames went out while the reply was thought up
+    assert all(b - a == 2 for a, b in zip(thought, thought[1:], strict=False)), thought
+    # the reply's frames went out one after another, from its first
+    reply = [i for i in pushed if i >= first.frame_index]
+    assert reply[0] == first.frame_index and reply == list(range(reply[0], reply[-1] + 1))
+    # every image released went with its own frame's audio, none for a frame left out
+    released = {getattr(image, "frame_index", None) for _, image in run.bot.released}
+    released = {i for i in released if i is not None and i <= pushed[-1]}  # not the last cut
+    assert released and released <= set(pushed), sorted(released - set(pushed))
+    # and all of them: the reply's samples, a frame at a time
+    assert len(reply) >= len(pcm) * 25 // rate, (len(reply), len(pcm) / rate)
