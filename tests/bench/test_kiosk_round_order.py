@@ -1,5 +1,6 @@
 """bench/kiosk/kiosk.py's rounds: every arm asks first, and in each place (so with each
-wording), as often as the others, with two arms as with more."""
+wording), as often as the others, with two arms as with more; and its wordings all take
+the same route."""
 
 from __future__ import annotations
 
@@ -24,3 +25,18 @@ def test_every_arm_takes_every_place_equally_over_two_cycles() -> None:
         places = Counter((arm, j) for r in range(2 * len(arms))
                          for j, arm in enumerate(KIOSK.round_order(arms, r)))
         assert set(places.values()) == {2}, arms
+
+
+def test_every_wording_is_answered_from_a_fact() -> None:
+    """No arm's p50 may rest on its wordings sending more turns to the LLM: each of the
+    bench's wordings is said from a fact of the shipped file, as the product plans it."""
+    from agent import PersonaSettings
+    from agent.answers.index import KnowledgeIndex
+    from agent.answers.routing import plan_turn
+    from agent.sentence_embedding import SentenceEncoder
+
+    index = KnowledgeIndex.from_file(PersonaSettings().knowledge_file, encoder=SentenceEncoder())
+    to_llm = [wording for topic in KIOSK.TOPICS for wording in topic
+              if plan_turn(index, wording).reply is None]
+    assert to_llm == []
+    assert {len(topic) for topic in KIOSK.TOPICS} == {4}
