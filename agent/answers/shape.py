@@ -205,11 +205,18 @@ _INVERTED = re.compile(
     r"|these|those)\b", re.IGNORECASE)
 
 
+#: "... or is it extra", "... or do I pay": a second question offered as the other choice
+_OR_ASKS = re.compile(r"\bor\s+(?:" + _AUXILIARY + r")\b", re.IGNORECASE)
+
+
 def is_yes_no_question(message: str) -> bool:
     """True when the message ends in a yes/no question ("Can I bring my dog?", "I lost
-    the receipt, will I get a refund?")."""
-    first = _FIRST_WORD.match(question_part(message).lower().replace("\u2019", "'"))
-    return first is not None and first.group(0) in _AUXILIARIES
+    the receipt, will I get a refund?"); not a question offering a choice of two, the
+    second turned as a question too ("Is it included or is it extra?": yes or no answers
+    neither; "Do you take cards or just cash?" is still asked yes or no)."""
+    asked = question_part(message).lower().replace("\u2019", "'")
+    first = _FIRST_WORD.match(asked)
+    return first is not None and first.group(0) in _AUXILIARIES and not _OR_ASKS.search(asked)
 
 
 #: ", and is it free?", " and do I need anything?": a yes/no clause joined after another
