@@ -79,6 +79,7 @@ from agent.answers.shape import (
     own_name_asked,
     person_words,
     question_part,
+    role_asked,
     states_amount,
     states_price,
     states_time,
@@ -460,10 +461,15 @@ def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str
 
 def person_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """"Who": declined unless a fact names the role asked about (else the model
-    invents a name)."""
-    if asks_for_person(message) and not person_words(message) & person_words(" ".join(facts)):
-        return DECLINE
-    return facts
+    invents a name); "Which doctors work here?" too, unless a fact found holds the role
+    asked (its word, or a word meaning it)."""
+    if not asks_for_person(message) or person_words(message) & person_words(" ".join(facts)):
+        return facts
+    role = role_asked(message)
+    if role and set(index.query_terms(role, at_least=_SAME_WORD)) & set(
+            index.lexical_terms(" ".join(facts))):
+        return facts
+    return DECLINE
 
 
 #: a question for what a person or thing is called: "What's the name of the pharmacist on

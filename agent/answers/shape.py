@@ -322,11 +322,26 @@ def where_it_is_asked(message: str) -> str | None:
     return "" if thing in ("located", "based", "situated", "exactly", "again") else thing
 
 
+#: "Which teachers work here?", "What nurses are on duty today?": the people of a role
+#: asked for; group 1 is the role
+_ASKS_WHICH_PEOPLE = re.compile(
+    r"\b(?:which|what)\s+(?:[a-z]+\s+)?([a-z]+)(?:'s)?\s+(?:work|works|are working|is working|are on"
+    r"|is on)\s+(?:here|there|today|tonight|now|at|in|duty|shift|staff|call)\b", re.IGNORECASE)
+
+
+def role_asked(message: str) -> str | None:
+    """The role whose people the message asks for ("doctors" of "Which doctors work
+    here?"), or None."""
+    match = _ASKS_WHICH_PEOPLE.search(message)
+    return match.group(1).lower() if match else None
+
+
 def asks_for_person(message: str) -> bool:
     """True when the message asks who someone is or a person's name ("Who runs the
-    cafe?", "What's the manager's name?"); not "Who can I ask...?" or "What is this
-    store called?" (no person in it)."""
-    if _ASKS_WHO.search(message):
+    cafe?", "What's the manager's name?"), or which people work there ("Which doctors
+    work here?": `role_asked`); not "Who can I ask...?" or "What is this store called?"
+    (no person in it)."""
+    if _ASKS_WHO.search(message) or role_asked(message) is not None:
         return True
     return _ASKS_NAME.search(message) is not None and _PERSON.search(message) is not None
 
