@@ -110,11 +110,30 @@ def last_sentence(message: str) -> str:
         # "I only have a voucher. Can I use it here?": whisper ends a sentence where a writer
         # puts a comma; the question's "it" is the told thing, so both are the question
         return f"{said[-2].rstrip(' .')}, {said[-1][0].lower()}{said[-1][1:]}"
-    if len(said) > 1 and _JOINED_ON.match(said[-1]) and (said[-2].endswith("?") or asks(said[-2])):
+    if len(said) > 1 and (said[-2].endswith("?") or asks(said[-2])) and (
+            _JOINED_ON.match(said[-1]) or _afterthought(said[-1])):
         # "Where can I leave my car? And is it free?": a question joined to the one before
-        # by "and" at its start is said after it, as "..., and is it free?" is
+        # by "and" at its start is said after it, as "..., and is it free?" is; so is a few
+        # words' afterthought to it ("Could I come in Saturday afternoon. Like around three?")
         return f"{said[-2].rstrip(' .?')}, {said[-1][0].lower()}{said[-1][1:]}"
     return said[-1]
+
+
+#: most words an afterthought to a question has ("Like around three?", "Say before noon?")
+AFTERTHOUGHT_WORDS = 4
+#: a sentence told of the visitor or someone, not an afterthought: "I'm late.", "She's 12."
+_TELLS = re.compile(r"^\W*(?:i|i'm|i've|i'd|i'll|we|we're|my|our|he|she|he's|she's|it's|"
+                    r"they|they're|thanks|thank|please|hi|hello|hey|bye|ok|okay|yes|no)\b",
+                    re.IGNORECASE)
+
+
+def _afterthought(text: str) -> bool:
+    """True when `text` is a few words added to the question before it, with no question
+    or clause of its own ("Like around three?", "Maybe on Sunday?": whisper ends a sentence
+    at the speaker's pause, where a writer puts a comma)."""
+    text = text.replace("\u2019", "'")
+    return (len(_FIRST_WORD.findall(text.lower())) <= AFTERTHOUGHT_WORDS
+            and not opens_question(text) and _TELLS.match(text) is None)
 
 
 #: a question opened by a joining word, leaning on the question before: "And is it free?",
