@@ -67,6 +67,7 @@ from agent.answers.settle import (
 )
 from agent.answers.shape import (
     PLACE_WORDS,
+    as_meant,
     asks_for_amount,
     asks_for_person,
     asks_for_price,
@@ -236,6 +237,7 @@ def plan_turn(index: KnowledgeIndex, message: str, previous: str | None = None, 
     topic each, agent/answers/parts.py) is answered from each (`plan_parts`); one of a
     single part is planned whole (`plan_whole`)."""
     lines = lines or index.lines
+    message = as_meant(message)
     if visit and recalls_visit(index, message, visit):
         return TurnPlan()  # the LLM reads it back from the visit (the guard lets it through)
     parts = message_parts(index, message)

@@ -80,6 +80,21 @@ _PERSON = re.compile(r"\b(?:" + "|".join(sorted(PERSON_WORDS)) + r")\b", re.IGNO
 _MERIDIEM_DOTS = re.compile(r"\b([aApP])\.\s?[mM]\.(?=\s+[a-z0-9])")
 
 
+#: whisper's "for" or "four" for "floor" after "which" or "what", a question going on after
+#: it that asks where ("Which four is the clinic on?", "What for do I go up to for the
+#: show?"): "which for" asks nothing in English, "which floor" does; not "What for do you
+#: need it?"
+_FLOOR_HEARD = re.compile(r"\b(which|what)\s+(?:for|four)\b(?=\s+(?:is|are|do|does|did|can|could"
+                          r"|should|will|would|the|i|we|you)\b[^.!?]*\b(?:on|up|down|go)\b)",
+                          re.IGNORECASE)
+
+
+def as_meant(message: str) -> str:
+    """`message` with a word whisper mishears in a question's opening written as meant:
+    "Which four is the clinic on?" as "Which floor is the clinic on?" (`_FLOOR_HEARD`)."""
+    return _FLOOR_HEARD.sub(lambda m: f"{m.group(1)} floor", message)
+
+
 def sentences(message: str) -> list[str]:
     """The message's non-empty sentences, with their end marks; "9 a.m." inside a
     sentence ends none ("Do you open at 9 a.m. on Mondays?": one sentence)."""
