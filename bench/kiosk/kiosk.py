@@ -437,10 +437,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     sides = {"this": baseline_tree(args.this) if args.this else ROOT,
              **{rev: baseline_tree(rev) for rev in args.against}}
-    arms = [Arm("this", True, "drawn"), Arm("this", False),
+    arms = [Arm("this", True, args.render), Arm("this", False),
             *([Arm("this", True, "pixels")] if args.pixels_too else []),
             *([Arm("this", True, "drawn", lip_sync=True)] if args.lip_sync else []),
-            *[Arm(rev, True) for rev in args.against]]
+            *[Arm(rev, True, None if args.render == "drawn" else args.render)
+              for rev in args.against]]
     if args.rounds * args.block_turns > len(TOPICS):
         raise SystemExit(f"--rounds x --block-turns asks more than the {len(TOPICS)} topics")
     wordings = len(TOPICS[0])
@@ -504,7 +505,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.soak_secs > 0:
             soaked = await soak(servers["this"][0], soak_wav, y4m, args.soak_secs)
     face, voice = arms[0], arms[1]
-    pixels = next((arm for arm in arms if arm.render == "pixels"), None)
+    pixels = next((arm for arm in arms[1:] if arm.render == "pixels" and arm.side == "this"),
+                  None)
     read_back = next((arm for arm in arms if arm.lip_sync), None)
     lip_sync = lip_sync_summary(read_back) if read_back else None
     result: dict[str, Any] = {
@@ -563,6 +565,10 @@ if __name__ == "__main__":
                              "(which others may be editing)")
     parser.add_argument("--pixels-too", action="store_true",
                         help="also a face arm drawn by the server (?render=pixels) each round")
+    parser.add_argument("--render", choices=sorted(FACE_QUERIES), default="drawn",
+                        help="who draws the face arms, this side's and each REV's: the page "
+                             "(WebGL2) or the server (pixels: the kiosk page's own choice where "
+                             "its WebGL2 is software, as on a kiosk box without a GPU)")
     parser.add_argument("--lip-sync", action="store_true",
                         help="also a drawn-face arm whose page reads its canvas back over each "
                              "reply: lip-sync r and A/V offset as shown (its turns kept apart)")
@@ -573,6 +579,8 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     if arguments.rounds < 2 or arguments.block_turns < 1 or arguments.soak_secs < 0:
         parser.error("--rounds must be >= 2, --block-turns >= 1, --soak-secs >= 0")
+    if arguments.pixels_too and arguments.render == "pixels":
+        parser.error("--pixels-too adds a pixels arm to a drawn face: not with --render pixels")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     output = asyncio.run(main(arguments))
     arguments.out.write_text(json.dumps(output, indent=2) + "\n")
