@@ -76,8 +76,11 @@ PERSON_WORDS = frozenset(
 _PERSON = re.compile(r"\b(?:" + "|".join(sorted(PERSON_WORDS)) + r")\b", re.IGNORECASE)
 
 
-#: "a.m.", "p.m.": dots that end no sentence
-_MERIDIEM_DOTS = re.compile(r"\b([aApP])\.\s?[mM]\.(?=\s+[a-z0-9])")
+#: "a.m.", "p.m.": dots that end no sentence (nor before a "?" or the end: "... at 7 a.m.?")
+_MERIDIEM_DOTS = re.compile(r"\b([aApP])\.\s?[mM]\.(?=\s+[a-z0-9]|\s*[?!]|\s*$)")
+#: "a.m." before a capital: its last dot ends the sentence, its first does not ("I come at
+#: 9 a.m. Is that OK?")
+_MERIDIEM_END = re.compile(r"\b([aApP])\.\s?[mM]\.(?=\s+[A-Z])")
 
 
 #: whisper's "for" or "four" for "floor" after "which" or "what", a question going on after
@@ -98,7 +101,7 @@ def as_meant(message: str) -> str:
 def sentences(message: str) -> list[str]:
     """The message's non-empty sentences, with their end marks; "9 a.m." inside a
     sentence ends none ("Do you open at 9 a.m. on Mondays?": one sentence)."""
-    message = _MERIDIEM_DOTS.sub(r"\1m", message)
+    message = _MERIDIEM_END.sub(r"\1m.", _MERIDIEM_DOTS.sub(r"\1m", message))
     return [s.strip() for s in _SENTENCES.findall(message) if s.strip(" .!?")]
 
 

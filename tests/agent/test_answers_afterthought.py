@@ -34,3 +34,13 @@ def test_the_afterthought_gets_the_answer_typed(encoder: SentenceEncoder) -> Non
     typed = plan_turn(index, "Could I come in on Saturday afternoon, like around three?").reply
     assert typed is not None and typed.startswith("No"), typed
     assert plan_turn(index, "Could I come in on Saturday afternoon. Like around three?").reply == typed
+
+
+def test_a_question_ending_in_a_clock_time_is_one_sentence() -> None:
+    # "a.m.?": the time's dots end no sentence; its "m." is no afterthought
+    assert last_sentence("Can I swim at 7 a.m.?") == "Can I swim at 7 am?"
+    assert is_yes_no_question("Can I swim at 7 a.m.?")
+    assert last_sentence("Is the pool open at 9 p.m.? My son swims late.") == (
+        "Is the pool open at 9 pm?")
+    assert last_sentence("Where is the pool? I'll come at 7 a.m.") == "Where is the pool?"
+    assert last_sentence("I swim at 7 a.m. Is that OK?") == "I swim at 7 am, is that OK?"
