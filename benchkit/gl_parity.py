@@ -147,9 +147,12 @@ _AUDIO: dict[str, np.ndarray] = {}
 
 
 def _reply_audio(synth_cls: Any, voice_cls: Any, text: str) -> np.ndarray:
-    """piper's reply audio, synthesised once per process (it samples its noise unseeded)."""
+    """piper's reply audio, the same on every run: its sampled noise (voice and phoneme
+    durations, drawn unseeded) is set to none, so the motion frames, and which mouth
+    shapes the parity is measured on, do not change from run to run."""
     if text not in _AUDIO:
-        _AUDIO[text] = synth_cls().say(text, voice_cls(id="piper:joe", engine="piper")).audio
+        voice = voice_cls(id="piper:joe", engine="piper", noise_scale=0.0, noise_w=0.0)
+        _AUDIO[text] = synth_cls().say(text, voice).audio
     return _AUDIO[text]
 
 
