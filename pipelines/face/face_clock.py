@@ -467,9 +467,8 @@ class FaceClock:
         (`ThinkingFrames`), on a transport that takes each frame's audio as it comes:
         its 40 ms are a gap in the audio, where a reply's first audio goes at once
         (`_reply_goes_early`), and the picture is the one the face shows anyway."""
-        if (not THOUGHT_UP_GAPS or planned.index % 2 == 0 or planned.speaking
-                or self.reply.in_reply or self.followed is not None
-                or self.media_clock is not None or lead_frames
+        if (not self._audio_as_it_comes(lead_frames) or planned.index % 2 == 0
+                or planned.speaking or self.reply.in_reply
                 or self.generator.reply_waits_behind()
                 or not self.thinking_frames.repeats(planned.index, speaking=False,
                                                     thought_for=self.reply.thought_for())):
@@ -482,10 +481,15 @@ class FaceClock:
         may go: at once where the audio pushed before it has played (an idle frame left
         out while the reply was thought up), else when it has; never later than `slot`
         (0 where the clock follows the transport's own schedule)."""
-        if (not THOUGHT_UP_GAPS or self.followed is not None or self.media_clock is not None
-                or lead_frames):
+        if not self._audio_as_it_comes(lead_frames):
             return 0.0
         return max(0.0, slot - max(time.monotonic(), self.device.end))
+
+    def _audio_as_it_comes(self, lead_frames: int) -> bool:
+        """True where `THOUGHT_UP_GAPS` may act: the transport takes each frame's audio as
+        it comes (no followed device, no media clock, no image lead)."""
+        return (THOUGHT_UP_GAPS and self.followed is None and self.media_clock is None
+                and not lead_frames)
 
     async def _slot_taken_by_reply(self, planned: PlannedFrame, wait: float) -> bool:
         """Wait `wait` s for the idle frame `planned`'s slot; True (at once) when a reply's
