@@ -287,6 +287,7 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
         "window_cpu_secs": [None if w is None else part_cpu_secs(timeline, w) for w in windows],
         "block_cores": shares(timeline.secs(start, end), end - start),
         "underruns": last["underruns"],
+        "voice_underruns": last.get("voiceUnderruns"),
         "load_1min": round(os.getloadavg()[0], 2),
     }
 

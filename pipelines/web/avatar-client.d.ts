@@ -215,7 +215,10 @@ export interface AvatarStats {
   playedSecs: number;
   /** Reply audio played (not the silence between replies), counted by the playback worklet. */
   voicedSecs: number;
+  /** The playback queue ran dry (its clock stopped), between replies or in one. */
   underruns: number;
+  /** Of those, within 250 ms of reply audio: a break heard in the voice. */
+  voiceUnderruns: number;
   skippedSecs: number;
   bufferedMs: number;
   replyOnsets: number;

@@ -19,7 +19,7 @@ export class AudioPlayer {
       processorOptions: { inputRate, jitterMs: options.jitterMs ?? 80, maxBufferMs: options.maxBufferMs ?? 600 },
     });
     this.node.connect(context.destination);
-    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, skipped:number} | null} */
+    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, skipped:number} | null} */
     this.report = null;
     this.lastVoicedAt = -Infinity; // performance.now() when voiced audio last grew
     /** @type {number[]} */
@@ -78,6 +78,7 @@ export class AudioPlayer {
       playedSecs: report ? report.played / rate : 0,
       voicedSecs: report ? report.voiced / rate : 0,
       underruns: report ? report.underruns : 0,
+      voiceUnderruns: report ? report.voiceUnderruns : 0,
       skippedSecs: report ? report.skipped / this.inputRate : 0,
       bufferedMs: report ? report.bufferedMs : 0,
     };

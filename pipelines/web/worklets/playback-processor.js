@@ -5,10 +5,15 @@
 //
 // Messages in:  {type:"push", ptsUs, samples: Int16Array}  one chunk, in order
 //               {type:"flush"}                             drop everything buffered (barge-in)
-// Messages out: {type:"clock", pts, frame, playing, bufferedMs, played, voiced, underruns, skipped}
+// Messages out: {type:"clock", pts, frame, playing, bufferedMs, played, voiced, underruns,
+//                voiceUnderruns, skipped}
 //               every ~10 ms: `pts` (seconds) was playing at context frame `frame`.
+//               `voiceUnderruns` counts the queue running dry within VOICE_GAP_SECS of
+//               reply audio: a break heard in the voice (one in the silence between
+//               replies only stops the clock).
 
 const VOICED_LEVEL = 4 / 32768; // server silence is exact zeros; speech rarely dips this low
+const VOICE_GAP_SECS = 0.25; // longer than piper's gaps inside a word, shorter than its sentence pauses
 const CLOCK_EVERY_QUANTA = 4;
 
 class PlaybackProcessor extends AudioWorkletProcessor {
@@ -28,6 +33,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.played = 0; // output samples played from real chunks
     this.voiced = 0; // of which above VOICED_LEVEL
     this.underruns = 0;
+    this.voiceUnderruns = 0;
+    this.lastVoiced = -Infinity; // `played` at the last voiced sample
     this.skipped = 0; // input samples skipped to catch up
     this.quanta = 0;
     this.port.onmessage = (event) => this.receive(event.data);
@@ -86,6 +93,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         if (!this.queue.length) {
           this.playing = false; // underrun: the clock stops, video waits with it
           this.underruns++;
+          if (this.played - this.lastVoiced < VOICE_GAP_SECS * sampleRate) this.voiceUnderruns++;
           break;
         }
         const whole = Math.floor(this.offset);
@@ -96,7 +104,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         const value = a + (b - a) * frac;
         out[i] = value;
         this.played++;
-        if (value > VOICED_LEVEL || value < -VOICED_LEVEL) this.voiced++;
+        if (value > VOICED_LEVEL || value < -VOICED_LEVEL) {
+          this.voiced++;
+          this.lastVoiced = this.played;
+        }
         this.offset += this.step;
         while (this.queue.length && this.offset >= this.queue[0].data.length) {
           this.offset -= this.queue[0].data.length;
@@ -122,6 +133,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       played: this.played,
       voiced: this.voiced,
       underruns: this.underruns,
+      voiceUnderruns: this.voiceUnderruns,
       skipped: this.skipped,
     });
   }

@@ -150,6 +150,20 @@ test("a flush (barge-in) stops the sound at once; an underrun stops the clock", 
   assert.equal(clock().pts, pts, "the clock ran without audio");
 });
 
+test("a queue run dry in the silence between replies is no break in the voice; in a reply it is", () => {
+  const { run, push, clock } = playback();
+  push(0, 0); // idle silence (exact zeros), then nothing: the clock stops
+  push(1, 0);
+  push(2, 0);
+  run(60);
+  assert.equal(clock().underruns, 1);
+  assert.equal(clock().voiceUnderruns, 0, "silence that ran out is no break heard");
+  for (let i = 3; i < 8; i++) push(i); // a reply's 200 ms, then its next chunk is late
+  run(120);
+  assert.equal(clock().underruns, 2);
+  assert.equal(clock().voiceUnderruns, 1, "the reply's audio ran out mid-voice");
+});
+
 test("a backlog beyond the maximum is skipped so latency cannot grow for good", () => {
   const { push, clock, run } = playback();
   for (let i = 0; i < 50; i++) push(i); // 2 s arrive at once (a stalled tab)
