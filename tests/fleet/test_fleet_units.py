@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,25 @@ def test_connections_routed_since_the_last_stats_count_against_a_machine() -> No
     # a had 2 and took both: b (1 free) is now the only one with room
     assert [r.replica_id for r in ranks[0]] == ["b"]
     assert [r.replica_id for r in ranks[-1]] == ["a"]
+
+
+def test_a_routed_connection_counts_until_the_machines_stats_are_taken_after_it() -> None:
+    router = _router()
+    a = Replica("a", {"free": 1, "sessions": 0, "uptime_secs": 50.0})
+    now = time.monotonic()
+    assert router.free(a, now) == 1  # type: ignore[arg-type]
+    router.on_request_routed(None, "a", None)  # type: ignore[arg-type]
+    # a busy box: 3 s later the router still holds stats taken before the routing
+    a.routing_stats = {"free": 1, "sessions": 0, "uptime_secs": 51.0}
+    assert router.free(a, now + 3.0) == 0  # type: ignore[arg-type]
+    # stats taken 2 s after those the router had: the session is in them (or never came)
+    a.routing_stats = {"free": 0, "sessions": 1, "uptime_secs": 52.1}
+    assert router.free(a, now + 3.5) == 0  # type: ignore[arg-type]
+    a.routing_stats = {"free": 1, "sessions": 0, "uptime_secs": 53.0}  # the visitor left
+    assert router.free(a, now + 4.0) == 1  # type: ignore[arg-type]
+    # a machine whose stats never come again does not keep a routing for ever
+    router.on_request_routed(None, "a", None)  # type: ignore[arg-type]
+    assert router.free(a, now + 40.0) == 1  # type: ignore[arg-type]
 
 
 def test_a_draining_or_full_fleet_still_routes_so_a_machine_can_answer_1013() -> None:
