@@ -106,7 +106,13 @@ from benchkit.live.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
 from benchkit.live.camera import camera_photo, make_camera_clip
 from benchkit.live.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
 from benchkit.live.live_server import live_script_in, serve, server_under_test
-from benchkit.live.live_stages import MARKS_ENV, join_stages, read_marks, stage_medians
+from benchkit.live.live_stages import (
+    MARKS_ENV,
+    join_stages,
+    read_cpu,
+    read_marks,
+    stage_medians,
+)
 from benchkit.live.live_summary import summarise
 from benchkit.live.live_turns import LONG_QUESTION, Spoken
 from benchkit.paths import RESULTS, ROOT
@@ -194,7 +200,7 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                                                  args.barge_ins)
             cpu_run = CpuMark.now(llm_pid).since(cpu0)
     os.environ.pop(MARKS_ENV, None)
-    join_stages([t.row for t in result["turns"]], read_marks(marks_file))
+    join_stages([t.row for t in result["turns"]], read_marks(marks_file), read_cpu(marks_file))
     windows = [t for t in result["turns"] if t.window is not None]
     lips = []
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):

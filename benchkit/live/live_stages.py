@@ -35,12 +35,85 @@ STAGES = ("asr_start", "vad_stop", "asr_done", "transcript", "turn_end", "llm_re
           "llm_first_text", "tts_text", "tts_audio", "wire_audio", "client_audio")
 
 
+def _ticks(path: str) -> int:
+    """utime + stime of one /proc stat file, in clock ticks (0: gone)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs."""
+    found: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        return found
+    return found + [g for c in found for g in _children(c)]
+
+
+class ReadCpu:
+    """Who had the CPU during each whisper read (server side, Linux /proc): whisper's own
+    thread, the event loop's (the main thread), the server's other threads, the face's
+    worker processes, the LLM's process and the bench client (this process's parent),
+    in ms of CPU, each read's a record `[at, "asr_cpu", {who: ms}]` among the marks."""
+
+    def __init__(self, marks: list[Any]) -> None:
+        self.marks = marks
+        self.pid = os.getpid()
+        self.client = os.getppid()
+        self.tick_ms = 1000.0 / os.sysconf("SC_CLK_TCK")
+        self._start: dict[str, int] | None = None
+
+    def snapshot(self, whisper_tid: int) -> dict[str, int]:
+        out = {"whisper": 0, "loop": 0, "server_other": 0, "face_workers": 0, "llm": 0,
+               "client": _ticks(f"/proc/{self.client}/stat")}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            who = ("whisper" if int(tid) == whisper_tid else
+                   "loop" if int(tid) == self.pid else "server_other")
+            ticks = _ticks(f"/proc/{self.pid}/task/{tid}/stat")
+            out[who] += ticks
+            if who == "server_other":  # and by the thread's name (digits dropped)
+                try:
+                    with open(f"/proc/{self.pid}/task/{tid}/comm", encoding="utf-8") as f:
+                        name = "thread:" + f.read().strip().rstrip("0123456789_-")
+                except OSError:
+                    continue
+                out[name] = out.get(name, 0) + ticks
+        for child in _children(self.pid):
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    llm = b"llama" in f.read()
+            except OSError:
+                continue
+            out["llm" if llm else "face_workers"] += _ticks(f"/proc/{child}/stat")
+        return out
+
+    def __call__(self, name: str) -> None:
+        """StageTimeline's `read_hook`, in whisper's thread."""
+        now = self.snapshot(threading.get_native_id())
+        if name == "asr_start":
+            self._start = now
+        elif self._start is not None:
+            used = {k: round((now[k] - self._start.get(k, 0)) * self.tick_ms, 1) for k in now}
+            used = {k: v for k, v in used.items() if v > 0 or not k.startswith("thread:")}
+            self.marks.append((time.monotonic(), "asr_cpu", used))
+            self._start = None
+
+
 class MarkWriter:
     """Server side: a StageTimeline observer on every session, its marks appended to
     a file every FLUSH_SECS by a daemon thread (no hook in the server's loop)."""
 
     def __init__(self, path: Path) -> None:
         self.timeline = StageTimeline()
+        if os.path.isdir("/proc/self/task"):
+            self.timeline.read_hook = ReadCpu(self.timeline.marks)
         self.path = path
         self._written = 0
         threading.Thread(target=self._run, name="stage-marks", daemon=True).start()
@@ -55,7 +128,7 @@ class MarkWriter:
         if not marks:
             return
         with self.path.open("a", encoding="utf-8") as out:
-            out.writelines(json.dumps([at, name]) + "\n" for at, name in marks)
+            out.writelines(json.dumps(list(mark)) + "\n" for mark in marks)
         self._written += len(marks)
 
     def _run(self) -> None:
@@ -73,12 +146,21 @@ def with_stage_marks(config: Any) -> Any:
 
 
 def read_marks(path: Path) -> list[tuple[float, str]]:
-    """The marks the server wrote (none if it wrote no file)."""
+    """The marks the server wrote (none if it wrote no file); the CPU of each whisper
+    read (`read_cpu`) left out."""
+    return [(float(m[0]), str(m[1])) for m in _records(path) if len(m) == 2]
+
+
+def read_cpu(path: Path) -> list[tuple[float, dict[str, float]]]:
+    """Each whisper read's CPU by who (`ReadCpu`), at the read's end."""
+    return [(float(m[0]), dict(m[2])) for m in _records(path) if len(m) == 3]
+
+
+def _records(path: Path) -> list[list[Any]]:
     if not path.is_file():
         return []
-    return [(float(at), str(name)) for at, name in
-            (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-             if line.strip())]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
 
 
 def whisper_reads(marks: list[tuple[float, str]], after: float,
@@ -115,14 +197,23 @@ def turn_stages(marks: list[tuple[float, str]], *, speech_start_at: float,
     return out
 
 
-def join_stages(rows: list[dict[str, Any]], marks: list[tuple[float, str]]) -> None:
-    """Give each row with the client's instants (`row["at"]`) its `stages`."""
+def join_stages(rows: list[dict[str, Any]], marks: list[tuple[float, str]],
+                cpu: list[tuple[float, dict[str, float]]] | None = None) -> None:
+    """Give each row with the client's instants (`row["at"]`) its `stages`, and with
+    `cpu` (`read_cpu`) the CPU by who during whisper's last read (`asr_final_cpu`)."""
     for row in rows:
         at = row.get("at")
         if marks and at:
-            row["stages"] = turn_stages(marks, speech_start_at=at["speech_start"],
-                                        speech_end_at=at["speech_end"],
-                                        first_audio_at=at["first_audio"])
+            stages = turn_stages(marks, speech_start_at=at["speech_start"],
+                                 speech_end_at=at["speech_end"],
+                                 first_audio_at=at["first_audio"])
+            row["stages"] = stages
+            if cpu and "asr_final_ms" in stages:
+                end = (at["speech_end"] + (stages["asr_final_start"]
+                                           + stages["asr_final_ms"]) / 1000.0)
+                near = [c for t, c in cpu if abs(t - end) < 0.05]
+                if near:
+                    row["asr_final_cpu"] = near[0]
 
 
 def face_path(stats: dict[str, Any] | None, first_audio_at: float | None,
@@ -161,6 +252,12 @@ def stage_medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
         name: round(out["avatar"][name] - out["voice_only"][name], 1)
         for name in names
         if out["avatar"][name] is not None and out["voice_only"][name] is not None}
+    for arm, arm_rows in arms.items():  # who had the CPU during whisper's last read
+        cpus = [r["asr_final_cpu"] for r in arm_rows if r.get("asr_final_cpu")]
+        if cpus:
+            names = sorted({who for c in cpus for who in c})
+            out[f"{arm}_asr_final_cpu_ms"] = {
+                who: rounded_percentile([c.get(who, 0.0) for c in cpus], 50) for who in names}
     face = [r.get("face_path") or {} for r in arms["avatar"]]
     keys = sorted({k for f in face for k in f} - {"lead_in_shown"})
     out["face_path"] = {k: rounded_percentile([f.get(k) for f in face], 50) for k in keys}

@@ -25,6 +25,9 @@ class StageTimeline:
 
     def __init__(self) -> None:
         self.marks: list[tuple[float, str]] = []
+        #: called in whisper's thread as each run starts and ends ("asr_start" /
+        #: "asr_done"): a bench may note what else ran meanwhile (None: nothing)
+        self.read_hook: Any = None
 
     def observer(self, session: Any) -> Any:
         """A fresh pipecat observer for one session."""
@@ -79,14 +82,18 @@ class StageTimeline:
         model = getattr(stt, "_model", None)
         if model is None or getattr(model, "_stage_timed", False):
             return
-        transcribe, marks = model.transcribe, self.marks
+        transcribe, marks, hook = model.transcribe, self.marks, self.read_hook
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if hook is not None:
+                hook("asr_start")
             marks.append((time.monotonic(), "asr_start"))
             try:
                 return transcribe(*args, **kwargs)
             finally:
                 marks.append((time.monotonic(), "asr_done"))
+                if hook is not None:
+                    hook("asr_done")
 
         model.transcribe = timed
         model._stage_timed = True

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from benchkit.live.live_stages import (
     MarkWriter,
+    ReadCpu,
     face_path,
     join_stages,
+    read_cpu,
     read_marks,
     stage_medians,
     turn_stages,
@@ -81,3 +83,25 @@ def test_the_writer_flushes_by_itself(tmp_path: Path) -> None:
     while not read_marks(tmp_path / "marks.jsonl") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert read_marks(tmp_path / "marks.jsonl") == [(END, "vad_stop")]
+
+
+def test_who_had_the_cpu_during_whisper_s_last_read(tmp_path: Path) -> None:
+    """Each read's CPU by who (this process's threads here) goes through the file beside
+    the marks, and the last read's joins its turn; medians per arm."""
+    writer = MarkWriter(tmp_path / "marks.jsonl")
+    assert isinstance(writer.timeline.read_hook, ReadCpu)
+    writer.timeline.read_hook("asr_start")
+    sum(range(200_000))  # the read's own work, in this thread (whisper's here)
+    writer.timeline.read_hook("asr_done")
+    (at, used), = [(t, c) for t, c in
+                   [(m[0], m[2]) for m in writer.timeline.marks if len(m) == 3]]
+    assert {"whisper", "loop", "server_other", "face_workers", "llm", "client"} <= set(used)
+    writer.timeline.marks[:] = [*_marks(), (END + 0.7, "asr_cpu", used)]
+    writer.flush()
+    path = tmp_path / "marks.jsonl"
+    assert read_marks(path) == _marks() and read_cpu(path) == [(END + 0.7, used)]
+    row = {"video": True, "at": {"speech_start": END - 2.0, "speech_end": END,
+                                 "first_audio": END + 1.05}}
+    join_stages([row], read_marks(path), read_cpu(path))
+    assert row["asr_final_cpu"] == used
+    assert stage_medians([row])["avatar_asr_final_cpu_ms"]["whisper"] == used["whisper"]
