@@ -9,11 +9,13 @@
 //                voiceUnderruns, skipped}
 //               every ~10 ms: `pts` (seconds) was playing at context frame `frame`.
 //               `voiceUnderruns` counts the queue running dry within VOICE_GAP_SECS of
-//               reply audio: a break heard in the voice (one in the silence between
-//               replies only stops the clock).
+//               reply audio and the voice going on within RESUME_SECS: a break heard in
+//               the voice (one in the silence between replies only stops the clock, and a
+//               reply's end followed by nothing is no break).
 
 const VOICED_LEVEL = 4 / 32768; // server silence is exact zeros; speech rarely dips this low
 const VOICE_GAP_SECS = 0.25; // longer than piper's gaps inside a word, shorter than its sentence pauses
+const RESUME_SECS = 0.5; // the voice back this soon after running dry: the same reply, broken
 const CLOCK_EVERY_QUANTA = 4;
 
 class PlaybackProcessor extends AudioWorkletProcessor {
@@ -35,6 +37,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.underruns = 0;
     this.voiceUnderruns = 0;
     this.lastVoiced = -Infinity; // `played` at the last voiced sample
+    this.dryInVoiceAt = null; // context time the queue ran dry just after voiced audio
     this.skipped = 0; // input samples skipped to catch up
     this.quanta = 0;
     this.port.onmessage = (event) => this.receive(event.data);
@@ -44,6 +47,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     if (message.type === "push") {
       const data = new Float32Array(message.samples.length);
       for (let i = 0; i < data.length; i++) data[i] = message.samples[i] / 32768;
+      this.countBreak(data);
       this.queue.push({ pts: message.ptsUs / 1e6, data });
       this.queuedSamples += data.length;
       this.trimBacklog();
@@ -52,8 +56,17 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       this.queuedSamples = 0;
       this.offset = 0;
       this.playing = false;
+      this.dryInVoiceAt = null;
       this.report(true);
     }
+  }
+
+  countBreak(data) {
+    // the first chunk after running dry in the voice: voiced and soon, the reply was broken
+    if (this.dryInVoiceAt === null) return;
+    const voiced = data.some((v) => v > VOICED_LEVEL || v < -VOICED_LEVEL);
+    if (voiced && currentFrame / sampleRate - this.dryInVoiceAt < RESUME_SECS) this.voiceUnderruns++;
+    this.dryInVoiceAt = null;
   }
 
   queuedSecs() {
@@ -93,7 +106,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         if (!this.queue.length) {
           this.playing = false; // underrun: the clock stops, video waits with it
           this.underruns++;
-          if (this.played - this.lastVoiced < VOICE_GAP_SECS * sampleRate) this.voiceUnderruns++;
+          if (this.played - this.lastVoiced < VOICE_GAP_SECS * sampleRate) this.dryInVoiceAt = currentFrame / sampleRate;
           break;
         }
         const whole = Math.floor(this.offset);

@@ -161,7 +161,15 @@ test("a queue run dry in the silence between replies is no break in the voice; i
   for (let i = 3; i < 8; i++) push(i); // a reply's 200 ms, then its next chunk is late
   run(120);
   assert.equal(clock().underruns, 2);
+  assert.equal(clock().voiceUnderruns, 0, "not yet: the reply may have ended there");
+  for (let i = 8; i < 11; i++) push(i); // ... and comes: the reply was broken
+  run(60);
   assert.equal(clock().voiceUnderruns, 1, "the reply's audio ran out mid-voice");
+  run(200); // the reply ends and nothing follows for seconds, then the next reply
+  for (let i = 11; i < 14; i++) push(i);
+  run(60);
+  assert.equal(clock().underruns, 4);
+  assert.equal(clock().voiceUnderruns, 1, "a reply's end followed by silence is no break");
 });
 
 test("a backlog beyond the maximum is skipped so latency cannot grow for good", () => {
