@@ -62,6 +62,7 @@ from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnS
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from agent.answers.guard import DONT_KNOW_REPLY, FactGuard
+from agent.answers.heard import choose_heard
 from agent.answers.index import KnowledgeIndex
 from agent.answers.reading import spoken_answer
 from agent.answers.routing import with_notes
@@ -351,10 +352,13 @@ def build_voice_pipeline(
     if knowledge is not None:
         with contextlib.suppress(ValueError):
             asr_prompt = recognizer_prompt("\n".join(knowledge.facts))
+    # of whisper's near hypotheses, one the file answers where its best gets no answer
+    # (agent/answers/heard.py)
+    choose = functools.partial(choose_heard, knowledge) if knowledge is not None else None
     stt = (SpeculativeWhisperSTTService(models=models, language=asr_language, prompt=asr_prompt,
-                                        eager_end_of_turn=eager)
+                                        eager_end_of_turn=eager, choose=choose)
            if turn.speculative_asr else BundledWhisperSTTService(
-               models=models, language=asr_language, prompt=asr_prompt))
+               models=models, language=asr_language, prompt=asr_prompt, choose=choose))
     llm_service = LocalOpenAILLMService(
         timeout_s=llm.timeout_s,
         endpoints=llm.endpoints,

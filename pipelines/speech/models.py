@@ -31,6 +31,7 @@ from agent.bundled_models import piper_voice, whisper_model_dir
 from pipelines.settings import section_params
 from pipelines.speech.transcript_confidence import record_segments
 from pipelines.speech.whisper_abandon import AbandonableEncoder
+from pipelines.speech.whisper_alternatives import NBestWhisperModel
 
 if TYPE_CHECKING:
     from pipelines.settings.sections import ASRSettings
@@ -225,6 +226,8 @@ class SpeechModels:
             fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
         # a guess the visitor talked past stops before its decoder (speech/whisper_abandon.py)
         self.whisper.encode = AbandonableEncoder(self.whisper.encode)  # type: ignore[method-assign]
+        # the beam's n-best kept where a caller collects it (speech/whisper_alternatives.py)
+        self.whisper.model = NBestWhisperModel(self.whisper.model, self.whisper.hf_tokenizer)
         self.piper = load_piper(Path(piper_model), piper_config, tts_threads)
         self.load_secs = time.perf_counter() - started
         logger.info(f"speech models loaded in {self.load_secs:.2f} s")

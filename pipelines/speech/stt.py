@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from pipecat.transcriptions.language import Language
 
 from pipelines.speech.models import GreedyWhisper, SpeechModels
 from pipelines.speech.transcript_confidence import WhisperConfidence, collect_segments
+from pipelines.speech.whisper_alternatives import collect_alternatives, single_window
 from pipelines.wire.frames import NoWordsFrame
 
 
@@ -49,12 +51,16 @@ class BundledWhisperSTTService(WhisperSTTService):
     """
 
     def __init__(self, *, models: SpeechModels, language: str = "en", prompt: str | None = None,
+                 choose: Callable[[Sequence[tuple[str, float]]], str] | None = None,
                  **kwargs: Any) -> None:
         """Share `models.whisper`; `language` is a whisper code such as 'en'; `prompt`:
         text whisper reads before each utterance (`initial_prompt`), such as the
         knowledge file's names (agent/asr_vocabulary.py), so store words are heard as
-        such; None: no prompt."""
+        such; None: no prompt. `choose`: picks the transcript from whisper's hypotheses
+        (text, score), best first (agent/answers/heard.py), run in a worker thread; None:
+        whisper's best, as decoded."""
         self._shared_models = models
+        self._choose = choose
         super().__init__(
             settings=WhisperSTTService.Settings(
                 model="bundled",
@@ -74,17 +80,35 @@ class BundledWhisperSTTService(WhisperSTTService):
         """Transcribe one utterance; an empty result is counted and signalled downstream.
 
         The transcript carries whisper's confidence in `result` (a
-        `WhisperConfidence`): the barge-in verdict ignores failed decodes.
+        `WhisperConfidence`): the barge-in verdict ignores failed decodes. With `choose`,
+        the transcript of a one-window utterance is the hypothesis it picks.
         """
         produced = False
         segments = collect_segments()
+        windows = collect_alternatives() if self._choose is not None else []
         async for frame in super().run_stt(audio):
             produced = True
             if isinstance(frame, TranscriptionFrame):
                 frame.result = WhisperConfidence.of(segments)
+                frame.text = await self._chosen(frame.text, single_window(windows))
             yield frame
         if not produced:
             secs = len(audio) / 2 / self.sample_rate
             NO_WORDS.add(secs)
             logger.info(f"{self}: a sound of {secs:.2f} s without words (laugh, cough, noise)")
             yield NoWordsFrame()  # a reply paused for this sound may play on
+
+    async def _chosen(self, heard: str, hypotheses: Sequence[tuple[str, float]]) -> str:
+        """`heard` (the transcript as pipecat made it), or the hypothesis `choose` picks
+        when `heard` is whisper's best hypothesis; on a failure there, `heard`."""
+        if self._choose is None or len(hypotheses) < 2 or hypotheses[0][0] != heard.strip():
+            return heard
+        try:
+            chosen = await asyncio.to_thread(self._choose, hypotheses)
+        except Exception as error:  # the transcript as heard: never lose the turn
+            logger.warning(f"{self}: no choice among whisper's hypotheses: {error!r}")
+            return heard
+        if chosen == hypotheses[0][0]:
+            return heard
+        logger.info(f"{self}: heard {heard.strip()!r}, taken as {chosen!r} (the file answers it)")
+        return chosen

@@ -1,0 +1,78 @@
+"""Which of the recognizer's hypotheses the visitor most likely said: the file decides a near tie.
+
+Whisper tiny.en mishears a word in a question the file answers ("How great are you open on
+a Friday?", "Can I get the next ray done here?"), and the routing then finds no fact, or
+sends the garbled question to the LLM. Its beam often holds the right words in another
+hypothesis, scored just below ("How late are you open on a Friday?"). So where the best
+hypothesis gets no answer from the file (the routing declines it or leaves it to the LLM)
+and another, within `MARGIN` of its score and in other words, is answered from a fact by
+the rules, that one is taken. Nothing else moves: a best hypothesis the rules answer, small
+talk (the LLM's without a fact), a message of three words or fewer (a follow-up such as "For
+how long?" leans on the visit, which is not read here) and a near hypothesis that is
+declined or left to the LLM as well keep the best. A near hypothesis is never preferred for
+finding *a* fact: only the rules' own answer, which needs the question's words to lead to
+its fact, counts. docs/ANSWERS.md section 25 measures it on the tuning halves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agent.answers.index import KnowledgeIndex
+from agent.answers.lines import AnswerLines
+from agent.answers.routing import TurnPlan, plan_turn
+
+#: how far below the best a hypothesis's score (whisper's mean token log-probability) may
+#: be and still be taken: 0.05 kept every tuning unknown declined (section 25)
+MARGIN = 0.05
+
+#: a message this short is kept as heard (a follow-up leans on the visit, not read here)
+SHORT_WORDS = 3
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower()))
+
+
+def declines(plan: TurnPlan, lines: AnswerLines) -> bool:
+    """The plan says only a line the kiosk says where the file does not answer."""
+    return plan.reply is not None and plan.reply.strip() in (lines.dont_know, lines.off_topic)
+
+
+def answered_by_rules(plan: TurnPlan, lines: AnswerLines) -> bool:
+    """The rules say this plan's reply from a fact, with no decline in it."""
+    return (plan.reply is not None and bool(plan.facts)
+            and lines.dont_know not in plan.reply and lines.off_topic not in plan.reply)
+
+
+def choose_heard(index: KnowledgeIndex, hypotheses: Sequence[tuple[str, float]],
+                 margin: float = MARGIN) -> str:
+    """The text to take as the visitor's words: `hypotheses` (text, score), best first, as
+    the recognizer ranked them; the best unless the module docstring's case holds."""
+    if not hypotheses:
+        return ""
+    best, best_score = hypotheses[0]
+    if len(_words(best)) <= SHORT_WORDS:
+        return best
+    near: list[str] = []
+    seen = {_words(best)}
+    for text, score in hypotheses[1:]:
+        words = _words(text)
+        if best_score - score <= margin and words and words not in seen:
+            near.append(text)  # other words, not the best punctuated or cased otherwise
+        seen.add(words)
+    if not near:
+        return best  # nothing to choose: the best is not even planned here
+    lines = index.lines
+    plan = plan_turn(index, best)
+    if plan.reply is None and plan.note is None:
+        return best  # small talk, or the visit's own words asked back: the LLM's
+    if plan.reply is not None and not declines(plan, lines):
+        return best  # the file answers what was heard best (or part of it)
+    for text in near:
+        if answered_by_rules(plan_turn(index, text), lines):
+            return text
+    return best
