@@ -37,11 +37,6 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(text.lower()))
 
 
-def declines(plan: TurnPlan, lines: AnswerLines) -> bool:
-    """The plan says only a line the kiosk says where the file does not answer."""
-    return plan.reply is not None and plan.reply.strip() in (lines.dont_know, lines.off_topic)
-
-
 def answered_by_rules(plan: TurnPlan, lines: AnswerLines) -> bool:
     """The rules say this plan's reply from a fact, with no decline in it."""
     return (plan.reply is not None and bool(plan.facts)
@@ -70,7 +65,7 @@ def choose_heard(index: KnowledgeIndex, hypotheses: Sequence[tuple[str, float]],
     plan = plan_turn(index, best)
     if plan.reply is None and plan.note is None:
         return best  # small talk, or the visit's own words asked back: the LLM's
-    if plan.reply is not None and not declines(plan, lines):
+    if plan.reply is not None and not plan.declines(lines):
         return best  # the file answers what was heard best (or part of it)
     for text in near:
         if answered_by_rules(plan_turn(index, text), lines):

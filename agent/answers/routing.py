@@ -143,6 +143,11 @@ class TurnPlan:
             hint = YES_NO_HINT if answered else OPEN_HINT
         return f"{self.note}{hint}{text}"
 
+    def declines(self, lines: AnswerLines) -> bool:
+        """The reply is only a line the kiosk says where the file does not answer (the
+        don't-know or off-topic line), no fact's answer."""
+        return self.reply is not None and self.reply.strip() in (lines.dont_know, lines.off_topic)
+
 
 # A message that leans on the one before: "For how long?", "And is it free?", "What about Sunday?"
 _LEANS_BACK = re.compile(
@@ -313,7 +318,7 @@ def plan_whole(index: KnowledgeIndex, message: str, previous: str | None = None,
         return TurnPlan()
     if previous and is_follow_up(message):
         joined = plan_whole(index, f"{previous} {message}", None, lines)
-        if joined.reply in (lines.off_topic, lines.dont_know):
+        if joined.declines(lines):
             return joined  # about nothing, or an amount, time or person no fact states
         return TurnPlan(facts=joined.facts)  # no note: the LLM reads the question before it
     return TurnPlan(reply=lines.off_topic)
