@@ -105,7 +105,7 @@ VOICE_STYLE = (
 #: ... without a knowledge index (a voice assistant): every yes/no answered yes or no first
 YES_NO_STYLE = " Begin the answer to a yes-or-no question with Yes or No."
 #: ... with one (a kiosk): the reply speaks for the place; the yes/no hint comes with each
-#: yes/no question instead (agent/answers/routing.py, `YES_NO_HINT`): in the system prompt
+#: yes/no question instead (agent/answers/plan.py, `YES_NO_HINT`): in the system prompt
 #: the small model opened wh-replies with "Yes" too (docs/ANSWERS.md)
 KIOSK_STYLE = ' Speak for the place as "we"; the visitor is "you".'
 

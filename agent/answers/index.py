@@ -211,7 +211,7 @@ class KnowledgeIndex:
         below this share of one shared word found in no other fact is not about the
         question (a word in half the facts scores ~0.1 of that); `relative_cut`: facts
         below this share of the best score are dropped (they are noise); `answer_rules`:
-        the routing's rules (agent/answers/routing.py) may answer from a fact without
+        the routing's rules (agent/answers/rules.py) may answer from a fact without
         the LLM; `encoder`: with one, facts are matched by meaning too (see
         `hybrid_scores`), and words by meaning (`word_meaning_min`); a fact whose cosine
         with the message reaches `semantic_min` is about it even with no shared word, and

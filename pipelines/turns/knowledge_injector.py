@@ -67,7 +67,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from agent.answers.guard import TurnSources
 from agent.answers.index import KnowledgeIndex
 from agent.answers.lines import AnswerLines
-from agent.answers.routing import TurnPlan, plan_turn, prepare_turn, user_text, with_notes
+from agent.answers.plan import TurnPlan
+from agent.answers.routing import plan_turn, prepare_turn, user_text, with_notes
 
 #: frames that withdraw a guessed turn's reply: the guess cancelled, or a new turn begun
 WITHDRAWALS = (EagerEndOfTurnCancelFrame, InterruptionFrame, UserStartedSpeakingFrame)

@@ -11,8 +11,9 @@ import pytest
 
 from agent.answers.bands import asked_number, band_for, bands_of
 from agent.answers.index import KnowledgeIndex
+from agent.answers.pronouns import refers_back
 from agent.answers.reading import spoken_answer
-from agent.answers.routing import plan_turn, refers_back
+from agent.answers.routing import plan_turn
 from agent.answers.shape import states_value
 
 ZOO = """<!-- Facts for the help kiosk of a small zoo, for tests. -->

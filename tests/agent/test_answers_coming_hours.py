@@ -1,6 +1,6 @@
 """A question about coming at a time ("How early can I drop in on a weekday?") that names no
 thing a service's timed fact is about is answered from the place's hours, the timed fact that
-speaks of the most days (agent/answers/routing.py `time_rule`), not from a service's weekday
+speaks of the most days (agent/answers/rules.py `time_rule`), not from a service's weekday
 times; a question naming the service keeps the service's. On a bookshop's file written for
 this test, through the real index, sentence encoder and the system's WordNet."""
 

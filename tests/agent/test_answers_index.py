@@ -9,10 +9,8 @@ import pytest
 from agent import PersonaSettings
 from agent.answers.index import KnowledgeIndex, split_facts, terms
 from agent.answers.lines import DONT_KNOW_LINE
+from agent.answers.plan import OPEN_HINT, YES_NO_HINT, TurnPlan
 from agent.answers.routing import (
-    OPEN_HINT,
-    YES_NO_HINT,
-    TurnPlan,
     is_small_talk,
     notes,
     plan_turn,

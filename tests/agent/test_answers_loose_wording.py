@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent.answers.index import KnowledgeIndex, phrasal_verbs, unheld_words
-from agent.answers.routing import plan_turn, refers_back
+from agent.answers.pronouns import refers_back
+from agent.answers.routing import plan_turn
 from agent.sentence_embedding import SentenceEncoder
 
 LIBRARY = """<!-- Facts for the help kiosk of a library, for tests. -->

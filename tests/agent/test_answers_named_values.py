@@ -2,7 +2,7 @@
 is; a place on the internet ("on our website", "online") is a place a fact states; a number
 named by what it is for ("your fax number") is declined where the file holds no such thing,
 not answered with the file's other number (agent/answers/shape.py `_ASKS_VALUE`,
-`_STATES_VALUE`; agent/answers/routing.py `named_value_unheld_rule`). On a climbing gym's
+`_STATES_VALUE`; agent/answers/rules.py `named_value_unheld_rule`). On a climbing gym's
 file written for these tests, through the real index and sentence encoder."""
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ import pytest
 import agent.answers.index as index_module
 from agent import PersonaSettings
 from agent.answers.index import KnowledgeIndex
-from agent.answers.routing import TurnPlan, plan_turn, prepare_turn, with_notes
+from agent.answers.plan import TurnPlan
+from agent.answers.routing import plan_turn, prepare_turn, with_notes
 from agent.answers.thesaurus import Thesaurus
 from agent.sentence_embedding import SentenceEncoder
 

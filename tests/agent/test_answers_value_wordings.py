@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from agent.answers.index import KnowledgeIndex
-from agent.answers.routing import names_before_pronoun, plan_turn
+from agent.answers.pronouns import names_before_pronoun
+from agent.answers.routing import plan_turn
 from agent.answers.shape import asks_for_value, last_sentence, states_value, where_it_is_asked
 
 CENTRE = """<!-- Facts for the help kiosk of a science centre, for tests. -->

@@ -19,7 +19,8 @@ from agent.answers.guard import FactGuard, contradicted
 from agent.answers.index import KnowledgeIndex, label_of
 from agent.answers.lines import DONT_KNOW_LINE
 from agent.answers.parts import CONTEXT, QUESTION, REQUEST, TOPIC, message_parts, segments
-from agent.answers.routing import TurnPlan, plan_turn, with_notes
+from agent.answers.plan import TurnPlan
+from agent.answers.routing import plan_turn, with_notes
 from agent.sentence_embedding import SentenceEncoder
 
 BUSINESSES = Path(__file__).resolve().parents[2] / "bench" / "answers" / "businesses"
