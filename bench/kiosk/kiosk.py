@@ -288,6 +288,8 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
         "block_cores": shares(timeline.secs(start, end), end - start),
         "underruns": last["underruns"],
         "voice_underruns": last.get("voiceUnderruns"),
+        "onset_holds": last.get("onsetHolds"),
+        "camera_sent": last.get("cameraSent"),
         "load_1min": round(os.getloadavg()[0], 2),
     }
 

@@ -1,5 +1,10 @@
 // Types of the browser SDK (avatar-client.js). docs/BROWSER_SDK.md explains it.
 
+/** The camera sends nothing from the visitor's end of turn (`user-stopped-speaking`)
+ *  until the reply starts (or the visitor speaks again), for at most this long (ms): the
+ *  server analyses no camera frame meanwhile. */
+export const CAMERA_HOLD_MS: number;
+
 export type AvatarState =
   | "idle" | "connecting" | "listening" | "thinking" | "speaking" | "error" | "stopped";
 
@@ -217,8 +222,12 @@ export interface AvatarStats {
   voicedSecs: number;
   /** The playback queue ran dry (its clock stopped), between replies or in one. */
   underruns: number;
-  /** Of those, within 250 ms of reply audio: a break heard in the voice. */
+  /** Of those, within 250 ms of reply audio and the voice going on within 0.5 s: a break
+   *  heard in the voice (playback then restarts once 1.5 x jitterMs are queued). */
   voiceUnderruns: number;
+  /** A reply's first voice held until `jitterMs` of audio from it were queued (idle
+   *  silence was playing with too little behind it). */
+  onsetHolds: number;
   skippedSecs: number;
   bufferedMs: number;
   replyOnsets: number;

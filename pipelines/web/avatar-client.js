@@ -48,6 +48,10 @@ const STALL_MS = 3000;
 const PRE_WELCOME_AUDIO_SECS = 3.5;
 // A bot caption waits for its audio to be heard, but never longer than this.
 const CAPTION_MAX_WAIT_MS = 1500;
+// The camera sends nothing from the visitor's end of turn until the reply starts, for
+// at most this long: the server's own window for analysing no camera frame while a
+// reply is thought up (its presence keeps the visitor through it).
+export const CAMERA_HOLD_MS = 3000;
 
 /**
  * @typedef {"idle"|"connecting"|"listening"|"thinking"|"speaking"|"error"|"stopped"} AvatarState
@@ -293,7 +297,7 @@ export class AvatarClient extends ConversationEvents {
       avOffsetMsP50: percentile(frames.offsets, 0.5),
       avOffsetMsP95: percentile(frames.offsets.map(Math.abs), 0.95),
       avOffsetSamples: frames.offsets.length,
-      ...(this.player ? this.player.counters : { playedSecs: 0, voicedSecs: 0, underruns: 0, voiceUnderruns: 0, skippedSecs: 0, bufferedMs: 0 }),
+      ...(this.player ? this.player.counters : { playedSecs: 0, voicedSecs: 0, underruns: 0, voiceUnderruns: 0, onsetHolds: 0, skippedSecs: 0, bufferedMs: 0 }),
       replyOnsets: this.player ? this.player.onsets.length : 0,
       voiceToVoiceMs: [...this.voiceToVoiceMs],
       turnParts: [...this.turnParts],
@@ -737,9 +741,10 @@ export class AvatarClient extends ConversationEvents {
   /** @param {AvatarState} state */
   setState(state) {
     // Between the end of the visitor's turn and the reply the server skips camera
-    // frames for up to 3 s (its CPU goes to recognition, the LLM and TTS); so do we.
+    // frames for up to 3 s (its CPU goes to recognition, the LLM and TTS); so do we:
+    // none grabbed, encoded or sent until the reply starts (or the visitor speaks again).
     if (this.camera && state !== this.state) {
-      this.camera.pausedUntil = state === "thinking" ? performance.now() + 3000 : 0;
+      this.camera.pausedUntil = state === "thinking" ? performance.now() + CAMERA_HOLD_MS : 0;
     }
     super.setState(state);
   }

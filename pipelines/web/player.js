@@ -8,7 +8,10 @@ export class AudioPlayer {
   /**
    * @param {AudioContext} context  with worklets/playback-processor.js added
    * @param {number} inputRate       the server's audio_out.sample_rate
-   * @param {{jitterMs?: number, maxBufferMs?: number}} [options]
+   * @param {{jitterMs?: number, refillMs?: number, maxBufferMs?: number}} [options]
+   *   jitterMs: buffered before playing, and before a reply's first voice plays (80);
+   *   refillMs: buffered before playing again after the queue ran dry inside the voice
+   *   (1.5 x jitterMs)
    */
   constructor(context, inputRate, options = {}) {
     this.context = context;
@@ -16,10 +19,11 @@ export class AudioPlayer {
     this.node = new AudioWorkletNode(context, "playback-processor", {
       numberOfInputs: 0,
       outputChannelCount: [1],
-      processorOptions: { inputRate, jitterMs: options.jitterMs ?? 80, maxBufferMs: options.maxBufferMs ?? 600 },
+      processorOptions: { inputRate, jitterMs: options.jitterMs ?? 80, refillMs: options.refillMs,
+                          maxBufferMs: options.maxBufferMs ?? 600 },
     });
     this.node.connect(context.destination);
-    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, skipped:number} | null} */
+    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, skipped:number} | null} */
     this.report = null;
     this.lastVoicedAt = -Infinity; // performance.now() when voiced audio last grew
     /** @type {number[]} */
@@ -79,6 +83,7 @@ export class AudioPlayer {
       voicedSecs: report ? report.voiced / rate : 0,
       underruns: report ? report.underruns : 0,
       voiceUnderruns: report ? report.voiceUnderruns : 0,
+      onsetHolds: report ? report.onsetHolds : 0,
       skippedSecs: report ? report.skipped / this.inputRate : 0,
       bufferedMs: report ? report.bufferedMs : 0,
     };

@@ -3,15 +3,23 @@
 // it reports which pts is playing, so video frames are drawn against what the
 // visitor hears (docs/PROTOCOL.md, Video sessions).
 //
+// The buffer is refilled where a break would be heard: a reply's first voiced chunk
+// (after silence) waits until `jitterMs` of audio from it are queued, even where idle
+// silence was still playing just before it (a thin queue of silence would otherwise
+// hand the voice no margin), and after the queue ran dry inside the voice, playback
+// restarts only once `refillMs` are queued. Both count whole input samples, so
+// chunks that add up to the threshold restart it.
+//
 // Messages in:  {type:"push", ptsUs, samples: Int16Array}  one chunk, in order
 //               {type:"flush"}                             drop everything buffered (barge-in)
 // Messages out: {type:"clock", pts, frame, playing, bufferedMs, played, voiced, underruns,
-//                voiceUnderruns, skipped}
+//                voiceUnderruns, onsetHolds, skipped}
 //               every ~10 ms: `pts` (seconds) was playing at context frame `frame`.
 //               `voiceUnderruns` counts the queue running dry within VOICE_GAP_SECS of
 //               reply audio and the voice going on within RESUME_SECS: a break heard in
 //               the voice (one in the silence between replies only stops the clock, and a
-//               reply's end followed by nothing is no break).
+//               reply's end followed by nothing is no break). `onsetHolds` counts a reply's
+//               first voiced chunk held until the jitter buffer behind it was full.
 
 const VOICED_LEVEL = 4 / 32768; // server silence is exact zeros; speech rarely dips this low
 const VOICE_GAP_SECS = 0.25; // longer than piper's gaps inside a word, shorter than its sentence pauses
@@ -25,8 +33,14 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.inputRate = opts.inputRate || 22050;
     this.step = this.inputRate / sampleRate; // input samples per output sample
     this.startSecs = (opts.jitterMs || 80) / 1000; // buffered before (re)starting
+    // thresholds in whole input samples: two 40 ms chunks are 80 ms, with no fraction short
+    this.startSamples = Math.max(1, Math.round(this.startSecs * this.inputRate));
+    const refillSecs = (opts.refillMs || 1.5 * (opts.jitterMs || 80)) / 1000; // after a break in the voice
+    this.refillSamples = Math.max(this.startSamples, Math.round(refillSecs * this.inputRate));
+    this.needSamples = this.startSamples; // what the next (re)start waits for
+    this.lastPushedVoiced = false; // the last chunk pushed had voice: the next voiced one is no onset
     this.maxSecs = (opts.maxBufferMs || 600) / 1000; // beyond this we skip ahead
-    /** @type {{pts: number, data: Float32Array}[]} */
+    /** @type {{pts: number, data: Float32Array, onset: boolean}[]} */
     this.queue = [];
     this.queuedSamples = 0;
     this.offset = 0; // fractional read position into queue[0]
@@ -36,6 +50,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.voiced = 0; // of which above VOICED_LEVEL
     this.underruns = 0;
     this.voiceUnderruns = 0;
+    this.onsetHolds = 0; // a reply's first voiced chunk held until the buffer behind it was full
     this.lastVoiced = -Infinity; // `played` at the last voiced sample
     this.dryInVoiceAt = null; // context time the queue ran dry just after voiced audio
     this.skipped = 0; // input samples skipped to catch up
@@ -47,8 +62,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     if (message.type === "push") {
       const data = new Float32Array(message.samples.length);
       for (let i = 0; i < data.length; i++) data[i] = message.samples[i] / 32768;
-      this.countBreak(data);
-      this.queue.push({ pts: message.ptsUs / 1e6, data });
+      const voiced = hasVoice(data);
+      this.countBreak(voiced);
+      this.queue.push({ pts: message.ptsUs / 1e6, data, onset: voiced && !this.lastPushedVoiced });
+      this.lastPushedVoiced = voiced;
       this.queuedSamples += data.length;
       this.trimBacklog();
     } else if (message.type === "flush") {
@@ -57,16 +74,34 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       this.offset = 0;
       this.playing = false;
       this.dryInVoiceAt = null;
+      this.needSamples = this.startSamples;
+      this.lastPushedVoiced = false;
       this.report(true);
     }
   }
 
-  countBreak(data) {
+  countBreak(voiced) {
     // the first chunk after running dry in the voice: voiced and soon, the reply was broken
+    // (and it restarts only once `refillMs` are queued, so the next late chunk finds a margin)
     if (this.dryInVoiceAt === null) return;
-    const voiced = data.some((v) => v > VOICED_LEVEL || v < -VOICED_LEVEL);
-    if (voiced && currentFrame / sampleRate - this.dryInVoiceAt < RESUME_SECS) this.voiceUnderruns++;
+    if (voiced && currentFrame / sampleRate - this.dryInVoiceAt < RESUME_SECS) {
+      this.voiceUnderruns++;
+      this.needSamples = this.refillSamples;
+    }
     this.dryInVoiceAt = null;
+  }
+
+  /** Whether playback may (re)start: `needSamples` queued from the read position. */
+  ready() {
+    return this.queue.length > 0 && this.queuedSamples - this.offset >= this.needSamples;
+  }
+
+  /** Stop playing until `ready()` again; the clock stops with it. A fraction of a
+   * sample left in the read position is dropped: it belongs to audio already played. */
+  pause(need) {
+    this.playing = false;
+    this.offset = this.queue.length ? Math.floor(this.offset) : 0;
+    this.needSamples = need;
   }
 
   queuedSecs() {
@@ -96,7 +131,11 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 
   process(_inputs, outputs) {
     const out = outputs[0][0];
-    if (!this.playing && this.queue.length && this.queuedSecs() >= this.startSecs) this.playing = true;
+    if (!this.playing && this.ready()) {
+      this.playing = true;
+      this.needSamples = this.startSamples;
+      this.queue[0].onset = false; // its buffer is full: it plays
+    }
     if (this.queue.length) this.pts = this.queue[0].pts + this.offset / this.inputRate;
     const ptsAtStart = this.pts;
     const wasPlaying = this.playing;
@@ -104,10 +143,18 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     if (this.playing) {
       for (; i < out.length; i++) {
         if (!this.queue.length) {
-          this.playing = false; // underrun: the clock stops, video waits with it
-          this.underruns++;
+          this.underruns++; // the clock stops, video waits with it
           if (this.played - this.lastVoiced < VOICE_GAP_SECS * sampleRate) this.dryInVoiceAt = currentFrame / sampleRate;
+          this.pause(this.startSamples);
           break;
+        }
+        if (this.queue[0].onset) {
+          this.queue[0].onset = false;
+          if (!this.ready()) { // a reply's first voice, too little behind it: refill first
+            this.onsetHolds++;
+            this.pause(this.startSamples);
+            break;
+          }
         }
         const whole = Math.floor(this.offset);
         const frac = this.offset - whole;
@@ -147,9 +194,15 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       voiced: this.voiced,
       underruns: this.underruns,
       voiceUnderruns: this.voiceUnderruns,
+      onsetHolds: this.onsetHolds,
       skipped: this.skipped,
     });
   }
+}
+
+/** Whether a chunk holds sound above the server's silence (exact zeros). */
+function hasVoice(data) {
+  return data.some((v) => v > VOICED_LEVEL || v < -VOICED_LEVEL);
 }
 
 registerProcessor("playback-processor", PlaybackProcessor);

@@ -172,6 +172,57 @@ test("a queue run dry in the silence between replies is no break in the voice; i
   assert.equal(clock().voiceUnderruns, 1, "a reply's end followed by silence is no break");
 });
 
+test("two 40 ms chunks restart a queue run dry, however the last chunk's samples fell", () => {
+  const { run, push, clock } = playback();
+  push(0, 0); push(1, 0); push(2, 0); // 120 ms at 22050 Hz read at 48 kHz: the read ends mid-sample
+  run(60);
+  assert.equal(clock().underruns, 1);
+  const played = clock().played;
+  push(3, 0); push(4, 0); // 80 ms: the jitter buffer, not a sample short of it
+  run(8);
+  assert.ok(clock().played > played, "two chunks did not restart playback");
+});
+
+test("a reply's first voice waits for the jitter buffer behind it, even while silence plays", () => {
+  const { run, push, clock } = playback();
+  for (let i = 0; i < 3; i++) push(i, 0); // idle silence, playing
+  run(40); // ~107 ms of the 120 played: a thin queue of silence left
+  assert.ok(clock().playing);
+  push(3); // the reply's first chunk: alone behind the silence
+  run(8);
+  assert.equal(clock().onsetHolds, 1);
+  assert.ok(clock().voiced < 48, "the voice started with no margin behind it"); // (the interpolation's edge)
+  push(4); // 80 ms of voice queued: it plays
+  run(8);
+  assert.ok(clock().voiced > 0);
+  assert.equal(clock().voiceUnderruns, 0);
+  // a reply whose voice arrives behind enough silence plays through without a hold
+  for (let i = 5; i < 12; i++) push(i, 0);
+  run(60);
+  push(12); push(13); push(14);
+  run(10);
+  assert.equal(clock().onsetHolds, 1);
+});
+
+test("after a break in the voice, playback restarts only once the refill is queued", () => {
+  const { run, push, clock } = playback();
+  for (let i = 0; i < 5; i++) push(i); // a reply's 200 ms, then its next chunk is late
+  run(90);
+  assert.equal(clock().underruns, 1);
+  const played = clock().played;
+  push(5); push(6); // 80 ms: would restart at the start, not after a break
+  run(8);
+  assert.equal(clock().voiceUnderruns, 1);
+  assert.equal(clock().played, played, "restarted with no more than the first buffer");
+  push(7); // 120 ms: the refill
+  run(8);
+  assert.ok(clock().played > played);
+  run(300); // it plays out; then the next reply's start needs the usual 80 ms only
+  push(20); push(21);
+  run(8);
+  assert.ok(clock().playing);
+});
+
 test("a backlog beyond the maximum is skipped so latency cannot grow for good", () => {
   const { push, clock, run } = playback();
   for (let i = 0; i < 50; i++) push(i); // 2 s arrive at once (a stalled tab)
@@ -362,6 +413,44 @@ test("the client follows video-quality: event out, stats, camera rate; bad event
     client.welcome = null; // disconnected: no quality to report
     assert.equal(client.stats.videoQuality, null);
     assert.equal(client.stats.videoSize, null);
+  } finally {
+    client.camera?.stop();
+    mock.timers.reset();
+  }
+});
+
+test("the camera waits from the visitor's end of turn until the reply starts, or its window ends", async () => {
+  browserGlobals();
+  const { AvatarClient, CAMERA_HOLD_MS } = await import("../../../pipelines/web/avatar-client.js");
+  const { stream, video } = fakeCamera();
+  const client = new AvatarClient({ canvas: { getContext: () => ({}) }, selfView: video });
+  client.audio = { destination: {} };
+  client.cameraStream = stream;
+  client.ws = { bufferedAmount: Infinity }; // a grab that is not held is skipped (and counted)
+  mock.timers.enable({ apis: ["setInterval"] });
+  try {
+    client.onEvent({ type: "welcome", protocol: 2, session_id: "s1-hold",
+                     audio_out: { sample_rate: 22050, channels: 1, encoding: "pcm_s16le" }, video_out: WELCOME_VIDEO });
+    const camera = client.camera;
+    client.onEvent({ type: "user-started-speaking" });
+    mock.timers.tick(1000);
+    assert.equal(camera.pausedTicks, 0, "the camera is sent while the visitor speaks");
+    const grabbed = camera.skipped;
+    client.onEvent({ type: "user-stopped-speaking" }); // the reply is thought up
+    assert.equal(client.state, "thinking");
+    mock.timers.tick(1000);
+    assert.equal(camera.skipped, grabbed, "a frame was grabbed while the reply was thought up");
+    assert.equal(camera.pausedTicks, 10);
+    client.onEvent({ type: "bot-started-speaking" }); // the reply's first audio: the camera goes on
+    mock.timers.tick(1000);
+    assert.equal(camera.skipped - grabbed, 10);
+    // no reply at all (a cough, a backchannel): the window ends by itself
+    client.onEvent({ type: "bot-stopped-speaking" });
+    client.onEvent({ type: "user-stopped-speaking" });
+    assert.ok(camera.pausedUntil - performance.now() <= CAMERA_HOLD_MS && camera.pausedUntil > performance.now());
+    camera.pausedUntil = performance.now(); // its window passed
+    mock.timers.tick(1000);
+    assert.equal(camera.skipped - grabbed, 20);
   } finally {
     client.camera?.stop();
     mock.timers.reset();
