@@ -38,7 +38,9 @@ class VoiceClient(VoiceConnection):
 
         The file's frames are sampled at `fps` (never more than the file has);
         decoding and JPEG encoding run in a worker thread so audio streamed on
-        the same event loop keeps its pace. With `loop` the clip restarts at its
+        the same event loop keeps its pace. While the server thinks up a reply
+        (`camera_hold`, followed by `receive()`) the clip waits, nothing decoded or
+        sent, and goes on from where it was. With `loop` the clip restarts at its
         end and this runs until cancelled.
 
         Returns:
@@ -60,7 +62,11 @@ class VoiceClient(VoiceConnection):
             frames = sampled_jpegs(Path(path), step, width, quality)
             sent_this_pass = 0
             try:
-                while (jpeg := await asyncio.to_thread(next, frames, None)) is not None:
+                while True:
+                    started += await self.camera_hold.wait(period)
+                    jpeg = await asyncio.to_thread(next, frames, None)
+                    if jpeg is None:
+                        break
                     delay = started + sent * period - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
@@ -85,7 +91,8 @@ class VoiceClient(VoiceConnection):
         width: int = DEFAULT_CAMERA_WIDTH,
         quality: int = DEFAULT_JPEG_QUALITY,
     ) -> None:
-        """Send a local camera (OpenCV device `index`) as camera frames until cancelled.
+        """Send a local camera (OpenCV device `index`) as camera frames until cancelled
+        (none while the server thinks up a reply: `camera_hold`).
 
         Raises:
             ClientError: the camera cannot be opened or stops delivering frames.
@@ -107,6 +114,8 @@ class VoiceClient(VoiceConnection):
         try:
             next_at = time.monotonic()
             while True:
+                if await self.camera_hold.wait(period):
+                    next_at = time.monotonic()
                 jpeg = await asyncio.to_thread(grab)
                 if jpeg is None:
                     raise ClientError(f"camera {index} stopped delivering frames")

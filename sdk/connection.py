@@ -29,8 +29,9 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from sdk.camera_hold import CameraHold
 from sdk.errors import ClientError, HandshakeError
-from sdk.events import AssetsEvent, KeepalivePing, PresenceEvent, VideoQualityEvent
+from sdk.events import AssetsEvent, KeepalivePing, PresenceEvent, SimpleEvent, VideoQualityEvent
 from sdk.handshake import Door, build_hello, open_door
 from sdk.images import DEFAULT_CAMERA_WIDTH, DEFAULT_JPEG_QUALITY, encode_camera_jpeg
 from sdk.items import Closed, ServerItem, parse_item
@@ -97,6 +98,10 @@ class VoiceConnection:
         #: (`welcome.presence.mic_gate`; None: every chunk is sent), set by `connect()`
         self.mic_gate: MicGate | None = None
         self._wants_mic_gate = False
+        #: the camera sources (`VoiceClient.stream_video_file`, `stream_webcam`) send no
+        #: frame while the server thinks up a reply (it analyses none then), followed
+        #: from the turn events `receive()` reads; `camera_hold.secs = 0` sends every frame
+        self.camera_hold = CameraHold()
 
     @classmethod
     async def connect(
@@ -513,6 +518,8 @@ class VoiceConnection:
                 self.video_quality = item  # frames may change size from now on
             elif isinstance(item, PresenceEvent):
                 self.presence_state = item.state
+            elif isinstance(item, SimpleEvent):
+                self.camera_hold.follow(item.type)
             if item is not None:
                 yield item
 

@@ -32,6 +32,7 @@ from pipelines.wire.protocol_session import (
     PortraitUpload,
     ProtocolSession,
 )
+from sdk.camera_hold import CameraHold
 from sdk.client import VoiceClient
 from sdk.errors import ProtocolError
 from sdk.handshake import build_hello
@@ -279,6 +280,7 @@ class Peer:
     received: list[Parsed] = field(default_factory=list)
     errors: list[ProtocolError] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    script_counts: list[int] = field(default_factory=list)  # what a script noted on its way
 
     def of(self, kind: type) -> list[Any]:
         return [item for item in self.received if isinstance(item, kind)]
@@ -393,6 +395,60 @@ async def test_stream_video_file_samples_the_clip_at_real_time_pace(
     assert BotVideo(frames[0].jpeg, 0, 0.0).rgb().shape == (120, 160, 3)
     pts = [frame.pts_us for frame in frames]
     assert pts == sorted(pts) and pts[-1] - pts[0] == pytest.approx(320_000, abs=150_000)
+
+
+def test_camera_hold_follows_the_turn_events_and_ends_by_itself() -> None:
+    hold = CameraHold(secs=3.0)
+    assert not hold.held(now=10.0)
+    hold.follow("user-stopped-speaking", now=10.0)  # the reply is thought up from here
+    assert hold.held(now=10.5) and hold.held(now=12.9)
+    assert not hold.held(now=13.0), "no reply within the server's window: the camera goes on"
+    for resume in ("bot-started-speaking", "user-started-speaking", "bot-interrupted"):
+        hold.follow("user-stopped-speaking", now=20.0)
+        hold.follow(resume, now=20.2)
+        assert not hold.held(now=20.3), resume
+    hold.follow("user-transcription", now=30.0)  # other events change nothing
+    assert not hold.held(now=30.1)
+    never = CameraHold(secs=0.0)
+    never.follow("user-stopped-speaking", now=1.0)
+    assert not never.held(now=1.0)
+    with pytest.raises(ValueError, match="camera hold"):
+        CameraHold(secs=-1.0)
+
+
+async def test_stream_video_file_holds_the_camera_while_the_reply_is_thought_up(
+    peer: Peer, user_clip: Path
+) -> None:
+    async def script(ws: ServerConnection, state: Peer) -> None:
+        await state.until(lambda: len(state.of(CameraJpegInput)) >= 3)
+        await ws.send(json.dumps({"type": "user-stopped-speaking", "ts": 1.0}))
+        await asyncio.sleep(0.2)  # the frame on its way when the event came lands
+        state.script_counts.append(len(state.of(CameraJpegInput)))
+        await asyncio.sleep(0.5)
+        state.script_counts.append(len(state.of(CameraJpegInput)))
+        await ws.send(json.dumps({"type": "bot-started-speaking", "ts": 2.0}))
+        await state.until(lambda: len(state.of(CameraJpegInput)) >= state.script_counts[-1] + 2)
+
+    peer.script = script
+    async with await VoiceClient.connect(peer.url, video_in="camera") as client:
+        reader = asyncio.create_task(_drain(client))
+        camera = asyncio.create_task(client.stream_video_file(user_clip, fps=12.5, width=160,
+                                                              loop=True))
+        await peer.until(lambda: len(peer.script_counts) == 2
+                         and len(peer.of(CameraJpegInput)) >= peer.script_counts[-1] + 2)
+        camera.cancel()
+        reader.cancel()
+        await asyncio.gather(camera, reader, return_exceptions=True)
+    held_from, held_to = peer.script_counts
+    assert held_to == held_from, "camera frames were sent while the reply was thought up"
+    assert client.camera_hold.frames_held >= 3  # 0.5 s at 12.5 frames a second, at least
+    assert not peer.errors
+
+
+async def _drain(client: VoiceClient) -> None:
+    """Read the server's items (the camera hold follows its turn events there)."""
+    async for _ in client.receive():
+        pass
 
 
 async def _play_plan(ws: ServerConnection, plan: list[str], face: np.ndarray | None) -> None:
