@@ -289,6 +289,7 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
         "underruns": last["underruns"],
         "voice_underruns": last.get("voiceUnderruns"),
         "onset_holds": last.get("onsetHolds"),
+        "voice_breaks": last.get("voiceBreaks"),
         "camera_sent": last.get("cameraSent"),
         "load_1min": round(os.getloadavg()[0], 2),
     }

@@ -228,6 +228,9 @@ export interface AvatarStats {
   /** A reply's first voice held until `jitterMs` of audio from it were queued (idle
    *  silence was playing with too little behind it). */
   onsetHolds: number;
+  /** The last breaks heard (up to 16): voice played since it last began, and how long
+   *  the queue stayed dry (ms). */
+  voiceBreaks: { intoVoiceMs: number; dryMs: number }[];
   skippedSecs: number;
   bufferedMs: number;
   replyOnsets: number;

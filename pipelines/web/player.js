@@ -8,8 +8,9 @@ export class AudioPlayer {
   /**
    * @param {AudioContext} context  with worklets/playback-processor.js added
    * @param {number} inputRate       the server's audio_out.sample_rate
-   * @param {{jitterMs?: number, refillMs?: number, maxBufferMs?: number}} [options]
-   *   jitterMs: buffered before playing, and before a reply's first voice plays (80);
+   * @param {{jitterMs?: number, onsetMs?: number, refillMs?: number, maxBufferMs?: number}} [options]
+   *   jitterMs: buffered before playing (80); onsetMs: before a reply's first voice plays
+   *   (jitterMs);
    *   refillMs: buffered before playing again after the queue ran dry inside the voice
    *   (1.5 x jitterMs)
    */
@@ -19,11 +20,12 @@ export class AudioPlayer {
     this.node = new AudioWorkletNode(context, "playback-processor", {
       numberOfInputs: 0,
       outputChannelCount: [1],
-      processorOptions: { inputRate, jitterMs: options.jitterMs ?? 80, refillMs: options.refillMs,
+      processorOptions: { inputRate, jitterMs: options.jitterMs ?? 80, onsetMs: options.onsetMs,
+                          refillMs: options.refillMs,
                           maxBufferMs: options.maxBufferMs ?? 600 },
     });
     this.node.connect(context.destination);
-    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, skipped:number} | null} */
+    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, voiceBreaks:{intoVoiceMs:number, dryMs:number}[], skipped:number} | null} */
     this.report = null;
     this.lastVoicedAt = -Infinity; // performance.now() when voiced audio last grew
     /** @type {number[]} */
@@ -84,6 +86,7 @@ export class AudioPlayer {
       underruns: report ? report.underruns : 0,
       voiceUnderruns: report ? report.voiceUnderruns : 0,
       onsetHolds: report ? report.onsetHolds : 0,
+      voiceBreaks: report ? report.voiceBreaks : [],
       skippedSecs: report ? report.skipped / this.inputRate : 0,
       bufferedMs: report ? report.bufferedMs : 0,
     };

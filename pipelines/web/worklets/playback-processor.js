@@ -4,7 +4,7 @@
 // visitor hears (docs/PROTOCOL.md, Video sessions).
 //
 // The buffer is refilled where a break would be heard: a reply's first voiced chunk
-// (after silence) waits until `jitterMs` of audio from it are queued, even where idle
+// (after silence) waits until `onsetMs` (default `jitterMs`) of audio from it are queued, even where idle
 // silence was still playing just before it (a thin queue of silence would otherwise
 // hand the voice no margin), and after the queue ran dry inside the voice, playback
 // restarts only once `refillMs` are queued. Both count whole input samples, so
@@ -13,18 +13,21 @@
 // Messages in:  {type:"push", ptsUs, samples: Int16Array}  one chunk, in order
 //               {type:"flush"}                             drop everything buffered (barge-in)
 // Messages out: {type:"clock", pts, frame, playing, bufferedMs, played, voiced, underruns,
-//                voiceUnderruns, onsetHolds, skipped}
+//                voiceUnderruns, onsetHolds, voiceBreaks, skipped}
 //               every ~10 ms: `pts` (seconds) was playing at context frame `frame`.
 //               `voiceUnderruns` counts the queue running dry within VOICE_GAP_SECS of
 //               reply audio and the voice going on within RESUME_SECS: a break heard in
 //               the voice (one in the silence between replies only stops the clock, and a
 //               reply's end followed by nothing is no break). `onsetHolds` counts a reply's
-//               first voiced chunk held until the jitter buffer behind it was full.
+//               first voiced chunk held until the jitter buffer behind it was full;
+//               `voiceBreaks` the last breaks: {intoVoiceMs: voice played since it last
+//               began, dryMs: how long the queue stayed dry}.
 
 const VOICED_LEVEL = 4 / 32768; // server silence is exact zeros; speech rarely dips this low
 const VOICE_GAP_SECS = 0.25; // longer than piper's gaps inside a word, shorter than its sentence pauses
 const RESUME_SECS = 0.5; // the voice back this soon after running dry: the same reply, broken
 const CLOCK_EVERY_QUANTA = 4;
+const MAX_BREAKS = 16; // breaks kept for the report
 
 class PlaybackProcessor extends AudioWorkletProcessor {
   constructor(options) {
@@ -37,6 +40,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.startSamples = Math.max(1, Math.round(this.startSecs * this.inputRate));
     const refillSecs = (opts.refillMs || 1.5 * (opts.jitterMs || 80)) / 1000; // after a break in the voice
     this.refillSamples = Math.max(this.startSamples, Math.round(refillSecs * this.inputRate));
+    this.onsetSamples = Math.max(1, Math.round(((opts.onsetMs || opts.jitterMs || 80) / 1000) * this.inputRate));
     this.needSamples = this.startSamples; // what the next (re)start waits for
     this.lastPushedVoiced = false; // the last chunk pushed had voice: the next voiced one is no onset
     this.maxSecs = (opts.maxBufferMs || 600) / 1000; // beyond this we skip ahead
@@ -52,6 +56,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.voiceUnderruns = 0;
     this.onsetHolds = 0; // a reply's first voiced chunk held until the buffer behind it was full
     this.lastVoiced = -Infinity; // `played` at the last voiced sample
+    this.voiceSince = 0; // `played` where the voice last began (after VOICE_GAP_SECS without)
+    this.dryIntoVoice = 0; // `played - voiceSince` when the queue last ran dry in the voice
+    /** @type {{intoVoiceMs: number, dryMs: number}[]} */
+    this.voiceBreaks = []; // the last MAX_BREAKS breaks heard
     this.dryInVoiceAt = null; // context time the queue ran dry just after voiced audio
     this.skipped = 0; // input samples skipped to catch up
     this.quanta = 0;
@@ -84,16 +92,19 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     // the first chunk after running dry in the voice: voiced and soon, the reply was broken
     // (and it restarts only once `refillMs` are queued, so the next late chunk finds a margin)
     if (this.dryInVoiceAt === null) return;
-    if (voiced && currentFrame / sampleRate - this.dryInVoiceAt < RESUME_SECS) {
+    const dry = currentFrame / sampleRate - this.dryInVoiceAt;
+    if (voiced && dry < RESUME_SECS) {
       this.voiceUnderruns++;
       this.needSamples = this.refillSamples;
+      this.voiceBreaks.push({ intoVoiceMs: Math.round((this.dryIntoVoice / sampleRate) * 1000), dryMs: Math.round(dry * 1000) });
+      if (this.voiceBreaks.length > MAX_BREAKS) this.voiceBreaks.shift();
     }
     this.dryInVoiceAt = null;
   }
 
   /** Whether playback may (re)start: `needSamples` queued from the read position. */
-  ready() {
-    return this.queue.length > 0 && this.queuedSamples - this.offset >= this.needSamples;
+  ready(need = this.needSamples) {
+    return this.queue.length > 0 && this.queuedSamples - this.offset >= need;
   }
 
   /** Stop playing until `ready()` again; the clock stops with it. A fraction of a
@@ -131,7 +142,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 
   process(_inputs, outputs) {
     const out = outputs[0][0];
-    if (!this.playing && this.ready()) {
+    const onsetFirst = this.queue.length > 0 && this.queue[0].onset;
+    if (!this.playing && this.ready(onsetFirst ? Math.max(this.needSamples, this.onsetSamples) : this.needSamples)) {
       this.playing = true;
       this.needSamples = this.startSamples;
       this.queue[0].onset = false; // its buffer is full: it plays
@@ -144,15 +156,18 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       for (; i < out.length; i++) {
         if (!this.queue.length) {
           this.underruns++; // the clock stops, video waits with it
-          if (this.played - this.lastVoiced < VOICE_GAP_SECS * sampleRate) this.dryInVoiceAt = currentFrame / sampleRate;
+          if (this.played - this.lastVoiced < VOICE_GAP_SECS * sampleRate) {
+            this.dryInVoiceAt = currentFrame / sampleRate;
+            this.dryIntoVoice = this.played - this.voiceSince;
+          }
           this.pause(this.startSamples);
           break;
         }
         if (this.queue[0].onset) {
           this.queue[0].onset = false;
-          if (!this.ready()) { // a reply's first voice, too little behind it: refill first
+          if (!this.ready(this.onsetSamples)) { // a reply's first voice, too little behind it: refill first
             this.onsetHolds++;
-            this.pause(this.startSamples);
+            this.pause(this.onsetSamples);
             break;
           }
         }
@@ -165,6 +180,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         out[i] = value;
         this.played++;
         if (value > VOICED_LEVEL || value < -VOICED_LEVEL) {
+          if (this.played - this.lastVoiced > VOICE_GAP_SECS * sampleRate) this.voiceSince = this.played;
           this.voiced++;
           this.lastVoiced = this.played;
         }
@@ -195,6 +211,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       underruns: this.underruns,
       voiceUnderruns: this.voiceUnderruns,
       onsetHolds: this.onsetHolds,
+      voiceBreaks: this.voiceBreaks,
       skipped: this.skipped,
     });
   }

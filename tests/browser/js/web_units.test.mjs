@@ -97,9 +97,9 @@ test("muted microphone sends silence, chunks keep coming", () => {
   assert.ok(posted.every((c) => c.every((v) => v === 0)));
 });
 
-function playback(rate = 48000) {
+function playback(rate = 48000, options = {}) {
   const loaded = loadProcessor(web("worklets/playback-processor.js"), rate);
-  const processor = new loaded.Processor({ processorOptions: { inputRate: 22050, jitterMs: 80 } });
+  const processor = new loaded.Processor({ processorOptions: { inputRate: 22050, jitterMs: 80, ...options } });
   const out = [[new Float32Array(128)]];
   const run = (quanta) => {
     for (let q = 0; q < quanta; q++) {
@@ -202,6 +202,16 @@ test("a reply's first voice waits for the jitter buffer behind it, even while si
   push(12); push(13); push(14);
   run(10);
   assert.equal(clock().onsetHolds, 1);
+  // onsetMs: a larger margin for a reply's first voice than for the stream's start
+  const wide = playback(48000, { onsetMs: 120 });
+  for (let i = 0; i < 3; i++) wide.push(i, 0);
+  wide.run(40);
+  wide.push(3); wide.push(4);
+  wide.run(8);
+  assert.ok(wide.clock().voiced < 48, "80 ms of voice played where 120 were asked");
+  wide.push(5);
+  wide.run(8);
+  assert.ok(wide.clock().voiced > 48);
 });
 
 test("after a break in the voice, playback restarts only once the refill is queued", () => {
@@ -213,6 +223,8 @@ test("after a break in the voice, playback restarts only once the refill is queu
   push(5); push(6); // 80 ms: would restart at the start, not after a break
   run(8);
   assert.equal(clock().voiceUnderruns, 1);
+  const [heard] = clock().voiceBreaks;
+  assert.ok(Math.abs(heard.intoVoiceMs - 200) < 3 && heard.dryMs > 0, JSON.stringify(heard));
   assert.equal(clock().played, played, "restarted with no more than the first buffer");
   push(7); // 120 ms: the refill
   run(8);
