@@ -12,6 +12,7 @@ camera:
 
     client = await VoiceClient.connect(url, video_out={"size": 512}, video_in="camera")
     asyncio.create_task(client.stream_webcam())             # or stream_video_file(path)
+    # (no frame sent while the reply is thought up: receive() follows the turn events)
     async for item in client.receive():
         if isinstance(item, BotVideo): show(item.rgb(), at=item.pts_us)
 
@@ -28,6 +29,7 @@ The modules, from the wire up:
     sdk.images       JPEG codecs (OpenCV, on first use)
     sdk.reconnect    ReconnectPolicy, SessionRestarted: when and how soon to reconnect (no I/O)
     sdk.mic_gate     MicGate: a kiosk's quiet microphone held back while nobody is there (no I/O)
+    sdk.camera_hold  CameraHold: the camera sources send nothing while a reply is thought up
     sdk.handshake    session_url, hello and welcome: opening one session (websockets)
     sdk.items        BotAudio, BotVideo, Closed: what receive() yields, parsed from the wire
     sdk.redial       opening a dropped session again with the policy's back-off
