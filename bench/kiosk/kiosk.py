@@ -44,9 +44,16 @@ its own (`TOPICS`, up to four arms), and rounds ask different topics.
 
 `--this REV` runs this side from REV's worktree instead of the working tree. With
 `--against REV` a second server runs REV's product (a git worktree,
-benchkit/revision_tree.py) and each round adds a face block on it: before and after
-in one run, against the same voice-only blocks. The server not in use is stopped
-(SIGSTOP, its whole tree) so its idle sessions cost the other nothing.
+benchkit/revision_tree.py) and each round adds a face block and a voice-only block on
+it: before and after in one run, each side's face against its own voice only. The
+server not in use is stopped (SIGSTOP, its whole tree) so its idle sessions cost the
+other nothing. Both sides are treated alike: within a round the blocks alternate
+between the sides, and with more than one side every measured block is preceded by
+an uncounted one-turn block on its server (`RESUME_QUESTION`), so no block is a
+server's first turn after SIGCONT (`--no-resume-warmup`: not). Until session 33 the
+voice-only blocks were this side's alone, so this side often went on warm from one
+block to the next while a REV's face block was always its server's first turn after
+SIGCONT, and this side read 70-95 ms of voice to voice faster whichever commit it ran.
 
 Where the cores went: `benchkit/kiosk/turn_cpu.py` samples every process's CPU from /proc
 (Chromium by process type, the server's own process, its face workers, the LLM
@@ -130,6 +137,10 @@ TOPICS = [
 #: prompt, as every visitor but the first finds them (a voice-only first turn was slow
 #: after a face warm-up alone)
 WARMUP_QUESTIONS = ["Hello, can you help me?"]
+#: asked, uncounted, on a server just continued (SIGCONT) before each measured block
+#: where there are two sides: its first turn after a stop is not measured (answered
+#: from a fact, so it leaves the LLM server's cached prompt as it was)
+RESUME_QUESTION = TOPICS[-1][0]
 LEAD_SECS = 4.0  # page start to its first question: the session is up and drawing
 TURN_GAP_SECS = 12.0  # question to question: room for a two-sentence answer
 RESULTS = ROOT / "bench" / "results"
@@ -354,6 +365,22 @@ def arm_summary(arm: Arm) -> dict[str, Any]:
     }
 
 
+def side_summary(arms: list[Arm], side: str) -> dict[str, Any]:
+    """One server's face arm (its first) and voice-only arm: p50s, parts, their ratio."""
+    face = next(a for a in arms if a.side == side and a.video)
+    voice = next((a for a in arms if a.side == side and not a.video), None)
+    v2v = {"face": [t["v2v"] for t in face.turns],
+           "voice": [t["v2v"] for t in voice.turns] if voice else []}
+    return {
+        "face": face.name, "voice_only": voice.name if voice else None,
+        "voice_to_voice_ms_p50": pct(v2v["face"], 50),
+        "voice_to_voice_ms_p50_voice_only": pct(v2v["voice"], 50) if voice else None,
+        "turn_parts_ms_p50": arm_summary(face)["turn_parts_ms_p50"],
+        "turn_parts_ms_p50_voice_only": arm_summary(voice)["turn_parts_ms_p50"] if voice else None,
+        "ratio": ratio(v2v["face"], v2v["voice"]),
+    }
+
+
 def lip_sync_summary(arm: Arm) -> dict[str, Any]:
     """The arm's replies pooled: how well the mouth on the canvas followed the voice
     (r at the best lag, per reply) and by how much it lagged (the followed ones)."""
@@ -425,6 +452,17 @@ def plot(arms: list[Arm], out: Path) -> None:
     save_plot(figure, axis, out)
 
 
+def interleaved(arms: list[Arm]) -> list[Arm]:
+    """The arms in the order a round starts from: one of each side's in turn (its face,
+    then the next side's face, then each side's voice only, ...), so that with sides of
+    as many arms the blocks of a round alternate between the servers."""
+    sides: dict[str, list[Arm]] = {}
+    for arm in arms:
+        sides.setdefault(arm.side, []).append(arm)
+    longest = max(len(own) for own in sides.values())
+    return [own[k] for k in range(longest) for own in sides.values() if k < len(own)]
+
+
 def round_order(arms: list[Any], r: int) -> list[Any]:
     """Round `r`'s arms in the order they ask (a block's place also picks its wording):
     turned round by `r`, and backwards in every other cycle of len(arms) rounds, so that
@@ -444,8 +482,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     arms = [Arm("this", True, args.render), Arm("this", False),
             *([Arm("this", True, "pixels")] if args.pixels_too else []),
             *([Arm("this", True, "drawn", lip_sync=True)] if args.lip_sync else []),
-            *[Arm(rev, True, None if args.render == "drawn" else args.render)
-              for rev in args.against]]
+            *[arm for rev in args.against
+              for arm in (Arm(rev, True, None if args.render == "drawn" else args.render),
+                          Arm(rev, False))]]
+    played = interleaved(arms)
+    resume_warmup = len(sides) > 1 and not args.no_resume_warmup
     if args.rounds * args.block_turns > len(TOPICS):
         raise SystemExit(f"--rounds x --block-turns asks more than the {len(TOPICS)} topics")
     wordings = len(TOPICS[0])
@@ -458,6 +499,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                          for t in range(args.block_turns)], folder, f"r{r}w{j}")
               for r in range(args.rounds) for j in range(len(arms))}
     warm = mic_track(models, WARMUP_QUESTIONS, folder, "warm")
+    resume = mic_track(models, [RESUME_QUESTION], folder, "resume")
     soak_wav = write_fake_mic_wav(folder / "soak.wav", [(1.5, speak(models, TOPICS[0][0])),
                                                         (27.0, bytes(2 * 16000))])
     y4m = write_fake_camera_y4m(folder / "camera.y4m", seconds=4.0)
@@ -466,6 +508,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     placement = placement_from(args)
     order = 0
     failed: list[str] = []
+    resume_warmups = 0
     mouth = MouthBox()
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(product_server(free_port(), root))
@@ -483,12 +526,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         warmed.add(arm.query)
                         await block(http, warm, y4m, 1, arm=arm, timeline=timeline, mouth=mouth)
         for r in range(args.rounds):
-            for j, arm in enumerate(round_order(arms, r)):
+            for j, arm in enumerate(round_order(played, r)):
                 http, pid = servers[arm.side]
                 use(arm.side)
                 print(f"round {r + 1}/{args.rounds}: {arm.name}", flush=True)
                 try:
                     async with placement.kept(pid, llms[arm.side]):
+                        if resume_warmup:  # its first turn after SIGCONT, not counted
+                            await block(http, resume, y4m, 1, arm=arm, timeline=timeline,
+                                        mouth=mouth)
+                            resume_warmups += 1
                         measured = await block(http, tracks[(r, j)], y4m, args.block_turns,
                                                arm=arm, timeline=timeline, mouth=mouth)
                 except Exception as error:  # one lost block must not lose the run
@@ -523,8 +570,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "browser_video_fps_pixels": arm_summary(pixels)["video_fps"],
             "face_over_voice_only_pixels": spread(pixels, voice, args.rounds)} if pixels else {}),
         "lip_sync_canvas": lip_sync,
+        # a REV's face against this side's voice only (before session 33 its only ratio)
         **{f"face_over_voice_only_against_{arm.side}": spread(arm, voice, args.rounds)
-           for arm in arms if arm.side != "this"},
+           for arm in arms if arm.side != "this" and arm.video},
+        # a REV's face against its own voice only: the figure to compare with this side's
+        **{f"face_over_voice_only_own_{rev}": spread(
+            next(a for a in arms if a.side == rev and a.video),
+            next(a for a in arms if a.side == rev and not a.video), args.rounds)
+           for rev in args.against},
+        # a REV's voice only against this side's: the two servers alike, were it not for
+        # their product (about 1 where both sides run the same commit)
+        **{f"voice_only_{rev}_over_this": spread(
+            next(a for a in arms if a.side == rev and not a.video), voice, args.rounds)
+           for rev in args.against},
+        "sides": {side: side_summary(arms, side) for side in sides},
+        "resume_warmup": resume_warmup,
+        "resume_warmups": resume_warmups,
+        "round_start_order": [arm.name for arm in played],
         "arms": {arm.name: arm_summary(arm) for arm in arms},
         "blocks": {arm.name: arm.blocks for arm in arms},
         "blocks_failed": failed,
@@ -540,7 +602,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "this_uncommitted": [] if args.this else _git(
             "status", "--porcelain", "--", "avatar", "pipelines", "agent").splitlines(),
         "method": (f"{args.rounds} rounds of {args.block_turns}-question blocks, phases "
-                   "alternated on one warm server each, the idle server stopped"),
+                   "alternated on one warm server each, the idle server stopped"
+                   + (", each side its own voice only, the sides alternated, an uncounted "
+                      "turn before each block" if resume_warmup else "")),
     }
     result["goals"] = {
         "ratio_le_1_1": (result["face_over_voice_only"]["ratio"] or 9) <= 1.1,
@@ -563,7 +627,11 @@ if __name__ == "__main__":
                              "each REV's face)")
     parser.add_argument("--block-turns", type=int, default=2, help="questions per block")
     parser.add_argument("--against", action="append", default=[], metavar="REV",
-                        help="also a face block on REV's product each round (repeatable)")
+                        help="also a face block and a voice-only block on REV's product "
+                             "each round (repeatable)")
+    parser.add_argument("--no-resume-warmup", action="store_true",
+                        help="with --against, no uncounted turn on a server before each "
+                             "measured block (its first turn after SIGCONT is then measured)")
     parser.add_argument("--this", metavar="REV", default=None,
                         help="run 'this' side from REV's worktree, not the working tree "
                              "(which others may be editing)")

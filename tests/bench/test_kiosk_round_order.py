@@ -40,3 +40,16 @@ def test_every_wording_is_answered_from_a_fact() -> None:
               if plan_turn(index, wording).reply is None]
     assert to_llm == []
     assert {len(topic) for topic in KIOSK.TOPICS} == {4}
+
+
+def test_with_two_sides_a_round_alternates_between_their_servers() -> None:
+    """Each side has its own voice-only arm, and a round's blocks switch server every
+    block, in every round's order: neither side goes on warm where the other resumes."""
+    arms = [KIOSK.Arm("this", True), KIOSK.Arm("this", False),
+            KIOSK.Arm("rev", True), KIOSK.Arm("rev", False)]
+    played = KIOSK.interleaved(arms)
+    assert [(a.side, a.video) for a in played] == [
+        ("this", True), ("rev", True), ("this", False), ("rev", False)]
+    for r in range(2 * len(played)):
+        sides = [a.side for a in KIOSK.round_order(played, r)]
+        assert all(x != y for x, y in zip(sides, sides[1:], strict=False)), (r, sides)
