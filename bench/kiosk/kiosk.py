@@ -65,7 +65,7 @@ Prints one JSON object (last line) with the machine's load average.
     .venv/bin/python bench/kiosk/kiosk.py [--rounds 6] [--block-turns 2] [--against REV]
         [--pixels-too] [--lip-sync] [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
 
-Runs: ~25 min on its defaults (estimated for the 2-core host); a block is ~30 s.
+Runs: ~25 min on its defaults (estimated for the 2-core host); a block is ~30 s. With `--against REV`: ~3 min a round (measured, 6 rounds 18 min).
 Quoted: docs/RESULTS.md, "The product at a glance": heard in Chromium, face / voice p50 0.86 s / 0.57 s (x1.51); JS heap +0.004 MB/min
 """
 
