@@ -33,14 +33,16 @@ Everything is measured by the page itself, through `window.kiosk`:
 Phases alternate: the run is `--rounds` rounds, each a block of `--block-turns`
 questions with the face on and a block voice only (`?video=0`) (and one of each
 added arm), the order turning round each round (`round_order`: over 2 x arms rounds
-each arm asks in each place, so with each wording, as often as the others),
+each arm asks in each place as often as the others, and so with each wording),
 each block a fresh page on
 the same warm server. Five turns a phase on servers of their own gave x1.22-1.95
 for the same code (issue 68): the machine's drift over minutes lands on both phases
 alike this way. The LLM server keeps the KV of the prompt before (llama.cpp reuses
 the longest common prefix), so a question asked again right after would skip its
 prompt evaluation: each block of a round asks the round's topics in a wording of
-its own (`TOPICS`, up to four arms), and rounds ask different topics.
+its own on its server (`TOPICS`, four wordings; `round_wordings`: with `--against`
+each side's server has its own LLM server, so the sides ask the same wordings and a
+side's arms, at most four, share them out), and rounds ask different topics.
 
 `--this REV` runs this side from REV's worktree instead of the working tree. With
 `--against REV` a second server runs REV's product (a git worktree,
@@ -65,7 +67,7 @@ Prints one JSON object (last line) with the machine's load average.
     .venv/bin/python bench/kiosk/kiosk.py [--rounds 6] [--block-turns 2] [--against REV]
         [--pixels-too] [--lip-sync] [--soak-secs 0] [--llm-nice N] [--face-nice N] [--face-cpu K]
 
-Runs: ~25 min on its defaults (estimated for the 2-core host); a block is ~30 s. With `--against REV`: ~3 min a round (measured, 6 rounds 18 min).
+Runs: ~7 min on its defaults (measured from a fresh clone, session 33: 6 rounds x 2 arms = 12 blocks of ~30 s, and the start); each added arm ~3 min more. With `--against REV`: ~3 min a round (measured, 6 rounds 18 min; 4 arms, each block after an uncounted warm-up turn), ~4.5 min with `--pixels-too --lip-sync` too.
 Quoted: docs/RESULTS.md, "The product at a glance": heard in Chromium, face / voice p50 0.86 s / 0.57 s (x1.51); JS heap +0.004 MB/min
 """
 
@@ -463,6 +465,23 @@ def interleaved(arms: list[Arm]) -> list[Arm]:
     return [own[k] for k in range(longest) for own in sides.values() if k < len(own)]
 
 
+def round_wordings(played: list[Arm], r: int) -> list[tuple[Arm, int]]:
+    """Round `r`'s blocks in the order they ask, each with the wording it asks in (an
+    index into a topic's wordings): the block's place among its own server's blocks,
+    in `round_order` of that server's arms. Distinct wordings keep a server's LLM from
+    finding a block's prompt cached from the block before; each side runs its own
+    server (and LLM server), so the sides reuse each other's wordings, and
+    `--against` with `--pixels-too` and `--lip-sync` needs no more than a topic's
+    four. With one side this is the block's place in the round, as before session 34;
+    on each side every arm asks in each wording as often as its side's others over
+    2 x its arms rounds, as `round_order` gives them places."""
+    sides: dict[str, list[Arm]] = {}
+    for arm in played:
+        sides.setdefault(arm.side, []).append(arm)
+    wording = {id(arm): k for own in sides.values() for k, arm in enumerate(round_order(own, r))}
+    return [(arm, wording[id(arm)]) for arm in round_order(played, r)]
+
+
 def round_order(arms: list[Any], r: int) -> list[Any]:
     """Round `r`'s arms in the order they ask (a block's place also picks its wording):
     turned round by `r`, and backwards in every other cycle of len(arms) rounds, so that
@@ -474,30 +493,38 @@ def round_order(arms: list[Any], r: int) -> list[Any]:
     return turned[::-1] if (r // n) % 2 else turned
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from pipelines.speech.models import SpeechModels
-
-    sides = {"this": baseline_tree(args.this) if args.this else ROOT,
-             **{rev: baseline_tree(rev) for rev in args.against}}
+def arms_of(args: argparse.Namespace) -> list[Arm]:
+    """The run's arms: this side's face and voice only (and the added arms), then each
+    REV's face and voice only. Stops where a side has more arms than a topic wordings."""
     arms = [Arm("this", True, args.render), Arm("this", False),
             *([Arm("this", True, "pixels")] if args.pixels_too else []),
             *([Arm("this", True, "drawn", lip_sync=True)] if args.lip_sync else []),
             *[arm for rev in args.against
               for arm in (Arm(rev, True, None if args.render == "drawn" else args.render),
                           Arm(rev, False))]]
+    wordings = len(TOPICS[0])
+    per_side = max(sum(arm.side == a.side for arm in arms) for a in arms)
+    if per_side > wordings:  # (this side has at most four: face, voice, pixels, lip sync)
+        raise SystemExit(f"{per_side} arms on one side, but each topic has {wordings} wordings")
+    return arms
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    from pipelines.speech.models import SpeechModels
+
+    sides = {"this": baseline_tree(args.this) if args.this else ROOT,
+             **{rev: baseline_tree(rev) for rev in args.against}}
+    arms = arms_of(args)
     played = interleaved(arms)
     resume_warmup = len(sides) > 1 and not args.no_resume_warmup
     if args.rounds * args.block_turns > len(TOPICS):
         raise SystemExit(f"--rounds x --block-turns asks more than the {len(TOPICS)} topics")
-    wordings = len(TOPICS[0])
-    if len(arms) > wordings:
-        raise SystemExit(f"{len(arms)} arms, but each topic has {wordings} wordings: "
-                         "drop an arm (--against, --pixels-too or --lip-sync)")
+    per_side = max(sum(arm.side == side for arm in arms) for side in sides)
     models = SpeechModels.bundled()
     folder = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     tracks = {(r, j): mic_track(models, [TOPICS[r * args.block_turns + t][j]
                                          for t in range(args.block_turns)], folder, f"r{r}w{j}")
-              for r in range(args.rounds) for j in range(len(arms))}
+              for r in range(args.rounds) for j in range(per_side)}
     warm = mic_track(models, WARMUP_QUESTIONS, folder, "warm")
     resume = mic_track(models, [RESUME_QUESTION], folder, "resume")
     soak_wav = write_fake_mic_wav(folder / "soak.wav", [(1.5, speak(models, TOPICS[0][0])),
@@ -526,7 +553,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         warmed.add(arm.query)
                         await block(http, warm, y4m, 1, arm=arm, timeline=timeline, mouth=mouth)
         for r in range(args.rounds):
-            for j, arm in enumerate(round_order(played, r)):
+            for arm, j in round_wordings(played, r):
                 http, pid = servers[arm.side]
                 use(arm.side)
                 print(f"round {r + 1}/{args.rounds}: {arm.name}", flush=True)

@@ -4,6 +4,7 @@ the same route."""
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from pathlib import Path
 
@@ -53,3 +54,37 @@ def test_with_two_sides_a_round_alternates_between_their_servers() -> None:
     for r in range(2 * len(played)):
         sides = [a.side for a in KIOSK.round_order(played, r)]
         assert all(x != y for x, y in zip(sides, sides[1:], strict=False)), (r, sides)
+
+
+def _args(**given: object) -> argparse.Namespace:
+    options = {"render": "drawn", "pixels_too": False, "lip_sync": False, "against": []}
+    return argparse.Namespace(**{**options, **given})
+
+
+def test_against_with_every_added_arm_asks_within_a_topics_wordings() -> None:
+    """--against with --pixels-too and --lip-sync (six arms) runs: each side's server has
+    its own LLM server, so the sides ask the same wordings, no server hears a wording twice
+    in a round, and on each side every arm asks in each wording as often as the others."""
+    arms = KIOSK.arms_of(_args(pixels_too=True, lip_sync=True, against=["rev"]))
+    assert len(arms) == 6
+    played = KIOSK.interleaved(arms)
+    wordings = len(KIOSK.TOPICS[0])
+    counts: Counter[tuple[str, int]] = Counter()
+    for r in range(8):
+        plan = KIOSK.round_wordings(played, r)
+        assert [arm for arm, _ in plan] == KIOSK.round_order(played, r)
+        for side in ("this", "rev"):
+            used = [j for arm, j in plan if arm.side == side]
+            assert sorted(used) == list(range(len(used))), (r, side, used)
+        assert all(j < wordings for _, j in plan)
+        counts.update((arm.name, j) for arm, j in plan)
+    for side, n in (("this", 4), ("rev", 2)):
+        own = {key: c for key, c in counts.items() if key[0].endswith(f"@ {side}")}
+        assert len(own) == n * n and set(own.values()) == {8 // n}, (side, own)
+
+
+def test_one_side_asks_in_the_wording_of_its_place() -> None:
+    """Without --against a block's wording is its place in the round, as before."""
+    played = KIOSK.interleaved(KIOSK.arms_of(_args(pixels_too=True, lip_sync=True)))
+    for r in range(8):
+        assert [j for _, j in KIOSK.round_wordings(played, r)] == [0, 1, 2, 3]
