@@ -67,6 +67,13 @@ Modes:
   --draws-face: the video sessions' clients draw the face (protocol 2.3, as the kiosk
   page does): the server sends motion frames, not JPEGs; avatar_adds_ms_p50 is then
   what a page-drawn face adds (no lip-sync figures: there are no images to re-measure).
+  --no-hold-too: a third arm, a face whose client sends every camera frame (the SDK's
+  camera_hold.secs = 0) against the held face (its default) and voice only, the three
+  alternating on the same questions; `camera_hold_against_none` gives each arm's
+  voice-to-voice p50, avatar_adds_ms_p50, the held face over the unheld (90 % interval),
+  the server's process CPU per session and the cores by process over the turns'
+  voice-to-voice windows (bench/results/live_camera_hold.png); every other figure stays
+  the held face's.
   --this REV: the server from REV's worktree (benchkit/revision_tree.py), not the
   working tree others may be editing; its commit in the summary's `server_rev`.
   --against REV: the chosen mode twice in one run, the server of REV first (a git
@@ -90,6 +97,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -101,9 +109,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchkit.clocks import CpuMark
+from benchkit.clocks import SERVER, CpuMark
+from benchkit.kiosk.turn_cpu import CpuTimeline
 from benchkit.live.av_sync import lip_sync, plot_av_sync, pooled_lip_sync
 from benchkit.live.camera import camera_photo, make_camera_clip
+from benchkit.live.camera_hold_arms import hold_against_none, live_groups, plot_hold, split_arms
 from benchkit.live.live_phases import Bench, phase_alternating, phase_concurrent, phase_soak
 from benchkit.live.live_server import live_script_in, serve, server_under_test
 from benchkit.live.live_stages import (
@@ -188,19 +198,27 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                           draws_face=args.draws_face)
             startup_s = round(time.monotonic() - t0, 1)
             cpu0 = CpuMark.now(llm_pid)
-            if args.soak:
-                mode = f"soak{round(args.soak)}"
-                result = await phase_soak(bench, args.soak, args.turn_every)
-            elif args.sessions > 1:
-                mode = f"sessions{args.sessions}"
-                result = await phase_concurrent(bench, args.sessions, args.turns)
-            else:
-                mode = "default"
-                result = await phase_alternating(bench, args.turns, args.turns_per_session,
-                                                 args.barge_ins)
+            with contextlib.ExitStack() as stack:
+                timeline = stack.enter_context(CpuTimeline(live_groups(SERVER["pid"], llm_pid))
+                                               ) if args.no_hold_too else None
+                if args.soak:
+                    mode = f"soak{round(args.soak)}"
+                    result = await phase_soak(bench, args.soak, args.turn_every)
+                elif args.sessions > 1:
+                    mode = f"sessions{args.sessions}"
+                    result = await phase_concurrent(bench, args.sessions, args.turns)
+                else:
+                    mode = "camera_hold" if args.no_hold_too else "default"
+                    arms = ("face", "voice", *(["face_no_hold"] if args.no_hold_too else []))
+                    result = await phase_alternating(bench, args.turns, args.turns_per_session,
+                                                     args.barge_ins, arms)
             cpu_run = CpuMark.now(llm_pid).since(cpu0)
     os.environ.pop(MARKS_ENV, None)
-    join_stages([t.row for t in result["turns"]], read_marks(marks_file), read_cpu(marks_file))
+    every_row = [t.row for t in result["turns"]]
+    every_session = result["sessions"]
+    if args.no_hold_too:  # the usual figures stay the held face's (the SDK's default)
+        result, _ = split_arms(result)
+    join_stages(every_row, read_marks(marks_file), read_cpu(marks_file))
     windows = [t for t in result["turns"] if t.window is not None]
     lips = []
     for turn in tqdm(windows, desc="lip sync", file=sys.stderr):
@@ -233,7 +251,18 @@ async def measure(args: argparse.Namespace, script: Path | None = None) -> dict[
                               and ROOT in args.plot.parents else args.plot)
     # each stage's median per arm, face minus voice only: where the face's time goes
     summary["stages_ms_p50"] = stage_medians([t.row for t in result["turns"]])
-    summary["rows"] = [t.row for t in result["turns"]]
+    if args.no_hold_too:
+        compared = hold_against_none(every_row, every_session,
+                                     timeline.secs if timeline else None)
+        summary["camera_hold_against_none"] = compared
+        if args.hold_plot is not None:
+            plot_hold(compared, args.hold_plot,
+                      f"live.py --no-hold-too, {args.model}, load avg {summary['load_avg_1m']}: "
+                      "the Python SDK's camera held while a reply is thought up, or not")
+            summary["hold_plot"] = str(args.hold_plot.relative_to(ROOT)
+                                       if args.hold_plot.is_absolute()
+                                       and ROOT in args.hold_plot.parents else args.hold_plot)
+    summary["rows"] = every_row
     if result.get("barge_ins"):
         summary["barge_in_rows"] = result["barge_ins"]
     return summary
@@ -270,6 +299,13 @@ def main() -> None:
     parser.add_argument("--draws-face", action="store_true",
                         help="video sessions' clients draw the face (protocol 2.3, as the "
                              "kiosk page does): motion frames, no JPEGs, no lip-sync figures")
+    parser.add_argument("--no-hold-too", action="store_true",
+                        help="default mode: also a face arm whose client sends every camera "
+                             "frame (camera_hold.secs = 0), alternating with the held face "
+                             "and voice only on the same questions (camera_hold_against_none)")
+    parser.add_argument("--hold-plot", type=Path, default=None,
+                        help="with --no-hold-too: its PNG (default "
+                             "bench/results/live_camera_hold.png)")
     parser.add_argument("--tag", default=None, help="results file: bench/results/live_TAG.json")
     parser.add_argument("--plot", type=Path, default=None,
                         help="lip-sync PNG (default mode: bench/results/live_av_sync.png)")
@@ -297,6 +333,12 @@ def main() -> None:
         args.turns = 4 if args.sessions > 1 else 8
     if args.turns < 1 or args.sessions < 1 or args.soak < 0:
         parser.error("--turns and --sessions must be >= 1, --soak >= 0")
+    if args.no_hold_too and (args.soak or args.sessions > 1):
+        parser.error("--no-hold-too is for the default mode (alternating sessions)")
+    if args.no_hold_too and args.hold_plot is None and not args.no_save:
+        args.hold_plot = RESULTS / "live_camera_hold.png"
+    if args.hold_plot is not None:
+        args.hold_plot.parent.mkdir(parents=True, exist_ok=True)
     if args.plot is None and not args.soak and args.sessions == 1 and not args.no_save:
         args.plot = RESULTS / "live_av_sync.png"
     if args.plot is not None:
@@ -356,10 +398,11 @@ async def against(args: argparse.Namespace) -> dict[str, Any]:
         trees = [baseline_tree(rev) if rev else None for rev in (args.against, args.after)]
     except ValueError as error:
         raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
-    plot = args.plot
+    plot, hold_plot = args.plot, args.hold_plot
     runs = []
     for tree in trees:
         args.plot = plot if tree is trees[-1] else None
+        args.hold_plot = hold_plot if tree is trees[-1] else None
         runs.append(await measure_in(args, tree))
     before, after = runs
     compared = {}

@@ -38,11 +38,21 @@ class Bench:
     #: video sessions' clients draw the face (v2.3): motion frames, not JPEGs
     draws_face: bool = False
 
-    async def open(self, video: bool, name: str) -> LiveSession:
-        """A new client session."""
-        return await LiveSession.open(self.url, video=video, camera_clip=self.camera_clip,
-                                      size=self.size, name=name, llm_pid=self.llm_pid,
-                                      draws_face=self.draws_face)
+    async def open(self, video: bool, name: str, camera_hold: bool = True) -> LiveSession:
+        """A new client session; `camera_hold` False: its camera sends every frame, also
+        while the server thinks up a reply (`camera_hold.secs = 0`; the SDK holds it)."""
+        session = await LiveSession.open(self.url, video=video, camera_clip=self.camera_clip,
+                                         size=self.size, name=name, llm_pid=self.llm_pid,
+                                         draws_face=self.draws_face)
+        if not camera_hold:
+            session.client.camera_hold.secs = 0.0
+        return session
+
+
+#: the kinds of session `phase_alternating` can alternate: (video, camera held while a
+#: reply is thought up); "face_no_hold" is a face session whose camera sends every frame
+ARMS: dict[str, tuple[bool, bool]] = {"face": (True, True), "voice": (False, True),
+                                      "face_no_hold": (True, False)}
 
 
 def _log_turn(prefix: str, row: dict[str, Any]) -> None:
@@ -52,42 +62,58 @@ def _log_turn(prefix: str, row: dict[str, Any]) -> None:
                f"{row.get('heard', '')[:40]!r} -> {row.get('reply', '')[:50]!r}", file=sys.stderr)
 
 
-async def phase_alternating(bench: Bench, turns: int, per_session: int,
-                            barge_ins: int) -> dict[str, Any]:
-    """Avatar and voice-only sessions alternating on one server, then barge-ins.
+def alternation(turns: int, per_session: int, arms: tuple[str, ...]
+                ) -> list[tuple[str, list[int]]]:
+    """The sessions of `phase_alternating` in order, each an arm and the questions it
+    asks: blocks of `per_session` questions, each asked by one session of every arm, the
+    arm that asks first turned round by one each block. The same questions, but each
+    later session of a block asks them turned round by its place: llama.cpp's saved
+    prompt states (llm_prompt_cache_mb) would otherwise hand it the first one's whole
+    conversation as a cache hit."""
+    plan = []
+    for block_no, first in enumerate(range(0, turns, per_session)):
+        block = list(range(first, min(turns, first + per_session)))
+        turned = block_no % len(arms)
+        for place, arm in enumerate(arms[turned:] + arms[:turned]):
+            shift = place % len(block)
+            plan.append((arm, block[shift:] + block[:shift]))
+    return plan
 
-    Each block of `per_session` questions is asked by one session of each kind, and the
-    kind that asks first alternates from block to block: the server keeps what it
-    worked out for a question it heard before (the knowledge index's cosines, a
-    sentence encoding of 20-40 ms on the event loop), so the second asker of a question
-    answers sooner: with the face always first, `avatar_adds_ms_p50` would read the
-    face's turns slower by that encoding (docs/LIVE_AVATAR.md)."""
+
+async def phase_alternating(bench: Bench, turns: int, per_session: int,
+                            barge_ins: int, arms: tuple[str, ...] = ("face", "voice")
+                            ) -> dict[str, Any]:
+    """Avatar and voice-only sessions (the `arms`, kinds of `ARMS`) alternating on one
+    server, then barge-ins.
+
+    Each block of `per_session` questions is asked by one session of each arm, and the
+    arm that asks first turns round from block to block (over len(arms) blocks each asks
+    in each place): the server keeps what it worked out for a question it heard before
+    (the knowledge index's cosines, a sentence encoding of 20-40 ms on the event loop),
+    so a later asker of a question answers sooner: with the face always first,
+    `avatar_adds_ms_p50` would read the face's turns slower by that encoding
+    (docs/LIVE_AVATAR.md). Each turn's row and session's summary name its `arm`."""
     turns_out: list[Turn] = []
     sessions: list[dict[str, Any]] = []
-    plan = [(video, start, second)
-            for block_no, start in enumerate(range(0, turns, per_session))
-            for second, video in enumerate((True, False) if block_no % 2 == 0
-                                           else (False, True))]
-    bar = tqdm(total=2 * turns + barge_ins, desc="turns", file=sys.stderr)
-    for video, first, second in plan:
-        session = await bench.open(video, "bench-live-video" if video else "bench-live-voice")
+    bar = tqdm(total=len(arms) * turns + barge_ins, desc="turns", file=sys.stderr)
+    for arm, order in alternation(turns, per_session, arms):
+        video, hold = ARMS[arm]
+        session = await bench.open(video, "bench-live-video" if video else "bench-live-voice",
+                                   camera_hold=hold)
         try:
             await asyncio.sleep(bench.idle_secs)
-            block = list(range(first, min(turns, first + per_session)))
-            # the same questions, but the block's second session asks them in another
-            # order: llama.cpp's saved prompt states (llm_prompt_cache_mb) would otherwise
-            # hand it the first one's whole conversation as a cache hit
-            order = block[1:] + block[:1] if second else block
             for i in order:
                 turn = await run_turn(session, bench.questions[i % len(bench.questions)],
-                                      limit_secs=bench.timeout, keep_window=video)
+                                      limit_secs=bench.timeout, keep_window=video and hold)
+                turn.row["arm"] = arm
                 turns_out.append(turn)
-                _log_turn(f"{'avatar' if video else 'voice '} turn {i}", turn.row)
+                _log_turn(f"{arm:<12} turn {i}", turn.row)
                 bar.update()
                 await asyncio.sleep(bench.idle_secs)
         finally:
             await session.close()
-        sessions.append(session.summary())
+        sessions.append(session.summary() | {
+            "arm": arm, "camera_frames_held": session.client.camera_hold.frames_held})
     barges: list[dict[str, Any]] = []
     for i in range(barge_ins):
         session = await bench.open(True, "bench-live-barge")
