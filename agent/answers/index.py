@@ -659,6 +659,30 @@ _ACT_ON_OWN = re.compile(r"\b([a-z]+)\s+(?:my|our)\s+(?:[a-z]+\s+)?(?!(?:and|or|
                          re.IGNORECASE)
 
 
+#: a yes/no question ending on the thing a place would have, sell or serve: "Does the cafe
+#: have soy milk?", "Do you sell any batteries?" (the verb, up to two words before the thing,
+#: none a pronoun, then the thing as the question's last word)
+_OFFERED_THING = re.compile(
+    r"\b(?:have|has|sell|sells|serve|serves|stock|stocks|carry|carries|offer|offers)\s+"
+    r"(?:(?!(?:i|you|we|they|it|he|she|me|us|them|one|anything|something)\b)[a-z']+\s+){0,2}"
+    r"([a-z]+)\W*$", re.IGNORECASE)
+
+
+def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
+    """The thing a question ends on after "have", "sell", "serve", "stock", "carry" or
+    "offer" ("milk" of "Does the cafe have soy milk?") when no fact of the file holds or
+    means it, even a common word (`unheld_words` leaves the commonest out, so "milk" asked
+    of a file whose cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
+    found = _OFFERED_THING.search(asked_part(message))
+    if found is None:
+        return None
+    word = INFORMAL_SPELLINGS.get(found.group(1).lower(), found.group(1).lower())
+    if (word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word)
+            or index.knows(word)):
+        return None
+    return word
+
+
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:
     """The question's rarer words (not among the commonest English ones) that no fact of
     the file holds or means ("wrapping" asked of a file that speaks of no wrapping), in

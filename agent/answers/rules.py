@@ -22,6 +22,7 @@ from agent.answers.index import (
     label_of,
     phrasal_verbs,
     stem,
+    unheld_offered_thing,
     unheld_words,
 )
 from agent.answers.plan import DECLINE, TurnPlan, said_plan
@@ -187,12 +188,17 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
                        facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question about a thing the file never speaks of, in a rarer word ("Do you
     do gift wrapping?" of a file with gift cards and no wrapping): declined, not answered
-    with a neighbouring fact's yes or no (a no the file does not give). Not when one such
+    with a neighbouring fact's yes or no (a no the file does not give); the thing the
+    question ends on after "have", "sell", "serve" ... counts even when a common word
+    (`unheld_offered_thing`: "Does the cafe have milk?" of a cafe's tea and cakes). Not when one such
     word is all the question lacks and its best fact is as near it as a paraphrase
     (`means_closely`: "Do I pay a penalty if my books are overdue?" and "Late books: ...")."""
     if not is_yes_no_question(message):
         return facts
     unheld = unheld_words(index, message)
+    thing = unheld_offered_thing(index, message)
+    if thing is not None and thing not in unheld:
+        unheld.append(thing)
     if unheld and not (len(unheld) == 1 and index.means_closely(message, facts[0])):
         return DECLINE
     return facts
