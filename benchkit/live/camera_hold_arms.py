@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from benchkit.bench_args import save_plot
 from benchkit.stats import paired_interval_90, rounded_percentile
 
 #: the arms as live.py's phase names them (benchkit/live/live_phases.py ARMS)
@@ -155,11 +156,8 @@ def plot_hold(compared: dict[str, Any], out: Path, note: str) -> None:
     right.set_xticks(range(len(groups)), groups)
     right.set_ylabel("cores, question's end to reply heard")
     right.grid(alpha=0.3, axis="y")
-    right.legend(fontsize=8)
     figure.suptitle(note, fontsize=9)
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    save_plot(figure, right, out)  # (its legend; a palette PNG, as the benches save theirs)
 
 
 __all__ = ["HOLD", "NO_HOLD", "VOICE", "hold_against_none", "live_groups", "plot_hold",

@@ -5,9 +5,10 @@ apart (benchkit/live/live_phases.py `alternation`, benchkit/live/camera_hold_arm
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from benchkit.live.camera_hold_arms import hold_against_none, split_arms, window_cores
+from benchkit.live.camera_hold_arms import hold_against_none, plot_hold, split_arms, window_cores
 from benchkit.live.live_phases import alternation
 
 
@@ -41,7 +42,7 @@ class _Turn:
         self.row = row
 
 
-def test_the_unheld_arm_is_kept_apart_and_compared() -> None:
+def test_the_unheld_arm_is_kept_apart_and_compared(tmp_path: Path) -> None:
     rows = [_row("face", "a", 600, 0), _row("voice", "a", 500, 10), _row("face_no_hold", "a", 660, 20),
             _row("face", "b", 640, 30), _row("voice", "b", 540, 40), _row("face_no_hold", "b", 700, 50)]
     sessions = [{"arm": "face", "video": True, "process_cpu_percent": 60.0, "camera_frames_held": 9},
@@ -69,6 +70,8 @@ def test_the_unheld_arm_is_kept_apart_and_compared() -> None:
         "face": 60.0, "face_no_hold": 64.0, "voice": 30.0}
     assert compared["v2v_window_cores"]["face"] == {"server": 0.5, "client": 0.1}
     assert compared["camera_frames_held_per_session"] == {"face": [9], "face_no_hold": [0]}
+    plot_hold(compared, tmp_path / "hold.png", "a note")
+    assert (tmp_path / "hold.png").stat().st_size > 0
 
 
 def test_window_cores_skip_a_turn_without_a_reply() -> None:
