@@ -24,8 +24,9 @@ from agent.answers.lines import AnswerLines
 from agent.answers.routing import TurnPlan, plan_turn
 
 #: how far below the best a hypothesis's score (whisper's mean token log-probability) may
-#: be and still be taken: 0.05 kept every tuning unknown declined (section 25)
-MARGIN = 0.05
+#: be and still be taken: 0.1 keeps every tuning unknown declined once a yes/no question's
+#: offered thing counts as unheld (sections 25-27); 0.2 answers one
+MARGIN = 0.1
 
 #: a message this short is kept as heard (a follow-up leans on the visit, not read here)
 SHORT_WORDS = 3
