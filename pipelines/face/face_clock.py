@@ -24,6 +24,11 @@ Here:
   meanwhile, and the reply's first frame goes once the audio pushed before it has
   played, not at its slot (`THOUGHT_UP_GAPS`): its voice waits behind at most one idle
   frame's audio, half the time none.
+- On our websocket (audio taken as it comes, images stamped with the audio clock
+  where they are queued) a reply's frames after its first go out as soon as they are
+  drawn, up to `REPLY_LEAD_SECS` ahead of the first one's grid in the reply's first
+  seconds: the client holds that much of the voice, so a late block step or a slow
+  drawing there is no break in it (the client draws each image at its pts).
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -74,6 +79,7 @@ from pipelines.face.reply_state import ReplyState
 from pipelines.face.thinking_frames import ThinkingFrames
 from pipelines.wire.face_images import face_image_frame
 from pipelines.wire.frames import FRAME_INDEX_METADATA, QuietBlockAudioFrame
+from pipelines.wire.reply_trace import ReplyAudioTrace
 
 if TYPE_CHECKING:
     from pipelines.wire.webrtc.output import MediaClockOutput
@@ -100,6 +106,19 @@ DRAIN_EVERY_TRANSPORT = True
 #: of idle audio half the time and none the other half (False: as before, for
 #: comparison; docs/LIVE_AVATAR.md)
 THOUGHT_UP_GAPS = True
+#: where a transport takes each frame's audio as it comes and stamps its images with
+#: the audio clock where they are queued (our websocket: no media clock, no followed
+#: device, no image lead, images not held behind their audio), a reply's frames after
+#: its first go out up to this far ahead of the first one's 40 ms grid, as fast as they
+#: are drawn: the client then holds that much of the reply, and a late block step or a
+#: slow drawing in its first seconds is not a break in the voice (the client draws each
+#: image at its own pts). Full for the reply's first REPLY_LEAD_FULL_SECS, none from
+#: REPLY_LEAD_UNTIL_SECS (in between it tapers), so a reply paused later (the visitor
+#: speaks over it) stops as soon as before. 0: every frame on the grid, as before
+#: (docs/KIOSK.md, session 34)
+REPLY_LEAD_SECS = 0.12
+REPLY_LEAD_FULL_SECS = 1.0
+REPLY_LEAD_UNTIL_SECS = 2.0
 
 
 @dataclass
@@ -162,6 +181,11 @@ class FaceClock:
         self._timing_reply = False
         #: set when a reply's first audio is queued (the session's `reply_listener`)
         self._reply_came = asyncio.Event()
+        #: the frame index the current (or last) reply's first frame had
+        self._reply_from = 0
+        #: a debug trace of each reply's first frames out (None: off, reply_trace.py)
+        self.trace = ReplyAudioTrace.from_env()
+        self._trace_note = ""
 
     async def run(self) -> None:
         """Generate, render and push one frame every 40 ms from connection start.
@@ -197,7 +221,10 @@ class FaceClock:
             if images is not None and images.done():
                 images.result()  # raises what stopped it
                 raise RuntimeError("the held images' task ended")
+            stepped = generator.step_done
             planned, skipped = await generator.next_planned()
+            if self.trace is not None and generator.step_done != stepped:
+                self.trace.stepped(generator.step_from, generator.step_done)
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
             if planned.speaking and not self.reply.in_reply and not self._timing_reply:
                 self._time_reply(planned)
@@ -224,6 +251,7 @@ class FaceClock:
                 # a reply's first frame: it goes once the audio before it has played
                 early = self._reply_goes_early(image_due - params.lead_secs, lead_frames)
                 t0, due, image_due = t0 - early, due - early, image_due - early
+                self._reply_from = planned.index
             # repeat the last image: by choice (the reply is thought up, or the level
             # draws one image in n), or because rendering is too late to be on time
             # (a reply's lead-in whose picture is the last image shows it again)
@@ -236,7 +264,11 @@ class FaceClock:
             # the face's worker process), so this process only packetizes it
             video = (self.media_clock.video_request()
                      if self.media_clock is not None and not repeat else None)
+            drawing = time.monotonic()
             frame, work_secs = await generator.draw(planned, repeat, video)
+            if self.trace is not None:
+                self._trace_note = (f"({'r' if frame.repeated else 'd'}"
+                                    f"{1000 * (time.monotonic() - drawing):.0f})")
             if self._timing_reply and planned.speaking and not self.first_frames.drawn:
                 self.first_frames.drawn = time.monotonic()
             dropped = frame.repeated and not chosen
@@ -245,7 +277,7 @@ class FaceClock:
             if self.metrics is not None:
                 self.metrics.image(drawn=not frame.repeated, dropped=dropped,
                                    work_secs=work_secs)
-            wait = image_due - params.lead_secs - time.monotonic()
+            wait = image_due - params.lead_secs - self._reply_lead(planned) - time.monotonic()
             if await self._slot_taken_by_reply(planned, wait):
                 # the reply's first audio came while this idle frame waited for its
                 # slot: the reply takes the slot (its frames keep the spacing)
@@ -426,6 +458,8 @@ class FaceClock:
         # state ends with the reply's TTSStoppedFrame, not at a pause between
         # sentences; outside a reply as speech-stream audio, whose silence never makes
         # the bot "speak" (idle video is not speech).
+        if speaking and self.trace is not None:
+            self.trace.pushed(not self.reply.in_reply, FRAME_SECS, self._trace_note)
         self.reply.in_reply = self.reply.in_reply or speaking
         if speaking:
             self.reply.stop_thinking()
@@ -484,6 +518,18 @@ class FaceClock:
         if not self._audio_as_it_comes(lead_frames):
             return 0.0
         return max(0.0, slot - max(time.monotonic(), self.device.end))
+
+    def _reply_lead(self, planned: PlannedFrame) -> float:
+        """How far ahead of its slot the reply frame `planned` may go (`REPLY_LEAD_SECS`:
+        where the transport takes audio as it comes and stamps images where they are
+        queued, within the reply's first seconds, and not while the reply is paused)."""
+        if (not REPLY_LEAD_SECS or not self.reply.in_reply or self.session.reply_paused
+                or not self._audio_as_it_comes(self.params.image_lead_frames)
+                or self.params.images_sync_with_audio):
+            return 0.0
+        into = (planned.index - self._reply_from) * FRAME_SECS
+        share = (REPLY_LEAD_UNTIL_SECS - into) / (REPLY_LEAD_UNTIL_SECS - REPLY_LEAD_FULL_SECS)
+        return REPLY_LEAD_SECS * min(1.0, max(0.0, share))
 
     def _audio_as_it_comes(self, lead_frames: int) -> bool:
         """True where `THOUGHT_UP_GAPS` may act: the transport takes each frame's audio as
@@ -552,4 +598,4 @@ class FaceClock:
 
 
 __all__ = ["DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
-           "GRID_TOLERANCE_SECS", "THOUGHT_UP_GAPS", "FaceClock"]
+           "GRID_TOLERANCE_SECS", "REPLY_LEAD_SECS", "THOUGHT_UP_GAPS", "FaceClock"]

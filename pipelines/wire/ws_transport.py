@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import WebSocket
 from loguru import logger
-from pipecat.frames.frames import Frame
+from pipecat.frames.frames import Frame, OutputAudioRawFrame, TTSAudioRawFrame
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketCallbacks,
@@ -37,12 +37,14 @@ from pipecat.transports.websocket.fastapi import (
 
 from pipelines.wire.frames import QuietBlockAudioFrame
 from pipelines.wire.outbox import Message, OutboxLimits, SessionOutbox
+from pipelines.wire.reply_trace import ReplyAudioTrace
 
 #: How long a closing session waits for its queued messages to reach the client.
 FLUSH_SECS = 1.0
 
 #: Audio messages a second on the wire: one per avatar video frame (25 fps).
 AUDIO_MESSAGES_PER_SEC = 25
+AUDIO_FRAME_SECS = 1 / AUDIO_MESSAGES_PER_SEC
 
 
 def frame_samples(sample_rate: int) -> int | None:
@@ -55,10 +57,25 @@ def frame_samples(sample_rate: int) -> int | None:
 class FrameAlignedOutputTransport(FastAPIWebsocketOutputTransport):
     """pipecat's websocket output, sending audio in messages of exactly 40 ms."""
 
+    #: a debug trace of each reply's first audio messages written (reply_trace.py)
+    _trace: ReplyAudioTrace | None = None
+    _in_reply = False
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """pipecat's write (and its pacing), traced where the trace is on."""
+        if self._trace is None:
+            return await super().write_audio_frame(frame)
+        reply = isinstance(frame, TTSAudioRawFrame)
+        if reply:
+            self._trace.pushed(not self._in_reply, AUDIO_FRAME_SECS)
+        self._in_reply = reply
+        return await super().write_audio_frame(frame)
+
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         """Set the chunk to `rate // 25` samples once the rate is known (pipecat's own
         setup picks 4 x int(rate / 100)), and the playback-pacing interval with it."""
         await super().setup(setup)
+        self._trace = ReplyAudioTrace.from_env("websocket")
         samples = frame_samples(self.sample_rate)
         if samples is not None:
             self._audio_chunk_size = samples * self._params.audio_out_channels * 2
