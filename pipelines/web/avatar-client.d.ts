@@ -228,6 +228,8 @@ export interface AvatarStats {
   /** A reply's first voice held until `jitterMs` of audio from it were queued (idle
    *  silence was playing with too little behind it). */
   onsetHolds: number;
+  /** Breaks heard so far (`voiceBreaks` holds the last 16 of them). */
+  voiceBreakCount: number;
   /** The last breaks heard (up to 16): voice played since it last began, and how long
    *  the queue stayed dry (ms). */
   voiceBreaks: { intoVoiceMs: number; dryMs: number }[];

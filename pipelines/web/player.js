@@ -25,8 +25,10 @@ export class AudioPlayer {
                           maxBufferMs: options.maxBufferMs ?? 600 },
     });
     this.node.connect(context.destination);
-    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, voiceBreaks:{intoVoiceMs:number, dryMs:number}[], skipped:number} | null} */
+    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, voiceBreakCount:number, voiceBreaks?:{intoVoiceMs:number, dryMs:number}[], skipped:number} | null} */
     this.report = null;
+    /** @type {{intoVoiceMs:number, dryMs:number}[]} the worklet's last breaks, as it last posted them */
+    this.voiceBreaks = [];
     this.lastVoicedAt = -Infinity; // performance.now() when voiced audio last grew
     /** @type {number[]} */
     this.onsets = []; // performance.now() of each reply onset (voiced audio after >= 300 ms without)
@@ -37,6 +39,7 @@ export class AudioPlayer {
   onReport(report) {
     const previous = this.report;
     this.report = report;
+    if (report.voiceBreaks) this.voiceBreaks = report.voiceBreaks; // posted only when changed
     if (previous && report.voiced > previous.voiced) {
       const now = performance.now();
       if (now - this.lastVoicedAt > 300) this.onsets.push(now);
@@ -86,7 +89,8 @@ export class AudioPlayer {
       underruns: report ? report.underruns : 0,
       voiceUnderruns: report ? report.voiceUnderruns : 0,
       onsetHolds: report ? report.onsetHolds : 0,
-      voiceBreaks: report ? report.voiceBreaks : [],
+      voiceBreakCount: report ? report.voiceBreakCount : 0,
+      voiceBreaks: [...this.voiceBreaks],
       skippedSecs: report ? report.skipped / this.inputRate : 0,
       bufferedMs: report ? report.bufferedMs : 0,
     };

@@ -13,7 +13,7 @@
 // Messages in:  {type:"push", ptsUs, samples: Int16Array}  one chunk, in order
 //               {type:"flush"}                             drop everything buffered (barge-in)
 // Messages out: {type:"clock", pts, frame, playing, bufferedMs, played, voiced, underruns,
-//                voiceUnderruns, onsetHolds, voiceBreaks, skipped}
+//                voiceUnderruns, onsetHolds, voiceBreakCount, voiceBreaks?, skipped}
 //               every ~10 ms: `pts` (seconds) was playing at context frame `frame`.
 //               `voiceUnderruns` counts the queue running dry within VOICE_GAP_SECS of
 //               reply audio and the voice going on within RESUME_SECS: a break heard in
@@ -21,7 +21,9 @@
 //               reply's end followed by nothing is no break). `onsetHolds` counts a reply's
 //               first voiced chunk held until the jitter buffer behind it was full;
 //               `voiceBreaks` the last breaks: {intoVoiceMs: voice played since it last
-//               began, dryMs: how long the queue stayed dry}.
+//               began, dryMs: how long the queue stayed dry}, only in the first report
+//               after it changed (absent: as last posted); `voiceBreakCount` the breaks
+//               kept so far, in every report.
 
 const VOICED_LEVEL = 4 / 32768; // server silence is exact zeros; speech rarely dips this low
 const VOICE_GAP_SECS = 0.25; // longer than piper's gaps inside a word, shorter than its sentence pauses
@@ -60,6 +62,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.dryIntoVoice = 0; // `played - voiceSince` when the queue last ran dry in the voice
     /** @type {{intoVoiceMs: number, dryMs: number}[]} */
     this.voiceBreaks = []; // the last MAX_BREAKS breaks heard
+    this.voiceBreakCount = 0; // breaks kept so far (the list holds the last MAX_BREAKS)
+    this.breaksPosted = -1; // `voiceBreakCount` when the list was last posted
     this.dryInVoiceAt = null; // context time the queue ran dry just after voiced audio
     this.skipped = 0; // input samples skipped to catch up
     this.quanta = 0;
@@ -97,6 +101,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       this.voiceUnderruns++;
       this.needSamples = this.refillSamples;
       this.voiceBreaks.push({ intoVoiceMs: Math.round((this.dryIntoVoice / sampleRate) * 1000), dryMs: Math.round(dry * 1000) });
+      this.voiceBreakCount++;
       if (this.voiceBreaks.length > MAX_BREAKS) this.voiceBreaks.shift();
     }
     this.dryInVoiceAt = null;
@@ -200,6 +205,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   }
 
   report(playing = this.playing, pts = this.pts) {
+    // the list of breaks only when it changed (it is posted every ~10 ms otherwise)
+    const breaks = this.voiceBreakCount === this.breaksPosted ? {} : { voiceBreaks: [...this.voiceBreaks] };
+    this.breaksPosted = this.voiceBreakCount;
     this.port.postMessage({
       type: "clock",
       pts,
@@ -211,7 +219,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       underruns: this.underruns,
       voiceUnderruns: this.voiceUnderruns,
       onsetHolds: this.onsetHolds,
-      voiceBreaks: this.voiceBreaks,
+      voiceBreakCount: this.voiceBreakCount,
+      ...breaks,
       skipped: this.skipped,
     });
   }

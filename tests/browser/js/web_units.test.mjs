@@ -111,7 +111,9 @@ function playback(rate = 48000, options = {}) {
     data: { type: "push", ptsUs: Math.floor((index * 882 * 1e6) / 22050), samples: new Int16Array(882).fill(value * 32767) },
   });
   const clock = () => processor.port.posted.filter((m) => m.type === "clock").at(-1);
-  return { processor, run, push, clock, out };
+  // the list of breaks as last posted (the worklet posts it only when it changed)
+  const breaks = () => processor.port.posted.filter((m) => m.type === "clock" && m.voiceBreaks).at(-1).voiceBreaks;
+  return { processor, run, push, clock, breaks, out };
 }
 
 test("playback waits for its jitter buffer, then its clock runs at real time", () => {
@@ -215,7 +217,7 @@ test("a reply's first voice waits for the jitter buffer behind it, even while si
 });
 
 test("after a break in the voice, playback restarts only once the refill is queued", () => {
-  const { run, push, clock } = playback();
+  const { run, push, clock, breaks } = playback();
   for (let i = 0; i < 5; i++) push(i); // a reply's 200 ms, then its next chunk is late
   run(90);
   assert.equal(clock().underruns, 1);
@@ -223,7 +225,7 @@ test("after a break in the voice, playback restarts only once the refill is queu
   push(5); push(6); // 80 ms: would restart at the start, not after a break
   run(8);
   assert.equal(clock().voiceUnderruns, 1);
-  const [heard] = clock().voiceBreaks;
+  const [heard] = breaks();
   assert.ok(Math.abs(heard.intoVoiceMs - 200) < 3 && heard.dryMs > 0, JSON.stringify(heard));
   assert.equal(clock().played, played, "restarted with no more than the first buffer");
   push(7); // 120 ms: the refill
@@ -233,6 +235,25 @@ test("after a break in the voice, playback restarts only once the refill is queu
   push(20); push(21);
   run(8);
   assert.ok(clock().playing);
+});
+
+test("the report carries the count of breaks always and their list only when it changed", () => {
+  const { run, push, clock, processor } = playback();
+  const reports = () => processor.port.posted.filter((m) => m.type === "clock");
+  run(8);
+  assert.equal(clock().voiceBreakCount, 0);
+  assert.equal(reports().filter((m) => m.voiceBreaks).length, 1, "the empty list, once");
+  for (let i = 0; i < 5; i++) push(i);
+  run(90); // the queue runs dry inside the voice
+  const before = reports().length;
+  push(5); push(6); push(7); // the break is counted, the refill restarts it
+  run(40);
+  const after = reports().slice(before);
+  assert.ok(after.length >= 5 && after.every((m) => m.voiceBreakCount === 1), JSON.stringify(after.at(-1)));
+  const lists = after.filter((m) => m.voiceBreaks);
+  assert.equal(lists.length, 1, "the list was posted again though unchanged");
+  assert.equal(lists[0].voiceBreaks.length, 1);
+  assert.ok(!("voiceBreaks" in clock()));
 });
 
 test("a backlog beyond the maximum is skipped so latency cannot grow for good", () => {
