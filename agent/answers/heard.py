@@ -72,3 +72,26 @@ def choose_heard(index: KnowledgeIndex, hypotheses: Sequence[tuple[str, float]],
         if answered_by_rules(plan_turn(index, text), lines):
             return text
     return best
+
+
+def wants_second_opinion(index: KnowledgeIndex, heard: str) -> bool:
+    """Whether a larger recognizer should hear the utterance again: the file's rules leave
+    `heard` (the hearing already chosen among the first recognizer's hypotheses) to the LLM,
+    with a fact or as small talk (a question misheard as chatter looks like it), and it is
+    longer than a follow-up (which leans on the visit, not read here). A hearing the rules
+    decline is not asked again: every unknown is declined, and a second hearing of it could
+    only find a fact the visitor did not ask about (docs/ANSWERS.md sections 26-27)."""
+    if len(_words(heard)) <= SHORT_WORDS:
+        return False
+    return plan_turn(index, heard).reply is None
+
+
+def second_opinion(index: KnowledgeIndex, hypotheses: Sequence[tuple[str, float]],
+                   margin: float = MARGIN) -> str | None:
+    """The larger recognizer's hearing to take instead of the first's: the one chosen
+    among its `hypotheses` (text, score; best first) as `choose_heard` chooses, when the
+    rules answer it from a fact; None (keep the first hearing) otherwise."""
+    chosen = choose_heard(index, hypotheses, margin)
+    if len(_words(chosen)) <= SHORT_WORDS:
+        return None
+    return chosen if answered_by_rules(plan_turn(index, chosen), index.lines) else None

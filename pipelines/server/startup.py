@@ -107,7 +107,8 @@ def begin_parts(settings: Settings, *, warm_speech: bool) -> BegunParts:
     def speech() -> SpeechModels:
         models = SpeechModels.bundled(asr_model_path=settings.asr.model_path,
                                       tts_voice_path=settings.tts.voice_path,
-                                      asr=ASRParams.from_section(settings.asr))
+                                      asr=ASRParams.from_section(settings.asr),
+                                      second_opinion=settings.asr.second_opinion)
         if warm_speech:
             models.warm_up()
         return models

