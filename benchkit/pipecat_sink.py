@@ -39,7 +39,10 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.utils.text.base_text_aggregator import TextType
 from pipecat.workers.runner import WorkerRunner
 
-from pipelines.wire.frames import FRAME_INDEX_METADATA
+try:
+    from pipelines.wire.frames import FRAME_INDEX_METADATA
+except ModuleNotFoundError:  # copied beside an app that has the wheel: our packages' names there
+    from avatar_forcing.pipelines.wire.frames import FRAME_INDEX_METADATA  # type: ignore[no-redef]
 
 #: lip-sync slots (s): one frame of the face
 SLOT_SECS = 0.04
