@@ -115,7 +115,7 @@ THOUGHT_UP_GAPS = True
 #: image at its own pts). Full for the reply's first REPLY_LEAD_FULL_SECS, none from
 #: REPLY_LEAD_UNTIL_SECS (in between it tapers), so a reply paused later (the visitor
 #: speaks over it) stops as soon as before. 0: every frame on the grid, as before
-#: (docs/KIOSK.md, session 34)
+#: (docs/KIOSK.md: where a reply's late chunk comes from)
 REPLY_LEAD_SECS = 0.12
 REPLY_LEAD_FULL_SECS = 1.0
 REPLY_LEAD_UNTIL_SECS = 2.0
