@@ -23,39 +23,22 @@ import numpy as np
 import pytest
 from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 
-from benchkit.pipecat_sink import FaceRun, audio_held_secs, start_face_run
+from benchkit.pipecat_sink import audio_held_secs
 from pipelines import AvatarForcingVideoService
+from tests.pipelines.face_runs import Pacing, piper_speech, start_run
 
 pytestmark = pytest.mark.e2e
 
-OUT_RATE = 24000
-SIZE = 256  # behaviour, not cost: 256 px is cheap on a busy machine
 FRAME_SECS = 0.04
 #: the first image against its audio on the device, at most: one frame of the video
 #: schedule either way, plus the scheduler's jitter on a shared machine
 WITHIN_SECS = FRAME_SECS + 0.02
 
 
-async def start_run(avatar_assets: Any, *, images_with_audio: bool) -> FaceRun:
-    """The service in front of the memory transport, paced as pipecat's live video or
-    as our WebRTC door paces it (each image released behind the audio before it)."""
-    settings = AvatarForcingVideoService.Settings(
-        size=SIZE, adapt_video=False, camera_fps=0.0,
-        images_sync_with_audio=images_with_audio,
-        image_lead_frames=0 if images_with_audio else 1)
-    service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
-    return await start_face_run(service, out_rate=OUT_RATE, size=SIZE,
-                                video_live=not images_with_audio,
-                                video_framerate=30 if images_with_audio else 25)
-
-
 @pytest.fixture(scope="module")
 def piper_reply() -> tuple[np.ndarray, int]:
     """A short spoken reply by the bundled piper voice (int16, 22,050 Hz)."""
-    from benchkit.speech import load_test_voice, piper_int16
-
-    voice = load_test_voice()
-    return piper_int16(voice, "The restrooms are on the second floor."), voice.config.sample_rate
+    return piper_speech("The restrooms are on the second floor.")
 
 
 @pytest.mark.parametrize("images_with_audio, thought_up", [
@@ -68,7 +51,8 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
     the face holds its last image (`thinking_hold_secs`): the reply's first 40 ms (piper's
     lead silence) goes on showing it, and its next frame is a new drawing."""
     pcm, rate = piper_reply
-    run = await start_run(avatar_assets, images_with_audio=images_with_audio)
+    run = await start_run(avatar_assets, Pacing.IMAGES_WITH_AUDIO if images_with_audio
+                          else Pacing.LIVE_VIDEO)
     await asyncio.sleep(1.0)  # idle frames before the reply, as between two turns
     if thought_up:
         await run.send(VADUserStartedSpeakingFrame())
@@ -134,7 +118,7 @@ async def test_after_a_stall_the_reply_does_not_wait_behind_idle_audio(
     released behind their audio) the clock leaves idle frames out until that wait is
     gone, so the next reply's voice is not held behind the stall."""
     pcm, rate = piper_reply
-    run = await start_run(avatar_assets, images_with_audio=True)
+    run = await start_run(avatar_assets, Pacing.IMAGES_WITH_AUDIO)
     await asyncio.sleep(1.0)
     time.sleep(STALL_SECS)  # noqa: ASYNC251 (the stall is the point: the whole loop stops)
     await asyncio.sleep(1.0)
@@ -160,7 +144,7 @@ async def test_while_the_reply_is_thought_up_one_idle_frame_in_two_is_left_out(
     and the reply plays whole, paired with its images."""
     pcm, rate = piper_reply
     pcm = pcm[: rate // 2]  # half a second of the reply is enough
-    run = await start_run(avatar_assets, images_with_audio=True)
+    run = await start_run(avatar_assets, Pacing.IMAGES_WITH_AUDIO)
     await run.send(VADUserStartedSpeakingFrame())
     await asyncio.sleep(0.1)
     await run.send(VADUserStoppedSpeakingFrame())

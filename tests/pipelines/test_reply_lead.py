@@ -19,14 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchkit.pipecat_sink import start_face_run
 from pipelines import AvatarForcingVideoService
 from pipelines.face.face_clock import FRAME_SECS, REPLY_LEAD_SECS, REPLY_LEAD_UNTIL_SECS
+from tests.pipelines.face_runs import Pacing, piper_speech, start_run
 
 pytestmark = pytest.mark.e2e
 
-OUT_RATE = 24000
-SIZE = 256  # behaviour, not cost
 #: the scheduler's own slack around a push (s): not a lead
 JITTER_SECS = 0.01
 
@@ -34,22 +32,14 @@ JITTER_SECS = 0.01
 @pytest.fixture(scope="module")
 def piper_reply() -> tuple[np.ndarray, int]:
     """A spoken reply a little over two seconds long by the bundled piper voice."""
-    from benchkit.speech import load_test_voice, piper_int16
-
-    voice = load_test_voice()
-    text = "The restrooms are on the second floor, next to the cafe."
-    return piper_int16(voice, text), voice.config.sample_rate
+    return piper_speech("The restrooms are on the second floor, next to the cafe.")
 
 
 async def test_on_our_websocket_a_replys_voice_goes_ahead_of_its_first_frames_grid(
         avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
     pcm, rate = piper_reply
     assert len(pcm) / rate > REPLY_LEAD_UNTIL_SECS + 0.2, "the reply is too short to test"
-    settings = AvatarForcingVideoService.Settings(
-        size=SIZE, adapt_video=False, camera_fps=0.0, images_sync_with_audio=False,
-        image_lead_frames=0)
-    service = AvatarForcingVideoService(settings=settings, assets=avatar_assets)
-    run = await start_face_run(service, out_rate=OUT_RATE, size=SIZE, video_live=False)
+    run = await start_run(avatar_assets, Pacing.WEBSOCKET)
     await asyncio.sleep(1.0)  # idle frames before the reply
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.0)
