@@ -34,6 +34,9 @@ audio asks no more jaw than the last image drawn shows (piper's first 40 ms is n
 always its lead silence; `LEAD_IN_JAW_SLACK`), the lead-in is that image's own frame
 again (`OpenedBlock.lead_in_shown`): the picture the face shows (or was about to show)
 goes on for those 40 ms, so the reply's first audio waits for no drawing either.
+Where the face drew the image it holds again with the jaw opened while the reply was
+thought up (`draw_hand_over`), the whole block is planned so (`OpenedBlock.hand_over`,
+avatar/live/hand_over.py): its first 200 ms wait for no step and no drawing.
 
 The face can move to another backend while the session runs (`start_face` in any
 thread, then `move_face` between two jobs): a face started in this process while
@@ -78,6 +81,7 @@ from avatar.audio_features import SAMPLE_RATE, SAMPLES_PER_FRAME, CausalAudioFea
 from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.live.face import FaceBackend, FaceShape, LocalFace
 from avatar.live.gaze import GazeFollower
+from avatar.live.hand_over import HandOver, Mouths, plan_hand_over
 from avatar.live.listening import ListeningCues
 from avatar.live.reply_queue import ReplyBlock, ReplyQueue
 from avatar.live.session_types import (
@@ -137,6 +141,9 @@ class OpenedBlock:
     #: the lead-in's picture is the last image drawn (its motion is that frame's, the
     #: jaw its audio asks for is no wider): `render(lead_in, repeat=True)` shows it
     lead_in_shown: bool = False
+    #: every frame of the block, planned at once from mouths drawn ahead (hand_over.py;
+    #: the lead-in is its first): the step only moves the generator on (else None)
+    hand_over: list[PlannedFrame] | None = None
 
 
 class AvatarSession:
@@ -189,6 +196,10 @@ class AvatarSession:
         #: the motion of the last image drawn with pixels (what a reply's lead-in may
         #: show again, `open_block`); None: none to show
         self._shown: np.ndarray | None = None
+        #: the shown image drawn again with the jaw opened (`draw_hand_over`)
+        self._mouths: Mouths | None = None
+        #: a hand-over block's pictures by frame index, until rendered
+        self._hand_over_pictures: dict[int, tuple[np.ndarray, bytes | None]] = {}
         self._cues = ListeningCues()
         self._voice_jaw = VoiceJaw(self.options.voice_jaw, output_rate)
         self._gaze = GazeFollower()
@@ -213,6 +224,7 @@ class AvatarSession:
             self._awaiting_table = awaiting
             self._table = table
             self._glide = None  # a new identity starts from its own reference
+            self._hand_over_glide: tuple[np.ndarray, int] | None = None
             self._shown = None  # its last image is of the old portrait
             self._last_planned: PlannedFrame | None = None  # nothing of the last one held
             self._shape: FaceShape = shape
@@ -412,10 +424,14 @@ class AvatarSession:
             new_rows = self._user.take_rows(n)
             heard = self._user.heard
             first, last, shown = self._frame_index, self._last_planned, self._shown
+            mouths = self._mouths
             self._frame_index += n
         block = OpenedBlock(first, reply, new_rows, heard)
         real = len(reply.out) // 2
         if lead_in and real and last is not None and not last.speaking:
+            if mouths is not None and mouths.pose is shown and mouths.drawn:
+                self._open_hand_over(block, mouths)
+                return block
             chunk = _pad_bytes(reply.out[:spf * 2], spf * 2)
             pcm = np.frombuffer(chunk, np.int16)[None]
             opening = float(self._voice_jaw.opening(pcm)[0])
@@ -432,6 +448,54 @@ class AvatarSession:
                 user_frames=heard, generation=reply.generation,
                 reply_samples=min(spf, real))
         return block
+
+    def _open_hand_over(self, block: OpenedBlock, mouths: Mouths) -> None:
+        """Plan every frame of `block`, a reply's first, from the mouths drawn ahead
+        (hand_over.py): each shows the picture whose jaw is nearest its own audio's."""
+        n, spf = self.block_frames, self.samples_per_frame
+        reply = block.reply
+        audio = _pad_bytes(reply.out, n * spf * 2)
+        openings = self._voice_jaw.opening(np.frombuffer(audio, np.int16).reshape(n, spf))
+        planned: HandOver = plan_hand_over(
+            mouths, first_index=block.first_index, audio=audio, real=len(reply.out) // 2,
+            position=reply.position, openings=openings, samples_per_frame=spf,
+            user_frames=block.user_frames, generation=reply.generation)
+        block.hand_over = planned.frames
+        block.lead_in, block.lead_in_shown = planned.frames[0], planned.first_shown
+        with self._lock:
+            self._hand_over_pictures = planned.pictures
+        self.stats.hand_over_blocks += 1
+
+    def hand_over_due(self) -> bool:
+        """A mouth of the image the face shows is still to draw (`draw_hand_over`)."""
+        with self._lock:
+            shown, mouths = self._shown, self._mouths
+            if shown is None or self._last_image is None:
+                return False
+            return (mouths is None or mouths.pose is not shown
+                    or mouths.next_jaw(LEAD_IN_JAW_SLACK) is not None)
+
+    def draw_hand_over(self) -> None:
+        """Draw the image the face shows once more with its jaw opened to the next level
+        (hand_over.py `HAND_OVER_JAWS`), for a reply's hand-over block: one drawing, so a
+        reply that comes meanwhile waits for one at most. Run it where `render` runs,
+        while the face holds its image (a reply is thought up); a newer image drawn
+        since makes the mouths of the older one useless."""
+        with self._lock:
+            shown, image, jpeg = self._shown, self._last_image, self._last_jpeg
+            if shown is None or image is None:
+                return
+            mouths = self._mouths
+            if mouths is None or mouths.pose is not shown:
+                mouths = self._mouths = Mouths(shown, image, jpeg)
+            jaw = mouths.next_jaw(LEAD_IN_JAW_SLACK)
+            size, quality = self.options.size, self.options.jpeg_quality
+        if jaw is None:
+            return
+        drawn = self._face.draw(mouths.motion(jaw), size, quality)
+        with self._lock:
+            if self._mouths is mouths and self._shown is shown and self.options.size == size:
+                mouths.drawn.append((jaw, drawn.image, drawn.jpeg))
 
     def step_block(self, block: OpenedBlock) -> list[PlannedFrame]:
         """The generator's step of an opened block: its frames, motion and audio. A
@@ -476,6 +540,7 @@ class AvatarSession:
                 motion = motion + self._gaze.offsets(n)
         if self.options.smooth:
             motion = motion_filter(motion, voiced)  # the lighter speech filter there
+        motion = self._from_hand_over(motion)
         with self._lock:
             stale = generation != self._reply.generation
         out = _pad_bytes(b"" if stale else out, n * spf * 2)
@@ -490,7 +555,13 @@ class AvatarSession:
                 reply_position=position - max(0, real - (k + 1) * spf),
                 user_frames=block.user_frames, generation=generation,
                 reply_samples=0 if stale else min(spf, max(0, real - k * spf))))
-        if block.lead_in is not None:
+        if block.hand_over is not None:
+            # the block went out from the held pose: the next blocks glide from it
+            offset = (block.hand_over[-1].motion - frames[-1].motion).astype(np.float32)
+            offset[_JAW] = 0.0
+            self._hand_over_glide = (offset, GLIDE_FRAMES)
+            frames = list(block.hand_over)
+        elif block.lead_in is not None:
             frames[0] = block.lead_in
         self._last_planned = frames[-1]
         self.stats.blocks += 1
@@ -535,6 +606,19 @@ class AvatarSession:
         self._last_generated = motion[-1].copy()
         return motion
 
+    def _from_hand_over(self, motion: np.ndarray) -> np.ndarray:
+        """A block's final motion after a hand-over block, shifted toward the held pose
+        that block showed, the shift fading linearly to nothing over GLIDE_FRAMES: its
+        first frame is one ordinary step from the hand-over's last (after the filter,
+        whose state stays the generator's)."""
+        glide = self._hand_over_glide
+        if glide is None:
+            return motion
+        offset, left = glide
+        fade = np.clip(np.arange(left, left - len(motion), -1) / GLIDE_FRAMES, 0.0, 1.0)
+        self._hand_over_glide = (offset, left - len(motion)) if left > len(motion) else None
+        return motion + fade[:, None].astype(np.float32) * offset
+
     # ----------------------------------------------------------------- rendering
     def render(self, frame: PlannedFrame, repeat: bool = False,
                video: VideoRequest | None = None) -> AvatarFrame:
@@ -546,11 +630,19 @@ class AvatarSession:
         started = time.perf_counter()
         with self._lock:
             stale = self._reply.rendered(frame.index, frame.generation, frame.reply_samples)
+            picture = self._hand_over_pictures.pop(frame.index, None)
         if stale:  # planned before a barge-in or a pause: neither its audio nor its lips
             # go out, and it does not count as played (reply_position 0)
             frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
                             reply_position=0)
             repeat = True
+        elif picture is not None and video is None:  # a hand-over frame: drawn already
+            image, jpeg = picture
+            repeated = image is self._last_image
+            self._last_image, self._last_jpeg, self._shown = image, jpeg, frame.motion
+            return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
+                               frame.motion, frame.speaking, frame.reply_position,
+                               frame.user_frames, repeated=repeated)
         if repeat and self._last_image is not None:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
                                self._last_jpeg, frame.motion, frame.speaking,

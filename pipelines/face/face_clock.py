@@ -29,6 +29,11 @@ Here:
   drawn, up to `REPLY_LEAD_SECS` ahead of the first one's grid in the reply's first
   seconds: the client holds that much of the voice, so a late block step or a slow
   drawing there is no break in it (the client draws each image at its pts).
+- While the reply is thought up and the face holds its image, it draws that image
+  again with the jaw opened, one level a frame (`DRAW_HAND_OVER`): the reply's first
+  block is then planned and shown from them the moment its audio comes, with no
+  generator step or drawing before its first 200 ms (avatar/live/hand_over.py). Not
+  over our WebRTC tracks.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -117,6 +122,11 @@ THOUGHT_UP_GAPS = True
 #: speaks over it) stops as soon as before. 0: every frame on the grid, as before
 #: (docs/KIOSK.md: where a reply's late chunk comes from)
 REPLY_LEAD_SECS = 0.12
+#: while a reply is thought up and the face holds its image, draw that image again with
+#: the jaw opened (one a frame), so the reply's first block is planned and shown from
+#: them the moment its audio comes (avatar/live/hand_over.py; False: its frames after the
+#: first wait for its step and their drawing, as before; docs/KIOSK.md)
+DRAW_HAND_OVER = True
 REPLY_LEAD_FULL_SECS = 1.0
 REPLY_LEAD_UNTIL_SECS = 2.0
 
@@ -300,6 +310,7 @@ class FaceClock:
             while len(audio_due) > lead_frames:
                 await self._push_audio(*audio_due.popleft())
             await self._observed(dropped)
+            await self._draw_hand_over(frame)
 
     async def _observed(self, dropped: bool) -> None:
         """After a frame (or a quiet block) went out: the level's sample, the pipecat
@@ -531,6 +542,18 @@ class FaceClock:
         share = (REPLY_LEAD_UNTIL_SECS - into) / (REPLY_LEAD_UNTIL_SECS - REPLY_LEAD_FULL_SECS)
         return REPLY_LEAD_SECS * min(1.0, max(0.0, share))
 
+    async def _draw_hand_over(self, frame: AvatarFrame) -> None:
+        """While the reply is thought up and the face holds its image (`frame` repeated
+        it), draw one more mouth of that image for the reply's hand-over block
+        (avatar/live/hand_over.py): its first 200 ms then wait for no step and no
+        drawing. Not over our WebRTC tracks (each image is in their VP8 stream)."""
+        if (not DRAW_HAND_OVER or self.media_clock is not None or not frame.repeated
+                or frame.speaking or self.reply.in_reply
+                or not self.thinking_frames.holding(self.reply.thought_for())
+                or self.generator.reply_waits_behind() or not self.session.hand_over_due()):
+            return
+        await self.generator.job(self.session.draw_hand_over)
+
     def _audio_as_it_comes(self, lead_frames: int) -> bool:
         """True where `THOUGHT_UP_GAPS` may act: the transport takes each frame's audio as
         it comes (no followed device, no media clock, no image lead)."""
@@ -597,5 +620,5 @@ class FaceClock:
         return repeats
 
 
-__all__ = ["DRAIN_SECS", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
+__all__ = ["DRAIN_SECS", "DRAW_HAND_OVER", "FOLLOW_AUDIO_SINK", "ClockHooks", "FRAME_SECS",
            "GRID_TOLERANCE_SECS", "REPLY_LEAD_SECS", "THOUGHT_UP_GAPS", "FaceClock"]

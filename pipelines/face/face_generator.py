@@ -80,12 +80,17 @@ class FaceGenerator:
             skipped = len(self.pending)
             self.counters.idle_frames_skipped += skipped
             self.pending.clear()
-        if self.opened is not None:  # the lead-in frame went out: the block's others
+        if self.opened is not None and self.opened.hand_over is None:
+            # the lead-in frame went out: the block's others
             opened, self.opened = self.opened, None
             self.block_opened = False
             await self._step(opened, sent=1)
             self.pending.popleft()  # the lead-in, out already
             return self.pending.popleft(), skipped
+        if self.opened is not None and not self.pending:
+            # a hand-over block went out whole: its step only moves the generator on
+            opened, self.opened = self.opened, None
+            await self._step(opened, sent=self.session.block_frames, keep=False)
         self.block_opened = not self.pending
         if not self.pending:
             held = (self.hold is not None and not self._held_last
@@ -99,9 +104,11 @@ class FaceGenerator:
                 opened = self.session.open_block(lead_in=REPLY_LEAD_IN)
                 self._next_index = opened.first_index + self.session.block_frames
                 if opened.lead_in is not None:
-                    # the reply's first frame goes out now; its block steps after it
+                    # the reply's first frame goes out now; its block steps after it (a
+                    # hand-over block's other frames too: they are planned already)
                     self.opened = opened
-                    self._unplanned = (opened, 1)
+                    self.pending.extend((opened.hand_over or [])[1:])
+                    self._unplanned = (opened, len(opened.hand_over or [None]))
                     self.step_from = self.step_done = time.monotonic()
                     self.block_share = 0.0
                     self.lead_in_shown = opened.lead_in_shown
@@ -111,15 +118,17 @@ class FaceGenerator:
                 self._next_index = self.pending[-1].index + 1
         return self.pending.popleft(), skipped
 
-    async def _step(self, opened: OpenedBlock, sent: int = 0) -> None:
+    async def _step(self, opened: OpenedBlock, sent: int = 0, keep: bool = True) -> None:
         """The generator's step of `opened` on the worker (`sent`: its frames out already,
-        the lead-in); its frames join `pending`. Until they do, its reply audio is taken
-        from the session and planned nowhere: a failed step hands it to the voice
-        (`take_unplayed`)."""
+        the lead-in); its frames join `pending` (`keep`; a hand-over block's were planned
+        before). Until they do, its reply audio is taken from the session and planned
+        nowhere: a failed step hands it to the voice (`take_unplayed`)."""
         self._unplanned = (opened, sent)
         busy = self.worker.busy_secs
         self.step_from = time.monotonic()
-        self.pending.extend(await self.job(self.session.step_block, opened))
+        frames = await self.job(self.session.step_block, opened)
+        if keep:
+            self.pending.extend(frames)
         self._unplanned = None
         self.step_done = time.monotonic()
         self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))

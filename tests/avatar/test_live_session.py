@@ -240,6 +240,58 @@ def test_a_replys_lead_in_shows_the_image_drawn_when_its_voice_opens_no_wider(
     assert len(session.stats.render_ms) == renders
 
 
+def test_a_replys_hand_over_block_shows_mouths_drawn_while_it_was_thought_up(
+        default_portrait: Portrait, student: GeneratorCheckpoint,
+        piper_speech: Callable[[str], np.ndarray]) -> None:
+    """While the face holds its image, `draw_hand_over` draws it again with the jaw opened,
+    a level a call. A reply then opens with its whole first block planned at once: each
+    frame its own 40 ms and the held pose, with the mouth whose jaw is nearest the one its
+    voice asks for (closed on silence, open on the loud onset). Showing them draws
+    nothing; the step returns them unchanged and the next block goes on from the held
+    pose with no jump. A newer image makes the mouths due again."""
+    spf = RATE // 25
+    speech = piper_speech("Yes, the pharmacy is open on Sundays until six.")
+    voiced_from = int(np.argmax(np.abs(speech) > 8000))  # a loud onset: the jaw opens
+    reply = np.concatenate([np.zeros(2 * spf, np.int16), speech[voiced_from:]])
+    session = make_session(default_portrait, student)
+    held = session.render(run_blocks(session, 3)[-1])
+    run_blocks(session, 5)  # the generator steps on while the image is held (a second)
+    draws = 0
+    while session.hand_over_due():
+        session.draw_hand_over()
+        draws += 1
+    assert 3 <= draws <= 6, draws
+    renders = len(session.stats.render_ms)
+    session.push_avatar_audio(reply, RATE)
+    session.push_user_audio(np.zeros(3200, np.int16), 16000)
+    opened = session.open_block(lead_in=True)
+    frames = opened.hand_over
+    n = session.block_frames
+    assert frames is not None and opened.lead_in is frames[0] and len(frames) == n
+    assert [f.audio for f in frames] == [reply[k * spf:(k + 1) * spf].tobytes() for k in range(n)]
+    assert all(f.speaking for f in frames) and frames[-1].reply_position == n * spf
+    others = np.arange(len(held.motion)) != JAW
+    for frame in frames:
+        np.testing.assert_array_equal(frame.motion[others], held.motion[others])
+    # lips on the voice: closed on the two silent frames (the held image, shown again),
+    # open from the loud onset on
+    assert opened.lead_in_shown
+    assert frames[1].motion[JAW] == held.motion[JAW]
+    assert frames[2].motion[JAW] > held.motion[JAW] + 0.05
+    shown = [session.render(f) for f in frames]
+    assert len(session.stats.render_ms) == renders  # nothing drawn for them
+    assert shown[0].image is held.image and shown[1].image is held.image
+    assert shown[2].image is not held.image and shown[2].jpeg != held.jpeg
+    assert session.step_block(opened) == frames and session.stats.hand_over_blocks == 1
+    # the next block goes on from the held pose, as close as the block's own frames
+    after = run_blocks(session, 1)
+    steps = [np.abs(b.motion - a.motion)[others].max() for a, b in zip(after, after[1:], strict=False)]
+    jump = np.abs(after[0].motion - frames[-1].motion)[others].max()
+    assert jump <= max(steps) * 1.5 + 0.02, (jump, steps)
+    session.render(after[-1])
+    assert session.hand_over_due()  # a newer image: its own mouths are due
+
+
 def test_clear_drops_the_reply_reports_what_played_and_motion_goes_on(
         default_portrait: Portrait, student: GeneratorCheckpoint,
         piper_speech: Callable[[str], np.ndarray]) -> None:
