@@ -62,7 +62,7 @@ from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnS
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from agent.answers.guard import DONT_KNOW_REPLY, FactGuard
-from agent.answers.heard import choose_heard, second_opinion, wants_second_opinion
+from agent.answers.heard import TurnPlans, choose_heard, second_opinion, wants_second_opinion
 from agent.answers.index import KnowledgeIndex
 from agent.answers.reading import spoken_answer
 from agent.answers.routing import with_notes
@@ -353,12 +353,14 @@ def build_voice_pipeline(
         with contextlib.suppress(ValueError):
             asr_prompt = recognizer_prompt("\n".join(knowledge.facts))
     # of whisper's near hypotheses, one the file answers where its best gets no answer
-    # (agent/answers/heard.py)
-    choose = functools.partial(choose_heard, knowledge) if knowledge is not None else None
-    # a larger whisper hears again what the file's rules do not answer as heard
+    # (agent/answers/heard.py); a turn's hearing is planned once for both choices below
+    plans = TurnPlans(knowledge) if knowledge is not None else None
+    choose = (functools.partial(choose_heard, knowledge, plan=plans)
+              if knowledge is not None else None)
+    # a larger whisper hears again a question the file's rules do not answer as heard
     second = (SecondOpinion(whisper=models.second_whisper,
-                            wanted=functools.partial(wants_second_opinion, knowledge),
-                            taken=functools.partial(second_opinion, knowledge))
+                            wanted=functools.partial(wants_second_opinion, knowledge, plan=plans),
+                            taken=functools.partial(second_opinion, knowledge, plan=plans))
               if knowledge is not None and models.second_whisper is not None else None)
     stt = (SpeculativeWhisperSTTService(models=models, language=asr_language, prompt=asr_prompt,
                                         eager_end_of_turn=eager, choose=choose,

@@ -475,3 +475,40 @@ def asks_what_if(message: str) -> bool:
     """True when the message asks what happens under a condition ("What happens if I
     return something without the receipt?"): the fact's condition answers it."""
     return _WHAT_IF.search(last_sentence(message)) is not None
+
+
+#: words a sentence may open with before what it says: "Okay, so what time ...", "Oh and I ..."
+_LEAD_IN = re.compile(r"^\W*(?:(?:and|but|so|also|plus|then|oh|well|ok|okay|um|uh|er|yes|yeah|no"
+                      r"|hi|hello|hey|please|sorry|thanks|thank you)\b[\s,]*)+", re.IGNORECASE)
+#: a question or a want inside a told sentence: "I'd like to know when you close.", "I was
+#: wondering if ...", "I forgot where ...", "I need a new key.", "I'm looking for the lift."
+_ASKS_WITHIN = re.compile(
+    r"\b(?:know|wonder(?:ing|ed)?|tell (?:me|us)|ask(?:ing|ed)?|find out|sure|forgot|forget"
+    r"|remember|curious|idea)\s+(?:if|whether|what|where|when|which|who|whose|how|why)\b"
+    r"|\b(?:i|we)(?:'d| would)\s+(?:like|love)\b|\b(?:need|needs|want|wants|wanna|looking for"
+    r"|hoping|trying to find)\b", re.IGNORECASE)
+_CLAUSES = re.compile(r"[,;:]")
+
+
+def only_tells(message: str) -> bool:
+    """True when the message tells and asks nothing, read in its words whatever whisper's
+    marks: every sentence opens with the speaker or another person as its subject, or with
+    thanks, yes or no ("I lost my receipt.", "My son is twelve. He's with me.", "Thanks,
+    that's all."), and none holds a "?", a clause that opens as a question or is turned as
+    one ("I got Medicare, is that okay here."), a question inside it ("I'd like to know when
+    you close.") or a want ("I need a new key."). A message garbled at its start ("If I come
+    in at night, we'll interact, ...", "However, you open on Thursday evenings.") is not
+    read as told: a misheard question often loses its opening words."""
+    if "?" in message:
+        return False
+    said = sentences(message.replace("\u2019", "'"))
+    if not said:
+        return False
+    for sentence in said:
+        if _TELLS.match(sentence) is None or _ASKS_WITHIN.search(sentence):
+            return False
+        for clause in (sentence, *_CLAUSES.split(sentence)[1:]):
+            clause = _LEAD_IN.sub("", clause)
+            if opens_question(clause) or asks(clause):
+                return False
+    return True

@@ -1,8 +1,8 @@
 """Whisper base as a second opinion (pipelines/speech/stt.py `SecondOpinion`,
 agent/answers/heard.py): a question the shipped tiny.en mishears (said by espeak-ng) so that a hardware shop's
 file does not answer it is heard again by base, whose hearing the file answers; a question
-tiny.en hears so that the file answers it, or one the rules decline (an unknown), is never
-heard again."""
+tiny.en hears so that the file answers it, one the rules decline (an unknown), or a statement
+that asks nothing, is never heard again."""
 
 from __future__ import annotations
 
@@ -77,3 +77,9 @@ def test_base_hears_again_what_the_file_does_not_answer(speech_models: Any,
     assert plan_turn(index, "Do you sell garden hoses here?").reply == index.lines.dont_know
     assert not wants_second_opinion(index, "Do you sell garden hoses here?")
     assert wants_second_opinion(index, tiny)
+    # a statement the rules leave to the LLM (with the address fact): it asks nothing, and
+    # base's hearing would be taken only where the rules answer a question
+    told = say("We just moved into a house on Mill Lane.")
+    heard = _hear(speech_models, index, second, told)
+    assert plan_turn(index, heard).reply is None, heard
+    assert not wants_second_opinion(index, heard) and len(asked) == 1, heard
