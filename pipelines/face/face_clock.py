@@ -512,7 +512,8 @@ class FaceClock:
         (`ThinkingFrames`), on a transport that takes each frame's audio as it comes:
         its 40 ms are a gap in the audio, where a reply's first audio goes at once
         (`_reply_goes_early`), and the picture is the one the face shows anyway."""
-        if (not self._audio_as_it_comes(lead_frames) or planned.index % 2 == 0
+        if (not THOUGHT_UP_GAPS or not self._audio_as_it_comes(lead_frames)
+                or planned.index % 2 == 0
                 or planned.speaking or self.reply.in_reply
                 or self.generator.reply_waits_behind()
                 or not self.thinking_frames.repeats(planned.index, speaking=False,
@@ -526,7 +527,7 @@ class FaceClock:
         may go: at once where the audio pushed before it has played (an idle frame left
         out while the reply was thought up), else when it has; never later than `slot`
         (0 where the clock follows the transport's own schedule)."""
-        if not self._audio_as_it_comes(lead_frames):
+        if not THOUGHT_UP_GAPS or not self._audio_as_it_comes(lead_frames):
             return 0.0
         return max(0.0, slot - max(time.monotonic(), self.device.end))
 
@@ -555,10 +556,9 @@ class FaceClock:
         await self.generator.job(self.session.draw_hand_over)
 
     def _audio_as_it_comes(self, lead_frames: int) -> bool:
-        """True where `THOUGHT_UP_GAPS` may act: the transport takes each frame's audio as
-        it comes (no followed device, no media clock, no image lead)."""
-        return (THOUGHT_UP_GAPS and self.followed is None and self.media_clock is None
-                and not lead_frames)
+        """The transport takes each frame's audio as it comes (no followed device, no
+        media clock, no image lead): where `THOUGHT_UP_GAPS` and the reply lead may act."""
+        return self.followed is None and self.media_clock is None and not lead_frames
 
     async def _slot_taken_by_reply(self, planned: PlannedFrame, wait: float) -> bool:
         """Wait `wait` s for the idle frame `planned`'s slot; True (at once) when a reply's

@@ -20,13 +20,15 @@ import numpy as np
 import pytest
 
 from pipelines import AvatarForcingVideoService
+from pipelines.face import face_clock
 from pipelines.face.face_clock import FRAME_SECS, REPLY_LEAD_SECS, REPLY_LEAD_UNTIL_SECS
 from tests.pipelines.face_runs import Pacing, piper_speech, start_run
 
 pytestmark = pytest.mark.e2e
 
-#: the scheduler's own slack around a push (s): not a lead
-JITTER_SECS = 0.01
+#: the scheduler's own slack around a push, and the memory transport's in noting it on
+#: a loaded box (s): not a lead (0.01 read 0.0100 over at load 2.8)
+JITTER_SECS = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,12 @@ def piper_reply() -> tuple[np.ndarray, int]:
     return piper_speech("The restrooms are on the second floor, next to the cafe.")
 
 
+@pytest.mark.parametrize("thought_up_gaps", [True, False], ids=["", "without-thought-up-gaps"])
 async def test_on_our_websocket_a_replys_voice_goes_ahead_of_its_first_frames_grid(
-        avatar_assets: Any, piper_reply: tuple[np.ndarray, int]) -> None:
+        avatar_assets: Any, piper_reply: tuple[np.ndarray, int], thought_up_gaps: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lead is the transport's, not the thought-up gaps': it stays with them off."""
+    monkeypatch.setattr(face_clock, "THOUGHT_UP_GAPS", thought_up_gaps)
     pcm, rate = piper_reply
     assert len(pcm) / rate > REPLY_LEAD_UNTIL_SECS + 0.2, "the reply is too short to test"
     run = await start_run(avatar_assets, Pacing.WEBSOCKET)
