@@ -332,11 +332,13 @@ _ASKS_OWN_NAME = re.compile(
     r"|\bname of (?:this|your) (?P<named>\w+)\b(?!'s)", re.IGNORECASE)
 #: what a visitor calls a place, whatever its kind (the file's name fact adds its own words)
 PLACE_WORDS = frozenset({"place", "business", "shop", "building", "company"})
-#: "Where are you located?", "Where is this place?": the whole question asks where the
-#: place is
+#: "Where are you located?", "Where is this place?", "What's close by?", "How do I find
+#: you?": the whole question asks where the place is (what is near it is where it is)
 _ASKS_WHERE_IT_IS = re.compile(
-    r"^\W*(?:where|whereabouts) (?:are you|is this(?: (?P<thing>\w+))?)(?: guys| folks| all)?"
-    r"(?: located| based| situated)?(?: exactly| again)?\W*$", re.IGNORECASE)
+    r"^\W*(?:(?:where|whereabouts) (?:are you|is this(?: (?P<thing>\w+))?)(?: guys| folks| all)?"
+    r"(?: located| based| situated)?(?: exactly| again)?"
+    r"|what(?:'s| is) (?:close by|nearby|near (?:you|here|by)|around (?:you|here))"
+    r"|how (?:do|can|would|will) (?:i|we) find (?:you|this place))\W*$", re.IGNORECASE)
 
 
 def own_name_asked(message: str) -> str | None:

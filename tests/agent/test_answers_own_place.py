@@ -51,6 +51,11 @@ def test_asking_what_a_place_is_called(message: str, called: str | None) -> None
     ("Where is this shop?", "shop"),
     ("Where is this helmet from?", None),
     ("Where are you open late?", None),
+    # what is near the place, or how to find it, is where it is
+    ("What's nearby?", ""),
+    ("I'm coming by bus, how do I find you?", ""),
+    ("What is near the canal bridge?", None),
+    ("Is there a cafe close by?", None),
 ])
 def test_asking_where_the_place_is(message: str, thing: str | None) -> None:
     assert where_it_is_asked(message) == thing
@@ -63,6 +68,8 @@ def test_the_places_name_and_whereabouts_are_said_from_their_facts(bikes: Knowle
     where = plan_turn(bikes, "Where are you located exactly?")
     assert where.reply is not None and "7 Mill Lane" in where.reply
     assert not where.reply.startswith("Address")
+    near = plan_turn(bikes, "I'm new in town, what's close by?")
+    assert near.reply == where.reply
     # a thing or a person inside the place is not the place
     assert plan_turn(bikes, "Where is this helmet?").reply != where.reply
     assert plan_turn(bikes, "What's the name of your mechanic?").reply != named.reply
