@@ -4,10 +4,12 @@ test_reply_lead, test_hand_over)."""
 
 from __future__ import annotations
 
+import asyncio
 from enum import Enum
 from typing import Any
 
 import numpy as np
+from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 
 from benchkit.pipecat_sink import FaceRun, start_face_run
 from pipelines import AvatarForcingVideoService
@@ -41,6 +43,15 @@ async def start_run(avatar_assets: Any, pacing: Pacing) -> FaceRun:
                                 video_framerate=30 if with_audio else 25)
 
 
+async def visitor_asks_then_reply_is_thought_up(run: FaceRun) -> None:
+    """The visitor speaks for 0.5 s and stops; 0.6 s later the face holds its image (the
+    reply is thought up), ready for the reply's audio."""
+    await run.send(VADUserStartedSpeakingFrame())
+    await asyncio.sleep(0.5)
+    await run.send(VADUserStoppedSpeakingFrame())
+    await asyncio.sleep(0.6)
+
+
 def piper_speech(text: str) -> tuple[np.ndarray, int]:
     """`text` spoken by the bundled piper voice (int16) and its sample rate."""
     from benchkit.speech import load_test_voice, piper_int16
@@ -49,4 +60,5 @@ def piper_speech(text: str) -> tuple[np.ndarray, int]:
     return piper_int16(voice, text), voice.config.sample_rate
 
 
-__all__ = ["OUT_RATE", "SIZE", "Pacing", "piper_speech", "start_run"]
+__all__ = ["OUT_RATE", "SIZE", "Pacing", "piper_speech", "start_run",
+           "visitor_asks_then_reply_is_thought_up"]

@@ -25,7 +25,12 @@ from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpe
 
 from benchkit.pipecat_sink import audio_held_secs
 from pipelines import AvatarForcingVideoService
-from tests.pipelines.face_runs import Pacing, piper_speech, start_run
+from tests.pipelines.face_runs import (
+    Pacing,
+    piper_speech,
+    start_run,
+    visitor_asks_then_reply_is_thought_up,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,10 +60,7 @@ async def test_a_replys_first_image_is_shown_with_its_first_audio(
                           else Pacing.LIVE_VIDEO)
     await asyncio.sleep(1.0)  # idle frames before the reply, as between two turns
     if thought_up:
-        await run.send(VADUserStartedSpeakingFrame())
-        await asyncio.sleep(0.5)
-        await run.send(VADUserStoppedSpeakingFrame())
-        await asyncio.sleep(0.6)  # the reply is thought up: the face holds its image
+        await visitor_asks_then_reply_is_thought_up(run)  # the face holds its image
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.5)
     await run.end()

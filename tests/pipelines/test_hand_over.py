@@ -19,11 +19,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 
 from avatar.live import AvatarFrame, OpenedBlock, PlannedFrame
 from pipelines import AvatarForcingVideoService
-from tests.pipelines.face_runs import Pacing, piper_speech, start_run
+from tests.pipelines.face_runs import (
+    Pacing,
+    piper_speech,
+    start_run,
+    visitor_asks_then_reply_is_thought_up,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,10 +59,7 @@ async def test_a_replys_first_block_goes_out_before_its_generator_step(
     session.step_block = noted_step  # type: ignore[method-assign]
     session.render = noted_render  # type: ignore[method-assign]
     await asyncio.sleep(1.0)  # idle frames before the turn
-    await run.send(VADUserStartedSpeakingFrame())
-    await asyncio.sleep(0.5)
-    await run.send(VADUserStoppedSpeakingFrame())
-    await asyncio.sleep(0.6)  # the reply is thought up: the face holds its image
+    await visitor_asks_then_reply_is_thought_up(run)  # the face holds its image
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.0)
     await run.end()
