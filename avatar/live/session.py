@@ -126,6 +126,13 @@ class StartedFace:
     size: int
 
 
+def _fading_shift(motion: np.ndarray, offset: np.ndarray, left: int) -> tuple[np.ndarray, int]:
+    """`motion` shifted by `offset`, the shift fading linearly to nothing over the
+    `left` frames still to glide (of GLIDE_FRAMES); and the frames left after it."""
+    fade = np.clip(np.arange(left, left - len(motion), -1) / GLIDE_FRAMES, 0.0, 1.0)
+    return motion + fade[:, None].astype(np.float32) * offset, left - len(motion)
+
+
 @dataclass
 class OpenedBlock:
     """A block whose inputs were taken (`AvatarSession.open_block`) and whose motion is
@@ -599,9 +606,7 @@ class AvatarSession:
             offset, left = glide
             if offset is None:  # the new face's first block: measure the step
                 offset = self._last_generated - motion[0]
-            fade = np.clip(np.arange(left, left - len(motion), -1) / GLIDE_FRAMES, 0.0, 1.0)
-            motion = motion + fade[:, None].astype(np.float32) * offset
-            left -= len(motion)
+            motion, left = _fading_shift(motion, offset, left)
             self._glide = (offset, left) if left > 0 else None
         self._last_generated = motion[-1].copy()
         return motion
@@ -615,9 +620,9 @@ class AvatarSession:
         if glide is None:
             return motion
         offset, left = glide
-        fade = np.clip(np.arange(left, left - len(motion), -1) / GLIDE_FRAMES, 0.0, 1.0)
-        self._hand_over_glide = (offset, left - len(motion)) if left > len(motion) else None
-        return motion + fade[:, None].astype(np.float32) * offset
+        motion, left = _fading_shift(motion, offset, left)
+        self._hand_over_glide = (offset, left) if left > 0 else None
+        return motion
 
     # ----------------------------------------------------------------- rendering
     def render(self, frame: PlannedFrame, repeat: bool = False,
