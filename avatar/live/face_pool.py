@@ -126,6 +126,7 @@ class FaceWorkerPool:
         self._launching = 0  # launches under way (a first one starts the forkserver: seconds)
         self._cond = threading.Condition()
         self._closed = False
+        self._close_took_processes = False  # `close` has gathered the processes to stop
         self._retiring: list[threading.Thread] = []
         self.counters = PoolCounters()
         self._keeper = threading.Thread(target=self._keep_warm, name="face-pool", daemon=True)
@@ -177,11 +178,11 @@ class FaceWorkerPool:
                 self._free = [c for c in self._free if c.owner is not process]
                 if healthy and not process.lost:
                     self.counters.retired += 1
+            if retire:  # listed before the lock is let go: `close` joins it
+                stop = threading.Thread(target=process.stop, name="face-retire", daemon=True)
+                self._retiring = [t for t in self._retiring if t.is_alive()] + [stop]
             self._cond.notify_all()
         if retire:
-            stop = threading.Thread(target=process.stop, name="face-retire", daemon=True)
-            with self._cond:
-                self._retiring = [t for t in self._retiring if t.is_alive()] + [stop]
             stop.start()
 
     def worker_pids(self) -> list[int]:
@@ -218,6 +219,7 @@ class FaceWorkerPool:
             self._cond.wait_for(lambda: self._launching == 0, LAUNCH_WAIT_SECS)
             processes = (set(self._processes) | {c.owner for c in self._busy}
                          | self._launched)
+            self._close_took_processes = True  # a launch that ends later stops its own
             self._launched.clear()
             self._processes.clear()
             self._free.clear()
@@ -257,22 +259,28 @@ class FaceWorkerPool:
         starts leaves no orphan to write to a closed pipe, and no shared memory behind)."""
         with self._cond:
             self._launching += 1
+        process: FaceProcess | None = None
         try:
             process = FaceProcess.launch(self._context, self.checkpoint, self.threads,
                                          self.prime, self._plates, slots=self.faces_per_worker,
                                          serial=self.serial, batch_steps=self.batch_steps,
                                          start_nice=start_nice)
         finally:
+            # the launch ends and its worker is handed over in one step: `close`, which
+            # waits for `_launching` to reach 0, then finds it in `_launched` and stops it
+            # itself (were it stopped here, after `close` returned, the server could end
+            # first and leave the worker's ring behind)
             with self._cond:
                 self._launching -= 1
+                closed, orphaned = self._closed, self._close_took_processes
+                if process is not None:
+                    self.counters.started += 1
+                    if not orphaned:
+                        self._launched.add(process)
                 self._cond.notify_all()
-        with self._cond:
-            self.counters.started += 1
-            closed = self._closed
-            if not closed:
-                self._launched.add(process)
-        if closed:
+        if orphaned:  # `close` gave up waiting for this launch (LAUNCH_WAIT_SECS)
             process.kill()
+        if closed:  # (else `close` stops it, with the others, before it returns)
             raise RuntimeError("the face worker pool is closed")
         return process
 
