@@ -29,6 +29,12 @@ _BARE_HOUR = re.compile(r"\b(?:at|around|about|by|after|before|till|until)\s+(?:
                         r"weeks?|hours?|minutes?|years?|people|of|percent|dollars?))",
                         re.IGNORECASE)
 
+#: an hour told by what follows it, whatever comes before ("8 in the morning", "three
+#: o'clock"): the word before it may be misheard ("Do you open it 8 in the morning?")
+_TOLD_HOUR = re.compile(r"\b(\d{1,2}|" + "|".join(CLOCK_WORDS) + r")(?::(\d\d))?\s+"
+                        r"(?:o'?clock|in the (?:morning|afternoon|evening)|at night)\b",
+                        re.IGNORECASE)
+
 
 def minutes(clock: str) -> int | None:
     """Minutes after midnight of "9 a.m.", "7:30 p.m.", "noon"; None if not a clock time."""
@@ -44,15 +50,16 @@ def minutes(clock: str) -> int | None:
 
 def asked_time(question: str) -> tuple[int, int] | None:
     """The time a visitor asks about, as (from, to) minutes after midnight: a clock time
-    ("at 8 a.m.": one minute), a bare hour ("around three", read in the part of the day the
-    question names, else as the hours a place is open: 1-7 in the afternoon, 8-11 in the
-    morning; after "until" in the evening), or a part of the day alone ("Saturday afternoon"); None when it names none."""
+    ("at 8 a.m.": one minute), a bare hour ("around three", "8 in the morning", "three
+    o'clock", read in the part of the day the question names, else as the hours a place is
+    open: 1-7 in the afternoon, 8-11 in the morning; after "until" in the evening), or a part
+    of the day alone ("Saturday afternoon"); None when it names none."""
     part = _DAY_PART.search(question)
     window = DAY_PARTS[part.group(1).lower()] if part else None
     told = re.search(rf"\b({CLOCK})", question, re.IGNORECASE)
     if told is not None and (at := minutes(told.group(1))) is not None:
         return at, at
-    bare = _BARE_HOUR.search(question)
+    bare = _BARE_HOUR.search(question) or _TOLD_HOUR.search(question)
     if bare is not None:
         word = bare.group(1).lower()
         hour = int(word) if word.isdigit() else CLOCK_WORDS[word]

@@ -55,6 +55,9 @@ def test_the_days_and_hours_a_fact_lists() -> None:
     ("Can we come on Sunday morning?", (6 * 60, 12 * 60)),
     ("Can I come on Sunday?", None),
     ("Can I come with 3 friends?", None),  # a count, not an hour
+    # an hour told by what follows it, the word before it misheard ("at" heard "it")
+    ("Do you open it 5 in the morning on Sundays?", (5 * 60, 5 * 60)),
+    ("Is ten o'clock too early to come?", (10 * 60, 10 * 60)),
 ])
 def test_the_time_a_visitor_asks_about(question: str, window: tuple[int, int] | None) -> None:
     assert asked_time(question) == window
@@ -113,6 +116,8 @@ def test_a_question_taking_a_side_is_not_settled_by_a_plain_mention(question: st
      "Yes, we accept Aqua Card, Fit Pass and Silver Leisure."),
     ("I only have Gymbox vouchers, can I use them here?", "No, we do not accept Gymbox vouchers."),
     ("Do you take FitPass?", "Yes, we accept Aqua Card, Fit Pass and Silver Leisure."),  # said as one word
+    ("Do you open it 5 in the morning on Sundays?",  # "at" as whisper may hear it
+     "No, Wednesday to Sunday, the opening hours are 6 a.m. to 8 p.m."),
 ])
 def test_a_settled_yes_no_is_said_from_the_fact_without_the_llm(pool: KnowledgeIndex,
                                                                 question: str, reply: str) -> None:
