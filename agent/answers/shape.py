@@ -190,7 +190,19 @@ def opens_question(text: str) -> bool:
 
 
 #: ", will I get a refund?": a clause after a comma, whose first word may open a question
-_COMMA_CLAUSE = re.compile(r",\s*([a-z']+)\b[^,]*$", re.IGNORECASE)
+_COMMA_CLAUSE = re.compile(r",\s*([a-z']+)\b", re.IGNORECASE)
+#: a clause's first word that joins it to the clause before ("..., and how long does it take?")
+_JOIN_WORDS = frozenset(("and", "but", "also", "plus"))
+
+
+def _asking_clause(last: str) -> re.Match[str] | None:
+    """The last clause after a comma in `last` not joined on by "and", "but", "also" or
+    "plus": where a question told after a statement opens, even with another question joined
+    on after it ("My parcel went to the wrong house, can you resend it, and how long will
+    that take?": "can you ...", as whisper writes the pause after the statement with a comma
+    where a writer ends the sentence)."""
+    clauses = [m for m in _COMMA_CLAUSE.finditer(last) if m.group(1).lower() not in _JOIN_WORDS]
+    return clauses[-1] if clauses else None
 
 
 def question_part(message: str) -> str:
@@ -199,7 +211,7 @@ def question_part(message: str) -> str:
     whisper writes the pause) is its last clause; else the whole last sentence."""
     last = last_sentence(message)
     first = _FIRST_WORD.match(last.lower().replace("\u2019", "'"))
-    tail = _COMMA_CLAUSE.search(last.replace("\u2019", "'"))
+    tail = _asking_clause(last.replace("\u2019", "'"))
     # "where's" opens as "where" does
     if (tail is None
             or (first is not None and first.group(0).split("'")[0] in _QUESTION_OPENERS)

@@ -80,3 +80,22 @@ def test_a_yes_no_question_ended_with_a_full_stop_opens_with_yes(gym: KnowledgeI
                  "My son is new here, can someone show him the machines."):
         assert plan_turn(gym, said).reply == (
             "Yes, personal trainers can show new members the machines."), said
+
+
+def test_a_question_told_after_a_comma_keeps_the_question_joined_on_to_it() -> None:
+    # whisper writes the pause after the situation as a comma; "and how ..." joins on after
+    said = "My son is new here, can someone show him the machines, and how long does it take?"
+    assert question_part(said) == "can someone show him the machines, and how long does it take?"
+    assert is_yes_no_question(said)
+    assert is_yes_no_question(said.replace("here,", "here."))
+    # a question opening the sentence is read from its start, as before
+    assert question_part("Where are the towels, and are they free?") == (
+        "Where are the towels, and are they free?")
+
+
+def test_a_yes_no_question_after_a_comma_with_a_second_question_opens_with_yes(
+        gym: KnowledgeIndex) -> None:
+    for said in ("My son is new here. Can someone show him the machines, and where do we ask?",
+                 "My son is new here, can someone show him the machines, and where do we ask?"):
+        reply = plan_turn(gym, said).reply
+        assert reply is not None and reply.startswith("Yes, personal trainers"), (said, reply)
