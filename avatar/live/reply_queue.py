@@ -6,7 +6,9 @@ session's output rate (what is played, cut into each frame's exact chunk) and at
 takes its frames' audio from the front of both.
 
 Barge-in and pauses. `clear()` drops the queue; `pause()` gives the audio of
-frames planned but not yet rendered back to the queue. Both bump `generation`:
+frames planned but not yet rendered back to the queue (of every block taken whose
+frames are not all rendered: a live clock may take the next block while the frames of
+the one before still wait to go). Both bump `generation`:
 a frame planned under an older generation goes out silent, so no stale reply
 audio leaves after the barge-in, and a paused reply resumes at the first sample
 not played.
@@ -61,9 +63,13 @@ class ReplyQueue:
         self.generation = 0  # bumped by clear() and pause(): a block across it goes silent
         self.paused = False  # pause(): the reply waits, the face listens
         self._last_rendered = -1  # index of the last frame handed to render()
-        #: the last block's reply audio, to give back what was not yet sent on a pause:
-        #: (generation, first frame index, output-rate bytes, 16 kHz samples)
-        self._last_block: tuple[int, int, bytes, np.ndarray] | None = None
+        #: the reply audio of the block taken last, and of the one before it while that
+        #: one's frames are not all rendered, oldest first, to give back what was not
+        #: yet sent on a pause: (generation, first frame index, frames, output-rate
+        #: bytes, 16 kHz samples)
+        self._blocks: list[tuple[int, int, int, bytes, np.ndarray]] = []
+        #: the block taken last carries reply audio
+        self._last_real = False
 
     def at_output_rate(self, pcm: bytes | np.ndarray, sample_rate: int) -> np.ndarray:
         """Reply audio (PCM s16le bytes or an array, any rate) as float samples at the
@@ -101,7 +107,14 @@ class ReplyQueue:
             out = bytes(self._out[:size])
             del self._out[:size]
         real = len(out) // 2
-        self._last_block = (generation, first_index, out, played_16k) if real else None
+        # the block just before this one, while its frames still wait to be rendered
+        # (a live clock takes the next block ahead), has audio to give back too
+        unsent = [block for block in self._blocks[-1:]
+                  if block[1] + block[2] == first_index
+                  and first_index > self._last_rendered + 1]
+        self._blocks = ([*unsent, (generation, first_index, frames, out, played_16k)]
+                        if real else unsent)
+        self._last_real = real > 0
         self._played_total += real
         return ReplyBlock(generation, window_16k, played_16k, out, self._played_total)
 
@@ -116,23 +129,24 @@ class ReplyQueue:
         return stale
 
     def pause(self) -> None:
-        """Stop the reply at the next frame and keep the rest: the last block's audio
-        not yet rendered goes back to the front of the queue."""
+        """Stop the reply at the next frame and keep the rest: the audio of the blocks
+        taken and not yet rendered goes back to the front of the queue, in order."""
         if self.paused:
             return
         self.paused = True
         self._stats.pauses += 1
-        block, self._last_block = self._last_block, None
-        if block is None or block[0] != self.generation:
-            return
-        _, first_index, out, samples_16k = block
-        first_unsent = max(0, self._last_rendered + 1 - first_index)  # frames sent
-        if first_unsent * self._samples_per_frame * 2 >= len(out):
-            return  # all of its reply audio is out already
-        back = out[first_unsent * self._samples_per_frame * 2:]
-        back_16k = samples_16k[first_unsent * SAMPLES_PER_FRAME:]
+        blocks, self._blocks, self._last_real = self._blocks, [], False
+        back, back_16k = b"", []
+        for generation, first_index, _, out, samples_16k in blocks:
+            if generation != self.generation:
+                continue
+            first_unsent = max(0, self._last_rendered + 1 - first_index)  # frames sent
+            back += out[first_unsent * self._samples_per_frame * 2:]
+            back_16k.append(samples_16k[first_unsent * SAMPLES_PER_FRAME:])
+        if not back:
+            return  # all of their reply audio is out already
         self._out[:0] = back
-        self._16k = np.concatenate([back_16k, self._16k])
+        self._16k = np.concatenate([*back_16k, self._16k])
         self._played_total -= len(back) // 2
         self.generation += 1  # the planned frames go out silent
 
@@ -146,7 +160,7 @@ class ReplyQueue:
         self._reply_played = 0
         self.generation += 1
         self.paused = False
-        self._last_block = None
+        self._blocks, self._last_real = [], False
         self._stats.cleared += 1
         return played
 
@@ -168,7 +182,7 @@ class ReplyQueue:
     def playing(self) -> bool:
         """A reply is being voiced: its audio waits in the queue, or the block taken
         last carries some; not while paused (the face listens then)."""
-        return not self.paused and (len(self._out) > 0 or self._last_block is not None)
+        return not self.paused and (len(self._out) > 0 or self._last_real)
 
 
 __all__ = ["ReplyBlock", "ReplyQueue"]

@@ -36,7 +36,10 @@ again (`OpenedBlock.lead_in_shown`): the picture the face shows (or was about to
 goes on for those 40 ms, so the reply's first audio waits for no drawing either.
 Where the face drew the image it holds again with the jaw opened while the reply was
 thought up (`draw_hand_over`), the whole block is planned so (`OpenedBlock.hand_over`,
-avatar/live/hand_over.py): its first 200 ms wait for no step and no drawing.
+avatar/live/hand_over.py): its first 200 ms wait for no step and no drawing. Its
+frames are shown by `show_drawn`, which never draws and holds the session's lock, so
+a live clock shows them from its own thread while the block's step (and the next
+block's) runs on the worker.
 
 The face can move to another backend while the session runs (`start_face` in any
 thread, then `move_face` between two jobs): a face started in this process while
@@ -233,6 +236,7 @@ class AvatarSession:
             self._glide = None  # a new identity starts from its own reference
             self._hand_over_glide: tuple[np.ndarray, int] | None = None
             self._shown = None  # its last image is of the old portrait
+            self._hand_over_pictures = {}
             self._last_planned: PlannedFrame | None = None  # nothing of the last one held
             self._shape: FaceShape = shape
             self._filter = MotionFilter(fps=FPS)
@@ -256,6 +260,7 @@ class AvatarSession:
             self.options = replace(self.options, size=size)
             self._last_image = self._last_jpeg = None  # never repeat an image of the old size
             self._shown = None
+            self._hand_over_pictures = {}
 
     def start_face(self, face: FaceBackend) -> StartedFace:
         """Start `face` on this session's portrait, size and render table, in any thread,
@@ -632,22 +637,17 @@ class AvatarSession:
         generated before the last `clear()` goes out silent on the last image.
         `video`: also encode the drawn image as the next frame of the session's VP8
         stream, where the face runs (a repeat is not encoded again)."""
+        if video is None and (shown := self.show_drawn(frame)) is not None:
+            return shown  # a hand-over frame: drawn already
         started = time.perf_counter()
         with self._lock:
             stale = self._reply.rendered(frame.index, frame.generation, frame.reply_samples)
-            picture = self._hand_over_pictures.pop(frame.index, None)
+            self._hand_over_pictures.pop(frame.index, None)
         if stale:  # planned before a barge-in or a pause: neither its audio nor its lips
             # go out, and it does not count as played (reply_position 0)
             frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
                             reply_position=0)
             repeat = True
-        elif picture is not None and video is None:  # a hand-over frame: drawn already
-            image, jpeg = picture
-            repeated = image is self._last_image
-            self._last_image, self._last_jpeg, self._shown = image, jpeg, frame.motion
-            return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
-                               frame.motion, frame.speaking, frame.reply_position,
-                               frame.user_frames, repeated=repeated)
         if repeat and self._last_image is not None:
             return AvatarFrame(frame.index, frame.pts_us, frame.audio, self._last_image,
                                self._last_jpeg, frame.motion, frame.speaking,
@@ -663,6 +663,31 @@ class AvatarSession:
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg, frame.motion,
                            frame.speaking, frame.reply_position, frame.user_frames,
                            video=drawn.video)
+
+    def show_drawn(self, frame: PlannedFrame) -> AvatarFrame | None:
+        """`frame` shown from the picture drawn ahead for it (a hand-over block's), as
+        `render` shows it: never a drawing, and all under the session's lock, so the
+        caller's thread may show it while a job (the block's generator step) runs on
+        the worker. None: `frame` has no such picture (`render` draws it)."""
+        with self._lock:
+            picture = self._hand_over_pictures.pop(frame.index, None)
+            if picture is None:
+                return None
+            image, jpeg = picture
+            if self._reply.rendered(frame.index, frame.generation, frame.reply_samples):
+                # planned before a barge-in or a pause: silent, on the last image
+                if self._last_image is not None:
+                    image, jpeg = self._last_image, self._last_jpeg
+                frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
+                                reply_position=0)
+                return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
+                                   frame.motion, False, 0, frame.user_frames,
+                                   repeated=image is self._last_image)
+            repeated = image is self._last_image
+            self._last_image, self._last_jpeg, self._shown = image, jpeg, frame.motion
+        return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
+                           frame.motion, frame.speaking, frame.reply_position,
+                           frame.user_frames, repeated=repeated)
 
     def _take_landed_table(self) -> None:
         """Switch to the portrait's own table if it landed since the last frame: the

@@ -33,7 +33,9 @@ Here:
   again with the jaw opened, one level a frame (`DRAW_HAND_OVER`): the reply's first
   block is then planned and shown from them the moment its audio comes, with no
   generator step or drawing before its first 200 ms (avatar/live/hand_over.py). Not
-  over our WebRTC tracks.
+  over our WebRTC tracks. While that block goes out, its step and then the next
+  block's planning and step run on the worker (face_generator.py `STEP_AHEAD`): the
+  next block's first frame waits for its own drawing alone.
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -214,6 +216,7 @@ class FaceClock:
             await self._tick(images)
         finally:
             self.session.reply_listener = None
+            self.generator.stop_ahead()
             if images is not None:
                 images.cancel()
 
@@ -231,10 +234,11 @@ class FaceClock:
             if images is not None and images.done():
                 images.result()  # raises what stopped it
                 raise RuntimeError("the held images' task ended")
-            stepped = generator.step_done
             planned, skipped = await generator.next_planned()
-            if self.trace is not None and generator.step_done != stepped:
-                self.trace.stepped(generator.step_from, generator.step_done)
+            while generator.steps:  # the steps done since the last frame (here, or ahead)
+                began, ended = generator.steps.popleft()
+                if self.trace is not None:
+                    self.trace.stepped(began, ended)
             t0 -= skipped * FRAME_SECS  # idle frames skipped for a reply: keep the spacing
             if planned.speaking and not self.reply.in_reply and not self._timing_reply:
                 self._time_reply(planned)
@@ -591,7 +595,7 @@ class FaceClock:
         audio (the block holding it was stepped last)."""
         first, generator = self.first_frames, self.generator
         first.began(self.session.reply_arrived_at or time.monotonic(), planned.index)
-        first.lead_in = generator.opened is not None
+        first.lead_in = generator.led_in
         first.lead_in_shown = generator.lead_in_shown
         if generator.block_opened or generator.step_done >= first.audio_in:
             first.block_from, first.block_done = generator.step_from, generator.step_done

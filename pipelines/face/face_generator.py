@@ -6,10 +6,16 @@ interruption (`clear`); here its blocks are planned and its frames drawn, each j
 the session's worker. There is no clock in this module: `FaceClock` (face_clock.py)
 decides when each frame is drawn, whether it repeats the last image, and pairs each
 image with its audio.
+
+A reply's hand-over block (its frames drawn while the reply was thought up,
+avatar/live/hand_over.py) is shown without the worker, so its generator step and the
+next block's run there meanwhile (`STEP_AHEAD`), one job after the other, as a task
+beside the clock's frames.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +30,11 @@ from pipelines.face.reply_state import ReplyState
 #: own audio) and goes out before its block's generator step, so the voice does not
 #: wait for the step (False: as before, for comparison; docs/LIVE_AVATAR.md)
 REPLY_LEAD_IN = True
+#: while a reply's hand-over block goes out (its frames drawn ahead, avatar/live/
+#: hand_over.py), that block's generator step and then the next block's planning and
+#: step run on the worker, so the next block's first frame waits for its drawing alone
+#: (False: both at that frame, as before, for comparison; docs/KIOSK.md)
+STEP_AHEAD = True
 
 
 class FaceGenerator:
@@ -57,6 +68,17 @@ class FaceGenerator:
         self._unplanned: tuple[OpenedBlock, int] | None = None
         #: when the last generator step was asked and came back (monotonic s)
         self.step_from = self.step_done = 0.0
+        #: (asked, came back) of the steps since the clock last took them (its trace)
+        self.steps: deque[tuple[float, float]] = deque(maxlen=8)
+        #: the frame `next_planned` last returned is a reply's lead-in
+        self.led_in = False
+        #: a hand-over block out (or going out) whose step is still to run (STEP_AHEAD)
+        self._handed_over: OpenedBlock | None = None
+        #: the first frame of the block after a hand-over block, while it may be planned
+        #: ahead (its frames not taken yet, the hand-over's still to go)
+        self._ahead_from: int | None = None
+        #: the job run ahead: the hand-over block's step, then the next block's
+        self._ahead: asyncio.Task[None] | None = None
 
     async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the session's worker (niced while it yields, see `yielding`)."""
@@ -75,11 +97,12 @@ class FaceGenerator:
         reply arrived while idle frames of the block still wait, they are dropped, so
         the reply starts at the next frame rather than at the next block boundary."""
         skipped = 0
-        self.lead_in_shown = False
+        self.lead_in_shown = self.led_in = False
         if self.pending and self.reply_waits_behind():
             skipped = len(self.pending)
             self.counters.idle_frames_skipped += skipped
             self.pending.clear()
+        await self._ahead_settled()
         if self.opened is not None and self.opened.hand_over is None:
             # the lead-in frame went out: the block's others
             opened, self.opened = self.opened, None
@@ -91,6 +114,8 @@ class FaceGenerator:
             # a hand-over block went out whole: its step only moves the generator on
             opened, self.opened = self.opened, None
             await self._step(opened, sent=self.session.block_frames, keep=False)
+        if not self.pending:
+            self._ahead_from = None  # the next block is planned here, not ahead
         self.block_opened = not self.pending
         if not self.pending:
             held = (self.hold is not None and not self._held_last
@@ -105,18 +130,75 @@ class FaceGenerator:
                 self._next_index = opened.first_index + self.session.block_frames
                 if opened.lead_in is not None:
                     # the reply's first frame goes out now; its block steps after it (a
-                    # hand-over block's other frames too: they are planned already)
-                    self.opened = opened
+                    # hand-over block's other frames too: they are planned already, and
+                    # its step runs ahead while they go, then the next block's)
+                    if opened.hand_over is not None and STEP_AHEAD:
+                        self._handed_over = opened
+                        self._ahead_from = self._next_index
+                    else:
+                        self.opened = opened
                     self.pending.extend((opened.hand_over or [])[1:])
                     self._unplanned = (opened, len(opened.hand_over or [None]))
                     self.step_from = self.step_done = time.monotonic()
                     self.block_share = 0.0
-                    self.lead_in_shown = opened.lead_in_shown
+                    self.lead_in_shown, self.led_in = opened.lead_in_shown, True
+                    self._plan_ahead()
                     return opened.lead_in, skipped
                 await self._step(opened)
             if self.pending:
                 self._next_index = self.pending[-1].index + 1
+        self._plan_ahead()
         return self.pending.popleft(), skipped
+
+    def _plan_ahead(self) -> None:
+        """Start the job due ahead, if none runs: a hand-over block's step, then (once
+        a whole block of the reply's audio is queued) the next block's planning and
+        step, while the hand-over block's frames wait to go (STEP_AHEAD)."""
+        if self._ahead is None and (self._handed_over is not None or self._opens_ahead()):
+            self._ahead = asyncio.create_task(self._run_ahead(), name="avatar-step-ahead")
+
+    def _opens_ahead(self) -> bool:
+        """The block after a hand-over block may be planned now: its first frame was not
+        asked for yet (the hand-over block's frames wait to go), and a whole block of
+        the reply's audio is queued (a part would leave a gap in the voice where the
+        rest comes later; the block is then planned when its first frame is due)."""
+        session = self.session
+        block_secs = session.block_frames * session.samples_per_frame / session.output_rate
+        return (self._ahead_from is not None and not session.reply_paused
+                and session.reply_pending_secs >= block_secs)
+
+    async def _run_ahead(self) -> None:
+        """The jobs `_plan_ahead` starts, in order, on the session's worker."""
+        if self._handed_over is not None:
+            handed_over = self._handed_over
+            await self._step(handed_over, sent=self.session.block_frames, keep=False)
+            self._handed_over = None
+        if not self._opens_ahead():
+            return  # planned when its first frame is due (or ahead at a later frame)
+        self._ahead_from = None
+        opened = self.session.open_block()
+        self._next_index = opened.first_index + self.session.block_frames
+        self._held_last = False
+        await self._step(opened)
+
+    async def _ahead_settled(self) -> None:
+        """The job run ahead: its failure raised once it ended (the face fails as at a
+        step of its own), and its end awaited when no planned frame is left to go."""
+        ahead = self._ahead
+        if ahead is None or not (ahead.done() or not self.pending):
+            return
+        self._ahead = None
+        await ahead
+
+    def stop_ahead(self) -> None:
+        """The clock stops: the job run ahead is cancelled (a step in flight on the
+        worker finishes there, unused); its failure, if it ended so, is taken."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        if ahead.done() and not ahead.cancelled():
+            ahead.exception()
+        ahead.cancel()
 
     async def _step(self, opened: OpenedBlock, sent: int = 0, keep: bool = True) -> None:
         """The generator's step of `opened` on the worker (`sent`: its frames out already,
@@ -131,6 +213,7 @@ class FaceGenerator:
             self.pending.extend(frames)
         self._unplanned = None
         self.step_done = time.monotonic()
+        self.steps.append((self.step_from, self.step_done))
         self.block_share = (self.worker.busy_secs - busy) / max(1, len(self.pending))
 
     def idle_block(self, planned: PlannedFrame) -> bool:
@@ -153,17 +236,21 @@ class FaceGenerator:
         """Draw `planned` (or repeat the last image), with `video` the encoder request of
         a transport that takes encoded frames; returns the frame and the worker seconds
         it cost, its share of the block's generation included."""
+        if video is None and (shown := self.session.show_drawn(planned)) is not None:
+            return shown, self.block_share  # drawn ahead: beside a step on the worker
         busy = self.worker.busy_secs
         frame = await self.job(self.session.render, planned, repeat, video)
         return frame, self.worker.busy_secs - busy + self.block_share
 
     def take_unplayed(self) -> list[bytes]:
         """The reply audio of the planned frames not drawn yet (current reply only);
-        they are dropped."""
+        they are dropped, and the job run ahead with them (its block's audio is here)."""
+        self.stop_ahead()
         generation = self.session.generation
         chunks = [planned.audio for planned in self.pending
                   if planned.speaking and planned.generation == generation]
         self.pending.clear()
+        self._handed_over = self._ahead_from = None
         unplanned, self._unplanned, self.opened = self._unplanned, None, None
         if unplanned is not None and unplanned[0].reply.generation == generation:
             # an opened block's audio after the frames that went out, never planned
@@ -186,4 +273,4 @@ class FaceGenerator:
                 and not any(frame.speaking for frame in self.pending))
 
 
-__all__ = ["REPLY_LEAD_IN", "FaceGenerator"]
+__all__ = ["REPLY_LEAD_IN", "STEP_AHEAD", "FaceGenerator"]
