@@ -100,6 +100,8 @@ def session_stats(counters: FaceCounters, session: AvatarSession | None, *,
         "render_size": session.options.size,
         "last_reply_played_secs": round(last_played_secs, 2),
         "user_frames_padded": session.stats.user_frames_padded,
+        # replies that opened from mouths drawn while they were thought up (hand_over.py)
+        "hand_over_replies": session.stats.hand_over_blocks,
     })
     if governor is not None:
         now = time.monotonic()

@@ -126,11 +126,13 @@ async def test_a_replys_first_block_goes_out_while_its_generator_step_is_held(
     start = len(noted.events)
     await run.speak(pcm, rate, chunk_secs=0.5)
     await asyncio.sleep(len(pcm) / rate + 1.0)
+    stats = run.face.stats()  # what the session's metrics event carries
     await run.end()
 
     first = run.face.counters.first_frames
     assert first.replies == 1, first
     assert session.stats.hand_over_blocks == 1, session.stats
+    assert stats["hand_over_replies"] == 1, stats
     n = session.block_frames
     events = noted.since(start)
     assert not noted.held_out, "the first block's frames waited for its step"
