@@ -31,6 +31,7 @@ from pipecat.frames.frames import (
 
 from benchkit.pipecat_sink import FaceRun, image_offsets, loud, mouth_openings, start_face_run
 from pipelines import AvatarForcingVideoService
+from pipelines.face.live_pacer import RESET_FRAMES
 
 pytestmark = pytest.mark.e2e
 
@@ -105,9 +106,12 @@ STALL_SECS = 0.2
 AHEAD_SECS = 0.08
 #: the share of the reply's images that may run ahead (one caught up at each stall)
 AHEAD_SHARE = 0.1
-#: how late (s) the images may run at the median: behind their voice is load (pipecat's
-#: live video on a busy machine held them 100-120 ms in some runs), not this fault
-BEHIND_SECS = 0.16
+#: how late (s) the images may run at the median: behind their voice is load, not this
+#: fault. pipecat's live video keeps its schedule up to RESET_FRAMES - 1 frames late
+#: before it restarts it (pipelines/face/live_pacer.py), and a stall on a busy machine
+#: can leave it 4 frames late for the rest of the reply (0.15-0.16 s in some loaded runs:
+#: docs/PIPECAT.md); later than its restart threshold at the median is a fault
+BEHIND_SECS = RESET_FRAMES * 0.04
 
 
 async def test_after_the_clock_stalls_the_images_stay_with_their_voice(
