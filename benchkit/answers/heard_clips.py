@@ -18,7 +18,7 @@ route such rows with `plan_turn` and judge them by the bench's keywords.
 
 Resumable: rows already in `--out` are not heard again.
 
-Usage: python bench/answers/heard_clips.py [--businesses store pharmacy museum clinic]
+Usage: python -m benchkit.answers.heard_clips [--businesses store pharmacy museum clinic]
        [--halves tune probe] [--voices piper espeak] [--out bench/results/heard_clips.jsonl]
 The last stdout line is one JSON object (counts and times).
 
