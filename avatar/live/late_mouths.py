@@ -3,12 +3,12 @@
 Why: a reply's first block is shown from mouths of the held image drawn while the
 reply was thought up (hand_over.py), and the blocks after it glide from that held pose
 over GLIDE_FRAMES (session.py). Those next frames are drawn one at a time just when
-the machine is busiest (the rest of the reply is synthesised, the client starts
-playing), so a few slow drawings there can spend the lead the reply built and leave
-its voice behind. Where the clock finds such a frame already short of time
-(pipelines/face/late_mouths.py), it shows the mouth drawn ahead whose jaw is nearest
-the one the frame asks for instead: no drawing, lips still on the voice, the pose the
-glide is still close to.
+the box is busiest (piper writes the rest of the reply, the client starts playing):
+on a loaded kiosk box drawings of 70-110 ms at a reply's frames 6-8 spent the lead
+the reply had built, and its voice fell behind. Where the clock finds such a frame
+already short of time (face_clock.py `LATE_MOUTHS`), it shows the mouth drawn ahead
+whose jaw is nearest the one the frame asks for instead: no drawing, lips still on the
+voice, the pose the glide is still close to.
 """
 
 from __future__ import annotations

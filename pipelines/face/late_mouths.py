@@ -2,8 +2,9 @@
 
 The frames right after a reply's hand-over block glide from its held pose
 (avatar/live/late_mouths.py). A drawing there that would leave the frame short of its
-time (slow drawings on a loaded machine, docs/KIOSK.md) is not made: the frame shows
-the mouth drawn ahead whose jaw is nearest its own, at once. Where the frame has time, it is drawn as ever. Only where the clock sends a
+time (on a loaded box, 70-110 ms at a reply's frames 6-8, docs/KIOSK.md session 36)
+is not made: the frame shows the mouth drawn ahead whose jaw is nearest its own, at
+once. Where the frame has time, it is drawn as ever. Only where the clock sends a
 reply's frames ahead of their time (`REPLY_LEAD_SECS`, our websocket, the reply's first
 seconds): elsewhere a frame goes on its slot and is never two frames ahead of it.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 #: repeated when over a frame late, as before; docs/KIOSK.md)
 LATE_MOUTHS = True
 #: how far ahead of its time (s) such a frame must be for its drawing to start: two
-#: frames, well beyond a drawing's usual time
+#: frames, beyond a drawing's usual 7-40 ms on the kiosk box
 MOUTH_MARGIN_SECS = 0.08
 
 
