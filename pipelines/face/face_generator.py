@@ -79,8 +79,6 @@ class FaceGenerator:
         self._ahead_from: int | None = None
         #: the job run ahead: the hand-over block's step, then the next block's
         self._ahead: asyncio.Task[None] | None = None
-        #: the frame `draw` last returned was shown from a hand-over block's mouths, late
-        self.mouth_shown = False
 
     async def job(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on the session's worker (niced while it yields, see `yielding`)."""
@@ -233,19 +231,13 @@ class FaceGenerator:
         self.counters.idle_frames_skipped += frames
         return self.pending.popleft()
 
-    async def draw(self, planned: PlannedFrame, repeat: bool, video: Any = None,
-                   late: bool = False) -> tuple[AvatarFrame, float]:
+    async def draw(self, planned: PlannedFrame, repeat: bool,
+                   video: Any = None) -> tuple[AvatarFrame, float]:
         """Draw `planned` (or repeat the last image), with `video` the encoder request of
         a transport that takes encoded frames; returns the frame and the worker seconds
-        it cost, its share of the block's generation included. `late`: its drawing would
-        come too late, so a frame gliding from a reply's hand-over block is shown from
-        that block's mouths instead (`AvatarSession.show_mouth`, never a drawing)."""
-        self.mouth_shown = False
+        it cost, its share of the block's generation included."""
         if video is None and (shown := self.session.show_drawn(planned)) is not None:
             return shown, self.block_share  # drawn ahead: beside a step on the worker
-        if video is None and late and (shown := self.session.show_mouth(planned)) is not None:
-            self.mouth_shown = True
-            return shown, self.block_share
         busy = self.worker.busy_secs
         frame = await self.job(self.session.render, planned, repeat, video)
         return frame, self.worker.busy_secs - busy + self.block_share
