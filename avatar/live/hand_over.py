@@ -54,6 +54,15 @@ class Mouths:
         motion[_JAW] = jaw
         return motion
 
+    def nearest(self, want: float) -> tuple[np.ndarray, np.ndarray, bytes | None]:
+        """The picture whose jaw is nearest `want`, the held image's own included: its
+        motion (the held pose with that jaw), image and JPEG."""
+        held = float(self.pose[_JAW])
+        choices = [(held, self.pose, self.image, self.jpeg)]
+        choices += [(jaw, self.motion(jaw), image, jpeg) for jaw, image, jpeg in self.drawn]
+        _, motion, image, jpeg = min(choices, key=lambda choice: abs(choice[0] - want))
+        return motion, image, jpeg
+
 
 @dataclass
 class HandOver:
@@ -74,14 +83,12 @@ def plan_hand_over(mouths: Mouths, *, first_index: int, audio: bytes, real: int,
     frame shown with the picture whose jaw is nearest `openings[k]` (the jaw its audio
     asks for; the held jaw where wider)."""
     held = float(mouths.pose[_JAW])
-    choices = [(held, mouths.pose, mouths.image, mouths.jpeg)]
-    choices += [(jaw, mouths.motion(jaw), image, jpeg) for jaw, image, jpeg in mouths.drawn]
     spf = samples_per_frame
     frames, pictures = [], {}
     for k in range(len(openings)):
         speaking = real > k * spf
         want = max(held, float(openings[k])) if speaking else held
-        _, motion, image, jpeg = min(choices, key=lambda choice: abs(choice[0] - want))
+        motion, image, jpeg = mouths.nearest(want)
         index = first_index + k
         frames.append(PlannedFrame(
             index=index, pts_us=index * FRAME_US, audio=audio[k * spf * 2:(k + 1) * spf * 2],

@@ -85,6 +85,7 @@ from avatar.generator.checkpoint import GeneratorCheckpoint
 from avatar.live.face import FaceBackend, FaceShape, LocalFace
 from avatar.live.gaze import GazeFollower
 from avatar.live.hand_over import HandOver, Mouths, plan_hand_over
+from avatar.live.late_mouths import LateMouths
 from avatar.live.listening import ListeningCues
 from avatar.live.reply_queue import ReplyBlock, ReplyQueue
 from avatar.live.session_types import (
@@ -237,6 +238,7 @@ class AvatarSession:
             self._hand_over_glide: tuple[np.ndarray, int] | None = None
             self._shown = None  # its last image is of the old portrait
             self._hand_over_pictures = {}
+            self._late_mouths: LateMouths | None = None
             self._last_planned: PlannedFrame | None = None  # nothing of the last one held
             self._shape: FaceShape = shape
             self._filter = MotionFilter(fps=FPS)
@@ -261,6 +263,7 @@ class AvatarSession:
             self._last_image = self._last_jpeg = None  # never repeat an image of the old size
             self._shown = None
             self._hand_over_pictures = {}
+            self._late_mouths = None
 
     def start_face(self, face: FaceBackend) -> StartedFace:
         """Start `face` on this session's portrait, size and render table, in any thread,
@@ -474,8 +477,12 @@ class AvatarSession:
             user_frames=block.user_frames, generation=reply.generation)
         block.hand_over = planned.frames
         block.lead_in, block.lead_in_shown = planned.frames[0], planned.first_shown
+        after = block.first_index + n
         with self._lock:
             self._hand_over_pictures = planned.pictures
+            # the frames gliding from the held pose after it may show these mouths late
+            self._late_mouths = LateMouths(mouths, reply.generation, after,
+                                           after + GLIDE_FRAMES, self.options.size)
         self.stats.hand_over_blocks += 1
 
     def hand_over_due(self) -> bool:
@@ -674,19 +681,40 @@ class AvatarSession:
             if picture is None:
                 return None
             image, jpeg = picture
-            if self._reply.rendered(frame.index, frame.generation, frame.reply_samples):
-                # planned before a barge-in or a pause: silent, on the last image
-                if self._last_image is not None:
-                    image, jpeg = self._last_image, self._last_jpeg
-                frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
-                                reply_position=0)
-                return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
-                                   frame.motion, False, 0, frame.user_frames,
-                                   repeated=image is self._last_image)
-            repeated = image is self._last_image
-            self._last_image, self._last_jpeg, self._shown = image, jpeg, frame.motion
+            return self._show(frame, image, jpeg, frame.motion)
+
+    def show_mouth(self, frame: PlannedFrame) -> AvatarFrame | None:
+        """`frame`, one of those gliding from a reply's hand-over block, shown from the
+        mouth of that block's held image whose jaw is nearest its own (late_mouths.py):
+        never a drawing, under the session's lock, as `show_drawn`. For a frame whose
+        drawing would come too late. None: no mouths for `frame` (`render` draws it)."""
+        with self._lock:
+            late = self._late_mouths
+            if late is None or not late.covers(frame, self.options.size):
+                return None
+            motion, image, jpeg = late.picture(frame)
+            self._hand_over_pictures.pop(frame.index, None)
+            self.stats.late_mouths += 1
+            return self._show(frame, image, jpeg, motion)
+
+    def _show(self, frame: PlannedFrame, image: np.ndarray, jpeg: bytes | None,
+              motion: np.ndarray) -> AvatarFrame:
+        """`frame` shown with `image` (`motion`: what that image shows), drawn already;
+        under the session's lock. A frame planned before a barge-in or a pause goes out
+        silent on the last image."""
+        if self._reply.rendered(frame.index, frame.generation, frame.reply_samples):
+            # planned before a barge-in or a pause: silent, on the last image
+            if self._last_image is not None:
+                image, jpeg = self._last_image, self._last_jpeg
+            frame = replace(frame, audio=bytes(len(frame.audio)), speaking=False,
+                            reply_position=0)
+            return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
+                               frame.motion, False, 0, frame.user_frames,
+                               repeated=image is self._last_image)
+        repeated = image is self._last_image
+        self._last_image, self._last_jpeg, self._shown = image, jpeg, motion
         return AvatarFrame(frame.index, frame.pts_us, frame.audio, image, jpeg,
-                           frame.motion, frame.speaking, frame.reply_position,
+                           motion, frame.speaking, frame.reply_position,
                            frame.user_frames, repeated=repeated)
 
     def _take_landed_table(self) -> None:

@@ -83,6 +83,7 @@ class SessionStats:
     blocks: int = 0
     held_blocks: int = 0  # blocks planned without a generator step (held_block)
     hand_over_blocks: int = 0  # replies whose first block was shown from mouths drawn ahead
+    late_mouths: int = 0  # frames after a hand-over block shown from its mouths, late
     frames: int = 0
     speaking_frames: int = 0
     user_frames_padded: int = 0  # user audio missing when its block was due: silence used

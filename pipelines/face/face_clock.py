@@ -35,7 +35,9 @@ Here:
   generator step or drawing before its first 200 ms (avatar/live/hand_over.py). Not
   over our WebRTC tracks. While that block goes out, its step and then the next
   block's planning and step run on the worker (face_generator.py `STEP_AHEAD`): the
-  next block's first frame waits for its own drawing alone.
+  next block's first frame waits for its own drawing alone. A frame gliding from that
+  block's held pose that is short of time when its drawing would start is shown from
+  those mouths instead (late_mouths.py `LATE_MOUTHS`).
 - On a face worker that batches its sessions' generator steps, the clock keeps its
   block steps on the worker's shared grid (avatar/live/step_batcher.py): after a
   reply, a rebase or a start off the grid, the next idle block leaves out its first
@@ -82,6 +84,7 @@ from pipelines.face.face_params import FacePacing
 from pipelines.face.face_quality import FaceQuality
 from pipelines.face.face_stats import FaceCounters
 from pipelines.face.face_threads import FaceThreads
+from pipelines.face.late_mouths import shows_a_mouth
 from pipelines.face.reply_state import ReplyState
 from pipelines.face.thinking_frames import ThinkingFrames
 from pipelines.wire.face_images import face_image_frame
@@ -279,13 +282,20 @@ class FaceClock:
             video = (self.media_clock.video_request()
                      if self.media_clock is not None and not repeat else None)
             drawing = time.monotonic()
-            frame, work_secs = await generator.draw(planned, repeat, video)
+            # a frame gliding from the reply's hand-over block, short of time: its mouth
+            late_mouth = shows_a_mouth(speaking=planned.speaking, chosen=chosen,
+                                       encoded=media_clock, lead_secs=self._reply_lead(planned),
+                                       margin_secs=image_due - params.lead_secs - drawing)
+            frame, work_secs, from_mouth = await generator.draw(planned, repeat, video, late_mouth)
             if self.trace is not None:
-                self._trace_note = (f"({'r' if frame.repeated else 'd'}"
-                                    f"{1000 * (time.monotonic() - drawing):.0f})")
+                shown = 'm' if from_mouth else 'r' if frame.repeated else 'd'
+                self._trace_note = f"({shown}{1000 * (time.monotonic() - drawing):.0f})"
             if self._timing_reply and planned.speaking and not self.first_frames.drawn:
                 self.first_frames.drawn = time.monotonic()
-            dropped = frame.repeated and not chosen
+            # a mouth shown where the last image would have been repeated, too late to
+            # draw, is a drop as that repeat was (the level's governor sees the same)
+            dropped = not chosen and (frame.repeated
+                                      or (from_mouth and late > FRAME_SECS))
             self.counters.frames_repeated += int(frame.repeated)
             self.counters.frames_repeated_late += int(dropped)
             if self.metrics is not None:
@@ -372,7 +382,7 @@ class FaceClock:
         chosen = not any(f.index % stride == 0 for f in frames)
         if late > 0:
             counters.late_frames += 1
-        frame, work_secs = await generator.draw(planned, chosen or late > FRAME_SECS)
+        frame, work_secs, _ = await generator.draw(planned, chosen or late > FRAME_SECS)
         dropped = frame.repeated and not chosen
         counters.frames_repeated += int(frame.repeated) + len(frames) - 1
         counters.frames_repeated_late += int(dropped)

@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from avatar.live import AvatarFrame, AvatarSession, OpenedBlock, PlannedFrame
 from pipelines.face.face_stats import FaceCounters
@@ -35,6 +35,16 @@ REPLY_LEAD_IN = True
 #: step run on the worker, so the next block's first frame waits for its drawing alone
 #: (False: both at that frame, as before, for comparison; docs/KIOSK.md)
 STEP_AHEAD = True
+
+
+class Shown(NamedTuple):
+    """A frame `FaceGenerator.draw` gives the clock: the image, the worker seconds it
+    cost (its share of the block's generation included), and whether it was shown from
+    a reply's hand-over mouths because its drawing would have come late."""
+
+    frame: AvatarFrame
+    work_secs: float
+    from_mouth: bool = False
 
 
 class FaceGenerator:
@@ -231,16 +241,19 @@ class FaceGenerator:
         self.counters.idle_frames_skipped += frames
         return self.pending.popleft()
 
-    async def draw(self, planned: PlannedFrame, repeat: bool,
-                   video: Any = None) -> tuple[AvatarFrame, float]:
+    async def draw(self, planned: PlannedFrame, repeat: bool, video: Any = None,
+                   late: bool = False) -> Shown:
         """Draw `planned` (or repeat the last image), with `video` the encoder request of
-        a transport that takes encoded frames; returns the frame and the worker seconds
-        it cost, its share of the block's generation included."""
+        a transport that takes encoded frames. `late`: its drawing would
+        come too late, so a frame gliding from a reply's hand-over block is shown from
+        that block's mouths instead (`AvatarSession.show_mouth`, never a drawing)."""
         if video is None and (shown := self.session.show_drawn(planned)) is not None:
-            return shown, self.block_share  # drawn ahead: beside a step on the worker
+            return Shown(shown, self.block_share)  # drawn ahead: beside a step on the worker
+        if video is None and late and (shown := self.session.show_mouth(planned)) is not None:
+            return Shown(shown, self.block_share, from_mouth=True)
         busy = self.worker.busy_secs
         frame = await self.job(self.session.render, planned, repeat, video)
-        return frame, self.worker.busy_secs - busy + self.block_share
+        return Shown(frame, self.worker.busy_secs - busy + self.block_share)
 
     def take_unplayed(self) -> list[bytes]:
         """The reply audio of the planned frames not drawn yet (current reply only);

@@ -1,16 +1,19 @@
 """The face service in front of pipecat's output path playing to memory, paced as each
 kind of transport paces it: the setup the reply-timing tests share (test_first_frames,
-test_reply_lead, test_hand_over)."""
+test_reply_lead, test_hand_over, test_late_mouths), and the events they note."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 import numpy as np
 from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 
+from avatar.live import AvatarFrame, PlannedFrame
 from benchkit.pipecat_sink import FaceRun, start_face_run
 from pipelines import AvatarForcingVideoService
 
@@ -52,6 +55,32 @@ async def visitor_asks_then_reply_is_thought_up(run: FaceRun) -> None:
     await asyncio.sleep(0.6)
 
 
+class SessionEvents:
+    """(what, frame index) events a test notes from any thread, in the order they
+    happened, around a session's real methods."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+
+    def note(self, what: str, index: int) -> None:
+        with self._lock:
+            self.events.append((what, index))
+
+    def noting(self, what: str, show: Callable[[PlannedFrame], AvatarFrame | None]
+               ) -> Callable[[PlannedFrame], AvatarFrame | None]:
+        """`show` (a session method that may show a frame without drawing it) called
+        through, noting `what` for each frame it does show."""
+
+        def noted(frame: PlannedFrame) -> AvatarFrame | None:
+            shown = show(frame)
+            if shown is not None:
+                self.note(what, frame.index)
+            return shown
+
+        return noted
+
+
 def piper_speech(text: str) -> tuple[np.ndarray, int]:
     """`text` spoken by the bundled piper voice (int16) and its sample rate."""
     from benchkit.speech import load_test_voice, piper_int16
@@ -60,5 +89,5 @@ def piper_speech(text: str) -> tuple[np.ndarray, int]:
     return piper_int16(voice, text), voice.config.sample_rate
 
 
-__all__ = ["OUT_RATE", "SIZE", "Pacing", "piper_speech", "start_run",
+__all__ = ["OUT_RATE", "SIZE", "Pacing", "SessionEvents", "piper_speech", "start_run",
            "visitor_asks_then_reply_is_thought_up"]

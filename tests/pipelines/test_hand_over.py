@@ -40,6 +40,7 @@ from pipelines.face.reply_state import ReplyState
 from tests.pipelines.face_runs import (
     SIZE,
     Pacing,
+    SessionEvents,
     piper_speech,
     start_run,
     visitor_asks_then_reply_is_thought_up,
@@ -57,17 +58,16 @@ def piper_reply() -> tuple[np.ndarray, int]:
     return piper_speech("The restrooms are on the second floor.")
 
 
-class Noted:
+class Noted(SessionEvents):
     """A session's steps and shown frames in the order they happened (any thread), the
     real methods called through. A hand-over block's step is held on the worker until
     that block's last frame is shown (`held_out`: the wait ran out, the frames waited
     for the step)."""
 
     def __init__(self, session: AvatarSession) -> None:
-        self.events: list[tuple[str, int]] = []
+        super().__init__()
         self.held_out = False
         self._watched: dict[tuple[str, int], threading.Event] = {}
-        self._lock = threading.Lock()
         step_block, render, show_drawn = session.step_block, session.render, session.show_drawn
 
         def noted_step(block: OpenedBlock) -> list[PlannedFrame]:
@@ -84,15 +84,9 @@ class Noted:
             self.note("shown", frame.index)
             return shown
 
-        def noted_show(frame: PlannedFrame) -> AvatarFrame | None:
-            shown = show_drawn(frame)
-            if shown is not None:
-                self.note("shown", frame.index)
-            return shown
-
         session.step_block = noted_step  # type: ignore[method-assign]
         session.render = noted_render  # type: ignore[method-assign]
-        session.show_drawn = noted_show  # type: ignore[method-assign]
+        session.show_drawn = self.noting("shown", show_drawn)  # type: ignore[method-assign]
 
     def note(self, what: str, index: int) -> None:
         with self._lock:
