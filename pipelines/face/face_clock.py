@@ -172,6 +172,9 @@ class FaceClock:
         #: which frames repeat the last image while the reply is thought up
         self.thinking_frames = ThinkingFrames(hold_secs=params.thinking_hold_secs,
                                               stride=params.thinking_frame_stride)
+        #: when the face last showed a new image (monotonic s): the hold does not hold a
+        #: picture that was already stale when it began (thinking_frames.py)
+        self._new_image_at = time.monotonic()
         #: the face as a generator: frames planned and drawn on the session's worker
         self.generator = FaceGenerator(session, worker, reply, counters)
         self.generator.hold = self._may_hold
@@ -298,6 +301,8 @@ class FaceClock:
                                       or (from_mouth and late > FRAME_SECS))
             self.counters.frames_repeated += int(frame.repeated)
             self.counters.frames_repeated_late += int(dropped)
+            if not frame.repeated:
+                self._new_image_at = time.monotonic()
             if self.metrics is not None:
                 self.metrics.image(drawn=not frame.repeated, dropped=dropped,
                                    work_secs=work_secs)
@@ -386,6 +391,8 @@ class FaceClock:
         dropped = frame.repeated and not chosen
         counters.frames_repeated += int(frame.repeated) + len(frames) - 1
         counters.frames_repeated_late += int(dropped)
+        if not frame.repeated:
+            self._new_image_at = time.monotonic()
         if self.metrics is not None:
             self.metrics.image(drawn=not frame.repeated, dropped=dropped, work_secs=work_secs)
             for _ in frames[1:]:
@@ -531,7 +538,8 @@ class FaceClock:
                 or planned.speaking or self.reply.in_reply
                 or self.generator.reply_waits_behind()
                 or not self.thinking_frames.repeats(planned.index, speaking=False,
-                                                    thought_for=self.reply.thought_for())):
+                                                    thought_for=self.reply.thought_for(),
+                                                    still_for=self._still_for())):
             return False
         self.counters.idle_frames_left_out_thought_up += 1
         return True
@@ -622,13 +630,18 @@ class FaceClock:
         """The session's worker learns how late this frame is (see `FaceThreads.note_lateness`)."""
         self.generator.worker.note_lateness(late, self.generator.yielding())
 
+    def _still_for(self) -> float:
+        """Seconds since the face last showed a new image."""
+        return time.monotonic() - self._new_image_at
+
     def _thinking_repeat(self, planned: PlannedFrame) -> bool:
         """True for a frame that may repeat the last image because the reply is being
         thought up (camera paused, nothing spoken): the CPU goes to ASR, the LLM and
         TTS, which decide when the reply is heard."""
         thought_for = self.reply.thought_for()
         repeats = self.thinking_frames.repeats(planned.index, speaking=planned.speaking,
-                                               thought_for=thought_for)
+                                               thought_for=thought_for,
+                                               still_for=self._still_for())
         if repeats and self.thinking_frames.holding(thought_for):
             self.counters.frames_held_thinking += 1
         return repeats

@@ -7,7 +7,11 @@ keeps the motion going, costs a few percent of a core. So in that window:
 
 - for its first `hold_secs` the face draws nothing new: every idle frame repeats the
   last image while the generator goes on stepping, so the motion stays continuous and
-  the reply's first frame is drawn from where it has got to;
+  the reply's first frame is drawn from where it has got to. On a loaded machine that
+  draws a new image a second, though, the last one may be a second old when the window
+  opens, and the hold on top of it left the face still for over three seconds: a
+  picture older than `stale_secs` when the window opened is drawn anew first, and the
+  hold holds that one (the reply's mouths are then drawn of it, hand_over.py);
 - after that (a slow reply still thought up) one frame in `stride` is drawn, so the
   face never looks frozen for long;
 - a frame carrying reply audio is always drawn: the voice goes out with its first
@@ -28,6 +32,9 @@ class ThinkingFrames:
     hold_secs: float = 0.0
     #: after the hold, one frame in this many is drawn (1: every frame)
     stride: int = 2
+    #: a picture already older than this (s) when the window opened is drawn anew
+    #: before the hold holds it
+    stale_secs: float = 0.5
 
     def __post_init__(self) -> None:
         if self.hold_secs < 0:
@@ -35,15 +42,17 @@ class ThinkingFrames:
         if self.stride < 1:
             raise ValueError(f"stride must be >= 1, got {self.stride}")
 
-    def repeats(self, index: int, *, speaking: bool, thought_for: float | None) -> bool:
+    def repeats(self, index: int, *, speaking: bool, thought_for: float | None,
+                still_for: float = 0.0) -> bool:
         """True when frame `index` repeats the last image by choice.
 
         `speaking`: the frame carries reply audio; `thought_for`: seconds since the
-        thinking window opened (None: the reply is not being thought up)."""
+        thinking window opened (None: the reply is not being thought up); `still_for`:
+        seconds since the face last showed a new image."""
         if speaking or thought_for is None:
             return False
         if thought_for < self.hold_secs:
-            return True
+            return still_for - thought_for <= self.stale_secs
         return self.stride > 1 and index % self.stride != 0
 
     def holding(self, thought_for: float | None) -> bool:

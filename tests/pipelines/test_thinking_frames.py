@@ -26,6 +26,17 @@ def test_in_the_hold_no_idle_frame_is_drawn_and_after_it_one_in_the_stride() -> 
     assert not choice.holding(2.5)
 
 
+def test_a_picture_already_stale_when_the_window_opened_is_drawn_anew_before_the_hold() -> None:
+    choice = ThinkingFrames(hold_secs=2.0, stride=2)
+    # a busy machine's last image was drawn 1.2 s before the window opened: the hold
+    # on top of it would leave the face still for 3.2 s, so the next frame is drawn
+    assert not choice.repeats(4, speaking=False, thought_for=0.3, still_for=1.5)
+    # that new image is then held, as a fresh one is on a quiet machine
+    assert choice.repeats(5, speaking=False, thought_for=0.34, still_for=0.04)
+    assert choice.repeats(5, speaking=False, thought_for=1.9, still_for=1.9)
+    assert choice.repeats(6, speaking=False, thought_for=0.3, still_for=0.8)  # not stale
+
+
 def test_a_frame_of_the_reply_is_drawn_even_in_the_hold() -> None:
     choice = ThinkingFrames(hold_secs=2.0, stride=2)
     assert not choice.repeats(3, speaking=True, thought_for=0.5)
