@@ -61,6 +61,10 @@ CALL_TIMEOUT_SECS = 20.0
 READY_TIMEOUT_SECS = 60.0
 #: How long closing a channel waits for a request in flight on it (its worker is dead).
 CLOSE_WAIT_SECS = 2.0
+#: How long asking a slot to exit waits for the request in flight on it: a drawing ends in
+#: well under this; a worker still loading (`wait_ready` holds channel 0) is not waited
+#: for but killed, so a server that ends while a spare loads ends at once.
+EXIT_WAIT_SECS = 0.5
 
 
 @dataclass
@@ -159,7 +163,8 @@ class FaceProcess:
             self._ready = True
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Ask the worker to exit; kill it if it does not; free the rings (safe twice)."""
+        """Ask the worker to exit; kill it if it does not (or is still loading: it is not
+        waited for); free the rings (safe twice)."""
         if self.process.is_alive():
             for channel in self.channels:
                 channel.send_exit()
@@ -289,12 +294,17 @@ class FaceChannel:
 
     # --------------------------------------------------------------- lifecycle
     def send_exit(self) -> None:
-        """Tell this channel's slot to end (the process ends with its last slot)."""
+        """Tell this channel's slot to end (the process ends with its last slot). A
+        request that holds the channel longer than EXIT_WAIT_SECS (the worker's load,
+        in `wait_ready`) is not waited for: the caller kills the process instead."""
+        if not self.lock.acquire(timeout=EXIT_WAIT_SECS):
+            return
         try:
-            with self.lock:
-                self._conn.send(("exit", ()))
+            self._conn.send(("exit", ()))
         except (OSError, ValueError):
             pass
+        finally:
+            self.lock.release()
 
     def close(self, wait_secs: float = CLOSE_WAIT_SECS) -> None:
         """Close the pipe and free the ring, once, from any thread (the process is the

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from avatar.errors import BadCameraFrameError
+from avatar.errors import BadCameraFrameError, FaceWorkerLost
 from avatar.generator.checkpoint import DEFAULT_CHECKPOINT, load_generator
 from avatar.live import AvatarSession, SessionOptions
 from avatar.live.face_pool import WARM_START_NICE, FaceWorkerPool, WorkerFace
+from avatar.live.face_worker import FaceProcess
 from avatar.portrait import Portrait, default_portrait_path
 
 RATE = 24000
@@ -246,3 +247,32 @@ def test_a_server_that_ends_while_a_worker_starts_leaves_nothing_behind(tmp_path
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "leaked" not in done.stderr, done.stderr
     assert done.stdout.strip() in ("launching", "launched")
+
+
+def test_a_worker_stopped_while_it_loads_is_killed_not_waited_for(portrait: Portrait) -> None:
+    """A server that ends while a spare worker loads (the pool's keeper waits for it to
+    say ready, holding its first channel) stops it at once: the worker is killed while
+    loading, and the wait for it ends with the worker lost, never with it ready."""
+    import multiprocessing
+
+    process = FaceProcess.launch(multiprocessing.get_context("spawn"), DEFAULT_CHECKPOINT,
+                                 prime=portrait)
+    waited: list[str] = []
+
+    def keeper() -> None:  # as the pool's keeper thread waits for a spare
+        try:
+            process.wait_ready()
+            waited.append("ready")
+        except FaceWorkerLost:
+            waited.append("lost")
+
+    waiting = threading.Thread(target=keeper)
+    waiting.start()
+    first = process.channels[0].lock
+    while first.acquire(blocking=False):  # until the keeper holds the first channel
+        first.release()
+        time.sleep(0.001)
+    process.stop(timeout=1.0)
+    waiting.join(60)
+    assert waited == ["lost"], "stop waited for the worker to load before stopping it"
+    assert not process.alive
