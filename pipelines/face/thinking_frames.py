@@ -8,10 +8,10 @@ keeps the motion going, costs a few percent of a core. So in that window:
 - for its first `hold_secs` the face draws nothing new: every idle frame repeats the
   last image while the generator goes on stepping, so the motion stays continuous and
   the reply's first frame is drawn from where it has got to. On a loaded machine that
-  draws a new image a second, though, the last one may be a second old when the window
-  opens, and the hold on top of it left the face still for over three seconds: a
-  picture older than `stale_secs` when the window opened is drawn anew first, and the
-  hold holds that one (the reply's mouths are then drawn of it, hand_over.py);
+  draws few images a second, though, the last one may already be old when the window
+  opens, and the hold on top of it would keep the face still for much longer than the
+  hold: a picture older than `stale_secs` when the window opened is drawn anew first,
+  and the hold holds that one (the reply's mouths are then drawn of it, hand_over.py);
 - after that (a slow reply still thought up) one frame in `stride` is drawn, so the
   face never looks frozen for long;
 - a frame carrying reply audio is always drawn: the voice goes out with its first
