@@ -234,6 +234,9 @@ export interface AvatarStats {
    *  the queue stayed dry (ms). */
   voiceBreaks: { intoVoiceMs: number; dryMs: number }[];
   skippedSecs: number;
+  /** Idle silence queued ahead of a reply's start and not played: the reply's voice
+   *  waits behind none of it (s, in all). */
+  idleSkippedSecs: number;
   bufferedMs: number;
   replyOnsets: number;
   /** Per reply: its first audible audio minus the end of the visitor's speech (ms). */

@@ -297,7 +297,7 @@ export class AvatarClient extends ConversationEvents {
       avOffsetMsP50: percentile(frames.offsets, 0.5),
       avOffsetMsP95: percentile(frames.offsets.map(Math.abs), 0.95),
       avOffsetSamples: frames.offsets.length,
-      ...(this.player ? this.player.counters : { playedSecs: 0, voicedSecs: 0, underruns: 0, voiceUnderruns: 0, onsetHolds: 0, voiceBreakCount: 0, voiceBreaks: [], skippedSecs: 0, bufferedMs: 0 }),
+      ...(this.player ? this.player.counters : { playedSecs: 0, voicedSecs: 0, underruns: 0, voiceUnderruns: 0, onsetHolds: 0, voiceBreakCount: 0, voiceBreaks: [], skippedSecs: 0, idleSkippedSecs: 0, bufferedMs: 0 }),
       replyOnsets: this.player ? this.player.onsets.length : 0,
       voiceToVoiceMs: [...this.voiceToVoiceMs],
       turnParts: [...this.turnParts],

@@ -25,7 +25,7 @@ export class AudioPlayer {
                           maxBufferMs: options.maxBufferMs ?? 600 },
     });
     this.node.connect(context.destination);
-    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, voiceBreakCount:number, voiceBreaks?:{intoVoiceMs:number, dryMs:number}[], skipped:number} | null} */
+    /** @type {{pts:number, frame:number, playing:boolean, bufferedMs:number, played:number, voiced:number, underruns:number, voiceUnderruns:number, onsetHolds:number, voiceBreakCount:number, voiceBreaks?:{intoVoiceMs:number, dryMs:number}[], skipped:number, idleSkipped:number} | null} */
     this.report = null;
     /** @type {{intoVoiceMs:number, dryMs:number}[]} the worklet's last breaks, as it last posted them */
     this.voiceBreaks = [];
@@ -92,6 +92,7 @@ export class AudioPlayer {
       voiceBreakCount: report ? report.voiceBreakCount : 0,
       voiceBreaks: [...this.voiceBreaks],
       skippedSecs: report ? report.skipped / this.inputRate : 0,
+      idleSkippedSecs: report ? report.idleSkipped / this.inputRate : 0,
       bufferedMs: report ? report.bufferedMs : 0,
     };
   }

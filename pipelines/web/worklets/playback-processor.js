@@ -10,10 +10,19 @@
 // restarts only once `refillMs` are queued. Both count whole input samples, so
 // chunks that add up to the threshold restart it.
 //
+// Idle silence queued ahead of a reply is not played first: a voiced chunk after at
+// least IDLE_SECS of silence (a reply's start, not a pause inside one) drops the
+// silent chunks still queued before it, so the voice waits behind no jitter buffer
+// of idle audio (a face session streams silence between replies; a voice-only one
+// streams nothing). The clock jumps to the reply's pts; frames in between are
+// overtaken, as the video queue already allows. A pause inside a reply is shorter
+// than IDLE_SECS and is played whole.
+//
 // Messages in:  {type:"push", ptsUs, samples: Int16Array}  one chunk, in order
 //               {type:"flush"}                             drop everything buffered (barge-in)
 // Messages out: {type:"clock", pts, frame, playing, bufferedMs, played, voiced, underruns,
-//                voiceUnderruns, onsetHolds, voiceBreakCount, voiceBreaks?, skipped}
+//                voiceUnderruns, onsetHolds, voiceBreakCount, voiceBreaks?, skipped,
+//                idleSkipped}
 //               every ~10 ms: `pts` (seconds) was playing at context frame `frame`.
 //               `voiceUnderruns` counts the queue running dry within VOICE_GAP_SECS of
 //               reply audio and the voice going on within RESUME_SECS: a break heard in
@@ -23,13 +32,15 @@
 //               `voiceBreaks` the last breaks: {intoVoiceMs: voice played since it last
 //               began, dryMs: how long the queue stayed dry}, only in the first report
 //               after it changed (absent: as last posted); `voiceBreakCount` the breaks
-//               kept so far, in every report.
+//               kept so far, in every report; `idleSkipped` the input samples of idle
+//               silence dropped ahead of a reply's start.
 
 const VOICED_LEVEL = 4 / 32768; // server silence is exact zeros; speech rarely dips this low
 const VOICE_GAP_SECS = 0.25; // longer than piper's gaps inside a word, shorter than its sentence pauses
 const RESUME_SECS = 0.5; // the voice back this soon after running dry: the same reply, broken
 const CLOCK_EVERY_QUANTA = 4;
 const MAX_BREAKS = 16; // breaks kept for the report
+const IDLE_SECS = 0.3; // silence this long before a voiced chunk: the bot was idle, a reply starts
 
 class PlaybackProcessor extends AudioWorkletProcessor {
   constructor(options) {
@@ -46,7 +57,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.needSamples = this.startSamples; // what the next (re)start waits for
     this.lastPushedVoiced = false; // the last chunk pushed had voice: the next voiced one is no onset
     this.maxSecs = (opts.maxBufferMs || 600) / 1000; // beyond this we skip ahead
-    /** @type {{pts: number, data: Float32Array, onset: boolean}[]} */
+    /** @type {{pts: number, data: Float32Array, onset: boolean, voiced: boolean}[]} */
     this.queue = [];
     this.queuedSamples = 0;
     this.offset = 0; // fractional read position into queue[0]
@@ -66,6 +77,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.breaksPosted = -1; // `voiceBreakCount` when the list was last posted
     this.dryInVoiceAt = null; // context time the queue ran dry just after voiced audio
     this.skipped = 0; // input samples skipped to catch up
+    this.idleSamples = Math.round(IDLE_SECS * this.inputRate);
+    this.silentRun = 0; // input samples of silence pushed since the last voiced chunk
+    this.idleSkipped = 0; // input samples of idle silence dropped ahead of a reply's start
     this.quanta = 0;
     this.port.onmessage = (event) => this.receive(event.data);
   }
@@ -76,7 +90,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       for (let i = 0; i < data.length; i++) data[i] = message.samples[i] / 32768;
       const voiced = hasVoice(data);
       this.countBreak(voiced);
-      this.queue.push({ pts: message.ptsUs / 1e6, data, onset: voiced && !this.lastPushedVoiced });
+      if (voiced && this.silentRun >= this.idleSamples) this.dropQueuedSilence();
+      this.silentRun = voiced ? 0 : this.silentRun + data.length;
+      this.queue.push({ pts: message.ptsUs / 1e6, data, onset: voiced && !this.lastPushedVoiced, voiced });
       this.lastPushedVoiced = voiced;
       this.queuedSamples += data.length;
       this.trimBacklog();
@@ -88,6 +104,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       this.dryInVoiceAt = null;
       this.needSamples = this.startSamples;
       this.lastPushedVoiced = false;
+      this.silentRun = 0;
       this.report(true);
     }
   }
@@ -105,6 +122,21 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       if (this.voiceBreaks.length > MAX_BREAKS) this.voiceBreaks.shift();
     }
     this.dryInVoiceAt = null;
+  }
+
+  /** Drop the silent chunks at the queue's end (idle audio not yet heard, the one being
+   * read included): a reply's first voice is pushed next and plays without them. */
+  dropQueuedSilence() {
+    while (this.queue.length && !this.queue[this.queue.length - 1].voiced) {
+      const chunk = this.queue.pop();
+      const unread = this.queue.length ? chunk.data.length : chunk.data.length - this.offset;
+      this.idleSkipped += Math.max(0, Math.round(unread));
+      this.queuedSamples -= chunk.data.length;
+    }
+    if (!this.queue.length) {
+      this.queuedSamples = 0;
+      this.offset = 0;
+    }
   }
 
   /** Whether playback may (re)start: `needSamples` queued from the read position. */
@@ -222,6 +254,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       voiceBreakCount: this.voiceBreakCount,
       ...breaks,
       skipped: this.skipped,
+      idleSkipped: this.idleSkipped,
     });
   }
 }

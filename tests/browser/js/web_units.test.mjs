@@ -216,6 +216,26 @@ test("a reply's first voice waits for the jitter buffer behind it, even while si
   assert.ok(wide.clock().voiced > 48);
 });
 
+test("idle silence queued ahead of a reply's start is not played first; a pause inside a reply is", () => {
+  const { run, push, clock } = playback();
+  for (let i = 0; i < 10; i++) push(i, 0); // 400 ms of idle silence, as a face session streams it
+  run(90); // 240 ms of it played, the rest still queued
+  assert.ok(clock().playing);
+  assert.ok(clock().bufferedMs > 100, `${clock().bufferedMs} ms queued`);
+  push(10); push(11); push(12); // the reply's first 120 ms of voice
+  run(4); // one report period
+  assert.ok(clock().voiced > 0, "the voice waited behind the idle silence queued before it");
+  assert.ok(clock().idleSkipped > 0);
+  assert.ok(Math.abs(clock().pts - 0.4) < 0.02, `the clock at ${clock().pts} s, not at the reply's 0.4 s`);
+  assert.equal(clock().onsetHolds, 0);
+  const skipped = clock().idleSkipped;
+  for (let i = 13; i < 18; i++) push(i, 0); // a 200 ms pause between the reply's sentences
+  push(18); push(19); push(20);
+  run(250);
+  assert.equal(clock().idleSkipped, skipped, "a pause inside the reply was cut");
+  assert.ok(Math.abs(clock().voiced / 48000 - (3 + 3) * 0.04) < 0.005, `${clock().voiced / 48000} s voiced`);
+});
+
 test("after a break in the voice, playback restarts only once the refill is queued", () => {
   const { run, push, clock, breaks } = playback();
   for (let i = 0; i < 5; i++) push(i); // a reply's 200 ms, then its next chunk is late
