@@ -15,8 +15,9 @@
 // silent chunks still queued before it, so the voice waits behind no jitter buffer
 // of idle audio (a face session streams silence between replies; a voice-only one
 // streams nothing). The clock jumps to the reply's pts; frames in between are
-// overtaken, as the video queue already allows. A pause inside a reply is shorter
-// than IDLE_SECS and is played whole.
+// overtaken, as the video queue already allows. A pause inside a reply shorter than
+// IDLE_SECS is played whole; a longer one (its next sentence late) loses only the part
+// still queued when the voice comes back, so that sentence is not held behind it.
 //
 // Messages in:  {type:"push", ptsUs, samples: Int16Array}  one chunk, in order
 //               {type:"flush"}                             drop everything buffered (barge-in)

@@ -236,6 +236,19 @@ test("idle silence queued ahead of a reply's start is not played first; a pause 
   assert.ok(Math.abs(clock().voiced / 48000 - (3 + 3) * 0.04) < 0.005, `${clock().voiced / 48000} s voiced`);
 });
 
+test("a long pause inside a reply loses only its queued part; every voiced sample is heard", () => {
+  const { run, push, clock } = playback();
+  for (let i = 0; i < 5; i++) push(i); // a first sentence, 200 ms
+  for (let i = 5; i < 15; i++) push(i, 0); // 400 ms of silence: the next sentence is late
+  run(200); // the sentence and part of the pause played, the rest of it queued
+  assert.ok(clock().bufferedMs > 0, `${clock().bufferedMs} ms queued`);
+  push(15); push(16); push(17); // the next sentence
+  run(200);
+  assert.ok(clock().idleSkipped > 0, "the queued part of a pause over IDLE_SECS was played");
+  assert.ok(Math.abs(clock().voiced / 48000 - 8 * 0.04) < 0.005, `${clock().voiced / 48000} s voiced`);
+  assert.equal(clock().voiceUnderruns, 0);
+});
+
 test("after a break in the voice, playback restarts only once the refill is queued", () => {
   const { run, push, clock, breaks } = playback();
   for (let i = 0; i < 5; i++) push(i); // a reply's 200 ms, then its next chunk is late
