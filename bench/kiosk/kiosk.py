@@ -27,7 +27,10 @@ Everything is measured by the page itself, through `window.kiosk`:
   page captured it), split at the server's events (input: to user-stopped-speaking,
   server: to bot-started-speaking, output: to heard);
 - browser_video_fps: avatar images drawn on the canvas per second (drawn by the page:
-  WebGL draws, up to the display's rate; pixels: JPEGs drawn);
+  WebGL draws, up to the display's rate; pixels: JPEGs drawn), over the whole block;
+  browser_video_fps_in_replies: the same over the page's polls a reply was heard
+  through (the rate the issue's goal is for: between replies an idle image that only
+  repeats the held one is left out by design);
 - browser_av_offset_ms: the page's audio clock minus the pts of the frame it drew.
 
 Phases alternate: the run is `--rounds` rounds, each a block of `--block-turns`
@@ -230,6 +233,25 @@ def turn_windows(client: dict[str, Any], offset: float
     return windows
 
 
+#: a poll counts as inside a reply when the page played at least this share of it as voice
+IN_REPLY_VOICED_SHARE = 0.8
+
+
+def fps_in_replies(samples: list[tuple[float, int, float]]) -> float | None:
+    """Images drawn a second while a reply is heard: over the page's polls (its clock in
+    ms, images drawn, voiced seconds played) whose interval the page played as voice for
+    at least `IN_REPLY_VOICED_SHARE` of it. The block's whole rate also counts the waits
+    between replies, where an idle image that only repeats the held one is left out by
+    design (docs/LIVE_AVATAR.md); the issue's rate is the reply's. None: no such poll."""
+    drawn = secs = 0.0
+    for (t0, d0, v0), (t1, d1, v1) in zip(samples, samples[1:], strict=False):
+        wall = (t1 - t0) / 1000
+        if wall > 0 and (v1 - v0) >= IN_REPLY_VOICED_SHARE * wall:
+            drawn += d1 - d0
+            secs += wall
+    return round(drawn / secs, 2) if secs > 0 else None
+
+
 def part_cpu_secs(timeline: CpuTimeline, window: tuple[float, float, float, float]
                   ) -> dict[str, dict[str, float]]:
     """CPU seconds by group in each part of a turn (input, server, output) and in all."""
@@ -251,8 +273,10 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
         offset = await page_clock(page)
         start = time.monotonic()
         first = None
+        polls: list[tuple[float, int, float]] = []  # (page ms, images drawn, voiced s)
         while (elapsed := time.monotonic() - start) < LEAD_SECS + turns * TURN_GAP_SECS:
             now = await stats(page)
+            polls.append((now["now"], now["framesDrawn"], now.get("voicedSecs", 0.0)))
             if first is None and now["connected"]:
                 first = now
             if arm.lip_sync and not probing and now["framesDrawn"] > 10:
@@ -288,6 +312,7 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
                    "motion_received": render.get("motionReceived"),
                    "motion_late": render.get("motionLate")} if video else None,
         "video_fps": round((last["framesDrawn"] - first["framesDrawn"]) / span, 2) if video else None,
+        "video_fps_in_replies": fps_in_replies(polls) if video else None,
         "frames_received_per_s": round((last["framesReceived"] - first["framesReceived"]) / span, 2)
         if video else None,
         "frame_gap_ms_max": last.get("frameGapMsMax"),
@@ -302,6 +327,7 @@ async def block(http: str, wav: Path, y4m: Path, turns: int, *, arm: Arm,
         "underruns": last["underruns"],
         "voice_underruns": last.get("voiceUnderruns"),
         "onset_holds": last.get("onsetHolds"),
+        "idle_skipped_secs": last.get("idleSkippedSecs"),  # (an older REV's page has none)
         "voice_breaks": last.get("voiceBreaks"),
         "camera_sent": last.get("cameraSent"),
         "load_1min": round(os.getloadavg()[0], 2),
@@ -345,6 +371,8 @@ def arm_summary(arm: Arm) -> dict[str, Any]:
         for group, value in b["block_cores"].items():
             block_cores[group] = block_cores.get(group, 0.0) + value / len(arm.blocks)
     fps = [b["video_fps"] for b in arm.blocks if b["video_fps"] is not None]
+    fps_replies = [b["video_fps_in_replies"] for b in arm.blocks
+                   if b.get("video_fps_in_replies") is not None]
     modes = [b["render"]["mode"] for b in arm.blocks if b.get("render")]
     parts = {name: pct([t["parts"][name] for t in arm.turns
                         if t["parts"].get(name) is not None], 50)
@@ -356,6 +384,7 @@ def arm_summary(arm: Arm) -> dict[str, Any]:
         "voice_to_voice_ms": v2v,
         "turn_parts_ms_p50": parts,
         "video_fps": round(float(np.mean(fps)), 2) if fps else None,
+        "video_fps_in_replies": round(float(np.mean(fps_replies)), 2) if fps_replies else None,
         "render_modes": {mode: modes.count(mode) for mode in sorted(set(modes))},
         "render_fallbacks": sum(b["render"]["fallbacks"] for b in arm.blocks if b.get("render")),
         "lip_sync": lip_sync_summary(arm) if arm.lip_sync else None,
@@ -589,6 +618,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     lip_sync = lip_sync_summary(read_back) if read_back else None
     result: dict[str, Any] = {
         "browser_video_fps": arm_summary(face)["video_fps"],
+        "browser_video_fps_in_replies": arm_summary(face)["video_fps_in_replies"],
         "browser_render_modes": arm_summary(face)["render_modes"],
         "browser_voice_to_voice_ms_p50": pct([t["v2v"] for t in face.turns], 50),
         "browser_voice_to_voice_ms_p50_voice_only": pct([t["v2v"] for t in voice.turns], 50),
@@ -637,6 +667,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_le_1_1": (result["face_over_voice_only"]["ratio"] or 9) <= 1.1,
         "v2v_p50_le_900ms": (result["browser_voice_to_voice_ms_p50"] or 9e9) <= 900,
         "fps_ge_24": (result["browser_video_fps"] or 0) >= 24,
+        "fps_in_replies_ge_24": (result["browser_video_fps_in_replies"] or 0) >= 24,
         **({"lip_sync_r_ge_0_7": (lip_sync["r_p50"] or 0) >= 0.7,
             "av_offset_le_40ms": (lip_sync["abs_lag_ms_p95"] or 9e9) <= 40} if lip_sync else {}),
     }
