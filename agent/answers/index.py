@@ -668,12 +668,35 @@ _OFFERED_THING = re.compile(
     r"([a-z]+)\W*$", re.IGNORECASE)
 
 
+#: "Is there a cash machine in the store?", "Are there any lockers here?": the thing asked to
+#: exist, its last word before a word that places or qualifies it (general English)
+_EXISTING_THING = re.compile(
+    r"^\W*(?:is|are)\s+there\s+(?:(?:a|an|any|some)\s+)?((?:[a-z'-]+\s+){0,2}?([a-z]+))"
+    r"(?=\s+(?:in|on|at|near|nearby|here|around|for|inside|close|that|which|where|i|we|to|"
+    r"today|tonight|anywhere)\b|\W*$)", re.IGNORECASE)
+
+#: words that ask for any place, way or thing, not a thing the file could lack ("Is there
+#: somewhere I can sit?")
+_ANY_PLACE_OR_WAY = frozenset("""somewhere anywhere someplace place places way ways
+    something anything someone anyone somebody anybody one chance option options""".split())
+
+
 def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
     """The thing a question ends on after "have", "sell", "serve", "stock", "carry" or
-    "offer" ("milk" of "Does the cafe have soy milk?") when no fact of the file holds or
-    means it, even a common word (`unheld_words` leaves the commonest out, so "milk" asked
-    of a file whose cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
-    found = _OFFERED_THING.search(asked_part(message))
+    "offer" ("milk" of "Does the cafe have soy milk?"), or asks to exist ("machine" of "Is
+    there a cash machine in the store?"), when no fact of the file holds or means it, even
+    a common word (`unheld_words` leaves the commonest out, so "milk" asked of a file whose
+    cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
+    asked = asked_part(message)
+    found = _OFFERED_THING.search(asked)
+    if found is None:
+        existing = _EXISTING_THING.search(asked)
+        if existing is None or existing.group(2).lower() in _ANY_PLACE_OR_WAY:
+            return None
+        named = existing.group(1).lower().split()
+        if len(named) > 1 and index.knows("-".join(named[-2:])):
+            return None  # a compound the file writes joined ("drive thru", "drive-through")
+        found = re.match(r"(.*)", existing.group(2))
     if found is None:
         return None
     word = INFORMAL_SPELLINGS.get(found.group(1).lower(), found.group(1).lower())

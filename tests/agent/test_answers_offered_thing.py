@@ -40,3 +40,29 @@ def test_a_thing_the_file_names_or_means_is_still_answered(encoder: SentenceEnco
     # not at the question's end, or a pronoun after the verb: no thing is named there
     assert unheld_offered_thing(index, "Do you have milk for the tea?") is None
     assert unheld_offered_thing(index, "Do you have one I can use?") is None
+
+
+def test_a_thing_asked_to_exist_the_file_never_names_is_declined(
+        encoder: SentenceEncoder) -> None:
+    index = _index(encoder)
+    dont_know = index.lines.dont_know
+    # "cash" leads to a payment fact, but the thing asked to be there is a machine
+    shop = KnowledgeIndex([*BOOKSHOP.strip().splitlines(),
+                           "Payment: we take cash and every major card."], encoder=encoder)
+    assert unheld_offered_thing(shop, "Is there a cash machine in the shop?") == "machine"
+    assert plan_turn(shop, "Is there a cash machine in the shop?").reply == shop.lines.dont_know
+    assert unheld_offered_thing(index, "Are there any lockers here?") == "lockers"
+    assert plan_turn(index, "Are there any lockers here?").reply == dont_know
+
+
+def test_a_thing_asked_to_exist_the_file_names_is_not_declined(encoder: SentenceEncoder) -> None:
+    index = _index(encoder)
+    assert unheld_offered_thing(index, "Is there a cafe in the shop?") is None
+    said = plan_turn(index, "Is there a cafe in the shop?").reply
+    assert said != index.lines.dont_know
+    # any place or way asked for is no thing the file could lack
+    assert unheld_offered_thing(index, "Is there somewhere I can get a coffee?") is None
+    # a compound the file writes joined
+    drive = KnowledgeIndex(["Drive-through: no, we do not have a drive-through window."],
+                           encoder=encoder)
+    assert unheld_offered_thing(drive, "Is there a drive thru where I can stay in the car?") is None
