@@ -57,6 +57,7 @@ from agent.answers.shape import (
     role_asked,
     states_amount,
     states_price,
+    states_relative_time,
     states_time,
     states_value,
     tells_situation,
@@ -105,13 +106,19 @@ def _days_spoken_of(fact: str) -> int:
 
 def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """"What time": only facts that state a clock time (else the model lends one fact's
-    hour to another thing)."""
+    hour to another thing), or failing those a time told by another of the thing asked
+    about ("closes 15 minutes after the museum")."""
     if not asks_for_time(message):
         return facts
     timed = [fact for fact in facts if states_time(fact)]
     if not timed and asks_for_time_loosely(message):
         # "Until when is it on?" of "runs until March 31": a date or a length of time
         timed = [fact for fact in facts if states_value(fact, "when")]
+    if not timed:
+        # "What time does the gift shop shut?" of "closes 15 minutes after the museum": a
+        # time told by another, of the thing the question names
+        timed = [fact for fact in facts
+                 if states_relative_time(fact) and index.names_topic(message, fact)]
     if len(timed) > 1 and ABOUT_OPENING.search(asked_part(message)) and not index.names_topic(
             message, timed[0]):
         # "How early can I swing by on a weekday?": coming, asked of no thing the best fact is

@@ -337,6 +337,19 @@ def states_time(fact: str) -> bool:
     return _STATES_TIME.search(fact) is not None
 
 
+#: a time told by another one: "closes 15 minutes after the museum", "an hour before the
+#: show" (general English)
+_STATES_RELATIVE_TIME = re.compile(
+    r"\b(?:\d+|an?|one|two|three|four|five|ten|fifteen|twenty|thirty|forty-five|half an?)\s+"
+    r"(?:minutes?|hours?|mins?)\s+(?:after|before)\b", re.IGNORECASE)
+
+
+def states_relative_time(fact: str) -> bool:
+    """True when a fact tells a time by another one ("closes 15 minutes after the
+    museum"): the answer to "what time", though it names no hour."""
+    return _STATES_RELATIVE_TIME.search(fact) is not None
+
+
 #: "What is this store called?", "Remind me of the name of this shop.": the place's own name
 #: (not a person's: "the name of your manager" is left to `asks_for_person`)
 _ASKS_OWN_NAME = re.compile(
