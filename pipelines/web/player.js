@@ -1,5 +1,9 @@
 // The bot's audio through the playback worklet, and the page's media clock.
 
+/** Silence this long before voice: the bot was idle and a reply starts. The worklet drops
+ * the idle silence still queued at such a start, and the page counts it a reply onset. */
+export const REPLY_GAP_MS = 300;
+
 /**
  * Plays PCM16 chunks (each with its pts) in order through a jitter buffer and
  * answers "which pts is the visitor hearing now?" for the video scheduler.
@@ -21,7 +25,7 @@ export class AudioPlayer {
       numberOfInputs: 0,
       outputChannelCount: [1],
       processorOptions: { inputRate, jitterMs: options.jitterMs ?? 80, onsetMs: options.onsetMs,
-                          refillMs: options.refillMs,
+                          refillMs: options.refillMs, replyGapMs: REPLY_GAP_MS,
                           maxBufferMs: options.maxBufferMs ?? 600 },
     });
     this.node.connect(context.destination);
@@ -31,7 +35,7 @@ export class AudioPlayer {
     this.voiceBreaks = [];
     this.lastVoicedAt = -Infinity; // performance.now() when voiced audio last grew
     /** @type {number[]} */
-    this.onsets = []; // performance.now() of each reply onset (voiced audio after >= 300 ms without)
+    this.onsets = []; // performance.now() of each reply onset (voiced audio after >= REPLY_GAP_MS without)
     this.node.port.onmessage = (event) => this.onReport(event.data);
   }
 
@@ -42,7 +46,7 @@ export class AudioPlayer {
     if (report.voiceBreaks) this.voiceBreaks = report.voiceBreaks; // posted only when changed
     if (previous && report.voiced > previous.voiced) {
       const now = performance.now();
-      if (now - this.lastVoicedAt > 300) this.onsets.push(now);
+      if (now - this.lastVoicedAt > REPLY_GAP_MS) this.onsets.push(now);
       this.lastVoicedAt = now;
       if (this.onsets.length > 200) this.onsets.shift();
     }
@@ -106,7 +110,7 @@ export class AudioPlayer {
 /**
  * The reply's first audible moment after the visitor's speech ended: the first
  * onset later than `spokeAt`, or undefined. Not the last onset: a reply with a
- * pause of more than 300 ms between two sentences has a second onset, and
+ * pause of more than REPLY_GAP_MS between two sentences has a second onset, and
  * counting from it would add that whole first sentence to voice-to-voice.
  * @param {number[]} onsets  performance.now() of reply onsets, ascending
  * @param {number} spokeAt    performance.now() of the last loud mic chunk

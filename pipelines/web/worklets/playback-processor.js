@@ -42,6 +42,7 @@ const RESUME_SECS = 0.5; // the voice back this soon after running dry: the same
 const CLOCK_EVERY_QUANTA = 4;
 const MAX_BREAKS = 16; // breaks kept for the report
 const IDLE_SECS = 0.3; // silence this long before a voiced chunk: the bot was idle, a reply starts
+                       // (the page passes its own, player.js REPLY_GAP_MS, as replyGapMs)
 
 class PlaybackProcessor extends AudioWorkletProcessor {
   constructor(options) {
@@ -78,7 +79,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.breaksPosted = -1; // `voiceBreakCount` when the list was last posted
     this.dryInVoiceAt = null; // context time the queue ran dry just after voiced audio
     this.skipped = 0; // input samples skipped to catch up
-    this.idleSamples = Math.round(IDLE_SECS * this.inputRate);
+    this.idleSamples = Math.round(((opts.replyGapMs || IDLE_SECS * 1000) / 1000) * this.inputRate);
     this.silentRun = 0; // input samples of silence pushed since the last voiced chunk
     this.idleSkipped = 0; // input samples of idle silence dropped ahead of a reply's start
     this.quanta = 0;

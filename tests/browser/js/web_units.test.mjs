@@ -236,6 +236,15 @@ test("idle silence queued ahead of a reply's start is not played first; a pause 
   assert.ok(Math.abs(clock().voiced / 48000 - (3 + 3) * 0.04) < 0.005, `${clock().voiced / 48000} s voiced`);
 });
 
+test("the page's reply gap decides what silence counts as idle before a reply", () => {
+  const { run, push, clock } = playback(48000, { replyGapMs: 600 });
+  for (let i = 0; i < 10; i++) push(i, 0); // 400 ms of silence: under this page's 600 ms gap
+  run(90);
+  push(10); push(11); push(12);
+  run(4);
+  assert.equal(clock().idleSkipped, 0, "silence under the page's reply gap was dropped");
+});
+
 test("a long pause inside a reply loses only its queued part; every voiced sample is heard", () => {
   const { run, push, clock } = playback();
   for (let i = 0; i < 5; i++) push(i); // a first sentence, 200 ms
