@@ -25,7 +25,10 @@ Also caught:
   sentence giving "the password is X" (X taken from another part of the fact) is
   `INVENTED`;
 - **a yes/no answered against its fact** (`contradicted`): "Yes, ..." to a question
-  whose fact says "no, ...".
+  whose fact says "no, ...";
+- **the question said back as its answer** (`echoes`): "You can get a flu shot here." to
+  "Can I get a flu shot here?" with no fact of it in front of the model: every word of
+  the sentence is the question's and none is a fact's, so it says nothing the file does.
 
 Plain patterns and set look-ups, no model: tens of microseconds a sentence.
 """
@@ -287,6 +290,24 @@ def contradicted(sentence: str, question: str, facts: Iterable[str]) -> str | No
         if word is not None:
             return spoken_answer(fact, question) if word != said else None
     return None
+
+
+#: words an answer adds to the question's without saying anything ("Yes, you can ... here")
+_NO_NEWS = frozenset("yes yeah no can could you we i here there also just sure of course".split())
+
+
+def echoes(sentence: str, question: str, facts: Iterable[str]) -> bool:
+    """True when `sentence` only says the visitor's question back as a statement: its
+    words (stemmed, stopwords out) are all the question's and none is a word of the turn's
+    facts ("We have a children's doctor here." to "Do you have a children's doctor
+    here?" with an appointments fact). The small model does so where the file is silent;
+    no value is in such a sentence, so the value check lets it through. A turn with no
+    facts (small talk, a question about the visit) is never an echo: "Hi there!" to "Hi
+    there." is an answer."""
+    facts = list(facts)
+    said = set(terms(sentence)) - _NO_NEWS
+    return bool(facts and said) and said <= set(terms(question)) and not said & set(
+        terms(" ".join(facts)))
 
 
 #: the unit a number the visitor said bare vouches for: any but money (`FactGuard`)

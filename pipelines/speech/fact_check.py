@@ -9,6 +9,8 @@ only then lets them go to the TTS, as they were cut:
 - no value in it, or all of them allowed: the chunks go on;
 - the first sentence states a value from nowhere (a name, a price, a floor): it becomes
   the don't-know line, and the rest of the reply is dropped;
+- the first sentence only says the question back ("You can get a flu shot here." with
+  no fact of it: `echoes`): it becomes the don't-know line, and the rest is dropped;
 - the first sentence answers a yes/no question against its fact ("Yes, ..." where the
   fact says "no, ..."), reads a fact out with its label ("Flu shots: walk-in ..."), or
   turns a fact's condition round: it becomes the fact, said as an answer, and the rest
@@ -45,7 +47,14 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from agent.answers.guard import DONT_KNOW_REPLY, FactGuard, Kind, TurnSources, contradicted
+from agent.answers.guard import (
+    DONT_KNOW_REPLY,
+    FactGuard,
+    Kind,
+    TurnSources,
+    contradicted,
+    echoes,
+)
 from agent.answers.reading import relabelled
 
 #: a chunk that ends a sentence: . ! ? (and a closing quote), not an abbreviation's dot
@@ -203,6 +212,11 @@ class FactCheckedText(FrameProcessor):
                 logger.info(f"{self}: {sentence!r} reads a label or answers against its "
                             "fact: said the fact as an answer")
                 return answer
+            if echoes(sentence, self._question, self._facts):
+                self.invented += 1
+                logger.info(f"{self}: {sentence!r} only says the question back: "
+                            "the don't-know line instead")
+                return self._dont_know
         verdict = self._turn_guard.check(sentence)
         if verdict.ok:
             return None

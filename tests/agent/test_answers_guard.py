@@ -200,3 +200,16 @@ def test_pounds_and_euros_are_money_as_dollars_are() -> None:
     for price in ("He pays 12 pounds.", "He pays £12.", "That is 12 euros.", "A map is 3 euros.",
                   "Adults pay 9 pounds."):
         assert turn.check(price).kind is Kind.INVENTED, price
+
+
+def test_a_sentence_that_only_says_the_question_back_is_an_echo() -> None:
+    from agent.answers.guard import echoes
+
+    facts = ["Appointments: book by phone or on the patient portal."]
+    assert echoes("We have a children's dentist here.", "Do you have a children's dentist here?",
+                  facts)
+    assert echoes("Yes, you can get a haircut here.", "Can I get a haircut here?", facts)
+    # a word the question lacks, or a word of the facts: an answer, not an echo
+    assert not echoes("You can book one on the patient portal.", "Can I book a dentist?", facts)
+    assert not echoes("You can book here.", "Can I book here?", facts)
+    assert not echoes("Hello there!", "Hello there.", [])

@@ -196,3 +196,22 @@ async def test_the_personas_name_as_a_speaker_label_is_not_spoken() -> None:
     said = " ".join(chunks)
     assert "Sam" not in said and said.startswith("I'm sorry, but I don't know.")
     assert "Parking: free parking for 2 hours" in said
+
+
+async def test_the_question_said_back_becomes_the_dont_know_line() -> None:
+    facts = ("Masks: masks are available at the front desk.",)
+    sources = TurnSources(question="Can I get a haircut here?", facts=facts,
+                          visitor=("Can I get a haircut here?",))
+    chunks, checker = await spoken("You can get a haircut here. It is quick.", sources=sources)
+    assert " ".join(chunks) == DONT_KNOW_REPLY
+    assert checker.invented == 1
+    # an answer in the fact's words passes, though the question holds them too
+    facts = ("Payment: we accept cash and Apple Pay.",)
+    sources = TurnSources(question="Can I pay with Apple Pay?", facts=facts,
+                          visitor=("Can I pay with Apple Pay?",))
+    chunks, _ = await spoken("Yes, you can pay with Apple Pay.", sources=sources)
+    assert " ".join(chunks) == "Yes, you can pay with Apple Pay."
+    # small talk, with no fact in front of the model, is no echo
+    sources = TurnSources(question="Hi there.", visitor=("Hi there.",))
+    chunks, _ = await spoken("Hi there!", sources=sources)
+    assert " ".join(chunks) == "Hi there!"
