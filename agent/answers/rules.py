@@ -76,6 +76,28 @@ _PAST_FREE = re.compile(r"\b(?:longer than|more than|over|beyond|past|after|exce
 _FREE = re.compile(r"\bfree\b", re.IGNORECASE)
 
 
+#: "What's the most I can put on a gift card?", "the cheapest", "the maximum": one end of a
+#: range asked for (general English)
+_ASKS_AN_END = re.compile(
+    r"\bwhat(?:'s| is| are)\s+(?:the\s+)?(?:most|least|maximum|minimum|max|min|highest|"
+    r"lowest|largest|smallest|biggest|cheapest|dearest|longest|shortest)\b", re.IGNORECASE)
+#: a range of numbers in a fact: "from 10 to 500 dollars", "between 5 and 10 minutes"
+_RANGE = re.compile(r"\b(?:from|between)\s+\$?\d[\d,.]*\s*(?:[a-z]+\s+)?(?:to|and|-)\s+\$?\d",
+                    re.IGNORECASE)
+
+
+def range_end_rule(index: KnowledgeIndex, message: str,
+                   facts: list[str]) -> list[str] | TurnPlan:
+    """One end of a range asked for ("What's the most I can put on a gift card?") of a fact
+    that states the range ("from 10 to 500 dollars") and whose topic the question names:
+    the fact is said, both ends with it (the small model gave the low end for "the most")."""
+    best = facts[0]
+    if (_ASKS_AN_END.search(asked_part(message)) and _RANGE.search(best)
+            and index.names_topic(message, best)):
+        return said_plan(best, spoken_answer(best, message))
+    return facts
+
+
 def amount_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """"How much": only facts on the best fact's topic that state an amount (a price when
     a price is asked) and that the question's words lead to, not its meaning alone (a
@@ -474,7 +496,7 @@ def yes_no_open_rule(index: KnowledgeIndex, message: str,
 
 
 #: in this order: the first to end the turn decides it
-ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, amount_rule, time_rule, person_rule,
+ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, range_end_rule, amount_rule, time_rule, person_rule,
                                         name_rule, band_rule, condition_rule, named_value_unheld_rule,
                                         yes_no_unheld_rule, yes_no_other_thing_rule,
                                         yes_no_settled_rule, yes_no_spoken_rule,
