@@ -26,8 +26,8 @@ Also caught:
   `INVENTED`;
 - **a yes/no answered against its fact** (`contradicted`): "Yes, ..." to a question
   whose fact says "no, ...";
-- **the question said back as its answer** (`echoes`): "You can get a flu shot here." to
-  "Can I get a flu shot here?" with no fact of it in front of the model: every word of
+- **the question said back as its answer** (`echoes`): "You can get a haircut here." to
+  "Can I get a haircut here?" with no fact of it in front of the model: every word of
   the sentence is the question's and none is a fact's, so it says nothing the file does.
 
 Plain patterns and set look-ups, no model: tens of microseconds a sentence.
@@ -299,7 +299,7 @@ _NO_NEWS = frozenset("yes yeah no can could you we i here there also just sure o
 def echoes(sentence: str, question: str, facts: Iterable[str]) -> bool:
     """True when `sentence` only says the visitor's question back as a statement: its
     words (stemmed, stopwords out) are all the question's and none is a word of the turn's
-    facts ("We have a children's doctor here." to "Do you have a children's doctor
+    facts ("We have a children's dentist here." to "Do you have a children's dentist
     here?" with an appointments fact). The small model does so where the file is silent;
     no value is in such a sentence, so the value check lets it through. A turn with no
     facts (small talk, a question about the visit) is never an echo: "Hi there!" to "Hi

@@ -668,7 +668,7 @@ _OFFERED_THING = re.compile(
     r"([a-z]+)\W*$", re.IGNORECASE)
 
 
-#: "Is there a cash machine in the store?", "Are there any lockers here?": the thing asked to
+#: "Is there a vending machine in the lobby?", "Are there any lockers here?": the thing asked to
 #: exist, its last word before a word that places or qualifies it (general English)
 _EXISTING_THING = re.compile(
     r"^\W*(?:is|are)\s+there\s+(?:(?:a|an|any|some)\s+)?((?:[a-z'-]+\s+){0,2}?([a-z]+))"
@@ -684,7 +684,7 @@ _ANY_PLACE_OR_WAY = frozenset("""somewhere anywhere someplace place places way w
 def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
     """The thing a question ends on after "have", "sell", "serve", "stock", "carry" or
     "offer" ("milk" of "Does the cafe have soy milk?"), or asks to exist ("machine" of "Is
-    there a cash machine in the store?"), when no fact of the file holds or means it, even
+    there a vending machine in the lobby?"), when no fact of the file holds or means it, even
     a common word (`unheld_words` leaves the commonest out, so "milk" asked of a file whose
     cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
     asked = asked_part(message)

@@ -76,7 +76,7 @@ _PAST_FREE = re.compile(r"\b(?:longer than|more than|over|beyond|past|after|exce
 _FREE = re.compile(r"\bfree\b", re.IGNORECASE)
 
 
-#: "What's the most I can put on a gift card?", "the cheapest", "the maximum": one end of a
+#: "What's the most I can put on a voucher?", "the cheapest", "the maximum": one end of a
 #: range asked for (general English)
 _ASKS_AN_END = re.compile(
     r"\bwhat(?:'s| is| are)\s+(?:the\s+)?(?:most|least|maximum|minimum|max|min|highest|"
@@ -88,8 +88,8 @@ _RANGE = re.compile(r"\b(?:from|between)\s+\$?\d[\d,.]*\s*(?:[a-z]+\s+)?(?:to|an
 
 def range_end_rule(index: KnowledgeIndex, message: str,
                    facts: list[str]) -> list[str] | TurnPlan:
-    """One end of a range asked for ("What's the most I can put on a gift card?") of a fact
-    that states the range ("from 10 to 500 dollars") and whose topic the question names:
+    """One end of a range asked for ("What's the most I can put on a voucher?") of a fact
+    that states the range ("from 15 to 200 dollars") and whose topic the question names:
     the fact is said, both ends with it (the small model gave the low end for "the most")."""
     best = facts[0]
     if (_ASKS_AN_END.search(asked_part(message)) and _RANGE.search(best)
@@ -129,7 +129,7 @@ def _days_spoken_of(fact: str) -> int:
 def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str] | TurnPlan:
     """"What time": only facts that state a clock time (else the model lends one fact's
     hour to another thing), or failing those a time told by another of the thing asked
-    about ("closes 15 minutes after the museum")."""
+    about ("closes 30 minutes after the gallery")."""
     if not asks_for_time(message):
         return facts
     timed = [fact for fact in facts if states_time(fact)]
@@ -137,7 +137,7 @@ def time_rule(index: KnowledgeIndex, message: str, facts: list[str]) -> list[str
         # "Until when is it on?" of "runs until March 31": a date or a length of time
         timed = [fact for fact in facts if states_value(fact, "when")]
     if not timed:
-        # "What time does the gift shop shut?" of "closes 15 minutes after the museum": a
+        # "What time does the bookshop close?" of "closes 30 minutes after the gallery": a
         # time told by another, of the thing the question names
         timed = [fact for fact in facts
                  if states_relative_time(fact) and index.names_topic(message, fact)]

@@ -337,7 +337,7 @@ def states_time(fact: str) -> bool:
     return _STATES_TIME.search(fact) is not None
 
 
-#: a time told by another one: "closes 15 minutes after the museum", "an hour before the
+#: a time told by another one: "closes 30 minutes after the gallery", "an hour before the
 #: show" (general English)
 _STATES_RELATIVE_TIME = re.compile(
     r"\b(?:\d+|an?|one|two|three|four|five|ten|fifteen|twenty|thirty|forty-five|half an?)\s+"
@@ -345,8 +345,8 @@ _STATES_RELATIVE_TIME = re.compile(
 
 
 def states_relative_time(fact: str) -> bool:
-    """True when a fact tells a time by another one ("closes 15 minutes after the
-    museum"): the answer to "what time", though it names no hour."""
+    """True when a fact tells a time by another one ("closes 30 minutes after the
+    gallery"): the answer to "what time", though it names no hour."""
     return _STATES_RELATIVE_TIME.search(fact) is not None
 
 

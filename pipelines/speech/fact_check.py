@@ -9,7 +9,7 @@ only then lets them go to the TTS, as they were cut:
 - no value in it, or all of them allowed: the chunks go on;
 - the first sentence states a value from nowhere (a name, a price, a floor): it becomes
   the don't-know line, and the rest of the reply is dropped;
-- the first sentence only says the question back ("You can get a flu shot here." with
+- the first sentence only says the question back ("You can get a haircut here." with
   no fact of it: `echoes`): it becomes the don't-know line, and the rest is dropped;
 - the first sentence answers a yes/no question against its fact ("Yes, ..." where the
   fact says "no, ..."), reads a fact out with its label ("Flu shots: walk-in ..."), or
