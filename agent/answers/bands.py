@@ -71,6 +71,12 @@ def _priced(item: str, end: int) -> bool:
                          after)) or item[:end].rstrip()[-len("$0"):].startswith("$")
 
 
+def states_range(text: str) -> bool:
+    """True when `text` states a range of two numbers ("from 10 to 500 dollars", "6 to 17"),
+    not a clock time's ("10 to 5 p.m.")."""
+    return _BETWEEN.search(text) is not None
+
+
 def bands_of(text: str) -> list[Band]:
     """The bands of a fact's text (its clauses, and their items between commas), when it
     lists two or more: one band alone is a condition, not a list."""

@@ -688,18 +688,18 @@ def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
     a common word (`unheld_words` leaves the commonest out, so "milk" asked of a file whose
     cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
     asked = asked_part(message)
-    found = _OFFERED_THING.search(asked)
-    if found is None:
+    offered = _OFFERED_THING.search(asked)
+    if offered is not None:
+        thing = offered.group(1).lower()
+    else:
         existing = _EXISTING_THING.search(asked)
         if existing is None or existing.group(2).lower() in _ANY_PLACE_OR_WAY:
             return None
         named = existing.group(1).lower().split()
         if len(named) > 1 and index.knows("-".join(named[-2:])):
             return None  # a compound the file writes joined ("drive thru", "drive-through")
-        found = re.match(r"(.*)", existing.group(2))
-    if found is None:
-        return None
-    word = INFORMAL_SPELLINGS.get(found.group(1).lower(), found.group(1).lower())
+        thing = existing.group(2).lower()
+    word = INFORMAL_SPELLINGS.get(thing, thing)
     if (word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word)
             or index.knows(word)):
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from agent.answers.bands import band_for
+from agent.answers.bands import band_for, states_range
 from agent.answers.common import CALENDAR, common_words
 from agent.answers.days import days_named
 from agent.answers.index import (
@@ -81,9 +81,6 @@ _FREE = re.compile(r"\bfree\b", re.IGNORECASE)
 _ASKS_AN_END = re.compile(
     r"\bwhat(?:'s| is| are)\s+(?:the\s+)?(?:most|least|maximum|minimum|max|min|highest|"
     r"lowest|largest|smallest|biggest|cheapest|dearest|longest|shortest)\b", re.IGNORECASE)
-#: a range of numbers in a fact: "from 10 to 500 dollars", "between 5 and 10 minutes"
-_RANGE = re.compile(r"\b(?:from|between)\s+\$?\d[\d,.]*\s*(?:[a-z]+\s+)?(?:to|and|-)\s+\$?\d",
-                    re.IGNORECASE)
 
 
 def range_end_rule(index: KnowledgeIndex, message: str,
@@ -92,7 +89,7 @@ def range_end_rule(index: KnowledgeIndex, message: str,
     that states the range ("from 15 to 200 dollars") and whose topic the question names:
     the fact is said, both ends with it (the small model gave the low end for "the most")."""
     best = facts[0]
-    if (_ASKS_AN_END.search(asked_part(message)) and _RANGE.search(best)
+    if (_ASKS_AN_END.search(asked_part(message)) and states_range(best)
             and index.names_topic(message, best)):
         return said_plan(best, spoken_answer(best, message))
     return facts
