@@ -121,6 +121,18 @@ _PHRASAL = re.compile(r"\b(" + "|".join(_PHRASAL_VERBS) + r")\s+(in|into|out|up|
                       re.IGNORECASE)
 
 
+#: any word and a particle after it, perhaps a pronoun between: a verb-and-particle phrase
+#: where WordNet holds one ("bring back", "dropped off", "bring it back"); not a noun
+#: after "a", "the", "my" ... ("a lift up to")
+_VERB_PARTICLE = re.compile(r"\b(?<!\ba\s)(?<!\ban\s)(?<!\bthe\s)(?<!\bmy\s)(?<!\bour\s)"
+                            r"(?<!\byour\s)([a-z]+)\s+((?:it|this|that|them|these|those)\s+)?"
+                            r"(back|off|up|out|in|on|over|away|down|by|around)\b", re.IGNORECASE)
+#: a phrase's WordNet synonym stands for it where the two are this near in meaning: its
+#: commonest sense ("bring back" and "return": 0.595), not a rarer one ("pop out" and
+#: "start": 0.264, "come in" and "entrance": 0.501; docs/ANSWERS.md, section 32)
+PHRASE_MEANING_MIN = 0.55
+
+
 def phrasal_verbs(text: str) -> set[str]:
     """The verb-and-particle acts `text` names, in their base form ({"get in"} of "children
     under 12 get in free" and of "How much is it to get in?"): one act `terms` does not see."""
@@ -287,6 +299,8 @@ class KnowledgeIndex:
         for fact in self.facts:
             for word in WORD.findall(re.sub(r"(\w)-(\w)", r"\1\2", fact.lower())):
                 surface.setdefault(stem(word), word)
+        #: each term as the file writes it (a synonym is put back into a question so)
+        self._surface = surface
         self._vectors = None
         self._word_vectors = None
         if encoder is not None:
@@ -306,6 +320,10 @@ class KnowledgeIndex:
         self.thesaurus = thesaurus if encoder is not None else None
         #: a visitor's word (its term) -> the file's word WordNet says means it, or None
         self._synonyms: dict[str, str | None] = {}
+        #: a visitor's verb-and-particle phrase -> the file's word WordNet says means it
+        self._phrase_synonyms: dict[str, str | None] = {}
+        #: the verb-and-particle phrases the file itself says (WordNet's form), once read
+        self._file_phrases: frozenset[str] | None = None
 
     @classmethod
     def from_file(cls, path: Path, **kwargs: Any) -> KnowledgeIndex:
@@ -348,7 +366,7 @@ class KnowledgeIndex:
         """The terms of a visitor's `text`, each word the file does not use replaced by
         the file's word nearest in meaning, where the two words' cosine reaches
         `at_least` (default `word_meaning_min`; module docstring)."""
-        found = self.lexical_terms(text)
+        found = self.lexical_terms(self._phrases_as_file_words(text))
         if self._word_vectors is None or self.encoder is None or not self._vocabulary:
             return [w for t in found for w in (
                 self._short_forms[t] if t not in self._idf and len(t) > 2
@@ -377,6 +395,46 @@ class KnowledgeIndex:
             meant = meanings.get(term) if term not in known else None
             out.append(synonym or (meant[0] if meant is not None and meant[1] >= floor else term))
         return out
+
+    def _phrases_as_file_words(self, text: str) -> str:
+        """`text` with each verb-and-particle phrase the file does not say ("bring back")
+        written as the file's word WordNet says means it ("return"), the nearest in
+        meaning of several: the phrase's words alone are common and name another act
+        ("back" of "at the back of the store")."""
+        if self.thesaurus is None or self._word_vectors is None or self.encoder is None:
+            return text
+        if self._file_phrases is None:
+            self._file_phrases = frozenset(
+                phrase for fact in self.facts for verb, _, particle in _VERB_PARTICLE.findall(fact)
+                if (phrase := self.thesaurus.phrasal_verb(verb, particle)))
+
+        def as_file_word(match: re.Match[str]) -> str:
+            assert self.thesaurus is not None and self._file_phrases is not None
+            phrase = self.thesaurus.phrasal_verb(match.group(1), match.group(3))
+            if phrase is None or phrase in self._file_phrases:
+                return match.group(0)
+            with self._lock:
+                known = phrase in self._phrase_synonyms
+                synonym = self._phrase_synonyms.get(phrase)
+            if not known:
+                synonym = self._nearest_held(phrase, self.thesaurus.related(phrase))
+                if synonym is not None and (synonym in self.lexical_terms(phrase)
+                                            or synonym == stem(phrase.replace(" ", ""))
+                                            or self._cosine(phrase, synonym) < PHRASE_MEANING_MIN):
+                    synonym = None  # the phrase's own words, or a sense rarely meant
+                with self._lock:
+                    self._phrase_synonyms.setdefault(phrase, synonym)
+            if synonym is None:
+                return match.group(0)
+            return f"{self._surface.get(synonym, synonym)} {match.group(2) or ''}".rstrip()
+
+        return _VERB_PARTICLE.sub(as_file_word, text)
+
+    def _cosine(self, first: str, second: str) -> float:
+        """The two texts' cosine in meaning (the index's encoder)."""
+        assert self.encoder is not None
+        vectors = self.encoder.encode([first, second])
+        return float(vectors[0] @ vectors[1])
 
     def _learn_synonyms(self, text: str, found: list[str]) -> None:
         """Each of `found` (terms of `text`) the file does not use: the file's word that

@@ -147,6 +147,15 @@ class Thesaurus:
         return frozenset(re.sub(r"\(\w+\)$", "", w).replace("_", " ") for w in out)
 
     @lru_cache(maxsize=4096)  # noqa: B019 (one thesaurus a process, its words few)
+    def phrasal_verb(self, verb: str, particle: str) -> str | None:
+        """The verb-and-particle phrase WordNet holds for `verb` (any form: "brought",
+        "dropping") and `particle`, as "bring back"; None when WordNet has no such verb."""
+        for form in self._lemmas(verb_base(verb), "v"):
+            if self._offsets(f"{form}_{particle.lower()}", "v"):
+                return f"{form} {particle.lower()}"
+        return None
+
+    @lru_cache(maxsize=4096)  # noqa: B019 (one thesaurus a process, its words few)
     def beside(self, word: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
         """Nouns WordNet files beside `word` (a noun, in one of its commonest senses) under
         the same broader word: (the broader synset's words, its other narrower synsets'
