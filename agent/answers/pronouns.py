@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from agent.answers.index import KnowledgeIndex, phrasal_verbs
+from agent.answers.index import KnowledgeIndex, asked_part, phrasal_verbs, terms
 
 # A question whose subject is a pronoun ("And until what time is it open?" after "Where
 # is the cafe?"): the question alone does not say which thing, and so which fact.
@@ -52,3 +52,30 @@ def asks_of_another_act(index: KnowledgeIndex, sentence: str, fact: str) -> bool
     verbs = [m.group(1) for m in _EMPTY_IT.finditer(sentence)]
     held = set(index.lexical_terms(fact))
     return any(not set(index.query_terms(verb)) & held for verb in verbs)
+
+
+#: a question whose subject is a pronoun for a person or an animal named before it in the
+#: same message ("I have a guide dog, is he allowed in?"): "is he", "can she", "will they"
+_SUBJECT_PRONOUN = re.compile(r"\b(?:is|are|can|could|will|would|may|does|do)\s+(he|she|they)\b",
+                              re.IGNORECASE)
+#: a thing named with its article or owner ("a guide dog", "my son"): up to two words
+_NAMED_THING = re.compile(r"\b(?:a|an|my|our|the)\s+([a-z]+)(?:\s+([a-z]+))?\b", re.IGNORECASE)
+
+
+def with_thing_named(message: str) -> str | None:
+    """The message's question (`asked_part`) with its subject pronoun written as the thing
+    the message named before it ("is a guide dog allowed in?" of "I'm blind and have a guide
+    dog, is he allowed in?"): the whole message, its situation told first, is far in meaning
+    from the fact the question is about. None where the question has no such pronoun or
+    nothing is named before it."""
+    question = asked_part(message)
+    pronoun = _SUBJECT_PRONOUN.search(question)
+    start = message.rfind(question)
+    if pronoun is None or start <= 0:
+        return None
+    named = _NAMED_THING.findall(message[:start])
+    if not named:
+        return None
+    first, second = named[-1]
+    thing = f"{first} {second}" if second and terms(second) else first  # "my son is": "son"
+    return (question[:pronoun.start(1)] + f"a {thing}" + question[pronoun.end(1):]).strip()

@@ -26,7 +26,12 @@ from agent.answers.index import (
     unheld_words,
 )
 from agent.answers.plan import DECLINE, TurnPlan, said_plan
-from agent.answers.pronouns import asks_of_another_act, names_before_pronoun, refers_back
+from agent.answers.pronouns import (
+    asks_of_another_act,
+    names_before_pronoun,
+    refers_back,
+    with_thing_named,
+)
 from agent.answers.reading import (
     condition_answer,
     fact_answer_word,
@@ -355,8 +360,10 @@ def _names_only_topic(index: KnowledgeIndex, message: str, fact: str) -> bool:
 def _far_from(index: KnowledgeIndex, message: str, fact: str) -> bool:
     """True when the fact is far from the question in meaning, holds under half its words
     and is not plainly its only topic (`_names_only_topic`)."""
+    resolved = with_thing_named(message)
     return (index.means_little(message, fact) and index.covered(message, fact) < 0.5
-            and not _names_only_topic(index, message, fact))
+            and not _names_only_topic(index, message, fact)
+            and (resolved is None or index.means_little(resolved, fact)))
 
 
 #: no cosine reaches it: a visitor's word counts as a file word only by its short form or
