@@ -739,12 +739,13 @@ _ANY_PLACE_OR_WAY = frozenset("""somewhere anywhere someplace place places way w
     something anything someone anyone somebody anybody one chance option options""".split())
 
 
-def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
+def offered_thing(index: KnowledgeIndex, message: str) -> str | None:
     """The thing a question ends on after "have", "sell", "serve", "stock", "carry" or
     "offer" ("milk" of "Does the cafe have soy milk?"), or asks to exist ("machine" of "Is
-    there a vending machine in the lobby?"), when no fact of the file holds or means it, even
-    a common word (`unheld_words` leaves the commonest out, so "milk" asked of a file whose
-    cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
+    there a vending machine in the lobby?"), as the visitor says it; None where it asks of
+    no such thing, of any place or way ("Is there somewhere I can sit?"), or of a number, a
+    placeholder ("thingy"), a compound the file writes joined ("drive thru") or a word with
+    no topic."""
     asked = asked_part(message)
     offered = _OFFERED_THING.search(asked)
     if offered is not None:
@@ -758,10 +759,17 @@ def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
             return None  # a compound the file writes joined ("drive thru", "drive-through")
         thing = existing.group(2).lower()
     word = INFORMAL_SPELLINGS.get(thing, thing)
-    if (word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word)
-            or index.knows(word)):
+    if word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word):
         return None
     return word
+
+
+def unheld_offered_thing(index: KnowledgeIndex, message: str) -> str | None:
+    """The question's `offered_thing` when no fact of the file holds or means it, even a
+    common word (`unheld_words` leaves the commonest out, so "milk" asked of a file whose
+    cafe serves "tea and cakes" would let the cafe's fact say yes); else None."""
+    word = offered_thing(index, message)
+    return None if word is None or index.knows(word) else word
 
 
 def unheld_words(index: KnowledgeIndex, message: str) -> list[str]:

@@ -20,6 +20,7 @@ from agent.answers.index import (
     KnowledgeIndex,
     asked_part,
     label_of,
+    offered_thing,
     phrasal_verbs,
     stem,
     unheld_offered_thing,
@@ -233,6 +234,26 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
     if unheld and not (len(unheld) == 1 and index.means_closely(message, facts[0])):
         return DECLINE
     return facts
+
+
+def yes_no_thing_elsewhere_rule(index: KnowledgeIndex, message: str,
+                                facts: list[str]) -> list[str] | TurnPlan:
+    """A yes/no question asking whether there is, or the place has, a thing the file speaks
+    of ("Is there a sale this weekend?" of a file whose returns speak of a "purchase"),
+    whose best fact neither holds that thing (in its words or a word WordNet says means it)
+    nor is as near the question as a paraphrase: answered from the facts found that hold
+    it, and declined where none does, not answered with the best fact's yes or no ("No,
+    deliveries happen Tuesday to Saturday.")."""
+    if not is_yes_no_question(message):
+        return facts
+    thing = offered_thing(index, message)
+    if thing is None or index.means_closely(message, facts[0]):
+        return facts
+    meant = set(index.query_terms(thing, at_least=_SAME_WORD))
+    holding = [fact for fact in facts if meant & set(index.lexical_terms(fact))]
+    if holding and holding[0] == facts[0]:
+        return facts
+    return holding or DECLINE
 
 
 #: "Can I bring my dog?", "May we bring our own food?": whether the visitor may do a thing
@@ -502,7 +523,8 @@ def yes_no_open_rule(index: KnowledgeIndex, message: str,
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, range_end_rule, amount_rule, time_rule, person_rule,
                                         name_rule, band_rule, condition_rule, named_value_unheld_rule,
-                                        yes_no_unheld_rule, yes_no_other_thing_rule,
+                                        yes_no_unheld_rule, yes_no_thing_elsewhere_rule,
+                                        yes_no_other_thing_rule,
                                         yes_no_settled_rule, yes_no_spoken_rule,
                                         yes_no_unrelated_rule, situation_rule, value_rule,
                                         yes_no_open_rule)
