@@ -733,6 +733,15 @@ _EXISTING_THING = re.compile(
     r"(?=\s+(?:in|on|at|near|nearby|here|around|for|inside|close|that|which|where|i|we|to|"
     r"today|tonight|anywhere)\b|\W*$)", re.IGNORECASE)
 
+#: "Where are the nearest toilets?", "Where can I find the lockers?": the thing whose
+#: place is asked, its last word before a word that places or qualifies it
+_PLACE_ASKED_THING = re.compile(
+    r"^\W*(?:where|whereabouts)(?:'s|\s+is|\s+are|\s+(?:do|can|could|would)\s+(?:i|we)\s+"
+    r"(?:find|get))\s+(?:(?:the|a|an|your|any|some)\s+)?"
+    r"(?!(?:you|it|they|we|he|she|this|that|these|those)\b)((?:[a-z'-]+\s+){0,2}?([a-z]+))"
+    r"(?=\s+(?:in|on|at|near|nearby|here|around|for|inside|close|that|which|i|we|to|"
+    r"today|tonight|please)\b|\W*$)", re.IGNORECASE)
+
 #: words that ask for any place, way or thing, not a thing the file could lack ("Is there
 #: somewhere I can sit?")
 _ANY_PLACE_OR_WAY = frozenset("""somewhere anywhere someplace place places way ways
@@ -760,6 +769,20 @@ def offered_thing(index: KnowledgeIndex, message: str) -> str | None:
         thing = existing.group(2).lower()
     word = INFORMAL_SPELLINGS.get(thing, thing)
     if word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word):
+        return None
+    return word
+
+
+def unheld_place_thing(index: KnowledgeIndex, message: str) -> str | None:
+    """The thing whose place a "where" question asks ("toilets" of "Where are the nearest
+    toilets?") when no fact of the file holds or means it; else None (a question of
+    another shape, a pronoun, a placeholder, or a thing the file holds)."""
+    asked = _PLACE_ASKED_THING.search(asked_part(message))
+    if asked is None:
+        return None
+    word = INFORMAL_SPELLINGS.get(asked.group(2).lower(), asked.group(2).lower())
+    if (word in _ANY_PLACE_OR_WAY or word in PLACEHOLDER_WORDS or word.isdigit()
+            or not index.lexical_terms(word) or index.knows(word)):
         return None
     return word
 

@@ -24,6 +24,7 @@ from agent.answers.index import (
     phrasal_verbs,
     stem,
     unheld_offered_thing,
+    unheld_place_thing,
     unheld_words,
 )
 from agent.answers.plan import DECLINE, TurnPlan, said_plan
@@ -330,6 +331,15 @@ def named_value_unheld_rule(index: KnowledgeIndex, message: str,
     return facts
 
 
+def place_unheld_rule(index: KnowledgeIndex, message: str,
+                      facts: list[str]) -> list[str] | TurnPlan:
+    """A "where" question about a thing the file never speaks of, even in a common word
+    ("Where are the nearest toilets?" of a file with no toilets, `unheld_place_thing`):
+    declined, not answered with the place of a fact one of its other words leads to (a
+    gift shop's that "closes", for "nearest")."""
+    return DECLINE if unheld_place_thing(index, message) is not None else facts
+
+
 #: a question after how the visitor's own thing stands: "Is my repair ready yet?", "Has my
 #: order shipped?", "Are our tickets done?" (general English: a status word after "my")
 _OWN_CASE = re.compile(
@@ -523,6 +533,7 @@ def yes_no_open_rule(index: KnowledgeIndex, message: str,
 #: in this order: the first to end the turn decides it
 ANSWER_RULES: tuple[AnswerRule, ...] = (own_case_rule, range_end_rule, amount_rule, time_rule, person_rule,
                                         name_rule, band_rule, condition_rule, named_value_unheld_rule,
+                                        place_unheld_rule,
                                         yes_no_unheld_rule, yes_no_thing_elsewhere_rule,
                                         yes_no_other_thing_rule,
                                         yes_no_settled_rule, yes_no_spoken_rule,
