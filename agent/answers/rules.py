@@ -241,7 +241,7 @@ def yes_no_thing_elsewhere_rule(index: KnowledgeIndex, message: str,
                                 facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question asking whether there is, or the place has, a thing the file speaks
     of ("Is there a sale this weekend?" of a file whose returns speak of a "purchase"),
-    whose best fact neither holds that thing (in its words or a word WordNet says means it)
+    whose best fact neither holds that thing (in its words or a word meaning it, as `knows`)
     nor is as near the question as a paraphrase: answered from the facts found that hold
     it, and declined where none does, not answered with the best fact's yes or no ("No,
     deliveries happen Tuesday to Saturday.")."""
@@ -250,7 +250,7 @@ def yes_no_thing_elsewhere_rule(index: KnowledgeIndex, message: str,
     thing = offered_thing(index, message)
     if thing is None or index.means_closely(message, facts[0]):
         return facts
-    meant = set(index.query_terms(thing, at_least=_SAME_WORD))
+    meant = set(index.query_terms(thing))
     holding = [fact for fact in facts if meant & set(index.lexical_terms(fact))]
     if holding and holding[0] == facts[0]:
         return facts
