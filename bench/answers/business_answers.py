@@ -64,6 +64,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,15 +212,28 @@ def stops_mid_sentence(reply: str, completed: bool) -> bool:
     return cut_reason(reply, completed) is not None
 
 
+def decline_lines(persona_file: Path) -> tuple[str, ...]:
+    """The lines a business's kiosk says where its file does not answer (its persona's
+    don't-know and off-topic lines)."""
+    from agent.answers.lines import AnswerLines
+
+    lines = AnswerLines.from_persona(persona_file)
+    return (lines.dont_know, lines.off_topic)
+
+
 def verdicts(question: dict[str, Any], reply: str, completed: bool, guard: Any,
-             labels: list[str]) -> dict[str, Any]:
-    """Every judgement of one reply (see the module docstring)."""
+             labels: list[str], declines: Sequence[str] = ()) -> dict[str, Any]:
+    """Every judgement of one reply (see the module docstring); `declines`: the lines the
+    kiosk says where the file does not answer (the persona's), never right for a fact
+    question, even where its keywords allow a "don't" or a "not" of a no."""
     from agent.answers.values import extract_facts
 
     facts = extract_facts(reply)
     invented = ([f.text for f in facts if not guard.known(f)]
                 + [f.text for f in facts if guard.flipped(f) is not None])
     keywords = judge(question, reply, DECLINES, [])
+    if question["kind"] == "fact" and reply.strip() in declines:
+        keywords = False
     yes_no = question["kind"] == "fact" and is_yes_no(question["q"])
     # by part: a message of several questions, each yes/no one's own answer; else as above
     parts = yes_no_parts(question["q"])
@@ -267,6 +281,7 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
     knowledge = load_knowledge_file(settings.persona.knowledge_file, log=False)
     labels = knowledge.labels()
     guard = FactGuard(read_prompt_file(settings.persona.knowledge_file))
+    declines = decline_lines(settings.persona.persona_file)
     started = time.perf_counter()
     runtime, llm_server = await bench_runtime(settings)
     startup_s = time.perf_counter() - started
@@ -299,7 +314,7 @@ async def ask_business(business: str, todo: list[tuple[str, list[dict[str, Any]]
                                            if getattr(e, "type", "") != "metrics"],
                            "voice_to_voice_ms": result.voice_to_voice_ms if voice in SPOKEN else None,
                            "turn_s": round(time.perf_counter() - began, 2),
-                           **verdicts(q, reply, result.completed, guard, labels)}
+                           **verdicts(q, reply, result.completed, guard, labels, declines)}
                     if "session" in q:
                         row.update(session=q["session"], turn=q["turn"])
                     done.append(row)
@@ -378,11 +393,12 @@ def rejudge(rows: list[dict[str, Any]]) -> None:
         knowledge = BUSINESSES_DIR / business / "knowledge.md"
         guard = FactGuard(read_prompt_file(knowledge))
         labels = load_knowledge_file(knowledge, log=False).labels()
+        declines = decline_lines(BUSINESSES_DIR / business / "persona.md")
         questions = {q["q"]: q for half in ("tune", "probe") for q in load_half(business, half)}
         for row in rows:
             if row["business"] == business and "reply" in row and row["q"] in questions:
                 row.update(verdicts(questions[row["q"]], row["reply"], row["completed"],
-                                    guard, labels))
+                                    guard, labels, declines))
 
 
 def _share(rows: list[dict[str, Any]], field: str) -> dict[str, Any] | None:
