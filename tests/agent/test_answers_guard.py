@@ -213,3 +213,7 @@ def test_a_sentence_that_only_says_the_question_back_is_an_echo() -> None:
     assert not echoes("You can book one on the patient portal.", "Can I book a dentist?", facts)
     assert not echoes("You can book here.", "Can I book here?", facts)
     assert not echoes("Hello there!", "Hello there.", [])
+    # asked back, it is an echo even with a word of the facts ("book")
+    assert echoes("You do dentist bookings and how do I book one?",
+                  "Hi, do you do dentist bookings and how do I book one?", facts)
+    assert not echoes("Do you want to book by phone?", "Can I book a dentist?", facts)
