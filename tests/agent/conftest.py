@@ -9,6 +9,7 @@ import pytest
 
 from agent import EmbeddedLLMServer, PersonaSettings, smollm2_gguf
 from agent.answers.index import KnowledgeIndex
+from agent.answers.thesaurus import Thesaurus
 from agent.sentence_embedding import SentenceEncoder
 
 
@@ -32,6 +33,15 @@ def smollm2_server() -> Iterator[EmbeddedLLMServer]:
 def encoder() -> SentenceEncoder:
     """The real sentence encoder (all-MiniLM-L6-v2 from its PyPI package), loaded once."""
     return SentenceEncoder()
+
+
+@pytest.fixture(scope="session")
+def system_thesaurus() -> Thesaurus:
+    """The system's WordNet (Debian's wordnet-base, which `make setup` installs); a test
+    module that needs it skips, loudly, where the machine has none."""
+    found = Thesaurus.system()
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -32,28 +32,21 @@ Lanes: two lanes are kept for lane swimming every morning.
 
 
 @pytest.fixture(scope="module")
-def thesaurus() -> Thesaurus:
-    found = Thesaurus.system()
-    assert found is not None
-    return found
+def pool(encoder: SentenceEncoder, system_thesaurus: Thesaurus) -> KnowledgeIndex:
+    return KnowledgeIndex(POOL.strip().splitlines(), encoder=encoder, thesaurus=system_thesaurus)
 
 
-@pytest.fixture(scope="module")
-def pool(encoder: SentenceEncoder, thesaurus: Thesaurus) -> KnowledgeIndex:
-    return KnowledgeIndex(POOL.strip().splitlines(), encoder=encoder, thesaurus=thesaurus)
-
-
-def test_beside_gives_the_broader_word_and_its_other_kinds(thesaurus: Thesaurus) -> None:
-    broader = dict(thesaurus.beside("loo"))
+def test_beside_gives_the_broader_word_and_its_other_kinds(system_thesaurus: Thesaurus) -> None:
+    broader = dict(system_thesaurus.beside("loo"))
     kinds = {kind for above, others in broader.items() if "toilet" in above for kind in others}
     assert {"restroom", "washroom"} <= kinds
     assert "loo" not in kinds
-    assert thesaurus.beside("zeppelinned") == ()  # not in the database
+    assert system_thesaurus.beside("zeppelinned") == ()  # not in the database
 
 
-def test_a_name_is_not_beside_its_kind(thesaurus: Thesaurus) -> None:
+def test_a_name_is_not_beside_its_kind(system_thesaurus: Thesaurus) -> None:
     """"Easter" is a holy day as "Christmas" is; the names are left out on both sides."""
-    for above, others in thesaurus.beside("Easter"):
+    for above, others in system_thesaurus.beside("Easter"):
         assert "christmas" not in others
         assert "holy day" not in above
 
@@ -82,9 +75,9 @@ def test_another_kind_of_the_same_broader_thing_is_still_declined(
     assert plan_turn(pool, message).reply == pool.lines.dont_know
 
 
-def test_narrower_gives_the_kinds_directly_under_a_word(thesaurus: Thesaurus) -> None:
-    assert {"coffee", "tea"} <= thesaurus.narrower("drinks")
-    assert "coffee" not in thesaurus.narrower("espresso")
+def test_narrower_gives_the_kinds_directly_under_a_word(system_thesaurus: Thesaurus) -> None:
+    assert {"coffee", "tea"} <= system_thesaurus.narrower("drinks")
+    assert "coffee" not in system_thesaurus.narrower("espresso")
 
 
 def test_a_broader_word_finds_the_files_kind_of_it(pool: KnowledgeIndex) -> None:

@@ -25,22 +25,15 @@ Gift wrapping: free gift wrapping at the till.
 
 
 @pytest.fixture(scope="module")
-def thesaurus() -> Thesaurus:
-    found = Thesaurus.system()
-    assert found is not None
-    return found
+def toy_shop(encoder: SentenceEncoder, system_thesaurus: Thesaurus) -> KnowledgeIndex:
+    return KnowledgeIndex(TOY_SHOP.strip().splitlines(), encoder=encoder, thesaurus=system_thesaurus)
 
 
-@pytest.fixture(scope="module")
-def toy_shop(encoder: SentenceEncoder, thesaurus: Thesaurus) -> KnowledgeIndex:
-    return KnowledgeIndex(TOY_SHOP.strip().splitlines(), encoder=encoder, thesaurus=thesaurus)
-
-
-def test_wordnet_names_the_phrase_a_verb_and_particle_make(thesaurus: Thesaurus) -> None:
-    assert thesaurus.phrasal_verb("brought", "back") == "bring back"
-    assert thesaurus.phrasal_verb("bringing", "back") == "bring back"
-    assert "return" in thesaurus.related("bring back")
-    assert thesaurus.phrasal_verb("brought", "sideways") is None
+def test_wordnet_names_the_phrase_a_verb_and_particle_make(system_thesaurus: Thesaurus) -> None:
+    assert system_thesaurus.phrasal_verb("brought", "back") == "bring back"
+    assert system_thesaurus.phrasal_verb("bringing", "back") == "bring back"
+    assert "return" in system_thesaurus.related("bring back")
+    assert system_thesaurus.phrasal_verb("brought", "sideways") is None
 
 
 def test_a_phrase_the_file_says_in_one_word_finds_that_fact(toy_shop: KnowledgeIndex) -> None:

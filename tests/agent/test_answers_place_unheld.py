@@ -26,10 +26,8 @@ Cafe: on the top floor, with a view of the river.
 
 
 @pytest.fixture(scope="module")
-def gallery(encoder: SentenceEncoder) -> KnowledgeIndex:
-    thesaurus = Thesaurus.system()
-    assert thesaurus is not None
-    return KnowledgeIndex(GALLERY.strip().splitlines(), encoder=encoder, thesaurus=thesaurus)
+def gallery(encoder: SentenceEncoder, system_thesaurus: Thesaurus) -> KnowledgeIndex:
+    return KnowledgeIndex(GALLERY.strip().splitlines(), encoder=encoder, thesaurus=system_thesaurus)
 
 
 def test_the_place_of_a_thing_the_file_never_names_is_declined(gallery: KnowledgeIndex) -> None:

@@ -27,10 +27,8 @@ Seating: twenty seats inside and a bench outside.
 
 
 @pytest.fixture(scope="module")
-def bakery(encoder: SentenceEncoder) -> KnowledgeIndex:
-    thesaurus = Thesaurus.system()
-    assert thesaurus is not None
-    return KnowledgeIndex(BAKERY.strip().splitlines(), encoder=encoder, thesaurus=thesaurus)
+def bakery(encoder: SentenceEncoder, system_thesaurus: Thesaurus) -> KnowledgeIndex:
+    return KnowledgeIndex(BAKERY.strip().splitlines(), encoder=encoder, thesaurus=system_thesaurus)
 
 
 def test_a_thing_its_best_fact_does_not_hold_is_declined(bakery: KnowledgeIndex) -> None:
