@@ -300,7 +300,8 @@ def echoes(sentence: str, question: str, facts: Iterable[str]) -> bool:
     """True when `sentence` only says the visitor's question back: its words (stemmed,
     stopwords out) are all the question's, and none is a word of the turn's facts ("We have
     a children's dentist here." to "Do you have a children's dentist here?" with an
-    appointments fact) or it asks the question back ("You do flu shots?"). The small model does so where the file is silent;
+    appointments fact) or it asks the question back ("You do key cutting?"). The small
+    model does so where the file is silent;
     no value is in such a sentence, so the value check lets it through. A turn with no
     facts (small talk, a question about the visit) is never an echo: "Hi there!" to "Hi
     there." is an answer."""
@@ -308,7 +309,7 @@ def echoes(sentence: str, question: str, facts: Iterable[str]) -> bool:
     said = set(terms(sentence)) - _NO_NEWS
     if not (facts and said and said <= set(terms(question))):
         return False
-    # a sentence that asks the question back ("You guys do flu shots?") answers nothing,
+    # a sentence that asks the question back ("You guys do key cutting?") answers nothing,
     # whatever words of the facts it holds
     return sentence.rstrip().endswith("?") or not said & set(terms(" ".join(facts)))
 

@@ -400,7 +400,7 @@ class KnowledgeIndex:
         """`text` with each verb-and-particle phrase the file does not say ("bring back")
         written as the file's word WordNet says means it ("return"), the nearest in
         meaning of several: the phrase's words alone are common and name another act
-        ("back" of "at the back of the store")."""
+        ("back" of "board games at the back of the shop")."""
         if self.thesaurus is None or self._word_vectors is None or self.encoder is None:
             return text
         if self._file_phrases is None:
@@ -733,7 +733,7 @@ _EXISTING_THING = re.compile(
     r"(?=\s+(?:in|on|at|near|nearby|here|around|for|inside|close|that|which|where|i|we|to|"
     r"today|tonight|anywhere)\b|\W*$)", re.IGNORECASE)
 
-#: "Where are the nearest toilets?", "Where can I find the lockers?": the thing whose
+#: "Where are the nearest lockers?", "Where can I find the lifts?": the thing whose
 #: place is asked, its last word before a word that places or qualifies it
 _PLACE_ASKED_THING = re.compile(
     r"^\W*(?:where|whereabouts)(?:'s|\s+is|\s+are|\s+(?:do|can|could|would)\s+(?:i|we)\s+"
@@ -774,8 +774,8 @@ def offered_thing(index: KnowledgeIndex, message: str) -> str | None:
 
 
 def unheld_place_thing(index: KnowledgeIndex, message: str) -> str | None:
-    """The thing whose place a "where" question asks ("toilets" of "Where are the nearest
-    toilets?") when no fact of the file holds or means it; else None (a question of
+    """The thing whose place a "where" question asks ("lockers" of "Where are the nearest
+    lockers?") when no fact of the file holds or means it; else None (a question of
     another shape, a pronoun, a placeholder, or a thing the file holds)."""
     asked = _PLACE_ASKED_THING.search(asked_part(message))
     if asked is None:

@@ -55,17 +55,17 @@ def asks_of_another_act(index: KnowledgeIndex, sentence: str, fact: str) -> bool
 
 
 #: a question whose subject is a pronoun for a person or an animal named before it in the
-#: same message ("I have a guide dog, is he allowed in?"): "is he", "can she", "will they"
+#: same message ("I have a hearing dog, is he allowed in?"): "is he", "can she", "will they"
 _SUBJECT_PRONOUN = re.compile(r"\b(?:is|are|can|could|will|would|may|does|do)\s+(he|she|they)\b",
                               re.IGNORECASE)
-#: a thing named with its article or owner ("a guide dog", "my son"): up to two words
+#: a thing named with its article or owner ("a hearing dog", "my son"): up to two words
 _NAMED_THING = re.compile(r"\b(?:a|an|my|our|the)\s+([a-z]+)(?:\s+([a-z]+))?\b", re.IGNORECASE)
 
 
 def with_thing_named(message: str) -> str | None:
     """The message's question (`asked_part`) with its subject pronoun written as the thing
-    the message named before it ("is a guide dog allowed in?" of "I'm blind and have a guide
-    dog, is he allowed in?"): the whole message, its situation told first, is far in meaning
+    the message named before it ("is a hearing dog allowed in?" of "I'm deaf and have a
+    hearing dog, is he allowed in?"): the whole message, its situation told first, is far in meaning
     from the fact the question is about. None where the question has no such pronoun or
     nothing is named before it."""
     question = asked_part(message)

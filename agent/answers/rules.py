@@ -240,11 +240,11 @@ def yes_no_unheld_rule(index: KnowledgeIndex, message: str,
 def yes_no_thing_elsewhere_rule(index: KnowledgeIndex, message: str,
                                 facts: list[str]) -> list[str] | TurnPlan:
     """A yes/no question asking whether there is, or the place has, a thing the file speaks
-    of ("Is there a sale this weekend?" of a file whose returns speak of a "purchase"),
+    of ("Is there a sale on Saturday?" of a file whose refunds speak of a "purchase"),
     whose best fact neither holds that thing (in its words or a word meaning it, as `knows`)
     nor is as near the question as a paraphrase: answered from the facts found that hold
-    it, and declined where none does, not answered with the best fact's yes or no ("No,
-    deliveries happen Tuesday to Saturday.")."""
+    it, and declined where none does, not answered with the best fact's yes or no ("Yes,
+    cakes are delivered Wednesday to Saturday.")."""
     if not is_yes_no_question(message):
         return facts
     thing = offered_thing(index, message)
@@ -334,9 +334,9 @@ def named_value_unheld_rule(index: KnowledgeIndex, message: str,
 def place_unheld_rule(index: KnowledgeIndex, message: str,
                       facts: list[str]) -> list[str] | TurnPlan:
     """A "where" question about a thing the file never speaks of, even in a common word
-    ("Where are the nearest toilets?" of a file with no toilets, `unheld_place_thing`):
-    declined, not answered with the place of a fact one of its other words leads to (a
-    gift shop's that "closes", for "nearest")."""
+    ("Where are the nearest lockers?" of a file with a cloakroom and no lockers,
+    `unheld_place_thing`): declined, not answered with the place of a fact one of its other
+    words leads to (WordNet's "near" is also "close": a shop's that "closes ...")."""
     return DECLINE if unheld_place_thing(index, message) is not None else facts
 
 
