@@ -748,6 +748,16 @@ _ANY_PLACE_OR_WAY = frozenset("""somewhere anywhere someplace place places way w
     something anything someone anyone somebody anybody one chance option options""".split())
 
 
+def _thing_word(index: KnowledgeIndex, said: str) -> str | None:
+    """The word a visitor said for a thing, in its usual spelling ("thru" -> "through"); None
+    where it names no thing a file could hold: a number, a placeholder ("thingy") or a word
+    with no topic."""
+    word = INFORMAL_SPELLINGS.get(said, said)
+    if word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word):
+        return None
+    return word
+
+
 def offered_thing(index: KnowledgeIndex, message: str) -> str | None:
     """The thing a question ends on after "have", "sell", "serve", "stock", "carry" or
     "offer" ("milk" of "Does the cafe have soy milk?"), or asks to exist ("machine" of "Is
@@ -767,10 +777,7 @@ def offered_thing(index: KnowledgeIndex, message: str) -> str | None:
         if len(named) > 1 and index.knows("-".join(named[-2:])):
             return None  # a compound the file writes joined ("drive thru", "drive-through")
         thing = existing.group(2).lower()
-    word = INFORMAL_SPELLINGS.get(thing, thing)
-    if word.isdigit() or word in PLACEHOLDER_WORDS or not index.lexical_terms(word):
-        return None
-    return word
+    return _thing_word(index, thing)
 
 
 def unheld_place_thing(index: KnowledgeIndex, message: str) -> str | None:
@@ -780,9 +787,8 @@ def unheld_place_thing(index: KnowledgeIndex, message: str) -> str | None:
     asked = _PLACE_ASKED_THING.search(asked_part(message))
     if asked is None:
         return None
-    word = INFORMAL_SPELLINGS.get(asked.group(2).lower(), asked.group(2).lower())
-    if (word in _ANY_PLACE_OR_WAY or word in PLACEHOLDER_WORDS or word.isdigit()
-            or not index.lexical_terms(word) or index.knows(word)):
+    word = _thing_word(index, asked.group(2).lower())
+    if word is None or word in _ANY_PLACE_OR_WAY or index.knows(word):
         return None
     return word
 

@@ -391,10 +391,11 @@ def _names_only_topic(index: KnowledgeIndex, message: str, fact: str) -> bool:
 def _far_from(index: KnowledgeIndex, message: str, fact: str) -> bool:
     """True when the fact is far from the question in meaning, holds under half its words
     and is not plainly its only topic (`_names_only_topic`)."""
+    if not (index.means_little(message, fact) and index.covered(message, fact) < 0.5
+            and not _names_only_topic(index, message, fact)):
+        return False
     resolved = with_thing_named(message)
-    return (index.means_little(message, fact) and index.covered(message, fact) < 0.5
-            and not _names_only_topic(index, message, fact)
-            and (resolved is None or index.means_little(resolved, fact)))
+    return resolved is None or index.means_little(resolved, fact)
 
 
 #: no cosine reaches it: a visitor's word counts as a file word only by its short form or
