@@ -48,6 +48,7 @@ from agent.answers.settle import (
     opening_hours,
     settled_answer,
     settling_part,
+    walk_in_answer,
 )
 from agent.answers.shape import (
     asks_for_amount,
@@ -418,7 +419,11 @@ def yes_no_settled_rule(index: KnowledgeIndex, message: str,
     word = settled_answer(best, last_sentence(message), things)
     if word is None:
         return facts
-    said = best if days_named(last_sentence(message)) else settling_part(best, things)
+    # a fact read for its days, or for how its thing is booked, is said whole ("no, we do
+    # not see walk-ins; every visit needs an appointment")
+    whole = (days_named(last_sentence(message))
+             or walk_in_answer(best, last_sentence(message)) is not None)
+    said = best if whole else settling_part(best, things)
     return said_plan(best, spoken_answer(said, message, settled=word))
 
 

@@ -10,7 +10,10 @@ so a yes or no is said only where the fact settles it, by one of these general s
   name: "tripod", "Medicaid", "Amex" as "American Express") in the fact, and whether the
   fact says it under a "no" or "not" ("no flash and no tripods", "no, we do not accept
   Medicaid") or plainly ("we accept ... Medicare").
-Where neither shape holds, nothing is settled (None): the caller must not say a yes or no.
+- **coming without booking**: a question asking to walk in ("Can I just walk in?", "...
+  without an appointment?") against a fact that says a thing is by appointment only ("no")
+  or needs none ("yes"); the thing's own name says nothing of how it is booked.
+Where no shape holds, nothing is settled (None): the caller must not say a yes or no.
 
 Plain patterns on the words, no model: microseconds a fact. Nothing here knows a business.
 """
@@ -183,11 +186,48 @@ _CLOCK = re.compile(CLOCK, re.IGNORECASE)
 _CALENDAR_STEMS = frozenset(stem(w) for w in CALENDAR) | CALENDAR
 
 
+#: a question asking to come without booking first ("Can I just walk in?", "Is it OK to
+#: drop in?", "Can I see someone without an appointment?")
+_ASKS_WALK_IN = re.compile(
+    r"\b(?:walk(?:ing)?[- ]?ins?|drop(?:ping)?\s+in|pop(?:ping)?\s+in|turn(?:ing)?\s+up"
+    r"|show(?:ing)?\s+up)\b|\bwithout\s+(?:an?\s+|any\s+)?(?:appointments?|bookings?|reservations?)\b",
+    re.IGNORECASE)
+#: a fact's clause saying a thing must be booked ("by appointment only", "appointments
+#: required", "every visit needs an appointment", "booking essential")
+_BOOKING_ONLY = re.compile(
+    r"\b(?:by|with)\s+(?:an?\s+)?(?:appointments?|bookings?|reservations?)\s+only\b"
+    r"|\b(?:appointments?|bookings?|reservations?)\s+(?:only|(?:is\s+|are\s+)?(?:required|"
+    r"needed|necessary|essential|mandatory))\b"
+    r"|\bneeds?\s+(?:an?\s+)?(?:appointments?|bookings?|reservations?)\b"
+    r"|\bmust\s+(?:be\s+)?(?:book|booked|reserve|reserved)\b", re.IGNORECASE)
+#: a fact's clause saying no booking is needed ("no appointment needed", "walk-ins welcome")
+_NO_BOOKING = re.compile(
+    r"\bno\s+(?:appointments?|bookings?|reservations?)\s+(?:is\s+|are\s+)?(?:needed|required|"
+    r"necessary)\b|\bwalk[- ]?ins?\s+(?:are\s+)?(?:welcome|accepted|ok|okay)\b", re.IGNORECASE)
+
+
+def walk_in_answer(fact: str, question: str) -> str | None:
+    """"no" where the question asks to come without booking and the fact says its thing is
+    by appointment only ("Can I just walk in for a shingles shot?" and "shingles vaccines by
+    appointment only"), "yes" where the fact says no booking is needed; None for any other
+    question, or a fact that says neither or both."""
+    if _ASKS_WALK_IN.search(question) is None:
+        return None
+    booked, free = _BOOKING_ONLY.search(fact) is not None, _NO_BOOKING.search(fact) is not None
+    if booked == free:
+        return None
+    return "no" if booked else "yes"
+
+
 def settled_answer(fact: str, question: str, things: Iterable[str] | None = None) -> str | None:
-    """"yes" or "no" where the fact settles the yes/no `question` (module docstring): by its
-    days and hours (`hours_answer`), else by where it says the thing asked about
-    (`thing_answer`; `things`: the question's words for it, default `asked_things`); None
-    where it settles nothing."""
+    """"yes" or "no" where the fact settles the yes/no `question` (module docstring): by
+    whether it asks to come without booking of a fact that says how its thing is booked
+    (`walk_in_answer`), by its days and hours (`hours_answer`), else by where it says the
+    thing asked about (`thing_answer`; `things`: the question's words for it, default
+    `asked_things`); None where it settles nothing."""
+    walk_in = walk_in_answer(fact, question)
+    if walk_in is not None:
+        return walk_in
     hours = hours_answer(fact, question)
     # the side is taken in what is asked, not in the reason given for asking ("Is there a
     # lift so I don't have to take the stairs?" asks whether there is one)
