@@ -347,6 +347,15 @@ _IS_IT = re.compile(r"^\W*(?:is|are)\s+(?!there\b)\w", re.IGNORECASE)
 _THERE_IS = re.compile(r"^\W*(?:is|are)\s+there\b", re.IGNORECASE)
 
 
+def _negates_what_is_asked(clauses: list[str], question: str) -> bool:
+    """True when a part of the clauses (cut at commas) is negative ("no", "not", "only")
+    and speaks of something the question asks; a negative part about another thing says
+    nothing of it ("Is the wifi free?" and "free guest Wi-Fi, network name X, no password")."""
+    asked = set(terms(question_part(question)))
+    return any(_NEGATION.search(part) and set(terms(part)) & asked
+               for clause in clauses for part in re.split(r",\s+", clause))
+
+
 def _statement_answer(clauses: list[str], question: str) -> str | None:
     """"yes" or "no" that a fact without one gives a yes/no question by what it states: a
     plain statement of the thing asked ("Does anybody speak Spanish?" and "our
@@ -355,7 +364,7 @@ def _statement_answer(clauses: list[str], question: str) -> str | None:
     where the statement is negative or names nothing the question asks."""
     told = " ".join(clauses)
     rare = {w for w in terms(question) if w not in common_words(STATEMENT_RANK)}
-    if _NEGATION.search(told):
+    if _negates_what_is_asked(clauses, question):
         return None
     if _THERE_IS.match(question_part(question)) and not _takes_the_other_side(question, clauses):
         return "yes"  # "Is there internet for guests?" and "free guest Wi-Fi, ...": it is there
