@@ -681,4 +681,8 @@ def condition_answer(fact: str, message: str) -> str:
         if holds:
             return as_sentence(label, next(c for c in clauses if condition.text in c))
         return as_sentence(label, otherwise[0][len("otherwise "):])
-    return " ".join(as_sentence(label, c.removeprefix("otherwise ")) for c in clauses)
+    # both branches said: the other keeps its "otherwise" ("... for orders over 300 dollars.
+    # Otherwise, delivery costs 49 dollars."), or it would read as said of every order
+    return " ".join(f"Otherwise, {_lower_first(as_sentence(label, c[len('otherwise '):]))}"
+                    if c.lower().startswith("otherwise ") else as_sentence(label, c)
+                    for c in clauses)
